@@ -1,0 +1,14 @@
+// Command dist-client installs packages whose payloads travel over
+// BitTorrent. See internal/clientcli.
+package main
+
+import (
+	"context"
+	"os"
+
+	"github.com/distpac/distpac/internal/clientcli"
+)
+
+func main() {
+	os.Exit(clientcli.Main(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,133 @@
+// Package archive writes reproducible .tar.zst archives of a package
+// directory and extracts them without letting a hostile archive escape its
+// destination (DESIGN.md §4).
+//
+// The same tree always gives byte-identical archives: entries are sorted,
+// times, owners and modes are normalised, and the zstd encoder runs with a
+// fixed level on one goroutine. The extractor accepts only directories,
+// regular files, symlinks and hardlinks whose names and targets stay inside
+// the destination, and bounds both the bytes it writes and the decoder's
+// memory.
+package archive
+
+import (
+	"errors"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// Sentinel errors, matched with errors.Is.
+var (
+	// ErrUnsafe marks an entry refused because it could escape the package
+	// or the destination, or has a type that is not allowed.
+	ErrUnsafe = errors.New("unsafe archive entry")
+	// ErrTooLarge marks content larger than the caller's limit.
+	ErrTooLarge = errors.New("archive content too large")
+)
+
+// Entry is one member of a package tree, relative to the package root.
+type Entry struct {
+	Path     string      // slash-separated, relative, e.g. "assets/bin/tool"; directories too
+	Mode     fs.FileMode // type bits + normalised permission: dirs 0755, files 0755 or 0644, symlinks 0777
+	Size     int64       // regular files only
+	Linkname string      // symlinks only, as stored (relative target)
+}
+
+// Normalised permissions. Only the owner's exec bit decision survives, so
+// the archive does not depend on the publisher's umask.
+const (
+	dirPerm     fs.FileMode = 0o755
+	execPerm    fs.FileMode = 0o755
+	plainPerm   fs.FileMode = 0o644
+	symlinkPerm fs.FileMode = 0o777
+)
+
+// filePerm is the normalised permission of a regular file: executable for
+// everyone when any exec bit is set, never setuid, setgid or sticky.
+func filePerm(perm fs.FileMode) fs.FileMode {
+	if perm&0o111 != 0 {
+		return execPerm
+	}
+	return plainPerm
+}
+
+// entryError is a refusal that names the offending path. kind is the
+// sentinel it matches (ErrUnsafe, ErrTooLarge) or nil.
+type entryError struct {
+	path string
+	msg  string
+	kind error
+}
+
+func (e *entryError) Error() string { return e.path + ": " + e.msg }
+func (e *entryError) Unwrap() error { return e.kind }
+
+// cleanName checks a slash-separated member name and returns it without
+// "." components, repeated or trailing slashes. The package root is ".".
+// Absolute names and ".." components are refused outright rather than
+// cleaned, because a name that needs them is never produced by Write.
+func cleanName(name string) (string, error) {
+	switch {
+	case name == "":
+		return "", errors.New("empty name")
+	case strings.IndexByte(name, 0) >= 0:
+		return "", errors.New("name contains a NUL byte")
+	case strings.HasPrefix(name, "/"):
+		return "", errors.New("absolute path")
+	}
+	parts := make([]string, 0, strings.Count(name, "/")+1)
+	for _, p := range strings.Split(name, "/") {
+		switch p {
+		case "", ".":
+			continue
+		case "..":
+			return "", errors.New(`path has a ".." component`)
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return ".", nil
+	}
+	return strings.Join(parts, "/"), nil
+}
+
+// linkProblem says why a symlink at the clean member name with the given
+// target could point outside the tree ("" when it cannot); where names the
+// tree ("the package", "the destination").
+//
+// A lexical check alone is not enough: with "d -> .." and "e -> d/..", e
+// cleans to "." yet the kernel resolves it through d to the tree's parent.
+// So ".." is only allowed as leading components, and no more of them than
+// the link's own depth. Then resolution climbs only through real parent
+// directories of the link and afterwards only descends; descending through
+// another symlink lands inside the tree by the same rule, so no chain of
+// accepted links can leave the tree.
+func linkProblem(name, target, where string) string {
+	switch {
+	case target == "":
+		return "symlink has an empty target"
+	case strings.IndexByte(target, 0) >= 0:
+		return "symlink target contains a NUL byte"
+	case strings.HasPrefix(target, "/"):
+		return "symlink to " + strconv.Quote(target) + " is absolute, so it escapes " + where
+	}
+	depth := strings.Count(name, "/") // name is clean: components of its parent
+	ups, named := 0, false
+	for _, p := range strings.Split(target, "/") {
+		switch p {
+		case "", ".":
+		case "..":
+			if named {
+				return "symlink to " + strconv.Quote(target) + ` has ".." after a name (only leading ".." components are allowed)`
+			}
+			ups++
+			if ups > depth {
+				return "symlink to " + strconv.Quote(target) + " escapes " + where
+			}
+		default:
+			named = true
+		}
+	}
+	return ""
+}

@@ -1,0 +1,265 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func reg(name, content string) member {
+	return member{hdr: tar.Header{Name: name, Typeflag: tar.TypeReg}, content: content}
+}
+
+func dir(name string) member {
+	return member{hdr: tar.Header{Name: name, Typeflag: tar.TypeDir, Mode: 0o755}}
+}
+
+func symlink(name, target string) member {
+	return member{hdr: tar.Header{Name: name, Typeflag: tar.TypeSymlink, Linkname: target, Mode: 0o777}}
+}
+
+func hardlink(name, target string) member {
+	return member{hdr: tar.Header{Name: name, Typeflag: tar.TypeLink, Linkname: target}}
+}
+
+func TestExtractRefusesHostileArchives(t *testing.T) {
+	big := strings.Repeat("z", 64<<10)
+	tests := []struct {
+		name    string
+		members []member
+		maxSize int64
+		want    error  // sentinel, or nil for any error
+		wantMsg string // substring of the error
+	}{
+		{name: "absolute path", members: []member{reg("/tmp/evil", "x")}, want: ErrUnsafe, wantMsg: `entry "/tmp/evil": absolute path`},
+		{name: "dot-dot", members: []member{reg("../x", "x")}, want: ErrUnsafe, wantMsg: `".." component`},
+		{name: "dot-dot inside", members: []member{reg("a/../../x", "x")}, want: ErrUnsafe, wantMsg: `".." component`},
+		{name: "harmless-looking dot-dot", members: []member{reg("a/../b", "x")}, want: ErrUnsafe},
+		{name: "absolute symlink", members: []member{symlink("l", "/etc")}, want: ErrUnsafe, wantMsg: "is absolute"},
+		{
+			name:    "escaping symlink then a file through it",
+			members: []member{symlink("evil", "../.."), reg("evil/x", "pwned")},
+			want:    ErrUnsafe, wantMsg: `symlink to "../.." escapes the destination`,
+		},
+		{
+			name:    "inside symlink then a file through it",
+			members: []member{dir("sub/"), symlink("l", "sub"), reg("l/x", "x")},
+			want:    ErrUnsafe, wantMsg: `path goes through the symlink "l"`,
+		},
+		{
+			name:    "symlink chain through dot-dot",
+			members: []member{symlink("sub/d", ".."), symlink("sub/e", "d/..")},
+			want:    ErrUnsafe, wantMsg: `has ".." after a name`,
+		},
+		{name: "hardlink escaping", members: []member{hardlink("h", "../../etc/passwd")}, want: ErrUnsafe, wantMsg: "hardlink"},
+		{name: "hardlink absolute", members: []member{hardlink("h", "/etc/passwd")}, want: ErrUnsafe, wantMsg: "hardlink"},
+		{name: "hardlink to unknown file", members: []member{hardlink("h", "later"), reg("later", "x")}, want: ErrUnsafe, wantMsg: "not to an extracted regular file"},
+		{name: "hardlink to directory", members: []member{dir("d/"), hardlink("h", "d")}, want: ErrUnsafe},
+		{name: "hardlink to symlink", members: []member{symlink("s", "x"), hardlink("h", "s")}, want: ErrUnsafe},
+		{name: "file through a file", members: []member{reg("f", "x"), reg("f/g", "y")}, want: ErrUnsafe, wantMsg: `goes through the file "f"`},
+		{
+			name:    "char device",
+			members: []member{{hdr: tar.Header{Name: "dev", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}}},
+			want:    ErrUnsafe, wantMsg: "a character device",
+		},
+		{name: "block device", members: []member{{hdr: tar.Header{Name: "dev", Typeflag: tar.TypeBlock, Devmajor: 8}}}, want: ErrUnsafe},
+		{name: "fifo", members: []member{{hdr: tar.Header{Name: "p", Typeflag: tar.TypeFifo}}}, want: ErrUnsafe, wantMsg: "a FIFO"},
+		{name: "duplicate file", members: []member{reg("a", "1"), reg("a", "2")}, want: ErrUnsafe, wantMsg: "duplicate entry"},
+		{name: "duplicate via dot slash", members: []member{reg("a", "1"), reg("./a", "2")}, want: ErrUnsafe, wantMsg: "duplicate entry"},
+		{name: "file over symlink", members: []member{symlink("a", "b"), reg("a", "2")}, want: ErrUnsafe},
+		{name: "symlink named dot", members: []member{symlink(".", "x")}, want: ErrUnsafe},
+		{name: "bomb in one file", members: []member{reg("big", big)}, maxSize: 1000, want: ErrTooLarge},
+		{
+			name:    "bomb across files",
+			members: []member{reg("a", big[:600]), reg("b", big[:600])},
+			maxSize: 1000, want: ErrTooLarge, wantMsg: `entry "b": 600 bytes would exceed the limit of 1000 bytes`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := t.TempDir()
+			dest := filepath.Join(parent, "dest")
+			data := compress(t, tarBytes(t, tt.members))
+			err := Extract(context.Background(), bytes.NewReader(data), dest, tt.maxSize)
+			if err == nil {
+				t.Fatal("Extract succeeded, want an error")
+			}
+			if tt.want != nil && !errors.Is(err, tt.want) {
+				t.Errorf("error = %v, want errors.Is %v", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.wantMsg)
+			}
+			assertConfined(t, parent, dest)
+			assertEmptyOrAbsent(t, dest)
+		})
+	}
+}
+
+func TestExtractMalformedStreams(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, sampleTree())
+	good := archiveTree(t, src)
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"truncated in half", good[:len(good)/2]},
+		{"truncated last byte", good[:len(good)-1]},
+		{"not zstd", []byte("this is not an archive")},
+		{"empty", nil},
+		{"zstd of garbage", compress(t, bytes.Repeat([]byte("garbage!"), 200))},
+		{"trailing megabytes after tar", compress(t, append(tarBytes(t, []member{reg("a", "x")}), make([]byte, 2<<20)...))},
+		{"global header", compress(t, tarBytes(t, []member{{hdr: tar.Header{Typeflag: tar.TypeXGlobalHeader, PAXRecords: map[string]string{"comment": "x"}}}}))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			parent := t.TempDir()
+			dest := filepath.Join(parent, "dest")
+			if err := Extract(context.Background(), bytes.NewReader(tt.data), dest, 0); err == nil {
+				t.Fatal("Extract succeeded, want an error")
+			}
+			assertConfined(t, parent, dest)
+			assertEmptyOrAbsent(t, dest)
+		})
+	}
+}
+
+// TestExtractForeignArchives accepts what other tar tools write: "./"
+// prefixes, missing parent entries, a directory listed after its files,
+// setuid bits (dropped) and hardlinks.
+func TestExtractForeignArchives(t *testing.T) {
+	members := []member{
+		dir("./"),
+		{hdr: tar.Header{Name: "./bin/tool", Typeflag: tar.TypeReg, Mode: 0o4755}, content: "#!/bin/sh\n"},
+		{hdr: tar.Header{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o1777}},
+		{hdr: tar.Header{Name: "data/x", Typeflag: tar.TypeReg, Mode: 0o600}, content: "hello"},
+		hardlink("data/y", "./data/x"),
+		symlink("data/z", "../bin/tool"),
+	}
+	dest := filepath.Join(t.TempDir(), "dest")
+	if err := Extract(context.Background(), bytes.NewReader(compress(t, tarBytes(t, members))), dest, 5+10); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path string
+		mode fs.FileMode
+	}{
+		{"bin", fs.ModeDir | 0o755},
+		{"bin/tool", 0o755},
+		{"data", fs.ModeDir | 0o755},
+		{"data/x", 0o644},
+		{"data/y", 0o644},
+		{"data/z", fs.ModeSymlink | 0o777},
+	} {
+		info, err := os.Lstat(filepath.Join(dest, tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode() != tt.mode {
+			t.Errorf("%s: mode %v, want %v", tt.path, info.Mode(), tt.mode)
+		}
+	}
+	if data, _ := os.ReadFile(filepath.Join(dest, "data/y")); string(data) != "hello" {
+		t.Errorf("hardlink content = %q, want hello", data)
+	}
+}
+
+func TestExtractDestination(t *testing.T) {
+	archive := compress(t, tarBytes(t, []member{reg("a", "x")}))
+	tests := []struct {
+		name    string
+		setup   func(t *testing.T, dest string)
+		wantErr string
+	}{
+		{name: "missing", setup: func(*testing.T, string) {}},
+		{name: "empty", setup: func(t *testing.T, dest string) { os.Mkdir(dest, 0o755) }},
+		{name: "not empty", setup: func(t *testing.T, dest string) { writeTree(t, dest, []node{{path: "keep", perm: 0o644}}) }, wantErr: "destination is not empty"},
+		{name: "a file", setup: func(t *testing.T, dest string) { os.WriteFile(dest, nil, 0o644) }, wantErr: "not a directory"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dest := filepath.Join(t.TempDir(), "dest")
+			tt.setup(t, dest)
+			err := Extract(context.Background(), bytes.NewReader(archive), dest, 0)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+	// A failed extraction into an existing empty directory keeps it.
+	dest := filepath.Join(t.TempDir(), "dest")
+	os.Mkdir(dest, 0o755)
+	bad := compress(t, tarBytes(t, []member{reg("a", "x"), reg("../b", "y")}))
+	if err := Extract(context.Background(), bytes.NewReader(bad), dest, 0); err == nil {
+		t.Fatal("Extract succeeded, want an error")
+	}
+	if info, err := os.Stat(dest); err != nil || !info.IsDir() {
+		t.Errorf("pre-existing destination gone after failure: %v", err)
+	}
+	assertEmptyOrAbsent(t, dest)
+}
+
+func TestExtractCancelled(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, sampleTree())
+	data := archiveTree(t, src)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	dest := filepath.Join(t.TempDir(), "dest")
+	if err := Extract(ctx, bytes.NewReader(data), dest, 0); !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want context.Canceled", err)
+	}
+	assertEmptyOrAbsent(t, dest)
+}
+
+func TestReadFile(t *testing.T) {
+	src := t.TempDir()
+	writeTree(t, src, sampleTree())
+	data := archiveTree(t, src)
+	foreign := compress(t, tarBytes(t, []member{dir("./"), reg("./manifest.yaml", "name: x\n")}))
+	tests := []struct {
+		name    string
+		archive []byte
+		member  string
+		limit   int64
+		want    string
+		wantErr error
+	}{
+		{name: "manifest", archive: data, member: "manifest.yaml", limit: 1 << 10, want: "name: foo\nversion: 1.0.0\n"},
+		{name: "no limit", archive: data, member: "scripts/install.sh", want: "#!/bin/sh\necho installed\n"},
+		{name: "exact limit", archive: data, member: "manifest.yaml", limit: 25, want: "name: foo\nversion: 1.0.0\n"},
+		{name: "over limit", archive: data, member: "manifest.yaml", limit: 24, wantErr: ErrTooLarge},
+		{name: "missing", archive: data, member: "nope.yaml", wantErr: fs.ErrNotExist},
+		{name: "dot-slash member", archive: foreign, member: "manifest.yaml", want: "name: x\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ReadFile(bytes.NewReader(tt.archive), tt.member, tt.limit)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || string(got) != tt.want {
+				t.Errorf("ReadFile = %q, %v; want %q", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := ReadFile(bytes.NewReader(data), "assets/lib/libfoo.so", 0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("ReadFile(symlink) error = %v, want not a regular file", err)
+	}
+}

@@ -1,0 +1,286 @@
+package archive
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// TestWriteReproducible holds the §4 promise: the same tree gives the same
+// bytes, whatever the creation order, umask, permissions beyond the exec
+// bit and modification times.
+func TestWriteReproducible(t *testing.T) {
+	dirA := t.TempDir()
+	writeTree(t, dirA, sampleTree())
+	want := archiveTree(t, dirA)
+
+	tests := []struct {
+		name  string
+		umask int
+		perm  func(fs.FileMode) fs.FileMode // applied to each file's perm
+		mtime time.Time
+	}{
+		{name: "same tree again", perm: func(p fs.FileMode) fs.FileMode { return p }},
+		{
+			name:  "copy with umask 077 and owner-only perms",
+			umask: 0o077,
+			perm:  func(p fs.FileMode) fs.FileMode { return p & 0o700 },
+			mtime: time.Date(2031, 5, 6, 7, 8, 9, 123456789, time.UTC),
+		},
+		{
+			name:  "copy with group-writable perms and old mtimes",
+			umask: 0o002,
+			perm:  func(p fs.FileMode) fs.FileMode { return p | 0o664 },
+			mtime: time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := dirA
+			if tt.name != "same tree again" {
+				dir = t.TempDir()
+				nodes := sampleTree()
+				slices.Reverse(nodes) // different creation order
+				for i := range nodes {
+					nodes[i].perm = tt.perm(nodes[i].perm)
+				}
+				old := syscall.Umask(tt.umask)
+				writeTree(t, dir, nodes)
+				syscall.Umask(old)
+				filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+					if err == nil && d.Type()&fs.ModeSymlink == 0 {
+						os.Chtimes(p, tt.mtime, tt.mtime)
+					}
+					return err
+				})
+			}
+			if got := archiveTree(t, dir); !bytes.Equal(got, want) {
+				t.Errorf("archive differs: %d bytes vs %d", len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestWriteHeaders checks the normalised header fields themselves.
+func TestWriteHeaders(t *testing.T) {
+	dir := t.TempDir()
+	writeTree(t, dir, sampleTree())
+	entries, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	size, err := Write(&buf, dir, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantSize int64
+	for _, e := range entries {
+		wantSize += e.Size
+	}
+	if size != wantSize {
+		t.Errorf("installed size = %d, want %d", size, wantSize)
+	}
+
+	zr, err := zstd.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	tr := tar.NewReader(zr)
+	var names []string
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, h.Name)
+		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" {
+			t.Errorf("%s: owner %d/%d %q/%q, want 0/0 and empty names", h.Name, h.Uid, h.Gid, h.Uname, h.Gname)
+		}
+		if !h.ModTime.Equal(time.Unix(0, 0)) || !h.AccessTime.IsZero() || !h.ChangeTime.IsZero() {
+			t.Errorf("%s: times %v %v %v, want epoch and no atime/ctime", h.Name, h.ModTime, h.AccessTime, h.ChangeTime)
+		}
+		wantFormat := tar.FormatUSTAR
+		if len(h.Name) > 100 || strings.ContainsFunc(h.Name, func(r rune) bool { return r > 127 }) {
+			wantFormat = tar.FormatPAX
+		}
+		if h.Format != wantFormat {
+			t.Errorf("%s: format %v, want %v", h.Name, h.Format, wantFormat)
+		}
+		wantMode := map[byte]int64{tar.TypeDir: 0o755, tar.TypeSymlink: 0o777}[h.Typeflag]
+		if h.Typeflag == tar.TypeReg {
+			wantMode = 0o644
+			if strings.HasPrefix(h.Name, "scripts/") || h.Name == "assets/lib/libfoo.so.1" {
+				wantMode = 0o755
+			}
+		}
+		if h.Mode != wantMode {
+			t.Errorf("%s: mode %o, want %o", h.Name, h.Mode, wantMode)
+		}
+	}
+	if !slices.Contains(names, "assets/") || !slices.IsSorted(names) {
+		t.Errorf("names = %q, want sorted with dirs spelled with a trailing slash", names)
+	}
+}
+
+// TestRoundTrip extracts what Write produced and compares trees, and runs
+// the extracted install script to prove it stayed executable.
+func TestRoundTrip(t *testing.T) {
+	src := t.TempDir()
+	nodes := sampleTree()
+	writeTree(t, src, nodes)
+	entries, err := Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := Write(&buf, src, entries); err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(t.TempDir(), "out")
+	if err := Extract(context.Background(), &buf, dest, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Scan(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, entries) {
+		t.Errorf("extracted entries differ:\n got %+v\nwant %+v", got, entries)
+	}
+	for _, n := range nodes {
+		if n.dir || n.link != "" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dest, n.path))
+		if err != nil || string(data) != n.content {
+			t.Errorf("%s: content %q, %v; want %q", n.path, data, err, n.content)
+		}
+	}
+	for _, tt := range []struct {
+		path string
+		perm fs.FileMode
+	}{
+		{"scripts/install.sh", 0o755},
+		{"scripts/uninstall.sh", 0o755},
+		{"manifest.yaml", 0o644},
+		{"assets/zero", 0o644},
+		{"assets/empty", fs.ModeDir | 0o755},
+	} {
+		info, err := os.Stat(filepath.Join(dest, tt.path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := info.Mode() & (fs.ModeDir | fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky); got != tt.perm {
+			t.Errorf("%s: mode %v, want %v", tt.path, got, tt.perm)
+		}
+	}
+	out, err := exec.Command(filepath.Join(dest, "scripts/install.sh")).CombinedOutput()
+	if err != nil || string(out) != "installed\n" {
+		t.Errorf("running extracted install.sh: %q, %v", out, err)
+	}
+}
+
+func TestWriteDetectsChangedFile(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(path string) error
+		wantErr string
+	}{
+		{"grown", func(p string) error { return os.WriteFile(p, []byte("longer content"), 0o644) }, "size changed since scan"},
+		{"shrunk", func(p string) error { return os.WriteFile(p, nil, 0o644) }, "size changed since scan"},
+		{"removed", os.Remove, "no such file"},
+		{"now a directory", func(p string) error { os.Remove(p); return os.Mkdir(p, 0o755) }, "no longer a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, []node{{path: "f", content: "short", perm: 0o644}})
+			entries, err := Scan(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tt.change(filepath.Join(dir, "f")); err != nil {
+				t.Fatal(err)
+			}
+			_, err = Write(io.Discard, dir, entries)
+			if err == nil || !strings.Contains(err.Error(), "f: ") || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("Write error = %v, want one naming f and saying %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestWriteRefusesBadEntries(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name  string
+		entry Entry
+	}{
+		{"absolute", Entry{Path: "/etc/passwd", Mode: 0o644}},
+		{"dot-dot", Entry{Path: "a/../../x", Mode: 0o644}},
+		{"unclean", Entry{Path: "./a", Mode: fs.ModeDir | 0o755}},
+		{"root", Entry{Path: ".", Mode: fs.ModeDir | 0o755}},
+		{"escaping symlink", Entry{Path: "l", Mode: fs.ModeSymlink | 0o777, Linkname: "../x"}},
+		{"fifo", Entry{Path: "p", Mode: fs.ModeNamedPipe | 0o644}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := Write(io.Discard, dir, []Entry{tt.entry}); err == nil {
+				t.Errorf("Write(%+v) succeeded, want an error", tt.entry)
+			}
+		})
+	}
+	if _, err := Write(io.Discard, dir, []Entry{{Path: "p", Mode: fs.ModeNamedPipe}}); !errors.Is(err, ErrUnsafe) {
+		t.Errorf("Write(fifo) error = %v, want ErrUnsafe", err)
+	}
+}
+
+// BenchmarkWrite archives 16 MiB of half-compressible data.
+func BenchmarkWrite(b *testing.B) {
+	dir := b.TempDir()
+	rng := rand.New(rand.NewPCG(1, 2))
+	const files, fileSize = 16, 1 << 20
+	for i := range files {
+		data := make([]byte, fileSize)
+		for j := range data {
+			if j%2 == 0 {
+				data[j] = byte(rng.Uint32())
+			} else {
+				data[j] = byte(j / 4096)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dir, "f"+string(rune('a'+i))), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	entries, err := Scan(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(files * fileSize)
+	for b.Loop() {
+		if _, err := Write(io.Discard, dir, entries); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,267 @@
+// Package catalog is the SQLite package catalog, packages.db (DESIGN.md §5).
+//
+// The publisher keeps one writable working catalog (Open) and, for every
+// publication, writes a self-contained snapshot of it (Snapshot) that is signed
+// and served. Clients open a downloaded snapshot read-only (OpenReadOnly) and,
+// because it comes from the network, can verify it row by row (Check).
+//
+// The file holds two tables: packages, one row per package version keyed by
+// (name, version), and meta, a single row with the schema version, a serial
+// that grows with every publication and the time that serial was made.
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// SchemaVersion is the catalog schema this code writes and understands.
+const SchemaVersion = 1
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrNotFound: no package with that name (and version).
+	ErrNotFound = errors.New("package not found")
+	// ErrConflict: the same name and version already exists with different content.
+	ErrConflict = errors.New("package version already published with different content")
+	// ErrNameCase: the name differs only in letter case from a name already in the catalog.
+	ErrNameCase = errors.New("package name differs only in case from an existing name")
+	// ErrSchema: the file is a catalog of a schema version this code does not understand.
+	ErrSchema = errors.New("unsupported catalog schema")
+	// ErrNotCatalog: the file is not a SQLite database or not a distpac catalog.
+	ErrNotCatalog = errors.New("not a catalog")
+	// ErrInvalid: a package row is not self-consistent (see Check).
+	ErrInvalid = errors.New("invalid catalog row")
+)
+
+// Package is one package version as recorded in the catalog.
+type Package struct {
+	Name          string
+	Version       string // strict SemVer text, e.g. "1.2.3"
+	Archive       string // file name "NAME-VERSION.tar.zst"
+	Size          int64  // archive bytes
+	InstalledSize int64  // sum of regular file sizes inside the archive
+	SHA256        string // lowercase hex of the archive
+	InfoHash      string // lowercase hex, 40 chars (BitTorrent v1)
+	Magnet        string
+	Torrent       []byte // bencoded metainfo
+	Description   string
+	License       string
+	Homepage      string
+	Depends       []string // dependency strings as written in the manifest, e.g. "libbar ^1.4"
+	Conflicts     []string
+	Published     time.Time // UTC, second precision
+}
+
+// ID returns "name@version", the way errors and logs name a package version.
+func (p Package) ID() string { return p.Name + "@" + p.Version }
+
+// Meta is the catalog's single meta row.
+type Meta struct {
+	SchemaVersion int
+	Serial        int64     // grows by one with every change that is published
+	Created       time.Time // when Serial was made, UTC, second precision
+}
+
+// DB is an open catalog. It is safe for concurrent use by several goroutines.
+type DB struct {
+	sql      *sql.DB
+	path     string
+	readOnly bool
+	now      func() time.Time
+}
+
+// sqliteMagic starts every SQLite 3 database file.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+// fileURI turns a path into a SQLite URI so that SQLite's own URI parameters
+// (mode, immutable) apply; url.URL escapes '?', '#' and '%' in the path.
+func fileURI(path string, params []string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	s := u.String()
+	for i, p := range params {
+		if i == 0 {
+			s += "?" + p
+		} else {
+			s += "&" + p
+		}
+	}
+	return s, nil
+}
+
+// checkHeader refuses a non-empty file that is not a SQLite database before
+// SQLite sees it, so the error says plainly what the file is not.
+func checkHeader(path string, allowEmpty bool) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%w: %s: not a regular file", ErrNotCatalog, path)
+	}
+	if fi.Size() == 0 && allowEmpty {
+		return nil
+	}
+	head := make([]byte, 100) // the SQLite database header
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %s: empty file", ErrNotCatalog, path)
+	}
+	if !bytes.HasPrefix(head[:n], sqliteMagic[:min(n, len(sqliteMagic))]) {
+		return fmt.Errorf("%w: %s: not a SQLite database (starts with %q)", ErrNotCatalog, path, printable(head[:min(n, 16)]))
+	}
+	if n < len(head) {
+		return fmt.Errorf("%w: %s: file too short for a SQLite database (%d bytes)", ErrNotCatalog, path, n)
+	}
+	if !allowEmpty {
+		return checkSize(path, head, fi.Size())
+	}
+	return nil
+}
+
+// checkSize compares a snapshot's size with the size its header records, so
+// that a truncated download is named as such rather than found later as a
+// "malformed" page. A working catalog is not checked: after a crash its size
+// may be off until SQLite rolls back the hot journal.
+func checkSize(path string, head []byte, size int64) error {
+	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	if pageSize < 512 || pageSize&(pageSize-1) != 0 {
+		return fmt.Errorf("%w: %s: bad page size %d in header", ErrNotCatalog, path, pageSize)
+	}
+	pages := int64(binary.BigEndian.Uint32(head[28:32]))
+	// The page count is only valid when "version-valid-for" matches the
+	// change counter (SQLite file format §1.3.7); VACUUM INTO sets both.
+	changeCounter := binary.BigEndian.Uint32(head[24:28])
+	validFor := binary.BigEndian.Uint32(head[92:96])
+	if pages == 0 || changeCounter != validFor {
+		return nil
+	}
+	if want := pages * pageSize; want != size {
+		return fmt.Errorf("%w: %s: truncated or padded: header says %d pages of %d bytes (%d bytes), file has %d bytes",
+			ErrNotCatalog, path, pages, pageSize, want, size)
+	}
+	return nil
+}
+
+// printable keeps the start of a bad file readable in an error message.
+func printable(b []byte) string {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			c = '.'
+		}
+		out[i] = c
+	}
+	return string(out)
+}
+
+// Open opens (creating when absent) the writable catalog at path, creating the
+// schema when the file is new. The journal is a rollback journal, not WAL, so
+// the file alone is the whole database. Several processes may open the same
+// catalog: every write runs in a BEGIN IMMEDIATE transaction and waits up to
+// 10s for another writer.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if _, err := os.Stat(path); err == nil {
+		if err := checkHeader(path, true); err != nil {
+			return nil, fmt.Errorf("open catalog: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	dsn, err := fileURI(path, []string{
+		"_busy_timeout=10000",
+		"_foreign_keys=1",
+		"_journal_mode=DELETE",
+		"_synchronous=FULL",
+		// IMMEDIATE takes the write lock at BEGIN, so two processes that read
+		// then write never deadlock upgrading their locks.
+		"_txlock=immediate",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	// One connection per process: writers queue in Go rather than
+	// contending for SQLite's file lock with themselves.
+	sdb.SetMaxOpenConns(1)
+	db := &DB{sql: sdb, path: path, now: time.Now}
+	if err := db.initSchema(ctx); err != nil {
+		sdb.Close()
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// OpenReadOnly opens an existing catalog file read-only, as a client does with
+// a downloaded snapshot. It checks that the file is a SQLite database whose
+// schema is exactly the one this code writes and whose schema version it
+// understands. It does not check rows; call Check for that.
+func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
+	if err := checkHeader(path, false); err != nil {
+		return nil, fmt.Errorf("open catalog: %w", err)
+	}
+	dsn, err := fileURI(path, []string{
+		// immutable: a snapshot never changes in place (it is replaced by
+		// rename), so SQLite needs no locks and no journal.
+		"mode=ro",
+		"immutable=1",
+		// The file comes from the network: follow SQLite's advice for
+		// untrusted databases (https://www.sqlite.org/security.html).
+		"_defensive=1",
+		"_query_only=1",
+		"_pragma=trusted_schema(0)",
+		"_pragma=cell_size_check(1)",
+		"_pragma=mmap_size(0)",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	sdb, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	db := &DB{sql: sdb, path: path, readOnly: true, now: time.Now}
+	if err := db.verifySchema(ctx, db.sql); err != nil {
+		sdb.Close()
+		if errors.Is(err, ErrSchema) || errors.Is(err, ErrNotCatalog) || ctx.Err() != nil {
+			return nil, fmt.Errorf("open catalog: %w", err)
+		}
+		return nil, fmt.Errorf("open catalog: %w: %s: %w", ErrNotCatalog, path, err)
+	}
+	return db, nil
+}
+
+// Close releases the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Path returns the file the catalog was opened from.
+func (db *DB) Path() string { return db.path }

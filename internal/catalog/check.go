@@ -1,0 +1,203 @@
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+)
+
+// nameRE is the package name rule of DESIGN.md §3. It is repeated here rather
+// than imported so the catalog stays a leaf package.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
+
+const maxNameLen = 128
+
+var (
+	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	infoHashRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
+)
+
+// Check verifies a catalog read from the network: a known schema version, a
+// sound SQLite file (PRAGMA integrity_check), the meta row, names unique
+// ignoring case, and every row self-consistent (see validatePackage). The
+// error names the row (name@version) and the field that is wrong.
+func (db *DB) Check(ctx context.Context) error {
+	if err := db.verifySchema(ctx, db.sql); err != nil {
+		return fmt.Errorf("check catalog: %w", err)
+	}
+	if err := db.integrityCheck(ctx); err != nil {
+		return fmt.Errorf("check catalog: %w", err)
+	}
+	m, err := readMeta(ctx, db.sql)
+	if err != nil {
+		return fmt.Errorf("check catalog: meta: %w", err)
+	}
+	if m.Serial < 0 {
+		return fmt.Errorf("check catalog: meta: serial %d is negative", m.Serial)
+	}
+
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+columns+` FROM packages ORDER BY name, version`)
+	if err != nil {
+		return fmt.Errorf("check catalog: %w", err)
+	}
+	defer rows.Close()
+	spelling := map[string]string{} // lower(name) -> name as first seen
+	for n := 1; rows.Next(); n++ {
+		p, err := scanPackage(rows)
+		if err != nil {
+			return fmt.Errorf("check catalog: row %d: %w", n, err)
+		}
+		if err := validatePackage(p); err != nil {
+			return fmt.Errorf("check catalog: %w", err)
+		}
+		lower := strings.ToLower(p.Name)
+		if first, ok := spelling[lower]; ok && first != p.Name {
+			return fmt.Errorf("check catalog: %w: %s: name: %q, catalog also has %q", ErrNameCase, p.ID(), p.Name, first)
+		}
+		spelling[lower] = p.Name
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check catalog: %w", err)
+	}
+	return nil
+}
+
+// integrityCheck runs SQLite's own check of the file's structure, which
+// also holds the STRICT column types and NOT NULL constraints.
+func (db *DB) integrityCheck(ctx context.Context) error {
+	rows, err := db.sql.QueryContext(ctx, `PRAGMA integrity_check(10)`)
+	if err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	defer rows.Close()
+	var msgs []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return fmt.Errorf("integrity check: %w", err)
+		}
+		msgs = append(msgs, s)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("integrity check: %w", err)
+	}
+	if len(msgs) != 1 || msgs[0] != "ok" {
+		return fmt.Errorf("%w: %s: integrity check: %s", ErrNotCatalog, db.path, strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
+// invalid builds the error for one bad field of one row.
+func invalid(p Package, field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s: %s", ErrInvalid, p.ID(), field, fmt.Sprintf(format, args...))
+}
+
+// validatePackage checks that one row is self-consistent: the name and
+// version rules, the archive name, sizes, hex digests, that the torrent is a
+// v1 single-file torrent of the archive whose infohash is InfoHash, and that
+// the magnet link carries that infohash.
+func validatePackage(p Package) error {
+	if len(p.Name) > maxNameLen {
+		return invalid(p, "name", "%d bytes, at most %d allowed", len(p.Name), maxNameLen)
+	}
+	if !nameRE.MatchString(p.Name) {
+		return invalid(p, "name", "%q: want letters, digits and . _ + -, starting with a letter or digit", p.Name)
+	}
+	if _, err := semver.StrictNewVersion(p.Version); err != nil {
+		return invalid(p, "version", "%q is not strict SemVer: %v", p.Version, err)
+	}
+	if want := p.Name + "-" + p.Version + ".tar.zst"; p.Archive != want {
+		return invalid(p, "archive", "%q, want %q", p.Archive, want)
+	}
+	if p.Size <= 0 {
+		return invalid(p, "size", "%d, want > 0", p.Size)
+	}
+	if p.InstalledSize < 0 {
+		return invalid(p, "installed_size", "%d, want >= 0", p.InstalledSize)
+	}
+	if !sha256RE.MatchString(p.SHA256) {
+		return invalid(p, "sha256", "%q is not 64 lowercase hex digits", p.SHA256)
+	}
+	if !infoHashRE.MatchString(p.InfoHash) {
+		return invalid(p, "infohash", "%q is not 40 lowercase hex digits", p.InfoHash)
+	}
+	if err := checkTorrent(p); err != nil {
+		return err
+	}
+	mag, err := metainfo.ParseMagnetUri(p.Magnet)
+	if err != nil {
+		return invalid(p, "magnet", "%v", err)
+	}
+	if got := mag.InfoHash.HexString(); got != p.InfoHash {
+		return invalid(p, "magnet", "infohash %s, row says %s", got, p.InfoHash)
+	}
+	return nil
+}
+
+func checkTorrent(p Package) error {
+	if len(p.Torrent) == 0 {
+		return invalid(p, "torrent", "empty")
+	}
+	var mi metainfo.MetaInfo
+	if err := decodeBencode(p.Torrent, &mi); err != nil {
+		return invalid(p, "torrent", "not bencoded metainfo: %v", err)
+	}
+	if len(mi.InfoBytes) == 0 {
+		return invalid(p, "torrent", "no info dictionary")
+	}
+	if got := mi.HashInfoBytes().HexString(); got != p.InfoHash {
+		return invalid(p, "infohash", "%s, torrent's info hashes to %s", p.InfoHash, got)
+	}
+	var info metainfo.Info
+	if err := decodeBencode(mi.InfoBytes, &info); err != nil {
+		return invalid(p, "torrent", "bad info dictionary: %v", err)
+	}
+	if info.HasV2() || info.MetaVersion > 1 {
+		return invalid(p, "torrent", "meta version %d, want a BitTorrent v1 torrent", info.MetaVersion)
+	}
+	if len(info.Files) != 0 {
+		return invalid(p, "torrent", "%d files, want a single file", len(info.Files))
+	}
+	if info.Name != p.Archive || (info.NameUtf8 != "" && info.NameUtf8 != p.Archive) {
+		return invalid(p, "torrent", "file name %q, want %q", info.BestName(), p.Archive)
+	}
+	if info.Length != p.Size {
+		return invalid(p, "size", "%d, torrent's file is %d bytes", p.Size, info.Length)
+	}
+	if info.PieceLength <= 0 {
+		return invalid(p, "torrent", "piece length %d, want > 0", info.PieceLength)
+	}
+	want := info.Length / info.PieceLength
+	if info.Length%info.PieceLength != 0 {
+		want++
+	}
+	if len(info.Pieces)%metainfo.HashSize != 0 || int64(len(info.Pieces)/metainfo.HashSize) != want {
+		return invalid(p, "torrent", "%d bytes of piece hashes, want %d pieces of %d bytes",
+			len(info.Pieces), want, metainfo.HashSize)
+	}
+	return nil
+}
+
+// decodeBencode is bencode.Unmarshal (as metainfo.Load uses it) with a
+// string length limit of the input's size: a few bytes from the network must
+// not make the decoder allocate its default 128 MiB. It turns any panic in
+// the decoder into an error, because the input is untrusted.
+func decodeBencode(b []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("decoder panic: %v", r)
+		}
+	}()
+	d := bencode.NewDecoder(bytes.NewReader(b))
+	d.MaxStrLen = int64(len(b))
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	return d.ReadEOF()
+}

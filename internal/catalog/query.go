@@ -1,0 +1,337 @@
+package catalog
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+const columns = `name, version, archive, size, installed_size, sha256, infohash, magnet, torrent,
+	description, license, homepage, depends, conflicts, published`
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanPackage reads one row selected with columns. Empty Depends and
+// Conflicts lists read back as nil.
+func scanPackage(sc scanner) (Package, error) {
+	var (
+		p                  Package
+		depends, conflicts string
+		published          int64
+	)
+	err := sc.Scan(&p.Name, &p.Version, &p.Archive, &p.Size, &p.InstalledSize, &p.SHA256, &p.InfoHash,
+		&p.Magnet, &p.Torrent, &p.Description, &p.License, &p.Homepage, &depends, &conflicts, &published)
+	if err != nil {
+		return Package{}, err
+	}
+	if p.Depends, err = decodeList(depends); err != nil {
+		return p, fmt.Errorf("%w: %s: depends: %w", ErrInvalid, p.ID(), err)
+	}
+	if p.Conflicts, err = decodeList(conflicts); err != nil {
+		return p, fmt.Errorf("%w: %s: conflicts: %w", ErrInvalid, p.ID(), err)
+	}
+	p.Published = time.Unix(published, 0).UTC()
+	return p, nil
+}
+
+func decodeList(s string) ([]string, error) {
+	var l []string
+	if err := json.Unmarshal([]byte(s), &l); err != nil {
+		return nil, fmt.Errorf("not a JSON list of strings: %w", err)
+	}
+	if len(l) == 0 {
+		return nil, nil
+	}
+	return l, nil
+}
+
+func encodeList(l []string) string {
+	if l == nil {
+		l = []string{}
+	}
+	b, _ := json.Marshal(l) // a []string always marshals
+	return string(b)
+}
+
+// queryPackages runs a query selecting columns and collects the rows.
+func queryPackages(ctx context.Context, q querier, query string, args ...any) ([]Package, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Package
+	for rows.Next() {
+		p, err := scanPackage(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func (db *DB) writable(op string) error {
+	if db.readOnly {
+		return fmt.Errorf("%s: catalog %s is open read-only", op, db.path)
+	}
+	return nil
+}
+
+// Add records pkgs in one transaction and bumps the serial once if anything
+// was added. Every package is validated as Check does (a zero Published
+// means now). A name equal ignoring case to an existing name spelled
+// differently is refused with ErrNameCase; an existing (name, version) with
+// the same SHA256 is skipped, with a different one the whole call is refused
+// with ErrConflict and nothing is written. It returns the packages actually
+// added, with Published normalised to UTC seconds.
+func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err error) {
+	if err := db.writable("add"); err != nil {
+		return nil, err
+	}
+	now := db.now().UTC().Truncate(time.Second)
+	norm := make([]Package, len(pkgs))
+	for i, p := range pkgs {
+		if p.Published.IsZero() {
+			p.Published = now
+		}
+		p.Published = p.Published.UTC().Truncate(time.Second)
+		if err := validatePackage(p); err != nil {
+			return nil, fmt.Errorf("add: %w", err)
+		}
+		norm[i] = p
+	}
+
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("add: %w", err)
+	}
+	defer tx.Rollback()
+	for _, p := range norm {
+		ok, err := addOne(ctx, tx, p)
+		if err != nil {
+			return nil, fmt.Errorf("add %s: %w", p.ID(), err)
+		}
+		if ok {
+			added = append(added, p)
+		}
+	}
+	if len(added) == 0 {
+		return nil, nil
+	}
+	if _, err := bumpSerial(ctx, tx, now); err != nil {
+		return nil, fmt.Errorf("add: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("add: %w", err)
+	}
+	return added, nil
+}
+
+// addOne inserts p unless the same version with the same content is there.
+func addOne(ctx context.Context, tx *sql.Tx, p Package) (bool, error) {
+	var other string
+	err := tx.QueryRowContext(ctx,
+		`SELECT name FROM packages WHERE lower(name) = lower(?) AND name <> ? LIMIT 1`,
+		p.Name, p.Name).Scan(&other)
+	if err == nil {
+		return false, fmt.Errorf("%w: %q, catalog already has %q", ErrNameCase, p.Name, other)
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return false, err
+	}
+
+	var sum string
+	err = tx.QueryRowContext(ctx, `SELECT sha256 FROM packages WHERE name = ? AND version = ?`,
+		p.Name, p.Version).Scan(&sum)
+	switch {
+	case err == nil && sum == p.SHA256:
+		return false, nil
+	case err == nil:
+		return false, fmt.Errorf("%w: sha256 %s in catalog, %s given", ErrConflict, sum, p.SHA256)
+	case !errors.Is(err, sql.ErrNoRows):
+		return false, err
+	}
+
+	_, err = tx.ExecContext(ctx, `INSERT INTO packages (`+columns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		p.Name, p.Version, p.Archive, p.Size, p.InstalledSize, p.SHA256, p.InfoHash, p.Magnet, p.Torrent,
+		p.Description, p.License, p.Homepage, encodeList(p.Depends), encodeList(p.Conflicts), p.Published.Unix())
+	return err == nil, err
+}
+
+// Remove deletes one version (the name matches ignoring case), bumps the
+// serial and returns what was removed.
+func (db *DB) Remove(ctx context.Context, name, version string) (Package, error) {
+	if err := db.writable("remove"); err != nil {
+		return Package{}, err
+	}
+	id := name + "@" + version
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+	}
+	defer tx.Rollback()
+	p, err := get(ctx, tx, name, version)
+	if err != nil {
+		return Package{}, fmt.Errorf("remove: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE name = ? AND version = ?`, p.Name, p.Version); err != nil {
+		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+	}
+	if _, err := bumpSerial(ctx, tx, db.now()); err != nil {
+		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// Get returns one version; the name matches ignoring case, the version
+// text exactly.
+func (db *DB) Get(ctx context.Context, name, version string) (Package, error) {
+	p, err := get(ctx, db.sql, name, version)
+	if err != nil {
+		return Package{}, fmt.Errorf("get: %w", err)
+	}
+	return p, nil
+}
+
+func get(ctx context.Context, q querier, name, version string) (Package, error) {
+	p, err := scanPackage(q.QueryRowContext(ctx,
+		`SELECT `+columns+` FROM packages WHERE lower(name) = lower(?) AND version = ?`, name, version))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Package{}, fmt.Errorf("%w: %s@%s", ErrNotFound, name, version)
+	}
+	if err != nil {
+		return Package{}, fmt.Errorf("%s@%s: %w", name, version, err)
+	}
+	return p, nil
+}
+
+// Versions returns every version of name (matched ignoring case), lowest
+// first by SemVer precedence; versions of equal precedence (differing only
+// in build metadata) are ordered by their text. It returns ErrNotFound when
+// the catalog has no version of name.
+func (db *DB) Versions(ctx context.Context, name string) ([]Package, error) {
+	pkgs, err := queryPackages(ctx, db.sql,
+		`SELECT `+columns+` FROM packages WHERE lower(name) = lower(?)`, name)
+	if err != nil {
+		return nil, fmt.Errorf("versions of %s: %w", name, err)
+	}
+	if len(pkgs) == 0 {
+		return nil, fmt.Errorf("versions: %w: %s", ErrNotFound, name)
+	}
+	slices.SortFunc(pkgs, func(a, b Package) int { return compareVersions(a.Version, b.Version) })
+	return pkgs, nil
+}
+
+// compareVersions orders by SemVer precedence, then by text; text that is not
+// SemVer (only possible in an unchecked catalog) sorts after all SemVer.
+func compareVersions(a, b string) int {
+	va, ea := semver.StrictNewVersion(a)
+	vb, eb := semver.StrictNewVersion(b)
+	switch {
+	case ea == nil && eb == nil:
+		if c := va.Compare(vb); c != 0 {
+			return c
+		}
+	case ea == nil:
+		return -1
+	case eb == nil:
+		return 1
+	}
+	return cmp.Compare(a, b)
+}
+
+// All returns every package version, ordered by name, then version text.
+func (db *DB) All(ctx context.Context) ([]Package, error) {
+	pkgs, err := queryPackages(ctx, db.sql, `SELECT `+columns+` FROM packages ORDER BY name, version`)
+	if err != nil {
+		return nil, fmt.Errorf("list catalog: %w", err)
+	}
+	return pkgs, nil
+}
+
+// Search returns the package versions whose name or description contains
+// term, ignoring case (Unicode-aware, unlike SQLite's lower()), in the
+// order of All. An empty term matches everything.
+func (db *DB) Search(ctx context.Context, term string) ([]Package, error) {
+	all, err := db.All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("search %q: %w", term, err)
+	}
+	t := strings.ToLower(term)
+	var out []Package
+	for _, p := range all {
+		if strings.Contains(strings.ToLower(p.Name), t) || strings.Contains(strings.ToLower(p.Description), t) {
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// Meta returns the catalog's meta row.
+func (db *DB) Meta(ctx context.Context) (Meta, error) {
+	m, err := readMeta(ctx, db.sql)
+	if err != nil {
+		return Meta{}, fmt.Errorf("read meta: %w", err)
+	}
+	return m, nil
+}
+
+func readMeta(ctx context.Context, q querier) (Meta, error) {
+	var (
+		m       Meta
+		created int64
+	)
+	err := q.QueryRowContext(ctx, `SELECT schema_version, serial, created FROM meta WHERE id = 1`).
+		Scan(&m.SchemaVersion, &m.Serial, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Meta{}, fmt.Errorf("%w: no meta row", ErrNotCatalog)
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	m.Created = time.Unix(created, 0).UTC()
+	return m, nil
+}
+
+// BumpSerial increments the serial (Created = now), so that the catalog can
+// be republished unchanged under a new serial, and returns the new meta.
+func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
+	if err := db.writable("bump serial"); err != nil {
+		return Meta{}, err
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return Meta{}, fmt.Errorf("bump serial: %w", err)
+	}
+	defer tx.Rollback()
+	m, err := bumpSerial(ctx, tx, db.now())
+	if err != nil {
+		return Meta{}, fmt.Errorf("bump serial: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Meta{}, fmt.Errorf("bump serial: %w", err)
+	}
+	return m, nil
+}
+
+func bumpSerial(ctx context.Context, tx *sql.Tx, now time.Time) (Meta, error) {
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = serial + 1, created = ? WHERE id = 1`,
+		now.Unix()); err != nil {
+		return Meta{}, err
+	}
+	return readMeta(ctx, tx)
+}

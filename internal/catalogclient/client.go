@@ -1,0 +1,331 @@
+// Package catalogclient is the client side of `dist-client sync` (DESIGN.md
+// §6): a conditional GET of the signed catalog, signature verification
+// against the pinned key, a row-by-row check, a serial check that refuses
+// rollbacks, and an atomic replacement of the local copy.
+//
+// On disk, under the client directory:
+//
+//	catalog -> catalog-<serial>   symlink, swapped atomically (the commit point)
+//	catalog-<serial>/packages.db  the verified catalog
+//	catalog-<serial>/packages.db.sig
+//	server.key                    the key pinned by trust on first use
+//	sync.json                     ETag, serial, server URL and time of the last sync
+//
+// The catalog and its signature change as a pair: each version lives in its
+// own directory and only the symlink moves, so a reader or a crash sees
+// either the old pair or the new one. Any failure before the swap leaves the
+// previous catalog and sync.json as they were.
+//
+// Sync expects its caller to hold the client state lock: it removes stray
+// temporary files of earlier, interrupted syncs.
+package catalogclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// Sentinel errors; test with errors.Is.
+var (
+	// ErrNoCatalog: no catalog has been synced into the directory yet.
+	ErrNoCatalog = errors.New("no catalog yet: run `dist-client sync`")
+	// ErrRollback: the server offered a catalog older than the one held.
+	ErrRollback = errors.New("refusing a rollback")
+	// ErrSameSerial: the server offered the serial held, with other bytes.
+	ErrSameSerial = errors.New("same serial, different content")
+	// ErrBadSignature: the signature does not verify with the pinned key.
+	ErrBadSignature = fmt.Errorf("bad catalog signature: %w", signing.ErrBadSignature)
+	// ErrTruncated: the connection ended before the announced length.
+	ErrTruncated = errors.New("truncated download")
+	// ErrTooLarge: the catalog or signature exceeds the size limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrNotCatalog: the server sent something that is not a catalog.
+	ErrNotCatalog = errors.New("server sent something that is not a catalog")
+	// ErrChanged: the server published again between every attempt to
+	// fetch a matching catalog and signature.
+	ErrChanged = errors.New("catalog changed on the server while downloading")
+)
+
+// File and directory names under the client directory.
+const (
+	catalogLink = "catalog"
+	versionDir  = "catalog-" // + serial
+	dbFile      = "packages.db"
+	sigFile     = "packages.db.sig"
+	keyFile     = "server.key"
+	stateFile   = "sync.json"
+	tmpPrefix   = ".sync-tmp-" // every temporary name starts with this
+)
+
+// The wire contract shared with internal/catalogserver. The client package
+// owns it, so that the client binary links no server code.
+const (
+	PathCatalog        = "/packages.db"     // the catalog, with a strong ETag
+	PathSignature      = "/packages.db.sig" // its ed25519 signature, with the catalog's ETag
+	PathKey            = "/key"             // the server's public key, text form, for trust on first use
+	HeaderSerial       = "X-Distpac-Serial" // the served catalog's serial, on both files
+	ContentTypeCatalog = "application/vnd.sqlite3"
+)
+
+// DefaultMaxSize is the largest catalog accepted when Options.MaxSize is 0.
+const DefaultMaxSize = 256 << 20
+
+// maxSigSize bounds the signature download; an ed25519 signature is 64 bytes.
+const maxSigSize = 1 << 10
+
+// attempts is how many times Sync fetches the catalog and signature when a
+// publication lands between the two requests.
+const attempts = 3
+
+// Options configure Sync.
+type Options struct {
+	ServerURL  string            // base URL, e.g. http://127.0.0.1:9090
+	Dir        string            // client state directory
+	Key        signing.PublicKey // from client.yaml; nil = dir/server.key, or pin the first key seen (TOFU)
+	HTTPClient *http.Client      // nil = DefaultHTTPClient()
+	MaxSize    int64             // largest catalog accepted; 0 = DefaultMaxSize
+	Logger     *slog.Logger      // nil discards logs
+}
+
+// Result says what a Sync did.
+type Result struct {
+	Updated  bool  // false when the server said 304 or the bytes were identical
+	Serial   int64 // serial of the catalog now held
+	Packages int   // package versions in it
+	// Pinned is non-nil when this sync pinned the server's key by trust on
+	// first use; the caller must show it loudly so the user can check it.
+	Pinned signing.PublicKey
+}
+
+// DefaultHTTPClient bounds connecting and waiting for the first byte but
+// not the transfer itself, which the context bounds: a large catalog on a
+// slow link must not fail on a fixed deadline.
+func DefaultHTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 30 * time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		ForceAttemptHTTP2:     true,
+	}}
+}
+
+// syncer carries one Sync's settings.
+type syncer struct {
+	base    *url.URL
+	dir     string
+	client  *http.Client
+	maxSize int64
+	log     *slog.Logger
+}
+
+// Sync brings the catalog in opts.Dir up to date with the server (see the
+// package documentation for the steps and the guarantees).
+func Sync(ctx context.Context, opts Options) (Result, error) {
+	s, err := newSyncer(opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("sync: %w", err)
+	}
+	s.removeStrays()
+
+	held, err := s.heldState(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	key, keySource, err := s.pinnedKey(opts.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	tofu := key == nil
+
+	dl, err := s.fetchConsistent(ctx, held)
+	if err != nil {
+		return Result{}, err
+	}
+	if dl == nil { // 304 Not Modified
+		s.log.Debug("catalog not modified", "serial", held.serial)
+		s.recordSync(held.state.ETag, held.serial)
+		return Result{Serial: held.serial, Packages: held.packages}, nil
+	}
+	defer dl.remove()
+
+	if tofu {
+		if key, err = s.fetchKey(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	info, err := s.verify(ctx, dl, key, keySource)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkSerial(held, info); err != nil {
+		return Result{}, err
+	}
+
+	res := Result{Serial: info.serial, Packages: info.packages}
+	if tofu {
+		// Pinned before the swap, so a crash never leaves a catalog verified
+		// by a key that is not recorded.
+		if err := s.pinKey(key); err != nil {
+			return Result{}, err
+		}
+		res.Pinned = key
+	}
+	// The same bytes as held (e.g. from a mirror with other ETags) need no move.
+	if !held.present || info.serial != held.serial {
+		if err := s.install(dl, info.serial); err != nil {
+			if tofu {
+				os.Remove(filepath.Join(s.dir, keyFile)) // pin only with a catalog it verified
+			}
+			return Result{}, err
+		}
+		res.Updated = true
+		s.removeOldVersions(info.serial)
+		s.log.Debug("catalog updated", "serial", info.serial, "packages", info.packages)
+	}
+	s.recordSync(dl.dbETag, info.serial)
+	return res, nil
+}
+
+// fetchConsistent downloads a catalog and signature from one publication,
+// retrying when a publication lands between the two requests. It returns
+// nil, nil when the held catalog is current (304).
+func (s *syncer) fetchConsistent(ctx context.Context, h held) (*download, error) {
+	etag := ""
+	if h.present && h.state.ServerURL == s.base.String() {
+		etag = h.state.ETag
+	}
+	for attempt := 1; ; attempt++ {
+		dl, err := s.fetchPair(ctx, etag)
+		if err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+		if dl == nil || !dl.mismatched() {
+			return dl, nil
+		}
+		dl.remove()
+		if attempt == attempts {
+			return nil, fmt.Errorf("sync: %w %d times (ETag %s, then %s); try again",
+				ErrChanged, attempts, dl.dbETag, dl.sigETag)
+		}
+		s.log.Debug("catalog and signature ETags differ, a publication happened between them; retrying",
+			"db_etag", dl.dbETag, "sig_etag", dl.sigETag, "attempt", attempt)
+	}
+}
+
+// checkSerial refuses a verified catalog older than the one held, or with
+// the held serial but other bytes (a publisher must bump the serial with
+// every change; two catalogs under one serial mean a fork or a forgery).
+func checkSerial(h held, info catalogInfo) error {
+	if info.serial < h.floor() {
+		return fmt.Errorf("sync: catalog serial %d is older than the one held (%d): %w",
+			info.serial, h.floor(), ErrRollback)
+	}
+	if h.present && info.serial == h.serial && info.sum != h.sum {
+		return fmt.Errorf("sync: catalog serial %d is the one held but its bytes differ: %w; refusing it",
+			info.serial, ErrSameSerial)
+	}
+	return nil
+}
+
+func newSyncer(opts Options) (*syncer, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("sync: no client directory given")
+	}
+	if opts.ServerURL == "" {
+		return nil, errors.New("sync: no server URL given (server_url in client.yaml)")
+	}
+	base, err := url.Parse(strings.TrimRight(opts.ServerURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
+	}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger}
+	if s.client == nil {
+		s.client = DefaultHTTPClient()
+	}
+	if s.maxSize <= 0 {
+		s.maxSize = DefaultMaxSize
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// url joins a server path ("/packages.db") to the base URL, keeping any
+// path prefix the base has (a mirror under /distpac/).
+func (s *syncer) url(p string) string {
+	u := *s.base
+	u.Path = strings.TrimRight(u.Path, "/") + p
+	u.RawPath = ""
+	return u.String()
+}
+
+// pinnedKey returns the key to verify with and a hint for when it does not
+// verify (where the key came from and how to change it). A nil key means
+// there is none yet: the server's is fetched and pinned (TOFU).
+func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, string, error) {
+	if configured != nil {
+		return configured, "if the server's key really changed, update server_key in client.yaml", nil
+	}
+	path := filepath.Join(s.dir, keyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "the key was fetched from the server itself", nil
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("sync: read pinned key: %w", err)
+	}
+	k, err := signing.ParsePublicKey(string(b))
+	if err != nil {
+		return nil, "", fmt.Errorf("sync: pinned key %s: %w (delete it to pin the server's key again)", path, err)
+	}
+	return k, "the key was pinned on first use in " + path + "; if the server's key really changed, delete that file", nil
+}
+
+func (s *syncer) pinKey(k signing.PublicKey) error {
+	path := filepath.Join(s.dir, keyFile)
+	if err := writeFileAtomic(path, []byte(k.String()+"\n"), 0o644); err != nil {
+		return fmt.Errorf("sync: pin server key: %w", err)
+	}
+	s.log.Warn("pinned the server's key on first use", "key", k.String(), "path", path)
+	return nil
+}
+
+// Path returns the path of the current verified catalog file
+// (dir/catalog/packages.db), or ErrNoCatalog.
+func Path(dir string) (string, error) {
+	p := filepath.Join(dir, catalogLink, dbFile)
+	if _, err := os.Stat(p); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", ErrNoCatalog
+		}
+		return "", fmt.Errorf("catalog: %w", err)
+	}
+	return p, nil
+}
+
+// Open opens the current catalog read-only.
+func Open(ctx context.Context, dir string) (*catalog.DB, error) {
+	p, err := Path(dir)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.OpenReadOnly(ctx, p)
+}

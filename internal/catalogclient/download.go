@@ -1,0 +1,269 @@
+package catalogclient
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// sqliteMagic starts every SQLite 3 database file.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+// download is a catalog and signature fetched but not yet trusted.
+type download struct {
+	tmp      string // the catalog, in a temporary file in the client directory
+	sum      [sha256.Size]byte
+	sig      []byte
+	dbETag   string
+	sigETag  string
+	endpoint string // the catalog's URL, for messages
+}
+
+// mismatched reports that the two files come from different publications.
+// A server or mirror that sends no ETag cannot be checked this way; the
+// signature check still catches a mismatched pair, as a bad signature.
+func (d *download) mismatched() bool {
+	return d.dbETag != "" && d.sigETag != "" && d.dbETag != d.sigETag
+}
+
+func (d *download) remove() { os.Remove(d.tmp) }
+
+// fetchPair downloads the catalog (conditionally on etag when not empty)
+// and its signature. It returns nil, nil when the server answers 304.
+func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err error) {
+	dbURL := s.url(PathCatalog)
+	resp, err := s.get(ctx, dbURL, etag)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotModified && etag != "" {
+		return nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, httpError(dbURL, resp)
+	}
+	if err := checkCatalogType(dbURL, resp); err != nil {
+		return nil, err
+	}
+	if resp.ContentLength > s.maxSize {
+		return nil, fmt.Errorf("GET %s: catalog is %d bytes, the limit is %d: %w", dbURL, resp.ContentLength, s.maxSize, ErrTooLarge)
+	}
+
+	f, err := os.CreateTemp(s.dir, tmpPrefix+dbFile+"-*")
+	if err != nil {
+		return nil, fmt.Errorf("download catalog: %w", err)
+	}
+	dl := &download{tmp: f.Name(), endpoint: dbURL, dbETag: resp.Header.Get("ETag")}
+	defer func() {
+		if err != nil {
+			f.Close()
+			dl.remove()
+		}
+	}()
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, s.maxSize+1))
+	if err != nil {
+		return nil, readError(dbURL, resp, n, err)
+	}
+	if n > s.maxSize {
+		return nil, fmt.Errorf("GET %s: catalog is larger than the limit of %d bytes: %w", dbURL, s.maxSize, ErrTooLarge)
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return nil, fmt.Errorf("GET %s: %w: got %d of %d bytes", dbURL, ErrTruncated, n, resp.ContentLength)
+	}
+	if err := f.Sync(); err != nil {
+		return nil, fmt.Errorf("download catalog: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return nil, fmt.Errorf("download catalog: %w", err)
+	}
+	sumInto(&dl.sum, h)
+	if err := checkMagic(dbURL, resp, dl.tmp); err != nil {
+		return nil, err
+	}
+
+	dl.sig, dl.sigETag, err = s.fetchSignature(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return dl, nil
+}
+
+func sumInto(dst *[sha256.Size]byte, h hash.Hash) { copy(dst[:], h.Sum(nil)) }
+
+// fetchSignature downloads packages.db.sig, at most maxSigSize bytes.
+func (s *syncer) fetchSignature(ctx context.Context) ([]byte, string, error) {
+	sigURL := s.url(PathSignature)
+	resp, err := s.get(ctx, sigURL, "")
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, "", httpError(sigURL, resp)
+	}
+	if ct := mediaType(resp); strings.HasPrefix(ct, "text/") {
+		return nil, "", fmt.Errorf("GET %s: server sent something that is not a signature (%s)", sigURL, resp.Header.Get("Content-Type"))
+	}
+	sig, err := readLimited(sigURL, resp, maxSigSize, "signature")
+	if err != nil {
+		return nil, "", err
+	}
+	return sig, resp.Header.Get("ETag"), nil
+}
+
+// fetchKey fetches the server's public key for trust on first use.
+func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
+	keyURL := s.url(PathKey)
+	wrap := func(err error) error {
+		return fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w "+
+			"(set server_key in client.yaml to the output of `dist-server key`)", err)
+	}
+	resp, err := s.get(ctx, keyURL, "")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, wrap(httpError(keyURL, resp))
+	}
+	b, err := readLimited(keyURL, resp, maxSigSize, "key")
+	if err != nil {
+		return nil, wrap(err)
+	}
+	k, err := signing.ParsePublicKey(string(b))
+	if err != nil {
+		return nil, wrap(fmt.Errorf("GET %s: %w", keyURL, err))
+	}
+	return k, nil
+}
+
+// get sends a GET, with If-None-Match when etag is not empty.
+func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	if etag != "" {
+		req.Header.Set("If-None-Match", etag)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// *url.Error repeats the method and URL in its own words.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("GET %s: %w", u, err)
+	}
+	return resp, nil
+}
+
+// readLimited reads a small body completely, refusing more than limit bytes
+// and fewer than Content-Length.
+func readLimited(u string, resp *http.Response, limit int64, what string) ([]byte, error) {
+	if resp.ContentLength > limit {
+		return nil, fmt.Errorf("GET %s: %s is %d bytes, the limit is %d: %w", u, what, resp.ContentLength, limit, ErrTooLarge)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, readError(u, resp, int64(len(b)), err)
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("GET %s: %s is larger than the limit of %d bytes: %w", u, what, limit, ErrTooLarge)
+	}
+	if resp.ContentLength >= 0 && int64(len(b)) != resp.ContentLength {
+		return nil, fmt.Errorf("GET %s: %w: got %d of %d bytes", u, ErrTruncated, len(b), resp.ContentLength)
+	}
+	return b, nil
+}
+
+// readError names a body that ended early as a truncated download.
+func readError(u string, resp *http.Response, n int64, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		if resp.ContentLength >= 0 {
+			return fmt.Errorf("GET %s: %w: got %d of %d bytes", u, ErrTruncated, n, resp.ContentLength)
+		}
+		return fmt.Errorf("GET %s: %w after %d bytes", u, ErrTruncated, n)
+	}
+	return fmt.Errorf("GET %s: after %d bytes: %w", u, n, err)
+}
+
+// httpError describes a non-200 answer, with the first line of a plain-text
+// body: the server's messages say what is wrong ("no catalog published yet").
+func httpError(u string, resp *http.Response) error {
+	msg := fmt.Sprintf("GET %s: %s", u, resp.Status)
+	if mediaType(resp) == "text/plain" {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+		if line = strings.TrimSpace(line); line != "" {
+			msg += ": " + line
+		}
+	}
+	return errors.New(msg)
+}
+
+func mediaType(resp *http.Response) string {
+	ct := resp.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return strings.ToLower(strings.TrimSpace(ct))
+	}
+	return mt
+}
+
+// checkCatalogType refuses a body that says it is something else, such as
+// the HTML error page of a proxy or a captive portal answering 200. Generic
+// binary types and no type at all are accepted, so that any static server or
+// CDN can mirror the catalog; the SQLite header is checked after download.
+func checkCatalogType(u string, resp *http.Response) error {
+	switch mediaType(resp) {
+	case "", ContentTypeCatalog, "application/x-sqlite3", "application/octet-stream":
+		return nil
+	}
+	start, _ := io.ReadAll(io.LimitReader(resp.Body, 32))
+	return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, resp.Header.Get("Content-Type"), printable(start))
+}
+
+// checkMagic refuses a downloaded file that is not a SQLite database.
+func checkMagic(u string, resp *http.Response, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("download catalog: %w", err)
+	}
+	defer f.Close()
+	head := make([]byte, 32)
+	n, _ := io.ReadFull(f, head)
+	if !bytes.HasPrefix(head[:n], sqliteMagic) {
+		ct := resp.Header.Get("Content-Type")
+		if ct == "" {
+			ct = "no content type"
+		}
+		return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, printable(head[:n]))
+	}
+	return nil
+}
+
+// printable keeps the start of a bad body readable in an error message.
+func printable(b []byte) string {
+	out := make([]byte, len(b))
+	for i, c := range b {
+		if c < 0x20 || c > 0x7e {
+			c = '.'
+		}
+		out[i] = c
+	}
+	return string(out)
+}

@@ -1,0 +1,276 @@
+package catalogclient
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// syncState is sync.json.
+type syncState struct {
+	ETag      string    `json:"etag"`
+	Serial    int64     `json:"serial"`
+	ServerURL string    `json:"server_url"`
+	SyncedAt  time.Time `json:"synced_at"`
+}
+
+// held is what the client has before a sync.
+type held struct {
+	present  bool // a current catalog exists and opens
+	serial   int64
+	packages int
+	sum      [sha256.Size]byte
+	state    syncState
+}
+
+// floor is the lowest serial that is not a rollback. Without a usable
+// catalog, sync.json still remembers the serial last held, so deleting or
+// damaging the catalog does not open the door to an older one.
+func (h held) floor() int64 {
+	if h.present {
+		return h.serial
+	}
+	return h.state.Serial
+}
+
+// catalogInfo is what verify learnt about a downloaded catalog.
+type catalogInfo struct {
+	serial   int64
+	packages int
+	sum      [sha256.Size]byte
+}
+
+// heldState reads sync.json and the current catalog. A damaged catalog or
+// sync.json is logged and treated as absent, so that a sync can repair it.
+func (s *syncer) heldState(ctx context.Context) (held, error) {
+	var h held
+	statePath := filepath.Join(s.dir, stateFile)
+	if b, err := os.ReadFile(statePath); err == nil {
+		if err := json.Unmarshal(b, &h.state); err != nil {
+			s.log.Warn("ignoring unreadable sync state", "path", statePath, "err", err)
+			h.state = syncState{}
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return held{}, fmt.Errorf("sync: read sync state: %w", err)
+	}
+
+	path, err := Path(s.dir)
+	if errors.Is(err, ErrNoCatalog) {
+		return h, nil
+	}
+	if err != nil {
+		return held{}, fmt.Errorf("sync: %w", err)
+	}
+	info, err := inspect(ctx, path)
+	if err != nil {
+		s.log.Warn("current catalog is unusable; syncing a fresh one", "path", path, "err", err)
+		return h, nil
+	}
+	h.present, h.serial, h.packages, h.sum = true, info.serial, info.packages, info.sum
+	return h, nil
+}
+
+// inspect opens a catalog file read-only and reads its serial, package
+// count and SHA-256.
+func inspect(ctx context.Context, path string) (catalogInfo, error) {
+	var info catalogInfo
+	sum, err := fileSum(path)
+	if err != nil {
+		return info, err
+	}
+	info.sum = sum
+	db, err := catalog.OpenReadOnly(ctx, path)
+	if err != nil {
+		return info, err
+	}
+	defer db.Close()
+	m, err := db.Meta(ctx)
+	if err != nil {
+		return info, err
+	}
+	pkgs, err := db.All(ctx)
+	if err != nil {
+		return info, err
+	}
+	info.serial, info.packages = m.Serial, len(pkgs)
+	return info, nil
+}
+
+func fileSum(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, fmt.Errorf("read %s: %w", path, err)
+	}
+	sumInto(&sum, h)
+	return sum, nil
+}
+
+// verify trusts nothing about a download until the signature verifies over
+// its exact bytes, and then still checks every row, since a signed catalog
+// from a buggy publisher must not break the client either.
+func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey, keyHint string) (catalogInfo, error) {
+	data, err := os.ReadFile(dl.tmp)
+	if err != nil {
+		return catalogInfo{}, fmt.Errorf("sync: %w", err)
+	}
+	if err := signing.Verify(key, data, dl.sig); err != nil {
+		if errors.Is(err, signing.ErrBadSignature) {
+			detail := "" // e.g. "signature has 20 bytes, want 64"
+			if err != signing.ErrBadSignature {
+				detail = ": " + strings.TrimSuffix(err.Error(), ": "+signing.ErrBadSignature.Error())
+			}
+			return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s%s: %w; %s",
+				dl.endpoint, key, detail, ErrBadSignature, keyHint)
+		}
+		return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s: %w", dl.endpoint, key, err)
+	}
+	data = nil // up to MaxSize bytes: let them go before SQLite reads the file
+
+	db, err := catalog.OpenReadOnly(ctx, dl.tmp)
+	if err != nil {
+		return catalogInfo{}, fmt.Errorf("sync: %s is signed but unreadable, refusing it: %w", dl.endpoint, err)
+	}
+	defer db.Close()
+	if err := db.Check(ctx); err != nil {
+		return catalogInfo{}, fmt.Errorf("sync: %s is signed but inconsistent, refusing it: %w", dl.endpoint, err)
+	}
+	m, err := db.Meta(ctx)
+	if err != nil {
+		return catalogInfo{}, fmt.Errorf("sync: %s: %w", dl.endpoint, err)
+	}
+	pkgs, err := db.All(ctx)
+	if err != nil {
+		return catalogInfo{}, fmt.Errorf("sync: %s: %w", dl.endpoint, err)
+	}
+	return catalogInfo{serial: m.Serial, packages: len(pkgs), sum: dl.sum}, nil
+}
+
+// install moves a verified pair into catalog-<serial>/ and swaps the
+// catalog symlink to it. The swap is the commit point: before it, a failure
+// removes what was staged and the old pair stays current.
+func (s *syncer) install(dl *download, serial int64) (err error) {
+	stage, err := os.MkdirTemp(s.dir, tmpPrefix+"catalog-")
+	if err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	final := filepath.Join(s.dir, versionDir+strconv.FormatInt(serial, 10))
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(stage)
+		}
+	}()
+
+	if err := os.Chmod(dl.tmp, 0o644); err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	if err := os.Rename(dl.tmp, filepath.Join(stage, dbFile)); err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(stage, sigFile), dl.sig, 0o644); err != nil {
+		return fmt.Errorf("sync: install signature: %w", err)
+	}
+	if err := os.Chmod(stage, 0o755); err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	// A catalog-<serial> that is not current is left from an interrupted
+	// sync; the rollback check guarantees the current one has another serial
+	// unless it was found unusable, in which case it is being repaired.
+	if err := os.RemoveAll(final); err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	if err := os.Rename(stage, final); err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	stage = final // from here a failure removes the unused version directory
+
+	tmpLink := filepath.Join(s.dir, tmpPrefix+"link-"+strconv.FormatInt(time.Now().UnixNano(), 36))
+	if err := os.Symlink(filepath.Base(final), tmpLink); err != nil {
+		return fmt.Errorf("sync: install catalog: %w", err)
+	}
+	if err := os.Rename(tmpLink, filepath.Join(s.dir, catalogLink)); err != nil {
+		os.Remove(tmpLink)
+		return fmt.Errorf("sync: install catalog: swap %s: %w", filepath.Join(s.dir, catalogLink), err)
+	}
+	committed = true
+	if err := fsutil.SyncDir(s.dir); err != nil {
+		// The swap happened; only its durability across a crash is in doubt.
+		s.log.Warn("catalog installed but the directory could not be synced", "dir", s.dir, "err", err)
+	}
+	return nil
+}
+
+// recordSync writes sync.json. It runs after the commit point, where a
+// failure costs only an extra download next time, so it is logged.
+func (s *syncer) recordSync(etag string, serial int64) {
+	st := syncState{ETag: etag, Serial: serial, ServerURL: s.base.String(), SyncedAt: time.Now().UTC().Truncate(time.Second)}
+	b, err := json.MarshalIndent(st, "", "  ")
+	if err == nil {
+		err = fsutil.WriteFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), 0o644)
+	}
+	if err != nil {
+		s.log.Warn("could not record the sync state", "path", filepath.Join(s.dir, stateFile), "err", err)
+	}
+}
+
+// removeOldVersions deletes every catalog-<serial> directory but keep's.
+// Readers that still have an old file open keep reading it (unlinked files
+// live on while open).
+func (s *syncer) removeOldVersions(keep int64) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		s.log.Warn("could not list old catalogs", "dir", s.dir, "err", err)
+		return
+	}
+	want := versionDir + strconv.FormatInt(keep, 10)
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, versionDir)
+		if !ok || name == want {
+			continue
+		}
+		if _, err := strconv.ParseInt(rest, 10, 64); err != nil {
+			continue // not ours
+		}
+		if err := os.RemoveAll(filepath.Join(s.dir, name)); err != nil {
+			s.log.Warn("could not remove an old catalog", "path", filepath.Join(s.dir, name), "err", err)
+		}
+	}
+}
+
+// removeStrays deletes temporary files and directories of syncs that were
+// interrupted (killed, or the machine went down).
+func (s *syncer) removeStrays() {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), tmpPrefix) {
+			s.log.Debug("removing a leftover of an interrupted sync", "name", e.Name())
+			os.RemoveAll(filepath.Join(s.dir, e.Name()))
+		}
+	}
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	return fsutil.WriteFileAtomic(path, data, perm)
+}

@@ -1,0 +1,360 @@
+// Package catalogserver is the HTTP side of distpac's signed catalog
+// (DESIGN.md §5): it serves packages.db and packages.db.sig from memory with
+// a shared strong ETag, the package archives as a BEP 19 web seed under
+// /packages/, the server's public key at /key (for trust on first use),
+// Prometheus metrics at /metrics and a health check at /healthz.
+//
+// What is served changes only through SetSnapshot, which swaps one immutable
+// snapshot pointer: a request loads the pointer once, so it always serves a
+// catalog and a signature that belong together, even while a publication
+// happens. Archives are served only when their exact name is in the current
+// snapshot's set; a request path is looked up in that set and never joined to
+// a directory before the lookup succeeds, so traversal has nothing to reach.
+package catalogserver
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// Paths served. The catalog's own paths and headers are the wire contract
+// that internal/catalogclient owns.
+const (
+	PathCatalog   = catalogclient.PathCatalog
+	PathSignature = catalogclient.PathSignature
+	PathKey       = catalogclient.PathKey
+	PathArchives  = "/packages/"
+	PathMetrics   = "/metrics"
+	PathHealth    = "/healthz"
+)
+
+// HeaderSerial carries the served catalog's serial on both catalog files.
+const HeaderSerial = catalogclient.HeaderSerial
+
+// Content types of what is served.
+const (
+	ContentTypeCatalog   = catalogclient.ContentTypeCatalog
+	ContentTypeSignature = "application/octet-stream"
+	contentTypeArchive   = "application/zstd"
+)
+
+// notPublished is the body of a 503 before the first SetSnapshot.
+const notPublished = "no catalog published yet: the server has not finished its first publication; retry shortly\n"
+
+// Options configure a Server.
+type Options struct {
+	// ArchivesDir is where NAME-VERSION.tar.zst files live; they are served
+	// under /packages/ as a BEP 19 web seed.
+	ArchivesDir string
+	// Registry receives the server's metrics, which /metrics serves. nil
+	// means a new registry. Registering twice in one registry panics, as
+	// for any duplicate Prometheus collector.
+	Registry *prometheus.Registry
+	// Logger receives debug and warning logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// snapshot is one published state. It is never modified after SetSnapshot
+// stores it, so readers need no lock.
+type snapshot struct {
+	db, sig  []byte
+	serial   int64
+	etag     string
+	archives map[string]struct{}
+}
+
+// Server serves one catalog snapshot at a time. It is safe for concurrent
+// use.
+type Server struct {
+	archivesDir string
+	log         *slog.Logger
+	reg         *prometheus.Registry
+
+	snap atomic.Pointer[snapshot]          // nil until the first SetSnapshot
+	key  atomic.Pointer[signing.PublicKey] // nil until SetKey
+
+	requests     *prometheus.CounterVec
+	archiveBytes prometheus.Counter
+	serial       prometheus.Gauge
+	metrics      http.Handler
+}
+
+// New makes a Server that answers 503 until SetSnapshot is called.
+func New(opts Options) *Server {
+	s := &Server{
+		archivesDir: opts.ArchivesDir,
+		log:         opts.Logger,
+		reg:         opts.Registry,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.reg == nil {
+		s.reg = prometheus.NewRegistry()
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "distpac_catalog_requests_total",
+		Help: "Requests for packages.db and packages.db.sig, by file and HTTP status code.",
+	}, []string{"file", "code"})
+	s.archiveBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "distpac_archive_bytes_served_total",
+		Help: "Archive bytes sent over HTTP under /packages/ (the web seed).",
+	})
+	s.serial = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "distpac_catalog_serial",
+		Help: "Serial of the catalog being served (0 before the first publication).",
+	})
+	s.reg.MustRegister(s.requests, s.archiveBytes, s.serial)
+	s.metrics = promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	})
+	return s
+}
+
+// ETag returns the strong ETag served with a catalog: the serial and the
+// start of the SHA-256 of its bytes. The signature file carries the same
+// ETag, so a client can tell that a .db and a .sig belong together.
+func ETag(serial int64, db []byte) string {
+	sum := sha256.Sum256(db)
+	return fmt.Sprintf(`"%d-%s"`, serial, hex.EncodeToString(sum[:])[:16])
+}
+
+// SetSnapshot atomically replaces what is served: the catalog bytes, their
+// signature, the serial, and the set of archive file names that may be
+// served under /packages/. Requests in flight keep the old pair; new
+// requests get the new pair. The server keeps db and sig: the caller must
+// not modify them afterwards.
+func (s *Server) SetSnapshot(db, sig []byte, serial int64, archives []string) {
+	set := make(map[string]struct{}, len(archives))
+	for _, a := range archives {
+		set[a] = struct{}{}
+	}
+	s.snap.Store(&snapshot{
+		db:       db,
+		sig:      sig,
+		serial:   serial,
+		etag:     ETag(serial, db),
+		archives: set,
+	})
+	s.serial.Set(float64(serial))
+	s.log.Debug("catalog snapshot set", "serial", serial, "bytes", len(db), "archives", len(archives))
+}
+
+// SetKey publishes the server's public key at /key, so that a client without
+// a configured key can pin it on first use.
+func (s *Server) SetKey(k signing.PublicKey) {
+	k = append(signing.PublicKey(nil), k...)
+	s.key.Store(&k)
+}
+
+// Serial returns the serial being served, 0 before the first SetSnapshot.
+func (s *Server) Serial() int64 {
+	if sn := s.snap.Load(); sn != nil {
+		return sn.serial
+	}
+	return 0
+}
+
+// Handler returns the HTTP handler for all endpoints.
+func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
+
+// serveHTTP routes by exact path. It does not use http.ServeMux, which
+// answers unclean paths ("/packages/../x") with a redirect: here anything
+// that is not exactly a known path is a plain 404.
+func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == PathCatalog || p == PathSignature:
+		if allowed(w, r) {
+			s.serveCatalogFile(w, r, p)
+		}
+	case strings.HasPrefix(p, PathArchives):
+		if allowed(w, r) {
+			s.serveArchive(w, r, strings.TrimPrefix(p, PathArchives))
+		}
+	case p == PathKey:
+		if allowed(w, r) {
+			s.serveKey(w)
+		}
+	case p == PathHealth:
+		if allowed(w, r) {
+			s.serveHealth(w)
+		}
+	case p == PathMetrics:
+		if allowed(w, r) {
+			s.metrics.ServeHTTP(w, r)
+		}
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// allowed answers 405 to anything but GET and HEAD.
+func allowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		return true
+	}
+	w.Header().Set("Allow", "GET, HEAD")
+	http.Error(w, "method "+r.Method+" not allowed: use GET or HEAD", http.StatusMethodNotAllowed)
+	return false
+}
+
+func (s *Server) serveCatalogFile(w http.ResponseWriter, r *http.Request, p string) {
+	file := strings.TrimPrefix(p, "/")
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	defer func() { s.requests.WithLabelValues(file, strconv.Itoa(rec.code)).Inc() }()
+
+	sn := s.snap.Load() // once: the rest of the request uses this snapshot only
+	if sn == nil {
+		http.Error(rec, strings.TrimSuffix(notPublished, "\n"), http.StatusServiceUnavailable)
+		return
+	}
+	body, ctype := sn.db, ContentTypeCatalog
+	if p == PathSignature {
+		body, ctype = sn.sig, ContentTypeSignature
+	}
+	h := rec.Header()
+	h.Set("Content-Type", ctype)
+	h.Set("ETag", sn.etag)
+	// no-cache: caches may keep the file but must revalidate, so a new
+	// publication is seen at once while an unchanged one costs a 304.
+	h.Set("Cache-Control", "no-cache")
+	h.Set(HeaderSerial, strconv.FormatInt(sn.serial, 10))
+	// ServeContent handles If-None-Match (304), If-Match, HEAD and Range
+	// against the ETag set above. No modification time: two publications
+	// in one second would fool If-Modified-Since, the ETag never is.
+	http.ServeContent(rec, r, file, time.Time{}, bytes.NewReader(body))
+}
+
+func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name string) {
+	sn := s.snap.Load()
+	if sn == nil || !validArchiveName(name) {
+		http.NotFound(w, r)
+		return
+	}
+	if _, ok := sn.archives[name]; !ok {
+		http.NotFound(w, r)
+		return
+	}
+	path := filepath.Join(s.archivesDir, name)
+	f, err := os.Open(path)
+	if err != nil {
+		// Listed but missing: the store and the catalog disagree, which the
+		// publisher must hear about.
+		s.log.Warn("archive listed in the catalog cannot be served", "path", path, "err", err)
+		if errors.Is(err, fs.ErrNotExist) {
+			http.NotFound(w, r)
+		} else {
+			http.Error(w, "archive unreadable", http.StatusInternalServerError)
+		}
+		return
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		s.log.Warn("archive listed in the catalog is not a regular file", "path", path, "err", err)
+		http.NotFound(w, r)
+		return
+	}
+	w.Header().Set("Content-Type", contentTypeArchive)
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, name, fi.ModTime(), f)
+	s.archiveBytes.Add(float64(cw.n))
+}
+
+// validArchiveName refuses anything that could name a path rather than a
+// file. The set lookup alone would already refuse such names; this keeps the
+// guarantee independent of what the publisher puts in the set.
+func validArchiveName(name string) bool {
+	return name != "" && name != "." && name != ".." &&
+		!strings.ContainsAny(name, "/\\\x00") && filepath.Base(name) == name
+}
+
+func (s *Server) serveKey(w http.ResponseWriter) {
+	k := s.key.Load()
+	if k == nil {
+		http.Error(w, "this server publishes no key: configure server_key from `dist-server key`", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	fmt.Fprintln(w, k.String())
+}
+
+func (s *Server) serveHealth(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if s.snap.Load() == nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, notPublished)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// statusRecorder remembers the status code for the request counter.
+type statusRecorder struct {
+	http.ResponseWriter
+	code        int
+	wroteHeader bool
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if !r.wroteHeader {
+		r.code, r.wroteHeader = code, true
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// countingWriter counts body bytes for distpac_archive_bytes_served_total.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// NewHTTPServer wraps h with limits that keep slow or hostile clients from
+// holding resources: ReadHeaderTimeout 10s, ReadTimeout 1m, WriteTimeout
+// 30m (archives can be large), IdleTimeout 2m, MaxHeaderBytes 16 KiB. The
+// http.Server's own error log goes to logger at warning level.
+func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      30 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+}

@@ -1,0 +1,163 @@
+// Package cli holds what every distpac command line shares: signals to
+// context, the one-line error format with hints, exit codes, and the global
+// flags (-v, -q, --config).
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/ui"
+)
+
+// Exit codes.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+// Stdio are a command's streams.
+type Stdio struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// Global holds the flags every command has.
+type Global struct {
+	Verbose bool
+	Quiet   bool
+	Config  string
+	UI      *ui.Printer
+	Logger  *slog.Logger
+	// LogLevel is the level Logger was made with.
+	LogLevel slog.Level
+}
+
+// Bind adds the global flags to root and prepares UI and Logger before any
+// command runs.
+func (g *Global) Bind(root *cobra.Command, stdio Stdio) {
+	root.PersistentFlags().BoolVarP(&g.Verbose, "verbose", "v", false, "debug logs on stderr")
+	root.PersistentFlags().BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and requested data")
+	root.PersistentFlags().StringVar(&g.Config, "config", "", "config `FILE` (default $XDG_DATA_HOME/distpac/<name>.yaml)")
+	root.PersistentPreRun = func(*cobra.Command, []string) {
+		g.UI = ui.New(stdio.Out, stdio.Err, g.Quiet)
+		level := slog.LevelError
+		if g.Verbose {
+			level = slog.LevelDebug
+		}
+		if g.Quiet {
+			level = slog.LevelError
+		}
+		g.Logger = slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: level}))
+		g.LogLevel = level
+	}
+}
+
+// UsageError marks a mistake in how a command was called (exit status 2).
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef makes a UsageError.
+func Usagef(format string, a ...any) error { return &UsageError{Err: fmt.Errorf(format, a...)} }
+
+// Hinted carries advice printed under the error line.
+type Hinted struct {
+	Err  error
+	Hint string
+}
+
+func (e *Hinted) Error() string { return e.Err.Error() }
+func (e *Hinted) Unwrap() error { return e.Err }
+
+// WithHint attaches a hint to err.
+func WithHint(err error, hint string) error {
+	if err == nil {
+		return nil
+	}
+	return &Hinted{Err: err, Hint: hint}
+}
+
+// Run executes root with args, turning signals into cancellation and errors
+// into "<prog>: <what failed>: <why>" plus an exit code.
+func Run(ctx context.Context, prog string, root *cobra.Command, args []string, stdio Stdio) int {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	root.SetArgs(args)
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	root.SilenceErrors = true
+	root.SilenceUsage = true
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stdio.Err, "%s: interrupted\n", prog)
+		return ExitInterrupted
+	}
+	fmt.Fprintf(stdio.Err, "%s: %s\n", prog, err)
+	var h *Hinted
+	if errors.As(err, &h) && h.Hint != "" {
+		fmt.Fprintf(stdio.Err, "hint: %s\n", h.Hint)
+	}
+	var u *UsageError
+	if errors.As(err, &u) || isCobraUsage(err) {
+		fmt.Fprintf(stdio.Err, "Run '%s --help' for usage.\n", prog)
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+// isCobraUsage recognises cobra's own argument errors, which it does not type.
+func isCobraUsage(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "flag needs an argument", "invalid argument"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// Args requires at least n arguments, as a usage error naming them.
+func MinArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) < n {
+			return Usagef("missing %s", what)
+		}
+		return nil
+	}
+}
+
+// NoArgs refuses arguments.
+func NoArgs(_ *cobra.Command, args []string) error {
+	if len(args) > 0 {
+		return Usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}
+
+// ExactArgs requires exactly n arguments.
+func ExactArgs(n int, what string) cobra.PositionalArgs {
+	return func(_ *cobra.Command, args []string) error {
+		if len(args) != n {
+			return Usagef("want %s (%d argument(s)), got %d", what, n, len(args))
+		}
+		return nil
+	}
+}

@@ -1,0 +1,73 @@
+package clientcli
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+func newDaemon(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "daemon",
+		Short: "Seed every cached archive in the foreground until interrupted",
+		Long: `daemon runs one BitTorrent engine in the foreground that seeds every archive in the
+client's cache that the catalog still lists, so other clients can download from this
+machine. Stop it with Ctrl-C or SIGTERM.`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
+	}
+}
+
+func runDaemon(ctx context.Context, e *env) error {
+	cfg, cp, err := e.config()
+	if err != nil {
+		return err
+	}
+	db, err := catalogclient.Open(ctx, cp.Dir)
+	if err != nil {
+		return cli.WithHint(err, "run: dist-client sync")
+	}
+	pkgs, err := db.All(ctx)
+	db.Close()
+	if err != nil {
+		return err
+	}
+	engine, err := swarm.New(swarm.Config{
+		Dir: cp.Cache(), ListenAddr: cfg.PeerAddr, Logger: e.Logger,
+		UploadRate: int64(cfg.UploadRateLimit), DownloadRate: int64(cfg.DownloadRateLimit),
+	})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	byArchive := map[string]catalog.Package{}
+	for _, p := range pkgs {
+		byArchive[p.Archive] = p
+	}
+	entries, _ := os.ReadDir(cp.Cache())
+	var seeding []string
+	for _, ent := range entries {
+		p, ok := byArchive[ent.Name()]
+		if !ok || strings.HasSuffix(ent.Name(), ".part") {
+			continue
+		}
+		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
+			e.UI.Warnf("not seeding %s: %v\n", filepath.Join(cp.Cache(), ent.Name()), err)
+			continue
+		}
+		seeding = append(seeding, p.Name+" "+p.Version)
+	}
+	e.UI.Printf("dist-client daemon (pid %d) seeding %d archives on port %d: %s\n", os.Getpid(), len(seeding), engine.Port(), strings.Join(seeding, ", "))
+	<-ctx.Done()
+	st := engine.Stats()
+	e.UI.Printf("daemon stopping; uploaded %d bytes\n", st.Uploaded)
+	return nil
+}

@@ -1,0 +1,73 @@
+package clientcli
+
+import (
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
+)
+
+func newInstall(e *env) *cobra.Command {
+	var stall time.Duration
+	c := &cobra.Command{
+		Use:   "install PKG...",
+		Short: "Download, verify and install packages and their dependencies",
+		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its
+dependencies against the synced catalog, prints the plan and the total download size,
+downloads every archive at once over BitTorrent, checks each against the catalog's
+SHA-256, extracts it and runs scripts/install.sh with DISTPAC_NAME, DISTPAC_VERSION,
+DISTPAC_PKGDIR, DISTPAC_ASSETS and DISTPAC_PREFIX set. A failing install script is
+cleaned up with the package's uninstall.sh and nothing is recorded.`,
+		Example: `  dist-client install hello
+  dist-client install hello@1.0.0
+  dist-client install 'hello@>=1.0, <2'`,
+		Args: cli.MinArgs(1, "package to install (dist-client install PKG...)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			in.StallTimeout = stall
+			err = in.Install(cmd.Context(), args)
+			if errors.Is(err, catalogclient.ErrNoCatalog) {
+				return cli.WithHint(err, "run: dist-client sync")
+			}
+			return err
+		},
+	}
+	c.Flags().DurationVar(&stall, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
+	return c
+}
+
+func newUninstall(e *env) *cobra.Command {
+	var cascade bool
+	c := &cobra.Command{
+		Use:     "uninstall NAME...",
+		Aliases: []string{"remove"},
+		Short:   "Run packages' uninstall scripts and forget them",
+		Long: `uninstall runs the installed version's scripts/uninstall.sh and removes the record.
+It refuses to remove a package that another installed package depends on, naming the
+dependent. With --cascade it also removes the dependencies that were installed
+automatically for it and that nothing else installed needs.`,
+		Example: `  dist-client uninstall hello
+  dist-client remove --cascade hello`,
+		Args: cli.MinArgs(1, "package to uninstall (dist-client uninstall NAME...)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			err = in.Uninstall(cmd.Context(), args, cascade)
+			if errors.Is(err, install.ErrNotInstalled) {
+				return cli.WithHint(err, "dist-client list --installed shows what is installed")
+			}
+			return err
+		},
+	}
+	c.Flags().BoolVar(&cascade, "cascade", false, "also remove dependencies installed automatically that nothing else needs")
+	return c
+}

@@ -1,0 +1,75 @@
+// Package clientcli is the dist-client command line: one file per command,
+// each an options struct, a constructor binding flags and a run function.
+package clientcli
+
+import (
+	"context"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/paths"
+)
+
+// Main runs dist-client with args and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	stdio := cli.Stdio{In: stdin, Out: stdout, Err: stderr}
+	return cli.Run(ctx, "dist-client", newRoot(stdio), args, stdio)
+}
+
+type env struct {
+	cli.Global
+	stdio cli.Stdio
+}
+
+// config loads client.yaml: the --config file (which must exist) or the
+// default one (optional).
+func (e *env) config() (*config.Client, paths.Client, error) {
+	h, err := paths.Resolve()
+	if err != nil {
+		return nil, paths.Client{}, err
+	}
+	path, optional := e.Config, false
+	if path == "" {
+		path, optional = h.ClientConfig(), true
+	}
+	c, err := config.LoadClient(path, optional)
+	if err != nil {
+		return nil, paths.Client{}, err
+	}
+	return c, h.Client(), os.MkdirAll(h.Client().Dir, 0o755)
+}
+
+func (e *env) installer() (*install.Client, error) {
+	cfg, cp, err := e.config()
+	if err != nil {
+		return nil, err
+	}
+	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger}, nil
+}
+
+func newRoot(stdio cli.Stdio) *cobra.Command {
+	e := &env{stdio: stdio}
+	root := &cobra.Command{
+		Use:   "dist-client",
+		Short: "Install packages whose payloads travel over BitTorrent",
+		Long: `dist-client syncs a signed package catalog from a dist-server, resolves versions and
+dependencies, downloads archives from the server and from other clients at once over
+BitTorrent, verifies them and runs their install scripts.
+
+Everything lives under $XDG_DATA_HOME/distpac (default ~/.local/share/distpac);
+the configuration is client.yaml there, or the file given with --config.`,
+		Example: `  dist-client sync
+  dist-client install hello
+  dist-client list --installed
+  dist-client uninstall hello`,
+		Args: cli.NoArgs,
+	}
+	e.Bind(root, stdio)
+	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newDaemon(e))
+	return root
+}

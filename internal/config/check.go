@@ -1,0 +1,67 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// checkAddr accepts a listen address "host:port" with a numeric port
+// (0 = any free port). Service names are refused: they depend on
+// /etc/services and hide typos.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port (like \":9090\"), got %q", addr)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q in %q: want a number from 0 to 65535", port, addr)
+	}
+	return nil
+}
+
+// checkURL accepts an absolute URL with a host and one of the schemes.
+func checkURL(s string, schemes ...string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a URL", s)
+	}
+	if !slices.Contains(schemes, u.Scheme) {
+		return fmt.Errorf("%q: want a URL starting with %s", s, joinOr(schemes))
+	}
+	if u.Host == "" {
+		return fmt.Errorf("%q: URL has no host", s)
+	}
+	if u.Port() != "" {
+		if _, err := strconv.ParseUint(u.Port(), 10, 16); err != nil {
+			return fmt.Errorf("%q: port %q: want a number from 0 to 65535", s, u.Port())
+		}
+	}
+	return nil
+}
+
+// joinOr lists schemes for a message: "http://", "http:// or https://",
+// "http://, https:// or udp://".
+func joinOr(schemes []string) string {
+	xs := make([]string, len(schemes))
+	for i, s := range schemes {
+		xs[i] = s + "://"
+	}
+	if len(xs) < 2 {
+		return strings.Join(xs, "")
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
+}
+
+// trimSlash drops trailing slashes from a base URL so that callers can
+// append "/packages.db", but never the ones of "scheme://" itself.
+func trimSlash(s string) string {
+	scheme, rest, ok := strings.Cut(s, "://")
+	if !ok {
+		return strings.TrimRight(s, "/")
+	}
+	return scheme + "://" + strings.TrimRight(rest, "/")
+}

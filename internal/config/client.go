@@ -1,0 +1,143 @@
+package config
+
+import (
+	"crypto/ed25519"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Client is client.yaml: which server dist-client trusts and how it moves
+// bytes. Every key is optional; ApplyDefaults fills the gaps.
+type Client struct {
+	// ServerURL is the server's public_url: the catalog is fetched from
+	// <ServerURL>/packages.db. A trailing slash is dropped.
+	ServerURL string `yaml:"server_url"`
+
+	// ServerKey is the server's ed25519 public key in standard base64,
+	// optionally prefixed "ed25519:" (as `dist-server key` prints it). Empty
+	// means trust on first use: the first sync pins the key it sees.
+	ServerKey string `yaml:"server_key"`
+
+	// Prefix is where install scripts install to (DISTPAC_PREFIX). A
+	// leading "~/" is expanded against $HOME when the file is loaded.
+	Prefix string `yaml:"prefix"`
+
+	// PeerAddr is the host:port the client's BitTorrent engine listens on.
+	// The default ":0" takes any free port: the tracker tells peers which
+	// one, and two clients on one machine never collide.
+	PeerAddr string `yaml:"peer_addr"`
+
+	// UploadRateLimit and DownloadRateLimit cap the client's BitTorrent
+	// traffic in bytes per second (e.g. "2MiB"); zero or empty = unlimited.
+	UploadRateLimit   units.Size `yaml:"upload_rate_limit"`
+	DownloadRateLimit units.Size `yaml:"download_rate_limit"`
+}
+
+// Client defaults (DESIGN.md §2).
+const (
+	DefaultServerURL  = "http://127.0.0.1:9090"
+	DefaultPrefix     = "~/.local"
+	DefaultClientPeer = ":0"
+)
+
+// serverKeyPrefix is the optional label in front of a base64 server key.
+const serverKeyPrefix = "ed25519:"
+
+// LoadClient reads client.yaml at path, applies defaults, expands "~/" in
+// prefix against $HOME and validates. A missing file is fine when optional
+// is set and an error otherwise (a path given with --config). Errors name
+// the file and the key.
+func LoadClient(path string, optional bool) (*Client, error) {
+	c := &Client{}
+	if err := load(path, optional, c); err != nil {
+		return nil, err
+	}
+	c.ApplyDefaults()
+	home, _ := os.UserHomeDir() // "" is reported by ExpandPrefix when needed
+	if err := c.ExpandPrefix(home); err != nil {
+		return nil, fmt.Errorf("%s: %w", sourceName(path), err)
+	}
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", sourceName(path), err)
+	}
+	return c, nil
+}
+
+// ApplyDefaults fills every empty field. Prefix keeps its "~/" form;
+// ExpandPrefix resolves it.
+func (c *Client) ApplyDefaults() {
+	if c.ServerURL == "" {
+		c.ServerURL = DefaultServerURL
+	}
+	c.ServerURL = trimSlash(c.ServerURL)
+	if c.Prefix == "" {
+		c.Prefix = DefaultPrefix
+	}
+	if c.PeerAddr == "" {
+		c.PeerAddr = DefaultClientPeer
+	}
+}
+
+// ExpandPrefix replaces a leading "~" or "~/" in Prefix with home. Other
+// forms ("~alice/") are left for Validate to refuse.
+func (c *Client) ExpandPrefix(home string) error {
+	if c.Prefix != "~" && !strings.HasPrefix(c.Prefix, "~/") {
+		return nil
+	}
+	if home == "" {
+		return fmt.Errorf("key %q: cannot expand %q: $HOME is not set", "prefix", c.Prefix)
+	}
+	c.Prefix = filepath.Join(home, strings.TrimPrefix(c.Prefix, "~"))
+	return nil
+}
+
+// Validate reports the first field that cannot work, naming its key.
+func (c *Client) Validate() error {
+	if err := checkURL(c.ServerURL, "http", "https"); err != nil {
+		return fmt.Errorf("key %q: %w", "server_url", err)
+	}
+	if _, err := c.PublicKey(); err != nil {
+		return fmt.Errorf("key %q: %w", "server_key", err)
+	}
+	if !filepath.IsAbs(c.Prefix) {
+		return fmt.Errorf("key %q: want an absolute path or one starting with ~/, got %q", "prefix", c.Prefix)
+	}
+	if err := checkAddr(c.PeerAddr); err != nil {
+		return fmt.Errorf("key %q: %w", "peer_addr", err)
+	}
+	if err := c.UploadRateLimit.Validate(); err != nil {
+		return fmt.Errorf("key %q: %w", "upload_rate_limit", err)
+	}
+	if err := c.DownloadRateLimit.Validate(); err != nil {
+		return fmt.Errorf("key %q: %w", "download_rate_limit", err)
+	}
+	return nil
+}
+
+// PublicKey decodes ServerKey. It returns nil and no error when the key is
+// unset (trust on first use).
+func (c *Client) PublicKey() (ed25519.PublicKey, error) {
+	if c.ServerKey == "" {
+		return nil, nil
+	}
+	return ParseServerKey(c.ServerKey)
+}
+
+// ParseServerKey decodes an ed25519 public key written as standard base64,
+// optionally prefixed "ed25519:".
+func ParseServerKey(s string) (ed25519.PublicKey, error) {
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), serverKeyPrefix))
+	if err != nil {
+		return nil, errors.New("not an ed25519 public key: want standard base64 (as `dist-server key` prints)")
+	}
+	if len(raw) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("not an ed25519 public key: %d bytes, want %d", len(raw), ed25519.PublicKeySize)
+	}
+	return ed25519.PublicKey(raw), nil
+}

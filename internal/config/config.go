@@ -1,0 +1,226 @@
+// Package config reads server.yaml and client.yaml (DESIGN.md §2).
+//
+// Decoding is strict: every key must be one the struct declares, every value
+// must have the right type, and any problem is reported as one line naming
+// the file, the key and what is wrong, so a typo never passes silently:
+//
+//	/etc/distpac/client.yaml: unknown key "server_ulr" (did you mean "server_url"?)
+//	/etc/distpac/server.yaml: key "upload_rate_limit": "fast" is not a size: ...
+//
+// Instead of yaml.Decoder.KnownFields, the file is parsed into a yaml.Node
+// and each top-level key is decoded into the field carrying the same yaml tag.
+// That gives the same strictness but lets the errors speak about keys, not
+// about Go types ("field x not found in type config.Client").
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// load reads path into out (a pointer to a struct with yaml tags). A missing
+// file leaves out untouched when optional is set; the caller then applies
+// defaults as for an empty file.
+func load(path string, optional bool, out any) error {
+	if path == "" {
+		if optional {
+			return nil
+		}
+		return errors.New("no config file given")
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if optional && errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("read config: %w", err)
+	}
+	if err := decode(data, out); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// decode fills out from one YAML document. An empty document (or one holding
+// only comments) sets nothing.
+func decode(data []byte, out any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		return cleanYAMLError(err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return cleanYAMLError(err)
+		}
+		return fmt.Errorf("line %d: more than one YAML document; want one mapping of keys to values", extra.Line)
+	}
+
+	root := &doc
+	if root.Kind == yaml.DocumentNode {
+		if len(root.Content) == 0 {
+			return nil
+		}
+		root = root.Content[0]
+	}
+	if root.Kind == yaml.ScalarNode && root.ShortTag() == "!!null" {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return fmt.Errorf("want a mapping of keys to values, got %s", describe(root))
+	}
+
+	fields := fieldsByTag(out)
+	seen := make(map[string]bool, len(root.Content)/2)
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			return fmt.Errorf("line %d: want a key name, got %s", k.Line, describe(k))
+		}
+		key := k.Value
+		field, ok := fields[key]
+		if !ok {
+			return unknownKey(key, fields)
+		}
+		if seen[key] {
+			return fmt.Errorf("key %q: given twice (again at line %d)", key, k.Line)
+		}
+		seen[key] = true
+		if err := decodeValue(v, field); err != nil {
+			return fmt.Errorf("key %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+// decodeValue stores one scalar into a field. Null leaves the field at its
+// zero value, which ApplyDefaults then fills: "key:" with nothing after it
+// means "the default", as an absent key does.
+func decodeValue(v *yaml.Node, field reflect.Value) error {
+	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
+		return nil
+	}
+	switch p := field.Addr().Interface().(type) {
+	case *string:
+		if v.Kind != yaml.ScalarNode {
+			return fmt.Errorf("want a string, got %s", describe(v))
+		}
+		*p = v.Value
+	case *bool:
+		if v.Kind != yaml.ScalarNode || v.ShortTag() != "!!bool" {
+			return fmt.Errorf("want true or false, got %s", describe(v))
+		}
+		if err := v.Decode(p); err != nil {
+			return fmt.Errorf("want true or false, got %s", describe(v))
+		}
+	case *units.Size:
+		if err := v.Decode(p); err != nil {
+			return cleanYAMLError(err)
+		}
+	default:
+		// A new field type needs a case here; the tests decode every field.
+		return fmt.Errorf("internal error: no decoder for %s", field.Type())
+	}
+	return nil
+}
+
+// fieldsByTag maps each yaml tag of the struct behind out to its field.
+func fieldsByTag(out any) map[string]reflect.Value {
+	v := reflect.ValueOf(out).Elem()
+	t := v.Type()
+	fields := make(map[string]reflect.Value, t.NumField())
+	for i := range t.NumField() {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			fields[name] = v.Field(i)
+		}
+	}
+	return fields
+}
+
+// resolve follows an alias (*anchor) to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// describe names a node for an error message: a scalar by its quoted value,
+// anything else by its kind.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return fmt.Sprintf("%q", n.Value)
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	default:
+		return "nothing usable"
+	}
+}
+
+// unknownKey builds the error for a key the struct lacks, suggesting the
+// closest known key when one is a likely typo.
+func unknownKey(key string, fields map[string]reflect.Value) error {
+	best, bestDist := "", 3 // at most two edits away counts as a typo
+	for name := range fields {
+		if d := editDistance(key, name); d < bestDist || d == bestDist && name < best {
+			best, bestDist = name, d
+		}
+	}
+	if best != "" {
+		return fmt.Errorf("unknown key %q (did you mean %q?)", key, best)
+	}
+	return fmt.Errorf("unknown key %q", key)
+}
+
+// editDistance is the Levenshtein distance, used only for typo hints.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// cleanYAMLError drops the "yaml: " prefix and the "unmarshal errors:"
+// framing so the message fits on the single error line the CLI prints.
+func cleanYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) && len(te.Errors) > 0 {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "yaml: ") {
+		return err
+	}
+	return errors.New(strings.TrimPrefix(msg, "yaml: "))
+}

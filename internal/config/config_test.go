@@ -1,0 +1,341 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// writeFile writes content to name in a fresh temp dir and returns its path.
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestServerDefaults(t *testing.T) {
+	want := &Server{
+		AnnounceURL:  "http://127.0.0.1:6969/announce",
+		PublicURL:    "http://127.0.0.1:9090",
+		DatabaseAddr: ":9090",
+		TrackerAddr:  ":6969",
+		PeerAddr:     ":6881",
+	}
+	missing := filepath.Join(t.TempDir(), "server.yaml")
+	for name, path := range map[string]string{
+		"missing file":  missing,
+		"no path":       "",
+		"empty file":    writeFile(t, "server.yaml", ""),
+		"only comments": writeFile(t, "server.yaml", "# nothing here\n\n"),
+		"null document": writeFile(t, "server.yaml", "~\n"),
+		"null values":   writeFile(t, "server.yaml", "database_addr:\nupload_rate_limit:\nweb_seed:\n"),
+		"empty rate":    writeFile(t, "server.yaml", "upload_rate_limit: \"\"\n"),
+	} {
+		got, err := LoadServer(path, true)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", name, got, want)
+		}
+	}
+}
+
+func TestServerDerivedURLs(t *testing.T) {
+	tests := []struct {
+		yaml, announce, public string
+	}{
+		{"tracker_addr: \"0.0.0.0:7000\"\ndatabase_addr: \"[::]:8000\"", "http://127.0.0.1:7000/announce", "http://127.0.0.1:8000"},
+		{"tracker_addr: \"10.0.0.5:7000\"\ndatabase_addr: \"[fe80::1]:8000\"", "http://10.0.0.5:7000/announce", "http://[fe80::1]:8000"},
+		{"tracker_addr: \"localhost:7000\"\npublic_url: \"https://cdn.example.org/distpac/\"", "http://localhost:7000/announce", "https://cdn.example.org/distpac"},
+		{"announce_url: udp://tracker.example.org:6969/announce", "udp://tracker.example.org:6969/announce", "http://127.0.0.1:9090"},
+	}
+	for _, tt := range tests {
+		s, err := LoadServer(writeFile(t, "server.yaml", tt.yaml), false)
+		if err != nil {
+			t.Errorf("%q: %v", tt.yaml, err)
+			continue
+		}
+		if s.AnnounceURL != tt.announce || s.PublicURL != tt.public {
+			t.Errorf("%q: announce %q public %q; want %q %q", tt.yaml, s.AnnounceURL, s.PublicURL, tt.announce, tt.public)
+		}
+	}
+}
+
+func TestClientDefaults(t *testing.T) {
+	t.Setenv("HOME", "/home/tester")
+	want := &Client{
+		ServerURL: "http://127.0.0.1:9090",
+		Prefix:    "/home/tester/.local",
+		PeerAddr:  ":0",
+	}
+	for name, path := range map[string]string{
+		"missing file": filepath.Join(t.TempDir(), "client.yaml"),
+		"empty file":   writeFile(t, "client.yaml", ""),
+		"null values":  writeFile(t, "client.yaml", "server_url:\nprefix:\n"),
+	} {
+		got, err := LoadClient(path, true)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", name, got, want)
+		}
+	}
+}
+
+func TestClientPrefix(t *testing.T) {
+	t.Setenv("HOME", "/home/tester")
+	for in, want := range map[string]string{
+		`"~"`:           "/home/tester", // bare ~ is YAML null: quoted
+		"~":             "/home/tester/.local",
+		"~/":            "/home/tester",
+		"~/opt/distpac": "/home/tester/opt/distpac",
+		"/usr/local":    "/usr/local",
+	} {
+		c, err := LoadClient(writeFile(t, "client.yaml", "prefix: "+in+"\n"), false)
+		if err != nil {
+			t.Errorf("prefix %q: %v", in, err)
+			continue
+		}
+		if c.Prefix != want {
+			t.Errorf("prefix %q: got %q, want %q", in, c.Prefix, want)
+		}
+	}
+
+	t.Setenv("HOME", "")
+	_, err := LoadClient(writeFile(t, "client.yaml", ""), true)
+	if err == nil || !strings.Contains(err.Error(), `key "prefix": cannot expand "~/.local": $HOME is not set`) {
+		t.Errorf("without HOME: got %v", err)
+	}
+}
+
+func TestExampleFiles(t *testing.T) {
+	t.Setenv("HOME", "/home/tester")
+	s, err := LoadServer("testdata/server.yaml", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantS := &Server{
+		AnnounceURL:     "http://packages.example.org:6969/announce",
+		PublicURL:       "http://packages.example.org:9090",
+		DatabaseAddr:    ":9090",
+		TrackerAddr:     ":6969",
+		PeerAddr:        ":6881",
+		UploadRateLimit: 10 * units.MiB,
+		WebSeed:         true,
+	}
+	if !reflect.DeepEqual(s, wantS) {
+		t.Errorf("server example: got %+v, want %+v", s, wantS)
+	}
+
+	c, err := LoadClient("testdata/client.yaml", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantC := &Client{
+		ServerURL:         "http://packages.example.org:9090",
+		ServerKey:         "ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=",
+		Prefix:            "/home/tester/.local",
+		PeerAddr:          ":6882",
+		UploadRateLimit:   units.MiB,
+		DownloadRateLimit: 50 * units.MB,
+	}
+	if !reflect.DeepEqual(c, wantC) {
+		t.Errorf("client example: got %+v, want %+v", c, wantC)
+	}
+	key, err := c.PublicKey()
+	if err != nil || len(key) != 32 {
+		t.Errorf("PublicKey() = %x, %v", key, err)
+	}
+}
+
+// The example files must mention every key, so they stay the reference.
+func TestExampleFilesCoverEveryKey(t *testing.T) {
+	for file, v := range map[string]any{"testdata/server.yaml": &Server{}, "testdata/client.yaml": &Client{}} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for key := range fieldsByTag(v) {
+			if !strings.Contains(string(data), "\n"+key+":") {
+				t.Errorf("%s lacks key %q", file, key)
+			}
+		}
+	}
+}
+
+func TestServerErrors(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want string // after "<path>: "
+	}{
+		{"upload_rate_limit: fast", `key "upload_rate_limit": "fast" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"upload_rate_limit: -1", `key "upload_rate_limit": "-1" is not a size: must not be negative`},
+		{"upload_rate_limit: [1]", `key "upload_rate_limit": want a size like "10MiB", got a list`},
+		{"web_sed: true", `unknown key "web_sed" (did you mean "web_seed"?)`},
+		{"colour: blue", `unknown key "colour"`},
+		{"web_seed: yes", `key "web_seed": want true or false, got "yes"`},
+		{"web_seed: [true]", `key "web_seed": want true or false, got a list`},
+		{"database_addr: 9090", `key "database_addr": want host:port (like ":9090"), got "9090"`},
+		{"tracker_addr: \":http\"", `key "tracker_addr": port "http" in ":http": want a number from 0 to 65535`},
+		{"peer_addr: \":70000\"", `key "peer_addr": port "70000" in ":70000": want a number from 0 to 65535`},
+		{"peer_addr: {a: b}", `key "peer_addr": want a string, got a mapping`},
+		{"public_url: example.org", `key "public_url": "example.org": want a URL starting with http:// or https://`},
+		{"public_url: ftp://example.org", `key "public_url": "ftp://example.org": want a URL starting with http:// or https://`},
+		{"public_url: \"http://\"", `key "public_url": "http://": URL has no host`},
+		{"announce_url: \"http://h:99999/announce\"", `key "announce_url": "http://h:99999/announce": port "99999": want a number from 0 to 65535`},
+		{"announce_url: \"wss://h/announce\"", `key "announce_url": "wss://h/announce": want a URL starting with http://, https:// or udp://`},
+		{"announce_url: \"http://[::1\"", `key "announce_url": "http://[::1" is not a URL`},
+		{"peer_addr: \":1\"\npeer_addr: \":2\"", `key "peer_addr": given twice (again at line 2)`},
+		{"- a\n- b", `want a mapping of keys to values, got a list`},
+		{"just text", `want a mapping of keys to values, got "just text"`},
+		{"[a]: b", `line 1: want a key name, got a list`},
+		{"a: b\n---\nc: d", `line 2: more than one YAML document; want one mapping of keys to values`},
+		{"web_seed: true\n  bad: indent", `line 2: mapping values are not allowed in this context`},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, "server.yaml", tt.yaml)
+		_, err := LoadServer(path, true)
+		want := path + ": " + tt.want
+		if err == nil || err.Error() != want {
+			t.Errorf("%q:\n got  %v\n want %s", tt.yaml, err, want)
+		}
+	}
+}
+
+func TestClientErrors(t *testing.T) {
+	t.Setenv("HOME", "/home/tester")
+	tests := []struct {
+		yaml string
+		want string // after "<path>: "
+	}{
+		{"server_ulr: http://x", `unknown key "server_ulr" (did you mean "server_url"?)`},
+		{"server_url: localhost:9090", `key "server_url": "localhost:9090": want a URL starting with http:// or https://`},
+		{"server_key: abc", `key "server_key": not an ed25519 public key: want standard base64 (as ` + "`dist-server key`" + ` prints)`},
+		{"server_key: \"ed25519:AAAA\"", `key "server_key": not an ed25519 public key: 3 bytes, want 32`},
+		{"prefix: relative/dir", `key "prefix": want an absolute path or one starting with ~/, got "relative/dir"`},
+		{"prefix: ~alice/x", `key "prefix": want an absolute path or one starting with ~/, got "~alice/x"`},
+		{"peer_addr: nope", `key "peer_addr": want host:port (like ":9090"), got "nope"`},
+		{"upload_rate_limit: 1.5", `key "upload_rate_limit": "1.5" is not a size: a fraction needs a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"download_rate_limit: 10 MB/h", `key "download_rate_limit": "10 MB/h" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+	}
+	for _, tt := range tests {
+		path := writeFile(t, "client.yaml", tt.yaml)
+		_, err := LoadClient(path, true)
+		want := path + ": " + tt.want
+		if err == nil || err.Error() != want {
+			t.Errorf("%q:\n got  %v\n want %s", tt.yaml, err, want)
+		}
+	}
+}
+
+func TestFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "nope.yaml")
+	if _, err := LoadClient(missing, false); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Errorf("explicit missing file: got %v, want an error naming %s", err, missing)
+	}
+	if _, err := LoadServer("", false); err == nil {
+		t.Error("explicit empty path: want an error")
+	}
+	// A directory is unreadable whether or not the file is optional.
+	if _, err := LoadServer(dir, true); err == nil || !strings.Contains(err.Error(), dir) {
+		t.Errorf("directory: got %v, want an error naming %s", err, dir)
+	}
+	if os.Geteuid() != 0 { // root reads anything
+		p := writeFile(t, "client.yaml", "prefix: /x\n")
+		if err := os.Chmod(p, 0); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadClient(p, true); err == nil || !strings.Contains(err.Error(), p) {
+			t.Errorf("unreadable: got %v, want an error naming %s", err, p)
+		}
+	}
+}
+
+func TestAliasesResolve(t *testing.T) {
+	s, err := LoadServer(writeFile(t, "server.yaml", "tracker_addr: &a \":7000\"\npeer_addr: *a\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.PeerAddr != ":7000" {
+		t.Errorf("peer_addr = %q", s.PeerAddr)
+	}
+}
+
+func TestValidateCodeBuilt(t *testing.T) {
+	s := &Server{}
+	s.ApplyDefaults()
+	s.UploadRateLimit = -1
+	if err := s.Validate(); err == nil || err.Error() != `key "upload_rate_limit": must not be negative` {
+		t.Errorf("server: got %v", err)
+	}
+	c := &Client{Prefix: "/opt"}
+	c.ApplyDefaults()
+	c.DownloadRateLimit = -5
+	if err := c.Validate(); err == nil || err.Error() != `key "download_rate_limit": must not be negative` {
+		t.Errorf("client: got %v", err)
+	}
+}
+
+func TestParseServerKey(t *testing.T) {
+	const k = "11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo="
+	for _, in := range []string{k, "ed25519:" + k, " " + k + "\n"} {
+		if key, err := ParseServerKey(in); err != nil || len(key) != 32 {
+			t.Errorf("ParseServerKey(%q) = %x, %v", in, key, err)
+		}
+	}
+	for _, in := range []string{"", "ed25519:", "x", k[:len(k)-4], "ed25519:" + k + "AAAA", "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo="} {
+		if _, err := ParseServerKey(in); err == nil {
+			t.Errorf("ParseServerKey(%q): want an error", in)
+		}
+	}
+}
+
+func FuzzLoadClient(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"server_url: http://x:1\nprefix: /opt\n",
+		"upload_rate_limit: 10MiB\ndownload_rate_limit: 1.5 GiB/s\n",
+		"server_key: ed25519:11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n",
+		"a: &x [1, *x]\n",
+		"- 1\n- 2\n",
+		"prefix: &p ~/x\npeer_addr: *p\n",
+		"---\n---\n",
+		"{server_url: [a, {b: c}]}",
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		t.Setenv("HOME", "/home/fuzz")
+		p := filepath.Join(dir, "client.yaml")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, err := LoadClient(p, false)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), p+": ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans lines: %q", err)
+			}
+			return
+		}
+		// Whatever loads must be usable as is.
+		if err := c.Validate(); err != nil {
+			t.Fatalf("loaded config fails Validate: %v", err)
+		}
+	})
+}

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Server is server.yaml: where dist-server listens and how it presents
+// itself to clients. Every key is optional; ApplyDefaults fills the gaps.
+type Server struct {
+	// AnnounceURL is the tracker URL written into every torrent, as clients
+	// will reach it. Default: http://127.0.0.1:<port of TrackerAddr>/announce,
+	// which only suits a single machine; set it when clients are elsewhere
+	// or when an external tracker (opentracker, udp://...) is used.
+	AnnounceURL string `yaml:"announce_url"`
+
+	// PublicURL is the base URL clients use for the catalog and, with
+	// WebSeed, for the archives. Default: http://127.0.0.1:<port of
+	// DatabaseAddr>. A trailing slash is dropped so paths join cleanly.
+	PublicURL string `yaml:"public_url"`
+
+	// DatabaseAddr is the host:port the catalog HTTP server listens on.
+	DatabaseAddr string `yaml:"database_addr"`
+
+	// TrackerAddr is the host:port the embedded tracker listens on.
+	TrackerAddr string `yaml:"tracker_addr"`
+
+	// PeerAddr is the host:port the BitTorrent seeder listens on.
+	PeerAddr string `yaml:"peer_addr"`
+
+	// UploadRateLimit caps the seeder's upload in bytes per second
+	// (e.g. "10MiB"); zero or empty means unlimited.
+	UploadRateLimit units.Size `yaml:"upload_rate_limit"`
+
+	// WebSeed makes torrents carry PublicURL as a BEP 19 web seed, so
+	// clients fall back to HTTP when no peer has a piece.
+	WebSeed bool `yaml:"web_seed"`
+}
+
+// Server defaults (DESIGN.md §2).
+const (
+	DefaultDatabaseAddr = ":9090"
+	DefaultTrackerAddr  = ":6969"
+	DefaultServerPeer   = ":6881"
+)
+
+// LoadServer reads server.yaml at path, applies defaults and validates. A
+// missing file is fine when optional is set (the default location, which a
+// fresh install lacks) and an error otherwise (a path given with --config).
+// Errors name the file and the key.
+func LoadServer(path string, optional bool) (*Server, error) {
+	s := &Server{}
+	if err := load(path, optional, s); err != nil {
+		return nil, err
+	}
+	s.ApplyDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", sourceName(path), err)
+	}
+	return s, nil
+}
+
+// ApplyDefaults fills every empty field. The URLs are derived from the
+// addresses after those have their defaults, so changing tracker_addr alone
+// also moves the default announce_url.
+func (s *Server) ApplyDefaults() {
+	if s.DatabaseAddr == "" {
+		s.DatabaseAddr = DefaultDatabaseAddr
+	}
+	if s.TrackerAddr == "" {
+		s.TrackerAddr = DefaultTrackerAddr
+	}
+	if s.PeerAddr == "" {
+		s.PeerAddr = DefaultServerPeer
+	}
+	if s.AnnounceURL == "" {
+		if hp, ok := localHostPort(s.TrackerAddr); ok {
+			s.AnnounceURL = "http://" + hp + "/announce"
+		}
+	}
+	if s.PublicURL == "" {
+		if hp, ok := localHostPort(s.DatabaseAddr); ok {
+			s.PublicURL = "http://" + hp
+		}
+	}
+	s.PublicURL = trimSlash(s.PublicURL)
+}
+
+// Validate reports the first field that cannot work, naming its key.
+func (s *Server) Validate() error {
+	for _, a := range []struct{ key, val string }{
+		{"database_addr", s.DatabaseAddr},
+		{"tracker_addr", s.TrackerAddr},
+		{"peer_addr", s.PeerAddr},
+	} {
+		if err := checkAddr(a.val); err != nil {
+			return fmt.Errorf("key %q: %w", a.key, err)
+		}
+	}
+	// udp is allowed for announce_url because an external tracker such as
+	// opentracker is commonly reached over BEP 15.
+	if err := checkURL(s.AnnounceURL, "http", "https", "udp"); err != nil {
+		return fmt.Errorf("key %q: %w", "announce_url", err)
+	}
+	if err := checkURL(s.PublicURL, "http", "https"); err != nil {
+		return fmt.Errorf("key %q: %w", "public_url", err)
+	}
+	if err := s.UploadRateLimit.Validate(); err != nil {
+		return fmt.Errorf("key %q: %w", "upload_rate_limit", err)
+	}
+	return nil
+}
+
+// localHostPort turns a listen address into one a local client can dial:
+// an unspecified host (all interfaces) becomes 127.0.0.1.
+func localHostPort(addr string) (string, bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", false
+	}
+	switch host {
+	case "", "0.0.0.0", "::":
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), true
+}
+
+// sourceName names where a configuration came from in an error.
+func sourceName(path string) string {
+	if path == "" {
+		return "default configuration"
+	}
+	return path
+}

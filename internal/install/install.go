@@ -1,0 +1,521 @@
+// Package install carries out what dist-client is asked to change: it
+// resolves a plan, downloads every archive at once over BitTorrent, verifies
+// each against the catalog's SHA-256, extracts it and runs its scripts, and
+// records the result. A failing install script is rolled back through the
+// package's uninstall script and leaves no record.
+package install
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/ui"
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Client changes one client's installed state.
+type Client struct {
+	Paths  paths.Client
+	Config *config.Client
+	UI     *ui.Printer
+	Logger *slog.Logger
+	// StallTimeout fails a download that receives nothing for this long.
+	StallTimeout time.Duration
+}
+
+// ErrNotInstalled names a package that is not installed.
+var ErrNotInstalled = errors.New("not installed")
+
+// Lock takes the client lock, telling the user when it has to wait.
+func (c *Client) Lock(ctx context.Context) (*state.Lock, error) {
+	return state.Acquire(ctx, c.Paths.Lock(), func(pid int) {
+		who := "another dist-client"
+		if pid > 0 {
+			who = fmt.Sprintf("another dist-client (pid %d)", pid)
+		}
+		c.UI.Warnf("%s is changing this installation; waiting for it to finish...\n", who)
+	})
+}
+
+// item is one package of a plan with its catalog row.
+type item struct {
+	step resolve.Step
+	row  catalog.Package
+}
+
+// Install resolves the requests against the catalog and what is installed,
+// then downloads and installs the plan.
+func (c *Client) Install(ctx context.Context, requests []string) error {
+	var deps []resolve.Dep
+	for _, r := range requests {
+		d, err := manifest.ParseRequest(r)
+		if err != nil {
+			return fmt.Errorf("argument %q: %w", r, err)
+		}
+		deps = append(deps, toDep(d))
+	}
+	lock, err := c.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+
+	db, err := catalogclient.Open(ctx, c.Paths.Dir)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st, err := state.Load(c.Paths.Installed())
+	if err != nil {
+		return err
+	}
+	src := newSource(ctx, db)
+	plan, err := resolve.Resolve(src, resolve.Request{Deps: deps, Installed: installedList(st)})
+	if src.err != nil {
+		return src.err
+	}
+	if err != nil {
+		return err
+	}
+	if len(plan.Steps) == 0 {
+		for _, d := range deps {
+			if r, ok := st.Get(d.Name); ok {
+				c.UI.Printf("%s %s is already installed\n", r.Name, r.Version)
+			}
+		}
+		return nil
+	}
+	items := make([]item, 0, len(plan.Steps))
+	for _, s := range plan.Steps {
+		row, err := src.row(s.Name, s.Version.Original())
+		if err != nil {
+			return fmt.Errorf("catalog: %s@%s: %w", s.Name, s.Version, err)
+		}
+		items = append(items, item{step: s, row: row})
+	}
+	c.printPlan(items)
+	if err := c.fetch(ctx, items); err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := c.installOne(ctx, st, it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func installedList(st *state.State) []resolve.Installed {
+	var out []resolve.Installed
+	for _, r := range st.Sorted() {
+		v, err := semver.StrictNewVersion(r.Version)
+		if err != nil {
+			continue
+		}
+		out = append(out, resolve.Installed{Name: r.Name, Version: v, Auto: r.Auto})
+	}
+	return out
+}
+
+func (c *Client) printPlan(items []item) {
+	var total, installed int64
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		total += it.row.Size
+		installed += it.row.InstalledSize
+		n := it.row.Name + " " + it.row.Version
+		if it.step.Auto {
+			n += " (dependency)"
+		}
+		names = append(names, n)
+	}
+	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
+	c.UI.Printf("Total download size:  %s\n", units.FormatBytes(total))
+	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
+}
+
+// cached reports whether the cache already holds the archive, verified.
+func (c *Client) cached(row catalog.Package) bool {
+	return verifyFile(filepath.Join(c.Paths.Cache(), row.Archive), row) == nil
+}
+
+// fetch downloads every archive not already cached, all at once, then
+// verifies each against the catalog's size and SHA-256.
+func (c *Client) fetch(ctx context.Context, items []item) error {
+	var need []catalog.Package
+	var total int64
+	for _, it := range items {
+		if !c.cached(it.row) {
+			need = append(need, it.row)
+			total += it.row.Size
+		}
+	}
+	if len(need) == 0 {
+		return nil
+	}
+	engine, err := swarm.New(swarm.Config{
+		Dir:          c.Paths.Cache(),
+		ListenAddr:   c.Config.PeerAddr,
+		UploadRate:   int64(c.Config.UploadRateLimit),
+		DownloadRate: int64(c.Config.DownloadRateLimit),
+		Logger:       c.Logger,
+	})
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+	return Download(ctx, engine, need, c.UI, c.StallTimeout)
+}
+
+// Download fetches rows through engine with one progress display and checks
+// every archive. A download that receives nothing for stall fails.
+func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package, p *ui.Printer, stall time.Duration) error {
+	if stall <= 0 {
+		stall = 2 * time.Minute
+	}
+	var total int64
+	for _, r := range rows {
+		// A damaged complete file would be trusted by size: start clean.
+		path := filepath.Join(engine.Dir(), r.Archive)
+		if err := verifyFile(path, r); err != nil {
+			os.Remove(path)
+		}
+		total += r.Size
+	}
+	what := rows[0].Archive
+	if len(rows) > 1 {
+		what = fmt.Sprintf("%d packages", len(rows))
+	}
+	bar := p.NewProgress(total, what)
+	var mu sync.Mutex
+	done := make([]int64, len(rows))
+	peers := make([]int, len(rows))
+	lastChange := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				mu.Lock()
+				idle := time.Since(lastChange)
+				mu.Unlock()
+				if idle > stall {
+					cancel(fmt.Errorf("no data received for %s: no peer has the package (is the server running and its seeder reachable?)", stall))
+					return
+				}
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, r := range rows {
+		g.Go(func() error {
+			err := engine.Download(gctx, r.Torrent, nil, func(pr swarm.Progress) {
+				mu.Lock()
+				if pr.Done != done[i] {
+					lastChange = time.Now()
+				}
+				done[i], peers[i] = pr.Done, pr.Peers
+				var sum int64
+				for _, d := range done {
+					sum += d
+				}
+				mu.Unlock()
+				bar.Set(sum)
+			})
+			if err != nil {
+				if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+					err = cause
+				}
+				return fmt.Errorf("download %s: %w", r.Archive, err)
+			}
+			return verifyFile(filepath.Join(engine.Dir(), r.Archive), r)
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	maxPeers := 0
+	for _, n := range peers {
+		maxPeers = max(maxPeers, n)
+	}
+	bar.Done(maxPeers)
+	return nil
+}
+
+// verifyFile checks an archive's size and SHA-256 against its catalog row.
+func verifyFile(path string, row catalog.Package) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != row.Size {
+		return fmt.Errorf("verify %s: %d bytes, catalog says %d", row.Archive, st.Size(), row.Size)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("verify %s: %w", row.Archive, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != row.SHA256 {
+		return fmt.Errorf("verify %s: sha256 %s, catalog says %s: the archive is corrupt or was tampered with", row.Archive, got, row.SHA256)
+	}
+	return nil
+}
+
+// pkgDir is where an installed version's files are extracted.
+func (c *Client) pkgDir(name, version string) string {
+	return filepath.Join(c.Paths.Packages(), name+"-"+version)
+}
+
+// installOne extracts a verified archive, runs install.sh and records the
+// package. On a failing script it runs uninstall.sh, removes the extracted
+// files and records nothing.
+func (c *Client) installOne(ctx context.Context, st *state.State, it item) error {
+	row := it.row
+	dir := c.pkgDir(row.Name, row.Version)
+	if err := c.extract(ctx, row, dir); err != nil {
+		return err
+	}
+	env := script.Env{Name: row.Name, Version: row.Version, PkgDir: dir, Prefix: c.Config.Prefix}
+	c.UI.Printf("installing %s %s\n", row.Name, row.Version)
+	if err := script.Run(ctx, "install.sh", env, c.UI.ScriptOutput()); err != nil {
+		c.UI.Warnf("install of %s %s failed; running its uninstall.sh to clean up\n", row.Name, row.Version)
+		// Clean up even when ctx was cancelled: the rollback must run.
+		cleanupCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+		defer cancel()
+		if uerr := script.Run(cleanupCtx, "uninstall.sh", env, c.UI.ScriptOutput()); uerr != nil {
+			c.UI.Warnf("cleanup of %s: %v\n", row.Name, uerr)
+		}
+		os.RemoveAll(dir)
+		return fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
+	}
+	st.Packages[row.Name] = state.Record{
+		Name:        row.Name,
+		Version:     row.Version,
+		Auto:        it.step.Auto,
+		Depends:     row.Depends,
+		Conflicts:   row.Conflicts,
+		Archive:     row.Archive,
+		SHA256:      row.SHA256,
+		Size:        row.InstalledSize,
+		InstalledAt: time.Now().UTC().Truncate(time.Second),
+	}
+	if err := st.Save(c.Paths.Installed()); err != nil {
+		return err
+	}
+	c.UI.Printf("installed %s %s\n", row.Name, row.Version)
+	return nil
+}
+
+// extract unpacks the cached archive into dir, replacing leftovers of an
+// interrupted earlier attempt. It stops at the installed size the catalog
+// declares, so a decompression bomb cannot fill the disk.
+func (c *Client) extract(ctx context.Context, row catalog.Package, dir string) error {
+	if err := os.MkdirAll(c.Paths.Packages(), 0o755); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	tmp := dir + ".partial"
+	os.RemoveAll(tmp)
+	f, err := os.Open(filepath.Join(c.Paths.Cache(), row.Archive))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := archive.Extract(ctx, f, tmp, row.InstalledSize); err != nil {
+		os.RemoveAll(tmp)
+		return fmt.Errorf("extract %s: %w", row.Archive, err)
+	}
+	return os.Rename(tmp, dir)
+}
+
+// Uninstall removes installed packages. A package that another installed
+// package (not also being removed) depends on is refused. With cascade,
+// dependencies installed automatically that nothing else needs go too.
+func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) error {
+	lock, err := c.Lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	st, err := state.Load(c.Paths.Installed())
+	if err != nil {
+		return err
+	}
+	remove := map[string]bool{}
+	for _, n := range names {
+		r, ok := st.Get(n)
+		if !ok {
+			return fmt.Errorf("uninstall %s: %w", n, ErrNotInstalled)
+		}
+		remove[r.Name] = true
+	}
+	if cascade {
+		for changed := true; changed; {
+			changed = false
+			for _, r := range st.Packages {
+				if remove[r.Name] || !r.Auto {
+					continue
+				}
+				if len(dependents(st, r.Name, remove)) == 0 && neededOnlyByRemoved(st, r.Name, remove) {
+					remove[r.Name] = true
+					changed = true
+				}
+			}
+		}
+	}
+	for n := range remove {
+		if ds := dependents(st, n, remove); len(ds) > 0 {
+			return fmt.Errorf("cannot uninstall %s: %s depends on it (uninstall %s first, or together)", n, strings.Join(ds, ", "), strings.Join(ds, ", "))
+		}
+	}
+	order := removalOrder(st, remove)
+	for _, n := range order {
+		if err := c.uninstallOne(ctx, st, st.Packages[n]); err != nil {
+			return err
+		}
+	}
+	if !cascade {
+		var orphans []string
+		for _, r := range st.Sorted() {
+			if r.Auto && len(dependents(st, r.Name, nil)) == 0 {
+				orphans = append(orphans, r.Name)
+			}
+		}
+		if len(orphans) > 0 {
+			c.UI.Printf("no longer needed (installed as dependencies): %s\n  remove them with: dist-client uninstall %s\n", strings.Join(orphans, ", "), strings.Join(orphans, " "))
+		}
+	}
+	return nil
+}
+
+// dependents lists installed packages, not in skip, that depend on name.
+func dependents(st *state.State, name string, skip map[string]bool) []string {
+	var out []string
+	for _, r := range st.Sorted() {
+		if skip[r.Name] || r.Name == name {
+			continue
+		}
+		for _, d := range r.Depends {
+			dep, err := manifest.ParseDependency(d)
+			if err == nil && strings.EqualFold(dep.Name, name) {
+				out = append(out, r.Name+" "+r.Version)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// neededOnlyByRemoved reports whether some package being removed depends on
+// name (so removing it is part of the cascade, not a random orphan sweep).
+func neededOnlyByRemoved(st *state.State, name string, remove map[string]bool) bool {
+	for n := range remove {
+		for _, d := range st.Packages[n].Depends {
+			dep, err := manifest.ParseDependency(d)
+			if err == nil && strings.EqualFold(dep.Name, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// removalOrder puts dependents before their dependencies.
+func removalOrder(st *state.State, remove map[string]bool) []string {
+	var names []string
+	for n := range remove {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []string
+	seen := map[string]bool{}
+	var visit func(n string)
+	visit = func(n string) {
+		if seen[n] {
+			return
+		}
+		seen[n] = true
+		// Dependents first.
+		for _, m := range names {
+			for _, d := range st.Packages[m].Depends {
+				dep, err := manifest.ParseDependency(d)
+				if err == nil && strings.EqualFold(dep.Name, n) {
+					visit(m)
+				}
+			}
+		}
+		out = append(out, n)
+	}
+	for _, n := range names {
+		visit(n)
+	}
+	return out
+}
+
+// uninstallOne runs the installed version's uninstall.sh and drops the
+// record and the extracted files.
+func (c *Client) uninstallOne(ctx context.Context, st *state.State, r state.Record) error {
+	dir := c.pkgDir(r.Name, r.Version)
+	if _, err := os.Stat(filepath.Join(dir, "scripts", "uninstall.sh")); err != nil {
+		// The extracted copy is gone: restore it from the cache if we can.
+		row := catalog.Package{Name: r.Name, Version: r.Version, Archive: r.Archive, SHA256: r.SHA256}
+		if f, ferr := os.Stat(filepath.Join(c.Paths.Cache(), r.Archive)); ferr == nil {
+			row.Size = f.Size()
+			row.InstalledSize = r.Size
+			if verifyFile(filepath.Join(c.Paths.Cache(), r.Archive), row) == nil {
+				err = c.extract(ctx, row, dir)
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("uninstall %s: its files are missing (%s) and no cached archive is left to restore them; remove its files by hand", r.Name, dir)
+		}
+	}
+	c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
+	env := script.Env{Name: r.Name, Version: r.Version, PkgDir: dir, Prefix: c.Config.Prefix}
+	if err := script.Run(ctx, "uninstall.sh", env, c.UI.ScriptOutput()); err != nil {
+		return fmt.Errorf("uninstall %s %s: %w (the package stays recorded as installed)", r.Name, r.Version, err)
+	}
+	delete(st.Packages, r.Name)
+	if err := st.Save(c.Paths.Installed()); err != nil {
+		return err
+	}
+	os.RemoveAll(dir)
+	c.UI.Printf("uninstalled %s %s\n", r.Name, r.Version)
+	return nil
+}

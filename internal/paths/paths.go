@@ -1,0 +1,101 @@
+// Package paths names every location distpac uses under $XDG_DATA_HOME/distpac.
+//
+// Setting XDG_DATA_HOME to an empty folder gives a fully isolated instance;
+// the tests rely on that. Nothing here touches the file system except
+// EnsureDir.
+package paths
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// Home is the distpac data directory, $XDG_DATA_HOME/distpac.
+type Home struct{ Root string }
+
+// Resolve finds the data directory from the environment: $XDG_DATA_HOME, or
+// ~/.local/share when it is unset or empty (XDG Base Directory rules).
+func Resolve() (Home, error) {
+	base := os.Getenv("XDG_DATA_HOME")
+	if base == "" || !filepath.IsAbs(base) {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return Home{}, fmt.Errorf("data directory: neither XDG_DATA_HOME nor HOME is set: %w", err)
+		}
+		base = filepath.Join(home, ".local", "share")
+	}
+	return Home{Root: filepath.Join(base, "distpac")}, nil
+}
+
+// Server is the publisher's layout under Home.
+type Server struct{ Dir string }
+
+// Client is the user's layout under Home.
+type Client struct{ Dir string }
+
+// Server returns the dist-server layout.
+func (h Home) Server() Server { return Server{Dir: filepath.Join(h.Root, "server")} }
+
+// Client returns the dist-client layout.
+func (h Home) Client() Client { return Client{Dir: filepath.Join(h.Root, "client")} }
+
+// ServerConfig is the default server.yaml.
+func (h Home) ServerConfig() string { return filepath.Join(h.Root, "server.yaml") }
+
+// ClientConfig is the default client.yaml.
+func (h Home) ClientConfig() string { return filepath.Join(h.Root, "client.yaml") }
+
+// SigningKey holds the server's ed25519 private key.
+func (s Server) SigningKey() string { return filepath.Join(s.Dir, "signing.key") }
+
+// Catalog is the working catalog, written in transactions by add and remove.
+func (s Server) Catalog() string { return filepath.Join(s.Dir, "catalog.db") }
+
+// PublicDir holds the published, signed snapshot served to clients.
+func (s Server) PublicDir() string { return filepath.Join(s.Dir, "public") }
+
+// Archives holds one NAME-VERSION.tar.zst per published package version.
+func (s Server) Archives() string { return filepath.Join(s.Dir, "archives") }
+
+// PIDFile names the running server's state file (pid and addresses).
+func (s Server) PIDFile() string { return filepath.Join(s.Dir, "server.json") }
+
+// RunLock is held (flock) by the running server for its whole life.
+func (s Server) RunLock() string { return filepath.Join(s.Dir, "server.lock") }
+
+// PublishLock serialises add and remove.
+func (s Server) PublishLock() string { return filepath.Join(s.Dir, "publish.lock") }
+
+// Log is where a background server writes its log.
+func (s Server) Log() string { return filepath.Join(s.Dir, "server.log") }
+
+// Catalog is the client's verified copy of packages.db.
+func (c Client) Catalog() string { return filepath.Join(c.Dir, "packages.db") }
+
+// CatalogSig is the signature that goes with Catalog.
+func (c Client) CatalogSig() string { return filepath.Join(c.Dir, "packages.db.sig") }
+
+// SyncState records the ETag and serial of the last sync.
+func (c Client) SyncState() string { return filepath.Join(c.Dir, "sync.json") }
+
+// Cache holds downloaded archives (seeded while a client runs).
+func (c Client) Cache() string { return filepath.Join(c.Dir, "cache") }
+
+// Packages holds extracted packages, one directory per NAME-VERSION.
+func (c Client) Packages() string { return filepath.Join(c.Dir, "pkgs") }
+
+// Installed is the installed-state database.
+func (c Client) Installed() string { return filepath.Join(c.Dir, "installed.json") }
+
+// Lock is held by the one process that changes client state.
+func (c Client) Lock() string { return filepath.Join(c.Dir, "lock") }
+
+// EnsureDir creates dir (and parents) with private permissions.
+func EnsureDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, errors.Unwrap(err))
+	}
+	return nil
+}

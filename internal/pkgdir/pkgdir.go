@@ -1,0 +1,134 @@
+// Package pkgdir reads a package directory (DESIGN.md §3) and checks all of
+// it before anything is published: the manifest, the required layout and
+// every file that will go into the archive.
+package pkgdir
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/manifest"
+)
+
+// Package is a checked package directory.
+type Package struct {
+	Dir      string
+	Manifest *manifest.Manifest
+	// Entries are what the archive will hold: manifest.yaml, assets/ and
+	// scripts/, sorted. Anything else at the top level is left out.
+	Entries []archive.Entry
+}
+
+// ID is NAME-VERSION, the stem of the archive's file name.
+func (p *Package) ID() string { return p.Manifest.Name + "-" + p.Manifest.Version.String() }
+
+// ArchiveName is NAME-VERSION.tar.zst.
+func (p *Package) ArchiveName() string { return p.ID() + ".tar.zst" }
+
+// Load reads and checks the package at dir. Errors name the path and what
+// is wrong.
+func Load(dir string) (*Package, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, unwrapPath(err))
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory (a package is a directory with manifest.yaml, assets/ and scripts/)", dir)
+	}
+	mpath := filepath.Join(dir, "manifest.yaml")
+	data, err := readManifest(mpath)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	m, err := manifest.Parse(data, mpath, filepath.Base(abs))
+	if err != nil {
+		return nil, err
+	}
+	if err := requireKind(dir, "assets", true); err != nil {
+		return nil, err
+	}
+	for _, s := range []string{"scripts/install.sh", "scripts/uninstall.sh"} {
+		if err := requireKind(dir, s, false); err != nil {
+			return nil, err
+		}
+	}
+	all, err := archive.Scan(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	var entries []archive.Entry
+	for _, e := range all {
+		top, _, _ := strings.Cut(e.Path, "/")
+		if top == "manifest.yaml" || top == "assets" || top == "scripts" {
+			entries = append(entries, e)
+		}
+	}
+	return &Package{Dir: dir, Manifest: m, Entries: entries}, nil
+}
+
+func readManifest(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: missing (every package needs a manifest.yaml with at least a version)", path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, manifest.MaxSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > manifest.MaxSize {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, manifest.MaxSize)
+	}
+	return data, nil
+}
+
+func requireKind(dir, rel string, wantDir bool) error {
+	path := filepath.Join(dir, rel)
+	st, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		what := "file"
+		if wantDir {
+			what = "directory"
+		}
+		return fmt.Errorf("%s: missing (a package needs assets/, scripts/install.sh and scripts/uninstall.sh; this %s is required)", path, what)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, unwrapPath(err))
+	}
+	if wantDir && !st.IsDir() {
+		return fmt.Errorf("%s: not a directory", path)
+	}
+	if !wantDir && !st.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file", path)
+	}
+	return nil
+}
+
+// unwrapPath drops the *PathError wrapper whose path the caller already names.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

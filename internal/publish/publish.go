@@ -1,0 +1,408 @@
+// Package publish carries out dist-server add and remove: validate every
+// package first, build reproducible archives and torrents, record them in
+// the working catalog in one transaction, then publish a signed snapshot.
+//
+// Crash safety: archives are staged and renamed into the store before the
+// catalog transaction, so a crash leaves at most an unreferenced archive
+// (overwritten by the next add). The catalog commit is the publication
+// point; the signed snapshot is derived from it and rebuilt by EnsurePublished
+// whenever it is missing, stale or does not match its signature.
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/pkgdir"
+	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// Publisher adds and removes packages of one server.
+type Publisher struct {
+	Paths  paths.Server
+	Config *config.Server
+	Logger *slog.Logger
+	// OnWait is told when another add or remove holds the publish lock.
+	OnWait func()
+}
+
+// Result says what Add did with one package.
+type Result struct {
+	Package catalog.Package
+	Added   bool // false: the same content was already published (no-op)
+}
+
+// lock serialises publishers of one server (add, remove, start's repair).
+func (p *Publisher) lock(ctx context.Context) (*flock.Flock, error) {
+	if err := os.MkdirAll(p.Paths.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", p.Paths.Dir, err)
+	}
+	fl := flock.New(p.Paths.PublishLock())
+	ok, err := fl.TryLock()
+	if err == nil && !ok {
+		if p.OnWait != nil {
+			p.OnWait()
+		}
+		ok, err = fl.TryLockContext(ctx, 100*time.Millisecond)
+	}
+	if err != nil || !ok {
+		return nil, fmt.Errorf("publish lock %s: %w", p.Paths.PublishLock(), errors.Join(err, ctx.Err()))
+	}
+	return fl, nil
+}
+
+// Add publishes the package directories. Every directory is checked before
+// anything is written; any bad one fails the whole call with every problem
+// listed, and nothing is published.
+func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
+	if len(dirs) == 0 {
+		return nil, errors.New("no package directory given")
+	}
+	pkgs, err := loadAll(dirs)
+	if err != nil {
+		return nil, err
+	}
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer fl.Unlock()
+
+	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	if err != nil {
+		return nil, err
+	}
+	db, err := catalog.Open(ctx, p.Paths.Catalog())
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+
+	if err := os.MkdirAll(p.Paths.Archives(), 0o755); err != nil {
+		return nil, fmt.Errorf("create archive store: %w", err)
+	}
+	staging, err := os.MkdirTemp(p.Paths.Archives(), ".staging-")
+	if err != nil {
+		return nil, fmt.Errorf("create staging directory: %w", err)
+	}
+	defer os.RemoveAll(staging)
+
+	results := make([]Result, len(pkgs))
+	var problems []error
+	var fresh []catalog.Package
+	for i, pk := range pkgs {
+		row, err := p.build(ctx, pk, staging)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		results[i] = Result{Package: row, Added: true}
+		old, err := db.Get(ctx, row.Name, row.Version)
+		switch {
+		case errors.Is(err, catalog.ErrNotFound):
+			if err := nameCaseClash(ctx, db, row.Name); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", pk.Dir, err))
+				continue
+			}
+			fresh = append(fresh, row)
+		case err != nil:
+			return nil, err
+		case old.SHA256 == row.SHA256:
+			results[i] = Result{Package: old, Added: false}
+		default:
+			problems = append(problems, fmt.Errorf("%s: %s@%s is already published with different content (sha256 %.12s…, this directory gives %.12s…): publish it under a new version", pk.Dir, row.Name, row.Version, old.SHA256, row.SHA256))
+		}
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("nothing published:\n  %w", joinLines(problems))
+	}
+	if len(fresh) == 0 {
+		return results, EnsurePublished(ctx, db, key, p.Paths.PublicDir())
+	}
+	for _, row := range fresh {
+		if err := os.Rename(filepath.Join(staging, row.Archive), filepath.Join(p.Paths.Archives(), row.Archive)); err != nil {
+			return nil, fmt.Errorf("store archive %s: %w", row.Archive, err)
+		}
+	}
+	if err := fsutil.SyncDir(p.Paths.Archives()); err != nil {
+		return nil, err
+	}
+	if _, err := db.Add(ctx, fresh); err != nil {
+		return nil, err
+	}
+	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// loadAll checks every directory and reports every problem at once.
+func loadAll(dirs []string) ([]*pkgdir.Package, error) {
+	var pkgs []*pkgdir.Package
+	var problems []error
+	seen := map[string]string{}
+	for _, d := range dirs {
+		pk, err := pkgdir.Load(d)
+		if err != nil {
+			problems = append(problems, err)
+			continue
+		}
+		key := manifest.NameKey(pk.Manifest.Name) + "@" + pk.Manifest.Version.String()
+		if prev, ok := seen[key]; ok {
+			problems = append(problems, fmt.Errorf("%s: %s@%s is also given by %s", d, pk.Manifest.Name, pk.Manifest.Version, prev))
+			continue
+		}
+		seen[key] = d
+		pkgs = append(pkgs, pk)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("nothing published:\n  %w", joinLines(problems))
+	}
+	return pkgs, nil
+}
+
+// nameCaseClash refuses "Foo" when "foo" is published: names are unique
+// ignoring case (DESIGN §3).
+func nameCaseClash(ctx context.Context, db *catalog.DB, name string) error {
+	vs, err := db.Versions(ctx, name)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if v.Name != name {
+			return fmt.Errorf("manifest.yaml: field \"name\": %q differs only in case from the published package %q", name, v.Name)
+		}
+	}
+	return nil
+}
+
+// build writes the archive into staging and makes its catalog row.
+func (p *Publisher) build(ctx context.Context, pk *pkgdir.Package, staging string) (catalog.Package, error) {
+	m := pk.Manifest
+	name := pk.ArchiveName()
+	path := filepath.Join(staging, name)
+	f, err := os.Create(path)
+	if err != nil {
+		return catalog.Package{}, fmt.Errorf("%s: %w", pk.Dir, err)
+	}
+	h := sha256.New()
+	installed, err := archive.Write(io.MultiWriter(f, h), pk.Dir, pk.Entries)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return catalog.Package{}, fmt.Errorf("%s: archive: %w", pk.Dir, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	webSeed := ""
+	if p.Config.WebSeed {
+		webSeed = strings.TrimSuffix(p.Config.PublicURL, "/") + "/packages/"
+	}
+	meta, err := torrentmeta.Build(path, p.Config.AnnounceURL, webSeed)
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	return catalog.Package{
+		Name:          m.Name,
+		Version:       m.Version.String(),
+		Archive:       name,
+		Size:          st.Size(),
+		InstalledSize: installed,
+		SHA256:        hex.EncodeToString(h.Sum(nil)),
+		InfoHash:      meta.InfoHash,
+		Magnet:        meta.Magnet,
+		Torrent:       meta.Torrent,
+		Description:   m.Description,
+		License:       m.License,
+		Homepage:      m.Homepage,
+		Depends:       depStrings(m.Depends),
+		Conflicts:     depStrings(m.Conflicts),
+		Published:     time.Now().UTC().Truncate(time.Second),
+	}, ctx.Err()
+}
+
+func depStrings(ds []manifest.Dependency) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.String())
+	}
+	return out
+}
+
+// Remove withdraws one package version from the catalog and deletes its
+// archive from the store. Installed copies elsewhere are untouched.
+func (p *Publisher) Remove(ctx context.Context, name, version string) (catalog.Package, error) {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	defer fl.Unlock()
+	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	db, err := catalog.Open(ctx, p.Paths.Catalog())
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	defer db.Close()
+	row, err := db.Remove(ctx, name, version)
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
+		return row, err
+	}
+	if err := os.Remove(filepath.Join(p.Paths.Archives(), row.Archive)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return row, fmt.Errorf("delete archive: %w", err)
+	}
+	return row, nil
+}
+
+// Snapshot file names inside the public directory.
+const (
+	DBFile  = "packages.db"
+	SigFile = "packages.db.sig"
+)
+
+// Publish writes a snapshot of db and its signature into dir. Each file is
+// replaced atomically; a reader that catches the moment between the two
+// renames sees a pair that does not verify, and EnsurePublished (and
+// clients, by retrying) handle that.
+func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	tmp := filepath.Join(dir, ".packages.db.next")
+	if err := db.Snapshot(ctx, tmp); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	defer os.Remove(tmp)
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, SigFile+".next"), key.Sign(data), 0o644); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, DBFile)); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := os.Rename(filepath.Join(dir, SigFile+".next"), filepath.Join(dir, SigFile)); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return fsutil.SyncDir(dir)
+}
+
+// Snapshot is a published catalog as read back from disk.
+type Snapshot struct {
+	DB, Sig []byte
+	Serial  int64
+}
+
+// ReadPublished reads the published pair and checks that it verifies with
+// pub and carries the given serial (the working catalog's).
+func ReadPublished(ctx context.Context, dir string, pub signing.PublicKey, serial int64) (Snapshot, error) {
+	data, err := os.ReadFile(filepath.Join(dir, DBFile))
+	if err != nil {
+		return Snapshot{}, err
+	}
+	sig, err := os.ReadFile(filepath.Join(dir, SigFile))
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if err := signing.Verify(pub, data, sig); err != nil {
+		return Snapshot{}, err
+	}
+	snap, err := catalog.OpenReadOnly(ctx, filepath.Join(dir, DBFile))
+	if err != nil {
+		return Snapshot{}, err
+	}
+	defer snap.Close()
+	meta, err := snap.Meta(ctx)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if meta.Serial != serial {
+		return Snapshot{}, fmt.Errorf("published serial %d, catalog serial %d", meta.Serial, serial)
+	}
+	return Snapshot{DB: data, Sig: sig, Serial: serial}, nil
+}
+
+// EnsurePublished makes the public pair match the working catalog,
+// republishing when it is missing, stale or does not verify (after a crash
+// between the two renames, or a kill -9 of add).
+func EnsurePublished(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) error {
+	meta, err := db.Meta(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := ReadPublished(ctx, dir, key.Public(), meta.Serial); err == nil {
+		return nil
+	}
+	return Publish(ctx, db, key, dir)
+}
+
+// joinLines joins errors one per line (indented under "nothing published").
+func joinLines(errs []error) error {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return &multiError{msg: strings.Join(msgs, "\n  "), errs: errs}
+}
+
+type multiError struct {
+	msg  string
+	errs []error
+}
+
+func (m *multiError) Error() string   { return m.msg }
+func (m *multiError) Unwrap() []error { return m.errs }
+
+// Repair waits for any add or remove in progress (through the publish lock)
+// and then makes the published snapshot match the working catalog.
+func (p *Publisher) Repair(ctx context.Context) error {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer fl.Unlock()
+	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	if err != nil {
+		return err
+	}
+	db, err := catalog.Open(ctx, p.Paths.Catalog())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return EnsurePublished(ctx, db, key, p.Paths.PublicDir())
+}

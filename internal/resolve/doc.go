@@ -1,0 +1,61 @@
+// Package resolve is distpac's dependency resolver: given the catalog, what
+// the user asked for and what is installed, it picks one version of every
+// package needed and returns the changes in install order, or explains in
+// plain English why no such choice exists. It does no I/O.
+//
+// # Rules
+//
+// Every name gets the newest version that satisfies every constraint on it:
+// from the request, from the dependencies of the versions chosen so far and
+// from the installed packages. A nil constraint accepts any stable version;
+// a pre-release is chosen only when a constraint names a pre-release
+// (semver.Constraints.Check), but an installed pre-release always satisfies
+// a constraint whose range holds it, so it never has to move.
+//
+// Installed packages stay where they are (pinned) unless Request.Upgrade
+// names them or Request.UpgradeAll is set; upgrades never go below the
+// installed version. A requested name whose installed version already
+// satisfies the request gets no step; one whose installed version does not
+// is moved to the newest version that does (possibly a downgrade).
+//
+// The search is a backtracking search with conflict-directed backjumping and
+// learned nogoods (sets of choices known to fail together), choosing the
+// most constrained name first. Dependency cycles between different packages
+// are allowed; a version depending on its own name is refused. The number of
+// versions tried is capped (Request.MaxSteps); past it Resolve returns an
+// error wrapping ErrTooComplex.
+//
+// # Explanations
+//
+// When no solution exists Resolve returns an *Explanation:
+//
+//	cannot install <targets>: <cause>
+//
+// where <targets> lists the requested names ("app", "app and tool",
+// "a, b and c"); with no request it reads "cannot upgrade a and b" or
+// "cannot keep the installed packages". <cause> is one of these, built from
+// the failure at the root of the search:
+//
+//	no package named "libzz" (needed by app 1.0.0)
+//	no package named "app"
+//	app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)
+//	no version of app matches >=5 (available: 1.0.0)
+//	app 1.0.0 depends on libfoo, but libfoo has no stable version (available: 1.0.0-rc.1)
+//	app 1.0.0 depends on libfoo ^1, tool 2.0.0 depends on libfoo ^2, and no version of libfoo satisfies both
+//	app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 is installed and is not being upgraded
+//	app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 was selected
+//	app 1.0.0 conflicts with tool (installed 1.2.0)
+//	app 1.0.0 conflicts with tool <2 (selected 1.2.0)
+//	app 1.0.0 conflicts with tool
+//	installed tool 1.2.0 conflicts with app
+//	app 1.0.0 depends on libfoo ^1, but installed tool 1.2.0 conflicts with libfoo
+//	libfoo 1.5.0 is installed and would not be downgraded
+//	app 1.0.0 depends on itself
+//
+// "you asked for NAME CONSTRAINT" stands for the request and "installed
+// NAME VERSION" for a pinned installed package where a version label would
+// appear. When every tried version of a package fails for the same reason
+// the versions are summarised as "every version of app (1.0.0, 1.1.0)"
+// (or "app 1.0.0 and 1.1.0" when only some do); different reasons are
+// joined with "; ".
+package resolve

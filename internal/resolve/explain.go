@@ -1,0 +1,334 @@
+package resolve
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Explanation is the error Resolve returns when no choice of versions
+// satisfies the request. Its message is plain English; the package doc
+// lists the exact forms.
+type Explanation struct {
+	Verb    string   // "install", "upgrade" or "keep"
+	Targets []string // requested names, in request order
+	Cause   string   // the root cause
+}
+
+func (e *Explanation) Error() string {
+	switch {
+	case len(e.Targets) > 0:
+		return "cannot " + e.Verb + " " + joinAnd(e.Targets) + ": " + e.Cause
+	case e.Verb == "keep":
+		return "cannot keep the installed packages: " + e.Cause
+	}
+	return "cannot " + e.Verb + ": " + e.Cause
+}
+
+func (s *solver) explain(f *failure) *Explanation {
+	e := &Explanation{Verb: "install", Cause: f.why.text()}
+	seen := map[string]bool{}
+	for _, d := range s.req.Deps {
+		if !seen[d.Name] {
+			seen[d.Name] = true
+			e.Targets = append(e.Targets, d.Name)
+		}
+	}
+	if len(e.Targets) > 0 {
+		return e
+	}
+	e.Verb = "upgrade"
+	for _, in := range s.req.Installed {
+		if s.req.Upgrade[in.Name] && !seen[in.Name] {
+			seen[in.Name] = true
+			e.Targets = append(e.Targets, in.Name)
+		}
+	}
+	if len(e.Targets) == 0 && !s.req.UpgradeAll {
+		e.Verb = "keep"
+	}
+	return e
+}
+
+type reason interface{ text() string }
+
+type valueFail struct {
+	c   *cand
+	why reason
+}
+
+// noMatchReason: p is required but no version is left.
+type noMatchReason struct {
+	p     *pkg
+	restr []*restriction
+}
+
+// clashReason: r rules out the version already chosen for its package.
+type clashReason struct {
+	r      *restriction
+	chosen *cand
+	restr  []*restriction
+}
+
+// selfDepReason: c depends on its own name.
+type selfDepReason struct{ c *cand }
+
+// exhaustedReason: every allowed version of p failed.
+type exhaustedReason struct {
+	p     *pkg
+	fails []valueFail
+}
+
+func (r *selfDepReason) text() string { return r.c.label() + " depends on itself" }
+
+// who names the origin of a restriction inside a sentence.
+func who(c *cand) string {
+	if c.installed && c.pkg.pinned {
+		return "installed " + c.label()
+	}
+	return c.label()
+}
+
+func rawOf(d Dep) string {
+	if d.Raw != "" {
+		return d.Raw
+	}
+	if d.Constraint != nil {
+		return d.Constraint.String()
+	}
+	return ""
+}
+
+func withRaw(name string, d Dep) string {
+	if raw := rawOf(d); raw != "" {
+		return name + " " + raw
+	}
+	return name
+}
+
+func depPhrase(r *restriction, name string) string {
+	if r.from == nil {
+		return "you asked for " + withRaw(name, r.dep)
+	}
+	return who(r.from) + " depends on " + withRaw(name, r.dep)
+}
+
+func available(p *pkg) string {
+	vs := make([]string, 0, len(p.cands))
+	for i := len(p.cands) - 1; i >= 0; i-- {
+		vs = append(vs, p.cands[i].version.String())
+	}
+	if len(vs) > 10 {
+		vs = append(append(vs[:3:3], "..."), vs[len(vs)-5:]...)
+	}
+	return "(available: " + strings.Join(vs, ", ") + ")"
+}
+
+func (r *noMatchReason) text() string {
+	p := r.p
+	var deps []*restriction
+	for _, x := range r.restr {
+		if x.kind == rDep {
+			deps = append(deps, x)
+		}
+	}
+	if len(p.cands) == 0 {
+		var needers []string
+		seen := map[string]bool{}
+		for _, d := range deps {
+			if d.from != nil && !seen[d.from.label()] {
+				seen[d.from.label()] = true
+				needers = append(needers, who(d.from))
+			}
+		}
+		msg := fmt.Sprintf("no package named %q", p.name)
+		if len(needers) > 0 {
+			msg += " (needed by " + joinAnd(limit(needers, 3)) + ")"
+		}
+		return msg
+	}
+	for _, d := range deps {
+		if d.allowed.count() == 0 {
+			prefix := ""
+			if d.from != nil {
+				prefix = depPhrase(d, p.name) + ", but "
+			}
+			if d.dep.Constraint == nil {
+				return prefix + p.name + " has no stable version " + available(p)
+			}
+			return prefix + "no version of " + p.name + " matches " + rawOf(d.dep) + " " + available(p)
+		}
+	}
+	if joint := jointEmpty(deps); joint != nil {
+		return jointText(joint, p.name)
+	}
+	return exclusionText(p, deps, r.restr)
+}
+
+// jointEmpty returns a small subset of deps that no version satisfies
+// together, or nil when they all can be met at once.
+func jointEmpty(deps []*restriction) []*restriction {
+	if len(deps) < 2 {
+		return nil
+	}
+	inter := func(set []*restriction) bool {
+		m := set[0].allowed
+		for _, d := range set[1:] {
+			m = m.and(d.allowed)
+		}
+		return m.count() == 0
+	}
+	if !inter(deps) {
+		return nil
+	}
+	set := append([]*restriction(nil), deps...)
+	for i := 0; i < len(set) && len(set) > 2; {
+		trial := append(append([]*restriction(nil), set[:i]...), set[i+1:]...)
+		if inter(trial) {
+			set = trial
+			continue
+		}
+		i++
+	}
+	return set
+}
+
+func jointText(set []*restriction, name string) string {
+	parts := make([]string, len(set))
+	for i, d := range set {
+		parts[i] = depPhrase(d, name)
+	}
+	all := "both"
+	if len(set) > 2 {
+		all = "all of them"
+	}
+	return strings.Join(parts, ", ") + ", and no version of " + name + " satisfies " + all
+}
+
+// exclusionText explains a domain emptied by conflicts or an upgrade floor
+// although the dependencies alone could be met.
+func exclusionText(p *pkg, deps, restr []*restriction) string {
+	var phrases []string
+	seen := map[*restriction]bool{}
+	for i := range p.cands {
+		ok := true
+		for _, d := range deps {
+			if !d.allowed.has(i) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		for _, x := range restr {
+			if x.kind != rDep && !x.allowed.has(i) {
+				if !seen[x] {
+					seen[x] = true
+					if x.kind == rConflict {
+						phrases = append(phrases, who(x.from)+" conflicts with "+withRaw(p.name, x.dep))
+					} else {
+						phrases = append(phrases, p.name+" "+p.inst.Version.String()+" is installed and would not be downgraded")
+					}
+				}
+				break
+			}
+		}
+	}
+	var lead []string
+	for _, d := range deps {
+		if d.from != nil {
+			lead = append(lead, depPhrase(d, p.name))
+		}
+	}
+	msg := joinAnd(limit(phrases, 3))
+	if len(lead) > 0 {
+		msg = strings.Join(limit(lead, 3), ", ") + ", but " + msg
+	}
+	return msg
+}
+
+func (r *clashReason) text() string {
+	q := r.chosen.pkg
+	v := r.chosen.version.String()
+	state := "selected " + v
+	if r.chosen.installed && q.pinned {
+		state = "installed " + v
+	}
+	if r.r.kind == rConflict {
+		return r.r.from.label() + " conflicts with " + withRaw(q.name, r.r.dep) + " (" + state + ")"
+	}
+	if r.chosen.installed && q.pinned {
+		return depPhrase(r.r, q.name) + ", but " + q.name + " " + v + " is installed and is not being upgraded"
+	}
+	var deps []*restriction
+	for _, x := range r.restr {
+		if x.kind == rDep {
+			deps = append(deps, x)
+		}
+	}
+	if joint := jointEmpty(deps); joint != nil {
+		return jointText(joint, q.name)
+	}
+	return depPhrase(r.r, q.name) + ", but " + q.name + " " + v + " was selected"
+}
+
+// text groups the versions that failed for the same reason, so that "app
+// 1.0.0 …" and "app 1.1.0 …" read as "every version of app (1.0.0, 1.1.0) …".
+func (r *exhaustedReason) text() string {
+	const hole = "\x00"
+	type group struct {
+		key  string
+		vers []string
+	}
+	var groups []*group
+	byKey := map[string]*group{}
+	for _, f := range r.fails {
+		key := strings.ReplaceAll(f.why.text(), f.c.label(), hole)
+		g := byKey[key]
+		if g == nil {
+			g = &group{key: key}
+			byKey[key] = g
+			groups = append(groups, g)
+		}
+		g.vers = append(g.vers, f.c.version.String())
+	}
+	var out []string
+	for _, g := range groups {
+		// Oldest first reads naturally in a list.
+		rev := make([]string, len(g.vers))
+		for i, v := range g.vers {
+			rev[len(g.vers)-1-i] = v
+		}
+		var subject string
+		switch {
+		case len(rev) == 1:
+			subject = r.p.name + " " + rev[0]
+		case len(groups) == 1:
+			subject = "every version of " + r.p.name + " (" + strings.Join(rev, ", ") + ")"
+		default:
+			subject = r.p.name + " " + joinAnd(rev)
+		}
+		out = append(out, strings.ReplaceAll(g.key, hole, subject))
+	}
+	if len(out) > 4 {
+		out = append(out[:4], fmt.Sprintf("and %d more", len(out)-4))
+	}
+	return strings.Join(out, "; ")
+}
+
+func joinAnd(xs []string) string {
+	switch len(xs) {
+	case 0:
+		return ""
+	case 1:
+		return xs[0]
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
+}
+
+func limit(xs []string, n int) []string {
+	if len(xs) <= n {
+		return xs
+	}
+	return append(xs[:n:n], fmt.Sprintf("%d more", len(xs)-n))
+}

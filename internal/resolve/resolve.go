@@ -1,0 +1,252 @@
+package resolve
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// Dep is one dependency or conflict: a package name and the versions it
+// covers.
+type Dep struct {
+	Name       string
+	Constraint *semver.Constraints // nil = any (non-prerelease) version
+	Raw        string              // constraint text for messages, "" when nil
+}
+
+// Candidate is one version of a package in the catalog.
+type Candidate struct {
+	Name    string
+	Version *semver.Version
+	Depends []Dep
+	// Conflicts lists packages that cannot be installed alongside this one;
+	// a nil constraint means any version of that name.
+	Conflicts []Dep
+}
+
+// Source gives the versions available for a name (the catalog), in any order.
+type Source interface {
+	Versions(name string) []Candidate
+}
+
+// Installed is one installed package.
+type Installed struct {
+	Name    string
+	Version *semver.Version
+	Auto    bool // installed as a dependency, not asked for
+}
+
+// Request is what to resolve.
+type Request struct {
+	Deps      []Dep       // what the user asked for
+	Installed []Installed // what is installed now
+	// Upgrade names installed packages allowed to move to a newer version;
+	// the others stay where they are unless UpgradeAll is set.
+	Upgrade    map[string]bool
+	UpgradeAll bool
+	// MaxSteps caps the number of versions tried; 0 means DefaultMaxSteps.
+	MaxSteps int
+}
+
+// DefaultMaxSteps is the search cap used when Request.MaxSteps is 0.
+const DefaultMaxSteps = 1_000_000
+
+// ErrTooComplex is returned (wrapped) when the search exceeds its step cap.
+var ErrTooComplex = errors.New("resolution too complex")
+
+// Action says what a Step does to a package.
+type Action int
+
+// The actions of a plan. Keep never appears in Plan.Steps (only changes
+// do); it is there for callers that list unchanged packages.
+const (
+	Install Action = iota
+	Upgrade
+	Downgrade
+	Keep
+)
+
+func (a Action) String() string {
+	switch a {
+	case Install:
+		return "install"
+	case Upgrade:
+		return "upgrade"
+	case Downgrade:
+		return "downgrade"
+	case Keep:
+		return "keep"
+	}
+	return fmt.Sprintf("Action(%d)", int(a))
+}
+
+// Step is one change of the plan.
+type Step struct {
+	Name    string
+	Version *semver.Version
+	From    *semver.Version // installed version; nil unless upgrade or downgrade
+	Auto    bool            // pulled in as a dependency, not requested
+	Action  Action
+}
+
+// Plan is the packages that change, in install order: dependencies before
+// their dependents, cycles broken and ties ordered by name.
+type Plan struct {
+	Steps []Step
+}
+
+// Resolve chooses versions for req against src. On failure it returns an
+// *Explanation, or an error wrapping ErrTooComplex when the search gave up.
+func Resolve(src Source, req Request) (*Plan, error) {
+	for i, d := range req.Deps {
+		if d.Name == "" {
+			return nil, fmt.Errorf("resolve: request %d: empty package name", i+1)
+		}
+	}
+	instSeen := map[string]*semver.Version{}
+	for i, in := range req.Installed {
+		if in.Name == "" || in.Version == nil {
+			return nil, fmt.Errorf("resolve: installed package %d: missing name or version", i+1)
+		}
+		if v := instSeen[in.Name]; v != nil {
+			return nil, fmt.Errorf("resolve: installed package %s listed twice (%s and %s)", in.Name, v, in.Version)
+		}
+		instSeen[in.Name] = in.Version
+	}
+	s := newSolver(src, req)
+	f := s.setup()
+	if f == nil {
+		f = s.search(1)
+	}
+	if f != nil {
+		if f.tooComplex {
+			return nil, fmt.Errorf("%w: gave up after %d steps", ErrTooComplex, s.steps)
+		}
+		return nil, s.explain(f)
+	}
+	return s.plan(), nil
+}
+
+// setup records the installed packages and the request at level 0, the
+// choices no search can undo.
+func (s *solver) setup() *failure {
+	requested := map[string]*semver.Constraints{}
+	reqMatch := map[string]bool{}
+	for _, d := range s.req.Deps {
+		requested[d.Name] = nil
+		if _, seen := reqMatch[d.Name]; !seen {
+			reqMatch[d.Name] = true
+		}
+	}
+	// A request the installed version does not meet unpins that package.
+	for _, in := range s.req.Installed {
+		for _, d := range s.req.Deps {
+			if d.Name == in.Name && !checkRelaxed(d.Constraint, in.Version) {
+				reqMatch[d.Name] = false
+			}
+		}
+	}
+	var pinned, upgradable []*pkg
+	for i := range s.req.Installed {
+		in := &s.req.Installed[i] // names are unique: Resolve checked
+		p := s.load(in.Name)
+		p.inst = in
+		p.instCand = p.ensureInstalled(in.Version)
+		_, isReq := requested[in.Name]
+		switch {
+		case isReq && !reqMatch[in.Name]:
+			// Moves to whatever the request allows; no floor.
+		case s.req.UpgradeAll || s.req.Upgrade[in.Name]:
+			upgradable = append(upgradable, p)
+		default:
+			p.pinned = true
+			pinned = append(pinned, p)
+		}
+	}
+	for name := range requested {
+		s.load(name).requested = true
+	}
+	for _, p := range pinned {
+		s.save(p)
+		p.chosen = p.instCand
+		p.level = 0
+	}
+	for _, p := range upgradable {
+		floor := newBits(len(p.cands))
+		for i, c := range p.cands {
+			if c.version.Compare(p.inst.Version) >= 0 {
+				floor.set(i)
+			}
+		}
+		if f := s.restrict(p, &restriction{kind: rKeep, level: 0, allowed: floor}); f != nil {
+			return f
+		}
+	}
+	for _, p := range pinned {
+		if f := s.apply(p.instCand, 0); f != nil {
+			return f
+		}
+	}
+	for _, d := range s.req.Deps {
+		q := s.load(d.Name)
+		r := &restriction{kind: rDep, dep: d, level: 0, allowed: s.match(q, d.Constraint)}
+		if f := s.restrict(q, r); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+// plan turns the chosen versions into ordered steps.
+func (s *solver) plan() *Plan {
+	var names []string
+	for name, p := range s.pkgs {
+		if p.chosen != nil {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	deps := func(name string) []string {
+		var out []string
+		for _, d := range s.pkgs[name].chosen.cand.Depends {
+			if q := s.pkgs[d.Name]; q != nil && q.chosen != nil && d.Name != name {
+				out = append(out, d.Name)
+			}
+		}
+		return out
+	}
+	plan := &Plan{}
+	for _, name := range installOrder(names, deps) {
+		p := s.pkgs[name]
+		c := p.chosen
+		st := Step{Name: name, Version: c.version, Auto: !p.requested, Action: Install}
+		if p.inst != nil {
+			cmp := c.version.Compare(p.inst.Version)
+			if cmp == 0 {
+				continue
+			}
+			st.From = p.inst.Version
+			st.Action = Upgrade
+			if cmp < 0 {
+				st.Action = Downgrade
+			}
+			st.Auto = p.inst.Auto && !p.requested
+		}
+		plan.Steps = append(plan.Steps, st)
+	}
+	return plan
+}
+
+// checkRelaxed reports whether v meets c, treating v as acceptable even when
+// it is a pre-release: used for installed versions, which must not be forced
+// to move just because they are pre-releases.
+func checkRelaxed(c *semver.Constraints, v *semver.Version) bool {
+	if c == nil {
+		return true
+	}
+	cc := *c
+	cc.IncludePrerelease = true
+	return cc.Check(v)
+}

@@ -1,0 +1,331 @@
+package resolve
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestResolvePlans(t *testing.T) {
+	tests := []struct {
+		name string
+		cat  catalog
+		req  Request
+		want []string
+	}{
+		{
+			name: "newest pick",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 1.2.0"), pv("app 1.10.0"), pv("app 0.9.0")),
+			req:  reqOf("app"),
+			want: []string{"install app 1.10.0"},
+		},
+		{
+			name: "exact pin",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 1.2.0"), pv("app 2.0.0")),
+			req:  reqOf("app =1.2.0"),
+			want: []string{"install app 1.2.0"},
+		},
+		{
+			name: "range",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 1.5.0"), pv("app 2.0.0"), pv("app 2.5.0")),
+			req:  reqOf("app >=1.2, <2.1"),
+			want: []string{"install app 2.0.0"},
+		},
+		{
+			name: "prerelease not chosen by default",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 2.0.0-rc.1")),
+			req:  reqOf("app"),
+			want: []string{"install app 1.0.0"},
+		},
+		{
+			name: "prerelease when the constraint names one",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 2.0.0-rc.1")),
+			req:  reqOf("app >=2.0.0-rc.0"),
+			want: []string{"install app 2.0.0-rc.1"},
+		},
+		{
+			name: "chain of depth 4, dependencies first",
+			cat: mkCatalog(pv("a 1.0.0", "b ^1"), pv("b 1.0.0", "c ^1"), pv("b 1.1.0", "c ^1"),
+				pv("c 1.0.0", "d >=2"), pv("d 1.0.0"), pv("d 2.0.0"), pv("d 2.1.0")),
+			req:  reqOf("a"),
+			want: []string{"install d 2.1.0 auto", "install c 1.0.0 auto", "install b 1.1.0 auto", "install a 1.0.0"},
+		},
+		{
+			name: "diamond settles on a shared version",
+			cat: mkCatalog(pv("app 1.0.0", "left ^1", "right ^1"), pv("left 1.0.0", "base >=1.1"), pv("right 1.0.0", "base <1.3"),
+				pv("base 1.0.0"), pv("base 1.1.0"), pv("base 1.2.0"), pv("base 1.3.0")),
+			req:  reqOf("app"),
+			want: []string{"install base 1.2.0 auto", "install left 1.0.0 auto", "install right 1.0.0 auto", "install app 1.0.0"},
+		},
+		{
+			name: "backtracking to an older version",
+			cat: mkCatalog(pv("app 1.0.0", "lib ^1"), pv("app 2.0.0", "lib ^2"), pv("app 2.1.0", "lib ^2"),
+				pv("lib 1.0.0"), pv("lib 2.0.0", "gone"), pv("lib 2.1.0", "gone")),
+			req:  reqOf("app"),
+			want: []string{"install lib 1.0.0 auto", "install app 1.0.0"},
+		},
+		{
+			name: "backtracking across a shared dependency",
+			cat: mkCatalog(pv("app 1.0.0", "x", "y"), pv("x 2.0.0", "z ^2"), pv("x 1.0.0", "z ^1"),
+				pv("y 1.0.0", "z ^1"), pv("z 1.0.0"), pv("z 2.0.0")),
+			req:  reqOf("app"),
+			want: []string{"install z 1.0.0 auto", "install x 1.0.0 auto", "install y 1.0.0 auto", "install app 1.0.0"},
+		},
+		{
+			name: "conflict avoided by an older version",
+			cat:  mkCatalog(pv("app 2.0.0", "!tool"), pv("app 1.0.0"), pv("tool 1.0.0")),
+			req:  reqOf("app", "tool"),
+			want: []string{"install app 1.0.0", "install tool 1.0.0"},
+		},
+		{
+			name: "installed request already satisfied",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 2.0.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("app 1.0.0")},
+			want: nil,
+		},
+		{
+			name: "installed request not satisfied moves",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 2.0.0")),
+			req:  Request{Deps: reqOf("app ^2").Deps, Installed: inst("app 1.0.0 auto")},
+			want: []string{"upgrade app 1.0.0->2.0.0"},
+		},
+		{
+			name: "installed dependency stays pinned",
+			cat:  mkCatalog(pv("app 1.0.0", "lib >=1"), pv("lib 1.0.0"), pv("lib 1.5.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("lib 1.0.0 auto")},
+			want: []string{"install app 1.0.0"},
+		},
+		{
+			name: "installed dependency upgraded when named",
+			cat:  mkCatalog(pv("app 1.0.0", "lib >=1"), pv("lib 1.0.0"), pv("lib 1.5.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("lib 1.0.0 auto"), Upgrade: map[string]bool{"lib": true}},
+			want: []string{"upgrade lib 1.0.0->1.5.0 auto", "install app 1.0.0"},
+		},
+		{
+			name: "upgrade all held back by a pinned-free dependent constraint",
+			cat: mkCatalog(pv("app 1.0.0", "lib ^1"), pv("app 1.1.0", "lib ^1"), pv("lib 1.0.0"), pv("lib 1.5.0"),
+				pv("lib 2.0.0")),
+			req:  Request{Installed: inst("app 1.0.0", "lib 1.0.0 auto"), UpgradeAll: true},
+			want: []string{"upgrade lib 1.0.0->1.5.0 auto", "upgrade app 1.0.0->1.1.0"},
+		},
+		{
+			name: "upgrade keeps versions an installed dependent needs",
+			cat:  mkCatalog(pv("app 1.0.0", "lib ^1"), pv("lib 1.0.0"), pv("lib 2.0.0")),
+			req:  Request{Installed: inst("app 1.0.0", "lib 1.0.0 auto"), Upgrade: map[string]bool{"lib": true}},
+			want: nil,
+		},
+		{
+			name: "installed prerelease stays valid",
+			cat:  mkCatalog(pv("app 1.0.0", "lib >=1"), pv("lib 1.0.0"), pv("lib 2.0.0-rc.1")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("lib 2.0.0-rc.1")},
+			want: []string{"install app 1.0.0"},
+		},
+		{
+			name: "installed version missing from the catalog is kept",
+			cat:  mkCatalog(pv("app 1.0.0", "lib ^1"), pv("lib 1.1.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("lib 1.0.5")},
+			want: []string{"install app 1.0.0"},
+		},
+		{
+			name: "cycle between two packages",
+			cat:  mkCatalog(pv("b 1.0.0", "a ^1"), pv("a 1.0.0", "b ^1")),
+			req:  reqOf("b"),
+			want: []string{"install a 1.0.0 auto", "install b 1.0.0"},
+		},
+		{
+			name: "cycle ordered after its dependency",
+			cat:  mkCatalog(pv("x 1.0.0", "y"), pv("y 1.0.0", "x", "base"), pv("base 1.0.0")),
+			req:  reqOf("x"),
+			want: []string{"install base 1.0.0 auto", "install x 1.0.0", "install y 1.0.0 auto"},
+		},
+		{
+			name: "self dependency skipped for an older version",
+			cat:  mkCatalog(pv("app 2.0.0", "app"), pv("app 1.0.0")),
+			req:  reqOf("app"),
+			want: []string{"install app 1.0.0"},
+		},
+		{
+			name: "order through an unchanged package",
+			cat:  mkCatalog(pv("a 1.0.0", "k"), pv("k 1.0.0", "z"), pv("z 1.0.0")),
+			req:  Request{Deps: reqOf("a", "z").Deps, Installed: inst("k 1.0.0")},
+			want: []string{"install z 1.0.0", "install a 1.0.0"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := mustResolve(t, tt.cat, tt.req)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, tt.want)
+			}
+			p, _ := Resolve(tt.cat, tt.req)
+			if err := checkPlan(tt.cat, tt.req, p); err != nil {
+				t.Errorf("checkPlan: %v", err)
+			}
+		})
+	}
+}
+
+func TestResolveExplanations(t *testing.T) {
+	tests := []struct {
+		name string
+		cat  catalog
+		req  Request
+		want string
+	}{
+		{
+			name: "no version matches",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("libfoo 1.0.0"), pv("libfoo 1.5.0")),
+			req:  reqOf("app"),
+			want: "cannot install app: app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)",
+		},
+		{
+			name: "every version summarised",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("app 1.1.0", "libfoo >=2"), pv("libfoo 1.0.0"), pv("libfoo 1.5.0")),
+			req:  reqOf("app"),
+			want: "cannot install app: every version of app (1.0.0, 1.1.0) depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)",
+		},
+		{
+			name: "different reasons per version",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("app 1.1.0", "libbar"), pv("libfoo 1.0.0")),
+			req:  reqOf("app"),
+			want: `cannot install app: no package named "libbar" (needed by app 1.1.0); app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0)`,
+		},
+		{
+			name: "two dependents disagree",
+			cat: mkCatalog(pv("app 1.0.0", "libfoo ^1"), pv("tool 2.0.0", "libfoo ^2"),
+				pv("libfoo 1.0.0"), pv("libfoo 2.0.0")),
+			req:  reqOf("app", "tool"),
+			want: "cannot install app and tool: app 1.0.0 depends on libfoo ^1, tool 2.0.0 depends on libfoo ^2, and no version of libfoo satisfies both",
+		},
+		{
+			name: "missing package",
+			cat:  mkCatalog(pv("app 1.0.0", "libzz")),
+			req:  reqOf("app"),
+			want: `cannot install app: no package named "libzz" (needed by app 1.0.0)`,
+		},
+		{
+			name: "missing requested package",
+			cat:  mkCatalog(),
+			req:  reqOf("app"),
+			want: `cannot install app: no package named "app"`,
+		},
+		{
+			name: "request matches nothing",
+			cat:  mkCatalog(pv("app 1.0.0")),
+			req:  reqOf("app >=5"),
+			want: "cannot install app: no version of app matches >=5 (available: 1.0.0)",
+		},
+		{
+			name: "only prereleases",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo"), pv("libfoo 1.0.0-rc.1")),
+			req:  reqOf("app"),
+			want: "cannot install app: app 1.0.0 depends on libfoo, but libfoo has no stable version (available: 1.0.0-rc.1)",
+		},
+		{
+			name: "conflict with an installed package",
+			cat:  mkCatalog(pv("app 1.0.0", "!tool"), pv("tool 1.2.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("tool 1.2.0")},
+			want: "cannot install app: app 1.0.0 conflicts with tool (installed 1.2.0)",
+		},
+		{
+			name: "installed package conflicts with the request",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("tool 1.2.0", "!app")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("tool 1.2.0")},
+			want: "cannot install app: installed tool 1.2.0 conflicts with app",
+		},
+		{
+			name: "conflict between requested packages",
+			cat:  mkCatalog(pv("app 1.0.0", "!tool"), pv("tool 1.0.0")),
+			req:  reqOf("app", "tool"),
+			want: "cannot install app and tool: app 1.0.0 conflicts with tool",
+		},
+		{
+			name: "dependency held by a pinned installed version",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0"), pv("libfoo 2.0.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0")},
+			want: "cannot install app: app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 is installed and is not being upgraded",
+		},
+		{
+			name: "dependency excluded by an installed conflict",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^1"), pv("libfoo 1.0.0"), pv("tool 1.2.0", "!libfoo")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("tool 1.2.0")},
+			want: "cannot install app: app 1.0.0 depends on libfoo ^1, but installed tool 1.2.0 conflicts with libfoo",
+		},
+		{
+			name: "self dependency",
+			cat:  mkCatalog(pv("app 1.0.0", "app")),
+			req:  reqOf("app"),
+			want: "cannot install app: app 1.0.0 depends on itself",
+		},
+		{
+			name: "chain down to a missing package",
+			cat:  mkCatalog(pv("app 1.0.0", "lib ^1"), pv("lib 1.0.0", "libzz"), pv("lib 1.1.0", "libzz")),
+			req:  reqOf("app"),
+			want: `cannot install app: no package named "libzz" (needed by every version of lib (1.0.0, 1.1.0))`,
+		},
+		{
+			name: "upgrade with nothing requested",
+			cat:  mkCatalog(pv("app 1.0.0", "lib ^1"), pv("app 2.0.0", "lib ^9"), pv("lib 1.0.0")),
+			req:  Request{Installed: inst("app 1.0.0", "lib 1.0.0"), Upgrade: map[string]bool{"app": true}},
+			want: "",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Resolve(tt.cat, tt.req)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Resolve: %v", err)
+				}
+				return
+			}
+			var ex *Explanation
+			if !errors.As(err, &ex) {
+				t.Fatalf("Resolve = %v, %v; want *Explanation", fmtPlan(p), err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error:\n got %s\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestResolveUpgradeFailureHeader(t *testing.T) {
+	cat := mkCatalog(pv("app 1.0.0"), pv("tool 1.0.0", "lib ^1"), pv("lib 2.0.0"))
+	_, err := Resolve(cat, Request{Installed: inst("app 1.0.0", "tool 1.0.0")})
+	want := `cannot keep the installed packages: installed tool 1.0.0 depends on lib ^1, but no version of lib matches ^1 (available: 2.0.0)`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	_, err = Resolve(cat, Request{Installed: inst("app 1.0.0", "tool 1.0.0"), Upgrade: map[string]bool{"tool": true}})
+	if err == nil || !strings.HasPrefix(err.Error(), "cannot upgrade tool: ") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestResolveTooComplex(t *testing.T) {
+	// Every version of x needs a different version of y, which all fail
+	// late: with a cap of 3 steps the search must give up.
+	cat := mkCatalog(pv("x 1.0.0", "y =1.0.0"), pv("x 1.1.0", "y =1.1.0"), pv("x 1.2.0", "y =1.2.0"),
+		pv("y 1.0.0", "gone"), pv("y 1.1.0", "gone"), pv("y 1.2.0", "gone"))
+	req := reqOf("x")
+	req.MaxSteps = 3
+	_, err := Resolve(cat, req)
+	if !errors.Is(err, ErrTooComplex) {
+		t.Fatalf("err = %v, want ErrTooComplex", err)
+	}
+}
+
+func TestResolveBadInput(t *testing.T) {
+	if _, err := Resolve(mkCatalog(), Request{Deps: []Dep{{}}}); err == nil || !strings.Contains(err.Error(), "request 1: empty package name") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Resolve(mkCatalog(), Request{Installed: []Installed{{Name: "x"}}}); err == nil || !strings.Contains(err.Error(), "installed package 1") {
+		t.Fatalf("err = %v", err)
+	}
+	_, err := Resolve(mkCatalog(), Request{Installed: inst("x 1.0.0", "x 2.0.0")})
+	if err == nil || err.Error() != "resolve: installed package x listed twice (1.0.0 and 2.0.0)" {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -1,0 +1,499 @@
+package resolve
+
+import (
+	"container/heap"
+	"sort"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// cand is one version of a package as the solver sees it.
+type cand struct {
+	pkg       *pkg
+	idx       int // position in pkg.cands (newest first)
+	cand      Candidate
+	version   *semver.Version
+	installed bool // the installed version of its package
+	selfDep   bool
+}
+
+// label names the version in messages: "app 1.0.0". Built only when a
+// message is, since formatting versions is costly on the hot path.
+func (c *cand) label() string { return c.pkg.name + " " + c.version.String() }
+
+type restrKind uint8
+
+const (
+	rDep      restrKind = iota // a dependency (or the request when from is nil): requires the package
+	rConflict                  // a conflict: excludes versions without requiring anything
+	rKeep                      // an installed package being upgraded: required, never downgraded
+)
+
+// restriction narrows the versions allowed for one package. It is
+// immutable once made, so failures can keep pointers to it.
+type restriction struct {
+	kind    restrKind
+	dep     Dep
+	from    *cand // who imposed it; nil for the request and rKeep
+	level   int   // decision level of from (0 for request and installed)
+	allowed bitset
+}
+
+func (r *restriction) requires() bool { return r.kind != rConflict }
+
+// pkg is everything the solver knows about one name.
+type pkg struct {
+	name          string
+	cands         []*cand // newest first
+	inst          *Installed
+	instCand      *cand
+	pinned        bool
+	requested     bool
+	masks         map[*semver.Constraints]bitset // dependency matches, per constraint
+	conflictMasks map[*semver.Constraints]bitset
+	seq           int // order in which the name was first required, for ties
+	heapIdx       int // position in solver.open, -1 when not there
+
+	// Search state, saved on the trail before every change.
+	restr    []*restriction
+	domain   bitset
+	domCount int
+	reqCount int
+	chosen   *cand
+	level    int
+}
+
+type snapshot struct {
+	p        *pkg
+	nrestr   int
+	domain   bitset
+	domCount int
+	reqCount int
+	chosen   *cand
+	level    int
+}
+
+// failure says why a branch failed: cs holds the decision levels it depends
+// on (level 0 is the request and installed state) and why the words.
+type failure struct {
+	cs         levelSet
+	why        reason
+	tooComplex bool
+}
+
+// nogood is a set of decisions learned to fail together.
+type nogood struct {
+	members []*cand
+	why     reason
+}
+
+const maxNogoods = 100_000
+
+type solver struct {
+	src       Source
+	req       Request
+	pkgs      map[string]*pkg
+	trail     []snapshot
+	decisions []*cand // decisions[level], level >= 1
+	open      openHeap
+	nogoods   map[*cand][]*nogood
+	nNogoods  int
+	steps     int
+	maxSteps  int
+	nextSeq   int
+	checks    map[checkKey]bool
+}
+
+func newSolver(src Source, req Request) *solver {
+	s := &solver{
+		src:       src,
+		req:       req,
+		pkgs:      map[string]*pkg{},
+		decisions: []*cand{nil},
+		nogoods:   map[*cand][]*nogood{},
+		maxSteps:  req.MaxSteps,
+		checks:    map[checkKey]bool{},
+	}
+	if s.maxSteps <= 0 {
+		s.maxSteps = DefaultMaxSteps
+	}
+	return s
+}
+
+// load returns the package for name, asking the source once.
+func (s *solver) load(name string) *pkg {
+	if p := s.pkgs[name]; p != nil {
+		return p
+	}
+	p := &pkg{name: name, seq: -1, heapIdx: -1, masks: map[*semver.Constraints]bitset{}}
+	vs := s.src.Versions(name)
+	backing := make([]cand, len(vs)) // one allocation for all versions
+	p.cands = make([]*cand, 0, len(vs))
+	for i, c := range vs {
+		if c.Version == nil {
+			continue
+		}
+		backing[i] = cand{pkg: p, cand: c, version: c.Version}
+		p.cands = append(p.cands, &backing[i])
+	}
+	// Newest first; the first of equal versions wins so a sloppy source
+	// cannot make the choice depend on map order.
+	sort.SliceStable(p.cands, func(i, j int) bool { return p.cands[i].version.GreaterThan(p.cands[j].version) })
+	uniq := p.cands[:0]
+	for _, c := range p.cands {
+		if len(uniq) > 0 && uniq[len(uniq)-1].version.Equal(c.version) {
+			continue
+		}
+		uniq = append(uniq, c)
+	}
+	p.cands = uniq
+	p.reindex()
+	s.pkgs[name] = p
+	return p
+}
+
+func (p *pkg) reindex() {
+	for i, c := range p.cands {
+		c.idx = i
+		c.selfDep = false
+		for _, d := range c.cand.Depends {
+			if d.Name == p.name {
+				c.selfDep = true
+			}
+		}
+	}
+	p.domain = newBits(len(p.cands))
+	for i := range p.cands {
+		p.domain.set(i)
+	}
+	p.domCount = len(p.cands)
+}
+
+// ensureInstalled returns the candidate for the installed version, adding
+// one without dependencies when the catalog no longer lists it. Called
+// before any restriction exists, so reindexing is safe.
+func (p *pkg) ensureInstalled(v *semver.Version) *cand {
+	for _, c := range p.cands {
+		if c.version.Equal(v) {
+			c.installed = true
+			return c
+		}
+	}
+	c := &cand{pkg: p, cand: Candidate{Name: p.name, Version: v}, version: v, installed: true}
+	i := sort.Search(len(p.cands), func(i int) bool { return p.cands[i].version.LessThan(v) })
+	p.cands = append(p.cands, nil)
+	copy(p.cands[i+1:], p.cands[i:])
+	p.cands[i] = c
+	p.reindex()
+	return c
+}
+
+// checkKey identifies one constraint check; build metadata never matters.
+type checkKey struct {
+	c                   *semver.Constraints
+	major, minor, patch uint64
+	pre                 string
+	relaxed             bool
+}
+
+// check is c.Check(v) (or checkRelaxed) memoised: catalogs share constraint
+// values between many packages, and a failing semver check formats an
+// error message, which dominated resolve time.
+func (s *solver) check(c *semver.Constraints, v *semver.Version, relaxed bool) bool {
+	k := checkKey{c, v.Major(), v.Minor(), v.Patch(), v.Prerelease(), relaxed}
+	if ok, hit := s.checks[k]; hit {
+		return ok
+	}
+	var ok bool
+	if relaxed {
+		ok = checkRelaxed(c, v)
+	} else {
+		ok = c.Check(v)
+	}
+	s.checks[k] = ok
+	return ok
+}
+
+// match returns the candidates of p that c allows (cached per constraint).
+func (s *solver) match(p *pkg, c *semver.Constraints) bitset {
+	if m, ok := p.masks[c]; ok {
+		return m
+	}
+	m := newBits(len(p.cands))
+	for i, cd := range p.cands {
+		ok := false
+		switch {
+		case c == nil:
+			ok = cd.installed || cd.version.Prerelease() == ""
+		default:
+			ok = s.check(c, cd.version, cd.installed)
+		}
+		if ok {
+			m.set(i)
+		}
+	}
+	p.masks[c] = m
+	return m
+}
+
+// conflictAllowed returns the candidates of p a conflict with constraint c
+// leaves allowed. A conflict covers pre-releases inside its range too (and
+// every version when c is nil): being conservative here never installs two
+// packages that said they break each other.
+func (s *solver) conflictAllowed(p *pkg, c *semver.Constraints) bitset {
+	out := newBits(len(p.cands))
+	if c == nil {
+		return out
+	}
+	if m, ok := p.conflictMasks[c]; ok {
+		return m
+	}
+	for i, cd := range p.cands {
+		if !s.check(c, cd.version, true) {
+			out.set(i)
+		}
+	}
+	if p.conflictMasks == nil {
+		p.conflictMasks = map[*semver.Constraints]bitset{}
+	}
+	p.conflictMasks[c] = out
+	return out
+}
+
+func (s *solver) save(p *pkg) {
+	s.trail = append(s.trail, snapshot{p, len(p.restr), p.domain, p.domCount, p.reqCount, p.chosen, p.level})
+}
+
+func (s *solver) undo(mark int) {
+	for i := len(s.trail) - 1; i >= mark; i-- {
+		sn := s.trail[i]
+		p := sn.p
+		p.restr = p.restr[:sn.nrestr]
+		p.domain, p.domCount, p.reqCount, p.chosen, p.level = sn.domain, sn.domCount, sn.reqCount, sn.chosen, sn.level
+		s.sync(p)
+	}
+	s.trail = s.trail[:mark]
+}
+
+// restrict adds r to q and fails when q can no longer be satisfied.
+func (s *solver) restrict(q *pkg, r *restriction) *failure {
+	s.save(q)
+	q.restr = append(q.restr, r)
+	q.domain = q.domain.and(r.allowed)
+	q.domCount = q.domain.count()
+	if r.requires() {
+		if q.seq < 0 {
+			q.seq = s.nextSeq
+			s.nextSeq++
+		}
+		q.reqCount++
+	}
+	s.sync(q)
+	if q.chosen != nil {
+		if !r.allowed.has(q.chosen.idx) {
+			var cs levelSet
+			cs.add(r.level)
+			cs.add(q.level)
+			return &failure{cs: cs, why: &clashReason{r: r, chosen: q.chosen, restr: append([]*restriction(nil), q.restr...)}}
+		}
+		return nil
+	}
+	if q.reqCount == 0 {
+		return nil
+	}
+	if q.domCount == 0 {
+		return &failure{cs: s.whyDomain(q), why: &noMatchReason{p: q, restr: append([]*restriction(nil), q.restr...)}}
+	}
+	return nil
+}
+
+// whyDomain returns the levels that make q required and that removed the
+// candidates missing from its domain.
+func (s *solver) whyDomain(q *pkg) levelSet {
+	var cs levelSet
+	minReq := -1
+	for _, r := range q.restr {
+		if r.requires() && (minReq < 0 || r.level < minReq) {
+			minReq = r.level
+		}
+	}
+	if minReq >= 0 {
+		cs.add(minReq)
+	}
+	for i := range q.cands {
+		if q.domain.has(i) {
+			continue
+		}
+		best := -1
+		for _, r := range q.restr {
+			if !r.allowed.has(i) && (best < 0 || r.level < best) {
+				best = r.level
+			}
+		}
+		if best >= 0 {
+			cs.add(best)
+		}
+	}
+	return cs
+}
+
+// apply adds the dependencies and conflicts of c, chosen at level.
+func (s *solver) apply(c *cand, level int) *failure {
+	if c.selfDep {
+		var cs levelSet
+		cs.add(level)
+		return &failure{cs: cs, why: &selfDepReason{c: c}}
+	}
+	for _, d := range c.cand.Depends {
+		q := s.load(d.Name)
+		if f := s.restrict(q, &restriction{kind: rDep, dep: d, from: c, level: level, allowed: s.match(q, d.Constraint)}); f != nil {
+			return f
+		}
+	}
+	for _, d := range c.cand.Conflicts {
+		q := s.load(d.Name)
+		if f := s.restrict(q, &restriction{kind: rConflict, dep: d, from: c, level: level, allowed: s.conflictAllowed(q, d.Constraint)}); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func (s *solver) assign(p *pkg, c *cand, level int) *failure {
+	s.save(p)
+	p.chosen = c
+	p.level = level
+	s.sync(p)
+	for _, ng := range s.nogoods[c] {
+		var cs levelSet
+		all := true
+		for _, m := range ng.members {
+			if m.pkg.chosen != m {
+				all = false
+				break
+			}
+			cs.add(m.pkg.level)
+		}
+		if all {
+			return &failure{cs: cs, why: ng.why}
+		}
+	}
+	return s.apply(c, level)
+}
+
+// learn records that c together with the decisions in cs fails.
+func (s *solver) learn(c *cand, cs levelSet, why reason) {
+	if s.nNogoods >= maxNogoods {
+		return
+	}
+	ng := &nogood{members: []*cand{c}, why: why}
+	cs.b.each(func(l int) {
+		if l > 0 && l < len(s.decisions) {
+			ng.members = append(ng.members, s.decisions[l])
+		}
+	})
+	for _, m := range ng.members {
+		s.nogoods[m] = append(s.nogoods[m], ng)
+	}
+	s.nNogoods++
+}
+
+// search decides the open packages from level on. It returns nil once every
+// required package is chosen (leaving the choices in place) or the failure.
+func (s *solver) search(level int) *failure {
+	p := s.popOpen()
+	if p == nil {
+		return nil
+	}
+	var cs levelSet
+	var fails []valueFail
+	dom := p.domain
+	for i, c := range p.cands {
+		if !dom.has(i) {
+			continue
+		}
+		if s.steps >= s.maxSteps {
+			return &failure{tooComplex: true}
+		}
+		s.steps++
+		mark := len(s.trail)
+		s.decisions = append(s.decisions[:level], c)
+		f := s.assign(p, c, level)
+		if f == nil {
+			if f = s.search(level + 1); f == nil {
+				return nil
+			}
+		}
+		s.undo(mark)
+		if f.tooComplex {
+			return f
+		}
+		if !f.cs.has(level) {
+			// The failure does not involve this choice: jump back past it.
+			return f
+		}
+		rest := f.cs.without(level)
+		s.learn(c, rest, f.why)
+		cs.union(rest)
+		fails = append(fails, valueFail{c: c, why: f.why})
+	}
+	s.decisions = s.decisions[:level]
+	cs.union(s.whyDomain(p))
+	if len(fails) == 0 {
+		return &failure{cs: cs, why: &noMatchReason{p: p, restr: append([]*restriction(nil), p.restr...)}}
+	}
+	if len(fails) == 1 {
+		return &failure{cs: cs, why: fails[0].why}
+	}
+	return &failure{cs: cs, why: &exhaustedReason{p: p, fails: fails}}
+}
+
+// The open packages (required, not chosen) are kept in an indexed heap
+// ordered by fewest allowed versions, then by when they were first
+// required: forced choices go first, which keeps failures close to their
+// cause. sync restores the invariant "in the heap iff open" after any change.
+type openHeap []*pkg
+
+func (h openHeap) Len() int { return len(h) }
+func (h openHeap) Less(i, j int) bool {
+	if h[i].domCount != h[j].domCount {
+		return h[i].domCount < h[j].domCount
+	}
+	return h[i].seq < h[j].seq
+}
+func (h openHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *openHeap) Push(x any) {
+	p := x.(*pkg)
+	p.heapIdx = len(*h)
+	*h = append(*h, p)
+}
+func (h *openHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	*h = old[:len(old)-1]
+	p.heapIdx = -1
+	return p
+}
+
+func (s *solver) sync(p *pkg) {
+	open := p.reqCount > 0 && p.chosen == nil
+	switch {
+	case open && p.heapIdx < 0:
+		heap.Push(&s.open, p)
+	case open:
+		heap.Fix(&s.open, p.heapIdx)
+	case p.heapIdx >= 0:
+		heap.Remove(&s.open, p.heapIdx)
+	}
+}
+
+func (s *solver) popOpen() *pkg {
+	if s.open.Len() == 0 {
+		return nil
+	}
+	return heap.Pop(&s.open).(*pkg)
+}

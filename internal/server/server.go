@@ -1,0 +1,391 @@
+// Package server is the composition root of dist-server start: the catalog
+// HTTP server, the embedded tracker and the seeder, kept in step with the
+// working catalog while they run.
+package server
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/gofrs/flock"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogserver"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/tracker"
+)
+
+// Options select what Run starts.
+type Options struct {
+	Paths      paths.Server
+	Config     *config.Server
+	NoTracker  bool
+	NoSeeder   bool
+	NoDatabase bool
+	Logger     *slog.Logger
+	// Ready is called once every component listens.
+	Ready func(Info)
+	// PollInterval is how often the catalog is checked for new packages.
+	PollInterval time.Duration
+}
+
+// Info describes a running server; it is written to server.json.
+type Info struct {
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	Database string    `json:"database,omitempty"` // catalog HTTP URL
+	Tracker  string    `json:"tracker,omitempty"`  // announce URL
+	Peer     string    `json:"peer,omitempty"`     // seeder host:port
+	Control  string    `json:"control"`            // local status endpoint
+}
+
+// Status is what dist-server status shows.
+type Status struct {
+	Info
+	Serial       int64  `json:"serial"`
+	Packages     int    `json:"packages"`
+	Seeding      int    `json:"seeding"`
+	TrackedPeers int    `json:"tracked_peers"`
+	Connected    int    `json:"connected_peers"`
+	Uploaded     int64  `json:"uploaded_bytes"`
+	Announces    uint64 `json:"announces"`
+}
+
+// ErrRunning means another server holds the data directory.
+var ErrRunning = errors.New("a server is already running on this data directory")
+
+type runner struct {
+	opts    Options
+	log     *slog.Logger
+	key     *signing.Key
+	db      *catalog.DB
+	pub     *publish.Publisher
+	catsrv  *catalogserver.Server
+	tracker *tracker.Tracker
+	engine  *swarm.Engine
+	selfIP  netip.Addr
+
+	mu       sync.Mutex
+	serial   int64                    // guarded by mu
+	packages int                      // guarded by mu
+	seeding  map[metainfo.Hash]string // infohash -> archive; guarded by mu
+	info     Info
+}
+
+// Run starts the server and blocks until ctx ends, then shuts down.
+func Run(ctx context.Context, opts Options) (err error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.PollInterval == 0 {
+		opts.PollInterval = 500 * time.Millisecond
+	}
+	swarm.RouteLibraryLogs(opts.Logger)
+	p := opts.Paths
+	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", p.Dir, err)
+	}
+	runLock := flock.New(p.RunLock())
+	ok, err := runLock.TryLock()
+	if err != nil {
+		return fmt.Errorf("lock %s: %w", p.RunLock(), err)
+	}
+	if !ok {
+		return fmt.Errorf("%w (see %s)", ErrRunning, p.PIDFile())
+	}
+	defer runLock.Unlock()
+
+	r := &runner{opts: opts, log: opts.Logger, seeding: map[metainfo.Hash]string{}}
+	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
+	if r.key, err = signing.LoadOrCreate(p.SigningKey()); err != nil {
+		return err
+	}
+	if r.db, err = catalog.Open(ctx, p.Catalog()); err != nil {
+		return err
+	}
+	defer r.db.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var servers []*http.Server
+	defer func() {
+		shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
+		defer done()
+		for _, s := range servers {
+			s.Shutdown(shutdownCtx)
+		}
+	}()
+	serve := func(name, addr string, h http.Handler) (net.Addr, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+		}
+		s := catalogserver.NewHTTPServer(h, r.log)
+		servers = append(servers, s)
+		go func() {
+			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.log.Error("http server stopped", "component", name, "err", err)
+			}
+		}()
+		return ln.Addr(), nil
+	}
+
+	reg := prometheus.NewRegistry()
+	r.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
+	if !opts.NoTracker {
+		r.tracker = tracker.New(tracker.Options{Logger: r.log})
+		go r.tracker.Run(ctx)
+		a, err := serve("tracker", opts.Config.TrackerAddr, r.tracker.Handler())
+		if err != nil {
+			return err
+		}
+		r.info.Tracker = "http://" + hostPort(a) + "/announce"
+	}
+	if !opts.NoSeeder {
+		r.selfIP = advertisedIP(opts.Config)
+		r.engine, err = swarm.New(swarm.Config{
+			Dir:             p.Archives(),
+			ListenAddr:      opts.Config.PeerAddr,
+			UploadRate:      int64(opts.Config.UploadRateLimit),
+			DisableTrackers: !opts.NoTracker, // registered in our tracker directly
+			Logger:          r.log,
+		})
+		if err != nil {
+			return err
+		}
+		defer r.engine.Close()
+		r.info.Peer = netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port())).String()
+	}
+	if !opts.NoDatabase {
+		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log})
+		r.catsrv.SetKey(r.key.Public())
+		a, err := serve("database", opts.Config.DatabaseAddr, r.catsrv.Handler())
+		if err != nil {
+			return err
+		}
+		r.info.Database = "http://" + hostPort(a)
+	}
+	r.registerMetrics(reg)
+	if err := r.reload(ctx, true); err != nil {
+		return err
+	}
+	ctl, err := serve("control", "127.0.0.1:0", r.controlHandler())
+	if err != nil {
+		return err
+	}
+	r.info.Control = "http://" + ctl.String()
+	infoJSON, _ := json.MarshalIndent(r.info, "", "  ")
+	if err := fsutil.WriteFileAtomic(p.PIDFile(), append(infoJSON, '\n'), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(p.PIDFile())
+	r.log.Info("server ready", "database", r.info.Database, "tracker", r.info.Tracker, "peer", r.info.Peer)
+	if opts.Ready != nil {
+		opts.Ready(r.info)
+	}
+
+	tick := time.NewTicker(opts.PollInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.log.Info("server stopping")
+			return nil
+		case <-tick.C:
+			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {
+				r.log.Warn("catalog reload failed; serving the previous one", "err", err)
+			}
+		}
+	}
+}
+
+// hostPort shows a listener's address as clients on this machine reach it.
+func hostPort(a net.Addr) string {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ap.Addr().IsUnspecified() {
+		return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ap.Port()).String()
+	}
+	return ap.String()
+}
+
+// advertisedIP is the address the seeder registers in the tracker: the
+// peer_addr host when it names one, else the public URL's host when it is an
+// IP, else loopback.
+func advertisedIP(c *config.Server) netip.Addr {
+	if host, _, err := net.SplitHostPort(c.PeerAddr); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+			return a
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err == nil {
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !a.IsUnspecified() {
+			return a
+		}
+		if ips, err := net.LookupIP(u.Hostname()); err == nil {
+			for _, ip := range ips {
+				if a, ok := netip.AddrFromSlice(ip.To4()); ok {
+					return a
+				}
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
+}
+
+// reload brings the served snapshot and the seeded set in line with the
+// working catalog when its serial changed.
+func (r *runner) reload(ctx context.Context, first bool) error {
+	meta, err := r.db.Meta(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	same := !first && meta.Serial == r.serial
+	r.mu.Unlock()
+	if same {
+		return nil
+	}
+	snap, err := publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
+	if err != nil {
+		// An add may be between its commit and its publication: wait for
+		// it through the publish lock, then repair if it died half-way.
+		if err := r.pub.Repair(ctx); err != nil {
+			return err
+		}
+		if meta, err = r.db.Meta(ctx); err != nil {
+			return err
+		}
+		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
+			return fmt.Errorf("published catalog: %w", err)
+		}
+	}
+	pkgs, err := r.db.All(ctx)
+	if err != nil {
+		return err
+	}
+	// Seed first, then serve: a client that sees a package in the catalog
+	// finds a seeder for it.
+	if r.engine != nil {
+		r.syncSeeds(ctx, pkgs)
+	}
+	if r.catsrv != nil {
+		archives := make([]string, len(pkgs))
+		for i, p := range pkgs {
+			archives[i] = p.Archive
+		}
+		r.catsrv.SetSnapshot(snap.DB, snap.Sig, snap.Serial, archives)
+	}
+	r.mu.Lock()
+	r.serial, r.packages = snap.Serial, len(pkgs)
+	r.mu.Unlock()
+	r.log.Info("catalog loaded", "serial", snap.Serial, "packages", len(pkgs))
+	return nil
+}
+
+// syncSeeds seeds every package in the catalog and drops withdrawn ones.
+// Archives are verified piece by piece before seeding: the library trusts a
+// full-size file otherwise.
+func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) {
+	want := map[metainfo.Hash]catalog.Package{}
+	for _, p := range pkgs {
+		var ih metainfo.Hash
+		if b, err := hex.DecodeString(p.InfoHash); err == nil && len(b) == len(ih) {
+			copy(ih[:], b)
+			want[ih] = p
+		}
+	}
+	r.mu.Lock()
+	var drop []metainfo.Hash
+	for ih := range r.seeding {
+		if _, ok := want[ih]; !ok {
+			drop = append(drop, ih)
+		}
+	}
+	r.mu.Unlock()
+	self := netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port()))
+	for _, ih := range drop {
+		r.engine.Drop(ih)
+		if r.tracker != nil {
+			r.tracker.RemovePeer(ih, self)
+		}
+		r.mu.Lock()
+		delete(r.seeding, ih)
+		r.mu.Unlock()
+	}
+	for ih, p := range want {
+		r.mu.Lock()
+		_, have := r.seeding[ih]
+		r.mu.Unlock()
+		if have {
+			continue
+		}
+		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
+			r.log.Error("cannot seed package", "package", p.ID(), "archive", filepath.Join(r.engine.Dir(), p.Archive), "err", err)
+			continue
+		}
+		if r.tracker != nil {
+			r.tracker.AddPeer(ih, self, true)
+		}
+		r.mu.Lock()
+		r.seeding[ih] = p.Archive
+		r.mu.Unlock()
+	}
+}
+
+func (r *runner) status() Status {
+	r.mu.Lock()
+	st := Status{Info: r.info, Serial: r.serial, Packages: r.packages, Seeding: len(r.seeding)}
+	r.mu.Unlock()
+	if r.tracker != nil {
+		ts := r.tracker.Stats()
+		st.TrackedPeers, st.Announces = ts.Peers, ts.Announces
+	}
+	if r.engine != nil {
+		es := r.engine.Stats()
+		st.Connected, st.Uploaded = es.Peers, es.Uploaded
+	}
+	return st
+}
+
+func (r *runner) controlHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(r.status())
+	})
+	return mux
+}
+
+func (r *runner) registerMetrics(reg *prometheus.Registry) {
+	gauge := func(name, help string, f func(Status) float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(r.status()) }))
+	}
+	gauge("distpac_packages", "Package versions in the published catalog.", func(s Status) float64 { return float64(s.Packages) })
+	gauge("distpac_seeding_torrents", "Torrents the seeder shares.", func(s Status) float64 { return float64(s.Seeding) })
+	gauge("distpac_tracker_peers", "Peers known to the embedded tracker.", func(s Status) float64 { return float64(s.TrackedPeers) })
+	gauge("distpac_seeder_connected_peers", "Peers connected to the seeder.", func(s Status) float64 { return float64(s.Connected) })
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_seeder_uploaded_bytes_total", Help: "Payload bytes the seeder sent."},
+		func() float64 { return float64(r.status().Uploaded) }))
+}

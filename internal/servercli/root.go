@@ -1,0 +1,65 @@
+// Package servercli is the dist-server command line: one file per command,
+// each an options struct, a constructor binding flags and a run function.
+package servercli
+
+import (
+	"context"
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
+)
+
+// Main runs dist-server with args and returns the exit code.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	stdio := cli.Stdio{In: stdin, Out: stdout, Err: stderr}
+	return cli.Run(ctx, "dist-server", newRoot(stdio), args, stdio)
+}
+
+// env is what every command needs: global flags and locations.
+type env struct {
+	cli.Global
+	stdio cli.Stdio
+}
+
+func (e *env) home() (paths.Home, error) { return paths.Resolve() }
+
+// config loads server.yaml: the --config file (which must exist) or the
+// default one (optional).
+func (e *env) config() (*config.Server, paths.Server, error) {
+	h, err := e.home()
+	if err != nil {
+		return nil, paths.Server{}, err
+	}
+	path, optional := e.Config, false
+	if path == "" {
+		path, optional = h.ServerConfig(), true
+	}
+	c, err := config.LoadServer(path, optional)
+	return c, h.Server(), err
+}
+
+func newRoot(stdio cli.Stdio) *cobra.Command {
+	e := &env{stdio: stdio}
+	root := &cobra.Command{
+		Use:   "dist-server",
+		Short: "Publish packages over BitTorrent: catalog, tracker and seeder in one binary",
+		Long: `dist-server turns package directories into reproducible archives and torrents,
+records them in a signed SQLite catalog, seeds them, runs a BitTorrent tracker and
+serves the catalog over HTTP.
+
+Everything lives under $XDG_DATA_HOME/distpac (default ~/.local/share/distpac);
+the configuration is server.yaml there, or the file given with --config.`,
+		Example: `  dist-server add ./hello ./libgreet-1.0.0
+  dist-server start
+  dist-server status
+  dist-server stop`,
+		Args: cli.NoArgs,
+	}
+	e.Bind(root, stdio)
+	root.AddCommand(newAdd(e), newRemove(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e))
+	return root
+}

@@ -1,0 +1,285 @@
+package servercli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gofrs/flock"
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/units"
+)
+
+type startOptions struct {
+	foreground                      bool
+	noTracker, noSeeder, noDatabase bool
+	timeout                         time.Duration
+}
+
+func newStart(e *env) *cobra.Command {
+	var o startOptions
+	c := &cobra.Command{
+		Use:   "start",
+		Short: "Start the catalog server, tracker and seeder",
+		Long: `start runs the catalog HTTP server (database_addr), the embedded BitTorrent tracker
+(tracker_addr, announce at /announce) and the seeder for every published package
+(peer_addr). It returns once every component listens, printing their addresses, and
+leaves the server running in the background (log in server.log); with --foreground it
+stays attached until interrupted, for systemd and tests.`,
+		Example: `  dist-server start
+  dist-server start --foreground --no-tracker   # announce_url points at another tracker`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runStart(cmd.Context(), e, o)
+		},
+	}
+	c.Flags().BoolVar(&o.foreground, "foreground", false, "stay attached instead of running in the background")
+	c.Flags().BoolVar(&o.noTracker, "no-tracker", false, "do not run the embedded tracker")
+	c.Flags().BoolVar(&o.noSeeder, "no-seeder", false, "do not seed packages")
+	c.Flags().BoolVar(&o.noDatabase, "no-database", false, "do not serve the catalog over HTTP")
+	c.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long start waits for the background server to be ready")
+	return c
+}
+
+func runStart(ctx context.Context, e *env, o startOptions) error {
+	cfg, sp, err := e.config()
+	if err != nil {
+		return err
+	}
+	if o.noTracker && o.noSeeder && o.noDatabase {
+		return cli.Usagef("--no-tracker, --no-seeder and --no-database together leave nothing to run")
+	}
+	if pid, running := runningPID(sp); running {
+		return cli.WithHint(fmt.Errorf("start: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
+	}
+	if !o.foreground {
+		return startBackground(ctx, e, sp, o)
+	}
+	logger := e.Logger
+	if e.LogLevel > slog.LevelInfo && !e.Quiet {
+		// A running server's log says what it serves and seeds.
+		logger = slog.New(slog.NewTextHandler(e.stdio.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return server.Run(ctx, server.Options{
+		Paths: sp, Config: cfg, Logger: logger,
+		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,
+		Ready: func(info server.Info) { printInfo(e, info, "") },
+	})
+}
+
+func printInfo(e *env, info server.Info, logPath string) {
+	e.UI.Printf("dist-server running (pid %d)\n", info.PID)
+	if info.Database != "" {
+		e.UI.Printf("  catalog: %s\n", info.Database)
+	}
+	if info.Tracker != "" {
+		e.UI.Printf("  tracker: %s\n", info.Tracker)
+	}
+	if info.Peer != "" {
+		e.UI.Printf("  seeder:  %s\n", info.Peer)
+	}
+	if logPath != "" {
+		e.UI.Printf("  log:     %s\n", logPath)
+	}
+}
+
+// startBackground re-runs this binary with --foreground in a new session,
+// its output going to server.log, and waits until it reports ready.
+func startBackground(ctx context.Context, e *env, sp paths.Server, o startOptions) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	if err := os.MkdirAll(sp.Dir, 0o755); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	logf, err := os.OpenFile(sp.Log(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("start: log file: %w", err)
+	}
+	defer logf.Close()
+	args := []string{"start", "--foreground"}
+	if e.Config != "" {
+		args = append(args, "--config", e.Config)
+	}
+	if e.Verbose {
+		args = append(args, "-v")
+	}
+	for flag, on := range map[string]bool{"--no-tracker": o.noTracker, "--no-seeder": o.noSeeder, "--no-database": o.noDatabase} {
+		if on {
+			args = append(args, flag)
+		}
+	}
+	cmd := exec.Command(exe, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	deadline := time.After(o.timeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-exited:
+			return cli.WithHint(fmt.Errorf("start: the server exited during start-up (%v): %s", err, lastLines(sp.Log(), 3)), "see "+sp.Log())
+		case <-deadline:
+			cmd.Process.Signal(syscall.SIGTERM)
+			return fmt.Errorf("start: the server was not ready after %s; see %s", o.timeout, sp.Log())
+		case <-ctx.Done():
+			cmd.Process.Signal(syscall.SIGTERM)
+			return ctx.Err()
+		case <-tick.C:
+			info, err := readInfo(sp)
+			if err == nil && info.PID == cmd.Process.Pid {
+				printInfo(e, info, sp.Log())
+				return nil
+			}
+		}
+	}
+}
+
+func lastLines(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
+}
+
+func readInfo(sp paths.Server) (server.Info, error) {
+	var info server.Info
+	b, err := os.ReadFile(sp.PIDFile())
+	if err != nil {
+		return info, err
+	}
+	return info, json.Unmarshal(b, &info)
+}
+
+// runningPID tells whether a server holds the run lock, and its pid. A
+// server.json left by a killed server does not count: the kernel released
+// its lock.
+func runningPID(sp paths.Server) (int, bool) {
+	fl := flock.New(sp.RunLock())
+	ok, err := fl.TryLock()
+	if err == nil && ok {
+		fl.Unlock()
+		return 0, false
+	}
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false
+	}
+	info, _ := readInfo(sp)
+	return info.PID, true
+}
+
+func newStop(e *env) *cobra.Command {
+	var timeout time.Duration
+	c := &cobra.Command{
+		Use:   "stop",
+		Short: "Stop the running server gracefully",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, sp, err := e.config()
+			if err != nil {
+				return err
+			}
+			pid, running := runningPID(sp)
+			if !running {
+				if _, err := os.Stat(sp.PIDFile()); err == nil {
+					os.Remove(sp.PIDFile())
+					e.UI.Printf("no server running (removed the stale %s of a server that died)\n", sp.PIDFile())
+					return nil
+				}
+				e.UI.Printf("no server running\n")
+				return nil
+			}
+			if pid <= 0 {
+				return fmt.Errorf("stop: a server holds %s but its pid is unknown", sp.RunLock())
+			}
+			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+				return fmt.Errorf("stop: signal pid %d: %w", pid, err)
+			}
+			deadline := time.Now().Add(timeout)
+			for time.Now().Before(deadline) {
+				if _, still := runningPID(sp); !still {
+					e.UI.Printf("dist-server stopped (pid %d)\n", pid)
+					return nil
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			return fmt.Errorf("stop: pid %d still running after %s", pid, timeout)
+		},
+	}
+	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the server to exit")
+	return c
+}
+
+func newStatus(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running server's components, addresses, packages, peers and traffic",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			_, sp, err := e.config()
+			if err != nil {
+				return err
+			}
+			if _, running := runningPID(sp); !running {
+				return cli.WithHint(errors.New("status: not running"), "start it with: dist-server start")
+			}
+			info, err := readInfo(sp)
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			client := &http.Client{Timeout: 5 * time.Second}
+			resp, err := client.Get(info.Control + "/status")
+			if err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			defer resp.Body.Close()
+			var st server.Status
+			if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			if asJSON {
+				return e.UI.JSON(st)
+			}
+			e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
+			show := func(name, addr string) {
+				if addr == "" {
+					addr = "off"
+				}
+				e.UI.Dataf("  %-9s %s\n", name+":", addr)
+			}
+			show("catalog", st.Database)
+			show("tracker", st.Tracker)
+			show("seeder", st.Peer)
+			e.UI.Dataf("  packages: %d (catalog serial %d), seeding %d\n", st.Packages, st.Serial, st.Seeding)
+			e.UI.Dataf("  peers:    %d known to the tracker, %d connected to the seeder\n", st.TrackedPeers, st.Connected)
+			e.UI.Dataf("  uploaded: %s\n", units.FormatBytes(st.Uploaded))
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}

@@ -1,0 +1,327 @@
+// Package swarm is the one owner of the BitTorrent engine
+// (github.com/anacrolix/torrent). The server's seeder and the client's
+// downloader both run through an Engine, so they share one way to run
+// BitTorrent: the settings measured in shared/ANACROLIX.md live here and
+// nowhere else.
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	alog "github.com/anacrolix/log"
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"github.com/anacrolix/torrent/storage"
+	"golang.org/x/time/rate"
+)
+
+// Config sets up an Engine.
+type Config struct {
+	// Dir holds the payload files: each archive lives at Dir/<name in the torrent>.
+	Dir string
+	// ListenAddr is host:port for peer connections; port 0 picks a free one.
+	ListenAddr string
+	// UploadRate and DownloadRate cap payload bytes per second; 0 = unlimited.
+	UploadRate, DownloadRate int64
+	// DisableTrackers stops announcing (the server registers its seeder in
+	// its embedded tracker directly).
+	DisableTrackers bool
+	// DisablePEX turns off peer exchange (BEP 11).
+	DisablePEX bool
+	// Logger receives the library's logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Engine runs one BitTorrent client.
+type Engine struct {
+	cl     *torrent.Client
+	store  storage.ClientImplCloser
+	dir    string
+	logger *slog.Logger
+	addr   netip.AddrPort
+
+	mu       sync.Mutex
+	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
+}
+
+// quietGlobal guards the library's global logger, which is not safe to
+// change while the library runs.
+var quietGlobal sync.Once
+
+// RouteLibraryLogs sends the library's global logger (used by parts that
+// take no logger, such as its tracker server) to logger instead of stderr.
+// Only the first call counts; make it before starting any engine or tracker.
+func RouteLibraryLogs(logger *slog.Logger) {
+	quietGlobal.Do(func() {
+		alog.Default.SetHandlers(alog.SlogHandlerAsHandler{SlogHandler: logger.Handler()})
+	})
+}
+
+// New starts an engine listening on cfg.ListenAddr.
+func New(cfg Config) (*Engine, error) {
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	RouteLibraryLogs(logger)
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("swarm: %w", err)
+	}
+	host, portText, err := net.SplitHostPort(cfg.ListenAddr)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: peer address %q: %w", cfg.ListenAddr, err)
+	}
+	port, err := strconv.Atoi(portText)
+	if err != nil || port < 0 || port > 65535 {
+		return nil, fmt.Errorf("swarm: peer address %q: bad port", cfg.ListenAddr)
+	}
+
+	tc := torrent.NewDefaultClientConfig()
+	tc.Slogger = logger
+	tc.ListenHost = func(network string) string { return host }
+	tc.ListenPort = port
+	tc.NoDHT = true
+	tc.DisableUTP = true // uTP on loopback ran at ~2 MiB/s against ~100 MiB/s TCP
+	tc.DisableIPv6 = host == "" || net.ParseIP(host).To4() != nil
+	tc.DisablePEX = cfg.DisablePEX
+	tc.DisableWebtorrent = true
+	tc.DisableWebseeds = true
+	tc.NoDefaultPortForwarding = true
+	tc.DisableTrackers = cfg.DisableTrackers
+	// Without Seed a complete client refuses incoming connections; every
+	// distpac node shares what it has.
+	tc.Seed = true
+	// The default of 1 MiB deadlocks the upload path (ANACROLIX.md).
+	tc.MaxAllocPeerRequestDataPerConn = 16 << 20
+	// Loopback and LAN swarms have many peers on one IP.
+	tc.DropDuplicatePeerIds = true
+	if cfg.UploadRate > 0 {
+		tc.UploadRateLimiter = limiter(cfg.UploadRate)
+	}
+	if cfg.DownloadRate > 0 {
+		tc.DownloadRateLimiter = limiter(cfg.DownloadRate)
+	}
+	store := storage.NewFileOpts(storage.NewFileClientOpts{
+		ClientBaseDir: cfg.Dir,
+		// The payload file is Dir/<torrent name>, exactly where the store
+		// and the cache keep archives.
+		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
+		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
+		Logger:          logger,
+	})
+	tc.DefaultStorage = store
+	cl, err := torrent.NewClient(tc)
+	if err != nil {
+		store.Close()
+		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
+	}
+	e := &Engine{cl: cl, store: store, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}}
+	e.addr = listenAddr(cl, host)
+	return e, nil
+}
+
+// limiter builds a token bucket for bytes per second. The burst must be at
+// least one chunk (16 KiB) or the library panics, and must be explicit: a
+// zero burst lets the first 16 MiB through unthrottled. A tenth of a second
+// of tokens keeps the rate within a few percent over any 10 s window.
+func limiter(bps int64) *rate.Limiter {
+	burst := bps / 10
+	if burst < 16<<10 {
+		burst = 16 << 10
+	}
+	return rate.NewLimiter(rate.Limit(bps), int(burst))
+}
+
+func listenAddr(cl *torrent.Client, host string) netip.AddrPort {
+	ip := netip.IPv4Unspecified()
+	if a, err := netip.ParseAddr(host); err == nil {
+		ip = a
+	}
+	return netip.AddrPortFrom(ip, uint16(cl.LocalPort()))
+}
+
+// Addr is the address peers connect to (unspecified host when listening on all).
+func (e *Engine) Addr() netip.AddrPort { return e.addr }
+
+// Port is the listening peer port.
+func (e *Engine) Port() int { return int(e.addr.Port()) }
+
+// Dir is where payload files live.
+func (e *Engine) Dir() string { return e.dir }
+
+// Close stops the engine and closes every connection.
+func (e *Engine) Close() error {
+	errs := e.cl.Close()
+	err := e.store.Close()
+	return errors.Join(append(errs, err)...)
+}
+
+// Progress reports a download's state.
+type Progress struct {
+	Done, Total int64
+	Peers       int
+}
+
+// add registers the torrent (idempotent) and wants all of it.
+func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
+	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
+	if err != nil {
+		return nil, fmt.Errorf("swarm: torrent: %w", err)
+	}
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, fmt.Errorf("swarm: torrent info: %w", err)
+	}
+	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." {
+		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
+	}
+	t, err := e.cl.AddTorrent(mi)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: add %s: %w", info.Name, err)
+	}
+	e.mu.Lock()
+	e.torrents[t.InfoHash()] = t
+	e.mu.Unlock()
+	t.DownloadAll()
+	return t, nil
+}
+
+// Seed starts sharing a complete archive that already lies in Dir. With
+// verify the payload is hashed first (the library trusts a full-size file
+// otherwise); Seed fails if any piece is bad.
+func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (metainfo.Hash, error) {
+	t, err := e.add(torrentBytes)
+	if err != nil {
+		return metainfo.Hash{}, err
+	}
+	if verify {
+		if err := t.VerifyDataContext(ctx); err != nil {
+			e.Drop(t.InfoHash())
+			return metainfo.Hash{}, fmt.Errorf("swarm: verify %s: %w", t.Name(), err)
+		}
+	}
+	// The Complete flag is set asynchronously after hashing; the count of
+	// missing bytes is current.
+	if missing := t.BytesMissing(); missing != 0 {
+		e.Drop(t.InfoHash())
+		return metainfo.Hash{}, fmt.Errorf("swarm: seed %s: %d bytes missing or corrupt in %s", t.Name(), missing, e.dir)
+	}
+	return t.InfoHash(), nil
+}
+
+// Download fetches the torrent's file into Dir and returns when every piece
+// is verified. The torrent stays in the engine afterwards, seeding, until
+// Drop. progress (may be nil) is called a few times a second.
+func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []netip.AddrPort, progress func(Progress)) error {
+	t, err := e.add(torrentBytes)
+	if err != nil {
+		return err
+	}
+	if len(peers) > 0 {
+		pis := make([]torrent.PeerInfo, 0, len(peers))
+		for _, p := range peers {
+			pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
+		}
+		t.AddPeers(pis)
+	}
+	report := func() {
+		if progress != nil {
+			st := t.Stats()
+			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers})
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-t.Complete().On():
+			report()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			report()
+		}
+	}
+}
+
+// Drop stops sharing a torrent. Its file stays on disk.
+func (e *Engine) Drop(ih metainfo.Hash) {
+	e.mu.Lock()
+	t, ok := e.torrents[ih]
+	delete(e.torrents, ih)
+	e.mu.Unlock()
+	if ok {
+		t.Drop()
+	}
+}
+
+// Has reports whether the engine shares the torrent.
+func (e *Engine) Has(ih metainfo.Hash) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, ok := e.torrents[ih]
+	return ok
+}
+
+// Stats are engine-wide counters.
+type Stats struct {
+	Torrents   int
+	Peers      int   // connected peers, summed over torrents
+	Uploaded   int64 // payload bytes sent
+	Downloaded int64 // payload bytes received
+}
+
+// Stats returns engine-wide counters.
+func (e *Engine) Stats() Stats {
+	cs := e.cl.Stats()
+	e.mu.Lock()
+	ts := make([]*torrent.Torrent, 0, len(e.torrents))
+	for _, t := range e.torrents {
+		ts = append(ts, t)
+	}
+	e.mu.Unlock()
+	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64()}
+	for _, t := range ts {
+		s.Peers += t.Stats().ActivePeers
+	}
+	return s
+}
+
+// TorrentStats returns one torrent's payload counters.
+func (e *Engine) TorrentStats(ih metainfo.Hash) (uploaded, downloaded int64, ok bool) {
+	e.mu.Lock()
+	t, ok := e.torrents[ih]
+	e.mu.Unlock()
+	if !ok {
+		return 0, 0, false
+	}
+	st := t.Stats()
+	return st.BytesWrittenData.Int64(), st.BytesReadData.Int64(), true
+}
+
+// WriteStatus writes a one-line summary per torrent (debugging aid).
+func (e *Engine) WriteStatus(w io.Writer) { e.cl.WriteStatus(w) }
+
+// memoryCompletion keeps piece completion in memory. It hides the library's
+// range fast path and its Close: the map version yields nothing for a
+// torrent it has forgotten, which panics a piece hasher that finishes while
+// the engine closes (seen in tests). A file named without ".part" is complete
+// at start; partial files are re-hashed.
+type memoryCompletion struct{ pc storage.PieceCompletion }
+
+func (m memoryCompletion) Get(k metainfo.PieceKey) (storage.Completion, error) { return m.pc.Get(k) }
+func (m memoryCompletion) Set(k metainfo.PieceKey, complete bool) error        { return m.pc.Set(k, complete) }
+func (m memoryCompletion) Close() error                                        { return nil }

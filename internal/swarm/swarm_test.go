@@ -1,0 +1,109 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+func writeRandom(t testing.TB, path string, size int) []byte {
+	t.Helper()
+	data := make([]byte, size)
+	r := rand.New(rand.NewPCG(uint64(size), 7))
+	for i := 0; i+8 <= len(data); i += 8 {
+		v := r.Uint64()
+		for j := 0; j < 8; j++ {
+			data[i+j] = byte(v >> (8 * j))
+		}
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+func loopback(e *Engine) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(e.Port()))
+}
+
+func newEngine(t testing.TB, dir string, up int64) *Engine {
+	t.Helper()
+	e, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", UploadRate: up, DisableTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// TestDownloadFromSeeder moves payloads of several sizes from one seeder to
+// two leechers, byte for byte. The 64 MiB case guards the upload deadlock
+// that the library's default MaxAllocPeerRequestDataPerConn causes.
+func TestDownloadFromSeeder(t *testing.T) {
+	sizes := []int{1, 64 << 10, 3<<20 + 5, 64 << 20}
+	if testing.Short() {
+		sizes = sizes[:3]
+	}
+	for _, size := range sizes {
+		t.Run(torrentmeta.FormatSizeForTest(size), func(t *testing.T) {
+			seedDir, leechDir := t.TempDir(), t.TempDir()
+			path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
+			data := writeRandom(t, path, size)
+			meta, err := torrentmeta.Build(path, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seeder := newEngine(t, seedDir, 0)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
+				t.Fatal(err)
+			}
+			leecher := newEngine(t, leechDir, 0)
+			start := time.Now()
+			var last Progress
+			err = leecher.Download(ctx, meta.Torrent, []netip.AddrPort{loopback(seeder)}, func(p Progress) { last = p })
+			if err != nil {
+				t.Fatalf("download of %d bytes: %v", size, err)
+			}
+			t.Logf("%d bytes in %v", size, time.Since(start))
+			if last.Done != int64(size) || last.Total != int64(size) {
+				t.Fatalf("last progress %+v, want %d of %d", last, size, size)
+			}
+			got, err := os.ReadFile(filepath.Join(leechDir, "pkg-1.0.0.tar.zst"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatal("downloaded file differs from the seeded one")
+			}
+		})
+	}
+}
+
+// TestSeedRefusesCorruptFile: a full-size file with a flipped byte must not
+// be seeded as complete.
+func TestSeedRefusesCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 200<<10)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[100] ^= 0xff
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, dir, 0)
+	if _, err := e.Seed(context.Background(), meta.Torrent, true); err == nil {
+		t.Fatal("Seed accepted a corrupt payload")
+	}
+}

@@ -1,0 +1,76 @@
+package torrentmeta
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestPieceLength(t *testing.T) {
+	tests := []struct {
+		size int64
+		want int64
+	}{
+		{0, 64 << 10},
+		{64 << 10, 64 << 10},
+		{16 << 20, 256 << 10},
+		{100 << 20, 1 << 20},
+		{1 << 30, 4 << 20},
+		{8 << 30, 16 << 20},
+	}
+	for _, tt := range tests {
+		if got := PieceLength(tt.size); got != tt.want {
+			t.Errorf("PieceLength(%d) = %d, want %d", tt.size, got, tt.want)
+		}
+	}
+}
+
+func TestBuildIsStableAndParses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "foo-1.0.0.tar.zst")
+	data := make([]byte, 300<<10+7)
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range data {
+		data[i] = byte(r.Uint32())
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := Build(path, "http://127.0.0.1:6969/announce", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Build(path, "http://127.0.0.1:6969/announce", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.Torrent, b.Torrent) || a.InfoHash != b.InfoHash {
+		t.Fatal("two builds of the same archive differ")
+	}
+	if len(a.InfoHash) != 40 {
+		t.Fatalf("infohash %q", a.InfoHash)
+	}
+	mi, info, err := Parse(a.Torrent, "foo-1.0.0.tar.zst", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mi.Announce != "http://127.0.0.1:6969/announce" || info.PieceLength != 64<<10 || info.NumPieces() != 5 {
+		t.Fatalf("unexpected metainfo: announce %q piece length %d pieces %d", mi.Announce, info.PieceLength, info.NumPieces())
+	}
+	if _, _, err := Parse(a.Torrent, "foo-1.0.0.tar.zst", 1); err == nil {
+		t.Fatal("Parse accepted a wrong size")
+	}
+	if _, _, err := Parse([]byte("garbage"), "x", 1); err == nil {
+		t.Fatal("Parse accepted garbage")
+	}
+	// Same content with a web seed: different .torrent bytes, same infohash.
+	c, err := Build(path, "http://127.0.0.1:6969/announce", "http://127.0.0.1:9090/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.InfoHash != a.InfoHash {
+		t.Fatal("web seed changed the infohash")
+	}
+}

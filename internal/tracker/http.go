@@ -1,0 +1,154 @@
+package tracker
+
+import (
+	"context"
+	"encoding/hex"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+
+	alog "github.com/anacrolix/log"
+	"github.com/anacrolix/torrent/bencode"
+	httpTrackerServer "github.com/anacrolix/torrent/tracker/http/server"
+	trackerServer "github.com/anacrolix/torrent/tracker/server"
+	"github.com/anacrolix/torrent/tracker/udp"
+)
+
+// Handler serves GET /announce and GET /scrape; every other path is 404.
+func (t *Tracker) Handler() http.Handler { return t.handler }
+
+func (t *Tracker) newHandler() http.Handler {
+	lib := httpTrackerServer.Handler{
+		Announce: &trackerServer.AnnounceHandler{AnnounceTracker: t},
+		// The library's default (RemoteAddr) is what we want, but unmapped:
+		// see unmap. The "ip" query parameter is deliberately not trusted.
+		RequestHost: func(r *http.Request) (netip.Addr, error) {
+			host, _, err := net.SplitHostPort(r.RemoteAddr)
+			if err != nil {
+				return netip.Addr{}, err
+			}
+			a, err := netip.ParseAddr(host)
+			return a.Unmap(), err
+		},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /announce", announceHandler{lib: lib})
+	mux.HandleFunc("GET /scrape", t.serveScrape)
+	return mux
+}
+
+// announceState carries what the anacrolix handler has no room for between
+// our wrapper and the AnnounceTracker methods it calls: the client's numwant
+// (the handler ignores it) and a refusal to report as a failure reason (the
+// handler would answer an error with HTTP 500, which clients cannot show).
+type announceState struct {
+	numWant uint
+	refusal error
+}
+
+type stateKey struct{}
+
+func stateFrom(ctx context.Context) *announceState {
+	st, _ := ctx.Value(stateKey{}).(*announceState)
+	return st
+}
+
+type announceHandler struct {
+	lib httpTrackerServer.Handler
+}
+
+func (h announceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &announceState{numWant: DefaultNumWant}
+	if n, err := strconv.ParseUint(r.URL.Query().Get("numwant"), 10, 32); err == nil {
+		st.numWant = uint(min(n, maxNumWant))
+	}
+	h.lib.ServeHTTP(&refusalWriter{ResponseWriter: w, st: st}, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}
+
+// refusalWriter replaces the library's reply with a bencoded failure reason
+// when TrackAnnounce refused the announce. The refusal is always recorded
+// before the library writes anything, so the first write decides.
+type refusalWriter struct {
+	http.ResponseWriter
+	st       *announceState
+	decided  bool
+	replaced bool
+}
+
+func (w *refusalWriter) decide() bool {
+	if !w.decided {
+		w.decided = true
+		if w.st.refusal != nil {
+			w.replaced = true
+			writeFailure(w.ResponseWriter, w.st.refusal.Error())
+		}
+	}
+	return w.replaced
+}
+
+func (w *refusalWriter) WriteHeader(code int) {
+	if !w.decide() {
+		w.ResponseWriter.WriteHeader(code)
+	}
+}
+
+func (w *refusalWriter) Write(b []byte) (int, error) {
+	if w.decide() {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func writeFailure(w http.ResponseWriter, reason string) {
+	body, _ := bencode.Marshal(map[string]string{"failure reason": reason})
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusOK) // BEP 3: failures are 200 with a failure reason
+	_, _ = w.Write(body)
+}
+
+// serveScrape answers a BEP 48 scrape; without info_hash it scrapes every
+// torrent (bounded by MaxTorrents).
+func (t *Tracker) serveScrape(w http.ResponseWriter, r *http.Request) {
+	files := make(map[string]udp.ScrapeInfohashResult)
+	raw := r.URL.Query()["info_hash"]
+	if len(raw) == 0 {
+		for ih, res := range t.scrapeAll() {
+			files[string(ih[:])] = res
+		}
+	} else {
+		ihs := make([]trackerServer.InfoHash, 0, len(raw))
+		for _, s := range raw {
+			if len(s) != 20 {
+				writeFailure(w, "info_hash "+strconv.Quote(s)+" is not 20 bytes")
+				return
+			}
+			ihs = append(ihs, trackerServer.InfoHash([]byte(s)))
+		}
+		res, _ := t.Scrape(r.Context(), ihs)
+		for i, ih := range ihs {
+			files[string(ih[:])] = res[i]
+		}
+	}
+	body, err := bencode.Marshal(map[string]any{"files": files})
+	if err != nil {
+		http.Error(w, "encode scrape: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	_, _ = w.Write(body)
+}
+
+// QuietLibraryLogs discards what anacrolix/torrent's tracker code prints
+// through anacrolix/log's global Default logger (it writes to stderr, for
+// example "error encoding and writing response body" when a client hangs up).
+// That logger is process-wide and unsynchronised, so call this once at start,
+// before any tracker or torrent client runs; a program that routes anacrolix
+// logs elsewhere should set log.Default's handlers itself instead.
+func QuietLibraryLogs() {
+	alog.Default.SetHandlers(alog.DiscardHandler)
+}
+
+func hexHash(ih [20]byte) string { return hex.EncodeToString(ih[:]) }

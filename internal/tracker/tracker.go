@@ -1,0 +1,507 @@
+// Package tracker is dist-server's embedded HTTP BitTorrent tracker (BEP 3,
+// compact peer lists per BEP 23, scrape per BEP 48) with an in-memory peer
+// store.
+//
+// The HTTP side is anacrolix/torrent's tracker/http/server handler; this
+// package supplies its peer store (the trackerServer.AnnounceTracker
+// interface), limits, expiry and the routing around it. Memory is bounded by
+// Options.MaxTorrents × Options.MaxPeersPerTorrent peers.
+//
+// A peer is identified by the address it announces from: the IP of the HTTP
+// connection (Request.RemoteAddr) and the port from the query. The BEP 3 "ip"
+// parameter is ignored, so a peer cannot register someone else's address;
+// behind a reverse proxy every peer would appear with the proxy's IP, so the
+// tracker must be reached directly. Several peers on one host (all of
+// 127.0.0.1 in tests) are told apart by port.
+//
+// The anacrolix handler logs its own errors through anacrolix/log's global
+// Default logger, which prints to stderr; refusals are answered without going
+// through that path, but a program should still call QuietLibraryLogs (or set
+// log.Default's handlers itself) once at start.
+package tracker
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/generics"
+	trackerServer "github.com/anacrolix/torrent/tracker/server"
+	"github.com/anacrolix/torrent/tracker/shared"
+	"github.com/anacrolix/torrent/tracker/udp"
+)
+
+// Defaults for the zero Options.
+const (
+	DefaultMaxTorrents        = 10000
+	DefaultMaxPeersPerTorrent = 1000
+	DefaultInterval           = 30 * time.Second
+	// DefaultNumWant is how many peers an announce gets when it does not say.
+	DefaultNumWant = 50
+	// maxNumWant is the cap the anacrolix HTTP handler puts on every reply.
+	maxNumWant = 200
+)
+
+// Refusals, reported to the announcing client as a BEP 3 "failure reason".
+var (
+	ErrTooManyTorrents = errors.New("tracker is full: too many torrents")
+	ErrSwarmFull       = errors.New("swarm is full")
+	ErrNoPort          = errors.New("announce has no port")
+)
+
+// Options configures a Tracker. The zero value gives the defaults.
+type Options struct {
+	// MaxTorrents bounds the torrents tracked (default 10000); announces for
+	// new torrents beyond this are refused with a failure reason.
+	MaxTorrents int
+	// MaxPeersPerTorrent bounds each swarm (default 1000); when it is full a
+	// newcomer evicts the peer that announced least recently.
+	MaxPeersPerTorrent int
+	// PeerTTL drops peers not seen for this long (default 3 × Interval).
+	PeerTTL time.Duration
+	// Interval is the announce interval returned to clients (default 30s).
+	// anacrolix clients re-announce every 60s whatever it says.
+	Interval time.Duration
+	// Now is the clock (default time.Now); tests inject a fake one.
+	Now func() time.Time
+	// Logger receives debug logs (default: discard).
+	Logger *slog.Logger
+}
+
+func (o *Options) applyDefaults() {
+	if o.MaxTorrents <= 0 {
+		o.MaxTorrents = DefaultMaxTorrents
+	}
+	if o.MaxPeersPerTorrent <= 0 {
+		o.MaxPeersPerTorrent = DefaultMaxPeersPerTorrent
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.PeerTTL <= 0 {
+		o.PeerTTL = 3 * o.Interval
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Stats is a snapshot of the tracker's contents.
+type Stats struct {
+	Torrents  int
+	Peers     int
+	Seeders   int
+	Leechers  int
+	Announces uint64 // announces received since New, refused ones included
+}
+
+// Tracker is an in-memory peer store serving BitTorrent announces. It is safe
+// for concurrent use.
+type Tracker struct {
+	opts      Options
+	handler   http.Handler
+	announces atomic.Uint64
+
+	mu        sync.Mutex
+	torrents  map[[20]byte]*swarm // guarded by mu; never holds an empty swarm after a call returns
+	lastSweep time.Time           // guarded by mu
+}
+
+// swarm is the peers of one torrent. peers is dense (swap-delete) so that a
+// random window of it is a cheap, fair sample.
+type swarm struct {
+	peers     []peer
+	index     map[netip.AddrPort]int
+	seeders   int
+	completed int32
+	// scanAt is a lower bound on the earliest expiry of any peer, so that
+	// expiry on access scans the swarm only when something may be stale.
+	scanAt time.Time
+}
+
+type peer struct {
+	addr     netip.AddrPort
+	lastSeen time.Time
+	seeder   bool
+	pinned   bool // added by AddPeer: never expires, never evicted
+}
+
+var _ trackerServer.AnnounceTracker = (*Tracker)(nil)
+
+// New returns an empty tracker.
+func New(opts Options) *Tracker {
+	opts.applyDefaults()
+	t := &Tracker{
+		opts:      opts,
+		torrents:  make(map[[20]byte]*swarm),
+		lastSweep: opts.Now(),
+	}
+	t.handler = t.newHandler()
+	return t
+}
+
+// AddPeer registers a peer directly, as the server's own seeder does instead
+// of announcing. complete marks it a seeder. Such peers never expire and are
+// never evicted until RemovePeer, and they are accepted beyond MaxTorrents
+// and MaxPeersPerTorrent: the server's packages must always be findable.
+func (t *Tracker) AddPeer(infoHash [20]byte, addr netip.AddrPort, complete bool) {
+	addr = unmap(addr)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.torrents[infoHash]
+	if s == nil {
+		s = newSwarm()
+		t.torrents[infoHash] = s
+	}
+	now := t.opts.Now()
+	if i, ok := s.index[addr]; ok {
+		s.peers[i].pinned = true
+		s.peers[i].lastSeen = now
+		s.setSeeder(i, complete)
+		return
+	}
+	s.add(peer{addr: addr, lastSeen: now, seeder: complete, pinned: true})
+}
+
+// RemovePeer forgets a peer, whether added by AddPeer or by announcing.
+func (t *Tracker) RemovePeer(infoHash [20]byte, addr netip.AddrPort) {
+	addr = unmap(addr)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if s := t.torrents[infoHash]; s != nil {
+		if i, ok := s.index[addr]; ok {
+			s.remove(i)
+		}
+		t.dropIfEmpty(infoHash, s)
+	}
+}
+
+// Peers returns the live peers of a torrent in address order.
+func (t *Tracker) Peers(infoHash [20]byte) []netip.AddrPort {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.liveSwarm(infoHash, t.opts.Now())
+	if s == nil {
+		return nil
+	}
+	out := make([]netip.AddrPort, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, p.addr)
+	}
+	slices.SortFunc(out, netip.AddrPort.Compare)
+	return out
+}
+
+// Stats sweeps stale peers and counts what is left.
+func (t *Tracker) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(t.opts.Now())
+	st := Stats{Torrents: len(t.torrents), Announces: t.announces.Load()}
+	for _, s := range t.torrents {
+		st.Peers += len(s.peers)
+		st.Seeders += s.seeders
+	}
+	st.Leechers = st.Peers - st.Seeders
+	return st
+}
+
+// Sweep drops every peer not seen for PeerTTL and every torrent left empty.
+func (t *Tracker) Sweep() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(t.opts.Now())
+}
+
+// Run sweeps every Interval until ctx is done. Expiry also happens lazily on
+// access, so Run only bounds the memory held by swarms nobody asks about.
+func (t *Tracker) Run(ctx context.Context) {
+	tick := time.NewTicker(t.opts.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+			t.Sweep()
+		}
+	}
+}
+
+func (t *Tracker) sweepLocked(now time.Time) {
+	t.lastSweep = now
+	dropped := 0
+	for ih, s := range t.torrents {
+		dropped += s.expire(now, t.opts.PeerTTL)
+		t.dropIfEmpty(ih, s)
+	}
+	if dropped > 0 {
+		t.opts.Logger.Debug("tracker: swept stale peers", "dropped", dropped, "torrents", len(t.torrents))
+	}
+}
+
+// liveSwarm returns the torrent's swarm after expiring its stale peers, or
+// nil when nothing is left of it.
+func (t *Tracker) liveSwarm(infoHash [20]byte, now time.Time) *swarm {
+	s := t.torrents[infoHash]
+	if s == nil {
+		return nil
+	}
+	s.expire(now, t.opts.PeerTTL)
+	if t.dropIfEmpty(infoHash, s) {
+		return nil
+	}
+	return s
+}
+
+func (t *Tracker) dropIfEmpty(infoHash [20]byte, s *swarm) bool {
+	if len(s.peers) == 0 {
+		delete(t.torrents, infoHash)
+		return true
+	}
+	return false
+}
+
+// TrackAnnounce records an announce (trackerServer.AnnounceTracker). When
+// called through Handler, a refusal is handed to the HTTP layer to send as a
+// failure reason and nil is returned, because the anacrolix handler turns
+// errors into a bare HTTP 500 and logs them to stderr.
+func (t *Tracker) TrackAnnounce(ctx context.Context, req udp.AnnounceRequest, addr trackerServer.AnnounceAddr) error {
+	t.announces.Add(1)
+	err := t.trackAnnounce(req, unmap(addr))
+	if err == nil {
+		return nil
+	}
+	t.opts.Logger.Debug("tracker: announce refused", "info_hash", hexHash(req.InfoHash), "peer", addr, "err", err)
+	if st := stateFrom(ctx); st != nil {
+		st.refusal = err
+		return nil
+	}
+	return err
+}
+
+func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) error {
+	if req.Event == shared.Stopped {
+		t.RemovePeer(req.InfoHash, addr)
+		return nil
+	}
+	if addr.Port() == 0 {
+		return ErrNoPort
+	}
+	now := t.opts.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.liveSwarm(req.InfoHash, now)
+	if s == nil {
+		if len(t.torrents) >= t.opts.MaxTorrents && now.Sub(t.lastSweep) >= t.opts.Interval {
+			// Stale torrents may be holding the slots; a sweep at most once per
+			// interval keeps refusals from costing a full scan each.
+			t.sweepLocked(now)
+		}
+		if len(t.torrents) >= t.opts.MaxTorrents {
+			return ErrTooManyTorrents
+		}
+		s = newSwarm()
+		t.torrents[req.InfoHash] = s
+	}
+	completed := req.Event == shared.Completed
+	seeder := req.Left == 0 || completed
+	if i, ok := s.index[addr]; ok {
+		s.peers[i].lastSeen = now
+		if !s.peers[i].pinned { // AddPeer's word on a pinned peer stands
+			s.setSeeder(i, seeder)
+		}
+	} else {
+		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictStalest() {
+			t.dropIfEmpty(req.InfoHash, s)
+			return ErrSwarmFull
+		}
+		s.add(peer{addr: addr, lastSeen: now, seeder: seeder})
+	}
+	if completed {
+		s.completed++
+	}
+	return nil
+}
+
+// GetPeers picks up to numwant peers other than remote
+// (trackerServer.AnnounceTracker). The window starts at a random place so
+// that load spreads over the swarm.
+func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash, opts trackerServer.GetPeersOpts, remote trackerServer.AnnounceAddr) trackerServer.ServerAnnounceResult {
+	res := trackerServer.ServerAnnounceResult{
+		Interval: generics.Some(int32(max(1, t.opts.Interval/time.Second))),
+		Seeders:  generics.Some[int32](0),
+		Leechers: generics.Some[int32](0),
+	}
+	want := uint(DefaultNumWant)
+	if st := stateFrom(ctx); st != nil {
+		if st.refusal != nil {
+			return res
+		}
+		want = st.numWant
+	}
+	if opts.MaxCount.Ok {
+		want = min(want, opts.MaxCount.Value)
+	}
+	remote = unmap(remote)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.liveSwarm(infoHash, t.opts.Now())
+	if s == nil {
+		return res
+	}
+	res.Seeders.Value = int32(s.seeders)
+	res.Leechers.Value = int32(len(s.peers) - s.seeders)
+	n := len(s.peers)
+	res.Peers = make([]trackerServer.PeerInfo, 0, min(uint(n), want))
+	start := rand.IntN(n)
+	for k := 0; k < n && uint(len(res.Peers)) < want; k++ {
+		p := s.peers[(start+k)%n]
+		if p.addr == remote {
+			continue
+		}
+		res.Peers = append(res.Peers, trackerServer.PeerInfo{AnnounceAddr: p.addr})
+	}
+	return res
+}
+
+// Scrape counts seeders, leechers and completed downloads per torrent
+// (trackerServer.AnnounceTracker); unknown torrents count zero.
+func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHash) ([]udp.ScrapeInfohashResult, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := t.opts.Now()
+	out := make([]udp.ScrapeInfohashResult, len(infoHashes))
+	for i, ih := range infoHashes {
+		if s := t.liveSwarm(ih, now); s != nil {
+			out[i] = s.scrape()
+		}
+	}
+	return out, nil
+}
+
+// scrapeAll scrapes every torrent (a BEP 48 scrape without info_hash).
+func (t *Tracker) scrapeAll() map[[20]byte]udp.ScrapeInfohashResult {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(t.opts.Now())
+	out := make(map[[20]byte]udp.ScrapeInfohashResult, len(t.torrents))
+	for ih, s := range t.torrents {
+		out[ih] = s.scrape()
+	}
+	return out
+}
+
+func newSwarm() *swarm {
+	return &swarm{index: make(map[netip.AddrPort]int)}
+}
+
+func (s *swarm) scrape() udp.ScrapeInfohashResult {
+	return udp.ScrapeInfohashResult{
+		Seeders:   int32(s.seeders),
+		Leechers:  int32(len(s.peers) - s.seeders),
+		Completed: s.completed,
+	}
+}
+
+func (s *swarm) add(p peer) {
+	s.index[p.addr] = len(s.peers)
+	s.peers = append(s.peers, p)
+	if p.seeder {
+		s.seeders++
+	}
+}
+
+func (s *swarm) remove(i int) {
+	p := s.peers[i]
+	if p.seeder {
+		s.seeders--
+	}
+	last := len(s.peers) - 1
+	if i != last {
+		s.peers[i] = s.peers[last]
+		s.index[s.peers[i].addr] = i
+	}
+	s.peers = s.peers[:last]
+	delete(s.index, p.addr)
+}
+
+func (s *swarm) setSeeder(i int, seeder bool) {
+	p := &s.peers[i]
+	if p.seeder == seeder {
+		return
+	}
+	p.seeder = seeder
+	if seeder {
+		s.seeders++
+	} else {
+		s.seeders--
+	}
+}
+
+// expire drops peers not seen for ttl and returns how many.
+func (s *swarm) expire(now time.Time, ttl time.Duration) int {
+	if now.Before(s.scanAt) {
+		return 0
+	}
+	dropped := 0
+	var oldest time.Time
+	for i := 0; i < len(s.peers); {
+		p := s.peers[i]
+		if p.pinned {
+			i++
+			continue
+		}
+		if now.Sub(p.lastSeen) >= ttl {
+			s.remove(i) // swaps the last peer into i: look at i again
+			dropped++
+			continue
+		}
+		if oldest.IsZero() || p.lastSeen.Before(oldest) {
+			oldest = p.lastSeen
+		}
+		i++
+	}
+	if oldest.IsZero() {
+		// Only pinned peers (or none): peers added later are seen no earlier
+		// than now.
+		oldest = now
+	}
+	// A peer's lastSeen only moves forward, so this stays a lower bound.
+	s.scanAt = oldest.Add(ttl)
+	return dropped
+}
+
+// evictStalest drops the unpinned peer seen least recently to make room; it
+// reports false when every peer is pinned.
+func (s *swarm) evictStalest() bool {
+	victim := -1
+	for i, p := range s.peers {
+		if !p.pinned && (victim < 0 || p.lastSeen.Before(s.peers[victim].lastSeen)) {
+			victim = i
+		}
+	}
+	if victim < 0 {
+		return false
+	}
+	s.remove(victim)
+	return true
+}
+
+// unmap turns IPv4-mapped IPv6 addresses (what a dual-stack listener may
+// report for IPv4 clients) into plain IPv4, so one peer has one identity and
+// lands in the BEP 23 compact IPv4 list.
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}

@@ -1,0 +1,729 @@
+package tracker
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	anacrolixTracker "github.com/anacrolix/torrent/tracker"
+)
+
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func infoHash(b byte) [20]byte {
+	var ih [20]byte
+	for i := range ih {
+		ih[i] = b
+	}
+	ih[0] = 0xff // make sure raw bytes need escaping
+	return ih
+}
+
+func peerID(port uint16) string {
+	return fmt.Sprintf("-DP0001-%012d", port)
+}
+
+func loopback(port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), port)
+}
+
+// announceResponse is the BEP 3 / BEP 23 reply, decoded by hand.
+type announceResponse struct {
+	FailureReason string `bencode:"failure reason"`
+	Interval      int    `bencode:"interval"`
+	Complete      int    `bencode:"complete"`
+	Incomplete    int    `bencode:"incomplete"`
+	Peers         string `bencode:"peers"`
+}
+
+func (r announceResponse) ports(t *testing.T) []uint16 {
+	t.Helper()
+	if len(r.Peers)%6 != 0 {
+		t.Fatalf("compact peers of %d bytes, not a multiple of 6", len(r.Peers))
+	}
+	var ports []uint16
+	for i := 0; i < len(r.Peers); i += 6 {
+		p := []byte(r.Peers[i : i+6])
+		if ip := netip.AddrFrom4([4]byte(p[:4])); ip != netip.MustParseAddr("127.0.0.1") {
+			t.Errorf("peer IP %v, want 127.0.0.1", ip)
+		}
+		ports = append(ports, uint16(p[4])<<8|uint16(p[5]))
+	}
+	slices.Sort(ports)
+	return ports
+}
+
+type announceParams struct {
+	ih      [20]byte
+	port    uint16
+	event   string
+	left    int64
+	numWant int // 0: not sent
+}
+
+func announce(t testing.TB, base string, p announceParams) announceResponse {
+	t.Helper()
+	q := url.Values{}
+	q.Set("info_hash", string(p.ih[:]))
+	q.Set("peer_id", peerID(p.port))
+	q.Set("port", strconv.Itoa(int(p.port)))
+	q.Set("uploaded", "0")
+	q.Set("downloaded", "0")
+	q.Set("left", strconv.FormatInt(p.left, 10))
+	q.Set("compact", "1")
+	if p.event != "" {
+		q.Set("event", p.event)
+	}
+	if p.numWant != 0 {
+		q.Set("numwant", strconv.Itoa(p.numWant))
+	}
+	resp, err := http.Get(base + "/announce?" + q.Encode())
+	if err != nil {
+		t.Fatalf("announce: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("announce: read body: %v", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("announce: %s: %q", resp.Status, body)
+	}
+	var out announceResponse
+	if err := bencode.Unmarshal(body, &out); err != nil {
+		t.Fatalf("announce: decode %q: %v", body, err)
+	}
+	return out
+}
+
+// step is one action in a scenario: advance the clock, register a pinned
+// peer, or (by default) announce and check the reply.
+type step struct {
+	advance time.Duration
+	addPeer uint16 // AddPeer(127.0.0.1:addPeer, seeder)
+
+	ih      byte // info hash selector; 0 means 1
+	port    uint16
+	event   string
+	left    int64
+	numWant int
+
+	wantPeers   []uint16 // ports, compared as a set
+	wantCount   int      // when > 0, check only the number of peers
+	wantFailure string   // substring of the failure reason
+	checkCounts bool     // compare complete/incomplete with wantSeeds/wantLeechs
+	wantSeeds   int
+	wantLeechs  int
+}
+
+func TestAnnounceScenarios(t *testing.T) {
+	tests := []struct {
+		name    string
+		opts    Options
+		steps   []step
+		tracked []uint16 // Peers(infoHash(1)) at the end
+	}{
+		{
+			name: "second peer sees the first and not itself",
+			steps: []step{
+				{port: 7001, event: "started", left: 100, wantPeers: nil},
+				{port: 7002, event: "started", left: 100, wantPeers: []uint16{7001}},
+				{port: 7001, left: 50, wantPeers: []uint16{7002}, checkCounts: true, wantSeeds: 0, wantLeechs: 2},
+			},
+			tracked: []uint16{7001, 7002},
+		},
+		{
+			name: "stopped removes the peer",
+			steps: []step{
+				{port: 7001, event: "started", left: 100},
+				{port: 7002, event: "started", left: 100, wantPeers: []uint16{7001}},
+				{port: 7001, event: "stopped", left: 100, wantPeers: []uint16{7002}},
+				{port: 7002, left: 100, wantPeers: nil, checkCounts: true, wantSeeds: 0, wantLeechs: 1},
+			},
+			tracked: []uint16{7002},
+		},
+		{
+			name: "completed and left=0 make seeders",
+			steps: []step{
+				{port: 7001, event: "started", left: 0},
+				{port: 7002, event: "started", left: 10, wantPeers: []uint16{7001}},
+				{port: 7002, event: "completed", left: 5, wantPeers: []uint16{7001}, checkCounts: true, wantSeeds: 2, wantLeechs: 0},
+				{port: 7003, event: "started", left: 10, wantPeers: []uint16{7001, 7002}, checkCounts: true, wantSeeds: 2, wantLeechs: 1},
+			},
+			tracked: []uint16{7001, 7002, 7003},
+		},
+		{
+			name: "stale peers expire on access",
+			opts: Options{Interval: 30 * time.Second}, // PeerTTL 90s
+			steps: []step{
+				{port: 7001, event: "started", left: 100},
+				{advance: 60 * time.Second},
+				{port: 7002, event: "started", left: 100, wantPeers: []uint16{7001}},
+				{advance: 40 * time.Second},
+				{port: 7003, event: "started", left: 100, wantPeers: []uint16{7002}},
+			},
+			tracked: []uint16{7002, 7003},
+		},
+		{
+			name: "re-announcing keeps a peer alive",
+			opts: Options{PeerTTL: 10 * time.Second},
+			steps: []step{
+				{port: 7001, event: "started", left: 100},
+				{advance: 8 * time.Second},
+				{port: 7001, left: 100},
+				{advance: 8 * time.Second},
+				{port: 7002, event: "started", left: 100, wantPeers: []uint16{7001}},
+			},
+			tracked: []uint16{7001, 7002},
+		},
+		{
+			name: "a full swarm evicts its stalest peer",
+			opts: Options{MaxPeersPerTorrent: 2},
+			steps: []step{
+				{port: 7001, event: "started", left: 100},
+				{advance: time.Second},
+				{port: 7002, event: "started", left: 100, wantPeers: []uint16{7001}},
+				{advance: time.Second},
+				{port: 7001, left: 100, wantPeers: []uint16{7002}}, // 7001 is now fresher than 7002
+				{advance: time.Second},
+				{port: 7003, event: "started", left: 100, wantPeers: []uint16{7001}},
+			},
+			tracked: []uint16{7001, 7003},
+		},
+		{
+			name: "MaxTorrents refuses new torrents with a failure reason",
+			opts: Options{MaxTorrents: 1},
+			steps: []step{
+				{ih: 1, port: 7001, event: "started", left: 100},
+				{ih: 2, port: 7001, event: "started", left: 100, wantFailure: "too many torrents"},
+				{ih: 1, port: 7002, event: "started", left: 100, wantPeers: []uint16{7001}},
+			},
+			tracked: []uint16{7001, 7002},
+		},
+		{
+			name: "MaxTorrents frees a slot once the torrent is empty",
+			opts: Options{MaxTorrents: 1},
+			steps: []step{
+				{ih: 1, port: 7001, event: "started", left: 100},
+				{ih: 1, port: 7001, event: "stopped", left: 100},
+				{ih: 2, port: 7001, event: "started", left: 100},
+			},
+		},
+		{
+			name: "AddPeer'd seeder is returned and never expires",
+			opts: Options{PeerTTL: time.Minute},
+			steps: []step{
+				{addPeer: 6881},
+				{advance: 24 * time.Hour},
+				{port: 7001, event: "started", left: 100, wantPeers: []uint16{6881}, checkCounts: true, wantSeeds: 1, wantLeechs: 1},
+				{advance: 2 * time.Minute},
+				{port: 7002, event: "started", left: 100, wantPeers: []uint16{6881}},
+			},
+			tracked: []uint16{6881, 7002},
+		},
+		{
+			name: "a full swarm of pinned peers refuses newcomers",
+			opts: Options{MaxPeersPerTorrent: 1},
+			steps: []step{
+				{addPeer: 6881},
+				{port: 7001, event: "started", left: 100, wantFailure: "swarm is full"},
+			},
+			tracked: []uint16{6881},
+		},
+		{
+			name: "numwant limits the reply, default 50",
+			steps: append(announceMany(60),
+				step{port: 8000, left: 1, numWant: 3, wantCount: 3},
+				step{port: 8000, left: 1, wantCount: DefaultNumWant},
+				step{port: 8000, left: 1, numWant: 1000, wantCount: 60},
+			),
+		},
+		{
+			name: "port 0 is refused",
+			steps: []step{
+				{port: 0, event: "started", left: 100, wantFailure: "no port"},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			tc.opts.Now = clock.Now
+			tr := New(tc.opts)
+			srv := httptest.NewServer(tr.Handler())
+			defer srv.Close()
+			for i, s := range tc.steps {
+				switch {
+				case s.advance != 0:
+					clock.Advance(s.advance)
+					continue
+				case s.addPeer != 0:
+					tr.AddPeer(infoHash(1), loopback(s.addPeer), true)
+					continue
+				}
+				ih := s.ih
+				if ih == 0 {
+					ih = 1
+				}
+				r := announce(t, srv.URL, announceParams{ih: infoHash(ih), port: s.port, event: s.event, left: s.left, numWant: s.numWant})
+				if s.wantFailure != "" {
+					if !strings.Contains(r.FailureReason, s.wantFailure) {
+						t.Fatalf("step %d: failure reason %q, want it to contain %q", i, r.FailureReason, s.wantFailure)
+					}
+					continue
+				}
+				if r.FailureReason != "" {
+					t.Fatalf("step %d: unexpected failure reason %q", i, r.FailureReason)
+				}
+				if r.Interval <= 0 {
+					t.Errorf("step %d: interval %d", i, r.Interval)
+				}
+				got := r.ports(t)
+				if s.wantCount > 0 {
+					if len(got) != s.wantCount {
+						t.Errorf("step %d: got %d peers, want %d", i, len(got), s.wantCount)
+					}
+				} else if !slices.Equal(got, s.wantPeers) {
+					t.Errorf("step %d: peers %v, want %v", i, got, s.wantPeers)
+				}
+				if s.checkCounts && (r.Complete != s.wantSeeds || r.Incomplete != s.wantLeechs) {
+					t.Errorf("step %d: complete/incomplete %d/%d, want %d/%d", i, r.Complete, r.Incomplete, s.wantSeeds, s.wantLeechs)
+				}
+			}
+			if tc.tracked != nil {
+				var got []uint16
+				for _, ap := range tr.Peers(infoHash(1)) {
+					got = append(got, ap.Port())
+				}
+				if !slices.Equal(got, tc.tracked) {
+					t.Errorf("Peers() = %v, want %v", got, tc.tracked)
+				}
+			}
+		})
+	}
+}
+
+func announceMany(n int) []step {
+	var steps []step
+	for i := range n {
+		// The first sees nobody: wantCount 0 compares with a nil wantPeers.
+		steps = append(steps, step{port: uint16(9000 + i), event: "started", left: 1, wantCount: min(i, DefaultNumWant)})
+	}
+	return steps
+}
+
+// TestAnacrolixClient announces with anacrolix's own tracker client, as the
+// swarm's clients will.
+func TestAnacrolixClient(t *testing.T) {
+	tr := New(Options{MaxTorrents: 1})
+	srv := httptest.NewServer(tr.Handler())
+	defer srv.Close()
+	ih := infoHash(1)
+	tr.AddPeer(ih, loopback(6881), true)
+
+	do := func(ih [20]byte, port uint16, left int64) (anacrolixTracker.AnnounceResponse, error) {
+		var id [20]byte
+		copy(id[:], peerID(port))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		return anacrolixTracker.Announce{
+			TrackerUrl: srv.URL + "/announce",
+			Context:    ctx,
+			Request: anacrolixTracker.AnnounceRequest{
+				InfoHash: ih,
+				PeerId:   id,
+				Port:     port,
+				Left:     left,
+				Event:    anacrolixTracker.Started,
+				NumWant:  -1,
+			},
+		}.Do()
+	}
+	tests := []struct {
+		name      string
+		ih        [20]byte
+		port      uint16
+		left      int64
+		wantPorts []uint16
+		wantErr   string
+	}{
+		{"first leecher sees the seeder", ih, 7001, -1, []uint16{6881}, ""},
+		{"second leecher sees both", ih, 7002, 1 << 20, []uint16{6881, 7001}, ""},
+		{"refusal is a failure reason", infoHash(2), 7001, -1, nil, "too many torrents"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := do(tc.ih, tc.port, tc.left)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ports []uint16
+			for _, p := range res.Peers {
+				if !p.IP.Equal([]byte{127, 0, 0, 1}) {
+					t.Errorf("peer IP %v", p.IP)
+				}
+				ports = append(ports, uint16(p.Port))
+			}
+			slices.Sort(ports)
+			if !slices.Equal(ports, tc.wantPorts) {
+				t.Errorf("peers %v, want %v", ports, tc.wantPorts)
+			}
+			if res.Interval != int32(DefaultInterval/time.Second) {
+				t.Errorf("interval %d, want %d", res.Interval, DefaultInterval/time.Second)
+			}
+		})
+	}
+}
+
+func TestScrape(t *testing.T) {
+	tr := New(Options{})
+	srv := httptest.NewServer(tr.Handler())
+	defer srv.Close()
+	announce(t, srv.URL, announceParams{ih: infoHash(1), port: 7001, event: "started", left: 10})
+	announce(t, srv.URL, announceParams{ih: infoHash(1), port: 7002, event: "started", left: 10})
+	announce(t, srv.URL, announceParams{ih: infoHash(1), port: 7002, event: "completed", left: 0})
+	tr.AddPeer(infoHash(2), loopback(6881), true)
+
+	type counts struct {
+		Complete   int `bencode:"complete"`
+		Downloaded int `bencode:"downloaded"`
+		Incomplete int `bencode:"incomplete"`
+	}
+	tests := []struct {
+		name  string
+		query []byte // info hashes, 0 = scrape all
+		want  map[byte]counts
+	}{
+		{"one torrent", []byte{1}, map[byte]counts{1: {1, 1, 1}}},
+		{"two torrents and an unknown one", []byte{1, 2, 3}, map[byte]counts{1: {1, 1, 1}, 2: {1, 0, 0}, 3: {}}},
+		{"full scrape", nil, map[byte]counts{1: {1, 1, 1}, 2: {1, 0, 0}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := url.Values{}
+			for _, b := range tc.query {
+				ih := infoHash(b)
+				q.Add("info_hash", string(ih[:]))
+			}
+			resp, err := http.Get(srv.URL + "/scrape?" + q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			var got struct {
+				Files map[string]counts `bencode:"files"`
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if err := bencode.Unmarshal(body, &got); err != nil {
+				t.Fatalf("decode %q: %v", body, err)
+			}
+			if len(got.Files) != len(tc.want) {
+				t.Errorf("%d files, want %d", len(got.Files), len(tc.want))
+			}
+			for b, want := range tc.want {
+				ih := infoHash(b)
+				if c := got.Files[string(ih[:])]; c != want {
+					t.Errorf("torrent %d: %+v, want %+v", b, c, want)
+				}
+			}
+		})
+	}
+}
+
+func TestRouting(t *testing.T) {
+	srv := httptest.NewServer(New(Options{}).Handler())
+	defer srv.Close()
+	tests := []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/", http.StatusNotFound},
+		{"GET", "/announce/x", http.StatusNotFound},
+		{"GET", "/metrics", http.StatusNotFound},
+		{"POST", "/announce", http.StatusMethodNotAllowed},
+		{"GET", "/announce?info_hash=short", http.StatusBadRequest},
+		{"GET", "/scrape", http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, nil)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
+	}
+}
+
+// TestMappedAddress: a dual-stack listener reports IPv4 clients as
+// ::ffff:a.b.c.d; they must be one identity with plain IPv4 and be listed in
+// the compact IPv4 peers.
+func TestMappedAddress(t *testing.T) {
+	tr := New(Options{})
+	h := tr.Handler()
+	ih := infoHash(1)
+	send := func(remote string, port uint16) announceResponse {
+		q := url.Values{}
+		q.Set("info_hash", string(ih[:]))
+		q.Set("peer_id", peerID(port))
+		q.Set("port", strconv.Itoa(int(port)))
+		q.Set("left", "1")
+		req := httptest.NewRequest("GET", "/announce?"+q.Encode(), nil)
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var r announceResponse
+		if err := bencode.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+			t.Fatalf("decode %q: %v", rec.Body.Bytes(), err)
+		}
+		return r
+	}
+	send("[::ffff:127.0.0.1]:50000", 7001)
+	if r := send("127.0.0.1:50001", 7002); !slices.Equal(r.ports(t), []uint16{7001}) {
+		t.Errorf("peers %v, want [7001]", r.ports(t))
+	}
+	if r := send("127.0.0.1:50002", 7001); !slices.Equal(r.ports(t), []uint16{7002}) {
+		t.Errorf("re-announce as plain IPv4: peers %v, want [7002]", r.ports(t))
+	}
+	if got := tr.Peers(ih); !slices.Equal(got, []netip.AddrPort{loopback(7001), loopback(7002)}) {
+		t.Errorf("Peers() = %v", got)
+	}
+}
+
+func TestSweepAndStats(t *testing.T) {
+	clock := newFakeClock()
+	tr := New(Options{PeerTTL: time.Minute, Now: clock.Now})
+	srv := httptest.NewServer(tr.Handler())
+	defer srv.Close()
+	tr.AddPeer(infoHash(1), loopback(6881), true)
+	announce(t, srv.URL, announceParams{ih: infoHash(1), port: 7001, event: "started", left: 1})
+	announce(t, srv.URL, announceParams{ih: infoHash(2), port: 7001, event: "started", left: 0})
+	clock.Advance(30 * time.Second)
+	announce(t, srv.URL, announceParams{ih: infoHash(3), port: 7002, event: "started", left: 1})
+
+	tests := []struct {
+		name    string
+		advance time.Duration
+		do      func()
+		want    Stats
+	}{
+		{"all live", 0, nil, Stats{Torrents: 3, Peers: 4, Seeders: 2, Leechers: 2, Announces: 3}},
+		{"first announces expire", 40 * time.Second, tr.Sweep, Stats{Torrents: 2, Peers: 2, Seeders: 1, Leechers: 1, Announces: 3}},
+		{"pinned peer outlives everyone", time.Hour, tr.Sweep, Stats{Torrents: 1, Peers: 1, Seeders: 1, Announces: 3}},
+		{"RemovePeer drops the pinned peer and its torrent", 0, func() { tr.RemovePeer(infoHash(1), loopback(6881)) }, Stats{Announces: 3}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			clock.Advance(tc.advance)
+			if tc.do != nil {
+				tc.do()
+			}
+			if got := tr.Stats(); got != tc.want {
+				t.Errorf("Stats() = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRunStopsWithContext(t *testing.T) {
+	clock := newFakeClock()
+	tr := New(Options{Interval: 10 * time.Millisecond, PeerTTL: time.Second, Now: clock.Now})
+	tr.AddPeer(infoHash(1), loopback(6881), true)
+	if err := tr.TrackAnnounce(context.Background(), anacrolixTracker.AnnounceRequest{InfoHash: infoHash(2), Port: 7001, Left: 1}, loopback(7001)); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { tr.Run(ctx); close(done) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for tr.torrentCount() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not sweep the stale torrent")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+}
+
+func (t *Tracker) torrentCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.torrents)
+}
+
+// TestDirectRefusal: without the HTTP wrapper a refusal is an error.
+func TestDirectRefusal(t *testing.T) {
+	tr := New(Options{MaxTorrents: 1})
+	ctx := context.Background()
+	tests := []struct {
+		ih      byte
+		port    uint16
+		wantErr error
+	}{
+		{1, 7001, nil},
+		{2, 7001, ErrTooManyTorrents},
+		{1, 0, ErrNoPort},
+	}
+	for _, tc := range tests {
+		err := tr.TrackAnnounce(ctx, anacrolixTracker.AnnounceRequest{InfoHash: infoHash(tc.ih), Port: tc.port}, loopback(tc.port))
+		if err != tc.wantErr {
+			t.Errorf("announce %d:%d: err %v, want %v", tc.ih, tc.port, err, tc.wantErr)
+		}
+	}
+}
+
+// TestConcurrent hammers the store from many goroutines for the race
+// detector, with swarms small enough to evict.
+func TestConcurrent(t *testing.T) {
+	clock := newFakeClock()
+	tr := New(Options{MaxTorrents: 4, MaxPeersPerTorrent: 8, PeerTTL: time.Second, Now: clock.Now})
+	h := tr.Handler()
+	var wg sync.WaitGroup
+	var n atomic.Int32
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				ih := infoHash(byte(i % 6))
+				port := uint16(10000 + g*100 + i)
+				q := url.Values{}
+				q.Set("info_hash", string(ih[:]))
+				q.Set("peer_id", peerID(port))
+				q.Set("port", strconv.Itoa(int(port)))
+				q.Set("left", strconv.Itoa(i%2))
+				if i%7 == 0 {
+					q.Set("event", "stopped")
+				}
+				req := httptest.NewRequest("GET", "/announce?"+q.Encode(), nil)
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if !bytes.HasPrefix(rec.Body.Bytes(), []byte("d")) {
+					t.Errorf("reply %q is not a bencoded dict", rec.Body.Bytes())
+				}
+				switch i % 25 {
+				case 0:
+					clock.Advance(300 * time.Millisecond)
+					tr.Sweep()
+				case 1:
+					tr.Stats()
+				}
+				n.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	st := tr.Stats()
+	if st.Torrents > 4 || st.Peers > 4*8 || st.Announces != uint64(n.Load()) {
+		t.Errorf("limits broken: %+v", st)
+	}
+}
+
+// BenchmarkAnnounce measures parallel announces into a 200-peer swarm (each
+// reply carries 50 compact peers): "http" over real loopback connections,
+// "handler" in-process to show the cost without the network.
+func BenchmarkAnnounce(b *testing.B) {
+	tr := New(Options{})
+	const swarmSize = 200
+	for i := range swarmSize {
+		tr.AddPeer(infoHash(1), loopback(uint16(20000+i)), i%4 == 0)
+	}
+	var next atomic.Uint32
+	query := func() string {
+		port := 30000 + next.Add(1)%1000
+		ih := infoHash(1)
+		q := url.Values{}
+		q.Set("info_hash", string(ih[:]))
+		q.Set("peer_id", peerID(uint16(port)))
+		q.Set("port", strconv.Itoa(int(port)))
+		q.Set("left", "100")
+		q.Set("compact", "1")
+		return "/announce?" + q.Encode()
+	}
+
+	b.Run("http", func(b *testing.B) {
+		srv := httptest.NewServer(tr.Handler())
+		defer srv.Close()
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		defer client.CloseIdleConnections()
+		b.SetParallelism(4) // a tracker waits on the network more than on the CPU
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				resp, err := client.Get(srv.URL + query())
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					b.Errorf("status %s", resp.Status)
+					return
+				}
+			}
+		})
+	})
+	b.Run("handler", func(b *testing.B) {
+		h := tr.Handler()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				req := httptest.NewRequest("GET", query(), nil)
+				req.RemoteAddr = "127.0.0.1:40000"
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					b.Errorf("status %d", rec.Code)
+					return
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,119 @@
+// Package ui is the one printer for user output: normal lines, quiet mode,
+// --json, warnings on stderr, and progress bars only on a terminal and never
+// when NO_COLOR is set.
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Printer writes user-facing output.
+type Printer struct {
+	Out, Err io.Writer
+	Quiet    bool // only errors, warnings and requested data
+	TTY      bool // Out is a terminal and NO_COLOR is unset: bars allowed
+	mu       sync.Mutex
+}
+
+// New makes a printer for the given streams, detecting a terminal.
+func New(out, err io.Writer, quiet bool) *Printer {
+	p := &Printer{Out: out, Err: err, Quiet: quiet}
+	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" {
+		p.TTY = true
+	}
+	return p
+}
+
+// Printf prints progress and status lines (hidden by -q).
+func (p *Printer) Printf(format string, a ...any) {
+	if p.Quiet {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.Out, format, a...)
+}
+
+// Dataf prints what the user asked for (shown even with -q).
+func (p *Printer) Dataf(format string, a ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.Out, format, a...)
+}
+
+// Warnf prints a warning on stderr.
+func (p *Printer) Warnf(format string, a ...any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.Err, "warning: "+format, a...)
+}
+
+// JSON prints v as indented JSON.
+func (p *Printer) JSON(v any) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	enc := json.NewEncoder(p.Out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// ScriptOutput is where install scripts' output goes: shown normally,
+// dropped with -q (the caller logs it).
+func (p *Printer) ScriptOutput() io.Writer {
+	if p.Quiet {
+		return nil
+	}
+	return p.Out
+}
+
+// Progress tracks a transfer of total bytes.
+type Progress struct {
+	bar   *progressbar.ProgressBar
+	p     *Printer
+	total int64
+	start time.Time
+}
+
+// NewProgress starts a progress display: a bar on a terminal, nothing
+// otherwise (the summary line is printed by Done).
+func (p *Printer) NewProgress(total int64, what string) *Progress {
+	pr := &Progress{p: p, total: total, start: time.Now()}
+	if p.TTY && !p.Quiet {
+		pr.bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(p.Out),
+			progressbar.OptionSetDescription(what),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+	}
+	return pr
+}
+
+// Set reports bytes done so far.
+func (pr *Progress) Set(done int64) {
+	if pr.bar != nil {
+		pr.bar.Set64(done)
+	}
+}
+
+// Done ends the display with a summary line.
+func (pr *Progress) Done(peers int) {
+	if pr.bar != nil {
+		pr.bar.Finish()
+	}
+	d := time.Since(pr.start)
+	rate := float64(pr.total) / d.Seconds()
+	pr.p.Printf("downloaded %s in %.2fs (%s/s)\n", units.FormatBytes(pr.total), d.Seconds(), units.FormatBytes(int64(rate)))
+}
