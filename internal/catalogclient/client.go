@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -301,7 +302,7 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 
 func (s *syncer) pinKey(k signing.PublicKey) error {
 	path := filepath.Join(s.dir, keyFile)
-	if err := writeFileAtomic(path, []byte(k.String()+"\n"), 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(k.String()+"\n"), 0o644); err != nil {
 		return fmt.Errorf("sync: pin server key: %w", err)
 	}
 	s.log.Warn("pinned the server's key on first use", "key", k.String(), "path", path)

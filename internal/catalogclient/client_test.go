@@ -174,6 +174,18 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 			is:      catalogclient.ErrNotCatalog,
 		},
 		{
+			name: "HTML page instead of the signature",
+			handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/packages.db" {
+					w.Write(db6)
+					return
+				}
+				w.Header().Set("Content-Type", "text/html")
+				io.WriteString(w, "<html>moved</html>")
+			}),
+			want: "GET {url}/packages.db.sig: server sent something that is not a signature (text/html)",
+		},
+		{
 			name: "server error",
 			handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				http.Error(w, "database on fire", http.StatusInternalServerError)

@@ -114,7 +114,9 @@ func (s *syncer) fetchSignature(ctx context.Context) ([]byte, string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, "", httpError(sigURL, resp)
 	}
-	if ct := mediaType(resp); strings.HasPrefix(ct, "text/") {
+	// Only an HTML page is refused by type: static servers label a .sig
+	// file in many ways (Go's sniffing even calls some signatures text).
+	if ct := mediaType(resp); ct == "text/html" || ct == "application/xhtml+xml" {
 		return nil, "", fmt.Errorf("GET %s: server sent something that is not a signature (%s)", sigURL, resp.Header.Get("Content-Type"))
 	}
 	sig, err := readLimited(sigURL, resp, maxSigSize, "signature")

@@ -270,7 +270,3 @@ func (s *syncer) removeStrays() {
 		}
 	}
 }
-
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return fsutil.WriteFileAtomic(path, data, perm)
-}

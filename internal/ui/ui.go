@@ -115,5 +115,9 @@ func (pr *Progress) Done(peers int) {
 	}
 	d := time.Since(pr.start)
 	rate := float64(pr.total) / d.Seconds()
-	pr.p.Printf("downloaded %s in %.2fs (%s/s)\n", units.FormatBytes(pr.total), d.Seconds(), units.FormatBytes(int64(rate)))
+	from := fmt.Sprintf("%d peers", peers)
+	if peers == 1 {
+		from = "1 peer"
+	}
+	pr.p.Printf("downloaded %s in %.2fs (%s/s) from %s\n", units.FormatBytes(pr.total), d.Seconds(), units.FormatBytes(int64(rate)), from)
 }

@@ -1,0 +1,43 @@
+# distpac — make help lists the targets.
+GO      ?= go
+BIN     ?= $(CURDIR)/bin
+PKGS    := ./...
+FUZZTIME ?= 60s
+
+.PHONY: help build demo test test-short race vet fmt fuzz bench clean
+
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+build: ## build dist-server, dist-client and named-file-server into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+demo: build ## run a server and two clients on loopback: a real install over BitTorrent
+	BIN=$(BIN) ./scripts/demo.sh
+
+test: vet ## vet, then every test with the race detector (what CI runs)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short: ## quick tests without the race detector and the big transfers
+	$(GO) test -short -count=1 $(PKGS)
+
+vet: ## go vet and a gofmt check
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt: ## gofmt every file
+	gofmt -w $$(git ls-files '*.go')
+
+fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
+	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -h '^func Fuzz' $$spec/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+	    echo "== $$spec $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) ./$$spec || exit 1; \
+	  done; \
+	done
+
+bench: ## resolver and archive benchmarks (figures, not pass/fail)
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/tracker
+
+clean: ## remove built binaries
+	rm -rf $(BIN)

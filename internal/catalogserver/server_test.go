@@ -1,0 +1,331 @@
+package catalogserver
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/distpac/distpac/internal/signing"
+)
+
+var discard = slog.New(slog.DiscardHandler)
+
+// get sends method to ts at the raw path (not cleaned by any client code)
+// with optional headers, and returns the response with its body read.
+func get(t *testing.T, ts *httptest.Server, method, path string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, ts.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(body)
+}
+
+func newTestServer(t *testing.T) (*Server, *httptest.Server, string) {
+	t.Helper()
+	root := t.TempDir()
+	archives := filepath.Join(root, "archives")
+	if err := os.Mkdir(archives, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		filepath.Join(root, "server.key"):                 "secret",
+		filepath.Join(archives, "foo-1.0.0.tar.zst"):      "0123456789abcdef",
+		filepath.Join(archives, "unlisted-1.0.0.tar.zst"): "not published",
+	} {
+		if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := New(Options{ArchivesDir: archives, Logger: discard})
+	ts := httptest.NewServer(s.Handler())
+	t.Cleanup(ts.Close)
+	return s, ts, archives
+}
+
+func TestBeforeSnapshot(t *testing.T) {
+	s, ts, _ := newTestServer(t)
+	if s.Serial() != 0 {
+		t.Fatalf("Serial = %d before any snapshot", s.Serial())
+	}
+	tests := []struct {
+		path string
+		code int
+		body string
+	}{
+		{"/packages.db", 503, "no catalog published yet"},
+		{"/packages.db.sig", 503, "no catalog published yet"},
+		{"/healthz", 503, "no catalog published yet"},
+		{"/packages/foo-1.0.0.tar.zst", 404, "404 page not found"},
+		{"/key", 404, "publishes no key"},
+	}
+	for _, tt := range tests {
+		resp, body := get(t, ts, "GET", tt.path)
+		if resp.StatusCode != tt.code || !strings.Contains(body, tt.body) {
+			t.Errorf("GET %s = %d %q, want %d containing %q", tt.path, resp.StatusCode, body, tt.code, tt.body)
+		}
+	}
+}
+
+func TestCatalogFiles(t *testing.T) {
+	s, ts, _ := newTestServer(t)
+	db, sig := []byte("SQLite format 3\x00 catalog bytes"), []byte("signature bytes")
+	s.SetSnapshot(db, sig, 42, []string{"foo-1.0.0.tar.zst"})
+	sum := sha256.Sum256(db)
+	etag := fmt.Sprintf(`"42-%s"`, hex.EncodeToString(sum[:])[:16])
+	if s.Serial() != 42 {
+		t.Fatalf("Serial = %d, want 42", s.Serial())
+	}
+
+	tests := []struct {
+		name, method, path string
+		hdr                []string
+		code               int
+		body, ctype        string
+	}{
+		{"catalog", "GET", "/packages.db", nil, 200, string(db), "application/vnd.sqlite3"},
+		{"signature", "GET", "/packages.db.sig", nil, 200, string(sig), "application/octet-stream"},
+		{"catalog HEAD", "HEAD", "/packages.db", nil, 200, "", "application/vnd.sqlite3"},
+		{"catalog unchanged", "GET", "/packages.db", []string{"If-None-Match", etag}, 304, "", ""},
+		{"signature unchanged", "GET", "/packages.db.sig", []string{"If-None-Match", etag}, 304, "", ""},
+		{"catalog changed", "GET", "/packages.db", []string{"If-None-Match", `"41-0000000000000000"`}, 200, string(db), "application/vnd.sqlite3"},
+		{"catalog range", "GET", "/packages.db", []string{"Range", "bytes=0-5"}, 206, "SQLite", "application/vnd.sqlite3"},
+		{"POST", "POST", "/packages.db", nil, 405, "not allowed", "text/plain; charset=utf-8"},
+		{"PUT archive", "PUT", "/packages/foo-1.0.0.tar.zst", nil, 405, "not allowed", "text/plain; charset=utf-8"},
+		{"unknown path", "GET", "/packages.db.bak", nil, 404, "404 page not found", "text/plain; charset=utf-8"},
+		{"root", "GET", "/", nil, 404, "404 page not found", "text/plain; charset=utf-8"},
+		{"healthz", "GET", "/healthz", nil, 200, "ok\n", "text/plain; charset=utf-8"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := get(t, ts, tt.method, tt.path, tt.hdr...)
+			if resp.StatusCode != tt.code || body != tt.body && !strings.Contains(body, tt.body) {
+				t.Fatalf("%s %s = %d %q, want %d %q", tt.method, tt.path, resp.StatusCode, body, tt.code, tt.body)
+			}
+			if tt.ctype != "" && resp.Header.Get("Content-Type") != tt.ctype {
+				t.Errorf("Content-Type %q, want %q", resp.Header.Get("Content-Type"), tt.ctype)
+			}
+			if !strings.HasPrefix(tt.path, "/packages.db") || tt.code >= 400 {
+				return
+			}
+			if got := resp.Header.Get("ETag"); got != etag {
+				t.Errorf("ETag %s, want %s", got, etag)
+			}
+			if got := resp.Header.Get("Cache-Control"); got != "no-cache" {
+				t.Errorf("Cache-Control %q, want no-cache", got)
+			}
+			if got := resp.Header.Get(HeaderSerial); got != "42" {
+				t.Errorf("%s %q, want 42", HeaderSerial, got)
+			}
+		})
+	}
+}
+
+func TestArchives(t *testing.T) {
+	s, ts, _ := newTestServer(t)
+	s.SetSnapshot([]byte("db"), []byte("sig"), 1, []string{"foo-1.0.0.tar.zst", "gone-1.0.0.tar.zst", "../server.key"})
+	tests := []struct {
+		path string
+		hdr  []string
+		code int
+		body string
+	}{
+		{"/packages/foo-1.0.0.tar.zst", nil, 200, "0123456789abcdef"},
+		{"/packages/foo-1.0.0.tar.zst", []string{"Range", "bytes=4-7"}, 206, "4567"},
+		{"/packages/unlisted-1.0.0.tar.zst", nil, 404, ""},
+		{"/packages/gone-1.0.0.tar.zst", nil, 404, ""}, // listed but missing on disk
+		{"/packages/", nil, 404, ""},
+		{"/packages", nil, 404, ""},
+		{"/packages/../server.key", nil, 404, ""},
+		{"/packages/%2e%2e/server.key", nil, 404, ""},
+		{"/packages/%2e%2e/x", nil, 404, ""},
+		{"/packages/..%2fserver.key", nil, 404, ""},
+		{"/packages/..", nil, 404, ""},
+		{"/packages/foo-1.0.0.tar.zst/", nil, 404, ""},
+		{"/packages//foo-1.0.0.tar.zst", nil, 404, ""},
+		{"/packages/FOO-1.0.0.tar.zst", nil, 404, ""},
+	}
+	for _, tt := range tests {
+		resp, body := get(t, ts, "GET", tt.path, tt.hdr...)
+		if resp.StatusCode != tt.code || (tt.body != "" && body != tt.body) {
+			t.Errorf("GET %s = %d %q, want %d %q", tt.path, resp.StatusCode, body, tt.code, tt.body)
+		}
+		if strings.Contains(body, "secret") {
+			t.Errorf("GET %s leaked a file outside the archives directory", tt.path)
+		}
+	}
+
+	// A new snapshot without the archive stops serving it.
+	s.SetSnapshot([]byte("db2"), []byte("sig2"), 2, nil)
+	if resp, _ := get(t, ts, "GET", "/packages/foo-1.0.0.tar.zst"); resp.StatusCode != 404 {
+		t.Fatalf("archive dropped from the snapshot still served: %d", resp.StatusCode)
+	}
+}
+
+func TestKey(t *testing.T) {
+	s, ts, _ := newTestServer(t)
+	k, err := signing.LoadOrCreate(filepath.Join(t.TempDir(), "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetKey(k.Public())
+	resp, body := get(t, ts, "GET", "/key")
+	got, err := signing.ParsePublicKey(body)
+	if resp.StatusCode != 200 || err != nil || !got.Equal(k.Public()) {
+		t.Fatalf("GET /key = %d %q (%v), want %s", resp.StatusCode, body, err, k.Public())
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	s := New(Options{ArchivesDir: t.TempDir(), Registry: reg, Logger: discard})
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	if err := os.WriteFile(filepath.Join(s.archivesDir, "a-1.0.0.tar.zst"), make([]byte, 1000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	get(t, ts, "GET", "/packages.db") // 503
+	s.SetSnapshot([]byte("db"), []byte("sig"), 7, []string{"a-1.0.0.tar.zst"})
+	resp, _ := get(t, ts, "GET", "/packages.db")
+	get(t, ts, "GET", "/packages.db", "If-None-Match", resp.Header.Get("ETag"))
+	get(t, ts, "GET", "/packages.db.sig")
+	get(t, ts, "GET", "/packages/a-1.0.0.tar.zst")
+	get(t, ts, "GET", "/packages/a-1.0.0.tar.zst", "Range", "bytes=0-99")
+	get(t, ts, "HEAD", "/packages/a-1.0.0.tar.zst")
+
+	_, body := get(t, ts, "GET", "/metrics")
+	for _, want := range []string{
+		`distpac_catalog_requests_total{code="503",file="packages.db"} 1`,
+		`distpac_catalog_requests_total{code="200",file="packages.db"} 1`,
+		`distpac_catalog_requests_total{code="304",file="packages.db"} 1`,
+		`distpac_catalog_requests_total{code="200",file="packages.db.sig"} 1`,
+		`distpac_archive_bytes_served_total 1100`,
+		`distpac_catalog_serial 7`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+// TestConcurrentSnapshots swaps snapshots while clients fetch: every
+// response must carry the ETag of its own bytes, and a catalog and a
+// signature with the same ETag must verify together.
+func TestConcurrentSnapshots(t *testing.T) {
+	k, err := signing.LoadOrCreate(filepath.Join(t.TempDir(), "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{ArchivesDir: t.TempDir(), Logger: discard})
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+	publish := func(serial int64) {
+		db := []byte(fmt.Sprintf("SQLite format 3\x00 catalog number %d %s", serial, strings.Repeat("x", int(serial%7)*1000)))
+		s.SetSnapshot(db, k.Sign(db), serial, nil)
+	}
+	publish(1)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for serial := int64(2); ; serial++ {
+			select {
+			case <-stop:
+				return
+			default:
+				publish(serial)
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+
+	fetch := func(path string) ([]byte, string, error) {
+		resp, err := ts.Client().Get(ts.URL + path)
+		if err != nil {
+			return nil, "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return b, resp.Header.Get("ETag"), err
+	}
+	errs := make(chan error, 4)
+	var readers sync.WaitGroup
+	for range 4 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			matched := 0
+			for range 200 {
+				db, dbTag, err := fetch("/packages.db")
+				if err != nil {
+					errs <- err
+					return
+				}
+				sig, sigTag, err := fetch("/packages.db.sig")
+				if err != nil {
+					errs <- err
+					return
+				}
+				var serial int64
+				fmt.Sscanf(string(db), "SQLite format 3\x00 catalog number %d", &serial)
+				if want := ETag(serial, db); dbTag != want {
+					errs <- fmt.Errorf("catalog of serial %d served with ETag %s, want %s", serial, dbTag, want)
+					return
+				}
+				if dbTag == sigTag {
+					matched++
+					if err := signing.Verify(k.Public(), db, sig); err != nil {
+						errs <- fmt.Errorf("pair with ETag %s does not verify: %w", dbTag, err)
+						return
+					}
+				}
+			}
+			if matched == 0 {
+				errs <- fmt.Errorf("no pair with matching ETags in 200 tries")
+			}
+		}()
+	}
+	readers.Wait()
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+func TestNewHTTPServer(t *testing.T) {
+	srv := NewHTTPServer(http.NotFoundHandler(), nil)
+	if srv.ReadHeaderTimeout != 10*time.Second || srv.ReadTimeout != time.Minute ||
+		srv.WriteTimeout != 30*time.Minute || srv.IdleTimeout != 2*time.Minute ||
+		srv.MaxHeaderBytes != 16<<10 || srv.ErrorLog == nil {
+		t.Fatalf("NewHTTPServer limits: %+v", srv)
+	}
+}
