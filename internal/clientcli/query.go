@@ -79,14 +79,20 @@ func (e *env) open(ctx context.Context) (*catalog.DB, *state.State, error) {
 }
 
 func newList(e *env) *cobra.Command {
-	var installed, asJSON bool
+	var installed, upgradable, asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the catalog's packages, or with --installed what is installed",
 		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if installed && upgradable {
+				return cli.Usagef("--installed and --upgradable do not go together")
+			}
 			if installed {
 				return listInstalled(e, asJSON)
+			}
+			if upgradable {
+				return listUpgradable(cmd.Context(), e, asJSON)
 			}
 			db, st, err := e.open(cmd.Context())
 			if err != nil {
@@ -101,6 +107,7 @@ func newList(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&installed, "installed", false, "list installed packages")
+	c.Flags().BoolVar(&upgradable, "upgradable", false, "list installed packages that have newer versions")
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -271,4 +278,41 @@ func pickVersion(ctx context.Context, db *catalog.DB, arg string) (catalog.Packa
 		return catalog.Package{}, fmt.Errorf("no version of %s matches %s", req.Name, req.Raw)
 	}
 	return *best, nil
+}
+
+func listUpgradable(ctx context.Context, e *env, asJSON bool) error {
+	in, err := e.installer()
+	if err != nil {
+		return err
+	}
+	steps, err := in.Upgradable(ctx)
+	if errors.Is(err, catalogclient.ErrNoCatalog) {
+		return cli.WithHint(err, "run: dist-client sync")
+	}
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Name      string `json:"name"`
+		Installed string `json:"installed"`
+		Available string `json:"available"`
+	}
+	rows := []row{}
+	for _, s := range steps {
+		rows = append(rows, row{s.Name, s.From.String(), s.Version.String()})
+	}
+	if asJSON {
+		return e.UI.JSON(rows)
+	}
+	if len(rows) == 0 {
+		e.UI.Printf("everything is up to date\n")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.stdio.Out, 0, 4, 2, ' ', 0)
+	defer tw.Flush()
+	fmt.Fprintf(tw, "NAME\tINSTALLED\tAVAILABLE\n")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.Name, r.Installed, r.Available)
+	}
+	return nil
 }

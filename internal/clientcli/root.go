@@ -70,6 +70,6 @@ the configuration is client.yaml there, or the file given with --config.`,
 		Args: cli.NoArgs,
 	}
 	e.Bind(root, stdio)
-	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newDaemon(e))
+	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e))
 	return root
 }

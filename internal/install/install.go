@@ -243,7 +243,7 @@ func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package,
 				if pr.Done != done[i] {
 					lastChange = time.Now()
 				}
-				done[i], peers[i] = pr.Done, pr.Peers
+				done[i], peers[i] = pr.Done, max(peers[i], pr.Peers)
 				var sum int64
 				for _, d := range done {
 					sum += d
@@ -492,19 +492,8 @@ func removalOrder(st *state.State, remove map[string]bool) []string {
 // record and the extracted files.
 func (c *Client) uninstallOne(ctx context.Context, st *state.State, r state.Record) error {
 	dir := c.pkgDir(r.Name, r.Version)
-	if _, err := os.Stat(filepath.Join(dir, "scripts", "uninstall.sh")); err != nil {
-		// The extracted copy is gone: restore it from the cache if we can.
-		row := catalog.Package{Name: r.Name, Version: r.Version, Archive: r.Archive, SHA256: r.SHA256}
-		if f, ferr := os.Stat(filepath.Join(c.Paths.Cache(), r.Archive)); ferr == nil {
-			row.Size = f.Size()
-			row.InstalledSize = r.Size
-			if verifyFile(filepath.Join(c.Paths.Cache(), r.Archive), row) == nil {
-				err = c.extract(ctx, row, dir)
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("uninstall %s: its files are missing (%s) and no cached archive is left to restore them; remove its files by hand", r.Name, dir)
-		}
+	if err := c.ensureExtracted(ctx, r); err != nil {
+		return fmt.Errorf("uninstall %s: %w", r.Name, err)
 	}
 	c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
 	env := script.Env{Name: r.Name, Version: r.Version, PkgDir: dir, Prefix: c.Config.Prefix}

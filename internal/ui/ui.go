@@ -115,9 +115,12 @@ func (pr *Progress) Done(peers int) {
 	}
 	d := time.Since(pr.start)
 	rate := float64(pr.total) / d.Seconds()
-	from := fmt.Sprintf("%d peers", peers)
-	if peers == 1 {
-		from = "1 peer"
+	from := ""
+	switch {
+	case peers == 1:
+		from = " from 1 peer"
+	case peers > 1:
+		from = fmt.Sprintf(" from %d peers", peers)
 	}
-	pr.p.Printf("downloaded %s in %.2fs (%s/s) from %s\n", units.FormatBytes(pr.total), d.Seconds(), units.FormatBytes(int64(rate)), from)
+	pr.p.Printf("downloaded %s in %.2fs (%s/s)%s\n", units.FormatBytes(pr.total), d.Seconds(), units.FormatBytes(int64(rate)), from)
 }

@@ -1,0 +1,209 @@
+// Package e2e runs the real dist-server, dist-client and named-file-server
+// binaries end to end, as a user would in a terminal: each script under
+// testdata/ is a testscript session with its own server and client data
+// homes, loopback ports and configuration files.
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// binDir holds the three binaries, built once by TestMain. It is written
+// once before any test runs and only read afterwards; a package variable is
+// the only way TestMain can hand it to the tests.
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "distpac-e2e-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	// The binaries are built without -race even under go test -race: they
+	// are the product under test, and race-built they would be too slow for
+	// the big-package script.
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/...")
+	build.Dir = ".."
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: go build ./cmd/...: %v\n", err)
+		return 1
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata",
+		RequireExplicitExec: true,
+		RequireUniqueNames:  true,
+		Setup: func(env *testscript.Env) error {
+			h, err := newHarness(env.WorkDir)
+			if err != nil {
+				return err
+			}
+			for _, kv := range h.environ(env.Getenv("PATH")) {
+				k, v, _ := strings.Cut(kv, "=")
+				env.Setenv(k, v)
+			}
+			env.Values[stateKey{}] = &scriptState{}
+			env.Defer(func() {
+				if err := h.stopServer(); err != nil {
+					env.T().Log(err)
+				}
+			})
+			return nil
+		},
+		Cmds: commands(),
+	})
+}
+
+// harness is one isolated installation: a server home, two client homes,
+// their configuration files and the loopback ports they use.
+type harness struct {
+	work       string
+	dbAddr     string // catalog HTTP server
+	trackerAdr string // embedded tracker
+	peerAddr   string // server's seeder
+	mirrorAddr string // for a named-file-server mirror
+}
+
+func newHarness(work string) (*harness, error) {
+	ports, err := freePorts(4)
+	if err != nil {
+		return nil, err
+	}
+	h := &harness{work: work, dbAddr: ports[0], trackerAdr: ports[1], peerAddr: ports[2], mirrorAddr: ports[3]}
+	files := map[string]string{
+		"server.yaml": fmt.Sprintf("database_addr: %q\ntracker_addr: %q\npeer_addr: %q\n", h.dbAddr, h.trackerAdr, h.peerAddr),
+		"client1.yaml": fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
+			"http://"+h.dbAddr, filepath.Join(work, "prefix1")),
+		"client2.yaml": fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
+			"http://"+h.dbAddr, filepath.Join(work, "prefix2")),
+		// client1's installation, but syncing from a mirror instead.
+		"mirror.yaml": fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
+			"http://"+h.mirrorAddr, filepath.Join(work, "prefix1")),
+	}
+	for name, text := range files {
+		if err := os.WriteFile(filepath.Join(work, name), []byte(text), 0o644); err != nil {
+			return nil, fmt.Errorf("harness: %w", err)
+		}
+	}
+	for _, d := range []string{"server", "client1", "client2", "prefix1", "prefix2", "home", "default"} {
+		if err := os.MkdirAll(filepath.Join(work, d), 0o755); err != nil {
+			return nil, fmt.Errorf("harness: %w", err)
+		}
+	}
+	return h, nil
+}
+
+// environ is the environment a script (or a plain Go test) runs the
+// binaries with, given the PATH to extend.
+func (h *harness) environ(path string) []string {
+	examples, _ := filepath.Abs(filepath.Join("..", "examples"))
+	w := h.work
+	return []string{
+		"PATH=" + binDir + string(os.PathListSeparator) + path,
+		"HOME=" + filepath.Join(w, "home"),
+		// Any binary run without a wrapper gets an empty home of its own,
+		// never the user's.
+		"XDG_DATA_HOME=" + filepath.Join(w, "default"),
+		"NO_COLOR=1",
+		"EXAMPLES=" + examples,
+		"SERVER_HOME=" + filepath.Join(w, "server"),
+		"SERVER_CONFIG=" + filepath.Join(w, "server.yaml"),
+		"ARCHIVES=" + filepath.Join(w, "server", "distpac", "server", "archives"),
+		"PUBLIC=" + filepath.Join(w, "server", "distpac", "server", "public"),
+		"CLIENT1_HOME=" + filepath.Join(w, "client1"),
+		"CLIENT1_CONFIG=" + filepath.Join(w, "client1.yaml"),
+		"CLIENT2_HOME=" + filepath.Join(w, "client2"),
+		"CLIENT2_CONFIG=" + filepath.Join(w, "client2.yaml"),
+		"PREFIX1=" + filepath.Join(w, "prefix1"),
+		"PREFIX2=" + filepath.Join(w, "prefix2"),
+		"DB_ADDR=" + h.dbAddr,
+		"TRACKER_ADDR=" + h.trackerAdr,
+		"PEER_ADDR=" + h.peerAddr,
+		"MIRROR_ADDR=" + h.mirrorAddr,
+		"SERVER_URL=http://" + h.dbAddr,
+	}
+}
+
+// stopServer stops the harness's server if one is running: politely with
+// dist-server stop, then by the pid in server.json if that failed.
+func (h *harness) stopServer() error {
+	home := filepath.Join(h.work, "server")
+	pidFile := filepath.Join(home, "distpac", "server", "server.json")
+	if _, err := os.Stat(pidFile); err != nil {
+		return nil // never started, or stopped cleanly
+	}
+	cmd := exec.Command(filepath.Join(binDir, "dist-server"), "--config", filepath.Join(h.work, "server.yaml"), "stop", "--timeout", "15s")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	pid, perr := readPID(pidFile)
+	if perr != nil {
+		return fmt.Errorf("cleanup: dist-server stop: %v: %s; and %v", err, out, perr)
+	}
+	// Only kill what is still our server: a pid can be reused.
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "dist-server") {
+		return nil
+	}
+	syscall.Kill(pid, syscall.SIGKILL)
+	return fmt.Errorf("cleanup: dist-server stop failed (%v: %s); killed pid %d", err, out, pid)
+}
+
+// freePorts picks n distinct free loopback TCP ports. Another process may
+// take one before the binaries bind it; on a test machine that is rare.
+func freePorts(n int) ([]string, error) {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("free port: %w", err)
+		}
+		lns = append(lns, ln)
+		addrs = append(addrs, ln.Addr().String())
+	}
+	return addrs, nil
+}
+
+// waitTCP waits until addr accepts connections.
+func waitTCP(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening after %s: %w", addr, timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

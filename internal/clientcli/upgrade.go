@@ -1,0 +1,59 @@
+package clientcli
+
+import (
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/units"
+)
+
+func newUpgrade(e *env) *cobra.Command {
+	var dryRun bool
+	c := &cobra.Command{
+		Use:   "upgrade [NAME...]",
+		Short: "Move installed packages to the newest versions allowed",
+		Long: `upgrade plans the move of the named installed packages (all of them without
+arguments) to the newest versions that satisfy every constraint, shows the plan and the
+download size, downloads everything first, then for each package runs the old version's
+uninstall.sh and the new version's install.sh. If a new install fails, the old version
+is reinstalled and the state is as before. Run dist-client sync first to see new versions.`,
+		Example: `  dist-client sync && dist-client upgrade
+  dist-client upgrade --dry-run hello`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			err = in.Upgrade(cmd.Context(), args, dryRun)
+			if errors.Is(err, catalogclient.ErrNoCatalog) {
+				return cli.WithHint(err, "run: dist-client sync")
+			}
+			return err
+		},
+	}
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan only")
+	return c
+}
+
+func newClean(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "clean",
+		Short: "Remove cached archives that no installed package needs",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			n, freed, err := in.Clean(cmd.Context())
+			if err != nil {
+				return err
+			}
+			e.UI.Printf("removed %d cached files, freed %s\n", n, units.FormatBytes(freed))
+			return nil
+		},
+	}
+}
