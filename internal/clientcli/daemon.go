@@ -11,16 +11,19 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
 func newDaemon(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "daemon",
-		Short: "Seed every cached archive in the foreground until interrupted",
-		Long: `daemon runs one BitTorrent engine in the foreground that seeds every archive in the
+		Short: "Seed cached archives and serve installs in the foreground until interrupted",
+		Long: `daemon runs one BitTorrent engine in the foreground. It seeds every archive in the
 client's cache that the catalog still lists, so other clients can download from this
-machine. Stop it with Ctrl-C or SIGTERM.`,
+machine, and serves the CLI over a local socket (daemon.sock in the client folder):
+while it runs, dist-client install downloads through the daemon's engine, and what it
+downloads keeps being seeded after install exits. Stop it with Ctrl-C or SIGTERM.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}
@@ -66,7 +69,10 @@ func runDaemon(ctx context.Context, e *env) error {
 		seeding = append(seeding, p.Name+" "+p.Version)
 	}
 	e.UI.Printf("dist-client daemon (pid %d) seeding %d archives on port %d: %s\n", os.Getpid(), len(seeding), engine.Port(), strings.Join(seeding, ", "))
-	<-ctx.Done()
+	e.UI.Printf("installs from this data home now download through %s\n", cp.DaemonSocket())
+	if err := daemon.Serve(ctx, cp.DaemonSocket(), engine, e.Logger); err != nil {
+		return err
+	}
 	st := engine.Stats()
 	e.UI.Printf("daemon stopping; uploaded %d bytes\n", st.Uploaded)
 	return nil

@@ -27,6 +27,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/resolve"
@@ -177,6 +178,10 @@ func (c *Client) fetch(ctx context.Context, items []item) error {
 	if len(need) == 0 {
 		return nil
 	}
+	// A running daemon downloads with its engine and keeps seeding.
+	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
+		return c.fetchViaDaemon(ctx, d, need)
+	}
 	engine, err := swarm.New(swarm.Config{
 		Dir:          c.Paths.Cache(),
 		ListenAddr:   c.Config.PeerAddr,
@@ -189,6 +194,35 @@ func (c *Client) fetch(ctx context.Context, items []item) error {
 	}
 	defer engine.Close()
 	return Download(ctx, engine, need, c.UI, c.StallTimeout)
+}
+
+func (c *Client) fetchViaDaemon(ctx context.Context, d *daemon.Client, rows []catalog.Package) error {
+	var total int64
+	items := make([]daemon.Item, len(rows))
+	for i, r := range rows {
+		items[i] = daemon.Item{Archive: r.Archive, Size: r.Size, Torrent: r.Torrent}
+		total += r.Size
+		path := filepath.Join(c.Paths.Cache(), r.Archive)
+		if err := verifyFile(path, r); err != nil {
+			os.Remove(path)
+		}
+	}
+	c.UI.Printf("downloading through dist-client daemon\n")
+	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(rows)))
+	peers := 0
+	if err := d.Download(ctx, items, func(ev daemon.Event) {
+		bar.Set(ev.Bytes)
+		peers = ev.Peers
+	}); err != nil {
+		return err
+	}
+	bar.Done(peers)
+	for _, r := range rows {
+		if err := verifyFile(filepath.Join(c.Paths.Cache(), r.Archive), r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Download fetches rows through engine with one progress display and checks

@@ -99,3 +99,6 @@ func EnsureDir(dir string) error {
 	}
 	return nil
 }
+
+// DaemonSocket is the unix socket of dist-client daemon.
+func (c Client) DaemonSocket() string { return filepath.Join(c.Dir, "daemon.sock") }

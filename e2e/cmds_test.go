@@ -1,0 +1,346 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+)
+
+// stateKey finds a script's *scriptState in testscript's Values.
+type stateKey struct{}
+
+// scriptState is what the custom commands remember between lines of one
+// script.
+type scriptState struct {
+	lastExit int // exit status of the last server/client1/client2 command
+}
+
+func stateOf(ts *testscript.TestScript) *scriptState {
+	return ts.Value(stateKey{}).(*scriptState)
+}
+
+// commands are the custom script commands. The wrappers exec the real
+// binaries; the helpers only prepare inputs and check outputs.
+func commands() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"server":      wrapper("dist-server", "SERVER_HOME", "SERVER_CONFIG"),
+		"client1":     wrapper("dist-client", "CLIENT1_HOME", "CLIENT1_CONFIG"),
+		"client2":     wrapper("dist-client", "CLIENT2_HOME", "CLIENT2_CONFIG"),
+		"exitcode":    cmdExitcode,
+		"mkpkg":       cmdMkpkg,
+		"cmpfiles":    cmdCmpfiles,
+		"waitfor":     cmdWaitfor,
+		"torrentfile": cmdTorrentfile,
+		"flipbyte":    cmdFlipbyte,
+	}
+}
+
+// wrapper runs binary with XDG_DATA_HOME=$homeVar and --config $configVar
+// prepended to the arguments, the way a user with that installation types
+// it. stdout and stderr are kept for the stdout/stderr commands and the exit
+// status for exitcode. Changing $configVar (env CLIENT1_CONFIG=...) points
+// the same installation at another configuration.
+func wrapper(binary, homeVar, configVar string) func(ts *testscript.TestScript, neg bool, args []string) {
+	return func(ts *testscript.TestScript, neg bool, args []string) {
+		prev := ts.Getenv("XDG_DATA_HOME")
+		ts.Setenv("XDG_DATA_HOME", ts.Getenv(homeVar))
+		err := ts.Exec(binary, append([]string{"--config", ts.Getenv(configVar)}, args...)...)
+		ts.Setenv("XDG_DATA_HOME", prev)
+		st := stateOf(ts)
+		st.lastExit = 0
+		var ee *exec.ExitError
+		switch {
+		case errors.As(err, &ee):
+			st.lastExit = ee.ExitCode()
+		case err != nil:
+			ts.Fatalf("%s: %v", binary, err)
+		}
+		if neg && err == nil {
+			ts.Fatalf("%s %s: unexpected success", binary, strings.Join(args, " "))
+		}
+		if !neg && err != nil {
+			ts.Fatalf("%s %s: %v", binary, strings.Join(args, " "), err)
+		}
+	}
+}
+
+// exitcode N: the last server/client1/client2 command exited with status N.
+func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 || neg {
+		ts.Fatalf("usage: exitcode N")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	if got := stateOf(ts).lastExit; got != want {
+		ts.Fatalf("exit status %d, want %d", got, want)
+	}
+}
+
+// mkpkg [-depends DEP] [-dir DIR] NAME VERSION [SIZE] writes the package
+// directory DIR (default pkgs/NAME-VERSION): a manifest, assets/data.bin of
+// SIZE pseudo-random bytes (default 1KiB; seeded by name and version, so
+// the same call gives the same package), an install.sh that copies the
+// assets into $DISTPAC_PREFIX/NAME and an uninstall.sh that removes them.
+func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("mkpkg", flag.ContinueOnError)
+	var depends, dir string
+	fs.StringVar(&depends, "depends", "", "a dependency, e.g. 'libfoo ^1.0'")
+	fs.StringVar(&dir, "dir", "", "where to write the package")
+	if neg || fs.Parse(args) != nil || fs.NArg() < 2 || fs.NArg() > 3 {
+		ts.Fatalf("usage: mkpkg [-depends DEP] [-dir DIR] NAME VERSION [SIZE]")
+	}
+	name, version := fs.Arg(0), fs.Arg(1)
+	size := int64(1024)
+	if fs.NArg() == 3 {
+		n, err := strconv.ParseInt(fs.Arg(2), 10, 64)
+		ts.Check(err)
+		size = n
+	}
+	if dir == "" {
+		dir = filepath.Join("pkgs", name+"-"+version)
+	}
+	dir = ts.MkAbs(dir)
+	manifest := fmt.Sprintf("name: %s\nversion: %s\ndescription: test package %s of %d bytes\n", name, version, name, size)
+	if depends != "" {
+		manifest += fmt.Sprintf("depends:\n  - %q\n", depends)
+	}
+	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\necho \"%[1]s $DISTPAC_VERSION: installed\"\n", name)
+	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s: removed\"\n", name)
+	for _, f := range []struct {
+		path, text string
+		mode       os.FileMode
+	}{
+		{"manifest.yaml", manifest, 0o644},
+		{"scripts/install.sh", install, 0o755},
+		{"scripts/uninstall.sh", uninstall, 0o755},
+	} {
+		p := filepath.Join(dir, f.path)
+		ts.Check(os.MkdirAll(filepath.Dir(p), 0o755))
+		ts.Check(os.WriteFile(p, []byte(f.text), f.mode))
+	}
+	ts.Check(os.MkdirAll(filepath.Join(dir, "assets"), 0o755))
+	ts.Check(writeRandom(filepath.Join(dir, "assets", "data.bin"), name+"@"+version, size))
+}
+
+// writeRandom writes size bytes that do not compress, fast (ChaCha8).
+func writeRandom(path, seed string, size int64) error {
+	h := fnv.New64a()
+	h.Write([]byte(seed))
+	var key [32]byte
+	copy(key[:], h.Sum(nil))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.CopyN(f, rand.NewChaCha8(key), size); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// cmpfiles A B: the two files have the same bytes. Unlike cmp it streams
+// and reports the first differing offset instead of a diff, which suits
+// large binary files.
+func cmpfiles(a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err
+	}
+	defer fb.Close()
+	ba, bb := make([]byte, 1<<20), make([]byte, 1<<20)
+	var off int64
+	for {
+		na, ea := io.ReadFull(fa, ba)
+		nb, eb := io.ReadFull(fb, bb)
+		if i := firstDiff(ba[:na], bb[:nb]); i >= 0 {
+			return fmt.Errorf("%s and %s differ at byte %d", a, b, off+int64(i))
+		}
+		off += int64(na)
+		endA := ea == io.EOF || ea == io.ErrUnexpectedEOF
+		endB := eb == io.EOF || eb == io.ErrUnexpectedEOF
+		if ea != nil && !endA {
+			return ea
+		}
+		if eb != nil && !endB {
+			return eb
+		}
+		if endA || endB {
+			return nil
+		}
+	}
+}
+
+// firstDiff is the first index where a and b differ (a shorter slice
+// differs at its end), or -1.
+func firstDiff(a, b []byte) int {
+	if bytes.Equal(a, b) {
+		return -1
+	}
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
+
+func cmdCmpfiles(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: cmpfiles A B")
+	}
+	err := cmpfiles(ts.MkAbs(args[0]), ts.MkAbs(args[1]))
+	if neg && err == nil {
+		ts.Fatalf("%s and %s are identical", args[0], args[1])
+	}
+	if !neg {
+		ts.Check(err)
+	}
+}
+
+// waitfor [-timeout D] CONDITION waits until CONDITION holds, or fails
+// the script after D (default 30s). Conditions:
+//
+//	listen HOST:PORT      something accepts TCP connections there
+//	file PATH             PATH exists
+//	status FIELD MIN      dist-server status --json of $SERVER_HOME shows FIELD >= MIN
+func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("waitfor", flag.ContinueOnError)
+	timeout := fs.Duration("timeout", 30*time.Second, "")
+	if neg || fs.Parse(args) != nil || fs.NArg() < 2 {
+		ts.Fatalf("usage: waitfor [-timeout D] listen ADDR | file PATH | status FIELD MIN")
+	}
+	args = fs.Args()
+	var check func() error
+	switch {
+	case args[0] == "listen" && len(args) == 2:
+		ts.Check(waitTCP(args[1], *timeout))
+		return
+	case args[0] == "file" && len(args) == 2:
+		path := ts.MkAbs(args[1])
+		check = func() error { _, err := os.Stat(path); return err }
+	case args[0] == "status" && len(args) == 3:
+		want, err := strconv.ParseFloat(args[2], 64)
+		ts.Check(err)
+		check = func() error { return statusAtLeast(ts, args[1], want) }
+	default:
+		ts.Fatalf("waitfor: unknown condition %q", strings.Join(args, " "))
+	}
+	deadline := time.Now().Add(*timeout)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("waitfor %s: still false after %s: %v", strings.Join(args, " "), *timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// statusAtLeast runs the real dist-server status --json and compares one
+// numeric field.
+func statusAtLeast(ts *testscript.TestScript, field string, want float64) error {
+	cmd := exec.Command(filepath.Join(binDir, "dist-server"), "--config", ts.Getenv("SERVER_CONFIG"), "status", "--json")
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+ts.Getenv("SERVER_HOME"))
+	out, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("dist-server status: %w", err)
+	}
+	var st map[string]any
+	if err := json.Unmarshal(out, &st); err != nil {
+		return fmt.Errorf("dist-server status --json: %w", err)
+	}
+	got, ok := st[field].(float64)
+	if !ok {
+		return fmt.Errorf("dist-server status --json has no number %q: %s", field, out)
+	}
+	if got < want {
+		return fmt.Errorf("%s is %v, want >= %v", field, got, want)
+	}
+	return nil
+}
+
+// torrentfile CLIENT NAME VERSION FILE writes the .torrent of NAME@VERSION
+// from the catalog that CLIENT (client1 or client2) last synced, for
+// BitTorrent clients that cannot take the catalog's magnet alone.
+func cmdTorrentfile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: torrentfile CLIENT NAME VERSION FILE")
+	}
+	home := ts.Getenv(strings.ToUpper(args[0]) + "_HOME")
+	if home == "" {
+		ts.Fatalf("torrentfile: unknown client %q", args[0])
+	}
+	ctx := context.Background()
+	db, err := catalogclient.Open(ctx, filepath.Join(home, "distpac", "client"))
+	ts.Check(err)
+	defer db.Close()
+	p, err := db.Get(ctx, args[1], args[2])
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[3]), p.Torrent, 0o644))
+}
+
+// flipbyte FILE [OFFSET] inverts the bits of one byte (default: the middle
+// one), as corruption or tampering would.
+func cmdFlipbyte(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 1 || len(args) > 2 {
+		ts.Fatalf("usage: flipbyte FILE [OFFSET]")
+	}
+	path := ts.MkAbs(args[0])
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	if len(b) == 0 {
+		ts.Fatalf("flipbyte: %s is empty", path)
+	}
+	off := len(b) / 2
+	if len(args) == 2 {
+		off, err = strconv.Atoi(args[1])
+		ts.Check(err)
+		if off < 0 || off >= len(b) {
+			ts.Fatalf("flipbyte: offset %d outside %s (%d bytes)", off, path, len(b))
+		}
+	}
+	b[off] ^= 0xff
+	ts.Check(os.WriteFile(path, b, 0o644))
+}
+
+// readPID reads the pid from a server.json.
+func readPID(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		PID int `json:"pid"`
+	}
+	if err := json.Unmarshal(b, &info); err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	if info.PID <= 0 {
+		return 0, fmt.Errorf("%s: no pid", path)
+	}
+	return info.PID, nil
+}
