@@ -202,6 +202,9 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 		{
 			name: "catalog and signature never from the same publication",
 			handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				// A distpac catalog server (it sends the serial header) whose
+				// two files never carry the same ETag.
+				w.Header().Set(catalogclient.HeaderSerial, "6")
 				if r.URL.Path == "/packages.db" {
 					w.Header().Set("ETag", `"6-aaaa"`)
 					w.Write(db6)

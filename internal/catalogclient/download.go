@@ -22,19 +22,23 @@ var sqliteMagic = []byte("SQLite format 3\x00")
 
 // download is a catalog and signature fetched but not yet trusted.
 type download struct {
-	tmp      string // the catalog, in a temporary file in the client directory
-	sum      [sha256.Size]byte
-	sig      []byte
-	dbETag   string
-	sigETag  string
-	endpoint string // the catalog's URL, for messages
+	tmp     string // the catalog, in a temporary file in the client directory
+	sum     [sha256.Size]byte
+	sig     []byte
+	dbETag  string
+	sigETag string
+	// pairedETags: the catalog came from a distpac catalog server, which
+	// gives both files one ETag. Static mirrors and CDNs give each file its
+	// own, so there different ETags mean nothing.
+	pairedETags bool
+	endpoint    string // the catalog's URL, for messages
 }
 
-// mismatched reports that the two files come from different publications.
-// A server or mirror that sends no ETag cannot be checked this way; the
+// mismatched reports that the two files come from different publications
+// of a distpac catalog server. A mirror cannot be checked this way; the
 // signature check still catches a mismatched pair, as a bad signature.
 func (d *download) mismatched() bool {
-	return d.dbETag != "" && d.sigETag != "" && d.dbETag != d.sigETag
+	return d.pairedETags && d.dbETag != "" && d.sigETag != "" && d.dbETag != d.sigETag
 }
 
 func (d *download) remove() { os.Remove(d.tmp) }
@@ -65,7 +69,7 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 	if err != nil {
 		return nil, fmt.Errorf("download catalog: %w", err)
 	}
-	dl := &download{tmp: f.Name(), endpoint: dbURL, dbETag: resp.Header.Get("ETag")}
+	dl := &download{tmp: f.Name(), endpoint: dbURL, dbETag: resp.Header.Get("ETag"), pairedETags: resp.Header.Get(HeaderSerial) != ""}
 	defer func() {
 		if err != nil {
 			f.Close()

@@ -67,7 +67,9 @@ the configuration is client.yaml there, or the file given with --config.`,
   dist-client install hello
   dist-client list --installed
   dist-client uninstall hello`,
-		Args: cli.NoArgs,
+		// No Args here: cobra then reports an unknown command as a usage
+		// error (exit 2); with Args set, a root without RunE prints help
+		// and exits 0 for any argument.
 	}
 	e.Bind(root, stdio)
 	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e))

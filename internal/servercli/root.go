@@ -57,7 +57,9 @@ the configuration is server.yaml there, or the file given with --config.`,
   dist-server start
   dist-server status
   dist-server stop`,
-		Args: cli.NoArgs,
+		// No Args here: cobra then reports an unknown command as a usage
+		// error (exit 2); with Args set, a root without RunE prints help
+		// and exits 0 for any argument.
 	}
 	e.Bind(root, stdio)
 	root.AddCommand(newAdd(e), newRemove(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e))

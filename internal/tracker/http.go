@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"net"
@@ -63,17 +64,22 @@ func (h announceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.ParseUint(r.URL.Query().Get("numwant"), 10, 32); err == nil {
 		st.numWant = uint(min(n, maxNumWant))
 	}
-	h.lib.ServeHTTP(&refusalWriter{ResponseWriter: w, st: st}, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	rw := &refusalWriter{ResponseWriter: w, st: st}
+	h.lib.ServeHTTP(rw, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	rw.finish()
 }
 
 // refusalWriter replaces the library's reply with a bencoded failure reason
 // when TrackAnnounce refused the announce. The refusal is always recorded
-// before the library writes anything, so the first write decides.
+// before the library writes anything, so the first write decides. A
+// successful reply is held back for finish, which cleans it.
 type refusalWriter struct {
 	http.ResponseWriter
 	st       *announceState
 	decided  bool
 	replaced bool
+	status   int          // what the library set; 0 means an implicit 200
+	body     bytes.Buffer // a successful reply, sent by finish
 }
 
 func (w *refusalWriter) decide() bool {
@@ -88,7 +94,11 @@ func (w *refusalWriter) decide() bool {
 }
 
 func (w *refusalWriter) WriteHeader(code int) {
-	if !w.decide() {
+	if w.decide() {
+		return
+	}
+	w.status = code
+	if code != http.StatusOK {
 		w.ResponseWriter.WriteHeader(code)
 	}
 }
@@ -97,7 +107,40 @@ func (w *refusalWriter) Write(b []byte) (int, error) {
 	if w.decide() {
 		return len(b), nil
 	}
+	if w.status == 0 || w.status == http.StatusOK {
+		return w.body.Write(b)
+	}
 	return w.ResponseWriter.Write(b)
+}
+
+// finish sends the held-back successful reply without the empty "failure
+// reason" (and "tracker id") that the library always encodes: BEP 3 says a
+// reply with a failure reason has no other keys, and clients such as aria2
+// take its mere presence as a failed announce.
+func (w *refusalWriter) finish() {
+	if w.replaced || w.body.Len() == 0 {
+		return
+	}
+	_, _ = w.ResponseWriter.Write(withoutEmptyKeys(w.body.Bytes()))
+}
+
+// withoutEmptyKeys drops the empty-string "failure reason" and "tracker id"
+// from a bencoded dictionary; anything it cannot parse is returned as is.
+func withoutEmptyKeys(body []byte) []byte {
+	var m map[string]bencode.Bytes
+	if err := bencode.Unmarshal(body, &m); err != nil {
+		return body
+	}
+	for _, k := range []string{"failure reason", "tracker id"} {
+		if string(m[k]) == "0:" {
+			delete(m, k)
+		}
+	}
+	out, err := bencode.Marshal(m)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 func writeFailure(w http.ResponseWriter, reason string) {

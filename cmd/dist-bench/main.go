@@ -1,0 +1,12 @@
+// Command dist-bench runs the swarm benchmark of DESIGN.md §7 against the
+// real binaries: distpac vs plain HTTP (and aria2 when installed) in one
+// run. See internal/bench.
+package main
+
+import (
+	"os"
+
+	"github.com/distpac/distpac/internal/bench"
+)
+
+func main() { os.Exit(bench.Main(os.Args[1:], os.Stdout, os.Stderr)) }

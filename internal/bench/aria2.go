@@ -1,0 +1,181 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/server"
+)
+
+func haveAria2() bool {
+	_, err := exec.LookPath("aria2c")
+	return err == nil
+}
+
+// aria2Stat asks an aria2c's JSON-RPC for its one download's counters.
+func aria2Stat(ctx context.Context, port int) (completed, total, uploaded int64, err error) {
+	body := []byte(`{"jsonrpc":"2.0","id":"b","method":"aria2.tellActive","params":[["completedLength","totalLength","uploadLength"]]}`)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/jsonrpc", port), bytes.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Result []map[string]string `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return 0, 0, 0, err
+	}
+	if len(out.Result) == 0 {
+		return 0, 0, 0, fmt.Errorf("aria2 on port %d has no active download", port)
+	}
+	r := out.Result[0]
+	completed, _ = strconv.ParseInt(r["completedLength"], 10, 64)
+	total, _ = strconv.ParseInt(r["totalLength"], 10, 64)
+	uploaded, _ = strconv.ParseInt(r["uploadLength"], 10, 64)
+	return completed, total, uploaded, nil
+}
+
+// runAria2 runs the same swarm with aria2c as seeder and leechers, under
+// the same caps, announcing to a tracker-only dist-server.
+func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, error) {
+	var row Row
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	srvBin := filepath.Join(o.BinDir, "dist-server")
+	trackerPort, err := freePort()
+	if err != nil {
+		return row, err
+	}
+	sdir := filepath.Join(dir, "tracker")
+	os.MkdirAll(sdir, 0o755)
+	scfg := filepath.Join(sdir, "server.yaml")
+	os.WriteFile(scfg, fmt.Appendf(nil, "tracker_addr: \"127.0.0.1:%d\"\n", trackerPort), 0o644)
+	senv := []string{"XDG_DATA_HOME=" + sdir}
+	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
+		return row, err
+	}
+	srv, err := start(ctx, filepath.Join(dir, "tracker.log"), senv, srvBin, "--config", scfg, "start", "--foreground", "--no-seeder", "--no-database")
+	if err != nil {
+		return row, err
+	}
+	defer srv.stop()
+	infoPath := filepath.Join(sdir, "distpac", "server", "server.json")
+	if err := waitUntil(ctx, 30*time.Second, "tracker", func() bool {
+		b, err := os.ReadFile(infoPath)
+		var info server.Info
+		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
+	}); err != nil {
+		return row, err
+	}
+	db, err := catalog.Open(ctx, filepath.Join(sdir, "distpac", "server", "catalog.db"))
+	if err != nil {
+		return row, err
+	}
+	pkgs, err := db.All(ctx)
+	db.Close()
+	if err != nil || len(pkgs) != 1 {
+		return row, fmt.Errorf("aria2 row: catalog: %v", err)
+	}
+	torrent := filepath.Join(dir, "pkg.torrent")
+	if err := os.WriteFile(torrent, pkgs[0].Torrent, 0o644); err != nil {
+		return row, err
+	}
+	archive := filepath.Join(sdir, "distpac", "server", "archives", pkgs[0].Archive)
+
+	type peer struct {
+		rpc  int
+		proc *proc
+	}
+	startAria := func(name, dl string, upCap int64, seeder bool) (*peer, error) {
+		rpc, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		listen, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		args := []string{"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--seed-ratio=0.0",
+			"--dir=" + dl, "--listen-port=" + strconv.Itoa(listen), "--enable-rpc", "--rpc-listen-port=" + strconv.Itoa(rpc),
+			"--max-overall-upload-limit=" + strconv.FormatInt(upCap, 10), "--summary-interval=0", "--console-log-level=warn",
+			"--file-allocation=none", "--bt-tracker-connect-timeout=5", "--bt-tracker-interval=0", "--check-certificate=false", "--quiet=true"}
+		if seeder {
+			args = append(args, "--bt-seed-unverified=true")
+		}
+		args = append(args, torrent)
+		os.MkdirAll(dl, 0o755)
+		p, err := start(ctx, filepath.Join(dir, name+".log"), nil, "aria2c", args...)
+		if err != nil {
+			return nil, err
+		}
+		return &peer{rpc: rpc, proc: p}, nil
+	}
+	seedDir := filepath.Join(dir, "seeder")
+	os.MkdirAll(seedDir, 0o755)
+	data, err := os.ReadFile(archive)
+	if err != nil {
+		return row, err
+	}
+	os.WriteFile(filepath.Join(seedDir, pkgs[0].Archive), data, 0o644)
+	seeder, err := startAria("seeder", seedDir, o.U, true)
+	if err != nil {
+		return row, err
+	}
+	defer seeder.proc.stop()
+	if err := waitUntil(ctx, 30*time.Second, "aria2 seeder", func() bool {
+		_, _, _, err := aria2Stat(ctx, seeder.rpc)
+		return err == nil
+	}); err != nil {
+		return row, err
+	}
+	_, _, up0, _ := aria2Stat(ctx, seeder.rpc)
+
+	t0 := time.Now()
+	leechers := make([]*peer, n)
+	for i := range leechers {
+		leechers[i], err = startAria(fmt.Sprintf("leecher%02d", i), filepath.Join(dir, fmt.Sprintf("l%02d", i)), o.u, false)
+		if err != nil {
+			return row, err
+		}
+		defer leechers[i].proc.stop()
+	}
+	times := make([]time.Duration, n)
+	doneAt := make([]bool, n)
+	left := n
+	if err := waitUntil(ctx, o.Timeout, "aria2 leechers", func() bool {
+		for i, l := range leechers {
+			if doneAt[i] {
+				continue
+			}
+			c, t, _, err := aria2Stat(ctx, l.rpc)
+			if err == nil && t > 0 && c == t {
+				doneAt[i], times[i] = true, time.Since(t0)
+				left--
+			}
+		}
+		return left == 0
+	}); err != nil {
+		return row, err
+	}
+	summarise(&row, times)
+	_, _, up1, err := aria2Stat(ctx, seeder.rpc)
+	if err != nil {
+		return row, err
+	}
+	row.ServerUp = float64(up1-up0) / float64(o.F)
+	for _, l := range leechers {
+		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
+	}
+	return row, nil
+}

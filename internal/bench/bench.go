@@ -1,0 +1,272 @@
+// Package bench is the swarm benchmark behind `make bench-swarm`
+// (DESIGN.md §7): one real dist-server and N real dist-client processes on
+// 127.0.0.1 install the same package of size F at once, with the server's
+// upload capped at U and each client's at u; in the same run the same N
+// clients fetch the archive over plain HTTP from a server capped at U, and,
+// when aria2c is installed, aria2 does the same swarm as seeder and
+// leechers. It prints one row per method and N with the time until the last
+// client is done and its ratio to the Kumar–Ross lower bound
+// T_min = max(F/U, F/d, N·F/(U + N·u)) (d, the client download capacity, is
+// unlimited here, so F/d = 0).
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Options set the scenario.
+type Options struct {
+	Ns       []int
+	F        int64 // package payload bytes
+	U, u     int64 // server and client upload caps, bytes/s
+	HTTP     bool
+	HTTPMaxN int // HTTP rows only for N up to this (its time is predictable: N·F/U)
+	Aria2    bool
+	BinDir   string
+	Keep     bool
+	Timeout  time.Duration // per row
+	Stdout   io.Writer
+	Stderr   io.Writer
+}
+
+// Row is one measured line of the table.
+type Row struct {
+	Method          string
+	N               int
+	F, U, u         int64
+	Last, Mean, Max time.Duration // from the start of the run
+	FirstByte       time.Duration // mean time to the first payload byte (where measured)
+	ServerUp        float64       // server payload bytes uploaded ÷ F
+	ClientDownMax   float64       // the most any client downloaded ÷ F
+	Bound           time.Duration
+	PeakRSS         int64 // largest peak RSS of a client process, bytes
+	Err             string
+}
+
+// Bound is the Kumar–Ross lower bound with unlimited client download.
+func Bound(n int, f, U, u int64) time.Duration {
+	t := float64(f) / float64(U)
+	if shared := float64(n) * float64(f) / float64(U+int64(n)*u); shared > t {
+		t = shared
+	}
+	return time.Duration(t * float64(time.Second))
+}
+
+// Main parses flags and runs the benchmark.
+func Main(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("dist-bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ns := fs.String("n", envOr("DISTPAC_BENCH_N", "16"), "comma-separated client counts, e.g. 4,16,32 (env DISTPAC_BENCH_N)")
+	f := fs.String("f", envOr("DISTPAC_BENCH_F", "16MiB"), "package size (env DISTPAC_BENCH_F)")
+	U := fs.String("U", envOr("DISTPAC_BENCH_U", "2MiB"), "server upload cap per second (env DISTPAC_BENCH_U)")
+	u := fs.String("u", envOr("DISTPAC_BENCH_UC", "2MiB"), "client upload cap per second (env DISTPAC_BENCH_UC)")
+	noHTTP := fs.Bool("no-http", false, "leave out the HTTP baseline")
+	httpMax := fs.Int("http-max-n", 16, "run the HTTP baseline only for N up to this")
+	noAria := fs.Bool("no-aria2", false, "leave out the aria2 row even when aria2c is installed")
+	bin := fs.String("bin", "", "directory with dist-server and dist-client (default: next to this program, then ./bin)")
+	keep := fs.Bool("keep", false, "keep the work directory")
+	timeout := fs.Duration("timeout", 4*time.Minute, "give up on a row after this long")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr}
+	for _, s := range strings.Split(*ns, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 256 {
+			fmt.Fprintf(stderr, "dist-bench: -n %q: want client counts between 1 and 256\n", *ns)
+			return 2
+		}
+		o.Ns = append(o.Ns, n)
+	}
+	for _, p := range []struct {
+		dst  *int64
+		text string
+		name string
+	}{{&o.F, *f, "-f"}, {&o.U, *U, "-U"}, {&o.u, *u, "-u"}} {
+		v, err := units.ParseSize(p.text)
+		if err != nil || v <= 0 {
+			fmt.Fprintf(stderr, "dist-bench: %s %q: want a positive size such as 16MiB\n", p.name, p.text)
+			return 2
+		}
+		*p.dst = int64(v)
+	}
+	o.BinDir = findBin(*bin)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rows, err := Run(ctx, o)
+	Print(stdout, rows)
+	if err != nil {
+		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func findBin(flagDir string) string {
+	if flagDir != "" {
+		return flagDir
+	}
+	if exe, err := os.Executable(); err == nil {
+		if _, err := os.Stat(filepath.Join(filepath.Dir(exe), "dist-server")); err == nil {
+			return filepath.Dir(exe)
+		}
+	}
+	return "bin"
+}
+
+// Run measures every row.
+func Run(ctx context.Context, o Options) ([]Row, error) {
+	for _, b := range []string{"dist-server", "dist-client"} {
+		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
+			return nil, fmt.Errorf("%s not found in %s (run make build, or pass -bin)", b, o.BinDir)
+		}
+	}
+	work, err := os.MkdirTemp("", "distpac-bench-")
+	if err != nil {
+		return nil, err
+	}
+	if o.Keep {
+		fmt.Fprintf(o.Stderr, "work directory: %s\n", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	pkg := filepath.Join(work, "benchpkg")
+	if err := writePackage(pkg, o.F); err != nil {
+		return nil, err
+	}
+	var rows []Row
+	var errs []error
+	add := func(r Row, err error) {
+		if err != nil {
+			r.Err = err.Error()
+			errs = append(errs, fmt.Errorf("%s N=%d: %w", r.Method, r.N, err))
+		}
+		rows = append(rows, r)
+	}
+	for _, n := range o.Ns {
+		base := Row{N: n, F: o.F, U: o.U, u: o.u, Bound: Bound(n, o.F, o.U, o.u)}
+		if ctx.Err() != nil {
+			break
+		}
+		fmt.Fprintf(o.Stderr, "distpac, N=%d ...\n", n)
+		r, err := runDistpac(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
+		r.Method, r.N, r.F, r.U, r.u, r.Bound = "distpac", base.N, base.F, base.U, base.u, base.Bound
+		add(r, err)
+		if o.HTTP && n <= o.HTTPMaxN {
+			fmt.Fprintf(o.Stderr, "http, N=%d ...\n", n)
+			r, err := runHTTP(ctx, o, n, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
+			r.Method, r.N, r.F, r.U, r.u, r.Bound = "http", base.N, base.F, base.U, base.u, base.Bound
+			add(r, err)
+		}
+		if o.Aria2 && haveAria2() {
+			fmt.Fprintf(o.Stderr, "aria2, N=%d ...\n", n)
+			r, err := runAria2(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("aria2-%d", n)))
+			r.Method, r.N, r.F, r.U, r.u, r.Bound = "aria2", base.N, base.F, base.U, base.u, base.Bound
+			add(r, err)
+		}
+	}
+	return rows, errors.Join(errs...)
+}
+
+// writePackage makes a package whose asset is f random (incompressible) bytes.
+func writePackage(dir string, f int64) error {
+	for _, d := range []string{"assets", "scripts"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	files := map[string]string{
+		"manifest.yaml":        "name: benchpkg\nversion: 1.0.0\ndescription: swarm benchmark payload\n",
+		"scripts/install.sh":   "#!/bin/sh\ntest -s \"$DISTPAC_ASSETS/payload\"\n",
+		"scripts/uninstall.sh": "#!/bin/sh\nexit 0\n",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			return err
+		}
+	}
+	out, err := os.Create(filepath.Join(dir, "assets", "payload"))
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	r := rand.New(rand.NewPCG(uint64(f), 42))
+	buf := make([]byte, 1<<20)
+	for left := f; left > 0; {
+		for i := 0; i+8 <= len(buf); i += 8 {
+			v := r.Uint64()
+			for j := range 8 {
+				buf[i+j] = byte(v >> (8 * j))
+			}
+		}
+		n := min(left, int64(len(buf)))
+		if _, err := out.Write(buf[:n]); err != nil {
+			return err
+		}
+		left -= n
+	}
+	return out.Close()
+}
+
+// summarise fills Last, Mean and Max from per-client durations.
+func summarise(r *Row, times []time.Duration) {
+	if len(times) == 0 {
+		return
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	var sum time.Duration
+	for _, t := range times {
+		sum += t
+	}
+	r.Mean = sum / time.Duration(len(times))
+	r.Max = times[len(times)-1]
+	r.Last = r.Max
+}
+
+// Print writes the table.
+func Print(w io.Writer, rows []Row) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\t\n")
+	for _, r := range rows {
+		if r.Err != "" {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\tFAILED: %s\t\t\t\t\t\t\t\t\t\n", r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Err)
+			continue
+		}
+		fb, rss := "-", "-"
+		if r.FirstByte > 0 {
+			fb = fmt.Sprintf("%.0fms", r.FirstByte.Seconds()*1000)
+		}
+		if r.PeakRSS > 0 {
+			rss = sz(r.PeakRSS)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%.3f\t%s\t%s\t\n",
+			r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Last.Seconds(), r.Mean.Seconds(), r.Max.Seconds(),
+			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.ClientDownMax, fb, rss)
+	}
+	tw.Flush()
+}
+
+func sz(n int64) string { return strings.ReplaceAll(units.Size(n).String(), " ", "") }

@@ -1,0 +1,239 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/server"
+)
+
+// freePort asks the kernel for a free port on 127.0.0.1.
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// proc is a child process this benchmark started and must stop.
+type proc struct {
+	cmd  *exec.Cmd
+	done chan error
+}
+
+func start(ctx context.Context, logPath string, env []string, name string, args ...string) (*proc, error) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	return p, nil
+}
+
+// stop ends the process by its PID: SIGTERM, then SIGKILL after a grace.
+func (p *proc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// peakRSS reads a live process's high-water resident set size.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseInt(f[1], 10, 64)
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func waitUntil(ctx context.Context, d time.Duration, what string, ok func() bool) error {
+	deadline := time.Now().Add(d)
+	for !ok() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("timed out after %s waiting for %s", d, what)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+func run(env []string, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %v: %s", filepath.Base(name), strings.Join(args, " "), err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// runDistpac: one dist-server, N daemons (so finished clients keep
+// seeding, as DESIGN §6 has it), N concurrent `dist-client install`.
+func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, error) {
+	var row Row
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	srvBin, cliBin := filepath.Join(o.BinDir, "dist-server"), filepath.Join(o.BinDir, "dist-client")
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return row, err
+		}
+		ports[i] = p
+	}
+	sdir := filepath.Join(dir, "server")
+	if err := os.MkdirAll(sdir, 0o755); err != nil {
+		return row, err
+	}
+	scfg := filepath.Join(sdir, "server.yaml")
+	os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\nupload_rate_limit: \"%d\"\n",
+		ports[0], ports[1], ports[2], o.U), 0o644)
+	senv := []string{"XDG_DATA_HOME=" + sdir}
+	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
+		return row, err
+	}
+	srv, err := start(ctx, filepath.Join(dir, "server.log"), senv, srvBin, "--config", scfg, "start", "--foreground")
+	if err != nil {
+		return row, err
+	}
+	defer srv.stop()
+	infoPath := filepath.Join(sdir, "distpac", "server", "server.json")
+	var info server.Info
+	if err := waitUntil(ctx, 30*time.Second, "dist-server to be ready", func() bool {
+		b, err := os.ReadFile(infoPath)
+		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
+	}); err != nil {
+		return row, err
+	}
+
+	type client struct {
+		env    []string
+		cfg    string
+		sock   string
+		daemon *proc
+	}
+	clients := make([]*client, n)
+	for i := range clients {
+		cdir := filepath.Join(dir, fmt.Sprintf("c%02d", i))
+		os.MkdirAll(cdir, 0o755)
+		c := &client{env: []string{"XDG_DATA_HOME=" + cdir}, cfg: filepath.Join(cdir, "client.yaml"),
+			sock: filepath.Join(cdir, "distpac", "client", "daemon.sock")}
+		os.WriteFile(c.cfg, fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\nupload_rate_limit: \"%d\"\n",
+			ports[0], filepath.Join(cdir, "prefix"), o.u), 0o644)
+		if err := run(c.env, cliBin, "--config", c.cfg, "sync", "-q"); err != nil {
+			return row, err
+		}
+		c.daemon, err = start(ctx, filepath.Join(cdir, "daemon.log"), c.env, cliBin, "--config", c.cfg, "daemon")
+		if err != nil {
+			return row, err
+		}
+		defer c.daemon.stop()
+		clients[i] = c
+	}
+	for _, c := range clients {
+		if err := waitUntil(ctx, 30*time.Second, "dist-client daemon", func() bool { return daemon.Dial(ctx, c.sock) != nil }); err != nil {
+			return row, err
+		}
+	}
+	up0, err := serverUploaded(info.Control)
+	if err != nil {
+		return row, err
+	}
+
+	// All installs start together; each time runs from that common start.
+	t0 := time.Now()
+	times := make([]time.Duration, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.CommandContext(ctx, cliBin, "--config", c.cfg, "install", "-q", "benchpkg")
+			cmd.Env = append(os.Environ(), c.env...)
+			out, err := cmd.CombinedOutput()
+			times[i] = time.Since(t0)
+			if err != nil {
+				errs[i] = fmt.Errorf("client %d: %v: %s", i, err, bytes.TrimSpace(out))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return row, err
+		}
+	}
+	summarise(&row, times)
+	up1, err := serverUploaded(info.Control)
+	if err != nil {
+		return row, err
+	}
+	row.ServerUp = float64(up1-up0) / float64(o.F)
+	for _, c := range clients {
+		d := daemon.Dial(ctx, c.sock)
+		if d == nil {
+			continue
+		}
+		st, err := d.Status(ctx)
+		if err == nil {
+			row.ClientDownMax = max(row.ClientDownMax, float64(st.Downloaded)/float64(o.F))
+		}
+		row.PeakRSS = max(row.PeakRSS, peakRSS(c.daemon.cmd.Process.Pid))
+	}
+	return row, nil
+}
+
+func serverUploaded(control string) (int64, error) {
+	resp, err := http.Get(control + "/status")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var st server.Status
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return 0, err
+	}
+	return st.Uploaded, nil
+}
