@@ -4,7 +4,7 @@ BIN     ?= $(CURDIR)/bin
 PKGS    := ./...
 FUZZTIME ?= 60s
 
-.PHONY: help build demo test test-short race vet fmt fuzz bench clean
+.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,7 +36,11 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	  done; \
 	done
 
-bench: ## resolver and archive benchmarks (figures, not pass/fail)
+bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
+	$(GO) build -o $(BIN)/ ./cmd/dist-bench
+	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
+
+bench: ## resolver, archive and tracker micro-benchmarks (figures, not pass/fail)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/tracker
 
 clean: ## remove built binaries

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
-
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/tracker"
@@ -74,6 +72,5 @@ func FastStart(ctx context.Context, dir string, size int64) (first, done time.Du
 	if err != nil {
 		return first, done, fmt.Errorf("fast start: %w", err)
 	}
-	var _ metainfo.Hash = ih
 	return first, done, nil
 }
