@@ -92,18 +92,34 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// mkpkg [-depends DEP] [-dir DIR] NAME VERSION [SIZE] writes the package
-// directory DIR (default pkgs/NAME-VERSION): a manifest, assets/data.bin of
-// SIZE pseudo-random bytes (default 1KiB; seeded by name and version, so
-// the same call gives the same package), an install.sh that copies the
-// assets into $DISTPAC_PREFIX/NAME and an uninstall.sh that removes them.
+// mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-dir DIR]
+// NAME VERSION [SIZE] writes the package directory DIR (default
+// pkgs/NAME-VERSION): a manifest, assets/data.bin of SIZE pseudo-random
+// bytes (default 1KiB; seeded by name and version, so the same call gives
+// the same package), an install.sh that copies the assets into
+// $DISTPAC_PREFIX/NAME and writes $DISTPAC_PREFIX/NAME/VERSION (so a script
+// can tell which version's install.sh ran) and an uninstall.sh that removes
+// them and appends "NAME VERSION" to $DISTPAC_PREFIX/uninstalled.log (so a
+// script can tell which version's uninstall.sh ran). -depends and
+// -conflicts may be repeated. With -fail-install N, install.sh copies the
+// assets, then exits with status N.
 func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("mkpkg", flag.ContinueOnError)
-	var depends, dir string
-	fs.StringVar(&depends, "depends", "", "a dependency, e.g. 'libfoo ^1.0'")
+	var depends, conflicts []string
+	var dir string
+	var failInstall int
+	fs.Func("depends", "a dependency, e.g. 'libfoo ^1.0' (repeatable)", func(s string) error {
+		depends = append(depends, s)
+		return nil
+	})
+	fs.Func("conflicts", "a conflict, e.g. 'tool <2' (repeatable)", func(s string) error {
+		conflicts = append(conflicts, s)
+		return nil
+	})
+	fs.IntVar(&failInstall, "fail-install", 0, "make install.sh exit with this status")
 	fs.StringVar(&dir, "dir", "", "where to write the package")
 	if neg || fs.Parse(args) != nil || fs.NArg() < 2 || fs.NArg() > 3 {
-		ts.Fatalf("usage: mkpkg [-depends DEP] [-dir DIR] NAME VERSION [SIZE]")
+		ts.Fatalf("usage: mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-dir DIR] NAME VERSION [SIZE]")
 	}
 	name, version := fs.Arg(0), fs.Arg(1)
 	size := int64(1024)
@@ -117,11 +133,24 @@ func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	dir = ts.MkAbs(dir)
 	manifest := fmt.Sprintf("name: %s\nversion: %s\ndescription: test package %s of %d bytes\n", name, version, name, size)
-	if depends != "" {
-		manifest += fmt.Sprintf("depends:\n  - %q\n", depends)
+	for _, l := range []struct {
+		key  string
+		deps []string
+	}{{"depends", depends}, {"conflicts", conflicts}} {
+		if len(l.deps) > 0 {
+			manifest += l.key + ":\n"
+			for _, d := range l.deps {
+				manifest += fmt.Sprintf("  - %q\n", d)
+			}
+		}
 	}
-	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\necho \"%[1]s $DISTPAC_VERSION: installed\"\n", name)
-	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s: removed\"\n", name)
+	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\necho \"$DISTPAC_VERSION\" > \"$DISTPAC_PREFIX/%[1]s/VERSION\"\n", name)
+	if failInstall != 0 {
+		install += fmt.Sprintf("echo \"%[1]s $DISTPAC_VERSION: failing on purpose\" >&2\nexit %[2]d\n", name, failInstall)
+	} else {
+		install += fmt.Sprintf("echo \"%s $DISTPAC_VERSION: installed\"\n", name)
+	}
+	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: removed\"\n", name)
 	for _, f := range []struct {
 		path, text string
 		mode       os.FileMode

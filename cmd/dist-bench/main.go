@@ -4,6 +4,8 @@
 package main
 
 import (
+	_ "github.com/distpac/distpac/internal/fileio" // before the BitTorrent library: see its doc
+
 	"os"
 
 	"github.com/distpac/distpac/internal/bench"

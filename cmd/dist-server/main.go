@@ -3,6 +3,8 @@
 package main
 
 import (
+	_ "github.com/distpac/distpac/internal/fileio" // before the BitTorrent library: see its doc
+
 	"context"
 	"os"
 
