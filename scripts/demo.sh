@@ -69,7 +69,9 @@ step "alice runs the installed program: $work/alice/prefix/bin/hello"
 "$work/alice/prefix/bin/hello"
 
 step "alice: dist-client daemon (seeds her cache in the background)"
-alice daemon >"$work/alice-daemon.log" 2>&1 &
+# Run the binary itself in the background (not through the shell function),
+# so $! is its PID and the cleanup stops exactly it.
+XDG_DATA_HOME="$work/alice" "$bin/dist-client" --config "$work/alice.yaml" daemon >"$work/alice-daemon.log" 2>&1 &
 daemon_pid=$!
 for _ in $(seq 1 100); do grep -q "seeding" "$work/alice-daemon.log" 2>/dev/null && break; sleep 0.1; done
 cat "$work/alice-daemon.log"
