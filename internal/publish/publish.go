@@ -146,6 +146,11 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		return nil, err
 	}
 	if _, err := db.Add(ctx, fresh); err != nil {
+		// Nothing references the archives just stored: drop them, so a
+		// refused add leaves the store as it was.
+		for _, row := range fresh {
+			os.Remove(filepath.Join(p.Paths.Archives(), row.Archive))
+		}
 		return nil, err
 	}
 	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
@@ -159,13 +164,25 @@ func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 	var pkgs []*pkgdir.Package
 	var problems []error
 	seen := map[string]string{}
+	// spelling maps each name key to the first spelling given and its dir:
+	// "Foo" and "foo" in one call would each pass nameCaseClash against the
+	// catalog, so they are refused here, before any archive is built.
+	type given struct{ name, dir string }
+	spelling := map[string]given{}
 	for _, d := range dirs {
 		pk, err := pkgdir.Load(d)
 		if err != nil {
 			problems = append(problems, err)
 			continue
 		}
-		key := manifest.NameKey(pk.Manifest.Name) + "@" + pk.Manifest.Version.String()
+		nk := manifest.NameKey(pk.Manifest.Name)
+		if g, ok := spelling[nk]; ok && g.name != pk.Manifest.Name {
+			problems = append(problems, fmt.Errorf("%s: manifest.yaml: field \"name\": %q differs only in case from %q given by %s", d, pk.Manifest.Name, g.name, g.dir))
+			continue
+		} else if !ok {
+			spelling[nk] = given{pk.Manifest.Name, d}
+		}
+		key := nk + "@" + pk.Manifest.Version.String()
 		if prev, ok := seen[key]; ok {
 			problems = append(problems, fmt.Errorf("%s: %s@%s is also given by %s", d, pk.Manifest.Name, pk.Manifest.Version, prev))
 			continue

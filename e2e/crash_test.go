@@ -1,0 +1,546 @@
+package e2e
+
+// Attacks on "nothing lost, nothing let in": kill -9 at the worst moments,
+// concurrent processes on one state, and a publication racing a sync. Each
+// test asserts what the program did afterwards and that nothing was lost.
+// The timing-sensitive ones are Go tests (exec.Cmd, deadlines, kill by pid);
+// every wait is bounded.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rig is one harness driven from Go instead of a script.
+type rig struct {
+	t   *testing.T
+	h   *harness
+	env []string
+}
+
+func newRig(t *testing.T, serverYAMLExtra string) *rig {
+	t.Helper()
+	h, err := newHarness(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if serverYAMLExtra != "" {
+		p := filepath.Join(h.work, "server.yaml")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, append(b, serverYAMLExtra...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := &rig{t: t, h: h, env: h.environ(os.Getenv("PATH"))}
+	t.Cleanup(func() {
+		if err := h.stopServer(); err != nil {
+			t.Error(err)
+		}
+	})
+	return r
+}
+
+// path joins elements under the harness's work directory.
+func (r *rig) path(elem ...string) string { return filepath.Join(append([]string{r.h.work}, elem...)...) }
+
+// clientDir is a client's state directory ($XDG_DATA_HOME/distpac/client).
+func (r *rig) clientDir(home string) string { return r.path(home, "distpac", "client") }
+
+// cmd prepares binary for the installation in home with config, bounded by
+// ctx. home is "server", "client1" or "client2"; config is the yaml's name.
+func (r *rig) cmd(ctx context.Context, binary, home, config string, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, binary), append([]string{"--config", r.path(config)}, args...)...)
+	cmd.Env = append(append([]string{}, r.env...), "XDG_DATA_HOME="+r.path(home))
+	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// run runs a command to completion (at most two minutes) and returns its
+// combined output, failing the test on a non-zero exit.
+func (r *rig) run(binary, home, config string, args ...string) string {
+	r.t.Helper()
+	out, err := r.try(binary, home, config, args...)
+	if err != nil {
+		r.t.Fatalf("%s %s: %v\n%s", binary, strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+// try is run without failing the test.
+func (r *rig) try(binary, home, config string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := r.cmd(ctx, binary, home, config, args...).CombinedOutput()
+	return string(out), err
+}
+
+func (r *rig) server(args ...string) string { return r.run("dist-server", "server", "server.yaml", args...) }
+func (r *rig) client1(args ...string) string {
+	return r.run("dist-client", "client1", "client1.yaml", args...)
+}
+
+// uploaded is the running server's uploaded_bytes.
+func (r *rig) uploaded() int64 {
+	r.t.Helper()
+	var st struct {
+		Uploaded int64 `json:"uploaded_bytes"`
+	}
+	out := r.server("status", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		r.t.Fatalf("dist-server status --json: %v: %s", err, out)
+	}
+	return st.Uploaded
+}
+
+// mkpkg writes a package like the script command mkpkg.
+func (r *rig) mkpkg(name, version string, size int64) string {
+	r.t.Helper()
+	dir := r.path("pkgs", name+"-"+version)
+	files := map[string]string{
+		"manifest.yaml":        fmt.Sprintf("name: %s\nversion: %s\n", name, version),
+		"scripts/install.sh":   fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\n", name),
+		"scripts/uninstall.sh": fmt.Sprintf("#!/bin/sh\nrm -rf \"$DISTPAC_PREFIX/%s\"\n", name),
+	}
+	r.writeFiles(dir, files)
+	if err := writeRandom(filepath.Join(dir, "assets", "data.bin"), name+"@"+version, size); err != nil {
+		r.t.Fatal(err)
+	}
+	return dir
+}
+
+func (r *rig) writeFiles(dir string, files map[string]string) {
+	r.t.Helper()
+	for rel, text := range files {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o755); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "assets"), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// poll waits for cond, at most timeout, checking every 20 ms.
+func poll(timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cond()
+}
+
+// started is a process started in the background whose exit is watched.
+type started struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan error
+}
+
+func (r *rig) start(ctx context.Context, binary, home, config string, args ...string) *started {
+	r.t.Helper()
+	cmd := r.cmd(ctx, binary, home, config, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		r.t.Fatal(err)
+	}
+	s := &started{cmd: cmd, out: &out, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	r.t.Cleanup(func() {
+		cmd.Process.Kill() // our own child, by pid; harmless when it has exited
+		<-s.done
+	})
+	return s
+}
+
+// running reports whether the process has not exited yet.
+func (s *started) running() bool {
+	select {
+	case err := <-s.done:
+		s.done <- err
+		return false
+	default:
+		return true
+	}
+}
+
+// kill9 sends SIGKILL to the process and waits for it.
+func (s *started) kill9(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatalf("kill -9 %d: %v", s.cmd.Process.Pid, err)
+	}
+	err := <-s.done
+	s.done <- err
+}
+
+func fileSize(path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return st.Size()
+}
+
+// TestKillInstallDuringDownload: kill -9 of dist-client install while the
+// archive downloads; the rerun completes with identical files, and should
+// fetch only what the killed run had not verified yet.
+func TestKillInstallDuringDownload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB download at a capped rate")
+	}
+	const size = 64 << 20
+	r := newRig(t, "upload_rate_limit: \"16MiB\"\n")
+	pkg := r.mkpkg("huge", "1.0.0", size)
+	r.server("add", pkg)
+	r.server("start")
+	r.client1("sync")
+	archive := "huge-1.0.0.tar.zst"
+	part := filepath.Join(r.clientDir("client1"), "cache", archive+".part")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
+	// Kill once the part file exists and the server has sent a good third.
+	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
+		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d\n%s", fileSize(part), r.uploaded(), p.out)
+	}
+	if !p.running() {
+		t.Fatalf("install finished before it could be killed:\n%s", p.out)
+	}
+	p.kill9(t)
+	// Let in-flight bytes settle in the server's counter before reading it.
+	time.Sleep(300 * time.Millisecond)
+	before := r.uploaded()
+	t.Logf("killed install after the server sent %d of %d bytes; part file %d bytes", before, size, fileSize(part))
+	if _, err := os.Stat(filepath.Join(r.path("prefix1"), "huge")); err == nil {
+		t.Fatalf("a killed download left installed files")
+	}
+
+	out := r.client1("install", "--stall-timeout", "30s", "huge")
+	if !strings.Contains(out, "installed huge 1.0.0") {
+		t.Fatalf("rerun: no success line:\n%s", out)
+	}
+	again := r.uploaded() - before
+	t.Logf("rerun downloaded %d bytes from the server (%.0f%% of the archive; %d were sent before the kill)",
+		again, 100*float64(again)/float64(size), before)
+	if err := cmpfiles(filepath.Join(r.path("prefix1"), "huge", "data.bin"), filepath.Join(pkg, "assets", "data.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmpfiles(filepath.Join(r.clientDir("client1"), "cache", archive), r.path("server", "distpac", "server", "archives", archive)); err != nil {
+		t.Fatal(err)
+	}
+	// Resuming must reuse verified pieces: allow a quarter of the archive
+	// beyond what the kill left missing (in-flight and unverified pieces).
+	if limit := size - before + size/4; again > limit {
+		t.Errorf("rerun re-downloaded %d bytes, more than the %d still missing plus slack: pieces of the .part file were not reused", again, size-before)
+	}
+}
+
+// TestKillDuringInstallScript: kill -9 of dist-client while install.sh
+// runs; the package is not recorded, and a rerun installs it.
+func TestKillDuringInstallScript(t *testing.T) {
+	r := newRig(t, "")
+	hang := r.path("hang")
+	marker := r.path("prefix1", "slow-started")
+	scriptPID := r.path("script.pid")
+	// install.sh marks that it started, then waits (bounded, 30 s) while
+	// the hang file exists.
+	install := fmt.Sprintf(`#!/bin/sh
+set -eu
+echo $$ > %[1]q
+touch %[2]q
+i=0
+while [ -e %[3]q ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+mkdir -p "$DISTPAC_PREFIX/slow"
+echo done > "$DISTPAC_PREFIX/slow/ok"
+`, scriptPID, marker, hang)
+	dir := r.path("pkgs", "slow-1.0.0")
+	r.writeFiles(dir, map[string]string{
+		"manifest.yaml":        "name: slow\nversion: 1.0.0\n",
+		"scripts/install.sh":   install,
+		"scripts/uninstall.sh": "#!/bin/sh\nrm -rf \"$DISTPAC_PREFIX/slow\"\n",
+	})
+	r.server("add", dir)
+	r.server("start")
+	r.client1("sync")
+	if err := os.WriteFile(hang, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "slow")
+	if !poll(30*time.Second, func() bool { return fileSize(marker) >= 0 }) {
+		t.Fatalf("install.sh never started:\n%s", p.out)
+	}
+	p.kill9(t)
+	// The script outlives the killed client (it runs in its own process
+	// group); release it and make sure it is gone.
+	os.Remove(hang)
+	t.Cleanup(func() {
+		if b, err := os.ReadFile(scriptPID); err == nil {
+			var pid int
+			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
+
+	out := r.client1("list", "--installed")
+	if strings.Contains(out, "slow") {
+		t.Fatalf("list --installed shows the package whose install was killed:\n%s", out)
+	}
+	out = r.client1("install", "slow")
+	if !strings.Contains(out, "installed slow 1.0.0") {
+		t.Fatalf("rerun: no success line:\n%s", out)
+	}
+	if b, err := os.ReadFile(r.path("prefix1", "slow", "ok")); err != nil || string(b) != "done\n" {
+		t.Fatalf("rerun: install.sh did not finish: %q, %v", b, err)
+	}
+	out = r.client1("list", "--installed")
+	if !strings.Contains(out, "slow") {
+		t.Fatalf("list --installed does not show the reinstalled package:\n%s", out)
+	}
+}
+
+// TestKillServerAdd: kill -9 of dist-server add in the middle; the server's
+// state stays usable, and adding again succeeds.
+func TestKillServerAdd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adds a 64 MiB package")
+	}
+	r := newRig(t, "")
+	small := r.mkpkg("small", "1.0.0", 4096)
+	r.server("add", small)
+	big := r.mkpkg("bigadd", "1.0.0", 64<<20)
+	archives := r.path("server", "distpac", "server", "archives")
+	entries := func() int {
+		ents, _ := os.ReadDir(archives)
+		return len(ents)
+	}
+	n0 := entries()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := r.start(ctx, "dist-server", "server", "server.yaml", "add", big)
+	// Kill once the add has begun writing, or after 400 ms of work.
+	t0 := time.Now()
+	poll(2*time.Second, func() bool { return entries() > n0 || time.Since(t0) > 400*time.Millisecond })
+	if !p.running() {
+		t.Fatalf("add finished before it could be killed (make the package bigger):\n%s", p.out)
+	}
+	p.kill9(t)
+	ents, _ := os.ReadDir(archives)
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	t.Logf("killed add after %s; archives/ holds %v", time.Since(t0).Round(time.Millisecond), names)
+
+	out := r.server("list")
+	if !strings.Contains(out, "small") {
+		t.Fatalf("list after a killed add lost the earlier package:\n%s", out)
+	}
+	t.Logf("list after the kill:\n%s", out)
+	r.server("start")
+	out = r.client1("sync")
+	t.Logf("client sync after the kill: %s", strings.TrimSpace(out))
+	r.client1("install", "small")
+	out = r.server("add", big)
+	if !strings.Contains(out, "added bigadd 1.0.0") {
+		t.Fatalf("add after the kill: %s", out)
+	}
+	r.client1("sync")
+	r.client1("install", "--stall-timeout", "30s", "bigadd")
+	if err := cmpfiles(r.path("prefix1", "bigadd", "data.bin"), filepath.Join(big, "assets", "data.bin")); err != nil {
+		t.Fatal(err)
+	}
+	// Nothing the killed add left behind should remain beside the archives.
+	ents, _ = os.ReadDir(archives)
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".tar.zst") {
+			t.Errorf("archives/ keeps a leftover of the killed add: %s", e.Name())
+		}
+	}
+}
+
+// TestKillServer: kill -9 of the running server; status says it is not
+// running, start works again despite the stale server.json, clients sync.
+func TestKillServer(t *testing.T) {
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("tiny", "1.0.0", 1024))
+	r.server("start")
+	r.client1("sync")
+	pidFile := r.path("server", "distpac", "server", "server.json")
+	pid, err := readPID(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if !strings.Contains(string(cmdline), "dist-server") {
+		t.Fatalf("pid %d from server.json is not our dist-server: %q", pid, cmdline)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !poll(10*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }) {
+		t.Fatalf("pid %d still alive after kill -9", pid)
+	}
+
+	out, err := r.try("dist-server", "server", "server.yaml", "status")
+	if err == nil || !strings.Contains(out, "not running") {
+		t.Fatalf("status after kill -9: want an error saying not running, got %v:\n%s", err, out)
+	}
+	t.Logf("status after kill -9: %s", strings.TrimSpace(out))
+	r.server("start")
+	pid2, err := readPID(pidFile)
+	if err != nil || pid2 == pid {
+		t.Fatalf("server.json after restart: pid %d (was %d), %v", pid2, pid, err)
+	}
+	r.client1("sync")
+	r.client1("install", "tiny")
+	r.run("dist-client", "client2", "client2.yaml", "sync")
+	r.run("dist-client", "client2", "client2.yaml", "install", "tiny")
+}
+
+// TestConcurrentInstalls: two dist-client install processes on one data
+// home; the second waits for the first's lock and says so, both succeed,
+// and installed.json records each package once.
+func TestConcurrentInstalls(t *testing.T) {
+	r := newRig(t, "upload_rate_limit: \"8MiB\"\n")
+	a := r.mkpkg("alpha", "1.0.0", 12<<20)
+	b := r.mkpkg("beta", "1.0.0", 1024)
+	r.server("add", a, b)
+	r.server("start")
+	r.client1("sync")
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p1 := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "alpha")
+	// The first holds the lock once it has written its pid there.
+	lock := filepath.Join(r.clientDir("client1"), "lock")
+	want := fmt.Sprint(p1.cmd.Process.Pid)
+	if !poll(10*time.Second, func() bool {
+		b, _ := os.ReadFile(lock)
+		return strings.TrimSpace(string(b)) == want
+	}) {
+		t.Fatalf("first install never took the lock:\n%s", p1.out)
+	}
+	cmd2 := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "install", "beta")
+	var stdout2, stderr2 bytes.Buffer
+	cmd2.Stdout, cmd2.Stderr = &stdout2, &stderr2
+	err2 := cmd2.Run()
+	err1 := <-p1.done
+	p1.done <- err1
+	if err1 != nil || err2 != nil {
+		t.Fatalf("install alpha: %v\n%s\ninstall beta: %v\n%s%s", err1, p1.out, err2, &stdout2, &stderr2)
+	}
+	if !strings.Contains(stderr2.String(), "waiting") {
+		t.Errorf("second install did not say it was waiting; stderr:\n%s", &stderr2)
+	}
+	t.Logf("second install's stderr: %s", strings.TrimSpace(stderr2.String()))
+
+	raw, err := os.ReadFile(filepath.Join(r.clientDir("client1"), "installed.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"alpha", "beta"} {
+		if n := strings.Count(string(raw), fmt.Sprintf("%q", name)); n == 0 {
+			t.Errorf("installed.json does not record %s:\n%s", name, raw)
+		}
+	}
+	out := r.client1("list", "--installed", "--json")
+	var list []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); err != nil {
+		t.Fatalf("list --installed --json: %v: %s", err, out)
+	}
+	seen := map[string]int{}
+	for _, p := range list {
+		seen[p.Name]++
+	}
+	if seen["alpha"] != 1 || seen["beta"] != 1 || len(list) != 2 {
+		t.Fatalf("list --installed --json: want alpha and beta once each, got %s", out)
+	}
+}
+
+// TestAddWhileSyncing: dist-server add publishes while a client syncs in a
+// loop; every sync succeeds with either the old or the new catalog.
+func TestAddWhileSyncing(t *testing.T) {
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("base", "1.0.0", 1024))
+	r.server("start")
+	r.client1("sync")
+	const adds, syncs = 5, 50
+	var pkgs []string
+	for i := range adds {
+		pkgs = append(pkgs, r.mkpkg(fmt.Sprintf("extra%d", i), "1.0.0", 256<<10))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var wg sync.WaitGroup
+	var failures []string
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	ran := 0
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for ran < syncs && ctx.Err() == nil {
+			select {
+			case <-stop:
+				if ran >= 10 {
+					return
+				}
+			default:
+			}
+			out, err := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "sync").CombinedOutput()
+			ran++
+			if err != nil {
+				mu.Lock()
+				failures = append(failures, fmt.Sprintf("sync %d: %v: %s", ran, err, out))
+				mu.Unlock()
+			}
+		}
+	}()
+	for _, p := range pkgs {
+		out, err := r.cmd(ctx, "dist-server", "server", "server.yaml", "add", p).CombinedOutput()
+		if err != nil {
+			t.Errorf("add %s: %v: %s", p, err, out)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	for _, f := range failures {
+		t.Error(f)
+	}
+	t.Logf("%d syncs during %d adds, %d failed", ran, adds, len(failures))
+	out := r.client1("sync")
+	if !strings.Contains(out, fmt.Sprintf("serial %d,", 1+adds)) {
+		t.Fatalf("final sync: want serial %d: %s", 1+adds, out)
+	}
+	r.client1("install", "extra4")
+}
