@@ -221,8 +221,11 @@ func newInfo(e *env) *cobra.Command {
 				return strings.Join(xs, ", ")
 			}
 			installed := "no"
-			if j.Installed != "" {
+			switch {
+			case j.Installed == p.Version:
 				installed = j.Installed
+			case j.Installed != "":
+				installed = j.Installed + " (not this version)"
 			}
 			tw := tabwriter.NewWriter(e.stdio.Out, 0, 4, 1, ' ', 0)
 			defer tw.Flush()

@@ -433,9 +433,9 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) er
 			}
 		}
 	}
-	for n := range remove {
+	for _, n := range sortedKeys(remove) {
 		if ds := dependents(st, n, remove); len(ds) > 0 {
-			return fmt.Errorf("cannot uninstall %s: %s depends on it (uninstall %s first, or together)", n, strings.Join(ds, ", "), strings.Join(ds, ", "))
+			return refuseNeeded(n, ds)
 		}
 	}
 	order := removalOrder(st, remove)
@@ -458,9 +458,33 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) er
 	return nil
 }
 
+// refuseNeeded explains why name cannot go and what the user can type.
+func refuseNeeded(name string, ds []state.Record) error {
+	labels := make([]string, len(ds))
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		labels[i], names[i] = d.Name+" "+d.Version, d.Name
+	}
+	cmd := "dist-client uninstall " + strings.Join(append(names, name), " ")
+	if len(ds) == 1 {
+		return fmt.Errorf("cannot uninstall %s: %s depends on it (uninstall %s first, or both together: %s)", name, labels[0], names[0], cmd)
+	}
+	return fmt.Errorf("cannot uninstall %s: %s and %s depend on it (uninstall them first, or all together: %s)",
+		name, strings.Join(labels[:len(labels)-1], ", "), labels[len(labels)-1], cmd)
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // dependents lists installed packages, not in skip, that depend on name.
-func dependents(st *state.State, name string, skip map[string]bool) []string {
-	var out []string
+func dependents(st *state.State, name string, skip map[string]bool) []state.Record {
+	var out []state.Record
 	for _, r := range st.Sorted() {
 		if skip[r.Name] || r.Name == name {
 			continue
@@ -468,7 +492,7 @@ func dependents(st *state.State, name string, skip map[string]bool) []string {
 		for _, d := range r.Depends {
 			dep, err := manifest.ParseDependency(d)
 			if err == nil && strings.EqualFold(dep.Name, name) {
-				out = append(out, r.Name+" "+r.Version)
+				out = append(out, r)
 				break
 			}
 		}

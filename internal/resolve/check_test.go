@@ -75,6 +75,9 @@ func (r *rules) valid(final map[string]*semver.Version) error {
 			if v.LessThan(iv) {
 				return fmt.Errorf("%s downgraded from %s to %s", name, iv, v)
 			}
+			if !upgradeAllows(iv, v) {
+				return fmt.Errorf("%s upgraded from %s to pre-release %s", name, iv, v)
+			}
 		default:
 			if !v.Equal(iv) {
 				return fmt.Errorf("pinned %s moved from %s to %s", name, iv, v)

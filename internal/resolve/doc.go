@@ -14,7 +14,8 @@
 //
 // Installed packages stay where they are (pinned) unless Request.Upgrade
 // names them or Request.UpgradeAll is set; upgrades never go below the
-// installed version. A requested name whose installed version already
+// installed version, and move to a pre-release only from a pre-release (as
+// the constraint ">=installed" would allow). A requested name whose installed version already
 // satisfies the request gets no step; one whose installed version does not
 // is moved to the newest version that does (possibly a downgrade).
 //

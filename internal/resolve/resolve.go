@@ -176,7 +176,7 @@ func (s *solver) setup() *failure {
 	for _, p := range upgradable {
 		floor := newBits(len(p.cands))
 		for i, c := range p.cands {
-			if c.version.Compare(p.inst.Version) >= 0 {
+			if upgradeAllows(p.inst.Version, c.version) {
 				floor.set(i)
 			}
 		}
@@ -237,6 +237,18 @@ func (s *solver) plan() *Plan {
 		plan.Steps = append(plan.Steps, st)
 	}
 	return plan
+}
+
+// upgradeAllows reports whether an upgrade may move an installed version
+// from to v: never below it, and to a pre-release only when from is one
+// itself, as the constraint ">=from" would allow. Without the second rule
+// upgrade would pick 2.0.0-rc.1 over a stable 1.2.0, although no
+// constraint named a pre-release.
+func upgradeAllows(from, v *semver.Version) bool {
+	if v.Compare(from) < 0 {
+		return false
+	}
+	return v.Prerelease() == "" || from.Prerelease() != "" || v.Equal(from)
 }
 
 // checkRelaxed reports whether v meets c, treating v as acceptable even when

@@ -116,6 +116,18 @@ func TestResolvePlans(t *testing.T) {
 			want: nil,
 		},
 		{
+			name: "upgrade all skips a newer prerelease",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 1.2.0"), pv("app 2.0.0-rc.1")),
+			req:  Request{Installed: inst("app 1.0.0"), UpgradeAll: true},
+			want: []string{"upgrade app 1.0.0->1.2.0"},
+		},
+		{
+			name: "upgrade from a prerelease may take a newer one",
+			cat:  mkCatalog(pv("app 1.0.0"), pv("app 2.0.0-rc.1"), pv("app 2.0.0-rc.2")),
+			req:  Request{Installed: inst("app 2.0.0-rc.1"), Upgrade: map[string]bool{"app": true}},
+			want: []string{"upgrade app 2.0.0-rc.1->2.0.0-rc.2"},
+		},
+		{
 			name: "installed prerelease stays valid",
 			cat:  mkCatalog(pv("app 1.0.0", "lib >=1"), pv("lib 1.0.0"), pv("lib 2.0.0-rc.1")),
 			req:  Request{Deps: reqOf("app").Deps, Installed: inst("lib 2.0.0-rc.1")},
