@@ -141,7 +141,9 @@ func TestAddAttacks(t *testing.T) {
 	p := newPublisher(t)
 	// An already published package for the case-clash attack.
 	base := writePkg(t, filepath.Join(t.TempDir(), "libfoo"), "version: 1.0.0\n", "base")
-	if _, err := p.Add(ctx, []string{base}); err != nil {
+	// And one whose archive name another name and version also spell.
+	clash := writePkg(t, filepath.Join(t.TempDir(), "clash"), "name: clash-1.0.0\nversion: 2.0.0\n", "clash")
+	if _, err := p.Add(ctx, []string{base, clash}); err != nil {
 		t.Fatal(err)
 	}
 	good := writePkg(t, filepath.Join(t.TempDir(), "good"), goodManifest, "good")
@@ -237,6 +239,13 @@ func TestAddAttacks(t *testing.T) {
 				return writePkg(t, filepath.Join(t.TempDir(), "newpkg"), "name: newpkg\nversion: 2.0.0\n", "x")
 			},
 			want: []string{"manifest.yaml", `field "name"`, "NewPkg", "newpkg", "case"}},
+		{name: "archive name of a published package", mutate: manifestOnly("name: clash\nversion: 1.0.0-2.0.0\n"),
+			want: []string{"clash@1.0.0-2.0.0 has the archive name clash-1.0.0-2.0.0.tar.zst", "clash-1.0.0@2.0.0 already uses"}},
+		{name: "archive name twice in one call", mutate: manifestOnly("name: dup\nversion: 1.0.0-2.0.0\n"),
+			extra: func(t *testing.T) string {
+				return writePkg(t, filepath.Join(t.TempDir(), "dup"), "name: dup-1.0.0\nversion: 2.0.0\n", "x")
+			},
+			want: []string{"dup-1.0.0@2.0.0 has the archive name dup-1.0.0-2.0.0.tar.zst, as does the package given by"}},
 		{name: "same name@version twice in one call", mutate: manifestOnly("name: good\nversion: 1.0.0\n"),
 			want: []string{"good@1.0.0 is also given by"}},
 		{name: "missing assets", mutate: remove("assets"),

@@ -99,6 +99,13 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 	if err := os.MkdirAll(p.Paths.Archives(), 0o755); err != nil {
 		return nil, fmt.Errorf("create archive store: %w", err)
 	}
+	// A publisher killed mid-build leaves its staging directory behind (up
+	// to a whole archive); under the lock no other publisher owns one.
+	if stale, err := filepath.Glob(filepath.Join(p.Paths.Archives(), ".staging-*")); err == nil {
+		for _, d := range stale {
+			os.RemoveAll(d)
+		}
+	}
 	staging, err := os.MkdirTemp(p.Paths.Archives(), ".staging-")
 	if err != nil {
 		return nil, fmt.Errorf("create staging directory: %w", err)
@@ -119,6 +126,10 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		switch {
 		case errors.Is(err, catalog.ErrNotFound):
 			if err := nameCaseClash(ctx, db, row.Name); err != nil {
+				problems = append(problems, fmt.Errorf("%s: %w", pk.Dir, err))
+				continue
+			}
+			if err := archiveClash(ctx, db, row); err != nil {
 				problems = append(problems, fmt.Errorf("%s: %w", pk.Dir, err))
 				continue
 			}
@@ -169,6 +180,7 @@ func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 	// catalog, so they are refused here, before any archive is built.
 	type given struct{ name, dir string }
 	spelling := map[string]given{}
+	archives := map[string]string{} // archive file name -> dir
 	for _, d := range dirs {
 		pk, err := pkgdir.Load(d)
 		if err != nil {
@@ -188,6 +200,11 @@ func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 			continue
 		}
 		seen[key] = d
+		if prev, ok := archives[pk.ArchiveName()]; ok {
+			problems = append(problems, fmt.Errorf("%s: %s@%s has the archive name %s, as does the package given by %s: change its name or version", d, pk.Manifest.Name, pk.Manifest.Version, pk.ArchiveName(), prev))
+			continue
+		}
+		archives[pk.ArchiveName()] = d
 		pkgs = append(pkgs, pk)
 	}
 	if len(problems) > 0 {
@@ -209,6 +226,35 @@ func nameCaseClash(ctx context.Context, db *catalog.DB, name string) error {
 	for _, v := range vs {
 		if v.Name != name {
 			return fmt.Errorf("manifest.yaml: field \"name\": %q differs only in case from the published package %q", name, v.Name)
+		}
+	}
+	return nil
+}
+
+// archiveClash refuses a row whose archive file name is already another
+// published version's: "foo-1.0.0"@"2.0.0" and "foo"@"1.0.0-2.0.0" are both
+// foo-1.0.0-2.0.0.tar.zst, and storing the second would overwrite the
+// first's archive under its feet. Every split of the name at a "-" is a
+// candidate owner.
+func archiveClash(ctx context.Context, db *catalog.DB, row catalog.Package) error {
+	id := strings.TrimSuffix(row.Archive, ".tar.zst")
+	for i := range len(id) {
+		if id[i] != '-' {
+			continue
+		}
+		name, version := id[:i], id[i+1:]
+		if name == row.Name && version == row.Version {
+			continue
+		}
+		other, err := db.Get(ctx, name, version)
+		if errors.Is(err, catalog.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if other.Archive == row.Archive {
+			return fmt.Errorf("%s@%s has the archive name %s, which the published package %s already uses: change its name or version", row.Name, row.Version, row.Archive, other.ID())
 		}
 	}
 	return nil
