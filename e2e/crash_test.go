@@ -34,17 +34,8 @@ func newRig(t *testing.T, serverYAMLExtra string) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if serverYAMLExtra != "" {
-		p := filepath.Join(h.work, "server.yaml")
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, append(b, serverYAMLExtra...), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	r := &rig{t: t, h: h, env: h.environ(os.Getenv("PATH"))}
+	r.appendConfig("server.yaml", serverYAMLExtra)
 	t.Cleanup(func() {
 		if err := h.stopServer(); err != nil {
 			t.Error(err)
@@ -53,8 +44,42 @@ func newRig(t *testing.T, serverYAMLExtra string) *rig {
 	return r
 }
 
+// appendConfig adds lines to one of the harness's yaml files.
+func (r *rig) appendConfig(name, text string) {
+	r.t.Helper()
+	if text == "" {
+		return
+	}
+	p := r.path(name)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, append(b, text...), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// waitSerial waits until the running server serves catalog serial n: it
+// polls the published catalog every 500 ms, so an add is served a moment
+// after it returns.
+func (r *rig) waitSerial(n int64) {
+	r.t.Helper()
+	var st struct {
+		Serial int64 `json:"serial"`
+	}
+	if !poll(20*time.Second, func() bool {
+		out, err := r.try("dist-server", "server", "server.yaml", "status", "--json")
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Serial >= n
+	}) {
+		r.t.Fatalf("server never served serial %d (at %d)", n, st.Serial)
+	}
+}
+
 // path joins elements under the harness's work directory.
-func (r *rig) path(elem ...string) string { return filepath.Join(append([]string{r.h.work}, elem...)...) }
+func (r *rig) path(elem ...string) string {
+	return filepath.Join(append([]string{r.h.work}, elem...)...)
+}
 
 // clientDir is a client's state directory ($XDG_DATA_HOME/distpac/client).
 func (r *rig) clientDir(home string) string { return r.path(home, "distpac", "client") }
@@ -87,7 +112,9 @@ func (r *rig) try(binary, home, config string, args ...string) (string, error) {
 	return string(out), err
 }
 
-func (r *rig) server(args ...string) string { return r.run("dist-server", "server", "server.yaml", args...) }
+func (r *rig) server(args ...string) string {
+	return r.run("dist-server", "server", "server.yaml", args...)
+}
 func (r *rig) client1(args ...string) string {
 	return r.run("dist-client", "client1", "client1.yaml", args...)
 }
@@ -210,7 +237,10 @@ func TestKillInstallDuringDownload(t *testing.T) {
 		t.Skip("64 MiB download at a capped rate")
 	}
 	const size = 64 << 20
-	r := newRig(t, "upload_rate_limit: \"16MiB\"\n")
+	// The client's download cap slows the transfer; a server upload cap
+	// stalls it (TestThrottledServerUpload).
+	r := newRig(t, "")
+	r.appendConfig("client1.yaml", "download_rate_limit: \"16MiB\"\n")
 	pkg := r.mkpkg("huge", "1.0.0", size)
 	r.server("add", pkg)
 	r.server("start")
@@ -335,18 +365,21 @@ func TestKillServerAdd(t *testing.T) {
 	r.server("add", small)
 	big := r.mkpkg("bigadd", "1.0.0", 64<<20)
 	archives := r.path("server", "distpac", "server", "archives")
-	entries := func() int {
-		ents, _ := os.ReadDir(archives)
-		return len(ents)
+	staged := func() int64 {
+		var n int64
+		dirs, _ := filepath.Glob(filepath.Join(archives, ".staging-*", "*"))
+		for _, d := range dirs {
+			n += max(0, fileSize(d))
+		}
+		return n
 	}
-	n0 := entries()
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	p := r.start(ctx, "dist-server", "server", "server.yaml", "add", big)
-	// Kill once the add has begun writing, or after 400 ms of work.
+	// Kill once the archive being built has grown past 8 MiB.
 	t0 := time.Now()
-	poll(2*time.Second, func() bool { return entries() > n0 || time.Since(t0) > 400*time.Millisecond })
+	poll(10*time.Second, func() bool { return staged() >= 8<<20 || !p.running() })
 	if !p.running() {
 		t.Fatalf("add finished before it could be killed (make the package bigger):\n%s", p.out)
 	}
@@ -356,7 +389,7 @@ func TestKillServerAdd(t *testing.T) {
 	for _, e := range ents {
 		names = append(names, e.Name())
 	}
-	t.Logf("killed add after %s; archives/ holds %v", time.Since(t0).Round(time.Millisecond), names)
+	t.Logf("killed add after %s with %d bytes staged; archives/ holds %v", time.Since(t0).Round(time.Millisecond), staged(), names)
 
 	out := r.server("list")
 	if !strings.Contains(out, "small") {
@@ -371,7 +404,10 @@ func TestKillServerAdd(t *testing.T) {
 	if !strings.Contains(out, "added bigadd 1.0.0") {
 		t.Fatalf("add after the kill: %s", out)
 	}
-	r.client1("sync")
+	r.waitSerial(2)
+	out = r.client1("sync")
+	t.Logf("sync after the second add: %s", strings.TrimSpace(out))
+	t.Logf("server list: %s", r.server("list"))
 	r.client1("install", "--stall-timeout", "30s", "bigadd")
 	if err := cmpfiles(r.path("prefix1", "bigadd", "data.bin"), filepath.Join(big, "assets", "data.bin")); err != nil {
 		t.Fatal(err)
@@ -538,9 +574,34 @@ func TestAddWhileSyncing(t *testing.T) {
 		t.Error(f)
 	}
 	t.Logf("%d syncs during %d adds, %d failed", ran, adds, len(failures))
+	r.waitSerial(1 + adds)
 	out := r.client1("sync")
 	if !strings.Contains(out, fmt.Sprintf("serial %d,", 1+adds)) {
 		t.Fatalf("final sync: want serial %d: %s", 1+adds, out)
 	}
 	r.client1("install", "extra4")
+}
+
+// TestThrottledServerUpload: a 64 MiB install from a server with
+// upload_rate_limit 16MiB should take about 4 s. Found by the kill -9
+// tests: here it stalls after a few MiB (both peers stay connected, the
+// client waits for data, the server sends none), while the same engines
+// in one process (internal/swarm TestThrottledSeeder) finish. Known bug;
+// set DISTPAC_E2E_KNOWN_BUGS=1 to run it.
+func TestThrottledServerUpload(t *testing.T) {
+	if os.Getenv("DISTPAC_E2E_KNOWN_BUGS") == "" {
+		t.Skip("known bug: a server upload_rate_limit stalls big downloads; DISTPAC_E2E_KNOWN_BUGS=1 runs this")
+	}
+	const size = 64 << 20
+	r := newRig(t, "upload_rate_limit: \"16MiB\"\n")
+	pkg := r.mkpkg("capped", "1.0.0", size)
+	r.server("add", pkg)
+	r.server("start")
+	r.client1("sync")
+	start := time.Now()
+	out, err := r.try("dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "15s", "capped")
+	if err != nil {
+		t.Fatalf("install after %s (server sent %d of %d bytes): %v\n%s", time.Since(start).Round(time.Millisecond), r.uploaded(), size, err, out)
+	}
+	t.Logf("64 MiB at 16 MiB/s in %s", time.Since(start).Round(time.Millisecond))
 }

@@ -162,11 +162,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	if !opts.NoSeeder {
 		r.selfIP = advertisedIP(opts.Config)
+		queue := 0
+		if opts.Config.UploadRateLimit > 0 {
+			queue = swarm.DefaultPublisherQueue // a scarce uplink: keep requests fresh
+		}
 		r.engine, err = swarm.New(swarm.Config{
 			Dir:             p.Archives(),
 			ListenAddr:      opts.Config.PeerAddr,
 			UploadRate:      int64(opts.Config.UploadRateLimit),
 			DisableTrackers: !opts.NoTracker, // registered in our tracker directly
+			PublisherQueue:  queue,
 			Logger:          r.log,
 		})
 		if err != nil {

@@ -17,12 +17,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 )
@@ -40,6 +42,11 @@ type Config struct {
 	DisableTrackers bool
 	// DisablePEX turns off peer exchange (BEP 11).
 	DisablePEX bool
+	// PublisherQueue, when above zero, makes this engine ask its peers (in
+	// its BEP 10 handshake) to keep at most that many chunk requests queued
+	// at it. dist-server sets it when its upload is capped; see
+	// limitPublisherRequests.
+	PublisherQueue int
 	// Logger receives the library's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -107,6 +114,10 @@ func New(cfg Config) (*Engine, error) {
 	tc.MaxAllocPeerRequestDataPerConn = 16 << 20
 	// Loopback and LAN swarms have many peers on one IP.
 	tc.DropDuplicatePeerIds = true
+	if cfg.PublisherQueue > 0 {
+		tc.ExtendedHandshakeClientVersion = fmt.Sprintf("%s%d", publisherVersion, cfg.PublisherQueue)
+	}
+	tc.Callbacks.ReadExtendedHandshake = limitPublisherRequests
 	if cfg.UploadRate > 0 {
 		tc.UploadRateLimiter = limiter(cfg.UploadRate)
 	}
@@ -130,6 +141,38 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{cl: cl, store: store, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}}
 	e.addr = listenAddr(cl, host)
 	return e, nil
+}
+
+// publisherVersion starts the client name that a capped dist-server gives
+// in its BEP 10 extended handshake, followed by the queue depth it wants.
+const publisherVersion = "distpac-server reqq="
+
+// DefaultPublisherQueue is the queue depth a capped publisher asks for.
+//
+// The library queues up to the peer's "reqq" (1024 chunks, 16 MiB) at a
+// peer. At a seeder whose capped uplink is the swarm's bottleneck, such a
+// queue is served seconds later, when other peers already have those
+// pieces: the seeder then sends the same piece to many peers. Measured with
+// `make bench-swarm` (N=16, F=16 MiB, U=u=2 MiB/s, same run conditions):
+// queue 1024: seeder upload 1.46×F, time 1.50× the Kumar–Ross bound;
+// queue 16: 1.29×F, 1.33×; 8: 1.21×F, 1.25×; 4: 1.15×F, 1.20×; 2: 5.4×F
+// (too short to keep the link busy). A short queue costs throughput only
+// where the round trip is long (4 chunks of 16 KiB allow 640 KiB/s per
+// connection at 100 ms), so only a publisher that declares its uplink
+// scarce (upload_rate_limit) asks for it.
+const DefaultPublisherQueue = 4
+
+// limitPublisherRequests runs as the library reads a peer's extended
+// handshake, before it applies the peer's reqq: a distpac publisher's wish
+// for a short queue becomes the reqq this client honours.
+func limitPublisherRequests(_ *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
+	rest, ok := strings.CutPrefix(m.V, publisherVersion)
+	if !ok {
+		return
+	}
+	if n, err := strconv.Atoi(rest); err == nil && n > 0 && (m.Reqq == 0 || m.Reqq > n) {
+		m.Reqq = n
+	}
 }
 
 // limiter builds a token bucket for bytes per second. The burst must be at
