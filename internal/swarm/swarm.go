@@ -61,6 +61,7 @@ type Engine struct {
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
+	stop     chan struct{}                      // closed by Close
 }
 
 // quietGlobal guards the library's global logger, which is not safe to
@@ -138,9 +139,49 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e := &Engine{cl: cl, store: store, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}}
+	e := &Engine{cl: cl, store: store, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
+	if cfg.UploadRate > 0 {
+		go e.nudgeWriters()
+	}
 	return e, nil
+}
+
+// nudgeInterval bounds how long a capped upload can sit idle.
+const nudgeInterval = 100 * time.Millisecond
+
+// nudgeWriters works around a lost wake-up in the library's capped upload
+// path. When the rate limiter makes a chunk wait, the connection's writer
+// arms a timer to wake itself, then goes to sleep; a timer that fires in
+// between (likely when the wait is short, about 1 ms per chunk at 16 MiB/s)
+// wakes nobody, and the writer sleeps until the next event on that
+// connection. A seeder's connection may have none: a 64 MiB download from a
+// seeder capped at 16 MiB/s stopped after 16 MiB, for good (e2e
+// TestThrottledServerUpload, swarm TestThrottledSeeder). Every complete
+// torrent is poked here a few times a second; DisallowDataDownload is the
+// library's public call that wakes every connection's writer, and a
+// complete torrent has nothing left to download.
+func (e *Engine) nudgeWriters() {
+	tick := time.NewTicker(nudgeInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+		e.mu.Lock()
+		ts := make([]*torrent.Torrent, 0, len(e.torrents))
+		for _, t := range e.torrents {
+			ts = append(ts, t)
+		}
+		e.mu.Unlock()
+		for _, t := range ts {
+			if t.Complete().Bool() {
+				t.DisallowDataDownload()
+			}
+		}
+	}
 }
 
 // publisherVersion starts the client name that a capped dist-server gives
@@ -206,6 +247,7 @@ func (e *Engine) Dir() string { return e.dir }
 
 // Close stops the engine and closes every connection.
 func (e *Engine) Close() error {
+	close(e.stop)
 	errs := e.cl.Close()
 	err := e.store.Close()
 	return errors.Join(append(errs, err)...)
