@@ -185,6 +185,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 	t0 := time.Now()
 	times := make([]time.Duration, n)
 	errs := make([]error, n)
+	installRSS := make([]int64, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
@@ -196,6 +197,12 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 			times[i] = time.Since(t0)
 			if err != nil {
 				errs[i] = fmt.Errorf("client %d: %v: %s", i, err, bytes.TrimSpace(out))
+			}
+			if cmd.ProcessState == nil {
+				return
+			}
+			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				installRSS[i] = ru.Maxrss << 10 // KiB on Linux
 			}
 		}()
 	}
@@ -221,6 +228,10 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 			row.ClientDownMax = max(row.ClientDownMax, float64(st.Downloaded)/float64(o.F))
 		}
 		row.PeakRSS = max(row.PeakRSS, peakRSS(c.daemon.cmd.Process.Pid))
+	}
+	// The install processes (verify, extract, run the script) count too.
+	for _, r := range installRSS {
+		row.PeakRSS = max(row.PeakRSS, r)
 	}
 	return row, nil
 }

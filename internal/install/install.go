@@ -62,6 +62,65 @@ func (c *Client) Lock(ctx context.Context) (*state.Lock, error) {
 	})
 }
 
+// txn is one change of client state: the lock, the catalog and the
+// installed records, held together from begin to end.
+type txn struct {
+	lock *state.Lock
+	db   *catalog.DB
+	st   *state.State
+}
+
+// begin takes the lock and opens the catalog and the installed state.
+func (c *Client) begin(ctx context.Context) (*txn, error) {
+	lock, err := c.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	db, err := catalogclient.Open(ctx, c.Paths.Dir)
+	if err != nil {
+		lock.Release()
+		return nil, err
+	}
+	st, err := state.Load(c.Paths.Installed())
+	if err != nil {
+		db.Close()
+		lock.Release()
+		return nil, err
+	}
+	return &txn{lock: lock, db: db, st: st}, nil
+}
+
+func (t *txn) end() {
+	t.db.Close()
+	t.lock.Release()
+}
+
+// plan resolves req against the catalog and returns the changes with their
+// catalog rows, in install order.
+func (t *txn) plan(ctx context.Context, req resolve.Request) ([]item, error) {
+	return planWith(ctx, t.db, req)
+}
+
+func planWith(ctx context.Context, db *catalog.DB, req resolve.Request) ([]item, error) {
+	src := newSource(ctx, db)
+	plan, err := resolve.Resolve(src, req)
+	if src.err != nil {
+		return nil, src.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	items := make([]item, 0, len(plan.Steps))
+	for _, s := range plan.Steps {
+		row, err := src.row(s.Name, s.Version.Original())
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %s@%s: %w", s.Name, s.Version, err)
+		}
+		items = append(items, item{step: s, row: row})
+	}
+	return items, nil
+}
+
 // item is one package of a plan with its catalog row.
 type item struct {
 	step resolve.Step
@@ -79,44 +138,23 @@ func (c *Client) Install(ctx context.Context, requests []string) error {
 		}
 		deps = append(deps, toDep(d))
 	}
-	lock, err := c.Lock(ctx)
+	tx, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-
-	db, err := catalogclient.Open(ctx, c.Paths.Dir)
+	defer tx.end()
+	items, err := tx.plan(ctx, resolve.Request{Deps: deps, Installed: installedList(tx.st)})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	st, err := state.Load(c.Paths.Installed())
-	if err != nil {
-		return err
-	}
-	src := newSource(ctx, db)
-	plan, err := resolve.Resolve(src, resolve.Request{Deps: deps, Installed: installedList(st)})
-	if src.err != nil {
-		return src.err
-	}
-	if err != nil {
-		return err
-	}
-	if len(plan.Steps) == 0 {
+	st := tx.st
+	if len(items) == 0 {
 		for _, d := range deps {
 			if r, ok := st.Get(d.Name); ok {
 				c.UI.Printf("%s %s is already installed\n", r.Name, r.Version)
 			}
 		}
 		return nil
-	}
-	items := make([]item, 0, len(plan.Steps))
-	for _, s := range plan.Steps {
-		row, err := src.row(s.Name, s.Version.Original())
-		if err != nil {
-			return fmt.Errorf("catalog: %s@%s: %w", s.Name, s.Version, err)
-		}
-		items = append(items, item{step: s, row: row})
 	}
 	c.printPlan(items)
 	if err := c.fetch(ctx, items); err != nil {

@@ -20,6 +20,7 @@ import (
 // Upgradable lists installed packages that the catalog has newer allowed
 // versions of, as the resolver would move them.
 func (c *Client) Upgradable(ctx context.Context) ([]resolve.Step, error) {
+	// A read: no lock, so it works while another dist-client installs.
 	db, err := catalogclient.Open(ctx, c.Paths.Dir)
 	if err != nil {
 		return nil, err
@@ -29,18 +30,14 @@ func (c *Client) Upgradable(ctx context.Context) ([]resolve.Step, error) {
 	if err != nil {
 		return nil, err
 	}
-	src := newSource(ctx, db)
-	plan, err := resolve.Resolve(src, resolve.Request{Installed: installedList(st), UpgradeAll: true})
-	if src.err != nil {
-		return nil, src.err
-	}
+	items, err := planWith(ctx, db, resolve.Request{Installed: installedList(st), UpgradeAll: true})
 	if err != nil {
 		return nil, err
 	}
 	var out []resolve.Step
-	for _, s := range plan.Steps {
-		if s.From != nil {
-			out = append(out, s)
+	for _, it := range items {
+		if it.step.From != nil {
+			out = append(out, it.step)
 		}
 	}
 	return out, nil
@@ -52,20 +49,12 @@ func (c *Client) Upgradable(ctx context.Context) ([]resolve.Step, error) {
 // uninstall.sh runs and the new version's install.sh. If the new install
 // fails, the old version is reinstalled and its record kept.
 func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) error {
-	lock, err := c.Lock(ctx)
+	tx, err := c.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer lock.Release()
-	db, err := catalogclient.Open(ctx, c.Paths.Dir)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	st, err := state.Load(c.Paths.Installed())
-	if err != nil {
-		return err
-	}
+	defer tx.end()
+	st := tx.st
 	req := resolve.Request{Installed: installedList(st), UpgradeAll: len(names) == 0, Upgrade: map[string]bool{}}
 	for _, n := range names {
 		r, ok := st.Get(n)
@@ -74,28 +63,19 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) error
 		}
 		req.Upgrade[r.Name] = true
 	}
-	src := newSource(ctx, db)
-	plan, err := resolve.Resolve(src, req)
-	if src.err != nil {
-		return src.err
-	}
+	items, err := tx.plan(ctx, req)
 	if err != nil {
 		return err
 	}
-	if len(plan.Steps) == 0 {
+	if len(items) == 0 {
 		c.UI.Printf("everything is up to date\n")
 		return nil
 	}
-	items := make([]item, 0, len(plan.Steps))
 	var total int64
 	var lines []string
-	for _, s := range plan.Steps {
-		row, err := src.row(s.Name, s.Version.Original())
-		if err != nil {
-			return fmt.Errorf("catalog: %s@%s: %w", s.Name, s.Version, err)
-		}
-		items = append(items, item{step: s, row: row})
-		total += row.Size
+	for _, it := range items {
+		s := it.step
+		total += it.row.Size
 		if s.From != nil {
 			lines = append(lines, fmt.Sprintf("  %s %s -> %s", s.Name, s.From, s.Version))
 		} else {
