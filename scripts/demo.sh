@@ -76,7 +76,7 @@ daemon_pid=$!
 for _ in $(seq 1 100); do grep -q "seeding" "$work/alice-daemon.log" 2>/dev/null && break; sleep 0.1; done
 cat "$work/alice-daemon.log"
 
-step "bob: sync and install hello (from the server and from alice at once)"
+step "bob: sync and install hello (the server and alice both seed it)"
 bob sync
 bob install hello
 "$work/bob/prefix/bin/hello"

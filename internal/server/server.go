@@ -5,7 +5,6 @@ package server
 
 import (
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/anacrolix/torrent/metainfo"
 	"github.com/gofrs/flock"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -85,9 +83,9 @@ type runner struct {
 	selfIP  netip.Addr
 
 	mu       sync.Mutex
-	serial   int64                    // guarded by mu
-	packages int                      // guarded by mu
-	seeding  map[metainfo.Hash]string // infohash -> archive; guarded by mu
+	serial   int64                     // guarded by mu
+	packages int                       // guarded by mu
+	seeding  map[swarm.InfoHash]string // infohash -> archive; guarded by mu
 	info     Info
 }
 
@@ -114,7 +112,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer runLock.Unlock()
 
-	r := &runner{opts: opts, log: opts.Logger, seeding: map[metainfo.Hash]string{}}
+	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}}
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
 	if r.key, err = signing.LoadOrCreate(p.SigningKey()); err != nil {
 		return err
@@ -313,16 +311,14 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // Archives are verified piece by piece before seeding: the library trusts a
 // full-size file otherwise.
 func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) {
-	want := map[metainfo.Hash]catalog.Package{}
+	want := map[swarm.InfoHash]catalog.Package{}
 	for _, p := range pkgs {
-		var ih metainfo.Hash
-		if b, err := hex.DecodeString(p.InfoHash); err == nil && len(b) == len(ih) {
-			copy(ih[:], b)
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
 			want[ih] = p
 		}
 	}
 	r.mu.Lock()
-	var drop []metainfo.Hash
+	var drop []swarm.InfoHash
 	for ih := range r.seeding {
 		if _, ok := want[ih]; !ok {
 			drop = append(drop, ih)

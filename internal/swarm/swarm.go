@@ -410,3 +410,15 @@ type memoryCompletion struct{ pc storage.PieceCompletion }
 func (m memoryCompletion) Get(k metainfo.PieceKey) (storage.Completion, error) { return m.pc.Get(k) }
 func (m memoryCompletion) Set(k metainfo.PieceKey, complete bool) error        { return m.pc.Set(k, complete) }
 func (m memoryCompletion) Close() error                                        { return nil }
+
+// InfoHash names a torrent (BitTorrent v1).
+type InfoHash = metainfo.Hash
+
+// ParseInfoHash reads a 40-digit hex infohash.
+func ParseInfoHash(s string) (InfoHash, error) {
+	var h InfoHash
+	if err := h.FromHexString(s); err != nil {
+		return h, fmt.Errorf("infohash %q: %w", s, err)
+	}
+	return h, nil
+}

@@ -1,0 +1,71 @@
+// Package deptest holds the dependency rules of the tree: the client binary
+// links no server-side code, the server binary no client-side code, only
+// internal/swarm (and the tracker, which mounts the library's tracker
+// server) import the BitTorrent library, and only the CLI packages import
+// the CLI library.
+package deptest
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/distpac/distpac/"
+
+func deps(t *testing.T, pkg string) []string {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-deps", pkg).Output()
+	if err != nil {
+		t.Fatalf("go list -deps %s: %v", pkg, err)
+	}
+	return strings.Fields(string(out))
+}
+
+func TestBinariesLinkOnlyTheirSide(t *testing.T) {
+	tests := []struct {
+		bin       string
+		forbidden []string
+	}{
+		{"./cmd/dist-client", []string{mod + "internal/server", mod + "internal/publish", mod + "internal/catalogserver", mod + "internal/tracker", mod + "internal/servercli", "github.com/prometheus/client_golang/prometheus"}},
+		{"./cmd/dist-server", []string{mod + "internal/clientcli", mod + "internal/install", mod + "internal/daemon", mod + "internal/resolve"}},
+		{"./cmd/named-file-server", []string{"github.com/anacrolix/torrent", "github.com/spf13/cobra", "modernc.org/sqlite"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.bin, func(t *testing.T) {
+			have := map[string]bool{}
+			for _, d := range deps(t, "../../"+strings.TrimPrefix(tt.bin, "./")) {
+				have[d] = true
+			}
+			for _, f := range tt.forbidden {
+				if have[f] {
+					t.Errorf("%s links %s", tt.bin, f)
+				}
+			}
+		})
+	}
+}
+
+func TestOnlyTheEnginesImportTheLibrary(t *testing.T) {
+	allowedTorrent := map[string]bool{
+		mod + "internal/swarm": true, mod + "internal/torrentmeta": true, mod + "internal/tracker": true,
+		mod + "internal/catalog": true, // decodes catalog torrents to check rows (metainfo only)
+	}
+	allowedCobra := map[string]bool{mod + "internal/cli": true, mod + "internal/servercli": true, mod + "internal/clientcli": true}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../../...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg, imports := f[0], f[1:]
+		for _, imp := range imports {
+			if strings.HasPrefix(imp, "github.com/anacrolix/torrent") && !allowedTorrent[pkg] {
+				t.Errorf("%s imports %s; only the engine packages may", pkg, imp)
+			}
+			if strings.HasPrefix(imp, "github.com/spf13/cobra") && !allowedCobra[pkg] {
+				t.Errorf("%s imports %s; only the CLI packages may", pkg, imp)
+			}
+		}
+	}
+}
