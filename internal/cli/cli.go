@@ -46,10 +46,10 @@ type Global struct {
 
 // Bind adds the global flags to root and prepares UI and Logger before any
 // command runs.
-func (g *Global) Bind(root *cobra.Command, stdio Stdio) {
+func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
 	root.PersistentFlags().BoolVarP(&g.Verbose, "verbose", "v", false, "debug logs on stderr")
 	root.PersistentFlags().BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and requested data")
-	root.PersistentFlags().StringVar(&g.Config, "config", "", "config `FILE` (default $XDG_DATA_HOME/distpac/<name>.yaml)")
+	root.PersistentFlags().StringVar(&g.Config, "config", "", "config `FILE` (default $XDG_DATA_HOME/distpac/"+configName+")")
 	root.PersistentPreRun = func(*cobra.Command, []string) {
 		g.UI = ui.New(stdio.Out, stdio.Err, g.Quiet)
 		level := slog.LevelError

@@ -36,7 +36,7 @@ func runDaemon(ctx context.Context, e *env) error {
 	}
 	db, err := catalogclient.Open(ctx, cp.Dir)
 	if err != nil {
-		return cli.WithHint(err, "run: dist-client sync")
+		return err
 	}
 	pkgs, err := db.All(ctx)
 	db.Close()
@@ -68,7 +68,11 @@ func runDaemon(ctx context.Context, e *env) error {
 		}
 		seeding = append(seeding, p.Name+" "+p.Version)
 	}
-	e.UI.Printf("dist-client daemon (pid %d) seeding %d archives on port %d: %s\n", os.Getpid(), len(seeding), engine.Port(), strings.Join(seeding, ", "))
+	list := ""
+	if len(seeding) > 0 {
+		list = ": " + strings.Join(seeding, ", ")
+	}
+	e.UI.Printf("dist-client daemon (pid %d) seeding %d archives on port %d%s\n", os.Getpid(), len(seeding), engine.Port(), list)
 	e.UI.Printf("installs from this data home now download through %s\n", cp.DaemonSocket())
 	if err := daemon.Serve(ctx, cp.DaemonSocket(), engine, e.Logger); err != nil {
 		return err

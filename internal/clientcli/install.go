@@ -34,7 +34,7 @@ cleaned up with the package's uninstall.sh and nothing is recorded.`,
 			in.StallTimeout = stall
 			err = in.Install(cmd.Context(), args)
 			if errors.Is(err, catalogclient.ErrNoCatalog) {
-				return cli.WithHint(err, "run: dist-client sync")
+				return err
 			}
 			return err
 		},

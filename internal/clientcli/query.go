@@ -73,7 +73,7 @@ func (e *env) open(ctx context.Context) (*catalog.DB, *state.State, error) {
 	}
 	db, err := catalogclient.Open(ctx, cp.Dir)
 	if errors.Is(err, catalogclient.ErrNoCatalog) {
-		return nil, st, cli.WithHint(err, "run: dist-client sync")
+		return nil, st, err
 	}
 	return db, st, err
 }
@@ -290,7 +290,7 @@ func listUpgradable(ctx context.Context, e *env, asJSON bool) error {
 	}
 	steps, err := in.Upgradable(ctx)
 	if errors.Is(err, catalogclient.ErrNoCatalog) {
-		return cli.WithHint(err, "run: dist-client sync")
+		return err
 	}
 	if err != nil {
 		return err

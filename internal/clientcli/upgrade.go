@@ -29,7 +29,7 @@ is reinstalled and the state is as before. Run dist-client sync first to see new
 			}
 			err = in.Upgrade(cmd.Context(), args, dryRun)
 			if errors.Is(err, catalogclient.ErrNoCatalog) {
-				return cli.WithHint(err, "run: dist-client sync")
+				return err
 			}
 			return err
 		},

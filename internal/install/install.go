@@ -148,11 +148,24 @@ func (c *Client) Install(ctx context.Context, requests []string) error {
 		return err
 	}
 	st := tx.st
+	// Asking for a package by name makes it explicitly installed, as with
+	// pacman and apt: a later --cascade must not take it away.
+	marked := false
+	for _, d := range deps {
+		if r, ok := st.Get(d.Name); ok && r.Auto {
+			r.Auto = false
+			st.Packages[r.Name] = r
+			marked = true
+		}
+	}
 	if len(items) == 0 {
 		for _, d := range deps {
 			if r, ok := st.Get(d.Name); ok {
 				c.UI.Printf("%s %s is already installed\n", r.Name, r.Version)
 			}
+		}
+		if marked {
+			return st.Save(c.Paths.Installed())
 		}
 		return nil
 	}
@@ -161,11 +174,20 @@ func (c *Client) Install(ctx context.Context, requests []string) error {
 		return err
 	}
 	for _, it := range items {
-		if err := c.installOne(ctx, st, it); err != nil {
+		if err := c.apply(ctx, st, it); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// apply installs a new package, or moves an installed one to the planned
+// version through its uninstall and install scripts, with rollback.
+func (c *Client) apply(ctx context.Context, st *state.State, it item) error {
+	if it.step.From != nil {
+		return c.upgradeOne(ctx, st, it)
+	}
+	return c.installOne(ctx, st, it)
 }
 
 func installedList(st *state.State) []resolve.Installed {
@@ -187,6 +209,9 @@ func (c *Client) printPlan(items []item) {
 		total += it.row.Size
 		installed += it.row.InstalledSize
 		n := it.row.Name + " " + it.row.Version
+		if it.step.From != nil {
+			n = it.row.Name + " " + it.step.From.String() + " -> " + it.row.Version
+		}
 		if it.step.Auto {
 			n += " (dependency)"
 		}
@@ -248,11 +273,15 @@ func (c *Client) fetchViaDaemon(ctx context.Context, d *daemon.Client, rows []ca
 	c.UI.Printf("downloading through dist-client daemon\n")
 	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(rows)))
 	peers := 0
-	if err := d.Download(ctx, items, func(ev daemon.Event) {
+	w := newWatchdog(ctx, c.StallTimeout)
+	defer w.stop()
+	err := d.Download(w.ctx, items, func(ev daemon.Event) {
+		w.progress(ev.Bytes)
 		bar.Set(ev.Bytes)
 		peers = ev.Peers
-	}); err != nil {
-		return err
+	})
+	if err != nil {
+		return w.explain(err)
 	}
 	bar.Done(peers)
 	for _, r := range rows {
@@ -286,48 +315,24 @@ func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package,
 	var mu sync.Mutex
 	done := make([]int64, len(rows))
 	peers := make([]int, len(rows))
-	lastChange := time.Now()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				mu.Lock()
-				idle := time.Since(lastChange)
-				mu.Unlock()
-				if idle > stall {
-					cancel(fmt.Errorf("no data received for %s: no peer has the package (is the server running and its seeder reachable?)", stall))
-					return
-				}
-			}
-		}
-	}()
-	g, gctx := errgroup.WithContext(ctx)
+	w := newWatchdog(ctx, stall)
+	defer w.stop()
+	g, gctx := errgroup.WithContext(w.ctx)
 	for i, r := range rows {
 		g.Go(func() error {
 			err := engine.Download(gctx, r.Torrent, nil, func(pr swarm.Progress) {
 				mu.Lock()
-				if pr.Done != done[i] {
-					lastChange = time.Now()
-				}
 				done[i], peers[i] = pr.Done, max(peers[i], pr.Peers)
 				var sum int64
 				for _, d := range done {
 					sum += d
 				}
 				mu.Unlock()
+				w.progress(sum)
 				bar.Set(sum)
 			})
 			if err != nil {
-				if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-					err = cause
-				}
-				return fmt.Errorf("download %s: %w", r.Archive, err)
+				return fmt.Errorf("download %s: %w", r.Archive, w.explain(err))
 			}
 			return verifyFile(filepath.Join(engine.Dir(), r.Archive), r)
 		})
@@ -341,6 +346,67 @@ func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package,
 	}
 	bar.Done(maxPeers)
 	return nil
+}
+
+// watchdog cancels a download that makes no progress for too long.
+type watchdog struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	last   int64     // guarded by mu
+	moved  time.Time // guarded by mu
+	done   chan struct{}
+}
+
+func newWatchdog(parent context.Context, stall time.Duration) *watchdog {
+	if stall <= 0 {
+		stall = 2 * time.Minute
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel, moved: time.Now(), done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.done:
+				return
+			case <-t.C:
+				w.mu.Lock()
+				idle := time.Since(w.moved)
+				w.mu.Unlock()
+				if idle > stall {
+					cancel(fmt.Errorf("no data received for %s: no peer has the package (is the server running and its seeder reachable?)", stall))
+					return
+				}
+			}
+		}
+	}()
+	return w
+}
+
+// progress records the bytes done so far.
+func (w *watchdog) progress(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n != w.last {
+		w.last, w.moved = n, time.Now()
+	}
+}
+
+// explain replaces a cancellation the watchdog caused by its reason.
+func (w *watchdog) explain(err error) error {
+	if cause := context.Cause(w.ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		return cause
+	}
+	return err
+}
+
+func (w *watchdog) stop() {
+	close(w.done)
+	w.cancel(nil)
 }
 
 // verifyFile checks an archive's size and SHA-256 against its catalog row.

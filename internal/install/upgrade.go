@@ -92,13 +92,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) error
 		return err
 	}
 	for _, it := range items {
-		if it.step.From == nil {
-			if err := c.installOne(ctx, st, it); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := c.upgradeOne(ctx, st, it); err != nil {
+		if err := c.apply(ctx, st, it); err != nil {
 			return err
 		}
 	}

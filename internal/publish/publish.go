@@ -165,7 +165,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		return nil, err
 	}
 	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("packages recorded, but publishing the signed catalog failed (a running server or the next add republishes it): %w", err)
 	}
 	return results, nil
 }

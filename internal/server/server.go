@@ -68,6 +68,9 @@ type Status struct {
 	Announces    uint64 `json:"announces"`
 }
 
+// seedRetry is how often packages that failed to seed are tried again.
+const seedRetry = 30 * time.Second
+
 // ErrRunning means another server holds the data directory.
 var ErrRunning = errors.New("a server is already running on this data directory")
 
@@ -86,7 +89,11 @@ type runner struct {
 	serial   int64                     // guarded by mu
 	packages int                       // guarded by mu
 	seeding  map[swarm.InfoHash]string // infohash -> archive; guarded by mu
-	info     Info
+	// seedFailures counts packages of the current catalog not seeded;
+	// lastReload is when that was found. Both guarded by mu.
+	seedFailures int
+	lastReload   time.Time
+	info         Info
 }
 
 // Run starts the server and blocks until ctx ends, then shuts down.
@@ -265,7 +272,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		return err
 	}
 	r.mu.Lock()
-	same := !first && meta.Serial == r.serial
+	// Packages that could not be seeded are tried again every 30 s (their
+	// archive may be being repaired), without a new publication.
+	same := !first && meta.Serial == r.serial && (r.seedFailures == 0 || time.Since(r.lastReload) < seedRetry)
 	r.mu.Unlock()
 	if same {
 		return nil
@@ -290,8 +299,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	}
 	// Seed first, then serve: a client that sees a package in the catalog
 	// finds a seeder for it.
+	failed := 0
 	if r.engine != nil {
-		r.syncSeeds(ctx, pkgs)
+		failed = r.syncSeeds(ctx, pkgs)
 	}
 	if r.catsrv != nil {
 		archives := make([]string, len(pkgs))
@@ -301,7 +311,8 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		r.catsrv.SetSnapshot(snap.DB, snap.Sig, snap.Serial, archives)
 	}
 	r.mu.Lock()
-	r.serial, r.packages = snap.Serial, len(pkgs)
+	r.serial, r.packages, r.seedFailures = snap.Serial, len(pkgs), failed
+	r.lastReload = time.Now()
 	r.mu.Unlock()
 	r.log.Info("catalog loaded", "serial", snap.Serial, "packages", len(pkgs))
 	return nil
@@ -310,7 +321,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // syncSeeds seeds every package in the catalog and drops withdrawn ones.
 // Archives are verified piece by piece before seeding: the library trusts a
 // full-size file otherwise.
-func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) {
+func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed int) {
 	want := map[swarm.InfoHash]catalog.Package{}
 	for _, p := range pkgs {
 		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
@@ -344,6 +355,7 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) {
 		}
 		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
 			r.log.Error("cannot seed package", "package", p.ID(), "archive", filepath.Join(r.engine.Dir(), p.Archive), "err", err)
+			failed++
 			continue
 		}
 		if r.tracker != nil {
@@ -353,6 +365,7 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) {
 		r.seeding[ih] = p.Archive
 		r.mu.Unlock()
 	}
+	return failed
 }
 
 func (r *runner) status() Status {

@@ -44,6 +44,7 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	if err != nil {
 		return err
 	}
+	waitServed(ctx, e, sp)
 	if o.json {
 		type row struct {
 			Name     string `json:"name"`

@@ -47,5 +47,6 @@ func runRemove(ctx context.Context, e *env, args []string) error {
 		}
 		e.UI.Printf("removed %s %s\n", row.Name, row.Version)
 	}
+	waitServed(ctx, e, sp)
 	return nil
 }

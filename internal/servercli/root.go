@@ -61,7 +61,7 @@ the configuration is server.yaml there, or the file given with --config.`,
 		// error (exit 2); with Args set, a root without RunE prints help
 		// and exits 0 for any argument.
 	}
-	e.Bind(root, stdio)
+	e.Bind(root, stdio, "server.yaml")
 	root.AddCommand(newAdd(e), newRemove(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e))
 	return root
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/distpac/distpac/internal/fsutil"
@@ -67,8 +68,22 @@ func LoadOrCreate(path string) (*Key, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create signing key: %w", err)
 	}
+	// Write the key beside its place, then link it there: link fails if a
+	// key appeared meanwhile (a server start racing the first add), and
+	// then both use that one instead of each keeping its own.
 	text := base64.StdEncoding.EncodeToString(priv.Seed()) + "\n"
-	if err := fsutil.WriteFileAtomic(path, []byte(text), 0o600); err != nil {
+	tmp := path + ".new-" + strconv.Itoa(os.Getpid())
+	if err := fsutil.WriteFileAtomic(tmp, []byte(text), 0o600); err != nil {
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, path); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return Load(path)
+		}
+		return nil, fmt.Errorf("create signing key: %w", err)
+	}
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
 		return nil, fmt.Errorf("create signing key: %w", err)
 	}
 	return &Key{priv: priv}, nil

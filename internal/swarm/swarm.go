@@ -272,6 +272,15 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." {
 		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
 	}
+	// A torrent this engine already holds as complete whose file was
+	// removed since (dist-client clean, or a corrupt copy deleted before a
+	// new download) must start again, not report success at once.
+	ih := mi.HashInfoBytes()
+	if e.Has(ih) {
+		if st, err := os.Stat(filepath.Join(e.dir, info.Name)); err != nil || st.Size() != info.Length {
+			e.Drop(ih)
+		}
+	}
 	t, err := e.cl.AddTorrent(mi)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: add %s: %w", info.Name, err)
