@@ -115,6 +115,14 @@ func (c *Client) upgradeOne(ctx context.Context, st *state.State, it item) error
 	if err := script.Run(ctx, "uninstall.sh", oldEnv, c.UI.ScriptOutput()); err != nil {
 		return fmt.Errorf("upgrade %s: uninstall of %s: %w (nothing changed)", old.Name, old.Version, err)
 	}
+	// The old version's files are gone now: until the new version is
+	// recorded, the package is not installed. A crash here leaves it
+	// unrecorded (the next run can install it), never recorded without
+	// its files.
+	delete(st.Packages, old.Name)
+	if err := st.Save(c.Paths.Installed()); err != nil {
+		return err
+	}
 	it.step.Auto = old.Auto
 	err := c.installOne(ctx, st, it)
 	if err == nil {
