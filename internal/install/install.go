@@ -170,6 +170,12 @@ func (c *Client) Install(ctx context.Context, requests []string) error {
 		return nil
 	}
 	c.printPlan(items)
+	return c.carryOut(ctx, st, items)
+}
+
+// carryOut downloads every archive of the plan first, then applies the
+// steps in order.
+func (c *Client) carryOut(ctx context.Context, st *state.State, items []item) error {
 	if err := c.fetch(ctx, items); err != nil {
 		return err
 	}

@@ -88,15 +88,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) error
 		c.UI.Printf("dry run: nothing changed\n")
 		return nil
 	}
-	if err := c.fetch(ctx, items); err != nil {
-		return err
-	}
-	for _, it := range items {
-		if err := c.apply(ctx, st, it); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.carryOut(ctx, st, items)
 }
 
 // upgradeOne replaces one installed version with another, restoring the old

@@ -44,15 +44,32 @@ func newEngine(t testing.TB, dir string, up int64) *Engine {
 }
 
 // TestDownloadFromSeeder moves payloads of several sizes from one seeder to
-// two leechers, byte for byte. The 64 MiB case guards the upload deadlock
-// that the library's default MaxAllocPeerRequestDataPerConn causes.
+// a leecher, byte for byte. The 64 MiB case guards the upload deadlock that
+// the library's default MaxAllocPeerRequestDataPerConn causes; the capped
+// one the lost wake-up that nudgeWriters works around (it stopped after
+// 16 MiB).
 func TestDownloadFromSeeder(t *testing.T) {
-	sizes := []int{1, 64 << 10, 3<<20 + 5, 64 << 20}
-	if testing.Short() {
-		sizes = sizes[:3]
+	tests := []struct {
+		size int
+		up   int64 // seeder upload cap, 0 = none
+		long bool  // skipped with -short
+	}{
+		{1, 0, false},
+		{64 << 10, 0, false},
+		{3<<20 + 5, 0, false},
+		{64 << 20, 0, true},
+		{64 << 20, 16 << 20, true},
 	}
-	for _, size := range sizes {
-		t.Run(torrentmeta.FormatSizeForTest(size), func(t *testing.T) {
+	for _, tt := range tests {
+		size := tt.size
+		name := torrentmeta.FormatSizeForTest(size)
+		if tt.up > 0 {
+			name += "-capped-" + torrentmeta.FormatSizeForTest(int(tt.up)) + "ps"
+		}
+		t.Run(name, func(t *testing.T) {
+			if tt.long && testing.Short() {
+				t.Skip("large payload")
+			}
 			seedDir, leechDir := t.TempDir(), t.TempDir()
 			path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
 			data := writeRandom(t, path, size)
@@ -60,7 +77,7 @@ func TestDownloadFromSeeder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			seeder := newEngine(t, seedDir, 0)
+			seeder := newEngine(t, seedDir, tt.up)
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
