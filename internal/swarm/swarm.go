@@ -47,6 +47,11 @@ type Config struct {
 	// at it. dist-server sets it when its upload is capped; see
 	// limitPublisherRequests.
 	PublisherQueue int
+	// PublisherSlots, when above zero, caps the peers this engine serves
+	// per torrent at once (BitTorrent's classic upload slots); the others
+	// get the pieces from those peers. dist-server sets it with
+	// PublisherQueue.
+	PublisherSlots int
 	// Logger receives the library's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -115,6 +120,9 @@ func New(cfg Config) (*Engine, error) {
 	tc.MaxAllocPeerRequestDataPerConn = 16 << 20
 	// Loopback and LAN swarms have many peers on one IP.
 	tc.DropDuplicatePeerIds = true
+	if cfg.PublisherSlots > 0 {
+		tc.EstablishedConnsPerTorrent = cfg.PublisherSlots
+	}
 	if cfg.PublisherQueue > 0 {
 		tc.ExtendedHandshakeClientVersion = fmt.Sprintf("%s%d", publisherVersion, cfg.PublisherQueue)
 	}
@@ -202,6 +210,14 @@ const publisherVersion = "distpac-server reqq="
 // connection at 100 ms), so only a publisher that declares its uplink
 // scarce (upload_rate_limit) asks for it.
 const DefaultPublisherQueue = 4
+
+// DefaultPublisherSlots is how many peers a capped publisher serves per
+// torrent at once. Fewer direct downloaders means fewer of them ask the
+// seeder for the same piece; each gets a larger share of the uplink, so its
+// pieces are complete and shareable sooner. Measured like the queue above,
+// with the queue at 4: seeder 1.14–1.17×F → 1.10–1.11×F, time 1.20–1.22 →
+// 1.14–1.17× the bound at N=16 (N=4 unchanged).
+const DefaultPublisherSlots = 4
 
 // limitPublisherRequests runs as the library reads a peer's extended
 // handshake, before it applies the peer's reqq: a distpac publisher's wish
