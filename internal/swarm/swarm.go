@@ -219,16 +219,26 @@ const DefaultPublisherQueue = 4
 // 1.14–1.17× the bound at N=16 (N=4 unchanged).
 const DefaultPublisherSlots = 4
 
+// peerQueue caps the chunk requests this client keeps queued at any peer.
+// The library would queue up to the peer's reqq (1024 chunks, 16 MiB), and
+// a peer holds the data of queued requests in memory while its capped
+// uplink drains them; 64 chunks (1 MiB) still keep 10 MiB/s flowing per
+// connection at a 100 ms round trip.
+const peerQueue = 64
+
 // limitPublisherRequests runs as the library reads a peer's extended
 // handshake, before it applies the peer's reqq: a distpac publisher's wish
-// for a short queue becomes the reqq this client honours.
+// for a short queue becomes the reqq this client honours, and every other
+// peer gets at most peerQueue.
 func limitPublisherRequests(_ *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
-	rest, ok := strings.CutPrefix(m.V, publisherVersion)
-	if !ok {
-		return
+	limit := peerQueue
+	if rest, ok := strings.CutPrefix(m.V, publisherVersion); ok {
+		if n, err := strconv.Atoi(rest); err == nil && n > 0 {
+			limit = min(limit, n)
+		}
 	}
-	if n, err := strconv.Atoi(rest); err == nil && n > 0 && (m.Reqq == 0 || m.Reqq > n) {
-		m.Reqq = n
+	if m.Reqq == 0 || m.Reqq > limit {
+		m.Reqq = limit
 	}
 }
 
