@@ -55,7 +55,8 @@ type Row struct {
 	ServerUp        float64       // server payload bytes uploaded ÷ F
 	ClientDownMax   float64       // the most any client downloaded ÷ F
 	Bound           time.Duration
-	PeakRSS         int64 // largest peak RSS of a client process, bytes
+	PeakRSS         int64 // largest peak RSS of a client daemon (or aria2 leecher), bytes
+	InstallRSS      int64 // largest peak RSS of a `dist-client install` process, bytes
 	Err             string
 }
 
@@ -255,7 +256,7 @@ func summarise(r *Row, times []time.Duration) {
 // Print writes the table.
 func Print(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\t\n")
+	fmt.Fprintf(tw, "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\tinstall RSS\t\n")
 	for _, r := range rows {
 		if r.Err != "" {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\tFAILED: %s\t\t\t\t\t\t\t\t\t\n", r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Err)
@@ -265,7 +266,10 @@ func Print(w io.Writer, rows []Row) {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t%.3fs\t\t\t\t\t\t\t%.1fms\t\t\n", r.Method, r.N, sz(r.F), r.Last.Seconds(), r.FirstByte.Seconds()*1000)
 			continue
 		}
-		fb, rss, down := "-", "-", "-"
+		fb, rss, down, irss := "-", "-", "-", "-"
+		if r.InstallRSS > 0 {
+			irss = sz(r.InstallRSS)
+		}
 		if r.ClientDownMax > 0 {
 			down = fmt.Sprintf("%.3f", r.ClientDownMax)
 		}
@@ -275,9 +279,9 @@ func Print(w io.Writer, rows []Row) {
 		if r.PeakRSS > 0 {
 			rss = sz(r.PeakRSS)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n",
 			r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Last.Seconds(), r.Mean.Seconds(), r.Max.Seconds(),
-			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, fb, rss)
+			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, fb, rss, irss)
 	}
 	tw.Flush()
 }

@@ -231,7 +231,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 	}
 	// The install processes (verify, extract, run the script) count too.
 	for _, r := range installRSS {
-		row.PeakRSS = max(row.PeakRSS, r)
+		row.InstallRSS = max(row.InstallRSS, r)
 	}
 	return row, nil
 }
