@@ -349,13 +349,17 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 	if err != nil {
 		return err
 	}
-	if len(peers) > 0 {
+	addPeers := func() {
+		if len(peers) == 0 {
+			return
+		}
 		pis := make([]torrent.PeerInfo, 0, len(peers))
 		for _, p := range peers {
 			pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
 		}
 		t.AddPeers(pis)
 	}
+	addPeers()
 	report := func() {
 		if progress != nil {
 			st := t.Stats()
@@ -364,6 +368,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
+	// Progress for stall detection is payload received, not pieces
+	// verified: a slow link may take a while to finish one piece.
+	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() }
+	lastRead, moved, restarts := received(), time.Now(), 0
 	for {
 		select {
 		case <-t.Complete().On():
@@ -374,8 +382,30 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 		case <-tick.C:
 			report()
 		}
+		if n := received(); n != lastRead {
+			lastRead, moved = n, time.Now()
+			continue
+		}
+		// The library can wedge a connection (seen once in many runs under
+		// heavy load, after a peer was killed mid-transfer): with peers
+		// connected nothing arrives. Starting the torrent afresh keeps the
+		// verified pieces (the part file is re-hashed) and reconnects.
+		if time.Since(moved) > stallRestart && t.Stats().ActivePeers > 0 && restarts < 3 {
+			restarts++
+			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
+			e.Drop(t.InfoHash())
+			if t, err = e.add(torrentBytes); err != nil {
+				return err
+			}
+			addPeers()
+			lastRead, moved = received(), time.Now()
+		}
 	}
 }
+
+// stallRestart is how long a download may sit still with peers connected
+// before it is started afresh.
+const stallRestart = 10 * time.Second
 
 // Drop stops sharing a torrent. Its file stays on disk.
 func (e *Engine) Drop(ih metainfo.Hash) {
