@@ -266,15 +266,10 @@ func (c *Client) fetch(ctx context.Context, items []item) error {
 }
 
 func (c *Client) fetchViaDaemon(ctx context.Context, d *daemon.Client, rows []catalog.Package) error {
-	var total int64
+	total := dropUnverified(c.Paths.Cache(), rows)
 	items := make([]daemon.Item, len(rows))
 	for i, r := range rows {
 		items[i] = daemon.Item{Archive: r.Archive, Size: r.Size, Torrent: r.Torrent}
-		total += r.Size
-		path := filepath.Join(c.Paths.Cache(), r.Archive)
-		if err := verifyFile(path, r); err != nil {
-			os.Remove(path)
-		}
 	}
 	c.UI.Printf("downloading through dist-client daemon\n")
 	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(rows)))
@@ -304,15 +299,7 @@ func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package,
 	if stall <= 0 {
 		stall = 2 * time.Minute
 	}
-	var total int64
-	for _, r := range rows {
-		// A damaged complete file would be trusted by size: start clean.
-		path := filepath.Join(engine.Dir(), r.Archive)
-		if err := verifyFile(path, r); err != nil {
-			os.Remove(path)
-		}
-		total += r.Size
-	}
+	total := dropUnverified(engine.Dir(), rows)
 	what := rows[0].Archive
 	if len(rows) > 1 {
 		what = fmt.Sprintf("%d packages", len(rows))
@@ -413,6 +400,20 @@ func (w *watchdog) explain(err error) error {
 func (w *watchdog) stop() {
 	close(w.done)
 	w.cancel(nil)
+}
+
+// dropUnverified removes cached copies of rows that do not match the
+// catalog (the library would trust a damaged full-size file) and returns the
+// total download size.
+func dropUnverified(dir string, rows []catalog.Package) (total int64) {
+	for _, r := range rows {
+		path := filepath.Join(dir, r.Archive)
+		if err := verifyFile(path, r); err != nil {
+			os.Remove(path)
+		}
+		total += r.Size
+	}
+	return total
 }
 
 // verifyFile checks an archive's size and SHA-256 against its catalog row.

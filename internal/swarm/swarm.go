@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -449,21 +448,6 @@ func (e *Engine) Stats() Stats {
 	}
 	return s
 }
-
-// TorrentStats returns one torrent's payload counters.
-func (e *Engine) TorrentStats(ih metainfo.Hash) (uploaded, downloaded int64, ok bool) {
-	e.mu.Lock()
-	t, ok := e.torrents[ih]
-	e.mu.Unlock()
-	if !ok {
-		return 0, 0, false
-	}
-	st := t.Stats()
-	return st.BytesWrittenData.Int64(), st.BytesReadData.Int64(), true
-}
-
-// WriteStatus writes a one-line summary per torrent (debugging aid).
-func (e *Engine) WriteStatus(w io.Writer) { e.cl.WriteStatus(w) }
 
 // memoryCompletion keeps piece completion in memory. It hides the library's
 // range fast path and its Close: the map version yields nothing for a

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
@@ -62,9 +63,9 @@ func TestDownloadFromSeeder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		size := tt.size
-		name := torrentmeta.FormatSizeForTest(size)
+		name := sizeName(size)
 		if tt.up > 0 {
-			name += "-capped-" + torrentmeta.FormatSizeForTest(int(tt.up)) + "ps"
+			name += "-capped-" + sizeName(int(tt.up)) + "ps"
 		}
 		t.Run(name, func(t *testing.T) {
 			if tt.long && testing.Short() {
@@ -123,4 +124,15 @@ func TestSeedRefusesCorruptFile(t *testing.T) {
 	if _, err := e.Seed(context.Background(), meta.Torrent, true); err == nil {
 		t.Fatal("Seed accepted a corrupt payload")
 	}
+}
+
+// sizeName names a size compactly for subtest names.
+func sizeName(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%dB", n)
 }

@@ -101,14 +101,3 @@ func Parse(torrent []byte, wantName string, wantSize int64) (*metainfo.MetaInfo,
 	}
 	return mi, &info, nil
 }
-
-// FormatSizeForTest names a size compactly for subtest names.
-func FormatSizeForTest(n int) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%dMiB", n>>20)
-	case n >= 1<<10:
-		return fmt.Sprintf("%dKiB", n>>10)
-	}
-	return fmt.Sprintf("%dB", n)
-}
