@@ -176,6 +176,8 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 	row.ServerUp = float64(up1-up0) / float64(o.F)
 	for _, l := range leechers {
 		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
+		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
 	}
+	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
 	return row, nil
 }

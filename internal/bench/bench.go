@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -57,7 +58,11 @@ type Row struct {
 	Bound           time.Duration
 	PeakRSS         int64 // largest peak RSS of a client daemon (or aria2 leecher), bytes
 	InstallRSS      int64 // largest peak RSS of a `dist-client install` process, bytes
-	Err             string
+	// CPU is the user plus system time of the row's processes (seeder and
+	// clients; the kernel's share of loopback traffic lands here too),
+	// next to the wall time × cores it had: a row near that is CPU-bound.
+	CPU time.Duration
+	Err string
 }
 
 // Bound is the Kumar–Ross lower bound with unlimited client download.
@@ -111,6 +116,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rows, err := Run(ctx, o)
+	fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
 	Print(stdout, rows)
 	if err != nil {
 		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
@@ -256,17 +262,20 @@ func summarise(r *Row, times []time.Duration) {
 // Print writes the table.
 func Print(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\tinstall RSS\t\n")
+	fmt.Fprintf(tw, "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\tinstall RSS\tCPU\t\n")
 	for _, r := range rows {
 		if r.Err != "" {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\tFAILED: %s\t\t\t\t\t\t\t\t\t\n", r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Err)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\n", r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Err)
 			continue
 		}
 		if r.Method == "fast start 64KiB" {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t%.3fs\t\t\t\t\t\t\t%.1fms\t\t\n", r.Method, r.N, sz(r.F), r.Last.Seconds(), r.FirstByte.Seconds()*1000)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t%.3fs\t\t\t\t\t\t\t%.1fms\t\t\t\n", r.Method, r.N, sz(r.F), r.Last.Seconds(), r.FirstByte.Seconds()*1000)
 			continue
 		}
-		fb, rss, down, irss := "-", "-", "-", "-"
+		fb, rss, down, irss, cpu := "-", "-", "-", "-", "-"
+		if r.CPU > 0 {
+			cpu = fmt.Sprintf("%.1fs", r.CPU.Seconds())
+		}
 		if r.InstallRSS > 0 {
 			irss = sz(r.InstallRSS)
 		}
@@ -279,9 +288,9 @@ func Print(w io.Writer, rows []Row) {
 		if r.PeakRSS > 0 {
 			rss = sz(r.PeakRSS)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Last.Seconds(), r.Mean.Seconds(), r.Max.Seconds(),
-			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, fb, rss, irss)
+			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, fb, rss, irss, cpu)
 	}
 	tw.Flush()
 }

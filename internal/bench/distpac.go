@@ -82,6 +82,31 @@ func peakRSS(pid int) int64 {
 	return 0
 }
 
+// cpuTime reads a live process's user plus system CPU time (its own, not
+// its children's) from /proc/PID/stat.
+func cpuTime(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; count from after it.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
+	return time.Duration(utime+stime) * time.Second / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on Linux
+// on every architecture Go supports.
+const clockTicks = 100
+
 func waitUntil(ctx context.Context, d time.Duration, what string, ok func() bool) error {
 	deadline := time.Now().Add(d)
 	for !ok() {
@@ -186,6 +211,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 	times := make([]time.Duration, n)
 	errs := make([]error, n)
 	installRSS := make([]int64, n)
+	installCPU := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
@@ -204,6 +230,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 				installRSS[i] = ru.Maxrss << 10 // KiB on Linux
 			}
+			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}()
 	}
 	wg.Wait()
@@ -228,10 +255,13 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 			row.ClientDownMax = max(row.ClientDownMax, float64(st.Downloaded)/float64(o.F))
 		}
 		row.PeakRSS = max(row.PeakRSS, peakRSS(c.daemon.cmd.Process.Pid))
+		row.CPU += cpuTime(c.daemon.cmd.Process.Pid)
 	}
+	row.CPU += cpuTime(srv.cmd.Process.Pid)
 	// The install processes (verify, extract, run the script) count too.
-	for _, r := range installRSS {
+	for i, r := range installRSS {
 		row.InstallRSS = max(row.InstallRSS, r)
+		row.CPU += installCPU[i]
 	}
 	return row, nil
 }

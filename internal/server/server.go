@@ -167,11 +167,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	if !opts.NoSeeder {
 		r.selfIP = advertisedIP(opts.Config)
-		queue, slots := 0, 0
+		queue, slots := 0, swarm.UncappedPublisherPeers
 		if opts.Config.UploadRateLimit > 0 {
 			// A scarce uplink: keep requests fresh and serve a few peers at
 			// a time, who pass the pieces on.
-			queue, slots = swarm.DefaultPublisherQueue, swarm.DefaultPublisherSlots
+			queue, slots = swarm.DefaultPublisherQueue, swarm.PublisherSlots
 		}
 		r.engine, err = swarm.New(swarm.Config{
 			Dir:             p.Archives(),
@@ -179,7 +179,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			UploadRate:      int64(opts.Config.UploadRateLimit),
 			DisableTrackers: !opts.NoTracker, // registered in our tracker directly
 			PublisherQueue:  queue,
-			PublisherSlots:  slots,
+			PeersPerTorrent: slots,
 			Logger:          r.log,
 		})
 		if err != nil {
