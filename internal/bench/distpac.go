@@ -107,6 +107,35 @@ func cpuTime(pid int) time.Duration {
 // on every architecture Go supports.
 const clockTicks = 100
 
+// watchPeakRSS runs wait (which returns when process pid has ended) and
+// returns the highest VmHWM read from /proc while it ran, polled every few
+// milliseconds. The rusage of a child cannot be used: a child started with
+// vfork (as Go's os/exec does) shares this process's memory until it
+// execs, and Linux then records this process's high-water mark as the
+// child's ru_maxrss (after the HTTP row, every install "peaked" at this
+// benchmark's own 58-62 MiB).
+func watchPeakRSS(pid int, wait func()) int64 {
+	done := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var m int64
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			m = max(m, peakRSS(pid))
+			select {
+			case <-done:
+				peak <- m
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	wait()
+	close(done)
+	return <-peak
+}
+
 func waitUntil(ctx context.Context, d time.Duration, what string, ok func() bool) error {
 	deadline := time.Now().Add(d)
 	for !ok() {
@@ -219,16 +248,18 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 			defer wg.Done()
 			cmd := exec.CommandContext(ctx, cliBin, "--config", c.cfg, "install", "-q", "benchpkg")
 			cmd.Env = append(os.Environ(), c.env...)
-			out, err := cmd.CombinedOutput()
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Start()
+			if err == nil {
+				installRSS[i] = watchPeakRSS(cmd.Process.Pid, func() { err = cmd.Wait() })
+			}
 			times[i] = time.Since(t0)
 			if err != nil {
-				errs[i] = fmt.Errorf("client %d: %v: %s", i, err, bytes.TrimSpace(out))
+				errs[i] = fmt.Errorf("client %d: %v: %s", i, err, bytes.TrimSpace(out.Bytes()))
 			}
 			if cmd.ProcessState == nil {
 				return
-			}
-			if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-				installRSS[i] = ru.Maxrss << 10 // KiB on Linux
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 		}()
