@@ -1,7 +1,9 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha1"
 	"io"
 	"os"
 	"path/filepath"
@@ -12,56 +14,105 @@ import (
 	"github.com/anacrolix/torrent/storage"
 )
 
-// The per-piece fsync is gone, the fast hashing path stays, and the data
-// still goes to the file the piece belongs to.
-func TestNoFlushStorage(t *testing.T) {
-	dir := t.TempDir()
-	const size = 3 * 16 << 10
-	data := writeRandom(t, filepath.Join(dir, "src"), size)
-	info := metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 32 << 10, Length: size}
-	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return os.Open(filepath.Join(dir, "src"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+// pieces opens the torrent through fileStorage and returns its pieces.
+func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceImpl, storage.TorrentImpl) {
+	t.Helper()
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
 		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
 	})
-	defer inner.Close()
-	ti, err := noFlush{inner}.OpenTorrent(context.Background(), &info, metainfo.Hash{1})
+	t.Cleanup(func() { inner.Close() })
+	ti, err := fileStorage{ClientImplCloser: inner, dir: dir}.OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var ps []storage.PieceImpl
 	for i := range info.NumPieces() {
-		var p storage.PieceImpl
 		if ti.PieceWithHash != nil {
 			h := info.Piece(i).V1Hash().Unwrap()
-			p = ti.PieceWithHash(info.Piece(i), g.Some(h[:]))
+			ps = append(ps, ti.PieceWithHash(info.Piece(i), g.Some(h[:])))
 		} else {
-			p = ti.Piece(info.Piece(i))
+			ps = append(ps, ti.Piece(info.Piece(i)))
 		}
+	}
+	return ps, ti
+}
+
+// Chunks written through the pieces land in the partial file at their
+// offsets, read back through the same descriptor after the library's
+// rename to the final name, and a torrent opened later reads the final,
+// read-only file. No piece offers the per-piece flush.
+func TestFileStorage(t *testing.T) {
+	src := t.TempDir()
+	const size = 40<<10 + 123 // the last piece is short
+	data := writeRandom(t, filepath.Join(src, "data"), size)
+	info := &metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 16 << 10, Length: size}
+	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
+		return os.Open(filepath.Join(src, "data"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	final := filepath.Join(dir, info.Name)
+	ps, ti := openPieces(t, dir, info)
+
+	for i, p := range ps {
 		if _, ok := p.(storage.Flusher); ok {
 			t.Errorf("piece %d: still a storage.Flusher", i)
 		}
-		if _, ok := p.(io.WriterTo); !ok {
-			t.Errorf("piece %d: lost io.WriterTo", i)
+		if _, err := p.ReadAt(make([]byte, 10), 0); err == nil {
+			t.Errorf("piece %d: read before any write succeeded", i)
 		}
+	}
+	// Write the pieces back to front, each in two chunks.
+	for i := len(ps) - 1; i >= 0; i-- {
 		off := int64(i) * info.PieceLength
-		chunk := data[off:min(off+info.PieceLength, size)]
-		if _, err := p.WriteAt(chunk, 0); err != nil {
-			t.Fatalf("piece %d: %v", i, err)
+		piece := data[off:min(off+info.PieceLength, size)]
+		half := len(piece) / 2
+		for _, c := range []struct {
+			b   []byte
+			off int64
+		}{{piece[half:], int64(half)}, {piece[:half], 0}} {
+			if n, err := ps[i].WriteAt(c.b, c.off); err != nil || n != len(c.b) {
+				t.Fatalf("piece %d: WriteAt(%d bytes at %d) = %d, %v", i, len(c.b), c.off, n, err)
+			}
 		}
 	}
-	got, err := os.ReadFile(filepath.Join(dir, info.Name+".part"))
-	if os.IsNotExist(err) {
-		got, err = os.ReadFile(filepath.Join(dir, info.Name))
+	if got, err := os.ReadFile(final + ".part"); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("partial file: %d bytes, %v; want the %d bytes written", len(got), err, size)
 	}
-	if err != nil {
+	if _, err := ps[0].WriteAt(make([]byte, 1), info.PieceLength); err == nil {
+		t.Error("a write past the piece's end succeeded")
+	}
+
+	// The library promotes a complete file: rename, then read-only.
+	if err := os.Rename(final+".part", final); err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != string(data) {
-		t.Errorf("file holds %d bytes that differ from the %d written", len(got), len(data))
+	os.Chmod(final, 0o444)
+	check := func(ps []storage.PieceImpl, when string) {
+		t.Helper()
+		for i, p := range ps {
+			want := info.Piece(i).V1Hash().Unwrap()
+			h := sha1.New()
+			if _, err := p.(io.WriterTo).WriteTo(h); err != nil {
+				t.Fatalf("%s: piece %d: WriteTo: %v", when, i, err)
+			}
+			if !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Errorf("%s: piece %d hashes wrong", when, i)
+			}
+			buf := make([]byte, info.PieceLength+5)
+			n, err := p.ReadAt(buf, 0)
+			if int64(n) != info.Piece(i).Length() || err != io.EOF {
+				t.Errorf("%s: piece %d: ReadAt past its end = %d, %v; want %d, EOF", when, i, n, err, info.Piece(i).Length())
+			}
+		}
 	}
+	check(ps, "after the rename")
+	if err := ti.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := openPieces(t, dir, info)
+	check(again, "opened again")
 }

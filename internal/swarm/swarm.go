@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -21,7 +20,6 @@ import (
 	"sync"
 	"time"
 
-	g "github.com/anacrolix/generics"
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -142,7 +140,7 @@ func New(cfg Config) (*Engine, error) {
 		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
 		Logger:          logger,
 	})
-	tc.DefaultStorage = noFlush{store}
+	tc.DefaultStorage = fileStorage{ClientImplCloser: store, dir: cfg.Dir}
 	cl, err := torrent.NewClient(tc)
 	if err != nil {
 		store.Close()
@@ -476,44 +474,6 @@ type memoryCompletion struct{ pc storage.PieceCompletion }
 func (m memoryCompletion) Get(k metainfo.PieceKey) (storage.Completion, error) { return m.pc.Get(k) }
 func (m memoryCompletion) Set(k metainfo.PieceKey, complete bool) error        { return m.pc.Set(k, complete) }
 func (m memoryCompletion) Close() error                                        { return nil }
-
-// noFlush hides the file storage's per-piece flush. The library fsyncs the
-// whole payload file after every verified piece (from its hasher, before
-// it announces the piece): at N=32 that was 8,192 fsyncs in 13 s, 5 % of
-// the clients' CPU, and every piece reached the swarm that much later.
-// Nothing depends on it: piece completion lives in memory, a partial file
-// is re-hashed when a download starts again, a daemon verifies every
-// cached archive before seeding it, and install checks the archive's
-// SHA-256 before extracting it.
-type noFlush struct{ storage.ClientImplCloser }
-
-func (s noFlush) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
-	t, err := s.ClientImplCloser.OpenTorrent(ctx, info, ih)
-	if err != nil {
-		return t, err
-	}
-	if inner := t.Piece; inner != nil {
-		t.Piece = func(p metainfo.Piece) storage.PieceImpl { return withoutFlush(inner(p)) }
-	}
-	if inner := t.PieceWithHash; inner != nil {
-		t.PieceWithHash = func(p metainfo.Piece, h g.Option[[]byte]) storage.PieceImpl { return withoutFlush(inner(p, h)) }
-	}
-	return t, nil
-}
-
-// pieceWriterTo is a piece that can write itself out (the file storage's
-// fast path for hashing); the interface leaves out storage.Flusher.
-type pieceWriterTo interface {
-	storage.PieceImpl
-	io.WriterTo
-}
-
-func withoutFlush(p storage.PieceImpl) storage.PieceImpl {
-	if w, ok := p.(pieceWriterTo); ok {
-		return struct{ pieceWriterTo }{w}
-	}
-	return struct{ storage.PieceImpl }{p}
-}
 
 // InfoHash names a torrent (BitTorrent v1).
 type InfoHash = metainfo.Hash
