@@ -3,7 +3,8 @@
 // 127.0.0.1 install the same package of size F at once, with the server's
 // upload capped at U and each client's at u; in the same run the same N
 // clients fetch the archive over plain HTTP from a server capped at U, and,
-// when aria2c is installed, aria2 does the same swarm as seeder and
+// when aria2c and transmission-daemon are installed, aria2 and Transmission
+// (in a network namespace of its own) do the same swarm as seeder and
 // leechers. It prints one row per method and N with the time until the last
 // client is done and its ratio to the Kumar–Ross lower bound
 // T_min = max(F/U, F/d, N·F/(U + N·u)) (d, the client download capacity, is
@@ -39,11 +40,14 @@ type Options struct {
 	HTTP     bool
 	HTTPMaxN int // HTTP rows only for N up to this (its time is predictable: N·F/U)
 	Aria2    bool
-	BinDir   string
-	Keep     bool
-	Timeout  time.Duration // per row
-	Stdout   io.Writer
-	Stderr   io.Writer
+	// Transmission adds a row with transmission-daemon as seeder and
+	// leechers, in a network namespace of its own (transmission.go).
+	Transmission bool
+	BinDir       string
+	Keep         bool
+	Timeout      time.Duration // per row
+	Stdout       io.Writer
+	Stderr       io.Writer
 }
 
 // Row is one measured line of the table.
@@ -76,6 +80,9 @@ func Bound(n int, f, U, u int64) time.Duration {
 
 // Main parses flags and runs the benchmark.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == transmissionRowFlag {
+		return transmissionRowMain(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dist-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ns := fs.String("n", envOr("DISTPAC_BENCH_N", "16"), "comma-separated client counts, e.g. 4,16,32 (env DISTPAC_BENCH_N)")
@@ -85,13 +92,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	noHTTP := fs.Bool("no-http", false, "leave out the HTTP baseline")
 	httpMax := fs.Int("http-max-n", 16, "run the HTTP baseline only for N up to this")
 	noAria := fs.Bool("no-aria2", false, "leave out the aria2 row even when aria2c is installed")
+	noTr := fs.Bool("no-transmission", false, "leave out the Transmission row even when transmission-daemon is installed")
 	bin := fs.String("bin", "", "directory with dist-server and dist-client (default: next to this program, then ./bin)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	timeout := fs.Duration("timeout", 4*time.Minute, "give up on a row after this long")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr}
+	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr}
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 256 {
@@ -164,6 +172,12 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if err := writePackage(pkg, o.F); err != nil {
 		return nil, err
 	}
+	if o.Transmission {
+		if err := transmissionUsable(); err != nil {
+			fmt.Fprintf(o.Stderr, "dist-bench: leaving out the Transmission row: %v\n", err)
+			o.Transmission = false
+		}
+	}
 	var rows []Row
 	var errs []error
 	add := func(r Row, err error) {
@@ -192,6 +206,12 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			fmt.Fprintf(o.Stderr, "aria2, N=%d ...\n", n)
 			r, err := runAria2(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("aria2-%d", n)))
 			r.Method, r.N, r.F, r.U, r.u, r.Bound = "aria2", base.N, base.F, base.U, base.u, base.Bound
+			add(r, err)
+		}
+		if o.Transmission {
+			fmt.Fprintf(o.Stderr, "transmission, N=%d ...\n", n)
+			r, err := runTransmission(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("transmission-%d", n)))
+			r.Method, r.N, r.F, r.U, r.u, r.Bound = "transmission", base.N, base.F, base.U, base.u, base.Bound
 			add(r, err)
 		}
 	}
