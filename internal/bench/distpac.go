@@ -89,18 +89,28 @@ func cpuTime(pid int) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// The command name (field 2) may hold spaces; count from after it.
+	d, _ := parseStatCPU(b)
+	return d
+}
+
+// parseStatCPU takes utime and stime (fields 14 and 15) from the text of
+// /proc/PID/stat. The command name (field 2, in parentheses) may hold
+// spaces and parentheses, so fields are counted from after its last ')'.
+func parseStatCPU(b []byte) (time.Duration, bool) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0
+		return 0, false
 	}
 	f := strings.Fields(string(b[i+1:]))
 	if len(f) < 13 {
-		return 0
+		return 0, false
 	}
-	utime, _ := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, _ := strconv.ParseInt(f[12], 10, 64) // field 15
-	return time.Duration(utime+stime) * time.Second / clockTicks
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, true
 }
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on Linux

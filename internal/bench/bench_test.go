@@ -1,0 +1,77 @@
+package bench
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestBound(t *testing.T) {
+	const MiB = 1 << 20
+	for _, c := range []struct {
+		n       int
+		f, U, u int64
+		want    time.Duration
+	}{
+		{16, 16 * MiB, 2 * MiB, 2 * MiB, 8 * time.Second},         // F/U dominates
+		{32, 16 * MiB, 2 * MiB, 2 * MiB, 8 * time.Second},         // 32·16/66 = 7.76 s < 8 s
+		{16, 16 * MiB, 2 * MiB, 0, 128 * time.Second},             // no client upload: N·F/U, as HTTP
+		{4, 16 * MiB, 16 * MiB, 1 * MiB, 3200 * time.Millisecond}, // 4·16/20 = 3.2 s > 1 s
+		{1, 64 << 10, 1 * MiB, 1 * MiB, 62500 * time.Microsecond}, // one client: F/U
+	} {
+		if got := Bound(c.n, c.f, c.U, c.u); got != c.want {
+			t.Errorf("Bound(%d, %d, %d, %d) = %v, want %v", c.n, c.f, c.U, c.u, got, c.want)
+		}
+	}
+}
+
+func TestSummarise(t *testing.T) {
+	var r Row
+	summarise(&r, []time.Duration{3 * time.Second, 1 * time.Second, 2 * time.Second})
+	if r.Last != 3*time.Second || r.Max != 3*time.Second || r.Mean != 2*time.Second {
+		t.Errorf("summarise: last %v max %v mean %v; want 3s 3s 2s", r.Last, r.Max, r.Mean)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	for _, c := range []struct {
+		name, stat string
+		want       time.Duration
+		ok         bool
+	}{
+		{"plain", "1234 (dist-client) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0", 3250 * time.Millisecond, true},
+		{"name with spaces and parens", "42 (a b) (c)) R 1 42 42 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 5", 100 * time.Millisecond, true},
+		{"truncated", "42 (x) R 1 2 3", 0, false},
+		{"no name", "garbage", 0, false},
+		{"not numbers", "1 (x) S 1 1 1 0 -1 0 0 0 0 0 a b 0 0", 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := parseStatCPU([]byte(c.stat))
+			if got != c.want || ok != c.ok {
+				t.Errorf("parseStatCPU = %v, %v; want %v, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+}
+
+// The peak RSS of a child is its own, read while it runs: a shell that
+// holds a few MiB reports more than nothing and less than this test binary
+// would pass on through ru_maxrss.
+func TestWatchPeakRSS(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc")
+	}
+	cmd := exec.Command("sh", "-c", "sleep 0.2")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	peak := watchPeakRSS(cmd.Process.Pid, func() { err = cmd.Wait() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if peak <= 0 || peak > 64<<20 {
+		t.Errorf("peak RSS of sh = %d bytes; want a few MiB", peak)
+	}
+}
