@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -36,9 +37,16 @@ import (
 type fileStorage struct {
 	storage.ClientImplCloser
 	dir string
+
+	mu    sync.Mutex
+	files map[metainfo.Hash]*openFile // the open torrents' files; guarded by mu
 }
 
-func (s fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
+func newFileStorage(inner storage.ClientImplCloser, dir string) *fileStorage {
+	return &fileStorage{ClientImplCloser: inner, dir: dir, files: map[metainfo.Hash]*openFile{}}
+}
+
+func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
 	t, err := s.ClientImplCloser.OpenTorrent(ctx, info, ih)
 	if err != nil {
 		return t, err
@@ -46,6 +54,9 @@ func (s fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih me
 	var h *openFile
 	if len(info.Files) == 0 && info.Name == filepath.Base(info.Name) {
 		h = &openFile{final: filepath.Join(s.dir, info.Name)}
+		s.mu.Lock()
+		s.files[ih] = h
+		s.mu.Unlock()
 	}
 	if inner := t.Piece; inner != nil {
 		t.Piece = func(p metainfo.Piece) storage.PieceImpl { return h.piece(inner(p), p) }
@@ -58,6 +69,11 @@ func (s fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih me
 	if h != nil {
 		closeInner := t.Close
 		t.Close = func() error {
+			s.mu.Lock()
+			if s.files[ih] == h {
+				delete(s.files, ih)
+			}
+			s.mu.Unlock()
 			err := h.close()
 			if closeInner != nil {
 				err = errors.Join(closeInner(), err)
@@ -66,6 +82,24 @@ func (s fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih me
 		}
 	}
 	return t, nil
+}
+
+// writeAt writes payload bytes of an open torrent at offset off of its
+// file, as if a peer had sent them (the library still has to verify the
+// pieces).
+func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
+	s.mu.Lock()
+	h := s.files[ih]
+	s.mu.Unlock()
+	if h == nil {
+		return errors.New("torrent storage is not open")
+	}
+	f := h.get(true)
+	if f == nil {
+		return fmt.Errorf("cannot open %s.part for writing", h.final)
+	}
+	_, err := f.WriteAt(b, off)
+	return err
 }
 
 // openFile is a torrent's payload file, opened on first use. Writes go to

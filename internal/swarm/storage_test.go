@@ -23,7 +23,7 @@ func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceI
 		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
 	})
 	t.Cleanup(func() { inner.Close() })
-	ti, err := fileStorage{ClientImplCloser: inner, dir: dir}.OpenTorrent(context.Background(), info, metainfo.Hash{1})
+	ti, err := newFileStorage(inner, dir).OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,17 +7,20 @@ package swarm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	alog "github.com/anacrolix/log"
@@ -50,17 +53,27 @@ type Config struct {
 	// ClientPeersPerTorrent. dist-server sets PublisherSlots when its upload
 	// is capped (with PublisherQueue) and UncappedPublisherPeers otherwise.
 	PeersPerTorrent int
+	// WebSeedAfter is how long a download may receive nothing from peers
+	// before it fetches the missing pieces from the torrent's web seeds;
+	// 0 means DefaultWebSeedAfter.
+	WebSeedAfter time.Duration
 	// Logger receives the library's logs; nil discards them.
 	Logger *slog.Logger
 }
 
 // Engine runs one BitTorrent client.
 type Engine struct {
-	cl     *torrent.Client
-	store  storage.ClientImplCloser
-	dir    string
-	logger *slog.Logger
-	addr   netip.AddrPort
+	cl    *torrent.Client
+	store storage.ClientImplCloser
+	files *fileStorage
+	http  *http.Client // for web seeds
+	// webSeedAfter: see Config.WebSeedAfter.
+	webSeedAfter time.Duration
+	dir          string
+	logger       *slog.Logger
+	addr         netip.AddrPort
+
+	webBytes atomic.Int64 // payload bytes fetched from web seeds
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
@@ -140,13 +153,14 @@ func New(cfg Config) (*Engine, error) {
 		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
 		Logger:          logger,
 	})
-	tc.DefaultStorage = fileStorage{ClientImplCloser: store, dir: cfg.Dir}
+	files := newFileStorage(store, cfg.Dir)
+	tc.DefaultStorage = files
 	cl, err := torrent.NewClient(tc)
 	if err != nil {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e := &Engine{cl: cl, store: store, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e := &Engine{cl: cl, store: store, files: files, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
 	if cfg.UploadRate > 0 {
 		go e.nudgeWriters()
@@ -384,8 +398,21 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 	defer tick.Stop()
 	// Progress for stall detection is payload received, not pieces
 	// verified: a slow link may take a while to finish one piece.
-	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() }
+	var web atomic.Int64
+	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + web.Load() }
 	lastRead, moved, restarts := received(), time.Now(), 0
+	// At most one web-seed fetch runs; each failure moves on to the next
+	// seed, after e.webSeedAfter.
+	seeds := webSeeds(torrentBytes)
+	webDone := make(chan error, 1)
+	webRunning, nextSeed, lastWeb := false, 0, time.Time{}
+	fetchCtx, stopFetch := context.WithCancel(ctx)
+	defer func() {
+		stopFetch()
+		if webRunning {
+			<-webDone
+		}
+	}()
 	for {
 		select {
 		case <-t.Complete().On():
@@ -393,12 +420,27 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case err := <-webDone:
+			webRunning = false
+			if err != nil {
+				e.logger.Warn("web seed failed", "torrent", t.Name(), "err", err)
+			}
+			continue
 		case <-tick.C:
 			report()
 		}
 		if n := received(); n != lastRead {
 			lastRead, moved = n, time.Now()
 			continue
+		}
+		if len(seeds) > 0 && !webRunning && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter {
+			seed := seeds[nextSeed%len(seeds)]
+			nextSeed++
+			webRunning, lastWeb = true, time.Now()
+			e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))
+			go func(t *torrent.Torrent) {
+				webDone <- e.fetchWebSeed(fetchCtx, t, seed, &web)
+			}(t)
 		}
 		// The library can wedge a connection (seen once in many runs under
 		// heavy load, after a peer was killed mid-transfer): with peers
@@ -445,7 +487,7 @@ type Stats struct {
 	Torrents   int
 	Peers      int   // connected peers, summed over torrents
 	Uploaded   int64 // payload bytes sent
-	Downloaded int64 // payload bytes received
+	Downloaded int64 // payload bytes received (from peers and web seeds)
 }
 
 // Stats returns engine-wide counters.
@@ -457,7 +499,7 @@ func (e *Engine) Stats() Stats {
 		ts = append(ts, t)
 	}
 	e.mu.Unlock()
-	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64()}
+	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64() + e.webBytes.Load()}
 	for _, t := range ts {
 		s.Peers += t.Stats().ActivePeers
 	}

@@ -1,0 +1,191 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+func TestWebSeedURL(t *testing.T) {
+	for _, c := range []struct{ seed, name, want string }{
+		{"http://h:9090/packages/", "hello-1.0.0.tar.zst", "http://h:9090/packages/hello-1.0.0.tar.zst"},
+		{"http://h/p/", "a b+c.tar.zst", "http://h/p/a%20b+c.tar.zst"},
+		{"http://h/exact/file.tar.zst", "hello-1.0.0.tar.zst", "http://h/exact/file.tar.zst"},
+	} {
+		if got := webSeedURL(c.seed, c.name); got != c.want {
+			t.Errorf("webSeedURL(%q, %q) = %q, want %q", c.seed, c.name, got, c.want)
+		}
+	}
+}
+
+func TestMissingSpans(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		complete string // one letter per piece: x complete, . missing
+		max      int
+		want     []span
+	}{
+		{"all missing", "....", 10, []span{{0, 4}}},
+		{"all missing, capped", ".....", 2, []span{{0, 2}, {2, 4}, {4, 5}}},
+		{"holes", "x..x.x", 10, []span{{1, 3}, {4, 5}}},
+		{"nothing missing", "xxx", 10, nil},
+		{"no pieces", "", 10, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got := missingSpans(func(i int) bool { return c.complete[i] == 'x' }, len(c.complete), c.max)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("missingSpans(%q, max %d) = %v, want %v", c.complete, c.max, got, c.want)
+			}
+		})
+	}
+}
+
+// webSeedServer serves the file at /packages/<name> the way
+// dist-server's catalog server does (http.ServeContent: ranges), or, with
+// noRanges, the whole body every time; corrupt flips one byte of what it
+// sends. It counts the bytes it sent.
+func webSeedServer(t *testing.T, path string, noRanges, corrupt bool, sent *atomic.Int64) *httptest.Server {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if corrupt {
+		data = bytes.Clone(data)
+		data[len(data)/2] ^= 0xff
+	}
+	name := filepath.Base(path)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/packages/"+name {
+			http.NotFound(w, r)
+			return
+		}
+		cw := &countingWriter{ResponseWriter: w, n: sent}
+		if noRanges {
+			cw.Write(data)
+			return
+		}
+		http.ServeContent(cw, r, name, time.Time{}, bytes.NewReader(data))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// With no peer at all, a download completes from the torrent's web seeds
+// once nothing has come from peers for WebSeedAfter; a seed that sends
+// bytes that fail the piece hashes is left for the next one and writes
+// nothing.
+func TestWebSeedFallback(t *testing.T) {
+	const size = 3<<20 + 12345
+	tests := []struct {
+		name  string
+		seeds []struct{ noRanges, corrupt bool }
+		ok    bool
+	}{
+		{"ranges", []struct{ noRanges, corrupt bool }{{false, false}}, true},
+		{"no range support", []struct{ noRanges, corrupt bool }{{true, false}}, true},
+		{"corrupt then good", []struct{ noRanges, corrupt bool }{{false, true}, {false, false}}, true},
+		{"only corrupt", []struct{ noRanges, corrupt bool }{{false, true}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srcDir, leechDir := t.TempDir(), t.TempDir()
+			path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
+			data := writeRandom(t, path, size)
+			var sent atomic.Int64
+			var urls []string
+			for _, s := range tt.seeds {
+				urls = append(urls, webSeedServer(t, path, s.noRanges, s.corrupt, &sent).URL+"/packages/")
+			}
+			meta, err := torrentmeta.Build(path, "", urls[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			torrentBytes := meta.Torrent
+			if len(urls) > 1 {
+				torrentBytes = withURLList(t, meta.Torrent, urls)
+			}
+			leecher, err := New(Config{Dir: leechDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			limit := 20 * time.Second
+			if !tt.ok {
+				limit = 2 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), limit)
+			defer cancel()
+			err = leecher.Download(ctx, torrentBytes, nil, nil)
+			final := filepath.Join(leechDir, "pkg-1.0.0.tar.zst")
+			if !tt.ok {
+				if err == nil {
+					t.Fatal("download from a corrupt web seed succeeded")
+				}
+				// Pieces before the bad one may be written; nothing else.
+				part, _ := os.ReadFile(final + ".part")
+				for i, b := range part {
+					if b != 0 && b != data[i] {
+						t.Fatalf("the partial file holds a wrong byte at %d: a bad piece was written", i)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("download with web seeds only: %v", err)
+			}
+			got, err := os.ReadFile(final)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, data) {
+				t.Fatal("downloaded file differs from the source")
+			}
+			if tt.name == "ranges" && sent.Load() > size {
+				t.Errorf("the web seed sent %d bytes for a %d-byte file", sent.Load(), size)
+			}
+			if st := leecher.Stats(); st.Downloaded < size {
+				t.Errorf("engine counts %d bytes downloaded, want at least %d", st.Downloaded, size)
+			}
+		})
+	}
+}
+
+// withURLList rewrites a torrent's url-list (outside the info dictionary,
+// so the infohash stays).
+func withURLList(t *testing.T, torrentBytes []byte, urls []string) []byte {
+	t.Helper()
+	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi.UrlList = urls
+	var b strings.Builder
+	if err := mi.Write(&b); err != nil {
+		t.Fatal(err)
+	}
+	return []byte(b.String())
+}
