@@ -117,6 +117,9 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 	if e.Verbose {
 		args = append(args, "-v")
 	}
+	if e.Quiet {
+		args = append(args, "-q") // the log then holds errors only
+	}
 	for flag, on := range map[string]bool{"--no-tracker": o.noTracker, "--no-seeder": o.noSeeder, "--no-database": o.noDatabase} {
 		if on {
 			args = append(args, flag)
