@@ -10,11 +10,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/server"
 )
+
+// peer is one aria2c process and its JSON-RPC port.
+type peer struct {
+	rpc  int
+	proc *proc
+}
 
 func haveAria2() bool {
 	_, err := exec.LookPath("aria2c")
@@ -44,6 +51,26 @@ func aria2Stat(ctx context.Context, port int) (completed, total, uploaded int64,
 	total, _ = strconv.ParseInt(r["totalLength"], 10, 64)
 	uploaded, _ = strconv.ParseInt(r["uploadLength"], 10, 64)
 	return completed, total, uploaded, nil
+}
+
+// aria2Unfinished says how far the leechers got when the row gave up, so a
+// stalled row reads as more than "deadline exceeded".
+func aria2Unfinished(err error, leechers []*peer, done []bool, f int64) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var stuck []string
+	for i, l := range leechers {
+		if done[i] {
+			continue
+		}
+		c, _, _, serr := aria2Stat(ctx, l.rpc)
+		if serr != nil {
+			stuck = append(stuck, fmt.Sprintf("leecher%02d (no answer)", i))
+			continue
+		}
+		stuck = append(stuck, fmt.Sprintf("leecher%02d at %.0f%%", i, 100*float64(c)/float64(f)))
+	}
+	return fmt.Errorf("%d of %d leechers done, then %w; still downloading: %s", len(leechers)-len(stuck), len(leechers), err, strings.Join(stuck, ", "))
 }
 
 // runAria2 runs the same swarm with aria2c as seeder and leechers, under
@@ -93,10 +120,6 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 	}
 	archive := filepath.Join(sdir, "distpac", "server", "archives", pkgs[0].Archive)
 
-	type peer struct {
-		rpc  int
-		proc *proc
-	}
 	startAria := func(name, dl string, upCap int64, seeder bool) (*peer, error) {
 		rpc, err := freePort()
 		if err != nil {
@@ -166,7 +189,7 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 		}
 		return left == 0
 	}); err != nil {
-		return row, err
+		return row, aria2Unfinished(err, leechers, doneAt, o.F)
 	}
 	summarise(&row, times)
 	_, _, up1, err := aria2Stat(ctx, seeder.rpc)

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
+	"time"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
@@ -103,67 +105,127 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 }
 
 // openFile is a torrent's payload file, opened on first use. Writes go to
-// the partial file (the library's naming: final + ".part"), which is
-// created if missing; reads prefer it too and fall back to the final name.
-// A complete file is read-only (0444), so a descriptor may be read-only;
-// the rare write to it goes through the library's own path.
+// the partial file (the library's naming: final + ".part"); reads prefer it
+// too and fall back to the final name. Whenever this cannot do exactly what
+// the library would, get returns nil and the library does the operation
+// itself: no file yet for a read, or a write while only the final file
+// exists (the library renames it back to .part first).
 type openFile struct {
 	final string
 
 	mu       sync.Mutex
-	f        *os.File // nil until first use; guarded by mu
-	writable bool     // guarded by mu
-	closed   bool     // guarded by mu
+	f        *os.File   // nil until first use; guarded by mu
+	writable bool       // guarded by mu
+	checked  time.Time  // when f was last seen linked; guarded by mu
+	old      []*os.File // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
+	closed   bool       // guarded by mu
 }
 
+// linkCheck is how often a cached descriptor is checked for a file that
+// was deleted under it (dist-client clean, a user's rm): once a second is
+// one fstat, against the open and close per chunk it saves.
+const linkCheck = time.Second
+
 // get returns the open file, or nil when the library should do the
-// operation itself (no file yet, or a write to a read-only descriptor).
+// operation itself.
 func (o *openFile) get(write bool) *os.File {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return nil
 	}
+	if o.f != nil && time.Since(o.checked) > linkCheck {
+		if st, err := o.f.Stat(); err != nil || unlinked(st) {
+			o.retire()
+		} else {
+			o.checked = time.Now()
+		}
+	}
 	if o.f != nil && (o.writable || !write) {
 		return o.f
 	}
-	part := o.final + ".part"
-	flag := os.O_RDWR
-	if write {
-		flag |= os.O_CREATE
-	}
-	f, err := os.OpenFile(part, flag, 0o644)
-	writable := err == nil
-	if errors.Is(err, fs.ErrNotExist) && !write {
-		if f, err = os.OpenFile(o.final, os.O_RDWR, 0); err == nil {
-			writable = true
-		} else {
-			f, err = os.Open(o.final)
-		}
-	}
-	if err != nil {
+	f, writable := o.open(write)
+	if f == nil {
 		return nil
 	}
-	if o.f != nil {
-		o.f.Close()
-	}
-	o.f, o.writable = f, writable
+	o.retire()
+	o.f, o.writable, o.checked = f, writable, time.Now()
 	if write && !writable {
 		return nil
 	}
 	return o.f
 }
 
+// open opens the payload file as the library would find it.
+func (o *openFile) open(write bool) (f *os.File, writable bool) {
+	part := o.final + ".part"
+	f, err := openRW(part)
+	if err == nil {
+		return f, true
+	}
+	if errors.Is(err, fs.ErrPermission) && !write {
+		if f, err := os.Open(part); err == nil {
+			return f, false
+		}
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	if write {
+		if _, err := os.Stat(o.final); err == nil {
+			return nil, false // the library renames it back to .part first
+		}
+		f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
+		return f, err == nil
+	}
+	if f, err := os.OpenFile(o.final, os.O_RDWR, 0); err == nil {
+		return f, true
+	}
+	if f, err := os.Open(o.final); err == nil {
+		return f, false
+	}
+	return nil, false
+}
+
+// openRW opens an existing file for reading and writing. A file the library
+// made read-only (a complete file, renamed back to .part when a piece turned
+// out bad) is made writable again first, as the library does.
+func openRW(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrPermission) {
+		if cerr := os.Chmod(path, 0o644); cerr == nil {
+			f, err = os.OpenFile(path, os.O_RDWR, 0)
+		}
+	}
+	return f, err
+}
+
+// retire sets the current descriptor aside; it stays open until the torrent
+// closes, as reads in flight may still use it. Call with mu held.
+func (o *openFile) retire() {
+	if o.f != nil {
+		o.old = append(o.old, o.f)
+	}
+	o.f, o.writable = nil, false
+}
+
+// unlinked reports whether an open file has been deleted.
+func unlinked(st fs.FileInfo) bool {
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && sys.Nlink == 0
+}
+
 func (o *openFile) close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true
-	if o.f == nil {
-		return nil
+	o.retire()
+	var errs []error
+	for _, f := range o.old {
+		errs = append(errs, f.Close())
 	}
-	err := o.f.Close()
-	o.f = nil
-	return err
+	o.old = nil
+	return errors.Join(errs...)
 }
 
 // piece wraps one of the library's pieces. Without a file of our own
@@ -243,4 +305,46 @@ func withoutFlush(p storage.PieceImpl) storage.PieceImpl {
 		return struct{ pieceWriterTo }{w}
 	}
 	return struct{ storage.PieceImpl }{p}
+}
+
+// pieceStates keeps piece completion in memory. Unlike the library's map
+// version it forgets a torrent on Drop: a torrent added again then has its
+// partial file hashed (pieces unknown), where a remembered state would make
+// the library treat every piece of a .part file as missing and fetch it all
+// again. It has no Close and no range fast path: the map version yields
+// nothing for a torrent it has forgotten, which panics a piece hasher that
+// finishes while the engine closes (seen in tests). A file named without
+// ".part" is complete at start; partial files are hashed.
+type pieceStates struct {
+	mu sync.Mutex
+	m  map[metainfo.PieceKey]bool // guarded by mu
+}
+
+func newPieceStates() *pieceStates { return &pieceStates{m: map[metainfo.PieceKey]bool{}} }
+
+func (p *pieceStates) Get(k metainfo.PieceKey) (storage.Completion, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c, ok := p.m[k]
+	return storage.Completion{Complete: c, Ok: ok}, nil
+}
+
+func (p *pieceStates) Set(k metainfo.PieceKey, complete bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.m[k] = complete
+	return nil
+}
+
+func (p *pieceStates) Close() error { return nil }
+
+// forget drops what is known of a torrent's pieces.
+func (p *pieceStates) forget(ih metainfo.Hash) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k := range p.m {
+		if k.InfoHash == ih {
+			delete(p.m, k)
+		}
+	}
 }

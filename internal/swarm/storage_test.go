@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
@@ -20,7 +21,7 @@ func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceI
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
-		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
+		PieceCompletion: newPieceStates(),
 	})
 	t.Cleanup(func() { inner.Close() })
 	ti, err := newFileStorage(inner, dir).OpenTorrent(context.Background(), info, metainfo.Hash{1})
@@ -115,4 +116,81 @@ func TestFileStorage(t *testing.T) {
 	}
 	again, _ := openPieces(t, dir, info)
 	check(again, "opened again")
+}
+
+// A payload file deleted under an open torrent is noticed within a
+// second: reads then go to the library (which finds no file) instead of
+// the unlinked inode the descriptor still holds.
+func TestFileStorageNoticesDeletion(t *testing.T) {
+	src := t.TempDir()
+	const size = 32 << 10
+	data := writeRandom(t, filepath.Join(src, "data"), size)
+	info := &metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 16 << 10, Length: size}
+	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
+		return os.Open(filepath.Join(src, "data"))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	ps, _ := openPieces(t, dir, info)
+	if _, err := ps[0].WriteAt(data[:16<<10], 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 16<<10)
+	if _, err := ps[0].ReadAt(buf, 0); err != nil || !bytes.Equal(buf, data[:16<<10]) {
+		t.Fatalf("read back: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dir, info.Name+".part")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(linkCheck + 100*time.Millisecond)
+	if n, err := ps[0].ReadAt(buf, 0); err == nil {
+		t.Errorf("read %d bytes of a deleted file", n)
+	}
+}
+
+// A .part file the library made read-only (a complete file renamed back
+// after a bad piece) is made writable again for a write, as the library
+// does; root ignores modes, so this runs as another user only.
+func TestFileStorageReadOnlyPart(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root writes to read-only files anyway")
+	}
+	dir := t.TempDir()
+	info := &metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 16 << 10, Length: 16 << 10, Pieces: make([]byte, 20)}
+	part := filepath.Join(dir, info.Name+".part")
+	if err := os.WriteFile(part, make([]byte, 16<<10), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := openPieces(t, dir, info)
+	if _, err := ps[0].WriteAt([]byte("x"), 5); err != nil {
+		t.Fatalf("write to a read-only .part: %v", err)
+	}
+	got, _ := os.ReadFile(part)
+	if got[5] != 'x' {
+		t.Error("the write did not reach the file")
+	}
+}
+
+func TestPieceStatesForget(t *testing.T) {
+	p := newPieceStates()
+	a, b := metainfo.Hash{1}, metainfo.Hash{2}
+	for i := range 3 {
+		p.Set(metainfo.PieceKey{InfoHash: a, Index: i}, true)
+		p.Set(metainfo.PieceKey{InfoHash: b, Index: i}, i == 1)
+	}
+	p.forget(a)
+	for _, c := range []struct {
+		k            metainfo.PieceKey
+		ok, complete bool
+	}{
+		{metainfo.PieceKey{InfoHash: a, Index: 0}, false, false}, // forgotten: unknown, so hashed again
+		{metainfo.PieceKey{InfoHash: b, Index: 0}, true, false},
+		{metainfo.PieceKey{InfoHash: b, Index: 1}, true, true},
+	} {
+		got, err := p.Get(c.k)
+		if err != nil || got.Ok != c.ok || got.Complete != c.complete {
+			t.Errorf("Get(%v) = %+v, %v; want ok %v complete %v", c.k, got, err, c.ok, c.complete)
+		}
+	}
 }

@@ -63,20 +63,23 @@ type Config struct {
 
 // Engine runs one BitTorrent client.
 type Engine struct {
-	cl    *torrent.Client
-	store storage.ClientImplCloser
-	files *fileStorage
-	http  *http.Client // for web seeds
+	cl     *torrent.Client
+	store  storage.ClientImplCloser
+	files  *fileStorage
+	states *pieceStates
+	http   *http.Client // for web seeds
 	// webSeedAfter: see Config.WebSeedAfter.
 	webSeedAfter time.Duration
 	dir          string
 	logger       *slog.Logger
 	addr         netip.AddrPort
 
-	webBytes atomic.Int64 // payload bytes fetched from web seeds
+	webBytes atomic.Int64  // payload bytes fetched from web seeds
+	down     *rate.Limiter // download cap, also for web seeds; nil = none
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
+	fetches  map[metainfo.Hash]*webFetch        // running web-seed fetches; guarded by mu
 	stop     chan struct{}                      // closed by Close
 }
 
@@ -142,15 +145,18 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.UploadRate > 0 {
 		tc.UploadRateLimiter = limiter(cfg.UploadRate)
 	}
+	var down *rate.Limiter
 	if cfg.DownloadRate > 0 {
-		tc.DownloadRateLimiter = limiter(cfg.DownloadRate)
+		down = limiter(cfg.DownloadRate)
+		tc.DownloadRateLimiter = down
 	}
+	states := newPieceStates()
 	store := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir: cfg.Dir,
 		// The payload file is Dir/<torrent name>, exactly where the store
 		// and the cache keep archives.
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
-		PieceCompletion: memoryCompletion{storage.NewMapPieceCompletion()},
+		PieceCompletion: states,
 		Logger:          logger,
 	})
 	files := newFileStorage(store, cfg.Dir)
@@ -160,7 +166,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e := &Engine{cl: cl, store: store, files: files, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e := &Engine{cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
 	if cfg.UploadRate > 0 {
 		go e.nudgeWriters()
@@ -302,6 +308,7 @@ func (e *Engine) Dir() string { return e.dir }
 // Close stops the engine and closes every connection.
 func (e *Engine) Close() error {
 	close(e.stop)
+	e.stopWebFetches()
 	errs := e.cl.Close()
 	err := e.store.Close()
 	return errors.Join(append(errs, err)...)
@@ -323,7 +330,10 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 	if err != nil {
 		return nil, fmt.Errorf("swarm: torrent info: %w", err)
 	}
-	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." {
+	// The library names the file by name.utf-8 when present; distpac's
+	// storage and cache go by name.
+	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." ||
+		(info.NameUtf8 != "" && info.NameUtf8 != info.Name) {
 		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
 	}
 	// A torrent this engine already holds as complete whose file was
@@ -396,23 +406,17 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
-	// Progress for stall detection is payload received, not pieces
-	// verified: a slow link may take a while to finish one piece.
-	var web atomic.Int64
-	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + web.Load() }
+	// Progress for stall detection is payload received from peers (a slow
+	// link may take a while to finish one piece) or pieces completed (the
+	// web seeds' pieces show up there).
+	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + t.BytesCompleted() }
 	lastRead, moved, restarts := received(), time.Now(), 0
-	// At most one web-seed fetch runs; each failure moves on to the next
-	// seed, after e.webSeedAfter.
+	// One web-seed fetch at a time per torrent; when one ends without
+	// finishing, the next seed is tried e.webSeedAfter after its start.
+	ih := t.InfoHash()
 	seeds := webSeeds(torrentBytes)
-	webDone := make(chan error, 1)
-	webRunning, nextSeed, lastWeb := false, 0, time.Time{}
-	fetchCtx, stopFetch := context.WithCancel(ctx)
-	defer func() {
-		stopFetch()
-		if webRunning {
-			<-webDone
-		}
-	}()
+	nextSeed, lastWeb := 0, time.Time{}
+	defer e.stopWebFetch(ih)
 	for {
 		select {
 		case <-t.Complete().On():
@@ -420,12 +424,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
-		case err := <-webDone:
-			webRunning = false
-			if err != nil {
-				e.logger.Warn("web seed failed", "torrent", t.Name(), "err", err)
-			}
-			continue
 		case <-tick.C:
 			report()
 		}
@@ -433,19 +431,19 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 			lastRead, moved = n, time.Now()
 			continue
 		}
-		if len(seeds) > 0 && !webRunning && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter {
+		if len(seeds) > 0 && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter {
 			seed := seeds[nextSeed%len(seeds)]
-			nextSeed++
-			webRunning, lastWeb = true, time.Now()
-			e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))
-			go func(t *torrent.Torrent) {
-				webDone <- e.fetchWebSeed(fetchCtx, t, seed, &web)
-			}(t)
+			if e.startWebFetch(t, seed) {
+				nextSeed++
+				lastWeb = time.Now()
+				e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))
+			}
 		}
 		// The library can wedge a connection (seen once in many runs under
 		// heavy load, after a peer was killed mid-transfer): with peers
 		// connected nothing arrives. Starting the torrent afresh keeps the
-		// verified pieces (the part file is re-hashed) and reconnects.
+		// verified pieces (Drop forgets their state, so the part file is
+		// hashed again) and reconnects.
 		if time.Since(moved) > stallRestart && t.Stats().ActivePeers > 0 && restarts < 3 {
 			restarts++
 			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
@@ -465,6 +463,10 @@ const stallRestart = 10 * time.Second
 
 // Drop stops sharing a torrent. Its file stays on disk.
 func (e *Engine) Drop(ih metainfo.Hash) {
+	// A web-seed fetch must end first: the library's piece verification
+	// keeps its client lock for good when the torrent closes under it.
+	e.stopWebFetch(ih)
+	defer e.states.forget(ih)
 	e.mu.Lock()
 	t, ok := e.torrents[ih]
 	delete(e.torrents, ih)
@@ -505,17 +507,6 @@ func (e *Engine) Stats() Stats {
 	}
 	return s
 }
-
-// memoryCompletion keeps piece completion in memory. It hides the library's
-// range fast path and its Close: the map version yields nothing for a
-// torrent it has forgotten, which panics a piece hasher that finishes while
-// the engine closes (seen in tests). A file named without ".part" is complete
-// at start; partial files are re-hashed.
-type memoryCompletion struct{ pc storage.PieceCompletion }
-
-func (m memoryCompletion) Get(k metainfo.PieceKey) (storage.Completion, error) { return m.pc.Get(k) }
-func (m memoryCompletion) Set(k metainfo.PieceKey, complete bool) error        { return m.pc.Set(k, complete) }
-func (m memoryCompletion) Close() error                                        { return nil }
 
 // InfoHash names a torrent (BitTorrent v1).
 type InfoHash = metainfo.Hash

@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	"golang.org/x/time/rate"
 )
 
 // The HTTP fallback (DESIGN §2, web_seed): a torrent may name web seeds in
@@ -84,11 +84,76 @@ func missingSpans(complete func(int) bool, numPieces, maxPieces int) []span {
 	return out
 }
 
+// webFetch is one running web-seed fetch.
+type webFetch struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startWebFetch starts fetching t's missing pieces from seed in the
+// background, unless a fetch for t already runs.
+func (e *Engine) startWebFetch(t *torrent.Torrent, seed string) bool {
+	ih := t.InfoHash()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, running := e.fetches[ih]; running {
+		return false
+	}
+	select {
+	case <-e.stop:
+		return false
+	default:
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &webFetch{cancel: cancel, done: make(chan struct{})}
+	e.fetches[ih] = f
+	go func() {
+		defer close(f.done)
+		err := e.fetchWebSeed(ctx, t, seed)
+		e.mu.Lock()
+		if e.fetches[ih] == f {
+			delete(e.fetches, ih)
+		}
+		e.mu.Unlock()
+		if err != nil && ctx.Err() == nil {
+			e.logger.Warn("web seed failed", "torrent", t.Name(), "err", err)
+		}
+	}()
+	return true
+}
+
+// stopWebFetch cancels t's fetch, if any, and waits for it to end.
+func (e *Engine) stopWebFetch(ih metainfo.Hash) {
+	e.mu.Lock()
+	f := e.fetches[ih]
+	delete(e.fetches, ih)
+	e.mu.Unlock()
+	if f != nil {
+		f.cancel()
+		<-f.done
+	}
+}
+
+func (e *Engine) stopWebFetches() {
+	e.mu.Lock()
+	ihs := make([]metainfo.Hash, 0, len(e.fetches))
+	for ih := range e.fetches {
+		ihs = append(ihs, ih)
+	}
+	e.mu.Unlock()
+	for _, ih := range ihs {
+		e.stopWebFetch(ih)
+	}
+}
+
+// webSeedIdle is how long a web seed may send nothing in the middle of a
+// response before the fetch gives up on it.
+const webSeedIdle = 30 * time.Second
+
 // fetchWebSeed fetches the pieces of t that are still missing from the
-// web seed at seed, counting the bytes written in got. It returns nil once
-// it has handed every missing piece to the library, or the first failure
-// (this seed is then not used again by this fetch).
-func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed string, got *atomic.Int64) error {
+// web seed at seed. It returns nil once it has handed every missing piece
+// to the library, or the first failure.
+func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed string) error {
 	info := t.Info()
 	if info == nil {
 		return errors.New("torrent has no info yet")
@@ -97,66 +162,115 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed stri
 	perSpan := max(1, int(webSeedSpan/info.PieceLength))
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
 	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
-		if err := e.fetchSpan(ctx, t, info, u, s, got); err != nil {
+		whole, err := e.fetchSpan(ctx, t, info, u, s)
+		if err != nil {
 			return fmt.Errorf("web seed %s: %w", u, err)
+		}
+		if whole {
+			break // the server sent the whole file, and every piece was taken from it
 		}
 	}
 	return nil
 }
 
-func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, got *atomic.Int64) error {
+// fetchSpan asks for the pieces of s. A server that ignores the range and
+// sends the whole file (whole is then true) gives every missing piece in
+// that one response.
+func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span) (whole bool, err error) {
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
 	resp, err := e.http.Do(req)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer resp.Body.Close()
-	body := io.Reader(resp.Body)
-	switch {
-	case resp.StatusCode == http.StatusPartialContent:
-	case resp.StatusCode == http.StatusOK:
-		// A server without range support sends the whole file.
+	idle := time.AfterFunc(webSeedIdle, cancel)
+	defer idle.Stop()
+	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down}
+	first, stop := s.first, s.end
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if err := checkContentRange(resp.Header.Get("Content-Range"), start, end, info.Length); err != nil {
+			return false, err
+		}
+	case http.StatusOK:
 		if resp.ContentLength >= 0 && resp.ContentLength != info.Length {
-			return fmt.Errorf("sent %d bytes for a %d-byte file", resp.ContentLength, info.Length)
+			return false, fmt.Errorf("sent %d bytes for a %d-byte file", resp.ContentLength, info.Length)
 		}
-		if _, err := io.CopyN(io.Discard, body, start); err != nil {
-			return fmt.Errorf("skip to byte %d: %w", start, err)
-		}
+		first, stop, whole = 0, info.NumPieces(), true
 	default:
-		return fmt.Errorf("HTTP %s", resp.Status)
+		return false, fmt.Errorf("HTTP %s", resp.Status)
 	}
 	buf := make([]byte, info.PieceLength)
-	for i := s.first; i < s.end; i++ {
+	for i := first; i < stop; i++ {
 		p := info.Piece(i)
 		b := buf[:p.Length()]
 		if _, err := io.ReadFull(body, b); err != nil {
-			return fmt.Errorf("piece %d: %w", i, err)
-		}
-		want := p.V1Hash().Unwrap()
-		if sha1.Sum(b) != want {
-			return fmt.Errorf("piece %d does not match its hash", i)
+			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
 		tp := t.Piece(i)
 		if tp.State().Complete {
-			continue // a peer brought it meanwhile
+			continue // not missing, or a peer brought it meanwhile
+		}
+		if want := p.V1Hash().Unwrap(); sha1.Sum(b) != want {
+			return whole, fmt.Errorf("piece %d does not match its hash", i)
 		}
 		if err := e.files.writeAt(t.InfoHash(), b, p.Offset()); err != nil {
-			return fmt.Errorf("piece %d: %w", i, err)
+			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
-		got.Add(int64(len(b)))
 		e.webBytes.Add(int64(len(b)))
 		if err := tp.VerifyDataContext(ctx); err != nil {
-			return fmt.Errorf("piece %d: %w", i, err)
+			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
 	}
+	return whole, nil
+}
+
+// checkContentRange checks a 206 answer's "bytes START-END/TOTAL" against
+// the range asked for ([start, end)) and the file's length.
+func checkContentRange(h string, start, end, length int64) error {
+	var a, b int64
+	var total string
+	if _, err := fmt.Sscanf(h, "bytes %d-%d/%s", &a, &b, &total); err != nil {
+		return fmt.Errorf("Content-Range %q: %w", h, err)
+	}
+	if a != start || b != end-1 || (total != "*" && total != fmt.Sprint(length)) {
+		return fmt.Errorf("Content-Range %q, asked for bytes %d-%d of %d", h, start, end-1, length)
+	}
 	return nil
+}
+
+// webSeedReader reads a web seed's body: each read pushes the idle
+// deadline back, and the bytes count against the download cap.
+type webSeedReader struct {
+	ctx   context.Context
+	r     io.Reader
+	idle  *time.Timer
+	limit *rate.Limiter
+}
+
+func (w *webSeedReader) Read(p []byte) (int, error) {
+	if w.limit != nil && len(p) > w.limit.Burst() {
+		p = p[:w.limit.Burst()]
+	}
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.idle.Reset(webSeedIdle)
+		if w.limit != nil {
+			if werr := w.limit.WaitN(w.ctx, n); werr != nil {
+				return n, werr
+			}
+		}
+	}
+	return n, err
 }
 
 // webSeedClient is the HTTP client for web seeds: proxies from the

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -99,19 +100,22 @@ func (c *countingWriter) Write(b []byte) (int, error) {
 // bytes that fail the piece hashes is left for the next one and writes
 // nothing.
 func TestWebSeedFallback(t *testing.T) {
-	const size = 3<<20 + 12345
 	tests := []struct {
 		name  string
+		size  int
 		seeds []struct{ noRanges, corrupt bool }
 		ok    bool
 	}{
-		{"ranges", []struct{ noRanges, corrupt bool }{{false, false}}, true},
-		{"no range support", []struct{ noRanges, corrupt bool }{{true, false}}, true},
-		{"corrupt then good", []struct{ noRanges, corrupt bool }{{false, true}, {false, false}}, true},
-		{"only corrupt", []struct{ noRanges, corrupt bool }{{false, true}}, false},
+		{"ranges", 3<<20 + 12345, []struct{ noRanges, corrupt bool }{{false, false}}, true},
+		{"ranges, several spans", 9<<20 + 7, []struct{ noRanges, corrupt bool }{{false, false}}, true},
+		// One answer carries every piece: no span asks again from byte 0.
+		{"no range support, several spans", 9<<20 + 7, []struct{ noRanges, corrupt bool }{{true, false}}, true},
+		{"corrupt then good", 3<<20 + 12345, []struct{ noRanges, corrupt bool }{{false, true}, {false, false}}, true},
+		{"only corrupt", 3<<20 + 12345, []struct{ noRanges, corrupt bool }{{false, true}}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			size := tt.size
 			srcDir, leechDir := t.TempDir(), t.TempDir()
 			path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
 			data := writeRandom(t, path, size)
@@ -164,10 +168,10 @@ func TestWebSeedFallback(t *testing.T) {
 			if !bytes.Equal(got, data) {
 				t.Fatal("downloaded file differs from the source")
 			}
-			if tt.name == "ranges" && sent.Load() > size {
+			if len(tt.seeds) == 1 && sent.Load() > int64(size) {
 				t.Errorf("the web seed sent %d bytes for a %d-byte file", sent.Load(), size)
 			}
-			if st := leecher.Stats(); st.Downloaded < size {
+			if st := leecher.Stats(); st.Downloaded < int64(size) {
 				t.Errorf("engine counts %d bytes downloaded, want at least %d", st.Downloaded, size)
 			}
 		})
@@ -188,4 +192,76 @@ func withURLList(t *testing.T, torrentBytes []byte, urls []string) []byte {
 		t.Fatal(err)
 	}
 	return []byte(b.String())
+}
+
+func TestCheckContentRange(t *testing.T) {
+	for _, c := range []struct {
+		h  string
+		ok bool
+	}{
+		{"bytes 100-199/1000", true},
+		{"bytes 100-199/*", true},
+		{"bytes 0-99/1000", false},   // another range
+		{"bytes 100-199/999", false}, // another file
+		{"bytes 100-150/1000", false},
+		{"", false},
+		{"items 100-199/1000", false},
+	} {
+		err := checkContentRange(c.h, 100, 200, 1000)
+		if (err == nil) != c.ok {
+			t.Errorf("checkContentRange(%q) = %v, want ok %v", c.h, err, c.ok)
+		}
+	}
+}
+
+// A web seed that stops sending in the middle of a response holds up
+// neither the caller's cancellation nor Drop and Close (the library keeps
+// its client lock for good when a torrent closes under a piece check, so
+// the fetch must end before the torrent does).
+func TestWebSeedStallDropClose(t *testing.T) {
+	srcDir, leechDir := t.TempDir(), t.TempDir()
+	path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
+	const size = 2 << 20
+	data := writeRandom(t, path, size)
+	asked := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		w.WriteHeader(http.StatusOK)
+		w.Write(data[:200<<10]) // three pieces and a bit, then nothing
+		w.(http.Flusher).Flush()
+		asked <- struct{}{}
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher, err := New(Config{Dir: leechDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- leecher.Download(ctx, meta.Torrent, nil, nil) }()
+	select {
+	case <-asked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the web seed was never asked")
+	}
+	ih, _ := ParseInfoHash(meta.InfoHash)
+	within := func(what string, f func()) {
+		t.Helper()
+		finished := make(chan struct{})
+		go func() { f(); close(finished) }()
+		select {
+		case <-finished:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s did not return within 10 s during a stalled web-seed fetch", what)
+		}
+	}
+	within("Drop", func() { leecher.Drop(ih) })
+	cancel()
+	within("Download", func() { <-done })
+	within("Close", func() { leecher.Close() })
 }
