@@ -70,9 +70,11 @@ type Engine struct {
 	http   *http.Client // for web seeds
 	// webSeedAfter: see Config.WebSeedAfter.
 	webSeedAfter time.Duration
-	dir          string
-	logger       *slog.Logger
-	addr         netip.AddrPort
+	// disableTrackers: see Config.DisableTrackers.
+	disableTrackers bool
+	dir             string
+	logger          *slog.Logger
+	addr            netip.AddrPort
 
 	webBytes atomic.Int64  // payload bytes fetched from web seeds
 	down     *rate.Limiter // download cap, also for web seeds; nil = none
@@ -166,7 +168,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e := &Engine{cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e := &Engine{cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), disableTrackers: cfg.DisableTrackers, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
 	if cfg.UploadRate > 0 {
 		go e.nudgeWriters()
@@ -309,7 +311,9 @@ func (e *Engine) Dir() string { return e.dir }
 func (e *Engine) Close() error {
 	close(e.stop)
 	e.stopWebFetches()
+	leaving := e.stoppedAnnounces()
 	errs := e.cl.Close()
+	sendStopped(leaving)
 	err := e.store.Close()
 	return errors.Join(append(errs, err)...)
 }

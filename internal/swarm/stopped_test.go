@@ -1,0 +1,70 @@
+package swarm
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/tracker"
+)
+
+// A client that closes its engine leaves the tracker's swarm at once,
+// instead of being handed to other clients until its entry expires.
+func TestCloseAnnouncesStopped(t *testing.T) {
+	trk := tracker.New(tracker.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: trk.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	seedDir, leechDir := t.TempDir(), t.TempDir()
+	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 256<<10)
+	meta, err := torrentmeta.Build(path, "http://"+ln.Addr().String()+"/announce", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := newEngine(t, seedDir, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ih, err := seeder.Seed(ctx, meta.Torrent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trk.AddPeer(ih, loopback(seeder), true)
+
+	leecher, err := New(Config{Dir: leechDir, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := leecher.Download(ctx, meta.Torrent, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	me := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(leecher.Port()))
+	for deadline := time.Now().Add(10 * time.Second); !slices.Contains(trk.Peers(ih), me); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tracker never listed the leecher %v: %v", me, trk.Peers(ih))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	start := time.Now()
+	leecher.Close()
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Close took %v", took)
+	}
+	if slices.Contains(trk.Peers(ih), me) {
+		t.Errorf("after Close the tracker still lists the leecher %v", me)
+	}
+	if !slices.Contains(trk.Peers(ih), loopback(seeder)) {
+		t.Errorf("the seeder %v went missing from the tracker", loopback(seeder))
+	}
+}
