@@ -9,7 +9,7 @@ FUZZTIME ?= 60s
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-build: ## build dist-server, dist-client and named-file-server into ./bin
+build: ## build dist-server, dist-client, named-file-server and dist-bench into ./bin
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 demo: build ## run a server and two clients on loopback: a real install over BitTorrent
@@ -36,7 +36,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	  done; \
 	done
 
-bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
+bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission when installed) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
 	$(GO) build -o $(BIN)/ ./cmd/dist-bench
 	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
 

@@ -326,16 +326,21 @@ echo done > "$DISTPAC_PREFIX/slow/ok"
 	}
 	p.kill9(t)
 	// The script outlives the killed client (it runs in its own process
-	// group); release it and make sure it is gone.
+	// group): stop it before it is released, or it would finish later and
+	// write into a folder the test has already removed.
+	b, err := os.ReadFile(scriptPID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphan int
+	if _, err := fmt.Sscan(string(b), &orphan); err != nil || orphan <= 0 {
+		t.Fatalf("script.pid holds %q", b)
+	}
+	syscall.Kill(orphan, syscall.SIGKILL)
+	if !poll(10*time.Second, func() bool { return syscall.Kill(orphan, 0) != nil }) {
+		t.Fatalf("install.sh (pid %d) survived SIGKILL", orphan)
+	}
 	os.Remove(hang)
-	t.Cleanup(func() {
-		if b, err := os.ReadFile(scriptPID); err == nil {
-			var pid int
-			if _, err := fmt.Sscan(string(b), &pid); err == nil && pid > 0 {
-				syscall.Kill(pid, syscall.SIGKILL)
-			}
-		}
-	})
 
 	out := r.client1("list", "--installed")
 	if strings.Contains(out, "slow") {

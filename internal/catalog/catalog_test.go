@@ -409,3 +409,47 @@ func TestSnapshotReadOnly(t *testing.T) {
 		t.Errorf("old snapshot handle sees %d rows, want 3", len(all))
 	}
 }
+
+// RemoveAll removes every version named in one serial bump, or, when one
+// is not published, nothing at all.
+func TestRemoveAllOrNothing(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name       string
+		refs       []Ref
+		wantErr    bool
+		wantLeft   []string
+		wantSerial int64
+	}{
+		{"two", []Ref{{"foo", "1.0.0"}, {"BAR", "2.0.0"}}, false, []string{"foo@1.1.0"}, 2},
+		{"one missing", []Ref{{"foo", "1.0.0"}, {"nope", "1.0.0"}}, true, []string{"bar@2.0.0", "foo@1.0.0", "foo@1.1.0"}, 1},
+		{"same twice", []Ref{{"foo", "1.0.0"}, {"foo", "1.0.0"}}, true, []string{"bar@2.0.0", "foo@1.0.0", "foo@1.1.0"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTemp(t)
+			if _, err := db.Add(ctx, []Package{makePkg(t, "foo", "1.0.0", 10), makePkg(t, "foo", "1.1.0", 10), makePkg(t, "bar", "2.0.0", 10)}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := db.RemoveAll(ctx, tc.refs)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("RemoveAll(%v) err = %v, want error %v", tc.refs, err, tc.wantErr)
+			}
+			all, err := db.All(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var left []string
+			for _, p := range all {
+				left = append(left, p.ID())
+			}
+			slices.Sort(left)
+			if !slices.Equal(left, tc.wantLeft) {
+				t.Errorf("left %v, want %v", left, tc.wantLeft)
+			}
+			if m := mustMeta(t, db); m.Serial != tc.wantSerial {
+				t.Errorf("serial %d, want %d", m.Serial, tc.wantSerial)
+			}
+		})
+	}
+}

@@ -172,29 +172,46 @@ func addOne(ctx context.Context, tx *sql.Tx, p Package) (bool, error) {
 // Remove deletes one version (the name matches ignoring case), bumps the
 // serial and returns what was removed.
 func (db *DB) Remove(ctx context.Context, name, version string) (Package, error) {
-	if err := db.writable("remove"); err != nil {
+	ps, err := db.RemoveAll(ctx, []Ref{{Name: name, Version: version}})
+	if err != nil {
 		return Package{}, err
 	}
-	id := name + "@" + version
+	return ps[0], nil
+}
+
+// Ref names one package version.
+type Ref struct{ Name, Version string }
+
+// RemoveAll deletes every version named (names match ignoring case) in one
+// transaction with one serial bump: if any is missing, nothing is removed.
+func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
+	if err := db.writable("remove"); err != nil {
+		return nil, err
+	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+		return nil, fmt.Errorf("remove: %w", err)
 	}
 	defer tx.Rollback()
-	p, err := get(ctx, tx, name, version)
-	if err != nil {
-		return Package{}, fmt.Errorf("remove: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE name = ? AND version = ?`, p.Name, p.Version); err != nil {
-		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+	var out []Package
+	for _, r := range refs {
+		id := r.Name + "@" + r.Version
+		p, err := get(ctx, tx, r.Name, r.Version)
+		if err != nil {
+			return nil, fmt.Errorf("remove: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE name = ? AND version = ?`, p.Name, p.Version); err != nil {
+			return nil, fmt.Errorf("remove %s: %w", id, err)
+		}
+		out = append(out, p)
 	}
 	if _, err := bumpSerial(ctx, tx, db.now()); err != nil {
-		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+		return nil, fmt.Errorf("remove: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Package{}, fmt.Errorf("remove %s: %w", id, err)
+		return nil, fmt.Errorf("remove: %w", err)
 	}
-	return p, nil
+	return out, nil
 }
 
 // Get returns one version; the name matches ignoring case, the version

@@ -13,6 +13,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/units"
 )
 
 func newDaemon(e *env) *cobra.Command {
@@ -43,6 +44,11 @@ func runDaemon(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	ln, err := daemon.Listen(cp.DaemonSocket())
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
 	engine, err := swarm.New(swarm.Config{
 		Dir: cp.Cache(), ListenAddr: cfg.PeerAddr, Logger: e.Logger,
 		UploadRate: int64(cfg.UploadRateLimit), DownloadRate: int64(cfg.DownloadRateLimit),
@@ -74,10 +80,10 @@ func runDaemon(ctx context.Context, e *env) error {
 	}
 	e.UI.Printf("dist-client daemon (pid %d) seeding %d archives on port %d%s\n", os.Getpid(), len(seeding), engine.Port(), list)
 	e.UI.Printf("installs from this data home now download through %s\n", cp.DaemonSocket())
-	if err := daemon.Serve(ctx, cp.DaemonSocket(), engine, e.Logger); err != nil {
+	if err := daemon.Serve(ctx, ln, engine, e.Logger); err != nil {
 		return err
 	}
 	st := engine.Stats()
-	e.UI.Printf("daemon stopping; uploaded %d bytes\n", st.Uploaded)
+	e.UI.Printf("daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))
 	return nil
 }

@@ -63,24 +63,33 @@ type Status struct {
 // MaxSocketPath is the longest unix socket path Linux accepts.
 const MaxSocketPath = 107
 
-// Serve answers the CLI on the unix socket at path until ctx ends.
-func Serve(ctx context.Context, path string, engine *swarm.Engine, logger *slog.Logger) error {
+// Listen takes the unix socket at path for a daemon: it fails when another
+// daemon answers there, and replaces a socket left by one that was killed.
+// Call it before anything else a daemon starts, so a second daemon stops
+// before it seeds or says it runs.
+func Listen(path string) (net.Listener, error) {
 	if len(path) > MaxSocketPath {
-		return fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
+		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
 	}
 	// A socket left by a daemon that was killed refuses connections.
 	if _, err := os.Stat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()
-			return fmt.Errorf("daemon socket %s: another daemon is running", path)
+			return nil, fmt.Errorf("daemon socket %s: another daemon is running", path)
 		}
 		os.Remove(path)
 	}
 	ln, err := net.Listen("unix", path)
 	if err != nil {
-		return fmt.Errorf("daemon socket: %w", err)
+		return nil, fmt.Errorf("daemon socket: %w", err)
 	}
-	defer os.Remove(path)
+	return ln, nil
+}
+
+// Serve answers the CLI on ln (from Listen) until ctx ends, then removes
+// the socket.
+func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, logger *slog.Logger) error {
+	defer os.Remove(ln.Addr().String())
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		st := engine.Stats()

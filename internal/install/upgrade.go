@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/resolve"
@@ -103,7 +105,13 @@ func (c *Client) upgradeOne(ctx context.Context, st *state.State, it item) error
 		return err
 	}
 	oldEnv := script.Env{Name: old.Name, Version: old.Version, PkgDir: oldDir, Prefix: c.Config.Prefix}
-	c.UI.Printf("upgrading %s %s -> %s\n", old.Name, old.Version, it.row.Version)
+	verb := "upgrading"
+	if ov, err1 := semver.StrictNewVersion(old.Version); err1 == nil {
+		if nv, err2 := semver.StrictNewVersion(it.row.Version); err2 == nil && nv.LessThan(ov) {
+			verb = "downgrading"
+		}
+	}
+	c.UI.Printf("%s %s %s -> %s\n", verb, old.Name, old.Version, it.row.Version)
 	if err := script.Run(ctx, "uninstall.sh", oldEnv, c.UI.ScriptOutput()); err != nil {
 		return fmt.Errorf("upgrade %s: uninstall of %s: %w (nothing changed)", old.Name, old.Version, err)
 	}

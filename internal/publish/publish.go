@@ -286,7 +286,7 @@ func (p *Publisher) build(ctx context.Context, pk *pkgdir.Package, staging strin
 	}
 	webSeed := ""
 	if p.Config.WebSeed {
-		webSeed = strings.TrimSuffix(p.Config.PublicURL, "/") + "/packages/"
+		webSeed = WebSeedURL(p.Config)
 	}
 	meta, err := torrentmeta.Build(path, p.Config.AnnounceURL, webSeed)
 	if err != nil {
@@ -319,34 +319,43 @@ func depStrings(ds []manifest.Dependency) []string {
 	return out
 }
 
-// Remove withdraws one package version from the catalog and deletes its
-// archive from the store. Installed copies elsewhere are untouched.
-func (p *Publisher) Remove(ctx context.Context, name, version string) (catalog.Package, error) {
+// WebSeedURL is the url-list entry torrents carry when web_seed is on: the
+// folder under public_url where the catalog server serves the archives.
+func WebSeedURL(cfg *config.Server) string {
+	return strings.TrimSuffix(cfg.PublicURL, "/") + "/packages/"
+}
+
+// Remove withdraws package versions from the catalog, all or none, and
+// deletes their archives from the store. Installed copies elsewhere are
+// untouched.
+func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.Package, error) {
 	fl, err := p.lock(ctx)
 	if err != nil {
-		return catalog.Package{}, err
+		return nil, err
 	}
 	defer fl.Unlock()
 	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
 	if err != nil {
-		return catalog.Package{}, err
+		return nil, err
 	}
 	db, err := catalog.Open(ctx, p.Paths.Catalog())
 	if err != nil {
-		return catalog.Package{}, err
+		return nil, err
 	}
 	defer db.Close()
-	row, err := db.Remove(ctx, name, version)
+	rows, err := db.RemoveAll(ctx, refs)
 	if err != nil {
-		return catalog.Package{}, err
+		return nil, err
 	}
 	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
-		return row, err
+		return rows, err
 	}
-	if err := os.Remove(filepath.Join(p.Paths.Archives(), row.Archive)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return row, fmt.Errorf("delete archive: %w", err)
+	for _, row := range rows {
+		if err := os.Remove(filepath.Join(p.Paths.Archives(), row.Archive)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return rows, fmt.Errorf("delete archive: %w", err)
+		}
 	}
-	return row, nil
+	return rows, nil
 }
 
 // Snapshot file names inside the public directory.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -16,9 +17,13 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/spf13/cobra"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -64,6 +69,7 @@ func runStart(ctx context.Context, e *env, o startOptions) error {
 	if pid, running := runningPID(sp); running {
 		return cli.WithHint(fmt.Errorf("start: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
 	}
+	warnStaleTorrents(ctx, e, cfg, sp)
 	if !o.foreground {
 		return startBackground(ctx, e, sp, o)
 	}
@@ -285,4 +291,44 @@ func newStatus(e *env) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// warnStaleTorrents says when published torrents carry another tracker or
+// web seed than server.yaml now names: both are written into a torrent at
+// add time (the infohash does not cover them, the signed catalog does), so
+// a web_seed turned on later does nothing for packages added before.
+func warnStaleTorrents(ctx context.Context, e *env, cfg *config.Server, sp paths.Server) {
+	db, err := catalog.Open(ctx, sp.Catalog())
+	if err != nil {
+		return // start reports a broken catalog itself
+	}
+	defer db.Close()
+	pkgs, err := db.All(ctx)
+	if err != nil {
+		return
+	}
+	webSeed := ""
+	if cfg.WebSeed {
+		webSeed = publish.WebSeedURL(cfg)
+	}
+	var stale []string
+	for _, p := range pkgs {
+		mi, _, err := torrentmeta.Parse(p.Torrent, p.Archive, p.Size)
+		if err != nil {
+			continue
+		}
+		hasSeed := webSeed == "" && len(mi.UrlList) == 0 || webSeed != "" && slices.Contains(mi.UrlList, webSeed)
+		if mi.Announce != cfg.AnnounceURL || !hasSeed {
+			stale = append(stale, p.Name+"@"+p.Version)
+		}
+	}
+	if len(stale) == 0 {
+		return
+	}
+	shown := stale
+	if len(shown) > 5 {
+		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(stale)-5))
+	}
+	e.UI.Warnf("%d published packages name another tracker or web seed than server.yaml does now (%s): these are written at add time; dist-server remove and add them again to change it\n",
+		len(stale), strings.Join(shown, ", "))
 }
