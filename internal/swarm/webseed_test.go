@@ -206,6 +206,9 @@ func TestCheckContentRange(t *testing.T) {
 		{"bytes 100-150/1000", false},
 		{"", false},
 		{"items 100-199/1000", false},
+		{"bytes  100-199/1000", false},
+		{"bytes 100-199/1000 ", false},
+		{"bytes +100-199/1000", false},
 	} {
 		err := checkContentRange(c.h, 100, 200, 1000)
 		if (err == nil) != c.ok {
@@ -264,4 +267,21 @@ func TestWebSeedStallDropClose(t *testing.T) {
 	cancel()
 	within("Download", func() { <-done })
 	within("Close", func() { leecher.Close() })
+}
+
+// A web seed's Content-Range header is outside input: it never panics the
+// client, and it is accepted only when it names exactly the range asked.
+func FuzzCheckContentRange(f *testing.F) {
+	for _, h := range []string{"bytes 100-199/1000", "bytes 100-199/*", "bytes 0-0/1", "bytes -1--2/3", "bytes 100-199/1000 trailing", "", "bytes 9223372036854775807-0/1"} {
+		f.Add(h, int64(100), int64(200), int64(1000))
+	}
+	f.Fuzz(func(t *testing.T, h string, start, end, length int64) {
+		if checkContentRange(h, start, end, length) != nil {
+			return
+		}
+		r := fmt.Sprintf("bytes %d-%d/", start, end-1)
+		if h != r+fmt.Sprint(length) && h != r+"*" {
+			t.Fatalf("accepted %q for bytes %d-%d of %d", h, start, end-1, length)
+		}
+	})
 }
