@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -309,5 +311,28 @@ func TestMainServesAndStops(t *testing.T) {
 				t.Fatal("Main did not stop after cancel")
 			}
 		})
+	}
+}
+
+func TestParseArgs(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		files  []string
+		socket string
+	}{
+		{[]string{"--socket", "s", "a", "b"}, []string{"a", "b"}, "s"},
+		{[]string{"a", "b", "--socket", "s"}, []string{"a", "b"}, "s"},
+		{[]string{"a", "--socket=s", "b"}, []string{"a", "b"}, "s"},
+		{[]string{"a", "--", "--socket", "-x"}, []string{"a", "--socket", "-x"}, ":8080"},
+		{[]string{"--", "-x"}, []string{"-x"}, ":8080"},
+		{nil, nil, ":8080"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		socket := fs.String("socket", ":8080", "")
+		files, err := parseArgs(fs, tt.args)
+		if err != nil || !slices.Equal(files, tt.files) || *socket != tt.socket {
+			t.Errorf("parseArgs(%q) = %q, %v, socket %q; want %q, socket %q", tt.args, files, err, *socket, tt.files, tt.socket)
+		}
 	}
 }

@@ -20,7 +20,8 @@ const usage = `Usage: named-file-server [--socket ADDR] FILE...
 Serves each FILE at http://ADDR/<basename> and nothing else: no directory
 listing, no other paths. GET and HEAD only, with Range, ETag and
 If-Modified-Since. Each file is opened per request, so a file replaced by
-rename is served fresh. Flags come before the files.
+rename is served fresh. Flags may come before or after the files; after
+"--" every argument is a file.
 
 Flags:
   --socket ADDR   where to listen (default ":8080"): host:port, or a unix
@@ -30,6 +31,28 @@ Flags:
 
 Stops cleanly on SIGINT or SIGTERM. Exit status: 0 ok, 1 failure, 2 usage.
 `
+
+// parseArgs parses flags wherever they stand among the file names (the
+// flag package alone stops at the first file) and returns the files; after
+// "--" every argument is a file.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var files []string
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(files, rest...), nil
+		}
+		if len(rest) == 0 {
+			break
+		}
+		files = append(files, rest[0])
+		args = rest[1:]
+	}
+	return files, nil
+}
 
 // shutdownGrace bounds how long a stop waits for responses in flight
 // before cutting them off.
@@ -42,7 +65,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard) // errors are printed below, as one line
 	socket := fs.String("socket", ":8080", "")
-	if err := fs.Parse(args); err != nil {
+	files, err := parseArgs(fs, args)
+	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprint(stdout, usage)
 			return 0
@@ -50,13 +74,13 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: bad arguments: %v (see %s --help)\n", name, err, name)
 		return 2
 	}
-	if fs.NArg() == 0 {
+	if len(files) == 0 {
 		fmt.Fprintf(stderr, "%s: bad arguments: no FILE given (see %s --help)\n", name, name)
 		return 2
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	h, err := New(fs.Args(), log)
+	h, err := New(files, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
@@ -68,11 +92,11 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	srv := NewServer(h, log)
 
-	files := "files"
+	noun := "files"
 	if h.Len() == 1 {
-		files = "file"
+		noun = "file"
 	}
-	fmt.Fprintf(stdout, "%s: serving %d %s on %s\n", name, h.Len(), files, where)
+	fmt.Fprintf(stdout, "%s: serving %d %s on %s\n", name, h.Len(), noun, where)
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
