@@ -308,7 +308,7 @@ func listUpgradable(ctx context.Context, e *env, asJSON bool) error {
 		return e.UI.JSON(rows)
 	}
 	if len(rows) == 0 {
-		e.UI.Printf("everything is up to date\n")
+		e.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.stdio.Out, 0, 4, 2, ' ', 0)

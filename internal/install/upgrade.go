@@ -70,7 +70,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) error
 		return err
 	}
 	if len(items) == 0 {
-		c.UI.Printf("everything is up to date\n")
+		c.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
 		return nil
 	}
 	var total int64
