@@ -12,9 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/distpac/distpac/internal/catalog"
-	"github.com/distpac/distpac/internal/server"
 )
 
 // peer is one aria2c process and its JSON-RPC port.
@@ -79,46 +76,19 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 	var row Row
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	srvBin := filepath.Join(o.BinDir, "dist-server")
 	trackerPort, err := freePort()
 	if err != nil {
 		return row, err
 	}
-	sdir := filepath.Join(dir, "tracker")
-	os.MkdirAll(sdir, 0o755)
-	scfg := filepath.Join(sdir, "server.yaml")
-	os.WriteFile(scfg, fmt.Appendf(nil, "tracker_addr: \"127.0.0.1:%d\"\n", trackerPort), 0o644)
-	senv := []string{"XDG_DATA_HOME=" + sdir}
-	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
-		return row, err
-	}
-	srv, err := start(ctx, filepath.Join(dir, "tracker.log"), senv, srvBin, "--config", scfg, "start", "--foreground", "--no-seeder", "--no-database")
+	srv, meta, archive, err := startTracker(ctx, o.BinDir, pkg, dir, fmt.Sprintf("tracker_addr: \"127.0.0.1:%d\"\n", trackerPort), nil)
 	if err != nil {
 		return row, err
 	}
 	defer srv.stop()
-	infoPath := filepath.Join(sdir, "distpac", "server", "server.json")
-	if err := waitUntil(ctx, 30*time.Second, "tracker", func() bool {
-		b, err := os.ReadFile(infoPath)
-		var info server.Info
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
-	}); err != nil {
-		return row, err
-	}
-	db, err := catalog.Open(ctx, filepath.Join(sdir, "distpac", "server", "catalog.db"))
-	if err != nil {
-		return row, err
-	}
-	pkgs, err := db.All(ctx)
-	db.Close()
-	if err != nil || len(pkgs) != 1 {
-		return row, fmt.Errorf("aria2 row: catalog: %v", err)
-	}
 	torrent := filepath.Join(dir, "pkg.torrent")
-	if err := os.WriteFile(torrent, pkgs[0].Torrent, 0o644); err != nil {
+	if err := os.WriteFile(torrent, meta.Torrent, 0o644); err != nil {
 		return row, err
 	}
-	archive := filepath.Join(sdir, "distpac", "server", "archives", pkgs[0].Archive)
 
 	startAria := func(name, dl string, upCap int64, seeder bool) (*peer, error) {
 		rpc, err := freePort()
@@ -138,7 +108,7 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 		}
 		args = append(args, torrent)
 		os.MkdirAll(dl, 0o755)
-		p, err := start(ctx, filepath.Join(dir, name+".log"), nil, "aria2c", args...)
+		p, err := start(filepath.Join(dir, name+".log"), nil, "aria2c", args...)
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +120,7 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 	if err != nil {
 		return row, err
 	}
-	os.WriteFile(filepath.Join(seedDir, pkgs[0].Archive), data, 0o644)
+	os.WriteFile(filepath.Join(seedDir, meta.Archive), data, 0o644)
 	seeder, err := startAria("seeder", seedDir, o.U, true)
 	if err != nil {
 		return row, err

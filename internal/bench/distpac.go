@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/server"
 )
@@ -36,7 +37,14 @@ type proc struct {
 	done chan error
 }
 
-func start(ctx context.Context, logPath string, env []string, name string, args ...string) (*proc, error) {
+// start runs name with args in the background, its output going to
+// logPath.
+func start(logPath string, env []string, name string, args ...string) (*proc, error) {
+	return startProc(logPath, env, nil, name, args...)
+}
+
+// startProc is start with the child's SysProcAttr (nil for none).
+func startProc(logPath string, env []string, attr *syscall.SysProcAttr, name string, args ...string) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -44,6 +52,7 @@ func start(ctx context.Context, logPath string, env []string, name string, args 
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, err
@@ -51,6 +60,58 @@ func start(ctx context.Context, logPath string, env []string, name string, args 
 	p := &proc{cmd: cmd, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); logf.Close() }()
 	return p, nil
+}
+
+// startTracker publishes pkg in a dist-server home under dir configured by
+// serverYAML, starts that server as a tracker only (no seeder, no catalog
+// over HTTP; attr as in startProc) and waits until it serves. It returns
+// the server, the package's catalog row and the path of its archive.
+func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, attr *syscall.SysProcAttr) (*proc, catalog.Package, string, error) {
+	srvBin := filepath.Join(binDir, "dist-server")
+	sdir := filepath.Join(dir, "tracker")
+	if err := os.MkdirAll(sdir, 0o755); err != nil {
+		return nil, catalog.Package{}, "", err
+	}
+	scfg := filepath.Join(sdir, "server.yaml")
+	if err := os.WriteFile(scfg, []byte(serverYAML), 0o644); err != nil {
+		return nil, catalog.Package{}, "", err
+	}
+	senv := []string{"XDG_DATA_HOME=" + sdir}
+	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
+		return nil, catalog.Package{}, "", err
+	}
+	srv, err := startProc(filepath.Join(dir, "tracker.log"), senv, attr, srvBin, "--config", scfg, "start", "--foreground", "--no-seeder", "--no-database")
+	if err != nil {
+		return nil, catalog.Package{}, "", err
+	}
+	home := filepath.Join(sdir, "distpac", "server")
+	row, err := func() (catalog.Package, error) {
+		if err := waitUntil(ctx, 30*time.Second, "tracker", func() bool {
+			b, err := os.ReadFile(filepath.Join(home, "server.json"))
+			var info server.Info
+			return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
+		}); err != nil {
+			return catalog.Package{}, err
+		}
+		db, err := catalog.Open(ctx, filepath.Join(home, "catalog.db"))
+		if err != nil {
+			return catalog.Package{}, err
+		}
+		pkgs, err := db.All(ctx)
+		db.Close()
+		if err != nil {
+			return catalog.Package{}, fmt.Errorf("catalog: %w", err)
+		}
+		if len(pkgs) != 1 {
+			return catalog.Package{}, fmt.Errorf("catalog: want 1 package, have %d", len(pkgs))
+		}
+		return pkgs[0], nil
+	}()
+	if err != nil {
+		srv.stop()
+		return nil, catalog.Package{}, "", err
+	}
+	return srv, row, filepath.Join(home, "archives", row.Archive), nil
 }
 
 // stop ends the process by its PID: SIGTERM, then SIGKILL after a grace.
@@ -197,7 +258,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
 		return row, err
 	}
-	srv, err := start(ctx, filepath.Join(dir, "server.log"), senv, srvBin, "--config", scfg, "start", "--foreground")
+	srv, err := start(filepath.Join(dir, "server.log"), senv, srvBin, "--config", scfg, "start", "--foreground")
 	if err != nil {
 		return row, err
 	}
@@ -228,7 +289,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 		if err := run(c.env, cliBin, "--config", c.cfg, "sync", "-q"); err != nil {
 			return row, err
 		}
-		c.daemon, err = start(ctx, filepath.Join(cdir, "daemon.log"), c.env, cliBin, "--config", c.cfg, "daemon")
+		c.daemon, err = start(filepath.Join(cdir, "daemon.log"), c.env, cliBin, "--config", c.cfg, "daemon")
 		if err != nil {
 			return row, err
 		}

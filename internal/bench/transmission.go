@@ -17,9 +17,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/distpac/distpac/internal/catalog"
-	"github.com/distpac/distpac/internal/server"
 )
 
 // The Transmission row. Transmission refuses peers in 127/8 that a tracker
@@ -274,22 +271,10 @@ func trLeecherAddrs(n int) []string {
 // first process dies without stopping it, the kernel kills it, so no daemon
 // outlives the row in an unreachable namespace.
 func startReaped(logPath string, env []string, name string, args ...string) (*proc, error) {
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(name, args...)
-	cmd.Env = append(os.Environ(), env...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait(); logf.Close() }()
-	return p, nil
+	return startProc(logPath, env, reaped(), name, args...)
 }
+
+func reaped() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 // stopAll stops processes by PID, all at once: each Transmission daemon
 // says goodbye to the tracker on SIGTERM, which one by one adds up.
@@ -375,47 +360,13 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 
 	// The tracker: a tracker-only dist-server inside the namespace, whose
 	// torrents announce to it.
-	srvBin := filepath.Join(s.BinDir, "dist-server")
-	sdir := filepath.Join(dir, "tracker")
-	if err := os.MkdirAll(sdir, 0o755); err != nil {
-		return row, err
-	}
-	scfg := filepath.Join(sdir, "server.yaml")
 	yaml := fmt.Sprintf("tracker_addr: \"%s:%d\"\nannounce_url: \"http://%s:%d/announce\"\n", trTrackerAddr, trTrackerPort, trTrackerAddr, trTrackerPort)
-	if err := os.WriteFile(scfg, []byte(yaml), 0o644); err != nil {
-		return row, err
-	}
-	senv := []string{"XDG_DATA_HOME=" + sdir}
-	if err := run(senv, srvBin, "--config", scfg, "add", "-q", s.Pkg); err != nil {
-		return row, err
-	}
-	p, err := startReaped(filepath.Join(dir, "tracker.log"), senv, srvBin, "--config", scfg, "start", "--foreground", "--no-seeder", "--no-database")
+	p, meta, archive, err := startTracker(ctx, s.BinDir, s.Pkg, dir, yaml, reaped())
 	if err != nil {
 		return row, err
 	}
 	srv = p
-	infoPath := filepath.Join(sdir, "distpac", "server", "server.json")
-	if err := waitUntil(ctx, 30*time.Second, "tracker", func() bool {
-		b, err := os.ReadFile(infoPath)
-		var info server.Info
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
-	}); err != nil {
-		return row, err
-	}
-	db, err := catalog.Open(ctx, filepath.Join(sdir, "distpac", "server", "catalog.db"))
-	if err != nil {
-		return row, err
-	}
-	pkgs, err := db.All(ctx)
-	db.Close()
-	if err != nil {
-		return row, fmt.Errorf("catalog: %w", err)
-	}
-	if len(pkgs) != 1 {
-		return row, fmt.Errorf("catalog: want 1 package, have %d", len(pkgs))
-	}
-	metainfo := pkgs[0].Torrent
-	archive := filepath.Join(sdir, "distpac", "server", "archives", pkgs[0].Archive)
+	metainfo := meta.Torrent
 
 	// The seeder, with the archive in its download directory, verified
 	// before any leecher starts.
@@ -424,7 +375,7 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 		return row, err
 	}
 	procs = append(procs, seeder.proc)
-	if err := linkOrCopy(archive, filepath.Join(dir, "seeder", "download", pkgs[0].Archive)); err != nil {
+	if err := linkOrCopy(archive, filepath.Join(dir, "seeder", "download", meta.Archive)); err != nil {
 		return row, err
 	}
 	if err := trWaitRPC(ctx, seeder); err != nil {

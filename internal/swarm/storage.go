@@ -317,22 +317,25 @@ func withoutFlush(p storage.PieceImpl) storage.PieceImpl {
 // ".part" is complete at start; partial files are hashed.
 type pieceStates struct {
 	mu sync.Mutex
-	m  map[metainfo.PieceKey]bool // guarded by mu
+	m  map[metainfo.Hash]map[int]bool // torrent → piece → complete; guarded by mu
 }
 
-func newPieceStates() *pieceStates { return &pieceStates{m: map[metainfo.PieceKey]bool{}} }
+func newPieceStates() *pieceStates { return &pieceStates{m: map[metainfo.Hash]map[int]bool{}} }
 
 func (p *pieceStates) Get(k metainfo.PieceKey) (storage.Completion, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c, ok := p.m[k]
+	c, ok := p.m[k.InfoHash][k.Index]
 	return storage.Completion{Complete: c, Ok: ok}, nil
 }
 
 func (p *pieceStates) Set(k metainfo.PieceKey, complete bool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.m[k] = complete
+	if p.m[k.InfoHash] == nil {
+		p.m[k.InfoHash] = map[int]bool{}
+	}
+	p.m[k.InfoHash][k.Index] = complete
 	return nil
 }
 
@@ -342,9 +345,5 @@ func (p *pieceStates) Close() error { return nil }
 func (p *pieceStates) forget(ih metainfo.Hash) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k := range p.m {
-		if k.InfoHash == ih {
-			delete(p.m, k)
-		}
-	}
+	delete(p.m, ih)
 }

@@ -15,6 +15,19 @@ import (
 	"github.com/anacrolix/torrent/storage"
 )
 
+// randomTorrent makes size random bytes and the info of a torrent of them
+// with 16 KiB pieces.
+func randomTorrent(t *testing.T, size int) ([]byte, *metainfo.Info) {
+	t.Helper()
+	src := filepath.Join(t.TempDir(), "data")
+	data := writeRandom(t, src, size)
+	info := &metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 16 << 10, Length: int64(size)}
+	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) { return os.Open(src) }); err != nil {
+		t.Fatal(err)
+	}
+	return data, info
+}
+
 // pieces opens the torrent through fileStorage and returns its pieces.
 func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceImpl, storage.TorrentImpl) {
 	t.Helper()
@@ -45,15 +58,8 @@ func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceI
 // rename to the final name, and a torrent opened later reads the final,
 // read-only file. No piece offers the per-piece flush.
 func TestFileStorage(t *testing.T) {
-	src := t.TempDir()
 	const size = 40<<10 + 123 // the last piece is short
-	data := writeRandom(t, filepath.Join(src, "data"), size)
-	info := &metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 16 << 10, Length: size}
-	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return os.Open(filepath.Join(src, "data"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	data, info := randomTorrent(t, size)
 	dir := t.TempDir()
 	final := filepath.Join(dir, info.Name)
 	ps, ti := openPieces(t, dir, info)
@@ -122,15 +128,8 @@ func TestFileStorage(t *testing.T) {
 // second: reads then go to the library (which finds no file) instead of
 // the unlinked inode the descriptor still holds.
 func TestFileStorageNoticesDeletion(t *testing.T) {
-	src := t.TempDir()
 	const size = 32 << 10
-	data := writeRandom(t, filepath.Join(src, "data"), size)
-	info := &metainfo.Info{Name: "pkg-1.0.0.tar.zst", PieceLength: 16 << 10, Length: size}
-	if err := info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return os.Open(filepath.Join(src, "data"))
-	}); err != nil {
-		t.Fatal(err)
-	}
+	data, info := randomTorrent(t, size)
 	dir := t.TempDir()
 	ps, _ := openPieces(t, dir, info)
 	if _, err := ps[0].WriteAt(data[:16<<10], 0); err != nil {

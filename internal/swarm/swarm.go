@@ -451,7 +451,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 		if time.Since(moved) > stallRestart && t.Stats().ActivePeers > 0 && restarts < 3 {
 			restarts++
 			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
-			e.Drop(t.InfoHash())
+			e.Drop(ih)
 			if t, err = e.add(torrentBytes); err != nil {
 				return err
 			}

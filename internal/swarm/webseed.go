@@ -47,7 +47,8 @@ func webSeedURL(seed, name string) string {
 }
 
 // webSeeds returns the usable (http and https) url-list entries of a
-// torrent.
+// torrent. The library's Torrent.Metainfo leaves the url-list out while its
+// own web seeds are off, hence the bytes.
 func webSeeds(torrentBytes []byte) []string {
 	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
 	if err != nil {
