@@ -133,6 +133,7 @@ func TestExampleFiles(t *testing.T) {
 		PeerAddr:        ":6881",
 		UploadRateLimit: 10 * units.MiB,
 		WebSeed:         true,
+		MetricsAddr:     "127.0.0.1:9100",
 	}
 	if !reflect.DeepEqual(s, wantS) {
 		t.Errorf("server example: got %+v, want %+v", s, wantS)

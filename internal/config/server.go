@@ -3,6 +3,9 @@ package config
 import (
 	"fmt"
 	"net"
+	"net/netip"
+	"net/url"
+	"strconv"
 
 	"github.com/distpac/distpac/internal/units"
 )
@@ -37,6 +40,15 @@ type Server struct {
 	// WebSeed makes torrents carry PublicURL as a BEP 19 web seed, so
 	// clients fall back to HTTP when no peer has a piece.
 	WebSeed bool `yaml:"web_seed"`
+
+	// OpenTracker makes the embedded tracker serve any infohash. By default
+	// it serves only the catalog's packages (opentracker's whitelist mode),
+	// so strangers cannot use it for their own swarms.
+	OpenTracker bool `yaml:"open_tracker"`
+
+	// MetricsAddr, when set, is the host:port where GET /metrics is served
+	// instead of on the public catalog port (e.g. "127.0.0.1:9100").
+	MetricsAddr string `yaml:"metrics_addr"`
 }
 
 // Server defaults (DESIGN.md §2).
@@ -94,7 +106,11 @@ func (s *Server) Validate() error {
 		{"database_addr", s.DatabaseAddr},
 		{"tracker_addr", s.TrackerAddr},
 		{"peer_addr", s.PeerAddr},
+		{"metrics_addr", s.MetricsAddr},
 	} {
+		if a.val == "" && a.key == "metrics_addr" {
+			continue
+		}
 		if err := checkAddr(a.val); err != nil {
 			return fmt.Errorf("key %q: %w", a.key, err)
 		}
@@ -133,4 +149,42 @@ func sourceName(path string) string {
 		return "default configuration"
 	}
 	return path
+}
+
+// SeederAddr is the address clients reach the seeder at: the peer_addr
+// host when it names one, else the public URL's host (resolved when it is a
+// name), else 127.0.0.1; with peer_addr's port. ok is false when that port
+// is 0 (a random port is not known before the server starts).
+func (s *Server) SeederAddr() (addr netip.AddrPort, ok bool) {
+	_, portText, err := net.SplitHostPort(s.PeerAddr)
+	if err != nil {
+		return addr, false
+	}
+	port, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil || port == 0 {
+		return addr, false
+	}
+	return netip.AddrPortFrom(s.SeederIP(), uint16(port)), true
+}
+
+// SeederIP is the host part of SeederAddr.
+func (s *Server) SeederIP() netip.Addr {
+	if host, _, err := net.SplitHostPort(s.PeerAddr); err == nil {
+		if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
+			return a.Unmap()
+		}
+	}
+	if u, err := url.Parse(s.PublicURL); err == nil {
+		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !a.IsUnspecified() {
+			return a.Unmap()
+		}
+		if ips, err := net.LookupIP(u.Hostname()); err == nil {
+			for _, ip := range ips {
+				if a, ok := netip.AddrFromSlice(ip.To4()); ok {
+					return a
+				}
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1")
 }

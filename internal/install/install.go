@@ -34,6 +34,7 @@ import (
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -313,7 +314,7 @@ func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package,
 	g, gctx := errgroup.WithContext(w.ctx)
 	for i, r := range rows {
 		g.Go(func() error {
-			err := engine.Download(gctx, r.Torrent, nil, func(pr swarm.Progress) {
+			err := engine.Download(gctx, r.Torrent, torrentmeta.Seeders(r.Magnet), func(pr swarm.Progress) {
 				mu.Lock()
 				done[i], peers[i] = pr.Done, max(peers[i], pr.Peers)
 				var sum int64

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -288,7 +289,11 @@ func (p *Publisher) build(ctx context.Context, pk *pkgdir.Package, staging strin
 	if p.Config.WebSeed {
 		webSeed = WebSeedURL(p.Config)
 	}
-	meta, err := torrentmeta.Build(path, p.Config.AnnounceURL, webSeed)
+	var seeders []netip.AddrPort
+	if a, ok := p.Config.SeederAddr(); ok {
+		seeders = append(seeders, a)
+	}
+	meta, err := torrentmeta.Build(path, p.Config.AnnounceURL, webSeed, seeders...)
 	if err != nil {
 		return catalog.Package{}, err
 	}

@@ -12,10 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofrs/flock"
@@ -84,6 +84,9 @@ type runner struct {
 	tracker *tracker.Tracker
 	engine  *swarm.Engine
 	selfIP  netip.Addr
+	// served is the set of infohashes in the current catalog: the only
+	// torrents the embedded tracker serves unless open_tracker is set.
+	served atomic.Pointer[map[[20]byte]struct{}]
 
 	mu       sync.Mutex
 	serial   int64                     // guarded by mu
@@ -157,7 +160,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	reg := prometheus.NewRegistry()
 	r.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
 	if !opts.NoTracker {
-		r.tracker = tracker.New(tracker.Options{Logger: r.log})
+		topts := tracker.Options{Logger: r.log}
+		if !opts.Config.OpenTracker {
+			topts.Allowed = r.inCatalog
+		}
+		r.tracker = tracker.New(topts)
 		go r.tracker.Run(ctx)
 		a, err := serve("tracker", opts.Config.TrackerAddr, r.tracker.Handler())
 		if err != nil {
@@ -166,7 +173,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		r.info.Tracker = "http://" + hostPort(a) + "/announce"
 	}
 	if !opts.NoSeeder {
-		r.selfIP = advertisedIP(opts.Config)
+		r.selfIP = opts.Config.SeederIP()
 		queue, slots := 0, swarm.UncappedPublisherPeers
 		if opts.Config.UploadRateLimit > 0 {
 			// A scarce uplink: keep requests fresh and serve a few peers at
@@ -243,30 +250,6 @@ func hostPort(a net.Addr) string {
 	return ap.String()
 }
 
-// advertisedIP is the address the seeder registers in the tracker: the
-// peer_addr host when it names one, else the public URL's host when it is an
-// IP, else loopback.
-func advertisedIP(c *config.Server) netip.Addr {
-	if host, _, err := net.SplitHostPort(c.PeerAddr); err == nil {
-		if a, err := netip.ParseAddr(host); err == nil && !a.IsUnspecified() {
-			return a
-		}
-	}
-	if u, err := url.Parse(c.PublicURL); err == nil {
-		if a, err := netip.ParseAddr(u.Hostname()); err == nil && !a.IsUnspecified() {
-			return a
-		}
-		if ips, err := net.LookupIP(u.Hostname()); err == nil {
-			for _, ip := range ips {
-				if a, ok := netip.AddrFromSlice(ip.To4()); ok {
-					return a
-				}
-			}
-		}
-	}
-	return netip.MustParseAddr("127.0.0.1")
-}
-
 // reload brings the served snapshot and the seeded set in line with the
 // working catalog when its serial changed.
 func (r *runner) reload(ctx context.Context, first bool) error {
@@ -300,6 +283,13 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	if err != nil {
 		return err
 	}
+	served := make(map[[20]byte]struct{}, len(pkgs))
+	for _, p := range pkgs {
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
+			served[ih] = struct{}{}
+		}
+	}
+	r.served.Store(&served)
 	// Seed first, then serve: a client that sees a package in the catalog
 	// finds a seeder for it.
 	failed := 0
@@ -354,6 +344,9 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		_, have := r.seeding[ih]
 		r.mu.Unlock()
 		if have {
+			if r.tracker != nil {
+				r.tracker.AddPeer(ih, self, true) // pinned again, whatever announces did
+			}
 			continue
 		}
 		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
@@ -369,6 +362,16 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		r.mu.Unlock()
 	}
 	return failed
+}
+
+// inCatalog reports whether ih is a package of the current catalog.
+func (r *runner) inCatalog(ih [20]byte) bool {
+	m := r.served.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[ih]
+	return ok
 }
 
 func (r *runner) status() Status {

@@ -40,7 +40,8 @@ type Config struct {
 	// UploadRate and DownloadRate cap payload bytes per second; 0 = unlimited.
 	UploadRate, DownloadRate int64
 	// DisableTrackers stops announcing (the server registers its seeder in
-	// its embedded tracker directly).
+	// its embedded tracker directly). The library's own tracker client is
+	// always off; see announce.go.
 	DisableTrackers bool
 	// DisablePEX turns off peer exchange (BEP 11).
 	DisablePEX bool
@@ -57,6 +58,10 @@ type Config struct {
 	// before it fetches the missing pieces from the torrent's web seeds;
 	// 0 means DefaultWebSeedAfter.
 	WebSeedAfter time.Duration
+	// GiveUpAfter is how long a download may go with no peer connected,
+	// nothing received and no web seed working before it fails with a
+	// NoSourceError; 0 means DefaultGiveUpAfter.
+	GiveUpAfter time.Duration
 	// Logger receives the library's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -70,11 +75,12 @@ type Engine struct {
 	http   *http.Client // for web seeds
 	// webSeedAfter: see Config.WebSeedAfter.
 	webSeedAfter time.Duration
-	// disableTrackers: see Config.DisableTrackers.
-	disableTrackers bool
-	dir             string
-	logger          *slog.Logger
-	addr            netip.AddrPort
+	// giveUpAfter: see Config.GiveUpAfter.
+	giveUpAfter time.Duration
+	ann         *announcer // nil when Config.DisableTrackers
+	dir         string
+	logger      *slog.Logger
+	addr        netip.AddrPort
 
 	webBytes atomic.Int64  // payload bytes fetched from web seeds
 	down     *rate.Limiter // download cap, also for web seeds; nil = none
@@ -82,6 +88,7 @@ type Engine struct {
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
 	fetches  map[metainfo.Hash]*webFetch        // running web-seed fetches; guarded by mu
+	webErrs  map[metainfo.Hash]error            // each torrent's last web-seed failure; guarded by mu
 	stop     chan struct{}                      // closed by Close
 }
 
@@ -128,7 +135,7 @@ func New(cfg Config) (*Engine, error) {
 	tc.DisableWebtorrent = true
 	tc.DisableWebseeds = true
 	tc.NoDefaultPortForwarding = true
-	tc.DisableTrackers = cfg.DisableTrackers
+	tc.DisableTrackers = true // announce.go announces instead
 	// Without Seed a complete client refuses incoming connections; every
 	// distpac node shares what it has.
 	tc.Seed = true
@@ -168,8 +175,11 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e := &Engine{cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), disableTrackers: cfg.DisableTrackers, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e := &Engine{cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
+	if !cfg.DisableTrackers {
+		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID())
+	}
 	if cfg.UploadRate > 0 {
 		go e.nudgeWriters()
 	}
@@ -311,9 +321,10 @@ func (e *Engine) Dir() string { return e.dir }
 func (e *Engine) Close() error {
 	close(e.stop)
 	e.stopWebFetches()
-	leaving := e.stoppedAnnounces()
+	if e.ann != nil {
+		e.ann.close() // before the library closes: the "stopped" announces read its counters
+	}
 	errs := e.cl.Close()
-	sendStopped(leaving)
 	err := e.store.Close()
 	return errors.Join(append(errs, err)...)
 }
@@ -357,6 +368,9 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 	e.torrents[t.InfoHash()] = t
 	e.mu.Unlock()
 	t.DownloadAll()
+	if e.ann != nil {
+		e.ann.track(t, mi)
+	}
 	return t, nil
 }
 
@@ -383,97 +397,19 @@ func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (me
 	return t.InfoHash(), nil
 }
 
-// Download fetches the torrent's file into Dir and returns when every piece
-// is verified. The torrent stays in the engine afterwards, seeding, until
-// Drop. progress (may be nil) is called a few times a second.
-func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []netip.AddrPort, progress func(Progress)) error {
-	t, err := e.add(torrentBytes)
-	if err != nil {
-		return err
-	}
-	addPeers := func() {
-		if len(peers) == 0 {
-			return
-		}
-		pis := make([]torrent.PeerInfo, 0, len(peers))
-		for _, p := range peers {
-			pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
-		}
-		t.AddPeers(pis)
-	}
-	addPeers()
-	report := func() {
-		if progress != nil {
-			st := t.Stats()
-			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers})
-		}
-	}
-	tick := time.NewTicker(200 * time.Millisecond)
-	defer tick.Stop()
-	// Progress for stall detection is payload received from peers (a slow
-	// link may take a while to finish one piece) or pieces completed (the
-	// web seeds' pieces show up there).
-	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + t.BytesCompleted() }
-	lastRead, moved, restarts := received(), time.Now(), 0
-	// One web-seed fetch at a time per torrent; when one ends without
-	// finishing, the next seed is tried e.webSeedAfter after its start.
-	ih := t.InfoHash()
-	seeds := webSeeds(torrentBytes)
-	nextSeed, lastWeb := 0, time.Time{}
-	defer e.stopWebFetch(ih)
-	for {
-		select {
-		case <-t.Complete().On():
-			report()
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-			report()
-		}
-		if n := received(); n != lastRead {
-			lastRead, moved = n, time.Now()
-			continue
-		}
-		if len(seeds) > 0 && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter {
-			seed := seeds[nextSeed%len(seeds)]
-			if e.startWebFetch(t, seed) {
-				nextSeed++
-				lastWeb = time.Now()
-				e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))
-			}
-		}
-		// The library can wedge a connection (seen once in many runs under
-		// heavy load, after a peer was killed mid-transfer): with peers
-		// connected nothing arrives. Starting the torrent afresh keeps the
-		// verified pieces (Drop forgets their state, so the part file is
-		// hashed again) and reconnects.
-		if time.Since(moved) > stallRestart && t.Stats().ActivePeers > 0 && restarts < 3 {
-			restarts++
-			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
-			e.Drop(ih)
-			if t, err = e.add(torrentBytes); err != nil {
-				return err
-			}
-			addPeers()
-			lastRead, moved = received(), time.Now()
-		}
-	}
-}
-
-// stallRestart is how long a download may sit still with peers connected
-// before it is started afresh.
-const stallRestart = 10 * time.Second
-
 // Drop stops sharing a torrent. Its file stays on disk.
 func (e *Engine) Drop(ih metainfo.Hash) {
 	// A web-seed fetch must end first: the library's piece verification
 	// keeps its client lock for good when the torrent closes under it.
 	e.stopWebFetch(ih)
+	if e.ann != nil {
+		e.ann.untrack(ih)
+	}
 	defer e.states.forget(ih)
 	e.mu.Lock()
 	t, ok := e.torrents[ih]
 	delete(e.torrents, ih)
+	delete(e.webErrs, ih)
 	e.mu.Unlock()
 	if ok {
 		t.Drop()

@@ -115,6 +115,9 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed string) bool {
 		if e.fetches[ih] == f {
 			delete(e.fetches, ih)
 		}
+		if ctx.Err() == nil {
+			e.webErrs[ih] = err
+		}
 		e.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			e.logger.Warn("web seed failed", "torrent", t.Name(), "err", err)
@@ -133,6 +136,15 @@ func (e *Engine) stopWebFetch(ih metainfo.Hash) {
 		f.cancel()
 		<-f.done
 	}
+}
+
+// webSeedState reports whether a web-seed fetch for ih runs, and how the
+// last one ended.
+func (e *Engine) webSeedState(ih metainfo.Hash) (running bool, lastErr error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, running = e.fetches[ih]
+	return running, e.webErrs[ih]
 }
 
 func (e *Engine) stopWebFetches() {

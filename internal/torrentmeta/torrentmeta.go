@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -44,8 +46,10 @@ func PieceLength(size int64) int64 {
 
 // Build makes the metainfo for the archive at path. announce may be empty;
 // webSeed, when not empty, is the base URL under which the archive is served
-// (BEP 19: for a single-file torrent the URL names the file itself).
-func Build(path, announce, webSeed string) (Meta, error) {
+// (BEP 19: for a single-file torrent the URL names the file itself). The
+// magnet link names each of seeders as a peer address (BEP 9 "x.pe"): the
+// publisher's seeder, which clients then reach whatever the tracker says.
+func Build(path, announce, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
@@ -78,11 +82,43 @@ func Build(path, announce, webSeed string) (Meta, error) {
 		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
 	}
 	ih := mi.HashInfoBytes()
+	mag := mi.Magnet(&ih, &info)
+	for _, a := range seeders {
+		if mag.Params == nil {
+			mag.Params = url.Values{}
+		}
+		mag.Params.Add(peerParam, a.String())
+	}
 	return Meta{
 		Torrent:  buf.Bytes(),
 		InfoHash: ih.HexString(),
-		Magnet:   mi.Magnet(&ih, &info).String(),
+		Magnet:   mag.String(),
 	}, nil
+}
+
+// peerParam is BEP 9's magnet parameter for a peer address.
+const peerParam = "x.pe"
+
+// MaxSeeders bounds the peer addresses taken from one magnet link.
+const MaxSeeders = 8
+
+// Seeders returns the peer addresses (x.pe) of a magnet link that are
+// literal IP:port pairs, at most MaxSeeders; anything else is skipped (a
+// host name is not looked up).
+func Seeders(magnet string) []netip.AddrPort {
+	m, err := metainfo.ParseMagnetUri(magnet)
+	if err != nil {
+		return nil
+	}
+	var out []netip.AddrPort
+	for _, v := range m.Params[peerParam] {
+		a, err := netip.ParseAddrPort(v)
+		if err != nil || a.Port() == 0 || !a.Addr().IsValid() || a.Addr().IsUnspecified() || len(out) == MaxSeeders {
+			continue
+		}
+		out = append(out, netip.AddrPortFrom(a.Addr().Unmap(), a.Port()))
+	}
+	return out
 }
 
 // Parse decodes torrent bytes and checks they describe one file of the

@@ -159,7 +159,9 @@ func (t *Tracker) serveScrape(w http.ResponseWriter, r *http.Request) {
 	raw := r.URL.Query()["info_hash"]
 	if len(raw) == 0 {
 		for ih, res := range t.scrapeAll() {
-			files[string(ih[:])] = res
+			if t.Served(ih) {
+				files[string(ih[:])] = res
+			}
 		}
 	} else {
 		ihs := make([]trackerServer.InfoHash, 0, len(raw))
@@ -168,7 +170,9 @@ func (t *Tracker) serveScrape(w http.ResponseWriter, r *http.Request) {
 				writeFailure(w, "info_hash "+strconv.Quote(s)+" is not 20 bytes")
 				return
 			}
-			ihs = append(ihs, trackerServer.InfoHash([]byte(s)))
+			if ih := trackerServer.InfoHash([]byte(s)); t.Served(ih) {
+				ihs = append(ihs, ih)
+			}
 		}
 		res, _ := t.Scrape(r.Context(), ihs)
 		for i, ih := range ihs {

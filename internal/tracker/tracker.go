@@ -12,7 +12,15 @@
 // parameter is ignored, so a peer cannot register someone else's address;
 // behind a reverse proxy every peer would appear with the proxy's IP, so the
 // tracker must be reached directly. Several peers on one host (all of
-// 127.0.0.1 in tests) are told apart by port.
+// 127.0.0.1 in tests) are told apart by port, up to MaxPeersPerIP of them in
+// one swarm: past that a host's newest announce replaces its stalest, so
+// one host cannot fill a swarm with ports where nothing listens.
+//
+// The publisher's seeder is registered with AddPeer (pinned): announces
+// cannot remove it or change it, and it leads every reply, so fake
+// announces cannot hide it. With Options.Allowed set the tracker serves
+// only the torrents it allows (dist-server: the catalog's), as
+// opentracker's whitelist mode does.
 //
 // The anacrolix handler logs its own errors through anacrolix/log's global
 // Default logger, which prints to stderr; refusals are answered without going
@@ -43,6 +51,10 @@ import (
 const (
 	DefaultMaxTorrents        = 10000
 	DefaultMaxPeersPerTorrent = 1000
+	// DefaultMaxPeersPerIP bounds the peers one IP address holds in one
+	// swarm: enough for a NAT'd office or a test host running several
+	// clients, few enough that one host cannot crowd a swarm out.
+	DefaultMaxPeersPerIP = 16
 	DefaultInterval           = 30 * time.Second
 	// DefaultNumWant is how many peers an announce gets when it does not say.
 	DefaultNumWant = 50
@@ -55,6 +67,8 @@ var (
 	ErrTooManyTorrents = errors.New("tracker is full: too many torrents")
 	ErrSwarmFull       = errors.New("swarm is full")
 	ErrNoPort          = errors.New("announce has no port")
+	ErrNotServed       = errors.New("torrent is not served by this tracker")
+	ErrTooManyFromIP   = errors.New("too many peers from this address")
 )
 
 // Options configures a Tracker. The zero value gives the defaults.
@@ -65,6 +79,13 @@ type Options struct {
 	// MaxPeersPerTorrent bounds each swarm (default 1000); when it is full a
 	// newcomer evicts the peer that announced least recently.
 	MaxPeersPerTorrent int
+	// MaxPeersPerIP bounds the peers one IP address holds in one swarm
+	// (default DefaultMaxPeersPerIP; negative: no bound). A newcomer from
+	// an address at the bound evicts that address's stalest peer.
+	MaxPeersPerIP int
+	// Allowed, when set, says which torrents the tracker serves; announces
+	// for others are refused and scrapes leave them out. nil serves any.
+	Allowed func(infoHash [20]byte) bool
 	// PeerTTL drops peers not seen for this long (default 3 × Interval).
 	PeerTTL time.Duration
 	// Interval is the announce interval returned to clients (default 30s).
@@ -82,6 +103,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.MaxPeersPerTorrent <= 0 {
 		o.MaxPeersPerTorrent = DefaultMaxPeersPerTorrent
+	}
+	if o.MaxPeersPerIP == 0 {
+		o.MaxPeersPerIP = DefaultMaxPeersPerIP
 	}
 	if o.Interval <= 0 {
 		o.Interval = DefaultInterval
@@ -123,6 +147,8 @@ type Tracker struct {
 type swarm struct {
 	peers     []peer
 	index     map[netip.AddrPort]int
+	perIP     map[netip.Addr]int // peers by address, pinned ones included
+	pinned    int                // how many peers are pinned
 	seeders   int
 	completed int32
 	// scanAt is a lower bound on the earliest expiry of any peer, so that
@@ -166,7 +192,10 @@ func (t *Tracker) AddPeer(infoHash [20]byte, addr netip.AddrPort, complete bool)
 	}
 	now := t.opts.Now()
 	if i, ok := s.index[addr]; ok {
-		s.peers[i].pinned = true
+		if !s.peers[i].pinned {
+			s.peers[i].pinned = true
+			s.pinned++
+		}
 		s.peers[i].lastSeen = now
 		s.setSeeder(i, complete)
 		return
@@ -292,8 +321,20 @@ func (t *Tracker) TrackAnnounce(ctx context.Context, req udp.AnnounceRequest, ad
 }
 
 func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) error {
+	if t.opts.Allowed != nil && !t.opts.Allowed(req.InfoHash) {
+		return ErrNotServed
+	}
 	if req.Event == shared.Stopped {
-		t.RemovePeer(req.InfoHash, addr)
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if s := t.torrents[req.InfoHash]; s != nil {
+			// A pinned peer is the publisher's own seeder: one forged
+			// "stopped" must not hide it until the server restarts.
+			if i, ok := s.index[addr]; ok && !s.peers[i].pinned {
+				s.remove(i)
+			}
+			t.dropIfEmpty(req.InfoHash, s)
+		}
 		return nil
 	}
 	if addr.Port() == 0 {
@@ -323,7 +364,11 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 			s.setSeeder(i, seeder)
 		}
 	} else {
-		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictStalest() {
+		if limit := t.opts.MaxPeersPerIP; limit > 0 && s.perIP[addr.Addr()] >= limit && !s.evictStalest(addr.Addr()) {
+			t.dropIfEmpty(req.InfoHash, s)
+			return ErrTooManyFromIP
+		}
+		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictStalest(netip.Addr{}) {
 			t.dropIfEmpty(req.InfoHash, s)
 			return ErrSwarmFull
 		}
@@ -336,8 +381,9 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 }
 
 // GetPeers picks up to numwant peers other than remote
-// (trackerServer.AnnounceTracker). The window starts at a random place so
-// that load spreads over the swarm.
+// (trackerServer.AnnounceTracker): the pinned peers first (the publisher's
+// seeder is in every reply, whatever else announced), then a window of the
+// others that starts at a random place, so that load spreads over the swarm.
 func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash, opts trackerServer.GetPeersOpts, remote trackerServer.AnnounceAddr) trackerServer.ServerAnnounceResult {
 	res := trackerServer.ServerAnnounceResult{
 		Interval: generics.Some(int32(max(1, t.opts.Interval/time.Second))),
@@ -365,10 +411,17 @@ func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash,
 	res.Leechers.Value = int32(len(s.peers) - s.seeders)
 	n := len(s.peers)
 	res.Peers = make([]trackerServer.PeerInfo, 0, min(uint(n), want))
+	if s.pinned > 0 {
+		for _, p := range s.peers {
+			if p.pinned && p.addr != remote && uint(len(res.Peers)) < want {
+				res.Peers = append(res.Peers, trackerServer.PeerInfo{AnnounceAddr: p.addr})
+			}
+		}
+	}
 	start := rand.IntN(n)
 	for k := 0; k < n && uint(len(res.Peers)) < want; k++ {
 		p := s.peers[(start+k)%n]
-		if p.addr == remote {
+		if p.addr == remote || p.pinned {
 			continue
 		}
 		res.Peers = append(res.Peers, trackerServer.PeerInfo{AnnounceAddr: p.addr})
@@ -377,7 +430,8 @@ func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash,
 }
 
 // Scrape counts seeders, leechers and completed downloads per torrent
-// (trackerServer.AnnounceTracker); unknown torrents count zero.
+// (trackerServer.AnnounceTracker); unknown torrents count zero. Callers
+// leave out torrents that Allowed refuses (see Served).
 func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHash) ([]udp.ScrapeInfohashResult, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -403,8 +457,13 @@ func (t *Tracker) scrapeAll() map[[20]byte]udp.ScrapeInfohashResult {
 	return out
 }
 
+// Served reports whether the tracker serves the torrent (Options.Allowed).
+func (t *Tracker) Served(infoHash [20]byte) bool {
+	return t.opts.Allowed == nil || t.opts.Allowed(infoHash)
+}
+
 func newSwarm() *swarm {
-	return &swarm{index: make(map[netip.AddrPort]int)}
+	return &swarm{index: make(map[netip.AddrPort]int), perIP: make(map[netip.Addr]int)}
 }
 
 func (s *swarm) scrape() udp.ScrapeInfohashResult {
@@ -418,8 +477,12 @@ func (s *swarm) scrape() udp.ScrapeInfohashResult {
 func (s *swarm) add(p peer) {
 	s.index[p.addr] = len(s.peers)
 	s.peers = append(s.peers, p)
+	s.perIP[p.addr.Addr()]++
 	if p.seeder {
 		s.seeders++
+	}
+	if p.pinned {
+		s.pinned++
 	}
 }
 
@@ -427,6 +490,12 @@ func (s *swarm) remove(i int) {
 	p := s.peers[i]
 	if p.seeder {
 		s.seeders--
+	}
+	if p.pinned {
+		s.pinned--
+	}
+	if s.perIP[p.addr.Addr()]--; s.perIP[p.addr.Addr()] <= 0 {
+		delete(s.perIP, p.addr.Addr())
 	}
 	last := len(s.peers) - 1
 	if i != last {
@@ -483,11 +552,15 @@ func (s *swarm) expire(now time.Time, ttl time.Duration) int {
 	return dropped
 }
 
-// evictStalest drops the unpinned peer seen least recently to make room; it
-// reports false when every peer is pinned.
-func (s *swarm) evictStalest() bool {
+// evictStalest drops the unpinned peer seen least recently to make room,
+// among the peers of address from when it is valid; it reports false when
+// there is no such peer.
+func (s *swarm) evictStalest(from netip.Addr) bool {
 	victim := -1
 	for i, p := range s.peers {
+		if from.IsValid() && p.addr.Addr() != from {
+			continue
+		}
 		if !p.pinned && (victim < 0 || p.lastSeen.Before(s.peers[victim].lastSeen)) {
 			victim = i
 		}

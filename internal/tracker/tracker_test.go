@@ -264,11 +264,53 @@ func TestAnnounceScenarios(t *testing.T) {
 		},
 		{
 			name: "numwant limits the reply, default 50",
+			opts: Options{MaxPeersPerIP: -1},
 			steps: append(announceMany(60),
 				step{port: 8000, left: 1, numWant: 3, wantCount: 3},
 				step{port: 8000, left: 1, wantCount: DefaultNumWant},
 				step{port: 8000, left: 1, numWant: 1000, wantCount: 60},
 			),
+		},
+		{
+			name: "one address holds at most MaxPeersPerIP peers of a swarm",
+			opts: Options{MaxPeersPerIP: 2},
+			steps: []step{
+				{port: 7001, event: "started", left: 100},
+				{advance: time.Second},
+				{port: 7002, event: "started", left: 100, wantCount: -1},
+				{advance: time.Second},
+				{port: 7003, event: "started", left: 100, wantPeers: []uint16{7002}}, // 7001 was the address's stalest
+				{port: 7004, event: "started", left: 100, wantPeers: []uint16{7003}},
+			},
+			tracked: []uint16{7003, 7004},
+		},
+		{
+			name: "announces from the pinned seeder's address cannot stop or change it",
+			steps: []step{
+				{addPeer: 6881},
+				{port: 6881, event: "stopped", left: 100},
+				{port: 6881, left: 100},
+				{port: 7001, event: "started", left: 100, wantPeers: []uint16{6881}, checkCounts: true, wantSeeds: 1, wantLeechs: 1},
+			},
+			tracked: []uint16{6881, 7001},
+		},
+		{
+			name: "the pinned seeder leads every reply, however many announced",
+			opts: Options{MaxPeersPerIP: -1},
+			steps: append(append([]step{{addPeer: 6881}}, announceFakes(300)...),
+				step{port: 8000, left: 1, numWant: 1, wantPeers: []uint16{6881}},
+				step{port: 8001, left: 1, numWant: 5, wantCount: 5},
+			),
+		},
+		{
+			name: "a whitelist refuses foreign torrents",
+			opts: Options{Allowed: func(ih [20]byte) bool { return ih == infoHash(1) }},
+			steps: []step{
+				{ih: 2, port: 7001, event: "started", left: 100, wantFailure: "not served by this tracker"},
+				{ih: 1, port: 7001, event: "started", left: 100},
+				{ih: 2, port: 7001, event: "stopped", left: 100, wantFailure: "not served by this tracker"},
+			},
+			tracked: []uint16{7001},
 		},
 		{
 			name: "port 0 is refused",
@@ -311,7 +353,9 @@ func TestAnnounceScenarios(t *testing.T) {
 					t.Errorf("step %d: interval %d", i, r.Interval)
 				}
 				got := r.ports(t)
-				if s.wantCount > 0 {
+				if s.wantCount < 0 {
+					continue
+				} else if s.wantCount > 0 {
 					if len(got) != s.wantCount {
 						t.Errorf("step %d: got %d peers, want %d", i, len(got), s.wantCount)
 					}
@@ -333,6 +377,15 @@ func TestAnnounceScenarios(t *testing.T) {
 			}
 		})
 	}
+}
+
+// announceFakes announces n peers without checking what they are told.
+func announceFakes(n int) []step {
+	var steps []step
+	for i := range n {
+		steps = append(steps, step{port: uint16(20000 + i), event: "started", left: 1, wantCount: -1})
+	}
+	return steps
 }
 
 func announceMany(n int) []step {

@@ -1,0 +1,184 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/anacrolix/torrent"
+)
+
+// DefaultGiveUpAfter is how long a download may have no source at all (no
+// peer connected, nothing received, no web seed fetching) before it fails.
+// A reachable tracker or seeder answers within milliseconds on a LAN and
+// within a second across the world; the tracker is asked again after 5 s
+// (hungryAnnounce), and the web seed is tried after DefaultWebSeedAfter,
+// so 10 s gives each source a second chance and still tells the user what
+// is wrong long before a two-minute stall timeout.
+const DefaultGiveUpAfter = 10 * time.Second
+
+// directRedial is how often the direct peers (the publisher's seeder) are
+// handed to the library again while none of them is connected; the
+// library forgets a peer whose dial failed.
+const directRedial = 3 * time.Second
+
+// NoSourceError says why a download found nowhere to download from.
+type NoSourceError struct {
+	Torrent  string
+	Idle     time.Duration
+	Trackers []TrackerStatus
+	Direct   []netip.AddrPort // peers named by the catalog, none of which answered
+	WebSeeds []string         // the torrent's web seeds
+	WebErr   error            // the last web-seed failure, if any
+}
+
+func (e *NoSourceError) Error() string {
+	var why []string
+	for _, t := range e.Trackers {
+		switch {
+		case t.At.IsZero():
+			why = append(why, fmt.Sprintf("tracker %s has not answered", t.URL))
+		case t.Err != nil:
+			why = append(why, t.Err.Error())
+		case t.Peers == 0:
+			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", t.URL))
+		default:
+			why = append(why, fmt.Sprintf("tracker %s listed %d peers, none answered", t.URL, t.Peers))
+		}
+	}
+	if len(e.Direct) > 0 {
+		addrs := make([]string, len(e.Direct))
+		for i, a := range e.Direct {
+			addrs[i] = a.String()
+		}
+		why = append(why, "the publisher's seeder ("+strings.Join(addrs, ", ")+") did not accept a connection")
+	}
+	switch {
+	case e.WebErr != nil:
+		why = append(why, e.WebErr.Error())
+	case len(e.WebSeeds) == 0:
+		why = append(why, "no web seed")
+	}
+	if len(why) == 0 {
+		why = append(why, "no tracker, peer or web seed is named for it")
+	}
+	return fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+}
+
+// ErrNoSource matches every *NoSourceError with errors.Is.
+var ErrNoSource = errors.New("no source")
+
+func (e *NoSourceError) Is(target error) bool { return target == ErrNoSource }
+
+// TrackerStatus returns what each tracker last said about a torrent, in
+// the announce-list's order; nil when the engine does not announce it.
+func (e *Engine) TrackerStatus(ih InfoHash) []TrackerStatus {
+	if e.ann == nil {
+		return nil
+	}
+	return e.ann.statuses(ih)
+}
+
+// Download fetches the torrent's file into Dir and returns when every piece
+// is verified. The torrent stays in the engine afterwards, seeding, until
+// Drop. direct are peers to connect to whatever the trackers say (the
+// publisher's seeder, from the catalog). progress (may be nil) is called a
+// few times a second. A download with no source for GiveUpAfter fails with
+// a *NoSourceError that says what each source did.
+func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []netip.AddrPort, progress func(Progress)) error {
+	t, err := e.add(torrentBytes)
+	if err != nil {
+		return err
+	}
+	addDirect := func() {
+		if len(direct) == 0 {
+			return
+		}
+		pis := make([]torrent.PeerInfo, 0, len(direct))
+		for _, p := range direct {
+			pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
+		}
+		t.AddPeers(pis)
+	}
+	addDirect()
+	report := func() {
+		if progress != nil {
+			st := t.Stats()
+			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers})
+		}
+	}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	// Progress for stall detection is payload received from peers (a slow
+	// link may take a while to finish one piece) or pieces completed (the
+	// web seeds' pieces show up there).
+	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + t.BytesCompleted() }
+	lastRead, moved, restarts := received(), time.Now(), 0
+	// sourced is the last time anything could serve the download: a peer
+	// connected, data arriving or a web-seed fetch running.
+	sourced, redialed := time.Now(), time.Now()
+	// One web-seed fetch at a time per torrent; when one ends without
+	// finishing, the next seed is tried e.webSeedAfter after its start.
+	ih := t.InfoHash()
+	seeds := webSeeds(torrentBytes)
+	nextSeed, lastWeb := 0, time.Time{}
+	defer e.stopWebFetch(ih)
+	for {
+		select {
+		case <-t.Complete().On():
+			report()
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			report()
+		}
+		peers := t.Stats().ActivePeers
+		webRunning, webErr := e.webSeedState(ih)
+		if peers > 0 || webRunning {
+			sourced = time.Now()
+		}
+		if n := received(); n != lastRead {
+			lastRead, moved, sourced = n, time.Now(), time.Now()
+			continue
+		}
+		if peers == 0 && time.Since(redialed) > directRedial {
+			redialed = time.Now()
+			addDirect()
+		}
+		if idle := time.Since(sourced); idle > e.giveUpAfter {
+			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, WebSeeds: seeds, WebErr: webErr}
+		}
+		if len(seeds) > 0 && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter {
+			seed := seeds[nextSeed%len(seeds)]
+			if e.startWebFetch(t, seed) {
+				nextSeed++
+				lastWeb = time.Now()
+				e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))
+			}
+		}
+		// The library can wedge a connection (seen once in many runs under
+		// heavy load, after a peer was killed mid-transfer): with peers
+		// connected nothing arrives. Starting the torrent afresh keeps the
+		// verified pieces (Drop forgets their state, so the part file is
+		// hashed again) and reconnects.
+		if time.Since(moved) > stallRestart && peers > 0 && restarts < 3 {
+			restarts++
+			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
+			e.Drop(ih)
+			if t, err = e.add(torrentBytes); err != nil {
+				return err
+			}
+			addDirect()
+			lastRead, moved, sourced = received(), time.Now(), time.Now()
+		}
+	}
+}
+
+// stallRestart is how long a download may sit still with peers connected
+// before it is started afresh.
+const stallRestart = 10 * time.Second
