@@ -110,3 +110,4 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 	zombiezen.com/go/sqlite v0.13.1 // indirect
 )
+replace github.com/anacrolix/torrent => ./third_party/anacrolix-torrent
