@@ -4,7 +4,7 @@ BIN     ?= $(CURDIR)/bin
 PKGS    := ./...
 FUZZTIME ?= 60s
 
-.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm clean
+.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm third-party-diff clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -23,7 +23,7 @@ test-short: ## quick tests without the race detector and the big transfers
 
 vet: ## go vet and a gofmt check
 	$(GO) vet $(PKGS)
-	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 fmt: ## gofmt every file
@@ -42,6 +42,10 @@ bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission 
 
 bench: ## resolver, archive and tracker micro-benchmarks (figures, not pass/fail)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/tracker
+
+third-party-diff: ## show the patch carried in third_party/anacrolix-torrent against the pristine module
+	@dir=$$($(GO) mod download -json github.com/anacrolix/torrent@v1.59.1 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	  cd third_party/anacrolix-torrent && for f in $$(find . -name '*.go' | sort); do diff -u "$$dir/$$f" "$$f"; done; true
 
 clean: ## remove built binaries
 	rm -rf $(BIN)

@@ -589,8 +589,8 @@ func TestAddWhileSyncing(t *testing.T) {
 
 // TestThrottledServerUpload: a 64 MiB install from a server with
 // upload_rate_limit 16MiB takes about 4 s. It used to stop after 16 MiB for
-// good: a lost wake-up in the library's capped upload path, now worked
-// around in internal/swarm (nudgeWriters).
+// good: a lost wake-up in the library's writer, fixed in the patched copy
+// in third_party/anacrolix-torrent.
 func TestThrottledServerUpload(t *testing.T) {
 	if testing.Short() {
 		t.Skip("64 MiB at a capped rate")

@@ -47,8 +47,8 @@ func newEngine(t testing.TB, dir string, up int64) *Engine {
 // TestDownloadFromSeeder moves payloads of several sizes from one seeder to
 // a leecher, byte for byte. The 64 MiB case guards the upload deadlock that
 // the library's default MaxAllocPeerRequestDataPerConn causes; the capped
-// one the lost wake-up that nudgeWriters works around (it stopped after
-// 16 MiB).
+// one the lost wake-up in the library's writer (it stopped after 16 MiB;
+// third_party/anacrolix-torrent carries the fix).
 func TestDownloadFromSeeder(t *testing.T) {
 	tests := []struct {
 		size int

@@ -55,7 +55,7 @@ const (
 	// swarm: enough for a NAT'd office or a test host running several
 	// clients, few enough that one host cannot crowd a swarm out.
 	DefaultMaxPeersPerIP = 16
-	DefaultInterval           = 30 * time.Second
+	DefaultInterval      = 30 * time.Second
 	// DefaultNumWant is how many peers an announce gets when it does not say.
 	DefaultNumWant = 50
 	// maxNumWant is the cap the anacrolix HTTP handler puts on every reply.

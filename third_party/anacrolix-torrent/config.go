@@ -161,6 +161,14 @@ type ClientConfig struct {
 	// Maximum bytes to buffer per peer connection for peer request data before it is sent. This
 	// must be >= the request chunk size from peers.
 	MaxAllocPeerRequestDataPerConn int
+	// distpac patch: when > 0, the peer request data read and not yet sent on all connections
+	// together is bounded by this (each connection is still bounded by
+	// MaxAllocPeerRequestDataPerConn).
+	MaxAllocPeerRequestDataPerClient int
+	// distpac patch: when > 0, a write to a peer that makes no progress for this long closes
+	// the connection (a peer that requests and never reads would otherwise hold the data read
+	// for it for ever).
+	PeerWriteTimeout time.Duration
 
 	// The IP addresses as our peers should see them. May differ from the
 	// local interfaces due to NAT or other network configurations.

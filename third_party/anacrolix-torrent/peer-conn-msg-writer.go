@@ -33,6 +33,10 @@ func (pc *PeerConn) initMessageWriter() {
 		},
 		writeBuffer: new(peerConnMsgWriterBuffer),
 	}
+	if d := pc.t.cl.config.PeerWriteTimeout; d > 0 {
+		w.writeTimeout = d
+		w.setWriteDeadline = pc.conn.SetWriteDeadline
+	}
 }
 
 func (pc *PeerConn) startMessageWriter() {
@@ -61,6 +65,9 @@ type peerConnMsgWriter struct {
 	logger          log.Logger
 	w               io.Writer
 	keepAlive       func() bool
+	// distpac patch: see ClientConfig.PeerWriteTimeout.
+	writeTimeout     time.Duration
+	setWriteDeadline func(time.Time) error
 
 	mu        sync.Mutex
 	writeCond chansync.BroadcastCond
@@ -84,6 +91,11 @@ func (cn *peerConnMsgWriter) run(keepAliveTimeout time.Duration) {
 		if cn.closed.IsSet() {
 			return
 		}
+		// distpac patch: take the signal before filling, not after. A broadcast (data read for a
+		// request, an upload retry timer) between the fill and taking the signal woke nobody, and
+		// the writer slept until its keepalive timer: capped uploads stopped for good, and with a
+		// bounded read-ahead an uncapped one stalled (1 run in 40 of a 64 MiB download).
+		writeCond := cn.writeCond.Signaled()
 		cn.fillWriteBuffer()
 		keepAlive := cn.keepAlive()
 		cn.mu.Lock()
@@ -92,7 +104,6 @@ func (cn *peerConnMsgWriter) run(keepAliveTimeout time.Duration) {
 			torrent.Add("written keepalives", 1)
 		}
 		if cn.writeBuffer.Len() == 0 {
-			writeCond := cn.writeCond.Signaled()
 			cn.mu.Unlock()
 			select {
 			case <-cn.closed.Done():
@@ -113,6 +124,9 @@ func (cn *peerConnMsgWriter) run(keepAliveTimeout time.Duration) {
 		for frontBuf.Len() != 0 {
 			next := frontBuf.Bytes()
 			var n int
+			if cn.setWriteDeadline != nil {
+				cn.setWriteDeadline(time.Now().Add(cn.writeTimeout))
+			}
 			n, err = cn.w.Write(next)
 			frontBuf.Next(n)
 			if err == nil && n != len(next) {

@@ -96,7 +96,8 @@ type (
 	PeerSource string
 
 	peerRequestState struct {
-		data             []byte
+		data []byte
+		// distpac patch: nil until the request server takes the request up.
 		allocReservation *alloclim.Reservation
 	}
 
@@ -233,7 +234,9 @@ func (p *Peer) close() {
 		p.updateRequestsTimer.Stop()
 	}
 	for _, prs := range p.peerRequests {
-		prs.allocReservation.Drop()
+		if prs.allocReservation != nil {
+			prs.allocReservation.Drop()
+		}
 	}
 	p.legacyPeerImpl.onClose()
 	if p.t != nil {

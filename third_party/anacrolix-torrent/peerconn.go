@@ -101,7 +101,11 @@ type PeerConn struct {
 
 	requestState requestStrategy.PeerRequestState
 
-	peerRequestDataAllocLimiter alloclim.Limiter
+	peerRequestDataAllocLimiter *alloclim.Limiter
+	// distpac patch: requests the request server has not taken up yet, and the bytes of those
+	// read and not yet sent.
+	peerRequestsUnserved  int
+	peerRequestReadyBytes int
 
 	outstandingHolepunchingRendezvous map[netip.AddrPort]struct{}
 
@@ -304,8 +308,27 @@ func (cn *PeerConn) onPeerSentCancel(r Request) {
 	if cn.fastEnabled() {
 		cn.reject(r)
 	} else {
-		delete(cn.peerRequests, r)
+		cn.deletePeerRequest(r)
 	}
+}
+
+// distpac patch: every removal from peerRequests goes through here, so that the reservation is
+// always given back (a cancel from a peer without the fast extension leaked it) and the counts
+// stay right.
+func (cn *PeerConn) deletePeerRequest(r Request) {
+	state, ok := cn.peerRequests[r]
+	if !ok {
+		return
+	}
+	if state.allocReservation != nil {
+		state.allocReservation.Drop()
+	} else {
+		cn.peerRequestsUnserved--
+	}
+	if state.data != nil {
+		cn.peerRequestReadyBytes -= len(state.data)
+	}
+	delete(cn.peerRequests, r)
 }
 
 func (cn *PeerConn) choke(msg messageWriter) (more bool) {
@@ -324,9 +347,13 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 
 func (cn *PeerConn) deleteAllPeerRequests() {
 	for _, state := range cn.peerRequests {
-		state.allocReservation.Drop()
+		if state.allocReservation != nil {
+			state.allocReservation.Drop()
+		}
 	}
 	cn.peerRequests = nil
+	cn.peerRequestsUnserved = 0
+	cn.peerRequestReadyBytes = 0
 }
 
 func (cn *PeerConn) unchoke(msg func(pp.Message) bool) bool {
@@ -608,10 +635,7 @@ func (c *PeerConn) reject(r Request) {
 	}
 	c.write(r.ToMsg(pp.Reject))
 	// It is possible to reject a request before it is added to peer requests due to being invalid.
-	if state, ok := c.peerRequests[r]; ok {
-		state.allocReservation.Drop()
-		delete(c.peerRequests, r)
-	}
+	c.deletePeerRequest(r)
 }
 
 func (c *PeerConn) maximumPeerRequestChunkLength() (_ Option[int]) {
@@ -649,6 +673,15 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 		// BEP 6 says we may close here if we choose.
 		return nil
 	}
+	// distpac patch: a request larger than the connection may buffer could never be served.
+	if int(r.Length) > c.t.cl.config.MaxAllocPeerRequestDataPerConn {
+		torrent.Add("requests received over the buffer allowance", 1)
+		if c.fastEnabled() {
+			c.reject(r)
+			return nil
+		}
+		return fmt.Errorf("peer requested chunk too long (%v)", r.Length)
+	}
 	if opt := c.maximumPeerRequestChunkLength(); opt.Ok && int(r.Length) > opt.Value {
 		err := fmt.Errorf("peer requested chunk too long (%v)", r.Length)
 		// Brother ewwww...
@@ -674,10 +707,12 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	if c.peerRequests == nil {
 		c.peerRequests = make(map[Request]*peerRequestState, localClientReqq)
 	}
-	value := &peerRequestState{
-		allocReservation: c.peerRequestDataAllocLimiter.Reserve(int64(r.Length)),
-	}
+	// distpac patch: the reservation is made when the request server takes the request up, not
+	// now: a queued request costs no budget, and a connection waits for at most one
+	// reservation at a time.
+	value := &peerRequestState{}
 	c.peerRequests[r] = value
+	c.peerRequestsUnserved++
 	if startFetch {
 		c.startPeerRequestServer()
 	}
@@ -694,9 +729,16 @@ func (c *PeerConn) startPeerRequestServer() {
 func (c *PeerConn) peerRequestServer() {
 again:
 	c.locker().Lock()
-	if !c.closed.IsSet() {
+	// distpac patch: take a request up only while the data read and not yet sent on this
+	// connection is under its allowance (the upload path starts the server again as it sends),
+	// and reserve for it only now. The library reserved for every request on arrival and then
+	// waited on one at random while granted ones stayed unread: a connection queueing more than
+	// its allowance deadlocked, and every request of a peer that never read held data.
+	if !c.closed.IsSet() && c.peerRequestsUnserved > 0 && c.peerRequestReadyBytes < c.t.cl.config.MaxAllocPeerRequestDataPerConn {
 		for r, state := range c.peerRequests {
-			if state.data == nil {
+			if state.data == nil && state.allocReservation == nil {
+				state.allocReservation = c.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+				c.peerRequestsUnserved--
 				c.locker().Unlock()
 				c.servePeerRequest(r, state)
 				goto again
@@ -734,6 +776,9 @@ func (c *PeerConn) servePeerRequest(r Request, prs *peerRequestState) {
 		}
 		torrent.Add("peer request data read successes", 1)
 		prs.data = b
+		if c.peerRequests[r] == prs {
+			c.peerRequestReadyBytes += len(b)
+		}
 		// This might be required for the error case too (#752 and #753).
 		c.tickleWriter()
 	}
@@ -818,7 +863,9 @@ func (c *PeerConn) mainReadLoop() (err error) {
 	cl := t.cl
 
 	decoder := pp.Decoder{
-		R:         bufio.NewReaderSize(c.r, 1<<17),
+		// distpac patch: 64 KiB, not 128 KiB: every connection holds one, and 200 connections
+		// held 25 MiB. Four 16 KiB chunks a read is still few system calls.
+		R:         bufio.NewReaderSize(c.r, 1<<16),
 		MaxLength: 4 * pp.Integer(max(int64(t.chunkSize), defaultChunkSize)),
 		Pool:      &t.chunkPool,
 	}
@@ -1150,7 +1197,10 @@ another:
 				return true
 			}
 			more := c.sendChunk(r, msg, state)
-			delete(c.peerRequests, r)
+			c.deletePeerRequest(r)
+			if c.peerRequestsUnserved > 0 {
+				c.startPeerRequestServer()
+			}
 			if !more {
 				return false
 			}

@@ -1,0 +1,342 @@
+package e2e
+
+// The hostile network (issue 9): trackers that lie or attack, announces
+// that try to hide the publisher's seeder, strangers using the tracker.
+// Each test runs the real binaries against an attacker on loopback and
+// asserts what the user sees, how fast, and that no process fell over.
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/swarm/peertest"
+	"github.com/distpac/distpac/internal/trackerclient"
+)
+
+// peakRSS is a process's peak resident set (VmHWM) in bytes, or -1.
+func peakRSS(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return -1
+}
+
+// serverPID reads the running server's pid from dist-server status.
+func (r *rig) serverPID() int {
+	r.t.Helper()
+	var st struct {
+		PID int `json:"pid"`
+	}
+	out := r.server("status", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil || st.PID == 0 {
+		r.t.Fatalf("dist-server status --json: %v: %s", err, out)
+	}
+	return st.PID
+}
+
+// infoHash is a package's infohash from client1's synced catalog.
+func (r *rig) infoHash(name string) [20]byte {
+	r.t.Helper()
+	var info struct {
+		InfoHash string `json:"infohash"`
+	}
+	out := r.client1("info", "--json", name)
+	if err := json.Unmarshal([]byte(out), &info); err != nil {
+		r.t.Fatalf("info --json %s: %v: %s", name, err, out)
+	}
+	var ih [20]byte
+	if n, err := hex.Decode(ih[:], []byte(info.InfoHash)); err != nil || n != 20 {
+		r.t.Fatalf("infohash %q: %v", info.InfoHash, err)
+	}
+	return ih
+}
+
+// hostileTrackers are replies that each crashed, exhausted or stalled
+// nodes through the BitTorrent library's tracker client.
+var hostileTrackers = []struct {
+	name  string
+	serve http.HandlerFunc
+}{
+	{"peer entry is a list", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("d8:intervali30e5:peerslleee"))
+	}},
+	{"nested ten million lists deep", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("d8:intervali30e5:extra"))
+		chunk := []byte(strings.Repeat("l", 1<<20))
+		for range 10 {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}},
+	{"endless reply", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("d8:intervali30e5:peers999999999999:"))
+		chunk := make([]byte, 1<<20)
+		for range 4096 { // 4 GiB at most; a client must stop long before
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+		}
+	}},
+	{"a million peers", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("d8:intervali30e5:peers6000000:"))
+		for i := range 1000000 {
+			if _, err := w.Write([]byte{10, byte(i >> 16), byte(i >> 8), byte(i), 0x1a, 0xe1}); err != nil {
+				return
+			}
+		}
+		w.Write([]byte("e"))
+	}},
+	{"two hundred dead peers", func(w http.ResponseWriter, r *http.Request) {
+		var b strings.Builder
+		b.WriteString("d8:intervali30e5:peers1200:")
+		for i := range 200 {
+			b.Write([]byte{127, 0, 0, 1, 0xff, byte(i)}) // ports 65280..65479: nothing listens
+		}
+		b.WriteString("e")
+		w.Write([]byte(b.String()))
+	}},
+}
+
+// TestHostileTracker points dist-server (--no-tracker) and clients at a
+// tracker that attacks with each reply above. Before the fix the first
+// reply panicked every node, the second overflowed the stack and the third
+// grew memory past 4 GB. Now a bad reply is a failed announce: the server
+// keeps seeding, an install finishes through the publisher's seeder (whose
+// address the signed catalog carries), a client daemon keeps running, and
+// no process grows past 128 MiB.
+func TestHostileTracker(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a server per hostile reply")
+	}
+	for _, tc := range hostileTrackers {
+		t.Run(tc.name, func(t *testing.T) {
+			hits := make(chan struct{}, 1000)
+			evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				select {
+				case hits <- struct{}{}:
+				default:
+				}
+				tc.serve(w, req)
+			}))
+			defer evil.Close()
+			r := newRig(t, fmt.Sprintf("announce_url: %q\n", evil.URL+"/announce"))
+			r.server("add", r.mkpkg("target", "1.0.0", 256<<10))
+			r.server("start", "--no-tracker")
+			serverPID := r.serverPID()
+			r.client1("sync")
+
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			daemon := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+			if !poll(10*time.Second, func() bool {
+				_, err := os.Stat(r.path("client1", "distpac", "client", "daemon.sock"))
+				return err == nil
+			}) {
+				t.Fatalf("daemon never listened:\n%s", daemon.out)
+			}
+			start := time.Now()
+			out := r.client1("install", "target")
+			took := time.Since(start)
+			if !strings.Contains(out, "installed target 1.0.0") {
+				t.Fatalf("install through the daemon:\n%s", out)
+			}
+			// And a client without a daemon, in-process.
+			out2 := r.run("dist-client", "client2", "client2.yaml", "sync")
+			out2 += r.run("dist-client", "client2", "client2.yaml", "install", "target")
+			if !strings.Contains(out2, "installed target 1.0.0") {
+				t.Fatalf("install without a daemon:\n%s", out2)
+			}
+			if len(hits) == 0 {
+				t.Fatal("the hostile tracker was never asked: the test proves nothing")
+			}
+			if !daemon.running() {
+				t.Fatalf("the client daemon died:\n%s", daemon.out)
+			}
+			if err := syscallAlive(serverPID); err != nil {
+				t.Fatalf("dist-server died: %v\n%s", err, readFile(r.path("server", "distpac", "server", "server.log")))
+			}
+			for who, pid := range map[string]int{"dist-server": serverPID, "client daemon": daemon.cmd.Process.Pid} {
+				if rss := peakRSS(pid); rss > 128<<20 {
+					t.Errorf("%s peaked at %d MiB", who, rss>>20)
+				}
+			}
+			t.Logf("install through the daemon took %v; %d tracker requests; server peak %d MiB, daemon peak %d MiB",
+				took.Round(time.Millisecond), len(hits), peakRSS(serverPID)>>20, peakRSS(daemon.cmd.Process.Pid)>>20)
+		})
+	}
+}
+
+// TestFakeAnnouncesCannotHideSeeder: 999 announces for a package from
+// ports where nothing listens, and a forged "stopped" in the seeder's
+// name. Before the fix the forged stop removed the seeder from its own
+// tracker and a fresh install failed after two minutes with "no peer has
+// the package". Now the tracker keeps at most 16 peers an address, the
+// pinned seeder leads every reply, and the install takes seconds.
+func TestFakeAnnouncesCannotHideSeeder(t *testing.T) {
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("target", "1.0.0", 1<<20))
+	r.server("start")
+	r.client1("sync")
+	ih := r.infoHash("target")
+	announceURL := "http://" + r.h.trackerAdr + "/announce"
+	seeder := netip.MustParseAddrPort(r.h.peerAddr)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	attacker := &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(netip.MustParseAddr("127.0.0.1"))}
+	for i := range 999 {
+		req := trackerclient.Request{InfoHash: ih, Port: uint16(40000 + i), Left: 1, Event: trackerclient.Started, NumWant: -1}
+		copy(req.PeerID[:], fmt.Sprintf("-XX0001-%012d", i))
+		if _, err := attacker.Announce(ctx, announceURL, req); err != nil {
+			t.Fatalf("fake announce %d: %v", i, err)
+		}
+	}
+	forged := trackerclient.Request{InfoHash: ih, Port: seeder.Port(), Event: trackerclient.Stopped, NumWant: -1}
+	if _, err := attacker.Announce(ctx, announceURL, forged); err != nil {
+		t.Fatalf("forged stop: %v", err)
+	}
+	// What a newcomer is told: the seeder, first.
+	res, err := attacker.Announce(ctx, announceURL, trackerclient.Request{InfoHash: ih, Port: 50000, Left: 1, NumWant: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Peers) == 0 || res.Peers[0] != seeder {
+		t.Fatalf("after the forged stop a newcomer is told %v; want the seeder %v first", res.Peers, seeder)
+	}
+	var st struct {
+		TrackedPeers int `json:"tracked_peers"`
+	}
+	json.Unmarshal([]byte(r.server("status", "--json")), &st)
+	if st.TrackedPeers > 1+16+1 {
+		t.Errorf("the tracker holds %d peers after 999 fake announces from one address", st.TrackedPeers)
+	}
+	start := time.Now()
+	out := r.run("dist-client", "client2", "client2.yaml", "sync")
+	out += r.run("dist-client", "client2", "client2.yaml", "install", "target")
+	if !strings.Contains(out, "installed target 1.0.0") {
+		t.Fatalf("install:\n%s", out)
+	}
+	t.Logf("tracker holds %d peers; a fresh sync and install took %v", st.TrackedPeers, time.Since(start).Round(time.Millisecond))
+}
+
+// TestTrackerServesOnlyTheCatalog: the embedded tracker refused nothing,
+// so anyone could run swarms of their own on it (200,000 announces for
+// 400 foreign infohashes were held). Now it serves the catalog's
+// packages only, scrapes answer only for them, and open_tracker: true
+// opens it.
+func TestTrackerServesOnlyTheCatalog(t *testing.T) {
+	for _, open := range []bool{false, true} {
+		t.Run(fmt.Sprintf("open_tracker=%v", open), func(t *testing.T) {
+			r := newRig(t, fmt.Sprintf("open_tracker: %v\n", open))
+			r.server("add", r.mkpkg("target", "1.0.0", 64<<10))
+			r.server("start")
+			r.client1("sync")
+			ih := r.infoHash("target")
+			announceURL := "http://" + r.h.trackerAdr + "/announce"
+			c := &trackerclient.Client{}
+			ctx := context.Background()
+			foreign := [20]byte{1, 2, 3}
+			_, err := c.Announce(ctx, announceURL, trackerclient.Request{InfoHash: foreign, Port: 7000, Left: 1, Event: trackerclient.Started, NumWant: 10})
+			if open && err != nil {
+				t.Fatalf("open tracker refused a foreign torrent: %v", err)
+			}
+			if !open && (err == nil || !strings.Contains(err.Error(), "not served by this tracker")) {
+				t.Fatalf("foreign announce: %v, want a refusal", err)
+			}
+			if _, err := c.Announce(ctx, announceURL, trackerclient.Request{InfoHash: ih, Port: 7001, Left: 1, Event: trackerclient.Started, NumWant: 10}); err != nil {
+				t.Fatalf("announce for a catalog package: %v", err)
+			}
+			got, err := c.Scrape(ctx, announceURL, [][20]byte{ih, foreign})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := got[ih]; !ok {
+				t.Errorf("scrape left out the catalog's package: %v", got)
+			}
+			if _, ok := got[foreign]; ok != open {
+				t.Errorf("scrape answered for the foreign torrent: %v (open %v)", ok, open)
+			}
+		})
+	}
+}
+
+func syscallAlive(pid int) error {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return err
+	}
+	return p.Signal(syscall.Signal(0))
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+// TestHoardingPeers: 50 connections on each of four 16 MiB packages ask
+// the publisher's seeder for every block and never read the replies. The
+// library kept each connection's request data (16 MiB): dist-server grew
+// from 30 MB to 3.2 GB. Now one budget bounds it, the server stays under
+// 128 MiB, and a client still installs a package beside the attack.
+func TestHoardingPeers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("64 MiB of packages")
+	}
+	r := newRig(t, "")
+	names := []string{"a", "b", "c", "d"}
+	for _, n := range names {
+		r.server("add", r.mkpkg(n, "1.0.0", 16<<20))
+	}
+	r.server("add", r.mkpkg("honest", "1.0.0", 4<<20))
+	r.server("start")
+	pid := r.serverPID()
+	r.client1("sync")
+	before := peakRSS(pid)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, n := range names {
+		ih := r.infoHash(n)
+		for range 50 {
+			// 16 MiB packages have 64 KiB pieces; 255 of them are whole.
+			h, err := peertest.Hoard(ctx, r.h.peerAddr, ih, 255, 64<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Close()
+		}
+	}
+	time.Sleep(3 * time.Second) // the seeder reads ahead what it will
+	start := time.Now()
+	out := r.run("dist-client", "client2", "client2.yaml", "sync")
+	out += r.run("dist-client", "client2", "client2.yaml", "install", "honest")
+	if !strings.Contains(out, "installed honest 1.0.0") {
+		t.Fatalf("install beside the hoarders:\n%s", out)
+	}
+	peak := peakRSS(pid)
+	t.Logf("dist-server peak RSS %d MiB before the attack, %d MiB under 200 hoarding connections; an install beside them took %v",
+		before>>20, peak>>20, time.Since(start).Round(time.Millisecond))
+	if peak > 128<<20 {
+		t.Fatalf("dist-server peaked at %d MiB under the attack", peak>>20)
+	}
+}
