@@ -3,7 +3,9 @@ package catalog
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -92,5 +94,23 @@ func TestOpenMigratesVersion1(t *testing.T) {
 	defer ro.Close()
 	if err := ro.Check(ctx); err != nil {
 		t.Errorf("snapshot of the migrated catalog: %v", err)
+	}
+}
+
+// A catalog from the network whose validity ends before it was made is
+// refused by Check.
+func TestCheckRefusesBackwardValidity(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "packages.db")
+	if err := os.WriteFile(path, sqliteWith(t, true, `UPDATE meta SET valid_until = created`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := db.Check(ctx); err == nil || !strings.Contains(err.Error(), "valid_until") {
+		t.Fatalf("Check = %v, want valid_until named", err)
 	}
 }
