@@ -7,7 +7,10 @@
 //
 // The file holds two tables: packages, one row per package version keyed by
 // (name, version), and meta, a single row with the schema version, a serial
-// that grows with every publication and the time that serial was made.
+// that grows with every publication, the time that serial was made and the
+// time until which it is valid (valid_until, as apt's Valid-Until: a client
+// refuses a catalog past it, so an old signed catalog cannot be replayed
+// forever).
 package catalog
 
 import (
@@ -27,7 +30,12 @@ import (
 )
 
 // SchemaVersion is the catalog schema this code writes and understands.
-const SchemaVersion = 1
+const SchemaVersion = 2
+
+// DefaultValidFor is how long a publication is valid unless ValidFor says
+// otherwise (DESIGN.md §2: catalog_valid_for, default 7 days, as Debian's
+// security archive).
+const DefaultValidFor = 7 * 24 * time.Hour
 
 // Sentinel errors; test with errors.Is.
 var (
@@ -72,7 +80,11 @@ type Meta struct {
 	SchemaVersion int
 	Serial        int64     // grows by one with every change that is published
 	Created       time.Time // when Serial was made, UTC, second precision
+	ValidUntil    time.Time // when this publication expires, UTC, second precision
 }
+
+// Expired reports whether the publication is past its validity at now.
+func (m Meta) Expired(now time.Time) bool { return now.After(m.ValidUntil) }
 
 // DB is an open catalog. It is safe for concurrent use by several goroutines.
 type DB struct {
@@ -80,6 +92,23 @@ type DB struct {
 	path     string
 	readOnly bool
 	now      func() time.Time
+	validFor time.Duration // stamped into valid_until with every serial
+}
+
+// Option changes how Open treats a writable catalog.
+type Option func(*DB)
+
+// ValidFor sets how long each publication is valid: every serial bump
+// stamps valid_until = created + d. Durations under a second count as one
+// second (the stamps have second precision). The default is DefaultValidFor.
+func ValidFor(d time.Duration) Option {
+	return func(db *DB) { db.validFor = max(d, time.Second) }
+}
+
+// stamp gives the created and valid_until values for a serial made now.
+func (db *DB) stamp() (created, validUntil int64) {
+	now := db.now().Unix()
+	return now, now + int64(db.validFor/time.Second)
 }
 
 // sqliteMagic starts every SQLite 3 database file.
@@ -186,7 +215,7 @@ func printable(b []byte) string {
 // the file alone is the whole database. Several processes may open the same
 // catalog: every write runs in a BEGIN IMMEDIATE transaction and waits up to
 // 10s for another writer.
-func Open(ctx context.Context, path string) (*DB, error) {
+func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if _, err := os.Stat(path); err == nil {
 		if err := checkHeader(path, true); err != nil {
 			return nil, fmt.Errorf("open catalog: %w", err)
@@ -213,7 +242,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// One connection per process: writers queue in Go rather than
 	// contending for SQLite's file lock with themselves.
 	sdb.SetMaxOpenConns(1)
-	db := &DB{sql: sdb, path: path, now: time.Now}
+	db := &DB{sql: sdb, path: path, now: time.Now, validFor: DefaultValidFor}
+	for _, o := range opts {
+		o(db)
+	}
 	if err := db.initSchema(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
@@ -249,7 +281,7 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
 	}
-	db := &DB{sql: sdb, path: path, readOnly: true, now: time.Now}
+	db := &DB{sql: sdb, path: path, readOnly: true, now: time.Now, validFor: DefaultValidFor}
 	if err := db.verifySchema(ctx, db.sql); err != nil {
 		sdb.Close()
 		if errors.Is(err, ErrSchema) || errors.Is(err, ErrNotCatalog) || ctx.Err() != nil {

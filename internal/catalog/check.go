@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/anacrolix/torrent/bencode"
@@ -40,6 +41,10 @@ func (db *DB) Check(ctx context.Context) error {
 	}
 	if m.Serial < 0 {
 		return fmt.Errorf("check catalog: meta: serial %d is negative", m.Serial)
+	}
+	if !m.ValidUntil.After(m.Created) {
+		return fmt.Errorf("check catalog: meta: valid_until %s is not after created %s",
+			m.ValidUntil.Format(time.RFC3339), m.Created.Format(time.RFC3339))
 	}
 
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+columns+` FROM packages ORDER BY name, version`)

@@ -250,7 +250,7 @@ func TestOpenReadOnlyBadFiles(t *testing.T) {
 		{"padded", append(append([]byte{}, good...), make([]byte, 4096)...), ErrNotCatalog, "truncated"},
 		{"empty SQLite database", sqliteWith(t, false, `CREATE TABLE t (x)`), ErrNotCatalog, "no meta table"},
 		{"other application's database", sqliteWith(t, false, `CREATE TABLE packages (name TEXT)`), ErrNotCatalog, "no meta table"},
-		{"future schema version", sqliteWith(t, true, `UPDATE meta SET schema_version = 2`), ErrSchema, "schema version 2"},
+		{"future schema version", sqliteWith(t, true, `UPDATE meta SET schema_version = 3`), ErrSchema, "schema version 3"},
 		{"no meta row", sqliteWith(t, true, `DELETE FROM meta`), ErrNotCatalog, "no meta row"},
 		{"extra view", sqliteWith(t, true, `CREATE VIEW v AS SELECT 1`), ErrNotCatalog, `unexpected schema object view "v"`},
 		{"extra trigger", sqliteWith(t, true, `CREATE TRIGGER tr AFTER INSERT ON packages BEGIN SELECT 1; END`), ErrNotCatalog, `unexpected schema object trigger "tr"`},

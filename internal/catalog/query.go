@@ -128,7 +128,7 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 	if len(added) == 0 {
 		return nil, nil
 	}
-	if _, err := bumpSerial(ctx, tx, now); err != nil {
+	if _, err := db.bumpSerial(ctx, tx); err != nil {
 		return nil, fmt.Errorf("add: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -205,7 +205,7 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 		}
 		out = append(out, p)
 	}
-	if _, err := bumpSerial(ctx, tx, db.now()); err != nil {
+	if _, err := db.bumpSerial(ctx, tx); err != nil {
 		return nil, fmt.Errorf("remove: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -309,11 +309,11 @@ func (db *DB) Meta(ctx context.Context) (Meta, error) {
 
 func readMeta(ctx context.Context, q querier) (Meta, error) {
 	var (
-		m       Meta
-		created int64
+		m                   Meta
+		created, validUntil int64
 	)
-	err := q.QueryRowContext(ctx, `SELECT schema_version, serial, created FROM meta WHERE id = 1`).
-		Scan(&m.SchemaVersion, &m.Serial, &created)
+	err := q.QueryRowContext(ctx, `SELECT schema_version, serial, created, valid_until FROM meta WHERE id = 1`).
+		Scan(&m.SchemaVersion, &m.Serial, &created, &validUntil)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Meta{}, fmt.Errorf("%w: no meta row", ErrNotCatalog)
 	}
@@ -321,11 +321,14 @@ func readMeta(ctx context.Context, q querier) (Meta, error) {
 		return Meta{}, err
 	}
 	m.Created = time.Unix(created, 0).UTC()
+	m.ValidUntil = time.Unix(validUntil, 0).UTC()
 	return m, nil
 }
 
-// BumpSerial increments the serial (Created = now), so that the catalog can
-// be republished unchanged under a new serial, and returns the new meta.
+// BumpSerial increments the serial (Created = now, ValidUntil = now + the
+// validity), so that the catalog can be republished unchanged under a new
+// serial (a re-signing before expiry, a key rotation), and returns the new
+// meta.
 func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 	if err := db.writable("bump serial"); err != nil {
 		return Meta{}, err
@@ -335,7 +338,7 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 		return Meta{}, fmt.Errorf("bump serial: %w", err)
 	}
 	defer tx.Rollback()
-	m, err := bumpSerial(ctx, tx, db.now())
+	m, err := db.bumpSerial(ctx, tx)
 	if err != nil {
 		return Meta{}, fmt.Errorf("bump serial: %w", err)
 	}
@@ -345,9 +348,12 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 	return m, nil
 }
 
-func bumpSerial(ctx context.Context, tx *sql.Tx, now time.Time) (Meta, error) {
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = serial + 1, created = ? WHERE id = 1`,
-		now.Unix()); err != nil {
+// bumpSerial starts a new publication: every serial carries its own
+// creation time and validity.
+func (db *DB) bumpSerial(ctx context.Context, tx *sql.Tx) (Meta, error) {
+	created, validUntil := db.stamp()
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = serial + 1, created = ?, valid_until = ? WHERE id = 1`,
+		created, validUntil); err != nil {
 		return Meta{}, err
 	}
 	return readMeta(ctx, tx)

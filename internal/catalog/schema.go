@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // The schema, as SQLite stores it in sqlite_schema. SQLite keeps the CREATE
@@ -13,14 +14,19 @@ import (
 // network with an extra view, trigger or a column computed by an expensive
 // expression is refused before any query runs against it.
 //
-// The meta table keeps this shape in every schema version, so that any
-// version can read another's schema_version and refuse it clearly.
+// The meta table has an id and a schema_version column in every schema
+// version, so that any version can read another's schema_version and refuse
+// it clearly (verifySchema reads it before comparing the rest).
+//
+// Version 2 added valid_until (the end of the publication's validity, as
+// apt's Valid-Until); Open migrates a version-1 working catalog.
 const (
 	createMeta = `CREATE TABLE meta (
 	id             INTEGER PRIMARY KEY CHECK (id = 1),
 	schema_version INTEGER NOT NULL,
 	serial         INTEGER NOT NULL,
-	created        INTEGER NOT NULL
+	created        INTEGER NOT NULL,
+	valid_until    INTEGER NOT NULL
 ) STRICT`
 
 	createPackages = `CREATE TABLE packages (
@@ -52,7 +58,7 @@ type schemaObject struct {
 	sql              sql.NullString
 }
 
-// wantSchema lists every object of a version-1 catalog, ordered by name.
+// wantSchema lists every object of a catalog of SchemaVersion, ordered by name.
 var wantSchema = []schemaObject{
 	{"table", "meta", "meta", sql.NullString{String: createMeta, Valid: true}},
 	{"table", "packages", "packages", sql.NullString{String: createPackages, Valid: true}},
@@ -85,11 +91,15 @@ func (db *DB) initSchema(ctx context.Context) error {
 				return fmt.Errorf("create schema: %w", err)
 			}
 		}
+		created, validUntil := db.stamp()
 		if _, err := tx.ExecContext(ctx,
-			`INSERT INTO meta (id, schema_version, serial, created) VALUES (1, ?, 0, ?)`,
-			SchemaVersion, db.now().Unix()); err != nil {
+			`INSERT INTO meta (id, schema_version, serial, created, valid_until) VALUES (1, ?, 0, ?, ?)`,
+			SchemaVersion, created, validUntil); err != nil {
 			return fmt.Errorf("create schema: %w", err)
 		}
+	}
+	if err := db.migrate(ctx, tx); err != nil {
+		return err
 	}
 	if err := db.verifySchema(ctx, tx); err != nil {
 		return err
@@ -119,21 +129,19 @@ func (db *DB) verifySchema(ctx context.Context, q querier) error {
 	}
 	rows.Close()
 
-	// Read the version first: a catalog of another version has other
-	// tables, and "unsupported schema" is the useful error then.
-	if !slices.Contains(got, wantSchema[0]) {
-		return fmt.Errorf("%w: %s: no meta table", ErrNotCatalog, db.path)
-	}
-	var version int64
-	err = q.QueryRowContext(ctx, `SELECT schema_version FROM meta WHERE id = 1`).Scan(&version)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %s: no meta row", ErrNotCatalog, db.path)
-	}
+	// Read the version first, from a meta table of any shape: a catalog of
+	// another version has other tables, and "unsupported schema" is the
+	// useful error then.
+	version, err := schemaVersion(ctx, q, got)
 	if err != nil {
-		return fmt.Errorf("read meta: %w", err)
+		return fmt.Errorf("%w: %s: %w", ErrNotCatalog, db.path, err)
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("%w: %s: schema version %d, this distpac understands %d (upgrade distpac)",
+			ErrSchema, db.path, version, SchemaVersion)
 	}
 	if version != SchemaVersion {
-		return fmt.Errorf("%w: %s: schema version %d, this distpac understands %d (upgrade distpac)",
+		return fmt.Errorf("%w: %s: schema version %d, this distpac understands %d (it was made by an older distpac: sync again, or upgrade the server that published it)",
 			ErrSchema, db.path, version, SchemaVersion)
 	}
 	for _, o := range got {
@@ -144,6 +152,65 @@ func (db *DB) verifySchema(ctx context.Context, q querier) error {
 	for _, o := range wantSchema {
 		if !slices.Contains(got, o) {
 			return fmt.Errorf("%w: %s: missing schema object %s %q", ErrNotCatalog, db.path, o.typ, o.name)
+		}
+	}
+	return nil
+}
+
+// schemaVersion reads meta.schema_version from a meta table of any shape.
+func schemaVersion(ctx context.Context, q querier, got []schemaObject) (int64, error) {
+	if !slices.ContainsFunc(got, func(o schemaObject) bool { return o.typ == "table" && o.name == "meta" }) {
+		return 0, errors.New("no meta table")
+	}
+	var version int64
+	err := q.QueryRowContext(ctx, `SELECT schema_version FROM meta WHERE id = 1`).Scan(&version)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errors.New("no meta row")
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read meta: %w", err)
+	}
+	return version, nil
+}
+
+// createMetaV1 is the meta table of schema version 1, which lacked
+// valid_until.
+const createMetaV1 = `CREATE TABLE meta (
+	id             INTEGER PRIMARY KEY CHECK (id = 1),
+	schema_version INTEGER NOT NULL,
+	serial         INTEGER NOT NULL,
+	created        INTEGER NOT NULL
+) STRICT`
+
+// migrate brings a version-1 working catalog to version 2 inside the
+// caller's transaction: a new meta table with valid_until replaces the old
+// one (created fresh rather than altered, so SQLite keeps its CREATE text
+// exactly as verifySchema expects), and the serial grows, since the next
+// publication's bytes differ from the last one's and clients refuse a known
+// serial with other bytes.
+func (db *DB) migrate(ctx context.Context, tx *sql.Tx) error {
+	var sqlText sql.NullString
+	err := tx.QueryRowContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'meta'`).Scan(&sqlText)
+	if errors.Is(err, sql.ErrNoRows) || err == nil && sqlText.String != createMetaV1 {
+		return nil // not version 1: verifySchema judges it
+	}
+	if err != nil {
+		return fmt.Errorf("migrate schema: %w", err)
+	}
+	created, validUntil := db.stamp()
+	for _, stmt := range []string{
+		`ALTER TABLE meta RENAME TO meta_v1`,
+		createMeta,
+		`INSERT INTO meta (id, schema_version, serial, created, valid_until)
+			SELECT id, 2, serial + 1, ?, ? FROM meta_v1 WHERE schema_version = 1`,
+		`DROP TABLE meta_v1`,
+	} {
+		args := []any{}
+		if strings.HasPrefix(stmt, "INSERT") {
+			args = []any{created, validUntil}
+		}
+		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
+			return fmt.Errorf("migrate schema from version 1: %w", err)
 		}
 	}
 	return nil

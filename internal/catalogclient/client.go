@@ -1,6 +1,8 @@
 // Package catalogclient is the client side of `dist-client sync` (DESIGN.md
 // §6): a conditional GET of the signed catalog, signature verification
-// against the pinned key, a row-by-row check, a serial check that refuses
+// against the pinned key (following the server's key rotation statements
+// when it rotated), a row-by-row check, an expiry check that refuses a
+// catalog past its valid_until (freeze), a serial check that refuses
 // rollbacks, and an atomic replacement of the local copy.
 //
 // On disk, under the client directory:
@@ -8,13 +10,14 @@
 //	catalog -> catalog-<serial>   symlink, swapped atomically (the commit point)
 //	catalog-<serial>/packages.db  the verified catalog
 //	catalog-<serial>/packages.db.sig
-//	server.key                    the key pinned by trust on first use
-//	sync.json                     ETag, serial, server URL and time of the last sync
+//	server.key                    the key pinned by trust on first use, trust set or a rotation
+//	sync.json                     ETag, serial, server URL, trust root and time of the last sync
 //
 // The catalog and its signature change as a pair: each version lives in its
 // own directory and only the symlink moves, so a reader or a crash sees
 // either the old pair or the new one. Any failure before the swap leaves the
-// previous catalog and sync.json as they were.
+// previous catalog and sync.json as they were: synced_at moves only when a
+// sync accepted a catalog as valid and newer than or equal to the one held.
 //
 // Sync expects its caller to hold the client state lock: it removes stray
 // temporary files of earlier, interrupted syncs.
@@ -57,6 +60,11 @@ var (
 	// ErrChanged: the server published again between every attempt to
 	// fetch a matching catalog and signature.
 	ErrChanged = errors.New("catalog changed on the server while downloading")
+	// ErrExpired: the catalog is past its valid_until (see ExpiredError).
+	ErrExpired = errors.New("catalog expired")
+	// ErrRotation: the catalog is signed by another key and the server's
+	// key rotation statements do not lead there from the pinned key.
+	ErrRotation = errors.New("key rotation refused")
 )
 
 // File and directory names under the client directory.
@@ -73,10 +81,11 @@ const (
 // The wire contract shared with internal/catalogserver. The client package
 // owns it, so that the client binary links no server code.
 const (
-	PathCatalog        = "/packages.db"     // the catalog, with a strong ETag
-	PathSignature      = "/packages.db.sig" // its ed25519 signature, with the catalog's ETag
-	PathKey            = "/key"             // the server's public key, text form, for trust on first use
-	HeaderSerial       = "X-Distpac-Serial" // the served catalog's serial, on both files
+	PathCatalog        = "/packages.db"          // the catalog, with a strong ETag
+	PathSignature      = "/packages.db.sig"      // its ed25519 signature, with the catalog's ETag
+	PathKey            = "/key"                  // the server's public key, text form, for trust on first use
+	PathRotation       = "/packages.db.rotation" // the server's key rotation statements (signing.ParseRotations)
+	HeaderSerial       = "X-Distpac-Serial"      // the served catalog's serial, on both files
 	ContentTypeCatalog = "application/vnd.sqlite3"
 )
 
@@ -98,6 +107,7 @@ type Options struct {
 	HTTPClient *http.Client      // nil = DefaultHTTPClient()
 	MaxSize    int64             // largest catalog accepted; 0 = DefaultMaxSize
 	Logger     *slog.Logger      // nil discards logs
+	Now        func() time.Time  // the clock expiry is judged by; nil = time.Now
 }
 
 // Result says what a Sync did.
@@ -108,6 +118,14 @@ type Result struct {
 	// Pinned is non-nil when this sync pinned the server's key by trust on
 	// first use; the caller must show it loudly so the user can check it.
 	Pinned signing.PublicKey
+	// Rotated lists the key rotation statements this sync followed from
+	// the pinned or configured key, oldest first: the catalog is signed by
+	// the last one's New. With a pinned key, server.key now holds that key;
+	// a key from client.yaml is not changed, and the caller should tell
+	// the user to update it.
+	Rotated []signing.Rotation
+	// ValidUntil is when the catalog now held expires.
+	ValidUntil time.Time
 }
 
 // DefaultHTTPClient bounds connecting and waiting for the first byte but
@@ -131,6 +149,7 @@ type syncer struct {
 	client  *http.Client
 	maxSize int64
 	log     *slog.Logger
+	now     func() time.Time
 }
 
 // Sync brings the catalog in opts.Dir up to date with the server (see the
@@ -145,24 +164,27 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 	}
 	s.removeStrays()
 
-	held, err := s.heldState(ctx)
-	if err != nil {
-		return Result{}, err
-	}
 	key, keySource, err := s.pinnedKey(opts.Key)
 	if err != nil {
 		return Result{}, err
 	}
 	tofu := key == nil
+	held, err := s.heldState(ctx, key)
+	if err != nil {
+		return Result{}, err
+	}
 
-	dl, err := s.fetchConsistent(ctx, held)
+	dl, err := s.fetchConsistent(ctx, held, tofu)
 	if err != nil {
 		return Result{}, err
 	}
 	if dl == nil { // 304 Not Modified
+		if held.meta.Expired(s.now()) {
+			return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: s.url(PathCatalog), Meta: held.meta, Now: s.now()})
+		}
 		s.log.Debug("catalog not modified", "serial", held.serial)
-		s.recordSync(held.state.ETag, held.serial)
-		return Result{Serial: held.serial, Packages: held.packages}, nil
+		s.recordSync(held.state.ETag, held.serial, key)
+		return Result{Serial: held.serial, Packages: held.packages, ValidUntil: held.meta.ValidUntil}, nil
 	}
 	defer dl.remove()
 
@@ -171,25 +193,37 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	info, err := s.verify(ctx, dl, key, keySource)
+	info, err := s.verify(ctx, dl, key, keySource, tofu)
 	if err != nil {
 		return Result{}, err
+	}
+	if info.meta.Expired(s.now()) {
+		return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: dl.endpoint, Meta: info.meta, Now: s.now()})
 	}
 	if err := checkSerial(held, info); err != nil {
 		return Result{}, err
 	}
 
-	res := Result{Serial: info.serial, Packages: info.packages}
-	if tofu {
+	res := Result{Serial: info.serial, Packages: info.packages, Rotated: info.rotated, ValidUntil: info.meta.ValidUntil}
+	root := key // the key the next sync starts from
+	switch {
+	case tofu:
 		// Pinned before the swap, so a crash never leaves a catalog verified
 		// by a key that is not recorded.
-		if err := s.pinKey(key); err != nil {
+		if err := s.pinKey(key, "pinned the server's key on first use"); err != nil {
 			return Result{}, err
 		}
 		res.Pinned = key
+	case len(info.rotated) > 0 && opts.Key == nil:
+		root = info.signer
+		if err := s.pinKey(root, "followed the server's key rotation"); err != nil {
+			return Result{}, err
+		}
 	}
-	// The same bytes as held (e.g. from a mirror with other ETags) need no move.
-	if !held.present || info.serial != held.serial {
+	// The same bytes as held (e.g. from a mirror with other ETags) need no
+	// move. (The same serial with other bytes passed checkSerial only under
+	// a new trust root, and replaces the held catalog.)
+	if !held.present || info.serial != held.serial || info.sum != held.sum {
 		if err := s.install(dl, info.serial); err != nil {
 			if tofu {
 				os.Remove(filepath.Join(s.dir, keyFile)) // pin only with a catalog it verified
@@ -200,16 +234,19 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		s.removeOldVersions(info.serial)
 		s.log.Debug("catalog updated", "serial", info.serial, "packages", info.packages)
 	}
-	s.recordSync(dl.dbETag, info.serial)
+	s.recordSync(dl.dbETag, info.serial, root)
 	return res, nil
 }
 
 // fetchConsistent downloads a catalog and signature from one publication,
 // retrying when a publication lands between the two requests. It returns
 // nil, nil when the held catalog is current (304).
-func (s *syncer) fetchConsistent(ctx context.Context, h held) (*download, error) {
+func (s *syncer) fetchConsistent(ctx context.Context, h held, tofu bool) (*download, error) {
+	// A 304 vouches for the held catalog only as far as the held catalog
+	// was verified with the key in force now: after a trust change (or to
+	// pin a key on first use) the catalog is fetched and verified again.
 	etag := ""
-	if h.present && h.state.ServerURL == s.base.String() {
+	if h.present && h.trusted && !tofu && h.state.ServerURL == s.base.String() {
 		etag = h.state.ETag
 	}
 	for attempt := 1; ; attempt++ {
@@ -233,7 +270,13 @@ func (s *syncer) fetchConsistent(ctx context.Context, h held) (*download, error)
 // checkSerial refuses a verified catalog older than the one held, or with
 // the held serial but other bytes (a publisher must bump the serial with
 // every change; two catalogs under one serial mean a fork or a forgery).
+// The history counts only under the trust root it was verified with: after
+// `trust set` or `trust reset` (a publisher who lost everything starts again
+// at serial 1) the new key's catalogs start a history of their own.
 func checkSerial(h held, info catalogInfo) error {
+	if !h.trusted {
+		return nil
+	}
 	if info.serial < h.floor() {
 		return fmt.Errorf("sync: catalog serial %d is older than the one held (%d): %w",
 			info.serial, h.floor(), ErrRollback)
@@ -256,7 +299,10 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	if s.client == nil {
 		s.client = DefaultHTTPClient()
 	}
@@ -285,28 +331,44 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 	if configured != nil {
 		return configured, "if the server's key really changed, update server_key in client.yaml", nil
 	}
-	path := filepath.Join(s.dir, keyFile)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	k, err := readPinned(s.dir)
+	if err != nil {
+		return nil, "", fmt.Errorf("sync: %w", err)
+	}
+	if k == nil {
 		return nil, "the key was fetched from the server itself", nil
 	}
+	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, run `dist-client trust set KEY`", nil
+}
+
+// readPinned reads server.key: nil when no key is pinned.
+func readPinned(dir string) (signing.PublicKey, error) {
+	path := filepath.Join(dir, keyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, "", fmt.Errorf("sync: read pinned key: %w", err)
+		return nil, fmt.Errorf("read pinned key: %w", err)
 	}
 	k, err := signing.ParsePublicKey(string(b))
 	if err != nil {
-		return nil, "", fmt.Errorf("sync: pinned key %s: %w (delete it to pin the server's key again)", path, err)
+		return nil, fmt.Errorf("pinned key %s: %w (`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it)", path, err)
 	}
-	return k, "the key was pinned on first use in " + path + "; if the server's key really changed, delete that file", nil
+	return k, nil
 }
 
-func (s *syncer) pinKey(k signing.PublicKey) error {
-	path := filepath.Join(s.dir, keyFile)
-	if err := fsutil.WriteFileAtomic(path, []byte(k.String()+"\n"), 0o644); err != nil {
+func (s *syncer) pinKey(k signing.PublicKey, why string) error {
+	if err := writePinned(s.dir, k); err != nil {
 		return fmt.Errorf("sync: pin server key: %w", err)
 	}
-	s.log.Warn("pinned the server's key on first use", "key", k.String(), "path", path)
+	s.log.Warn(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
 	return nil
+}
+
+// writePinned replaces server.key atomically.
+func writePinned(dir string, k signing.PublicKey) error {
+	return fsutil.WriteFileAtomic(filepath.Join(dir, keyFile), []byte(k.String()+"\n"), 0o644)
 }
 
 // Path returns the path of the current verified catalog file

@@ -24,6 +24,10 @@ type syncState struct {
 	Serial    int64     `json:"serial"`
 	ServerURL string    `json:"server_url"`
 	SyncedAt  time.Time `json:"synced_at"`
+	// Key is the trust root the held catalog was accepted under (the
+	// pinned or configured key the next sync starts from). Empty in files
+	// written before it existed: their history is kept.
+	Key string `json:"key,omitempty"`
 }
 
 // held is what the client has before a sync.
@@ -32,7 +36,11 @@ type held struct {
 	serial   int64
 	packages int
 	sum      [sha256.Size]byte
+	meta     catalog.Meta
 	state    syncState
+	// trusted: the held history (serial floor, ETag) was made under the key
+	// in force now; false after `trust set` or `trust reset`.
+	trusted bool
 }
 
 // floor is the lowest serial that is not a rollback. Without a usable
@@ -50,11 +58,15 @@ type catalogInfo struct {
 	serial   int64
 	packages int
 	sum      [sha256.Size]byte
+	meta     catalog.Meta
+	signer   signing.PublicKey  // the key that signed it
+	rotated  []signing.Rotation // statements followed to reach signer
 }
 
 // heldState reads sync.json and the current catalog. A damaged catalog or
 // sync.json is logged and treated as absent, so that a sync can repair it.
-func (s *syncer) heldState(ctx context.Context) (held, error) {
+// key is the key in force (nil before trust on first use).
+func (s *syncer) heldState(ctx context.Context, key signing.PublicKey) (held, error) {
 	var h held
 	statePath := filepath.Join(s.dir, stateFile)
 	if b, err := os.ReadFile(statePath); err == nil {
@@ -65,6 +77,7 @@ func (s *syncer) heldState(ctx context.Context) (held, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return held{}, fmt.Errorf("sync: read sync state: %w", err)
 	}
+	h.trusted = h.state.Key == "" || key != nil && h.state.Key == key.String()
 
 	path, err := Path(s.dir)
 	if errors.Is(err, ErrNoCatalog) {
@@ -78,7 +91,7 @@ func (s *syncer) heldState(ctx context.Context) (held, error) {
 		s.log.Warn("current catalog is unusable; syncing a fresh one", "path", path, "err", err)
 		return h, nil
 	}
-	h.present, h.serial, h.packages, h.sum = true, info.serial, info.packages, info.sum
+	h.present, h.serial, h.packages, h.sum, h.meta = true, info.serial, info.packages, info.sum, info.meta
 	return h, nil
 }
 
@@ -104,7 +117,7 @@ func inspect(ctx context.Context, path string) (catalogInfo, error) {
 	if err != nil {
 		return info, err
 	}
-	info.serial, info.packages = m.Serial, len(pkgs)
+	info.serial, info.packages, info.meta = m.Serial, len(pkgs), m
 	return info, nil
 }
 
@@ -125,22 +138,35 @@ func fileSum(path string) ([sha256.Size]byte, error) {
 
 // verify trusts nothing about a download until the signature verifies over
 // its exact bytes, and then still checks every row, since a signed catalog
-// from a buggy publisher must not break the client either.
-func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey, keyHint string) (catalogInfo, error) {
+// from a buggy publisher must not break the client either. A catalog that
+// the pinned key did not sign is accepted only when the server's key
+// rotation statements lead from the pinned key to the key that did.
+func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey, keyHint string, tofu bool) (catalogInfo, error) {
 	data, err := os.ReadFile(dl.tmp)
 	if err != nil {
 		return catalogInfo{}, fmt.Errorf("sync: %w", err)
 	}
+	info := catalogInfo{signer: key, sum: dl.sum}
 	if err := signing.Verify(key, data, dl.sig); err != nil {
-		if errors.Is(err, signing.ErrBadSignature) {
-			detail := "" // e.g. "signature has 20 bytes, want 64"
-			if err != signing.ErrBadSignature {
-				detail = ": " + strings.TrimSuffix(err.Error(), ": "+signing.ErrBadSignature.Error())
-			}
-			return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s%s: %w; %s",
-				dl.endpoint, key, detail, ErrBadSignature, keyHint)
+		if !errors.Is(err, signing.ErrBadSignature) {
+			return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s: %w", dl.endpoint, key, err)
 		}
-		return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s: %w", dl.endpoint, key, err)
+		detail := "" // e.g. "signature has 20 bytes, want 64"
+		if err != signing.ErrBadSignature {
+			detail = ": " + strings.TrimSuffix(err.Error(), ": "+signing.ErrBadSignature.Error())
+		}
+		badSig := fmt.Errorf("sync: verify %s with key %s%s: %w; %s", dl.endpoint, key, detail, ErrBadSignature, keyHint)
+		if tofu || detail != "" {
+			return catalogInfo{}, badSig
+		}
+		path, err := s.followRotation(ctx, key, data, dl.sig)
+		if err != nil {
+			return catalogInfo{}, err
+		}
+		if path == nil {
+			return catalogInfo{}, badSig
+		}
+		info.signer, info.rotated = path[len(path)-1].New, path
 	}
 	data = nil // up to MaxSize bytes: let them go before SQLite reads the file
 
@@ -152,15 +178,15 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 	if err := db.Check(ctx); err != nil {
 		return catalogInfo{}, fmt.Errorf("sync: %s is signed but inconsistent, refusing it: %w", dl.endpoint, err)
 	}
-	m, err := db.Meta(ctx)
-	if err != nil {
+	if info.meta, err = db.Meta(ctx); err != nil {
 		return catalogInfo{}, fmt.Errorf("sync: %s: %w", dl.endpoint, err)
 	}
 	pkgs, err := db.All(ctx)
 	if err != nil {
 		return catalogInfo{}, fmt.Errorf("sync: %s: %w", dl.endpoint, err)
 	}
-	return catalogInfo{serial: m.Serial, packages: len(pkgs), sum: dl.sum}, nil
+	info.serial, info.packages = info.meta.Serial, len(pkgs)
+	return info, nil
 }
 
 // install moves a verified pair into catalog-<serial>/ and swaps the
@@ -220,8 +246,8 @@ func (s *syncer) install(dl *download, serial int64) (err error) {
 
 // recordSync writes sync.json. It runs after the commit point, where a
 // failure costs only an extra download next time, so it is logged.
-func (s *syncer) recordSync(etag string, serial int64) {
-	st := syncState{ETag: etag, Serial: serial, ServerURL: s.base.String(), SyncedAt: time.Now().UTC().Truncate(time.Second)}
+func (s *syncer) recordSync(etag string, serial int64, root signing.PublicKey) {
+	st := syncState{ETag: etag, Serial: serial, ServerURL: s.base.String(), SyncedAt: s.now().UTC().Truncate(time.Second), Key: root.String()}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		err = fsutil.WriteFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), 0o644)

@@ -1,7 +1,8 @@
 // Package catalogserver is the HTTP side of distpac's signed catalog
 // (DESIGN.md §5): it serves packages.db and packages.db.sig from memory with
-// a shared strong ETag, the package archives as a BEP 19 web seed under
-// /packages/, the server's public key at /key (for trust on first use),
+// a shared strong ETag, the key rotation statements at packages.db.rotation,
+// the package archives as a BEP 19 web seed under /packages/, the server's
+// public key at /key (for trust on first use),
 // Prometheus metrics at /metrics and a health check at /healthz.
 //
 // What is served changes only through SetSnapshot, which swaps one immutable
@@ -41,6 +42,7 @@ const (
 	PathCatalog   = catalogclient.PathCatalog
 	PathSignature = catalogclient.PathSignature
 	PathKey       = catalogclient.PathKey
+	PathRotation  = catalogclient.PathRotation
 	PathArchives  = "/packages/"
 	PathMetrics   = "/metrics"
 	PathHealth    = "/healthz"
@@ -88,8 +90,9 @@ type Server struct {
 	log         *slog.Logger
 	reg         *prometheus.Registry
 
-	snap atomic.Pointer[snapshot]          // nil until the first SetSnapshot
-	key  atomic.Pointer[signing.PublicKey] // nil until SetKey
+	snap     atomic.Pointer[snapshot]          // nil until the first SetSnapshot
+	key      atomic.Pointer[signing.PublicKey] // nil until SetKey
+	rotation atomic.Pointer[[]byte]            // nil: the key never rotated
 
 	requests     *prometheus.CounterVec
 	archiveBytes prometheus.Counter
@@ -165,6 +168,17 @@ func (s *Server) SetKey(k signing.PublicKey) {
 	s.key.Store(&k)
 }
 
+// SetRotation publishes the key rotation chain (signing.MarshalRotations)
+// at packages.db.rotation; nil means the key never rotated (404). The
+// server keeps b: the caller must not modify it afterwards.
+func (s *Server) SetRotation(b []byte) {
+	if b == nil {
+		s.rotation.Store(nil)
+		return
+	}
+	s.rotation.Store(&b)
+}
+
 // Serial returns the serial being served, 0 before the first SetSnapshot.
 func (s *Server) Serial() int64 {
 	if sn := s.snap.Load(); sn != nil {
@@ -193,6 +207,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == PathKey:
 		if allowed(w, r) {
 			s.serveKey(w)
+		}
+	case p == PathRotation:
+		if allowed(w, r) {
+			s.serveRotation(w, r)
 		}
 	case p == PathHealth:
 		if allowed(w, r) {
@@ -297,6 +315,19 @@ func (s *Server) serveKey(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	fmt.Fprintln(w, k.String())
+}
+
+func (s *Server) serveRotation(w http.ResponseWriter, r *http.Request) {
+	b := s.rotation.Load()
+	if b == nil {
+		http.Error(w, "this server's key never rotated", http.StatusNotFound)
+		return
+	}
+	sum := sha256.Sum256(*b)
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("ETag", `"`+hex.EncodeToString(sum[:16])+`"`)
+	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(*b))
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter) {

@@ -80,7 +80,7 @@ func runDaemon(ctx context.Context, e *env) error {
 	}
 	e.UI.Printf("dist-client daemon (pid %d) seeding %d archives on port %d%s\n", os.Getpid(), len(seeding), engine.Port(), list)
 	e.UI.Printf("installs from this data home now download through %s\n", cp.DaemonSocket())
-	if err := daemon.Serve(ctx, ln, engine, e.Logger); err != nil {
+	if err := daemon.Serve(ctx, ln, engine, cp.Dir, e.Logger); err != nil {
 		return err
 	}
 	st := engine.Stats()

@@ -32,6 +32,7 @@ cleaned up with the package's uninstall.sh and nothing is recorded.`,
 				return err
 			}
 			in.StallTimeout = stall
+			e.warnExpired(cmd.Context(), in.Paths.Dir)
 			err = in.Install(cmd.Context(), args)
 			if errors.Is(err, catalogclient.ErrNoCatalog) {
 				return err

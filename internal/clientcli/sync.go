@@ -2,13 +2,14 @@ package clientcli
 
 import (
 	"context"
+	"errors"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
-	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -22,7 +23,10 @@ catalog older than the one held, and replaces the local copy atomically. Any fai
 keeps the previous catalog.
 
 Without server_key in client.yaml, the first sync pins the key the server presents
-(trust on first use) and says so; later syncs require that key.`,
+(trust on first use) and says so; later syncs require that key, or a key the server
+handed over to with a statement that key signed (dist-server key rotate), which sync
+follows and says so. A catalog past its valid_until (set by the server's
+catalog_valid_for) is refused, as apt refuses an expired Release file.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runSync(cmd.Context(), e) },
 	}
@@ -33,11 +37,9 @@ func runSync(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	var key signing.PublicKey
-	if cfg.ServerKey != "" {
-		if key, err = signing.ParsePublicKey(cfg.ServerKey); err != nil {
-			return err
-		}
+	key, err := configuredKey(cfg.ServerKey)
+	if err != nil {
+		return err
 	}
 	lock, err := state.Acquire(ctx, cp.Lock(), func(pid int) {
 		e.UI.Warnf("another dist-client (pid %d) is changing this installation; waiting...\n", pid)
@@ -55,7 +57,17 @@ func runSync(ctx context.Context, e *env) error {
 		return err
 	}
 	if res.Pinned != nil {
-		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in client.yaml. Later syncs will refuse catalogs signed by any other key.\n", cfg.ServerURL, res.Pinned)
+		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in client.yaml. Later syncs will refuse catalogs signed by any other key.\n", cfg.ServerURL, res.Pinned, res.Pinned.Fingerprint())
+	}
+	if n := len(res.Rotated); n > 0 {
+		first, last := res.Rotated[0], res.Rotated[n-1]
+		if key == nil {
+			e.UI.Printf("following the server's key rotation: now trusting %s (was %s; handed over by a statement the old key signed, serial %d on)\n",
+				last.New.Fingerprint(), first.Old.Fingerprint(), last.Serial)
+		} else {
+			e.UI.Warnf("the server rotated its key: server_key in client.yaml (%s) handed over to %s (%s) from serial %d on; set server_key to the new key\n",
+				first.Old.Fingerprint(), last.New, last.New.Fingerprint(), last.Serial)
+		}
 	}
 	if res.Updated {
 		e.UI.Printf("catalog updated: serial %d, %d package versions\n", res.Serial, res.Packages)
@@ -63,4 +75,16 @@ func runSync(ctx context.Context, e *env) error {
 		e.UI.Printf("catalog up to date: serial %d, %d package versions\n", res.Serial, res.Packages)
 	}
 	return nil
+}
+
+// warnExpired tells the user that the local catalog is past its
+// valid_until. install and upgrade carry on from it, as apt keeps using the
+// package lists it has when a new Release file is refused as expired: its
+// packages are as authentic as when it was accepted, and a publisher that
+// is down must not stop installs from the cache. But it may be missing
+// updates, and the user must hear that.
+func (e *env) warnExpired(ctx context.Context, dir string) {
+	if err := catalogclient.CheckExpiry(ctx, dir, time.Now()); errors.Is(err, catalogclient.ErrExpired) {
+		e.UI.Warnf("%v; it may be missing updates\n", err)
+	}
 }

@@ -27,6 +27,7 @@ is reinstalled and the state is as before. Run dist-client sync first to see new
 			if err != nil {
 				return err
 			}
+			e.warnExpired(cmd.Context(), in.Paths.Dir)
 			err = in.Upgrade(cmd.Context(), args, dryRun)
 			if errors.Is(err, catalogclient.ErrNoCatalog) {
 				return err

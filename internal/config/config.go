@@ -131,6 +131,10 @@ func decodeValue(v *yaml.Node, field reflect.Value) error {
 		if err := v.Decode(p); err != nil {
 			return cleanYAMLError(err)
 		}
+	case *Duration:
+		if err := p.UnmarshalYAML(v); err != nil {
+			return err
+		}
 	default:
 		// A new field type needs a case here; the tests decode every field.
 		return fmt.Errorf("internal error: no decoder for %s", field.Type())

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/units"
 )
@@ -27,6 +28,8 @@ func TestServerDefaults(t *testing.T) {
 		DatabaseAddr: ":9090",
 		TrackerAddr:  ":6969",
 		PeerAddr:     ":6881",
+
+		CatalogValidFor: Duration(7 * 24 * time.Hour),
 	}
 	missing := filepath.Join(t.TempDir(), "server.yaml")
 	for name, path := range map[string]string{
@@ -35,7 +38,9 @@ func TestServerDefaults(t *testing.T) {
 		"empty file":    writeFile(t, "server.yaml", ""),
 		"only comments": writeFile(t, "server.yaml", "# nothing here\n\n"),
 		"null document": writeFile(t, "server.yaml", "~\n"),
-		"null values":   writeFile(t, "server.yaml", "database_addr:\nupload_rate_limit:\nweb_seed:\n"),
+		"null values":   writeFile(t, "server.yaml", "database_addr:\nupload_rate_limit:\nweb_seed:\ncatalog_valid_for:\n"),
+		"7 days":        writeFile(t, "server.yaml", "catalog_valid_for: 7d\n"),
+		"168 hours":     writeFile(t, "server.yaml", "catalog_valid_for: \"168h\"\n"),
 		"empty rate":    writeFile(t, "server.yaml", "upload_rate_limit: \"\"\n"),
 	} {
 		got, err := LoadServer(path, true)
@@ -134,6 +139,7 @@ func TestExampleFiles(t *testing.T) {
 		UploadRateLimit: 10 * units.MiB,
 		WebSeed:         true,
 		MetricsAddr:     "127.0.0.1:9100",
+		CatalogValidFor: Duration(168 * time.Hour),
 	}
 	if !reflect.DeepEqual(s, wantS) {
 		t.Errorf("server example: got %+v, want %+v", s, wantS)
@@ -203,6 +209,12 @@ func TestServerErrors(t *testing.T) {
 		{"[a]: b", `line 1: want a key name, got a list`},
 		{"a: b\n---\nc: d", `line 2: more than one YAML document; want one mapping of keys to values`},
 		{"web_seed: true\n  bad: indent", `line 2: mapping values are not allowed in this context`},
+		{"catalog_valid_for: week", `key "catalog_valid_for": "week" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
+		{"catalog_valid_for: 1.5d", `key "catalog_valid_for": "1.5d" is not a duration: want whole days ("7d") or hours, minutes and seconds ("168h", "90m", "3s")`},
+		{"catalog_valid_for: 1s", `key "catalog_valid_for": 1s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"catalog_valid_for: 400d", `key "catalog_valid_for": 9600h0m0s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"catalog_valid_for: -3s", `key "catalog_valid_for": -3s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"catalog_valid_for: [3s]", `key "catalog_valid_for": want a duration like "168h", got a list`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "server.yaml", tt.yaml)

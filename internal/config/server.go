@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 
+	"time"
+
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -49,6 +51,13 @@ type Server struct {
 	// MetricsAddr, when set, is the host:port where GET /metrics is served
 	// instead of on the public catalog port (e.g. "127.0.0.1:9100").
 	MetricsAddr string `yaml:"metrics_addr"`
+
+	// CatalogValidFor is how long each signed catalog is valid (its
+	// valid_until, as apt's Valid-Until): clients refuse a catalog past it,
+	// so a stale mirror or a man in the middle cannot replay an old one
+	// forever. A running server re-signs the catalog when less than half
+	// of it is left. Default: 7 days.
+	CatalogValidFor Duration `yaml:"catalog_valid_for"`
 }
 
 // Server defaults (DESIGN.md §2).
@@ -56,6 +65,13 @@ const (
 	DefaultDatabaseAddr = ":9090"
 	DefaultTrackerAddr  = ":6969"
 	DefaultServerPeer   = ":6881"
+
+	DefaultCatalogValidFor = 7 * 24 * time.Hour
+	// MinCatalogValidFor: validity stamps have second precision and the
+	// server re-signs at half time, so under 2s there is no half to wait.
+	MinCatalogValidFor = 2 * time.Second
+	// MaxCatalogValidFor: a year. A longer validity protects from nothing.
+	MaxCatalogValidFor = 366 * 24 * time.Hour
 )
 
 // LoadServer reads server.yaml at path, applies defaults and validates. A
@@ -86,6 +102,9 @@ func (s *Server) ApplyDefaults() {
 	}
 	if s.PeerAddr == "" {
 		s.PeerAddr = DefaultServerPeer
+	}
+	if s.CatalogValidFor == 0 {
+		s.CatalogValidFor = Duration(DefaultCatalogValidFor)
 	}
 	if s.AnnounceURL == "" {
 		if hp, ok := localHostPort(s.TrackerAddr); ok {
@@ -125,6 +144,10 @@ func (s *Server) Validate() error {
 	}
 	if err := s.UploadRateLimit.Validate(); err != nil {
 		return fmt.Errorf("key %q: %w", "upload_rate_limit", err)
+	}
+	if d := time.Duration(s.CatalogValidFor); d < MinCatalogValidFor || d > MaxCatalogValidFor {
+		return fmt.Errorf("key %q: %s is out of range: want from %s to %s (%d days)",
+			"catalog_valid_for", d, MinCatalogValidFor, MaxCatalogValidFor, MaxCatalogValidFor/(24*time.Hour))
 	}
 	return nil
 }

@@ -8,6 +8,13 @@
 //
 //	GET  /status    -> Status (JSON)
 //	POST /download  <- Request (JSON); -> a stream of Event lines (NDJSON)
+//
+// The socket is private to the daemon's user (mode 0600, and every
+// connection's uid checked with SO_PEERCRED), and a request names packages
+// only by name and version: the daemon looks them up in its own copy of the
+// synced, signature-verified catalog and downloads that row's torrent. It
+// never takes metainfo, trackers or URLs from a caller, so whoever reaches
+// the socket cannot make it contact anything the publisher did not sign.
 package daemon
 
 import (
@@ -17,29 +24,46 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
-// Item is one archive to download.
+// Item names one package version of the catalog to download.
 type Item struct {
-	Archive string `json:"archive"`
-	Size    int64  `json:"size"`
-	Torrent []byte `json:"torrent"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	// InfoHash, when set, must be the catalog row's: the caller and the
+	// daemon then agree on the very bytes (a sync in between may have
+	// changed the catalog).
+	InfoHash string `json:"infohash,omitempty"`
 }
+
+// ID is "name@version".
+func (it Item) ID() string { return it.Name + "@" + it.Version }
 
 // Request asks the daemon to download items into its cache.
 type Request struct {
 	Items []Item `json:"items"`
 }
+
+// Limits on a request: it is a list of names, so these are generous.
+const (
+	maxRequestBytes = 1 << 20
+	maxItems        = 4096
+	maxFieldLen     = 256
+)
 
 // Event is one line of a download's progress; the last has Done or Error set.
 type Event struct {
@@ -60,36 +84,11 @@ type Status struct {
 	Downloaded int64 `json:"downloaded_bytes"`
 }
 
-// MaxSocketPath is the longest unix socket path Linux accepts.
-const MaxSocketPath = 107
-
-// Listen takes the unix socket at path for a daemon: it fails when another
-// daemon answers there, and replaces a socket left by one that was killed.
-// Call it before anything else a daemon starts, so a second daemon stops
-// before it seeds or says it runs.
-func Listen(path string) (net.Listener, error) {
-	if len(path) > MaxSocketPath {
-		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
-	}
-	// A socket left by a daemon that was killed refuses connections.
-	if _, err := os.Stat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("daemon socket %s: another daemon is running", path)
-		}
-		os.Remove(path)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("daemon socket: %w", err)
-	}
-	return ln, nil
-}
-
 // Serve answers the CLI on ln (from Listen) until ctx ends, then removes
-// the socket.
-func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, logger *slog.Logger) error {
-	defer os.Remove(ln.Addr().String())
+// the socket. Downloads are looked up in the verified catalog of the client
+// directory catalogDir (the daemon's own data home).
+func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, catalogDir string, logger *slog.Logger) error {
+	defer ln.Close()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		st := engine.Stats()
@@ -97,9 +96,9 @@ func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, logger *s
 		json.NewEncoder(w).Encode(Status{PID: os.Getpid(), Port: engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded})
 	})
 	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
-		download(r.Context(), w, r, engine, logger)
+		download(r.Context(), w, r, engine, catalogDir, logger)
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: onlyOwner(mux, logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -112,10 +111,73 @@ func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, logger *s
 	return nil
 }
 
-func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engine *swarm.Engine, logger *slog.Logger) {
+// decodeRequest reads a request strictly: known fields only (a caller
+// sending a torrent or a URL is told so, not ignored), bounded in size, in
+// items and in field lengths.
+func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	var req Request
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20)).Decode(&req); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, fmt.Errorf("bad request: %w (want {\"items\": [{\"name\": ..., \"version\": ...}]}: the daemon downloads only packages of its verified catalog, named by name and version)", err)
+	}
+	if dec.More() {
+		return req, errors.New("bad request: more than one JSON value")
+	}
+	if len(req.Items) == 0 || len(req.Items) > maxItems {
+		return req, fmt.Errorf("bad request: %d items, want 1 to %d", len(req.Items), maxItems)
+	}
+	for _, it := range req.Items {
+		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen {
+			return req, fmt.Errorf("bad request: item %.40q@%.40q: want a name and a version of at most %d bytes", it.Name, it.Version, maxFieldLen)
+		}
+	}
+	return req, nil
+}
+
+// lookup finds every item in the verified catalog of dir.
+func lookup(ctx context.Context, dir string, items []Item) ([]catalog.Package, error) {
+	db, err := catalogclient.Open(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	rows := make([]catalog.Package, 0, len(items))
+	seen := map[string]bool{}
+	for _, it := range items {
+		row, err := db.Get(ctx, it.Name, it.Version)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Errorf("%s is not in the catalog; run dist-client sync", it.ID())
+		}
+		if err != nil {
+			return nil, err
+		}
+		if it.InfoHash != "" && it.InfoHash != row.InfoHash {
+			return nil, fmt.Errorf("%s has infohash %s in the daemon's catalog, not %.40s: the catalog changed; run dist-client sync", it.ID(), row.InfoHash, it.InfoHash)
+		}
+		if !seen[row.InfoHash] {
+			seen[row.InfoHash] = true
+			rows = append(rows, row)
+		}
+	}
+	return rows, nil
+}
+
+func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engine *swarm.Engine, catalogDir string, logger *slog.Logger) {
+	req, err := decodeRequest(w, r)
+	if err != nil {
+		logger.Warn("daemon: refused a download request", "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	rows, err := lookup(ctx, catalogDir, req.Items)
+	if err != nil {
+		logger.Warn("daemon: refused a download request", "err", err)
+		code := http.StatusNotFound
+		if errors.Is(err, catalogclient.ErrNoCatalog) {
+			code = http.StatusConflict
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
@@ -131,15 +193,15 @@ func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engin
 		}
 	}
 	var total int64
-	for _, it := range req.Items {
-		total += it.Size
+	for _, row := range rows {
+		total += row.Size
 	}
-	done := make([]int64, len(req.Items))
+	done := make([]int64, len(rows))
 	peers := 0
 	g, gctx := errgroup.WithContext(ctx)
-	for i, it := range req.Items {
+	for i, row := range rows {
 		g.Go(func() error {
-			err := engine.Download(gctx, it.Torrent, nil, func(p swarm.Progress) {
+			err := engine.Download(gctx, row.Torrent, nil, func(p swarm.Progress) {
 				mu.Lock()
 				done[i] = p.Done
 				peers = max(peers, p.Peers)
@@ -152,7 +214,7 @@ func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engin
 				send(ev)
 			})
 			if err != nil {
-				return fmt.Errorf("download %s: %w", it.Archive, err)
+				return fmt.Errorf("download %s: %w", row.Archive, err)
 			}
 			return nil
 		})
@@ -199,7 +261,10 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		return st, fmt.Errorf("daemon: %w", err)
 	}
 	defer resp.Body.Close()
-	return st, json.NewDecoder(resp.Body).Decode(&st)
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("daemon: %s", resp.Status)
+	}
+	return st, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
 }
 
 // Download has the daemon fetch items into its cache, calling progress for
@@ -217,7 +282,12 @@ func (c *Client) Download(ctx context.Context, items []Item, progress func(Event
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("daemon: %s", resp.Status)
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		line, _, _ := strings.Cut(strings.TrimSpace(string(msg)), "\n")
+		if line == "" {
+			line = resp.Status
+		}
+		return fmt.Errorf("daemon: %s", line)
 	}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {

@@ -69,3 +69,14 @@ func TestOnlyTheEnginesImportTheLibrary(t *testing.T) {
 		}
 	}
 }
+
+// TestSigningIsALeaf: internal/signing decides whom a client trusts (catalog
+// signatures, key rotation statements) from bytes alone; it never reaches
+// the network, the catalog or the CLI itself.
+func TestSigningIsALeaf(t *testing.T) {
+	for _, d := range deps(t, "../signing") {
+		if d == "net" || d == "net/http" || (strings.HasPrefix(d, mod) && d != mod+"internal/signing" && d != mod+"internal/fsutil") {
+			t.Errorf("internal/signing depends on %s", d)
+		}
+	}
+}

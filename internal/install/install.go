@@ -270,7 +270,7 @@ func (c *Client) fetchViaDaemon(ctx context.Context, d *daemon.Client, rows []ca
 	total := dropUnverified(c.Paths.Cache(), rows)
 	items := make([]daemon.Item, len(rows))
 	for i, r := range rows {
-		items[i] = daemon.Item{Archive: r.Archive, Size: r.Size, Torrent: r.Torrent}
+		items[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
 	}
 	c.UI.Printf("downloading through dist-client daemon\n")
 	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(rows)))

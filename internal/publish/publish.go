@@ -91,7 +91,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := catalog.Open(ctx, p.Paths.Catalog())
+	db, err := p.openCatalog(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.P
 	if err != nil {
 		return nil, err
 	}
-	db, err := catalog.Open(ctx, p.Paths.Catalog())
+	db, err := p.openCatalog(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -365,8 +365,9 @@ func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.P
 
 // Snapshot file names inside the public directory.
 const (
-	DBFile  = "packages.db"
-	SigFile = "packages.db.sig"
+	DBFile       = "packages.db"
+	SigFile      = "packages.db.sig"
+	RotationFile = "packages.db.rotation" // every key rotation statement, oldest first (see Rotate)
 )
 
 // Publish writes a snapshot of db and its signature into dir. Each file is
@@ -402,10 +403,15 @@ func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) 
 type Snapshot struct {
 	DB, Sig []byte
 	Serial  int64
+	Meta    catalog.Meta
+	// Rotation is the key rotation chain (RotationFile), nil when the key
+	// never rotated.
+	Rotation []byte
 }
 
 // ReadPublished reads the published pair and checks that it verifies with
-// pub and carries the given serial (the working catalog's).
+// pub and carries the given serial (the working catalog's). It reads the
+// rotation chain too, and checks its form.
 func ReadPublished(ctx context.Context, dir string, pub signing.PublicKey, serial int64) (Snapshot, error) {
 	data, err := os.ReadFile(filepath.Join(dir, DBFile))
 	if err != nil {
@@ -430,7 +436,11 @@ func ReadPublished(ctx context.Context, dir string, pub signing.PublicKey, seria
 	if meta.Serial != serial {
 		return Snapshot{}, fmt.Errorf("published serial %d, catalog serial %d", meta.Serial, serial)
 	}
-	return Snapshot{DB: data, Sig: sig, Serial: serial}, nil
+	rot, err := readRotations(dir)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return Snapshot{DB: data, Sig: sig, Serial: serial, Meta: meta, Rotation: rot}, nil
 }
 
 // EnsurePublished makes the public pair match the working catalog,
@@ -476,10 +486,24 @@ func (p *Publisher) Repair(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db, err := catalog.Open(ctx, p.Paths.Catalog())
+	db, err := p.openCatalog(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	return EnsurePublished(ctx, db, key, p.Paths.PublicDir())
+}
+
+// openCatalog opens the working catalog with the configured validity, so
+// that every serial it makes is stamped with it.
+func (p *Publisher) openCatalog(ctx context.Context) (*catalog.DB, error) {
+	return catalog.Open(ctx, p.Paths.Catalog(), catalog.ValidFor(p.validFor()))
+}
+
+// validFor is server.yaml's catalog_valid_for.
+func (p *Publisher) validFor() time.Duration {
+	if p.Config == nil || p.Config.CatalogValidFor <= 0 {
+		return catalog.DefaultValidFor
+	}
+	return time.Duration(p.Config.CatalogValidFor)
 }

@@ -87,6 +87,8 @@ type runner struct {
 	// served is the set of infohashes in the current catalog: the only
 	// torrents the embedded tracker serves unless open_tracker is set.
 	served atomic.Pointer[map[[20]byte]struct{}]
+	// validFor is catalog_valid_for: how long each publication is valid.
+	validFor time.Duration
 
 	mu       sync.Mutex
 	serial   int64                     // guarded by mu
@@ -127,7 +129,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if r.key, err = signing.LoadOrCreate(p.SigningKey()); err != nil {
 		return err
 	}
-	if r.db, err = catalog.Open(ctx, p.Catalog()); err != nil {
+	r.validFor = time.Duration(opts.Config.CatalogValidFor)
+	if r.validFor <= 0 {
+		r.validFor = catalog.DefaultValidFor
+	}
+	if r.db, err = catalog.Open(ctx, p.Catalog(), catalog.ValidFor(r.validFor)); err != nil {
 		return err
 	}
 	defer r.db.Close()
@@ -205,6 +211,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 		r.info.Database = "http://" + hostPort(a)
 	}
 	r.registerMetrics(reg)
+	// A server that was down a while re-signs before it serves anything,
+	// so it never serves an expired catalog.
+	r.renew(ctx)
 	if err := r.reload(ctx, true); err != nil {
 		return err
 	}
@@ -231,6 +240,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			r.log.Info("server stopping")
 			return nil
 		case <-tick.C:
+			r.renew(ctx)
 			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {
 				r.log.Warn("catalog reload failed; serving the previous one", "err", err)
 			}
@@ -265,6 +275,10 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	if same {
 		return nil
 	}
+	// `dist-server key rotate` may have replaced the key with this serial.
+	if err := r.reloadKey(); err != nil {
+		return err
+	}
 	snap, err := publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
 	if err != nil {
 		// An add may be between its commit and its publication: wait for
@@ -273,6 +287,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			return err
 		}
 		if meta, err = r.db.Meta(ctx); err != nil {
+			return err
+		}
+		if err := r.reloadKey(); err != nil {
 			return err
 		}
 		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
@@ -301,14 +318,54 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		for i, p := range pkgs {
 			archives[i] = p.Archive
 		}
+		// The chain first: a client that gets a catalog signed by a new
+		// key finds the statement that hands over to it.
+		r.catsrv.SetRotation(snap.Rotation)
 		r.catsrv.SetSnapshot(snap.DB, snap.Sig, snap.Serial, archives)
 	}
 	r.mu.Lock()
 	r.serial, r.packages, r.seedFailures = snap.Serial, len(pkgs), failed
 	r.lastReload = time.Now()
 	r.mu.Unlock()
-	r.log.Info("catalog loaded", "serial", snap.Serial, "packages", len(pkgs))
+	r.log.Info("catalog loaded", "serial", snap.Serial, "packages", len(pkgs), "valid_until", snap.Meta.ValidUntil)
 	return nil
+}
+
+// reloadKey reads the signing key again: a key rotation replaces it while
+// the server runs.
+func (r *runner) reloadKey() error {
+	k, err := signing.Load(r.opts.Paths.SigningKey())
+	if err != nil {
+		return err
+	}
+	if !k.Public().Equal(r.key.Public()) {
+		r.log.Info("signing key rotated", "old", r.key.Public().Fingerprint(), "new", k.Public().Fingerprint())
+		r.key = k
+		if r.catsrv != nil {
+			r.catsrv.SetKey(k.Public())
+		}
+	}
+	return nil
+}
+
+// renew re-signs the catalog before it expires (see publish.RenewDue),
+// without a restart; the next reload serves the new serial. The check is
+// one read of the meta row; the publish lock is taken only when due.
+func (r *runner) renew(ctx context.Context) {
+	meta, err := r.db.Meta(ctx)
+	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) {
+		return
+	}
+	m, renewed, err := r.pub.Renew(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Error("re-signing the catalog before it expires failed; will retry", "valid_until", meta.ValidUntil, "err", err)
+		}
+		return
+	}
+	if renewed {
+		r.log.Info("catalog re-signed before it expires", "serial", m.Serial, "valid_until", m.ValidUntil)
+	}
 }
 
 // syncSeeds seeds every package in the catalog and drops withdrawn ones.

@@ -9,7 +9,6 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
-	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -70,26 +69,4 @@ func runList(ctx context.Context, e *env, asJSON bool) error {
 		tw.Write([]byte(p.Name + "\t" + p.Version + "\t" + units.FormatBytes(p.Size) + "\t" + p.InfoHash + "\n"))
 	}
 	return nil
-}
-
-func newKey(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "key",
-		Short: "Print the public key clients use to verify the catalog",
-		Long: `key prints the server's ed25519 public key (creating the key pair on first use).
-Put it in each client's client.yaml as server_key to pin it.`,
-		Args: cli.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			h, err := e.home()
-			if err != nil {
-				return err
-			}
-			k, err := signing.LoadOrCreate(h.Server().SigningKey())
-			if err != nil {
-				return err
-			}
-			e.UI.Dataf("%s\n", k.Public())
-			return nil
-		},
-	}
 }

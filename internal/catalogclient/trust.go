@@ -1,0 +1,154 @@
+package catalogclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// followRotation is called when the pinned key did not sign a catalog. It
+// fetches the server's key rotation statements and walks them from the
+// pinned key (signing.Follow). It returns the statements followed when
+// they lead to the key that signed data, nil when the server publishes
+// none (the caller reports the bad signature), and an ErrRotation error
+// when the statements do not come from the pinned key, are forged, fork,
+// or lead to a key that did not sign the catalog either.
+func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, data, sig []byte) ([]signing.Rotation, error) {
+	u := s.url(PathRotation)
+	resp, err := s.get(ctx, u, "")
+	if err != nil {
+		return nil, fmt.Errorf("sync: the catalog is not signed by the pinned key %s, and fetching the server's key rotation statements failed: %w", pinned.Fingerprint(), err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("sync: the catalog is not signed by the pinned key %s, and fetching the server's key rotation statements failed: %w", pinned.Fingerprint(), httpError(u, resp))
+	}
+	b, err := readLimited(u, resp, signing.MaxRotationFile, "key rotation statements")
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	refuse := func(format string, a ...any) error {
+		return fmt.Errorf("sync: %w: the catalog is not signed by the pinned key %s (%s), and %s: refusing it; if the server's key really changed and its operator confirms the new one, run `dist-client trust set KEY`",
+			ErrRotation, pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...))
+	}
+	chain, err := signing.ParseRotations(b)
+	if err != nil {
+		return nil, refuse("GET %s: %v", u, err)
+	}
+	path, err := signing.Follow(chain, pinned)
+	if err != nil {
+		return nil, refuse("GET %s: %v", u, err)
+	}
+	if len(path) == 0 {
+		var from []string
+		for _, r := range chain {
+			from = append(from, r.Old.Fingerprint()+" -> "+r.New.Fingerprint())
+		}
+		return nil, refuse("no key rotation statement at %s is signed by it (the statements there: %s)", u, strings.Join(from, ", "))
+	}
+	end := path[len(path)-1]
+	if err := signing.Verify(end.New, data, sig); err != nil {
+		return nil, refuse("the key rotation statements at %s hand over to %s, which did not sign it either", u, end.New.Fingerprint())
+	}
+	s.log.Info("following the server's key rotation", "from", pinned.Fingerprint(), "to", end.New.Fingerprint(), "serial", end.Serial)
+	return path, nil
+}
+
+// Trust is the key sync verifies catalogs with.
+type Trust struct {
+	Key        signing.PublicKey // nil: none yet; the next sync pins the server's (trust on first use)
+	Configured bool              // Key is server_key from client.yaml, which Pin and Unpin do not change
+	Path       string            // the pinned key's file (server.key)
+}
+
+// ErrConfiguredKey: the key comes from client.yaml, so it is changed there.
+var ErrConfiguredKey = errors.New("the server key is set in client.yaml (server_key): change it there")
+
+// LoadTrust says which key the next sync verifies with: configured (from
+// client.yaml) when not nil, else the pinned one.
+func LoadTrust(dir string, configured signing.PublicKey) (Trust, error) {
+	t := Trust{Path: filepath.Join(dir, keyFile)}
+	if configured != nil {
+		t.Key, t.Configured = configured, true
+		return t, nil
+	}
+	k, err := readPinned(dir)
+	t.Key = k
+	return t, err
+}
+
+// Pin makes k the pinned key (`dist-client trust set`). The held catalog
+// stays usable, and the next sync verifies with k; since k starts a history
+// of its own, that sync accepts any serial k signed (a publisher who lost
+// key and catalog starts again at 1). The caller holds the client lock.
+func Pin(dir string, configured, k signing.PublicKey) error {
+	if configured != nil {
+		return ErrConfiguredKey
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("pin key: %w", err)
+	}
+	if err := markTrustChanged(dir); err != nil {
+		return err
+	}
+	if err := writePinned(dir, k); err != nil {
+		return fmt.Errorf("pin key: %w", err)
+	}
+	return nil
+}
+
+// Unpin forgets the pinned key (`dist-client trust reset`): the next sync
+// pins the key the server presents, as on first use, and starts a new
+// history under it. The caller holds the client lock.
+func Unpin(dir string, configured signing.PublicKey) error {
+	if configured != nil {
+		return ErrConfiguredKey
+	}
+	if err := markTrustChanged(dir); err != nil {
+		return err
+	}
+	if err := os.Remove(filepath.Join(dir, keyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("forget pinned key: %w", err)
+	}
+	return fsutil.SyncDir(dir)
+}
+
+// markTrustChanged records in sync.json the trust root the held catalog was
+// accepted under, when a file from before that field lacks it, so that the
+// next sync sees the root change (see checkSerial).
+func markTrustChanged(dir string) error {
+	path := filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read sync state: %w", err)
+	}
+	var st syncState
+	if json.Unmarshal(b, &st) != nil || st.Key != "" {
+		return nil // unreadable: ignored by sync anyway; or already recorded
+	}
+	old, err := readPinned(dir)
+	if err != nil || old == nil {
+		st.Key = "unknown"
+	} else {
+		st.Key = old.String()
+	}
+	out, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(path, append(out, '\n'), 0o644)
+}

@@ -1,0 +1,232 @@
+package catalogclient_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// A catalog past its valid_until is refused, from a fresh download and from
+// a 304 that vouches for the held one, and sync.json does not move.
+func TestSyncRefusesExpiredCatalog(t *testing.T) {
+	key := newKey(t)
+	pub := newPublisher(t, key, nil)
+	pub.publish(5, buildCatalog(t, 5, "", "foo")) // valid for catalog.DefaultValidFor from now
+	later := time.Now().Add(8 * 24 * time.Hour)
+
+	t.Run("fresh download", func(t *testing.T) {
+		dir := t.TempDir()
+		opts := syncOpts(pub.ts.URL, dir, key.Public())
+		opts.Now = func() time.Time { return later }
+		_, err := catalogclient.Sync(context.Background(), opts)
+		if !errors.Is(err, catalogclient.ErrExpired) ||
+			!strings.Contains(err.Error(), "catalog from "+pub.ts.URL+"/packages.db expired 24h ago (serial 5, made ") ||
+			!strings.Contains(err.Error(), "the server has not re-signed it; ask its operator, or try another mirror") {
+			t.Fatalf("Sync = %v, want ErrExpired saying how old and what to do", err)
+		}
+		if _, err := catalogclient.Path(dir); !errors.Is(err, catalogclient.ErrNoCatalog) {
+			t.Fatalf("an expired catalog was installed (%v)", err)
+		}
+	})
+
+	t.Run("not modified", func(t *testing.T) {
+		dir := t.TempDir()
+		opts := syncOpts(pub.ts.URL, dir, key.Public())
+		mustSync(t, opts)
+		state, err := os.ReadFile(filepath.Join(dir, "sync.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Now = func() time.Time { return later }
+		_, err = catalogclient.Sync(context.Background(), opts)
+		if !errors.Is(err, catalogclient.ErrExpired) {
+			t.Fatalf("Sync after expiry (304) = %v, want ErrExpired", err)
+		}
+		if after, _ := os.ReadFile(filepath.Join(dir, "sync.json")); string(after) != string(state) {
+			t.Fatalf("sync.json moved for a catalog that was not accepted:\n%s\nwas\n%s", after, state)
+		}
+		err = catalogclient.CheckExpiry(context.Background(), dir, later)
+		if !errors.Is(err, catalogclient.ErrExpired) || !strings.Contains(err.Error(), "the local catalog expired 24h ago") {
+			t.Fatalf("CheckExpiry = %v, want the local catalog expired", err)
+		}
+		if err := catalogclient.CheckExpiry(context.Background(), dir, time.Now()); err != nil {
+			t.Fatalf("CheckExpiry now = %v", err)
+		}
+	})
+}
+
+// A client that pinned key a follows the server's rotation a -> b -> c
+// (having missed b) and pins c; statements that do not come from the
+// pinned key are refused.
+func TestSyncFollowsKeyRotation(t *testing.T) {
+	a, b, c, x := newKey(t), newKey(t), newKey(t), newKey(t)
+	at := time.Now()
+	chain := []signing.Rotation{signing.NewRotation(a, b.Public(), 6, at), signing.NewRotation(b, c.Public(), 7, at)}
+
+	t.Run("pinned key follows", func(t *testing.T) {
+		pub := newPublisher(t, a, nil)
+		pub.publish(5, buildCatalog(t, 5, "", "foo"))
+		dir := t.TempDir()
+		mustSync(t, syncOpts(pub.ts.URL, dir, nil)) // pins a
+
+		pub.key = c
+		pub.srv.SetRotation(signing.MarshalRotations(chain))
+		pub.publish(7, buildCatalog(t, 7, "", "foo", "bar"))
+		res := mustSync(t, syncOpts(pub.ts.URL, dir, nil))
+		if !res.Updated || res.Serial != 7 || len(res.Rotated) != 2 || !res.Rotated[1].New.Equal(c.Public()) {
+			t.Fatalf("sync = %+v, want serial 7 reached through two rotations", res)
+		}
+		trust, err := catalogclient.LoadTrust(dir, nil)
+		if err != nil || !trust.Key.Equal(c.Public()) {
+			t.Fatalf("pinned key = %v (%v), want the new key", trust.Key, err)
+		}
+		// From now on c verifies directly; the history is kept (rollback refused).
+		pub.publish(6, buildCatalog(t, 6, "", "foo"))
+		if _, err := catalogclient.Sync(context.Background(), syncOpts(pub.ts.URL, dir, nil)); !errors.Is(err, catalogclient.ErrRollback) {
+			t.Fatalf("older serial after the rotation = %v, want ErrRollback", err)
+		}
+	})
+
+	t.Run("configured key follows without changing server.key", func(t *testing.T) {
+		pub := newPublisher(t, c, nil)
+		pub.srv.SetRotation(signing.MarshalRotations(chain))
+		pub.publish(7, buildCatalog(t, 7, "", "foo"))
+		dir := t.TempDir()
+		res := mustSync(t, syncOpts(pub.ts.URL, dir, a.Public()))
+		if len(res.Rotated) != 2 {
+			t.Fatalf("sync = %+v, want two rotations followed", res)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "server.key")); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("server.key written for a configured key (%v)", err)
+		}
+		// The next catalog is verified through the statements again.
+		pub.publish(8, buildCatalog(t, 8, "", "foo", "bar"))
+		if res := mustSync(t, syncOpts(pub.ts.URL, dir, a.Public())); len(res.Rotated) != 2 || res.Serial != 8 {
+			t.Fatalf("second sync = %+v, want serial 8 through the same rotation", res)
+		}
+	})
+
+	forged := signing.NewRotation(x, c.Public(), 6, at)
+	forged.Old = a.Public() // names a, signed by x
+	for _, tt := range []struct {
+		name  string
+		chain []signing.Rotation
+		want  string
+	}{
+		{"statement from another key", []signing.Rotation{signing.NewRotation(x, c.Public(), 6, at)}, "no key rotation statement at "},
+		{"statement naming the pinned key, signed by another", []signing.Rotation{forged}, "not signed by the key it names as old"},
+		{"rotation to a key that did not sign the catalog", []signing.Rotation{signing.NewRotation(a, b.Public(), 6, at)}, "which did not sign it either"},
+		{"fork", []signing.Rotation{chain[0], signing.NewRotation(a, c.Public(), 6, at)}, "hands over to two different keys"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			pub := newPublisher(t, a, nil)
+			pub.publish(5, buildCatalog(t, 5, "", "foo"))
+			dir := t.TempDir()
+			mustSync(t, syncOpts(pub.ts.URL, dir, nil))
+			pub.key = c
+			pub.srv.SetRotation(signing.MarshalRotations(tt.chain))
+			pub.publish(7, buildCatalog(t, 7, "", "evil"))
+			_, err := catalogclient.Sync(context.Background(), syncOpts(pub.ts.URL, dir, nil))
+			if !errors.Is(err, catalogclient.ErrRotation) || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "trust set") {
+				t.Fatalf("Sync = %v, want ErrRotation containing %q", err, tt.want)
+			}
+			if serial, _ := heldSerial(t, dir); serial != 5 {
+				t.Fatalf("held serial %d, want 5", serial)
+			}
+			if trust, _ := catalogclient.LoadTrust(dir, nil); !trust.Key.Equal(a.Public()) {
+				t.Fatalf("pinned key changed to %s", trust.Key)
+			}
+		})
+	}
+}
+
+// After `trust set` (or `trust reset`), the new key's catalogs start their
+// own history: a publisher who lost key and catalog starts again at serial
+// 1 and the client takes it; without the trust change it is refused.
+func TestTrustChangeStartsANewHistory(t *testing.T) {
+	old, fresh := newKey(t), newKey(t)
+	pub := newPublisher(t, old, nil)
+	pub.publish(5, buildCatalog(t, 5, "", "foo"))
+	dir := t.TempDir()
+	mustSync(t, syncOpts(pub.ts.URL, dir, nil))
+
+	reborn := newPublisher(t, fresh, nil)
+	reborn.publish(1, buildCatalog(t, 1, "again", "foo"))
+	if _, err := catalogclient.Sync(context.Background(), syncOpts(reborn.ts.URL, dir, nil)); !errors.Is(err, catalogclient.ErrBadSignature) {
+		t.Fatalf("sync before the trust change = %v, want ErrBadSignature", err)
+	}
+	t.Run("set", func(t *testing.T) {
+		d := copyDir(t, dir)
+		if err := catalogclient.Pin(d, nil, fresh.Public()); err != nil {
+			t.Fatal(err)
+		}
+		res := mustSync(t, syncOpts(reborn.ts.URL, d, nil))
+		if res.Serial != 1 || !res.Updated || res.Pinned != nil {
+			t.Fatalf("sync after trust set = %+v, want serial 1 installed", res)
+		}
+		// The new history holds from now on.
+		reborn.publish(1, buildCatalog(t, 1, "forked", "foo"))
+		if _, err := catalogclient.Sync(context.Background(), syncOpts(reborn.ts.URL, d, nil)); !errors.Is(err, catalogclient.ErrSameSerial) {
+			t.Fatalf("same serial, other bytes = %v, want ErrSameSerial", err)
+		}
+		reborn.publish(1, buildCatalog(t, 1, "again", "foo"))
+	})
+	t.Run("reset", func(t *testing.T) {
+		d := copyDir(t, dir)
+		if err := catalogclient.Unpin(d, nil); err != nil {
+			t.Fatal(err)
+		}
+		res := mustSync(t, syncOpts(reborn.ts.URL, d, nil))
+		if res.Serial != 1 || !res.Pinned.Equal(fresh.Public()) {
+			t.Fatalf("sync after trust reset = %+v, want serial 1 and the new key pinned", res)
+		}
+	})
+	t.Run("configured key", func(t *testing.T) {
+		if err := catalogclient.Pin(dir, old.Public(), fresh.Public()); !errors.Is(err, catalogclient.ErrConfiguredKey) {
+			t.Fatalf("Pin with a configured key = %v, want ErrConfiguredKey", err)
+		}
+		if err := catalogclient.Unpin(dir, old.Public()); !errors.Is(err, catalogclient.ErrConfiguredKey) {
+			t.Fatalf("Unpin with a configured key = %v, want ErrConfiguredKey", err)
+		}
+	})
+}
+
+// copyDir copies a client directory (files and the catalog symlink).
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		to := filepath.Join(dst, rel)
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			l, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			return os.Symlink(l, to)
+		case fi.IsDir():
+			return os.MkdirAll(to, 0o755)
+		default:
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(to, b, fi.Mode())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}

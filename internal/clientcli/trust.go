@@ -1,0 +1,188 @@
+package clientcli
+
+import (
+	"context"
+	"errors"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/ui"
+)
+
+// trustOptions are the flags of trust reset and trust set.
+type trustOptions struct {
+	yes bool
+}
+
+func newTrust(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "trust",
+		Short: "Show or change the server key catalogs are verified with",
+		Long: `trust manages the server's ed25519 key that sync verifies the catalog with.
+
+  trust show        the key in force, its fingerprint and where it comes from
+  trust reset       forget the pinned key: the next sync pins the server's key again
+                    (trust on first use)
+  trust set KEY     pin KEY (from the server's operator: dist-server key)
+
+A planned key change needs none of this: dist-server key rotate publishes a
+statement signed by the old key, and sync follows it. reset and set are for a
+publisher who lost its key. They print the old and new fingerprints and ask for a
+confirmation on a terminal (-y/--yes to skip; without a terminal, --yes is
+required). The catalog held stays usable; the next sync accepts any serial the new
+key signed (a publisher who lost everything starts again at 1). A key set as
+server_key in client.yaml is changed there instead.`,
+		Args: cli.NoArgs,
+	}
+	c.AddCommand(newTrustShow(e), newTrustReset(e), newTrustSet(e))
+	return c
+}
+
+func newTrustShow(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "show",
+		Short: "Print the server key in force and its fingerprint",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, cp, err := e.config()
+			if err != nil {
+				return err
+			}
+			configured, err := configuredKey(cfg.ServerKey)
+			if err != nil {
+				return err
+			}
+			t, err := catalogclient.LoadTrust(cp.Dir, configured)
+			if err != nil {
+				return err
+			}
+			switch {
+			case t.Key == nil:
+				e.UI.Dataf("no server key pinned: the next sync pins the key %s presents (trust on first use)\n", cfg.ServerURL)
+			case t.Configured:
+				e.UI.Dataf("%s\n  fingerprint %s\n  from server_key in client.yaml\n", t.Key, t.Key.Fingerprint())
+			default:
+				e.UI.Dataf("%s\n  fingerprint %s\n  pinned in %s\n", t.Key, t.Key.Fingerprint(), t.Path)
+			}
+			return nil
+		},
+	}
+}
+
+func newTrustReset(e *env) *cobra.Command {
+	var o trustOptions
+	c := &cobra.Command{
+		Use:   "reset",
+		Short: "Forget the pinned server key; the next sync pins the server's key again",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runTrustChange(cmd.Context(), e, o, nil)
+		},
+	}
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for a confirmation")
+	return c
+}
+
+func newTrustSet(e *env) *cobra.Command {
+	var o trustOptions
+	c := &cobra.Command{
+		Use:     "set KEY",
+		Short:   "Pin KEY (ed25519:..., from dist-server key) as the server key",
+		Example: `  dist-client trust set ed25519:Pq1B0ZOx0vN0sWw+fIhqjzT3c5dOQH2r3m1+Yp2CbX8=`,
+		Args:    cli.ExactArgs(1, "the key to pin (dist-client trust set KEY)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			k, err := signing.ParsePublicKey(args[0])
+			if err != nil {
+				return cli.Usagef("trust set: %v", err)
+			}
+			return runTrustChange(cmd.Context(), e, o, k)
+		},
+	}
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for a confirmation")
+	return c
+}
+
+// runTrustChange pins next, or forgets the pinned key when next is nil,
+// after showing both fingerprints and getting a confirmation.
+func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.PublicKey) error {
+	cfg, cp, err := e.config()
+	if err != nil {
+		return err
+	}
+	configured, err := configuredKey(cfg.ServerKey)
+	if err != nil {
+		return err
+	}
+	if configured != nil {
+		return cli.WithHint(catalogclient.ErrConfiguredKey, "edit server_key in client.yaml, or remove it to pin a key with dist-client trust")
+	}
+	lock, err := state.Acquire(ctx, cp.Lock(), func(pid int) {
+		e.UI.Warnf("another dist-client (pid %d) is changing this installation; waiting...\n", pid)
+	})
+	if err != nil {
+		return err
+	}
+	defer lock.Release()
+	t, err := catalogclient.LoadTrust(cp.Dir, nil)
+	if err != nil && next == nil {
+		// A damaged server.key is what reset is for.
+		e.UI.Warnf("%v\n", err)
+	} else if err != nil {
+		return err
+	}
+	old := "none"
+	if t.Key != nil {
+		old = t.Key.Fingerprint() + " (" + t.Key.String() + ")"
+	}
+	question := "Forget the pinned server key? The next sync pins the key " + cfg.ServerURL + " presents."
+	if next != nil {
+		question = "Pin this key? Catalogs signed by any other key will be refused."
+		if t.Key.Equal(next) {
+			e.UI.Printf("server key unchanged: %s is already pinned\n", next.Fingerprint())
+			return nil
+		}
+	}
+	e.UI.Dataf("old key: %s\n", old)
+	if next != nil {
+		e.UI.Dataf("new key: %s (%s)\n", next.Fingerprint(), next)
+	} else {
+		e.UI.Dataf("new key: none until the next sync pins the server's\n")
+	}
+	if !o.yes {
+		if err := ui.Confirm(e.stdio.In, e.stdio.Err, question); err != nil {
+			if errors.Is(err, ui.ErrNoTerminal) {
+				return cli.WithHint(errors.New("trust: changing the server key "+err.Error()), "check the fingerprints above, then run it again with --yes")
+			}
+			if errors.Is(err, ui.ErrNotConfirmed) {
+				return errors.New("trust: server key not changed")
+			}
+			return err
+		}
+	}
+	if next == nil {
+		err = catalogclient.Unpin(cp.Dir, nil)
+	} else {
+		err = catalogclient.Pin(cp.Dir, nil, next)
+	}
+	if err != nil {
+		return err
+	}
+	if next == nil {
+		e.UI.Printf("server key forgotten; the next sync pins the key the server presents\n")
+	} else {
+		e.UI.Printf("server key pinned: %s; the next sync verifies with it\n", next.Fingerprint())
+	}
+	return nil
+}
+
+// configuredKey parses server_key from client.yaml (nil when unset).
+func configuredKey(s string) (signing.PublicKey, error) {
+	if s == "" {
+		return nil, nil
+	}
+	return signing.ParsePublicKey(s)
+}

@@ -1,0 +1,44 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Duration is a length of time written as Go writes durations ("168h",
+// "90m", "3s") or as whole days ("7d").
+type Duration time.Duration
+
+// UnmarshalYAML reads a duration from a scalar.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("want a duration like \"168h\", got %s", describe(n))
+	}
+	v, err := ParseDuration(n.Value)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// ParseDuration reads "168h", "1h30m", "3s" or "7d".
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(t, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 16)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a duration: want whole days (\"7d\") or hours, minutes and seconds (\"168h\", \"90m\", \"3s\")", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	v, err := time.ParseDuration(t)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a duration: want hours, minutes and seconds (\"168h\", \"90m\", \"3s\") or whole days (\"7d\")", s)
+	}
+	return v, nil
+}

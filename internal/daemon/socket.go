@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// MaxSocketPath is the longest unix socket path Linux accepts.
+const MaxSocketPath = 107
+
+// listener is the daemon's socket: a unix listener bound in a private
+// directory and linked into place, which removes its own path on Close.
+type listener struct {
+	*net.UnixListener
+	path  string
+	inode os.FileInfo
+	once  sync.Once
+}
+
+func (l *listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+
+func (l *listener) Close() error {
+	err := l.UnixListener.Close()
+	l.once.Do(func() {
+		// Only our own socket: never one a later daemon put there.
+		if fi, serr := os.Lstat(l.path); serr == nil && os.SameFile(fi, l.inode) {
+			os.Remove(l.path)
+		}
+	})
+	if errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// Listen takes the unix socket at path for a daemon: it fails when another
+// daemon answers there, and replaces a socket left by one that was killed.
+// Call it before anything else a daemon starts, so a second daemon stops
+// before it seeds or says it runs.
+//
+// The socket is 0600 whatever the umask, and never wider for a moment: it
+// is bound inside a fresh 0700 directory, made 0600 there, and only then
+// hard-linked to path (link, unlike rename, fails when path exists, so two
+// daemons starting at once cannot both take it). Who may connect is
+// checked again on every connection (SO_PEERCRED, see Serve).
+func Listen(path string) (net.Listener, error) {
+	if len(path) > MaxSocketPath {
+		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
+	}
+	// A socket left by a daemon that was killed refuses connections.
+	if _, err := os.Lstat(path); err == nil {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("daemon socket %s: another daemon is running", path)
+		}
+		os.Remove(path)
+	}
+	private, err := os.MkdirTemp(filepath.Dir(path), ".daemon-")
+	if err != nil {
+		return nil, fmt.Errorf("daemon socket: %w", err)
+	}
+	defer os.RemoveAll(private)
+	tmp := filepath.Join(private, "s")
+	if len(tmp) > MaxSocketPath {
+		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", tmp, len(tmp), MaxSocketPath)
+	}
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, fmt.Errorf("daemon socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("daemon socket: %w", err)
+	}
+	if err := os.Link(tmp, path); err != nil {
+		ln.Close()
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("daemon socket %s: another daemon is running", path)
+		}
+		return nil, fmt.Errorf("daemon socket: %w", err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("daemon socket: %w", err)
+	}
+	return &listener{UnixListener: ln, path: path, inode: fi}, nil
+}
+
+// peer is who is at the other end of a connection, from SO_PEERCRED: the
+// kernel's record of the process that connected, which it cannot forge.
+type peer struct {
+	cred *unix.Ucred
+	err  error
+}
+
+type peerKey struct{}
+
+// withPeer records a connection's credentials in its context (the
+// http.Server's ConnContext).
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	p := peer{err: errors.New("not a unix socket connection")}
+	if uc, ok := c.(*net.UnixConn); ok {
+		raw, err := uc.SyscallConn()
+		if err != nil {
+			p.err = err
+		} else if cerr := raw.Control(func(fd uintptr) {
+			p.cred, p.err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		}); cerr != nil {
+			p.err = cerr
+		}
+	}
+	return context.WithValue(ctx, peerKey{}, p)
+}
+
+// onlyOwner lets through requests from the daemon's own uid and root, and
+// answers everyone else 403 with a log line. The socket's mode already
+// keeps others out; this holds even when the socket or its directory was
+// made wider by hand, or the daemon runs as root.
+func onlyOwner(h http.Handler, logger *slog.Logger) http.Handler {
+	self := uint32(os.Getuid())
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := r.Context().Value(peerKey{}).(peer)
+		if p.err != nil || p.cred == nil {
+			logger.Warn("daemon socket: refused a caller whose credentials cannot be read", "err", p.err)
+			http.Error(w, "forbidden: cannot tell who is calling", http.StatusForbidden)
+			return
+		}
+		if p.cred.Uid != self && p.cred.Uid != 0 {
+			logger.Warn("daemon socket: refused a caller of another user", "uid", p.cred.Uid, "pid", p.cred.Pid, "daemon_uid", self)
+			http.Error(w, fmt.Sprintf("forbidden: uid %d may not use the daemon of uid %d (only its own user and root may)", p.cred.Uid, self), http.StatusForbidden)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}

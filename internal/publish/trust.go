@@ -1,0 +1,170 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// RenewDue reports whether a publication should be re-signed at now: when
+// less than half of validFor is left (so a client that syncs at any time
+// finds a catalog with at least that much left, and a server that was down
+// a while re-signs at once), or when more than validFor is left (the
+// operator shortened catalog_valid_for).
+func RenewDue(m catalog.Meta, validFor time.Duration, now time.Time) bool {
+	left := m.ValidUntil.Sub(now)
+	return left < validFor/2 || left > validFor
+}
+
+// Renew re-signs the catalog when RenewDue: the same packages under a new
+// serial, with a new created and valid_until. The serial grows because the
+// bytes change, and a client refuses a serial it holds with other bytes
+// (two signed catalogs under one serial are a fork); a growing serial also
+// lets the rollback check cover re-signings, so a client that saw a
+// re-signed catalog refuses the one before it even while that is still
+// valid. It reports the meta now published and whether it re-signed.
+func (p *Publisher) Renew(ctx context.Context) (catalog.Meta, bool, error) {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return catalog.Meta{}, false, err
+	}
+	defer fl.Unlock()
+	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	if err != nil {
+		return catalog.Meta{}, false, err
+	}
+	db, err := p.openCatalog(ctx)
+	if err != nil {
+		return catalog.Meta{}, false, err
+	}
+	defer db.Close()
+	m, err := db.Meta(ctx)
+	if err != nil {
+		return catalog.Meta{}, false, err
+	}
+	if !RenewDue(m, p.validFor(), time.Now()) {
+		return m, false, EnsurePublished(ctx, db, key, p.Paths.PublicDir())
+	}
+	if m, err = db.BumpSerial(ctx); err != nil {
+		return catalog.Meta{}, false, err
+	}
+	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
+		return catalog.Meta{}, false, fmt.Errorf("re-sign catalog: %w", err)
+	}
+	return m, true, nil
+}
+
+// Rotated says what Rotate did.
+type Rotated struct {
+	Statement signing.Rotation // Old, New, and the first serial New signs
+}
+
+// ErrNoKey: there is no signing key to rotate yet.
+var ErrNoKey = errors.New("no signing key yet, so nothing to rotate (`dist-server key` or the first add creates one)")
+
+// Rotate replaces the server's signing key. It makes a new key, a statement
+// signed by the old key handing over to the new one from the next serial
+// on, appends it to the published rotation chain, and publishes the catalog
+// signed by the new key. Clients that pinned the old key (or any earlier
+// one in the chain) verify the statements and follow.
+//
+// Crash safety, step by step: the new key is written beside the old one
+// (signing.key.next); the serial is bumped; the chain is replaced
+// atomically; the new key is renamed over the old one (the commit point);
+// the catalog is published. A crash before the rename leaves the old key in
+// force and a chain that may already name the new key: clients keep
+// verifying with the old key, since they consult the chain only when that
+// fails, and the next Rotate reuses signing.key.next and its statement. A
+// crash after the rename leaves a published pair the new key does not
+// verify; EnsurePublished (the running server, the next add) republishes it.
+func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return Rotated{}, err
+	}
+	defer fl.Unlock()
+	old, err := signing.Load(p.Paths.SigningKey())
+	if errors.Is(err, os.ErrNotExist) {
+		return Rotated{}, ErrNoKey
+	}
+	if err != nil {
+		return Rotated{}, err
+	}
+	nextPath := p.Paths.SigningKey() + ".next"
+	next, err := signing.LoadOrCreate(nextPath)
+	if err != nil {
+		return Rotated{}, err
+	}
+	if next.Public().Equal(old.Public()) { // a crash after the rename, before the cleanup
+		os.Remove(nextPath)
+		if next, err = signing.LoadOrCreate(nextPath); err != nil {
+			return Rotated{}, err
+		}
+	}
+	db, err := p.openCatalog(ctx)
+	if err != nil {
+		return Rotated{}, err
+	}
+	defer db.Close()
+
+	dir := p.Paths.PublicDir()
+	data, err := readRotations(dir)
+	if err != nil {
+		return Rotated{}, err
+	}
+	chain, _ := signing.ParseRotations(data) // readRotations checked the form
+	var st signing.Rotation
+	for _, r := range chain {
+		if r.Old.Equal(old.Public()) && r.New.Equal(next.Public()) {
+			st = r // made by a Rotate that crashed before the rename
+		}
+	}
+	if st.Sig == nil {
+		meta, err := db.BumpSerial(ctx)
+		if err != nil {
+			return Rotated{}, err
+		}
+		st = signing.NewRotation(old, next.Public(), meta.Serial, time.Now())
+		chain = append(chain, st)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return Rotated{}, fmt.Errorf("rotate key: %w", err)
+		}
+		if err := fsutil.WriteFileAtomic(filepath.Join(dir, RotationFile), signing.MarshalRotations(chain), 0o644); err != nil {
+			return Rotated{}, fmt.Errorf("rotate key: publish the statement: %w", err)
+		}
+	}
+	if err := os.Rename(nextPath, p.Paths.SigningKey()); err != nil {
+		return Rotated{}, fmt.Errorf("rotate key: %w", err)
+	}
+	if err := fsutil.SyncDir(filepath.Dir(p.Paths.SigningKey())); err != nil {
+		return Rotated{}, fmt.Errorf("rotate key: %w", err)
+	}
+	if err := Publish(ctx, db, next, dir); err != nil {
+		return Rotated{st}, fmt.Errorf("key rotated, but publishing the catalog signed by the new key failed (a running server or the next add republishes it): %w", err)
+	}
+	return Rotated{st}, nil
+}
+
+// readRotations reads the published rotation chain: nil when the key never
+// rotated, an error when the file is damaged (clients would refuse it).
+func readRotations(dir string) ([]byte, error) {
+	path := filepath.Join(dir, RotationFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key rotation statements: %w", err)
+	}
+	if _, err := signing.ParseRotations(data); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return data, nil
+}

@@ -1,0 +1,118 @@
+package publish_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+func TestRenewDue(t *testing.T) {
+	now := time.Unix(1800000000, 0)
+	week := 7 * 24 * time.Hour
+	tests := []struct {
+		name string
+		left time.Duration
+		due  bool
+	}{
+		{"fresh", week, false},
+		{"just over half left", week/2 + time.Second, false},
+		{"under half left", week/2 - time.Second, true},
+		{"expired", -time.Hour, true},
+		{"longer than configured (catalog_valid_for shortened)", week + time.Minute, true},
+	}
+	for _, tt := range tests {
+		m := catalog.Meta{ValidUntil: now.Add(tt.left)}
+		if got := publish.RenewDue(m, week, now); got != tt.due {
+			t.Errorf("%s: RenewDue = %v, want %v", tt.name, got, tt.due)
+		}
+	}
+}
+
+// Renew re-signs only when due, under a new serial, with the configured
+// validity, and publishes a pair that verifies.
+func TestRenew(t *testing.T) {
+	ctx := context.Background()
+	p := newPublisher(t)
+	p.Config.CatalogValidFor = config.Duration(time.Hour)
+	if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "x")}); err != nil {
+		t.Fatal(err)
+	}
+	m, renewed, err := p.Renew(ctx)
+	if err != nil || renewed || m.Serial != 1 {
+		t.Fatalf("Renew of a fresh catalog = %+v, %v, %v; want serial 1 kept", m, renewed, err)
+	}
+	p.Config.CatalogValidFor = config.Duration(10 * time.Second) // shortened: due at once
+	m, renewed, err = p.Renew(ctx)
+	if err != nil || !renewed || m.Serial != 2 || m.ValidUntil.Sub(m.Created) != 10*time.Second {
+		t.Fatalf("Renew after shortening = %+v, %v, %v; want serial 2 valid for 10s", m, renewed, err)
+	}
+	key, err := signing.Load(p.Paths.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), key.Public(), 2)
+	if err != nil || !snap.Meta.ValidUntil.Equal(m.ValidUntil) {
+		t.Fatalf("published pair after Renew: %+v, %v", snap.Meta, err)
+	}
+}
+
+// Rotate hands the key over with a statement signed by the old key, twice,
+// and the chain leads from the first key to the last; a crash that left
+// signing.key.next behind is resumed with that key.
+func TestRotate(t *testing.T) {
+	ctx := context.Background()
+	p := newPublisher(t)
+	if _, err := p.Rotate(ctx); !errors.Is(err, publish.ErrNoKey) {
+		t.Fatalf("Rotate without a key = %v, want ErrNoKey", err)
+	}
+	if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "x")}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := signing.Load(p.Paths.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A rotation that crashed right after writing the new key.
+	pending, err := signing.LoadOrCreate(p.Paths.SigningKey() + ".next")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := p.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r1.Statement.Old.Equal(first.Public()) || !r1.Statement.New.Equal(pending.Public()) || r1.Statement.Serial != 2 {
+		t.Fatalf("first rotation = %+v, want first -> the pending key at serial 2", r1.Statement)
+	}
+	r2, err := p.Rotate(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := signing.Load(p.Paths.SigningKey())
+	if err != nil || !last.Public().Equal(r2.Statement.New) {
+		t.Fatalf("signing.key = %v (%v), want the second rotation's new key", last, err)
+	}
+	if _, err := os.Stat(p.Paths.SigningKey() + ".next"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("signing.key.next left behind (%v)", err)
+	}
+	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), last.Public(), 3)
+	if err != nil {
+		t.Fatalf("published pair after two rotations: %v", err)
+	}
+	chain, err := signing.ParseRotations(snap.Rotation)
+	if err != nil || len(chain) != 2 {
+		t.Fatalf("chain = %d statements, %v; want 2", len(chain), err)
+	}
+	path, err := signing.Follow(chain, first.Public())
+	if err != nil || len(path) != 2 || !path[1].New.Equal(last.Public()) {
+		t.Fatalf("Follow from the first key = %v, %v; want it to reach the last", path, err)
+	}
+}

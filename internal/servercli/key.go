@@ -1,0 +1,75 @@
+package servercli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+func newKey(e *env) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "key",
+		Short: "Print the public key clients use to verify the catalog",
+		Long: `key prints the server's ed25519 public key (creating the key pair on first use).
+Put it in each client's client.yaml as server_key to pin it.`,
+		Args: cli.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			h, err := e.home()
+			if err != nil {
+				return err
+			}
+			k, err := signing.LoadOrCreate(h.Server().SigningKey())
+			if err != nil {
+				return err
+			}
+			e.UI.Dataf("%s\n", k.Public())
+			return nil
+		},
+	}
+	c.AddCommand(newKeyRotate(e))
+	return c
+}
+
+func newKeyRotate(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rotate",
+		Short: "Replace the signing key; clients that pinned the old one follow",
+		Long: `rotate makes a new signing key and a statement, signed by the old key, that hands
+over to the new one. The statement is published next to the catalog
+(packages.db.rotation, with every earlier one), and the catalog is published again
+signed by the new key. Clients that pinned the old key (or any earlier one) verify
+the statements on their next sync and follow without manual steps; clients with
+server_key in client.yaml follow too and are told to update it. A running server
+serves the new key and statement at once. The old private key is deleted.
+
+Rotation needs the old key. If it is lost or stolen, a statement cannot help:
+give clients the new key (dist-client trust set KEY), as the README describes.`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyRotate(cmd.Context(), e) },
+	}
+}
+
+func runKeyRotate(ctx context.Context, e *env) error {
+	cfg, sp, err := e.config()
+	if err != nil {
+		return err
+	}
+	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnWait: func() {
+		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
+	}}
+	res, err := pub.Rotate(ctx)
+	st := res.Statement
+	if st.Sig != nil {
+		e.UI.Printf("key rotated: %s -> %s (catalog serial %d on)\n", st.Old.Fingerprint(), st.New.Fingerprint(), st.Serial)
+		e.UI.Dataf("%s\n", st.New)
+	}
+	if err != nil {
+		return err
+	}
+	e.UI.Printf("clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it\n")
+	return nil
+}
