@@ -77,10 +77,10 @@ var hostileTrackers = []struct {
 	name  string
 	serve http.HandlerFunc
 }{
-	{"peer entry is a list", func(w http.ResponseWriter, r *http.Request) {
+	{"list-peer", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("d8:intervali30e5:peerslleee"))
 	}},
-	{"nested ten million lists deep", func(w http.ResponseWriter, r *http.Request) {
+	{"deep", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("d8:intervali30e5:extra"))
 		chunk := []byte(strings.Repeat("l", 1<<20))
 		for range 10 {
@@ -89,7 +89,7 @@ var hostileTrackers = []struct {
 			}
 		}
 	}},
-	{"endless reply", func(w http.ResponseWriter, r *http.Request) {
+	{"endless", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("d8:intervali30e5:peers999999999999:"))
 		chunk := make([]byte, 1<<20)
 		for range 4096 { // 4 GiB at most; a client must stop long before
@@ -98,7 +98,7 @@ var hostileTrackers = []struct {
 			}
 		}
 	}},
-	{"a million peers", func(w http.ResponseWriter, r *http.Request) {
+	{"million", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("d8:intervali30e5:peers6000000:"))
 		for i := range 1000000 {
 			if _, err := w.Write([]byte{10, byte(i >> 16), byte(i >> 8), byte(i), 0x1a, 0xe1}); err != nil {
@@ -107,7 +107,7 @@ var hostileTrackers = []struct {
 		}
 		w.Write([]byte("e"))
 	}},
-	{"two hundred dead peers", func(w http.ResponseWriter, r *http.Request) {
+	{"dead", func(w http.ResponseWriter, r *http.Request) {
 		var b strings.Builder
 		b.WriteString("d8:intervali30e5:peers1200:")
 		for i := range 200 {

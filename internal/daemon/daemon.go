@@ -38,6 +38,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // Item names one package version of the catalog to download.
@@ -201,7 +202,7 @@ func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engin
 	g, gctx := errgroup.WithContext(ctx)
 	for i, row := range rows {
 		g.Go(func() error {
-			err := engine.Download(gctx, row.Torrent, nil, func(p swarm.Progress) {
+			err := engine.Download(gctx, row.Torrent, torrentmeta.Seeders(row.Magnet), func(p swarm.Progress) {
 				mu.Lock()
 				done[i] = p.Done
 				peers = max(peers, p.Peers)
