@@ -73,11 +73,8 @@ func runStart(ctx context.Context, e *env, o startOptions) error {
 	if !o.foreground {
 		return startBackground(ctx, e, sp, o)
 	}
-	logger := e.Logger
-	if e.LogLevel > slog.LevelInfo && !e.Quiet {
-		// A running server's log says what it serves and seeds.
-		logger = slog.New(slog.NewTextHandler(e.stdio.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
+	// A running server's log says what it serves and seeds.
+	logger := e.LoggerAt(slog.LevelInfo)
 	return server.Run(ctx, server.Options{
 		Paths: sp, Config: cfg, Logger: logger,
 		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,
@@ -120,8 +117,8 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 	if e.Config != "" {
 		args = append(args, "--config", e.Config)
 	}
-	if e.Verbose {
-		args = append(args, "-v")
+	if e.Verbosity > 0 {
+		args = append(args, "-"+strings.Repeat("v", e.Verbosity))
 	}
 	if e.Quiet {
 		args = append(args, "-q") // the log then holds errors only
