@@ -37,7 +37,7 @@ func Closest(name string, candidates []string, n int) []string {
 		}
 		seen[c] = true
 		lc := strings.ToLower(c)
-		d := distance(want, lc)
+		d := Distance(want, lc)
 		switch {
 		case d <= limit:
 		case len(want) >= 3 && (strings.Contains(lc, want) || strings.Contains(want, lc) && len(lc) >= 3):
@@ -59,10 +59,11 @@ func Closest(name string, candidates []string, n int) []string {
 	return out
 }
 
-// distance is the optimal string alignment distance between a and b: the
-// Levenshtein distance where swapping two neighbouring bytes costs 1, the
-// commonest typo ("hlelo").
-func distance(a, b string) int {
+// Distance is the optimal string alignment distance between a and b (bytes,
+// case counts): the Levenshtein distance where swapping two neighbouring
+// bytes costs 1, the commonest typo ("hlelo"). It costs len(a)·len(b) steps;
+// callers bound the lengths.
+func Distance(a, b string) int {
 	// Three rows: two back (for swaps), one back and this one.
 	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
