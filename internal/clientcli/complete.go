@@ -2,21 +2,21 @@ package clientcli
 
 import (
 	"context"
-	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
 )
 
 // nameSource says where completion takes package names from.
 type nameSource int
 
 const (
-	catalogOnly        nameSource = iota // install: what can be installed
-	installedOnly                        // uninstall, upgrade: what is installed
-	catalogAndInstalled                  // info: both
+	catalogOnly         nameSource = iota // install: what can be installed
+	installedOnly                         // uninstall, upgrade: what is installed
+	catalogAndInstalled                   // info: both
 )
 
 // completeNames completes package names for shells (dist-client completion
@@ -48,16 +48,7 @@ func (e *env) completeNames(src nameSource, maxArgs int) cobra.CompletionFunc {
 				}
 			}
 		}
-		slices.Sort(names)
-		names = slices.Compact(names)
-		prefix := strings.ToLower(toComplete)
-		var out []cobra.Completion
-		for _, n := range names {
-			if strings.HasPrefix(strings.ToLower(n), prefix) && !slices.Contains(args, n) {
-				out = append(out, n)
-			}
-		}
-		return out, cobra.ShellCompDirectiveNoFileComp
+		return cli.Completions(names, args, toComplete), cobra.ShellCompDirectiveNoFileComp
 	}
 }
 
@@ -76,12 +67,9 @@ func (e *env) completeVersions(ctx context.Context, name, toComplete string) []c
 	if err != nil {
 		return nil
 	}
-	var out []cobra.Completion
+	versions := make([]string, 0, len(rows))
 	for _, r := range rows {
-		c := name + "@" + r.Version
-		if strings.HasPrefix(c, toComplete) {
-			out = append(out, c)
-		}
+		versions = append(versions, r.Version)
 	}
-	return out
+	return cli.VersionCompletions(name, versions, toComplete)
 }

@@ -57,8 +57,12 @@ func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
 	if err != nil {
 		// The catalog has nothing that matches; the installed record may
 		// (a version withdrawn since it was installed).
-		if r, ok := st.Get(req.Name); ok && (req.Constraint == nil || allows(req, r.Version)) {
+		r, installed := st.Get(req.Name)
+		if installed && (req.Constraint == nil || allows(req, r.Version)) {
 			return printRecord(e, o, r, st)
+		}
+		if installed && errors.Is(err, errNoSuchName) {
+			return cli.WithHint(noSuchPackage(req.Name), fmt.Sprintf("%s %s is installed: dist-client info %s shows its record", r.Name, r.Version, r.Name))
 		}
 		if errors.Is(err, errNoSuchName) {
 			return e.withCatalogHint(ctx, noSuchPackage(req.Name), args)

@@ -20,17 +20,14 @@ func (p *Printer) Table(header []string, rows [][]string) error {
 	return tw.Flush()
 }
 
-// Field is one "Key : value" line of Fields.
-type Field struct{ Key, Value string }
-
-// Fields prints one record as "Key : value" lines with the colons aligned
-// (dist-client info), as data.
-func (p *Printer) Fields(fields []Field) error {
+// Fields prints one record, given as {key, value} pairs, as "Key : value"
+// lines with the colons aligned (dist-client info), as data.
+func (p *Printer) Fields(fields [][2]string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	tw := tabwriter.NewWriter(p.Out, 0, 4, 1, ' ', 0)
 	for _, f := range fields {
-		tw.Write([]byte(oneLine(f.Key) + "\t: " + oneLine(f.Value) + "\n"))
+		tw.Write([]byte(oneLine(f[0]) + "\t: " + oneLine(f[1]) + "\n"))
 	}
 	return tw.Flush()
 }

@@ -51,7 +51,7 @@ func TestTable(t *testing.T) {
 func TestFields(t *testing.T) {
 	var out bytes.Buffer
 	p := New(&out, &bytes.Buffer{}, false)
-	if err := p.Fields([]Field{{"Name", "hello"}, {"Download size", "604 B"}, {"Description", "two\nlines"}}); err != nil {
+	if err := p.Fields([][2]string{{"Name", "hello"}, {"Download size", "604 B"}, {"Description", "two\nlines"}}); err != nil {
 		t.Fatal(err)
 	}
 	want := "Name          : hello\nDownload size : 604 B\nDescription   : two lines\n"
