@@ -23,7 +23,6 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 type env struct {
 	cli.Global
-	stdio cli.Stdio
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -53,7 +52,7 @@ func (e *env) installer() (*install.Client, error) {
 }
 
 func newRoot(stdio cli.Stdio) *cobra.Command {
-	e := &env{stdio: stdio}
+	e := &env{}
 	root := &cobra.Command{
 		Use:   "dist-client",
 		Short: "Install packages whose payloads travel over BitTorrent",
