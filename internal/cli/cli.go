@@ -50,7 +50,7 @@ type Global struct {
 // Bind adds the global flags to root and prepares UI and Logger before any
 // command runs.
 func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
-	root.PersistentFlags().CountVarP(&g.Verbosity, "verbose", "v", "debug logs on stderr (-vv: the BitTorrent library's too)")
+	root.PersistentFlags().CountVarP(&g.Verbosity, "verbose", "v", "debug logs on stderr (-vv: the BitTorrent library's debug records too)")
 	root.PersistentFlags().BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and requested data")
 	root.PersistentFlags().StringVar(&g.Config, "config", "", "config `FILE` (default $XDG_DATA_HOME/distpac/"+configName+")")
 	root.PersistentPreRun = func(*cobra.Command, []string) {
@@ -63,7 +63,7 @@ func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
 
 // LoggerAt is the command's logger with distpac's records shown from level
 // up (lower than Logger's, e.g. Info for a foreground server), -v and -q
-// still counting; the BitTorrent library's stay at Warn below -vv.
+// still counting; the BitTorrent library's debug records wait for -vv.
 func (g *Global) LoggerAt(level slog.Level) *slog.Logger {
 	l, _ := newLogger(g.logOut, g.Verbosity, g.Quiet, min(level, g.LogLevel))
 	return l

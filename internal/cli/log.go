@@ -15,10 +15,11 @@ import (
 const libraryPrefix = "github.com/anacrolix/"
 
 // newLogger is the one logger a command gets. verbosity is the number of -v:
-// 0 shows errors, 1 distpac's debug records and the library's warnings and
-// errors, 2 everything the library says too. level, when lower than what
-// verbosity gives, raises the floor for distpac's records (a foreground
-// server logs at Info without -v); the library stays at Warn below -vv.
+// 0 shows errors, 1 distpac's debug records and the library's Info and up
+// (its few Info records say something: "piece failed hash. banning peer"),
+// 2 the library's debug records too. level, when lower than what verbosity
+// gives, lowers the floor for distpac's records (a foreground server logs
+// at Info without -v); the library's debug records still wait for -vv.
 func newLogger(w io.Writer, verbosity int, quiet bool, level slog.Level) (*slog.Logger, slog.Level) {
 	switch {
 	case quiet:
@@ -28,7 +29,7 @@ func newLogger(w io.Writer, verbosity int, quiet bool, level slog.Level) (*slog.
 	}
 	var h slog.Handler = slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})
 	if verbosity < 2 {
-		h = &sourceFilter{next: h, prefix: libraryPrefix, min: max(level, slog.LevelWarn)}
+		h = &sourceFilter{next: h, prefix: libraryPrefix, min: max(level, slog.LevelInfo)}
 	}
 	return slog.New(h), level
 }

@@ -44,12 +44,13 @@ func TestSourceFilter(t *testing.T) {
 		pc       uintptr
 		wantSeen bool
 	}{
-		{"library debug dropped", slog.LevelWarn, slog.LevelDebug, lib, false},
-		{"library info dropped", slog.LevelWarn, slog.LevelInfo, lib, false},
-		{"library warning kept", slog.LevelWarn, slog.LevelWarn, lib, true},
-		{"library error kept", slog.LevelWarn, slog.LevelError, lib, true},
-		{"our debug kept", slog.LevelWarn, slog.LevelDebug, ours[0], true},
-		{"no pc kept", slog.LevelWarn, slog.LevelDebug, 0, true},
+		{"library debug dropped", slog.LevelInfo, slog.LevelDebug, lib, false},
+		{"library info kept", slog.LevelInfo, slog.LevelInfo, lib, true},
+		{"library warning kept", slog.LevelInfo, slog.LevelWarn, lib, true},
+		{"library info dropped above", slog.LevelWarn, slog.LevelInfo, lib, false},
+		{"library error kept", slog.LevelInfo, slog.LevelError, lib, true},
+		{"our debug kept", slog.LevelInfo, slog.LevelDebug, ours[0], true},
+		{"no pc kept", slog.LevelInfo, slog.LevelDebug, 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
