@@ -35,3 +35,20 @@ func VersionCompletions(name string, versions []string, toComplete string) []cob
 	}
 	return out
 }
+
+// NoFileCompletion makes Tab offer nothing for the arguments of root's
+// commands that have no completion of their own (dist-client list, sync,
+// ...): by default shells would offer the files of the working directory,
+// which none of them takes.
+func NoFileCompletion(root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if c.ValidArgsFunction == nil {
+			c.ValidArgsFunction = cobra.NoFileCompletions
+		}
+	}
+}
+
+// DirCompletion completes directory names only (dist-server add PATH...).
+func DirCompletion(*cobra.Command, []string, string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
+}

@@ -32,6 +32,7 @@ directory's name ends in a -VERSION other than the manifest's version.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAdd(cmd.Context(), e, o, args)
 		},
+		ValidArgsFunction: cli.DirCompletion,
 	}
 	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	return c

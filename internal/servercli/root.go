@@ -62,5 +62,6 @@ the configuration is server.yaml there, or the file given with --config.`,
 	}
 	e.Bind(root, stdio, "server.yaml")
 	root.AddCommand(newAdd(e), newRemove(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e))
+	cli.NoFileCompletion(root)
 	return root
 }
