@@ -116,6 +116,26 @@ func TestManyVersions(t *testing.T) {
 	}
 }
 
+func TestNames(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	if names, err := db.Names(ctx); err != nil || len(names) != 0 {
+		t.Fatalf("Names of an empty catalog = %q, %v", names, err)
+	}
+	if _, err := db.Add(ctx, []Package{makePkg(t, "zeta", "1.0.0", 100), makePkg(t, "alpha", "1.0.0", 100),
+		makePkg(t, "alpha", "2.0.0", 100), makePkg(t, "Mid", "0.1.0", 100)}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := db.Names(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Each name once, in the order of All (SQLite's binary collation).
+	if want := []string{"Mid", "alpha", "zeta"}; !slices.Equal(names, want) {
+		t.Errorf("Names = %q, want %q", names, want)
+	}
+}
+
 func TestAddSemantics(t *testing.T) {
 	ctx := context.Background()
 	base := makePkg(t, "foo", "1.0.0", 100)

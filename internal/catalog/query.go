@@ -280,6 +280,29 @@ func (db *DB) All(ctx context.Context) ([]Package, error) {
 	return pkgs, nil
 }
 
+// Names returns every package name once, sorted: what shell completion and
+// "did you mean" hints choose from. It reads one column, not the rows'
+// torrents, so it stays fast on a large catalog.
+func (db *DB) Names(ctx context.Context) ([]string, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT name FROM packages ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list names: %w", err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, fmt.Errorf("list names: %w", err)
+		}
+		names = append(names, n)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list names: %w", err)
+	}
+	return names, nil
+}
+
 // Search returns the package versions whose name or description contains
 // term, ignoring case (Unicode-aware, unlike SQLite's lower()), in the
 // order of All. An empty term matches everything.

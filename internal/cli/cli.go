@@ -35,33 +35,38 @@ type Stdio struct {
 
 // Global holds the flags every command has.
 type Global struct {
-	Verbose bool
-	Quiet   bool
-	Config  string
-	UI      *ui.Printer
-	Logger  *slog.Logger
+	// Verbosity counts -v: 1 for distpac's debug logs, 2 (-vv) for the
+	// BitTorrent library's as well.
+	Verbosity int
+	Quiet     bool
+	Config    string
+	UI        *ui.Printer
+	Logger    *slog.Logger
 	// LogLevel is the level Logger was made with.
 	LogLevel slog.Level
+	logOut   io.Writer
 }
 
 // Bind adds the global flags to root and prepares UI and Logger before any
 // command runs.
 func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
-	root.PersistentFlags().BoolVarP(&g.Verbose, "verbose", "v", false, "debug logs on stderr")
+	root.PersistentFlags().CountVarP(&g.Verbosity, "verbose", "v", "debug logs on stderr (-vv: the BitTorrent library's debug records too)")
 	root.PersistentFlags().BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and requested data")
 	root.PersistentFlags().StringVar(&g.Config, "config", "", "config `FILE` (default $XDG_DATA_HOME/distpac/"+configName+")")
 	root.PersistentPreRun = func(*cobra.Command, []string) {
 		g.UI = ui.New(stdio.Out, stdio.Err, g.Quiet)
-		level := slog.LevelError
-		if g.Verbose {
-			level = slog.LevelDebug
-		}
-		if g.Quiet {
-			level = slog.LevelError
-		}
-		g.Logger = slog.New(slog.NewTextHandler(stdio.Err, &slog.HandlerOptions{Level: level}))
-		g.LogLevel = level
+		g.UI.In, g.UI.InTTY = stdio.In, ui.IsTerminal(stdio.In)
+		g.logOut = stdio.Err
+		g.Logger, g.LogLevel = newLogger(stdio.Err, g.Verbosity, g.Quiet, slog.LevelError)
 	}
+}
+
+// LoggerAt is the command's logger with distpac's records shown from level
+// up (lower than Logger's, e.g. Info for a foreground server), -v and -q
+// still counting; the BitTorrent library's debug records wait for -vv.
+func (g *Global) LoggerAt(level slog.Level) *slog.Logger {
+	l, _ := newLogger(g.logOut, g.Verbosity, g.Quiet, min(level, g.LogLevel))
+	return l
 }
 
 // UsageError marks a mistake in how a command was called (exit status 2).

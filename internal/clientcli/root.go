@@ -23,7 +23,6 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 type env struct {
 	cli.Global
-	stdio cli.Stdio
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -53,7 +52,7 @@ func (e *env) installer() (*install.Client, error) {
 }
 
 func newRoot(stdio cli.Stdio) *cobra.Command {
-	e := &env{stdio: stdio}
+	e := &env{}
 	root := &cobra.Command{
 		Use:   "dist-client",
 		Short: "Install packages whose payloads travel over BitTorrent",
@@ -73,5 +72,6 @@ the configuration is client.yaml there, or the file given with --config.`,
 	}
 	e.Bind(root, stdio, "client.yaml")
 	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e), newTrust(e))
+	cli.NoFileCompletion(root)
 	return root
 }

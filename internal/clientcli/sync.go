@@ -13,8 +13,11 @@ import (
 	"github.com/distpac/distpac/internal/state"
 )
 
+type syncOptions struct{ json bool }
+
 func newSync(e *env) *cobra.Command {
-	return &cobra.Command{
+	var o syncOptions
+	c := &cobra.Command{
 		Use:   "sync",
 		Short: "Download and verify the server's signed catalog",
 		Long: `sync fetches packages.db and packages.db.sig from server_url (one round trip when
@@ -28,11 +31,13 @@ handed over to with a statement that key signed (dist-server key rotate), which 
 follows and says so. A catalog past its valid_until (set by the server's
 catalog_valid_for) is refused, as apt refuses an expired Release file.`,
 		Args: cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runSync(cmd.Context(), e) },
+		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd.Context(), e, o, args) },
 	}
+	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	return c
 }
 
-func runSync(ctx context.Context, e *env) error {
+func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	cfg, cp, err := e.config()
 	if err != nil {
 		return err
@@ -56,6 +61,20 @@ func runSync(ctx context.Context, e *env) error {
 		}
 		return err
 	}
+	if o.json {
+		pinned := ""
+		if res.Pinned != nil {
+			pinned = res.Pinned.String()
+		}
+		if err := e.UI.JSON(struct {
+			Updated  bool   `json:"updated"`
+			Serial   int64  `json:"serial"`
+			Packages int    `json:"packages"`
+			Pinned   string `json:"pinned_key,omitempty"` // set when this sync pinned the key (trust on first use)
+		}{res.Updated, res.Serial, res.Packages, pinned}); err != nil {
+			return err
+		}
+	}
 	if res.Pinned != nil {
 		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in client.yaml. Later syncs will refuse catalogs signed by any other key.\n", cfg.ServerURL, res.Pinned, res.Pinned.Fingerprint())
 	}
@@ -69,9 +88,11 @@ func runSync(ctx context.Context, e *env) error {
 				first.Old.Fingerprint(), last.New, last.New.Fingerprint(), last.Serial)
 		}
 	}
-	if res.Updated {
+	switch {
+	case o.json:
+	case res.Updated:
 		e.UI.Printf("catalog updated: serial %d, %d package versions\n", res.Serial, res.Packages)
-	} else {
+	default:
 		e.UI.Printf("catalog up to date: serial %d, %d package versions\n", res.Serial, res.Packages)
 	}
 	return nil

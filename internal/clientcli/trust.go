@@ -153,14 +153,15 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 		e.UI.Dataf("new key: none until the next sync pins the server's\n")
 	}
 	if !o.yes {
-		if err := ui.Confirm(e.stdio.In, e.stdio.Err, question); err != nil {
-			if errors.Is(err, ui.ErrNoTerminal) {
-				return cli.WithHint(errors.New("trust: changing the server key "+err.Error()), "check the fingerprints above, then run it again with --yes")
-			}
-			if errors.Is(err, ui.ErrNotConfirmed) {
-				return errors.New("trust: server key not changed")
-			}
+		ok, err := e.UI.Confirm(question)
+		if errors.Is(err, ui.ErrNoTerminal) {
+			return cli.WithHint(errors.New("trust: changing the server key needs a confirmation, and "+err.Error()), "check the fingerprints above, then run it again with --yes")
+		}
+		if err != nil {
 			return err
+		}
+		if !ok {
+			return errors.New("trust: server key not changed")
 		}
 	}
 	if next == nil {

@@ -1,17 +1,17 @@
 package clientcli
 
 import (
-	"errors"
+	"context"
 
 	"github.com/spf13/cobra"
-
-	"github.com/distpac/distpac/internal/catalogclient"
-	"github.com/distpac/distpac/internal/cli"
-	"github.com/distpac/distpac/internal/units"
 )
 
+type upgradeOptions struct {
+	dryRun bool
+}
+
 func newUpgrade(e *env) *cobra.Command {
-	var dryRun bool
+	var o upgradeOptions
 	c := &cobra.Command{
 		Use:   "upgrade [NAME...]",
 		Short: "Move installed packages to the newest versions allowed",
@@ -23,38 +23,19 @@ is reinstalled and the state is as before. Run dist-client sync first to see new
 		Example: `  dist-client sync && dist-client upgrade
   dist-client upgrade --dry-run hello`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := e.installer()
-			if err != nil {
-				return err
-			}
-			e.warnExpired(cmd.Context(), in.Paths.Dir)
-			err = in.Upgrade(cmd.Context(), args, dryRun)
-			if errors.Is(err, catalogclient.ErrNoCatalog) {
-				return err
-			}
-			return err
+			return runUpgrade(cmd.Context(), e, o, args)
 		},
+		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "show the plan only")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan only")
 	return c
 }
 
-func newClean(e *env) *cobra.Command {
-	return &cobra.Command{
-		Use:   "clean",
-		Short: "Remove cached archives that no installed package needs",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			in, err := e.installer()
-			if err != nil {
-				return err
-			}
-			n, freed, err := in.Clean(cmd.Context())
-			if err != nil {
-				return err
-			}
-			e.UI.Printf("removed %d cached files, freed %s\n", n, units.FormatBytes(freed))
-			return nil
-		},
+func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) error {
+	in, err := e.installer()
+	if err != nil {
+		return err
 	}
+	e.warnExpired(ctx, in.Paths.Dir)
+	return e.withInstalledHint(in.Upgrade(ctx, args, o.dryRun), args)
 }

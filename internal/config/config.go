@@ -25,6 +25,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/distpac/distpac/internal/suggest"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -184,7 +185,7 @@ func describe(n *yaml.Node) string {
 func unknownKey(key string, fields map[string]reflect.Value) error {
 	best, bestDist := "", 3 // at most two edits away counts as a typo
 	for name := range fields {
-		if d := editDistance(key, name); d < bestDist || d == bestDist && name < best {
+		if d := suggest.Distance(key, name); d < bestDist || d == bestDist && name < best {
 			best, bestDist = name, d
 		}
 	}
@@ -192,27 +193,6 @@ func unknownKey(key string, fields map[string]reflect.Value) error {
 		return fmt.Errorf("unknown key %q (did you mean %q?)", key, best)
 	}
 	return fmt.Errorf("unknown key %q", key)
-}
-
-// editDistance is the Levenshtein distance, used only for typo hints.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // cleanYAMLError drops the "yaml: " prefix and the "unmarshal errors:"

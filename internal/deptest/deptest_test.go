@@ -80,3 +80,23 @@ func TestSigningIsALeaf(t *testing.T) {
 		}
 	}
 }
+
+// TestLeavesStayLeaves: the printer and the name suggestions are used by
+// every command of both binaries, so they import no other distpac package
+// but units (never the install transaction) nor the BitTorrent library.
+func TestLeavesStayLeaves(t *testing.T) {
+	allowed := map[string]map[string]bool{
+		mod + "internal/suggest": {},
+		mod + "internal/ui":      {mod + "internal/units": true},
+	}
+	for pkg, ok := range allowed {
+		for _, d := range deps(t, "../../"+strings.TrimPrefix(pkg, mod)) {
+			if strings.HasPrefix(d, mod) && d != pkg && !ok[d] {
+				t.Errorf("%s depends on %s; it must stay a leaf", pkg, d)
+			}
+			if strings.HasPrefix(d, "github.com/anacrolix/") {
+				t.Errorf("%s depends on %s; it must stay a leaf", pkg, d)
+			}
+		}
+	}
+}

@@ -76,6 +76,14 @@ func NameKey(name string) string {
 // is strict SemVer ("foo-1.2.3" and "foo-1.0.0-rc.1" give "foo", "foo-bar"
 // stays "foo-bar"). The result is not validated.
 func DefaultName(dirName string) string {
+	name, _, _ := SplitDirName(dirName)
+	return name
+}
+
+// SplitDirName splits a package directory's base name into the name and
+// the version DefaultName reads from it: "foo-1.2.3" gives "foo", "1.2.3",
+// true; a name without a strict SemVer suffix gives itself, "", false.
+func SplitDirName(dirName string) (name, version string, ok bool) {
 	// The version may itself contain "-" (a pre-release), so try each "-"
 	// that is followed by a digit, leftmost first, and strip at the first one
 	// whose remainder is a whole version.
@@ -84,10 +92,10 @@ func DefaultName(dirName string) string {
 			continue
 		}
 		if _, err := semver.StrictNewVersion(dirName[i+1:]); err == nil {
-			return dirName[:i]
+			return dirName[:i], dirName[i+1:], true
 		}
 	}
-	return dirName
+	return dirName, "", false
 }
 
 func nameChar(r rune) bool {

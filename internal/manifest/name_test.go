@@ -122,5 +122,10 @@ func TestDefaultName(t *testing.T) {
 		if got := DefaultName(tt.dir); got != tt.want {
 			t.Errorf("DefaultName(%q) = %q, want %q", tt.dir, got, tt.want)
 		}
+		// SplitDirName gives the same name and the rest as the version.
+		name, version, ok := SplitDirName(tt.dir)
+		if name != tt.want || ok != (name != tt.dir) || ok && tt.dir != name+"-"+version || !ok && version != "" {
+			t.Errorf("SplitDirName(%q) = %q, %q, %v", tt.dir, name, version, ok)
+		}
 	}
 }

@@ -48,7 +48,8 @@ type Publisher struct {
 // Result says what Add did with one package.
 type Result struct {
 	Package catalog.Package
-	Added   bool // false: the same content was already published (no-op)
+	Added   bool   // false: the same content was already published (no-op)
+	Dir     string // the package directory it came from, as given
 }
 
 // lock serialises publishers of one server (add, remove, start's repair).
@@ -122,7 +123,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 			problems = append(problems, err)
 			continue
 		}
-		results[i] = Result{Package: row, Added: true}
+		results[i] = Result{Package: row, Added: true, Dir: pk.Dir}
 		old, err := db.Get(ctx, row.Name, row.Version)
 		switch {
 		case errors.Is(err, catalog.ErrNotFound):
@@ -138,7 +139,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		case err != nil:
 			return nil, err
 		case old.SHA256 == row.SHA256:
-			results[i] = Result{Package: old, Added: false}
+			results[i] = Result{Package: old, Added: false, Dir: pk.Dir}
 		default:
 			problems = append(problems, fmt.Errorf("%s: %s@%s is already published with different content (sha256 %.12s…, this directory gives %.12s…): publish it under a new version", pk.Dir, row.Name, row.Version, old.SHA256, row.SHA256))
 		}

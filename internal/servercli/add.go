@@ -22,12 +22,17 @@ scripts/uninstall.sh), then builds a reproducible NAME-VERSION.tar.zst and its t
 each, records them in the catalog in one transaction and publishes a new signed catalog.
 If any directory is bad, nothing is published. Adding the same content again changes
 nothing; different content under a published name and version is refused.
-A running server seeds new packages at once.`,
+A running server seeds new packages at once.
+
+add warns (and still publishes) when a dependency is satisfied by no version published
+or added with it, since clients cannot install the package until one is, and when a
+directory's name ends in a -VERSION other than the manifest's version.`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
 		Args:    cli.MinArgs(1, "package directory (dist-server add PATH...)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAdd(cmd.Context(), e, o, args)
 		},
+		ValidArgsFunction: cli.DirCompletion,
 	}
 	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
 	return c
@@ -45,6 +50,12 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 		return err
 	}
 	waitServed(ctx, e, sp)
+	// Warnings come after what was published, where they are read.
+	defer func() {
+		for _, w := range addWarnings(ctx, sp, results) {
+			e.UI.Warnf("%s\n", w)
+		}
+	}()
 	if o.json {
 		type row struct {
 			Name     string `json:"name"`

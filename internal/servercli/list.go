@@ -2,8 +2,6 @@ package servercli
 
 import (
 	"context"
-	"os"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -12,37 +10,39 @@ import (
 	"github.com/distpac/distpac/internal/units"
 )
 
+type listOptions struct{ json bool }
+
 func newList(e *env) *cobra.Command {
-	var asJSON bool
+	var o listOptions
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List published package versions",
 		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runList(cmd.Context(), e, asJSON)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runList(cmd.Context(), e, o, args)
 		},
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return c
 }
 
-func runList(ctx context.Context, e *env, asJSON bool) error {
+func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 	_, sp, err := e.config()
 	if err != nil {
 		return err
 	}
 	var pkgs []catalog.Package
-	if _, err := os.Stat(sp.Catalog()); err == nil {
-		db, err := catalog.Open(ctx, sp.Catalog())
-		if err != nil {
-			return err
-		}
+	db, err := openWorking(ctx, sp)
+	if err != nil {
+		return err
+	}
+	if db != nil {
 		defer db.Close()
 		if pkgs, err = db.All(ctx); err != nil {
 			return err
 		}
 	}
-	if asJSON {
+	if o.json {
 		type row struct {
 			Name        string   `json:"name"`
 			Version     string   `json:"version"`
@@ -61,12 +61,9 @@ func runList(ctx context.Context, e *env, asJSON bool) error {
 		e.UI.Printf("no packages published (add some with: dist-server add PATH...)\n")
 		return nil
 	}
-	tw := tabwriter.NewWriter(e.stdio.Out, 0, 4, 2, ' ', 0)
-	defer tw.Flush()
-	e.UI.Dataf("")
-	tw.Write([]byte("NAME\tVERSION\tSIZE\tINFOHASH\n"))
+	rows := make([][]string, 0, len(pkgs))
 	for _, p := range pkgs {
-		tw.Write([]byte(p.Name + "\t" + p.Version + "\t" + units.FormatBytes(p.Size) + "\t" + p.InfoHash + "\n"))
+		rows = append(rows, []string{p.Name, p.Version, units.FormatBytes(p.Size), p.InfoHash})
 	}
-	return nil
+	return e.UI.Table([]string{"NAME", "VERSION", "SIZE", "INFOHASH"}, rows)
 }

@@ -22,7 +22,6 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 // env is what every command needs: global flags and locations.
 type env struct {
 	cli.Global
-	stdio cli.Stdio
 }
 
 func (e *env) home() (paths.Home, error) { return paths.Resolve() }
@@ -43,7 +42,7 @@ func (e *env) config() (*config.Server, paths.Server, error) {
 }
 
 func newRoot(stdio cli.Stdio) *cobra.Command {
-	e := &env{stdio: stdio}
+	e := &env{}
 	root := &cobra.Command{
 		Use:   "dist-server",
 		Short: "Publish packages over BitTorrent: catalog, tracker and seeder in one binary",
@@ -63,5 +62,6 @@ the configuration is server.yaml there, or the file given with --config.`,
 	}
 	e.Bind(root, stdio, "server.yaml")
 	root.AddCommand(newAdd(e), newRemove(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e))
+	cli.NoFileCompletion(root)
 	return root
 }

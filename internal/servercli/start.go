@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"slices"
@@ -24,13 +23,13 @@ import (
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/torrentmeta"
-	"github.com/distpac/distpac/internal/units"
 )
 
 type startOptions struct {
 	foreground                      bool
 	noTracker, noSeeder, noDatabase bool
 	timeout                         time.Duration
+	json                            bool
 }
 
 func newStart(e *env) *cobra.Command {
@@ -46,8 +45,8 @@ stays attached until interrupted, for systemd and tests.`,
 		Example: `  dist-server start
   dist-server start --foreground --no-tracker   # announce_url points at another tracker`,
 		Args: cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runStart(cmd.Context(), e, o)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStart(cmd.Context(), e, o, args)
 		},
 	}
 	c.Flags().BoolVar(&o.foreground, "foreground", false, "stay attached instead of running in the background")
@@ -55,10 +54,11 @@ stays attached until interrupted, for systemd and tests.`,
 	c.Flags().BoolVar(&o.noSeeder, "no-seeder", false, "do not seed packages")
 	c.Flags().BoolVar(&o.noDatabase, "no-database", false, "do not serve the catalog over HTTP")
 	c.Flags().DurationVar(&o.timeout, "timeout", 2*time.Minute, "how long start waits for the background server to be ready")
+	c.Flags().BoolVar(&o.json, "json", false, "print the addresses as JSON once ready")
 	return c
 }
 
-func runStart(ctx context.Context, e *env, o startOptions) error {
+func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	cfg, sp, err := e.config()
 	if err != nil {
 		return err
@@ -73,19 +73,23 @@ func runStart(ctx context.Context, e *env, o startOptions) error {
 	if !o.foreground {
 		return startBackground(ctx, e, sp, o)
 	}
-	logger := e.Logger
-	if e.LogLevel > slog.LevelInfo && !e.Quiet {
-		// A running server's log says what it serves and seeds.
-		logger = slog.New(slog.NewTextHandler(e.stdio.Err, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
+	// A running server's log says what it serves and seeds.
+	logger := e.LoggerAt(slog.LevelInfo)
 	return server.Run(ctx, server.Options{
 		Paths: sp, Config: cfg, Logger: logger,
 		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,
-		Ready: func(info server.Info) { printInfo(e, info, "") },
+		Ready: func(info server.Info) { printInfo(e, o, info, "") },
 	})
 }
 
-func printInfo(e *env, info server.Info, logPath string) {
+func printInfo(e *env, o startOptions, info server.Info, logPath string) {
+	if o.json {
+		e.UI.JSON(struct {
+			server.Info
+			Log string `json:"log,omitempty"`
+		}{info, logPath})
+		return
+	}
 	e.UI.Printf("dist-server running (pid %d)\n", info.PID)
 	if info.Database != "" {
 		e.UI.Printf("  catalog: %s\n", info.Database)
@@ -120,8 +124,8 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 	if e.Config != "" {
 		args = append(args, "--config", e.Config)
 	}
-	if e.Verbose {
-		args = append(args, "-v")
+	if e.Verbosity > 0 {
+		args = append(args, "-"+strings.Repeat("v", e.Verbosity))
 	}
 	if e.Quiet {
 		args = append(args, "-q") // the log then holds errors only
@@ -155,7 +159,7 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 		case <-tick.C:
 			info, err := readInfo(sp)
 			if err == nil && info.PID == cmd.Process.Pid {
-				printInfo(e, info, sp.Log())
+				printInfo(e, o, info, sp.Log())
 				return nil
 			}
 		}
@@ -198,99 +202,6 @@ func runningPID(sp paths.Server) (int, bool) {
 	}
 	info, _ := readInfo(sp)
 	return info.PID, true
-}
-
-func newStop(e *env) *cobra.Command {
-	var timeout time.Duration
-	c := &cobra.Command{
-		Use:   "stop",
-		Short: "Stop the running server gracefully",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, sp, err := e.config()
-			if err != nil {
-				return err
-			}
-			pid, running := runningPID(sp)
-			if !running {
-				if _, err := os.Stat(sp.PIDFile()); err == nil {
-					os.Remove(sp.PIDFile())
-					e.UI.Printf("no server running (removed the stale %s of a server that died)\n", sp.PIDFile())
-					return nil
-				}
-				e.UI.Printf("no server running\n")
-				return nil
-			}
-			if pid <= 0 {
-				return fmt.Errorf("stop: a server holds %s but its pid is unknown", sp.RunLock())
-			}
-			if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
-				return fmt.Errorf("stop: signal pid %d: %w", pid, err)
-			}
-			deadline := time.Now().Add(timeout)
-			for time.Now().Before(deadline) {
-				if _, still := runningPID(sp); !still {
-					e.UI.Printf("dist-server stopped (pid %d)\n", pid)
-					return nil
-				}
-				time.Sleep(50 * time.Millisecond)
-			}
-			return fmt.Errorf("stop: pid %d still running after %s", pid, timeout)
-		},
-	}
-	c.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "how long to wait for the server to exit")
-	return c
-}
-
-func newStatus(e *env) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "status",
-		Short: "Show the running server's components, addresses, packages, peers and traffic",
-		Args:  cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, sp, err := e.config()
-			if err != nil {
-				return err
-			}
-			if _, running := runningPID(sp); !running {
-				return cli.WithHint(errors.New("status: not running"), "start it with: dist-server start")
-			}
-			info, err := readInfo(sp)
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
-			client := &http.Client{Timeout: 5 * time.Second}
-			resp, err := client.Get(info.Control + "/status")
-			if err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
-			defer resp.Body.Close()
-			var st server.Status
-			if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-				return fmt.Errorf("status: %w", err)
-			}
-			if asJSON {
-				return e.UI.JSON(st)
-			}
-			e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
-			show := func(name, addr string) {
-				if addr == "" {
-					addr = "off"
-				}
-				e.UI.Dataf("  %-9s %s\n", name+":", addr)
-			}
-			show("catalog", st.Database)
-			show("tracker", st.Tracker)
-			show("seeder", st.Peer)
-			e.UI.Dataf("  packages: %d (catalog serial %d), seeding %d\n", st.Packages, st.Serial, st.Seeding)
-			e.UI.Dataf("  peers:    %d known to the tracker, %d connected to the seeder\n", st.TrackedPeers, st.Connected)
-			e.UI.Dataf("  uploaded: %s\n", units.FormatBytes(st.Uploaded))
-			return nil
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
 }
 
 // warnStaleTorrents says when published torrents carry another tracker or

@@ -5,36 +5,42 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
-
-	"golang.org/x/term"
 )
 
-// ErrNotConfirmed: the user answered no (or nothing).
-var ErrNotConfirmed = errors.New("not confirmed")
+// ErrNoTerminal: a question needs an answer and there is no terminal to ask
+// on. Callers turn it into "run it again with --yes".
+var ErrNoTerminal = errors.New("standard input is not a terminal")
 
-// ErrNoTerminal: a confirmation was needed but there is no terminal to ask
-// on; the caller's hint names its --yes flag.
-var ErrNoTerminal = errors.New("needs a confirmation, and standard input is not a terminal")
+// maxAnswer bounds how much of an answer line is read: "yes" fits many
+// times over, a pasted file does not get buffered.
+const maxAnswer = 256
 
-// Confirm asks question (ending in "[y/N] ") on out when in is a terminal,
-// and returns nil for "y" or "yes", ErrNotConfirmed for anything else, and
-// ErrNoTerminal when in is not a terminal: a script must say --yes, never
-// have its silence or piped input taken for a yes.
-func Confirm(in io.Reader, out io.Writer, question string) error {
-	f, ok := in.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return ErrNoTerminal
+// Confirm asks question on stderr (stdout may carry --json) and reads one
+// line from In: "y" or "yes" in any case is yes, anything else, an empty
+// line or the end of input is no, as with apt and pacman's [y/N]. Without a
+// terminal on In it asks nothing and returns ErrNoTerminal.
+func (p *Printer) Confirm(question string) (bool, error) {
+	if !p.InTTY || p.In == nil {
+		return false, ErrNoTerminal
 	}
-	fmt.Fprintf(out, "%s [y/N] ", question)
-	line, err := bufio.NewReader(io.LimitReader(in, 1024)).ReadString('\n')
+	p.mu.Lock()
+	fmt.Fprintf(p.Err, "%s [y/N] ", question)
+	p.mu.Unlock()
+	line, err := bufio.NewReaderSize(io.LimitReader(p.In, maxAnswer), maxAnswer).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
-		return err
+		return false, fmt.Errorf("read answer: %w", err)
+	}
+	if err != nil {
+		// No newline: Ctrl-D, or a line cut at maxAnswer. End the
+		// prompt's line so the next message starts on its own.
+		p.mu.Lock()
+		fmt.Fprintln(p.Err)
+		p.mu.Unlock()
 	}
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes":
-		return nil
+		return true, nil
 	}
-	return ErrNotConfirmed
+	return false, nil
 }

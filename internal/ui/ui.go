@@ -22,16 +22,27 @@ type Printer struct {
 	Out, Err io.Writer
 	Quiet    bool // only errors, warnings and requested data
 	TTY      bool // Out is a terminal and NO_COLOR is unset: bars allowed
-	mu       sync.Mutex
+	// In is where Confirm reads answers; InTTY says it is a terminal
+	// (NO_COLOR does not matter here: it is about colour, not questions).
+	In    io.Reader
+	InTTY bool
+	mu    sync.Mutex
 }
 
 // New makes a printer for the given streams, detecting a terminal.
 func New(out, err io.Writer, quiet bool) *Printer {
 	p := &Printer{Out: out, Err: err, Quiet: quiet}
-	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == "" {
+	if IsTerminal(out) && os.Getenv("NO_COLOR") == "" {
 		p.TTY = true
 	}
 	return p
+}
+
+// IsTerminal tells whether s is a terminal (a file whose descriptor is a
+// TTY); pipes, files and buffers are not.
+func IsTerminal(s any) bool {
+	f, ok := s.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // Printf prints progress and status lines (hidden by -q).
@@ -58,11 +69,14 @@ func (p *Printer) Warnf(format string, a ...any) {
 	fmt.Fprintf(p.Err, "warning: "+format, a...)
 }
 
-// JSON prints v as indented JSON.
+// JSON prints v as indented JSON (shown even with -q). Text goes out as
+// written: no HTML escaping, so "<2" in a constraint stays "<2", not
+// "\u003c2", for jq and for people.
 func (p *Printer) JSON(v any) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	enc := json.NewEncoder(p.Out)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }

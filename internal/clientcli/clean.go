@@ -1,0 +1,45 @@
+package clientcli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/units"
+)
+
+type cleanOptions struct{ json bool }
+
+func newClean(e *env) *cobra.Command {
+	var o cleanOptions
+	c := &cobra.Command{
+		Use:   "clean",
+		Short: "Remove cached archives that no installed package needs",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runClean(cmd.Context(), e, o, args)
+		},
+	}
+	c.Flags().BoolVar(&o.json, "json", false, "print what was removed as JSON")
+	return c
+}
+
+func runClean(ctx context.Context, e *env, o cleanOptions, _ []string) error {
+	in, err := e.installer()
+	if err != nil {
+		return err
+	}
+	n, freed, err := in.Clean(ctx)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return e.UI.JSON(struct {
+			Removed int   `json:"removed"`
+			Freed   int64 `json:"freed_bytes"`
+		}{n, freed})
+	}
+	e.UI.Printf("removed %d cached files, freed %s\n", n, units.FormatBytes(freed))
+	return nil
+}

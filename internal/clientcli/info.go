@@ -1,0 +1,159 @@
+package clientcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/units"
+)
+
+type infoOptions struct{ json bool }
+
+func newInfo(e *env) *cobra.Command {
+	var o infoOptions
+	c := &cobra.Command{
+		Use:   "info NAME[@VERSION]",
+		Short: "Show every field of a package version (the newest by default)",
+		Long: `info shows a package version from the synced catalog (the newest stable one, or the
+newest that matches @VERSION or @<constraint>) and what is installed of it. For an
+installed package the catalog no longer lists (withdrawn by the publisher), it shows
+the installed record instead.`,
+		Example: `  dist-client info hello
+  dist-client info 'hello@<2' --json`,
+		Args: cli.ExactArgs(1, "a package name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInfo(cmd.Context(), e, o, args)
+		},
+		ValidArgsFunction: e.completeNames(catalogAndInstalled, 1),
+	}
+	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return c
+}
+
+func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
+	req, err := manifest.ParseRequest(args[0])
+	if err != nil {
+		return cli.Usagef("argument %q: %v", args[0], err)
+	}
+	db, st, err := e.open(ctx)
+	if err != nil && !errors.Is(err, catalogclient.ErrNoCatalog) {
+		return err
+	}
+	var p catalog.Package
+	if db != nil {
+		defer db.Close()
+		p, err = pickVersion(ctx, db, req)
+	}
+	if err != nil {
+		// The catalog has nothing that matches; the installed record may
+		// (a version withdrawn since it was installed).
+		r, installed := st.Get(req.Name)
+		if installed && (req.Constraint == nil || allows(req, r.Version)) {
+			return printRecord(e, o, r, st)
+		}
+		if installed && errors.Is(err, errNoSuchName) {
+			return cli.WithHint(noSuchPackage(req.Name), fmt.Sprintf("%s %s is installed: dist-client info %s shows its record", r.Name, r.Version, r.Name))
+		}
+		if errors.Is(err, errNoSuchName) {
+			return e.withCatalogHint(ctx, noSuchPackage(req.Name), args)
+		}
+		return err
+	}
+	j := toJSON(p, st)
+	if o.json {
+		return e.UI.JSON(j)
+	}
+	installed := "no"
+	switch {
+	case j.Installed == p.Version:
+		installed = j.Installed
+	case j.Installed != "":
+		installed = j.Installed + " (not this version)"
+	}
+	fields := [][2]string{
+		{"Name", p.Name}, {"Version", p.Version}, {"Description", p.Description},
+		{"License", p.License}, {"Homepage", p.Homepage},
+		{"Download size", units.FormatBytes(p.Size)}, {"Installed size", units.FormatBytes(p.InstalledSize)},
+		{"Depends on", none(p.Depends)}, {"Conflicts with", none(p.Conflicts)},
+		{"Installed", installed},
+	}
+	if j.Installed != "" {
+		fields = append(fields, [2]string{"Install reason", j.Reason})
+	}
+	return e.UI.Fields(append(fields, [][2]string{
+		{"Required by", none(j.RequiredBy)},
+		{"SHA-256", p.SHA256}, {"Infohash", p.InfoHash}, {"Published", p.Published.Local().Format(time.DateTime)},
+	}...))
+}
+
+// printRecord shows an installed package the catalog does not list: what
+// its record kept, and why the catalog fields are missing.
+func printRecord(e *env, o infoOptions, r state.Record, st *state.State) error {
+	j := recordJSON(r, st)
+	if o.json {
+		return e.UI.JSON(j)
+	}
+	return e.UI.Fields([][2]string{
+		{"Name", r.Name}, {"Version", r.Version},
+		{"Download size", units.FormatBytes(r.Size)},
+		{"Depends on", none(r.Depends)}, {"Conflicts with", none(r.Conflicts)},
+		{"Installed", r.Version + " on " + r.InstalledAt.Local().Format(time.DateTime)},
+		{"Install reason", j.Reason}, {"Required by", none(j.RequiredBy)},
+		{"SHA-256", r.SHA256},
+		{"Catalog", "not in the synced catalog (withdrawn by the publisher, or not synced yet); this is the installed record"},
+	})
+}
+
+func none(xs []string) string {
+	if len(xs) == 0 {
+		return "none"
+	}
+	return strings.Join(xs, ", ")
+}
+
+// errNoSuchName: the catalog has no version of the name at all.
+var errNoSuchName = errors.New("no such package")
+
+// pickVersion finds the newest version matching req: the newest stable one
+// for a bare name (the newest of all when there is no stable one), else the
+// newest the constraint allows.
+func pickVersion(ctx context.Context, db *catalog.DB, req manifest.Dependency) (catalog.Package, error) {
+	rows, err := db.Versions(ctx, req.Name)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return catalog.Package{}, errNoSuchName
+	}
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	var best, fallback *catalog.Package
+	for i := range rows {
+		if allows(req, rows[i].Version) {
+			best = &rows[i] // rows are in ascending version order
+		}
+		if req.Constraint == nil {
+			fallback = &rows[i]
+		}
+	}
+	if best == nil {
+		best = fallback
+	}
+	if best == nil {
+		return catalog.Package{}, fmt.Errorf("no version of %s matches %s", req.Name, req.Raw)
+	}
+	return *best, nil
+}
+
+func allows(req manifest.Dependency, version string) bool {
+	v, err := manifest.ParseVersion(version)
+	return err == nil && req.Allows(v)
+}

@@ -1,0 +1,201 @@
+package clientcli
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/units"
+)
+
+type listOptions struct {
+	installed, upgradable, json bool
+}
+
+func newList(e *env) *cobra.Command {
+	var o listOptions
+	c := &cobra.Command{
+		Use:   "list",
+		Short: "List the catalog's packages, or with --installed what is installed",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runList(cmd.Context(), e, o, args)
+		},
+	}
+	c.Flags().BoolVar(&o.installed, "installed", false, "list installed packages")
+	c.Flags().BoolVar(&o.upgradable, "upgradable", false, "list installed packages that have newer versions")
+	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return c
+}
+
+func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
+	switch {
+	case o.installed && o.upgradable:
+		return cli.Usagef("--installed and --upgradable do not go together")
+	case o.installed:
+		return listInstalled(e, o)
+	case o.upgradable:
+		return listUpgradable(ctx, e, o)
+	}
+	db, st, err := e.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	pkgs, err := db.All(ctx)
+	if err != nil {
+		return err
+	}
+	return printPackages(e, pkgs, st, o.json)
+}
+
+func listInstalled(e *env, o listOptions) error {
+	st, err := e.installed()
+	if err != nil {
+		return err
+	}
+	recs := st.Sorted()
+	if o.json {
+		if recs == nil {
+			recs = []state.Record{}
+		}
+		return e.UI.JSON(recs)
+	}
+	if len(recs) == 0 {
+		e.UI.Printf("no packages installed\n")
+		return nil
+	}
+	rows := make([][]string, 0, len(recs))
+	for _, r := range recs {
+		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime)})
+	}
+	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED"}, rows)
+}
+
+// reason says why a package is installed, in pacman's words.
+func reason(r state.Record) string {
+	if r.Auto {
+		return "dependency"
+	}
+	return "explicit"
+}
+
+func listUpgradable(ctx context.Context, e *env, o listOptions) error {
+	in, err := e.installer()
+	if err != nil {
+		return err
+	}
+	steps, err := in.Upgradable(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		Name      string `json:"name"`
+		Installed string `json:"installed"`
+		Available string `json:"available"`
+	}
+	rows := []row{}
+	for _, s := range steps {
+		rows = append(rows, row{s.Name, s.From.String(), s.Version.String()})
+	}
+	if o.json {
+		return e.UI.JSON(rows)
+	}
+	if len(rows) == 0 {
+		e.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
+		return nil
+	}
+	cells := make([][]string, 0, len(rows))
+	for _, r := range rows {
+		cells = append(cells, []string{r.Name, r.Installed, r.Available})
+	}
+	return e.UI.Table([]string{"NAME", "INSTALLED", "AVAILABLE"}, cells)
+}
+
+// pkgJSON is the --json form of a package: a catalog row with what is
+// installed of it, or (in_catalog false) an installed record the catalog
+// no longer lists.
+type pkgJSON struct {
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	Description   string    `json:"description,omitempty"`
+	License       string    `json:"license,omitempty"`
+	Homepage      string    `json:"homepage,omitempty"`
+	Size          int64     `json:"size"`
+	InstalledSize int64     `json:"installed_size,omitempty"`
+	Depends       []string  `json:"depends,omitempty"`
+	Conflicts     []string  `json:"conflicts,omitempty"`
+	SHA256        string    `json:"sha256"`
+	InfoHash      string    `json:"infohash,omitempty"`
+	Magnet        string    `json:"magnet,omitempty"`
+	Published     time.Time `json:"published,omitzero"`
+	InCatalog     bool      `json:"in_catalog"`
+	Installed     string    `json:"installed,omitempty"` // installed version, if any
+	InstalledAt   time.Time `json:"installed_at,omitzero"`
+	Reason        string    `json:"reason,omitempty"` // explicit or dependency, when installed
+	RequiredBy    []string  `json:"required_by,omitempty"`
+}
+
+func toJSON(p catalog.Package, st *state.State) pkgJSON {
+	j := pkgJSON{Name: p.Name, Version: p.Version, Description: p.Description, License: p.License, Homepage: p.Homepage,
+		Size: p.Size, InstalledSize: p.InstalledSize, Depends: p.Depends, Conflicts: p.Conflicts,
+		SHA256: p.SHA256, InfoHash: p.InfoHash, Magnet: p.Magnet, Published: p.Published, InCatalog: true}
+	if r, ok := st.Get(p.Name); ok {
+		addInstalled(&j, r, st)
+	}
+	return j
+}
+
+// recordJSON is the --json form of an installed record the catalog lacks.
+func recordJSON(r state.Record, st *state.State) pkgJSON {
+	j := pkgJSON{Name: r.Name, Version: r.Version, Size: r.Size, Depends: r.Depends, Conflicts: r.Conflicts, SHA256: r.SHA256}
+	addInstalled(&j, r, st)
+	return j
+}
+
+func addInstalled(j *pkgJSON, r state.Record, st *state.State) {
+	j.Installed, j.InstalledAt, j.Reason = r.Version, r.InstalledAt, reason(r)
+	j.RequiredBy = requiredBy(st, r.Name)
+}
+
+// requiredBy lists installed packages that depend on name.
+func requiredBy(st *state.State, name string) []string {
+	var out []string
+	for _, r := range st.Sorted() {
+		for _, d := range r.Depends {
+			if dep, err := manifest.ParseDependency(d); err == nil && strings.EqualFold(dep.Name, name) {
+				out = append(out, r.Name)
+			}
+		}
+	}
+	return out
+}
+
+func printPackages(e *env, pkgs []catalog.Package, st *state.State, asJSON bool) error {
+	if asJSON {
+		out := []pkgJSON{}
+		for _, p := range pkgs {
+			out = append(out, toJSON(p, st))
+		}
+		return e.UI.JSON(out)
+	}
+	if len(pkgs) == 0 {
+		e.UI.Printf("no packages found\n")
+		return nil
+	}
+	rows := make([][]string, 0, len(pkgs))
+	for _, p := range pkgs {
+		v := p.Version
+		if r, ok := st.Get(p.Name); ok && r.Version == p.Version {
+			v += " [installed]"
+		}
+		rows = append(rows, []string{p.Name, v, units.FormatBytes(p.Size), p.Description})
+	}
+	return e.UI.Table([]string{"NAME", "VERSION", "SIZE", "DESCRIPTION"}, rows)
+}

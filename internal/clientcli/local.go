@@ -1,0 +1,151 @@
+package clientcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/suggest"
+)
+
+// open gives the synced catalog and the installed state, both read-only.
+// Without a catalog it returns the state and catalogclient.ErrNoCatalog.
+func (e *env) open(ctx context.Context) (*catalog.DB, *state.State, error) {
+	st, err := e.installed()
+	if err != nil {
+		return nil, nil, err
+	}
+	_, cp, err := e.config()
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := catalogclient.Open(ctx, cp.Dir)
+	if err != nil {
+		return nil, st, err
+	}
+	return db, st, nil
+}
+
+// installed reads the installed records (read-only; changes go through
+// internal/install under the client lock).
+func (e *env) installed() (*state.State, error) {
+	_, cp, err := e.config()
+	if err != nil {
+		return nil, err
+	}
+	return state.Load(cp.Installed())
+}
+
+// catalogNames lists the synced catalog's package names; nil when there is
+// no catalog or it cannot be read (hints and completion then offer nothing).
+func (e *env) catalogNames(ctx context.Context) []string {
+	_, cp, err := e.config()
+	if err != nil {
+		return nil
+	}
+	db, err := catalogclient.Open(ctx, cp.Dir)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	names, _ := db.Names(ctx)
+	return names
+}
+
+// maxSuggestions is how many names a "did you mean" hint offers.
+const maxSuggestions = 3
+
+// unknownHint builds the hint for requested names that are not among known:
+// "did you mean hello?" for one, "helo: did you mean hello?; ..." for more.
+// ok is false when every requested name is known. fallback follows the
+// suggestions, or stands alone when there are none.
+func unknownHint(requests []string, known []string, fallback string) (hint string, ok bool) {
+	var unknown []string
+	for _, r := range requests {
+		name := r
+		if req, err := manifest.ParseRequest(r); err == nil {
+			name = req.Name
+		}
+		if !containsFold(known, name) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return "", false
+	}
+	var parts []string
+	for _, n := range unknown {
+		p := suggest.Phrase(suggest.Closest(n, known, maxSuggestions))
+		if p == "" {
+			continue
+		}
+		if len(unknown) > 1 {
+			p = n + ": " + p
+		}
+		parts = append(parts, p)
+	}
+	if len(parts) == 0 {
+		return fallback, true
+	}
+	return strings.Join(parts, "; ") + " (" + fallback + ")", true
+}
+
+// withCatalogHint adds a did-you-mean hint naming the closest catalog names
+// to err when some of the requested packages are not in the catalog. An
+// error that carries a hint already keeps it.
+func (e *env) withCatalogHint(ctx context.Context, err error, requests []string) error {
+	var h *cli.Hinted
+	if err == nil || errors.As(err, &h) {
+		return err
+	}
+	names := e.catalogNames(ctx)
+	if names == nil {
+		return err
+	}
+	if hint, ok := unknownHint(requests, names, "dist-client search TERM finds packages"); ok {
+		return cli.WithHint(err, hint)
+	}
+	return err
+}
+
+// withInstalledHint adds a hint to an install.ErrNotInstalled: the closest
+// installed names, or where to see them.
+func (e *env) withInstalledHint(err error, requests []string) error {
+	if !errors.Is(err, install.ErrNotInstalled) {
+		return err
+	}
+	const fallback = "dist-client list --installed shows what is installed"
+	st, serr := e.installed()
+	if serr != nil {
+		return cli.WithHint(err, fallback)
+	}
+	var names []string
+	for _, r := range st.Sorted() {
+		names = append(names, r.Name)
+	}
+	if hint, ok := unknownHint(requests, names, fallback); ok {
+		return cli.WithHint(err, hint)
+	}
+	return cli.WithHint(err, fallback)
+}
+
+func containsFold(names []string, name string) bool {
+	for _, n := range names {
+		if strings.EqualFold(n, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// noSuchPackage is the error for a name the catalog lacks.
+func noSuchPackage(name string) error {
+	return fmt.Errorf("no package named %q in the catalog", name)
+}

@@ -1,0 +1,88 @@
+package servercli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/publish"
+)
+
+// addWarnings checks what add published against the working catalog (which
+// now holds it, with everything published before): a dependency no version
+// satisfies, so clients cannot install the package yet, and a directory
+// named NAME-VERSION whose VERSION is not the manifest's, a likely copy of
+// an old directory. Neither is an error: a publisher may add the
+// dependency next, or name directories as they like.
+func addWarnings(ctx context.Context, sp paths.Server, results []publish.Result) []string {
+	var warns []string
+	for _, r := range results {
+		if w := dirVersionWarning(r); w != "" {
+			warns = append(warns, w)
+		}
+	}
+	db, err := openWorking(ctx, sp)
+	if err != nil || db == nil {
+		return warns
+	}
+	defer db.Close()
+	for _, r := range results {
+		for _, d := range r.Package.Depends {
+			if w := unsatisfied(ctx, db, r.Package, d); w != "" {
+				warns = append(warns, w)
+			}
+		}
+	}
+	return warns
+}
+
+// dirVersionWarning: "hello-1.0.0" holding a manifest of version 1.1.0.
+func dirVersionWarning(r publish.Result) string {
+	base := filepath.Base(filepath.Clean(r.Dir))
+	if strings.EqualFold(base, r.Package.Name) {
+		return "" // the suffix is part of the name the manifest gives
+	}
+	_, dirVersion, ok := manifest.SplitDirName(base)
+	if !ok {
+		return ""
+	}
+	v, err := manifest.ParseVersion(dirVersion)
+	if err != nil {
+		return ""
+	}
+	if mv, err := manifest.ParseVersion(r.Package.Version); err == nil && v.Equal(mv) && v.Metadata() == mv.Metadata() {
+		return ""
+	}
+	return fmt.Sprintf("%s: the directory name says version %s, its manifest.yaml says %s (published as %s %s)",
+		r.Dir, dirVersion, r.Package.Version, r.Package.Name, r.Package.Version)
+}
+
+// unsatisfied says when no published version satisfies pkg's dependency dep.
+func unsatisfied(ctx context.Context, db *catalog.DB, pkg catalog.Package, dep string) string {
+	d, err := manifest.ParseDependency(dep)
+	if err != nil {
+		return "" // the catalog's rows were checked at add; nothing to add here
+	}
+	rows, err := db.Versions(ctx, d.Name)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return fmt.Sprintf("%s %s depends on %s, which is not published: clients cannot install it until it is", pkg.Name, pkg.Version, d)
+	}
+	if err != nil {
+		return ""
+	}
+	var have []string
+	for _, row := range rows {
+		v, err := manifest.ParseVersion(row.Version)
+		if err == nil && d.Allows(v) {
+			return ""
+		}
+		have = append(have, row.Version)
+	}
+	return fmt.Sprintf("%s %s depends on %s, which no published version satisfies (published: %s): clients cannot install it until one is",
+		pkg.Name, pkg.Version, d, strings.Join(have, ", "))
+}

@@ -1,0 +1,67 @@
+package servercli
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/paths"
+)
+
+// openWorking opens the server's working catalog; nil, nil when nothing
+// was ever published (opening would create it).
+func openWorking(ctx context.Context, sp paths.Server) (*catalog.DB, error) {
+	if _, err := os.Stat(sp.Catalog()); errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return catalog.Open(ctx, sp.Catalog())
+}
+
+// publishedNames lists the names in the working catalog, for completion
+// and did-you-mean hints; nil when there are none or it cannot be read.
+func (e *env) publishedNames(ctx context.Context) []string {
+	_, sp, err := e.config()
+	if err != nil {
+		return nil
+	}
+	db, err := openWorking(ctx, sp)
+	if err != nil || db == nil {
+		return nil
+	}
+	defer db.Close()
+	names, _ := db.Names(ctx)
+	return names
+}
+
+// completePublished completes NAME and NAME@VERSION from the working
+// catalog (local files only).
+func (e *env) completePublished(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	_, sp, err := e.config()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	db, err := openWorking(ctx, sp)
+	if err != nil || db == nil {
+		return nil, cobra.ShellCompDirectiveNoFileComp
+	}
+	defer db.Close()
+	if name, _, ok := strings.Cut(toComplete, "@"); ok {
+		rows, _ := db.Versions(ctx, name)
+		versions := make([]string, 0, len(rows))
+		for _, r := range rows {
+			versions = append(versions, r.Version)
+		}
+		return cli.VersionCompletions(name, versions, toComplete), cobra.ShellCompDirectiveNoFileComp
+	}
+	names, _ := db.Names(ctx)
+	return cli.Completions(names, args, toComplete), cobra.ShellCompDirectiveNoFileComp
+}

@@ -1,0 +1,80 @@
+package servercli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/units"
+)
+
+type statusOptions struct{ json bool }
+
+func newStatus(e *env) *cobra.Command {
+	var o statusOptions
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the running server's components, addresses, packages, peers and traffic",
+		Args:  cli.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runStatus(cmd.Context(), e, o, args)
+		},
+	}
+	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return c
+}
+
+func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
+	_, sp, err := e.config()
+	if err != nil {
+		return err
+	}
+	if _, running := runningPID(sp); !running {
+		return cli.WithHint(errors.New("status: not running"), "start it with: dist-server start")
+	}
+	info, err := readInfo(sp)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, info.Control+"/status", nil)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	defer resp.Body.Close()
+	var st server.Status
+	// The status is a few hundred bytes; a megabyte bounds a confused peer.
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
+		return fmt.Errorf("status: %w", err)
+	}
+	if o.json {
+		return e.UI.JSON(st)
+	}
+	e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
+	show := func(name, addr string) {
+		if addr == "" {
+			addr = "off"
+		}
+		e.UI.Dataf("  %-9s %s\n", name+":", addr)
+	}
+	show("catalog", st.Database)
+	show("tracker", st.Tracker)
+	show("seeder", st.Peer)
+	e.UI.Dataf("  packages: %d (catalog serial %d), seeding %d\n", st.Packages, st.Serial, st.Seeding)
+	e.UI.Dataf("  peers:    %d known to the tracker, %d connected to the seeder\n", st.TrackedPeers, st.Connected)
+	e.UI.Dataf("  uploaded: %s\n", units.FormatBytes(st.Uploaded))
+	return nil
+}

@@ -1,0 +1,105 @@
+package ui
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestJSONKeepsTextAsWritten(t *testing.T) {
+	var out bytes.Buffer
+	p := New(&out, &bytes.Buffer{}, false)
+	if err := p.JSON(map[string]string{"depends": "libfoo >=1.2, <2 & more"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "{\n  \"depends\": \"libfoo >=1.2, <2 & more\"\n}\n"
+	if out.String() != want {
+		t.Errorf("JSON printed %q, want %q", out.String(), want)
+	}
+}
+
+func TestTable(t *testing.T) {
+	tests := []struct {
+		name   string
+		header []string
+		rows   [][]string
+		want   string
+	}{
+		{"aligned", []string{"NAME", "VERSION"}, [][]string{{"hello", "1.0.0"}, {"libgreet-extra", "10.2.3"}},
+			"NAME            VERSION\nhello           1.0.0\nlibgreet-extra  10.2.3\n"},
+		{"header only", []string{"NAME", "VERSION"}, nil, "NAME  VERSION\n"},
+		// A description with a tab and a newline must not make a column
+		// or a row of its own.
+		{"control characters", []string{"NAME", "DESCRIPTION"}, [][]string{{"x", "a\tb\nfake  row\x1b[2J"}},
+			"NAME  DESCRIPTION\nx     a b fake  row [2J\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			p := New(&out, &bytes.Buffer{}, true) // data shows even with -q
+			if err := p.Table(tt.header, tt.rows); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tt.want {
+				t.Errorf("got\n%q\nwant\n%q", out.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestFields(t *testing.T) {
+	var out bytes.Buffer
+	p := New(&out, &bytes.Buffer{}, false)
+	if err := p.Fields([][2]string{{"Name", "hello"}, {"Download size", "604 B"}, {"Description", "two\nlines"}}); err != nil {
+		t.Fatal(err)
+	}
+	want := "Name          : hello\nDownload size : 604 B\nDescription   : two lines\n"
+	if out.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", out.String(), want)
+	}
+}
+
+func TestConfirm(t *testing.T) {
+	tests := []struct {
+		input string
+		want  bool
+	}{
+		{"y\n", true},
+		{"YES\n", true},
+		{"  yes  \n", true},
+		{"n\n", false},
+		{"\n", false}, // the default is no
+		{"", false},   // Ctrl-D
+		{"yes", true}, // no newline before the end
+		{"yeah\n", false},
+		{strings.Repeat("y", 1000) + "\n", false}, // cut, never buffered whole
+	}
+	for _, tt := range tests {
+		var errOut bytes.Buffer
+		p := New(&bytes.Buffer{}, &errOut, false)
+		p.In, p.InTTY = strings.NewReader(tt.input), true
+		got, err := p.Confirm("Remove 2 versions?")
+		if err != nil {
+			t.Fatalf("%q: %v", tt.input, err)
+		}
+		if got != tt.want {
+			t.Errorf("answer %q: got %v, want %v", tt.input, got, tt.want)
+		}
+		if !strings.HasPrefix(errOut.String(), "Remove 2 versions? [y/N] ") {
+			t.Errorf("answer %q: prompt %q", tt.input, errOut.String())
+		}
+	}
+}
+
+func TestConfirmWithoutTerminal(t *testing.T) {
+	var errOut bytes.Buffer
+	p := New(&bytes.Buffer{}, &errOut, false)
+	p.In = strings.NewReader("y\n") // a pipe saying yes is not a user saying yes
+	if ok, err := p.Confirm("Remove?"); ok || !errors.Is(err, ErrNoTerminal) {
+		t.Errorf("Confirm without a terminal = %v, %v; want false, ErrNoTerminal", ok, err)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("asked %q without a terminal", errOut.String())
+	}
+}
