@@ -10,6 +10,7 @@ import (
 	"hash/fnv"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,6 +49,30 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"waitfor":     cmdWaitfor,
 		"torrentfile": cmdTorrentfile,
 		"flipbyte":    cmdFlipbyte,
+		"httpget":     cmdHTTPGet,
+	}
+}
+
+// httpget URL: GET the URL and print the body; a status other than 200
+// fails (or, negated, is required).
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: httpget URL")
+	}
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(args[0])
+	if err != nil {
+		ts.Fatalf("httpget %s: %v", args[0], err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		ts.Fatalf("httpget %s: %v", args[0], err)
+	}
+	ts.Stdout().Write(body)
+	ok := resp.StatusCode == http.StatusOK
+	if ok == neg {
+		ts.Fatalf("httpget %s: %s", args[0], resp.Status)
 	}
 }
 

@@ -72,6 +72,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// Logger receives debug and warning logs; nil discards them.
 	Logger *slog.Logger
+	// NoMetrics leaves /metrics out of Handler (404), for a server that
+	// serves MetricsHandler on a private address instead.
+	NoMetrics bool
 }
 
 // snapshot is one published state. It is never modified after SetSnapshot
@@ -98,6 +101,7 @@ type Server struct {
 	archiveBytes prometheus.Counter
 	serial       prometheus.Gauge
 	metrics      http.Handler
+	noMetrics    bool
 }
 
 // New makes a Server that answers 503 until SetSnapshot is called.
@@ -106,6 +110,7 @@ func New(opts Options) *Server {
 		archivesDir: opts.ArchivesDir,
 		log:         opts.Logger,
 		reg:         opts.Registry,
+		noMetrics:   opts.NoMetrics,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -130,6 +135,14 @@ func New(opts Options) *Server {
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	})
 	return s
+}
+
+// MetricsHandler serves the registry's metrics (GET /metrics), for a
+// listener of its own.
+func (s *Server) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+PathMetrics, s.metrics)
+	return mux
 }
 
 // ETag returns the strong ETag served with a catalog: the serial and the
@@ -216,7 +229,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		if allowed(w, r) {
 			s.serveHealth(w)
 		}
-	case p == PathMetrics:
+	case p == PathMetrics && !s.noMetrics:
 		if allowed(w, r) {
 			s.metrics.ServeHTTP(w, r)
 		}

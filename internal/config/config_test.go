@@ -61,7 +61,6 @@ func TestServerDerivedURLs(t *testing.T) {
 		{"tracker_addr: \"0.0.0.0:7000\"\ndatabase_addr: \"[::]:8000\"", "http://127.0.0.1:7000/announce", "http://127.0.0.1:8000"},
 		{"tracker_addr: \"10.0.0.5:7000\"\ndatabase_addr: \"[fe80::1]:8000\"", "http://10.0.0.5:7000/announce", "http://[fe80::1]:8000"},
 		{"tracker_addr: \"localhost:7000\"\npublic_url: \"https://cdn.example.org/distpac/\"", "http://localhost:7000/announce", "https://cdn.example.org/distpac"},
-		{"announce_url: udp://tracker.example.org:6969/announce", "udp://tracker.example.org:6969/announce", "http://127.0.0.1:9090"},
 	}
 	for _, tt := range tests {
 		s, err := LoadServer(writeFile(t, "server.yaml", tt.yaml), false)
@@ -201,7 +200,8 @@ func TestServerErrors(t *testing.T) {
 		{"public_url: ftp://example.org", `key "public_url": "ftp://example.org": want a URL starting with http:// or https://`},
 		{"public_url: \"http://\"", `key "public_url": "http://": URL has no host`},
 		{"announce_url: \"http://h:99999/announce\"", `key "announce_url": "http://h:99999/announce": port "99999": want a number from 0 to 65535`},
-		{"announce_url: \"wss://h/announce\"", `key "announce_url": "wss://h/announce": want a URL starting with http://, https:// or udp://`},
+		{"announce_url: \"wss://h/announce\"", `key "announce_url": "wss://h/announce": want a URL starting with http:// or https://`},
+		{"announce_url: udp://tracker.example.org:6969/announce", `key "announce_url": "udp://tracker.example.org:6969/announce": want a URL starting with http:// or https://`},
 		{"announce_url: \"http://[::1\"", `key "announce_url": "http://[::1" is not a URL`},
 		{"peer_addr: \":1\"\npeer_addr: \":2\"", `key "peer_addr": given twice (again at line 2)`},
 		{"- a\n- b", `want a mapping of keys to values, got a list`},

@@ -18,7 +18,7 @@ type Server struct {
 	// AnnounceURL is the tracker URL written into every torrent, as clients
 	// will reach it. Default: http://127.0.0.1:<port of TrackerAddr>/announce,
 	// which only suits a single machine; set it when clients are elsewhere
-	// or when an external tracker (opentracker, udp://...) is used.
+	// or when an external HTTP tracker (opentracker) is used.
 	AnnounceURL string `yaml:"announce_url"`
 
 	// PublicURL is the base URL clients use for the catalog and, with
@@ -134,9 +134,10 @@ func (s *Server) Validate() error {
 			return fmt.Errorf("key %q: %w", a.key, err)
 		}
 	}
-	// udp is allowed for announce_url because an external tracker such as
-	// opentracker is commonly reached over BEP 15.
-	if err := checkURL(s.AnnounceURL, "http", "https", "udp"); err != nil {
+	// Only HTTP trackers: distpac announces with its own hardened client
+	// (internal/trackerclient), which speaks BEP 3 over HTTP; opentracker
+	// and other trackers answer HTTP as well as UDP.
+	if err := checkURL(s.AnnounceURL, "http", "https"); err != nil {
 		return fmt.Errorf("key %q: %w", "announce_url", err)
 	}
 	if err := checkURL(s.PublicURL, "http", "https"); err != nil {

@@ -50,10 +50,15 @@ type Options struct {
 type Info struct {
 	PID      int       `json:"pid"`
 	Started  time.Time `json:"started"`
-	Database string    `json:"database,omitempty"` // catalog HTTP URL
-	Tracker  string    `json:"tracker,omitempty"`  // announce URL
-	Peer     string    `json:"peer,omitempty"`     // seeder host:port
+	Database string    `json:"database,omitempty"` // catalog HTTP URL, as a client on this machine reaches it
+	Tracker  string    `json:"tracker,omitempty"`  // announce URL, likewise
+	Peer     string    `json:"peer,omitempty"`     // seeder host:port registered in the tracker
+	Metrics  string    `json:"metrics,omitempty"`  // metrics URL when metrics_addr moves them
 	Control  string    `json:"control"`            // local status endpoint
+	// Listen holds the addresses actually bound, by component ("catalog",
+	// "tracker", "seeder", "metrics"); an unspecified host means every
+	// address of the machine.
+	Listen map[string]string `json:"listen,omitempty"`
 }
 
 // Status is what dist-server status shows.
@@ -164,7 +169,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 
 	reg := prometheus.NewRegistry()
-	r.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second)}
+	r.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}}
 	if !opts.NoTracker {
 		topts := tracker.Options{Logger: r.log}
 		if !opts.Config.OpenTracker {
@@ -177,6 +182,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return err
 		}
 		r.info.Tracker = "http://" + hostPort(a) + "/announce"
+		r.info.Listen["tracker"] = a.String()
 	}
 	if !opts.NoSeeder {
 		r.selfIP = opts.Config.SeederIP()
@@ -200,15 +206,25 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		defer r.engine.Close()
 		r.info.Peer = netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port())).String()
+		r.info.Listen["seeder"] = r.engine.Addr().String()
 	}
 	if !opts.NoDatabase {
-		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log})
+		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log, NoMetrics: opts.Config.MetricsAddr != ""})
 		r.catsrv.SetKey(r.key.Public())
 		a, err := serve("database", opts.Config.DatabaseAddr, r.catsrv.Handler())
 		if err != nil {
 			return err
 		}
 		r.info.Database = "http://" + hostPort(a)
+		r.info.Listen["catalog"] = a.String()
+		if opts.Config.MetricsAddr != "" {
+			m, err := serve("metrics", opts.Config.MetricsAddr, r.catsrv.MetricsHandler())
+			if err != nil {
+				return err
+			}
+			r.info.Metrics = "http://" + hostPort(m) + catalogserver.PathMetrics
+			r.info.Listen["metrics"] = m.String()
+		}
 	}
 	r.registerMetrics(reg)
 	// A server that was down a while re-signs before it serves anything,

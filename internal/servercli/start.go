@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/exec"
 	"slices"
@@ -91,15 +92,18 @@ func printInfo(e *env, o startOptions, info server.Info, logPath string) {
 		return
 	}
 	e.UI.Printf("dist-server running (pid %d)\n", info.PID)
-	if info.Database != "" {
-		e.UI.Printf("  catalog: %s\n", info.Database)
+	// What listens where, as bound: an unspecified host is every address
+	// of the machine, which is what the defaults (":9090") mean.
+	line := func(name, url, listen string) {
+		if listen == "" {
+			return
+		}
+		e.UI.Printf("  %-8s listening on %s, %s\n", name+":", describeListen(listen), url)
 	}
-	if info.Tracker != "" {
-		e.UI.Printf("  tracker: %s\n", info.Tracker)
-	}
-	if info.Peer != "" {
-		e.UI.Printf("  seeder:  %s\n", info.Peer)
-	}
+	line("catalog", info.Database, info.Listen["catalog"])
+	line("tracker", info.Tracker, info.Listen["tracker"])
+	line("seeder", "registered as "+info.Peer, info.Listen["seeder"])
+	line("metrics", info.Metrics, info.Listen["metrics"])
 	if logPath != "" {
 		e.UI.Printf("  log:     %s\n", logPath)
 	}
@@ -164,6 +168,20 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 			}
 		}
 	}
+}
+
+// describeListen says where a bound address accepts connections.
+func describeListen(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	switch {
+	case err != nil:
+		return addr
+	case ap.Addr().IsUnspecified():
+		return fmt.Sprintf("port %d of every address", ap.Port())
+	case ap.Addr().IsLoopback():
+		return addr + " (this machine only)"
+	}
+	return addr
 }
 
 func lastLines(path string, n int) string {
