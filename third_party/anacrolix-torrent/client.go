@@ -253,6 +253,8 @@ func (cl *Client) announceKey() int32 {
 
 // Initializes a bare minimum Client. *Client and *ClientConfig must not be nil.
 func (cl *Client) init(cfg *ClientConfig) {
+	// distpac patch: the client-wide budget (see newConnection).
+	cl.peerRequestDataAllocLimiter.Max = int64(cfg.MaxAllocPeerRequestDataPerClient)
 	cl.config = cfg
 	cfg.setRateLimiterBursts()
 	g.MakeMap(&cl.dopplegangerAddrs)
@@ -1737,7 +1739,6 @@ func (cl *Client) newConnection(nc net.Conn, opts newConnectionOpts) (c *PeerCon
 		conn:            nc,
 	}
 	if cl.config.MaxAllocPeerRequestDataPerClient > 0 {
-		cl.peerRequestDataAllocLimiter.Max = int64(cl.config.MaxAllocPeerRequestDataPerClient)
 		c.peerRequestDataAllocLimiter = &cl.peerRequestDataAllocLimiter
 	} else {
 		c.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: int64(cl.config.MaxAllocPeerRequestDataPerConn)}
