@@ -284,8 +284,11 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 		os.MkdirAll(cdir, 0o755)
 		c := &client{env: []string{"XDG_DATA_HOME=" + cdir}, cfg: filepath.Join(cdir, "client.yaml"),
 			sock: filepath.Join(cdir, "distpac", "client", "daemon.sock")}
-		os.WriteFile(c.cfg, fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\nupload_rate_limit: \"%d\"\n",
-			ports[0], filepath.Join(cdir, "prefix"), o.u), 0o644)
+		// Each client listens and announces on an address of its own in
+		// 127/8, as separate hosts would: the tracker keeps at most 16 peers
+		// of one address per package.
+		os.WriteFile(c.cfg, fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.1.%d:0\"\nupload_rate_limit: \"%d\"\n",
+			ports[0], filepath.Join(cdir, "prefix"), i+1, o.u), 0o644)
 		if err := run(c.env, cliBin, "--config", c.cfg, "sync", "-q"); err != nil {
 			return row, err
 		}
