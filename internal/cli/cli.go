@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -107,6 +108,13 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+	if path := os.Getenv(CPUProfileEnv); path != "" {
+		if stopProfile, err := startCPUProfile(path); err != nil {
+			fmt.Fprintf(stdio.Err, "%s: %s: %v\n", prog, CPUProfileEnv, err)
+		} else {
+			defer stopProfile()
+		}
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -126,6 +134,26 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// CPUProfileEnv names a file to write a CPU profile (pprof) of the whole
+// command into, for any command of any binary: profiling a daemon or an
+// install under a benchmark needs no rebuild and no flag on every command.
+const CPUProfileEnv = "DISTPAC_CPUPROFILE"
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // isCobraUsage recognises cobra's own argument errors, which it does not type.

@@ -137,9 +137,14 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		case <-tick.C:
 			report()
 		}
-		peers := t.Stats().ActivePeers
+		st := t.Stats()
+		peers := st.ActivePeers
 		webRunning, webErr := e.webSeedState(ih)
-		if peers > 0 || webRunning {
+		// A peer being dialled, or waiting for its turn to be, counts as a
+		// source being tried: with hundreds of torrents starting at once,
+		// dials queue behind the engine's dial rate and half-open limits.
+		// A peer whose dial fails leaves the pending set.
+		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webRunning {
 			sourced = time.Now()
 		}
 		if n := received(); n != lastRead {
