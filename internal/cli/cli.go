@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -139,9 +140,12 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 // CPUProfileEnv names a file to write a CPU profile (pprof) of the whole
 // command into, for any command of any binary: profiling a daemon or an
 // install under a benchmark needs no rebuild and no flag on every command.
+// "%p" in the name becomes the process id, so that many processes started
+// with the same environment (a benchmark's daemons) write a file each.
 const CPUProfileEnv = "DISTPAC_CPUPROFILE"
 
 func startCPUProfile(path string) (stop func(), err error) {
+	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 	f, err := os.Create(path)
 	if err != nil {
 		return nil, err

@@ -37,7 +37,38 @@ type Client struct {
 	// traffic in bytes per second (e.g. "2MiB"); zero or empty = unlimited.
 	UploadRateLimit   units.Size `yaml:"upload_rate_limit"`
 	DownloadRateLimit units.Size `yaml:"download_rate_limit"`
+
+	// Seed says which archives `dist-client daemon` shares: "cached" (every
+	// cached archive the catalog lists; the default), "installed" (only
+	// those of installed packages) or "none" (it downloads for installs
+	// and shares nothing once they are done).
+	Seed string `yaml:"seed"`
+
+	// SeedRatioLimit stops seeding an archive once the daemon has uploaded
+	// this many times its size; 0 (the default) means no limit.
+	SeedRatioLimit float64 `yaml:"seed_ratio_limit"`
+
+	// SeedTimeLimit stops seeding an archive after it has been seeded this
+	// long ("72h", "7d"); empty or 0 means no limit.
+	SeedTimeLimit Duration `yaml:"seed_time_limit"`
+
+	// CacheMaxSize bounds the archive cache: `clean` (and the daemon after
+	// a download) removes the least recently used archives of packages
+	// that are not installed until the cache fits. Empty or 0: no bound.
+	CacheMaxSize units.Size `yaml:"cache_max_size"`
+
+	// MetricsAddr, when set, is a host:port where the daemon serves
+	// Prometheus metrics at /metrics (it always serves them over its
+	// socket too).
+	MetricsAddr string `yaml:"metrics_addr"`
 }
+
+// Seeding policies (Client.Seed).
+const (
+	SeedCached    = "cached"
+	SeedInstalled = "installed"
+	SeedNone      = "none"
+)
 
 // Client defaults (DESIGN.md §2).
 const (
@@ -82,6 +113,9 @@ func (c *Client) ApplyDefaults() {
 	if c.PeerAddr == "" {
 		c.PeerAddr = DefaultClientPeer
 	}
+	if c.Seed == "" {
+		c.Seed = SeedCached
+	}
 }
 
 // ExpandPrefix replaces a leading "~" or "~/" in Prefix with home. Other
@@ -116,6 +150,25 @@ func (c *Client) Validate() error {
 	}
 	if err := c.DownloadRateLimit.Validate(); err != nil {
 		return fmt.Errorf("key %q: %w", "download_rate_limit", err)
+	}
+	switch c.Seed {
+	case SeedCached, SeedInstalled, SeedNone:
+	default:
+		return fmt.Errorf("key %q: %q: want %q, %q or %q", "seed", c.Seed, SeedInstalled, SeedCached, SeedNone)
+	}
+	if c.SeedRatioLimit < 0 {
+		return fmt.Errorf("key %q: %v: want 0 (no limit) or more", "seed_ratio_limit", c.SeedRatioLimit)
+	}
+	if c.SeedTimeLimit < 0 {
+		return fmt.Errorf("key %q: want a duration of 0 (no limit) or more", "seed_time_limit")
+	}
+	if err := c.CacheMaxSize.Validate(); err != nil {
+		return fmt.Errorf("key %q: %w", "cache_max_size", err)
+	}
+	if c.MetricsAddr != "" {
+		if err := checkAddr(c.MetricsAddr); err != nil {
+			return fmt.Errorf("key %q: %w", "metrics_addr", err)
+		}
 	}
 	return nil
 }

@@ -19,8 +19,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"os"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -136,6 +138,16 @@ func decodeValue(v *yaml.Node, field reflect.Value) error {
 		if err := p.UnmarshalYAML(v); err != nil {
 			return err
 		}
+	case *float64:
+		tag := v.ShortTag()
+		if v.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") {
+			return fmt.Errorf("want a number, got %s", describe(v))
+		}
+		f, err := strconv.ParseFloat(v.Value, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return fmt.Errorf("want a number, got %q", v.Value)
+		}
+		*p = f
 	default:
 		// A new field type needs a case here; the tests decode every field.
 		return fmt.Errorf("internal error: no decoder for %s", field.Type())

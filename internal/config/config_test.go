@@ -80,6 +80,7 @@ func TestClientDefaults(t *testing.T) {
 		ServerURL: "http://127.0.0.1:9090",
 		Prefix:    "/home/tester/.local",
 		PeerAddr:  ":0",
+		Seed:      SeedCached,
 	}
 	for name, path := range map[string]string{
 		"missing file": filepath.Join(t.TempDir(), "client.yaml"),
@@ -155,6 +156,11 @@ func TestExampleFiles(t *testing.T) {
 		PeerAddr:          ":6882",
 		UploadRateLimit:   units.MiB,
 		DownloadRateLimit: 50 * units.MB,
+		Seed:              SeedInstalled,
+		SeedRatioLimit:    2.5,
+		SeedTimeLimit:     Duration(72 * time.Hour),
+		CacheMaxSize:      2 * units.GiB,
+		MetricsAddr:       "127.0.0.1:9101",
 	}
 	if !reflect.DeepEqual(c, wantC) {
 		t.Errorf("client example: got %+v, want %+v", c, wantC)
@@ -241,6 +247,13 @@ func TestClientErrors(t *testing.T) {
 		{"peer_addr: nope", `key "peer_addr": want host:port (like ":9090"), got "nope"`},
 		{"upload_rate_limit: 1.5", `key "upload_rate_limit": "1.5" is not a size: a fraction needs a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
 		{"download_rate_limit: 10 MB/h", `key "download_rate_limit": "10 MB/h" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"seed: always", `key "seed": "always": want "installed", "cached" or "none"`},
+		{"seed_ratio_limit: -1", `key "seed_ratio_limit": -1: want 0 (no limit) or more`},
+		{"seed_ratio_limit: lots", `key "seed_ratio_limit": want a number, got "lots"`},
+		{"seed_ratio_limit: .nan", `key "seed_ratio_limit": want a number, got ".nan"`},
+		{"seed_time_limit: soon", `key "seed_time_limit": "soon" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
+		{"cache_max_size: huge", `key "cache_max_size": "huge" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"metrics_addr: nope", `key "metrics_addr": want host:port (like ":9090"), got "nope"`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "client.yaml", tt.yaml)

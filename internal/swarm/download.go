@@ -105,6 +105,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		t.AddPeers(pis)
 	}
 	addDirect()
+	xfer := e.startTransfer(t, direct)
 	report := func() {
 		if progress != nil {
 			st := t.Stats()
@@ -131,6 +132,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		select {
 		case <-t.Complete().On():
 			report()
+			xfer.finish(t)
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

@@ -106,8 +106,10 @@ type Engine struct {
 	logger      *slog.Logger
 	addr        netip.AddrPort
 
-	webBytes atomic.Int64  // payload bytes fetched from web seeds
-	down     *rate.Limiter // download cap, also for web seeds; nil = none
+	webBytes  atomic.Int64 // payload bytes fetched from web seeds
+	transfers sync.Map     // InfoHash -> *transferState of the last download of each torrent
+	status    *statusBook
+	down      *rate.Limiter // download cap, also for web seeds; nil = none
 
 	mu       sync.Mutex
 	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
@@ -210,6 +212,12 @@ func New(cfg Config) (*Engine, error) {
 		tc.ExtendedHandshakeClientVersion = fmt.Sprintf("%s%d", publisherVersion, cfg.PublisherQueue)
 	}
 	tc.Callbacks.ReadExtendedHandshake = limitPublisherRequests
+	var e *Engine // the callbacks below run only once the engine exists
+	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
+		if e != nil {
+			e.onUsefulData(ev)
+		}
+	})
 	if cfg.UploadRate > 0 {
 		tc.UploadRateLimiter = limiter(cfg.UploadRate)
 	}
@@ -234,7 +242,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e := &Engine{cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
 	if !cfg.DisableTrackers {
 		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID())
@@ -392,6 +400,7 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 	e.torrents[t.InfoHash()] = t
 	e.mu.Unlock()
 	t.DownloadAll()
+	e.status.noteAdded(t.InfoHash())
 	if e.ann != nil {
 		e.ann.track(t, mi)
 	}
@@ -430,6 +439,7 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 		e.ann.untrack(ih)
 	}
 	defer e.states.forget(ih)
+	defer e.status.forget(ih)
 	e.mu.Lock()
 	t, ok := e.torrents[ih]
 	delete(e.torrents, ih)
@@ -459,12 +469,7 @@ type Stats struct {
 // Stats returns engine-wide counters.
 func (e *Engine) Stats() Stats {
 	cs := e.cl.Stats()
-	e.mu.Lock()
-	ts := make([]*torrent.Torrent, 0, len(e.torrents))
-	for _, t := range e.torrents {
-		ts = append(ts, t)
-	}
-	e.mu.Unlock()
+	ts := e.torrentList()
 	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64() + e.webBytes.Load()}
 	for _, t := range ts {
 		s.Peers += t.Stats().ActivePeers

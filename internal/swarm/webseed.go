@@ -240,6 +240,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
 		e.webBytes.Add(int64(len(b)))
+		if v, ok := e.transfers.Load(t.InfoHash()); ok {
+			v.(*transferState).web.Add(int64(len(b)))
+		}
 		if err := tp.VerifyDataContext(ctx); err != nil {
 			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}

@@ -1,0 +1,166 @@
+package swarm
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+)
+
+// TorrentStatus is one torrent of an engine, as `dist-client status` and
+// the metrics show it (transmission-remote -l).
+type TorrentStatus struct {
+	InfoHash string `json:"infohash"`
+	Name     string `json:"name"`
+	// State is "downloading" or "seeding".
+	State string `json:"state"`
+	Size  int64  `json:"size"`
+	Done  int64  `json:"done"`
+	Peers int    `json:"peers"`
+	// Uploaded and Downloaded are payload bytes since the torrent was added
+	// to this engine; the rates are bytes per second over the last few
+	// seconds.
+	Uploaded   int64   `json:"uploaded_bytes"`
+	Downloaded int64   `json:"downloaded_bytes"`
+	UpRate     float64 `json:"upload_rate"`
+	DownRate   float64 `json:"download_rate"`
+	// Ratio is Uploaded over Size.
+	Ratio float64   `json:"ratio"`
+	Added time.Time `json:"added"`
+	// Seeding is when the torrent was first complete in this engine (zero
+	// while downloading).
+	Seeding time.Time `json:"seeding_since,omitzero"`
+}
+
+// rateWindow is how often the rates are sampled, once someone asked.
+const rateWindow = 2 * time.Second
+
+// rateSample is a torrent's counters at the last sampling.
+type rateSample struct {
+	at             time.Time
+	up, down       int64
+	upRate, dnRate float64
+}
+
+// statusBook keeps what TorrentStatus needs beyond the library's counters.
+type statusBook struct {
+	mu      sync.Mutex
+	added   map[InfoHash]time.Time
+	seeding map[InfoHash]time.Time
+	samples map[InfoHash]rateSample
+	started bool // the sampler runs
+}
+
+func newStatusBook() *statusBook {
+	return &statusBook{added: map[InfoHash]time.Time{}, seeding: map[InfoHash]time.Time{}, samples: map[InfoHash]rateSample{}}
+}
+
+func (b *statusBook) noteAdded(ih InfoHash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.added[ih]; !ok {
+		b.added[ih] = time.Now()
+	}
+}
+
+func (b *statusBook) forget(ih InfoHash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.added, ih)
+	delete(b.seeding, ih)
+	delete(b.samples, ih)
+}
+
+// torrentList returns the engine's torrents.
+func (e *Engine) torrentList() []*torrent.Torrent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ts := make([]*torrent.Torrent, 0, len(e.torrents))
+	for _, t := range e.torrents {
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+// Torrents returns every torrent of the engine, by name. The first call
+// starts sampling rates every rateWindow; until the second sample the
+// rates are 0.
+func (e *Engine) Torrents() []TorrentStatus {
+	b := e.status
+	b.mu.Lock()
+	if !b.started {
+		b.started = true
+		go e.sampleRates()
+	}
+	b.mu.Unlock()
+	ts := e.torrentList()
+	out := make([]TorrentStatus, 0, len(ts))
+	for _, t := range ts {
+		if t.Info() == nil {
+			continue
+		}
+		ih := t.InfoHash()
+		st := t.Stats()
+		s := TorrentStatus{
+			InfoHash:   ih.HexString(),
+			Name:       t.Name(),
+			State:      "downloading",
+			Size:       t.Length(),
+			Done:       t.BytesCompleted(),
+			Peers:      st.ActivePeers,
+			Uploaded:   st.BytesWrittenData.Int64(),
+			Downloaded: st.BytesReadData.Int64(),
+		}
+		if s.Size > 0 {
+			s.Ratio = float64(s.Uploaded) / float64(s.Size)
+		}
+		complete := s.Done == s.Size
+		b.mu.Lock()
+		s.Added = b.added[ih]
+		if complete {
+			s.State = "seeding"
+			if _, ok := b.seeding[ih]; !ok {
+				b.seeding[ih] = time.Now()
+			}
+			s.Seeding = b.seeding[ih]
+		}
+		if smp, ok := b.samples[ih]; ok {
+			s.UpRate, s.DownRate = smp.upRate, smp.dnRate
+		}
+		b.mu.Unlock()
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b TorrentStatus) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// sampleRates updates every torrent's rates each rateWindow until the
+// engine closes.
+func (e *Engine) sampleRates() {
+	tick := time.NewTicker(rateWindow)
+	defer tick.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-tick.C:
+		}
+		now := time.Now()
+		for _, t := range e.torrentList() {
+			st := t.Stats()
+			up, down := st.BytesWrittenData.Int64(), st.BytesReadData.Int64()
+			ih := t.InfoHash()
+			e.status.mu.Lock()
+			prev, ok := e.status.samples[ih]
+			smp := rateSample{at: now, up: up, down: down}
+			if ok {
+				dt := now.Sub(prev.at).Seconds()
+				smp.upRate, smp.dnRate = float64(up-prev.up)/dt, float64(down-prev.down)/dt
+			}
+			e.status.samples[ih] = smp
+			e.status.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package swarm
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/anacrolix/torrent"
+)
+
+// Transfer is what one download received, by source: the per-install
+// transfer report (issue 13) is built from it. Bytes are payload bytes.
+type Transfer struct {
+	Total int64 `json:"total_bytes"` // the archive's size
+	// FromSeeder came from the publisher's seeder (the peers the catalog
+	// names, whether they connected to us or we to them).
+	FromSeeder int64 `json:"from_seeder_bytes"`
+	// FromPeers came from other peers; Peers is how many sent any.
+	FromPeers int64 `json:"from_peers_bytes"`
+	Peers     int   `json:"peers"`
+	// FromWebSeed came over HTTP from a web seed.
+	FromWebSeed int64 `json:"from_web_seed_bytes"`
+	// AlreadyHad was verified on disk before this download (a resumed
+	// partial download).
+	AlreadyHad int64 `json:"already_had_bytes"`
+	// Wasted was received and not used: duplicates, and pieces that failed
+	// their hash (HashFailures of them).
+	Wasted       int64 `json:"wasted_bytes"`
+	HashFailures int   `json:"hash_failures"`
+	// FirstByte is the time from the start until the first useful byte
+	// arrived (0 when none did); Elapsed the time until the download ended.
+	FirstByte time.Duration `json:"first_byte_ns"`
+	Elapsed   time.Duration `json:"elapsed_ns"`
+}
+
+// maxCountedPeers bounds the distinct peers remembered per download.
+const maxCountedPeers = 1024
+
+// transferState accumulates one download's Transfer. The counters are
+// updated from the library's callbacks, with its lock held: they must stay
+// cheap and must not call back into the library.
+type transferState struct {
+	start    time.Time
+	seeders  []netip.AddrPort
+	seeder   atomic.Int64
+	others   atomic.Int64
+	web      atomic.Int64
+	firstNS  atomic.Int64 // unix nanoseconds of the first useful byte; 0 until then
+	mu       sync.Mutex
+	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
+	final    *Transfer                   // set when the download ended; guarded by mu
+	startHad int64                       // bytes complete when the download started
+}
+
+func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool {
+	for _, a := range s.seeders {
+		if a.Addr() == remote.Addr() && (a.Port() == remote.Port() || a.Port() == listenPort) {
+			return true
+		}
+	}
+	return false
+}
+
+// onUsefulData is the library's ReceivedUsefulData callback.
+func (e *Engine) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
+	t := ev.Peer.Torrent()
+	if t == nil || ev.Message == nil {
+		return
+	}
+	v, ok := e.transfers.Load(t.InfoHash())
+	if !ok {
+		return
+	}
+	s := v.(*transferState)
+	n := int64(len(ev.Message.Piece))
+	s.firstNS.CompareAndSwap(0, time.Now().UnixNano())
+	remote, _ := netip.ParseAddrPort(ev.Peer.RemoteAddr.String())
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
+	var listen uint16
+	if pc, ok := ev.Peer.TryAsPeerConn(); ok {
+		listen = uint16(pc.PeerListenPort)
+	}
+	if s.isSeeder(remote, listen) {
+		s.seeder.Add(n)
+		return
+	}
+	s.others.Add(n)
+	s.mu.Lock()
+	if len(s.peers) < maxCountedPeers {
+		s.peers[remote] = struct{}{}
+	}
+	s.mu.Unlock()
+}
+
+// startTransfer begins accounting a download of t whose publisher's
+// seeder is at seeders.
+func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *transferState {
+	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted()}
+	e.transfers.Store(t.InfoHash(), s)
+	return s
+}
+
+// finish records the report of a download that ended.
+func (s *transferState) finish(t *torrent.Torrent) Transfer {
+	st := t.Stats()
+	r := Transfer{
+		Total:        t.Length(),
+		FromSeeder:   s.seeder.Load(),
+		FromPeers:    s.others.Load(),
+		FromWebSeed:  s.web.Load(),
+		HashFailures: int(st.PiecesDirtiedBad.Int64()),
+		Elapsed:      time.Since(s.start),
+	}
+	r.Wasted = st.BytesReadData.Int64() - st.BytesReadUsefulData.Int64()
+	if info := t.Info(); info != nil {
+		r.Wasted += int64(r.HashFailures) * info.PieceLength
+	}
+	r.Wasted = max(0, r.Wasted)
+	r.AlreadyHad = max(s.startHad, t.BytesCompleted()-r.FromSeeder-r.FromPeers-r.FromWebSeed+r.Wasted)
+	r.AlreadyHad = min(max(0, r.AlreadyHad), r.Total)
+	if first := s.firstNS.Load(); first != 0 {
+		r.FirstByte = time.Duration(first - s.start.UnixNano())
+	}
+	s.mu.Lock()
+	r.Peers = len(s.peers)
+	s.final = &r
+	s.mu.Unlock()
+	return r
+}
+
+// Transfer returns the report of the last download of ih through this
+// engine; ok is false when there was none, or it has not ended.
+func (e *Engine) Transfer(ih InfoHash) (r Transfer, ok bool) {
+	v, found := e.transfers.Load(ih)
+	if !found {
+		return r, false
+	}
+	s := v.(*transferState)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.final == nil {
+		return r, false
+	}
+	return *s.final, true
+}

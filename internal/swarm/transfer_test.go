@@ -1,0 +1,105 @@
+package swarm
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/tracker"
+)
+
+// TestTransferReport: a download's report says where its bytes came from.
+// The first leecher gets everything from the publisher's seeder; the
+// second finds the first through the tracker while the seeder is capped,
+// and gets part of the archive from it; a third resumes from a partial
+// file and reports what it already had.
+func TestTransferReport(t *testing.T) {
+	trk := tracker.New(tracker.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: trk.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	const size = 4 << 20
+	seedDir := t.TempDir()
+	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, size)
+	meta, err := torrentmeta.Build(path, "http://"+ln.Addr().String()+"/announce", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, UploadRate: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ih, err := seeder.Seed(ctx, meta.Torrent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trk.AddPeer(ih, loopback(seeder), true)
+	direct := []netip.AddrPort{loopback(seeder)}
+
+	first, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.1.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if err := first.Download(ctx, meta.Torrent, direct, nil); err != nil {
+		t.Fatal(err)
+	}
+	r1, ok := first.Transfer(ih)
+	if !ok {
+		t.Fatal("no report after a download")
+	}
+	t.Logf("first:  %+v", r1)
+	if r1.FromSeeder < size || r1.FromPeers != 0 || r1.Peers != 0 || r1.Total != size || r1.AlreadyHad != 0 || r1.FirstByte <= 0 || r1.FirstByte > r1.Elapsed {
+		t.Errorf("first leecher's report %+v: want all %d bytes from the seeder", r1, size)
+	}
+
+	second, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.1.2:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if err := second.Download(ctx, meta.Torrent, direct, nil); err != nil {
+		t.Fatal(err)
+	}
+	r2, _ := second.Transfer(ih)
+	t.Logf("second: %+v", r2)
+	if r2.FromPeers == 0 || r2.Peers != 1 || r2.FromSeeder+r2.FromPeers < size {
+		t.Errorf("second leecher's report %+v: want part from the one other peer, all of it in all", r2)
+	}
+
+	// A partial file: the first half verified, the rest zeros.
+	thirdDir := t.TempDir()
+	part := make([]byte, size)
+	copy(part[:size/2], data[:size/2])
+	if err := os.WriteFile(filepath.Join(thirdDir, "pkg-1.0.0.tar.zst.part"), part, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	third, err := New(Config{Dir: thirdDir, ListenAddr: "127.0.1.3:0", DisableTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer third.Close()
+	if err := third.Download(ctx, meta.Torrent, direct, nil); err != nil {
+		t.Fatal(err)
+	}
+	r3, _ := third.Transfer(ih)
+	t.Logf("third:  %+v", r3)
+	if r3.AlreadyHad < size/2-64<<10 || r3.FromSeeder > size/2+64<<10 {
+		t.Errorf("resumed download's report %+v: want about half already had", r3)
+	}
+}
