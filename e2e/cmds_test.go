@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -283,7 +284,7 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("waitfor", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 30*time.Second, "")
 	if neg || fs.Parse(args) != nil || fs.NArg() < 2 {
-		ts.Fatalf("usage: waitfor [-timeout D] listen ADDR | file PATH | status FIELD MIN")
+		ts.Fatalf("usage: waitfor [-timeout D] listen ADDR | file PATH | status FIELD MIN | http URL REGEXP")
 	}
 	args = fs.Args()
 	var check func() error
@@ -294,6 +295,25 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 	case args[0] == "file" && len(args) == 2:
 		path := ts.MkAbs(args[1])
 		check = func() error { _, err := os.Stat(path); return err }
+	case args[0] == "http" && len(args) == 3:
+		re, err := regexp.Compile(args[2])
+		ts.Check(err)
+		c := &http.Client{Timeout: 5 * time.Second}
+		check = func() error {
+			resp, err := c.Get(args[1])
+			if err != nil {
+				return err
+			}
+			defer resp.Body.Close()
+			body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+			if err != nil {
+				return err
+			}
+			if !re.Match(body) {
+				return fmt.Errorf("%s (%s) does not match %s", args[1], resp.Status, args[2])
+			}
+			return nil
+		}
 	case args[0] == "status" && len(args) == 3:
 		want, err := strconv.ParseFloat(args[2], 64)
 		ts.Check(err)

@@ -71,7 +71,7 @@ the configuration is client.yaml there, or the file given with --config.`,
 		// and exits 0 for any argument.
 	}
 	e.Bind(root, stdio, "client.yaml")
-	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e), newTrust(e))
+	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e), newTrust(e), newStatus(e))
 	cli.NoFileCompletion(root)
 	return root
 }

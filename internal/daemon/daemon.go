@@ -7,6 +7,7 @@
 // The protocol is HTTP over a unix socket:
 //
 //	GET  /status    -> Status (JSON)
+//	GET  /metrics   -> Prometheus metrics (text)
 //	POST /download  <- Request (JSON); -> a stream of Event lines (NDJSON)
 //
 // The socket is private to the daemon's user (mode 0600, and every
@@ -73,6 +74,16 @@ type Event struct {
 	Peers    int    `json:"peers"`
 	Finished bool   `json:"finished,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Reports, on the finished event, say where each archive's bytes came
+	// from.
+	Reports []Report `json:"reports,omitempty"`
+}
+
+// Report is one archive's transfer report.
+type Report struct {
+	Archive  string `json:"archive"`
+	InfoHash string `json:"infohash"`
+	swarm.Transfer
 }
 
 // Status describes the running daemon.
@@ -83,23 +94,55 @@ type Status struct {
 	Peers      int   `json:"peers"`
 	Uploaded   int64 `json:"uploaded_bytes"`
 	Downloaded int64 `json:"downloaded_bytes"`
+	// Listen is the peer address the engine is bound to.
+	Listen string `json:"listen,omitempty"`
+	// Seed is the seeding policy (client.yaml seed).
+	Seed string `json:"seed,omitempty"`
+	// Started is when the daemon started.
+	Started time.Time `json:"started,omitzero"`
+	// Each torrent of the engine.
+	Items []swarm.TorrentStatus `json:"items,omitempty"`
 }
 
 // Serve answers the CLI on ln (from Listen) until ctx ends, then removes
 // the socket. Downloads are looked up in the verified catalog of the client
 // directory catalogDir (the daemon's own data home).
 func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, catalogDir string, logger *slog.Logger) error {
+	return serve(ctx, ln, &handler{engine: engine, catalogDir: catalogDir, logger: logger, started: time.Now()})
+}
+
+// handler is what the socket serves.
+type handler struct {
+	engine     *swarm.Engine
+	catalogDir string
+	logger     *slog.Logger
+	started    time.Time
+	seed       string
+	metrics    http.Handler   // nil: no /metrics
+	downloaded func([]Report) // called after each successful download request; may be nil
+	failed     func(error)    // called after each failed one; may be nil
+}
+
+func (h *handler) status() Status {
+	st := h.engine.Stats()
+	return Status{PID: os.Getpid(), Port: h.engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded,
+		Listen: h.engine.Addr().String(), Seed: h.seed, Started: h.started, Items: h.engine.Torrents()}
+}
+
+func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	defer ln.Close()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		st := engine.Stats()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Status{PID: os.Getpid(), Port: engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded})
+		json.NewEncoder(w).Encode(h.status())
 	})
+	if h.metrics != nil {
+		mux.Handle("GET /metrics", h.metrics)
+	}
 	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
-		download(r.Context(), w, r, engine, catalogDir, logger)
+		h.download(r.Context(), w, r)
 	})
-	srv := &http.Server{Handler: onlyOwner(mux, logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer}
+	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer}
 	go func() {
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -164,7 +207,8 @@ func lookup(ctx context.Context, dir string, items []Item) ([]catalog.Package, e
 	return rows, nil
 }
 
-func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engine *swarm.Engine, catalogDir string, logger *slog.Logger) {
+func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	engine, catalogDir, logger := h.engine, h.catalogDir, h.logger
 	req, err := decodeRequest(w, r)
 	if err != nil {
 		logger.Warn("daemon: refused a download request", "err", err)
@@ -222,10 +266,29 @@ func download(ctx context.Context, w http.ResponseWriter, r *http.Request, engin
 	}
 	if err := g.Wait(); err != nil {
 		logger.Warn("daemon download failed", "err", err)
+		if h.failed != nil {
+			h.failed(err)
+		}
 		send(Event{Total: total, Error: err.Error()})
 		return
 	}
-	send(Event{Bytes: total, Total: total, Peers: peers, Finished: true})
+	reports := make([]Report, 0, len(rows))
+	for _, row := range rows {
+		ih, err := swarm.ParseInfoHash(row.InfoHash)
+		if err != nil {
+			continue
+		}
+		if t, ok := engine.Transfer(ih); ok {
+			reports = append(reports, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
+			logger.Info("download complete", "archive", row.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder,
+				"from_peers", t.FromPeers, "peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad,
+				"wasted", t.Wasted, "hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond))
+		}
+	}
+	if h.downloaded != nil {
+		h.downloaded(reports)
+	}
+	send(Event{Bytes: total, Total: total, Peers: peers, Finished: true, Reports: reports})
 }
 
 // Client talks to a running daemon.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -301,5 +303,37 @@ func TestDownloadTakesNothingFromTheCaller(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the daemon contacted the caller's tracker or web seed %d times", n)
+	}
+}
+
+func TestOverLimits(t *testing.T) {
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	ih := func(b byte) string { return strings.Repeat(fmt.Sprintf("%02x", b), 20) }
+	ts := []swarm.TorrentStatus{
+		{InfoHash: ih(1), Name: "fresh", State: "seeding", Ratio: 0.5, Seeding: now.Add(-time.Minute)},
+		{InfoHash: ih(2), Name: "shared-a-lot", State: "seeding", Ratio: 3, Seeding: now.Add(-time.Minute)},
+		{InfoHash: ih(3), Name: "old", State: "seeding", Ratio: 0.1, Seeding: now.Add(-100 * time.Hour)},
+		{InfoHash: ih(4), Name: "downloading", State: "downloading", Ratio: 9},
+	}
+	tests := []struct {
+		name  string
+		cfg   config.Client
+		drops []string
+	}{
+		{"no limits", config.Client{}, nil},
+		{"ratio", config.Client{SeedRatioLimit: 2}, []string{ih(2)}},
+		{"time", config.Client{SeedTimeLimit: config.Duration(72 * time.Hour)}, []string{ih(3)}},
+		{"both", config.Client{SeedRatioLimit: 2, SeedTimeLimit: config.Duration(72 * time.Hour)}, []string{ih(2), ih(3)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, h := range overLimits(ts, &tc.cfg, now, slog.New(slog.DiscardHandler)) {
+				got = append(got, h.HexString())
+			}
+			if !slices.Equal(got, tc.drops) {
+				t.Errorf("dropped %v, want %v", got, tc.drops)
+			}
+		})
 	}
 }

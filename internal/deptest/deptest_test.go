@@ -27,7 +27,7 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 		bin       string
 		forbidden []string
 	}{
-		{"./cmd/dist-client", []string{mod + "internal/server", mod + "internal/publish", mod + "internal/catalogserver", mod + "internal/tracker", mod + "internal/servercli", "github.com/prometheus/client_golang/prometheus"}},
+		{"./cmd/dist-client", []string{mod + "internal/server", mod + "internal/publish", mod + "internal/catalogserver", mod + "internal/tracker", mod + "internal/servercli"}},
 		{"./cmd/dist-server", []string{mod + "internal/clientcli", mod + "internal/install", mod + "internal/daemon", mod + "internal/resolve"}},
 		{"./cmd/named-file-server", []string{"github.com/anacrolix/torrent", "github.com/spf13/cobra", "modernc.org/sqlite"}},
 	}
@@ -43,6 +43,25 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMetricsStayAtTheEdges: Prometheus is imported only where metrics are
+// served (the server's composition root and catalog server, the client
+// daemon), so every other package stays free of it.
+func TestMetricsStayAtTheEdges(t *testing.T) {
+	allowed := map[string]bool{mod + "internal/server": true, mod + "internal/catalogserver": true, mod + "internal/daemon": true, mod + "internal/tracker": true}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "../../...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		for _, imp := range f[1:] {
+			if strings.HasPrefix(imp, "github.com/prometheus/") && !allowed[f[0]] {
+				t.Errorf("%s imports %s", f[0], imp)
+			}
+		}
 	}
 }
 

@@ -99,6 +99,11 @@ type runner struct {
 	serial   int64                     // guarded by mu
 	packages int                       // guarded by mu
 	seeding  map[swarm.InfoHash]string // infohash -> archive; guarded by mu
+	// names is each catalog package's name@version by infohash, for
+	// per-package metrics; guarded by mu.
+	names map[swarm.InfoHash]string
+	// errors counts failures by component, for metrics.
+	errors *prometheus.CounterVec
 	// seedFailures counts packages of the current catalog not seeded;
 	// lastReload is when that was found. Both guarded by mu.
 	seedFailures int
@@ -258,6 +263,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		case <-tick.C:
 			r.renew(ctx)
 			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {
+				r.errors.WithLabelValues("reload").Inc()
 				r.log.Warn("catalog reload failed; serving the previous one", "err", err)
 			}
 		}
@@ -317,12 +323,17 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		return err
 	}
 	served := make(map[[20]byte]struct{}, len(pkgs))
+	names := make(map[swarm.InfoHash]string, len(pkgs))
 	for _, p := range pkgs {
 		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
 			served[ih] = struct{}{}
+			names[ih] = p.ID()
 		}
 	}
 	r.served.Store(&served)
+	r.mu.Lock()
+	r.names = names
+	r.mu.Unlock()
 	// Seed first, then serve: a client that sees a package in the catalog
 	// finds a seeder for it.
 	failed := 0
@@ -423,6 +434,7 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 			continue
 		}
 		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
+			r.errors.WithLabelValues("seeder").Inc()
 			r.log.Error("cannot seed package", "package", p.ID(), "archive", filepath.Join(r.engine.Dir(), p.Archive), "err", err)
 			failed++
 			continue
@@ -481,4 +493,56 @@ func (r *runner) registerMetrics(reg *prometheus.Registry) {
 	gauge("distpac_seeder_connected_peers", "Peers connected to the seeder.", func(s Status) float64 { return float64(s.Connected) })
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_seeder_uploaded_bytes_total", Help: "Payload bytes the seeder sent."},
 		func() float64 { return float64(r.status().Uploaded) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_tracker_announces_total", Help: "Announces the embedded tracker received, refused ones included."},
+		func() float64 { return float64(r.status().Announces) }))
+	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "distpac_errors_total", Help: "Failures by component: seeder (a package could not be seeded), reload (the catalog could not be reloaded)."}, []string{"component"})
+	for _, c := range []string{"seeder", "reload"} {
+		r.errors.WithLabelValues(c)
+	}
+	reg.MustRegister(r.errors, &packageCollector{r: r,
+		downloads: prometheus.NewDesc("distpac_package_downloads_total", "Completed downloads of each package the tracker was told of (BEP 3 completed events).", []string{"package"}, nil),
+		uploaded:  prometheus.NewDesc("distpac_package_seeder_uploaded_bytes_total", "Payload bytes the seeder sent of each package.", []string{"package"}, nil),
+		refused:   prometheus.NewDesc("distpac_tracker_refused_total", "Announces the embedded tracker refused, by reason.", []string{"reason"}, nil),
+	})
+}
+
+// packageCollector reports per-package and per-reason counters, computed
+// at scrape time from the tracker and the seeder.
+type packageCollector struct {
+	r                            *runner
+	downloads, uploaded, refused *prometheus.Desc
+}
+
+func (c *packageCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.downloads
+	ch <- c.uploaded
+	ch <- c.refused
+}
+
+func (c *packageCollector) Collect(ch chan<- prometheus.Metric) {
+	r := c.r
+	r.mu.Lock()
+	names := r.names
+	r.mu.Unlock()
+	if r.tracker != nil {
+		ihs := make([][20]byte, 0, len(names))
+		for ih := range names {
+			ihs = append(ihs, ih)
+		}
+		res, _ := r.tracker.Scrape(context.Background(), ihs)
+		for i, ih := range ihs {
+			ch <- prometheus.MustNewConstMetric(c.downloads, prometheus.CounterValue, float64(res[i].Completed), names[ih])
+		}
+		for reason, n := range r.tracker.Refused() {
+			ch <- prometheus.MustNewConstMetric(c.refused, prometheus.CounterValue, float64(n), reason)
+		}
+	}
+	if r.engine != nil {
+		for _, t := range r.engine.Torrents() {
+			ih, err := swarm.ParseInfoHash(t.InfoHash)
+			if name, ok := names[ih]; err == nil && ok {
+				ch <- prometheus.MustNewConstMetric(c.uploaded, prometheus.CounterValue, float64(t.Uploaded), name)
+			}
+		}
+	}
 }

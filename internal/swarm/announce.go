@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
@@ -63,6 +64,7 @@ type TrackerStatus struct {
 
 type announcer struct {
 	client *trackerclient.Client
+	logger *slog.Logger
 	port   uint16
 	peerID [20]byte
 	sem    chan struct{}
@@ -72,8 +74,9 @@ type announcer struct {
 	jobs map[metainfo.Hash]*announceJob // guarded by mu
 }
 
-func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte) *announcer {
+func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte, logger *slog.Logger) *announcer {
 	return &announcer{
+		logger: logger,
 		client: &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(localIP), UserAgent: "distpac"},
 		port:   port,
 		peerID: peerID,
@@ -94,6 +97,10 @@ type announceJob struct {
 	mu        sync.Mutex
 	status    map[string]TrackerStatus // by URL; guarded by mu
 	announced string                   // the tracker that last took an announce; guarded by mu
+	// toldCompleted: a tracker took this download's "completed";
+	// completedAtStart: the torrent was complete when added (a seeder), so
+	// there is none to tell. Both guarded by mu.
+	toldCompleted, completedAtStart bool
 }
 
 // httpTiers returns the announce-list's tiers with only http(s) trackers.
@@ -202,6 +209,9 @@ func (j *announceJob) run() {
 	defer close(j.done)
 	event := trackerclient.Started
 	completeAtStart := j.t.Complete().Bool()
+	j.mu.Lock()
+	j.completedAtStart = completeAtStart
+	j.mu.Unlock()
 	completed := j.t.Complete().On()
 	if completeAtStart {
 		completed = nil
@@ -271,15 +281,26 @@ func (j *announceJob) announce(ctx context.Context, event trackerclient.Event) (
 				st.Peers, st.Seeders, st.Leechers = len(res.Peers), res.Seeders, res.Leechers
 			}
 			j.mu.Lock()
+			prev := j.status[u]
 			j.status[u] = st
 			if err == nil {
 				j.announced = u
+				if event == trackerclient.Completed {
+					j.toldCompleted = true
+				}
 				// BEP 12: a tracker that answers moves to the front of its tier.
 				if ui > 0 {
 					j.tiers[ti] = append([]string{u}, slices.Delete(slices.Clone(tier), ui, ui+1)...)
 				}
 			}
 			j.mu.Unlock()
+			// One line per change of a tracker's state, not per announce.
+			switch {
+			case err != nil && (prev.Err == nil || prev.Err.Error() != err.Error()):
+				j.a.logger.Warn("tracker announce failed", "torrent", j.t.Name(), "err", err)
+			case err == nil && prev.Err != nil:
+				j.a.logger.Info("tracker answers again", "torrent", j.t.Name(), "tracker", u)
+			}
 			if err != nil {
 				lastErr = err
 				continue
@@ -327,9 +348,17 @@ func (j *announceJob) addPeers(peers []netip.AddrPort) {
 func (j *announceJob) sendStopped(ctx context.Context) {
 	j.mu.Lock()
 	u := j.announced
+	// An install that exits right after its download ends before the loop
+	// tells the tracker: the completed download is counted (the server's
+	// per-package downloads) before the node leaves.
+	owes := !j.completedAtStart && !j.toldCompleted
 	j.mu.Unlock()
+	owes = owes && j.t.Complete().Bool()
 	if u == "" {
 		return
+	}
+	if owes {
+		_, _ = j.a.client.Announce(ctx, u, j.request(trackerclient.Completed))
 	}
 	// A failure needs nothing done: the peer then expires at the tracker.
 	_, _ = j.a.client.Announce(ctx, u, j.request(trackerclient.Stopped))

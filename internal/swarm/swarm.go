@@ -245,7 +245,7 @@ func New(cfg Config) (*Engine, error) {
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.addr = listenAddr(cl, host)
 	if !cfg.DisableTrackers {
-		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID())
+		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID(), logger)
 	}
 	return e, nil
 }

@@ -136,6 +136,7 @@ type Tracker struct {
 	opts      Options
 	handler   http.Handler
 	announces atomic.Uint64
+	refused   sync.Map // refusal reason (error text) -> *atomic.Uint64
 
 	mu        sync.Mutex
 	torrents  map[[20]byte]*swarm // guarded by mu; never holds an empty swarm after a call returns
@@ -246,6 +247,17 @@ func (t *Tracker) Stats() Stats {
 	return st
 }
 
+// Refused counts the announces refused since New, by reason (the failure
+// reason sent back).
+func (t *Tracker) Refused() map[string]uint64 {
+	out := map[string]uint64{}
+	t.refused.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
+}
+
 // Sweep drops every peer not seen for PeerTTL and every torrent left empty.
 func (t *Tracker) Sweep() {
 	t.mu.Lock()
@@ -313,6 +325,8 @@ func (t *Tracker) TrackAnnounce(ctx context.Context, req udp.AnnounceRequest, ad
 		return nil
 	}
 	t.opts.Logger.Debug("tracker: announce refused", "info_hash", hexHash(req.InfoHash), "peer", addr, "err", err)
+	n, _ := t.refused.LoadOrStore(err.Error(), new(atomic.Uint64))
+	n.(*atomic.Uint64).Add(1)
 	if st := stateFrom(ctx); st != nil {
 		st.refusal = err
 		return nil

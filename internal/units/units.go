@@ -259,6 +259,15 @@ func FormatBytes(n int64) string {
 	return sign + strconv.FormatFloat(v, 'f', 1, 64) + " " + names[i]
 }
 
+// FormatRate prints bytes per second like FormatBytes, with "/s" ("0 B/s",
+// "1.5 MiB/s"), so rates everywhere use the same binary units as sizes.
+func FormatRate(bps float64) string {
+	if bps < 0 || bps != bps {
+		bps = 0
+	}
+	return FormatBytes(int64(bps+0.5)) + "/s"
+}
+
 // errNegative is kept for callers that validate sizes built in code.
 var errNegative = errors.New("must not be negative")
 

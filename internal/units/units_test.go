@@ -204,3 +204,11 @@ func FuzzParseSize(f *testing.F) {
 		_ = FormatBytes(int64(n))
 	})
 }
+
+func TestFormatRate(t *testing.T) {
+	for in, want := range map[float64]string{0: "0 B/s", -3: "0 B/s", 512.4: "512 B/s", 1536: "1.5 KiB/s", 2 << 20: "2.0 MiB/s"} {
+		if got := FormatRate(in); got != want {
+			t.Errorf("FormatRate(%v) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,52 @@
+package catalogclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Status is what `dist-client status` shows of the local catalog.
+type Status struct {
+	Serial     int64     `json:"serial"`
+	Packages   int       `json:"packages"`
+	ServerURL  string    `json:"server_url,omitempty"`
+	SyncedAt   time.Time `json:"synced_at,omitzero"`
+	Created    time.Time `json:"created"`
+	ValidUntil time.Time `json:"valid_until"`
+	Expired    bool      `json:"expired"`
+}
+
+// maxStateFile bounds sync.json when read for a status.
+const maxStateFile = 1 << 16
+
+// ReadStatus describes the catalog held in dir, read-only; ErrNoCatalog
+// when there is none yet.
+func ReadStatus(ctx context.Context, dir string, now time.Time) (Status, error) {
+	var st Status
+	path, err := Path(dir)
+	if err != nil {
+		return st, err
+	}
+	info, err := inspect(ctx, path)
+	if err != nil {
+		return st, err
+	}
+	st.Serial, st.Packages = info.serial, info.packages
+	st.Created, st.ValidUntil, st.Expired = info.meta.Created, info.meta.ValidUntil, info.meta.Expired(now)
+	if f, err := os.Open(filepath.Join(dir, stateFile)); err == nil {
+		var s syncState
+		b, err := io.ReadAll(io.LimitReader(f, maxStateFile))
+		f.Close()
+		if err == nil && json.Unmarshal(b, &s) == nil {
+			st.ServerURL, st.SyncedAt = s.ServerURL, s.SyncedAt
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return st, err
+	}
+	return st, nil
+}

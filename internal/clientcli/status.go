@@ -1,0 +1,146 @@
+package clientcli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/units"
+)
+
+type statusOptions struct {
+	json bool
+}
+
+func newStatus(e *env) *cobra.Command {
+	var o statusOptions
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show the daemon's torrents, the catalog's age and what is installed and upgradable",
+		Long: `status shows, like transmission-remote -l: the running daemon (its peer address,
+seeding policy and every torrent with its state, peers, rates, bytes sent and ratio),
+the local catalog (serial, server, when it was synced and until when it is valid), and
+how many packages are installed and which have newer versions (as of the last sync).
+It reads local state only and never contacts the server.`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), e, o) },
+	}
+	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
+	return c
+}
+
+// clientStatus is `status --json`.
+type clientStatus struct {
+	Daemon     *daemon.Status        `json:"daemon"` // null when no daemon runs
+	Catalog    *catalogclient.Status `json:"catalog"`
+	Installed  int                   `json:"installed"`
+	Upgradable []upgradableJSON      `json:"upgradable"`
+}
+
+type upgradableJSON struct {
+	Name      string `json:"name"`
+	Installed string `json:"installed"`
+	Available string `json:"available"`
+}
+
+func runStatus(ctx context.Context, e *env, o statusOptions) error {
+	in, err := e.installer()
+	if err != nil {
+		return err
+	}
+	var out clientStatus
+	if d := daemon.Dial(ctx, in.Paths.DaemonSocket()); d != nil {
+		st, err := d.Status(ctx)
+		if err != nil {
+			return err
+		}
+		out.Daemon = &st
+	}
+	now := time.Now()
+	cs, err := catalogclient.ReadStatus(ctx, in.Paths.Dir, now)
+	switch {
+	case err == nil:
+		out.Catalog = &cs
+	case !errors.Is(err, catalogclient.ErrNoCatalog):
+		return err
+	}
+	st, err := e.installed()
+	if err != nil {
+		return err
+	}
+	out.Installed = len(st.Packages)
+	out.Upgradable = []upgradableJSON{}
+	if out.Catalog != nil {
+		steps, err := in.Upgradable(ctx)
+		if err != nil {
+			return err
+		}
+		for _, s := range steps {
+			out.Upgradable = append(out.Upgradable, upgradableJSON{s.Name, s.From.String(), s.Version.String()})
+		}
+	}
+	if o.json {
+		return e.UI.JSON(out)
+	}
+	printStatus(e, out, now)
+	return nil
+}
+
+func printStatus(e *env, s clientStatus, now time.Time) {
+	if d := s.Daemon; d != nil {
+		e.UI.Dataf("daemon:   running (pid %d) for %s, peers connect to %s, seed: %s\n", d.PID, ago(now, d.Started), d.Listen, d.Seed)
+		e.UI.Dataf("          %d torrents, %d peers, sent %s, received %s\n", d.Torrents, d.Peers, units.FormatBytes(d.Uploaded), units.FormatBytes(d.Downloaded))
+		if len(d.Items) > 0 {
+			rows := make([][]string, 0, len(d.Items))
+			for _, t := range d.Items {
+				done := "100%"
+				if t.Size > 0 && t.Done < t.Size {
+					done = strconv.FormatInt(t.Done*100/t.Size, 10) + "%"
+				}
+				rows = append(rows, []string{t.Name, t.State, done, strconv.Itoa(t.Peers),
+					units.FormatRate(t.UpRate), units.FormatRate(t.DownRate), units.FormatBytes(t.Uploaded), fmt.Sprintf("%.2f", t.Ratio)})
+			}
+			e.UI.Table([]string{"ARCHIVE", "STATE", "DONE", "PEERS", "UP", "DOWN", "SENT", "RATIO"}, rows)
+		}
+	} else {
+		e.UI.Dataf("daemon:   not running (dist-client daemon starts it; installs then keep being seeded)\n")
+	}
+	if c := s.Catalog; c != nil {
+		valid := "valid until " + c.ValidUntil.Local().Format(time.DateTime)
+		if c.Expired {
+			valid = "EXPIRED " + ago(now, c.ValidUntil) + " ago: run dist-client sync"
+		}
+		synced := "never synced"
+		if !c.SyncedAt.IsZero() {
+			synced = "synced " + ago(now, c.SyncedAt) + " ago"
+		}
+		e.UI.Dataf("catalog:  serial %d, %d package versions from %s, %s, %s\n", c.Serial, c.Packages, c.ServerURL, synced, valid)
+	} else {
+		e.UI.Dataf("catalog:  none yet: run dist-client sync\n")
+	}
+	e.UI.Dataf("packages: %d installed, %d upgradable\n", s.Installed, len(s.Upgradable))
+	for _, u := range s.Upgradable {
+		e.UI.Dataf("          %s %s -> %s\n", u.Name, u.Installed, u.Available)
+	}
+}
+
+// ago is a short human duration since t.
+func ago(now, t time.Time) string {
+	d := now.Sub(t)
+	switch {
+	case d < time.Minute:
+		return d.Round(time.Second).String()
+	case d < time.Hour:
+		return d.Round(time.Minute).String()
+	case d < 48*time.Hour:
+		return d.Round(time.Hour).String()
+	}
+	return fmt.Sprintf("%dd", int(d.Hours()/24))
+}

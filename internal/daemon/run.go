@@ -1,0 +1,289 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Options configure Run.
+type Options struct {
+	Paths  paths.Client
+	Config *config.Client
+	Logger *slog.Logger
+	// Printf and Warnf print lines for the user; nil discards them.
+	Printf, Warnf func(format string, args ...any)
+}
+
+// EngineConfig is the one place a client's BitTorrent engine is configured
+// from client.yaml: the daemon and an install without a daemon both use it.
+func EngineConfig(cfg *config.Client, dir string, logger *slog.Logger) swarm.Config {
+	return swarm.Config{
+		Dir:          dir,
+		ListenAddr:   cfg.PeerAddr,
+		UploadRate:   int64(cfg.UploadRateLimit),
+		DownloadRate: int64(cfg.DownloadRateLimit),
+		Logger:       logger,
+	}
+}
+
+// policyInterval is how often the seeding limits are checked.
+const policyInterval = 15 * time.Second
+
+// Run is dist-client daemon: it takes the socket, starts the engine, seeds
+// what client.yaml's seed policy names, serves the CLI (and metrics) until
+// ctx ends, and stops seeding what the ratio and time limits say.
+func Run(ctx context.Context, o Options) error {
+	say := func(f func(string, ...any), format string, args ...any) {
+		if f != nil {
+			f(format, args...)
+		}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg, cp := o.Config, o.Paths
+	db, err := catalogclient.Open(ctx, cp.Dir)
+	if err != nil {
+		return err
+	}
+	pkgs, err := db.All(ctx)
+	db.Close()
+	if err != nil {
+		return err
+	}
+	ln, err := Listen(cp.DaemonSocket())
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), o.Logger))
+	if err != nil {
+		return err
+	}
+	defer engine.Close()
+
+	want, err := seedSet(cfg.Seed, cp, pkgs)
+	if err != nil {
+		return err
+	}
+	var seeding []string
+	for _, p := range want {
+		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
+			say(o.Warnf, "not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
+			continue
+		}
+		seeding = append(seeding, p.Name+" "+p.Version)
+	}
+	list := ""
+	if len(seeding) > 0 {
+		list = ": " + strings.Join(seeding, ", ")
+	}
+	say(o.Printf, "dist-client daemon (pid %d) seeding %d archives (seed: %s) on %s%s\n", os.Getpid(), len(seeding), cfg.Seed, engine.Addr(), list)
+
+	m := newMetrics(engine)
+	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(),
+		downloaded: func(rs []Report) {
+			m.downloaded(rs)
+			if cfg.Seed == config.SeedNone {
+				// Nothing is shared once the install has its archives.
+				for _, r := range rs {
+					if ih, err := swarm.ParseInfoHash(r.InfoHash); err == nil {
+						engine.Drop(ih)
+					}
+				}
+			}
+		},
+		failed: m.failed,
+	}
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics_addr: listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h.metrics)
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		say(o.Printf, "metrics at http://%s/metrics\n", mln.Addr())
+	}
+	say(o.Printf, "installs from this data home now download through %s\n", cp.DaemonSocket())
+	if cfg.SeedRatioLimit > 0 || cfg.SeedTimeLimit > 0 {
+		go enforceLimits(ctx, engine, cfg, o.Logger)
+	}
+	if err := serve(ctx, ln, h); err != nil {
+		return err
+	}
+	st := engine.Stats()
+	say(o.Printf, "daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))
+	return nil
+}
+
+// seedSet lists the cached archives the policy says to seed.
+func seedSet(policy string, cp paths.Client, pkgs []catalog.Package) ([]catalog.Package, error) {
+	if policy == config.SeedNone {
+		return nil, nil
+	}
+	byArchive := map[string]catalog.Package{}
+	for _, p := range pkgs {
+		byArchive[p.Archive] = p
+	}
+	installed := map[string]bool{}
+	if policy == config.SeedInstalled {
+		st, err := state.Load(cp.Installed())
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range st.Sorted() {
+			installed[r.Archive] = true
+		}
+	}
+	entries, err := os.ReadDir(cp.Cache())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read cache: %w", err)
+	}
+	var out []catalog.Package
+	for _, ent := range entries {
+		p, ok := byArchive[ent.Name()]
+		if !ok || (policy == config.SeedInstalled && !installed[ent.Name()]) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// enforceLimits stops seeding torrents that reached seed_ratio_limit or
+// seed_time_limit, checking every policyInterval.
+func enforceLimits(ctx context.Context, engine *swarm.Engine, cfg *config.Client, logger *slog.Logger) {
+	tick := time.NewTicker(policyInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, ih := range overLimits(engine.Torrents(), cfg, time.Now(), logger) {
+			engine.Drop(ih)
+		}
+	}
+}
+
+// overLimits returns the seeding torrents past a limit, logging why.
+func overLimits(ts []swarm.TorrentStatus, cfg *config.Client, now time.Time, logger *slog.Logger) []swarm.InfoHash {
+	var out []swarm.InfoHash
+	for _, t := range ts {
+		if t.State != "seeding" {
+			continue
+		}
+		why := ""
+		switch {
+		case cfg.SeedRatioLimit > 0 && t.Ratio >= cfg.SeedRatioLimit:
+			why = fmt.Sprintf("ratio %.2f reached seed_ratio_limit %.2f", t.Ratio, cfg.SeedRatioLimit)
+		case cfg.SeedTimeLimit > 0 && !t.Seeding.IsZero() && now.Sub(t.Seeding) >= time.Duration(cfg.SeedTimeLimit):
+			why = fmt.Sprintf("seeded %s, seed_time_limit %s", now.Sub(t.Seeding).Round(time.Second), time.Duration(cfg.SeedTimeLimit))
+		default:
+			continue
+		}
+		ih, err := swarm.ParseInfoHash(t.InfoHash)
+		if err != nil {
+			continue
+		}
+		logger.Info("stopped seeding", "archive", t.Name, "why", why)
+		out = append(out, ih)
+	}
+	return out
+}
+
+// metrics are the daemon's Prometheus metrics.
+type metrics struct {
+	reg       *prometheus.Registry
+	downloads *prometheus.CounterVec
+	bytes     *prometheus.CounterVec
+}
+
+func newMetrics(engine *swarm.Engine) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	m.downloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "distpac_client_downloads_total",
+		Help: "Archives the daemon downloaded for installs, by result.",
+	}, []string{"result"})
+	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "distpac_client_download_bytes_total",
+		Help: "Payload bytes of completed downloads, by source (seeder, peers, web_seed).",
+	}, []string{"source"})
+	m.reg.MustRegister(m.downloads, m.bytes,
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_client_uploaded_bytes_total", Help: "Payload bytes the daemon's engine sent to peers."},
+			func() float64 { return float64(engine.Stats().Uploaded) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_client_received_bytes_total", Help: "Payload bytes the daemon's engine received (peers and web seeds)."},
+			func() float64 { return float64(engine.Stats().Downloaded) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "distpac_client_peers", Help: "Peers connected, summed over torrents."},
+			func() float64 { return float64(engine.Stats().Peers) }),
+		newTorrentsCollector(engine),
+	)
+	// The counters with labels exist from the start, at 0.
+	for _, r := range []string{"ok", "failed"} {
+		m.downloads.WithLabelValues(r)
+	}
+	for _, s := range []string{"seeder", "peers", "web_seed"} {
+		m.bytes.WithLabelValues(s)
+	}
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) downloaded(rs []Report) {
+	for _, r := range rs {
+		m.downloads.WithLabelValues("ok").Inc()
+		m.bytes.WithLabelValues("seeder").Add(float64(r.FromSeeder))
+		m.bytes.WithLabelValues("peers").Add(float64(r.FromPeers))
+		m.bytes.WithLabelValues("web_seed").Add(float64(r.FromWebSeed))
+	}
+}
+
+func (m *metrics) failed(error) { m.downloads.WithLabelValues("failed").Inc() }
+
+// torrentsCollector reports the torrents by state.
+type torrentsCollector struct {
+	engine *swarm.Engine
+	desc   *prometheus.Desc
+}
+
+func newTorrentsCollector(engine *swarm.Engine) *torrentsCollector {
+	return &torrentsCollector{engine: engine, desc: prometheus.NewDesc("distpac_client_torrents", "Torrents in the daemon's engine, by state.", []string{"state"}, nil)}
+}
+
+func (c *torrentsCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *torrentsCollector) Collect(ch chan<- prometheus.Metric) {
+	n := map[string]int{"downloading": 0, "seeding": 0}
+	for _, t := range c.engine.Torrents() {
+		n[t.State]++
+	}
+	for state, v := range n {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), state)
+	}
+}
