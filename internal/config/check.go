@@ -65,3 +65,20 @@ func trimSlash(s string) string {
 	}
 	return scheme + "://" + strings.TrimRight(rest, "/")
 }
+
+// checkURLList checks a list of http(s) URLs: at most max, each valid,
+// none twice.
+func checkURLList(urls []string, max int) error {
+	if len(urls) > max {
+		return fmt.Errorf("%d URLs, at most %d", len(urls), max)
+	}
+	for i, u := range urls {
+		if err := checkURL(u, "http", "https"); err != nil {
+			return fmt.Errorf("entry %d: %w", i+1, err)
+		}
+		if j := slices.Index(urls[:i], u); j >= 0 {
+			return fmt.Errorf("entry %d: %q is entry %d too", i+1, u, j+1)
+		}
+	}
+	return nil
+}

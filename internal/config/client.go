@@ -19,6 +19,13 @@ type Client struct {
 	// <ServerURL>/packages.db. A trailing slash is dropped.
 	ServerURL string `yaml:"server_url"`
 
+	// ServerURLs lists servers that serve the same signed catalog (the
+	// publisher's and its mirrors, static ones too), tried in order: sync
+	// takes the catalog from the first that gives a valid one, and each is
+	// a web seed (<URL>/packages/) for torrents that name one. Set it or
+	// ServerURL, not both. Servers returns the list in force.
+	ServerURLs []string `yaml:"server_urls"`
+
 	// ServerKey is the server's ed25519 public key in standard base64,
 	// optionally prefixed "ed25519:" (as `dist-server key` prints it). Empty
 	// means trust on first use: the first sync pins the key it sees.
@@ -103,10 +110,15 @@ func LoadClient(path string, optional bool) (*Client, error) {
 // ApplyDefaults fills every empty field. Prefix keeps its "~/" form;
 // ExpandPrefix resolves it.
 func (c *Client) ApplyDefaults() {
-	if c.ServerURL == "" {
+	if c.ServerURL == "" && len(c.ServerURLs) == 0 {
 		c.ServerURL = DefaultServerURL
 	}
-	c.ServerURL = trimSlash(c.ServerURL)
+	if c.ServerURL != "" {
+		c.ServerURL = trimSlash(c.ServerURL)
+	}
+	for i, u := range c.ServerURLs {
+		c.ServerURLs[i] = trimSlash(u)
+	}
 	if c.Prefix == "" {
 		c.Prefix = DefaultPrefix
 	}
@@ -133,8 +145,16 @@ func (c *Client) ExpandPrefix(home string) error {
 
 // Validate reports the first field that cannot work, naming its key.
 func (c *Client) Validate() error {
-	if err := checkURL(c.ServerURL, "http", "https"); err != nil {
-		return fmt.Errorf("key %q: %w", "server_url", err)
+	if c.ServerURL != "" && len(c.ServerURLs) > 0 {
+		return fmt.Errorf("keys %q and %q are both set: keep one (%s lists every server, tried in order)", "server_url", "server_urls", "server_urls")
+	}
+	if len(c.ServerURLs) == 0 {
+		if err := checkURL(c.ServerURL, "http", "https"); err != nil {
+			return fmt.Errorf("key %q: %w", "server_url", err)
+		}
+	}
+	if err := checkURLList(c.ServerURLs, MaxServers); err != nil {
+		return fmt.Errorf("key %q: %w", "server_urls", err)
 	}
 	if _, err := c.PublicKey(); err != nil {
 		return fmt.Errorf("key %q: %w", "server_key", err)
@@ -171,6 +191,19 @@ func (c *Client) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxServers bounds server_urls: each is tried in turn when the ones
+// before fail, at a few seconds each.
+const MaxServers = 16
+
+// Servers returns the catalog servers in the order to try them:
+// server_urls, or server_url alone.
+func (c *Client) Servers() []string {
+	if len(c.ServerURLs) > 0 {
+		return c.ServerURLs
+	}
+	return []string{c.ServerURL}
 }
 
 // PublicKey decodes ServerKey. It returns nil and no error when the key is

@@ -138,6 +138,12 @@ func decodeValue(v *yaml.Node, field reflect.Value) error {
 		if err := p.UnmarshalYAML(v); err != nil {
 			return err
 		}
+	case *[]string:
+		list, err := decodeList(v)
+		if err != nil {
+			return err
+		}
+		*p = list
 	case *float64:
 		tag := v.ShortTag()
 		if v.Kind != yaml.ScalarNode || (tag != "!!int" && tag != "!!float") {
@@ -153,6 +159,29 @@ func decodeValue(v *yaml.Node, field reflect.Value) error {
 		return fmt.Errorf("internal error: no decoder for %s", field.Type())
 	}
 	return nil
+}
+
+// maxListLen bounds a list value: the lists in these files name servers
+// and trackers, a handful each.
+const maxListLen = 64
+
+// decodeList reads a list of strings ("- a" lines or "[a, b]").
+func decodeList(v *yaml.Node) ([]string, error) {
+	if v.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("want a list (one \"- value\" line each), got %s", describe(v))
+	}
+	if len(v.Content) > maxListLen {
+		return nil, fmt.Errorf("%d entries, at most %d", len(v.Content), maxListLen)
+	}
+	out := make([]string, 0, len(v.Content))
+	for i, e := range v.Content {
+		e = resolve(e)
+		if e.Kind != yaml.ScalarNode || e.ShortTag() == "!!null" || e.Value == "" {
+			return nil, fmt.Errorf("entry %d: want a string, got %s", i+1, describe(e))
+		}
+		out = append(out, e.Value)
+	}
+	return out, nil
 }
 
 // fieldsByTag maps each yaml tag of the struct behind out to its field.

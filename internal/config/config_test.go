@@ -124,6 +124,44 @@ func TestClientPrefix(t *testing.T) {
 	}
 }
 
+func TestServerLists(t *testing.T) {
+	c, err := LoadClient(writeFile(t, "client.yaml", "server_urls:\n  - http://mirror:9090/\n  - https://cdn.example.org/distpac//\nprefix: /opt\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Servers(), []string{"http://mirror:9090", "https://cdn.example.org/distpac"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Servers() = %q, want %q", got, want)
+	}
+	if c.ServerURL != "" {
+		t.Errorf("server_url = %q, want none beside server_urls", c.ServerURL)
+	}
+	c, err = LoadClient(writeFile(t, "client.yaml", "prefix: /opt\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Servers(), []string{DefaultServerURL}; !reflect.DeepEqual(got, want) {
+		t.Errorf("default Servers() = %q, want %q", got, want)
+	}
+
+	s, err := LoadServer(writeFile(t, "server.yaml", "announce_urls: [\"http://127.0.0.1:1/announce\", \"http://t2:6969/announce\"]\n"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Trackers(), []string{"http://127.0.0.1:1/announce", "http://t2:6969/announce"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("Trackers() = %q, want %q", got, want)
+	}
+	if s.AnnounceURL != "" {
+		t.Errorf("announce_url = %q, want none beside announce_urls", s.AnnounceURL)
+	}
+	s, err = LoadServer("", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.Trackers(), []string{"http://127.0.0.1:6969/announce"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("default Trackers() = %q, want %q", got, want)
+	}
+}
+
 func TestExampleFiles(t *testing.T) {
 	t.Setenv("HOME", "/home/tester")
 	s, err := LoadServer("testdata/server.yaml", false)
@@ -131,15 +169,16 @@ func TestExampleFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantS := &Server{
-		AnnounceURL:     "http://packages.example.org:6969/announce",
-		PublicURL:       "http://packages.example.org:9090",
-		DatabaseAddr:    ":9090",
-		TrackerAddr:     ":6969",
-		PeerAddr:        ":6881",
-		UploadRateLimit: 10 * units.MiB,
-		WebSeed:         true,
-		MetricsAddr:     "127.0.0.1:9100",
-		CatalogValidFor: Duration(168 * time.Hour),
+		AnnounceURL:      "http://packages.example.org:6969/announce",
+		PublicURL:        "http://packages.example.org:9090",
+		DatabaseAddr:     ":9090",
+		TrackerAddr:      ":6969",
+		PeerAddr:         ":6881",
+		UploadRateLimit:  10 * units.MiB,
+		WebSeed:          true,
+		MetricsAddr:      "127.0.0.1:9100",
+		TrackerWhitelist: "/var/lib/distpac/whitelist",
+		CatalogValidFor:  Duration(168 * time.Hour),
 	}
 	if !reflect.DeepEqual(s, wantS) {
 		t.Errorf("server example: got %+v, want %+v", s, wantS)
@@ -179,7 +218,8 @@ func TestExampleFilesCoverEveryKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		for key := range fieldsByTag(v) {
-			if !strings.Contains(string(data), "\n"+key+":") {
+			// A key that excludes another is shown commented out.
+			if !strings.Contains(string(data), "\n"+key+":") && !strings.Contains(string(data), "\n# "+key+":") {
 				t.Errorf("%s lacks key %q", file, key)
 			}
 		}
@@ -220,6 +260,14 @@ func TestServerErrors(t *testing.T) {
 		{"catalog_valid_for: 1s", `key "catalog_valid_for": 1s is out of range: want from 2s to 8784h0m0s (366 days)`},
 		{"catalog_valid_for: 400d", `key "catalog_valid_for": 9600h0m0s is out of range: want from 2s to 8784h0m0s (366 days)`},
 		{"catalog_valid_for: -3s", `key "catalog_valid_for": -3s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"announce_urls: [\"http://a/announce\"]\nannounce_url: http://b/announce", `keys "announce_url" and "announce_urls" are both set: keep one (announce_urls lists every tracker, the first tried first)`},
+		{"announce_urls: http://a/announce", `key "announce_urls": want a list (one "- value" line each), got "http://a/announce"`},
+		{"announce_urls: [http://a/announce, udp://b:1/announce]", `key "announce_urls": entry 2: "udp://b:1/announce": want a URL starting with http:// or https://`},
+		{"announce_urls: [http://a/announce, {b: c}]", `key "announce_urls": entry 2: want a string, got a mapping`},
+		{"announce_urls: [http://a/announce, \"\"]", `key "announce_urls": entry 2: want a string, got ""`},
+		{"announce_urls: [http://a/x, http://b/x, http://a/x]", `key "announce_urls": entry 3: "http://a/x" is entry 1 too`},
+		{"announce_urls: [a1, a2, a3, a4, a5, a6, a7, a8, a9]", `key "announce_urls": 9 URLs, at most 8`},
+		{"tracker_whitelist: whitelist.txt", `key "tracker_whitelist": want an absolute path, got "whitelist.txt"`},
 		{"catalog_valid_for: [3s]", `key "catalog_valid_for": want a duration like "168h", got a list`},
 	}
 	for _, tt := range tests {
@@ -254,6 +302,11 @@ func TestClientErrors(t *testing.T) {
 		{"seed_time_limit: soon", `key "seed_time_limit": "soon" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
 		{"cache_max_size: huge", `key "cache_max_size": "huge" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
 		{"metrics_addr: nope", `key "metrics_addr": want host:port (like ":9090"), got "nope"`},
+		{"server_url: http://a\nserver_urls: [http://b]", `keys "server_url" and "server_urls" are both set: keep one (server_urls lists every server, tried in order)`},
+		{"server_urls: [http://a, localhost:9090]", `key "server_urls": entry 2: "localhost:9090": want a URL starting with http:// or https://`},
+		{"server_urls: [http://a/, http://a]", `key "server_urls": entry 2: "http://a" is entry 1 too`},
+		{"server_urls: {a: b}", `key "server_urls": want a list (one "- value" line each), got a mapping`},
+		{"server_urls:\n  - http://a\n  -\n", `key "server_urls": entry 2: want a string, got ""`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "client.yaml", tt.yaml)
@@ -339,6 +392,8 @@ func FuzzLoadClient(f *testing.F) {
 		"prefix: &p ~/x\npeer_addr: *p\n",
 		"---\n---\n",
 		"{server_url: [a, {b: c}]}",
+		"server_urls: [http://a, &u http://b, *u]\n",
+		"server_urls:\n  - http://a\nserver_url: http://b\n",
 	} {
 		f.Add([]byte(s))
 	}

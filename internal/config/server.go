@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 
 	"time"
@@ -20,6 +21,19 @@ type Server struct {
 	// which only suits a single machine; set it when clients are elsewhere
 	// or when an external HTTP tracker (opentracker) is used.
 	AnnounceURL string `yaml:"announce_url"`
+
+	// AnnounceURLs lists several trackers instead of AnnounceURL (set one
+	// or the other): each becomes a tier of its own in the torrents'
+	// announce-list (BEP 12), in this order, so every client announces to
+	// the first that answers and the others are backups. Trackers returns
+	// the list in force.
+	AnnounceURLs []string `yaml:"announce_urls"`
+
+	// TrackerWhitelist, when set, is a file that every publication
+	// rewrites atomically with the infohashes of the catalog, in hex, one
+	// a line: the whitelist (-w FILE) of an opentracker that replaces the
+	// embedded tracker (it reads it again on SIGHUP). An absolute path.
+	TrackerWhitelist string `yaml:"tracker_whitelist"`
 
 	// PublicURL is the base URL clients use for the catalog and, with
 	// WebSeed, for the archives. Default: http://127.0.0.1:<port of
@@ -106,7 +120,7 @@ func (s *Server) ApplyDefaults() {
 	if s.CatalogValidFor == 0 {
 		s.CatalogValidFor = Duration(DefaultCatalogValidFor)
 	}
-	if s.AnnounceURL == "" {
+	if s.AnnounceURL == "" && len(s.AnnounceURLs) == 0 {
 		if hp, ok := localHostPort(s.TrackerAddr); ok {
 			s.AnnounceURL = "http://" + hp + "/announce"
 		}
@@ -137,8 +151,19 @@ func (s *Server) Validate() error {
 	// Only HTTP trackers: distpac announces with its own hardened client
 	// (internal/trackerclient), which speaks BEP 3 over HTTP; opentracker
 	// and other trackers answer HTTP as well as UDP.
-	if err := checkURL(s.AnnounceURL, "http", "https"); err != nil {
-		return fmt.Errorf("key %q: %w", "announce_url", err)
+	if s.AnnounceURL != "" && len(s.AnnounceURLs) > 0 {
+		return fmt.Errorf("keys %q and %q are both set: keep one (%s lists every tracker, the first tried first)", "announce_url", "announce_urls", "announce_urls")
+	}
+	if len(s.AnnounceURLs) == 0 {
+		if err := checkURL(s.AnnounceURL, "http", "https"); err != nil {
+			return fmt.Errorf("key %q: %w", "announce_url", err)
+		}
+	}
+	if err := checkURLList(s.AnnounceURLs, MaxTrackers); err != nil {
+		return fmt.Errorf("key %q: %w", "announce_urls", err)
+	}
+	if s.TrackerWhitelist != "" && !filepath.IsAbs(s.TrackerWhitelist) {
+		return fmt.Errorf("key %q: want an absolute path, got %q", "tracker_whitelist", s.TrackerWhitelist)
 	}
 	if err := checkURL(s.PublicURL, "http", "https"); err != nil {
 		return fmt.Errorf("key %q: %w", "public_url", err)
@@ -151,6 +176,19 @@ func (s *Server) Validate() error {
 			"catalog_valid_for", d, MinCatalogValidFor, MaxCatalogValidFor, MaxCatalogValidFor/(24*time.Hour))
 	}
 	return nil
+}
+
+// MaxTrackers bounds announce_urls: a client tries them in turn, and a
+// dead one costs it seconds.
+const MaxTrackers = 8
+
+// Trackers returns the announce URLs written into torrents, in order:
+// announce_urls, or announce_url alone.
+func (s *Server) Trackers() []string {
+	if len(s.AnnounceURLs) > 0 {
+		return s.AnnounceURLs
+	}
+	return []string{s.AnnounceURL}
 }
 
 // localHostPort turns a listen address into one a local client can dial:
