@@ -166,6 +166,9 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		}
 		return nil, err
 	}
+	if err := p.writeWhitelist(ctx, db); err != nil {
+		return nil, err
+	}
 	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
 		return nil, fmt.Errorf("packages recorded, but publishing the signed catalog failed (a running server or the next add republishes it): %w", err)
 	}
@@ -294,7 +297,7 @@ func (p *Publisher) build(ctx context.Context, pk *pkgdir.Package, staging strin
 	if a, ok := p.Config.SeederAddr(); ok {
 		seeders = append(seeders, a)
 	}
-	meta, err := torrentmeta.Build(path, p.Config.AnnounceURL, webSeed, seeders...)
+	meta, err := torrentmeta.BuildTrackers(path, p.Config.Trackers(), webSeed, seeders...)
 	if err != nil {
 		return catalog.Package{}, err
 	}
@@ -352,6 +355,9 @@ func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.P
 	rows, err := db.RemoveAll(ctx, refs)
 	if err != nil {
 		return nil, err
+	}
+	if err := p.writeWhitelist(ctx, db); err != nil {
+		return rows, err
 	}
 	if err := Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
 		return rows, err

@@ -331,6 +331,13 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		}
 	}
 	r.served.Store(&served)
+	// An add writes the whitelist itself; this covers a whitelist set in
+	// server.yaml after the last publication, and an add that died before.
+	if wl := r.opts.Config.TrackerWhitelist; wl != "" {
+		if err := publish.WriteWhitelist(wl, pkgs); err != nil {
+			r.log.Error("cannot write the tracker whitelist; an external tracker will refuse new packages", "err", err)
+		}
+	}
 	r.mu.Lock()
 	r.names = names
 	r.mu.Unlock()

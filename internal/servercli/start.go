@@ -247,7 +247,7 @@ func warnStaleTorrents(ctx context.Context, e *env, cfg *config.Server, sp paths
 			continue
 		}
 		hasSeed := webSeed == "" && len(mi.UrlList) == 0 || webSeed != "" && slices.Contains(mi.UrlList, webSeed)
-		if mi.Announce != cfg.AnnounceURL || !hasSeed {
+		if !slices.Equal(slices.Concat(mi.UpvertedAnnounceList()...), cfg.Trackers()) || !hasSeed {
 			stale = append(stale, p.Name+"@"+p.Version)
 		}
 	}

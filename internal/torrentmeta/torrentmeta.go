@@ -44,12 +44,27 @@ func PieceLength(size int64) int64 {
 	}
 }
 
-// Build makes the metainfo for the archive at path. announce may be empty;
-// webSeed, when not empty, is the base URL under which the archive is served
-// (BEP 19: for a single-file torrent the URL names the file itself). The
-// magnet link names each of seeders as a peer address (BEP 9 "x.pe"): the
-// publisher's seeder, which clients then reach whatever the tracker says.
+// Build makes the metainfo for the archive at path with one tracker (see
+// BuildTrackers); announce may be empty.
 func Build(path, announce, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
+	var trackers []string
+	if announce != "" {
+		trackers = []string{announce}
+	}
+	return BuildTrackers(path, trackers, webSeed, seeders...)
+}
+
+// BuildTrackers makes the metainfo for the archive at path. trackers, in
+// order, become the announce-list with a tier each (BEP 12), the first
+// also the announce key: clients try the tiers in order, so every one
+// announces to the first tracker that answers and the others are backups
+// (trackers of one tier would be shuffled by BEP 12 clients, splitting the
+// swarm between trackers that share nothing). webSeed, when not empty, is
+// the base URL under which the archive is served (BEP 19: for a single-file
+// torrent the URL names the file itself). The magnet link names each of
+// seeders as a peer address (BEP 9 "x.pe"): the publisher's seeder, which
+// clients then reach whatever the tracker says.
+func BuildTrackers(path string, trackers []string, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
 	st, err := os.Stat(path)
 	if err != nil {
 		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
@@ -70,9 +85,11 @@ func Build(path, announce, webSeed string, seeders ...netip.AddrPort) (Meta, err
 		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
 	}
 	mi := metainfo.MetaInfo{InfoBytes: infoBytes, CreatedBy: "distpac"}
-	if announce != "" {
-		mi.Announce = announce
-		mi.AnnounceList = [][]string{{announce}}
+	if len(trackers) > 0 {
+		mi.Announce = trackers[0]
+		for _, u := range trackers {
+			mi.AnnounceList = append(mi.AnnounceList, []string{u})
+		}
 	}
 	if webSeed != "" {
 		mi.UrlList = []string{webSeed}

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -72,5 +73,23 @@ func TestBuildIsStableAndParses(t *testing.T) {
 	}
 	if c.InfoHash != a.InfoHash {
 		t.Fatal("web seed changed the infohash")
+	}
+
+	// Several trackers: a tier each, in order; the first is the announce
+	// key too. The infohash stays the same.
+	trackers := []string{"http://127.0.0.1:1/announce", "http://t2.example.org:6969/announce", "https://t3.example.org/announce"}
+	d, err := BuildTrackers(path, trackers, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, _, err = Parse(d.Torrent, "foo-1.0.0.tar.zst", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := [][]string{{trackers[0]}, {trackers[1]}, {trackers[2]}}; mi.Announce != trackers[0] || !reflect.DeepEqual([][]string(mi.AnnounceList), want) {
+		t.Errorf("announce %q, announce-list %q; want %q and %q", mi.Announce, mi.AnnounceList, trackers[0], want)
+	}
+	if d.InfoHash != a.InfoHash {
+		t.Error("trackers changed the infohash")
 	}
 }

@@ -1,0 +1,82 @@
+package publish_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// With tracker_whitelist set, add and remove rewrite the file with the
+// catalog's infohashes (hex, one a line, sorted), and the announce-list of
+// every torrent holds the configured trackers, a tier each.
+func TestWhitelistAndTrackers(t *testing.T) {
+	ctx := context.Background()
+	p := newPublisher(t)
+	wl := filepath.Join(t.TempDir(), "whitelist")
+	p.Config.TrackerWhitelist = wl
+	p.Config.AnnounceURL = ""
+	p.Config.AnnounceURLs = []string{"http://127.0.0.1:1/announce", "http://127.0.0.1:6969/announce"}
+	if err := p.Config.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.Add(ctx, []string{
+		writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "foo"),
+		writePkg(t, filepath.Join(t.TempDir(), "bar"), "version: 2.0.0\n", "bar"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := readLines(t, wl)
+	if len(lines) != 2 || lines[0] >= lines[1] {
+		t.Fatalf("whitelist after adding two packages: %q, want two sorted infohashes", lines)
+	}
+	hex := regexp.MustCompile(`^[0-9a-f]{40}$`)
+	for _, r := range res {
+		if !strings.Contains(strings.Join(lines, " "), r.Package.InfoHash) || !hex.MatchString(r.Package.InfoHash) {
+			t.Errorf("whitelist %q lacks %s's infohash %s", lines, r.Package.ID(), r.Package.InfoHash)
+		}
+		mi, _, err := torrentmeta.Parse(r.Package.Torrent, r.Package.Archive, r.Package.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := mi.AnnounceList; len(got) != 2 || got[0][0] != p.Config.AnnounceURLs[0] || got[1][0] != p.Config.AnnounceURLs[1] {
+			t.Errorf("%s: announce-list %q, want a tier for each of %q", r.Package.ID(), got, p.Config.AnnounceURLs)
+		}
+	}
+	if st, err := os.Stat(wl); err != nil || st.Mode().Perm() != 0o644 {
+		t.Errorf("whitelist mode: %v, %v; want 0644 (opentracker reads it as nobody)", st.Mode(), err)
+	}
+
+	if _, err := p.Remove(ctx, []catalog.Ref{{Name: "foo", Version: "1.0.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	var bar string
+	for _, r := range res {
+		if r.Package.Name == "bar" {
+			bar = r.Package.InfoHash
+		}
+	}
+	if got := readLines(t, wl); len(got) != 1 || got[0] != bar {
+		t.Errorf("whitelist after removing foo: %q, want only bar's %s", got, bar)
+	}
+	// No temporary files are left beside it.
+	entries, _ := os.ReadDir(filepath.Dir(wl))
+	if len(entries) != 1 {
+		t.Errorf("whitelist directory holds %d entries, want the file alone", len(entries))
+	}
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(b))
+}
