@@ -1,0 +1,117 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/tracker"
+)
+
+// hangingTracker accepts connections and never answers; it counts them.
+func hangingTracker(t *testing.T) (url string, accepted *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted = &atomic.Int64{}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			mu.Lock()
+			conns = append(conns, c) // held open, never read or written
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	return "http://" + ln.Addr().String() + "/announce", accepted
+}
+
+// refusedURL names a port where nothing listens.
+func refusedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr + "/announce"
+}
+
+// With a dead first tracker (one port refusing, one accepting and never
+// answering) in front of a live one, every torrent of an engine reaches
+// the live tracker, and the hanging one costs its timeout once per engine,
+// not once per torrent: after the first round of announces finds it down,
+// the others ask the live tracker first.
+func TestDeadTrackersCostOnce(t *testing.T) {
+	trk, live := serveTracker(t, tracker.Options{MaxPeersPerIP: -1})
+	hanging, accepted := hangingTracker(t)
+	trackers := []string{refusedURL(t), hanging, live}
+
+	const torrents = 3 * announcesInFlight
+	dir := t.TempDir()
+	e, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	var ihs []InfoHash
+	for i := range torrents {
+		path := filepath.Join(dir, fmt.Sprintf("p%d-1.0.0.tar.zst", i))
+		writeRandom(t, path, 1024+i)
+		meta, err := torrentmeta.BuildTrackers(path, trackers, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ih, err := e.Seed(ctx, meta.Torrent, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ihs = append(ihs, ih)
+	}
+	me := loopback(e)
+	for _, ih := range ihs {
+		for !slices.Contains(trk.Peers(ih), me) {
+			if ctx.Err() != nil {
+				t.Fatalf("the live tracker never listed the engine for %s", ih)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	took := time.Since(start)
+	t.Logf("%d torrents announced past a refused and a hanging tracker in %v; the hanging one took %d connections", torrents, took.Round(10*time.Millisecond), accepted.Load())
+	// The first round (announcesInFlight at once) tries it; later torrents
+	// skip it while it counts as down.
+	if n := accepted.Load(); n > announcesInFlight {
+		t.Errorf("the hanging tracker took %d connections for %d torrents, want at most %d (one round)", n, torrents, announcesInFlight)
+	}
+	st := e.TrackerStatus(ihs[len(ihs)-1])
+	if len(st) != 3 || st[2].Err != nil || st[2].At.IsZero() {
+		t.Errorf("tracker status of the last torrent: %+v, want the live tracker answering", st)
+	}
+}
