@@ -73,9 +73,11 @@ const (
 	versionDir  = "catalog-" // + serial
 	dbFile      = "packages.db"
 	sigFile     = "packages.db.sig"
-	keyFile     = "server.key"
-	stateFile   = "sync.json"
-	tmpPrefix   = ".sync-tmp-" // every temporary name starts with this
+	// rotationFile is kept only with Options.KeepRotation.
+	rotationFile = "packages.db.rotation"
+	keyFile      = "server.key"
+	stateFile    = "sync.json"
+	tmpPrefix    = ".sync-tmp-" // every temporary name starts with this
 )
 
 // The wire contract shared with internal/catalogserver. The client package
@@ -101,13 +103,22 @@ const attempts = 3
 
 // Options configure Sync.
 type Options struct {
-	ServerURL  string            // base URL, e.g. http://127.0.0.1:9090
-	Dir        string            // client state directory
-	Key        signing.PublicKey // from client.yaml; nil = dir/server.key, or pin the first key seen (TOFU)
-	HTTPClient *http.Client      // nil = DefaultHTTPClient()
-	MaxSize    int64             // largest catalog accepted; 0 = DefaultMaxSize
-	Logger     *slog.Logger      // nil discards logs
-	Now        func() time.Time  // the clock expiry is judged by; nil = time.Now
+	ServerURL string // base URL, e.g. http://127.0.0.1:9090
+	// ServerURLs, when not empty, replaces ServerURL: servers of the same
+	// signed catalog (a publisher and its mirrors), tried in order until
+	// one gives a catalog that passes every check.
+	ServerURLs []string
+	// KeepRotation keeps the server's key rotation statements beside each
+	// catalog accepted (packages.db.rotation in its directory), for
+	// dist-server mirror, which serves them again byte for byte. The
+	// statements must lead to the key that signed the catalog.
+	KeepRotation bool
+	Dir          string            // client state directory
+	Key          signing.PublicKey // from client.yaml; nil = dir/server.key, or pin the first key seen (TOFU)
+	HTTPClient   *http.Client      // nil = DefaultHTTPClient()
+	MaxSize      int64             // largest catalog accepted; 0 = DefaultMaxSize
+	Logger       *slog.Logger      // nil discards logs
+	Now          func() time.Time  // the clock expiry is judged by; nil = time.Now
 }
 
 // Result says what a Sync did.
@@ -126,35 +137,119 @@ type Result struct {
 	Rotated []signing.Rotation
 	// ValidUntil is when the catalog now held expires.
 	ValidUntil time.Time
+	// Server is the URL the catalog came from (or that said 304).
+	Server string
+	// Failed lists the servers tried before Server, and what each did.
+	Failed []ServerError
 }
 
-// DefaultHTTPClient bounds connecting and waiting for the first byte but
-// not the transfer itself, which the context bounds: a large catalog on a
-// slow link must not fail on a fixed deadline.
+// ServerError is what one server did in a Sync that tried several.
+type ServerError struct {
+	URL  string
+	Took time.Duration
+	Err  error
+}
+
+func (e ServerError) Error() string {
+	return fmt.Sprintf("%s (after %s): %s", e.URL, e.Took.Round(time.Millisecond), strings.TrimPrefix(e.Err.Error(), "sync: "))
+}
+
+func (e ServerError) Unwrap() error { return e.Err }
+
+// ServersError is a Sync in which every server failed; it matches each
+// server's error with errors.Is and errors.As.
+type ServersError []ServerError
+
+func (e ServersError) Error() string {
+	lines := make([]string, len(e))
+	for i, f := range e {
+		lines[i] = "  " + f.Error()
+	}
+	return fmt.Sprintf("sync: none of the %d servers gave a usable catalog:\n%s", len(e), strings.Join(lines, "\n"))
+}
+
+func (e ServersError) Unwrap() []error {
+	errs := make([]error, len(e))
+	for i, f := range e {
+		errs[i] = f
+	}
+	return errs
+}
+
+// Per-server timeouts. A server that is down must cost seconds, so that
+// the next of server_urls gets its turn: a refused connection fails at
+// once; a host that drops the SYN costs dialTimeout; a server (or a proxy
+// in front of a dead one) that accepts and never answers costs
+// replyTimeout (a catalog server answers from memory in a millisecond, a
+// static server or CDN from disk or its origin well within a second); a
+// body that stops flowing costs bodyIdle. The transfer itself has no
+// deadline (the context bounds it): a large catalog on a slow link must
+// not fail on a fixed one.
+const (
+	dialTimeout  = 5 * time.Second
+	replyTimeout = 5 * time.Second
+	bodyIdle     = 10 * time.Second
+)
+
+// DefaultHTTPClient bounds connecting and waiting for the first byte of
+// the reply (see dialTimeout); bodies are bounded by bodyIdle as read.
 func DefaultHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: 30 * time.Second,
+		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   dialTimeout,
+		ResponseHeaderTimeout: replyTimeout,
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}}
 }
 
-// syncer carries one Sync's settings.
+// syncer carries one Sync's settings, for one server.
 type syncer struct {
-	base    *url.URL
-	dir     string
-	client  *http.Client
-	maxSize int64
-	log     *slog.Logger
-	now     func() time.Time
+	base         *url.URL
+	dir          string
+	client       *http.Client
+	maxSize      int64
+	log          *slog.Logger
+	now          func() time.Time
+	keepRotation bool
 }
 
 // Sync brings the catalog in opts.Dir up to date with the server (see the
-// package documentation for the steps and the guarantees).
+// package documentation for the steps and the guarantees). With several
+// servers it tries each in turn, every one with all the checks, until one
+// gives a catalog it accepts (Result.Server, with the ones that failed
+// before in Result.Failed); when none does, the error is a ServersError
+// naming each server and what it did. With one server the error is that
+// server's.
 func Sync(ctx context.Context, opts Options) (Result, error) {
+	servers := opts.ServerURLs
+	if len(servers) == 0 {
+		servers = []string{opts.ServerURL}
+	}
+	var failed ServersError
+	for _, u := range servers {
+		one := opts
+		one.ServerURL, one.ServerURLs = u, nil
+		start := time.Now()
+		res, err := syncOne(ctx, one)
+		if err == nil {
+			res.Server, res.Failed = u, failed
+			return res, nil
+		}
+		if len(servers) == 1 || ctx.Err() != nil {
+			return Result{}, err
+		}
+		failed = append(failed, ServerError{URL: u, Took: time.Since(start), Err: err})
+		if opts.Logger != nil {
+			opts.Logger.Warn("server failed; trying the next", "server", u, "err", err)
+		}
+	}
+	return Result{}, failed
+}
+
+// syncOne syncs from opts.ServerURL.
+func syncOne(ctx context.Context, opts Options) (Result, error) {
 	s, err := newSyncer(opts)
 	if err != nil {
 		return Result{}, err
@@ -196,6 +291,11 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 	info, err := s.verify(ctx, dl, key, keySource, tofu)
 	if err != nil {
 		return Result{}, err
+	}
+	if s.keepRotation {
+		if dl.rotation, err = s.fetchRotation(ctx, info.signer); err != nil {
+			return Result{}, err
+		}
 	}
 	if info.meta.Expired(s.now()) {
 		return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: dl.endpoint, Meta: info.meta, Now: s.now()})
@@ -299,7 +399,7 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/distpac/distpac/internal/signing"
 )
@@ -32,6 +34,9 @@ type download struct {
 	// own, so there different ETags mean nothing.
 	pairedETags bool
 	endpoint    string // the catalog's URL, for messages
+	// rotation is the server's key rotation statements, kept with the
+	// catalog (Options.KeepRotation); nil when it publishes none.
+	rotation []byte
 }
 
 // mismatched reports that the two files come from different publications
@@ -172,9 +177,48 @@ func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			err = fmt.Errorf("no answer within %s: %w", replyTimeout, err)
+		}
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
+	resp.Body = newIdleBody(resp.Body, bodyIdle)
 	return resp, nil
+}
+
+// errIdle: a body stopped flowing for bodyIdle.
+var errIdle = fmt.Errorf("the server sent nothing for %s", bodyIdle)
+
+// idleBody fails a read that waits longer than idle for a byte: a server
+// that sends its headers and then stalls costs seconds, not forever.
+type idleBody struct {
+	rc    io.ReadCloser
+	idle  time.Duration
+	timer *time.Timer
+	fired atomic.Bool
+}
+
+func newIdleBody(rc io.ReadCloser, idle time.Duration) *idleBody {
+	b := &idleBody{rc: rc, idle: idle}
+	// Closing the body makes a blocked Read return at once.
+	b.timer = time.AfterFunc(idle, func() { b.fired.Store(true); rc.Close() })
+	return b
+}
+
+func (b *idleBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if b.fired.Load() {
+		return n, errIdle
+	}
+	if n > 0 {
+		b.timer.Reset(b.idle)
+	}
+	return n, err
+}
+
+func (b *idleBody) Close() error {
+	b.timer.Stop()
+	return b.rc.Close()
 }
 
 // readLimited reads a small body completely, refusing more than limit bytes

@@ -214,6 +214,11 @@ func (s *syncer) install(dl *download, serial int64) (err error) {
 	if err := fsutil.WriteFileAtomic(filepath.Join(stage, sigFile), dl.sig, 0o644); err != nil {
 		return fmt.Errorf("sync: install signature: %w", err)
 	}
+	if dl.rotation != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(stage, rotationFile), dl.rotation, 0o644); err != nil {
+			return fmt.Errorf("sync: install key rotation statements: %w", err)
+		}
+	}
 	if err := os.Chmod(stage, 0o755); err != nil {
 		return fmt.Errorf("sync: install catalog: %w", err)
 	}
@@ -295,4 +300,52 @@ func (s *syncer) removeStrays() {
 			os.RemoveAll(filepath.Join(s.dir, e.Name()))
 		}
 	}
+}
+
+// Held is the catalog held in a client directory, as the bytes the server
+// sent: what dist-server mirror serves again.
+type Held struct {
+	DB, Sig []byte
+	// Rotation is the server's key rotation statements kept with the
+	// catalog (Options.KeepRotation); nil when none were.
+	Rotation []byte
+	Meta     catalog.Meta
+	Packages []catalog.Package
+}
+
+// ReadHeld reads the catalog held in dir, with its signature and kept
+// rotation statements, all from one version directory (a sync swapping
+// the link meanwhile does not mix two). It does not verify the signature
+// again: only a sync puts a pair there, after verifying it.
+func ReadHeld(ctx context.Context, dir string) (Held, error) {
+	target, err := os.Readlink(filepath.Join(dir, catalogLink))
+	if errors.Is(err, os.ErrNotExist) {
+		return Held{}, ErrNoCatalog
+	}
+	if err != nil {
+		return Held{}, fmt.Errorf("catalog: %w", err)
+	}
+	vdir := filepath.Join(dir, filepath.Base(target))
+	var h Held
+	if h.DB, err = os.ReadFile(filepath.Join(vdir, dbFile)); err != nil {
+		return Held{}, fmt.Errorf("catalog: %w", err)
+	}
+	if h.Sig, err = os.ReadFile(filepath.Join(vdir, sigFile)); err != nil {
+		return Held{}, fmt.Errorf("catalog: %w", err)
+	}
+	if h.Rotation, err = os.ReadFile(filepath.Join(vdir, rotationFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Held{}, fmt.Errorf("catalog: %w", err)
+	}
+	db, err := catalog.OpenReadOnly(ctx, filepath.Join(vdir, dbFile))
+	if err != nil {
+		return Held{}, err
+	}
+	defer db.Close()
+	if h.Meta, err = db.Meta(ctx); err != nil {
+		return Held{}, err
+	}
+	if h.Packages, err = db.All(ctx); err != nil {
+		return Held{}, err
+	}
+	return h, nil
 }

@@ -65,6 +65,41 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, d
 	return path, nil
 }
 
+// fetchRotation fetches the server's key rotation statements to keep with
+// a catalog signer signed (Options.KeepRotation): nil when the server
+// publishes none. Kept statements must parse and lead to signer, so that
+// a mirror serving them again gives its clients a chain that ends at the
+// key of the catalog it serves; a chain and catalog from two publications
+// (a rotation between the two requests) fail with ErrChanged and the
+// next sync takes both again.
+func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([]byte, error) {
+	u := s.url(PathRotation)
+	resp, err := s.get(ctx, u, "")
+	if err != nil {
+		return nil, fmt.Errorf("sync: key rotation statements: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, nil
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("sync: key rotation statements: %w", httpError(u, resp))
+	}
+	b, err := readLimited(u, resp, signing.MaxRotationFile, "key rotation statements")
+	if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
+	}
+	chain, err := signing.ParseRotations(b)
+	if err != nil {
+		return nil, fmt.Errorf("sync: GET %s: %w", u, err)
+	}
+	if len(chain) > 0 && !chain[len(chain)-1].New.Equal(signer) {
+		return nil, fmt.Errorf("sync: GET %s: the last statement hands over to %s, but the catalog is signed by %s: %w",
+			u, chain[len(chain)-1].New.Fingerprint(), signer.Fingerprint(), ErrChanged)
+	}
+	return b, nil
+}
+
 // Trust is the key sync verifies catalogs with.
 type Trust struct {
 	Key        signing.PublicKey // nil: none yet; the next sync pins the server's (trust on first use)

@@ -1,0 +1,198 @@
+package catalogclient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// deadServers returns the URL of a port where nothing listens and of one
+// that accepts connections and never answers.
+func deadServers(t *testing.T) (refused, hanging string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused = "http://" + ln.Addr().String()
+	ln.Close()
+	hang, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := hang.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		hang.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return refused, "http://" + hang.Addr().String()
+}
+
+// A list of servers fails over: a refused port at once, a server that
+// accepts and never answers after a short timeout, a mirror that serves a
+// catalog the pinned key did not sign, an older one or a half-sent one at
+// once; the first server that gives a valid catalog wins, and the result
+// names every server tried and what it did.
+func TestSyncFailsOver(t *testing.T) {
+	t.Parallel()
+	key, other := newKey(t), newKey(t)
+	db := buildCatalog(t, 4, "", "foo", "bar")
+	good := newPublisher(t, key, nil)
+	good.publish(4, db)
+	forged := newPublisher(t, other, nil)
+	forged.publish(9, buildCatalog(t, 9, "evil", "foo"))
+	older := newPublisher(t, key, nil)
+	older.publish(2, buildCatalog(t, 2, "", "foo"))
+	stalled := newPublisher(t, key, func(_ *publisher, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == catalogclient.PathCatalog { // half the catalog, then silence
+				w.Header().Set("Content-Length", "100000")
+				w.Write(make([]byte, 100))
+				w.(http.Flusher).Flush()
+				<-r.Context().Done()
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	refused, hanging := deadServers(t)
+
+	dir := t.TempDir()
+	// The client holds serial 3 already, so serial 2 is a rollback.
+	seed := newPublisher(t, key, nil)
+	seed.publish(3, buildCatalog(t, 3, "", "foo"))
+	mustSync(t, syncOpts(seed.ts.URL, dir, key.Public()))
+
+	servers := []string{refused, hanging, forged.ts.URL, older.ts.URL, stalled.ts.URL, good.ts.URL}
+	opts := syncOpts("", dir, key.Public())
+	opts.ServerURLs = servers
+	start := time.Now()
+	res := mustSync(t, opts)
+	took := time.Since(start)
+	t.Logf("failed over past %d servers in %v", len(res.Failed), took.Round(time.Millisecond))
+	for _, f := range res.Failed {
+		t.Logf("  %v", f)
+	}
+	if res.Server != good.ts.URL || res.Serial != 4 || !res.Updated {
+		t.Fatalf("sync = server %s serial %d updated %v, want serial 4 from %s", res.Server, res.Serial, res.Updated, good.ts.URL)
+	}
+	want := []struct {
+		url  string
+		says string
+		is   error
+	}{
+		{refused, "connection refused", nil},
+		{hanging, "no answer within 5s", nil},
+		{forged.ts.URL, "bad catalog signature", catalogclient.ErrBadSignature},
+		{older.ts.URL, "catalog serial 2 is older than the one held (3)", catalogclient.ErrRollback},
+		{stalled.ts.URL, "the server sent nothing for 10s", nil},
+	}
+	if len(res.Failed) != len(want) {
+		t.Fatalf("failed = %v, want %d servers", res.Failed, len(want))
+	}
+	for i, w := range want {
+		f := res.Failed[i]
+		if f.URL != w.url || !strings.Contains(f.Error(), w.url+" (after ") || !strings.Contains(f.Error(), w.says) || (w.is != nil && !errors.Is(f, w.is)) {
+			t.Errorf("server %d: %v; want %s saying %q", i+1, f, w.url, w.says)
+		}
+	}
+	if d := res.Failed[0].Took; d > time.Second {
+		t.Errorf("a refused connection took %v", d)
+	}
+	if d := res.Failed[1].Took; d < 4*time.Second || d > 8*time.Second {
+		t.Errorf("a server that never answers took %v, want the 5 s reply timeout", d)
+	}
+
+	// Every server failing: one error naming each, matching each cause.
+	opts.ServerURLs = []string{refused, forged.ts.URL}
+	_, err := catalogclient.Sync(context.Background(), opts)
+	var se catalogclient.ServersError
+	if !errors.As(err, &se) || len(se) != 2 || !errors.Is(err, catalogclient.ErrBadSignature) ||
+		!strings.HasPrefix(err.Error(), "sync: none of the 2 servers gave a usable catalog:\n  "+refused+" (after ") ||
+		!strings.Contains(err.Error(), "\n  "+forged.ts.URL+" (after ") {
+		t.Fatalf("all failing: %v", err)
+	}
+	if s, _ := heldSerial(t, dir); s != 4 {
+		t.Fatalf("held serial %d after failed syncs, want 4", s)
+	}
+}
+
+// With KeepRotation (dist-server mirror) the server's rotation statements
+// are kept with the catalog, byte for byte, and read back with it; a chain
+// that does not end at the catalog's signer is refused.
+func TestSyncKeepsRotation(t *testing.T) {
+	a, b := newKey(t), newKey(t)
+	chain := signing.MarshalRotations([]signing.Rotation{signing.NewRotation(a, b.Public(), 5, time.Now())})
+	pub := newPublisher(t, b, nil)
+	pub.srv.SetRotation(chain)
+	db := buildCatalog(t, 5, "", "foo")
+	pub.publish(5, db)
+
+	dir := t.TempDir()
+	opts := syncOpts(pub.ts.URL, dir, a.Public())
+	opts.KeepRotation = true
+	res := mustSync(t, opts)
+	if len(res.Rotated) != 1 {
+		t.Fatalf("sync = %+v, want the rotation followed", res)
+	}
+	h, err := catalogclient.ReadHeld(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(h.DB, db) || !bytes.Equal(h.Sig, b.Sign(db)) || !bytes.Equal(h.Rotation, chain) || h.Meta.Serial != 5 || len(h.Packages) != 1 {
+		t.Fatalf("held: db %v sig %v rotation %v serial %d packages %d; want the served bytes", bytes.Equal(h.DB, db), bytes.Equal(h.Sig, b.Sign(db)), bytes.Equal(h.Rotation, chain), h.Meta.Serial, len(h.Packages))
+	}
+
+	// Without a rotation file: none kept.
+	plain := newPublisher(t, a, nil)
+	plain.publish(2, buildCatalog(t, 2, "", "bar"))
+	dir2 := t.TempDir()
+	opts = syncOpts(plain.ts.URL, dir2, a.Public())
+	opts.KeepRotation = true
+	mustSync(t, opts)
+	if h, err := catalogclient.ReadHeld(context.Background(), dir2); err != nil || h.Rotation != nil {
+		t.Fatalf("held rotation %q, %v; want none", h.Rotation, err)
+	}
+
+	// A chain that hands over to another key than the catalog's signer.
+	c := newKey(t)
+	odd := newPublisher(t, a, nil)
+	odd.srv.SetRotation(signing.MarshalRotations([]signing.Rotation{signing.NewRotation(a, c.Public(), 5, time.Now())}))
+	odd.publish(3, buildCatalog(t, 3, "", "bar"))
+	opts = syncOpts(odd.ts.URL, dir2, a.Public())
+	opts.KeepRotation = true
+	if _, err := catalogclient.Sync(context.Background(), opts); !errors.Is(err, catalogclient.ErrChanged) {
+		t.Fatalf("chain ending elsewhere: %v, want ErrChanged", err)
+	}
+	if s, _ := heldSerial(t, dir2); s != 2 {
+		t.Fatalf("held serial %d, want 2 kept", s)
+	}
+	if _, err := catalogclient.ReadHeld(context.Background(), t.TempDir()); !errors.Is(err, catalogclient.ErrNoCatalog) {
+		t.Fatalf("ReadHeld of an empty directory: %v", err)
+	}
+}
