@@ -10,6 +10,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -24,6 +25,12 @@ func newSync(e *env) *cobra.Command {
 nothing changed), verifies the ed25519 signature against the pinned key, refuses a
 catalog older than the one held, and replaces the local copy atomically. Any failure
 keeps the previous catalog.
+
+With server_urls (mirrors of the same signed catalog), sync tries them in order and
+takes the first catalog that passes every check, saying what each server before it
+did: a refused connection costs nothing, a server that does not answer 5 s, a mirror
+with a stale, older or forged catalog is passed over. A catalog from a mirror is the
+publisher's own, signed by the same key.
 
 Without server_key in client.yaml, the first sync pins the key the server presents
 (trust on first use) and says so; later syncs require that key, or a key the server
@@ -53,13 +60,19 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		return err
 	}
 	defer lock.Release()
-	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURL: cfg.ServerURL, Dir: cp.Dir, Key: key, Logger: e.Logger})
+	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Dir: cp.Dir, Key: key, Logger: e.Logger})
 	if err != nil {
 		msg := err.Error()
 		if strings.Contains(msg, "connection refused") {
-			return cli.WithHint(err, "is dist-server running? check server_url in client.yaml")
+			return cli.WithHint(err, "is dist-server running? check "+serversKey(cfg)+" in client.yaml")
 		}
 		return err
+	}
+	for _, f := range res.Failed {
+		e.UI.Warnf("server %s\n", f)
+	}
+	if len(res.Failed) > 0 {
+		e.UI.Printf("catalog from %s\n", res.Server)
 	}
 	if o.json {
 		pinned := ""
@@ -76,7 +89,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		}
 	}
 	if res.Pinned != nil {
-		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in client.yaml. Later syncs will refuse catalogs signed by any other key.\n", cfg.ServerURL, res.Pinned, res.Pinned.Fingerprint())
+		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in client.yaml. Later syncs will refuse catalogs signed by any other key.\n", res.Server, res.Pinned, res.Pinned.Fingerprint())
 	}
 	if n := len(res.Rotated); n > 0 {
 		first, last := res.Rotated[0], res.Rotated[n-1]
@@ -108,4 +121,15 @@ func (e *env) warnExpired(ctx context.Context, dir string) {
 	if err := catalogclient.CheckExpiry(ctx, dir, time.Now()); errors.Is(err, catalogclient.ErrExpired) {
 		e.UI.Warnf("%v; it may be missing updates\n", err)
 	}
+}
+
+// firstServer is the server a sync asks first.
+func firstServer(cfg *config.Client) string { return cfg.Servers()[0] }
+
+// serversKey names the client.yaml key that lists the servers in force.
+func serversKey(cfg *config.Client) string {
+	if len(cfg.ServerURLs) > 0 {
+		return "server_urls"
+	}
+	return "server_url"
 }

@@ -62,7 +62,7 @@ func newTrustShow(e *env) *cobra.Command {
 			}
 			switch {
 			case t.Key == nil:
-				e.UI.Dataf("no server key pinned: the next sync pins the key %s presents (trust on first use)\n", cfg.ServerURL)
+				e.UI.Dataf("no server key pinned: the next sync pins the key %s presents (trust on first use)\n", firstServer(cfg))
 			case t.Configured:
 				e.UI.Dataf("%s\n  fingerprint %s\n  from server_key in client.yaml\n", t.Key, t.Key.Fingerprint())
 			default:
@@ -138,7 +138,7 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 	if t.Key != nil {
 		old = t.Key.Fingerprint() + " (" + t.Key.String() + ")"
 	}
-	question := "Forget the pinned server key? The next sync pins the key " + cfg.ServerURL + " presents."
+	question := "Forget the pinned server key? The next sync pins the key " + firstServer(cfg) + " presents."
 	if next != nil {
 		question = "Pin this key? Catalogs signed by any other key will be refused."
 		if t.Key.Equal(next) {

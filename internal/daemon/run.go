@@ -35,13 +35,20 @@ type Options struct {
 
 // EngineConfig is the one place a client's BitTorrent engine is configured
 // from client.yaml: the daemon and an install without a daemon both use it.
+// Every server of server_urls is a web seed (its /packages/) for the
+// torrents whose publisher names web seeds.
 func EngineConfig(cfg *config.Client, dir string, logger *slog.Logger) swarm.Config {
+	var mirrors []string
+	for _, u := range cfg.Servers() {
+		mirrors = append(mirrors, swarm.MirrorSeed(u))
+	}
 	return swarm.Config{
-		Dir:          dir,
-		ListenAddr:   cfg.PeerAddr,
-		UploadRate:   int64(cfg.UploadRateLimit),
-		DownloadRate: int64(cfg.DownloadRateLimit),
-		Logger:       logger,
+		Dir:            dir,
+		ListenAddr:     cfg.PeerAddr,
+		UploadRate:     int64(cfg.UploadRateLimit),
+		DownloadRate:   int64(cfg.DownloadRateLimit),
+		MirrorWebSeeds: mirrors,
+		Logger:         logger,
 	}
 }
 

@@ -252,13 +252,7 @@ func (c *Client) fetch(ctx context.Context, items []item) error {
 	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
 		return c.fetchViaDaemon(ctx, d, need)
 	}
-	engine, err := swarm.New(swarm.Config{
-		Dir:          c.Paths.Cache(),
-		ListenAddr:   c.Config.PeerAddr,
-		UploadRate:   int64(c.Config.UploadRateLimit),
-		DownloadRate: int64(c.Config.DownloadRateLimit),
-		Logger:       c.Logger,
-	})
+	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.Logger))
 	if err != nil {
 		return err
 	}

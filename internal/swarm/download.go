@@ -122,10 +122,12 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running.
 	sourced, redialed := time.Now(), time.Now()
-	// One web-seed fetch at a time per torrent; when one ends without
-	// finishing, the next seed is tried e.webSeedAfter after its start.
+	// One web-seed fetch at a time per torrent. One that fails hands over
+	// to the next seed at once (a mirror that is down costs a refused
+	// connection or a short timeout); once every seed was tried, the next
+	// round starts e.webSeedAfter after the last start.
 	ih := t.InfoHash()
-	seeds := webSeeds(torrentBytes)
+	seeds := e.webSeedsOf(torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
 	defer e.stopWebFetch(ih)
 	for {
@@ -160,7 +162,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, WebSeeds: seeds, WebErr: webErr}
 		}
-		if len(seeds) > 0 && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter {
+		if len(seeds) > 0 && time.Since(moved) > e.webSeedAfter && (time.Since(lastWeb) > e.webSeedAfter || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds))) {
 			seed := seeds[nextSeed%len(seeds)]
 			if e.startWebFetch(t, seed) {
 				nextSeed++
@@ -184,6 +186,13 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 		}
 	}
+}
+
+// failedOver reports that the last web-seed fetch (started at lastWeb)
+// has failed and seeds of this round are still untried: the next one
+// starts at once.
+func failedOver(lastWeb time.Time, running bool, lastErr error, nextSeed, seeds int) bool {
+	return !lastWeb.IsZero() && !running && lastErr != nil && nextSeed%seeds != 0
 }
 
 // stallRestart is how long a download may sit still with peers connected

@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,10 @@ type Config struct {
 	// before it fetches the missing pieces from the torrent's web seeds;
 	// 0 means DefaultWebSeedAfter.
 	WebSeedAfter time.Duration
+	// MirrorWebSeeds are web seeds for every torrent that names web seeds
+	// of its own, tried before those: folders holding the archives by
+	// name (MirrorSeed of each of a client's server_urls).
+	MirrorWebSeeds []string
 	// GiveUpAfter is how long a download may go with no peer connected,
 	// nothing received and no web seed working before it fails with a
 	// NoSourceError; 0 means DefaultGiveUpAfter.
@@ -99,6 +104,7 @@ type Engine struct {
 	http   *http.Client // for web seeds
 	// webSeedAfter: see Config.WebSeedAfter.
 	webSeedAfter time.Duration
+	mirrorSeeds  []string // see Config.MirrorWebSeeds
 	// giveUpAfter: see Config.GiveUpAfter.
 	giveUpAfter time.Duration
 	ann         *announcer // nil when Config.DisableTrackers
@@ -243,6 +249,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
 	e.addr = listenAddr(cl, host)
 	if !cfg.DisableTrackers {
 		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID(), logger)

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,6 +64,29 @@ func webSeeds(torrentBytes []byte) []string {
 	}
 	return out
 }
+
+// webSeedsOf returns the web seeds a download tries, in order: for a
+// torrent whose publisher names web seeds, the engine's mirrors
+// (Config.MirrorWebSeeds, the client's server_urls) first, then the
+// torrent's own. A torrent without a url-list gets none: whether clients
+// fall back to HTTP at all is the publisher's choice (web_seed).
+func (e *Engine) webSeedsOf(torrentBytes []byte) []string {
+	own := webSeeds(torrentBytes)
+	if len(own) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(e.mirrorSeeds)+len(own))
+	for _, s := range append(slices.Clone(e.mirrorSeeds), own...) {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// MirrorSeed is where a server of the catalog (the publisher's or a
+// mirror's base URL) serves the archives: its /packages/ folder.
+func MirrorSeed(base string) string { return strings.TrimRight(base, "/") + "/packages/" }
 
 // span is a run of whole pieces [first, end).
 type span struct{ first, end int }
@@ -287,10 +312,14 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 }
 
 // webSeedClient is the HTTP client for web seeds: proxies from the
-// environment as usual, and a server that does not start answering within
-// 30 s counts as failed (the body may then take as long as it takes).
+// environment as usual; a server that does not accept a connection within
+// 5 s or start answering 5 s after it counts as failed, so the next seed
+// gets its turn (a static server answers a range request from disk, a CDN
+// from its origin, well within that); the body may then take as long as
+// it takes, as long as it never stops for webSeedIdle.
 func webSeedClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.ResponseHeaderTimeout = 30 * time.Second
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = 5 * time.Second
 	return &http.Client{Transport: tr}
 }

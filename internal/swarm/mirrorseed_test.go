@@ -1,0 +1,117 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// A client's mirrors (server_urls) are web seeds before the torrent's own,
+// and a mirror that fails hands over to the next at once: one answering
+// 404 (a catalog-only mirror), one answering 503, one that accepts and
+// never answers (a 5 s timeout), then one with the archive. Mirrors serve
+// a torrent only when its publisher names web seeds.
+func TestMirrorWebSeedsFailOver(t *testing.T) {
+	t.Parallel()
+	srcDir, leechDir := t.TempDir(), t.TempDir()
+	path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 1<<20+5)
+
+	var mu sync.Mutex
+	var hits []string
+	var at []time.Time
+	record := func(name string) {
+		mu.Lock()
+		defer mu.Unlock()
+		hits, at = append(hits, name), append(at, time.Now())
+	}
+	status := func(name string, code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			record(name)
+			http.Error(w, name, code)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	notFound, unavailable := status("404", http.StatusNotFound), status("503", http.StatusServiceUnavailable)
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("hang")
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hang.Close)
+	var sent atomic.Int64
+	good := webSeedServer(t, path, false, false, &sent)
+	good.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record("good")
+		http.ServeContent(w, r, "x", time.Time{}, bytes.NewReader(data))
+	})
+	own := status("own", http.StatusNotFound)
+
+	meta, err := torrentmeta.Build(path, "", MirrorSeed(own))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const after = 3 * time.Second
+	mirrors := []string{MirrorSeed(notFound), MirrorSeed(unavailable), MirrorSeed(hang.URL + "/"), MirrorSeed(good.URL)}
+	leecher, err := New(Config{Dir: leechDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: after, MirrorWebSeeds: mirrors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	if got := leecher.webSeedsOf(meta.Torrent); len(got) != 5 || got[0] != mirrors[0] || got[4] != MirrorSeed(own) {
+		t.Fatalf("web seeds %q: want the mirrors, then the torrent's own", got)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := leecher.Download(ctx, meta.Torrent, nil, nil); err != nil {
+		t.Fatalf("download through mirrors: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(leechDir, "pkg-1.0.0.tar.zst"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded file differs (%v)", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("seeds asked %q at %v after the start", hits, offsets(start, at))
+	if len(hits) < 4 || hits[0] != "404" || hits[1] != "503" || hits[2] != "hang" || hits[3] != "good" {
+		t.Fatalf("seeds asked %q, want 404, 503, hang, good in that order", hits)
+	}
+	// The next mirror after a failure at once (well within WebSeedAfter);
+	// after the hanging one, the reply timeout.
+	if d := at[1].Sub(at[0]); d > after/2 {
+		t.Errorf("503 asked %v after the 404, want at once", d)
+	}
+	if d := at[2].Sub(at[1]); d > after/2 {
+		t.Errorf("the hanging mirror asked %v after the 503, want at once", d)
+	}
+	if d := at[3].Sub(at[2]); d < 4*time.Second || d > 4*time.Second+after {
+		t.Errorf("the good mirror asked %v after the hanging one, want the 5 s reply timeout", d)
+	}
+
+	// A torrent without web seeds of its own gets no mirrors either.
+	plain, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := leecher.webSeedsOf(plain.Torrent); s != nil {
+		t.Errorf("web seeds of a torrent without a url-list: %q", s)
+	}
+}
+
+func offsets(start time.Time, ts []time.Time) []time.Duration {
+	out := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		out[i] = t.Sub(start).Round(10 * time.Millisecond)
+	}
+	return out
+}
