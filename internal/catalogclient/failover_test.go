@@ -4,54 +4,15 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/signing"
 )
-
-// deadServers returns the URL of a port where nothing listens and of one
-// that accepts connections and never answers.
-func deadServers(t *testing.T) (refused, hanging string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused = "http://" + ln.Addr().String()
-	ln.Close()
-	hang, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := hang.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		hang.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return refused, "http://" + hang.Addr().String()
-}
 
 // A list of servers fails over: a refused port at once, a server that
 // accepts and never answers after a short timeout, a mirror that serves a
@@ -80,7 +41,8 @@ func TestSyncFailsOver(t *testing.T) {
 			h.ServeHTTP(w, r)
 		})
 	})
-	refused, hanging := deadServers(t)
+	hangAddr, _ := nettest.Hanging(t)
+	refused, hanging := "http://"+nettest.Refused(t), "http://"+hangAddr
 
 	dir := t.TempDir()
 	// The client holds serial 3 already, so serial 2 is a rollback.

@@ -7,11 +7,8 @@ package install
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -231,7 +228,7 @@ func (c *Client) printPlan(items []item) {
 
 // cached reports whether the cache already holds the archive, verified.
 func (c *Client) cached(row catalog.Package) bool {
-	return verifyFile(filepath.Join(c.Paths.Cache(), row.Archive), row) == nil
+	return row.VerifyFile(filepath.Join(c.Paths.Cache(), row.Archive)) == nil
 }
 
 // fetch downloads every archive not already cached, all at once, then
@@ -281,7 +278,7 @@ func (c *Client) fetchViaDaemon(ctx context.Context, d *daemon.Client, rows []ca
 	}
 	bar.Done(peers)
 	for _, r := range rows {
-		if err := verifyFile(filepath.Join(c.Paths.Cache(), r.Archive), r); err != nil {
+		if err := r.VerifyFile(filepath.Join(c.Paths.Cache(), r.Archive)); err != nil {
 			return err
 		}
 	}
@@ -322,7 +319,7 @@ func Download(ctx context.Context, engine *swarm.Engine, rows []catalog.Package,
 			if err != nil {
 				return fmt.Errorf("download %s: %w", r.Archive, w.explain(err))
 			}
-			return verifyFile(filepath.Join(engine.Dir(), r.Archive), r)
+			return r.VerifyFile(filepath.Join(engine.Dir(), r.Archive))
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -403,36 +400,12 @@ func (w *watchdog) stop() {
 func dropUnverified(dir string, rows []catalog.Package) (total int64) {
 	for _, r := range rows {
 		path := filepath.Join(dir, r.Archive)
-		if err := verifyFile(path, r); err != nil {
+		if err := r.VerifyFile(path); err != nil {
 			os.Remove(path)
 		}
 		total += r.Size
 	}
 	return total
-}
-
-// verifyFile checks an archive's size and SHA-256 against its catalog row.
-func verifyFile(path string, row catalog.Package) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if st.Size() != row.Size {
-		return fmt.Errorf("verify %s: %d bytes, catalog says %d", row.Archive, st.Size(), row.Size)
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("verify %s: %w", row.Archive, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != row.SHA256 {
-		return fmt.Errorf("verify %s: sha256 %s, catalog says %s: the archive is corrupt or was tampered with", row.Archive, got, row.SHA256)
-	}
-	return nil
 }
 
 // pkgDir is where an installed version's files are extracted.

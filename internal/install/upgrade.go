@@ -158,7 +158,7 @@ func (c *Client) ensureExtracted(ctx context.Context, r state.Record) error {
 	row := catalog.Package{Name: r.Name, Version: r.Version, Archive: r.Archive, SHA256: r.SHA256, InstalledSize: r.Size}
 	if fi, err := os.Stat(path); err == nil {
 		row.Size = fi.Size()
-		if verifyFile(path, row) == nil {
+		if row.VerifyFile(path) == nil {
 			return c.extract(ctx, row, dir)
 		}
 	}

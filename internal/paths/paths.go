@@ -59,6 +59,13 @@ func (s Server) PublicDir() string { return filepath.Join(s.Dir, "public") }
 // Archives holds one NAME-VERSION.tar.zst per published package version.
 func (s Server) Archives() string { return filepath.Join(s.Dir, "archives") }
 
+// MirrorCatalog is where dist-server mirror keeps the primary's verified
+// catalog (a client's catalog directory: pinned key, sync state, the pair).
+func (s Server) MirrorCatalog() string { return filepath.Join(s.Dir, "mirror", "catalog") }
+
+// MirrorArchives holds the archives a mirror downloaded and seeds.
+func (s Server) MirrorArchives() string { return filepath.Join(s.Dir, "mirror", "archives") }
+
 // PIDFile names the running server's state file (pid and addresses).
 func (s Server) PIDFile() string { return filepath.Join(s.Dir, "server.json") }
 

@@ -1,16 +1,15 @@
 // Package server is the composition root of dist-server start: the catalog
 // HTTP server, the embedded tracker and the seeder, kept in step with the
-// working catalog while they run.
+// working catalog while they run; and of dist-server mirror (mirror.go),
+// which serves and seeds a primary's catalog instead of its own.
 package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,13 +17,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gofrs/flock"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
-	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/signing"
@@ -55,6 +52,9 @@ type Info struct {
 	Peer     string    `json:"peer,omitempty"`     // seeder host:port registered in the tracker
 	Metrics  string    `json:"metrics,omitempty"`  // metrics URL when metrics_addr moves them
 	Control  string    `json:"control"`            // local status endpoint
+	// MirrorOf lists the servers a mirror follows (dist-server mirror);
+	// empty for a publisher.
+	MirrorOf []string `json:"mirror_of,omitempty"`
 	// Listen holds the addresses actually bound, by component ("catalog",
 	// "tracker", "seeder", "metrics"); an unspecified host means every
 	// address of the machine.
@@ -121,16 +121,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	swarm.RouteLibraryLogs(opts.Logger)
 	p := opts.Paths
-	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", p.Dir, err)
-	}
-	runLock := flock.New(p.RunLock())
-	ok, err := runLock.TryLock()
+	runLock, err := lockRun(p)
 	if err != nil {
-		return fmt.Errorf("lock %s: %w", p.RunLock(), err)
-	}
-	if !ok {
-		return fmt.Errorf("%w (see %s)", ErrRunning, p.PIDFile())
+		return err
 	}
 	defer runLock.Unlock()
 
@@ -150,28 +143,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var servers []*http.Server
-	defer func() {
-		shutdownCtx, done := context.WithTimeout(context.Background(), 5*time.Second)
-		defer done()
-		for _, s := range servers {
-			s.Shutdown(shutdownCtx)
-		}
-	}()
-	serve := func(name, addr string, h http.Handler) (net.Addr, error) {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
-		}
-		s := catalogserver.NewHTTPServer(h, r.log)
-		servers = append(servers, s)
-		go func() {
-			if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				r.log.Error("http server stopped", "component", name, "err", err)
-			}
-		}()
-		return ln.Addr(), nil
-	}
+	g := &httpGroup{log: r.log}
+	defer g.shutdown()
+	serve := g.serve
 
 	reg := prometheus.NewRegistry()
 	r.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}}
@@ -191,21 +165,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	if !opts.NoSeeder {
 		r.selfIP = opts.Config.SeederIP()
-		queue, slots := 0, swarm.UncappedPublisherPeers
-		if opts.Config.UploadRateLimit > 0 {
-			// A scarce uplink: keep requests fresh and serve a few peers at
-			// a time, who pass the pieces on.
-			queue, slots = swarm.DefaultPublisherQueue, swarm.PublisherSlots
-		}
-		r.engine, err = swarm.New(swarm.Config{
-			Dir:             p.Archives(),
-			ListenAddr:      opts.Config.PeerAddr,
-			UploadRate:      int64(opts.Config.UploadRateLimit),
-			DisableTrackers: !opts.NoTracker, // registered in our tracker directly
-			PublisherQueue:  queue,
-			PeersPerTorrent: slots,
-			Logger:          r.log,
-		})
+		// With the embedded tracker, the seeder is registered in it
+		// directly; without, it announces to announce_url(s).
+		r.engine, err = swarm.New(seederConfig(opts.Config, p.Archives(), !opts.NoTracker, r.log))
 		if err != nil {
 			return err
 		}
@@ -216,19 +178,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if !opts.NoDatabase {
 		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log, NoMetrics: opts.Config.MetricsAddr != ""})
 		r.catsrv.SetKey(r.key.Public())
-		a, err := serve("database", opts.Config.DatabaseAddr, r.catsrv.Handler())
-		if err != nil {
+		if err := g.serveCatalog(opts.Config, r.catsrv, &r.info); err != nil {
 			return err
-		}
-		r.info.Database = "http://" + hostPort(a)
-		r.info.Listen["catalog"] = a.String()
-		if opts.Config.MetricsAddr != "" {
-			m, err := serve("metrics", opts.Config.MetricsAddr, r.catsrv.MetricsHandler())
-			if err != nil {
-				return err
-			}
-			r.info.Metrics = "http://" + hostPort(m) + catalogserver.PathMetrics
-			r.info.Listen["metrics"] = m.String()
 		}
 	}
 	r.registerMetrics(reg)
@@ -238,20 +189,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if err := r.reload(ctx, true); err != nil {
 		return err
 	}
-	ctl, err := serve("control", "127.0.0.1:0", r.controlHandler())
-	if err != nil {
-		return err
-	}
-	r.info.Control = "http://" + ctl.String()
-	infoJSON, _ := json.MarshalIndent(r.info, "", "  ")
-	if err := fsutil.WriteFileAtomic(p.PIDFile(), append(infoJSON, '\n'), 0o644); err != nil {
-		return err
-	}
 	defer os.Remove(p.PIDFile())
-	r.log.Info("server ready", "database", r.info.Database, "tracker", r.info.Tracker, "peer", r.info.Peer)
-	if opts.Ready != nil {
-		opts.Ready(r.info)
+	if err := g.ready(p, &r.info, r.status, opts.Ready); err != nil {
+		return err
 	}
+	r.log.Info("server ready", "database", r.info.Database, "tracker", r.info.Tracker, "peer", r.info.Peer)
 
 	tick := time.NewTicker(opts.PollInterval)
 	defer tick.Stop()
@@ -479,15 +421,6 @@ func (r *runner) status() Status {
 		st.Connected, st.Uploaded = es.Peers, es.Uploaded
 	}
 	return st
-}
-
-func (r *runner) controlHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(r.status())
-	})
-	return mux
 }
 
 func (r *runner) registerMetrics(reg *prometheus.Registry) {

@@ -72,26 +72,36 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	}
 	warnStaleTorrents(ctx, e, cfg, sp)
 	if !o.foreground {
-		return startBackground(ctx, e, sp, o)
+		args := []string{"start"}
+		for flag, on := range map[string]bool{"--no-tracker": o.noTracker, "--no-seeder": o.noSeeder, "--no-database": o.noDatabase} {
+			if on {
+				args = append(args, flag)
+			}
+		}
+		return startBackground(ctx, e, sp, args, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
 	}
 	// A running server's log says what it serves and seeds.
 	logger := e.LoggerAt(slog.LevelInfo)
 	return server.Run(ctx, server.Options{
 		Paths: sp, Config: cfg, Logger: logger,
 		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,
-		Ready: func(info server.Info) { printInfo(e, o, info, "") },
+		Ready: func(info server.Info) { printInfo(e, o.json, info, "") },
 	})
 }
 
-func printInfo(e *env, o startOptions, info server.Info, logPath string) {
-	if o.json {
+func printInfo(e *env, asJSON bool, info server.Info, logPath string) {
+	if asJSON {
 		e.UI.JSON(struct {
 			server.Info
 			Log string `json:"log,omitempty"`
 		}{info, logPath})
 		return
 	}
-	e.UI.Printf("dist-server running (pid %d)\n", info.PID)
+	if len(info.MirrorOf) > 0 {
+		e.UI.Printf("dist-server mirror running (pid %d), following %s\n", info.PID, strings.Join(info.MirrorOf, ", "))
+	} else {
+		e.UI.Printf("dist-server running (pid %d)\n", info.PID)
+	}
 	// What listens where, as bound: an unspecified host is every address
 	// of the machine, which is what the defaults (":9090") mean.
 	line := func(name, url, listen string) {
@@ -102,16 +112,21 @@ func printInfo(e *env, o startOptions, info server.Info, logPath string) {
 	}
 	line("catalog", info.Database, info.Listen["catalog"])
 	line("tracker", info.Tracker, info.Listen["tracker"])
-	line("seeder", "registered as "+info.Peer, info.Listen["seeder"])
+	if len(info.MirrorOf) > 0 {
+		line("seeder", "announced to the torrents' trackers", info.Listen["seeder"])
+	} else {
+		line("seeder", "registered as "+info.Peer, info.Listen["seeder"])
+	}
 	line("metrics", info.Metrics, info.Listen["metrics"])
 	if logPath != "" {
 		e.UI.Printf("  log:     %s\n", logPath)
 	}
 }
 
-// startBackground re-runs this binary with --foreground in a new session,
-// its output going to server.log, and waits until it reports ready.
-func startBackground(ctx context.Context, e *env, sp paths.Server, o startOptions) error {
+// startBackground re-runs this binary with args and --foreground in a new
+// session (args[0] is the command: start or mirror), its output going to
+// server.log, and waits until it reports ready, then calls ready.
+func startBackground(ctx context.Context, e *env, sp paths.Server, args []string, timeout time.Duration, ready func(server.Info, string)) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -124,7 +139,7 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 		return fmt.Errorf("start: log file: %w", err)
 	}
 	defer logf.Close()
-	args := []string{"start", "--foreground"}
+	args = append(slices.Clone(args), "--foreground")
 	if e.Config != "" {
 		args = append(args, "--config", e.Config)
 	}
@@ -134,11 +149,6 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 	if e.Quiet {
 		args = append(args, "-q") // the log then holds errors only
 	}
-	for flag, on := range map[string]bool{"--no-tracker": o.noTracker, "--no-seeder": o.noSeeder, "--no-database": o.noDatabase} {
-		if on {
-			args = append(args, flag)
-		}
-	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -147,23 +157,23 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, o startOption
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	deadline := time.After(o.timeout)
+	deadline := time.After(timeout)
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
 		case err := <-exited:
-			return cli.WithHint(fmt.Errorf("start: the server exited during start-up (%v): %s", err, lastLines(sp.Log(), 3)), "see "+sp.Log())
+			return cli.WithHint(fmt.Errorf("%s: the server exited during start-up (%v): %s", args[0], err, lastLines(sp.Log(), 3)), "see "+sp.Log())
 		case <-deadline:
 			cmd.Process.Signal(syscall.SIGTERM)
-			return fmt.Errorf("start: the server was not ready after %s; see %s", o.timeout, sp.Log())
+			return fmt.Errorf("%s: the server was not ready after %s; see %s", args[0], timeout, sp.Log())
 		case <-ctx.Done():
 			cmd.Process.Signal(syscall.SIGTERM)
 			return ctx.Err()
 		case <-tick.C:
 			info, err := readInfo(sp)
 			if err == nil && info.PID == cmd.Process.Pid {
-				printInfo(e, o, info, sp.Log())
+				ready(info, sp.Log())
 				return nil
 			}
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -64,6 +65,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		return e.UI.JSON(st)
 	}
 	e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
+	if len(st.MirrorOf) > 0 {
+		e.UI.Dataf("  mirror of: %s\n", strings.Join(st.MirrorOf, ", "))
+	}
 	show := func(name, addr string) {
 		if addr == "" {
 			addr = "off"

@@ -3,62 +3,15 @@ package swarm
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/tracker"
 )
-
-// hangingTracker accepts connections and never answers; it counts them.
-func hangingTracker(t *testing.T) (url string, accepted *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	accepted = &atomic.Int64{}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			mu.Lock()
-			conns = append(conns, c) // held open, never read or written
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return "http://" + ln.Addr().String() + "/announce", accepted
-}
-
-// refusedURL names a port where nothing listens.
-func refusedURL(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr + "/announce"
-}
 
 // With a dead first tracker (one port refusing, one accepting and never
 // answering) in front of a live one, every torrent of an engine reaches
@@ -67,8 +20,8 @@ func refusedURL(t *testing.T) string {
 // the others ask the live tracker first.
 func TestDeadTrackersCostOnce(t *testing.T) {
 	trk, live := serveTracker(t, tracker.Options{MaxPeersPerIP: -1})
-	hanging, accepted := hangingTracker(t)
-	trackers := []string{refusedURL(t), hanging, live}
+	hanging, accepted := nettest.Hanging(t)
+	trackers := []string{"http://" + nettest.Refused(t) + "/announce", "http://" + hanging + "/announce", live}
 
 	const torrents = 3 * announcesInFlight
 	dir := t.TempDir()

@@ -1,0 +1,217 @@
+package e2e
+
+// More than one seeder (issue 11): dist-server mirror follows a primary,
+// clients list servers in server_urls and fail over within seconds, and
+// a client finds a mirror's seeder through the primary's tracker.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/nettest"
+)
+
+// get fetches url: status code and body (at most 64 MiB).
+func get(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	return resp.StatusCode, b
+}
+
+// servedFiles are what a catalog server serves for a mirror to copy.
+var servedFiles = []string{"/packages.db", "/packages.db.sig", "/packages.db.rotation"}
+
+// samePair waits until the servers at a and b serve byte-identical
+// catalog files (the rotation file may be absent from both), and returns
+// the catalog's serial as served by a.
+func samePair(t *testing.T, a, b string) {
+	t.Helper()
+	var diff string
+	if poll(20*time.Second, func() bool {
+		for _, f := range servedFiles {
+			ca, ba := get(t, a+f)
+			cb, bb := get(t, b+f)
+			if ca != cb || !bytes.Equal(ba, bb) {
+				diff = fmt.Sprintf("%s: %d (%d bytes) from %s, %d (%d bytes) from %s", f, ca, len(ba), a, cb, len(bb), b)
+				return false
+			}
+		}
+		return true
+	}) {
+		return
+	}
+	t.Fatalf("%s and %s never served the same catalog: %s", a, b, diff)
+}
+
+// writeYAML writes a config file under the rig's work directory.
+func (r *rig) writeYAML(name, text string) {
+	r.t.Helper()
+	if err := os.WriteFile(r.path(name), []byte(text), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// mirrorStatus reads dist-server status --json of the mirror's home.
+func (r *rig) mirrorStatus(home, config string) (serial, uploaded int64) {
+	r.t.Helper()
+	var st struct {
+		Serial   int64 `json:"serial"`
+		Uploaded int64 `json:"uploaded_bytes"`
+	}
+	out := r.run("dist-server", home, config, "status", "--json")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		r.t.Fatalf("mirror status: %v: %s", err, out)
+	}
+	return st.Serial, st.Uploaded
+}
+
+// TestMirror: a mirror follows a primary that runs no seeder of its own
+// (so the mirror fetches the archives from the primary's web seed, and
+// clients can get them only from the mirror's seeder or a web seed). It
+// serves the primary's catalog byte for byte, a key rotation included;
+// a client with server_urls installs from the mirror's seeder, found
+// through the primary's tracker; with the primary gone, a client fails
+// over past a refused and a hanging server to the mirror for the catalog
+// and to the mirror's web seed for the archive; and the mirror keeps
+// following the primary's re-signing, so its catalog never expires.
+func TestMirror(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a primary, a mirror and two clients")
+	}
+	const validFor = 4 * time.Second
+	r := newRig(t, fmt.Sprintf("web_seed: true\ncatalog_valid_for: %s\n", validFor))
+	primary := "http://" + r.h.dbAddr
+	mirror := "http://" + r.h.mirrorAddr
+	size := int64(300 << 10)
+	r.server("add", r.mkpkg("alpha", "1.0.0", size), r.mkpkg("beta", "1.0.0", 2000))
+	r.server("start", "--no-seeder")
+	key := strings.TrimSpace(r.server("key"))
+
+	// The mirror: its own data home and server.yaml.
+	for _, d := range []string{"mirror", "client3"} {
+		os.MkdirAll(r.path(d), 0o755)
+	}
+	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
+	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
+	start := time.Now()
+	out := r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", primary)
+	t.Logf("mirror ready in %v (archives from the primary's web seed):\n%s", time.Since(start).Round(time.Millisecond), out)
+	if !strings.Contains(out, "dist-server mirror running") || !strings.Contains(out, "following "+primary) ||
+		!strings.Contains(out, "following the primary's key "+key) {
+		t.Fatalf("mirror start said:\n%s", out)
+	}
+	st := r.run("dist-server", "mirror", "mirror.yaml", "status")
+	if !strings.Contains(st, "mirror of: "+primary) || !strings.Contains(st, "packages: 2") || !strings.Contains(st, "seeding 2") {
+		t.Fatalf("mirror status:\n%s", st)
+	}
+	samePair(t, primary, mirror)
+	if code, b := get(t, mirror+"/packages/alpha-1.0.0.tar.zst"); code != 200 || int64(len(b)) < size {
+		t.Fatalf("mirror web seed: %d, %d bytes", code, len(b))
+	}
+	if _, b := get(t, mirror+"/key"); strings.TrimSpace(string(b)) != key {
+		t.Fatalf("mirror /key: %q, want %q", b, key)
+	}
+
+	// A client with both servers installs; the only seeder is the mirror's,
+	// which the primary's tracker lists.
+	r.writeYAML("client1.yaml", fmt.Sprintf("server_urls:\n  - %s\n  - %s\nserver_key: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
+		primary, mirror, key, r.path("prefix1")))
+	r.client1("sync")
+	start = time.Now()
+	out = r.client1("install", "alpha")
+	t.Logf("install through the mirror's seeder: %v", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(out, "installed alpha 1.0.0") {
+		t.Fatalf("install: %s", out)
+	}
+	if _, up := r.mirrorStatus("mirror", "mirror.yaml"); up < size {
+		t.Errorf("the mirror's seeder sent %d bytes, want the archive (%d): clients did not find it through the tracker", up, size)
+	}
+
+	// A key rotation reaches the mirror's clients: the statement is served
+	// byte for byte, and a client that pinned the old key follows it
+	// from the mirror alone.
+	r.writeYAML("client3.yaml", fmt.Sprintf("server_url: %s\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n", mirror, r.path("prefix3")))
+	r.run("dist-client", "client3", "client3.yaml", "sync") // pins the key, from the mirror
+	r.server("key", "rotate")
+	if !poll(10*time.Second, func() bool { code, _ := get(t, primary+"/packages.db.rotation"); return code == 200 }) {
+		t.Fatal("the primary never served its rotation statement")
+	}
+	samePair(t, primary, mirror)
+	out = r.run("dist-client", "client3", "client3.yaml", "sync")
+	if !strings.Contains(out, "following the server's key rotation") {
+		t.Fatalf("sync from the mirror after a rotation: %s", out)
+	}
+	servedSerial, _ := r.mirrorStatus("mirror", "mirror.yaml")
+
+	// The primary re-signs every validFor/2 and the mirror follows: after
+	// the catalog's validity has passed, a client of the mirror alone
+	// still syncs a valid, newer catalog.
+	time.Sleep(validFor)
+	out = r.run("dist-client", "client3", "client3.yaml", "sync")
+	if now, _ := r.mirrorStatus("mirror", "mirror.yaml"); now <= servedSerial || !strings.Contains(out, "catalog updated") {
+		t.Fatalf("after %v the mirror serves serial %d (was %d); client3 sync: %s", validFor, now, servedSerial, out)
+	}
+
+	// A catalog valid for an hour, so that it outlives the primary's
+	// absence below (the primary re-signs at start with the new validity).
+	r.server("stop")
+	r.writeYAML("server.yaml", strings.Replace(readFile(r.path("server.yaml")), fmt.Sprintf("catalog_valid_for: %s\n", validFor), "catalog_valid_for: 1h\n", 1))
+	r.server("start", "--no-seeder")
+	samePair(t, primary, mirror)
+
+	// The primary goes away. A client listing a refused server, a hanging
+	// one, the primary and the mirror syncs from the mirror and installs
+	// from the mirror's web seed: no tracker, no seeder it can reach.
+	r.server("stop")
+	refused := nettest.Refused(t)
+	hanging, _ := nettest.Hanging(t)
+	r.writeYAML("client2.yaml", fmt.Sprintf("server_urls: [http://%s, http://%s, %s, %s]\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
+		refused, hanging, primary, mirror, r.path("prefix2")))
+	start = time.Now()
+	out = r.run("dist-client", "client2", "client2.yaml", "sync")
+	t.Logf("sync failing over past a refused, a hanging and a stopped server: %v\n%s", time.Since(start).Round(time.Millisecond), out)
+	for _, want := range []string{
+		"warning: server http://" + refused + " (after ",
+		"connection refused",
+		"warning: server http://" + hanging + " (after 5",
+		"no answer within 5s",
+		"warning: server " + primary + " (after ",
+		"catalog from " + mirror,
+		"TRUST ON FIRST USE: pinned the key of " + mirror,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sync output lacks %q", want)
+		}
+	}
+	start = time.Now()
+	out = r.run("dist-client", "client2", "client2.yaml", "install", "-v", "alpha")
+	t.Logf("install from the mirror's web seed, primary down: %v", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(out, "installed alpha 1.0.0") || !strings.Contains(out, "seed="+mirror+"/packages/") {
+		t.Fatalf("install with the primary down: %s", out)
+	}
+	cmpfilesOrFail(t, r.path("prefix2", "alpha", "data.bin"), filepath.Join(r.path("pkgs"), "alpha-1.0.0", "assets", "data.bin"))
+}
+
+func cmpfilesOrFail(t *testing.T, a, b string) {
+	t.Helper()
+	if err := cmpfiles(a, b); err != nil {
+		t.Fatal(err)
+	}
+}

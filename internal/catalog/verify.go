@@ -1,0 +1,35 @@
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+)
+
+// VerifyFile checks that the file at path is this row's archive: its size
+// and SHA-256 are the catalog's. It is the one check of a downloaded or
+// cached archive, for clients and mirrors alike.
+func (p Package) VerifyFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if st.Size() != p.Size {
+		return fmt.Errorf("verify %s: %d bytes, catalog says %d", p.Archive, st.Size(), p.Size)
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("verify %s: %w", p.Archive, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != p.SHA256 {
+		return fmt.Errorf("verify %s: sha256 %s, catalog says %s: the archive is corrupt or was tampered with", p.Archive, got, p.SHA256)
+	}
+	return nil
+}

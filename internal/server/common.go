@@ -1,0 +1,142 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/catalogserver"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+// What dist-server start and dist-server mirror share: one running server
+// per data directory (the run lock), its HTTP listeners, the seeder's
+// engine settings and server.json, which status and stop read.
+
+// lockRun takes the data directory's run lock for the life of a server.
+func lockRun(p paths.Server) (*flock.Flock, error) {
+	if err := os.MkdirAll(p.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create %s: %w", p.Dir, err)
+	}
+	l := flock.New(p.RunLock())
+	ok, err := l.TryLock()
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", p.RunLock(), err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w (see %s)", ErrRunning, p.PIDFile())
+	}
+	return l, nil
+}
+
+// httpGroup is a server's HTTP listeners, shut down together.
+type httpGroup struct {
+	log     *slog.Logger
+	servers []*http.Server
+}
+
+// serve listens on addr and serves h there in the background.
+func (g *httpGroup) serve(name, addr string, h http.Handler) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
+	}
+	s := catalogserver.NewHTTPServer(h, g.log)
+	g.servers = append(g.servers, s)
+	go func() {
+		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			g.log.Error("http server stopped", "component", name, "err", err)
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// shutdown stops every listener, letting requests in flight finish for
+// up to 5 s.
+func (g *httpGroup) shutdown() {
+	ctx, done := context.WithTimeout(context.Background(), 5*time.Second)
+	defer done()
+	for _, s := range g.servers {
+		s.Shutdown(ctx)
+	}
+}
+
+// seederConfig is the engine of a server that seeds archives in dir: the
+// publisher's, or a mirror's.
+func seederConfig(cfg *config.Server, dir string, disableTrackers bool, log *slog.Logger) swarm.Config {
+	queue, slots := 0, swarm.UncappedPublisherPeers
+	if cfg.UploadRateLimit > 0 {
+		// A scarce uplink: keep requests fresh and serve a few peers at
+		// a time, who pass the pieces on.
+		queue, slots = swarm.DefaultPublisherQueue, swarm.PublisherSlots
+	}
+	return swarm.Config{
+		Dir:             dir,
+		ListenAddr:      cfg.PeerAddr,
+		UploadRate:      int64(cfg.UploadRateLimit),
+		DisableTrackers: disableTrackers,
+		PublisherQueue:  queue,
+		PeersPerTorrent: slots,
+		Logger:          log,
+	}
+}
+
+// serveCatalog serves the catalog server at database_addr (and its
+// metrics at metrics_addr when set), recording the addresses in info.
+func (g *httpGroup) serveCatalog(cfg *config.Server, cs *catalogserver.Server, info *Info) error {
+	a, err := g.serve("database", cfg.DatabaseAddr, cs.Handler())
+	if err != nil {
+		return err
+	}
+	info.Database = "http://" + hostPort(a)
+	info.Listen["catalog"] = a.String()
+	if cfg.MetricsAddr != "" {
+		m, err := g.serve("metrics", cfg.MetricsAddr, cs.MetricsHandler())
+		if err != nil {
+			return err
+		}
+		info.Metrics = "http://" + hostPort(m) + catalogserver.PathMetrics
+		info.Listen["metrics"] = m.String()
+	}
+	return nil
+}
+
+// ready starts the local control endpoint (dist-server status), writes
+// server.json, which tells start, status and stop that the server runs,
+// and calls ready. The caller removes server.json when it stops.
+func (g *httpGroup) ready(p paths.Server, info *Info, status func() Status, ready func(Info)) error {
+	ctl, err := g.serve("control", "127.0.0.1:0", controlHandler(status))
+	if err != nil {
+		return err
+	}
+	info.Control = "http://" + ctl.String()
+	b, _ := json.MarshalIndent(info, "", "  ")
+	if err := fsutil.WriteFileAtomic(p.PIDFile(), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	if ready != nil {
+		ready(*info)
+	}
+	return nil
+}
+
+// controlHandler serves GET /status on the control endpoint.
+func controlHandler(status func() Status) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(status())
+	})
+	return mux
+}

@@ -1,0 +1,309 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/catalogserver"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// dist-server mirror follows a primary server: it syncs the primary's
+// signed catalog exactly as a client does (catalogclient: the signature
+// against the pinned key, key rotations, the serial never going back, the
+// expiry), downloads every archive over BitTorrent and checks its SHA-256,
+// seeds them, and serves the same catalog pair, rotation statements and
+// archives (a web seed) over HTTP. It cannot change the signed torrents,
+// so clients find its seeder through the trackers the torrents name: it
+// announces there like any peer (the primary's tracker allows the
+// catalog's packages). Its catalog is the primary's, byte for byte, so
+// clients list it in server_urls beside the primary.
+
+// MirrorOptions configure RunMirror.
+type MirrorOptions struct {
+	Paths paths.Server
+	// Config gives the addresses (database_addr, peer_addr, metrics_addr)
+	// and upload_rate_limit; the publishing keys do not apply.
+	Config *config.Server
+	// Primary lists the servers to follow, tried in order (the primary,
+	// or other mirrors of it).
+	Primary []string
+	// Key is the primary's public key; nil pins the key of the first sync
+	// (trust on first use, told to Pinned) in the mirror's catalog folder.
+	Key signing.PublicKey
+	// Interval is how often the catalog is synced again and failed
+	// downloads retried; 0 means DefaultMirrorInterval.
+	Interval time.Duration
+	Logger   *slog.Logger
+	// Ready is called once the mirror serves a catalog.
+	Ready func(Info)
+	// Pinned is called when a sync pinned the primary's key on first use.
+	Pinned func(signing.PublicKey)
+}
+
+// DefaultMirrorInterval is how often a mirror syncs: one conditional GET
+// (304 when nothing changed) a minute keeps it within a minute of the
+// primary, and far inside the half of catalog_valid_for after which the
+// primary re-signs.
+const DefaultMirrorInterval = time.Minute
+
+// mirrorDownloads bounds the archives a mirror fetches at once.
+const mirrorDownloads = 8
+
+type mirror struct {
+	opts   MirrorOptions
+	log    *slog.Logger
+	engine *swarm.Engine
+	catsrv *catalogserver.Server
+
+	mu       sync.Mutex
+	serial   int64                              // catalog served; guarded by mu
+	packages int                                // in it; guarded by mu
+	seeding  map[swarm.InfoHash]catalog.Package // verified archives seeded; guarded by mu
+	failures int                                // archives of the catalog not yet had; guarded by mu
+	info     Info
+}
+
+// RunMirror runs dist-server mirror until ctx ends. It fails at start
+// when the first sync fails and no catalog is held from an earlier run.
+func RunMirror(ctx context.Context, opts MirrorOptions) error {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = DefaultMirrorInterval
+	}
+	if len(opts.Primary) == 0 {
+		return errors.New("mirror: no primary server given")
+	}
+	swarm.RouteLibraryLogs(opts.Logger)
+	p := opts.Paths
+	runLock, err := lockRun(p)
+	if err != nil {
+		return err
+	}
+	defer runLock.Unlock()
+	for _, d := range []string{p.MirrorCatalog(), p.MirrorArchives()} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("mirror: %w", err)
+		}
+	}
+	m := &mirror{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]catalog.Package{}}
+	m.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}, MirrorOf: opts.Primary}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	g := &httpGroup{log: m.log}
+	defer g.shutdown()
+	// The engine announces to the torrents' trackers: that is how clients
+	// find this seeder.
+	if m.engine, err = swarm.New(seederConfig(opts.Config, p.MirrorArchives(), false, m.log)); err != nil {
+		return err
+	}
+	defer m.engine.Close()
+	m.info.Peer = m.engine.Addr().String()
+	m.info.Listen["seeder"] = m.engine.Addr().String()
+
+	reg := prometheus.NewRegistry()
+	m.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.MirrorArchives(), Registry: reg, Logger: m.log, NoMetrics: opts.Config.MetricsAddr != ""})
+	if err := g.serveCatalog(opts.Config, m.catsrv, &m.info); err != nil {
+		return err
+	}
+
+	if err := m.round(ctx); err != nil {
+		return err
+	}
+	defer os.Remove(p.PIDFile())
+	if err := g.ready(p, &m.info, m.status, opts.Ready); err != nil {
+		return err
+	}
+	m.log.Info("mirror ready", "primary", strings.Join(opts.Primary, " "), "database", m.info.Database, "peer", m.info.Peer)
+
+	tick := time.NewTicker(opts.Interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			m.log.Info("mirror stopping")
+			return nil
+		case <-tick.C:
+			if err := m.round(ctx); err != nil && ctx.Err() == nil {
+				m.log.Warn("mirror round failed; serving the previous catalog", "err", err)
+			}
+		}
+	}
+}
+
+// round syncs the catalog from the primary and, when it changed (or some
+// archives are still missing), downloads and seeds the archives, then
+// serves the catalog. A failed sync keeps the catalog held; only a mirror
+// that holds none fails.
+func (m *mirror) round(ctx context.Context) error {
+	dir := m.opts.Paths.MirrorCatalog()
+	res, syncErr := catalogclient.Sync(ctx, catalogclient.Options{
+		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeepRotation: true, Logger: m.log,
+	})
+	switch {
+	case syncErr != nil:
+		m.log.Warn("sync from the primary failed", "err", syncErr)
+	case res.Updated:
+		m.log.Info("catalog synced", "from", res.Server, "serial", res.Serial, "packages", res.Packages, "valid_until", res.ValidUntil)
+	}
+	if res.Pinned != nil && m.opts.Pinned != nil {
+		m.opts.Pinned(res.Pinned)
+	}
+	held, err := catalogclient.ReadHeld(ctx, dir)
+	if errors.Is(err, catalogclient.ErrNoCatalog) && syncErr != nil {
+		return fmt.Errorf("mirror: %w", syncErr)
+	}
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	m.mu.Lock()
+	same := held.Meta.Serial == m.serial && m.failures == 0
+	m.mu.Unlock()
+	if same {
+		return nil
+	}
+	if held.Meta.Expired(time.Now()) {
+		m.log.Warn("the catalog held is expired and clients will refuse it: the primary has not re-signed it, or cannot be reached", "serial", held.Meta.Serial, "valid_until", held.Meta.ValidUntil)
+	}
+	have, failed := m.fetch(ctx, held.Packages)
+	trust, err := catalogclient.LoadTrust(dir, m.opts.Key)
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	if trust.Key != nil {
+		m.catsrv.SetKey(trust.Key)
+	}
+	// As the primary does: the statements first, so a client that gets a
+	// catalog signed by a new key finds the one that hands over to it.
+	m.catsrv.SetRotation(held.Rotation)
+	m.catsrv.SetSnapshot(held.DB, held.Sig, held.Meta.Serial, have)
+	m.mu.Lock()
+	m.serial, m.packages, m.failures = held.Meta.Serial, len(held.Packages), failed
+	m.mu.Unlock()
+	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "missing", failed)
+	return nil
+}
+
+// fetch makes the seeded set the catalog's packages: withdrawn ones are
+// dropped and deleted, an archive already on disk is checked and seeded,
+// the others are downloaded over BitTorrent (from the primary's seeder,
+// its web seed and any peer), checked against the catalog's SHA-256 and
+// seeded. It returns the archive names it has and how many it has not.
+func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package) (have []string, failed int) {
+	dir := m.opts.Paths.MirrorArchives()
+	want := map[swarm.InfoHash]catalog.Package{}
+	wantFile := map[string]bool{}
+	for _, p := range pkgs {
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
+			want[ih] = p
+			wantFile[p.Archive] = true
+		}
+	}
+	m.mu.Lock()
+	var drop []swarm.InfoHash
+	for ih := range m.seeding {
+		if _, ok := want[ih]; !ok {
+			drop = append(drop, ih)
+		}
+	}
+	m.mu.Unlock()
+	for _, ih := range drop {
+		m.engine.Drop(ih)
+		m.mu.Lock()
+		delete(m.seeding, ih)
+		m.mu.Unlock()
+	}
+	// Whatever the catalog does not name goes: withdrawn archives and
+	// leftovers of earlier runs.
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if !wantFile[strings.TrimSuffix(e.Name(), ".part")] {
+				os.Remove(filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+
+	var mu sync.Mutex
+	eg, gctx := errgroup.WithContext(ctx)
+	eg.SetLimit(mirrorDownloads)
+	for ih, p := range want {
+		m.mu.Lock()
+		_, seeded := m.seeding[ih]
+		m.mu.Unlock()
+		if seeded {
+			have = append(have, p.Archive)
+			continue
+		}
+		eg.Go(func() error {
+			if err := m.get(gctx, p); err != nil {
+				if gctx.Err() == nil {
+					m.log.Error("cannot mirror package; will retry", "package", p.ID(), "err", err)
+				}
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				return nil
+			}
+			m.mu.Lock()
+			m.seeding[ih] = p
+			m.mu.Unlock()
+			mu.Lock()
+			have = append(have, p.Archive)
+			mu.Unlock()
+			return nil
+		})
+	}
+	eg.Wait()
+	return have, failed
+}
+
+// get has one package's archive verified in the archives folder and
+// seeded.
+func (m *mirror) get(ctx context.Context, p catalog.Package) error {
+	path := filepath.Join(m.opts.Paths.MirrorArchives(), p.Archive)
+	if p.VerifyFile(path) == nil { // from an earlier run
+		_, err := m.engine.Seed(ctx, p.Torrent, false)
+		return err
+	}
+	start := time.Now()
+	if err := m.engine.Download(ctx, p.Torrent, torrentmeta.Seeders(p.Magnet), nil); err != nil {
+		return err
+	}
+	if err := p.VerifyFile(path); err != nil {
+		if ih, perr := swarm.ParseInfoHash(p.InfoHash); perr == nil {
+			m.engine.Drop(ih)
+		}
+		os.Remove(path)
+		return err
+	}
+	m.log.Info("archive mirrored", "package", p.ID(), "bytes", p.Size, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func (m *mirror) status() Status {
+	m.mu.Lock()
+	st := Status{Info: m.info, Serial: m.serial, Packages: m.packages, Seeding: len(m.seeding)}
+	m.mu.Unlock()
+	es := m.engine.Stats()
+	st.Connected, st.Uploaded = es.Peers, es.Uploaded
+	return st
+}

@@ -1,0 +1,114 @@
+package servercli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// mirror is a command of its own, not a mode of start: a mirror has no
+// working catalog, signing key, tracker or add/remove, and takes what
+// start has not (the primary's URL and key); stop and status work on it
+// as on a publisher, since it runs under the same lock and server.json.
+
+type mirrorOptions struct {
+	foreground bool
+	key        string
+	interval   time.Duration
+	timeout    time.Duration
+	json       bool
+}
+
+func newMirror(e *env) *cobra.Command {
+	var o mirrorOptions
+	c := &cobra.Command{
+		Use:   "mirror URL...",
+		Short: "Follow a primary server: serve and seed its signed catalog and archives",
+		Long: `mirror follows the dist-server at URL (its public_url). It syncs the primary's signed
+catalog with every check a client makes (the signature against the primary's key,
+key rotations, the serial never going back, the expiry), downloads every archive over
+BitTorrent and checks its SHA-256, seeds them, and serves the same catalog, signature
+and key rotation statements, byte for byte, and the archives (a web seed) at
+database_addr, as the primary does. It syncs again every --interval; the primary's
+re-signing keeps the catalog valid.
+
+Clients list the mirror in server_urls beside the primary. The signed torrents still
+name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
+which is how clients find it. Several URLs are tried in order (a primary and other
+mirrors of it).
+
+Without --key the first sync pins the key the primary presents (trust on first use)
+and says so; compare it with dist-server key on the primary. The mirror's data lives
+under server/mirror/ of the data home; server.yaml gives database_addr, peer_addr,
+upload_rate_limit and metrics_addr. It runs in the background like start (log in
+server.log); dist-server status and stop work on it.`,
+		Example: `  dist-server mirror https://packages.example.org
+  dist-server mirror --key ed25519:... --interval 5m https://packages.example.org
+  dist-server mirror --foreground http://primary:9090   # for systemd and tests`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runMirror(cmd.Context(), e, o, args)
+		},
+	}
+	c.Flags().BoolVar(&o.foreground, "foreground", false, "stay attached instead of running in the background")
+	c.Flags().StringVar(&o.key, "key", "", "the primary's public key (dist-server key on the primary); default: pin the first one seen")
+	c.Flags().DurationVar(&o.interval, "interval", server.DefaultMirrorInterval, "how often to sync the catalog again and retry missing archives")
+	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "how long mirror waits for the background mirror to be ready (it downloads every archive first)")
+	c.Flags().BoolVar(&o.json, "json", false, "print the addresses as JSON once ready")
+	return c
+}
+
+func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) error {
+	cfg, sp, err := e.config()
+	if err != nil {
+		return err
+	}
+	for _, a := range args {
+		u, err := url.Parse(a)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", a)
+		}
+	}
+	var key signing.PublicKey
+	if o.key != "" {
+		if key, err = signing.ParsePublicKey(o.key); err != nil {
+			return cli.Usagef("mirror: --key: %v", err)
+		}
+	}
+	if o.interval < 100*time.Millisecond {
+		return cli.Usagef("mirror: --interval %s: want at least 100ms", o.interval)
+	}
+	if pid, running := runningPID(sp); running {
+		return cli.WithHint(fmt.Errorf("mirror: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
+	}
+	if !o.foreground {
+		bg := []string{"mirror", "--interval", o.interval.String()}
+		if o.key != "" {
+			bg = append(bg, "--key", o.key)
+		}
+		bg = append(bg, args...) // URLs: none starts with "-"
+		return startBackground(ctx, e, sp, bg, o.timeout, func(info server.Info, log string) {
+			printInfo(e, o.json, info, log)
+			if t, err := catalogclient.LoadTrust(sp.MirrorCatalog(), key); err == nil && t.Key != nil && !t.Configured {
+				e.UI.Warnf("following the primary's key %s (%s), pinned on first use in %s: compare it with `dist-server key` on the primary\n", t.Key, t.Key.Fingerprint(), t.Path)
+			}
+		})
+	}
+	return server.RunMirror(ctx, server.MirrorOptions{
+		Paths: sp, Config: cfg, Primary: args, Key: key, Interval: o.interval,
+		Logger: e.LoggerAt(slog.LevelInfo),
+		Ready:  func(info server.Info) { printInfo(e, o.json, info, "") },
+		Pinned: func(k signing.PublicKey) {
+			e.UI.Warnf("TRUST ON FIRST USE: pinned the primary's key:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the primary; pass --key to pin it explicitly.\n", k, k.Fingerprint())
+		},
+	})
+}
