@@ -53,11 +53,8 @@ func TestLoad(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 
-	pub, snap, archives := buildCatalog(ctx, t)
-	catsrv := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
-	catsrv.SetKey(pub)
-	catsrv.SetSnapshot(snap.DB, snap.Sig, snap.Serial, archives)
-	catURL := serve(t, catsrv.Handler())
+	pub, snap, archives := buildCatalog(ctx, t, catalogPackages)
+	catURL := serve(t, newCatalogServer(pub, snap, archives).Handler())
 
 	// Every simulated peer announces from 127.0.0.1: lift the per-address
 	// bound, which would otherwise keep 16 of them per torrent.
@@ -257,7 +254,7 @@ func announce(ctx context.Context, c *http.Client, base string, ih [20]byte, por
 // buildCatalog publishes a few generated packages with the real publisher
 // and returns the server's public key, the signed snapshot and the archive
 // names.
-func buildCatalog(ctx context.Context, t *testing.T) (signing.PublicKey, publish.Snapshot, []string) {
+func buildCatalog(ctx context.Context, t *testing.T, packages int) (signing.PublicKey, publish.Snapshot, []string) {
 	t.Helper()
 	cfg := &config.Server{}
 	cfg.ApplyDefaults()
@@ -268,7 +265,7 @@ func buildCatalog(ctx context.Context, t *testing.T) (signing.PublicKey, publish
 	}
 	src := t.TempDir()
 	var dirs []string
-	for i := range catalogPackages {
+	for i := range packages {
 		dir := filepath.Join(src, fmt.Sprintf("pkg%d", i))
 		deps := ""
 		if i > 0 {
@@ -317,6 +314,14 @@ func buildCatalog(ctx context.Context, t *testing.T) (signing.PublicKey, publish
 		t.Fatal(err)
 	}
 	return key.Public(), snap, archives
+}
+
+// newCatalogServer serves the signed snapshot as dist-server does.
+func newCatalogServer(pub signing.PublicKey, snap publish.Snapshot, archives []string) *catalogserver.Server {
+	s := catalogserver.New(catalogserver.Options{ArchivesDir: os.TempDir()})
+	s.SetKey(pub)
+	s.SetSnapshot(snap.DB, snap.Sig, snap.Serial, archives)
+	return s
 }
 
 // serve runs h on 127.0.0.1 with the catalog server's hardened settings and
