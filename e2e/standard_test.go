@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,9 +256,17 @@ func TestOpentracker(t *testing.T) {
 	r.server("start", "--no-tracker")
 	r.client1("sync")
 	r.client1("install", "alpha")
-	d := r.start(context.Background(), "dist-client", "client1", "client1.yaml", "daemon")
-	if !poll(20*time.Second, func() bool { return strings.Contains(d.out.String(), "seeding 1 archives") }) {
-		t.Fatalf("client1's daemon did not start seeding: %s", d.out.String())
+	r.start(context.Background(), "dist-client", "client1", "client1.yaml", "daemon")
+	if !poll(20*time.Second, func() bool {
+		var st struct {
+			Daemon *struct {
+				Torrents int `json:"torrents"`
+			} `json:"daemon"`
+		}
+		out, err := r.try("dist-client", "client1", "client1.yaml", "status", "--json")
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Daemon != nil && st.Daemon.Torrents == 1
+	}) {
+		t.Fatal("client1's daemon did not start seeding alpha")
 	}
 	r.client2("sync")
 	r.server("stop") // the publisher's seeder is gone; client1's daemon is not

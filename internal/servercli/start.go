@@ -44,7 +44,7 @@ func newStart(e *env) *cobra.Command {
 leaves the server running in the background (log in server.log); with --foreground it
 stays attached until interrupted, for systemd and tests.`,
 		Example: `  dist-server start
-  dist-server start --foreground --no-tracker   # announce_url points at another tracker`,
+  dist-server start --foreground --no-tracker   # announce_url points at another tracker (opentracker: see tracker_whitelist)`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStart(cmd.Context(), e, o, args)
