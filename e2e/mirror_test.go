@@ -85,7 +85,8 @@ func (r *rig) mirrorStatus(home, config string) (serial, uploaded int64) {
 // TestMirror: a mirror follows a primary that runs no seeder of its own
 // (so the mirror fetches the archives from the primary's web seed, and
 // clients can get them only from the mirror's seeder or a web seed). It
-// serves the primary's catalog byte for byte, a key rotation included;
+// serves the primary's catalog byte for byte, a key rotation included,
+// and drops what the primary withdraws;
 // a client with server_urls installs from the mirror's seeder, found
 // through the primary's tracker; with the primary gone, a client fails
 // over past a refused and a hanging server to the mirror for the catalog
@@ -157,6 +158,17 @@ func TestMirror(t *testing.T) {
 	out = r.run("dist-client", "client3", "client3.yaml", "sync")
 	if !strings.Contains(out, "following the server's key rotation") {
 		t.Fatalf("sync from the mirror after a rotation: %s", out)
+	}
+
+	// A package the primary withdraws leaves the mirror too: its archive
+	// is no longer served, seeded or kept.
+	r.server("remove", "beta@1.0.0")
+	samePair(t, primary, mirror)
+	if !poll(10*time.Second, func() bool { code, _ := get(t, mirror+"/packages/beta-1.0.0.tar.zst"); return code == http.StatusNotFound }) {
+		t.Error("the mirror still serves a withdrawn archive")
+	}
+	if _, err := os.Stat(r.path("mirror", "distpac", "server", "mirror", "archives", "beta-1.0.0.tar.zst")); !os.IsNotExist(err) {
+		t.Errorf("the mirror keeps a withdrawn archive (%v)", err)
 	}
 	servedSerial, _ := r.mirrorStatus("mirror", "mirror.yaml")
 

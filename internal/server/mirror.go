@@ -250,7 +250,9 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package) (have []stri
 		_, seeded := m.seeding[ih]
 		m.mu.Unlock()
 		if seeded {
+			mu.Lock()
 			have = append(have, p.Archive)
+			mu.Unlock()
 			continue
 		}
 		eg.Go(func() error {
