@@ -1,0 +1,163 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/publish"
+)
+
+// freeAddr is a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// writePackage writes a package directory of size pseudo-random bytes.
+func writePackage(t *testing.T, name string, size int) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), name)
+	data := make([]byte, size)
+	for i := range data {
+		data[i] = byte(i*7 + len(name))
+	}
+	for rel, content := range map[string][]byte{
+		"manifest.yaml":        []byte("version: 1.0.0\n"),
+		"assets/data.bin":      data,
+		"scripts/install.sh":   []byte("#!/bin/sh\n"),
+		"scripts/uninstall.sh": []byte("#!/bin/sh\n"),
+	} {
+		p := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func fetch(t *testing.T, url string) (int, []byte) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
+}
+
+// waitFor polls cond every 50 ms for at most 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// RunMirror in process, under the race detector: it follows a running
+// primary's additions and withdrawals, downloads and seeds the archives
+// (from the primary's seeder), and serves the primary's pair byte for
+// byte with the archives it has.
+func TestRunMirror(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := &config.Server{DatabaseAddr: freeAddr(t), TrackerAddr: freeAddr(t), PeerAddr: freeAddr(t)}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	primary := paths.Home{Root: t.TempDir()}.Server()
+	pub := &publish.Publisher{Paths: primary, Config: cfg}
+	if _, err := pub.Add(ctx, []string{writePackage(t, "alpha", 300<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan Info, 1)
+	done := make(chan error, 2)
+	go func() {
+		done <- Run(ctx, Options{Paths: primary, Config: cfg, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond})
+	}()
+	var pinfo Info
+	select {
+	case pinfo = <-ready:
+	case err := <-done:
+		t.Fatalf("primary: %v", err)
+	}
+
+	mcfg := &config.Server{DatabaseAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}
+	mcfg.ApplyDefaults()
+	mirrorPaths := paths.Home{Root: t.TempDir()}.Server()
+	go func() {
+		done <- RunMirror(ctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{pinfo.Database}, Interval: 100 * time.Millisecond,
+			Ready: func(i Info) { ready <- i }})
+	}()
+	var minfo Info
+	select {
+	case minfo = <-ready:
+	case err := <-done:
+		t.Fatalf("mirror: %v", err)
+	}
+	same := func() bool {
+		for _, f := range []string{"/packages.db", "/packages.db.sig"} {
+			ca, a := fetch(t, pinfo.Database+f)
+			cb, b := fetch(t, minfo.Database+f)
+			if ca != 200 || cb != 200 || !bytes.Equal(a, b) {
+				return false
+			}
+		}
+		return true
+	}
+	if !same() {
+		t.Fatal("the mirror does not serve the primary's pair at start")
+	}
+	archive := func(name string) int {
+		code, _ := fetch(t, minfo.Database+"/packages/"+name+"-1.0.0.tar.zst")
+		return code
+	}
+	if code := archive("alpha"); code != 200 {
+		t.Fatalf("mirror web seed for alpha: %d", code)
+	}
+
+	// The primary publishes beta: the mirror fetches it, then serves the
+	// new pair; then it withdraws alpha.
+	if _, err := pub.Add(ctx, []string{writePackage(t, "beta", 100<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mirror to serve beta", func() bool { return same() && archive("beta") == 200 })
+	if _, err := pub.Remove(ctx, []catalog.Ref{{Name: "alpha", Version: "1.0.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mirror to drop alpha", func() bool { return same() && archive("alpha") == 404 })
+	if _, err := os.Stat(filepath.Join(mirrorPaths.MirrorArchives(), "alpha-1.0.0.tar.zst")); !os.IsNotExist(err) {
+		t.Errorf("withdrawn archive kept: %v", err)
+	}
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}
+}
