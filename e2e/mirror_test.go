@@ -164,7 +164,10 @@ func TestMirror(t *testing.T) {
 	// is no longer served, seeded or kept.
 	r.server("remove", "beta@1.0.0")
 	samePair(t, primary, mirror)
-	if !poll(10*time.Second, func() bool { code, _ := get(t, mirror+"/packages/beta-1.0.0.tar.zst"); return code == http.StatusNotFound }) {
+	if !poll(10*time.Second, func() bool {
+		code, _ := get(t, mirror+"/packages/beta-1.0.0.tar.zst")
+		return code == http.StatusNotFound
+	}) {
 		t.Error("the mirror still serves a withdrawn archive")
 	}
 	if _, err := os.Stat(r.path("mirror", "distpac", "server", "mirror", "archives", "beta-1.0.0.tar.zst")); !os.IsNotExist(err) {
