@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+
+	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // DefaultGiveUpAfter is how long a download may have no source at all (no
@@ -19,7 +21,7 @@ import (
 // (hungryAnnounce), and the web seed is tried after DefaultWebSeedAfter,
 // so 10 s gives each source a second chance and still tells the user what
 // is wrong long before a two-minute stall timeout.
-const DefaultGiveUpAfter = 10 * time.Second
+const DefaultGiveUpAfter = 8 * time.Second
 
 // directRedial is how often the direct peers (the publisher's seeder) are
 // handed to the library again while none of them is connected; the
@@ -66,7 +68,23 @@ func (e *NoSourceError) Error() string {
 	if len(why) == 0 {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
-	return fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	if e.Withdrawn() {
+		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
+	}
+	return msg
+}
+
+// Withdrawn reports whether a tracker said it does not serve the torrent:
+// the publisher removed the package after the catalog the client holds.
+func (e *NoSourceError) Withdrawn() bool {
+	for _, t := range e.Trackers {
+		var fe *trackerclient.FailureError
+		if errors.As(t.Err, &fe) && fe.NotServed() {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrNoSource matches every *NoSourceError with errors.Is.

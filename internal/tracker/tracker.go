@@ -42,9 +42,11 @@ import (
 	"time"
 
 	"github.com/anacrolix/generics"
+
 	trackerServer "github.com/anacrolix/torrent/tracker/server"
 	"github.com/anacrolix/torrent/tracker/shared"
 	"github.com/anacrolix/torrent/tracker/udp"
+	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // Defaults for the zero Options.
@@ -67,7 +69,7 @@ var (
 	ErrTooManyTorrents = errors.New("tracker is full: too many torrents")
 	ErrSwarmFull       = errors.New("swarm is full")
 	ErrNoPort          = errors.New("announce has no port")
-	ErrNotServed       = errors.New("torrent is not served by this tracker")
+	ErrNotServed       = errors.New(trackerclient.ReasonNotServed)
 	ErrTooManyFromIP   = errors.New("too many peers from this address")
 )
 

@@ -81,10 +81,19 @@ type Response struct {
 	Warning string
 }
 
+// ReasonNotServed is the failure reason the embedded tracker gives for a
+// torrent it does not serve: not in its catalog, which for a client that
+// took it from an older catalog means the package was withdrawn.
+const ReasonNotServed = "torrent is not served by this tracker"
+
 // FailureError is a tracker's refusal ("failure reason").
 type FailureError struct{ Reason string }
 
 func (e *FailureError) Error() string { return "refused: " + strconv.Quote(e.Reason) }
+
+// NotServed reports whether the tracker refused because it does not serve
+// the torrent.
+func (e *FailureError) NotServed() bool { return e.Reason == ReasonNotServed }
 
 // Client announces to HTTP trackers. The zero value is usable.
 type Client struct {
