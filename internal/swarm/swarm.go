@@ -391,6 +391,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 	if err != nil {
 		return err
 	}
+	// A chunk that cannot be written (a full disk, an I/O error) ends the
+	// download at once with the OS's error, which names the file; by
+	// default the library stops downloading silently and the download
+	// stalls until the caller's timeout blames the peers.
+	writeErr := make(chan error, 1)
+	onWriteErr := func(err error) {
+		select {
+		case writeErr <- err:
+		default:
+		}
+	}
+	t.SetOnWriteChunkError(onWriteErr)
 	addPeers := func() {
 		if len(peers) == 0 {
 			return
@@ -428,6 +440,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case err := <-writeErr:
+			return fmt.Errorf("swarm: saving %s: %w", t.Name(), err)
 		case <-tick.C:
 			report()
 		}
@@ -455,6 +469,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, peers []neti
 			if t, err = e.add(torrentBytes); err != nil {
 				return err
 			}
+			t.SetOnWriteChunkError(onWriteErr)
 			addPeers()
 			lastRead, moved = received(), time.Now()
 		}
