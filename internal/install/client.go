@@ -77,35 +77,38 @@ type txn struct {
 // begin takes the lock, opens the state (migrating installed.json), rolls
 // back or finishes a transaction a crash left, opens the catalog when asked
 // and starts the history entry of command.
-func (c *Client) begin(ctx context.Context, command string, withCatalog bool) (t *txn, err error) {
+func (c *Client) begin(ctx context.Context, command string, withCatalog bool) (*txn, error) {
 	lock, err := c.Lock(ctx)
 	if err != nil {
 		return nil, err
 	}
-	t = &txn{lock: lock}
-	defer func() {
-		if err != nil {
-			t.close()
-		}
-	}()
-	if t.st, err = state.Open(ctx, c.Paths.Installed(), c.Config.Prefix); err != nil {
-		return nil, err
-	}
-	if err := c.recover(ctx, t.st); err != nil {
-		return nil, err
-	}
-	if t.recs, err = t.st.State(ctx); err != nil {
-		return nil, err
-	}
-	if withCatalog {
-		if t.db, err = catalogclient.Open(ctx, c.Paths.Dir); err != nil {
-			return nil, err
-		}
-	}
-	if t.hist, err = t.st.StartHistory(ctx, command); err != nil {
+	t := &txn{lock: lock}
+	if err := c.open(ctx, t, command, withCatalog); err != nil {
+		t.close()
 		return nil, err
 	}
 	return t, nil
+}
+
+func (c *Client) open(ctx context.Context, t *txn, command string, withCatalog bool) (err error) {
+	if t.st, err = state.Open(ctx, c.Paths.Installed(), c.Config.Prefix); err != nil {
+		return err
+	}
+	if err := c.recover(ctx, t.st); err != nil {
+		return err
+	}
+	if t.recs, err = t.st.State(ctx); err != nil {
+		return err
+	}
+	if withCatalog {
+		if t.db, err = catalogclient.Open(ctx, c.Paths.Dir); err != nil {
+			return err
+		}
+	}
+	if command != "" {
+		t.hist, err = t.st.StartHistory(ctx, command)
+	}
+	return err
 }
 
 // end records how the command ended in its history entry (unless a commit

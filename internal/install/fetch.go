@@ -248,4 +248,3 @@ func verifyFile(path string, row catalog.Package) error {
 	}
 	return nil
 }
-

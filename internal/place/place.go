@@ -23,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/distpac/distpac/internal/state"
 )
@@ -271,7 +272,7 @@ func (p *prep) setAside(abs string, keep bool) string {
 	} else {
 		dst = filepath.Join(filepath.Dir(abs), state.BackupPrefix+p.txid+"-"+strconv.Itoa(len(p.ops)))
 	}
-	p.ops = append(p.ops, state.Op{Kind: state.OpAway, Src: abs, Dst: dst})
+	p.ops = append(p.ops, state.Op{Kind: state.OpAway, Src: abs, Dst: dst, Ino: inode(abs)})
 	p.away[abs] = true
 	return dst
 }
@@ -288,6 +289,18 @@ func (p *prep) taken(dst string) bool {
 func exists(p string) bool {
 	_, err := os.Lstat(p)
 	return err == nil
+}
+
+// inode is p's inode number (0 when it cannot be read).
+func inode(p string) uint64 {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
 }
 
 // bringIn adds the renames of a staged tree and returns its records: a
@@ -316,7 +329,8 @@ func (p *prep) bringIn(n *Staged) []state.File {
 			out[i].Created = p.o.Owners[abs].Created || p.leaving[abs].Created
 			continue
 		}
-		p.ops = append(p.ops, state.Op{Kind: state.OpPlace, Src: filepath.Join(n.Root, filepath.FromSlash(f.Path)), Dst: abs})
+		src := filepath.Join(n.Root, filepath.FromSlash(f.Path))
+		p.ops = append(p.ops, state.Op{Kind: state.OpPlace, Src: src, Dst: abs, Ino: inode(src)})
 		if f.Type == state.TypeDir {
 			out[i].Created = true
 			moved[f.Path] = true
@@ -371,7 +385,13 @@ func applyN(j state.Journal, prefixes []string, n int, hook func(i int) error) e
 			err = hook(i)
 		}
 		if err == nil && op.Kind != state.OpRmdir {
-			err = os.Rename(op.Src, op.Dst)
+			if got := inode(op.Src); got != op.Ino {
+				err = fmt.Errorf("%s changed during the transaction", op.Src)
+			} else if exists(op.Dst) {
+				err = fmt.Errorf("%s appeared during the transaction", op.Dst)
+			} else {
+				err = os.Rename(op.Src, op.Dst)
+			}
 		}
 		if err != nil {
 			uerr := Undo(j.Ops[:i])
@@ -381,8 +401,10 @@ func applyN(j state.Journal, prefixes []string, n int, hook func(i int) error) e
 	return nil
 }
 
-// Undo reverses the steps that were done, last first. A step that was not
-// done is skipped, so Undo can run after a crash at any point, and again.
+// Undo reverses the steps that were done, last first: what a step moved
+// (known by its inode) goes back where it was. A step that was not done, or
+// was undone already, is skipped, so Undo can run after a crash at any
+// point, and again.
 func Undo(ops []state.Op) error {
 	var errs []error
 	for i := len(ops) - 1; i >= 0; i-- {
@@ -390,7 +412,7 @@ func Undo(ops []state.Op) error {
 		if op.Kind == state.OpRmdir {
 			continue
 		}
-		if exists(op.Dst) && !exists(op.Src) {
+		if inode(op.Dst) == op.Ino && !exists(op.Src) {
 			if err := os.Rename(op.Dst, op.Src); err != nil {
 				errs = append(errs, fmt.Errorf("undo: %w", err))
 			}

@@ -81,7 +81,8 @@ var schema = []string{
 	seq  INTEGER PRIMARY KEY,
 	op   TEXT    NOT NULL,
 	src  TEXT    NOT NULL,
-	dst  TEXT    NOT NULL
+	dst  TEXT    NOT NULL,
+	ino  INTEGER NOT NULL
 ) STRICT`,
 }
 

@@ -133,6 +133,10 @@ const (
 type Op struct {
 	Kind     OpKind
 	Src, Dst string
+	// Ino is the inode of what moves (a rename keeps it): undo moves back
+	// only that, so it can run again after a crash in the middle of it
+	// and never mistakes a file it already put back for one to move.
+	Ino uint64
 }
 
 // BackupPrefix starts the name of a file set aside during a transaction,
@@ -233,13 +237,13 @@ func (db *DB) BeginJournal(ctx context.Context, j Journal) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO txn (id, work, committed) VALUES (1, ?, 0)`, j.Work); err != nil {
 			return fmt.Errorf("journal: another transaction is open: %w", err)
 		}
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO journal (seq, op, src, dst) VALUES (?, ?, ?, ?)`)
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO journal (seq, op, src, dst, ino) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return err
 		}
 		defer stmt.Close()
 		for i, op := range j.Ops {
-			if _, err := stmt.ExecContext(ctx, i, string(op.Kind), op.Src, op.Dst); err != nil {
+			if _, err := stmt.ExecContext(ctx, i, string(op.Kind), op.Src, op.Dst, int64(op.Ino)); err != nil {
 				return err
 			}
 		}
@@ -271,7 +275,7 @@ func (db *DB) OpenJournal(ctx context.Context) (*Journal, error) {
 		return nil, db.damaged(err)
 	}
 	j.Committed = committed != 0
-	rows, err := db.sql.QueryContext(ctx, `SELECT op, src, dst FROM journal ORDER BY seq`)
+	rows, err := db.sql.QueryContext(ctx, `SELECT op, src, dst, ino FROM journal ORDER BY seq`)
 	if err != nil {
 		return nil, db.damaged(err)
 	}
@@ -279,10 +283,11 @@ func (db *DB) OpenJournal(ctx context.Context) (*Journal, error) {
 	for rows.Next() {
 		var op Op
 		var kind string
-		if err := rows.Scan(&kind, &op.Src, &op.Dst); err != nil {
+		var ino int64
+		if err := rows.Scan(&kind, &op.Src, &op.Dst, &ino); err != nil {
 			return nil, db.damaged(err)
 		}
-		op.Kind = OpKind(kind)
+		op.Kind, op.Ino = OpKind(kind), uint64(ino)
 		j.Ops = append(j.Ops, op)
 	}
 	if err := rows.Err(); err != nil {
