@@ -92,22 +92,26 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-dir DIR]
-// NAME VERSION [SIZE] writes the package directory DIR (default
+// mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-old-contract]
+// [-dir DIR] NAME VERSION [SIZE] writes the package directory DIR (default
 // pkgs/NAME-VERSION): a manifest, assets/data.bin of SIZE pseudo-random
 // bytes (default 1KiB; seeded by name and version, so the same call gives
-// the same package), an install.sh that copies the assets into
-// $DISTPAC_PREFIX/NAME and writes $DISTPAC_PREFIX/NAME/VERSION (so a script
-// can tell which version's install.sh ran) and an uninstall.sh that removes
-// them and appends "NAME VERSION" to $DISTPAC_PREFIX/uninstalled.log (so a
-// script can tell which version's uninstall.sh ran). -depends and
-// -conflicts may be repeated. With -fail-install N, install.sh copies the
-// assets, then exits with status N.
+// the same package), an install.sh that stages the assets and a file
+// VERSION (so a script can tell which version's install.sh ran) as
+// $DISTPAC_PREFIX/NAME/ under $DISTPAC_DESTDIR, and an uninstall.sh that
+// appends "NAME VERSION" to $DISTPAC_PREFIX/uninstalled.log (so a script can
+// tell which version's uninstall.sh ran; distpac removes the files).
+// -depends and -conflicts may be repeated. With -fail-install N, install.sh
+// stages the assets, then exits with status N. With -old-contract the
+// scripts are of the old contract: install.sh copies straight into
+// $DISTPAC_PREFIX/NAME and uninstall.sh removes it.
 func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("mkpkg", flag.ContinueOnError)
 	var depends, conflicts []string
 	var dir string
 	var failInstall int
+	var oldContract bool
+	fs.BoolVar(&oldContract, "old-contract", false, "scripts that write straight into $DISTPAC_PREFIX")
 	fs.Func("depends", "a dependency, e.g. 'libfoo ^1.0' (repeatable)", func(s string) error {
 		depends = append(depends, s)
 		return nil
@@ -119,7 +123,7 @@ func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 	fs.IntVar(&failInstall, "fail-install", 0, "make install.sh exit with this status")
 	fs.StringVar(&dir, "dir", "", "where to write the package")
 	if neg || fs.Parse(args) != nil || fs.NArg() < 2 || fs.NArg() > 3 {
-		ts.Fatalf("usage: mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-dir DIR] NAME VERSION [SIZE]")
+		ts.Fatalf("usage: mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-old-contract] [-dir DIR] NAME VERSION [SIZE]")
 	}
 	name, version := fs.Arg(0), fs.Arg(1)
 	size := int64(1024)
@@ -144,13 +148,20 @@ func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	}
-	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\necho \"$DISTPAC_VERSION\" > \"$DISTPAC_PREFIX/%[1]s/VERSION\"\n", name)
+	root := "$DISTPAC_DESTDIR$DISTPAC_PREFIX"
+	if oldContract {
+		root = "$DISTPAC_PREFIX"
+	}
+	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"%[2]s/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"%[2]s/%[1]s/\"\necho \"$DISTPAC_VERSION\" > \"%[2]s/%[1]s/VERSION\"\n", name, root)
 	if failInstall != 0 {
 		install += fmt.Sprintf("echo \"%[1]s $DISTPAC_VERSION: failing on purpose\" >&2\nexit %[2]d\n", name, failInstall)
 	} else {
 		install += fmt.Sprintf("echo \"%s $DISTPAC_VERSION: installed\"\n", name)
 	}
-	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: removed\"\n", name)
+	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: uninstall.sh ran\"\n", name)
+	if oldContract {
+		uninstall = fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: removed\"\n", name)
+	}
 	for _, f := range []struct {
 		path, text string
 		mode       os.FileMode

@@ -138,8 +138,7 @@ func (r *rig) mkpkg(name, version string, size int64) string {
 	dir := r.path("pkgs", name+"-"+version)
 	files := map[string]string{
 		"manifest.yaml":        fmt.Sprintf("name: %s\nversion: %s\n", name, version),
-		"scripts/install.sh":   fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\n", name),
-		"scripts/uninstall.sh": fmt.Sprintf("#!/bin/sh\nrm -rf \"$DISTPAC_PREFIX/%s\"\n", name),
+		"scripts/install.sh": fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/%[1]s/\"\n", name),
 	}
 	r.writeFiles(dir, files)
 	if err := writeRandom(filepath.Join(dir, "assets", "data.bin"), name+"@"+version, size); err != nil {
@@ -292,7 +291,7 @@ func TestKillInstallDuringDownload(t *testing.T) {
 func TestKillDuringInstallScript(t *testing.T) {
 	r := newRig(t, "")
 	hang := r.path("hang")
-	marker := r.path("prefix1", "slow-started")
+	marker := r.path("slow-started")
 	scriptPID := r.path("script.pid")
 	// install.sh marks that it started, then waits (bounded, 30 s) while
 	// the hang file exists.
@@ -302,14 +301,13 @@ echo $$ > %[1]q
 touch %[2]q
 i=0
 while [ -e %[3]q ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
-mkdir -p "$DISTPAC_PREFIX/slow"
-echo done > "$DISTPAC_PREFIX/slow/ok"
+mkdir -p "$DISTPAC_DESTDIR$DISTPAC_PREFIX/slow"
+echo done > "$DISTPAC_DESTDIR$DISTPAC_PREFIX/slow/ok"
 `, scriptPID, marker, hang)
 	dir := r.path("pkgs", "slow-1.0.0")
 	r.writeFiles(dir, map[string]string{
-		"manifest.yaml":        "name: slow\nversion: 1.0.0\n",
-		"scripts/install.sh":   install,
-		"scripts/uninstall.sh": "#!/bin/sh\nrm -rf \"$DISTPAC_PREFIX/slow\"\n",
+		"manifest.yaml":      "name: slow\nversion: 1.0.0\n",
+		"scripts/install.sh": install,
 	})
 	r.server("add", dir)
 	r.server("start")
@@ -346,9 +344,16 @@ echo done > "$DISTPAC_PREFIX/slow/ok"
 	if strings.Contains(out, "slow") {
 		t.Fatalf("list --installed shows the package whose install was killed:\n%s", out)
 	}
+	if _, err := os.Stat(r.path("prefix1", "slow")); err == nil {
+		t.Fatal("a killed install placed files")
+	}
 	out = r.client1("install", "slow")
 	if !strings.Contains(out, "installed slow 1.0.0") {
 		t.Fatalf("rerun: no success line:\n%s", out)
+	}
+	// The rerun cleaned up the killed one's staging.
+	if ents, _ := os.ReadDir(filepath.Join(r.clientDir("client1"), "staging")); len(ents) != 0 {
+		t.Fatalf("staging left behind: %v", ents)
 	}
 	if b, err := os.ReadFile(r.path("prefix1", "slow", "ok")); err != nil || string(b) != "done\n" {
 		t.Fatalf("rerun: install.sh did not finish: %q, %v", b, err)
@@ -502,15 +507,6 @@ func TestConcurrentInstalls(t *testing.T) {
 	}
 	t.Logf("second install's stderr: %s", strings.TrimSpace(stderr2.String()))
 
-	raw, err := os.ReadFile(filepath.Join(r.clientDir("client1"), "installed.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"alpha", "beta"} {
-		if n := strings.Count(string(raw), fmt.Sprintf("%q", name)); n == 0 {
-			t.Errorf("installed.json does not record %s:\n%s", name, raw)
-		}
-	}
 	out := r.client1("list", "--installed", "--json")
 	var list []struct {
 		Name string `json:"name"`
