@@ -137,7 +137,7 @@ func (r *rig) mkpkg(name, version string, size int64) string {
 	r.t.Helper()
 	dir := r.path("pkgs", name+"-"+version)
 	files := map[string]string{
-		"manifest.yaml":        fmt.Sprintf("name: %s\nversion: %s\n", name, version),
+		"manifest.yaml":      fmt.Sprintf("name: %s\nversion: %s\n", name, version),
 		"scripts/install.sh": fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/%[1]s/\"\n", name),
 	}
 	r.writeFiles(dir, files)
