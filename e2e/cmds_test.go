@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -48,6 +49,8 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"waitfor":     cmdWaitfor,
 		"torrentfile": cmdTorrentfile,
 		"flipbyte":    cmdFlipbyte,
+		"killpids":    cmdKillpids,
+		"truncate":    cmdTruncate,
 	}
 }
 
@@ -383,4 +386,36 @@ func readPID(path string) (int, error) {
 		return 0, fmt.Errorf("%s: no pid", path)
 	}
 	return info.PID, nil
+}
+
+// killpids FILE: every pid listed in FILE (one a line, written by a
+// script's background job) is a running process, which is then killed.
+// Only processes whose command line names sleep are touched, so a reused
+// pid is never killed.
+func cmdKillpids(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: killpids FILE")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		ts.Check(err)
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), "sleep") {
+			ts.Fatalf("background job %d is not running", pid)
+		}
+		ts.Check(syscall.Kill(pid, syscall.SIGKILL))
+	}
+}
+
+// truncate FILE SIZE cuts FILE to SIZE bytes, as a crash of a tool that
+// does not write atomically, or a full disk, would.
+func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE SIZE")
+	}
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
 }

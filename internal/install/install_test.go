@@ -90,7 +90,7 @@ func TestConflicts(t *testing.T) {
 		t.Fatal(err)
 	}
 	err := w.client.Install(ctx, []string{"beta"})
-	if err == nil || !strings.Contains(err.Error(), "install beta 1.0.0: bin/tool is owned by alpha 1.0.0 (nothing was changed)") {
+	if err == nil || !strings.Contains(err.Error(), "install beta 1.0.0: bin/tool is owned by alpha 1.0.0; nothing was changed") {
 		t.Fatalf("err = %v", err)
 	}
 	if b, _ := os.ReadFile(w.prefix("bin", "tool")); string(b) != "alpha" {

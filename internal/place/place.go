@@ -87,7 +87,7 @@ const maxListed = 20
 
 func (e *ConflictError) Error() string {
 	if len(e.Conflicts) == 1 {
-		return e.Conflicts[0] + " (nothing was changed)"
+		return e.Conflicts[0] + "; nothing was changed"
 	}
 	list := e.Conflicts
 	more := ""
@@ -95,7 +95,7 @@ func (e *ConflictError) Error() string {
 		more = fmt.Sprintf("; and %d more", len(list)-maxListed)
 		list = list[:maxListed]
 	}
-	return fmt.Sprintf("%d file conflicts (nothing was changed): %s%s", len(e.Conflicts), strings.Join(list, "; "), more)
+	return fmt.Sprintf("%d file conflicts, nothing was changed: %s%s", len(e.Conflicts), strings.Join(list, "; "), more)
 }
 
 // Prepare checks the changes against the prefix and the owners and lists

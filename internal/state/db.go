@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -205,6 +206,20 @@ func checkHeader(path string) error {
 		return corrupt(path, "not a SQLite database")
 	case n < len(head):
 		return corrupt(path, "truncated: %d bytes, shorter than a SQLite header", n)
+	}
+	// Without a WAL beside it, the file alone holds every page the header
+	// counts (SQLite file format §1.3.7: the count is valid when
+	// version-valid-for equals the change counter).
+	if _, err := os.Lstat(path + "-wal"); err == nil {
+		return nil
+	}
+	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	pages := int64(binary.BigEndian.Uint32(head[28:32]))
+	if binary.BigEndian.Uint32(head[24:28]) == binary.BigEndian.Uint32(head[92:96]) && pages*pageSize > fi.Size() {
+		return corrupt(path, "truncated: the header counts %d pages of %d bytes, the file has %d bytes", pages, pageSize, fi.Size())
 	}
 	return nil
 }
