@@ -46,8 +46,8 @@ func Check(abs string, f state.File) string {
 			return fmt.Sprintf("content changed (%d bytes, recorded %d)", fi.Size(), f.Size)
 		}
 	}
-	if m := perm(fi.Mode()); m != f.Mode {
-		return fmt.Sprintf("mode changed (%04o, recorded %04o)", unix(m), unix(f.Mode))
+	if m := state.Perm(fi.Mode()); m != f.Mode {
+		return fmt.Sprintf("mode changed (%04o, recorded %04o)", state.UnixMode(m), state.UnixMode(f.Mode))
 	}
 	if f.Type == state.TypeFile {
 		sum, err := stage.HashFile(abs)
@@ -83,26 +83,4 @@ func typeOf(m fs.FileMode) state.FileType {
 		return state.TypeSymlink
 	}
 	return "special file"
-}
-
-func perm(m fs.FileMode) fs.FileMode {
-	if m&fs.ModeSymlink != 0 {
-		return 0o777 // a symlink's own mode means nothing on Linux
-	}
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-}
-
-// unix gives the chmod form of Go's permission bits.
-func unix(m fs.FileMode) uint32 {
-	n := uint32(m.Perm())
-	if m&fs.ModeSetuid != 0 {
-		n |= 0o4000
-	}
-	if m&fs.ModeSetgid != 0 {
-		n |= 0o2000
-	}
-	if m&fs.ModeSticky != 0 {
-		n |= 0o1000
-	}
-	return n
 }

@@ -110,7 +110,7 @@ func (f *fixture) installed(name, version string, paths ...string) *Installed {
 		if err != nil {
 			f.t.Fatal(err)
 		}
-		sf := state.File{Path: p, Mode: perm(fi.Mode())}
+		sf := state.File{Path: p, Mode: state.Perm(fi.Mode())}
 		switch {
 		case fi.IsDir():
 			sf.Type, sf.Created = state.TypeDir, true

@@ -117,6 +117,18 @@ func alive(pid int) bool {
 	return len(f) > 0 && f[0] != "Z"
 }
 
+// waitDead waits (at most 5 s) for a script's background job to be gone.
+func waitDead(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		t.Fatalf("background job %d of a failed script still runs", pid)
+	}
+}
+
 // TestBackgroundJobs: an install script that starts a service succeeds
 // when it exits 0, at once, and its jobs keep running. Before the fix the
 // second case failed after 5 s with "WaitDelay expired before I/O
@@ -159,14 +171,7 @@ func TestFailureKillsJobs(t *testing.T) {
 	if !errors.As(err, &se) || se.Status != 2 {
 		t.Fatalf("err = %v", err)
 	}
-	pid := bgPID(t, pidFile)
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(pid) {
-		t.Fatalf("background job %d of a failed script still runs", pid)
-	}
+	waitDead(t, bgPID(t, pidFile))
 }
 
 func TestTimeout(t *testing.T) {
@@ -178,12 +183,5 @@ func TestTimeout(t *testing.T) {
 	if !errors.As(err, &se) || se.TimedOut != env.Timeout || !strings.Contains(err.Error(), "install.sh timed out after 300ms and was killed") || se.Tail[0] != "waiting" {
 		t.Fatalf("err = %v", err)
 	}
-	pid := bgPID(t, pidFile)
-	deadline := time.Now().Add(5 * time.Second)
-	for alive(pid) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if alive(pid) {
-		t.Fatalf("background job %d of a timed-out script still runs", pid)
-	}
+	waitDead(t, bgPID(t, pidFile))
 }

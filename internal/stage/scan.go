@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -35,7 +36,7 @@ func Scan(root string) (files []state.File, bytes int64, err error) {
 		if err != nil {
 			return err
 		}
-		f := state.File{Path: rel, Mode: perm(info.Mode())}
+		f := state.File{Path: rel, Mode: state.Perm(info.Mode())}
 		switch {
 		case info.IsDir():
 			f.Type = state.TypeDir
@@ -53,7 +54,7 @@ func Scan(root string) (files []state.File, bytes int64, err error) {
 				return err
 			}
 		default:
-			return fmt.Errorf("staged %s is a %s: packages place only files, directories and symlinks", rel, typeName(info.Mode()))
+			return fmt.Errorf("staged %s is %s: packages place only files, directories and symlinks", rel, archive.DescribeMode(info.Mode()))
 		}
 		files = append(files, f)
 		return nil
@@ -85,21 +86,4 @@ func hashFile(p string, h interface {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// perm keeps the permission bits, setuid, setgid and sticky of m.
-func perm(m fs.FileMode) fs.FileMode {
-	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-}
-
-func typeName(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "FIFO"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
 }

@@ -129,7 +129,7 @@ func TestBuildRefuses(t *testing.T) {
 		want   string
 	}{
 		"outside the prefix": {"mkdir -p \"$DISTPAC_DESTDIR/etc\"; echo x > \"$DISTPAC_DESTDIR/etc/conf\"", "staged /etc, outside $DISTPAC_DESTDIR$DISTPAC_PREFIX"},
-		"a FIFO":             {"mkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"; mkfifo \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/pipe\"", "staged pipe is a FIFO"},
+		"a FIFO":             {"mkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"; mkfifo \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/pipe\"", "staged pipe is a named pipe (FIFO)"},
 		"a failing script":   {"echo oops; exit 7", "install.sh exited with status 7"},
 	}
 	for name, tt := range tests {

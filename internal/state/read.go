@@ -190,9 +190,18 @@ func (db *DB) Owners(ctx context.Context, skip map[string]bool) (map[string]Owne
 	return out, nil
 }
 
-// unixMode and fromUnixMode convert Go's permission bits to the numeric
-// form stored (as chmod writes it) and back.
-func unixMode(m fs.FileMode) int64 {
+// Perm keeps what a record holds of a mode: the permission bits, setuid,
+// setgid and sticky. A symlink's own mode means nothing on Linux: 0777.
+func Perm(m fs.FileMode) fs.FileMode {
+	if m&fs.ModeSymlink != 0 {
+		return 0o777
+	}
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// UnixMode gives the chmod form of Go's permission bits (as stored, and as
+// messages show them); fromUnixMode reverses it.
+func UnixMode(m fs.FileMode) int64 {
 	n := int64(m.Perm())
 	if m&fs.ModeSetuid != 0 {
 		n |= 0o4000

@@ -94,7 +94,7 @@ func putFiles(ctx context.Context, tx *sql.Tx, name string, files []File) error 
 	}
 	defer stmt.Close()
 	for _, f := range files {
-		if _, err := stmt.ExecContext(ctx, name, f.Path, string(f.Type), unixMode(f.Mode), f.Size, f.SHA256, f.Target, b2i(f.Created)); err != nil {
+		if _, err := stmt.ExecContext(ctx, name, f.Path, string(f.Type), UnixMode(f.Mode), f.Size, f.SHA256, f.Target, b2i(f.Created)); err != nil {
 			return fmt.Errorf("file %s: %w", f.Path, err)
 		}
 	}
