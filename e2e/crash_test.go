@@ -604,3 +604,72 @@ func TestThrottledServerUpload(t *testing.T) {
 	}
 	t.Logf("64 MiB at 16 MiB/s in %s", time.Since(start).Round(time.Millisecond))
 }
+
+// TestKillDuringPlacement: kill -9 of an upgrade while it moves files (a
+// package of 2,500 files, each replaced: the old ones are set aside as
+// .distpac-* beside themselves first). The next command rolls the move back,
+// or finishes it if it was committed: the recorded version's files are all
+// as recorded, no set-aside file is left, and the upgrade then succeeds.
+func TestKillDuringPlacement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("thousands of files")
+	}
+	r := newRig(t, "")
+	v1 := r.manyFiles("many", 2500)
+	r.server("add", v1)
+	r.server("start")
+	r.client1("sync")
+	r.client1("install", "many")
+	v2 := r.path("pkgs", "many-2.0.0")
+	if err := os.Rename(v1, v2); err != nil {
+		t.Fatal(err)
+	}
+	r.writeFiles(v2, map[string]string{"manifest.yaml": "name: many\nversion: 2.0.0\n"})
+	r.server("add", v2)
+	r.waitSerial(2)
+	r.client1("sync")
+
+	dir := filepath.Join(r.path("prefix1"), "many", "d00")
+	setAside := func() bool {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), ".distpac-") {
+				return true
+			}
+		}
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "upgrade")
+	if !poll(30*time.Second, func() bool { return setAside() || !p.running() }) || !p.running() {
+		t.Skipf("the upgrade finished before a kill could land in its moves (a fast disk):\n%s", p.out)
+	}
+	p.kill9(t)
+
+	out := r.client1("list", "--installed")
+	t.Logf("after the kill and the recovery: %s", strings.TrimSpace(out))
+	if !strings.Contains(out, "rolled back the changes of an interrupted dist-client") && !strings.Contains(out, "finished cleaning up after an interrupted") {
+		// list takes no lock; the recovery comes with the next change.
+		out = r.client1("upgrade", "--dry-run")
+	}
+	if !strings.Contains(out, "interrupted dist-client") {
+		t.Fatalf("no recovery reported:\n%s", out)
+	}
+	if v := r.client1("verify"); !strings.Contains(v, "2551 files, 0 problems") {
+		t.Fatalf("verify after recovery:\n%s", v)
+	}
+	if setAside() {
+		t.Fatal("set-aside files left after recovery")
+	}
+	if h := r.client1("history"); !strings.Contains(h, "interrupted") {
+		t.Fatalf("history does not show the interrupted upgrade:\n%s", h)
+	}
+	out = r.client1("upgrade")
+	if !strings.Contains(out, "installed many 2.0.0") {
+		t.Fatalf("upgrade after recovery:\n%s", out)
+	}
+	if v := r.client1("verify"); !strings.Contains(v, "many 2.0.0: 2551 files, 0 problems") {
+		t.Fatalf("verify:\n%s", v)
+	}
+}
