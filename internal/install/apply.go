@@ -40,6 +40,7 @@ type run struct {
 	c       *Client
 	tx      *txn
 	work    string
+	watch   *stage.Watch // one for every script of the run
 	pending []*pending
 }
 
@@ -60,7 +61,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 		return err
 	}
 	defer place.Discard(work)
-	r := &run{c: c, tx: tx, work: work}
+	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix)}
 	for i, it := range items {
 		p, err := r.prepare(ctx, i, it)
 		if p != nil {
@@ -149,7 +150,7 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 	if err := r.extract(ctx, row, p.pkgDir); err != nil {
 		return p, err
 	}
-	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version))
+	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version, r.watch))
 	p.tree = tree
 	if err != nil {
 		return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
@@ -180,12 +181,17 @@ func listSome(paths []string) string {
 	return strings.Join(paths[:5], ", ") + fmt.Sprintf(" and %d more", len(paths)-5)
 }
 
-func (c *Client) stageOptions(name, version string) stage.Options {
+func (c *Client) stageOptions(name, version string, w *stage.Watch) stage.Options {
 	return stage.Options{
 		Name: name, Version: version, Prefix: c.Config.Prefix, Out: c.UI.ScriptOutput(),
-		Exclude:       append([]string{filepath.Dir(c.Paths.Dir)}, c.stagingRoots()...),
-		ScriptTimeout: c.ScriptTimeout,
+		Watch: w, ScriptTimeout: c.ScriptTimeout,
 	}
+}
+
+// newWatch watches prefix for files scripts write straight into it,
+// skipping the data home and the staging areas.
+func (c *Client) newWatch(prefix string) *stage.Watch {
+	return &stage.Watch{Prefix: prefix, Exclude: append([]string{filepath.Dir(c.Paths.Dir)}, c.stagingRoots()...)}
 }
 
 // extract streams the cached archive of row into dir, checking its SHA-256
@@ -407,7 +413,7 @@ func (r *run) restore(ctx context.Context, p *pending) error {
 		return err
 	}
 	defer place.Discard(work)
-	opts := c.stageOptions(old.Name, old.Version)
+	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
 	opts.Prefix = old.Prefix
 	tree, err := stage.Build(ctx, p.oldPkg, work, opts)
 	if err != nil {

@@ -45,10 +45,10 @@ type Options struct {
 	Name, Version string
 	Prefix        string    // the final prefix ($DISTPAC_PREFIX)
 	Out           io.Writer // script output (nil: kept only for errors)
-	// Exclude lists directories skipped when looking for files install.sh
-	// wrote straight into the prefix (the data home and the staging area,
-	// when they are inside it).
-	Exclude       []string
+	// Watch notices files install.sh writes straight into the prefix; one
+	// Watch (Prefix and Exclude set) serves all of a transaction's scripts.
+	// nil: not watched.
+	Watch         *Watch
 	ScriptTimeout time.Duration
 }
 
@@ -68,13 +68,14 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 		return t, fmt.Errorf("stage %s: %w", o.Name, err)
 	}
 	t.Root = filepath.Join(dest, strings.TrimPrefix(o.Prefix, "/"))
-	before := takeSnapshot(o.Prefix, o.Exclude)
+	if o.Watch != nil {
+		o.Watch.Begin()
+		o.Watch.Changes() // what appeared since, not this script's
+	}
 	env := script.Env{Name: o.Name, Version: o.Version, PkgDir: pkgDir, Prefix: o.Prefix, DestDir: dest, Timeout: o.ScriptTimeout}
 	err := script.Run(ctx, "install.sh", env, o.Out)
-	if before != nil {
-		if after := takeSnapshot(o.Prefix, o.Exclude); after != nil {
-			t.Untracked = changed(before, after)
-		}
+	if o.Watch != nil {
+		t.Untracked = o.Watch.Changes()
 	}
 	if err != nil {
 		return t, err

@@ -114,11 +114,14 @@ func TestBuildOldContract(t *testing.T) {
 	os.MkdirAll(filepath.Join(prefix, "skip"), 0o755)
 	os.WriteFile(filepath.Join(prefix, "existing"), []byte("before"), 0o644)
 	os.WriteFile(filepath.Join(prefix, "untouched"), []byte("u"), 0o644)
-	tree, err := Build(context.Background(), dir, t.TempDir(), Options{Name: "old", Version: "1.0.0", Prefix: prefix, Exclude: []string{filepath.Join(prefix, "skip")}})
+	w := &Watch{Prefix: prefix, Exclude: []string{filepath.Join(prefix, "skip")}}
+	tree, err := Build(context.Background(), dir, t.TempDir(), Options{Name: "old", Version: "1.0.0", Prefix: prefix, Watch: w})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(tree.Untracked, []string{"bin/old", "existing"}) || len(tree.Files) != 0 {
+	// A file overwritten in place ("existing") changes no directory and is
+	// not noticed; new ones are.
+	if !slices.Equal(tree.Untracked, []string{"bin/old"}) || len(tree.Files) != 0 {
 		t.Fatalf("untracked %v, files %v", tree.Untracked, paths(tree.Files))
 	}
 }
@@ -220,10 +223,32 @@ func TestExtractNoSpace(t *testing.T) {
 	}
 }
 
-func TestChanged(t *testing.T) {
-	before := snapshot{"a": {size: 1}, "d": {mode: os.ModeDir}}
-	after := snapshot{"a": {size: 2}, "d": {mode: os.ModeDir}, "n": {mode: os.ModeDir}, "n/f": {size: 1}, "e": {mode: os.ModeDir}}
-	if got := changed(before, after); !slices.Equal(got, []string{"a", "e", "n/f"}) {
-		t.Fatalf("changed = %v", got)
+func TestWatch(t *testing.T) {
+	prefix := t.TempDir()
+	os.MkdirAll(filepath.Join(prefix, "a", "b"), 0o755)
+	os.WriteFile(filepath.Join(prefix, "a", "old"), nil, 0o644)
+	os.MkdirAll(filepath.Join(prefix, "staging"), 0o755)
+	w := &Watch{Prefix: prefix, Exclude: []string{filepath.Join(prefix, "staging")}}
+	w.Begin()
+	if got := w.Changes(); len(got) != 0 {
+		t.Fatalf("changes before anything changed: %v", got)
+	}
+	// Right after the listing, in the same clock tick: still noticed.
+	os.WriteFile(filepath.Join(prefix, "a", "b", "new"), nil, 0o644)
+	os.MkdirAll(filepath.Join(prefix, "c", "d"), 0o755)
+	os.WriteFile(filepath.Join(prefix, "c", "d", "f"), nil, 0o644)
+	os.MkdirAll(filepath.Join(prefix, "empty"), 0o755)
+	os.WriteFile(filepath.Join(prefix, "staging", "x"), nil, 0o644)
+	os.Symlink("a", filepath.Join(prefix, "link"))
+	if got := w.Changes(); !slices.Equal(got, []string{"a/b/new", "c/d/f", "empty", "link"}) {
+		t.Fatalf("Changes = %v", got)
+	}
+	if got := w.Changes(); len(got) != 0 {
+		t.Fatalf("the same changes reported twice: %v", got)
+	}
+	os.RemoveAll(filepath.Join(prefix, "c"))
+	os.WriteFile(filepath.Join(prefix, "a", "later"), nil, 0o644)
+	if got := w.Changes(); !slices.Equal(got, []string{"a/later"}) {
+		t.Fatalf("Changes = %v", got)
 	}
 }
