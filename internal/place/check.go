@@ -28,6 +28,13 @@ func Check(abs string, f state.File) string {
 		return err.Error()
 	}
 	got := typeOf(fi.Mode())
+	if got == state.TypeSymlink && f.Type == state.TypeDir {
+		// A directory the package shares with the user's layout, reached
+		// through the user's symlink.
+		if target, err := os.Stat(abs); err == nil && target.IsDir() {
+			fi, got = target, state.TypeDir
+		}
+	}
 	if got != f.Type {
 		return fmt.Sprintf("is a %s now, recorded a %s", got, f.Type)
 	}

@@ -326,6 +326,11 @@ func (p *prep) bringIn(n *Staged) []state.File {
 		}
 		present := exists(abs) && !p.away[abs]
 		if f.Type == state.TypeDir && present {
+			// Not placed: what is there (maybe through the user's
+			// symlink) is what is recorded.
+			if fi, err := os.Stat(abs); err == nil {
+				out[i].Mode = state.Perm(fi.Mode())
+			}
 			out[i].Created = p.o.Owners[abs].Created || p.leaving[abs].Created
 			continue
 		}

@@ -394,6 +394,16 @@ func TestSymlinkedDirectories(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(f.prefix, "real", "a")); string(b) != "a" {
 		t.Fatal("file not placed through the user's symlink")
 	}
+	os.Chmod(filepath.Join(f.prefix, "real"), 0o700)
+	plan, err := Prepare([]Change{{New: f.staged("c", tree{"bin/": "", "bin/c": "c"})}}, Options{Work: f.work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Apply(plan.Journal, []string{f.prefix}, nil)
+	if p := Verify(f.prefix, plan.Files[0]); p != nil {
+		t.Fatalf("a shared directory reached through a symlink, with its own mode, does not verify: %v", p)
+	}
+	Finish(plan.Journal)
 	// A package's own symlink is not a directory others may fill.
 	f2 := newFixture(t, tree{"real/": "", "lib": "-> real"})
 	owner := f2.installed("linker", "1.0.0", "lib")
