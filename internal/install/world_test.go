@@ -25,7 +25,7 @@ import (
 // installs run without a network: these tests are about what happens after
 // the download (the e2e stories cover the transfers).
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	pub    *publish.Publisher
 	out    *syncBuffer
@@ -57,7 +57,7 @@ func newWorld(t *testing.T) *world {
 
 // worldAt opens the world in dir (made by newWorld, maybe in another
 // process).
-func worldAt(t *testing.T, dir string) *world {
+func worldAt(t testing.TB, dir string) *world {
 	scfg := &config.Server{}
 	scfg.ApplyDefaults()
 	w := &world{t: t, dir: dir, out: &syncBuffer{}}

@@ -186,6 +186,7 @@ func join(prefix, rel string) string { return filepath.Join(prefix, filepath.Fro
 
 // check finds the conflicts of one staged tree.
 func (p *prep) check(n *Staged) {
+	missing := map[string]bool{} // staged directories absent from the prefix
 	for _, f := range n.Files {
 		abs := join(n.Prefix, f.Path)
 		isDir := f.Type == state.TypeDir
@@ -193,8 +194,13 @@ func (p *prep) check(n *Staged) {
 			p.conflict("%s is owned by %s %s", f.Path, o.Name, o.Version)
 			continue
 		}
+		if missing[path.Dir(f.Path)] {
+			missing[f.Path] = isDir // nothing can be under a missing directory
+			continue
+		}
 		fi, err := os.Lstat(abs)
 		if os.IsNotExist(err) {
+			missing[f.Path] = isDir
 			continue
 		}
 		if err != nil {

@@ -87,16 +87,23 @@ func deletePackage(ctx context.Context, tx *sql.Tx, name string) error {
 	return err
 }
 
+// filesPerInsert is how many rows one INSERT writes: one statement per row
+// made recording 10,000 files take 60 ms, most of it per statement.
+const filesPerInsert = 100
+
 func putFiles(ctx context.Context, tx *sql.Tx, name string, files []File) error {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO files (package, path, type, mode, size, sha256, target, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, f := range files {
-		if _, err := stmt.ExecContext(ctx, name, f.Path, string(f.Type), UnixMode(f.Mode), f.Size, f.SHA256, f.Target, b2i(f.Created)); err != nil {
-			return fmt.Errorf("file %s: %w", f.Path, err)
+	for len(files) > 0 {
+		n := min(len(files), filesPerInsert)
+		q := `INSERT INTO files (package, path, type, mode, size, sha256, target, created) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ")
+		args := make([]any, 0, 8*n)
+		for _, f := range files[:n] {
+			args = append(args, name, f.Path, string(f.Type), UnixMode(f.Mode), f.Size, f.SHA256, f.Target, b2i(f.Created))
 		}
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("files of %s: %w", name, err)
+		}
+		files = files[n:]
 	}
 	return nil
 }
