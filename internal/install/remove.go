@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -109,6 +110,9 @@ func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record) error {
 		tx.changes = tx.changes[:len(tx.changes)-1]
 		return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
 	}
+	// The extracted copy an older dist-client kept (name and version are
+	// validated: this stays inside pkgs/).
+	os.RemoveAll(filepath.Join(c.Paths.Packages(), r.Name+"-"+r.Version))
 	c.UI.Printf("uninstalled %s %s\n", r.Name, r.Version)
 	return nil
 }
