@@ -61,7 +61,6 @@ var schema = []string{
 	created INTEGER NOT NULL,
 	PRIMARY KEY (package, path)
 ) STRICT, WITHOUT ROWID`,
-	`CREATE INDEX files_by_path ON files (path)`,
 	`CREATE TABLE history (
 	id         INTEGER PRIMARY KEY,
 	started    INTEGER NOT NULL,
