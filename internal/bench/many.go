@@ -35,7 +35,8 @@ type ManyRow struct {
 }
 
 // writeSmallPackages writes n packages p00001… with one file of 1–64 KiB
-// each, under dir, and returns their directories.
+// each and no scripts (assets/ is installed as the tree), under dir, and
+// returns their directories.
 func writeSmallPackages(dir string, n int, seed uint64) ([]string, error) {
 	r := rand.New(rand.NewPCG(seed, 11))
 	var dirs []string
@@ -53,17 +54,6 @@ func writeSmallPackages(dir string, n int, seed uint64) ([]string, error) {
 		}
 		if err := os.WriteFile(filepath.Join(d, "assets", "data.bin"), data, 0o644); err != nil {
 			return nil, err
-		}
-		if err := os.MkdirAll(filepath.Join(d, "scripts"), 0o755); err != nil {
-			return nil, err
-		}
-		for name, text := range map[string]string{
-			"install.sh":   "#!/bin/sh\nmkdir -p \"$DISTPAC_PREFIX/$DISTPAC_NAME\" && cp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/$DISTPAC_NAME/\"\n",
-			"uninstall.sh": "#!/bin/sh\nrm -rf \"$DISTPAC_PREFIX/$DISTPAC_NAME\"\n",
-		} {
-			if err := os.WriteFile(filepath.Join(d, "scripts", name), []byte(text), 0o755); err != nil {
-				return nil, err
-			}
 		}
 		dirs = append(dirs, d)
 	}

@@ -11,6 +11,7 @@ import (
 
 type installOptions struct {
 	stallTimeout time.Duration
+	overwrite    []string
 }
 
 func newInstall(e *env) *cobra.Command {
@@ -20,14 +21,20 @@ func newInstall(e *env) *cobra.Command {
 		Short: "Download, verify and install packages and their dependencies",
 		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its
 dependencies against the synced catalog, prints the plan and the total download size,
-downloads every archive at once over BitTorrent, checks each against the catalog's
-SHA-256, extracts it and runs scripts/install.sh with DISTPAC_NAME, DISTPAC_VERSION,
-DISTPAC_PKGDIR, DISTPAC_ASSETS and DISTPAC_PREFIX set. A failing install script is
-cleaned up with the package's uninstall.sh and nothing is recorded. A name the
-catalog lacks gets the closest names it has as a hint.`,
+checks that the cache's and the prefix's disks have room, downloads every archive at once
+over BitTorrent and stages each package: the archive is extracted while its SHA-256 is
+checked and scripts/install.sh runs with DISTPAC_NAME, DISTPAC_VERSION, DISTPAC_PKGDIR,
+DISTPAC_ASSETS, DISTPAC_PREFIX and DISTPAC_DESTDIR set, writing its files under
+$DISTPAC_DESTDIR$DISTPAC_PREFIX (a package without install.sh installs its assets/ as the
+tree). When every package is staged, the staged files are checked against the files other
+packages own and the files already in the prefix (--overwrite allows replacing unowned
+ones), then moved into the prefix and recorded in one step. Any failure, a full disk
+included, changes nothing: no record, no file placed. A name the catalog lacks gets
+the closest names it has as a hint.`,
 		Example: `  dist-client install hello
   dist-client install hello@1.0.0
-  dist-client install 'hello@>=1.0, <2'`,
+  dist-client install 'hello@>=1.0, <2'
+  dist-client install --overwrite 'bin/*' tool`,
 		Args: cli.MinArgs(1, "package to install (dist-client install PKG...)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInstall(cmd.Context(), e, o, args)
@@ -35,6 +42,7 @@ catalog lacks gets the closest names it has as a hint.`,
 		ValidArgsFunction: e.completeNames(catalogOnly, 0),
 	}
 	c.Flags().DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
+	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (relative to the prefix or absolute; a directory's glob covers what is under it; repeatable)")
 	return c
 }
 
@@ -44,6 +52,7 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 		return err
 	}
 	in.StallTimeout = o.stallTimeout
+	in.Overwrite = o.overwrite
 	e.warnExpired(ctx, in.Paths.Dir)
 	return e.withCatalogHint(ctx, in.Install(ctx, args), args)
 }
@@ -57,11 +66,14 @@ func newUninstall(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "uninstall NAME...",
 		Aliases: []string{"remove"},
-		Short:   "Run packages' uninstall scripts and forget them",
-		Long: `uninstall runs the installed version's scripts/uninstall.sh and removes the record.
-It refuses to remove a package that another installed package depends on, naming the
-dependent. With --cascade it also removes the dependencies that were installed
-automatically for it and that nothing else installed needs.`,
+		Short:   "Remove installed packages and the files they placed",
+		Long: `uninstall runs the installed version's scripts/uninstall.sh (when it has one) for extra
+cleanup, then removes exactly the files, symlinks and directories the package placed, from
+the prefix it was installed to (not the one configured now), and its record. A file changed
+since it was installed is kept as NAME.distpac-save, with a warning. It refuses to remove a
+package that another installed package depends on, naming the dependent. With --cascade it
+also removes the dependencies that were installed automatically for it and that nothing
+else installed needs.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello`,
 		Args: cli.MinArgs(1, "package to uninstall (dist-client uninstall NAME...)"),

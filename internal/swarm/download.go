@@ -112,6 +112,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	if err != nil {
 		return err
 	}
+	// A chunk that cannot be written (a full disk, an I/O error) ends the
+	// download at once with the OS's error, which names the file; by
+	// default the library stops downloading silently and the download
+	// stalls until the caller's timeout blames the peers.
+	writeErr := make(chan error, 1)
+	onWriteErr := func(err error) {
+		select {
+		case writeErr <- err:
+		default:
+		}
+	}
+	t.SetOnWriteChunkError(onWriteErr)
 	addDirect := func() {
 		if len(direct) == 0 {
 			return
@@ -154,6 +166,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case err := <-writeErr:
+			return fmt.Errorf("swarm: saving %s: %w", t.Name(), err)
 		case <-tick.C:
 			report()
 		}
@@ -198,6 +212,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			if t, err = e.add(torrentBytes); err != nil {
 				return err
 			}
+			t.SetOnWriteChunkError(onWriteErr)
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 		}
