@@ -58,6 +58,7 @@ func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
 	root.PersistentPreRun = func(*cobra.Command, []string) {
 		g.UI = ui.New(stdio.Out, stdio.Err, g.Quiet)
 		g.UI.In, g.UI.InTTY = stdio.In, ui.IsTerminal(stdio.In)
+		g.UI.Verbose = g.Verbosity > 0
 		g.logOut = stdio.Err
 		g.Logger, g.LogLevel = newLogger(stdio.Err, g.Verbosity, g.Quiet, slog.LevelError)
 	}

@@ -2,16 +2,20 @@ package clientcli
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 type installOptions struct {
 	stallTimeout time.Duration
 	overwrite    []string
+	dryRun, json bool
 }
 
 func newInstall(e *env) *cobra.Command {
@@ -43,6 +47,8 @@ the closest names it has as a hint.`,
 	}
 	c.Flags().DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (relative to the prefix or absolute; a directory's glob covers what is under it; repeatable)")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from (the trackers' seeders and peers, the publisher's seeder, the web seed); exit 1 if it would fail")
+	c.Flags().BoolVar(&o.json, "json", false, "print what was done (changes, bytes, the transfer report) or, with --dry-run, the probe, as JSON")
 	return c
 }
 
@@ -53,8 +59,32 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	}
 	in.StallTimeout = o.stallTimeout
 	in.Overwrite = o.overwrite
+	in.DryRun = o.dryRun
+	if o.json {
+		in.UI = e.textless()
+	}
 	e.warnExpired(ctx, in.Paths.Dir)
-	return e.withCatalogHint(ctx, in.Install(ctx, args), args)
+	err = in.Install(ctx, args)
+	if o.json {
+		e.printOutcome(in)
+	}
+	return e.withCatalogHint(ctx, err, args)
+}
+
+// textless is a printer for a command whose stdout carries JSON: its text
+// lines are dropped, its warnings still go to stderr.
+func (e *env) textless() *ui.Printer {
+	return ui.New(io.Discard, e.UI.Err, true)
+}
+
+// printOutcome prints an install's or upgrade's --json result.
+func (e *env) printOutcome(in *install.Client) {
+	switch {
+	case in.DryRunResult != nil:
+		e.UI.JSON(in.DryRunResult)
+	case in.Last != nil:
+		e.UI.JSON(in.Last)
+	}
 }
 
 type uninstallOptions struct {

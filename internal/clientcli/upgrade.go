@@ -7,8 +7,8 @@ import (
 )
 
 type upgradeOptions struct {
-	dryRun    bool
-	overwrite []string
+	dryRun, json bool
+	overwrite    []string
 }
 
 func newUpgrade(e *env) *cobra.Command {
@@ -30,7 +30,8 @@ state is as before. Run dist-client sync first to see new versions.`,
 		},
 		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
-	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan only")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from; exit 1 if it would fail")
+	c.Flags().BoolVar(&o.json, "json", false, "print what was done (or, with --dry-run, the probe) as JSON")
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (repeatable)")
 	return c
 }
@@ -41,6 +42,13 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 		return err
 	}
 	in.Overwrite = o.overwrite
+	if o.json {
+		in.UI = e.textless()
+	}
 	e.warnExpired(ctx, in.Paths.Dir)
-	return e.withInstalledHint(in.Upgrade(ctx, args, o.dryRun), args)
+	err = in.Upgrade(ctx, args, o.dryRun)
+	if o.json {
+		e.printOutcome(in)
+	}
+	return e.withInstalledHint(err, args)
 }

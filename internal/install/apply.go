@@ -42,36 +42,56 @@ type run struct {
 	watch   *stage.Watch // one for every script of the run
 	pending []*pending
 	cleanup sync.WaitGroup // removals of extracted copies under way
+	fetch   *fetching      // the plan's downloads, under way while it stages
 }
 
-// carryOut checks free space, downloads every archive of the plan, stages
-// every package, then checks and places them all, committing the records
-// (and the marked ones) in one state transaction.
+// carryOut checks free space, downloads every archive of the plan and,
+// while the downloads go on, stages each package in plan order as soon as
+// its archive is there; then it checks and places them all, committing the
+// records (and the marked ones) in one state transaction.
 func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []state.Record) error {
 	if err := c.checkSpace(items); err != nil {
 		return err
 	}
-	n, err := c.fetch(ctx, items)
-	tx.downloaded = n
+	f, err := c.startFetch(ctx, items)
 	if err != nil {
 		return err
 	}
+	defer f.stop()
 	work, err := c.newWork(c.Config.Prefix)
 	if err != nil {
 		return err
 	}
 	defer place.Discard(work)
-	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix)}
+	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f}
 	defer r.cleanup.Wait()
+	failed := func(err error) error {
+		f.stop() // downloads still under way end before the rollback
+		tx.downloaded = f.downloadedBytes()
+		tx.report = f.reportCopy()
+		if ctx.Err() != nil && f.partial() {
+			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install\n", c.Paths.Cache())
+		}
+		return r.abort(ctx, err)
+	}
 	for i, it := range items {
+		if err := f.wait(ctx, it.row.Archive); err != nil {
+			return failed(err)
+		}
 		p, err := r.prepare(ctx, i, it)
 		if p != nil {
 			r.pending = append(r.pending, p)
 		}
 		if err != nil {
-			return r.abort(ctx, err)
+			return failed(err)
 		}
 	}
+	if err := f.finish(); err != nil {
+		return failed(err)
+	}
+	tx.downloaded = f.downloadedBytes()
+	c.Report = f.reportCopy()
+	tx.report = c.Report
 	if err := c.step("staged"); err != nil {
 		return r.abort(ctx, err)
 	}

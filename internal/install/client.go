@@ -11,6 +11,7 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,6 +43,15 @@ type Client struct {
 	// ScriptTimeout bounds each install or uninstall script (0: the
 	// script package's default).
 	ScriptTimeout time.Duration
+	// Report is the transfer report of the last install or upgrade that
+	// downloaded (set by it; nil before).
+	Report *Report
+	// Last is what the last install or upgrade did (for --json).
+	Last *Summary
+	// DryRun makes Install plan and probe the sources only; DryRunResult
+	// is then what the probe found.
+	DryRun       bool
+	DryRunResult *DryRun
 	// hook, set by tests, runs at named steps of a transaction; an error
 	// from it fails the step as a full disk would.
 	hook func(step string) error
@@ -70,8 +80,10 @@ type txn struct {
 	recs    *state.State
 	hist    int64
 	changes []state.HistoryChange
-	// downloaded and installed are the command's bytes, for the history.
+	// downloaded and installed are the command's bytes, and report its
+	// transfer report, for the history.
 	downloaded, installed int64
+	report                *Report
 }
 
 // begin takes the lock, opens the state (migrating installed.json), rolls
@@ -111,11 +123,31 @@ func (c *Client) open(ctx context.Context, t *txn, command string, withCatalog b
 	return err
 }
 
+// Summary is what one install or upgrade did: `install --json`.
+type Summary struct {
+	Changes    []state.HistoryChange `json:"changes"`
+	Downloaded int64                 `json:"downloaded_bytes"`
+	Installed  int64                 `json:"installed_bytes"`
+	Transfer   *Report               `json:"transfer"`
+	Error      string                `json:"error,omitempty"`
+}
+
+func (t *txn) summary(err error) *Summary {
+	s := &Summary{Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed, Transfer: t.report}
+	if s.Changes == nil {
+		s.Changes = []state.HistoryChange{}
+	}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
 // end records how the command ended in its history entry (unless a commit
 // already did) and releases everything.
 func (t *txn) end(ctx context.Context, err error) {
 	if t.hist != 0 {
-		end := state.HistoryEnd{ID: t.hist, Result: state.ResultOK, Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed}
+		end := t.historyEnd(state.ResultOK)
 		if err != nil {
 			end.Result, end.Error = state.ResultFailed, err.Error()
 		}
@@ -138,7 +170,11 @@ func (t *txn) close() {
 
 // historyEnd is the history update that goes with a commit.
 func (t *txn) historyEnd(result string) state.HistoryEnd {
-	return state.HistoryEnd{ID: t.hist, Result: result, Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed}
+	end := state.HistoryEnd{ID: t.hist, Result: result, Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed}
+	if t.report != nil {
+		end.Transfer, _ = json.Marshal(t.report)
+	}
+	return end
 }
 
 // recover finishes or undoes the transaction a crash left, removes staging

@@ -65,11 +65,15 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		}
 		deps = append(deps, toDep(d))
 	}
-	tx, err := c.begin(ctx, "install "+strings.Join(requests, " "), true)
+	cmd := "install " + strings.Join(requests, " ")
+	if c.DryRun {
+		cmd = "" // a dry run changes nothing and is not recorded
+	}
+	tx, err := c.begin(ctx, cmd, true)
 	if err != nil {
 		return err
 	}
-	defer func() { tx.end(ctx, err) }()
+	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
 	items, err := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs)})
 	if err != nil {
 		return err
@@ -84,6 +88,11 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			marked = append(marked, r)
 		}
 	}
+	if len(items) == 0 && c.DryRun {
+		c.DryRunResult = &DryRun{Packages: []Availability{}}
+		c.UI.Printf("dry run: nothing to do\n")
+		return nil
+	}
 	if len(items) == 0 {
 		for _, d := range deps {
 			if r, ok := tx.recs.Get(d.Name); ok {
@@ -96,6 +105,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		return nil
 	}
 	c.printPlan(items)
+	if c.DryRun {
+		return c.dryRun(ctx, items)
+	}
 	return c.carryOut(ctx, tx, items, marked)
 }
 
@@ -117,4 +129,16 @@ func (c *Client) printPlan(items []item) {
 	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
 	c.UI.Printf("Total download size:  %s\n", units.FormatBytes(total))
 	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
+}
+
+// dryRun probes where the plan's archives would come from, prints it and
+// fails with ErrWouldFail when the plan could not be carried out now.
+func (c *Client) dryRun(ctx context.Context, items []item) error {
+	dr := c.probe(ctx, items)
+	c.DryRunResult = dr
+	c.printDryRun(dr)
+	if dr.WouldFail {
+		return ErrWouldFail
+	}
+	return nil
 }

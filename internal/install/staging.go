@@ -69,7 +69,7 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	}
 	r.c.UI.Warnf("%v; downloading it again\n", err)
 	os.Remove(a.Path)
-	if err := r.c.download(ctx, []catalog.Package{row}); err != nil {
+	if err := r.fetch.again(ctx, row); err != nil {
 		return err
 	}
 	r.tx.downloaded += row.Size

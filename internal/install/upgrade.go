@@ -52,7 +52,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	if err != nil {
 		return err
 	}
-	defer func() { tx.end(ctx, err) }()
+	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
 	st := tx.recs
 	req := resolve.Request{Installed: installedList(st), UpgradeAll: len(names) == 0, Upgrade: map[string]bool{}}
 	for _, n := range names {
@@ -84,8 +84,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	c.UI.Printf("Upgrade plan (%d):\n%s\n", len(items), strings.Join(lines, "\n"))
 	c.UI.Printf("Total download size: %s\n", units.FormatBytes(total))
 	if dryRun {
-		c.UI.Printf("dry run: nothing changed\n")
-		return nil
+		return c.dryRun(ctx, items)
 	}
 	return c.carryOut(ctx, tx, items, nil)
 }

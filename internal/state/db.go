@@ -70,7 +70,8 @@ var schema = []string{
 	result     TEXT    NOT NULL,
 	error      TEXT    NOT NULL,
 	downloaded INTEGER NOT NULL,
-	installed  INTEGER NOT NULL
+	installed  INTEGER NOT NULL,
+	transfer   TEXT    NOT NULL
 ) STRICT`,
 	`CREATE TABLE txn (
 	id        INTEGER PRIMARY KEY CHECK (id = 1),

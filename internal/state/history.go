@@ -36,6 +36,9 @@ type HistoryEntry struct {
 	Error      string          `json:"error,omitempty"`
 	Downloaded int64           `json:"downloaded_bytes"`
 	Installed  int64           `json:"installed_bytes"`
+	// Transfer is the command's transfer report (install's Report, as
+	// JSON), when it downloaded anything.
+	Transfer json.RawMessage `json:"transfer,omitempty"`
 }
 
 // HistoryEnd finishes a history entry.
@@ -46,7 +49,13 @@ type HistoryEnd struct {
 	Changes    []HistoryChange
 	Downloaded int64
 	Installed  int64
+	// Transfer is a JSON object (or nil), at most maxTransferJSON bytes.
+	Transfer []byte
 }
+
+// maxTransferJSON bounds the transfer report kept per entry (a thousand
+// archives' reports).
+const maxTransferJSON = 1 << 20
 
 // maxHistoryText bounds the command and error kept per entry.
 const maxHistoryText = 16 << 10
@@ -57,8 +66,8 @@ const maxHistoryText = 16 << 10
 func (db *DB) StartHistory(ctx context.Context, command string) (int64, error) {
 	var id int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO history (started, finished, command, changes, result, error, downloaded, installed)
-			VALUES (?, 0, ?, '[]', ?, '', 0, 0)`, db.now().UnixMilli(), clip(command), ResultRunning)
+		res, err := tx.ExecContext(ctx, `INSERT INTO history (started, finished, command, changes, result, error, downloaded, installed, transfer)
+			VALUES (?, 0, ?, '[]', ?, '', 0, 0, '')`, db.now().UnixMilli(), clip(command), ResultRunning)
 		if err != nil {
 			return err
 		}
@@ -85,8 +94,12 @@ func finishHistory(ctx context.Context, tx *sql.Tx, now time.Time, end HistoryEn
 	if end.Result == ResultRunning {
 		finished = 0
 	}
-	_, err := tx.ExecContext(ctx, `UPDATE history SET finished = ?, changes = ?, result = ?, error = ?, downloaded = ?, installed = ? WHERE id = ?`,
-		finished, marshal(changes), end.Result, clip(end.Error), end.Downloaded, end.Installed, end.ID)
+	transfer := ""
+	if len(end.Transfer) > 0 && len(end.Transfer) <= maxTransferJSON && json.Valid(end.Transfer) {
+		transfer = string(end.Transfer)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE history SET finished = ?, changes = ?, result = ?, error = ?, downloaded = ?, installed = ?, transfer = ? WHERE id = ?`,
+		finished, marshal(changes), end.Result, clip(end.Error), end.Downloaded, end.Installed, transfer, end.ID)
 	return err
 }
 
@@ -102,7 +115,7 @@ func (db *DB) MarkInterrupted(ctx context.Context) error {
 
 // History reads every entry, oldest first.
 func (db *DB) History(ctx context.Context) ([]HistoryEntry, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed FROM history ORDER BY id`)
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed, transfer FROM history ORDER BY id`)
 	if err != nil {
 		return nil, db.damaged(err)
 	}
@@ -111,8 +124,8 @@ func (db *DB) History(ctx context.Context) ([]HistoryEntry, error) {
 	for rows.Next() {
 		var e HistoryEntry
 		var started, finished int64
-		var changes string
-		if err := rows.Scan(&e.ID, &started, &finished, &e.Command, &changes, &e.Result, &e.Error, &e.Downloaded, &e.Installed); err != nil {
+		var changes, transfer string
+		if err := rows.Scan(&e.ID, &started, &finished, &e.Command, &changes, &e.Result, &e.Error, &e.Downloaded, &e.Installed, &transfer); err != nil {
 			return nil, db.damaged(err)
 		}
 		e.Started = time.UnixMilli(started).UTC()
@@ -121,6 +134,12 @@ func (db *DB) History(ctx context.Context) ([]HistoryEntry, error) {
 		}
 		if err := json.Unmarshal([]byte(changes), &e.Changes); err != nil {
 			return nil, corrupt(db.path, "history entry %d: changes: not a JSON list", e.ID)
+		}
+		if transfer != "" {
+			if len(transfer) > maxTransferJSON || !json.Valid([]byte(transfer)) || transfer[0] != '{' {
+				return nil, corrupt(db.path, "history entry %d: transfer: not a JSON object", e.ID)
+			}
+			e.Transfer = json.RawMessage(transfer)
 		}
 		switch e.Result {
 		case ResultRunning, ResultOK, ResultFailed, ResultInterrupted:
