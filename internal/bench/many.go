@@ -42,7 +42,8 @@ func writeSmallPackages(dir string, n int, seed uint64) ([]string, error) {
 	var dirs []string
 	for i := 1; i <= n; i++ {
 		d := filepath.Join(dir, fmt.Sprintf("p%05d", i))
-		if err := os.MkdirAll(filepath.Join(d, "assets"), 0o755); err != nil {
+		share := filepath.Join(d, "assets", "share", fmt.Sprintf("p%05d", i))
+		if err := os.MkdirAll(share, 0o755); err != nil {
 			return nil, err
 		}
 		if err := os.WriteFile(filepath.Join(d, "manifest.yaml"), fmt.Appendf(nil, "name: p%05d\nversion: 1.0.0\n", i), 0o644); err != nil {
@@ -52,7 +53,7 @@ func writeSmallPackages(dir string, n int, seed uint64) ([]string, error) {
 		for j := range data {
 			data[j] = byte(r.Uint32())
 		}
-		if err := os.WriteFile(filepath.Join(d, "assets", "data.bin"), data, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(share, "data.bin"), data, 0o644); err != nil {
 			return nil, err
 		}
 		dirs = append(dirs, d)
@@ -244,7 +245,7 @@ func PrintMany(w io.Writer, rows []ManyRow) {
 		}
 		line := fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t", r.What, r.Packages, fmtSeconds(r.Time), fmtMiB(r.PeakRSS), fmtSeconds(r.CPU), seed)
 		if r.Err != "" {
-			line += " error: " + r.Err
+			line += " error: " + clipText(r.Err, 300)
 		}
 		fmt.Fprintln(tw, line)
 	}
@@ -258,4 +259,11 @@ func fmtMiB(b int64) string {
 		return "-"
 	}
 	return strconv.FormatFloat(float64(b)/(1<<20), 'f', 1, 64) + "MiB"
+}
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -199,7 +199,7 @@ func (r *run) place(ctx context.Context, marked []state.Record) ([]state.Record,
 		for _, p := range r.pending {
 			names = append(names, p.it.row.Name+" "+p.it.row.Version)
 		}
-		return nil, fmt.Errorf("install %s: %w", strings.Join(names, ", "), err)
+		return nil, fmt.Errorf("install %s: %w", listSome(names), err)
 	}
 	now := time.Now().UTC().Truncate(time.Second)
 	var puts []state.Package

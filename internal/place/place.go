@@ -104,7 +104,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 		o.Warn = func(string, ...any) {}
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
-	p := &prep{o: o, txid: txid, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}}
+	p := &prep{o: o, txid: txid, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
@@ -158,12 +158,15 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 
 // prep is the state of one Prepare.
 type prep struct {
-	o         Options
-	txid      string
-	leaving   map[string]state.File // absolute path -> recorded entry leaving
-	arriving  map[string]int        // absolute path -> change index
-	away      map[string]bool       // absolute paths set aside by a step
-	overwrite []string              // unowned paths --overwrite replaces
+	o        Options
+	txid     string
+	leaving  map[string]state.File // absolute path -> recorded entry leaving
+	arriving map[string]int        // absolute path -> change index
+	away     map[string]bool       // absolute paths set aside by a step
+	// placed: directories an earlier change of the plan moves in whole;
+	// a later change that ships the same directory finds it there.
+	placed    map[string]bool
+	overwrite []string // unowned paths --overwrite replaces
 	conflicts []string
 	ops       []state.Op
 }
@@ -327,6 +330,15 @@ func (p *prep) bringIn(n *Staged) []state.File {
 		abs := join(n.Prefix, f.Path)
 		if inMoved(f.Path) {
 			out[i].Created = f.Type == state.TypeDir
+			if f.Type == state.TypeDir {
+				p.placed[abs] = true
+			}
+			continue
+		}
+		if f.Type == state.TypeDir && p.placed[abs] {
+			// Another package of this plan brings it in first: shared, and
+			// made by distpac.
+			out[i].Created = true
 			continue
 		}
 		present := exists(abs) && !p.away[abs]
@@ -344,6 +356,7 @@ func (p *prep) bringIn(n *Staged) []state.File {
 		if f.Type == state.TypeDir {
 			out[i].Created = true
 			moved[f.Path] = true
+			p.placed[abs] = true
 		}
 	}
 	return out

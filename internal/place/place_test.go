@@ -441,3 +441,31 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("Verify = %v\nwant %v", got, want)
 	}
 }
+
+// TestNewDirectoriesShared: several packages of one plan ship the same
+// directories, missing from the prefix. The first moves them in whole; the
+// others find them there and put their own entries inside. (An install of
+// many packages each with share/NAME/ failed with "share appeared during
+// the transaction".)
+func TestNewDirectoriesShared(t *testing.T) {
+	f := newFixture(t, tree{})
+	a := f.staged("a", tree{"share/": "", "share/doc/": "", "share/doc/a": "a", "share/a/": "", "share/a/x": "x"})
+	b := f.staged("b", tree{"share/": "", "share/doc/": "", "share/doc/b": "b", "share/b/": "", "share/b/y": "y"})
+	c := f.staged("c", tree{"share/": "", "share/c": "c"})
+	plan, err := f.run([]Change{{New: a}, {New: b}, {New: c}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"share/": "", "share/doc/": "", "share/doc/a": "a", "share/doc/b": "b", "share/a/": "", "share/a/x": "x",
+		"share/b/": "", "share/b/y": "y", "share/c": "c"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	for i, files := range plan.Files {
+		for _, file := range files {
+			if file.Type == state.TypeDir && !file.Created {
+				t.Errorf("change %d: %s not recorded as made by distpac", i, file.Path)
+			}
+		}
+	}
+}
