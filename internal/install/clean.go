@@ -2,16 +2,20 @@ package install
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 
+	"github.com/distpac/distpac/internal/cache"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/state"
 )
 
 // Clean removes cached archives that no installed package needs, leftovers
 // of interrupted downloads and packages an older dist-client kept extracted
 // in pkgs/ for versions no longer installed, returning the bytes freed.
+// With seed: cached and a cache_max_size, archives of packages that are not
+// installed are kept for seeding as long as the cache fits: the least
+// recently used go first, until it does.
 func (c *Client) Clean(ctx context.Context) (files int, freed int64, err error) {
 	lock, err := c.Lock(ctx)
 	if err != nil {
@@ -28,23 +32,17 @@ func (c *Client) Clean(ctx context.Context) (files int, freed int64, err error) 
 		keep[r.Archive] = true
 		keepDir[r.Name+"-"+r.Version] = true
 	}
-	entries, err := os.ReadDir(c.Paths.Cache())
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return 0, 0, err
+	var bound int64
+	if c.Config.Seed == config.SeedCached {
+		bound = int64(c.Config.CacheMaxSize)
 	}
-	for _, e := range entries {
-		if keep[e.Name()] || e.IsDir() {
-			continue
-		}
-		info, err := e.Info()
-		if err != nil {
-			continue
-		}
-		if err := os.Remove(filepath.Join(c.Paths.Cache(), e.Name())); err != nil {
-			return files, freed, err
-		}
+	removed, err := cache.Trim(c.Paths.Cache(), func(name string) bool { return keep[name] }, bound)
+	for _, e := range removed {
 		files++
-		freed += info.Size()
+		freed += e.Size
+	}
+	if err != nil {
+		return files, freed, err
 	}
 	old, _ := os.ReadDir(c.Paths.Packages())
 	for _, e := range old {
