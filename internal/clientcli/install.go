@@ -16,6 +16,8 @@ type installOptions struct {
 	stallTimeout time.Duration
 	overwrite    []string
 	dryRun, json bool
+	reinstall    bool
+	yes          bool
 }
 
 func newInstall(e *env) *cobra.Command {
@@ -49,6 +51,8 @@ the closest names it has as a hint.`,
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (relative to the prefix or absolute; a directory's glob covers what is under it; repeatable)")
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from (the trackers' seeders and peers, the publisher's seeder, the web seed); exit 1 if it would fail")
 	c.Flags().BoolVar(&o.json, "json", false, "print what was done (changes, bytes, the transfer report) or, with --dry-run, the probe, as JSON")
+	c.Flags().BoolVar(&o.reinstall, "reinstall", false, "install again the named packages that are already installed at that version")
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
 	return c
 }
 
@@ -60,6 +64,8 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	in.StallTimeout = o.stallTimeout
 	in.Overwrite = o.overwrite
 	in.DryRun = o.dryRun
+	in.Reinstall = o.reinstall
+	in.Confirm = e.confirmer(o.yes || o.json)
 	if o.json {
 		in.UI = e.textless()
 	}
@@ -69,6 +75,15 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 		e.printOutcome(in)
 	}
 	return e.withCatalogHint(ctx, err, args)
+}
+
+// confirmer asks questions on a terminal, unless yes; without a terminal
+// nothing is asked (scripts install as they always did).
+func (e *env) confirmer(yes bool) func(string) (bool, error) {
+	if yes || !e.UI.InTTY {
+		return nil
+	}
+	return e.UI.Confirm
 }
 
 // textless is a printer for a command whose stdout carries JSON: its text
@@ -89,6 +104,7 @@ func (e *env) printOutcome(in *install.Client) {
 
 type uninstallOptions struct {
 	cascade bool
+	yes     bool
 }
 
 func newUninstall(e *env) *cobra.Command {
@@ -113,6 +129,7 @@ else installed needs.`,
 		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
 	c.Flags().BoolVar(&o.cascade, "cascade", false, "also remove dependencies installed automatically that nothing else needs")
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before removing packages not named (asked only on a terminal)")
 	return c
 }
 
@@ -121,5 +138,6 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	if err != nil {
 		return err
 	}
+	in.Confirm = e.confirmer(o.yes)
 	return e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
 }

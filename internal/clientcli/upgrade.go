@@ -8,6 +8,7 @@ import (
 
 type upgradeOptions struct {
 	dryRun, json bool
+	sync, yes    bool
 	overwrite    []string
 }
 
@@ -32,6 +33,8 @@ state is as before. Run dist-client sync first to see new versions.`,
 	}
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from; exit 1 if it would fail")
 	c.Flags().BoolVar(&o.json, "json", false, "print what was done (or, with --dry-run, the probe) as JSON")
+	c.Flags().BoolVar(&o.sync, "sync", false, "sync the catalog first (dist-client sync), in the same command")
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (repeatable)")
 	return c
 }
@@ -42,6 +45,12 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 		return err
 	}
 	in.Overwrite = o.overwrite
+	in.Confirm = e.confirmer(o.yes || o.json)
+	if o.sync {
+		if err := runSync(ctx, e, syncOptions{}, nil); err != nil {
+			return err
+		}
+	}
 	if o.json {
 		in.UI = e.textless()
 	}

@@ -48,6 +48,12 @@ type Client struct {
 	Report *Report
 	// Last is what the last install or upgrade did (for --json).
 	Last *Summary
+	// Reinstall makes Install install again the named packages that are
+	// installed at the version it would keep.
+	Reinstall bool
+	// Confirm, when set, is asked before a plan that downloads more than
+	// confirmDownload or removes packages not named; false stops it.
+	Confirm func(question string) (bool, error)
 	// DryRun makes Install plan and probe the sources only; DryRunResult
 	// is then what the probe found.
 	DryRun       bool

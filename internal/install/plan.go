@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -86,7 +87,16 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			r.Auto = false
 			tx.recs.Packages[r.Name] = r
 			marked = append(marked, r)
+			if !c.DryRun {
+				c.UI.Printf("%s: now installed explicitly (it was a dependency)\n", r.Name)
+			}
 		}
+	}
+	if err := heldInPlan(tx.recs, items); err != nil {
+		return err
+	}
+	if c.Reinstall {
+		items = c.addReinstalls(ctx, tx, items, deps)
 	}
 	if len(items) == 0 && c.DryRun {
 		c.DryRunResult = &DryRun{Packages: []Availability{}}
@@ -96,7 +106,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	if len(items) == 0 {
 		for _, d := range deps {
 			if r, ok := tx.recs.Get(d.Name); ok {
-				c.UI.Printf("%s %s is already installed\n", r.Name, r.Version)
+				c.UI.Printf("%s %s is already installed (--reinstall installs it again)\n", r.Name, r.Version)
 			}
 		}
 		if len(marked) > 0 {
@@ -107,6 +117,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	c.printPlan(items)
 	if c.DryRun {
 		return c.dryRun(ctx, items)
+	}
+	if err := c.confirmDownload(items); err != nil {
+		return err
 	}
 	return c.carryOut(ctx, tx, items, marked)
 }
@@ -139,6 +152,75 @@ func (c *Client) dryRun(ctx context.Context, items []item) error {
 	c.printDryRun(dr)
 	if dr.WouldFail {
 		return ErrWouldFail
+	}
+	return nil
+}
+
+// heldInPlan refuses a plan that would move a held package.
+func heldInPlan(recs *state.State, items []item) error {
+	for _, it := range items {
+		if r, ok := recs.Get(it.row.Name); ok && r.Held && it.step.From != nil {
+			return fmt.Errorf("%s is held at %s and this would move it to %s: dist-client unhold %s first", r.Name, r.Version, it.row.Version, r.Name)
+		}
+	}
+	return nil
+}
+
+// addReinstalls adds the requested packages that are installed at the
+// version the plan keeps as moves to that same version: their files are
+// staged and placed again, their scripts run again (pacman -S of an
+// installed package; apt install --reinstall).
+func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps []resolve.Dep) []item {
+	planned := map[string]bool{}
+	for _, it := range items {
+		planned[it.row.Name] = true
+	}
+	for _, d := range deps {
+		r, ok := tx.recs.Get(d.Name)
+		if !ok || planned[r.Name] {
+			continue
+		}
+		row, err := tx.db.Get(ctx, r.Name, r.Version)
+		if err != nil {
+			c.UI.Warnf("cannot reinstall %s %s: the catalog no longer has it\n", r.Name, r.Version)
+			continue
+		}
+		v, err := semver.StrictNewVersion(r.Version)
+		if err != nil {
+			continue
+		}
+		items = append(items, item{step: resolve.Step{Name: r.Name, Version: v, From: v, Auto: r.Auto}, row: row})
+		planned[r.Name] = true
+	}
+	return items
+}
+
+// confirmDownloadOver is the download size from which a plan is confirmed
+// on a terminal first.
+const confirmDownloadOver = 100 << 20
+
+// ErrDeclined: the user answered no; nothing changed.
+var ErrDeclined = errors.New("not confirmed; nothing changed")
+
+// confirmDownload asks before a plan that downloads more than
+// confirmDownloadOver, when the client has a way to ask (a terminal
+// without --yes).
+func (c *Client) confirmDownload(items []item) error {
+	var total int64
+	for _, it := range items {
+		if !c.cached(it.row) {
+			total += it.row.Size
+		}
+	}
+	if c.Confirm == nil || total <= confirmDownloadOver {
+		return nil
+	}
+	ok, err := c.Confirm(fmt.Sprintf("Download %s?", units.FormatBytes(total)))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrDeclined
 	}
 	return nil
 }

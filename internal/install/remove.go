@@ -39,6 +39,15 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	if err != nil {
 		return err
 	}
+	if extra := notNamed(order, names); len(extra) > 0 && c.Confirm != nil {
+		ok, err := c.Confirm(fmt.Sprintf("Also remove %s, no longer needed?", strings.Join(extra, ", ")))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrDeclined
+		}
+	}
 	for _, n := range order {
 		if err := c.removeOne(ctx, tx, tx.recs.Packages[n]); err != nil {
 			return err
@@ -51,6 +60,21 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 		}
 	}
 	return nil
+}
+
+// notNamed lists the packages of order that names does not name.
+func notNamed(order, names []string) []string {
+	asked := map[string]bool{}
+	for _, n := range names {
+		asked[strings.ToLower(n)] = true
+	}
+	var out []string
+	for _, n := range order {
+		if !asked[strings.ToLower(n)] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // nodes is the installed state as the removal graph sees it.

@@ -60,10 +60,32 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		if !ok {
 			return fmt.Errorf("upgrade %s: %w", n, ErrNotInstalled)
 		}
+		if r.Held {
+			c.UI.Warnf("%s is held at %s: not upgrading it (dist-client unhold %s)\n", r.Name, r.Version, r.Name)
+			continue
+		}
 		req.Upgrade[r.Name] = true
+	}
+	// Held packages stay where they are: upgrade everything else.
+	if req.UpgradeAll {
+		var held []string
+		for _, r := range st.Sorted() {
+			if r.Held {
+				held = append(held, r.Name+" "+r.Version)
+				continue
+			}
+			req.Upgrade[r.Name] = true
+		}
+		if len(held) > 0 {
+			req.UpgradeAll = false
+			c.UI.Printf("held, not upgraded: %s\n", strings.Join(held, ", "))
+		}
 	}
 	items, err := planWith(ctx, tx.db, req)
 	if err != nil {
+		return err
+	}
+	if err := heldInPlan(st, items); err != nil {
 		return err
 	}
 	if len(items) == 0 {
@@ -85,6 +107,9 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	c.UI.Printf("Total download size: %s\n", units.FormatBytes(total))
 	if dryRun {
 		return c.dryRun(ctx, items)
+	}
+	if err := c.confirmDownload(items); err != nil {
+		return err
 	}
 	return c.carryOut(ctx, tx, items, nil)
 }

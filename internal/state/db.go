@@ -39,6 +39,7 @@ var schema = []string{
 	name          TEXT    PRIMARY KEY,
 	version       TEXT    NOT NULL,
 	auto          INTEGER NOT NULL,
+	held          INTEGER NOT NULL,
 	depends       TEXT    NOT NULL,
 	conflicts     TEXT    NOT NULL,
 	archive       TEXT    NOT NULL,
@@ -381,9 +382,9 @@ func putRecord(ctx context.Context, tx *sql.Tx, r Record) error {
 	confl, _ := json.Marshal(nonNil(r.Conflicts))
 	untracked, _ := json.Marshal(nonNil(r.Untracked))
 	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO packages
-		(name, version, auto, depends, conflicts, archive, sha256, size, prefix, files_known, has_uninstall, untracked, installed_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.Name, r.Version, b2i(r.Auto), string(deps), string(confl), r.Archive, r.SHA256, r.Size, r.Prefix,
+		(name, version, auto, held, depends, conflicts, archive, sha256, size, prefix, files_known, has_uninstall, untracked, installed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Name, r.Version, b2i(r.Auto), b2i(r.Held), string(deps), string(confl), r.Archive, r.SHA256, r.Size, r.Prefix,
 		b2i(r.FilesKnown), b2i(r.HasUninstall), string(untracked), r.InstalledAt.Unix())
 	return err
 }

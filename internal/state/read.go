@@ -63,7 +63,7 @@ func (db *DB) State(ctx context.Context) (*State, error) {
 	return s, nil
 }
 
-const recordColumns = `name, version, auto, depends, conflicts, archive, sha256, size, prefix, files_known, has_uninstall, untracked, installed_at`
+const recordColumns = `name, version, auto, held, depends, conflicts, archive, sha256, size, prefix, files_known, has_uninstall, untracked, installed_at`
 
 // Records reads every record, sorted by name, each validated.
 func (db *DB) Records(ctx context.Context) ([]Record, error) {
@@ -88,12 +88,12 @@ func (db *DB) Records(ctx context.Context) ([]Record, error) {
 
 func (db *DB) scanRecord(rows *sql.Rows) (Record, error) {
 	var r Record
-	var auto, known, unin, at int64
+	var auto, held, known, unin, at int64
 	var deps, confl, untracked string
-	if err := rows.Scan(&r.Name, &r.Version, &auto, &deps, &confl, &r.Archive, &r.SHA256, &r.Size, &r.Prefix, &known, &unin, &untracked, &at); err != nil {
+	if err := rows.Scan(&r.Name, &r.Version, &auto, &held, &deps, &confl, &r.Archive, &r.SHA256, &r.Size, &r.Prefix, &known, &unin, &untracked, &at); err != nil {
 		return r, db.damaged(err)
 	}
-	r.Auto, r.FilesKnown, r.HasUninstall = auto != 0, known != 0, unin != 0
+	r.Auto, r.Held, r.FilesKnown, r.HasUninstall = auto != 0, held != 0, known != 0, unin != 0
 	r.InstalledAt = time.Unix(at, 0).UTC()
 	for _, l := range []struct {
 		field string

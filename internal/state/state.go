@@ -28,9 +28,11 @@ import (
 
 // Record is one installed package.
 type Record struct {
-	Name      string   `json:"name"`
-	Version   string   `json:"version"`
-	Auto      bool     `json:"auto,omitempty"` // installed only as a dependency
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Auto    bool   `json:"auto,omitempty"` // installed only as a dependency
+	// Held packages are left at their version by upgrade (dist-client hold).
+	Held      bool     `json:"held,omitempty"`
 	Depends   []string `json:"depends,omitempty"`
 	Conflicts []string `json:"conflicts,omitempty"`
 	Archive   string   `json:"archive"`
