@@ -98,27 +98,8 @@ func startServer(ctx context.Context, dir string, env []string, srvBin, cfg stri
 // runMany measures one fresh client installing n packages.
 func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 	row := ManyRow{What: "install", Packages: n}
-	srvBin, cliBin := filepath.Join(binDir, "dist-server"), filepath.Join(binDir, "dist-client")
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return row, err
-		}
-		ports[i] = p
-	}
-	scfg := filepath.Join(dir, "server.yaml")
-	os.MkdirAll(dir, 0o755)
-	os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\n", ports[0], ports[1], ports[2]), 0o644)
-	senv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "srv")}
-	dirs, err := writeSmallPackages(filepath.Join(dir, "pkgs"), n, uint64(n))
-	if err != nil {
-		return row, err
-	}
-	if err := addInBatches(senv, srvBin, scfg, dirs); err != nil {
-		return row, err
-	}
-	srv, _, _, err := startServer(ctx, dir, senv, srvBin, scfg)
+	cliBin := filepath.Join(binDir, "dist-client")
+	srv, ports, _, err := publishAndStart(ctx, binDir, dir, n, uint64(n))
 	if err != nil {
 		return row, err
 	}
@@ -163,27 +144,7 @@ func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 // runSeederStart measures a seeder with n published packages starting.
 func runSeederStart(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 	row := ManyRow{What: "seeder start", Packages: n}
-	srvBin := filepath.Join(binDir, "dist-server")
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return row, err
-		}
-		ports[i] = p
-	}
-	os.MkdirAll(dir, 0o755)
-	scfg := filepath.Join(dir, "server.yaml")
-	os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\n", ports[0], ports[1], ports[2]), 0o644)
-	senv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "srv")}
-	dirs, err := writeSmallPackages(filepath.Join(dir, "pkgs"), n, uint64(n)+7)
-	if err != nil {
-		return row, err
-	}
-	if err := addInBatches(senv, srvBin, scfg, dirs); err != nil {
-		return row, err
-	}
-	srv, _, took, err := startServer(ctx, dir, senv, srvBin, scfg)
+	srv, _, took, err := publishAndStart(ctx, binDir, dir, n, uint64(n)+7)
 	if err != nil {
 		return row, err
 	}
@@ -193,6 +154,38 @@ func runSeederStart(ctx context.Context, binDir, dir string, n int) (ManyRow, er
 	row.CPU = cpuTime(srv.cmd.Process.Pid)
 	srv.stop()
 	return row, nil
+}
+
+// publishAndStart publishes n small packages in a new server home under
+// dir and starts the server on free loopback ports (catalog, tracker,
+// seeder), returning it, its ports and how long the start took.
+func publishAndStart(ctx context.Context, binDir, dir string, n int, seed uint64) (*proc, []int, time.Duration, error) {
+	srvBin := filepath.Join(binDir, "dist-server")
+	ports := make([]int, 3)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		ports[i] = p
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, 0, err
+	}
+	scfg := filepath.Join(dir, "server.yaml")
+	if err := os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\n", ports[0], ports[1], ports[2]), 0o644); err != nil {
+		return nil, nil, 0, err
+	}
+	senv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "srv")}
+	dirs, err := writeSmallPackages(filepath.Join(dir, "pkgs"), n, seed)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	if err := addInBatches(senv, srvBin, scfg, dirs); err != nil {
+		return nil, nil, 0, err
+	}
+	srv, _, took, err := startServer(ctx, dir, senv, srvBin, scfg)
+	return srv, ports, took, err
 }
 
 func lastLine(b []byte) string {

@@ -17,19 +17,12 @@ import (
 // A client that closes its engine leaves the tracker's swarm at once,
 // instead of being handed to other clients until its entry expires.
 func TestCloseAnnouncesStopped(t *testing.T) {
-	trk := tracker.New(tracker.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: trk.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Close()
+	trk, announce := startTracker(t)
 
 	seedDir, leechDir := t.TempDir(), t.TempDir()
 	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, 256<<10)
-	meta, err := torrentmeta.Build(path, "http://"+ln.Addr().String()+"/announce", "")
+	meta, err := torrentmeta.Build(path, announce, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,4 +60,19 @@ func TestCloseAnnouncesStopped(t *testing.T) {
 	if !slices.Contains(trk.Peers(ih), loopback(seeder)) {
 		t.Errorf("the seeder %v went missing from the tracker", loopback(seeder))
 	}
+}
+
+// startTracker runs an embedded tracker on loopback for the test and
+// returns it and its announce URL.
+func startTracker(t *testing.T) (*tracker.Tracker, string) {
+	t.Helper()
+	trk := tracker.New(tracker.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: trk.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	return trk, "http://" + ln.Addr().String() + "/announce"
 }

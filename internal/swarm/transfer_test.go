@@ -2,8 +2,6 @@ package swarm
 
 import (
 	"context"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/torrentmeta"
-	"github.com/distpac/distpac/internal/tracker"
 )
 
 // TestTransferReport: a download's report says where its bytes came from.
@@ -20,20 +17,13 @@ import (
 // and gets part of the archive from it; a third resumes from a partial
 // file and reports what it already had.
 func TestTransferReport(t *testing.T) {
-	trk := tracker.New(tracker.Options{})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := &http.Server{Handler: trk.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	go hs.Serve(ln)
-	defer hs.Close()
+	trk, announce := startTracker(t)
 
 	const size = 4 << 20
 	seedDir := t.TempDir()
 	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
 	data := writeRandom(t, path, size)
-	meta, err := torrentmeta.Build(path, "http://"+ln.Addr().String()+"/announce", "")
+	meta, err := torrentmeta.Build(path, announce, "")
 	if err != nil {
 		t.Fatal(err)
 	}
