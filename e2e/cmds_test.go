@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -51,6 +52,8 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"torrentfile": cmdTorrentfile,
 		"flipbyte":    cmdFlipbyte,
 		"httpget":     cmdHTTPGet,
+		"killpids":    cmdKillpids,
+		"truncate":    cmdTruncate,
 	}
 }
 
@@ -118,22 +121,26 @@ func cmdExitcode(ts *testscript.TestScript, neg bool, args []string) {
 	}
 }
 
-// mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-dir DIR]
-// NAME VERSION [SIZE] writes the package directory DIR (default
+// mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-old-contract]
+// [-dir DIR] NAME VERSION [SIZE] writes the package directory DIR (default
 // pkgs/NAME-VERSION): a manifest, assets/data.bin of SIZE pseudo-random
 // bytes (default 1KiB; seeded by name and version, so the same call gives
-// the same package), an install.sh that copies the assets into
-// $DISTPAC_PREFIX/NAME and writes $DISTPAC_PREFIX/NAME/VERSION (so a script
-// can tell which version's install.sh ran) and an uninstall.sh that removes
-// them and appends "NAME VERSION" to $DISTPAC_PREFIX/uninstalled.log (so a
-// script can tell which version's uninstall.sh ran). -depends and
-// -conflicts may be repeated. With -fail-install N, install.sh copies the
-// assets, then exits with status N.
+// the same package), an install.sh that stages the assets and a file
+// VERSION (so a script can tell which version's install.sh ran) as
+// $DISTPAC_PREFIX/NAME/ under $DISTPAC_DESTDIR, and an uninstall.sh that
+// appends "NAME VERSION" to $DISTPAC_PREFIX/uninstalled.log (so a script can
+// tell which version's uninstall.sh ran; distpac removes the files).
+// -depends and -conflicts may be repeated. With -fail-install N, install.sh
+// stages the assets, then exits with status N. With -old-contract the
+// scripts are of the old contract: install.sh copies straight into
+// $DISTPAC_PREFIX/NAME and uninstall.sh removes it.
 func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("mkpkg", flag.ContinueOnError)
 	var depends, conflicts []string
 	var dir string
 	var failInstall int
+	var oldContract bool
+	fs.BoolVar(&oldContract, "old-contract", false, "scripts that write straight into $DISTPAC_PREFIX")
 	fs.Func("depends", "a dependency, e.g. 'libfoo ^1.0' (repeatable)", func(s string) error {
 		depends = append(depends, s)
 		return nil
@@ -145,7 +152,7 @@ func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 	fs.IntVar(&failInstall, "fail-install", 0, "make install.sh exit with this status")
 	fs.StringVar(&dir, "dir", "", "where to write the package")
 	if neg || fs.Parse(args) != nil || fs.NArg() < 2 || fs.NArg() > 3 {
-		ts.Fatalf("usage: mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-dir DIR] NAME VERSION [SIZE]")
+		ts.Fatalf("usage: mkpkg [-depends DEP]... [-conflicts DEP]... [-fail-install N] [-old-contract] [-dir DIR] NAME VERSION [SIZE]")
 	}
 	name, version := fs.Arg(0), fs.Arg(1)
 	size := int64(1024)
@@ -170,13 +177,20 @@ func cmdMkpkg(ts *testscript.TestScript, neg bool, args []string) {
 			}
 		}
 	}
-	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_PREFIX/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"$DISTPAC_PREFIX/%[1]s/\"\necho \"$DISTPAC_VERSION\" > \"$DISTPAC_PREFIX/%[1]s/VERSION\"\n", name)
+	root := "$DISTPAC_DESTDIR$DISTPAC_PREFIX"
+	if oldContract {
+		root = "$DISTPAC_PREFIX"
+	}
+	install := fmt.Sprintf("#!/bin/sh\nset -eu\nmkdir -p \"%[2]s/%[1]s\"\ncp -R \"$DISTPAC_ASSETS/.\" \"%[2]s/%[1]s/\"\necho \"$DISTPAC_VERSION\" > \"%[2]s/%[1]s/VERSION\"\n", name, root)
 	if failInstall != 0 {
 		install += fmt.Sprintf("echo \"%[1]s $DISTPAC_VERSION: failing on purpose\" >&2\nexit %[2]d\n", name, failInstall)
 	} else {
 		install += fmt.Sprintf("echo \"%s $DISTPAC_VERSION: installed\"\n", name)
 	}
-	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: removed\"\n", name)
+	uninstall := fmt.Sprintf("#!/bin/sh\nset -eu\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: uninstall.sh ran\"\n", name)
+	if oldContract {
+		uninstall = fmt.Sprintf("#!/bin/sh\nset -eu\nrm -rf \"$DISTPAC_PREFIX/%[1]s\"\necho \"%[1]s $DISTPAC_VERSION\" >> \"$DISTPAC_PREFIX/uninstalled.log\"\necho \"%[1]s: removed\"\n", name)
+	}
 	for _, f := range []struct {
 		path, text string
 		mode       os.FileMode
@@ -417,4 +431,36 @@ func readPID(path string) (int, error) {
 		return 0, fmt.Errorf("%s: no pid", path)
 	}
 	return info.PID, nil
+}
+
+// killpids FILE: every pid listed in FILE (one a line, written by a
+// script's background job) is a running process, which is then killed.
+// Only processes whose command line names sleep are touched, so a reused
+// pid is never killed.
+func cmdKillpids(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: killpids FILE")
+	}
+	b, err := os.ReadFile(ts.MkAbs(args[0]))
+	ts.Check(err)
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		ts.Check(err)
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || !strings.Contains(string(cmdline), "sleep") {
+			ts.Fatalf("background job %d is not running", pid)
+		}
+		ts.Check(syscall.Kill(pid, syscall.SIGKILL))
+	}
+}
+
+// truncate FILE SIZE cuts FILE to SIZE bytes, as a crash of a tool that
+// does not write atomically, or a full disk, would.
+func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: truncate FILE SIZE")
+	}
+	n, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
 }

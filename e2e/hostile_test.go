@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -339,4 +340,42 @@ func TestHoardingPeers(t *testing.T) {
 	if peak > 128<<20 {
 		t.Fatalf("dist-server peaked at %d MiB under the attack", peak>>20)
 	}
+}
+
+// TestInterruptKeepsPartialDownload: Ctrl-C during a download ends with
+// "interrupted", says the partial download is kept, and the next install
+// resumes it: its report says how much was already verified, and its rate
+// counts only the new bytes.
+func TestInterruptKeepsPartialDownload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16 MiB at a capped rate")
+	}
+	const size = 16 << 20
+	r := newRig(t, "")
+	r.appendConfig("client1.yaml", "download_rate_limit: \"4MiB\"\n")
+	r.server("add", r.mkpkg("big", "1.0.0", size))
+	r.server("start")
+	r.client1("sync")
+	part := filepath.Join(r.clientDir("client1"), "cache", "big-1.0.0.tar.zst.part")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "big")
+	if !poll(20*time.Second, func() bool { return r.uploaded() >= size/3 }) {
+		t.Fatalf("the download never got a third of the way:\n%s", p.out)
+	}
+	p.cmd.Process.Signal(syscall.SIGINT)
+	err := <-p.done
+	p.done <- err
+	out := p.out.String()
+	if !strings.Contains(out, "resumes with the next install") || !strings.Contains(out, "dist-client: interrupted") {
+		t.Fatalf("after Ctrl-C:\n%s", out)
+	}
+	if fileSize(part) <= 0 {
+		t.Fatalf("the partial download was not kept")
+	}
+	out = r.client1("install", "big")
+	if !strings.Contains(out, "already verified from an earlier, interrupted download") {
+		t.Fatalf("resumed install:\n%s", out)
+	}
+	t.Logf("interrupted:\n%s\nresumed:\n%s", p.out.String(), out)
 }

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -46,10 +47,16 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // typed, and returns its stdout, stderr and exit status.
 func (r *rig) typed(answer string, args ...string) (stdout, stderr string, exit int) {
 	r.t.Helper()
+	return r.typedAs("dist-server", "server", "server.yaml", answer, args...)
+}
+
+// typedAs is typed for any binary and installation.
+func (r *rig) typedAs(binary, home, config, answer string, args ...string) (stdout, stderr string, exit int) {
+	r.t.Helper()
 	master, slave := openPTY(r.t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := r.cmd(ctx, "dist-server", "server", "server.yaml", args...)
+	cmd := r.cmd(ctx, binary, home, config, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, &errOut
 	if err := cmd.Start(); err != nil {
@@ -95,5 +102,31 @@ func TestServerRemoveNameAsksOnATerminal(t *testing.T) {
 	list := r.server("list")
 	if strings.Contains(list, "app ") || !strings.Contains(list, "other ") {
 		t.Fatalf("after answering y, list is\n%s", list)
+	}
+}
+
+// TestCascadeAsksOnATerminal: uninstall --cascade asks before removing
+// packages the user did not name; -y skips the question.
+func TestCascadeAsksOnATerminal(t *testing.T) {
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("lib", "1.0.0", 1024))
+	app := r.mkpkg("app", "1.0.0", 1024)
+	os.WriteFile(filepath.Join(app, "manifest.yaml"), []byte("name: app\nversion: 1.0.0\ndepends:\n  - lib\n"), 0o644)
+	r.server("add", app)
+	r.server("start")
+	r.client1("sync")
+	r.client1("install", "app")
+	_, errOut, exit := r.typedAs("dist-client", "client1", "client1.yaml", "n\n", "uninstall", "--cascade", "app")
+	if exit != 1 || !strings.Contains(errOut, "Also remove lib, no longer needed? [y/N]") || !strings.Contains(errOut, "not confirmed; nothing changed") {
+		t.Fatalf("answer n: exit %d, stderr %q", exit, errOut)
+	}
+	if list := r.client1("list", "--installed"); !strings.Contains(list, "app ") || !strings.Contains(list, "lib ") {
+		t.Fatalf("after answering n:\n%s", list)
+	}
+	if _, errOut, exit := r.typedAs("dist-client", "client1", "client1.yaml", "y\n", "uninstall", "--cascade", "app"); exit != 0 {
+		t.Fatalf("answer y: exit %d, stderr %q", exit, errOut)
+	}
+	if list := r.client1("list", "--installed"); strings.Contains(list, "lib ") {
+		t.Fatalf("after answering y:\n%s", list)
 	}
 }

@@ -81,8 +81,10 @@ bob sync
 bob install hello
 "$work/bob/prefix/bin/hello"
 
-step "bob: dist-client list --installed"
+step "bob: dist-client list --installed, and the files hello placed"
 bob list --installed
+bob files hello
+bob owner "$work/bob/prefix/bin/hello"
 
 step "dist-server status"
 server status

@@ -8,8 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -79,6 +81,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 	defer zr.Close()
 
 	x := &extractor{ctx: ctx, root: root, seen: map[string]kind{}, maxSize: maxSize}
+	defer x.closeDir()
 	counted := &countingReader{r: zr}
 	tr := tar.NewReader(counted)
 	for {
@@ -164,8 +167,49 @@ type extractor struct {
 	root    *os.Root
 	seen    map[string]kind // clean name -> what was made there
 	maxSize int64
-	written int64 // regular file bytes so far
+	written int64  // regular file bytes so far
+	buf     []byte // copy buffer, reused for every file
+
+	// dir is the root opened at dirName, the directory of the last file
+	// written: archives list a directory's files together, and opening
+	// each file in it is then one openat instead of a walk from the root
+	// (10,000 files of 1 KiB: 65 ms of 176 went to those walks).
+	dir     *os.Root
+	dirName string
 }
+
+// dirOf returns the root to create name's last element in, and that
+// element. The parent was made by this extraction (parents checks it), and
+// an os.Root opened there stays beneath it like the top one.
+func (x *extractor) dirOf(name string) (*os.Root, string, error) {
+	parent, base := path.Split(name)
+	if parent == "" {
+		return x.root, base, nil
+	}
+	parent = strings.TrimSuffix(parent, "/")
+	if x.dir == nil || x.dirName != parent {
+		x.closeDir()
+		r, err := x.root.OpenRoot(parent)
+		if err != nil {
+			return nil, "", err
+		}
+		x.dir, x.dirName = r, parent
+	}
+	return x.dir, base, nil
+}
+
+func (x *extractor) closeDir() {
+	if x.dir != nil {
+		x.dir.Close()
+		x.dir = nil
+	}
+}
+
+// onlyWriter hides a file's ReadFrom so that io.CopyBuffer uses the
+// buffer it is given.
+type onlyWriter struct{ w io.Writer }
+
+func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func unsafeEntry(name, msg string) error {
 	return &entryError{path: "entry " + strconv.Quote(name), msg: msg, kind: ErrUnsafe}
@@ -281,23 +325,34 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 		}
 	}
 	// O_EXCL: never reuse whatever might already be at the name.
-	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	r, base, err := x.dirOf(name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
 	}
-	n, err := io.Copy(f, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)})
+	f, err := r.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, unwrapPath(err))
+	}
+	// One buffer for every file: io.Copy into an *os.File would allocate
+	// 32 KiB per file through File.ReadFrom (measured: a quarter of the
+	// time of extracting 10,000 small files went to that and its GC).
+	if x.buf == nil {
+		x.buf = make([]byte, 32<<10)
+	}
+	n, err := io.CopyBuffer(onlyWriter{f}, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)}, x.buf)
 	x.written += n
+	if err == nil && n != hdr.Size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err == nil {
+		// On the open descriptor: no second walk of the path through the
+		// root.
+		err = f.Chmod(filePerm(fs.FileMode(hdr.Mode).Perm()))
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("%s: %w", name, unwrapPath(err))
-	}
-	if n != hdr.Size {
-		return fmt.Errorf("%s: %w", name, io.ErrUnexpectedEOF)
-	}
-	perm := filePerm(fs.FileMode(hdr.Mode).Perm())
-	if err := x.root.Chmod(name, perm); err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
 	}
 	return nil

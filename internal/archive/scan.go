@@ -89,11 +89,12 @@ func scanEntry(path, rel string, d fs.DirEntry) (Entry, error) {
 		}
 		return Entry{Path: rel, Mode: fs.ModeSymlink | symlinkPerm, Linkname: target}, nil
 	}
-	return Entry{}, &entryError{path: rel, msg: "is " + describeMode(mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
+	return Entry{}, &entryError{path: rel, msg: "is " + DescribeMode(mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
 }
 
-// describeMode names a file type that Scan refuses.
-func describeMode(mode fs.FileMode) string {
+// DescribeMode names a file type that is neither a regular file, a
+// directory nor a symlink (Scan refuses them, so does the client's staging).
+func DescribeMode(mode fs.FileMode) string {
 	switch {
 	case mode&fs.ModeCharDevice != 0, mode&fs.ModeDevice != 0:
 		return "a device file"

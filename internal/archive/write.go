@@ -87,7 +87,7 @@ func writeEntry(tw *tar.Writer, r *os.Root, e Entry) (int64, error) {
 		hdr.Mode = int64(filePerm(e.Mode.Perm()))
 		hdr.Size = e.Size
 	default:
-		return 0, &entryError{path: name, msg: "is " + describeMode(e.Mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
+		return 0, &entryError{path: name, msg: "is " + DescribeMode(e.Mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
 	}
 	if hdr.Typeflag != tar.TypeReg {
 		if err := tw.WriteHeader(hdr); err != nil {

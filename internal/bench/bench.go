@@ -96,8 +96,13 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	bin := fs.String("bin", "", "directory with dist-server and dist-client (default: next to this program, then ./bin)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	timeout := fs.Duration("timeout", 4*time.Minute, "give up on a row after this long")
+	many := fs.String("many", "", "instead of the swarm rows: one client installs this many small packages, e.g. 250,1000")
+	seeders := fs.String("seeder-packages", "", "with -many: also start a seeder with this many packages, e.g. 10000")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *many != "" || *seeders != "" {
+		return manyMain(*many, *seeders, findBin(*bin), *keep, stdout, stderr)
 	}
 	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr}
 	for _, s := range strings.Split(*ns, ",") {
@@ -126,6 +131,40 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	rows, err := Run(ctx, o)
 	fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
 	Print(stdout, rows)
+	if err != nil {
+		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// manyMain runs the many-packages rows (many.go).
+func manyMain(installs, seeders, binDir string, keep bool, stdout, stderr io.Writer) int {
+	parse := func(flagName, text string) ([]int, bool) {
+		var out []int
+		for _, s := range strings.Split(text, ",") {
+			if strings.TrimSpace(s) == "" {
+				continue
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n < 1 || n > 100000 {
+				fmt.Fprintf(stderr, "dist-bench: %s %q: want package counts between 1 and 100000\n", flagName, text)
+				return nil, false
+			}
+			out = append(out, n)
+		}
+		return out, true
+	}
+	ins, ok1 := parse("-many", installs)
+	seeds, ok2 := parse("-seeder-packages", seeders)
+	if !ok1 || !ok2 {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rows, err := RunMany(ctx, binDir, ins, seeds, keep, stderr)
+	fmt.Fprintf(stdout, "%d CPU cores; packages of 1-64 KiB, one seeder and one fresh client on loopback\n", runtime.NumCPU())
+	PrintMany(stdout, rows)
 	if err != nil {
 		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
 		return 1

@@ -58,6 +58,7 @@ func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
 	root.PersistentPreRun = func(*cobra.Command, []string) {
 		g.UI = ui.New(stdio.Out, stdio.Err, g.Quiet)
 		g.UI.In, g.UI.InTTY = stdio.In, ui.IsTerminal(stdio.In)
+		g.UI.Verbose = g.Verbosity > 0
 		g.logOut = stdio.Err
 		g.Logger, g.LogLevel = newLogger(stdio.Err, g.Verbosity, g.Quiet, slog.LevelError)
 	}
@@ -116,6 +117,9 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 			defer stopProfile()
 		}
 	}
+	if path := os.Getenv(MemProfileEnv); path != "" {
+		defer writeHeapProfile(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())), stdio.Err, prog)
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK
@@ -143,6 +147,21 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 // "%p" in the name becomes the process id, so that many processes started
 // with the same environment (a benchmark's daemons) write a file each.
 const CPUProfileEnv = "DISTPAC_CPUPROFILE"
+
+// MemProfileEnv names a file to write a heap profile (pprof) into when the
+// command ends; "%p" becomes the process id.
+const MemProfileEnv = "DISTPAC_MEMPROFILE"
+
+func writeHeapProfile(path string, errOut io.Writer, prog string) {
+	f, err := os.Create(path)
+	if err == nil {
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	if err != nil {
+		fmt.Fprintf(errOut, "%s: %s: %v\n", prog, MemProfileEnv, err)
+	}
+}
 
 func startCPUProfile(path string) (stop func(), err error) {
 	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))

@@ -2,15 +2,22 @@ package clientcli
 
 import (
 	"context"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 type installOptions struct {
 	stallTimeout time.Duration
+	overwrite    []string
+	dryRun, json bool
+	reinstall    bool
+	yes          bool
 }
 
 func newInstall(e *env) *cobra.Command {
@@ -20,14 +27,20 @@ func newInstall(e *env) *cobra.Command {
 		Short: "Download, verify and install packages and their dependencies",
 		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its
 dependencies against the synced catalog, prints the plan and the total download size,
-downloads every archive at once over BitTorrent, checks each against the catalog's
-SHA-256, extracts it and runs scripts/install.sh with DISTPAC_NAME, DISTPAC_VERSION,
-DISTPAC_PKGDIR, DISTPAC_ASSETS and DISTPAC_PREFIX set. A failing install script is
-cleaned up with the package's uninstall.sh and nothing is recorded. A name the
-catalog lacks gets the closest names it has as a hint.`,
+checks that the cache's and the prefix's disks have room, downloads every archive at once
+over BitTorrent and stages each package: the archive is extracted while its SHA-256 is
+checked and scripts/install.sh runs with DISTPAC_NAME, DISTPAC_VERSION, DISTPAC_PKGDIR,
+DISTPAC_ASSETS, DISTPAC_PREFIX and DISTPAC_DESTDIR set, writing its files under
+$DISTPAC_DESTDIR$DISTPAC_PREFIX (a package without install.sh installs its assets/ as the
+tree). When every package is staged, the staged files are checked against the files other
+packages own and the files already in the prefix (--overwrite allows replacing unowned
+ones), then moved into the prefix and recorded in one step. Any failure, a full disk
+included, changes nothing: no record, no file placed. A name the catalog lacks gets
+the closest names it has as a hint.`,
 		Example: `  dist-client install hello
   dist-client install hello@1.0.0
-  dist-client install 'hello@>=1.0, <2'`,
+  dist-client install 'hello@>=1.0, <2'
+  dist-client install --overwrite 'bin/*' tool`,
 		Args: cli.MinArgs(1, "package to install (dist-client install PKG...)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInstall(cmd.Context(), e, o, args)
@@ -35,6 +48,11 @@ catalog lacks gets the closest names it has as a hint.`,
 		ValidArgsFunction: e.completeNames(catalogOnly, 0),
 	}
 	c.Flags().DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
+	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (relative to the prefix or absolute; a directory's glob covers what is under it; repeatable)")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from (the trackers' seeders and peers, the publisher's seeder, the web seed); exit 1 if it would fail")
+	c.Flags().BoolVar(&o.json, "json", false, "print what was done (changes, bytes, the transfer report) or, with --dry-run, the probe, as JSON")
+	c.Flags().BoolVar(&o.reinstall, "reinstall", false, "install again the named packages that are already installed at that version")
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
 	return c
 }
 
@@ -44,12 +62,49 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 		return err
 	}
 	in.StallTimeout = o.stallTimeout
+	in.Overwrite = o.overwrite
+	in.DryRun = o.dryRun
+	in.Reinstall = o.reinstall
+	in.Confirm = e.confirmer(o.yes || o.json)
+	if o.json {
+		in.UI = e.textless()
+	}
 	e.warnExpired(ctx, in.Paths.Dir)
-	return e.withCatalogHint(ctx, in.Install(ctx, args), args)
+	err = in.Install(ctx, args)
+	if o.json {
+		e.printOutcome(in)
+	}
+	return e.withCatalogHint(ctx, err, args)
+}
+
+// confirmer asks questions on a terminal, unless yes; without a terminal
+// nothing is asked (scripts install as they always did).
+func (e *env) confirmer(yes bool) func(string) (bool, error) {
+	if yes || !e.UI.InTTY {
+		return nil
+	}
+	return e.UI.Confirm
+}
+
+// textless is a printer for a command whose stdout carries JSON: its text
+// lines are dropped, its warnings still go to stderr.
+func (e *env) textless() *ui.Printer {
+	return ui.New(io.Discard, e.UI.Err, true)
+}
+
+// printOutcome prints an install's or upgrade's --json result.
+func (e *env) printOutcome(in *install.Client) {
+	switch {
+	case in.DryRunResult != nil:
+		e.UI.JSON(in.DryRunResult)
+	case in.Last != nil:
+		e.UI.JSON(in.Last)
+	}
 }
 
 type uninstallOptions struct {
 	cascade bool
+	yes     bool
 }
 
 func newUninstall(e *env) *cobra.Command {
@@ -57,11 +112,14 @@ func newUninstall(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:     "uninstall NAME...",
 		Aliases: []string{"remove"},
-		Short:   "Run packages' uninstall scripts and forget them",
-		Long: `uninstall runs the installed version's scripts/uninstall.sh and removes the record.
-It refuses to remove a package that another installed package depends on, naming the
-dependent. With --cascade it also removes the dependencies that were installed
-automatically for it and that nothing else installed needs.`,
+		Short:   "Remove installed packages and the files they placed",
+		Long: `uninstall runs the installed version's scripts/uninstall.sh (when it has one) for extra
+cleanup, then removes exactly the files, symlinks and directories the package placed, from
+the prefix it was installed to (not the one configured now), and its record. A file changed
+since it was installed is kept as NAME.distpac-save, with a warning. It refuses to remove a
+package that another installed package depends on, naming the dependent. With --cascade it
+also removes the dependencies that were installed automatically for it and that nothing
+else installed needs.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello`,
 		Args: cli.MinArgs(1, "package to uninstall (dist-client uninstall NAME...)"),
@@ -71,6 +129,7 @@ automatically for it and that nothing else installed needs.`,
 		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
 	c.Flags().BoolVar(&o.cascade, "cascade", false, "also remove dependencies installed automatically that nothing else needs")
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before removing packages not named (asked only on a terminal)")
 	return c
 }
 
@@ -79,5 +138,6 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	if err != nil {
 		return err
 	}
+	in.Confirm = e.confirmer(o.yes)
 	return e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
 }

@@ -73,9 +73,13 @@ func listInstalled(e *env, o listOptions) error {
 	}
 	rows := make([][]string, 0, len(recs))
 	for _, r := range recs {
-		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime)})
+		held := ""
+		if r.Held {
+			held = "held"
+		}
+		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime), held})
 	}
-	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED"}, rows)
+	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED", ""}, rows)
 }
 
 // reason says why a package is installed, in pacman's words.

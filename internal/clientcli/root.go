@@ -72,6 +72,7 @@ the configuration is client.yaml there, or the file given with --config.`,
 	}
 	e.Bind(root, stdio, "client.yaml")
 	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e), newTrust(e), newStatus(e))
+	root.AddCommand(newFiles(e), newOwner(e), newVerify(e), newHistory(e), newMark(e), newHold(e, true), newHold(e, false))
 	cli.NoFileCompletion(root)
 	return root
 }

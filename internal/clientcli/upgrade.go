@@ -7,7 +7,9 @@ import (
 )
 
 type upgradeOptions struct {
-	dryRun bool
+	dryRun, json bool
+	sync, yes    bool
+	overwrite    []string
 }
 
 func newUpgrade(e *env) *cobra.Command {
@@ -18,8 +20,10 @@ func newUpgrade(e *env) *cobra.Command {
 		Long: `upgrade plans the move of the named installed packages (all of them without
 arguments) to the newest versions that satisfy every constraint, shows the plan and the
 download size, downloads everything first, then for each package runs the old version's
-uninstall.sh and the new version's install.sh. If a new install fails, the old version
-is reinstalled and the state is as before. Run dist-client sync first to see new versions.`,
+uninstall.sh and stages the new version (its install.sh into $DISTPAC_DESTDIR). The new
+files then replace the old ones in one step, and files the new version no longer ships
+are removed. If anything fails before that step, the old versions are restored and the
+state is as before. Run dist-client sync first to see new versions.`,
 		Example: `  dist-client sync && dist-client upgrade
   dist-client upgrade --dry-run hello`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -27,7 +31,11 @@ is reinstalled and the state is as before. Run dist-client sync first to see new
 		},
 		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
-	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan only")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from; exit 1 if it would fail")
+	c.Flags().BoolVar(&o.json, "json", false, "print what was done (or, with --dry-run, the probe) as JSON")
+	c.Flags().BoolVar(&o.sync, "sync", false, "sync the catalog first (dist-client sync), in the same command")
+	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
+	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (repeatable)")
 	return c
 }
 
@@ -36,6 +44,20 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 	if err != nil {
 		return err
 	}
+	in.Overwrite = o.overwrite
+	in.Confirm = e.confirmer(o.yes || o.json)
+	if o.sync {
+		if err := runSync(ctx, e, syncOptions{}, nil); err != nil {
+			return err
+		}
+	}
+	if o.json {
+		in.UI = e.textless()
+	}
 	e.warnExpired(ctx, in.Paths.Dir)
-	return e.withInstalledHint(in.Upgrade(ctx, args, o.dryRun), args)
+	err = in.Upgrade(ctx, args, o.dryRun)
+	if o.json {
+		e.printOutcome(in)
+	}
+	return e.withInstalledHint(err, args)
 }

@@ -74,6 +74,9 @@ type Event struct {
 	Peers    int    `json:"peers"`
 	Finished bool   `json:"finished,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// Completed is set on the event sent as soon as one archive is
+	// complete (the client stages it while the others download).
+	Completed *Report `json:"completed,omitempty"`
 	// Reports, on the finished event, say where each archive's bytes came
 	// from.
 	Reports []Report `json:"reports,omitempty"`
@@ -85,6 +88,9 @@ type Report struct {
 	InfoHash string `json:"infohash"`
 	swarm.Transfer
 }
+
+// progressEvery is how often a download's progress is sent.
+const progressEvery = 200 * time.Millisecond
 
 // Status describes the running daemon.
 type Status struct {
@@ -241,8 +247,35 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	for _, row := range rows {
 		total += row.Size
 	}
+	// Progress goes out at most every progressEvery, whatever the number
+	// of archives (a thousand torrents each reporting five times a second
+	// made thousands of events a second); a completed archive at once.
 	done := make([]int64, len(rows))
 	peers := 0
+	snapshot := func() Event {
+		mu.Lock()
+		defer mu.Unlock()
+		var sum int64
+		for _, d := range done {
+			sum += d
+		}
+		return Event{Bytes: sum, Total: total, Peers: peers}
+	}
+	stopTicker := make(chan struct{})
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		t := time.NewTicker(progressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopTicker:
+				return
+			case <-t.C:
+				send(snapshot())
+			}
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	for i, row := range rows {
 		g.Go(func() error {
@@ -250,21 +283,21 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 				mu.Lock()
 				done[i] = p.Done
 				peers = max(peers, p.Peers)
-				var sum int64
-				for _, d := range done {
-					sum += d
-				}
-				ev := Event{Bytes: sum, Total: total, Peers: peers}
 				mu.Unlock()
-				send(ev)
 			})
 			if err != nil {
 				return fmt.Errorf("download %s: %w", row.Archive, err)
 			}
+			ev := snapshot()
+			ev.Completed = &Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
+			send(ev)
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
+	werr := g.Wait()
+	close(stopTicker)
+	<-tickerDone
+	if err := werr; err != nil {
 		logger.Warn("daemon download failed", "err", err)
 		if h.failed != nil {
 			h.failed(err)
@@ -274,21 +307,27 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	}
 	reports := make([]Report, 0, len(rows))
 	for _, row := range rows {
-		ih, err := swarm.ParseInfoHash(row.InfoHash)
-		if err != nil {
-			continue
-		}
-		if t, ok := engine.Transfer(ih); ok {
-			reports = append(reports, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
-			logger.Info("download complete", "archive", row.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder,
-				"from_peers", t.FromPeers, "peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad,
-				"wasted", t.Wasted, "hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond))
-		}
+		t := transferOf(engine, row)
+		reports = append(reports, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
+		logger.Info("download complete", "archive", row.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder,
+			"from_peers", t.FromPeers, "peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad,
+			"wasted", t.Wasted, "hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond))
 	}
 	if h.downloaded != nil {
 		h.downloaded(reports)
 	}
 	send(Event{Bytes: total, Total: total, Peers: peers, Finished: true, Reports: reports})
+}
+
+// transferOf is the engine's report of row's last download; an archive the
+// engine already had complete counts as all already had.
+func transferOf(engine *swarm.Engine, row catalog.Package) swarm.Transfer {
+	if ih, err := swarm.ParseInfoHash(row.InfoHash); err == nil {
+		if t, ok := engine.Transfer(ih); ok {
+			return t
+		}
+	}
+	return swarm.Transfer{Total: row.Size, AlreadyHad: row.Size}
 }
 
 // Client talks to a running daemon.

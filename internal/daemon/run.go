@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/config"
@@ -110,6 +111,9 @@ func Run(ctx context.Context, o Options) error {
 	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(),
 		downloaded: func(rs []Report) {
 			m.downloaded(rs)
+			if cfg.CacheMaxSize > 0 && cfg.Seed != config.SeedNone {
+				trimCache(engine, cp, rs, int64(cfg.CacheMaxSize), o.Logger)
+			}
 			if cfg.Seed == config.SeedNone {
 				// Nothing is shared once the install has its archives.
 				for _, r := range rs {
@@ -177,6 +181,40 @@ func seedSet(policy string, cp paths.Client, pkgs []catalog.Package) ([]catalog.
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// trimCache keeps the cache within cache_max_size after a download: the
+// archives of packages neither installed nor just downloaded go, least
+// recently used first, and stop being seeded.
+func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, max int64, logger *slog.Logger) {
+	keep := map[string]bool{}
+	for _, r := range just {
+		keep[r.Archive] = true
+	}
+	st, err := state.Load(cp.Installed())
+	if err != nil {
+		logger.Warn("cache_max_size: cannot read the installed state; not trimming", "err", err)
+		return
+	}
+	for _, r := range st.Sorted() {
+		keep[r.Archive] = true
+	}
+	byName := map[string]string{}
+	for _, t := range engine.Torrents() {
+		byName[t.Name] = t.InfoHash
+	}
+	removed, err := cache.Trim(cp.Cache(), func(name string) bool {
+		return keep[name] || keep[strings.TrimSuffix(name, ".part")]
+	}, max)
+	for _, e := range removed {
+		if ih, perr := swarm.ParseInfoHash(byName[e.Name]); perr == nil {
+			engine.Drop(ih)
+		}
+		logger.Info("removed from the cache to keep it under cache_max_size", "archive", e.Name, "bytes", e.Size)
+	}
+	if err != nil {
+		logger.Warn("cache_max_size: trimming the cache failed", "err", err)
+	}
 }
 
 // enforceLimits stops seeding torrents that reached seed_ratio_limit or

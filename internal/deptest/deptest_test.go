@@ -2,7 +2,8 @@
 // links no server-side code, the server binary no client-side code, only
 // internal/swarm (and the tracker, which mounts the library's tracker
 // server) import the BitTorrent library, and only the CLI packages import
-// the CLI library.
+// the CLI library. The packages that own installed files and the local
+// state (state, stage, place, script) never reach the network.
 package deptest
 
 import (
@@ -122,5 +123,26 @@ func TestLeavesStayLeaves(t *testing.T) {
 				t.Errorf("%s depends on %s; it must stay a leaf", pkg, d)
 			}
 		}
+	}
+}
+
+// TestFileLayersStayLocal: the packages that own the installed files and
+// the local state never reach the network or the engine, so a bug there
+// cannot be driven from outside, and they stay testable on a temp dir.
+func TestFileLayersStayLocal(t *testing.T) {
+	forbidden := []string{
+		"github.com/anacrolix/torrent", "net/http",
+		mod + "internal/swarm", mod + "internal/daemon", mod + "internal/catalogclient", mod + "internal/install",
+	}
+	for _, pkg := range []string{"internal/state", "internal/stage", "internal/place", "internal/script"} {
+		t.Run(pkg, func(t *testing.T) {
+			for _, d := range deps(t, "../../"+pkg) {
+				for _, f := range forbidden {
+					if d == f || strings.HasPrefix(d, f+"/") {
+						t.Errorf("%s depends on %s", pkg, d)
+					}
+				}
+			}
+		})
 	}
 }

@@ -90,11 +90,18 @@ func (c Client) SyncState() string { return filepath.Join(c.Dir, "sync.json") }
 // Cache holds downloaded archives (seeded while a client runs).
 func (c Client) Cache() string { return filepath.Join(c.Dir, "cache") }
 
-// Packages holds extracted packages, one directory per NAME-VERSION.
+// Packages held extracted packages, one directory per NAME-VERSION, before
+// installs streamed from the cached archive; only packages installed then
+// may still have one.
 func (c Client) Packages() string { return filepath.Join(c.Dir, "pkgs") }
 
-// Installed is the installed-state database.
-func (c Client) Installed() string { return filepath.Join(c.Dir, "installed.json") }
+// Installed is the installed-state database (installed.json before it, which
+// the first transaction migrates).
+func (c Client) Installed() string { return filepath.Join(c.Dir, "installed.db") }
+
+// Staging holds the work directories of transactions (staged trees,
+// extracted packages) when the prefix is on the data home's filesystem.
+func (c Client) Staging() string { return filepath.Join(c.Dir, "staging") }
 
 // Lock is held by the one process that changes client state.
 func (c Client) Lock() string { return filepath.Join(c.Dir, "lock") }

@@ -39,7 +39,7 @@ func Load(dir string) (*Package, error) {
 		return nil, fmt.Errorf("%s: %w", dir, unwrapPath(err))
 	}
 	if !st.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory (a package is a directory with manifest.yaml, assets/ and scripts/)", dir)
+		return nil, fmt.Errorf("%s: not a directory (a package is a directory with manifest.yaml, assets/ and optionally scripts/)", dir)
 	}
 	mpath := filepath.Join(dir, "manifest.yaml")
 	data, err := readManifest(mpath)
@@ -57,8 +57,14 @@ func Load(dir string) (*Package, error) {
 	if err := requireKind(dir, "assets", true); err != nil {
 		return nil, err
 	}
+	// Scripts are optional (DESIGN.md §3): without install.sh the client
+	// installs assets/ as the tree; distpac removes what it placed, so
+	// uninstall.sh is only for extra cleanup. When present they are files.
+	if st, err := os.Lstat(filepath.Join(dir, "scripts")); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))
+	}
 	for _, s := range []string{"scripts/install.sh", "scripts/uninstall.sh"} {
-		if err := requireKind(dir, s, false); err != nil {
+		if err := requireKind(dir, s, false); err != nil && !errors.Is(err, errMissing) {
 			return nil, err
 		}
 	}
@@ -110,7 +116,7 @@ func requireKind(dir, rel string, wantDir bool) error {
 		if wantDir {
 			what = "directory"
 		}
-		return fmt.Errorf("%s: missing (a package needs assets/, scripts/install.sh and scripts/uninstall.sh; this %s is required)", path, what)
+		return fmt.Errorf("%s: %w (a package needs manifest.yaml and assets/; scripts/ is optional; this %s is required)", path, errMissing, what)
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
@@ -123,6 +129,9 @@ func requireKind(dir, rel string, wantDir bool) error {
 	}
 	return nil
 }
+
+// errMissing is a path that does not exist.
+var errMissing = errors.New("missing")
 
 // unwrapPath drops the *PathError wrapper whose path the caller already names.
 func unwrapPath(err error) error {

@@ -254,12 +254,14 @@ func TestAddAttacks(t *testing.T) {
 			remove("assets")(t, dir)
 			os.WriteFile(filepath.Join(dir, "assets"), []byte("x"), 0o644)
 		}, want: []string{"assets: not a directory"}},
-		{name: "missing scripts", mutate: remove("scripts"),
-			want: []string{"install.sh: missing"}},
-		{name: "missing install.sh", mutate: remove("scripts/install.sh"),
-			want: []string{"scripts/install.sh: missing"}},
-		{name: "missing uninstall.sh", mutate: remove("scripts/uninstall.sh"),
-			want: []string{"scripts/uninstall.sh: missing"}},
+		{name: "scripts is a file", mutate: func(t *testing.T, dir string) {
+			remove("scripts")(t, dir)
+			os.WriteFile(filepath.Join(dir, "scripts"), []byte("x"), 0o644)
+		}, want: []string{"scripts: not a directory"}},
+		{name: "uninstall.sh is a directory", mutate: func(t *testing.T, dir string) {
+			remove("scripts/uninstall.sh")(t, dir)
+			os.Mkdir(filepath.Join(dir, "scripts", "uninstall.sh"), 0o755)
+		}, want: []string{"scripts/uninstall.sh: not a regular file"}},
 		{name: "install.sh is a symlink", mutate: symlink("uninstall.sh", "scripts/install.sh"),
 			want: []string{"scripts/install.sh: not a regular file"}},
 		{name: "symlink escaping with ..", mutate: symlink("../../../../etc/passwd", "assets/evil"),

@@ -17,7 +17,7 @@ type Explanation struct {
 func (e *Explanation) Error() string {
 	switch {
 	case len(e.Targets) > 0:
-		return "cannot " + e.Verb + " " + joinAnd(e.Targets) + ": " + e.Cause
+		return "cannot " + e.Verb + " " + joinAnd(limit(e.Targets, 5)) + ": " + e.Cause
 	case e.Verb == "keep":
 		return "cannot keep the installed packages: " + e.Cause
 	}

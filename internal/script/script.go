@@ -1,5 +1,13 @@
 // Package script runs a package's install and uninstall scripts with /bin/sh
 // and the DISTPAC_* environment of DESIGN.md §6.
+//
+// A script may start background jobs (a service: `nohup daemon &`, or a
+// plain `sleep 1000 &` that keeps the script's stdout open). The script
+// succeeds when it exits 0, whatever its children do: its output goes to a
+// file, not a pipe, so nothing waits for the children to close it, and the
+// file is read while the script runs and once more when it exits. The
+// script's process group is killed only when the script fails, times out
+// or is cancelled.
 package script
 
 import (
@@ -21,8 +29,17 @@ import (
 type Env struct {
 	Name, Version string
 	PkgDir        string // the extracted package
-	Prefix        string // where the user wants things installed
+	Prefix        string // the final prefix, for paths written into files
+	// DestDir is the empty staging root an install script writes its files
+	// under ($DISTPAC_DESTDIR$DISTPAC_PREFIX); empty for uninstall.sh.
+	DestDir string
+	// Timeout ends a script that runs longer (0: DefaultTimeout).
+	Timeout time.Duration
 }
+
+// DefaultTimeout is how long a script may run. Install scripts copy files;
+// half an hour leaves room for one that builds something.
+const DefaultTimeout = 30 * time.Minute
 
 func (e Env) vars() []string {
 	return []string{
@@ -31,6 +48,7 @@ func (e Env) vars() []string {
 		"DISTPAC_PKGDIR=" + e.PkgDir,
 		"DISTPAC_ASSETS=" + filepath.Join(e.PkgDir, "assets"),
 		"DISTPAC_PREFIX=" + e.Prefix,
+		"DISTPAC_DESTDIR=" + e.DestDir,
 	}
 }
 
@@ -39,53 +57,151 @@ const tailLines = 10
 
 // Error is a script that ran and failed.
 type Error struct {
-	Script string
-	Status int      // exit status; -1 when killed by a signal
-	Tail   []string // its last lines of output
+	Script   string
+	Status   int           // exit status; -1 when killed by a signal
+	TimedOut time.Duration // set when it ran out of time and was killed
+	Tail     []string      // its last lines of output
 }
 
 func (e *Error) Error() string {
 	msg := fmt.Sprintf("%s exited with status %d", e.Script, e.Status)
+	if e.TimedOut > 0 {
+		msg = fmt.Sprintf("%s timed out after %s and was killed", e.Script, e.TimedOut)
+	}
 	if len(e.Tail) > 0 {
 		msg += "; last output:\n    " + strings.Join(e.Tail, "\n    ")
 	}
 	return msg
 }
 
+// Exists reports whether the package at pkgDir ships scripts/<name>.
+func Exists(pkgDir, name string) bool {
+	fi, err := os.Stat(filepath.Join(pkgDir, "scripts", name))
+	return err == nil && fi.Mode().IsRegular()
+}
+
+// pollEvery is how often the output file is read while the script runs.
+const pollEvery = 50 * time.Millisecond
+
 // Run runs PkgDir/scripts/<name> (e.g. "install.sh") with the package as
 // working directory. Output goes to out as it comes (out may be nil); the
-// last lines are kept for the error. Cancelling ctx stops the script's whole
-// process group.
+// last lines are kept for the error. It returns when the script exits.
 func Run(ctx context.Context, name string, env Env, out io.Writer) error {
 	path := filepath.Join(env.PkgDir, "scripts", name)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("script %s: %w", name, err)
 	}
-	cmd := exec.CommandContext(ctx, "/bin/sh", path)
+	timeout := env.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	// The output file is unlinked at once: nothing is left behind, and a
+	// background job that keeps writing writes to a file nobody reads.
+	logf, err := os.CreateTemp("", "distpac-"+name+"-*.log")
+	if err != nil {
+		return fmt.Errorf("script %s: output file: %w", name, err)
+	}
+	os.Remove(logf.Name())
+	defer logf.Close()
+
+	cmd := exec.Command("/bin/sh", path)
 	cmd.Dir = env.PkgDir
 	cmd.Env = append(os.Environ(), env.vars()...)
 	cmd.Stdin = nil
+	// An *os.File is handed to the child as is: exec starts no copying
+	// goroutine, so Wait returns when the script exits even while its
+	// children hold the file open.
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("script %s: %w", name, err)
+	}
+	pgid := cmd.Process.Pid
+	killGroup := func() { syscall.Kill(-pgid, syscall.SIGKILL) }
+
 	tail := &tailWriter{}
 	w := io.Writer(tail)
 	if out != nil {
 		w = io.MultiWriter(out, tail)
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	if err == nil {
-		return nil
+	exited := make(chan struct{})
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		follow(logf, w, exited)
+	}()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-waited:
+	case <-ctx.Done():
+		killGroup()
+		werr = <-waited
 	}
+	close(exited)
+	<-copied
+
 	if ctx.Err() != nil {
-		return fmt.Errorf("script %s: %w", name, ctx.Err())
+		killGroup()
+		if parent.Err() == nil {
+			return &Error{Script: name, Status: -1, TimedOut: timeout, Tail: tail.lines()}
+		}
+		return fmt.Errorf("script %s: %w", name, parent.Err())
 	}
+	if werr == nil {
+		return nil // its background jobs keep running
+	}
+	killGroup()
 	var ee *exec.ExitError
-	if errors.As(err, &ee) {
+	if errors.As(werr, &ee) {
 		return &Error{Script: name, Status: ee.ExitCode(), Tail: tail.lines()}
 	}
-	return fmt.Errorf("script %s: %w", name, err)
+	return fmt.Errorf("script %s: %w", name, werr)
+}
+
+// follow copies what is written to f into w until exited is closed, then
+// copies what is there at that moment and stops: later writes come from
+// the script's background jobs.
+func follow(f *os.File, w io.Writer, exited <-chan struct{}) {
+	buf := make([]byte, 32<<10)
+	var off int64
+	// drain copies up to end bytes (a job that writes faster than this
+	// reads must not keep it busy forever).
+	drain := func(end int64) {
+		for off < end {
+			n, err := f.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+			if n > 0 {
+				w.Write(buf[:n])
+				off += int64(n)
+			}
+			if err != nil || n == 0 {
+				return
+			}
+		}
+	}
+	size := func() int64 {
+		fi, err := f.Stat()
+		if err != nil {
+			return off
+		}
+		return fi.Size()
+	}
+	t := time.NewTicker(pollEvery)
+	defer t.Stop()
+	for {
+		drain(size())
+		select {
+		case <-exited:
+			drain(size())
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // tailWriter keeps the last lines written to it.

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -34,10 +36,12 @@ func TestRun(t *testing.T) {
 		{"environment", `echo "$DISTPAC_NAME $DISTPAC_VERSION"; [ "$DISTPAC_ASSETS" = "$DISTPAC_PKGDIR/assets" ] && [ "$(pwd)" = "$DISTPAC_PKGDIR" ] && echo ok`, "foo 1.2.3\nok\n", 0, nil},
 		{"failure keeps last lines", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i; done; exit 3", "", 3, []string{"line3", "line12"}},
 		{"stderr is captured", "echo oops >&2; exit 1", "oops\n", 1, []string{"oops"}},
+		{"staging root", `echo "$DISTPAC_DESTDIR"`, "/stage/root\n", 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := pkg(t, tt.body)
+			env.DestDir = "/stage/root"
 			var out bytes.Buffer
 			err := Run(context.Background(), "install.sh", env, &out)
 			if tt.status == 0 {
@@ -85,4 +89,99 @@ func TestRunMissingScript(t *testing.T) {
 	if err := Run(context.Background(), "uninstall.sh", env, nil); err == nil {
 		t.Fatal("missing script ran")
 	}
+}
+
+// bgPID reads the pid a script wrote and makes sure the test stops that
+// process, by its pid, whatever happens.
+func bgPID(t *testing.T, file string) int {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 0 {
+		t.Fatalf("pid file holds %q", b)
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	return pid
+}
+
+func alive(pid int) bool {
+	// A zombie (exited, not yet reaped by init) counts as gone.
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
+}
+
+// waitDead waits (at most 5 s) for a script's background job to be gone.
+func waitDead(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if alive(pid) {
+		t.Fatalf("background job %d of a failed script still runs", pid)
+	}
+}
+
+// TestBackgroundJobs: an install script that starts a service succeeds
+// when it exits 0, at once, and its jobs keep running. Before the fix the
+// second case failed after 5 s with "WaitDelay expired before I/O
+// complete" and the first waited as long.
+func TestBackgroundJobs(t *testing.T) {
+	for name, start := range map[string]string{
+		"detached (nohup, output redirected)": "nohup sleep 1000 >/dev/null 2>&1 &",
+		"keeps stdout open":                   "sleep 1000 &",
+		"writes after the script exits":       "(sleep 0.3; while :; do echo spam; sleep 0.01; done) &",
+	} {
+		t.Run(name, func(t *testing.T) {
+			pidFile := filepath.Join(t.TempDir(), "pid")
+			env := pkg(t, start+"\necho $! > '"+pidFile+"'\necho started\n")
+			var out bytes.Buffer
+			begin := time.Now()
+			if err := Run(context.Background(), "install.sh", env, &out); err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(begin); d > 2*time.Second {
+				t.Errorf("Run took %v: it waited for the background job", d)
+			}
+			if out.String() != "started\n" {
+				t.Errorf("output %q, want the script's own", out.String())
+			}
+			pid := bgPID(t, pidFile)
+			if !alive(pid) {
+				t.Errorf("background job %d was killed after the script succeeded", pid)
+			}
+		})
+	}
+}
+
+// TestFailureKillsJobs: a script that fails takes its background jobs with
+// it (its process group).
+func TestFailureKillsJobs(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	env := pkg(t, "sleep 1000 &\necho $! > '"+pidFile+"'\nexit 2\n")
+	err := Run(context.Background(), "install.sh", env, nil)
+	var se *Error
+	if !errors.As(err, &se) || se.Status != 2 {
+		t.Fatalf("err = %v", err)
+	}
+	waitDead(t, bgPID(t, pidFile))
+}
+
+func TestTimeout(t *testing.T) {
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	env := pkg(t, "sleep 1000 &\necho $! > '"+pidFile+"'\necho waiting\nwait\n")
+	env.Timeout = 300 * time.Millisecond
+	err := Run(context.Background(), "install.sh", env, nil)
+	var se *Error
+	if !errors.As(err, &se) || se.TimedOut != env.Timeout || !strings.Contains(err.Error(), "install.sh timed out after 300ms and was killed") || se.Tail[0] != "waiting" {
+		t.Fatalf("err = %v", err)
+	}
+	waitDead(t, bgPID(t, pidFile))
 }

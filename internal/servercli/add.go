@@ -17,8 +17,8 @@ func newAdd(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "add PATH...",
 		Short: "Publish package directories (all or nothing)",
-		Long: `add checks every package directory given (manifest.yaml, assets/, scripts/install.sh,
-scripts/uninstall.sh), then builds a reproducible NAME-VERSION.tar.zst and its torrent for
+		Long: `add checks every package directory given (manifest.yaml, assets/ and the optional
+scripts/install.sh and scripts/uninstall.sh), then builds a reproducible NAME-VERSION.tar.zst and its torrent for
 each, records them in the catalog in one transaction and publishes a new signed catalog.
 If any directory is bad, nothing is published. Adding the same content again changes
 nothing; different content under a published name and version is refused.

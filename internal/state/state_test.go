@@ -2,44 +2,417 @@ package state
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
 
-func TestSaveLoad(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "client", "installed.json")
-	s, err := Load(path)
-	if err != nil || len(s.Packages) != 0 {
-		t.Fatalf("Load of a missing file = %v, %v", s, err)
+const sum = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func rec(name, version string) Record {
+	return Record{
+		Name: name, Version: version, Archive: name + "-" + version + ".tar.zst", SHA256: sum,
+		Prefix: "/opt/p", FilesKnown: true, InstalledAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 	}
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s.Packages["foo"] = Record{Name: "foo", Version: "1.0.0", Depends: []string{"bar ^1"}, InstalledAt: now}
-	s.Packages["bar"] = Record{Name: "bar", Version: "1.2.0", Auto: true, InstalledAt: now}
-	if err := s.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	got, err := Load(path)
+}
+
+func openTest(t *testing.T) (*DB, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "client", "installed.db")
+	db, err := Open(context.Background(), path, "/opt/p")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Packages) != 2 || !got.Packages["bar"].Auto || got.Packages["foo"].Depends[0] != "bar ^1" {
-		t.Fatalf("round trip gave %+v", got.Packages)
+	t.Cleanup(func() { db.Close() })
+	return db, path
+}
+
+func TestCommitAndRead(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	foo := rec("foo", "1.0.0")
+	foo.Depends = []string{"bar ^1"}
+	foo.HasUninstall = true
+	bar := rec("bar", "1.2.0")
+	bar.Auto = true
+	files := []File{
+		{Path: "bin", Type: TypeDir, Mode: 0o755, Created: true},
+		{Path: "bin/foo", Type: TypeFile, Mode: 0o755, Size: 3, SHA256: sum},
+		{Path: "bin/f", Type: TypeSymlink, Mode: 0o777, Target: "foo"},
 	}
-	if r, ok := got.Get("FOO"); !ok || r.Name != "foo" {
-		t.Fatal("Get ignoring case failed")
+	err := db.Commit(ctx, Change{Put: []Package{{Record: foo, Files: files}, {Record: bar, Files: []File{{Path: "bin", Type: TypeDir, Mode: 0o755}}}}})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if names := got.Sorted(); names[0].Name != "bar" || names[1].Name != "foo" {
-		t.Fatalf("Sorted = %v", names)
+	st, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, bad := range []string{"{", `{"version": 99, "packages": []}`} {
-		if err := os.WriteFile(path, []byte(bad), 0o644); err != nil {
-			t.Fatal(err)
+	if len(st.Packages) != 2 || !st.Packages["bar"].Auto || st.Packages["foo"].Depends[0] != "bar ^1" || !st.Packages["foo"].HasUninstall {
+		t.Fatalf("round trip gave %+v", st.Packages)
+	}
+	if r, ok := st.Get("FOO"); !ok || r.Name != "foo" || !r.InstalledAt.Equal(foo.InstalledAt) {
+		t.Fatalf("Get ignoring case = %+v, %v", r, ok)
+	}
+	got, err := db.Files(ctx, "foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[0].Path != "bin" || got[1].Path != "bin/f" || got[1].Target != "foo" || got[2].Mode != 0o755 || got[2].SHA256 != sum {
+		t.Fatalf("Files = %+v", got)
+	}
+	owners, err := db.Owners(ctx, map[string]bool{"bar": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := owners["/opt/p/bin/foo"]; o.Name != "foo" || o.Version != "1.0.0" || o.Type != TypeFile {
+		t.Fatalf("owner of bin/foo = %+v", o)
+	}
+	if o := owners["/opt/p/bin"]; o.Type != TypeDir || !o.Created {
+		t.Fatalf("owner of bin = %+v", o)
+	}
+	// A removal takes the files with the record; a replacement rewrites them.
+	if err := db.Commit(ctx, Change{Remove: []string{"foo"}, Put: []Package{{Record: rec("bar", "1.3.0")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.Files(ctx, "foo"); len(got) != 0 {
+		t.Fatalf("files of a removed package: %+v", got)
+	}
+	if got, _ := db.Files(ctx, "bar"); len(got) != 0 {
+		t.Fatalf("files of a replaced record: %+v", got)
+	}
+	recs, _ := db.Records(ctx)
+	if len(recs) != 1 || recs[0].Version != "1.3.0" {
+		t.Fatalf("records = %+v", recs)
+	}
+}
+
+func TestCommitRefusesInvalid(t *testing.T) {
+	db, _ := openTest(t)
+	bad := rec("foo", "1.0.0")
+	bad.Version = "1.0.0/../../../victim"
+	if err := db.Commit(context.Background(), Change{Put: []Package{{Record: bad}}}); err == nil {
+		t.Fatal("Commit accepted a version with a path in it")
+	}
+	if err := db.Commit(context.Background(), Change{Put: []Package{{Record: rec("foo", "1.0.0"), Files: []File{{Path: "../x", Type: TypeDir}}}}}); err == nil {
+		t.Fatal("Commit accepted a file path with ..")
+	}
+}
+
+func TestValidateRecord(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Record)
+		want   string // "" = valid
+	}{
+		{"valid", func(*Record) {}, ""},
+		{"traversal in version", func(r *Record) {
+			r.Version = "1.0.0/../../../victim"
+			r.Archive = r.Name + "-" + r.Version + ".tar.zst"
+		}, "version"},
+		{"loose version", func(r *Record) { r.Version = "1.0"; r.Archive = "foo-1.0.tar.zst" }, "version"},
+		{"slash in name", func(r *Record) { r.Name = "../foo"; r.Archive = "../foo-1.0.0.tar.zst" }, "name"},
+		{"archive mismatch", func(r *Record) { r.Archive = "../../x.tar.zst" }, "archive"},
+		{"bad sha", func(r *Record) { r.SHA256 = "zz" }, "sha256"},
+		{"relative prefix", func(r *Record) { r.Prefix = "opt/p" }, "prefix"},
+		{"unclean prefix", func(r *Record) { r.Prefix = "/opt/p/../q" }, "prefix"},
+		{"root prefix", func(r *Record) { r.Prefix = "/" }, "prefix"},
+		{"bad dependency", func(r *Record) { r.Depends = []string{"x >=>="} }, "depends"},
+		{"untracked escapes", func(r *Record) { r.Untracked = []string{"../etc/passwd"} }, "untracked"},
+		{"negative size", func(r *Record) { r.Size = -1 }, "size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := rec("foo", "1.0.0")
+			tt.change(&r)
+			err := ValidateRecord(r)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want one about %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestValidateFile(t *testing.T) {
+	tests := []struct {
+		f  File
+		ok bool
+	}{
+		{File{Path: "bin/x", Type: TypeFile, Mode: 0o644, SHA256: sum}, true},
+		{File{Path: "bin", Type: TypeDir, Mode: 0o755}, true},
+		{File{Path: "lib/l", Type: TypeSymlink, Mode: 0o777, Target: "/usr/lib/x"}, true},
+		{File{Path: "/etc/x", Type: TypeFile, SHA256: sum}, false},
+		{File{Path: "a/../b", Type: TypeDir}, false},
+		{File{Path: "a//b", Type: TypeDir}, false},
+		{File{Path: "a/./b", Type: TypeDir}, false},
+		{File{Path: "a\x00b", Type: TypeDir}, false},
+		{File{Path: "x", Type: TypeFile}, false},                        // no hash
+		{File{Path: "x", Type: TypeSymlink}, false},                     // no target
+		{File{Path: "x", Type: "fifo"}, false},                          // type
+		{File{Path: "x", Type: TypeDir, Mode: 0o755 | 1<<30}, false},    // mode bits
+		{File{Path: "x", Type: TypeDir, Size: 4096}, false},             // dir size
+		{File{Path: "x", Type: TypeFile, SHA256: sum, Size: -1}, false}, // size
+	}
+	for _, tt := range tests {
+		if err := ValidateFile(tt.f); (err == nil) != tt.ok {
+			t.Errorf("ValidateFile(%+v) = %v, want ok=%v", tt.f, err, tt.ok)
 		}
-		if _, err := Load(path); err == nil {
-			t.Fatalf("Load accepted %q", bad)
+	}
+}
+
+// exec runs SQL straight on the file, as a user editing it by hand would.
+func execRaw(t *testing.T, path, query string, args ...any) {
+	t.Helper()
+	d, _ := dsn(path, "_busy_timeout=1000")
+	raw, err := sql.Open("sqlite", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(query, args...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestHandEditedVersionRefused is issue 9's attack: a version with a path
+// in it is refused on load, with an error naming the file and the way out.
+func TestHandEditedVersionRefused(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	if err := db.Commit(ctx, Change{Put: []Package{{Record: rec("foo", "1.0.0")}}}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	execRaw(t, path, `UPDATE packages SET version = '1.0.0/../../../victim', archive = 'foo-1.0.0/../../../victim.tar.zst'`)
+	_, err := Load(path)
+	var ce *CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Load = %v, want a CorruptError", err)
+	}
+	for _, want := range []string{path, `package "foo"`, "version", "not a SemVer", "mv " + path} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+	db2, err := Open(ctx, path, "/opt/p")
+	if err != nil {
+		t.Fatal(err) // the file itself is sound; the record is what is refused
+	}
+	defer db2.Close()
+	if _, err := db2.Records(ctx); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Records = %v", err)
+	}
+	execRaw(t, path, `UPDATE packages SET version = '1.0.0', archive = 'foo-1.0.0.tar.zst'`)
+	execRaw(t, path, `INSERT INTO files VALUES ('foo', '../../etc/passwd', 'file', 420, 1, ?, '', 0)`, sum)
+	if _, err := db2.Files(ctx, "foo"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "../../etc/passwd") {
+		t.Fatalf("Files = %v", err)
+	}
+}
+
+func TestDamagedFile(t *testing.T) {
+	db, path := openTest(t)
+	if err := db.Commit(context.Background(), Change{Put: []Package{{Record: rec("foo", "1.0.0")}}}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := map[string][]byte{
+		"empty":     {},
+		"text":      []byte(`{"version": 1, "packages": []}`),
+		"header":    good[:50],
+		"truncated": good[:len(good)/2],
+		"zeroed":    append(append([]byte{}, good[:100]...), make([]byte, len(good)-100)...),
+	}
+	for name, content := range tests {
+		t.Run(name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "installed.db")
+			if err := os.WriteFile(p, content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), p) {
+				t.Fatalf("Load = %v, want ErrCorrupt naming the file", err)
+			}
+			if strings.Contains(err.Error(), "json:") || strings.Contains(err.Error(), "unexpected end of JSON") {
+				t.Errorf("bare JSON error: %v", err)
+			}
+		})
+	}
+}
+
+func TestMigrateLegacy(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, LegacyFile)
+	v1 := `{
+  "version": 1,
+  "packages": [
+    {"name": "hello", "version": "1.0.0", "depends": ["libgreet ^1.0"], "archive": "hello-1.0.0.tar.zst",
+     "sha256": "` + sum + `", "size": 604, "installed_at": "2026-01-02T03:04:05Z"},
+    {"name": "libgreet", "version": "1.0.0", "auto": true, "archive": "libgreet-1.0.0.tar.zst",
+     "sha256": "` + sum + `", "size": 46, "installed_at": "2026-01-02T03:04:05Z"}
+  ]
+}`
+	if err := os.WriteFile(legacy, []byte(v1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "installed.db")
+	// Readers see the old file before anything migrates it.
+	st, err := Load(path)
+	if err != nil || len(st.Packages) != 2 || !st.Packages["libgreet"].Auto {
+		t.Fatalf("Load before migration = %+v, %v", st, err)
+	}
+	db, err := Open(ctx, path, "/home/u/.local")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs, err := db.Records(ctx)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("Records = %+v, %v", recs, err)
+	}
+	if h := recs[0]; h.Name != "hello" || h.Prefix != "/home/u/.local" || h.FilesKnown || h.Depends[0] != "libgreet ^1.0" {
+		t.Fatalf("migrated record = %+v", h)
+	}
+	if _, err := os.Stat(legacy); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("installed.json still in place after migration")
+	}
+	if _, err := os.Stat(legacy + ".v1-migrated"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMigrateRefusesBadLegacy(t *testing.T) {
+	for name, text := range map[string]string{
+		"truncated": `{"version": 1, "packages": [{"name": "foo"`,
+		"traversal": `{"version": 1, "packages": [{"name": "foo", "version": "1.0.0/../../../victim", "archive": "foo-1.0.0/../../../victim.tar.zst", "sha256": "` + sum + `"}]}`,
+		"types":     `{"version": 1, "packages": {"name": "foo"}}`,
+		"version":   `{"version": 7, "packages": []}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			legacy := filepath.Join(dir, LegacyFile)
+			if err := os.WriteFile(legacy, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(context.Background(), filepath.Join(dir, "installed.db"), "/opt/p")
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), legacy) {
+				t.Fatalf("Open = %v, want ErrCorrupt naming %s", err, legacy)
+			}
+			if strings.Contains(err.Error(), "json: cannot") || strings.Contains(err.Error(), "invalid character") || strings.Contains(err.Error(), "state.Record") {
+				t.Errorf("bare JSON error: %v", err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "installed.db")); !errors.Is(err, os.ErrNotExist) {
+				t.Error("a database was created from a refused file")
+			}
+		})
+	}
+}
+
+func TestJournal(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	work := filepath.Join(filepath.Dir(path), "staging", "txn-1")
+	j := Journal{Work: work, Ops: []Op{
+		{Kind: OpAway, Src: "/opt/p/bin/x", Dst: "/opt/p/bin/.distpac-1-0"},
+		{Kind: OpAway, Src: "/opt/p/etc/c", Dst: "/opt/p/etc/c.distpac-save.2"},
+		{Kind: OpPlace, Src: work + "/0/bin/x", Dst: "/opt/p/bin/x"},
+		{Kind: OpRmdir, Src: "/opt/p/share/old"},
+	}}
+	if got, err := db.OpenJournal(ctx); err != nil || got != nil {
+		t.Fatalf("OpenJournal before any = %+v, %v", got, err)
+	}
+	if err := db.BeginJournal(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.BeginJournal(ctx, j); err == nil {
+		t.Fatal("a second journal was accepted")
+	}
+	got, err := db.OpenJournal(ctx)
+	if err != nil || got == nil || got.Committed || len(got.Ops) != 4 || got.Ops[2] != j.Ops[2] {
+		t.Fatalf("OpenJournal = %+v, %v", got, err)
+	}
+	if err := db.Commit(ctx, Change{Put: []Package{{Record: rec("x", "1.0.0")}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.OpenJournal(ctx); got == nil || !got.Committed {
+		t.Fatalf("journal after commit = %+v", got)
+	}
+	if err := db.EndJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.OpenJournal(ctx); got != nil {
+		t.Fatalf("journal after end = %+v", got)
+	}
+}
+
+func TestValidateJournal(t *testing.T) {
+	work := "/d/client/staging/txn-9"
+	bad := []Journal{
+		{Work: "/home/u", Ops: nil},
+		{Work: work, Ops: []Op{{Kind: OpPlace, Src: "/etc/passwd", Dst: "/opt/p/x"}}},
+		{Work: work, Ops: []Op{{Kind: OpPlace, Src: work + "/x", Dst: work + "/y"}}},
+		{Work: work, Ops: []Op{{Kind: OpAway, Src: "/opt/p/x", Dst: "/tmp/.distpac-1"}}},
+		{Work: work, Ops: []Op{{Kind: OpAway, Src: "/opt/p/x", Dst: "/opt/p/x.distpac-save/y"}}},
+		{Work: work, Ops: []Op{{Kind: OpAway, Src: "/opt/p/x", Dst: "/opt/p/y"}}},
+		{Work: work, Ops: []Op{{Kind: "delete", Src: "/opt/p/x"}}},
+		{Work: work, Ops: []Op{{Kind: OpPlace, Src: work + "/../../x", Dst: "/opt/p/x"}}},
+	}
+	for _, j := range bad {
+		if err := ValidateJournal(j); err == nil {
+			t.Errorf("ValidateJournal accepted %+v", j)
+		}
+	}
+	good := Journal{Work: "/opt/p/" + StagingDirName + "/txn-3", Ops: []Op{{Kind: OpAway, Src: "/opt/p/x", Dst: "/opt/p/x.distpac-save"}}}
+	if err := ValidateJournal(good); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestHistory(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	id1, err := db.StartHistory(ctx, "install hello")
+	if err != nil {
+		t.Fatal(err)
+	}
+	changes := []HistoryChange{{Name: "hello", To: "1.0.0"}}
+	if err := db.Commit(ctx, Change{Put: []Package{{Record: rec("hello", "1.0.0")}}, History: HistoryEnd{ID: id1, Changes: changes, Downloaded: 100, Installed: 42}}); err != nil {
+		t.Fatal(err)
+	}
+	id2, _ := db.StartHistory(ctx, "install broken")
+	if err := db.FinishHistory(ctx, HistoryEnd{ID: id2, Result: ResultFailed, Error: "install.sh exited with status 3"}); err != nil {
+		t.Fatal(err)
+	}
+	db.StartHistory(ctx, "uninstall hello") // the process "dies" here
+	if err := db.MarkInterrupted(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := db.History(ctx)
+	if err != nil || len(h) != 3 {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	if h[0].Result != ResultOK || h[0].Changes[0] != changes[0] || h[0].Downloaded != 100 || h[0].Installed != 42 || h[0].Finished.IsZero() {
+		t.Errorf("entry 1 = %+v", h[0])
+	}
+	if h[1].Result != ResultFailed || !strings.Contains(h[1].Error, "status 3") {
+		t.Errorf("entry 2 = %+v", h[1])
+	}
+	if h[2].Result != ResultInterrupted || h[2].Command != "uninstall hello" {
+		t.Errorf("entry 3 = %+v", h[2])
 	}
 }
 

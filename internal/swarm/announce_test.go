@@ -17,7 +17,7 @@ import (
 // A client that closes its engine leaves the tracker's swarm at once,
 // instead of being handed to other clients until its entry expires.
 func TestCloseAnnouncesStopped(t *testing.T) {
-	trk, announce := serveTracker(t, tracker.Options{})
+	trk, announce := startTracker(t)
 
 	seedDir, leechDir := t.TempDir(), t.TempDir()
 	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
@@ -62,11 +62,11 @@ func TestCloseAnnouncesStopped(t *testing.T) {
 	}
 }
 
-// serveTracker runs an embedded tracker on 127.0.0.1 for the test and
-// returns it with its announce URL.
-func serveTracker(t *testing.T, opts tracker.Options) (*tracker.Tracker, string) {
+// startTracker runs an embedded tracker on loopback for the test and
+// returns it and its announce URL.
+func startTracker(t *testing.T) (*tracker.Tracker, string) {
 	t.Helper()
-	trk := tracker.New(opts)
+	trk := tracker.New(tracker.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+
+	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // DefaultGiveUpAfter is how long a download may have no source at all (no
@@ -19,7 +21,7 @@ import (
 // (hungryAnnounce), and the web seed is tried after DefaultWebSeedAfter,
 // so 10 s gives each source a second chance and still tells the user what
 // is wrong long before a two-minute stall timeout.
-const DefaultGiveUpAfter = 10 * time.Second
+const DefaultGiveUpAfter = 8 * time.Second
 
 // directRedial is how often the direct peers (the publisher's seeder) are
 // handed to the library again while none of them is connected; the
@@ -66,7 +68,23 @@ func (e *NoSourceError) Error() string {
 	if len(why) == 0 {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
-	return fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	if e.Withdrawn() {
+		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
+	}
+	return msg
+}
+
+// Withdrawn reports whether a tracker said it does not serve the torrent:
+// the publisher removed the package after the catalog the client holds.
+func (e *NoSourceError) Withdrawn() bool {
+	for _, t := range e.Trackers {
+		var fe *trackerclient.FailureError
+		if errors.As(t.Err, &fe) && fe.NotServed() {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrNoSource matches every *NoSourceError with errors.Is.
@@ -94,6 +112,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	if err != nil {
 		return err
 	}
+	// A chunk that cannot be written (a full disk, an I/O error) ends the
+	// download at once with the OS's error, which names the file; by
+	// default the library stops downloading silently and the download
+	// stalls until the caller's timeout blames the peers.
+	writeErr := make(chan error, 1)
+	onWriteErr := func(err error) {
+		select {
+		case writeErr <- err:
+		default:
+		}
+	}
+	t.SetOnWriteChunkError(onWriteErr)
 	addDirect := func() {
 		if len(direct) == 0 {
 			return
@@ -138,6 +168,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case err := <-writeErr:
+			return fmt.Errorf("swarm: saving %s: %w", t.Name(), err)
 		case <-tick.C:
 			report()
 		}
@@ -182,6 +214,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			if t, err = e.add(torrentBytes); err != nil {
 				return err
 			}
+			t.SetOnWriteChunkError(onWriteErr)
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 		}

@@ -17,7 +17,6 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,26 +74,6 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// DefaultRequestBudget is the memory an engine holds at most for data read
-// for peers' requests and not yet sent: 256 connections at full
-// read-ahead, so that a few hundred peers that stop reading cannot take it
-// all from the others before peerWriteTimeout drops them.
-const DefaultRequestBudget = 64 << 20
-
-// peerReadAhead is the data read for one peer's requests and not yet sent
-// (the writer then takes it 32 KiB at a time). It only has to hide a page
-// cache read of 16 KiB (microseconds): the round trip is covered by the
-// socket's send buffer. A 64 MiB download from one seeder on loopback took
-// 0.24 s with 1 MiB and with 256 KiB. It also caps a request's length (BEP
-// 3 clients ask for 16 KiB).
-const peerReadAhead = 128 << 10
-
-// peerWriteTimeout drops a peer whose socket accepts nothing for this long
-// while data waits for it: a peer that requests and never reads holds its
-// read-ahead until then. A 32 KiB write that takes 15 s means under
-// 2 KiB/s.
-const peerWriteTimeout = 15 * time.Second
-
 // Engine runs one BitTorrent client.
 type Engine struct {
 	cl     *torrent.Client
@@ -137,24 +116,10 @@ func RouteLibraryLogs(logger *slog.Logger) {
 	})
 }
 
-// SoftMemoryLimit is the Go runtime's soft memory limit in a process that
-// runs an engine, unless GOMEMLIMIT sets another. The engine's live memory
-// is bounded (the request budget, a few buffers a connection), but with the
-// default GOGC the heap may grow to twice what is live before a collection:
-// 200 hoarding connections held 70 MB live and took dist-server to 165 MB
-// RSS; with this limit the collector runs sooner as the heap nears it.
-const SoftMemoryLimit = 100 << 20
-
-var memLimitOnce sync.Once
-
-// New starts an engine listening on cfg.ListenAddr. The first engine of a
-// process sets the runtime's soft memory limit (SoftMemoryLimit).
+// New starts an engine listening on cfg.ListenAddr. Engines set the
+// runtime's soft memory limit (SoftMemoryLimit) unless GOMEMLIMIT is set.
 func New(cfg Config) (*Engine, error) {
-	memLimitOnce.Do(func() {
-		if os.Getenv("GOMEMLIMIT") == "" {
-			debug.SetMemoryLimit(SoftMemoryLimit)
-		}
-	})
+	adjustMemoryLimit(0)
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -365,6 +330,10 @@ func (e *Engine) Close() error {
 	}
 	errs := e.cl.Close()
 	err := e.store.Close()
+	e.mu.Lock()
+	n := len(e.torrents)
+	e.mu.Unlock()
+	adjustMemoryLimit(-int64(n))
 	return errors.Join(append(errs, err)...)
 }
 
@@ -404,8 +373,12 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 		return nil, fmt.Errorf("swarm: add %s: %w", info.Name, err)
 	}
 	e.mu.Lock()
+	_, had := e.torrents[t.InfoHash()]
 	e.torrents[t.InfoHash()] = t
 	e.mu.Unlock()
+	if !had {
+		adjustMemoryLimit(1)
+	}
 	t.DownloadAll()
 	e.status.noteAdded(t.InfoHash())
 	if e.ann != nil {
@@ -417,16 +390,20 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 // Seed starts sharing a complete archive that already lies in Dir. With
 // verify the payload is hashed first (the library trusts a full-size file
 // otherwise); Seed fails if any piece is bad.
+//
+// The hashing is distpac's own, before the torrent joins the engine: the
+// library's verification schedules its hashers by scanning every torrent
+// of the client for each piece, and a seeder with 10,000 packages took
+// 10.8 s to start, most of it there (and in the collector).
 func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (metainfo.Hash, error) {
+	if verify {
+		if err := verifyPayload(ctx, e.dir, torrentBytes); err != nil {
+			return metainfo.Hash{}, err
+		}
+	}
 	t, err := e.add(torrentBytes)
 	if err != nil {
 		return metainfo.Hash{}, err
-	}
-	if verify {
-		if err := t.VerifyDataContext(ctx); err != nil {
-			e.Drop(t.InfoHash())
-			return metainfo.Hash{}, fmt.Errorf("swarm: verify %s: %w", t.Name(), err)
-		}
 	}
 	// The Complete flag is set asynchronously after hashing; the count of
 	// missing bytes is current.
@@ -453,6 +430,7 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 	delete(e.webErrs, ih)
 	e.mu.Unlock()
 	if ok {
+		adjustMemoryLimit(-1)
 		t.Drop()
 	}
 }

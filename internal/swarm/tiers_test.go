@@ -10,7 +10,6 @@ import (
 
 	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
-	"github.com/distpac/distpac/internal/tracker"
 )
 
 // With a dead first tracker (one port refusing, one accepting and never
@@ -19,7 +18,7 @@ import (
 // not once per torrent: after the first round of announces finds it down,
 // the others ask the live tracker first.
 func TestDeadTrackersCostOnce(t *testing.T) {
-	trk, live := serveTracker(t, tracker.Options{MaxPeersPerIP: -1})
+	trk, live := startTracker(t)
 	hanging, accepted := nettest.Hanging(t)
 	trackers := []string{"http://" + nettest.Refused(t) + "/announce", "http://" + hanging + "/announce", live}
 

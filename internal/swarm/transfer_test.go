@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/torrentmeta"
-	"github.com/distpac/distpac/internal/tracker"
 )
 
 // TestTransferReport: a download's report says where its bytes came from.
@@ -18,7 +17,7 @@ import (
 // and gets part of the archive from it; a third resumes from a partial
 // file and reports what it already had.
 func TestTransferReport(t *testing.T) {
-	trk, announce := serveTracker(t, tracker.Options{})
+	trk, announce := startTracker(t)
 
 	const size = 4 << 20
 	seedDir := t.TempDir()

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -153,4 +154,41 @@ func Parse(torrent []byte, wantName string, wantSize int64) (*metainfo.MetaInfo,
 		return nil, nil, fmt.Errorf("torrent describes %q (%d bytes), catalog says %q (%d bytes)", info.Name, info.TotalLength(), wantName, wantSize)
 	}
 	return mi, &info, nil
+}
+
+// Trackers lists the http(s) trackers of a torrent's announce-list, tier by
+// tier (nil when the bytes do not decode).
+func Trackers(torrent []byte) []string {
+	mi, err := metainfo.Load(bytes.NewReader(torrent))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, tier := range mi.UpvertedAnnounceList() {
+		for _, u := range tier {
+			if p, err := url.Parse(u); err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" {
+				out = append(out, u)
+			}
+		}
+	}
+	return out
+}
+
+// WebSeedURLs lists where a torrent's web seeds (BEP 19 url-list) serve
+// the file named name: an entry ending in "/" is a folder holding it.
+func WebSeedURLs(torrent []byte, name string) []string {
+	mi, err := metainfo.Load(bytes.NewReader(torrent))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range mi.UrlList {
+		if p, err := url.Parse(s); err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" {
+			if strings.HasSuffix(s, "/") {
+				s += url.PathEscape(name)
+			}
+			out = append(out, s)
+		}
+	}
+	return out
 }

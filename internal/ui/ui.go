@@ -13,8 +13,6 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-
-	"github.com/distpac/distpac/internal/units"
 )
 
 // Printer writes user-facing output.
@@ -26,7 +24,10 @@ type Printer struct {
 	// (NO_COLOR does not matter here: it is about colour, not questions).
 	In    io.Reader
 	InTTY bool
-	mu    sync.Mutex
+	// Verbose asks for details (-v): tables where a line is the default.
+	Verbose bool
+	mu      sync.Mutex
+	bar     *progressbar.ProgressBar // the bar being drawn, if any; guarded by mu
 }
 
 // New makes a printer for the given streams, detecting a terminal.
@@ -45,13 +46,18 @@ func IsTerminal(s any) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// Printf prints progress and status lines (hidden by -q).
+// Printf prints progress and status lines (hidden by -q). A progress bar
+// on the terminal is cleared first, so that the line does not land in the
+// middle of it; the bar draws itself again below on its next update.
 func (p *Printer) Printf(format string, a ...any) {
 	if p.Quiet {
 		return
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Clear()
+	}
 	fmt.Fprintf(p.Out, format, a...)
 }
 
@@ -98,6 +104,13 @@ type Progress struct {
 	start time.Time
 }
 
+// setBar records the bar being drawn (nil when none), for Printf.
+func (p *Printer) setBar(b *progressbar.ProgressBar) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.bar = b
+}
+
 // NewProgress starts a progress display: a bar on a terminal, nothing
 // otherwise (the summary line is printed by Done).
 func (p *Printer) NewProgress(total int64, what string) *Progress {
@@ -111,6 +124,7 @@ func (p *Printer) NewProgress(total int64, what string) *Progress {
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
+		p.setBar(pr.bar)
 	}
 	return pr
 }
@@ -122,19 +136,19 @@ func (pr *Progress) Set(done int64) {
 	}
 }
 
-// Done ends the display with a summary line.
-func (pr *Progress) Done(peers int) {
+// Done ends the display; the caller prints the summary.
+func (pr *Progress) Done() {
 	if pr.bar != nil {
 		pr.bar.Finish()
+		pr.p.setBar(nil)
 	}
-	d := time.Since(pr.start)
-	rate := float64(pr.total) / d.Seconds()
-	from := ""
-	switch {
-	case peers == 1:
-		from = " from 1 peer"
-	case peers > 1:
-		from = fmt.Sprintf(" from %d peers", peers)
+}
+
+// Abort ends the display of a transfer that failed or was interrupted,
+// leaving the line clean for the error that follows.
+func (pr *Progress) Abort() {
+	if pr.bar != nil {
+		pr.bar.Clear()
+		pr.p.setBar(nil)
 	}
-	pr.p.Printf("downloaded %s in %.2fs (%s/s)%s\n", units.FormatBytes(pr.total), d.Seconds(), units.FormatBytes(int64(rate)), from)
 }

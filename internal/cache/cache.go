@@ -1,0 +1,94 @@
+// Package cache bounds the client's archive cache: the archives of
+// packages that are not installed go, least recently used first, until the
+// cache fits client.yaml's cache_max_size. Both `dist-client clean` and the
+// daemon (after each download) trim with it.
+package cache
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Entry is one file of the cache.
+type Entry struct {
+	Name string
+	Size int64
+	Used time.Time // the later of its access and modification times
+}
+
+// List reads the cache's regular files.
+func List(dir string) ([]Entry, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		used := fi.ModTime()
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			if at := time.Unix(st.Atim.Sec, st.Atim.Nsec); at.After(used) {
+				used = at
+			}
+		}
+		out = append(out, Entry{Name: e.Name(), Size: fi.Size(), Used: used})
+	}
+	return out, nil
+}
+
+// Trim removes files of dir that keep does not name, least recently used
+// first, until the cache holds at most max bytes (max ≤ 0: remove every such
+// file). Partial downloads (".part") that keep does not name go first. It
+// returns what it removed.
+func Trim(dir string, keep func(name string) bool, max int64) (removed []Entry, err error) {
+	ents, err := List(dir)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, e := range ents {
+		total += e.Size
+	}
+	var victims []Entry
+	for _, e := range ents {
+		if !keep(e.Name) {
+			victims = append(victims, e)
+		}
+	}
+	slices.SortFunc(victims, func(a, b Entry) int {
+		ap, bp := strings.HasSuffix(a.Name, ".part"), strings.HasSuffix(b.Name, ".part")
+		switch {
+		case ap != bp && ap:
+			return -1
+		case ap != bp:
+			return 1
+		}
+		return a.Used.Compare(b.Used)
+	})
+	for _, v := range victims {
+		if max > 0 && total <= max {
+			break
+		}
+		if err := os.Remove(filepath.Join(dir, v.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+		total -= v.Size
+		removed = append(removed, v)
+	}
+	return removed, nil
+}

@@ -1,0 +1,238 @@
+package clientcli
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/units"
+)
+
+func newFiles(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "files NAME",
+		Short: "List the files an installed package placed (as pacman -Ql)",
+		Long: `files lists every file, directory and symlink the installed package placed, with
+absolute paths under the prefix it was installed to. Paths its install.sh wrote straight
+into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
+		Example: "  dist-client files hello\n  dist-client files --json hello",
+		Args:    cli.ExactArgs(1, "an installed package name"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			rec, files, err := in.Files(cmd.Context(), args[0])
+			if errors.Is(err, install.ErrNotInstalled) {
+				return cli.WithHint(err, "dist-client list --installed shows what is installed")
+			}
+			if err != nil {
+				return err
+			}
+			type fileJSON struct {
+				state.File
+				Path string `json:"path"`
+			}
+			if asJSON {
+				out := struct {
+					Name      string     `json:"name"`
+					Version   string     `json:"version"`
+					Prefix    string     `json:"prefix"`
+					Files     []fileJSON `json:"files"`
+					Untracked []string   `json:"untracked"`
+					Known     bool       `json:"files_known"`
+				}{rec.Name, rec.Version, rec.Prefix, []fileJSON{}, []string{}, rec.FilesKnown}
+				for _, f := range files {
+					out.Files = append(out.Files, fileJSON{File: f, Path: filepath.Join(rec.Prefix, f.Path)})
+				}
+				for _, u := range rec.Untracked {
+					out.Untracked = append(out.Untracked, filepath.Join(rec.Prefix, u))
+				}
+				return e.UI.JSON(out)
+			}
+			if !rec.FilesKnown {
+				e.UI.Warnf("%s %s was installed by an older dist-client that recorded no files\n", rec.Name, rec.Version)
+			}
+			for _, f := range files {
+				p := filepath.Join(rec.Prefix, f.Path)
+				switch f.Type {
+				case state.TypeDir:
+					p += "/"
+				case state.TypeSymlink:
+					p += " -> " + f.Target
+				}
+				e.UI.Dataf("%s %s\n", rec.Name, p)
+			}
+			for _, u := range rec.Untracked {
+				e.UI.Dataf("%s %s (untracked: written by install.sh straight into the prefix)\n", rec.Name, filepath.Join(rec.Prefix, u))
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newOwner(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:     "owner PATH",
+		Short:   "Name the installed package that placed a file (as pacman -Qo)",
+		Example: "  dist-client owner ~/.local/bin/hello",
+		Args:    cli.ExactArgs(1, "a path"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			abs, o, err := in.Owner(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.UI.JSON(struct {
+					Path    string `json:"path"`
+					Name    string `json:"name"`
+					Version string `json:"version"`
+					Type    string `json:"type"`
+				}{abs, o.Name, o.Version, string(o.Type)})
+			}
+			e.UI.Dataf("%s is owned by %s %s\n", abs, o.Name, o.Version)
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// errVerify is verify finding problems: exit status 1 after the report.
+var errVerify = errors.New("verify")
+
+func newVerify(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "verify [NAME...]",
+		Short: "Check installed packages' files against what was recorded (as pacman -Qkk)",
+		Long: `verify compares every file, directory and symlink the named packages (all installed
+packages without a name) placed with the disk: missing, changed content (size or SHA-256),
+changed mode, changed type or symlink target. The exit status is 1 when anything differs.`,
+		Example: "  dist-client verify\n  dist-client verify --json hello",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			res, err := in.Verify(cmd.Context(), args)
+			if errors.Is(err, install.ErrNotInstalled) {
+				return cli.WithHint(err, "dist-client list --installed shows what is installed")
+			}
+			if err != nil {
+				return err
+			}
+			problems, pkgs := 0, 0
+			for _, v := range res {
+				if len(v.Problems) > 0 {
+					problems += len(v.Problems)
+					pkgs++
+				}
+			}
+			if asJSON {
+				if err := e.UI.JSON(res); err != nil {
+					return err
+				}
+			} else {
+				for _, v := range res {
+					for _, p := range v.Problems {
+						e.UI.Dataf("%s: %s: %s\n", v.Name, p.Path, p.What)
+					}
+					note := ""
+					if v.Unknown {
+						note = " (installed by an older dist-client: no files recorded)"
+					} else if v.Untracked > 0 {
+						note = fmt.Sprintf(" (and %d untracked)", v.Untracked)
+					}
+					e.UI.Printf("%s %s: %d files, %d problems%s\n", v.Name, v.Version, v.Files, len(v.Problems), note)
+				}
+			}
+			if problems > 0 {
+				return fmt.Errorf("%w: %d problems in %d packages", errVerify, problems, pkgs)
+			}
+			return nil
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func newHistory(e *env) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "history",
+		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
+		Long: `history lists every transaction: when it started, the command, the packages and versions
+before and after, the result (ok, failed, or interrupted for a process that died, whose
+changes the next command rolled back or finished), and the bytes downloaded and installed.`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			in, err := e.installer()
+			if err != nil {
+				return err
+			}
+			h, err := in.History(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return e.UI.JSON(h)
+			}
+			if len(h) == 0 {
+				e.UI.Printf("no transactions yet\n")
+				return nil
+			}
+			rows := make([][]string, 0, len(h))
+			for _, x := range h {
+				result := x.Result
+				if x.Error != "" {
+					result += ": " + firstLine(x.Error)
+				}
+				rows = append(rows, []string{x.Started.Local().Format(time.DateTime), x.Command,
+					describeChanges(x.Changes), result, units.FormatBytes(x.Downloaded)})
+			}
+			return e.UI.Table([]string{"TIME", "COMMAND", "CHANGES", "RESULT", "DOWNLOADED"}, rows)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+// describeChanges is one line: "+libgreet 1.0.0, hello 1.0.0 -> 1.1.0, -old 2.0.0".
+func describeChanges(changes []state.HistoryChange) string {
+	if len(changes) == 0 {
+		return "-"
+	}
+	parts := make([]string, len(changes))
+	for i, ch := range changes {
+		switch {
+		case ch.From == "":
+			parts[i] = "+" + ch.Name + " " + ch.To
+		case ch.To == "":
+			parts[i] = "-" + ch.Name + " " + ch.From
+		default:
+			parts[i] = ch.Name + " " + ch.From + " -> " + ch.To
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,0 +1,332 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/stage"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// pending is one item of a plan on its way in.
+type pending struct {
+	it       item
+	old      *state.Record // the installed version it replaces
+	oldFiles []state.File
+	// oldPkg is the old version's extracted package, when its
+	// uninstall.sh ran (a rollback runs its install.sh again).
+	oldPkg string
+	work   string // this item's part of the work directory
+	pkgDir string // the new version's extracted package
+	tree   *stage.Tree
+}
+
+// run is one transaction of a plan: every item is staged, the staged trees
+// are checked together and placed with one journaled step, and the records
+// are committed at once.
+type run struct {
+	c       *Client
+	tx      *txn
+	work    string
+	watch   *stage.Watch // one for every script of the run
+	pending []*pending
+	cleanup sync.WaitGroup // removals of extracted copies under way
+	fetch   *fetching      // the plan's downloads, under way while it stages
+}
+
+// carryOut checks free space, downloads every archive of the plan and,
+// while the downloads go on, stages each package in plan order as soon as
+// its archive is there; then it checks and places them all, committing the
+// records (and the marked ones) in one state transaction.
+func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []state.Record) error {
+	if err := c.checkSpace(items); err != nil {
+		return err
+	}
+	f, err := c.startFetch(ctx, items)
+	if err != nil {
+		return err
+	}
+	defer f.stop()
+	work, err := c.newWork(c.Config.Prefix)
+	if err != nil {
+		return err
+	}
+	defer place.Discard(work)
+	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f}
+	defer r.cleanup.Wait()
+	failed := func(err error) error {
+		f.stop() // downloads still under way end before the rollback
+		tx.downloaded = f.downloadedBytes()
+		tx.report = f.reportCopy()
+		if ctx.Err() != nil && f.partial() {
+			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install\n", c.Paths.Cache())
+		}
+		return r.abort(ctx, err)
+	}
+	for i, it := range items {
+		if err := f.wait(ctx, it.row.Archive); err != nil {
+			return failed(err)
+		}
+		p, err := r.prepare(ctx, i, it)
+		if p != nil {
+			r.pending = append(r.pending, p)
+		}
+		if err != nil {
+			return failed(err)
+		}
+	}
+	if err := f.finish(); err != nil {
+		return failed(err)
+	}
+	tx.downloaded = f.downloadedBytes()
+	c.Report = f.reportCopy()
+	tx.report = c.Report
+	if err := c.step("staged"); err != nil {
+		return r.abort(ctx, err)
+	}
+	puts, err := r.place(ctx, marked)
+	if err != nil {
+		return r.abort(ctx, err)
+	}
+	for _, p := range puts {
+		c.UI.Printf("installed %s %s\n", p.Name, p.Version)
+	}
+	return nil
+}
+
+// prepare stages item i: for an upgrade the old version's uninstall.sh runs
+// first (today's order, which scripts of the old contract rely on), then
+// the new version is extracted and its install.sh run into the staging
+// root. The returned pending is set even on error, for the rollback.
+func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
+	c := r.c
+	p := &pending{it: it, work: filepath.Join(r.work, strconv.Itoa(i))}
+	if err := os.MkdirAll(p.work, 0o755); err != nil {
+		return nil, fmt.Errorf("staging: %w", err)
+	}
+	row := it.row
+	if old, ok := r.tx.recs.Get(row.Name); ok && it.step.From != nil {
+		p.old = &old
+		files, err := r.tx.st.Files(ctx, old.Name)
+		if err != nil {
+			return nil, err
+		}
+		p.oldFiles = files
+		c.UI.Printf("%s %s %s -> %s\n", upOrDown(old.Version, row.Version), old.Name, old.Version, row.Version)
+		if old.HasUninstall || !old.FilesKnown {
+			dir, err := c.unpack(ctx, old, filepath.Join(p.work, "old"))
+			if err != nil {
+				return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
+			}
+			if script.Exists(dir, "uninstall.sh") {
+				if err := c.runScript(ctx, "uninstall.sh", old, dir, ""); err != nil {
+					return nil, fmt.Errorf("upgrade %s: uninstall of %s: %w (nothing changed)", old.Name, old.Version, err)
+				}
+				p.oldPkg = dir
+			}
+		}
+	} else {
+		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
+	}
+	p.pkgDir = filepath.Join(p.work, "pkg")
+	if err := r.extract(ctx, row, p.pkgDir); err != nil {
+		return p, err
+	}
+	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version, r.watch))
+	p.tree = tree
+	if err != nil {
+		return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
+	}
+	if len(tree.Untracked) > 0 {
+		c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR: %s; distpac does not track these (write them under $DISTPAC_DESTDIR$DISTPAC_PREFIX)\n",
+			row.Name, row.Version, listSome(tree.Untracked))
+	} else if tree.Scripted {
+		// Staged: the extracted copy is not needed any more. It goes while
+		// the next package stages (10,000 files take 40 ms to delete).
+		r.cleanup.Go(func() { os.RemoveAll(p.pkgDir) })
+	}
+	return p, nil
+}
+
+func upOrDown(from, to string) string {
+	ov, err1 := semver.StrictNewVersion(from)
+	nv, err2 := semver.StrictNewVersion(to)
+	if err1 == nil && err2 == nil && nv.LessThan(ov) {
+		return "downgrading"
+	}
+	return "upgrading"
+}
+
+// listSome names up to five paths.
+func listSome(paths []string) string {
+	if len(paths) <= 5 {
+		return strings.Join(paths, ", ")
+	}
+	return strings.Join(paths[:5], ", ") + fmt.Sprintf(" and %d more", len(paths)-5)
+}
+
+// place checks the staged trees for conflicts, journals and applies the
+// moves, and commits the records. On an error nothing is left moved.
+func (r *run) place(ctx context.Context, marked []state.Record) ([]state.Record, error) {
+	c, tx := r.c, r.tx
+	skip := map[string]bool{}
+	changes := make([]place.Change, len(r.pending))
+	for i, p := range r.pending {
+		if p.old != nil {
+			skip[p.old.Name] = true
+			changes[i].Old = &place.Installed{Name: p.old.Name, Version: p.old.Version, Prefix: p.old.Prefix, Files: p.oldFiles}
+		}
+		changes[i].New = &place.Staged{Name: p.it.row.Name, Version: p.it.row.Version, Prefix: c.Config.Prefix, Root: p.tree.Root, Files: p.tree.Files}
+	}
+	owners, err := tx.st.Owners(ctx, skip)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := place.Prepare(changes, place.Options{Work: r.work, Owners: owners, Overwrite: c.Overwrite, Warn: c.UI.Warnf})
+	if err != nil {
+		var names []string
+		for _, p := range r.pending {
+			names = append(names, p.it.row.Name+" "+p.it.row.Version)
+		}
+		return nil, fmt.Errorf("install %s: %w", listSome(names), err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	var puts []state.Package
+	var recs []state.Record
+	for i, p := range r.pending {
+		row := p.it.row
+		rec := state.Record{
+			Name: row.Name, Version: row.Version, Auto: p.it.step.Auto, Depends: row.Depends, Conflicts: row.Conflicts,
+			Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize, Prefix: c.Config.Prefix,
+			FilesKnown: true, HasUninstall: p.tree.HasUninstall, Untracked: capList(p.tree.Untracked), InstalledAt: now,
+		}
+		ch := state.HistoryChange{Name: row.Name, To: row.Version}
+		if p.old != nil {
+			rec.Auto = p.old.Auto
+			ch.From = p.old.Version
+		}
+		tx.changes = append(tx.changes, ch)
+		puts = append(puts, state.Package{Record: rec, Files: plan.Files[i]})
+		recs = append(recs, rec)
+	}
+	tx.installed += plan.Bytes
+	var mark []state.Record
+	for _, m := range marked {
+		if !skip[m.Name] && !inPuts(puts, m.Name) {
+			mark = append(mark, m)
+		}
+	}
+	return recs, c.commitMoves(ctx, tx, plan.Journal, []string{c.Config.Prefix}, state.Change{Put: puts, Mark: mark, History: tx.historyEnd(state.ResultOK)})
+}
+
+func inPuts(puts []state.Package, name string) bool {
+	for _, p := range puts {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// capList keeps at most as many untracked paths as a record may hold.
+func capList(paths []string) []string {
+	const max = 1000
+	if len(paths) > max {
+		return paths[:max]
+	}
+	return paths
+}
+
+// abort undoes a transaction that failed before its commit: scripts that
+// wrote straight into the prefix are cleaned up with their uninstall.sh,
+// and old versions whose uninstall.sh ran are installed again.
+func (r *run) abort(ctx context.Context, cause error) error {
+	c := r.c
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	var restored []string
+	var errs []error
+	for i := len(r.pending) - 1; i >= 0; i-- {
+		p := r.pending[i]
+		row := p.it.row
+		// A script that wrote only into its staging root needs no cleanup:
+		// the staging is discarded. One that wrote straight into the
+		// prefix is cleaned up by its uninstall.sh.
+		if p.tree != nil && len(p.tree.Untracked) > 0 && script.Exists(p.pkgDir, "uninstall.sh") {
+			if i == len(r.pending)-1 {
+				c.UI.Warnf("install of %s %s failed; running its uninstall.sh to clean up\n", row.Name, row.Version)
+			} else {
+				c.UI.Warnf("undoing the install of %s %s; running its uninstall.sh\n", row.Name, row.Version)
+			}
+			rec := state.Record{Name: row.Name, Version: row.Version, Prefix: c.Config.Prefix}
+			if err := c.runScript(cctx, "uninstall.sh", rec, p.pkgDir, ""); err != nil {
+				c.UI.Warnf("cleanup of %s: %v\n", row.Name, err)
+			}
+		}
+		if p.oldPkg != "" {
+			c.UI.Warnf("restoring %s %s\n", p.old.Name, p.old.Version)
+			if err := r.restore(cctx, p); err != nil {
+				errs = append(errs, fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", p.old.Name, p.old.Version, err))
+				continue
+			}
+			restored = append(restored, p.old.Name+" "+p.old.Version)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w; %w", errors.Join(errs...), cause)
+	}
+	if len(restored) == 1 && len(r.pending) > 0 {
+		last := r.pending[len(r.pending)-1]
+		if last.old != nil {
+			return fmt.Errorf("upgrade %s to %s failed, %s restored: %w", last.old.Name, last.it.row.Version, last.old.Version, cause)
+		}
+	}
+	if len(restored) > 0 {
+		return fmt.Errorf("%w (restored %s)", cause, strings.Join(restored, ", "))
+	}
+	return cause
+}
+
+// restore installs the old version of p again after its uninstall.sh ran:
+// its install.sh runs into a new staging root and the result replaces the
+// old version's own files, as an upgrade to itself would.
+func (r *run) restore(ctx context.Context, p *pending) error {
+	c, old := r.c, *p.old
+	// A work directory of its own: committing removes it.
+	work, err := c.newWork(old.Prefix)
+	if err != nil {
+		return err
+	}
+	defer place.Discard(work)
+	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
+	opts.Prefix = old.Prefix
+	tree, err := stage.Build(ctx, p.oldPkg, work, opts)
+	if err != nil {
+		return err
+	}
+	owners, err := r.tx.st.Owners(ctx, map[string]bool{old.Name: true})
+	if err != nil {
+		return err
+	}
+	change := place.Change{
+		Old: &place.Installed{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Files: p.oldFiles},
+		New: &place.Staged{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Root: tree.Root, Files: tree.Files},
+	}
+	plan, err := place.Prepare([]place.Change{change}, place.Options{Work: work, Owners: owners, Overwrite: c.Overwrite, Warn: c.UI.Warnf})
+	if err != nil {
+		return err
+	}
+	old.FilesKnown, old.HasUninstall, old.Untracked = true, tree.HasUninstall, capList(tree.Untracked)
+	return c.commitMoves(ctx, r.tx, plan.Journal, []string{old.Prefix}, state.Change{Put: []state.Package{{Record: old, Files: plan.Files[0]}}})
+}

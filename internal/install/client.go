@@ -1,0 +1,231 @@
+// Package install carries out what dist-client is asked to change, as one
+// transaction per command: it resolves a plan (plan.go), checks free space
+// and downloads every archive at once (space.go, fetch.go), stages every
+// package (internal/stage), checks the staged trees for conflicts and
+// places them with one journaled step (internal/place), and commits the
+// records, their files and the history entry in one state transaction
+// (internal/state). A failure at any point, a full disk included, rolls
+// back to the state before the command; a kill -9 is rolled back (or
+// finished, after the commit) by the next command that takes the lock.
+package install
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/ui"
+)
+
+// Client changes one client's installed state.
+type Client struct {
+	Paths  paths.Client
+	Config *config.Client
+	UI     *ui.Printer
+	Logger *slog.Logger
+	// StallTimeout fails a download that receives nothing for this long.
+	StallTimeout time.Duration
+	// Overwrite lists globs of unowned files in the prefix that an install
+	// may replace (pacman's --overwrite).
+	Overwrite []string
+	// ScriptTimeout bounds each install or uninstall script (0: the
+	// script package's default).
+	ScriptTimeout time.Duration
+	// Report is the transfer report of the last install or upgrade that
+	// downloaded (set by it; nil before).
+	Report *Report
+	// Last is what the last install or upgrade did (for --json).
+	Last *Summary
+	// Reinstall makes Install install again the named packages that are
+	// installed at the version it would keep.
+	Reinstall bool
+	// Confirm, when set, is asked before a plan that downloads more than
+	// confirmDownload or removes packages not named; false stops it.
+	Confirm func(question string) (bool, error)
+	// DryRun makes Install plan and probe the sources only; DryRunResult
+	// is then what the probe found.
+	DryRun       bool
+	DryRunResult *DryRun
+	// hook, set by tests, runs at named steps of a transaction; an error
+	// from it fails the step as a full disk would.
+	hook func(step string) error
+}
+
+// ErrNotInstalled names a package that is not installed.
+var ErrNotInstalled = errors.New("not installed")
+
+// Lock takes the client lock, telling the user when it has to wait.
+func (c *Client) Lock(ctx context.Context) (*state.Lock, error) {
+	return state.Acquire(ctx, c.Paths.Lock(), func(pid int) {
+		who := "another dist-client"
+		if pid > 0 {
+			who = fmt.Sprintf("another dist-client (pid %d)", pid)
+		}
+		c.UI.Warnf("%s is changing this installation; waiting for it to finish...\n", who)
+	})
+}
+
+// txn is one command that changes client state: the lock, the catalog, the
+// state database and the command's history entry, held from begin to end.
+type txn struct {
+	lock    *state.Lock
+	db      *catalog.DB // nil when the command needs no catalog
+	st      *state.DB
+	recs    *state.State
+	hist    int64
+	changes []state.HistoryChange
+	// downloaded and installed are the command's bytes, and report its
+	// transfer report, for the history.
+	downloaded, installed int64
+	report                *Report
+}
+
+// begin takes the lock, opens the state (migrating installed.json), rolls
+// back or finishes a transaction a crash left, opens the catalog when asked
+// and starts the history entry of command.
+func (c *Client) begin(ctx context.Context, command string, withCatalog bool) (*txn, error) {
+	lock, err := c.Lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	t := &txn{lock: lock}
+	if err := c.open(ctx, t, command, withCatalog); err != nil {
+		t.close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (c *Client) open(ctx context.Context, t *txn, command string, withCatalog bool) (err error) {
+	if t.st, err = state.Open(ctx, c.Paths.Installed(), c.Config.Prefix); err != nil {
+		return err
+	}
+	if err := c.recover(ctx, t.st); err != nil {
+		return err
+	}
+	if t.recs, err = t.st.State(ctx); err != nil {
+		return err
+	}
+	if withCatalog {
+		if t.db, err = catalogclient.Open(ctx, c.Paths.Dir); err != nil {
+			return err
+		}
+	}
+	if command != "" {
+		t.hist, err = t.st.StartHistory(ctx, command)
+	}
+	return err
+}
+
+// Summary is what one install or upgrade did: `install --json`.
+type Summary struct {
+	Changes    []state.HistoryChange `json:"changes"`
+	Downloaded int64                 `json:"downloaded_bytes"`
+	Installed  int64                 `json:"installed_bytes"`
+	Transfer   *Report               `json:"transfer"`
+	Error      string                `json:"error,omitempty"`
+}
+
+func (t *txn) summary(err error) *Summary {
+	s := &Summary{Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed, Transfer: t.report}
+	if s.Changes == nil {
+		s.Changes = []state.HistoryChange{}
+	}
+	if err != nil {
+		s.Error = err.Error()
+	}
+	return s
+}
+
+// end records how the command ended in its history entry (unless a commit
+// already did) and releases everything.
+func (t *txn) end(ctx context.Context, err error) {
+	if t.hist != 0 {
+		end := t.historyEnd(state.ResultOK)
+		if err != nil {
+			end.Result, end.Error = state.ResultFailed, err.Error()
+		}
+		// The history is a log; a full disk here must not hide the
+		// command's own error.
+		t.st.FinishHistory(context.WithoutCancel(ctx), end)
+	}
+	t.close()
+}
+
+func (t *txn) close() {
+	if t.db != nil {
+		t.db.Close()
+	}
+	if t.st != nil {
+		t.st.Close()
+	}
+	t.lock.Release()
+}
+
+// historyEnd is the history update that goes with a commit.
+func (t *txn) historyEnd(result string) state.HistoryEnd {
+	end := state.HistoryEnd{ID: t.hist, Result: result, Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed}
+	if t.report != nil {
+		end.Transfer, _ = json.Marshal(t.report)
+	}
+	return end
+}
+
+// recover finishes or undoes the transaction a crash left, removes staging
+// directories no journal refers to, and marks dead commands' history
+// entries interrupted. It runs with the lock held.
+func (c *Client) recover(ctx context.Context, st *state.DB) error {
+	j, err := st.OpenJournal(ctx)
+	if err != nil {
+		return err
+	}
+	if j != nil {
+		if j.Committed {
+			err = place.Finish(*j)
+			c.UI.Warnf("finished cleaning up after an interrupted dist-client (its changes were committed)\n")
+		} else {
+			err = errors.Join(place.Undo(j.Ops), place.Discard(j.Work))
+			c.UI.Warnf("rolled back the changes of an interrupted dist-client\n")
+		}
+		if err != nil {
+			return fmt.Errorf("recover an interrupted transaction: %w (rerun to try again)", err)
+		}
+		if err := st.EndJournal(ctx); err != nil {
+			return err
+		}
+	}
+	for _, root := range c.stagingRoots() {
+		ents, _ := os.ReadDir(root)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "txn-") {
+				place.Discard(filepath.Join(root, e.Name()))
+			}
+		}
+	}
+	return st.MarkInterrupted(ctx)
+}
+
+// stagingRoots are the places a transaction's work directory can be.
+func (c *Client) stagingRoots() []string {
+	return []string{c.Paths.Staging(), filepath.Join(c.Config.Prefix, state.StagingDirName)}
+}
+
+// step runs the test hook, if any, at a named step.
+func (c *Client) step(name string) error {
+	if c.hook == nil {
+		return nil
+	}
+	return c.hook(name)
+}

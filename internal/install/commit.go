@@ -1,0 +1,44 @@
+package install
+
+import (
+	"context"
+	"errors"
+
+	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// commitMoves journals j, applies it, commits change, then finishes the
+// journal. Until the commit every failure leaves the prefix as it was.
+func (c *Client) commitMoves(ctx context.Context, tx *txn, j state.Journal, prefixes []string, change state.Change) error {
+	// The moves and the commit run to their end even if ctx is cancelled
+	// on the way: a half-done step is worse than a finished one.
+	ctx = context.WithoutCancel(ctx)
+	if err := c.step("journal"); err != nil {
+		return err
+	}
+	if err := tx.st.BeginJournal(ctx, j); err != nil {
+		return err
+	}
+	if err := place.Apply(j, prefixes, func(int) error { return c.step("move") }); err != nil {
+		return errors.Join(err, tx.st.EndJournal(ctx))
+	}
+	if err := c.step("commit"); err != nil {
+		return errors.Join(err, place.Undo(j.Ops), tx.st.EndJournal(ctx))
+	}
+	if err := tx.st.Commit(ctx, change); err != nil {
+		// The journal stays if this fails too; the next command undoes it.
+		return errors.Join(err, place.Undo(j.Ops), tx.st.EndJournal(ctx))
+	}
+	if err := c.step("finish"); err != nil {
+		return nil // committed; the next command finishes the cleanup
+	}
+	if err := place.Finish(j); err != nil {
+		c.UI.Warnf("cleaning up after the transaction: %v\n", err)
+		return nil
+	}
+	if err := tx.st.EndJournal(ctx); err != nil {
+		c.UI.Warnf("%v (the next dist-client command finishes it)\n", err)
+	}
+	return nil
+}

@@ -1,0 +1,95 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	crashDirEnv = "DISTPAC_TEST_CRASH_DIR"
+	crashAtEnv  = "DISTPAC_TEST_CRASH_AT"
+)
+
+// TestCrashAtEveryStep kills an upgrade with SIGKILL at every step of its
+// transaction, in a process of its own, then runs the next command as a
+// user would: the state is the one before the upgrade (or after it, once
+// committed), every recorded file is on disk as recorded, nothing
+// unrecorded is in the prefix, and the upgrade then succeeds.
+func TestCrashAtEveryStep(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process per step")
+	}
+	// The upgrade sets aside a, b and d/x, places a, c and e/, and removes d/.
+	steps := []string{"staged", "journal", "move#0", "move#1", "move#2", "move#3", "move#4", "move#5", "move#6", "commit", "finish"}
+	for _, at := range steps {
+		t.Run(at, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1", "assets/b": "1", "assets/d/x": "1", "scripts/install.sh": destdirScript("app")}))
+			if err := w.client.Install(ctx, []string{"app"}); err != nil {
+				t.Fatal(err)
+			}
+			w.publish(w.pkg("app", "1.1.0", map[string]string{"assets/a": "2", "assets/c": "2", "assets/e/y": "2", "scripts/install.sh": destdirScript("app")}))
+
+			ctx2, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx2, os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
+			cmd.Env = append(os.Environ(), crashDirEnv+"="+w.dir, crashAtEnv+"="+at)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the upgrade was not killed at %s: %v\n%s", at, err, out)
+			}
+
+			// The next command recovers, as its first act.
+			w2 := worldAt(t, w.dir)
+			if err := w2.client.Upgrade(ctx, nil, true); err != nil {
+				t.Fatal(err)
+			}
+			w2.consistent()
+			want := "1.0.0"
+			if at == "finish" {
+				want = "1.1.0"
+			}
+			if r, _ := w2.state().Get("app"); r.Version != want {
+				t.Fatalf("after a kill at %s: app %s recorded, want %s", at, r.Version, want)
+			}
+			if err := w2.client.Upgrade(ctx, nil, false); err != nil {
+				t.Fatal(err)
+			}
+			w2.consistent()
+			if r, _ := w2.state().Get("app"); r.Version != "1.1.0" {
+				t.Fatalf("the upgrade after recovery left %s", r.Version)
+			}
+		})
+	}
+}
+
+// TestCrashHelper is the process TestCrashAtEveryStep kills.
+func TestCrashHelper(t *testing.T) {
+	dir := os.Getenv(crashDirEnv)
+	if dir == "" {
+		t.Skip("run by TestCrashAtEveryStep")
+	}
+	w := worldAt(t, dir)
+	at, moves := os.Getenv(crashAtEnv), 0
+	w.client.hook = func(step string) error {
+		if step == "move" {
+			step = fmt.Sprintf("move#%d", moves)
+			moves++
+		}
+		if step == at {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			time.Sleep(time.Minute)
+		}
+		return nil
+	}
+	err := w.client.Upgrade(context.Background(), nil, false)
+	t.Fatalf("not killed at %s (upgrade returned %v)", at, err)
+}

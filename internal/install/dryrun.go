@@ -1,0 +1,258 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/trackerclient"
+	"github.com/distpac/distpac/internal/units"
+)
+
+// ErrWouldFail is returned by a dry run whose plan could not be carried out
+// now (no source for an archive, or no room on disk).
+var ErrWouldFail = errors.New("the plan would fail")
+
+// probeTimeout bounds each availability probe of a dry run.
+const probeTimeout = 5 * time.Second
+
+// nominalSourceRate is what a dry run assumes each source delivers, for
+// its estimate: it measures who has an archive, not how fast they send.
+const nominalSourceRate = 10 << 20
+
+// Availability is what a dry run found about one archive.
+type Availability struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Archive string `json:"archive"`
+	Size    int64  `json:"size"`
+	// Cached: the archive is in the local cache; nothing to download.
+	Cached bool `json:"cached"`
+	// Seeders and Leechers are what the trackers know (BEP 48 scrape), -1
+	// when no tracker answered; TrackerErr says why.
+	Seeders    int    `json:"seeders"`
+	Leechers   int    `json:"leechers"`
+	TrackerErr string `json:"tracker_error,omitempty"`
+	// SeederReachable: the publisher's seeder named by the catalog accepted
+	// a TCP connection.
+	SeederReachable bool `json:"seeder_reachable"`
+	// WebSeed: a web seed answered for the archive.
+	WebSeed bool `json:"web_seed"`
+	// OK: some source can deliver it now.
+	OK bool `json:"ok"`
+}
+
+// DryRun is a dry run's report: `install --dry-run --json`.
+type DryRun struct {
+	Packages  []Availability `json:"packages"`
+	Download  int64          `json:"download_bytes"`
+	Installed int64          `json:"installed_bytes"`
+	// Estimate assumes nominalSourceRate from each available source.
+	Estimate  time.Duration `json:"estimate_ns"`
+	SpaceErr  string        `json:"space_error,omitempty"`
+	WouldFail bool          `json:"would_fail"`
+}
+
+// probe checks, for every archive of the plan that is not cached, the
+// trackers (one scrape per tracker for all archives), the publisher's
+// seeder and the web seeds, all at once and each within probeTimeout.
+func (c *Client) probe(ctx context.Context, items []item) *DryRun {
+	dr := &DryRun{}
+	type trackerQ struct {
+		ihs  [][20]byte
+		idxs []int
+	}
+	byTracker := map[string]*trackerQ{}
+	for i, it := range items {
+		a := Availability{Name: it.row.Name, Version: it.row.Version, Archive: it.row.Archive, Size: it.row.Size, Seeders: -1, Leechers: -1}
+		dr.Installed += it.row.InstalledSize
+		if c.cached(it.row) {
+			a.Cached, a.OK, a.Seeders, a.Leechers = true, true, 0, 0
+			dr.Packages = append(dr.Packages, a)
+			continue
+		}
+		dr.Download += it.row.Size
+		dr.Packages = append(dr.Packages, a)
+		ih := mustInfoHash(it.row)
+		for _, u := range torrentmeta.Trackers(it.row.Torrent) {
+			q := byTracker[u]
+			if q == nil {
+				q = &trackerQ{}
+				byTracker[u] = q
+			}
+			q.ihs = append(q.ihs, ih)
+			q.idxs = append(q.idxs, i)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	client := &trackerclient.Client{}
+	for u, q := range byTracker {
+		wg.Go(func() {
+			res, err := client.Scrape(ctx, u, q.ihs)
+			mu.Lock()
+			defer mu.Unlock()
+			for k, i := range q.idxs {
+				a := &dr.Packages[i]
+				if err != nil {
+					if a.Seeders < 0 {
+						a.TrackerErr = err.Error()
+					}
+					continue
+				}
+				r := res[q.ihs[k]]
+				a.Seeders, a.Leechers, a.TrackerErr = max(a.Seeders, r.Seeders), max(a.Leechers, r.Leechers), ""
+			}
+		})
+	}
+	httpc := &http.Client{Timeout: probeTimeout}
+	for i, it := range items {
+		if dr.Packages[i].Cached {
+			continue
+		}
+		for _, s := range torrentmeta.Seeders(it.row.Magnet) {
+			wg.Go(func() {
+				ok := dialable(ctx, s)
+				mu.Lock()
+				dr.Packages[i].SeederReachable = dr.Packages[i].SeederReachable || ok
+				mu.Unlock()
+			})
+		}
+		for _, ws := range c.webSeedURLs(it.row) {
+			wg.Go(func() {
+				ok := headOK(ctx, httpc, ws)
+				mu.Lock()
+				dr.Packages[i].WebSeed = dr.Packages[i].WebSeed || ok
+				mu.Unlock()
+			})
+		}
+	}
+	wg.Wait()
+	var rate float64
+	for i := range dr.Packages {
+		a := &dr.Packages[i]
+		if a.Cached {
+			continue
+		}
+		sources := max(a.Seeders, 0) + max(a.Leechers, 0)
+		if a.SeederReachable && a.Seeders <= 0 {
+			sources++
+		}
+		if a.WebSeed {
+			sources++
+		}
+		a.OK = sources > 0
+		if !a.OK {
+			dr.WouldFail = true
+		}
+		rate = max(rate, float64(min(sources, 8))*nominalSourceRate)
+	}
+	if dr.Download > 0 && rate > 0 {
+		dr.Estimate = time.Duration(float64(dr.Download) / rate * float64(time.Second))
+	}
+	if err := c.checkSpace(items); err != nil {
+		dr.SpaceErr, dr.WouldFail = err.Error(), true
+	}
+	return dr
+}
+
+// printDryRun prints what probe found.
+func (c *Client) printDryRun(dr *DryRun) {
+	rows := make([][]string, 0, len(dr.Packages))
+	for _, a := range dr.Packages {
+		if a.Cached {
+			rows = append(rows, []string{a.Name + " " + a.Version, units.FormatBytes(a.Size), "cached", "-", "-", "-", "yes"})
+			continue
+		}
+		trk := "?"
+		if a.Seeders >= 0 {
+			trk = fmt.Sprintf("%d/%d", a.Seeders, a.Leechers)
+		}
+		rows = append(rows, []string{a.Name + " " + a.Version, units.FormatBytes(a.Size), "network", trk, yesNo(a.SeederReachable), yesNo(a.WebSeed), yesNo(a.OK)})
+	}
+	c.UI.Table([]string{"PACKAGE", "SIZE", "FROM", "SEEDERS/PEERS", "PUBLISHER", "WEB SEED", "AVAILABLE"}, rows)
+	for _, a := range dr.Packages {
+		if a.TrackerErr != "" {
+			c.UI.Warnf("%s: %s\n", a.Archive, a.TrackerErr)
+		}
+	}
+	if dr.SpaceErr != "" {
+		c.UI.Warnf("%s\n", dr.SpaceErr)
+	}
+	est := "nothing to download"
+	if dr.Download > 0 {
+		est = "no source, no estimate"
+		if dr.Estimate > 0 {
+			est = "about " + fmtDuration(dr.Estimate) + " (assuming " + units.FormatRate(nominalSourceRate) + " from each source)"
+		}
+	}
+	c.UI.Dataf("download %s, install %s, %s\n", units.FormatBytes(dr.Download), units.FormatBytes(dr.Installed), est)
+	if dr.WouldFail {
+		c.UI.Dataf("dry run: the plan would fail now; nothing changed\n")
+	} else {
+		c.UI.Dataf("dry run: the plan would succeed; nothing changed\n")
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func dialable(ctx context.Context, a netip.AddrPort) bool {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", a.String())
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+func headOK(ctx context.Context, c *http.Client, u string) bool {
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return false
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// webSeedURLs lists where a download may fetch an archive over HTTP: for
+// a torrent that names web seeds, every server of server_urls (its
+// /packages/) and then the torrent's own, as the engine tries them
+// (daemon.EngineConfig, swarm.Config.MirrorWebSeeds).
+func (c *Client) webSeedURLs(row catalog.Package) []string {
+	own := torrentmeta.WebSeedURLs(row.Torrent, row.Archive)
+	if len(own) == 0 {
+		return nil
+	}
+	var out []string
+	for _, u := range c.Config.Servers() {
+		out = append(out, swarm.MirrorSeed(u)+url.PathEscape(row.Archive))
+	}
+	for _, u := range own {
+		if !slices.Contains(out, u) {
+			out = append(out, u)
+		}
+	}
+	return out
+}

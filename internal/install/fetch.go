@@ -1,0 +1,423 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// A fetcher gets archives into the cache: the running daemon's engine (so
+// that what is installed keeps being seeded), or an engine of this
+// process. It calls progress with the bytes done over all rows and the
+// peers, and finished as each archive is complete, with where its bytes
+// came from.
+type fetcher interface {
+	fetch(ctx context.Context, rows []catalog.Package, progress func(done int64, peers int), finished func(catalog.Package, swarm.Transfer)) error
+	close()
+	via() string // for the progress line: "" or " through dist-client daemon"
+}
+
+// openFetcher picks the daemon when one answers, else starts an engine.
+func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
+	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
+		return daemonFetcher{d}, nil
+	}
+	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.Logger))
+	if err != nil {
+		return nil, err
+	}
+	return engineFetcher{engine}, nil
+}
+
+// engineFetcher downloads with an engine of this process.
+type engineFetcher struct{ engine *swarm.Engine }
+
+func (f engineFetcher) via() string { return "" }
+func (f engineFetcher) close()      { f.engine.Close() }
+
+func (f engineFetcher) fetch(ctx context.Context, rows []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+	var mu sync.Mutex
+	done := make([]int64, len(rows))
+	peers := make([]int, len(rows))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, r := range rows {
+		g.Go(func() error {
+			err := f.engine.Download(gctx, r.Torrent, torrentmeta.Seeders(r.Magnet), func(pr swarm.Progress) {
+				mu.Lock()
+				done[i], peers[i] = pr.Done, max(peers[i], pr.Peers)
+				var sum int64
+				most := 0
+				for j, d := range done {
+					sum += d
+					most = max(most, peers[j])
+				}
+				mu.Unlock()
+				progress(sum, most)
+			})
+			if err != nil {
+				return fmt.Errorf("download %s: %w", r.Archive, err)
+			}
+			t, _ := f.engine.Transfer(mustInfoHash(r))
+			finished(r, t)
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func mustInfoHash(r catalog.Package) swarm.InfoHash {
+	ih, _ := swarm.ParseInfoHash(r.InfoHash) // the catalog's rows are checked at sync
+	return ih
+}
+
+// daemonFetcher has the running daemon download, naming the packages by
+// name@version and infohash: the one place that speaks its request format.
+type daemonFetcher struct{ d *daemon.Client }
+
+func (f daemonFetcher) via() string { return " through dist-client daemon" }
+func (f daemonFetcher) close()      {}
+
+func (f daemonFetcher) fetch(ctx context.Context, rows []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+	items := make([]daemon.Item, len(rows))
+	byArchive := make(map[string]catalog.Package, len(rows))
+	for i, r := range rows {
+		items[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
+		byArchive[r.Archive] = r
+	}
+	return f.d.Download(ctx, items, func(ev daemon.Event) {
+		progress(ev.Bytes, ev.Peers)
+		if ev.Completed != nil {
+			if r, ok := byArchive[ev.Completed.Archive]; ok {
+				finished(r, ev.Completed.Transfer)
+			}
+		}
+	})
+}
+
+// fetching is the download of a plan's archives under way while the plan
+// is staged: staging waits for each archive on its own, so a package is
+// extracted and its script run as soon as its archive is complete, in plan
+// order, while the others keep downloading.
+type fetching struct {
+	c      *Client
+	src    fetcher
+	cancel context.CancelFunc
+	done   chan struct{} // closed when every download has ended
+
+	stopOnce sync.Once
+
+	mu      sync.Mutex
+	ready   map[string]chan struct{} // by archive; closed when complete; guarded by mu
+	err     error                    // the first failure; guarded by mu
+	report  Report                   // guarded by mu
+	started time.Time
+}
+
+// startFetch starts downloading every archive of items not in the cache.
+// The caller must call stop.
+func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error) {
+	f := &fetching{c: c, done: make(chan struct{}), ready: map[string]chan struct{}{}, started: time.Now()}
+	var need []catalog.Package
+	var total int64
+	for _, it := range items {
+		if c.cached(it.row) {
+			f.report.add(ArchiveReport{Archive: it.row.Archive, Cached: true, Transfer: swarm.Transfer{Total: it.row.Size}})
+			continue
+		}
+		if _, dup := f.ready[it.row.Archive]; dup {
+			continue
+		}
+		f.ready[it.row.Archive] = make(chan struct{})
+		need = append(need, it.row)
+		total += it.row.Size
+	}
+	if len(need) == 0 {
+		close(f.done)
+		return f, nil
+	}
+	src, err := c.openFetcher(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f.src = src
+	ctx, f.cancel = context.WithCancel(ctx)
+	dropUnverified(c.Paths.Cache(), need)
+	c.UI.Printf("downloading %s%s\n", plural(len(need), "archive"), src.via())
+	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(need)))
+	w := newWatchdog(ctx, c.StallTimeout)
+	go func() {
+		defer close(f.done)
+		defer w.stop()
+		peers := 0
+		err := src.fetch(w.ctx, need, func(done int64, n int) {
+			w.progress(done)
+			bar.Set(done)
+			peers = max(peers, n)
+		}, func(r catalog.Package, t swarm.Transfer) {
+			f.mu.Lock()
+			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
+			ch := f.ready[r.Archive]
+			delete(f.ready, r.Archive)
+			f.mu.Unlock()
+			if ch != nil {
+				close(ch)
+			}
+		})
+		if err != nil {
+			bar.Abort()
+			f.fail(w.explain(err))
+			return
+		}
+		f.mu.Lock()
+		f.report.Elapsed = time.Since(f.started)
+		rep := f.report
+		f.mu.Unlock()
+		bar.Done()
+		c.printReport(rep)
+	}()
+	return f, nil
+}
+
+// fail records the first failure and wakes every waiter.
+func (f *fetching) fail(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err == nil {
+		f.err = err
+	}
+	for a, ch := range f.ready {
+		close(ch)
+		delete(f.ready, a)
+	}
+}
+
+// wait returns once the archive is in the cache, or the fetch failed.
+func (f *fetching) wait(ctx context.Context, archive string) error {
+	f.mu.Lock()
+	ch := f.ready[archive]
+	err := f.err
+	f.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// again downloads one archive again (its cached copy failed its SHA-256),
+// through the same source.
+func (f *fetching) again(ctx context.Context, row catalog.Package) error {
+	if err := f.finish(); err != nil {
+		return err
+	}
+	if f.src == nil {
+		src, err := f.c.openFetcher(ctx)
+		if err != nil {
+			return err
+		}
+		f.src = src
+	}
+	return f.src.fetch(ctx, []catalog.Package{row}, func(int64, int) {}, func(catalog.Package, swarm.Transfer) {})
+}
+
+// finish waits for every download to end and returns the first failure.
+func (f *fetching) finish() error {
+	<-f.done
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// stop cancels what is still downloading and closes the source.
+func (f *fetching) stop() {
+	f.stopOnce.Do(func() {
+		if f.cancel != nil {
+			f.cancel()
+		}
+		<-f.done
+		if f.src != nil {
+			f.src.close()
+		}
+	})
+}
+
+// partial reports whether an archive was left partly downloaded.
+func (f *fetching) partial() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.ready) > 0 || f.err != nil
+}
+
+// reportCopy is the transfer report once every download ended.
+func (f *fetching) reportCopy() *Report {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r := f.report
+	r.Archives = append([]ArchiveReport(nil), r.Archives...)
+	return &r
+}
+
+// downloadedBytes is what this command moved into the cache.
+func (f *fetching) downloadedBytes() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.report.Downloaded()
+}
+
+// Report is a command's transfer report: where every archive it needed
+// came from. It is printed after the downloads (one line; a table with -v),
+// returned by install --json and kept in the history entry.
+type Report struct {
+	Archives []ArchiveReport `json:"archives"`
+	// Elapsed is the time from the first request to the last archive.
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// ArchiveReport is one archive's part of a Report.
+type ArchiveReport struct {
+	Archive string `json:"archive"`
+	// Cached: the archive was in the local cache; nothing was downloaded.
+	Cached bool `json:"cached"`
+	swarm.Transfer
+}
+
+func (r *Report) add(a ArchiveReport) { r.Archives = append(r.Archives, a) }
+
+// Totals sums the archives' reports.
+func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
+	t.FirstByte = -1
+	for _, a := range r.Archives {
+		if a.Cached {
+			cached++
+			cachedBytes += a.Total
+			continue
+		}
+		t.Total += a.Total
+		t.FromSeeder += a.FromSeeder
+		t.FromPeers += a.FromPeers
+		t.Peers = max(t.Peers, a.Peers)
+		t.FromWebSeed += a.FromWebSeed
+		t.AlreadyHad += a.AlreadyHad
+		t.Wasted += a.Wasted
+		t.HashFailures += a.HashFailures
+		if a.FirstByte > 0 && (t.FirstByte < 0 || a.FirstByte < t.FirstByte) {
+			t.FirstByte = a.FirstByte
+		}
+	}
+	t.FirstByte = max(t.FirstByte, 0)
+	t.Elapsed = r.Elapsed
+	return t, cached, cachedBytes
+}
+
+// Downloaded is the payload that came over the network.
+func (r Report) Downloaded() int64 {
+	t, _, _ := r.Totals()
+	return t.FromSeeder + t.FromPeers + t.FromWebSeed
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// watchdog cancels a download that makes no progress for too long.
+type watchdog struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	mu     sync.Mutex
+	last   int64     // guarded by mu
+	moved  time.Time // guarded by mu
+	done   chan struct{}
+}
+
+func newWatchdog(parent context.Context, stall time.Duration) *watchdog {
+	if stall <= 0 {
+		stall = 2 * time.Minute
+	}
+	ctx, cancel := context.WithCancelCause(parent)
+	w := &watchdog{ctx: ctx, cancel: cancel, moved: time.Now(), done: make(chan struct{})}
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-w.done:
+				return
+			case <-t.C:
+				w.mu.Lock()
+				idle := time.Since(w.moved)
+				w.mu.Unlock()
+				if idle > stall {
+					cancel(fmt.Errorf("no data received for %s: the peers connected sent nothing", stall))
+					return
+				}
+			}
+		}
+	}()
+	return w
+}
+
+// progress records the bytes done so far.
+func (w *watchdog) progress(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n != w.last {
+		w.last, w.moved = n, time.Now()
+	}
+}
+
+// explain replaces a cancellation the watchdog caused by its reason.
+func (w *watchdog) explain(err error) error {
+	if cause := context.Cause(w.ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
+		return cause
+	}
+	return err
+}
+
+func (w *watchdog) stop() {
+	close(w.done)
+	w.cancel(nil)
+}
+
+// cached reports whether the cache holds a complete archive. Its SHA-256 is
+// checked in the same read that extracts it (stage.Extract), so a cached
+// archive costs one read, not two; one that fails is dropped and fetched
+// again.
+func (c *Client) cached(row catalog.Package) bool {
+	fi, err := os.Stat(filepath.Join(c.Paths.Cache(), row.Archive))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == row.Size
+}
+
+// dropUnverified removes cached copies of rows that do not match the
+// catalog (the library would trust a damaged full-size file).
+func dropUnverified(dir string, rows []catalog.Package) {
+	for _, r := range rows {
+		path := filepath.Join(dir, r.Archive)
+		if err := r.VerifyFile(path); err != nil {
+			os.Remove(path)
+		}
+	}
+}

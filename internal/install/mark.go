@@ -1,0 +1,88 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/distpac/distpac/internal/state"
+)
+
+// Mark sets why installed packages are installed: explicitly (asked for by
+// name; --cascade never takes them away) or as a dependency (pacman -D
+// --asexplicit / --asdeps, apt-mark manual / auto).
+func (c *Client) Mark(ctx context.Context, names []string, explicit bool) (err error) {
+	how := "--dependency"
+	if explicit {
+		how = "--explicit"
+	}
+	return c.updateRecords(ctx, "mark "+how+" "+strings.Join(names, " "), names, func(r *state.Record) string {
+		if r.Auto == !explicit {
+			return fmt.Sprintf("%s is already installed %s", r.Name, reason(r.Auto))
+		}
+		r.Auto = !explicit
+		return fmt.Sprintf("%s: now installed %s", r.Name, reason(r.Auto))
+	})
+}
+
+// Hold keeps installed packages at their versions: upgrade leaves them and
+// an install that would move them is refused, until Unhold (apt-mark hold;
+// pacman's IgnorePkg).
+func (c *Client) Hold(ctx context.Context, names []string, hold bool) (err error) {
+	cmd := "unhold "
+	if hold {
+		cmd = "hold "
+	}
+	return c.updateRecords(ctx, cmd+strings.Join(names, " "), names, func(r *state.Record) string {
+		switch {
+		case r.Held == hold && hold:
+			return fmt.Sprintf("%s %s is already held", r.Name, r.Version)
+		case r.Held == hold:
+			return fmt.Sprintf("%s %s is not held", r.Name, r.Version)
+		}
+		r.Held = hold
+		if hold {
+			return fmt.Sprintf("%s held at %s: upgrade leaves it", r.Name, r.Version)
+		}
+		return fmt.Sprintf("%s %s no longer held", r.Name, r.Version)
+	})
+}
+
+// updateRecords changes records of installed packages in one state
+// transaction, saying what changed.
+func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, change func(*state.Record) string) (err error) {
+	tx, err := c.begin(ctx, cmd, false)
+	if err != nil {
+		return err
+	}
+	defer func() { tx.end(ctx, err) }()
+	var marked []state.Record
+	var lines []string
+	for _, n := range names {
+		r, ok := tx.recs.Get(n)
+		if !ok {
+			return fmt.Errorf("%s: %w", n, ErrNotInstalled)
+		}
+		before := r
+		lines = append(lines, change(&r))
+		if r.Auto != before.Auto || r.Held != before.Held {
+			marked = append(marked, r)
+		}
+	}
+	if len(marked) > 0 {
+		if err := tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)}); err != nil {
+			return err
+		}
+	}
+	for _, l := range lines {
+		c.UI.Printf("%s\n", l)
+	}
+	return nil
+}
+
+func reason(auto bool) string {
+	if auto {
+		return "as a dependency"
+	}
+	return "explicitly"
+}

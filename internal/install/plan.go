@@ -1,0 +1,226 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/units"
+)
+
+// item is one package of a plan with its catalog row.
+type item struct {
+	step resolve.Step
+	row  catalog.Package
+}
+
+// plan resolves req against the catalog and returns the changes with their
+// catalog rows, in install order.
+func planWith(ctx context.Context, db *catalog.DB, req resolve.Request) ([]item, error) {
+	src := newSource(ctx, db)
+	plan, err := resolve.Resolve(src, req)
+	if src.err != nil {
+		return nil, src.err
+	}
+	if err != nil {
+		return nil, err
+	}
+	items := make([]item, 0, len(plan.Steps))
+	for _, s := range plan.Steps {
+		row, err := src.row(s.Name, s.Version.Original())
+		if err != nil {
+			return nil, fmt.Errorf("catalog: %s@%s: %w", s.Name, s.Version, err)
+		}
+		items = append(items, item{step: s, row: row})
+	}
+	return items, nil
+}
+
+func installedList(st *state.State) []resolve.Installed {
+	var out []resolve.Installed
+	for _, r := range st.Sorted() {
+		v, err := semver.StrictNewVersion(r.Version)
+		if err != nil {
+			continue // never: records are validated when read
+		}
+		out = append(out, resolve.Installed{Name: r.Name, Version: v, Auto: r.Auto})
+	}
+	return out
+}
+
+// Install resolves the requests against the catalog and what is installed,
+// then downloads and installs the plan.
+func (c *Client) Install(ctx context.Context, requests []string) (err error) {
+	var deps []resolve.Dep
+	for _, r := range requests {
+		d, err := manifest.ParseRequest(r)
+		if err != nil {
+			return fmt.Errorf("argument %q: %w", r, err)
+		}
+		deps = append(deps, toDep(d))
+	}
+	cmd := "install " + strings.Join(requests, " ")
+	if c.DryRun {
+		cmd = "" // a dry run changes nothing and is not recorded
+	}
+	tx, err := c.begin(ctx, cmd, true)
+	if err != nil {
+		return err
+	}
+	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
+	items, err := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs)})
+	if err != nil {
+		return err
+	}
+	// Asking for a package by name makes it explicitly installed, as with
+	// pacman and apt: a later --cascade must not take it away.
+	var marked []state.Record
+	for _, d := range deps {
+		if r, ok := tx.recs.Get(d.Name); ok && r.Auto {
+			r.Auto = false
+			tx.recs.Packages[r.Name] = r
+			marked = append(marked, r)
+			if !c.DryRun {
+				c.UI.Printf("%s: now installed explicitly (it was a dependency)\n", r.Name)
+			}
+		}
+	}
+	if err := heldInPlan(tx.recs, items); err != nil {
+		return err
+	}
+	if c.Reinstall {
+		items = c.addReinstalls(ctx, tx, items, deps)
+	}
+	if len(items) == 0 && c.DryRun {
+		c.DryRunResult = &DryRun{Packages: []Availability{}}
+		c.UI.Printf("dry run: nothing to do\n")
+		return nil
+	}
+	if len(items) == 0 {
+		for _, d := range deps {
+			if r, ok := tx.recs.Get(d.Name); ok {
+				c.UI.Printf("%s %s is already installed (--reinstall installs it again)\n", r.Name, r.Version)
+			}
+		}
+		if len(marked) > 0 {
+			return tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)})
+		}
+		return nil
+	}
+	c.printPlan(items)
+	if c.DryRun {
+		return c.dryRun(ctx, items)
+	}
+	if err := c.confirmDownload(items); err != nil {
+		return err
+	}
+	return c.carryOut(ctx, tx, items, marked)
+}
+
+func (c *Client) printPlan(items []item) {
+	var total, installed int64
+	names := make([]string, 0, len(items))
+	for _, it := range items {
+		total += it.row.Size
+		installed += it.row.InstalledSize
+		n := it.row.Name + " " + it.row.Version
+		if it.step.From != nil {
+			n = it.row.Name + " " + it.step.From.String() + " -> " + it.row.Version
+		}
+		if it.step.Auto {
+			n += " (dependency)"
+		}
+		names = append(names, n)
+	}
+	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
+	c.UI.Printf("Total download size:  %s\n", units.FormatBytes(total))
+	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
+}
+
+// dryRun probes where the plan's archives would come from, prints it and
+// fails with ErrWouldFail when the plan could not be carried out now.
+func (c *Client) dryRun(ctx context.Context, items []item) error {
+	dr := c.probe(ctx, items)
+	c.DryRunResult = dr
+	c.printDryRun(dr)
+	if dr.WouldFail {
+		return ErrWouldFail
+	}
+	return nil
+}
+
+// heldInPlan refuses a plan that would move a held package.
+func heldInPlan(recs *state.State, items []item) error {
+	for _, it := range items {
+		if r, ok := recs.Get(it.row.Name); ok && r.Held && it.step.From != nil {
+			return fmt.Errorf("%s is held at %s and this would move it to %s: dist-client unhold %s first", r.Name, r.Version, it.row.Version, r.Name)
+		}
+	}
+	return nil
+}
+
+// addReinstalls adds the requested packages that are installed at the
+// version the plan keeps as moves to that same version: their files are
+// staged and placed again, their scripts run again (pacman -S of an
+// installed package; apt install --reinstall).
+func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps []resolve.Dep) []item {
+	planned := map[string]bool{}
+	for _, it := range items {
+		planned[it.row.Name] = true
+	}
+	for _, d := range deps {
+		r, ok := tx.recs.Get(d.Name)
+		if !ok || planned[r.Name] {
+			continue
+		}
+		row, err := tx.db.Get(ctx, r.Name, r.Version)
+		if err != nil {
+			c.UI.Warnf("cannot reinstall %s %s: the catalog no longer has it\n", r.Name, r.Version)
+			continue
+		}
+		v, err := semver.StrictNewVersion(r.Version)
+		if err != nil {
+			continue
+		}
+		items = append(items, item{step: resolve.Step{Name: r.Name, Version: v, From: v, Auto: r.Auto}, row: row})
+		planned[r.Name] = true
+	}
+	return items
+}
+
+// confirmDownloadOver is the download size from which a plan is confirmed
+// on a terminal first.
+const confirmDownloadOver = 100 << 20
+
+// ErrDeclined: the user answered no; nothing changed.
+var ErrDeclined = errors.New("not confirmed; nothing changed")
+
+// confirmDownload asks before a plan that downloads more than
+// confirmDownloadOver, when the client has a way to ask (a terminal
+// without --yes).
+func (c *Client) confirmDownload(items []item) error {
+	var total int64
+	for _, it := range items {
+		if !c.cached(it.row) {
+			total += it.row.Size
+		}
+	}
+	if c.Confirm == nil || total <= confirmDownloadOver {
+		return nil
+	}
+	ok, err := c.Confirm(fmt.Sprintf("Download %s?", units.FormatBytes(total)))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrDeclined
+	}
+	return nil
+}

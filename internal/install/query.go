@@ -1,0 +1,153 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+
+	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// The read-only queries below take no lock: the state database is in WAL
+// mode, so they read the last committed state while an install runs.
+
+// openRead opens the state for a query; nil when nothing was ever
+// installed with this dist-client.
+func (c *Client) openRead(ctx context.Context) (*state.DB, error) {
+	db, ok, err := state.OpenRead(ctx, c.Paths.Installed())
+	if err != nil || !ok {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Files returns an installed package's record and the files it placed.
+func (c *Client) Files(ctx context.Context, name string) (state.Record, []state.File, error) {
+	st, err := state.Load(c.Paths.Installed())
+	if err != nil {
+		return state.Record{}, nil, err
+	}
+	r, ok := st.Get(name)
+	if !ok {
+		return r, nil, fmt.Errorf("%s: %w", name, ErrNotInstalled)
+	}
+	db, err := c.openRead(ctx)
+	if err != nil || db == nil {
+		return r, nil, err
+	}
+	defer db.Close()
+	files, err := db.Files(ctx, r.Name)
+	return r, files, err
+}
+
+// ErrNotOwned is a path no installed package placed.
+var ErrNotOwned = errors.New("no installed package owns it")
+
+// Owner finds the package that placed path (relative paths are taken from
+// the working directory, as pacman -Qo does). A path under a symlinked
+// directory is also looked up through the link.
+func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", state.Owner{}, err
+	}
+	db, err := c.openRead(ctx)
+	if err != nil {
+		return abs, state.Owner{}, err
+	}
+	if db == nil {
+		return abs, state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
+	}
+	defer db.Close()
+	owners, err := db.Owners(ctx, nil)
+	if err != nil {
+		return abs, state.Owner{}, err
+	}
+	if o, ok := owners[abs]; ok {
+		return abs, o, nil
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		real := filepath.Join(dir, filepath.Base(abs))
+		for p, o := range owners {
+			if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil && filepath.Join(d, filepath.Base(p)) == real {
+				return abs, o, nil
+			}
+		}
+	}
+	return abs, state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
+}
+
+// Verified is one package's verify result.
+type Verified struct {
+	Name     string          `json:"name"`
+	Version  string          `json:"version"`
+	Prefix   string          `json:"prefix"`
+	Files    int             `json:"files"`
+	Problems []place.Problem `json:"problems"`
+	// Untracked counts paths its install.sh wrote straight into the
+	// prefix, which cannot be verified.
+	Untracked int `json:"untracked,omitempty"`
+	// Unknown is set for a package an older dist-client installed without
+	// recording its files.
+	Unknown bool `json:"files_unknown,omitempty"`
+}
+
+// Verify compares the recorded files of the named packages (all when names
+// is empty) with the disk: missing, changed content, changed mode or type,
+// changed symlink target.
+func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error) {
+	st, err := state.Load(c.Paths.Installed())
+	if err != nil {
+		return nil, err
+	}
+	var recs []state.Record
+	if len(names) == 0 {
+		recs = st.Sorted()
+	}
+	for _, n := range names {
+		r, ok := st.Get(n)
+		if !ok {
+			return nil, fmt.Errorf("verify %s: %w", n, ErrNotInstalled)
+		}
+		recs = append(recs, r)
+	}
+	db, err := c.openRead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if db != nil {
+		defer db.Close()
+	}
+	out := []Verified{}
+	for _, r := range recs {
+		v := Verified{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Untracked: len(r.Untracked), Unknown: !r.FilesKnown, Problems: []place.Problem{}}
+		if db != nil {
+			files, err := db.Files(ctx, r.Name)
+			if err != nil {
+				return nil, err
+			}
+			v.Files = len(files)
+			if p := place.Verify(r.Prefix, files); p != nil {
+				v.Problems = p
+			}
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// History returns every transaction, oldest first.
+func (c *Client) History(ctx context.Context) ([]state.HistoryEntry, error) {
+	db, err := c.openRead(ctx)
+	if err != nil || db == nil {
+		return []state.HistoryEntry{}, err
+	}
+	defer db.Close()
+	h, err := db.History(ctx)
+	if h == nil {
+		h = []state.HistoryEntry{}
+	}
+	return h, err
+}

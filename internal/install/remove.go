@@ -1,0 +1,142 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// Uninstall removes installed packages: for each, dependents first, its
+// uninstall.sh runs (extra cleanup), then the files it placed are removed
+// from the prefix it was installed to, as one journaled step committed with
+// its record. A package that another installed package (not also being
+// removed) depends on is refused. With cascade, dependencies installed
+// automatically that nothing else needs go too.
+func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (err error) {
+	cmd := "uninstall "
+	if cascade {
+		cmd += "--cascade "
+	}
+	tx, err := c.begin(ctx, cmd+strings.Join(names, " "), false)
+	if err != nil {
+		return err
+	}
+	defer func() { tx.end(ctx, err) }()
+	for _, n := range names {
+		if _, ok := tx.recs.Get(n); !ok {
+			return fmt.Errorf("uninstall %s: %w", n, ErrNotInstalled)
+		}
+	}
+	order, err := resolve.PlanRemoval(nodes(tx.recs), names, cascade)
+	if err != nil {
+		return err
+	}
+	if extra := notNamed(order, names); len(extra) > 0 && c.Confirm != nil {
+		ok, err := c.Confirm(fmt.Sprintf("Also remove %s, no longer needed?", strings.Join(extra, ", ")))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrDeclined
+		}
+	}
+	for _, n := range order {
+		if err := c.removeOne(ctx, tx, tx.recs.Packages[n]); err != nil {
+			return err
+		}
+		delete(tx.recs.Packages, n)
+	}
+	if !cascade {
+		if orphans := resolve.Orphans(nodes(tx.recs)); len(orphans) > 0 {
+			c.UI.Printf("no longer needed (installed as dependencies): %s\n  remove them with: dist-client uninstall %s\n", strings.Join(orphans, ", "), strings.Join(orphans, " "))
+		}
+	}
+	return nil
+}
+
+// notNamed lists the packages of order that names does not name.
+func notNamed(order, names []string) []string {
+	asked := map[string]bool{}
+	for _, n := range names {
+		asked[strings.ToLower(n)] = true
+	}
+	var out []string
+	for _, n := range order {
+		if !asked[strings.ToLower(n)] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// nodes is the installed state as the removal graph sees it.
+func nodes(st *state.State) []resolve.Node {
+	var out []resolve.Node
+	for _, r := range st.Sorted() {
+		n := resolve.Node{Name: r.Name, Version: r.Version, Auto: r.Auto}
+		for _, d := range r.Depends {
+			if dep, err := manifest.ParseDependency(d); err == nil { // records are validated when read
+				n.Depends = append(n.Depends, dep.Name)
+			}
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// removeOne runs r's uninstall.sh, then removes its recorded files from
+// its recorded prefix and drops its record in one step. A file changed
+// since it was installed is kept as NAME.distpac-save.
+func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record) error {
+	c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
+	work, err := c.newWork("")
+	if err != nil {
+		return err
+	}
+	defer place.Discard(work)
+	if r.HasUninstall || !r.FilesKnown {
+		dir, err := c.unpack(ctx, r, filepath.Join(work, "pkg"))
+		switch {
+		case err != nil:
+			c.UI.Warnf("%v; removing the files distpac recorded only\n", err)
+		case script.Exists(dir, "uninstall.sh"):
+			if err := c.runScript(ctx, "uninstall.sh", r, dir, ""); err != nil {
+				return fmt.Errorf("uninstall %s %s: %w (the package stays recorded as installed)", r.Name, r.Version, err)
+			}
+		}
+	}
+	if !r.FilesKnown {
+		c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)
+	}
+	files, err := tx.st.Files(ctx, r.Name)
+	if err != nil {
+		return err
+	}
+	owners, err := tx.st.Owners(ctx, map[string]bool{r.Name: true})
+	if err != nil {
+		return err
+	}
+	old := &place.Installed{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Files: files}
+	plan, err := place.Prepare([]place.Change{{Old: old}}, place.Options{Work: work, Owners: owners, Warn: c.UI.Warnf})
+	if err != nil {
+		return err
+	}
+	tx.changes = append(tx.changes, state.HistoryChange{Name: r.Name, From: r.Version})
+	if err := c.commitMoves(ctx, tx, plan.Journal, nil, state.Change{Remove: []string{r.Name}, History: tx.historyEnd(state.ResultRunning)}); err != nil {
+		tx.changes = tx.changes[:len(tx.changes)-1]
+		return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
+	}
+	// The extracted copy an older dist-client kept (name and version are
+	// validated: this stays inside pkgs/).
+	os.RemoveAll(filepath.Join(c.Paths.Packages(), r.Name+"-"+r.Version))
+	c.UI.Printf("uninstalled %s %s\n", r.Name, r.Version)
+	return nil
+}

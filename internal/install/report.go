@@ -1,0 +1,75 @@
+package install
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distpac/distpac/internal/units"
+)
+
+// printReport prints the transfer report of a command's downloads: one line
+// by default ("downloaded 7.8 MiB in 2.10s (3.7 MiB/s): 5.1 MiB from the
+// publisher's seeder, 2.7 MiB from 3 other peers; first byte after 4ms"),
+// and a table of every archive with -v. No package manager or P2P
+// distributor shows this; it is what tells a user whether peers were used.
+func (c *Client) printReport(r Report) {
+	t, cached, cachedBytes := r.Totals()
+	got := t.FromSeeder + t.FromPeers + t.FromWebSeed
+	rate := 0.0
+	if s := r.Elapsed.Seconds(); s > 0 {
+		rate = float64(got) / s
+	}
+	var from []string
+	if t.FromSeeder > 0 {
+		from = append(from, units.FormatBytes(t.FromSeeder)+" from the publisher's seeder")
+	}
+	if t.FromPeers > 0 {
+		from = append(from, fmt.Sprintf("%s from %s", units.FormatBytes(t.FromPeers), plural(t.Peers, "other peer")))
+	}
+	if t.FromWebSeed > 0 {
+		from = append(from, units.FormatBytes(t.FromWebSeed)+" from the web seed")
+	}
+	if t.AlreadyHad > 0 {
+		from = append(from, units.FormatBytes(t.AlreadyHad)+" already verified from an earlier, interrupted download")
+	}
+	if cached > 0 {
+		from = append(from, fmt.Sprintf("%s (%s) from the local cache", plural(cached, "archive"), units.FormatBytes(cachedBytes)))
+	}
+	line := fmt.Sprintf("downloaded %s in %s (%s): %s", units.FormatBytes(got), fmtDuration(r.Elapsed), units.FormatRate(rate), strings.Join(from, ", "))
+	var notes []string
+	if t.FirstByte > 0 {
+		notes = append(notes, "first byte after "+fmtDuration(t.FirstByte))
+	}
+	if t.Wasted > 0 || t.HashFailures > 0 {
+		notes = append(notes, fmt.Sprintf("%s wasted (%s that failed their hash)", units.FormatBytes(t.Wasted), plural(t.HashFailures, "piece")))
+	}
+	if len(notes) > 0 {
+		line += "; " + strings.Join(notes, ", ")
+	}
+	c.UI.Printf("%s\n", line)
+	if !c.UI.Verbose || c.UI.Quiet {
+		return
+	}
+	rows := make([][]string, 0, len(r.Archives))
+	for _, a := range r.Archives {
+		if a.Cached {
+			rows = append(rows, []string{a.Archive, "cache", units.FormatBytes(a.Total), "-", "-", "-", "-", "-", "-", "-"})
+			continue
+		}
+		rows = append(rows, []string{a.Archive, "network", units.FormatBytes(a.Total), units.FormatBytes(a.FromSeeder),
+			units.FormatBytes(a.FromPeers), strconv.Itoa(a.Peers), units.FormatBytes(a.FromWebSeed), units.FormatBytes(a.AlreadyHad),
+			units.FormatBytes(a.Wasted), fmtDuration(a.FirstByte)})
+	}
+	c.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "WEB SEED", "HAD", "WASTED", "FIRST BYTE"}, rows)
+}
+
+// fmtDuration prints a duration for people: milliseconds below a second,
+// seconds with two decimals above.
+func fmtDuration(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	}
+	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
+}

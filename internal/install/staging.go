@@ -1,0 +1,110 @@
+package install
+
+// Where a transaction stages, and how it gets a package version ready to
+// stage or to run its scripts.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/stage"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// newWork makes a transaction's work directory on prefix's filesystem: in
+// the data home when it is there too, else in the prefix itself. An empty
+// prefix means the data home (a removal stages nothing).
+func (c *Client) newWork(prefix string) (string, error) {
+	root := c.Paths.Staging()
+	if prefix != "" {
+		if err := os.MkdirAll(prefix, 0o755); err != nil {
+			return "", fmt.Errorf("prefix: %w", err)
+		}
+		if !sameFS(c.Paths.Dir, prefix) {
+			root = filepath.Join(prefix, state.StagingDirName)
+		}
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return "", fmt.Errorf("staging: %w", err)
+	}
+	work, err := os.MkdirTemp(root, "txn-")
+	if err != nil {
+		return "", fmt.Errorf("staging: %w", err)
+	}
+	return work, nil
+}
+
+func sameFS(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
+}
+
+func (c *Client) stageOptions(name, version string, w *stage.Watch) stage.Options {
+	return stage.Options{
+		Name: name, Version: version, Prefix: c.Config.Prefix, Out: c.UI.ScriptOutput(),
+		Watch: w, ScriptTimeout: c.ScriptTimeout,
+	}
+}
+
+// newWatch watches prefix for files scripts write straight into it,
+// skipping the data home and the staging areas.
+func (c *Client) newWatch(prefix string) *stage.Watch {
+	return &stage.Watch{Prefix: prefix, Exclude: append([]string{filepath.Dir(c.Paths.Dir)}, c.stagingRoots()...)}
+}
+
+// extract streams the cached archive of row into dir, checking its SHA-256
+// in the same read. A cached archive that fails the check is dropped and
+// downloaded again, once.
+func (r *run) extract(ctx context.Context, row catalog.Package, dir string) error {
+	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
+	err := stage.Extract(ctx, a, dir)
+	if !errors.Is(err, stage.ErrCorrupt) {
+		return err
+	}
+	r.c.UI.Warnf("%v; downloading it again\n", err)
+	os.Remove(a.Path)
+	if err := r.fetch.again(ctx, row); err != nil {
+		return err
+	}
+	r.tx.downloaded += row.Size
+	return stage.Extract(ctx, a, dir)
+}
+
+// unpack makes an installed version's package available to run its
+// scripts: extracted from the cached archive (checked), or the extracted
+// copy an older dist-client kept in pkgs/.
+func (c *Client) unpack(ctx context.Context, rec state.Record, dir string) (string, error) {
+	path := filepath.Join(c.Paths.Cache(), rec.Archive)
+	fi, err := os.Stat(path)
+	if err == nil {
+		a := stage.Archive{Path: path, Size: fi.Size(), SHA256: rec.SHA256, MaxInstalled: rec.Size}
+		err = stage.Extract(ctx, a, dir)
+		if err == nil {
+			return dir, nil
+		}
+		if !errors.Is(err, stage.ErrCorrupt) {
+			return "", err
+		}
+	}
+	// Name and version are validated, so this stays inside pkgs/.
+	legacy := filepath.Join(c.Paths.Packages(), rec.Name+"-"+rec.Version)
+	if fi, lerr := os.Stat(filepath.Join(legacy, "scripts")); lerr == nil && fi.IsDir() {
+		return legacy, nil
+	}
+	if err != nil && !os.IsNotExist(err) {
+		return "", fmt.Errorf("%s %s: cached archive: %w", rec.Name, rec.Version, err)
+	}
+	return "", fmt.Errorf("%s %s: its archive %s is not in the cache (removed outside dist-client?), so its scripts cannot run", rec.Name, rec.Version, path)
+}
+
+// runScript runs an installed version's script with its recorded prefix.
+func (c *Client) runScript(ctx context.Context, name string, rec state.Record, pkgDir, destDir string) error {
+	env := script.Env{Name: rec.Name, Version: rec.Version, PkgDir: pkgDir, Prefix: rec.Prefix, DestDir: destDir, Timeout: c.ScriptTimeout}
+	return script.Run(ctx, name, env, c.UI.ScriptOutput())
+}

@@ -1,0 +1,102 @@
+package place
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/distpac/distpac/internal/state"
+)
+
+// Apply does the steps in order, after making the prefixes of the new
+// trees. On an error it undoes the steps it did and returns the error,
+// which names the path and the OS's reason (a full disk, an I/O error).
+// before, when not nil, runs ahead of each step and can fail it (tests
+// inject faults and crashes there).
+func Apply(j state.Journal, prefixes []string, before func(step int) error) error {
+	return applyN(j, prefixes, len(j.Ops), before)
+}
+
+// applyN does the first n steps.
+func applyN(j state.Journal, prefixes []string, n int, hook func(i int) error) error {
+	for _, pr := range prefixes {
+		if err := os.MkdirAll(pr, 0o755); err != nil {
+			return fmt.Errorf("place: %w", err)
+		}
+	}
+	for i, op := range j.Ops[:n] {
+		var err error
+		if hook != nil {
+			err = hook(i)
+		}
+		if err == nil && op.Kind != state.OpRmdir {
+			if got := inode(op.Src); got != op.Ino {
+				err = fmt.Errorf("%s changed during the transaction", op.Src)
+			} else if exists(op.Dst) {
+				err = fmt.Errorf("%s appeared during the transaction", op.Dst)
+			} else {
+				err = os.Rename(op.Src, op.Dst)
+			}
+		}
+		if err != nil {
+			uerr := Undo(j.Ops[:i])
+			return errors.Join(fmt.Errorf("place: %w", err), uerr)
+		}
+	}
+	return nil
+}
+
+// Undo reverses the steps that were done, last first: what a step moved
+// (known by its inode) goes back where it was. A step that was not done, or
+// was undone already, is skipped, so Undo can run after a crash at any
+// point, and again.
+func Undo(ops []state.Op) error {
+	var errs []error
+	for i := len(ops) - 1; i >= 0; i-- {
+		op := ops[i]
+		if op.Kind == state.OpRmdir {
+			continue
+		}
+		if inode(op.Dst) == op.Ino && !exists(op.Src) {
+			if err := os.Rename(op.Dst, op.Src); err != nil {
+				errs = append(errs, fmt.Errorf("undo: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Finish completes a committed transaction: it deletes the files set aside
+// (not the .distpac-save ones), removes the emptied directories and the
+// work directory. It is idempotent.
+func Finish(j state.Journal) error {
+	var errs []error
+	for _, op := range j.Ops {
+		switch {
+		case op.Kind == state.OpAway && strings.HasPrefix(filepath.Base(op.Dst), state.BackupPrefix):
+			if err := os.Remove(op.Dst); err != nil && !os.IsNotExist(err) {
+				errs = append(errs, err)
+			}
+		case op.Kind == state.OpRmdir:
+			os.Remove(op.Src) // stays when not empty
+		}
+	}
+	if err := Discard(j.Work); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Discard removes a work directory, and the staging directory that held it
+// when it is the prefix's own and now empty.
+func Discard(work string) error {
+	if err := os.RemoveAll(work); err != nil {
+		return err
+	}
+	if parent := filepath.Dir(work); filepath.Base(parent) == state.StagingDirName {
+		os.Remove(parent)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package place
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/distpac/distpac/internal/stage"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// Problem is how a recorded path differs from the disk.
+type Problem struct {
+	Path string `json:"path"` // absolute
+	What string `json:"problem"`
+}
+
+// Check compares the path at abs with what was recorded of it; "" when it
+// is as recorded. It reads a file's content only when its size and mode
+// match, so a check of an unchanged package costs one read of its files.
+func Check(abs string, f state.File) string {
+	fi, err := os.Lstat(abs)
+	if os.IsNotExist(err) {
+		return "missing"
+	}
+	if err != nil {
+		return err.Error()
+	}
+	got := typeOf(fi.Mode())
+	if got == state.TypeSymlink && f.Type == state.TypeDir {
+		// A directory the package shares with the user's layout, reached
+		// through the user's symlink.
+		if target, err := os.Stat(abs); err == nil && target.IsDir() {
+			fi, got = target, state.TypeDir
+		}
+	}
+	if got != f.Type {
+		return fmt.Sprintf("is a %s now, recorded a %s", got, f.Type)
+	}
+	switch f.Type {
+	case state.TypeSymlink:
+		target, err := os.Readlink(abs)
+		if err != nil {
+			return err.Error()
+		}
+		if target != f.Target {
+			return fmt.Sprintf("points to %q, recorded %q", target, f.Target)
+		}
+		return ""
+	case state.TypeFile:
+		if fi.Size() != f.Size {
+			return fmt.Sprintf("content changed (%d bytes, recorded %d)", fi.Size(), f.Size)
+		}
+	}
+	if m := state.Perm(fi.Mode()); m != f.Mode {
+		return fmt.Sprintf("mode changed (%04o, recorded %04o)", state.UnixMode(m), state.UnixMode(f.Mode))
+	}
+	if f.Type == state.TypeFile {
+		sum, err := stage.HashFile(abs)
+		if err != nil {
+			return err.Error()
+		}
+		if sum != f.SHA256 {
+			return "content changed (SHA-256 differs)"
+		}
+	}
+	return ""
+}
+
+// Verify checks every recorded path of a package under prefix.
+func Verify(prefix string, files []state.File) []Problem {
+	var out []Problem
+	for _, f := range files {
+		abs := filepath.Join(prefix, filepath.FromSlash(f.Path))
+		if what := Check(abs, f); what != "" {
+			out = append(out, Problem{Path: abs, What: what})
+		}
+	}
+	return out
+}
+
+func typeOf(m fs.FileMode) state.FileType {
+	switch {
+	case m.IsDir():
+		return state.TypeDir
+	case m.IsRegular():
+		return state.TypeFile
+	case m&fs.ModeSymlink != 0:
+		return state.TypeSymlink
+	}
+	return "special file"
+}

@@ -1,0 +1,387 @@
+// Package place moves staged package trees into the prefix and recorded
+// files out of it, as one journaled step (DESIGN.md §6).
+//
+// Prepare checks everything before the prefix is touched: a staged path
+// that another package owns, or that exists in the prefix without an owner
+// (unless --overwrite allows it), stops the transaction with every conflict
+// named. It then lists the steps: each file leaving the prefix is renamed
+// aside (beside itself, so never across filesystems; a file the user changed
+// since it was installed is kept as NAME.distpac-save), then each staged
+// tree is renamed in (a directory missing from the prefix moves with one
+// rename, whatever it holds). The caller journals the steps (state.DB),
+// applies them, and commits the records; Undo reverses applied steps and
+// Finish deletes the set-aside files once the records are committed. Both
+// are idempotent, so recovery after a kill -9 at any step is the same call.
+package place
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/distpac/distpac/internal/state"
+)
+
+// Installed is a package's recorded files, leaving the prefix (an uninstall,
+// or the old version of an upgrade).
+type Installed struct {
+	Name, Version string
+	Prefix        string
+	Files         []state.File
+}
+
+// Staged is a staged tree entering the prefix.
+type Staged struct {
+	Name, Version string
+	Prefix        string
+	Root          string // directory holding the tree (may not exist: empty tree)
+	Files         []state.File
+}
+
+// Change is one package's part of a transaction: Old leaves, New arrives;
+// either may be nil.
+type Change struct {
+	Old *Installed
+	New *Staged
+}
+
+// Options for Prepare.
+type Options struct {
+	// Work is the transaction's work directory, on the prefix's
+	// filesystem; it holds the staged trees.
+	Work string
+	// Owners maps absolute paths recorded by packages that the
+	// transaction does not change to their owners (state.DB.Owners).
+	Owners map[string]state.Owner
+	// Overwrite lists globs of unowned paths that may be replaced
+	// (pacman's --overwrite), matched against the path relative to the
+	// prefix and the absolute path; a glob matching a directory matches
+	// everything under it.
+	Overwrite []string
+	// Warn reports a changed file kept as .distpac-save.
+	Warn func(format string, args ...any)
+}
+
+// Plan is a prepared transaction.
+type Plan struct {
+	Journal state.Journal
+	// Files are the records of each change's New tree, with Created set
+	// on the directories distpac makes; nil for a removal.
+	Files [][]state.File
+	Bytes int64 // regular file bytes placed
+}
+
+// ConflictError lists the paths that stop a transaction.
+type ConflictError struct {
+	Conflicts []string
+}
+
+// maxListed bounds the conflicts named in one error.
+const maxListed = 20
+
+func (e *ConflictError) Error() string {
+	if len(e.Conflicts) == 1 {
+		return e.Conflicts[0] + "; nothing was changed"
+	}
+	list := e.Conflicts
+	more := ""
+	if len(list) > maxListed {
+		more = fmt.Sprintf("; and %d more", len(list)-maxListed)
+		list = list[:maxListed]
+	}
+	return fmt.Sprintf("%d file conflicts, nothing was changed: %s%s", len(e.Conflicts), strings.Join(list, "; "), more)
+}
+
+// Prepare checks the changes against the prefix and the owners and lists
+// the steps. Nothing on disk changes.
+func Prepare(changes []Change, o Options) (*Plan, error) {
+	if o.Warn == nil {
+		o.Warn = func(string, ...any) {}
+	}
+	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
+	p := &prep{o: o, txid: txid, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
+	for i, c := range changes {
+		if c.Old != nil {
+			for _, f := range c.Old.Files {
+				p.leaving[join(c.Old.Prefix, f.Path)] = f
+			}
+		}
+		if c.New != nil {
+			for _, f := range c.New.Files {
+				abs := join(c.New.Prefix, f.Path)
+				if j, ok := p.arriving[abs]; ok && j != i && !(f.Type == state.TypeDir && p.arrivingType(changes, j, abs) == state.TypeDir) {
+					p.conflict("%s is in both %s %s and %s %s", f.Path, changes[j].New.Name, changes[j].New.Version, c.New.Name, c.New.Version)
+				}
+				p.arriving[abs] = i
+			}
+		}
+	}
+	for _, c := range changes {
+		if c.New != nil {
+			p.check(c.New)
+		}
+	}
+	if len(p.conflicts) > 0 {
+		return nil, &ConflictError{Conflicts: p.conflicts}
+	}
+	// Files leaving, then unowned files replaced, then the new trees.
+	for _, c := range changes {
+		if c.Old != nil {
+			p.takeAway(c.Old)
+		}
+	}
+	for _, abs := range p.overwrite {
+		p.setAside(abs, false)
+	}
+	plan := &Plan{Journal: state.Journal{Work: o.Work}, Files: make([][]state.File, len(changes))}
+	for i, c := range changes {
+		if c.New != nil {
+			plan.Files[i] = p.bringIn(c.New)
+			for _, f := range c.New.Files {
+				plan.Bytes += f.Size
+			}
+		}
+	}
+	for _, c := range changes {
+		if c.Old != nil {
+			p.emptied(c.Old)
+		}
+	}
+	plan.Journal.Ops = p.ops
+	return plan, nil
+}
+
+// prep is the state of one Prepare.
+type prep struct {
+	o        Options
+	txid     string
+	leaving  map[string]state.File // absolute path -> recorded entry leaving
+	arriving map[string]int        // absolute path -> change index
+	away     map[string]bool       // absolute paths set aside by a step
+	// placed: directories an earlier change of the plan moves in whole;
+	// a later change that ships the same directory finds it there.
+	placed    map[string]bool
+	overwrite []string // unowned paths --overwrite replaces
+	conflicts []string
+	ops       []state.Op
+}
+
+func (p *prep) conflict(format string, args ...any) {
+	p.conflicts = append(p.conflicts, fmt.Sprintf(format, args...))
+}
+
+func (p *prep) arrivingType(changes []Change, i int, abs string) state.FileType {
+	for _, f := range changes[i].New.Files {
+		if join(changes[i].New.Prefix, f.Path) == abs {
+			return f.Type
+		}
+	}
+	return ""
+}
+
+func join(prefix, rel string) string { return filepath.Join(prefix, filepath.FromSlash(rel)) }
+
+// check finds the conflicts of one staged tree.
+func (p *prep) check(n *Staged) {
+	missing := map[string]bool{} // staged directories absent from the prefix
+	for _, f := range n.Files {
+		abs := join(n.Prefix, f.Path)
+		isDir := f.Type == state.TypeDir
+		if o, ok := p.o.Owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
+			p.conflict("%s is owned by %s %s", f.Path, o.Name, o.Version)
+			continue
+		}
+		if missing[path.Dir(f.Path)] {
+			missing[f.Path] = isDir // nothing can be under a missing directory
+			continue
+		}
+		fi, err := os.Lstat(abs)
+		if os.IsNotExist(err) {
+			missing[f.Path] = isDir
+			continue
+		}
+		if err != nil {
+			p.conflict("%s: %v", f.Path, err)
+			continue
+		}
+		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
+			continue // the old version's file, set aside first
+		}
+		switch {
+		case isDir && fi.IsDir():
+			// shared directory
+		case isDir && fi.Mode()&os.ModeSymlink != 0 && isDirThrough(abs):
+			// the user's symlink to a directory (a package's was caught above)
+		case fi.IsDir():
+			p.conflict("%s is a directory in the prefix; %s %s has a %s there", f.Path, n.Name, n.Version, f.Type)
+		case p.overwritable(n.Prefix, f.Path, abs):
+			p.overwrite = append(p.overwrite, abs)
+		default:
+			p.conflict("%s exists in the prefix and no package owns it (--overwrite '%s' replaces it)", f.Path, f.Path)
+		}
+	}
+}
+
+func isDirThrough(abs string) bool {
+	fi, err := os.Stat(abs)
+	return err == nil && fi.IsDir()
+}
+
+// overwritable matches rel and abs against the --overwrite globs.
+func (p *prep) overwritable(prefix, rel, abs string) bool {
+	for _, g := range p.o.Overwrite {
+		for _, name := range []string{rel, filepath.ToSlash(abs)} {
+			for q := name; q != "." && q != "/" && q != ""; q = path.Dir(q) {
+				if ok, _ := path.Match(g, q); ok {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// takeAway sets aside the files and symlinks of an old version: a backup
+// when unchanged, NAME.distpac-save when the user changed it.
+func (p *prep) takeAway(old *Installed) {
+	for _, f := range old.Files {
+		if f.Type == state.TypeDir {
+			continue
+		}
+		abs := join(old.Prefix, f.Path)
+		what := Check(abs, f)
+		switch {
+		case what == "":
+			p.setAside(abs, false)
+		case what == "missing":
+		case strings.HasPrefix(what, "is a ") && strings.Contains(what, "directory now"):
+			p.o.Warn("%s was recorded as a %s of %s %s and is a directory now; left alone\n", abs, f.Type, old.Name, old.Version)
+		default:
+			save := p.setAside(abs, true)
+			p.o.Warn("%s was changed since %s %s installed it: %s; kept as %s\n", abs, old.Name, old.Version, what, save)
+		}
+	}
+}
+
+// setAside adds the step that moves abs out of the way and returns where it
+// goes.
+func (p *prep) setAside(abs string, keep bool) string {
+	var dst string
+	if keep {
+		dst = abs + state.SaveSuffix
+		for n := 1; exists(dst) || p.taken(dst); n++ {
+			dst = abs + state.SaveSuffix + "." + strconv.Itoa(n)
+		}
+	} else {
+		dst = filepath.Join(filepath.Dir(abs), state.BackupPrefix+p.txid+"-"+strconv.Itoa(len(p.ops)))
+	}
+	p.ops = append(p.ops, state.Op{Kind: state.OpAway, Src: abs, Dst: dst, Ino: inode(abs)})
+	p.away[abs] = true
+	return dst
+}
+
+func (p *prep) taken(dst string) bool {
+	for _, op := range p.ops {
+		if op.Dst == dst {
+			return true
+		}
+	}
+	return false
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// inode is p's inode number (0 when it cannot be read).
+func inode(p string) uint64 {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return st.Ino
+	}
+	return 0
+}
+
+// bringIn adds the renames of a staged tree and returns its records: a
+// directory missing from the prefix moves whole, everything else entry by
+// entry.
+func (p *prep) bringIn(n *Staged) []state.File {
+	out := make([]state.File, len(n.Files))
+	moved := map[string]bool{} // directories moved whole; their entries come along
+	inMoved := func(rel string) bool {
+		for d := path.Dir(rel); d != "."; d = path.Dir(d) {
+			if moved[d] {
+				return true
+			}
+		}
+		return false
+	}
+	for i, f := range n.Files {
+		out[i] = f
+		abs := join(n.Prefix, f.Path)
+		if inMoved(f.Path) {
+			out[i].Created = f.Type == state.TypeDir
+			if f.Type == state.TypeDir {
+				p.placed[abs] = true
+			}
+			continue
+		}
+		if f.Type == state.TypeDir && p.placed[abs] {
+			// Another package of this plan brings it in first: shared, and
+			// made by distpac.
+			out[i].Created = true
+			continue
+		}
+		present := exists(abs) && !p.away[abs]
+		if f.Type == state.TypeDir && present {
+			// Not placed: what is there (maybe through the user's
+			// symlink) is what is recorded.
+			if fi, err := os.Stat(abs); err == nil {
+				out[i].Mode = state.Perm(fi.Mode())
+			}
+			out[i].Created = p.o.Owners[abs].Created || p.leaving[abs].Created
+			continue
+		}
+		src := filepath.Join(n.Root, filepath.FromSlash(f.Path))
+		p.ops = append(p.ops, state.Op{Kind: state.OpPlace, Src: src, Dst: abs, Ino: inode(src)})
+		if f.Type == state.TypeDir {
+			out[i].Created = true
+			moved[f.Path] = true
+			p.placed[abs] = true
+		}
+	}
+	return out
+}
+
+// emptied adds the removal of the old version's directories that distpac
+// made, that nothing arriving or staying records, deepest first; they go
+// after the commit if empty.
+func (p *prep) emptied(old *Installed) {
+	var dirs []string
+	for _, f := range old.Files {
+		abs := join(old.Prefix, f.Path)
+		if f.Type != state.TypeDir || !f.Created {
+			continue
+		}
+		if _, ok := p.arriving[abs]; ok {
+			continue
+		}
+		if _, ok := p.o.Owners[abs]; ok {
+			continue
+		}
+		dirs = append(dirs, abs)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		p.ops = append(p.ops, state.Op{Kind: state.OpRmdir, Src: d})
+	}
+}

@@ -1,0 +1,471 @@
+package place
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/distpac/distpac/internal/stage"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// tree describes files: path -> content; a trailing "/" makes a
+// directory, "-> target" a symlink.
+type tree map[string]string
+
+func write(t *testing.T, root string, tr tree) {
+	t.Helper()
+	paths := make([]string, 0, len(tr))
+	for p := range tr {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		abs := filepath.Join(root, p)
+		v := tr[p]
+		var err error
+		switch {
+		case strings.HasSuffix(p, "/"):
+			err = os.MkdirAll(abs, 0o755)
+		case strings.HasPrefix(v, "-> "):
+			os.MkdirAll(filepath.Dir(abs), 0o755)
+			err = os.Symlink(strings.TrimPrefix(v, "-> "), abs)
+		default:
+			os.MkdirAll(filepath.Dir(abs), 0o755)
+			err = os.WriteFile(abs, []byte(v), 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// read is the inverse of write: everything under root.
+func read(t *testing.T, root string) tree {
+	t.Helper()
+	out := tree{}
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || p == root {
+			return err
+		}
+		rel := filepath.ToSlash(p[len(root)+1:])
+		switch {
+		case d.IsDir():
+			out[rel+"/"] = ""
+		case d.Type()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			out[rel] = "-> " + target
+		default:
+			b, _ := os.ReadFile(p)
+			out[rel] = string(b)
+		}
+		return nil
+	})
+	return out
+}
+
+// fixture is a prefix, a work directory and staged trees in it.
+type fixture struct {
+	t      *testing.T
+	prefix string
+	work   string
+	n      int
+}
+
+func newFixture(t *testing.T, prefix tree) *fixture {
+	dir := t.TempDir()
+	f := &fixture{t: t, prefix: filepath.Join(dir, "prefix"), work: filepath.Join(dir, "staging", "txn-42")}
+	os.MkdirAll(f.prefix, 0o755)
+	os.MkdirAll(f.work, 0o755)
+	write(t, f.prefix, prefix)
+	return f
+}
+
+// staged writes a tree into the work directory and scans it.
+func (f *fixture) staged(name string, tr tree) *Staged {
+	f.n++
+	root := filepath.Join(f.work, fmt.Sprint(f.n))
+	os.MkdirAll(root, 0o755)
+	write(f.t, root, tr)
+	files, _, err := stage.Scan(root)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return &Staged{Name: name, Version: "1.0.0", Prefix: f.prefix, Root: root, Files: files}
+}
+
+// installed is a record of files as they are now in the prefix.
+func (f *fixture) installed(name, version string, paths ...string) *Installed {
+	var files []state.File
+	for _, p := range paths {
+		abs := filepath.Join(f.prefix, p)
+		fi, err := os.Lstat(abs)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		sf := state.File{Path: p, Mode: state.Perm(fi.Mode())}
+		switch {
+		case fi.IsDir():
+			sf.Type, sf.Created = state.TypeDir, true
+		case fi.Mode()&fs.ModeSymlink != 0:
+			sf.Type = state.TypeSymlink
+			sf.Target, _ = os.Readlink(abs)
+		default:
+			sf.Type, sf.Size = state.TypeFile, fi.Size()
+			sf.SHA256, _ = stage.HashFile(abs)
+		}
+		files = append(files, sf)
+	}
+	return &Installed{Name: name, Version: version, Prefix: f.prefix, Files: files}
+}
+
+func (f *fixture) owners(ins ...*Installed) map[string]state.Owner {
+	out := map[string]state.Owner{}
+	for _, in := range ins {
+		for _, file := range in.Files {
+			out[filepath.Join(in.Prefix, file.Path)] = state.Owner{Name: in.Name, Version: in.Version, Type: file.Type, Created: file.Created}
+		}
+	}
+	return out
+}
+
+func (f *fixture) run(changes []Change, o Options) (*Plan, error) {
+	o.Work = f.work
+	plan, err := Prepare(changes, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := Apply(plan.Journal, []string{f.prefix}, nil); err != nil {
+		return plan, err
+	}
+	return plan, Finish(plan.Journal)
+}
+
+func TestFreshInstall(t *testing.T) {
+	f := newFixture(t, tree{"bin/": "", "bin/mine": "user's"})
+	s := f.staged("hello", tree{"bin/": "", "bin/hello": "hi", "share/hello/": "", "share/hello/a": "a", "share/hello/b/": "", "share/hello/b/c": "c", "lib": "-> share"})
+	plan, err := f.run([]Change{{New: s}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"bin/": "", "bin/mine": "user's", "bin/hello": "hi", "share/": "", "share/hello/": "", "share/hello/a": "a",
+		"share/hello/b/": "", "share/hello/b/c": "c", "lib": "-> share"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	// share/ was missing: it moved with one rename, whatever it held.
+	places := 0
+	for _, op := range plan.Journal.Ops {
+		if op.Kind == state.OpPlace {
+			places++
+		}
+	}
+	if places != 3 { // bin/hello, lib, share
+		t.Errorf("%d renames, want 3: %+v", places, plan.Journal.Ops)
+	}
+	created := map[string]bool{}
+	for _, file := range plan.Files[0] {
+		if file.Type == state.TypeDir {
+			created[file.Path] = file.Created
+		}
+	}
+	if created["bin"] || !created["share"] || !created["share/hello/b"] {
+		t.Errorf("Created flags %v: bin was there before, share was made", created)
+	}
+	if _, err := os.Stat(f.work); !os.IsNotExist(err) {
+		t.Error("Finish left the work directory")
+	}
+	if plan.Bytes != 4 {
+		t.Errorf("Bytes = %d, want 4", plan.Bytes)
+	}
+}
+
+func TestConflicts(t *testing.T) {
+	f := newFixture(t, tree{"bin/": "", "bin/tool": "alpha's", "bin/mine": "user's", "etc/": "", "share/x/": ""})
+	alpha := f.installed("alpha", "1.0.0", "bin/tool")
+	s := f.staged("beta", tree{"bin/": "", "bin/tool": "beta's", "bin/mine": "beta's", "etc": "file where a dir is", "share/": "", "share/x": "file"})
+	other := f.staged("gamma", tree{"bin/": "", "bin/gamma": "g"})
+	twin := f.staged("delta", tree{"bin/": "", "bin/gamma": "d"})
+	before := read(t, f.prefix)
+	_, err := f.run([]Change{{New: s}, {New: other}, {New: twin}}, Options{Owners: f.owners(alpha)})
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want conflicts", err)
+	}
+	for _, want := range []string{
+		"bin/tool is owned by alpha 1.0.0",
+		"bin/mine exists in the prefix and no package owns it (--overwrite 'bin/mine' replaces it)",
+		"etc is a directory in the prefix",
+		"share/x is a directory in the prefix",
+		"bin/gamma is in both gamma 1.0.0 and delta 1.0.0",
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q:\n%v", want, err)
+		}
+	}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, before) {
+		t.Fatalf("a refused transaction changed the prefix: %v", got)
+	}
+}
+
+func TestOverwrite(t *testing.T) {
+	for _, glob := range []string{"bin/mine", "bin/*", "bin", "*", "/**/mine"} {
+		t.Run(glob, func(t *testing.T) {
+			f := newFixture(t, tree{"bin/": "", "bin/mine": "user's"})
+			if glob == "/**/mine" {
+				glob = filepath.Join(f.prefix, "bin", "*")
+			}
+			s := f.staged("beta", tree{"bin/": "", "bin/mine": "beta's"})
+			if _, err := f.run([]Change{{New: s}}, Options{Overwrite: []string{glob}}); err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, f.prefix); !reflect.DeepEqual(got, tree{"bin/": "", "bin/mine": "beta's"}) {
+				t.Fatalf("prefix = %v", got)
+			}
+		})
+	}
+	f := newFixture(t, tree{"bin/": "", "bin/mine": "user's"})
+	s := f.staged("beta", tree{"bin/": "", "bin/mine": "beta's"})
+	if _, err := f.run([]Change{{New: s}}, Options{Overwrite: []string{"share/*", "bin/other"}}); err == nil {
+		t.Fatal("a glob that does not match allowed the overwrite")
+	}
+}
+
+func TestUpgradeReplacesAndRemoves(t *testing.T) {
+	f := newFixture(t, tree{"bin/": "", "bin/app": "v1", "share/app/": "", "share/app/old": "old", "share/app/keep": "same"})
+	old := f.installed("app", "1.0.0", "bin", "bin/app", "share", "share/app", "share/app/old", "share/app/keep")
+	s := f.staged("app", tree{"bin/": "", "bin/app": "v2", "share/": "", "share/app/": "", "share/app/keep": "same", "share/app/new": "new"})
+	var warned []string
+	plan, err := f.run([]Change{{Old: old, New: s}}, Options{Warn: func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"bin/": "", "bin/app": "v2", "share/": "", "share/app/": "", "share/app/keep": "same", "share/app/new": "new"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	if len(warned) != 0 {
+		t.Errorf("warnings for unchanged files: %v", warned)
+	}
+	for _, file := range plan.Files[0] {
+		if file.Type == state.TypeDir && !file.Created {
+			t.Errorf("%s lost the Created flag the old version had", file.Path)
+		}
+	}
+}
+
+func TestRemoveKeepsChangedFiles(t *testing.T) {
+	f := newFixture(t, tree{"etc/": "", "etc/app.conf": "default", "etc/app.conf.distpac-save": "an older save", "bin/": "", "bin/app": "x", "bin/link": "-> app", "bin/gone": "g"})
+	old := f.installed("app", "1.0.0", "etc", "etc/app.conf", "bin", "bin/app", "bin/link", "bin/gone")
+	other := f.installed("other", "2.0.0", "bin")
+	os.WriteFile(filepath.Join(f.prefix, "etc/app.conf"), []byte("edited by the user"), 0o644)
+	os.Chmod(filepath.Join(f.prefix, "bin/app"), 0o700)
+	os.Remove(filepath.Join(f.prefix, "bin/gone"))
+	var warned []string
+	_, err := f.run([]Change{{Old: old}}, Options{Owners: f.owners(other), Warn: func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"etc/": "", "etc/app.conf.distpac-save": "an older save", "etc/app.conf.distpac-save.1": "edited by the user", "bin/": "", "bin/app.distpac-save": "x"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	if len(warned) != 2 || !strings.Contains(warned[0], "content changed") || !strings.Contains(warned[1], "mode changed (0700, recorded 0644)") {
+		t.Fatalf("warnings = %q", warned)
+	}
+}
+
+// scenario is an upgrade with every kind of step: a replaced file, a
+// removed one, a changed one kept as .distpac-save, an unowned file
+// overwritten, a new directory moved whole and an emptied directory.
+func scenario(t *testing.T) (*fixture, []Change, Options) {
+	f := newFixture(t, tree{"bin/": "", "bin/app": "v1", "bin/mine": "user's", "etc/": "", "etc/app.conf": "default", "lib/app/": "", "lib/app/old.so": "old"})
+	old := f.installed("app", "1.0.0", "bin", "bin/app", "etc", "etc/app.conf", "lib", "lib/app", "lib/app/old.so")
+	os.WriteFile(filepath.Join(f.prefix, "etc/app.conf"), []byte("edited"), 0o644)
+	s := f.staged("app", tree{"bin/": "", "bin/app": "v2", "bin/mine": "app's", "etc/": "", "etc/app.conf": "default 2", "share/app/": "", "share/app/data": "d"})
+	return f, []Change{{Old: old, New: s}}, Options{Work: f.work, Overwrite: []string{"bin/mine"}}
+}
+
+// TestCrashAtEveryStep stops the transaction after each step, as a kill -9
+// would (no cleanup runs), then recovers as the next command does: undo
+// before the commit, finish after it. The prefix is exactly the old or the
+// new state, every time.
+func TestCrashAtEveryStep(t *testing.T) {
+	f0, changes0, o0 := scenario(t)
+	before := read(t, f0.prefix)
+	plan0, err := Prepare(changes0, o0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := Apply(plan0.Journal, []string{f0.prefix}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := Finish(plan0.Journal); err != nil {
+		t.Fatal(err)
+	}
+	after := read(t, f0.prefix)
+	if reflect.DeepEqual(before, after) {
+		t.Fatal("the scenario changes nothing")
+	}
+	steps := len(plan0.Journal.Ops)
+	for n := 0; n <= steps; n++ {
+		for _, committed := range []bool{false, true} {
+			if committed && n != steps {
+				continue
+			}
+			t.Run(fmt.Sprintf("after %d of %d steps, committed %v", n, steps, committed), func(t *testing.T) {
+				f, changes, o := scenario(t)
+				plan, err := Prepare(changes, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := applyN(plan.Journal, []string{f.prefix}, n, nil); err != nil {
+					t.Fatal(err)
+				}
+				// Recovery, twice: it must be idempotent.
+				for range 2 {
+					if committed {
+						err = Finish(plan.Journal)
+					} else {
+						err = errors.Join(Undo(plan.Journal.Ops), Discard(plan.Journal.Work))
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+				}
+				want := before
+				if committed {
+					want = after
+				}
+				if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+					t.Fatalf("prefix after recovery = %v\nwant %v", got, want)
+				}
+			})
+		}
+	}
+}
+
+// TestFailingStepRollsBack makes each step fail as a full disk would: the
+// error names the OS's reason and the prefix is as before.
+func TestFailingStepRollsBack(t *testing.T) {
+	f0, changes0, o0 := scenario(t)
+	before := read(t, f0.prefix)
+	plan0, _ := Prepare(changes0, o0)
+	for i := range plan0.Journal.Ops {
+		t.Run(fmt.Sprint("step ", i), func(t *testing.T) {
+			f, changes, o := scenario(t)
+			plan, err := Prepare(changes, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = Apply(plan.Journal, []string{f.prefix}, func(step int) error {
+				if step == i {
+					return &os.LinkError{Op: "rename", Old: plan.Journal.Ops[i].Src, New: plan.Journal.Ops[i].Dst, Err: syscall.ENOSPC}
+				}
+				return nil
+			})
+			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), "no space left on device") {
+				t.Fatalf("Apply = %v", err)
+			}
+			if plan.Journal.Ops[i].Kind != state.OpRmdir && !strings.Contains(err.Error(), plan.Journal.Ops[i].Dst) {
+				t.Errorf("error does not name the path: %v", err)
+			}
+			Discard(plan.Journal.Work)
+			if got := read(t, f.prefix); !reflect.DeepEqual(got, before) {
+				t.Fatalf("prefix after a failed step = %v\nwant %v", got, before)
+			}
+		})
+	}
+}
+
+func TestSymlinkedDirectories(t *testing.T) {
+	f := newFixture(t, tree{"real/": "", "bin": "-> real"})
+	s := f.staged("a", tree{"bin/": "", "bin/a": "a"})
+	if _, err := f.run([]Change{{New: s}}, Options{}); err != nil {
+		t.Fatalf("the user's symlink to a directory refused: %v", err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(f.prefix, "real", "a")); string(b) != "a" {
+		t.Fatal("file not placed through the user's symlink")
+	}
+	os.Chmod(filepath.Join(f.prefix, "real"), 0o700)
+	plan, err := Prepare([]Change{{New: f.staged("c", tree{"bin/": "", "bin/c": "c"})}}, Options{Work: f.work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	Apply(plan.Journal, []string{f.prefix}, nil)
+	if p := Verify(f.prefix, plan.Files[0]); p != nil {
+		t.Fatalf("a shared directory reached through a symlink, with its own mode, does not verify: %v", p)
+	}
+	Finish(plan.Journal)
+	// A package's own symlink is not a directory others may fill.
+	f2 := newFixture(t, tree{"real/": "", "lib": "-> real"})
+	owner := f2.installed("linker", "1.0.0", "lib")
+	s2 := f2.staged("b", tree{"lib/": "", "lib/b": "b"})
+	if _, err := f2.run([]Change{{New: s2}}, Options{Owners: f2.owners(owner)}); err == nil || !strings.Contains(err.Error(), "lib is owned by linker 1.0.0") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestVerify(t *testing.T) {
+	f := newFixture(t, tree{"bin/": "", "bin/a": "a", "bin/b": "b", "bin/c": "c", "bin/l": "-> a", "bin/d": "d"})
+	in := f.installed("p", "1.0.0", "bin", "bin/a", "bin/b", "bin/c", "bin/l", "bin/d")
+	if p := Verify(f.prefix, in.Files); p != nil {
+		t.Fatalf("fresh install has problems: %v", p)
+	}
+	os.Remove(filepath.Join(f.prefix, "bin/a"))
+	os.WriteFile(filepath.Join(f.prefix, "bin/b"), []byte("B"), 0o644) // same size, other content
+	os.Chmod(filepath.Join(f.prefix, "bin/c"), 0o755)
+	os.Remove(filepath.Join(f.prefix, "bin/l"))
+	os.Symlink("b", filepath.Join(f.prefix, "bin/l"))
+	os.Remove(filepath.Join(f.prefix, "bin/d"))
+	os.Mkdir(filepath.Join(f.prefix, "bin/d"), 0o755)
+	got := map[string]string{}
+	for _, p := range Verify(f.prefix, in.Files) {
+		got[filepath.Base(p.Path)] = p.What
+	}
+	want := map[string]string{
+		"a": "missing",
+		"b": "content changed (SHA-256 differs)",
+		"c": "mode changed (0755, recorded 0644)",
+		"l": `points to "b", recorded "a"`,
+		"d": "is a dir now, recorded a file",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Verify = %v\nwant %v", got, want)
+	}
+}
+
+// TestNewDirectoriesShared: several packages of one plan ship the same
+// directories, missing from the prefix. The first moves them in whole; the
+// others find them there and put their own entries inside. (An install of
+// many packages each with share/NAME/ failed with "share appeared during
+// the transaction".)
+func TestNewDirectoriesShared(t *testing.T) {
+	f := newFixture(t, tree{})
+	a := f.staged("a", tree{"share/": "", "share/doc/": "", "share/doc/a": "a", "share/a/": "", "share/a/x": "x"})
+	b := f.staged("b", tree{"share/": "", "share/doc/": "", "share/doc/b": "b", "share/b/": "", "share/b/y": "y"})
+	c := f.staged("c", tree{"share/": "", "share/c": "c"})
+	plan, err := f.run([]Change{{New: a}, {New: b}, {New: c}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"share/": "", "share/doc/": "", "share/doc/a": "a", "share/doc/b": "b", "share/a/": "", "share/a/x": "x",
+		"share/b/": "", "share/b/y": "y", "share/c": "c"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	for i, files := range plan.Files {
+		for _, file := range files {
+			if file.Type == state.TypeDir && !file.Created {
+				t.Errorf("change %d: %s not recorded as made by distpac", i, file.Path)
+			}
+		}
+	}
+}

@@ -1,0 +1,152 @@
+package resolve
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Node is an installed package as the removal graph sees it.
+type Node struct {
+	Name    string
+	Version string // for messages
+	Auto    bool   // installed as a dependency, not asked for
+	Depends []string
+}
+
+// NeededError refuses to remove Name because installed packages outside
+// the removal depend on it.
+type NeededError struct {
+	Name       string
+	Dependents []Node // sorted by name
+}
+
+func (e *NeededError) Error() string {
+	labels := make([]string, len(e.Dependents))
+	names := make([]string, len(e.Dependents))
+	for i, d := range e.Dependents {
+		labels[i], names[i] = d.Name+" "+d.Version, d.Name
+	}
+	cmd := "dist-client uninstall " + strings.Join(append(names, e.Name), " ")
+	if len(labels) == 1 {
+		return fmt.Sprintf("cannot uninstall %s: %s depends on it (uninstall %s first, or both together: %s)", e.Name, labels[0], names[0], cmd)
+	}
+	return fmt.Sprintf("cannot uninstall %s: %s and %s depend on it (uninstall them first, or all together: %s)",
+		e.Name, strings.Join(labels[:len(labels)-1], ", "), labels[len(labels)-1], cmd)
+}
+
+// graph indexes installed packages by lower-case name (names are unique
+// ignoring case).
+type graph struct {
+	nodes map[string]Node // by lower-case name
+	names []string        // lower-case, sorted
+}
+
+func newGraph(installed []Node) *graph {
+	g := &graph{nodes: make(map[string]Node, len(installed))}
+	for _, n := range installed {
+		k := strings.ToLower(n.Name)
+		g.nodes[k] = n
+		g.names = append(g.names, k)
+	}
+	sort.Strings(g.names)
+	return g
+}
+
+// dependsOn reports whether a depends on b.
+func (g *graph) dependsOn(a, b string) bool {
+	for _, d := range g.nodes[a].Depends {
+		if strings.EqualFold(d, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// dependents lists packages not in skip that depend on name, sorted.
+func (g *graph) dependents(name string, skip map[string]bool) []Node {
+	var out []Node
+	for _, k := range g.names {
+		if k != name && !skip[k] && g.dependsOn(k, name) {
+			out = append(out, g.nodes[k])
+		}
+	}
+	return out
+}
+
+// PlanRemoval returns the packages an uninstall of names removes, in the
+// order to remove them: dependents before their dependencies. With cascade
+// it adds the packages installed as dependencies that only the removed ones
+// needed, transitively. A package that a package staying installed depends
+// on is refused with a *NeededError. Names must be installed (any case);
+// the result uses the installed spelling.
+func PlanRemoval(installed []Node, names []string, cascade bool) ([]string, error) {
+	g := newGraph(installed)
+	remove := map[string]bool{}
+	for _, n := range names {
+		k := strings.ToLower(n)
+		if _, ok := g.nodes[k]; !ok {
+			return nil, fmt.Errorf("remove %s: not installed", n)
+		}
+		remove[k] = true
+	}
+	if cascade {
+		for changed := true; changed; {
+			changed = false
+			for _, k := range g.names {
+				if remove[k] || !g.nodes[k].Auto || len(g.dependents(k, remove)) > 0 {
+					continue
+				}
+				for r := range remove {
+					if g.dependsOn(r, k) {
+						remove[k] = true
+						changed = true
+						break
+					}
+				}
+			}
+		}
+	}
+	keys := make([]string, 0, len(remove))
+	for k := range remove {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if ds := g.dependents(k, remove); len(ds) > 0 {
+			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds}
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	var visit func(k string)
+	visit = func(k string) {
+		if seen[k] {
+			return
+		}
+		seen[k] = true
+		for _, m := range keys {
+			if g.dependsOn(m, k) {
+				visit(m) // dependents first
+			}
+		}
+		out = append(out, g.nodes[k].Name)
+	}
+	for _, k := range keys {
+		visit(k)
+	}
+	return out, nil
+}
+
+// Orphans lists packages installed as dependencies that no installed
+// package depends on, sorted: what pacman calls orphans.
+func Orphans(installed []Node) []string {
+	g := newGraph(installed)
+	var out []string
+	for _, k := range g.names {
+		if g.nodes[k].Auto && len(g.dependents(k, nil)) == 0 {
+			out = append(out, g.nodes[k].Name)
+		}
+	}
+	return out
+}

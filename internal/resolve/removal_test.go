@@ -1,0 +1,89 @@
+package resolve
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestPlanRemoval(t *testing.T) {
+	// app -> lib -> base; tool -> base; extra is an orphan dependency.
+	installed := []Node{
+		{Name: "app", Version: "1.0.0", Depends: []string{"lib"}},
+		{Name: "lib", Version: "1.1.0", Auto: true, Depends: []string{"base"}},
+		{Name: "base", Version: "2.0.0", Auto: true},
+		{Name: "tool", Version: "0.1.0", Depends: []string{"Base"}},
+		{Name: "extra", Version: "1.0.0", Auto: true},
+	}
+	tests := []struct {
+		name    string
+		remove  []string
+		cascade bool
+		want    []string
+		needed  string // the refused package, if any
+		by      []string
+	}{
+		{"leaf", []string{"app"}, false, []string{"app"}, "", nil},
+		{"dependents first", []string{"lib", "app"}, false, []string{"app", "lib"}, "", nil},
+		{"any case", []string{"APP"}, false, []string{"app"}, "", nil},
+		{"needed", []string{"lib"}, false, nil, "lib", []string{"app"}},
+		{"needed by two", []string{"base"}, false, nil, "base", []string{"lib", "tool"}},
+		{"cascade stops at shared", []string{"app"}, true, []string{"app", "lib"}, "", nil},
+		{"cascade takes all", []string{"app", "tool"}, true, []string{"app", "lib", "tool", "base"}, "", nil},
+		{"cascade leaves unrelated orphans", []string{"tool"}, true, []string{"tool"}, "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := PlanRemoval(installed, tt.remove, tt.cascade)
+			if tt.needed != "" {
+				var ne *NeededError
+				if !errors.As(err, &ne) || ne.Name != tt.needed {
+					t.Fatalf("err = %v, want %s refused", err, tt.needed)
+				}
+				var by []string
+				for _, d := range ne.Dependents {
+					by = append(by, d.Name)
+				}
+				if !slices.Equal(by, tt.by) {
+					t.Fatalf("dependents %v, want %v", by, tt.by)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Any order with dependents first is right; this one is the
+			// deterministic order the code gives.
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("order %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if _, err := PlanRemoval(installed, []string{"nope"}, false); err == nil || !strings.Contains(err.Error(), "not installed") {
+		t.Fatalf("unknown package: %v", err)
+	}
+}
+
+func TestNeededErrorText(t *testing.T) {
+	one := &NeededError{Name: "libgreet", Dependents: []Node{{Name: "hello", Version: "1.0.0"}}}
+	if got, want := one.Error(), "cannot uninstall libgreet: hello 1.0.0 depends on it (uninstall hello first, or both together: dist-client uninstall hello libgreet)"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	two := &NeededError{Name: "base", Dependents: []Node{{Name: "a", Version: "1.0.0"}, {Name: "b", Version: "2.0.0"}}}
+	if got, want := two.Error(), "cannot uninstall base: a 1.0.0 and b 2.0.0 depend on it (uninstall them first, or all together: dist-client uninstall a b base)"; got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+func TestOrphans(t *testing.T) {
+	installed := []Node{
+		{Name: "app", Depends: []string{"lib"}},
+		{Name: "lib", Auto: true},
+		{Name: "old", Auto: true},
+		{Name: "mine"},
+	}
+	if got := Orphans(installed); !slices.Equal(got, []string{"old"}) {
+		t.Fatalf("Orphans = %v", got)
+	}
+}

@@ -1,0 +1,198 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+// reload brings the served snapshot and the seeded set in line with the
+// working catalog when its serial changed.
+func (r *runner) reload(ctx context.Context, first bool) error {
+	meta, err := r.db.Meta(ctx)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	// Packages that could not be seeded are tried again every 30 s (their
+	// archive may be being repaired), without a new publication.
+	same := !first && meta.Serial == r.serial && (r.seedFailures == 0 || time.Since(r.lastReload) < seedRetry)
+	r.mu.Unlock()
+	if same {
+		return nil
+	}
+	// `dist-server key rotate` may have replaced the key with this serial.
+	if err := r.reloadKey(); err != nil {
+		return err
+	}
+	snap, err := publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
+	if err != nil {
+		// An add may be between its commit and its publication: wait for
+		// it through the publish lock, then repair if it died half-way.
+		if err := r.pub.Repair(ctx); err != nil {
+			return err
+		}
+		if meta, err = r.db.Meta(ctx); err != nil {
+			return err
+		}
+		if err := r.reloadKey(); err != nil {
+			return err
+		}
+		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
+			return fmt.Errorf("published catalog: %w", err)
+		}
+	}
+	pkgs, err := r.db.All(ctx)
+	if err != nil {
+		return err
+	}
+	served := make(map[[20]byte]struct{}, len(pkgs))
+	names := make(map[swarm.InfoHash]string, len(pkgs))
+	for _, p := range pkgs {
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
+			served[ih] = struct{}{}
+			names[ih] = p.ID()
+		}
+	}
+	r.served.Store(&served)
+	// An add writes the whitelist itself; this covers a whitelist set in
+	// server.yaml after the last publication, and an add that died before.
+	if wl := r.opts.Config.TrackerWhitelist; wl != "" {
+		if err := publish.WriteWhitelist(wl, pkgs); err != nil {
+			r.log.Error("cannot write the tracker whitelist; an external tracker will refuse new packages", "err", err)
+		}
+	}
+	r.mu.Lock()
+	r.names = names
+	r.mu.Unlock()
+	// Seed first, then serve: a client that sees a package in the catalog
+	// finds a seeder for it.
+	failed := 0
+	if r.engine != nil {
+		failed = r.syncSeeds(ctx, pkgs)
+	}
+	if r.catsrv != nil {
+		archives := make([]string, len(pkgs))
+		for i, p := range pkgs {
+			archives[i] = p.Archive
+		}
+		// The chain first: a client that gets a catalog signed by a new
+		// key finds the statement that hands over to it.
+		r.catsrv.SetRotation(snap.Rotation)
+		r.catsrv.SetSnapshot(snap.DB, snap.Sig, snap.Serial, archives)
+	}
+	r.mu.Lock()
+	r.serial, r.packages, r.seedFailures = snap.Serial, len(pkgs), failed
+	r.lastReload = time.Now()
+	r.mu.Unlock()
+	r.log.Info("catalog loaded", "serial", snap.Serial, "packages", len(pkgs), "valid_until", snap.Meta.ValidUntil)
+	return nil
+}
+
+// reloadKey reads the signing key again: a key rotation replaces it while
+// the server runs.
+func (r *runner) reloadKey() error {
+	k, err := signing.Load(r.opts.Paths.SigningKey())
+	if err != nil {
+		return err
+	}
+	if !k.Public().Equal(r.key.Public()) {
+		r.log.Info("signing key rotated", "old", r.key.Public().Fingerprint(), "new", k.Public().Fingerprint())
+		r.key = k
+		if r.catsrv != nil {
+			r.catsrv.SetKey(k.Public())
+		}
+	}
+	return nil
+}
+
+// renew re-signs the catalog before it expires (see publish.RenewDue),
+// without a restart; the next reload serves the new serial. The check is
+// one read of the meta row; the publish lock is taken only when due.
+func (r *runner) renew(ctx context.Context) {
+	meta, err := r.db.Meta(ctx)
+	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) {
+		return
+	}
+	m, renewed, err := r.pub.Renew(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			r.log.Error("re-signing the catalog before it expires failed; will retry", "valid_until", meta.ValidUntil, "err", err)
+		}
+		return
+	}
+	if renewed {
+		r.log.Info("catalog re-signed before it expires", "serial", m.Serial, "valid_until", m.ValidUntil)
+	}
+}
+
+// syncSeeds seeds every package in the catalog and drops withdrawn ones.
+// Archives are verified piece by piece before seeding: the library trusts a
+// full-size file otherwise.
+func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed int) {
+	want := map[swarm.InfoHash]catalog.Package{}
+	for _, p := range pkgs {
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
+			want[ih] = p
+		}
+	}
+	r.mu.Lock()
+	var drop []swarm.InfoHash
+	for ih := range r.seeding {
+		if _, ok := want[ih]; !ok {
+			drop = append(drop, ih)
+		}
+	}
+	r.mu.Unlock()
+	self := netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port()))
+	for _, ih := range drop {
+		r.engine.Drop(ih)
+		if r.tracker != nil {
+			r.tracker.RemovePeer(ih, self)
+		}
+		r.mu.Lock()
+		delete(r.seeding, ih)
+		r.mu.Unlock()
+	}
+	for ih, p := range want {
+		r.mu.Lock()
+		_, have := r.seeding[ih]
+		r.mu.Unlock()
+		if have {
+			if r.tracker != nil {
+				r.tracker.AddPeer(ih, self, true) // pinned again, whatever announces did
+			}
+			continue
+		}
+		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
+			r.errors.WithLabelValues("seeder").Inc()
+			r.log.Error("cannot seed package", "package", p.ID(), "archive", filepath.Join(r.engine.Dir(), p.Archive), "err", err)
+			failed++
+			continue
+		}
+		if r.tracker != nil {
+			r.tracker.AddPeer(ih, self, true)
+		}
+		r.mu.Lock()
+		r.seeding[ih] = p.Archive
+		r.mu.Unlock()
+	}
+	return failed
+}
+
+// inCatalog reports whether ih is a package of the current catalog.
+func (r *runner) inCatalog(ih [20]byte) bool {
+	m := r.served.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[ih]
+	return ok
+}

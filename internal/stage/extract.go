@@ -1,0 +1,67 @@
+package stage
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/distpac/distpac/internal/archive"
+)
+
+// ErrCorrupt marks an archive whose size or SHA-256 is not the catalog's.
+var ErrCorrupt = errors.New("archive does not match the catalog")
+
+// Archive is a cached archive and what the catalog says of it.
+type Archive struct {
+	Path   string
+	Size   int64
+	SHA256 string
+	// MaxInstalled stops extraction beyond the installed size the catalog
+	// declares, so a decompression bomb cannot fill the disk.
+	MaxInstalled int64
+}
+
+// Extract unpacks a into dir (which must not exist or be empty), computing
+// the archive's SHA-256 in the same read. When the size or hash is not the
+// catalog's, dir is removed and the error matches ErrCorrupt: nothing
+// extracted from an archive that fails its check is ever used.
+func Extract(ctx context.Context, a Archive, dir string) error {
+	f, err := os.Open(a.Path)
+	if err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
+	if fi.Size() != a.Size {
+		return fmt.Errorf("%w: %s is %d bytes, the catalog says %d", ErrCorrupt, a.Path, fi.Size(), a.Size)
+	}
+	h := sha256.New()
+	xerr := archive.Extract(ctx, io.TeeReader(f, h), dir, a.MaxInstalled)
+	// The decoder stops at the end of the zstd frame; hash what follows.
+	_, rerr := io.Copy(h, f)
+	if ctx.Err() != nil {
+		os.RemoveAll(dir)
+		return ctx.Err()
+	}
+	if rerr != nil && xerr == nil {
+		xerr = fmt.Errorf("read %s: %w", a.Path, rerr)
+	}
+	if rerr == nil {
+		if got := hex.EncodeToString(h.Sum(nil)); got != a.SHA256 {
+			os.RemoveAll(dir)
+			return fmt.Errorf("%w: %s has sha256 %s, the catalog says %s (corrupt or tampered with)", ErrCorrupt, a.Path, got, a.SHA256)
+		}
+	}
+	if xerr != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("unpack %s into %s: %w", a.Path, dir, xerr)
+	}
+	return nil
+}

@@ -1,0 +1,128 @@
+// Package stage builds the tree a package version installs, before anything
+// in the prefix changes (DESIGN.md §6): it streams the cached archive into a
+// work directory while checking its SHA-256, runs scripts/install.sh with
+// DISTPAC_DESTDIR set to an empty staging root (the `make install DESTDIR=`
+// convention) or, for a package without install.sh, takes assets/ as the
+// tree, and records every entry of the result with size, mode and SHA-256.
+//
+// Scripts written for the old contract write straight into DISTPAC_PREFIX;
+// they still work, and the paths they wrote are returned as untracked so the
+// caller can warn.
+package stage
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// Tree is a staged package: what it places in the prefix.
+type Tree struct {
+	// Root holds the tree to place: $DISTPAC_DESTDIR$DISTPAC_PREFIX, or the
+	// package's assets/ when it has no install.sh. It may not exist (an
+	// empty tree).
+	Root  string
+	Files []state.File // every entry under Root, sorted by path
+	Bytes int64        // regular file bytes
+	// Scripted says the tree came from install.sh.
+	Scripted bool
+	// HasUninstall says the package ships scripts/uninstall.sh.
+	HasUninstall bool
+	// Untracked lists prefix paths install.sh wrote outside the staging
+	// root (the old contract); Untracked is set even when the script failed.
+	Untracked []string
+}
+
+// Options describe one staging.
+type Options struct {
+	Name, Version string
+	Prefix        string    // the final prefix ($DISTPAC_PREFIX)
+	Out           io.Writer // script output (nil: kept only for errors)
+	// Watch notices files install.sh writes straight into the prefix; one
+	// Watch (Prefix and Exclude set) serves all of a transaction's scripts.
+	// nil: not watched.
+	Watch         *Watch
+	ScriptTimeout time.Duration
+}
+
+// Build stages the extracted package at pkgDir. The staging root for
+// install.sh is made at work/dest (work must be on the prefix's filesystem,
+// so that placing the tree is a rename). On a failing script the error is
+// the script's and the returned tree carries only Untracked.
+func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
+	t := &Tree{HasUninstall: script.Exists(pkgDir, "uninstall.sh")}
+	if !script.Exists(pkgDir, "install.sh") {
+		t.Root = filepath.Join(pkgDir, "assets")
+		return t, t.scan()
+	}
+	t.Scripted = true
+	dest := filepath.Join(work, "dest")
+	if err := os.MkdirAll(dest, 0o755); err != nil {
+		return t, fmt.Errorf("stage %s: %w", o.Name, err)
+	}
+	t.Root = filepath.Join(dest, strings.TrimPrefix(o.Prefix, "/"))
+	if o.Watch != nil {
+		o.Watch.Begin()
+		o.Watch.Changes() // what appeared since, not this script's
+	}
+	env := script.Env{Name: o.Name, Version: o.Version, PkgDir: pkgDir, Prefix: o.Prefix, DestDir: dest, Timeout: o.ScriptTimeout}
+	err := script.Run(ctx, "install.sh", env, o.Out)
+	if o.Watch != nil {
+		t.Untracked = o.Watch.Changes()
+	}
+	if err != nil {
+		return t, err
+	}
+	if err := outsidePrefix(dest, o.Prefix); err != nil {
+		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
+	}
+	return t, t.scan()
+}
+
+func (t *Tree) scan() error {
+	if _, err := os.Lstat(t.Root); os.IsNotExist(err) {
+		return nil
+	}
+	fi, err := os.Lstat(t.Root)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("staged tree %s is not a directory", t.Root)
+	}
+	t.Files, t.Bytes, err = Scan(t.Root)
+	return err
+}
+
+// outsidePrefix refuses anything staged under dest that is not under
+// dest+prefix: distpac manages the prefix and nothing else.
+func outsidePrefix(dest, prefix string) error {
+	dir := dest
+	for _, c := range strings.Split(strings.TrimPrefix(prefix, "/"), "/") {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range ents {
+			if e.Name() != c {
+				rel, _ := filepath.Rel(dest, filepath.Join(dir, e.Name()))
+				return fmt.Errorf("it staged /%s, outside $DISTPAC_DESTDIR$DISTPAC_PREFIX (%s): install files under the prefix", filepath.ToSlash(rel), prefix)
+			}
+			if !e.IsDir() {
+				return fmt.Errorf("it staged %s as a %s, where the prefix's directory belongs", filepath.Join(dir, e.Name()), e.Type())
+			}
+		}
+		if len(ents) == 0 {
+			return nil
+		}
+		dir = filepath.Join(dir, c)
+	}
+	return nil
+}

@@ -1,0 +1,404 @@
+package state
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/distpac/distpac/internal/fsutil"
+)
+
+// SchemaVersion is the state schema this code writes and reads. Version 1
+// was installed.json.
+const SchemaVersion = 2
+
+// LegacyFile is the version 1 state, migrated into the database on first use.
+const LegacyFile = "installed.json"
+
+// The schema as SQLite stores it in sqlite_schema; a file whose schema
+// differs in any way is refused before a query runs against it.
+var schema = []string{
+	`CREATE TABLE meta (
+	id             INTEGER PRIMARY KEY CHECK (id = 1),
+	schema_version INTEGER NOT NULL
+) STRICT`,
+	`CREATE TABLE packages (
+	name          TEXT    PRIMARY KEY,
+	version       TEXT    NOT NULL,
+	auto          INTEGER NOT NULL,
+	held          INTEGER NOT NULL,
+	depends       TEXT    NOT NULL,
+	conflicts     TEXT    NOT NULL,
+	archive       TEXT    NOT NULL,
+	sha256        TEXT    NOT NULL,
+	size          INTEGER NOT NULL,
+	prefix        TEXT    NOT NULL,
+	files_known   INTEGER NOT NULL,
+	has_uninstall INTEGER NOT NULL,
+	untracked     TEXT    NOT NULL,
+	installed_at  INTEGER NOT NULL
+) STRICT`,
+	`CREATE TABLE files (
+	package TEXT    NOT NULL,
+	path    TEXT    NOT NULL,
+	type    TEXT    NOT NULL,
+	mode    INTEGER NOT NULL,
+	size    INTEGER NOT NULL,
+	sha256  TEXT    NOT NULL,
+	target  TEXT    NOT NULL,
+	created INTEGER NOT NULL,
+	PRIMARY KEY (package, path)
+) STRICT, WITHOUT ROWID`,
+	`CREATE TABLE history (
+	id         INTEGER PRIMARY KEY,
+	started    INTEGER NOT NULL,
+	finished   INTEGER NOT NULL,
+	command    TEXT    NOT NULL,
+	changes    TEXT    NOT NULL,
+	result     TEXT    NOT NULL,
+	error      TEXT    NOT NULL,
+	downloaded INTEGER NOT NULL,
+	installed  INTEGER NOT NULL,
+	transfer   TEXT    NOT NULL
+) STRICT`,
+	`CREATE TABLE txn (
+	id        INTEGER PRIMARY KEY CHECK (id = 1),
+	work      TEXT    NOT NULL,
+	committed INTEGER NOT NULL
+) STRICT`,
+	`CREATE TABLE journal (
+	seq  INTEGER PRIMARY KEY,
+	op   TEXT    NOT NULL,
+	src  TEXT    NOT NULL,
+	dst  TEXT    NOT NULL,
+	ino  INTEGER NOT NULL
+) STRICT`,
+}
+
+// DB is the open state database.
+type DB struct {
+	sql  *sql.DB
+	path string
+	now  func() time.Time
+}
+
+// sqliteMagic starts every SQLite 3 database file.
+var sqliteMagic = []byte("SQLite format 3\x00")
+
+func dsn(path string, params ...string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}
+	return u.String() + "?" + strings.Join(params, "&"), nil
+}
+
+// Open opens the state database at path, for a process that holds the lock.
+// When the file does not exist it is created, and installed.json version 1
+// beside it (if any) is migrated: its packages keep their records, with
+// legacyPrefix as their prefix and no file list (their scripts installed
+// them; distpac never knew their files). The migrated file is kept as
+// installed.json.v1-migrated.
+func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := create(ctx, path, legacyPrefix); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("open installed state: %w", err)
+	}
+	db, err := openFile(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	// A migration that stopped after the new database was in place but
+	// before the old file was set aside: the database is the truth.
+	legacy := filepath.Join(filepath.Dir(path), LegacyFile)
+	if _, err := os.Lstat(legacy); err == nil {
+		os.Rename(legacy, legacy+".v1-migrated")
+	}
+	if err := db.quickCheck(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// OpenRead opens an existing state database for reading, without the lock.
+// ok is false when there is no database yet.
+func OpenRead(ctx context.Context, path string) (db *DB, ok bool, err error) {
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	db, err = openFile(ctx, path)
+	if err != nil {
+		return nil, false, err
+	}
+	return db, true, nil
+}
+
+func openFile(ctx context.Context, path string) (*DB, error) {
+	if err := checkHeader(path); err != nil {
+		return nil, err
+	}
+	d, err := dsn(path,
+		"_busy_timeout=10000",
+		"_journal_mode=WAL",
+		"_synchronous=FULL",
+		"_txlock=immediate",
+		"_pragma=trusted_schema(0)",
+		"_pragma=cell_size_check(1)",
+		"_pragma=journal_size_limit(4194304)",
+	)
+	if err != nil {
+		return nil, fmt.Errorf("open installed state %s: %w", path, err)
+	}
+	sdb, err := sql.Open("sqlite", d)
+	if err != nil {
+		return nil, fmt.Errorf("open installed state %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(1)
+	db := &DB{sql: sdb, path: path, now: time.Now}
+	if err := db.verifySchema(ctx); err != nil {
+		sdb.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// checkHeader refuses a file that is not a SQLite database before SQLite
+// sees it, so the message says what the file is.
+func checkHeader(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open installed state: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("open installed state: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return corrupt(path, "not a regular file")
+	}
+	head := make([]byte, 100)
+	n, err := io.ReadFull(f, head)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("open installed state %s: %w", path, err)
+	}
+	switch {
+	case n == 0:
+		return corrupt(path, "empty file")
+	case !bytes.HasPrefix(head[:n], sqliteMagic[:min(n, len(sqliteMagic))]):
+		return corrupt(path, "not a SQLite database")
+	case n < len(head):
+		return corrupt(path, "truncated: %d bytes, shorter than a SQLite header", n)
+	}
+	// Without a WAL beside it, the file alone holds every page the header
+	// counts (SQLite file format §1.3.7: the count is valid when
+	// version-valid-for equals the change counter).
+	if _, err := os.Lstat(path + "-wal"); err == nil {
+		return nil
+	}
+	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	pages := int64(binary.BigEndian.Uint32(head[28:32]))
+	if binary.BigEndian.Uint32(head[24:28]) == binary.BigEndian.Uint32(head[92:96]) && pages*pageSize > fi.Size() {
+		return corrupt(path, "truncated: the header counts %d pages of %d bytes, the file has %d bytes", pages, pageSize, fi.Size())
+	}
+	return nil
+}
+
+// verifySchema compares sqlite_schema with the schema above and reads the
+// schema version.
+func (db *DB) verifySchema(ctx context.Context) error {
+	rows, err := db.sql.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid`)
+	if err != nil {
+		return db.damaged(err)
+	}
+	var got []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			rows.Close()
+			return db.damaged(err)
+		}
+		got = append(got, s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return db.damaged(err)
+	}
+	var v int64
+	if err := db.sql.QueryRowContext(ctx, `SELECT schema_version FROM meta WHERE id = 1`).Scan(&v); err != nil {
+		if len(got) == 0 {
+			return corrupt(db.path, "no tables: not a distpac state database")
+		}
+		return db.damaged(err)
+	}
+	if v != SchemaVersion {
+		if v > SchemaVersion {
+			return fmt.Errorf("installed state %s: schema version %d was written by a newer dist-client (this one reads %d): upgrade dist-client", db.path, v, SchemaVersion)
+		}
+		return corrupt(db.path, "schema version %d, want %d", v, SchemaVersion)
+	}
+	if strings.Join(got, "\n") != strings.Join(schema, "\n") {
+		return corrupt(db.path, "unexpected tables: not the schema this dist-client writes")
+	}
+	return nil
+}
+
+// quickCheck runs SQLite's structural check; measured at 2 ms for a state of
+// 20,000 files.
+func (db *DB) quickCheck(ctx context.Context) error {
+	var msg string
+	if err := db.sql.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&msg); err != nil {
+		return db.damaged(err)
+	}
+	if msg != "ok" {
+		return corrupt(db.path, "SQLite check: %s", msg)
+	}
+	return nil
+}
+
+// damaged turns a SQLite error while reading into a CorruptError, except
+// for cancellation and a full disk, which are not damage.
+func (db *DB) damaged(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return corrupt(db.path, "%v", err)
+}
+
+// saveErr names the file on a failed write (a full disk shows as "database
+// or disk is full").
+func (db *DB) saveErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("save installed state %s: %w", db.path, err)
+}
+
+// Close releases the database.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// Path is the database file.
+func (db *DB) Path() string { return db.path }
+
+// create builds a new database next to path and renames it into place, so
+// a crash never leaves a half-made one; it migrates installed.json.
+func create(ctx context.Context, path, legacyPrefix string) error {
+	legacy := filepath.Join(filepath.Dir(path), LegacyFile)
+	var old []Record
+	if b, err := os.ReadFile(legacy); err == nil {
+		old, err = parseLegacy(legacy, b)
+		if err != nil {
+			return err
+		}
+		if len(old) > 0 {
+			if err := CheckPrefix(legacyPrefix); err != nil {
+				return fmt.Errorf("migrate %s: prefix: %w", legacy, err)
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("open installed state: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("create installed state: %w", err)
+	}
+	tmp := path + ".new"
+	os.Remove(tmp)
+	os.Remove(tmp + "-journal")
+	d, err := dsn(tmp, "_journal_mode=DELETE", "_synchronous=FULL")
+	if err != nil {
+		return err
+	}
+	sdb, err := sql.Open("sqlite", d)
+	if err != nil {
+		return fmt.Errorf("create installed state %s: %w", path, err)
+	}
+	sdb.SetMaxOpenConns(1)
+	err = func() error {
+		tx, err := sdb.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		for _, s := range schema {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO meta (id, schema_version) VALUES (1, ?)`, SchemaVersion); err != nil {
+			return err
+		}
+		for _, r := range old {
+			r.Prefix, r.FilesKnown = legacyPrefix, false
+			if err := putRecord(ctx, tx, r); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if cerr := sdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("create installed state %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("create installed state %s: %w", path, err)
+	}
+	if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
+		return fmt.Errorf("create installed state %s: %w", path, err)
+	}
+	if old != nil {
+		os.Rename(legacy, legacy+".v1-migrated")
+	}
+	return nil
+}
+
+// putRecord inserts or replaces one package row.
+func putRecord(ctx context.Context, tx *sql.Tx, r Record) error {
+	deps, _ := json.Marshal(nonNil(r.Depends))
+	confl, _ := json.Marshal(nonNil(r.Conflicts))
+	untracked, _ := json.Marshal(nonNil(r.Untracked))
+	_, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO packages
+		(name, version, auto, held, depends, conflicts, archive, sha256, size, prefix, files_known, has_uninstall, untracked, installed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Name, r.Version, b2i(r.Auto), b2i(r.Held), string(deps), string(confl), r.Archive, r.SHA256, r.Size, r.Prefix,
+		b2i(r.FilesKnown), b2i(r.HasUninstall), string(untracked), r.InstalledAt.Unix())
+	return err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

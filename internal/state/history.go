@@ -1,0 +1,170 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"time"
+	"unicode/utf8"
+)
+
+// Results of a transaction in the history.
+const (
+	ResultRunning     = "running"
+	ResultOK          = "ok"
+	ResultFailed      = "failed"
+	ResultInterrupted = "interrupted" // the process died; the next one rolled it back or finished it
+)
+
+// HistoryChange is one package a transaction changed; From or To is empty
+// for an install or a removal.
+type HistoryChange struct {
+	Name string `json:"name"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
+// HistoryEntry is one transaction, as pacman.log and apt's history.log keep
+// them.
+type HistoryEntry struct {
+	ID         int64           `json:"id"`
+	Started    time.Time       `json:"started"`
+	Finished   time.Time       `json:"finished,omitzero"`
+	Command    string          `json:"command"`
+	Changes    []HistoryChange `json:"changes"`
+	Result     string          `json:"result"`
+	Error      string          `json:"error,omitempty"`
+	Downloaded int64           `json:"downloaded_bytes"`
+	Installed  int64           `json:"installed_bytes"`
+	// Transfer is the command's transfer report (install's Report, as
+	// JSON), when it downloaded anything.
+	Transfer json.RawMessage `json:"transfer,omitempty"`
+}
+
+// HistoryEnd finishes a history entry.
+type HistoryEnd struct {
+	ID         int64
+	Result     string
+	Error      string
+	Changes    []HistoryChange
+	Downloaded int64
+	Installed  int64
+	// Transfer is a JSON object (or nil), at most maxTransferJSON bytes.
+	Transfer []byte
+}
+
+// maxTransferJSON bounds the transfer report kept per entry (a thousand
+// archives' reports).
+const maxTransferJSON = 1 << 20
+
+// maxHistoryText bounds the command and error kept per entry.
+const maxHistoryText = 16 << 10
+
+// StartHistory appends an entry for a transaction that begins now; a
+// process that dies leaves it "running" until the next one marks it
+// interrupted.
+func (db *DB) StartHistory(ctx context.Context, command string) (int64, error) {
+	var id int64
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO history (started, finished, command, changes, result, error, downloaded, installed, transfer)
+			VALUES (?, 0, ?, '[]', ?, '', 0, 0, '')`, db.now().UnixMilli(), clip(command), ResultRunning)
+		if err != nil {
+			return err
+		}
+		id, err = res.LastInsertId()
+		return err
+	})
+	return id, db.saveErr(err)
+}
+
+// FinishHistory ends an entry on its own (a failed transaction; a
+// successful one ends it in Commit).
+func (db *DB) FinishHistory(ctx context.Context, end HistoryEnd) error {
+	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+		return finishHistory(ctx, tx, db.now(), end)
+	}))
+}
+
+func finishHistory(ctx context.Context, tx *sql.Tx, now time.Time, end HistoryEnd) error {
+	changes := end.Changes
+	if changes == nil {
+		changes = []HistoryChange{}
+	}
+	finished := now.UnixMilli()
+	if end.Result == ResultRunning {
+		finished = 0
+	}
+	transfer := ""
+	if len(end.Transfer) > 0 && len(end.Transfer) <= maxTransferJSON && json.Valid(end.Transfer) {
+		transfer = string(end.Transfer)
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE history SET finished = ?, changes = ?, result = ?, error = ?, downloaded = ?, installed = ?, transfer = ? WHERE id = ?`,
+		finished, marshal(changes), end.Result, clip(end.Error), end.Downloaded, end.Installed, transfer, end.ID)
+	return err
+}
+
+// MarkInterrupted ends the entries of processes that died mid-way. Call it
+// with the lock held, so that no live process is still running one.
+func (db *DB) MarkInterrupted(ctx context.Context) error {
+	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE history SET result = ?, finished = ? WHERE result = ?`,
+			ResultInterrupted, db.now().UnixMilli(), ResultRunning)
+		return err
+	}))
+}
+
+// History reads every entry, oldest first.
+func (db *DB) History(ctx context.Context) ([]HistoryEntry, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed, transfer FROM history ORDER BY id`)
+	if err != nil {
+		return nil, db.damaged(err)
+	}
+	defer rows.Close()
+	var out []HistoryEntry
+	for rows.Next() {
+		var e HistoryEntry
+		var started, finished int64
+		var changes, transfer string
+		if err := rows.Scan(&e.ID, &started, &finished, &e.Command, &changes, &e.Result, &e.Error, &e.Downloaded, &e.Installed, &transfer); err != nil {
+			return nil, db.damaged(err)
+		}
+		e.Started = time.UnixMilli(started).UTC()
+		if finished != 0 {
+			e.Finished = time.UnixMilli(finished).UTC()
+		}
+		if err := json.Unmarshal([]byte(changes), &e.Changes); err != nil {
+			return nil, corrupt(db.path, "history entry %d: changes: not a JSON list", e.ID)
+		}
+		if transfer != "" {
+			if len(transfer) > maxTransferJSON || !json.Valid([]byte(transfer)) || transfer[0] != '{' {
+				return nil, corrupt(db.path, "history entry %d: transfer: not a JSON object", e.ID)
+			}
+			e.Transfer = json.RawMessage(transfer)
+		}
+		switch e.Result {
+		case ResultRunning, ResultOK, ResultFailed, ResultInterrupted:
+		default:
+			return nil, corrupt(db.path, "history entry %d: result %q", e.ID, clip(e.Result))
+		}
+		if !utf8.ValidString(e.Command) || !utf8.ValidString(e.Error) {
+			return nil, corrupt(db.path, "history entry %d: text is not UTF-8", e.ID)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.damaged(err)
+	}
+	return out, nil
+}
+
+// clip bounds a text kept in the history.
+func clip(s string) string {
+	if len(s) <= maxHistoryText {
+		return s
+	}
+	s = s[:maxHistoryText]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "..."
+}

@@ -1,0 +1,293 @@
+package state
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"time"
+)
+
+// Load reads a snapshot of the records at path (installed.db) without the
+// lock, for the read-only commands. Before the first transaction after an
+// upgrade of dist-client there is no database yet: the version 1
+// installed.json beside it is read instead (and migrated by the next
+// install, upgrade or uninstall). No state at all is an empty state.
+func Load(path string) (*State, error) {
+	ctx := context.Background()
+	db, ok, err := OpenRead(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return loadLegacy(filepath.Join(filepath.Dir(path), LegacyFile))
+	}
+	defer db.Close()
+	return db.State(ctx)
+}
+
+func loadLegacy(path string) (*State, error) {
+	s := &State{Packages: map[string]Record{}}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read installed state: %w", err)
+	}
+	recs, err := parseLegacy(path, b)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range recs {
+		s.Packages[r.Name] = r
+	}
+	return s, nil
+}
+
+// State reads every record.
+func (db *DB) State(ctx context.Context) (*State, error) {
+	recs, err := db.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &State{Packages: make(map[string]Record, len(recs))}
+	for _, r := range recs {
+		s.Packages[r.Name] = r
+	}
+	return s, nil
+}
+
+const recordColumns = `name, version, auto, held, depends, conflicts, archive, sha256, size, prefix, files_known, has_uninstall, untracked, installed_at`
+
+// Records reads every record, sorted by name, each validated.
+func (db *DB) Records(ctx context.Context) ([]Record, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT `+recordColumns+` FROM packages ORDER BY name`)
+	if err != nil {
+		return nil, db.damaged(err)
+	}
+	defer rows.Close()
+	var out []Record
+	for rows.Next() {
+		r, err := db.scanRecord(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.damaged(err)
+	}
+	return out, nil
+}
+
+func (db *DB) scanRecord(rows *sql.Rows) (Record, error) {
+	var r Record
+	var auto, held, known, unin, at int64
+	var deps, confl, untracked string
+	if err := rows.Scan(&r.Name, &r.Version, &auto, &held, &deps, &confl, &r.Archive, &r.SHA256, &r.Size, &r.Prefix, &known, &unin, &untracked, &at); err != nil {
+		return r, db.damaged(err)
+	}
+	r.Auto, r.Held, r.FilesKnown, r.HasUninstall = auto != 0, held != 0, known != 0, unin != 0
+	r.InstalledAt = time.Unix(at, 0).UTC()
+	for _, l := range []struct {
+		field string
+		text  string
+		dst   *[]string
+	}{{"depends", deps, &r.Depends}, {"conflicts", confl, &r.Conflicts}, {"untracked", untracked, &r.Untracked}} {
+		if err := json.Unmarshal([]byte(l.text), l.dst); err != nil {
+			return r, corrupt(db.path, "package %q: %s: not a JSON list of strings", r.Name, l.field)
+		}
+		if len(*l.dst) == 0 {
+			*l.dst = nil
+		}
+	}
+	if err := ValidateRecord(r); err != nil {
+		return r, corrupt(db.path, "package %q: %v", r.Name, err)
+	}
+	return r, nil
+}
+
+// Files reads the files recorded for the package name, sorted by path.
+func (db *DB) Files(ctx context.Context, name string) ([]File, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT path, type, mode, size, sha256, target, created FROM files WHERE package = ? ORDER BY path`, name)
+	if err != nil {
+		return nil, db.damaged(err)
+	}
+	defer rows.Close()
+	var out []File
+	for rows.Next() {
+		f, err := db.scanFile(rows, name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, db.damaged(err)
+	}
+	return out, nil
+}
+
+func (db *DB) scanFile(rows *sql.Rows, pkg string) (File, error) {
+	var f File
+	var typ string
+	var mode, created int64
+	if err := rows.Scan(&f.Path, &typ, &mode, &f.Size, &f.SHA256, &f.Target, &created); err != nil {
+		return f, db.damaged(err)
+	}
+	if mode < 0 || mode > 0o7777 {
+		return f, corrupt(db.path, "package %q: file %q: mode %o", pkg, f.Path, mode)
+	}
+	f.Type, f.Mode, f.Created = FileType(typ), fromUnixMode(uint32(mode)), created != 0
+	if err := ValidateFile(f); err != nil {
+		return f, corrupt(db.path, "package %q: file %v", pkg, err)
+	}
+	return f, nil
+}
+
+// Owner is the package that recorded a path.
+type Owner struct {
+	Name, Version string
+	Type          FileType
+	// Created is set for a directory when any package recorded that
+	// distpac made it.
+	Created bool
+}
+
+// Owners maps the absolute path of every file, symlink and directory
+// recorded by a package other than those in skip to its owner. A
+// directory recorded by several packages maps to one of them.
+func (db *DB) Owners(ctx context.Context, skip map[string]bool) (map[string]Owner, error) {
+	recs, err := db.Records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Owner{}
+	for _, r := range recs {
+		if skip[r.Name] {
+			continue
+		}
+		files, err := db.Files(ctx, r.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range files {
+			abs := filepath.Join(r.Prefix, filepath.FromSlash(f.Path))
+			o, seen := out[abs]
+			if !seen || (o.Type == TypeDir && f.Type != TypeDir) {
+				o = Owner{Name: r.Name, Version: r.Version, Type: f.Type, Created: o.Created}
+			}
+			o.Created = o.Created || (f.Type == TypeDir && f.Created)
+			out[abs] = o
+		}
+	}
+	return out, nil
+}
+
+// Perm keeps what a record holds of a mode: the permission bits, setuid,
+// setgid and sticky. A symlink's own mode means nothing on Linux: 0777.
+func Perm(m fs.FileMode) fs.FileMode {
+	if m&fs.ModeSymlink != 0 {
+		return 0o777
+	}
+	return m & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+}
+
+// UnixMode gives the chmod form of Go's permission bits (as stored, and as
+// messages show them); fromUnixMode reverses it.
+func UnixMode(m fs.FileMode) int64 {
+	n := int64(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		n |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		n |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		n |= 0o1000
+	}
+	return n
+}
+
+func fromUnixMode(n uint32) fs.FileMode {
+	m := fs.FileMode(n & 0o777)
+	if n&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if n&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if n&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+// legacyFile is installed.json version 1.
+type legacyFile struct {
+	Version  int      `json:"version"`
+	Packages []Record `json:"packages"`
+}
+
+// maxLegacy bounds the version 1 file read into memory.
+const maxLegacy = 64 << 20
+
+// parseLegacy decodes and validates installed.json version 1.
+func parseLegacy(path string, b []byte) ([]Record, error) {
+	if len(b) > maxLegacy {
+		return nil, corrupt(path, "%d bytes, larger than any state dist-client wrote", len(b))
+	}
+	var f legacyFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se) && se.Offset >= int64(len(b)):
+			return nil, corrupt(path, "truncated: the JSON ends after %d bytes", len(b))
+		case errors.As(err, &se):
+			return nil, corrupt(path, "not valid JSON at byte %d", se.Offset)
+		case errors.As(err, &te):
+			return nil, corrupt(path, "field %q holds a JSON %s, want %s", te.Field, te.Value, jsonKind(te.Type.Kind()))
+		}
+		return nil, corrupt(path, "%v", err)
+	}
+	if f.Version != 1 {
+		return nil, corrupt(path, "version %d, want 1", f.Version)
+	}
+	seen := map[string]bool{}
+	for i, r := range f.Packages {
+		// Version 1 had no prefix; ValidateRecord wants one, so check the
+		// rest with a stand-in.
+		r.Prefix, r.Untracked = "/legacy", nil
+		if err := ValidateRecord(r); err != nil {
+			return nil, corrupt(path, "package %d (%q): %v", i+1, f.Packages[i].Name, err)
+		}
+		if seen[r.Name] {
+			return nil, corrupt(path, "package %q listed twice", r.Name)
+		}
+		seen[r.Name] = true
+		f.Packages[i].Untracked = nil
+	}
+	return f.Packages, nil
+}
+
+// jsonKind names the JSON a Go kind decodes from.
+func jsonKind(k reflect.Kind) string {
+	switch k {
+	case reflect.Slice, reflect.Array:
+		return "list"
+	case reflect.Struct, reflect.Map:
+		return "object"
+	case reflect.String:
+		return "string"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "number"
+}
