@@ -194,7 +194,14 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, WebSeeds: seeds, WebErr: webErr}
 		}
-		if len(seeds) > 0 && time.Since(moved) > e.webSeedAfter && (time.Since(lastWeb) > e.webSeedAfter || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds))) {
+		// With nothing else left to try (no peer connected or being
+		// dialled, every tracker has answered) the first web seed is asked
+		// at once rather than after webSeedAfter: a publisher that is down
+		// behind a working mirror cost a 5 s wait per install.
+		stranded := lastWeb.IsZero() && peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
+			time.Since(moved) > strandedAfter && trackersAnswered(e.TrackerStatus(ih))
+		if len(seeds) > 0 && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
+			time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
 			if e.startWebFetch(t, seed) {
 				nextSeed++
@@ -219,6 +226,22 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 		}
 	}
+}
+
+// strandedAfter is how long a download with no source left waits before
+// it turns to the web seeds early: long enough for the direct seeder's
+// dial and the first announce to be answered.
+const strandedAfter = time.Second
+
+// trackersAnswered reports whether every tracker has answered (or failed)
+// at least once.
+func trackersAnswered(ts []TrackerStatus) bool {
+	for _, t := range ts {
+		if t.At.IsZero() {
+			return false
+		}
+	}
+	return true
 }
 
 // failedOver reports that the last web-seed fetch (started at lastWeb)
