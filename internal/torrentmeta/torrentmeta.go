@@ -7,8 +7,9 @@ package torrentmeta
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha1"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"os"
@@ -32,42 +33,51 @@ type Meta struct {
 // 2 s to arrive at 128 KiB/s, the seeder's share per peer in the benchmark).
 // These classes keep a package under about 2048 pieces.
 func PieceLength(size int64) int64 {
-	switch {
-	case size <= 64<<20:
-		return 64 << 10
-	case size <= 512<<20:
-		return 256 << 10
-	case size <= 4<<30:
-		return 1 << 20
-	default:
-		return 4 << 20
-	}
+	return classes[classIndex(classes, size)].pieceLength
 }
 
-// Build makes the metainfo for the archive at path. announce may be empty;
-// webSeed, when not empty, is the base URL under which the archive is served
-// (BEP 19: for a single-file torrent the URL names the file itself). The
-// magnet link names each of seeders as a peer address (BEP 9 "x.pe"): the
-// publisher's seeder, which clients then reach whatever the tracker says.
+// Build makes the metainfo for the archive at path, hashing its pieces on
+// every core. announce may be empty; webSeed, when not empty, is the base
+// URL under which the archive is served (BEP 19: for a single-file torrent
+// the URL names the file itself). The magnet link names each of seeders as
+// a peer address (BEP 9 "x.pe"): the publisher's seeder, which clients then
+// reach whatever the tracker says.
 func Build(path, announce, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
 	}
-	info := metainfo.Info{
-		Name:        filepath.Base(path),
-		Length:      st.Size(),
-		PieceLength: PieceLength(st.Size()),
-	}
-	err = info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return os.Open(path)
-	})
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
-		return Meta{}, fmt.Errorf("torrent for %s: hash pieces: %w", path, err)
+		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+	}
+	pieces, err := NewPieceHasher().Finish(context.Background(), f, st.Size())
+	if err != nil {
+		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+	}
+	return FromPieces(filepath.Base(path), st.Size(), pieces, announce, webSeed, seeders...)
+}
+
+// FromPieces makes the metainfo of a file called name of size bytes from
+// its piece hashes (PieceHasher), with the URLs and seeders of Build: for
+// the same file the bytes are Build's.
+func FromPieces(name string, size int64, pieces Pieces, announce, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
+	pl := PieceLength(size)
+	if pieces.Length != pl || int64(len(pieces.Hashes)) != (size+pl-1)/pl*sha1.Size {
+		return Meta{}, fmt.Errorf("torrent for %s: %d piece hashes of %d bytes do not cover %d bytes in pieces of %d", name, len(pieces.Hashes)/sha1.Size, pieces.Length, size, pl)
+	}
+	info := metainfo.Info{
+		Name:        name,
+		Length:      size,
+		PieceLength: pl,
+	}
+	if size > 0 { // an empty file has no "pieces" key at all, as the library writes it
+		info.Pieces = pieces.Hashes
 	}
 	infoBytes, err := bencode.Marshal(info)
 	if err != nil {
-		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+		return Meta{}, fmt.Errorf("torrent for %s: %w", name, err)
 	}
 	mi := metainfo.MetaInfo{InfoBytes: infoBytes, CreatedBy: "distpac"}
 	if announce != "" {
@@ -79,7 +89,7 @@ func Build(path, announce, webSeed string, seeders ...netip.AddrPort) (Meta, err
 	}
 	var buf bytes.Buffer
 	if err := mi.Write(&buf); err != nil {
-		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+		return Meta{}, fmt.Errorf("torrent for %s: %w", name, err)
 	}
 	ih := mi.HashInfoBytes()
 	mag := mi.Magnet(&ih, &info)
