@@ -91,8 +91,8 @@ func TestPieceHasherAnyForecast(t *testing.T) {
 }
 
 // TestPieceHasherHashesOnlyWhatTheForecastWants: with a right forecast only
-// the final class is hashed (plus its neighbours near class boundaries);
-// without one, every class the length could still fall in.
+// the final class is hashed; without one, every class the length could
+// still fall in.
 func TestPieceHasherHashesOnlyWhatTheForecastWants(t *testing.T) {
 	const size = 150000 // class 3 (64-byte pieces), far from its bounds
 	data := bytes.Repeat([]byte("distpac "), size/8)
@@ -114,6 +114,12 @@ func TestPieceHasherHashesOnlyWhatTheForecastWants(t *testing.T) {
 	// third, and the whole 256-byte pieces of the fourth.
 	if p, want := run(Forecast{}), int64(4<<10+32<<10+size+size/256*256); p.Streamed != want || p.Reread != 0 {
 		t.Errorf("no forecast: streamed %d, reread %d; want %d and 0", p.Streamed, p.Reread, want)
+	}
+	// A guess far too low follows the written size up through the classes:
+	// each byte is hashed once, for the class of the size so far, and the
+	// final class's first 32 KiB are reread.
+	if p := run(Forecast{Max: size, Likely: 10}); p.Streamed != size || p.Reread != 32<<10 {
+		t.Errorf("low guess: streamed %d, reread %d; want %d and %d", p.Streamed, p.Reread, size, 32<<10)
 	}
 	// The bound alone rules out the last class.
 	if p, want := run(Forecast{Max: size}), int64(4<<10+32<<10+size); p.Streamed != want {
