@@ -50,8 +50,8 @@ bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 
 	fi; \
 	$(BIN)/dist-bench -bin $(BIN) -add $(or $(SIZE),1GiB) -runs $(or $(RUNS),3) $$old
 
-bench: ## resolver, archive and tracker micro-benchmarks (figures, not pass/fail)
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/tracker
+bench: ## resolver, archive, add and tracker micro-benchmarks (figures, not pass/fail)
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/publish ./internal/tracker
 
 third-party-diff: ## show the patch carried in third_party/anacrolix-torrent against the pristine module
 	@dir=$$($(GO) mod download -json github.com/anacrolix/torrent@v1.59.1 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \

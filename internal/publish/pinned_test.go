@@ -106,7 +106,7 @@ func TestAddMatchesPinnedArchives(t *testing.T) {
 
 // pinnedPublisher is a publisher whose torrents carry fixed URLs and a
 // fixed seeder address, so the .torrent bytes and magnet can be pinned.
-func pinnedPublisher(t *testing.T) *publish.Publisher {
+func pinnedPublisher(t testing.TB) *publish.Publisher {
 	t.Helper()
 	cfg := &config.Server{
 		AnnounceURL: "http://tracker.example:6969/announce",
