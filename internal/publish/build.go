@@ -12,6 +12,7 @@ import (
 
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/pkgdir"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -89,10 +90,17 @@ func writeArchive(ctx context.Context, f *os.File, dir string, entries []archive
 	var prog archive.Progress
 	sum := sha256.New()
 	pieces := torrentmeta.NewPieceHasher()
+	var flushed int64 // bytes handed to the kernel's writeback
 	fan := newFanOut(ctx, prog.In,
 		func(c chunk) error {
-			_, err := f.Write(c.b)
-			return err
+			if _, err := f.Write(c.b); err != nil {
+				return err
+			}
+			if end := c.off + int64(len(c.b)); end-flushed >= writebackEvery {
+				fsutil.StartWriteback(f, flushed, end-flushed) // a failure shows at the fsync
+				flushed = end
+			}
+			return nil
 		},
 		func(c chunk) error {
 			sum.Write(c.b)
@@ -117,6 +125,11 @@ func writeArchive(ctx context.Context, f *os.File, dir string, entries []archive
 	}
 	return builtArchive{size: size, installed: installed, sha256: hex.EncodeToString(sum.Sum(nil)), pieces: ps}, nil
 }
+
+// writebackEvery is how often the file stage starts the writeback of what
+// it wrote: without it, 658 MiB of dirty pages waited for the fsync at the
+// end, 0.3 s after the last byte on this machine.
+const writebackEvery = 16 << 20
 
 // forecast bounds and guesses the archive's final size after chunk c, from
 // the tar bytes the encoder had taken when c was handed on (c.in) of
