@@ -127,8 +127,9 @@ func writeArchive(ctx context.Context, f *os.File, dir string, entries []archive
 }
 
 // writebackEvery is how often the file stage starts the writeback of what
-// it wrote: without it, 658 MiB of dirty pages waited for the fsync at the
-// end, 0.3 s after the last byte on this machine.
+// it wrote: without it, the fsync of a 658 MiB archive waited 0.27–0.32 s
+// after the last byte on this machine; with it, none, and the whole write
+// took 0.07–0.13 s less (three runs each).
 const writebackEvery = 16 << 20
 
 // forecast bounds and guesses the archive's final size after chunk c, from
