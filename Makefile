@@ -4,7 +4,7 @@ BIN     ?= $(CURDIR)/bin
 PKGS    := ./...
 FUZZTIME ?= 60s
 
-.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm bench-many third-party-diff clean
+.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm bench-many bench-add third-party-diff clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,8 +43,15 @@ bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission 
 bench-many: build ## many packages: one client installs 250 and 1000 small packages; a 10000-package seeder starts (MANY= SEEDERS=)
 	$(BIN)/dist-bench -bin $(BIN) -many $(or $(MANY),250,1000) -seeder-packages $(or $(SEEDERS),10000)
 
-bench: ## resolver, archive and tracker micro-benchmarks (figures, not pass/fail)
-	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/tracker
+bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 and sha256sum, 3 runs (SIZE= RUNS=; OLD=<git rev> times that revision's add too)
+	@set -e; old=""; if [ -n "$(OLD)" ]; then \
+	  d=$$(mktemp -d); trap 'rm -rf "$$d"' EXIT; \
+	  git archive $(OLD) | tar -x -C "$$d"; (cd "$$d" && $(GO) build -o bin/ ./cmd/dist-server); old="-old-server $$d/bin/dist-server"; \
+	fi; \
+	$(BIN)/dist-bench -bin $(BIN) -add $(or $(SIZE),1GiB) -runs $(or $(RUNS),3) $$old
+
+bench: ## resolver, archive, add and tracker micro-benchmarks (figures, not pass/fail)
+	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/publish ./internal/tracker
 
 third-party-diff: ## show the patch carried in third_party/anacrolix-torrent against the pristine module
 	@dir=$$($(GO) mod download -json github.com/anacrolix/torrent@v1.59.1 | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \

@@ -4,7 +4,8 @@
 //
 // The same tree always gives byte-identical archives: entries are sorted,
 // times, owners and modes are normalised, and the zstd encoder runs with a
-// fixed level on one goroutine. The extractor accepts only directories,
+// fixed level and no dictionary, its output independent of its goroutine
+// count. The extractor accepts only directories,
 // regular files, symlinks and hardlinks whose names and targets stay inside
 // the destination, and bounds both the bytes it writes and the decoder's
 // memory.

@@ -284,3 +284,116 @@ func BenchmarkWrite(b *testing.B) {
 		}
 	}
 }
+
+// mixedTree is a package tree of about size bytes: incompressible files,
+// text-like files and a file alternating both, so that the encoder works on
+// many blocks of both kinds.
+func mixedTree(seed uint64, size int) []node {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	words := []string{"alpha", "beta", "gamma", "delta", "install", "package", "the", "of", "zstd", "tar"}
+	text := func(n int) string {
+		var b strings.Builder
+		for b.Len() < n {
+			b.WriteString(words[rng.IntN(len(words))])
+			b.WriteByte(" \n"[rng.IntN(8)/7])
+		}
+		return b.String()[:n]
+	}
+	random := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return string(b)
+	}
+	var mixed strings.Builder
+	for mixed.Len() < size/2 {
+		mixed.WriteString(random(48 << 10))
+		mixed.WriteString(text(80<<10 + 3))
+	}
+	return append(sampleTree(),
+		node{path: "assets/random.bin", content: random(size / 4), perm: 0o644},
+		node{path: "assets/doc/text.txt", content: text(size/4 + 511), perm: 0o644},
+		node{path: "assets/mixed.dat", content: mixed.String(), perm: 0o755},
+	)
+}
+
+// TestWriteIndependentOfConcurrency: Write runs the encoder on more than
+// one goroutine (encoderConcurrency); the bytes must be those of one
+// goroutine, or archives (and infohashes) would change with it.
+func TestWriteIndependentOfConcurrency(t *testing.T) {
+	trees := map[string][]node{
+		"sample":   sampleTree(),
+		"mixed 3M": mixedTree(1, 3<<20),
+		"mixed 5M": mixedTree(2, 5<<20+12345),
+	}
+	for name, nodes := range trees {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeTree(t, dir, nodes)
+			entries, err := Scan(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []byte
+			for _, c := range []int{1, 2, 4} {
+				var buf bytes.Buffer
+				if _, err := write(&buf, dir, entries, nil, c); err != nil {
+					t.Fatal(err)
+				}
+				if c == 1 {
+					want = buf.Bytes()
+					continue
+				}
+				if !bytes.Equal(buf.Bytes(), want) {
+					t.Errorf("%d goroutines: %d bytes, differ from one goroutine's %d bytes", c, buf.Len(), len(want))
+				}
+			}
+			if got := archiveTree(t, dir); !bytes.Equal(got, want) {
+				t.Errorf("Write: %d bytes, differ from one goroutine's %d bytes", len(got), len(want))
+			}
+		})
+	}
+}
+
+// TestTarSize: TarSize predicts the tar stream exactly (long PAX names,
+// non-ASCII names, empty files and sizes off the 512-byte grid included),
+// and WriteProgress counts the same total.
+func TestTarSize(t *testing.T) {
+	nodes := append(mixedTree(3, 200<<10),
+		node{path: "assets/" + strings.Repeat("x", 250), content: "long", perm: 0o644},
+		node{path: "assets/deep/" + strings.Repeat("dir/", 30) + "f", content: strings.Repeat("y", 513), perm: 0o644},
+		node{path: "assets/link-" + strings.Repeat("l", 120), link: "a-b"},
+		node{path: "assets/far-link", link: strings.Repeat("./", 70) + "a-b"},
+	)
+	dir := t.TempDir()
+	writeTree(t, dir, nodes)
+	entries, err := Scan(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := TarSize(entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	var p Progress
+	if _, err := WriteProgress(&buf, dir, entries, &p); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zstd.NewReader(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	n, err := io.Copy(io.Discard, zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != want || p.In() != want {
+		t.Errorf("tar stream %d bytes, progress counted %d, TarSize said %d", n, p.In(), want)
+	}
+	if _, err := TarSize([]Entry{{Path: "../x", Mode: 0o644}}); err == nil {
+		t.Error("TarSize accepted an entry Write refuses")
+	}
+}

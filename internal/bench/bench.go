@@ -98,8 +98,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 4*time.Minute, "give up on a row after this long")
 	many := fs.String("many", "", "instead of the swarm rows: one client installs this many small packages, e.g. 250,1000")
 	seeders := fs.String("seeder-packages", "", "with -many: also start a seeder with this many packages, e.g. 10000")
+	add := fs.String("add", "", "instead of the swarm rows: time dist-server add of a package of this size beside zstd and sha256sum (add.go), e.g. 1GiB")
+	addRuns := fs.Int("runs", 3, "with -add: runs")
+	oldServer := fs.String("old-server", "", "with -add: also time this dist-server binary's add and check it gives the same archive")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *add != "" {
+		size, err := units.ParseSize(*add)
+		if err != nil || size <= 0 || *addRuns < 1 {
+			fmt.Fprintf(stderr, "dist-bench: -add %q -runs %d: want a positive size such as 1GiB and at least one run\n", *add, *addRuns)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return addMain(ctx, int64(size), *addRuns, findBin(*bin), *oldServer, *keep, stdout, stderr)
 	}
 	if *many != "" || *seeders != "" {
 		return manyMain(*many, *seeders, findBin(*bin), *keep, stdout, stderr)

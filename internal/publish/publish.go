@@ -11,13 +11,9 @@ package publish
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +21,6 @@ import (
 
 	"github.com/gofrs/flock"
 
-	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
@@ -33,14 +28,13 @@ import (
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/pkgdir"
 	"github.com/distpac/distpac/internal/signing"
-	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // Publisher adds and removes packages of one server.
 type Publisher struct {
 	Paths  paths.Server
 	Config *config.Server
-	Logger *slog.Logger
+	Logger *slog.Logger // nil discards
 	// OnWait is told when another add or remove holds the publish lock.
 	OnWait func()
 }
@@ -265,61 +259,6 @@ func archiveClash(ctx context.Context, db *catalog.DB, row catalog.Package) erro
 	return nil
 }
 
-// build writes the archive into staging and makes its catalog row.
-func (p *Publisher) build(ctx context.Context, pk *pkgdir.Package, staging string) (catalog.Package, error) {
-	m := pk.Manifest
-	name := pk.ArchiveName()
-	path := filepath.Join(staging, name)
-	f, err := os.Create(path)
-	if err != nil {
-		return catalog.Package{}, fmt.Errorf("%s: %w", pk.Dir, err)
-	}
-	h := sha256.New()
-	installed, err := archive.Write(io.MultiWriter(f, h), pk.Dir, pk.Entries)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return catalog.Package{}, fmt.Errorf("%s: archive: %w", pk.Dir, err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return catalog.Package{}, err
-	}
-	webSeed := ""
-	if p.Config.WebSeed {
-		webSeed = WebSeedURL(p.Config)
-	}
-	var seeders []netip.AddrPort
-	if a, ok := p.Config.SeederAddr(); ok {
-		seeders = append(seeders, a)
-	}
-	meta, err := torrentmeta.BuildTrackers(path, p.Config.Trackers(), webSeed, seeders...)
-	if err != nil {
-		return catalog.Package{}, err
-	}
-	return catalog.Package{
-		Name:          m.Name,
-		Version:       m.Version.String(),
-		Archive:       name,
-		Size:          st.Size(),
-		InstalledSize: installed,
-		SHA256:        hex.EncodeToString(h.Sum(nil)),
-		InfoHash:      meta.InfoHash,
-		Magnet:        meta.Magnet,
-		Torrent:       meta.Torrent,
-		Description:   m.Description,
-		License:       m.License,
-		Homepage:      m.Homepage,
-		Depends:       depStrings(m.Depends),
-		Conflicts:     depStrings(m.Conflicts),
-		Published:     time.Now().UTC().Truncate(time.Second),
-	}, ctx.Err()
-}
-
 func depStrings(ds []manifest.Dependency) []string {
 	out := make([]string, 0, len(ds))
 	for _, d := range ds {
@@ -513,4 +452,11 @@ func (p *Publisher) validFor() time.Duration {
 		return catalog.DefaultValidFor
 	}
 	return time.Duration(p.Config.CatalogValidFor)
+}
+
+func (p *Publisher) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return p.Logger
 }

@@ -7,8 +7,9 @@ package torrentmeta
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha1"
 	"fmt"
-	"io"
 	"net/netip"
 	"net/url"
 	"os"
@@ -33,16 +34,7 @@ type Meta struct {
 // 2 s to arrive at 128 KiB/s, the seeder's share per peer in the benchmark).
 // These classes keep a package under about 2048 pieces.
 func PieceLength(size int64) int64 {
-	switch {
-	case size <= 64<<20:
-		return 64 << 10
-	case size <= 512<<20:
-		return 256 << 10
-	case size <= 4<<30:
-		return 1 << 20
-	default:
-		return 4 << 20
-	}
+	return classes[classIndex(classes, size)].pieceLength
 }
 
 // Build makes the metainfo for the archive at path with one tracker (see
@@ -66,24 +58,41 @@ func Build(path, announce, webSeed string, seeders ...netip.AddrPort) (Meta, err
 // seeders as a peer address (BEP 9 "x.pe"): the publisher's seeder, which
 // clients then reach whatever the tracker says.
 func BuildTrackers(path string, trackers []string, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
-	st, err := os.Stat(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
 	}
-	info := metainfo.Info{
-		Name:        filepath.Base(path),
-		Length:      st.Size(),
-		PieceLength: PieceLength(st.Size()),
-	}
-	err = info.GeneratePieces(func(metainfo.FileInfo) (io.ReadCloser, error) {
-		return os.Open(path)
-	})
+	defer f.Close()
+	st, err := f.Stat()
 	if err != nil {
-		return Meta{}, fmt.Errorf("torrent for %s: hash pieces: %w", path, err)
+		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+	}
+	pieces, err := NewPieceHasher().Finish(context.Background(), f, st.Size())
+	if err != nil {
+		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+	}
+	return FromPieces(filepath.Base(path), st.Size(), pieces, trackers, webSeed, seeders...)
+}
+
+// FromPieces makes the metainfo of a file called name of size bytes from
+// its piece hashes (PieceHasher), with the trackers, web seed and seeders of
+// BuildTrackers: for the same file the bytes are BuildTrackers'.
+func FromPieces(name string, size int64, pieces Pieces, trackers []string, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
+	pl := PieceLength(size)
+	if pieces.Length != pl || int64(len(pieces.Hashes)) != (size+pl-1)/pl*sha1.Size {
+		return Meta{}, fmt.Errorf("torrent for %s: %d piece hashes of %d bytes do not cover %d bytes in pieces of %d", name, len(pieces.Hashes)/sha1.Size, pieces.Length, size, pl)
+	}
+	info := metainfo.Info{
+		Name:        name,
+		Length:      size,
+		PieceLength: pl,
+	}
+	if size > 0 { // an empty file has no "pieces" key at all, as the library writes it
+		info.Pieces = pieces.Hashes
 	}
 	infoBytes, err := bencode.Marshal(info)
 	if err != nil {
-		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+		return Meta{}, fmt.Errorf("torrent for %s: %w", name, err)
 	}
 	mi := metainfo.MetaInfo{InfoBytes: infoBytes, CreatedBy: "distpac"}
 	if len(trackers) > 0 {
@@ -97,7 +106,7 @@ func BuildTrackers(path string, trackers []string, webSeed string, seeders ...ne
 	}
 	var buf bytes.Buffer
 	if err := mi.Write(&buf); err != nil {
-		return Meta{}, fmt.Errorf("torrent for %s: %w", path, err)
+		return Meta{}, fmt.Errorf("torrent for %s: %w", name, err)
 	}
 	ih := mi.HashInfoBytes()
 	mag := mi.Magnet(&ih, &info)

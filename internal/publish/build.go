@@ -1,0 +1,150 @@
+package publish
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/pkgdir"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// build writes the archive into staging and makes its catalog row.
+func (p *Publisher) build(ctx context.Context, pk *pkgdir.Package, staging string) (catalog.Package, error) {
+	m := pk.Manifest
+	name := pk.ArchiveName()
+	path := filepath.Join(staging, name)
+	f, err := os.Create(path)
+	if err != nil {
+		return catalog.Package{}, fmt.Errorf("%s: %w", pk.Dir, err)
+	}
+	a, err := writeArchive(ctx, f, pk.Dir, pk.Entries)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return catalog.Package{}, fmt.Errorf("%s: archive: %w", pk.Dir, err)
+	}
+	// The piece figures show how the piece hasher's bet went (make bench-add).
+	p.logger().Debug("archive built", "archive", name, "bytes", a.size,
+		"streamed", a.pieces.Streamed, "reread", a.pieces.Reread)
+	webSeed := ""
+	if p.Config.WebSeed {
+		webSeed = WebSeedURL(p.Config)
+	}
+	var seeders []netip.AddrPort
+	if addr, ok := p.Config.SeederAddr(); ok {
+		seeders = append(seeders, addr)
+	}
+	meta, err := torrentmeta.FromPieces(name, a.size, a.pieces, p.Config.Trackers(), webSeed, seeders...)
+	if err != nil {
+		return catalog.Package{}, err
+	}
+	return catalog.Package{
+		Name:          m.Name,
+		Version:       m.Version.String(),
+		Archive:       name,
+		Size:          a.size,
+		InstalledSize: a.installed,
+		SHA256:        a.sha256,
+		InfoHash:      meta.InfoHash,
+		Magnet:        meta.Magnet,
+		Torrent:       meta.Torrent,
+		Description:   m.Description,
+		License:       m.License,
+		Homepage:      m.Homepage,
+		Depends:       depStrings(m.Depends),
+		Conflicts:     depStrings(m.Conflicts),
+		Published:     time.Now().UTC().Truncate(time.Second),
+	}, ctx.Err()
+}
+
+// builtArchive is what one pass over a package gives.
+type builtArchive struct {
+	size, installed int64
+	sha256          string // lowercase hex
+	pieces          torrentmeta.Pieces
+}
+
+// writeArchive writes the archive of the package at dir to f and computes
+// its SHA-256 and piece hashes in the same pass: the encoder writes into a
+// fanOut whose stages write f, hash SHA-256 and hash pieces side by side.
+// The input is read once and the archive is read back only for pieces the
+// piece hasher's forecast missed (torrentmeta.PieceHasher).
+func writeArchive(ctx context.Context, f *os.File, dir string, entries []archive.Entry) (builtArchive, error) {
+	tarSize, err := archive.TarSize(entries)
+	if err != nil {
+		return builtArchive{}, err
+	}
+	var prog archive.Progress
+	sum := sha256.New()
+	pieces := torrentmeta.NewPieceHasher()
+	var flushed int64 // bytes handed to the kernel's writeback
+	fan := newFanOut(ctx, prog.In,
+		func(c chunk) error {
+			if _, err := f.Write(c.b); err != nil {
+				return err
+			}
+			if end := c.off + int64(len(c.b)); end-flushed >= writebackEvery {
+				fsutil.StartWriteback(f, flushed, end-flushed) // a failure shows at the fsync
+				flushed = end
+			}
+			return nil
+		},
+		func(c chunk) error {
+			sum.Write(c.b)
+			return nil
+		},
+		func(c chunk) error {
+			pieces.Add(c.b, forecast(c, tarSize))
+			return nil
+		},
+	)
+	installed, werr := archive.WriteProgress(fan, dir, entries, &prog)
+	size, ferr := fan.close()
+	if werr != nil {
+		return builtArchive{}, werr
+	}
+	if ferr != nil {
+		return builtArchive{}, ferr
+	}
+	ps, err := pieces.Finish(ctx, f, size)
+	if err != nil {
+		return builtArchive{}, err
+	}
+	return builtArchive{size: size, installed: installed, sha256: hex.EncodeToString(sum.Sum(nil)), pieces: ps}, nil
+}
+
+// writebackEvery is how often the file stage starts the writeback of what
+// it wrote: without it, the fsync of a 658 MiB archive waited 0.27–0.32 s
+// after the last byte on this machine; with it, none, and the whole write
+// took 0.07–0.13 s less (three runs each).
+const writebackEvery = 16 << 20
+
+// forecast bounds and guesses the archive's final size after chunk c, from
+// the tar bytes the encoder had taken when c was handed on (c.in) of
+// tarSize. Bound: zstd stores a block it cannot shrink with a 3-byte header
+// per 128 KiB, so what is still to come is at most the tar bytes left plus
+// 1/1024, plus what was in flight (at most three 128 KiB encoder blocks and
+// the fanOut's partial buffer) and the frame's end: 2 MiB covers those.
+// Guess: the tar bytes left compress as those so far did.
+func forecast(c chunk, tarSize int64) torrentmeta.Forecast {
+	out := c.off + int64(len(c.b))
+	left := max(tarSize-c.in, 0)
+	f := torrentmeta.Forecast{Max: out + left + left>>10 + 2<<20}
+	if c.in > 0 {
+		f.Likely = out + int64(float64(left)*float64(out)/float64(c.in))
+	}
+	return f
+}
