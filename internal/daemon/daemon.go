@@ -83,6 +83,9 @@ type Status struct {
 	Peers      int   `json:"peers"`
 	Uploaded   int64 `json:"uploaded_bytes"`
 	Downloaded int64 `json:"downloaded_bytes"`
+	// PublisherQueue is the deepest request queue kept at a publisher
+	// (swarm.Stats); bench-net shows it.
+	PublisherQueue int `json:"publisher_queue,omitempty"`
 }
 
 // Serve answers the CLI on ln (from Listen) until ctx ends, then removes
@@ -94,7 +97,7 @@ func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, catalogDi
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
 		st := engine.Stats()
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Status{PID: os.Getpid(), Port: engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded})
+		json.NewEncoder(w).Encode(Status{PID: os.Getpid(), Port: engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded, PublisherQueue: st.PublisherQueue})
 	})
 	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
 		download(r.Context(), w, r, engine, catalogDir, logger)
