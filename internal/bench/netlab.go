@@ -202,10 +202,10 @@ func (l *netLab) startDelay(rtt time.Duration) error {
 // close stops the delay line and removes the hosts' namespaces, by the
 // names this lab gave them; their links go with them.
 func (l *netLab) close() error {
-	if l.delay != nil {
-		l.delay.close()
-	}
 	var errs []error
+	if l.delay != nil {
+		errs = append(errs, l.delay.close())
+	}
 	var links strings.Builder
 	for _, h := range l.hosts {
 		if h.netns != "" {
