@@ -108,7 +108,10 @@ type Row struct {
 	RTT         time.Duration // the round trip the network was given
 	MeasuredRTT time.Duration // measured through it (median TCP ping-pong, client to publisher)
 	Queue       string        // request queue depth the clients kept at the publisher (distpac)
-	Err         string
+	// PublisherUse is the publisher's link use in each second of the row,
+	// percent of its rate (in the log, not the table).
+	PublisherUse []int `json:",omitempty"`
+	Err          string
 }
 
 // Bound is the Kumar–Ross lower bound with unlimited client download.

@@ -294,9 +294,10 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		defer c.daemon.stop()
 		clients[i] = c
 	}
-	for _, c := range clients {
+	for i, c := range clients {
 		if err := waitUntil(ctx, 30*time.Second, "dist-client daemon", func() bool { return daemon.Dial(ctx, c.sock) != nil }); err != nil {
-			return row, err
+			log := filepath.Join(dir, fmt.Sprintf("c%02d", i), "daemon.log")
+			return row, fmt.Errorf("client %d: %w (log %s: %s)", i, err, log, tail(log, 300))
 		}
 	}
 	var up0 int64
@@ -374,7 +375,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		row.CPU += installCPU[i]
 	}
 	// On the lab, what the links carried, counted by the kernel.
-	return row, meter.finish(&row, o.F)
+	return row, meter.finish(&row, o.F, o.U)
 }
 
 // rateLimitYAML is the upload_rate_limit line of a config, or nothing for

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -231,9 +232,10 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", m, err))
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s FAILED: %v\n", s.N, s.RTT, m, err)
 		} else {
-			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F, queue %s\n",
-				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.Queue)
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F, queue %s; publisher link use by second: %s\n",
+				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, cmp.Or(r.Queue, "-"), percents(r.PublisherUse))
 		}
+		fmt.Fprintf(logw, "bench-net N=%d RTT=%s: packets the links' tbf dropped so far: %s\n", s.N, s.RTT, lab.dropsText())
 		if lab.delay != nil {
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: delay line so far: %v\n", s.N, s.RTT, lab.delay.stats())
 		}
@@ -254,6 +256,15 @@ func runTransmissionNet(ctx context.Context, o Options, s netSpec, lay layout, d
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	return trScenario(ctx, trSpec{N: s.N, F: s.F, U: s.U, UC: s.UC, Timeout: o.Timeout, BinDir: s.BinDir, Pkg: s.Pkg, NoCaps: true}, lay, dir, logf)
+}
+
+// percents shows link use by second: "12 95 97 ... %".
+func percents(p []int) string {
+	var b strings.Builder
+	for _, v := range p {
+		fmt.Fprintf(&b, "%d ", v)
+	}
+	return b.String() + "%"
 }
 
 // parseMethods reads -methods.

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -64,7 +65,11 @@ func (l *netLab) layout() layout {
 // product of buffer for TCP to keep it busy.
 func tbfArgs(dev string, rate int64, rtt time.Duration) []string {
 	burst := max(rate/100, 16<<10)
-	limit := burst + int64(float64(rate)*max(rtt, 10*time.Millisecond).Seconds())
+	q := 10 * time.Millisecond
+	if v, err := time.ParseDuration(os.Getenv("DISTPAC_TBF_QUEUE")); err == nil {
+		q = v // EXPERIMENT
+	}
+	limit := burst + int64(float64(rate)*max(rtt, q).Seconds())
 	return []string{"qdisc", "add", "dev", dev, "root", "tbf", "rate", fmt.Sprintf("%dbit", rate*8),
 		"burst", fmt.Sprint(burst), "limit", fmt.Sprint(limit)}
 }
@@ -252,11 +257,14 @@ func netUsable() error {
 }
 
 // meter counts with the kernel's counters what the lab's links carry
-// during a row: the publisher's egress and each client's ingress.
+// during a row: the publisher's egress and each client's ingress, and the
+// publisher's egress second by second (where the time goes).
 type meter struct {
 	lay     layout
 	pub     linkBytes
 	clients []linkBytes
+	stop    chan struct{}
+	done    chan []int64 // publisher bytes sent in each second of the row
 }
 
 // startMeter reads the counters at the start of a row; on loopback it
@@ -265,7 +273,7 @@ func (l layout) startMeter() (*meter, error) {
 	if l.lab == nil {
 		return nil, nil
 	}
-	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients))}
+	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stop: make(chan struct{}), done: make(chan []int64, 1)}
 	var err error
 	for i, h := range l.clients {
 		if m.clients[i], err = hostLinkBytes(h); err != nil {
@@ -275,16 +283,45 @@ func (l layout) startMeter() (*meter, error) {
 	if m.pub, err = hostLinkBytes(l.publisher); err != nil {
 		return nil, err
 	}
+	go m.sample()
 	return m, nil
+}
+
+// sample reads the publisher's counter every second until stopped, at
+// most an hour.
+func (m *meter) sample() {
+	var secs []int64
+	last := m.pub.tx
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for range 3600 {
+		select {
+		case <-m.stop:
+			m.done <- secs
+			return
+		case <-tick.C:
+		}
+		if c, err := hostLinkBytes(m.lay.publisher); err == nil {
+			secs = append(secs, c.tx-last)
+			last = c.tx
+		}
+	}
+	<-m.stop
+	m.done <- secs
 }
 
 // finish sets the row's publisher egress and its largest client download,
 // in units of F, from what the counters grew by since startMeter: every
 // byte on the wire, TCP/IP and BitTorrent headers and other peers'
-// requests included.
-func (m *meter) finish(row *Row, f int64) error {
+// requests included; and the publisher's link use second by second, in
+// percent of rate.
+func (m *meter) finish(row *Row, f, rate int64) error {
 	if m == nil {
 		return nil
+	}
+	close(m.stop)
+	for _, b := range <-m.done {
+		row.PublisherUse = append(row.PublisherUse, int(100*b/rate))
 	}
 	pub, err := hostLinkBytes(m.lay.publisher)
 	if err != nil {
@@ -300,4 +337,44 @@ func (m *meter) finish(row *Row, f int64) error {
 		row.ClientDownMax = max(row.ClientDownMax, float64(c.rx-m.clients[i].rx)/float64(f))
 	}
 	return nil
+}
+
+// qdiscDrops is how many packets h's tbf has dropped since the lab began:
+// the queue of a link full, TCP then backs off.
+func qdiscDrops(h host) (int64, error) {
+	name, args := h.argv("tc", "-s", "-j", "qdisc", "show", "dev", "eth0")
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return 0, fmt.Errorf("%s: tc -s qdisc: %w", h.name, err)
+	}
+	var qs []struct {
+		Kind  string `json:"kind"`
+		Drops int64  `json:"drops"`
+	}
+	if err := json.Unmarshal(out, &qs); err != nil {
+		return 0, fmt.Errorf("%s: tc -s qdisc: %w", h.name, err)
+	}
+	var drops int64
+	for _, q := range qs {
+		drops += q.Drops
+	}
+	return drops, nil
+}
+
+// dropsText sums the tbf drops of the publisher and of the clients.
+func (l *netLab) dropsText() string {
+	lay := l.layout()
+	pub, err := qdiscDrops(lay.publisher)
+	if err != nil {
+		return err.Error()
+	}
+	var cl int64
+	for _, h := range lay.clients {
+		d, err := qdiscDrops(h)
+		if err != nil {
+			return err.Error()
+		}
+		cl += d
+	}
+	return fmt.Sprintf("publisher %d, clients %d", pub, cl)
 }

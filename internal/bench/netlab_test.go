@@ -137,3 +137,86 @@ func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
 }
+
+func TestParseNetDev(t *testing.T) {
+	const dev = `Inter-|   Receive                                                |  Transmit
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
+    lo:    1200      10    0    0    0     0          0         0     1200      10    0    0    0     0       0          0
+  eth0: 98765432   70000    0    0    0     0          0         0 123456789   80000    0    3    0     0       0          0
+`
+	for _, tc := range []struct {
+		name, text, dev string
+		want            linkBytes
+		wantErr         string
+	}{
+		{"eth0", dev, "eth0", linkBytes{rx: 98765432, tx: 123456789}, ""},
+		{"lo", dev, "lo", linkBytes{rx: 1200, tx: 1200}, ""},
+		{"missing", dev, "eth1", linkBytes{}, "no device eth1"},
+		{"prefix is not a match", dev, "eth", linkBytes{}, "no device eth"},
+		{"short line", "eth0: 1 2 3\n", "eth0", linkBytes{}, "3 fields"},
+		{"not a number", "eth0: x 0 0 0 0 0 0 0 5 0 0 0 0 0 0 0\n", "eth0", linkBytes{}, "bad byte counts"},
+		{"negative", "eth0: -1 0 0 0 0 0 0 0 5 0 0 0 0 0 0 0\n", "eth0", linkBytes{}, "bad byte counts"},
+		{"empty", "", "eth0", linkBytes{}, "no device eth0"},
+	} {
+		got, err := parseNetDev([]byte(tc.text), tc.dev)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: err = %v, want %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %+v, %v; want %+v", tc.name, got, err, tc.want)
+		}
+	}
+}
+
+func TestParseRTTsAndMethods(t *testing.T) {
+	rtts, err := parseRTTs("0, 20ms,100ms")
+	if err != nil || len(rtts) != 3 || rtts[0] != 0 || rtts[1] != 20*time.Millisecond || rtts[2] != 100*time.Millisecond {
+		t.Errorf("parseRTTs: %v, %v", rtts, err)
+	}
+	for _, bad := range []string{"", "fast", "-5ms", "3s", "20"} {
+		if _, err := parseRTTs(bad); err == nil {
+			t.Errorf("parseRTTs(%q) accepted", bad)
+		}
+	}
+	ms, err := parseMethods("distpac, transmission,distpac")
+	if err != nil || strings.Join(ms, ",") != "distpac,transmission" {
+		t.Errorf("parseMethods: %v, %v", ms, err)
+	}
+	if _, err := parseMethods("distpac,http"); err == nil {
+		t.Error("parseMethods accepted http")
+	}
+}
+
+func TestQueueRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   []int
+		want string
+	}{
+		{nil, "-"},
+		{[]int{0, 0}, "-"},
+		{[]int{4, 4, 0}, "4"},
+		{[]int{9, 5, 8}, "5–9"},
+	} {
+		if got := queueRange(tc.in); got != tc.want {
+			t.Errorf("queueRange(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestTbfArgs(t *testing.T) {
+	got := strings.Join(tbfArgs("eth0", 2<<20, 100*time.Millisecond), " ")
+	// 2 MiB/s: a 20 KiB bucket (10 ms), a queue of the bucket and 100 ms.
+	want := "qdisc add dev eth0 root tbf rate 16777216bit burst 20971 limit 230686"
+	if got != want {
+		t.Errorf("tbfArgs = %q\nwant %q", got, want)
+	}
+	// Slow links keep a bucket above one GSO-less frame, and a queue of at
+	// least the minimum, at zero round trip.
+	got = strings.Join(tbfArgs("eth0", 100<<10, 0), " ")
+	if !strings.Contains(got, "burst 16384 ") {
+		t.Errorf("tbfArgs at 100 KiB/s = %q, want a 16 KiB bucket", got)
+	}
+}

@@ -3,6 +3,7 @@ package swarm
 import (
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -89,7 +90,11 @@ func parsePublisherName(v string) (queue int, slotRate int64, ok bool) {
 // to whole chunks (so that loopback's few microseconds add nothing),
 // between DefaultPublisherQueue and peerQueue.
 func publisherDepth(queue int, slotRate int64, rtt time.Duration) int {
-	extra := math.Round(rttQueueFactor * float64(slotRate) * rtt.Seconds() / chunkSize)
+	factor := rttQueueFactor
+	if f, err := strconv.ParseFloat(os.Getenv("DISTPAC_QUEUE_FACTOR"), 64); err == nil {
+		factor = f // EXPERIMENT
+	}
+	extra := math.Round(factor * float64(slotRate) * rtt.Seconds() / chunkSize)
 	d := float64(queue) + min(extra, peerQueue)
 	return int(min(max(d, DefaultPublisherQueue), peerQueue))
 }
