@@ -101,12 +101,13 @@ func assertNothingLeft(t *testing.T, tmp string) {
 }
 
 // TestNetworkOfHosts is bench-net in small: a publisher and four clients,
-// each a network namespace with its own address, a 2 MiB/s link set by the
-// kernel and a 20 ms round trip, install one 4 MiB package with distpac.
+// each a network namespace with its own address, a 4 MiB/s link set by the
+// kernel and a 20 ms round trip, install one 8 MiB package with distpac.
 // It checks behaviour, not speed: the round trip holds, every client
 // gets the package, the publisher's link (counted by the kernel) sends
 // about one copy of it because the clients share, and the clients keep a
-// deeper request queue at the publisher than the zero-round-trip 4. And
+// deeper request queue at the publisher than the zero-round-trip 4 (two
+// round trips at a slot's 1.25 MiB/s are 3.2 chunks: two pieces of 4). And
 // nothing of the network is left afterwards, also when a row fails.
 func TestNetworkOfHosts(t *testing.T) {
 	if testing.Short() {
@@ -117,7 +118,7 @@ func TestNetworkOfHosts(t *testing.T) {
 	}
 	t.Run("install", func(t *testing.T) {
 		tmp := shortTempDir(t)
-		rows, stderr, err := runBenchNet(t, tmp, "-n", "4", "-rtt", "20ms", "-f", "4MiB", "-U", "2MiB", "-u", "2MiB", "-methods", "distpac", "-timeout", "40s")
+		rows, stderr, err := runBenchNet(t, tmp, "-n", "4", "-rtt", "20ms", "-f", "8MiB", "-U", "4MiB", "-u", "4MiB", "-methods", "distpac", "-timeout", "40s")
 		t.Logf("dist-bench:\n%s", stderr)
 		if err != nil {
 			t.Fatalf("dist-bench -net: %v", err)

@@ -180,6 +180,7 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 		return row, err
 	}
 	row.ServerUp = float64(up1-up0) / float64(o.F)
+	row.ServerPayload = row.ServerUp
 	for _, l := range leechers {
 		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
 		row.CPU += cpuTime(l.proc.cmd.Process.Pid)

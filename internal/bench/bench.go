@@ -108,6 +108,10 @@ type Row struct {
 	RTT         time.Duration // the round trip the network was given
 	MeasuredRTT time.Duration // measured through it (median TCP ping-pong, client to publisher)
 	Queue       string        // request queue depth the clients kept at the publisher (distpac)
+	// ServerPayload is the BitTorrent payload the publisher's program
+	// says it uploaded ÷ F (distpac, aria2 and Transmission rows; the rest
+	// of the link's egress is headers, the web seed and the catalog).
+	ServerPayload float64 `json:",omitempty"`
 	// PublisherUse is the publisher's link use in each second of the row,
 	// percent of its rate (in the log, not the table).
 	PublisherUse []int `json:",omitempty"`

@@ -300,11 +300,10 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 			return row, fmt.Errorf("client %d: %w (log %s: %s)", i, err, log, tail(log, 300))
 		}
 	}
-	var up0 int64
-	if lay.lab == nil {
-		if up0, err = serverUploaded(info.Control); err != nil {
-			return row, err
-		}
+	control := nsHTTPClient(pub)
+	up0, err := serverUploaded(control, info.Control)
+	if err != nil {
+		return row, err
 	}
 	meter, err := lay.startMeter()
 	if err != nil {
@@ -346,13 +345,12 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		}
 	}
 	summarise(&row, times)
-	if lay.lab == nil {
-		up1, err := serverUploaded(info.Control)
-		if err != nil {
-			return row, err
-		}
-		row.ServerUp = float64(up1-up0) / float64(o.F)
+	up1, err := serverUploaded(control, info.Control)
+	if err != nil {
+		return row, err
 	}
+	row.ServerUp = float64(up1-up0) / float64(o.F)
+	row.ServerPayload = row.ServerUp // the meter puts the kernel's count in ServerUp
 	queues := make([]int, 0, n)
 	for _, c := range clients {
 		d := daemon.Dial(ctx, c.sock)
@@ -410,8 +408,8 @@ func queueRange(depths []int) string {
 	}
 }
 
-func serverUploaded(control string) (int64, error) {
-	resp, err := http.Get(control + "/status")
+func serverUploaded(hc *http.Client, control string) (int64, error) {
+	resp, err := hc.Get(control + "/status")
 	if err != nil {
 		return 0, err
 	}

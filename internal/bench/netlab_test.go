@@ -213,10 +213,10 @@ func TestTbfArgs(t *testing.T) {
 	if got != want {
 		t.Errorf("tbfArgs = %q\nwant %q", got, want)
 	}
-	// Slow links keep a bucket above one GSO-less frame, and a queue of at
-	// least the minimum, at zero round trip.
+	// Slow links keep a bucket above one GSO-less frame, and a queue of
+	// 50 ms at zero round trip.
 	got = strings.Join(tbfArgs("eth0", 100<<10, 0), " ")
-	if !strings.Contains(got, "burst 16384 ") {
-		t.Errorf("tbfArgs at 100 KiB/s = %q, want a 16 KiB bucket", got)
+	if want := "burst 16384 limit 21504"; !strings.HasSuffix(got, want) {
+		t.Errorf("tbfArgs at 100 KiB/s = %q, want it to end %q", got, want)
 	}
 }

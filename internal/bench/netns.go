@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"runtime"
 	"slices"
@@ -54,6 +55,23 @@ func inNetns(netns string, fn func() error) error {
 		errc <- ferr
 	}()
 	return <-errc
+}
+
+// nsHTTPClient is an HTTP client that makes its connections inside h's
+// network namespace, to reach what h serves on its own loopback (the
+// server's control address).
+func nsHTTPClient(h host) *http.Client {
+	if h.netns == "" {
+		return http.DefaultClient
+	}
+	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		err = inNetns(h.netns, func() (err error) {
+			c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 }
 
 // linkBytes are a network device's kernel counters.

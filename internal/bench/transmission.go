@@ -493,6 +493,7 @@ func trScenario(ctx context.Context, s trSpec, lay layout, dir string, logw io.W
 		return row, err
 	}
 	row.ServerUp = float64(st.UploadedEver-up0) / float64(s.F)
+	row.ServerPayload = row.ServerUp
 	for _, l := range leechers {
 		if st, err := l.torrent(ctx); err == nil {
 			row.ClientDownMax = max(row.ClientDownMax, float64(st.DownloadedEver)/float64(s.F))

@@ -55,8 +55,8 @@ func FuzzParsePublisherName(f *testing.F) {
 		}
 		// Whatever a peer sends, the depth a client keeps stays in bounds.
 		for _, rtt := range []time.Duration{0, time.Millisecond, time.Second, time.Hour} {
-			if d := publisherDepth(q, r, rtt); d < DefaultPublisherQueue || d > peerQueue {
-				t.Fatalf("publisherDepth(%d, %d, %v) = %d", q, r, rtt, d)
+			if d := publisherDepth(q, r, rtt, 4); d < DefaultPublisherQueue || d > peerQueue || d%4 != 0 {
+				t.Fatalf("publisherDepth(%d, %d, %v, 4) = %d", q, r, rtt, d)
 			}
 		}
 		m := pp.ExtendedHandshakeMessage{V: v, Reqq: 1000}
@@ -69,39 +69,43 @@ func FuzzParsePublisherName(f *testing.F) {
 
 func TestPublisherDepth(t *testing.T) {
 	const KiB = 1 << 10
+	const slot = 320 * KiB // a 1 MiB/s link, capped at 1.25 MiB/s, 4 slots
 	for _, tc := range []struct {
-		name  string
-		queue int
-		rate  int64
-		rtt   time.Duration
-		want  int
+		name        string
+		queue       int
+		rate        int64
+		rtt         time.Duration
+		pieceChunks int
+		want        int
 	}{
-		{"loopback", 4, 640 * KiB, 50 * time.Microsecond, 4},
-		{"no rate given", 4, 0, 100 * time.Millisecond, 4},
-		{"rtt unknown", 4, 640 * KiB, 0, 4},
-		{"a publisher asking for less than the floor", 1, 640 * KiB, 0, DefaultPublisherQueue},
-		{"a publisher asking for more", 16, 640 * KiB, 0, 16},
-		{"far and fast", 4, 100 << 20, time.Second, peerQueue},
-		{"absurd rate", 4, 1 << 62, time.Hour, peerQueue},
+		{"loopback", 4, slot, 50 * time.Microsecond, 4, 4},
+		{"no rate given", 4, 0, 100 * time.Millisecond, 4, 4},
+		{"rtt unknown", 4, slot, 0, 4, 4},
+		{"20 ms: less than half a piece more", 4, slot, 20 * time.Millisecond, 4, 4},
+		{"100 ms: two round trips of 20 KiB", 4, slot, 100 * time.Millisecond, 4, 8},
+		{"100 ms at twice the rate", 4, 2 * slot, 100 * time.Millisecond, 4, 12},
+		{"a publisher asking for less than the floor", 1, slot, 0, 4, 4},
+		{"a publisher asking for more", 16, slot, 0, 4, 16},
+		{"a quarter piece is a whole piece", 4, slot, 0, 16, 16},
+		{"pieces of one chunk", 4, slot, 100 * time.Millisecond, 1, 8},
+		{"a piece longer than the cap", 4, slot, 0, 256, 256},
+		{"no piece length", 4, slot, 0, 0, 4},
+		{"far and fast", 4, 100 << 20, time.Second, 4, peerQueue},
+		{"absurd rate", 4, 1 << 62, time.Hour, 16, peerQueue},
+		{"absurd queue", 1 << 40, slot, 0, 4, peerQueue},
 	} {
-		if got := publisherDepth(tc.queue, tc.rate, tc.rtt); got != tc.want {
-			t.Errorf("%s: publisherDepth(%d, %d, %v) = %d, want %d", tc.name, tc.queue, tc.rate, tc.rtt, got, tc.want)
+		if got := publisherDepth(tc.queue, tc.rate, tc.rtt, tc.pieceChunks); got != tc.want {
+			t.Errorf("%s: publisherDepth(%d, %d, %v, %d) = %d, want %d", tc.name, tc.queue, tc.rate, tc.rtt, tc.pieceChunks, got, tc.want)
 		}
 	}
-	// The depth grows with the round trip and with the rate.
+	// The depth grows with the round trip, and stays whole pieces.
 	prev := 0
-	for _, rtt := range []time.Duration{0, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond} {
-		d := publisherDepth(DefaultPublisherQueue, 640*KiB, rtt)
-		if d < prev {
-			t.Errorf("depth %d at %v is below %d at a shorter round trip", d, rtt, prev)
+	for rtt := time.Duration(0); rtt <= 500*time.Millisecond; rtt += 10 * time.Millisecond {
+		d := publisherDepth(DefaultPublisherQueue, 2*slot, rtt, 4)
+		if d < prev || d%4 != 0 {
+			t.Errorf("depth %d at %v (after %d at a shorter round trip)", d, rtt, prev)
 		}
 		prev = d
-	}
-	if a, b := publisherDepth(4, 640*KiB, 100*time.Millisecond), publisherDepth(4, 2*640*KiB, 100*time.Millisecond); b <= a {
-		t.Errorf("depth at twice the rate: %d, want above %d", b, a)
-	}
-	if d := publisherDepth(4, 640*KiB, 100*time.Millisecond); d <= 4 {
-		t.Errorf("depth at 100 ms, 640 KiB/s a slot: %d, want above the zero-RTT 4", d)
 	}
 }
 

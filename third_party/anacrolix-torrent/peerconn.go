@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand"
 	"net"
-	"os"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -1923,7 +1922,7 @@ func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq R
 		// Request has been satisfied.
 		if c.deleteRequest(req) || c.requestState.Cancelled.CheckedRemove(req) {
 			intended = true
-			if c.isLowOnRequests() || (os.Getenv("DISTPAC_REFILL_HALF") != "" && 2*c.requestState.Requests.GetCardinality() <= uint64(c.nominalMaxRequests())) {
+			if c.isLowOnRequests() {
 				c.onNeedUpdateRequests("Peer.receiveChunk deleted request")
 			}
 		} else {
