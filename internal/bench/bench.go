@@ -139,8 +139,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	ns := fs.String("n", envOr("DISTPAC_BENCH_N", ""), "comma-separated client counts, e.g. 4,16,32 (env DISTPAC_BENCH_N; default 16, with -net 8,32)")
 	f := fs.String("f", envOr("DISTPAC_BENCH_F", "16MiB"), "package size (env DISTPAC_BENCH_F)")
-	U := fs.String("U", envOr("DISTPAC_BENCH_U", "2MiB"), "server upload cap per second (env DISTPAC_BENCH_U)")
-	u := fs.String("u", envOr("DISTPAC_BENCH_UC", "2MiB"), "client upload cap per second (env DISTPAC_BENCH_UC)")
+	U := fs.String("U", envOr("DISTPAC_BENCH_U", ""), "server upload cap per second (env DISTPAC_BENCH_U; default 2MiB, with -net the publisher's link rate, default 1MiB)")
+	u := fs.String("u", envOr("DISTPAC_BENCH_UC", ""), "client upload cap per second (env DISTPAC_BENCH_UC; default 2MiB, with -net the clients' link rate, default 1MiB)")
 	noHTTP := fs.Bool("no-http", false, "leave out the HTTP baseline")
 	httpMax := fs.Int("http-max-n", 16, "run the HTTP baseline only for N up to this")
 	noAria := fs.Bool("no-aria2", false, "leave out the aria2 row even when aria2c is installed")
@@ -164,6 +164,18 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		*ns = "16"
 		if o.Net {
 			*ns = "8,32"
+		}
+	}
+	// bench-net moves every byte through the kernel twice more (tbf, the
+	// router, the delay line) on top of N BitTorrent processes: at 2 MiB/s
+	// N=32 took 23 s of CPU in a 13 s row on two cores, a row about CPU, not
+	// the network. Its links default to half the rate.
+	for _, p := range []*string{U, u} {
+		if *p == "" {
+			*p = "2MiB"
+			if o.Net {
+				*p = "1MiB"
+			}
 		}
 	}
 	if o.Net && *full {
@@ -254,6 +266,11 @@ func findBin(flagDir string) string {
 
 // Run measures every row.
 func Run(ctx context.Context, o Options) ([]Row, error) {
+	if o.Net {
+		if err := netUsable(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNetSkipped, err)
+		}
+	}
 	for _, b := range []string{"dist-server", "dist-client"} {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			return nil, fmt.Errorf("%s not found in %s (run make build, or pass -bin)", b, o.BinDir)
