@@ -146,6 +146,7 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 	if err != nil {
 		return row, err
 	}
+	defer meter.stop()
 
 	t0 := time.Now()
 	leechers := make([]*peer, n)

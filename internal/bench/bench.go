@@ -104,10 +104,14 @@ type Row struct {
 	CPU time.Duration
 	// bench-net only. ServerUp and ClientDownMax are then the kernel's
 	// counts of the links (publisher egress, client ingress).
-	Net         bool
-	RTT         time.Duration // the round trip the network was given
-	MeasuredRTT time.Duration // measured through it (median TCP ping-pong, client to publisher)
-	Queue       string        // request queue depth the clients kept at the publisher (distpac)
+	Net bool
+	RTT time.Duration // the round trip the network was given
+	// MeasuredRTT and MeasuredRTT90 are the median and the 90th
+	// percentile of the round trips probed during the row (rowProbe), of
+	// RTTProbes probes.
+	MeasuredRTT, MeasuredRTT90 time.Duration
+	RTTProbes                  int
+	Queue                      string // request queue depth the clients kept at the publisher (distpac)
 	// ServerPayload is the BitTorrent payload the publisher's program
 	// says it uploaded ÷ F (distpac, aria2 and Transmission rows; the rest
 	// of the link's egress is headers, the web seed and the catalog).
@@ -234,7 +238,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
 		if o.Net {
-			fmt.Fprintf(stdout, "bench-net: publisher egress and client download are the kernel's byte counts of their links (headers included); RTT is the round trip set, measured the median of TCP ping-pongs client to publisher before the rows; queue is the request queue depth distpac's clients kept at the publisher\n")
+			fmt.Fprintf(stdout, "bench-net: publisher egress and client download are the kernel's byte counts of their links (headers included); RTT is the round trip set, measured the median/90th percentile of the round trips probed during the row between two idle hosts; queue is the request queue depth distpac's clients kept at the publisher\n")
 		}
 		Print(stdout, rows)
 	}
@@ -410,14 +414,22 @@ func Print(w io.Writer, rows []Row) {
 		head = "method\tN\tRTT\tmeasured\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tpublisher egress/F\tmax client down/F\tqueue\tpeak RSS\tinstall RSS\tCPU\t"
 	}
 	fmt.Fprintln(tw, head)
+	var failures []string
 	for _, r := range rows {
 		lead := fmt.Sprintf("%s\t%d\t", r.Method, r.N)
 		if net {
-			lead += fmt.Sprintf("%s\t%s\t", r.RTT, msText(r.MeasuredRTT))
+			lead += fmt.Sprintf("%s\t%s\t", r.RTT, rttText(r.MeasuredRTT, r.MeasuredRTT90))
 		}
 		lead += fmt.Sprintf("%s\t%s\t%s\t", sz(r.F), sz(r.U)+"/s", sz(r.UC)+"/s")
 		if r.Err != "" {
-			fmt.Fprintf(tw, "%sFAILED: %s%s\n", lead, r.Err, strings.Repeat("\t", strings.Count(head, "\t")-strings.Count(lead, "\t")))
+			// The reason goes below the table: in a cell it would widen
+			// the column for every row.
+			where := fmt.Sprintf("%s N=%d", r.Method, r.N)
+			if net {
+				where += " RTT=" + r.RTT.String()
+			}
+			failures = append(failures, fmt.Sprintf("FAILED %d: %s: %s", len(failures)+1, where, r.Err))
+			fmt.Fprintf(tw, "%sFAILED %d%s\n", lead, len(failures), strings.Repeat("\t", strings.Count(head, "\t")-strings.Count(lead, "\t")))
 			continue
 		}
 		if r.Method == "fast start 64KiB" {
@@ -449,14 +461,18 @@ func Print(w io.Writer, rows []Row) {
 			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, mid, rss, irss, cpu)
 	}
 	tw.Flush()
+	for _, f := range failures {
+		fmt.Fprintln(w, f)
+	}
 }
 
-// msText shows a measured round trip in milliseconds.
-func msText(d time.Duration) string {
-	if d <= 0 {
+// rttText shows a measured round trip, median/90th percentile, in
+// milliseconds.
+func rttText(med, p90 time.Duration) string {
+	if med <= 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%.1fms", ms(d))
+	return fmt.Sprintf("%.1f/%.1fms", ms(med), ms(p90))
 }
 
 func sz(n int64) string { return strings.ReplaceAll(units.Size(n).String(), " ", "") }

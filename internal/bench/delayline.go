@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -30,17 +28,20 @@ import (
 // neither segments nor checksums for it.
 //
 // The reader and the writer are each a thread of their own at real-time
-// priority (SCHED_FIFO), which share the packets through a lock-free ring
-// and block only in raw system calls (poll, read, clock_nanosleep, write),
-// which keep their Go P: they never wait for Go's scheduler, whose threads
-// run at normal priority. Measured at N=8, 100 ms, on two cores with a
-// load of 3-4 from other work (117-122k packets a row): goroutines on Go
-// timers released packets late by 1.6-4.7 ms on average, the slowest 1 %
-// by 16-33 ms; real-time threads with a mutex-guarded queue and ordinary
-// system calls, 0.7-1.1 ms and 4-65 ms (a goroutine that blocks on a mutex
-// or comes back from a system call to find no free P waits for a
-// normal-priority thread); as below, 0.10-0.12 ms and 0.5-1.0 ms. The
-// forwarding costs about 11 µs a packet (1.4 s of 13 s in a row).
+// priority (rt.go), which share the packets through a lock-free ring and
+// make only raw system calls, in slices of at most 2 ms: they never wait
+// for Go's scheduler, whose threads run at normal priority. Measured at
+// N=8, 100 ms, on two cores with a load of 3-4 from other work (117-122k
+// packets a row): goroutines on Go timers released packets late by 1.6-4.7
+// ms on average, the slowest 1 % by 16-33 ms; real-time threads with a
+// mutex-guarded queue and ordinary system calls, 0.7-1.1 ms and 4-65 ms (a
+// goroutine that blocks on a mutex or comes back from a system call to
+// find no free P waits for a normal-priority thread); as now, 0.04-0.12 ms
+// and 0.1-1.0 ms. At N=32, 20 ms (450k packets in 24 s), 1.0 ms and 16 ms,
+// where raw calls that blocked up to 100 ms (holding up the process's
+// garbage collector meanwhile) gave 7-8 ms and 65 ms. Every packet's
+// forwarding, and the receiving host's work on it, runs in the writer's
+// write: about 11 µs a packet.
 type delayLine struct {
 	name   string
 	oneWay int64 // nanoseconds
@@ -88,12 +89,6 @@ const (
 	delayQueueBytes   = 64 << 20
 	// delayReadBuf holds the largest GSO packet (64 KiB) and its header.
 	delayReadBuf = 80 << 10
-	// delayPollMs is how long the threads wait in poll before they look
-	// at the stop flag.
-	delayPollMs = 100
-	// delayPriority is the threads' SCHED_FIFO priority: above every
-	// normal process, low among real-time ones.
-	delayPriority = 10
 )
 
 // openDelayLine creates the TUN device name in this process's network
@@ -123,46 +118,28 @@ func openDelayLine(name string, oneWay time.Duration) (*delayLine, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("delay line: eventfd: %w", err)
 	}
-	// The two threads hold two of Go's Ps while they run; more Ps keep the
-	// rest of this process (the row's bookkeeping) from waiting for them.
-	runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), 8))
 	d := &delayLine{name: name, oneWay: int64(oneWay), tun: fd, wake: wake, arena: make([]byte, delayQueueBytes)}
 	d.realtime.Store(true)
 	d.wg.Add(2)
-	go d.thread(d.read)
-	go d.thread(d.write)
-	return d, nil
-}
-
-// thread runs loop on a thread of its own at real-time priority. The
-// thread ends with the goroutine (it stays locked), so its priority never
-// passes to other goroutines.
-func (d *delayLine) thread(loop func()) {
-	defer d.wg.Done()
-	runtime.LockOSThread()
-	attr := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: delayPriority, Flags: unix.SCHED_FLAG_RESET_ON_FORK}
-	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
-		d.realtime.Store(false)
+	for _, loop := range []func(){d.read, d.write} {
+		go func() {
+			defer d.wg.Done()
+			rtThread(&d.realtime, loop)
+		}()
 	}
-	loop()
-}
-
-func monotonic() int64 {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return ts.Nano()
+	return d, nil
 }
 
 func (d *delayLine) read() {
 	buf := make([]byte, delayReadBuf)
-	fds := []unix.PollFd{{Fd: int32(d.tun), Events: unix.POLLIN}}
 	next := 0 // arena offset of the next packet
 	for !d.stop.Load() {
-		if n, err := rawPoll(fds, delayPollMs); n <= 0 || err != nil {
+		if !rtReadable(d.tun) {
 			continue
 		}
 		n, err := rawRead(d.tun, buf)
 		if err != nil || n <= 0 {
+			pause(err)
 			continue
 		}
 		now := monotonic()
@@ -199,20 +176,17 @@ func (d *delayLine) signal() {
 }
 
 func (d *delayLine) write() {
-	fds := []unix.PollFd{{Fd: int32(d.wake), Events: unix.POLLIN}}
 	var counter [8]byte
 	for !d.stop.Load() {
 		c := d.consumed.Load()
 		if c == d.produced.Load() {
-			if n, err := rawPoll(fds, delayPollMs); n > 0 && err == nil {
-				unix.Read(d.wake, counter[:])
+			if rtReadable(d.wake) {
+				rawRead(d.wake, counter[:])
 			}
 			continue
 		}
 		p := d.ring[c%int64(len(d.ring))]
-		ts := unix.NsecToTimespec(p.due)
-		for rawSleepUntil(&ts) == unix.EINTR {
-		}
+		sleepUntil(p.due)
 		late := monotonic() - p.due
 		if _, err := rawWrite(d.tun, d.arena[p.off:p.off+p.n]); err != nil {
 			d.writeErrs.Add(1)
@@ -226,6 +200,17 @@ func (d *delayLine) write() {
 		if late > d.maxLate.Load() {
 			d.maxLate.Store(late) // only this thread writes it
 		}
+	}
+}
+
+// resetStats starts the counts afresh (at the start of a row). A packet
+// the writer counts meanwhile may land on either side.
+func (d *delayLine) resetStats() {
+	for _, c := range []*atomic.Int64{&d.packets, &d.bytes, &d.drops, &d.writeErrs, &d.maxLate, &d.lateSum} {
+		c.Store(0)
+	}
+	for i := range d.lateHist {
+		d.lateHist[i].Store(0)
 	}
 }
 
@@ -268,36 +253,4 @@ func (d *delayLine) close() error {
 	d.signal()
 	d.wg.Wait()
 	return errors.Join(unix.Close(d.tun), unix.Close(d.wake))
-}
-
-func rawPoll(fds []unix.PollFd, ms int) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), uintptr(len(fds)), uintptr(ms))
-	if e != 0 {
-		return int(r), e
-	}
-	return int(r), nil
-}
-
-func rawRead(fd int, b []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return int(r), e
-	}
-	return int(r), nil
-}
-
-func rawWrite(fd int, b []byte) (int, error) {
-	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-	if e != 0 {
-		return int(r), e
-	}
-	return int(r), nil
-}
-
-func rawSleepUntil(ts *unix.Timespec) error {
-	_, _, e := unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(ts)), 0, 0, 0)
-	if e != 0 {
-		return e
-	}
-	return nil
 }

@@ -309,6 +309,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	if err != nil {
 		return row, err
 	}
+	defer meter.stop()
 
 	// All installs start together; each time runs from that common start.
 	t0 := time.Now()

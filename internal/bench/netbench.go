@@ -210,6 +210,9 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 		if err := os.MkdirAll(mdir, 0o755); err != nil {
 			return rows, err
 		}
+		if lab.delay != nil {
+			lab.delay.resetStats()
+		}
 		var r Row
 		var err error
 		switch m {
@@ -223,18 +226,22 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 			err = fmt.Errorf("unknown method %q (want one of %s)", m, strings.Join(netMethods, ", "))
 		}
 		r.Method, r.N, r.F, r.U, r.UC, r.Bound = m, s.N, s.F, s.U, s.UC, Bound(s.N, s.F, s.U, s.UC)
-		r.Net, r.RTT, r.MeasuredRTT = true, s.RTT, probe.Median
+		r.Net, r.RTT = true, s.RTT
+		if r.RTTProbes == 0 { // a row that failed early, or shorter than a probe
+			r.MeasuredRTT, r.MeasuredRTT90 = probe.Median, probe.Max
+		}
 		if err != nil {
 			r.Err = err.Error()
 			errs = append(errs, fmt.Errorf("%s: %w", m, err))
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s FAILED: %v\n", s.N, s.RTT, m, err)
 		} else {
-			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F (BitTorrent payload %.3f F), queue %s; publisher link use by second: %s\n",
-				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.ServerPayload, cmp.Or(r.Queue, "-"), percents(r.PublisherUse))
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F (BitTorrent payload %.3f F), queue %s; round trip during the row %.1f ms, 90%% under %.1f ms (%d probes); publisher link use by second: %s\n",
+				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.ServerPayload, cmp.Or(r.Queue, "-"),
+				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse))
 		}
 		fmt.Fprintf(logw, "bench-net N=%d RTT=%s: packets the links' tbf dropped so far: %s\n", s.N, s.RTT, lab.dropsText())
 		if lab.delay != nil {
-			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: delay line so far: %v\n", s.N, s.RTT, lab.delay.stats())
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: delay line: %v\n", s.N, s.RTT, m, lab.delay.stats())
 		}
 		rows = append(rows, r)
 	}

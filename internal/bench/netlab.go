@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,10 +31,13 @@ import (
 // SIGKILL, the mounts, namespaces and links go with it (its programs die
 // with it too, see host.start). close removes them by name all the same.
 type netLab struct {
-	dir   string // holds ns/, the tmpfs of the namespace files
-	hosts []host
-	delay *delayLine // nil at RTT 0
-	rtt   time.Duration
+	dir string // holds ns/, the tmpfs of the namespace files
+	// hosts are the publisher, the tracker, the clients, then the two
+	// probe hosts (rowProbe), which take no part in the rows.
+	hosts   []host
+	clients int
+	delay   *delayLine // nil at RTT 0
+	rtt     time.Duration
 }
 
 // labSpec sets up a lab.
@@ -49,6 +54,8 @@ const (
 	routerAddr       = "169.254.0.1"
 	labPublisherAddr = trSeederAddr
 	labTrackerAddr   = trTrackerAddr
+	labProbeAddrA    = "198.18.0.252"
+	labProbeAddrB    = "198.18.0.253"
 	delayDev         = "dly0"
 	delayTable       = "100"
 )
@@ -62,7 +69,12 @@ const tbfMinQueue = 50 * time.Millisecond
 
 // labLayout places a row on the lab's hosts.
 func (l *netLab) layout() layout {
-	return layout{publisher: l.hosts[0], tracker: l.hosts[1], clients: l.hosts[2:], lab: l}
+	return layout{publisher: l.hosts[0], tracker: l.hosts[1], clients: l.hosts[2 : 2+l.clients], lab: l}
+}
+
+// probes are the two hosts that take no part in the rows.
+func (l *netLab) probes() (a, b host) {
+	return l.hosts[2+l.clients], l.hosts[3+l.clients]
 }
 
 // tbfArgs is the qdisc that makes a link of rate bytes/s: a bucket of
@@ -101,7 +113,7 @@ func newNetLab(dir string, spec labSpec, parentNet, parentMnt string) (_ *netLab
 	if err := unix.Mount("distpac-bench-ns", nsDir, "tmpfs", 0, "size=1m,mode=0755"); err != nil {
 		return nil, fmt.Errorf("net lab: mount tmpfs on %s: %w", nsDir, err)
 	}
-	l := &netLab{dir: dir, rtt: spec.RTT}
+	l := &netLab{dir: dir, rtt: spec.RTT, clients: spec.Clients}
 	defer func() {
 		if err != nil {
 			l.close()
@@ -114,6 +126,7 @@ func newNetLab(dir string, spec labSpec, parentNet, parentMnt string) (_ *netLab
 	for i := range spec.Clients {
 		l.hosts = append(l.hosts, host{name: fmt.Sprintf("c%02d", i), addr: trLeecherAddr(i)})
 	}
+	l.hosts = append(l.hosts, host{name: "probe-a", addr: labProbeAddrA}, host{name: "probe-b", addr: labProbeAddrB})
 	var router strings.Builder
 	router.WriteString("link set lo up\n")
 	for i := range l.hosts {
@@ -261,29 +274,41 @@ func netUsable() error {
 
 // meter counts with the kernel's counters what the lab's links carry
 // during a row: the publisher's egress and each client's ingress, and the
-// publisher's egress second by second (where the time goes).
+// publisher's egress second by second (where the time goes); and it
+// probes the round trip meanwhile.
 type meter struct {
-	lay     layout
-	pub     linkBytes
-	clients []linkBytes
-	stop    chan struct{}
-	done    chan []int64 // publisher bytes sent in each second of the row
+	lay      layout
+	pub      linkBytes
+	clients  []linkBytes
+	probe    *rowProbe
+	stopOnce sync.Once
+	stopC    chan struct{}
+	done     chan []int64 // publisher bytes sent in each second of the row
+	// set by stop
+	secs           []int64
+	rttMed, rttP90 time.Duration
+	probes         int
 }
 
 // startMeter reads the counters at the start of a row; on loopback it
-// returns nil, whose finish does nothing.
+// returns nil, whose methods do nothing. The caller defers stop.
 func (l layout) startMeter() (*meter, error) {
 	if l.lab == nil {
 		return nil, nil
 	}
-	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stop: make(chan struct{}), done: make(chan []int64, 1)}
+	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stopC: make(chan struct{}), done: make(chan []int64, 1)}
 	var err error
 	for i, h := range l.clients {
 		if m.clients[i], err = hostLinkBytes(h); err != nil {
 			return nil, err
 		}
 	}
+	a, b := l.lab.probes()
+	if m.probe, err = startRowProbe(context.Background(), a, b); err != nil {
+		return nil, err
+	}
 	if m.pub, err = hostLinkBytes(l.publisher); err != nil {
+		m.probe.finish()
 		return nil, err
 	}
 	go m.sample()
@@ -299,7 +324,7 @@ func (m *meter) sample() {
 	defer tick.Stop()
 	for range 3600 {
 		select {
-		case <-m.stop:
+		case <-m.stopC:
 			m.done <- secs
 			return
 		case <-tick.C:
@@ -309,23 +334,36 @@ func (m *meter) sample() {
 			last = c.tx
 		}
 	}
-	<-m.stop
+	<-m.stopC
 	m.done <- secs
+}
+
+// stop ends the sampling and the probe; it may be called more than once.
+func (m *meter) stop() {
+	if m == nil {
+		return
+	}
+	m.stopOnce.Do(func() {
+		close(m.stopC)
+		m.secs = <-m.done
+		m.rttMed, m.rttP90, m.probes = m.probe.finish()
+	})
 }
 
 // finish sets the row's publisher egress and its largest client download,
 // in units of F, from what the counters grew by since startMeter: every
 // byte on the wire, TCP/IP and BitTorrent headers and other peers'
-// requests included; and the publisher's link use second by second, in
-// percent of rate.
+// requests included; the publisher's link use second by second, in
+// percent of rate; and the round trip measured during the row.
 func (m *meter) finish(row *Row, f, rate int64) error {
 	if m == nil {
 		return nil
 	}
-	close(m.stop)
-	for _, b := range <-m.done {
+	m.stop()
+	for _, b := range m.secs {
 		row.PublisherUse = append(row.PublisherUse, int(100*b/rate))
 	}
+	row.MeasuredRTT, row.MeasuredRTT90, row.RTTProbes = m.rttMed, m.rttP90, m.probes
 	pub, err := hostLinkBytes(m.lay.publisher)
 	if err != nil {
 		return err

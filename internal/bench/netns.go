@@ -6,15 +6,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -118,92 +115,4 @@ func parseNetDev(b []byte, dev string) (linkBytes, error) {
 		return linkBytes{rx: rx, tx: tx}, nil
 	}
 	return linkBytes{}, fmt.Errorf("/proc/net/dev: no device %s", dev)
-}
-
-// rttSample is a measured round trip between two hosts.
-type rttSample struct {
-	Connect time.Duration // TCP connect: SYN to SYN-ACK
-	Median  time.Duration // of the ping-pongs
-	Max     time.Duration
-	MinRTT  time.Duration // the kernel's estimate on the connection (TCP_INFO min_rtt)
-}
-
-func (s rttSample) String() string {
-	return fmt.Sprintf("connect %.2f ms, ping-pong median %.2f ms (max %.2f), TCP_INFO min_rtt %.2f ms",
-		ms(s.Connect), ms(s.Median), ms(s.Max), ms(s.MinRTT))
-}
-
-func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
-
-// rttPings is how many one-byte ping-pongs measureRTT times.
-const rttPings = 10
-
-// measureRTT times a TCP connection from host a to host b, and ping-pongs
-// of one byte over it (Nagle off), through the same network the row's
-// programs use.
-func measureRTT(ctx context.Context, a, b host) (rttSample, error) {
-	var s rttSample
-	var ln net.Listener
-	if err := inNetns(b.netns, func() (err error) {
-		ln, err = net.Listen("tcp4", net.JoinHostPort(b.addr, "0"))
-		return err
-	}); err != nil {
-		return s, fmt.Errorf("rtt probe: listen on %s: %w", b.name, err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		io.Copy(c, c)
-	}()
-	var c net.Conn
-	if err := inNetns(a.netns, func() (err error) {
-		d := net.Dialer{Timeout: 10 * time.Second}
-		t0 := time.Now()
-		c, err = d.DialContext(ctx, "tcp4", ln.Addr().String())
-		s.Connect = time.Since(t0)
-		return err
-	}); err != nil {
-		return s, fmt.Errorf("rtt probe: %s to %s: %w", a.name, b.name, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
-	times := make([]time.Duration, 0, rttPings)
-	buf := []byte{0}
-	for range rttPings {
-		t0 := time.Now()
-		if _, err := c.Write(buf); err != nil {
-			return s, fmt.Errorf("rtt probe: %w", err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			return s, fmt.Errorf("rtt probe: %w", err)
-		}
-		times = append(times, time.Since(t0))
-	}
-	slices.Sort(times)
-	s.Median, s.Max = times[len(times)/2], times[len(times)-1]
-	if info, err := tcpInfo(c); err == nil {
-		s.MinRTT = time.Duration(info.Min_rtt) * time.Microsecond
-	}
-	return s, nil
-}
-
-func tcpInfo(c net.Conn) (*unix.TCPInfo, error) {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return nil, errors.New("not a socket")
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	var info *unix.TCPInfo
-	var serr error
-	if err := raw.Control(func(fd uintptr) { info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO) }); err != nil {
-		return nil, err
-	}
-	return info, serr
 }

@@ -438,6 +438,7 @@ func trScenario(ctx context.Context, s trSpec, lay layout, dir string, logw io.W
 	if err != nil {
 		return row, err
 	}
+	defer meter.stop()
 	fmt.Fprintf(logw, "%d leechers ready; starting\n", s.N)
 	t0 := time.Now()
 	addErrs := make([]error, s.N)
