@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,9 +15,9 @@ import (
 	"time"
 )
 
-// peer is one aria2c process and its JSON-RPC port.
+// peer is one aria2c process and the address of its JSON-RPC.
 type peer struct {
-	rpc  int
+	rpc  string // host:port
 	proc *proc
 }
 
@@ -25,10 +26,11 @@ func haveAria2() bool {
 	return err == nil
 }
 
-// aria2Stat asks an aria2c's JSON-RPC for its one download's counters.
-func aria2Stat(ctx context.Context, port int) (completed, total, uploaded int64, err error) {
+// aria2Stat asks an aria2c's JSON-RPC at rpc (host:port) for its one
+// download's counters.
+func aria2Stat(ctx context.Context, rpc string) (completed, total, uploaded int64, err error) {
 	body := []byte(`{"jsonrpc":"2.0","id":"b","method":"aria2.tellActive","params":[["completedLength","totalLength","uploadLength"]]}`)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/jsonrpc", port), bytes.NewReader(body))
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+rpc+"/jsonrpc", bytes.NewReader(body))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0, 0, 0, err
@@ -41,7 +43,7 @@ func aria2Stat(ctx context.Context, port int) (completed, total, uploaded int64,
 		return 0, 0, 0, err
 	}
 	if len(out.Result) == 0 {
-		return 0, 0, 0, fmt.Errorf("aria2 on port %d has no active download", port)
+		return 0, 0, 0, fmt.Errorf("aria2 at %s has no active download", rpc)
 	}
 	r := out.Result[0]
 	completed, _ = strconv.ParseInt(r["completedLength"], 10, 64)
@@ -71,16 +73,18 @@ func aria2Unfinished(err error, leechers []*peer, done []bool, f int64) error {
 }
 
 // runAria2 runs the same swarm with aria2c as seeder and leechers, under
-// the same caps, announcing to a tracker-only dist-server.
-func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, error) {
+// the same caps, announcing to a tracker-only dist-server, each on its
+// host of lay.
+func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row, error) {
 	var row Row
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	n := len(lay.clients)
 	trackerPort, err := freePort()
 	if err != nil {
 		return row, err
 	}
-	srv, meta, archive, err := startTracker(ctx, o.BinDir, pkg, dir, fmt.Sprintf("tracker_addr: \"127.0.0.1:%d\"\n", trackerPort), nil)
+	srv, meta, archive, err := startTracker(ctx, o.BinDir, pkg, dir, fmt.Sprintf("tracker_addr: \"%s:%d\"\n", lay.tracker.addr, trackerPort), lay.tracker)
 	if err != nil {
 		return row, err
 	}
@@ -90,7 +94,7 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 		return row, err
 	}
 
-	startAria := func(name, dl string, upCap int64, seeder bool) (*peer, error) {
+	startAria := func(h host, name, dl string, upCap int64, seeder bool) (*peer, error) {
 		rpc, err := freePort()
 		if err != nil {
 			return nil, err
@@ -103,16 +107,21 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 			"--dir=" + dl, "--listen-port=" + strconv.Itoa(listen), "--enable-rpc", "--rpc-listen-port=" + strconv.Itoa(rpc),
 			"--max-overall-upload-limit=" + strconv.FormatInt(upCap, 10), "--summary-interval=0", "--console-log-level=warn",
 			"--file-allocation=none", "--bt-tracker-connect-timeout=5", "--bt-tracker-interval=0", "--check-certificate=false", "--quiet=true"}
+		if h.netns != "" {
+			// The benchmark asks from the router namespace: the RPC must
+			// listen on the host's address, not only its loopback.
+			args = append(args, "--rpc-listen-all=true")
+		}
 		if seeder {
 			args = append(args, "--bt-seed-unverified=true")
 		}
 		args = append(args, torrent)
 		os.MkdirAll(dl, 0o755)
-		p, err := start(filepath.Join(dir, name+".log"), nil, "aria2c", args...)
+		p, err := h.start(filepath.Join(dir, name+".log"), nil, "aria2c", args...)
 		if err != nil {
 			return nil, err
 		}
-		return &peer{rpc: rpc, proc: p}, nil
+		return &peer{rpc: net.JoinHostPort(h.addr, strconv.Itoa(rpc)), proc: p}, nil
 	}
 	seedDir := filepath.Join(dir, "seeder")
 	os.MkdirAll(seedDir, 0o755)
@@ -121,7 +130,7 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 		return row, err
 	}
 	os.WriteFile(filepath.Join(seedDir, meta.Archive), data, 0o644)
-	seeder, err := startAria("seeder", seedDir, o.U, true)
+	seeder, err := startAria(lay.publisher, "seeder", seedDir, o.peerCap(o.U), true)
 	if err != nil {
 		return row, err
 	}
@@ -133,11 +142,16 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 		return row, err
 	}
 	_, _, up0, _ := aria2Stat(ctx, seeder.rpc)
+	meter, err := lay.startMeter()
+	if err != nil {
+		return row, err
+	}
+	defer meter.stop()
 
 	t0 := time.Now()
 	leechers := make([]*peer, n)
-	for i := range leechers {
-		leechers[i], err = startAria(fmt.Sprintf("leecher%02d", i), filepath.Join(dir, fmt.Sprintf("l%02d", i)), o.u, false)
+	for i, h := range lay.clients {
+		leechers[i], err = startAria(h, fmt.Sprintf("leecher%02d", i), filepath.Join(dir, fmt.Sprintf("l%02d", i)), o.peerCap(o.u), false)
 		if err != nil {
 			return row, err
 		}
@@ -167,10 +181,11 @@ func runAria2(ctx context.Context, o Options, n int, pkg, dir string) (Row, erro
 		return row, err
 	}
 	row.ServerUp = float64(up1-up0) / float64(o.F)
+	row.ServerPayload = row.ServerUp
 	for _, l := range leechers {
 		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
 		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
 	}
 	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
-	return row, nil
+	return row, meter.finish(&row, o.F, o.U)
 }

@@ -9,10 +9,16 @@
 // client is done and its ratio to the Kumar–Ross lower bound
 // T_min = max(F/U, F/d, N·F/(U + N·u)) (d, the client download capacity, is
 // unlimited here, so F/d = 0).
+//
+// `make bench-net` (-net) runs the same methods on a network of hosts
+// instead: each host a network namespace with its own address, its upload
+// rate set by the kernel and a round-trip time (netbench.go, netlab.go).
 package bench
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -22,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,13 +55,42 @@ type Options struct {
 	Timeout      time.Duration // per row
 	Stdout       io.Writer
 	Stderr       io.Writer
+	// Net runs bench-net: the Methods for every N and every round trip in
+	// RTTs, on hosts that are network namespaces (netbench.go).
+	Net     bool
+	RTTs    []time.Duration
+	Methods []string
+	// JSON prints the rows as JSON instead of the table.
+	JSON bool
+}
+
+// serverCap is distpac's publisher upload_rate_limit. On loopback it is
+// the rate U. In bench-net the kernel holds the link to U, and the
+// publisher is told 25% more: the setting is what declares an uplink
+// scarce (PublisherSlots, the short request queue and the slot rate it
+// advertises, internal/swarm/queue.go), while the link stays the limit
+// that binds.
+func (o Options) serverCap() int64 {
+	if o.Net {
+		return o.U * 5 / 4
+	}
+	return o.U
+}
+
+// peerCap is a program's own upload cap for a host whose rate is c: c on
+// loopback, none in bench-net, where the link has the rate.
+func (o Options) peerCap(c int64) int64 {
+	if o.Net {
+		return 0
+	}
+	return c
 }
 
 // Row is one measured line of the table.
 type Row struct {
 	Method          string
 	N               int
-	F, U, u         int64
+	F, U, UC        int64         // package size, server and client upload rates
 	Last, Mean, Max time.Duration // from the start of the run
 	FirstByte       time.Duration // mean time to the first payload byte (where measured)
 	ServerUp        float64       // server payload bytes uploaded ÷ F
@@ -66,7 +102,24 @@ type Row struct {
 	// clients; the kernel's share of loopback traffic lands here too),
 	// next to the wall time × cores it had: a row near that is CPU-bound.
 	CPU time.Duration
-	Err string
+	// bench-net only. ServerUp and ClientDownMax are then the kernel's
+	// counts of the links (publisher egress, client ingress).
+	Net bool
+	RTT time.Duration // the round trip the network was given
+	// MeasuredRTT and MeasuredRTT90 are the median and the 90th
+	// percentile of the round trips probed during the row (rowProbe), of
+	// RTTProbes probes.
+	MeasuredRTT, MeasuredRTT90 time.Duration
+	RTTProbes                  int
+	Queue                      string // request queue depth the clients kept at the publisher (distpac)
+	// ServerPayload is the BitTorrent payload the publisher's program
+	// says it uploaded ÷ F (distpac, aria2 and Transmission rows; the rest
+	// of the link's egress is headers, the web seed and the catalog).
+	ServerPayload float64 `json:",omitempty"`
+	// PublisherUse is the publisher's link use in each second of the row,
+	// percent of its rate (in the log, not the table).
+	PublisherUse []int `json:",omitempty"`
+	Err          string
 }
 
 // Bound is the Kumar–Ross lower bound with unlimited client download.
@@ -83,12 +136,15 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == transmissionRowFlag {
 		return transmissionRowMain(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == netRowFlag {
+		return netRowsMain(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("dist-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ns := fs.String("n", envOr("DISTPAC_BENCH_N", "16"), "comma-separated client counts, e.g. 4,16,32 (env DISTPAC_BENCH_N)")
+	ns := fs.String("n", envOr("DISTPAC_BENCH_N", ""), "comma-separated client counts, e.g. 4,16,32 (env DISTPAC_BENCH_N; default 16, with -net 8,32)")
 	f := fs.String("f", envOr("DISTPAC_BENCH_F", "16MiB"), "package size (env DISTPAC_BENCH_F)")
-	U := fs.String("U", envOr("DISTPAC_BENCH_U", "2MiB"), "server upload cap per second (env DISTPAC_BENCH_U)")
-	u := fs.String("u", envOr("DISTPAC_BENCH_UC", "2MiB"), "client upload cap per second (env DISTPAC_BENCH_UC)")
+	U := fs.String("U", envOr("DISTPAC_BENCH_U", ""), "server upload cap per second (env DISTPAC_BENCH_U; default 2MiB, with -net the publisher's link rate, default 1MiB)")
+	u := fs.String("u", envOr("DISTPAC_BENCH_UC", ""), "client upload cap per second (env DISTPAC_BENCH_UC; default 2MiB, with -net the clients' link rate, default 1MiB)")
 	noHTTP := fs.Bool("no-http", false, "leave out the HTTP baseline")
 	httpMax := fs.Int("http-max-n", 16, "run the HTTP baseline only for N up to this")
 	noAria := fs.Bool("no-aria2", false, "leave out the aria2 row even when aria2c is installed")
@@ -101,6 +157,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	add := fs.String("add", "", "instead of the swarm rows: time dist-server add of a package of this size beside zstd and sha256sum (add.go), e.g. 1GiB")
 	addRuns := fs.Int("runs", 3, "with -add: runs")
 	oldServer := fs.String("old-server", "", "with -add: also time this dist-server binary's add and check it gives the same archive")
+	netMode := fs.Bool("net", false, "bench-net: hosts as network namespaces (needs root), link rates set by the kernel, round trips by a delay line")
+	rtts := fs.String("rtt", "0,100ms", "with -net: comma-separated round-trip times, e.g. 0,20ms,100ms")
+	methods := fs.String("methods", methodDistpac, "with -net: comma-separated methods among "+strings.Join(netMethods, ","))
+	full := fs.Bool("full", false, "with -net: the whole matrix, N=8,32,64 × RTT 0,20ms,100ms × every method (-n, -rtt, -methods override)")
+	jsonOut := fs.Bool("json", false, "print the rows as JSON instead of a table")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -117,7 +178,50 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if *many != "" || *seeders != "" {
 		return manyMain(*many, *seeders, findBin(*bin), *keep, stdout, stderr)
 	}
-	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr}
+	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
+		Net: *netMode, JSON: *jsonOut}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *ns == "" {
+		*ns = "16"
+		if o.Net {
+			*ns = "8,32"
+		}
+	}
+	// bench-net moves every byte through the kernel twice more (tbf, the
+	// router, the delay line) on top of N BitTorrent processes: at 2 MiB/s
+	// N=32 took 23 s of CPU in a 13 s row on two cores, a row about CPU, not
+	// the network. Its links default to half the rate.
+	for _, p := range []*string{U, u} {
+		if *p == "" {
+			*p = "2MiB"
+			if o.Net {
+				*p = "1MiB"
+			}
+		}
+	}
+	if o.Net && *full {
+		if !set["n"] && os.Getenv("DISTPAC_BENCH_N") == "" {
+			*ns = "8,32,64"
+		}
+		if !set["rtt"] {
+			*rtts = "0,20ms,100ms"
+		}
+		if !set["methods"] {
+			*methods = strings.Join(netMethods, ",")
+		}
+	}
+	if o.Net {
+		var err error
+		if o.RTTs, err = parseRTTs(*rtts); err != nil {
+			fmt.Fprintf(stderr, "dist-bench: -rtt: %v\n", err)
+			return 2
+		}
+		if o.Methods, err = parseMethods(*methods); err != nil {
+			fmt.Fprintf(stderr, "dist-bench: -methods: %v\n", err)
+			return 2
+		}
+	}
 	for _, s := range strings.Split(*ns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 256 {
@@ -142,8 +246,20 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	rows, err := Run(ctx, o)
-	fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
-	Print(stdout, rows)
+	if errors.Is(err, ErrNetSkipped) {
+		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
+		return 0
+	}
+	if o.JSON {
+		b, _ := json.MarshalIndent(rows, "", "  ")
+		fmt.Fprintf(stdout, "%s\n", b)
+	} else {
+		fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
+		if o.Net {
+			fmt.Fprintf(stdout, "bench-net: publisher egress and client download are the kernel's byte counts of their links (headers included); RTT is the round trip set, measured the median/90th percentile of the round trips probed during the row between two idle hosts; queue is the request queue depth distpac's clients kept at the publisher\n")
+		}
+		Print(stdout, rows)
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
 		return 1
@@ -206,6 +322,11 @@ func findBin(flagDir string) string {
 
 // Run measures every row.
 func Run(ctx context.Context, o Options) ([]Row, error) {
+	if o.Net {
+		if err := netUsable(); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrNetSkipped, err)
+		}
+	}
 	for _, b := range []string{"dist-server", "dist-client"} {
 		if _, err := os.Stat(filepath.Join(o.BinDir, b)); err != nil {
 			return nil, fmt.Errorf("%s not found in %s (run make build, or pass -bin)", b, o.BinDir)
@@ -224,6 +345,9 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	if err := writePackage(pkg, o.F); err != nil {
 		return nil, err
 	}
+	if o.Net {
+		return runNet(ctx, o, work, pkg)
+	}
 	if o.Transmission {
 		if err := transmissionUsable(); err != nil {
 			fmt.Fprintf(o.Stderr, "dist-bench: leaving out the Transmission row: %v\n", err)
@@ -240,37 +364,37 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		rows = append(rows, r)
 	}
 	for _, n := range o.Ns {
-		base := Row{N: n, F: o.F, U: o.U, u: o.u, Bound: Bound(n, o.F, o.U, o.u)}
+		base := Row{N: n, F: o.F, U: o.U, UC: o.u, Bound: Bound(n, o.F, o.U, o.u)}
 		if ctx.Err() != nil {
 			break
 		}
 		fmt.Fprintf(o.Stderr, "distpac, N=%d ...\n", n)
-		r, err := runDistpac(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
-		r.Method, r.N, r.F, r.U, r.u, r.Bound = "distpac", base.N, base.F, base.U, base.u, base.Bound
+		r, err := runDistpac(ctx, o, loopbackLayout(n, true), pkg, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
+		r.Method, r.N, r.F, r.U, r.UC, r.Bound = "distpac", base.N, base.F, base.U, base.UC, base.Bound
 		add(r, err)
 		if o.HTTP && n <= o.HTTPMaxN {
 			fmt.Fprintf(o.Stderr, "http, N=%d ...\n", n)
 			r, err := runHTTP(ctx, o, n, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
-			r.Method, r.N, r.F, r.U, r.u, r.Bound = "http", base.N, base.F, base.U, base.u, base.Bound
+			r.Method, r.N, r.F, r.U, r.UC, r.Bound = "http", base.N, base.F, base.U, base.UC, base.Bound
 			add(r, err)
 		}
 		if o.Aria2 && haveAria2() {
 			fmt.Fprintf(o.Stderr, "aria2, N=%d ...\n", n)
-			r, err := runAria2(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("aria2-%d", n)))
-			r.Method, r.N, r.F, r.U, r.u, r.Bound = "aria2", base.N, base.F, base.U, base.u, base.Bound
+			r, err := runAria2(ctx, o, loopbackLayout(n, false), pkg, filepath.Join(work, fmt.Sprintf("aria2-%d", n)))
+			r.Method, r.N, r.F, r.U, r.UC, r.Bound = "aria2", base.N, base.F, base.U, base.UC, base.Bound
 			add(r, err)
 		}
 		if o.Transmission {
 			fmt.Fprintf(o.Stderr, "transmission, N=%d ...\n", n)
 			r, err := runTransmission(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("transmission-%d", n)))
-			r.Method, r.N, r.F, r.U, r.u, r.Bound = "transmission", base.N, base.F, base.U, base.u, base.Bound
+			r.Method, r.N, r.F, r.U, r.UC, r.Bound = "transmission", base.N, base.F, base.U, base.UC, base.Bound
 			add(r, err)
 		}
 	}
 	if ctx.Err() == nil {
 		fmt.Fprintf(o.Stderr, "fast start ...\n")
 		first, done, err := FastStart(ctx, filepath.Join(work, "faststart"), 64<<10)
-		r := Row{Method: "fast start 64KiB", N: 1, F: 64 << 10, U: 0, u: 0, Last: done, Mean: done, Max: done, FirstByte: first, Bound: time.Millisecond}
+		r := Row{Method: "fast start 64KiB", N: 1, F: 64 << 10, U: 0, UC: 0, Last: done, Mean: done, Max: done, FirstByte: first, Bound: time.Millisecond}
 		add(r, err)
 	}
 	return rows, errors.Join(errs...)
@@ -331,17 +455,37 @@ func summarise(r *Row, times []time.Duration) {
 	r.Last = r.Max
 }
 
-// Print writes the table.
+// Print writes the table. bench-net rows get the round trip (set and
+// measured) and the queue depth; their up and down columns are the
+// kernel's counts of the links.
 func Print(w io.Writer, rows []Row) {
+	net := slices.ContainsFunc(rows, func(r Row) bool { return r.Net })
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\tinstall RSS\tCPU\t\n")
+	head := "method\tN\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tserver up/F\tmax client down/F\tfirst byte\tpeak RSS\tinstall RSS\tCPU\t"
+	if net {
+		head = "method\tN\tRTT\tmeasured\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tpublisher egress/F\tmax client down/F\tqueue\tpeak RSS\tinstall RSS\tCPU\t"
+	}
+	fmt.Fprintln(tw, head)
+	var failures []string
 	for _, r := range rows {
+		lead := fmt.Sprintf("%s\t%d\t", r.Method, r.N)
+		if net {
+			lead += fmt.Sprintf("%s\t%s\t", r.RTT, rttText(r.MeasuredRTT, r.MeasuredRTT90))
+		}
+		lead += fmt.Sprintf("%s\t%s\t%s\t", sz(r.F), sz(r.U)+"/s", sz(r.UC)+"/s")
 		if r.Err != "" {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\tFAILED: %s\t\t\t\t\t\t\t\t\t\t\n", r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Err)
+			// The reason goes below the table: in a cell it would widen
+			// the column for every row.
+			where := fmt.Sprintf("%s N=%d", r.Method, r.N)
+			if net {
+				where += " RTT=" + r.RTT.String()
+			}
+			failures = append(failures, fmt.Sprintf("FAILED %d: %s: %s", len(failures)+1, where, r.Err))
+			fmt.Fprintf(tw, "%sFAILED %d%s\n", lead, len(failures), strings.Repeat("\t", strings.Count(head, "\t")-strings.Count(lead, "\t")))
 			continue
 		}
 		if r.Method == "fast start 64KiB" {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t%.3fs\t\t\t\t\t\t\t%.1fms\t\t\t\n", r.Method, r.N, sz(r.F), r.Last.Seconds(), r.FirstByte.Seconds()*1000)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t%.3fs\t\t\t\t\t\t\t%.1fms\t\t\t\t\n", r.Method, r.N, sz(r.F), r.Last.Seconds(), r.FirstByte.Seconds()*1000)
 			continue
 		}
 		fb, rss, down, irss, cpu := "-", "-", "-", "-", "-"
@@ -360,11 +504,27 @@ func Print(w io.Writer, rows []Row) {
 		if r.PeakRSS > 0 {
 			rss = sz(r.PeakRSS)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.Method, r.N, sz(r.F), sz(r.U)+"/s", sz(r.u)+"/s", r.Last.Seconds(), r.Mean.Seconds(), r.Max.Seconds(),
-			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, fb, rss, irss, cpu)
+		mid := fb
+		if net {
+			mid = cmp.Or(r.Queue, "-")
+		}
+		fmt.Fprintf(tw, "%s%.2fs\t%.2fs\t%.2fs\t%.2fs\t%.2f\t%.2f\t%s\t%s\t%s\t%s\t%s\t\n",
+			lead, r.Last.Seconds(), r.Mean.Seconds(), r.Max.Seconds(),
+			r.Bound.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, down, mid, rss, irss, cpu)
 	}
 	tw.Flush()
+	for _, f := range failures {
+		fmt.Fprintln(w, f)
+	}
+}
+
+// rttText shows a measured round trip, median/90th percentile, in
+// milliseconds.
+func rttText(med, p90 time.Duration) string {
+	if med <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f/%.1fms", ms(med), ms(p90))
 }
 
 func sz(n int64) string { return strings.ReplaceAll(units.Size(n).String(), " ", "") }

@@ -37,12 +37,6 @@ type proc struct {
 	done chan error
 }
 
-// start runs name with args in the background, its output going to
-// logPath.
-func start(logPath string, env []string, name string, args ...string) (*proc, error) {
-	return startProc(logPath, env, nil, name, args...)
-}
-
 // startProc is start with the child's SysProcAttr (nil for none).
 func startProc(logPath string, env []string, attr *syscall.SysProcAttr, name string, args ...string) (*proc, error) {
 	logf, err := os.Create(logPath)
@@ -63,10 +57,10 @@ func startProc(logPath string, env []string, attr *syscall.SysProcAttr, name str
 }
 
 // startTracker publishes pkg in a dist-server home under dir configured by
-// serverYAML, starts that server as a tracker only (no seeder, no catalog
-// over HTTP; attr as in startProc) and waits until it serves. It returns
-// the server, the package's catalog row and the path of its archive.
-func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, attr *syscall.SysProcAttr) (*proc, catalog.Package, string, error) {
+// serverYAML, starts that server on h as a tracker only (no seeder, no
+// catalog over HTTP) and waits until it serves. It returns the server, the
+// package's catalog row and the path of its archive.
+func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, h host) (*proc, catalog.Package, string, error) {
 	srvBin := filepath.Join(binDir, "dist-server")
 	sdir := filepath.Join(dir, "tracker")
 	if err := os.MkdirAll(sdir, 0o755); err != nil {
@@ -80,7 +74,7 @@ func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, attr
 	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
 		return nil, catalog.Package{}, "", err
 	}
-	srv, err := startProc(filepath.Join(dir, "tracker.log"), senv, attr, srvBin, "--config", scfg, "start", "--foreground", "--no-seeder", "--no-database")
+	srv, err := h.start(filepath.Join(dir, "tracker.log"), senv, srvBin, "--config", scfg, "start", "--foreground", "--no-seeder", "--no-database")
 	if err != nil {
 		return nil, catalog.Package{}, "", err
 	}
@@ -233,11 +227,14 @@ func run(env []string, name string, args ...string) error {
 }
 
 // runDistpac: one dist-server, N daemons (so finished clients keep
-// seeding, as DESIGN §6 has it), N concurrent `dist-client install`.
-func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, error) {
+// seeding, as DESIGN §6 has it), N concurrent `dist-client install`, each
+// on its host of lay.
+func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Row, error) {
 	var row Row
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	n := len(lay.clients)
+	pub := lay.publisher
 	srvBin, cliBin := filepath.Join(o.BinDir, "dist-server"), filepath.Join(o.BinDir, "dist-client")
 	ports := make([]int, 3)
 	for i := range ports {
@@ -252,13 +249,13 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 		return row, err
 	}
 	scfg := filepath.Join(sdir, "server.yaml")
-	os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\nupload_rate_limit: \"%d\"\n",
-		ports[0], ports[1], ports[2], o.U), 0o644)
+	os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"%[1]s:%[2]d\"\ntracker_addr: \"%[1]s:%[3]d\"\npeer_addr: \"%[1]s:%[4]d\"\n%[5]s",
+		pub.addr, ports[0], ports[1], ports[2], rateLimitYAML(o.serverCap())), 0o644)
 	senv := []string{"XDG_DATA_HOME=" + sdir}
 	if err := run(senv, srvBin, "--config", scfg, "add", "-q", pkg); err != nil {
 		return row, err
 	}
-	srv, err := start(filepath.Join(dir, "server.log"), senv, srvBin, "--config", scfg, "start", "--foreground")
+	srv, err := pub.start(filepath.Join(dir, "server.log"), senv, srvBin, "--config", scfg, "start", "--foreground")
 	if err != nil {
 		return row, err
 	}
@@ -273,41 +270,46 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 	}
 
 	type client struct {
+		host   host
 		env    []string
 		cfg    string
 		sock   string
 		daemon *proc
 	}
 	clients := make([]*client, n)
-	for i := range clients {
+	for i, h := range lay.clients {
 		cdir := filepath.Join(dir, fmt.Sprintf("c%02d", i))
 		os.MkdirAll(cdir, 0o755)
-		c := &client{env: []string{"XDG_DATA_HOME=" + cdir}, cfg: filepath.Join(cdir, "client.yaml"),
+		c := &client{host: h, env: []string{"XDG_DATA_HOME=" + cdir}, cfg: filepath.Join(cdir, "client.yaml"),
 			sock: filepath.Join(cdir, "distpac", "client", "daemon.sock")}
-		// Each client listens and announces on an address of its own in
-		// 127/8, as separate hosts would: the tracker keeps at most 16 peers
-		// of one address per package.
-		os.WriteFile(c.cfg, fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.1.%d:0\"\nupload_rate_limit: \"%d\"\n",
-			ports[0], filepath.Join(cdir, "prefix"), i+1, o.u), 0o644)
-		if err := run(c.env, cliBin, "--config", c.cfg, "sync", "-q"); err != nil {
-			return row, err
+		os.WriteFile(c.cfg, fmt.Appendf(nil, "server_url: \"http://%s:%d\"\nprefix: \"%s\"\npeer_addr: \"%s:0\"\n%s",
+			pub.addr, ports[0], filepath.Join(cdir, "prefix"), h.addr, rateLimitYAML(o.peerCap(o.u))), 0o644)
+		if out, err := h.command(ctx, c.env, cliBin, "--config", c.cfg, "sync", "-q").CombinedOutput(); err != nil {
+			return row, fmt.Errorf("client %d: sync: %v: %s", i, err, bytes.TrimSpace(out))
 		}
-		c.daemon, err = start(filepath.Join(cdir, "daemon.log"), c.env, cliBin, "--config", c.cfg, "daemon")
+		c.daemon, err = h.start(filepath.Join(cdir, "daemon.log"), c.env, cliBin, "--config", c.cfg, "daemon")
 		if err != nil {
 			return row, err
 		}
 		defer c.daemon.stop()
 		clients[i] = c
 	}
-	for _, c := range clients {
+	for i, c := range clients {
 		if err := waitUntil(ctx, 30*time.Second, "dist-client daemon", func() bool { return daemon.Dial(ctx, c.sock) != nil }); err != nil {
-			return row, err
+			log := filepath.Join(dir, fmt.Sprintf("c%02d", i), "daemon.log")
+			return row, fmt.Errorf("client %d: %w (log %s: %s)", i, err, log, tail(log, 300))
 		}
 	}
-	up0, err := serverUploaded(info.Control)
+	control := nsHTTPClient(pub)
+	up0, err := serverUploaded(control, info.Control)
 	if err != nil {
 		return row, err
 	}
+	meter, err := lay.startMeter()
+	if err != nil {
+		return row, err
+	}
+	defer meter.stop()
 
 	// All installs start together; each time runs from that common start.
 	t0 := time.Now()
@@ -320,8 +322,7 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.CommandContext(ctx, cliBin, "--config", c.cfg, "install", "-q", "benchpkg")
-			cmd.Env = append(os.Environ(), c.env...)
+			cmd := c.host.command(ctx, c.env, cliBin, "--config", c.cfg, "install", "-q", "benchpkg")
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			err := cmd.Start()
@@ -345,11 +346,13 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 		}
 	}
 	summarise(&row, times)
-	up1, err := serverUploaded(info.Control)
+	up1, err := serverUploaded(control, info.Control)
 	if err != nil {
 		return row, err
 	}
 	row.ServerUp = float64(up1-up0) / float64(o.F)
+	row.ServerPayload = row.ServerUp // the meter puts the kernel's count in ServerUp
+	queues := make([]int, 0, n)
 	for _, c := range clients {
 		d := daemon.Dial(ctx, c.sock)
 		if d == nil {
@@ -358,21 +361,56 @@ func runDistpac(ctx context.Context, o Options, n int, pkg, dir string) (Row, er
 		st, err := d.Status(ctx)
 		if err == nil {
 			row.ClientDownMax = max(row.ClientDownMax, float64(st.Downloaded)/float64(o.F))
+			queues = append(queues, st.PublisherQueue)
 		}
 		row.PeakRSS = max(row.PeakRSS, peakRSS(c.daemon.cmd.Process.Pid))
 		row.CPU += cpuTime(c.daemon.cmd.Process.Pid)
 	}
+	row.Queue = queueRange(queues)
 	row.CPU += cpuTime(srv.cmd.Process.Pid)
 	// The install processes (verify, extract, run the script) count too.
 	for i, r := range installRSS {
 		row.InstallRSS = max(row.InstallRSS, r)
 		row.CPU += installCPU[i]
 	}
-	return row, nil
+	// On the lab, what the links carried, counted by the kernel.
+	return row, meter.finish(&row, o.F, o.U)
 }
 
-func serverUploaded(control string) (int64, error) {
-	resp, err := http.Get(control + "/status")
+// rateLimitYAML is the upload_rate_limit line of a config, or nothing for
+// no cap.
+func rateLimitYAML(bps int64) string {
+	if bps <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("upload_rate_limit: \"%d\"\n", bps)
+}
+
+// queueRange shows the request queue depths clients kept at the
+// publisher: "4", or "5–8" when they differ; "-" when none was seen.
+func queueRange(depths []int) string {
+	lo, hi := 0, 0
+	for _, d := range depths {
+		if d <= 0 {
+			continue
+		}
+		if lo == 0 || d < lo {
+			lo = d
+		}
+		hi = max(hi, d)
+	}
+	switch {
+	case hi == 0:
+		return "-"
+	case lo == hi:
+		return fmt.Sprint(lo)
+	default:
+		return fmt.Sprintf("%d–%d", lo, hi)
+	}
+}
+
+func serverUploaded(hc *http.Client, control string) (int64, error) {
+	resp, err := hc.Get(control + "/status")
 	if err != nil {
 		return 0, err
 	}

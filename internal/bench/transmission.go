@@ -62,6 +62,17 @@ type trSpec struct {
 	// ParentNetns is the parent's /proc/self/ns/net: the child refuses to
 	// touch loopback unless it is somewhere else.
 	ParentNetns string
+	// NoCaps runs the daemons uncapped: bench-net's links have their rates
+	// set by the kernel.
+	NoCaps bool
+}
+
+// upKB is a daemon's upload cap in kB/s for a cap of bps, 0 for none.
+func (s trSpec) upKB(bps int64) int64 {
+	if s.NoCaps {
+		return 0
+	}
+	return kBps(bps)
 }
 
 // trResult is the child's answer on stdout.
@@ -96,7 +107,7 @@ func kBps(bytesPerSec int64) int64 {
 
 // trSettings is a daemon's settings.json: bound to addr for peers, RPC and
 // tracker requests, hermetic (no DHT, LPD, port forwarding or uTP), seeding
-// forever, with its upload capped at upKB kB/s.
+// forever, with its upload capped at upKB kB/s (0: not capped).
 func trSettings(addr string, peerPort int, dlDir string, upKB int64) ([]byte, error) {
 	s := map[string]any{
 		"bind-address-ipv4":           addr,
@@ -110,7 +121,7 @@ func trSettings(addr string, peerPort int, dlDir string, upKB int64) ([]byte, er
 		"ratio-limit-enabled":         false,
 		"idle-seeding-limit-enabled":  false,
 		"speed-limit-up":              upKB,
-		"speed-limit-up-enabled":      true,
+		"speed-limit-up-enabled":      upKB > 0,
 		"speed-limit-down-enabled":    false,
 		"alt-speed-enabled":           false,
 		"download-dir":                dlDir,
@@ -232,7 +243,11 @@ func transmissionChild(ctx context.Context, dir string, logw io.Writer) (Row, er
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
-	return trScenario(ctx, s, dir, logw)
+	lay := layout{publisher: host{name: "seeder", addr: trSeederAddr}, tracker: host{name: "tracker", addr: trTrackerAddr}}
+	for _, a := range trLeecherAddrs(s.N) {
+		lay.clients = append(lay.clients, host{name: a, addr: a})
+	}
+	return trScenario(ctx, s, lay, dir, logw)
 }
 
 // trSetupNetns brings up loopback and gives it one address per host. It
@@ -267,13 +282,9 @@ func trLeecherAddrs(n int) []string {
 	return a
 }
 
-// startReaped is start with the child bound to our life: if the namespace's
-// first process dies without stopping it, the kernel kills it, so no daemon
-// outlives the row in an unreachable namespace.
-func startReaped(logPath string, env []string, name string, args ...string) (*proc, error) {
-	return startProc(logPath, env, reaped(), name, args...)
-}
-
+// reaped binds a child to our life: if this process dies without stopping
+// it, the kernel kills it, so no daemon outlives the row (in a namespace,
+// where nobody could reach it).
 func reaped() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 // stopAll stops processes by PID, all at once: each Transmission daemon
@@ -296,25 +307,27 @@ type trDaemon struct {
 	rpc  *trRPC
 }
 
-func startTrDaemon(dir, name, addr string, peerPort int, upKB int64) (*trDaemon, error) {
+// startTrDaemon starts a daemon named name on h, bound to h's address,
+// its upload capped at upKB kB/s (0: no cap).
+func startTrDaemon(dir, name string, h host, peerPort int, upKB int64) (*trDaemon, error) {
 	cfg, dl := filepath.Join(dir, name, "config"), filepath.Join(dir, name, "download")
 	for _, d := range []string{cfg, dl} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return nil, err
 		}
 	}
-	settings, err := trSettings(addr, peerPort, dl, upKB)
+	settings, err := trSettings(h.addr, peerPort, dl, upKB)
 	if err != nil {
 		return nil, err
 	}
 	if err := os.WriteFile(filepath.Join(cfg, "settings.json"), settings, 0o644); err != nil {
 		return nil, err
 	}
-	p, err := startReaped(filepath.Join(dir, name+".log"), nil, "transmission-daemon", "-f", "-g", cfg)
+	p, err := h.start(filepath.Join(dir, name+".log"), nil, "transmission-daemon", "-f", "-g", cfg)
 	if err != nil {
 		return nil, fmt.Errorf("start transmission-daemon %s: %w", name, err)
 	}
-	return &trDaemon{name: name, proc: p, rpc: newTrRPC(fmt.Sprintf("http://%s:%d/transmission/rpc", addr, trRPCPort))}, nil
+	return &trDaemon{name: name, proc: p, rpc: newTrRPC(fmt.Sprintf("http://%s:%d/transmission/rpc", h.addr, trRPCPort))}, nil
 }
 
 // torrent returns the daemon's one torrent.
@@ -345,7 +358,9 @@ func (d *trDaemon) add(ctx context.Context, metainfo []byte) error {
 	return nil
 }
 
-func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row, error) {
+// trScenario runs the row on the hosts of lay, with the caps of s (a cap
+// of 0 leaves a daemon uncapped, for links whose rate the kernel sets).
+func trScenario(ctx context.Context, s trSpec, lay layout, dir string, logw io.Writer) (Row, error) {
 	var row Row
 	// The daemons stop first, all at once, then the tracker they say
 	// goodbye to.
@@ -360,8 +375,8 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 
 	// The tracker: a tracker-only dist-server inside the namespace, whose
 	// torrents announce to it.
-	yaml := fmt.Sprintf("tracker_addr: \"%s:%d\"\nannounce_url: \"http://%s:%d/announce\"\n", trTrackerAddr, trTrackerPort, trTrackerAddr, trTrackerPort)
-	p, meta, archive, err := startTracker(ctx, s.BinDir, s.Pkg, dir, yaml, reaped())
+	yaml := fmt.Sprintf("tracker_addr: \"%s:%d\"\nannounce_url: \"http://%[1]s:%[2]d/announce\"\n", lay.tracker.addr, trTrackerPort)
+	p, meta, archive, err := startTracker(ctx, s.BinDir, s.Pkg, dir, yaml, lay.tracker)
 	if err != nil {
 		return row, err
 	}
@@ -370,7 +385,7 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 
 	// The seeder, with the archive in its download directory, verified
 	// before any leecher starts.
-	seeder, err := startTrDaemon(dir, "seeder", trSeederAddr, trPeerPort, kBps(s.U))
+	seeder, err := startTrDaemon(dir, "seeder", lay.publisher, trPeerPort, s.upKB(s.U))
 	if err != nil {
 		return row, err
 	}
@@ -408,7 +423,7 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 	// The leechers: daemons up first, then every torrent added at once.
 	leechers := make([]*trDaemon, s.N)
 	for i := range leechers {
-		leechers[i], err = startTrDaemon(dir, fmt.Sprintf("leecher%02d", i), trLeecherAddr(i), trPeerPort+1+i, kBps(s.UC))
+		leechers[i], err = startTrDaemon(dir, fmt.Sprintf("leecher%02d", i), lay.clients[i], trPeerPort+1+i, s.upKB(s.UC))
 		if err != nil {
 			return row, err
 		}
@@ -419,6 +434,11 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 			return row, err
 		}
 	}
+	meter, err := lay.startMeter()
+	if err != nil {
+		return row, err
+	}
+	defer meter.stop()
 	fmt.Fprintf(logw, "%d leechers ready; starting\n", s.N)
 	t0 := time.Now()
 	addErrs := make([]error, s.N)
@@ -474,6 +494,7 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 		return row, err
 	}
 	row.ServerUp = float64(st.UploadedEver-up0) / float64(s.F)
+	row.ServerPayload = row.ServerUp
 	for _, l := range leechers {
 		if st, err := l.torrent(ctx); err == nil {
 			row.ClientDownMax = max(row.ClientDownMax, float64(st.DownloadedEver)/float64(s.F))
@@ -482,7 +503,7 @@ func trScenario(ctx context.Context, s trSpec, dir string, logw io.Writer) (Row,
 		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
 	}
 	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
-	return row, nil
+	return row, meter.finish(&row, s.F, s.U)
 }
 
 // trPollEvery is how often the leechers are asked for their progress: a

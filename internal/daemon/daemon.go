@@ -108,6 +108,9 @@ type Status struct {
 	Started time.Time `json:"started,omitzero"`
 	// Each torrent of the engine.
 	Items []swarm.TorrentStatus `json:"items,omitempty"`
+	// PublisherQueue is the deepest request queue kept at a publisher
+	// (swarm.Stats); bench-net shows it.
+	PublisherQueue int `json:"publisher_queue,omitempty"`
 }
 
 // Serve answers the CLI on ln (from Listen) until ctx ends, then removes
@@ -132,7 +135,7 @@ type handler struct {
 func (h *handler) status() Status {
 	st := h.engine.Stats()
 	return Status{PID: os.Getpid(), Port: h.engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded,
-		Listen: h.engine.Addr().String(), Seed: h.seed, Started: h.started, Items: h.engine.Torrents()}
+		PublisherQueue: st.PublisherQueue, Listen: h.engine.Addr().String(), Seed: h.seed, Started: h.started, Items: h.engine.Torrents()}
 }
 
 func serve(ctx context.Context, ln net.Listener, h *handler) error {

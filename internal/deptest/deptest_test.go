@@ -32,8 +32,9 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 		{"./cmd/dist-server", []string{mod + "internal/clientcli", mod + "internal/install", mod + "internal/daemon", mod + "internal/resolve"}},
 		{"./cmd/named-file-server", []string{"github.com/anacrolix/torrent", "github.com/spf13/cobra", "modernc.org/sqlite"}},
 	}
-	// Test fixtures never ship.
-	fixtures := []string{mod + "internal/nettest", mod + "internal/swarm/peertest"}
+	// Test fixtures never ship, and no product binary links the benchmark:
+	// it builds networks of namespaces as root (TUN devices, setns, mounts).
+	fixtures := []string{mod + "internal/nettest", mod + "internal/swarm/peertest", mod + "internal/bench"}
 	for i := range tests {
 		tests[i].forbidden = append(tests[i].forbidden, fixtures...)
 	}

@@ -19,7 +19,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,7 +26,6 @@ import (
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
-	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 )
@@ -90,6 +88,7 @@ type Engine struct {
 	dir         string
 	logger      *slog.Logger
 	addr        netip.AddrPort
+	queues      *requestQueues
 
 	webBytes  atomic.Int64 // payload bytes fetched from web seeds
 	transfers sync.Map     // InfoHash -> *transferState of the last download of each torrent
@@ -180,9 +179,10 @@ func New(cfg Config) (*Engine, error) {
 		tc.EstablishedConnsPerTorrent = cfg.PeersPerTorrent
 	}
 	if cfg.PublisherQueue > 0 {
-		tc.ExtendedHandshakeClientVersion = fmt.Sprintf("%s%d", publisherVersion, cfg.PublisherQueue)
+		tc.ExtendedHandshakeClientVersion = publisherName(cfg.PublisherQueue, cfg.UploadRate/int64(tc.EstablishedConnsPerTorrent))
 	}
-	tc.Callbacks.ReadExtendedHandshake = limitPublisherRequests
+	queues := &requestQueues{}
+	tc.Callbacks.ReadExtendedHandshake = queues.onHandshake
 	var e *Engine // the callbacks below run only once the engine exists
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
 		if e != nil {
@@ -216,30 +216,12 @@ func New(cfg Config) (*Engine, error) {
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
 	e.addr = listenAddr(cl, host)
+	e.queues = queues
 	if !cfg.DisableTrackers {
 		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID(), logger)
 	}
 	return e, nil
 }
-
-// publisherVersion starts the client name that a capped dist-server gives
-// in its BEP 10 extended handshake, followed by the queue depth it wants.
-const publisherVersion = "distpac-server reqq="
-
-// DefaultPublisherQueue is the queue depth a capped publisher asks for.
-//
-// The library queues up to the peer's "reqq" (1024 chunks, 16 MiB) at a
-// peer. At a seeder whose capped uplink is the swarm's bottleneck, such a
-// queue is served seconds later, when other peers already have those
-// pieces: the seeder then sends the same piece to many peers. Measured with
-// `make bench-swarm` (N=16, F=16 MiB, U=u=2 MiB/s, same run conditions):
-// queue 1024: seeder upload 1.46×F, time 1.50× the Kumar–Ross bound;
-// queue 16: 1.29×F, 1.33×; 8: 1.21×F, 1.25×; 4: 1.15×F, 1.20×; 2: 5.4×F
-// (too short to keep the link busy). A short queue costs throughput only
-// where the round trip is long (4 chunks of 16 KiB allow 640 KiB/s per
-// connection at 100 ms), so only a publisher that declares its uplink
-// scarce (upload_rate_limit) asks for it.
-const DefaultPublisherQueue = 4
 
 // PublisherSlots is how many peers a capped publisher serves per
 // torrent at once. Fewer direct downloaders means fewer of them ask the
@@ -268,29 +250,6 @@ const ClientPeersPerTorrent = 8
 // install of a thousand packages from one seeder in five seconds, still
 // far from a connection flood.
 const dialsPerSecond = 200
-
-// peerQueue caps the chunk requests this client keeps queued at any peer.
-// The library would queue up to the peer's reqq (1024 chunks, 16 MiB), and
-// a peer holds the data of queued requests in memory while its capped
-// uplink drains them; 64 chunks (1 MiB) still keep 10 MiB/s flowing per
-// connection at a 100 ms round trip.
-const peerQueue = 64
-
-// limitPublisherRequests runs as the library reads a peer's extended
-// handshake, before it applies the peer's reqq: a distpac publisher's wish
-// for a short queue becomes the reqq this client honours, and every other
-// peer gets at most peerQueue.
-func limitPublisherRequests(_ *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
-	limit := peerQueue
-	if rest, ok := strings.CutPrefix(m.V, publisherVersion); ok {
-		if n, err := strconv.Atoi(rest); err == nil && n > 0 {
-			limit = min(limit, n)
-		}
-	}
-	if m.Reqq == 0 || m.Reqq > limit {
-		m.Reqq = limit
-	}
-}
 
 // limiter builds a token bucket for bytes per second. The burst must be at
 // least one chunk (16 KiB) or the library panics, and must be explicit: a
@@ -449,13 +408,16 @@ type Stats struct {
 	Peers      int   // connected peers, summed over torrents
 	Uploaded   int64 // payload bytes sent
 	Downloaded int64 // payload bytes received (from peers and web seeds)
+	// PublisherQueue is the deepest request queue this engine has kept at
+	// a publisher (queue.go); 0 if it met none.
+	PublisherQueue int
 }
 
 // Stats returns engine-wide counters.
 func (e *Engine) Stats() Stats {
 	cs := e.cl.Stats()
 	ts := e.torrentList()
-	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64() + e.webBytes.Load()}
+	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64() + e.webBytes.Load(), PublisherQueue: int(e.queues.deepest.Load())}
 	for _, t := range ts {
 		s.Peers += t.Stats().ActivePeers
 	}

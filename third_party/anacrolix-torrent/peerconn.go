@@ -1301,6 +1301,12 @@ func (pc *PeerConn) String() string {
 	)
 }
 
+// NetConn returns the connection's socket. distpac patch: the swarm package reads the kernel's
+// round-trip estimate (TCP_INFO) from it to size the request queue it keeps at a publisher.
+func (pc *PeerConn) NetConn() net.Conn {
+	return pc.conn
+}
+
 // Returns the pieces the peer could have based on their claims. If we don't know how many pieces
 // are in the torrent, it could be a very large range if the peer has sent HaveAll.
 func (pc *PeerConn) PeerPieces() *roaring.Bitmap {

@@ -1,0 +1,113 @@
+package bench
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Threads at real-time priority for the delay line and the round-trip
+// probe: whatever else two busy cores run, these wake within microseconds,
+// so the round trip they make and measure is the one they claim. They make
+// raw system calls, which keep their Go P, so that they never wait for
+// Go's scheduler, whose threads run at normal priority (see delayLine for
+// the measurements). A raw call that blocks would also hold up every
+// stop-the-world of this process (the garbage collector's, GOMAXPROCS)
+// until it returns, so none blocks longer than rtSlice: they poll and
+// sleep in slices.
+
+// rtPriority is their SCHED_FIFO priority: above every normal process,
+// low among real-time ones.
+const rtPriority = 10
+
+// rtSlice bounds a raw blocking system call, in nanoseconds and in the
+// milliseconds poll takes.
+const (
+	rtSlice   = 2_000_000
+	rtSliceMs = rtSlice / 1_000_000
+)
+
+// rtThread runs loop on a thread of its own at real-time priority, or at
+// normal priority if the kernel refuses (then ok is set to false). The
+// thread ends with the goroutine (it stays locked), so its priority never
+// passes to other goroutines, and children it forks start at normal
+// priority.
+func rtThread(ok *atomic.Bool, loop func()) {
+	// The thread keeps its P: give Go one more for as long as it lives, or
+	// two of them would leave this process's other goroutines none on a
+	// two-core machine.
+	addP(1)
+	defer addP(-1)
+	runtime.LockOSThread()
+	attr := unix.SchedAttr{Policy: unix.SCHED_FIFO, Priority: rtPriority, Flags: unix.SCHED_FLAG_RESET_ON_FORK}
+	if err := unix.SchedSetAttr(0, &attr, 0); err != nil {
+		ok.Store(false)
+	}
+	loop()
+}
+
+var pMu sync.Mutex
+
+func addP(n int) {
+	pMu.Lock()
+	defer pMu.Unlock()
+	runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + n)
+}
+
+// monotonic is CLOCK_MONOTONIC in nanoseconds.
+func monotonic() int64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return ts.Nano()
+}
+
+// rtReadable waits up to rtSlice for fd to have something to read.
+func rtReadable(fd int) bool {
+	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, _, e := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, rtSliceMs)
+	if e != 0 {
+		pause(e)
+		return false
+	}
+	return n > 0
+}
+
+// sleepUntil sleeps until the monotonic clock reads due, in slices.
+func sleepUntil(due int64) {
+	for {
+		now := monotonic()
+		if now >= due {
+			return
+		}
+		ts := unix.NsecToTimespec(min(due, now+rtSlice))
+		unix.RawSyscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, unix.TIMER_ABSTIME, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	}
+}
+
+// pause sleeps a millisecond after a failed system call other than an
+// interrupted one: a thread at real-time priority must never spin.
+func pause(err error) {
+	if err == nil || err == unix.EINTR || err == unix.EAGAIN {
+		return
+	}
+	sleepUntil(monotonic() + 1_000_000)
+}
+
+func rawRead(fd int, b []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return int(r), e
+	}
+	return int(r), nil
+}
+
+func rawWrite(fd int, b []byte) (int, error) {
+	r, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return int(r), e
+	}
+	return int(r), nil
+}
