@@ -25,10 +25,11 @@ const (
 	maxTrailing = 1 << 20
 )
 
-// newDecoder returns a zstd reader with bounded memory and no goroutines.
-func newDecoder(r io.Reader) (*zstd.Decoder, error) {
+// newDecoder returns a zstd reader with bounded memory; with concurrency
+// above 1 it decodes ahead on goroutines of its own (until Close).
+func newDecoder(r io.Reader, concurrency int) (*zstd.Decoder, error) {
 	return zstd.NewReader(r,
-		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderConcurrency(concurrency),
 		zstd.WithDecoderMaxMemory(decoderMaxMemory),
 	)
 }
@@ -74,7 +75,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 		return fmt.Errorf("extract: %w", err)
 	}
 	defer root.Close()
-	zr, err := newDecoder(ctxReader{ctx: ctx, r: r})
+	zr, err := newDecoder(ctxReader{ctx: ctx, r: r}, 2)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
@@ -414,7 +415,7 @@ func ReadFile(r io.Reader, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s from archive: %w", name, err)
 	}
-	zr, err := newDecoder(r)
+	zr, err := newDecoder(r, 1)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from archive: %w", name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -250,5 +251,69 @@ func TestWatch(t *testing.T) {
 	os.WriteFile(filepath.Join(prefix, "a", "later"), nil, 0o644)
 	if got := w.Changes(); !slices.Equal(got, []string{"a/later"}) {
 		t.Fatalf("Changes = %v", got)
+	}
+}
+
+// TestScanMatchesTheTree checks what Scan records, walked and hashed at
+// once, against the tree read back one entry at a time.
+func TestScanMatchesTheTree(t *testing.T) {
+	root := t.TempDir()
+	for i := range 300 {
+		p := filepath.Join(root, "d"+strconv.Itoa(i%7), "f"+strconv.Itoa(i))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, bytes.Repeat([]byte{byte(i)}, i*37), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if i%5 == 0 {
+			if err := os.Chmod(p, 0o750); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := os.Symlink("d0/f0", filepath.Join(root, "link")); err != nil {
+		t.Fatal(err)
+	}
+	files, total, err := Scan(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 300+7+1 {
+		t.Fatalf("%d entries, want 308", len(files))
+	}
+	var want int64
+	for i, f := range files {
+		if i > 0 && files[i-1].Path >= f.Path {
+			t.Fatalf("not sorted at %s", f.Path)
+		}
+		abs := filepath.Join(root, filepath.FromSlash(f.Path))
+		info, err := os.Lstat(abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Mode != state.Perm(info.Mode()) {
+			t.Errorf("%s: mode %v, want %v", f.Path, f.Mode, state.Perm(info.Mode()))
+		}
+		switch {
+		case info.Mode().IsRegular():
+			b, _ := os.ReadFile(abs)
+			s := sha256.Sum256(b)
+			if f.Type != state.TypeFile || f.Size != int64(len(b)) || f.SHA256 != hex.EncodeToString(s[:]) {
+				t.Errorf("%s = %+v, want a file of %d bytes with SHA-256 %x", f.Path, f, len(b), s)
+			}
+			want += f.Size
+		case info.IsDir():
+			if f.Type != state.TypeDir || f.SHA256 != "" {
+				t.Errorf("%s = %+v, want a directory", f.Path, f)
+			}
+		default:
+			if f.Type != state.TypeSymlink || f.Target != "d0/f0" {
+				t.Errorf("%s = %+v, want a symlink to d0/f0", f.Path, f)
+			}
+		}
+	}
+	if total != want {
+		t.Errorf("bytes %d, want %d", total, want)
 	}
 }

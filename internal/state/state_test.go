@@ -4,8 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -455,5 +457,61 @@ func TestLockWaits(t *testing.T) {
 	defer cancel()
 	if _, err := Acquire(ctx, path, nil); err == nil {
 		t.Fatal("Acquire succeeded while the lock was held")
+	}
+}
+
+// TestCommitManyFiles round-trips file lists around the INSERT batch size:
+// full batches share one prepared statement, the rest has its own.
+func TestCommitManyFiles(t *testing.T) {
+	for _, n := range []int{0, 1, filesPerInsert - 1, filesPerInsert, filesPerInsert + 1, 2*filesPerInsert + 37} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			ctx := context.Background()
+			db, path := openTest(t)
+			var files []File
+			for i := range n {
+				files = append(files, File{Path: fmt.Sprintf("share/f%04d", i), Type: TypeFile, Mode: 0o644, Size: int64(i), SHA256: sum})
+			}
+			if err := db.Commit(ctx, Change{Put: []Package{{Record: rec("foo", "1.0.0"), Files: files}}}); err != nil {
+				t.Fatal(err)
+			}
+			st, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.Files(ctx, "foo")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := st.Get("foo"); !ok || len(got) != n {
+				t.Fatalf("read back %d files, want %d", len(got), n)
+			}
+			for i, f := range got {
+				if f.Path != files[i].Path || f.Size != int64(i) {
+					t.Fatalf("file %d = %+v, want %+v", i, f, files[i])
+				}
+			}
+		})
+	}
+}
+
+func TestIsSHA256(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{
+		{sum, true},
+		{strings.Repeat("f", 64), true},
+		{"", false},
+		{sum[:63], false},
+		{sum + "0", false},
+		{strings.ToUpper(sum), false},
+		{strings.Repeat("g", 64), false},
+		{sum[:63] + "/", false},
+		{sum[:63] + ":", false},
+		{sum[:63] + "`", false},
+	} {
+		if got := isSHA256(tt.in); got != tt.want {
+			t.Errorf("isSHA256(%q) = %v, want %v", tt.in, got, tt.want)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"unicode/utf8"
 
@@ -16,7 +15,20 @@ import (
 // breaks the rules below: it was damaged or edited outside dist-client.
 var ErrCorrupt = errors.New("installed state is damaged")
 
-var sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+// isSHA256 reports whether s is 64 lowercase hex digits. A loop, not a
+// regexp: every file of a package is checked on each commit and load
+// (10,000 files: 9 ms with the regexp).
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // Bounds on what one record may hold. A real package stays far below them;
 // they keep a damaged or hostile file from making dist-client allocate
@@ -43,7 +55,7 @@ func ValidateRecord(r Record) error {
 	if want := r.Name + "-" + r.Version + ".tar.zst"; r.Archive != want {
 		return fmt.Errorf("archive: %q, want %q", r.Archive, want)
 	}
-	if !sha256RE.MatchString(r.SHA256) {
+	if !isSHA256(r.SHA256) {
 		return fmt.Errorf("sha256: %q is not 64 lowercase hex digits", r.SHA256)
 	}
 	if r.Size < 0 {
@@ -127,7 +139,7 @@ func ValidateFile(f File) error {
 	}
 	switch f.Type {
 	case TypeFile:
-		if !sha256RE.MatchString(f.SHA256) {
+		if !isSHA256(f.SHA256) {
 			return fmt.Errorf("%s: sha256 %q is not 64 lowercase hex digits", f.Path, f.SHA256)
 		}
 		if f.Target != "" {

@@ -92,20 +92,45 @@ func deletePackage(ctx context.Context, tx *sql.Tx, name string) error {
 const filesPerInsert = 100
 
 func putFiles(ctx context.Context, tx *sql.Tx, name string, files []File) error {
+	// One prepared statement for every full batch: preparing an
+	// 800-parameter INSERT for each batch took a third of the time.
+	var full *sql.Stmt
+	defer func() {
+		if full != nil {
+			full.Close()
+		}
+	}()
+	args := make([]any, 0, 8*filesPerInsert)
 	for len(files) > 0 {
 		n := min(len(files), filesPerInsert)
-		q := `INSERT INTO files (package, path, type, mode, size, sha256, target, created) VALUES ` +
-			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ")
-		args := make([]any, 0, 8*n)
+		args = args[:0]
 		for _, f := range files[:n] {
 			args = append(args, name, f.Path, string(f.Type), UnixMode(f.Mode), f.Size, f.SHA256, f.Target, b2i(f.Created))
 		}
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		var err error
+		switch {
+		case n < filesPerInsert:
+			_, err = tx.ExecContext(ctx, insertFiles(n), args...)
+		case full == nil:
+			if full, err = tx.PrepareContext(ctx, insertFiles(n)); err != nil {
+				break
+			}
+			fallthrough
+		default:
+			_, err = full.ExecContext(ctx, args...)
+		}
+		if err != nil {
 			return fmt.Errorf("files of %s: %w", name, err)
 		}
 		files = files[n:]
 	}
 	return nil
+}
+
+// insertFiles is the INSERT of n rows of files.
+func insertFiles(n int) string {
+	return `INSERT INTO files (package, path, type, mode, size, sha256, target, created) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, ?), ", n), ", ")
 }
 
 func (db *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
