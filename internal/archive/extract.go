@@ -25,11 +25,13 @@ const (
 	maxTrailing = 1 << 20
 )
 
-// newDecoder returns a zstd reader with bounded memory; with concurrency
-// above 1 it decodes ahead on goroutines of its own (until Close).
-func newDecoder(r io.Reader, concurrency int) (*zstd.Decoder, error) {
+// newDecoder returns a zstd reader with bounded memory and no goroutines.
+// (Decoding ahead on a goroutine of its own saved 20 ms of 136 extracting
+// 10,000 files of 1 KiB on two cores, and cost 5 ms once the writers
+// below took the second core.)
+func newDecoder(r io.Reader) (*zstd.Decoder, error) {
 	return zstd.NewReader(r,
-		zstd.WithDecoderConcurrency(concurrency),
+		zstd.WithDecoderConcurrency(1),
 		zstd.WithDecoderMaxMemory(decoderMaxMemory),
 	)
 }
@@ -75,14 +77,14 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 		return fmt.Errorf("extract: %w", err)
 	}
 	defer root.Close()
-	zr, err := newDecoder(ctxReader{ctx: ctx, r: r}, 2)
+	zr, err := newDecoder(ctxReader{ctx: ctx, r: r})
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
 	defer zr.Close()
 
 	x := &extractor{ctx: ctx, root: root, seen: map[string]kind{}, maxSize: maxSize}
-	defer x.closeDir()
+	defer x.close() // before the cleanup above: no writer is left writing
 	counted := &countingReader{r: zr}
 	tr := tar.NewReader(counted)
 	for {
@@ -99,6 +101,14 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 		if err := x.entry(hdr, tr); err != nil {
 			return fmt.Errorf("extract: %w", err)
 		}
+		if x.w != nil {
+			if err := x.w.failed(); err != nil {
+				return fmt.Errorf("extract: %w", err)
+			}
+		}
+	}
+	if err := x.flush(); err != nil {
+		return fmt.Errorf("extract: %w", err)
 	}
 	// tar.Reader reports a stream without a single byte as a clean end;
 	// that is no archive at all, not an empty package.
@@ -177,6 +187,15 @@ type extractor struct {
 	// (10,000 files of 1 KiB: 65 ms of 176 went to those walks).
 	dir     *os.Root
 	dirName string
+	// w writes small files in parallel (writers.go), started at the first;
+	// older holds the directories it may still be writing in. dirFile and
+	// rootFile are dir and root opened as files: the writers work on their
+	// descriptors.
+	w        *writers
+	older    []*os.Root
+	olderF   []*os.File
+	dirFile  *os.File
+	rootFile *os.File
 }
 
 // dirOf returns the root to create name's last element in, and that
@@ -189,7 +208,15 @@ func (x *extractor) dirOf(name string) (*os.Root, string, error) {
 	}
 	parent = strings.TrimSuffix(parent, "/")
 	if x.dir == nil || x.dirName != parent {
-		x.closeDir()
+		if x.dir != nil {
+			x.older, x.olderF = append(x.older, x.dir), append(x.olderF, x.dirFile)
+			x.dir, x.dirFile = nil, nil
+			if len(x.older) >= maxOpenDirs {
+				if err := x.flush(); err != nil {
+					return nil, "", err
+				}
+			}
+		}
 		r, err := x.root.OpenRoot(parent)
 		if err != nil {
 			return nil, "", err
@@ -199,11 +226,53 @@ func (x *extractor) dirOf(name string) (*os.Root, string, error) {
 	return x.dir, base, nil
 }
 
-func (x *extractor) closeDir() {
+// flush waits for the writers to finish every queued file, then closes
+// the directories only they used; it returns their first error.
+func (x *extractor) flush() error {
+	var err error
+	if x.w != nil {
+		err = x.w.drain()
+		x.w = nil
+	}
+	for _, d := range x.older {
+		d.Close()
+	}
+	for _, f := range x.olderF {
+		f.Close()
+	}
+	x.older, x.olderF = nil, nil
+	return err
+}
+
+// close ends the extraction's writers and directories, whatever happened.
+func (x *extractor) close() {
+	x.flush()
 	if x.dir != nil {
 		x.dir.Close()
-		x.dir = nil
+		x.dirFile.Close()
+		x.dir, x.dirFile = nil, nil
 	}
+	if x.rootFile != nil {
+		x.rootFile.Close()
+		x.rootFile = nil
+	}
+}
+
+// dirFd returns the descriptor of r, the root or the current directory
+// from dirOf, for the writers.
+func (x *extractor) dirFd(r *os.Root) (int, error) {
+	f := &x.rootFile
+	if r != x.root {
+		f = &x.dirFile
+	}
+	if *f == nil {
+		d, err := r.Open(".")
+		if err != nil {
+			return 0, err
+		}
+		*f = d
+	}
+	return int((*f).Fd()), nil
 }
 
 // onlyWriter hides a file's ReadFrom so that io.CopyBuffer uses the
@@ -273,6 +342,9 @@ func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 		if x.seen[target] != kindFile {
 			return unsafeEntry(name, "hardlink to "+strconv.Quote(hdr.Linkname)+" is not to an extracted regular file")
 		}
+		if err := x.flush(); err != nil { // the target may still be queued
+			return err
+		}
 		if err := x.root.Link(target, name); err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
 		}
@@ -330,6 +402,23 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
 	}
+	perm := filePerm(fs.FileMode(hdr.Mode).Perm())
+	if hdr.Size <= smallFile {
+		data := make([]byte, hdr.Size)
+		if _, err := io.ReadFull(ctxReader{ctx: x.ctx, r: content}, data); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		x.written += hdr.Size
+		if x.w == nil {
+			x.w = newWriters()
+		}
+		fd, err := x.dirFd(r)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, unwrapPath(err))
+		}
+		x.w.jobs <- writeJob{dirfd: fd, base: base, name: name, data: data, perm: perm}
+		return nil
+	}
 	f, err := r.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
@@ -348,7 +437,7 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 	if err == nil {
 		// On the open descriptor: no second walk of the path through the
 		// root.
-		err = f.Chmod(filePerm(fs.FileMode(hdr.Mode).Perm()))
+		err = f.Chmod(perm)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -415,7 +504,7 @@ func ReadFile(r io.Reader, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s from archive: %w", name, err)
 	}
-	zr, err := newDecoder(r, 1)
+	zr, err := newDecoder(r)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from archive: %w", name, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -262,4 +263,74 @@ func TestReadFile(t *testing.T) {
 	if _, err := ReadFile(bytes.NewReader(data), "assets/lib/libfoo.so", 0); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("ReadFile(symlink) error = %v, want not a regular file", err)
 	}
+}
+
+// TestExtractManySmallFiles goes past what the parallel writers keep open
+// (maxOpenDirs directories) and links files that may still be queued:
+// every file must come out whole, with its mode, and every link must
+// share its target's inode.
+func TestExtractManySmallFiles(t *testing.T) {
+	var ms []member
+	want := map[string]string{}
+	dirs := maxOpenDirs + 44
+	for d := range dirs {
+		for f := range 3 {
+			name := fmt.Sprintf("d%03d/f%d", d, f)
+			content := strings.Repeat(fmt.Sprintf("%s;", name), 1+d*f%97)
+			m := reg(name, content)
+			if f == 1 {
+				m.hdr.Mode = 0o755
+			}
+			ms = append(ms, m)
+			want[name] = content
+		}
+		if d%50 == 0 {
+			ms = append(ms, hardlink(fmt.Sprintf("d%03d/link", d), fmt.Sprintf("d%03d/f2", d)))
+		}
+	}
+	ms = append(ms, reg("big", strings.Repeat("z", smallFile+1)))
+	want["big"] = strings.Repeat("z", smallFile+1)
+	dest := filepath.Join(t.TempDir(), "dest")
+	if err := Extract(context.Background(), bytes.NewReader(compress(t, tarBytes(t, ms))), dest, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range want {
+		p := filepath.Join(dest, filepath.FromSlash(name))
+		got, err := os.ReadFile(p)
+		if err != nil || string(got) != content {
+			t.Fatalf("%s: %d bytes, %v; want %d bytes", name, len(got), err, len(content))
+		}
+		info, _ := os.Stat(p)
+		wantMode := plainPerm
+		if strings.HasSuffix(name, "/f1") {
+			wantMode = execPerm
+		}
+		if info.Mode().Perm() != wantMode {
+			t.Errorf("%s: mode %v, want %v", name, info.Mode().Perm(), wantMode)
+		}
+	}
+	for d := 0; d < dirs; d += 50 {
+		a, _ := os.Stat(filepath.Join(dest, fmt.Sprintf("d%03d/link", d)))
+		b, _ := os.Stat(filepath.Join(dest, fmt.Sprintf("d%03d/f2", d)))
+		if a == nil || b == nil || !os.SameFile(a, b) {
+			t.Errorf("d%03d/link is not a link to d%03d/f2", d, d)
+		}
+	}
+}
+
+// TestExtractDuplicateSmallFile: a second entry of the same small file
+// fails the extraction whichever writer reaches it, and nothing is left.
+func TestExtractDuplicateSmallFile(t *testing.T) {
+	ms := []member{reg("a/x", "one"), reg("a/y", "two")}
+	for i := range 100 {
+		ms = append(ms, reg(fmt.Sprintf("a/f%d", i), "filler"))
+	}
+	ms = append(ms, reg("a/x", "again"))
+	parent := t.TempDir()
+	dest := filepath.Join(parent, "dest")
+	err := Extract(context.Background(), bytes.NewReader(compress(t, tarBytes(t, ms))), dest, 1<<20)
+	if !errors.Is(err, ErrUnsafe) || !strings.Contains(err.Error(), "a/x") {
+		t.Fatalf("err = %v, want a duplicate a/x refused", err)
+	}
+	assertEmptyOrAbsent(t, dest)
 }

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync/atomic"
 
+	"golang.org/x/sys/unix"
+
 	"golang.org/x/sync/errgroup"
 
 	"github.com/distpac/distpac/internal/archive"
@@ -25,76 +27,28 @@ import (
 // its permission bits. Any other type (FIFO, socket, device) is refused:
 // a package places only files, directories and symlinks.
 //
-// Regular files are hashed on every core while the walk goes on, and their
-// size and mode come from the open file (fstat) rather than a separate
-// lstat: 10,000 files of 1 KiB took 100 ms on one core, 60 ms on two after
-// the walk, and 45 ms walked and hashed together.
+// Regular files are hashed on every core while the walk goes on, each
+// opened relative to its directory's descriptor with plain system calls
+// (openat, fstat, read, close): size and mode come from the open file, and
+// no os.File is made for it. 10,000 files of 1 KiB on tmpfs, two cores:
+// 60 ms walked, then hashed, through os.Open; 50 ms walked and hashed
+// together; 35 ms this way.
 func Scan(root string) (files []state.File, bytes int64, err error) {
-	var (
-		entries []*state.File
-		jobs    = make(chan hashJob, 256)
-		failed  atomic.Bool
-		g       errgroup.Group
-	)
-	for range min(runtime.NumCPU(), 8) {
-		g.Go(func() error {
-			h, buf := sha256.New(), make([]byte, 64<<10)
-			for j := range jobs {
-				if err := hashInto(j.path, j.file, h, buf); err != nil {
-					failed.Store(true)
-					for range jobs { // let the walk finish sending
-					}
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	walkErr := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if failed.Load() {
-			return filepath.SkipAll
-		}
-		if p == root {
-			return nil
-		}
-		rel := filepath.ToSlash(p[len(root)+1:])
-		if err := state.CheckRelPath(rel); err != nil {
-			return fmt.Errorf("staged %s: %w", rel, err)
-		}
-		f := &state.File{Path: rel}
-		entries = append(entries, f)
-		if d.Type().IsRegular() {
-			f.Type = state.TypeFile
-			jobs <- hashJob{path: p, file: f}
-			return nil
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		f.Mode = state.Perm(info.Mode())
-		switch {
-		case info.IsDir():
-			f.Type = state.TypeDir
-		case info.Mode()&fs.ModeSymlink != 0:
-			f.Type = state.TypeSymlink
-			if f.Target, err = os.Readlink(p); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("staged %s is %s: packages place only files, directories and symlinks", rel, archive.DescribeMode(info.Mode()))
-		}
-		return nil
-	})
-	close(jobs)
-	if err = cmp.Or(walkErr, g.Wait()); err != nil {
+	fd, err := openDirAt(unix.AT_FDCWD, root)
+	if err != nil {
 		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
 	}
-	files = make([]state.File, len(entries))
-	for i, f := range entries {
+	s := &scanner{root: root, jobs: make(chan hashJob, 256)}
+	for range min(runtime.NumCPU(), 8) {
+		s.g.Go(s.hash)
+	}
+	walkErr := s.walk(&openDir{fd: fd}, "")
+	close(s.jobs)
+	if err = cmp.Or(walkErr, s.g.Wait()); err != nil {
+		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
+	}
+	files = make([]state.File, len(s.entries))
+	for i, f := range s.entries {
 		files[i] = *f
 		bytes += f.Size
 	}
@@ -102,40 +56,188 @@ func Scan(root string) (files []state.File, bytes int64, err error) {
 	return files, bytes, nil
 }
 
+type scanner struct {
+	root    string
+	entries []*state.File
+	jobs    chan hashJob
+	failed  atomic.Bool
+	g       errgroup.Group
+}
+
+// openDir is a directory descriptor open while its files wait to be
+// hashed: the walk holds one reference until it has listed it, each queued
+// file another; the last to let go closes it, so few stay open.
+type openDir struct {
+	fd   int
+	refs atomic.Int64
+}
+
+func (d *openDir) release() {
+	if d.refs.Add(-1) == 0 {
+		unix.Close(d.fd)
+	}
+}
+
 // hashJob is one regular file for Scan's hashers.
 type hashJob struct {
-	path string
+	dir  *openDir
+	name string
 	file *state.File
 }
 
-// hashInto opens p, which the walk saw as a regular file, without
-// following a symlink, and sets f's mode, size and SHA-256 from what it
-// reads.
-func hashInto(p string, f *state.File, h hash.Hash, buf []byte) error {
-	fd, err := openNoFollow(p)
+func (s *scanner) hash() error {
+	h, buf := sha256.New(), make([]byte, 64<<10)
+	for j := range s.jobs {
+		err := error(nil)
+		if !s.failed.Load() {
+			err = hashAt(j.dir.fd, j.name, j.file, h, buf)
+		}
+		j.dir.release()
+		if err != nil {
+			s.failed.Store(true)
+			for j := range s.jobs { // let the walk finish sending
+				j.dir.release()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// walk records the entries of dir (at rel under the scanned root, "" for
+// the root itself) and of its subdirectories, depth first.
+func (s *scanner) walk(dir *openDir, rel string) error {
+	dir.refs.Add(1)
+	defer dir.release()
+	abs := filepath.Join(s.root, filepath.FromSlash(rel))
+	ents, err := readDirFd(dir.fd, abs)
 	if err != nil {
 		return err
 	}
-	defer fd.Close()
-	info, err := fd.Stat()
-	if err != nil {
-		return err
+	for _, e := range ents {
+		if s.failed.Load() {
+			return nil // a hasher has the error
+		}
+		p := e.Name()
+		if rel != "" {
+			p = rel + "/" + p
+		}
+		if err := state.CheckRelPath(p); err != nil {
+			return fmt.Errorf("staged %s: %w", p, err)
+		}
+		f := &state.File{Path: p}
+		s.entries = append(s.entries, f)
+		if e.Type().IsRegular() {
+			f.Type = state.TypeFile
+			dir.refs.Add(1)
+			s.jobs <- hashJob{dir: dir, name: e.Name(), file: f}
+			continue
+		}
+		info, err := e.Info() // lstat
+		if err != nil {
+			return err
+		}
+		f.Mode = state.Perm(info.Mode())
+		switch {
+		case info.IsDir():
+			f.Type = state.TypeDir
+			fd, err := openDirAt(dir.fd, e.Name())
+			if err != nil {
+				return fmt.Errorf("%s: %w", filepath.Join(abs, e.Name()), err)
+			}
+			if err := s.walk(&openDir{fd: fd}, p); err != nil {
+				return err
+			}
+		case info.Mode()&fs.ModeSymlink != 0:
+			f.Type = state.TypeSymlink
+			if f.Target, err = os.Readlink(filepath.Join(abs, e.Name())); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("staged %s is %s: packages place only files, directories and symlinks", p, archive.DescribeMode(info.Mode()))
+		}
 	}
-	if !info.Mode().IsRegular() {
+	return nil
+}
+
+// openDirAt opens the directory name in dirfd, not through a symlink.
+func openDirAt(dirfd int, name string) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// readDirFd lists the directory open at fd (at abs, for errors and for
+// the entries' Info) through a descriptor of its own.
+func readDirFd(fd int, abs string) ([]fs.DirEntry, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", abs, err)
+	}
+	d := os.NewFile(uintptr(dup), abs)
+	defer d.Close()
+	return d.ReadDir(-1)
+}
+
+// hashAt opens name in dirfd, which the walk saw as a regular file,
+// without following a symlink, and sets f's mode, size and SHA-256 from
+// what it reads.
+func hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf []byte) error {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Openat(dirfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fmt.Errorf("%s: %w", f.Path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("staged %s changed while it was scanned", f.Path)
 	}
 	h.Reset()
-	// struct{ io.Reader } hides File.WriteTo, which would ignore buf and
-	// allocate 32 KiB per file.
-	n, err := io.CopyBuffer(h, struct{ io.Reader }{fd}, buf)
-	if err != nil {
-		return err
+	// Exactly the size fstat gave: a short read means the file shrank.
+	for done := int64(0); done < st.Size; {
+		n, err := unix.Read(fd, buf[:min(int64(len(buf)), st.Size-done)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", f.Path, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("staged %s changed while it was scanned", f.Path)
+		}
+		h.Write(buf[:n])
+		done += int64(n)
 	}
-	if n != info.Size() {
-		return fmt.Errorf("staged %s changed while it was scanned", f.Path)
-	}
-	f.Mode, f.Size, f.SHA256 = state.Perm(info.Mode()), n, hex.EncodeToString(h.Sum(nil))
+	f.Mode, f.Size, f.SHA256 = permOf(st.Mode), st.Size, hex.EncodeToString(h.Sum(nil))
 	return nil
+}
+
+// permOf turns a stat mode into the permission bits a record keeps.
+func permOf(m uint32) fs.FileMode {
+	p := fs.FileMode(m & 0o777)
+	if m&unix.S_ISUID != 0 {
+		p |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		p |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		p |= fs.ModeSticky
+	}
+	return state.Perm(p)
 }
 
 // HashFile returns the hex SHA-256 of the file at p.
