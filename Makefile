@@ -3,8 +3,9 @@ GO      ?= go
 BIN     ?= $(CURDIR)/bin
 PKGS    := ./...
 FUZZTIME ?= 60s
+comma   := ,
 
-.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm bench-net bench-many bench-add third-party-diff clean
+.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm bench-net bench-many bench-add bench-files third-party-diff clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,7 +45,7 @@ bench-net: build ## swarm benchmark on hosts as network namespaces (root): kerne
 	$(BIN)/dist-bench -net -bin $(BIN) $(if $(FULL),-full) $(if $(N),-n $(N)) $(if $(RTT),-rtt $(RTT)) $(if $(METHODS),-methods $(METHODS)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
 
 bench-many: build ## many packages: one client installs 250 and 1000 small packages; a 10000-package seeder starts (MANY= SEEDERS=)
-	$(BIN)/dist-bench -bin $(BIN) -many $(or $(MANY),250,1000) -seeder-packages $(or $(SEEDERS),10000)
+	$(BIN)/dist-bench -bin $(BIN) -many $(or $(MANY),250$(comma)1000) -seeder-packages $(or $(SEEDERS),10000)
 
 bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 and sha256sum, 3 runs (SIZE= RUNS=; OLD=<git rev> times that revision's add too)
 	@set -e; old=""; if [ -n "$(OLD)" ]; then \
@@ -52,6 +53,9 @@ bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 
 	  git archive $(OLD) | tar -x -C "$$d"; (cd "$$d" && $(GO) build -o bin/ ./cmd/dist-server); old="-old-server $$d/bin/dist-server"; \
 	fi; \
 	$(BIN)/dist-bench -bin $(BIN) -add $(or $(SIZE),1GiB) -runs $(or $(RUNS),3) $$old
+
+bench-files: build ## install of one package of 10,000 small files beside tar -xf and the same script (FILES= RUNS= DIR=/dev/shm)
+	BIN=$(BIN) ./scripts/bench-files.sh
 
 bench: ## resolver, archive, add and tracker micro-benchmarks (figures, not pass/fail)
 	$(GO) test -run='^$$' -bench=. -benchmem ./internal/resolve ./internal/archive ./internal/publish ./internal/tracker
