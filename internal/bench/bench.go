@@ -116,6 +116,9 @@ type Row struct {
 	// says it uploaded ÷ F (distpac, aria2 and Transmission rows; the rest
 	// of the link's egress is headers, the web seed and the catalog).
 	ServerPayload float64 `json:",omitempty"`
+	// WastedMax is the most payload any distpac client received and threw
+	// away (duplicates, hash failures; its install's transfer report) ÷ F.
+	WastedMax float64 `json:",omitempty"`
 	// PublisherUse is the publisher's link use in each second of the row,
 	// percent of its rate (in the log, not the table).
 	PublisherUse []int `json:",omitempty"`

@@ -317,14 +317,15 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	errs := make([]error, n)
 	installRSS := make([]int64, n)
 	installCPU := make([]time.Duration, n)
+	wasted := make([]int64, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := c.host.command(ctx, c.env, cliBin, "--config", c.cfg, "install", "-q", "benchpkg")
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
+			cmd := c.host.command(ctx, c.env, cliBin, "--config", c.cfg, "install", "--json", "benchpkg")
+			var out, report bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &report, &out
 			err := cmd.Start()
 			if err == nil {
 				installRSS[i] = watchPeakRSS(cmd.Process.Pid, func() { err = cmd.Wait() })
@@ -337,6 +338,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 				return
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+			wasted[i] = wastedBytes(report.Bytes())
 		}()
 	}
 	wg.Wait()
@@ -372,9 +374,30 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	for i, r := range installRSS {
 		row.InstallRSS = max(row.InstallRSS, r)
 		row.CPU += installCPU[i]
+		row.WastedMax = max(row.WastedMax, float64(wasted[i])/float64(o.F))
 	}
 	// On the lab, what the links carried, counted by the kernel.
 	return row, meter.finish(&row, o.F, o.U)
+}
+
+// wastedBytes reads the payload an install threw away from its --json
+// report (0 when it has none).
+func wastedBytes(report []byte) int64 {
+	var r struct {
+		Transfer struct {
+			Archives []struct {
+				Wasted int64 `json:"wasted_bytes"`
+			} `json:"archives"`
+		} `json:"transfer"`
+	}
+	if json.Unmarshal(report, &r) != nil {
+		return 0
+	}
+	var n int64
+	for _, a := range r.Transfer.Archives {
+		n += a.Wasted
+	}
+	return n
 }
 
 // rateLimitYAML is the upload_rate_limit line of a config, or nothing for

@@ -377,6 +377,15 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 
 		existing := t.requestingPeer(req)
 		if existing != nil && existing != p {
+			// distpac patch: steal only in the endgame. A stolen request is
+			// cancelled at the peer that had it, but what that peer has
+			// already written to its socket arrives anyway and is thrown
+			// away: on links with real queues (bench-net, kernel rate
+			// limits) clients received 1.10-1.34 F, 14-24 % of it
+			// duplicates, for no gain in time.
+			if t.numPieces()-t.numPiecesCompleted() > endgamePieces {
+				continue
+			}
 			// don't steal on cancel - because this is triggered by t.cancelRequest below
 			// which means that the cancelled can immediately try to steal back a request
 			// it has lost which can lead to circular cancel/add processing
@@ -412,6 +421,10 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	// 	originalRequestCount, current.Requests.GetCardinality(), p.peakRequests, newPeakRequests, p.needRequestUpdate, p)
 	p.peakRequests = newPeakRequests
 }
+
+// endgamePieces is how few pieces must be left before a request may be
+// stolen from the peer that has it (distpac patch).
+const endgamePieces = 8
 
 // This could be set to 10s to match the unchoke/request update interval recommended by some
 // specifications. I've set it shorter to trigger it more often for testing for now.
