@@ -83,7 +83,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 	}
 	defer zr.Close()
 
-	x := &extractor{ctx: ctx, root: root, seen: map[string]kind{}, maxSize: maxSize}
+	x := &extractor{ctx: ctx, root: root, top: dirHandle{root: root}, seen: map[string]kind{}, maxSize: maxSize}
 	defer x.close() // before the cleanup above: no writer is left writing
 	counted := &countingReader{r: zr}
 	tr := tar.NewReader(counted)
@@ -185,32 +185,28 @@ type extractor struct {
 	// written: archives list a directory's files together, and opening
 	// each file in it is then one openat instead of a walk from the root
 	// (10,000 files of 1 KiB: 65 ms of 176 went to those walks).
-	dir     *os.Root
+	dir     *dirHandle
 	dirName string
+	top     dirHandle // root, for files at the top
 	// w writes small files in parallel (writers.go), started at the first;
-	// older holds the directories it may still be writing in. dirFile and
-	// rootFile are dir and root opened as files: the writers work on their
-	// descriptors.
-	w        *writers
-	older    []*os.Root
-	olderF   []*os.File
-	dirFile  *os.File
-	rootFile *os.File
+	// older holds the directories it may still be writing in.
+	w     *writers
+	older []*dirHandle
 }
 
-// dirOf returns the root to create name's last element in, and that
+// dirOf returns the directory to create name's last element in, and that
 // element. The parent was made by this extraction (parents checks it), and
 // an os.Root opened there stays beneath it like the top one.
-func (x *extractor) dirOf(name string) (*os.Root, string, error) {
+func (x *extractor) dirOf(name string) (*dirHandle, string, error) {
 	parent, base := path.Split(name)
 	if parent == "" {
-		return x.root, base, nil
+		return &x.top, base, nil
 	}
 	parent = strings.TrimSuffix(parent, "/")
 	if x.dir == nil || x.dirName != parent {
 		if x.dir != nil {
-			x.older, x.olderF = append(x.older, x.dir), append(x.olderF, x.dirFile)
-			x.dir, x.dirFile = nil, nil
+			x.older = append(x.older, x.dir)
+			x.dir = nil
 			if len(x.older) >= maxOpenDirs {
 				if err := x.flush(); err != nil {
 					return nil, "", err
@@ -221,7 +217,7 @@ func (x *extractor) dirOf(name string) (*os.Root, string, error) {
 		if err != nil {
 			return nil, "", err
 		}
-		x.dir, x.dirName = r, parent
+		x.dir, x.dirName = &dirHandle{root: r}, parent
 	}
 	return x.dir, base, nil
 }
@@ -235,44 +231,21 @@ func (x *extractor) flush() error {
 		x.w = nil
 	}
 	for _, d := range x.older {
-		d.Close()
+		d.close()
 	}
-	for _, f := range x.olderF {
-		f.Close()
-	}
-	x.older, x.olderF = nil, nil
+	x.older = nil
 	return err
 }
 
-// close ends the extraction's writers and directories, whatever happened.
+// close ends the extraction's writers and directories, whatever happened
+// (the top root is Extract's to close).
 func (x *extractor) close() {
 	x.flush()
 	if x.dir != nil {
-		x.dir.Close()
-		x.dirFile.Close()
-		x.dir, x.dirFile = nil, nil
+		x.dir.close()
+		x.dir = nil
 	}
-	if x.rootFile != nil {
-		x.rootFile.Close()
-		x.rootFile = nil
-	}
-}
-
-// dirFd returns the descriptor of r, the root or the current directory
-// from dirOf, for the writers.
-func (x *extractor) dirFd(r *os.Root) (int, error) {
-	f := &x.rootFile
-	if r != x.root {
-		f = &x.dirFile
-	}
-	if *f == nil {
-		d, err := r.Open(".")
-		if err != nil {
-			return 0, err
-		}
-		*f = d
-	}
-	return int((*f).Fd()), nil
+	x.top.closeFile()
 }
 
 // onlyWriter hides a file's ReadFrom so that io.CopyBuffer uses the
@@ -398,7 +371,7 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 		}
 	}
 	// O_EXCL: never reuse whatever might already be at the name.
-	r, base, err := x.dirOf(name)
+	d, base, err := x.dirOf(name)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
 	}
@@ -412,14 +385,14 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 		if x.w == nil {
 			x.w = newWriters()
 		}
-		fd, err := x.dirFd(r)
+		fd, err := d.fd()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
 		}
 		x.w.jobs <- writeJob{dirfd: fd, base: base, name: name, data: data, perm: perm}
 		return nil
 	}
-	f, err := r.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := d.root.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, unwrapPath(err))
 	}

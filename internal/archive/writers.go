@@ -3,6 +3,7 @@ package archive
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"runtime"
 	"sync"
 
@@ -20,6 +21,37 @@ const writerQueue = 64
 // maxOpenDirs bounds the directories an extraction keeps open for its
 // writers; past it, the writers are drained and the directories closed.
 const maxOpenDirs = 256
+
+// dirHandle is a directory extracted files go in: its root, for the
+// extractor's own calls, and a descriptor opened from it when the writers
+// first need one.
+type dirHandle struct {
+	root *os.Root
+	file *os.File
+}
+
+func (d *dirHandle) fd() (int, error) {
+	if d.file == nil {
+		f, err := d.root.Open(".")
+		if err != nil {
+			return 0, err
+		}
+		d.file = f
+	}
+	return int(d.file.Fd()), nil
+}
+
+func (d *dirHandle) closeFile() {
+	if d.file != nil {
+		d.file.Close()
+		d.file = nil
+	}
+}
+
+func (d *dirHandle) close() {
+	d.closeFile()
+	d.root.Close()
+}
 
 // writers create small regular files on goroutines of their own while the
 // extractor reads on. Extracting a package of 10,000 files of 1 KiB is

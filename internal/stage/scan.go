@@ -242,23 +242,13 @@ func permOf(m uint32) fs.FileMode {
 
 // HashFile returns the hex SHA-256 of the file at p.
 func HashFile(p string) (string, error) {
-	return hashFile(p, sha256.New(), make([]byte, 64<<10))
-}
-
-func hashFile(p string, h interface {
-	io.Writer
-	Sum([]byte) []byte
-	Reset()
-}, buf []byte) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	h.Reset()
-	// struct{ io.Reader } hides File.WriteTo, which would ignore buf and
-	// allocate 32 KiB per file.
-	if _, err := io.CopyBuffer(h, struct{ io.Reader }{f}, buf); err != nil {
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

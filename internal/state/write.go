@@ -108,16 +108,15 @@ func putFiles(ctx context.Context, tx *sql.Tx, name string, files []File) error 
 			args = append(args, name, f.Path, string(f.Type), UnixMode(f.Mode), f.Size, f.SHA256, f.Target, b2i(f.Created))
 		}
 		var err error
-		switch {
-		case n < filesPerInsert:
+		if n < filesPerInsert {
 			_, err = tx.ExecContext(ctx, insertFiles(n), args...)
-		case full == nil:
-			if full, err = tx.PrepareContext(ctx, insertFiles(n)); err != nil {
-				break
+		} else {
+			if full == nil {
+				full, err = tx.PrepareContext(ctx, insertFiles(n))
 			}
-			fallthrough
-		default:
-			_, err = full.ExecContext(ctx, args...)
+			if err == nil {
+				_, err = full.ExecContext(ctx, args...)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("files of %s: %w", name, err)
