@@ -28,8 +28,15 @@ func randomTorrent(t *testing.T, size int) ([]byte, *metainfo.Info) {
 	return data, info
 }
 
-// pieces opens the torrent through fileStorage and returns its pieces.
+// openPieces opens the torrent through fileStorage and returns its pieces.
 func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceImpl, storage.TorrentImpl) {
+	ps, ti, _ := openPiecesBudget(t, dir, info, DefaultPieceBufferBudget)
+	return ps, ti
+}
+
+// openPiecesBudget is openPieces with piece buffers of budget bytes, and
+// the fileStorage.
+func openPiecesBudget(t *testing.T, dir string, info *metainfo.Info, budget int64) ([]storage.PieceImpl, storage.TorrentImpl, *fileStorage) {
 	t.Helper()
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
@@ -37,7 +44,9 @@ func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceI
 		PieceCompletion: newPieceStates(),
 	})
 	t.Cleanup(func() { inner.Close() })
-	ti, err := newFileStorage(inner, dir).OpenTorrent(context.Background(), info, metainfo.Hash{1})
+	fs := newFileStorage(inner, dir)
+	fs.budget = newBufferBudget(budget)
+	ti, err := fs.OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +59,7 @@ func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceI
 			ps = append(ps, ti.Piece(info.Piece(i)))
 		}
 	}
-	return ps, ti
+	return ps, ti, fs
 }
 
 // Chunks written through the pieces land in the partial file at their
