@@ -177,6 +177,14 @@ func (cn *peerConnMsgWriter) write(msg pp.Message) bool {
 	return !cn.writeBufferFull()
 }
 
+// writeQuiet buffers a message without waking the writer (distpac patch): it goes out with the
+// next write the connection makes for another reason.
+func (cn *peerConnMsgWriter) writeQuiet(msg pp.Message) {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	cn.writeToBuffer(msg)
+}
+
 func (cn *peerConnMsgWriter) writeBufferFull() bool {
 	return cn.writeBuffer.Len() >= writeBufferHighWaterLen
 }
