@@ -7,6 +7,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/swarm"
 )
 
 func newDaemon(e *env) *cobra.Command {
@@ -28,5 +29,6 @@ func runDaemon(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	swarm.GovernProcs(ctx)
 	return daemon.Run(ctx, daemon.Options{Paths: cp, Config: cfg, Logger: e.Logger, Printf: e.UI.Printf, Warnf: e.UI.Warnf})
 }

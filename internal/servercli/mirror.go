@@ -13,6 +13,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/swarm"
 )
 
 // mirror is a command of its own, not a mode of start: a mirror has no
@@ -103,6 +104,7 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 			}
 		})
 	}
+	swarm.GovernProcs(ctx)
 	return server.RunMirror(ctx, server.MirrorOptions{
 		Paths: sp, Config: cfg, Primary: args, Key: key, Interval: o.interval,
 		Logger: e.LoggerAt(slog.LevelInfo),

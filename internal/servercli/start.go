@@ -23,6 +23,7 @@ import (
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -82,6 +83,7 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	}
 	// A running server's log says what it serves and seeds.
 	logger := e.LoggerAt(slog.LevelInfo)
+	swarm.GovernProcs(ctx)
 	return server.Run(ctx, server.Options{
 		Paths: sp, Config: cfg, Logger: logger,
 		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,

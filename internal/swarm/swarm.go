@@ -217,6 +217,7 @@ func New(cfg Config) (*Engine, error) {
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
 	e.addr = listenAddr(cl, host)
 	e.queues = queues
+	registerEngine(e)
 	if !cfg.DisableTrackers {
 		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID(), logger)
 	}
@@ -282,6 +283,7 @@ func (e *Engine) Dir() string { return e.dir }
 
 // Close stops the engine and closes every connection.
 func (e *Engine) Close() error {
+	unregisterEngine(e)
 	close(e.stop)
 	e.stopWebFetches()
 	if e.ann != nil {

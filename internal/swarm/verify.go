@@ -53,6 +53,7 @@ func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
 		if _, err := io.ReadFull(r, b); err != nil {
 			return fmt.Errorf("swarm: seed %s: read piece %d: %w", info.Name, i, err)
 		}
+		verifiedBytes.Add(int64(len(b)))
 		if sha1.Sum(b) != p.V1Hash().Unwrap() {
 			return fmt.Errorf("swarm: seed %s: piece %d of %s does not match its hash", info.Name, i, path)
 		}
