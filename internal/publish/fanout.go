@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // chunk is one buffer of the archive on its way through the stages.
@@ -51,7 +53,7 @@ const (
 func newFanOut(ctx context.Context, in func() int64, stages ...func(chunk) error) *fanOut {
 	f := &fanOut{ctx: ctx, in: in, free: make(chan []byte, fanBuffers), failed: make(chan struct{})}
 	for range fanBuffers {
-		f.free <- make([]byte, 0, fanBufSize)
+		f.free <- fsutil.AlignedBuffer(fanBufSize) // for direct writes (archiveFile)
 	}
 	for _, stage := range stages {
 		ch := make(chan chunk, fanBuffers)
