@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -273,8 +274,16 @@ func ltSwarm(ctx context.Context, o Options, lay layout, torrent, seedDir, dir s
 	}); err != nil {
 		var stuck []string
 		for i, l := range leechers {
-			if st, _, rerr := l.read(); !done[i] && rerr == nil && st.Wanted > 0 {
-				stuck = append(stuck, fmt.Sprintf("%s at %.0f%% with %d peers", l.name, 100*float64(st.Done)/float64(st.Wanted), st.Peers))
+			if done[i] {
+				continue
+			}
+			switch st, _, rerr := l.read(); {
+			case rerr != nil:
+				stuck = append(stuck, rerr.Error())
+			case st.Wanted == 0:
+				stuck = append(stuck, fmt.Sprintf("%s %s", l.name, cmp.Or(st.State, "without a status")))
+			default:
+				stuck = append(stuck, fmt.Sprintf("%s %s at %.0f%% with %d peers", l.name, st.State, 100*float64(st.Done)/float64(st.Wanted), st.Peers))
 			}
 		}
 		return row, fmt.Errorf("%w (%d of %d leechers done; %s)", err, n-left, n, strings.Join(stuck, ", "))

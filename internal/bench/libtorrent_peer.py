@@ -23,7 +23,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 
 import libtorrent as lt
@@ -101,6 +100,17 @@ def global_class_filter():
     return f
 
 
+# SIGUSR1 starts a leecher; SIGTERM and SIGINT stop a peer.
+SIGNALS = {signal.SIGUSR1, signal.SIGTERM, signal.SIGINT}
+
+
+def next_signal(timeout):
+    """The next of SIGNALS sent to this process within timeout seconds
+    (0: only one pending), or None."""
+    info = signal.sigtimedwait(SIGNALS, timeout)
+    return info.si_signo if info else None
+
+
 def write_status(path, st):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -144,28 +154,34 @@ def main(argv):
         print(json.dumps({"settings": s, "peer_classes": classes}))
         return 0
 
-    stop = threading.Event()
-    go = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    signal.signal(signal.SIGUSR1, lambda *_: go.set())
+    # The signals are blocked and taken with sigtimedwait, not handled: a
+    # handler that sets a threading.Event can deadlock on the Event's lock
+    # when it runs while the main thread holds it in Event.wait (Event's
+    # lock is not reentrant; one leecher in about 120 of bench-swarm's
+    # stayed "ready" until its row timed out). Blocked before the session
+    # starts its threads, which inherit the mask.
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
 
     ses = lt.session(settings(a.listen, a.upload_limit))
     ses.set_peer_class_filter(global_class_filter())
     status = {"state": "ready", "pid": os.getpid(), "libtorrent": lt.__version__}
     write_status(a.status, status)
+    stop = False
     if not a.seed:
-        while not go.is_set() and not stop.is_set():
-            go.wait(0.05)
+        sig = None
+        while sig not in SIGNALS:
+            sig = next_signal(1.0)
+        stop = sig != signal.SIGUSR1
     h = None
-    if not stop.is_set():
+    if not stop:
         atp = lt.add_torrent_params()
         atp.ti = lt.torrent_info(a.torrent)
         atp.save_path = a.dir
         h = ses.add_torrent(atp)
     next_log = time.monotonic()
-    while not stop.is_set():
+    while not stop:
         ses.wait_for_alert(int(STATUS_EVERY * 1000))
+        stop = next_signal(0) in (signal.SIGTERM, signal.SIGINT)
         for al in ses.pop_alerts():
             if isinstance(al, lt.torrent_finished_alert) and "finished_ns" not in status:
                 status["finished_ns"] = time.time_ns()
