@@ -37,7 +37,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	  done; \
 	done
 
-bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission when installed) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
+bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission, libtorrent when installed) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
 	$(GO) build -o $(BIN)/ ./cmd/dist-bench
 	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
 

@@ -1,6 +1,6 @@
 // Command dist-bench runs the swarm benchmark of DESIGN.md §7 against the
-// real binaries: distpac vs plain HTTP (and aria2 and Transmission when
-// installed) in one run on loopback, or with -net on a network of hosts
+// real binaries: distpac vs plain HTTP (and aria2, Transmission and
+// libtorrent when installed) in one run on loopback, or with -net on a network of hosts
 // made of network namespaces. See internal/bench.
 package main
 

@@ -72,6 +72,35 @@ func aria2Unfinished(err error, leechers []*peer, done []bool, f int64) error {
 	return fmt.Errorf("%d of %d leechers done, then %w; still downloading: %s", len(leechers)-len(stuck), len(leechers), err, strings.Join(stuck, ", "))
 }
 
+// startSwarmTracker starts the tracker-only dist-server of a row whose
+// seeder and leechers are another program (aria2, libtorrent) on lay's
+// tracker host, and returns it, the package's .torrent file and the
+// seeder's download directory, which holds the archive.
+func startSwarmTracker(ctx context.Context, o Options, lay layout, pkg, dir string) (srv *proc, torrent, seedDir string, err error) {
+	trackerPort, err := freePort()
+	if err != nil {
+		return nil, "", "", err
+	}
+	srv, meta, archive, err := startTracker(ctx, o.BinDir, pkg, dir, fmt.Sprintf("tracker_addr: \"%s:%d\"\n", lay.tracker.addr, trackerPort), lay.tracker)
+	if err != nil {
+		return nil, "", "", err
+	}
+	torrent = filepath.Join(dir, "pkg.torrent")
+	seedDir = filepath.Join(dir, "seeder")
+	err = os.WriteFile(torrent, meta.Torrent, 0o644)
+	if err == nil {
+		err = os.MkdirAll(seedDir, 0o755)
+	}
+	if err == nil {
+		err = linkOrCopy(archive, filepath.Join(seedDir, meta.Archive))
+	}
+	if err != nil {
+		srv.stop()
+		return nil, "", "", err
+	}
+	return srv, torrent, seedDir, nil
+}
+
 // runAria2 runs the same swarm with aria2c as seeder and leechers, under
 // the same caps, announcing to a tracker-only dist-server, each on its
 // host of lay.
@@ -80,19 +109,11 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 	n := len(lay.clients)
-	trackerPort, err := freePort()
-	if err != nil {
-		return row, err
-	}
-	srv, meta, archive, err := startTracker(ctx, o.BinDir, pkg, dir, fmt.Sprintf("tracker_addr: \"%s:%d\"\n", lay.tracker.addr, trackerPort), lay.tracker)
+	srv, torrent, seedDir, err := startSwarmTracker(ctx, o, lay, pkg, dir)
 	if err != nil {
 		return row, err
 	}
 	defer srv.stop()
-	torrent := filepath.Join(dir, "pkg.torrent")
-	if err := os.WriteFile(torrent, meta.Torrent, 0o644); err != nil {
-		return row, err
-	}
 
 	startAria := func(h host, name, dl string, upCap int64, seeder bool) (*peer, error) {
 		rpc, err := freePort()
@@ -123,13 +144,6 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 		}
 		return &peer{rpc: net.JoinHostPort(h.addr, strconv.Itoa(rpc)), proc: p}, nil
 	}
-	seedDir := filepath.Join(dir, "seeder")
-	os.MkdirAll(seedDir, 0o755)
-	data, err := os.ReadFile(archive)
-	if err != nil {
-		return row, err
-	}
-	os.WriteFile(filepath.Join(seedDir, meta.Archive), data, 0o644)
 	seeder, err := startAria(lay.publisher, "seeder", seedDir, o.peerCap(o.U), true)
 	if err != nil {
 		return row, err

@@ -3,10 +3,12 @@
 // 127.0.0.1 install the same package of size F at once, with the server's
 // upload capped at U and each client's at u; in the same run the same N
 // clients fetch the archive over plain HTTP from a server capped at U, and,
-// when aria2c and transmission-daemon are installed, aria2 and Transmission
-// (in a network namespace of its own) do the same swarm as seeder and
-// leechers. It prints one row per method and N with the time until the last
-// client is done and its ratio to the Kumar–Ross lower bound
+// when aria2c, transmission-daemon and libtorrent's Python module are
+// installed, aria2, Transmission (in a network namespace of its own) and
+// libtorrent (twice: the second time with the seeder super-seeding) do the
+// same swarm as seeder and leechers. It prints one row per method and N
+// with the time until the last client is done and its ratio to the
+// Kumar–Ross lower bound
 // T_min = max(F/U, F/d, N·F/(U + N·u)) (d, the client download capacity, is
 // unlimited here, so F/d = 0).
 //
@@ -50,11 +52,15 @@ type Options struct {
 	// Transmission adds a row with transmission-daemon as seeder and
 	// leechers, in a network namespace of its own (transmission.go).
 	Transmission bool
-	BinDir       string
-	Keep         bool
-	Timeout      time.Duration // per row
-	Stdout       io.Writer
-	Stderr       io.Writer
+	// Libtorrent adds the libtorrent rows (libtorrent.go): libtorrent as
+	// seeder and leechers, and again with the seeder super-seeding, after
+	// a check that its caps bind.
+	Libtorrent bool
+	BinDir     string
+	Keep       bool
+	Timeout    time.Duration // per row
+	Stdout     io.Writer
+	Stderr     io.Writer
 	// Net runs bench-net: the Methods for every N and every round trip in
 	// RTTs, on hosts that are network namespaces (netbench.go).
 	Net     bool
@@ -152,6 +158,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	httpMax := fs.Int("http-max-n", 16, "run the HTTP baseline only for N up to this")
 	noAria := fs.Bool("no-aria2", false, "leave out the aria2 row even when aria2c is installed")
 	noTr := fs.Bool("no-transmission", false, "leave out the Transmission row even when transmission-daemon is installed")
+	noLt := fs.Bool("no-libtorrent", false, "leave out the libtorrent rows (and their cap check) even when "+ltPython+" has the libtorrent module")
 	bin := fs.String("bin", "", "directory with dist-server and dist-client (default: next to this program, then ./bin)")
 	keep := fs.Bool("keep", false, "keep the work directory")
 	timeout := fs.Duration("timeout", 4*time.Minute, "give up on a row after this long")
@@ -181,7 +188,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if *many != "" || *seeders != "" {
 		return manyMain(*many, *seeders, findBin(*bin), *keep, stdout, stderr)
 	}
-	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
+	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Libtorrent: !*noLt, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
 		Net: *netMode, JSON: *jsonOut}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -357,6 +364,12 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 			o.Transmission = false
 		}
 	}
+	if o.Libtorrent {
+		if err := libtorrentUsable(); err != nil {
+			fmt.Fprintf(o.Stderr, "dist-bench: leaving out the libtorrent rows: %v\n", err)
+			o.Libtorrent = false
+		}
+	}
 	var rows []Row
 	var errs []error
 	add := func(r Row, err error) {
@@ -366,32 +379,46 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 		}
 		rows = append(rows, r)
 	}
+	// measure runs one row of method with n clients.
+	measure := func(method string, n int, run func(dir string) (Row, error)) error {
+		fmt.Fprintf(o.Stderr, "%s, N=%d ...\n", method, n)
+		r, err := run(filepath.Join(work, fmt.Sprintf("%s-%d", strings.ReplaceAll(method, " ", "-"), n)))
+		r.Method, r.N, r.F, r.U, r.UC, r.Bound = method, n, o.F, o.U, o.u, Bound(n, o.F, o.U, o.u)
+		add(r, err)
+		return err
+	}
+	if o.Libtorrent && ctx.Err() == nil {
+		// Once a run: rows whose caps do not bind would measure nothing.
+		if err := measure(methodLibtorrentCheck, 1, func(dir string) (Row, error) { return ltCapCheck(ctx, o, pkg, dir) }); err != nil {
+			fmt.Fprintf(o.Stderr, "dist-bench: leaving out the libtorrent rows: cap check: %v\n", err)
+			o.Libtorrent = false
+		}
+	}
 	for _, n := range o.Ns {
-		base := Row{N: n, F: o.F, U: o.U, UC: o.u, Bound: Bound(n, o.F, o.U, o.u)}
 		if ctx.Err() != nil {
 			break
 		}
-		fmt.Fprintf(o.Stderr, "distpac, N=%d ...\n", n)
-		r, err := runDistpac(ctx, o, loopbackLayout(n, true), pkg, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
-		r.Method, r.N, r.F, r.U, r.UC, r.Bound = "distpac", base.N, base.F, base.U, base.UC, base.Bound
-		add(r, err)
+		distpacDir := filepath.Join(work, fmt.Sprintf("distpac-%d", n))
+		measure("distpac", n, func(string) (Row, error) { return runDistpac(ctx, o, loopbackLayout(n, true), pkg, distpacDir) })
 		if o.HTTP && n <= o.HTTPMaxN {
-			fmt.Fprintf(o.Stderr, "http, N=%d ...\n", n)
-			r, err := runHTTP(ctx, o, n, filepath.Join(work, fmt.Sprintf("distpac-%d", n)))
-			r.Method, r.N, r.F, r.U, r.UC, r.Bound = "http", base.N, base.F, base.U, base.UC, base.Bound
-			add(r, err)
+			measure("http", n, func(string) (Row, error) { return runHTTP(ctx, o, n, distpacDir) })
 		}
 		if o.Aria2 && haveAria2() {
-			fmt.Fprintf(o.Stderr, "aria2, N=%d ...\n", n)
-			r, err := runAria2(ctx, o, loopbackLayout(n, false), pkg, filepath.Join(work, fmt.Sprintf("aria2-%d", n)))
-			r.Method, r.N, r.F, r.U, r.UC, r.Bound = "aria2", base.N, base.F, base.U, base.UC, base.Bound
-			add(r, err)
+			measure("aria2", n, func(dir string) (Row, error) { return runAria2(ctx, o, loopbackLayout(n, false), pkg, dir) })
 		}
 		if o.Transmission {
-			fmt.Fprintf(o.Stderr, "transmission, N=%d ...\n", n)
-			r, err := runTransmission(ctx, o, n, pkg, filepath.Join(work, fmt.Sprintf("transmission-%d", n)))
-			r.Method, r.N, r.F, r.U, r.UC, r.Bound = "transmission", base.N, base.F, base.U, base.UC, base.Bound
-			add(r, err)
+			measure("transmission", n, func(dir string) (Row, error) { return runTransmission(ctx, o, n, pkg, dir) })
+		}
+		if o.Libtorrent {
+			for _, super := range []bool{false, true} {
+				method := methodLibtorrent
+				if super {
+					method = methodLibtorrentSuper
+				}
+				measure(method, n, func(dir string) (Row, error) {
+					return runLibtorrent(ctx, o, loopbackLayout(n, true), pkg, dir, super)
+				})
+			}
 		}
 	}
 	if ctx.Err() == nil {

@@ -108,6 +108,17 @@ func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, h ho
 	return srv, row, filepath.Join(home, "archives", row.Archive), nil
 }
 
+// exited reports whether the process has ended, and how, without waiting.
+func (p *proc) exited() (bool, error) {
+	select {
+	case err := <-p.done:
+		p.done <- err // stop reads it again
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
 // stop ends the process by its PID: SIGTERM, then SIGKILL after a grace.
 func (p *proc) stop() {
 	p.cmd.Process.Signal(syscall.SIGTERM)

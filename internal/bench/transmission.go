@@ -195,6 +195,11 @@ func runTransmission(ctx context.Context, o Options, n int, pkg, dir string) (Ro
 // tail returns about the last n bytes of a file, on one line.
 func tail(path string, n int) string {
 	b, _ := os.ReadFile(path)
+	return tailText(b, n)
+}
+
+// tailText is about the last n bytes of b, on one line.
+func tailText(b []byte, n int) string {
 	if len(b) > n {
 		b = b[len(b)-n:]
 	}
@@ -541,11 +546,8 @@ func trWaitRPC(ctx context.Context, d *trDaemon) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	return trPoll(ctx, d.name+"'s RPC", func() (bool, error) {
-		select {
-		case err := <-d.proc.done:
-			d.proc.done <- err // stop reads it again
+		if exited, err := d.proc.exited(); exited {
 			return false, fmt.Errorf("transmission-daemon exited: %v (see %s.log)", err, d.name)
-		default:
 		}
 		return d.rpc.call(ctx, "session-get", nil, nil) == nil, nil
 	})
