@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,14 +40,12 @@ type fileStorage struct {
 	storage.ClientImplCloser
 	dir string
 
-	budget *bufferBudget // for unfinished pieces in memory (piecebuf.go)
-
 	mu    sync.Mutex
 	files map[metainfo.Hash]*openFile // the open torrents' files; guarded by mu
 }
 
 func newFileStorage(inner storage.ClientImplCloser, dir string) *fileStorage {
-	return &fileStorage{ClientImplCloser: inner, dir: dir, files: map[metainfo.Hash]*openFile{}, budget: newBufferBudget(DefaultPieceBufferBudget)}
+	return &fileStorage{ClientImplCloser: inner, dir: dir, files: map[metainfo.Hash]*openFile{}}
 }
 
 func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
@@ -58,7 +55,7 @@ func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih m
 	}
 	var h *openFile
 	if len(info.Files) == 0 && info.Name == filepath.Base(info.Name) {
-		h = &openFile{final: filepath.Join(s.dir, info.Name), budget: s.budget, bufs: map[int64]*pieceBuf{}}
+		h = &openFile{final: filepath.Join(s.dir, info.Name)}
 		s.mu.Lock()
 		s.files[ih] = h
 		s.mu.Unlock()
@@ -99,9 +96,6 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 	if h == nil {
 		return errors.New("torrent storage is not open")
 	}
-	if err := h.flushRange(off, int64(len(b))); err != nil {
-		return err
-	}
 	f := h.get(true)
 	if f == nil {
 		return fmt.Errorf("cannot open %s.part for writing", h.final)
@@ -125,10 +119,6 @@ type openFile struct {
 	checked  time.Time  // when f was last seen linked; guarded by mu
 	old      []*os.File // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
 	closed   bool       // guarded by mu
-
-	budget *bufferBudget
-	bmu    sync.Mutex
-	bufs   map[int64]*pieceBuf // unfinished pieces by offset in the file; guarded by bmu
 }
 
 // linkCheck is how often a cached descriptor is checked for a file that
@@ -226,7 +216,6 @@ func unlinked(st fs.FileInfo) bool {
 }
 
 func (o *openFile) close() error {
-	flushErr := o.flushRange(0, math.MaxInt64)
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed = true
@@ -236,7 +225,7 @@ func (o *openFile) close() error {
 		errs = append(errs, f.Close())
 	}
 	o.old = nil
-	return errors.Join(append(errs, flushErr)...)
+	return errors.Join(errs...)
 }
 
 // piece wraps one of the library's pieces. Without a file of our own
@@ -259,9 +248,6 @@ type filePiece struct {
 // ReadAt and WriteAt get offsets within the piece, as the library's pieces
 // do.
 func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
-	if err := p.file.syncPiece(p.off); err != nil {
-		return 0, err
-	}
 	f := p.file.get(false)
 	if f == nil {
 		return p.PieceImpl.ReadAt(b, off)
@@ -280,21 +266,12 @@ func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
 }
 
 func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
-	if off+int64(len(b)) > p.len {
-		return 0, io.ErrShortWrite
-	}
-	if n, err, ok := p.file.writeBuffered(p, b, off); ok {
-		return n, err
-	}
-	return p.writeThrough(b, off)
-}
-
-// writeThrough writes to the file, or through the library's piece when the
-// file is not ours to write.
-func (p *filePiece) writeThrough(b []byte, off int64) (int, error) {
 	f := p.file.get(true)
 	if f == nil {
 		return p.PieceImpl.WriteAt(b, off)
+	}
+	if off+int64(len(b)) > p.len {
+		return 0, io.ErrShortWrite
 	}
 	return f.WriteAt(b, p.off+off)
 }
@@ -302,9 +279,6 @@ func (p *filePiece) writeThrough(b []byte, off int64) (int, error) {
 // WriteTo writes the piece out for hashing; a file that is short or
 // missing yields fewer bytes (the hash then fails), holes read as zeros.
 func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
-	if n, err, ok := p.file.hashBuffered(p.off, w); ok {
-		return n, err
-	}
 	f := p.file.get(false)
 	if f == nil {
 		if wt, ok := p.PieceImpl.(io.WriterTo); ok {
@@ -317,18 +291,6 @@ func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
 		err = nil
 	}
 	return n, err
-}
-
-// MarkComplete and MarkNotComplete end the piece's buffer: its bytes are in
-// the file, or were bad.
-func (p *filePiece) MarkComplete() error {
-	p.file.dropBuffer(p.off)
-	return p.PieceImpl.MarkComplete()
-}
-
-func (p *filePiece) MarkNotComplete() error {
-	p.file.dropBuffer(p.off)
-	return p.PieceImpl.MarkNotComplete()
 }
 
 // pieceWriterTo is a piece that can write itself out (the file storage's

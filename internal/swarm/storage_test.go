@@ -28,15 +28,8 @@ func randomTorrent(t *testing.T, size int) ([]byte, *metainfo.Info) {
 	return data, info
 }
 
-// openPieces opens the torrent through fileStorage and returns its pieces.
+// pieces opens the torrent through fileStorage and returns its pieces.
 func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceImpl, storage.TorrentImpl) {
-	ps, ti, _ := openPiecesBudget(t, dir, info, DefaultPieceBufferBudget)
-	return ps, ti
-}
-
-// openPiecesBudget is openPieces with piece buffers of budget bytes, and
-// the fileStorage.
-func openPiecesBudget(t *testing.T, dir string, info *metainfo.Info, budget int64) ([]storage.PieceImpl, storage.TorrentImpl, *fileStorage) {
 	t.Helper()
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
@@ -44,9 +37,7 @@ func openPiecesBudget(t *testing.T, dir string, info *metainfo.Info, budget int6
 		PieceCompletion: newPieceStates(),
 	})
 	t.Cleanup(func() { inner.Close() })
-	fs := newFileStorage(inner, dir)
-	fs.budget = newBufferBudget(budget)
-	ti, err := fs.OpenTorrent(context.Background(), info, metainfo.Hash{1})
+	ti, err := newFileStorage(inner, dir).OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +50,7 @@ func openPiecesBudget(t *testing.T, dir string, info *metainfo.Info, budget int6
 			ps = append(ps, ti.Piece(info.Piece(i)))
 		}
 	}
-	return ps, ti, fs
+	return ps, ti
 }
 
 // Chunks written through the pieces land in the partial file at their
