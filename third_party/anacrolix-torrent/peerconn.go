@@ -510,7 +510,10 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 		cn.t.incPieceAvailability(piece)
 	}
 	cn._peerPieces.Add(uint32(piece))
-	if cn.t.wantPieceIndex(piece) {
+	// distpac patch: with the queue at this peer full (and interest already shown) the update would
+	// compute the desired requests over every piece and add none; the piece is considered when the
+	// queue drains.
+	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || !cn.requestQueueFull()) {
 		cn.onNeedUpdateRequests("have")
 	}
 	cn.peerPiecesChanged()
@@ -1950,6 +1953,12 @@ func (c *PeerConn) cancelAllRequests() {
 
 func (p *PeerConn) uncancelledRequests() uint64 {
 	return p.requestState.Requests.GetCardinality()
+}
+
+// requestQueueFull reports whether no request could be added to this peer's queue (distpac patch).
+func (p *PeerConn) requestQueueFull() bool {
+	pending := p.requestState.Requests.GetCardinality() + p.requestState.Cancelled.GetCardinality()
+	return maxRequests(pending) >= p.nominalMaxRequests()
 }
 
 func (p *PeerConn) isLowOnRequests() bool {
