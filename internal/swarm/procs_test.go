@@ -1,6 +1,12 @@
 package swarm
 
-import "testing"
+import (
+	"context"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+)
 
 func TestProcsGovernor(t *testing.T) {
 	const mb = 1 << 20
@@ -28,4 +34,48 @@ func TestProcsGovernor(t *testing.T) {
 			}
 		})
 	}
+}
+
+// GovernProcs drops an idle process to one processor and gives every core
+// back when its context ends; with GOMAXPROCS in the environment it leaves
+// the process alone.
+func TestGovernProcs(t *testing.T) {
+	most := runtime.GOMAXPROCS(0)
+	if most < 2 {
+		t.Skip("one processor: nothing to govern")
+	}
+	waitFor := func(want int, within time.Duration) int {
+		deadline := time.Now().Add(within)
+		for {
+			got := runtime.GOMAXPROCS(0)
+			if got == want || time.Now().After(deadline) {
+				return got
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	t.Run("idle", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		GovernProcs(ctx)
+		if got := waitFor(1, procsLowTicks*procsTick+2*time.Second); got != 1 {
+			cancel()
+			t.Fatalf("idle for %d ticks: GOMAXPROCS %d, want 1", procsLowTicks, got)
+		}
+		cancel()
+		if got := waitFor(most, 2*time.Second); got != most {
+			t.Fatalf("after the context ended: GOMAXPROCS %d, want %d", got, most)
+		}
+	})
+
+	t.Run("environment", func(t *testing.T) {
+		t.Setenv("GOMAXPROCS", strconv.Itoa(most))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		GovernProcs(ctx)
+		time.Sleep(procsLowTicks*procsTick + 500*time.Millisecond)
+		if got := runtime.GOMAXPROCS(0); got != most {
+			t.Fatalf("GOMAXPROCS set in the environment, yet changed to %d", got)
+		}
+	})
 }
