@@ -91,13 +91,12 @@ type PeerConn struct {
 	PeerExtensionIDs map[pp.ExtensionName]pp.ExtensionNumber
 	PeerClientName   atomic.Value
 	uploadTimer      *time.Timer
-	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunk,
-	// and when they are due (see upload). Guarded by the client lock.
+	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunk
+	// (see upload). Guarded by the client lock.
 	uploadReservation *rate.Reservation
-	uploadDue         time.Time
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
-	pex               pexConnState
+	pex              pexConnState
 
 	// The pieces the peer has claimed to have.
 	_peerPieces roaring.Bitmap
@@ -1237,9 +1236,9 @@ another:
 				if !res.OK() {
 					panic(fmt.Sprintf("upload rate limiter burst size < %d", r.Length))
 				}
-				c.uploadReservation, c.uploadDue = res, now.Add(res.DelayFrom(now))
+				c.uploadReservation = res
 			}
-			if wait := c.uploadDue.Sub(now); wait > 0 {
+			if wait := c.uploadReservation.DelayFrom(now); wait > 0 {
 				c.setRetryUploadTimer(wait)
 				// Hard to say what to return here.
 				return true

@@ -358,8 +358,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		if requestHeap.Len() == 0 {
 			break
 		}
-		numPending := maxRequests(current.Requests.GetCardinality() + current.Cancelled.GetCardinality())
-		if numPending >= p.nominalMaxRequests() {
+		if p.requestQueueFull() { // distpac patch: the test shared with peerSentHave
 			break
 		}
 		req := heap.Pop(requestHeap)
