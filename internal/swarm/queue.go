@@ -45,6 +45,19 @@ const publisherVersion = "distpac-server reqq="
 // uplink scarce (upload_rate_limit) asks for it.
 const DefaultPublisherQueue = 4
 
+// publisherSuggestions is how many pieces a capped publisher keeps
+// suggested (BEP 6) to each client it serves and not yet asked for, at
+// least: a client that queues more pieces at once gets as many (third_party
+// patch 10). The client asks for suggested pieces first, in the order
+// given, so the publisher hands out every piece once before any twice.
+// Measured with bench-net (N=32, 1 MiB/s links, F=16 MiB): publisher
+// egress 1.28-1.35 F -> 1.17-1.21 F at 20 ms and 1.23 -> 1.22-1.24 F at
+// 100 ms, no piece sent twice before every piece was out once (64 of 257
+// were before); 3 kept the client's next batch suggested too, but a
+// suggestion could wait behind newer ones for seconds (fixed by the order)
+// and the publisher ran out of unsent pieces early (1.53-1.58 F).
+const publisherSuggestions = 1
+
 // peerQueue caps the chunk requests this client keeps queued at any peer.
 // The library would queue up to the peer's reqq (1024 chunks, 16 MiB), and
 // a peer holds the data of queued requests in memory while its capped

@@ -180,6 +180,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.PublisherQueue > 0 {
 		tc.ExtendedHandshakeClientVersion = publisherName(cfg.PublisherQueue, cfg.UploadRate/int64(tc.EstablishedConnsPerTorrent))
+		tc.SuggestPieces = publisherSuggestions
 	}
 	queues := &requestQueues{}
 	tc.Callbacks.ReadExtendedHandshake = queues.onHandshake

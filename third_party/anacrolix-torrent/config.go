@@ -169,6 +169,9 @@ type ClientConfig struct {
 	// the connection (a peer that requests and never reads would otherwise hold the data read
 	// for it for ever).
 	PeerWriteTimeout time.Duration
+	// distpac patch (suggest.go): when > 0, a seed keeps this many pieces suggested (BEP 6) to
+	// each peer it serves, the pieces given out least often first.
+	SuggestPieces int
 
 	// The IP addresses as our peers should see them. May differ from the
 	// local interfaces due to NAT or other network configurations.

@@ -96,7 +96,14 @@ type PeerConn struct {
 	uploadReservation *rate.Reservation
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
-	pex              pexConnState
+	// distpac patch (suggest.go): pieces this seed assigned to the peer and the peer has not
+	// announced yet; those of them suggested and not asked for yet; pieces the peer suggested to
+	// us. Guarded by the client lock.
+	suggestOut     roaring.Bitmap
+	suggestPending roaring.Bitmap
+	suggestedSeq   []uint32 // suggestedCount when each piece was suggested, 0 if never
+	suggestedCount uint32
+	pex            pexConnState
 
 	// The pieces the peer has claimed to have.
 	_peerPieces roaring.Bitmap
@@ -260,6 +267,7 @@ func (cn *PeerConn) utp() bool {
 
 func (cn *PeerConn) onClose() {
 	cn.dropUploadReservation() // distpac patch
+	cn.dropSuggestions()       // distpac patch
 	if cn.pex.IsEnabled() {
 		cn.pex.Close()
 	}
@@ -509,6 +517,7 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 		cn.t.incPieceAvailability(piece)
 	}
 	cn._peerPieces.Add(uint32(piece))
+	cn.suggestionsAnnounced(piece) // distpac patch
 	// distpac patch: with the queue at this peer full (and interest already shown) the update would
 	// compute the desired requests over every piece and add none; the piece is considered when the
 	// queue drains.
@@ -571,6 +580,7 @@ func (cn *PeerConn) peerSentBitfield(bf []bool) error {
 	if shouldUpdateRequests {
 		cn.onNeedUpdateRequests("bitfield")
 	}
+	cn.settleSuggestions() // distpac patch
 	// We didn't guard this before, I see no reason to do it now.
 	cn.peerPiecesChanged()
 	return nil
@@ -603,6 +613,8 @@ func (cn *PeerConn) peerHasAllPiecesTriggers() {
 
 func (cn *PeerConn) onPeerSentHaveAll() error {
 	cn.onPeerHasAllPieces()
+	cn.suggestOut.Clear() // distpac patch: a seed needs no suggestions
+	cn.suggestPending.Clear()
 	return nil
 }
 
@@ -751,6 +763,7 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	// reservation at a time.
 	value := &peerRequestState{}
 	c.peerRequests[r] = value
+	c.countRequestedPiece(int(r.Index)) // distpac patch (suggest.go)
 	c.peerRequestsUnserved++
 	if startFetch {
 		c.startPeerRequestServer()
@@ -1031,6 +1044,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			})
 		case pp.Suggest:
 			torrent.Add("suggests received", 1)
+			c.peerSuggested(int(msg.Index)) // distpac patch
 			log.Fmsg("peer suggested piece %d", msg.Index).AddValues(c, msg.Index).LogLevel(log.Debug, c.t.logger)
 			c.onNeedUpdateRequests("suggested")
 		case pp.HaveAll:

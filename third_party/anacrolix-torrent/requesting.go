@@ -133,6 +133,14 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 	rightPeer := rightRequestState.peer.Value()
 	// Prefer chunks already requested from this peer.
 	ml = ml.Bool(rightPeer == p.peer, leftPeer == p.peer)
+	// distpac patch: then pieces the peer suggested (suggest.go).
+	if seq := p.peer.suggestedSeq; seq != nil {
+		l, r := seq[leftPieceIndex], seq[rightPieceIndex]
+		ml = ml.Bool(r != 0, l != 0)
+		if l != 0 && r != 0 {
+			ml = ml.Uint64(uint64(l), uint64(r)) // in the order suggested
+		}
+	}
 	// Prefer unrequested chunks.
 	ml = ml.Bool(rightPeer == nil, leftPeer == nil)
 	if ml.Ok() {

@@ -93,6 +93,10 @@ type Torrent struct {
 
 	// The order pieces are requested if there's no stronger reason like availability or priority.
 	pieceRequestOrder []int
+	// distpac patch (suggest.go): how many peers each piece was assigned to.
+	suggestGiven []uint32
+	suggestLast  []uint32 // suggestCount when each piece was last assigned
+	suggestCount uint32
 	// Values are the piece indices that changed.
 	pieceStateChanges pubsub.PubSub[PieceStateChange]
 	// The size of chunks to request from peers over the wire. This is

@@ -1,0 +1,103 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// TestPublisherAssignsPieces: a capped publisher tells each client it
+// serves which pieces to ask it for (third_party patch 10), so clients
+// that download at once from it and from each other get each piece from
+// it once, not the same piece twice. Without the suggestions each client
+// picked from the pieces nobody had by its own random order, and two of
+// them often asked for the same one.
+func TestPublisherAssignsPieces(t *testing.T) {
+	const size = 4 << 20
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	publisher, torrent := cappedPublisher(t, ctx, size)
+	clients := make([]*Engine, PublisherSlots)
+	for i := range clients {
+		clients[i] = newEngine(t, t.TempDir(), 4<<20)
+	}
+	errs := make(chan error, len(clients))
+	for i, c := range clients {
+		peers := []netip.AddrPort{loopback(publisher)}
+		for j, o := range clients {
+			if j != i {
+				peers = append(peers, loopback(o))
+			}
+		}
+		go func() { errs <- c.Download(ctx, torrent, peers, nil) }()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	up := publisher.Stats().Uploaded
+	t.Logf("publisher sent %.3f F", float64(up)/size)
+	if up > size*11/10 {
+		t.Errorf("publisher sent %d bytes for a %d-byte package (%.3f F): it sent pieces twice", up, size, float64(up)/size)
+	}
+}
+
+// TestPublisherSurvivesEarlyClose: a connection that ends in its handshake
+// (here: for a torrent the publisher does not have) is closed before it has
+// a torrent, and the capped publisher's close of it must not touch the
+// torrent's piece assignments (it did, and crashed dist-server).
+func TestPublisherSurvivesEarlyClose(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	publisher, torrent := cappedPublisher(t, ctx, 256<<10)
+	for range 3 {
+		c, err := net.DialTimeout("tcp", loopback(publisher).String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := append([]byte("\x13BitTorrent protocol"), make([]byte, 8)...)
+		hs[20+7] |= 0x04                                   // the fast extension
+		hs = append(hs, bytes.Repeat([]byte{0xab}, 20)...) // an infohash it does not seed
+		hs = append(hs, []byte("-XX0000-000000000000")...)
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		c.Write(hs)
+		io.Copy(io.Discard, c) // until the publisher closes it
+		c.Close()
+	}
+	leecher := newEngine(t, t.TempDir(), 0)
+	if err := leecher.Download(ctx, torrent, []netip.AddrPort{loopback(publisher)}, nil); err != nil {
+		t.Fatalf("download after the early closes: %v", err)
+	}
+}
+
+// cappedPublisher seeds a package of size random bytes as dist-server does
+// when its upload is capped (2 MiB/s here): PublisherSlots connections, the
+// short request queue, piece suggestions.
+func cappedPublisher(t *testing.T, ctx context.Context, size int) (*Engine, []byte) {
+	t.Helper()
+	seedDir := t.TempDir()
+	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, size)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	publisher, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		UploadRate: 2 << 20, PublisherQueue: DefaultPublisherQueue, PeersPerTorrent: PublisherSlots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { publisher.Close() })
+	if _, err := publisher.Seed(ctx, meta.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	return publisher, meta.Torrent
+}
