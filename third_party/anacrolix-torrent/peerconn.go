@@ -103,6 +103,7 @@ type PeerConn struct {
 	suggestPending roaring.Bitmap
 	suggestedSeq   []uint32 // suggestedCount when each piece was suggested, 0 if never
 	suggestedCount uint32
+	suggestSettled bool // the first bitfield was settled (settleSuggestions)
 	pex            pexConnState
 
 	// The pieces the peer has claimed to have.
@@ -541,6 +542,7 @@ func (cn *PeerConn) peerSentBitfield(bf []bool) error {
 	bm := boolSliceToBitmap(bf)
 	if cn.t.haveInfo() && pieceIndex(bm.GetCardinality()) == cn.t.numPieces() {
 		cn.onPeerHasAllPieces()
+		cn.dropSuggestions() // distpac patch
 		return nil
 	}
 	if !bm.IsEmpty() {
@@ -613,8 +615,7 @@ func (cn *PeerConn) peerHasAllPiecesTriggers() {
 
 func (cn *PeerConn) onPeerSentHaveAll() error {
 	cn.onPeerHasAllPieces()
-	cn.suggestOut.Clear() // distpac patch: a seed needs no suggestions
-	cn.suggestPending.Clear()
+	cn.dropSuggestions() // distpac patch: a seed needs none; what it was assigned is given back
 	return nil
 }
 

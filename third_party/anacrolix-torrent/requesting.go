@@ -133,7 +133,10 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 	rightPeer := rightRequestState.peer.Value()
 	// Prefer chunks already requested from this peer.
 	ml = ml.Bool(rightPeer == p.peer, leftPeer == p.peer)
-	// distpac patch: then pieces the peer suggested (suggest.go).
+	// Prefer unrequested chunks.
+	ml = ml.Bool(rightPeer == nil, leftPeer == nil)
+	// distpac patch: then pieces the peer suggested (suggest.go), below unrequested ones so that
+	// in the endgame a suggestion does not steal a chunk already asked of another peer.
 	if seq := p.peer.suggestedSeq; seq != nil {
 		l, r := seq[leftPieceIndex], seq[rightPieceIndex]
 		ml = ml.Bool(r != 0, l != 0)
@@ -141,8 +144,6 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 			ml = ml.Uint64(uint64(l), uint64(r)) // in the order suggested
 		}
 	}
-	// Prefer unrequested chunks.
-	ml = ml.Bool(rightPeer == nil, leftPeer == nil)
 	if ml.Ok() {
 		return ml.MustLess()
 	}

@@ -35,10 +35,7 @@ func (cn *PeerConn) refillSuggestions() {
 	if all, known := cn.peerHasAllPieces(); all || !known {
 		return
 	}
-	if len(t.suggestGiven) != t.numPieces() {
-		t.suggestGiven = make([]uint32, t.numPieces())
-		t.suggestLast = make([]uint32, t.numPieces())
-	}
+	t.initSuggestions()
 	// A peer that queues more than one piece at a time (a deeper queue for a longer round trip)
 	// gets as many suggestions as it queues, so that its next batch is all suggested pieces.
 	want = max(want, cn.piecesRequested())
@@ -53,6 +50,14 @@ func (cn *PeerConn) refillSuggestions() {
 		t.suggestCount++
 		t.suggestLast[p] = t.suggestCount
 		cn.write(pp.Message{Type: pp.Suggest, Index: pp.Integer(p)})
+	}
+}
+
+// initSuggestions sizes the torrent's counts once its info is known.
+func (t *Torrent) initSuggestions() {
+	if len(t.suggestGiven) != t.numPieces() {
+		t.suggestGiven = make([]uint32, t.numPieces())
+		t.suggestLast = make([]uint32, t.numPieces())
 	}
 }
 
@@ -102,9 +107,10 @@ func (cn *PeerConn) leastGivenPiece() int {
 // is given another; one not suggested counts as given to it.
 func (cn *PeerConn) countRequestedPiece(piece int) {
 	t := cn.t
-	if t.cl.config.SuggestPieces <= 0 || len(t.suggestGiven) != t.numPieces() || piece < 0 || piece >= len(t.suggestGiven) {
+	if t.cl.config.SuggestPieces <= 0 || !t.haveInfo() || piece < 0 || piece >= t.numPieces() {
 		return
 	}
+	t.initSuggestions()
 	if cn.suggestPending.CheckedRemove(uint32(piece)) {
 		cn.refillSuggestions()
 	} else if cn.suggestOut.CheckedAdd(uint32(piece)) {
@@ -121,9 +127,15 @@ func (cn *PeerConn) suggestionsAnnounced(piece int) {
 	}
 }
 
-// settleSuggestions is for a bitfield: suggestions made before it came (they go out with the
-// handshake) may be pieces the peer had all along, which were then not given to it.
+// settleSuggestions is for the peer's first bitfield: suggestions made before it came (they go out
+// with the handshake) may be pieces the peer had all along, which were then not given to it. Later
+// bitfields (the library takes them at any time) change nothing here: a peer could otherwise
+// announce pieces it was sent as had all along.
 func (cn *PeerConn) settleSuggestions() {
+	if cn.suggestSettled {
+		return
+	}
+	cn.suggestSettled = true
 	had := roaring.And(&cn.suggestOut, &cn._peerPieces)
 	if had.IsEmpty() {
 		return
