@@ -149,6 +149,12 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 			}
 		}
 		limit = publisherDepth(queue, rate, rtt, pieceChunks)
+		if pc != nil {
+			pc.SetScarceSeed(rate) // asked last for what others have (third_party patch 11)
+		}
+		if pc != nil {
+			pc.SetScarceSeed(rate) // asked last for what others have (third_party patch 11)
+		}
 		for {
 			d := q.deepest.Load()
 			if int64(limit) <= d || q.deepest.CompareAndSwap(d, int64(limit)) {

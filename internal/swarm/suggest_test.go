@@ -101,3 +101,45 @@ func cappedPublisher(t *testing.T, ctx context.Context, size int) (*Engine, []by
 	}
 	return publisher, meta.Torrent
 }
+
+// TestScarceSeedAskedLast: while its other peers deliver at least the rate
+// of one of a capped publisher's slots, a client asks the publisher only for
+// what no other connected peer has, until the endgame (third_party patch
+// 11), so that the publisher's uplink goes to pieces the swarm lacks. Here
+// another seeder holds the whole package. When that seeder is fast, the
+// publisher is asked at most for the endgame's pieces (without the rule it
+// sent 0.25-0.44 F); when it is slower than a slot, the client is not held
+// to it and takes most of the package from the publisher.
+func TestScarceSeedAskedLast(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		otherRate int64
+		minUp     float64 // publisher upload ÷ F
+		maxUp     float64
+	}{
+		{"fast other seeder", 4 << 20, 0, 0.2},
+		{"slow other seeder", 96 << 10, 0.5, 1.01},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const size = 4 << 20
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			publisher, torrent := cappedPublisher(t, ctx, size) // slots of 512 KiB/s
+			otherDir := t.TempDir()
+			writeRandom(t, filepath.Join(otherDir, "pkg-1.0.0.tar.zst"), size) // the same bytes
+			other := newEngine(t, otherDir, tc.otherRate)
+			if _, err := other.Seed(ctx, torrent, true); err != nil {
+				t.Fatal(err)
+			}
+			leecher := newEngine(t, t.TempDir(), 0)
+			if err := leecher.Download(ctx, torrent, []netip.AddrPort{loopback(publisher), loopback(other)}, nil); err != nil {
+				t.Fatal(err)
+			}
+			up := float64(publisher.Stats().Uploaded) / size
+			t.Logf("publisher sent %.3f F, the other seeder %.3f F", up, float64(other.Stats().Uploaded)/size)
+			if up < tc.minUp || up > tc.maxUp {
+				t.Errorf("publisher sent %.3f F, want %.2f-%.2f F", up, tc.minUp, tc.maxUp)
+			}
+		})
+	}
+}

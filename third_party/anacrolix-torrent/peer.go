@@ -34,6 +34,10 @@ type (
 		cl *Client
 		t  *Torrent
 
+		// distpac patch (suggest.go): the upload rate of one of this seed's slots when it
+		// declared its uplink scarce (SetScarceSeed), else 0.
+		scarceSeedRate int64
+
 		legacyPeerImpl
 		peerImpl  newHotPeerImpl
 		callbacks *Callbacks
@@ -401,6 +405,9 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 		f(ReceivedUsefulDataEvent{c, msg})
 	}
 	c.lastUsefulChunkReceived = time.Now()
+	if c.scarceSeedRate == 0 {
+		t.noteOthersDelivered(len(msg.Piece), c.lastUsefulChunkReceived) // distpac patch (suggest.go)
+	}
 
 	// Need to record that it hasn't been written yet, before we attempt to do
 	// anything with it.

@@ -230,12 +230,18 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 	t.logPieceRequestOrder()
 	// Caller-provided allocation for roaring bitmap iteration.
 	var it typedRoaring.Iterator[RequestIndex]
+	askOthers := p.askOthersFirst() // distpac patch
 	t.getRequestablePieces(
 		func(ih metainfo.Hash, pieceIndex int, pieceExtra requestStrategy.PieceRequestOrderState) bool {
 			if ih != *t.canonicalShortInfohash() {
 				return true
 			}
 			if !p.peerHasPiece(pieceIndex) {
+				return true
+			}
+			// distpac patch: a scarce seed is not asked for what another peer has while the
+			// others deliver (suggest.go).
+			if askOthers && t.piece(pieceIndex).availability() > 1 {
 				return true
 			}
 			requestHeap.pieceStates[pieceIndex].Set(pieceExtra)

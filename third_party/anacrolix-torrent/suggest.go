@@ -1,8 +1,10 @@
 package torrent
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
+	"time"
 
 	"github.com/RoaringBitmap/roaring"
 
@@ -177,4 +179,40 @@ func (cn *PeerConn) peerSuggested(piece int) {
 		cn.suggestedCount++
 		cn.suggestedSeq[piece] = cn.suggestedCount
 	}
+}
+
+// SetScarceSeed marks the peer as a seed whose uplink is scarce, slotRate bytes/s for each peer it
+// serves (distpac patch). While the other peers together deliver at least that rate, it is asked
+// only for pieces no other connected peer has (until the endgame): its uplink then goes to what the
+// swarm lacks. A client whose other peers are slower (one slow peer with every piece) is not held
+// to them.
+func (cn *PeerConn) SetScarceSeed(slotRate int64) {
+	cn.scarceSeedRate = max(slotRate, 0)
+}
+
+// othersRateWindow is the time constant of the others' delivery rate.
+const othersRateWindow = time.Second
+
+// noteOthersDelivered adds n bytes received at now from a peer that is not a scarce seed.
+func (t *Torrent) noteOthersDelivered(n int, now time.Time) {
+	t.othersRate = t.othersRateAt(now) + float64(n)/othersRateWindow.Seconds()
+	t.othersAt = now
+}
+
+// othersRateAt is the others' delivery rate, bytes/s, decayed to now.
+func (t *Torrent) othersRateAt(now time.Time) float64 {
+	if t.othersAt.IsZero() {
+		return 0
+	}
+	return t.othersRate * math.Exp(-now.Sub(t.othersAt).Seconds()/othersRateWindow.Seconds())
+}
+
+// askOthersFirst is whether pieces other peers have are left out of the requests to this peer:
+// it is a scarce seed, the others deliver at least its slot rate, and the download is not in its
+// endgame.
+func (cn *PeerConn) askOthersFirst() bool {
+	t := cn.t
+	return cn.scarceSeedRate > 0 &&
+		t.numPieces()-t.numPiecesCompleted() > endgamePieces &&
+		t.othersRateAt(time.Now()) >= float64(cn.scarceSeedRate)
 }

@@ -97,6 +97,10 @@ type Torrent struct {
 	suggestGiven []uint32
 	suggestLast  []uint32 // suggestCount when each piece was last assigned
 	suggestCount uint32
+	// distpac patch (suggest.go): the rate of useful data from peers that are not scarce seeds,
+	// decayed over othersRateWindow, as of othersAt.
+	othersRate float64
+	othersAt   time.Time
 	// Values are the piece indices that changed.
 	pieceStateChanges pubsub.PubSub[PieceStateChange]
 	// The size of chunks to request from peers over the wire. This is
