@@ -142,6 +142,7 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 		pieceChunks := 1
 		if pc != nil {
 			rtt, _ = minRTT(pc.NetConn()) // none known: the depth asked for at zero round trip
+			pc.SetScarceSeed(rate)        // asked last for what others have (third_party patch 11)
 			if t := pc.Torrent(); t != nil {
 				if info := t.Info(); info != nil && info.PieceLength > 0 {
 					pieceChunks = int((info.PieceLength + chunkSize - 1) / chunkSize)
@@ -149,12 +150,6 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 			}
 		}
 		limit = publisherDepth(queue, rate, rtt, pieceChunks)
-		if pc != nil {
-			pc.SetScarceSeed(rate) // asked last for what others have (third_party patch 11)
-		}
-		if pc != nil {
-			pc.SetScarceSeed(rate) // asked last for what others have (third_party patch 11)
-		}
 		for {
 			d := q.deepest.Load()
 			if int64(limit) <= d || q.deepest.CompareAndSwap(d, int64(limit)) {

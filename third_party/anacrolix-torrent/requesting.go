@@ -137,12 +137,9 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 	ml = ml.Bool(rightPeer == nil, leftPeer == nil)
 	// distpac patch: then pieces the peer suggested (suggest.go), below unrequested ones so that
 	// in the endgame a suggestion does not steal a chunk already asked of another peer.
+	// In the order suggested; 0 (never suggested) wraps to the largest value, so last.
 	if seq := p.peer.suggestedSeq; seq != nil {
-		l, r := seq[leftPieceIndex], seq[rightPieceIndex]
-		ml = ml.Bool(r != 0, l != 0)
-		if l != 0 && r != 0 {
-			ml = ml.Uint64(uint64(l), uint64(r)) // in the order suggested
-		}
+		ml = ml.Uint64(uint64(seq[leftPieceIndex]-1), uint64(seq[rightPieceIndex]-1))
 	}
 	if ml.Ok() {
 		return ml.MustLess()

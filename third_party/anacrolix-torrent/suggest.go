@@ -142,12 +142,7 @@ func (cn *PeerConn) settleSuggestions() {
 	if had.IsEmpty() {
 		return
 	}
-	given := cn.t.suggestGiven
-	for it := had.Iterator(); it.HasNext(); {
-		if p := int(it.Next()); p < len(given) && given[p] > 0 {
-			given[p]--
-		}
-	}
+	cn.t.giveBack(had)
 	cn.suggestOut.AndNot(had)
 	cn.suggestPending.AndNot(had)
 	cn.refillSuggestions()
@@ -159,15 +154,19 @@ func (cn *PeerConn) dropSuggestions() {
 	if cn.suggestOut.IsEmpty() { // also when the connection closed before it had a torrent
 		return
 	}
-	given := cn.t.suggestGiven
-	it := cn.suggestOut.Iterator()
-	for it.HasNext() {
+	cn.t.giveBack(&cn.suggestOut)
+	cn.suggestOut.Clear()
+	cn.suggestPending.Clear()
+}
+
+// giveBack uncounts pieces assigned and not delivered.
+func (t *Torrent) giveBack(pieces *roaring.Bitmap) {
+	given := t.suggestGiven
+	for it := pieces.Iterator(); it.HasNext(); {
 		if p := int(it.Next()); p < len(given) && given[p] > 0 {
 			given[p]--
 		}
 	}
-	cn.suggestOut.Clear()
-	cn.suggestPending.Clear()
 }
 
 // peerSuggested records a piece the peer suggested, for the request order (lessByValue).
