@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/server"
 )
@@ -131,21 +133,17 @@ func (p *proc) stop() {
 }
 
 // peakRSS reads a live process's high-water resident set size.
-func peakRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+func peakRSS(pid int) int64 { return cli.PeakRSS(pid) }
+
+// reportedPeakRSS reads the peak RSS that a distpac command wrote into
+// path as it ended (cli.PeakRSSEnv); 0 when it wrote none.
+func reportedPeakRSS(path string) int64 {
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			f := strings.Fields(line)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseInt(f[1], 10, 64)
-				return kb << 10
-			}
-		}
-	}
-	return 0
+	n, _ := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return n
 }
 
 // cpuTime reads a live process's user plus system CPU time (its own, not
@@ -334,14 +332,14 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := c.host.command(ctx, c.env, cliBin, "--config", c.cfg, "install", "--json", "benchpkg")
+			rssFile := filepath.Join(dir, fmt.Sprintf("c%02d", i), "install.rss")
+			env := append(slices.Clip(c.env), cli.PeakRSSEnv+"="+rssFile)
+			cmd := c.host.command(ctx, env, cliBin, "--config", c.cfg, "install", "--json", "benchpkg")
 			var out, report bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &report, &out
-			err := cmd.Start()
-			if err == nil {
-				installRSS[i] = watchPeakRSS(cmd.Process.Pid, func() { err = cmd.Wait() })
-			}
+			err := cmd.Run()
 			times[i] = time.Since(t0)
+			installRSS[i] = reportedPeakRSS(rssFile)
 			if err != nil {
 				errs[i] = fmt.Errorf("client %d: %v: %s", i, err, bytes.TrimSpace(out.Bytes()))
 			}

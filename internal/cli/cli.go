@@ -120,6 +120,9 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	if path := os.Getenv(MemProfileEnv); path != "" {
 		defer writeHeapProfile(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())), stdio.Err, prog)
 	}
+	if path := os.Getenv(PeakRSSEnv); path != "" {
+		defer writePeakRSS(path, stdio.Err, prog)
+	}
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return ExitOK

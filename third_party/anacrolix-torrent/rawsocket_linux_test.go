@@ -1,0 +1,120 @@
+package torrent
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// tcpPair gives both ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (a, b *net.TCPConn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	done := make(chan net.Conn, 1)
+	go func() {
+		c, _ := l.Accept()
+		done <- c
+	}()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := <-done
+	if s == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { c.Close(); s.Close() })
+	return c.(*net.TCPConn), s.(*net.TCPConn)
+}
+
+// Bytes written through the raw writer arrive whole and in order through the raw reader, also when
+// a write is larger than the socket buffers and must wait for the reader (partial writes).
+func TestRawSocketCarriesBytes(t *testing.T) {
+	a, b := tcpPair(t)
+	w, r := rawSocketIO(a), rawSocketIO(b)
+	if _, ok := w.(rawSocket); !ok {
+		t.Fatalf("rawSocketIO of a TCP connection is %T", w)
+	}
+	want := make([]byte, 8<<20)
+	rand.Read(want)
+	errc := make(chan error, 1)
+	go func() {
+		for off := 0; off < len(want); off += 3 << 20 {
+			n, err := w.Write(want[off:min(off+3<<20, len(want))])
+			if err == nil && n != min(3<<20, len(want)-off) {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- a.CloseWrite()
+	}()
+	got, err := io.ReadAll(r) // ends at the writer's FIN: io.EOF, not an error
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes, differing from the %d written", len(got), len(want))
+	}
+}
+
+// A read deadline set on the connection holds for the raw reader, as the peer connection's
+// deadline reader needs.
+func TestRawSocketReadDeadline(t *testing.T) {
+	a, _ := tcpPair(t)
+	a.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	start := time.Now()
+	_, err := rawSocketIO(a).Read(make([]byte, 10))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v; want a deadline error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("deadline error after %v", d)
+	}
+}
+
+// Writing to a peer that has gone is an error (EPIPE or ECONNRESET), never the SIGPIPE that would
+// end the process.
+func TestRawSocketWriteToClosedPeer(t *testing.T) {
+	a, b := tcpPair(t)
+	b.SetLinger(0)
+	b.Close()
+	w := rawSocketIO(a)
+	buf := make([]byte, 64<<10)
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		_, err = w.Write(buf)
+		time.Sleep(time.Millisecond)
+	}
+	if err == nil {
+		t.Fatal("writes to a closed peer kept succeeding")
+	}
+	_, rerr := rawSocketIO(a).Read(make([]byte, 1))
+	if rerr == nil {
+		t.Fatal("read from a reset connection succeeded")
+	}
+}
+
+// Anything but a TCP connection is used as it is.
+func TestRawSocketIOOther(t *testing.T) {
+	c, s := net.Pipe()
+	defer c.Close()
+	defer s.Close()
+	if got := rawSocketIO(c); got != io.ReadWriter(c) {
+		t.Fatalf("rawSocketIO(pipe) = %T; want the pipe itself", got)
+	}
+}
