@@ -8,7 +8,7 @@ PATCHED := github.com/anacrolix/torrent
 FUZZTIME ?= 60s
 comma   := ,
 
-.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm bench-net bench-many bench-add bench-files third-party-diff clean
+.PHONY: help build demo test test-short vet fmt fuzz bench bench-swarm bench-net bench-many bench-add bench-fast bench-files third-party-diff clean
 
 help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -57,6 +57,9 @@ bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 
 	  git archive $(OLD) | tar -x -C "$$d"; (cd "$$d" && $(GO) build -o bin/ ./cmd/dist-server); old="-old-server $$d/bin/dist-server"; \
 	fi; \
 	$(BIN)/dist-bench -bin $(BIN) -add $(or $(SIZE),1GiB) -runs $(or $(RUNS),3) $$old
+
+bench-fast: build ## one fast peer: install of a 1 GiB package from one local unthrottled seeder beside curl + sha256sum + zstd -d | tar -x, 3 runs (SIZE= RUNS=)
+	$(BIN)/dist-bench -bin $(BIN) -fast $(or $(SIZE),1GiB) -runs $(or $(RUNS),3)
 
 bench-files: build ## install of one package of 10,000 small files beside tar -xf and the same script (FILES= RUNS= DIR=/dev/shm)
 	BIN=$(BIN) ./scripts/bench-files.sh

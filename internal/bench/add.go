@@ -43,22 +43,11 @@ type Timing struct {
 
 // addMain runs the publishing rows: runs runs on a size-byte package.
 func addMain(ctx context.Context, size int64, runs int, binDir, oldServer string, keep bool, stdout, stderr io.Writer) int {
-	for _, tool := range []string{"zstd", "sha256sum"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			fmt.Fprintf(stderr, "dist-bench: -add needs %s on PATH\n", tool)
-			return 1
-		}
-	}
-	dir, err := os.MkdirTemp("", "distpac-bench-add-")
-	if err != nil {
-		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
+	dir, done, ok := toolsAndWorkDir("-add", keep, stderr, "zstd", "sha256sum")
+	if !ok {
 		return 1
 	}
-	if keep {
-		fmt.Fprintf(stderr, "dist-bench: keeping %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer done()
 	rows, err := RunAdd(ctx, dir, size, runs, binDir, oldServer, stderr)
 	PrintAdd(stdout, size, rows)
 	if err != nil {
@@ -66,6 +55,27 @@ func addMain(ctx context.Context, size int64, runs int, binDir, oldServer string
 		return 1
 	}
 	return 0
+}
+
+// toolsAndWorkDir checks that the tools mode compares with are on PATH and
+// makes a work directory, removed by done unless keep is set.
+func toolsAndWorkDir(mode string, keep bool, stderr io.Writer, tools ...string) (dir string, done func(), ok bool) {
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			fmt.Fprintf(stderr, "dist-bench: %s needs %s on PATH\n", mode, tool)
+			return "", nil, false
+		}
+	}
+	dir, err := os.MkdirTemp("", "distpac-bench"+mode+"-")
+	if err != nil {
+		fmt.Fprintf(stderr, "dist-bench: %v\n", err)
+		return "", nil, false
+	}
+	if keep {
+		fmt.Fprintf(stderr, "dist-bench: keeping %s\n", dir)
+		return dir, func() {}, true
+	}
+	return dir, func() { os.RemoveAll(dir) }, true
 }
 
 // RunAdd writes the package under dir and measures runs runs.

@@ -165,7 +165,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	many := fs.String("many", "", "instead of the swarm rows: one client installs this many small packages, e.g. 250,1000")
 	seeders := fs.String("seeder-packages", "", "with -many: also start a seeder with this many packages, e.g. 10000")
 	add := fs.String("add", "", "instead of the swarm rows: time dist-server add of a package of this size beside zstd and sha256sum (add.go), e.g. 1GiB")
-	addRuns := fs.Int("runs", 3, "with -add: runs")
+	addRuns := fs.Int("runs", 3, "with -add or -fast: runs")
+	fast := fs.String("fast", "", "instead of the swarm rows: one client installs a package of this size from one local unthrottled seeder, beside curl, sha256sum and zstd -d | tar -x (fastpeer.go), e.g. 1GiB")
 	oldServer := fs.String("old-server", "", "with -add: also time this dist-server binary's add and check it gives the same archive")
 	netMode := fs.Bool("net", false, "bench-net: hosts as network namespaces (needs root), link rates set by the kernel, round trips by a delay line")
 	rtts := fs.String("rtt", "0,100ms", "with -net: comma-separated round-trip times, e.g. 0,20ms,100ms")
@@ -175,14 +176,21 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if *add != "" {
-		size, err := units.ParseSize(*add)
+	if *fast != "" || *add != "" {
+		mode, sizeArg := "-add", *add
+		if *fast != "" {
+			mode, sizeArg = "-fast", *fast
+		}
+		size, err := units.ParseSize(sizeArg)
 		if err != nil || size <= 0 || *addRuns < 1 {
-			fmt.Fprintf(stderr, "dist-bench: -add %q -runs %d: want a positive size such as 1GiB and at least one run\n", *add, *addRuns)
+			fmt.Fprintf(stderr, "dist-bench: %s %q -runs %d: want a positive size such as 1GiB and at least one run\n", mode, sizeArg, *addRuns)
 			return 2
 		}
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		if mode == "-fast" {
+			return fastMain(ctx, int64(size), *addRuns, findBin(*bin), *keep, *jsonOut, stdout, stderr)
+		}
 		return addMain(ctx, int64(size), *addRuns, findBin(*bin), *oldServer, *keep, stdout, stderr)
 	}
 	if *many != "" || *seeders != "" {

@@ -23,6 +23,19 @@ import (
 	"github.com/distpac/distpac/internal/server"
 )
 
+// freePorts asks the kernel for n free ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+	}
+	return ports, nil
+}
+
 // freePort asks the kernel for a free port on 127.0.0.1.
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -245,13 +258,9 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	n := len(lay.clients)
 	pub := lay.publisher
 	srvBin, cliBin := filepath.Join(o.BinDir, "dist-server"), filepath.Join(o.BinDir, "dist-client")
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return row, err
-		}
-		ports[i] = p
+	ports, err := freePorts(3)
+	if err != nil {
+		return row, err
 	}
 	sdir := filepath.Join(dir, "server")
 	if err := os.MkdirAll(sdir, 0o755); err != nil {

@@ -161,13 +161,9 @@ func runSeederStart(ctx context.Context, binDir, dir string, n int) (ManyRow, er
 // seeder), returning it, its ports and how long the start took.
 func publishAndStart(ctx context.Context, binDir, dir string, n int, seed uint64) (*proc, []int, time.Duration, error) {
 	srvBin := filepath.Join(binDir, "dist-server")
-	ports := make([]int, 3)
-	for i := range ports {
-		p, err := freePort()
-		if err != nil {
-			return nil, nil, 0, err
-		}
-		ports[i] = p
+	ports, err := freePorts(3)
+	if err != nil {
+		return nil, nil, 0, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, 0, err
