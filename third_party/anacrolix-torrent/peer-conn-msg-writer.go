@@ -185,6 +185,14 @@ func (cn *peerConnMsgWriter) writeQuiet(msg pp.Message) {
 	cn.writeToBuffer(msg)
 }
 
+// buffered reports whether messages wait in the write buffer, not yet taken by the writer (distpac
+// patch).
+func (cn *peerConnMsgWriter) buffered() bool {
+	cn.mu.Lock()
+	defer cn.mu.Unlock()
+	return cn.writeBuffer.Len() != 0
+}
+
 func (cn *peerConnMsgWriter) writeBufferFull() bool {
 	return cn.writeBuffer.Len() >= writeBufferHighWaterLen
 }

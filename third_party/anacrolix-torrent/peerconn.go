@@ -471,7 +471,11 @@ func (cn *PeerConn) have(piece pieceIndex) {
 	if cn.haveFlushPending.CompareAndSwap(false, true) {
 		time.AfterFunc(haveDelay, func() {
 			cn.haveFlushPending.Store(false)
-			cn.tickleWriter()
+			// Mostly the haves have gone out with other traffic by now, and a wake-up would
+			// find nothing to write (at N=32, 18 % of all the writers' wake-ups).
+			if cn.messageWriter.buffered() {
+				cn.tickleWriter()
+			}
 		})
 	}
 }
