@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 // FastRow is one run of the one-fast-peer benchmark.
 type FastRow struct {
 	Run                   int
+	ToolsFirst            bool // the tools ran before the install
 	Load                  string
 	Curl, Sha256, Unpack  time.Duration // the tools, one after another
 	Install               time.Duration // dist-client install, whole
@@ -32,7 +34,6 @@ type FastRow struct {
 	Download              time.Duration // the install's download (its transfer report)
 	InstallCPU, SeederCPU time.Duration
 	InstallRSS            int64
-	toolsErr, installErr  error
 }
 
 func (r FastRow) tools() time.Duration { return r.Curl + r.Sha256 + r.Unpack }
@@ -44,7 +45,7 @@ func fastMain(ctx context.Context, size int64, runs int, binDir string, keep, js
 		return 1
 	}
 	defer done()
-	rows, err := RunFast(ctx, dir, size, runs, binDir, stderr)
+	rows, err := RunFast(ctx, dir, size, runs, binDir, keep, stderr)
 	if jsonOut {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -61,7 +62,7 @@ func fastMain(ctx context.Context, size int64, runs int, binDir string, keep, js
 
 // RunFast publishes a size-byte package under dir, starts its server
 // without an upload cap and measures runs runs.
-func RunFast(ctx context.Context, dir string, size int64, runs int, binDir string, progress io.Writer) ([]FastRow, error) {
+func RunFast(ctx context.Context, dir string, size int64, runs int, binDir string, keep bool, progress io.Writer) ([]FastRow, error) {
 	pkg := filepath.Join(dir, "big")
 	fmt.Fprintf(progress, "writing %d bytes of mixed content to %s\n", size, pkg)
 	if err := writeMixedPackage(pkg, size); err != nil {
@@ -89,7 +90,7 @@ func RunFast(ctx context.Context, dir string, size int64, runs int, binDir strin
 	url := fmt.Sprintf("http://127.0.0.1:%d/packages/big-1.0.0.tar.zst", ports[0])
 	var rows []FastRow
 	for r := 1; r <= runs; r++ {
-		row := FastRow{Run: r, Load: loadAvg()}
+		row := FastRow{Run: r, Load: loadAvg(), ToolsFirst: r%2 == 1}
 		rdir := filepath.Join(dir, fmt.Sprintf("run%d", r))
 		if err := os.MkdirAll(filepath.Join(rdir, "untar"), 0o755); err != nil {
 			return rows, err
@@ -100,7 +101,7 @@ func RunFast(ctx context.Context, dir string, size int64, runs int, binDir strin
 			func() error { return fastTools(ctx, &row, url, rdir) },
 			func() error { return fastInstall(ctx, &row, srv, cliBin, ports[0], rdir) },
 		}
-		if r%2 == 0 {
+		if !row.ToolsFirst {
 			steps[0], steps[1] = steps[1], steps[0]
 		}
 		for _, step := range steps {
@@ -113,7 +114,9 @@ func RunFast(ctx context.Context, dir string, size int64, runs int, binDir strin
 			}
 		}
 		rows = append(rows, row)
-		os.RemoveAll(rdir)
+		if !keep {
+			os.RemoveAll(rdir)
+		}
 		fmt.Fprintf(progress, "run %d done\n", r)
 	}
 	return rows, nil
@@ -133,9 +136,10 @@ func fastTools(ctx context.Context, row *FastRow, url, dir string) error {
 	}
 	for _, s := range steps {
 		syscall.Sync()
-		t, err := timeCmd(ctx, nil, false, nil, s.name, s.args...)
+		var out bytes.Buffer
+		t, err := timeCmd(ctx, nil, false, &out, s.name, s.args...)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: %s", err, lastLine(out.Bytes()))
 		}
 		*s.d = t.Wall
 	}
@@ -156,13 +160,16 @@ func fastInstall(ctx context.Context, row *FastRow, srv *proc, cliBin string, po
 	seed0 := cpuTime(srv.cmd.Process.Pid)
 	cmd := exec.CommandContext(ctx, cliBin, "--config", ccfg, "install", "--json", "big")
 	cmd.Env = append(os.Environ(), append(cenv, cli.PeakRSSEnv+"="+rss)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	t0 := time.Now()
-	out, err := cmd.Output()
+	err := cmd.Run()
 	row.Install = time.Since(t0)
 	row.SeederCPU = cpuTime(srv.cmd.Process.Pid) - seed0
 	if err != nil {
-		return fmt.Errorf("install: %v: %s", err, lastLine(out))
+		return fmt.Errorf("install: %v: %s", err, lastLine(stderr.Bytes()))
 	}
+	out := stdout.Bytes()
 	row.InstallCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	row.InstallRSS = reportedPeakRSS(rss)
 	var rep struct {
@@ -186,7 +193,7 @@ func fastInstall(ctx context.Context, row *FastRow, srv *proc, cliBin string, po
 func PrintFast(w io.Writer, size int64, rows []FastRow) {
 	fmt.Fprintf(w, "one fast peer: install of a %s package (mixed content) from one local unthrottled seeder, beside curl + sha256sum + zstd -d | tar -x of the same archive\n", sz(size))
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "run\tload\tarchive\tcurl\tsha256sum\tzstd -d | tar -x\ttools\tdownload\tMiB/s\tfrom seeder\tinstall\tinstall/tools\tinstall CPU\tseeder CPU\tinstall RSS\t")
+	fmt.Fprintln(tw, "run\tfirst\tload\tarchive\tcurl\tsha256sum\tzstd -d | tar -x\ttools\tdownload\tMiB/s\tfrom seeder\tinstall\tinstall/tools\tinstall CPU\tseeder CPU\tinstall RSS\t")
 	for _, r := range rows {
 		rate := 0.0
 		if r.Download > 0 {
@@ -196,12 +203,20 @@ func PrintFast(w io.Writer, size int64, rows []FastRow) {
 		if r.Archive > 0 {
 			seeder = float64(r.FromSeeder) / float64(r.Archive)
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f%%\t%s\t%.2f\t%s\t%s\t%s\t\n",
-			r.Run, r.Load, sz(r.Archive), secs(r.Curl), secs(r.Sha256), secs(r.Unpack), secs(r.tools()),
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f\t%.0f%%\t%s\t%.2f\t%s\t%s\t%s\t\n",
+			r.Run, first(r.ToolsFirst), r.Load, sz(r.Archive), secs(r.Curl), secs(r.Sha256), secs(r.Unpack), secs(r.tools()),
 			secs(r.Download), rate, 100*seeder, secs(r.Install), r.Install.Seconds()/r.tools().Seconds(),
 			secs(r.InstallCPU), secs(r.SeederCPU), sz(r.InstallRSS))
 	}
 	tw.Flush()
+}
+
+// first names what ran first in a run.
+func first(toolsFirst bool) string {
+	if toolsFirst {
+		return "tools"
+	}
+	return "install"
 }
 
 func secs(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }

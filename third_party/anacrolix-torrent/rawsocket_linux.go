@@ -5,7 +5,6 @@ import (
 	"net"
 	"os"
 	"syscall"
-	"unsafe"
 )
 
 // distpac patch: a TCP peer connection's reads and writes are raw system calls on its non-blocking
@@ -15,8 +14,10 @@ import (
 // to polling every 20 µs for the next millisecond. A peer process is idle between most messages, so
 // each message woke sysmon and cost some 60 timer wake-ups: in a bench-swarm row (N=16) those were
 // half of all the daemons' wake-ups. A read or write of a non-blocking socket never blocks, so the
-// runtime need not know of it.
+// runtime need not know of it. Under the race detector the calls are the syscall package's, which
+// tell it what was read and written (rawsys_race_linux.go).
 type rawSocket struct {
+	tc *net.TCPConn
 	rc syscall.RawConn
 }
 
@@ -30,7 +31,7 @@ func rawSocketIO(nc net.Conn) io.ReadWriter {
 	if err != nil {
 		return nc
 	}
-	return rawSocket{rc}
+	return rawSocket{tc, rc}
 }
 
 func (s rawSocket) Read(b []byte) (n int, err error) {
@@ -40,14 +41,14 @@ func (s rawSocket) Read(b []byte) (n int, err error) {
 	var errno syscall.Errno
 	err = s.rc.Read(func(fd uintptr) bool {
 		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+			r, e := sysRead(fd, b)
 			switch e {
 			case syscall.EINTR:
 				continue
 			case syscall.EAGAIN:
 				return false // wait until readable
 			}
-			n, errno = int(r), e
+			n, errno = r, e
 			return true
 		}
 	})
@@ -55,7 +56,7 @@ func (s rawSocket) Read(b []byte) (n int, err error) {
 	case err != nil:
 		return 0, err
 	case errno != 0:
-		return 0, os.NewSyscallError("read", errno)
+		return 0, s.opError("read", errno)
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -66,11 +67,10 @@ func (s rawSocket) Write(b []byte) (n int, err error) {
 	var errno syscall.Errno
 	err = s.rc.Write(func(fd uintptr) bool {
 		for n < len(b) {
-			// MSG_NOSIGNAL: a peer that closed gives EPIPE, never SIGPIPE.
-			r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n), syscall.MSG_NOSIGNAL, 0, 0)
+			r, e := sysSend(fd, b[n:])
 			switch e {
 			case 0:
-				n += int(r)
+				n += r
 			case syscall.EINTR:
 			case syscall.EAGAIN:
 				return false // wait until writable, then write the rest
@@ -82,7 +82,12 @@ func (s rawSocket) Write(b []byte) (n int, err error) {
 		return true
 	})
 	if err == nil && errno != 0 {
-		err = os.NewSyscallError("write", errno)
+		err = s.opError("write", errno)
 	}
 	return n, err
+}
+
+// opError names the connection's addresses in a system call's error, as net.Conn's errors do.
+func (s rawSocket) opError(op string, errno syscall.Errno) error {
+	return &net.OpError{Op: op, Net: "tcp", Source: s.tc.LocalAddr(), Addr: s.tc.RemoteAddr(), Err: os.NewSyscallError(op, errno)}
 }

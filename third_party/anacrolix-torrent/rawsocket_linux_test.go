@@ -7,6 +7,9 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -87,25 +90,80 @@ func TestRawSocketReadDeadline(t *testing.T) {
 	}
 }
 
-// Writing to a peer that has gone is an error (EPIPE or ECONNRESET), never the SIGPIPE that would
-// end the process.
+// Writing to a peer that has gone is an error (EPIPE or ECONNRESET) naming the connection, never a
+// SIGPIPE: send(2) is given MSG_NOSIGNAL (the runtime would ignore the signal on a socket, but a
+// program watching for SIGPIPE would see it).
 func TestRawSocketWriteToClosedPeer(t *testing.T) {
+	sigpipe := make(chan os.Signal, 1)
+	signal.Notify(sigpipe, syscall.SIGPIPE)
+	defer signal.Stop(sigpipe)
 	a, b := tcpPair(t)
 	b.SetLinger(0)
 	b.Close()
 	w := rawSocketIO(a)
 	buf := make([]byte, 64<<10)
+	// The first failing write may see the peer's reset (ECONNRESET); the ones after it get EPIPE,
+	// which is what raises SIGPIPE.
 	var err error
-	for i := 0; i < 100 && err == nil; i++ {
-		_, err = w.Write(buf)
+	for i := 0; i < 100 && !errors.Is(err, syscall.EPIPE); i++ {
+		_, werr := w.Write(buf)
+		if werr != nil {
+			err = werr
+		}
 		time.Sleep(time.Millisecond)
 	}
 	if err == nil {
 		t.Fatal("writes to a closed peer kept succeeding")
 	}
-	_, rerr := rawSocketIO(a).Read(make([]byte, 1))
-	if rerr == nil {
+	if !errors.Is(err, syscall.EPIPE) && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("write error %v; want EPIPE or ECONNRESET", err)
+	}
+	if !strings.Contains(err.Error(), a.RemoteAddr().String()) {
+		t.Errorf("write error %q does not name the peer %s", err, a.RemoteAddr())
+	}
+	if _, rerr := rawSocketIO(a).Read(make([]byte, 1)); rerr == nil {
 		t.Fatal("read from a reset connection succeeded")
+	}
+	select {
+	case <-sigpipe:
+		if !raceEnabled {
+			t.Error("a write to a closed peer raised SIGPIPE")
+		}
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+// A write that waits for a peer that does not read ends at the write deadline, with the bytes
+// written so far, as the message writer's write timeout needs.
+func TestRawSocketWriteDeadline(t *testing.T) {
+	a, _ := tcpPair(t)
+	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := rawSocketIO(a).Write(make([]byte, 64<<20))
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write past the deadline: %d bytes, %v; want a deadline error", n, err)
+	}
+	if n <= 0 || n >= 64<<20 {
+		t.Errorf("wrote %d bytes before the deadline; want some, not all", n)
+	}
+}
+
+// Closing the connection wakes a read that waits on it, as dropping a peer does.
+func TestRawSocketCloseWakesRead(t *testing.T) {
+	a, _ := tcpPair(t)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := rawSocketIO(a).Read(make([]byte, 10))
+		errc <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	a.Close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("read after close: %v; want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a read waiting on a closed connection did not return")
 	}
 }
 

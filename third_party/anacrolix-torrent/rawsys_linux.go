@@ -1,0 +1,21 @@
+//go:build linux && !race
+
+package torrent
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// sysRead and sysSend are read(2) and send(2) of a non-blocking socket as raw system calls
+// (rawsocket_linux.go). b is not empty.
+func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	return int(r), e
+}
+
+// MSG_NOSIGNAL: a peer that closed gives EPIPE, never SIGPIPE.
+func sysSend(fd uintptr, b []byte) (int, syscall.Errno) {
+	r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
+	return int(r), e
+}

@@ -1,0 +1,31 @@
+//go:build linux && race
+
+package torrent
+
+import (
+	"errors"
+	"syscall"
+)
+
+// Under the race detector the socket's reads and writes go through the syscall package, which
+// tells the detector which bytes were read and written and orders them as net.Conn's do; the raw
+// calls (rawsys_linux.go) would hide every peer buffer from it. The waiting and the error handling
+// of rawsocket_linux.go are the same.
+func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
+	n, err := syscall.Read(int(fd), b)
+	return max(n, 0), errnoOf(err)
+}
+
+// The runtime ignores SIGPIPE on sockets; send(2) with MSG_NOSIGNAL is the non-race build's.
+func sysSend(fd uintptr, b []byte) (int, syscall.Errno) {
+	n, err := syscall.Write(int(fd), b)
+	return max(n, 0), errnoOf(err)
+}
+
+func errnoOf(err error) syscall.Errno {
+	var e syscall.Errno
+	if err == nil || !errors.As(err, &e) {
+		return 0
+	}
+	return e
+}
