@@ -58,8 +58,8 @@ bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 
 	fi; \
 	$(BIN)/dist-bench -bin $(BIN) -add $(or $(SIZE),1GiB) -runs $(or $(RUNS),3) $$old
 
-bench-fast: build ## one fast peer: install of a 1 GiB package from one local unthrottled seeder beside curl + sha256sum + zstd -d | tar -x, 3 runs (SIZE= RUNS=)
-	$(BIN)/dist-bench -bin $(BIN) -fast $(or $(SIZE),1GiB) -runs $(or $(RUNS),3)
+bench-fast: build ## one fast peer: install of a 1 GiB package from one local unthrottled seeder beside curl + sha256sum + zstd -d | tar -x, 4 runs, each order twice (SIZE= RUNS=)
+	$(BIN)/dist-bench -bin $(BIN) -fast $(or $(SIZE),1GiB) -runs $(or $(RUNS),4)
 
 bench-files: build ## install of one package of 10,000 small files beside tar -xf and the same script (FILES= RUNS= DIR=/dev/shm)
 	BIN=$(BIN) ./scripts/bench-files.sh
