@@ -27,8 +27,13 @@ func haveAria2() bool {
 }
 
 // aria2Stat asks an aria2c's JSON-RPC at rpc (host:port) for its one
-// download's counters.
+// download's counters. One question waits at most aria2StatTimeout: the
+// row polls every leecher in turn, and an aria2c slow to answer (under a
+// CPU-bound N=32 row) held the whole poll until the row's deadline, so
+// leechers that had finished were reported as not answering.
 func aria2Stat(ctx context.Context, rpc string) (completed, total, uploaded int64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, aria2StatTimeout)
+	defer cancel()
 	body := []byte(`{"jsonrpc":"2.0","id":"b","method":"aria2.tellActive","params":[["completedLength","totalLength","uploadLength"]]}`)
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+rpc+"/jsonrpc", bytes.NewReader(body))
 	resp, err := http.DefaultClient.Do(req)
@@ -52,11 +57,12 @@ func aria2Stat(ctx context.Context, rpc string) (completed, total, uploaded int6
 	return completed, total, uploaded, nil
 }
 
+const aria2StatTimeout = 5 * time.Second
+
 // aria2Unfinished says how far the leechers got when the row gave up, so a
 // stalled row reads as more than "deadline exceeded".
 func aria2Unfinished(err error, leechers []*peer, done []bool, f int64) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	ctx := context.Background() // each question has its own timeout
 	var stuck []string
 	for i, l := range leechers {
 		if done[i] {
@@ -64,7 +70,11 @@ func aria2Unfinished(err error, leechers []*peer, done []bool, f int64) error {
 		}
 		c, _, _, serr := aria2Stat(ctx, l.rpc)
 		if serr != nil {
-			stuck = append(stuck, fmt.Sprintf("leecher%02d (no answer)", i))
+			why := serr.Error()
+			if gone, werr := l.proc.exited(); gone {
+				why = fmt.Sprintf("aria2c exited: %v", werr)
+			}
+			stuck = append(stuck, fmt.Sprintf("leecher%02d (no answer: %s)", i, why))
 			continue
 		}
 		stuck = append(stuck, fmt.Sprintf("leecher%02d at %.0f%%", i, 100*float64(c)/float64(f)))
