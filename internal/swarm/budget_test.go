@@ -1,8 +1,10 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -161,4 +163,40 @@ func TestHoarderIsDropped(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Logf("hoarder dropped after %v", time.Since(start).Round(100*time.Millisecond))
+}
+
+// A peer asking for zero-length blocks cannot stop the seeder, and a
+// leecher still gets the package afterwards. A tried change (reading the
+// adjacent chunks a peer queued with one read) walked back from such a
+// request to itself forever, holding the engine's lock; this holds any
+// such change to it.
+func TestZeroLengthRequestsDoNotStopSeeder(t *testing.T) {
+	seedDir := t.TempDir()
+	seeder := newEngine(t, seedDir, 0)
+	path := filepath.Join(seedDir, "z-1.0.0.tar.zst")
+	data := writeRandom(t, path, 1<<20)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ih, err := seeder.Seed(ctx, meta.Torrent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := peertest.Request(ctx, loopback(seeder).String(), ih, [][3]uint32{{0, 0, 0}, {0, 16 << 10, 0}, {1, 32 << 10, 0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	leechDir := t.TempDir()
+	leecher := newEngine(t, leechDir, 0)
+	if err := leecher.Download(ctx, meta.Torrent, []netip.AddrPort{loopback(seeder)}, nil); err != nil {
+		t.Fatalf("download after zero-length requests: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(leechDir, "z-1.0.0.tar.zst"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("downloaded file differs (%v)", err)
+	}
 }

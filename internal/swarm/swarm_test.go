@@ -3,7 +3,6 @@ package swarm
 import (
 	"bytes"
 	"context"
-	"expvar"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -136,49 +135,4 @@ func sizeName(n int) string {
 		return fmt.Sprintf("%dKiB", n>>10)
 	}
 	return fmt.Sprintf("%dB", n)
-}
-
-// A seeder reads the chunks a fast peer queued for adjacent parts of a
-// piece with one read (third_party patch 13): the library counts them, and
-// the download is whole.
-func TestSeederReadsChunkRuns(t *testing.T) {
-	counter := func() int64 {
-		m, _ := expvar.Get("torrent").(*expvar.Map)
-		if m == nil {
-			return 0
-		}
-		v, _ := m.Get("peer request data read in runs").(*expvar.Int)
-		if v == nil {
-			return 0
-		}
-		return v.Value()
-	}
-	before := counter()
-	seedDir, leechDir := t.TempDir(), t.TempDir()
-	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
-	data := writeRandom(t, path, 8<<20)
-	meta, err := torrentmeta.Build(path, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := newEngine(t, seedDir, 0)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
-		t.Fatal(err)
-	}
-	leecher := newEngine(t, leechDir, 0)
-	if err := leecher.Download(ctx, meta.Torrent, []netip.AddrPort{loopback(seeder)}, nil); err != nil {
-		t.Fatal(err)
-	}
-	got, err := os.ReadFile(filepath.Join(leechDir, "pkg-1.0.0.tar.zst"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, data) {
-		t.Fatal("downloaded file differs from the seeded one")
-	}
-	if n := counter() - before; n < (8<<20)/(16<<10)/2 {
-		t.Errorf("%d of the %d chunks were read in runs; want most", n, (8<<20)/(16<<10))
-	}
 }

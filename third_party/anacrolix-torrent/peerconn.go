@@ -794,13 +794,10 @@ again:
 	if !c.closed.IsSet() && c.peerRequestsUnserved > 0 && c.peerRequestReadyBytes < c.t.cl.config.MaxAllocPeerRequestDataPerConn {
 		for r, state := range c.peerRequests {
 			if state.data == nil && state.allocReservation == nil {
-				run := c.takePeerRequestRun(r)
+				state.allocReservation = c.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+				c.peerRequestsUnserved--
 				c.locker().Unlock()
-				if len(run) == 1 {
-					c.servePeerRequest(run[0].r, run[0].state)
-				} else {
-					c.servePeerRequestRun(run)
-				}
+				c.servePeerRequest(r, state)
 				goto again
 			}
 		}
@@ -808,88 +805,6 @@ again:
 	panicif.False(c.peerRequestServerRunning)
 	c.peerRequestServerRunning = false
 	c.locker().Unlock()
-}
-
-// servedRequest is a request the request server took up (distpac patch).
-type servedRequest struct {
-	r     Request
-	state *peerRequestState
-}
-
-// maxPeerRequestRun bounds the chunks read with one read (distpac patch).
-const maxPeerRequestRun = 8
-
-// takePeerRequestRun takes up the unserved request r with the unserved requests for the chunks
-// next to it in the same piece, as many as the connection's allowance and maxPeerRequestRun let,
-// reserving for each (distpac patch). A peer asks for a piece's chunks in order, so a fast peer's
-// queue holds runs of them: served one by one, each 16 KiB chunk cost a read system call, two
-// rounds of the client lock and a writer wake-up. Call with the client lock held.
-func (c *PeerConn) takePeerRequestRun(r Request) []servedRequest {
-	start := r
-	for start.Begin >= start.Length {
-		prev := Request{start.Index, ChunkSpec{start.Begin - start.Length, start.Length}}
-		if st, ok := c.peerRequests[prev]; !ok || st.data != nil || st.allocReservation != nil {
-			break
-		}
-		start = prev
-	}
-	var run []servedRequest
-	room := c.t.cl.config.MaxAllocPeerRequestDataPerConn - c.peerRequestReadyBytes
-	for next := start; len(run) < maxPeerRequestRun; next.Begin += next.Length {
-		st, ok := c.peerRequests[next]
-		if !ok || st.data != nil || st.allocReservation != nil || (len(run) > 0 && room < int(next.Length)) {
-			break
-		}
-		res := c.peerRequestDataAllocLimiter.Reserve(int64(next.Length))
-		if len(run) > 0 && !res.Granted() {
-			// Only the first of a run may wait for the budget: the run's data is sent only once
-			// all of it is read, so waiting for more than is free could wait for itself.
-			res.Drop()
-			break
-		}
-		st.allocReservation = res
-		c.peerRequestsUnserved--
-		room -= int(next.Length)
-		run = append(run, servedRequest{next, st})
-	}
-	return run
-}
-
-// servePeerRequestRun reads the data of a run of requests for adjacent chunks with one read and
-// hands it to the writer (distpac patch). If the read fails, each request is served alone, so that
-// a failure is handled per request as before.
-func (c *PeerConn) servePeerRequestRun(run []servedRequest) {
-	for _, s := range run {
-		if err := s.state.allocReservation.Wait(c.closedCtx); err != nil {
-			c.logger.WithDefaultLevel(log.Debug).Levelf(log.ErrorLevel(err), "waiting for alloc limit reservation: %v", err)
-			return
-		}
-	}
-	var total int
-	for _, s := range run {
-		total += int(s.r.Length)
-	}
-	b := make([]byte, total)
-	first := run[0].r
-	n, err := c.t.readAt(b, c.t.info.Piece(int(first.Index)).Offset()+int64(first.Begin))
-	if n != total {
-		for _, s := range run {
-			c.servePeerRequestRead(s.r, s.state)
-		}
-		return
-	}
-	_ = err // a read that filled the buffer may still say io.EOF at the end of the torrent
-	c.locker().Lock()
-	defer c.locker().Unlock()
-	for _, s := range run {
-		s.state.data, b = b[:s.r.Length:s.r.Length], b[s.r.Length:]
-		if c.peerRequests[s.r] == s.state {
-			c.peerRequestReadyBytes += len(s.state.data)
-		}
-	}
-	torrent.Add("peer request data read successes", int64(len(run)))
-	torrent.Add("peer request data read in runs", int64(len(run)))
-	c.tickleWriter()
 }
 
 // TODO: Return an error then let caller filter on conditions.
@@ -903,12 +818,6 @@ func (c *PeerConn) servePeerRequest(r Request, prs *peerRequestState) {
 		c.logger.WithDefaultLevel(log.Debug).Levelf(log.ErrorLevel(err), "waiting for alloc limit reservation: %v", err)
 		return
 	}
-	c.servePeerRequestRead(r, prs)
-}
-
-// servePeerRequestRead reads a request's data, its reservation granted, and hands it to the
-// writer or fails the request.
-func (c *PeerConn) servePeerRequestRead(r Request, prs *peerRequestState) {
 	b, err := c.readPeerRequestData(r)
 	c.locker().Lock()
 	defer c.locker().Unlock()

@@ -27,6 +27,19 @@ func (h *Hoarder) Close() error { return h.Conn.Close() }
 // pieceLen bytes (all at once, as one write) and stops reading. The
 // seeder then holds the data of whatever it agreed to queue.
 func Hoard(ctx context.Context, addr string, ih [20]byte, pieces int, pieceLen int) (*Hoarder, error) {
+	var blocks [][3]uint32
+	for p := 0; p < pieces; p++ {
+		for off := 0; off < pieceLen; off += 16 << 10 {
+			blocks = append(blocks, [3]uint32{uint32(p), uint32(off), 16 << 10})
+		}
+	}
+	return Request(ctx, addr, ih, blocks)
+}
+
+// Request connects to addr for the torrent ih, waits to be unchoked, sends
+// a request for each block (piece index, offset, length; any values, as an
+// attacker would) in one write and stops reading.
+func Request(ctx context.Context, addr string, ih [20]byte, blocks [][3]uint32) (*Hoarder, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -78,16 +91,14 @@ func Hoard(ctx context.Context, addr string, ih [20]byte, pieces int, pieceLen i
 		}
 	}
 	var reqs []byte
-	for p := 0; p < pieces; p++ {
-		for off := 0; off < pieceLen; off += 16 << 10 {
-			m := make([]byte, 17)
-			binary.BigEndian.PutUint32(m[0:], 13)
-			m[4] = 6 // request
-			binary.BigEndian.PutUint32(m[5:], uint32(p))
-			binary.BigEndian.PutUint32(m[9:], uint32(off))
-			binary.BigEndian.PutUint32(m[13:], 16<<10)
-			reqs = append(reqs, m...)
-		}
+	for _, b := range blocks {
+		m := make([]byte, 17)
+		binary.BigEndian.PutUint32(m[0:], 13)
+		m[4] = 6 // request
+		binary.BigEndian.PutUint32(m[5:], b[0])
+		binary.BigEndian.PutUint32(m[9:], b[1])
+		binary.BigEndian.PutUint32(m[13:], b[2])
+		reqs = append(reqs, m...)
 	}
 	if _, err := c.Write(reqs); err != nil {
 		return fail(err)

@@ -65,11 +65,6 @@ func (me *Reservation) Drop() {
 	}
 }
 
-// Granted reports whether the reservation has been granted (distpac patch).
-func (me *Reservation) Granted() bool {
-	return me.granted.IsSet()
-}
-
 func (me *Reservation) wake() bool {
 	me.mu.Lock()
 	defer me.mu.Unlock()
