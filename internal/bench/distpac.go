@@ -20,6 +20,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/server"
 )
 
@@ -398,21 +399,22 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	return row, meter.finish(&row, o.F, o.U)
 }
 
+// installReport parses the --json output of dist-client install.
+func installReport(b []byte) (install.Summary, error) {
+	var s install.Summary
+	err := json.Unmarshal(b, &s)
+	return s, err
+}
+
 // wastedBytes reads the payload an install threw away from its --json
 // report (0 when it has none).
 func wastedBytes(report []byte) int64 {
-	var r struct {
-		Transfer struct {
-			Archives []struct {
-				Wasted int64 `json:"wasted_bytes"`
-			} `json:"archives"`
-		} `json:"transfer"`
-	}
-	if json.Unmarshal(report, &r) != nil {
+	s, err := installReport(report)
+	if err != nil || s.Transfer == nil {
 		return 0
 	}
 	var n int64
-	for _, a := range r.Transfer.Archives {
+	for _, a := range s.Transfer.Archives {
 		n += a.Wasted
 	}
 	return n

@@ -73,7 +73,7 @@ func RunFast(ctx context.Context, dir string, size int64, runs int, binDir strin
 		return nil, err
 	}
 	scfg := filepath.Join(dir, "server.yaml")
-	if err := os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\n", ports[0], ports[1], ports[2]), 0o644); err != nil {
+	if err := os.WriteFile(scfg, loopbackServerYAML(ports), 0o644); err != nil {
 		return nil, err
 	}
 	srvBin, cliBin := filepath.Join(binDir, "dist-server"), filepath.Join(binDir, "dist-client")
@@ -105,10 +105,6 @@ func RunFast(ctx context.Context, dir string, size int64, runs int, binDir strin
 			steps[0], steps[1] = steps[1], steps[0]
 		}
 		for _, step := range steps {
-			// Each starts with nothing dirty in the page cache: the writeback
-			// of what the step before wrote (up to 2 GiB at 1 GiB) would
-			// otherwise land in this one's time.
-			syscall.Sync()
 			if err := step(); err != nil {
 				return rows, err
 			}
@@ -121,6 +117,11 @@ func RunFast(ctx context.Context, dir string, size int64, runs int, binDir strin
 	}
 	return rows, nil
 }
+
+// settle starts a measured command with nothing dirty in the page cache:
+// the writeback of what the command before wrote (up to 2 GiB at 1 GiB)
+// would otherwise land in its time.
+func settle() { syscall.Sync() }
 
 // fastTools times curl, sha256sum and zstd -d | tar -x, one after another.
 func fastTools(ctx context.Context, row *FastRow, url, dir string) error {
@@ -135,7 +136,7 @@ func fastTools(ctx context.Context, row *FastRow, url, dir string) error {
 		{&row.Unpack, "sh", []string{"-c", `zstd -d -q -c "$1" | tar -x -C "$2"`, "sh", arc, filepath.Join(dir, "untar")}},
 	}
 	for _, s := range steps {
-		syscall.Sync()
+		settle()
 		var out bytes.Buffer
 		t, err := timeCmd(ctx, nil, false, &out, s.name, s.args...)
 		if err != nil {
@@ -149,7 +150,7 @@ func fastTools(ctx context.Context, row *FastRow, url, dir string) error {
 // fastInstall syncs a fresh client and times its install of the package.
 func fastInstall(ctx context.Context, row *FastRow, srv *proc, cliBin string, port int, dir string) error {
 	ccfg := filepath.Join(dir, "client.yaml")
-	if err := os.WriteFile(ccfg, fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\n", port, filepath.Join(dir, "prefix")), 0o644); err != nil {
+	if err := os.WriteFile(ccfg, loopbackClientYAML(port, filepath.Join(dir, "prefix")), 0o644); err != nil {
 		return err
 	}
 	rss := filepath.Join(dir, "install.rss")
@@ -157,6 +158,7 @@ func fastInstall(ctx context.Context, row *FastRow, srv *proc, cliBin string, po
 	if err := run(cenv, cliBin, "--config", ccfg, "sync", "-q"); err != nil {
 		return err
 	}
+	settle()
 	seed0 := cpuTime(srv.cmd.Process.Pid)
 	cmd := exec.CommandContext(ctx, cliBin, "--config", ccfg, "install", "--json", "big")
 	cmd.Env = append(os.Environ(), append(cenv, cli.PeakRSSEnv+"="+rss)...)
@@ -172,20 +174,12 @@ func fastInstall(ctx context.Context, row *FastRow, srv *proc, cliBin string, po
 	out := stdout.Bytes()
 	row.InstallCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	row.InstallRSS = reportedPeakRSS(rss)
-	var rep struct {
-		Transfer struct {
-			Archives []struct {
-				Total      int64 `json:"total_bytes"`
-				FromSeeder int64 `json:"from_seeder_bytes"`
-				Elapsed    int64 `json:"elapsed_ns"`
-			} `json:"archives"`
-		} `json:"transfer"`
-	}
-	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Transfer.Archives) != 1 {
+	rep, err := installReport(out)
+	if err != nil || rep.Transfer == nil || len(rep.Transfer.Archives) != 1 {
 		return fmt.Errorf("install report: want one archive's transfer, got %q (%v)", lastLine(out), err)
 	}
 	a := rep.Transfer.Archives[0]
-	row.Archive, row.FromSeeder, row.Download = a.Total, a.FromSeeder, time.Duration(a.Elapsed)
+	row.Archive, row.FromSeeder, row.Download = a.Total, a.FromSeeder, a.Elapsed
 	return nil
 }
 

@@ -95,6 +95,18 @@ func startServer(ctx context.Context, dir string, env []string, srvBin, cfg stri
 	return srv, info, time.Since(t0), nil
 }
 
+// loopbackServerYAML is a server.yaml with the catalog, tracker and peer
+// ports (in that order) on 127.0.0.1.
+func loopbackServerYAML(ports []int) []byte {
+	return fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\n", ports[0], ports[1], ports[2])
+}
+
+// loopbackClientYAML is a client.yaml for the server whose catalog is at
+// 127.0.0.1:port, installing under prefix.
+func loopbackClientYAML(port int, prefix string) []byte {
+	return fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\n", port, prefix)
+}
+
 // runMany measures one fresh client installing n packages.
 func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 	row := ManyRow{What: "install", Packages: n}
@@ -105,7 +117,7 @@ func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 	}
 	defer srv.stop()
 	ccfg := filepath.Join(dir, "client.yaml")
-	os.WriteFile(ccfg, fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\n", ports[0], filepath.Join(dir, "prefix")), 0o644)
+	os.WriteFile(ccfg, loopbackClientYAML(ports[0], filepath.Join(dir, "prefix")), 0o644)
 	cenv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "cli")}
 	if err := run(cenv, cliBin, "--config", ccfg, "sync", "-q"); err != nil {
 		return row, err
@@ -169,7 +181,7 @@ func publishAndStart(ctx context.Context, binDir, dir string, n int, seed uint64
 		return nil, nil, 0, err
 	}
 	scfg := filepath.Join(dir, "server.yaml")
-	if err := os.WriteFile(scfg, fmt.Appendf(nil, "database_addr: \"127.0.0.1:%d\"\ntracker_addr: \"127.0.0.1:%d\"\npeer_addr: \"127.0.0.1:%d\"\n", ports[0], ports[1], ports[2]), 0o644); err != nil {
+	if err := os.WriteFile(scfg, loopbackServerYAML(ports), 0o644); err != nil {
 		return nil, nil, 0, err
 	}
 	senv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "srv")}

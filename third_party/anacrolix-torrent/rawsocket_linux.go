@@ -10,10 +10,10 @@ import (
 // distpac patch: a TCP peer connection's reads and writes are raw system calls on its non-blocking
 // socket, waiting for readiness through the runtime's poller as before (deadlines hold). Go's
 // net.Conn enters every read and write as a possibly blocking system call, and entering one while
-// the runtime's monitor thread (sysmon) sleeps because the process was idle wakes it and resets it
-// to polling every 20 µs for the next millisecond. A peer process is idle between most messages, so
-// each message woke sysmon and cost some 60 timer wake-ups: in a bench-swarm row (N=16) those were
-// half of all the daemons' wake-ups. A read or write of a non-blocking socket never blocks, so the
+// the runtime's monitor thread (sysmon) sleeps because the process was idle wakes it, and it then
+// polls every 20 µs until the process is idle again. A peer process is idle between most messages,
+// so nearly every message woke sysmon: in a bench-swarm row (N=16) its wake-ups and timer sleeps
+// were half of all the daemons' wake-ups. A read or write of a non-blocking socket never blocks, so the
 // runtime need not know of it. Under the race detector the calls are the syscall package's, which
 // tell it what was read and written (rawsys_race_linux.go).
 type rawSocket struct {
