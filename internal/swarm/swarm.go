@@ -95,11 +95,13 @@ type Engine struct {
 	status    *statusBook
 	down      *rate.Limiter // download cap, also for web seeds; nil = none
 
-	mu       sync.Mutex
-	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
-	fetches  map[metainfo.Hash]*webFetch        // running web-seed fetches; guarded by mu
-	webErrs  map[metainfo.Hash]error            // each torrent's last web-seed failure; guarded by mu
-	stop     chan struct{}                      // closed by Close
+	mu        sync.Mutex
+	torrents  map[metainfo.Hash]*torrent.Torrent // guarded by mu
+	fetches   map[metainfo.Hash]*webFetch        // running web-seed fetches; guarded by mu
+	webErrs   map[metainfo.Hash]error            // each torrent's last web-seed failure; guarded by mu
+	stop      chan struct{}                      // closed by Close
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // quietGlobal guards the library's global logger, which is not safe to
@@ -282,8 +284,14 @@ func (e *Engine) Port() int { return int(e.addr.Port()) }
 // Dir is where payload files live.
 func (e *Engine) Dir() string { return e.dir }
 
-// Close stops the engine and closes every connection.
+// Close stops the engine and closes every connection. Later calls return
+// the first call's error.
 func (e *Engine) Close() error {
+	e.closeOnce.Do(func() { e.closeErr = e.close() })
+	return e.closeErr
+}
+
+func (e *Engine) close() error {
 	unregisterEngine(e)
 	close(e.stop)
 	e.stopWebFetches()
