@@ -4,7 +4,7 @@ BIN     ?= $(CURDIR)/bin
 PKGS    := ./...
 # the patched library's own tests of the patches (its upstream tests are not carried; vet is off
 # for upstream code)
-PATCHED := github.com/anacrolix/torrent
+PATCHED := github.com/anacrolix/torrent github.com/anacrolix/torrent/smartban
 FUZZTIME ?= 60s
 comma   := ,
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/RoaringBitmap/roaring"
 	g "github.com/anacrolix/generics"
-	"github.com/anacrolix/generics/heap"
 	"github.com/anacrolix/log"
 	"github.com/anacrolix/multiless"
 
@@ -85,8 +84,11 @@ type (
 
 type desiredPeerRequests struct {
 	requestIndexes []RequestIndex
-	peer           *PeerConn
-	pieceStates    []g.Option[requestStrategy.PieceRequestOrderState]
+	// distpac patch: the candidates in requestIndexes as runs the heap orders by their first
+	// element (requestRun).
+	runs        []requestRun
+	peer        *PeerConn
+	pieceStates []g.Option[requestStrategy.PieceRequestOrderState]
 }
 
 func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex) bool {
@@ -222,7 +224,9 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 		peer:           p,
 		pieceStates:    t.requestPieceStates,
 		requestIndexes: t.requestIndexes,
+		runs:           t.requestRuns,
 	}
+	held := t.heldRequestIndexes[:0] // distpac patch: requested candidates, runs of one at the end
 	clear(requestHeap.pieceStates)
 	t.logPieceRequestOrder()
 	// Caller-provided allocation for roaring bitmap iteration.
@@ -243,6 +247,7 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 			}
 			requestHeap.pieceStates[pieceIndex].Set(pieceExtra)
 			allowedFast := p.peerAllowedFast.Contains(pieceIndex)
+			runStart := len(requestHeap.requestIndexes)
 			t.iterUndirtiedRequestIndexesInPiece(&it, pieceIndex, func(r requestStrategy.RequestIndex) {
 				if !allowedFast {
 					// We must signal interest to request this. TODO: We could set interested if the
@@ -263,11 +268,24 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 					// Can't re-request while awaiting acknowledgement.
 					return
 				}
+				if t.requestState[r].peer.Value() != nil {
+					held = append(held, r)
+					return
+				}
 				requestHeap.requestIndexes = append(requestHeap.requestIndexes, r)
 			})
+			if n := len(requestHeap.requestIndexes); n > runStart {
+				requestHeap.runs = append(requestHeap.runs, requestRun{uint32(runStart), uint32(n)})
+			}
 			return true
 		},
 	)
+	for _, r := range held {
+		n := uint32(len(requestHeap.requestIndexes))
+		requestHeap.requestIndexes = append(requestHeap.requestIndexes, r)
+		requestHeap.runs = append(requestHeap.runs, requestRun{n, n + 1})
+	}
+	t.heldRequestIndexes = held[:0]
 	t.assertPendingRequests()
 	desired.Requests = requestHeap
 	return
@@ -315,14 +333,17 @@ func (p *PeerConn) updateRequestsWithReason(reason updateRequestReason) {
 func (p *PeerConn) updateRequests() {
 	next := p.getDesiredRequestState()
 	p.applyRequestState(next)
-	p.t.cacheNextRequestIndexesForReuse(next.Requests.requestIndexes)
+	p.t.cacheNextRequestIndexesForReuse(next.Requests.requestIndexes, next.Requests.runs)
 }
 
-func (t *Torrent) cacheNextRequestIndexesForReuse(slice []RequestIndex) {
+func (t *Torrent) cacheNextRequestIndexesForReuse(slice []RequestIndex, runs []requestRun) {
 	// The incoming slice can be smaller when getDesiredRequestState short circuits on some
 	// conditions.
 	if cap(slice) > cap(t.requestIndexes) {
 		t.requestIndexes = slice[:0]
+	}
+	if cap(runs) > cap(t.requestRuns) {
+		t.requestRuns = runs[:0]
 	}
 }
 
@@ -358,11 +379,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	}
 	more := true
 	orig := next.Requests.requestIndexes
-	requestHeap := heap.InterfaceForSlice(
-		&next.Requests.requestIndexes,
-		next.Requests.lessByValue,
-	)
-	heap.Init(requestHeap)
+	requestHeap := newRequestRunHeap(&next.Requests, p.t.hasActiveWebseedRequests()) // distpac patch
 
 	t := p.t
 	originalRequestCount := current.Requests.GetCardinality()
@@ -373,7 +390,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		if p.requestQueueFull() { // distpac patch: the test shared with peerSentHave
 			break
 		}
-		req := heap.Pop(requestHeap)
+		req := requestHeap.pop()
 		if cap(next.Requests.requestIndexes) != cap(orig) {
 			panic("changed")
 		}

@@ -76,6 +76,22 @@ func (me *Cache[Peer, BlockKey, Hash]) HasPeerForBlocks(seq iter.Seq[BlockKey]) 
 	return false
 }
 
+// HasRepeatedBlocks returns whether any block in the sequence was recorded more than once
+// (distpac patch).
+func (me *Cache[Peer, BlockKey, Hash]) HasRepeatedBlocks(seq iter.Seq[BlockKey]) bool {
+	me.lock.RLock()
+	defer me.lock.RUnlock()
+	if len(me.blocks) == 0 {
+		return false
+	}
+	for key := range seq {
+		if len(me.blocks[key]) > 1 {
+			return true
+		}
+	}
+	return false
+}
+
 func (me *Cache[Peer, BlockKey, Hash]) HasBlocks() bool {
 	me.lock.RLock()
 	defer me.lock.RUnlock()
