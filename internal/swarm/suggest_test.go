@@ -24,25 +24,7 @@ func TestPublisherAssignsPieces(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	publisher, torrent := cappedPublisher(t, ctx, size)
-	clients := make([]*Engine, PublisherSlots)
-	for i := range clients {
-		clients[i] = newEngine(t, t.TempDir(), 4<<20)
-	}
-	errs := make(chan error, len(clients))
-	for i, c := range clients {
-		peers := []netip.AddrPort{loopback(publisher)}
-		for j, o := range clients {
-			if j != i {
-				peers = append(peers, loopback(o))
-			}
-		}
-		go func() { errs <- c.Download(ctx, torrent, peers, nil) }()
-	}
-	for range clients {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
+	swarmDownload(t, ctx, publisher, torrent, PublisherSlots, 4<<20)
 	up := publisher.Stats().Uploaded
 	t.Logf("publisher sent %.3f F", float64(up)/size)
 	if up > size*11/10 {
@@ -76,6 +58,33 @@ func TestPublisherSurvivesEarlyClose(t *testing.T) {
 	if err := leecher.Download(ctx, torrent, []netip.AddrPort{loopback(publisher)}, nil); err != nil {
 		t.Fatalf("download after the early closes: %v", err)
 	}
+}
+
+// swarmDownload makes n clients, each uploading at most up bytes/s, that
+// download torrent at once from the publisher and from each other, and
+// returns them when all are done.
+func swarmDownload(t *testing.T, ctx context.Context, publisher *Engine, torrent []byte, n int, up int64) []*Engine {
+	t.Helper()
+	clients := make([]*Engine, n)
+	for i := range clients {
+		clients[i] = newEngine(t, t.TempDir(), up)
+	}
+	errs := make(chan error, len(clients))
+	for i, c := range clients {
+		peers := []netip.AddrPort{loopback(publisher)}
+		for j, o := range clients {
+			if j != i {
+				peers = append(peers, loopback(o))
+			}
+		}
+		go func() { errs <- c.Download(ctx, torrent, peers, nil) }()
+	}
+	for range clients {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return clients
 }
 
 // cappedPublisher seeds a package of size random bytes as dist-server does

@@ -3328,10 +3328,16 @@ func (t *Torrent) checkValidReceiveChunk(r Request) error {
 	if r.Begin >= pieceLength {
 		return fmt.Errorf("chunk begins beyond end of piece (%v >= %v)", r.Begin, pieceLength)
 	}
-	// We could check chunk lengths here, but chunk request size is not changed often, and tricky
-	// for peers to manipulate as they need to send potentially large buffers to begin with. There
-	// should be considerable checks elsewhere for this case due to the network overhead. We should
-	// catch most of the overflow manipulation stuff by checking index and begin above.
+	// distpac patch: a chunk must be a whole chunk of the torrent's (what this client asks for),
+	// at a chunk's start. The library wrote whatever length came at the chunk's offset and
+	// marked the whole chunk received, so a short chunk (as a seeder bug sent, see
+	// readPeerRequestData) surfaced only as the piece's failed hash and a ban of the sender.
+	if r.Begin%t.chunkSize != 0 {
+		return fmt.Errorf("chunk begins at %v, not at a chunk boundary (chunks of %v)", r.Begin, t.chunkSize)
+	}
+	if want := min(t.chunkSize, pp.Integer(pieceLength)-r.Begin); r.Length != want {
+		return fmt.Errorf("chunk at %v of piece %v is %v bytes, want %v", r.Begin, r.Index, r.Length, want)
+	}
 	return nil
 }
 
