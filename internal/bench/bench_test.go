@@ -1,10 +1,16 @@
 package bench
 
 import (
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/swarm"
 )
 
 func TestBound(t *testing.T) {
@@ -73,5 +79,57 @@ func TestWatchPeakRSS(t *testing.T) {
 	}
 	if peak <= 0 || peak > 64<<20 {
 		t.Errorf("peak RSS of sh = %d bytes; want a few MiB", peak)
+	}
+}
+
+// TestTransferLosses reads the wasted bytes and the pieces that failed
+// their hash from an install's --json report, over every archive.
+func TestTransferLosses(t *testing.T) {
+	rep := &install.Report{Archives: []install.ArchiveReport{
+		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1}},
+		{Archive: "b.tar.zst", Transfer: swarm.Transfer{Wasted: 50, HashFailures: 2}},
+	}}
+	b, err := json.Marshal(install.Summary{Transfer: rep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		report   []byte
+		wasted   int64
+		failures int
+	}{
+		{"two archives", b, 150, 3},
+		{"no transfer", []byte(`{"changes":[]}`), 0, 0},
+		{"not json", []byte("dist-client: boom"), 0, 0},
+	}
+	for _, tt := range tests {
+		w, f := transferLosses(tt.report)
+		if w != tt.wasted || f != tt.failures {
+			t.Errorf("%s: transferLosses = %d, %d; want %d, %d", tt.name, w, f, tt.wasted, tt.failures)
+		}
+	}
+}
+
+// TestPrintNotes: a failed row and a row whose clients had pieces fail
+// their hash are named below the table.
+func TestPrintNotes(t *testing.T) {
+	var out bytes.Buffer
+	Print(&out, []Row{
+		{Method: "distpac", N: 16, F: 16 << 20, Err: "client 2: no source"},
+		{Method: "distpac", N: 32, F: 16 << 20, Last: 10 * time.Second, Bound: 8 * time.Second, HashFailures: 3},
+		{Method: "aria2", N: 32, F: 16 << 20, Last: 12 * time.Second, Bound: 8 * time.Second},
+	})
+	text := out.String()
+	for _, want := range []string{
+		"FAILED 1: distpac N=16: client 2: no source",
+		"WARNING: distpac N=32: 3 pieces failed their hash",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("output lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "aria2 N=32:") {
+		t.Errorf("a clean row is named below the table:\n%s", text)
 	}
 }

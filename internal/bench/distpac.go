@@ -337,6 +337,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	installRSS := make([]int64, n)
 	installCPU := make([]time.Duration, n)
 	wasted := make([]int64, n)
+	hashFailures := make([]int, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
@@ -357,7 +358,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 				return
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			wasted[i] = wastedBytes(report.Bytes())
+			wasted[i], hashFailures[i] = transferLosses(report.Bytes())
 		}()
 	}
 	wg.Wait()
@@ -394,6 +395,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		row.InstallRSS = max(row.InstallRSS, r)
 		row.CPU += installCPU[i]
 		row.WastedMax = max(row.WastedMax, float64(wasted[i])/float64(o.F))
+		row.HashFailures += hashFailures[i]
 	}
 	// On the lab, what the links carried, counted by the kernel.
 	return row, meter.finish(&row, o.F, o.U)
@@ -406,18 +408,18 @@ func installReport(b []byte) (install.Summary, error) {
 	return s, err
 }
 
-// wastedBytes reads the payload an install threw away from its --json
-// report (0 when it has none).
-func wastedBytes(report []byte) int64 {
+// transferLosses reads from an install's --json report the payload it
+// threw away and how many pieces failed their hash (0 when it has none).
+func transferLosses(report []byte) (wasted int64, hashFailures int) {
 	s, err := installReport(report)
 	if err != nil || s.Transfer == nil {
-		return 0
+		return 0, 0
 	}
-	var n int64
 	for _, a := range s.Transfer.Archives {
-		n += a.Wasted
+		wasted += a.Wasted
+		hashFailures += a.HashFailures
 	}
-	return n
+	return wasted, hashFailures
 }
 
 // rateLimitYAML is the upload_rate_limit line of a config, or nothing for
