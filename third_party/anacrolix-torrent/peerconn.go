@@ -525,10 +525,8 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	cn.suggestionsAnnounced(piece) // distpac patch
 	// distpac patch: with the queue at this peer full (and interest already shown) the update would
 	// compute the desired requests over every piece and add none; the piece is considered when the
-	// queue drains. Nor is there anything new to ask for when every chunk of the piece not yet
-	// received has been asked of some peer (outside the endgame).
-	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested ||
-		!cn.requestQueueFull() && cn.t.pieceHasUnrequestedChunk(piece)) {
+	// queue drains.
+	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || !cn.requestQueueFull()) {
 		cn.onNeedUpdateRequests("have")
 	}
 	cn.peerPiecesChanged()

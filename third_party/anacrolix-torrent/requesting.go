@@ -450,25 +450,6 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 	p.peakRequests = newPeakRequests
 }
 
-// pieceHasUnrequestedChunk reports whether a peer's have of the piece could let it be asked
-// for a chunk it could not be asked for before (distpac patch 9): a chunk of the piece not yet
-// received that no peer has been asked for, or any chunk in the endgame, where requests are
-// stolen. Otherwise the request update the have would run considers only what it considered
-// before: at N=32 (bench-swarm) haves had caused two thirds of the clients' request updates.
-func (t *Torrent) pieceHasUnrequestedChunk(piece pieceIndex) bool {
-	if t.numPieces()-t.numPiecesCompleted() <= endgamePieces {
-		return true
-	}
-	found := false
-	var it typedRoaring.Iterator[RequestIndex]
-	t.iterUndirtiedRequestIndexesInPiece(&it, piece, func(r RequestIndex) {
-		if !found && t.requestState[r].peer.Value() == nil {
-			found = true
-		}
-	})
-	return found
-}
-
 // endgamePieces is how few pieces must be left before a request may be
 // stolen from the peer that has it (distpac patch).
 const endgamePieces = 8
