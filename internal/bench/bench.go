@@ -509,7 +509,8 @@ func Print(w io.Writer, rows []Row) {
 		head = "method\tN\tRTT\tmeasured\tF\tU\tu\tlast done\tmean\tmax\tT_min\tlast/T_min\tpublisher egress/F\tmax client down/F\tqueue\tpeak RSS\tinstall RSS\tCPU\t"
 	}
 	fmt.Fprintln(tw, head)
-	var failures []string
+	var failures []string // notes below the table: failed rows, numbered, and warnings
+	failed := 0
 	for _, r := range rows {
 		lead := fmt.Sprintf("%s\t%d\t", r.Method, r.N)
 		if net {
@@ -519,8 +520,9 @@ func Print(w io.Writer, rows []Row) {
 		if r.Err != "" {
 			// The reason goes below the table: in a cell it would widen
 			// the column for every row.
-			failures = append(failures, fmt.Sprintf("FAILED %d: %s: %s", len(failures)+1, rowName(r), r.Err))
-			fmt.Fprintf(tw, "%sFAILED %d%s\n", lead, len(failures), strings.Repeat("\t", strings.Count(head, "\t")-strings.Count(lead, "\t")))
+			failed++
+			failures = append(failures, fmt.Sprintf("FAILED %d: %s: %s", failed, rowName(r), r.Err))
+			fmt.Fprintf(tw, "%sFAILED %d%s\n", lead, failed, strings.Repeat("\t", strings.Count(head, "\t")-strings.Count(lead, "\t")))
 			continue
 		}
 		if r.Method == "fast start 64KiB" {

@@ -116,13 +116,15 @@ func TestTransferLosses(t *testing.T) {
 func TestPrintNotes(t *testing.T) {
 	var out bytes.Buffer
 	Print(&out, []Row{
+		{Method: "distpac", N: 4, F: 16 << 20, Last: 9 * time.Second, Bound: 8 * time.Second, HashFailures: 1},
 		{Method: "distpac", N: 16, F: 16 << 20, Err: "client 2: no source"},
 		{Method: "distpac", N: 32, F: 16 << 20, Last: 10 * time.Second, Bound: 8 * time.Second, HashFailures: 3},
 		{Method: "aria2", N: 32, F: 16 << 20, Last: 12 * time.Second, Bound: 8 * time.Second},
 	})
 	text := out.String()
 	for _, want := range []string{
-		"FAILED 1: distpac N=16: client 2: no source",
+		"FAILED 1: distpac N=16: client 2: no source", // numbered among the failures only
+		"WARNING: distpac N=4: 1 pieces failed their hash",
 		"WARNING: distpac N=32: 3 pieces failed their hash",
 	} {
 		if !strings.Contains(text, want) {

@@ -364,6 +364,11 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
+			// Pieces that failed their hash at the other clients may be
+			// why (a banned publisher leaves a client with no source).
+			if n := sum(hashFailures); n > 0 {
+				err = fmt.Errorf("%w (and %d pieces failed their hash at the clients)", err, n)
+			}
 			return row, err
 		}
 	}
@@ -399,6 +404,15 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	}
 	// On the lab, what the links carried, counted by the kernel.
 	return row, meter.finish(&row, o.F, o.U)
+}
+
+// sum adds up ns.
+func sum(ns []int) int {
+	t := 0
+	for _, n := range ns {
+		t += n
+	}
+	return t
 }
 
 // installReport parses the --json output of dist-client install.

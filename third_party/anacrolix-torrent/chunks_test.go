@@ -68,8 +68,10 @@ func chunksTorrent(t *testing.T) (*Client, *Torrent, *PeerConn) {
 // the short slice, and its peers' pieces failed their hashes).
 func TestReadPeerRequestDataWholeChunk(t *testing.T) {
 	_, tor, p := chunksTorrent(t)
-	short := tor.getChunkBuffer()[:5]
-	tor.putChunkBuffer(short)
+	// Several, since under the race detector the pool drops a quarter of what it is given.
+	for range 16 {
+		tor.putChunkBuffer(make([]byte, 5, 16<<10))
+	}
 	r := Request{Index: 1, ChunkSpec: ChunkSpec{Begin: 16 << 10, Length: 16 << 10}}
 	b, err := p.readPeerRequestData(r)
 	if err != nil {

@@ -11,11 +11,14 @@ import (
 // (distpac patch). For such chunks every key before the last is the piece's or the same (the
 // peer's choke state, the piece's priority, unrequested, the suggestion, the availability and
 // the random piece order); the last is the request index, ascending, or descending while
-// webseed requests are active. So a heap of runs, each keyed by its next request, pops the
-// requests in the order a heap of all the requests would, and holds one element per piece
-// instead of one per chunk: with the torrent's every missing chunk a candidate, heap.Init over
-// all of them had taken 8 % of the CPU of a one-peer download (BenchmarkOnePeer). A chunk some
-// peer has requested is a run of its own (its order depends on the request's peer and time).
+// webseed requests are active. So, for a given state, a heap of runs, each keyed by its next
+// request, pops the requests in the order a heap of all the requests would, and holds one
+// element per piece (plus one per requested chunk) instead of one per chunk: with the
+// torrent's every missing chunk a candidate, heap.Init over all of them had taken 8 % of the
+// CPU of a one-peer download (BenchmarkOnePeer). A chunk some peer has requested is a run of
+// its own (its order depends on the request's peer and time). In the endgame a steal changes
+// a key of other peers' chunks (their peer's request count) while requests are popped; after
+// that neither heap is ordered, and their orders differ.
 type requestRun struct {
 	lo, hi uint32
 }
