@@ -362,12 +362,13 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		}()
 	}
 	wg.Wait()
+	row.HashFailures = sum(hashFailures)
 	for _, err := range errs {
 		if err != nil {
 			// Pieces that failed their hash at the other clients may be
 			// why (a banned publisher leaves a client with no source).
-			if n := sum(hashFailures); n > 0 {
-				err = fmt.Errorf("%w (and %d pieces failed their hash at the clients)", err, n)
+			if row.HashFailures > 0 {
+				err = fmt.Errorf("%w (and %d pieces failed their hash at the clients)", err, row.HashFailures)
 			}
 			return row, err
 		}
@@ -400,7 +401,6 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		row.InstallRSS = max(row.InstallRSS, r)
 		row.CPU += installCPU[i]
 		row.WastedMax = max(row.WastedMax, float64(wasted[i])/float64(o.F))
-		row.HashFailures += hashFailures[i]
 	}
 	// On the lab, what the links carried, counted by the kernel.
 	return row, meter.finish(&row, o.F, o.U)

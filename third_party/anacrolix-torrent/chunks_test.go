@@ -37,11 +37,17 @@ func (patternPiece) Completion() storage.Completion {
 	return storage.Completion{Ok: true, Complete: true}
 }
 
-// chunksTorrent is a torrent of pieces of 4 chunks, the last piece short, over patternStorage.
-func chunksTorrent(t *testing.T) (*Client, *Torrent, *PeerConn) {
+// testTorrent adds to a new client a torrent of the given number of pieces of 4 chunks, the
+// last piece 5000 bytes short, over store. The caller closes the client.
+func testTorrent(t *testing.T, pieces int, store storage.ClientImpl) (*Client, *Torrent) {
 	t.Helper()
 	const pieceLength = 64 << 10
-	info := metainfo.Info{Name: "chunks", PieceLength: pieceLength, Length: 3*pieceLength - 5000, Pieces: make([]byte, 20*3)}
+	info := metainfo.Info{
+		Name:        "test",
+		PieceLength: pieceLength,
+		Length:      int64(pieces)*pieceLength - 5000,
+		Pieces:      make([]byte, 20*pieces),
+	}
 	infoBytes, err := bencode.Marshal(info)
 	if err != nil {
 		t.Fatal(err)
@@ -50,12 +56,19 @@ func chunksTorrent(t *testing.T) (*Client, *Torrent, *PeerConn) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cl.Close() })
 	tor, _ := cl.AddTorrentOpt(AddTorrentOpts{
 		InfoHash:  metainfo.HashBytes(infoBytes),
 		InfoBytes: infoBytes,
-		Storage:   patternStorage{},
+		Storage:   store,
 	})
+	return cl, tor
+}
+
+// chunksTorrent is a torrent of 3 pieces over patternStorage, and a connection to it.
+func chunksTorrent(t *testing.T) (*Client, *Torrent, *PeerConn) {
+	t.Helper()
+	cl, tor := testTorrent(t, 3, patternStorage{})
+	t.Cleanup(func() { cl.Close() })
 	cl.lock()
 	defer cl.unlock()
 	p := cl.newConnection(nil, newConnectionOpts{network: "test"})

@@ -891,9 +891,7 @@ func (c *PeerConn) readPeerRequestData(r Request) ([]byte, error) {
 	// the CPU of a one-peer download (BenchmarkOnePeer).
 	var b []byte
 	if r.Length == c.t.chunkSize {
-		// The pool also holds the receive path's buffers, sliced to what they last received
-		// (a torrent's last chunk is short): the whole chunk is asked for here.
-		b = c.t.getChunkBuffer()[:r.Length]
+		b = c.t.getChunkBuffer() // a whole chunk (putChunkBuffer)
 	} else {
 		b = make([]byte, r.Length)
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/anacrolix/generics/heap"
 
-	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
 )
@@ -43,29 +42,10 @@ func (emptyPiece) Completion() storage.Completion         { return storage.Compl
 // webseed requests active, which reverses the order within a piece.
 func TestRequestRunsKeepOrder(t *testing.T) {
 	const pieces = 37
-	const pieceLength = 64 << 10 // 4 chunks
-	info := metainfo.Info{
-		Name:        "runs",
-		PieceLength: pieceLength,
-		Length:      pieces*pieceLength - 5000, // a short last piece
-		Pieces:      make([]byte, 20*pieces),
-	}
-	infoBytes, err := bencode.Marshal(info)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for seed := range uint64(40) {
 		rng := rand.New(rand.NewPCG(seed, 14))
 		choking, webseeds := seed%4 == 1, seed%4 == 2
-		cl, err := NewClient(TestingConfig(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		tor, _ := cl.AddTorrentOpt(AddTorrentOpts{
-			InfoHash:  metainfo.HashBytes(infoBytes),
-			InfoBytes: infoBytes,
-			Storage:   emptyStorage{},
-		})
+		cl, tor := testTorrent(t, pieces, emptyStorage{})
 		tor.DownloadAll()
 		for i := range pieces {
 			switch rng.IntN(6) {

@@ -3591,6 +3591,9 @@ func (t *Torrent) getChunkBuffer() []byte {
 
 func (t *Torrent) putChunkBuffer(b []byte) {
 	panicif.NotEq(cap(b), t.chunkSize.Int())
+	// distpac patch: the pool holds whole chunks, whatever length the giver last used (the
+	// receive path's last chunk of a torrent is short); every taker slices what it needs.
+	b = b[:cap(b)]
 	// Does this allocate? Are we amortizing against the cost of a large buffer?
 	t.chunkPool.Put(&b)
 }
@@ -3599,7 +3602,7 @@ func (t *Torrent) putChunkBuffer(b []byte) {
 // (distpac patch). Nothing may hold b after.
 func (t *Torrent) putChunkData(b []byte) {
 	if cap(b) == t.chunkSize.Int() {
-		t.putChunkBuffer(b[:cap(b)])
+		t.putChunkBuffer(b)
 	}
 }
 

@@ -63,29 +63,25 @@ func (me *Cache[Peer, BlockKey, Hash]) ForgetBlockSeq(seq iter.Seq[BlockKey]) {
 
 // Returns whether any block in the sequence has at least once peer recorded.
 func (me *Cache[Peer, BlockKey, Hash]) HasPeerForBlocks(seq iter.Seq[BlockKey]) bool {
-	me.lock.RLock()
-	defer me.lock.RUnlock()
-	if len(me.blocks) == 0 {
-		return false
-	}
-	for key := range seq {
-		if len(me.blocks[key]) != 0 {
-			return true
-		}
-	}
-	return false
+	return me.anyBlockRecorded(seq, 1)
 }
 
 // HasRepeatedBlocks returns whether any block in the sequence was recorded more than once
 // (distpac patch).
 func (me *Cache[Peer, BlockKey, Hash]) HasRepeatedBlocks(seq iter.Seq[BlockKey]) bool {
+	return me.anyBlockRecorded(seq, 2)
+}
+
+// anyBlockRecorded returns whether any block in the sequence was recorded at least times times
+// (distpac patch: HasPeerForBlocks's loop, shared).
+func (me *Cache[Peer, BlockKey, Hash]) anyBlockRecorded(seq iter.Seq[BlockKey], times int) bool {
 	me.lock.RLock()
 	defer me.lock.RUnlock()
 	if len(me.blocks) == 0 {
 		return false
 	}
 	for key := range seq {
-		if len(me.blocks[key]) > 1 {
+		if len(me.blocks[key]) >= times {
 			return true
 		}
 	}
