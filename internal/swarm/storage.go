@@ -100,7 +100,7 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 	if f == nil {
 		return fmt.Errorf("cannot open %s.part for writing", h.final)
 	}
-	_, err := f.WriteAt(b, off)
+	_, err := writeFileAt(f, b, off)
 	return err
 }
 
@@ -256,13 +256,13 @@ func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	if rest := p.len - off; int64(len(b)) > rest {
-		n, err := f.ReadAt(b[:rest], p.off+off)
+		n, err := readFileAt(f, b[:rest], p.off+off)
 		if err == nil {
 			err = io.EOF // the piece ends here
 		}
 		return n, err
 	}
-	return f.ReadAt(b, p.off+off)
+	return readFileAt(f, b, p.off+off)
 }
 
 func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
@@ -273,7 +273,7 @@ func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
 	if off+int64(len(b)) > p.len {
 		return 0, io.ErrShortWrite
 	}
-	return f.WriteAt(b, p.off+off)
+	return writeFileAt(f, b, p.off+off)
 }
 
 // WriteTo writes the piece out for hashing; a file that is short or
@@ -288,7 +288,7 @@ func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
 	}
 	bp := hashBuffers.Get().(*[]byte)
 	defer hashBuffers.Put(bp)
-	n, err := io.CopyBuffer(w, io.NewSectionReader(f, p.off, p.len), *bp)
+	n, err := io.CopyBuffer(w, io.NewSectionReader(fileReader{f}, p.off, p.len), *bp)
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}

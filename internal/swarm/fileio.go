@@ -1,0 +1,63 @@
+package swarm
+
+import (
+	"os"
+	"sync/atomic"
+	"time"
+)
+
+// A payload file's reads and writes (a chunk received, a chunk sent, a
+// piece hashed) are the engine's only system calls that enter the runtime
+// as possibly blocking, since its sockets' are raw (third_party patch 12).
+// Entering one while the process was idle wakes the runtime's monitor
+// thread, which then polls every 20 µs until the process is idle again, and
+// a daemon on a capped link is idle between most chunks. In a bench-swarm
+// row (N=16) 17,900 of those wake-ups were counted (perf probe on
+// runtime.entersyscallWakeSysmon): 12,700 from chunk writes, 3,900 from
+// reads; the monitor and its thread switches were 7 % of the daemons'
+// samples. On Linux the reads and writes below therefore go to the kernel
+// directly where they cannot wait for the disk, and through the runtime
+// where they can:
+//
+//   - a read asks only for what the page cache holds (preadv2 with
+//     RWF_NOWAIT) and reads the rest as usual;
+//   - a write into the page cache returns in microseconds unless the kernel
+//     throttles writers (dirty pages over its limit) or the file lives on a
+//     slow file system; ext4 refuses RWF_NOWAIT for buffered writes, so a
+//     write goes directly and is timed, and one that took longer than
+//     writeStall sends the process's writes through the runtime for
+//     writeCalm, where a blocked write holds no processor.
+//
+// Measured in interleaved bench-swarm rows, the row's CPU (seeder, daemons,
+// installs): at N=16 9.0–11.5 → 6.8–8.7 s (10 pairs); at N=32, where both
+// cores are busy and the monitor rarely sleeps, no change beyond the noise
+// (16.7–20.1 against 15.5–18.4 s, 5 pairs). One fast peer (bench-fast,
+// 1 GiB): the same. Under the race detector the calls are the syscall
+// package's, which tell it what each buffer received
+// (fileio_race_linux.go); the fallbacks are the same. Elsewhere than Linux
+// they are os.File's.
+const (
+	writeStall = 2 * time.Millisecond
+	writeCalm  = 10 * time.Second
+)
+
+// stallGuard decides whether a write may go directly to the kernel.
+type stallGuard struct {
+	until atomic.Int64 // unix nanoseconds before which writes go through the runtime
+}
+
+func (g *stallGuard) direct(now time.Time) bool { return now.UnixNano() >= g.until.Load() }
+
+// took records how long a direct write took.
+func (g *stallGuard) took(now time.Time, d time.Duration) {
+	if d > writeStall {
+		g.until.Store(now.Add(writeCalm).UnixNano())
+	}
+}
+
+var writes stallGuard
+
+// fileReader reads a file with readFileAt (piece hashing).
+type fileReader struct{ f *os.File }
+
+func (r fileReader) ReadAt(b []byte, off int64) (int, error) { return readFileAt(r.f, b, off) }

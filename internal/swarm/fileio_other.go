@@ -1,0 +1,8 @@
+//go:build !linux
+
+package swarm
+
+import "os"
+
+func readFileAt(f *os.File, b []byte, off int64) (int, error)  { return f.ReadAt(b, off) }
+func writeFileAt(f *os.File, b []byte, off int64) (int, error) { return f.WriteAt(b, off) }
