@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -24,9 +25,13 @@ import (
 //   - a write into the page cache returns in microseconds unless the kernel
 //     throttles writers (dirty pages over its limit) or the file lives on a
 //     slow file system; ext4 refuses RWF_NOWAIT for buffered writes, so a
-//     write goes directly and is timed, and one that took longer than
-//     writeStall sends the process's writes through the runtime for
-//     writeCalm, where a blocked write holds no processor.
+//     write goes directly and is timed, and writeStalls writes that took
+//     longer than writeStall within writeCalm send the process's writes
+//     through the runtime for writeCalm, where a blocked write holds no
+//     processor. One slow write is not enough: on a busy machine the kernel
+//     also deschedules a thread inside a write (in an N=16 row, 3 of 16
+//     daemons had one write over 2 ms, the longest 8.7 ms; none had two),
+//     while a throttled writer is slowed on write after write.
 //
 // Measured in interleaved bench-swarm rows, the row's CPU (seeder, daemons,
 // installs): at N=16 9.0–11.5 → 6.8–8.7 s (10 pairs); at N=32, where both
@@ -37,21 +42,36 @@ import (
 // (fileio_race_linux.go); the fallbacks are the same. Elsewhere than Linux
 // they are os.File's.
 const (
-	writeStall = 2 * time.Millisecond
-	writeCalm  = 10 * time.Second
+	writeStall  = 2 * time.Millisecond
+	writeStalls = 3
+	writeCalm   = 10 * time.Second
 )
 
 // stallGuard decides whether a write may go directly to the kernel.
 type stallGuard struct {
 	until atomic.Int64 // unix nanoseconds before which writes go through the runtime
+
+	mu    sync.Mutex
+	since time.Time // start of the window in which slow writes are counted; guarded by mu
+	slow  int       // slow writes since then; guarded by mu
 }
 
 func (g *stallGuard) direct(now time.Time) bool { return now.UnixNano() >= g.until.Load() }
 
 // took records how long a direct write took.
 func (g *stallGuard) took(now time.Time, d time.Duration) {
-	if d > writeStall {
+	if d <= writeStall {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now.Sub(g.since) > writeCalm {
+		g.since, g.slow = now, 0
+	}
+	g.slow++
+	if g.slow >= writeStalls {
 		g.until.Store(now.Add(writeCalm).UnixNano())
+		g.since, g.slow = now, 0
 	}
 }
 

@@ -101,27 +101,41 @@ func TestWriteFileAtError(t *testing.T) {
 
 func TestStallGuard(t *testing.T) {
 	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
 	for _, tc := range []struct {
-		name string
-		took time.Duration
-		at   time.Duration // after t0
-		want bool
+		name   string
+		writes []time.Duration // durations of writes 1 ms apart
+		at     time.Duration   // when asked, after t0
+		want   bool
 	}{
-		{"fast write", 100 * time.Microsecond, time.Millisecond, true},
-		{"a stall's limit", writeStall, time.Millisecond, true},
-		{"stalled", writeStall + time.Microsecond, time.Millisecond, false},
-		{"stalled, calm not over", 50 * time.Millisecond, writeCalm - time.Millisecond, false},
-		{"stalled, calm over", 50 * time.Millisecond, writeCalm, true},
+		{"fast writes", []time.Duration{ms / 10, ms / 10, ms / 10, ms / 10}, 10 * ms, true},
+		{"at the limit", []time.Duration{writeStall, writeStall, writeStall}, 10 * ms, true},
+		{"one slow write (a preemption)", []time.Duration{50 * ms}, 10 * ms, true},
+		{"two slow", []time.Duration{50 * ms, ms / 10, 50 * ms}, 10 * ms, true},
+		{"three slow", []time.Duration{50 * ms, 50 * ms, ms / 10, 50 * ms}, 10 * ms, false},
+		{"three slow, calm not over", []time.Duration{50 * ms, 50 * ms, 50 * ms}, writeCalm, false},
+		{"three slow, calm over", []time.Duration{50 * ms, 50 * ms, 50 * ms}, writeCalm + 3*ms, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var g stallGuard
 			if !g.direct(t0) {
 				t.Fatal("a new guard sends writes through the runtime")
 			}
-			g.took(t0, tc.took)
+			for i, d := range tc.writes {
+				g.took(t0.Add(time.Duration(i)*ms), d)
+			}
 			if got := g.direct(t0.Add(tc.at)); got != tc.want {
-				t.Fatalf("direct %v after a write of %v: %v, want %v", tc.at, tc.took, got, tc.want)
+				t.Fatalf("direct at %v after writes of %v: %v, want %v", tc.at, tc.writes, got, tc.want)
 			}
 		})
+	}
+	// slow writes further apart than writeCalm never add up
+	var g stallGuard
+	for i := range 10 {
+		now := t0.Add(time.Duration(i) * (writeCalm/2 + ms))
+		g.took(now, 50*ms)
+		if !g.direct(now) {
+			t.Fatalf("slow write %d, %v apart: writes sent through the runtime", i+1, writeCalm/2+ms)
+		}
 	}
 }
