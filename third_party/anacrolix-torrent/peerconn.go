@@ -91,9 +91,12 @@ type PeerConn struct {
 	PeerExtensionIDs map[pp.ExtensionName]pp.ExtensionNumber
 	PeerClientName   atomic.Value
 	uploadTimer      *time.Timer
-	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunk
-	// (see upload). Guarded by the client lock.
+	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunks
+	// (uploadReservedLen bytes), and tokens taken and not yet spent on chunks (see upload).
+	// Guarded by the client lock.
 	uploadReservation *rate.Reservation
+	uploadReservedLen int
+	uploadPrepaid     int
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
 	// distpac patch (suggest.go): pieces this seed assigned to the peer and the peer has not
@@ -1253,25 +1256,32 @@ another:
 				continue
 			}
 			// distpac patch: a connection that must wait for the upload rate limiter keeps its
-			// reservation and is woken once, when its tokens are due. Upstream cancelled the
+			// reservation (for this chunk and the ready ones of its batch, uploadBatch; what the
+			// batch's other chunks do not spend stays prepaid for the next) and is woken once,
+			// when its tokens are due. Upstream cancelled the
 			// reservation and retried at the delay, so every waiting connection woke whenever the
 			// tokens of one chunk came in, one of them took them, and the rest slept again: at a
 			// client uploading to 15 peers, 15 writer wake-ups (each taking the client lock and
 			// filling the write buffer) per chunk sent.
-			now := time.Now()
-			if c.uploadReservation == nil {
-				res := c.t.cl.config.UploadRateLimiter.ReserveN(now, int(r.Length))
-				if !res.OK() {
-					panic(fmt.Sprintf("upload rate limiter burst size < %d", r.Length))
+			if c.uploadPrepaid < int(r.Length) {
+				now := time.Now()
+				if c.uploadReservation == nil {
+					n := c.uploadBatch(r)
+					res := c.t.cl.config.UploadRateLimiter.ReserveN(now, n)
+					if !res.OK() {
+						panic(fmt.Sprintf("upload rate limiter burst size < %d", n))
+					}
+					c.uploadReservation, c.uploadReservedLen = res, n
 				}
-				c.uploadReservation = res
+				if wait := c.uploadReservation.DelayFrom(now); wait > 0 {
+					c.setRetryUploadTimer(wait)
+					// Hard to say what to return here.
+					return true
+				}
+				c.uploadPrepaid += c.uploadReservedLen
+				c.uploadReservation = nil
 			}
-			if wait := c.uploadReservation.DelayFrom(now); wait > 0 {
-				c.setRetryUploadTimer(wait)
-				// Hard to say what to return here.
-				return true
-			}
-			c.uploadReservation = nil // spent on this chunk (one chunk's length, as reserved)
+			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
 			c.deletePeerRequest(r)
 			c.t.putChunkData(state.data) // distpac patch: msg copied it
@@ -1288,6 +1298,34 @@ another:
 	}
 	c.dropUploadReservation()
 	return c.choke(msg)
+}
+
+// uploadBatchBytes is the most a connection reserves of the upload rate limiter at once (distpac
+// patch 16): the chunks it has read and ready, up to this and the limiter's burst, sent together
+// when the tokens are due. Reserving one chunk at a time, a capped connection woke its writer,
+// fired a timer and made a send per 16 KiB chunk, and its receiver a read and a wake-up per chunk.
+// 32 KiB is the write buffer's high-water mark, so a batch leaves in one send. A scarce seed
+// (SuggestPieces, the capped publisher) still sends each chunk as soon as its tokens are due: its
+// chunks are the swarm's bottleneck, and batching them cost time (PATCHES.md).
+const uploadBatchBytes = 32 << 10
+
+// uploadBatch is how many bytes to reserve for sending r and the other chunks read and ready.
+func (c *PeerConn) uploadBatch(r Request) int {
+	n := int(r.Length)
+	if c.t.cl.config.SuggestPieces > 0 {
+		return n
+	}
+	most := min(uploadBatchBytes, c.t.cl.config.UploadRateLimiter.Burst())
+	for o, state := range c.peerRequests {
+		if o == r || state.data == nil {
+			continue
+		}
+		if n+int(o.Length) > most {
+			break
+		}
+		n += int(o.Length)
+	}
+	return n
 }
 
 // dropUploadReservation gives back the upload tokens held for a chunk that is not going to be
