@@ -211,5 +211,5 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
 	}
 	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
-	return row, meter.finish(&row, o.F, o.U)
+	return row, meter.finish(&row, o.F, o.U, o.u)
 }

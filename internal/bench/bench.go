@@ -133,7 +133,10 @@ type Row struct {
 	// PublisherUse is the publisher's link use in each second of the row,
 	// percent of its rate (in the log, not the table).
 	PublisherUse []int `json:",omitempty"`
-	Err          string
+	// ClientsUse is the clients' links' use together in each second, percent
+	// of their rates' sum (in the log): where the swarm's own upload idles.
+	ClientsUse []int `json:",omitempty"`
+	Err        string
 }
 
 // Bound is the Kumar–Ross lower bound with unlimited client download.

@@ -403,7 +403,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		row.WastedMax = max(row.WastedMax, float64(wasted[i])/float64(o.F))
 	}
 	// On the lab, what the links carried, counted by the kernel.
-	return row, meter.finish(&row, o.F, o.U)
+	return row, meter.finish(&row, o.F, o.U, o.u)
 }
 
 // sum adds up ns.

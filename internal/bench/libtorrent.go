@@ -312,7 +312,7 @@ func ltSwarm(ctx context.Context, o Options, lay layout, torrent, seedDir, dir s
 	for i, p := range procs {
 		row.CPU += cpuTime(p.cmd.Process.Pid) - cpu0[i]
 	}
-	return row, meter.finish(&row, o.F, o.U)
+	return row, meter.finish(&row, o.F, o.U, o.u)
 }
 
 // ltCapCheck runs one leecher from the capped seeder: it must take about

@@ -235,9 +235,9 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", m, err))
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s FAILED: %v\n", s.N, s.RTT, m, err)
 		} else {
-			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F (BitTorrent payload %.3f F), queue %s, a client threw away at most %.3f F; round trip during the row %.1f ms, 90%% under %.1f ms (%d probes); publisher link use by second: %s\n",
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F (BitTorrent payload %.3f F), queue %s, a client threw away at most %.3f F; round trip during the row %.1f ms, 90%% under %.1f ms (%d probes); publisher link use by second: %s; clients' links together: %s\n",
 				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.ServerPayload, cmp.Or(r.Queue, "-"), r.WastedMax,
-				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse))
+				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse), percents(r.ClientsUse))
 		}
 		fmt.Fprintf(logw, "bench-net N=%d RTT=%s: packets the links' tbf dropped so far: %s\n", s.N, s.RTT, lab.dropsText())
 		if lab.delay != nil {

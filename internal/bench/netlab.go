@@ -279,15 +279,16 @@ func netUsable() error {
 type meter struct {
 	lay      layout
 	pub      linkBytes
-	clients  []linkBytes
+	clients  []linkBytes // at the start
+	clientTx []int64     // the clients' last transmit counts; the sampler's
 	probe    *rowProbe
 	stopOnce sync.Once
 	stopC    chan struct{}
-	done     chan []int64 // publisher bytes sent in each second of the row
+	done     chan [2][]int64 // bytes the publisher and the clients together sent in each second of the row
 	// set by stop
-	secs           []int64
-	rttMed, rttP90 time.Duration
-	probes         int
+	secs, clientSecs []int64
+	rttMed, rttP90   time.Duration
+	probes           int
 }
 
 // startMeter reads the counters at the start of a row; on loopback it
@@ -296,12 +297,14 @@ func (l layout) startMeter() (*meter, error) {
 	if l.lab == nil {
 		return nil, nil
 	}
-	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stopC: make(chan struct{}), done: make(chan []int64, 1)}
+	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stopC: make(chan struct{}), done: make(chan [2][]int64, 1)}
 	var err error
+	m.clientTx = make([]int64, len(l.clients))
 	for i, h := range l.clients {
 		if m.clients[i], err = hostLinkBytes(h); err != nil {
 			return nil, err
 		}
+		m.clientTx[i] = m.clients[i].tx
 	}
 	a, b := l.lab.probes()
 	if m.probe, err = startRowProbe(context.Background(), a, b); err != nil {
@@ -315,17 +318,18 @@ func (l layout) startMeter() (*meter, error) {
 	return m, nil
 }
 
-// sample reads the publisher's counter every second until stopped, at
-// most an hour.
+// sample reads the publisher's and the clients' counters every second
+// until stopped, at most an hour.
 func (m *meter) sample() {
-	var secs []int64
+	var secs, clientSecs []int64
 	last := m.pub.tx
+	lastClients := m.clientsSent()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range 3600 {
 		select {
 		case <-m.stopC:
-			m.done <- secs
+			m.done <- [2][]int64{secs, clientSecs}
 			return
 		case <-tick.C:
 		}
@@ -333,9 +337,25 @@ func (m *meter) sample() {
 			secs = append(secs, c.tx-last)
 			last = c.tx
 		}
+		sent := m.clientsSent()
+		clientSecs = append(clientSecs, sent-lastClients)
+		lastClients = sent
 	}
 	<-m.stopC
-	m.done <- secs
+	m.done <- [2][]int64{secs, clientSecs}
+}
+
+// clientsSent is what the clients' links have sent, together (a host
+// whose counters cannot be read counts as its last reading).
+func (m *meter) clientsSent() int64 {
+	var n int64
+	for i, h := range m.lay.clients {
+		if c, err := hostLinkBytes(h); err == nil {
+			m.clientTx[i] = c.tx
+		}
+		n += m.clientTx[i]
+	}
+	return n
 }
 
 // stop ends the sampling and the probe; it may be called more than once.
@@ -345,7 +365,8 @@ func (m *meter) stop() {
 	}
 	m.stopOnce.Do(func() {
 		close(m.stopC)
-		m.secs = <-m.done
+		d := <-m.done
+		m.secs, m.clientSecs = d[0], d[1]
 		m.rttMed, m.rttP90, m.probes = m.probe.finish()
 	})
 }
@@ -354,14 +375,18 @@ func (m *meter) stop() {
 // in units of F, from what the counters grew by since startMeter: every
 // byte on the wire, TCP/IP and BitTorrent headers and other peers'
 // requests included; the publisher's link use second by second, in
-// percent of rate; and the round trip measured during the row.
-func (m *meter) finish(row *Row, f, rate int64) error {
+// percent of rate, and the clients' together, in percent of theirs
+// (clientRate each); and the round trip measured during the row.
+func (m *meter) finish(row *Row, f, rate, clientRate int64) error {
 	if m == nil {
 		return nil
 	}
 	m.stop()
 	for _, b := range m.secs {
 		row.PublisherUse = append(row.PublisherUse, int(100*b/rate))
+	}
+	for _, b := range m.clientSecs {
+		row.ClientsUse = append(row.ClientsUse, int(100*b/(clientRate*int64(len(m.clients)))))
 	}
 	row.MeasuredRTT, row.MeasuredRTT90, row.RTTProbes = m.rttMed, m.rttP90, m.probes
 	pub, err := hostLinkBytes(m.lay.publisher)

@@ -508,7 +508,7 @@ func trScenario(ctx context.Context, s trSpec, lay layout, dir string, logw io.W
 		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
 	}
 	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
-	return row, meter.finish(&row, s.F, s.U)
+	return row, meter.finish(&row, s.F, s.U, s.UC)
 }
 
 // trPollEvery is how often the leechers are asked for their progress: a
