@@ -274,8 +274,8 @@ func netUsable() error {
 
 // meter counts with the kernel's counters what the lab's links carry
 // during a row: the publisher's egress and each client's ingress, and the
-// publisher's egress second by second (where the time goes); and it
-// probes the round trip meanwhile.
+// publisher's and the clients' egress second by second (where the time
+// goes); and it probes the round trip meanwhile.
 type meter struct {
 	lay      layout
 	pub      linkBytes
@@ -336,6 +336,8 @@ func (m *meter) sample() {
 		if c, err := hostLinkBytes(m.lay.publisher); err == nil {
 			secs = append(secs, c.tx-last)
 			last = c.tx
+		} else {
+			secs = append(secs, 0) // counted with the next second's; the two series stay aligned
 		}
 		sent := m.clientsSent()
 		clientSecs = append(clientSecs, sent-lastClients)

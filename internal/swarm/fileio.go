@@ -17,21 +17,23 @@ import (
 // runtime.entersyscallWakeSysmon): 12,700 from chunk writes, 3,900 from
 // reads; the monitor and its thread switches were 7 % of the daemons'
 // samples. On Linux the reads and writes below therefore go to the kernel
-// directly where they cannot wait for the disk, and through the runtime
-// where they can:
+// directly where the kernel promises not to wait, or where a wait is short
+// and seen:
 //
 //   - a read asks only for what the page cache holds (preadv2 with
 //     RWF_NOWAIT) and reads the rest as usual;
-//   - a write into the page cache returns in microseconds unless the kernel
-//     throttles writers (dirty pages over its limit) or the file lives on a
-//     slow file system; ext4 refuses RWF_NOWAIT for buffered writes, so a
-//     write goes directly and is timed, and writeStalls writes that took
-//     longer than writeStall within writeCalm send the process's writes
-//     through the runtime for writeCalm, where a blocked write holds no
-//     processor. One slow write is not enough: on a busy machine the kernel
-//     also deschedules a thread inside a write (in an N=16 row, 3 of 16
-//     daemons had one write over 2 ms, the longest 8.7 ms; none had two),
-//     while a throttled writer is slowed on write after write.
+//   - a write into the page cache of a local file system (localFS) returns
+//     in microseconds unless the kernel throttles writers (dirty pages over
+//     its limit, a pause of up to 200 ms a write); ext4 refuses RWF_NOWAIT
+//     for buffered writes, so a write goes directly and is timed, and
+//     writeStalls writes over writeStall within writeCalm send the
+//     process's writes through the runtime for writeCalm, where a blocked
+//     write holds no processor. One slow write is not enough: on a busy
+//     machine the kernel also deschedules a thread inside a write (in an
+//     N=16 row, 3 of 16 daemons had one write over 2 ms, the longest 8.7 ms;
+//     none had two), while a throttled writer is slowed on write after
+//     write. Files on network and FUSE file systems, whose writes wait for
+//     a server, are always written through the runtime.
 //
 // Measured in interleaved bench-swarm rows, the row's CPU (seeder, daemons,
 // installs): at N=16 9.0–11.5 → 6.8–8.7 s (10 pairs); at N=32, where both
@@ -51,27 +53,25 @@ const (
 type stallGuard struct {
 	until atomic.Int64 // unix nanoseconds before which writes go through the runtime
 
-	mu    sync.Mutex
-	since time.Time // start of the window in which slow writes are counted; guarded by mu
-	slow  int       // slow writes since then; guarded by mu
+	mu   sync.Mutex
+	slow [writeStalls]time.Time // when the last slow writes ended, a ring; guarded by mu
+	next int                    // the ring's oldest entry; guarded by mu
 }
 
 func (g *stallGuard) direct(now time.Time) bool { return now.UnixNano() >= g.until.Load() }
 
-// took records how long a direct write took.
+// took records how long a direct write that ended at now took.
 func (g *stallGuard) took(now time.Time, d time.Duration) {
 	if d <= writeStall {
 		return
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if now.Sub(g.since) > writeCalm {
-		g.since, g.slow = now, 0
-	}
-	g.slow++
-	if g.slow >= writeStalls {
+	g.slow[g.next] = now
+	g.next = (g.next + 1) % writeStalls
+	if oldest := g.slow[g.next]; !oldest.IsZero() && now.Sub(oldest) <= writeCalm {
 		g.until.Store(now.Add(writeCalm).UnixNano())
-		g.since, g.slow = now, 0
+		g.slow = [writeStalls]time.Time{}
 	}
 }
 

@@ -2,24 +2,34 @@ package swarm
 
 import (
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
+
+// noPreadv2 is set when the kernel has no preadv2 (before Linux 4.6): every
+// read then goes through f.ReadAt.
+var noPreadv2 atomic.Bool
 
 // readFileAt is f.ReadAt that takes what the page cache holds without
 // entering the runtime (fileio.go).
 func readFileAt(f *os.File, b []byte, off int64) (int, error) {
 	n := 0
-	if len(b) > 0 {
+	if len(b) > 0 && off >= 0 && !noPreadv2.Load() {
 		if rc, err := f.SyscallConn(); err == nil {
 			_ = rc.Control(func(fd uintptr) {
 				for n < len(b) {
 					r, e := sysPreadCached(fd, b[n:], off+int64(n))
-					if e == syscall.EINTR {
+					switch {
+					case e == syscall.EINTR:
 						continue
-					}
-					if e != 0 || r <= 0 {
-						return // not cached, not supported, an error or the end: f.ReadAt says which
+					case e == syscall.ENOSYS:
+						noPreadv2.Store(true)
+						return
+					case e != 0 || r <= 0:
+						return // not cached, not supported here, an error or the end: f.ReadAt says which
 					}
 					n += r
 				}
@@ -33,11 +43,12 @@ func readFileAt(f *os.File, b []byte, off int64) (int, error) {
 	return n + m, err
 }
 
-// writeFileAt is f.WriteAt that goes to the kernel directly unless a
-// recent direct write stalled (fileio.go).
-func writeFileAt(f *os.File, b []byte, off int64) (int, error) {
+// writeFileAt is f.WriteAt that goes to the kernel directly when the file
+// lives on a local file system (local, from localFS) and no recent direct
+// writes stalled (fileio.go).
+func writeFileAt(f *os.File, b []byte, off int64, local bool) (int, error) {
 	start := time.Now()
-	if len(b) == 0 || !writes.direct(start) {
+	if !local || len(b) == 0 || off < 0 || !writes.direct(start) {
 		return f.WriteAt(b, off)
 	}
 	rc, err := f.SyscallConn()
@@ -62,10 +73,33 @@ func writeFileAt(f *os.File, b []byte, off int64) (int, error) {
 	})
 	writes.took(time.Now(), time.Since(start))
 	if err != nil {
-		return n, err
+		// The descriptor is closing: os.File gives its error.
+		m, err := f.WriteAt(b[n:], off+int64(n))
+		return n + m, err
 	}
 	if errno != 0 {
 		return n, &os.PathError{Op: "write", Path: f.Name(), Err: errno}
 	}
 	return n, nil
+}
+
+// localFS tells whether f lives on a file system whose buffered writes
+// wait for nothing but the page cache and the local disk: network and FUSE
+// file systems can hold a write for as long as their server takes.
+func localFS(f *os.File) bool {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var st unix.Statfs_t
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fstatfs(int(fd), &st) }); err != nil || serr != nil {
+		return false
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC,
+		unix.F2FS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		return true // EXT4_SUPER_MAGIC is ext2's and ext3's too; overlayfs writes to a local upper layer
+	}
+	return false
 }

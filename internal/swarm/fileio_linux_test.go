@@ -2,7 +2,9 @@ package swarm
 
 import (
 	"os"
+	"path/filepath"
 	"syscall"
+	"testing"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,4 +23,35 @@ func dropCached(f *os.File) error {
 		return e
 	}
 	return nil
+}
+
+// A file on procfs is not on a local file system for writes; one in the
+// test's temporary directory is where that is ext4, xfs, btrfs, tmpfs,
+// f2fs or overlayfs.
+func TestLocalFS(t *testing.T) {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if localFS(f) {
+		t.Error("procfs counted as a local file system for direct writes")
+	}
+	g, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(g.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	switch uint32(st.Type) {
+	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.F2FS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
+		if !localFS(g) {
+			t.Errorf("file system type %#x not counted as local", st.Type)
+		}
+	default:
+		t.Logf("temporary directory on file system type %#x, not one known to be local", st.Type)
+	}
 }

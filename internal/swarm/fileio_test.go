@@ -29,7 +29,7 @@ func TestFileAtLikeOSFile(t *testing.T) {
 	// written in chunks, out of order, as chunks arrive
 	for _, off := range []int{81_920, 0, 49_152, 16_384, 98_304, 32_768, 65_536} {
 		end := min(off+16_384, size)
-		if n, err := writeFileAt(f, data[off:end], int64(off)); err != nil || n != end-off {
+		if n, err := writeFileAt(f, data[off:end], int64(off), true); err != nil || n != end-off {
 			t.Fatalf("writeFileAt at %d: %d, %v", off, n, err)
 		}
 	}
@@ -92,7 +92,7 @@ func TestWriteFileAtError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, err = writeFileAt(f, []byte("hello"), 0)
+	_, err = writeFileAt(f, []byte("hello"), 0, true)
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Path != path || !errors.Is(err, syscall.EBADF) {
 		t.Fatalf("write to a read-only file: %v, want a *PathError naming %s with EBADF", err, path)
@@ -101,39 +101,42 @@ func TestWriteFileAtError(t *testing.T) {
 
 func TestStallGuard(t *testing.T) {
 	t0 := time.Unix(1000, 0)
-	ms := time.Millisecond
+	ms, s := time.Millisecond, time.Second
+	slow := 50 * ms
 	for _, tc := range []struct {
 		name   string
-		writes []time.Duration // durations of writes 1 ms apart
-		at     time.Duration   // when asked, after t0
+		writes [][2]time.Duration // when each write ended (after t0), how long it took
+		at     time.Duration      // when asked, after t0
 		want   bool
 	}{
-		{"fast writes", []time.Duration{ms / 10, ms / 10, ms / 10, ms / 10}, 10 * ms, true},
-		{"at the limit", []time.Duration{writeStall, writeStall, writeStall}, 10 * ms, true},
-		{"one slow write (a preemption)", []time.Duration{50 * ms}, 10 * ms, true},
-		{"two slow", []time.Duration{50 * ms, ms / 10, 50 * ms}, 10 * ms, true},
-		{"three slow", []time.Duration{50 * ms, 50 * ms, ms / 10, 50 * ms}, 10 * ms, false},
-		{"three slow, calm not over", []time.Duration{50 * ms, 50 * ms, 50 * ms}, writeCalm, false},
-		{"three slow, calm over", []time.Duration{50 * ms, 50 * ms, 50 * ms}, writeCalm + 3*ms, true},
+		{"fast writes", [][2]time.Duration{{0, ms / 10}, {ms, ms / 10}, {2 * ms, ms / 10}}, 10 * ms, true},
+		{"at the limit", [][2]time.Duration{{0, writeStall}, {ms, writeStall}, {2 * ms, writeStall}}, 10 * ms, true},
+		{"one slow write (a preemption)", [][2]time.Duration{{0, slow}}, 10 * ms, true},
+		{"two slow", [][2]time.Duration{{0, slow}, {ms, ms / 10}, {2 * ms, slow}}, 10 * ms, true},
+		{"three slow", [][2]time.Duration{{0, slow}, {ms, slow}, {2 * ms, ms / 10}, {3 * ms, slow}}, 10 * ms, false},
+		{"three slow, calm not over", [][2]time.Duration{{0, slow}, {ms, slow}, {2 * ms, slow}}, 2*ms + writeCalm - ms, false},
+		{"three slow, calm over", [][2]time.Duration{{0, slow}, {ms, slow}, {2 * ms, slow}}, 2*ms + writeCalm, true},
+		{"three slow within 10 s, across a 10 s boundary", [][2]time.Duration{{0, slow}, {9 * s, slow}, {11 * s, slow}, {12 * s, slow}}, 12*s + ms, false},
+		{"three slow over more than 10 s", [][2]time.Duration{{0, slow}, {6 * s, slow}, {10*s + ms, slow}}, 10*s + 2*ms, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var g stallGuard
 			if !g.direct(t0) {
 				t.Fatal("a new guard sends writes through the runtime")
 			}
-			for i, d := range tc.writes {
-				g.took(t0.Add(time.Duration(i)*ms), d)
+			for _, w := range tc.writes {
+				g.took(t0.Add(w[0]), w[1])
 			}
 			if got := g.direct(t0.Add(tc.at)); got != tc.want {
-				t.Fatalf("direct at %v after writes of %v: %v, want %v", tc.at, tc.writes, got, tc.want)
+				t.Fatalf("direct at %v after writes %v: %v, want %v", tc.at, tc.writes, got, tc.want)
 			}
 		})
 	}
-	// slow writes further apart than writeCalm never add up
+	// slow writes further apart than writeCalm/2 never add up
 	var g stallGuard
 	for i := range 10 {
 		now := t0.Add(time.Duration(i) * (writeCalm/2 + ms))
-		g.took(now, 50*ms)
+		g.took(now, slow)
 		if !g.direct(now) {
 			t.Fatalf("slow write %d, %v apart: writes sent through the runtime", i+1, writeCalm/2+ms)
 		}

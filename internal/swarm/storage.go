@@ -96,11 +96,11 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 	if h == nil {
 		return errors.New("torrent storage is not open")
 	}
-	f := h.get(true)
+	f, local := h.get(true)
 	if f == nil {
 		return fmt.Errorf("cannot open %s.part for writing", h.final)
 	}
-	_, err := writeFileAt(f, b, off)
+	_, err := writeFileAt(f, b, off, local)
 	return err
 }
 
@@ -116,6 +116,7 @@ type openFile struct {
 	mu       sync.Mutex
 	f        *os.File   // nil until first use; guarded by mu
 	writable bool       // guarded by mu
+	local    bool       // f lives on a local file system (localFS); guarded by mu
 	checked  time.Time  // when f was last seen linked; guarded by mu
 	old      []*os.File // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
 	closed   bool       // guarded by mu
@@ -127,12 +128,13 @@ type openFile struct {
 const linkCheck = time.Second
 
 // get returns the open file, or nil when the library should do the
-// operation itself.
-func (o *openFile) get(write bool) *os.File {
+// operation itself, and whether the file lives on a local file system
+// (localFS).
+func (o *openFile) get(write bool) (*os.File, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		return nil
+		return nil, false
 	}
 	if o.f != nil && time.Since(o.checked) > linkCheck {
 		if st, err := o.f.Stat(); err != nil || unlinked(st) {
@@ -142,18 +144,18 @@ func (o *openFile) get(write bool) *os.File {
 		}
 	}
 	if o.f != nil && (o.writable || !write) {
-		return o.f
+		return o.f, o.local
 	}
 	f, writable := o.open(write)
 	if f == nil {
-		return nil
+		return nil, false
 	}
 	o.retire()
-	o.f, o.writable, o.checked = f, writable, time.Now()
+	o.f, o.writable, o.checked, o.local = f, writable, time.Now(), localFS(f)
 	if write && !writable {
-		return nil
+		return nil, false
 	}
-	return o.f
+	return o.f, o.local
 }
 
 // open opens the payload file as the library would find it.
@@ -248,7 +250,7 @@ type filePiece struct {
 // ReadAt and WriteAt get offsets within the piece, as the library's pieces
 // do.
 func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
-	f := p.file.get(false)
+	f, _ := p.file.get(false)
 	if f == nil {
 		return p.PieceImpl.ReadAt(b, off)
 	}
@@ -266,20 +268,20 @@ func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
 }
 
 func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
-	f := p.file.get(true)
+	f, local := p.file.get(true)
 	if f == nil {
 		return p.PieceImpl.WriteAt(b, off)
 	}
 	if off+int64(len(b)) > p.len {
 		return 0, io.ErrShortWrite
 	}
-	return writeFileAt(f, b, p.off+off)
+	return writeFileAt(f, b, p.off+off, local)
 }
 
 // WriteTo writes the piece out for hashing; a file that is short or
 // missing yields fewer bytes (the hash then fails), holes read as zeros.
 func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
-	f := p.file.get(false)
+	f, _ := p.file.get(false)
 	if f == nil {
 		if wt, ok := p.PieceImpl.(io.WriterTo); ok {
 			return wt.WriteTo(w)

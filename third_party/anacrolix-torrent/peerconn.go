@@ -92,8 +92,9 @@ type PeerConn struct {
 	PeerClientName   atomic.Value
 	uploadTimer      *time.Timer
 	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunks
-	// (uploadReservedLen bytes), and tokens taken and not yet spent on chunks (see upload).
-	// Guarded by the client lock.
+	// (uploadReservedLen bytes), and tokens taken and not yet spent on chunks (see upload): at
+	// most a batch, kept while the connection uploads to the peer, dropped when it stops, lost
+	// with the connection. Guarded by the client lock.
 	uploadReservation *rate.Reservation
 	uploadReservedLen int
 	uploadPrepaid     int
@@ -1266,7 +1267,7 @@ another:
 			if c.uploadPrepaid < int(r.Length) {
 				now := time.Now()
 				if c.uploadReservation == nil {
-					n := c.uploadBatch(r)
+					n := c.uploadBatch(r) - c.uploadPrepaid // more than 0: the batch holds r
 					res := c.t.cl.config.UploadRateLimiter.ReserveN(now, n)
 					if !res.OK() {
 						panic(fmt.Sprintf("upload rate limiter burst size < %d", n))
@@ -1280,6 +1281,11 @@ another:
 				}
 				c.uploadPrepaid += c.uploadReservedLen
 				c.uploadReservation = nil
+				if c.uploadPrepaid < int(r.Length) {
+					// Reserved for a shorter chunk (the torrent's last) than the one this pass
+					// took up: reserve the rest.
+					goto another
+				}
 			}
 			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
@@ -1297,6 +1303,7 @@ another:
 		return true
 	}
 	c.dropUploadReservation()
+	c.uploadPrepaid = 0 // not uploading to the peer: nothing to spend them on
 	return c.choke(msg)
 }
 

@@ -28,8 +28,8 @@ func TestUploadBatch(t *testing.T) {
 			defer cl.unlock()
 			cl.config.Seed = true
 			cl.config.SuggestPieces = tc.suggest
-			// 16 KiB every 250 ms, the bucket empty: every chunk waits for its tokens
-			lim := rate.NewLimiter(64<<10, 64<<10)
+			// 16 KiB every 500 ms, the bucket empty: every chunk waits for its tokens
+			lim := rate.NewLimiter(32<<10, 64<<10)
 			lim.ReserveN(time.Now(), 64<<10)
 			cl.config.UploadRateLimiter = lim
 			defer func() {
@@ -63,12 +63,66 @@ func TestUploadBatch(t *testing.T) {
 			if p.uploadReservation == nil {
 				t.Fatal("no reservation of the limiter's tokens")
 			}
-			// Until the reservation is due, and less than a chunk's tokens more.
+			// Until the reservation is due, and less than a chunk's tokens more (450 ms of
+			// slack for a busy machine).
 			time.Sleep(p.uploadReservation.Delay() + 50*time.Millisecond)
 			p.upload(msg)
 			if sent != tc.want {
 				t.Fatalf("%d chunks sent once the first reservation was due, want %d", sent, tc.want)
 			}
 		})
+	}
+}
+
+// TestUploadShortReservation: tokens reserved for the torrent's short last chunk do not pay for a
+// whole chunk that replaced it; the rest is reserved first (a connection sent 16 KiB on 11 KiB of
+// tokens and stayed over its cap).
+func TestUploadShortReservation(t *testing.T) {
+	cl, _, p := chunksTorrent(t)
+	cl.lock()
+	defer cl.unlock()
+	cl.config.Seed = true
+	lim := rate.NewLimiter(32<<10, 64<<10)
+	lim.ReserveN(time.Now(), 64<<10)
+	cl.config.UploadRateLimiter = lim
+	defer func() {
+		if p.uploadTimer != nil {
+			p.uploadTimer.Stop()
+		}
+	}()
+	p.peerRequests = map[Request]*peerRequestState{}
+	p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
+	ready := func(r Request) {
+		state := &peerRequestState{data: make([]byte, r.Length)}
+		state.allocReservation = p.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+		if err := state.allocReservation.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p.peerRequests[r] = state
+		p.peerRequestReadyBytes += int(r.Length)
+	}
+	short := Request{Index: 2, ChunkSpec: ChunkSpec{Begin: 48 << 10, Length: 16<<10 - 5000}}
+	ready(short)
+	sent := 0
+	msg := func(m pp.Message) bool {
+		if m.Type == pp.Piece {
+			sent++
+		}
+		return true
+	}
+	p.upload(msg)
+	if p.uploadReservation == nil || sent != 0 {
+		t.Fatalf("sent %d, reservation %v: want a reservation and nothing sent", sent, p.uploadReservation)
+	}
+	// The peer cancels the short chunk and asks for a whole one.
+	p.deletePeerRequest(short)
+	ready(Request{Index: 0, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}})
+	time.Sleep(p.uploadReservation.Delay() + 50*time.Millisecond)
+	p.upload(msg)
+	if sent != 0 || p.uploadPrepaid < 0 {
+		t.Fatalf("a 16 KiB chunk on the tokens of %d bytes: sent %d, prepaid %d", short.Length, sent, p.uploadPrepaid)
+	}
+	if p.uploadReservation == nil {
+		t.Fatal("no reservation for the rest of the whole chunk")
 	}
 }

@@ -1,4 +1,4 @@
-//go:build linux && race
+//go:build linux && (race || !(amd64 || arm64 || riscv64 || loong64 || ppc64 || ppc64le || s390x || mips64 || mips64le))
 
 package swarm
 
@@ -9,9 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Under the race detector the file's reads and writes go through the
-// syscall packages, which tell the detector which bytes were read and
-// written; the raw calls (fileio_raw_linux.go) would hide them.
+// Under the race detector, and on 32-bit architectures, the file's reads
+// and writes go through the syscall packages: they tell the detector which
+// bytes were read and written, which the raw calls (fileio_raw64_linux.go)
+// would hide, and they pass a 64-bit offset as each architecture wants it.
 func sysPreadCached(fd uintptr, b []byte, off int64) (int, syscall.Errno) {
 	n, err := unix.Preadv2(int(fd), [][]byte{b}, off, unix.RWF_NOWAIT)
 	return max(n, 0), errnoOf(err)
