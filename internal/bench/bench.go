@@ -398,6 +398,10 @@ func Run(ctx context.Context, o Options) ([]Row, error) {
 	// measure runs one row of method with n clients.
 	measure := func(method string, n int, run func(dir string) (Row, error)) error {
 		fmt.Fprintf(o.Stderr, "%s, N=%d ...\n", method, n)
+		// Every row starts with nothing dirty in the page cache: a row of 32
+		// clients writes about 1 GiB (downloads and installs), whose
+		// writeback otherwise lands in the next row, on the next method.
+		settle()
 		r, err := run(filepath.Join(work, fmt.Sprintf("%s-%d", strings.ReplaceAll(method, " ", "-"), n)))
 		r.Method, r.N, r.F, r.U, r.UC, r.Bound = method, n, o.F, o.U, o.u, Bound(n, o.F, o.U, o.u)
 		add(r, err)
