@@ -39,10 +39,11 @@ import (
 // installs): at N=16 9.0–11.5 → 6.8–8.7 s (10 pairs); at N=32, where both
 // cores are busy and the monitor rarely sleeps, no change beyond the noise
 // (16.7–20.1 against 15.5–18.4 s, 5 pairs). One fast peer (bench-fast,
-// 1 GiB): the same. Under the race detector the calls are the syscall
-// package's, which tell it what each buffer received
-// (fileio_race_linux.go); the fallbacks are the same. Elsewhere than Linux
-// they are os.File's.
+// 1 GiB): the same. Under the race detector and on 32-bit architectures
+// the calls are the syscall packages' (fileio_sys_linux.go), which tell the
+// detector what each buffer received and split a 64-bit offset as each
+// architecture wants; the fallbacks are the same. Elsewhere than Linux they
+// are os.File's.
 const (
 	writeStall  = 2 * time.Millisecond
 	writeStalls = 3
