@@ -23,12 +23,8 @@ import (
 // low among real-time ones.
 const rtPriority = 10
 
-// rtSlice bounds a raw blocking system call, in nanoseconds and in the
-// milliseconds poll takes.
-const (
-	rtSlice   = 2_000_000
-	rtSliceMs = rtSlice / 1_000_000
-)
+// rtSlice bounds a raw blocking system call, in nanoseconds.
+const rtSlice = 2_000_000
 
 // rtThread runs loop on a thread of its own at real-time priority, or at
 // normal priority if the kernel refuses (then ok is set to false). The
@@ -67,7 +63,9 @@ func monotonic() int64 {
 // rtReadable waits up to rtSlice for fd to have something to read.
 func rtReadable(fd int) bool {
 	fds := [1]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	n, _, e := unix.RawSyscall(unix.SYS_POLL, uintptr(unsafe.Pointer(&fds[0])), 1, rtSliceMs)
+	ts := unix.NsecToTimespec(rtSlice)
+	// ppoll, not poll: arm64 has only the former.
+	n, _, e := unix.RawSyscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(&fds[0])), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
 	if e != 0 {
 		pause(e)
 		return false
