@@ -20,8 +20,9 @@ import (
 // directly where the kernel promises not to wait, or where a wait is short
 // and seen:
 //
-//   - a read asks only for what the page cache holds (preadv2 with
-//     RWF_NOWAIT) and reads the rest as usual;
+//   - a read of a file on a local file system (localFS) asks only for what
+//     the page cache holds (preadv2 with RWF_NOWAIT) and reads the rest as
+//     usual;
 //   - a write into the page cache of a local file system (localFS) returns
 //     in microseconds unless the kernel throttles writers (dirty pages over
 //     its limit, a pause of up to 200 ms a write); ext4 refuses RWF_NOWAIT
@@ -79,6 +80,9 @@ func (g *stallGuard) took(now time.Time, d time.Duration) {
 var writes stallGuard
 
 // fileReader reads a file with readFileAt (piece hashing).
-type fileReader struct{ f *os.File }
+type fileReader struct {
+	f     *os.File
+	local bool
+}
 
-func (r fileReader) ReadAt(b []byte, off int64) (int, error) { return readFileAt(r.f, b, off) }
+func (r fileReader) ReadAt(b []byte, off int64) (int, error) { return readFileAt(r.f, b, off, r.local) }

@@ -14,10 +14,12 @@ import (
 var noPreadv2 atomic.Bool
 
 // readFileAt is f.ReadAt that takes what the page cache holds without
-// entering the runtime (fileio.go).
-func readFileAt(f *os.File, b []byte, off int64) (int, error) {
+// entering the runtime when the file lives on a local file system (local,
+// from localFS: FUSE and network file systems refuse RWF_NOWAIT, a wasted
+// call per read) (fileio.go).
+func readFileAt(f *os.File, b []byte, off int64, local bool) (int, error) {
 	n := 0
-	if len(b) > 0 && off >= 0 && !noPreadv2.Load() {
+	if local && len(b) > 0 && off >= 0 && !noPreadv2.Load() {
 		if rc, err := f.SyscallConn(); err == nil {
 			_ = rc.Control(func(fd uintptr) {
 				for n < len(b) {

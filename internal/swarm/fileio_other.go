@@ -4,7 +4,7 @@ package swarm
 
 import "os"
 
-func readFileAt(f *os.File, b []byte, off int64) (int, error) { return f.ReadAt(b, off) }
+func readFileAt(f *os.File, b []byte, off int64, _ bool) (int, error) { return f.ReadAt(b, off) }
 
 func writeFileAt(f *os.File, b []byte, off int64, _ bool) (int, error) { return f.WriteAt(b, off) }
 

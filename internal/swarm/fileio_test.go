@@ -46,7 +46,7 @@ func TestFileAtLikeOSFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make([]byte, tc.len)
-			n, err := readFileAt(f, got, int64(tc.off))
+			n, err := readFileAt(f, got, int64(tc.off), true)
 			want := make([]byte, tc.len)
 			wn, werr := f.ReadAt(want, int64(tc.off))
 			if n != wn || !errors.Is(err, werr) && err != werr {
@@ -76,7 +76,7 @@ func TestReadFileAtNotCached(t *testing.T) {
 		t.Skipf("cannot drop the file's pages: %v", err)
 	}
 	got := make([]byte, len(data))
-	if n, err := readFileAt(f, got, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
+	if n, err := readFileAt(f, got, 0, true); err != nil || n != len(data) || !bytes.Equal(got, data) {
 		t.Fatalf("readFileAt of an uncached file: %d, %v (equal %v)", n, err, bytes.Equal(got, data))
 	}
 }

@@ -250,7 +250,7 @@ type filePiece struct {
 // ReadAt and WriteAt get offsets within the piece, as the library's pieces
 // do.
 func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
-	f, _ := p.file.get(false)
+	f, local := p.file.get(false)
 	if f == nil {
 		return p.PieceImpl.ReadAt(b, off)
 	}
@@ -258,13 +258,13 @@ func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
 		return 0, io.EOF
 	}
 	if rest := p.len - off; int64(len(b)) > rest {
-		n, err := readFileAt(f, b[:rest], p.off+off)
+		n, err := readFileAt(f, b[:rest], p.off+off, local)
 		if err == nil {
 			err = io.EOF // the piece ends here
 		}
 		return n, err
 	}
-	return readFileAt(f, b, p.off+off)
+	return readFileAt(f, b, p.off+off, local)
 }
 
 func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
@@ -281,7 +281,7 @@ func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
 // WriteTo writes the piece out for hashing; a file that is short or
 // missing yields fewer bytes (the hash then fails), holes read as zeros.
 func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
-	f, _ := p.file.get(false)
+	f, local := p.file.get(false)
 	if f == nil {
 		if wt, ok := p.PieceImpl.(io.WriterTo); ok {
 			return wt.WriteTo(w)
@@ -290,7 +290,7 @@ func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
 	}
 	bp := hashBuffers.Get().(*[]byte)
 	defer hashBuffers.Put(bp)
-	n, err := io.CopyBuffer(w, io.NewSectionReader(fileReader{f}, p.off, p.len), *bp)
+	n, err := io.CopyBuffer(w, io.NewSectionReader(fileReader{f, local}, p.off, p.len), *bp)
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}

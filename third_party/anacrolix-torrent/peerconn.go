@@ -355,6 +355,9 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 		return true
 	}
 	cn.choking = true
+	// distpac patch 16: a choked peer is not uploaded to, so no tokens are kept for it.
+	cn.dropUploadReservation()
+	cn.uploadPrepaid = 0
 	more = msg(pp.Message{
 		Type: pp.Choke,
 	})
@@ -1302,8 +1305,7 @@ another:
 		c.dropUploadReservation() // nothing to send yet
 		return true
 	}
-	c.dropUploadReservation()
-	c.uploadPrepaid = 0 // not uploading to the peer: nothing to spend them on
+	c.dropUploadReservation() // choke drops the prepaid tokens too, if it chokes
 	return c.choke(msg)
 }
 

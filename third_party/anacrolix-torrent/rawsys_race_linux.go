@@ -9,9 +9,9 @@ import (
 
 // Under the race detector the socket's reads and writes go through the syscall package, which
 // tells the detector which bytes were read and written and orders them as net.Conn's do; the raw
-// calls (rawsys_linux.go) would hide every peer buffer from it. On 32-bit architectures too (386
-// has no sendto system call of its own). The waiting and the error handling of rawsocket_linux.go
-// are the same.
+// calls (rawsys_linux.go) would hide every peer buffer from it. On 32-bit architectures too (Go's
+// syscall package has no SYS_SENDTO for 386). The waiting and the error handling of
+// rawsocket_linux.go are the same.
 func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 	n, err := syscall.Read(int(fd), b)
 	return max(n, 0), errnoOf(err)
