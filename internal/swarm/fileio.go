@@ -4,6 +4,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -79,10 +80,16 @@ func (g *stallGuard) took(now time.Time, d time.Duration) {
 
 var writes stallGuard
 
-// fileReader reads a file with readFileAt (piece hashing).
-type fileReader struct {
+// payloadFile is an open payload file as readFileAt and writeFileAt take
+// it: its descriptor's RawConn, made once (os.File.SyscallConn allocates at
+// every call, and these run for every chunk), and whether it lives on a
+// local file system (localFS). Without a RawConn, or not local, they take
+// os.File's path.
+type payloadFile struct {
 	f     *os.File
+	rc    syscall.RawConn
 	local bool
 }
 
-func (r fileReader) ReadAt(b []byte, off int64) (int, error) { return readFileAt(r.f, b, off, r.local) }
+// ReadAt reads with readFileAt (piece hashing).
+func (p payloadFile) ReadAt(b []byte, off int64) (int, error) { return readFileAt(p, b, off) }

@@ -34,7 +34,7 @@ func TestLocalFS(t *testing.T) {
 		t.Skip(err)
 	}
 	defer f.Close()
-	if localFS(f) {
+	if newPayloadFile(f).local {
 		t.Error("procfs counted as a local file system for direct writes")
 	}
 	g, err := os.Create(filepath.Join(t.TempDir(), "f"))
@@ -48,7 +48,7 @@ func TestLocalFS(t *testing.T) {
 	}
 	switch uint32(st.Type) {
 	case unix.EXT4_SUPER_MAGIC, unix.XFS_SUPER_MAGIC, unix.BTRFS_SUPER_MAGIC, unix.TMPFS_MAGIC, unix.F2FS_SUPER_MAGIC, unix.OVERLAYFS_SUPER_MAGIC:
-		if !localFS(g) {
+		if !newPayloadFile(g).local {
 			t.Errorf("file system type %#x not counted as local", st.Type)
 		}
 	default:

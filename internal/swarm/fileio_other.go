@@ -4,8 +4,8 @@ package swarm
 
 import "os"
 
-func readFileAt(f *os.File, b []byte, off int64, _ bool) (int, error) { return f.ReadAt(b, off) }
+func newPayloadFile(f *os.File) payloadFile { return payloadFile{f: f} }
 
-func writeFileAt(f *os.File, b []byte, off int64, _ bool) (int, error) { return f.WriteAt(b, off) }
+func readFileAt(p payloadFile, b []byte, off int64) (int, error) { return p.f.ReadAt(b, off) }
 
-func localFS(*os.File) bool { return false }
+func writeFileAt(p payloadFile, b []byte, off int64) (int, error) { return p.f.WriteAt(b, off) }

@@ -29,7 +29,7 @@ func TestFileAtLikeOSFile(t *testing.T) {
 	// written in chunks, out of order, as chunks arrive
 	for _, off := range []int{81_920, 0, 49_152, 16_384, 98_304, 32_768, 65_536} {
 		end := min(off+16_384, size)
-		if n, err := writeFileAt(f, data[off:end], int64(off), true); err != nil || n != end-off {
+		if n, err := writeFileAt(localFile(f), data[off:end], int64(off)); err != nil || n != end-off {
 			t.Fatalf("writeFileAt at %d: %d, %v", off, n, err)
 		}
 	}
@@ -46,7 +46,7 @@ func TestFileAtLikeOSFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := make([]byte, tc.len)
-			n, err := readFileAt(f, got, int64(tc.off), true)
+			n, err := readFileAt(localFile(f), got, int64(tc.off))
 			want := make([]byte, tc.len)
 			wn, werr := f.ReadAt(want, int64(tc.off))
 			if n != wn || !errors.Is(err, werr) && err != werr {
@@ -76,7 +76,7 @@ func TestReadFileAtNotCached(t *testing.T) {
 		t.Skipf("cannot drop the file's pages: %v", err)
 	}
 	got := make([]byte, len(data))
-	if n, err := readFileAt(f, got, 0, true); err != nil || n != len(data) || !bytes.Equal(got, data) {
+	if n, err := readFileAt(localFile(f), got, 0); err != nil || n != len(data) || !bytes.Equal(got, data) {
 		t.Fatalf("readFileAt of an uncached file: %d, %v (equal %v)", n, err, bytes.Equal(got, data))
 	}
 }
@@ -92,7 +92,7 @@ func TestWriteFileAtError(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	_, err = writeFileAt(f, []byte("hello"), 0, true)
+	_, err = writeFileAt(localFile(f), []byte("hello"), 0)
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Path != path || !errors.Is(err, syscall.EBADF) {
 		t.Fatalf("write to a read-only file: %v, want a *PathError naming %s with EBADF", err, path)
@@ -141,4 +141,12 @@ func TestStallGuard(t *testing.T) {
 			t.Fatalf("slow write %d, %v apart: writes sent through the runtime", i+1, writeCalm/2+ms)
 		}
 	}
+}
+
+// localFile is f as a payload file on a local file system, whatever its
+// file system: the tests take the direct path wherever they run.
+func localFile(f *os.File) payloadFile {
+	p := newPayloadFile(f)
+	p.local = true
+	return p
 }

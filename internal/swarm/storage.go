@@ -96,11 +96,11 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 	if h == nil {
 		return errors.New("torrent storage is not open")
 	}
-	f, local := h.get(true)
-	if f == nil {
+	f := h.get(true)
+	if f.f == nil {
 		return fmt.Errorf("cannot open %s.part for writing", h.final)
 	}
-	_, err := writeFileAt(f, b, off, local)
+	_, err := writeFileAt(f, b, off)
 	return err
 }
 
@@ -114,12 +114,11 @@ type openFile struct {
 	final string
 
 	mu       sync.Mutex
-	f        *os.File   // nil until first use; guarded by mu
-	writable bool       // guarded by mu
-	local    bool       // f lives on a local file system (localFS); guarded by mu
-	checked  time.Time  // when f was last seen linked; guarded by mu
-	old      []*os.File // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
-	closed   bool       // guarded by mu
+	f        payloadFile // f.f nil until first use; guarded by mu
+	writable bool        // guarded by mu
+	checked  time.Time   // when f was last seen linked; guarded by mu
+	old      []*os.File  // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
+	closed   bool        // guarded by mu
 }
 
 // linkCheck is how often a cached descriptor is checked for a file that
@@ -127,35 +126,34 @@ type openFile struct {
 // one fstat, against the open and close per chunk it saves.
 const linkCheck = time.Second
 
-// get returns the open file, or nil when the library should do the
-// operation itself, and whether the file lives on a local file system
-// (localFS).
-func (o *openFile) get(write bool) (*os.File, bool) {
+// get returns the open file, or one whose f is nil when the library should
+// do the operation itself.
+func (o *openFile) get(write bool) payloadFile {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		return nil, false
+		return payloadFile{}
 	}
-	if o.f != nil && time.Since(o.checked) > linkCheck {
-		if st, err := o.f.Stat(); err != nil || unlinked(st) {
+	if o.f.f != nil && time.Since(o.checked) > linkCheck {
+		if st, err := o.f.f.Stat(); err != nil || unlinked(st) {
 			o.retire()
 		} else {
 			o.checked = time.Now()
 		}
 	}
-	if o.f != nil && (o.writable || !write) {
-		return o.f, o.local
+	if o.f.f != nil && (o.writable || !write) {
+		return o.f
 	}
 	f, writable := o.open(write)
 	if f == nil {
-		return nil, false
+		return payloadFile{}
 	}
 	o.retire()
-	o.f, o.writable, o.checked, o.local = f, writable, time.Now(), localFS(f)
+	o.f, o.writable, o.checked = newPayloadFile(f), writable, time.Now()
 	if write && !writable {
-		return nil, false
+		return payloadFile{}
 	}
-	return o.f, o.local
+	return o.f
 }
 
 // open opens the payload file as the library would find it.
@@ -205,10 +203,10 @@ func openRW(path string) (*os.File, error) {
 // retire sets the current descriptor aside; it stays open until the torrent
 // closes, as reads in flight may still use it. Call with mu held.
 func (o *openFile) retire() {
-	if o.f != nil {
-		o.old = append(o.old, o.f)
+	if o.f.f != nil {
+		o.old = append(o.old, o.f.f)
 	}
-	o.f, o.writable = nil, false
+	o.f, o.writable = payloadFile{}, false
 }
 
 // unlinked reports whether an open file has been deleted.
@@ -250,39 +248,39 @@ type filePiece struct {
 // ReadAt and WriteAt get offsets within the piece, as the library's pieces
 // do.
 func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
-	f, local := p.file.get(false)
-	if f == nil {
+	f := p.file.get(false)
+	if f.f == nil {
 		return p.PieceImpl.ReadAt(b, off)
 	}
 	if off >= p.len {
 		return 0, io.EOF
 	}
 	if rest := p.len - off; int64(len(b)) > rest {
-		n, err := readFileAt(f, b[:rest], p.off+off, local)
+		n, err := readFileAt(f, b[:rest], p.off+off)
 		if err == nil {
 			err = io.EOF // the piece ends here
 		}
 		return n, err
 	}
-	return readFileAt(f, b, p.off+off, local)
+	return readFileAt(f, b, p.off+off)
 }
 
 func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
-	f, local := p.file.get(true)
-	if f == nil {
+	f := p.file.get(true)
+	if f.f == nil {
 		return p.PieceImpl.WriteAt(b, off)
 	}
 	if off+int64(len(b)) > p.len {
 		return 0, io.ErrShortWrite
 	}
-	return writeFileAt(f, b, p.off+off, local)
+	return writeFileAt(f, b, p.off+off)
 }
 
 // WriteTo writes the piece out for hashing; a file that is short or
 // missing yields fewer bytes (the hash then fails), holes read as zeros.
 func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
-	f, local := p.file.get(false)
-	if f == nil {
+	f := p.file.get(false)
+	if f.f == nil {
 		if wt, ok := p.PieceImpl.(io.WriterTo); ok {
 			return wt.WriteTo(w)
 		}
@@ -290,7 +288,7 @@ func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
 	}
 	bp := hashBuffers.Get().(*[]byte)
 	defer hashBuffers.Put(bp)
-	n, err := io.CopyBuffer(w, io.NewSectionReader(fileReader{f, local}, p.off, p.len), *bp)
+	n, err := io.CopyBuffer(w, io.NewSectionReader(f, p.off, p.len), *bp)
 	if errors.Is(err, io.EOF) {
 		err = nil
 	}
