@@ -355,6 +355,7 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 		return true
 	}
 	cn.choking = true
+	cn.t.uploadSlotFreed(cn) // distpac patch 17
 	// distpac patch 16: a choked peer is not uploaded to, so no tokens are kept for it.
 	cn.dropUploadReservation()
 	cn.uploadPrepaid = 0
@@ -363,6 +364,13 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 	})
 	if !cn.fastEnabled() {
 		cn.deleteAllPeerRequests()
+	} else if cn.t.cl.config.LeecherUploadSlots > 0 {
+		// distpac patch 17: a peer choked when its slot's term ends gets its requests back at
+		// once (BEP 6 rejects), to ask them of another; upstream kept them for its unchoke.
+		for r := range cn.peerRequests {
+			more = msg(r.ToMsg(pp.Reject)) && more
+			cn.deletePeerRequest(r)
+		}
 	}
 	return
 }
@@ -383,6 +391,7 @@ func (cn *PeerConn) unchoke(msg func(pp.Message) bool) bool {
 		return true
 	}
 	cn.choking = false
+	cn.unchokedAt = time.Now() // distpac patch 17
 	return msg(pp.Message{
 		Type: pp.Unchoke,
 	})
@@ -1024,6 +1033,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			c.tickleWriter()
 		case pp.NotInterested:
 			c.peerInterested = false
+			c.t.uploadSlotFreed(c) // distpac patch 17
 			// We don't clear their requests since it isn't clear in the spec.
 			// We'll probably choke them for this, which will clear them if
 			// appropriate, and is clearly specified.
@@ -1226,6 +1236,10 @@ func (c *PeerConn) uploadAllowed() bool {
 	}
 	if c.t.seeding() {
 		return true
+	}
+	// distpac patch 17: upload slots instead of the trade rule (uploadslots.go).
+	if n := c.t.cl.config.LeecherUploadSlots; n > 0 {
+		return c.holdsUploadSlot(n)
 	}
 	if !c.peerHasWantedPieces() {
 		return false
@@ -1714,7 +1728,11 @@ func (me *PeerConn) peerPtr() *Peer {
 
 // The actual value to use as the maximum outbound requests.
 func (cn *PeerConn) nominalMaxRequests() maxRequests {
-	return max(1, min(cn.PeerMaxRequests, cn.peakRequests*2, maxLocalToRemoteRequests))
+	n := max(1, min(cn.PeerMaxRequests, cn.peakRequests*2, maxLocalToRemoteRequests))
+	if cn.requestQueueTime > 0 { // distpac patch 18
+		n = min(n, cn.timedMaxRequests())
+	}
+	return n
 }
 
 // Set the Peer loggers. This is given Client loggers, and later Torrent loggers when the Torrent is
