@@ -252,9 +252,9 @@ const UncappedPublisherPeers = 50
 const ClientPeersPerTorrent = 8
 
 // leecherUploadSlots is how many peers a client still downloading uploads
-// to at once, per torrent, whatever they have to give back; a peer keeps a
-// slot while it asks, and for at most 5 s while another waits (patch 17 of
-// third_party/anacrolix-torrent). The library's own rule served only peers
+// to at once, per torrent, whatever they have to give back; while another
+// waits, a peer keeps a slot for at most 5 s and only while it asks (patch
+// 17 of third_party/anacrolix-torrent). The library's own rule served only peers
 // with pieces the client wants, and at most 100 KiB more than they gave: a
 // client with nothing yet got nothing from the others. Serving every
 // interested peer instead split each uplink eight ways and more, each piece

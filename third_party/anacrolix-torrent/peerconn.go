@@ -784,6 +784,7 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	// reservation at a time.
 	value := &peerRequestState{}
 	c.peerRequests[r] = value
+	c.lastPeerRequest = time.Now()      // distpac patch 17
 	c.countRequestedPiece(int(r.Index)) // distpac patch (suggest.go)
 	c.peerRequestsUnserved++
 	if startFetch {
@@ -1306,6 +1307,7 @@ another:
 			}
 			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
+			c.lastPeerServed = time.Now() // distpac patch 17
 			c.deletePeerRequest(r)
 			c.t.putChunkData(state.data) // distpac patch: msg copied it
 			if c.peerRequestsUnserved > 0 {

@@ -2683,6 +2683,7 @@ func (t *Torrent) onPieceCompleted(piece pieceIndex) {
 		conn.have(piece)
 		t.maybeDropMutuallyCompletePeer(conn)
 	}
+	t.uploadSlotsEnded() // distpac patch 17
 }
 
 // Called when a piece is found to be not complete.

@@ -47,7 +47,8 @@ func messages(p *PeerConn) map[pp.MessageType]int {
 
 // TestLeecherUploadSlots (patch 17): a client still downloading serves interested peers in its
 // slots whatever they can give back; a peer beyond the slots waits, choked, until a holder's term
-// ends while it waits, and the holder choked then gets its queued requests rejected. Without
+// ends or it asks for nothing while it waits, and the holder choked then gets its queued requests
+// rejected. Without
 // slots, upstream's trade rule chokes a peer that has nothing the client wants.
 func TestLeecherUploadSlots(t *testing.T) {
 	t.Run("upstream chokes a peer with nothing to give back", func(t *testing.T) {
@@ -99,6 +100,34 @@ func TestLeecherUploadSlots(t *testing.T) {
 		b.unchokedAt = time.Now().Add(-leecherSlotTerm - time.Millisecond)
 		if got := messages(b); got[pp.Piece] != 1 || b.choking {
 			t.Fatalf("holder past its term with nobody waiting: wrote %v, choking %v", got, b.choking)
+		}
+		// Within its term, a holder that asks for nothing gives the slot up to a peer that waits.
+		b.unchokedAt = time.Now().Add(-leecherSlotIdle - time.Millisecond)
+		b.lastPeerRequest, b.lastPeerServed = b.unchokedAt, b.unchokedAt
+		a.peerInterested = true
+		if got := messages(a); len(got) != 0 || !a.choking {
+			t.Fatalf("a waiting peer while the holder asks for nothing: wrote %v, choking %v", got, a.choking)
+		}
+		if got := messages(b); got[pp.Choke] != 1 {
+			t.Fatalf("an idle holder while another waits: wrote %v, want a choke", got)
+		}
+		if got := messages(a); got[pp.Unchoke] != 1 {
+			t.Fatalf("the waiting peer once the idle holder gave up: wrote %v, want an unchoke", got)
+		}
+		// A holder that has just asked keeps its slot within its term.
+		slotConn(t, cl, tor, a, true)
+		a.unchokedAt = time.Now().Add(-leecherSlotIdle - time.Millisecond)
+		if got := messages(b); len(got) != 0 {
+			t.Fatalf("a waiting peer while the holder asks: wrote %v, want nothing", got)
+		}
+		if got := messages(a); got[pp.Piece] != 1 || a.choking {
+			t.Fatalf("a holder that asked, within its term: wrote %v, choking %v", got, a.choking)
+		}
+		// Once the torrent seeds, the waiting peer is served beside the holder.
+		cl.config.Seed = true
+		slotConn(t, cl, tor, b, true)
+		if got := messages(b); got[pp.Unchoke] != 1 || got[pp.Piece] != 1 {
+			t.Fatalf("a waiting peer once the torrent seeds: wrote %v, want an unchoke and its chunk", got)
 		}
 	})
 }
