@@ -67,17 +67,18 @@ const peerQueue = 64
 
 // peerQueueTime is how long the requests a client keeps queued at a peer
 // other than a capped publisher should take to arrive at that peer's rate
-// so far (third_party patch 18; peerQueue still caps them): a base of
+// so far (third_party patch 17; peerQueue still caps them): a base of
 // peerQueueBase plus peerQueueRTTs round trips. A peer's uplink is shared
-// by the downloaders it serves, and chunks queued there wait while the
+// by every downloader it serves, and chunks queued there wait while the
 // other peers that have their pieces are not asked for them. Measured with
-// bench-net (N=32, links of 1 MiB/s, 64 KiB pieces, a client's four upload
-// slots: about 256 KiB/s, 4 chunks a round of 250 ms, a connection), fixed
-// queues of 64/16/8/4 chunks: 1.47-1.54/1.53-1.59/1.38-1.42/1.31 x the
-// bound at 20 ms, and the 4 chunks 1.53 x at 100 ms, where they are less
-// than a round trip's data and the peer idles between batches. This rule
-// gives 4 chunks at 20 ms and 8 at 100 ms at that rate; a fast peer's
-// queue is peerQueue.
+// bench-net (N=32, links of 1 MiB/s, 64 KiB pieces), fixed queues of
+// 64/16/8/4 chunks: 1.47-1.76/1.53-1.59/1.38-1.54/1.31 x the bound at
+// 20 ms, and the 4 chunks 1.53 x at 100 ms, where they are less than a
+// round trip's data and the peer idles between batches. At 256 KiB/s this
+// rule gives 4 chunks at 20 ms and 8 at 100 ms; a fast peer's queue is
+// peerQueue. For pieces of 256 KiB and more the least kept, one piece, is
+// 16 chunks or more, and for 1 MiB pieces (archives over 512 MiB) the
+// bound is peerQueue itself.
 func peerQueueTime(rtt time.Duration) time.Duration {
 	return peerQueueBase + peerQueueRTTs*rtt
 }

@@ -176,7 +176,6 @@ func New(cfg Config) (*Engine, error) {
 	// 250 packages, a connection to the seeder for each, waited 25 s for
 	// its dials alone, and the last torrents gave up for want of a source.
 	tc.DialRateLimiter = rate.NewLimiter(dialsPerSecond, dialsPerSecond)
-	tc.LeecherUploadSlots = leecherUploadSlots
 	tc.EstablishedConnsPerTorrent = ClientPeersPerTorrent
 	if cfg.PeersPerTorrent > 0 {
 		tc.EstablishedConnsPerTorrent = cfg.PeersPerTorrent
@@ -241,8 +240,8 @@ const PublisherSlots = 4
 const UncappedPublisherPeers = 50
 
 // ClientPeersPerTorrent caps the connections a client keeps per torrent (the
-// library's default is 50). A seed serves every interested peer at once,
-// without choking, so each connection of a full mesh carries a thin
+// library's default is 50). The library serves every interested peer at
+// once, without choking, so each connection of a full mesh carries a thin
 // trickle, and every piece verified costs a HAVE to each of them. Measured
 // with `make bench-swarm` (F=16 MiB, U=u=2 MiB/s, one run after another):
 // N=32 with 50: 11.0–11.7 s (1.38–1.46× the bound), seeder 1.20×F, clients
@@ -250,20 +249,6 @@ const UncappedPublisherPeers = 50
 // 1.16×F, 1.04×F, 35 MiB, 10 % less CPU. N=16: 1.15–1.16× → 1.13–1.15×,
 // CPU 14.4–14.8 s → 11.8–12.8 s. 4 and 6 measured the same as 8.
 const ClientPeersPerTorrent = 8
-
-// leecherUploadSlots is how many peers a client still downloading uploads
-// to at once, per torrent, whatever they have to give back; while another
-// waits, a peer keeps a slot for at most 5 s and only while it asks (patch
-// 17 of third_party/anacrolix-torrent). The library's own rule served only peers
-// with pieces the client wants, and at most 100 KiB more than they gave: a
-// client with nothing yet got nothing from the others. Serving every
-// interested peer instead split each uplink eight ways and more, each piece
-// completing later everywhere: bench-net N=32 1.75–1.76× the bound against
-// 1.53–1.61×. Four slots, the library's request queues: 1.47–1.55× against
-// 1.53–1.67× (two pairs); with queues bounded by time (peerQueueTime) the
-// slots gave 1.38–1.54× against 1.45× without them (one row pair at 8
-// chunks): a small gain, and the standard behaviour of a BitTorrent client.
-const leecherUploadSlots = 4
 
 // dialsPerSecond bounds new outgoing peer connections: enough for an
 // install of a thousand packages from one seeder in five seconds, still

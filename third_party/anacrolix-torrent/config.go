@@ -172,11 +172,6 @@ type ClientConfig struct {
 	// distpac patch (suggest.go): when > 0, a seed keeps this many pieces suggested (BEP 6) to
 	// each peer it serves, the pieces given out least often first.
 	SuggestPieces int
-	// distpac patch 17 (uploadslots.go): when > 0, a client still downloading uploads to at
-	// most this many interested peers of a torrent at once, whatever they have to give back.
-	// Upstream a leecher uploads to every peer that has pieces it wants, at most 100 KiB more
-	// than it has received from it.
-	LeecherUploadSlots int
 
 	// The IP addresses as our peers should see them. May differ from the
 	// local interfaces due to NAT or other network configurations.

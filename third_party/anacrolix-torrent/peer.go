@@ -83,10 +83,7 @@ type (
 		priorInterest        time.Duration
 
 		choking bool
-		// distpac patch 17: when choking last became false, when the peer last queued a
-		// request, and when it was last sent a chunk.
-		unchokedAt, lastPeerRequest, lastPeerServed time.Time
-		// distpac patch 18 (requestqueue.go): the time the requests queued at the peer should
+		// distpac patch 17 (requestqueue.go): the time the requests queued at the peer should
 		// take to arrive at its rate so far, and the fewest kept; 0: no such bound.
 		requestQueueTime  time.Duration
 		requestQueueLeast maxRequests

@@ -355,7 +355,6 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 		return true
 	}
 	cn.choking = true
-	cn.t.uploadSlotFreed(cn) // distpac patch 17
 	// distpac patch 16: a choked peer is not uploaded to, so no tokens are kept for it.
 	cn.dropUploadReservation()
 	cn.uploadPrepaid = 0
@@ -364,13 +363,6 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 	})
 	if !cn.fastEnabled() {
 		cn.deleteAllPeerRequests()
-	} else if cn.t.cl.config.LeecherUploadSlots > 0 {
-		// distpac patch 17: a peer choked when its slot's term ends gets its requests back at
-		// once (BEP 6 rejects), to ask them of another; upstream kept them for its unchoke.
-		for r := range cn.peerRequests {
-			more = msg(r.ToMsg(pp.Reject)) && more
-			cn.deletePeerRequest(r)
-		}
 	}
 	return
 }
@@ -391,7 +383,6 @@ func (cn *PeerConn) unchoke(msg func(pp.Message) bool) bool {
 		return true
 	}
 	cn.choking = false
-	cn.unchokedAt = time.Now() // distpac patch 17
 	return msg(pp.Message{
 		Type: pp.Unchoke,
 	})
@@ -784,7 +775,6 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	// reservation at a time.
 	value := &peerRequestState{}
 	c.peerRequests[r] = value
-	c.lastPeerRequest = time.Now()      // distpac patch 17
 	c.countRequestedPiece(int(r.Index)) // distpac patch (suggest.go)
 	c.peerRequestsUnserved++
 	if startFetch {
@@ -1034,7 +1024,6 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			c.tickleWriter()
 		case pp.NotInterested:
 			c.peerInterested = false
-			c.t.uploadSlotFreed(c) // distpac patch 17
 			// We don't clear their requests since it isn't clear in the spec.
 			// We'll probably choke them for this, which will clear them if
 			// appropriate, and is clearly specified.
@@ -1238,10 +1227,6 @@ func (c *PeerConn) uploadAllowed() bool {
 	if c.t.seeding() {
 		return true
 	}
-	// distpac patch 17: upload slots instead of the trade rule (uploadslots.go).
-	if n := c.t.cl.config.LeecherUploadSlots; n > 0 {
-		return c.holdsUploadSlot(n)
-	}
 	if !c.peerHasWantedPieces() {
 		return false
 	}
@@ -1307,7 +1292,6 @@ another:
 			}
 			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
-			c.lastPeerServed = time.Now() // distpac patch 17
 			c.deletePeerRequest(r)
 			c.t.putChunkData(state.data) // distpac patch: msg copied it
 			if c.peerRequestsUnserved > 0 {
@@ -1731,7 +1715,7 @@ func (me *PeerConn) peerPtr() *Peer {
 // The actual value to use as the maximum outbound requests.
 func (cn *PeerConn) nominalMaxRequests() maxRequests {
 	n := max(1, min(cn.PeerMaxRequests, cn.peakRequests*2, maxLocalToRemoteRequests))
-	if cn.requestQueueTime > 0 { // distpac patch 18
+	if cn.requestQueueTime > 0 { // distpac patch 17
 		n = min(n, cn.timedMaxRequests())
 	}
 	return n

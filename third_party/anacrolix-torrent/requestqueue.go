@@ -5,17 +5,17 @@ import (
 	"time"
 )
 
-// distpac patch 18: a request queue as long as a time at the peer's rate.
+// distpac patch 17: a request queue as long as a time at the peer's rate.
 //
 // Upstream a connection keeps up to the peer's reqq of chunk requests queued at it (distpac caps
-// that at 64 chunks, 1 MiB). At a peer whose uplink is shared by several downloaders, 64 chunks
-// are seconds of its data: the chunks wait there, their pieces complete late, and the other peers
-// that have those pieces are not asked for them (a chunk is asked of one peer at a time until the
-// endgame) and idle. bench-net N=32 (links of 1 MiB/s, 64 KiB pieces, 4 upload slots a client):
-// queues of 64 chunks gave 1.47-1.54 x the Kumar-Ross bound, 16 chunks 1.53-1.59, 8 chunks
-// 1.38-1.42, 4 chunks 1.31 at 20 ms but 1.53 at 100 ms (a queue shorter than the round trip's
-// data). A queue bounded by time follows each peer's rate and the round trip, as libtorrent's
-// request_queue_time does.
+// that at 64 chunks, 1 MiB). A peer's uplink is shared by every downloader it serves, so at a
+// slow peer 64 chunks are seconds of its data: the chunks wait there, their pieces complete late,
+// and the other peers that have those pieces are not asked for them (a chunk is asked of one peer
+// at a time until the endgame) and idle. bench-net N=32 (links of 1 MiB/s, 64 KiB pieces): fixed
+// queues of 64 chunks gave 1.47-1.76 x the Kumar-Ross bound, 16 chunks 1.53-1.59, 8 chunks
+// 1.38-1.54, 4 chunks 1.31 at 20 ms but 1.53 at 100 ms (less than a round trip's data). A queue
+// bounded by time follows each peer's rate and the round trip, as libtorrent's request_queue_time
+// does.
 
 // SetRequestQueueTime bounds the requests queued at the peer to what arrives in d at the rate the
 // peer has delivered so far (useful bytes over the time requests were outstanding), in whole
@@ -29,12 +29,11 @@ func (cn *PeerConn) SetRequestQueueTime(d time.Duration, least int) {
 // timedMaxRequests is the request queue that SetRequestQueueTime allows now.
 func (cn *PeerConn) timedMaxRequests() maxRequests {
 	chunks := cn.downloadRate() * cn.requestQueueTime.Seconds() / float64(max(cn.t.chunkSize, 1))
-	switch {
-	case math.IsNaN(chunks):
+	if math.IsNaN(chunks) {
 		chunks = 0
-	case chunks > math.MaxInt32: // also +Inf: data and no time measured yet
-		chunks = math.MaxInt32
 	}
+	// Also +Inf: data and no time measured yet. nominalMaxRequests is bounded by this anyway.
+	chunks = min(chunks, float64(maxLocalToRemoteRequests))
 	// In whole pieces, rounded: a queue that ends inside a piece leaves it incomplete for another
 	// round of requests (internal/swarm's publisherDepth measures the same at a publisher).
 	if per := float64(max(cn.t.chunksPerRegularPiece(), 1)); chunks > per {

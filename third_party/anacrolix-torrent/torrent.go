@@ -1934,7 +1934,6 @@ func (t *Torrent) deletePeerConn(c *PeerConn) (ret bool) {
 	}
 	_, ret = t.conns[c]
 	delete(t.conns, c)
-	t.uploadSlotFreed(c) // distpac patch 17
 	// Avoid adding a drop event more than once. Probably we should track whether we've generated
 	// the drop event against the PexConnState instead.
 	if ret {
@@ -2683,7 +2682,6 @@ func (t *Torrent) onPieceCompleted(piece pieceIndex) {
 		conn.have(piece)
 		t.maybeDropMutuallyCompletePeer(conn)
 	}
-	t.uploadSlotsEnded() // distpac patch 17
 }
 
 // Called when a piece is found to be not complete.
