@@ -20,7 +20,9 @@ import (
 // by PublisherSlots). A client keeps that depth plus rttQueueFactor round
 // trips of the slot's data, the round trip read from the kernel (TCP_INFO's
 // min_rtt on the connection), in whole pieces, at most peerQueue
-// (publisherDepth). Every other peer gets peerQueue.
+// (publisherDepth). Every other peer gets what arrives in peerQueueTime at
+// the rate it has delivered, at most peerQueue (when the round trip is
+// known; else peerQueue).
 //
 // Measured with `make bench-net` (N=16, F=16 MiB, 64 KiB pieces, links of
 // 1 MiB/s, 100 ms): a queue of 4 left the publisher's link 80-90 % busy
@@ -74,9 +76,11 @@ const peerQueue = 64
 // bench-net (N=32, links of 1 MiB/s, 64 KiB pieces), fixed queues of
 // 64/16/8/4 chunks: 1.47-1.76/1.53-1.59/1.38-1.54/1.31 x the bound at
 // 20 ms, and the 4 chunks 1.53 x at 100 ms, where they are less than a
-// round trip's data and the peer idles between batches. At 256 KiB/s this
-// rule gives 4 chunks at 20 ms and 8 at 100 ms; a fast peer's queue is
-// peerQueue. For pieces of 256 KiB and more the least kept, one piece, is
+// round trip's data and the peer idles between batches. At a measured
+// rate of 256 KiB/s this rule gives 4 chunks at 20 ms and 8 at 100 ms; a
+// fast peer's queue is peerQueue. The rate is the connection's average
+// over its life, so a peer that slows down keeps a deeper queue for a
+// while, and one that speeds up a shallower one. For pieces of 256 KiB and more the least kept, one piece, is
 // 16 chunks or more, and for 1 MiB pieces (archives over 512 MiB) the
 // bound is peerQueue itself.
 func peerQueueTime(rtt time.Duration) time.Duration {
@@ -161,9 +165,10 @@ type requestQueues struct {
 func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
 	limit := peerQueue
 	var rtt time.Duration // none known: the depth asked for at zero round trip
+	var rttErr error
 	pieceChunks := 1
 	if pc != nil {
-		rtt, _ = minRTT(pc.NetConn())
+		rtt, rttErr = minRTT(pc.NetConn())
 		if t := pc.Torrent(); t != nil {
 			if info := t.Info(); info != nil && info.PieceLength > 0 {
 				pieceChunks = int((info.PieceLength + chunkSize - 1) / chunkSize)
@@ -172,7 +177,8 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 	}
 	if queue, rate, ok := parsePublisherName(m.V); ok {
 		if pc != nil {
-			pc.SetScarceSeed(rate) // asked last for what others have (third_party patch 11)
+			pc.SetScarceSeed(rate)       // asked last for what others have (third_party patch 11)
+			pc.SetRequestQueueTime(0, 1) // the depth below, not a time (a second handshake)
 		}
 		limit = publisherDepth(queue, rate, rtt, pieceChunks)
 		for {
@@ -181,7 +187,9 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 				break
 			}
 		}
-	} else if pc != nil {
+	} else if pc != nil && rttErr == nil {
+		// Without the round trip a time bound could hold a distant peer's
+		// queue under its round trip's data; such a peer keeps peerQueue.
 		pc.SetRequestQueueTime(peerQueueTime(rtt), pieceChunks)
 	}
 	if m.Reqq == 0 || m.Reqq > limit {

@@ -9,7 +9,8 @@ import (
 )
 
 // minRTT needs Linux's TCP_INFO; elsewhere a client keeps the depth a
-// publisher asks for at zero round-trip time.
+// publisher asks for at zero round-trip time, and peerQueue at other peers
+// (no time bound).
 func minRTT(net.Conn) (time.Duration, error) {
 	return 0, errors.New("round-trip time unknown on this system")
 }

@@ -18,9 +18,10 @@ import (
 // does.
 
 // SetRequestQueueTime bounds the requests queued at the peer to what arrives in d at the rate the
-// peer has delivered so far (useful bytes over the time requests were outstanding), in whole
-// pieces, and at least least chunks (also the bound until the peer has delivered anything). d of 0
-// removes the bound.
+// peer has delivered so far (useful bytes over the time requests were outstanding, over the
+// connection's life), in whole pieces, and this bound to at least least chunks (also the bound
+// until the peer has delivered anything); the library's own limits still apply (twice the requests
+// the last update added, the peer's reqq). d of 0 removes the bound.
 func (cn *PeerConn) SetRequestQueueTime(d time.Duration, least int) {
 	cn.requestQueueTime = max(d, 0)
 	cn.requestQueueLeast = maxRequests(max(least, 1))
