@@ -80,9 +80,9 @@ const peerQueue = 64
 // rate of 256 KiB/s this rule gives 4 chunks at 20 ms and 8 at 100 ms; a
 // fast peer's queue is peerQueue. The rate is the connection's average
 // over its life, so a peer that slows down keeps a deeper queue for a
-// while, and one that speeds up a shallower one. For pieces of 256 KiB and more the least kept, one piece, is
-// 16 chunks or more, and for 1 MiB pieces (archives over 512 MiB) the
-// bound is peerQueue itself.
+// while, and one that speeds up a shallower one. For pieces of 256 KiB
+// and more the least kept, one piece, is 16 chunks or more, and for 1 MiB
+// pieces (archives over 512 MiB) the bound is peerQueue itself.
 func peerQueueTime(rtt time.Duration) time.Duration {
 	return peerQueueBase + peerQueueRTTs*rtt
 }
