@@ -83,12 +83,12 @@ var writes stallGuard
 // payloadFile is an open payload file as readFileAt and writeFileAt take
 // it: its descriptor's RawConn, made once (os.File.SyscallConn allocates at
 // every call, and these run for every chunk), and whether it lives on a
-// local file system (localFS). Without a RawConn, or not local, they take
+// local file system (localFS). Not local (or without a RawConn), they take
 // os.File's path.
 type payloadFile struct {
 	f     *os.File
 	rc    syscall.RawConn
-	local bool
+	local bool // set only with rc
 }
 
 // ReadAt reads with readFileAt (piece hashing).

@@ -19,7 +19,7 @@ var noPreadv2 atomic.Bool
 // (fileio.go).
 func readFileAt(p payloadFile, b []byte, off int64) (int, error) {
 	n := 0
-	if p.local && p.rc != nil && len(b) > 0 && off >= 0 && !noPreadv2.Load() {
+	if p.local && len(b) > 0 && off >= 0 && !noPreadv2.Load() {
 		_ = p.rc.Control(func(fd uintptr) {
 			for n < len(b) {
 				r, e := sysPreadCached(fd, b[n:], off+int64(n))
@@ -48,7 +48,7 @@ func readFileAt(p payloadFile, b []byte, off int64) (int, error) {
 // (fileio.go).
 func writeFileAt(p payloadFile, b []byte, off int64) (int, error) {
 	start := time.Now()
-	if !p.local || p.rc == nil || len(b) == 0 || off < 0 || !writes.direct(start) {
+	if !p.local || len(b) == 0 || off < 0 || !writes.direct(start) {
 		return p.f.WriteAt(b, off)
 	}
 	n := 0
