@@ -1755,7 +1755,9 @@ func (cl *Client) newConnection(nc net.Conn, opts newConnectionOpts) (c *PeerCon
 	c.legacyPeerImpl = c
 	c.peerImpl = c
 	c.setPeerLoggers(cl.logger, cl.slogger)
-	c.setRW(connStatsReadWriter{rawSocketIO(nc), c}) // distpac patch: rawsocket_linux.go
+	rs := rawSocketIO(nc) // distpac patch: rawsocket_linux.go
+	c.readWant = readWantOf(rs)
+	c.setRW(connStatsReadWriter{rs, c})
 	c.r = cl.newDownloadRateLimitedReader(c.r)
 	c.logger.Levelf(
 		log.Debug,

@@ -45,6 +45,8 @@ type PeerStatus struct {
 
 // Maintains the state of a BitTorrent-protocol based connection with a peer.
 type PeerConn struct {
+	// readWant is the raw socket's Decoder.Want, or nil (distpac patch: rawsocket_linux.go).
+	readWant func(int)
 	Peer
 
 	// Indexed by metadata piece, set to true if posted and pending a response.
@@ -941,6 +943,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 		R:         bufio.NewReaderSize(c.r, 1<<16),
 		MaxLength: 4 * pp.Integer(max(int64(t.chunkSize), defaultChunkSize)),
 		Pool:      &t.chunkPool,
+		Want:      c.readWant, // distpac patch: rawsocket_linux.go
 	}
 	for {
 		var msg pp.Message

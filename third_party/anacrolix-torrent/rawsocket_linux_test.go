@@ -176,3 +176,75 @@ func TestRawSocketIOOther(t *testing.T) {
 		t.Fatalf("rawSocketIO(pipe) = %T; want the pipe itself", got)
 	}
 }
+
+// A reader told that a message's bytes are still to come (Decoder.Want) wakes once they are all
+// in, not at each part that arrives; then it waits for the next message with no low-water mark, so
+// a short message is read at once; and the end of the stream wakes it even mid-message.
+func TestRawSocketLowWater(t *testing.T) {
+	a, b := tcpPair(t)
+	r := rawSocketIO(b)
+	want := readWantOf(r)
+	if want == nil {
+		t.Fatal("no Want for a raw socket")
+	}
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64<<10)
+	send := func(n int) {
+		if _, err := a.Write(make([]byte, n)); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// A 16 KiB message: 1 KiB is in when the decoder asks for it.
+	send(1 << 10)
+	time.Sleep(20 * time.Millisecond)
+	want(16 << 10)
+	if n, err := r.Read(buf); err != nil || n != 1<<10 {
+		t.Fatalf("first read: %d, %v; want the 1 KiB that was in", n, err)
+	}
+	// The other 15 KiB come in three parts, 30 ms apart; the next read returns them at once.
+	go func() {
+		for range 3 {
+			time.Sleep(30 * time.Millisecond)
+			send(5 << 10)
+		}
+	}()
+	if n, err := r.Read(buf); err != nil || n != 15<<10 {
+		t.Fatalf("second read: %d, %v; want the message's other 15 KiB in one read", n, err)
+	}
+
+	// Next, a 9-byte message alone (a HAVE): read as soon as it is in.
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		send(9)
+	}()
+	start := time.Now()
+	if n, err := r.Read(buf); err != nil || n != 9 {
+		t.Fatalf("short message: %d, %v", n, err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("short message took %v", d)
+	}
+
+	// A message that the peer ends mid-way: the reader gets what came, then the end.
+	want(16 << 10)
+	send(2 << 10)
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		a.CloseWrite()
+	}()
+	got := 0
+	for {
+		n, err := r.Read(buf)
+		got += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d bytes of a cut message: %v; want io.EOF", got, err)
+		}
+	}
+	if got != 2<<10 {
+		t.Fatalf("read %d bytes of a cut message; want 2 KiB", got)
+	}
+}

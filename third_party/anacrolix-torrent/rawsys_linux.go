@@ -19,3 +19,10 @@ func sysSend(fd uintptr, b []byte) (int, syscall.Errno) {
 	r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
 	return int(r), e
 }
+
+// sysSetLowWater sets the socket's SO_RCVLOWAT (rawsocket_linux.go's lowWater).
+func sysSetLowWater(fd uintptr, n int) syscall.Errno {
+	v := int32(n)
+	_, _, e := syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, uintptr(unsafe.Pointer(&v)), 4, 0)
+	return e
+}

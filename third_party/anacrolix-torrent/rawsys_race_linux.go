@@ -23,6 +23,10 @@ func sysSend(fd uintptr, b []byte) (int, syscall.Errno) {
 	return max(n, 0), errnoOf(err)
 }
 
+func sysSetLowWater(fd uintptr, n int) syscall.Errno {
+	return errnoOf(syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVLOWAT, n))
+}
+
 func errnoOf(err error) syscall.Errno {
 	var e syscall.Errno
 	if err == nil || !errors.As(err, &e) {

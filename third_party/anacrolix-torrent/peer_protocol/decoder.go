@@ -18,6 +18,9 @@ type Decoder struct {
 	// pool. The chunk size should not change for the life of the decoder.
 	Pool      *sync.Pool
 	MaxLength Integer // TODO: Should this include the length header or not?
+	// Want, if set, is told before a message is read how many of its bytes R has not buffered
+	// yet (distpac patch: the socket's low-water mark, rawsocket_linux.go).
+	Want func(n int)
 }
 
 // This limits reads to the length of a message, returning io.EOF when the end of the message bytes
@@ -99,6 +102,11 @@ func (d *Decoder) Decode(msg *Message) (err error) {
 		if length == 0 {
 			msg.Keepalive = true
 			return
+		}
+		if d.Want != nil {
+			if rest := int(length) - d.R.Buffered(); rest > 0 {
+				d.Want(rest)
+			}
 		}
 		dr.Init(d.R, int64(length))
 	}
