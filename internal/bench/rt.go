@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -58,20 +59,30 @@ func addP(n int) {
 // clock_nanosleep sleeps on. It is read through Go's monotonic clock, which
 // is the same clock read in the vDSO: x/sys's ClockGettime is a system call
 // (not even a raw one), and the delay line read the clock twice a packet:
-// 60,000 calls a second, a few per cent of a core, at N=32.
+// 60,000 calls a second at N=32.
 func monotonic() int64 {
 	return monoBase + int64(time.Since(monoStart))
 }
 
-// monoStart and monoBase are the same instant on Go's clock and as
-// CLOCK_MONOTONIC nanoseconds, read once (the pair is off by at most the
-// half microsecond or so that clock_gettime takes).
+// monoStart and monoBase are one instant on Go's clock and as
+// CLOCK_MONOTONIC nanoseconds. The system call's reading is paired with the
+// Go reading taken before it, so monotonic never reads behind
+// CLOCK_MONOTONIC (sleepUntil would then spin on its real-time thread until
+// the clocks agreed) and reads ahead by at most the time the pair took: the
+// shortest of 16 tries, a microsecond or so unless every try was preempted.
 var monoStart, monoBase = func() (time.Time, int64) {
-	var ts unix.Timespec
-	t0 := time.Now()
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	t1 := time.Now()
-	return t0.Add(t1.Sub(t0) / 2), ts.Nano()
+	var start time.Time
+	var base int64
+	best := time.Duration(math.MaxInt64)
+	for range 16 {
+		var ts unix.Timespec
+		t0 := time.Now()
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		if w := time.Since(t0); w < best {
+			best, start, base = w, t0, ts.Nano()
+		}
+	}
+	return start, base
 }()
 
 // rtReadable waits up to rtSlice for fd to have something to read.

@@ -1,9 +1,11 @@
 package torrent
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 )
 
@@ -28,9 +30,12 @@ type rawSocket struct {
 // SO_RCVLOWAT to that many, so that the kernel signals the socket readable only once they have
 // arrived, and back to 1 when it waits for the next message. Over links of 1 MiB/s a 16 KiB chunk
 // arrives in 6-12 packets, and each woke the read loop: about six reads and three wake-ups a chunk.
-// The peer owes every byte of a message it started, so the wait is never for bytes that are not
+// The peer owes every byte of a message it started, so the wait is for bytes the protocol says are
 // coming; a peer that stops mid-message is caught by the read deadline as before, and the end of
-// the stream (FIN, RST) wakes the reader whatever the low-water mark. Only the read loop's
+// the stream (FIN, RST) wakes the reader whatever the low-water mark. The kernel must also wake
+// it when its receive memory is short or the window nearly closed, or a mark could wait for bytes
+// the sender may not send: Linux does since 5.11 (the SO_RCVLOWAT fixes for memory pressure, 5.7,
+// and for fat skbs, 5.11), and older kernels get no mark (lowWaterKernel). Only the read loop's
 // goroutine uses it.
 type lowWater struct {
 	want int // bytes still owed of the message being read; <= 0: none
@@ -40,6 +45,33 @@ type lowWater struct {
 // minLowWater is the least SO_RCVLOWAT set: fewer bytes than about two packets are not worth the
 // two system calls.
 const minLowWater = 4 << 10
+
+// lowWaterKernel reports whether the running kernel wakes a reader waiting below its SO_RCVLOWAT
+// when memory or the window runs short (Linux 5.11 and later).
+var lowWaterKernel = sync.OnceValue(func() bool {
+	var u syscall.Utsname
+	if syscall.Uname(&u) != nil {
+		return false
+	}
+	b := make([]byte, 0, len(u.Release))
+	for _, c := range u.Release {
+		if c == 0 {
+			break
+		}
+		b = append(b, byte(c))
+	}
+	return kernelAtLeast(string(b), 5, 11)
+})
+
+// kernelAtLeast reports whether a kernel release string ("6.18.44-generic") is major.minor or
+// later; one it cannot read is not.
+func kernelAtLeast(release string, major, minor int) bool {
+	var maj, mnr int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &maj, &mnr); n != 2 {
+		return false
+	}
+	return maj > major || maj == major && mnr >= minor
+}
 
 // wantMore is Decoder.Want: n bytes of the message about to be read are still to come.
 func (lw *lowWater) wantMore(n int) { lw.want = n }
@@ -55,7 +87,10 @@ func (lw *lowWater) arm(fd uintptr, room int) syscall.Errno {
 		return 0
 	}
 	if e := sysSetLowWater(fd, target); e != 0 {
-		return e
+		if target > lw.set {
+			return 0 // the lower mark stays: only more wake-ups
+		}
+		return e // a higher mark could wait for bytes not owed: end the connection
 	}
 	lw.set = target
 	return 0
@@ -74,9 +109,10 @@ func rawSocketIO(nc net.Conn) io.ReadWriter {
 	return rawSocket{tc, rc, &lowWater{set: 1}}
 }
 
-// readWantOf is the Decoder.Want of rw when it is a raw socket, else nil.
+// readWantOf is the Decoder.Want of rw when it is a raw socket on a kernel that wakes its reader
+// safely (lowWaterKernel), else nil.
 func readWantOf(rw io.ReadWriter) func(int) {
-	if s, ok := rw.(rawSocket); ok {
+	if s, ok := rw.(rawSocket); ok && lowWaterKernel() {
 		return s.lw.wantMore
 	}
 	return nil

@@ -181,6 +181,9 @@ func TestRawSocketIOOther(t *testing.T) {
 // in, not at each part that arrives; then it waits for the next message with no low-water mark, so
 // a short message is read at once; and the end of the stream wakes it even mid-message.
 func TestRawSocketLowWater(t *testing.T) {
+	if !lowWaterKernel() {
+		t.Skip("kernel older than 5.11: no low-water mark")
+	}
 	a, b := tcpPair(t)
 	r := rawSocketIO(b)
 	want := readWantOf(r)
@@ -226,6 +229,22 @@ func TestRawSocketLowWater(t *testing.T) {
 		t.Fatalf("short message took %v", d)
 	}
 
+	// A read that can take less than the message (a short buffer) returns once that much is in.
+	want(16 << 10)
+	go func() {
+		for range 2 {
+			time.Sleep(30 * time.Millisecond)
+			send(4 << 10)
+		}
+	}()
+	if n, err := r.Read(buf[:8<<10]); err != nil || n != 8<<10 {
+		t.Fatalf("short buffer: %d, %v; want 8 KiB", n, err)
+	}
+	send(8 << 10) // the rest of that message
+	if n, err := r.Read(buf); err != nil || n != 8<<10 {
+		t.Fatalf("rest of the message: %d, %v", n, err)
+	}
+
 	// A message that the peer ends mid-way: the reader gets what came, then the end.
 	want(16 << 10)
 	send(2 << 10)
@@ -246,5 +265,25 @@ func TestRawSocketLowWater(t *testing.T) {
 	}
 	if got != 2<<10 {
 		t.Fatalf("read %d bytes of a cut message; want 2 KiB", got)
+	}
+}
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, c := range []struct {
+		release string
+		want    bool
+	}{
+		{"6.18.44-fc-v669", true},
+		{"5.11.0", true},
+		{"5.10.0-28-amd64", false},
+		{"4.19.0", false},
+		{"10.0", true},
+		{"5", false},
+		{"", false},
+		{"garbage", false},
+	} {
+		if got := kernelAtLeast(c.release, 5, 11); got != c.want {
+			t.Errorf("kernelAtLeast(%q, 5, 11) = %v; want %v", c.release, got, c.want)
+		}
 	}
 }
