@@ -8,7 +8,8 @@
 //
 //	GET  /status    -> Status (JSON)
 //	GET  /metrics   -> Prometheus metrics (text)
-//	POST /download  <- Request (JSON); -> a stream of Event lines (NDJSON)
+//	POST /download  <- Request (JSON); -> a stream of Event lines (NDJSON),
+//	                   progress every ?progress_ms=N (200 to 5000; default 200)
 //
 // The socket is private to the daemon's user (mode 0600, and every
 // connection's uid checked with SO_PEERCRED), and a request names packages
@@ -30,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -89,8 +91,33 @@ type Report struct {
 	swarm.Transfer
 }
 
-// progressEvery is how often a download's progress is sent.
-const progressEvery = 200 * time.Millisecond
+// progressEvery is how often a download's progress is sent, unless the
+// caller asks for less often (POST /download?progress_ms=N, at most
+// maxProgressEvery): an install that draws no bar (--json, -q, a pipe)
+// needs progress only for its stall watchdog, and each event woke the
+// daemon and the install, five times a second for every install under way.
+const (
+	progressEvery    = 200 * time.Millisecond
+	maxProgressEvery = 5 * time.Second
+)
+
+// progressPeriod reads the progress_ms query parameter of a download
+// request: absent or 0 is progressEvery; the result is kept within
+// progressEvery..maxProgressEvery.
+func progressPeriod(r *http.Request) (time.Duration, error) {
+	v := r.URL.Query().Get("progress_ms")
+	if v == "" {
+		return progressEvery, nil
+	}
+	ms, err := strconv.Atoi(v)
+	if err != nil || ms < 0 {
+		return 0, fmt.Errorf("bad request: progress_ms %.20q is not a number of milliseconds", v)
+	}
+	if ms == 0 {
+		return progressEvery, nil
+	}
+	return min(max(time.Duration(ms)*time.Millisecond, progressEvery), maxProgressEvery), nil
+}
 
 // Status describes the running daemon.
 type Status struct {
@@ -218,6 +245,12 @@ func lookup(ctx context.Context, dir string, items []Item) ([]catalog.Package, e
 
 func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	engine, catalogDir, logger := h.engine, h.catalogDir, h.logger
+	period, err := progressPeriod(r)
+	if err != nil {
+		logger.Warn("daemon: refused a download request", "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	req, err := decodeRequest(w, r)
 	if err != nil {
 		logger.Warn("daemon: refused a download request", "err", err)
@@ -250,9 +283,10 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	for _, row := range rows {
 		total += row.Size
 	}
-	// Progress goes out at most every progressEvery, whatever the number
-	// of archives (a thousand torrents each reporting five times a second
-	// made thousands of events a second); a completed archive at once.
+	// Progress goes out every period (progressEvery unless the caller
+	// asked for less), whatever the number of archives (a thousand
+	// torrents each reporting five times a second made thousands of events
+	// a second); a completed archive at once.
 	done := make([]int64, len(rows))
 	peers := 0
 	snapshot := func() Event {
@@ -268,7 +302,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	tickerDone := make(chan struct{})
 	go func() {
 		defer close(tickerDone)
-		t := time.NewTicker(progressEvery)
+		t := time.NewTicker(period)
 		defer t.Stop()
 		for {
 			select {
@@ -374,13 +408,19 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 // Download has the daemon fetch items into its cache, calling progress for
-// each event, and returns when all are complete.
-func (c *Client) Download(ctx context.Context, items []Item, progress func(Event)) error {
+// each event, and returns when all are complete. every asks for progress
+// events that often (0: the daemon's default, progressEvery); a daemon
+// older than the parameter ignores it.
+func (c *Client) Download(ctx context.Context, items []Item, every time.Duration, progress func(Event)) error {
 	body, err := json.Marshal(Request{Items: items})
 	if err != nil {
 		return err
 	}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://daemon/download", bytes.NewReader(body))
+	url := "http://daemon/download"
+	if every > 0 {
+		url += "?progress_ms=" + strconv.FormatInt(every.Milliseconds(), 10)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -335,5 +336,65 @@ func TestOverLimits(t *testing.T) {
 				t.Errorf("dropped %v, want %v", got, tc.drops)
 			}
 		})
+	}
+}
+
+func TestProgressPeriod(t *testing.T) {
+	for _, c := range []struct {
+		query string
+		want  time.Duration
+		bad   bool
+	}{
+		{"", progressEvery, false},
+		{"?progress_ms=0", progressEvery, false},
+		{"?progress_ms=50", progressEvery, false},
+		{"?progress_ms=1000", time.Second, false},
+		{"?progress_ms=999999999", maxProgressEvery, false},
+		{"?progress_ms=-1", 0, true},
+		{"?progress_ms=1s", 0, true},
+		{"?progress_ms=99999999999999999999", 0, true},
+	} {
+		got, err := progressPeriod(httptest.NewRequest(http.MethodPost, "http://daemon/download"+c.query, nil))
+		if c.bad {
+			if err == nil || !strings.Contains(err.Error(), "progress_ms") {
+				t.Errorf("%q: %v, %v; want an error naming progress_ms", c.query, got, err)
+			}
+			continue
+		}
+		if err != nil || got != c.want {
+			t.Errorf("%q: %v, %v; want %v", c.query, got, err, c.want)
+		}
+	}
+}
+
+// A caller that asks for progress every second gets it that often, not
+// five times a second; one that asks for nothing gets the default.
+func TestDownloadProgressEvery(t *testing.T) {
+	dir := t.TempDir()
+	writeCatalog(t, dir, "http://127.0.0.1:1/announce") // no tracker, no peer: the download waits
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	startDaemon(t, sock, dir)
+	events := func(every time.Duration) int {
+		t.Helper()
+		c := Dial(context.Background(), sock)
+		if c == nil {
+			t.Fatal("no daemon at the socket")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2200*time.Millisecond)
+		defer cancel()
+		n := 0
+		err := c.Download(ctx, []Item{{Name: "foo", Version: "1.0.0"}}, every, func(Event) { n++ })
+		if !errors.Is(err, context.DeadlineExceeded) && (err == nil || !strings.Contains(err.Error(), "deadline exceeded")) {
+			t.Fatalf("download with no source ended with %v; want the caller's deadline", err)
+		}
+		return n
+	}
+	// Upper bounds only for the slow caller (a slow machine sends fewer),
+	// and a lower bound far under the default's 11 for the other.
+	if n := events(time.Second); n > 3 {
+		t.Errorf("asked for progress every second: %d events in 2.2 s", n)
+	}
+	if n := events(0); n < 5 {
+		t.Errorf("default progress: %d events in 2.2 s; want about 11", n)
 	}
 }

@@ -29,10 +29,18 @@ type fetcher interface {
 	via() string // for the progress line: "" or " through dist-client daemon"
 }
 
+// quietProgressEvery is how often an install that draws no progress bar
+// asks the daemon for progress: its stall watchdog (minutes) needs no more.
+const quietProgressEvery = 2 * time.Second
+
 // openFetcher picks the daemon when one answers, else starts an engine.
 func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
-		return daemonFetcher{d}, nil
+		var every time.Duration // the daemon's default, for the bar
+		if !c.UI.DrawsProgress() {
+			every = quietProgressEvery
+		}
+		return daemonFetcher{d, every}, nil
 	}
 	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.Logger))
 	if err != nil {
@@ -84,7 +92,10 @@ func mustInfoHash(r catalog.Package) swarm.InfoHash {
 
 // daemonFetcher has the running daemon download, naming the packages by
 // name@version and infohash: the one place that speaks its request format.
-type daemonFetcher struct{ d *daemon.Client }
+type daemonFetcher struct {
+	d     *daemon.Client
+	every time.Duration // progress events asked for; 0: the daemon's default
+}
 
 func (f daemonFetcher) via() string { return " through dist-client daemon" }
 func (f daemonFetcher) close()      {}
@@ -96,7 +107,7 @@ func (f daemonFetcher) fetch(ctx context.Context, rows []catalog.Package, progre
 		items[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
 		byArchive[r.Archive] = r
 	}
-	return f.d.Download(ctx, items, func(ev daemon.Event) {
+	return f.d.Download(ctx, items, f.every, func(ev daemon.Event) {
 		progress(ev.Bytes, ev.Peers)
 		if ev.Completed != nil {
 			if r, ok := byArchive[ev.Completed.Archive]; ok {

@@ -111,11 +111,15 @@ func (p *Printer) setBar(b *progressbar.ProgressBar) {
 	p.bar = b
 }
 
+// DrawsProgress reports whether NewProgress draws a bar (a terminal, not
+// quiet); otherwise progress is never shown, only the summary.
+func (p *Printer) DrawsProgress() bool { return p.TTY && !p.Quiet }
+
 // NewProgress starts a progress display: a bar on a terminal, nothing
 // otherwise (the summary line is printed by Done).
 func (p *Printer) NewProgress(total int64, what string) *Progress {
 	pr := &Progress{p: p, total: total, start: time.Now()}
-	if p.TTY && !p.Quiet {
+	if p.DrawsProgress() {
 		pr.bar = progressbar.NewOptions64(total,
 			progressbar.OptionSetWriter(p.Out),
 			progressbar.OptionSetDescription(what),
