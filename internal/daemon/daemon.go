@@ -116,7 +116,8 @@ func progressPeriod(r *http.Request) (time.Duration, error) {
 	if ms == 0 {
 		return progressEvery, nil
 	}
-	return min(max(time.Duration(ms)*time.Millisecond, progressEvery), maxProgressEvery), nil
+	ms = min(ms, int(maxProgressEvery/time.Millisecond)) // before multiplying: no overflow
+	return max(time.Duration(ms)*time.Millisecond, progressEvery), nil
 }
 
 // Status describes the running daemon.

@@ -350,6 +350,7 @@ func TestProgressPeriod(t *testing.T) {
 		{"?progress_ms=50", progressEvery, false},
 		{"?progress_ms=1000", time.Second, false},
 		{"?progress_ms=999999999", maxProgressEvery, false},
+		{"?progress_ms=9223372036855", maxProgressEvery, false}, // overflows a Duration in ms*Millisecond
 		{"?progress_ms=-1", 0, true},
 		{"?progress_ms=1s", 0, true},
 		{"?progress_ms=99999999999999999999", 0, true},

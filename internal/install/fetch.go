@@ -30,15 +30,26 @@ type fetcher interface {
 }
 
 // quietProgressEvery is how often an install that draws no progress bar
-// asks the daemon for progress: its stall watchdog (minutes) needs no more.
+// asks the daemon for progress: its stall watchdog (--stall-timeout, 2
+// minutes by default) needs no more. A stall timeout under 8 s asks for a
+// quarter of it, at least the daemon's 200 ms, so that progress is seen
+// well within it.
 const quietProgressEvery = 2 * time.Second
+
+// quietProgress is the progress period an install without a bar asks for.
+func quietProgress(stall time.Duration) time.Duration {
+	if stall <= 0 {
+		return quietProgressEvery
+	}
+	return min(quietProgressEvery, max(stall/4, 200*time.Millisecond))
+}
 
 // openFetcher picks the daemon when one answers, else starts an engine.
 func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
 		var every time.Duration // the daemon's default, for the bar
 		if !c.UI.DrawsProgress() {
-			every = quietProgressEvery
+			every = quietProgress(c.StallTimeout)
 		}
 		return daemonFetcher{d, every}, nil
 	}

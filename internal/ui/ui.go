@@ -111,8 +111,9 @@ func (p *Printer) setBar(b *progressbar.ProgressBar) {
 	p.bar = b
 }
 
-// DrawsProgress reports whether NewProgress draws a bar (a terminal, not
-// quiet); otherwise progress is never shown, only the summary.
+// DrawsProgress reports whether NewProgress draws a bar (a terminal with
+// NO_COLOR unset, not quiet); otherwise progress is never shown, only the
+// summary.
 func (p *Printer) DrawsProgress() bool { return p.TTY && !p.Quiet }
 
 // NewProgress starts a progress display: a bar on a terminal, nothing
