@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -171,9 +172,17 @@ func (h *harness) stopServer() error {
 	return fmt.Errorf("cleanup: dist-server stop failed (%v: %s); killed pid %d", err, out, pid)
 }
 
-// freePorts picks n distinct free loopback TCP ports. Another process may
-// take one before the binaries bind it; on a test machine that is rare.
+// freePorts picks n distinct free loopback TCP ports below the kernel's
+// ephemeral range (ip_local_port_range). The binaries bind them only after
+// this returns, and meanwhile a port of the ephemeral range can be taken by
+// any outgoing connection or bind to port 0 of the tests running in
+// parallel: seen once, the embedded tracker's bind failed with "address
+// already in use". Ports below the range are taken only by binds that name
+// them; they are tried from a random start, so that harnesses running at
+// once rarely try the same ones.
 func freePorts(n int) ([]string, error) {
+	const low = 10000
+	high := ephemeralLow()
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -181,15 +190,34 @@ func freePorts(n int) ([]string, error) {
 		}
 	}()
 	var addrs []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	span := high - low
+	start := rand.IntN(span)
+	for i := 0; i < span && len(addrs) < n; i++ {
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", low+(start+i)%span))
 		if err != nil {
-			return nil, fmt.Errorf("free port: %w", err)
+			continue // taken
 		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
 	}
+	if len(addrs) < n {
+		return nil, fmt.Errorf("free port: found %d free ports of %d under %d", len(addrs), span, high)
+	}
 	return addrs, nil
+}
+
+// ephemeralLow is the lowest port the kernel hands out for port 0 and
+// outgoing connections (32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	var lo, hi int
+	if err != nil {
+		return 32768
+	}
+	if n, _ := fmt.Sscanf(string(b), "%d %d", &lo, &hi); n != 2 || lo <= 11000 || lo > 65535 {
+		return 32768
+	}
+	return lo
 }
 
 // waitTCP waits until addr accepts connections.
