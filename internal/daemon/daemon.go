@@ -93,7 +93,7 @@ type Report struct {
 
 // progressEvery is how often a download's progress is sent, unless the
 // caller asks for less often (POST /download?progress_ms=N, at most
-// maxProgressEvery): an install that draws no bar (--json, -q, a pipe)
+// maxProgressEvery): an install that draws no bar (no terminal, -q, NO_COLOR)
 // needs progress only for its stall watchdog, and each event woke the
 // daemon and the install, five times a second for every install under way.
 const (
