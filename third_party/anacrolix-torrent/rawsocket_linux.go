@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // distpac patch: a TCP peer connection's reads and writes are raw system calls on its non-blocking
@@ -49,18 +51,11 @@ const minLowWater = 4 << 10
 // lowWaterKernel reports whether the running kernel wakes a reader waiting below its SO_RCVLOWAT
 // when memory or the window runs short (Linux 5.11 and later).
 var lowWaterKernel = sync.OnceValue(func() bool {
-	var u syscall.Utsname
-	if syscall.Uname(&u) != nil {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
 		return false
 	}
-	b := make([]byte, 0, len(u.Release))
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	return kernelAtLeast(string(b), 5, 11)
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 11)
 })
 
 // kernelAtLeast reports whether a kernel release string ("6.18.44-generic") is major.minor or
