@@ -345,64 +345,6 @@ func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) 
 	return fsutil.SyncDir(dir)
 }
 
-// Snapshot is a published catalog as read back from disk.
-type Snapshot struct {
-	DB, Sig []byte
-	Serial  int64
-	Meta    catalog.Meta
-	// Rotation is the key rotation chain (RotationFile), nil when the key
-	// never rotated.
-	Rotation []byte
-}
-
-// ReadPublished reads the published pair and checks that it verifies with
-// pub and carries the given serial (the working catalog's). It reads the
-// rotation chain too, and checks its form.
-func ReadPublished(ctx context.Context, dir string, pub signing.PublicKey, serial int64) (Snapshot, error) {
-	data, err := os.ReadFile(filepath.Join(dir, DBFile))
-	if err != nil {
-		return Snapshot{}, err
-	}
-	sig, err := os.ReadFile(filepath.Join(dir, SigFile))
-	if err != nil {
-		return Snapshot{}, err
-	}
-	if err := signing.Verify(pub, data, sig); err != nil {
-		return Snapshot{}, err
-	}
-	snap, err := catalog.OpenReadOnly(ctx, filepath.Join(dir, DBFile))
-	if err != nil {
-		return Snapshot{}, err
-	}
-	defer snap.Close()
-	meta, err := snap.Meta(ctx)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	if meta.Serial != serial {
-		return Snapshot{}, fmt.Errorf("published serial %d, catalog serial %d", meta.Serial, serial)
-	}
-	rot, err := readRotations(dir)
-	if err != nil {
-		return Snapshot{}, err
-	}
-	return Snapshot{DB: data, Sig: sig, Serial: serial, Meta: meta, Rotation: rot}, nil
-}
-
-// EnsurePublished makes the public pair match the working catalog,
-// republishing when it is missing, stale or does not verify (after a crash
-// between the two renames, or a kill -9 of add).
-func EnsurePublished(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) error {
-	meta, err := db.Meta(ctx)
-	if err != nil {
-		return err
-	}
-	if _, err := ReadPublished(ctx, dir, key.Public(), meta.Serial); err == nil {
-		return nil
-	}
-	return Publish(ctx, db, key, dir)
-}
-
 // joinLines joins errors one per line (indented under "nothing published").
 func joinLines(errs []error) error {
 	msgs := make([]string, len(errs))

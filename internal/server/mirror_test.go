@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -67,6 +68,12 @@ func fetch(t *testing.T, url string) (int, []byte) {
 	return resp.StatusCode, b
 }
 
+// testLogger logs at Info to the test's output, shown when it fails: a
+// stuck mirror then tells which serial each side had.
+func testLogger(t *testing.T, who string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), nil)).With("who", who)
+}
+
 // waitFor polls cond every 50 ms for at most 30 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -98,7 +105,7 @@ func TestRunMirror(t *testing.T) {
 	ready := make(chan Info, 1)
 	done := make(chan error, 2)
 	go func() {
-		done <- Run(ctx, Options{Paths: primary, Config: cfg, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond})
+		done <- Run(ctx, Options{Paths: primary, Config: cfg, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond, Logger: testLogger(t, "primary")})
 	}()
 	var pinfo Info
 	select {
@@ -111,7 +118,7 @@ func TestRunMirror(t *testing.T) {
 	mcfg.ApplyDefaults()
 	mirrorPaths := paths.Home{Root: t.TempDir()}.Server()
 	go func() {
-		done <- RunMirror(ctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{pinfo.Database}, Interval: 100 * time.Millisecond,
+		done <- RunMirror(ctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{pinfo.Database}, Interval: 100 * time.Millisecond, Logger: testLogger(t, "mirror"),
 			Ready: func(i Info) { ready <- i }})
 	}()
 	var minfo Info
