@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,6 +118,13 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 			defer stopProfile()
 		}
 	}
+	if path := os.Getenv(TraceEnv); path != "" {
+		if stopTrace, err := startTrace(path); err != nil {
+			fmt.Fprintf(stdio.Err, "%s: %s: %v\n", prog, TraceEnv, err)
+		} else {
+			defer stopTrace()
+		}
+	}
 	if path := os.Getenv(MemProfileEnv); path != "" {
 		defer writeHeapProfile(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())), stdio.Err, prog)
 	}
@@ -154,6 +162,28 @@ const CPUProfileEnv = "DISTPAC_CPUPROFILE"
 // MemProfileEnv names a file to write a heap profile (pprof) into when the
 // command ends; "%p" becomes the process id.
 const MemProfileEnv = "DISTPAC_MEMPROFILE"
+
+// TraceEnv names a file to write an execution trace (go tool trace) of the
+// whole command into; "%p" becomes the process id. A CPU profile says where
+// the processors go; a trace says when a goroutine waits and for what (a
+// lock, the network, the disk), which is what a transfer that uses one
+// core of two needs.
+const TraceEnv = "DISTPAC_TRACE"
+
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	if err != nil {
+		return nil, err
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		trace.Stop()
+		f.Close()
+	}, nil
+}
 
 func writeHeapProfile(path string, errOut io.Writer, prog string) {
 	f, err := os.Create(path)
