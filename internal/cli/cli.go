@@ -111,18 +111,13 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	root.SilenceErrors = true
 	root.SilenceUsage = true
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
-	if path := os.Getenv(CPUProfileEnv); path != "" {
-		if stopProfile, err := startCPUProfile(path); err != nil {
-			fmt.Fprintf(stdio.Err, "%s: %s: %v\n", prog, CPUProfileEnv, err)
-		} else {
-			defer stopProfile()
-		}
-	}
-	if path := os.Getenv(TraceEnv); path != "" {
-		if stopTrace, err := startTrace(path); err != nil {
-			fmt.Fprintf(stdio.Err, "%s: %s: %v\n", prog, TraceEnv, err)
-		} else {
-			defer stopTrace()
+	for _, r := range recorders {
+		if path := os.Getenv(r.env); path != "" {
+			if stop, err := startRecording(path, r.start, r.stop); err != nil {
+				fmt.Fprintf(stdio.Err, "%s: %s: %v\n", prog, r.env, err)
+			} else {
+				defer stop()
+			}
 		}
 	}
 	if path := os.Getenv(MemProfileEnv); path != "" {
@@ -170,21 +165,6 @@ const MemProfileEnv = "DISTPAC_MEMPROFILE"
 // core of two needs.
 const TraceEnv = "DISTPAC_TRACE"
 
-func startTrace(path string) (stop func(), err error) {
-	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
-	if err != nil {
-		return nil, err
-	}
-	if err := trace.Start(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		trace.Stop()
-		f.Close()
-	}, nil
-}
-
 func writeHeapProfile(path string, errOut io.Writer, prog string) {
 	f, err := os.Create(path)
 	if err == nil {
@@ -196,18 +176,30 @@ func writeHeapProfile(path string, errOut io.Writer, prog string) {
 	}
 }
 
-func startCPUProfile(path string) (stop func(), err error) {
-	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
-	f, err := os.Create(path)
+// recorders are what a command records of itself from start to end when
+// their variable names a file.
+var recorders = []struct {
+	env   string
+	start func(io.Writer) error
+	stop  func()
+}{
+	{CPUProfileEnv, pprof.StartCPUProfile, pprof.StopCPUProfile},
+	{TraceEnv, trace.Start, trace.Stop},
+}
+
+// startRecording creates path ("%p" the process id) and starts recording
+// into it; stop ends the recording and closes the file.
+func startRecording(path string, start func(io.Writer) error, end func()) (stop func(), err error) {
+	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
 	return func() {
-		pprof.StopCPUProfile()
+		end()
 		f.Close()
 	}, nil
 }
