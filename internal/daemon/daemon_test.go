@@ -123,8 +123,8 @@ func TestSocketIsPrivateUnderAnyUmask(t *testing.T) {
 		t.Fatalf("socket %s has mode %s, want a socket with 0600", sock, fi.Mode())
 	}
 	entries, _ := os.ReadDir(filepath.Dir(sock))
-	if len(entries) != 1 {
-		t.Errorf("directory holds %d entries, want only the socket (the private bind directory is removed)", len(entries))
+	if len(entries) != 2 {
+		t.Errorf("directory holds %d entries, want only the socket and its lock (the private bind directory is removed)", len(entries))
 	}
 	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another daemon is running") {
 		t.Errorf("second Listen = %v, want another daemon is running", err)
@@ -397,5 +397,56 @@ func TestDownloadProgressEvery(t *testing.T) {
 	}
 	if n := events(0); n < 5 {
 		t.Errorf("default progress: %d events in 2.2 s; want about 11", n)
+	}
+}
+
+// Two daemons start at once beside the socket of one killed with -9: one
+// takes the socket, the other is told a daemon runs. Without the lock both
+// found the old socket dead, and the second removed the first one's new
+// socket and linked its own (both ran; 40-100 rounds in 500).
+func TestListenRaceAfterKill(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	const rounds = 300
+	for round := range rounds {
+		// What kill -9 leaves: a socket file nobody listens on.
+		l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.SetUnlinkOnClose(false)
+		l.Close()
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		lns := make([]net.Listener, 2)
+		errs := make([]error, 2)
+		for i := range lns {
+			wg.Go(func() { <-start; lns[i], errs[i] = Listen(sock) })
+		}
+		close(start)
+		wg.Wait()
+		taken := 0
+		for i, ln := range lns {
+			if ln != nil {
+				taken++
+				continue
+			}
+			if !strings.Contains(errs[i].Error(), "another daemon is running") {
+				t.Fatalf("round %d: Listen = %v, want another daemon is running", round, errs[i])
+			}
+		}
+		if taken != 1 {
+			t.Fatalf("round %d: %d daemons took the socket, want 1", round, taken)
+		}
+		// The one that runs is the one at the path.
+		c, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatalf("round %d: the daemon that took the socket is unreachable: %v", round, err)
+		}
+		c.Close()
+		for _, ln := range lns {
+			if ln != nil {
+				ln.Close()
+			}
+		}
 	}
 }
