@@ -37,6 +37,13 @@ func lockRun(p paths.Server) (*flock.Flock, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w (see %s)", ErrRunning, p.PIDFile())
 	}
+	// A server.json here is a dead server's (kill -9): this one writes its
+	// own once it is ready, and until then nothing should read the old pid
+	// or addresses.
+	if err := os.Remove(p.PIDFile()); err != nil && !errors.Is(err, os.ErrNotExist) {
+		l.Unlock()
+		return nil, fmt.Errorf("remove the stale %s: %w", p.PIDFile(), err)
+	}
 	return l, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/server"
@@ -219,7 +220,11 @@ func readInfo(sp paths.Server) (server.Info, error) {
 
 // runningPID tells whether a server holds the run lock, and its pid. A
 // server.json left by a killed server does not count: the kernel released
-// its lock.
+// its lock. The pid is the lock holder's in the kernel's table of locks:
+// server.json is written only once the server is ready, so during a
+// start-up after a kill -9 it was the dead server's, and stop signalled
+// that pid (or whatever process reused it). Where the table cannot be
+// read, server.json's pid, which a starting server removes.
 func runningPID(sp paths.Server) (int, bool) {
 	fl := flock.New(sp.RunLock())
 	ok, err := fl.TryLock()
@@ -229,6 +234,9 @@ func runningPID(sp paths.Server) (int, bool) {
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		return 0, false
+	}
+	if pid := fsutil.LockHolder(sp.RunLock()); pid > 0 {
+		return pid, true
 	}
 	info, _ := readInfo(sp)
 	return info.PID, true

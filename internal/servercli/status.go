@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -38,10 +39,15 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	if err != nil {
 		return err
 	}
-	if _, running := runningPID(sp); !running {
+	pid, running := runningPID(sp)
+	if !running {
 		return cli.WithHint(errors.New("status: not running"), "start it with: dist-server start")
 	}
 	info, err := readInfo(sp)
+	if errors.Is(err, os.ErrNotExist) {
+		// server.json is written once the server is ready.
+		return cli.WithHint(fmt.Errorf("status: the server (pid %d) is starting and not ready yet", pid), "it checks every archive before it serves; see "+sp.Log())
+	}
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
