@@ -17,6 +17,10 @@ type Snapshot struct {
 	DB, Sig []byte
 	Serial  int64
 	Meta    catalog.Meta
+	// Packages are the catalog's packages, read from these bytes: what a
+	// server serves and seeds beside them (the working catalog may already
+	// hold the next publication's).
+	Packages []catalog.Package
 	// Rotation is the key rotation chain (RotationFile), nil when the key
 	// never rotated.
 	Rotation []byte
@@ -34,7 +38,7 @@ var errReplaced = errors.New("the published catalog was replaced while it was re
 // pub and carries the given serial (the working catalog's). It reads the
 // rotation chain too, and checks its form.
 //
-// The serial is read by SQLite from the file, not from the bytes read, so
+// The serial (and the packages) are read by SQLite from the file, not from the bytes read, so
 // the file is read again afterwards and must not have changed: a
 // publication renamed in between would otherwise pair the old bytes with
 // the new serial, and a server would serve the old catalog under the new
@@ -62,7 +66,7 @@ func readPublishedOnce(ctx context.Context, dir string, pub signing.PublicKey, s
 	if err := signing.Verify(pub, data, sig); err != nil {
 		return Snapshot{}, err
 	}
-	meta, err := readMeta(ctx, path)
+	meta, pkgs, err := readPackages(ctx, path)
 	if err != nil {
 		return Snapshot{}, err
 	}
@@ -80,16 +84,21 @@ func readPublishedOnce(ctx context.Context, dir string, pub signing.PublicKey, s
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return Snapshot{DB: data, Sig: sig, Serial: serial, Meta: meta, Rotation: rot}, nil
+	return Snapshot{DB: data, Sig: sig, Serial: serial, Meta: meta, Packages: pkgs, Rotation: rot}, nil
 }
 
-func readMeta(ctx context.Context, path string) (catalog.Meta, error) {
+func readPackages(ctx context.Context, path string) (catalog.Meta, []catalog.Package, error) {
 	db, err := catalog.OpenReadOnly(ctx, path)
 	if err != nil {
-		return catalog.Meta{}, err
+		return catalog.Meta{}, nil, err
 	}
 	defer db.Close()
-	return db.Meta(ctx)
+	meta, err := db.Meta(ctx)
+	if err != nil {
+		return catalog.Meta{}, nil, err
+	}
+	pkgs, err := db.All(ctx)
+	return meta, pkgs, err
 }
 
 // EnsurePublished makes the public pair match the working catalog,

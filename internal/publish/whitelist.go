@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 
+	"github.com/gofrs/flock"
+
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fsutil"
 )
@@ -34,6 +36,35 @@ func (p *Publisher) writeWhitelist(ctx context.Context, db *catalog.DB) error {
 		return fmt.Errorf("packages recorded, but %w (a running server writes it again)", err)
 	}
 	return nil
+}
+
+// RewriteWhitelist writes the configured whitelist from the working
+// catalog, for a running server (server.yaml's tracker_whitelist may be
+// newer than the last publication, or an add died before writing it). It
+// does so under the publish lock, and only when the lock is free: an add
+// in progress writes the file itself, and a server that read the catalog
+// before that add's commit wrote an older list over the add's, so
+// opentracker, told by SIGHUP after the add, refused the new package until
+// the next publication. It reports whether it wrote.
+func (p *Publisher) RewriteWhitelist(ctx context.Context) (bool, error) {
+	if p.Config == nil || p.Config.TrackerWhitelist == "" {
+		return false, nil
+	}
+	fl := flock.New(p.Paths.PublishLock())
+	ok, err := fl.TryLock()
+	if err != nil || !ok {
+		return false, err
+	}
+	defer fl.Unlock()
+	db, err := p.openCatalog(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer db.Close()
+	if err := p.writeWhitelist(ctx, db); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Whitelist is the content of a tracker whitelist for pkgs: their

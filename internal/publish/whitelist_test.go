@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gofrs/flock"
+
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -69,6 +71,44 @@ func TestWhitelistAndTrackers(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(wl))
 	if len(entries) != 1 {
 		t.Errorf("whitelist directory holds %d entries, want the file alone", len(entries))
+	}
+}
+
+// A running server's RewriteWhitelist writes the working catalog's list,
+// but never while a publisher holds the lock: that publisher writes the
+// file itself, and the server's list could be older than its.
+func TestRewriteWhitelist(t *testing.T) {
+	ctx := context.Background()
+	p := newPublisher(t)
+	wl := filepath.Join(t.TempDir(), "whitelist")
+	if wrote, err := p.RewriteWhitelist(ctx); wrote || err != nil {
+		t.Fatalf("RewriteWhitelist without tracker_whitelist = %v, %v; want nothing done", wrote, err)
+	}
+	p.Config.TrackerWhitelist = wl
+	res, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "foo")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// tracker_whitelist set after the last publication: the file is stale.
+	if err := os.WriteFile(wl, []byte("stale\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	held := flock.New(p.Paths.PublishLock()) // an add in progress
+	if ok, err := held.TryLock(); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if wrote, err := p.RewriteWhitelist(ctx); wrote || err != nil {
+		t.Errorf("RewriteWhitelist during an add = %v, %v; want it left to the add", wrote, err)
+	}
+	if got := readLines(t, wl); len(got) != 1 || got[0] != "stale" {
+		t.Errorf("whitelist written during an add: %q", got)
+	}
+	held.Unlock()
+	if wrote, err := p.RewriteWhitelist(ctx); !wrote || err != nil {
+		t.Fatalf("RewriteWhitelist = %v, %v; want written", wrote, err)
+	}
+	if got := readLines(t, wl); len(got) != 1 || got[0] != res[0].Package.InfoHash {
+		t.Errorf("whitelist %q, want foo's %s", got, res[0].Package.InfoHash)
 	}
 }
 

@@ -49,10 +49,11 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			return fmt.Errorf("published catalog: %w", err)
 		}
 	}
-	pkgs, err := r.db.All(ctx)
-	if err != nil {
-		return err
-	}
+	// The packages of the catalog served, not of the working catalog: an
+	// add that committed since would otherwise put its packages in the
+	// tracker's allowed set and the seeded set, and take a removed one's
+	// archive off the web seed, while clients still get the older catalog.
+	pkgs := snap.Packages
 	served := make(map[[20]byte]struct{}, len(pkgs))
 	names := make(map[swarm.InfoHash]string, len(pkgs))
 	for _, p := range pkgs {
@@ -64,10 +65,8 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	r.served.Store(&served)
 	// An add writes the whitelist itself; this covers a whitelist set in
 	// server.yaml after the last publication, and an add that died before.
-	if wl := r.opts.Config.TrackerWhitelist; wl != "" {
-		if err := publish.WriteWhitelist(wl, pkgs); err != nil {
-			r.log.Error("cannot write the tracker whitelist; an external tracker will refuse new packages", "err", err)
-		}
+	if _, err := r.pub.RewriteWhitelist(ctx); err != nil {
+		r.log.Error("cannot write the tracker whitelist; an external tracker will refuse new packages", "err", err)
 	}
 	r.mu.Lock()
 	r.names = names
