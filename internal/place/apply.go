@@ -34,10 +34,8 @@ func applyN(j state.Journal, prefixes []string, n int, hook func(i int) error) e
 		if err == nil && op.Kind != state.OpRmdir {
 			if got := inode(op.Src); got != op.Ino {
 				err = fmt.Errorf("%s changed during the transaction", op.Src)
-			} else if exists(op.Dst) {
+			} else if err = renameNoReplace(op.Src, op.Dst); errors.Is(err, errAppeared) {
 				err = fmt.Errorf("%s appeared during the transaction", op.Dst)
-			} else {
-				err = os.Rename(op.Src, op.Dst)
 			}
 		}
 		if err != nil {
@@ -46,6 +44,18 @@ func applyN(j state.Journal, prefixes []string, n int, hook func(i int) error) e
 		}
 	}
 	return nil
+}
+
+// errAppeared: the destination of a move exists.
+var errAppeared = errors.New("destination exists")
+
+// checkAndRename moves src to dst after checking that dst does not exist,
+// where the two cannot be one step.
+func checkAndRename(src, dst string) error {
+	if exists(dst) {
+		return errAppeared
+	}
+	return os.Rename(src, dst)
 }
 
 // Undo reverses the steps that were done, last first: what a step moved

@@ -34,7 +34,7 @@ func TestReadPublishedDuringPublications(t *testing.T) {
 	if err := publish.Publish(ctx, db, key, public); err != nil {
 		t.Fatal(err)
 	}
-	const publications = 150
+	const publications = 60
 	var wg sync.WaitGroup
 	done, stop := make(chan struct{}), make(chan struct{})
 	wg.Go(func() {
