@@ -11,6 +11,8 @@ package install
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -206,20 +208,42 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 			return err
 		}
 	}
-	for _, root := range c.stagingRoots() {
-		ents, _ := os.ReadDir(root)
+	// The data home's staging is this state's alone; the prefix's may be
+	// shared with another data home that installs there, whose work
+	// directories (holding, during an upgrade, the old files set aside)
+	// are not this one's to discard.
+	roots := c.stagingRoots()
+	for _, r := range []struct{ root, prefix string }{
+		{roots[0], "txn-"},
+		{roots[1], c.txnPrefix()},
+	} {
+		ents, _ := os.ReadDir(r.root)
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), "txn-") {
-				place.Discard(filepath.Join(root, e.Name()))
+			if strings.HasPrefix(e.Name(), r.prefix) {
+				place.Discard(filepath.Join(r.root, e.Name()))
 			}
 		}
 	}
 	return st.MarkInterrupted(ctx)
 }
 
-// stagingRoots are the places a transaction's work directory can be.
+// stagingRoots are the places a transaction's work directory can be: the
+// data home's staging, and the prefix's when the two are on different
+// filesystems.
 func (c *Client) stagingRoots() []string {
 	return []string{c.Paths.Staging(), filepath.Join(c.Config.Prefix, state.StagingDirName)}
+}
+
+// txnPrefix starts the names of this data home's work directories: "txn-"
+// and a short hash of the data home, so that recovery in a staging folder
+// another data home shares (the prefix's) takes only its own.
+func (c *Client) txnPrefix() string {
+	dir, err := filepath.Abs(c.Paths.Dir)
+	if err != nil {
+		dir = c.Paths.Dir
+	}
+	sum := sha256.Sum256([]byte(dir))
+	return "txn-" + hex.EncodeToString(sum[:4]) + "-"
 }
 
 // step runs the test hook, if any, at a named step.

@@ -33,7 +33,7 @@ func (c *Client) newWork(prefix string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
-	work, err := os.MkdirTemp(root, "txn-")
+	work, err := os.MkdirTemp(root, c.txnPrefix())
 	if err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
