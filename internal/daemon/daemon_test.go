@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/swarm"
@@ -447,6 +448,28 @@ func TestListenRaceAfterKill(t *testing.T) {
 			if ln != nil {
 				ln.Close()
 			}
+		}
+	}
+}
+
+// Trimming the cache drops the torrent of every file it removed, a
+// download's ".part" included, and no other.
+func TestTorrentsOfRemoved(t *testing.T) {
+	const a, b, c = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222", "3333333333333333333333333333333333333333"
+	torrents := []swarm.TorrentStatus{
+		{InfoHash: a, Name: "a-1.0.0.tar.zst"},
+		{InfoHash: b, Name: "b-1.0.0.tar.zst"},
+		{InfoHash: c, Name: "c-1.0.0.tar.zst"},
+	}
+	removed := []cache.Entry{{Name: "a-1.0.0.tar.zst"}, {Name: "b-1.0.0.tar.zst.part"}, {Name: "gone-1.0.0.tar.zst"}}
+	got := torrentsOf(removed, torrents)
+	want := []string{a, b}
+	if len(got) != len(want) {
+		t.Fatalf("torrentsOf = %v, want %v", got, want)
+	}
+	for i, ih := range got {
+		if ih.HexString() != want[i] {
+			t.Errorf("torrentsOf[%d] = %s, want %s", i, ih.HexString(), want[i])
 		}
 	}
 }

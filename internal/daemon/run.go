@@ -199,22 +199,35 @@ func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, max int64, 
 	for _, r := range st.Sorted() {
 		keep[r.Archive] = true
 	}
-	byName := map[string]string{}
-	for _, t := range engine.Torrents() {
-		byName[t.Name] = t.InfoHash
-	}
 	removed, err := cache.Trim(cp.Cache(), func(name string) bool {
 		return keep[name] || keep[strings.TrimSuffix(name, ".part")]
 	}, max)
+	for _, ih := range torrentsOf(removed, engine.Torrents()) {
+		engine.Drop(ih)
+	}
 	for _, e := range removed {
-		if ih, perr := swarm.ParseInfoHash(byName[e.Name]); perr == nil {
-			engine.Drop(ih)
-		}
 		logger.Info("removed from the cache to keep it under cache_max_size", "archive", e.Name, "bytes", e.Size)
 	}
 	if err != nil {
 		logger.Warn("cache_max_size: trimming the cache failed", "err", err)
 	}
+}
+
+// torrentsOf returns the torrents whose files were removed: an archive, or
+// the ".part" of one still downloading (kept, its torrent would go on
+// serving pieces it thinks it has from a file that is gone).
+func torrentsOf(removed []cache.Entry, torrents []swarm.TorrentStatus) []swarm.InfoHash {
+	byName := map[string]string{}
+	for _, t := range torrents {
+		byName[t.Name] = t.InfoHash
+	}
+	var out []swarm.InfoHash
+	for _, e := range removed {
+		if ih, err := swarm.ParseInfoHash(byName[strings.TrimSuffix(e.Name, ".part")]); err == nil {
+			out = append(out, ih)
+		}
+	}
+	return out
 }
 
 // enforceLimits stops seeding torrents that reached seed_ratio_limit or
