@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -104,9 +105,13 @@ func TestRunMirror(t *testing.T) {
 	}
 	ready := make(chan Info, 1)
 	done := make(chan error, 2)
-	go func() {
+	// The servers log to the test's output: they end before the test does.
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	defer cancel()
+	servers.Go(func() {
 		done <- Run(ctx, Options{Paths: primary, Config: cfg, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond, Logger: testLogger(t, "primary")})
-	}()
+	})
 	var pinfo Info
 	select {
 	case pinfo = <-ready:
@@ -117,10 +122,10 @@ func TestRunMirror(t *testing.T) {
 	mcfg := &config.Server{DatabaseAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}
 	mcfg.ApplyDefaults()
 	mirrorPaths := paths.Home{Root: t.TempDir()}.Server()
-	go func() {
+	servers.Go(func() {
 		done <- RunMirror(ctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{pinfo.Database}, Interval: 100 * time.Millisecond, Logger: testLogger(t, "mirror"),
 			Ready: func(i Info) { ready <- i }})
-	}()
+	})
 	var minfo Info
 	select {
 	case minfo = <-ready:
