@@ -88,6 +88,7 @@ func startDaemon(t *testing.T, sock, catalogDir string) *syncBuffer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(ln.Release) // after the cleanup below
 	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
@@ -123,9 +124,13 @@ func TestSocketIsPrivateUnderAnyUmask(t *testing.T) {
 	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket %s has mode %s, want a socket with 0600", sock, fi.Mode())
 	}
+	var names []string
 	entries, _ := os.ReadDir(filepath.Dir(sock))
-	if len(entries) != 2 {
-		t.Errorf("directory holds %d entries, want only the socket and its lock (the private bind directory is removed)", len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if strings.Join(names, " ") != "daemon.sock daemon.sock.lock" {
+		t.Errorf("directory holds %q, want only the socket and its lock (the private bind directory is removed)", names)
 	}
 	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another daemon is running") {
 		t.Errorf("second Listen = %v, want another daemon is running", err)
@@ -134,6 +139,18 @@ func TestSocketIsPrivateUnderAnyUmask(t *testing.T) {
 	if _, err := os.Lstat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left after Close (%v)", err)
 	}
+	// The lock outlives the socket until Release: the daemon still closes
+	// its engine then, and another must not start beside it.
+	if _, err := Listen(sock); err == nil || !strings.Contains(err.Error(), "another daemon is running") {
+		t.Errorf("Listen after Close, before Release = %v, want another daemon is running", err)
+	}
+	ln.Release()
+	ln2, err := Listen(sock)
+	if err != nil {
+		t.Fatalf("Listen after Release: %v", err)
+	}
+	ln2.Close()
+	ln2.Release()
 }
 
 // A process of another user is refused: by the socket's mode, and, when the
@@ -418,7 +435,7 @@ func TestListenRaceAfterKill(t *testing.T) {
 		l.Close()
 		start := make(chan struct{})
 		var wg sync.WaitGroup
-		lns := make([]net.Listener, 2)
+		lns := make([]*Listener, 2)
 		errs := make([]error, 2)
 		for i := range lns {
 			wg.Go(func() { <-start; lns[i], errs[i] = Listen(sock) })
@@ -447,6 +464,7 @@ func TestListenRaceAfterKill(t *testing.T) {
 		for _, ln := range lns {
 			if ln != nil {
 				ln.Close()
+				ln.Release()
 			}
 		}
 	}

@@ -82,6 +82,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	defer ln.Release() // after everything below is closed
 	defer ln.Close()
 	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), o.Logger))
 	if err != nil {
@@ -184,8 +185,9 @@ func seedSet(policy string, cp paths.Client, pkgs []catalog.Package) ([]catalog.
 }
 
 // trimCache keeps the cache within cache_max_size after a download: the
-// archives of packages neither installed nor just downloaded go, least
-// recently used first, and stop being seeded.
+// archives of packages neither installed, nor just downloaded, nor being
+// downloaded for another request go, least recently used first, and stop
+// being seeded.
 func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, max int64, logger *slog.Logger) {
 	keep := map[string]bool{}
 	for _, r := range just {
@@ -199,10 +201,16 @@ func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, max int64, 
 	for _, r := range st.Sorted() {
 		keep[r.Archive] = true
 	}
+	torrents := engine.Torrents()
+	for _, t := range torrents {
+		if t.State != "seeding" { // another request's download in progress
+			keep[t.Name] = true
+		}
+	}
 	removed, err := cache.Trim(cp.Cache(), func(name string) bool {
 		return keep[name] || keep[strings.TrimSuffix(name, ".part")]
 	}, max)
-	for _, ih := range torrentsOf(removed, engine.Torrents()) {
+	for _, ih := range torrentsOf(removed, torrents) {
 		engine.Drop(ih)
 	}
 	for _, e := range removed {

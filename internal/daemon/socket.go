@@ -19,26 +19,32 @@ import (
 // MaxSocketPath is the longest unix socket path Linux accepts.
 const MaxSocketPath = 107
 
-// listener is the daemon's socket: a unix listener bound in a private
-// directory and linked into place, which removes its own path on Close.
-type listener struct {
+// Listener is the daemon's socket: a unix listener bound in a private
+// directory and linked into place, which removes its own path on Close,
+// and the daemon's lock, which Release lets go.
+type Listener struct {
 	*net.UnixListener
 	path  string
 	inode os.FileInfo
-	lock  *flock.Flock // held for the daemon's life (Listen)
+	lock  *flock.Flock // held until Release (Listen)
 	once  sync.Once
 }
 
-func (l *listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
+func (l *Listener) Addr() net.Addr { return &net.UnixAddr{Name: l.path, Net: "unix"} }
 
-func (l *listener) Close() error {
+// Release lets the daemon's lock go. Call it once the daemon has closed
+// everything else (the engine's port and files): the HTTP server closes
+// the listener first, and a daemon started then must not run beside what
+// is still open. A process that ends releases it anyway.
+func (l *Listener) Release() { l.lock.Unlock() }
+
+func (l *Listener) Close() error {
 	err := l.UnixListener.Close()
 	l.once.Do(func() {
 		// Only our own socket: never one a later daemon put there.
 		if fi, serr := os.Lstat(l.path); serr == nil && os.SameFile(fi, l.inode) {
 			os.Remove(l.path)
 		}
-		l.lock.Unlock()
 	})
 	if errors.Is(err, net.ErrClosed) {
 		return nil
@@ -51,9 +57,9 @@ func (l *listener) Close() error {
 // Call it before anything else a daemon starts, so a second daemon stops
 // before it seeds or says it runs.
 //
-// A daemon holds a lock on path + ".lock" for its life (released by the
-// kernel when it dies, even by kill -9), taken before it looks at the
-// socket: without it, two daemons starting at once beside a socket left by
+// A daemon holds a lock on path + ".lock" until Release, or until it dies
+// (the kernel releases it, even after kill -9), taken before it looks at
+// the socket: without it, two daemons starting at once beside a socket left by
 // a killed one both found it dead, and the second removed the first one's
 // new socket and linked its own, so both ran and one was unreachable
 // (TestListenRaceAfterKill: 40-100 rounds in 500).
@@ -63,7 +69,7 @@ func (l *listener) Close() error {
 // hard-linked to path (link, unlike rename, fails when path exists). Who
 // may connect is checked again on every connection (SO_PEERCRED, see
 // Serve).
-func Listen(path string) (_ net.Listener, err error) {
+func Listen(path string) (_ *Listener, err error) {
 	if len(path) > MaxSocketPath {
 		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
 	}
@@ -120,7 +126,7 @@ func Listen(path string) (_ net.Listener, err error) {
 		ln.Close()
 		return nil, fmt.Errorf("daemon socket: %w", err)
 	}
-	return &listener{UnixListener: ln, path: path, inode: fi, lock: lock}, nil
+	return &Listener{UnixListener: ln, path: path, inode: fi, lock: lock}, nil
 }
 
 // peer is who is at the other end of a connection, from SO_PEERCRED: the

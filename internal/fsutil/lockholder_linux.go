@@ -11,9 +11,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// LockHolder returns the pid of the process that holds a flock(2) lock on
-// the file at path, from the kernel's table of locks (/proc/locks), or 0
-// when none is listed or the table cannot be read. A pid written into a
+// LockHolder returns the pid of the process that holds an exclusive
+// flock(2) lock on the file at path, from the kernel's table of locks
+// (/proc/locks), or 0 when none is listed or the table cannot be read:
+// also when the holder is in another pid namespace (its lock is not
+// listed), and on filesystems that list flock as POSIX (NFS) or whose
+// files' device is not the superblock's (btrfs subvolumes). Callers fall
+// back to what the holder wrote. Shared locks do not count: a process
+// that checks whether the lock is free takes a shared one. A pid written into a
 // file by the holder can be a dead process's: the one a server killed
 // with -9 wrote, read while its successor holds the lock and has not
 // written its own yet; the kernel's table names the holder itself.
@@ -43,12 +48,12 @@ func LockHolder(path string) int {
 }
 
 // lockLineHolder reads one line of /proc/locks ("1: FLOCK  ADVISORY  WRITE
-// 2061 fd:01:131090 0 EOF") and returns its pid when it is a granted flock
-// on the file named by dev:ino ("fd:01:131090"); a waiter's line ("1: ->
-// FLOCK ...") does not count.
+// 2061 fd:01:131090 0 EOF") and returns its pid when it is a granted
+// exclusive flock on the file named by dev:ino ("fd:01:131090"); a
+// waiter's line ("1: -> FLOCK ...") and a shared lock do not count.
 func lockLineHolder(line, devIno string) int {
 	f := strings.Fields(line)
-	if len(f) < 6 || f[1] != "FLOCK" || f[5] != devIno {
+	if len(f) < 6 || f[1] != "FLOCK" || f[3] != "WRITE" || f[5] != devIno {
 		return 0
 	}
 	pid, err := strconv.Atoi(f[4])

@@ -238,7 +238,10 @@ func (c *Client) stagingRoots() []string {
 // and a short hash of the data home, so that recovery in a staging folder
 // another data home shares (the prefix's) takes only its own.
 func (c *Client) txnPrefix() string {
-	dir, err := filepath.Abs(c.Paths.Dir)
+	dir, err := filepath.EvalSymlinks(c.Paths.Dir)
+	if err != nil {
+		dir, err = filepath.Abs(c.Paths.Dir)
+	}
 	if err != nil {
 		dir = c.Paths.Dir
 	}

@@ -11,7 +11,8 @@ import (
 // and then rename(2) would replace a file another process made at dst in
 // between (a user's program, a script's background job), and that file,
 // not in the journal, could not be put back. Filesystems without
-// RENAME_NOREPLACE get the check and the rename.
+// RENAME_NOREPLACE, and sandboxes that refuse renameat2, get the check and
+// the rename.
 func renameNoReplace(src, dst string) error {
 	err := unix.Renameat2(unix.AT_FDCWD, src, unix.AT_FDCWD, dst, unix.RENAME_NOREPLACE)
 	switch {
@@ -19,7 +20,9 @@ func renameNoReplace(src, dst string) error {
 		return nil
 	case errors.Is(err, unix.EEXIST):
 		return errAppeared
-	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS):
+	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM):
+		// EPERM: some seccomp filters refuse renameat2; a real permission
+		// error comes back from rename(2) too.
 		return checkAndRename(src, dst)
 	}
 	return &os.LinkError{Op: "rename", Old: src, New: dst, Err: err}

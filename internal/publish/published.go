@@ -28,7 +28,7 @@ type Snapshot struct {
 
 // readAttempts bounds how often ReadPublished reads again a pair that a
 // publication replaced while it was being read. Publications take tens of
-// milliseconds each, so a second read almost always sees one publication.
+// milliseconds each, so a second read almost never overlaps another.
 const readAttempts = 3
 
 // errReplaced: the catalog file was replaced while it was read.
@@ -68,7 +68,7 @@ func readPublishedOnce(ctx context.Context, dir string, pub signing.PublicKey, s
 	}
 	meta, pkgs, err := readPackages(ctx, path)
 	if err != nil {
-		return Snapshot{}, err
+		return Snapshot{}, fmt.Errorf("%s: %w", path, err)
 	}
 	again, err := os.ReadFile(path)
 	if err != nil {
@@ -78,7 +78,7 @@ func readPublishedOnce(ctx context.Context, dir string, pub signing.PublicKey, s
 		return Snapshot{}, fmt.Errorf("%s: %w", path, errReplaced)
 	}
 	if meta.Serial != serial {
-		return Snapshot{}, fmt.Errorf("published serial %d, catalog serial %d", meta.Serial, serial)
+		return Snapshot{}, fmt.Errorf("%s: published serial %d, catalog serial %d", path, meta.Serial, serial)
 	}
 	rot, err := readRotations(dir)
 	if err != nil {

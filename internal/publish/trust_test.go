@@ -62,6 +62,9 @@ func TestRenew(t *testing.T) {
 	if err != nil || !snap.Meta.ValidUntil.Equal(m.ValidUntil) {
 		t.Fatalf("published pair after Renew: %+v, %v", snap.Meta, err)
 	}
+	if len(snap.Packages) != 1 || snap.Packages[0].Name != "foo" {
+		t.Errorf("published packages after Renew: %+v, want foo", snap.Packages)
+	}
 }
 
 // Rotate hands the key over with a statement signed by the old key, twice,

@@ -52,8 +52,11 @@ func (p *Publisher) RewriteWhitelist(ctx context.Context) (bool, error) {
 	}
 	fl := flock.New(p.Paths.PublishLock())
 	ok, err := fl.TryLock()
-	if err != nil || !ok {
-		return false, err
+	if err != nil {
+		return false, fmt.Errorf("publish lock %s: %w", p.Paths.PublishLock(), err)
+	}
+	if !ok {
+		return false, nil
 	}
 	defer fl.Unlock()
 	db, err := p.openCatalog(ctx)

@@ -226,8 +226,10 @@ func readInfo(sp paths.Server) (server.Info, error) {
 // that pid (or whatever process reused it). Where the table cannot be
 // read, server.json's pid, which a starting server removes.
 func runningPID(sp paths.Server) (int, bool) {
+	// Shared: the check must not itself look like a holder to a
+	// concurrent stop.
 	fl := flock.New(sp.RunLock())
-	ok, err := fl.TryLock()
+	ok, err := fl.TryRLock()
 	if err == nil && ok {
 		fl.Unlock()
 		return 0, false

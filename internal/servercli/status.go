@@ -46,7 +46,11 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	info, err := readInfo(sp)
 	if errors.Is(err, os.ErrNotExist) {
 		// server.json is written once the server is ready.
-		return cli.WithHint(fmt.Errorf("status: the server (pid %d) is starting and not ready yet", pid), "it checks every archive before it serves; see "+sp.Log())
+		who := "the server"
+		if pid > 0 {
+			who = fmt.Sprintf("the server (pid %d)", pid)
+		}
+		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "it checks every archive before it serves; see "+sp.Log())
 	}
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
