@@ -446,9 +446,19 @@ func cmdKillpids(ts *testscript.TestScript, neg bool, args []string) {
 	for _, f := range strings.Fields(string(b)) {
 		pid, err := strconv.Atoi(f)
 		ts.Check(err)
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !strings.Contains(string(cmdline), "sleep") {
-			ts.Fatalf("background job %d is not running", pid)
+		// $! is known to the script as soon as it forks: the child may not
+		// have exec'd sleep yet on a busy machine. Wait for it a while; a
+		// job that is gone (no /proc entry, or a zombie's empty cmdline)
+		// still fails, with what /proc says.
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+			if err == nil && strings.Contains(string(cmdline), "sleep") {
+				break
+			}
+			if err != nil || time.Now().After(deadline) {
+				stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				ts.Fatalf("background job %d is not running (cmdline %q, err %v; stat %q)", pid, cmdline, err, stat)
+			}
 		}
 		ts.Check(syscall.Kill(pid, syscall.SIGKILL))
 	}

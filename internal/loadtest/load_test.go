@@ -34,7 +34,10 @@ import (
 )
 
 // Load sizes. They are sized for a shared 2-core machine: the whole test
-// stays well under 40 s there.
+// stays well under 40 s there when it has the machine to itself, and took
+// 51-56 s beside three busy loops and an e2e script. deadline only bounds
+// a hang: it is shared by the three phases, so it must hold all of them
+// on a loaded machine (at 90 s the announce phase ran out of it once).
 const (
 	syncClients     = 1000
 	syncInFlight    = 100
@@ -42,7 +45,7 @@ const (
 	announceFlight  = 64
 	infoHashes      = 16 // 625 peers each, below the tracker's 1000 per swarm
 	catalogPackages = 6
-	deadline        = 90 * time.Second
+	deadline        = 5 * time.Minute
 )
 
 func TestLoad(t *testing.T) {
