@@ -18,10 +18,12 @@ import (
 // listed), and on filesystems that list flock as POSIX (NFS) or whose
 // files' device is not the superblock's (btrfs subvolumes). Callers fall
 // back to what the holder wrote. Shared locks do not count: a process
-// that checks whether the lock is free takes a shared one. A pid written into a
-// file by the holder can be a dead process's: the one a server killed
-// with -9 wrote, read while its successor holds the lock and has not
-// written its own yet; the kernel's table names the holder itself.
+// that checks whether the lock is free takes a shared one.
+//
+// A pid written into a file by the holder can be a dead process's: the
+// one a server killed with -9 wrote, read while its successor holds the
+// lock and has not written its own yet; the kernel's table names the
+// holder itself.
 func LockHolder(path string) int {
 	fi, err := os.Stat(path)
 	if err != nil {

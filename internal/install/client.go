@@ -212,19 +212,20 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	// shared with another data home that installs there, whose work
 	// directories (holding, during an upgrade, the old files set aside)
 	// are not this one's to discard.
-	roots := c.stagingRoots()
-	for _, r := range []struct{ root, prefix string }{
-		{roots[0], "txn-"},
-		{roots[1], c.txnPrefix()},
-	} {
-		ents, _ := os.ReadDir(r.root)
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), r.prefix) {
-				place.Discard(filepath.Join(r.root, e.Name()))
-			}
+	discardWork(c.Paths.Staging(), "txn-")
+	discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
+	return st.MarkInterrupted(ctx)
+}
+
+// discardWork removes the work directories in root whose names start with
+// prefix.
+func discardWork(root, prefix string) {
+	ents, _ := os.ReadDir(root)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix) {
+			place.Discard(filepath.Join(root, e.Name()))
 		}
 	}
-	return st.MarkInterrupted(ctx)
 }
 
 // stagingRoots are the places a transaction's work directory can be: the
@@ -238,12 +239,12 @@ func (c *Client) stagingRoots() []string {
 // and a short hash of the data home, so that recovery in a staging folder
 // another data home shares (the prefix's) takes only its own.
 func (c *Client) txnPrefix() string {
-	dir, err := filepath.EvalSymlinks(c.Paths.Dir)
-	if err != nil {
-		dir, err = filepath.Abs(c.Paths.Dir)
+	dir := c.Paths.Dir
+	if d, err := filepath.Abs(dir); err == nil {
+		dir = d
 	}
-	if err != nil {
-		dir = c.Paths.Dir
+	if d, err := filepath.EvalSymlinks(dir); err == nil {
+		dir = d
 	}
 	sum := sha256.Sum256([]byte(dir))
 	return "txn-" + hex.EncodeToString(sum[:4]) + "-"

@@ -46,23 +46,33 @@ type Result struct {
 	Dir     string // the package directory it came from, as given
 }
 
-// lock serialises publishers of one server (add, remove, start's repair).
+// lock serialises publishers of one server (add, remove, start's repair),
+// waiting for the lock while another holds it.
 func (p *Publisher) lock(ctx context.Context) (*flock.Flock, error) {
-	if err := os.MkdirAll(p.Paths.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create %s: %w", p.Paths.Dir, err)
+	fl, ok, err := p.tryLock()
+	if err != nil || ok {
+		return fl, err
 	}
-	fl := flock.New(p.Paths.PublishLock())
-	ok, err := fl.TryLock()
-	if err == nil && !ok {
-		if p.OnWait != nil {
-			p.OnWait()
-		}
-		ok, err = fl.TryLockContext(ctx, 100*time.Millisecond)
+	if p.OnWait != nil {
+		p.OnWait()
 	}
-	if err != nil || !ok {
+	if ok, err = fl.TryLockContext(ctx, 100*time.Millisecond); err != nil || !ok {
 		return nil, fmt.Errorf("publish lock %s: %w", p.Paths.PublishLock(), errors.Join(err, ctx.Err()))
 	}
 	return fl, nil
+}
+
+// tryLock takes the publish lock if it is free; ok is false when another
+// holds it.
+func (p *Publisher) tryLock() (fl *flock.Flock, ok bool, err error) {
+	if err := os.MkdirAll(p.Paths.Dir, 0o755); err != nil {
+		return nil, false, fmt.Errorf("create %s: %w", p.Paths.Dir, err)
+	}
+	fl = flock.New(p.Paths.PublishLock())
+	if ok, err = fl.TryLock(); err != nil {
+		return nil, false, fmt.Errorf("publish lock %s: %w", p.Paths.PublishLock(), err)
+	}
+	return fl, ok, nil
 }
 
 // Add publishes the package directories. Every directory is checked before

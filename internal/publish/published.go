@@ -38,12 +38,13 @@ var errReplaced = errors.New("the published catalog was replaced while it was re
 // pub and carries the given serial (the working catalog's). It reads the
 // rotation chain too, and checks its form.
 //
-// The serial (and the packages) are read by SQLite from the file, not from the bytes read, so
-// the file is read again afterwards and must not have changed: a
-// publication renamed in between would otherwise pair the old bytes with
-// the new serial, and a server would serve the old catalog under the new
-// serial until the next publication (a mirror that synced in that moment
-// stayed a publication behind; seen in TestRunMirror under load).
+// The serial and the packages are read by SQLite from the file, not from
+// the bytes read, so the file is read again afterwards and must not have
+// changed: a publication renamed in between would otherwise pair the old
+// bytes with the new serial, and a server would serve the old catalog
+// under the new serial until the next publication (a mirror that synced
+// in that moment stayed a publication behind; seen in TestRunMirror under
+// load).
 func ReadPublished(ctx context.Context, dir string, pub signing.PublicKey, serial int64) (Snapshot, error) {
 	for attempt := 1; ; attempt++ {
 		snap, err := readPublishedOnce(ctx, dir, pub, serial)

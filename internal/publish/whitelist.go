@@ -7,8 +7,6 @@ import (
 	"os"
 	"slices"
 
-	"github.com/gofrs/flock"
-
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fsutil"
 )
@@ -50,13 +48,9 @@ func (p *Publisher) RewriteWhitelist(ctx context.Context) (bool, error) {
 	if p.Config == nil || p.Config.TrackerWhitelist == "" {
 		return false, nil
 	}
-	fl := flock.New(p.Paths.PublishLock())
-	ok, err := fl.TryLock()
-	if err != nil {
-		return false, fmt.Errorf("publish lock %s: %w", p.Paths.PublishLock(), err)
-	}
-	if !ok {
-		return false, nil
+	fl, ok, err := p.tryLock()
+	if err != nil || !ok {
+		return false, err
 	}
 	defer fl.Unlock()
 	db, err := p.openCatalog(ctx)
