@@ -7,18 +7,22 @@ import (
 	"sync/atomic"
 )
 
+// distpac patch: an atomic.Int64, which the compiler aligns to 8 bytes on 32-bit platforms too.
+// The int64 of upstream sits at any multiple of 4 in a PeerConn there, and 386 and 32-bit ARM
+// panic on an unaligned 64-bit atomic ("unaligned 64-bit atomic operation", seen on the first
+// bytes a peer connection wrote under GOARCH=386).
 type Count struct {
-	n int64
+	n atomic.Int64
 }
 
 var _ fmt.Stringer = (*Count)(nil)
 
 func (me *Count) Add(n int64) {
-	atomic.AddInt64(&me.n, n)
+	me.n.Add(n)
 }
 
 func (me *Count) Int64() int64 {
-	return atomic.LoadInt64(&me.n)
+	return me.n.Load()
 }
 
 func (me *Count) String() string {
@@ -26,7 +30,7 @@ func (me *Count) String() string {
 }
 
 func (me *Count) MarshalJSON() ([]byte, error) {
-	return json.Marshal(me.n)
+	return json.Marshal(me.n.Load())
 }
 
 // TODO: Can this use more generics to speed it up? Should we be checking the field types?
