@@ -11,8 +11,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // Entry is one file of the cache.
@@ -41,10 +42,8 @@ func List(dir string) ([]Entry, error) {
 			continue
 		}
 		used := fi.ModTime()
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			if at := time.Unix(st.Atim.Sec, st.Atim.Nsec); at.After(used) {
-				used = at
-			}
+		if at, ok := fsutil.Atime(fi); ok && at.After(used) {
+			used = at
 		}
 		out = append(out, Entry{Name: e.Name(), Size: fi.Size(), Used: used})
 	}

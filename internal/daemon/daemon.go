@@ -109,14 +109,14 @@ func progressPeriod(r *http.Request) (time.Duration, error) {
 	if v == "" {
 		return progressEvery, nil
 	}
-	ms, err := strconv.Atoi(v)
+	ms, err := strconv.ParseInt(v, 10, 64) // not Atoi: a 32-bit int would refuse what 64 bits clamp
 	if err != nil || ms < 0 {
 		return 0, fmt.Errorf("bad request: progress_ms %.20q is not a number of milliseconds", v)
 	}
 	if ms == 0 {
 		return progressEvery, nil
 	}
-	ms = min(ms, int(maxProgressEvery/time.Millisecond)) // before multiplying: no overflow
+	ms = min(ms, int64(maxProgressEvery/time.Millisecond)) // before multiplying: no overflow
 	return max(time.Duration(ms)*time.Millisecond, progressEvery), nil
 }
 

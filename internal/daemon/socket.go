@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
-	"golang.org/x/sys/unix"
 )
 
 // MaxSocketPath is the longest unix socket path Linux accepts.
@@ -129,11 +128,18 @@ func Listen(path string) (_ *Listener, err error) {
 	return &Listener{UnixListener: ln, path: path, inode: fi, lock: lock}, nil
 }
 
-// peer is who is at the other end of a connection, from SO_PEERCRED: the
-// kernel's record of the process that connected, which it cannot forge.
+// peer is who is at the other end of a connection, from the kernel's
+// record of the process that connected, which it cannot forge (peerCred).
 type peer struct {
-	cred *unix.Ucred
+	cred *peerCredentials
 	err  error
+}
+
+// peerCredentials are a connected process's user and, where the platform
+// tells, its pid (0 where it does not).
+type peerCredentials struct {
+	uid uint32
+	pid int32
 }
 
 type peerKey struct{}
@@ -147,7 +153,7 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 		if err != nil {
 			p.err = err
 		} else if cerr := raw.Control(func(fd uintptr) {
-			p.cred, p.err = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+			p.cred, p.err = peerCred(int(fd))
 		}); cerr != nil {
 			p.err = cerr
 		}
@@ -168,9 +174,9 @@ func onlyOwner(h http.Handler, logger *slog.Logger) http.Handler {
 			http.Error(w, "forbidden: cannot tell who is calling", http.StatusForbidden)
 			return
 		}
-		if p.cred.Uid != self && p.cred.Uid != 0 {
-			logger.Warn("daemon socket: refused a caller of another user", "uid", p.cred.Uid, "pid", p.cred.Pid, "daemon_uid", self)
-			http.Error(w, fmt.Sprintf("forbidden: uid %d may not use the daemon of uid %d (only its own user and root may)", p.cred.Uid, self), http.StatusForbidden)
+		if p.cred.uid != self && p.cred.uid != 0 {
+			logger.Warn("daemon socket: refused a caller of another user", "uid", p.cred.uid, "pid", p.cred.pid, "daemon_uid", self)
+			http.Error(w, fmt.Sprintf("forbidden: uid %d may not use the daemon of uid %d (only its own user and root may)", p.cred.uid, self), http.StatusForbidden)
 			return
 		}
 		h.ServeHTTP(w, r)

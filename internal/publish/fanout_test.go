@@ -123,7 +123,7 @@ func TestWriteArchiveFileErrorFails(t *testing.T) {
 	}
 	big := make([]byte, 3<<20)
 	for i := range big {
-		big[i] = byte(i * 2654435761 >> 13)
+		big[i] = byte(uint32(i) * 2654435761 >> 13)
 	}
 	if err := os.WriteFile(filepath.Join(src, "assets", "data"), big, 0o644); err != nil {
 		t.Fatal(err)

@@ -44,21 +44,21 @@ func installOrder(names []string, deps func(string) []string) []string {
 			}
 		}
 	}
-	ready := &intHeap{}
+	ready := &compHeap{} // by each component's first member
 	for c := 0; c < ncomp; c++ {
 		if waiting[c] == 0 {
-			heap.Push(ready, members[c][0]<<32|c)
+			heap.Push(ready, [2]int{members[c][0], c})
 		}
 	}
 	out := make([]string, 0, len(names))
 	for ready.Len() > 0 {
-		c := heap.Pop(ready).(int) & (1<<32 - 1)
+		c := heap.Pop(ready).([2]int)[1]
 		for _, m := range members[c] {
 			out = append(out, names[m])
 		}
 		for _, u := range users[c] {
 			if waiting[u]--; waiting[u] == 0 {
-				heap.Push(ready, members[u][0]<<32|u)
+				heap.Push(ready, [2]int{members[u][0], u})
 			}
 		}
 	}
@@ -112,13 +112,15 @@ func sccs(adj [][]int) []int {
 	return comp
 }
 
-type intHeap []int
+// compHeap holds components ready to be ordered as {first member, component},
+// least first member on top (members are distinct, so that decides).
+type compHeap [][2]int
 
-func (h intHeap) Len() int           { return len(h) }
-func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
-func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
-func (h *intHeap) Pop() any {
+func (h compHeap) Len() int           { return len(h) }
+func (h compHeap) Less(i, j int) bool { return h[i][0] < h[j][0] }
+func (h compHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *compHeap) Push(x any)        { *h = append(*h, x.([2]int)) }
+func (h *compHeap) Pop() any {
 	old := *h
 	x := old[len(old)-1]
 	*h = old[:len(old)-1]

@@ -221,7 +221,7 @@ func hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf []byte) erro
 		h.Write(buf[:n])
 		done += int64(n)
 	}
-	f.Mode, f.Size, f.SHA256 = permOf(st.Mode), st.Size, hex.EncodeToString(h.Sum(nil))
+	f.Mode, f.Size, f.SHA256 = permOf(uint32(st.Mode)), st.Size, hex.EncodeToString(h.Sum(nil))
 	return nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -182,9 +181,9 @@ func path(dir, name string) string {
 
 // dirMtime is a directory's modification time in nanoseconds.
 func dirMtime(p string) (int64, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Lstat(p, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.IsDir() {
 		return 0, false
 	}
-	return st.Mtim.Nano(), true
+	return fi.ModTime().UnixNano(), true
 }

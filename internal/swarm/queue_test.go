@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"math"
 	"net/netip"
 	"path/filepath"
 	"testing"
@@ -92,7 +93,7 @@ func TestPublisherDepth(t *testing.T) {
 		{"no piece length", 4, slot, 0, 0, 4},
 		{"far and fast", 4, 100 << 20, time.Second, 4, peerQueue},
 		{"absurd rate", 4, 1 << 62, time.Hour, 16, peerQueue},
-		{"absurd queue", 1 << 40, slot, 0, 4, peerQueue},
+		{"absurd queue", math.MaxInt, slot, 0, 4, peerQueue},
 	} {
 		if got := publisherDepth(tc.queue, tc.rate, tc.rtt, tc.pieceChunks); got != tc.want {
 			t.Errorf("%s: publisherDepth(%d, %d, %v, %d) = %d, want %d", tc.name, tc.queue, tc.rate, tc.rtt, tc.pieceChunks, got, tc.want)

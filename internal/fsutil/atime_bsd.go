@@ -1,0 +1,7 @@
+//go:build darwin || freebsd || netbsd
+
+package fsutil
+
+import "syscall"
+
+func atimespec(st *syscall.Stat_t) syscall.Timespec { return st.Atimespec }

@@ -1,0 +1,5 @@
+package fsutil
+
+import "syscall"
+
+func atimespec(st *syscall.Stat_t) syscall.Timespec { return st.Atim }
