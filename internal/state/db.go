@@ -195,6 +195,9 @@ func checkHeader(path string) error {
 	if !fi.Mode().IsRegular() {
 		return corrupt(path, "not a regular file")
 	}
+	if afterHeaderOpen != nil {
+		afterHeaderOpen()
+	}
 	head := make([]byte, 100)
 	n, err := io.ReadFull(f, head)
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
@@ -210,9 +213,17 @@ func checkHeader(path string) error {
 	}
 	// Without a WAL beside it, the file alone holds every page the header
 	// counts (SQLite file format §1.3.7: the count is valid when
-	// version-valid-for equals the change counter).
+	// version-valid-for equals the change counter). The size is taken after
+	// the header is read and the WAL looked for: another process's last
+	// connection checkpoints its WAL into the file, growing it, then
+	// removes the WAL, and a size taken before that would fall short of the
+	// header read after it (a false "truncated"). Nothing of distpac's
+	// shrinks the file (no VACUUM, no auto_vacuum).
 	if _, err := os.Lstat(path + "-wal"); err == nil {
 		return nil
+	}
+	if fi, err = f.Stat(); err != nil {
+		return fmt.Errorf("open installed state: %w", err)
 	}
 	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
 	if pageSize == 1 {
@@ -224,6 +235,10 @@ func checkHeader(path string) error {
 	}
 	return nil
 }
+
+// afterHeaderOpen, when set (by a test), runs between checkHeader's open
+// of the file and its read of the header.
+var afterHeaderOpen func()
 
 // verifySchema compares sqlite_schema with the schema above and reads the
 // schema version.

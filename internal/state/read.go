@@ -18,36 +18,56 @@ import (
 // upgrade of dist-client there is no database yet: the version 1
 // installed.json beside it is read instead (and migrated by the next
 // install, upgrade or uninstall). No state at all is an empty state.
+//
+// A migration in another process renames the database into place and then
+// sets installed.json aside, both between this reader's look for the
+// database and its read of installed.json; so when installed.json is gone
+// the database is looked for again, lest a state with packages read as
+// empty.
 func Load(path string) (*State, error) {
 	ctx := context.Background()
-	db, ok, err := OpenRead(ctx, path)
-	if err != nil {
-		return nil, err
+	for range 2 {
+		db, ok, err := OpenRead(ctx, path)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			defer db.Close()
+			return db.State(ctx)
+		}
+		if afterNoDatabase != nil {
+			afterNoDatabase()
+		}
+		s, found, err := loadLegacy(filepath.Join(filepath.Dir(path), LegacyFile))
+		if found || err != nil {
+			return s, err
+		}
 	}
-	if !ok {
-		return loadLegacy(filepath.Join(filepath.Dir(path), LegacyFile))
-	}
-	defer db.Close()
-	return db.State(ctx)
+	return &State{Packages: map[string]Record{}}, nil
 }
 
-func loadLegacy(path string) (*State, error) {
-	s := &State{Packages: map[string]Record{}}
+// afterNoDatabase, when set (by a test), runs between Load's look for the
+// database and its read of installed.json.
+var afterNoDatabase func()
+
+// loadLegacy reads installed.json; found is false when there is none.
+func loadLegacy(path string) (s *State, found bool, err error) {
+	s = &State{Packages: map[string]Record{}}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return s, nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read installed state: %w", err)
+		return nil, false, fmt.Errorf("read installed state: %w", err)
 	}
 	recs, err := parseLegacy(path, b)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	for _, r := range recs {
 		s.Packages[r.Name] = r
 	}
-	return s, nil
+	return s, true, nil
 }
 
 // State reads every record.

@@ -297,6 +297,72 @@ func TestMigrateLegacy(t *testing.T) {
 	}
 }
 
+// TestLoadDuringMigration: a reader that found no database while another
+// process migrated installed.json (database renamed into place, then
+// installed.json set aside) reads the database, not an empty state.
+func TestLoadDuringMigration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	v1 := `{"version": 1, "packages": [{"name": "hello", "version": "1.0.0", "archive": "hello-1.0.0.tar.zst",
+  "sha256": "` + sum + `", "size": 604, "installed_at": "2026-01-02T03:04:05Z"}]}`
+	if err := os.WriteFile(filepath.Join(dir, LegacyFile), []byte(v1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "installed.db")
+	afterNoDatabase = func() {
+		afterNoDatabase = nil
+		db, err := Open(ctx, path, "/home/u/.local") // the other process's whole migration
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		db.Close()
+	}
+	defer func() { afterNoDatabase = nil }()
+	st, err := Load(path)
+	if err != nil || len(st.Packages) != 1 || st.Packages["hello"].Prefix != "/home/u/.local" {
+		t.Fatalf("Load during the migration = %+v, %v; want hello from the database", st, err)
+	}
+}
+
+// TestHeaderCheckDuringCheckpoint: another process's last connection
+// checkpoints its WAL into the file (which grows) and removes the WAL while
+// a reader checks the header; the reader must not call the file truncated.
+func TestHeaderCheckDuringCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "installed.db")
+	db, err := Open(ctx, path, "/opt/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var put []Package
+	for i := range 300 { // pages in the WAL, not yet in the file
+		put = append(put, Package{Record: rec(fmt.Sprintf("pkg%03d", i), "1.0.0"), Files: []File{{Path: fmt.Sprintf("share/pkg%03d/a-long-enough-file-name", i), Type: TypeFile, Mode: 0o644, Size: 3, SHA256: sum}}})
+	}
+	if err := db.Commit(ctx, Change{Put: put}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	afterHeaderOpen = func() {
+		afterHeaderOpen = nil
+		db.Close() // checkpoints and removes the WAL
+	}
+	defer func() { afterHeaderOpen = nil }()
+	if err := checkHeader(path); err != nil {
+		t.Fatalf("checkHeader while the WAL was checkpointed: %v", err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path + "-wal"); err == nil || after.Size() <= before.Size() {
+		t.Fatalf("the checkpoint did not happen as the test needs: %d -> %d bytes, WAL: %v", before.Size(), after.Size(), err)
+	}
+}
+
 func TestMigrateRefusesBadLegacy(t *testing.T) {
 	for name, text := range map[string]string{
 		"truncated": `{"version": 1, "packages": [{"name": "foo"`,
