@@ -31,9 +31,9 @@ vet: ## go vet and a gofmt check
 	@out=$$(gofmt -l $$(git ls-files '*.go' ':!third_party' 2>/dev/null || find . -name '*.go' -not -path './third_party/*')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-cross: ## the programs build for macOS and 32-bit ARM Linux, and a swarm transfer runs as 32-bit x86
+cross: ## the programs build for macOS and 32-bit Linux, and a swarm transfer runs as 32-bit x86
 	GOOS=darwin GOARCH=arm64 $(GO) build ./cmd/dist-server ./cmd/dist-client ./cmd/named-file-server
-	GOARCH=arm $(GO) build ./cmd/...
+	GOARCH=386 $(GO) build ./cmd/...
 	@# 32-bit platforms panic on a 64-bit atomic that is not 8-byte aligned; the
 	@# library's connection counters were (third_party PATCHES.md 19)
 	@if [ "$$(uname -m)" = x86_64 ]; then \
