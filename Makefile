@@ -11,7 +11,7 @@ comma   := ,
 .PHONY: help build demo test test-short vet cross fmt fuzz bench bench-swarm bench-net bench-many bench-add bench-fast bench-files third-party-diff clean
 
 help: ## show this help
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-17s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 build: ## build dist-server, dist-client, named-file-server and dist-bench into ./bin
 	$(GO) build -o $(BIN)/ ./cmd/...

@@ -12,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -96,7 +97,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 func printStatus(e *env, s clientStatus, now time.Time) {
 	if d := s.Daemon; d != nil {
 		e.UI.Dataf("daemon:   running (pid %d) for %s, peers connect to %s, seed: %s\n", d.PID, ago(now, d.Started), d.Listen, d.Seed)
-		e.UI.Dataf("          %d torrents, %d peers, sent %s, received %s\n", d.Torrents, d.Peers, units.FormatBytes(d.Uploaded), units.FormatBytes(d.Downloaded))
+		e.UI.Dataf("          %s, %s, sent %s, received %s\n", ui.Count(d.Torrents, "torrent"), ui.Count(d.Peers, "peer"), units.FormatBytes(d.Uploaded), units.FormatBytes(d.Downloaded))
 		if len(d.Items) > 0 {
 			rows := make([][]string, 0, len(d.Items))
 			for _, t := range d.Items {

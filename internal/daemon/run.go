@@ -22,6 +22,7 @@ import (
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -106,7 +107,7 @@ func Run(ctx context.Context, o Options) error {
 	if len(seeding) > 0 {
 		list = ": " + strings.Join(seeding, ", ")
 	}
-	say(o.Printf, "dist-client daemon (pid %d) seeding %d archives (seed: %s) on %s%s\n", os.Getpid(), len(seeding), cfg.Seed, engine.Addr(), list)
+	say(o.Printf, "dist-client daemon (pid %d) seeding %s (seed: %s) on %s%s\n", os.Getpid(), ui.Count(len(seeding), "archive"), cfg.Seed, engine.Addr(), list)
 
 	m := newMetrics(engine)
 	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(),

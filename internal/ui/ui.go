@@ -157,3 +157,12 @@ func (pr *Progress) Abort() {
 		pr.p.setBar(nil)
 	}
 }
+
+// Count is n and a noun, plural unless n is 1: "1 archive", "2 archives".
+// The plural is the noun with an s.
+func Count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}

@@ -103,3 +103,14 @@ func TestConfirmWithoutTerminal(t *testing.T) {
 		t.Errorf("asked %q without a terminal", errOut.String())
 	}
 }
+
+func TestCount(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{{0, "0 archives"}, {1, "1 archive"}, {2, "2 archives"}, {-1, "-1 archives"}} {
+		if got := Count(tc.n, "archive"); got != tc.want {
+			t.Errorf("Count(%d) = %q, want %q", tc.n, got, tc.want)
+		}
+	}
+}
