@@ -23,22 +23,43 @@ func (c *Client) openRead(ctx context.Context) (*state.DB, error) {
 	return db, nil
 }
 
-// Files returns an installed package's record and the files it placed.
-func (c *Client) Files(ctx context.Context, name string) (state.Record, []state.File, error) {
-	st, err := state.Load(c.Paths.Installed())
-	if err != nil {
-		return state.Record{}, nil, err
-	}
-	r, ok := st.Get(name)
-	if !ok {
-		return r, nil, fmt.Errorf("%s: %w", name, ErrNotInstalled)
-	}
+// snapshot runs fn on one committed state: its records, and a reader of a
+// package's files from the same commit (an install committing meanwhile in
+// another process is seen whole or not at all). Before the first
+// transaction of this dist-client there is no database: the version 1
+// state is read, which recorded no files.
+func (c *Client) snapshot(ctx context.Context, fn func(st *state.State, files func(name string) ([]state.File, error)) error) error {
 	db, err := c.openRead(ctx)
-	if err != nil || db == nil {
-		return r, nil, err
+	if err != nil {
+		return err
+	}
+	if db == nil {
+		st, err := state.Load(c.Paths.Installed())
+		if err != nil {
+			return err
+		}
+		return fn(st, func(string) ([]state.File, error) { return nil, nil })
 	}
 	defer db.Close()
-	files, err := db.Files(ctx, r.Name)
+	return db.Read(ctx, func(s *state.Snapshot) error {
+		st, err := s.State(ctx)
+		if err != nil {
+			return err
+		}
+		return fn(st, func(name string) ([]state.File, error) { return s.Files(ctx, name) })
+	})
+}
+
+// Files returns an installed package's record and the files it placed.
+func (c *Client) Files(ctx context.Context, name string) (r state.Record, files []state.File, err error) {
+	err = c.snapshot(ctx, func(st *state.State, filesOf func(string) ([]state.File, error)) error {
+		var ok bool
+		if r, ok = st.Get(name); !ok {
+			return fmt.Errorf("%s: %w", name, ErrNotInstalled)
+		}
+		files, err = filesOf(r.Name)
+		return err
+	})
 	return r, files, err
 }
 
@@ -98,40 +119,39 @@ type Verified struct {
 // is empty) with the disk: missing, changed content, changed mode or type,
 // changed symlink target.
 func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error) {
-	st, err := state.Load(c.Paths.Installed())
-	if err != nil {
-		return nil, err
-	}
 	var recs []state.Record
-	if len(names) == 0 {
-		recs = st.Sorted()
-	}
-	for _, n := range names {
-		r, ok := st.Get(n)
-		if !ok {
-			return nil, fmt.Errorf("verify %s: %w", n, ErrNotInstalled)
+	var files [][]state.File
+	err := c.snapshot(ctx, func(st *state.State, filesOf func(string) ([]state.File, error)) error {
+		if len(names) == 0 {
+			recs = st.Sorted()
 		}
-		recs = append(recs, r)
-	}
-	db, err := c.openRead(ctx)
+		for _, n := range names {
+			r, ok := st.Get(n)
+			if !ok {
+				return fmt.Errorf("verify %s: %w", n, ErrNotInstalled)
+			}
+			recs = append(recs, r)
+		}
+		for _, r := range recs {
+			f, err := filesOf(r.Name)
+			if err != nil {
+				return err
+			}
+			files = append(files, f)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if db != nil {
-		defer db.Close()
-	}
+	// The disk is read after the snapshot's transaction ends: a long verify
+	// would otherwise hold back the WAL's checkpoints.
 	out := []Verified{}
-	for _, r := range recs {
+	for i, r := range recs {
 		v := Verified{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Untracked: len(r.Untracked), Unknown: !r.FilesKnown, Problems: []place.Problem{}}
-		if db != nil {
-			files, err := db.Files(ctx, r.Name)
-			if err != nil {
-				return nil, err
-			}
-			v.Files = len(files)
-			if p := place.Verify(r.Prefix, files); p != nil {
-				v.Problems = p
-			}
+		v.Files = len(files[i])
+		if p := place.Verify(r.Prefix, files[i]); p != nil {
+			v.Problems = p
 		}
 		out = append(out, v)
 	}

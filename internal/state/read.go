@@ -72,7 +72,11 @@ func loadLegacy(path string) (s *State, found bool, err error) {
 
 // State reads every record.
 func (db *DB) State(ctx context.Context) (*State, error) {
-	recs, err := db.Records(ctx)
+	return db.state(ctx, db.sql)
+}
+
+func (db *DB) state(ctx context.Context, q querier) (*State, error) {
+	recs, err := db.records(ctx, q)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +91,11 @@ const recordColumns = `name, version, auto, held, depends, conflicts, archive, s
 
 // Records reads every record, sorted by name, each validated.
 func (db *DB) Records(ctx context.Context) ([]Record, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT `+recordColumns+` FROM packages ORDER BY name`)
+	return db.records(ctx, db.sql)
+}
+
+func (db *DB) records(ctx context.Context, q querier) ([]Record, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+recordColumns+` FROM packages ORDER BY name`)
 	if err != nil {
 		return nil, db.damaged(err)
 	}
@@ -135,7 +143,11 @@ func (db *DB) scanRecord(rows *sql.Rows) (Record, error) {
 
 // Files reads the files recorded for the package name, sorted by path.
 func (db *DB) Files(ctx context.Context, name string) ([]File, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT path, type, mode, size, sha256, target, created FROM files WHERE package = ? ORDER BY path`, name)
+	return db.files(ctx, db.sql, name)
+}
+
+func (db *DB) files(ctx context.Context, q querier, name string) ([]File, error) {
+	rows, err := q.QueryContext(ctx, `SELECT path, type, mode, size, sha256, target, created FROM files WHERE package = ? ORDER BY path`, name)
 	if err != nil {
 		return nil, db.damaged(err)
 	}
@@ -180,11 +192,55 @@ type Owner struct {
 	Created bool
 }
 
+// querier runs read statements: the database itself, or a read
+// transaction (Read), which gives several statements one snapshot.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// Snapshot reads the records and files of one committed state: its
+// statements run in one read transaction, so another process's commit
+// between them is seen by all or by none. Separate reads could pair one
+// commit's record of a package with another commit's files (a reader takes
+// no lock while an install commits).
+type Snapshot struct {
+	db *DB
+	q  querier
+}
+
+// Read runs fn on a snapshot. The transaction is SQLite's deferred kind
+// (the driver does not apply _txlock to read-only ones), so it waits for no
+// writer, nor a writer for it.
+func (db *DB) Read(ctx context.Context, fn func(*Snapshot) error) error {
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return db.damaged(err)
+	}
+	defer tx.Rollback()
+	return fn(&Snapshot{db: db, q: tx})
+}
+
+// State reads every record.
+func (s *Snapshot) State(ctx context.Context) (*State, error) { return s.db.state(ctx, s.q) }
+
+// Files reads the files recorded for the package name, sorted by path.
+func (s *Snapshot) Files(ctx context.Context, name string) ([]File, error) {
+	return s.db.files(ctx, s.q, name)
+}
+
 // Owners maps the absolute path of every file, symlink and directory
-// recorded by a package other than those in skip to its owner. A
-// directory recorded by several packages maps to one of them.
-func (db *DB) Owners(ctx context.Context, skip map[string]bool) (map[string]Owner, error) {
-	recs, err := db.Records(ctx)
+// recorded by a package other than those in skip to its owner, from one
+// snapshot. A directory recorded by several packages maps to one of them.
+func (db *DB) Owners(ctx context.Context, skip map[string]bool) (out map[string]Owner, err error) {
+	err = db.Read(ctx, func(s *Snapshot) error {
+		out, err = s.owners(ctx, skip)
+		return err
+	})
+	return out, err
+}
+
+func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string]Owner, error) {
+	recs, err := s.db.records(ctx, s.q)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +249,7 @@ func (db *DB) Owners(ctx context.Context, skip map[string]bool) (map[string]Owne
 		if skip[r.Name] {
 			continue
 		}
-		files, err := db.Files(ctx, r.Name)
+		files, err := s.Files(ctx, r.Name)
 		if err != nil {
 			return nil, err
 		}

@@ -581,3 +581,47 @@ func TestIsSHA256(t *testing.T) {
 		}
 	}
 }
+
+// TestSnapshotIsOneCommit: a commit by another connection (another
+// process) between a snapshot's statements is not seen by the later ones,
+// so a package's record and its files come from the same commit.
+func TestSnapshotIsOneCommit(t *testing.T) {
+	ctx := context.Background()
+	writer, path := openTest(t)
+	put := func(version string) {
+		t.Helper()
+		f := File{Path: "share/aaa/v" + version, Type: TypeFile, Mode: 0o644, Size: 3, SHA256: sum}
+		if err := writer.Commit(ctx, Change{Put: []Package{{Record: rec("aaa", version), Files: []File{f}}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("1.0.0")
+	reader, ok, err := OpenRead(ctx, path)
+	if err != nil || !ok {
+		t.Fatalf("OpenRead: %v, %v", ok, err)
+	}
+	defer reader.Close()
+	err = reader.Read(ctx, func(s *Snapshot) error {
+		st, err := s.State(ctx)
+		if err != nil {
+			return err
+		}
+		put("2.0.0") // another process's install commits now
+		files, err := s.Files(ctx, "aaa")
+		if err != nil {
+			return err
+		}
+		if v := st.Packages["aaa"].Version; v != "1.0.0" || len(files) != 1 || files[0].Path != "share/aaa/v"+v {
+			t.Errorf("snapshot paired record %s with files %+v", v, files)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Outside the snapshot the new commit is read.
+	files, err := reader.Files(ctx, "aaa")
+	if err != nil || len(files) != 1 || files[0].Path != "share/aaa/v2.0.0" {
+		t.Fatalf("after the snapshot: %+v, %v", files, err)
+	}
+}
