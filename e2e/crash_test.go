@@ -673,3 +673,18 @@ func TestKillDuringPlacement(t *testing.T) {
 		t.Fatalf("verify:\n%s", v)
 	}
 }
+
+// manyFiles writes a package of n one-byte files and no scripts.
+func (r *rig) manyFiles(name string, n int) string {
+	r.t.Helper()
+	dir := r.path("pkgs", name+"-1.0.0")
+	r.writeFiles(dir, map[string]string{"manifest.yaml": "name: " + name + "\nversion: 1.0.0\n"})
+	for i := range n {
+		p := filepath.Join(dir, "assets", name, fmt.Sprintf("d%02d", i%50), fmt.Sprintf("f%05d", i))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte{'x'}, 0o644); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	return dir
+}

@@ -15,9 +15,6 @@ import (
 	"github.com/gofrs/flock"
 )
 
-// MaxSocketPath is the longest unix socket path Linux accepts.
-const MaxSocketPath = 107
-
 // Listener is the daemon's socket: a unix listener bound in a private
 // directory and linked into place, which removes its own path on Close,
 // and the daemon's lock, which Release lets go.
@@ -66,7 +63,8 @@ func (l *Listener) Close() error {
 // The socket is 0600 whatever the umask, and never wider for a moment: it
 // is bound inside a fresh 0700 directory, made 0600 there, and only then
 // hard-linked to path (link, unlike rename, fails when path exists). Who
-// may connect is checked again on every connection (SO_PEERCRED, see
+// may connect is checked again on every connection (the kernel's record of
+// the caller: SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS and FreeBSD; see
 // Serve).
 func Listen(path string) (_ *Listener, err error) {
 	if len(path) > MaxSocketPath {

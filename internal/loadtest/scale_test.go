@@ -356,7 +356,7 @@ func TestSeederChild(t *testing.T) {
 func childReport(ru0 syscall.Rusage, start time.Time, bytes int64) string {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	b, _ := json.Marshal(childStats{Bytes: bytes, CPU: int64(cpuOf(ru) - cpuOf(ru0)), MaxRSS: ru.Maxrss << 10, Wall: int64(time.Since(start))})
+	b, _ := json.Marshal(childStats{Bytes: bytes, CPU: int64(cpuOf(ru) - cpuOf(ru0)), MaxRSS: int64(ru.Maxrss) << 10, Wall: int64(time.Since(start))})
 	return string(b)
 }
 

@@ -43,3 +43,16 @@ func copyCountFields[T any](src *T) (dst T) {
 	}
 	return
 }
+
+// handshakeStatsOnly reports whether s counts nothing but BytesWritten and BytesRead (distpac
+// patch 19: it replaces a comparison with a struct literal, which copied every Count).
+func handshakeStatsOnly(s *ConnStats) bool {
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		c := v.Field(i).Addr().Interface().(*Count)
+		if c != &s.BytesWritten && c != &s.BytesRead && c.Int64() != 0 {
+			return false
+		}
+	}
+	return true
+}

@@ -2084,11 +2084,9 @@ func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq R
 // Reconcile bytes transferred before connection was associated with a torrent.
 func (c *PeerConn) reconcileHandshakeStats() {
 	panicif.True(c.reconciledHandshakeStats)
-	if c._stats != (ConnStats{
-		// Handshakes should only increment these fields:
-		BytesWritten: c._stats.BytesWritten,
-		BytesRead:    c._stats.BytesRead,
-	}) {
+	// Handshakes should only increment BytesWritten and BytesRead. distpac patch: checked field by
+	// field, as a struct literal would copy the atomic.Int64 of each Count (patch 19).
+	if !handshakeStatsOnly(&c._stats) {
 		panic("bad stats")
 	}
 	// Add the stat data so far to relevant Torrent stats that were skipped before the handshake

@@ -13,3 +13,7 @@ func peerCred(fd int) (*peerCredentials, error) {
 	}
 	return &peerCredentials{uid: c.Uid}, nil
 }
+
+// MaxSocketPath is the longest unix socket path Go accepts on macOS and
+// FreeBSD (sun_path holds 104 bytes with the terminating NUL).
+const MaxSocketPath = 103

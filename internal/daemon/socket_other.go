@@ -12,3 +12,7 @@ import (
 func peerCred(int) (*peerCredentials, error) {
 	return nil, errors.New("peer credentials of a unix socket are not available on " + runtime.GOOS)
 }
+
+// MaxSocketPath is the shortest sun_path of the BSDs (104 bytes with the
+// terminating NUL).
+const MaxSocketPath = 103

@@ -10,3 +10,7 @@ func peerCred(fd int) (*peerCredentials, error) {
 	}
 	return &peerCredentials{uid: c.Uid, pid: c.Pid}, nil
 }
+
+// MaxSocketPath is the longest unix socket path Linux accepts (sun_path
+// holds 108 bytes with the terminating NUL).
+const MaxSocketPath = 107
