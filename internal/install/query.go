@@ -23,41 +23,18 @@ func (c *Client) openRead(ctx context.Context) (*state.DB, error) {
 	return db, nil
 }
 
-// snapshot runs fn on one committed state: its records, and a reader of a
-// package's files from the same commit (an install committing meanwhile in
-// another process is seen whole or not at all). Before the first
-// transaction of this dist-client there is no database: the version 1
-// state is read, which recorded no files.
-func (c *Client) snapshot(ctx context.Context, fn func(st *state.State, files func(name string) ([]state.File, error)) error) error {
-	db, err := c.openRead(ctx)
-	if err != nil {
-		return err
-	}
-	if db == nil {
-		st, err := state.Load(c.Paths.Installed())
-		if err != nil {
-			return err
-		}
-		return fn(st, func(string) ([]state.File, error) { return nil, nil })
-	}
-	defer db.Close()
-	return db.Read(ctx, func(s *state.Snapshot) error {
+// Files returns an installed package's record and the files it placed.
+func (c *Client) Files(ctx context.Context, name string) (r state.Record, files []state.File, err error) {
+	err = state.View(ctx, c.Paths.Installed(), func(s *state.Snapshot) error {
 		st, err := s.State(ctx)
 		if err != nil {
 			return err
 		}
-		return fn(st, func(name string) ([]state.File, error) { return s.Files(ctx, name) })
-	})
-}
-
-// Files returns an installed package's record and the files it placed.
-func (c *Client) Files(ctx context.Context, name string) (r state.Record, files []state.File, err error) {
-	err = c.snapshot(ctx, func(st *state.State, filesOf func(string) ([]state.File, error)) error {
 		var ok bool
 		if r, ok = st.Get(name); !ok {
 			return fmt.Errorf("%s: %w", name, ErrNotInstalled)
 		}
-		files, err = filesOf(r.Name)
+		files, err = s.Files(ctx, r.Name)
 		return err
 	})
 	return r, files, err
@@ -121,7 +98,11 @@ type Verified struct {
 func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error) {
 	var recs []state.Record
 	var files [][]state.File
-	err := c.snapshot(ctx, func(st *state.State, filesOf func(string) ([]state.File, error)) error {
+	err := state.View(ctx, c.Paths.Installed(), func(s *state.Snapshot) error {
+		st, err := s.State(ctx)
+		if err != nil {
+			return err
+		}
 		if len(names) == 0 {
 			recs = st.Sorted()
 		}
@@ -133,7 +114,7 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 			recs = append(recs, r)
 		}
 		for _, r := range recs {
-			f, err := filesOf(r.Name)
+			f, err := s.Files(ctx, r.Name)
 			if err != nil {
 				return err
 			}

@@ -13,40 +13,54 @@ import (
 	"time"
 )
 
-// Load reads a snapshot of the records at path (installed.db) without the
-// lock, for the read-only commands. Before the first transaction after an
-// upgrade of dist-client there is no database yet: the version 1
-// installed.json beside it is read instead (and migrated by the next
-// install, upgrade or uninstall). No state at all is an empty state.
+// Load reads the records at path (installed.db) without the lock, for the
+// read-only commands (View).
+func Load(path string) (st *State, err error) {
+	ctx := context.Background()
+	err = View(ctx, path, func(s *Snapshot) error {
+		st, err = s.State(ctx)
+		return err
+	})
+	return st, err
+}
+
+// View runs fn on a snapshot of the state at path (installed.db), without
+// the lock, for the read-only commands. Before the first transaction after
+// an upgrade of dist-client there is no database yet: the snapshot is the
+// version 1 installed.json beside it (migrated by the next install, upgrade
+// or uninstall), which recorded no files. No state at all is an empty
+// state.
 //
 // A migration in another process renames the database into place and then
 // sets installed.json aside, both between this reader's look for the
 // database and its read of installed.json; so when installed.json is gone
 // the database is looked for again, lest a state with packages read as
 // empty.
-func Load(path string) (*State, error) {
-	ctx := context.Background()
+func View(ctx context.Context, path string, fn func(*Snapshot) error) error {
 	for range 2 {
 		db, ok, err := OpenRead(ctx, path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if ok {
 			defer db.Close()
-			return db.State(ctx)
+			return db.Read(ctx, fn)
 		}
 		if afterNoDatabase != nil {
 			afterNoDatabase()
 		}
-		s, found, err := loadLegacy(filepath.Join(filepath.Dir(path), LegacyFile))
-		if found || err != nil {
-			return s, err
+		st, found, err := loadLegacy(filepath.Join(filepath.Dir(path), LegacyFile))
+		if err != nil {
+			return err
+		}
+		if found {
+			return fn(&Snapshot{legacy: st})
 		}
 	}
-	return &State{Packages: map[string]Record{}}, nil
+	return fn(&Snapshot{legacy: &State{Packages: map[string]Record{}}})
 }
 
-// afterNoDatabase, when set (by a test), runs between Load's look for the
+// afterNoDatabase, when set (by a test), runs between View's look for the
 // database and its read of installed.json.
 var afterNoDatabase func()
 
@@ -206,6 +220,9 @@ type querier interface {
 type Snapshot struct {
 	db *DB
 	q  querier
+	// legacy, when set, is the version 1 state, read before any database
+	// existed (View): its records, and no files.
+	legacy *State
 }
 
 // Read runs fn on a snapshot. The transaction is SQLite's deferred kind
@@ -221,10 +238,18 @@ func (db *DB) Read(ctx context.Context, fn func(*Snapshot) error) error {
 }
 
 // State reads every record.
-func (s *Snapshot) State(ctx context.Context) (*State, error) { return s.db.state(ctx, s.q) }
+func (s *Snapshot) State(ctx context.Context) (*State, error) {
+	if s.legacy != nil {
+		return s.legacy, nil
+	}
+	return s.db.state(ctx, s.q)
+}
 
 // Files reads the files recorded for the package name, sorted by path.
 func (s *Snapshot) Files(ctx context.Context, name string) ([]File, error) {
+	if s.legacy != nil {
+		return nil, nil
+	}
 	return s.db.files(ctx, s.q, name)
 }
 
