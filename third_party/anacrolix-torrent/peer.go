@@ -107,6 +107,9 @@ type (
 		data []byte
 		// distpac patch: nil until the request server takes the request up.
 		allocReservation *alloclim.Reservation
+		// distpac patch: the order the request arrived in on its connection; requests are read
+		// and sent in that order (oldestPeerRequest).
+		seq uint64
 	}
 
 	PeerRemoteAddr interface {

@@ -125,6 +125,8 @@ type PeerConn struct {
 	// read and not yet sent.
 	peerRequestsUnserved  int
 	peerRequestReadyBytes int
+	// distpac patch: the seq of the next request the peer sends (peerRequestState.seq).
+	peerRequestSeq uint64
 
 	outstandingHolepunchingRendezvous map[netip.AddrPort]struct{}
 
@@ -775,7 +777,8 @@ func (c *PeerConn) onReadRequest(r Request, startFetch bool) error {
 	// distpac patch: the reservation is made when the request server takes the request up, not
 	// now: a queued request costs no budget, and a connection waits for at most one
 	// reservation at a time.
-	value := &peerRequestState{}
+	value := &peerRequestState{seq: c.peerRequestSeq}
+	c.peerRequestSeq++
 	c.peerRequests[r] = value
 	c.countRequestedPiece(int(r.Index)) // distpac patch (suggest.go)
 	c.peerRequestsUnserved++
@@ -801,8 +804,8 @@ again:
 	// waited on one at random while granted ones stayed unread: a connection queueing more than
 	// its allowance deadlocked, and every request of a peer that never read held data.
 	if !c.closed.IsSet() && c.peerRequestsUnserved > 0 && c.peerRequestReadyBytes < c.t.cl.config.MaxAllocPeerRequestDataPerConn {
-		for r, state := range c.peerRequests {
-			if state.data == nil && state.allocReservation == nil {
+		if r, state, ok := c.oldestPeerRequest(false); ok {
+			{
 				state.allocReservation = c.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
 				c.peerRequestsUnserved--
 				c.locker().Unlock()
@@ -1258,10 +1261,7 @@ another:
 		if !c.unchoke(msg) {
 			return false
 		}
-		for r, state := range c.peerRequests {
-			if state.data == nil {
-				continue
-			}
+		if r, state, ok := c.oldestPeerRequest(true); ok {
 			// distpac patch: a connection that must wait for the upload rate limiter keeps its
 			// reservation (for this chunk and the ready ones of its batch, uploadBatch; what the
 			// batch's other chunks do not spend stays prepaid for the next) and is woken once,
@@ -1310,6 +1310,22 @@ another:
 	}
 	c.dropUploadReservation() // choke drops the prepaid tokens too, if it chokes
 	return c.choke(msg)
+}
+
+// oldestPeerRequest is the request the peer sent first among those whose data is read (ready) or
+// not yet taken up by the request server (!ready). distpac patch: upstream took whichever the map
+// iteration gave first, so a peer's queued chunks were read and sent in random order and each of
+// its pieces completed only about when the whole queue had been sent.
+func (c *PeerConn) oldestPeerRequest(ready bool) (r Request, state *peerRequestState, ok bool) {
+	for o, s := range c.peerRequests {
+		if ready && s.data == nil || !ready && (s.data != nil || s.allocReservation != nil) {
+			continue
+		}
+		if !ok || s.seq < state.seq {
+			r, state, ok = o, s, true
+		}
+	}
+	return
 }
 
 // uploadBatchBytes is the most a connection reserves of the upload rate limiter at once (distpac
