@@ -534,10 +534,10 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	}
 	cn._peerPieces.Add(uint32(piece))
 	cn.suggestionsAnnounced(piece) // distpac patch
-	// distpac patch: with the queue at this peer full (and interest already shown) the update would
-	// compute the desired requests over every piece and add none; the piece is considered when the
-	// queue drains.
-	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || !cn.requestQueueFull()) {
+	// distpac patch 9: with requests queued at this peer (and interest already shown) the piece is
+	// considered when the queue drains (the update on an emptied queue, isLowOnRequests), instead
+	// of by an update over every piece for each have.
+	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || cn.isLowOnRequests()) {
 		cn.onNeedUpdateRequests("have")
 	}
 	cn.peerPiecesChanged()
