@@ -139,6 +139,8 @@ const (
 const (
 	peerUpdateRequestsPeerCancelReason   updateRequestReason = "Peer.cancel"
 	peerUpdateRequestsRemoteRejectReason updateRequestReason = "Peer.remoteRejectedRequest"
+	// distpac patch 9: the reject that acknowledges our cancel emptied the queue.
+	peerUpdateRequestsCancelAckReason updateRequestReason = "Peer.remoteRejectedRequest cancel acknowledged"
 )
 
 // Returns the Torrent a Peer belongs to. Shouldn't change for the lifetime of the Peer. May be nil

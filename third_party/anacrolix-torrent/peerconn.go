@@ -535,8 +535,8 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	cn._peerPieces.Add(uint32(piece))
 	cn.suggestionsAnnounced(piece) // distpac patch
 	// distpac patch 9: with requests queued at this peer (and interest already shown) the piece is
-	// considered when the queue drains (the update on an emptied queue, isLowOnRequests), instead
-	// of by an update over every piece for each have.
+	// considered when the queue drains (the update on an emptied queue, isLowOnRequests: a chunk
+	// received, our cancel or its ack), instead of by an update over every piece for each have.
 	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || cn.isLowOnRequests()) {
 		cn.onNeedUpdateRequests("have")
 	}
@@ -1970,14 +1970,21 @@ func (cn *PeerConn) onNeedUpdateRequests(reason updateRequestReason) {
 
 // Returns true if it was valid to reject the request.
 func (c *PeerConn) remoteRejectedRequest(r RequestIndex) bool {
+	reason := peerUpdateRequestsRemoteRejectReason
 	if c.deleteRequest(r) {
 		c.decPeakRequests()
-	} else if !c.requestState.Cancelled.CheckedRemove(r) {
+	} else if c.requestState.Cancelled.CheckedRemove(r) {
+		// distpac patch 9: the peer acknowledged our cancel; it refused nothing. The queue empties
+		// as by a chunk received, and the update may add requests: a have skipped while the
+		// cancels were out (peerSentHave) is considered now, where the reject reason would add
+		// none and leave the connection idle with a wanted piece at the peer.
+		reason = peerUpdateRequestsCancelAckReason
+	} else {
 		// The request was already cancelled.
 		return false
 	}
 	if c.isLowOnRequests() {
-		c.onNeedUpdateRequests(peerUpdateRequestsRemoteRejectReason)
+		c.onNeedUpdateRequests(reason)
 	}
 	c.decExpectedChunkReceive(r)
 	return true
