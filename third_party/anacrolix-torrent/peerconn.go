@@ -805,13 +805,11 @@ again:
 	// its allowance deadlocked, and every request of a peer that never read held data.
 	if !c.closed.IsSet() && c.peerRequestsUnserved > 0 && c.peerRequestReadyBytes < c.t.cl.config.MaxAllocPeerRequestDataPerConn {
 		if r, state, ok := c.oldestPeerRequest(false); ok {
-			{
-				state.allocReservation = c.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
-				c.peerRequestsUnserved--
-				c.locker().Unlock()
-				c.servePeerRequest(r, state)
-				goto again
-			}
+			state.allocReservation = c.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+			c.peerRequestsUnserved--
+			c.locker().Unlock()
+			c.servePeerRequest(r, state)
+			goto again
 		}
 	}
 	panicif.False(c.peerRequestServerRunning)
