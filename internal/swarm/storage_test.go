@@ -31,13 +31,14 @@ func randomTorrent(t *testing.T, size int) ([]byte, *metainfo.Info) {
 // pieces opens the torrent through fileStorage and returns its pieces.
 func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceImpl, storage.TorrentImpl) {
 	t.Helper()
+	states := newPieceStates()
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
-		PieceCompletion: newPieceStates(),
+		PieceCompletion: states,
 	})
 	t.Cleanup(func() { inner.Close() })
-	ti, err := newFileStorage(inner, dir).OpenTorrent(context.Background(), info, metainfo.Hash{1})
+	ti, err := newFileStorage(inner, dir, states).OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +192,38 @@ func TestPieceStatesForget(t *testing.T) {
 		if err != nil || got.Ok != c.ok || got.Complete != c.complete {
 			t.Errorf("Get(%v) = %+v, %v; want ok %v complete %v", c.k, got, err, c.ok, c.complete)
 		}
+	}
+}
+
+// A torrent opened with no file under either name is a new download: every
+// piece is known to be missing, so the library queues no hash of it. A
+// partial file's pieces stay unknown (the library hashes them) and a final
+// file's are complete.
+func TestFileStorageNewDownloadNotHashed(t *testing.T) {
+	data, info := randomTorrent(t, 3*16<<10)
+	for _, c := range []struct {
+		name         string
+		file         string // created before the torrent opens, "" for none
+		ok, complete bool
+	}{
+		{"none", "", true, false},
+		{"partial", info.Name + ".part", false, false},
+		{"final", info.Name, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.file != "" {
+				if err := os.WriteFile(filepath.Join(dir, c.file), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ps, _ := openPieces(t, dir, info)
+			for i, p := range ps {
+				got := p.Completion()
+				if got.Ok != c.ok || got.Complete != c.complete || got.Err != nil {
+					t.Errorf("piece %d: completion %+v, want ok %v complete %v", i, got, c.ok, c.complete)
+				}
+			}
+		})
 	}
 }
