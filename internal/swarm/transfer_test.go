@@ -2,11 +2,14 @@ package swarm
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/anacrolix/torrent"
 
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -91,5 +94,28 @@ func TestTransferReport(t *testing.T) {
 	t.Logf("third:  %+v", r3)
 	if r3.AlreadyHad < size/2-64<<10 || r3.FromSeeder > size/2+64<<10 {
 		t.Errorf("resumed download's report %+v: want about half already had", r3)
+	}
+}
+
+// stringAddr is a peer address the library knows only as text.
+type stringAddr string
+
+func (a stringAddr) String() string { return string(a) }
+
+func TestPeerAddrPort(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		addr torrent.PeerRemoteAddr
+		want netip.AddrPort
+	}{
+		{"tcp v4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2), Port: 6881}, netip.MustParseAddrPort("127.0.0.2:6881")},
+		{"tcp v4 in v6", net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[::ffff:10.0.0.1]:51413")), netip.MustParseAddrPort("10.0.0.1:51413")},
+		{"tcp v6", net.TCPAddrFromAddrPort(netip.MustParseAddrPort("[::1]:7000")), netip.MustParseAddrPort("[::1]:7000")},
+		{"text", stringAddr("[::ffff:192.0.2.7]:80"), netip.MustParseAddrPort("192.0.2.7:80")},
+		{"text unparsable", stringAddr("webseed"), netip.AddrPort{}},
+	} {
+		if got := peerAddrPort(c.addr); got != c.want {
+			t.Errorf("%s: peerAddrPort(%v) = %v, want %v", c.name, c.addr, got, c.want)
+		}
 	}
 }
