@@ -52,6 +52,7 @@ func newFileStorage(inner storage.ClientImplCloser, dir string, states *pieceSta
 
 func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
 	var h *openFile
+	fresh := false
 	if len(info.Files) == 0 && info.Name == filepath.Base(info.Name) {
 		h = &openFile{final: filepath.Join(s.dir, info.Name)}
 		if absent(h.final) && absent(h.final+".part") {
@@ -59,12 +60,18 @@ func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih m
 			// library need not hash each piece of a file that is not there
 			// before it asks for any: that was five failing openat calls and
 			// a completion event per piece, 1,300 of the calls a daemon made
-			// in a bench-swarm row (N=16, 256 pieces).
+			// in a bench-swarm row (N=16, 256 pieces). A partial file that
+			// another process puts there after this look is not hashed
+			// either: its pieces are downloaded again over it.
 			s.states.setAll(ih, info.NumPieces(), false)
+			fresh = true
 		}
 	}
 	t, err := s.ClientImplCloser.OpenTorrent(ctx, info, ih)
 	if err != nil {
+		if fresh {
+			s.states.forget(ih) // a later open looks again
+		}
 		return t, err
 	}
 	if h != nil {
@@ -342,7 +349,8 @@ func withoutFlush(p storage.PieceImpl) storage.PieceImpl {
 // again. It has no Close and no range fast path: the map version yields
 // nothing for a torrent it has forgotten, which panics a piece hasher that
 // finishes while the engine closes (seen in tests). A file named without
-// ".part" is complete at start; partial files are hashed.
+// ".part" is complete at start; partial files are hashed; with neither,
+// every piece is missing (fileStorage.OpenTorrent).
 type pieceStates struct {
 	mu sync.Mutex
 	m  map[metainfo.Hash]map[int]bool // torrent → piece → complete; guarded by mu

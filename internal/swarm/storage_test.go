@@ -13,6 +13,8 @@ import (
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // randomTorrent makes size random bytes and the info of a torrent of them
@@ -225,5 +227,43 @@ func TestFileStorageNewDownloadNotHashed(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The library itself queues no hash of a new download's pieces: each is
+// known incomplete at once. Dropped and added again over a partial file,
+// the torrent's pieces are hashed as before, and the right half counts.
+func TestEngineNewDownloadNotHashed(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, src, 1<<20)
+	meta, err := torrentmeta.Build(src, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := newEngine(t, dir, 0)
+	tt, err := e.add(meta.Torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tt.NumPieces() {
+		if st := tt.Piece(i).State(); !st.Ok || st.Complete || st.Checking || st.QueuedForHash || st.Hashing {
+			t.Fatalf("new download, piece %d: %+v; want known incomplete, not hashed", i, st)
+		}
+	}
+	e.Drop(tt.InfoHash())
+	half := make([]byte, len(data))
+	copy(half, data[:len(data)/2])
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(src)+".part"), half, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tt, err = e.add(meta.Torrent); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); tt.BytesCompleted() < int64(len(half)/2) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := tt.BytesCompleted(); got != int64(len(half)/2) {
+		t.Errorf("added again over a half-right .part: %d bytes complete, want %d", got, len(half)/2)
 	}
 }

@@ -92,9 +92,11 @@ func (e *Engine) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
 	s.mu.Unlock()
 }
 
-// peerAddrPort is a peer's address, IPv4 unmapped. A TCP peer's is taken
-// as it is: formatting and parsing it again for every chunk received was
-// most of this callback's cost in a profile of a bench-swarm row.
+// peerAddrPort is a peer's address, IPv4 unmapped. Where the address has
+// an AddrPort method (a connection's *net.TCPAddr; the library's addresses
+// of peers from trackers and PEX, library patch 21) it is taken as it is:
+// formatting and parsing it again for every chunk received was most of this
+// callback's cost in a profile of a bench-swarm row.
 func peerAddrPort(a torrent.PeerRemoteAddr) netip.AddrPort {
 	var ap netip.AddrPort
 	if t, ok := a.(interface{ AddrPort() netip.AddrPort }); ok {
