@@ -156,12 +156,13 @@ func Handshake(
 		panicif.SendBlocks(postCh, bb)
 	}
 
-	post(protocolBytes())
-	post(extensions[:])
+	// distpac patch: each post is one write, and each write a segment the peer's reader wakes for;
+	// the parts known together go in one post (upstream posted the four fields one by one).
+	first := append(append(make([]byte, 0, 68), Protocol...), extensions[:]...)
 	if ih != nil { // We already know what we want.
-		post(ih[:])
-		post(peerID[:])
+		first = append(append(first, ih[:]...), peerID[:]...)
 	}
+	post(first)
 
 	// Putting an array on the heap still escapes.
 	b := make([]byte, 68)
@@ -192,8 +193,7 @@ func Handshake(
 	// could prevent them trying to reconnect, falsely believing there was
 	// just a problem.
 	if ih == nil { // We were waiting for the peer to tell us what they wanted.
-		post(res.Hash[:])
-		post(peerID[:])
+		post(append(append(make([]byte, 0, 40), res.Hash[:]...), peerID[:]...))
 	}
 
 	return

@@ -1,16 +1,11 @@
 package peer_protocol
 
-import (
-	"unsafe"
-)
-
 const (
 	Protocol = "\x13BitTorrent protocol"
 )
 
-func protocolBytes() []byte {
-	return unsafe.Slice(unsafe.StringData(Protocol), len(Protocol))
-}
+// distpac patch: protocolBytes went with the handshake's one write of its known fields
+// (handshake.go).
 
 type MessageType byte
 
