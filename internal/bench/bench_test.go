@@ -135,3 +135,26 @@ func TestPrintNotes(t *testing.T) {
 		t.Errorf("a clean row is named below the table:\n%s", text)
 	}
 }
+
+// TestPrintInstallCPU: a distpac row shows the part of its CPU its install
+// processes took; a row of another method shows none.
+func TestPrintInstallCPU(t *testing.T) {
+	var out bytes.Buffer
+	Print(&out, []Row{
+		{Method: "distpac", N: 16, F: 16 << 20, Last: 9 * time.Second, Bound: 8 * time.Second, CPU: 7900 * time.Millisecond, InstallCPU: 1200 * time.Millisecond},
+		{Method: "aria2", N: 16, F: 16 << 20, Last: 15 * time.Second, Bound: 8 * time.Second, CPU: 3400 * time.Millisecond},
+	})
+	lines := strings.Split(out.String(), "\n")
+	if len(lines) < 3 || !strings.HasSuffix(strings.TrimSpace(lines[0]), "CPU  install CPU") {
+		t.Fatalf("header: want the install CPU column last:\n%s", out.String())
+	}
+	for _, c := range []struct {
+		line            string
+		cpu, installCPU string
+	}{{lines[1], "7.9s", "1.2s"}, {lines[2], "3.4s", "-"}} {
+		f := strings.Fields(c.line)
+		if len(f) < 2 || f[len(f)-2] != c.cpu || f[len(f)-1] != c.installCPU {
+			t.Errorf("row %q: want CPU %s, install CPU %s", c.line, c.cpu, c.installCPU)
+		}
+	}
+}

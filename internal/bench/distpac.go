@@ -396,9 +396,11 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	}
 	row.Queue = queueRange(queues)
 	row.CPU += cpuTime(srv.cmd.Process.Pid)
-	// The install processes (verify, extract, run the script) count too.
+	// The install processes (verify, extract, run the script) count too,
+	// and are also shown apart.
 	for i, r := range installRSS {
 		row.InstallRSS = max(row.InstallRSS, r)
+		row.InstallCPU += installCPU[i]
 		row.CPU += installCPU[i]
 		row.WastedMax = max(row.WastedMax, float64(wasted[i])/float64(o.F))
 	}
