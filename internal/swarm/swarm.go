@@ -209,7 +209,7 @@ func New(cfg Config) (*Engine, error) {
 		PieceCompletion: states,
 		Logger:          logger,
 	})
-	files := newFileStorage(store, cfg.Dir, states)
+	files := newFileStorage(store, cfg.Dir)
 	tc.DefaultStorage = files
 	cl, err := torrent.NewClient(tc)
 	if err != nil {
