@@ -387,7 +387,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 		if requestHeap.Len() == 0 {
 			break
 		}
-		if p.requestQueueFull() { // distpac patch: the test shared with peerSentHave
+		if p.requestQueueFull() { // distpac patch (upstream inlined the test)
 			break
 		}
 		req := requestHeap.pop()
