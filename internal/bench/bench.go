@@ -65,6 +65,7 @@ type Options struct {
 	// RTTs, on hosts that are network namespaces (netbench.go).
 	Net     bool
 	RTTs    []time.Duration
+	MTU     int // of bench-net's links (defaultLabMTU when 0)
 	Methods []string
 	// JSON prints the rows as JSON instead of the table.
 	JSON bool
@@ -116,6 +117,7 @@ type Row struct {
 	// counts of the links (publisher egress, client ingress).
 	Net bool
 	RTT time.Duration // the round trip the network was given
+	MTU int           `json:",omitempty"` // of the links
 	// MeasuredRTT and MeasuredRTT90 are the median and the 90th
 	// percentile of the round trips probed during the row (rowProbe), of
 	// RTTProbes probes.
@@ -182,6 +184,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	oldServer := fs.String("old-server", "", "with -add: also time this dist-server binary's add and check it gives the same archive")
 	netMode := fs.Bool("net", false, "bench-net: hosts as network namespaces (needs root), link rates set by the kernel, round trips by a delay line")
 	rtts := fs.String("rtt", "0,100ms", "with -net: comma-separated round-trip times, e.g. 0,20ms,100ms")
+	mtu := fs.Int("mtu", defaultLabMTU, fmt.Sprintf("with -net: the MTU of every link, %d-%d (jumbo frames by default: with 1500 the lab's per-packet work takes the CPU from the programs it measures)", minLabMTU, maxLabMTU))
 	methods := fs.String("methods", methodDistpac, "with -net: comma-separated methods among "+strings.Join(netMethods, ","))
 	full := fs.Bool("full", false, "with -net: the whole matrix, N=8,32,64 × RTT 0,20ms,100ms × every method (-n, -rtt, -methods override)")
 	jsonOut := fs.Bool("json", false, "print the rows as JSON instead of a table")
@@ -209,7 +212,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return manyMain(*many, *seeders, findBin(*bin), *keep, stdout, stderr)
 	}
 	o := Options{HTTP: !*noHTTP, HTTPMaxN: *httpMax, Aria2: !*noAria, Transmission: !*noTr, Libtorrent: !*noLt, Keep: *keep, Timeout: *timeout, Stdout: stdout, Stderr: stderr,
-		Net: *netMode, JSON: *jsonOut}
+		Net: *netMode, MTU: *mtu, JSON: *jsonOut}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *ns == "" {
@@ -245,6 +248,10 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		var err error
 		if o.RTTs, err = parseRTTs(*rtts); err != nil {
 			fmt.Fprintf(stderr, "dist-bench: -rtt: %v\n", err)
+			return 2
+		}
+		if o.MTU < minLabMTU || o.MTU > maxLabMTU {
+			fmt.Fprintf(stderr, "dist-bench: -mtu %d: want %d to %d bytes\n", o.MTU, minLabMTU, maxLabMTU)
 			return 2
 		}
 		if o.Methods, err = parseMethods(*methods); err != nil {

@@ -42,6 +42,7 @@ var netMethods = []string{methodDistpac, methodAria2, methodTransmission}
 type netSpec struct {
 	N        int
 	RTT      time.Duration
+	MTU      int
 	F, U, UC int64
 	Methods  []string
 	Timeout  time.Duration
@@ -90,8 +91,8 @@ func runNet(ctx context.Context, o Options, work, pkg string) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(o.Stderr, "bench-net: links: publisher %s/s, clients %s/s (tbf); distpac's publisher has upload_rate_limit %s/s, 25%% above its link, to declare its uplink scarce; the others run uncapped\n",
-		sz(o.U), sz(o.u), sz(o.serverCap()))
+	fmt.Fprintf(o.Stderr, "bench-net: links: publisher %s/s, clients %s/s (tbf), MTU %d; distpac's publisher has upload_rate_limit %s/s, 25%% above its link, to declare its uplink scarce; the others run uncapped\n",
+		sz(o.U), sz(o.u), cmp.Or(o.MTU, defaultLabMTU), sz(o.serverCap()))
 	var rows []Row
 	var errs []error
 	for _, n := range o.Ns {
@@ -100,7 +101,7 @@ func runNet(ctx context.Context, o Options, work, pkg string) ([]Row, error) {
 				return rows, errors.Join(append(errs, ctx.Err())...)
 			}
 			dir := filepath.Join(work, fmt.Sprintf("net-%d-%s", n, rtt))
-			spec := netSpec{N: n, RTT: rtt, F: o.F, U: o.U, UC: o.u, Methods: o.Methods, Timeout: o.Timeout, BinDir: bin, Pkg: pkg}
+			spec := netSpec{N: n, RTT: rtt, MTU: o.MTU, F: o.F, U: o.U, UC: o.u, Methods: o.Methods, Timeout: o.Timeout, BinDir: bin, Pkg: pkg}
 			r, err := runNetChild(ctx, exe, dir, spec, o.Stderr)
 			rows = append(rows, r...)
 			if err != nil {
@@ -185,7 +186,7 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 		return nil, fmt.Errorf("%s: want positive N, F, U, UC and Timeout, and RTT ≥ 0", filepath.Join(dir, "spec.json"))
 	}
 	t0 := time.Now()
-	lab, err := newNetLab(dir, labSpec{Clients: s.N, U: s.U, u: s.UC, RTT: s.RTT}, s.ParentNetns, s.ParentMntns)
+	lab, err := newNetLab(dir, labSpec{Clients: s.N, U: s.U, u: s.UC, RTT: s.RTT, MTU: s.MTU}, s.ParentNetns, s.ParentMntns)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +227,7 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 			err = fmt.Errorf("unknown method %q (want one of %s)", m, strings.Join(netMethods, ", "))
 		}
 		r.Method, r.N, r.F, r.U, r.UC, r.Bound = m, s.N, s.F, s.U, s.UC, Bound(s.N, s.F, s.U, s.UC)
-		r.Net, r.RTT = true, s.RTT
+		r.Net, r.RTT, r.MTU = true, s.RTT, lab.mtu
 		if r.RTTProbes == 0 { // a row that failed early, or shorter than a probe
 			r.MeasuredRTT, r.MeasuredRTT90 = probe.Median, probe.Max
 		}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -64,6 +65,21 @@ func TestNetLab(t *testing.T) {
 	}
 	defer lab.close()
 	lay := lab.layout()
+	// Every link and the delay line have the lab's MTU, on both ends.
+	for _, dev := range []string{vethName(lay.publisher), vethName(lay.clients[1]), delayDev} {
+		if ifc, err := net.InterfaceByName(dev); err != nil || ifc.MTU != defaultLabMTU {
+			t.Errorf("MTU of %s: %v (%v), want %d", dev, ifc, err, defaultLabMTU)
+		}
+	}
+	if err := inNetns(lay.publisher.netns, func() error {
+		ifc, err := net.InterfaceByName("eth0")
+		if err == nil && ifc.MTU != defaultLabMTU {
+			err = fmt.Errorf("%d", ifc.MTU)
+		}
+		return err
+	}); err != nil {
+		t.Errorf("MTU of the publisher's eth0: %v, want %d", err, defaultLabMTU)
+	}
 	ctx := context.Background()
 	s, err := measureRTT(ctx, lay.clients[0], lay.publisher)
 	if err != nil {
@@ -207,7 +223,7 @@ func TestQueueRange(t *testing.T) {
 }
 
 func TestTbfArgs(t *testing.T) {
-	got := strings.Join(tbfArgs("eth0", 2<<20, 100*time.Millisecond), " ")
+	got := strings.Join(tbfArgs("eth0", 2<<20, 100*time.Millisecond, 1500), " ")
 	// 2 MiB/s: a 20 KiB bucket (10 ms), a queue of the bucket and 100 ms.
 	want := "qdisc add dev eth0 root tbf rate 16777216bit burst 20971 limit 230686"
 	if got != want {
@@ -215,8 +231,14 @@ func TestTbfArgs(t *testing.T) {
 	}
 	// Slow links keep a bucket above one GSO-less frame, and a queue of
 	// 50 ms at zero round trip.
-	got = strings.Join(tbfArgs("eth0", 100<<10, 0), " ")
+	got = strings.Join(tbfArgs("eth0", 100<<10, 0, 1500), " ")
 	if want := "burst 16384 limit 21504"; !strings.HasSuffix(got, want) {
 		t.Errorf("tbfArgs at 100 KiB/s = %q, want it to end %q", got, want)
+	}
+	// Jumbo frames: the bucket holds two of them (tbf drops a packet
+	// larger than its bucket).
+	got = strings.Join(tbfArgs("eth0", 100<<10, 0, 9000), " ")
+	if want := "burst 18028 limit 23148"; !strings.HasSuffix(got, want) {
+		t.Errorf("tbfArgs at 100 KiB/s, MTU 9000 = %q, want it to end %q", got, want)
 	}
 }
