@@ -53,10 +53,10 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 
 bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission, libtorrent when installed) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
 	$(GO) build -o $(BIN)/ ./cmd/dist-bench
-	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC)) $(if $(MTU),-mtu $(MTU))
+	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
 
 bench-net: build ## swarm benchmark on hosts as network namespaces (root): kernel link rates, round trips; N=8,32 RTT=0,100ms distpac (FULL=1: N=8,32,64 × 0,20,100ms × distpac, aria2, Transmission; or set N= RTT= METHODS= F= U= UC= MTU=)
-	$(BIN)/dist-bench -net -bin $(BIN) $(if $(FULL),-full) $(if $(N),-n $(N)) $(if $(RTT),-rtt $(RTT)) $(if $(METHODS),-methods $(METHODS)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
+	$(BIN)/dist-bench -net -bin $(BIN) $(if $(FULL),-full) $(if $(N),-n $(N)) $(if $(RTT),-rtt $(RTT)) $(if $(METHODS),-methods $(METHODS)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC)) $(if $(MTU),-mtu $(MTU))
 
 bench-many: build ## many packages: one client installs 250 and 1000 small packages; a 10000-package seeder starts (MANY= SEEDERS=)
 	$(BIN)/dist-bench -bin $(BIN) -many $(or $(MANY),250$(comma)1000) -seeder-packages $(or $(SEEDERS),10000)
