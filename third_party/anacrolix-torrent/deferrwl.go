@@ -15,7 +15,7 @@ import (
 type lockWithDeferreds struct {
 	internal      sync.RWMutex
 	unlockActions []func()
-	uniqueActions map[any]struct{}
+	uniqueActions map[funcAndArgKey]struct{} // distpac patch 23: was map[any], boxing every key
 	// Currently unlocking, defers should not occur?
 	allowDefers bool
 }
@@ -38,7 +38,7 @@ func (me *lockWithDeferreds) Unlock() {
 		panic(fmt.Sprintf("num deferred changed while running: %v -> %v", startLen, len(me.unlockActions)))
 	}
 	me.unlockActions = me.unlockActions[:0]
-	me.uniqueActions = nil
+	clear(me.uniqueActions) // distpac patch 23: kept for the next lock, not made again
 	me.internal.Unlock()
 }
 
@@ -62,7 +62,7 @@ func (me *lockWithDeferreds) deferInner(action func()) {
 }
 
 // Protected from looping by once filter.
-func (me *lockWithDeferreds) deferOnceInner(key any, action func()) {
+func (me *lockWithDeferreds) deferOnceInner(key funcAndArgKey, action func()) {
 	panicif.False(me.allowDefers)
 	g.MakeMapIfNil(&me.uniqueActions)
 	if g.MapContains(me.uniqueActions, key) {
@@ -78,14 +78,36 @@ func (me *lockWithDeferreds) DeferUniqueUnaryFunc(arg any, action func()) {
 	me.deferOnceInner(unaryFuncKey(action, arg), action)
 }
 
+// deferUniqueMethod is DeferUniqueUnaryFunc(recv, recv.method) without the
+// method value (distpac patch 23): that closure escaped and was allocated at
+// every call, also when the action was already deferred, which is most calls
+// (a piece's state change is published once per unlock however often it
+// changes). method is a method expression, (*T).method.
+func deferUniqueMethod[T any](me *lockWithDeferreds, recv *T, method func(*T)) {
+	key := funcAndArgKey{funcPtr: reflect.ValueOf(method).Pointer(), key: recv}
+	panicif.False(me.allowDefers)
+	if _, ok := me.uniqueActions[key]; ok {
+		return
+	}
+	g.MakeMapIfNil(&me.uniqueActions)
+	me.uniqueActions[key] = struct{}{}
+	me.deferInner(func() { method(recv) })
+}
+
+// distpac patch 23: the function's part of the key is its code pointer.
+// Upstream took reflect.Value.String, which is "<func() Value>" for every
+// func() (so only the argument told two actions apart) and allocated the
+// string at every call: with the map made again at every unlock, a tenth of
+// a swarm client's allocations. Method values of one method share a code
+// pointer, as they shared that string.
 func unaryFuncKey(f func(), key any) funcAndArgKey {
 	return funcAndArgKey{
-		funcStr: reflect.ValueOf(f).String(),
+		funcPtr: reflect.ValueOf(f).Pointer(),
 		key:     key,
 	}
 }
 
 type funcAndArgKey struct {
-	funcStr string
+	funcPtr uintptr
 	key     any
 }

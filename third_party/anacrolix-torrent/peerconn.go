@@ -1966,7 +1966,7 @@ func (cn *PeerConn) onNeedUpdateRequests(reason updateRequestReason) {
 	}
 	cn.needRequestUpdate = reason
 	// Run this before the Client lock is released.
-	cn.locker().DeferUniqueUnaryFunc(cn, cn.handleOnNeedUpdateRequests)
+	deferUniqueMethod(cn.locker(), cn, (*PeerConn).handleOnNeedUpdateRequests)
 }
 
 // Returns true if it was valid to reject the request.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 
 	"github.com/RoaringBitmap/roaring"
 	"github.com/anacrolix/chansync"
@@ -56,6 +57,9 @@ type Piece struct {
 	// This can include connections that have closed.
 	dirtiers map[*Peer]struct{}
 
+	// The storage view of this piece, once made (distpac patch 23): see Storage.
+	storageView atomic.Pointer[storage.Piece]
+
 	// Value to twiddle to detect races.
 	race byte
 	// Currently being hashed.
@@ -74,7 +78,26 @@ func (p *Piece) Info() metainfo.Piece {
 	return p.t.info.Piece(p.index)
 }
 
+// Storage is the storage's view of the piece. distpac patch 23: a piece
+// with a v1 hash (fixed when the info is set, before the storage opens) keeps
+// the view it made first, as the torrent's storage does not change. Upstream
+// made a new one at every call, several allocations each (the file storage's
+// piece, its section reader and writer, distpac's wrapper), for every chunk
+// written or read for a peer and for each step of a piece's check: an eighth
+// of a swarm client's allocations. The file storage's pieces are views of the
+// torrent's files with no state of their own, as are distpac's.
 func (p *Piece) Storage() storage.Piece {
+	if v := p.storageView.Load(); v != nil {
+		return *v
+	}
+	v := p.makeStorage()
+	if p.hash != nil {
+		p.storageView.Store(&v)
+	}
+	return v
+}
+
+func (p *Piece) makeStorage() storage.Piece {
 	var pieceHash g.Option[[]byte]
 	if p.hash != nil {
 		pieceHash.Set(p.hash.Bytes())

@@ -1475,7 +1475,7 @@ type PieceStateChange struct {
 
 func (t *Torrent) deferPublishPieceStateChange(piece pieceIndex) {
 	p := t.piece(piece)
-	t.cl.locker().DeferUniqueUnaryFunc(p, p.publishStateChange)
+	deferUniqueMethod(t.cl.locker(), p, (*Piece).publishStateChange)
 }
 
 func (t *Torrent) pieceNumPendingChunks(piece pieceIndex) pp.Integer {
@@ -3208,7 +3208,7 @@ func (t *Torrent) pieceRequestIndexBegin(piece pieceIndex) RequestIndex {
 
 // Run complete validation when lock is released.
 func (t *Torrent) deferUpdateComplete() {
-	t.cl._mu.DeferUniqueUnaryFunc(t, t.updateComplete)
+	deferUniqueMethod(&t.cl._mu, t, (*Torrent).updateComplete)
 }
 
 func (t *Torrent) updateComplete() {

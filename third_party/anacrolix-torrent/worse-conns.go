@@ -15,7 +15,7 @@ type worseConnInput struct {
 	Useful              bool
 	LastHelpful         time.Time
 	CompletedHandshake  time.Time
-	GetPeerPriority     func() (peerPriority, error)
+	peer                *PeerConn // distpac patch 23: was a method value, allocated for every input
 	getPeerPriorityOnce sync.Once
 	peerPriority        peerPriority
 	peerPriorityErr     error
@@ -23,7 +23,7 @@ type worseConnInput struct {
 }
 
 func (me *worseConnInput) doGetPeerPriority() {
-	me.peerPriority, me.peerPriorityErr = me.GetPeerPriority()
+	me.peerPriority, me.peerPriorityErr = me.peer.peerPriority()
 }
 
 func (me *worseConnInput) doGetPeerPriorityOnce() {
@@ -34,20 +34,19 @@ type worseConnLensOpts struct {
 	incomingIsBad, outgoingIsBad bool
 }
 
-func worseConnInputFromPeer(p *PeerConn, opts worseConnLensOpts) *worseConnInput {
-	ret := &worseConnInput{
+func worseConnInputFromPeer(ret *worseConnInput, p *PeerConn, opts worseConnLensOpts) {
+	*ret = worseConnInput{
 		Useful:             p.useful(),
 		LastHelpful:        p.lastHelpful(),
 		CompletedHandshake: p.completedHandshake,
 		Pointer:            uintptr(unsafe.Pointer(p)),
-		GetPeerPriority:    p.peerPriority,
+		peer:               p,
 	}
 	if opts.incomingIsBad && !p.outgoing {
 		ret.BadDirection = true
 	} else if opts.outgoingIsBad && p.outgoing {
 		ret.BadDirection = true
 	}
-	return ret
 }
 
 func (l *worseConnInput) Less(r *worseConnInput) bool {
@@ -85,9 +84,14 @@ type worseConnSlice struct {
 }
 
 func (me *worseConnSlice) initKeys(opts worseConnLensOpts) {
+	// distpac patch 23: the inputs in one allocation, not one each (the
+	// library asks for the worst connection whenever it wonders whether it
+	// wants more peers).
+	inputs := make([]worseConnInput, len(me.conns))
 	me.keys = make([]*worseConnInput, len(me.conns))
 	for i, c := range me.conns {
-		me.keys[i] = worseConnInputFromPeer(c, opts)
+		worseConnInputFromPeer(&inputs[i], c, opts)
+		me.keys[i] = &inputs[i]
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 
 type Decoder struct {
 	R *bufio.Reader
+	// The readers of the message being decoded (distpac patch 23).
+	dr decodeReader
+	er expectReader
 	// This must return *[]byte where the slices can fit data for piece messages. I think we store
 	// *[]byte in the pool to avoid an extra allocation every time we put the slice back into the
 	// pool. The chunk size should not change for the life of the decoder.
@@ -25,6 +28,40 @@ type Decoder struct {
 
 // This limits reads to the length of a message, returning io.EOF when the end of the message bytes
 // are reached. If you aren't expecting io.EOF, you should probably wrap it with expectReader.
+// readBufferedInteger reads a big-endian Integer from br through its window
+// (Peek and Discard), without the 4-byte buffer that Integer.Read lets escape
+// into an io.Reader; when br cannot give 4 bytes, Integer.Read says why.
+func readBufferedInteger(br *bufio.Reader, i *Integer) error {
+	b, err := br.Peek(4)
+	if err == nil {
+		*i = Integer(binary.BigEndian.Uint32(b))
+		br.Discard(4)
+		return nil
+	}
+	// What io.ReadFull would have returned, without asking the reader again.
+	if err == io.EOF && len(b) > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	br.Discard(len(b))
+	return err
+}
+
+// readInteger reads an Integer of the message (distpac patch 23).
+func (er *expectReader) readInteger(i *Integer) error {
+	if er.dr.lr.N < 4 {
+		return i.Read(er) // the message ends first: io.ErrUnexpectedEOF
+	}
+	b, err := er.dr.br.Peek(4)
+	if err == nil {
+		*i = Integer(binary.BigEndian.Uint32(b))
+	} else if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	n, _ := er.dr.br.Discard(len(b))
+	er.dr.lr.N -= int64(n)
+	return err
+}
+
 type decodeReader struct {
 	lr io.LimitedReader
 	br *bufio.Reader
@@ -89,10 +126,13 @@ func (er expectReader) UnreadLength() int64 {
 
 // io.EOF is returned if the source terminates cleanly on a message boundary.
 func (d *Decoder) Decode(msg *Message) (err error) {
-	var dr decodeReader
+	// distpac patch 23: the readers of a message are the decoder's, reused
+	// (upstream's escaped and were allocated for every message), and
+	// integers are read from the buffered reader's window.
+	dr := &d.dr
 	{
 		var length Integer
-		err = length.Read(d.R)
+		err = readBufferedInteger(d.R, &length)
 		if err != nil {
 			return fmt.Errorf("reading message length: %w", err)
 		}
@@ -110,13 +150,14 @@ func (d *Decoder) Decode(msg *Message) (err error) {
 		}
 		dr.Init(d.R, int64(length))
 	}
-	r := expectReader{&dr}
+	r := &d.er
+	r.dr = dr
 	c, err := r.ReadByte()
 	if err != nil {
 		return
 	}
 	msg.Type = MessageType(c)
-	err = readMessageAfterType(msg, &r, d.Pool)
+	err = readMessageAfterType(msg, r, d.Pool)
 	if err != nil {
 		err = fmt.Errorf("reading fields for message type %v: %w", msg.Type, err)
 		return
@@ -131,10 +172,10 @@ func readMessageAfterType(msg *Message, r *expectReader, piecePool *sync.Pool) (
 	switch msg.Type {
 	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
 	case Have, AllowedFast, Suggest:
-		err = msg.Index.Read(r)
+		err = r.readInteger(&msg.Index)
 	case Request, Cancel, Reject:
 		for _, data := range []*Integer{&msg.Index, &msg.Begin, &msg.Length} {
-			err = data.Read(r)
+			err = r.readInteger(data)
 			if err != nil {
 				break
 			}
@@ -145,7 +186,7 @@ func readMessageAfterType(msg *Message, r *expectReader, piecePool *sync.Pool) (
 		msg.Bitfield = unmarshalBitfield(b)
 	case Piece:
 		for _, pi := range []*Integer{&msg.Index, &msg.Begin} {
-			err = pi.Read(r)
+			err = r.readInteger(pi)
 			if err != nil {
 				return
 			}

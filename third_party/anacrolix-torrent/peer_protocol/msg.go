@@ -72,7 +72,7 @@ func (msg *Message) writeHashCommon(buf MessageWriter) (err error) {
 		return
 	}
 	for _, d := range []Integer{msg.BaseLayer, msg.Index, msg.Length, msg.ProofLayers} {
-		if err = binary.Write(buf, binary.BigEndian, d); err != nil {
+		if err = writeInteger(buf, d); err != nil {
 			return
 		}
 	}
@@ -88,10 +88,10 @@ func (msg *Message) writePayloadTo(buf MessageWriter) (err error) {
 		switch msg.Type {
 		case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
 		case Have, AllowedFast, Suggest:
-			err = binary.Write(buf, binary.BigEndian, msg.Index)
+			err = writeInteger(buf, msg.Index)
 		case Request, Cancel, Reject:
 			for _, i := range []Integer{msg.Index, msg.Begin, msg.Length} {
-				err = binary.Write(buf, binary.BigEndian, i)
+				err = writeInteger(buf, i)
 				if err != nil {
 					break
 				}
@@ -100,7 +100,7 @@ func (msg *Message) writePayloadTo(buf MessageWriter) (err error) {
 			_, err = buf.Write(marshalBitfield(msg.Bitfield))
 		case Piece:
 			for _, i := range []Integer{msg.Index, msg.Begin} {
-				err = binary.Write(buf, binary.BigEndian, i)
+				err = writeInteger(buf, i)
 				if err != nil {
 					return
 				}
@@ -144,14 +144,43 @@ func (msg *Message) WriteTo(w MessageWriter) (err error) {
 	if err != nil {
 		return
 	}
-	err = binary.Write(w, binary.BigEndian, length)
+	err = writeInteger(w, length)
 	if err != nil {
 		return
 	}
 	return msg.writePayloadTo(w)
 }
 
+// writeInteger writes i big-endian a byte at a time. distpac patch 23:
+// binary.Write takes the reflection path for a named type such as Integer
+// and allocated its value and a buffer, for every integer of every message
+// written.
+func writeInteger(w io.ByteWriter, i Integer) error {
+	for shift := 24; shift >= 0; shift -= 8 {
+		if err := w.WriteByte(byte(i >> shift)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (msg *Message) getPayloadLength() (length Integer, err error) {
+	// distpac patch 23: the length of the messages of every transfer without
+	// writing them into a lengthWriter, which escaped as the MessageWriter and
+	// was allocated for every message.
+	if msg.Keepalive {
+		return 0, nil
+	}
+	switch msg.Type {
+	case Choke, Unchoke, Interested, NotInterested, HaveAll, HaveNone:
+		return 1, nil
+	case Have, AllowedFast, Suggest:
+		return 5, nil
+	case Request, Cancel, Reject:
+		return 13, nil
+	case Piece:
+		return Integer(9 + len(msg.Piece)), nil
+	}
 	var lw lengthWriter
 	err = msg.writePayloadTo(&lw)
 	length = lw.n
