@@ -49,6 +49,7 @@ func addMain(ctx context.Context, size int64, runs int, binDir, oldServer string
 	}
 	defer done()
 	rows, err := RunAdd(ctx, dir, size, runs, binDir, oldServer, stderr)
+	fmt.Fprintln(stdout, ProbeMachine())
 	PrintAdd(stdout, size, rows)
 	if err != nil {
 		fmt.Fprintf(stderr, "dist-bench: %v\n", err)

@@ -292,6 +292,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
 		fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
+		fmt.Fprintln(stdout, ProbeMachine())
 		if o.Net {
 			fmt.Fprintf(stdout, "bench-net: publisher egress and client download are the kernel's byte counts of their links (headers included); RTT is the round trip set, measured the median/90th percentile of the round trips probed during the row between two idle hosts; queue is the request queue depth distpac's clients kept at the publisher\n")
 		}
@@ -330,6 +331,7 @@ func manyMain(installs, seeders, binDir string, keep bool, stdout, stderr io.Wri
 	defer stop()
 	rows, err := RunMany(ctx, binDir, ins, seeds, keep, stderr)
 	fmt.Fprintf(stdout, "%d CPU cores; packages of 1-64 KiB, one seeder and one fresh client on loopback\n", runtime.NumCPU())
+	fmt.Fprintln(stdout, ProbeMachine())
 	PrintMany(stdout, rows)
 	if err != nil {
 		fmt.Fprintf(stderr, "dist-bench: %v\n", err)

@@ -158,3 +158,22 @@ func TestPrintInstallCPU(t *testing.T) {
 		}
 	}
 }
+
+// TestProbeMachine: the probe gives a positive cost for each kind of kernel work, under a
+// millisecond on any machine the suite runs on, and the header names both; a probe that
+// failed shows as "?", not as zero.
+func TestProbeMachine(t *testing.T) {
+	m := ProbeMachine()
+	for name, d := range map[string]time.Duration{"system call": m.Syscall, "page fault": m.PageFault} {
+		if d <= 0 || d > time.Millisecond {
+			t.Errorf("%s: %v, want in (0, 1ms]", name, d)
+		}
+	}
+	s := m.String()
+	if strings.Count(s, "µs") != 2 || strings.Contains(s, "?") {
+		t.Errorf("header %q: want two figures in µs", s)
+	}
+	if s := (MachineCost{Syscall: 1500 * time.Nanosecond}).String(); !strings.Contains(s, "a system call 1.50 µs") || !strings.Contains(s, "first touch ?") {
+		t.Errorf("header of a failed page probe: %q", s)
+	}
+}

@@ -51,6 +51,7 @@ func fastMain(ctx context.Context, size int64, runs int, binDir string, keep, js
 		enc.SetIndent("", "  ")
 		enc.Encode(rows)
 	} else {
+		fmt.Fprintln(stdout, ProbeMachine())
 		PrintFast(stdout, size, rows)
 	}
 	if err != nil {
