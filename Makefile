@@ -36,10 +36,15 @@ cross: ## the programs build for macOS and 32-bit Linux, and a swarm transfer ru
 	GOARCH=386 $(GO) build ./cmd/...
 	@# 32-bit platforms panic on a 64-bit atomic that is not 8-byte aligned; the
 	@# library's connection counters were (third_party PATCHES.md 19)
-	@if [ "$$(uname -m)" = x86_64 ]; then \
+	@# A kernel without 32-bit support (some VMs: exec format error) cannot run it.
+	@if [ "$$(uname -m)" != x86_64 ]; then echo "not x86_64: the 32-bit x86 swarm test is skipped"; exit 0; fi; \
+	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  GOARCH=386 $(GO) test -c -o "$$tmp/swarm.test" ./internal/swarm && \
+	  rc=0; "$$tmp/swarm.test" -test.run '^$$' >/dev/null 2>&1 || rc=$$?; \
+	  if [ $$rc = 126 ]; then \
+	    echo "this kernel does not run 32-bit x86 programs (exec format error): the 32-bit x86 swarm test is skipped (built only)"; exit 0; fi; \
 	  echo "GOARCH=386 $(GO) test -run 'TestDownloadFromSeeder|TestSwarmNoBadPieces' ./internal/swarm"; \
-	  GOARCH=386 $(GO) test -count=1 -run 'TestDownloadFromSeeder$$|TestSwarmNoBadPieces$$' ./internal/swarm; \
-	else echo "not x86_64: the 32-bit x86 swarm test is skipped"; fi
+	  cd internal/swarm && "$$tmp/swarm.test" -test.count=1 -test.run '^(TestDownloadFromSeeder|TestSwarmNoBadPieces)$$'
 
 fmt: ## gofmt every file
 	gofmt -w $$(git ls-files '*.go')
