@@ -38,8 +38,8 @@ cross: ## the programs build for macOS and 32-bit Linux, and a swarm transfer ru
 	@# library's connection counters were (third_party PATCHES.md 19)
 	@# A kernel without 32-bit support (some VMs: exec format error) cannot run it.
 	@if [ "$$(uname -m)" != x86_64 ]; then echo "not x86_64: the 32-bit x86 swarm test is skipped"; exit 0; fi; \
-	  tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
-	  GOARCH=386 $(GO) test -c -o "$$tmp/swarm.test" ./internal/swarm && \
+	  tmp=$$(mktemp -d) || exit 1; trap 'rm -rf "$$tmp"' EXIT; \
+	  GOARCH=386 $(GO) test -c -o "$$tmp/swarm.test" ./internal/swarm || exit 1; \
 	  rc=0; "$$tmp/swarm.test" -test.run '^$$' >/dev/null 2>&1 || rc=$$?; \
 	  if [ $$rc = 126 ]; then \
 	    echo "this kernel does not run 32-bit x86 programs (exec format error): the 32-bit x86 swarm test is skipped (built only)"; exit 0; fi; \
