@@ -26,11 +26,10 @@ type Decoder struct {
 	Want func(n int)
 }
 
-// This limits reads to the length of a message, returning io.EOF when the end of the message bytes
-// are reached. If you aren't expecting io.EOF, you should probably wrap it with expectReader.
 // readBufferedInteger reads a big-endian Integer from br through its window
 // (Peek and Discard), without the 4-byte buffer that Integer.Read lets escape
-// into an io.Reader; when br cannot give 4 bytes, Integer.Read says why.
+// into an io.Reader (distpac patch 23); when br cannot give 4 bytes, the error
+// is io.ReadFull's.
 func readBufferedInteger(br *bufio.Reader, i *Integer) error {
 	b, err := br.Peek(4)
 	if err == nil {
@@ -62,6 +61,8 @@ func (er *expectReader) readInteger(i *Integer) error {
 	return err
 }
 
+// This limits reads to the length of a message, returning io.EOF when the end of the message bytes
+// are reached. If you aren't expecting io.EOF, you should probably wrap it with expectReader.
 type decodeReader struct {
 	lr io.LimitedReader
 	br *bufio.Reader
