@@ -94,6 +94,9 @@ type Engine struct {
 	transfers sync.Map     // InfoHash -> *transferState of the last download of each torrent
 	status    *statusBook
 	down      *rate.Limiter // download cap, also for web seeds; nil = none
+	// downloading holds a token for each Download between its start and its
+	// end: at most maxDownloadsAtOnce (download.go).
+	downloading chan struct{}
 
 	mu        sync.Mutex
 	torrents  map[metainfo.Hash]*torrent.Torrent // guarded by mu
@@ -216,7 +219,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{})}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
 	e.addr = listenAddr(cl, host)
 	e.queues = queues
