@@ -101,8 +101,13 @@ func (e *Engine) TrackerStatus(ih InfoHash) []TrackerStatus {
 	return e.ann.statuses(ih)
 }
 
+// errEngineClosed ends a download, running or waiting for its turn
+// (maxDownloadsAtOnce), when the engine closes.
+var errEngineClosed = errors.New("swarm: the engine was closed")
+
 // maxDownloadsAtOnce bounds the downloads an engine runs at once; the others
-// wait, in the order they were asked for, before their torrent is added. A
+// wait for a turn before their torrent is added, and give up with their
+// context or when the engine closes. A
 // download in progress holds the library's state of its torrent and a
 // connection to each of its peers (buffers of about 100 KiB each), and an
 // install of 1,000 small packages started them all at once: its peak RSS
@@ -126,8 +131,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	case e.downloading <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-e.stop:
+		return errEngineClosed
 	}
 	defer func() { <-e.downloading }()
+	// A turn that came as the context ended or the engine closed is not taken.
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-e.stop:
+		return errEngineClosed
+	default:
+	}
 	t, err := e.add(torrentBytes)
 	if err != nil {
 		return err
@@ -188,6 +203,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-e.stop:
+			return errEngineClosed
 		case err := <-writeErr:
 			return fmt.Errorf("swarm: saving %s: %w", t.Name(), err)
 		case <-tick.C:
