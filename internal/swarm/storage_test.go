@@ -13,6 +13,8 @@ import (
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // randomTorrent makes size random bytes and the info of a torrent of them
@@ -31,13 +33,14 @@ func randomTorrent(t *testing.T, size int) ([]byte, *metainfo.Info) {
 // pieces opens the torrent through fileStorage and returns its pieces.
 func openPieces(t *testing.T, dir string, info *metainfo.Info) ([]storage.PieceImpl, storage.TorrentImpl) {
 	t.Helper()
+	states := newPieceStates()
 	inner := storage.NewFileOpts(storage.NewFileClientOpts{
 		ClientBaseDir:   dir,
 		TorrentDirMaker: func(base string, _ *metainfo.Info, _ metainfo.Hash) string { return base },
-		PieceCompletion: newPieceStates(),
+		PieceCompletion: states,
 	})
 	t.Cleanup(func() { inner.Close() })
-	ti, err := newFileStorage(inner, dir).OpenTorrent(context.Background(), info, metainfo.Hash{1})
+	ti, err := newFileStorage(inner, dir, states).OpenTorrent(context.Background(), info, metainfo.Hash{1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,5 +194,76 @@ func TestPieceStatesForget(t *testing.T) {
 		if err != nil || got.Ok != c.ok || got.Complete != c.complete {
 			t.Errorf("Get(%v) = %+v, %v; want ok %v complete %v", c.k, got, err, c.ok, c.complete)
 		}
+	}
+}
+
+// A torrent opened with no file under either name is a new download: every
+// piece is known to be missing, so the library queues no hash of it. A
+// partial file's pieces stay unknown (the library hashes them) and a final
+// file's are complete.
+func TestFileStorageNewDownloadNotHashed(t *testing.T) {
+	data, info := randomTorrent(t, 3*16<<10)
+	for _, c := range []struct {
+		name         string
+		file         string // created before the torrent opens, "" for none
+		ok, complete bool
+	}{
+		{"none", "", true, false},
+		{"partial", info.Name + ".part", false, false},
+		{"final", info.Name, true, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.file != "" {
+				if err := os.WriteFile(filepath.Join(dir, c.file), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ps, _ := openPieces(t, dir, info)
+			for i, p := range ps {
+				got := p.Completion()
+				if got.Ok != c.ok || got.Complete != c.complete || got.Err != nil {
+					t.Errorf("piece %d: completion %+v, want ok %v complete %v", i, got, c.ok, c.complete)
+				}
+			}
+		})
+	}
+}
+
+// The library itself queues no hash of a new download's pieces: each is
+// known incomplete at once. Dropped and added again over a partial file,
+// the torrent's pieces are hashed as before, and the right half counts.
+func TestEngineNewDownloadNotHashed(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, src, 1<<20)
+	meta, err := torrentmeta.Build(src, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := newEngine(t, dir, 0)
+	tt, err := e.add(meta.Torrent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range tt.NumPieces() {
+		if st := tt.Piece(i).State(); !st.Ok || st.Complete || st.Checking || st.QueuedForHash || st.Hashing {
+			t.Fatalf("new download, piece %d: %+v; want known incomplete, not hashed", i, st)
+		}
+	}
+	e.Drop(tt.InfoHash())
+	half := make([]byte, len(data))
+	copy(half, data[:len(data)/2])
+	if err := os.WriteFile(filepath.Join(dir, filepath.Base(src)+".part"), half, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tt, err = e.add(meta.Torrent); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); tt.BytesCompleted() < int64(len(half)/2) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := tt.BytesCompleted(); got != int64(len(half)/2) {
+		t.Errorf("added again over a half-right .part: %d bytes complete, want %d", got, len(half)/2)
 	}
 }

@@ -212,7 +212,7 @@ func New(cfg Config) (*Engine, error) {
 		PieceCompletion: states,
 		Logger:          logger,
 	})
-	files := newFileStorage(store, cfg.Dir)
+	files := newFileStorage(store, cfg.Dir, states)
 	tc.DefaultStorage = files
 	cl, err := torrent.NewClient(tc)
 	if err != nil {
