@@ -105,12 +105,23 @@ func (e *Engine) TrackerStatus(ih InfoHash) []TrackerStatus {
 // (maxDownloadsAtOnce), when the engine closes.
 var errEngineClosed = errors.New("swarm: the engine was closed")
 
+// ended is why a download must stop now: its context ended or the engine
+// closed; nil otherwise.
+func (e *Engine) ended(ctx context.Context) error {
+	select {
+	case <-e.stop:
+		return errEngineClosed
+	default:
+		return ctx.Err()
+	}
+}
+
 // maxDownloadsAtOnce bounds the downloads an engine runs at once; the others
 // wait for a turn before their torrent is added, and give up with their
-// context or when the engine closes. A
-// download in progress holds the library's state of its torrent and a
-// connection to each of its peers (buffers of about 100 KiB each), and an
-// install of 1,000 small packages started them all at once: its peak RSS
+// context or when the engine closes. A download in progress holds the
+// library's state of its torrent and a connection to each of its peers
+// (buffers of about 100 KiB each), and an install of 1,000 small packages
+// started them all at once: its peak RSS
 // depended on how much the library's initial check of each missing file
 // staggered them (109-132 MiB against a target of 128; patch 23, which made
 // that check cheaper, brought 114.6-129.5 MiB in 6 runs). With 64 at once,
@@ -136,12 +147,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	}
 	defer func() { <-e.downloading }()
 	// A turn that came as the context ended or the engine closed is not taken.
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-e.stop:
-		return errEngineClosed
-	default:
+	if err := e.ended(ctx); err != nil {
+		return err
 	}
 	t, err := e.add(torrentBytes)
 	if err != nil {

@@ -63,13 +63,20 @@ func (me *lockWithDeferreds) deferInner(action func()) {
 
 // Protected from looping by once filter.
 func (me *lockWithDeferreds) deferOnceInner(key funcAndArgKey, action func()) {
-	panicif.False(me.allowDefers)
-	g.MakeMapIfNil(&me.uniqueActions)
-	if g.MapContains(me.uniqueActions, key) {
-		return
+	if me.firstDefer(key) {
+		me.deferInner(action)
 	}
+}
+
+// firstDefer records key and reports whether it is new since the last unlock.
+func (me *lockWithDeferreds) firstDefer(key funcAndArgKey) bool {
+	panicif.False(me.allowDefers)
+	if _, ok := me.uniqueActions[key]; ok {
+		return false
+	}
+	g.MakeMapIfNil(&me.uniqueActions)
 	me.uniqueActions[key] = struct{}{}
-	me.deferInner(action)
+	return true
 }
 
 // Protected from looping by once filter. Note that if arg is the receiver of action, it should
@@ -84,14 +91,9 @@ func (me *lockWithDeferreds) DeferUniqueUnaryFunc(arg any, action func()) {
 // (a piece's state change is published once per unlock however often it
 // changes). method is a method expression, (*T).method.
 func deferUniqueMethod[T any](me *lockWithDeferreds, recv *T, method func(*T)) {
-	key := funcAndArgKey{funcPtr: reflect.ValueOf(method).Pointer(), key: recv}
-	panicif.False(me.allowDefers)
-	if _, ok := me.uniqueActions[key]; ok {
-		return
+	if me.firstDefer(funcAndArgKey{funcPtr: reflect.ValueOf(method).Pointer(), key: recv}) {
+		me.deferInner(func() { method(recv) })
 	}
-	g.MakeMapIfNil(&me.uniqueActions)
-	me.uniqueActions[key] = struct{}{}
-	me.deferInner(func() { method(recv) })
 }
 
 // distpac patch 23: the function's part of the key is its code pointer.

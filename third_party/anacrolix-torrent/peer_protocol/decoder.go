@@ -28,21 +28,18 @@ type Decoder struct {
 
 // readBufferedInteger reads a big-endian Integer from br through its window
 // (Peek and Discard), without the 4-byte buffer that Integer.Read lets escape
-// into an io.Reader (distpac patch 23); when br cannot give 4 bytes, the error
-// is io.ReadFull's.
-func readBufferedInteger(br *bufio.Reader, i *Integer) error {
+// into an io.Reader (distpac patch 23), and returns the bytes it consumed;
+// when br cannot give 4 bytes, the error is io.ReadFull's.
+func readBufferedInteger(br *bufio.Reader, i *Integer) (int, error) {
 	b, err := br.Peek(4)
 	if err == nil {
 		*i = Integer(binary.BigEndian.Uint32(b))
-		br.Discard(4)
-		return nil
-	}
-	// What io.ReadFull would have returned, without asking the reader again.
-	if err == io.EOF && len(b) > 0 {
+	} else if err == io.EOF && len(b) > 0 {
+		// What io.ReadFull would have returned, without asking the reader again.
 		err = io.ErrUnexpectedEOF
 	}
-	br.Discard(len(b))
-	return err
+	n, _ := br.Discard(len(b))
+	return n, err
 }
 
 // readInteger reads an Integer of the message (distpac patch 23).
@@ -50,14 +47,11 @@ func (er *expectReader) readInteger(i *Integer) error {
 	if er.dr.lr.N < 4 {
 		return i.Read(er) // the message ends first: io.ErrUnexpectedEOF
 	}
-	b, err := er.dr.br.Peek(4)
-	if err == nil {
-		*i = Integer(binary.BigEndian.Uint32(b))
-	} else if err == io.EOF {
-		err = io.ErrUnexpectedEOF
-	}
-	n, _ := er.dr.br.Discard(len(b))
+	n, err := readBufferedInteger(er.dr.br, i)
 	er.dr.lr.N -= int64(n)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF // the message promised these bytes
+	}
 	return err
 }
 
@@ -133,7 +127,7 @@ func (d *Decoder) Decode(msg *Message) (err error) {
 	dr := &d.dr
 	{
 		var length Integer
-		err = readBufferedInteger(d.R, &length)
+		_, err = readBufferedInteger(d.R, &length)
 		if err != nil {
 			return fmt.Errorf("reading message length: %w", err)
 		}
