@@ -6,7 +6,8 @@
 //
 // The protocol is HTTP over a unix socket:
 //
-//	GET  /status    -> Status (JSON)
+//	GET  /status    -> Status (JSON), once the cached archives are set up
+//	                   for seeding; ?items=0 without the torrents, at once
 //	GET  /metrics   -> Prometheus metrics (text)
 //	POST /download  <- Request (JSON); -> a stream of Event lines (NDJSON),
 //	                   progress every ?progress_ms=N (200 to 5000; default 200)
@@ -67,6 +68,20 @@ const (
 	maxRequestBytes = 1 << 20
 	maxItems        = 4096
 	maxFieldLen     = 256
+)
+
+// Limits on what the CLI reads from the daemon. The finished event of a
+// download carries a report per archive (at most maxItems, each well under
+// maxReportBytes: a name and version of at most 128 and 256 bytes and ten
+// numbers), so one line may be megabytes: a scanner's default 64 KiB
+// failed an install of about 220 archives after the daemon had downloaded
+// them all. The status lists every torrent of the engine, about 300 bytes
+// each; Dial asks for it without them (?items=0), so that a daemon seeding
+// thousands of archives is still found.
+const (
+	maxReportBytes = 2 << 10
+	maxEventBytes  = 64<<10 + maxItems*maxReportBytes
+	maxStatusBytes = 64 << 20 // about 200,000 torrents
 )
 
 // Event is one line of a download's progress; the last has Done or Error set.
@@ -158,6 +173,29 @@ type handler struct {
 	metrics    http.Handler   // nil: no /metrics
 	downloaded func([]Report) // called after each successful download request; may be nil
 	failed     func(error)    // called after each failed one; may be nil
+	// ready, when not nil, is closed once the daemon has set up what it
+	// seeds: the socket answers /status from the start, so that an install
+	// finds the daemon while it verifies a large cache, and downloads wait
+	// for it.
+	ready <-chan struct{}
+}
+
+// waitReady waits until the daemon has set up seeding, or ctx ends.
+func (h *handler) waitReady(ctx context.Context) error {
+	if h.ready == nil {
+		return nil
+	}
+	select {
+	case <-h.ready:
+		return nil
+	default:
+	}
+	select {
+	case <-h.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (h *handler) status() Status {
@@ -169,9 +207,20 @@ func (h *handler) status() Status {
 func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	defer ln.Close()
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		// The torrents are listed once seeding is set up (a status asked
+		// for at start-up lists what the daemon seeds, as it did when the
+		// socket answered only then); without them, at once (Dial).
+		brief := r.URL.Query().Get("items") == "0"
+		if !brief && h.waitReady(r.Context()) != nil {
+			return
+		}
+		st := h.status()
+		if brief {
+			st.Items = nil
+		}
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(h.status())
+		json.NewEncoder(w).Encode(st)
 	})
 	if h.metrics != nil {
 		mux.Handle("GET /metrics", h.metrics)
@@ -315,6 +364,10 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	}()
 	g, gctx := errgroup.WithContext(ctx)
+	if err := h.waitReady(ctx); err != nil {
+		g.Go(func() error { return err })
+		rows = nil
+	}
 	for i, row := range rows {
 		g.Go(func() error {
 			err := engine.Download(gctx, row.Torrent, torrentmeta.Seeders(row.Magnet), func(p swarm.Progress) {
@@ -387,16 +440,27 @@ func Dial(ctx context.Context, path string) *Client {
 	}}}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := c.Status(ctx); err != nil {
+	if _, err := c.status(ctx, false); err != nil {
 		return nil
 	}
 	return c
 }
 
-// Status asks the daemon for its counters.
+// Status asks the daemon for its counters and every torrent of its engine.
 func (c *Client) Status(ctx context.Context) (Status, error) {
+	return c.status(ctx, true)
+}
+
+// status asks for the status, with the torrents' list or without it (a
+// daemon older than the parameter sends it anyway; it then gets
+// maxStatusBytes too).
+func (c *Client) status(ctx context.Context, items bool) (Status, error) {
 	var st Status
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://daemon/status", nil)
+	url, limit := "http://daemon/status", int64(maxStatusBytes)
+	if !items {
+		url += "?items=0"
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return st, fmt.Errorf("daemon: %w", err)
@@ -405,7 +469,14 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 	if resp.StatusCode != http.StatusOK {
 		return st, fmt.Errorf("daemon: %s", resp.Status)
 	}
-	return st, json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+	r := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	if err := json.NewDecoder(r).Decode(&st); err != nil {
+		if r.N <= 0 {
+			return st, fmt.Errorf("daemon: status over %d MiB", limit>>20)
+		}
+		return st, fmt.Errorf("daemon: bad status: %w", err)
+	}
+	return st, nil
 }
 
 // Download has the daemon fetch items into its cache, calling progress for
@@ -437,6 +508,7 @@ func (c *Client) Download(ctx context.Context, items []Item, every time.Duration
 		return fmt.Errorf("daemon: %s", line)
 	}
 	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
 	for sc.Scan() {
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
@@ -453,6 +525,9 @@ func (c *Client) Download(ctx context.Context, items []Item, every time.Duration
 		}
 	}
 	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("daemon: an event line over %d bytes", maxEventBytes)
+		}
 		return fmt.Errorf("daemon: %w", err)
 	}
 	if ctx.Err() != nil {

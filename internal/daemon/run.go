@@ -95,22 +95,10 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	var seeding []string
-	for _, p := range want {
-		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
-			say(o.Warnf, "not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
-			continue
-		}
-		seeding = append(seeding, p.Name+" "+p.Version)
-	}
-	list := ""
-	if len(seeding) > 0 {
-		list = ": " + strings.Join(seeding, ", ")
-	}
-	say(o.Printf, "dist-client daemon (pid %d) seeding %s (seed: %s) on %s%s\n", os.Getpid(), ui.Count(len(seeding), "archive"), cfg.Seed, engine.Addr(), list)
 
+	ready := make(chan struct{})
 	m := newMetrics(engine)
-	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(),
+	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(), ready: ready,
 		downloaded: func(rs []Report) {
 			m.downloaded(rs)
 			if cfg.CacheMaxSize > 0 && cfg.Seed != config.SeedNone {
@@ -127,6 +115,38 @@ func Run(ctx context.Context, o Options) error {
 		},
 		failed: m.failed,
 	}
+	// The socket answers before the cached archives are verified for
+	// seeding, which reads the whole cache: an install that found no answer
+	// within Dial's 2 s started an engine of its own beside the daemon's.
+	serveCtx, stopServing := context.WithCancel(ctx)
+	served := make(chan struct{})
+	var serveErr error
+	go func() {
+		defer close(served)
+		serveErr = serve(serveCtx, ln, h)
+	}()
+	defer func() {
+		stopServing()
+		<-served
+	}()
+	var seeding []string
+	for _, p := range want {
+		if ctx.Err() != nil {
+			break
+		}
+		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
+			say(o.Warnf, "not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
+			continue
+		}
+		seeding = append(seeding, p.Name+" "+p.Version)
+	}
+	close(ready)
+	list := ""
+	if len(seeding) > 0 {
+		list = ": " + strings.Join(seeding, ", ")
+	}
+	say(o.Printf, "dist-client daemon (pid %d) seeding %s (seed: %s) on %s%s\n", os.Getpid(), ui.Count(len(seeding), "archive"), cfg.Seed, engine.Addr(), list)
+
 	if cfg.MetricsAddr != "" {
 		mln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -143,8 +163,9 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.SeedRatioLimit > 0 || cfg.SeedTimeLimit > 0 {
 		go enforceLimits(ctx, engine, cfg, o.Logger)
 	}
-	if err := serve(ctx, ln, h); err != nil {
-		return err
+	<-served
+	if serveErr != nil {
+		return serveErr
 	}
 	st := engine.Stats()
 	say(o.Printf, "daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))

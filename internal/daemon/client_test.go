@@ -1,0 +1,151 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+// fakeDaemon serves status and download answers made by the test on a unix
+// socket, for the client's side of the protocol.
+func fakeDaemon(t *testing.T, status func() Status, finished func() Event) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(status()) })
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(finished()) })
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return sock
+}
+
+func reports(n int, archive string) []Report {
+	rs := make([]Report, n)
+	for i := range rs {
+		rs[i] = Report{Archive: fmt.Sprintf("%s-%d-1.0.0.tar.zst", archive, i), InfoHash: fmt.Sprintf("%040x", i),
+			Transfer: swarm.Transfer{Total: 1 << 40, FromSeeder: 1 << 40, FromPeers: 1 << 40, Peers: 1000, FromWebSeed: 1 << 40,
+				AlreadyHad: 1 << 40, Wasted: 1 << 40, HashFailures: 1000, FirstByte: time.Hour, Elapsed: time.Hour}}
+	}
+	return rs
+}
+
+// The finished event of a download carries a report per archive: for the
+// most archives a request may name, with names as long as a catalog allows,
+// it is a line of megabytes, which the client reads (it failed from about
+// 220 archives with "token too long", after every download had finished);
+// a longer line is an error that says so.
+func TestDownloadOfManyArchivesFinishes(t *testing.T) {
+	long := strings.Repeat("n", 128) + "-" + strings.Repeat("1", 100)
+	for _, tc := range []struct {
+		name    string
+		reports []Report
+		wantErr string
+	}{
+		{"300 archives", reports(300, "package"), ""},
+		{"the most a request names", reports(maxItems, long), ""},
+		{"over the bound", reports(maxEventBytes/400, long), "an event line over"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sock := fakeDaemon(t, func() Status { return Status{PID: 1} }, func() Event {
+				return Event{Finished: true, Reports: tc.reports}
+			})
+			c := Dial(context.Background(), sock)
+			if c == nil {
+				t.Fatal("no daemon found at the socket")
+			}
+			err := c.Download(context.Background(), []Item{{Name: "a", Version: "1"}}, 0, nil)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Download: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Download: %v; want an error with %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// A daemon whose status lists thousands of torrents is still found: before,
+// Dial read the whole list within 1 MiB and took a daemon seeding about
+// 4,000 archives for none, so installs started engines of their own.
+func TestDialFindsDaemonOfManyTorrents(t *testing.T) {
+	items := make([]swarm.TorrentStatus, 20000)
+	for i := range items {
+		items[i] = swarm.TorrentStatus{InfoHash: fmt.Sprintf("%040x", i), Name: fmt.Sprintf("package-%d-1.0.0.tar.zst", i), State: "seeding", Size: 12345}
+	}
+	sock := fakeDaemon(t, func() Status { return Status{PID: 1, Torrents: len(items), Items: items} }, nil)
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("Dial found no daemon at a socket whose status lists 20,000 torrents")
+	}
+	st, err := c.Status(context.Background())
+	if err != nil || len(st.Items) != len(items) {
+		t.Fatalf("Status: %d items, %v; want %d", len(st.Items), err, len(items))
+	}
+}
+
+// While the daemon verifies its cache for seeding, its socket answers Dial
+// at once (an install that found no answer within 2 s started an engine of
+// its own beside the daemon's), the full status waits until the torrents
+// it lists are set up, and so do downloads.
+func TestSocketAnswersWhileSeedingIsSetUp(t *testing.T) {
+	dir := t.TempDir()
+	writeCatalog(t, dir, "http://127.0.0.1:1/announce")
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ln.Release)
+	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	h := &handler{engine: engine, catalogDir: dir, logger: slog.New(slog.DiscardHandler), started: time.Now(), ready: ready}
+	go func() { done <- serve(ctx, ln, h) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		engine.Close()
+	})
+
+	start := time.Now()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("Dial found no daemon while it sets up seeding")
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Dial took %v while the daemon sets up seeding", d)
+	}
+	short, cancelShort := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancelShort()
+	if _, err := c.Status(short); err == nil {
+		t.Error("the full status answered before seeding was set up")
+	}
+	if err := c.Download(short, []Item{{Name: "foo", Version: "1.0.0"}}, 0, nil); err == nil || !strings.Contains(err.Error(), "deadline exceeded") {
+		t.Errorf("a download before seeding was set up: %v; want it to wait (the caller's deadline)", err)
+	}
+	if n := engine.Stats().Torrents; n != 0 {
+		t.Errorf("a download started before seeding was set up: %d torrents", n)
+	}
+	close(ready)
+	if st, err := c.Status(context.Background()); err != nil || st.PID == 0 {
+		t.Fatalf("status once set up: %+v, %v", st, err)
+	}
+}
