@@ -63,6 +63,9 @@ type Client struct {
 	// hook, set by tests, runs at named steps of a transaction; an error
 	// from it fails the step as a full disk would.
 	hook func(step string) error
+	// source, set by tests, replaces the daemon or engine downloads come
+	// from.
+	source fetcher
 }
 
 // ErrNotInstalled names a package that is not installed.
@@ -195,8 +198,13 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	}
 	if j != nil {
 		if j.Committed {
-			err = place.Finish(*j)
-			c.UI.Warnf("finished cleaning up after an interrupted dist-client (its changes were committed)\n")
+			// Its changes are in; a leftover that cannot go does not hold
+			// up every later command.
+			if err := place.Finish(*j); err != nil {
+				c.UI.Warnf("cleaning up after an interrupted dist-client (its changes were committed): %v (remove what is left by hand)\n", err)
+			} else {
+				c.UI.Warnf("finished cleaning up after an interrupted dist-client (its changes were committed)\n")
+			}
 		} else {
 			err = errors.Join(place.Undo(j.Ops), place.Discard(j.Work))
 			c.UI.Warnf("rolled back the changes of an interrupted dist-client\n")

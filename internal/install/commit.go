@@ -33,9 +33,16 @@ func (c *Client) commitMoves(ctx context.Context, tx *txn, j state.Journal, pref
 	if err := c.step("finish"); err != nil {
 		return nil // committed; the next command finishes the cleanup
 	}
-	if err := place.Finish(j); err != nil {
-		c.UI.Warnf("cleaning up after the transaction: %v\n", err)
-		return nil
+	err := c.step("cleanup")
+	if err == nil {
+		err = place.Finish(j)
+	}
+	if err != nil {
+		// Committed: what is left is files set aside, not the state. The
+		// journal ends all the same, or every later transaction, the next
+		// removal of this very command among them, would be refused while
+		// it is open.
+		c.UI.Warnf("cleaning up after the transaction: %v (remove what is left by hand)\n", err)
 	}
 	if err := tx.st.EndJournal(ctx); err != nil {
 		c.UI.Warnf("%v (the next dist-client command finishes it)\n", err)

@@ -46,6 +46,9 @@ func quietProgress(stall time.Duration) time.Duration {
 
 // openFetcher picks the daemon when one answers, else starts an engine.
 func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
+	if c.source != nil {
+		return c.source, nil
+	}
 	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
 		var every time.Duration // the daemon's default, for the bar
 		if !c.UI.DrawsProgress() {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -59,16 +60,27 @@ func (c *Client) newWatch(prefix string) *stage.Watch {
 }
 
 // extract streams the cached archive of row into dir, checking its SHA-256
-// in the same read. A cached archive that fails the check is dropped and
+// in the same read. A cached archive that fails the check, or that is gone
+// since the plan found it cached (a daemon's cache_max_size trimmed it when
+// another archive of the plan came in, or dist-client clean ran), is
 // downloaded again, once.
 func (r *run) extract(ctx context.Context, row catalog.Package, dir string) error {
 	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
-	err := stage.Extract(ctx, a, dir)
-	if !errors.Is(err, stage.ErrCorrupt) {
+	err := r.c.step("extract " + row.Archive)
+	if err == nil {
+		err = stage.Extract(ctx, a, dir)
+	}
+	switch _, serr := os.Lstat(a.Path); {
+	case err == nil:
+		return nil
+	case errors.Is(err, stage.ErrCorrupt):
+		r.c.UI.Warnf("%v; downloading it again\n", err)
+		os.Remove(a.Path)
+	case errors.Is(serr, fs.ErrNotExist):
+		r.c.UI.Warnf("%s: no longer in the cache (removed while this command ran); downloading it again\n", a.Path)
+	default:
 		return err
 	}
-	r.c.UI.Warnf("%v; downloading it again\n", err)
-	os.Remove(a.Path)
 	if err := r.fetch.again(ctx, row); err != nil {
 		return err
 	}
