@@ -324,14 +324,15 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	// move. (The same serial with other bytes passed checkSerial only under
 	// a new trust root, and replaces the held catalog.)
 	if !held.present || info.serial != held.serial || info.sum != held.sum {
-		if err := s.install(dl, info.serial); err != nil {
+		current, err := s.install(dl, info.serial)
+		if err != nil {
 			if tofu {
 				os.Remove(filepath.Join(s.dir, keyFile)) // pin only with a catalog it verified
 			}
 			return Result{}, err
 		}
 		res.Updated = true
-		s.removeOldVersions(info.serial)
+		s.removeOldVersions(current)
 		s.log.Debug("catalog updated", "serial", info.serial, "packages", info.packages)
 	}
 	s.recordSync(dl.dbETag, info.serial, root)

@@ -1,12 +1,14 @@
 package catalogclient
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -190,14 +192,28 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 }
 
 // install moves a verified pair into catalog-<serial>/ and swaps the
-// catalog symlink to it. The swap is the commit point: before it, a failure
-// removes what was staged and the old pair stays current.
-func (s *syncer) install(dl *download, serial int64) (err error) {
+// catalog symlink to it; it returns that directory's name. The swap is the
+// commit point: before it, a failure removes what was staged and the old
+// pair stays current. Where catalog-<serial> is taken (a catalog of the
+// same serial replaced after a change of trust or a repair, or one left by
+// an interrupted sync) the new one is catalog-<serial>.<n>: the current
+// catalog is never removed before the swap, so readers without the lock
+// and a crash at any point find one.
+func (s *syncer) install(dl *download, serial int64) (current string, err error) {
 	stage, err := os.MkdirTemp(s.dir, tmpPrefix+"catalog-")
 	if err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	final := filepath.Join(s.dir, versionDir+strconv.FormatInt(serial, 10))
+	for n := 1; ; n++ {
+		if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
+			break
+		} else if err != nil || n > 1000 {
+			os.RemoveAll(stage)
+			return "", fmt.Errorf("sync: install catalog: no free name for %s: %v", final, err)
+		}
+		final = filepath.Join(s.dir, versionDir+strconv.FormatInt(serial, 10)+"."+strconv.Itoa(n))
+	}
 	committed := false
 	defer func() {
 		if !committed {
@@ -206,47 +222,41 @@ func (s *syncer) install(dl *download, serial int64) (err error) {
 	}()
 
 	if err := os.Chmod(dl.tmp, 0o644); err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	if err := os.Rename(dl.tmp, filepath.Join(stage, dbFile)); err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	if err := fsutil.WriteFileAtomic(filepath.Join(stage, sigFile), dl.sig, 0o644); err != nil {
-		return fmt.Errorf("sync: install signature: %w", err)
+		return "", fmt.Errorf("sync: install signature: %w", err)
 	}
 	if dl.rotation != nil {
 		if err := fsutil.WriteFileAtomic(filepath.Join(stage, rotationFile), dl.rotation, 0o644); err != nil {
-			return fmt.Errorf("sync: install key rotation statements: %w", err)
+			return "", fmt.Errorf("sync: install key rotation statements: %w", err)
 		}
 	}
 	if err := os.Chmod(stage, 0o755); err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
-	}
-	// A catalog-<serial> that is not current is left from an interrupted
-	// sync; the rollback check guarantees the current one has another serial
-	// unless it was found unusable, in which case it is being repaired.
-	if err := os.RemoveAll(final); err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	if err := os.Rename(stage, final); err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	stage = final // from here a failure removes the unused version directory
 
 	tmpLink := filepath.Join(s.dir, tmpPrefix+"link-"+strconv.FormatInt(time.Now().UnixNano(), 36))
 	if err := os.Symlink(filepath.Base(final), tmpLink); err != nil {
-		return fmt.Errorf("sync: install catalog: %w", err)
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	if err := os.Rename(tmpLink, filepath.Join(s.dir, catalogLink)); err != nil {
 		os.Remove(tmpLink)
-		return fmt.Errorf("sync: install catalog: swap %s: %w", filepath.Join(s.dir, catalogLink), err)
+		return "", fmt.Errorf("sync: install catalog: swap %s: %w", filepath.Join(s.dir, catalogLink), err)
 	}
 	committed = true
 	if err := fsutil.SyncDir(s.dir); err != nil {
 		// The swap happened; only its durability across a crash is in doubt.
 		s.log.Warn("catalog installed but the directory could not be synced", "dir", s.dir, "err", err)
 	}
-	return nil
+	return filepath.Base(final), nil
 }
 
 // recordSync writes sync.json. It runs after the commit point, where a
@@ -262,24 +272,27 @@ func (s *syncer) recordSync(etag string, serial int64, root signing.PublicKey) {
 	}
 }
 
-// removeOldVersions deletes every catalog-<serial> directory but keep's.
-// Readers that still have an old file open keep reading it (unlinked files
-// live on while open).
-func (s *syncer) removeOldVersions(keep int64) {
+// removeOldVersions deletes every catalog-<serial>[.<n>] directory but
+// keep. Readers that still have an old file open keep reading it (unlinked
+// files live on while open).
+func (s *syncer) removeOldVersions(keep string) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
 		s.log.Warn("could not list old catalogs", "dir", s.dir, "err", err)
 		return
 	}
-	want := versionDir + strconv.FormatInt(keep, 10)
 	for _, e := range entries {
 		name := e.Name()
 		rest, ok := strings.CutPrefix(name, versionDir)
-		if !ok || name == want {
+		if !ok || name == keep {
 			continue
 		}
-		if _, err := strconv.ParseInt(rest, 10, 64); err != nil {
+		serial, n, _ := strings.Cut(rest, ".")
+		if _, err := strconv.ParseInt(serial, 10, 64); err != nil {
 			continue // not ours
+		}
+		if _, err := strconv.Atoi(cmp.Or(n, "0")); err != nil {
+			continue
 		}
 		if err := os.RemoveAll(filepath.Join(s.dir, name)); err != nil {
 			s.log.Warn("could not remove an old catalog", "path", filepath.Join(s.dir, name), "err", err)
