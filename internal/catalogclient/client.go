@@ -254,6 +254,12 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if opts.HTTPClient == nil {
+		// Its own transport: its kept-alive connection would idle for
+		// IdleConnTimeout after the sync, one more for every sync of a
+		// long-running process (a mirror syncs every minute).
+		defer s.client.CloseIdleConnections()
+	}
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		return Result{}, fmt.Errorf("sync: %w", err)
 	}

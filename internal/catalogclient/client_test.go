@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
@@ -489,5 +491,34 @@ func TestSyncBadOptions(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("Sync(%+v) = %v, want %q", tt.opts, err, tt.want)
 		}
+	}
+}
+
+// A sync with its own HTTP client leaves no connection open behind it: a
+// long-running process (a mirror syncs every minute) kept one idling for
+// 90 s per sync.
+func TestSyncLeavesNoIdleConnection(t *testing.T) {
+	key := newKey(t)
+	pub := newPublisher(t, key, nil)
+	var open atomic.Int64
+	pub.ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	pub.publish(1, buildCatalog(t, 1, "", "foo"))
+	dir := t.TempDir()
+	for range 3 {
+		mustSync(t, syncOpts(pub.ts.URL, dir, key.Public()))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for open.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := open.Load(); n != 0 {
+		t.Fatalf("%d connections still open after three syncs", n)
 	}
 }
