@@ -230,3 +230,41 @@ func cmpfilesOrFail(t *testing.T, a, b string) {
 		t.Fatal(err)
 	}
 }
+
+// With the publisher's default web_seed (off), a mirror in server_urls
+// still serves an install when the publisher is down, its tracker and
+// seeder with it: the client turns to the mirrors' /packages/ as a last
+// resort, once BitTorrent has no source. Before, the install failed with
+// "no source" while the mirror had the archive.
+func TestMirrorFailoverWithoutWebSeed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a primary, a mirror and a client")
+	}
+	r := newRig(t, "")
+	primary := "http://" + r.h.dbAddr
+	mirror := "http://" + r.h.mirrorAddr
+	r.server("add", r.mkpkg("alpha", "1.0.0", 200<<10))
+	r.server("start")
+	key := strings.TrimSpace(r.server("key"))
+	os.MkdirAll(r.path("mirror"), 0o755)
+	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
+	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
+	r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", primary)
+	if !poll(30*time.Second, func() bool { code, _ := get(t, mirror+"/packages/alpha-1.0.0.tar.zst"); return code == 200 }) {
+		t.Fatal("the mirror never served the archive")
+	}
+	r.writeYAML("client1.yaml", fmt.Sprintf("server_urls:\n  - %s\n  - %s\nserver_key: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
+		primary, mirror, key, r.path("prefix1")))
+	r.client1("sync")
+	r.server("stop")
+	start := time.Now()
+	out := r.client1("install", "-v", "alpha")
+	t.Logf("install with the publisher down, from the mirror's /packages/: %v", time.Since(start).Round(time.Millisecond))
+	if !strings.Contains(out, "installed alpha 1.0.0") || !strings.Contains(out, "seed="+mirror+"/packages/") {
+		t.Fatalf("install with the primary down: %s", out)
+	}
+	if d := time.Since(start); d > 8*time.Second {
+		t.Errorf("the install took %v; want the mirror within seconds", d)
+	}
+	cmpfilesOrFail(t, r.path("prefix1", "alpha", "data.bin"), filepath.Join(r.path("pkgs"), "alpha-1.0.0", "assets", "data.bin"))
+}

@@ -236,15 +236,13 @@ func headOK(ctx context.Context, c *http.Client, u string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// webSeedURLs lists where a download may fetch an archive over HTTP: for
-// a torrent that names web seeds, every server of server_urls (its
-// /packages/) and then the torrent's own, as the engine tries them
-// (daemon.EngineConfig, swarm.Config.MirrorWebSeeds).
+// webSeedURLs lists where a download may fetch an archive over HTTP, as
+// the engine tries them (daemon.EngineConfig, swarm.Config.MirrorWebSeeds):
+// every server of server_urls (its /packages/), then the torrent's own web
+// seeds; for a torrent that names none, the servers are a last resort,
+// asked only when BitTorrent has no source at all.
 func (c *Client) webSeedURLs(row catalog.Package) []string {
 	own := torrentmeta.WebSeedURLs(row.Torrent, row.Archive)
-	if len(own) == 0 {
-		return nil
-	}
 	var out []string
 	for _, u := range c.Config.Servers() {
 		out = append(out, swarm.MirrorSeed(u)+url.PathEscape(row.Archive))

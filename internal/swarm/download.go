@@ -199,7 +199,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// connection or a short timeout); once every seed was tried, the next
 	// round starts e.webSeedAfter after the last start.
 	ih := t.InfoHash()
-	seeds := e.webSeedsOf(torrentBytes)
+	seeds, lastResort := e.webSeedsOf(torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
 	defer e.stopWebFetch(ih)
 	for {
@@ -241,11 +241,13 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// With nothing else left to try (no peer connected or being
 		// dialled, every tracker has answered) the first web seed is asked
 		// at once rather than after webSeedAfter: a publisher that is down
-		// behind a working mirror cost a 5 s wait per install.
-		stranded := lastWeb.IsZero() && peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
+		// behind a working mirror cost a 5 s wait per install. Last-resort
+		// seeds (webSeedsOf) are asked only then.
+		noSource := peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
 			time.Since(moved) > strandedAfter && trackersAnswered(e.TrackerStatus(ih))
+		stranded := lastWeb.IsZero() && noSource
 		if len(seeds) > 0 && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
-			time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter) {
+			(!lastResort || noSource) && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
 			if e.startWebFetch(t, seed) {
 				nextSeed++

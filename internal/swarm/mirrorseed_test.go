@@ -3,8 +3,10 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -67,8 +69,8 @@ func TestMirrorWebSeedsFailOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer leecher.Close()
-	if got := leecher.webSeedsOf(meta.Torrent); len(got) != 5 || got[0] != mirrors[0] || got[4] != MirrorSeed(own) {
-		t.Fatalf("web seeds %q: want the mirrors, then the torrent's own", got)
+	if got, last := leecher.webSeedsOf(meta.Torrent); len(got) != 5 || got[0] != mirrors[0] || got[4] != MirrorSeed(own) || last {
+		t.Fatalf("web seeds %q (last resort %v): want the mirrors, then the torrent's own", got, last)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
@@ -98,13 +100,79 @@ func TestMirrorWebSeedsFailOver(t *testing.T) {
 		t.Errorf("the good mirror asked %v after the hanging one, want the 5 s reply timeout", d)
 	}
 
-	// A torrent without web seeds of its own gets no mirrors either.
+	// A torrent without web seeds of its own gets the mirrors as a last
+	// resort (TestMirrorsLastResort).
 	plain, err := torrentmeta.Build(path, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := leecher.webSeedsOf(plain.Torrent); s != nil {
-		t.Errorf("web seeds of a torrent without a url-list: %q", s)
+	if s, last := leecher.webSeedsOf(plain.Torrent); len(s) != len(mirrors) || !last {
+		t.Errorf("web seeds of a torrent without a url-list: %q, last resort %v; want the mirrors, as a last resort", s, last)
+	}
+}
+
+// A torrent whose publisher names no web seed (web_seed off) is fetched
+// from the client's mirrors (server_urls) only when BitTorrent has no
+// source at all: not while a peer is connected, however slow, and at once
+// (strandedAfter) when no peer is there and every tracker has answered.
+// Before, with the publisher down (its tracker and seeder with it) behind
+// a mirror, such an install failed with no source.
+func TestMirrorsLastResort(t *testing.T) {
+	t.Parallel()
+	srcDir := t.TempDir()
+	path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 1<<20)
+	plain, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sent atomic.Int64
+	mirror := webSeedServer(t, path, false, false, &sent)
+	mirrors := []string{MirrorSeed(mirror.URL)}
+
+	// A slow seeder is connected: the mirror is not asked.
+	seeder, err := New(Config{Dir: srcDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, UploadRate: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	if _, err := seeder.Seed(context.Background(), plain.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	slow, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 300 * time.Millisecond, MirrorWebSeeds: mirrors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	err = slow.Download(ctx, plain.Torrent, []netip.AddrPort{seeder.Addr()}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("download from a seeder at 64 KiB/s: %v; want it still running at the deadline", err)
+	}
+	if n := sent.Load(); n != 0 {
+		t.Fatalf("the mirror sent %d bytes while a peer was connected", n)
+	}
+
+	// No peer, no tracker: the mirror, at once.
+	dir := t.TempDir()
+	alone, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, MirrorWebSeeds: mirrors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alone.Close()
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel2()
+	start := time.Now()
+	if err := alone.Download(ctx2, plain.Torrent, nil, nil); err != nil {
+		t.Fatalf("download with only the mirror: %v", err)
+	}
+	t.Logf("from the mirror in %v", time.Since(start).Round(10*time.Millisecond))
+	if d := time.Since(start); d > DefaultWebSeedAfter {
+		t.Errorf("the mirror was asked after %v; want at once (strandedAfter), not after the web-seed wait", d)
+	}
+	if n := sent.Load(); n < 1<<20 {
+		t.Fatalf("the mirror sent %d bytes; want the whole archive", n)
 	}
 }
 

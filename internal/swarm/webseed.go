@@ -65,15 +65,20 @@ func webSeeds(torrentBytes []byte) []string {
 	return out
 }
 
-// webSeedsOf returns the web seeds a download tries, in order: for a
-// torrent whose publisher names web seeds, the engine's mirrors
-// (Config.MirrorWebSeeds, the client's server_urls) first, then the
-// torrent's own. A torrent without a url-list gets none: whether clients
-// fall back to HTTP at all is the publisher's choice (web_seed).
-func (e *Engine) webSeedsOf(torrentBytes []byte) []string {
+// webSeedsOf returns the web seeds a download tries, in order, and whether
+// they are a last resort. For a torrent whose publisher names web seeds,
+// the engine's mirrors (Config.MirrorWebSeeds, the client's server_urls)
+// first, then the torrent's own, asked whenever peers give nothing for
+// webSeedAfter. A torrent that names none (web_seed off: the publisher
+// keeps its uplink for BitTorrent) gets the mirrors as a last resort,
+// asked only when no peer is connected or being dialled and every tracker
+// has answered: with the publisher down behind a mirror in server_urls,
+// its tracker and seeder down with it, such an install had no source at
+// all (the mirror announces to the publisher's tracker only).
+func (e *Engine) webSeedsOf(torrentBytes []byte) (seeds []string, lastResort bool) {
 	own := webSeeds(torrentBytes)
 	if len(own) == 0 {
-		return nil
+		return slices.Clone(e.mirrorSeeds), true
 	}
 	out := make([]string, 0, len(e.mirrorSeeds)+len(own))
 	for _, s := range append(slices.Clone(e.mirrorSeeds), own...) {
@@ -81,7 +86,7 @@ func (e *Engine) webSeedsOf(torrentBytes []byte) []string {
 			out = append(out, s)
 		}
 	}
-	return out
+	return out, false
 }
 
 // MirrorSeed is where a server of the catalog (the publisher's or a
