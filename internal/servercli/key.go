@@ -70,6 +70,7 @@ func runKeyRotate(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	waitServed(ctx, e, sp) // "a running server serves the new key and statement at once"
 	e.UI.Printf("clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it\n")
 	return nil
 }
