@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -30,5 +31,9 @@ func runDaemon(ctx context.Context, e *env) error {
 		return err
 	}
 	swarm.GovernProcs(ctx)
-	return daemon.Run(ctx, daemon.Options{Paths: cp, Config: cfg, Logger: e.Logger, Printf: e.UI.Printf, Warnf: e.UI.Warnf})
+	// A service logs what it does (a download complete, a tracker failing
+	// or back, seeding stopped at a limit) as dist-server start does; -q
+	// keeps errors only.
+	logger := e.LoggerAt(slog.LevelInfo)
+	return daemon.Run(ctx, daemon.Options{Paths: cp, Config: cfg, Logger: logger, Printf: e.UI.Printf, Warnf: e.UI.Warnf})
 }
