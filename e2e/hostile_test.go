@@ -379,3 +379,63 @@ func TestInterruptKeepsPartialDownload(t *testing.T) {
 	}
 	t.Logf("interrupted:\n%s\nresumed:\n%s", p.out.String(), out)
 }
+
+// TestHostileWireMessages: one message from any peer that reaches a
+// BitTorrent port (anyone can, through the publisher's own tracker) killed
+// the whole dist-server (catalog, tracker and seeder) or a client's daemon
+// (third_party patch 24; the messages are peertest.HostileMessages). Each
+// now ends that connection only: both keep running and serving.
+func TestHostileWireMessages(t *testing.T) {
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("victim", "1.0.0", 64<<10))
+	r.server("start")
+	pid := r.serverPID()
+	// client1 caches the archive, and its daemon seeds it on a known port.
+	r.writeYAML("client1.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: %q\n", "http://"+r.h.dbAddr, r.path("prefix1"), r.h.mirrorAddr))
+	r.client1("sync")
+	r.client1("install", "victim")
+	ih := r.infoHash("victim")
+	daemon := r.cmd(context.Background(), "dist-client", "client1", "client1.yaml", "daemon")
+	if err := daemon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- daemon.Wait() }()
+	t.Cleanup(func() {
+		daemon.Process.Signal(syscall.SIGTERM) // our own child, by its PID
+		<-exited
+	})
+	if err := waitTCP(r.h.mirrorAddr, 10*time.Second); err != nil {
+		t.Fatalf("client1's daemon: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, target := range []struct{ name, addr string }{{"dist-server", r.h.peerAddr}, {"dist-client daemon", r.h.mirrorAddr}} {
+		for _, h := range peertest.HostileMessages {
+			w, err := peertest.Dial(ctx, target.addr, ih)
+			if err != nil {
+				t.Fatalf("%s, before %s: %v", target.name, h.Name, err)
+			}
+			if err := w.Send(h.Msg(w)); err != nil {
+				t.Fatalf("%s: %s: %v", target.name, h.Name, err)
+			}
+			if !w.Closed(5 * time.Second) {
+				t.Errorf("%s: %s: the connection stays open", target.name, h.Name)
+			}
+			w.Close()
+		}
+	}
+	if err := syscallAlive(pid); err != nil {
+		t.Fatalf("dist-server died: %v", err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("client1's daemon died: %v", err)
+	default:
+	}
+	out := r.run("dist-client", "client2", "client2.yaml", "sync")
+	out += r.run("dist-client", "client2", "client2.yaml", "install", "victim")
+	if !strings.Contains(out, "installed victim 1.0.0") {
+		t.Fatalf("install after the hostile messages:\n%s", out)
+	}
+}

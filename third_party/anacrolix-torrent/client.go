@@ -1313,6 +1313,13 @@ func (cl *Client) gotMetadataExtensionMsg(payload []byte, t *Torrent, c *PeerCon
 		return fmt.Errorf("error unmarshalling bencode: %s", err)
 	}
 	piece := d.Piece
+	// distpac patch 24: a piece index outside the metadata (negative, or past the most pieces
+	// maxMetadataSize holds) ends the connection. Upstream indexed with it: a request for piece
+	// -1 panicked the whole process (slice bounds out of range), and so did a data or request
+	// message for a negative piece before the info was known.
+	if piece < 0 || piece >= int(maxMetadataSize>>14) {
+		return fmt.Errorf("metadata piece %d out of range", piece)
+	}
 	switch d.Type {
 	case pp.DataMetadataExtensionMsgType:
 		c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.MetadataChunksRead }))

@@ -1605,16 +1605,25 @@ file:
 }
 
 func (pc *PeerConn) onReadHashes(msg *pp.Message) (err error) {
+	// distpac patch 24: hashes for no file of the torrent (any peer can send them, a v1
+	// torrent has none), with proof layers, or past the file's pieces end the connection.
+	// Upstream dereferenced the nil file, panicked on proof layers and sliced past the end:
+	// one message from any peer killed the process.
+	if msg.ProofLayers != 0 {
+		return fmt.Errorf("hashes with %d proof layers: not supported", msg.ProofLayers)
+	}
 	file := pc.t.getFileByPiecesRoot(msg.PiecesRoot)
+	if file == nil {
+		return fmt.Errorf("hashes for pieces root %x, which no file of the torrent has", msg.PiecesRoot)
+	}
+	if n := file.numPieces(); int64(msg.Index) >= int64(n) || len(msg.Hashes) > n {
+		return fmt.Errorf("hashes at %d (%d of them) for a file of %d pieces", msg.Index, len(msg.Hashes), n)
+	}
 	filePieceHashes := pc.receivedHashPieces[msg.PiecesRoot]
 	if filePieceHashes == nil {
 		filePieceHashes = make([][32]byte, file.numPieces())
 		generics.MakeMapIfNil(&pc.receivedHashPieces)
 		pc.receivedHashPieces[msg.PiecesRoot] = filePieceHashes
-	}
-	if msg.ProofLayers != 0 {
-		// This isn't handled yet.
-		panic(msg.ProofLayers)
 	}
 	copy(filePieceHashes[msg.Index:], msg.Hashes)
 	root := merkle.RootWithPadHash(

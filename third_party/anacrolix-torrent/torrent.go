@@ -3534,8 +3534,13 @@ func (t *Torrent) eachShortInfohash(each func(short [20]byte)) {
 }
 
 func (t *Torrent) getFileByPiecesRoot(hash [32]byte) *File {
+	// distpac patch 24: no info yet, or a file without a pieces root (every file of a v1
+	// torrent), is no match; upstream's Unwrap panicked "not set" on the first v1 file.
+	if t.files == nil {
+		return nil
+	}
 	for _, f := range *t.files {
-		if f.piecesRoot.Unwrap() == hash {
+		if f.piecesRoot.Ok && f.piecesRoot.Value == hash {
 			return f
 		}
 	}
