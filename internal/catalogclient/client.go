@@ -182,13 +182,17 @@ func (e ServersError) Unwrap() []error {
 // in front of a dead one) that accepts and never answers costs
 // replyTimeout (a catalog server answers from memory in a millisecond, a
 // static server or CDN from disk or its origin well within a second); a
-// body that stops flowing costs bodyIdle. The transfer itself has no
-// deadline (the context bounds it): a large catalog on a slow link must
-// not fail on a fixed one.
+// body that stops flowing costs bodyIdle, and one that trickles in under
+// bodyMinRate on average is given up after bodySlowAfter. The transfer
+// itself has no fixed deadline (the context bounds it): a large catalog on
+// a slow link must not fail on one (720 KB, a thousand packages, takes
+// three minutes at bodyMinRate).
 const (
-	dialTimeout  = 5 * time.Second
-	replyTimeout = 5 * time.Second
-	bodyIdle     = 10 * time.Second
+	dialTimeout   = 5 * time.Second
+	replyTimeout  = 5 * time.Second
+	bodyIdle      = 10 * time.Second
+	bodySlowAfter = 30 * time.Second
+	bodyMinRate   = 4 << 10 // bytes/s
 )
 
 // DefaultHTTPClient bounds connecting and waiting for the first byte of

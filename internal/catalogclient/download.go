@@ -182,24 +182,32 @@ func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error
 		}
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
-	resp.Body = newIdleBody(resp.Body, bodyIdle)
+	resp.Body = newIdleBody(resp.Body, bodyIdle, bodySlowAfter, bodyMinRate)
 	return resp, nil
 }
 
 // errIdle: a body stopped flowing for bodyIdle.
 var errIdle = fmt.Errorf("the server sent nothing for %s", bodyIdle)
 
-// idleBody fails a read that waits longer than idle for a byte: a server
-// that sends its headers and then stalls costs seconds, not forever.
+// idleBody fails a read that waits longer than idle for a byte, and one
+// that finds the body, after slowAfter, arriving under minRate bytes/s on
+// average: a server that sends its headers and then stalls, or drips a
+// byte every few seconds (each one restarting the idle timer: a catalog
+// of 28 KB took 64 hours), costs seconds, not forever, and the next of
+// server_urls gets its turn.
 type idleBody struct {
-	rc    io.ReadCloser
-	idle  time.Duration
-	timer *time.Timer
-	fired atomic.Bool
+	rc        io.ReadCloser
+	idle      time.Duration
+	slowAfter time.Duration
+	minRate   float64
+	start     time.Time
+	n         int64
+	timer     *time.Timer
+	fired     atomic.Bool
 }
 
-func newIdleBody(rc io.ReadCloser, idle time.Duration) *idleBody {
-	b := &idleBody{rc: rc, idle: idle}
+func newIdleBody(rc io.ReadCloser, idle, slowAfter time.Duration, minRate float64) *idleBody {
+	b := &idleBody{rc: rc, idle: idle, slowAfter: slowAfter, minRate: minRate, start: time.Now()}
 	// Closing the body makes a blocked Read return at once.
 	b.timer = time.AfterFunc(idle, func() { b.fired.Store(true); rc.Close() })
 	return b
@@ -209,6 +217,11 @@ func (b *idleBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
 	if b.fired.Load() {
 		return n, errIdle
+	}
+	b.n += int64(n)
+	if d := time.Since(b.start); d > b.slowAfter && float64(b.n) < b.minRate*d.Seconds() {
+		b.Close()
+		return n, fmt.Errorf("the server sent %d bytes in %s, under %.0f KiB/s", b.n, d.Round(time.Second), b.minRate/1024)
 	}
 	if n > 0 {
 		b.timer.Reset(b.idle)
@@ -259,7 +272,7 @@ func httpError(u string, resp *http.Response) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 		if line = strings.TrimSpace(line); line != "" {
-			msg += ": " + line
+			msg += ": " + printable([]byte(line)) // no terminal escapes from a server
 		}
 	}
 	return errors.New(msg)

@@ -1,11 +1,16 @@
 package catalogclient
 
 import (
+	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 func names(t *testing.T, dir string) []string {
@@ -65,5 +70,68 @@ func TestSameSerialReplacesWithoutGap(t *testing.T) {
 	s.removeOldVersions("catalog-5")
 	if got, want := names(t, dir), []string{"catalog", "catalog-5"}; !slices.Equal(got, want) {
 		t.Fatalf("left %v, want %v", got, want)
+	}
+}
+
+// A body that trickles in, each byte restarting the idle timer, is given up
+// once its average rate stays under the least after slowAfter: an
+// attacker's server sent a byte every 8 s and held sync forever (a 28 KB
+// catalog would have taken 64 hours). A body at a fair rate is read whole.
+func TestDripFedBodyIsGivenUp(t *testing.T) {
+	drip := func(every time.Duration, n int) *httptest.Server {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			for range n {
+				if _, err := w.Write([]byte{'x'}); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-time.After(every):
+				case <-r.Context().Done():
+					return
+				}
+			}
+		}))
+		t.Cleanup(srv.Close)
+		return srv
+	}
+	for _, tc := range []struct {
+		name    string
+		every   time.Duration
+		n       int
+		wantErr string
+	}{
+		{"a byte every 50 ms", 50 * time.Millisecond, 1000, "under 1 KiB/s"},
+		{"fast enough", 0, 4000, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Get(drip(tc.every, tc.n).URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := newIdleBody(resp.Body, time.Second, 300*time.Millisecond, 1024)
+			defer body.Close()
+			start := time.Now()
+			b, err := io.ReadAll(body)
+			switch {
+			case tc.wantErr == "" && (err != nil || len(b) != tc.n):
+				t.Fatalf("read %d bytes, %v; want %d", len(b), err, tc.n)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("read %d bytes, %v; want an error with %q", len(b), err, tc.wantErr)
+			case tc.wantErr != "" && time.Since(start) > 2*time.Second:
+				t.Fatalf("given up after %v; want soon after 300 ms", time.Since(start))
+			}
+		})
+	}
+}
+
+// A server's error text reaches the user's terminal without its escape
+// sequences (an attacker's server set colours and the window title).
+func TestHTTPErrorHasNoEscapes(t *testing.T) {
+	resp := &http.Response{Status: "500 Internal Server Error", Header: http.Header{"Content-Type": {"text/plain"}},
+		Body: io.NopCloser(strings.NewReader("\x1b[31mred\x1b]0;owned\x07 text\n"))}
+	err := httpError("http://x/packages.db", resp)
+	if strings.ContainsAny(err.Error(), "\x1b\x07") || !strings.Contains(err.Error(), "red") {
+		t.Fatalf("error %q", err)
 	}
 }

@@ -20,16 +20,19 @@ import (
 	"io"
 	"io/fs"
 	"math"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/suggest"
 	"github.com/distpac/distpac/internal/units"
 )
+
+// maxConfigSize bounds a config file.
+const maxConfigSize = 1 << 20
 
 // load reads path into out (a pointer to a struct with yaml tags). A missing
 // file leaves out untouched when optional is set; the caller then applies
@@ -41,7 +44,9 @@ func load(path string, optional bool, out any) error {
 		}
 		return errors.New("no config file given")
 	}
-	data, err := os.ReadFile(path)
+	// A config is a few hundred bytes; --config /dev/zero read until the
+	// kernel killed the process, and a FIFO blocked it.
+	data, err := fsutil.ReadRegular(path, maxConfigSize, true)
 	if err != nil {
 		if optional && errors.Is(err, fs.ErrNotExist) {
 			return nil

@@ -6,13 +6,13 @@ package pkgdir
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/manifest"
 )
 
@@ -83,27 +83,16 @@ func Load(dir string) (*Package, error) {
 }
 
 func readManifest(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	// Not through a symlink (the scan refuses one later; it was read first,
+	// wherever it pointed), nor a FIFO or a device.
+	data, err := fsutil.ReadRegular(path, manifest.MaxSize, false)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("%s: missing (every package needs a manifest.yaml with at least a version)", path)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, manifest.MaxSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > manifest.MaxSize {
+	case errors.Is(err, fsutil.ErrTooLarge):
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, manifest.MaxSize)
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
 	return data, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -61,6 +62,14 @@ type announceHandler struct {
 
 func (h announceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &announceState{numWant: DefaultNumWant}
+	// The library parses the port with its error ignored, and a number over
+	// 65535 saturates: port=99999 was recorded as 65535.
+	if p := r.URL.Query().Get("port"); p != "" {
+		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+			writeFailure(w, fmt.Sprintf("port %.20q is not a port number (0-65535)", p))
+			return
+		}
+	}
 	if n, err := strconv.ParseUint(r.URL.Query().Get("numwant"), 10, 32); err == nil {
 		st.numWant = uint(min(n, maxNumWant))
 	}

@@ -780,3 +780,40 @@ func BenchmarkAnnounce(b *testing.B) {
 		})
 	})
 }
+
+// A port that is not one is refused with a failure reason: the library
+// ignored the parse error and saturated, so port=99999 was recorded as
+// 65535 (an attacker's run).
+func TestAnnounceBadPort(t *testing.T) {
+	tr := New(Options{})
+	h := tr.Handler()
+	ih := infoHash(1)
+	for _, tc := range []struct {
+		port, wantFailure string
+	}{
+		{"99999", `port "99999" is not a port number`},
+		{"-1", `port "-1" is not a port number`},
+		{"0x1f90", `port "0x1f90" is not a port number`},
+		{"6881", ""},
+	} {
+		q := url.Values{}
+		q.Set("info_hash", string(ih[:]))
+		q.Set("peer_id", peerID(1))
+		q.Set("port", tc.port)
+		q.Set("left", "1")
+		req := httptest.NewRequest("GET", "/announce?"+q.Encode(), nil)
+		req.RemoteAddr = "127.0.0.1:50000"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		var r announceResponse
+		if err := bencode.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+			t.Fatalf("port %s: decode %q: %v", tc.port, rec.Body.Bytes(), err)
+		}
+		if !strings.Contains(r.FailureReason, tc.wantFailure) || (tc.wantFailure == "") != (r.FailureReason == "") {
+			t.Errorf("port %s: failure %q, want %q", tc.port, r.FailureReason, tc.wantFailure)
+		}
+	}
+	if got := tr.Peers(ih); !slices.Equal(got, []netip.AddrPort{loopback(6881)}) {
+		t.Errorf("Peers() = %v, want only the good port", got)
+	}
+}
