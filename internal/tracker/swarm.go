@@ -26,6 +26,7 @@ type peer struct {
 	lastSeen time.Time
 	seeder   bool
 	pinned   bool // added by AddPeer: never expires, never evicted
+	counted  bool // its completed event was counted (Scrape's downloaded)
 }
 
 func newSwarm() *swarm {

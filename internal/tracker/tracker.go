@@ -353,9 +353,18 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 	}
 	completed := req.Event == shared.Completed
 	seeder := req.Left == 0 || completed
+	// A download counts once, for a peer this swarm knew as a leecher: any
+	// client could send "completed" again and again, and scrape's
+	// downloaded (and the server's downloads metric) went up by one each
+	// time. Tracker statistics stay advisory: one address can still join
+	// under new ports.
+	counts := false
 	if i, ok := s.index[addr]; ok {
-		s.peers[i].lastSeen = now
-		if !s.peers[i].pinned { // AddPeer's word on a pinned peer stands
+		p := &s.peers[i]
+		counts = completed && !p.seeder && !p.counted
+		p.counted = p.counted || counts
+		p.lastSeen = now
+		if !p.pinned { // AddPeer's word on a pinned peer stands
 			s.setSeeder(i, seeder)
 		}
 	} else {
@@ -369,7 +378,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 		}
 		s.add(peer{addr: addr, lastSeen: now, seeder: seeder})
 	}
-	if completed {
+	if counts {
 		s.completed++
 	}
 	return nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	anacrolixTracker "github.com/anacrolix/torrent/tracker"
+	trackerServer "github.com/anacrolix/torrent/tracker/server"
 )
 
 type fakeClock struct {
@@ -815,5 +816,27 @@ func TestAnnounceBadPort(t *testing.T) {
 	}
 	if got := tr.Peers(ih); !slices.Equal(got, []netip.AddrPort{loopback(6881)}) {
 		t.Errorf("Peers() = %v, want only the good port", got)
+	}
+}
+
+// A completed download counts once, for a peer known as a leecher: fifty
+// "completed" announces from one client took the count from 0 to 50 (an
+// attacker's run), and so did completions from peers never seen.
+func TestCompletedCountsOnce(t *testing.T) {
+	tr := New(Options{})
+	srv := httptest.NewServer(tr.Handler())
+	defer srv.Close()
+	ih := infoHash(1)
+	for range 50 {
+		announce(t, srv.URL, announceParams{ih: ih, port: 7001, event: "completed", left: 0}) // never a leecher
+	}
+	announce(t, srv.URL, announceParams{ih: ih, port: 7002, event: "started", left: 100})
+	for range 50 {
+		announce(t, srv.URL, announceParams{ih: ih, port: 7002, event: "completed", left: 0})
+		announce(t, srv.URL, announceParams{ih: ih, port: 7002, event: "started", left: 100})
+	}
+	res, err := tr.Scrape(context.Background(), []trackerServer.InfoHash{ih})
+	if err != nil || len(res) != 1 || res[0].Completed != 1 {
+		t.Fatalf("scrape %+v, %v; want downloaded 1", res, err)
 	}
 }
