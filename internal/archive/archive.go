@@ -13,6 +13,7 @@ package archive
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -74,6 +75,11 @@ func cleanName(name string) (string, error) {
 		return "", errors.New("empty name")
 	case strings.IndexByte(name, 0) >= 0:
 		return "", errors.New("name contains a NUL byte")
+	case strings.IndexFunc(name, isControl) >= 0:
+		// A newline or an escape in a file name reaches the terminal of
+		// every user who lists the package's files.
+		r := name[strings.IndexFunc(name, isControl)]
+		return "", fmt.Errorf("name contains the control character %q", r)
 	case strings.HasPrefix(name, "/"):
 		return "", errors.New("absolute path")
 	}
@@ -92,6 +98,8 @@ func cleanName(name string) (string, error) {
 	}
 	return strings.Join(parts, "/"), nil
 }
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // linkProblem says why a symlink at the clean member name with the given
 // target could point outside the tree ("" when it cannot); where names the
