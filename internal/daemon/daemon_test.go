@@ -491,3 +491,30 @@ func TestTorrentsOfRemoved(t *testing.T) {
 		}
 	}
 }
+
+// What the synced catalog no longer lists (a package its publisher
+// withdrew) stops being seeded: the daemon seeded it on until restarted (a
+// newcomer's run). Torrents still downloading are left alone, and the
+// catalog is read again only when its serial changes.
+func TestUnlistedStopsSeeding(t *testing.T) {
+	dir := t.TempDir()
+	row := writeCatalog(t, dir, "http://127.0.0.1:1/announce")
+	const gone, busy = "2222222222222222222222222222222222222222", "3333333333333333333333333333333333333333"
+	torrents := []swarm.TorrentStatus{
+		{InfoHash: row.InfoHash, Name: row.Archive, State: "seeding"},
+		{InfoHash: gone, Name: "gone-1.0.0.tar.zst", State: "seeding"},
+		{InfoHash: busy, Name: "new-2.0.0.tar.zst", State: "downloading"},
+	}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	drop, serial, err := unlisted(context.Background(), torrents, dir, 0, logger)
+	if err != nil || serial != 1 || len(drop) != 1 || drop[0].HexString() != gone {
+		t.Fatalf("unlisted = %v, serial %d, %v; want only %s, serial 1", drop, serial, err, gone)
+	}
+	if !strings.Contains(logs.String(), "archive=gone-1.0.0.tar.zst") || !strings.Contains(logs.String(), "no longer lists it") {
+		t.Errorf("log: %s", logs)
+	}
+	if drop, _, err := unlisted(context.Background(), torrents, dir, serial, logger); err != nil || len(drop) != 0 {
+		t.Fatalf("the same serial again: %v, %v; want nothing", drop, err)
+	}
+}
