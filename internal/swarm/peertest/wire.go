@@ -10,8 +10,6 @@ import (
 	"io"
 	"net"
 	"time"
-
-	"github.com/anacrolix/torrent/bencode"
 )
 
 // Wire is a raw connection to a peer with the extension protocol (BEP 10)
@@ -62,18 +60,33 @@ func Dial(ctx context.Context, addr string, ih [20]byte) (*Wire, error) {
 		if len(msg) < 2 || msg[0] != 20 || msg[1] != 0 {
 			continue
 		}
-		var h struct {
-			M map[string]int `bencode:"m"`
-		}
-		var trailing bencode.ErrUnusedTrailingBytes
-		if err := bencode.Unmarshal(msg[2:], &h); err != nil && !errors.As(err, &trailing) {
-			return fail(fmt.Errorf("extended handshake: %w", err))
-		}
-		if w.MetadataID = h.M["ut_metadata"]; w.MetadataID <= 0 || w.MetadataID > 255 {
-			return fail(fmt.Errorf("extended handshake: ut_metadata id %d", w.MetadataID))
+		if w.MetadataID = metadataID(msg[2:]); w.MetadataID <= 0 || w.MetadataID > 255 {
+			return fail(fmt.Errorf("extended handshake names no ut_metadata id: %q", msg[2:min(len(msg), 200)]))
 		}
 	}
 	return w, nil
+}
+
+// metadataID finds the "ut_metadata" entry of an extended handshake's "m"
+// dictionary ("11:ut_metadatai2e"); 0 when there is none. Enough for the
+// engines these tests talk to, without a bencode decoder (only the engine
+// packages import the library's).
+func metadataID(payload []byte) int {
+	_, rest, ok := bytes.Cut(payload, []byte("11:ut_metadatai"))
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, c := range rest {
+		if c == 'e' {
+			return n
+		}
+		if c < '0' || c > '9' || n > 1<<16 {
+			return 0
+		}
+		n = n*10 + int(c-'0')
+	}
+	return 0
 }
 
 // Close ends the connection.
