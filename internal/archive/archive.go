@@ -17,6 +17,8 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Sentinel errors, matched with errors.Is.
@@ -76,9 +78,13 @@ func cleanName(name string) (string, error) {
 	case strings.IndexByte(name, 0) >= 0:
 		return "", errors.New("name contains a NUL byte")
 	case strings.IndexFunc(name, isControl) >= 0:
-		// A newline or an escape in a file name reaches the terminal of
-		// every user who lists the package's files.
-		r := name[strings.IndexFunc(name, isControl)]
+		// A newline or an escape (C0, DEL or C1, such as U+009B, a CSI) in
+		// a file name reaches the terminal of every user who lists the
+		// package's files; so could bytes that are not UTF-8.
+		r, _ := utf8.DecodeRuneInString(name[strings.IndexFunc(name, isControl):])
+		if r == utf8.RuneError {
+			return "", errors.New("name is not valid UTF-8")
+		}
 		return "", fmt.Errorf("name contains the control character %q", r)
 	case strings.HasPrefix(name, "/"):
 		return "", errors.New("absolute path")
@@ -99,7 +105,7 @@ func cleanName(name string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
-func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
+func isControl(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }
 
 // linkProblem says why a symlink at the clean member name with the given
 // target could point outside the tree ("" when it cannot); where names the

@@ -21,6 +21,8 @@ func TestCleanName(t *testing.T) {
 		{"a/../b", "", `".." component`},
 		{"", "", "empty name"},
 		{"bin/ünïcode", "bin/ünïcode", ""},
+		{"bin/csi\u009b31m", "", `control character '\u009b'`},
+		{"bin/bad\xff", "", "not valid UTF-8"},
 	} {
 		got, err := cleanName(tc.name)
 		if tc.err == "" && (err != nil || got != tc.want) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {

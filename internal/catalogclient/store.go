@@ -208,9 +208,12 @@ func (s *syncer) install(dl *download, serial int64) (current string, err error)
 	for n := 1; ; n++ {
 		if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
 			break
-		} else if err != nil || n > 1000 {
+		} else if err != nil {
 			os.RemoveAll(stage)
-			return "", fmt.Errorf("sync: install catalog: no free name for %s: %v", final, err)
+			return "", fmt.Errorf("sync: install catalog: %w", err)
+		} else if n > 1000 {
+			os.RemoveAll(stage)
+			return "", fmt.Errorf("sync: install catalog: no free name after %s.1000 (remove the catalog-* directories the catalog link does not point to)", final)
 		}
 		final = filepath.Join(s.dir, versionDir+strconv.FormatInt(serial, 10)+"."+strconv.Itoa(n))
 	}

@@ -8,6 +8,7 @@
 //
 //	GET  /status    -> Status (JSON), once the cached archives are set up
 //	                   for seeding; ?items=0 without the torrents, at once
+//	                   (downloads are served from the start)
 //	GET  /metrics   -> Prometheus metrics (text)
 //	POST /download  <- Request (JSON); -> a stream of Event lines (NDJSON),
 //	                   progress every ?progress_ms=N (200 to 5000; default 200)
@@ -174,9 +175,10 @@ type handler struct {
 	downloaded func([]Report) // called after each successful download request; may be nil
 	failed     func(error)    // called after each failed one; may be nil
 	// ready, when not nil, is closed once the daemon has set up what it
-	// seeds: the socket answers /status from the start, so that an install
-	// finds the daemon while it verifies a large cache, and downloads wait
-	// for it.
+	// seeds: the socket answers from the start, so that an install finds
+	// the daemon (and downloads through it at once) while it verifies a
+	// large cache; a full status waits for ready, so it lists what is
+	// seeded.
 	ready <-chan struct{}
 }
 
@@ -198,10 +200,14 @@ func (h *handler) waitReady(ctx context.Context) error {
 	}
 }
 
-func (h *handler) status() Status {
+func (h *handler) status(items bool) Status {
 	st := h.engine.Stats()
-	return Status{PID: os.Getpid(), Port: h.engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded,
-		PublisherQueue: st.PublisherQueue, Listen: h.engine.Addr().String(), Seed: h.seed, Started: h.started, Items: h.engine.Torrents()}
+	out := Status{PID: os.Getpid(), Port: h.engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded,
+		PublisherQueue: st.PublisherQueue, Listen: h.engine.Addr().String(), Seed: h.seed, Started: h.started}
+	if items {
+		out.Items = h.engine.Torrents()
+	}
+	return out
 }
 
 func serve(ctx context.Context, ln net.Listener, h *handler) error {
@@ -215,10 +221,7 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 		if !brief && h.waitReady(r.Context()) != nil {
 			return
 		}
-		st := h.status()
-		if brief {
-			st.Items = nil
-		}
+		st := h.status(!brief)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
 	})
@@ -364,10 +367,6 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	}()
 	g, gctx := errgroup.WithContext(ctx)
-	if err := h.waitReady(ctx); err != nil {
-		g.Go(func() error { return err })
-		rows = nil
-	}
 	for i, row := range rows {
 		g.Go(func() error {
 			err := engine.Download(gctx, row.Torrent, torrentmeta.Seeders(row.Magnet), func(p swarm.Progress) {

@@ -508,11 +508,17 @@ func TestUnlistedStopsSeeding(t *testing.T) {
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	drop, serial, err := unlisted(context.Background(), torrents, dir, 0, logger)
-	if err != nil || serial != 1 || len(drop) != 1 || drop[0].HexString() != gone {
-		t.Fatalf("unlisted = %v, serial %d, %v; want only %s, serial 1", drop, serial, err, gone)
+	if err != nil || serial != 0 || len(drop) != 1 || drop[0].HexString() != gone {
+		t.Fatalf("unlisted = %v, serial %d, %v; want only %s, and the serial not taken as seen (one still downloading)", drop, serial, err, gone)
 	}
 	if !strings.Contains(logs.String(), "archive=gone-1.0.0.tar.zst") || !strings.Contains(logs.String(), "no longer lists it") {
 		t.Errorf("log: %s", logs)
+	}
+	// The download finished: it goes too, and the serial is seen.
+	torrents = []swarm.TorrentStatus{torrents[0], {InfoHash: busy, Name: "new-2.0.0.tar.zst", State: "seeding"}}
+	drop, serial, err = unlisted(context.Background(), torrents, dir, serial, logger)
+	if err != nil || serial != 1 || len(drop) != 1 || drop[0].HexString() != busy {
+		t.Fatalf("unlisted = %v, serial %d, %v; want only %s, serial 1", drop, serial, err, busy)
 	}
 	if drop, _, err := unlisted(context.Background(), torrents, dir, serial, logger); err != nil || len(drop) != 0 {
 		t.Fatalf("the same serial again: %v, %v; want nothing", drop, err)

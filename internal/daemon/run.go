@@ -37,8 +37,9 @@ type Options struct {
 
 // EngineConfig is the one place a client's BitTorrent engine is configured
 // from client.yaml: the daemon and an install without a daemon both use it.
-// Every server of server_urls is a web seed (its /packages/) for the
-// torrents whose publisher names web seeds.
+// Every server of server_urls is a web seed (its /packages/): before the
+// torrent's own for one whose publisher names web seeds, and the last
+// resort for the others (swarm.Config.MirrorWebSeeds).
 func EngineConfig(cfg *config.Client, dir string, logger *slog.Logger) swarm.Config {
 	var mirrors []string
 	for _, u := range cfg.Servers() {
@@ -115,6 +116,20 @@ func Run(ctx context.Context, o Options) error {
 		},
 		failed: m.failed,
 	}
+	// A bad metrics_addr fails the start before the socket answers anyone.
+	var metricsAt net.Addr
+	if cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("metrics_addr: listen on %s: %w", cfg.MetricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", h.metrics)
+		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+		metricsAt = mln.Addr()
+	}
 	// The socket answers before the cached archives are verified for
 	// seeding, which reads the whole cache: an install that found no answer
 	// within Dial's 2 s started an engine of its own beside the daemon's.
@@ -131,14 +146,22 @@ func Run(ctx context.Context, o Options) error {
 	}()
 	var seeding []string
 	for _, p := range want {
-		if ctx.Err() != nil {
-			break
+		select {
+		case <-served: // the socket failed: stop here and say why
+			return serveErr
+		default:
 		}
 		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while setting up
+			}
 			say(o.Warnf, "not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
 			continue
 		}
 		seeding = append(seeding, p.Name+" "+p.Version)
+	}
+	if ctx.Err() != nil {
+		return nil
 	}
 	close(ready)
 	list := ""
@@ -146,19 +169,10 @@ func Run(ctx context.Context, o Options) error {
 		list = ": " + strings.Join(seeding, ", ")
 	}
 	say(o.Printf, "dist-client daemon (pid %d) seeding %s (seed: %s) on %s%s\n", os.Getpid(), ui.Count(len(seeding), "archive"), cfg.Seed, engine.Addr(), list)
-
-	if cfg.MetricsAddr != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics_addr: listen on %s: %w", cfg.MetricsAddr, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", h.metrics)
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go msrv.Serve(mln)
-		defer msrv.Close()
-		say(o.Printf, "metrics at http://%s/metrics\n", mln.Addr())
+	if metricsAt != nil {
+		say(o.Printf, "metrics at http://%s/metrics\n", metricsAt)
 	}
+
 	say(o.Printf, "installs from this data home now download through %s\n", cp.DaemonSocket())
 	if cfg.SeedRatioLimit > 0 || cfg.SeedTimeLimit > 0 {
 		go enforceLimits(ctx, engine, cfg, o.Logger)
@@ -404,8 +418,9 @@ func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string,
 }
 
 // unlisted returns the seeding torrents that the catalog in dir does not
-// list, logging each, and the catalog's serial; none when the serial is
-// still seen.
+// list, logging each, and the catalog's serial (the one seen before while
+// an unlisted torrent is still downloading, so it is looked at again); none
+// when the serial is still seen.
 func unlisted(ctx context.Context, ts []swarm.TorrentStatus, dir string, seen int64, logger *slog.Logger) ([]swarm.InfoHash, int64, error) {
 	db, err := catalogclient.Open(ctx, dir)
 	if err != nil {
@@ -425,14 +440,22 @@ func unlisted(ctx context.Context, ts []swarm.TorrentStatus, dir string, seen in
 		listed[p.InfoHash] = true
 	}
 	var out []swarm.InfoHash
+	skipped := false
 	for _, t := range ts {
-		if t.State != "seeding" || listed[t.InfoHash] {
+		if listed[t.InfoHash] {
+			continue
+		}
+		if t.State != "seeding" { // still downloading: looked at again next time
+			skipped = true
 			continue
 		}
 		if ih, err := swarm.ParseInfoHash(t.InfoHash); err == nil {
 			logger.Info("stopped seeding", "archive", t.Name, "why", "the catalog no longer lists it (withdrawn by its publisher)", "serial", meta.Serial)
 			out = append(out, ih)
 		}
+	}
+	if skipped {
+		return out, seen, nil
 	}
 	return out, meta.Serial, nil
 }

@@ -24,7 +24,7 @@ func (r *runner) registerMetrics(reg *prometheus.Registry) {
 		r.errors.WithLabelValues(c)
 	}
 	reg.MustRegister(r.errors, &packageCollector{r: r,
-		downloads: prometheus.NewDesc("distpac_package_downloads_total", "Completed downloads of each package the tracker was told of (BEP 3 completed events).", []string{"package"}, nil),
+		downloads: prometheus.NewDesc("distpac_package_downloads_total", "Completed downloads of each package the tracker was told of (BEP 3 completed events, one per peer it knew as a leecher).", []string{"package"}, nil),
 		uploaded:  prometheus.NewDesc("distpac_package_seeder_uploaded_bytes_total", "Payload bytes the seeder sent of each package.", []string{"package"}, nil),
 		refused:   prometheus.NewDesc("distpac_tracker_refused_total", "Announces the embedded tracker refused, by reason.", []string{"reason"}, nil),
 	})

@@ -241,13 +241,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// With nothing else left to try (no peer connected or being
 		// dialled, every tracker has answered) the first web seed is asked
 		// at once rather than after webSeedAfter: a publisher that is down
-		// behind a working mirror cost a 5 s wait per install. Last-resort
-		// seeds (webSeedsOf) are asked only then.
+		// behind a working mirror cost a 5 s wait per install.
 		noSource := peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
 			time.Since(moved) > strandedAfter && trackersAnswered(e.TrackerStatus(ih))
 		stranded := lastWeb.IsZero() && noSource
-		if len(seeds) > 0 && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
-			(!lastResort || noSource) && time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter) {
+		// Last-resort seeds (webSeedsOf) only then, or when no seed is
+		// connected and nothing came for webSeedAfter: peers that have
+		// nothing to give (leechers only), or a publisher whose address
+		// drops the dial (a half-open dial lasts about 20 s, and the
+		// publisher's seeder is dialled again every directRedial).
+		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter
+		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
+			time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
 			if e.startWebFetch(t, seed) {
 				nextSeed++

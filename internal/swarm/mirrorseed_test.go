@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -154,6 +156,28 @@ func TestMirrorsLastResort(t *testing.T) {
 		t.Fatalf("the mirror sent %d bytes while a peer was connected", n)
 	}
 
+	// A peer that gives nothing and is no seed (it claims one piece and
+	// swallows requests): the mirror, once nothing came for WebSeedAfter.
+	mi, err := metainfo.Load(bytes.NewReader(plain.Torrent))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hole := newBlackHole(t, mi.HashInfoBytes(), 1)
+	stuck, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 500 * time.Millisecond, MirrorWebSeeds: mirrors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	before := sent.Load()
+	ctx3, cancel3 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel3()
+	if err := stuck.Download(ctx3, plain.Torrent, []netip.AddrPort{hole.addr()}, nil); err != nil {
+		t.Fatalf("download beside a peer that gives nothing: %v", err)
+	}
+	if n := sent.Load() - before; n == 0 {
+		t.Fatal("the mirror sent nothing beside a peer that gives nothing")
+	}
+
 	// No peer, no tracker: the mirror, at once.
 	dir := t.TempDir()
 	alone, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, MirrorWebSeeds: mirrors})
@@ -171,8 +195,8 @@ func TestMirrorsLastResort(t *testing.T) {
 	if d := time.Since(start); d > DefaultWebSeedAfter {
 		t.Errorf("the mirror was asked after %v; want at once (strandedAfter), not after the web-seed wait", d)
 	}
-	if n := sent.Load(); n < 1<<20 {
-		t.Fatalf("the mirror sent %d bytes; want the whole archive", n)
+	if n := sent.Load() - before; n < 2<<20 {
+		t.Fatalf("the mirror sent %d bytes to the last two; want the whole archive to each", n)
 	}
 }
 

@@ -57,9 +57,10 @@ type Config struct {
 	// before it fetches the missing pieces from the torrent's web seeds;
 	// 0 means DefaultWebSeedAfter.
 	WebSeedAfter time.Duration
-	// MirrorWebSeeds are web seeds for every torrent that names web seeds
-	// of its own, tried before those: folders holding the archives by
-	// name (MirrorSeed of each of a client's server_urls).
+	// MirrorWebSeeds are folders holding the archives by name (MirrorSeed
+	// of each of a client's server_urls): web seeds tried before a
+	// torrent's own, and for a torrent that names none, the last resort
+	// when BitTorrent has no source (webSeedsOf).
 	MirrorWebSeeds []string
 	// GiveUpAfter is how long a download may go with no peer connected,
 	// nothing received and no web seed working before it fails with a

@@ -1662,7 +1662,7 @@ func (pc *PeerConn) getHashes(msg *pp.Message) ([][32]byte, error) {
 	beginPieceIndex := file.BeginPieceIndex()
 	endPieceIndex := file.EndPieceIndex()
 	length := merkle.RoundUpToPowerOfTwo(uint(endPieceIndex - beginPieceIndex))
-	if uint(msg.Index+msg.Length) > length {
+	if uint64(msg.Index)+uint64(msg.Length) > uint64(length) { // distpac patch 24: no uint32 wrap
 		return nil, errors.New("invalid hash range")
 	}
 
