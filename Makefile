@@ -4,7 +4,7 @@ BIN     ?= $(CURDIR)/bin
 PKGS    := ./...
 # the patched library's own tests of the patches (its upstream tests are not carried; vet is off
 # for upstream code)
-PATCHED := github.com/anacrolix/torrent github.com/anacrolix/torrent/smartban github.com/anacrolix/torrent/peer_protocol
+PATCHED := github.com/anacrolix/torrent github.com/anacrolix/torrent/smartban github.com/anacrolix/torrent/peer_protocol github.com/anacrolix/torrent/bencode
 FUZZTIME ?= 60s
 comma   := ,
 
