@@ -67,8 +67,8 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		req.Upgrade[r.Name] = true
 	}
 	// Held packages stay where they are: upgrade everything else.
+	var held []string
 	if req.UpgradeAll {
-		var held []string
 		for _, r := range st.Sorted() {
 			if r.Held {
 				held = append(held, r.Name+" "+r.Version)
@@ -89,7 +89,13 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		return err
 	}
 	if len(items) == 0 {
-		c.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
+		if len(held) > 0 {
+			// "up to date" would contradict the held line above (and list
+			// --upgradable, which lists a held package with a newer version).
+			c.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
+		} else {
+			c.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
+		}
 		return nil
 	}
 	var total int64
