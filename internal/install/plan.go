@@ -125,10 +125,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 }
 
 func (c *Client) printPlan(items []item) {
-	var total, installed int64
+	var installed int64
 	names := make([]string, 0, len(items))
 	for _, it := range items {
-		total += it.row.Size
 		installed += it.row.InstalledSize
 		n := it.row.Name + " " + it.row.Version
 		if it.step.From != nil {
@@ -140,7 +139,7 @@ func (c *Client) printPlan(items []item) {
 		names = append(names, n)
 	}
 	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
-	c.UI.Printf("Total download size:  %s\n", units.FormatBytes(total))
+	c.UI.Printf("Total download size:  %s\n", units.FormatBytes(c.downloadSize(items)))
 	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
 }
 
@@ -205,13 +204,20 @@ var ErrDeclined = errors.New("not confirmed; nothing changed")
 // confirmDownload asks before a plan that downloads more than
 // confirmDownloadOver, when the client has a way to ask (a terminal
 // without --yes).
-func (c *Client) confirmDownload(items []item) error {
+// downloadSize is what the plan must download: its archives not in the
+// cache (a reinstall or an upgrade back to a cached version costs none).
+func (c *Client) downloadSize(items []item) int64 {
 	var total int64
 	for _, it := range items {
 		if !c.cached(it.row) {
 			total += it.row.Size
 		}
 	}
+	return total
+}
+
+func (c *Client) confirmDownload(items []item) error {
+	total := c.downloadSize(items)
 	if c.Confirm == nil || total <= confirmDownloadOver {
 		return nil
 	}

@@ -98,11 +98,9 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 		return nil
 	}
-	var total int64
 	var lines []string
 	for _, it := range items {
 		s := it.step
-		total += it.row.Size
 		if s.From != nil {
 			lines = append(lines, fmt.Sprintf("  %s %s -> %s", s.Name, s.From, s.Version))
 		} else {
@@ -110,7 +108,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 	}
 	c.UI.Printf("Upgrade plan (%d):\n%s\n", len(items), strings.Join(lines, "\n"))
-	c.UI.Printf("Total download size: %s\n", units.FormatBytes(total))
+	c.UI.Printf("Total download size: %s\n", units.FormatBytes(c.downloadSize(items)))
 	if dryRun {
 		return c.dryRun(ctx, items)
 	}
