@@ -12,7 +12,7 @@ import (
 type swarm struct {
 	peers     []peer
 	index     map[netip.AddrPort]int
-	perIP     map[netip.Addr]int // peers by address, pinned ones included
+	perIP     map[netip.Addr]int // peers by host (hostOf), pinned ones included
 	pinned    int                // how many peers are pinned
 	seeders   int
 	completed int32
@@ -44,7 +44,7 @@ func (s *swarm) scrape() udp.ScrapeInfohashResult {
 func (s *swarm) add(p peer) {
 	s.index[p.addr] = len(s.peers)
 	s.peers = append(s.peers, p)
-	s.perIP[p.addr.Addr()]++
+	s.perIP[hostOf(p.addr.Addr())]++
 	if p.seeder {
 		s.seeders++
 	}
@@ -61,8 +61,10 @@ func (s *swarm) remove(i int) {
 	if p.pinned {
 		s.pinned--
 	}
-	if s.perIP[p.addr.Addr()]--; s.perIP[p.addr.Addr()] <= 0 {
-		delete(s.perIP, p.addr.Addr())
+	if h := hostOf(p.addr.Addr()); s.perIP[h] <= 1 {
+		delete(s.perIP, h)
+	} else {
+		s.perIP[h]--
 	}
 	last := len(s.peers) - 1
 	if i != last {
@@ -120,12 +122,12 @@ func (s *swarm) expire(now time.Time, ttl time.Duration) int {
 }
 
 // evictStalest drops the unpinned peer seen least recently to make room,
-// among the peers of address from when it is valid; it reports false when
-// there is no such peer.
+// among the peers of host from (hostOf) when it is valid; it reports false
+// when there is no such peer.
 func (s *swarm) evictStalest(from netip.Addr) bool {
 	victim := -1
 	for i, p := range s.peers {
-		if from.IsValid() && p.addr.Addr() != from {
+		if from.IsValid() && hostOf(p.addr.Addr()) != from {
 			continue
 		}
 		if !p.pinned && (victim < 0 || p.lastSeen.Before(s.peers[victim].lastSeen)) {
@@ -137,6 +139,18 @@ func (s *swarm) evictStalest(from netip.Addr) bool {
 	}
 	s.remove(victim)
 	return true
+}
+
+// hostOf is what MaxPeersPerIP counts an address under: an IPv4 address
+// itself, and an IPv6 address's /64, the least a host or a home network
+// gets: one attacker holds 2^64 addresses of its /64, and filled a swarm's
+// slots with them one by one.
+func hostOf(a netip.Addr) netip.Addr {
+	if a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return p.Addr()
+	}
+	return a
 }
 
 // unmap turns IPv4-mapped IPv6 addresses (what a dual-stack listener may

@@ -81,9 +81,10 @@ type Options struct {
 	// MaxPeersPerTorrent bounds each swarm (default 1000); when it is full a
 	// newcomer evicts the peer that announced least recently.
 	MaxPeersPerTorrent int
-	// MaxPeersPerIP bounds the peers one IP address holds in one swarm
-	// (default DefaultMaxPeersPerIP; negative: no bound). A newcomer from
-	// an address at the bound evicts that address's stalest peer.
+	// MaxPeersPerIP bounds the peers one IP address (for IPv6, one /64)
+	// holds in one swarm (default DefaultMaxPeersPerIP; negative: no
+	// bound). A newcomer from an address at the bound evicts that
+	// address's stalest peer.
 	MaxPeersPerIP int
 	// Allowed, when set, says which torrents the tracker serves; announces
 	// for others are refused and scrapes leave them out. nil serves any.
@@ -368,7 +369,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 			s.setSeeder(i, seeder)
 		}
 	} else {
-		if limit := t.opts.MaxPeersPerIP; limit > 0 && s.perIP[addr.Addr()] >= limit && !s.evictStalest(addr.Addr()) {
+		if h := hostOf(addr.Addr()); t.opts.MaxPeersPerIP > 0 && s.perIP[h] >= t.opts.MaxPeersPerIP && !s.evictStalest(h) {
 			t.dropIfEmpty(req.InfoHash, s)
 			return ErrTooManyFromIP
 		}

@@ -840,3 +840,41 @@ func TestCompletedCountsOnce(t *testing.T) {
 		t.Fatalf("scrape %+v, %v; want downloaded 1", res, err)
 	}
 }
+
+// MaxPeersPerIP counts an IPv6 /64 as one address: a host holds a whole
+// /64, and an attacker's run could fill a swarm's 1,000 slots from one,
+// address by address.
+func TestPeersPerIPv6Prefix(t *testing.T) {
+	tr := New(Options{MaxPeersPerIP: 2})
+	h := tr.Handler()
+	ih := infoHash(1)
+	send := func(remote string) {
+		q := url.Values{}
+		q.Set("info_hash", string(ih[:]))
+		q.Set("peer_id", peerID(7001))
+		q.Set("port", "7001")
+		q.Set("left", "1")
+		req := httptest.NewRequest("GET", "/announce?"+q.Encode(), nil)
+		req.RemoteAddr = remote
+		h.ServeHTTP(httptest.NewRecorder(), req)
+	}
+	for i := 1; i <= 5; i++ {
+		send(fmt.Sprintf("[2001:db8:0:1::%x]:50000", i)) // one /64
+	}
+	send("[2001:db8:0:2::1]:50000") // another
+	send("127.0.0.1:50000")
+	got := tr.Peers(ih)
+	from := map[string]int{}
+	for _, p := range got {
+		a := p.Addr()
+		if a.Is6() {
+			pfx, _ := a.Prefix(64)
+			from[pfx.String()]++
+		} else {
+			from[a.String()]++
+		}
+	}
+	if from["2001:db8:0:1::/64"] != 2 || from["2001:db8:0:2::/64"] != 1 || from["127.0.0.1"] != 1 {
+		t.Fatalf("peers %v: by /64 %v; want 2 of the first /64, 1 of the second and the IPv4 one", got, from)
+	}
+}
