@@ -123,7 +123,11 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 			return nil, err
 		}
 		p.oldFiles = files
-		c.UI.Printf("%s %s %s -> %s\n", upOrDown(old.Version, row.Version), old.Name, old.Version, row.Version)
+		if verb := upOrDown(old.Version, row.Version); verb == "reinstalling" {
+			c.UI.Printf("%s %s %s\n", verb, old.Name, old.Version)
+		} else {
+			c.UI.Printf("%s %s %s -> %s\n", verb, old.Name, old.Version, row.Version)
+		}
 		if old.HasUninstall || !old.FilesKnown {
 			dir, err := c.unpack(ctx, old, filepath.Join(p.work, "old"))
 			if err != nil {
@@ -162,8 +166,11 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 func upOrDown(from, to string) string {
 	ov, err1 := semver.StrictNewVersion(from)
 	nv, err2 := semver.StrictNewVersion(to)
-	if err1 == nil && err2 == nil && nv.LessThan(ov) {
+	switch {
+	case err1 == nil && err2 == nil && nv.LessThan(ov):
 		return "downgrading"
+	case err1 == nil && err2 == nil && nv.Equal(ov):
+		return "reinstalling" // install --reinstall
 	}
 	return "upgrading"
 }
