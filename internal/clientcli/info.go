@@ -105,7 +105,7 @@ func printRecord(e *env, o infoOptions, r state.Record, st *state.State) error {
 	}
 	return e.UI.Fields([][2]string{
 		{"Name", r.Name}, {"Version", r.Version},
-		{"Download size", units.FormatBytes(r.Size)},
+		{"Installed size", units.FormatBytes(r.Size)}, // the record keeps the installed size the catalog declared
 		{"Depends on", none(r.Depends)}, {"Conflicts with", none(r.Conflicts)},
 		{"Installed", r.Version + " on " + r.InstalledAt.Local().Format(time.DateTime)},
 		{"Install reason", j.Reason}, {"Required by", none(j.RequiredBy)},
