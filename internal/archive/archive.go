@@ -78,14 +78,7 @@ func cleanName(name string) (string, error) {
 	case strings.IndexByte(name, 0) >= 0:
 		return "", errors.New("name contains a NUL byte")
 	case strings.IndexFunc(name, isControl) >= 0:
-		// A newline or an escape (C0, DEL or C1, such as U+009B, a CSI) in
-		// a file name reaches the terminal of every user who lists the
-		// package's files; so could bytes that are not UTF-8.
-		r, _ := utf8.DecodeRuneInString(name[strings.IndexFunc(name, isControl):])
-		if r == utf8.RuneError {
-			return "", errors.New("name is not valid UTF-8")
-		}
-		return "", fmt.Errorf("name contains the control character %q", r)
+		return "", controlError(name)
 	case strings.HasPrefix(name, "/"):
 		return "", errors.New("absolute path")
 	}
@@ -105,7 +98,24 @@ func cleanName(name string) (string, error) {
 	return strings.Join(parts, "/"), nil
 }
 
+// isControl reports a rune a member name must not hold: a newline or an
+// escape (C0, DEL or C1, such as U+009B, a CSI) in a file name reaches the
+// terminal of every user who lists the package's files, and so could bytes
+// that are not UTF-8 (decoded as RuneError).
 func isControl(r rune) bool { return unicode.IsControl(r) || r == utf8.RuneError }
+
+// controlError says which control character (or bad UTF-8) name holds.
+func controlError(name string) error {
+	for _, r := range name {
+		switch {
+		case r == utf8.RuneError:
+			return errors.New("name is not valid UTF-8")
+		case unicode.IsControl(r):
+			return fmt.Errorf("name contains the control character %q", r)
+		}
+	}
+	return nil
+}
 
 // linkProblem says why a symlink at the clean member name with the given
 // target could point outside the tree ("" when it cannot); where names the

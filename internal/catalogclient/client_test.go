@@ -60,19 +60,6 @@ func heldSerial(t *testing.T, dir string) (int64, int) {
 	return m.Serial, len(pkgs)
 }
 
-func dirNames(t *testing.T, dir string) []string {
-	t.Helper()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	return names
-}
-
 // TestSyncRefusesHostileCatalogs serves, after a good serial-5 catalog,
 // something wrong, and checks both the error and that the serial-5
 // catalog is still in place, usable, with sync.json untouched and no
@@ -231,7 +218,7 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			before := dirNames(t, dir)
+			before := catalogclient.DirNames(t, dir)
 
 			hostile := httptest.NewServer(tt.handler)
 			defer hostile.Close()
@@ -257,7 +244,7 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 			if err != nil || string(after) != string(state) {
 				t.Errorf("sync.json changed: %s (%v), was %s", after, err, state)
 			}
-			if got := dirNames(t, dir); !slices.Equal(got, before) {
+			if got := catalogclient.DirNames(t, dir); !slices.Equal(got, before) {
 				t.Errorf("client directory holds %q after the refused sync, want %q", got, before)
 			}
 		})
@@ -388,7 +375,7 @@ func TestSyncNotModifiedAndUpdate(t *testing.T) {
 	if serial, n := heldSerial(t, dir); serial != 6 || n != 3 {
 		t.Fatalf("held serial %d with %d packages, want 6 with 3", serial, n)
 	}
-	if got, want := dirNames(t, dir), []string{"catalog", "catalog-6", "sync.json"}; !slices.Equal(got, want) {
+	if got, want := catalogclient.DirNames(t, dir), []string{"catalog", "catalog-6", "sync.json"}; !slices.Equal(got, want) {
 		t.Fatalf("client directory holds %q, want %q (old catalog removed)", got, want)
 	}
 	link, err := os.Readlink(filepath.Join(dir, "catalog"))
@@ -472,7 +459,7 @@ func TestSyncRemovesStrays(t *testing.T) {
 		}
 	}
 	mustSync(t, syncOpts(pub.ts.URL, dir, key.Public()))
-	if got, want := dirNames(t, dir), []string{"catalog", "catalog-1", "sync.json"}; !slices.Equal(got, want) {
+	if got, want := catalogclient.DirNames(t, dir), []string{"catalog", "catalog-1", "sync.json"}; !slices.Equal(got, want) {
 		t.Fatalf("client directory holds %q, want %q", got, want)
 	}
 }

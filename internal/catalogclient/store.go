@@ -200,22 +200,13 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 // catalog is never removed before the swap, so readers without the lock
 // and a crash at any point find one.
 func (s *syncer) install(dl *download, serial int64) (current string, err error) {
-	stage, err := os.MkdirTemp(s.dir, tmpPrefix+"catalog-")
+	final, err := freeVersionDir(s.dir, serial)
 	if err != nil {
 		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
-	final := filepath.Join(s.dir, versionDir+strconv.FormatInt(serial, 10))
-	for n := 1; ; n++ {
-		if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
-			break
-		} else if err != nil {
-			os.RemoveAll(stage)
-			return "", fmt.Errorf("sync: install catalog: %w", err)
-		} else if n > 1000 {
-			os.RemoveAll(stage)
-			return "", fmt.Errorf("sync: install catalog: no free name after %s.1000 (remove the catalog-* directories the catalog link does not point to)", final)
-		}
-		final = filepath.Join(s.dir, versionDir+strconv.FormatInt(serial, 10)+"."+strconv.Itoa(n))
+	stage, err := os.MkdirTemp(s.dir, tmpPrefix+"catalog-")
+	if err != nil {
+		return "", fmt.Errorf("sync: install catalog: %w", err)
 	}
 	committed := false
 	defer func() {
@@ -260,6 +251,23 @@ func (s *syncer) install(dl *download, serial int64) (current string, err error)
 		s.log.Warn("catalog installed but the directory could not be synced", "dir", s.dir, "err", err)
 	}
 	return filepath.Base(final), nil
+}
+
+// freeVersionDir is the path for a catalog of serial in dir:
+// catalog-<serial>, or catalog-<serial>.<n> for the least n free when that
+// is taken.
+func freeVersionDir(dir string, serial int64) (string, error) {
+	base := filepath.Join(dir, versionDir+strconv.FormatInt(serial, 10))
+	final := base
+	for n := 1; n <= 1000; n++ {
+		if _, err := os.Lstat(final); errors.Is(err, fs.ErrNotExist) {
+			return final, nil
+		} else if err != nil {
+			return "", err
+		}
+		final = base + "." + strconv.Itoa(n)
+	}
+	return "", fmt.Errorf("no free name after %s.1000 (remove the catalog-* directories the catalog link does not point to)", base)
 }
 
 // recordSync writes sync.json. It runs after the commit point, where a

@@ -13,17 +13,18 @@ import (
 	"time"
 )
 
-func names(t *testing.T, dir string) []string {
+// DirNames lists dir's entries (for this package's tests, inside and out).
+func DirNames(t *testing.T, dir string) []string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
 	}
-	return out
+	return names
 }
 
 // A catalog of the serial held replaces it (after a change of trust, or a
@@ -68,7 +69,7 @@ func TestSameSerialReplacesWithoutGap(t *testing.T) {
 		t.Fatalf("third install of serial 5 in %s, holding %q", name, held())
 	}
 	s.removeOldVersions("catalog-5")
-	if got, want := names(t, dir), []string{"catalog", "catalog-5"}; !slices.Equal(got, want) {
+	if got, want := DirNames(t, dir), []string{"catalog", "catalog-5"}; !slices.Equal(got, want) {
 		t.Fatalf("left %v, want %v", got, want)
 	}
 }

@@ -190,11 +190,6 @@ func (h *handler) waitReady(ctx context.Context) error {
 	select {
 	case <-h.ready:
 		return nil
-	default:
-	}
-	select {
-	case <-h.ready:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}

@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
 			if ctx.Err() != nil {
-				return nil // stopped while setting up
+				break
 			}
 			say(o.Warnf, "not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
 			continue
@@ -161,7 +161,7 @@ func Run(ctx context.Context, o Options) error {
 		seeding = append(seeding, p.Name+" "+p.Version)
 	}
 	if ctx.Err() != nil {
-		return nil
+		return nil // stopped while setting up
 	}
 	close(ready)
 	list := ""

@@ -70,9 +70,10 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	if err == nil {
 		err = stage.Extract(ctx, a, dir)
 	}
-	switch _, serr := os.Lstat(a.Path); {
-	case err == nil:
+	if err == nil {
 		return nil
+	}
+	switch _, serr := os.Lstat(a.Path); {
 	case errors.Is(err, stage.ErrCorrupt):
 		r.c.UI.Warnf("%v; downloading it again\n", err)
 		os.Remove(a.Path)

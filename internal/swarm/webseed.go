@@ -65,28 +65,24 @@ func webSeeds(torrentBytes []byte) []string {
 	return out
 }
 
-// webSeedsOf returns the web seeds a download tries, in order, and whether
-// they are a last resort. For a torrent whose publisher names web seeds,
-// the engine's mirrors (Config.MirrorWebSeeds, the client's server_urls)
-// first, then the torrent's own, asked whenever peers give nothing for
-// webSeedAfter. A torrent that names none (web_seed off: the publisher
-// keeps its uplink for BitTorrent) gets the mirrors as a last resort,
-// asked only when no peer is connected or being dialled and every tracker
-// has answered: with the publisher down behind a mirror in server_urls,
-// its tracker and seeder down with it, such an install had no source at
-// all (the mirror announces to the publisher's tracker only).
+// webSeedsOf returns the web seeds a download tries, in order: the
+// engine's mirrors (Config.MirrorWebSeeds, the client's server_urls), then
+// the torrent's own; and whether they are a last resort. For a torrent
+// whose publisher names web seeds they are asked whenever peers give
+// nothing for webSeedAfter. A torrent that names none (web_seed off: the
+// publisher keeps its uplink for BitTorrent) gets the mirrors as a last
+// resort, asked only when BitTorrent has no source (Download): with the
+// publisher down behind a mirror in server_urls, its tracker and seeder
+// down with it, such an install had no source at all (the mirror
+// announces to the publisher's tracker only).
 func (e *Engine) webSeedsOf(torrentBytes []byte) (seeds []string, lastResort bool) {
 	own := webSeeds(torrentBytes)
-	if len(own) == 0 {
-		return slices.Clone(e.mirrorSeeds), true
-	}
-	out := make([]string, 0, len(e.mirrorSeeds)+len(own))
 	for _, s := range append(slices.Clone(e.mirrorSeeds), own...) {
-		if !slices.Contains(out, s) {
-			out = append(out, s)
+		if !slices.Contains(seeds, s) {
+			seeds = append(seeds, s)
 		}
 	}
-	return out, false
+	return seeds, len(own) == 0
 }
 
 // MirrorSeed is where a server of the catalog (the publisher's or a
