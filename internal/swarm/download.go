@@ -150,7 +150,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	if err := e.ended(ctx); err != nil {
 		return err
 	}
-	t, err := e.add(torrentBytes)
+	var xfer *transferState
+	t, err := e.add(torrentBytes, func(t *torrent.Torrent) { xfer = e.startTransfer(t, direct) })
 	if err != nil {
 		return err
 	}
@@ -177,7 +178,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		t.AddPeers(pis)
 	}
 	addDirect()
-	xfer := e.startTransfer(t, direct)
 	report := func() {
 		if progress != nil {
 			st := t.Stats()
@@ -269,7 +269,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			restarts++
 			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
 			e.Drop(ih)
-			if t, err = e.add(torrentBytes); err != nil {
+			if t, err = e.add(torrentBytes, nil); err != nil {
 				return err
 			}
 			t.SetOnWriteChunkError(onWriteErr)

@@ -242,7 +242,7 @@ func TestEngineNewDownloadNotHashed(t *testing.T) {
 	}
 	dir := t.TempDir()
 	e := newEngine(t, dir, 0)
-	tt, err := e.add(meta.Torrent)
+	tt, err := e.add(meta.Torrent, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +257,7 @@ func TestEngineNewDownloadNotHashed(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, filepath.Base(src)+".part"), half, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if tt, err = e.add(meta.Torrent); err != nil {
+	if tt, err = e.add(meta.Torrent, nil); err != nil {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); tt.BytesCompleted() < int64(len(half)/2) && time.Now().Before(deadline); {

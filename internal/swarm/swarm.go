@@ -317,8 +317,12 @@ type Progress struct {
 	Peers       int
 }
 
-// add registers the torrent (idempotent) and wants all of it.
-func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
+// add registers the torrent (idempotent) and wants all of it. before, when
+// not nil, runs once the library holds the torrent and before any piece is
+// wanted: a download's accounting starts there, or a peer that connects at
+// once (dialled by the announcer, or dialling in) delivers chunks nobody
+// counts.
+func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torrent.Torrent, error) {
 	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
 	if err != nil {
 		return nil, fmt.Errorf("swarm: torrent: %w", err)
@@ -353,6 +357,9 @@ func (e *Engine) add(torrentBytes []byte) (*torrent.Torrent, error) {
 	if !had {
 		adjustMemoryLimit(1)
 	}
+	if before != nil {
+		before(t)
+	}
 	t.DownloadAll()
 	e.status.noteAdded(t.InfoHash())
 	if e.ann != nil {
@@ -375,7 +382,7 @@ func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (me
 			return metainfo.Hash{}, err
 		}
 	}
-	t, err := e.add(torrentBytes)
+	t, err := e.add(torrentBytes, nil)
 	if err != nil {
 		return metainfo.Hash{}, err
 	}
