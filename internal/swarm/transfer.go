@@ -126,13 +126,12 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 		HashFailures: int(st.PiecesDirtiedBad.Int64()),
 		Elapsed:      time.Since(s.start),
 	}
-	r.Wasted = st.BytesReadData.Int64() - st.BytesReadUsefulData.Int64()
+	var bad int64 // the chunks of pieces that failed their hash, counted as useful when they came
 	if info := t.Info(); info != nil {
-		r.Wasted += int64(r.HashFailures) * info.PieceLength
+		bad = int64(r.HashFailures) * info.PieceLength
 	}
-	r.Wasted = max(0, r.Wasted)
-	r.AlreadyHad = max(s.startHad, t.BytesCompleted()-r.FromSeeder-r.FromPeers-r.FromWebSeed+r.Wasted)
-	r.AlreadyHad = min(max(0, r.AlreadyHad), r.Total)
+	r.Wasted = max(0, st.BytesReadData.Int64()-st.BytesReadUsefulData.Int64()) + bad
+	r.AlreadyHad = alreadyHad(s.startHad, t.BytesCompleted(), r.FromSeeder+r.FromPeers+r.FromWebSeed, bad, r.Total)
 	if first := s.firstNS.Load(); first != 0 {
 		r.FirstByte = time.Duration(first - s.start.UnixNano())
 	}
@@ -141,6 +140,16 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 	s.final = &r
 	s.mu.Unlock()
 	return r
+}
+
+// alreadyHad is what a download of total bytes found verified on disk:
+// what it had when it started, or, when more, what is complete now beyond
+// what came (useful bytes received, less those of pieces that failed
+// their hash and came again). Duplicate chunks are not in received: the
+// library calls them wasted, not useful (they had been added to it, and
+// every download with an endgame reported them as already had).
+func alreadyHad(startHad, completed, received, bad, total int64) int64 {
+	return min(max(0, startHad, completed-(received-bad)), total)
 }
 
 // Transfer returns the report of the last download of ih through this

@@ -71,7 +71,9 @@ func TestTransferReport(t *testing.T) {
 	}
 	r2, _ := second.Transfer(ih)
 	t.Logf("second: %+v", r2)
-	if r2.FromPeers == 0 || r2.Peers != 1 || r2.FromSeeder+r2.FromPeers < size {
+	// Two sources make an endgame, whose duplicate chunks are wasted, not
+	// already had.
+	if r2.FromPeers == 0 || r2.Peers != 1 || r2.FromSeeder+r2.FromPeers < size || r2.AlreadyHad != 0 {
 		t.Errorf("second leecher's report %+v: want part from the one other peer, all of it in all", r2)
 	}
 
@@ -116,6 +118,26 @@ func TestPeerAddrPort(t *testing.T) {
 	} {
 		if got := peerAddrPort(c.addr); got != c.want {
 			t.Errorf("%s: peerAddrPort(%v) = %v, want %v", c.name, c.addr, got, c.want)
+		}
+	}
+}
+
+func TestAlreadyHad(t *testing.T) {
+	const total = 4 << 20
+	for _, c := range []struct {
+		name                               string
+		startHad, completed, received, bad int64
+		want                               int64
+	}{
+		{"fresh download", 0, total, total, 0, 0},
+		{"resumed half", total / 2, total, total / 2, 0, total / 2},
+		{"half found complete after the start", 0, total, total / 2, 0, total / 2},
+		{"a bad piece came again", 0, total, total + 64<<10, 64 << 10, 0},
+		{"counted more than completed", 0, total / 2, total, 0, 0},
+		{"never past the total", total, total, 0, 0, total},
+	} {
+		if got := alreadyHad(c.startHad, c.completed, c.received, c.bad, total); got != c.want {
+			t.Errorf("%s: alreadyHad = %d, want %d", c.name, got, c.want)
 		}
 	}
 }
