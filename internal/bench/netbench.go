@@ -214,6 +214,7 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 		if lab.delay != nil {
 			lab.delay.resetStats()
 		}
+		tcp0, tcpErr := lab.clientsTCP()
 		var r Row
 		var err error
 		switch m {
@@ -241,6 +242,13 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse), percents(r.ClientsUse))
 		}
 		fmt.Fprintf(logw, "bench-net N=%d RTT=%s: packets the links' tbf dropped so far: %s\n", s.N, s.RTT, lab.dropsText())
+		if tcp1, err := lab.clientsTCP(); tcpErr == nil && err == nil {
+			d := tcp1.sub(tcp0)
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: the clients' TCP: %d segments sent, %d of them again (%.2f%%), %d retransmission timeouts\n",
+				s.N, s.RTT, m, d.OutSegs, d.RetransSegs, 100*float64(d.RetransSegs)/float64(max(1, d.OutSegs)), d.Timeouts)
+		} else {
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: the clients' TCP counters: %v\n", s.N, s.RTT, m, errors.Join(tcpErr, err))
+		}
 		if lab.delay != nil {
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: delay line: %v\n", s.N, s.RTT, m, lab.delay.stats())
 		}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -470,4 +471,87 @@ func (l *netLab) dropsText() string {
 		cl += d
 	}
 	return fmt.Sprintf("publisher %d, clients %d", pub, cl)
+}
+
+// tcpCounters are the TCP counters of a host's namespace that tell why a
+// link is not full: segments sent again, and retransmission timeouts (a
+// flow with a few jumbo frames in flight cannot fast-retransmit and waits
+// for its timer).
+type tcpCounters struct {
+	OutSegs, RetransSegs, Timeouts int64
+}
+
+func (c tcpCounters) add(o tcpCounters) tcpCounters {
+	return tcpCounters{c.OutSegs + o.OutSegs, c.RetransSegs + o.RetransSegs, c.Timeouts + o.Timeouts}
+}
+
+func (c tcpCounters) sub(o tcpCounters) tcpCounters {
+	return tcpCounters{c.OutSegs - o.OutSegs, c.RetransSegs - o.RetransSegs, c.Timeouts - o.Timeouts}
+}
+
+// readTCPCounters reads h's counters from /proc/net/snmp and
+// /proc/net/netstat as seen in its namespace.
+func readTCPCounters(h host) (tcpCounters, error) {
+	var c tcpCounters
+	for _, file := range []string{"/proc/net/snmp", "/proc/net/netstat"} {
+		name, args := h.argv("cat", file)
+		out, err := exec.Command(name, args...).Output()
+		if err != nil {
+			return c, fmt.Errorf("%s: %s: %w", h.name, file, err)
+		}
+		vals, err := parseProcNetStats(out)
+		if err != nil {
+			return c, fmt.Errorf("%s: %s: %w", h.name, file, err)
+		}
+		for k, v := range vals {
+			switch k {
+			case "Tcp:OutSegs":
+				c.OutSegs = v
+			case "Tcp:RetransSegs":
+				c.RetransSegs = v
+			case "TcpExt:TCPTimeouts":
+				c.Timeouts = v
+			}
+		}
+	}
+	return c, nil
+}
+
+// parseProcNetStats reads the pairs of lines of /proc/net/snmp or
+// /proc/net/netstat ("Tcp: names..." then "Tcp: values...") into
+// "Tcp:Name" → value.
+func parseProcNetStats(b []byte) (map[string]int64, error) {
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines)%2 != 0 {
+		return nil, fmt.Errorf("%d lines, want pairs", len(lines))
+	}
+	out := map[string]int64{}
+	for i := 0; i < len(lines); i += 2 {
+		names, vals := strings.Fields(lines[i]), strings.Fields(lines[i+1])
+		if len(names) != len(vals) || len(names) == 0 || names[0] != vals[0] {
+			return nil, fmt.Errorf("line %d: names and values do not pair", i+1)
+		}
+		prefix := strings.TrimSuffix(names[0], ":")
+		for j := 1; j < len(names); j++ {
+			v, err := strconv.ParseInt(vals[j], 10, 64)
+			if err != nil {
+				continue // a signed or odd field; none of the ones read
+			}
+			out[prefix+":"+names[j]] = v
+		}
+	}
+	return out, nil
+}
+
+// clientsTCP sums the clients' TCP counters.
+func (l *netLab) clientsTCP() (tcpCounters, error) {
+	var sum tcpCounters
+	for _, h := range l.layout().clients {
+		c, err := readTCPCounters(h)
+		if err != nil {
+			return sum, err
+		}
+		sum = sum.add(c)
+	}
+	return sum, nil
 }
