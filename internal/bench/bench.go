@@ -142,7 +142,10 @@ type Row struct {
 	// ClientsUse is the clients' links' use together in each second, percent
 	// of their rates' sum (in the log): where the swarm's own upload idles.
 	ClientsUse []int `json:",omitempty"`
-	Err        string
+	// ClientsIdle is how many clients sent less than half their link's
+	// rate in each second: uplinks the swarm left unused.
+	ClientsIdle []int `json:",omitempty"`
+	Err         string
 }
 
 // Bound is the Kumar–Ross lower bound with unlimited client download.

@@ -237,9 +237,9 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 			errs = append(errs, fmt.Errorf("%s: %w", m, err))
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s FAILED: %v\n", s.N, s.RTT, m, err)
 		} else {
-			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F (BitTorrent payload %.3f F), queue %s, a client threw away at most %.3f F; round trip during the row %.1f ms, 90%% under %.1f ms (%d probes); publisher link use by second: %s; clients' links together: %s\n",
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: %.2fs = %.2f×T_min, publisher egress %.3f F (BitTorrent payload %.3f F), queue %s, a client threw away at most %.3f F; round trip during the row %.1f ms, 90%% under %.1f ms (%d probes); publisher link use by second: %s; clients' links together: %s; clients sending under half their rate: %s\n",
 				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.ServerPayload, cmp.Or(r.Queue, "-"), r.WastedMax,
-				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse), percents(r.ClientsUse))
+				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse), percents(r.ClientsUse), counts(r.ClientsIdle))
 		}
 		fmt.Fprintf(logw, "bench-net N=%d RTT=%s: packets the links' tbf dropped so far: %s\n", s.N, s.RTT, lab.dropsText())
 		if tcp1, err := lab.clientsTCP(); tcpErr == nil && err == nil {
@@ -272,6 +272,10 @@ func runTransmissionNet(ctx context.Context, o Options, s netSpec, lay layout, d
 }
 
 // percents shows link use by second: "12 95 97 ... %".
+func counts(p []int) string {
+	return strings.TrimSuffix(percents(p), " %")
+}
+
 func percents(p []int) string {
 	var b strings.Builder
 	for _, v := range p {

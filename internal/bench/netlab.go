@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -310,11 +311,18 @@ type meter struct {
 	probe    *rowProbe
 	stopOnce sync.Once
 	stopC    chan struct{}
-	done     chan [2][]int64 // bytes the publisher and the clients together sent in each second of the row
+	done     chan meterSeries
 	// set by stop
+	meterSeries
+	rttMed, rttP90 time.Duration
+	probes         int
+}
+
+// meterSeries is what the meter gathered in each second of a row: bytes
+// the publisher and the clients together sent, and each client's.
+type meterSeries struct {
 	secs, clientSecs []int64
-	rttMed, rttP90   time.Duration
-	probes           int
+	perClient        [][]int64 // [second][client]
 }
 
 // startMeter reads the counters at the start of a row; on loopback it
@@ -323,7 +331,7 @@ func (l layout) startMeter() (*meter, error) {
 	if l.lab == nil {
 		return nil, nil
 	}
-	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stopC: make(chan struct{}), done: make(chan [2][]int64, 1)}
+	m := &meter{lay: l, clients: make([]linkBytes, len(l.clients)), stopC: make(chan struct{}), done: make(chan meterSeries, 1)}
 	var err error
 	m.clientTx = make([]int64, len(l.clients))
 	for i, h := range l.clients {
@@ -347,30 +355,37 @@ func (l layout) startMeter() (*meter, error) {
 // sample reads the publisher's and the clients' counters every second
 // until stopped, at most an hour.
 func (m *meter) sample() {
-	var secs, clientSecs []int64
+	var ms meterSeries
 	last := m.pub.tx
+	lastTx := slices.Clone(m.clientTx)
 	lastClients := m.clientsSent()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range 3600 {
 		select {
 		case <-m.stopC:
-			m.done <- [2][]int64{secs, clientSecs}
+			m.done <- ms
 			return
 		case <-tick.C:
 		}
 		if c, err := hostLinkBytes(m.lay.publisher); err == nil {
-			secs = append(secs, c.tx-last)
+			ms.secs = append(ms.secs, c.tx-last)
 			last = c.tx
 		} else {
-			secs = append(secs, 0) // counted with the next second's; the two series stay aligned
+			ms.secs = append(ms.secs, 0) // counted with the next second's; the two series stay aligned
 		}
 		sent := m.clientsSent()
-		clientSecs = append(clientSecs, sent-lastClients)
+		ms.clientSecs = append(ms.clientSecs, sent-lastClients)
 		lastClients = sent
+		each := make([]int64, len(m.clientTx))
+		for i, tx := range m.clientTx {
+			each[i] = tx - lastTx[i]
+		}
+		copy(lastTx, m.clientTx)
+		ms.perClient = append(ms.perClient, each)
 	}
 	<-m.stopC
-	m.done <- [2][]int64{secs, clientSecs}
+	m.done <- ms
 }
 
 // clientsSent is what the clients' links have sent, together (a host
@@ -393,8 +408,7 @@ func (m *meter) stop() {
 	}
 	m.stopOnce.Do(func() {
 		close(m.stopC)
-		d := <-m.done
-		m.secs, m.clientSecs = d[0], d[1]
+		m.meterSeries = <-m.done
 		m.rttMed, m.rttP90, m.probes = m.probe.finish()
 	})
 }
@@ -415,6 +429,15 @@ func (m *meter) finish(row *Row, f, rate, clientRate int64) error {
 	}
 	for _, b := range m.clientSecs {
 		row.ClientsUse = append(row.ClientsUse, int(100*b/(clientRate*int64(len(m.clients)))))
+	}
+	for _, each := range m.perClient {
+		idle := 0
+		for _, b := range each {
+			if b < clientRate/2 {
+				idle++
+			}
+		}
+		row.ClientsIdle = append(row.ClientsIdle, idle)
 	}
 	row.MeasuredRTT, row.MeasuredRTT90, row.RTTProbes = m.rttMed, m.rttP90, m.probes
 	pub, err := hostLinkBytes(m.lay.publisher)
