@@ -70,7 +70,7 @@ func FuzzParsePublisherName(f *testing.F) {
 
 func TestPublisherDepth(t *testing.T) {
 	const KiB = 1 << 10
-	const slot = 320 * KiB // a 1 MiB/s link, capped at 1.25 MiB/s, 4 slots
+	const slot = 320 * KiB // a 1 MiB/s link, capped at 1.25 MiB/s, 4 slots (the rate is the case's, whatever PublisherSlots is)
 	for _, tc := range []struct {
 		name        string
 		queue       int

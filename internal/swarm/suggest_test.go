@@ -133,7 +133,7 @@ func TestScarceSeedAskedLast(t *testing.T) {
 			const size = 4 << 20
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			publisher, torrent := cappedPublisher(t, ctx, size) // slots of 512 KiB/s
+			publisher, torrent := cappedPublisher(t, ctx, size) // slots of 341 KiB/s
 			otherDir := t.TempDir()
 			writeRandom(t, filepath.Join(otherDir, "pkg-1.0.0.tar.zst"), size) // the same bytes
 			other := newEngine(t, otherDir, tc.otherRate)

@@ -234,10 +234,22 @@ func New(cfg Config) (*Engine, error) {
 // PublisherSlots is how many peers a capped publisher serves per
 // torrent at once. Fewer direct downloaders means fewer of them ask the
 // seeder for the same piece; each gets a larger share of the uplink, so its
-// pieces are complete and shareable sooner. Measured like the queue above,
-// with the queue at 4: seeder 1.14–1.17×F → 1.10–1.11×F, time 1.20–1.22 →
-// 1.14–1.17× the bound at N=16 (N=4 unchanged).
-const PublisherSlots = 4
+// pieces are complete and shareable sooner. Four were chosen on loopback
+// (bench-swarm N=16, queue 4: seeder 1.14–1.17×F → 1.10–1.11×F, time
+// 1.20–1.22 → 1.14–1.17× the bound against more slots), before suggestions
+// (third_party patch 10) kept the publisher from sending a piece twice
+// before every piece was out. Between hosts with round trips, six do
+// better: each slot refills its request queue only when it has emptied,
+// and the clients fed directly start the swarm's exchange. bench-net (1 MiB/s
+// links, F=16 MiB, one host, interleaved), time ÷ the bound and publisher
+// egress ÷ F, 4 → 6 slots: N=32 at 100 ms 1.32–1.38 (5 rows) → 1.30–1.32
+// (5), egress 1.14–1.20 → 1.19–1.22; at 20 ms 1.25–1.26 → 1.20–1.22,
+// egress 1.06–1.08 → 1.08–1.12; at 0 ms 1.21–1.27 → 1.20–1.21; N=64 at
+// 100 ms 1.62 → 1.43, N=8 at 100 ms 1.23 → 1.18. Eight: N=32 at 100 ms
+// 1.27–1.31 with egress 1.19–1.23. Two: 1.43–1.52. Loopback bench-swarm
+// (2 MiB/s, two pairs): N=16 1.11–1.12 → 1.10, N=32 1.21–1.28 → 1.19–1.21,
+// seeder egress unchanged (1.05–1.09 F).
+const PublisherSlots = 6
 
 // UncappedPublisherPeers is the library's default, kept for a publisher
 // whose uplink is not declared scarce: it serves whoever asks.
