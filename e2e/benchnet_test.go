@@ -108,7 +108,9 @@ func assertNothingLeft(t *testing.T, tmp string) {
 // gets the package, the publisher's link (counted by the kernel) sends
 // about one copy of it because the clients share, and the clients keep a
 // deeper request queue at the publisher than the zero-round-trip 4 (two
-// round trips at a slot's 1.25 MiB/s are 3.2 chunks: two pieces of 4). And
+// round trips at a slot's 0.83 MiB/s, the 5 MiB/s cap over six slots, are
+// 2.1 chunks: 6.1, two pieces of 4, while the round trip measures at least
+// 18.75 ms). And
 // nothing of the network is left afterwards, also when a row fails.
 func TestNetworkOfHosts(t *testing.T) {
 	if testing.Short() {

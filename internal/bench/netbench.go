@@ -215,6 +215,7 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 			lab.delay.resetStats()
 		}
 		tcp0, tcpErr := lab.clientsTCP()
+		pubDrops0, clientDrops0, dropsErr := lab.drops()
 		var r Row
 		var err error
 		switch m {
@@ -241,7 +242,11 @@ func netChild(ctx context.Context, dir string, logw io.Writer) ([]Row, error) {
 				s.N, s.RTT, m, r.Last.Seconds(), r.Last.Seconds()/r.Bound.Seconds(), r.ServerUp, r.ServerPayload, cmp.Or(r.Queue, "-"), r.WastedMax,
 				ms(r.MeasuredRTT), ms(r.MeasuredRTT90), r.RTTProbes, percents(r.PublisherUse), percents(r.ClientsUse), counts(r.ClientsIdle))
 		}
-		fmt.Fprintf(logw, "bench-net N=%d RTT=%s: packets the links' tbf dropped so far: %s\n", s.N, s.RTT, lab.dropsText())
+		if pub, cl, err := lab.drops(); dropsErr == nil && err == nil {
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: packets the links' tbf dropped: publisher %d, clients %d\n", s.N, s.RTT, m, pub-pubDrops0, cl-clientDrops0)
+		} else {
+			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: the links' tbf drops: %v\n", s.N, s.RTT, m, errors.Join(dropsErr, err))
+		}
 		if tcp1, err := lab.clientsTCP(); tcpErr == nil && err == nil {
 			d := tcp1.sub(tcp0)
 			fmt.Fprintf(logw, "bench-net N=%d RTT=%s: %s: the clients' TCP: %d segments sent, %d of them again (%.2f%%), %d retransmission timeouts\n",
@@ -272,16 +277,20 @@ func runTransmissionNet(ctx context.Context, o Options, s netSpec, lay layout, d
 }
 
 // percents shows link use by second: "12 95 97 ... %".
-func counts(p []int) string {
-	return strings.TrimSuffix(percents(p), " %")
+func percents(p []int) string {
+	return counts(p) + " %"
 }
 
-func percents(p []int) string {
+// counts shows a count by second: "32 25 12 ...".
+func counts(p []int) string {
 	var b strings.Builder
-	for _, v := range p {
-		fmt.Fprintf(&b, "%d ", v)
+	for i, v := range p {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "%d", v)
 	}
-	return b.String() + "%"
+	return b.String()
 }
 
 // parseMethods reads -methods.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -73,8 +74,8 @@ func (l layout) startMeter() (*meter, error) {
 func (m *meter) sample() {
 	var ms meterSeries
 	last := m.pub.tx
-	lastTx := slices.Clone(m.clientTx)
 	lastClients := m.clientsSent()
+	lastTx := slices.Clone(m.clientTx) // as clientsSent just read them
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range 3600 {
@@ -102,6 +103,24 @@ func (m *meter) sample() {
 	}
 	<-m.stopC
 	m.done <- ms
+}
+
+// underHalf counts, for each second of perClient ([second][client] bytes
+// sent), the clients that sent less than half of rate. A client whose
+// counters could not be read that second counts as having sent nothing
+// (and twice as much the next).
+func underHalf(perClient [][]int64, rate int64) []int {
+	out := make([]int, 0, len(perClient))
+	for _, each := range perClient {
+		n := 0
+		for _, b := range each {
+			if b < rate/2 {
+				n++
+			}
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 // clientsSent is what the clients' links have sent, together (a host
@@ -146,15 +165,7 @@ func (m *meter) finish(row *Row, f, rate, clientRate int64) error {
 	for _, b := range m.clientSecs {
 		row.ClientsUse = append(row.ClientsUse, int(100*b/(clientRate*int64(len(m.clients)))))
 	}
-	for _, each := range m.perClient {
-		idle := 0
-		for _, b := range each {
-			if b < clientRate/2 {
-				idle++
-			}
-		}
-		row.ClientsIdle = append(row.ClientsIdle, idle)
-	}
+	row.ClientsIdle = underHalf(m.perClient, clientRate)
 	row.MeasuredRTT, row.MeasuredRTT90, row.RTTProbes = m.rttMed, m.rttP90, m.probes
 	pub, err := hostLinkBytes(m.lay.publisher)
 	if err != nil {
@@ -194,22 +205,21 @@ func qdiscDrops(h host) (int64, error) {
 	return drops, nil
 }
 
-// dropsText sums the tbf drops of the publisher and of the clients.
-func (l *netLab) dropsText() string {
+// drops sums the tbf drops of the publisher and of the clients since the
+// lab began.
+func (l *netLab) drops() (pub, clients int64, err error) {
 	lay := l.layout()
-	pub, err := qdiscDrops(lay.publisher)
-	if err != nil {
-		return err.Error()
+	if pub, err = qdiscDrops(lay.publisher); err != nil {
+		return 0, 0, err
 	}
-	var cl int64
 	for _, h := range lay.clients {
 		d, err := qdiscDrops(h)
 		if err != nil {
-			return err.Error()
+			return 0, 0, err
 		}
-		cl += d
+		clients += d
 	}
-	return fmt.Sprintf("publisher %d, clients %d", pub, cl)
+	return pub, clients, nil
 }
 
 // tcpCounters are the TCP counters of a host's namespace that tell why a
@@ -231,16 +241,35 @@ func (c tcpCounters) sub(o tcpCounters) tcpCounters {
 // readTCPCounters reads h's counters from /proc/net/snmp and
 // /proc/net/netstat as seen in its namespace.
 func readTCPCounters(h host) (tcpCounters, error) {
-	var c tcpCounters
-	for _, file := range []string{"/proc/net/snmp", "/proc/net/netstat"} {
-		name, args := h.argv("cat", file)
-		out, err := exec.Command(name, args...).Output()
-		if err != nil {
-			return c, fmt.Errorf("%s: %s: %w", h.name, file, err)
+	var snmp, netstat []byte
+	err := inNetns(h.netns, func() (err error) {
+		if snmp, err = os.ReadFile("/proc/thread-self/net/snmp"); err != nil {
+			return err
 		}
-		vals, err := parseProcNetStats(out)
+		netstat, err = os.ReadFile("/proc/thread-self/net/netstat")
+		return err
+	})
+	if err != nil {
+		return tcpCounters{}, fmt.Errorf("%s: %w", h.name, err)
+	}
+	c, err := tcpCountersOf(snmp, netstat)
+	if err != nil {
+		return c, fmt.Errorf("%s: %w", h.name, err)
+	}
+	return c, nil
+}
+
+// tcpCountersOf picks the counters out of the text of /proc/net/snmp and
+// /proc/net/netstat.
+func tcpCountersOf(snmp, netstat []byte) (tcpCounters, error) {
+	var c tcpCounters
+	for _, f := range []struct {
+		name string
+		text []byte
+	}{{"/proc/net/snmp", snmp}, {"/proc/net/netstat", netstat}} {
+		vals, err := parseProcNetStats(f.text)
 		if err != nil {
-			return c, fmt.Errorf("%s: %s: %w", h.name, file, err)
+			return c, fmt.Errorf("%s: %w", f.name, err)
 		}
 		for k, v := range vals {
 			switch k {
@@ -274,7 +303,7 @@ func parseProcNetStats(b []byte) (map[string]int64, error) {
 		for j := 1; j < len(names); j++ {
 			v, err := strconv.ParseInt(vals[j], 10, 64)
 			if err != nil {
-				continue // a signed or odd field; none of the ones read
+				continue // not a number that fits in an int64; none of the fields read
 			}
 			out[prefix+":"+names[j]] = v
 		}

@@ -150,11 +150,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	if err := e.ended(ctx); err != nil {
 		return err
 	}
-	var xfer *transferState
-	t, err := e.add(torrentBytes, func(t *torrent.Torrent) { xfer = e.startTransfer(t, direct) })
-	if err != nil {
-		return err
-	}
 	// A chunk that cannot be written (a full disk, an I/O error) ends the
 	// download at once with the OS's error, which names the file; by
 	// default the library stops downloading silently and the download
@@ -166,7 +161,14 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		default:
 		}
 	}
-	t.SetOnWriteChunkError(onWriteErr)
+	var xfer *transferState
+	t, err := e.add(torrentBytes, func(t *torrent.Torrent) {
+		t.SetOnWriteChunkError(onWriteErr)
+		xfer = e.startTransfer(t, direct)
+	})
+	if err != nil {
+		return err
+	}
 	addDirect := func() {
 		if len(direct) == 0 {
 			return
@@ -269,10 +271,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			restarts++
 			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
 			e.Drop(ih)
-			if t, err = e.add(torrentBytes, nil); err != nil {
+			if t, err = e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) }); err != nil {
 				return err
 			}
-			t.SetOnWriteChunkError(onWriteErr)
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 		}

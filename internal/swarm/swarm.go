@@ -232,23 +232,29 @@ func New(cfg Config) (*Engine, error) {
 }
 
 // PublisherSlots is how many peers a capped publisher serves per
-// torrent at once. Fewer direct downloaders means fewer of them ask the
-// seeder for the same piece; each gets a larger share of the uplink, so its
-// pieces are complete and shareable sooner. Four were chosen on loopback
-// (bench-swarm N=16, queue 4: seeder 1.14–1.17×F → 1.10–1.11×F, time
-// 1.20–1.22 → 1.14–1.17× the bound against more slots), before suggestions
-// (third_party patch 10) kept the publisher from sending a piece twice
-// before every piece was out. Between hosts with round trips, six do
-// better: each slot refills its request queue only when it has emptied,
-// and the clients fed directly start the swarm's exchange. bench-net (1 MiB/s
-// links, F=16 MiB, one host, interleaved), time ÷ the bound and publisher
-// egress ÷ F, 4 → 6 slots: N=32 at 100 ms 1.32–1.38 (5 rows) → 1.30–1.32
-// (5), egress 1.14–1.20 → 1.19–1.22; at 20 ms 1.25–1.26 → 1.20–1.22,
-// egress 1.06–1.08 → 1.08–1.12; at 0 ms 1.21–1.27 → 1.20–1.21; N=64 at
-// 100 ms 1.62 → 1.43, N=8 at 100 ms 1.23 → 1.18. Eight: N=32 at 100 ms
-// 1.27–1.31 with egress 1.19–1.23. Two: 1.43–1.52. Loopback bench-swarm
-// (2 MiB/s, two pairs): N=16 1.11–1.12 → 1.10, N=32 1.21–1.28 → 1.19–1.21,
-// seeder egress unchanged (1.05–1.09 F).
+// torrent at once. Each gets a share of the uplink large enough that its
+// pieces are complete and shareable soon, and the clients fed directly
+// pass them on. Four were chosen on loopback (bench-swarm N=16, queue 4:
+// seeder 1.14–1.17×F → 1.10–1.11×F, time 1.20–1.22 → 1.14–1.17× the
+// bound against more slots, which then asked for the same pieces) before
+// suggestions (third_party patch 10) kept the publisher from sending a
+// piece twice before every piece was out. Between hosts with round trips
+// six do better: a slot refills its request queue only when it has
+// emptied, and more clients start the swarm's exchange. bench-net (1 MiB/s
+// links, F=16 MiB, one host, interleaved rows), time ÷ the bound and
+// publisher egress ÷ F, 4 → 6 slots: N=32 at 100 ms 1.32–1.38 (5 rows) →
+// 1.30–1.32 (5), egress 1.14–1.20 → 1.19–1.22; at 20 ms 1.25–1.26 →
+// 1.20–1.22, egress 1.06–1.08 → 1.08–1.12; at 0 ms 1.21–1.27 → 1.20–1.21;
+// N=64 at 100 ms 1.62 → 1.43, N=8 at 100 ms 1.23 → 1.18. Loopback
+// bench-swarm (2 MiB/s, two pairs): N=16 1.11–1.12 → 1.10, N=32 1.21–1.28
+// → 1.19–1.21, seeder egress unchanged (1.05–1.09 F). Eight were no faster
+// within the rows' spread (N=32: 1.27–1.31 at 100 ms, 1.21–1.22 at 20 ms,
+// 1.19 at 0 ms) and sent more: egress 1.19–1.23 F at 100 ms, 1.12–1.14 F
+// at 20 ms, the extra going to the end of the download, when the clients
+// could take the pieces from each other. Two: 1.43–1.52. The slot rate a
+// publisher names (its cap over the slots) is what its clients compare
+// their other peers with before they ask it last (patch 11): with six,
+// other peers of a sixth of the cap suffice.
 const PublisherSlots = 6
 
 // UncappedPublisherPeers is the library's default, kept for a publisher
@@ -330,10 +336,10 @@ type Progress struct {
 }
 
 // add registers the torrent (idempotent) and wants all of it. before, when
-// not nil, runs once the library holds the torrent and before any piece is
-// wanted: a download's accounting starts there, or a peer that connects at
-// once (dialled by the announcer, or dialling in) delivers chunks nobody
-// counts.
+// not nil, runs once the library holds the torrent and, for a torrent not
+// held yet, before any piece is wanted: a download's accounting and its
+// write-error hook start there, or a peer that connects at once (dialled
+// by the announcer, or dialling in) delivers chunks nobody counts.
 func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torrent.Torrent, error) {
 	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
 	if err != nil {

@@ -126,7 +126,10 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 		HashFailures: int(st.PiecesDirtiedBad.Int64()),
 		Elapsed:      time.Since(s.start),
 	}
-	var bad int64 // the chunks of pieces that failed their hash, counted as useful when they came
+	// bad is the chunks of pieces that failed their hash, counted as useful
+	// when they came; a failed last piece counts as a whole piece, so a
+	// report may then call up to a piece's length already had.
+	var bad int64
 	if info := t.Info(); info != nil {
 		bad = int64(r.HashFailures) * info.PieceLength
 	}
