@@ -524,3 +524,52 @@ func TestUnlistedStopsSeeding(t *testing.T) {
 		t.Fatalf("the same serial again: %v, %v; want nothing", drop, err)
 	}
 }
+
+// With seed: installed, an archive installed at the daemon's last look and
+// not now (uninstalled, or upgraded away from) stops being seeded; it was
+// seeded until the daemon restarted. One never seen installed (downloaded
+// for an install not yet committed) and one still downloading stay.
+func TestUninstalledStopsSeeding(t *testing.T) {
+	const kept, gone, pending, busy = "1111111111111111111111111111111111111111", "2222222222222222222222222222222222222222",
+		"3333333333333333333333333333333333333333", "4444444444444444444444444444444444444444"
+	torrents := []swarm.TorrentStatus{
+		{InfoHash: kept, Name: "kept-1.0.0.tar.zst", State: "seeding"},
+		{InfoHash: gone, Name: "gone-1.0.0.tar.zst", State: "seeding"},
+		{InfoHash: pending, Name: "new-1.0.0.tar.zst", State: "seeding"},
+		{InfoHash: busy, Name: "busy-1.0.0.tar.zst", State: "downloading"},
+	}
+	before := map[string]bool{"kept-1.0.0.tar.zst": true, "gone-1.0.0.tar.zst": true, "busy-1.0.0.tar.zst": true}
+	now := map[string]bool{"kept-1.0.0.tar.zst": true}
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, nil))
+	drop := uninstalledSince(before, now, torrents, logger)
+	if len(drop) != 1 || drop[0].HexString() != gone {
+		t.Fatalf("uninstalledSince = %v, want only %s", drop, gone)
+	}
+	if !strings.Contains(logs.String(), "archive=gone-1.0.0.tar.zst") || !strings.Contains(logs.String(), "no longer installed") {
+		t.Errorf("log: %s", logs)
+	}
+	// The next look finds nothing new: the pending archive was never installed.
+	if drop := uninstalledSince(now, now, torrents, logger); len(drop) != 0 {
+		t.Errorf("the same installed set again: %v, want nothing", drop)
+	}
+	// A missing state file is nothing installed, not an error.
+	if got, err := installedArchives(filepath.Join(t.TempDir(), "installed.db")); err != nil || len(got) != 0 {
+		t.Errorf("installedArchives of no state = %v, %v", got, err)
+	}
+}
+
+// An archive installed since the last look and not held by the engine (a
+// reinstall from the cache, which does not go through the daemon) is to be
+// seeded; one held already, or installed before, is not.
+func TestNewlyInstalled(t *testing.T) {
+	before := map[string]bool{"old-1.0.0.tar.zst": true}
+	now := map[string]bool{"old-1.0.0.tar.zst": true, "b-1.0.0.tar.zst": true, "a-1.0.0.tar.zst": true, "held-1.0.0.tar.zst": true}
+	ts := []swarm.TorrentStatus{{InfoHash: "1111111111111111111111111111111111111111", Name: "held-1.0.0.tar.zst", State: "seeding"}}
+	if got, want := newlyInstalled(before, now, ts), []string{"a-1.0.0.tar.zst", "b-1.0.0.tar.zst"}; !slices.Equal(got, want) {
+		t.Errorf("newlyInstalled = %v, want %v", got, want)
+	}
+	if got := newlyInstalled(now, now, nil); len(got) != 0 {
+		t.Errorf("nothing new: %v", got)
+	}
+}

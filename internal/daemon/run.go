@@ -177,7 +177,11 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.SeedRatioLimit > 0 || cfg.SeedTimeLimit > 0 {
 		go enforceLimits(ctx, engine, cfg, o.Logger)
 	}
-	go followCatalog(ctx, engine, cp.Dir, o.Logger)
+	var installed func() (map[string]bool, error)
+	if cfg.Seed == config.SeedInstalled {
+		installed = func() (map[string]bool, error) { return installedArchives(cp.Installed()) }
+	}
+	go followCatalog(ctx, engine, cp.Dir, installed, o.Logger)
 	<-served
 	if serveErr != nil {
 		return serveErr
@@ -389,73 +393,4 @@ func (c *torrentsCollector) Collect(ch chan<- prometheus.Metric) {
 	for state, v := range n {
 		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), state)
 	}
-}
-
-// followCatalog stops seeding, every policyInterval, what the synced
-// catalog no longer lists: a package its publisher withdrew was seeded on
-// until the daemon restarted, its announces refused by the tracker. The
-// catalog is read again only when its serial changes.
-func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string, logger *slog.Logger) {
-	tick := time.NewTicker(policyInterval)
-	defer tick.Stop()
-	var serial int64
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		var drop []swarm.InfoHash
-		var err error
-		if drop, serial, err = unlisted(ctx, engine.Torrents(), catalogDir, serial, logger); err != nil {
-			logger.Warn("cannot read the catalog to follow withdrawn packages", "err", err)
-			continue
-		}
-		for _, ih := range drop {
-			engine.Drop(ih)
-		}
-	}
-}
-
-// unlisted returns the seeding torrents that the catalog in dir does not
-// list, logging each, and the catalog's serial (the one seen before while
-// an unlisted torrent is still downloading, so it is looked at again); none
-// when the serial is still seen.
-func unlisted(ctx context.Context, ts []swarm.TorrentStatus, dir string, seen int64, logger *slog.Logger) ([]swarm.InfoHash, int64, error) {
-	db, err := catalogclient.Open(ctx, dir)
-	if err != nil {
-		return nil, seen, err
-	}
-	defer db.Close()
-	meta, err := db.Meta(ctx)
-	if err != nil || meta.Serial == seen {
-		return nil, seen, err
-	}
-	pkgs, err := db.All(ctx)
-	if err != nil {
-		return nil, seen, err
-	}
-	listed := make(map[string]bool, len(pkgs))
-	for _, p := range pkgs {
-		listed[p.InfoHash] = true
-	}
-	var out []swarm.InfoHash
-	skipped := false
-	for _, t := range ts {
-		if listed[t.InfoHash] {
-			continue
-		}
-		if t.State != "seeding" { // still downloading: looked at again next time
-			skipped = true
-			continue
-		}
-		if ih, err := swarm.ParseInfoHash(t.InfoHash); err == nil {
-			logger.Info("stopped seeding", "archive", t.Name, "why", "the catalog no longer lists it (withdrawn by its publisher)", "serial", meta.Serial)
-			out = append(out, ih)
-		}
-	}
-	if skipped {
-		return out, seen, nil
-	}
-	return out, meta.Serial, nil
 }

@@ -1,0 +1,190 @@
+package daemon
+
+// What the daemon stops seeding as the world changes under it: packages the
+// synced catalog no longer lists, and (seed: installed) packages no longer
+// installed.
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+// followCatalog stops seeding, every policyInterval, what the synced
+// catalog no longer lists: a package its publisher withdrew was seeded on
+// until the daemon restarted, its announces refused by the tracker. The
+// catalog is read again only when its serial changes. With installed (seed:
+// installed) it also stops seeding the archives that were installed at its
+// last look and are not now: a package uninstalled, or upgraded away from,
+// was seeded on until the daemon restarted. An archive never seen installed
+// (downloaded for an install not yet committed, or one that failed) is left
+// alone. An archive installed since its last look that is not seeded (a
+// reinstall from the cache does not go through the daemon) is seeded.
+func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string, installed func() (map[string]bool, error), logger *slog.Logger) {
+	tick := time.NewTicker(policyInterval)
+	defer tick.Stop()
+	var serial int64
+	var before map[string]bool
+	if installed != nil {
+		var err error
+		if before, err = installed(); err != nil {
+			logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
+		}
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var drop []swarm.InfoHash
+		var err error
+		if drop, serial, err = unlisted(ctx, engine.Torrents(), catalogDir, serial, logger); err != nil {
+			logger.Warn("cannot read the catalog to follow withdrawn packages", "err", err)
+		}
+		if installed != nil {
+			if now, err := installed(); err != nil {
+				logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
+			} else {
+				ts := engine.Torrents()
+				drop = append(drop, uninstalledSince(before, now, ts, logger)...)
+				seedInstalled(ctx, engine, catalogDir, newlyInstalled(before, now, ts), logger)
+				before = now
+			}
+		}
+		for _, ih := range drop {
+			engine.Drop(ih)
+		}
+	}
+}
+
+// newlyInstalled returns the archives installed now and not before that
+// the engine does not hold: installed from the cache without a download
+// through the daemon (a reinstall after an uninstall), so not seeded.
+func newlyInstalled(before, now map[string]bool, ts []swarm.TorrentStatus) []string {
+	held := make(map[string]bool, len(ts))
+	for _, t := range ts {
+		held[t.Name] = true
+	}
+	var out []string
+	for a := range now {
+		if !before[a] && !held[a] {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// seedInstalled seeds the cached archives named, after verifying them,
+// with the torrents the synced catalog gives them; an archive not cached,
+// not in the catalog or failing verification is skipped with a log line.
+func seedInstalled(ctx context.Context, engine *swarm.Engine, catalogDir string, archives []string, logger *slog.Logger) {
+	if len(archives) == 0 {
+		return
+	}
+	db, err := catalogclient.Open(ctx, catalogDir)
+	if err != nil {
+		logger.Warn("cannot read the catalog to seed newly installed packages", "err", err)
+		return
+	}
+	pkgs, err := db.All(ctx)
+	db.Close()
+	if err != nil {
+		logger.Warn("cannot read the catalog to seed newly installed packages", "err", err)
+		return
+	}
+	byArchive := make(map[string][]byte, len(pkgs))
+	for _, p := range pkgs {
+		byArchive[p.Archive] = p.Torrent
+	}
+	for _, a := range archives {
+		torrent, ok := byArchive[a]
+		if !ok {
+			continue // withdrawn: nothing to announce it with
+		}
+		if _, err := engine.Seed(ctx, torrent, true); err != nil {
+			logger.Info("not seeding a newly installed package", "archive", a, "err", err)
+			continue
+		}
+		logger.Info("seeding", "archive", a, "why", "installed (seed: installed)")
+	}
+}
+
+// installedArchives is the archives of the installed packages recorded at
+// path.
+func installedArchives(path string) (map[string]bool, error) {
+	st, err := state.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, r := range st.Sorted() {
+		out[r.Archive] = true
+	}
+	return out, nil
+}
+
+// uninstalledSince returns the seeding torrents whose archive was installed
+// before and is not now, logging each.
+func uninstalledSince(before, now map[string]bool, ts []swarm.TorrentStatus, logger *slog.Logger) []swarm.InfoHash {
+	var out []swarm.InfoHash
+	for _, t := range ts {
+		if !before[t.Name] || now[t.Name] || t.State != "seeding" {
+			continue
+		}
+		if ih, err := swarm.ParseInfoHash(t.InfoHash); err == nil {
+			logger.Info("stopped seeding", "archive", t.Name, "why", "no longer installed (seed: installed)")
+			out = append(out, ih)
+		}
+	}
+	return out
+}
+
+// unlisted returns the seeding torrents that the catalog in dir does not
+// list, logging each, and the catalog's serial (the one seen before while
+// an unlisted torrent is still downloading, so it is looked at again); none
+// when the serial is still seen.
+func unlisted(ctx context.Context, ts []swarm.TorrentStatus, dir string, seen int64, logger *slog.Logger) ([]swarm.InfoHash, int64, error) {
+	db, err := catalogclient.Open(ctx, dir)
+	if err != nil {
+		return nil, seen, err
+	}
+	defer db.Close()
+	meta, err := db.Meta(ctx)
+	if err != nil || meta.Serial == seen {
+		return nil, seen, err
+	}
+	pkgs, err := db.All(ctx)
+	if err != nil {
+		return nil, seen, err
+	}
+	listed := make(map[string]bool, len(pkgs))
+	for _, p := range pkgs {
+		listed[p.InfoHash] = true
+	}
+	var out []swarm.InfoHash
+	skipped := false
+	for _, t := range ts {
+		if listed[t.InfoHash] {
+			continue
+		}
+		if t.State != "seeding" { // still downloading: looked at again next time
+			skipped = true
+			continue
+		}
+		if ih, err := swarm.ParseInfoHash(t.InfoHash); err == nil {
+			logger.Info("stopped seeding", "archive", t.Name, "why", "the catalog no longer lists it (withdrawn by its publisher)", "serial", meta.Serial)
+			out = append(out, ih)
+		}
+	}
+	if skipped {
+		return out, seen, nil
+	}
+	return out, meta.Serial, nil
+}
