@@ -1,8 +1,9 @@
 package daemon
 
-// What the daemon stops seeding as the world changes under it: packages the
-// synced catalog no longer lists, and (seed: installed) packages no longer
-// installed.
+// What the daemon seeds as the world changes under it: it stops seeding
+// packages the synced catalog no longer lists and, with seed: installed,
+// packages no longer installed, and starts seeding packages installed from
+// the cache without it.
 
 import (
 	"context"
