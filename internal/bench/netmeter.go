@@ -36,10 +36,10 @@ type meter struct {
 }
 
 // meterSeries is what the meter gathered in each second of a row: bytes
-// the publisher and the clients together sent, and each client's.
+// the publisher sent, and each client's.
 type meterSeries struct {
-	secs, clientSecs []int64
-	perClient        [][]int64 // [second][client]
+	secs      []int64
+	perClient [][]int64 // [second][client]
 }
 
 // startMeter reads the counters at the start of a row; on loopback it
@@ -74,8 +74,8 @@ func (l layout) startMeter() (*meter, error) {
 func (m *meter) sample() {
 	var ms meterSeries
 	last := m.pub.tx
-	lastClients := m.clientsSent()
-	lastTx := slices.Clone(m.clientTx) // as clientsSent just read them
+	m.readClients()
+	lastTx := slices.Clone(m.clientTx)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for range 3600 {
@@ -91,9 +91,7 @@ func (m *meter) sample() {
 		} else {
 			ms.secs = append(ms.secs, 0) // counted with the next second's; the two series stay aligned
 		}
-		sent := m.clientsSent()
-		ms.clientSecs = append(ms.clientSecs, sent-lastClients)
-		lastClients = sent
+		m.readClients()
 		each := make([]int64, len(m.clientTx))
 		for i, tx := range m.clientTx {
 			each[i] = tx - lastTx[i]
@@ -123,17 +121,14 @@ func underHalf(perClient [][]int64, rate int64) []int {
 	return out
 }
 
-// clientsSent is what the clients' links have sent, together (a host
-// whose counters cannot be read counts as its last reading).
-func (m *meter) clientsSent() int64 {
-	var n int64
+// readClients reads the clients' transmit counters into clientTx (a host
+// whose counters cannot be read keeps its last reading).
+func (m *meter) readClients() {
 	for i, h := range m.lay.clients {
 		if c, err := hostLinkBytes(h); err == nil {
 			m.clientTx[i] = c.tx
 		}
-		n += m.clientTx[i]
 	}
-	return n
 }
 
 // stop ends the sampling and the probe; it may be called more than once.
@@ -162,7 +157,11 @@ func (m *meter) finish(row *Row, f, rate, clientRate int64) error {
 	for _, b := range m.secs {
 		row.PublisherUse = append(row.PublisherUse, int(100*b/rate))
 	}
-	for _, b := range m.clientSecs {
+	for _, each := range m.perClient {
+		var b int64
+		for _, n := range each {
+			b += n
+		}
 		row.ClientsUse = append(row.ClientsUse, int(100*b/(clientRate*int64(len(m.clients)))))
 	}
 	row.ClientsIdle = underHalf(m.perClient, clientRate)

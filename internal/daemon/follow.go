@@ -43,16 +43,16 @@ func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string,
 			return
 		case <-tick.C:
 		}
+		ts := engine.Torrents()
 		var drop []swarm.InfoHash
 		var err error
-		if drop, serial, err = unlisted(ctx, engine.Torrents(), catalogDir, serial, logger); err != nil {
+		if drop, serial, err = unlisted(ctx, ts, catalogDir, serial, logger); err != nil {
 			logger.Warn("cannot read the catalog to follow withdrawn packages", "err", err)
 		}
 		if installed != nil {
 			if now, err := installed(); err != nil {
 				logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
 			} else {
-				ts := engine.Torrents()
 				drop = append(drop, uninstalledSince(before, now, ts, logger)...)
 				seedInstalled(ctx, engine, catalogDir, newlyInstalled(before, now, ts), logger)
 				before = now

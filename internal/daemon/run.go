@@ -200,14 +200,11 @@ func seedSet(policy string, cp paths.Client, pkgs []catalog.Package) ([]catalog.
 	for _, p := range pkgs {
 		byArchive[p.Archive] = p
 	}
-	installed := map[string]bool{}
+	var installed map[string]bool
 	if policy == config.SeedInstalled {
-		st, err := state.Load(cp.Installed())
-		if err != nil {
+		var err error
+		if installed, err = installedArchives(cp.Installed()); err != nil {
 			return nil, err
-		}
-		for _, r := range st.Sorted() {
-			installed[r.Archive] = true
 		}
 	}
 	entries, err := os.ReadDir(cp.Cache())
