@@ -15,11 +15,13 @@ func newDaemon(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "daemon",
 		Short: "Seed cached archives and serve installs in the foreground until interrupted",
-		Long: `daemon runs one BitTorrent engine in the foreground. It seeds every archive in the
-client's cache that the catalog still lists, so other clients can download from this
-machine, and serves the CLI over a local socket (daemon.sock in the client folder):
-while it runs, dist-client install downloads through the daemon's engine, and what it
-downloads keeps being seeded after install exits. Stop it with Ctrl-C or SIGTERM.`,
+		Long: `daemon runs one BitTorrent engine in the foreground. It seeds the cached archives
+client.yaml's seed policy names (cached, the default: every one the catalog still lists;
+installed: those of installed packages, followed within 15 s as they change; none), so
+other clients can download from this machine, and serves the CLI over a local socket
+(daemon.sock in the client folder): while it runs, dist-client install downloads through
+the daemon's engine, and what it downloads keeps being seeded after install exits (with
+seed: none it is not). Stop it with Ctrl-C or SIGTERM.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}
