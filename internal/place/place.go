@@ -210,7 +210,11 @@ func (p *prep) check(n *Staged) {
 			continue
 		}
 		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
-			continue // the old version's file, set aside first
+			// The old version's file or symlink, set aside first. A
+			// directory arriving in its place is then missing: what the
+			// old symlink leads to is not where its entries go.
+			missing[f.Path] = isDir
+			continue
 		}
 		switch {
 		case isDir && fi.IsDir():

@@ -413,6 +413,32 @@ func TestSymlinkedDirectories(t *testing.T) {
 	}
 }
 
+// TestSymlinkBecomesDirectory upgrades a package whose symlink turns into a
+// directory. The old symlink is set aside before the new tree arrives, so
+// what lies behind it is no conflict: before, the new directory's entries
+// were looked up through the old symlink and found the user's files there.
+// The reverse, a directory that becomes a symlink, stays refused: the old
+// directory is removed only after the commit.
+func TestSymlinkBecomesDirectory(t *testing.T) {
+	f := newFixture(t, tree{"real/": "", "real/a": "the user's", "lib": "-> real"})
+	old := f.installed("app", "1.0.0", "lib")
+	s := f.staged("app", tree{"lib/": "", "lib/a": "v2"})
+	if _, err := f.run([]Change{{Old: old, New: s}}, Options{}); err != nil {
+		t.Fatalf("upgrade from a symlink to a directory: %v", err)
+	}
+	want := tree{"real/": "", "real/a": "the user's", "lib/": "", "lib/a": "v2"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+
+	f2 := newFixture(t, tree{"lib/": "", "lib/a": "v1"})
+	old2 := f2.installed("app", "1.0.0", "lib", "lib/a")
+	s2 := f2.staged("app", tree{"lib": "-> real"})
+	if _, err := f2.run([]Change{{Old: old2, New: s2}}, Options{}); err == nil || !strings.Contains(err.Error(), "lib is a directory in the prefix") {
+		t.Fatalf("upgrade from a directory to a symlink: err = %v", err)
+	}
+}
+
 func TestVerify(t *testing.T) {
 	f := newFixture(t, tree{"bin/": "", "bin/a": "a", "bin/b": "b", "bin/c": "c", "bin/l": "-> a", "bin/d": "d"})
 	in := f.installed("p", "1.0.0", "bin", "bin/a", "bin/b", "bin/c", "bin/l", "bin/d")
