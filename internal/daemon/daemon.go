@@ -226,18 +226,39 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
 		h.download(r.Context(), w, r)
 	})
-	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer}
+	// Requests run under their own context, ended when the daemon stops:
+	// a download in flight then ends with an error event that says so.
+	// Serve returns as soon as Shutdown starts, so serve waits for
+	// Shutdown too, and no handler outlives it to use the engine the
+	// caller closes next.
+	requests, stopRequests := context.WithCancelCause(context.Background())
+	defer stopRequests(nil)
+	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer,
+		BaseContext: func(net.Listener) context.Context { return requests }}
+	shutDown := make(chan struct{})
 	go func() {
+		defer close(shutDown)
 		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		stopRequests(errStopping)
+		shutdown, cancel := context.WithTimeout(context.Background(), shutdownWait)
 		defer cancel()
-		srv.Shutdown(shutdown)
+		if err := srv.Shutdown(shutdown); err != nil {
+			h.logger.Warn("daemon: requests still running at exit", "err", err)
+		}
 	}()
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	<-shutDown
 	return nil
 }
+
+// errStopping ends the requests in flight when the daemon stops.
+var errStopping = errors.New("the daemon is stopping")
+
+// shutdownWait bounds how long a stopping daemon waits for its requests
+// to end; they are told to at once, so this is for one that does not.
+const shutdownWait = 5 * time.Second
 
 // decodeRequest reads a request strictly: known fields only (a caller
 // sending a torrent or a URL is told so, not ignored), bounded in size, in
@@ -383,6 +404,9 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	close(stopTicker)
 	<-tickerDone
 	if err := werr; err != nil {
+		if errors.Is(context.Cause(ctx), errStopping) {
+			err = fmt.Errorf("%w: %v (install again to finish)", errStopping, err)
+		}
 		logger.Warn("daemon download failed", "err", err)
 		if h.failed != nil {
 			h.failed(err)

@@ -573,3 +573,62 @@ func TestNewlyInstalled(t *testing.T) {
 		t.Errorf("nothing new: %v", got)
 	}
 }
+
+// A daemon stopped while a download waits tells its caller it is stopping
+// and returns only once that download has ended. Before, Serve returned at
+// once, the caller closed the engine under the download, and the client
+// heard of it only when the connection broke.
+func TestStopEndsDownloads(t *testing.T) {
+	dir := t.TempDir()
+	writeCatalog(t, dir, "http://127.0.0.1:1/announce") // no tracker, no peer: the download waits
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Release()
+	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, ln, engine, dir, slog.New(slog.DiscardHandler)) }()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon at the socket")
+	}
+	downloaded := make(chan error, 1)
+	started := make(chan struct{})
+	var once sync.Once
+	go func() {
+		downloaded <- c.Download(context.Background(), []Item{{Name: "foo", Version: "1.0.0"}}, 50*time.Millisecond, func(Event) { once.Do(func() { close(started) }) })
+	}()
+	select {
+	case <-started:
+	case err := <-downloaded:
+		t.Fatalf("download ended before the daemon stopped: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress event in 10 s")
+	}
+	stop()
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Serve still running 10 s after the stop")
+	}
+	// The handler has sent its last event; the client reads it now.
+	select {
+	case err := <-downloaded:
+		if err == nil || !strings.Contains(err.Error(), "the daemon is stopping") {
+			t.Fatalf("download ended with %v; want the daemon is stopping", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("the download still runs 3 s after Serve returned")
+	}
+}
