@@ -174,6 +174,9 @@ type handler struct {
 	metrics    http.Handler   // nil: no /metrics
 	downloaded func([]Report) // called after each successful download request; may be nil
 	failed     func(error)    // called after each failed one; may be nil
+	// requested holds the archives of the requests in flight (and just
+	// ended) out of a cache trim; nil: not tracked.
+	requested *requested
 	// ready, when not nil, is closed once the daemon has set up what it
 	// seeds: the socket answers from the start, so that an install finds
 	// the daemon (and downloads through it at once) while it verifies a
@@ -335,6 +338,13 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 		http.Error(w, err.Error(), code)
 		return
+	}
+	if h.requested != nil {
+		archives := make([]string, len(rows))
+		for i, row := range rows {
+			archives[i] = row.Archive
+		}
+		defer h.requested.hold(archives)()
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	flusher, _ := w.(http.Flusher)

@@ -99,11 +99,13 @@ func Run(ctx context.Context, o Options) error {
 
 	ready := make(chan struct{})
 	m := newMetrics(engine)
+	req := &requested{}
 	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(), ready: ready,
+		requested: req,
 		downloaded: func(rs []Report) {
 			m.downloaded(rs)
 			if cfg.CacheMaxSize > 0 && cfg.Seed != config.SeedNone {
-				trimCache(engine, cp, rs, int64(cfg.CacheMaxSize), o.Logger)
+				trimCache(engine, cp, rs, req, int64(cfg.CacheMaxSize), o.Logger)
 			}
 			if cfg.Seed == config.SeedNone {
 				// Nothing is shared once the install has its archives.
@@ -224,9 +226,9 @@ func seedSet(policy string, cp paths.Client, pkgs []catalog.Package) ([]catalog.
 
 // trimCache keeps the cache within cache_max_size after a download: the
 // archives of packages neither installed, nor just downloaded, nor being
-// downloaded for another request go, least recently used first, and stop
-// being seeded.
-func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, max int64, logger *slog.Logger) {
+// downloaded, nor named by another request in flight or ended within
+// requestGrace (req) go, least recently used first, and stop being seeded.
+func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, req *requested, max int64, logger *slog.Logger) {
 	keep := map[string]bool{}
 	for _, r := range just {
 		keep[r.Archive] = true
@@ -245,8 +247,10 @@ func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, max int64, 
 			keep[t.Name] = true
 		}
 	}
+	now := time.Now()
 	removed, err := cache.Trim(cp.Cache(), func(name string) bool {
-		return keep[name] || keep[strings.TrimSuffix(name, ".part")]
+		name = strings.TrimSuffix(name, ".part")
+		return keep[name] || req.held(name, now)
 	}, max)
 	for _, ih := range torrentsOf(removed, torrents) {
 		engine.Drop(ih)

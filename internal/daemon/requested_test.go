@@ -1,0 +1,79 @@
+package daemon
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+func TestRequested(t *testing.T) {
+	var q requested
+	if q.held("a.tar.zst", time.Now()) {
+		t.Fatal("an archive never requested is held")
+	}
+	r1 := q.hold([]string{"a.tar.zst", "b.tar.zst"})
+	r2 := q.hold([]string{"a.tar.zst"})
+	r1()
+	r1() // a second release changes nothing
+	tests := []struct {
+		name    string
+		archive string
+		at      time.Time
+		want    bool
+	}{
+		{"in flight in another request", "a.tar.zst", time.Now(), true},
+		{"its request just ended", "b.tar.zst", time.Now(), true},
+		{"its request ended longer ago than the grace", "b.tar.zst", time.Now().Add(requestGrace + time.Second), false},
+		{"forgotten after the grace", "b.tar.zst", time.Now(), false},
+		{"never requested", "c.tar.zst", time.Now(), false},
+	}
+	for _, tt := range tests {
+		if got := q.held(tt.archive, tt.at); got != tt.want {
+			t.Errorf("%s: held(%s) = %v, want %v", tt.name, tt.archive, got, tt.want)
+		}
+	}
+	if !q.held("a.tar.zst", time.Now().Add(2*requestGrace)) {
+		t.Error("an archive in flight is not held past the grace")
+	}
+	r2()
+	if !q.held("a.tar.zst", time.Now()) {
+		t.Error("an archive whose last request just ended is not held")
+	}
+	if len(q.busy) != 0 {
+		t.Errorf("requests in flight after every release: %v", q.busy)
+	}
+}
+
+// A trim after one request leaves alone an archive another request has
+// just downloaded, and removes the others as before.
+func TestTrimKeepsRequested(t *testing.T) {
+	cp := paths.Client{Dir: t.TempDir()}
+	if err := os.MkdirAll(cp.Cache(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"old-1.0.0.tar.zst", "other-1.0.0.tar.zst", "just-1.0.0.tar.zst"} {
+		if err := os.WriteFile(filepath.Join(cp.Cache(), name), make([]byte, 64<<10), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engine, err := swarm.New(swarm.Config{Dir: cp.Cache(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	var req requested
+	release := req.hold([]string{"other-1.0.0.tar.zst"}) // another install's request, still running
+	defer release()
+	trimCache(engine, cp, []Report{{Archive: "just-1.0.0.tar.zst"}}, &req, 1, slog.New(slog.DiscardHandler))
+	for name, want := range map[string]bool{"old-1.0.0.tar.zst": false, "other-1.0.0.tar.zst": true, "just-1.0.0.tar.zst": true} {
+		_, err := os.Stat(filepath.Join(cp.Cache(), name))
+		if got := err == nil; got != want {
+			t.Errorf("%s kept: %v, want %v", name, got, want)
+		}
+	}
+}
