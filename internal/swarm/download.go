@@ -193,6 +193,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// web seeds' pieces show up there).
 	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + t.BytesCompleted() }
 	lastRead, moved, restarts := received(), time.Now(), 0
+	// swarmMoved is the last time this download or one of its peers
+	// gained something (webSeedDue); the peers' pieces are counted only
+	// while nothing arrives here.
+	swarmMoved, peersHeld := time.Now(), int64(-1)
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running.
 	sourced, redialed := time.Now(), time.Now()
@@ -230,8 +234,11 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			sourced = time.Now()
 		}
 		if n := received(); n != lastRead {
-			lastRead, moved, sourced = n, time.Now(), time.Now()
+			lastRead, moved, sourced, swarmMoved = n, time.Now(), time.Now(), time.Now()
 			continue
+		}
+		if n := piecesOfPeers(t); n != peersHeld {
+			peersHeld, swarmMoved = n, time.Now()
 		}
 		if peers == 0 && time.Since(redialed) > directRedial {
 			redialed = time.Now()
@@ -254,7 +261,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// publisher's seeder is dialled again every directRedial).
 		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter
 		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
-			time.Since(moved) > e.webSeedAfter && time.Since(lastWeb) > e.webSeedAfter) {
+			webSeedDue(time.Since(moved), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
 			if e.startWebFetch(t, seed) {
 				nextSeed++

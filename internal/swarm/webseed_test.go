@@ -194,6 +194,26 @@ func withURLList(t *testing.T, torrentBytes []byte, urls []string) []byte {
 	return []byte(b.String())
 }
 
+func TestWebSeedDue(t *testing.T) {
+	const after = 5 * time.Second
+	tests := []struct {
+		name            string
+		idle, swarmIdle time.Duration
+		want            bool
+	}{
+		{"data arrived lately", 2 * time.Second, 2 * time.Second, false},
+		{"nothing for the wait, the swarm still", 6 * time.Second, 6 * time.Second, true},
+		{"nothing for the wait, the peers gaining pieces", 6 * time.Second, time.Second, false},
+		{"the swarm moves but serves nothing for 4 waits", 21 * time.Second, time.Second, true},
+		{"the swarm moves, 3 waits", 15 * time.Second, 0, false},
+	}
+	for _, tt := range tests {
+		if got := webSeedDue(tt.idle, tt.swarmIdle, after); got != tt.want {
+			t.Errorf("%s: webSeedDue(%v, %v) = %v, want %v", tt.name, tt.idle, tt.swarmIdle, got, tt.want)
+		}
+	}
+}
+
 func TestCheckContentRange(t *testing.T) {
 	for _, c := range []struct {
 		h  string
