@@ -24,7 +24,8 @@ import (
 // web_seed is on. The library's web-seed client is off (ANACROLIX.md: a 5 s
 // timer, deprioritised while peers exist, open panic reports), so this is
 // distpac's own: when a download receives nothing from peers for
-// DefaultWebSeedAfter (Config.WebSeedAfter), the pieces still missing are fetched over HTTP with range
+// DefaultWebSeedAfter (Config.WebSeedAfter) while its peers gain nothing
+// either (webSeedDue), the pieces still missing are fetched over HTTP with range
 // requests, each checked against its piece hash before it is written, and
 // then verified by the library like any piece from a peer. Peers keep
 // serving meanwhile; whichever brings a piece first wins.
