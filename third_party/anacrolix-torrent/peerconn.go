@@ -1922,22 +1922,26 @@ func (cn *PeerConn) shouldRequest(r RequestIndex) error {
 	return nil
 }
 
-func (cn *PeerConn) mustRequest(r RequestIndex) bool {
-	more, err := cn.request(r)
+// distpac patch 26: limit is the caller's nominalMaxRequests, read once per update. Patch 17's
+// bound moves with the clock (the peer's rate is its bytes over the time requests were
+// outstanding, which grows as this runs), so read again here it could be one piece lower than
+// the caller's queue-full check had read it, and the request panicked the whole process.
+func (cn *PeerConn) mustRequest(r RequestIndex, limit maxRequests) bool {
+	more, err := cn.request(r, limit)
 	if err != nil {
 		panic(err)
 	}
 	return more
 }
 
-func (cn *PeerConn) request(r RequestIndex) (more bool, err error) {
+func (cn *PeerConn) request(r RequestIndex, limit maxRequests) (more bool, err error) {
 	if err := cn.shouldRequest(r); err != nil {
 		panic(err)
 	}
 	if cn.requestState.Requests.Contains(r) {
 		return true, nil
 	}
-	if maxRequests(cn.requestState.Requests.GetCardinality()) >= cn.nominalMaxRequests() {
+	if maxRequests(cn.requestState.Requests.GetCardinality()) >= limit {
 		return true, errors.New("too many outstanding requests")
 	}
 	cn.requestState.Requests.Add(r)
@@ -2071,9 +2075,9 @@ func (p *PeerConn) uncancelledRequests() uint64 {
 }
 
 // requestQueueFull reports whether no request could be added to this peer's queue (distpac patch).
-func (p *PeerConn) requestQueueFull() bool {
+func (p *PeerConn) requestQueueFull(limit maxRequests) bool {
 	pending := p.requestState.Requests.GetCardinality() + p.requestState.Cancelled.GetCardinality()
-	return maxRequests(pending) >= p.nominalMaxRequests()
+	return maxRequests(pending) >= limit
 }
 
 func (p *PeerConn) isLowOnRequests() bool {

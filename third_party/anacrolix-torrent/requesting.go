@@ -383,11 +383,12 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 
 	t := p.t
 	originalRequestCount := current.Requests.GetCardinality()
+	limit := p.nominalMaxRequests() // distpac patch 26: once; it moves with the clock (patch 17)
 	for {
 		if requestHeap.Len() == 0 {
 			break
 		}
-		if p.requestQueueFull() { // distpac patch (upstream inlined the test)
+		if p.requestQueueFull(limit) { // distpac patch (upstream inlined the test)
 			break
 		}
 		req := requestHeap.pop()
@@ -430,7 +431,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 			}
 			t.cancelRequest(req)
 		}
-		more = p.mustRequest(req)
+		more = p.mustRequest(req, limit)
 		if !more {
 			break
 		}

@@ -46,3 +46,59 @@ func TestTimedMaxRequests(t *testing.T) {
 		})
 	}
 }
+
+// TestTimedBoundFallsDuringAnUpdate (patch 26): patch 17's bound moves with the clock, and an update
+// that read it once to decide the queue was not full and again to make the request panicked ("too
+// many outstanding requests"), which took a bench-net client's daemon down (N=64, 100 ms, pieces of
+// 32 KiB). Here the bound falls by a piece every few microseconds: the peer delivered its bytes
+// over the last 50-100 µs only. Before the patch one of the first few updates panicked.
+func TestTimedBoundFallsDuringAnUpdate(t *testing.T) {
+	cl, tor := testTorrent(t, 256, emptyStorage{})
+	t.Cleanup(func() { cl.Close() })
+	tor.DownloadAll()
+	cl.lock()
+	defer cl.unlock()
+	p := cl.newConnection(nil, newConnectionOpts{network: "test"})
+	p.setTorrent(tor)
+	cl.config.PeerWriteTimeout = 0
+	p.initMessageWriter()
+	tor.conns[p] = struct{}{}
+	defer func() {
+		delete(tor.conns, p)
+		p.peerSentHaveNone()
+		p.needRequestUpdate = ""
+	}()
+	p.PeerMaxRequests, p.peakRequests = 1<<20, 1<<20
+	p.peerChoking = false
+	p.requestState.Interested = true
+	if err := p.onPeerSentHaveAll(); err != nil {
+		t.Fatal(err)
+	}
+	p.needRequestUpdate = ""
+	for i := range 200 {
+		p.deleteAllRequests("next round")
+		p.requestState.Cancelled.Clear()
+		p.messageWriter.mu.Lock()
+		p.messageWriter.writeBuffer.Reset() // no connection drains it
+		p.messageWriter.mu.Unlock()
+		p._stats.BytesReadUsefulData.Add(-p._stats.BytesReadUsefulData.Int64() + 1<<30)
+		p.cumulativeExpectedToReceiveChunks = 0
+		// Expecting since 50-100 µs ago: 1 GiB over that, for 1 ms, is thousands of chunks
+		// (the library's cap), then hundreds as the microseconds pass.
+		p.lastStartedExpectingToReceiveChunks = time.Now().Add(-time.Duration(50+i%50) * time.Microsecond)
+		p.SetRequestQueueTime(time.Duration(100+i%7)*time.Nanosecond, 4)
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("update %d panicked: %v", i, r)
+				}
+			}()
+			p.updateRequests()
+		}()
+		if n, limit := p.requestState.Requests.GetCardinality(), p.nominalMaxRequests(); n == 0 {
+			t.Fatalf("update %d made no request (bound now %d)", i, limit)
+		}
+	}
+	p.deleteAllRequests("test end")
+	p.requestState.Cancelled.Clear()
+}
