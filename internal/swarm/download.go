@@ -193,17 +193,22 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// web seeds' pieces show up there).
 	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + t.BytesCompleted() }
 	lastRead, moved, restarts := received(), time.Now(), 0
-	// swarmMoved is the last time this download or one of its peers
-	// gained something (webSeedDue); the peers' pieces are counted only
-	// while nothing arrives here.
-	swarmMoved, peersHeld := time.Now(), int64(-1)
+	// For the web seed's turn (webSeedDue): peersQuiet is the last time a
+	// peer sent payload, kept across a stall restart (moved is not: it
+	// paces the restarts, and the restarted torrent's check of the part
+	// file moves it); swarmMoved the last time a connected peer gained a
+	// piece, sampled every second while no payload comes.
+	peerRead := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() }
+	lastPeerRead, peersQuiet := peerRead(), time.Now()
+	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running.
 	sourced, redialed := time.Now(), time.Now()
 	// One web-seed fetch at a time per torrent. One that fails hands over
 	// to the next seed at once (a mirror that is down costs a refused
 	// connection or a short timeout); once every seed was tried, the next
-	// round starts e.webSeedAfter after the last start.
+	// round starts e.webSeedAfter after the last start (webSeedDue: while
+	// the swarm moves, up to swarmWaits of those).
 	ih := t.InfoHash()
 	seeds, lastResort := e.webSeedsOf(torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
@@ -233,12 +238,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webRunning {
 			sourced = time.Now()
 		}
+		if n := peerRead(); n != lastPeerRead {
+			lastPeerRead, peersQuiet = n, time.Now()
+		}
 		if n := received(); n != lastRead {
-			lastRead, moved, sourced, swarmMoved = n, time.Now(), time.Now(), time.Now()
+			lastRead, moved, sourced = n, time.Now(), time.Now()
 			continue
 		}
-		if n := piecesOfPeers(t); n != peersHeld {
-			peersHeld, swarmMoved = n, time.Now()
+		if time.Since(peersQuiet) > time.Second && time.Since(swarmLooked) > time.Second {
+			swarmLooked = time.Now()
+			if peersGained(t, peersHeld) {
+				swarmMoved = time.Now()
+			}
 		}
 		if peers == 0 && time.Since(redialed) > directRedial {
 			redialed = time.Now()
@@ -261,7 +272,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// publisher's seeder is dialled again every directRedial).
 		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter
 		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
-			webSeedDue(time.Since(moved), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
+			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
 			if e.startWebFetch(t, seed) {
 				nextSeed++
@@ -283,6 +294,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			}
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
+			lastPeerRead = peerRead()
+			clear(peersHeld)
 		}
 	}
 }
