@@ -231,29 +231,34 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	})
 	// Requests run under their own context, ended when the daemon stops:
 	// a download in flight then ends with an error event that says so.
-	// Serve returns as soon as Shutdown starts, so serve waits for
-	// Shutdown too, and no handler outlives it to use the engine the
-	// caller closes next.
+	// Serve returns as soon as Shutdown starts (or fails), so serve waits
+	// for the shutdown too, and the handlers have ended before the caller
+	// closes the engine: those that do not end within shutdownWait (one
+	// blocked writing to a caller that stopped reading) have their
+	// connections closed, which ends their writes.
 	requests, stopRequests := context.WithCancelCause(context.Background())
-	defer stopRequests(nil)
 	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer,
 		BaseContext: func(net.Listener) context.Context { return requests }}
+	stop, stopped := context.WithCancel(ctx)
 	shutDown := make(chan struct{})
 	go func() {
 		defer close(shutDown)
-		<-ctx.Done()
+		<-stop.Done()
 		stopRequests(errStopping)
 		shutdown, cancel := context.WithTimeout(context.Background(), shutdownWait)
 		defer cancel()
 		if err := srv.Shutdown(shutdown); err != nil {
-			h.logger.Warn("daemon: requests still running at exit", "err", err)
+			h.logger.Warn("daemon: requests still running at exit; closing their connections", "err", err)
+			srv.Close()
 		}
 	}()
-	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
+	err := srv.Serve(ln)
+	stopped()
 	<-shutDown
-	return nil
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }
 
 // errStopping ends the requests in flight when the daemon stops.
@@ -418,7 +423,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			err = fmt.Errorf("%w: %v (install again to finish)", errStopping, err)
 		}
 		logger.Warn("daemon download failed", "err", err)
-		if h.failed != nil {
+		if h.failed != nil && !errors.Is(err, errStopping) {
 			h.failed(err)
 		}
 		send(Event{Total: total, Error: err.Error()})

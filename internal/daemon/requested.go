@@ -49,16 +49,25 @@ func (q *requested) hold(archives []string) (release func()) {
 	}
 }
 
-// held reports whether archive is named by a request in flight or by one
-// ended within requestGrace of now; it forgets the ones ended before.
-func (q *requested) held(archive string, now time.Time) bool {
+// held returns the archives named by a request in flight or by one ended
+// within requestGrace of now, and forgets those ended before. A nil q
+// holds nothing.
+func (q *requested) held(now time.Time) map[string]bool {
+	if q == nil {
+		return nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	out := make(map[string]bool, len(q.busy)+len(q.ended))
+	for a := range q.busy {
+		out[a] = true
+	}
 	for a, t := range q.ended {
 		if now.Sub(t) >= requestGrace {
 			delete(q.ended, a)
+			continue
 		}
+		out[a] = true
 	}
-	_, ended := q.ended[archive]
-	return q.busy[archive] > 0 || ended
+	return out
 }

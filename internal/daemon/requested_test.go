@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -13,39 +14,37 @@ import (
 
 func TestRequested(t *testing.T) {
 	var q requested
-	if q.held("a.tar.zst", time.Now()) {
-		t.Fatal("an archive never requested is held")
+	if got := q.held(time.Now()); len(got) != 0 {
+		t.Fatalf("held before any request: %v", got)
 	}
 	r1 := q.hold([]string{"a.tar.zst", "b.tar.zst"})
 	r2 := q.hold([]string{"a.tar.zst"})
 	r1()
 	r1() // a second release changes nothing
 	tests := []struct {
-		name    string
-		archive string
-		at      time.Time
-		want    bool
+		name string
+		at   time.Time
+		want map[string]bool
 	}{
-		{"in flight in another request", "a.tar.zst", time.Now(), true},
-		{"its request just ended", "b.tar.zst", time.Now(), true},
-		{"its request ended longer ago than the grace", "b.tar.zst", time.Now().Add(requestGrace + time.Second), false},
-		{"forgotten after the grace", "b.tar.zst", time.Now(), false},
-		{"never requested", "c.tar.zst", time.Now(), false},
+		{"a in flight in another request, b's request just ended", time.Now(), map[string]bool{"a.tar.zst": true, "b.tar.zst": true}},
+		{"b's request ended longer ago than the grace", time.Now().Add(requestGrace + time.Second), map[string]bool{"a.tar.zst": true}},
+		{"b forgotten after the grace", time.Now(), map[string]bool{"a.tar.zst": true}},
 	}
 	for _, tt := range tests {
-		if got := q.held(tt.archive, tt.at); got != tt.want {
-			t.Errorf("%s: held(%s) = %v, want %v", tt.name, tt.archive, got, tt.want)
+		if got := q.held(tt.at); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s: held = %v, want %v", tt.name, got, tt.want)
 		}
 	}
-	if !q.held("a.tar.zst", time.Now().Add(2*requestGrace)) {
-		t.Error("an archive in flight is not held past the grace")
-	}
 	r2()
-	if !q.held("a.tar.zst", time.Now()) {
-		t.Error("an archive whose last request just ended is not held")
+	if got := q.held(time.Now()); !got["a.tar.zst"] {
+		t.Errorf("an archive whose last request just ended is not held: %v", got)
 	}
 	if len(q.busy) != 0 {
 		t.Errorf("requests in flight after every release: %v", q.busy)
+	}
+	var none *requested
+	if got := none.held(time.Now()); got != nil {
+		t.Errorf("a nil set holds %v", got)
 	}
 }
 

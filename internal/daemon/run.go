@@ -247,10 +247,11 @@ func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, req *reques
 			keep[t.Name] = true
 		}
 	}
-	now := time.Now()
+	for a := range req.held(time.Now()) {
+		keep[a] = true
+	}
 	removed, err := cache.Trim(cp.Cache(), func(name string) bool {
-		name = strings.TrimSuffix(name, ".part")
-		return keep[name] || req.held(name, now)
+		return keep[name] || keep[strings.TrimSuffix(name, ".part")]
 	}, max)
 	for _, ih := range torrentsOf(removed, torrents) {
 		engine.Drop(ih)
