@@ -83,8 +83,8 @@ func TestTimedBoundFallsDuringAnUpdate(t *testing.T) {
 		p.messageWriter.mu.Unlock()
 		p._stats.BytesReadUsefulData.Add(-p._stats.BytesReadUsefulData.Int64() + 1<<30)
 		p.cumulativeExpectedToReceiveChunks = 0
-		// Expecting since 50-100 µs ago: 1 GiB over that, for 1 ms, is thousands of chunks
-		// (the library's cap), then hundreds as the microseconds pass.
+		// Expecting since 50-100 µs ago: 1 GiB over that, for about 100 ns, is 60-130 chunks,
+		// and the bound falls by a piece (4 chunks) every few microseconds as time passes.
 		p.lastStartedExpectingToReceiveChunks = time.Now().Add(-time.Duration(50+i%50) * time.Microsecond)
 		p.SetRequestQueueTime(time.Duration(100+i%7)*time.Nanosecond, 4)
 		func() {
