@@ -18,7 +18,11 @@ import (
 // that download at once from it and from each other get each piece from
 // it once, not the same piece twice. Without the suggestions each client
 // picked from the pieces nobody had by its own random order, and two of
-// them often asked for the same one.
+// them often asked for the same one. With six slots (PublisherSlots) the
+// end of the download, when clients ask the publisher for what they still
+// miss, sends some pieces twice anyway: measured 1.02-1.13 F in 24 runs,
+// and 1.25-1.47 F in 12 with the suggestions off; the bound lies between.
+// (It was 1.1 F, set with four slots, and failed a clean-clone make test.)
 func TestPublisherAssignsPieces(t *testing.T) {
 	const size = 4 << 20
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -27,7 +31,7 @@ func TestPublisherAssignsPieces(t *testing.T) {
 	swarmDownload(t, ctx, publisher, torrent, PublisherSlots, 4<<20)
 	up := publisher.Stats().Uploaded
 	t.Logf("publisher sent %.3f F", float64(up)/size)
-	if up > size*11/10 {
+	if up > size*12/10 {
 		t.Errorf("publisher sent %d bytes for a %d-byte package (%.3f F): it sent pieces twice", up, size, float64(up)/size)
 	}
 }
