@@ -868,6 +868,9 @@ func (c *PeerConn) peerRequestDataReadFailed(err error, r Request) {
 	}
 	c.logger.Levelf(logLevel, "error reading chunk for peer Request %v: %v", r, err)
 	if c.t.closed.IsSet() {
+		// distpac patch 27: the request goes too; servePeerRequest panics on one left unanswered,
+		// and a Drop (a stalled download's restart) closes the storage under a read.
+		c.deletePeerRequest(r)
 		return
 	}
 	i := pieceIndex(r.Index)
