@@ -39,3 +39,34 @@ func TestReadFailureOnClosedTorrent(t *testing.T) {
 		t.Fatal("the failed request is still held")
 	}
 }
+
+// TestCancelOfReadyDataRestartsServer (patch 28): a peer's request server stops while the data read
+// and not yet sent reaches the connection's allowance (patch 1), and the upload path starts it again
+// after a send. Ready data can also leave unsent, when the peer cancels it; then the server must
+// start again for the requests behind, or they waited for the peer's next request (found by a
+// helper's audit: a downloader that got those pieces elsewhere cancels exactly the ready ones, since
+// requests are served oldest first, and asks for nothing more while its others are queued).
+func TestCancelOfReadyDataRestartsServer(t *testing.T) {
+	cl, tor := testTorrent(t, 3, patternStorage{})
+	t.Cleanup(func() { cl.Close() })
+	cl.lock()
+	defer cl.unlock()
+	p := cl.newConnection(nil, newConnectionOpts{network: "test"})
+	p.setTorrent(tor)
+	ready := Request{Index: 0, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}}
+	behind := Request{Index: 1, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}}
+	p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
+	p.peerRequests = map[Request]*peerRequestState{
+		ready:  {data: make([]byte, 16<<10), allocReservation: p.peerRequestDataAllocLimiter.Reserve(16 << 10)},
+		behind: {}, // not taken up yet: unserved
+	}
+	p.peerRequestReadyBytes, p.peerRequestsUnserved = 16<<10, 1
+	p.deletePeerRequest(ready)
+	if !p.peerRequestServerRunning {
+		t.Fatal("the request server was not started again for the request behind the cancelled one")
+	}
+	// Leave the server nothing to serve: the test connection cannot send.
+	delete(p.peerRequests, behind)
+	p.peerRequestsUnserved = 0
+	p.closed.Set()
+}

@@ -352,6 +352,12 @@ func (cn *PeerConn) deletePeerRequest(r Request) {
 		cn.peerRequestReadyBytes -= len(state.data)
 	}
 	delete(cn.peerRequests, r)
+	// distpac patch 28: ready data that leaves unsent (a cancel, a reject) makes room under the
+	// allowance too; the server, stopped at it, is started again as the upload path does after a
+	// send, or the requests behind waited for the peer's next request, which might never come.
+	if state.data != nil && cn.peerRequestsUnserved > 0 && !cn.closed.IsSet() {
+		cn.startPeerRequestServer()
+	}
 }
 
 func (cn *PeerConn) choke(msg messageWriter) (more bool) {
