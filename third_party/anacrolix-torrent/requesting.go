@@ -412,7 +412,7 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 			// away: on links with real queues (bench-net, kernel rate
 			// limits) clients received 1.10-1.34 F, 14-24 % of it
 			// duplicates, for no gain in time.
-			if t.numPieces()-t.numPiecesCompleted() > endgamePieces {
+			if t.numPieces()-t.numPiecesCompleted() > endgamePieces && !existing.silent(time.Now()) {
 				continue
 			}
 			// don't steal on cancel - because this is triggered by t.cancelRequest below
@@ -454,6 +454,29 @@ func (p *PeerConn) applyRequestState(next desiredRequestState) {
 // endgamePieces is how few pieces must be left before a request may be
 // stolen from the peer that has it (distpac patch).
 const endgamePieces = 8
+
+// silent reports whether the peer has been expected to send chunks for silentPeerAfter and sent
+// none useful (distpac patch 29). Its requests may then be stolen before the endgame: upstream
+// stole at any time and had no other way to take requests back from a peer that stops sending and
+// keeps its connection (a host gone without a reset, a stopped process), and with stealing only in
+// the endgame such a peer kept up to 16 pieces' requests until the download stalled and distpac
+// restarted it (found by a helper's audit). A peer not expected to send (choking us, or asked for
+// nothing) is not silent.
+func (p *PeerConn) silent(now time.Time) bool {
+	since := p.lastStartedExpectingToReceiveChunks
+	if since.IsZero() {
+		return false
+	}
+	if p.lastUsefulChunkReceived.After(since) {
+		since = p.lastUsefulChunkReceived
+	}
+	return now.Sub(since) > silentPeerAfter
+}
+
+// silentPeerAfter is how long a peer expected to send may send nothing useful before its requests
+// may be stolen: a peer at 100 ms with a request queue of a piece delivers every few hundred ms,
+// and one capped at 16 KiB/s a chunk a second.
+const silentPeerAfter = 5 * time.Second
 
 // This could be set to 10s to match the unchoke/request update interval recommended by some
 // specifications. I've set it shorter to trigger it more often for testing for now.
