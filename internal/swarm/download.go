@@ -198,8 +198,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// paces the restarts, and the restarted torrent's check of the part
 	// file moves it); swarmMoved the last time a connected peer gained a
 	// piece, sampled every second while no payload comes.
-	peerRead := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() }
-	lastPeerRead, peersQuiet := peerRead(), time.Now()
+	lastPeerRead, peersQuiet := int64(0), time.Now()
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running.
@@ -238,10 +237,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webRunning {
 			sourced = time.Now()
 		}
-		if n := peerRead(); n != lastPeerRead {
+		if n := st.BytesReadData.Int64(); n != lastPeerRead {
 			lastPeerRead, peersQuiet = n, time.Now()
 		}
-		if n := received(); n != lastRead {
+		if n := st.BytesReadData.Int64() + t.BytesCompleted(); n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
 			continue
 		}
@@ -294,7 +293,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			}
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
-			lastPeerRead = peerRead()
+			lastPeerRead = 0 // the new torrent's count
 			clear(peersHeld)
 		}
 	}

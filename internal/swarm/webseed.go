@@ -114,8 +114,9 @@ func webSeeds(torrentBytes []byte) []string {
 // engine's mirrors (Config.MirrorWebSeeds, the client's server_urls), then
 // the torrent's own; and whether they are a last resort. For a torrent
 // whose publisher names web seeds they are asked when peers give nothing
-// for webSeedAfter (webSeedDue: longer while the peers gain pieces). A torrent that names none (web_seed off: the
-// publisher keeps its uplink for BitTorrent) gets the mirrors as a last
+// for webSeedAfter (webSeedDue: longer while the peers gain pieces). A
+// torrent that names none (web_seed off: the publisher keeps its uplink
+// for BitTorrent) gets the mirrors as a last
 // resort, asked only when BitTorrent has no source (Download): with the
 // publisher down behind a mirror in server_urls, its tracker and seeder
 // down with it, such an install had no source at all (the mirror

@@ -352,9 +352,10 @@ func (cn *PeerConn) deletePeerRequest(r Request) {
 		cn.peerRequestReadyBytes -= len(state.data)
 	}
 	delete(cn.peerRequests, r)
-	// distpac patch 28: ready data that leaves unsent (a cancel, a reject) makes room under the
-	// allowance too; the server, stopped at it, is started again as the upload path does after a
-	// send, or the requests behind waited for the peer's next request, which might never come.
+	// distpac patch 28: ready data that leaves, sent or unsent (a cancel, a reject), makes room
+	// under the allowance; the server, stopped at it, is started again here. Only a send started it
+	// before, and after a cancel the requests behind waited for the peer's next request, which
+	// might never come.
 	if state.data != nil && cn.peerRequestsUnserved > 0 && !cn.closed.IsSet() {
 		cn.startPeerRequestServer()
 	}
@@ -808,7 +809,8 @@ func (c *PeerConn) peerRequestServer() {
 again:
 	c.locker().Lock()
 	// distpac patch: take a request up only while the data read and not yet sent on this
-	// connection is under its allowance (the upload path starts the server again as it sends),
+	// connection is under its allowance (deletePeerRequest starts the server again as ready data
+	// leaves, sent or not),
 	// and reserve for it only now. The library reserved for every request on arrival and then
 	// waited on one at random while granted ones stayed unread: a connection queueing more than
 	// its allowance deadlocked, and every request of a peer that never read held data.
@@ -1305,11 +1307,8 @@ another:
 			}
 			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
-			c.deletePeerRequest(r)
+			c.deletePeerRequest(r) // starts the request server again for the requests behind (patch 28)
 			c.t.putChunkData(state.data) // distpac patch: msg copied it
-			if c.peerRequestsUnserved > 0 {
-				c.startPeerRequestServer()
-			}
 			if !more {
 				return false
 			}
