@@ -365,7 +365,7 @@ func (c *Peer) doChunkReadStats(size int64) {
 // Handle a received chunk from a peer. TODO: Break this out into non-wire protocol specific
 // handling. Avoid shoehorning into a pp.Message.
 func (c *Peer) receiveChunk(msg *pp.Message) error {
-	ChunksReceived.Add("total", 1)
+	chunksReceivedTotal.add(1) // distpac patch (expvarcount.go)
 
 	ppReq := newRequestFromMessage(msg)
 	t := c.t

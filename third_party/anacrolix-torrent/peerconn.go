@@ -292,7 +292,7 @@ func (cn *PeerConn) onClose() {
 // Writes a message into the write buffer. Returns whether it's okay to keep writing. Writing is
 // done asynchronously, so it may be that we're not able to honour backpressure from this method.
 func (cn *PeerConn) write(msg pp.Message) bool {
-	torrent.Add(writtenMsgKeys[msg.Type], 1) // distpac patch: see writtenMsgKeys
+	messagesWritten[msg.Type].add(1) // distpac patch (expvarcount.go)
 	// We don't need to track bytes here because the connection's Writer has that behaviour injected
 	// (although there's some delay between us buffering the message, and the connection writer
 	// flushing it out.).
@@ -675,18 +675,8 @@ func (c *PeerConn) requestPendingMetadata() {
 	}
 }
 
-// writtenMsgKeys are the expvar keys counting messages written, by type (distpac patch). Upstream
-// formatted the key with fmt.Sprintf twice for every message written: 1.6 % of a swarm client's
-// CPU with the expvar update beside it.
-var writtenMsgKeys = func() (keys [256]string) {
-	for i := range keys {
-		keys[i] = fmt.Sprintf("messages written of type %s", pp.MessageType(i).String())
-	}
-	return
-}()
-
 func (cn *PeerConn) wroteMsg(msg *pp.Message) {
-	torrent.Add(writtenMsgKeys[msg.Type], 1) // distpac patch: see writtenMsgKeys
+	messagesWritten[msg.Type].add(1) // distpac patch (expvarcount.go)
 	if msg.Type == pp.Extended {
 		for name, id := range cn.PeerExtensionIDs {
 			if id != msg.ExtendedID {
@@ -852,7 +842,7 @@ func (c *PeerConn) servePeerRequest(r Request, prs *peerRequestState) {
 		if b == nil {
 			panic("data must be non-nil to trigger send")
 		}
-		torrent.Add("peer request data read successes", 1)
+		requestReadSuccesses.add(1) // distpac patch (expvarcount.go)
 		prs.data = b
 		if c.peerRequests[r] == prs {
 			c.peerRequestReadyBytes += len(b)
@@ -986,7 +976,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			receivedKeepalives.Add(1)
 			continue
 		}
-		messageTypesReceived.Add(msg.Type.String(), 1)
+		messagesReceived[msg.Type].add(1) // distpac patch (expvarcount.go)
 		if msg.Type.FastExtension() && !c.fastEnabled() {
 			runSafeExtraneous(func() { torrent.Add("fast messages received when extension is disabled", 1) })
 			return fmt.Errorf("received fast extension message (type=%v) but extension is disabled", msg.Type)
@@ -1307,7 +1297,7 @@ another:
 			}
 			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
-			c.deletePeerRequest(r) // starts the request server again for the requests behind (patch 28)
+			c.deletePeerRequest(r)       // starts the request server again for the requests behind (patch 28)
 			c.t.putChunkData(state.data) // distpac patch: msg copied it
 			if !more {
 				return false
