@@ -160,7 +160,7 @@ func checkHeader(path string, allowEmpty bool) error {
 		return fmt.Errorf("%w: %s: empty file", ErrNotCatalog, path)
 	}
 	if !bytes.HasPrefix(head[:n], sqliteMagic[:min(n, len(sqliteMagic))]) {
-		return fmt.Errorf("%w: %s: not a SQLite database (starts with %q)", ErrNotCatalog, path, printable(head[:min(n, 16)]))
+		return fmt.Errorf("%w: %s: not a SQLite database (starts with %q)", ErrNotCatalog, path, Printable(head[:min(n, 16)]))
 	}
 	if n < len(head) {
 		return fmt.Errorf("%w: %s: file too short for a SQLite database (%d bytes)", ErrNotCatalog, path, n)
@@ -198,8 +198,10 @@ func checkSize(path string, head []byte, size int64) error {
 	return nil
 }
 
-// printable keeps the start of a bad file readable in an error message.
-func printable(b []byte) string {
+// Printable keeps the start of a bad file or body readable in an error
+// message: every byte outside printable ASCII becomes '.', so no terminal
+// escape gets through.
+func Printable(b []byte) string {
 	out := make([]byte, len(b))
 	for i, c := range b {
 		if c < 0x20 || c > 0x7e {

@@ -350,3 +350,19 @@ func FuzzOpenCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestPrintable: the start of a bad file or body shown in an error keeps
+// printable ASCII and turns everything else, terminal escapes included, to '.'.
+func TestPrintable(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"<html>", "<html>"},
+		{"\x1b[31mred\x1b[0m", ".[31mred.[0m"},
+		{"SQLite format 3\x00", "SQLite format 3."},
+		{"caf\xc3\xa9\n\t\x7f", "caf....."},
+		{"", ""},
+	} {
+		if got := Printable([]byte(c.in)); got != c.want {
+			t.Errorf("Printable(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

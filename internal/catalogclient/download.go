@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -272,7 +273,7 @@ func httpError(u string, resp *http.Response) error {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
 		if line = strings.TrimSpace(line); line != "" {
-			msg += ": " + printable([]byte(line)) // no terminal escapes from a server
+			msg += ": " + catalog.Printable([]byte(line)) // no terminal escapes from a server
 		}
 	}
 	return errors.New(msg)
@@ -297,7 +298,7 @@ func checkCatalogType(u string, resp *http.Response) error {
 		return nil
 	}
 	start, _ := io.ReadAll(io.LimitReader(resp.Body, 32))
-	return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, resp.Header.Get("Content-Type"), printable(start))
+	return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, resp.Header.Get("Content-Type"), catalog.Printable(start))
 }
 
 // checkMagic refuses a downloaded file that is not a SQLite database.
@@ -314,19 +315,7 @@ func checkMagic(u string, resp *http.Response, path string) error {
 		if ct == "" {
 			ct = "no content type"
 		}
-		return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, printable(head[:n]))
+		return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, catalog.Printable(head[:n]))
 	}
 	return nil
-}
-
-// printable keeps the start of a bad body readable in an error message.
-func printable(b []byte) string {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		if c < 0x20 || c > 0x7e {
-			c = '.'
-		}
-		out[i] = c
-	}
-	return string(out)
 }

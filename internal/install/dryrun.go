@@ -7,12 +7,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
@@ -236,21 +235,17 @@ func headOK(ctx context.Context, c *http.Client, u string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// webSeedURLs lists where a download may fetch an archive over HTTP, as
-// the engine tries them (daemon.EngineConfig, swarm.Config.MirrorWebSeeds):
-// every server of server_urls (its /packages/), then the torrent's own web
-// seeds; for a torrent that names none, the servers are a last resort,
-// asked only when BitTorrent has no source at all.
+// webSeedURLs lists where a download may fetch an archive over HTTP, in the
+// order the engine tries them (swarm.WebSeedOrder over the mirrors
+// daemon.EngineConfig gives it): every server of server_urls (its
+// /packages/), then the torrent's own web seeds; for a torrent that names
+// none, the servers are a last resort, asked only when BitTorrent has no
+// source at all.
 func (c *Client) webSeedURLs(row catalog.Package) []string {
-	own := torrentmeta.WebSeedURLs(row.Torrent, row.Archive)
-	var out []string
-	for _, u := range c.Config.Servers() {
-		out = append(out, swarm.MirrorSeed(u)+url.PathEscape(row.Archive))
-	}
-	for _, u := range own {
-		if !slices.Contains(out, u) {
-			out = append(out, u)
-		}
+	seeds, _ := swarm.WebSeedOrder(daemon.EngineConfig(c.Config, "", nil).MirrorWebSeeds, row.Torrent)
+	out := make([]string, len(seeds))
+	for i, s := range seeds {
+		out[i] = torrentmeta.WebSeedURL(s, row.Archive)
 	}
 	return out
 }

@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha1"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 	"golang.org/x/time/rate"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // The HTTP fallback (DESIGN §2, web_seed): a torrent may name web seeds in
@@ -82,34 +82,6 @@ func peersGained(t *torrent.Torrent, held map[*torrent.PeerConn]uint64) bool {
 // webSeedSpan bounds one range request; it is rounded to whole pieces.
 const webSeedSpan = 4 << 20
 
-// webSeedURL is where a single-file torrent's file lies under a url-list
-// entry: an entry ending in "/" is a folder that holds the file by its
-// name (as dist-server writes it, and as libtorrent reads BEP 19); any
-// other entry is the file itself.
-func webSeedURL(seed, name string) string {
-	if strings.HasSuffix(seed, "/") {
-		return seed + url.PathEscape(name)
-	}
-	return seed
-}
-
-// webSeeds returns the usable (http and https) url-list entries of a
-// torrent. The library's Torrent.Metainfo leaves the url-list out while its
-// own web seeds are off, hence the bytes.
-func webSeeds(torrentBytes []byte) []string {
-	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, s := range mi.UrlList {
-		if u, err := url.Parse(s); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // webSeedsOf returns the web seeds a download tries, in order: the
 // engine's mirrors (Config.MirrorWebSeeds, the client's server_urls), then
 // the torrent's own; and whether they are a last resort. For a torrent
@@ -122,8 +94,16 @@ func webSeeds(torrentBytes []byte) []string {
 // down with it, such an install had no source at all (the mirror
 // announces to the publisher's tracker only).
 func (e *Engine) webSeedsOf(torrentBytes []byte) (seeds []string, lastResort bool) {
-	own := webSeeds(torrentBytes)
-	for _, s := range append(slices.Clone(e.mirrorSeeds), own...) {
+	return WebSeedOrder(e.mirrorSeeds, torrentBytes)
+}
+
+// WebSeedOrder is the order of webSeedsOf for an engine whose mirrors are
+// mirrorSeeds (each a MirrorSeed): the mirrors, then the torrent's own web
+// seeds not among them; lastResort when the torrent names none. dist-client's
+// dry run lists the same order.
+func WebSeedOrder(mirrorSeeds []string, torrentBytes []byte) (seeds []string, lastResort bool) {
+	own := torrentmeta.WebSeeds(torrentBytes)
+	for _, s := range append(slices.Clone(mirrorSeeds), own...) {
 		if !slices.Contains(seeds, s) {
 			seeds = append(seeds, s)
 		}
@@ -243,7 +223,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed stri
 	if info == nil {
 		return errors.New("torrent has no info yet")
 	}
-	u := webSeedURL(seed, info.Name)
+	u := torrentmeta.WebSeedURL(seed, info.Name)
 	perSpan := max(1, int(webSeedSpan/info.PieceLength))
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
 	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {

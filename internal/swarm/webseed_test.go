@@ -14,20 +14,42 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
-func TestWebSeedURL(t *testing.T) {
-	for _, c := range []struct{ seed, name, want string }{
-		{"http://h:9090/packages/", "hello-1.0.0.tar.zst", "http://h:9090/packages/hello-1.0.0.tar.zst"},
-		{"http://h/p/", "a b+c.tar.zst", "http://h/p/a%20b+c.tar.zst"},
-		{"http://h/exact/file.tar.zst", "hello-1.0.0.tar.zst", "http://h/exact/file.tar.zst"},
-	} {
-		if got := webSeedURL(c.seed, c.name); got != c.want {
-			t.Errorf("webSeedURL(%q, %q) = %q, want %q", c.seed, c.name, got, c.want)
+// TestWebSeedOrder: the mirrors first, then the torrent's own web seeds not
+// among them; a torrent that names none makes the mirrors a last resort.
+func TestWebSeedOrder(t *testing.T) {
+	withSeeds := func(seeds ...string) []byte {
+		b, err := bencode.Marshal(metainfo.MetaInfo{InfoBytes: []byte("de"), UrlList: seeds})
+		if err != nil {
+			t.Fatal(err)
 		}
+		return b
+	}
+	mirrors := []string{"http://m1/packages/", "http://m2/packages/"}
+	for _, c := range []struct {
+		name       string
+		mirrors    []string
+		torrent    []byte
+		want       []string
+		lastResort bool
+	}{
+		{"own after the mirrors", mirrors, withSeeds("http://pub/packages/"), []string{"http://m1/packages/", "http://m2/packages/", "http://pub/packages/"}, false},
+		{"own that is a mirror once", mirrors, withSeeds("http://m2/packages/", "ftp://x/"), []string{"http://m1/packages/", "http://m2/packages/"}, false},
+		{"none named: a last resort", mirrors, withSeeds(), mirrors, true},
+		{"no mirrors", nil, withSeeds("http://pub/a.tar.zst"), []string{"http://pub/a.tar.zst"}, false},
+		{"bytes that do not decode", mirrors, []byte("garbage"), mirrors, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, last := WebSeedOrder(c.mirrors, c.torrent)
+			if !slices.Equal(got, c.want) || last != c.lastResort {
+				t.Errorf("WebSeedOrder = %q, last resort %v; want %q, %v", got, last, c.want, c.lastResort)
+			}
+		})
 	}
 }
 

@@ -192,9 +192,11 @@ func Trackers(torrent []byte) []string {
 	return out
 }
 
-// WebSeedURLs lists where a torrent's web seeds (BEP 19 url-list) serve
-// the file named name: an entry ending in "/" is a folder holding it.
-func WebSeedURLs(torrent []byte, name string) []string {
+// WebSeeds lists a torrent's usable web seeds (BEP 19 url-list entries
+// that are http or https URLs with a host), in the torrent's order; nil when
+// the bytes do not decode. The library's Torrent.Metainfo leaves the
+// url-list out while its own web seeds are off, hence the bytes.
+func WebSeeds(torrent []byte) []string {
 	mi, err := metainfo.Load(bytes.NewReader(torrent))
 	if err != nil {
 		return nil
@@ -202,11 +204,19 @@ func WebSeedURLs(torrent []byte, name string) []string {
 	var out []string
 	for _, s := range mi.UrlList {
 		if p, err := url.Parse(s); err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" {
-			if strings.HasSuffix(s, "/") {
-				s += url.PathEscape(name)
-			}
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// WebSeedURL is where a single-file torrent's file named name lies under a
+// web seed: an entry ending in "/" is a folder that holds the file by its
+// name (as dist-server writes it, and as libtorrent reads BEP 19); any
+// other entry is the file itself.
+func WebSeedURL(seed, name string) string {
+	if strings.HasSuffix(seed, "/") {
+		return seed + url.PathEscape(name)
+	}
+	return seed
 }

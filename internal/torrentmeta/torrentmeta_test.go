@@ -6,7 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 func TestPieceLength(t *testing.T) {
@@ -91,5 +95,33 @@ func TestBuildIsStableAndParses(t *testing.T) {
 	}
 	if d.InfoHash != a.InfoHash {
 		t.Error("trackers changed the infohash")
+	}
+}
+
+func TestWebSeedURL(t *testing.T) {
+	for _, c := range []struct{ seed, name, want string }{
+		{"http://h:9090/packages/", "hello-1.0.0.tar.zst", "http://h:9090/packages/hello-1.0.0.tar.zst"},
+		{"http://h/p/", "a b+c.tar.zst", "http://h/p/a%20b+c.tar.zst"},
+		{"http://h/exact/file.tar.zst", "hello-1.0.0.tar.zst", "http://h/exact/file.tar.zst"},
+	} {
+		if got := WebSeedURL(c.seed, c.name); got != c.want {
+			t.Errorf("WebSeedURL(%q, %q) = %q, want %q", c.seed, c.name, got, c.want)
+		}
+	}
+}
+
+// TestWebSeeds: only http and https entries with a host, in order.
+func TestWebSeeds(t *testing.T) {
+	b, err := bencode.Marshal(metainfo.MetaInfo{InfoBytes: []byte("de"), UrlList: []string{
+		"http://a/packages/", "ftp://b/", "https:///nohost", "https://c/x.tar.zst", "::bad",
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := WebSeeds(b), []string{"http://a/packages/", "https://c/x.tar.zst"}; !slices.Equal(got, want) {
+		t.Errorf("WebSeeds = %q, want %q", got, want)
+	}
+	if got := WebSeeds([]byte("not bencode")); got != nil {
+		t.Errorf("WebSeeds of garbage = %q, want nil", got)
 	}
 }
