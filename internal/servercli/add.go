@@ -25,8 +25,10 @@ nothing; different content under a published name and version is refused.
 A running server seeds new packages at once.
 
 add warns (and still publishes) when a dependency is satisfied by no version published
-or added with it, since clients cannot install the package until one is, and when a
-directory's name ends in a -VERSION other than the manifest's version.`,
+or added with it, since clients cannot install the package until one is, when a
+directory's name ends in a -VERSION other than the manifest's version, and when there is
+no server.yaml, so the torrents announce to this machine's loopback address (the tracker
+URL is written into each torrent when it is added).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
 		Args:    cli.MinArgs(1, "package directory (dist-server add PATH...)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,6 +56,11 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	defer func() {
 		for _, w := range addWarnings(ctx, sp, results) {
 			e.UI.Warnf("%s\n", w)
+		}
+		if path, exists := e.configFile(); path != "" {
+			if w := loopbackWarning(path, exists, cfg, results); w != "" {
+				e.UI.Warnf("%s\n", w)
+			}
 		}
 	}()
 	if o.json {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
@@ -85,4 +89,29 @@ func unsatisfied(ctx context.Context, db *catalog.DB, pkg catalog.Package, dep s
 	}
 	return fmt.Sprintf("%s %s depends on %s, which no published version satisfies (published: %s): clients cannot install it until one is",
 		pkg.Name, pkg.Version, d, strings.Join(have, ", "))
+}
+
+// loopbackWarning: add with no configuration file (none given with --config
+// and no server.yaml in the data directory, at path) writes the default
+// tracker URL into every torrent it adds, on this machine's loopback
+// address, which no other host reaches. The tracker is fixed in a torrent
+// at add time (start warns of torrents that name another tracker than
+// server.yaml does), so the time to say it is the first add.
+func loopbackWarning(path string, fileExists bool, cfg *config.Server, results []publish.Result) string {
+	if fileExists || !slices.ContainsFunc(results, func(r publish.Result) bool { return r.Added }) {
+		return ""
+	}
+	trackers := cfg.Trackers()
+	for _, t := range trackers {
+		u, err := url.Parse(t)
+		if err != nil {
+			return ""
+		}
+		if ip, err := netip.ParseAddr(u.Hostname()); !(u.Hostname() == "localhost" || err == nil && ip.IsLoopback()) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("no configuration at %s: the torrents added announce to %s, which only this machine reaches; "+
+		"for clients on other hosts set announce_url and public_url there (README: Publisher), then remove and add these packages again",
+		path, strings.Join(trackers, ", "))
 }

@@ -1,9 +1,11 @@
 package servercli
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/publish"
 )
 
@@ -27,5 +29,39 @@ func TestDirVersionWarning(t *testing.T) {
 		if got := dirVersionWarning(r); (got != "") != tt.warn {
 			t.Errorf("%s with %s %s: warning %q, want one: %v", tt.dir, tt.name, tt.version, got, tt.warn)
 		}
+	}
+}
+
+func TestLoopbackWarning(t *testing.T) {
+	added := []publish.Result{{Added: true}}
+	cfgWith := func(yaml map[string]string) *config.Server {
+		c := &config.Server{AnnounceURL: yaml["announce_url"], TrackerAddr: yaml["tracker_addr"]}
+		c.ApplyDefaults()
+		return c
+	}
+	tests := []struct {
+		name       string
+		fileExists bool
+		cfg        *config.Server
+		results    []publish.Result
+		warn       bool
+	}{
+		{"defaults, no file", false, cfgWith(nil), added, true},
+		{"a tracker_addr on every interface still announces to loopback", false, cfgWith(map[string]string{"tracker_addr": "0.0.0.0:7000"}), added, true},
+		{"localhost", false, cfgWith(map[string]string{"announce_url": "http://localhost:6969/announce"}), added, true},
+		{"the file exists: the publisher chose", true, cfgWith(nil), added, false},
+		{"a tracker other hosts reach", false, cfgWith(map[string]string{"tracker_addr": "192.0.2.7:6969"}), added, false},
+		{"nothing added", false, cfgWith(nil), []publish.Result{{Added: false}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := loopbackWarning("/home/p/.local/share/distpac/server.yaml", tt.fileExists, tt.cfg, tt.results)
+			if (got != "") != tt.warn {
+				t.Fatalf("warning %q, want one: %v", got, tt.warn)
+			}
+			if tt.warn && !strings.Contains(got, "/home/p/.local/share/distpac/server.yaml") || tt.warn && !strings.Contains(got, tt.cfg.Trackers()[0]) {
+				t.Errorf("warning %q names neither the file nor the tracker", got)
+			}
+		})
 	}
 }

@@ -5,6 +5,7 @@ package servercli
 import (
 	"context"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -39,6 +40,22 @@ func (e *env) config() (*config.Server, paths.Server, error) {
 	}
 	c, err := config.LoadServer(path, optional)
 	return c, h.Server(), err
+}
+
+// configFile is the configuration file config reads (--config, or
+// server.yaml in the data directory) and whether it exists; "" when the
+// data directory cannot be found.
+func (e *env) configFile() (path string, exists bool) {
+	path = e.Config
+	if path == "" {
+		h, err := e.home()
+		if err != nil {
+			return "", false
+		}
+		path = h.ServerConfig()
+	}
+	_, err := os.Stat(path)
+	return path, err == nil
 }
 
 func newRoot(stdio cli.Stdio) *cobra.Command {
