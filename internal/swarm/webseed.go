@@ -293,7 +293,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		}
 		e.webBytes.Add(int64(len(b)))
 		if v, ok := e.transfers.Load(t.InfoHash()); ok {
-			v.(*transferState).web.Add(int64(len(b)))
+			x := v.(*transferState)
+			x.web.Add(int64(len(b)))
+			x.firstNS.CompareAndSwap(0, time.Now().UnixNano()) // a download the web seed alone served had a first byte too
 		}
 		if err := tp.VerifyDataContext(ctx); err != nil {
 			return whole, fmt.Errorf("piece %d: %w", i, err)

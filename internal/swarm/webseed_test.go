@@ -196,6 +196,12 @@ func TestWebSeedFallback(t *testing.T) {
 			if st := leecher.Stats(); st.Downloaded < int64(size) {
 				t.Errorf("engine counts %d bytes downloaded, want at least %d", st.Downloaded, size)
 			}
+			// The report credits the web seed and has a first byte: it said 0
+			// for a download only web seeds served.
+			ih, _ := ParseInfoHash(meta.InfoHash)
+			if r, ok := leecher.Transfer(ih); !ok || r.FromWebSeed != int64(size) || r.FirstByte <= 0 || r.FirstByte > r.Elapsed {
+				t.Errorf("transfer report %+v (found %v): want %d bytes from the web seed and a first byte within the download", r, ok, size)
+			}
 		})
 	}
 }
