@@ -1,9 +1,10 @@
 package daemon
 
 // What the daemon seeds as the world changes under it: it stops seeding
-// packages the synced catalog no longer lists and, with seed: installed,
-// packages no longer installed, and starts seeding packages installed from
-// the cache without it.
+// packages the synced catalog no longer lists, archives deleted from the
+// cache (dist-client clean) and, with seed: installed, packages no longer
+// installed, and starts seeding packages installed from the cache without
+// it.
 
 import (
 	"context"
@@ -61,6 +62,7 @@ func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string,
 		for _, ih := range drop {
 			engine.Drop(ih)
 		}
+		engine.DropVanished() // archives dist-client clean (or a user) deleted
 	}
 }
 

@@ -169,6 +169,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	if err != nil {
 		return err
 	}
+	defer func() { xfer.ended.Store(true) }()
 	addDirect := func() {
 		if len(direct) == 0 {
 			return

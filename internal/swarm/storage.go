@@ -40,6 +40,9 @@ type fileStorage struct {
 	storage.ClientImplCloser
 	dir    string
 	states *pieceStates // the inner storage's piece completion
+	// gone is told, once per open torrent, that a read found neither its
+	// payload file nor the .part (Engine.payloadGone); nil: nobody is.
+	gone func(metainfo.Hash)
 
 	mu    sync.Mutex
 	files map[metainfo.Hash]*openFile // the open torrents' files; guarded by mu
@@ -55,6 +58,9 @@ func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih m
 	fresh := false
 	if len(info.Files) == 0 && info.Name == filepath.Base(info.Name) {
 		h = &openFile{final: filepath.Join(s.dir, info.Name)}
+		if s.gone != nil {
+			h.gone = func() { s.gone(ih) }
+		}
 		if absent(h.final) && absent(h.final+".part") {
 			// A new download. Its pieces are known to be missing, so the
 			// library need not hash each piece of a file that is not there
@@ -123,6 +129,15 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 	return err
 }
 
+// payloadAbsent reports whether a torrent's payload file is at neither of
+// its names, final nor final.part. The library renames one to the other
+// (.part to final when complete, back when a piece turns out bad): the
+// final name is looked at again after the .part, so that a rename between
+// the first two looks does not read as no file.
+func payloadAbsent(final string) bool {
+	return absent(final) && absent(final+".part") && absent(final)
+}
+
 // absent reports whether nothing is at path.
 func absent(path string) bool {
 	_, err := os.Lstat(path)
@@ -144,6 +159,17 @@ type openFile struct {
 	checked  time.Time   // when f was last seen linked; guarded by mu
 	old      []*os.File  // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
 	closed   bool        // guarded by mu
+
+	gone     func() // see fileStorage.gone; nil: nobody is told
+	goneOnce sync.Once
+}
+
+// readFailed looks, after a read the library did itself failed, whether
+// the payload is gone (deleted under the torrent) and says so once.
+func (o *openFile) readFailed() {
+	if o.gone != nil && payloadAbsent(o.final) {
+		o.goneOnce.Do(o.gone)
+	}
 }
 
 // linkCheck is how often a cached descriptor is checked for a file that
@@ -275,7 +301,11 @@ type filePiece struct {
 func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
 	f := p.file.get(false)
 	if f.f == nil {
-		return p.PieceImpl.ReadAt(b, off)
+		n, err := p.PieceImpl.ReadAt(b, off)
+		if err != nil { // a missing file reads as io.EOF there
+			p.file.readFailed()
+		}
+		return n, err
 	}
 	if off >= p.len {
 		return 0, io.EOF

@@ -222,6 +222,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
+	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
 	e.addr = listenAddr(cl, host)
 	e.queues = queues
 	registerEngine(e)
@@ -432,6 +433,42 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 		adjustMemoryLimit(-1)
 		t.Drop()
 	}
+}
+
+// payloadGone drops a torrent whose payload file was deleted under it
+// (dist-client clean, a user's rm) unless a Download of it is in flight,
+// which writes it again. Seeded on, it answered peers' requests with
+// failed reads, each of which marked the piece missing, so the engine
+// downloaded again what the user had removed while its peers waited on it:
+// a client that picked it stalled for 10 s before it restarted its
+// download.
+func (e *Engine) payloadGone(ih metainfo.Hash) {
+	if e.downloadRunning(ih) || !e.Has(ih) {
+		return
+	}
+	e.logger.Info("the archive was removed from the cache: no longer seeding it", "infohash", ih.HexString())
+	e.Drop(ih)
+}
+
+// DropVanished drops the torrents whose payload file is gone (payloadGone)
+// and returns their names. Reads find a deleted file when peers ask for
+// it; this finds it for a torrent nobody asks for, which the engine would
+// otherwise announce and list as seeding.
+func (e *Engine) DropVanished() []string {
+	var names []string
+	for _, t := range e.torrentList() {
+		info := t.Info()
+		ih := t.InfoHash()
+		if info == nil || e.downloadRunning(ih) {
+			continue
+		}
+		if payloadAbsent(filepath.Join(e.dir, info.Name)) {
+			e.logger.Info("the archive was removed from the cache: no longer seeding it", "infohash", ih.HexString(), "archive", info.Name)
+			e.Drop(ih)
+			names = append(names, info.Name)
+		}
+	}
+	return names
 }
 
 // Has reports whether the engine shares the torrent.

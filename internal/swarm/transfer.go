@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 // Transfer is what one download received, by source: the per-install
@@ -51,6 +52,7 @@ type transferState struct {
 	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	final    *Transfer                   // set when the download ended; guarded by mu
 	startHad int64                       // bytes complete when the download started
+	ended    atomic.Bool                 // Download returned, whatever the outcome
 }
 
 func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool {
@@ -60,6 +62,15 @@ func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool 
 		}
 	}
 	return false
+}
+
+// downloadRunning reports whether a Download of ih is in flight.
+func (e *Engine) downloadRunning(ih metainfo.Hash) bool {
+	v, ok := e.transfers.Load(ih)
+	if !ok {
+		return false
+	}
+	return !v.(*transferState).ended.Load()
 }
 
 // onUsefulData is the library's ReceivedUsefulData callback.

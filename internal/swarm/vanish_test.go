@@ -1,0 +1,103 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// TestDeletedArchiveIsDropped: an archive deleted under a seeding engine
+// (dist-client clean while the daemon seeds the cache) is dropped as soon
+// as a peer's request reads the missing file, not seeded on with failing
+// reads and downloaded again; a leecher that asked gets no bytes from it
+// and fails fast for want of a source instead of stalling on it. Before,
+// the seeder kept the torrent, marked the pieces it failed to read missing
+// and downloaded them again.
+func TestDeletedArchiveIsDropped(t *testing.T) {
+	seedDir := t.TempDir()
+	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 256<<10)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := newEngine(t, seedDir, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ih, err := seeder.Seed(ctx, meta.Torrent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(linkCheck + 100*time.Millisecond) // the open descriptor's next check sees the file gone
+
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: 4 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	err = leecher.Download(ctx, meta.Torrent, []netip.AddrPort{loopback(seeder)}, nil)
+	var noSource *NoSourceError
+	if !errors.As(err, &noSource) {
+		t.Errorf("download from a seeder whose archive was deleted: %v, want no source", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for seeder.Has(ih) && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if seeder.Has(ih) {
+		t.Fatalf("the seeder still holds the torrent of its deleted archive: %+v", seeder.Torrents())
+	}
+	if _, err := os.Stat(path + ".part"); err == nil {
+		t.Error("the seeder started downloading the deleted archive again")
+	}
+}
+
+// TestDropVanished: a torrent nobody asks for whose archive was deleted is
+// dropped by DropVanished (the daemon's periodic look); one whose file is
+// there, and one being downloaded, are kept.
+func TestDropVanished(t *testing.T) {
+	dir := t.TempDir()
+	e := newEngine(t, dir, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ihs []string
+	for _, name := range []string{"gone-1.0.0.tar.zst", "kept-1.0.0.tar.zst"} {
+		path := filepath.Join(dir, name)
+		writeRandom(t, path, 64<<10+len(name))
+		meta, err := torrentmeta.Build(path, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ih, err := e.Seed(ctx, meta.Torrent, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ihs = append(ihs, ih.HexString())
+	}
+	if got := e.DropVanished(); len(got) != 0 {
+		t.Fatalf("DropVanished with every file there dropped %q", got)
+	}
+	if err := os.Remove(filepath.Join(dir, "gone-1.0.0.tar.zst")); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.DropVanished(); !slices.Equal(got, []string{"gone-1.0.0.tar.zst"}) {
+		t.Fatalf("DropVanished = %q, want the deleted archive", got)
+	}
+	var left []string
+	for _, ts := range e.Torrents() {
+		left = append(left, ts.InfoHash)
+	}
+	if !slices.Equal(left, ihs[1:]) {
+		t.Errorf("torrents left %q, want only %q", left, ihs[1:])
+	}
+}
