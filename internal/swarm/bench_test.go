@@ -3,12 +3,9 @@ package swarm
 import (
 	"context"
 	"net/netip"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // BenchmarkOnePeer moves a 256 MiB payload from one unthrottled seeder to
@@ -20,18 +17,10 @@ import (
 func BenchmarkOnePeer(b *testing.B) {
 	const size = 256 << 20
 	seedDir := b.TempDir()
-	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
-	writeRandom(b, path, size)
-	meta, err := torrentmeta.Build(path, "", "")
-	if err != nil {
-		b.Fatal(err)
-	}
 	seeder := newEngine(b, seedDir, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
-		b.Fatal(err)
-	}
+	meta, _ := seedRandom(b, ctx, seeder, seedDir, "pkg-1.0.0.tar.zst", size)
 	var elapsed time.Duration
 	var cpu time.Duration
 	b.ResetTimer()

@@ -72,16 +72,7 @@ func TestHoardersStayWithinBudget(t *testing.T) {
 	}
 	var pkgs []pkg
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
-		path := filepath.Join(seedDir, name+"-1.0.0.tar.zst")
-		writeRandom(t, path, 16<<20)
-		meta, err := torrentmeta.Build(path, "", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ih, err := seeder.Seed(ctx, meta.Torrent, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		meta, ih := seedRandom(t, ctx, seeder, seedDir, name+"-1.0.0.tar.zst", 16<<20)
 		pkgs = append(pkgs, pkg{meta, ih})
 	}
 	runtime.GC()

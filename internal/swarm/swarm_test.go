@@ -30,6 +30,23 @@ func writeRandom(t testing.TB, path string, size int) []byte {
 	return data
 }
 
+// seedRandom writes size random bytes to dir/name, builds its torrent and
+// has e seed it (verified).
+func seedRandom(t testing.TB, ctx context.Context, e *Engine, dir, name string, size int) (torrentmeta.Meta, InfoHash) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	writeRandom(t, path, size)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := e.Seed(ctx, meta.Torrent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta, ih
+}
+
 func loopback(e *Engine) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(e.Port()))
 }

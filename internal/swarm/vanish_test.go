@@ -9,8 +9,6 @@ import (
 	"slices"
 	"testing"
 	"time"
-
-	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // TestDeletedArchiveIsDropped: an archive deleted under a seeding engine
@@ -22,19 +20,11 @@ import (
 // and downloaded them again.
 func TestDeletedArchiveIsDropped(t *testing.T) {
 	seedDir := t.TempDir()
-	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
-	writeRandom(t, path, 256<<10)
-	meta, err := torrentmeta.Build(path, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	seeder := newEngine(t, seedDir, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ih, err := seeder.Seed(ctx, meta.Torrent, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, ih := seedRandom(t, ctx, seeder, seedDir, "pkg-1.0.0.tar.zst", 256<<10)
+	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
@@ -72,16 +62,7 @@ func TestDropVanished(t *testing.T) {
 	defer cancel()
 	var ihs []string
 	for _, name := range []string{"gone-1.0.0.tar.zst", "kept-1.0.0.tar.zst"} {
-		path := filepath.Join(dir, name)
-		writeRandom(t, path, 64<<10+len(name))
-		meta, err := torrentmeta.Build(path, "", "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ih, err := e.Seed(ctx, meta.Torrent, true)
-		if err != nil {
-			t.Fatal(err)
-		}
+		_, ih := seedRandom(t, ctx, e, dir, name, 64<<10+len(name))
 		ihs = append(ihs, ih.HexString())
 	}
 	if got := e.DropVanished(); len(got) != 0 {
