@@ -161,7 +161,7 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 		if tofu || detail != "" {
 			return catalogInfo{}, badSig
 		}
-		path, err := s.followRotation(ctx, key, data, dl.sig)
+		path, err := s.followRotation(ctx, key, keyHint, data, dl.sig)
 		if err != nil {
 			return catalogInfo{}, err
 		}

@@ -20,8 +20,9 @@ import (
 // they lead to the key that signed data, nil when the server publishes
 // none (the caller reports the bad signature), and an ErrRotation error
 // when the statements do not come from the pinned key, are forged, fork,
-// or lead to a key that did not sign the catalog either.
-func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, data, sig []byte) ([]signing.Rotation, error) {
+// or lead to a key that did not sign the catalog either; keyHint (pinnedKey's)
+// ends it, saying where the key came from and how to change it.
+func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, keyHint string, data, sig []byte) ([]signing.Rotation, error) {
 	u := s.url(PathRotation)
 	resp, err := s.get(ctx, u, "")
 	if err != nil {
@@ -39,8 +40,8 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, d
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	refuse := func(format string, a ...any) error {
-		return fmt.Errorf("sync: %w: the catalog is not signed by the pinned key %s (%s), and %s: refusing it; if the server's key really changed and its operator confirms the new one, run `dist-client trust set KEY`",
-			ErrRotation, pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...))
+		return fmt.Errorf("sync: %w: the catalog is not signed by the pinned key %s (%s), and %s: refusing it; %s",
+			ErrRotation, pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...), keyHint)
 	}
 	chain, err := signing.ParseRotations(b)
 	if err != nil {

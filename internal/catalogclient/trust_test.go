@@ -145,6 +145,18 @@ func TestSyncFollowsKeyRotation(t *testing.T) {
 			}
 		})
 	}
+
+	// A key set in client.yaml is changed there: `trust set` refuses to
+	// replace it, so the refusal must not send the user to it.
+	t.Run("configured key refused", func(t *testing.T) {
+		pub := newPublisher(t, c, nil)
+		pub.srv.SetRotation(signing.MarshalRotations([]signing.Rotation{signing.NewRotation(x, c.Public(), 6, at)}))
+		pub.publish(7, buildCatalog(t, 7, "", "evil"))
+		_, err := catalogclient.Sync(context.Background(), syncOpts(pub.ts.URL, t.TempDir(), a.Public()))
+		if !errors.Is(err, catalogclient.ErrRotation) || !strings.Contains(err.Error(), "update server_key in client.yaml") || strings.Contains(err.Error(), "trust set") {
+			t.Fatalf("Sync with server_key = %v, want ErrRotation that says to update server_key, not trust set", err)
+		}
+	})
 }
 
 // After `trust set` (or `trust reset`), the new key's catalogs start their
