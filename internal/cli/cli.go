@@ -126,7 +126,7 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	if path := os.Getenv(PeakRSSEnv); path != "" {
 		defer writePeakRSS(path, stdio.Err, prog)
 	}
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
@@ -141,7 +141,14 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	}
 	var u *UsageError
 	if errors.As(err, &u) || isCobraUsage(err) {
-		fmt.Fprintf(stdio.Err, "Run '%s --help' for usage.\n", prog)
+		// The help of the command that was called ("dist-client mark
+		// --help"), which has its arguments and examples; the root's for an
+		// unknown command.
+		path := prog
+		if cmd != nil && cmd != root {
+			path = prog + strings.TrimPrefix(cmd.CommandPath(), root.Name())
+		}
+		fmt.Fprintf(stdio.Err, "Run '%s --help' for usage.\n", path)
 		return ExitUsage
 	}
 	return ExitFailure
