@@ -69,7 +69,9 @@ const maxSuggestions = 3
 func unknownHint(requests []string, known []string, fallback string) (hint string, ok bool) {
 	var unknown []string
 	for _, r := range requests {
-		name := r
+		// A request whose constraint is bad ("hello@bogus") still names a
+		// package: its error is the constraint's, with no name to suggest.
+		name, _, _ := strings.Cut(strings.TrimSpace(r), "@")
 		if req, err := manifest.ParseRequest(r); err == nil {
 			name = req.Name
 		}

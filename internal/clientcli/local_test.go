@@ -17,6 +17,8 @@ func TestUnknownHint(t *testing.T) {
 		{[]string{"hello", "libgret"}, "did you mean libgreet? (" + fallback + ")", true},
 		{[]string{"helo", "libgret"}, "helo: did you mean hello or help?; libgret: did you mean libgreet? (" + fallback + ")", true},
 		{[]string{"zzzzzz"}, fallback, true},
+		{[]string{"hello@bogus"}, "", false},                                             // a bad constraint of a known name
+		{[]string{"helo@bogus"}, "did you mean hello or help? (" + fallback + ")", true}, // of an unknown one
 	}
 	for _, tt := range tests {
 		got, ok := unknownHint(tt.requests, known, fallback)
