@@ -343,7 +343,8 @@ func TestHoardingPeers(t *testing.T) {
 }
 
 // TestInterruptKeepsPartialDownload: Ctrl-C during a download ends with
-// "interrupted", says the partial download is kept, and the next install
+// "interrupted", says the partial download is kept, the history records the
+// install as interrupted, and the next install
 // resumes it: its report says how much was already verified, and its rate
 // counts only the new bytes.
 func TestInterruptKeepsPartialDownload(t *testing.T) {
@@ -372,6 +373,10 @@ func TestInterruptKeepsPartialDownload(t *testing.T) {
 	}
 	if fileSize(part) <= 0 {
 		t.Fatalf("the partial download was not kept")
+	}
+	// The history calls it interrupted, not a failure with "context canceled".
+	if h := r.client1("history"); !strings.Contains(h, "interrupted by a signal") || strings.Contains(h, "failed") {
+		t.Fatalf("history after Ctrl-C:\n%s", h)
 	}
 	out = r.client1("install", "big")
 	if !strings.Contains(out, "already verified from an earlier, interrupted download") {

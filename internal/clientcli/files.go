@@ -178,8 +178,9 @@ func newHistory(e *env) *cobra.Command {
 		Use:   "history",
 		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
 		Long: `history lists every transaction: when it started, the command, the packages and versions
-before and after, the result (ok, failed, or interrupted for a process that died, whose
-changes the next command rolled back or finished), and the bytes downloaded and installed.`,
+before and after, the bytes of archives downloaded in full, and the result: ok, failed, or
+interrupted (by Ctrl-C or a signal, whose downloads are kept to resume; or a process that
+died, whose changes the next command rolled back or finished).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, err := e.installer()
@@ -203,10 +204,11 @@ changes the next command rolled back or finished), and the bytes downloaded and 
 				if x.Error != "" {
 					result += ": " + firstLine(x.Error)
 				}
+				// The result last: a failure's message is long.
 				rows = append(rows, []string{x.Started.Local().Format(time.DateTime), x.Command,
-					describeChanges(x.Changes), result, units.FormatBytes(x.Downloaded)})
+					describeChanges(x.Changes), units.FormatBytes(x.Downloaded), result})
 			}
-			return e.UI.Table([]string{"TIME", "COMMAND", "CHANGES", "RESULT", "DOWNLOADED"}, rows)
+			return e.UI.Table([]string{"TIME", "COMMAND", "CHANGES", "DOWNLOADED", "RESULT"}, rows)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

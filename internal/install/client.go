@@ -159,7 +159,12 @@ func (t *txn) summary(err error) *Summary {
 func (t *txn) end(ctx context.Context, err error) {
 	if t.hist != 0 {
 		end := t.historyEnd(state.ResultOK)
-		if err != nil {
+		switch {
+		case err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled):
+			// Ctrl-C or a signal (cli.Run cancels the command's context):
+			// not a failure of the transaction.
+			end.Result, end.Error = state.ResultInterrupted, "interrupted by a signal"
+		case err != nil:
 			end.Result, end.Error = state.ResultFailed, err.Error()
 		}
 		// The history is a log; a full disk here must not hide the

@@ -13,7 +13,7 @@ const (
 	ResultRunning     = "running"
 	ResultOK          = "ok"
 	ResultFailed      = "failed"
-	ResultInterrupted = "interrupted" // the process died; the next one rolled it back or finished it
+	ResultInterrupted = "interrupted" // by a signal, or the process died (the next one rolled it back or finished it)
 )
 
 // HistoryChange is one package a transaction changed; From or To is empty
