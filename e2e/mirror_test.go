@@ -129,6 +129,17 @@ func TestMirror(t *testing.T) {
 	if _, b := get(t, mirror+"/key"); strings.TrimSpace(string(b)) != key {
 		t.Fatalf("mirror /key: %q, want %q", b, key)
 	}
+	// In the mirror's data home, list shows what it serves and key refuses
+	// to make a key of its own (clients given it would refuse the mirror).
+	if out := r.run("dist-server", "mirror", "mirror.yaml", "list"); !strings.Contains(out, "alpha") || !strings.Contains(out, "beta") {
+		t.Fatalf("list in the mirror's data home:\n%s", out)
+	}
+	if out, err := r.try("dist-server", "mirror", "mirror.yaml", "key"); err == nil || !strings.Contains(out, "run dist-server key on the primary") {
+		t.Fatalf("key in the mirror's data home: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(r.path("mirror", "distpac", "server", "signing.key")); !os.IsNotExist(err) {
+		t.Fatalf("key made a signing key in the mirror's data home (%v)", err)
+	}
 
 	// A client with both servers installs; the only seeder is the mirror's,
 	// which the primary's tracker lists.

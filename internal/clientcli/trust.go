@@ -43,7 +43,8 @@ server_key in client.yaml is changed there instead.`,
 }
 
 func newTrustShow(e *env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "show",
 		Short: "Print the server key in force and its fingerprint",
 		Args:  cli.NoArgs,
@@ -60,6 +61,24 @@ func newTrustShow(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if asJSON {
+				out := struct {
+					Key         string `json:"key,omitempty"`
+					Fingerprint string `json:"fingerprint,omitempty"`
+					// Source: "server_key" (client.yaml), "pinned" (Path), or
+					// "none" (the next sync pins the server's key).
+					Source string `json:"source"`
+					Path   string `json:"path,omitempty"`
+				}{Source: "none"}
+				switch {
+				case t.Key == nil:
+				case t.Configured:
+					out.Key, out.Fingerprint, out.Source = t.Key.String(), t.Key.Fingerprint(), "server_key"
+				default:
+					out.Key, out.Fingerprint, out.Source, out.Path = t.Key.String(), t.Key.Fingerprint(), "pinned", t.Path
+				}
+				return e.UI.JSON(out)
+			}
 			switch {
 			case t.Key == nil:
 				e.UI.Dataf("no server key pinned: the next sync pins the key %s presents (trust on first use)\n", firstServer(cfg))
@@ -71,6 +90,8 @@ func newTrustShow(e *env) *cobra.Command {
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the key, its fingerprint and where it comes from as JSON")
+	return c
 }
 
 func newTrustReset(e *env) *cobra.Command {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -20,6 +21,17 @@ func openWorking(ctx context.Context, sp paths.Server) (*catalog.DB, error) {
 		return nil, nil
 	}
 	return catalog.Open(ctx, sp.Catalog())
+}
+
+// isMirrorHome reports whether the data home is a mirror's (dist-server
+// mirror made server/mirror/) and has no catalog or signing key of its own.
+func isMirrorHome(sp paths.Server) bool {
+	if _, err := os.Stat(filepath.Dir(sp.MirrorCatalog())); err != nil {
+		return false
+	}
+	_, errCat := os.Stat(sp.Catalog())
+	_, errKey := os.Stat(sp.SigningKey())
+	return errors.Is(errCat, os.ErrNotExist) && errors.Is(errKey, os.ErrNotExist)
 }
 
 // publishedNames lists the names in the working catalog, for completion

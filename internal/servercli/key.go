@@ -2,6 +2,8 @@ package servercli
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -11,25 +13,40 @@ import (
 )
 
 func newKey(e *env) *cobra.Command {
+	var asJSON bool
 	c := &cobra.Command{
 		Use:   "key",
 		Short: "Print the public key clients use to verify the catalog",
 		Long: `key prints the server's ed25519 public key (creating the key pair on first use).
-Put it in each client's client.yaml as server_key to pin it.`,
+Put it in each client's client.yaml as server_key to pin it. A mirror's data home has
+no key of its own: run key on the primary.`,
 		Args: cli.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			h, err := e.home()
 			if err != nil {
 				return err
 			}
+			if sp := h.Server(); isMirrorHome(sp) {
+				// A key made here would sign nothing, and an operator who
+				// gave it to clients would have them refuse the mirror's
+				// catalog, which the primary's key signs.
+				return fmt.Errorf("this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key on the primary (the mirror serves that key at /key)", filepath.Dir(sp.MirrorCatalog()))
+			}
 			k, err := signing.LoadOrCreate(h.Server().SigningKey())
 			if err != nil {
 				return err
+			}
+			if asJSON {
+				return e.UI.JSON(struct {
+					Key         string `json:"key"`
+					Fingerprint string `json:"fingerprint"`
+				}{k.Public().String(), k.Public().Fingerprint()})
 			}
 			e.UI.Dataf("%s\n", k.Public())
 			return nil
 		},
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the key and its fingerprint as JSON")
 	c.AddCommand(newKeyRotate(e))
 	return c
 }

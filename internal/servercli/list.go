@@ -2,10 +2,12 @@ package servercli
 
 import (
 	"context"
+	"errors"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -16,7 +18,7 @@ func newList(e *env) *cobra.Command {
 	var o listOptions
 	c := &cobra.Command{
 		Use:   "list",
-		Short: "List published package versions",
+		Short: "List published package versions (a mirror's: those it serves)",
 		Args:  cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runList(cmd.Context(), e, o, args)
@@ -35,6 +37,16 @@ func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 	db, err := openWorking(ctx, sp)
 	if err != nil {
 		return err
+	}
+	mirrored := false
+	if db == nil && isMirrorHome(sp) {
+		// A mirror publishes nothing of its own: list what it serves.
+		if db, err = catalogclient.Open(ctx, sp.MirrorCatalog()); errors.Is(err, catalogclient.ErrNoCatalog) {
+			db, err = nil, nil
+		} else if err != nil {
+			return err
+		}
+		mirrored = true
 	}
 	if db != nil {
 		defer db.Close()
@@ -57,9 +69,15 @@ func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 		}
 		return e.UI.JSON(out)
 	}
-	if len(pkgs) == 0 {
+	switch {
+	case mirrored && len(pkgs) == 0:
+		e.UI.Printf("this data home is a mirror's and holds no catalog of its primary yet\n")
+		return nil
+	case len(pkgs) == 0:
 		e.UI.Printf("no packages published (add some with: dist-server add PATH...)\n")
 		return nil
+	case mirrored:
+		e.UI.Warnf("this data home is a mirror's: these are the primary's packages it serves (%s)\n", sp.MirrorCatalog())
 	}
 	rows := make([][]string, 0, len(pkgs))
 	for _, p := range pkgs {
