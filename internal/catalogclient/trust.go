@@ -95,7 +95,8 @@ func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([
 		return nil, fmt.Errorf("sync: GET %s: %w", u, err)
 	}
 	if len(chain) > 0 && !chain[len(chain)-1].New.Equal(signer) {
-		return nil, fmt.Errorf("sync: GET %s: the last statement hands over to %s, but the catalog is signed by %s: %w",
+		return nil, fmt.Errorf("sync: GET %s: the last statement hands over to %s, but the catalog is signed by %s "+
+			"(%w, or the server replaced a lost key and still publishes the old key's statements)",
 			u, chain[len(chain)-1].New.Fingerprint(), signer.Fingerprint(), ErrChanged)
 	}
 	return b, nil

@@ -352,7 +352,36 @@ func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) 
 	if err := os.Rename(filepath.Join(dir, SigFile+".next"), filepath.Join(dir, SigFile)); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
+	if err := withdrawStaleRotations(dir, key.Public()); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
 	return fsutil.SyncDir(dir)
+}
+
+// withdrawStaleRotations removes published key rotation statements that
+// cannot lead to key: the publisher lost its key and made a new one
+// (README: lost or stolen key), so the chain ends at the lost key. Clients
+// that pinned a key of the chain refuse the new key either way (they are
+// told to run dist-client trust set), but a mirror checks that the chain
+// it serves leads to the catalog's signer and refused to follow the
+// publisher at all. A chain whose last statement hands over from key is
+// a rotation that crashed before its commit (Rotate) and is kept.
+func withdrawStaleRotations(dir string, key signing.PublicKey) error {
+	data, err := readRotations(dir)
+	if err != nil || data == nil {
+		return err
+	}
+	chain, err := signing.ParseRotations(data)
+	if err != nil || len(chain) == 0 {
+		return err
+	}
+	if last := chain[len(chain)-1]; last.New.Equal(key) || last.Old.Equal(key) {
+		return nil
+	}
+	if err := os.Remove(filepath.Join(dir, RotationFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // joinLines joins errors one per line (indented under "nothing published").

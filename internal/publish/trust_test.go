@@ -119,3 +119,55 @@ func TestRotate(t *testing.T) {
 		t.Fatalf("Follow from the first key = %v, %v; want it to reach the last", path, err)
 	}
 }
+
+// TestPublishWithdrawsStaleRotations: a publication keeps the rotation
+// statements that lead to its key (or hand over from it: a rotation that
+// crashed before its commit) and withdraws those that cannot, because the
+// key was lost and replaced; a mirror refused to follow a publisher that
+// still served them.
+func TestPublishWithdrawsStaleRotations(t *testing.T) {
+	ctx := context.Background()
+	key := func() *signing.Key {
+		k, err := signing.LoadOrCreate(filepath.Join(t.TempDir(), "signing.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	k0, k1, k2 := key(), key(), key()
+	at := time.Now()
+	toK1 := signing.NewRotation(k0, k1.Public(), 2, at)
+	toK2 := signing.NewRotation(k1, k2.Public(), 3, at)
+	for _, tt := range []struct {
+		name  string
+		chain []signing.Rotation // nil: no file
+		sign  *signing.Key
+		kept  bool
+	}{
+		{"chain ends at the key", []signing.Rotation{toK1}, k1, true},
+		{"chain hands over from the key (a rotation before its commit)", []signing.Rotation{toK1, toK2}, k1, true},
+		{"chain ends at a lost key", []signing.Rotation{toK1}, k2, false},
+		{"no chain", nil, k2, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			db, err := catalog.Open(ctx, filepath.Join(t.TempDir(), "catalog.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			path := filepath.Join(dir, publish.RotationFile)
+			if tt.chain != nil {
+				if err := os.WriteFile(path, signing.MarshalRotations(tt.chain), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := publish.Publish(ctx, db, tt.sign, dir); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path); (err == nil) != tt.kept {
+				t.Errorf("rotation file after publishing (%v), want kept: %v", err, tt.kept)
+			}
+		})
+	}
+}
