@@ -16,7 +16,12 @@ func newClean(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "clean",
 		Short: "Remove cached archives that no installed package needs",
-		Args:  cli.NoArgs,
+		Long: `clean removes the cached archives of packages that are not installed, leftovers of
+interrupted downloads, and packages an older dist-client kept extracted. With seed: cached
+and cache_max_size, it keeps archives of packages not installed for seeding as long as
+they fit in cache_max_size, the least recently used going first; archives of installed
+packages are always kept. A running daemon stops seeding what clean removed.`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runClean(cmd.Context(), e, o, args)
 		},
