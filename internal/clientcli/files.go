@@ -12,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -163,7 +164,7 @@ changed mode, changed type or symlink target. The exit status is 1 when anything
 				}
 			}
 			if problems > 0 {
-				return fmt.Errorf("%w: %d problems in %d packages", errVerify, problems, pkgs)
+				return fmt.Errorf("%w: %s in %s", errVerify, ui.Count(problems, "problem"), ui.Count(pkgs, "package"))
 			}
 			return nil
 		},

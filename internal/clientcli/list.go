@@ -79,7 +79,7 @@ func listInstalled(e *env, o listOptions) error {
 		}
 		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime), held})
 	}
-	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED", ""}, rows)
+	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED", "HOLD"}, rows)
 }
 
 // reason says why a package is installed, in pacman's words.

@@ -88,7 +88,15 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	show("tracker", st.Tracker)
 	show("seeder", st.Peer)
 	e.UI.Dataf("  packages: %d (catalog serial %d), seeding %d\n", st.Packages, st.Serial, st.Seeding)
-	e.UI.Dataf("  peers:    %d known to the tracker, %d connected to the seeder\n", st.TrackedPeers, st.Connected)
+	switch {
+	case st.Tracker == "" && st.Peer == "":
+	case st.Tracker == "": // a mirror, or --no-tracker: the tracker is elsewhere
+		e.UI.Dataf("  peers:    %d connected to the seeder\n", st.Connected)
+	case st.Peer == "":
+		e.UI.Dataf("  peers:    %d known to the tracker\n", st.TrackedPeers)
+	default:
+		e.UI.Dataf("  peers:    %d known to the tracker, %d connected to the seeder\n", st.TrackedPeers, st.Connected)
+	}
 	e.UI.Dataf("  uploaded: %s\n", units.FormatBytes(st.Uploaded))
 	return nil
 }
