@@ -268,7 +268,7 @@ func readError(u string, resp *http.Response, n int64, err error) error {
 // httpError describes a non-200 answer, with the first line of a plain-text
 // body: the server's messages say what is wrong ("no catalog published yet").
 func httpError(u string, resp *http.Response) error {
-	msg := fmt.Sprintf("GET %s: %s", u, resp.Status)
+	msg := fmt.Sprintf("GET %s: %d %s", u, resp.StatusCode, http.StatusText(resp.StatusCode)) // not the server's reason phrase: it reaches terminals
 	if mediaType(resp) == "text/plain" {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")

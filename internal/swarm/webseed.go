@@ -272,7 +272,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		}
 		first, stop, whole = 0, info.NumPieces(), true
 	default:
-		return false, fmt.Errorf("HTTP %s", resp.Status)
+		// The code and Go's text for it: the reason phrase is the server's
+		// and reaches the user's terminal (escape sequences included).
+		return false, fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	buf := make([]byte, info.PieceLength)
 	for i := first; i < stop; i++ {

@@ -333,3 +333,41 @@ func FuzzCheckContentRange(f *testing.F) {
 		}
 	})
 }
+
+// TestWebSeedStatusNotEchoed: a web seed's reason phrase is the server's
+// text and reached the user's terminal in the no-source error, escape
+// sequences included (a window title, a cleared screen); the error now
+// gives the status code and Go's text for it.
+func TestWebSeedStatusNotEchoed(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		buf.WriteString("HTTP/1.1 503 \x1b]0;PWNED\x07\x1b[2J\x1b[31mRED\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		buf.Flush()
+	}))
+	defer srv.Close()
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 100<<10)
+	meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = leecher.Download(ctx, meta.Torrent, nil, nil)
+	if err == nil {
+		t.Fatal("a download whose only source answers 503 succeeded")
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\x1b\x07") || !strings.Contains(msg, "HTTP 503 Service Unavailable") {
+		t.Fatalf("error %q: want the status code and Go's text, no control characters", msg)
+	}
+}

@@ -202,7 +202,7 @@ func (c *Client) get(ctx context.Context, target string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("HTTP %s", resp.Status)
+		return nil, fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)) // not the tracker's own reason phrase: it reaches terminals
 	}
 	if resp.ContentLength > MaxReplySize {
 		return nil, fmt.Errorf("reply of %d bytes is over the %d-byte limit", resp.ContentLength, MaxReplySize)
