@@ -398,7 +398,7 @@ func newWatchdog(parent context.Context, stall time.Duration) *watchdog {
 				idle := time.Since(w.moved)
 				w.mu.Unlock()
 				if idle > stall {
-					cancel(fmt.Errorf("no data received for %s: the peers connected sent nothing", stall))
+					cancel(fmt.Errorf("no data received for %s from any peer or web seed", stall))
 					return
 				}
 			}

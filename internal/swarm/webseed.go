@@ -215,6 +215,18 @@ func (e *Engine) stopWebFetches() {
 // response before the fetch gives up on it.
 const webSeedIdle = 30 * time.Second
 
+// A web seed that, webSeedSlowAfter into a response, has sent less than
+// webSeedMinRate bytes a second of the time spent waiting on it (not on
+// the download cap) is given up, so that the next seed gets its turn: one
+// that drips a byte every 20 s restarts webSeedIdle each time, and held an
+// install for its whole 2 minutes while a working server came after it in
+// server_urls. A slow seed that is the only one is asked again in the next
+// round (webSeedAfter), from the pieces still missing.
+const (
+	webSeedSlowAfter = 10 * time.Second
+	webSeedMinRate   = 4 << 10
+)
+
 // fetchWebSeed fetches the pieces of t that are still missing from the
 // web seed at seed. It returns nil once it has handed every missing piece
 // to the library, or the first failure.
@@ -259,7 +271,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	defer resp.Body.Close()
 	idle := time.AfterFunc(webSeedIdle, cancel)
 	defer idle.Stop()
-	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down}
+	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down, slowAfter: webSeedSlowAfter, minRate: webSeedMinRate}
 	first, stop := s.first, s.end
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
@@ -318,19 +330,34 @@ func checkContentRange(h string, start, end, length int64) error {
 }
 
 // webSeedReader reads a web seed's body: each read pushes the idle
-// deadline back, and the bytes count against the download cap.
+// deadline back, the bytes count against the download cap, and a body that
+// arrives under minRate (over the time spent in its reads, past slowAfter
+// of it) fails.
 type webSeedReader struct {
-	ctx   context.Context
-	r     io.Reader
-	idle  *time.Timer
-	limit *rate.Limiter
+	ctx       context.Context
+	r         io.Reader
+	idle      *time.Timer
+	limit     *rate.Limiter
+	slowAfter time.Duration
+	minRate   float64
+	waited    time.Duration // in the body's reads
+	n         int64
 }
+
+// errSlowWebSeed: a web seed sent under its minimum rate.
+var errSlowWebSeed = errors.New("too slow")
 
 func (w *webSeedReader) Read(p []byte) (int, error) {
 	if w.limit != nil && len(p) > w.limit.Burst() {
 		p = p[:w.limit.Burst()]
 	}
+	t0 := time.Now()
 	n, err := w.r.Read(p)
+	w.waited += time.Since(t0)
+	w.n += int64(n)
+	if w.minRate > 0 && w.waited > w.slowAfter && float64(w.n) < w.minRate*w.waited.Seconds() {
+		return n, fmt.Errorf("%w: %d bytes in %s, under %.0f KiB/s", errSlowWebSeed, w.n, w.waited.Round(time.Second), w.minRate/1024)
+	}
 	if n > 0 {
 		w.idle.Reset(webSeedIdle)
 		if w.limit != nil {

@@ -3,6 +3,7 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+	"golang.org/x/time/rate"
 
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -369,5 +371,102 @@ func TestWebSeedStatusNotEchoed(t *testing.T) {
 	}
 	if msg := err.Error(); strings.ContainsAny(msg, "\x1b\x07") || !strings.Contains(msg, "HTTP 503 Service Unavailable") {
 		t.Fatalf("error %q: want the status code and Go's text, no control characters", msg)
+	}
+}
+
+// TestWebSeedReaderMinRate: a body that drips is given up once slowAfter of
+// waiting on it has passed under minRate; time spent waiting on the
+// download cap does not count against the server.
+func TestWebSeedReaderMinRate(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		chunk   int           // bytes a read returns
+		delay   time.Duration // the server's time per read
+		limit   *rate.Limiter // the download cap, nil for none
+		wantErr bool
+	}{
+		{"drips", 1, 20 * time.Millisecond, nil, true},
+		{"flows", 16 << 10, time.Millisecond, nil, false},
+		{"flows, held back by a low download cap", 16 << 10, time.Millisecond, rate.NewLimiter(64<<10, 16<<10), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			idle := time.AfterFunc(time.Hour, func() {})
+			defer idle.Stop()
+			r := &webSeedReader{ctx: ctx, r: &slowReader{chunk: tt.chunk, delay: tt.delay}, idle: idle, limit: tt.limit,
+				slowAfter: 200 * time.Millisecond, minRate: 4 << 10}
+			buf := make([]byte, 32<<10)
+			deadline := time.Now().Add(600 * time.Millisecond)
+			var err error
+			for err == nil && time.Now().Before(deadline) {
+				_, err = r.Read(buf)
+			}
+			if gotErr := errors.Is(err, errSlowWebSeed); gotErr != tt.wantErr {
+				t.Fatalf("after %d bytes: %v, want the slow-seed error: %v", r.n, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// slowReader returns chunk bytes a read after delay.
+type slowReader struct {
+	chunk int
+	delay time.Duration
+}
+
+func (s *slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.delay)
+	return min(len(p), s.chunk), nil
+}
+
+// TestWebSeedDripFailsOver: a first web seed that answers and then drips a
+// byte a second is given up after webSeedSlowAfter, and the download
+// completes from the next one; it held the download for its whole
+// give-up time, since each byte restarted the idle timer.
+func TestWebSeedDripFailsOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits webSeedSlowAfter")
+	}
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 300<<10)
+	drip := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		for i := range data {
+			if _, err := w.Write(data[i : i+1]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}))
+	defer drip.Close()
+	var sent atomic.Int64
+	good := webSeedServer(t, path, false, false, &sent)
+	meta, err := torrentmeta.Build(path, "", drip.URL+"/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	torrentBytes := withURLList(t, meta.Torrent, []string{drip.URL + "/packages/", good.URL + "/packages/"})
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := leecher.Download(ctx, torrentBytes, nil, nil); err != nil {
+		t.Fatalf("download after %v: %v", time.Since(start).Round(time.Millisecond), err)
+	}
+	took := time.Since(start)
+	t.Logf("complete in %v", took.Round(time.Millisecond))
+	if took > webSeedSlowAfter+10*time.Second {
+		t.Errorf("took %v: the dripping seed was not given up after about %v", took, webSeedSlowAfter)
 	}
 }
