@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,5 +158,34 @@ func TestSocketAnswersWhileSeedingIsSetUp(t *testing.T) {
 	close(ready)
 	if st, err := c.Status(context.Background()); err != nil || st.PID == 0 {
 		t.Fatalf("status once set up: %+v, %v", st, err)
+	}
+}
+
+// A daemon that dies mid-download (kill -9) breaks the stream: the error
+// says the daemon stopped answering and that the partial download is kept,
+// where it said only "daemon: unexpected EOF".
+func TestDownloadFromDaemonThatDies(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(Event{Bytes: 1, Total: 2})
+		w.(http.Flusher).Flush()
+		panic(http.ErrAbortHandler) // the connection is cut mid-stream, as by the daemon's death
+	})
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	err = c.Download(context.Background(), []Item{{Name: "a", Version: "1"}}, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "the daemon stopped answering") || !strings.Contains(err.Error(), "the next install resumes it") {
+		t.Fatalf("Download from a daemon that died: %v", err)
 	}
 }

@@ -561,10 +561,19 @@ func (c *Client) Download(ctx context.Context, items []Item, every time.Duration
 		if errors.Is(err, bufio.ErrTooLong) {
 			return fmt.Errorf("daemon: an event line over %d bytes", maxEventBytes)
 		}
-		return fmt.Errorf("daemon: %w", err)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("daemon: %w (%s)", err, daemonGone)
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return errors.New("daemon: connection closed before the download finished")
+	return fmt.Errorf("daemon: connection closed before the download finished (%s)", daemonGone)
 }
+
+// daemonGone says what a connection to the daemon that broke mid-download
+// most likely means, and what is left: the daemon exited (killed, crashed,
+// or stopped without the word a stop sends), and the engine's partial file
+// is in the cache either way.
+const daemonGone = "the daemon stopped answering: is it still running (dist-client status)? What was downloaded is kept, and the next install resumes it"
