@@ -66,6 +66,57 @@ const DefaultMirrorInterval = time.Minute
 // mirrorDownloads bounds the archives a mirror fetches at once.
 const mirrorDownloads = 8
 
+// mirrorStall is how long one archive's download may go without progress
+// before the mirror gives it up until the next round. A round serves its
+// catalog once every archive is in, and a download beside peers that keep
+// their connections open and send nothing had no end (the engine gives up
+// only when there is no source at all): the mirror answered 503 for good.
+const mirrorStall = 2 * time.Minute
+
+// stallLimit is a context that ends when progress stops moving for after.
+type stallLimit struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	after  time.Duration
+	mu     sync.Mutex
+	last   int64 // guarded by mu
+}
+
+// errStalled: a download made no progress for mirrorStall.
+var errStalled = fmt.Errorf("no progress for %s from any peer or web seed", mirrorStall)
+
+func newStallLimit(parent context.Context, after time.Duration) *stallLimit {
+	ctx, cancel := context.WithCancelCause(parent)
+	s := &stallLimit{ctx: ctx, cancel: cancel, after: after, last: -1}
+	s.timer = time.AfterFunc(after, func() { cancel(errStalled) })
+	return s
+}
+
+// progress records the bytes done; a change pushes the limit back.
+func (s *stallLimit) progress(done int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if done != s.last {
+		s.last = done
+		s.timer.Reset(s.after)
+	}
+}
+
+// stop releases the timer and the context.
+func (s *stallLimit) stop() {
+	s.timer.Stop()
+	s.cancel(nil)
+}
+
+// explain gives the stall as the reason for an error it caused.
+func (s *stallLimit) explain(err error) error {
+	if errors.Is(context.Cause(s.ctx), errStalled) {
+		return errStalled
+	}
+	return err
+}
+
 type mirror struct {
 	opts   MirrorOptions
 	log    *slog.Logger
@@ -287,8 +338,11 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 		return err
 	}
 	start := time.Now()
-	if err := m.engine.Download(ctx, p.Torrent, torrentmeta.Seeders(p.Magnet), nil); err != nil {
-		return err
+	limit := newStallLimit(ctx, mirrorStall)
+	defer limit.stop()
+	err := m.engine.Download(limit.ctx, p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) { limit.progress(pr.Done) })
+	if err != nil {
+		return limit.explain(err)
 	}
 	if err := p.VerifyFile(path); err != nil {
 		if ih, perr := swarm.ParseInfoHash(p.InfoHash); perr == nil {

@@ -199,7 +199,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// paces the restarts, and the restarted torrent's check of the part
 	// file moves it); swarmMoved the last time a connected peer gained a
 	// piece, sampled every second while no payload comes.
-	lastPeerRead, peersQuiet := int64(0), time.Now()
+	lastPeerRead, peersQuiet, peersQuietAt := int64(0), time.Now(), int64(0)
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running.
@@ -238,8 +238,14 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webRunning {
 			sourced = time.Now()
 		}
+		// Peers count as sending once peerFloorBytes more came: a peer
+		// that trickles a chunk every few seconds (a hostile have-all peer,
+		// or a hopeless link) does not hold the web seeds off.
 		if n := st.BytesReadData.Int64(); n != lastPeerRead {
-			lastPeerRead, peersQuiet = n, time.Now()
+			lastPeerRead = n
+			if n-peersQuietAt >= peerFloorBytes || n < peersQuietAt {
+				peersQuietAt, peersQuiet = n, time.Now()
+			}
 		}
 		if n := st.BytesReadData.Int64() + t.BytesCompleted(); n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
@@ -270,7 +276,13 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// nothing to give (leechers only), or a publisher whose address
 		// drops the dial (a half-open dial lasts about 20 s, and the
 		// publisher's seeder is dialled again every directRedial).
-		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter
+		// And when peers, seeds among them, have sent next to nothing
+		// (peerFloorBytes) for swarmWaits times webSeedAfter (20 s by
+		// default, the longest a moving swarm makes the web seeds wait): a
+		// connected "seed" that never sends, or trickles, held the last
+		// resort off for good, and with it a mirror's whole round.
+		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter ||
+			time.Since(peersQuiet) > swarmWaits*e.webSeedAfter
 		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
 			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
@@ -294,11 +306,17 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			}
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
-			lastPeerRead = 0 // the new torrent's count
+			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
 			clear(peersHeld)
 		}
 	}
 }
+
+// peerFloorBytes is how much payload peers must send to count as sending
+// (webSeedDue's peer idle time, and the last resort's): 32 KiB, two
+// chunks, in DefaultWebSeedAfter is 6.4 KiB/s, which any working peer
+// beats.
+const peerFloorBytes = 32 << 10
 
 // strandedAfter is how long a download with no source left waits before
 // it turns to the web seeds early: long enough for the direct seeder's

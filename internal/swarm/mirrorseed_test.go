@@ -178,6 +178,27 @@ func TestMirrorsLastResort(t *testing.T) {
 		t.Fatal("the mirror sent nothing beside a peer that gives nothing")
 	}
 
+	// A "seed" that claims every piece and never sends (a hostile peer the
+	// tracker lists): the mirror too, once the peers have sent nothing for
+	// swarmWaits times WebSeedAfter. It held the last resort off for good.
+	seedHole := newBlackHole(t, mi.HashInfoBytes(), 0)
+	fooled, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 500 * time.Millisecond, MirrorWebSeeds: mirrors})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fooled.Close()
+	before = sent.Load()
+	ctx4, cancel4 := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel4()
+	start4 := time.Now()
+	if err := fooled.Download(ctx4, plain.Torrent, []netip.AddrPort{seedHole.addr()}, nil); err != nil {
+		t.Fatalf("download beside a seed that sends nothing: %v", err)
+	}
+	if n := sent.Load() - before; n == 0 || seedHole.swallowed() == 0 {
+		t.Fatalf("the mirror sent %d bytes, the silent seed swallowed %d requests: want both", n, seedHole.swallowed())
+	}
+	t.Logf("beside a silent seed, from the mirror in %v", time.Since(start4).Round(10*time.Millisecond))
+
 	// No peer, no tracker: the mirror, at once.
 	dir := t.TempDir()
 	alone, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, MirrorWebSeeds: mirrors})
