@@ -69,7 +69,7 @@ func TestDownloadOfManyArchivesFinishes(t *testing.T) {
 			if c == nil {
 				t.Fatal("no daemon found at the socket")
 			}
-			err := c.Download(context.Background(), []Item{{Name: "a", Version: "1"}}, 0, nil)
+			err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("Download: %v", err)
@@ -145,7 +145,7 @@ func TestSocketAnswersWhileSeedingIsSetUp(t *testing.T) {
 	started := make(chan struct{})
 	go func() {
 		defer close(started)
-		c.Download(dl, []Item{{Name: "foo", Version: "1.0.0"}}, 0, func(Event) {})
+		c.Download(dl, Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}}, 0, func(Event) {})
 	}()
 	for deadline := time.Now().Add(3 * time.Second); engine.Stats().Torrents == 0; {
 		if time.Now().After(deadline) {
@@ -184,8 +184,43 @@ func TestDownloadFromDaemonThatDies(t *testing.T) {
 	if c == nil {
 		t.Fatal("no daemon found at the socket")
 	}
-	err = c.Download(context.Background(), []Item{{Name: "a", Version: "1"}}, 0, nil)
+	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 	if err == nil || !strings.Contains(err.Error(), "the daemon stopped answering") || !strings.Contains(err.Error(), "the next install resumes it") {
 		t.Fatalf("Download from a daemon that died: %v", err)
+	}
+}
+
+// A daemon started before requests had Keep (the binary upgraded under a
+// running daemon) refuses the field; the client asks again without it.
+func TestDownloadFromOlderDaemonWithoutKeep(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
+		asked++
+		var old struct{ Items []Item } // the request as older daemons decode it
+		dec := json.NewDecoder(r.Body)
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&old); err != nil {
+			http.Error(w, fmt.Sprintf("bad request: %v (want ...)", err), http.StatusBadRequest)
+			return
+		}
+		json.NewEncoder(w).Encode(Event{Finished: true})
+	})
+	srv := &http.Server{Handler: mux}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}, Keep: []Item{{Name: "b", Version: "1"}}}, 0, nil)
+	if err != nil || asked != 2 {
+		t.Fatalf("Download from an older daemon: %v after %d requests; want success on the second", err, asked)
 	}
 }

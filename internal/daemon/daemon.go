@@ -33,6 +33,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,12 @@ func (it Item) ID() string { return it.Name + "@" + it.Version }
 // Request asks the daemon to download items into its cache.
 type Request struct {
 	Items []Item `json:"items"`
+	// Keep names packages of the same install that the caller takes from
+	// its cache: the daemon does not download them, and holds their
+	// archives out of a cache trim (cache_max_size) with the downloaded
+	// ones, which otherwise could remove one before the install extracted
+	// it.
+	Keep []Item `json:"keep,omitempty"`
 }
 
 // Limits on a request: it is a list of names, so these are generous.
@@ -281,10 +288,10 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	if dec.More() {
 		return req, errors.New("bad request: more than one JSON value")
 	}
-	if len(req.Items) == 0 || len(req.Items) > maxItems {
-		return req, fmt.Errorf("bad request: %d items, want 1 to %d", len(req.Items), maxItems)
+	if len(req.Items) == 0 || len(req.Items)+len(req.Keep) > maxItems {
+		return req, fmt.Errorf("bad request: %d items and %d to keep, want 1 to %d in all", len(req.Items), len(req.Keep), maxItems)
 	}
-	for _, it := range req.Items {
+	for _, it := range slices.Concat(req.Items, req.Keep) {
 		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen {
 			return req, fmt.Errorf("bad request: item %.40q@%.40q: want a name and a version of at most %d bytes", it.Name, it.Version, maxFieldLen)
 		}
@@ -348,6 +355,17 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		archives := make([]string, len(rows))
 		for i, row := range rows {
 			archives[i] = row.Archive
+		}
+		if len(req.Keep) > 0 {
+			kept, err := lookup(ctx, catalogDir, req.Keep)
+			if err != nil {
+				logger.Warn("daemon: refused a download request", "err", err)
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			}
+			for _, row := range kept {
+				archives = append(archives, row.Archive)
+			}
 		}
 		defer h.requested.hold(archives)()
 	}
@@ -512,12 +530,13 @@ func (c *Client) status(ctx context.Context, items bool) (Status, error) {
 	return st, nil
 }
 
-// Download has the daemon fetch items into its cache, calling progress for
-// each event, and returns when all are complete. every asks for progress
-// events that often (0: the daemon's default, progressEvery); a daemon
-// older than the parameter ignores it.
-func (c *Client) Download(ctx context.Context, items []Item, every time.Duration, progress func(Event)) error {
-	body, err := json.Marshal(Request{Items: items})
+// Download has the daemon fetch request's items into its cache (holding
+// its Keep packages' archives out of a trim meanwhile), calling progress
+// for each event, and returns when all are complete. every asks for
+// progress events that often (0: the daemon's default, progressEvery); a
+// daemon older than the parameter ignores it.
+func (c *Client) Download(ctx context.Context, request Request, every time.Duration, progress func(Event)) error {
+	body, err := json.Marshal(request)
 	if err != nil {
 		return err
 	}
@@ -537,6 +556,13 @@ func (c *Client) Download(ctx context.Context, items []Item, every time.Duration
 		line, _, _ := strings.Cut(strings.TrimSpace(string(msg)), "\n")
 		if line == "" {
 			line = resp.Status
+		}
+		// A daemon started before Keep existed (the binary was upgraded
+		// under it) refuses the field: it is asked again without it, as
+		// it downloaded before.
+		if resp.StatusCode == http.StatusBadRequest && len(request.Keep) > 0 && strings.Contains(line, `unknown field "keep"`) {
+			request.Keep = nil
+			return c.Download(ctx, request, every, progress)
 		}
 		return fmt.Errorf("daemon: %s", line)
 	}

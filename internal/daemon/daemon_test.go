@@ -216,30 +216,34 @@ func TestOtherUsersAreRefused(t *testing.T) {
 }
 
 // writeCatalog installs a verified-catalog layout (catalog -> catalog-1)
-// holding one package whose torrent announces to announce, and returns the
-// row.
-func writeCatalog(t *testing.T, dir, announce string) catalog.Package {
+// holding foo 1.0.0 and others (each 1.0.0), whose torrents announce to
+// announce, and returns foo's row.
+func writeCatalog(t *testing.T, dir, announce string, others ...string) catalog.Package {
 	t.Helper()
 	ctx := context.Background()
 	work := t.TempDir()
-	data := bytes.Repeat([]byte("distpac "), 8<<10)
-	archive := filepath.Join(work, "foo-1.0.0.tar.zst")
-	if err := os.WriteFile(archive, data, 0o644); err != nil {
-		t.Fatal(err)
+	var rows []catalog.Package
+	for _, name := range append([]string{"foo"}, others...) {
+		data := bytes.Repeat([]byte("distpac "+name), 8<<10)
+		archive := filepath.Join(work, name+"-1.0.0.tar.zst")
+		if err := os.WriteFile(archive, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := torrentmeta.Build(archive, announce, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(data)
+		rows = append(rows, catalog.Package{Name: name, Version: "1.0.0", Archive: name + "-1.0.0.tar.zst", Size: int64(len(data)),
+			InstalledSize: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), InfoHash: m.InfoHash, Magnet: m.Magnet, Torrent: m.Torrent})
 	}
-	m, err := torrentmeta.Build(archive, announce, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
-	row := catalog.Package{Name: "foo", Version: "1.0.0", Archive: "foo-1.0.0.tar.zst", Size: int64(len(data)),
-		InstalledSize: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), InfoHash: m.InfoHash, Magnet: m.Magnet, Torrent: m.Torrent}
+	row := rows[0]
 	db, err := catalog.Open(ctx, filepath.Join(work, "work.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if _, err := db.Add(ctx, []catalog.Package{row}); err != nil {
+	if _, err := db.Add(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "catalog-1"), 0o755); err != nil {
@@ -402,7 +406,7 @@ func TestDownloadProgressEvery(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2200*time.Millisecond)
 		defer cancel()
 		n := 0
-		err := c.Download(ctx, []Item{{Name: "foo", Version: "1.0.0"}}, every, func(Event) { n++ })
+		err := c.Download(ctx, Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}}, every, func(Event) { n++ })
 		if !errors.Is(err, context.DeadlineExceeded) && (err == nil || !strings.Contains(err.Error(), "deadline exceeded")) {
 			t.Fatalf("download with no source ended with %v; want the caller's deadline", err)
 		}
@@ -604,7 +608,7 @@ func TestStopEndsDownloads(t *testing.T) {
 	started := make(chan struct{})
 	var once sync.Once
 	go func() {
-		downloaded <- c.Download(context.Background(), []Item{{Name: "foo", Version: "1.0.0"}}, 50*time.Millisecond, func(Event) { once.Do(func() { close(started) }) })
+		downloaded <- c.Download(context.Background(), Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}}, 50*time.Millisecond, func(Event) { once.Do(func() { close(started) }) })
 	}()
 	select {
 	case <-started:

@@ -1,10 +1,13 @@
 package daemon
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -74,5 +77,55 @@ func TestTrimKeepsRequested(t *testing.T) {
 		if got := err == nil; got != want {
 			t.Errorf("%s kept: %v, want %v", name, got, want)
 		}
+	}
+}
+
+// A request's Keep packages (taken from the cache by the same install) are
+// held out of a trim while the request runs, as its downloads are: a trim
+// after another install removed one before this install extracted it,
+// which then downloaded it again. Keep names are looked up in the catalog
+// like the items.
+func TestRequestKeepIsHeld(t *testing.T) {
+	dir := t.TempDir()
+	writeCatalog(t, dir, "http://127.0.0.1:1/announce", "bar") // no tracker, no peer: foo's download waits
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Release()
+	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	h := &handler{engine: engine, catalogDir: dir, logger: slog.New(slog.DiscardHandler), started: time.Now(), requested: &requested{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h) }()
+	defer func() { cancel(); <-served }()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon at the socket")
+	}
+
+	err = c.Download(context.Background(), Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}, Keep: []Item{{Name: "nosuch", Version: "1.0.0"}}}, 0, nil)
+	if err == nil || !strings.Contains(err.Error(), "not in the catalog") {
+		t.Fatalf("a Keep name not in the catalog: %v, want refused", err)
+	}
+
+	dl, stop := context.WithCancel(context.Background())
+	defer stop()
+	started := make(chan struct{})
+	var once sync.Once
+	go c.Download(dl, Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}, Keep: []Item{{Name: "bar", Version: "1.0.0"}}}, 50*time.Millisecond,
+		func(Event) { once.Do(func() { close(started) }) })
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress event in 10 s")
+	}
+	if held := h.requested.held(time.Now()); !held["foo-1.0.0.tar.zst"] || !held["bar-1.0.0.tar.zst"] {
+		t.Fatalf("held during the request: %v; want foo's archive and bar's", held)
 	}
 }

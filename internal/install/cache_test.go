@@ -22,7 +22,7 @@ type dirSource struct {
 
 func (s *dirSource) via() string { return "" }
 func (s *dirSource) close()      {}
-func (s *dirSource) fetch(_ context.Context, rows []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+func (s *dirSource) fetch(_ context.Context, rows, _ []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
 	for _, r := range rows {
 		s.asked = append(s.asked, r.Archive)
 		s.w.copy(filepath.Join(s.w.pub.Paths.Archives(), r.Archive), filepath.Join(s.w.client.Paths.Cache(), r.Archive))

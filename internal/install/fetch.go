@@ -24,7 +24,9 @@ import (
 // peers, and finished as each archive is complete, with where its bytes
 // came from.
 type fetcher interface {
-	fetch(ctx context.Context, rows []catalog.Package, progress func(done int64, peers int), finished func(catalog.Package, swarm.Transfer)) error
+	// fetch downloads rows; keep are the plan's packages taken from the
+	// cache, which a daemon holds out of its cache trim meanwhile.
+	fetch(ctx context.Context, rows, keep []catalog.Package, progress func(done int64, peers int), finished func(catalog.Package, swarm.Transfer)) error
 	close()
 	via() string // for the progress line: "" or " through dist-client daemon"
 }
@@ -69,7 +71,7 @@ type engineFetcher struct{ engine *swarm.Engine }
 func (f engineFetcher) via() string { return "" }
 func (f engineFetcher) close()      { f.engine.Close() }
 
-func (f engineFetcher) fetch(ctx context.Context, rows []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
 	var mu sync.Mutex
 	done := make([]int64, len(rows))
 	peers := make([]int, len(rows))
@@ -114,14 +116,17 @@ type daemonFetcher struct {
 func (f daemonFetcher) via() string { return " through dist-client daemon" }
 func (f daemonFetcher) close()      {}
 
-func (f daemonFetcher) fetch(ctx context.Context, rows []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
-	items := make([]daemon.Item, len(rows))
+func (f daemonFetcher) fetch(ctx context.Context, rows, keep []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+	req := daemon.Request{Items: make([]daemon.Item, len(rows))}
 	byArchive := make(map[string]catalog.Package, len(rows))
 	for i, r := range rows {
-		items[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
+		req.Items[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
 		byArchive[r.Archive] = r
 	}
-	return f.d.Download(ctx, items, f.every, func(ev daemon.Event) {
+	for _, r := range keep {
+		req.Keep = append(req.Keep, daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash})
+	}
+	return f.d.Download(ctx, req, f.every, func(ev daemon.Event) {
 		progress(ev.Bytes, ev.Peers)
 		if ev.Completed != nil {
 			if r, ok := byArchive[ev.Completed.Archive]; ok {
@@ -154,11 +159,12 @@ type fetching struct {
 // The caller must call stop.
 func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error) {
 	f := &fetching{c: c, done: make(chan struct{}), ready: map[string]chan struct{}{}, started: time.Now()}
-	var need []catalog.Package
+	var need, cached []catalog.Package
 	var total int64
 	for _, it := range items {
 		if c.cached(it.row) {
 			f.report.add(ArchiveReport{Archive: it.row.Archive, Cached: true, Transfer: swarm.Transfer{Total: it.row.Size}})
+			cached = append(cached, it.row)
 			continue
 		}
 		if _, dup := f.ready[it.row.Archive]; dup {
@@ -187,7 +193,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		defer close(f.done)
 		defer w.stop()
 		peers := 0
-		err := src.fetch(w.ctx, need, func(done int64, n int) {
+		err := src.fetch(w.ctx, need, cached, func(done int64, n int) {
 			w.progress(done)
 			bar.Set(done)
 			peers = max(peers, n)
@@ -263,7 +269,7 @@ func (f *fetching) again(ctx context.Context, row catalog.Package) error {
 		}
 		f.src = src
 	}
-	return f.src.fetch(ctx, []catalog.Package{row}, func(int64, int) {}, func(catalog.Package, swarm.Transfer) {})
+	return f.src.fetch(ctx, []catalog.Package{row}, nil, func(int64, int) {}, func(catalog.Package, swarm.Transfer) {})
 }
 
 // finish waits for every download to end and returns the first failure.
