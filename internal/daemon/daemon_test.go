@@ -215,6 +215,24 @@ func TestOtherUsersAreRefused(t *testing.T) {
 	}
 }
 
+// socketAndEngine listens on a daemon socket and starts an engine, both
+// released when the test ends.
+func socketAndEngine(t *testing.T) (sock string, ln *Listener, engine *swarm.Engine) {
+	t.Helper()
+	sock = filepath.Join(t.TempDir(), "daemon.sock")
+	ln, err := Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ln.Release)
+	engine, err = swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { engine.Close() })
+	return sock, ln, engine
+}
+
 // writeCatalog installs a verified-catalog layout (catalog -> catalog-1)
 // holding foo 1.0.0 and others (each 1.0.0), whose torrents announce to
 // announce, and returns foo's row.
@@ -585,17 +603,7 @@ func TestNewlyInstalled(t *testing.T) {
 func TestStopEndsDownloads(t *testing.T) {
 	dir := t.TempDir()
 	writeCatalog(t, dir, "http://127.0.0.1:1/announce") // no tracker, no peer: the download waits
-	sock := filepath.Join(t.TempDir(), "daemon.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Release()
-	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close()
+	sock, ln, engine := socketAndEngine(t)
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	served := make(chan error, 1)

@@ -88,17 +88,7 @@ func TestTrimKeepsRequested(t *testing.T) {
 func TestRequestKeepIsHeld(t *testing.T) {
 	dir := t.TempDir()
 	writeCatalog(t, dir, "http://127.0.0.1:1/announce", "bar") // no tracker, no peer: foo's download waits
-	sock := filepath.Join(t.TempDir(), "daemon.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Release()
-	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer engine.Close()
+	sock, ln, engine := socketAndEngine(t)
 	h := &handler{engine: engine, catalogDir: dir, logger: slog.New(slog.DiscardHandler), started: time.Now(), requested: &requested{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
@@ -109,7 +99,7 @@ func TestRequestKeepIsHeld(t *testing.T) {
 		t.Fatal("no daemon at the socket")
 	}
 
-	err = c.Download(context.Background(), Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}, Keep: []Item{{Name: "nosuch", Version: "1.0.0"}}}, 0, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}, Keep: []Item{{Name: "nosuch", Version: "1.0.0"}}}, 0, nil)
 	if err == nil || !strings.Contains(err.Error(), "not in the catalog") {
 		t.Fatalf("a Keep name not in the catalog: %v, want refused", err)
 	}
