@@ -141,10 +141,11 @@ func TestSyncKeepsRotation(t *testing.T) {
 		t.Fatalf("held rotation %q, %v; want none", h.Rotation, err)
 	}
 
-	// A chain that hands over to another key than the catalog's signer.
-	c := newKey(t)
+	// A chain that neither ends at the catalog's signer nor hands over from
+	// it (a rotation between the two requests, or a lost key's statements).
+	c, d := newKey(t), newKey(t)
 	odd := newPublisher(t, a, nil)
-	odd.srv.SetRotation(signing.MarshalRotations([]signing.Rotation{signing.NewRotation(a, c.Public(), 5, time.Now())}))
+	odd.srv.SetRotation(signing.MarshalRotations([]signing.Rotation{signing.NewRotation(c, d.Public(), 5, time.Now())}))
 	odd.publish(3, buildCatalog(t, 3, "", "bar"))
 	opts = syncOpts(odd.ts.URL, dir2, a.Public())
 	opts.KeepRotation = true
@@ -153,6 +154,16 @@ func TestSyncKeepsRotation(t *testing.T) {
 	}
 	if s, _ := heldSerial(t, dir2); s != 2 {
 		t.Fatalf("held serial %d, want 2 kept", s)
+	}
+
+	// One that hands over from the signer: a rotation the publisher began
+	// and has not committed (it signs with a until then). Kept, as served.
+	pending := signing.MarshalRotations([]signing.Rotation{signing.NewRotation(a, c.Public(), 5, time.Now())})
+	odd.srv.SetRotation(pending)
+	odd.publish(4, buildCatalog(t, 4, "", "bar"))
+	mustSync(t, opts)
+	if h, err := catalogclient.ReadHeld(context.Background(), dir2); err != nil || !bytes.Equal(h.Rotation, pending) || h.Meta.Serial != 4 {
+		t.Fatalf("held rotation %q (serial %d), %v; want the pending rotation's statement at serial 4", h.Rotation, h.Meta.Serial, err)
 	}
 	if _, err := catalogclient.ReadHeld(context.Background(), t.TempDir()); !errors.Is(err, catalogclient.ErrNoCatalog) {
 		t.Fatalf("ReadHeld of an empty directory: %v", err)

@@ -68,7 +68,8 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, k
 
 // fetchRotation fetches the server's key rotation statements to keep with
 // a catalog signer signed (Options.KeepRotation): nil when the server
-// publishes none. Kept statements must parse and lead to signer, so that
+// publishes none. Kept statements must parse and lead to signer (or hand
+// over from it, a rotation not yet committed), so that
 // a mirror serving them again gives its clients a chain that ends at the
 // key of the catalog it serves; a chain and catalog from two publications
 // (a rotation between the two requests) fail with ErrChanged and the
@@ -94,10 +95,13 @@ func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([
 	if err != nil {
 		return nil, fmt.Errorf("sync: GET %s: %w", u, err)
 	}
-	if len(chain) > 0 && !chain[len(chain)-1].New.Equal(signer) {
+	// The chain ends at the signer, or hands over from it: a rotation the
+	// publisher began and has not committed yet (it keeps signing with the
+	// old key until then), which it serves as it is.
+	if last := len(chain) - 1; last >= 0 && !chain[last].New.Equal(signer) && !chain[last].Old.Equal(signer) {
 		return nil, fmt.Errorf("sync: GET %s: the last statement hands over to %s, but the catalog is signed by %s "+
 			"(%w, or the server replaced a lost key and still publishes the old key's statements)",
-			u, chain[len(chain)-1].New.Fingerprint(), signer.Fingerprint(), ErrChanged)
+			u, chain[last].New.Fingerprint(), signer.Fingerprint(), ErrChanged)
 	}
 	return b, nil
 }

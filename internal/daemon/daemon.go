@@ -288,8 +288,8 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	if dec.More() {
 		return req, errors.New("bad request: more than one JSON value")
 	}
-	if len(req.Items) == 0 || len(req.Items)+len(req.Keep) > maxItems {
-		return req, fmt.Errorf("bad request: %d items and %d to keep, want 1 to %d in all", len(req.Items), len(req.Keep), maxItems)
+	if len(req.Items) == 0 || len(req.Items) > maxItems || len(req.Keep) > maxItems {
+		return req, fmt.Errorf("bad request: %d items and %d to keep, want 1 to %d items and at most %d to keep", len(req.Items), len(req.Keep), maxItems, maxItems)
 	}
 	for _, it := range slices.Concat(req.Items, req.Keep) {
 		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen {
@@ -297,6 +297,31 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 		}
 	}
 	return req, nil
+}
+
+// keptArchives finds the archives of a request's Keep packages in the
+// verified catalog of dir. Holding them is a courtesy to the caller: a
+// name the catalog lacks (it changed since the caller's sync) is skipped,
+// not a reason to refuse the download.
+func keptArchives(ctx context.Context, dir string, keep []Item, logger *slog.Logger) []string {
+	if len(keep) == 0 {
+		return nil
+	}
+	db, err := catalogclient.Open(ctx, dir)
+	if err != nil {
+		return nil
+	}
+	defer db.Close()
+	var out []string
+	for _, it := range keep {
+		row, err := db.Get(ctx, it.Name, it.Version)
+		if err != nil || it.InfoHash != "" && it.InfoHash != row.InfoHash {
+			logger.Debug("daemon: a package to keep is not in the catalog", "package", it.ID())
+			continue
+		}
+		out = append(out, row.Archive)
+	}
+	return out
 }
 
 // lookup finds every item in the verified catalog of dir.
@@ -356,17 +381,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		for i, row := range rows {
 			archives[i] = row.Archive
 		}
-		if len(req.Keep) > 0 {
-			kept, err := lookup(ctx, catalogDir, req.Keep)
-			if err != nil {
-				logger.Warn("daemon: refused a download request", "err", err)
-				http.Error(w, err.Error(), http.StatusNotFound)
-				return
-			}
-			for _, row := range kept {
-				archives = append(archives, row.Archive)
-			}
-		}
+		archives = append(archives, keptArchives(ctx, catalogDir, req.Keep, logger)...)
 		defer h.requested.hold(archives)()
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -352,36 +352,49 @@ func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) 
 	if err := os.Rename(filepath.Join(dir, SigFile+".next"), filepath.Join(dir, SigFile)); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
-	if err := withdrawStaleRotations(dir, key.Public()); err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
+	matchRotations(dir, key.Public())
 	return fsutil.SyncDir(dir)
 }
 
-// withdrawStaleRotations removes published key rotation statements that
-// cannot lead to key: the publisher lost its key and made a new one
-// (README: lost or stolen key), so the chain ends at the lost key. Clients
-// that pinned a key of the chain refuse the new key either way (they are
-// told to run dist-client trust set), but a mirror checks that the chain
-// it serves leads to the catalog's signer and refused to follow the
-// publisher at all. A chain whose last statement hands over from key is
-// a rotation that crashed before its commit (Rotate) and is kept.
-func withdrawStaleRotations(dir string, key signing.PublicKey) error {
-	data, err := readRotations(dir)
-	if err != nil || data == nil {
-		return err
+// withdrawnSuffix names the key rotation statements set aside by
+// matchRotations (in the public directory, which serves only the three
+// published names).
+const withdrawnSuffix = ".withdrawn"
+
+// matchRotations keeps the published key rotation statements in step with
+// key. Statements that cannot lead to it (the publisher lost its key and
+// made a new one, README: lost or stolen key; or a start without
+// signing.key before the key was restored) are set aside: clients that
+// pinned a key of the chain refuse the new key either way, but a mirror
+// checks that the chain it serves leads to the catalog's signer and refused
+// to follow the publisher at all. Statements set aside that lead to key
+// again (the old key restored from a backup) are published again. A chain
+// whose last statement hands over from key is a rotation that crashed
+// before its commit (Rotate) and stays. Best effort: the catalog is
+// published already, and a chain that cannot be read is left as it is.
+func matchRotations(dir string, key signing.PublicKey) {
+	leads := func(path string) (exists, ok bool) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return !errors.Is(err, os.ErrNotExist), false
+		}
+		chain, err := signing.ParseRotations(data)
+		if err != nil || len(chain) == 0 {
+			return true, err != nil // a damaged chain is left as it is
+		}
+		last := chain[len(chain)-1]
+		return true, last.New.Equal(key) || last.Old.Equal(key)
 	}
-	chain, err := signing.ParseRotations(data)
-	if err != nil || len(chain) == 0 {
-		return err
+	published := filepath.Join(dir, RotationFile)
+	aside := published + withdrawnSuffix
+	switch exists, ok := leads(published); {
+	case exists && !ok:
+		os.Rename(published, aside)
+	case !exists:
+		if _, ok := leads(aside); ok {
+			os.Rename(aside, published)
+		}
 	}
-	if last := chain[len(chain)-1]; last.New.Equal(key) || last.Old.Equal(key) {
-		return nil
-	}
-	if err := os.Remove(filepath.Join(dir, RotationFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
 }
 
 // joinLines joins errors one per line (indented under "nothing published").

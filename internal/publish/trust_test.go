@@ -122,9 +122,11 @@ func TestRotate(t *testing.T) {
 
 // TestPublishWithdrawsStaleRotations: a publication keeps the rotation
 // statements that lead to its key (or hand over from it: a rotation that
-// crashed before its commit) and withdraws those that cannot, because the
-// key was lost and replaced; a mirror refused to follow a publisher that
-// still served them.
+// crashed before its commit) and sets aside those that cannot, because the
+// key was lost and replaced (a mirror refused to follow a publisher that
+// still served them); statements set aside are published again once the
+// key they lead to signs again (a key restored from a backup). A damaged
+// chain is left alone, and the publication succeeds.
 func TestPublishWithdrawsStaleRotations(t *testing.T) {
 	ctx := context.Background()
 	key := func() *signing.Key {
@@ -138,16 +140,20 @@ func TestPublishWithdrawsStaleRotations(t *testing.T) {
 	at := time.Now()
 	toK1 := signing.NewRotation(k0, k1.Public(), 2, at)
 	toK2 := signing.NewRotation(k1, k2.Public(), 3, at)
+	chain := func(rs ...signing.Rotation) []byte { return signing.MarshalRotations(rs) }
 	for _, tt := range []struct {
-		name  string
-		chain []signing.Rotation // nil: no file
-		sign  *signing.Key
-		kept  bool
+		name                     string
+		published, aside         []byte // nil: no file
+		sign                     *signing.Key
+		wantPublished, wantAside bool
 	}{
-		{"chain ends at the key", []signing.Rotation{toK1}, k1, true},
-		{"chain hands over from the key (a rotation before its commit)", []signing.Rotation{toK1, toK2}, k1, true},
-		{"chain ends at a lost key", []signing.Rotation{toK1}, k2, false},
-		{"no chain", nil, k2, false},
+		{"chain ends at the key", chain(toK1), nil, k1, true, false},
+		{"chain hands over from the key (a rotation before its commit)", chain(toK1, toK2), nil, k1, true, false},
+		{"chain ends at a lost key", chain(toK1), nil, k2, false, true},
+		{"the lost key restored", nil, chain(toK1), k1, true, false},
+		{"set aside, still another key", nil, chain(toK1), k2, false, true},
+		{"damaged chain", []byte("not a chain"), nil, k2, true, false},
+		{"no chain", nil, nil, k2, false, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -157,16 +163,20 @@ func TestPublishWithdrawsStaleRotations(t *testing.T) {
 			}
 			defer db.Close()
 			path := filepath.Join(dir, publish.RotationFile)
-			if tt.chain != nil {
-				if err := os.WriteFile(path, signing.MarshalRotations(tt.chain), 0o644); err != nil {
-					t.Fatal(err)
+			for p, b := range map[string][]byte{path: tt.published, path + ".withdrawn": tt.aside} {
+				if b != nil {
+					if err := os.WriteFile(p, b, 0o644); err != nil {
+						t.Fatal(err)
+					}
 				}
 			}
 			if err := publish.Publish(ctx, db, tt.sign, dir); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := os.Stat(path); (err == nil) != tt.kept {
-				t.Errorf("rotation file after publishing (%v), want kept: %v", err, tt.kept)
+			for p, want := range map[string]bool{path: tt.wantPublished, path + ".withdrawn": tt.wantAside} {
+				if _, err := os.Stat(p); (err == nil) != want {
+					t.Errorf("%s after publishing: %v, want it there: %v", filepath.Base(p), err, want)
+				}
 			}
 		})
 	}

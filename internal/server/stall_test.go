@@ -10,11 +10,11 @@ import (
 // TestStallLimit: a mirror's download ends when its progress stops moving
 // for the limit, with the stall as the reason, and lives on while it moves.
 func TestStallLimit(t *testing.T) {
-	moving := newStallLimit(context.Background(), 100*time.Millisecond)
+	moving := newStallLimit(context.Background(), time.Second)
 	defer moving.stop()
-	for i := range 6 { // 300 ms, progress every 50 ms
+	for i := range 15 { // 1.5 s, progress every 100 ms
 		moving.progress(int64(i))
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := moving.ctx.Err(); err != nil {
 		t.Fatalf("a moving download's context ended: %v", err)

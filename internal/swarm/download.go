@@ -162,10 +162,12 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		}
 	}
 	var xfer *transferState
+	e.vanishMu.Lock() // a vanished payload's drop (dropVanished) sees this download running or not at all
 	t, err := e.add(torrentBytes, func(t *torrent.Torrent) {
 		t.SetOnWriteChunkError(onWriteErr)
 		xfer = e.startTransfer(t, direct)
 	})
+	e.vanishMu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -278,15 +280,17 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// publisher's seeder is dialled again every directRedial).
 		// And when peers, seeds among them, have sent next to nothing
 		// (peerFloorBytes) for swarmWaits times webSeedAfter (20 s by
-		// default, the longest a moving swarm makes the web seeds wait): a
+		// default, the longest a moving swarm makes the web seeds wait)
+		// and the connected peers gained no piece for webSeedAfter: a
 		// connected "seed" that never sends, or trickles, held the last
-		// resort off for good, and with it a mirror's whole round.
+		// resort off for good, and with it a mirror's whole round; a
+		// leecher choked for a while in a moving swarm still waits.
 		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter ||
-			time.Since(peersQuiet) > swarmWaits*e.webSeedAfter
+			time.Since(peersQuiet) > swarmWaits*e.webSeedAfter && time.Since(swarmMoved) > e.webSeedAfter
 		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
 			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
-			if e.startWebFetch(t, seed) {
+			if e.startWebFetch(t, seed, nextSeed%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
 				nextSeed++
 				lastWeb = time.Now()
 				e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))

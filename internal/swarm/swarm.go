@@ -99,6 +99,10 @@ type Engine struct {
 	// end: at most maxDownloadsAtOnce (download.go).
 	downloading chan struct{}
 
+	// vanishMu orders dropping a torrent whose payload vanished
+	// (dropVanished) against a Download's add and start.
+	vanishMu sync.Mutex
+
 	mu        sync.Mutex
 	torrents  map[metainfo.Hash]*torrent.Torrent // guarded by mu
 	fetches   map[metainfo.Hash]*webFetch        // running web-seed fetches; guarded by mu
@@ -443,11 +447,36 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 // a client that picked it stalled for 10 s before it restarted its
 // download.
 func (e *Engine) payloadGone(ih metainfo.Hash) {
-	if e.downloadRunning(ih) || !e.Has(ih) {
-		return
+	for _, name := range e.dropVanished([]metainfo.Hash{ih}) {
+		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
 	}
-	e.logger.Info("the archive was removed from the cache: no longer seeding it", "infohash", ih.HexString())
-	e.Drop(ih)
+}
+
+// dropVanished drops those of ihs (all torrents when nil) whose payload
+// file is gone and that no Download is running, and returns their names.
+// Under vanishMu, so that a Download that starts meanwhile (its add drops
+// and adds the torrent again, then marks it running) is seen running, not
+// dropped after its start; nothing once the engine is closed.
+func (e *Engine) dropVanished(ihs []metainfo.Hash) []string {
+	e.vanishMu.Lock()
+	defer e.vanishMu.Unlock()
+	select {
+	case <-e.stop:
+		return nil
+	default:
+	}
+	var names []string
+	for _, t := range e.torrentList() {
+		info, ih := t.Info(), t.InfoHash()
+		if info == nil || ihs != nil && !slices.Contains(ihs, ih) || e.downloadRunning(ih) {
+			continue
+		}
+		if payloadAbsent(filepath.Join(e.dir, info.Name)) {
+			e.Drop(ih)
+			names = append(names, info.Name)
+		}
+	}
+	return names
 }
 
 // DropVanished drops the torrents whose payload file is gone (payloadGone)
@@ -455,18 +484,9 @@ func (e *Engine) payloadGone(ih metainfo.Hash) {
 // it; this finds it for a torrent nobody asks for, which the engine would
 // otherwise announce and list as seeding.
 func (e *Engine) DropVanished() []string {
-	var names []string
-	for _, t := range e.torrentList() {
-		info := t.Info()
-		ih := t.InfoHash()
-		if info == nil || e.downloadRunning(ih) {
-			continue
-		}
-		if payloadAbsent(filepath.Join(e.dir, info.Name)) {
-			e.logger.Info("the archive was removed from the cache: no longer seeding it", "infohash", ih.HexString(), "archive", info.Name)
-			e.Drop(ih)
-			names = append(names, info.Name)
-		}
+	names := e.dropVanished(nil)
+	for _, name := range names {
+		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
 	}
 	return names
 }

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // TestDeletedArchiveIsDropped: an archive deleted under a seeding engine
@@ -71,14 +73,39 @@ func TestDropVanished(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, "gone-1.0.0.tar.zst")); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.DropVanished(); !slices.Equal(got, []string{"gone-1.0.0.tar.zst"}) {
-		t.Fatalf("DropVanished = %q, want the deleted archive", got)
+	// A download with no source, under way: its .part is not written yet.
+	pendDir := t.TempDir()
+	pend := filepath.Join(pendDir, "pending-1.0.0.tar.zst")
+	writeRandom(t, pend, 64<<10)
+	pendMeta, err := torrentmeta.Build(pend, "", "")
+	if err != nil {
+		t.Fatal(err)
 	}
+	dctx, stop := context.WithCancel(ctx)
+	defer stop()
+	downloading := make(chan error, 1)
+	go func() { downloading <- e.Download(dctx, pendMeta.Torrent, nil, nil) }()
+	pendIH, _ := ParseInfoHash(pendMeta.InfoHash)
+	for deadline := time.Now().Add(5 * time.Second); !e.downloadRunning(pendIH); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the download did not start")
+		}
+	}
+	if got := e.DropVanished(); !slices.Equal(got, []string{"gone-1.0.0.tar.zst"}) {
+		t.Fatalf("DropVanished = %q, want only the deleted archive, not the one being downloaded", got)
+	}
+	if !e.Has(pendIH) {
+		t.Fatal("DropVanished dropped a download under way")
+	}
+	stop()
+	<-downloading
 	var left []string
 	for _, ts := range e.Torrents() {
-		left = append(left, ts.InfoHash)
+		if ts.InfoHash != pendIH.HexString() {
+			left = append(left, ts.InfoHash)
+		}
 	}
 	if !slices.Equal(left, ihs[1:]) {
-		t.Errorf("torrents left %q, want only %q", left, ihs[1:])
+		t.Errorf("seeded torrents left %q, want only %q", left, ihs[1:])
 	}
 }

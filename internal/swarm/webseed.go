@@ -145,7 +145,7 @@ type webFetch struct {
 
 // startWebFetch starts fetching t's missing pieces from seed in the
 // background, unless a fetch for t already runs.
-func (e *Engine) startWebFetch(t *torrent.Torrent, seed string) bool {
+func (e *Engine) startWebFetch(t *torrent.Torrent, seed string, floor bool) bool {
 	ih := t.InfoHash()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -162,7 +162,7 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed string) bool {
 	e.fetches[ih] = f
 	go func() {
 		defer close(f.done)
-		err := e.fetchWebSeed(ctx, t, seed)
+		err := e.fetchWebSeed(ctx, t, seed, floor)
 		e.mu.Lock()
 		if e.fetches[ih] == f {
 			delete(e.fetches, ih)
@@ -217,11 +217,13 @@ const webSeedIdle = 30 * time.Second
 
 // A web seed that, webSeedSlowAfter into a response, has sent less than
 // webSeedMinRate bytes a second of the time spent waiting on it (not on
-// the download cap) is given up, so that the next seed gets its turn: one
-// that drips a byte every 20 s restarts webSeedIdle each time, and held an
-// install for its whole 2 minutes while a working server came after it in
-// server_urls. A slow seed that is the only one is asked again in the next
-// round (webSeedAfter), from the pieces still missing.
+// the download cap) is given up while another seed of the round is still
+// untried, so that it gets its turn: one that drips a byte every 20 s
+// restarts webSeedIdle each time, and held an install for its whole 2
+// minutes while a working server came after it in server_urls. The last
+// seed of a round has no floor: a slow link (or 64 fetches sharing one)
+// still finishes its pieces, where a floor would drop each partial piece
+// and ask for it again for ever.
 const (
 	webSeedSlowAfter = 10 * time.Second
 	webSeedMinRate   = 4 << 10
@@ -230,7 +232,7 @@ const (
 // fetchWebSeed fetches the pieces of t that are still missing from the
 // web seed at seed. It returns nil once it has handed every missing piece
 // to the library, or the first failure.
-func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed string) error {
+func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed string, floor bool) error {
 	info := t.Info()
 	if info == nil {
 		return errors.New("torrent has no info yet")
@@ -239,7 +241,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed stri
 	perSpan := max(1, int(webSeedSpan/info.PieceLength))
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
 	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
-		whole, err := e.fetchSpan(ctx, t, info, u, s)
+		whole, err := e.fetchSpan(ctx, t, info, u, s, floor)
 		if err != nil {
 			return fmt.Errorf("web seed %s: %w", u, err)
 		}
@@ -253,7 +255,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed stri
 // fetchSpan asks for the pieces of s. A server that ignores the range and
 // sends the whole file (whole is then true) gives every missing piece in
 // that one response.
-func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span) (whole bool, err error) {
+func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, floor bool) (whole bool, err error) {
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
@@ -271,7 +273,10 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	defer resp.Body.Close()
 	idle := time.AfterFunc(webSeedIdle, cancel)
 	defer idle.Stop()
-	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down, slowAfter: webSeedSlowAfter, minRate: webSeedMinRate}
+	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down}
+	if floor {
+		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
+	}
 	first, stop := s.first, s.end
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
