@@ -288,8 +288,10 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	if dec.More() {
 		return req, errors.New("bad request: more than one JSON value")
 	}
-	if len(req.Items) == 0 || len(req.Items) > maxItems || len(req.Keep) > maxItems {
-		return req, fmt.Errorf("bad request: %d items and %d to keep, want 1 to %d items and at most %d to keep", len(req.Items), len(req.Keep), maxItems, maxItems)
+	// No items is a request to hold Keep alone (an install that takes
+	// everything from the cache).
+	if len(req.Items)+len(req.Keep) == 0 || len(req.Items) > maxItems || len(req.Keep) > maxItems {
+		return req, fmt.Errorf("bad request: %d items and %d to keep, want at most %d of each, and one at least", len(req.Items), len(req.Keep), maxItems)
 	}
 	for _, it := range slices.Concat(req.Items, req.Keep) {
 		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen {
@@ -470,7 +472,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			"from_peers", t.FromPeers, "peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad,
 			"wasted", t.Wasted, "hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond))
 	}
-	if h.downloaded != nil {
+	if h.downloaded != nil && len(rows) > 0 { // a request only to hold its Keep downloaded nothing
 		h.downloaded(reports)
 	}
 	send(Event{Bytes: total, Total: total, Peers: peers, Finished: true, Reports: reports})

@@ -87,16 +87,7 @@ func TestTrimKeepsRequested(t *testing.T) {
 func TestRequestKeepIsHeld(t *testing.T) {
 	dir := t.TempDir()
 	writeCatalog(t, dir, "http://127.0.0.1:1/announce", "bar") // no tracker, no peer: foo's download waits
-	sock, ln, engine := socketAndEngine(t)
-	h := &handler{engine: engine, catalogDir: dir, logger: slog.New(slog.DiscardHandler), started: time.Now(), requested: &requested{}}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan error, 1)
-	go func() { served <- serve(ctx, ln, h) }()
-	defer func() { cancel(); <-served }()
-	c := Dial(context.Background(), sock)
-	if c == nil {
-		t.Fatal("no daemon at the socket")
-	}
+	c, h, _ := servedHandler(t, dir)
 
 	dl, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -112,4 +103,43 @@ func TestRequestKeepIsHeld(t *testing.T) {
 	if held := h.requested.held(time.Now()); !held["foo-1.0.0.tar.zst"] || !held["bar-1.0.0.tar.zst"] {
 		t.Fatalf("held during the request: %v; want foo's archive and bar's", held)
 	}
+}
+
+// A request with nothing to download and packages to keep (an install
+// that takes every archive from the cache) holds their archives and ends
+// at once, with no download.
+func TestRequestOnlyToKeep(t *testing.T) {
+	dir := t.TempDir()
+	writeCatalog(t, dir, "http://127.0.0.1:1/announce", "bar")
+	c, h, engine := servedHandler(t, dir)
+	start := time.Now()
+	if err := c.Download(context.Background(), Request{Keep: []Item{{Name: "bar", Version: "1.0.0"}}}, 0, nil); err != nil {
+		t.Fatalf("a request only to keep: %v", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("a request only to keep took %v", d)
+	}
+	if held := h.requested.held(time.Now()); !held["bar-1.0.0.tar.zst"] {
+		t.Fatalf("held after the request: %v; want bar's archive for the grace period", held)
+	}
+	if n := engine.Stats().Torrents; n != 0 {
+		t.Errorf("the engine holds %d torrents after a request to download nothing", n)
+	}
+}
+
+// servedHandler serves a handler that holds requests' archives, for the
+// verified catalog in dir, and dials it.
+func servedHandler(t *testing.T, dir string) (*Client, *handler, *swarm.Engine) {
+	t.Helper()
+	sock, ln, engine := socketAndEngine(t)
+	h := &handler{engine: engine, catalogDir: dir, logger: slog.New(slog.DiscardHandler), started: time.Now(), requested: &requested{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- serve(ctx, ln, h) }()
+	t.Cleanup(func() { cancel(); <-served })
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon at the socket")
+	}
+	return c, h, engine
 }

@@ -65,6 +65,30 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	return engineFetcher{engine}, nil
 }
 
+// holdCached asks a running daemon to hold the archives of a plan taken
+// wholly from the cache out of its cache trim (cache_max_size) while they
+// are extracted: a request that names them to keep and nothing to download
+// (the daemon holds a request's archives for a while after it ends). With
+// archives to download, the download request carries them (fetch's keep).
+// Best effort: no daemon, or one older than the request, holds nothing,
+// and an archive trimmed meanwhile is downloaded again.
+func (c *Client) holdCached(ctx context.Context, cached []catalog.Package) {
+	if c.source != nil || len(cached) == 0 {
+		return
+	}
+	d := daemon.Dial(ctx, c.Paths.DaemonSocket())
+	if d == nil {
+		return
+	}
+	req := daemon.Request{Keep: make([]daemon.Item, len(cached))}
+	for i, r := range cached {
+		req.Keep[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
+	}
+	if err := d.Download(ctx, req, 0, nil); err != nil && c.Logger != nil {
+		c.Logger.Debug("the daemon did not hold the cached archives", "err", err)
+	}
+}
+
 // engineFetcher downloads with an engine of this process.
 type engineFetcher struct{ engine *swarm.Engine }
 
@@ -175,6 +199,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		total += it.row.Size
 	}
 	if len(need) == 0 {
+		c.holdCached(ctx, cached)
 		close(f.done)
 		lessGC()
 		return f, nil
