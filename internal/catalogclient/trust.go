@@ -106,6 +106,18 @@ func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([
 	return b, nil
 }
 
+// HeldSignedBy reports whether the catalog held in dir is signed by key.
+// A client with server_key in client.yaml that followed the server's key
+// rotation holds a catalog another key signed (its key is changed in
+// client.yaml, not by sync): `trust show` says so.
+func HeldSignedBy(ctx context.Context, dir string, key signing.PublicKey) (bool, error) {
+	h, err := ReadHeld(ctx, dir)
+	if err != nil {
+		return false, err
+	}
+	return signing.Verify(key, h.DB, h.Sig) == nil, nil
+}
+
 // Trust is the key sync verifies catalogs with.
 type Trust struct {
 	Key        signing.PublicKey // nil: none yet; the next sync pins the server's (trust on first use)

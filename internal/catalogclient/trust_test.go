@@ -106,6 +106,14 @@ func TestSyncFollowsKeyRotation(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, "server.key")); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("server.key written for a configured key (%v)", err)
 		}
+		// The catalog held is c's: trust show tells the user to update
+		// server_key.
+		if by, err := catalogclient.HeldSignedBy(context.Background(), dir, a.Public()); err != nil || by {
+			t.Fatalf("HeldSignedBy(configured key) = %v, %v; want false", by, err)
+		}
+		if by, err := catalogclient.HeldSignedBy(context.Background(), dir, c.Public()); err != nil || !by {
+			t.Fatalf("HeldSignedBy(new key) = %v, %v; want true", by, err)
+		}
 		// The next catalog is verified through the statements again.
 		pub.publish(8, buildCatalog(t, 8, "", "foo", "bar"))
 		if res := mustSync(t, syncOpts(pub.ts.URL, dir, a.Public())); len(res.Rotated) != 2 || res.Serial != 8 {

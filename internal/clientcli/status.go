@@ -122,7 +122,7 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 		if !c.SyncedAt.IsZero() {
 			synced = "synced " + ago(now, c.SyncedAt) + " ago"
 		}
-		e.UI.Dataf("catalog:  serial %d, %d package versions from %s, %s, %s\n", c.Serial, c.Packages, c.ServerURL, synced, valid)
+		e.UI.Dataf("catalog:  serial %d, %s from %s, %s, %s\n", c.Serial, ui.Count(c.Packages, "package version"), c.ServerURL, synced, valid)
 	} else {
 		e.UI.Dataf("catalog:  none yet: run dist-client sync\n")
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 type syncOptions struct{ json bool }
@@ -104,9 +105,9 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	switch {
 	case o.json:
 	case res.Updated:
-		e.UI.Printf("catalog updated: serial %d, %d package versions\n", res.Serial, res.Packages)
+		e.UI.Printf("catalog updated: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
 	default:
-		e.UI.Printf("catalog up to date: serial %d, %d package versions\n", res.Serial, res.Packages)
+		e.UI.Printf("catalog up to date: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
 	}
 	return nil
 }

@@ -61,6 +61,15 @@ func newTrustShow(e *env) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// A configured key that sync followed past (key rotation):
+			// the catalog held is another key's, and client.yaml is to be
+			// updated.
+			rotatedPast := false
+			if t.Configured {
+				if by, err := catalogclient.HeldSignedBy(cmd.Context(), cp.Dir, t.Key); err == nil && !by {
+					rotatedPast = true
+				}
+			}
 			if asJSON {
 				out := struct {
 					Key         string `json:"key,omitempty"`
@@ -69,7 +78,11 @@ func newTrustShow(e *env) *cobra.Command {
 					// "none" (the next sync pins the server's key).
 					Source string `json:"source"`
 					Path   string `json:"path,omitempty"`
-				}{Source: "none"}
+					// RotatedPast: the catalog held is signed by another key,
+					// which sync reached through the server's key rotation
+					// statements; server_key is due for an update.
+					RotatedPast bool `json:"rotated_past,omitempty"`
+				}{Source: "none", RotatedPast: rotatedPast}
 				switch {
 				case t.Key == nil:
 				case t.Configured:
@@ -84,6 +97,9 @@ func newTrustShow(e *env) *cobra.Command {
 				e.UI.Dataf("no server key pinned: the next sync pins the key %s presents (trust on first use)\n", firstServer(cfg))
 			case t.Configured:
 				e.UI.Dataf("%s\n  fingerprint %s\n  from server_key in client.yaml\n", t.Key, t.Key.Fingerprint())
+				if rotatedPast {
+					e.UI.Dataf("  the catalog held is signed by another key, reached through the server's key rotation: update server_key (dist-server key on the server prints it)\n")
+				}
 			default:
 				e.UI.Dataf("%s\n  fingerprint %s\n  pinned in %s\n", t.Key, t.Key.Fingerprint(), t.Path)
 			}
