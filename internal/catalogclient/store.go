@@ -337,28 +337,38 @@ type Held struct {
 	Packages []catalog.Package
 }
 
+// readHeldFiles reads the bytes of the catalog held in dir, its signature
+// and kept rotation statements, from one version directory, which it
+// returns too.
+func readHeldFiles(dir string) (h Held, vdir string, err error) {
+	target, err := os.Readlink(filepath.Join(dir, catalogLink))
+	if errors.Is(err, os.ErrNotExist) {
+		return Held{}, "", ErrNoCatalog
+	}
+	if err != nil {
+		return Held{}, "", fmt.Errorf("catalog: %w", err)
+	}
+	vdir = filepath.Join(dir, filepath.Base(target))
+	if h.DB, err = os.ReadFile(filepath.Join(vdir, dbFile)); err != nil {
+		return Held{}, "", fmt.Errorf("catalog: %w", err)
+	}
+	if h.Sig, err = os.ReadFile(filepath.Join(vdir, sigFile)); err != nil {
+		return Held{}, "", fmt.Errorf("catalog: %w", err)
+	}
+	if h.Rotation, err = os.ReadFile(filepath.Join(vdir, rotationFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Held{}, "", fmt.Errorf("catalog: %w", err)
+	}
+	return h, vdir, nil
+}
+
 // ReadHeld reads the catalog held in dir, with its signature and kept
 // rotation statements, all from one version directory (a sync swapping
 // the link meanwhile does not mix two). It does not verify the signature
 // again: only a sync puts a pair there, after verifying it.
 func ReadHeld(ctx context.Context, dir string) (Held, error) {
-	target, err := os.Readlink(filepath.Join(dir, catalogLink))
-	if errors.Is(err, os.ErrNotExist) {
-		return Held{}, ErrNoCatalog
-	}
+	h, vdir, err := readHeldFiles(dir)
 	if err != nil {
-		return Held{}, fmt.Errorf("catalog: %w", err)
-	}
-	vdir := filepath.Join(dir, filepath.Base(target))
-	var h Held
-	if h.DB, err = os.ReadFile(filepath.Join(vdir, dbFile)); err != nil {
-		return Held{}, fmt.Errorf("catalog: %w", err)
-	}
-	if h.Sig, err = os.ReadFile(filepath.Join(vdir, sigFile)); err != nil {
-		return Held{}, fmt.Errorf("catalog: %w", err)
-	}
-	if h.Rotation, err = os.ReadFile(filepath.Join(vdir, rotationFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return Held{}, fmt.Errorf("catalog: %w", err)
+		return Held{}, err
 	}
 	db, err := catalog.OpenReadOnly(ctx, filepath.Join(vdir, dbFile))
 	if err != nil {

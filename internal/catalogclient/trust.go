@@ -110,8 +110,8 @@ func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([
 // A client with server_key in client.yaml that followed the server's key
 // rotation holds a catalog another key signed (its key is changed in
 // client.yaml, not by sync): `trust show` says so.
-func HeldSignedBy(ctx context.Context, dir string, key signing.PublicKey) (bool, error) {
-	h, err := ReadHeld(ctx, dir)
+func HeldSignedBy(dir string, key signing.PublicKey) (bool, error) {
+	h, _, err := readHeldFiles(dir) // the bytes only: no need to open the database
 	if err != nil {
 		return false, err
 	}

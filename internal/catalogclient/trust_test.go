@@ -108,10 +108,10 @@ func TestSyncFollowsKeyRotation(t *testing.T) {
 		}
 		// The catalog held is c's: trust show tells the user to update
 		// server_key.
-		if by, err := catalogclient.HeldSignedBy(context.Background(), dir, a.Public()); err != nil || by {
+		if by, err := catalogclient.HeldSignedBy(dir, a.Public()); err != nil || by {
 			t.Fatalf("HeldSignedBy(configured key) = %v, %v; want false", by, err)
 		}
-		if by, err := catalogclient.HeldSignedBy(context.Background(), dir, c.Public()); err != nil || !by {
+		if by, err := catalogclient.HeldSignedBy(dir, c.Public()); err != nil || !by {
 			t.Fatalf("HeldSignedBy(new key) = %v, %v; want true", by, err)
 		}
 		// The next catalog is verified through the statements again.

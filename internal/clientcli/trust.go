@@ -66,7 +66,7 @@ func newTrustShow(e *env) *cobra.Command {
 			// updated.
 			rotatedPast := false
 			if t.Configured {
-				if by, err := catalogclient.HeldSignedBy(cmd.Context(), cp.Dir, t.Key); err == nil && !by {
+				if by, err := catalogclient.HeldSignedBy(cp.Dir, t.Key); err == nil && !by {
 					rotatedPast = true
 				}
 			}

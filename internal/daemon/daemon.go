@@ -301,57 +301,43 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	return req, nil
 }
 
-// keptArchives finds the archives of a request's Keep packages in the
-// verified catalog of dir. Holding them is a courtesy to the caller: a
-// name the catalog lacks (it changed since the caller's sync) is skipped,
-// not a reason to refuse the download.
-func keptArchives(ctx context.Context, dir string, keep []Item, logger *slog.Logger) []string {
-	if len(keep) == 0 {
-		return nil
-	}
+// lookup finds every item of req in the verified catalog of dir, and the
+// archives of its Keep packages. Holding those is a courtesy to the
+// caller: a name the catalog lacks (it changed since the caller's sync) is
+// skipped, not a reason to refuse the download.
+func lookup(ctx context.Context, dir string, req Request, logger *slog.Logger) (rows []catalog.Package, kept []string, err error) {
 	db, err := catalogclient.Open(ctx, dir)
 	if err != nil {
-		return nil
+		return nil, nil, err
 	}
 	defer db.Close()
-	var out []string
-	for _, it := range keep {
-		row, err := db.Get(ctx, it.Name, it.Version)
-		if err != nil || it.InfoHash != "" && it.InfoHash != row.InfoHash {
-			logger.Debug("daemon: a package to keep is not in the catalog", "package", it.ID())
-			continue
-		}
-		out = append(out, row.Archive)
-	}
-	return out
-}
-
-// lookup finds every item in the verified catalog of dir.
-func lookup(ctx context.Context, dir string, items []Item) ([]catalog.Package, error) {
-	db, err := catalogclient.Open(ctx, dir)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
-	rows := make([]catalog.Package, 0, len(items))
+	rows = make([]catalog.Package, 0, len(req.Items))
 	seen := map[string]bool{}
-	for _, it := range items {
+	for _, it := range req.Items {
 		row, err := db.Get(ctx, it.Name, it.Version)
 		if errors.Is(err, catalog.ErrNotFound) {
-			return nil, fmt.Errorf("%s is not in the catalog; run dist-client sync", it.ID())
+			return nil, nil, fmt.Errorf("%s is not in the catalog; run dist-client sync", it.ID())
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if it.InfoHash != "" && it.InfoHash != row.InfoHash {
-			return nil, fmt.Errorf("%s has infohash %s in the daemon's catalog, not %.40s: the catalog changed; run dist-client sync", it.ID(), row.InfoHash, it.InfoHash)
+			return nil, nil, fmt.Errorf("%s has infohash %s in the daemon's catalog, not %.40s: the catalog changed; run dist-client sync", it.ID(), row.InfoHash, it.InfoHash)
 		}
 		if !seen[row.InfoHash] {
 			seen[row.InfoHash] = true
 			rows = append(rows, row)
 		}
 	}
-	return rows, nil
+	for _, it := range req.Keep {
+		row, err := db.Get(ctx, it.Name, it.Version)
+		if err != nil || it.InfoHash != "" && it.InfoHash != row.InfoHash {
+			logger.Debug("daemon: a package to keep is not in the catalog", "package", it.ID())
+			continue
+		}
+		kept = append(kept, row.Archive)
+	}
+	return rows, kept, nil
 }
 
 func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.Request) {
@@ -368,7 +354,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	rows, err := lookup(ctx, catalogDir, req.Items)
+	rows, kept, err := lookup(ctx, catalogDir, req, logger)
 	if err != nil {
 		logger.Warn("daemon: refused a download request", "err", err)
 		code := http.StatusNotFound
@@ -383,7 +369,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		for i, row := range rows {
 			archives[i] = row.Archive
 		}
-		archives = append(archives, keptArchives(ctx, catalogDir, req.Keep, logger)...)
+		archives = append(archives, kept...)
 		defer h.requested.hold(archives)()
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")

@@ -2,7 +2,6 @@ package install
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -213,13 +213,17 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 	dropUnverified(c.Paths.Cache(), need)
 	c.UI.Printf("downloading %s%s\n", plural(len(need), "archive"), src.via())
 	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(need)))
-	w := newWatchdog(ctx, c.StallTimeout)
+	stallAfter := c.StallTimeout
+	if stallAfter <= 0 {
+		stallAfter = 2 * time.Minute
+	}
+	w := stall.New(ctx, stallAfter, fmt.Errorf("no data received for %s from any peer or web seed", stallAfter))
 	go func() {
 		defer close(f.done)
-		defer w.stop()
+		defer w.Stop()
 		peers := 0
-		err := src.fetch(w.ctx, need, cached, func(done int64, n int) {
-			w.progress(done)
+		err := src.fetch(w.Context(), need, cached, func(done int64, n int) {
+			w.Progress(done)
 			bar.Set(done)
 			peers = max(peers, n)
 		}, func(r catalog.Package, t swarm.Transfer) {
@@ -234,7 +238,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		})
 		if err != nil {
 			bar.Abort()
-			f.fail(w.explain(err))
+			f.fail(w.Explain(err))
 			return
 		}
 		f.mu.Lock()
@@ -397,67 +401,6 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-// watchdog cancels a download that makes no progress for too long.
-type watchdog struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	mu     sync.Mutex
-	last   int64     // guarded by mu
-	moved  time.Time // guarded by mu
-	done   chan struct{}
-}
-
-func newWatchdog(parent context.Context, stall time.Duration) *watchdog {
-	if stall <= 0 {
-		stall = 2 * time.Minute
-	}
-	ctx, cancel := context.WithCancelCause(parent)
-	w := &watchdog{ctx: ctx, cancel: cancel, moved: time.Now(), done: make(chan struct{})}
-	go func() {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-w.done:
-				return
-			case <-t.C:
-				w.mu.Lock()
-				idle := time.Since(w.moved)
-				w.mu.Unlock()
-				if idle > stall {
-					cancel(fmt.Errorf("no data received for %s from any peer or web seed", stall))
-					return
-				}
-			}
-		}
-	}()
-	return w
-}
-
-// progress records the bytes done so far.
-func (w *watchdog) progress(n int64) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if n != w.last {
-		w.last, w.moved = n, time.Now()
-	}
-}
-
-// explain replaces a cancellation the watchdog caused by its reason.
-func (w *watchdog) explain(err error) error {
-	if cause := context.Cause(w.ctx); cause != nil && !errors.Is(cause, context.Canceled) && !errors.Is(cause, context.DeadlineExceeded) {
-		return cause
-	}
-	return err
-}
-
-func (w *watchdog) stop() {
-	close(w.done)
-	w.cancel(nil)
 }
 
 // cached reports whether the cache holds a complete archive. Its SHA-256 is

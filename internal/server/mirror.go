@@ -20,6 +20,7 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -73,49 +74,8 @@ const mirrorDownloads = 8
 // only when there is no source at all): the mirror answered 503 for good.
 const mirrorStall = 2 * time.Minute
 
-// stallLimit is a context that ends when progress stops moving for after.
-type stallLimit struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	after  time.Duration
-	mu     sync.Mutex
-	last   int64 // guarded by mu
-}
-
-// errStalled: a download made no progress for mirrorStall.
+// errStalled: a mirror's download made no progress for mirrorStall.
 var errStalled = fmt.Errorf("no progress for %s from any peer or web seed", mirrorStall)
-
-func newStallLimit(parent context.Context, after time.Duration) *stallLimit {
-	ctx, cancel := context.WithCancelCause(parent)
-	s := &stallLimit{ctx: ctx, cancel: cancel, after: after, last: -1}
-	s.timer = time.AfterFunc(after, func() { cancel(errStalled) })
-	return s
-}
-
-// progress records the bytes done; a change pushes the limit back.
-func (s *stallLimit) progress(done int64) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if done != s.last {
-		s.last = done
-		s.timer.Reset(s.after)
-	}
-}
-
-// stop releases the timer and the context.
-func (s *stallLimit) stop() {
-	s.timer.Stop()
-	s.cancel(nil)
-}
-
-// explain gives the stall as the reason for an error it caused.
-func (s *stallLimit) explain(err error) error {
-	if errors.Is(context.Cause(s.ctx), errStalled) {
-		return errStalled
-	}
-	return err
-}
 
 type mirror struct {
 	opts   MirrorOptions
@@ -338,11 +298,11 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 		return err
 	}
 	start := time.Now()
-	limit := newStallLimit(ctx, mirrorStall)
-	defer limit.stop()
-	err := m.engine.Download(limit.ctx, p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) { limit.progress(pr.Done) })
+	watch := stall.New(ctx, mirrorStall, errStalled)
+	defer watch.Stop()
+	err := m.engine.Download(watch.Context(), p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) { watch.Progress(pr.Done) })
 	if err != nil {
-		return limit.explain(err)
+		return watch.Explain(err)
 	}
 	if err := p.VerifyFile(path); err != nil {
 		if ih, perr := swarm.ParseInfoHash(p.InfoHash); perr == nil {

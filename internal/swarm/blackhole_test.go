@@ -67,24 +67,33 @@ func (b *blackHole) serve() {
 	}
 }
 
-func (b *blackHole) handle(c net.Conn) {
-	defer c.Close()
+// fakePeerHandshake answers a downloader's handshake for ih as a test peer
+// named peerID (20 bytes) with the fast extension (BEP 6), no BEP 10: have
+// all or have none, then unchoke. False when the handshake is not for ih
+// or the connection failed.
+func fakePeerHandshake(c net.Conn, ih metainfo.Hash, peerID string, haveAll bool) bool {
 	hs := make([]byte, 68)
-	if _, err := io.ReadFull(c, hs); err != nil || !bytes.Equal(hs[28:48], b.ih[:]) {
-		return
+	if _, err := io.ReadFull(c, hs); err != nil || !bytes.Equal(hs[28:48], ih[:]) {
+		return false
 	}
 	var out bytes.Buffer
 	out.WriteString("\x13BitTorrent protocol")
-	out.Write([]byte{0, 0, 0, 0, 0, 0, 0, 0x04}) // the fast extension (BEP 6), no BEP 10
-	out.Write(b.ih[:])
-	out.WriteString("-XX0001-blackholepee")
-	if b.haves == 0 {
+	out.Write([]byte{0, 0, 0, 0, 0, 0, 0, 0x04})
+	out.Write(ih[:])
+	out.WriteString(peerID)
+	if haveAll {
 		out.Write([]byte{0, 0, 0, 1, 0x0e}) // have all
 	} else {
 		out.Write([]byte{0, 0, 0, 1, 0x0f}) // have none
 	}
 	out.Write([]byte{0, 0, 0, 1, 1}) // unchoke
-	if _, err := c.Write(out.Bytes()); err != nil {
+	_, err := c.Write(out.Bytes())
+	return err == nil
+}
+
+func (b *blackHole) handle(c net.Conn) {
+	defer c.Close()
+	if !fakePeerHandshake(c, b.ih, "-XX0001-blackholepee", b.haves == 0) {
 		return
 	}
 	go func() { // the haves, one every 5 ms, while requests are read below

@@ -212,7 +212,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// round starts e.webSeedAfter after the last start (webSeedDue: while
 	// the swarm moves, up to swarmWaits of those).
 	ih := t.InfoHash()
-	seeds, lastResort := e.webSeedsOf(torrentBytes)
+	seeds, lastResort := WebSeedOrder(e.mirrorSeeds, torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
 	defer e.stopWebFetch(ih)
 	for {
@@ -273,7 +273,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		noSource := peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
 			time.Since(moved) > strandedAfter && trackersAnswered(e.TrackerStatus(ih))
 		stranded := lastWeb.IsZero() && noSource
-		// Last-resort seeds (webSeedsOf) only then, or when no seed is
+		// Last-resort seeds (WebSeedOrder) only then, or when no seed is
 		// connected and nothing came for webSeedAfter: peers that have
 		// nothing to give (leechers only), or a publisher whose address
 		// drops the dial (a half-open dial lasts about 20 s, and the

@@ -60,7 +60,7 @@ type Config struct {
 	// MirrorWebSeeds are folders holding the archives by name (MirrorSeed
 	// of each of a client's server_urls): web seeds tried before a
 	// torrent's own, and for a torrent that names none, the last resort
-	// when BitTorrent has no source (webSeedsOf).
+	// when BitTorrent has no source (WebSeedOrder).
 	MirrorWebSeeds []string
 	// GiveUpAfter is how long a download may go with no peer connected,
 	// nothing received and no web seed working before it fails with a

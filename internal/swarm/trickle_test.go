@@ -52,18 +52,7 @@ func (p *trickler) addr() netip.AddrPort { return p.ln.Addr().(*net.TCPAddr).Add
 
 func (p *trickler) handle(c net.Conn) {
 	defer c.Close()
-	hs := make([]byte, 68)
-	if _, err := io.ReadFull(c, hs); err != nil || !bytes.Equal(hs[28:48], p.ih[:]) {
-		return
-	}
-	var out bytes.Buffer
-	out.WriteString("\x13BitTorrent protocol")
-	out.Write([]byte{0, 0, 0, 0, 0, 0, 0, 0x04}) // the fast extension
-	out.Write(p.ih[:])
-	out.WriteString("-XX0001-tricklepeer0")
-	out.Write([]byte{0, 0, 0, 1, 0x0e}) // have all
-	out.Write([]byte{0, 0, 0, 1, 1})    // unchoke
-	if _, err := c.Write(out.Bytes()); err != nil {
+	if !fakePeerHandshake(c, p.ih, "-XX0001-tricklepeer0", true) {
 		return
 	}
 	requests := make(chan [3]uint32, 1024)

@@ -82,25 +82,19 @@ func peersGained(t *torrent.Torrent, held map[*torrent.PeerConn]uint64) bool {
 // webSeedSpan bounds one range request; it is rounded to whole pieces.
 const webSeedSpan = 4 << 20
 
-// webSeedsOf returns the web seeds a download tries, in order: the
-// engine's mirrors (Config.MirrorWebSeeds, the client's server_urls), then
-// the torrent's own; and whether they are a last resort. For a torrent
-// whose publisher names web seeds they are asked when peers give nothing
-// for webSeedAfter (webSeedDue: longer while the peers gain pieces). A
-// torrent that names none (web_seed off: the publisher keeps its uplink
-// for BitTorrent) gets the mirrors as a last
-// resort, asked only when BitTorrent has no source (Download): with the
-// publisher down behind a mirror in server_urls, its tracker and seeder
-// down with it, such an install had no source at all (the mirror
-// announces to the publisher's tracker only).
-func (e *Engine) webSeedsOf(torrentBytes []byte) (seeds []string, lastResort bool) {
-	return WebSeedOrder(e.mirrorSeeds, torrentBytes)
-}
-
-// WebSeedOrder is the order of webSeedsOf for an engine whose mirrors are
-// mirrorSeeds (each a MirrorSeed): the mirrors, then the torrent's own web
-// seeds not among them; lastResort when the torrent names none. dist-client's
-// dry run lists the same order.
+// WebSeedOrder returns the web seeds a download tries, in order, for an
+// engine whose mirrors are mirrorSeeds (Config.MirrorWebSeeds, the
+// client's server_urls, each a MirrorSeed): the mirrors, then the
+// torrent's own not among them; and whether they are a last resort.
+// dist-client's dry run lists the same order. For a torrent whose
+// publisher names web seeds they are asked when peers give nothing for
+// webSeedAfter (webSeedDue: longer while the peers gain pieces). A torrent
+// that names none (web_seed off: the publisher keeps its uplink for
+// BitTorrent) gets the mirrors as a last resort, asked only when
+// BitTorrent has no source (Download): with the publisher down behind a
+// mirror in server_urls, its tracker and seeder down with it, such an
+// install had no source at all (the mirror announces to the publisher's
+// tracker only).
 func WebSeedOrder(mirrorSeeds []string, torrentBytes []byte) (seeds []string, lastResort bool) {
 	own := torrentmeta.WebSeeds(torrentBytes)
 	for _, s := range append(slices.Clone(mirrorSeeds), own...) {
