@@ -119,6 +119,10 @@ type Options struct {
 	MaxSize      int64             // largest catalog accepted; 0 = DefaultMaxSize
 	Logger       *slog.Logger      // nil discards logs
 	Now          func() time.Time  // the clock expiry is judged by; nil = time.Now
+
+	// hurry is set by Sync while another server is left to try: a catalog
+	// download that would take long is then given up (errSlow).
+	hurry bool
 }
 
 // Result says what a Sync did.
@@ -187,12 +191,21 @@ func (e ServersError) Unwrap() []error {
 // itself has no fixed deadline (the context bounds it): a large catalog on
 // a slow link must not fail on one (720 KB, a thousand packages, takes
 // three minutes at bodyMinRate).
+//
+// While another server is left to try, a catalog download that after
+// hurryAfter is on course to take over hurryLimit in all (by its
+// Content-Length and the rate so far) is set aside (errSlow) for the next
+// server, and tried again, waited for, only if no other server gives a
+// catalog. A server that sent a 256 MiB Content-Length and 6 KB/s held a
+// sync for hours, the mirror next in server_urls untried.
 const (
 	dialTimeout   = 5 * time.Second
 	replyTimeout  = 5 * time.Second
 	bodyIdle      = 10 * time.Second
 	bodySlowAfter = 30 * time.Second
 	bodyMinRate   = 4 << 10 // bytes/s
+	hurryAfter    = 5 * time.Second
+	hurryLimit    = time.Minute
 )
 
 // DefaultHTTPClient bounds connecting and waiting for the first byte of
@@ -217,6 +230,7 @@ type syncer struct {
 	log          *slog.Logger
 	now          func() time.Time
 	keepRotation bool
+	hurry        bool
 }
 
 // Sync brings the catalog in opts.Dir up to date with the server (see the
@@ -232,9 +246,12 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		servers = []string{opts.ServerURL}
 	}
 	var failed ServersError
-	for _, u := range servers {
+	// A server too slow to be worth waiting for while another is untried
+	// (errSlow) gets its turn again after the others, waited for then.
+	var slow []string
+	try := func(u string, hurry bool) (Result, error) {
 		one := opts
-		one.ServerURL, one.ServerURLs = u, nil
+		one.ServerURL, one.ServerURLs, one.hurry = u, nil, hurry
 		start := time.Now()
 		res, err := syncOne(ctx, one)
 		if err == nil {
@@ -245,8 +262,26 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 		failed = append(failed, ServerError{URL: u, Took: time.Since(start), Err: err})
+		if errors.Is(err, errSlow) {
+			slow = append(slow, u)
+		}
 		if opts.Logger != nil {
 			opts.Logger.Warn("server failed; trying the next", "server", u, "err", err)
+		}
+		return Result{}, err
+	}
+	for i, u := range servers {
+		if res, err := try(u, i < len(servers)-1); err == nil {
+			return res, nil
+		} else if len(servers) == 1 || ctx.Err() != nil {
+			return Result{}, err
+		}
+	}
+	for i, u := range slow {
+		if res, err := try(u, i < len(slow)-1); err == nil {
+			return res, nil
+		} else if ctx.Err() != nil {
+			return Result{}, err
 		}
 	}
 	return Result{}, failed
@@ -410,7 +445,7 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -83,7 +83,11 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 		}
 	}()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(resp.Body, s.maxSize+1))
+	var body io.Reader = resp.Body
+	if s.hurry && resp.ContentLength > 0 {
+		body = &hurriedBody{r: body, total: resp.ContentLength, start: time.Now()}
+	}
+	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, s.maxSize+1))
 	if err != nil {
 		return nil, readError(dbURL, resp, n, err)
 	}
@@ -318,4 +322,28 @@ func checkMagic(u string, resp *http.Response, path string) error {
 		return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, catalog.Printable(head[:n]))
 	}
 	return nil
+}
+
+// errSlow: a catalog download on course to take longer than hurryLimit
+// while another server is left to try (see hurryAfter).
+var errSlow = errors.New("too slow while another server is left to try")
+
+// hurriedBody gives up a body of total bytes that, hurryAfter after start,
+// is on course to take longer than hurryLimit.
+type hurriedBody struct {
+	r     io.Reader
+	total int64
+	start time.Time
+	n     int64
+}
+
+func (b *hurriedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n += int64(n)
+	if d := time.Since(b.start); d > hurryAfter && b.n < b.total {
+		if eta := time.Duration(float64(d) * float64(b.total) / float64(max(b.n, 1))); eta > hurryLimit {
+			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", b.total, eta.Round(time.Minute), errSlow)
+		}
+	}
+	return n, err
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -101,6 +102,62 @@ func TestSyncFailsOver(t *testing.T) {
 	}
 	if s, _ := heldSerial(t, dir); s != 4 {
 		t.Fatalf("held serial %d after failed syncs, want 4", s)
+	}
+}
+
+// A server whose catalog would take long (a large Content-Length, a
+// trickle) is set aside for the next of server_urls after hurryAfter, and
+// waited for only when no other server gives a catalog.
+func TestSyncPassesOverSlowServer(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	good := newPublisher(t, key, nil)
+	good.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
+	var slowCalls atomic.Int32
+	slow := newPublisher(t, key, func(_ *publisher, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The first request for the catalog trickles; later ones are served.
+			if r.URL.Path == catalogclient.PathCatalog && slowCalls.Add(1) == 1 {
+				w.Header().Set("Content-Length", "268435000")
+				w.Header().Set("Content-Type", catalogclient.ContentTypeCatalog)
+				for range 200 { // 6 KB/s, above the idle and minimum-rate limits, for 20 s at most
+					if _, err := w.Write(make([]byte, 600)); err != nil {
+						return
+					}
+					w.(http.Flusher).Flush()
+					select {
+					case <-r.Context().Done():
+						return
+					case <-time.After(100 * time.Millisecond):
+					}
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	slow.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
+	refused := "http://" + nettest.Refused(t)
+
+	opts := syncOpts("", t.TempDir(), key.Public())
+	opts.ServerURLs = []string{slow.ts.URL, good.ts.URL}
+	res := mustSync(t, opts)
+	if res.Server != good.ts.URL || len(res.Failed) != 1 {
+		t.Fatalf("sync from %s after %v, want %s after the slow server", res.Server, res.Failed, good.ts.URL)
+	}
+	f := res.Failed[0]
+	t.Logf("set aside: %v", f)
+	if f.URL != slow.ts.URL || !strings.Contains(f.Error(), "too slow while another server is left to try") || f.Took > 10*time.Second {
+		t.Fatalf("slow server: %v, want given up as too slow within 10 s", f)
+	}
+
+	// Alone with servers that fail, the slow server is waited for.
+	slowCalls.Store(0)
+	opts = syncOpts("", t.TempDir(), key.Public())
+	opts.ServerURLs = []string{slow.ts.URL, refused}
+	res = mustSync(t, opts)
+	if res.Server != slow.ts.URL || len(res.Failed) != 2 || res.Failed[0].URL != slow.ts.URL || res.Failed[1].URL != refused {
+		t.Fatalf("sync from %s after %v, want the slow server after it was set aside and the other refused", res.Server, res.Failed)
 	}
 }
 
