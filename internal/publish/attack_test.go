@@ -239,6 +239,13 @@ func TestAddAttacks(t *testing.T) {
 				return writePkg(t, filepath.Join(t.TempDir(), "newpkg"), "name: newpkg\nversion: 2.0.0\n", "x")
 			},
 			want: []string{"manifest.yaml", `field "name"`, "NewPkg", "newpkg", "case"}},
+		{name: "version differs from a published one only in build metadata", mutate: manifestOnly("name: libfoo\nversion: 1.0.0+b\n"),
+			want: []string{"manifest.yaml", `field "version"`, "1.0.0+b differs from the published libfoo@1.0.0 only in build metadata"}},
+		{name: "two versions differing only in build metadata in one call", mutate: manifestOnly("name: meta\nversion: 1.0.0+a\n"),
+			extra: func(t *testing.T) string {
+				return writePkg(t, filepath.Join(t.TempDir(), "meta"), "name: meta\nversion: 1.0.0+b\n", "x")
+			},
+			want: []string{"manifest.yaml", `field "version"`, "differs from 1.0.0+a", "only in build metadata"}},
 		{name: "archive name of a published package", mutate: manifestOnly("name: clash\nversion: 1.0.0-2.0.0\n"),
 			want: []string{"clash@1.0.0-2.0.0 has the archive name clash-1.0.0-2.0.0.tar.zst", "clash-1.0.0@2.0.0 already uses"}},
 		{name: "archive name twice in one call", mutate: manifestOnly("name: dup\nversion: 1.0.0-2.0.0\n"),

@@ -131,7 +131,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		old, err := db.Get(ctx, row.Name, row.Version)
 		switch {
 		case errors.Is(err, catalog.ErrNotFound):
-			if err := nameCaseClash(ctx, db, row.Name); err != nil {
+			if err := publishedClash(ctx, db, row); err != nil {
 				problems = append(problems, fmt.Errorf("%s: %w", pk.Dir, err))
 				continue
 			}
@@ -145,7 +145,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		case old.SHA256 == row.SHA256:
 			results[i] = Result{Package: old, Added: false, Dir: pk.Dir}
 		default:
-			problems = append(problems, fmt.Errorf("%s: %s@%s is already published with different content (sha256 %.12s…, this directory gives %.12s…): publish it under a new version", pk.Dir, row.Name, row.Version, old.SHA256, row.SHA256))
+			problems = append(problems, fmt.Errorf("%s: %s@%s is already published with different content (sha256 %.12s…, this directory gives %.12s…): publish it under a new version", pk.Dir, old.Name, old.Version, old.SHA256, row.SHA256))
 		}
 	}
 	if len(problems) > 0 {
@@ -183,9 +183,10 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 	var pkgs []*pkgdir.Package
 	var problems []error
-	seen := map[string]string{}
+	type versionGiven struct{ version, dir string }
+	seen := map[string]versionGiven{}
 	// spelling maps each name key to the first spelling given and its dir:
-	// "Foo" and "foo" in one call would each pass nameCaseClash against the
+	// "Foo" and "foo" in one call would each pass publishedClash against the
 	// catalog, so they are refused here, before any archive is built.
 	type given struct{ name, dir string }
 	spelling := map[string]given{}
@@ -203,12 +204,19 @@ func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 		} else if !ok {
 			spelling[nk] = given{pk.Manifest.Name, d}
 		}
-		key := nk + "@" + pk.Manifest.Version.String()
+		// Versions that differ only in build metadata are one version
+		// (sameVersion).
+		bare, _ := pk.Manifest.Version.SetMetadata("")
+		key := nk + "@" + bare.String()
 		if prev, ok := seen[key]; ok {
-			problems = append(problems, fmt.Errorf("%s: %s@%s is also given by %s", d, pk.Manifest.Name, pk.Manifest.Version, prev))
+			if prev.version != pk.Manifest.Version.String() {
+				problems = append(problems, fmt.Errorf("%s: manifest.yaml: field \"version\": %s differs from %s, given by %s, only in build metadata, which does not order versions: publish it under a new version", d, pk.Manifest.Version, prev.version, prev.dir))
+				continue
+			}
+			problems = append(problems, fmt.Errorf("%s: %s@%s is also given by %s", d, pk.Manifest.Name, pk.Manifest.Version, prev.dir))
 			continue
 		}
-		seen[key] = d
+		seen[key] = versionGiven{pk.Manifest.Version.String(), d}
 		if prev, ok := archives[pk.ArchiveName()]; ok {
 			problems = append(problems, fmt.Errorf("%s: %s@%s has the archive name %s, as does the package given by %s: change its name or version", d, pk.Manifest.Name, pk.Manifest.Version, pk.ArchiveName(), prev))
 			continue
@@ -222,9 +230,10 @@ func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 	return pkgs, nil
 }
 
-// nameCaseClash refuses "Foo" when "foo" is published: names are unique
-// ignoring case (DESIGN §3).
-func nameCaseClash(ctx context.Context, db *catalog.DB, name string) error {
+// publishedClash refuses "Foo" when "foo" is published: names are unique
+// ignoring case (DESIGN §3); and 1.0.0+b when 1.0.0+a is (sameVersion).
+func publishedClash(ctx context.Context, db *catalog.DB, row catalog.Package) error {
+	name := row.Name
 	vs, err := db.Versions(ctx, name)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return nil
@@ -236,8 +245,28 @@ func nameCaseClash(ctx context.Context, db *catalog.DB, name string) error {
 		if v.Name != name {
 			return fmt.Errorf("manifest.yaml: field \"name\": %q differs only in case from the published package %q", name, v.Name)
 		}
+		if err := sameVersion(v, row); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// sameVersion refuses row when its version differs from pub's only in
+// build metadata ("1.0.0+b" against "1.0.0+a"). SemVer gives such versions
+// the same precedence, so resolvers (the client's among them) treat them
+// as one version and would install whichever came first for a request of
+// the other.
+func sameVersion(pub, row catalog.Package) error {
+	if pub.Version == row.Version {
+		return nil
+	}
+	a, errA := manifest.ParseVersion(pub.Version)
+	b, errB := manifest.ParseVersion(row.Version)
+	if errA != nil || errB != nil || !a.Equal(b) {
+		return nil
+	}
+	return fmt.Errorf("manifest.yaml: field \"version\": %s differs from the published %s@%s only in build metadata, which does not order versions: publish it under a new version", row.Version, pub.Name, pub.Version)
 }
 
 // archiveClash refuses a row whose archive file name is already another
