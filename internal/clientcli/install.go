@@ -18,6 +18,7 @@ type installOptions struct {
 	dryRun, json bool
 	reinstall    bool
 	yes          bool
+	skipScript   bool
 }
 
 func newInstall(e *env) *cobra.Command {
@@ -53,6 +54,7 @@ the closest names it has as a hint.`,
 	c.Flags().BoolVar(&o.json, "json", false, "print what was done (changes, bytes, the transfer report) or, with --dry-run, the probe, as JSON")
 	c.Flags().BoolVar(&o.reinstall, "reinstall", false, "install again the named packages that are already installed at that version")
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
+	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
 	return c
 }
 
@@ -65,6 +67,7 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	in.Overwrite = o.overwrite
 	in.DryRun = o.dryRun
 	in.Reinstall = o.reinstall
+	in.SkipUninstallScript = o.skipScript
 	in.Confirm = e.confirmer(o.yes || o.json)
 	if o.json {
 		in.UI = e.textless()
@@ -103,9 +106,15 @@ func (e *env) printOutcome(in *install.Client) {
 }
 
 type uninstallOptions struct {
-	cascade bool
-	yes     bool
+	cascade, yes bool
+	skipScript   bool
 }
+
+// skipScriptFlag is the flag past a failing uninstall.sh, for uninstall,
+// upgrade and install (which replaces an installed version).
+const skipScriptFlag = "skip-uninstall-script"
+
+const skipScriptUsage = "do not run the installed versions' uninstall.sh (for one that fails); their files are still removed"
 
 func newUninstall(e *env) *cobra.Command {
 	var o uninstallOptions
@@ -130,6 +139,7 @@ else installed needs.`,
 	}
 	c.Flags().BoolVar(&o.cascade, "cascade", false, "also remove dependencies installed automatically that nothing else needs")
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before removing packages not named (asked only on a terminal)")
+	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
 	return c
 }
 
@@ -139,5 +149,6 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 		return err
 	}
 	in.Confirm = e.confirmer(o.yes)
+	in.SkipUninstallScript = o.skipScript
 	return e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
 }

@@ -10,6 +10,7 @@ type upgradeOptions struct {
 	dryRun, json bool
 	sync, yes    bool
 	overwrite    []string
+	skipScript   bool
 }
 
 func newUpgrade(e *env) *cobra.Command {
@@ -36,6 +37,7 @@ state is as before. Run dist-client sync first to see new versions.`,
 	c.Flags().BoolVar(&o.sync, "sync", false, "sync the catalog first (dist-client sync), in the same command")
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (repeatable)")
+	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
 	return c
 }
 
@@ -45,6 +47,7 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 		return err
 	}
 	in.Overwrite = o.overwrite
+	in.SkipUninstallScript = o.skipScript
 	in.Confirm = e.confirmer(o.yes || o.json)
 	if o.sync {
 		if err := runSync(ctx, e, syncOptions{}, nil); err != nil {

@@ -128,14 +128,16 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 		} else {
 			c.UI.Printf("%s %s %s -> %s\n", verb, old.Name, old.Version, row.Version)
 		}
-		if old.HasUninstall || !old.FilesKnown {
+		if (old.HasUninstall || !old.FilesKnown) && c.SkipUninstallScript {
+			c.UI.Warnf("not running the uninstall.sh of %s %s (--skip-uninstall-script)\n", old.Name, old.Version)
+		} else if old.HasUninstall || !old.FilesKnown {
 			dir, err := c.unpack(ctx, old, filepath.Join(p.work, "old"))
 			if err != nil {
 				return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
 			}
 			if script.Exists(dir, "uninstall.sh") {
 				if err := c.runScript(ctx, "uninstall.sh", old, dir, ""); err != nil {
-					return nil, fmt.Errorf("upgrade %s: uninstall of %s: %w (nothing changed)", old.Name, old.Version, err)
+					return nil, fmt.Errorf("upgrade %s: nothing changed (--skip-uninstall-script replaces %s without running its uninstall.sh): %w", old.Name, old.Version, err)
 				}
 				p.oldPkg = dir
 			}

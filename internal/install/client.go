@@ -42,6 +42,10 @@ type Client struct {
 	// Overwrite lists globs of unowned files in the prefix that an install
 	// may replace (pacman's --overwrite).
 	Overwrite []string
+	// SkipUninstallScript leaves out the installed versions' uninstall.sh
+	// when they are removed or replaced: the way past a script that fails
+	// (the files the package placed are still removed).
+	SkipUninstallScript bool
 	// ScriptTimeout bounds each install or uninstall script (0: the
 	// script package's default).
 	ScriptTimeout time.Duration

@@ -102,14 +102,17 @@ func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record) error {
 		return err
 	}
 	defer place.Discard(work)
-	if r.HasUninstall || !r.FilesKnown {
+	switch {
+	case (r.HasUninstall || !r.FilesKnown) && c.SkipUninstallScript:
+		c.UI.Warnf("not running the uninstall.sh of %s %s (--skip-uninstall-script); removing the files distpac recorded only\n", r.Name, r.Version)
+	case r.HasUninstall || !r.FilesKnown:
 		dir, err := c.unpack(ctx, r, filepath.Join(work, "pkg"))
 		switch {
 		case err != nil:
 			c.UI.Warnf("%v; removing the files distpac recorded only\n", err)
 		case script.Exists(dir, "uninstall.sh"):
 			if err := c.runScript(ctx, "uninstall.sh", r, dir, ""); err != nil {
-				return fmt.Errorf("uninstall %s %s: %w (the package stays recorded as installed)", r.Name, r.Version, err)
+				return fmt.Errorf("uninstall %s %s: it stays installed (--skip-uninstall-script removes its files without running the script): %w", r.Name, r.Version, err)
 			}
 		}
 	}
