@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/distpac/distpac/internal/state"
 )
@@ -90,7 +91,10 @@ func Finish(j state.Journal) error {
 				errs = append(errs, err)
 			}
 		case op.Kind == state.OpRmdir:
-			os.Remove(op.Src) // stays when not empty
+			// rmdir(2), not os.Remove: a directory stays when not empty,
+			// and a symlink the user put in its place (ENOTDIR) stays
+			// too; os.Remove unlinked it, whatever it pointed to.
+			syscall.Rmdir(op.Src)
 		}
 	}
 	if err := Discard(j.Work); err != nil {

@@ -413,6 +413,30 @@ func TestSymlinkedDirectories(t *testing.T) {
 	}
 }
 
+// TestRemoveLeavesUsersSymlink: a directory the package made that the user
+// replaced with a symlink to a directory of their own stays a symlink when
+// the package goes; before, the symlink was unlinked.
+func TestRemoveLeavesUsersSymlink(t *testing.T) {
+	f := newFixture(t, tree{"share/": "", "share/f": "f", "usershare/": ""})
+	old := f.installed("lnk", "1.0.0", "share", "share/f")
+	share := filepath.Join(f.prefix, "share")
+	if err := os.Rename(filepath.Join(share, "f"), filepath.Join(f.prefix, "usershare", "f")); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(share)
+	if err := os.Symlink("usershare", share); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(f.prefix, "usershare", "mine"), []byte("mine"), 0o644)
+	if _, err := f.run([]Change{{Old: old}}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"share": "-> usershare", "usershare/": "", "usershare/mine": "mine"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+}
+
 // TestSymlinkBecomesDirectory upgrades a package whose symlink turns into a
 // directory. The old symlink is set aside before the new tree arrives, so
 // what lies behind it is no conflict: before, the new directory's entries
