@@ -76,6 +76,9 @@ const (
 	maxRequestBytes = 1 << 20
 	maxItems        = 4096
 	maxFieldLen     = 256
+	// requestReadTime bounds the arrival of a request's body (a list of
+	// names from the same machine: milliseconds).
+	requestReadTime = 10 * time.Second
 )
 
 // Limits on what the CLI reads from the daemon. The finished event of a
@@ -244,7 +247,8 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	// blocked writing to a caller that stopped reading) have their
 	// connections closed, which ends their writes.
 	requests, stopRequests := context.WithCancelCause(context.Background())
-	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, ConnContext: withPeer,
+	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ConnContext: withPeer,
+		ErrorLog:    slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	stop, stopped := context.WithCancel(ctx)
 	shutDown := make(chan struct{})
@@ -275,11 +279,31 @@ var errStopping = errors.New("the daemon is stopping")
 // to end; they are told to at once, so this is for one that does not.
 const shutdownWait = 5 * time.Second
 
+// visibleASCII reports whether s holds only printable ASCII without
+// spaces, as every package name and version does: what the daemon echoes
+// back in its errors is then never a control byte.
+func visibleASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeRequest reads a request strictly: known fields only (a caller
 // sending a torrent or a URL is told so, not ignored), bounded in size, in
 // items and in field lengths.
 func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	var req Request
+	// The body must arrive within requestReadTime: a caller that sends
+	// part of one and waits held its connection (a descriptor, and 18 KB)
+	// for good. http.Server's ReadTimeout would also cancel the request's
+	// context while a long download runs, so the deadline is the body's.
+	// The deadline stays after a bad body: the server reads what is left
+	// of it after the handler, and must not wait for it either.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(requestReadTime))
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -288,14 +312,16 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	if dec.More() {
 		return req, errors.New("bad request: more than one JSON value")
 	}
+	rc.SetReadDeadline(time.Time{})
 	// No items is a request to hold Keep alone (an install that takes
 	// everything from the cache).
 	if len(req.Items)+len(req.Keep) == 0 || len(req.Items) > maxItems || len(req.Keep) > maxItems {
 		return req, fmt.Errorf("bad request: %d items and %d to keep, want at most %d of each, and one at least", len(req.Items), len(req.Keep), maxItems)
 	}
 	for _, it := range slices.Concat(req.Items, req.Keep) {
-		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen {
-			return req, fmt.Errorf("bad request: item %.40q@%.40q: want a name and a version of at most %d bytes", it.Name, it.Version, maxFieldLen)
+		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen ||
+			!visibleASCII(it.Name) || !visibleASCII(it.Version) || !visibleASCII(it.InfoHash) {
+			return req, fmt.Errorf("bad request: item %.40q@%.40q: want a name and a version of at most %d bytes, in visible ASCII", it.Name, it.Version, maxFieldLen)
 		}
 	}
 	return req, nil

@@ -336,6 +336,26 @@ func TestDownloadTakesNothingFromTheCaller(t *testing.T) {
 	if code != http.StatusBadRequest || !strings.Contains(body, "0 items") {
 		t.Errorf("empty request: %d %q", code, body)
 	}
+	// A name with control bytes is refused quoted; it used to come back raw
+	// in "… is not in the catalog".
+	code, body = post(Request{Items: []Item{{Name: "foo\x00\x1b]0;x\a", Version: "1.0.0"}}})
+	if code != http.StatusBadRequest || !strings.Contains(body, `"foo\x00\x1b]0;x\a"`) || strings.ContainsAny(body, "\x00\x1b\a") {
+		t.Errorf("control bytes in a name: %d %q", code, body)
+	}
+	// A body that stops half-way is given up after requestReadTime; before,
+	// its connection stayed open for good.
+	conn, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /download HTTP/1.1\r\nHost: daemon\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"items\": [")
+	conn.SetReadDeadline(time.Now().Add(requestReadTime + 10*time.Second))
+	start := time.Now()
+	reply, _ := io.ReadAll(conn)
+	if took := time.Since(start); took > requestReadTime+5*time.Second || !strings.Contains(string(reply), "400 Bad Request") {
+		t.Errorf("a body that stops: %q after %v, want 400 within %v", reply, took.Round(time.Millisecond), requestReadTime)
+	}
 	// The library announces at once when it is given a torrent; give it
 	// time to show that it was not.
 	deadline := time.Now().Add(2 * time.Second)
