@@ -13,7 +13,9 @@ package stage
 import (
 	"context"
 	"fmt"
+	"github.com/distpac/distpac/internal/archive"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -116,7 +118,8 @@ func outsidePrefix(dest, prefix string) error {
 				return fmt.Errorf("it staged /%s, outside $DISTPAC_DESTDIR$DISTPAC_PREFIX (%s): install files under the prefix", filepath.ToSlash(rel), prefix)
 			}
 			if !e.IsDir() {
-				return fmt.Errorf("it staged %s as a %s, where the prefix's directory belongs", filepath.Join(dir, e.Name()), e.Type())
+				rel, _ := filepath.Rel(dest, filepath.Join(dir, e.Name()))
+				return fmt.Errorf("it staged /%s as %s, where the prefix's directory belongs", filepath.ToSlash(rel), typeWord(e.Type()))
 			}
 		}
 		if len(ents) == 0 {
@@ -125,4 +128,16 @@ func outsidePrefix(dest, prefix string) error {
 		dir = filepath.Join(dir, c)
 	}
 	return nil
+}
+
+// typeWord names a file type for a message ("a symlink"); fs.FileMode's
+// String gives "L---------".
+func typeWord(t fs.FileMode) string {
+	switch {
+	case t.IsRegular():
+		return "a file"
+	case t&fs.ModeSymlink != 0:
+		return "a symlink"
+	}
+	return archive.DescribeMode(t)
 }

@@ -131,9 +131,10 @@ func TestBuildRefuses(t *testing.T) {
 		script string
 		want   string
 	}{
-		"outside the prefix": {"mkdir -p \"$DISTPAC_DESTDIR/etc\"; echo x > \"$DISTPAC_DESTDIR/etc/conf\"", "staged /etc, outside $DISTPAC_DESTDIR$DISTPAC_PREFIX"},
-		"a FIFO":             {"mkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"; mkfifo \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/pipe\"", "staged pipe is a named pipe (FIFO)"},
-		"a failing script":   {"echo oops; exit 7", "install.sh exited with status 7"},
+		"outside the prefix":       {"mkdir -p \"$DISTPAC_DESTDIR/etc\"; echo x > \"$DISTPAC_DESTDIR/etc/conf\"", "staged /etc, outside $DISTPAC_DESTDIR$DISTPAC_PREFIX"},
+		"a FIFO":                   {"mkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"; mkfifo \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/pipe\"", "staged pipe is a named pipe (FIFO)"},
+		"a failing script":         {"echo oops; exit 7", "install.sh exited with status 7"},
+		"a symlink for the prefix": {"d=\"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"; mkdir -p \"${d%/*}\"; ln -s /tmp \"$d\"", "prefix as a symlink, where the prefix's directory belongs"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
