@@ -24,6 +24,7 @@
 package catalogclient
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,10 +116,13 @@ type Options struct {
 	KeepRotation bool
 	Dir          string            // client state directory
 	Key          signing.PublicKey // from client.yaml; nil = dir/server.key, or pin the first key seen (TOFU)
-	HTTPClient   *http.Client      // nil = DefaultHTTPClient()
-	MaxSize      int64             // largest catalog accepted; 0 = DefaultMaxSize
-	Logger       *slog.Logger      // nil discards logs
-	Now          func() time.Time  // the clock expiry is judged by; nil = time.Now
+	// KeySource says where Key was set, for the hint when the catalog's
+	// signature does not match it; "" = server_key in client.yaml.
+	KeySource  string
+	HTTPClient *http.Client     // nil = DefaultHTTPClient()
+	MaxSize    int64            // largest catalog accepted; 0 = DefaultMaxSize
+	Logger     *slog.Logger     // nil discards logs
+	Now        func() time.Time // the clock expiry is judged by; nil = time.Now
 
 	// hurry is set by Sync while another server is left to try: a catalog
 	// download that would take long is then given up (errSlow).
@@ -231,6 +235,7 @@ type syncer struct {
 	now          func() time.Time
 	keepRotation bool
 	hurry        bool
+	keySource    string
 }
 
 // Sync brings the catalog in opts.Dir up to date with the server (see the
@@ -445,7 +450,7 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -475,7 +480,7 @@ func (s *syncer) url(p string) string {
 // there is none yet: the server's is fetched and pinned (TOFU).
 func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, string, error) {
 	if configured != nil {
-		return configured, "if the server's key really changed, update server_key in client.yaml", nil
+		return configured, "if the server's key really changed, update " + cmp.Or(s.keySource, "server_key in client.yaml"), nil
 	}
 	k, err := readPinned(s.dir)
 	if err != nil {

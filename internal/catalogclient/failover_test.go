@@ -226,3 +226,18 @@ func TestSyncKeepsRotation(t *testing.T) {
 		t.Fatalf("ReadHeld of an empty directory: %v", err)
 	}
 }
+
+// A key set elsewhere than client.yaml (dist-server mirror's --key) is
+// named in the hint of a signature that does not match it.
+func TestKeySourceHint(t *testing.T) {
+	t.Parallel()
+	key, other := newKey(t), newKey(t)
+	srv := newPublisher(t, other, nil)
+	srv.publish(1, buildCatalog(t, 1, "", "foo"))
+	opts := syncOpts(srv.ts.URL, t.TempDir(), key.Public())
+	opts.KeySource = "the mirror's --key"
+	_, err := catalogclient.Sync(context.Background(), opts)
+	if !errors.Is(err, catalogclient.ErrBadSignature) || !strings.HasSuffix(err.Error(), "if the server's key really changed, update the mirror's --key") {
+		t.Fatalf("Sync = %v, want a bad signature naming the mirror's --key", err)
+	}
+}

@@ -168,7 +168,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) error {
 func (m *mirror) round(ctx context.Context) error {
 	dir := m.opts.Paths.MirrorCatalog()
 	res, syncErr := catalogclient.Sync(ctx, catalogclient.Options{
-		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeepRotation: true, Logger: m.log,
+		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeySource: "the mirror's --key", KeepRotation: true, Logger: m.log,
 	})
 	switch {
 	case syncErr != nil:
