@@ -123,7 +123,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 	}
 	for _, c := range changes {
 		if c.New != nil {
-			p.check(c.New)
+			p.check(c.New, len(changes) > 1)
 		}
 	}
 	if len(p.conflicts) > 0 {
@@ -186,14 +186,22 @@ func (p *prep) arrivingType(changes []Change, i int, abs string) state.FileType 
 
 func join(prefix, rel string) string { return filepath.Join(prefix, filepath.FromSlash(rel)) }
 
-// check finds the conflicts of one staged tree.
-func (p *prep) check(n *Staged) {
+// check finds the conflicts of one staged tree; of several (named), each
+// conflict names the package that brings the file: two that bring the
+// same owned file were two identical lines.
+func (p *prep) check(n *Staged, named bool) {
+	conflict := p.conflict
+	if named {
+		conflict = func(format string, args ...any) {
+			p.conflict(format+" (from %s %s)", append(args, n.Name, n.Version)...)
+		}
+	}
 	missing := map[string]bool{} // staged directories absent from the prefix
 	for _, f := range n.Files {
 		abs := join(n.Prefix, f.Path)
 		isDir := f.Type == state.TypeDir
 		if o, ok := p.o.Owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
-			p.conflict("%s is owned by %s %s", f.Path, o.Name, o.Version)
+			conflict("%s is owned by %s %s", f.Path, o.Name, o.Version)
 			continue
 		}
 		if missing[path.Dir(f.Path)] {
@@ -206,7 +214,7 @@ func (p *prep) check(n *Staged) {
 			continue
 		}
 		if err != nil {
-			p.conflict("%s: %v", f.Path, err)
+			conflict("%s: %v", f.Path, err)
 			continue
 		}
 		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
@@ -222,11 +230,11 @@ func (p *prep) check(n *Staged) {
 		case isDir && fi.Mode()&os.ModeSymlink != 0 && isDirThrough(abs):
 			// the user's symlink to a directory (a package's was caught above)
 		case fi.IsDir():
-			p.conflict("%s is a directory in the prefix; %s %s has a %s there", f.Path, n.Name, n.Version, f.Type)
+			conflict("%s is a directory in the prefix; %s %s has a %s there", f.Path, n.Name, n.Version, f.Type)
 		case p.overwritable(n.Prefix, f.Path, abs):
 			p.overwrite = append(p.overwrite, abs)
 		default:
-			p.conflict("%s exists in the prefix and no package owns it (--overwrite '%s' replaces it)", f.Path, f.Path)
+			conflict("%s exists in the prefix and no package owns it (--overwrite '%s' replaces it)", f.Path, f.Path)
 		}
 	}
 }

@@ -192,7 +192,7 @@ func TestConflicts(t *testing.T) {
 	alpha := f.installed("alpha", "1.0.0", "bin/tool")
 	s := f.staged("beta", tree{"bin/": "", "bin/tool": "beta's", "bin/mine": "beta's", "etc": "file where a dir is", "share/": "", "share/x": "file"})
 	other := f.staged("gamma", tree{"bin/": "", "bin/gamma": "g"})
-	twin := f.staged("delta", tree{"bin/": "", "bin/gamma": "d"})
+	twin := f.staged("delta", tree{"bin/": "", "bin/gamma": "d", "bin/tool": "delta's"})
 	before := read(t, f.prefix)
 	_, err := f.run([]Change{{New: s}, {New: other}, {New: twin}}, Options{Owners: f.owners(alpha)})
 	var ce *ConflictError
@@ -200,7 +200,10 @@ func TestConflicts(t *testing.T) {
 		t.Fatalf("err = %v, want conflicts", err)
 	}
 	for _, want := range []string{
-		"bin/tool is owned by alpha 1.0.0",
+		// Each package of several that brings it is named: two identical
+		// lines before.
+		"bin/tool is owned by alpha 1.0.0 (from beta 1.0.0)",
+		"bin/tool is owned by alpha 1.0.0 (from delta 1.0.0)",
 		"bin/mine exists in the prefix and no package owns it (--overwrite 'bin/mine' replaces it)",
 		"etc is a directory in the prefix",
 		"share/x is a directory in the prefix",
