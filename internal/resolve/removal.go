@@ -19,9 +19,33 @@ type Node struct {
 type NeededError struct {
 	Name       string
 	Dependents []Node // sorted by name
+	// Through lists the packages outside the removal that depend on Name
+	// only through Dependents (a chain, a cycle), sorted: they must go
+	// with it too.
+	Through []string
 }
 
+// maxThroughListed bounds the packages of NeededError.Through named.
+const maxThroughListed = 10
+
 func (e *NeededError) Error() string {
+	if len(e.Through) > 0 {
+		deps := make([]string, len(e.Dependents))
+		for i, d := range e.Dependents {
+			deps[i] = d.Name + " " + d.Version
+		}
+		list := e.Through
+		more := ""
+		if len(list) > maxThroughListed {
+			list, more = list[:maxThroughListed], fmt.Sprintf(" and %d more", len(e.Through)-maxThroughListed)
+		}
+		verb, via := "depend", "them"
+		if len(deps) == 1 {
+			verb, via = "depends", "it"
+		}
+		return fmt.Sprintf("cannot uninstall %s: %s %s on it, and %d more installed packages through %s (%s%s); uninstall them all together",
+			e.Name, strings.Join(deps, ", "), verb, len(e.Through), via, strings.Join(list, ", "), more)
+	}
 	labels := make([]string, len(e.Dependents))
 	names := make([]string, len(e.Dependents))
 	for i, d := range e.Dependents {
@@ -74,6 +98,34 @@ func (g *graph) dependents(name string, skip map[string]bool) []Node {
 	return out
 }
 
+// through lists, sorted, the packages not in skip that depend on any of ds
+// transitively, ds left out.
+func (g *graph) through(ds []Node, skip map[string]bool) []string {
+	seen := map[string]bool{}
+	for k := range skip {
+		seen[k] = true
+	}
+	queue := make([]string, 0, len(ds))
+	for _, d := range ds {
+		k := strings.ToLower(d.Name)
+		seen[k] = true
+		queue = append(queue, k)
+	}
+	var out []string
+	for len(queue) > 0 {
+		k := queue[0]
+		queue = queue[1:]
+		for _, n := range g.dependents(k, seen) {
+			m := strings.ToLower(n.Name)
+			seen[m] = true
+			queue = append(queue, m)
+			out = append(out, n.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // PlanRemoval returns the packages an uninstall of names removes, in the
 // order to remove them: dependents before their dependencies. With cascade
 // it adds the packages installed as dependencies that only the removed ones
@@ -114,7 +166,7 @@ func PlanRemoval(installed []Node, names []string, cascade bool) ([]string, erro
 	sort.Strings(keys)
 	for _, k := range keys {
 		if ds := g.dependents(k, remove); len(ds) > 0 {
-			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds}
+			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove)}
 		}
 	}
 	var out []string

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -73,6 +74,33 @@ func TestNeededErrorText(t *testing.T) {
 	two := &NeededError{Name: "base", Dependents: []Node{{Name: "a", Version: "1.0.0"}, {Name: "b", Version: "2.0.0"}}}
 	if got, want := two.Error(), "cannot uninstall base: a 1.0.0 and b 2.0.0 depend on it (uninstall them first, or all together: dist-client uninstall a b base)"; got != want {
 		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// A package needed through a chain or a cycle: the hint names everything
+// that must go with it (it said "uninstall ch3 first", which ch2 needs).
+func TestNeededThrough(t *testing.T) {
+	var cycle []Node
+	for i := range 14 {
+		cycle = append(cycle, Node{Name: fmt.Sprintf("ch%02d", i), Version: "1.0.0", Depends: []string{fmt.Sprintf("ch%02d", (i+1)%14)}})
+	}
+	cycle = append(cycle, Node{Name: "other", Version: "1.0.0"})
+	_, err := PlanRemoval(cycle, []string{"ch00"}, false)
+	var ne *NeededError
+	if !errors.As(err, &ne) || len(ne.Dependents) != 1 || ne.Dependents[0].Name != "ch13" || len(ne.Through) != 12 || ne.Through[0] != "ch01" {
+		t.Fatalf("err = %v (%+v)", err, ne)
+	}
+	want := "cannot uninstall ch00: ch13 1.0.0 depends on it, and 12 more installed packages through it (ch01, ch02, ch03, ch04, ch05, ch06, ch07, ch08, ch09, ch10 and 2 more); uninstall them all together"
+	if err.Error() != want {
+		t.Fatalf("got  %q\nwant %q", err, want)
+	}
+	// The whole cycle at once goes.
+	var all []string
+	for _, n := range cycle[:14] {
+		all = append(all, n.Name)
+	}
+	if order, err := PlanRemoval(cycle, all, false); err != nil || len(order) != 14 {
+		t.Fatalf("the whole cycle: %v %v", order, err)
 	}
 }
 
