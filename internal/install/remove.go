@@ -48,8 +48,12 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 			return ErrDeclined
 		}
 	}
-	for _, n := range order {
-		if err := c.removeOne(ctx, tx, tx.recs.Packages[n]); err != nil {
+	files, owners, err := removalOwners(ctx, tx, order)
+	if err != nil {
+		return err
+	}
+	for i, n := range order {
+		if err := c.removeOne(ctx, tx, tx.recs.Packages[n], files[i], owners[i]); err != nil {
 			return err
 		}
 		delete(tx.recs.Packages, n)
@@ -92,10 +96,46 @@ func nodes(st *state.State) []resolve.Node {
 	return out
 }
 
+// removalOwners reads the files of each package of order and, for each, the
+// owners of its paths among the packages installed when its turn comes: those
+// that stay and those after it in order. One read of the state: reading
+// every package's files for each step (state.Owners) made an uninstall of
+// 1,500 packages quadratic, 36-43 s of CPU.
+func removalOwners(ctx context.Context, tx *txn, order []string) ([][]state.File, []map[string]state.Owner, error) {
+	leaving := make(map[string]bool, len(order))
+	for _, n := range order {
+		leaving[n] = true
+	}
+	cur, err := tx.st.Owners(ctx, leaving) // the packages that stay
+	if err != nil {
+		return nil, nil, err
+	}
+	files := make([][]state.File, len(order))
+	owners := make([]map[string]state.Owner, len(order))
+	for i := len(order) - 1; i >= 0; i-- {
+		r := tx.recs.Packages[order[i]]
+		if files[i], err = tx.st.Files(ctx, r.Name); err != nil {
+			return nil, nil, err
+		}
+		owners[i] = map[string]state.Owner{}
+		for _, f := range files[i] {
+			abs := filepath.Join(r.Prefix, filepath.FromSlash(f.Path))
+			if o, ok := cur[abs]; ok {
+				owners[i][abs] = o
+			}
+		}
+		for _, f := range files[i] {
+			state.AddOwner(cur, state.Owner{Name: r.Name, Version: r.Version}, r.Prefix, f)
+		}
+	}
+	return files, owners, nil
+}
+
 // removeOne runs r's uninstall.sh, then removes its recorded files from
 // its recorded prefix and drops its record in one step. A file changed
-// since it was installed is kept as NAME.distpac-save.
-func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record) error {
+// since it was installed is kept as NAME.distpac-save. owners are the
+// other packages' owners of its paths.
+func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record, files []state.File, owners map[string]state.Owner) error {
 	c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
 	work, err := c.newWork("")
 	if err != nil {
@@ -118,14 +158,6 @@ func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record) error {
 	}
 	if !r.FilesKnown {
 		c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)
-	}
-	files, err := tx.st.Files(ctx, r.Name)
-	if err != nil {
-		return err
-	}
-	owners, err := tx.st.Owners(ctx, map[string]bool{r.Name: true})
-	if err != nil {
-		return err
 	}
 	old := &place.Installed{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Files: files}
 	plan, err := place.Prepare([]place.Change{{Old: old}}, place.Options{Work: work, Owners: owners, Warn: c.UI.Warnf})

@@ -265,30 +265,46 @@ func (db *DB) Owners(ctx context.Context, skip map[string]bool) (out map[string]
 }
 
 func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string]Owner, error) {
-	recs, err := s.db.records(ctx, s.q)
-	if err != nil {
-		return nil, err
+	if s.legacy != nil {
+		return map[string]Owner{}, nil // a state from installed.json records no files (Files)
 	}
+	// One query for every package's files: a query per package made each
+	// step of an uninstall of 1,500 packages read for 107 ms.
+	rows, err := s.q.QueryContext(ctx, `SELECT p.name, p.version, p.prefix, f.path, f.type, f.created
+		FROM files f JOIN packages p ON p.name = f.package ORDER BY p.name, f.path`)
+	if err != nil {
+		return nil, s.db.damaged(err)
+	}
+	defer rows.Close()
 	out := map[string]Owner{}
-	for _, r := range recs {
-		if skip[r.Name] {
+	for rows.Next() {
+		var name, version, prefix, rel, typ string
+		var created int64
+		if err := rows.Scan(&name, &version, &prefix, &rel, &typ, &created); err != nil {
+			return nil, s.db.damaged(err)
+		}
+		if skip[name] {
 			continue
 		}
-		files, err := s.Files(ctx, r.Name)
-		if err != nil {
-			return nil, err
-		}
-		for _, f := range files {
-			abs := filepath.Join(r.Prefix, filepath.FromSlash(f.Path))
-			o, seen := out[abs]
-			if !seen || (o.Type == TypeDir && f.Type != TypeDir) {
-				o = Owner{Name: r.Name, Version: r.Version, Type: f.Type, Created: o.Created}
-			}
-			o.Created = o.Created || (f.Type == TypeDir && f.Created)
-			out[abs] = o
-		}
+		AddOwner(out, Owner{Name: name, Version: version}, prefix, File{Path: rel, Type: FileType(typ), Created: created != 0})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.db.damaged(err)
 	}
 	return out, nil
+}
+
+// AddOwner records pkg as the owner of f under prefix: a file or symlink
+// over a directory of the same path, a directory Created when any package
+// made it.
+func AddOwner(out map[string]Owner, pkg Owner, prefix string, f File) {
+	abs := filepath.Join(prefix, filepath.FromSlash(f.Path))
+	o, seen := out[abs]
+	if !seen || (o.Type == TypeDir && f.Type != TypeDir) {
+		o = Owner{Name: pkg.Name, Version: pkg.Version, Type: f.Type, Created: o.Created}
+	}
+	o.Created = o.Created || (f.Type == TypeDir && f.Created)
+	out[abs] = o
 }
 
 // Perm keeps what a record holds of a mode: the permission bits, setuid,

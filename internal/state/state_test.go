@@ -22,7 +22,7 @@ func rec(name, version string) Record {
 	}
 }
 
-func openTest(t *testing.T) (*DB, string) {
+func openTest(t testing.TB) (*DB, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "client", "installed.db")
 	db, err := Open(context.Background(), path, "/opt/p")
