@@ -272,6 +272,9 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		// A script that wrote only into its staging root needs no cleanup:
 		// the staging is discarded. One that wrote straight into the
 		// prefix is cleaned up by its uninstall.sh.
+		if p.tree != nil && len(p.tree.Untracked) > 0 && !script.Exists(p.pkgDir, "uninstall.sh") {
+			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR, and the package has no uninstall.sh to undo it: %s stay\n", row.Name, row.Version, listSome(p.tree.Untracked))
+		}
 		if p.tree != nil && len(p.tree.Untracked) > 0 && script.Exists(p.pkgDir, "uninstall.sh") {
 			if i == len(r.pending)-1 {
 				c.UI.Warnf("install of %s %s failed; running its uninstall.sh to clean up\n", row.Name, row.Version)
