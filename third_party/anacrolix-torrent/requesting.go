@@ -141,6 +141,10 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 	// in the endgame a suggestion does not steal a chunk already asked of another peer.
 	// In the order suggested; 0 (never suggested) wraps to the largest value, so last.
 	if seq := p.peer.suggestedSeq; seq != nil {
+		// A piece begun comes first: a queue that ended inside an unsuggested piece left the rest
+		// of it behind every piece suggested later, and often only the seed could complete it
+		// (PATCHES.md 31).
+		ml = ml.Bool(!leftPiece.Partial, !rightPiece.Partial)
 		ml = ml.Uint64(uint64(seq[leftPieceIndex]-1), uint64(seq[rightPieceIndex]-1))
 	}
 	if ml.Ok() {
