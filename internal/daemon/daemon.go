@@ -247,7 +247,7 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	// blocked writing to a caller that stopped reading) have their
 	// connections closed, which ends their writes.
 	requests, stopRequests := context.WithCancelCause(context.Background())
-	srv := &http.Server{Handler: onlyOwner(mux, h.logger), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ConnContext: withPeer,
+	srv := &http.Server{Handler: bodyDeadline(onlyOwner(mux, h.logger)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ConnContext: withPeer,
 		ErrorLog:    slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	stop, stopped := context.WithCancel(ctx)
@@ -279,6 +279,22 @@ var errStopping = errors.New("the daemon is stopping")
 // to end; they are told to at once, so this is for one that does not.
 const shutdownWait = 5 * time.Second
 
+// bodyDeadline gives a request's body requestReadTime to arrive: a caller
+// that sent part of one and waited held its connection (a descriptor, and
+// 18 KB) for good, 20,000 of them the daemon's descriptor limit. A handler
+// that reads the body whole clears it (decodeRequest); one that does not
+// leaves the server to read and drop the rest after it, within the same
+// deadline. http.Server's ReadTimeout would also cancel the context of a
+// download running longer, and a request without a body gets none.
+func bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a body, or chunked (-1)
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(requestReadTime))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // visibleASCII reports whether s holds only printable ASCII without
 // spaces, as every package name and version does: what the daemon echoes
 // back in its errors is then never a control byte.
@@ -296,14 +312,6 @@ func visibleASCII(s string) bool {
 // items and in field lengths.
 func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	var req Request
-	// The body must arrive within requestReadTime: a caller that sends
-	// part of one and waits held its connection (a descriptor, and 18 KB)
-	// for good. http.Server's ReadTimeout would also cancel the request's
-	// context while a long download runs, so the deadline is the body's.
-	// The deadline stays after a bad body: the server reads what is left
-	// of it after the handler, and must not wait for it either.
-	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(requestReadTime))
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -312,7 +320,8 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	if dec.More() {
 		return req, errors.New("bad request: more than one JSON value")
 	}
-	rc.SetReadDeadline(time.Time{})
+	// Read whole: the download that follows may run long (bodyDeadline).
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
 	// No items is a request to hold Keep alone (an install that takes
 	// everything from the cache).
 	if len(req.Items)+len(req.Keep) == 0 || len(req.Items) > maxItems || len(req.Keep) > maxItems {
