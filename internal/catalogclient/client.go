@@ -34,6 +34,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -198,7 +199,8 @@ func (e ServersError) Unwrap() []error {
 //
 // While another server is left to try, a catalog download that after
 // hurryAfter is on course to take over hurryLimit in all (by its
-// Content-Length and the rate so far) is set aside (errSlow) for the next
+// Content-Length, or a guess without one, and the rate so far) is set
+// aside (errSlow) for the next
 // server, and tried again, waited for, only if no other server gives a
 // catalog. A server that sent a 256 MiB Content-Length and 6 KB/s held a
 // sync for hours, the mirror next in server_urls untried.
@@ -282,8 +284,9 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	for i, u := range slow {
-		if res, err := try(u, i < len(slow)-1); err == nil {
+	retry := slices.Clone(slow) // try adds to slow again
+	for i, u := range retry {
+		if res, err := try(u, i < len(retry)-1); err == nil {
 			return res, nil
 		} else if ctx.Err() != nil {
 			return Result{}, err

@@ -84,7 +84,7 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 	}()
 	h := sha256.New()
 	var body io.Reader = resp.Body
-	if s.hurry && resp.ContentLength > 0 {
+	if s.hurry {
 		body = &hurriedBody{r: body, total: resp.ContentLength, start: time.Now()}
 	}
 	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, s.maxSize+1))
@@ -328,8 +328,11 @@ func checkMagic(u string, resp *http.Response, path string) error {
 // while another server is left to try (see hurryAfter).
 var errSlow = errors.New("too slow while another server is left to try")
 
-// hurriedBody gives up a body of total bytes that, hurryAfter after start,
-// is on course to take longer than hurryLimit.
+// hurriedBody gives up a body of total bytes (-1: unknown, a chunked or
+// compressed reply) that, hurryAfter after start, is on course to take
+// longer than hurryLimit. An unknown length is taken as hurryGuess, and a
+// body past its length (or the guess) as ending now, so that one is given
+// up at hurryLimit: omitting Content-Length buys a server no more time.
 type hurriedBody struct {
 	r     io.Reader
 	total int64
@@ -337,12 +340,23 @@ type hurriedBody struct {
 	n     int64
 }
 
+// hurryGuess is the size assumed of a catalog sent without its length:
+// a thousand packages make 720 KB.
+const hurryGuess = 1 << 20
+
 func (b *hurriedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if d := time.Since(b.start); d > hurryAfter && b.n < b.total {
-		if eta := time.Duration(float64(d) * float64(b.total) / float64(max(b.n, 1))); eta > hurryLimit {
-			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", b.total, eta.Round(time.Minute), errSlow)
+	if d := time.Since(b.start); d > hurryAfter && err == nil {
+		total := b.total
+		if total < 0 {
+			total = hurryGuess
+		}
+		if eta := time.Duration(float64(d) * float64(max(total, b.n)) / float64(max(b.n, 1))); eta > hurryLimit {
+			if b.total < 0 {
+				return n, fmt.Errorf("sent without a length: at this rate a catalog of %d bytes or more takes about %s: %w", max(total, b.n), eta.Round(time.Second), errSlow)
+			}
+			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", total, eta.Round(time.Second), errSlow)
 		}
 	}
 	return n, err

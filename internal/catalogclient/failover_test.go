@@ -2,8 +2,10 @@ package catalogclient_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -105,60 +107,91 @@ func TestSyncFailsOver(t *testing.T) {
 	}
 }
 
-// A server whose catalog would take long (a large Content-Length, a
-// trickle) is set aside for the next of server_urls after hurryAfter, and
-// waited for only when no other server gives a catalog.
+// trickle serves the catalog's path as a 256 MiB body (or one of no
+// length) at 6 KB/s, above the idle and minimum-rate limits, for d, then
+// ends it; calls counts the requests for it.
+func trickle(t *testing.T, key *signing.Key, withLength bool, d time.Duration, calls *atomic.Int32) *publisher {
+	return newPublisher(t, key, func(_ *publisher, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != catalogclient.PathCatalog || calls.Add(1) > 1 && d == 0 {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if withLength {
+				w.Header().Set("Content-Length", "268435000")
+			}
+			w.Header().Set("Content-Type", catalogclient.ContentTypeCatalog)
+			end := time.Now().Add(cmp.Or(d, 20*time.Second))
+			for time.Now().Before(end) {
+				if _, err := w.Write(make([]byte, 600)); err != nil {
+					return
+				}
+				w.(http.Flusher).Flush()
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		})
+	})
+}
+
+// A server whose catalog would take long (a large Content-Length, or none
+// and a trickle) is set aside for the next of server_urls after hurryAfter,
+// and waited for only when no other server gives a catalog; of several set
+// aside, the last is waited for.
 func TestSyncPassesOverSlowServer(t *testing.T) {
 	t.Parallel()
 	key := newKey(t)
 	good := newPublisher(t, key, nil)
 	good.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
-	var slowCalls atomic.Int32
-	slow := newPublisher(t, key, func(_ *publisher, h http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// The first request for the catalog trickles; later ones are served.
-			if r.URL.Path == catalogclient.PathCatalog && slowCalls.Add(1) == 1 {
-				w.Header().Set("Content-Length", "268435000")
-				w.Header().Set("Content-Type", catalogclient.ContentTypeCatalog)
-				for range 200 { // 6 KB/s, above the idle and minimum-rate limits, for 20 s at most
-					if _, err := w.Write(make([]byte, 600)); err != nil {
-						return
-					}
-					w.(http.Flusher).Flush()
-					select {
-					case <-r.Context().Done():
-						return
-					case <-time.After(100 * time.Millisecond):
-					}
-				}
-				return
-			}
-			h.ServeHTTP(w, r)
-		})
-	})
-	slow.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
 	refused := "http://" + nettest.Refused(t)
-
-	opts := syncOpts("", t.TempDir(), key.Public())
-	opts.ServerURLs = []string{slow.ts.URL, good.ts.URL}
-	res := mustSync(t, opts)
-	if res.Server != good.ts.URL || len(res.Failed) != 1 {
-		t.Fatalf("sync from %s after %v, want %s after the slow server", res.Server, res.Failed, good.ts.URL)
+	for _, withLength := range []bool{true, false} {
+		t.Run(fmt.Sprintf("content-length %v", withLength), func(t *testing.T) {
+			t.Parallel()
+			// Slow on its first request only (d 0), served at once after.
+			var calls atomic.Int32
+			slow := trickle(t, key, withLength, 0, &calls)
+			slow.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
+			opts := syncOpts("", t.TempDir(), key.Public())
+			opts.ServerURLs = []string{slow.ts.URL, good.ts.URL}
+			res := mustSync(t, opts)
+			if res.Server != good.ts.URL || len(res.Failed) != 1 {
+				t.Fatalf("sync from %s after %v, want %s after the slow server", res.Server, res.Failed, good.ts.URL)
+			}
+			f := res.Failed[0]
+			t.Logf("set aside: %v", f)
+			if f.URL != slow.ts.URL || !strings.Contains(f.Error(), "too slow while another server is left to try") || f.Took > 10*time.Second {
+				t.Fatalf("slow server: %v, want given up as too slow within 10 s", f)
+			}
+			// Alone with servers that fail, the slow server is waited for.
+			calls.Store(0)
+			opts = syncOpts("", t.TempDir(), key.Public())
+			opts.ServerURLs = []string{slow.ts.URL, refused}
+			res = mustSync(t, opts)
+			if res.Server != slow.ts.URL || len(res.Failed) != 2 || res.Failed[0].URL != slow.ts.URL || res.Failed[1].URL != refused {
+				t.Fatalf("sync from %s after %v, want the slow server after it was set aside and the other refused", res.Server, res.Failed)
+			}
+		})
 	}
-	f := res.Failed[0]
-	t.Logf("set aside: %v", f)
-	if f.URL != slow.ts.URL || !strings.Contains(f.Error(), "too slow while another server is left to try") || f.Took > 10*time.Second {
-		t.Fatalf("slow server: %v, want given up as too slow within 10 s", f)
-	}
-
-	// Alone with servers that fail, the slow server is waited for.
-	slowCalls.Store(0)
-	opts = syncOpts("", t.TempDir(), key.Public())
-	opts.ServerURLs = []string{slow.ts.URL, refused}
-	res = mustSync(t, opts)
-	if res.Server != slow.ts.URL || len(res.Failed) != 2 || res.Failed[0].URL != slow.ts.URL || res.Failed[1].URL != refused {
-		t.Fatalf("sync from %s after %v, want the slow server after it was set aside and the other refused", res.Server, res.Failed)
-	}
+	t.Run("two slow", func(t *testing.T) {
+		t.Parallel()
+		// Both trickle for 6 s on every request, then end the body short.
+		var callsA, callsB atomic.Int32
+		a, b := trickle(t, key, true, 6*time.Second, &callsA), trickle(t, key, true, 6*time.Second, &callsB)
+		opts := syncOpts("", t.TempDir(), key.Public())
+		opts.ServerURLs = []string{a.ts.URL, b.ts.URL, refused}
+		_, err := catalogclient.Sync(context.Background(), opts)
+		var se catalogclient.ServersError
+		if !errors.As(err, &se) || len(se) != 5 {
+			t.Fatalf("Sync = %v, want five tries", err)
+		}
+		// a, b set aside, refused; a set aside again; b waited for to the end.
+		if last := se[4]; last.URL != b.ts.URL || strings.Contains(last.Error(), "too slow") || !errors.Is(last, catalogclient.ErrTruncated) {
+			t.Fatalf("last try: %v, want %s waited for until its body ended short", last, b.ts.URL)
+		}
+	})
 }
 
 // With KeepRotation (dist-server mirror) the server's rotation statements
