@@ -190,18 +190,16 @@ func join(prefix, rel string) string { return filepath.Join(prefix, filepath.Fro
 // conflict names the package that brings the file: two that bring the
 // same owned file were two identical lines.
 func (p *prep) check(n *Staged, named bool) {
-	conflict := p.conflict
+	var from, fromIn string // " (from app 1.0.0)", and as a first clause in parentheses
 	if named {
-		conflict = func(format string, args ...any) {
-			p.conflict(format+" (from %s %s)", append(args, n.Name, n.Version)...)
-		}
+		from, fromIn = fmt.Sprintf(" (from %s %s)", n.Name, n.Version), fmt.Sprintf("from %s %s; ", n.Name, n.Version)
 	}
 	missing := map[string]bool{} // staged directories absent from the prefix
 	for _, f := range n.Files {
 		abs := join(n.Prefix, f.Path)
 		isDir := f.Type == state.TypeDir
 		if o, ok := p.o.Owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
-			conflict("%s is owned by %s %s", f.Path, o.Name, o.Version)
+			p.conflict("%s is owned by %s %s%s", f.Path, o.Name, o.Version, from)
 			continue
 		}
 		if missing[path.Dir(f.Path)] {
@@ -214,7 +212,7 @@ func (p *prep) check(n *Staged, named bool) {
 			continue
 		}
 		if err != nil {
-			conflict("%s: %v", f.Path, err)
+			p.conflict("%s: %v", f.Path, err)
 			continue
 		}
 		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
@@ -230,11 +228,11 @@ func (p *prep) check(n *Staged, named bool) {
 		case isDir && fi.Mode()&os.ModeSymlink != 0 && isDirThrough(abs):
 			// the user's symlink to a directory (a package's was caught above)
 		case fi.IsDir():
-			conflict("%s is a directory in the prefix; %s %s has a %s there", f.Path, n.Name, n.Version, f.Type)
+			p.conflict("%s is a directory in the prefix; %s %s has a %s there", f.Path, n.Name, n.Version, f.Type)
 		case p.overwritable(n.Prefix, f.Path, abs):
 			p.overwrite = append(p.overwrite, abs)
 		default:
-			conflict("%s exists in the prefix and no package owns it (--overwrite '%s' replaces it)", f.Path, f.Path)
+			p.conflict("%s exists in the prefix and no package owns it (%s--overwrite '%s' replaces it)", f.Path, fromIn, f.Path)
 		}
 	}
 }

@@ -204,8 +204,8 @@ func TestConflicts(t *testing.T) {
 		// lines before.
 		"bin/tool is owned by alpha 1.0.0 (from beta 1.0.0)",
 		"bin/tool is owned by alpha 1.0.0 (from delta 1.0.0)",
-		"bin/mine exists in the prefix and no package owns it (--overwrite 'bin/mine' replaces it)",
-		"etc is a directory in the prefix",
+		"bin/mine exists in the prefix and no package owns it (from beta 1.0.0; --overwrite 'bin/mine' replaces it)",
+		"etc is a directory in the prefix; beta 1.0.0 has a file there;",
 		"share/x is a directory in the prefix",
 		"bin/gamma is in both gamma 1.0.0 and delta 1.0.0",
 	} {

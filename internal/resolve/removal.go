@@ -34,17 +34,24 @@ func (e *NeededError) Error() string {
 		for i, d := range e.Dependents {
 			deps[i] = d.Name + " " + d.Version
 		}
-		list := e.Through
-		more := ""
-		if len(list) > maxThroughListed {
-			list, more = list[:maxThroughListed], fmt.Sprintf(" and %d more", len(e.Through)-maxThroughListed)
-		}
 		verb, via := "depend", "them"
 		if len(deps) == 1 {
 			verb, via = "depends", "it"
 		}
-		return fmt.Sprintf("cannot uninstall %s: %s %s on it, and %d more installed packages through %s (%s%s); uninstall them all together",
-			e.Name, strings.Join(deps, ", "), verb, len(e.Through), via, strings.Join(list, ", "), more)
+		more := fmt.Sprintf("%d more installed packages", len(e.Through))
+		if len(e.Through) == 1 {
+			more = "1 more installed package"
+		}
+		head := fmt.Sprintf("cannot uninstall %s: %s %s on it, and %s through %s", e.Name, strings.Join(deps, ", "), verb, more, via)
+		if len(e.Dependents)+len(e.Through) <= maxThroughListed {
+			all := make([]string, 0, len(e.Dependents)+len(e.Through)+1)
+			for _, d := range e.Dependents {
+				all = append(all, d.Name)
+			}
+			all = append(append(all, e.Through...), e.Name)
+			return fmt.Sprintf("%s (uninstall them all together: dist-client uninstall %s)", head, strings.Join(all, " "))
+		}
+		return fmt.Sprintf("%s (%s and %d more); uninstall them all together", head, strings.Join(e.Through[:maxThroughListed], ", "), len(e.Through)-maxThroughListed)
 	}
 	labels := make([]string, len(e.Dependents))
 	names := make([]string, len(e.Dependents))

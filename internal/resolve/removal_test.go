@@ -94,6 +94,13 @@ func TestNeededThrough(t *testing.T) {
 	if err.Error() != want {
 		t.Fatalf("got  %q\nwant %q", err, want)
 	}
+	// A short chain gives the command to type.
+	chain := []Node{{Name: "app", Version: "1.0.0", Depends: []string{"liba"}}, {Name: "liba", Version: "1.0.0", Depends: []string{"libdeep"}}, {Name: "libdeep", Version: "1.0.0"}}
+	_, err = PlanRemoval(chain, []string{"libdeep"}, false)
+	want = "cannot uninstall libdeep: liba 1.0.0 depends on it, and 1 more installed package through it (uninstall them all together: dist-client uninstall liba app libdeep)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got  %v\nwant %q", err, want)
+	}
 	// The whole cycle at once goes.
 	var all []string
 	for _, n := range cycle[:14] {
