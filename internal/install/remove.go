@@ -143,7 +143,9 @@ func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record, files [
 	}
 	defer place.Discard(work)
 	switch {
-	case (r.HasUninstall || !r.FilesKnown) && c.SkipUninstallScript:
+	case !r.FilesKnown && c.SkipUninstallScript:
+		c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files, and --skip-uninstall-script leaves out its uninstall.sh: nothing of it is removed but its record\n", r.Name, r.Version)
+	case r.HasUninstall && c.SkipUninstallScript:
 		c.UI.Warnf("not running the uninstall.sh of %s %s (--skip-uninstall-script); removing the files distpac recorded only\n", r.Name, r.Version)
 	case r.HasUninstall || !r.FilesKnown:
 		dir, err := c.unpack(ctx, r, filepath.Join(work, "pkg"))
@@ -156,7 +158,7 @@ func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record, files [
 			}
 		}
 	}
-	if !r.FilesKnown {
+	if !r.FilesKnown && !c.SkipUninstallScript {
 		c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)
 	}
 	old := &place.Installed{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Files: files}

@@ -161,14 +161,14 @@ func (db *DB) Files(ctx context.Context, name string) ([]File, error) {
 }
 
 func (db *DB) files(ctx context.Context, q querier, name string) ([]File, error) {
-	rows, err := q.QueryContext(ctx, `SELECT path, type, mode, size, sha256, target, created FROM files WHERE package = ? ORDER BY path`, name)
+	rows, err := q.QueryContext(ctx, `SELECT `+fileColumns+` FROM files f WHERE f.package = ? ORDER BY f.path`, name)
 	if err != nil {
 		return nil, db.damaged(err)
 	}
 	defer rows.Close()
 	var out []File
 	for rows.Next() {
-		f, err := db.scanFile(rows, name)
+		f, err := db.scanFile(rows, &name)
 		if err != nil {
 			return nil, err
 		}
@@ -180,22 +180,27 @@ func (db *DB) files(ctx context.Context, q querier, name string) ([]File, error)
 	return out, nil
 }
 
-func (db *DB) scanFile(rows *sql.Rows, pkg string) (File, error) {
+// scanFile reads and checks a row of fileColumns, after the columns lead
+// (scanned first); pkg names the package in errors, and may be one of lead.
+func (db *DB) scanFile(rows *sql.Rows, pkg *string, lead ...any) (File, error) {
 	var f File
 	var typ string
 	var mode, created int64
-	if err := rows.Scan(&f.Path, &typ, &mode, &f.Size, &f.SHA256, &f.Target, &created); err != nil {
+	if err := rows.Scan(append(lead, &f.Path, &typ, &mode, &f.Size, &f.SHA256, &f.Target, &created)...); err != nil {
 		return f, db.damaged(err)
 	}
 	if mode < 0 || mode > 0o7777 {
-		return f, corrupt(db.path, "package %q: file %q: mode %o", pkg, f.Path, mode)
+		return f, corrupt(db.path, "package %q: file %q: mode %o", *pkg, f.Path, mode)
 	}
 	f.Type, f.Mode, f.Created = FileType(typ), fromUnixMode(uint32(mode)), created != 0
 	if err := ValidateFile(f); err != nil {
-		return f, corrupt(db.path, "package %q: file %v", pkg, err)
+		return f, corrupt(db.path, "package %q: file %v", *pkg, err)
 	}
 	return f, nil
 }
+
+// fileColumns are the columns of a files row scanFile reads, in order.
+const fileColumns = `f.path, f.type, f.mode, f.size, f.sha256, f.target, f.created`
 
 // Owner is the package that recorded a path.
 type Owner struct {
@@ -270,7 +275,7 @@ func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string
 	}
 	// One query for every package's files: a query per package made each
 	// step of an uninstall of 1,500 packages read for 107 ms.
-	rows, err := s.q.QueryContext(ctx, `SELECT p.name, p.version, p.prefix, f.path, f.type, f.created
+	rows, err := s.q.QueryContext(ctx, `SELECT p.name, p.version, p.prefix, `+fileColumns+`
 		FROM files f JOIN packages p ON p.name = f.package ORDER BY p.name, f.path`)
 	if err != nil {
 		return nil, s.db.damaged(err)
@@ -278,15 +283,15 @@ func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string
 	defer rows.Close()
 	out := map[string]Owner{}
 	for rows.Next() {
-		var name, version, prefix, rel, typ string
-		var created int64
-		if err := rows.Scan(&name, &version, &prefix, &rel, &typ, &created); err != nil {
-			return nil, s.db.damaged(err)
+		var name, version, prefix string
+		f, err := s.db.scanFile(rows, &name, &name, &version, &prefix)
+		if err != nil {
+			return nil, err
 		}
 		if skip[name] {
 			continue
 		}
-		AddOwner(out, Owner{Name: name, Version: version}, prefix, File{Path: rel, Type: FileType(typ), Created: created != 0})
+		AddOwner(out, Owner{Name: name, Version: version}, prefix, f)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, s.db.damaged(err)
