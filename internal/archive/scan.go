@@ -92,10 +92,17 @@ func scanEntry(path, rel string, d fs.DirEntry) (Entry, error) {
 	return Entry{}, &entryError{path: rel, msg: "is " + DescribeMode(mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
 }
 
-// DescribeMode names a file type that is neither a regular file, a
-// directory nor a symlink (Scan refuses them, so does the client's staging).
+// DescribeMode names a file's type for a message ("a symlink", "a named
+// pipe (FIFO)"; fs.FileMode's String gives "L---------"). Scan refuses
+// all but the first three, so does the client's staging.
 func DescribeMode(mode fs.FileMode) string {
 	switch {
+	case mode.IsRegular():
+		return "a file"
+	case mode.IsDir():
+		return "a directory"
+	case mode&fs.ModeSymlink != 0:
+		return "a symlink"
 	case mode&fs.ModeCharDevice != 0, mode&fs.ModeDevice != 0:
 		return "a device file"
 	case mode&fs.ModeNamedPipe != 0:

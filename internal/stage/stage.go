@@ -13,14 +13,13 @@ package stage
 import (
 	"context"
 	"fmt"
-	"github.com/distpac/distpac/internal/archive"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -119,7 +118,7 @@ func outsidePrefix(dest, prefix string) error {
 			}
 			if !e.IsDir() {
 				rel, _ := filepath.Rel(dest, filepath.Join(dir, e.Name()))
-				return fmt.Errorf("it staged /%s as %s, where the prefix's directory belongs", filepath.ToSlash(rel), typeWord(e.Type()))
+				return fmt.Errorf("it staged /%s as %s, where the prefix's directory belongs", filepath.ToSlash(rel), archive.DescribeMode(e.Type()))
 			}
 		}
 		if len(ents) == 0 {
@@ -128,16 +127,4 @@ func outsidePrefix(dest, prefix string) error {
 		dir = filepath.Join(dir, c)
 	}
 	return nil
-}
-
-// typeWord names a file type for a message ("a symlink"); fs.FileMode's
-// String gives "L---------".
-func typeWord(t fs.FileMode) string {
-	switch {
-	case t.IsRegular():
-		return "a file"
-	case t&fs.ModeSymlink != 0:
-		return "a symlink"
-	}
-	return archive.DescribeMode(t)
 }
