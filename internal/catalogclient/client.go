@@ -117,8 +117,9 @@ type Options struct {
 	KeepRotation bool
 	Dir          string            // client state directory
 	Key          signing.PublicKey // from client.yaml; nil = dir/server.key, or pin the first key seen (TOFU)
-	// KeySource says where Key was set, for the hint when the catalog's
-	// signature does not match it; "" = server_key in client.yaml.
+	// KeySource names the setting that gives Key (dist-server mirror's
+	// --key), for the hints when no key is set or the catalog's signature
+	// does not match the one in force; "" = server_key in client.yaml.
 	KeySource  string
 	HTTPClient *http.Client     // nil = DefaultHTTPClient()
 	MaxSize    int64            // largest catalog accepted; 0 = DefaultMaxSize
@@ -483,7 +484,7 @@ func (s *syncer) url(p string) string {
 // there is none yet: the server's is fetched and pinned (TOFU).
 func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, string, error) {
 	if configured != nil {
-		return configured, "if the server's key really changed, update " + cmp.Or(s.keySource, "server_key in client.yaml"), nil
+		return configured, "if the server's key really changed, update " + s.keySetting(), nil
 	}
 	k, err := readPinned(s.dir)
 	if err != nil {
@@ -492,8 +493,15 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 	if k == nil {
 		return nil, "the key was fetched from the server itself", nil
 	}
-	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, run `dist-client trust set KEY`", nil
+	advice := "run `dist-client trust set KEY`"
+	if s.keySource != "" {
+		advice = "give it with " + s.keySource
+	}
+	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, " + advice, nil
 }
+
+// keySetting names the setting that gives the server's key.
+func (s *syncer) keySetting() string { return cmp.Or(s.keySource, "server_key in client.yaml") }
 
 // readPinned reads server.key: nil when no key is pinned.
 func readPinned(dir string) (signing.PublicKey, error) {

@@ -145,7 +145,7 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 	keyURL := s.url(PathKey)
 	wrap := func(err error) error {
 		return fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w "+
-			"(set server_key in client.yaml to the output of `dist-server key`)", err)
+			"(set %s to the output of `dist-server key`)", err, s.keySetting())
 	}
 	resp, err := s.get(ctx, keyURL, "")
 	if err != nil {

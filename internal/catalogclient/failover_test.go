@@ -273,4 +273,17 @@ func TestKeySourceHint(t *testing.T) {
 	if !errors.Is(err, catalogclient.ErrBadSignature) || !strings.HasSuffix(err.Error(), "if the server's key really changed, update the mirror's --key") {
 		t.Fatalf("Sync = %v, want a bad signature naming the mirror's --key", err)
 	}
+	// Without a key given, the one pinned on first use: the same setting is
+	// named, not dist-client trust set.
+	first := newPublisher(t, key, nil)
+	first.publish(1, buildCatalog(t, 1, "", "foo"))
+	dir := t.TempDir()
+	opts = syncOpts(first.ts.URL, dir, nil)
+	opts.KeySource = "the mirror's --key"
+	mustSync(t, opts)
+	opts.ServerURL = srv.ts.URL
+	_, err = catalogclient.Sync(context.Background(), opts)
+	if !errors.Is(err, catalogclient.ErrBadSignature) || !strings.HasSuffix(err.Error(), "its operator confirms the new one, give it with the mirror's --key") {
+		t.Fatalf("Sync = %v, want a bad signature naming the mirror's --key", err)
+	}
 }
