@@ -128,7 +128,8 @@ the prefix it was installed to (not the one configured now), and its record. A f
 since it was installed is kept as NAME.distpac-save, with a warning. It refuses to remove a
 package that another installed package depends on, naming the dependent. With --cascade it
 also removes the dependencies that were installed automatically for it and that nothing
-else installed needs.`,
+else installed needs. An uninstall.sh that fails keeps the package installed;
+--skip-uninstall-script removes it without running the script.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello`,
 		Args: cli.MinArgs(1, "package to uninstall (dist-client uninstall NAME...)"),

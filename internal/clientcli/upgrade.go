@@ -24,7 +24,8 @@ download size, downloads everything first, then for each package runs the old ve
 uninstall.sh and stages the new version (its install.sh into $DISTPAC_DESTDIR). The new
 files then replace the old ones in one step, and files the new version no longer ships
 are removed. If anything fails before that step, the old versions are restored and the
-state is as before. Run dist-client sync first to see new versions.`,
+state is as before (an old version whose uninstall.sh fails stays: --skip-uninstall-script
+replaces it without running the script). Run dist-client sync first to see new versions.`,
 		Example: `  dist-client sync && dist-client upgrade
   dist-client upgrade --dry-run hello`,
 		RunE: func(cmd *cobra.Command, args []string) error {
