@@ -23,6 +23,9 @@ type NeededError struct {
 	// only through Dependents (a chain, a cycle), sorted: they must go
 	// with it too.
 	Through []string
+	// Asked lists the other names of the uninstall refused, for the
+	// command the message suggests.
+	Asked []string
 }
 
 // maxThroughListed bounds the packages of NeededError.Through named.
@@ -44,21 +47,25 @@ func (e *NeededError) Error() string {
 		}
 		head := fmt.Sprintf("cannot uninstall %s: %s %s on it, and %s through %s", e.Name, strings.Join(deps, ", "), verb, more, via)
 		if len(e.Dependents)+len(e.Through) <= maxThroughListed {
-			all := make([]string, 0, len(e.Dependents)+len(e.Through)+1)
+			var all []string
 			for _, d := range e.Dependents {
 				all = append(all, d.Name)
 			}
-			all = append(append(all, e.Through...), e.Name)
+			all = append(append(append(all, e.Through...), e.Name), e.Asked...)
 			return fmt.Sprintf("%s (uninstall them all together: dist-client uninstall %s)", head, strings.Join(all, " "))
 		}
-		return fmt.Sprintf("%s (%s and %d more); uninstall them all together", head, strings.Join(e.Through[:maxThroughListed], ", "), len(e.Through)-maxThroughListed)
+		listed := strings.Join(e.Through[:min(len(e.Through), maxThroughListed)], ", ")
+		if n := len(e.Through) - maxThroughListed; n > 0 {
+			listed += fmt.Sprintf(" and %d more", n)
+		}
+		return fmt.Sprintf("%s (%s); uninstall them all together", head, listed)
 	}
 	labels := make([]string, len(e.Dependents))
 	names := make([]string, len(e.Dependents))
 	for i, d := range e.Dependents {
 		labels[i], names[i] = d.Name+" "+d.Version, d.Name
 	}
-	cmd := "dist-client uninstall " + strings.Join(append(names, e.Name), " ")
+	cmd := "dist-client uninstall " + strings.Join(append(append(names, e.Name), e.Asked...), " ")
 	if len(labels) == 1 {
 		return fmt.Sprintf("cannot uninstall %s: %s depends on it (uninstall %s first, or both together: %s)", e.Name, labels[0], names[0], cmd)
 	}
@@ -173,7 +180,13 @@ func PlanRemoval(installed []Node, names []string, cascade bool) ([]string, erro
 	sort.Strings(keys)
 	for _, k := range keys {
 		if ds := g.dependents(k, remove); len(ds) > 0 {
-			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove)}
+			var asked []string
+			for _, o := range keys {
+				if o != k {
+					asked = append(asked, g.nodes[o].Name)
+				}
+			}
+			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove), Asked: asked}
 		}
 	}
 	var out []string

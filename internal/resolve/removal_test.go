@@ -94,10 +94,27 @@ func TestNeededThrough(t *testing.T) {
 	if err.Error() != want {
 		t.Fatalf("got  %q\nwant %q", err, want)
 	}
-	// A short chain gives the command to type.
-	chain := []Node{{Name: "app", Version: "1.0.0", Depends: []string{"liba"}}, {Name: "liba", Version: "1.0.0", Depends: []string{"libdeep"}}, {Name: "libdeep", Version: "1.0.0"}}
-	_, err = PlanRemoval(chain, []string{"libdeep"}, false)
-	want = "cannot uninstall libdeep: liba 1.0.0 depends on it, and 1 more installed package through it (uninstall them all together: dist-client uninstall liba app libdeep)"
+	// Three dependents and a chain of eight: listed without a command, the
+	// chain whole (it panicked slicing ten).
+	wide := []Node{{Name: "lib", Version: "1"}}
+	for _, d := range []string{"d1", "d2", "d3"} {
+		wide = append(wide, Node{Name: d, Version: "1", Depends: []string{"lib"}})
+	}
+	for i := range 8 {
+		prev := "d1"
+		if i > 0 {
+			prev = fmt.Sprintf("c%d", i-1)
+		}
+		wide = append(wide, Node{Name: fmt.Sprintf("c%d", i), Version: "1", Depends: []string{prev}})
+	}
+	_, err = PlanRemoval(wide, []string{"lib"}, false)
+	if err == nil || !strings.HasSuffix(err.Error(), "(c0, c1, c2, c3, c4, c5, c6, c7); uninstall them all together") {
+		t.Fatalf("wide: %v", err)
+	}
+	// A short chain gives the command to type, with the other names asked.
+	chain := []Node{{Name: "app", Version: "1.0.0", Depends: []string{"liba"}}, {Name: "liba", Version: "1.0.0", Depends: []string{"libdeep"}}, {Name: "libdeep", Version: "1.0.0"}, {Name: "tool", Version: "1"}}
+	_, err = PlanRemoval(chain, []string{"libdeep", "tool"}, false)
+	want = "cannot uninstall libdeep: liba 1.0.0 depends on it, and 1 more installed package through it (uninstall them all together: dist-client uninstall liba app libdeep tool)"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got  %v\nwant %q", err, want)
 	}
