@@ -34,7 +34,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -285,12 +284,17 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	retry := slices.Clone(slow) // try adds to slow again
-	for i, u := range retry {
-		if res, err := try(u, i < len(retry)-1); err == nil {
-			return res, nil
-		} else if ctx.Err() != nil {
-			return Result{}, err
+	// Each pass waits for its last server, which is then not set aside
+	// again, so the passes end.
+	for len(slow) > 0 {
+		retry := slow
+		slow = nil
+		for i, u := range retry {
+			if res, err := try(u, i < len(retry)-1); err == nil {
+				return res, nil
+			} else if ctx.Err() != nil {
+				return Result{}, err
+			}
 		}
 	}
 	return Result{}, failed

@@ -347,14 +347,14 @@ const hurryGuess = 1 << 20
 func (b *hurriedBody) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.n += int64(n)
-	if d := time.Since(b.start); d > hurryAfter && err == nil {
+	if d := time.Since(b.start); d > hurryAfter && err == nil && (b.total < 0 || b.n < b.total) {
 		total := b.total
 		if total < 0 {
 			total = hurryGuess
 		}
 		if eta := time.Duration(float64(d) * float64(max(total, b.n)) / float64(max(b.n, 1))); eta > hurryLimit {
 			if b.total < 0 {
-				return n, fmt.Errorf("sent without a length: at this rate a catalog of %d bytes or more takes about %s: %w", max(total, b.n), eta.Round(time.Second), errSlow)
+				return n, fmt.Errorf("sent without a length, taken as %d bytes: at this rate it takes about %s: %w", max(total, b.n), eta.Round(time.Second), errSlow)
 			}
 			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", total, eta.Round(time.Second), errSlow)
 		}
