@@ -490,25 +490,29 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 	if configured != nil {
 		return configured, "if the server's key really changed, update " + s.keySetting(), nil
 	}
-	k, err := readPinned(s.dir)
+	damaged, changed := trustAdvice, "run `dist-client trust set KEY`"
+	if s.keySource != "" {
+		damaged, changed = "delete it, or give the key with "+s.keySource, "give it with "+s.keySource
+	}
+	k, err := readPinned(s.dir, damaged)
 	if err != nil {
 		return nil, "", fmt.Errorf("sync: %w", err)
 	}
 	if k == nil {
 		return nil, "the key was fetched from the server itself", nil
 	}
-	advice := "run `dist-client trust set KEY`"
-	if s.keySource != "" {
-		advice = "give it with " + s.keySource
-	}
-	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, " + advice, nil
+	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, " + changed, nil
 }
 
 // keySetting names the setting that gives the server's key.
 func (s *syncer) keySetting() string { return cmp.Or(s.keySource, "server_key in client.yaml") }
 
-// readPinned reads server.key: nil when no key is pinned.
-func readPinned(dir string) (signing.PublicKey, error) {
+// trustAdvice is how a client user replaces a pinned key.
+const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it"
+
+// readPinned reads server.key: nil when no key is pinned. advice says how
+// to replace a damaged one.
+func readPinned(dir, advice string) (signing.PublicKey, error) {
 	path := filepath.Join(dir, keyFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -519,7 +523,7 @@ func readPinned(dir string) (signing.PublicKey, error) {
 	}
 	k, err := signing.ParsePublicKey(string(b))
 	if err != nil {
-		return nil, fmt.Errorf("pinned key %s: %w (`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it)", path, err)
+		return nil, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
 	}
 	return k, nil
 }

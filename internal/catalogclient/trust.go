@@ -136,7 +136,7 @@ func LoadTrust(dir string, configured signing.PublicKey) (Trust, error) {
 		t.Key, t.Configured = configured, true
 		return t, nil
 	}
-	k, err := readPinned(dir)
+	k, err := readPinned(dir, trustAdvice)
 	t.Key = k
 	return t, err
 }
@@ -193,7 +193,7 @@ func markTrustChanged(dir string) error {
 	if json.Unmarshal(b, &st) != nil || st.Key != "" {
 		return nil // unreadable: ignored by sync anyway; or already recorded
 	}
-	old, err := readPinned(dir)
+	old, err := readPinned(dir, trustAdvice)
 	if err != nil || old == nil {
 		st.Key = "unknown"
 	} else {
