@@ -315,6 +315,9 @@ func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return req, fmt.Errorf("bad request: the body did not arrive within %s", requestReadTime)
+		}
 		return req, fmt.Errorf("bad request: %w (want {\"items\": [{\"name\": ..., \"version\": ...}]}: the daemon downloads only packages of its verified catalog, named by name and version)", err)
 	}
 	if dec.More() {

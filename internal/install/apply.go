@@ -129,7 +129,11 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 			c.UI.Printf("%s %s %s -> %s\n", verb, old.Name, old.Version, row.Version)
 		}
 		if (old.HasUninstall || !old.FilesKnown) && c.SkipUninstallScript {
-			c.UI.Warnf("not running the uninstall.sh of %s %s, if it has one (--skip-uninstall-script)\n", old.Name, old.Version)
+			ifAny := ""
+			if !old.HasUninstall {
+				ifAny = ", if it has one"
+			}
+			c.UI.Warnf("not running the uninstall.sh of %s %s%s (--skip-uninstall-script)\n", old.Name, old.Version, ifAny)
 		} else if old.HasUninstall || !old.FilesKnown {
 			dir, err := c.unpack(ctx, old, filepath.Join(p.work, "old"))
 			if err != nil {

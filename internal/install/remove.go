@@ -154,7 +154,11 @@ func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record, files [
 			c.UI.Warnf("%v; removing the files distpac recorded only\n", err)
 		case script.Exists(dir, "uninstall.sh"):
 			if err := c.runScript(ctx, "uninstall.sh", r, dir, ""); err != nil {
-				return fmt.Errorf("uninstall %s %s: it stays installed (--skip-uninstall-script removes its files without running the script): %w", r.Name, r.Version, err)
+				way := "--skip-uninstall-script removes its files without running the script"
+				if !r.FilesKnown {
+					way = "--skip-uninstall-script drops its record without running the script; no files are recorded to remove"
+				}
+				return fmt.Errorf("uninstall %s %s: it stays installed (%s): %w", r.Name, r.Version, way, err)
 			}
 		}
 	}

@@ -212,7 +212,7 @@ func (p *prep) check(n *Staged, named bool) {
 			continue
 		}
 		if err != nil {
-			p.conflict("%s: %v", f.Path, err)
+			p.conflict("%s: %v%s", f.Path, err, from)
 			continue
 		}
 		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
