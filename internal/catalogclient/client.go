@@ -277,22 +277,15 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		}
 		return Result{}, err
 	}
-	for i, u := range servers {
-		if res, err := try(u, i < len(servers)-1); err == nil {
-			return res, nil
-		} else if len(servers) == 1 || ctx.Err() != nil {
-			return Result{}, err
-		}
-	}
-	// Each pass waits for its last server, which is then not set aside
-	// again, so the passes end.
-	for len(slow) > 0 {
-		retry := slow
-		slow = nil
-		for i, u := range retry {
-			if res, err := try(u, i < len(retry)-1); err == nil {
+	// The servers, then those set aside, in passes; each pass waits for its
+	// last server, which is then not set aside again, so the passes end.
+	for pass := servers; len(pass) > 0; pass, slow = slow, nil {
+		for i, u := range pass {
+			res, err := try(u, i < len(pass)-1)
+			if err == nil {
 				return res, nil
-			} else if ctx.Err() != nil {
+			}
+			if len(servers) == 1 || ctx.Err() != nil {
 				return Result{}, err
 			}
 		}

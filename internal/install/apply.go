@@ -128,13 +128,16 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 		} else {
 			c.UI.Printf("%s %s %s -> %s\n", verb, old.Name, old.Version, row.Version)
 		}
-		if (old.HasUninstall || !old.FilesKnown) && c.SkipUninstallScript {
+		switch {
+		case !old.HasUninstall && old.FilesKnown:
+			// no uninstall.sh to run
+		case c.SkipUninstallScript:
 			ifAny := ""
 			if !old.HasUninstall {
 				ifAny = ", if it has one"
 			}
 			c.UI.Warnf("not running the uninstall.sh of %s %s%s (--skip-uninstall-script)\n", old.Name, old.Version, ifAny)
-		} else if old.HasUninstall || !old.FilesKnown {
+		default:
 			dir, err := c.unpack(ctx, old, filepath.Join(p.work, "old"))
 			if err != nil {
 				return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)

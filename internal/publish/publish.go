@@ -210,7 +210,7 @@ func loadAll(dirs []string) ([]*pkgdir.Package, error) {
 		key := nk + "@" + bare.String()
 		if prev, ok := seen[key]; ok {
 			if prev.version != pk.Manifest.Version.String() {
-				problems = append(problems, fmt.Errorf("%s: manifest.yaml: field \"version\": %s differs from %s, given by %s, only in build metadata, which does not order versions: publish it under a new version", d, pk.Manifest.Version, prev.version, prev.dir))
+				problems = append(problems, fmt.Errorf("%s: %w", d, metadataOnly(pk.Manifest.Version.String(), prev.version+", given by "+prev.dir+",")))
 				continue
 			}
 			problems = append(problems, fmt.Errorf("%s: %s@%s is also given by %s", d, pk.Manifest.Name, pk.Manifest.Version, prev.dir))
@@ -266,7 +266,13 @@ func sameVersion(pub, row catalog.Package) error {
 	if errA != nil || errB != nil || !a.Equal(b) {
 		return nil
 	}
-	return fmt.Errorf("manifest.yaml: field \"version\": %s differs from the published %s@%s only in build metadata, which does not order versions: publish it under a new version", row.Version, pub.Name, pub.Version)
+	return metadataOnly(row.Version, "the published "+pub.Name+"@"+pub.Version)
+}
+
+// metadataOnly refuses version, which differs from other only in build
+// metadata.
+func metadataOnly(version, other string) error {
+	return fmt.Errorf("manifest.yaml: field \"version\": %s differs from %s only in build metadata, which does not order versions: publish it under a new version", version, other)
 }
 
 // archiveClash refuses a row whose archive file name is already another

@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -32,27 +33,24 @@ type NeededError struct {
 const maxThroughListed = 10
 
 func (e *NeededError) Error() string {
+	labels := make([]string, len(e.Dependents))
+	names := make([]string, len(e.Dependents))
+	for i, d := range e.Dependents {
+		labels[i], names[i] = d.Name+" "+d.Version, d.Name
+	}
+	cmd := "dist-client uninstall " + strings.Join(slices.Concat(names, e.Through, []string{e.Name}, e.Asked), " ")
 	if len(e.Through) > 0 {
-		deps := make([]string, len(e.Dependents))
-		for i, d := range e.Dependents {
-			deps[i] = d.Name + " " + d.Version
-		}
 		verb, via := "depend", "them"
-		if len(deps) == 1 {
+		if len(labels) == 1 {
 			verb, via = "depends", "it"
 		}
 		more := fmt.Sprintf("%d more installed packages", len(e.Through))
 		if len(e.Through) == 1 {
 			more = "1 more installed package"
 		}
-		head := fmt.Sprintf("cannot uninstall %s: %s %s on it, and %s through %s", e.Name, strings.Join(deps, ", "), verb, more, via)
+		head := fmt.Sprintf("cannot uninstall %s: %s %s on it, and %s through %s", e.Name, strings.Join(labels, ", "), verb, more, via)
 		if len(e.Dependents)+len(e.Through) <= maxThroughListed {
-			var all []string
-			for _, d := range e.Dependents {
-				all = append(all, d.Name)
-			}
-			all = append(append(append(all, e.Through...), e.Name), e.Asked...)
-			return fmt.Sprintf("%s (uninstall them all together: dist-client uninstall %s)", head, strings.Join(all, " "))
+			return fmt.Sprintf("%s (uninstall them all together: %s)", head, cmd)
 		}
 		listed := strings.Join(e.Through[:min(len(e.Through), maxThroughListed)], ", ")
 		if n := len(e.Through) - maxThroughListed; n > 0 {
@@ -60,12 +58,6 @@ func (e *NeededError) Error() string {
 		}
 		return fmt.Sprintf("%s (%s); uninstall them all together", head, listed)
 	}
-	labels := make([]string, len(e.Dependents))
-	names := make([]string, len(e.Dependents))
-	for i, d := range e.Dependents {
-		labels[i], names[i] = d.Name+" "+d.Version, d.Name
-	}
-	cmd := "dist-client uninstall " + strings.Join(append(append(names, e.Name), e.Asked...), " ")
 	if len(labels) == 1 {
 		return fmt.Sprintf("cannot uninstall %s: %s depends on it (uninstall %s first, or both together: %s)", e.Name, labels[0], names[0], cmd)
 	}
