@@ -82,31 +82,35 @@ func TestWatchPeakRSS(t *testing.T) {
 	}
 }
 
-// TestTransferLosses reads the wasted bytes and the pieces that failed
-// their hash from an install's --json report, over every archive.
+// TestTransferLosses reads the wasted bytes, the pieces that failed their
+// hash and the last download's end from an install's --json report, over
+// every archive.
 func TestTransferLosses(t *testing.T) {
+	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	rep := &install.Report{Archives: []install.ArchiveReport{
-		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1}},
-		{Archive: "b.tar.zst", Transfer: swarm.Transfer{Wasted: 50, HashFailures: 2}},
+		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1, Ended: t0.Add(19 * time.Second)}},
+		{Archive: "b.tar.zst", Transfer: swarm.Transfer{Wasted: 50, HashFailures: 2, Ended: t0.Add(20500 * time.Millisecond)}},
+		{Archive: "c.tar.zst", Cached: true},
 	}}
 	b, err := json.Marshal(install.Summary{Transfer: rep})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name     string
-		report   []byte
-		wasted   int64
-		failures int
+		name       string
+		report     []byte
+		wasted     int64
+		failures   int
+		downloaded time.Duration
 	}{
-		{"two archives", b, 150, 3},
-		{"no transfer", []byte(`{"changes":[]}`), 0, 0},
-		{"not json", []byte("dist-client: boom"), 0, 0},
+		{"two archives and a cached one", b, 150, 3, 20500 * time.Millisecond},
+		{"no transfer", []byte(`{"changes":[]}`), 0, 0, 0},
+		{"not json", []byte("dist-client: boom"), 0, 0, 0},
 	}
 	for _, tt := range tests {
-		w, f := transferLosses(tt.report)
-		if w != tt.wasted || f != tt.failures {
-			t.Errorf("%s: transferLosses = %d, %d; want %d, %d", tt.name, w, f, tt.wasted, tt.failures)
+		w, f, d := transferLosses(tt.report, t0)
+		if w != tt.wasted || f != tt.failures || d != tt.downloaded {
+			t.Errorf("%s: transferLosses = %d, %d, %v; want %d, %d, %v", tt.name, w, f, d, tt.wasted, tt.failures, tt.downloaded)
 		}
 	}
 }

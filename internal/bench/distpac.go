@@ -338,6 +338,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	installCPU := make([]time.Duration, n)
 	wasted := make([]int64, n)
 	hashFailures := make([]int, n)
+	downloaded := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
@@ -358,7 +359,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 				return
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			wasted[i], hashFailures[i] = transferLosses(report.Bytes())
+			wasted[i], hashFailures[i], downloaded[i] = transferLosses(report.Bytes(), t0)
 		}()
 	}
 	wg.Wait()
@@ -374,6 +375,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		}
 	}
 	summarise(&row, times)
+	row.Downloaded = slices.Max(downloaded)
 	up1, err := serverUploaded(control, info.Control)
 	if err != nil {
 		return row, err
@@ -425,17 +427,21 @@ func installReport(b []byte) (install.Summary, error) {
 }
 
 // transferLosses reads from an install's --json report the payload it
-// threw away and how many pieces failed their hash (0 when it has none).
-func transferLosses(report []byte) (wasted int64, hashFailures int) {
+// threw away, how many pieces failed their hash (0 when it has none), and
+// when, after t0, its last download ended (0 when none is reported).
+func transferLosses(report []byte, t0 time.Time) (wasted int64, hashFailures int, downloaded time.Duration) {
 	s, err := installReport(report)
 	if err != nil || s.Transfer == nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	for _, a := range s.Transfer.Archives {
 		wasted += a.Wasted
 		hashFailures += a.HashFailures
+		if !a.Ended.IsZero() {
+			downloaded = max(downloaded, a.Ended.Sub(t0))
+		}
 	}
-	return wasted, hashFailures
+	return wasted, hashFailures, downloaded
 }
 
 // rateLimitYAML is the upload_rate_limit line of a config, or nothing for

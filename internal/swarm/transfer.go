@@ -33,6 +33,10 @@ type Transfer struct {
 	// arrived (0 when none did); Elapsed the time until the download ended.
 	FirstByte time.Duration `json:"first_byte_ns"`
 	Elapsed   time.Duration `json:"elapsed_ns"`
+	// Ended is when the download ended, by the wall clock: where it falls
+	// on a time line shared with other processes (the benchmark puts the
+	// last download's end beside the last install's).
+	Ended time.Time `json:"ended,omitzero"`
 }
 
 // maxCountedPeers bounds the distinct peers remembered per download.
@@ -135,8 +139,9 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 		FromPeers:    s.others.Load(),
 		FromWebSeed:  s.web.Load(),
 		HashFailures: int(st.PiecesDirtiedBad.Int64()),
-		Elapsed:      time.Since(s.start),
+		Ended:        time.Now(),
 	}
+	r.Elapsed = r.Ended.Sub(s.start)
 	// bad is the chunks of pieces that failed their hash, counted as useful
 	// when they came; a failed last piece counts as a whole piece, so a
 	// report may then call up to a piece's length already had.

@@ -49,9 +49,11 @@ func TestTransferReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer first.Close()
+	began := time.Now()
 	if err := first.Download(ctx, meta.Torrent, direct, nil); err != nil {
 		t.Fatal(err)
 	}
+	returned := time.Now()
 	r1, ok := first.Transfer(ih)
 	if !ok {
 		t.Fatal("no report after a download")
@@ -59,6 +61,9 @@ func TestTransferReport(t *testing.T) {
 	t.Logf("first:  %+v", r1)
 	if r1.FromSeeder < size || r1.FromPeers != 0 || r1.Peers != 0 || r1.Total != size || r1.AlreadyHad != 0 || r1.FirstByte <= 0 || r1.FirstByte > r1.Elapsed {
 		t.Errorf("first leecher's report %+v: want all %d bytes from the seeder", r1, size)
+	}
+	if r1.Ended.Before(began) || r1.Ended.After(returned) || r1.Ended.Sub(began) < r1.Elapsed {
+		t.Errorf("first leecher's download ended at %v, %v after its start: want between Download's call (%v) and return (%v)", r1.Ended, r1.Elapsed, began, returned)
 	}
 
 	second, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.1.2:0"})
