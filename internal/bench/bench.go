@@ -103,13 +103,13 @@ type Row struct {
 	// of the run: for distpac, before its install verified and placed the
 	// package, work the lab's clients do at once on its two cores (0 when
 	// not reported). The other methods only download: their Last is this.
-	Downloaded time.Duration `json:",omitempty"`
-	FirstByte       time.Duration // mean time to the first payload byte (where measured)
-	ServerUp        float64       // server payload bytes uploaded ÷ F
-	ClientDownMax   float64       // the most any client downloaded ÷ F
-	Bound           time.Duration
-	PeakRSS         int64 // largest peak RSS of a client daemon (or aria2 leecher), bytes
-	InstallRSS      int64 // largest peak RSS of a `dist-client install` process, bytes
+	Downloaded    time.Duration `json:",omitempty"`
+	FirstByte     time.Duration // mean time to the first payload byte (where measured)
+	ServerUp      float64       // server payload bytes uploaded ÷ F
+	ClientDownMax float64       // the most any client downloaded ÷ F
+	Bound         time.Duration
+	PeakRSS       int64 // largest peak RSS of a client daemon (or aria2 leecher), bytes
+	InstallRSS    int64 // largest peak RSS of a `dist-client install` process, bytes
 	// CPU is the user plus system time of the row's processes (seeder and
 	// clients; the kernel's share of loopback traffic lands here too),
 	// next to the wall time × cores it had: a row near that is CPU-bound.
