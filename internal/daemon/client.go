@@ -1,0 +1,149 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Client talks to a running daemon.
+type Client struct {
+	http *http.Client
+}
+
+// Dial returns a client when a daemon answers on the socket at path, and
+// nil when none runs there.
+func Dial(ctx context.Context, path string) *Client {
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	c := &Client{http: &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := c.status(ctx, false); err != nil {
+		return nil
+	}
+	return c
+}
+
+// Status asks the daemon for its counters and every torrent of its engine.
+func (c *Client) Status(ctx context.Context) (Status, error) {
+	return c.status(ctx, true)
+}
+
+// status asks for the status, with the torrents' list or without it (a
+// daemon older than the parameter sends it anyway; it then gets
+// maxStatusBytes too).
+func (c *Client) status(ctx context.Context, items bool) (Status, error) {
+	var st Status
+	url, limit := "http://daemon/status", int64(maxStatusBytes)
+	if !items {
+		url += "?items=0"
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("daemon: %s", resp.Status)
+	}
+	r := &io.LimitedReader{R: resp.Body, N: limit + 1}
+	if err := json.NewDecoder(r).Decode(&st); err != nil {
+		if r.N <= 0 {
+			return st, fmt.Errorf("daemon: status over %d MiB", limit>>20)
+		}
+		return st, fmt.Errorf("daemon: bad status: %w", err)
+	}
+	return st, nil
+}
+
+// Download has the daemon fetch request's items into its cache (holding
+// its Keep packages' archives out of a trim meanwhile), calling progress
+// for each event, and returns when all are complete. every asks for
+// progress events that often (0: the daemon's default, progressEvery); a
+// daemon older than the parameter ignores it.
+func (c *Client) Download(ctx context.Context, request Request, every time.Duration, progress func(Event)) error {
+	body, err := json.Marshal(request)
+	if err != nil {
+		return err
+	}
+	url := "http://daemon/download"
+	if every > 0 {
+		url += "?progress_ms=" + strconv.FormatInt(every.Milliseconds(), 10)
+	}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		line, _, _ := strings.Cut(strings.TrimSpace(string(msg)), "\n")
+		if line == "" {
+			line = resp.Status
+		}
+		// A daemon started before Keep existed (the binary was upgraded
+		// under it) refuses the field: it is asked again without it, as
+		// it downloaded before.
+		if resp.StatusCode == http.StatusBadRequest && len(request.Keep) > 0 && strings.Contains(line, `unknown field "keep"`) {
+			request.Keep = nil
+			return c.Download(ctx, request, every, progress)
+		}
+		return fmt.Errorf("daemon: %s", line)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("daemon: bad event: %w", err)
+		}
+		if progress != nil {
+			progress(ev)
+		}
+		if ev.Error != "" {
+			return fmt.Errorf("daemon: %s", ev.Error)
+		}
+		if ev.Finished {
+			return nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("daemon: an event line over %d bytes", maxEventBytes)
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("daemon: %w (%s)", err, daemonGone)
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return fmt.Errorf("daemon: connection closed before the download finished (%s)", daemonGone)
+}
+
+// daemonGone says what a connection to the daemon that broke mid-download
+// most likely means, and what is left: the daemon exited (killed, crashed,
+// or stopped without the word a stop sends), and the engine's partial file
+// is in the cache either way.
+const daemonGone = "the daemon stopped answering: is it still running (dist-client status)? What was downloaded is kept, and the next install resumes it"

@@ -1,0 +1,368 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// Serve answers the CLI on ln (from Listen) until ctx ends, then removes
+// the socket. Downloads are looked up in the verified catalog of the client
+// directory catalogDir (the daemon's own data home).
+func Serve(ctx context.Context, ln net.Listener, engine *swarm.Engine, catalogDir string, logger *slog.Logger) error {
+	return serve(ctx, ln, &handler{engine: engine, catalogDir: catalogDir, logger: logger, started: time.Now()})
+}
+
+// handler is what the socket serves.
+type handler struct {
+	engine     *swarm.Engine
+	catalogDir string
+	logger     *slog.Logger
+	started    time.Time
+	seed       string
+	metrics    http.Handler   // nil: no /metrics
+	downloaded func([]Report) // called after each successful download request; may be nil
+	failed     func(error)    // called after each failed one; may be nil
+	// requested holds the archives of the requests in flight (and just
+	// ended) out of a cache trim; nil: not tracked.
+	requested *requested
+	// ready, when not nil, is closed once the daemon has set up what it
+	// seeds: the socket answers from the start, so that an install finds
+	// the daemon (and downloads through it at once) while it verifies a
+	// large cache; a full status waits for ready, so it lists what is
+	// seeded.
+	ready <-chan struct{}
+}
+
+// waitReady waits until the daemon has set up seeding, or ctx ends.
+func (h *handler) waitReady(ctx context.Context) error {
+	if h.ready == nil {
+		return nil
+	}
+	select {
+	case <-h.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (h *handler) status(items bool) Status {
+	st := h.engine.Stats()
+	out := Status{PID: os.Getpid(), Port: h.engine.Port(), Torrents: st.Torrents, Peers: st.Peers, Uploaded: st.Uploaded, Downloaded: st.Downloaded,
+		PublisherQueue: st.PublisherQueue, Listen: h.engine.Addr().String(), Seed: h.seed, Started: h.started}
+	if items {
+		out.Items = h.engine.Torrents()
+	}
+	return out
+}
+
+func serve(ctx context.Context, ln net.Listener, h *handler) error {
+	defer ln.Close()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+		// The torrents are listed once seeding is set up (a status asked
+		// for at start-up lists what the daemon seeds, as it did when the
+		// socket answered only then); without them, at once (Dial).
+		brief := r.URL.Query().Get("items") == "0"
+		if !brief && h.waitReady(r.Context()) != nil {
+			return
+		}
+		st := h.status(!brief)
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(st)
+	})
+	if h.metrics != nil {
+		mux.Handle("GET /metrics", h.metrics)
+	}
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
+		h.download(r.Context(), w, r)
+	})
+	// Requests run under their own context, ended when the daemon stops:
+	// a download in flight then ends with an error event that says so.
+	// Serve returns as soon as Shutdown starts (or fails), so serve waits
+	// for the shutdown too, and the handlers have ended before the caller
+	// closes the engine: those that do not end within shutdownWait (one
+	// blocked writing to a caller that stopped reading) have their
+	// connections closed, which ends their writes.
+	requests, stopRequests := context.WithCancelCause(context.Background())
+	srv := &http.Server{Handler: bodyDeadline(onlyOwner(mux, h.logger)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ConnContext: withPeer,
+		ErrorLog:    slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return requests }}
+	stop, stopped := context.WithCancel(ctx)
+	shutDown := make(chan struct{})
+	go func() {
+		defer close(shutDown)
+		<-stop.Done()
+		stopRequests(errStopping)
+		shutdown, cancel := context.WithTimeout(context.Background(), shutdownWait)
+		defer cancel()
+		if err := srv.Shutdown(shutdown); err != nil {
+			h.logger.Warn("daemon: requests still running at exit; closing their connections", "err", err)
+			srv.Close()
+		}
+	}()
+	err := srv.Serve(ln)
+	stopped()
+	<-shutDown
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// errStopping ends the requests in flight when the daemon stops.
+var errStopping = errors.New("the daemon is stopping")
+
+// shutdownWait bounds how long a stopping daemon waits for its requests
+// to end; they are told to at once, so this is for one that does not.
+const shutdownWait = 5 * time.Second
+
+// bodyDeadline gives a request's body requestReadTime to arrive: a caller
+// that sent part of one and waited held its connection (a descriptor, and
+// 18 KB) for good, 20,000 of them the daemon's descriptor limit. A handler
+// that reads the body whole clears it (decodeRequest); one that does not
+// leaves the server to read and drop the rest after it, within the same
+// deadline. http.Server's ReadTimeout would also cancel the context of a
+// download running longer, and a request without a body gets none.
+func bodyDeadline(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength != 0 { // a body, or chunked (-1)
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(requestReadTime))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// visibleASCII reports whether s holds only printable ASCII without
+// spaces, as every package name and version does: what the daemon echoes
+// back in its errors is then never a control byte.
+func visibleASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeRequest reads a request strictly: known fields only (a caller
+// sending a torrent or a URL is told so, not ignored), bounded in size, in
+// items and in field lengths.
+func decodeRequest(w http.ResponseWriter, r *http.Request) (Request, error) {
+	var req Request
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxRequestBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return req, fmt.Errorf("bad request: the body did not arrive within %s", requestReadTime)
+		}
+		return req, fmt.Errorf("bad request: %w (want {\"items\": [{\"name\": ..., \"version\": ...}]}: the daemon downloads only packages of its verified catalog, named by name and version)", err)
+	}
+	if dec.More() {
+		return req, errors.New("bad request: more than one JSON value")
+	}
+	// Read whole: the download that follows may run long (bodyDeadline).
+	http.NewResponseController(w).SetReadDeadline(time.Time{})
+	// No items is a request to hold Keep alone (an install that takes
+	// everything from the cache).
+	if len(req.Items)+len(req.Keep) == 0 || len(req.Items) > maxItems || len(req.Keep) > maxItems {
+		return req, fmt.Errorf("bad request: %d items and %d to keep, want at most %d of each, and one at least", len(req.Items), len(req.Keep), maxItems)
+	}
+	for _, it := range slices.Concat(req.Items, req.Keep) {
+		if it.Name == "" || it.Version == "" || len(it.Name) > maxFieldLen || len(it.Version) > maxFieldLen || len(it.InfoHash) > maxFieldLen ||
+			!visibleASCII(it.Name) || !visibleASCII(it.Version) || !visibleASCII(it.InfoHash) {
+			return req, fmt.Errorf("bad request: item %.40q@%.40q: want a name and a version of at most %d bytes, in visible ASCII", it.Name, it.Version, maxFieldLen)
+		}
+	}
+	return req, nil
+}
+
+// lookup finds every item of req in the verified catalog of dir, and the
+// archives of its Keep packages. Holding those is a courtesy to the
+// caller: a name the catalog lacks (it changed since the caller's sync) is
+// skipped, not a reason to refuse the download.
+func lookup(ctx context.Context, dir string, req Request, logger *slog.Logger) (rows []catalog.Package, kept []string, err error) {
+	db, err := catalogclient.Open(ctx, dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer db.Close()
+	rows = make([]catalog.Package, 0, len(req.Items))
+	seen := map[string]bool{}
+	for _, it := range req.Items {
+		row, err := db.Get(ctx, it.Name, it.Version)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, nil, fmt.Errorf("%s is not in the catalog; run dist-client sync", it.ID())
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		if it.InfoHash != "" && it.InfoHash != row.InfoHash {
+			return nil, nil, fmt.Errorf("%s has infohash %s in the daemon's catalog, not %.40s: the catalog changed; run dist-client sync", it.ID(), row.InfoHash, it.InfoHash)
+		}
+		if !seen[row.InfoHash] {
+			seen[row.InfoHash] = true
+			rows = append(rows, row)
+		}
+	}
+	for _, it := range req.Keep {
+		row, err := db.Get(ctx, it.Name, it.Version)
+		if err != nil || it.InfoHash != "" && it.InfoHash != row.InfoHash {
+			logger.Debug("daemon: a package to keep is not in the catalog", "package", it.ID())
+			continue
+		}
+		kept = append(kept, row.Archive)
+	}
+	return rows, kept, nil
+}
+
+func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	engine, catalogDir, logger := h.engine, h.catalogDir, h.logger
+	period, err := progressPeriod(r)
+	if err != nil {
+		logger.Warn("daemon: refused a download request", "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	req, err := decodeRequest(w, r)
+	if err != nil {
+		logger.Warn("daemon: refused a download request", "err", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	rows, kept, err := lookup(ctx, catalogDir, req, logger)
+	if err != nil {
+		logger.Warn("daemon: refused a download request", "err", err)
+		code := http.StatusNotFound
+		if errors.Is(err, catalogclient.ErrNoCatalog) {
+			code = http.StatusConflict
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	if h.requested != nil {
+		archives := make([]string, len(rows))
+		for i, row := range rows {
+			archives[i] = row.Archive
+		}
+		archives = append(archives, kept...)
+		defer h.requested.hold(archives)()
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	flusher, _ := w.(http.Flusher)
+	var mu sync.Mutex
+	enc := json.NewEncoder(w)
+	send := func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		enc.Encode(ev)
+		if flusher != nil {
+			flusher.Flush()
+		}
+	}
+	var total int64
+	for _, row := range rows {
+		total += row.Size
+	}
+	// Progress goes out every period (progressEvery unless the caller
+	// asked for less), whatever the number of archives (a thousand
+	// torrents each reporting five times a second made thousands of events
+	// a second); a completed archive at once.
+	done := make([]int64, len(rows))
+	peers := 0
+	snapshot := func() Event {
+		mu.Lock()
+		defer mu.Unlock()
+		var sum int64
+		for _, d := range done {
+			sum += d
+		}
+		return Event{Bytes: sum, Total: total, Peers: peers}
+	}
+	stopTicker := make(chan struct{})
+	tickerDone := make(chan struct{})
+	go func() {
+		defer close(tickerDone)
+		t := time.NewTicker(period)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopTicker:
+				return
+			case <-t.C:
+				send(snapshot())
+			}
+		}
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	for i, row := range rows {
+		g.Go(func() error {
+			err := engine.Download(gctx, row.Torrent, torrentmeta.Seeders(row.Magnet), func(p swarm.Progress) {
+				mu.Lock()
+				done[i] = p.Done
+				peers = max(peers, p.Peers)
+				mu.Unlock()
+			})
+			if err != nil {
+				return fmt.Errorf("download %s: %w", row.Archive, err)
+			}
+			ev := snapshot()
+			ev.Completed = &Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
+			send(ev)
+			return nil
+		})
+	}
+	werr := g.Wait()
+	close(stopTicker)
+	<-tickerDone
+	if err := werr; err != nil {
+		if errors.Is(context.Cause(ctx), errStopping) {
+			err = fmt.Errorf("%w: %v (install again to finish)", errStopping, err)
+		}
+		logger.Warn("daemon download failed", "err", err)
+		if h.failed != nil && !errors.Is(err, errStopping) {
+			h.failed(err)
+		}
+		send(Event{Total: total, Error: err.Error()})
+		return
+	}
+	reports := make([]Report, 0, len(rows))
+	for _, row := range rows {
+		t := transferOf(engine, row)
+		reports = append(reports, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
+		logger.Info("download complete", "archive", row.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder,
+			"from_peers", t.FromPeers, "peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad,
+			"wasted", t.Wasted, "hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond))
+	}
+	if h.downloaded != nil && len(rows) > 0 { // a request only to hold its Keep downloaded nothing
+		h.downloaded(reports)
+	}
+	send(Event{Bytes: total, Total: total, Peers: peers, Finished: true, Reports: reports})
+}
+
+// transferOf is the engine's report of row's last download; an archive the
+// engine already had complete counts as all already had.
+func transferOf(engine *swarm.Engine, row catalog.Package) swarm.Transfer {
+	if ih, err := swarm.ParseInfoHash(row.InfoHash); err == nil {
+		if t, ok := engine.Transfer(ih); ok {
+			return t
+		}
+	}
+	return swarm.Transfer{Total: row.Size, AlreadyHad: row.Size}
+}
