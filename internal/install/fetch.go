@@ -16,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // A fetcher gets archives into the cache: the running daemon's engine (so
@@ -211,7 +212,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 	f.src = src
 	ctx, f.cancel = context.WithCancel(ctx)
 	dropUnverified(c.Paths.Cache(), need)
-	c.UI.Printf("downloading %s%s\n", plural(len(need), "archive"), src.via())
+	c.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.via())
 	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(need)))
 	stallAfter := c.StallTimeout
 	if stallAfter <= 0 {
@@ -394,13 +395,6 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 func (r Report) Downloaded() int64 {
 	t, _, _ := r.Totals()
 	return t.FromSeeder + t.FromPeers + t.FromWebSeed
-}
-
-func plural(n int, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // cached reports whether the cache holds a complete archive. Its SHA-256 is

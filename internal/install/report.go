@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -26,7 +27,7 @@ func (c *Client) printReport(r Report) {
 		from = append(from, units.FormatBytes(t.FromSeeder)+" from the publisher's seeder")
 	}
 	if t.FromPeers > 0 {
-		from = append(from, fmt.Sprintf("%s from %s", units.FormatBytes(t.FromPeers), plural(t.Peers, "other peer")))
+		from = append(from, fmt.Sprintf("%s from %s", units.FormatBytes(t.FromPeers), ui.Count(t.Peers, "other peer")))
 	}
 	if t.FromWebSeed > 0 {
 		from = append(from, units.FormatBytes(t.FromWebSeed)+" from the web seed")
@@ -35,7 +36,7 @@ func (c *Client) printReport(r Report) {
 		from = append(from, units.FormatBytes(t.AlreadyHad)+" already verified from an earlier, interrupted download")
 	}
 	if cached > 0 {
-		from = append(from, fmt.Sprintf("%s (%s) from the local cache", plural(cached, "archive"), units.FormatBytes(cachedBytes)))
+		from = append(from, fmt.Sprintf("%s (%s) from the local cache", ui.Count(cached, "archive"), units.FormatBytes(cachedBytes)))
 	}
 	line := fmt.Sprintf("downloaded %s in %s (%s): %s", units.FormatBytes(got), fmtDuration(r.Elapsed), units.FormatRate(rate), strings.Join(from, ", "))
 	var notes []string
@@ -43,7 +44,7 @@ func (c *Client) printReport(r Report) {
 		notes = append(notes, "first byte after "+fmtDuration(t.FirstByte))
 	}
 	if t.Wasted > 0 || t.HashFailures > 0 {
-		notes = append(notes, fmt.Sprintf("%s wasted (%s that failed their hash)", units.FormatBytes(t.Wasted), plural(t.HashFailures, "piece")))
+		notes = append(notes, fmt.Sprintf("%s wasted (%s that failed their hash)", units.FormatBytes(t.Wasted), ui.Count(t.HashFailures, "piece")))
 	}
 	if len(notes) > 0 {
 		line += "; " + strings.Join(notes, ", ")
