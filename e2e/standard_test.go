@@ -135,7 +135,6 @@ http {
 	uwsgi_temp_path %[1]s/tmp/uwsgi;
 	scgi_temp_path %[1]s/tmp/scgi;
 	types { application/zstd zst; }
-	default_type application/octet-stream;
 	server {
 		listen %[2]s;
 		root %[1]s/htdocs;

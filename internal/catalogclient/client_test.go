@@ -1,6 +1,7 @@
 package catalogclient_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -58,6 +59,36 @@ func heldSerial(t *testing.T, dir string) (int64, int) {
 		t.Fatal(err)
 	}
 	return m.Serial, len(pkgs)
+}
+
+// TestSyncAcceptsAnyLabel: a static server or object store may label the
+// catalog with any Content-Type (nginx without a default_type sends
+// text/plain, S3 binary/octet-stream); the bytes decide whether it is one.
+func TestSyncAcceptsAnyLabel(t *testing.T) {
+	key := newKey(t)
+	db := buildCatalog(t, 7, "", "foo", "bar")
+	sig := key.Sign(db)
+	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "binary/octet-stream", "application/octet-stream", "application/x-sqlite3", "application/vnd.sqlite3"} {
+		t.Run(cmp.Or(ct, "none"), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header()["Content-Type"] = []string{ct} // set even when empty: no sniffing
+				switch r.URL.Path {
+				case "/packages.db":
+					w.Write(db)
+				case "/packages.db.sig":
+					w.Write(sig)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			dir := t.TempDir()
+			mustSync(t, syncOpts(srv.URL, dir, key.Public()))
+			if serial, n := heldSerial(t, dir); serial != 7 || n != 2 {
+				t.Errorf("held serial %d with %d packages; want 7 with 2", serial, n)
+			}
+		})
+	}
 }
 
 // TestSyncRefusesHostileCatalogs serves, after a good serial-5 catalog,

@@ -64,9 +64,6 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 	if resp.StatusCode != http.StatusOK {
 		return nil, httpError(dbURL, resp)
 	}
-	if err := checkCatalogType(dbURL, resp); err != nil {
-		return nil, err
-	}
 	if resp.ContentLength > s.maxSize {
 		return nil, fmt.Errorf("GET %s: catalog is %d bytes, the limit is %d: %w", dbURL, resp.ContentLength, s.maxSize, ErrTooLarge)
 	}
@@ -87,6 +84,9 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 	if s.hurry {
 		body = &hurriedBody{r: body, total: resp.ContentLength, start: time.Now()}
 	}
+	if body, err = checkMagic(dbURL, resp, body); err != nil {
+		return nil, err
+	}
 	n, err := io.Copy(io.MultiWriter(f, h), io.LimitReader(body, s.maxSize+1))
 	if err != nil {
 		return nil, readError(dbURL, resp, n, err)
@@ -104,9 +104,6 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 		return nil, fmt.Errorf("download catalog: %w", err)
 	}
 	sumInto(&dl.sum, h)
-	if err := checkMagic(dbURL, resp, dl.tmp); err != nil {
-		return nil, err
-	}
 
 	dl.sig, dl.sigETag, err = s.fetchSignature(ctx)
 	if err != nil {
@@ -292,36 +289,28 @@ func mediaType(resp *http.Response) string {
 	return mt
 }
 
-// checkCatalogType refuses a body that says it is something else, such as
-// the HTML error page of a proxy or a captive portal answering 200. Generic
-// binary types and no type at all are accepted, so that any static server or
-// CDN can mirror the catalog; the SQLite header is checked after download.
-func checkCatalogType(u string, resp *http.Response) error {
-	switch mediaType(resp) {
-	case "", ContentTypeCatalog, "application/x-sqlite3", "application/octet-stream":
-		return nil
-	}
-	start, _ := io.ReadAll(io.LimitReader(resp.Body, 32))
-	return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, resp.Header.Get("Content-Type"), catalog.Printable(start))
-}
-
-// checkMagic refuses a downloaded file that is not a SQLite database.
-func checkMagic(u string, resp *http.Response, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("download catalog: %w", err)
-	}
-	defer f.Close()
+// checkMagic reads the start of a catalog body and refuses one that is not
+// a SQLite database, such as the HTML page of a proxy or a captive portal
+// answering 200, before any more of it is read; it returns the body whole
+// again. The bytes decide, not the Content-Type: static servers and object
+// stores label a .db file in many ways (nginx without a default_type sends
+// text/plain, S3 binary/octet-stream), and all of them may mirror the
+// catalog.
+func checkMagic(u string, resp *http.Response, body io.Reader) (io.Reader, error) {
 	head := make([]byte, 32)
-	n, _ := io.ReadFull(f, head)
-	if !bytes.HasPrefix(head[:n], sqliteMagic) {
+	n, err := io.ReadFull(body, head[:len(sqliteMagic)])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, readError(u, resp, int64(n), err)
+	}
+	if !bytes.Equal(head[:n], sqliteMagic) {
+		more, _ := io.ReadFull(body, head[n:]) // the rest of a short excerpt, for the message
 		ct := resp.Header.Get("Content-Type")
 		if ct == "" {
 			ct = "no content type"
 		}
-		return fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, catalog.Printable(head[:n]))
+		return nil, fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, catalog.Printable(head[:n+more]))
 	}
-	return nil
+	return io.MultiReader(bytes.NewReader(head[:n]), body), nil
 }
 
 // errSlow: a catalog download on course to take longer than hurryLimit
