@@ -335,6 +335,12 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if errors.Is(context.Cause(ctx), errStopping) {
 			err = fmt.Errorf("%w: %v (install again to finish)", errStopping, err)
 		}
+		if r.Context().Err() != nil && !errors.Is(err, errStopping) {
+			// The CLI went away (Ctrl-C): not a failure of the daemon's.
+			// The engine stops the downloads nobody else waits for.
+			logger.Info("download stopped: the install that asked for it ended", "archives", len(rows))
+			return
+		}
 		logger.Warn("daemon download failed", "err", err)
 		if h.failed != nil && !errors.Is(err, errStopping) {
 			h.failed(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/distpac/distpac/internal/trackerclient"
 )
@@ -167,11 +168,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		t.SetOnWriteChunkError(onWriteErr)
 		xfer = e.startTransfer(t, direct)
 	})
+	if err == nil { // counted under vanishMu, as abandon checks it
+		e.mu.Lock()
+		e.callers[t.InfoHash()]++
+		e.mu.Unlock()
+	}
 	e.vanishMu.Unlock()
 	if err != nil {
 		return err
 	}
 	defer func() { xfer.ended.Store(true) }()
+	ih := t.InfoHash()
+	defer e.abandon(ih)
 	addDirect := func() {
 		if len(direct) == 0 {
 			return
@@ -211,7 +219,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// connection or a short timeout); once every seed was tried, the next
 	// round starts e.webSeedAfter after the last start (webSeedDue: while
 	// the swarm moves, up to swarmWaits of those).
-	ih := t.InfoHash()
 	seeds, lastResort := WebSeedOrder(e.mirrorSeeds, torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
 	defer e.stopWebFetch(ih)
@@ -314,6 +321,31 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			clear(peersHeld)
 		}
 	}
+}
+
+// abandon ends a Download call of ih. When it was the last one running
+// and the torrent is not complete (the caller gave up: an install
+// interrupted with Ctrl-C, a client that went away from the daemon, a
+// failure), the torrent is dropped: the library would otherwise go on
+// downloading it for nobody, the daemon's status showing it "downloading"
+// for good. The verified part stays in the cache file, and the next
+// Download resumes from it.
+func (e *Engine) abandon(ih metainfo.Hash) {
+	e.vanishMu.Lock() // a Download that starts meanwhile is counted before this looks, or after the drop
+	defer e.vanishMu.Unlock()
+	e.mu.Lock()
+	e.callers[ih]--
+	last := e.callers[ih] <= 0
+	if last {
+		delete(e.callers, ih)
+	}
+	t := e.torrents[ih]
+	e.mu.Unlock()
+	if !last || t == nil || t.Complete().Bool() || e.ended(context.Background()) != nil {
+		return
+	}
+	e.logger.Info("download stopped: nothing waits for it now; the part downloaded stays in the cache", "torrent", t.Name(), "done", t.BytesCompleted(), "size", t.Length())
+	e.Drop(ih)
 }
 
 // peerFloorBytes is how much payload peers must send to count as sending

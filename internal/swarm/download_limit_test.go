@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/metainfo"
+
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -45,8 +47,12 @@ func TestDownloadsAtOnceBounded(t *testing.T) {
 	}
 	e.mu.Unlock()
 	cancels[running]()
+	delete(cancels, running)
 	if err := <-errs; !errors.Is(err, context.Canceled) {
 		t.Fatalf("the cancelled download returned %v", err)
+	}
+	if ih, _ := ParseInfoHash(running); e.Has(ih) {
+		t.Errorf("the cancelled download's torrent is still held")
 	}
 	waitFor("a waiting download starts when one ends", func() bool { return added() == maxDownloadsAtOnce+1 })
 
@@ -89,7 +95,7 @@ func TestDownloadsAtOnceBounded(t *testing.T) {
 
 // sourcelessDownloads makes an engine and n torrents that no peer has: every
 // download that starts waits for a source (for a minute). added counts the
-// torrents the engine holds; waitFor fails the test if ok is not true
+// torrents the engine has held; waitFor fails the test if ok is not true
 // within 10 s.
 func sourcelessDownloads(t *testing.T, n int) (e *Engine, metas []torrentmeta.Meta, added func() int, waitFor func(string, func() bool)) {
 	t.Helper()
@@ -108,10 +114,16 @@ func sourcelessDownloads(t *testing.T, n int) (e *Engine, metas []torrentmeta.Me
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Counted as added once seen held: a download given up drops its
+	// torrent (abandon), and these wait a minute for a source.
+	seen := map[metainfo.Hash]bool{}
 	added = func() int {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		return len(e.torrents)
+		for ih := range e.torrents {
+			seen[ih] = true
+		}
+		return len(seen)
 	}
 	waitFor = func(what string, ok func() bool) {
 		t.Helper()

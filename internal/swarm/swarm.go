@@ -103,11 +103,14 @@ type Engine struct {
 	// (dropVanished) against a Download's add and start.
 	vanishMu sync.Mutex
 
-	mu        sync.Mutex
-	torrents  map[metainfo.Hash]*torrent.Torrent // guarded by mu
-	fetches   map[metainfo.Hash]*webFetch        // running web-seed fetches; guarded by mu
-	webErrs   map[metainfo.Hash]error            // each torrent's last web-seed failure; guarded by mu
-	stop      chan struct{}                      // closed by Close
+	mu       sync.Mutex
+	torrents map[metainfo.Hash]*torrent.Torrent // guarded by mu
+	// callers counts the Download calls running for each torrent; guarded
+	// by mu (abandon).
+	callers   map[metainfo.Hash]int
+	fetches   map[metainfo.Hash]*webFetch // running web-seed fetches; guarded by mu
+	webErrs   map[metainfo.Hash]error     // each torrent's last web-seed failure; guarded by mu
+	stop      chan struct{}               // closed by Close
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -224,7 +227,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
 	e.addr = listenAddr(cl, host)
@@ -363,8 +366,14 @@ func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torre
 	// A torrent this engine already holds as complete whose file was
 	// removed since (dist-client clean, or a corrupt copy deleted before a
 	// new download) must start again, not report success at once.
+	// One still downloading is left alone: its file grows as pieces come,
+	// and a second install of the package (a Download of a torrent in
+	// progress) dropped the first's torrent under it.
 	ih := mi.HashInfoBytes()
-	if e.Has(ih) {
+	e.mu.Lock()
+	held := e.torrents[ih]
+	e.mu.Unlock()
+	if held != nil && held.Complete().Bool() {
 		if st, err := os.Stat(filepath.Join(e.dir, info.Name)); err != nil || st.Size() != info.Length {
 			e.Drop(ih)
 		}

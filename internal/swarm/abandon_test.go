@@ -1,0 +1,78 @@
+package swarm
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestAbandonedDownloadStops: a download whose caller gave up (an install
+// interrupted with Ctrl-C, through the daemon) stops: before, the library
+// went on downloading the torrent for nobody, and the daemon's status
+// showed it downloading until it was complete. What was verified stays,
+// and the next download resumes from it. A torrent another caller still
+// waits for is not stopped.
+func TestAbandonedDownloadStops(t *testing.T) {
+	seedDir := t.TempDir()
+	seeder := newEngine(t, seedDir, 512<<10) // 4 MiB take 8 s
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	meta, ih := seedRandom(t, ctx, seeder, seedDir, "slow-1.0.0.tar.zst", 4<<20)
+	direct := []netip.AddrPort{loopback(seeder)}
+	leecher := newEngine(t, t.TempDir(), 0)
+
+	uploaded := func() int64 {
+		for _, s := range seeder.Torrents() {
+			if s.InfoHash == ih.HexString() {
+				return s.Uploaded
+			}
+		}
+		return 0
+	}
+	// Two callers; the first gives up, the second still waits.
+	first, stopFirst := context.WithCancel(ctx)
+	second, stopSecond := context.WithCancel(ctx)
+	firstDone, secondDone := make(chan error, 1), make(chan error, 1)
+	megabyte := make(chan struct{})
+	var once sync.Once
+	go func() {
+		firstDone <- leecher.Download(first, meta.Torrent, direct, func(p Progress) {
+			if p.Done >= 1<<20 {
+				once.Do(func() { close(megabyte) })
+			}
+		})
+	}()
+	go func() { secondDone <- leecher.Download(second, meta.Torrent, direct, nil) }()
+	select {
+	case <-megabyte:
+	case <-ctx.Done():
+		t.Fatal("the first megabyte never came")
+	}
+	stopFirst()
+	<-firstDone
+	if !leecher.Has(ih) {
+		t.Fatal("the torrent was dropped while another download of it was running")
+	}
+	stopSecond()
+	<-secondDone
+	if leecher.Has(ih) {
+		t.Fatal("the torrent is still in the engine after its last download gave up")
+	}
+	// Nothing moves now: the seeder sends no more of it.
+	time.Sleep(500 * time.Millisecond) // what was in flight
+	before := uploaded()
+	time.Sleep(1500 * time.Millisecond)
+	if after := uploaded(); after > before+64<<10 {
+		t.Errorf("the seeder sent %d bytes more after the download was abandoned", after-before)
+	}
+	// The next download resumes.
+	if err := leecher.Download(ctx, meta.Torrent, direct, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, ok := leecher.Transfer(ih)
+	if !ok || r.AlreadyHad < 1<<20 {
+		t.Errorf("resumed download's report %+v: want at least 1 MiB already had", r)
+	}
+}
