@@ -112,11 +112,13 @@ func TestSigningIsALeaf(t *testing.T) {
 // but units (never the install transaction) nor the BitTorrent library.
 // The archive writer and extractor know nothing of torrents either:
 // publish runs archive and torrentmeta side by side over the same bytes.
+// The connection limiter wraps any listener and knows none of its users.
 func TestLeavesStayLeaves(t *testing.T) {
 	allowed := map[string]map[string]bool{
-		mod + "internal/suggest": {},
-		mod + "internal/ui":      {mod + "internal/units": true},
-		mod + "internal/archive": {},
+		mod + "internal/suggest":   {},
+		mod + "internal/ui":        {mod + "internal/units": true},
+		mod + "internal/archive":   {},
+		mod + "internal/connlimit": {},
 	}
 	for pkg, ok := range allowed {
 		for _, d := range deps(t, "../../"+strings.TrimPrefix(pkg, mod)) {

@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/gofrs/flock"
 
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/connlimit"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/swarm"
@@ -51,15 +53,28 @@ func lockRun(p paths.Server) (*flock.Flock, error) {
 type httpGroup struct {
 	log     *slog.Logger
 	servers []*http.Server
+
+	mu     sync.Mutex
+	limits map[string]*connlimit.Listener // by component; guarded by mu
 }
 
-// serve listens on addr and serves h there in the background.
+// serve listens on addr and serves h there in the background, with the
+// connections of one address and of all bounded (connlimit's defaults;
+// idle keep-alive connections make room first).
 func (g *httpGroup) serve(name, addr string, h http.Handler) (net.Addr, error) {
-	ln, err := net.Listen("tcp", addr)
+	tcp, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
+	ln := connlimit.Wrap(tcp, connlimit.Options{Name: name, Logger: g.log})
+	g.mu.Lock()
+	if g.limits == nil {
+		g.limits = map[string]*connlimit.Listener{}
+	}
+	g.limits[name] = ln
+	g.mu.Unlock()
 	s := catalogserver.NewHTTPServer(h, g.log)
+	s.ConnState = func(c net.Conn, st http.ConnState) { ln.SetIdle(c, st == http.StateIdle) }
 	g.servers = append(g.servers, s)
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -1,10 +1,21 @@
 package server
 
 import (
+	"bufio"
 	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/distpac/distpac/internal/connlimit"
 	"github.com/distpac/distpac/internal/paths"
 )
 
@@ -37,4 +48,147 @@ func TestLockRunRemovesStaleInfo(t *testing.T) {
 	if _, err := os.Stat(p.PIDFile()); err != nil {
 		t.Errorf("the running server's %s removed by a refused start: %v", p.PIDFile(), err)
 	}
+}
+
+// TestServeBoundsConnectionsPerAddress: one client held 20,000
+// connections open to dist-server and the process ran out of descriptors.
+// Every listener serve starts (the tracker's, the catalog server's) now
+// closes a connection at once when its address already holds PerIP and
+// none of them is idle; other addresses are still served, a closed
+// connection gives its slot back, and an idle keep-alive connection makes
+// room for a new one of its address.
+func TestServeBoundsConnectionsPerAddress(t *testing.T) {
+	const perIP = connlimit.DefaultPerIP
+	g := &httpGroup{log: slog.New(slog.DiscardHandler)}
+	defer g.shutdown()
+	a, err := g.serve("tracker", "127.0.0.1:0", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := a.String()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g.connCollector())
+
+	// perIP connections that send nothing (http.Server gives them
+	// ReadHeaderTimeout, 10 s, which this part stays well within).
+	held := hold(t, addr, perIP, false)
+	if err := get(addr, "127.0.0.1"); err == nil {
+		t.Fatalf("connection %d from one address answered, want it closed", perIP+1)
+	}
+	if n := closedMetric(t, reg, "tracker", "address"); n != 1 {
+		t.Errorf("distpac_http_connections_closed_total{listener=tracker,reason=address} = %v, want 1", n)
+	}
+	switch err := get(addr, "127.0.0.2"); {
+	case err != nil && strings.Contains(err.Error(), "assign requested address"):
+		t.Logf("no second loopback address here: not checked (%v)", err)
+	case err != nil:
+		t.Errorf("another address refused while the first holds %d: %v", perIP, err)
+	}
+	held[0].Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for get(addr, "127.0.0.1") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a closed connection gave no slot back in 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+
+	// perIP idle keep-alive connections: a new one is served, and the
+	// longest idle is closed for it.
+	idle := hold(t, addr, perIP, true)
+	if err := get(addr, "127.0.0.1"); err != nil {
+		t.Fatalf("with %d idle connections from one address, a new one: %v", perIP, err)
+	}
+	idle[0].SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := idle[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("the longest idle connection still open after another took its slot: %v", err)
+	}
+	if n := closedMetric(t, reg, "tracker", "idle"); n < 1 {
+		t.Errorf("distpac_http_connections_closed_total{listener=tracker,reason=idle} = %v, want at least 1", n)
+	}
+}
+
+// hold opens n connections to addr from 127.0.0.1, each having been
+// answered once (then idle) when answered is true, else silent.
+func hold(t *testing.T, addr string, n int, answered bool) []net.Conn {
+	t.Helper()
+	held := make([]net.Conn, 0, n)
+	t.Cleanup(func() {
+		for _, c := range held {
+			c.Close()
+		}
+	})
+	for i := range n {
+		c, err := dialFrom(addr, "127.0.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+		if answered {
+			if err := roundTrip(c); err != nil {
+				t.Fatalf("connection %d of %d from one address: %v", i+1, n, err)
+			}
+		}
+	}
+	return held
+}
+
+// get sends one GET from a new connection from local and reads its answer.
+func get(addr, local string) error {
+	c, err := dialFrom(addr, local)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return roundTrip(c)
+}
+
+func dialFrom(addr, local string) (net.Conn, error) {
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 5 * time.Second}
+	return d.Dial("tcp", addr)
+}
+
+// roundTrip sends one keep-alive GET on c and reads its answer.
+func roundTrip(c net.Conn) error {
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: test\r\n\r\n"); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil && string(b) != "ok" {
+		err = fmt.Errorf("answered %d %q", resp.StatusCode, b)
+	}
+	return err
+}
+
+func closedMetric(t *testing.T, reg *prometheus.Registry, listener, reason string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if mf.GetName() == "distpac_http_connections_closed_total" && labels["listener"] == listener && labels["reason"] == reason {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no distpac_http_connections_closed_total{listener=%q,reason=%q}", listener, reason)
+	return 0
 }

@@ -70,3 +70,29 @@ func (c *packageCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// connCollector reports the connections each HTTP listener of g closed
+// (internal/connlimit), by reason.
+type connCollector struct {
+	g    *httpGroup
+	desc *prometheus.Desc
+}
+
+func (g *httpGroup) connCollector() prometheus.Collector {
+	return connCollector{g: g, desc: prometheus.NewDesc("distpac_http_connections_closed_total",
+		"Connections an HTTP listener closed to stay within its bounds, by listener and reason: address (refused: its IP address, or IPv6 /64, held the most it may and none idle), total (refused: the listener held the most it may and none idle), idle (an idle keep-alive connection closed to make room).",
+		[]string{"listener", "reason"}, nil)}
+}
+
+func (c connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c connCollector) Collect(ch chan<- prometheus.Metric) {
+	c.g.mu.Lock()
+	defer c.g.mu.Unlock()
+	for name, l := range c.g.limits {
+		n := l.Counts()
+		for reason, v := range map[string]uint64{"address": n.RefusedPerIP, "total": n.RefusedTotal, "idle": n.IdleClosed} {
+			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), name, reason)
+		}
+	}
+}

@@ -132,6 +132,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) error {
 	m.info.Listen["seeder"] = m.engine.Addr().String()
 
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(g.connCollector())
 	m.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.MirrorArchives(), Registry: reg, Logger: m.log, NoMetrics: opts.Config.MetricsAddr != ""})
 	if err := g.serveCatalog(opts.Config, m.catsrv, &m.info); err != nil {
 		return err

@@ -146,6 +146,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	serve := g.serve
 
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(g.connCollector())
 	r.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}}
 	if !opts.NoTracker {
 		topts := tracker.Options{Logger: r.log}

@@ -15,6 +15,8 @@ import (
 	httpTrackerServer "github.com/anacrolix/torrent/tracker/http/server"
 	trackerServer "github.com/anacrolix/torrent/tracker/server"
 	"github.com/anacrolix/torrent/tracker/udp"
+
+	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // Handler serves GET /announce and GET /scrape; every other path is 404.
@@ -161,32 +163,47 @@ func writeFailure(w http.ResponseWriter, reason string) {
 	_, _ = w.Write(body)
 }
 
-// serveScrape answers a BEP 48 scrape; without info_hash it scrapes every
-// torrent (bounded by MaxTorrents).
+// MaxScrapeHashes is the most info_hash parameters one scrape may name
+// (trackerclient.MaxScrapeHashes, opentracker's limit): each costs the
+// asker 30-70 bytes of URL and the tracker about 70 bytes of reply.
+const MaxScrapeHashes = trackerclient.MaxScrapeHashes
+
+// Scrape refusals, sent as a BEP 48 failure reason.
+const (
+	reasonFullScrape = "full scrape is not served: name the torrents with info_hash (BEP 48)"
+	reasonTooMany    = "scrape of %d info_hash values: at most %d a request"
+)
+
+// serveScrape answers a BEP 48 scrape of at most MaxScrapeHashes torrents.
+// A scrape without info_hash (a "full scrape", outside BEP 48) is refused:
+// it answered every torrent tracked, 108 KB for 1,548 torrents and about
+// 700 KB at MaxTorrents, to a 66-byte request, and nothing of distpac's
+// asks for it (dist-server status and /metrics read the tracker directly;
+// dry runs name their archives).
 func (t *Tracker) serveScrape(w http.ResponseWriter, r *http.Request) {
-	files := make(map[string]udp.ScrapeInfohashResult)
 	raw := r.URL.Query()["info_hash"]
-	if len(raw) == 0 {
-		for ih, res := range t.scrapeAll() {
-			if t.Served(ih) {
-				files[string(ih[:])] = res
-			}
+	switch {
+	case len(raw) == 0:
+		writeFailure(w, reasonFullScrape)
+		return
+	case len(raw) > MaxScrapeHashes:
+		writeFailure(w, fmt.Sprintf(reasonTooMany, len(raw), MaxScrapeHashes))
+		return
+	}
+	ihs := make([]trackerServer.InfoHash, 0, len(raw))
+	for _, s := range raw {
+		if len(s) != 20 {
+			writeFailure(w, fmt.Sprintf("info_hash %.20q is not 20 bytes", s))
+			return
 		}
-	} else {
-		ihs := make([]trackerServer.InfoHash, 0, len(raw))
-		for _, s := range raw {
-			if len(s) != 20 {
-				writeFailure(w, "info_hash "+strconv.Quote(s)+" is not 20 bytes")
-				return
-			}
-			if ih := trackerServer.InfoHash([]byte(s)); t.Served(ih) {
-				ihs = append(ihs, ih)
-			}
+		if ih := trackerServer.InfoHash([]byte(s)); t.Served(ih) {
+			ihs = append(ihs, ih)
 		}
-		res, _ := t.Scrape(r.Context(), ihs)
-		for i, ih := range ihs {
-			files[string(ih[:])] = res[i]
-		}
+	}
+	res, _ := t.Scrape(r.Context(), ihs)
+	files := make(map[string]udp.ScrapeInfohashResult, len(ihs))
+	for i, ih := range ihs {
+		files[string(ih[:])] = res[i]
 	}
 	body, err := bencode.Marshal(map[string]any{"files": files})
 	if err != nil {

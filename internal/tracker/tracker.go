@@ -450,18 +450,6 @@ func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHas
 	return out, nil
 }
 
-// scrapeAll scrapes every torrent (a BEP 48 scrape without info_hash).
-func (t *Tracker) scrapeAll() map[[20]byte]udp.ScrapeInfohashResult {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.sweepLocked(t.opts.Now())
-	out := make(map[[20]byte]udp.ScrapeInfohashResult, len(t.torrents))
-	for ih, s := range t.torrents {
-		out[ih] = s.scrape()
-	}
-	return out
-}
-
 // Served reports whether the tracker serves the torrent (Options.Allowed).
 func (t *Tracker) Served(infoHash [20]byte) bool {
 	return t.opts.Allowed == nil || t.opts.Allowed(infoHash)

@@ -3,7 +3,9 @@ package trackerclient
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -28,8 +30,15 @@ type ScrapeResult struct {
 	Seeders, Leechers, Completed int
 }
 
-// Scrape asks the tracker behind announceURL for the counts of infoHashes.
-// Torrents the tracker does not answer for are missing from the map.
+// MaxScrapeHashes is the most info hashes one scrape request names:
+// opentracker answers the first 64 of a request and drops the rest
+// without a word (OT_MAXMULTISCRAPE_COUNT), Transmission asks for at most
+// 60, and the embedded tracker refuses more than this.
+const MaxScrapeHashes = 64
+
+// Scrape asks the tracker behind announceURL for the counts of infoHashes,
+// MaxScrapeHashes a request. Torrents the tracker does not answer for are
+// missing from the map.
 func (c *Client) Scrape(ctx context.Context, announceURL string, infoHashes [][20]byte) (map[[20]byte]ScrapeResult, error) {
 	target, ok := ScrapeURL(announceURL)
 	if !ok {
@@ -39,18 +48,23 @@ func (c *Client) Scrape(ctx context.Context, announceURL string, infoHashes [][2
 	if err != nil {
 		return nil, fmt.Errorf("tracker %s: %w", announceURL, err)
 	}
-	q := u.Query()
-	for _, ih := range infoHashes {
-		q.Add("info_hash", string(ih[:]))
-	}
-	u.RawQuery = q.Encode()
-	body, err := c.get(ctx, u.String())
-	if err != nil {
-		return nil, fmt.Errorf("tracker %s: scrape: %w", announceURL, err)
-	}
-	out, err := ParseScrape(body)
-	if err != nil {
-		return nil, fmt.Errorf("tracker %s: scrape: %w", announceURL, err)
+	out := map[[20]byte]ScrapeResult{}
+	for batch := range slices.Chunk(infoHashes, MaxScrapeHashes) {
+		q := u.Query()
+		for _, ih := range batch {
+			q.Add("info_hash", string(ih[:]))
+		}
+		bu := *u
+		bu.RawQuery = q.Encode()
+		body, err := c.get(ctx, bu.String())
+		if err != nil {
+			return nil, fmt.Errorf("tracker %s: scrape: %w", announceURL, err)
+		}
+		res, err := ParseScrape(body)
+		if err != nil {
+			return nil, fmt.Errorf("tracker %s: scrape: %w", announceURL, err)
+		}
+		maps.Copy(out, res)
 	}
 	return out, nil
 }

@@ -217,3 +217,40 @@ func TestAnnounceRefusedConnection(t *testing.T) {
 		t.Fatal("a network error is not a tracker refusal")
 	}
 }
+
+// TestScrapeBatches: opentracker answers the first 64 info hashes of a
+// scrape and drops the rest silently, and the embedded tracker refuses
+// more than 64; a dry run of 150 archives got counts for 64 of them (or
+// none). Scrape asks in batches of MaxScrapeHashes.
+func TestScrapeBatches(t *testing.T) {
+	var requests, most int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ihs := r.URL.Query()["info_hash"]
+		requests++
+		most = max(most, len(ihs))
+		var b strings.Builder
+		b.WriteString("d5:filesd")
+		for _, ih := range ihs[:min(len(ihs), 64)] { // opentracker's OT_MAXMULTISCRAPE_COUNT
+			b.WriteString("20:" + ih + "d8:completei1e10:downloadedi0e10:incompletei0ee")
+		}
+		b.WriteString("ee")
+		w.Write([]byte(b.String()))
+	}))
+	defer srv.Close()
+	ihs := make([][20]byte, 150)
+	for i := range ihs {
+		ihs[i][0], ihs[i][19] = 'x', byte(i)
+	}
+	got, err := (&Client{}).Scrape(context.Background(), srv.URL+"/announce", ihs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ih := range ihs {
+		if got[ih].Seeders != 1 {
+			t.Fatalf("%d of %d torrents answered, in %d requests of up to %d info hashes", len(got), len(ihs), requests, most)
+		}
+	}
+	if requests != 3 || most != MaxScrapeHashes {
+		t.Errorf("%d requests of up to %d info hashes, want 3 of up to %d", requests, most, MaxScrapeHashes)
+	}
+}

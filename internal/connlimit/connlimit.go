@@ -1,0 +1,322 @@
+// Package connlimit bounds the connections a server holds open: at most
+// PerIP at once from one address (one IPv6 /64, which one host gets) and
+// Total in all. When a new connection would go over a bound, the
+// longest-idle keep-alive connection within that bound (the address's, or
+// anyone's) is closed to make room, as nginx reuses its idle keep-alive
+// connections when it runs out; when none is idle, the new connection is
+// closed as soon as it is accepted, counted, and logged at most once per
+// LogEvery, naming the address.
+//
+// Why: every open connection holds a file descriptor, and nothing else
+// bounded them. One client held 20,000 connections open to dist-server
+// and the process reached its descriptor limit (20,000 on the machine of
+// that run): the catalog answered the requests it had, but nothing else
+// could be accepted. http.Server's timeouts do not prevent it:
+// ReadHeaderTimeout (10 s) closes a connection that sends nothing and
+// IdleTimeout (2 min) one idle between requests, but a client that opens
+// them again, or sends a request now and then, holds as many as it likes.
+//
+// Idle connections are closed first because legitimate clients keep many:
+// a distpac node seeding 48 packages kept 13 to 16 connections to the
+// tracker open all the time (measured: its announces come in bursts of up
+// to 16 every interval, and its HTTP client keeps 16 idle), so without
+// reuse a few dozen such nodes behind one NAT address, or a few hundred
+// in all, would fill any bound. A client whose idle connection was closed
+// opens a new one for its next request (Go's transport retries a GET that
+// met a connection closed at that moment).
+//
+// The server tells the listener which connections are idle with SetIdle,
+// from http.Server.ConnState.
+package connlimit
+
+import (
+	"container/list"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DefaultPerIP is the connections one address may hold open at once on one
+// listener. A distpac node announces at most 16 torrents at once (swarm's
+// announcesInFlight) and a mirror fetches at most 8 archives at once beside
+// its sync; with idle connections closed first, 256 is 16 nodes behind one
+// NAT address announcing at their busiest in the same moment, and a
+// refused announce is tried again 5 s later. Hundreds of announces a
+// second from one address do not need more: the embedded tracker answers
+// one in 0.2 ms.
+const DefaultPerIP = 256
+
+// DefaultMaxTotal caps Total; DefaultTotal also keeps it to an eighth of
+// the descriptor limit. dist-server serves HTTP on at most four listeners
+// (tracker, catalog, metrics, control), so their connections take at most
+// half of the descriptors and the other half stays for the seeder's peers,
+// the archives it reads and SQLite. At the embedded tracker's measured
+// 10,600 announces a second (docs/SCALING.md), connections of 100 ms each
+// are 1,060 at once.
+const DefaultMaxTotal = 4096
+
+// DefaultLogEvery is how often refusals are logged at most, per listener.
+const DefaultLogEvery = 10 * time.Second
+
+// DefaultTotal is DefaultMaxTotal, or an eighth of the process's
+// descriptor limit when that is less (2,500 for a limit of 20,000).
+func DefaultTotal() int {
+	if n := openFileLimit(); n > 0 && n/8 < DefaultMaxTotal {
+		return max(1, n/8)
+	}
+	return DefaultMaxTotal
+}
+
+// Options configure a Listener. The zero value gives the defaults.
+type Options struct {
+	// Name names the listener in logs ("tracker", "catalog").
+	Name string
+	// PerIP bounds the connections open at once from one address (for
+	// IPv6, one /64); 0 means DefaultPerIP.
+	PerIP int
+	// Total bounds the connections open at once; 0 means DefaultTotal().
+	Total int
+	// Logger receives the refusals, at warning level; nil discards them.
+	Logger *slog.Logger
+	// LogEvery is the least time between two log lines; 0 means
+	// DefaultLogEvery.
+	LogEvery time.Duration
+	// Now is the clock (default time.Now); tests inject a fake one.
+	Now func() time.Time
+}
+
+func (o *Options) applyDefaults() {
+	if o.PerIP <= 0 {
+		o.PerIP = DefaultPerIP
+	}
+	if o.Total <= 0 {
+		o.Total = DefaultTotal()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.LogEvery <= 0 {
+		o.LogEvery = DefaultLogEvery
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Counts are what a Listener closed since Wrap: new connections refused
+// over a bound with nothing idle to close, and idle connections closed
+// to make room.
+type Counts struct {
+	RefusedPerIP, RefusedTotal, IdleClosed uint64
+}
+
+// Listener is a net.Listener whose Accept keeps the connections within
+// its bounds. It is safe for concurrent use.
+type Listener struct {
+	net.Listener
+	opts                                 Options
+	refusedIP, refusedAll, closedForRoom atomic.Uint64
+
+	mu       sync.Mutex
+	open     map[netip.Addr]int        // connections open by host; guarded by mu
+	total    int                       // guarded by mu
+	idle     list.List                 // of *conn, longest idle first; guarded by mu
+	idleOf   map[netip.Addr]*list.List // the same by host; guarded by mu
+	lastLog  time.Time                 // guarded by mu
+	unlogged uint64                    // refusals since the last log line; guarded by mu
+}
+
+// Wrap bounds the connections accepted from ln.
+func Wrap(ln net.Listener, opts Options) *Listener {
+	opts.applyDefaults()
+	return &Listener{Listener: ln, opts: opts, open: map[netip.Addr]int{}, idleOf: map[netip.Addr]*list.List{}}
+}
+
+// conn is an accepted connection; it gives its slot back once, when
+// closed by its server or by the listener to make room.
+type conn struct {
+	net.Conn
+	l    *Listener
+	host netip.Addr
+	// released: its slot was given back; guarded by l.mu.
+	released bool
+	// idle and idleOfHost are its elements in l.idle and l.idleOf[host]
+	// while it is idle, else nil; guarded by l.mu.
+	idle, idleOfHost *list.Element
+}
+
+// Accept returns the next connection within the bounds, making room by
+// closing idle ones or closing the new ones it has no room for.
+func (l *Listener) Accept() (net.Conn, error) {
+	for {
+		nc, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		c := &conn{Conn: nc, l: l, host: host(nc.RemoteAddr())}
+		victim, over := l.admit(c)
+		if victim != nil {
+			victim.Conn.Close() // its server sees the error and closes it again, a no-op for the count
+		}
+		if over != "" {
+			l.refuse(c, over)
+			continue
+		}
+		return c, nil
+	}
+}
+
+// SetIdle says whether c, a connection this listener accepted, is idle
+// between requests: the only connections closed to make room. Set it from
+// http.Server.ConnState: SetIdle(c, state == http.StateIdle).
+func (l *Listener) SetIdle(nc net.Conn, idle bool) {
+	c, ok := nc.(*conn)
+	if !ok || c.l != l {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !idle {
+		l.unidleLocked(c)
+		return
+	}
+	if c.idle != nil || c.released {
+		return
+	}
+	q := l.idleOf[c.host]
+	if q == nil {
+		q = list.New()
+		l.idleOf[c.host] = q
+	}
+	c.idle, c.idleOfHost = l.idle.PushBack(c), q.PushBack(c)
+}
+
+// Counts returns what the listener closed since Wrap.
+func (l *Listener) Counts() Counts {
+	return Counts{RefusedPerIP: l.refusedIP.Load(), RefusedTotal: l.refusedAll.Load(), IdleClosed: l.closedForRoom.Load()}
+}
+
+// admit counts c in, first taking the slot of an idle connection (victim,
+// for the caller to close) when c would go over a bound; over names the
+// bound c is over when nothing idle could make room.
+func (l *Listener) admit(c *conn) (victim *conn, over string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch {
+	case l.open[c.host] >= l.opts.PerIP:
+		if q := l.idleOf[c.host]; q != nil {
+			victim = q.Front().Value.(*conn)
+		} else {
+			l.refusedIP.Add(1)
+			return nil, "per-address"
+		}
+	case l.total >= l.opts.Total:
+		if e := l.idle.Front(); e != nil {
+			victim = e.Value.(*conn)
+		} else {
+			l.refusedAll.Add(1)
+			return nil, "total"
+		}
+	}
+	if victim != nil {
+		l.releaseLocked(victim)
+		l.closedForRoom.Add(1)
+	}
+	l.open[c.host]++
+	l.total++
+	return victim, ""
+}
+
+// releaseLocked gives c's slot back, the first time it is called.
+func (l *Listener) releaseLocked(c *conn) {
+	if c.released {
+		return
+	}
+	c.released = true
+	l.unidleLocked(c)
+	if l.open[c.host]--; l.open[c.host] <= 0 {
+		delete(l.open, c.host)
+	}
+	l.total--
+}
+
+func (l *Listener) unidleLocked(c *conn) {
+	if c.idle == nil {
+		return
+	}
+	l.idle.Remove(c.idle)
+	q := l.idleOf[c.host]
+	q.Remove(c.idleOfHost)
+	if q.Len() == 0 {
+		delete(l.idleOf, c.host)
+	}
+	c.idle, c.idleOfHost = nil, nil
+}
+
+// refuse closes c at once: with SO_LINGER 0 the kernel resets it and keeps
+// no TIME_WAIT state for it. It is counted and logged before, so that
+// whoever sees the connection closed finds it in the log.
+func (l *Listener) refuse(c *conn, over string) {
+	l.mu.Lock()
+	l.unlogged++
+	now, n := l.opts.Now(), l.unlogged
+	logIt := l.lastLog.IsZero() || now.Sub(l.lastLog) >= l.opts.LogEvery
+	if logIt {
+		l.lastLog, l.unlogged = now, 0
+	}
+	l.mu.Unlock()
+	if logIt {
+		limit := l.opts.PerIP
+		if over == "total" {
+			limit = l.opts.Total
+		}
+		l.opts.Logger.Warn("connection refused: over the "+over+" limit, none idle", "listener", l.opts.Name,
+			"ip", c.host, "limit", limit, "refused_since_last_line", n)
+	}
+	if tc, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
+		tc.SetLinger(0)
+	}
+	c.Conn.Close()
+}
+
+// host is the address a connection is counted under: the remote IP,
+// IPv4-mapped addresses unmapped, an IPv6 address cut to its /64. A remote
+// address that is no IP (a unix socket) counts under the zero Addr.
+func host(a net.Addr) netip.Addr {
+	var ip netip.Addr
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip = ta.AddrPort().Addr()
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.Addr()
+	}
+	return ip
+}
+
+func (c *conn) Close() error {
+	c.l.mu.Lock()
+	c.l.releaseLocked(c)
+	c.l.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// ReadFrom and CloseWrite pass through what http.Server uses when the
+// connection has it (sendfile; a graceful close after an error).
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(c.Conn, r)
+}
+
+func (c *conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
