@@ -25,9 +25,9 @@ func newInfo(e *env) *cobra.Command {
 		Use:   "info NAME[@VERSION]",
 		Short: "Show every field of a package version (the newest by default)",
 		Long: `info shows a package version from the synced catalog (the newest stable one, or the
-newest that matches @VERSION or @<constraint>) and what is installed of it. For an
-installed package the catalog no longer lists (withdrawn by the publisher), it shows
-the installed record instead.`,
+newest that matches @VERSION or @<constraint>) and what is installed of it: the version
+install would pick for the same argument. For an installed package the catalog no longer
+lists (withdrawn by the publisher), it shows the installed record instead.`,
 		Example: `  dist-client info hello
   dist-client info 'hello@<2' --json`,
 		Args: cli.ExactArgs(1, "a package name"),
@@ -124,9 +124,8 @@ func none(xs []string) string {
 // errNoSuchName: the catalog has no version of the name at all.
 var errNoSuchName = errors.New("no such package")
 
-// pickVersion finds the newest version matching req: the newest stable one
-// for a bare name (the newest of all when there is no stable one), else the
-// newest the constraint allows.
+// pickVersion finds the version of req.Name in the catalog that install
+// would pick for req (pickRow).
 func pickVersion(ctx context.Context, db *catalog.DB, req manifest.Dependency) (catalog.Package, error) {
 	rows, err := db.Versions(ctx, req.Name)
 	if errors.Is(err, catalog.ErrNotFound) {
@@ -135,22 +134,55 @@ func pickVersion(ctx context.Context, db *catalog.DB, req manifest.Dependency) (
 	if err != nil {
 		return catalog.Package{}, err
 	}
+	return pickRow(rows, req)
+}
+
+// pickRow picks from rows (one name's, in the catalog's order: ascending
+// precedence, then text) the newest version matching req: the newest stable
+// one for a bare name (the newest of all when there is no stable one), else
+// the newest the constraint allows. Of versions that differ only in build
+// metadata (old catalogs may hold 1.0.0, 1.0.0+a and 1.0.0+b), the first,
+// as the resolver keeps it, unless req names a build.
+func pickRow(rows []catalog.Package, req manifest.Dependency) (catalog.Package, error) {
 	var best, fallback *catalog.Package
+	var builds []string // what an exact request's build could have been
 	for i := range rows {
-		if allows(req, rows[i].Version) {
-			best = &rows[i] // rows are in ascending version order
+		v, err := manifest.ParseVersion(rows[i].Version)
+		if err != nil {
+			continue
 		}
-		if req.Constraint == nil {
+		if req.Allows(v) && newer(rows[i].Version, best) {
+			best = &rows[i]
+		}
+		if req.Constraint == nil && newer(rows[i].Version, fallback) {
 			fallback = &rows[i]
+		}
+		if req.Build != "" && req.Constraint.Check(v) {
+			builds = append(builds, rows[i].Version)
 		}
 	}
 	if best == nil {
 		best = fallback
 	}
-	if best == nil {
-		return catalog.Package{}, fmt.Errorf("no version of %s matches %s", req.Name, req.Raw)
+	switch {
+	case best != nil:
+		return *best, nil
+	case len(builds) > 0:
+		return catalog.Package{}, fmt.Errorf("no version of %s is exactly %s (build metadata must match; there are %s)",
+			req.Name, strings.TrimPrefix(req.Raw, "="), strings.Join(builds, ", "))
 	}
-	return *best, nil
+	return catalog.Package{}, fmt.Errorf("no version of %s matches %s", req.Name, req.Raw)
+}
+
+// newer reports whether version has a higher precedence than row's (true
+// when there is no row).
+func newer(version string, row *catalog.Package) bool {
+	if row == nil {
+		return true
+	}
+	v, err := manifest.ParseVersion(version)
+	rv, rerr := manifest.ParseVersion(row.Version)
+	return err == nil && (rerr != nil || v.GreaterThan(rv))
 }
 
 func allows(req manifest.Dependency, version string) bool {

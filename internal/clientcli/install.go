@@ -37,7 +37,11 @@ tree). When every package is staged, the staged files are checked against the fi
 packages own and the files already in the prefix (--overwrite allows replacing unowned
 ones), then moved into the prefix and recorded in one step. Any failure, a full disk
 included, changes nothing: no record, no file placed. A name the catalog lacks gets
-the closest names it has as a hint.`,
+the closest names it has as a hint.
+
+Versions that differ only in build metadata (1.0.0, 1.0.0+a, 1.0.0+b; old catalogs may
+hold them) are one version: the first the catalog lists is installed, unless PKG names
+one exactly (name@1.0.0+b), which installs that build or fails naming those there are.`,
 		Example: `  dist-client install hello
   dist-client install hello@1.0.0
   dist-client install 'hello@>=1.0, <2'

@@ -176,10 +176,12 @@ func upOrDown(from, to string) string {
 	ov, err1 := semver.StrictNewVersion(from)
 	nv, err2 := semver.StrictNewVersion(to)
 	switch {
+	case from == to:
+		return "reinstalling" // install --reinstall
 	case err1 == nil && err2 == nil && nv.LessThan(ov):
 		return "downgrading"
 	case err1 == nil && err2 == nil && nv.Equal(ov):
-		return "reinstalling" // install --reinstall
+		return "replacing" // another build: name@1.0.0+b over 1.0.0
 	}
 	return "upgrading"
 }

@@ -99,6 +99,9 @@ type txn struct {
 	// transfer report, for the history.
 	downloaded, installed int64
 	report                *Report
+	// ui and log report what end's Reclaim did.
+	ui  *ui.Printer
+	log *slog.Logger
 }
 
 // begin takes the lock, opens the state (migrating installed.json), rolls
@@ -109,7 +112,7 @@ func (c *Client) begin(ctx context.Context, command string, withCatalog bool) (*
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{lock: lock}
+	t := &txn{lock: lock, ui: c.UI, log: c.Logger}
 	if err := c.open(ctx, t, command, withCatalog); err != nil {
 		t.close()
 		return nil, err
@@ -174,8 +177,28 @@ func (t *txn) end(ctx context.Context, err error) {
 		// The history is a log; a full disk here must not hide the
 		// command's own error.
 		t.st.FinishHistory(context.WithoutCancel(ctx), end)
+		if ctx.Err() == nil {
+			t.reclaim(ctx)
+		}
 	}
 	t.close()
+}
+
+// reclaim gives back the space the command's removals freed in the state
+// database, after its last commit and under the lock (state.Reclaim says
+// when and what it costs). A command that is not recorded (a dry run)
+// changes nothing, this included.
+func (t *txn) reclaim(ctx context.Context) {
+	start := time.Now()
+	freed, err := t.st.Reclaim(ctx)
+	switch {
+	case err != nil:
+		// The command's changes are committed; only the space waits
+		// for a later command.
+		t.ui.Warnf("%v (a later command tries again)\n", err)
+	case freed > 0:
+		t.log.Debug("compacted the installed state", "path", t.st.Path(), "freed_bytes", freed, "took", time.Since(start))
+	}
 }
 
 func (t *txn) close() {

@@ -81,5 +81,5 @@ func candidate(r catalog.Package) (resolve.Candidate, error) {
 }
 
 func toDep(d manifest.Dependency) resolve.Dep {
-	return resolve.Dep{Name: d.Name, Constraint: d.Constraint, Raw: d.Raw}
+	return resolve.Dep{Name: d.Name, Constraint: d.Constraint, Raw: d.Raw, Build: d.Build}
 }

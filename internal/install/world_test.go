@@ -107,6 +107,13 @@ func (w *world) publish(dirs ...string) {
 	if _, err := w.pub.Add(context.Background(), dirs); err != nil {
 		w.t.Fatal(err)
 	}
+	w.receive()
+}
+
+// receive makes the client see the publisher's catalog, with its archives
+// in the client's cache.
+func (w *world) receive() {
+	w.t.Helper()
 	catDir := filepath.Join(w.client.Paths.Dir, "catalog")
 	if err := os.MkdirAll(catDir, 0o755); err != nil {
 		w.t.Fatal(err)

@@ -70,6 +70,12 @@ type Dependency struct {
 	Name       string
 	Constraint *semver.Constraints // nil means any (non-pre-release) version
 	Raw        string              // the constraint as written with runs of whitespace made one space; "" when none
+	// Build is the build metadata of a request for one exact version
+	// ("b" in foo@1.0.0+b), "" otherwise. SemVer precedence, and so
+	// Constraint, ignores build metadata: =1.0.0+b matches 1.0.0+a and
+	// 1.0.0 too, which old catalogs may hold beside it (dist-server add
+	// now refuses such variants). A request that names one means that one.
+	Build string
 }
 
 // String gives the canonical text form: "libfoo" or "libfoo >=1.2, <2".
@@ -90,7 +96,7 @@ func (d Dependency) String() string {
 // constraint only release versions are allowed, and a constraint allows a
 // pre-release only when it names one itself.
 func (d Dependency) Allows(v *semver.Version) bool {
-	if v == nil {
+	if v == nil || (d.Build != "" && v.Metadata() != d.Build) {
 		return false
 	}
 	if d.Constraint == nil {
@@ -135,8 +141,10 @@ func ParseDependency(s string) (Dependency, error) {
 }
 
 // ParseRequest parses a command-line package request: "foo", "foo@1.2.3",
-// "foo@>=1.2, <2", "foo@^1". An exact version "foo@1.2.3" becomes the
-// constraint "=1.2.3"; anything else after "@" is a constraint.
+// "foo@>=1.2, <2", "foo@^1". An exact version "foo@1.2.3" (or
+// "foo@=1.2.3") becomes the constraint "=1.2.3", and the build metadata of
+// one ("foo@1.2.3+b") is kept in Build; anything else after "@" is a
+// constraint.
 func ParseRequest(s string) (Dependency, error) {
 	t := strings.TrimSpace(s)
 	name, spec, hasAt := strings.Cut(t, "@")
@@ -162,10 +170,10 @@ func ParseRequest(s string) (Dependency, error) {
 		return Dependency{}, fmt.Errorf(`request %s: missing version or constraint after "@" (e.g. %s@1.2.3 or %s@^1.2)`,
 			quoteShort(s), name, name)
 	}
-	if _, err := ParseVersion(spec); err == nil {
+	if v, err := ParseVersion(strings.TrimSpace(strings.TrimPrefix(spec, "="))); err == nil {
 		// A bare version in a constraint is "1.2.3" already, but spell the
 		// exact match out so that plans and messages say what is meant.
-		spec = "=" + spec
+		spec, d.Build = "="+v.Original(), v.Metadata()
 	}
 	c, err := ParseConstraint(spec)
 	if err != nil {

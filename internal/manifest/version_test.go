@@ -194,12 +194,13 @@ func TestParseDependency(t *testing.T) {
 
 func TestParseRequest(t *testing.T) {
 	tests := []struct {
-		in       string
-		wantName string
-		wantRaw  string
-		allow    []string
-		deny     []string
-		wantErr  string
+		in        string
+		wantName  string
+		wantRaw   string
+		wantBuild string
+		allow     []string
+		deny      []string
+		wantErr   string
 	}{
 		{in: "foo", wantName: "foo", allow: []string{"1.0.0"}, deny: []string{"1.0.0-rc.1"}},
 		{in: " foo ", wantName: "foo"},
@@ -210,6 +211,15 @@ func TestParseRequest(t *testing.T) {
 		{in: "foo@~1.2", wantName: "foo", wantRaw: "~1.2", allow: []string{"1.2.5"}, deny: []string{"1.3.0"}},
 		{in: "foo@1.2", wantName: "foo", wantRaw: "1.2", allow: []string{"1.2.7"}, deny: []string{"1.3.0"}},
 		{in: "foo@=1.2.3", wantName: "foo", wantRaw: "=1.2.3"},
+		// Precedence ignores build metadata: without any in the request,
+		// every build of the version matches, as before.
+		{in: "foo@1.0.0", wantName: "foo", wantRaw: "=1.0.0", allow: []string{"1.0.0", "1.0.0+a"}},
+		// An exact request that names build metadata means that build.
+		{in: "foo@1.0.0+b", wantName: "foo", wantRaw: "=1.0.0+b", wantBuild: "b", allow: []string{"1.0.0+b"}, deny: []string{"1.0.0", "1.0.0+a", "1.0.1+b"}},
+		{in: "foo@= 1.0.0+b", wantName: "foo", wantRaw: "=1.0.0+b", wantBuild: "b", allow: []string{"1.0.0+b"}, deny: []string{"1.0.0"}},
+		{in: "foo@2.0.0-rc.1+build.5", wantName: "foo", wantRaw: "=2.0.0-rc.1+build.5", wantBuild: "build.5", allow: []string{"2.0.0-rc.1+build.5"}, deny: []string{"2.0.0-rc.1", "2.0.0-rc.1+build.6"}},
+		// A range is not an exact request: its metadata orders nothing.
+		{in: "foo@>=1.0.0+b", wantName: "foo", wantRaw: ">=1.0.0+b", allow: []string{"1.0.0", "1.0.0+a", "1.1.0"}},
 
 		{in: "", wantErr: "missing package name"},
 		{in: "@1.2.3", wantErr: `request "@1.2.3": missing package name`},
@@ -234,8 +244,8 @@ func TestParseRequest(t *testing.T) {
 			t.Errorf("ParseRequest(%q) = %v", tt.in, err)
 			continue
 		}
-		if d.Name != tt.wantName || d.Raw != tt.wantRaw {
-			t.Errorf("ParseRequest(%q) = {%q, %q}, want {%q, %q}", tt.in, d.Name, d.Raw, tt.wantName, tt.wantRaw)
+		if d.Name != tt.wantName || d.Raw != tt.wantRaw || d.Build != tt.wantBuild {
+			t.Errorf("ParseRequest(%q) = {%q, %q, build %q}, want {%q, %q, build %q}", tt.in, d.Name, d.Raw, d.Build, tt.wantName, tt.wantRaw, tt.wantBuild)
 		}
 		for _, v := range tt.allow {
 			if !d.Allows(mustVersion(t, v)) {

@@ -41,7 +41,14 @@ func (r *rules) depOK(name string, v *semver.Version, c *semver.Constraints) boo
 	return c.Check(v)
 }
 
+// candidate finds v in the catalog: the same build if listed, else the
+// first of its precedence.
 func (r *rules) candidate(name string, v *semver.Version) (Candidate, bool) {
+	for _, c := range r.cat[name] {
+		if c.Version.Equal(v) && c.Version.Metadata() == v.Metadata() {
+			return c, true
+		}
+	}
 	for _, c := range r.cat[name] {
 		if c.Version.Equal(v) {
 			return c, true
@@ -50,11 +57,16 @@ func (r *rules) candidate(name string, v *semver.Version) (Candidate, bool) {
 	return Candidate{}, false
 }
 
+// otherBuild reports whether a request for one build (Dep.Build) rules v out.
+func otherBuild(d Dep, v *semver.Version) bool {
+	return d.Build != "" && v.Metadata() != d.Build
+}
+
 // valid reports why final (name -> version) breaks the rules, or nil.
 func (r *rules) valid(final map[string]*semver.Version) error {
 	for _, d := range r.req.Deps {
 		v := final[d.Name]
-		if v == nil || !r.depOK(d.Name, v, d.Constraint) {
+		if v == nil || !r.depOK(d.Name, v, d.Constraint) || otherBuild(d, v) {
 			return fmt.Errorf("request %s %s not met (have %v)", d.Name, d.Raw, v)
 		}
 	}
@@ -65,7 +77,7 @@ func (r *rules) valid(final map[string]*semver.Version) error {
 		}
 		requestedMismatch := false
 		for _, d := range r.req.Deps {
-			if d.Name == name && !checkRelaxed(d.Constraint, iv) {
+			if d.Name == name && (!checkRelaxed(d.Constraint, iv) || otherBuild(d, iv)) {
 				requestedMismatch = true
 			}
 		}
@@ -128,8 +140,11 @@ func checkPlan(cat catalog, req Request, p *Plan) error {
 		if (iv == nil) != (s.From == nil) || (iv != nil && !iv.Equal(s.From)) {
 			return fmt.Errorf("step %s: From = %v, installed %v", s.Name, s.From, iv)
 		}
-		if iv != nil && iv.Equal(s.Version) {
+		if iv != nil && iv.Equal(s.Version) && iv.Metadata() == s.Version.Metadata() {
 			return fmt.Errorf("step %s changes nothing", s.Name)
+		}
+		if iv != nil && iv.Equal(s.Version) != (s.Action == Replace) {
+			return fmt.Errorf("step %s: %s from %s to %s", s.Name, s.Action, iv, s.Version)
 		}
 		final[s.Name] = s.Version
 	}

@@ -12,6 +12,12 @@
 // (semver.Constraints.Check), but an installed pre-release always satisfies
 // a constraint whose range holds it, so it never has to move.
 //
+// Versions that differ only in build metadata (1.0.0, 1.0.0+a, 1.0.0+b)
+// have the same precedence and are one version to the solver: the first
+// the source lists stands for all of them. A request for one exact build
+// (Dep.Build, from name@1.0.0+b) gets that build instead, or fails; an
+// installed build other than the one asked for is replaced (Replace).
+//
 // Installed packages stay where they are (pinned) unless Request.Upgrade
 // names them or Request.UpgradeAll is set; upgrades never go below the
 // installed version, and move to a pre-release only from a pre-release (as
@@ -41,6 +47,7 @@
 //	no package named "app"
 //	app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)
 //	no version of app matches >=5 (available: 1.0.0)
+//	no version of app is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a and 1.0.0+b)
 //	app 1.0.0 depends on libfoo, but libfoo has no stable version (available: 1.0.0-rc.1)
 //	app 1.0.0 depends on libfoo ^1, tool 2.0.0 depends on libfoo ^2, and no version of libfoo satisfies both
 //	app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 is installed and is not being upgraded

@@ -2,7 +2,10 @@ package resolve
 
 import (
 	"fmt"
+	"slices"
 	"strings"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // Explanation is the error Resolve returns when no choice of versions
@@ -112,15 +115,51 @@ func depPhrase(r *restriction, name string) string {
 	return who(r.from) + " depends on " + withRaw(name, r.dep)
 }
 
-func available(p *pkg) string {
-	vs := make([]string, 0, len(p.cands))
+// versions lists the versions of p, oldest first, with the builds load
+// left out when a request names a build (ordered by their text, as the
+// catalog orders them).
+func versions(p *pkg) []*semver.Version {
+	out := make([]*semver.Version, 0, len(p.cands)+len(p.dropped))
 	for i := len(p.cands) - 1; i >= 0; i-- {
-		vs = append(vs, p.cands[i].version.String())
+		out = append(out, p.cands[i].version)
+	}
+	if len(p.dropped) > 0 {
+		out = append(out, p.dropped...)
+		slices.SortFunc(out, func(a, b *semver.Version) int {
+			if c := a.Compare(b); c != 0 {
+				return c
+			}
+			return strings.Compare(a.String(), b.String())
+		})
+	}
+	return out
+}
+
+func available(p *pkg) string {
+	var vs []string
+	for _, v := range versions(p) {
+		vs = append(vs, v.String())
 	}
 	if len(vs) > 10 {
 		vs = append(append(vs[:3:3], "..."), vs[len(vs)-5:]...)
 	}
 	return "(available: " + strings.Join(vs, ", ") + ")"
+}
+
+// otherBuilds lists the versions of p that the constraint of a request for
+// one build (Dep.Build) allows, all of them other builds; nil for any
+// other dependency.
+func otherBuilds(p *pkg, d Dep) []string {
+	if d.Build == "" || d.Constraint == nil {
+		return nil
+	}
+	var out []string
+	for _, v := range versions(p) {
+		if d.Constraint.Check(v) {
+			out = append(out, v.String())
+		}
+	}
+	return out
 }
 
 func (r *noMatchReason) text() string {
@@ -154,6 +193,10 @@ func (r *noMatchReason) text() string {
 			}
 			if d.dep.Constraint == nil {
 				return prefix + p.name + " has no stable version " + available(p)
+			}
+			if builds := otherBuilds(p, d.dep); len(builds) > 0 {
+				return prefix + "no version of " + p.name + " is exactly " + strings.TrimPrefix(rawOf(d.dep), "=") +
+					" (build metadata must match; there are " + joinAnd(builds) + ")"
 			}
 			return prefix + "no version of " + p.name + " matches " + rawOf(d.dep) + " " + available(p)
 		}

@@ -48,6 +48,15 @@ func mustDep(s string) Dep {
 	return d
 }
 
+// buildDep is the request name@version for one exact version, as
+// manifest.ParseRequest makes it: the constraint "=version" and, when the
+// version has build metadata, Build.
+func buildDep(name, version string) Dep {
+	d := mustDep(name + " =" + version)
+	d.Build = semver.MustParse(version).Metadata()
+	return d
+}
+
 func reqOf(deps ...string) Request {
 	r := Request{}
 	for _, d := range deps {

@@ -14,6 +14,12 @@ type Dep struct {
 	Name       string
 	Constraint *semver.Constraints // nil = any (non-prerelease) version
 	Raw        string              // constraint text for messages, "" when nil
+	// Build, in a request (Request.Deps), is the build metadata of the one
+	// exact version asked for ("b" of name@1.0.0+b): of the versions the
+	// constraint allows, which differ only in build metadata, only the one
+	// with exactly this metadata is. "" lets build metadata not matter, as
+	// in SemVer precedence. Ignored in dependencies and conflicts.
+	Build string
 }
 
 // Candidate is one version of a package in the catalog.
@@ -65,6 +71,10 @@ const (
 	Install Action = iota
 	Upgrade
 	Downgrade
+	// Replace moves an installed version to another build of it: the same
+	// precedence, other build metadata, asked for by an exact request
+	// (Dep.Build).
+	Replace
 	Keep
 )
 
@@ -76,6 +86,8 @@ func (a Action) String() string {
 		return "upgrade"
 	case Downgrade:
 		return "downgrade"
+	case Replace:
+		return "replace"
 	case Keep:
 		return "keep"
 	}
@@ -143,7 +155,7 @@ func (s *solver) setup() *failure {
 	// A request the installed version does not meet unpins that package.
 	for _, in := range s.req.Installed {
 		for _, d := range s.req.Deps {
-			if d.Name == in.Name && !checkRelaxed(d.Constraint, in.Version) {
+			if d.Name == in.Name && (!checkRelaxed(d.Constraint, in.Version) || !buildAllows(d, in.Version)) {
 				reqMatch[d.Name] = false
 			}
 		}
@@ -153,7 +165,7 @@ func (s *solver) setup() *failure {
 		in := &s.req.Installed[i] // names are unique: Resolve checked
 		p := s.load(in.Name)
 		p.inst = in
-		p.instCand = p.ensureInstalled(in.Version)
+		p.instCand = p.ensureInstalled(in.Version, s.wantBuilds[in.Name] != nil)
 		_, isReq := requested[in.Name]
 		switch {
 		case isReq && !reqMatch[in.Name]:
@@ -191,12 +203,34 @@ func (s *solver) setup() *failure {
 	}
 	for _, d := range s.req.Deps {
 		q := s.load(d.Name)
-		r := &restriction{kind: rDep, dep: d, level: 0, allowed: s.match(q, d.Constraint)}
+		allowed := s.match(q, d.Constraint)
+		if d.Build != "" {
+			allowed = allowed.and(buildMask(q, d))
+		}
+		r := &restriction{kind: rDep, dep: d, level: 0, allowed: allowed}
 		if f := s.restrict(q, r); f != nil {
 			return f
 		}
 	}
 	return nil
+}
+
+// buildAllows reports whether v has the build metadata the request d names
+// (any, when it names none).
+func buildAllows(d Dep, v *semver.Version) bool {
+	return d.Build == "" || v.Metadata() == d.Build
+}
+
+// buildMask returns the candidates of p that have the build metadata d
+// names.
+func buildMask(p *pkg, d Dep) bitset {
+	m := newBits(len(p.cands))
+	for i, c := range p.cands {
+		if buildAllows(d, c.version) {
+			m.set(i)
+		}
+	}
+	return m
 }
 
 // plan turns the chosen versions into ordered steps.
@@ -223,14 +257,17 @@ func (s *solver) plan() *Plan {
 		c := p.chosen
 		st := Step{Name: name, Version: c.version, Auto: !p.requested, Action: Install}
 		if p.inst != nil {
-			cmp := c.version.Compare(p.inst.Version)
-			if cmp == 0 {
+			if c == p.instCand {
 				continue
 			}
 			st.From = p.inst.Version
-			st.Action = Upgrade
-			if cmp < 0 {
+			switch cmp := c.version.Compare(p.inst.Version); {
+			case cmp > 0:
+				st.Action = Upgrade
+			case cmp < 0:
 				st.Action = Downgrade
+			default: // another build of the installed version
+				st.Action = Replace
 			}
 			st.Auto = p.inst.Auto && !p.requested
 		}

@@ -178,6 +178,78 @@ func TestResolvePlans(t *testing.T) {
 	}
 }
 
+// TestResolveBuilds: an old catalog may hold versions that differ only in
+// build metadata (1.0.0, 1.0.0+a, 1.0.0+b: dist-server add refuses them
+// now). SemVer precedence makes them one version, so the solver keeps one
+// of them; a request that names a build must get that build, and the
+// others keep today's choice (the first of the catalog's order).
+func TestResolveBuilds(t *testing.T) {
+	variants := mkCatalog(pv("bm 1.0.0", "lib ^1"), pv("bm 1.0.0+a", "lib ^1"), pv("bm 1.0.0+b", "lib ^2"), pv("bm 0.9.0"),
+		pv("lib 1.0.0"), pv("lib 2.0.0"))
+	reversed := mkCatalog(pv("bm 1.0.0+b", "lib ^2"), pv("bm 1.0.0+a", "lib ^1"), pv("bm 1.0.0", "lib ^1"),
+		pv("lib 1.0.0"), pv("lib 2.0.0"))
+	tests := []struct {
+		name string
+		cat  catalog
+		req  Request
+		want []string
+		err  string // the explanation, when it fails
+	}{
+		{name: "exact build", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+b")}},
+			want: []string{"install lib 2.0.0 auto", "install bm 1.0.0+b"}},
+		{name: "another exact build", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+a")}},
+			want: []string{"install lib 1.0.0 auto", "install bm 1.0.0+a"}},
+		{name: "exact build whatever the source's order", cat: reversed, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+b")}},
+			want: []string{"install lib 2.0.0 auto", "install bm 1.0.0+b"}},
+		{name: "exact version without build: the first, as before", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0")}},
+			want: []string{"install lib 1.0.0 auto", "install bm 1.0.0"}},
+		{name: "bare name: the first, as before", cat: variants, req: reqOf("bm"),
+			want: []string{"install lib 1.0.0 auto", "install bm 1.0.0"}},
+		{name: "a range ignores build metadata, as before", cat: variants, req: reqOf("bm >=1.0.0+b"),
+			want: []string{"install lib 1.0.0 auto", "install bm 1.0.0"}},
+		{name: "installed build of another is replaced", cat: variants,
+			req:  Request{Deps: []Dep{buildDep("bm", "1.0.0+b")}, Installed: inst("bm 1.0.0", "lib 2.0.0 auto")},
+			want: []string{"replace bm 1.0.0->1.0.0+b"}},
+		{name: "installed build asked for again stays", cat: variants,
+			req: Request{Deps: []Dep{buildDep("bm", "1.0.0+b")}, Installed: inst("bm 1.0.0+b", "lib 2.0.0 auto")}},
+		{name: "installed build the catalog dropped, asked for, stays", cat: variants,
+			req: Request{Deps: []Dep{buildDep("bm", "1.0.0+x")}, Installed: inst("bm 1.0.0+x", "lib 1.0.0 auto")}},
+		{name: "installed build kept by a request without build, as before", cat: variants,
+			req: Request{Deps: []Dep{buildDep("bm", "1.0.0")}, Installed: inst("bm 1.0.0+a", "lib 1.0.0 auto")}},
+		{name: "upgrade leaves an installed build alone, as before", cat: variants,
+			req: Request{Installed: inst("bm 1.0.0+a", "lib 1.0.0 auto"), UpgradeAll: true}},
+		{name: "no such build", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+c")}},
+			err: "cannot install bm: no version of bm is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a and 1.0.0+b)"},
+		{name: "no such version at all", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "3.0.0+b")}},
+			err: "cannot install bm: no version of bm matches =3.0.0+b (available: 0.9.0, 1.0.0, 1.0.0+a, 1.0.0+b)"},
+		{name: "two builds of one version", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+a"), buildDep("bm", "1.0.0+b")}},
+			err: "cannot install bm: you asked for bm =1.0.0+a, you asked for bm =1.0.0+b, and no version of bm satisfies both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Resolve(tt.cat, tt.req)
+			if tt.err != "" {
+				if err == nil {
+					t.Fatalf("Resolve = %q, want error %s", fmtPlan(p), tt.err)
+				}
+				if err.Error() != tt.err {
+					t.Fatalf("error:\n got %v\nwant %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Resolve: %v", err)
+			}
+			if got := fmtPlan(p); !slices.Equal(got, tt.want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, tt.want)
+			}
+			if err := checkPlan(tt.cat, tt.req, p); err != nil {
+				t.Errorf("checkPlan: %v", err)
+			}
+		})
+	}
+}
+
 func TestResolveExplanations(t *testing.T) {
 	tests := []struct {
 		name string

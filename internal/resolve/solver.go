@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"container/heap"
+	"slices"
 	"sort"
 
 	"github.com/Masterminds/semver/v3"
@@ -53,6 +54,11 @@ type pkg struct {
 	conflictMasks map[*semver.Constraints]bitset
 	seq           int // order in which the name was first required, for ties
 	heapIdx       int // position in solver.open, -1 when not there
+	// dropped are the versions the source lists that load left out
+	// because another of the same precedence (differing only in build
+	// metadata) stands for them, when a request names a build: for
+	// messages.
+	dropped []*semver.Version
 
 	// Search state, saved on the trail before every change.
 	restr    []*restriction
@@ -102,6 +108,9 @@ type solver struct {
 	maxSteps  int
 	nextSeq   int
 	checks    map[checkKey]bool
+	// wantBuilds holds, by name, the build metadata the requests name
+	// (Dep.Build).
+	wantBuilds map[string]map[string]bool
 }
 
 func newSolver(src Source, req Request) *solver {
@@ -116,6 +125,18 @@ func newSolver(src Source, req Request) *solver {
 	}
 	if s.maxSteps <= 0 {
 		s.maxSteps = DefaultMaxSteps
+	}
+	for _, d := range req.Deps {
+		if d.Build == "" {
+			continue
+		}
+		if s.wantBuilds == nil {
+			s.wantBuilds = map[string]map[string]bool{}
+		}
+		if s.wantBuilds[d.Name] == nil {
+			s.wantBuilds[d.Name] = map[string]bool{}
+		}
+		s.wantBuilds[d.Name][d.Build] = true
 	}
 	return s
 }
@@ -139,14 +160,18 @@ func (s *solver) load(name string) *pkg {
 	// Newest first; the first of equal versions wins so a sloppy source
 	// cannot make the choice depend on map order.
 	sort.SliceStable(p.cands, func(i, j int) bool { return p.cands[i].version.GreaterThan(p.cands[j].version) })
-	uniq := p.cands[:0]
-	for _, c := range p.cands {
-		if len(uniq) > 0 && uniq[len(uniq)-1].version.Equal(c.version) {
-			continue
+	if named := s.wantBuilds[name]; named != nil {
+		p.cands, p.dropped = keepBuilds(p.cands, named)
+	} else {
+		uniq := p.cands[:0]
+		for _, c := range p.cands {
+			if len(uniq) > 0 && uniq[len(uniq)-1].version.Equal(c.version) {
+				continue
+			}
+			uniq = append(uniq, c)
 		}
-		uniq = append(uniq, c)
+		p.cands = uniq
 	}
-	p.cands = uniq
 	p.reindex()
 	s.pkgs[name] = p
 	return p
@@ -169,12 +194,48 @@ func (p *pkg) reindex() {
 	p.domCount = len(p.cands)
 }
 
+// keepBuilds is load's choice among versions of equal precedence (which
+// differ only in build metadata) for a package a request names builds of:
+// of each such group the builds named are kept (the first of each), or
+// the first version when none is named. cands is sorted newest first;
+// dropped lists the versions left out.
+func keepBuilds(cands []*cand, named map[string]bool) (kept []*cand, dropped []*semver.Version) {
+	kept = make([]*cand, 0, len(cands))
+	for i := 0; i < len(cands); {
+		j := i + 1
+		for j < len(cands) && cands[j].version.Equal(cands[i].version) {
+			j++
+		}
+		var group []*cand
+		for _, c := range cands[i:j] {
+			b := c.version.Metadata()
+			if named[b] && !slices.ContainsFunc(group, func(k *cand) bool { return k.version.Metadata() == b }) {
+				group = append(group, c)
+			}
+		}
+		if len(group) == 0 {
+			group = append(group, cands[i])
+		}
+		for _, c := range cands[i:j] {
+			if !slices.Contains(group, c) {
+				dropped = append(dropped, c.version)
+			}
+		}
+		kept = append(kept, group...)
+		i = j
+	}
+	return kept, dropped
+}
+
 // ensureInstalled returns the candidate for the installed version, adding
-// one without dependencies when the catalog no longer lists it. Called
-// before any restriction exists, so reindexing is safe.
-func (p *pkg) ensureInstalled(v *semver.Version) *cand {
+// one without dependencies when the catalog no longer lists it. With
+// builds (a request names a build of this package) the candidate must be
+// the installed build, not another of the same precedence, so that a
+// request for another build moves it. Called before any restriction
+// exists, so reindexing is safe.
+func (p *pkg) ensureInstalled(v *semver.Version, builds bool) *cand {
 	for _, c := range p.cands {
-		if c.version.Equal(v) {
+		if c.version.Equal(v) && (!builds || c.version.Metadata() == v.Metadata()) {
 			c.installed = true
 			return c
 		}

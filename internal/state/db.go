@@ -213,32 +213,57 @@ func checkHeader(path string) error {
 	}
 	// Without a WAL beside it, the file alone holds every page the header
 	// counts (SQLite file format §1.3.7: the count is valid when
-	// version-valid-for equals the change counter). The size is taken after
-	// the header is read and the WAL looked for: another process's last
-	// connection checkpoints its WAL into the file, growing it, then
-	// removes the WAL, and a size taken before that would fall short of the
-	// header read after it (a false "truncated"). Nothing of distpac's
-	// shrinks the file (no VACUUM, no auto_vacuum).
-	if _, err := os.Lstat(path + "-wal"); err == nil {
-		return nil
+	// version-valid-for equals the change counter). Another process's
+	// checkpoint can change the file under this check: its last
+	// connection checkpoints the WAL into the file, growing it (an
+	// install) or shrinking it (Reclaim's VACUUM), then removes the WAL.
+	// So the size is taken after the header is read and the WAL looked
+	// for (a size taken before a growth falls short of a header read
+	// after it), and a count larger than the file is believed only when a
+	// second read of the header, after the size, finds it unchanged (a
+	// header read before a shrink counts pages the file no longer has).
+	for range 3 {
+		if afterHeaderRead != nil {
+			afterHeaderRead()
+		}
+		if _, err := os.Lstat(path + "-wal"); err == nil {
+			return nil
+		}
+		if fi, err = f.Stat(); err != nil {
+			return fmt.Errorf("open installed state: %w", err)
+		}
+		pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
+		if pageSize == 1 {
+			pageSize = 65536
+		}
+		pages := int64(binary.BigEndian.Uint32(head[28:32]))
+		if binary.BigEndian.Uint32(head[24:28]) != binary.BigEndian.Uint32(head[92:96]) || pages*pageSize <= fi.Size() {
+			return nil
+		}
+		again := make([]byte, len(head))
+		if n, err := f.ReadAt(again, 0); n < len(again) {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("open installed state %s: %w", path, err)
+			}
+			return corrupt(path, "truncated: %d bytes, shorter than a SQLite header", n)
+		}
+		if bytes.Equal(again, head) {
+			return corrupt(path, "truncated: the header counts %d pages of %d bytes, the file has %d bytes", pages, pageSize, fi.Size())
+		}
+		head = again
 	}
-	if fi, err = f.Stat(); err != nil {
-		return fmt.Errorf("open installed state: %w", err)
-	}
-	pageSize := int64(binary.BigEndian.Uint16(head[16:18]))
-	if pageSize == 1 {
-		pageSize = 65536
-	}
-	pages := int64(binary.BigEndian.Uint32(head[28:32]))
-	if binary.BigEndian.Uint32(head[24:28]) == binary.BigEndian.Uint32(head[92:96]) && pages*pageSize > fi.Size() {
-		return corrupt(path, "truncated: the header counts %d pages of %d bytes, the file has %d bytes", pages, pageSize, fi.Size())
-	}
+	// Changed at every look: a writer is at work, not a truncation;
+	// SQLite checks the pages it reads.
 	return nil
 }
 
 // afterHeaderOpen, when set (by a test), runs between checkHeader's open
 // of the file and its read of the header.
 var afterHeaderOpen func()
+
+// afterHeaderRead, when set (by a test), runs between checkHeader's read of
+// the header and its look for the WAL (at each try).
+var afterHeaderRead func()
 
 // verifySchema compares sqlite_schema with the schema above and reads the
 // schema version.

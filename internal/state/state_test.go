@@ -326,40 +326,80 @@ func TestLoadDuringMigration(t *testing.T) {
 }
 
 // TestHeaderCheckDuringCheckpoint: another process's last connection
-// checkpoints its WAL into the file (which grows) and removes the WAL while
-// a reader checks the header; the reader must not call the file truncated.
+// checkpoints its WAL into the file and removes the WAL while a reader
+// checks the header; the reader must not call the file truncated, whether
+// the checkpoint grows the file (an install) or shrinks it (Reclaim's
+// VACUUM).
 func TestHeaderCheckDuringCheckpoint(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "installed.db")
-	db, err := Open(ctx, path, "/opt/p")
-	if err != nil {
-		t.Fatal(err)
+	files := func(pkg string, n int) []File {
+		var out []File
+		for i := range n {
+			out = append(out, File{Path: fmt.Sprintf("share/%s/a-long-enough-file-name-%05d", pkg, i), Type: TypeFile, Mode: 0o644, Size: 3, SHA256: sum})
+		}
+		return out
 	}
-	var put []Package
-	for i := range 300 { // pages in the WAL, not yet in the file
-		put = append(put, Package{Record: rec(fmt.Sprintf("pkg%03d", i), "1.0.0"), Files: []File{{Path: fmt.Sprintf("share/pkg%03d/a-long-enough-file-name", i), Type: TypeFile, Mode: 0o644, Size: 3, SHA256: sum}}})
+	tests := []struct {
+		name string
+		// prepare leaves pages in db's WAL, not yet in the file.
+		prepare func(t *testing.T, db *DB)
+		// hook is where the checkpoint happens: before the header is read,
+		// or after it and before the look for the WAL.
+		hook   *func()
+		shrink bool
+	}{
+		{"grow", func(t *testing.T, db *DB) {
+			var put []Package
+			for i := range 300 {
+				put = append(put, Package{Record: rec(fmt.Sprintf("pkg%03d", i), "1.0.0"), Files: files(fmt.Sprint(i), 1)})
+			}
+			if err := db.Commit(context.Background(), Change{Put: put}); err != nil {
+				t.Fatal(err)
+			}
+		}, &afterHeaderOpen, false},
+		{"shrink", func(t *testing.T, db *DB) {
+			ctx := context.Background()
+			if err := db.Commit(ctx, Change{Put: []Package{{Record: rec("big", "1.0.0"), Files: files("big", 3000)}}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.sql.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Commit(ctx, Change{Remove: []string{"big"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.sql.ExecContext(ctx, `VACUUM`); err != nil {
+				t.Fatal(err)
+			}
+		}, &afterHeaderRead, true},
 	}
-	if err := db.Commit(ctx, Change{Put: put}); err != nil {
-		t.Fatal(err)
-	}
-	before, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	afterHeaderOpen = func() {
-		afterHeaderOpen = nil
-		db.Close() // checkpoints and removes the WAL
-	}
-	defer func() { afterHeaderOpen = nil }()
-	if err := checkHeader(path); err != nil {
-		t.Fatalf("checkHeader while the WAL was checkpointed: %v", err)
-	}
-	after, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(path + "-wal"); err == nil || after.Size() <= before.Size() {
-		t.Fatalf("the checkpoint did not happen as the test needs: %d -> %d bytes, WAL: %v", before.Size(), after.Size(), err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "installed.db")
+			db, err := Open(context.Background(), path, "/opt/p")
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.prepare(t, db)
+			before, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*tt.hook = func() {
+				*tt.hook = nil
+				db.Close() // checkpoints and removes the WAL
+			}
+			defer func() { *tt.hook = nil }()
+			if err := checkHeader(path); err != nil {
+				t.Fatalf("checkHeader while the WAL was checkpointed: %v", err)
+			}
+			after, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(path + "-wal"); err == nil || (after.Size() < before.Size()) != tt.shrink || after.Size() == before.Size() {
+				t.Fatalf("the checkpoint did not happen as the test needs: %d -> %d bytes, WAL: %v", before.Size(), after.Size(), err)
+			}
+		})
 	}
 }
 

@@ -1,0 +1,50 @@
+package clientcli
+
+import (
+	"testing"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/manifest"
+)
+
+// TestPickRow: info shows the version install would pick, on a catalog
+// that holds builds differing only in metadata (old catalogs may): the
+// first of them unless the request names a build.
+func TestPickRow(t *testing.T) {
+	var rows []catalog.Package // in the catalog's order
+	for _, v := range []string{"0.9.0", "1.0.0", "1.0.0+a", "1.0.0+b", "2.0.0-rc.1"} {
+		rows = append(rows, catalog.Package{Name: "bm", Version: v})
+	}
+	tests := []struct {
+		request string
+		want    string
+		wantErr string
+	}{
+		{"bm", "1.0.0", ""},
+		{"bm@1.0.0", "1.0.0", ""},
+		{"bm@^1", "1.0.0", ""},
+		{"bm@1.0.0+a", "1.0.0+a", ""},
+		{"bm@1.0.0+b", "1.0.0+b", ""},
+		{"bm@0.9.0", "0.9.0", ""},
+		{"bm@>=2.0.0-rc.0", "2.0.0-rc.1", ""},
+		{"bm@1.0.0+c", "", "no version of bm is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a, 1.0.0+b)"},
+		{"bm@3.0.0", "", "no version of bm matches =3.0.0"},
+	}
+	for _, tt := range tests {
+		req, err := manifest.ParseRequest(tt.request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pickRow(rows, req)
+		switch {
+		case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+			t.Errorf("pickRow(%s) = %s, %v; want error %s", tt.request, got.Version, err, tt.wantErr)
+		case tt.wantErr == "" && (err != nil || got.Version != tt.want):
+			t.Errorf("pickRow(%s) = %s, %v; want %s", tt.request, got.Version, err, tt.want)
+		}
+	}
+	// Only pre-releases: a bare name shows the newest of them.
+	if got, err := pickRow(rows[4:], manifest.Dependency{Name: "bm"}); err != nil || got.Version != "2.0.0-rc.1" {
+		t.Errorf("pickRow(bm) of pre-releases = %s, %v", got.Version, err)
+	}
+}
