@@ -3,7 +3,9 @@ package resolve
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -127,6 +129,7 @@ func Resolve(src Source, req Request) (*Plan, error) {
 		}
 		instSeen[in.Name] = in.Version
 	}
+	req.Deps = canonicalNames(src, req.Installed, req.Deps)
 	s := newSolver(src, req)
 	f := s.setup()
 	if f == nil {
@@ -298,4 +301,26 @@ func checkRelaxed(c *semver.Constraints, v *semver.Version) bool {
 	cc := *c
 	cc.IncludePrerelease = true
 	return cc.Check(v)
+}
+
+// canonicalNames returns deps with each name spelled as the installed
+// package of that name is, or else as the source spells it: names are
+// unique ignoring case (DESIGN.md §3), and the solver keys packages by
+// their spelling, so `install Hello` with hello installed planned a second
+// copy of hello that conflicted with the first's files.
+func canonicalNames(src Source, installed []Installed, deps []Dep) []Dep {
+	out := slices.Clone(deps)
+	for i, d := range out {
+		if j := slices.IndexFunc(installed, func(in Installed) bool { return strings.EqualFold(in.Name, d.Name) }); j >= 0 {
+			out[i].Name = installed[j].Name
+			continue
+		}
+		for _, c := range src.Versions(d.Name) {
+			if c.Name != "" && strings.EqualFold(c.Name, d.Name) {
+				out[i].Name = c.Name
+				break
+			}
+		}
+	}
+	return out
 }

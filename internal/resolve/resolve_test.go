@@ -178,6 +178,47 @@ func TestResolvePlans(t *testing.T) {
 	}
 }
 
+// foldCatalog is a Source that finds names ignoring case, as the client's
+// catalog does.
+type foldCatalog catalog
+
+func (c foldCatalog) Versions(name string) []Candidate {
+	for n, cs := range c {
+		if strings.EqualFold(n, name) {
+			return cs
+		}
+	}
+	return nil
+}
+
+// TestResolveNamesIgnoreCase: names are unique ignoring case, so a request
+// spelled otherwise names the installed package, or the catalog's. Before,
+// `install Hello` with hello installed planned a second hello.
+func TestResolveNamesIgnoreCase(t *testing.T) {
+	cat := foldCatalog(mkCatalog(pv("hello 1.0.0"), pv("hello 1.1.0"), pv("Greet 2.0.0")))
+	tests := []struct {
+		name string
+		req  Request
+		want []string
+	}{
+		{"installed, asked in capitals", Request{Deps: reqOf("Hello").Deps, Installed: inst("hello 1.1.0")}, nil},
+		{"installed, asked for another version", Request{Deps: reqOf("HELLO =1.0.0").Deps, Installed: inst("hello 1.1.0")}, []string{"downgrade hello 1.1.0->1.0.0"}},
+		{"not installed: the catalog's spelling", reqOf("greet"), []string{"install Greet 2.0.0"}},
+		{"two spellings of one name are one request", reqOf("hello", "HeLLo"), []string{"install hello 1.1.0"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := Resolve(cat, tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fmtPlan(p); !slices.Equal(got, tt.want) {
+				t.Errorf("plan:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestResolveBuilds: an old catalog may hold versions that differ only in
 // build metadata (1.0.0, 1.0.0+a, 1.0.0+b: dist-server add refuses them
 // now). SemVer precedence makes them one version, so the solver keeps one
