@@ -19,7 +19,9 @@ func newUpgrade(e *env) *cobra.Command {
 		Use:   "upgrade [NAME...]",
 		Short: "Move installed packages to the newest versions allowed",
 		Long: `upgrade plans the move of the named installed packages (all of them without
-arguments) to the newest versions that satisfy every constraint, shows the plan and the
+arguments), and of the installed packages they depend on (as brew upgrade does: a new
+version may need newer dependencies; held packages stay), to the newest versions that
+satisfy every constraint, shows the plan and the
 download size, downloads everything first, then for each package runs the old version's
 uninstall.sh and stages the new version (its install.sh into $DISTPAC_DESTDIR). The new
 files then replace the old ones in one step, and files the new version no longer ships

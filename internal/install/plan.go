@@ -76,6 +76,25 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	}
 	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
 	items, err := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs)})
+	var why *resolve.Explanation
+	if errors.As(err, &why) {
+		// Installed packages stay where they are unless they must move: a
+		// version that needs newer dependencies (app 2.0.0 and libfoo ^2,
+		// libfoo 1.1.0 installed) may move them, as pacman and apt do.
+		names := make([]string, len(deps))
+		for i, d := range deps {
+			names[i] = d.Name
+		}
+		if free := dependencyClosure(ctx, tx.db, tx.recs, names); len(free) > 0 {
+			up := map[string]bool{}
+			for _, n := range free {
+				up[n] = true
+			}
+			if again, err2 := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs), Upgrade: up}); err2 == nil {
+				items, err = again, nil
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}

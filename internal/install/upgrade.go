@@ -3,9 +3,13 @@ package install
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/units"
@@ -66,6 +70,14 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 		req.Upgrade[r.Name] = true
 	}
+	// The packages the named ones depend on move with them: app 2.0.0
+	// needing libfoo ^2 was out of reach of `upgrade app` while libfoo
+	// stayed at 1.1.0, and upgrade said everything was up to date.
+	if !req.UpgradeAll {
+		for _, n := range dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade))) {
+			req.Upgrade[n] = true
+		}
+	}
 	// Held packages stay where they are: upgrade everything else.
 	var held []string
 	if req.UpgradeAll {
@@ -116,4 +128,34 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		return err
 	}
 	return c.carryOut(ctx, tx, items, nil)
+}
+
+// dependencyClosure returns the installed, unheld packages that names
+// depend on, directly or through one another, in any version of them the
+// catalog has (a new version may need what the installed one did not).
+// `upgrade NAME` moves them with NAME, as `brew upgrade` moves a formula's
+// dependencies, and an install the pinned dependencies make impossible is
+// tried again with them free to move.
+func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, names []string) []string {
+	src := newSource(ctx, db)
+	seen := map[string]bool{}
+	for _, n := range names {
+		seen[manifest.NameKey(n)] = true
+	}
+	var out []string
+	for queue := slices.Clone(names); len(queue) > 0; queue = queue[1:] {
+		for _, c := range src.Versions(queue[0]) {
+			for _, d := range c.Depends {
+				if k := manifest.NameKey(d.Name); !seen[k] {
+					seen[k] = true
+					if r, ok := st.Get(d.Name); ok && !r.Held {
+						out = append(out, r.Name)
+						queue = append(queue, r.Name)
+					}
+				}
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -1,0 +1,55 @@
+package install
+
+import (
+	"context"
+	"testing"
+)
+
+// TestDependenciesMoveWithTheirDependent: app 2.0.0 needs libfoo ^2 and
+// libfoo 1.1.0 was installed as app 1.0.0's dependency. `upgrade app`
+// said everything was up to date (libfoo stayed pinned, so app 2.0.0 was
+// out of reach) while list --upgradable listed app, and `install
+// app@2.0.0` failed with "libfoo 1.1.0 is installed and is not being
+// upgraded". Both now move libfoo along; a package app does not depend on
+// stays.
+func TestDependenciesMoveWithTheirDependent(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		run  func(w *world) error
+	}{
+		{"upgrade app", func(w *world) error { return w.client.Upgrade(context.Background(), []string{"app"}, false) }},
+		{"install app@2.0.0", func(w *world) error { return w.client.Install(context.Background(), []string{"app@2.0.0"}) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.publish(
+				w.pkg("libfoo", "1.0.0", map[string]string{"assets/libfoo": "1.0"}),
+				w.pkg("libfoo", "1.1.0", map[string]string{"assets/libfoo": "1.1"}),
+				w.pkg("app", "1.0.0", map[string]string{"manifest.yaml": "name: app\nversion: 1.0.0\ndepends: [libfoo ^1.0]\n", "assets/app": "1"}),
+				w.pkg("other", "1.0.0", map[string]string{"assets/other": "1"}),
+			)
+			if err := w.client.Install(ctx, []string{"app@1.0.0", "other"}); err != nil {
+				t.Fatalf("%v\n%s", err, w.out)
+			}
+			w.publish(
+				w.pkg("libfoo", "2.0.0", map[string]string{"assets/libfoo": "2.0"}),
+				w.pkg("app", "2.0.0", map[string]string{"manifest.yaml": "name: app\nversion: 2.0.0\ndepends: [libfoo ^2.0]\n", "assets/app": "2"}),
+				w.pkg("other", "1.1.0", map[string]string{"assets/other": "1.1"}),
+			)
+			if err := tt.run(w); err != nil {
+				t.Fatalf("%v\n%s", err, w.out)
+			}
+			st := w.state()
+			for name, want := range map[string]string{"app": "2.0.0", "libfoo": "2.0.0", "other": "1.0.0"} {
+				if r, _ := st.Get(name); r.Version != want {
+					t.Errorf("%s is at %s; want %s\n%s", name, r.Version, want, w.out)
+				}
+			}
+			if r, _ := st.Get("libfoo"); !r.Auto {
+				t.Errorf("libfoo lost its mark as a dependency: %+v", r)
+			}
+			w.consistent()
+		})
+	}
+}
