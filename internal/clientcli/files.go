@@ -160,7 +160,7 @@ changed mode, changed type or symlink target. The exit status is 1 when anything
 					} else if v.Untracked > 0 {
 						note = fmt.Sprintf(" (and %d untracked)", v.Untracked)
 					}
-					e.UI.Printf("%s %s: %d files, %d problems%s\n", v.Name, v.Version, v.Files, len(v.Problems), note)
+					e.UI.Printf("%s %s: %s, %s%s\n", v.Name, v.Version, ui.Count(v.Files, "file"), ui.Count(len(v.Problems), "problem"), note)
 				}
 			}
 			if problems > 0 {
