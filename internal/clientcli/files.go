@@ -25,7 +25,7 @@ func newFiles(e *env) *cobra.Command {
 absolute paths under the prefix it was installed to. Paths its install.sh wrote straight
 into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 		Example: "  dist-client files hello\n  dist-client files --json hello",
-		Args:    cli.ExactArgs(1, "an installed package name"),
+		Args:    cli.ExactArgs(1, "installed package name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
 			if err != nil {
@@ -88,7 +88,7 @@ func newOwner(e *env) *cobra.Command {
 		Use:     "owner PATH",
 		Short:   "Name the installed package that placed a file (as pacman -Qo)",
 		Example: "  dist-client owner ~/.local/bin/hello",
-		Args:    cli.ExactArgs(1, "a path"),
+		Args:    cli.ExactArgs(1, "path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
 			if err != nil {

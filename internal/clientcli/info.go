@@ -30,7 +30,7 @@ installed package the catalog no longer lists (withdrawn by the publisher), it s
 the installed record instead.`,
 		Example: `  dist-client info hello
   dist-client info 'hello@<2' --json`,
-		Args: cli.ExactArgs(1, "a package name"),
+		Args: cli.ExactArgs(1, "package name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInfo(cmd.Context(), e, o, args)
 		},

@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,7 @@ away); mark --dependency that they are there only for others (uninstall --cascad
 them once nothing needs them), as pacman -D --asexplicit/--asdeps and apt-mark
 manual/auto do. install NAME of a package installed as a dependency marks it explicit.`,
 		Example: `  dist-client mark --dependency libgreet`,
-		Args:    cli.MinArgs(1, "package to mark (dist-client mark --explicit|--dependency NAME...)"),
+		Args:    cli.MinArgs(1, "package to mark"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMark(cmd.Context(), e, o, args)
 		},
@@ -50,11 +51,12 @@ IgnorePkg).`
 	if !hold {
 		use, short, long = "unhold NAME...", "Let upgrade move held packages again", `unhold undoes dist-client hold.`
 	}
+	verb, _, _ := strings.Cut(use, " ")
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Long:  long,
-		Args:  cli.MinArgs(1, "package (dist-client "+use+")"),
+		Args:  cli.MinArgs(1, "package to "+verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
 			if err != nil {

@@ -22,7 +22,7 @@ ignoring case. Like grep and pacman -Ss, it exits with status 1 when nothing mat
 		Example: `  dist-client search greet
   dist-client search greet --json | jq -r '.[].name'
   dist-client search -q foo >/dev/null || echo 'no foo'`,
-		Args: cli.ExactArgs(1, "a search term"),
+		Args: cli.ExactArgs(1, "search term"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSearch(cmd.Context(), e, o, args)
 		},
