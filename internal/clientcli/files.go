@@ -3,6 +3,8 @@ package clientcli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -85,8 +87,11 @@ into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 func newOwner(e *env) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "owner PATH",
-		Short:   "Name the installed package that placed a file (as pacman -Qo)",
+		Use:   "owner PATH",
+		Short: "Name the installed package that placed a file (as pacman -Qo)",
+		Long: `owner names the installed package that placed PATH. A path that no longer exists is
+still looked up (a package's file may have been deleted since it was placed), and said
+to be missing.`,
 		Example: "  dist-client owner ~/.local/bin/hello",
 		Args:    cli.ExactArgs(1, "path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -95,6 +100,11 @@ func newOwner(e *env) *cobra.Command {
 				return err
 			}
 			abs, o, err := in.Owner(cmd.Context(), args[0])
+			_, statErr := os.Lstat(abs)
+			missing := errors.Is(statErr, fs.ErrNotExist)
+			if missing && errors.Is(err, install.ErrNotOwned) {
+				return fmt.Errorf("%s: does not exist, and %w", abs, install.ErrNotOwned)
+			}
 			if err != nil {
 				return err
 			}
@@ -104,9 +114,13 @@ func newOwner(e *env) *cobra.Command {
 					Name    string `json:"name"`
 					Version string `json:"version"`
 					Type    string `json:"type"`
-				}{abs, o.Name, o.Version, string(o.Type)})
+					Missing bool   `json:"missing,omitempty"`
+				}{abs, o.Name, o.Version, string(o.Type), missing})
 			}
 			e.UI.Dataf("%s is owned by %s %s\n", abs, o.Name, o.Version)
+			if missing {
+				e.UI.Warnf("%s does not exist: deleted since %s placed it (dist-client install --reinstall %s places it again)\n", abs, o.Name, o.Name)
+			}
 			return nil
 		},
 	}
