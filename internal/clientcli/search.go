@@ -3,6 +3,7 @@ package clientcli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -47,7 +48,7 @@ func runSearch(ctx context.Context, e *env, o searchOptions, args []string) erro
 				return err
 			}
 		}
-		return fmt.Errorf("no package matches %q", args[0])
+		return cli.WithHint(fmt.Errorf("no package matches %q", args[0]), syncedNote(e.syncedAt(ctx), time.Now()))
 	}
 	return printPackages(e, pkgs, st, o.json)
 }
