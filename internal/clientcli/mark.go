@@ -45,9 +45,9 @@ func runMark(ctx context.Context, e *env, o markOptions, args []string) error {
 
 func newHold(e *env, hold bool) *cobra.Command {
 	use, short, long := "hold NAME...", "Keep installed packages at their versions",
-		`hold keeps packages at the versions installed: upgrade leaves them (and says so), and an
-install that would move them is refused, until dist-client unhold (apt-mark hold; pacman's
-IgnorePkg).`
+		`hold keeps packages at the versions installed: upgrade leaves them (and says so), list
+--upgradable and status name them apart from what upgrade would move, and an install that
+would move them is refused, until dist-client unhold (apt-mark hold; pacman's IgnorePkg).`
 	if !hold {
 		use, short, long = "unhold NAME...", "Let upgrade move held packages again", `unhold undoes dist-client hold.`
 	}
