@@ -193,9 +193,10 @@ func newHistory(e *env) *cobra.Command {
 		Use:   "history",
 		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
 		Long: `history lists every transaction: when it started, the command, the packages and versions
-before and after, the bytes of archives downloaded in full, and the result: ok, failed, or
-interrupted (by Ctrl-C or a signal, whose downloads are kept to resume; or a process that
-died, whose changes the next command rolled back or finished).`,
+before and after, the bytes of archives downloaded in full, and the result: running (a
+command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
+are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
+next install, upgrade or uninstall rolls back or finishes).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, err := e.installer()
