@@ -81,7 +81,9 @@ dependencies, downloads archives from the server and from other clients at once 
 BitTorrent, verifies them and runs their install scripts.
 
 Everything lives under $XDG_DATA_HOME/distpac (default ~/.local/share/distpac);
-the configuration is client.yaml there, or the file given with --config.`,
+the configuration is client.yaml there, or the file given with --config. Packages
+install under its prefix (default ~/.local): an instance isolated with XDG_DATA_HOME
+sets prefix in that client.yaml too, or moves both with HOME (XDG_DATA_HOME unset).`,
 		Example: `  dist-client sync
   dist-client install hello
   dist-client list --installed
