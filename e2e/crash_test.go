@@ -287,7 +287,8 @@ func TestKillInstallDuringDownload(t *testing.T) {
 }
 
 // TestKillDuringInstallScript: kill -9 of dist-client while install.sh
-// runs; the package is not recorded, and a rerun installs it.
+// runs; the package is not recorded, history shows the install
+// interrupted, and a rerun installs it.
 func TestKillDuringInstallScript(t *testing.T) {
 	r := newRig(t, "")
 	hang := r.path("hang")
@@ -346,6 +347,11 @@ echo done > "$DISTPAC_DESTDIR$DISTPAC_PREFIX/slow/ok"
 	}
 	if _, err := os.Stat(r.path("prefix1", "slow")); err == nil {
 		t.Fatal("a killed install placed files")
+	}
+	// history says at once that the killed install is not running any
+	// more (before, it said "running" until the rerun below recorded it).
+	if h := r.client1("history"); !strings.Contains(h, "install slow") || !strings.Contains(h, "interrupted") || strings.Contains(h, "running") {
+		t.Fatalf("history right after the kill:\n%s", h)
 	}
 	out = r.client1("install", "slow")
 	if !strings.Contains(out, "installed slow 1.0.0") {

@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -45,6 +46,6 @@ func runClean(ctx context.Context, e *env, o cleanOptions, _ []string) error {
 			Freed   int64 `json:"freed_bytes"`
 		}{n, freed})
 	}
-	e.UI.Printf("removed %d cached files, freed %s\n", n, units.FormatBytes(freed))
+	e.UI.Printf("removed %s, freed %s\n", ui.Count(n, "cached file"), units.FormatBytes(freed))
 	return nil
 }

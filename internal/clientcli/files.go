@@ -3,6 +3,8 @@ package clientcli
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -25,7 +27,7 @@ func newFiles(e *env) *cobra.Command {
 absolute paths under the prefix it was installed to. Paths its install.sh wrote straight
 into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 		Example: "  dist-client files hello\n  dist-client files --json hello",
-		Args:    cli.ExactArgs(1, "an installed package name"),
+		Args:    cli.ExactArgs(1, "installed package name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
 			if err != nil {
@@ -85,16 +87,24 @@ into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 func newOwner(e *env) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
-		Use:     "owner PATH",
-		Short:   "Name the installed package that placed a file (as pacman -Qo)",
+		Use:   "owner PATH",
+		Short: "Name the installed package that placed a file (as pacman -Qo)",
+		Long: `owner names the installed package that placed PATH. A path that no longer exists is
+still looked up (a package's file may have been deleted since it was placed), and said
+to be missing.`,
 		Example: "  dist-client owner ~/.local/bin/hello",
-		Args:    cli.ExactArgs(1, "a path"),
+		Args:    cli.ExactArgs(1, "path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
 			if err != nil {
 				return err
 			}
 			abs, o, err := in.Owner(cmd.Context(), args[0])
+			_, statErr := os.Lstat(abs)
+			missing := errors.Is(statErr, fs.ErrNotExist)
+			if missing && errors.Is(err, install.ErrNotOwned) {
+				return fmt.Errorf("%s: does not exist, and %w", abs, install.ErrNotOwned)
+			}
 			if err != nil {
 				return err
 			}
@@ -104,9 +114,13 @@ func newOwner(e *env) *cobra.Command {
 					Name    string `json:"name"`
 					Version string `json:"version"`
 					Type    string `json:"type"`
-				}{abs, o.Name, o.Version, string(o.Type)})
+					Missing bool   `json:"missing,omitempty"`
+				}{abs, o.Name, o.Version, string(o.Type), missing})
 			}
 			e.UI.Dataf("%s is owned by %s %s\n", abs, o.Name, o.Version)
+			if missing {
+				e.UI.Warnf("%s does not exist: deleted since %s placed it (dist-client install --reinstall %s places it again)\n", abs, o.Name, o.Name)
+			}
 			return nil
 		},
 	}
@@ -160,7 +174,7 @@ changed mode, changed type or symlink target. The exit status is 1 when anything
 					} else if v.Untracked > 0 {
 						note = fmt.Sprintf(" (and %d untracked)", v.Untracked)
 					}
-					e.UI.Printf("%s %s: %d files, %d problems%s\n", v.Name, v.Version, v.Files, len(v.Problems), note)
+					e.UI.Printf("%s %s: %s, %s%s\n", v.Name, v.Version, ui.Count(v.Files, "file"), ui.Count(len(v.Problems), "problem"), note)
 				}
 			}
 			if problems > 0 {
@@ -179,9 +193,10 @@ func newHistory(e *env) *cobra.Command {
 		Use:   "history",
 		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
 		Long: `history lists every transaction: when it started, the command, the packages and versions
-before and after, the bytes of archives downloaded in full, and the result: ok, failed, or
-interrupted (by Ctrl-C or a signal, whose downloads are kept to resume; or a process that
-died, whose changes the next command rolled back or finished).`,
+before and after, the bytes of archives downloaded in full, and the result: running (a
+command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
+are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
+next install, upgrade or uninstall rolls back or finishes).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, err := e.installer()

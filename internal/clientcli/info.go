@@ -30,7 +30,7 @@ install would pick for the same argument. For an installed package the catalog n
 lists (withdrawn by the publisher), it shows the installed record instead.`,
 		Example: `  dist-client info hello
   dist-client info 'hello@<2' --json`,
-		Args: cli.ExactArgs(1, "a package name"),
+		Args: cli.ExactArgs(1, "package name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInfo(cmd.Context(), e, o, args)
 		},
@@ -62,7 +62,7 @@ func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
 			return printRecord(e, o, r, st)
 		}
 		if installed && errors.Is(err, errNoSuchName) {
-			return cli.WithHint(noSuchPackage(req.Name), fmt.Sprintf("%s %s is installed: dist-client info %s shows its record", r.Name, r.Version, r.Name))
+			return cli.WithHint(noSuchPackage(req.Name), fmt.Sprintf("%s %s is installed: dist-client info %s shows its record; %s", r.Name, r.Version, r.Name, syncedNote(e.syncedAt(ctx), time.Now())))
 		}
 		if errors.Is(err, errNoSuchName) {
 			return e.withCatalogHint(ctx, noSuchPackage(req.Name), args)

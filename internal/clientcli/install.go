@@ -48,7 +48,7 @@ one exactly (name@1.0.0+b), which installs that build or fails naming those ther
   dist-client install hello@1.0.0
   dist-client install 'hello@>=1.0, <2'
   dist-client install --overwrite 'bin/*' tool`,
-		Args: cli.MinArgs(1, "package to install (dist-client install PKG...)"),
+		Args: cli.MinArgs(1, "package to install"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runInstall(cmd.Context(), e, o, args)
 		},
@@ -138,7 +138,7 @@ else installed needs. An uninstall.sh that fails keeps the package installed;
 --skip-uninstall-script removes it without running the script.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello`,
-		Args: cli.MinArgs(1, "package to uninstall (dist-client uninstall NAME...)"),
+		Args: cli.MinArgs(1, "package to uninstall"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUninstall(cmd.Context(), e, o, args)
 		},

@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -29,7 +31,7 @@ func newList(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&o.installed, "installed", false, "list installed packages")
-	c.Flags().BoolVar(&o.upgradable, "upgradable", false, "list installed packages that have newer versions")
+	c.Flags().BoolVar(&o.upgradable, "upgradable", false, "list what upgrade would move: installed packages that have newer versions, but the held ones, which upgrade leaves and this names apart (--json: only what would move)")
 	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return c
 }
@@ -95,23 +97,28 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 	if err != nil {
 		return err
 	}
-	steps, err := in.Upgradable(ctx)
+	moves, held, err := in.Upgradable(ctx)
 	if err != nil {
 		return err
 	}
-	type row struct {
-		Name      string `json:"name"`
-		Installed string `json:"installed"`
-		Available string `json:"available"`
-	}
-	rows := []row{}
-	for _, s := range steps {
-		rows = append(rows, row{s.Name, s.From.String(), s.Version.String()})
-	}
+	rows := upgradableRows(moves)
 	if o.json {
 		return e.UI.JSON(rows)
 	}
-	if len(rows) == 0 {
+	// As upgrade says it: the held ones first, and no "up to date" when
+	// some are held.
+	if len(held) > 0 {
+		var list []string
+		for _, s := range held {
+			list = append(list, fmt.Sprintf("%s %s (%s available)", s.Name, s.From, s.Version))
+		}
+		e.UI.Printf("held, not upgraded: %s\n", strings.Join(list, ", "))
+	}
+	switch {
+	case len(rows) == 0 && len(held) > 0:
+		e.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
+		return nil
+	case len(rows) == 0:
 		e.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
 		return nil
 	}
@@ -120,6 +127,23 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 		cells = append(cells, []string{r.Name, r.Installed, r.Available})
 	}
 	return e.UI.Table([]string{"NAME", "INSTALLED", "AVAILABLE"}, cells)
+}
+
+// upgradableJSON is one move of an installed package, in list --upgradable
+// and status.
+type upgradableJSON struct {
+	Name      string `json:"name"`
+	Installed string `json:"installed"`
+	Available string `json:"available"`
+}
+
+// upgradableRows are steps as JSON rows: [] for none.
+func upgradableRows(steps []resolve.Step) []upgradableJSON {
+	rows := []upgradableJSON{}
+	for _, s := range steps {
+		rows = append(rows, upgradableJSON{s.Name, s.From.String(), s.Version.String()})
+	}
+	return rows
 }
 
 // pkgJSON is the --json form of a package: a catalog row with what is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
@@ -99,9 +100,9 @@ func unknownHint(requests []string, known []string, fallback string) (hint strin
 	return strings.Join(parts, "; ") + " (" + fallback + ")", true
 }
 
-// withCatalogHint adds a did-you-mean hint naming the closest catalog names
-// to err when some of the requested packages are not in the catalog. An
-// error that carries a hint already keeps it.
+// withCatalogHint adds a hint to err when some of the requested packages
+// are not in the catalog: the closest names it has, and when it was synced
+// (catalogHint). An error that carries a hint already keeps it.
 func (e *env) withCatalogHint(ctx context.Context, err error, requests []string) error {
 	var h *cli.Hinted
 	if err == nil || errors.As(err, &h) {
@@ -111,10 +112,47 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 	if names == nil {
 		return err
 	}
-	if hint, ok := unknownHint(requests, names, "dist-client search TERM finds packages"); ok {
+	if hint, ok := catalogHint(requests, names, e.syncedAt(ctx), time.Now()); ok {
 		return cli.WithHint(err, hint)
 	}
 	return err
+}
+
+// catalogHint is the hint for requested names the synced catalog (whose
+// names are known) lacks: the closest names it has, and, since the
+// publisher may have added them after the last sync, when that was and
+// what fetches the newest (syncedNote). ok is false when every name is
+// known.
+func catalogHint(requests, known []string, synced, now time.Time) (hint string, ok bool) {
+	hint, ok = unknownHint(requests, known, "dist-client search TERM finds packages")
+	if !ok {
+		return "", false
+	}
+	return hint + "; " + syncedNote(synced, now), true
+}
+
+// syncedNote says when the synced catalog was fetched and that dist-client
+// sync fetches the newest, for a name or a term it lacks: sync.json knows
+// when (zero synced: it does not say).
+func syncedNote(synced, now time.Time) string {
+	if synced.IsZero() {
+		return "dist-client sync fetches the newest catalog"
+	}
+	return fmt.Sprintf("the catalog was last synced %s ago (%s): dist-client sync fetches the newest",
+		ago(now, synced), synced.Local().Format(time.DateTime))
+}
+
+// syncedAt is when the catalog held was synced (zero when unknown).
+func (e *env) syncedAt(ctx context.Context) time.Time {
+	_, cp, err := e.config()
+	if err != nil {
+		return time.Time{}
+	}
+	st, err := catalogclient.ReadStatus(ctx, cp.Dir, time.Now())
+	if err != nil {
+		return time.Time{}
+	}
+	return st.SyncedAt
 }
 
 // withInstalledHint adds a hint to an install.ErrNotInstalled: the closest

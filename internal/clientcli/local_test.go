@@ -1,6 +1,9 @@
 package clientcli
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestUnknownHint(t *testing.T) {
 	known := []string{"hello", "help", "libgreet"}
@@ -25,5 +28,36 @@ func TestUnknownHint(t *testing.T) {
 		if got != tt.want || ok != tt.ok {
 			t.Errorf("unknownHint(%q) = %q, %v; want %q, %v", tt.requests, got, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+// TestCatalogHint: a name the catalog lacks may have been published after
+// the last sync, so the hint says when that was and what fetches the
+// newest, after the did-you-mean; before, it said only "dist-client search
+// TERM finds packages".
+func TestCatalogHint(t *testing.T) {
+	known := []string{"hello", "libgreet"}
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.Local)
+	synced := now.Add(-3 * time.Hour)
+	const note = "the catalog was last synced 3h0m0s ago (2026-12-03 09:00:00): dist-client sync fetches the newest"
+	tests := []struct {
+		requests []string
+		synced   time.Time
+		want     string
+		ok       bool
+	}{
+		{[]string{"hello"}, synced, "", false},
+		{[]string{"app"}, synced, "dist-client search TERM finds packages; " + note, true},
+		{[]string{"helo"}, synced, "did you mean hello? (dist-client search TERM finds packages); " + note, true},
+		{[]string{"app"}, time.Time{}, "dist-client search TERM finds packages; dist-client sync fetches the newest catalog", true},
+	}
+	for _, tt := range tests {
+		got, ok := catalogHint(tt.requests, known, tt.synced, now)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("catalogHint(%q, %v) = %q, %v; want %q, %v", tt.requests, tt.synced, got, ok, tt.want, tt.ok)
+		}
+	}
+	if got, want := syncedNote(now.Add(-20*24*time.Hour), now), "the catalog was last synced 20d ago (2026-11-13 12:00:00): dist-client sync fetches the newest"; got != want {
+		t.Errorf("syncedNote 20 days ago = %q, want %q", got, want)
 	}
 }

@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -20,7 +21,7 @@ away); mark --dependency that they are there only for others (uninstall --cascad
 them once nothing needs them), as pacman -D --asexplicit/--asdeps and apt-mark
 manual/auto do. install NAME of a package installed as a dependency marks it explicit.`,
 		Example: `  dist-client mark --dependency libgreet`,
-		Args:    cli.MinArgs(1, "package to mark (dist-client mark --explicit|--dependency NAME...)"),
+		Args:    cli.MinArgs(1, "package to mark"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMark(cmd.Context(), e, o, args)
 		},
@@ -44,17 +45,18 @@ func runMark(ctx context.Context, e *env, o markOptions, args []string) error {
 
 func newHold(e *env, hold bool) *cobra.Command {
 	use, short, long := "hold NAME...", "Keep installed packages at their versions",
-		`hold keeps packages at the versions installed: upgrade leaves them (and says so), and an
-install that would move them is refused, until dist-client unhold (apt-mark hold; pacman's
-IgnorePkg).`
+		`hold keeps packages at the versions installed: upgrade leaves them (and says so), list
+--upgradable and status name them apart from what upgrade would move, and an install that
+would move them is refused, until dist-client unhold (apt-mark hold; pacman's IgnorePkg).`
 	if !hold {
 		use, short, long = "unhold NAME...", "Let upgrade move held packages again", `unhold undoes dist-client hold.`
 	}
+	verb, _, _ := strings.Cut(use, " ")
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
 		Long:  long,
-		Args:  cli.MinArgs(1, "package (dist-client "+use+")"),
+		Args:  cli.MinArgs(1, "package to "+verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
 			if err != nil {

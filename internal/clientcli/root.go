@@ -4,7 +4,9 @@ package clientcli
 
 import (
 	"context"
+	"errors"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -32,15 +34,33 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
-	path, optional := e.Config, false
-	if path == "" {
-		path, optional = h.ClientConfig(), true
-	}
+	path, optional := e.configFile(h)
 	c, err := config.LoadClient(path, optional)
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
 	return c, h.Client(), os.MkdirAll(h.Client().Dir, 0o755)
+}
+
+// configFile is the client.yaml in force: the --config file, or the
+// default one in h, which is optional.
+func (e *env) configFile(h paths.Home) (path string, optional bool) {
+	if e.Config != "" {
+		return e.Config, false
+	}
+	return h.ClientConfig(), true
+}
+
+// configPath is the client.yaml in force; missing is set when it is the
+// default one and does not exist, so that the defaults hold.
+func (e *env) configPath() (path string, missing bool) {
+	h, err := paths.Resolve()
+	if err != nil {
+		return "client.yaml", false
+	}
+	path, optional := e.configFile(h)
+	_, err = os.Stat(path)
+	return path, optional && errors.Is(err, fs.ErrNotExist)
 }
 
 func (e *env) installer() (*install.Client, error) {
@@ -61,7 +81,9 @@ dependencies, downloads archives from the server and from other clients at once 
 BitTorrent, verifies them and runs their install scripts.
 
 Everything lives under $XDG_DATA_HOME/distpac (default ~/.local/share/distpac);
-the configuration is client.yaml there, or the file given with --config.`,
+the configuration is client.yaml there, or the file given with --config. Packages
+install under its prefix (default ~/.local): an instance isolated with XDG_DATA_HOME
+sets prefix in that client.yaml too, or moves both with HOME (XDG_DATA_HOME unset).`,
 		Example: `  dist-client sync
   dist-client install hello
   dist-client list --installed

@@ -3,6 +3,7 @@ package clientcli
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,7 @@ ignoring case. Like grep and pacman -Ss, it exits with status 1 when nothing mat
 		Example: `  dist-client search greet
   dist-client search greet --json | jq -r '.[].name'
   dist-client search -q foo >/dev/null || echo 'no foo'`,
-		Args: cli.ExactArgs(1, "a search term"),
+		Args: cli.ExactArgs(1, "search term"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runSearch(cmd.Context(), e, o, args)
 		},
@@ -47,7 +48,7 @@ func runSearch(ctx context.Context, e *env, o searchOptions, args []string) erro
 				return err
 			}
 		}
-		return fmt.Errorf("no package matches %q", args[0])
+		return cli.WithHint(fmt.Errorf("no package matches %q", args[0]), syncedNote(e.syncedAt(ctx), time.Now()))
 	}
 	return printPackages(e, pkgs, st, o.json)
 }

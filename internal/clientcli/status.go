@@ -28,7 +28,8 @@ func newStatus(e *env) *cobra.Command {
 		Long: `status shows, like transmission-remote -l: the running daemon (its peer address,
 seeding policy and every torrent with its state, peers, rates, bytes sent and ratio),
 the local catalog (serial, server, when it was synced and until when it is valid), and
-how many packages are installed and which have newer versions (as of the last sync).
+how many packages are installed and which have newer versions (as of the last sync):
+those upgrade would move, then the held ones it leaves ("held back").
 It reads local state only and never contacts the server.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), e, o) },
@@ -39,16 +40,13 @@ It reads local state only and never contacts the server.`,
 
 // clientStatus is `status --json`.
 type clientStatus struct {
-	Daemon     *daemon.Status        `json:"daemon"` // null when no daemon runs
-	Catalog    *catalogclient.Status `json:"catalog"`
-	Installed  int                   `json:"installed"`
-	Upgradable []upgradableJSON      `json:"upgradable"`
-}
-
-type upgradableJSON struct {
-	Name      string `json:"name"`
-	Installed string `json:"installed"`
-	Available string `json:"available"`
+	Daemon    *daemon.Status        `json:"daemon"` // null when no daemon runs
+	Catalog   *catalogclient.Status `json:"catalog"`
+	Installed int                   `json:"installed"`
+	// Upgradable is what upgrade would move; Held, the held packages that
+	// have newer versions, which it leaves.
+	Upgradable []upgradableJSON `json:"upgradable"`
+	Held       []upgradableJSON `json:"held"`
 }
 
 func runStatus(ctx context.Context, e *env, o statusOptions) error {
@@ -77,15 +75,13 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 		return err
 	}
 	out.Installed = len(st.Packages)
-	out.Upgradable = []upgradableJSON{}
+	out.Upgradable, out.Held = []upgradableJSON{}, []upgradableJSON{}
 	if out.Catalog != nil {
-		steps, err := in.Upgradable(ctx)
+		moves, held, err := in.Upgradable(ctx)
 		if err != nil {
 			return err
 		}
-		for _, s := range steps {
-			out.Upgradable = append(out.Upgradable, upgradableJSON{s.Name, s.From.String(), s.Version.String()})
-		}
+		out.Upgradable, out.Held = upgradableRows(moves), upgradableRows(held)
 	}
 	if o.json {
 		return e.UI.JSON(out)
@@ -126,9 +122,16 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 	} else {
 		e.UI.Dataf("catalog:  none yet: run dist-client sync\n")
 	}
-	e.UI.Dataf("packages: %d installed, %d upgradable\n", s.Installed, len(s.Upgradable))
+	held := ""
+	if len(s.Held) > 0 {
+		held = fmt.Sprintf(", %d held back", len(s.Held))
+	}
+	e.UI.Dataf("packages: %d installed, %d upgradable%s\n", s.Installed, len(s.Upgradable), held)
 	for _, u := range s.Upgradable {
 		e.UI.Dataf("          %s %s -> %s\n", u.Name, u.Installed, u.Available)
+	}
+	for _, u := range s.Held {
+		e.UI.Dataf("          %s %s -> %s (held)\n", u.Name, u.Installed, u.Available)
 	}
 }
 

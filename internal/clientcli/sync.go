@@ -3,6 +3,7 @@ package clientcli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -65,11 +66,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	defer lock.Release()
 	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Dir: cp.Dir, Key: key, Logger: e.Logger})
 	if err != nil {
-		msg := err.Error()
-		if strings.Contains(msg, "connection refused") {
-			return cli.WithHint(err, "is dist-server running? check "+serversKey(cfg)+" in client.yaml")
-		}
-		return err
+		return e.withServerHint(err, cfg)
 	}
 	for _, f := range res.Failed {
 		e.UI.Warnf("server %s\n", f)
@@ -124,6 +121,25 @@ func (e *env) warnExpired(ctx context.Context, dir string) {
 	if err := catalogclient.CheckExpiry(ctx, dir, time.Now()); errors.Is(err, catalogclient.ErrExpired) {
 		e.UI.Warnf("%v; it may be missing updates\n", err)
 	}
+}
+
+// withServerHint adds to a failed sync's error where the server's URL came
+// from: with no client.yaml, from the defaults (a newcomer who has not
+// written one must hear that, and where it goes); with one, from its
+// server_url, when the server refused the connection.
+func (e *env) withServerHint(err error, cfg *config.Client) error {
+	running := ""
+	if strings.Contains(err.Error(), "connection refused") {
+		running = "is dist-server running? "
+	}
+	path, missing := e.configPath()
+	switch {
+	case missing:
+		return cli.WithHint(err, fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", running, path, config.DefaultServerURL))
+	case running != "":
+		return cli.WithHint(err, running+"check "+serversKey(cfg)+" in "+path)
+	}
+	return err
 }
 
 // firstServer is the server a sync asks first.

@@ -130,7 +130,7 @@ func newTrustSet(e *env) *cobra.Command {
 		Use:     "set KEY",
 		Short:   "Pin KEY (ed25519:..., from dist-server key) as the server key",
 		Example: `  dist-client trust set ed25519:Pq1B0ZOx0vN0sWw+fIhqjzT3c5dOQH2r3m1+Yp2CbX8=`,
-		Args:    cli.ExactArgs(1, "the key to pin (dist-client trust set KEY)"),
+		Args:    cli.ExactArgs(1, "key to pin"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			k, err := signing.ParsePublicKey(args[0])
 			if err != nil {

@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -61,9 +62,29 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 		in.UI = e.textless()
 	}
 	e.warnExpired(ctx, in.Paths.Dir)
+	e.warnNotInCatalog(ctx, args)
 	err = in.Upgrade(ctx, args, o.dryRun)
 	if o.json {
 		e.printOutcome(in)
 	}
 	return e.withInstalledHint(err, args)
+}
+
+// warnNotInCatalog warns about the named installed packages the synced
+// catalog lacks: upgrade leaves them, and "everything is up to date" alone
+// would not say why.
+func (e *env) warnNotInCatalog(ctx context.Context, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	known := e.catalogNames(ctx)
+	st, err := e.installed()
+	if known == nil || err != nil {
+		return
+	}
+	for _, n := range names {
+		if r, ok := st.Get(n); ok && !containsFold(known, r.Name) {
+			e.UI.Warnf("%s %s is not in the synced catalog, so upgrade leaves it; %s\n", r.Name, r.Version, syncedNote(e.syncedAt(ctx), time.Now()))
+		}
+	}
 }

@@ -213,7 +213,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 	ctx, f.cancel = context.WithCancel(ctx)
 	dropUnverified(c.Paths.Cache(), need)
 	c.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.via())
-	bar := c.UI.NewProgress(total, fmt.Sprintf("%d packages", len(need)))
+	bar := c.UI.NewProgress(total, ui.Count(len(need), "package"))
 	stallAfter := c.StallTimeout
 	if stallAfter <= 0 {
 		stallAfter = 2 * time.Minute

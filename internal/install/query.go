@@ -139,8 +139,45 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 	return out, nil
 }
 
-// History returns every transaction, oldest first.
+// History returns every transaction, oldest first. An entry still
+// "running" whose command no longer holds the client lock is shown
+// interrupted: that process died (kill -9, a crash), and the next command
+// that takes the lock records it so (recover); this read changes nothing.
 func (c *Client) History(ctx context.Context) ([]state.HistoryEntry, error) {
+	h, err := c.readHistory(ctx)
+	running := map[int64]bool{}
+	for _, x := range h {
+		if x.Result == state.ResultRunning {
+			running[x.ID] = true
+		}
+	}
+	if err != nil || len(running) == 0 {
+		return h, err
+	}
+	// Read before the lock is looked at: an entry running then belonged to
+	// the lock's holder. If nothing holds the lock now, that command has
+	// ended, and one that ended well recorded how before it let go, so a
+	// second read shows it; an entry running in both died. (An entry new
+	// in the second read is a command that took the lock since.)
+	if held, err := state.Held(c.Paths.Lock()); err != nil || held {
+		if err != nil {
+			c.Logger.Debug("history: cannot tell whether the running entries' commands live; shown as recorded", "err", err)
+		}
+		return h, nil
+	}
+	if h, err = c.readHistory(ctx); err != nil {
+		return nil, err
+	}
+	for i := range h {
+		if h[i].Result == state.ResultRunning && running[h[i].ID] {
+			h[i].Result = state.ResultInterrupted
+		}
+	}
+	return h, nil
+}
+
+// readHistory reads every entry as recorded.
+func (c *Client) readHistory(ctx context.Context) ([]state.HistoryEntry, error) {
 	db, err := c.openRead(ctx)
 	if err != nil || db == nil {
 		return []state.HistoryEntry{}, err

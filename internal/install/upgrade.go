@@ -15,30 +15,69 @@ import (
 	"github.com/distpac/distpac/internal/units"
 )
 
-// Upgradable lists installed packages that the catalog has newer allowed
-// versions of, as the resolver would move them.
-func (c *Client) Upgradable(ctx context.Context) ([]resolve.Step, error) {
+// Upgradable lists what an upgrade of everything would move: installed
+// packages the catalog has newer allowed versions of, as the resolver
+// would move them, but for the held ones, which upgrade leaves (and names);
+// held lists those of them that have newer versions.
+func (c *Client) Upgradable(ctx context.Context) (moves, held []resolve.Step, err error) {
 	// A read: no lock, so it works while another dist-client installs.
 	db, err := catalogclient.Open(ctx, c.Paths.Dir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer db.Close()
 	st, err := state.Load(c.Paths.Installed())
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	items, err := planWith(ctx, db, resolve.Request{Installed: installedList(st), UpgradeAll: true})
+	req, heldRecs := upgradeAllRequest(st)
+	items, err := planWith(ctx, db, req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	moves = upgradeSteps(items, func(name string) bool { return !isHeld(st, name) })
+	if len(heldRecs) == 0 {
+		return moves, nil, nil
+	}
+	// Where the held ones would go if they were not held: the plan of
+	// everything.
+	req.UpgradeAll = true
+	if items, err = planWith(ctx, db, req); err != nil {
+		return nil, nil, err
+	}
+	return moves, upgradeSteps(items, func(name string) bool { return isHeld(st, name) }), nil
+}
+
+// upgradeAllRequest is the request of an upgrade of everything installed:
+// every package may move but the held ones, which stay; held lists them.
+func upgradeAllRequest(st *state.State) (req resolve.Request, held []state.Record) {
+	req = resolve.Request{Installed: installedList(st), Upgrade: map[string]bool{}}
+	for _, r := range st.Sorted() {
+		if r.Held {
+			held = append(held, r)
+			continue
+		}
+		req.Upgrade[r.Name] = true
+	}
+	req.UpgradeAll = len(held) == 0
+	return req, held
+}
+
+// upgradeSteps are the plan's moves of installed packages (not its new
+// dependencies) that keep accepts.
+func upgradeSteps(items []item, keep func(name string) bool) []resolve.Step {
 	var out []resolve.Step
 	for _, it := range items {
-		if it.step.From != nil {
+		if it.step.From != nil && keep(it.step.Name) {
 			out = append(out, it.step)
 		}
 	}
-	return out, nil
+	return out
+}
+
+func isHeld(st *state.State, name string) bool {
+	r, ok := st.Get(name)
+	return ok && r.Held
 }
 
 // Upgrade moves installed packages (all of them when names is empty) to the
@@ -58,7 +97,12 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	}
 	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
 	st := tx.recs
-	req := resolve.Request{Installed: installedList(st), UpgradeAll: len(names) == 0, Upgrade: map[string]bool{}}
+	req := resolve.Request{Installed: installedList(st), Upgrade: map[string]bool{}}
+	var held []state.Record
+	if len(names) == 0 {
+		// Held packages stay where they are: upgrade everything else.
+		req, held = upgradeAllRequest(st)
+	}
 	for _, n := range names {
 		r, ok := st.Get(n)
 		if !ok {
@@ -73,25 +117,17 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	// The packages the named ones depend on move with them: app 2.0.0
 	// needing libfoo ^2 was out of reach of `upgrade app` while libfoo
 	// stayed at 1.1.0, and upgrade said everything was up to date.
-	if !req.UpgradeAll {
+	if len(names) > 0 {
 		for _, n := range dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade))) {
 			req.Upgrade[n] = true
 		}
 	}
-	// Held packages stay where they are: upgrade everything else.
-	var held []string
-	if req.UpgradeAll {
-		for _, r := range st.Sorted() {
-			if r.Held {
-				held = append(held, r.Name+" "+r.Version)
-				continue
-			}
-			req.Upgrade[r.Name] = true
+	if len(held) > 0 {
+		var list []string
+		for _, r := range held {
+			list = append(list, r.Name+" "+r.Version)
 		}
-		if len(held) > 0 {
-			req.UpgradeAll = false
-			c.UI.Printf("held, not upgraded: %s\n", strings.Join(held, ", "))
-		}
+		c.UI.Printf("held, not upgraded: %s\n", strings.Join(list, ", "))
 	}
 	items, err := planWith(ctx, tx.db, req)
 	if err != nil {
@@ -102,8 +138,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	}
 	if len(items) == 0 {
 		if len(held) > 0 {
-			// "up to date" would contradict the held line above (and list
-			// --upgradable, which lists a held package with a newer version).
+			// "up to date" would contradict the held line above.
 			c.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
 		} else {
 			c.UI.Printf("everything is up to date (as of the last dist-client sync)\n")

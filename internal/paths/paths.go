@@ -1,7 +1,9 @@
 // Package paths names every location distpac uses under $XDG_DATA_HOME/distpac.
 //
-// Setting XDG_DATA_HOME to an empty folder gives a fully isolated instance;
-// the tests rely on that. Nothing here touches the file system except
+// Setting XDG_DATA_HOME to an empty folder isolates everything distpac
+// keeps; the tests rely on that. What packages install goes under the
+// client's prefix instead (client.yaml, default ~/.local), which an
+// isolated client sets too. Nothing here touches the file system except
 // EnsureDir.
 package paths
 

@@ -30,7 +30,7 @@ directory's name ends in a -VERSION other than the manifest's version, and when 
 no server.yaml, so the torrents announce to this machine's loopback address (the tracker
 URL is written into each torrent when it is added).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
-		Args:    cli.MinArgs(1, "package directory (dist-server add PATH...)"),
+		Args:    cli.MinArgs(1, "package directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAdd(cmd.Context(), e, o, args)
 		},

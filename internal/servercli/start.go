@@ -26,6 +26,7 @@ import (
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 type startOptions struct {
@@ -280,6 +281,6 @@ func warnStaleTorrents(ctx context.Context, e *env, cfg *config.Server, sp paths
 	if len(shown) > 5 {
 		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(stale)-5))
 	}
-	e.UI.Warnf("%d published packages name another tracker or web seed than server.yaml does now (%s): these are written at add time; dist-server remove and add them again to change it\n",
-		len(stale), strings.Join(shown, ", "))
+	e.UI.Warnf("%s with another tracker or web seed than server.yaml names now (%s): these are written at add time; dist-server remove and add them again to change it\n",
+		ui.Count(len(stale), "published package"), strings.Join(shown, ", "))
 }

@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,26 @@ func holder(path string) int {
 	}
 	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
 	return pid
+}
+
+// Held reports whether a process holds the lock at path, without waiting
+// for it or creating the file: it takes a shared lock, which the holder's
+// exclusive one refuses, and drops it at once (as dist-server's running
+// check does). The kernel drops a holder's lock when it dies, so a
+// command's history entry still "running" while nothing holds the lock is
+// a dead process's.
+func Held(path string) (bool, error) {
+	fl := flock.New(path, flock.SetFlag(os.O_RDONLY))
+	ok, err := fl.TryRLock()
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("lock %s: %w", path, err)
+	case ok:
+		return false, fl.Unlock()
+	}
+	return true, nil
 }
 
 // Release lets the next process in.

@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/distpac/distpac/internal/trackerclient"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // DefaultGiveUpAfter is how long a download may have no source at all (no
@@ -50,7 +51,7 @@ func (e *NoSourceError) Error() string {
 		case t.Peers == 0:
 			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", t.URL))
 		default:
-			why = append(why, fmt.Sprintf("tracker %s listed %d peers, none answered", t.URL, t.Peers))
+			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", t.URL, ui.Count(t.Peers, "peer")))
 		}
 	}
 	if len(e.Direct) > 0 {

@@ -1,0 +1,76 @@
+package install
+
+import (
+	"context"
+	"testing"
+
+	"github.com/distpac/distpac/internal/state"
+)
+
+// TestHistoryShowsDeadCommandsInterrupted: a command killed with -9 leaves
+// its entry "running", and history showed it so until the next command
+// that took the lock recorded it interrupted. Now history shows an entry
+// whose command no longer holds the lock as interrupted at once, and
+// leaves the recording to that next command.
+func TestHistoryShowsDeadCommandsInterrupted(t *testing.T) {
+	w := newWorld(t)
+	ctx := context.Background()
+	// What a killed install leaves: its entry started, its lock gone with
+	// the process.
+	db, err := state.Open(ctx, w.client.Paths.Installed(), w.client.Config.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := db.StartHistory(ctx, "install big")
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := func() string {
+		t.Helper()
+		db, _, err := state.OpenRead(ctx, w.client.Paths.Installed())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		h, err := db.History(ctx)
+		if err != nil || len(h) != 1 {
+			t.Fatalf("recorded history: %v, %v", h, err)
+		}
+		return h[0].Result
+	}
+	for _, tt := range []struct {
+		name string
+		hold bool // a live command holds the lock
+		want string
+	}{
+		{"lock free: the command died", false, state.ResultInterrupted},
+		{"lock held: the command runs", true, state.ResultRunning},
+	} {
+		var lock *state.Lock
+		if tt.hold {
+			if lock, err = state.Acquire(ctx, w.client.Paths.Lock(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h := w.history()
+		if len(h) != 1 || h[0].ID != id || h[0].Result != tt.want {
+			t.Errorf("%s: history = %+v, want entry %d %s", tt.name, h, id, tt.want)
+		}
+		if lock != nil {
+			lock.Release()
+		}
+		if got := recorded(); got != state.ResultRunning {
+			t.Errorf("%s: history changed the record to %s; it only reads", tt.name, got)
+		}
+	}
+	// The next command that takes the lock records it.
+	tx, err := w.client.begin(ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.end(ctx, nil)
+	if got := recorded(); got != state.ResultInterrupted {
+		t.Errorf("after the next command: recorded %s, want %s", got, state.ResultInterrupted)
+	}
+}
