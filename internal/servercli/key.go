@@ -2,8 +2,6 @@ package servercli
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -26,11 +24,11 @@ no key of its own: run key on the primary.`,
 			if err != nil {
 				return err
 			}
-			if sp := h.Server(); isMirrorHome(sp) {
-				// A key made here would sign nothing, and an operator who
-				// gave it to clients would have them refuse the mirror's
-				// catalog, which the primary's key signs.
-				return fmt.Errorf("this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key on the primary (the mirror serves that key at /key)", filepath.Dir(sp.MirrorCatalog()))
+			// A key made here would sign nothing, and an operator who
+			// gave it to clients would have them refuse the mirror's
+			// catalog, which the primary's key signs.
+			if err := refuseInMirrorHome(h.Server(), "key", "run dist-server key on the primary (the mirror serves that key at /key)"); err != nil {
+				return err
 			}
 			k, err := signing.LoadOrCreate(h.Server().SigningKey())
 			if err != nil {
@@ -73,6 +71,9 @@ give clients the new key (dist-client trust set KEY), as the README describes.`,
 func runKeyRotate(ctx context.Context, e *env) error {
 	cfg, sp, err := e.config()
 	if err != nil {
+		return err
+	}
+	if err := refuseInMirrorHome(sp, "key rotate", "run dist-server key rotate on the primary (the mirror follows the rotation)"); err != nil {
 		return err
 	}
 	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnWait: func() {

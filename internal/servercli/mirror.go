@@ -49,8 +49,9 @@ mirrors of it).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
-under server/mirror/ of the data home; server.yaml gives database_addr, peer_addr,
-upload_rate_limit and metrics_addr. It runs in the background like start (log in
+under server/mirror/ of the data home, which has no catalog or signing key of its own:
+add, remove, key, key rotate and start refuse there (run them on the primary).
+server.yaml gives database_addr, peer_addr, upload_rate_limit and metrics_addr. It runs in the background like start (log in
 server.log); dist-server status and stop work on it.`,
 		Example: `  dist-server mirror https://packages.example.org
   dist-server mirror --key ed25519:... --interval 5m https://packages.example.org

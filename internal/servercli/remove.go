@@ -52,6 +52,9 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 	if err != nil {
 		return err
 	}
+	if err := refuseInMirrorHome(sp, "remove", "run dist-server remove on the primary (the mirror follows its catalog)"); err != nil {
+		return err
+	}
 	refs, whole, err := removeRefs(ctx, e, args)
 	if err != nil {
 		return err

@@ -73,6 +73,11 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	if pid, running := runningPID(sp); running {
 		return cli.WithHint(fmt.Errorf("start: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
 	}
+	// start would make a signing key and an empty catalog here, and serve
+	// them in place of the primary's.
+	if err := refuseInMirrorHome(sp, "start", "run dist-server mirror URL to serve it (status and stop work on it); start runs a primary, in a data home of its own"); err != nil {
+		return err
+	}
 	warnStaleTorrents(ctx, e, cfg, sp)
 	if !o.foreground {
 		args := []string{"start"}
