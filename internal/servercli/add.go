@@ -22,7 +22,9 @@ scripts/install.sh and scripts/uninstall.sh), then builds a reproducible NAME-VE
 each, records them in the catalog in one transaction and publishes a new signed catalog.
 If any directory is bad, nothing is published. Adding the same content again changes
 nothing; different content under a published name and version is refused.
-A running server seeds new packages at once.
+A running server seeds new packages at once: add returns when it serves the new
+catalog. Interrupted during that wait, add has published the packages all the same
+(the catalog is committed); dist-server status shows the serial the server serves.
 
 add warns (and still publishes) when a dependency is satisfied by no version published
 or added with it, since clients cannot install the package until one is, when a
@@ -54,18 +56,22 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	if err != nil {
 		return err
 	}
-	waitServed(ctx, e, sp)
+	if err := printAdded(e, o, results); err != nil {
+		return err
+	}
 	// Warnings come after what was published, where they are read.
-	defer func() {
-		for _, w := range addWarnings(ctx, sp, results) {
+	for _, w := range addWarnings(ctx, sp, results) {
+		e.UI.Warnf("%s\n", w)
+	}
+	if path, exists := e.configFile(); path != "" {
+		if w := loopbackWarning(path, exists, cfg, results); w != "" {
 			e.UI.Warnf("%s\n", w)
 		}
-		if path, exists := e.configFile(); path != "" {
-			if w := loopbackWarning(path, exists, cfg, results); w != "" {
-				e.UI.Warnf("%s\n", w)
-			}
-		}
-	}()
+	}
+	return waitServed(ctx, e, sp, "the packages above are published")
+}
+
+func printAdded(e *env, o addOptions, results []publish.Result) error {
 	if o.json {
 		type row struct {
 			Name     string `json:"name"`

@@ -88,7 +88,10 @@ func runKeyRotate(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	waitServed(ctx, e, sp) // "a running server serves the new key and statement at once"
+	// "A running server serves the new key and statement at once."
+	if err := waitServed(ctx, e, sp, "the new key is in force"); err != nil {
+		return err
+	}
 	e.UI.Printf("clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it\n")
 	return nil
 }

@@ -18,13 +18,7 @@ import (
 // catalog behind: add made both, after which key printed a key of its own
 // and list showed the stray catalog while the mirror served the primary's.
 func TestMirrorHomeRefusesPublishing(t *testing.T) {
-	pkg := t.TempDir()
-	for name, text := range map[string]string{"manifest.yaml": "version: 1.0.0\n", "assets/a.txt": "a\n"} {
-		os.MkdirAll(filepath.Join(pkg, filepath.Dir(name)), 0o755)
-		if err := os.WriteFile(filepath.Join(pkg, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pkg := writePackage(t, "hello")
 	tests := []struct {
 		args []string
 		want string
