@@ -14,6 +14,7 @@ import (
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/suggest"
 )
 
 // Package is a checked package directory.
@@ -43,6 +44,9 @@ func Load(dir string) (*Package, error) {
 	}
 	mpath := filepath.Join(dir, "manifest.yaml")
 	data, err := readManifest(mpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: missing (%s)", mpath, nearMiss(dir, "manifest.yaml", "every package needs a manifest.yaml with at least a version"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -82,13 +86,33 @@ func Load(dir string) (*Package, error) {
 	return &Package{Dir: dir, Manifest: m, Entries: entries}, nil
 }
 
+// nearMiss says which entry of dir was likely meant for want
+// (manifest.yml, Manifest.yaml, asset) and to rename it; or else rule. A
+// near miss is a typo away, ignoring case: "assets.zip" is not one.
+func nearMiss(dir, want, rule string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return rule
+	}
+	best, bestDist := "", 3 // at most 2 edits
+	for _, e := range entries {
+		if d := suggest.Distance(strings.ToLower(want), strings.ToLower(e.Name())); d < bestDist {
+			best, bestDist = e.Name(), d
+		}
+	}
+	if best == "" {
+		return rule
+	}
+	return "found " + best + ": rename it"
+}
+
 func readManifest(path string) ([]byte, error) {
 	// Not through a symlink (the scan refuses one later; it was read first,
 	// wherever it pointed), nor a FIFO or a device.
 	data, err := fsutil.ReadRegular(path, manifest.MaxSize, false)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s: missing (every package needs a manifest.yaml with at least a version)", path)
+		return nil, err // Load says what was meant
 	case errors.Is(err, fsutil.ErrTooLarge):
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, manifest.MaxSize)
 	case err != nil:
@@ -105,7 +129,7 @@ func requireKind(dir, rel string, wantDir bool) error {
 		if wantDir {
 			what = "directory"
 		}
-		return fmt.Errorf("%s: %w (a package needs manifest.yaml and assets/; scripts/ is optional; this %s is required)", path, errMissing, what)
+		return fmt.Errorf("%s: %w (%s)", path, errMissing, nearMiss(filepath.Dir(path), filepath.Base(path), "a package needs manifest.yaml and assets/; scripts/ is optional; this "+what+" is required"))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
