@@ -9,11 +9,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/suggest"
 )
 
@@ -24,6 +26,9 @@ type Package struct {
 	// Entries are what the archive will hold: manifest.yaml, assets/ and
 	// scripts/, sorted. Anything else at the top level is left out.
 	Entries []archive.Entry
+	// Warnings are what is likely a mistake but publishes all the same:
+	// a file in scripts/ that is not one of the scripts run.
+	Warnings []string
 }
 
 // ID is NAME-VERSION, the stem of the archive's file name.
@@ -67,11 +72,12 @@ func Load(dir string) (*Package, error) {
 	if st, err := os.Lstat(filepath.Join(dir, "scripts")); err == nil && !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))
 	}
-	for _, s := range []string{"scripts/install.sh", "scripts/uninstall.sh"} {
-		if err := requireKind(dir, s, false); err != nil && !errors.Is(err, errMissing) {
+	for _, name := range script.Names {
+		if err := requireKind(dir, "scripts/"+name, false); err != nil && !errors.Is(err, errMissing) {
 			return nil, err
 		}
 	}
+	warnings := otherScripts(dir)
 	all, err := archive.Scan(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -83,7 +89,27 @@ func Load(dir string) (*Package, error) {
 			entries = append(entries, e)
 		}
 	}
-	return &Package{Dir: dir, Manifest: m, Entries: entries}, nil
+	return &Package{Dir: dir, Manifest: m, Entries: entries, Warnings: warnings}, nil
+}
+
+// otherScripts warns of the files in scripts/ that are not scripts the
+// client runs (postinstall.sh, Install.sh). They are shipped, not refused:
+// install.sh may source a helper from there, as dpkg-deb carries any file
+// of a package's control directory and only lintian warns of unknown ones.
+func otherScripts(dir string) []string {
+	entries, err := os.ReadDir(filepath.Join(dir, "scripts"))
+	if err != nil {
+		return nil
+	}
+	var warnings []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || slices.Contains(script.Names, e.Name()) {
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("%s: not run: clients run only scripts/%s (it is shipped, for them to use)",
+			filepath.Join(dir, "scripts", e.Name()), strings.Join(script.Names, " and scripts/")))
+	}
+	return warnings
 }
 
 // nearMiss says which entry of dir was likely meant for want

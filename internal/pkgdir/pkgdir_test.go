@@ -3,6 +3,7 @@ package pkgdir
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -15,6 +16,7 @@ func TestLoad(t *testing.T) {
 		name  string
 		files map[string]string // path under the package: content ("/" suffix: a directory)
 		err   string            // the error after "DIR/"; "" = loads
+		warns []string          // the warnings after "DIR/"
 	}{
 		{
 			name:  "install and uninstall scripts",
@@ -45,6 +47,14 @@ func TestLoad(t *testing.T) {
 			files: map[string]string{"manifest.yaml": manifest, "asset/": ""},
 			err:   "assets: missing (found asset: rename it)",
 		},
+		{
+			name:  "scripts that are not run",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "scripts/postinstall.sh": "true\n", "scripts/Install.sh": "true\n", "scripts/lib/": ""},
+			warns: []string{
+				"scripts/Install.sh: not run: clients run only scripts/install.sh and scripts/uninstall.sh (it is shipped, for them to use)",
+				"scripts/postinstall.sh: not run: clients run only scripts/install.sh and scripts/uninstall.sh (it is shipped, for them to use)",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -61,7 +71,7 @@ func TestLoad(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			_, err := Load(dir)
+			p, err := Load(dir)
 			if tt.err != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), dir+string(filepath.Separator)+tt.err) {
 					t.Fatalf("Load = %v, want %s", err, dir+string(filepath.Separator)+tt.err)
@@ -70,6 +80,13 @@ func TestLoad(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Load: %v", err)
+			}
+			var want []string
+			for _, w := range tt.warns {
+				want = append(want, dir+string(filepath.Separator)+w)
+			}
+			if !slices.Equal(p.Warnings, want) {
+				t.Errorf("warnings:\n  %s\nwant:\n  %s", strings.Join(p.Warnings, "\n  "), strings.Join(want, "\n  "))
 			}
 		})
 	}

@@ -74,6 +74,9 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// Names are the scripts a package may ship in scripts/: the only ones run.
+var Names = []string{"install.sh", "uninstall.sh"}
+
 // Exists reports whether the package at pkgDir ships scripts/<name>.
 func Exists(pkgDir, name string) bool {
 	fi, err := os.Stat(filepath.Join(pkgDir, "scripts", name))

@@ -28,7 +28,8 @@ catalog. Interrupted during that wait, add has published the packages all the sa
 
 add warns (and still publishes) when a dependency is satisfied by no version published
 or added with it, since clients cannot install the package until one is, when a
-directory's name ends in a -VERSION other than the manifest's version, and when there is
+directory's name ends in a -VERSION other than the manifest's version, when scripts/
+holds other files than those two (shipped for them to use, never run), and when there is
 no server.yaml, so the torrents announce to this machine's loopback address (the tracker
 URL is written into each torrent when it is added).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
