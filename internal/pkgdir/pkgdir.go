@@ -27,7 +27,8 @@ type Package struct {
 	// scripts/, sorted. Anything else at the top level is left out.
 	Entries []archive.Entry
 	// Warnings are what is likely a mistake but publishes all the same:
-	// a file in scripts/ that is not one of the scripts run.
+	// a file in scripts/ that is not one of the scripts run, a script not
+	// checked for want of a shell.
 	Warnings []string
 }
 
@@ -68,16 +69,29 @@ func Load(dir string) (*Package, error) {
 	}
 	// Scripts are optional (DESIGN.md §3): without install.sh the client
 	// installs assets/ as the tree; distpac removes what it placed, so
-	// uninstall.sh is only for extra cleanup. When present they are files.
+	// uninstall.sh is only for extra cleanup. When present they are files
+	// that parse.
 	if st, err := os.Lstat(filepath.Join(dir, "scripts")); err == nil && !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))
 	}
+	var warnings []string
 	for _, name := range script.Names {
-		if err := requireKind(dir, "scripts/"+name, false); err != nil && !errors.Is(err, errMissing) {
+		err := requireKind(dir, "scripts/"+name, false)
+		if errors.Is(err, errMissing) {
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+		path := filepath.Join(dir, "scripts", name)
+		switch err := script.Check(path); {
+		case errors.Is(err, script.ErrNoShell):
+			warnings = append(warnings, fmt.Sprintf("%s: not checked for syntax errors: %v", path, err))
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
-	warnings := otherScripts(dir)
+	warnings = append(warnings, otherScripts(dir)...)
 	all, err := archive.Scan(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)

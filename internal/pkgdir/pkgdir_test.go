@@ -48,6 +48,16 @@ func TestLoad(t *testing.T) {
 			err:   "assets: missing (found asset: rename it)",
 		},
 		{
+			name:  "an install.sh that does not parse",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "scripts/install.sh": "[ -d assets ]; then\n  cp -r assets/. \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"\nfi\n"},
+			err:   "scripts/install.sh: does not parse with /bin/sh, which clients run it with: ",
+		},
+		{
+			name:  "an uninstall.sh that does not parse",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "scripts/uninstall.sh": "echo \"bye\n"},
+			err:   "scripts/uninstall.sh: does not parse with /bin/sh, which clients run it with: ",
+		},
+		{
 			name:  "scripts that are not run",
 			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "scripts/postinstall.sh": "true\n", "scripts/Install.sh": "true\n", "scripts/lib/": ""},
 			warns: []string{

@@ -18,10 +18,11 @@ func newAdd(e *env) *cobra.Command {
 		Use:   "add PATH...",
 		Short: "Publish package directories (all or nothing)",
 		Long: `add checks every package directory given (manifest.yaml, assets/ and the optional
-scripts/install.sh and scripts/uninstall.sh), then builds a reproducible NAME-VERSION.tar.zst and its torrent for
-each, records them in the catalog in one transaction and publishes a new signed catalog.
-If any directory is bad, nothing is published. Adding the same content again changes
-nothing; different content under a published name and version is refused.
+scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n), then
+builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
+the catalog in one transaction and publishes a new signed catalog. If any directory is
+bad, nothing is published. Adding the same content again changes nothing; different
+content under a published name and version is refused.
 A running server seeds new packages at once: add returns when it serves the new
 catalog. Interrupted during that wait, add has published the packages all the same
 (the catalog is committed); dist-server status shows the serial the server serves.
