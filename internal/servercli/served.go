@@ -2,13 +2,10 @@ package servercli
 
 import (
 	"context"
-	"encoding/json"
-	"net/http"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/paths"
-	"github.com/distpac/distpac/internal/server"
 )
 
 // waitServed returns once a running server serves (and seeds) the working
@@ -37,19 +34,9 @@ func waitServed(ctx context.Context, e *env, sp paths.Server, done string) error
 	if err != nil {
 		return nil
 	}
-	client := &http.Client{Timeout: 2 * time.Second}
 	served := func() bool {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, info.Control+"/status", nil)
-		if err != nil {
-			return false
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return false
-		}
-		defer resp.Body.Close()
-		var st server.Status
-		return json.NewDecoder(resp.Body).Decode(&st) == nil && st.Serial >= meta.Serial
+		st, err := fetchStatus(ctx, info.Control, 2*time.Second)
+		return err == nil && st.Serial >= meta.Serial
 	}
 	deadline := time.After(30 * time.Second)
 	tick := time.NewTicker(50 * time.Millisecond)
