@@ -9,11 +9,14 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/suggest"
 )
 
 // Package is a checked package directory.
@@ -23,6 +26,10 @@ type Package struct {
 	// Entries are what the archive will hold: manifest.yaml, assets/ and
 	// scripts/, sorted. Anything else at the top level is left out.
 	Entries []archive.Entry
+	// Warnings are what is likely a mistake but publishes all the same:
+	// a file in scripts/ that is not one of the scripts run, a script not
+	// checked for want of a shell.
+	Warnings []string
 }
 
 // ID is NAME-VERSION, the stem of the archive's file name.
@@ -43,6 +50,9 @@ func Load(dir string) (*Package, error) {
 	}
 	mpath := filepath.Join(dir, "manifest.yaml")
 	data, err := readManifest(mpath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: missing (%s)", mpath, nearMiss(dir, "manifest.yaml", "every package needs a manifest.yaml with at least a version"))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -59,15 +69,29 @@ func Load(dir string) (*Package, error) {
 	}
 	// Scripts are optional (DESIGN.md §3): without install.sh the client
 	// installs assets/ as the tree; distpac removes what it placed, so
-	// uninstall.sh is only for extra cleanup. When present they are files.
+	// uninstall.sh is only for extra cleanup. When present they are files
+	// that parse.
 	if st, err := os.Lstat(filepath.Join(dir, "scripts")); err == nil && !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))
 	}
-	for _, s := range []string{"scripts/install.sh", "scripts/uninstall.sh"} {
-		if err := requireKind(dir, s, false); err != nil && !errors.Is(err, errMissing) {
+	var warnings []string
+	for _, name := range script.Names {
+		err := requireKind(dir, "scripts/"+name, false)
+		if errors.Is(err, errMissing) {
+			continue
+		}
+		if err != nil {
 			return nil, err
 		}
+		path := filepath.Join(dir, "scripts", name)
+		switch err := script.Check(path); {
+		case errors.Is(err, script.ErrNoShell):
+			warnings = append(warnings, fmt.Sprintf("%s: not checked for syntax errors: %v", path, err))
+		case err != nil:
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
+	warnings = append(warnings, otherScripts(dir)...)
 	all, err := archive.Scan(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -79,7 +103,47 @@ func Load(dir string) (*Package, error) {
 			entries = append(entries, e)
 		}
 	}
-	return &Package{Dir: dir, Manifest: m, Entries: entries}, nil
+	return &Package{Dir: dir, Manifest: m, Entries: entries, Warnings: warnings}, nil
+}
+
+// otherScripts warns of the files in scripts/ that are not scripts the
+// client runs (postinstall.sh, Install.sh). They are shipped, not refused:
+// install.sh may source a helper from there, as dpkg-deb carries any file
+// of a package's control directory and only lintian warns of unknown ones.
+func otherScripts(dir string) []string {
+	entries, err := os.ReadDir(filepath.Join(dir, "scripts"))
+	if err != nil {
+		return nil
+	}
+	var warnings []string
+	for _, e := range entries {
+		if !e.Type().IsRegular() || slices.Contains(script.Names, e.Name()) {
+			continue
+		}
+		warnings = append(warnings, fmt.Sprintf("%s: not run: clients run only scripts/%s (it is shipped, for them to use)",
+			filepath.Join(dir, "scripts", e.Name()), strings.Join(script.Names, " and scripts/")))
+	}
+	return warnings
+}
+
+// nearMiss says which entry of dir was likely meant for want
+// (manifest.yml, Manifest.yaml, asset) and to rename it; or else rule. A
+// near miss is a typo away, ignoring case: "assets.zip" is not one.
+func nearMiss(dir, want, rule string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return rule
+	}
+	best, bestDist := "", 3 // at most 2 edits
+	for _, e := range entries {
+		if d := suggest.Distance(strings.ToLower(want), strings.ToLower(e.Name())); d < bestDist {
+			best, bestDist = e.Name(), d
+		}
+	}
+	if best == "" {
+		return rule
+	}
+	return "found " + best + ": rename it"
 }
 
 func readManifest(path string) ([]byte, error) {
@@ -88,7 +152,7 @@ func readManifest(path string) ([]byte, error) {
 	data, err := fsutil.ReadRegular(path, manifest.MaxSize, false)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%s: missing (every package needs a manifest.yaml with at least a version)", path)
+		return nil, err // Load says what was meant
 	case errors.Is(err, fsutil.ErrTooLarge):
 		return nil, fmt.Errorf("%s: larger than %d bytes", path, manifest.MaxSize)
 	case err != nil:
@@ -105,7 +169,7 @@ func requireKind(dir, rel string, wantDir bool) error {
 		if wantDir {
 			what = "directory"
 		}
-		return fmt.Errorf("%s: %w (a package needs manifest.yaml and assets/; scripts/ is optional; this %s is required)", path, errMissing, what)
+		return fmt.Errorf("%s: %w (%s)", path, errMissing, nearMiss(filepath.Dir(path), filepath.Base(path), "a package needs manifest.yaml and assets/; scripts/ is optional; this "+what+" is required"))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))

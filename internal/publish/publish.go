@@ -44,6 +44,9 @@ type Result struct {
 	Package catalog.Package
 	Added   bool   // false: the same content was already published (no-op)
 	Dir     string // the package directory it came from, as given
+	// Warnings are the directory's likely mistakes that do not stop it
+	// (pkgdir.Package.Warnings).
+	Warnings []string
 }
 
 // lock serialises publishers of one server (add, remove, start's repair),
@@ -127,7 +130,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 			problems = append(problems, err)
 			continue
 		}
-		results[i] = Result{Package: row, Added: true, Dir: pk.Dir}
+		results[i] = Result{Package: row, Added: true, Dir: pk.Dir, Warnings: pk.Warnings}
 		old, err := db.Get(ctx, row.Name, row.Version)
 		switch {
 		case errors.Is(err, catalog.ErrNotFound):
@@ -143,7 +146,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		case err != nil:
 			return nil, err
 		case old.SHA256 == row.SHA256:
-			results[i] = Result{Package: old, Added: false, Dir: pk.Dir}
+			results[i] = Result{Package: old, Added: false, Dir: pk.Dir, Warnings: pk.Warnings}
 		default:
 			problems = append(problems, fmt.Errorf("%s: %s@%s is already published with different content (sha256 %.12s…, this directory gives %.12s…): publish it under a new version", pk.Dir, old.Name, old.Version, old.SHA256, row.SHA256))
 		}

@@ -74,6 +74,41 @@ func (e *Error) Error() string {
 	return msg
 }
 
+// Shell runs every script, as `Shell scripts/NAME`: a #! line does not
+// choose another.
+const Shell = "/bin/sh"
+
+// Names are the scripts a package may ship in scripts/: the only ones run.
+var Names = []string{"install.sh", "uninstall.sh"}
+
+// ErrNoShell: Check found no Shell to parse the script with.
+var ErrNoShell = errors.New(Shell + " not found")
+
+// Check parses the script at path with Shell -n, without running it, so
+// that a publisher's syntax error stops the add instead of every client's
+// install. The error carries the shell's message, without the path it
+// starts with (the caller names the file). The publisher's Shell may not
+// be every client's (dash here, bash there): this catches what the
+// publisher's refuses, not what only a client's would.
+func Check(path string) error {
+	out, err := exec.Command(Shell, "-n", path).CombinedOutput()
+	if err == nil {
+		return nil
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		if errors.Is(err, os.ErrNotExist) {
+			return ErrNoShell
+		}
+		return fmt.Errorf("%s -n: %w", Shell, err)
+	}
+	var msg []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		msg = append(msg, strings.TrimPrefix(strings.TrimSpace(l), path+": "))
+	}
+	return fmt.Errorf("does not parse with %s, which clients run it with: %s", Shell, strings.Join(msg, "; "))
+}
+
 // Exists reports whether the package at pkgDir ships scripts/<name>.
 func Exists(pkgDir, name string) bool {
 	fi, err := os.Stat(filepath.Join(pkgDir, "scripts", name))
@@ -108,7 +143,7 @@ func Run(ctx context.Context, name string, env Env, out io.Writer) error {
 	os.Remove(logf.Name())
 	defer logf.Close()
 
-	cmd := exec.Command("/bin/sh", path)
+	cmd := exec.Command(Shell, path)
 	cmd.Dir = env.PkgDir
 	cmd.Env = append(os.Environ(), env.vars()...)
 	cmd.Stdin = nil

@@ -185,3 +185,38 @@ func TestTimeout(t *testing.T) {
 	}
 	waitDead(t, bgPID(t, pidFile))
 }
+
+// Check parses without running: a syntax error is the shell's message,
+// without the path the caller names; a script that would fail when run
+// parses.
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name, body string
+		dash       string // the message from dash; "" = parses
+	}{
+		{"fine", "set -e\nif [ -n \"$DISTPAC_DESTDIR\" ]; then\n  cp -r assets/. \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"\nfi\n", ""},
+		{"fails when run, parses", "exit 3\n", ""},
+		{"not run", "touch ran\n", ""},
+		{"then without if", "set -e\n[ -d assets ]; then\n  echo yes\nfi\n", `2: Syntax error: "then" unexpected`},
+		{"unterminated quote", "echo \"hello\n", `2: Syntax error: Unterminated quoted string`},
+	}
+	sh, _ := filepath.EvalSymlinks(Shell)
+	const prefix = "does not parse with /bin/sh, which clients run it with: "
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := pkg(t, tt.body)
+			err := Check(filepath.Join(env.PkgDir, "scripts", "install.sh"))
+			switch {
+			case tt.dash == "" && err != nil:
+				t.Errorf("Check = %v, want it to parse", err)
+			case tt.dash != "" && (err == nil || !strings.HasPrefix(err.Error(), prefix) || strings.Contains(err.Error(), env.PkgDir)):
+				t.Errorf("Check = %v, want %q and the shell's message without the path", err, prefix)
+			case tt.dash != "" && filepath.Base(sh) == "dash" && err.Error() != prefix+tt.dash:
+				t.Errorf("Check = %q, want %q", err, prefix+tt.dash)
+			}
+			if _, err := os.Stat(filepath.Join(env.PkgDir, "ran")); err == nil {
+				t.Error("Check ran the script")
+			}
+		})
+	}
+}

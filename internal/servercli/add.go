@@ -18,15 +18,19 @@ func newAdd(e *env) *cobra.Command {
 		Use:   "add PATH...",
 		Short: "Publish package directories (all or nothing)",
 		Long: `add checks every package directory given (manifest.yaml, assets/ and the optional
-scripts/install.sh and scripts/uninstall.sh), then builds a reproducible NAME-VERSION.tar.zst and its torrent for
-each, records them in the catalog in one transaction and publishes a new signed catalog.
-If any directory is bad, nothing is published. Adding the same content again changes
-nothing; different content under a published name and version is refused.
-A running server seeds new packages at once.
+scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n), then
+builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
+the catalog in one transaction and publishes a new signed catalog. If any directory is
+bad, nothing is published. Adding the same content again changes nothing; different
+content under a published name and version is refused.
+A running server seeds new packages at once: add returns when it serves the new
+catalog. Interrupted during that wait, add has published the packages all the same
+(the catalog is committed); dist-server status shows the serial the server serves.
 
 add warns (and still publishes) when a dependency is satisfied by no version published
 or added with it, since clients cannot install the package until one is, when a
-directory's name ends in a -VERSION other than the manifest's version, and when there is
+directory's name ends in a -VERSION other than the manifest's version, when scripts/
+holds other files than those two (shipped for them to use, never run), and when there is
 no server.yaml, so the torrents announce to this machine's loopback address (the tracker
 URL is written into each torrent when it is added).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
@@ -45,24 +49,31 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseInMirrorHome(sp, "add", "run dist-server add on the primary (the mirror follows its catalog)"); err != nil {
+		return err
+	}
 	p := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger,
 		OnWait: func() { e.UI.Warnf("another add or remove is running; waiting for it...\n") }}
 	results, err := p.Add(ctx, dirs)
 	if err != nil {
 		return err
 	}
-	waitServed(ctx, e, sp)
+	if err := printAdded(e, o, results); err != nil {
+		return err
+	}
 	// Warnings come after what was published, where they are read.
-	defer func() {
-		for _, w := range addWarnings(ctx, sp, results) {
+	for _, w := range addWarnings(ctx, sp, results) {
+		e.UI.Warnf("%s\n", w)
+	}
+	if path, exists := e.configFile(); path != "" {
+		if w := loopbackWarning(path, exists, cfg, results); w != "" {
 			e.UI.Warnf("%s\n", w)
 		}
-		if path, exists := e.configFile(); path != "" {
-			if w := loopbackWarning(path, exists, cfg, results); w != "" {
-				e.UI.Warnf("%s\n", w)
-			}
-		}
-	}()
+	}
+	return waitServed(ctx, e, sp, "the packages above are published")
+}
+
+func printAdded(e *env, o addOptions, results []publish.Result) error {
 	if o.json {
 		type row struct {
 			Name     string `json:"name"`

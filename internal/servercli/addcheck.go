@@ -22,10 +22,12 @@ import (
 // satisfies, so clients cannot install the package yet, and a directory
 // named NAME-VERSION whose VERSION is not the manifest's, a likely copy of
 // an old directory. Neither is an error: a publisher may add the
-// dependency next, or name directories as they like.
+// dependency next, or name directories as they like. The directories'
+// own warnings (a file in scripts/ that is not run) come first.
 func addWarnings(ctx context.Context, sp paths.Server, results []publish.Result) []string {
 	var warns []string
 	for _, r := range results {
+		warns = append(warns, r.Warnings...)
 		if w := dirVersionWarning(r); w != "" {
 			warns = append(warns, w)
 		}

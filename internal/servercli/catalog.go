@@ -3,6 +3,7 @@ package servercli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,6 +33,21 @@ func isMirrorHome(sp paths.Server) bool {
 	_, errCat := os.Stat(sp.Catalog())
 	_, errKey := os.Stat(sp.SigningKey())
 	return errors.Is(errCat, os.ErrNotExist) && errors.Is(errKey, os.ErrNotExist)
+}
+
+// refuseInMirrorHome refuses command (add, remove, key, key rotate, start:
+// whatever publishes or changes the catalog or the signing key) in a
+// mirror's data home; instead says what to run. A mirror serves the
+// primary's catalog, signed by the primary's key: a key or catalog made
+// here would sign and publish nothing the mirror serves, and once made
+// they pass the home off as a publisher's, so that key prints a key no
+// client should pin and list shows the stray catalog.
+func refuseInMirrorHome(sp paths.Server, command, instead string) error {
+	if !isMirrorHome(sp) {
+		return nil
+	}
+	return fmt.Errorf("%s: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: %s",
+		command, filepath.Dir(sp.MirrorCatalog()), instead)
 }
 
 // publishedNames lists the names in the working catalog, for completion

@@ -2,8 +2,6 @@ package servercli
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -26,11 +24,11 @@ no key of its own: run key on the primary.`,
 			if err != nil {
 				return err
 			}
-			if sp := h.Server(); isMirrorHome(sp) {
-				// A key made here would sign nothing, and an operator who
-				// gave it to clients would have them refuse the mirror's
-				// catalog, which the primary's key signs.
-				return fmt.Errorf("this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key on the primary (the mirror serves that key at /key)", filepath.Dir(sp.MirrorCatalog()))
+			// A key made here would sign nothing, and an operator who
+			// gave it to clients would have them refuse the mirror's
+			// catalog, which the primary's key signs.
+			if err := refuseInMirrorHome(h.Server(), "key", "run dist-server key on the primary (the mirror serves that key at /key)"); err != nil {
+				return err
 			}
 			k, err := signing.LoadOrCreate(h.Server().SigningKey())
 			if err != nil {
@@ -75,6 +73,9 @@ func runKeyRotate(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
+	if err := refuseInMirrorHome(sp, "key rotate", "run dist-server key rotate on the primary (the mirror follows the rotation)"); err != nil {
+		return err
+	}
 	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnWait: func() {
 		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
 	}}
@@ -87,7 +88,10 @@ func runKeyRotate(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	waitServed(ctx, e, sp) // "a running server serves the new key and statement at once"
+	// "A running server serves the new key and statement at once."
+	if err := waitServed(ctx, e, sp, "the new key is in force"); err != nil {
+		return err
+	}
 	e.UI.Printf("clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it\n")
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -34,13 +35,14 @@ func newMirror(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "mirror URL...",
 		Short: "Follow a primary server: serve and seed its signed catalog and archives",
-		Long: `mirror follows the dist-server at URL (its public_url). It syncs the primary's signed
-catalog with every check a client makes (the signature against the primary's key,
-key rotations, the serial never going back, the expiry), downloads every archive over
-BitTorrent and checks its SHA-256, seeds them, and serves the same catalog, signature
-and key rotation statements, byte for byte, and the archives (a web seed) at
-database_addr, as the primary does. It syncs again every --interval; the primary's
-re-signing keeps the catalog valid.
+		Long: `mirror follows the dist-server at URL (its public_url: the base URL, not the URL of
+packages.db, which is refused). It syncs the primary's signed catalog with every
+check a client makes (the signature against the primary's key, key rotations, the
+serial never going back, the expiry), downloads every archive over BitTorrent and
+checks its SHA-256, seeds them, and serves the same catalog, signature and key
+rotation statements, byte for byte, and the archives (a web seed) at database_addr,
+as the primary does. It syncs again every --interval; the primary's re-signing keeps
+the catalog valid.
 
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
@@ -49,8 +51,9 @@ mirrors of it).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
-under server/mirror/ of the data home; server.yaml gives database_addr, peer_addr,
-upload_rate_limit and metrics_addr. It runs in the background like start (log in
+under server/mirror/ of the data home, which has no catalog or signing key of its own:
+add, remove, key, key rotate and start refuse there (run them on the primary).
+server.yaml gives database_addr, peer_addr, upload_rate_limit and metrics_addr. It runs in the background like start (log in
 server.log); dist-server status and stop work on it.`,
 		Example: `  dist-server mirror https://packages.example.org
   dist-server mirror --key ed25519:... --interval 5m https://packages.example.org
@@ -74,9 +77,8 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		return err
 	}
 	for _, a := range args {
-		u, err := url.Parse(a)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", a)
+		if err := checkPrimaryURL(a); err != nil {
+			return err
 		}
 	}
 	var key signing.PublicKey
@@ -113,4 +115,25 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 			e.UI.Warnf("TRUST ON FIRST USE: pinned the primary's key:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the primary; pass --key to pin it explicitly.\n", k, k.Fingerprint())
 		},
 	})
+}
+
+// checkPrimaryURL accepts the base URL of a server to follow (its
+// public_url), to which the catalog's paths are appended. A URL of one of
+// the files served there (…/packages.db) is refused rather than trimmed:
+// the URL given is the one clients list in server_urls beside the
+// primary, and there too it must be the base.
+func checkPrimaryURL(a string) error {
+	u, err := url.Parse(a)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", a)
+	}
+	p := strings.TrimRight(u.Path, "/")
+	for _, f := range []string{catalogclient.PathCatalog, catalogclient.PathSignature, catalogclient.PathRotation, catalogclient.PathKey} {
+		if strings.HasSuffix(p, f) {
+			base := *u
+			base.Path, base.RawPath, base.RawQuery, base.Fragment = strings.TrimSuffix(p, f), "", "", ""
+			return cli.Usagef("mirror: %q is the URL of a file the server serves (%s): give the server's base URL (its public_url): %s", a, strings.TrimPrefix(f, "/"), base.String())
+		}
+	}
+	return nil
 }

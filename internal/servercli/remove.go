@@ -52,6 +52,9 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 	if err != nil {
 		return err
 	}
+	if err := refuseInMirrorHome(sp, "remove", "run dist-server remove on the primary (the mirror follows its catalog)"); err != nil {
+		return err
+	}
 	refs, whole, err := removeRefs(ctx, e, args)
 	if err != nil {
 		return err
@@ -69,7 +72,6 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 	if err != nil {
 		return err
 	}
-	waitServed(ctx, e, sp)
 	if o.json {
 		type row struct {
 			Name    string `json:"name"`
@@ -79,12 +81,15 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 		for _, r := range rows {
 			out = append(out, row{r.Name, r.Version})
 		}
-		return e.UI.JSON(out)
+		if err := e.UI.JSON(out); err != nil {
+			return err
+		}
+	} else {
+		for _, row := range rows {
+			e.UI.Printf("removed %s %s\n", row.Name, row.Version)
+		}
 	}
-	for _, row := range rows {
-		e.UI.Printf("removed %s %s\n", row.Name, row.Version)
-	}
-	return nil
+	return waitServed(ctx, e, sp, "the versions above are withdrawn")
 }
 
 // wholeName is a bare NAME argument: every published version of it.

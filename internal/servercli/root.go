@@ -14,10 +14,14 @@ import (
 	"github.com/distpac/distpac/internal/paths"
 )
 
+// prog starts every error line ("dist-server: add: …"), the background
+// server's in its log too.
+const prog = "dist-server"
+
 // Main runs dist-server with args and returns the exit code.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	stdio := cli.Stdio{In: stdin, Out: stdout, Err: stderr}
-	return cli.Run(ctx, "dist-server", newRoot(stdio), args, stdio)
+	return cli.Run(ctx, prog, newRoot(stdio), args, stdio)
 }
 
 // env is what every command needs: global flags and locations.

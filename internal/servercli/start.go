@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -72,6 +73,11 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	}
 	if pid, running := runningPID(sp); running {
 		return cli.WithHint(fmt.Errorf("start: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
+	}
+	// start would make a signing key and an empty catalog here, and serve
+	// them in place of the primary's.
+	if err := refuseInMirrorHome(sp, "start", "run dist-server mirror URL to serve it (status and stop work on it); start runs a primary, in a data home of its own"); err != nil {
+		return err
 	}
 	warnStaleTorrents(ctx, e, cfg, sp)
 	if !o.foreground {
@@ -143,6 +149,11 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args []string
 		return fmt.Errorf("start: log file: %w", err)
 	}
 	defer logf.Close()
+	// Every run appends to the log: this run's output starts here.
+	var logStart int64
+	if st, err := logf.Stat(); err == nil {
+		logStart = st.Size()
+	}
 	args = append(slices.Clone(args), "--foreground")
 	if e.Config != "" {
 		args = append(args, "--config", e.Config)
@@ -167,7 +178,7 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args []string
 	for {
 		select {
 		case err := <-exited:
-			return cli.WithHint(fmt.Errorf("%s: the server exited during start-up (%v): %s", args[0], err, lastLines(sp.Log(), 3)), "see "+sp.Log())
+			return startupError(args[0], err, sp.Log(), logStart)
 		case <-deadline:
 			cmd.Process.Signal(syscall.SIGTERM)
 			return fmt.Errorf("%s: the server was not ready after %s; see %s", args[0], timeout, sp.Log())
@@ -198,16 +209,69 @@ func describeListen(addr string) string {
 	return addr
 }
 
-func lastLines(path string, n int) string {
-	b, err := os.ReadFile(path)
+// startupError says why the background server of command (start or
+// mirror) exited before it was ready, from what it wrote to the log at
+// logPath from offset on: this run's output, not the earlier runs' the
+// log also holds. The server's own error line ("dist-server: mirror:
+// why", after the warnings it logged on the way, which repeat the cause)
+// is the cause, once; its hint line comes along. A server that wrote no
+// such line (killed, a panic) is described by how it exited and its last
+// lines of output.
+func startupError(command string, exit error, logPath string, offset int64) error {
+	lines := logSince(logPath, offset)
+	hint := "see " + logPath
+	for i := len(lines) - 1; i >= 0; i-- {
+		why, ok := strings.CutPrefix(lines[i], prog+": ")
+		if !ok {
+			continue
+		}
+		why = strings.TrimPrefix(why, command+": ")
+		if i+1 < len(lines) {
+			if h, ok := strings.CutPrefix(lines[i+1], "hint: "); ok {
+				hint = h + " (log: " + logPath + ")"
+			}
+		}
+		return cli.WithHint(fmt.Errorf("%s: the server exited during start-up: %s", command, why), hint)
+	}
+	why := "no output"
+	if len(lines) > 0 {
+		why = strings.Join(lines[max(0, len(lines)-3):], " | ")
+	}
+	return cli.WithHint(fmt.Errorf("%s: the server exited during start-up (%v): %s", command, exit, why), hint)
+}
+
+// maxStartupLog bounds what startupError reads of a run's output: the
+// error is at its end, and a server run with -vv logs a lot before it.
+const maxStartupLog = 64 << 10
+
+// logSince returns the non-empty lines written to the file at path from
+// offset on (all of it when the file is now shorter: it was rotated), at
+// most the last maxStartupLog bytes of them.
+func logSince(path string, offset int64) []string {
+	f, err := os.Open(path)
 	if err != nil {
-		return ""
+		return nil
 	}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
 	}
-	return strings.Join(lines, " | ")
+	if st.Size() < offset {
+		offset = 0
+	}
+	offset = max(offset, st.Size()-maxStartupLog)
+	b, err := io.ReadAll(io.NewSectionReader(f, offset, st.Size()-offset))
+	if err != nil {
+		return nil
+	}
+	var lines []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 func readInfo(sp paths.Server) (server.Info, error) {

@@ -55,20 +55,8 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, info.Control+"/status", nil)
+	st, err := fetchStatus(ctx, info.Control, 5*time.Second)
 	if err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("status: %w", err)
-	}
-	defer resp.Body.Close()
-	var st server.Status
-	// The status is a few hundred bytes; a megabyte bounds a confused peer.
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st); err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
 	if o.json {
@@ -99,4 +87,24 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	}
 	e.UI.Dataf("  uploaded: %s\n", units.FormatBytes(st.Uploaded))
 	return nil
+}
+
+// fetchStatus asks a running server's control endpoint (Info.Control) for
+// its status, giving up after timeout.
+func fetchStatus(ctx context.Context, control string, timeout time.Duration) (server.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var st server.Status
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, control+"/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	// The status is a few hundred bytes; a megabyte bounds a confused peer.
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
+	return st, err
 }

@@ -1,0 +1,61 @@
+package servercli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/paths"
+)
+
+// In a mirror's data home every command that publishes or changes the
+// catalog or the signing key refuses, as key does, and leaves no key or
+// catalog behind: add made both, after which key printed a key of its own
+// and list showed the stray catalog while the mirror served the primary's.
+func TestMirrorHomeRefusesPublishing(t *testing.T) {
+	pkg := writePackage(t, "hello")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", pkg}, "dist-server: add: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server add on the primary"},
+		{[]string{"remove", "hello@1.0.0"}, "dist-server: remove: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server remove on the primary"},
+		{[]string{"remove", "--yes", "hello"}, "dist-server: remove: this data home is a mirror's (%s)"},
+		{[]string{"key"}, "dist-server: key: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key on the primary"},
+		{[]string{"key", "rotate"}, "dist-server: key rotate: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key rotate on the primary"},
+		{[]string{"start", "--foreground"}, "dist-server: start: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server mirror URL"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.ReplaceAll(strings.Join(tt.args, " "), pkg, "PKG"), func(t *testing.T) {
+			data := t.TempDir()
+			t.Setenv("XDG_DATA_HOME", data)
+			sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
+			// What dist-server mirror leaves, even when it failed to start.
+			if err := os.MkdirAll(sp.MirrorCatalog(), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			config := filepath.Join(t.TempDir(), "server.yaml")
+			os.WriteFile(config, []byte("database_addr: \"127.0.0.1:0\"\ntracker_addr: \"127.0.0.1:0\"\npeer_addr: \"127.0.0.1:0\"\n"), 0o644)
+			var stdout, stderr bytes.Buffer
+			// Bounded: before the fix start served a catalog of its own
+			// until interrupted.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			code := Main(ctx, append([]string{"--config", config}, tt.args...), strings.NewReader(""), &stdout, &stderr)
+			want := strings.ReplaceAll(tt.want, "%s", filepath.Dir(sp.MirrorCatalog()))
+			if code != cli.ExitFailure || !strings.HasPrefix(stderr.String(), want) {
+				t.Errorf("dist-server %s: exit %d, stderr:\n%s\nwant exit %d and a line starting:\n%s", strings.Join(tt.args, " "), code, stderr.String(), cli.ExitFailure, want)
+			}
+			for _, f := range []string{sp.SigningKey(), sp.Catalog(), sp.PublicDir()} {
+				if _, err := os.Stat(f); !os.IsNotExist(err) {
+					t.Errorf("dist-server %s made %s (%v)", strings.Join(tt.args, " "), f, err)
+				}
+			}
+		})
+	}
+}

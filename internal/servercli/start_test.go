@@ -1,0 +1,78 @@
+package servercli
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/distpac/distpac/internal/cli"
+)
+
+// A failed start-up says this run's cause, once: the log holds every
+// earlier run's output too, and the server logs a warning with the cause
+// before its own error line.
+func TestStartupError(t *testing.T) {
+	const earlier = `time=2026-12-03T09:37:01.745Z level=WARN msg="sync from the primary failed" err="sync: GET http://127.0.0.1:1/packages.db: dial tcp 127.0.0.1:1: connect: connection refused"
+dist-server: mirror: sync: GET http://127.0.0.1:1/packages.db: dial tcp 127.0.0.1:1: connect: connection refused
+`
+	exit := errors.New("exit status 1")
+	tests := []struct {
+		name, run string
+		want      string // the error
+		wantHint  string // the hint, with LOG for the log's path
+	}{
+		{
+			name: "the server's error line, after its warning",
+			run: `time=2026-12-03T09:37:01.817Z level=WARN msg="sync from the primary failed" err="sync: GET http://127.0.0.1:9/x/packages.db: 404 Not Found"
+dist-server: mirror: sync: GET http://127.0.0.1:9/x/packages.db: 404 Not Found
+`,
+			want:     "mirror: the server exited during start-up: sync: GET http://127.0.0.1:9/x/packages.db: 404 Not Found",
+			wantHint: "see LOG",
+		},
+		{
+			name: "its hint comes along",
+			run: `dist-server: start: listen tcp 127.0.0.1:9090: bind: address already in use
+hint: another program listens there
+`,
+			want:     "start: the server exited during start-up: listen tcp 127.0.0.1:9090: bind: address already in use",
+			wantHint: "another program listens there (log: LOG)",
+		},
+		{
+			name:     "no error line: how it exited and its last lines",
+			run:      "panic: oops\n\ngoroutine 1 [running]:\nmain.main()\n",
+			want:     "mirror: the server exited during start-up (exit status 1): panic: oops | goroutine 1 [running]: | main.main()",
+			wantHint: "see LOG",
+		},
+		{
+			name:     "no output at all",
+			want:     "mirror: the server exited during start-up (exit status 1): no output",
+			wantHint: "see LOG",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "server.log")
+			if err := os.WriteFile(log, []byte(earlier+tt.run), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			command, _, _ := strings.Cut(tt.want, ":")
+			err := startupError(command, exit, log, int64(len(earlier)))
+			var h *cli.Hinted
+			if err.Error() != tt.want || !errors.As(err, &h) || h.Hint != strings.ReplaceAll(tt.wantHint, "LOG", log) {
+				t.Errorf("startupError =\n  %v\nwant\n  %s\nhint %q, want %q", err, tt.want, h.Hint, tt.wantHint)
+			}
+		})
+	}
+}
+
+// A log shorter than where the run started was rotated: all of it is
+// this run's.
+func TestStartupErrorRotatedLog(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "server.log")
+	os.WriteFile(log, []byte("dist-server: start: no\n"), 0o644)
+	if err := startupError("start", nil, log, 1<<20); err.Error() != "start: the server exited during start-up: no" {
+		t.Errorf("startupError = %v", err)
+	}
+}
