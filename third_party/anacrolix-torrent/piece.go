@@ -252,6 +252,7 @@ func (p *Piece) VerifyDataContext(ctx context.Context) error {
 	locker := p.t.cl.locker()
 	locker.Lock()
 	if p.t.closed.IsSet() {
+		locker.Unlock() // distpac patch 32: upstream returned holding the client lock
 		return errTorrentClosed
 	}
 	target, err := p.t.queuePieceCheck(p.index)
