@@ -76,3 +76,40 @@ func TestAbandonedDownloadStops(t *testing.T) {
 		t.Errorf("resumed download's report %+v: want at least 1 MiB already had", r)
 	}
 }
+
+// TestSecondDownloadEndingLeavesFirst: two Downloads of one torrent; the
+// second gives up. The first still runs, so neither abandon nor the
+// daemon's periodic DropVanished (nothing written yet) may drop the
+// torrent under it. Before, the second's transfer state replaced the
+// first's, the first counted as not running once the second ended, and
+// DropVanished dropped the torrent the first was waiting on (found by a
+// review; with a web-seed fetch that then verified a piece of the dropped
+// torrent, the engine froze: third_party patch 32).
+func TestSecondDownloadEndingLeavesFirst(t *testing.T) {
+	e, metas, _, waitFor := sourcelessDownloads(t, 1)
+	defer e.Close()
+	m := metas[0]
+	ih, _ := ParseInfoHash(m.InfoHash)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	first := make(chan error, 1)
+	go func() { first <- e.Download(ctx, m.Torrent, nil, nil) }()
+	waitFor("the first download adds its torrent", func() bool { return e.Has(ih) })
+	second, stopSecond := context.WithCancel(ctx)
+	secondDone := make(chan error, 1)
+	go func() { secondDone <- e.Download(second, m.Torrent, nil, nil) }()
+	time.Sleep(300 * time.Millisecond)
+	stopSecond()
+	<-secondDone
+	if !e.Has(ih) {
+		t.Fatal("the torrent was dropped when the second download gave up, while the first runs")
+	}
+	if names := e.DropVanished(); len(names) > 0 || !e.Has(ih) {
+		t.Errorf("DropVanished dropped %v while the first download of it runs", names)
+	}
+	cancel()
+	<-first
+	if e.Has(ih) {
+		t.Error("the torrent is still held after both downloads gave up")
+	}
+}

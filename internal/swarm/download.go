@@ -165,20 +165,28 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	}
 	var xfer *transferState
 	e.vanishMu.Lock() // a vanished payload's drop (dropVanished) sees this download running or not at all
-	t, err := e.add(torrentBytes, func(t *torrent.Torrent) {
-		t.SetOnWriteChunkError(onWriteErr)
-		xfer = e.startTransfer(t, direct)
-	})
-	if err == nil { // counted under vanishMu, as abandon checks it
+	t, err := e.add(torrentBytes, nil)
+	if err == nil { // counted under vanishMu, as abandon and dropVanished check it
 		e.mu.Lock()
 		e.callers[t.InfoHash()]++
+		first := e.callers[t.InfoHash()] == 1
 		e.mu.Unlock()
+		// The first caller's report and write errors stand for all: a
+		// second install of the package joins the download under way
+		// (its report is the download's; a write error reaches the first
+		// caller, whose failure ends the download for the others by
+		// stall or GiveUpAfter).
+		if v, ok := e.transfers.Load(t.InfoHash()); first || !ok {
+			t.SetOnWriteChunkError(onWriteErr)
+			xfer = e.startTransfer(t, direct)
+		} else {
+			xfer = v.(*transferState)
+		}
 	}
 	e.vanishMu.Unlock()
 	if err != nil {
 		return err
 	}
-	defer func() { xfer.ended.Store(true) }()
 	ih := t.InfoHash()
 	defer e.abandon(ih)
 	addDirect := func() {
@@ -310,18 +318,40 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// verified pieces (Drop forgets their state, so the part file is
 		// hashed again) and reconnects.
 		if time.Since(moved) > stallRestart && peers > 0 && restarts < 3 {
-			restarts++
-			e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name(), "attempt", restarts)
-			e.Drop(ih)
-			if t, err = e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) }); err != nil {
+			nt, err := e.restart(t, torrentBytes, onWriteErr)
+			if err != nil {
 				return err
 			}
+			if nt == nil {
+				continue // another Download of it holds the torrent
+			}
+			t = nt
+			restarts++
 			addDirect()
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
 			clear(peersHeld)
 		}
 	}
+}
+
+// restart drops t and adds its torrent again, for a download that stalled
+// with peers connected; nil when another Download of it is running, which
+// holds the *torrent.Torrent this would drop. Under vanishMu, so that no
+// Download joins in between.
+func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr func(error)) (*torrent.Torrent, error) {
+	e.vanishMu.Lock()
+	defer e.vanishMu.Unlock()
+	ih := t.InfoHash()
+	e.mu.Lock()
+	alone := e.callers[ih] == 1
+	e.mu.Unlock()
+	if !alone {
+		return nil, nil
+	}
+	e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name())
+	e.Drop(ih)
+	return e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) })
 }
 
 // abandon ends a Download call of ih. When it was the last one running

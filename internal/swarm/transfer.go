@@ -56,7 +56,6 @@ type transferState struct {
 	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	final    *Transfer                   // set when the download ended; guarded by mu
 	startHad int64                       // bytes complete when the download started
-	ended    atomic.Bool                 // Download returned, whatever the outcome
 }
 
 func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool {
@@ -68,13 +67,13 @@ func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool 
 	return false
 }
 
-// downloadRunning reports whether a Download of ih is in flight.
+// downloadRunning reports whether a Download of ih is in flight (a second
+// one of the same torrent shares the first's transferState, so that
+// cannot tell).
 func (e *Engine) downloadRunning(ih metainfo.Hash) bool {
-	v, ok := e.transfers.Load(ih)
-	if !ok {
-		return false
-	}
-	return !v.(*transferState).ended.Load()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.callers[ih] > 0
 }
 
 // onUsefulData is the library's ReceivedUsefulData callback.

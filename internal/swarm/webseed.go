@@ -143,8 +143,8 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed string, floor bool) bool
 	ih := t.InfoHash()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, running := e.fetches[ih]; running {
-		return false
+	if _, running := e.fetches[ih]; running || e.torrents[ih] != t {
+		return false // one at a time; none for a torrent dropped (and perhaps added again) since
 	}
 	select {
 	case <-e.stop:
