@@ -38,8 +38,9 @@ packages own and the files already in the prefix (--overwrite allows replacing u
 ones), then moved into the prefix and recorded in one step. Any failure, a full disk
 included, changes nothing: no record, no file placed. A name the catalog lacks gets
 the closest names it has as a hint. Other installed packages stay at their versions,
-unless a PKG needs newer versions of installed packages it depends on: those are
-upgraded with it (as pacman and apt do), and the plan shows them as NAME OLD -> NEW.
+unless a PKG needs newer versions of installed packages it depends on: those that must
+move are upgraded with it, to the newest version that fits (as pacman and apt do), and
+the plan shows them as NAME OLD -> NEW.
 
 Versions that differ only in build metadata (1.0.0, 1.0.0+a, 1.0.0+b; old catalogs may
 hold them) are one version: the first the catalog lists is installed, unless PKG names

@@ -90,7 +90,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			for _, n := range free {
 				up[n] = true
 			}
-			if again, err2 := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs), Upgrade: up}); err2 == nil {
+			if again, err2 := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs), Free: up}); err2 == nil {
 				items, err = again, nil
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
+
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/manifest"
@@ -166,8 +168,9 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 }
 
 // dependencyClosure returns the installed, unheld packages that names
-// depend on, directly or through one another, in any version of them the
-// catalog has (a new version may need what the installed one did not).
+// depend on, directly or through one another, in the version installed or
+// any newer one the catalog has (a new version may need what the installed
+// one did not; an older one is no concern of an upgrade).
 // `upgrade NAME` moves them with NAME, as `brew upgrade` moves a formula's
 // dependencies, and an install the pinned dependencies make impossible is
 // tried again with them free to move.
@@ -179,7 +182,14 @@ func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, nam
 	}
 	var out []string
 	for queue := slices.Clone(names); len(queue) > 0; queue = queue[1:] {
+		var floor *semver.Version
+		if r, ok := st.Get(queue[0]); ok {
+			floor, _ = semver.StrictNewVersion(r.Version) // nil for a damaged record: every version
+		}
 		for _, c := range src.Versions(queue[0]) {
+			if floor != nil && c.Version.LessThan(floor) {
+				continue // a version an upgrade would not go to
+			}
 			for _, d := range c.Depends {
 				if k := manifest.NameKey(d.Name); !seen[k] {
 					seen[k] = true

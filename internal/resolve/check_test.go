@@ -83,7 +83,7 @@ func (r *rules) valid(final map[string]*semver.Version) error {
 		}
 		switch {
 		case requestedMismatch:
-		case r.req.UpgradeAll || r.req.Upgrade[name]:
+		case r.req.UpgradeAll || r.req.Upgrade[name] || r.req.Free[name]:
 			if v.LessThan(iv) {
 				return fmt.Errorf("%s downgraded from %s to %s", name, iv, v)
 			}

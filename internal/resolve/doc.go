@@ -24,6 +24,8 @@
 // the constraint ">=installed" would allow). A requested name whose installed version already
 // satisfies the request gets no step; one whose installed version does not
 // is moved to the newest version that does (possibly a downgrade).
+// Request.Free names installed packages that may move up when the rest
+// needs it: their installed version is tried first, then the newest.
 //
 // The search is a backtracking search with conflict-directed backjumping and
 // learned nogoods (sets of choices known to fail together), choosing the

@@ -54,6 +54,11 @@ type Request struct {
 	// the others stay where they are unless UpgradeAll is set.
 	Upgrade    map[string]bool
 	UpgradeAll bool
+	// Free names installed packages that may move to a newer version when
+	// the rest needs it, staying where they are otherwise (their installed
+	// version is tried first): an install whose package needs newer
+	// versions of what it depends on.
+	Free map[string]bool
 	// MaxSteps caps the number of versions tried; 0 means DefaultMaxSteps.
 	MaxSteps int
 }
@@ -129,8 +134,9 @@ func Resolve(src Source, req Request) (*Plan, error) {
 		}
 		instSeen[in.Name] = in.Version
 	}
-	req.Deps = canonicalNames(src, req.Installed, req.Deps)
-	s := newSolver(src, req)
+	cs := &canonSource{src: src, installed: req.Installed, spell: map[string]string{}}
+	req.Deps = cs.deps(req.Deps)
+	s := newSolver(cs, req)
 	f := s.setup()
 	if f == nil {
 		f = s.search(1)
@@ -174,6 +180,13 @@ func (s *solver) setup() *failure {
 		case isReq && !reqMatch[in.Name]:
 			// Moves to whatever the request allows; no floor.
 		case s.req.UpgradeAll || s.req.Upgrade[in.Name]:
+			upgradable = append(upgradable, p)
+		case s.req.Free[in.Name]:
+			// As an upgrade, but the installed version is tried first:
+			// nothing has restricted p yet, so its versions may be
+			// reordered.
+			p.cands = append([]*cand{p.instCand}, slices.DeleteFunc(slices.Clone(p.cands), func(c *cand) bool { return c == p.instCand })...)
+			p.reindex()
 			upgradable = append(upgradable, p)
 		default:
 			p.pinned = true
@@ -303,24 +316,59 @@ func checkRelaxed(c *semver.Constraints, v *semver.Version) bool {
 	return cc.Check(v)
 }
 
-// canonicalNames returns deps with each name spelled as the installed
-// package of that name is, or else as the source spells it: names are
-// unique ignoring case (DESIGN.md §3), and the solver keys packages by
-// their spelling, so `install Hello` with hello installed planned a second
-// copy of hello that conflicted with the first's files.
-func canonicalNames(src Source, installed []Installed, deps []Dep) []Dep {
-	out := slices.Clone(deps)
-	for i, d := range out {
-		if j := slices.IndexFunc(installed, func(in Installed) bool { return strings.EqualFold(in.Name, d.Name) }); j >= 0 {
-			out[i].Name = installed[j].Name
-			continue
-		}
-		for _, c := range src.Versions(d.Name) {
-			if c.Name != "" && strings.EqualFold(c.Name, d.Name) {
-				out[i].Name = c.Name
+// canonSource spells every name a request or a dependency gives as the
+// installed package of that name is spelled, or else as the source spells
+// it: names are unique ignoring case (DESIGN.md §3), and the solver keys
+// packages by their spelling, so `install Hello` with hello installed, or
+// a package that depends on LibGreet with libgreet installed, planned a
+// second copy that conflicted with the first's files.
+type canonSource struct {
+	src       Source
+	installed []Installed
+	spell     map[string]string // lower-case name -> spelling
+}
+
+func (c *canonSource) name(n string) string {
+	k := strings.ToLower(n)
+	if s, ok := c.spell[k]; ok {
+		return s
+	}
+	s := n
+	if j := slices.IndexFunc(c.installed, func(in Installed) bool { return strings.EqualFold(in.Name, n) }); j >= 0 {
+		s = c.installed[j].Name
+	} else {
+		for _, v := range c.src.Versions(n) {
+			if v.Name != "" && strings.EqualFold(v.Name, n) {
+				s = v.Name
 				break
 			}
 		}
+	}
+	c.spell[k] = s
+	return s
+}
+
+// deps returns ds with each name spelled by name (ds itself when none
+// changes).
+func (c *canonSource) deps(ds []Dep) []Dep {
+	out := ds
+	for i, d := range ds {
+		if n := c.name(d.Name); n != d.Name {
+			if &out[0] == &ds[0] {
+				out = slices.Clone(ds)
+			}
+			out[i].Name = n
+		}
+	}
+	return out
+}
+
+func (c *canonSource) Versions(name string) []Candidate {
+	vs := c.src.Versions(name)
+	out := make([]Candidate, len(vs))
+	for i, v := range vs {
+		v.Depends, v.Conflicts = c.deps(v.Depends), c.deps(v.Conflicts)
+		out[i] = v
 	}
 	return out
 }

@@ -158,6 +158,13 @@ func TestResolvePlans(t *testing.T) {
 			want: []string{"install app 1.0.0"},
 		},
 		{
+			name: "free installed packages move only when needed, then to the newest",
+			cat: mkCatalog(pv("app 2.0.0", "libfoo ^2", "libbar ^1"), pv("libfoo 1.1.0"), pv("libfoo 2.0.0"), pv("libfoo 2.1.0"),
+				pv("libbar 1.0.0"), pv("libbar 1.5.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.1.0 auto", "libbar 1.0.0 auto"), Free: map[string]bool{"libfoo": true, "libbar": true}},
+			want: []string{"upgrade libfoo 1.1.0->2.1.0 auto", "install app 2.0.0"},
+		},
+		{
 			name: "order through an unchanged package",
 			cat:  mkCatalog(pv("a 1.0.0", "k"), pv("k 1.0.0", "z"), pv("z 1.0.0")),
 			req:  Request{Deps: reqOf("a", "z").Deps, Installed: inst("k 1.0.0")},
@@ -195,7 +202,7 @@ func (c foldCatalog) Versions(name string) []Candidate {
 // spelled otherwise names the installed package, or the catalog's. Before,
 // `install Hello` with hello installed planned a second hello.
 func TestResolveNamesIgnoreCase(t *testing.T) {
-	cat := foldCatalog(mkCatalog(pv("hello 1.0.0"), pv("hello 1.1.0"), pv("Greet 2.0.0")))
+	cat := foldCatalog(mkCatalog(pv("hello 1.0.0"), pv("hello 1.1.0"), pv("Greet 2.0.0"), pv("app 1.0.0", "HELLO ^1", "greet")))
 	tests := []struct {
 		name string
 		req  Request
@@ -205,6 +212,7 @@ func TestResolveNamesIgnoreCase(t *testing.T) {
 		{"installed, asked for another version", Request{Deps: reqOf("HELLO =1.0.0").Deps, Installed: inst("hello 1.1.0")}, []string{"downgrade hello 1.1.0->1.0.0"}},
 		{"not installed: the catalog's spelling", reqOf("greet"), []string{"install Greet 2.0.0"}},
 		{"two spellings of one name are one request", reqOf("hello", "HeLLo"), []string{"install hello 1.1.0"}},
+		{"a dependency spelled otherwise", Request{Deps: reqOf("app").Deps, Installed: inst("hello 1.0.0")}, []string{"install Greet 2.0.0 auto", "install app 1.0.0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
