@@ -112,7 +112,7 @@ func (c *Client) begin(ctx context.Context, command string, withCatalog bool) (*
 	if err != nil {
 		return nil, err
 	}
-	t := &txn{lock: lock, ui: c.UI, log: c.Logger}
+	t := &txn{lock: lock, ui: c.UI, log: c.logger()}
 	if err := c.open(ctx, t, command, withCatalog); err != nil {
 		t.close()
 		return nil, err
@@ -296,4 +296,12 @@ func (c *Client) step(name string) error {
 		return nil
 	}
 	return c.hook(name)
+}
+
+// logger is the client's Logger, or one that discards when it has none.
+func (c *Client) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
 }

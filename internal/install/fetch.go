@@ -59,7 +59,7 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 		}
 		return daemonFetcher{d, every}, nil
 	}
-	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.Logger))
+	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.logger()))
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +85,8 @@ func (c *Client) holdCached(ctx context.Context, cached []catalog.Package) {
 	for i, r := range cached {
 		req.Keep[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
 	}
-	if err := d.Download(ctx, req, 0, nil); err != nil && c.Logger != nil {
-		c.Logger.Debug("the daemon did not hold the cached archives", "err", err)
+	if err := d.Download(ctx, req, 0, nil); err != nil {
+		c.logger().Debug("the daemon did not hold the cached archives", "err", err)
 	}
 }
 

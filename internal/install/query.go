@@ -161,7 +161,7 @@ func (c *Client) History(ctx context.Context) ([]state.HistoryEntry, error) {
 	// in the second read is a command that took the lock since.)
 	if held, err := state.Held(c.Paths.Lock()); err != nil || held {
 		if err != nil {
-			c.Logger.Debug("history: cannot tell whether the running entries' commands live; shown as recorded", "err", err)
+			c.logger().Debug("history: cannot tell whether the running entries' commands live; shown as recorded", "err", err)
 		}
 		return h, nil
 	}

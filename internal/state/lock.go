@@ -25,6 +25,13 @@ func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, err
 	}
 	fl := flock.New(path)
 	ok, err := fl.TryLock()
+	// A reader's probe (Held, for history) holds the lock for microseconds:
+	// a try that meets it is tried again for a moment before saying that
+	// another dist-client is at work.
+	for deadline := time.Now().Add(50 * time.Millisecond); err == nil && !ok && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+		ok, err = fl.TryLock()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
