@@ -7,6 +7,10 @@
 // closed as soon as it is accepted, counted, and logged at most once per
 // LogEvery, naming the address.
 //
+// When the total is full and none is idle, the address holding the most
+// connections gives up its oldest one to a new address holding fewer (less
+// one), so that a few addresses cannot keep everyone else out.
+//
 // Why: every open connection holds a file descriptor, and nothing else
 // bounded them. One client held 20,000 connections open to dist-server
 // and the process reached its descriptor limit (20,000 on the machine of
@@ -112,6 +116,10 @@ func (o *Options) applyDefaults() {
 // to make room.
 type Counts struct {
 	RefusedPerIP, RefusedTotal, IdleClosed uint64
+	// FairClosed counts connections of the address holding the most that
+	// were closed, with the total full and none idle, to let a new address
+	// in (see admit).
+	FairClosed uint64
 }
 
 // Listener is a net.Listener whose Accept keeps the connections within
@@ -120,9 +128,11 @@ type Listener struct {
 	net.Listener
 	opts                                 Options
 	refusedIP, refusedAll, closedForRoom atomic.Uint64
+	closedForFair                        atomic.Uint64
 
 	mu       sync.Mutex
 	open     map[netip.Addr]int        // connections open by host; guarded by mu
+	oldest   map[netip.Addr]*list.List // each host's open connections, oldest first; guarded by mu
 	total    int                       // guarded by mu
 	idle     list.List                 // of *conn, longest idle first; guarded by mu
 	idleOf   map[netip.Addr]*list.List // the same by host; guarded by mu
@@ -133,7 +143,7 @@ type Listener struct {
 // Wrap bounds the connections accepted from ln.
 func Wrap(ln net.Listener, opts Options) *Listener {
 	opts.applyDefaults()
-	return &Listener{Listener: ln, opts: opts, open: map[netip.Addr]int{}, idleOf: map[netip.Addr]*list.List{}}
+	return &Listener{Listener: ln, opts: opts, open: map[netip.Addr]int{}, oldest: map[netip.Addr]*list.List{}, idleOf: map[netip.Addr]*list.List{}}
 }
 
 // conn is an accepted connection; it gives its slot back once, when
@@ -147,6 +157,9 @@ type conn struct {
 	// idle and idleOfHost are its elements in l.idle and l.idleOf[host]
 	// while it is idle, else nil; guarded by l.mu.
 	idle, idleOfHost *list.Element
+	// open is its element in l.oldest[host] while it holds a slot;
+	// guarded by l.mu.
+	open *list.Element
 }
 
 // Accept returns the next connection within the bounds, making room by
@@ -197,7 +210,7 @@ func (l *Listener) SetIdle(nc net.Conn, idle bool) {
 
 // Counts returns what the listener closed since Wrap.
 func (l *Listener) Counts() Counts {
-	return Counts{RefusedPerIP: l.refusedIP.Load(), RefusedTotal: l.refusedAll.Load(), IdleClosed: l.closedForRoom.Load()}
+	return Counts{RefusedPerIP: l.refusedIP.Load(), RefusedTotal: l.refusedAll.Load(), IdleClosed: l.closedForRoom.Load(), FairClosed: l.closedForFair.Load()}
 }
 
 // admit counts c in, first taking the slot of an idle connection (victim,
@@ -217,6 +230,17 @@ func (l *Listener) admit(c *conn) (victim *conn, over string) {
 	case l.total >= l.opts.Total:
 		if e := l.idle.Front(); e != nil {
 			victim = e.Value.(*conn)
+		} else if hog := l.hogLocked(); l.open[hog] > l.open[c.host]+1 {
+			// None idle: the address holding the most gives up its
+			// oldest connection to one holding fewer. Ten addresses
+			// holding silent connections (opened again as the header
+			// timeout closes them) filled the total, and every other
+			// client was refused; now they share it with the newcomers.
+			victim = l.oldest[hog].Front().Value.(*conn)
+			l.releaseLocked(victim)
+			l.closedForFair.Add(1)
+			l.countInLocked(c)
+			return victim, ""
 		} else {
 			l.refusedAll.Add(1)
 			return nil, "total"
@@ -226,9 +250,33 @@ func (l *Listener) admit(c *conn) (victim *conn, over string) {
 		l.releaseLocked(victim)
 		l.closedForRoom.Add(1)
 	}
+	l.countInLocked(c)
+	return victim, ""
+}
+
+// countInLocked gives c a slot.
+func (l *Listener) countInLocked(c *conn) {
 	l.open[c.host]++
 	l.total++
-	return victim, ""
+	q := l.oldest[c.host]
+	if q == nil {
+		q = list.New()
+		l.oldest[c.host] = q
+	}
+	c.open = q.PushBack(c)
+}
+
+// hogLocked returns the address holding the most connections (scanned only
+// when the total is full and none is idle).
+func (l *Listener) hogLocked() netip.Addr {
+	var hog netip.Addr
+	most := 0
+	for h, n := range l.open {
+		if n > most {
+			hog, most = h, n
+		}
+	}
+	return hog
 }
 
 // releaseLocked gives c's slot back, the first time it is called.
@@ -240,6 +288,13 @@ func (l *Listener) releaseLocked(c *conn) {
 	l.unidleLocked(c)
 	if l.open[c.host]--; l.open[c.host] <= 0 {
 		delete(l.open, c.host)
+	}
+	if q := l.oldest[c.host]; q != nil && c.open != nil {
+		q.Remove(c.open)
+		if q.Len() == 0 {
+			delete(l.oldest, c.host)
+		}
+		c.open = nil
 	}
 	l.total--
 }

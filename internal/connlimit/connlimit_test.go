@@ -112,17 +112,18 @@ func TestBounds(t *testing.T) {
 		{"127.0.0.1", true},
 		{"127.0.0.1", false}, // over PerIP
 		{"127.0.0.2", true},
-		{"127.0.0.3", false}, // over Total
+		{"127.0.0.3", true},  // over Total: 127.0.0.1, holding the most, gives up its oldest
+		{"127.0.0.4", false}, // over Total, every address holding one
 	} {
 		if got := s.dial(t, tt.from); got != tt.want {
 			t.Fatalf("connection %d from %s accepted %v, want %v", i+1, tt.from, got, tt.want)
 		}
 	}
-	if got := s.ln.Counts(); got != (Counts{RefusedPerIP: 1, RefusedTotal: 1}) {
-		t.Errorf("Counts = %+v, want one refusal of each", got)
+	if got := s.ln.Counts(); got != (Counts{RefusedPerIP: 1, RefusedTotal: 1, FairClosed: 1}) {
+		t.Errorf("Counts = %+v, want one refusal of each and one connection closed for a fair share", got)
 	}
 	// Closing gives the slot back, once however often it is closed.
-	c := s.serverConn(0)
+	c := s.serverConn(1) // the first was closed for 127.0.0.3
 	c.Close()
 	c.Close()
 	if !s.dial(t, "127.0.0.1") {
@@ -233,4 +234,30 @@ func TestDefaultTotal(t *testing.T) {
 		t.Fatalf("DefaultTotal = %d with a descriptor limit of %d", n, openFileLimit())
 	}
 	t.Logf("figure: descriptor limit %d, DefaultTotal %d", openFileLimit(), n)
+}
+
+// TestFairShare: addresses holding silent connections (none idle) that
+// fill Total do not keep a new address out: the address holding the most
+// gives up its oldest connection, which is closed. Before, ten addresses
+// of 250 connections each filled a total of 2,500 and every other client
+// was refused (found by a review).
+func TestFairShare(t *testing.T) {
+	s := newServer(t, Options{PerIP: 10, Total: 6})
+	var held []net.Conn
+	for _, from := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.11", "127.0.0.12", "127.0.0.11", "127.0.0.12"} {
+		c, ok := s.dialConn(t, from)
+		if !ok {
+			t.Fatalf("a connection from %s within the bounds was refused", from)
+		}
+		held = append(held, c)
+	}
+	if !s.dial(t, "127.0.0.2") {
+		t.Fatal("a new address was refused while two addresses hold the whole total")
+	}
+	if !closed(held[0]) && !closed(held[1]) {
+		t.Error("neither holder's oldest connection was closed to make room")
+	}
+	if got := s.ln.Counts(); got.FairClosed != 1 || got.RefusedTotal != 0 {
+		t.Errorf("Counts = %+v, want one connection closed for a fair share and none refused", got)
+	}
 }

@@ -91,7 +91,7 @@ func (c connCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.g.mu.Unlock()
 	for name, l := range c.g.limits {
 		n := l.Counts()
-		for reason, v := range map[string]uint64{"address": n.RefusedPerIP, "total": n.RefusedTotal, "idle": n.IdleClosed} {
+		for reason, v := range map[string]uint64{"address": n.RefusedPerIP, "total": n.RefusedTotal, "idle": n.IdleClosed, "fair_share": n.FairClosed} {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), name, reason)
 		}
 	}
