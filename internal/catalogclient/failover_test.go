@@ -36,7 +36,7 @@ func TestSyncFailsOver(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == catalogclient.PathCatalog { // half the catalog, then silence
 				w.Header().Set("Content-Length", "100000")
-				w.Write(make([]byte, 100))
+				w.Write(append([]byte("SQLite format 3\x00"), make([]byte, 84)...)) // a catalog's start
 				w.(http.Flusher).Flush()
 				<-r.Context().Done()
 				return
@@ -122,8 +122,9 @@ func trickle(t *testing.T, key *signing.Key, withLength bool, d time.Duration, c
 			}
 			w.Header().Set("Content-Type", catalogclient.ContentTypeCatalog)
 			end := time.Now().Add(cmp.Or(d, 20*time.Second))
+			chunk := append([]byte("SQLite format 3\x00"), make([]byte, 584)...) // a catalog's start, then more
 			for time.Now().Before(end) {
-				if _, err := w.Write(make([]byte, 600)); err != nil {
+				if _, err := w.Write(chunk); err != nil {
 					return
 				}
 				w.(http.Flusher).Flush()
