@@ -130,3 +130,34 @@ func TestDependencyNameCase(t *testing.T) {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
 }
+
+// TestInstallOlderVersionMovesItsDependency: app 2.0.0 is installed (it
+// needs nothing); libbar 1.0.0 is installed for tool. `install app@1.9.0`
+// asks for an older app, which needs libbar ^1.5: libbar must move with
+// it, as any other install's dependency does. (A review found dependencyClosure's floor, versions at or above the
+// installed one, skipping app 1.9.0, the very version asked for.)
+func TestInstallOlderVersionMovesItsDependency(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publish(
+		w.pkg("libbar", "1.0.0", map[string]string{"assets/libbar": "1.0"}),
+		w.pkg("tool", "1.0.0", map[string]string{"manifest.yaml": "name: tool\nversion: 1.0.0\ndepends: [libbar ^1.0]\n", "assets/tool": "1"}),
+		w.pkg("app", "2.0.0", map[string]string{"assets/app": "2"}),
+	)
+	if err := w.client.Install(ctx, []string{"app", "tool"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	w.publish(
+		w.pkg("libbar", "1.5.0", map[string]string{"assets/libbar": "1.5"}),
+		w.pkg("app", "1.9.0", map[string]string{"manifest.yaml": "name: app\nversion: 1.9.0\ndepends: [libbar ^1.5]\n", "assets/app": "1.9"}),
+	)
+	if err := w.client.Install(ctx, []string{"app@1.9.0"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	st := w.state()
+	for name, want := range map[string]string{"app": "1.9.0", "libbar": "1.5.0", "tool": "1.0.0"} {
+		if r, _ := st.Get(name); r.Version != want {
+			t.Errorf("%s is at %s; want %s\n%s", name, r.Version, want, w.out)
+		}
+	}
+}

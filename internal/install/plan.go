@@ -85,7 +85,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		for i, d := range deps {
 			names[i] = d.Name
 		}
-		if free := dependencyClosure(ctx, tx.db, tx.recs, names); len(free) > 0 {
+		if free := dependencyClosure(ctx, tx.db, tx.recs, names, false); len(free) > 0 {
 			up := map[string]bool{}
 			for _, n := range free {
 				up[n] = true

@@ -120,7 +120,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	// needing libfoo ^2 was out of reach of `upgrade app` while libfoo
 	// stayed at 1.1.0, and upgrade said everything was up to date.
 	if len(names) > 0 {
-		for _, n := range dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade))) {
+		for _, n := range dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade)), true) {
 			req.Upgrade[n] = true
 		}
 	}
@@ -174,7 +174,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 // `upgrade NAME` moves them with NAME, as `brew upgrade` moves a formula's
 // dependencies, and an install the pinned dependencies make impossible is
 // tried again with them free to move.
-func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, names []string) []string {
+func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, names []string, upgrade bool) []string {
 	src := newSource(ctx, db)
 	seen := map[string]bool{}
 	for _, n := range names {
@@ -182,8 +182,11 @@ func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, nam
 	}
 	var out []string
 	for queue := slices.Clone(names); len(queue) > 0; queue = queue[1:] {
+		// An installed package is looked at in its installed version or
+		// newer ones (all an upgrade may pick), but a name an install
+		// asks for in every version (install app@OLDER picks an older one).
 		var floor *semver.Version
-		if r, ok := st.Get(queue[0]); ok {
+		if r, ok := st.Get(queue[0]); ok && (upgrade || !slices.Contains(names, queue[0])) {
 			floor, _ = semver.StrictNewVersion(r.Version) // nil for a damaged record: every version
 		}
 		for _, c := range src.Versions(queue[0]) {

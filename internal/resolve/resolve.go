@@ -134,7 +134,10 @@ func Resolve(src Source, req Request) (*Plan, error) {
 		}
 		instSeen[in.Name] = in.Version
 	}
-	cs := &canonSource{src: src, installed: req.Installed, spell: map[string]string{}}
+	cs := &canonSource{src: src, spell: make(map[string]string, len(req.Installed))}
+	for _, in := range req.Installed {
+		cs.spell[strings.ToLower(in.Name)] = in.Name // the installed spelling first
+	}
 	req.Deps = cs.deps(req.Deps)
 	s := newSolver(cs, req)
 	f := s.setup()
@@ -182,11 +185,9 @@ func (s *solver) setup() *failure {
 		case s.req.UpgradeAll || s.req.Upgrade[in.Name]:
 			upgradable = append(upgradable, p)
 		case s.req.Free[in.Name]:
-			// As an upgrade, but the installed version is tried first:
-			// nothing has restricted p yet, so its versions may be
-			// reordered.
-			p.cands = append([]*cand{p.instCand}, slices.DeleteFunc(slices.Clone(p.cands), func(c *cand) bool { return c == p.instCand })...)
-			p.reindex()
+			// As an upgrade, but the search tries the installed version
+			// first (tryOrder).
+			p.preferInst = true
 			upgradable = append(upgradable, p)
 		default:
 			p.pinned = true
@@ -323,9 +324,8 @@ func checkRelaxed(c *semver.Constraints, v *semver.Version) bool {
 // a package that depends on LibGreet with libgreet installed, planned a
 // second copy that conflicted with the first's files.
 type canonSource struct {
-	src       Source
-	installed []Installed
-	spell     map[string]string // lower-case name -> spelling
+	src   Source
+	spell map[string]string // lower-case name -> spelling; the installed ones from the start
 }
 
 func (c *canonSource) name(n string) string {
@@ -334,14 +334,10 @@ func (c *canonSource) name(n string) string {
 		return s
 	}
 	s := n
-	if j := slices.IndexFunc(c.installed, func(in Installed) bool { return strings.EqualFold(in.Name, n) }); j >= 0 {
-		s = c.installed[j].Name
-	} else {
-		for _, v := range c.src.Versions(n) {
-			if v.Name != "" && strings.EqualFold(v.Name, n) {
-				s = v.Name
-				break
-			}
+	for _, v := range c.src.Versions(n) {
+		if v.Name != "" && strings.EqualFold(v.Name, n) {
+			s = v.Name
+			break
 		}
 	}
 	c.spell[k] = s

@@ -49,6 +49,7 @@ type pkg struct {
 	inst          *Installed
 	instCand      *cand
 	pinned        bool
+	preferInst    bool // Request.Free: try the installed version first
 	requested     bool
 	masks         map[*semver.Constraints]bitset // dependency matches, per constraint
 	conflictMasks map[*semver.Constraints]bitset
@@ -469,8 +470,8 @@ func (s *solver) search(level int) *failure {
 	var cs levelSet
 	var fails []valueFail
 	dom := p.domain
-	for i, c := range p.cands {
-		if !dom.has(i) {
+	for _, c := range tryOrder(p) {
+		if !dom.has(c.idx) {
 			continue
 		}
 		if s.steps >= s.maxSteps {
@@ -557,4 +558,21 @@ func (s *solver) popOpen() *pkg {
 		return nil
 	}
 	return heap.Pop(&s.open).(*pkg)
+}
+
+// tryOrder is the order search tries p's versions in: newest first, but
+// the installed version first for a Request.Free package (p.cands stays
+// newest first: explanations list it so).
+func tryOrder(p *pkg) []*cand {
+	if !p.preferInst || p.instCand == nil || p.instCand.idx == 0 {
+		return p.cands
+	}
+	out := make([]*cand, 0, len(p.cands))
+	out = append(out, p.instCand)
+	for _, c := range p.cands {
+		if c != p.instCand {
+			out = append(out, c)
+		}
+	}
+	return out
 }
