@@ -72,8 +72,11 @@ func TestAbandonedDownloadStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, ok := leecher.Transfer(ih)
-	if !ok || r.AlreadyHad < 1<<20 {
-		t.Errorf("resumed download's report %+v: want at least 1 MiB already had", r)
+	// At least half of the megabyte seen verified (under -race the last
+	// pieces seen may not be on disk yet when the torrent is dropped:
+	// 983,040 bytes were once).
+	if !ok || r.AlreadyHad < 512<<10 {
+		t.Errorf("resumed download's report %+v: want at least 512 KiB already had", r)
 	}
 }
 

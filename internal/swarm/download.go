@@ -155,33 +155,28 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// A chunk that cannot be written (a full disk, an I/O error) ends the
 	// download at once with the OS's error, which names the file; by
 	// default the library stops downloading silently and the download
-	// stalls until the caller's timeout blames the peers.
-	writeErr := make(chan error, 1)
-	onWriteErr := func(err error) {
-		select {
-		case writeErr <- err:
-		default:
-		}
-	}
+	// stalls until the caller's timeout blames the peers. The first caller
+	// of a torrent sets up its transfer state and that hook before the
+	// library wants any piece (add's before); a second install of the
+	// package joins them, its report being the download's, and a write
+	// error ends every caller (transferState.fail).
 	var xfer *transferState
 	e.vanishMu.Lock() // a vanished payload's drop (dropVanished) sees this download running or not at all
-	t, err := e.add(torrentBytes, nil)
+	t, err := e.add(torrentBytes, func(t *torrent.Torrent) {
+		e.mu.Lock()
+		first := e.callers[t.InfoHash()] == 0
+		e.mu.Unlock()
+		if v, ok := e.transfers.Load(t.InfoHash()); !first && ok {
+			xfer = v.(*transferState)
+			return
+		}
+		xfer = e.startTransfer(t, direct)
+		t.SetOnWriteChunkError(xfer.fail)
+	})
 	if err == nil { // counted under vanishMu, as abandon and dropVanished check it
 		e.mu.Lock()
 		e.callers[t.InfoHash()]++
-		first := e.callers[t.InfoHash()] == 1
 		e.mu.Unlock()
-		// The first caller's report and write errors stand for all: a
-		// second install of the package joins the download under way
-		// (its report is the download's; a write error reaches the first
-		// caller, whose failure ends the download for the others by
-		// stall or GiveUpAfter).
-		if v, ok := e.transfers.Load(t.InfoHash()); first || !ok {
-			t.SetOnWriteChunkError(onWriteErr)
-			xfer = e.startTransfer(t, direct)
-		} else {
-			xfer = v.(*transferState)
-		}
 	}
 	e.vanishMu.Unlock()
 	if err != nil {
@@ -230,7 +225,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// the swarm moves, up to swarmWaits of those).
 	seeds, lastResort := WebSeedOrder(e.mirrorSeeds, torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
-	defer e.stopWebFetch(ih)
 	for {
 		select {
 		case <-t.Complete().On():
@@ -241,8 +235,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return ctx.Err()
 		case <-e.stop:
 			return errEngineClosed
-		case err := <-writeErr:
-			return fmt.Errorf("swarm: saving %s: %w", t.Name(), err)
+		case <-xfer.failed:
+			return fmt.Errorf("swarm: saving %s: %w", t.Name(), xfer.failErr)
 		case <-tick.C:
 			report()
 		}
@@ -318,7 +312,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// verified pieces (Drop forgets their state, so the part file is
 		// hashed again) and reconnects.
 		if time.Since(moved) > stallRestart && peers > 0 && restarts < 3 {
-			nt, err := e.restart(t, torrentBytes, onWriteErr)
+			nt, err := e.restart(t, torrentBytes, xfer.fail)
 			if err != nil {
 				return err
 			}
@@ -372,7 +366,11 @@ func (e *Engine) abandon(ih metainfo.Hash) {
 	}
 	t := e.torrents[ih]
 	e.mu.Unlock()
-	if !last || t == nil || t.Complete().Bool() || e.ended(context.Background()) != nil {
+	if !last {
+		return
+	}
+	e.stopWebFetch(ih) // the last caller's: the others still used it
+	if t == nil || t.Complete().Bool() || e.ended(context.Background()) != nil {
 		return
 	}
 	e.logger.Info("download stopped: nothing waits for it now; the part downloaded stays in the cache", "torrent", t.Name(), "done", t.BytesCompleted(), "size", t.Length())

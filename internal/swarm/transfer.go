@@ -56,6 +56,19 @@ type transferState struct {
 	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	final    *Transfer                   // set when the download ended; guarded by mu
 	startHad int64                       // bytes complete when the download started
+	// failed is closed, with failErr set, when a chunk could not be
+	// written: every Download of the torrent returns failErr.
+	failed   chan struct{}
+	failOnce sync.Once
+	failErr  error
+}
+
+// fail is the torrent's write-error hook (SetOnWriteChunkError).
+func (s *transferState) fail(err error) {
+	s.failOnce.Do(func() {
+		s.failErr = err
+		close(s.failed)
+	})
 }
 
 func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool {
@@ -124,7 +137,7 @@ func peerAddrPort(a torrent.PeerRemoteAddr) netip.AddrPort {
 // startTransfer begins accounting a download of t whose publisher's
 // seeder is at seeders.
 func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *transferState {
-	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted()}
+	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), failed: make(chan struct{})}
 	e.transfers.Store(t.InfoHash(), s)
 	return s
 }
