@@ -8,8 +8,9 @@
 // LogEvery, naming the address.
 //
 // When the total is full and none is idle, the address holding the most
-// connections gives up its oldest one to a new address holding fewer (less
-// one), so that a few addresses cannot keep everyone else out.
+// connections gives up its oldest one that never sent a request to a new
+// address holding fewer (less one), so that a few addresses holding
+// silent connections cannot keep everyone else out.
 //
 // Why: every open connection holds a file descriptor, and nothing else
 // bounded them. One client held 20,000 connections open to dist-server
@@ -160,6 +161,8 @@ type conn struct {
 	// open is its element in l.oldest[host] while it holds a slot;
 	// guarded by l.mu.
 	open *list.Element
+	// used: it has begun a request (SetUsed); guarded by l.mu.
+	used bool
 }
 
 // Accept returns the next connection within the bounds, making room by
@@ -208,6 +211,19 @@ func (l *Listener) SetIdle(nc net.Conn, idle bool) {
 	c.idle, c.idleOfHost = l.idle.PushBack(c), q.PushBack(c)
 }
 
+// SetUsed says that c, a connection this listener accepted, has begun a
+// request: it is no longer closed to give a newcomer a fair share. Set it
+// from http.Server.ConnState on http.StateActive.
+func (l *Listener) SetUsed(nc net.Conn) {
+	c, ok := nc.(*conn)
+	if !ok || c.l != l {
+		return
+	}
+	l.mu.Lock()
+	c.used = true
+	l.mu.Unlock()
+}
+
 // Counts returns what the listener closed since Wrap.
 func (l *Listener) Counts() Counts {
 	return Counts{RefusedPerIP: l.refusedIP.Load(), RefusedTotal: l.refusedAll.Load(), IdleClosed: l.closedForRoom.Load(), FairClosed: l.closedForFair.Load()}
@@ -230,13 +246,14 @@ func (l *Listener) admit(c *conn) (victim *conn, over string) {
 	case l.total >= l.opts.Total:
 		if e := l.idle.Front(); e != nil {
 			victim = e.Value.(*conn)
-		} else if hog := l.hogLocked(); l.open[hog] > l.open[c.host]+1 {
+		} else if victim = l.silentOfHogLocked(c.host); victim != nil {
 			// None idle: the address holding the most gives up its
-			// oldest connection to one holding fewer. Ten addresses
-			// holding silent connections (opened again as the header
-			// timeout closes them) filled the total, and every other
-			// client was refused; now they share it with the newcomers.
-			victim = l.oldest[hog].Front().Value.(*conn)
+			// oldest connection that never sent a request to one holding
+			// fewer. Ten addresses holding silent connections (opened
+			// again as the header timeout closes them) filled the total,
+			// and every other client was refused; now they share it with
+			// the newcomers. A connection serving a request is never
+			// closed for it.
 			l.releaseLocked(victim)
 			l.closedForFair.Add(1)
 			l.countInLocked(c)
@@ -266,9 +283,11 @@ func (l *Listener) countInLocked(c *conn) {
 	c.open = q.PushBack(c)
 }
 
-// hogLocked returns the address holding the most connections (scanned only
-// when the total is full and none is idle).
-func (l *Listener) hogLocked() netip.Addr {
+// silentOfHogLocked returns the oldest connection that never sent a
+// request of the address holding the most connections, when that address
+// holds more than newcomer plus one; nil otherwise. Scanned only when the
+// total is full and none is idle.
+func (l *Listener) silentOfHogLocked(newcomer netip.Addr) *conn {
 	var hog netip.Addr
 	most := 0
 	for h, n := range l.open {
@@ -276,7 +295,15 @@ func (l *Listener) hogLocked() netip.Addr {
 			hog, most = h, n
 		}
 	}
-	return hog
+	if most <= l.open[newcomer]+1 {
+		return nil
+	}
+	for e := l.oldest[hog].Front(); e != nil; e = e.Next() {
+		if c := e.Value.(*conn); !c.used {
+			return c
+		}
+	}
+	return nil
 }
 
 // releaseLocked gives c's slot back, the first time it is called.
