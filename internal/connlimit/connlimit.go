@@ -174,9 +174,15 @@ func (l *Listener) Accept() (net.Conn, error) {
 			return nil, err
 		}
 		c := &conn{Conn: nc, l: l, host: host(nc.RemoteAddr())}
-		victim, over := l.admit(c)
+		victim, fair, over := l.admit(c)
 		if victim != nil {
 			victim.Conn.Close() // its server sees the error and closes it again, a no-op for the count
+		}
+		if fair {
+			if logIt, n := l.logTurn(); logIt {
+				l.opts.Logger.Warn("connection closed: the total limit is full, and the address holding the most gave up a silent one to a new address",
+					"listener", l.opts.Name, "closed_ip", victim.host, "new_ip", c.host, "limit", l.opts.Total, "events_since_last_line", n)
+			}
 		}
 		if over != "" {
 			l.refuse(c, over)
@@ -232,7 +238,7 @@ func (l *Listener) Counts() Counts {
 // admit counts c in, first taking the slot of an idle connection (victim,
 // for the caller to close) when c would go over a bound; over names the
 // bound c is over when nothing idle could make room.
-func (l *Listener) admit(c *conn) (victim *conn, over string) {
+func (l *Listener) admit(c *conn) (victim *conn, fair bool, over string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
@@ -241,7 +247,7 @@ func (l *Listener) admit(c *conn) (victim *conn, over string) {
 			victim = q.Front().Value.(*conn)
 		} else {
 			l.refusedIP.Add(1)
-			return nil, "per-address"
+			return nil, false, "per-address"
 		}
 	case l.total >= l.opts.Total:
 		if e := l.idle.Front(); e != nil {
@@ -257,10 +263,10 @@ func (l *Listener) admit(c *conn) (victim *conn, over string) {
 			l.releaseLocked(victim)
 			l.closedForFair.Add(1)
 			l.countInLocked(c)
-			return victim, ""
+			return victim, true, ""
 		} else {
 			l.refusedAll.Add(1)
-			return nil, "total"
+			return nil, false, "total"
 		}
 	}
 	if victim != nil {
@@ -268,7 +274,7 @@ func (l *Listener) admit(c *conn) (victim *conn, over string) {
 		l.closedForRoom.Add(1)
 	}
 	l.countInLocked(c)
-	return victim, ""
+	return victim, false, ""
 }
 
 // countInLocked gives c a slot.
@@ -343,26 +349,33 @@ func (l *Listener) unidleLocked(c *conn) {
 // no TIME_WAIT state for it. It is counted and logged before, so that
 // whoever sees the connection closed finds it in the log.
 func (l *Listener) refuse(c *conn, over string) {
+	if logIt, n := l.logTurn(); logIt {
+		limit := l.opts.PerIP
+		if over == "total" {
+			limit = l.opts.Total
+		}
+		l.opts.Logger.Warn("connection refused: over the "+over+" limit, none idle", "listener", l.opts.Name,
+			"ip", c.host, "limit", limit, "events_since_last_line", n)
+	}
+	if tc, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
+		tc.SetLinger(0)
+	}
+	c.Conn.Close()
+}
+
+// logTurn counts an event worth a log line and reports whether this one
+// may be logged (at most one line every LogEvery, refusals and fair-share
+// closes together), with the events since the last line.
+func (l *Listener) logTurn() (bool, uint64) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	l.unlogged++
 	now, n := l.opts.Now(), l.unlogged
 	logIt := l.lastLog.IsZero() || now.Sub(l.lastLog) >= l.opts.LogEvery
 	if logIt {
 		l.lastLog, l.unlogged = now, 0
 	}
-	l.mu.Unlock()
-	if logIt {
-		limit := l.opts.PerIP
-		if over == "total" {
-			limit = l.opts.Total
-		}
-		l.opts.Logger.Warn("connection refused: over the "+over+" limit, none idle", "listener", l.opts.Name,
-			"ip", c.host, "limit", limit, "refused_since_last_line", n)
-	}
-	if tc, ok := c.Conn.(interface{ SetLinger(int) error }); ok {
-		tc.SetLinger(0)
-	}
-	c.Conn.Close()
+	return logIt, n
 }
 
 // host is the address a connection is counted under: the remote IP,

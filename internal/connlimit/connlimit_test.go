@@ -208,7 +208,7 @@ func TestLogRateLimited(t *testing.T) {
 	if len(lines) != 2 {
 		t.Fatalf("%d log lines for 4 refusals over 10 s, want 2:\n%s", len(lines), strings.Join(lines, "\n"))
 	}
-	for i, want := range []string{"refused_since_last_line=1", "refused_since_last_line=3"} {
+	for i, want := range []string{"events_since_last_line=1", "events_since_last_line=3"} {
 		for _, w := range []string{"level=WARN", "listener=tracker", "ip=127.0.0.1", "limit=1", want} {
 			if !strings.Contains(lines[i], w) {
 				t.Errorf("log line %d lacks %s: %s", i+1, w, lines[i])
@@ -242,7 +242,9 @@ func TestDefaultTotal(t *testing.T) {
 // of 250 connections each filled a total of 2,500 and every other client
 // was refused (found by a review).
 func TestFairShare(t *testing.T) {
-	s := newServer(t, Options{PerIP: 10, Total: 6})
+	var mu sync.Mutex
+	var logged bytes.Buffer
+	s := newServer(t, Options{PerIP: 10, Total: 6, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &logged}, nil))})
 	var held []net.Conn
 	for _, from := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.11", "127.0.0.12", "127.0.0.11", "127.0.0.12"} {
 		c, ok := s.dialConn(t, from)
@@ -259,5 +261,11 @@ func TestFairShare(t *testing.T) {
 	}
 	if got := s.ln.Counts(); got.FairClosed != 1 || got.RefusedTotal != 0 {
 		t.Errorf("Counts = %+v, want one connection closed for a fair share and none refused", got)
+	}
+	mu.Lock()
+	line := logged.String()
+	mu.Unlock()
+	if !strings.Contains(line, "new_ip=127.0.0.2 ") || !strings.Contains(line, "closed_ip=127.0.0.11 ") && !strings.Contains(line, "closed_ip=127.0.0.12 ") {
+		t.Errorf("log %q: want the closed and the new address named", line)
 	}
 }
