@@ -82,10 +82,10 @@ func TestWatchPeakRSS(t *testing.T) {
 	}
 }
 
-// TestTransferLosses reads the wasted bytes, the pieces that failed their
+// TestTransferFigures reads the wasted bytes, the pieces that failed their
 // hash and the last download's end from an install's --json report, over
 // every archive.
-func TestTransferLosses(t *testing.T) {
+func TestTransferFigures(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	rep := &install.Report{Archives: []install.ArchiveReport{
 		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1, Ended: t0.Add(19 * time.Second)}},
@@ -108,9 +108,9 @@ func TestTransferLosses(t *testing.T) {
 		{"not json", []byte("dist-client: boom"), 0, 0, 0},
 	}
 	for _, tt := range tests {
-		w, f, d := transferLosses(tt.report, t0)
+		w, f, d := transferFigures(tt.report, t0)
 		if w != tt.wasted || f != tt.failures || d != tt.downloaded {
-			t.Errorf("%s: transferLosses = %d, %d, %v; want %d, %d, %v", tt.name, w, f, d, tt.wasted, tt.failures, tt.downloaded)
+			t.Errorf("%s: transferFigures = %d, %d, %v; want %d, %d, %v", tt.name, w, f, d, tt.wasted, tt.failures, tt.downloaded)
 		}
 	}
 }

@@ -359,7 +359,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 				return
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			wasted[i], hashFailures[i], downloaded[i] = transferLosses(report.Bytes(), t0)
+			wasted[i], hashFailures[i], downloaded[i] = transferFigures(report.Bytes(), t0)
 		}()
 	}
 	wg.Wait()
@@ -426,10 +426,10 @@ func installReport(b []byte) (install.Summary, error) {
 	return s, err
 }
 
-// transferLosses reads from an install's --json report the payload it
+// transferFigures reads from an install's --json report the payload it
 // threw away, how many pieces failed their hash (0 when it has none), and
 // when, after t0, its last download ended (0 when none is reported).
-func transferLosses(report []byte, t0 time.Time) (wasted int64, hashFailures int, downloaded time.Duration) {
+func transferFigures(report []byte, t0 time.Time) (wasted int64, hashFailures int, downloaded time.Duration) {
 	s, err := installReport(report)
 	if err != nil || s.Transfer == nil {
 		return 0, 0, 0

@@ -260,10 +260,7 @@ func (l *Listener) admit(c *conn) (victim *conn, fair bool, over string) {
 			// and every other client was refused; now they share it with
 			// the newcomers. A connection serving a request is never
 			// closed for it.
-			l.releaseLocked(victim)
-			l.closedForFair.Add(1)
-			l.countInLocked(c)
-			return victim, true, ""
+			fair = true
 		} else {
 			l.refusedAll.Add(1)
 			return nil, false, "total"
@@ -271,10 +268,14 @@ func (l *Listener) admit(c *conn) (victim *conn, fair bool, over string) {
 	}
 	if victim != nil {
 		l.releaseLocked(victim)
-		l.closedForRoom.Add(1)
+		if fair {
+			l.closedForFair.Add(1)
+		} else {
+			l.closedForRoom.Add(1)
+		}
 	}
 	l.countInLocked(c)
-	return victim, false, ""
+	return victim, fair, ""
 }
 
 // countInLocked gives c a slot.

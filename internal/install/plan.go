@@ -75,7 +75,8 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		return err
 	}
 	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
-	items, err := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs)})
+	req := resolve.Request{Deps: deps, Installed: installedList(tx.recs)}
+	items, err := planWith(ctx, tx.db, req)
 	var why *resolve.Explanation
 	if errors.As(err, &why) {
 		// Installed packages stay where they are unless they must move: a
@@ -85,12 +86,8 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		for i, d := range deps {
 			names[i] = d.Name
 		}
-		if free := dependencyClosure(ctx, tx.db, tx.recs, names, false); len(free) > 0 {
-			up := map[string]bool{}
-			for _, n := range free {
-				up[n] = true
-			}
-			if again, err2 := planWith(ctx, tx.db, resolve.Request{Deps: deps, Installed: installedList(tx.recs), Free: up}); err2 == nil {
+		if req.Free = dependencyClosure(ctx, tx.db, tx.recs, names, false); len(req.Free) > 0 {
+			if again, err2 := planWith(ctx, tx.db, req); err2 == nil {
 				items, err = again, nil
 			}
 		}

@@ -120,9 +120,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	// needing libfoo ^2 was out of reach of `upgrade app` while libfoo
 	// stayed at 1.1.0, and upgrade said everything was up to date.
 	if len(names) > 0 {
-		for _, n := range dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade)), true) {
-			req.Upgrade[n] = true
-		}
+		maps.Copy(req.Upgrade, dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade)), true))
 	}
 	if len(held) > 0 {
 		var list []string
@@ -167,20 +165,20 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	return c.carryOut(ctx, tx, items, nil)
 }
 
-// dependencyClosure returns the installed, unheld packages that names
+// dependencyClosure returns the set of installed, unheld packages that names
 // depend on, directly or through one another, in the version installed or
 // any newer one the catalog has (a new version may need what the installed
 // one did not; an older one is no concern of an upgrade).
 // `upgrade NAME` moves them with NAME, as `brew upgrade` moves a formula's
 // dependencies, and an install the pinned dependencies make impossible is
 // tried again with them free to move.
-func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, names []string, upgrade bool) []string {
+func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, names []string, upgrade bool) map[string]bool {
 	src := newSource(ctx, db)
 	seen := map[string]bool{}
 	for _, n := range names {
 		seen[manifest.NameKey(n)] = true
 	}
-	var out []string
+	out := map[string]bool{}
 	for queue := slices.Clone(names); len(queue) > 0; queue = queue[1:] {
 		// An installed package is looked at in its installed version or
 		// newer ones (all an upgrade may pick), but a name an install
@@ -197,13 +195,12 @@ func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, nam
 				if k := manifest.NameKey(d.Name); !seen[k] {
 					seen[k] = true
 					if r, ok := st.Get(d.Name); ok && !r.Held {
-						out = append(out, r.Name)
+						out[r.Name] = true
 						queue = append(queue, r.Name)
 					}
 				}
 			}
 		}
 	}
-	slices.Sort(out)
 	return out
 }

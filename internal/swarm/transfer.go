@@ -80,9 +80,7 @@ func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool 
 	return false
 }
 
-// downloadRunning reports whether a Download of ih is in flight (a second
-// one of the same torrent shares the first's transferState, so that
-// cannot tell).
+// downloadRunning reports whether a Download of ih is in flight.
 func (e *Engine) downloadRunning(ih metainfo.Hash) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
