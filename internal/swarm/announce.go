@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"net/url"
@@ -277,7 +278,7 @@ func (j *announceJob) run() {
 				hungry = hungryAnnounce
 			}
 		}
-		timer := time.NewTimer(wait)
+		timer := time.NewTimer(jitter(wait))
 		select {
 		case <-j.quit:
 			timer.Stop()
@@ -289,6 +290,24 @@ func (j *announceJob) run() {
 		}
 		timer.Stop()
 	}
+}
+
+// announceJitter is the spread of every wait between announces, as a
+// fraction of it either way. Without it the torrents of an engine, all
+// added at its start, announce in one burst every interval (a seeding
+// daemon of 1,000 packages: 1,000 announces within a second, every 30
+// minutes, held to announcesInFlight at a time), and every client that
+// found a tracker down retries in step with the others (5, 10, 20 s ...
+// after the outage), so a tracker that comes back meets them all at once.
+// A tenth either way spreads announces made together over a fifth of the
+// wait after one round (3 minutes of a 30-minute interval), wider with
+// every round, and no wait moves far from what the tracker asked for.
+const announceJitter = 0.1
+
+// jitter returns d moved by up to announceJitter of it, either way, at
+// random.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((2*rand.Float64()-1)*announceJitter*float64(d))
 }
 
 // announce tries the tiers in order, and the trackers of a tier in order,

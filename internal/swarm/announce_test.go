@@ -76,3 +76,29 @@ func startTracker(t *testing.T) (*tracker.Tracker, string) {
 	t.Cleanup(func() { hs.Close() })
 	return trk, "http://" + ln.Addr().String() + "/announce"
 }
+
+// TestJitterSpreadsWaits: waits stay within announceJitter of what was
+// asked, and announces that waited together no longer come together.
+func TestJitterSpreadsWaits(t *testing.T) {
+	for _, d := range []time.Duration{time.Second, 5 * time.Second, 30 * time.Minute} {
+		lo := time.Duration(float64(d) * (1 - announceJitter))
+		hi := time.Duration(float64(d) * (1 + announceJitter))
+		seen := map[time.Duration]bool{}
+		var below, above int
+		for range 1000 {
+			j := jitter(d)
+			if j < lo || j > hi {
+				t.Fatalf("jitter(%v) = %v, want within [%v, %v]", d, j, lo, hi)
+			}
+			seen[j] = true
+			if j < d {
+				below++
+			} else if j > d {
+				above++
+			}
+		}
+		if len(seen) < 900 || below < 400 || above < 400 {
+			t.Errorf("jitter(%v) over 1000 draws: %d distinct, %d below, %d above; want them spread both ways", d, len(seen), below, above)
+		}
+	}
+}
