@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -232,12 +233,26 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			s.serveHealth(w)
 		}
 	case p == PathMetrics && !s.noMetrics:
+		if !fromLoopback(r) {
+			http.Error(w, "/metrics on this port is served to loopback only; metrics_addr in server.yaml serves it elsewhere", http.StatusForbidden)
+			return
+		}
 		if allowed(w, r) {
 			s.metrics.ServeHTTP(w, r)
 		}
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// fromLoopback tells a request from this machine. /metrics on the public
+// catalog port is for a local scraper only (DESIGN §2: metrics default to
+// loopback): it names every package with its download count, which is the
+// publisher's business, and its exposition is the largest answer on the
+// port after the archives.
+func fromLoopback(r *http.Request) bool {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
 
 // maxRanges is the most ranges one request is served (nginx's max_ranges,

@@ -329,3 +329,48 @@ func TestNewHTTPServer(t *testing.T) {
 		t.Fatalf("NewHTTPServer limits: %+v", srv)
 	}
 }
+
+// TestMetricsLoopbackOnly: /metrics on the catalog port answers this
+// machine only; from any other address it is refused, naming metrics_addr,
+// and the refusal carries none of the metrics.
+func TestMetricsLoopbackOnly(t *testing.T) {
+	s := New(Options{ArchivesDir: t.TempDir()})
+	s.SetSnapshot([]byte("db"), []byte("sig"), 3, nil)
+	for _, tc := range []struct {
+		remote string
+		code   int
+	}{
+		{"127.0.0.1:40000", http.StatusOK},
+		{"127.9.8.7:40000", http.StatusOK},
+		{"[::1]:40000", http.StatusOK},
+		{"[::ffff:127.0.0.1]:40000", http.StatusOK},
+		{"192.0.2.10:40000", http.StatusForbidden},
+		{"[2001:db8::1]:40000", http.StatusForbidden},
+		{"[::ffff:192.0.2.10]:40000", http.StatusForbidden},
+		{"not an address", http.StatusForbidden},
+	} {
+		r := httptest.NewRequest("GET", "/metrics", nil)
+		r.RemoteAddr = tc.remote
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		body := w.Body.String()
+		if w.Code != tc.code {
+			t.Errorf("/metrics from %s: %d, want %d: %s", tc.remote, w.Code, tc.code, body)
+		}
+		if tc.code == http.StatusForbidden && (strings.Contains(body, "distpac_") || !strings.Contains(body, "metrics_addr")) {
+			t.Errorf("/metrics refused to %s answered %q: want no metrics and a word on metrics_addr", tc.remote, body)
+		}
+		if tc.code == http.StatusOK && !strings.Contains(body, "distpac_catalog_serial 3") {
+			t.Errorf("/metrics from %s lacks the serial:\n%s", tc.remote, body)
+		}
+	}
+	// A server that serves its metrics elsewhere has none here.
+	s = New(Options{ArchivesDir: t.TempDir(), NoMetrics: true})
+	r := httptest.NewRequest("GET", "/metrics", nil)
+	r.RemoteAddr = "127.0.0.1:40000"
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusNotFound {
+		t.Errorf("/metrics with NoMetrics: %d, want 404", w.Code)
+	}
+}

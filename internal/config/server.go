@@ -63,7 +63,8 @@ type Server struct {
 	OpenTracker bool `yaml:"open_tracker"`
 
 	// MetricsAddr, when set, is the host:port where GET /metrics is served
-	// instead of on the public catalog port (e.g. "127.0.0.1:9100").
+	// instead of on the public catalog port (e.g. "10.0.0.5:9100"). When
+	// empty, the catalog port answers /metrics to loopback clients only.
 	MetricsAddr string `yaml:"metrics_addr"`
 
 	// CatalogValidFor is how long each signed catalog is valid (its
