@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/swarm"
@@ -121,19 +121,15 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 // public_url), to which the catalog's paths are appended. A URL of one of
 // the files served there (…/packages.db) is refused rather than trimmed:
 // the URL given is the one clients list in server_urls beside the
-// primary, and there too it must be the base.
+// primary, and there too it must be the base (config.CheckBaseURL, which
+// client.yaml's server_url and server_urls pass too).
 func checkPrimaryURL(a string) error {
 	u, err := url.Parse(a)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", a)
 	}
-	p := strings.TrimRight(u.Path, "/")
-	for _, f := range []string{catalogclient.PathCatalog, catalogclient.PathSignature, catalogclient.PathRotation, catalogclient.PathKey} {
-		if strings.HasSuffix(p, f) {
-			base := *u
-			base.Path, base.RawPath, base.RawQuery, base.Fragment = strings.TrimSuffix(p, f), "", "", ""
-			return cli.Usagef("mirror: %q is the URL of a file the server serves (%s): give the server's base URL (its public_url): %s", a, strings.TrimPrefix(f, "/"), base.String())
-		}
+	if err := config.CheckBaseURL(a); err != nil {
+		return cli.Usagef("mirror: %w", err)
 	}
 	return nil
 }
