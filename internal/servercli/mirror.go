@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -47,7 +48,7 @@ the catalog valid.
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
 which is how clients find it. Several URLs are tried in order (a primary and other
-mirrors of it).
+mirrors of it; at most ` + strconv.Itoa(config.MaxServers) + `, as in a client's server_urls).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
@@ -58,7 +59,7 @@ server.log); dist-server status and stop work on it.`,
 		Example: `  dist-server mirror https://packages.example.org
   dist-server mirror --key ed25519:... --interval 5m https://packages.example.org
   dist-server mirror --foreground http://primary:9090   # for systemd and tests`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cli.Args(1, config.MaxServers, "primary URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMirror(cmd.Context(), e, o, args)
 		},
