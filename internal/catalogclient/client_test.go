@@ -21,6 +21,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -538,5 +539,14 @@ func TestSyncLeavesNoIdleConnection(t *testing.T) {
 	}
 	if n := open.Load(); n != 0 {
 		t.Fatalf("%d connections still open after three syncs", n)
+	}
+}
+
+// config.CheckBaseURL refuses a server_url that names one of the files a
+// catalog server serves; it keeps its own list, config being a leaf.
+func TestConfigKnowsServedFiles(t *testing.T) {
+	want := []string{catalogclient.PathCatalog, catalogclient.PathSignature, catalogclient.PathRotation, catalogclient.PathKey}
+	if !slices.Equal(config.ServedFiles, want) {
+		t.Errorf("config.ServedFiles = %q, want %q", config.ServedFiles, want)
 	}
 }

@@ -12,9 +12,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/signing"
@@ -266,18 +268,52 @@ func readError(u string, resp *http.Response, n int64, err error) error {
 	return fmt.Errorf("GET %s: after %d bytes: %w", u, n, err)
 }
 
+// maxBodyExcerpt bounds the part of an error body that httpError shows:
+// the server's own messages are one short line.
+const maxBodyExcerpt = 200
+
 // httpError describes a non-200 answer, with the first line of a plain-text
-// body: the server's messages say what is wrong ("no catalog published yet").
+// body when it says more than the status: the server's messages say what
+// is wrong ("no catalog published yet"), Go's "404 page not found" does not.
 func httpError(u string, resp *http.Response) error {
 	msg := fmt.Sprintf("GET %s: %d %s", u, resp.StatusCode, http.StatusText(resp.StatusCode)) // not the server's reason phrase: it reaches terminals
-	if mediaType(resp) == "text/plain" {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
-		if line = strings.TrimSpace(line); line != "" {
-			msg += ": " + catalog.Printable([]byte(line)) // no terminal escapes from a server
+	if mediaType(resp) != "text/plain" {
+		return errors.New(msg)
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	line = strings.TrimSpace(line)
+	// "502 Bad Gateway: upstream timed out" says the status before what
+	// it adds.
+	for {
+		head, rest, ok := strings.Cut(line, ":")
+		if !ok || !restatesStatus(head, resp.StatusCode) {
+			break
+		}
+		line = strings.TrimSpace(rest)
+	}
+	if line == "" || restatesStatus(line, resp.StatusCode) {
+		return errors.New(msg)
+	}
+	excerpt := catalog.Printable([]byte(line[:min(len(line), maxBodyExcerpt)])) // no terminal escapes from a server
+	if len(line) > maxBodyExcerpt {
+		excerpt += "..."
+	}
+	return errors.New(msg + ": " + excerpt)
+}
+
+// restatesStatus reports whether a body line holds no word beside the
+// status code, the words of its text and "page", "error" or "http", in any
+// case: "404 page not found", "Not Found", "HTTP 503: service unavailable".
+func restatesStatus(line string, code int) bool {
+	known := strings.Fields(strings.ToLower(fmt.Sprintf("%d %s page error http", code, http.StatusText(code))))
+	words := strings.FieldsFunc(strings.ToLower(line), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	for _, w := range words {
+		if !slices.Contains(known, w) {
+			return false
 		}
 	}
-	return errors.New(msg)
+	return true
 }
 
 func mediaType(resp *http.Response) string {

@@ -136,3 +136,41 @@ func TestHTTPErrorHasNoEscapes(t *testing.T) {
 		t.Fatalf("error %q", err)
 	}
 }
+
+// A non-200 answer says its status once, and the first line of a plain-text
+// body only when that line says more: Go's file server answers a wrong path
+// with "404 page not found", which the message repeated ("404 Not Found:
+// 404 page not found"). What is shown is one line, bounded and printable.
+func TestHTTPError(t *testing.T) {
+	long := strings.Repeat("x", 1000)
+	tests := []struct {
+		name string
+		code int
+		ct   string
+		body string
+		want string // after "GET http://x/packages.db: "
+	}{
+		{"Go's 404 page", 404, "text/plain; charset=utf-8", "404 page not found\n", "404 Not Found"},
+		{"the status text alone", 404, "text/plain", "Not Found", "404 Not Found"},
+		{"the status line", 500, "text/plain", "500 Internal Server Error\n", "500 Internal Server Error"},
+		{"the status in other case and punctuation", 503, "text/plain", "HTTP 503: service unavailable.", "503 Service Unavailable"},
+		{"a message of the server's", 404, "text/plain", "no catalog published yet\n", "404 Not Found: no catalog published yet"},
+		{"status and more", 502, "text/plain", "502 Bad Gateway: upstream timed out", "502 Bad Gateway: upstream timed out"},
+		{"a colon in the message", 500, "text/plain", "open packages.db: permission denied", "500 Internal Server Error: open packages.db: permission denied"},
+		{"only the first line", 403, "text/plain", "\n  denied by policy  \nsecond line\n", "403 Forbidden: denied by policy"},
+		{"an HTML page is not shown", 404, "text/html", "<h1>no catalog published yet</h1>", "404 Not Found"},
+		{"an empty body", 404, "text/plain", "", "404 Not Found"},
+		{"control characters", 500, "text/plain", "bad\x1b[31m\rthing\x07", "500 Internal Server Error: bad.[31m.thing."},
+		{"a long line is cut", 500, "text/plain", long, "500 Internal Server Error: " + long[:maxBodyExcerpt] + "..."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: tt.code, Header: http.Header{"Content-Type": {tt.ct}},
+				Body: io.NopCloser(strings.NewReader(tt.body))}
+			want := "GET http://x/packages.db: " + tt.want
+			if err := httpError("http://x/packages.db", resp); err.Error() != want {
+				t.Errorf("httpError =\n  %s\nwant\n  %s", err, want)
+			}
+		})
+	}
+}

@@ -43,6 +43,34 @@ func checkURL(s string, schemes ...string) error {
 	return nil
 }
 
+// ServedFiles are the paths under a catalog server's base URL where it
+// serves its files: catalogclient's PathCatalog and the rest, which a test
+// there holds equal to these (config stays a leaf, without the network).
+var ServedFiles = []string{"/packages.db", "/packages.db.sig", "/packages.db.rotation", "/key"}
+
+// CheckBaseURL refuses the URL of one of ServedFiles where a server's base
+// URL is wanted (server_url, server_urls, dist-server mirror URL), naming
+// the base URL to give instead: the catalog's paths are appended to it, so
+// .../packages.db would fetch .../packages.db/packages.db. It is refused
+// rather than trimmed, since the same URL goes into other lists (a
+// mirror's primary is listed in server_urls beside it) and must be the
+// base there too. A string that is no URL is left to checkURL.
+func CheckBaseURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil
+	}
+	p := strings.TrimRight(u.Path, "/")
+	for _, f := range ServedFiles {
+		if strings.HasSuffix(p, f) {
+			base := *u
+			base.Path, base.RawPath, base.RawQuery, base.Fragment = strings.TrimSuffix(p, f), "", "", ""
+			return fmt.Errorf("%q is the URL of a file the server serves (%s): give the server's base URL (its public_url): %s", s, strings.TrimPrefix(f, "/"), base.String())
+		}
+	}
+	return nil
+}
+
 // joinOr lists schemes for a message: "http://", "http:// or https://",
 // "http://, https:// or udp://".
 func joinOr(schemes []string) string {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
@@ -149,12 +150,17 @@ func (c *Client) Validate() error {
 		return fmt.Errorf("keys %q and %q are both set: keep one (%s lists every server, tried in order)", "server_url", "server_urls", "server_urls")
 	}
 	if len(c.ServerURLs) == 0 {
-		if err := checkURL(c.ServerURL, "http", "https"); err != nil {
+		if err := cmp.Or(checkURL(c.ServerURL, "http", "https"), CheckBaseURL(c.ServerURL)); err != nil {
 			return fmt.Errorf("key %q: %w", "server_url", err)
 		}
 	}
 	if err := checkURLList(c.ServerURLs, MaxServers); err != nil {
 		return fmt.Errorf("key %q: %w", "server_urls", err)
+	}
+	for i, u := range c.ServerURLs {
+		if err := CheckBaseURL(u); err != nil {
+			return fmt.Errorf("key %q: entry %d: %w", "server_urls", i+1, err)
+		}
 	}
 	if _, err := c.PublicKey(); err != nil {
 		return fmt.Errorf("key %q: %w", "server_key", err)

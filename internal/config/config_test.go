@@ -307,6 +307,11 @@ func TestClientErrors(t *testing.T) {
 		{"server_urls: [http://a/, http://a]", `key "server_urls": entry 2: "http://a" is entry 1 too`},
 		{"server_urls: {a: b}", `key "server_urls": want a list (one "- value" line each), got a mapping`},
 		{"server_urls:\n  - http://a\n  -\n", `key "server_urls": entry 2: want a string, got ""`},
+		// The URL of a file the server serves, not its base URL: sync
+		// asked for .../packages.db/packages.db.
+		{"server_url: http://127.0.0.1:9090/packages.db", `key "server_url": "http://127.0.0.1:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://127.0.0.1:9090`},
+		{"server_url: https://example.org/distpac/packages.db.sig/", `key "server_url": "https://example.org/distpac/packages.db.sig" is the URL of a file the server serves (packages.db.sig): give the server's base URL (its public_url): https://example.org/distpac`},
+		{"server_urls: [http://a, http://b:9090/packages.db]", `key "server_urls": entry 2: "http://b:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://b:9090`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "client.yaml", tt.yaml)

@@ -24,11 +24,12 @@ type Package struct {
 	Dir      string
 	Manifest *manifest.Manifest
 	// Entries are what the archive will hold: manifest.yaml, assets/ and
-	// scripts/, sorted. Anything else at the top level is left out.
+	// scripts/, sorted. Anything else at the top level is left out (Load
+	// warns of it, or refuses a near miss of assets/ or scripts/).
 	Entries []archive.Entry
 	// Warnings are what is likely a mistake but publishes all the same:
 	// a file in scripts/ that is not one of the scripts run, a script not
-	// checked for want of a shell.
+	// checked for want of a shell, a top-level entry left out.
 	Warnings []string
 }
 
@@ -67,6 +68,10 @@ func Load(dir string) (*Package, error) {
 	if err := requireKind(dir, "assets", true); err != nil {
 		return nil, err
 	}
+	leftOut, err := unknownEntries(dir)
+	if err != nil {
+		return nil, err
+	}
 	// Scripts are optional (DESIGN.md §3): without install.sh the client
 	// installs assets/ as the tree; distpac removes what it placed, so
 	// uninstall.sh is only for extra cleanup. When present they are files
@@ -92,6 +97,7 @@ func Load(dir string) (*Package, error) {
 		}
 	}
 	warnings = append(warnings, otherScripts(dir)...)
+	warnings = append(warnings, leftOut...)
 	all, err := archive.Scan(dir)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
@@ -99,11 +105,55 @@ func Load(dir string) (*Package, error) {
 	var entries []archive.Entry
 	for _, e := range all {
 		top, _, _ := strings.Cut(e.Path, "/")
-		if top == "manifest.yaml" || top == "assets" || top == "scripts" {
+		if slices.Contains(layout, top) {
 			entries = append(entries, e)
 		}
 	}
 	return &Package{Dir: dir, Manifest: m, Entries: entries, Warnings: warnings}, nil
+}
+
+// layout is what the archive holds of a package directory (DESIGN.md §4).
+var layout = []string{"manifest.yaml", "assets", "scripts"}
+
+// unknownEntries names the top-level entries of dir that the archive
+// leaves out, as warnings (README.md, .git). A near miss of assets/ or
+// scripts/ (script/, Assets/) is refused instead: a publisher who
+// misspelt scripts/ shipped a package without its scripts, and was never
+// told, as a manifest's unknown key would be (DESIGN.md §3: typos must not
+// pass silently).
+func unknownEntries(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, unwrapPath(err))
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	const leftOut = "not shipped: the archive holds only manifest.yaml, assets/ and scripts/"
+	var warnings []string
+	for _, name := range names {
+		if slices.Contains(layout, name) {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		switch known := nearest(name, layout); known {
+		case "":
+			warnings = append(warnings, path+": "+leftOut)
+		case "manifest.yaml":
+			// Load read manifest.yaml: this one is a leftover or a copy.
+			warnings = append(warnings, path+": "+leftOut+" (manifest.yaml is the one read)")
+		default:
+			// The exact names decide, not Lstat: on a case-insensitive
+			// file system scripts/ finds Scripts/, which needs renaming.
+			do := "rename it to " + known
+			if slices.Contains(names, known) {
+				do = "move what it holds into " + known + "/"
+			}
+			return nil, fmt.Errorf("%s: %s (%s)", path, leftOut, do)
+		}
+	}
+	return warnings, nil
 }
 
 // otherScripts warns of the files in scripts/ that are not scripts the
@@ -134,16 +184,27 @@ func nearMiss(dir, want, rule string) string {
 	if err != nil {
 		return rule
 	}
-	best, bestDist := "", 3 // at most 2 edits
-	for _, e := range entries {
-		if d := suggest.Distance(strings.ToLower(want), strings.ToLower(e.Name())); d < bestDist {
-			best, bestDist = e.Name(), d
-		}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
 	}
+	best := nearest(want, names)
 	if best == "" {
 		return rule
 	}
 	return "found " + best + ": rename it"
+}
+
+// nearest returns the candidate a typo away from name (at most 2 edits,
+// ignoring case), the nearest, the first of a tie; "" when none is.
+func nearest(name string, candidates []string) string {
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if d := suggest.Distance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
+			best, bestDist = c, d
+		}
+	}
+	return best
 }
 
 func readManifest(path string) ([]byte, error) {

@@ -65,6 +65,44 @@ func TestLoad(t *testing.T) {
 				"scripts/postinstall.sh: not run: clients run only scripts/install.sh and scripts/uninstall.sh (it is shipped, for them to use)",
 			},
 		},
+		// Only manifest.yaml, assets/ and scripts/ go into the archive: a
+		// publisher who misspelt scripts/ shipped a package without its
+		// scripts, and add said nothing.
+		{
+			name:  "script/",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "script/install.sh": "true\n"},
+			err:   "script: not shipped: the archive holds only manifest.yaml, assets/ and scripts/ (rename it to scripts)",
+		},
+		{
+			name:  "Scripts/",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "Scripts/install.sh": "true\n"},
+			err:   "Scripts: not shipped: the archive holds only manifest.yaml, assets/ and scripts/ (rename it to scripts)",
+		},
+		{
+			name:  "script/ beside scripts/",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "scripts/install.sh": "true\n", "script/uninstall.sh": "true\n"},
+			err:   "script: not shipped: the archive holds only manifest.yaml, assets/ and scripts/ (move what it holds into scripts/)",
+		},
+		{
+			name:  "asset/ beside assets/",
+			files: map[string]string{"manifest.yaml": manifest, "assets/a": "", "asset/b": ""},
+			err:   "asset: not shipped: the archive holds only manifest.yaml, assets/ and scripts/ (move what it holds into assets/)",
+		},
+		{
+			name:  "a file named like the directory",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "script": "true\n"},
+			err:   "script: not shipped: the archive holds only manifest.yaml, assets/ and scripts/ (rename it to scripts)",
+		},
+		{
+			name:  "other entries are named, not refused",
+			files: map[string]string{"manifest.yaml": manifest, "assets/": "", "README.md": "", ".git/HEAD": "", "assets.zip": "", "manifest.yml": manifest},
+			warns: []string{
+				".git: not shipped: the archive holds only manifest.yaml, assets/ and scripts/",
+				"README.md: not shipped: the archive holds only manifest.yaml, assets/ and scripts/",
+				"assets.zip: not shipped: the archive holds only manifest.yaml, assets/ and scripts/",
+				"manifest.yml: not shipped: the archive holds only manifest.yaml, assets/ and scripts/ (manifest.yaml is the one read)",
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

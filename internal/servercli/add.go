@@ -18,7 +18,8 @@ func newAdd(e *env) *cobra.Command {
 		Use:   "add PATH...",
 		Short: "Publish package directories (all or nothing)",
 		Long: `add checks every package directory given (manifest.yaml, assets/ and the optional
-scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n), then
+scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a
+near miss of assets/ or scripts/ beside them, such as script/, is refused), then
 builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
 the catalog in one transaction and publishes a new signed catalog. If any directory is
 bad, nothing is published. Adding the same content again changes nothing; different
@@ -30,9 +31,11 @@ catalog. Interrupted during that wait, add has published the packages all the sa
 add warns (and still publishes) when a dependency is satisfied by no version published
 or added with it, since clients cannot install the package until one is, when a
 directory's name ends in a -VERSION other than the manifest's version, when scripts/
-holds other files than those two (shipped for them to use, never run), and when there is
-no server.yaml, so the torrents announce to this machine's loopback address (the tracker
-URL is written into each torrent when it is added).`,
+holds other files than those two (shipped for them to use, never run), when the
+directory holds anything else beside manifest.yaml, assets/ and scripts/ (left out of
+the archive), and when there is no server.yaml, so the torrents announce to this
+machine's loopback address (the tracker URL is written into each torrent when it is
+added).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
 		Args:    cli.MinArgs(1, "package directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -5,13 +5,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/swarm"
@@ -47,7 +48,7 @@ the catalog valid.
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
 which is how clients find it. Several URLs are tried in order (a primary and other
-mirrors of it).
+mirrors of it; at most ` + strconv.Itoa(config.MaxServers) + `, as in a client's server_urls).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
@@ -58,7 +59,7 @@ server.log); dist-server status and stop work on it.`,
 		Example: `  dist-server mirror https://packages.example.org
   dist-server mirror --key ed25519:... --interval 5m https://packages.example.org
   dist-server mirror --foreground http://primary:9090   # for systemd and tests`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cli.Args(1, config.MaxServers, "primary URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMirror(cmd.Context(), e, o, args)
 		},
@@ -121,19 +122,15 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 // public_url), to which the catalog's paths are appended. A URL of one of
 // the files served there (…/packages.db) is refused rather than trimmed:
 // the URL given is the one clients list in server_urls beside the
-// primary, and there too it must be the base.
+// primary, and there too it must be the base (config.CheckBaseURL, which
+// client.yaml's server_url and server_urls pass too).
 func checkPrimaryURL(a string) error {
 	u, err := url.Parse(a)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", a)
 	}
-	p := strings.TrimRight(u.Path, "/")
-	for _, f := range []string{catalogclient.PathCatalog, catalogclient.PathSignature, catalogclient.PathRotation, catalogclient.PathKey} {
-		if strings.HasSuffix(p, f) {
-			base := *u
-			base.Path, base.RawPath, base.RawQuery, base.Fragment = strings.TrimSuffix(p, f), "", "", ""
-			return cli.Usagef("mirror: %q is the URL of a file the server serves (%s): give the server's base URL (its public_url): %s", a, strings.TrimPrefix(f, "/"), base.String())
-		}
+	if err := config.CheckBaseURL(a); err != nil {
+		return cli.Usagef("mirror: %w", err)
 	}
 	return nil
 }

@@ -183,6 +183,21 @@ func (c *Client) Announce(ctx context.Context, announceURL string, req Request) 
 	return res, nil
 }
 
+// withoutSource drops the local address from a dial error. A client bound
+// to the address it listens on (NewHTTPClient) said "dial tcp
+// 127.0.0.1:0->127.0.0.1:6969: connect: connection refused": the port 0
+// the kernel was asked for tells a user nothing, the tracker and the
+// cause do (and the catalog sync words it the same way).
+func withoutSource(err error) error {
+	oe, ok := err.(*net.OpError)
+	if !ok || oe.Source == nil {
+		return err
+	}
+	c := *oe
+	c.Source = nil
+	return &c
+}
+
 // get fetches a tracker URL's body, at most MaxReplySize bytes.
 func (c *Client) get(ctx context.Context, target string) ([]byte, error) {
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
@@ -198,7 +213,7 @@ func (c *Client) get(ctx context.Context, target string) ([]byte, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // the URL is named by the caller, without the query
 		}
-		return nil, err
+		return nil, withoutSource(err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -254,3 +254,39 @@ func TestScrapeBatches(t *testing.T) {
 		t.Errorf("%d requests of up to %d info hashes, want 3 of up to %d", requests, most, MaxScrapeHashes)
 	}
 }
+
+// A tracker that cannot be reached is named by its URL with the cause,
+// not with the local address the announce was bound to: an install said
+// "dial tcp 127.0.0.1:0->127.0.0.1:6969: connect: connection refused".
+func TestUnreachableTrackerMessage(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	host := strings.TrimPrefix(srv.URL, "http://")
+	srv.Close()
+	announce := srv.URL + "/announce"
+	bound := &Client{HTTP: NewHTTPClient(netip.MustParseAddr("127.0.0.1"))}
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"announce", func() error {
+			_, err := (&Client{}).Announce(context.Background(), announce, Request{Port: 1})
+			return err
+		}, "tracker " + announce + ": dial tcp " + host + ": connect: connection refused"},
+		{"announce from a local address", func() error {
+			_, err := bound.Announce(context.Background(), announce, Request{Port: 1})
+			return err
+		}, "tracker " + announce + ": dial tcp " + host + ": connect: connection refused"},
+		{"scrape from a local address", func() error {
+			_, err := bound.Scrape(context.Background(), announce, [][20]byte{{1}})
+			return err
+		}, "tracker " + announce + ": scrape: dial tcp " + host + ": connect: connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); err == nil || err.Error() != tt.want {
+				t.Errorf("err = %v\nwant  %s", err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,67 @@
+package servercli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
+)
+
+// Every command words a missing or an extra argument through cli.Args, as
+// a usage error with its usage line: mirror alone printed cobra's own
+// "requires at least 1 arg(s), only received 0".
+func TestArgsAreUsageErrors(t *testing.T) {
+	many := make([]string, 40)
+	for i := range many {
+		many[i] = fmt.Sprintf("http://h%d", i)
+	}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+		if c.Args == nil || !c.HasParent() {
+			return
+		}
+		for _, args := range [][]string{nil, many} {
+			err := c.Args(c, args)
+			if err != nil && !errors.As(err, new(*cli.UsageError)) {
+				t.Errorf("%s with %d arguments: %q is not worded by cli.Args", c.CommandPath(), len(args), err)
+			}
+		}
+	}
+	walk(newRoot(cli.Stdio{Out: io.Discard, Err: io.Discard}))
+}
+
+// mirror follows at most config.MaxServers primaries, as a client lists
+// at most that many servers.
+func TestMirrorArgs(t *testing.T) {
+	mirror, _, err := newRoot(cli.Stdio{Out: io.Discard, Err: io.Discard}).Find([]string{"mirror"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		n    int
+		want string
+	}{
+		{0, "missing primary URL (dist-server mirror URL...)"},
+		{1, ""},
+		{config.MaxServers, ""},
+		{config.MaxServers + 1, fmt.Sprintf(`unexpected argument "http://h%d" (dist-server mirror URL...)`, config.MaxServers)},
+	}
+	for _, tt := range tests {
+		args := make([]string, tt.n)
+		for i := range args {
+			args[i] = fmt.Sprintf("http://h%d", i)
+		}
+		err := mirror.Args(mirror, args)
+		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+			t.Errorf("%d URLs: %v, want %q", tt.n, err, tt.want)
+		}
+	}
+}
