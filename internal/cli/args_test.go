@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -39,6 +42,49 @@ func TestArgs(t *testing.T) {
 			t.Errorf("%s %q: %v, want %s", tt.cmd.Name(), tt.got, err, tt.want)
 		case err != nil && !errors.As(err, new(*UsageError)):
 			t.Errorf("%s %q: %v is not a usage error", tt.cmd.Name(), tt.got, err)
+		}
+	}
+}
+
+// TestGroupCommands: a command that only groups subcommands (trust,
+// completion) refuses an unknown subcommand as a usage error (exit 2), with
+// a suggestion; cobra printed its help and exited 0.
+func TestGroupCommands(t *testing.T) {
+	newRoot := func() *cobra.Command {
+		root := &cobra.Command{Use: "prog"}
+		trust := &cobra.Command{Use: "trust", Short: "trust things"}
+		for _, n := range []string{"show", "set", "reset"} {
+			trust.AddCommand(&cobra.Command{Use: n, Short: n, RunE: func(*cobra.Command, []string) error { return nil }})
+		}
+		root.AddCommand(trust, &cobra.Command{Use: "status", RunE: func(*cobra.Command, []string) error { return nil }})
+		return root
+	}
+	for _, tt := range []struct {
+		args   []string
+		code   int
+		stderr string // a line of stderr, "" for none
+		stdout string // in stdout
+	}{
+		{[]string{"trust", "bogus"}, ExitUsage, `prog: unknown command "bogus" for "prog trust"`, ""},
+		{[]string{"trust", "shwo"}, ExitUsage, `prog: unknown command "shwo" for "prog trust" (did you mean show?)`, ""},
+		{[]string{"trust"}, ExitOK, "", "Available Commands:"},
+		{[]string{"trust", "show"}, ExitOK, "", ""},
+		{[]string{"completion", "bogus"}, ExitUsage, `prog: unknown command "bogus" for "prog completion"`, ""},
+		{[]string{"completion", "bash"}, ExitOK, "", "bash completion"},
+	} {
+		var out, errOut bytes.Buffer
+		code := Run(context.Background(), "prog", newRoot(), tt.args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		if code != tt.code {
+			t.Errorf("prog %q: exit %d, want %d (stderr %q)", tt.args, code, tt.code, errOut.String())
+		}
+		if tt.stderr != "" && !strings.Contains(errOut.String(), tt.stderr+"\n") {
+			t.Errorf("prog %q: stderr %q, want the line %q", tt.args, errOut.String(), tt.stderr)
+		}
+		if tt.stderr == "" && errOut.Len() > 0 {
+			t.Errorf("prog %q: stderr %q, want none", tt.args, errOut.String())
+		}
+		if !strings.Contains(out.String(), tt.stdout) {
+			t.Errorf("prog %q: stdout %q, want %q in it", tt.args, out.String(), tt.stdout)
 		}
 	}
 }

@@ -126,6 +126,8 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	if path := os.Getenv(PeakRSSEnv); path != "" {
 		defer writePeakRSS(path, stdio.Err, prog)
 	}
+	root.InitDefaultCompletionCmd(args...)
+	guardGroups(root)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
@@ -220,6 +222,34 @@ func isCobraUsage(err error) bool {
 		}
 	}
 	return false
+}
+
+// guardGroups gives every command that only groups subcommands (trust,
+// completion) a run of its own: cobra prints such a command's help and
+// succeeds whatever follows it, so `dist-client trust bogus` exited 0 where
+// every other mistyped command is a usage error (exit 2). Alone, a group
+// still prints its help and succeeds, as docker's do.
+func guardGroups(c *cobra.Command) {
+	for _, sub := range c.Commands() {
+		guardGroups(sub)
+	}
+	if c.Runnable() || !c.HasSubCommands() {
+		return
+	}
+	c.Args = cobra.ArbitraryArgs
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, set only for the root
+	}
+	c.RunE = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return cmd.Help()
+		}
+		msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, ", "))
+		}
+		return Usagef("%s", msg)
+	}
 }
 
 // Args checks the number of positional arguments: at least min, at most
