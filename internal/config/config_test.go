@@ -245,6 +245,7 @@ func TestServerErrors(t *testing.T) {
 		{"public_url: example.org", `key "public_url": "example.org": want a URL starting with http:// or https://`},
 		{"public_url: ftp://example.org", `key "public_url": "ftp://example.org": want a URL starting with http:// or https://`},
 		{"public_url: \"http://\"", `key "public_url": "http://": URL has no host`},
+		{"public_url: https://cdn.example.org/distpac/packages.db", `key "public_url": "https://cdn.example.org/distpac/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://cdn.example.org/distpac`},
 		{"announce_url: \"http://h:99999/announce\"", `key "announce_url": "http://h:99999/announce": port "99999": want a number from 0 to 65535`},
 		{"announce_url: \"wss://h/announce\"", `key "announce_url": "wss://h/announce": want a URL starting with http:// or https://`},
 		{"announce_url: udp://tracker.example.org:6969/announce", `key "announce_url": "udp://tracker.example.org:6969/announce": want a URL starting with http:// or https://`},

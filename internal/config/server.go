@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/netip"
@@ -166,7 +167,7 @@ func (s *Server) Validate() error {
 	if s.TrackerWhitelist != "" && !filepath.IsAbs(s.TrackerWhitelist) {
 		return fmt.Errorf("key %q: want an absolute path, got %q", "tracker_whitelist", s.TrackerWhitelist)
 	}
-	if err := checkURL(s.PublicURL, "http", "https"); err != nil {
+	if err := cmp.Or(checkURL(s.PublicURL, "http", "https"), CheckBaseURL(s.PublicURL)); err != nil {
 		return fmt.Errorf("key %q: %w", "public_url", err)
 	}
 	if err := s.UploadRateLimit.Validate(); err != nil {
