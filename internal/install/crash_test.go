@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"syscall"
@@ -22,20 +23,43 @@ const (
 // committed), every recorded file is on disk as recorded, nothing
 // unrecorded is in the prefix, and the upgrade then succeeds.
 func TestCrashAtEveryStep(t *testing.T) {
+	// The upgrade sets aside a, b and d/x, places a, c and e/, and removes d/.
+	crashAtEveryStep(t, 7,
+		map[string]string{"assets/a": "1", "assets/b": "1", "assets/d/x": "1"},
+		map[string]string{"assets/a": "2", "assets/c": "2", "assets/e/y": "2"})
+}
+
+// TestCrashDirectoryBecomesSymlink is TestCrashAtEveryStep for an upgrade
+// whose directory lib/ becomes a symlink to lib64/: it sets aside lib/
+// whole, then places lib and lib64/.
+func TestCrashDirectoryBecomesSymlink(t *testing.T) {
+	crashAtEveryStep(t, 3,
+		map[string]string{"assets/lib/a": "1", "assets/lib/sub/b": "1"},
+		map[string]string{"assets/lib64/a": "2", "assets/lib": "-> lib64"})
+}
+
+// crashAtEveryStep upgrades app from the assets v1 to v2 (each installed
+// under app/ by an install.sh), killed at every step of a transaction of
+// moves steps.
+func crashAtEveryStep(t *testing.T, moves int, v1, v2 map[string]string) {
 	if testing.Short() {
 		t.Skip("starts a process per step")
 	}
-	// The upgrade sets aside a, b and d/x, places a, c and e/, and removes d/.
-	steps := []string{"staged", "journal", "move#0", "move#1", "move#2", "move#3", "move#4", "move#5", "move#6", "commit", "finish"}
+	steps := []string{"staged", "journal"}
+	for i := range moves {
+		steps = append(steps, fmt.Sprintf("move#%d", i))
+	}
+	steps = append(steps, "commit", "finish")
 	for _, at := range steps {
 		t.Run(at, func(t *testing.T) {
 			ctx := context.Background()
 			w := newWorld(t)
-			w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1", "assets/b": "1", "assets/d/x": "1", "scripts/install.sh": destdirScript("app")}))
+			v1["scripts/install.sh"], v2["scripts/install.sh"] = destdirScript("app"), destdirScript("app")
+			w.publish(w.pkg("app", "1.0.0", maps.Clone(v1)))
 			if err := w.client.Install(ctx, []string{"app"}); err != nil {
 				t.Fatal(err)
 			}
-			w.publish(w.pkg("app", "1.1.0", map[string]string{"assets/a": "2", "assets/c": "2", "assets/e/y": "2", "scripts/install.sh": destdirScript("app")}))
+			w.publish(w.pkg("app", "1.1.0", maps.Clone(v2)))
 
 			ctx2, cancel := context.WithTimeout(ctx, time.Minute)
 			defer cancel()

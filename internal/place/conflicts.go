@@ -69,6 +69,12 @@ func (p *prep) check(n *Staged, named bool) {
 			p.conflict("%s: %v%s", f.Path, err, from)
 			continue
 		}
+		if old, ok := p.leaving[abs]; ok && old.Type == state.TypeDir && fi.IsDir() && !isDir {
+			// The old version's directory becomes a file or symlink.
+			p.replaceDir(n, f, abs, from)
+			missing[f.Path] = false
+			continue
+		}
 		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
 			// The old version's file or symlink, set aside first. A
 			// directory arriving in its place is then missing: what the

@@ -6,7 +6,9 @@
 // (unless --overwrite allows it), stops the transaction with every conflict
 // named. It then lists the steps: each file leaving the prefix is renamed
 // aside (beside itself, so never across filesystems; a file the user changed
-// since it was installed is kept as NAME.distpac-save), then each staged
+// since it was installed is kept as NAME.distpac-save; a directory that the
+// new version replaces with a file or symlink goes aside whole, when it holds
+// nothing but what leaves: replace.go), then each staged
 // tree is renamed in (a directory missing from the prefix moves with one
 // rename, whatever it holds). The caller journals the steps (state.DB),
 // applies them, and commits the records; Undo reverses applied steps and
@@ -113,6 +115,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 			p.takeAway(c.Old)
 		}
 	}
+	p.setAsideReplaced()
 	for _, abs := range p.overwrite {
 		p.setAside(abs, false)
 	}
@@ -145,6 +148,9 @@ type prep struct {
 	// a later change that ships the same directory finds it there.
 	placed    map[string]bool
 	overwrite []string // unowned paths --overwrite replaces
+	// replaced: directories of the prefix that a new file or symlink
+	// takes the place of; each goes aside whole (replace.go).
+	replaced  map[string]replacedDir
 	conflicts []string
 	ops       []state.Op
 }
@@ -168,6 +174,9 @@ func (p *prep) takeAway(old *Installed) {
 			continue
 		}
 		abs := join(old.Prefix, f.Path)
+		if p.underReplaced(abs) {
+			continue // goes with its directory
+		}
 		what := Check(abs, f)
 		switch {
 		case what == "":
@@ -291,6 +300,9 @@ func (p *prep) emptied(old *Installed) {
 		}
 		if _, ok := p.o.Owners[abs]; ok {
 			continue
+		}
+		if p.underReplaced(abs) {
+			continue // set aside whole; a path under it leads into the new entry now
 		}
 		dirs = append(dirs, abs)
 	}
