@@ -2,8 +2,10 @@ package install
 
 import (
 	"context"
+	"path/filepath"
 
 	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -21,6 +23,15 @@ func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files [
 		return err
 	}
 	defer place.Discard(work)
+	if !script.Exists(pkgDir, "install.sh") {
+		// Its tree is its assets/, placed by renames from the work
+		// directory: extracted again into this one (the copy that ran
+		// uninstall.sh is the failed transaction's, maybe on another
+		// filesystem).
+		if pkgDir, err = c.unpack(ctx, old, filepath.Join(work, "pkg")); err != nil {
+			return err
+		}
+	}
 	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
 	opts.Prefix = old.Prefix
 	tree, err := stage.Build(ctx, pkgDir, work, opts)
