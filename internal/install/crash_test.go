@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -15,6 +16,9 @@ import (
 const (
 	crashDirEnv = "DISTPAC_TEST_CRASH_DIR"
 	crashAtEnv  = "DISTPAC_TEST_CRASH_AT"
+	// crashUninstallEnv makes the helper uninstall the packages it names
+	// (space-separated) instead of upgrading.
+	crashUninstallEnv = "DISTPAC_TEST_CRASH_UNINSTALL"
 )
 
 // TestCrashAtEveryStep kills an upgrade with SIGKILL at every step of its
@@ -114,6 +118,57 @@ func TestCrashHelper(t *testing.T) {
 		}
 		return nil
 	}
+	if names := os.Getenv(crashUninstallEnv); names != "" {
+		err := w.client.Uninstall(context.Background(), strings.Fields(names), false)
+		t.Fatalf("not killed at %s (uninstall returned %v)", at, err)
+	}
 	err := w.client.Upgrade(context.Background(), nil, false)
 	t.Fatalf("not killed at %s (upgrade returned %v)", at, err)
+}
+
+// TestCrashUninstallSeveral kills an uninstall of two packages at every
+// step of its one transaction: the next command leaves both installed (or,
+// once committed, both gone), never one of them.
+func TestCrashUninstallSeveral(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process per step")
+	}
+	// It sets aside x/f and share/y/g, then removes x, share/y and share.
+	for _, at := range []string{"journal", "move#0", "move#1", "move#2", "move#3", "move#4", "commit", "finish"} {
+		t.Run(at, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.publish(w.pkg("x", "1.0.0", map[string]string{"assets/x/f": "f"}), w.pkg("y", "1.0.0", map[string]string{"assets/share/y/g": "g"}))
+			if err := w.client.Install(ctx, []string{"x", "y"}); err != nil {
+				t.Fatal(err)
+			}
+			ctx2, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx2, os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
+			cmd.Env = append(os.Environ(), crashDirEnv+"="+w.dir, crashAtEnv+"="+at, crashUninstallEnv+"=x y")
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("the uninstall was not killed at %s: %v\n%s", at, err, out)
+			}
+			w2 := worldAt(t, w.dir)
+			if err := w2.client.Upgrade(ctx, nil, true); err != nil { // recovers, as its first act
+				t.Fatal(err)
+			}
+			want := []string{"x", "y"}
+			if at == "finish" {
+				want = nil
+			}
+			w2.installed(want...)
+			if at != "finish" {
+				if err := w2.client.Uninstall(ctx, []string{"x", "y"}, false); err != nil {
+					t.Fatal(err)
+				}
+				w2.installed()
+			}
+			if ents, _ := os.ReadDir(w2.prefix()); len(ents) != 0 {
+				t.Fatalf("the prefix keeps %v", ents)
+			}
+		})
+	}
 }

@@ -128,11 +128,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 			}
 		}
 	}
-	for _, c := range changes {
-		if c.Old != nil {
-			p.emptied(c.Old)
-		}
-	}
+	p.emptied(changes)
 	plan.Journal.Ops = p.ops
 	return plan, nil
 }
@@ -285,29 +281,39 @@ func (p *prep) bringIn(n *Staged) []state.File {
 	return out
 }
 
-// emptied adds the removal of the old version's directories that distpac
-// made, that nothing arriving or staying records, deepest first; they go
-// after the commit if empty.
-func (p *prep) emptied(old *Installed) {
-	var dirs []string
-	for _, f := range old.Files {
-		abs := join(old.Prefix, f.Path)
-		if f.Type != state.TypeDir || !f.Created {
+// emptied adds the removal of the old versions' directories that distpac
+// made, that nothing arriving or staying records, deepest first across all
+// the changes (several packages leaving may share one); they go after the
+// commit if empty.
+func (p *prep) emptied(changes []Change) {
+	dirs := map[string]bool{}
+	for _, c := range changes {
+		if c.Old == nil {
 			continue
 		}
-		if _, ok := p.arriving[abs]; ok {
-			continue
+		for _, f := range c.Old.Files {
+			abs := join(c.Old.Prefix, f.Path)
+			if f.Type != state.TypeDir || !f.Created {
+				continue
+			}
+			if _, ok := p.arriving[abs]; ok {
+				continue
+			}
+			if _, ok := p.o.Owners[abs]; ok {
+				continue
+			}
+			if p.underReplaced(abs) {
+				continue // set aside whole; a path under it leads into the new entry now
+			}
+			dirs[abs] = true
 		}
-		if _, ok := p.o.Owners[abs]; ok {
-			continue
-		}
-		if p.underReplaced(abs) {
-			continue // set aside whole; a path under it leads into the new entry now
-		}
-		dirs = append(dirs, abs)
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	for _, d := range dirs {
+	sorted := make([]string, 0, len(dirs))
+	for d := range dirs {
+		sorted = append(sorted, d)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(sorted)))
+	for _, d := range sorted {
 		p.ops = append(p.ops, state.Op{Kind: state.OpRmdir, Src: d})
 	}
 }
