@@ -65,15 +65,7 @@ func crashAtEveryStep(t *testing.T, moves int, v1, v2 map[string]string) {
 			}
 			w.publish(w.pkg("app", "1.1.0", maps.Clone(v2)))
 
-			ctx2, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx2, os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-			cmd.Env = append(os.Environ(), crashDirEnv+"="+w.dir, crashAtEnv+"="+at)
-			out, err := cmd.CombinedOutput()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("the upgrade was not killed at %s: %v\n%s", at, err, out)
-			}
+			killedAt(t, w.dir, at)
 
 			// The next command recovers, as its first act.
 			w2 := worldAt(t, w.dir)
@@ -99,7 +91,22 @@ func crashAtEveryStep(t *testing.T, moves int, v1, v2 map[string]string) {
 	}
 }
 
-// TestCrashHelper is the process TestCrashAtEveryStep kills.
+// killedAt runs TestCrashHelper on the world in dir, in a process of its
+// own, and fails unless it was killed with SIGKILL at the step at.
+func killedAt(t *testing.T, dir, at string, env ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
+	cmd.Env = append(append(os.Environ(), crashDirEnv+"="+dir, crashAtEnv+"="+at), env...)
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("not killed at %s: %v\n%s", at, err, out)
+	}
+}
+
+// TestCrashHelper is the process the crash tests kill.
 func TestCrashHelper(t *testing.T) {
 	dir := os.Getenv(crashDirEnv)
 	if dir == "" {
@@ -142,15 +149,7 @@ func TestCrashUninstallSeveral(t *testing.T) {
 			if err := w.client.Install(ctx, []string{"x", "y"}); err != nil {
 				t.Fatal(err)
 			}
-			ctx2, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx2, os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
-			cmd.Env = append(os.Environ(), crashDirEnv+"="+w.dir, crashAtEnv+"="+at, crashUninstallEnv+"=x y")
-			out, err := cmd.CombinedOutput()
-			var ee *exec.ExitError
-			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-				t.Fatalf("the uninstall was not killed at %s: %v\n%s", at, err, out)
-			}
+			killedAt(t, w.dir, at, crashUninstallEnv+"=x y")
 			w2 := worldAt(t, w.dir)
 			if err := w2.client.Upgrade(ctx, nil, true); err != nil { // recovers, as its first act
 				t.Fatal(err)
