@@ -178,7 +178,9 @@ func (p *prep) takeAway(old *Installed) {
 		case what == "":
 			p.setAside(abs, false)
 		case what == "missing":
-		case strings.HasPrefix(what, "is a ") && strings.Contains(what, "directory now"):
+		case isDir(abs):
+			// The user's directory where the package's file or symlink
+			// was (Check says "is a dir now"): theirs to keep where it is.
 			p.o.Warn("%s was recorded as a %s of %s %s and is a directory now; left alone\n", abs, f.Type, old.Name, old.Version)
 		default:
 			save := p.setAside(abs, true)
@@ -211,6 +213,12 @@ func (p *prep) taken(dst string) bool {
 		}
 	}
 	return false
+}
+
+// isDir reports whether p is a directory, not through a symlink.
+func isDir(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
 }
 
 func exists(p string) bool {

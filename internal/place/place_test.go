@@ -285,6 +285,28 @@ func TestRemoveKeepsChangedFiles(t *testing.T) {
 	}
 }
 
+// TestRemoveLeavesUsersDirectory: a file the package placed that the user
+// replaced with a directory of their own stays where it is, with a
+// warning. Before, the check for it never matched ("is a dir now" is what
+// Check says), and the directory was moved to NAME.distpac-save.
+func TestRemoveLeavesUsersDirectory(t *testing.T) {
+	f := newFixture(t, tree{"etc/": "", "etc/app": "default"})
+	old := f.installed("app", "1.0.0", "etc", "etc/app")
+	os.Remove(filepath.Join(f.prefix, "etc/app"))
+	write(t, f.prefix, tree{"etc/app/": "", "etc/app/mine": "the user's"})
+	var warned []string
+	if _, err := f.run([]Change{{Old: old}}, Options{Warn: func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }}); err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"etc/": "", "etc/app/": "", "etc/app/mine": "the user's"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "etc/app was recorded as a file of app 1.0.0 and is a directory now; left alone") {
+		t.Fatalf("warnings = %q", warned)
+	}
+}
+
 // scenario is an upgrade with every kind of step: a replaced file, a
 // removed one, a changed one kept as .distpac-save, an unowned file
 // overwritten, a new directory moved whole and an emptied directory.
