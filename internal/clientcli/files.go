@@ -138,7 +138,9 @@ func newVerify(e *env) *cobra.Command {
 		Short: "Check installed packages' files against what was recorded (as pacman -Qkk)",
 		Long: `verify compares every file, directory and symlink the named packages (all installed
 packages without a name) placed with the disk: missing, changed content (size or SHA-256),
-changed mode, changed type or symlink target. The exit status is 1 when anything differs.`,
+changed mode, changed type or symlink target, one line each. Each package's summary counts
+its files, symlinks and directories apart, and its problems (of any of them). The exit
+status is 1 when anything differs.`,
 		Example: "  dist-client verify\n  dist-client verify --json hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.installer()
@@ -174,7 +176,7 @@ changed mode, changed type or symlink target. The exit status is 1 when anything
 					} else if v.Untracked > 0 {
 						note = fmt.Sprintf(" (and %d untracked)", v.Untracked)
 					}
-					e.UI.Printf("%s %s: %s, %s%s\n", v.Name, v.Version, ui.Count(v.Files, "file"), ui.Count(len(v.Problems), "problem"), note)
+					e.UI.Printf("%s %s: %s, %s%s\n", v.Name, v.Version, countPaths(v), ui.Count(len(v.Problems), "problem"), note)
 				}
 			}
 			if problems > 0 {
@@ -185,6 +187,22 @@ changed mode, changed type or symlink target. The exit status is 1 when anything
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
+}
+
+// countPaths is what a package placed, by type: "2 files, 1 symlink, 3
+// directories"; symlinks and directories only when there are any.
+func countPaths(v install.Verified) string {
+	out := ui.Count(v.Files, "file")
+	if v.Symlinks > 0 {
+		out += ", " + ui.Count(v.Symlinks, "symlink")
+	}
+	switch {
+	case v.Directories == 1:
+		out += ", 1 directory"
+	case v.Directories > 1:
+		out += fmt.Sprintf(", %d directories", v.Directories)
+	}
+	return out
 }
 
 func newHistory(e *env) *cobra.Command {

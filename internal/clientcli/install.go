@@ -135,8 +135,11 @@ the prefix it was installed to (not the one configured now), and its record. A f
 since it was installed is kept as NAME.distpac-save, with a warning. It refuses to remove a
 package that another installed package depends on, naming the dependent. With --cascade it
 also removes the dependencies that were installed automatically for it and that nothing
-else installed needs. An uninstall.sh that fails keeps the package installed;
---skip-uninstall-script removes it without running the script.`,
+else installed needs. Several packages go as one transaction: every uninstall.sh runs
+first (dependents first), then all their files go in one step. An uninstall.sh that fails
+removes nothing: every package stays installed (those whose uninstall.sh had run are
+installed again) and the error names them; --skip-uninstall-script removes them without
+running the scripts.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello`,
 		Args: cli.MinArgs(1, "package to uninstall"),

@@ -3,6 +3,8 @@ package clientcli
 import (
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/install"
 )
 
 func TestUnknownHint(t *testing.T) {
@@ -59,5 +61,21 @@ func TestCatalogHint(t *testing.T) {
 	}
 	if got, want := syncedNote(now.Add(-20*24*time.Hour), now), "the catalog was last synced 20d ago (2026-11-13 12:00:00): dist-client sync fetches the newest"; got != want {
 		t.Errorf("syncedNote 20 days ago = %q, want %q", got, want)
+	}
+}
+
+func TestCountPaths(t *testing.T) {
+	for _, tt := range []struct {
+		v    install.Verified
+		want string
+	}{
+		{install.Verified{Files: 1, Directories: 2}, "1 file, 2 directories"},
+		{install.Verified{Files: 2, Symlinks: 1, Directories: 1}, "2 files, 1 symlink, 1 directory"},
+		{install.Verified{Files: 3}, "3 files"},
+		{install.Verified{}, "0 files"},
+	} {
+		if got := countPaths(tt.v); got != tt.want {
+			t.Errorf("countPaths(%+v) = %q, want %q", tt.v, got, tt.want)
+		}
 	}
 }

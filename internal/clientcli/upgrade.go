@@ -26,7 +26,9 @@ satisfy every constraint, shows the plan and the
 download size, downloads everything first, then for each package runs the old version's
 uninstall.sh and stages the new version (its install.sh into $DISTPAC_DESTDIR). The new
 files then replace the old ones in one step, and files the new version no longer ships
-are removed. If anything fails before that step, the old versions are restored and the
+are removed. A directory the new version ships as a symlink or a file replaces the old
+directory whole when it holds only the old version's entries; a file of yours or of
+another package in it stops the upgrade, named. If anything fails before that step, the old versions are restored and the
 state is as before (an old version whose uninstall.sh fails stays: --skip-uninstall-script
 replaces it without running the script). Run dist-client sync first to see new versions.`,
 		Example: `  dist-client sync && dist-client upgrade

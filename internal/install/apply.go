@@ -297,7 +297,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		}
 		if p.oldPkg != "" {
 			c.UI.Warnf("restoring %s %s\n", p.old.Name, p.old.Version)
-			if err := r.restore(cctx, p); err != nil {
+			if err := c.restore(cctx, r.tx, *p.old, p.oldFiles, p.oldPkg); err != nil {
 				errs = append(errs, fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", p.old.Name, p.old.Version, err))
 				continue
 			}
@@ -317,37 +317,4 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		return fmt.Errorf("%w (restored %s)", cause, strings.Join(restored, ", "))
 	}
 	return cause
-}
-
-// restore installs the old version of p again after its uninstall.sh ran:
-// its install.sh runs into a new staging root and the result replaces the
-// old version's own files, as an upgrade to itself would.
-func (r *run) restore(ctx context.Context, p *pending) error {
-	c, old := r.c, *p.old
-	// A work directory of its own: committing removes it.
-	work, err := c.newWork(old.Prefix)
-	if err != nil {
-		return err
-	}
-	defer place.Discard(work)
-	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
-	opts.Prefix = old.Prefix
-	tree, err := stage.Build(ctx, p.oldPkg, work, opts)
-	if err != nil {
-		return err
-	}
-	owners, err := r.tx.st.Owners(ctx, map[string]bool{old.Name: true})
-	if err != nil {
-		return err
-	}
-	change := place.Change{
-		Old: &place.Installed{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Files: p.oldFiles},
-		New: &place.Staged{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Root: tree.Root, Files: tree.Files},
-	}
-	plan, err := place.Prepare([]place.Change{change}, place.Options{Work: work, Owners: owners, Overwrite: c.Overwrite, Warn: c.UI.Warnf})
-	if err != nil {
-		return err
-	}
-	old.FilesKnown, old.HasUninstall, old.Untracked = true, tree.HasUninstall, capList(tree.Untracked)
-	return c.commitMoves(ctx, r.tx, plan.Journal, []string{old.Prefix}, state.Change{Put: []state.Package{{Record: old, Files: plan.Files[0]}}})
 }

@@ -77,13 +77,17 @@ func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, e
 	return abs, state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
 }
 
-// Verified is one package's verify result.
+// Verified is one package's verify result. Its paths are counted by type:
+// one count of every path said "3 files" of a package of one file in two
+// directories.
 type Verified struct {
-	Name     string          `json:"name"`
-	Version  string          `json:"version"`
-	Prefix   string          `json:"prefix"`
-	Files    int             `json:"files"`
-	Problems []place.Problem `json:"problems"`
+	Name        string          `json:"name"`
+	Version     string          `json:"version"`
+	Prefix      string          `json:"prefix"`
+	Files       int             `json:"files"` // regular files
+	Symlinks    int             `json:"symlinks"`
+	Directories int             `json:"directories"`
+	Problems    []place.Problem `json:"problems"` // of any recorded path
 	// Untracked counts paths its install.sh wrote straight into the
 	// prefix, which cannot be verified.
 	Untracked int `json:"untracked,omitempty"`
@@ -130,7 +134,16 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 	out := []Verified{}
 	for i, r := range recs {
 		v := Verified{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Untracked: len(r.Untracked), Unknown: !r.FilesKnown, Problems: []place.Problem{}}
-		v.Files = len(files[i])
+		for _, f := range files[i] {
+			switch f.Type {
+			case state.TypeDir:
+				v.Directories++
+			case state.TypeSymlink:
+				v.Symlinks++
+			default:
+				v.Files++
+			}
+		}
 		if p := place.Verify(r.Prefix, files[i]); p != nil {
 			v.Problems = p
 		}

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/place"
@@ -14,12 +17,18 @@ import (
 	"github.com/distpac/distpac/internal/state"
 )
 
-// Uninstall removes installed packages: for each, dependents first, its
-// uninstall.sh runs (extra cleanup), then the files it placed are removed
-// from the prefix it was installed to, as one journaled step committed with
-// its record. A package that another installed package (not also being
-// removed) depends on is refused. With cascade, dependencies installed
-// automatically that nothing else needs go too.
+// Uninstall removes installed packages as one transaction, as Install
+// installs several: everything is checked first (each is installed, no
+// package that stays depends on one, each uninstall.sh can be extracted);
+// then each uninstall.sh runs, dependents first (extra cleanup); then the
+// files every package placed are removed from the prefix it was installed
+// to, in one journaled step committed with all the records. A failure at
+// any point (a script, a file that cannot be moved, Ctrl-C) removes
+// nothing: the packages whose uninstall.sh ran are installed again by
+// their install.sh, and the error names what stays. A package that
+// another installed package (not also being removed) depends on is
+// refused. With cascade, dependencies installed automatically that nothing
+// else needs go too.
 func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (err error) {
 	cmd := "uninstall "
 	if cascade {
@@ -48,14 +57,14 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 			return ErrDeclined
 		}
 	}
-	files, owners, err := removalOwners(ctx, tx, order)
-	if err != nil {
+	recs := make([]state.Record, len(order))
+	for i, n := range order {
+		recs[i] = tx.recs.Packages[n]
+	}
+	if err := c.remove(ctx, tx, recs); err != nil {
 		return err
 	}
-	for i, n := range order {
-		if err := c.removeOne(ctx, tx, tx.recs.Packages[n], files[i], owners[i]); err != nil {
-			return err
-		}
+	for _, n := range order {
 		delete(tx.recs.Packages, n)
 	}
 	if !cascade {
@@ -96,88 +105,165 @@ func nodes(st *state.State) []resolve.Node {
 	return out
 }
 
-// removalOwners reads the files of each package of order and, for each, the
-// owners of its paths among the packages installed when its turn comes: those
-// that stay and those after it in order. One read of the state: reading
-// every package's files for each step (state.Owners) made an uninstall of
-// 1,500 packages quadratic, 36-43 s of CPU.
-func removalOwners(ctx context.Context, tx *txn, order []string) ([][]state.File, []map[string]state.Owner, error) {
-	leaving := make(map[string]bool, len(order))
-	for _, n := range order {
-		leaving[n] = true
-	}
-	cur, err := tx.st.Owners(ctx, leaving) // the packages that stay
-	if err != nil {
-		return nil, nil, err
-	}
-	files := make([][]state.File, len(order))
-	owners := make([]map[string]state.Owner, len(order))
-	for i := len(order) - 1; i >= 0; i-- {
-		r := tx.recs.Packages[order[i]]
-		if files[i], err = tx.st.Files(ctx, r.Name); err != nil {
-			return nil, nil, err
-		}
-		owners[i] = map[string]state.Owner{}
-		for _, f := range files[i] {
-			abs := filepath.Join(r.Prefix, filepath.FromSlash(f.Path))
-			if o, ok := cur[abs]; ok {
-				owners[i][abs] = o
-			}
-		}
-		for _, f := range files[i] {
-			state.AddOwner(cur, state.Owner{Name: r.Name, Version: r.Version}, r.Prefix, f)
-		}
-	}
-	return files, owners, nil
+// removing is one package of an uninstall on its way out.
+type removing struct {
+	rec   state.Record
+	files []state.File
+	// pkgDir is its extracted package when its uninstall.sh is to run;
+	// ran says it did (a rollback runs its install.sh again).
+	pkgDir string
+	ran    bool
 }
 
-// removeOne runs r's uninstall.sh, then removes its recorded files from
-// its recorded prefix and drops its record in one step. A file changed
-// since it was installed is kept as NAME.distpac-save. owners are the
-// other packages' owners of its paths.
-func (c *Client) removeOne(ctx context.Context, tx *txn, r state.Record, files []state.File, owners map[string]state.Owner) error {
-	c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
+// remove takes recs (dependents first) out of the prefix and the state in
+// one transaction: their uninstall.sh scripts run, then their files go in
+// one journaled step committed with the removal of every record. Until the
+// commit, a failure leaves every package installed (keepAll).
+func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error {
 	work, err := c.newWork("")
 	if err != nil {
 		return err
 	}
 	defer place.Discard(work)
+	// First what can be known without changing anything: each package's
+	// files, and its uninstall.sh extracted, before any script runs.
+	rs := make([]*removing, len(recs))
+	for i, r := range recs {
+		x := &removing{rec: r}
+		if x.files, err = tx.st.Files(ctx, r.Name); err != nil {
+			return err
+		}
+		if x.pkgDir, err = c.uninstallScript(ctx, r, filepath.Join(work, strconv.Itoa(i))); err != nil {
+			return err
+		}
+		rs[i] = x
+	}
+	for _, x := range rs {
+		r := x.rec
+		c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
+		if x.pkgDir != "" {
+			if err := c.runScript(ctx, "uninstall.sh", r, x.pkgDir, ""); err != nil {
+				way := "--skip-uninstall-script removes its files without running the script"
+				if !r.FilesKnown {
+					way = "--skip-uninstall-script drops its record without running the script; no files are recorded to remove"
+				}
+				if len(rs) == 1 {
+					return fmt.Errorf("uninstall %s %s: it stays installed (%s): %w", r.Name, r.Version, way, err)
+				}
+				return c.keepAll(ctx, tx, rs, fmt.Errorf("the uninstall.sh of %s %s failed (%s): %w", r.Name, r.Version, way, err))
+			}
+			x.ran = true
+		}
+		if !r.FilesKnown && !c.SkipUninstallScript {
+			c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return c.keepAll(ctx, tx, rs, err) // Ctrl-C after the last script
+	}
+	changes := make([]place.Change, len(rs))
+	names := make([]string, len(rs))
+	leaving := make(map[string]bool, len(rs))
+	n0 := len(tx.changes)
+	for i, x := range rs {
+		r := x.rec
+		changes[i].Old = &place.Installed{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Files: x.files}
+		names[i] = r.Name
+		leaving[r.Name] = true
+		tx.changes = append(tx.changes, state.HistoryChange{Name: r.Name, From: r.Version})
+	}
+	err = func() error {
+		owners, err := tx.st.Owners(ctx, leaving) // of the packages that stay
+		if err != nil {
+			return err
+		}
+		plan, err := place.Prepare(changes, place.Options{Work: work, Owners: owners, Warn: c.UI.Warnf})
+		if err != nil {
+			return err
+		}
+		return c.commitMoves(ctx, tx, plan.Journal, nil, state.Change{Remove: names, History: tx.historyEnd(state.ResultOK)})
+	}()
+	if err != nil {
+		tx.changes = tx.changes[:n0]
+		return c.keepAll(ctx, tx, rs, err)
+	}
+	for _, x := range rs {
+		// The extracted copy an older dist-client kept (name and version
+		// are validated: this stays inside pkgs/).
+		os.RemoveAll(filepath.Join(c.Paths.Packages(), x.rec.Name+"-"+x.rec.Version))
+		c.UI.Printf("uninstalled %s %s\n", x.rec.Name, x.rec.Version)
+	}
+	return nil
+}
+
+// uninstallScript extracts r's package into dir when its uninstall.sh is
+// to run, and returns where; "" when no script runs (none, or
+// --skip-uninstall-script), with a warning when one cannot.
+func (c *Client) uninstallScript(ctx context.Context, r state.Record, dir string) (string, error) {
 	switch {
 	case !r.FilesKnown && c.SkipUninstallScript:
 		c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files, and --skip-uninstall-script leaves out its uninstall.sh: nothing of it is removed but its record\n", r.Name, r.Version)
 	case r.HasUninstall && c.SkipUninstallScript:
 		c.UI.Warnf("not running the uninstall.sh of %s %s (--skip-uninstall-script); removing the files distpac recorded only\n", r.Name, r.Version)
 	case r.HasUninstall || !r.FilesKnown:
-		dir, err := c.unpack(ctx, r, filepath.Join(work, "pkg"))
+		pkgDir, err := c.unpack(ctx, r, dir)
 		switch {
+		case ctx.Err() != nil:
+			return "", ctx.Err()
 		case err != nil:
 			c.UI.Warnf("%v; removing the files distpac recorded only\n", err)
-		case script.Exists(dir, "uninstall.sh"):
-			if err := c.runScript(ctx, "uninstall.sh", r, dir, ""); err != nil {
-				way := "--skip-uninstall-script removes its files without running the script"
-				if !r.FilesKnown {
-					way = "--skip-uninstall-script drops its record without running the script; no files are recorded to remove"
-				}
-				return fmt.Errorf("uninstall %s %s: it stays installed (%s): %w", r.Name, r.Version, way, err)
-			}
+		case script.Exists(pkgDir, "uninstall.sh"):
+			return pkgDir, nil
 		}
 	}
-	if !r.FilesKnown && !c.SkipUninstallScript {
-		c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)
+	return "", nil
+}
+
+// keepAll ends an uninstall that failed before its commit: nothing was
+// removed, and each package whose uninstall.sh ran is installed again, as
+// an upgrade that fails restores the old version (last first). The error
+// says so, then why.
+func (c *Client) keepAll(ctx context.Context, tx *txn, rs []*removing, cause error) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
+	defer cancel()
+	var all, restored, failed []string
+	for _, x := range rs {
+		all = append(all, x.rec.Name+" "+x.rec.Version)
 	}
-	old := &place.Installed{Name: r.Name, Version: r.Version, Prefix: r.Prefix, Files: files}
-	plan, err := place.Prepare([]place.Change{{Old: old}}, place.Options{Work: work, Owners: owners, Warn: c.UI.Warnf})
-	if err != nil {
-		return err
+	for i := len(rs) - 1; i >= 0; i-- {
+		x := rs[i]
+		if !x.ran {
+			continue
+		}
+		c.UI.Warnf("restoring %s %s: its uninstall.sh ran; installing it again\n", x.rec.Name, x.rec.Version)
+		if err := c.restore(cctx, tx, x.rec, x.files, x.pkgDir); err != nil {
+			failed = append(failed, fmt.Sprintf("restoring %s %s failed too (%v; its record is kept, reinstall it)", x.rec.Name, x.rec.Version, err))
+			continue
+		}
+		restored = append(restored, x.rec.Name+" "+x.rec.Version)
 	}
-	tx.changes = append(tx.changes, state.HistoryChange{Name: r.Name, From: r.Version})
-	if err := c.commitMoves(ctx, tx, plan.Journal, nil, state.Change{Remove: []string{r.Name}, History: tx.historyEnd(state.ResultRunning)}); err != nil {
-		tx.changes = tx.changes[:len(tx.changes)-1]
-		return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
+	slices.Reverse(restored)
+	head := fmt.Sprintf("uninstall %s: nothing was removed", listAnd(all))
+	switch len(all) {
+	case 1:
+	case 2:
+		head += ", both stay installed"
+	default:
+		head += fmt.Sprintf(", all %d stay installed", len(all))
 	}
-	// The extracted copy an older dist-client kept (name and version are
-	// validated: this stays inside pkgs/).
-	os.RemoveAll(filepath.Join(c.Paths.Packages(), r.Name+"-"+r.Version))
-	c.UI.Printf("uninstalled %s %s\n", r.Name, r.Version)
-	return nil
+	if len(restored) > 0 {
+		head += fmt.Sprintf(" (%s, whose uninstall.sh had run, installed again)", listAnd(restored))
+	}
+	for _, f := range failed {
+		head += "; " + f
+	}
+	return fmt.Errorf("%s: %w", head, cause)
+}
+
+// listAnd is "a", "a and b", "a, b and c".
+func listAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }

@@ -74,7 +74,8 @@ func worldAt(t testing.TB, dir string) *world {
 }
 
 // pkg writes a package directory: files maps paths (manifest.yaml,
-// assets/..., scripts/...) to contents.
+// assets/..., scripts/...) to contents; a content "-> TARGET" makes a
+// symlink.
 func (w *world) pkg(name, version string, files map[string]string) string {
 	w.t.Helper()
 	dir := filepath.Join(w.dir, "src", name+"-"+version)
@@ -88,6 +89,12 @@ func (w *world) pkg(name, version string, files map[string]string) string {
 		abs := filepath.Join(dir, p)
 		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
 			w.t.Fatal(err)
+		}
+		if target, ok := strings.CutPrefix(text, "-> "); ok {
+			if err := os.Symlink(target, abs); err != nil {
+				w.t.Fatal(err)
+			}
+			continue
 		}
 		mode := os.FileMode(0o644)
 		if strings.HasPrefix(p, "scripts/") {

@@ -80,14 +80,17 @@ func Undo(ops []state.Op) error {
 }
 
 // Finish completes a committed transaction: it deletes the files set aside
-// (not the .distpac-save ones), removes the emptied directories and the
-// work directory. It is idempotent.
+// (not the .distpac-save ones) and the directories set aside whole with what
+// they hold (all of it the old versions', checked by Prepare), removes the
+// emptied directories and the work directory. It is idempotent.
 func Finish(j state.Journal) error {
 	var errs []error
 	for _, op := range j.Ops {
 		switch {
 		case op.Kind == state.OpAway && strings.HasPrefix(filepath.Base(op.Dst), state.BackupPrefix):
-			if err := os.Remove(op.Dst); err != nil && !os.IsNotExist(err) {
+			// RemoveAll, which never follows a symlink, and is done after
+			// a crash in the middle as well as before it.
+			if err := os.RemoveAll(op.Dst); err != nil {
 				errs = append(errs, err)
 			}
 		case op.Kind == state.OpRmdir:

@@ -6,7 +6,9 @@
 // (unless --overwrite allows it), stops the transaction with every conflict
 // named. It then lists the steps: each file leaving the prefix is renamed
 // aside (beside itself, so never across filesystems; a file the user changed
-// since it was installed is kept as NAME.distpac-save), then each staged
+// since it was installed is kept as NAME.distpac-save; a directory that the
+// new version replaces with a file or symlink goes aside whole, when it holds
+// nothing but what leaves: replace.go), then each staged
 // tree is renamed in (a directory missing from the prefix moves with one
 // rename, whatever it holds). The caller journals the steps (state.DB),
 // applies them, and commits the records; Undo reverses applied steps and
@@ -15,7 +17,6 @@
 package place
 
 import (
-	"fmt"
 	"os"
 	"path"
 	"path/filepath"
@@ -76,27 +77,6 @@ type Plan struct {
 	Bytes int64 // regular file bytes placed
 }
 
-// ConflictError lists the paths that stop a transaction.
-type ConflictError struct {
-	Conflicts []string
-}
-
-// maxListed bounds the conflicts named in one error.
-const maxListed = 20
-
-func (e *ConflictError) Error() string {
-	if len(e.Conflicts) == 1 {
-		return e.Conflicts[0] + "; nothing was changed"
-	}
-	list := e.Conflicts
-	more := ""
-	if len(list) > maxListed {
-		more = fmt.Sprintf("; and %d more", len(list)-maxListed)
-		list = list[:maxListed]
-	}
-	return fmt.Sprintf("%d file conflicts, nothing was changed: %s%s", len(e.Conflicts), strings.Join(list, "; "), more)
-}
-
 // Prepare checks the changes against the prefix and the owners and lists
 // the steps. Nothing on disk changes.
 func Prepare(changes []Change, o Options) (*Plan, error) {
@@ -135,6 +115,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 			p.takeAway(c.Old)
 		}
 	}
+	p.setAsideReplaced()
 	for _, abs := range p.overwrite {
 		p.setAside(abs, false)
 	}
@@ -147,11 +128,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 			}
 		}
 	}
-	for _, c := range changes {
-		if c.Old != nil {
-			p.emptied(c.Old)
-		}
-	}
+	p.emptied(changes)
 	plan.Journal.Ops = p.ops
 	return plan, nil
 }
@@ -167,12 +144,11 @@ type prep struct {
 	// a later change that ships the same directory finds it there.
 	placed    map[string]bool
 	overwrite []string // unowned paths --overwrite replaces
+	// replaced: directories of the prefix that a new file or symlink
+	// takes the place of; each goes aside whole (replace.go).
+	replaced  map[string]replacedDir
 	conflicts []string
 	ops       []state.Op
-}
-
-func (p *prep) conflict(format string, args ...any) {
-	p.conflicts = append(p.conflicts, fmt.Sprintf(format, args...))
 }
 
 func (p *prep) arrivingType(changes []Change, i int, abs string) state.FileType {
@@ -186,76 +162,6 @@ func (p *prep) arrivingType(changes []Change, i int, abs string) state.FileType 
 
 func join(prefix, rel string) string { return filepath.Join(prefix, filepath.FromSlash(rel)) }
 
-// check finds the conflicts of one staged tree; of several (named), each
-// conflict names the package that brings the file: two that bring the
-// same owned file were two identical lines.
-func (p *prep) check(n *Staged, named bool) {
-	var from, fromIn string // " (from app 1.0.0)", and as a first clause in parentheses
-	if named {
-		from, fromIn = fmt.Sprintf(" (from %s %s)", n.Name, n.Version), fmt.Sprintf("from %s %s; ", n.Name, n.Version)
-	}
-	missing := map[string]bool{} // staged directories absent from the prefix
-	for _, f := range n.Files {
-		abs := join(n.Prefix, f.Path)
-		isDir := f.Type == state.TypeDir
-		if o, ok := p.o.Owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
-			p.conflict("%s is owned by %s %s%s", f.Path, o.Name, o.Version, from)
-			continue
-		}
-		if missing[path.Dir(f.Path)] {
-			missing[f.Path] = isDir // nothing can be under a missing directory
-			continue
-		}
-		fi, err := os.Lstat(abs)
-		if os.IsNotExist(err) {
-			missing[f.Path] = isDir
-			continue
-		}
-		if err != nil {
-			p.conflict("%s: %v%s", f.Path, err, from)
-			continue
-		}
-		if old, ok := p.leaving[abs]; ok && old.Type != state.TypeDir && !fi.IsDir() {
-			// The old version's file or symlink, set aside first. A
-			// directory arriving in its place is then missing: what the
-			// old symlink leads to is not where its entries go.
-			missing[f.Path] = isDir
-			continue
-		}
-		switch {
-		case isDir && fi.IsDir():
-			// shared directory
-		case isDir && fi.Mode()&os.ModeSymlink != 0 && isDirThrough(abs):
-			// the user's symlink to a directory (a package's was caught above)
-		case fi.IsDir():
-			p.conflict("%s is a directory in the prefix; %s %s has a %s there", f.Path, n.Name, n.Version, f.Type)
-		case p.overwritable(n.Prefix, f.Path, abs):
-			p.overwrite = append(p.overwrite, abs)
-		default:
-			p.conflict("%s exists in the prefix and no package owns it (%s--overwrite '%s' replaces it)", f.Path, fromIn, f.Path)
-		}
-	}
-}
-
-func isDirThrough(abs string) bool {
-	fi, err := os.Stat(abs)
-	return err == nil && fi.IsDir()
-}
-
-// overwritable matches rel and abs against the --overwrite globs.
-func (p *prep) overwritable(prefix, rel, abs string) bool {
-	for _, g := range p.o.Overwrite {
-		for _, name := range []string{rel, filepath.ToSlash(abs)} {
-			for q := name; q != "." && q != "/" && q != ""; q = path.Dir(q) {
-				if ok, _ := path.Match(g, q); ok {
-					return true
-				}
-			}
-		}
-	}
-	return false
-}
-
 // takeAway sets aside the files and symlinks of an old version: a backup
 // when unchanged, NAME.distpac-save when the user changed it.
 func (p *prep) takeAway(old *Installed) {
@@ -264,12 +170,17 @@ func (p *prep) takeAway(old *Installed) {
 			continue
 		}
 		abs := join(old.Prefix, f.Path)
+		if p.underReplaced(abs) {
+			continue // goes with its directory
+		}
 		what := Check(abs, f)
 		switch {
 		case what == "":
 			p.setAside(abs, false)
 		case what == "missing":
-		case strings.HasPrefix(what, "is a ") && strings.Contains(what, "directory now"):
+		case isDir(abs):
+			// The user's directory where the package's file or symlink
+			// was (Check says "is a dir now"): theirs to keep where it is.
 			p.o.Warn("%s was recorded as a %s of %s %s and is a directory now; left alone\n", abs, f.Type, old.Name, old.Version)
 		default:
 			save := p.setAside(abs, true)
@@ -302,6 +213,12 @@ func (p *prep) taken(dst string) bool {
 		}
 	}
 	return false
+}
+
+// isDir reports whether p is a directory, not through a symlink.
+func isDir(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.IsDir()
 }
 
 func exists(p string) bool {
@@ -372,26 +289,39 @@ func (p *prep) bringIn(n *Staged) []state.File {
 	return out
 }
 
-// emptied adds the removal of the old version's directories that distpac
-// made, that nothing arriving or staying records, deepest first; they go
-// after the commit if empty.
-func (p *prep) emptied(old *Installed) {
-	var dirs []string
-	for _, f := range old.Files {
-		abs := join(old.Prefix, f.Path)
-		if f.Type != state.TypeDir || !f.Created {
+// emptied adds the removal of the old versions' directories that distpac
+// made, that nothing arriving or staying records, deepest first across all
+// the changes (several packages leaving may share one); they go after the
+// commit if empty.
+func (p *prep) emptied(changes []Change) {
+	dirs := map[string]bool{}
+	for _, c := range changes {
+		if c.Old == nil {
 			continue
 		}
-		if _, ok := p.arriving[abs]; ok {
-			continue
+		for _, f := range c.Old.Files {
+			abs := join(c.Old.Prefix, f.Path)
+			if f.Type != state.TypeDir || !f.Created {
+				continue
+			}
+			if _, ok := p.arriving[abs]; ok {
+				continue
+			}
+			if _, ok := p.o.Owners[abs]; ok {
+				continue
+			}
+			if p.underReplaced(abs) {
+				continue // set aside whole; a path under it leads into the new entry now
+			}
+			dirs[abs] = true
 		}
-		if _, ok := p.o.Owners[abs]; ok {
-			continue
-		}
-		dirs = append(dirs, abs)
 	}
-	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
-	for _, d := range dirs {
+	sorted := make([]string, 0, len(dirs))
+	for d := range dirs {
+		sorted = append(sorted, d)
+	}
+	sort.Sort(sort.Reverse(sort.StringSlice(sorted)))
+	for _, d := range sorted {
 		p.ops = append(p.ops, state.Op{Kind: state.OpRmdir, Src: d})
 	}
 }

@@ -285,6 +285,28 @@ func TestRemoveKeepsChangedFiles(t *testing.T) {
 	}
 }
 
+// TestRemoveLeavesUsersDirectory: a file the package placed that the user
+// replaced with a directory of their own stays where it is, with a
+// warning. Before, the check for it never matched ("is a dir now" is what
+// Check says), and the directory was moved to NAME.distpac-save.
+func TestRemoveLeavesUsersDirectory(t *testing.T) {
+	f := newFixture(t, tree{"etc/": "", "etc/app": "default"})
+	old := f.installed("app", "1.0.0", "etc", "etc/app")
+	os.Remove(filepath.Join(f.prefix, "etc/app"))
+	write(t, f.prefix, tree{"etc/app/": "", "etc/app/mine": "the user's"})
+	var warned []string
+	if _, err := f.run([]Change{{Old: old}}, Options{Warn: func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }}); err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"etc/": "", "etc/app/": "", "etc/app/mine": "the user's"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "etc/app was recorded as a file of app 1.0.0 and is a directory now; left alone") {
+		t.Fatalf("warnings = %q", warned)
+	}
+}
+
 // scenario is an upgrade with every kind of step: a replaced file, a
 // removed one, a changed one kept as .distpac-save, an unowned file
 // overwritten, a new directory moved whole and an emptied directory.
@@ -296,11 +318,30 @@ func scenario(t *testing.T) (*fixture, []Change, Options) {
 	return f, []Change{{Old: old, New: s}}, Options{Work: f.work, Overwrite: []string{"bin/mine"}}
 }
 
+// dirScenario is an upgrade in which a directory becomes a symlink (set
+// aside whole, with a subdirectory) and another a file, beside a plain
+// replaced file.
+func dirScenario(t *testing.T) (*fixture, []Change, Options) {
+	f := newFixture(t, tree{"bin/": "", "bin/app": "v1", "lib/": "", "lib/a.so": "a", "lib/sub/": "", "lib/sub/b.so": "b", "etc/": "", "etc/app/": "", "etc/app/conf": "c"})
+	old := f.installed("app", "1.0.0", "bin", "bin/app", "lib", "lib/a.so", "lib/sub", "lib/sub/b.so", "etc", "etc/app", "etc/app/conf")
+	s := f.staged("app", tree{"bin/": "", "bin/app": "v2", "lib": "-> lib64", "lib64/": "", "lib64/a.so": "a2", "etc/": "", "etc/app": "a file now"})
+	return f, []Change{{Old: old, New: s}}, Options{Work: f.work}
+}
+
+// scenarios are the transactions the crash and failure tests run.
+var scenarios = map[string]func(t *testing.T) (*fixture, []Change, Options){"upgrade": scenario, "directories replaced": dirScenario}
+
 // TestCrashAtEveryStep stops the transaction after each step, as a kill -9
 // would (no cleanup runs), then recovers as the next command does: undo
 // before the commit, finish after it. The prefix is exactly the old or the
 // new state, every time.
 func TestCrashAtEveryStep(t *testing.T) {
+	for name, scenario := range scenarios {
+		t.Run(name, func(t *testing.T) { crashAtEveryStep(t, scenario) })
+	}
+}
+
+func crashAtEveryStep(t *testing.T, scenario func(t *testing.T) (*fixture, []Change, Options)) {
 	f0, changes0, o0 := scenario(t)
 	before := read(t, f0.prefix)
 	plan0, err := Prepare(changes0, o0)
@@ -358,6 +399,12 @@ func TestCrashAtEveryStep(t *testing.T) {
 // TestFailingStepRollsBack makes each step fail as a full disk would: the
 // error names the OS's reason and the prefix is as before.
 func TestFailingStepRollsBack(t *testing.T) {
+	for name, scenario := range scenarios {
+		t.Run(name, func(t *testing.T) { failingStepRollsBack(t, scenario) })
+	}
+}
+
+func failingStepRollsBack(t *testing.T, scenario func(t *testing.T) (*fixture, []Change, Options)) {
 	f0, changes0, o0 := scenario(t)
 	before := read(t, f0.prefix)
 	plan0, _ := Prepare(changes0, o0)
@@ -444,8 +491,7 @@ func TestRemoveLeavesUsersSymlink(t *testing.T) {
 // directory. The old symlink is set aside before the new tree arrives, so
 // what lies behind it is no conflict: before, the new directory's entries
 // were looked up through the old symlink and found the user's files there.
-// The reverse, a directory that becomes a symlink, stays refused: the old
-// directory is removed only after the commit.
+// The reverse is TestDirectoryBecomesSymlink.
 func TestSymlinkBecomesDirectory(t *testing.T) {
 	f := newFixture(t, tree{"real/": "", "real/a": "the user's", "lib": "-> real"})
 	old := f.installed("app", "1.0.0", "lib")
@@ -457,12 +503,114 @@ func TestSymlinkBecomesDirectory(t *testing.T) {
 	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
 		t.Fatalf("prefix = %v\nwant %v", got, want)
 	}
+	// A file that becomes a directory.
+	f2 := newFixture(t, tree{"doc": "a file"})
+	old2 := f2.installed("app", "1.0.0", "doc")
+	s2 := f2.staged("app", tree{"doc/": "", "doc/README": "v2"})
+	if _, err := f2.run([]Change{{Old: old2, New: s2}}, Options{}); err != nil {
+		t.Fatalf("upgrade from a file to a directory: %v", err)
+	}
+	if got, want := read(t, f2.prefix), (tree{"doc/": "", "doc/README": "v2"}); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+}
 
-	f2 := newFixture(t, tree{"lib/": "", "lib/a": "v1"})
-	old2 := f2.installed("app", "1.0.0", "lib", "lib/a")
-	s2 := f2.staged("app", tree{"lib": "-> real"})
-	if _, err := f2.run([]Change{{Old: old2, New: s2}}, Options{}); err == nil || !strings.Contains(err.Error(), "lib is a directory in the prefix") {
-		t.Fatalf("upgrade from a directory to a symlink: err = %v", err)
+// TestDirectoryBecomesSymlink upgrades a package whose directory turns into
+// a symlink or a file (a usrmerge-style move). The new entry wins over the
+// old version's own entries, which go with the directory, aside whole;
+// an entry the transaction does not take away (the user's, another
+// package's) stops it, named, and a file the user changed keeps the old
+// directory as NAME.distpac-save. Before, every such upgrade was refused:
+// "lib is a directory in the prefix; app 2.0.0 has a symlink there".
+func TestDirectoryBecomesSymlink(t *testing.T) {
+	v1 := tree{"lib/": "", "lib/a.so": "a1", "lib/sub/": "", "lib/sub/b.so": "b1"}
+	v1paths := []string{"lib", "lib/a.so", "lib/sub", "lib/sub/b.so"}
+	for _, tt := range []struct {
+		name    string
+		staged  tree
+		prepare func(f *fixture) map[string]state.Owner // changes the prefix after v1 is in
+		want    tree                                    // the prefix after; nil: refused
+		err     string
+		warn    string
+	}{{
+		name:   "to a symlink",
+		staged: tree{"lib": "-> lib64", "lib64/": "", "lib64/a.so": "a2"},
+		want:   tree{"lib": "-> lib64", "lib64/": "", "lib64/a.so": "a2"},
+	}, {
+		name:   "to a file",
+		staged: tree{"lib": "a file now"},
+		want:   tree{"lib": "a file now"},
+	}, {
+		name:   "a file already gone",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) map[string]state.Owner {
+			os.Remove(filepath.Join(f.prefix, "lib/a.so"))
+			return nil
+		},
+		want: tree{"lib": "-> lib64", "lib64/": ""},
+	}, {
+		name:   "the user's file inside",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) map[string]state.Owner {
+			write(f.t, f.prefix, tree{"lib/sub/mine": "the user's"})
+			return nil
+		},
+		err: "lib/sub/mine is in the directory lib, which app 1.0.0 replaces with a symlink, and no package owns it (move it out of lib first); nothing was changed",
+	}, {
+		name:   "another package's file inside",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) map[string]state.Owner {
+			write(f.t, f.prefix, tree{"lib/other.so": "other's"})
+			return f.owners(f.installed("other", "3.0.0", "lib/other.so"))
+		},
+		err: "lib/other.so is owned by other 3.0.0, and app 1.0.0 replaces the directory lib with a symlink; nothing was changed",
+	}, {
+		name:   "another package shares the directory",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) map[string]state.Owner {
+			return f.owners(f.installed("other", "3.0.0", "lib"))
+		},
+		err: "lib is owned by other 3.0.0; nothing was changed",
+	}, {
+		name:   "a file the user changed",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) map[string]state.Owner {
+			os.WriteFile(filepath.Join(f.prefix, "lib/sub/b.so"), []byte("patched"), 0o644)
+			return nil
+		},
+		want: tree{"lib": "-> lib64", "lib64/": "", "lib.distpac-save/": "", "lib.distpac-save/a.so": "a1", "lib.distpac-save/sub/": "", "lib.distpac-save/sub/b.so": "patched"},
+		warn: "/lib/sub/b.so was changed since it was installed: content changed (7 bytes, recorded 2); app 1.0.0 replaces the directory lib with a symlink, so the old directory is kept as ",
+	}} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, v1)
+			old := f.installed("app", "1.0.0", v1paths...)
+			var owners map[string]state.Owner
+			if tt.prepare != nil {
+				owners = tt.prepare(f)
+			}
+			before := read(t, f.prefix)
+			var warned []string
+			_, err := f.run([]Change{{Old: old, New: f.staged("app", tt.staged)}}, Options{Owners: owners, Warn: func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }})
+			got := read(t, f.prefix)
+			if tt.want == nil {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("err = %v\nwant %s", err, tt.err)
+				}
+				if !reflect.DeepEqual(got, before) {
+					t.Fatalf("a refused upgrade changed the prefix: %v", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("prefix = %v\nwant %v", got, tt.want)
+			}
+			if tt.warn == "" && len(warned) > 0 || tt.warn != "" && (len(warned) != 1 || !strings.Contains(warned[0], tt.warn)) {
+				t.Fatalf("warnings = %q, want %q", warned, tt.warn)
+			}
+		})
 	}
 }
 

@@ -1,0 +1,55 @@
+package install
+
+import (
+	"context"
+	"path/filepath"
+
+	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/script"
+	"github.com/distpac/distpac/internal/stage"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// restore installs an installed version again after its uninstall.sh ran
+// and the transaction that ran it failed (an upgrade, an uninstall): its
+// install.sh, from its extracted package pkgDir, runs into a new staging
+// root and the result replaces the version's own files (files, as
+// recorded), as an upgrade to itself would. What the uninstall.sh undid
+// outside the prefix (a stopped service) is the install.sh's to redo.
+func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files []state.File, pkgDir string) error {
+	// A work directory of its own: committing removes it.
+	work, err := c.newWork(old.Prefix)
+	if err != nil {
+		return err
+	}
+	defer place.Discard(work)
+	if !script.Exists(pkgDir, "install.sh") {
+		// Its tree is its assets/, placed by renames from the work
+		// directory: extracted again into this one (the copy that ran
+		// uninstall.sh is the failed transaction's, maybe on another
+		// filesystem).
+		if pkgDir, err = c.unpack(ctx, old, filepath.Join(work, "pkg")); err != nil {
+			return err
+		}
+	}
+	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
+	opts.Prefix = old.Prefix
+	tree, err := stage.Build(ctx, pkgDir, work, opts)
+	if err != nil {
+		return err
+	}
+	owners, err := tx.st.Owners(ctx, map[string]bool{old.Name: true})
+	if err != nil {
+		return err
+	}
+	change := place.Change{
+		Old: &place.Installed{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Files: files},
+		New: &place.Staged{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Root: tree.Root, Files: tree.Files},
+	}
+	plan, err := place.Prepare([]place.Change{change}, place.Options{Work: work, Owners: owners, Overwrite: c.Overwrite, Warn: c.UI.Warnf})
+	if err != nil {
+		return err
+	}
+	old.FilesKnown, old.HasUninstall, old.Untracked = true, tree.HasUninstall, capList(tree.Untracked)
+	return c.commitMoves(ctx, tx, plan.Journal, []string{old.Prefix}, state.Change{Put: []state.Package{{Record: old, Files: plan.Files[0]}}})
+}
