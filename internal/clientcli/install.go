@@ -36,7 +36,9 @@ $DISTPAC_DESTDIR$DISTPAC_PREFIX (a package without install.sh installs its asset
 tree). When every package is staged, the staged files are checked against the files other
 packages own and the files already in the prefix (--overwrite allows replacing unowned
 ones), then moved into the prefix and recorded in one step. Any failure, a full disk
-included, changes nothing: no record, no file placed. A name the catalog lacks gets
+included, changes nothing: no record, no file placed; each install.sh that ran is
+followed by its package's uninstall.sh (last first) to undo what it did outside the
+prefix, and an error names a failing one too. A name the catalog lacks gets
 the closest names it has as a hint. Other installed packages stay at their versions,
 unless a PKG needs newer versions of installed packages it depends on: those that must
 move are upgraded with it, to the newest version that fits (as pacman and apt do), and

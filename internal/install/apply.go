@@ -164,9 +164,11 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 	if len(tree.Untracked) > 0 {
 		c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR: %s; distpac does not track these (write them under $DISTPAC_DESTDIR$DISTPAC_PREFIX)\n",
 			row.Name, row.Version, listSome(tree.Untracked))
-	} else if tree.Scripted {
+	} else if tree.Scripted && !tree.HasUninstall {
 		// Staged: the extracted copy is not needed any more. It goes while
-		// the next package stages (10,000 files take 40 ms to delete).
+		// the next package stages (10,000 files take 40 ms to delete). One
+		// with an uninstall.sh stays to the end of the transaction: a
+		// rollback runs the script to undo what install.sh did.
 		r.cleanup.Go(func() { os.RemoveAll(p.pkgDir) })
 	}
 	return p, nil
@@ -266,25 +268,30 @@ func capList(paths []string) []string {
 	return paths
 }
 
-// abort undoes a transaction that failed before its commit: scripts that
-// wrote straight into the prefix are cleaned up with their uninstall.sh,
-// and old versions whose uninstall.sh ran are installed again.
+// abort undoes a transaction that failed before its commit, last package
+// first. Every package whose install.sh ran, failed or not, has its
+// uninstall.sh run to undo what the script did: what it staged is
+// discarded with the work directory, but not what it did outside it (a
+// service started, a file in ~/.config, files written straight into the
+// prefix). Then the old version an upgrade replaced, whose uninstall.sh
+// ran, is installed again, so that its install.sh redoes what the new
+// version's uninstall.sh may have undone. A cleanup script that fails is
+// named in the error beside the cause; nothing is recorded either way.
 func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	var restored []string
-	var errs []error
+	var cleanups, errs []error
 	for i := len(r.pending) - 1; i >= 0; i-- {
 		p := r.pending[i]
 		row := p.it.row
-		// A script that wrote only into its staging root needs no cleanup:
-		// the staging is discarded. One that wrote straight into the
-		// prefix is cleaned up by its uninstall.sh.
-		if p.tree != nil && len(p.tree.Untracked) > 0 && !script.Exists(p.pkgDir, "uninstall.sh") {
+		ran := p.tree != nil && p.tree.Scripted
+		hasUninstall := ran && script.Exists(p.pkgDir, "uninstall.sh")
+		if ran && len(p.tree.Untracked) > 0 && !hasUninstall {
 			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR, and the package has no uninstall.sh to undo it: %s stay\n", row.Name, row.Version, listSome(p.tree.Untracked))
 		}
-		if p.tree != nil && len(p.tree.Untracked) > 0 && script.Exists(p.pkgDir, "uninstall.sh") {
+		if hasUninstall {
 			if i == len(r.pending)-1 {
 				c.UI.Warnf("install of %s %s failed; running its uninstall.sh to clean up\n", row.Name, row.Version)
 			} else {
@@ -292,7 +299,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 			}
 			rec := state.Record{Name: row.Name, Version: row.Version, Prefix: c.Config.Prefix}
 			if err := c.runScript(cctx, "uninstall.sh", rec, p.pkgDir, ""); err != nil {
-				c.UI.Warnf("cleanup of %s: %v\n", row.Name, err)
+				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))
 			}
 		}
 		if p.oldPkg != "" {
@@ -303,6 +310,11 @@ func (r *run) abort(ctx context.Context, cause error) error {
 			}
 			restored = append(restored, p.old.Name+" "+p.old.Version)
 		}
+	}
+	if len(cleanups) > 0 {
+		// Each on a line of its own: the cause and each script's error
+		// end with the script's last lines of output.
+		cause = fmt.Errorf("%w\n%w", cause, errors.Join(cleanups...))
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w; %w", errors.Join(errs...), cause)
