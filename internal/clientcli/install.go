@@ -38,7 +38,8 @@ packages own and the files already in the prefix (--overwrite allows replacing u
 ones), then moved into the prefix and recorded in one step. Any failure, a full disk
 included, changes nothing: no record, no file placed; each install.sh that ran is
 followed by its package's uninstall.sh (last first) to undo what it did outside the
-prefix, and an error names a failing one too. A name the catalog lacks gets
+prefix, and an error names a failing one too. Scripts' output is shown (not with -q)
+and always appended to scripts.log in the client folder. A name the catalog lacks gets
 the closest names it has as a hint. Other installed packages stay at their versions,
 unless a PKG needs newer versions of installed packages it depends on: those that must
 move are upgraded with it, to the newest version that fits (as pacman and apt do), and

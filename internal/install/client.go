@@ -27,6 +27,7 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -70,6 +71,8 @@ type Client struct {
 	// source, set by tests, replaces the daemon or engine downloads come
 	// from.
 	source fetcher
+	// scripts is the script log, made on first use (scriptLog).
+	scripts *script.Log
 }
 
 // ErrNotInstalled names a package that is not installed.

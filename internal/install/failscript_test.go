@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/state"
 )
@@ -167,4 +168,53 @@ func TestFailedInstallUndoesEarlierPackages(t *testing.T) {
 		t.Fatalf("recorded: %+v", recs)
 	}
 	w.consistent()
+}
+
+// TestQuietScriptOutputIsLogged: with -q a script's output is not shown
+// but kept in the client's scripts.log (DESIGN.md §6: "shown (or logged
+// with -q)"); before, it was thrown away.
+func TestQuietScriptOutputIsLogged(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.client.UI.Quiet = true
+	w.publish(
+		w.pkg("app", "1.0.0", map[string]string{"assets/a": "1", "scripts/install.sh": destdirScript("app") + "echo 'app: configured'\necho 'app: a warning' >&2\n"}),
+		w.pkg("bad", "1.0.0", map[string]string{"scripts/install.sh": "echo 'bad: giving up'\nexit 3\n", "scripts/uninstall.sh": "echo 'bad: cleaned'\n"}),
+	)
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatal(err)
+	}
+	if w.out.String() != "" {
+		t.Fatalf("-q printed %q", w.out)
+	}
+	err := w.client.Install(ctx, []string{"bad"})
+	logPath := w.client.Paths.ScriptLog()
+	if err == nil || !strings.Contains(err.Error(), "install.sh exited with status 3; last output (all of it in "+logPath+"):\n    bad: giving up") {
+		t.Fatalf("err = %v", err)
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		// TIME NAME VERSION SCRIPT...: the time is UTC, to the second.
+		ts, rest, _ := strings.Cut(l, " ")
+		if _, err := time.Parse("2006-01-02T15:04:05Z", ts); err != nil {
+			t.Errorf("line %q: %v", l, err)
+		}
+		got = append(got, rest)
+	}
+	want := []string{
+		"app 1.0.0 install.sh: app: configured",
+		"app 1.0.0 install.sh: app: a warning",
+		"app 1.0.0 install.sh exited with status 0",
+		"bad 1.0.0 install.sh: bad: giving up",
+		"bad 1.0.0 install.sh exited with status 3",
+		"bad 1.0.0 uninstall.sh: bad: cleaned",
+		"bad 1.0.0 uninstall.sh exited with status 0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("scripts.log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -48,7 +48,7 @@ func sameFS(a, b string) bool {
 
 func (c *Client) stageOptions(name, version string, w *stage.Watch) stage.Options {
 	return stage.Options{
-		Name: name, Version: version, Prefix: c.Config.Prefix, Out: c.UI.ScriptOutput(),
+		Name: name, Version: version, Prefix: c.Config.Prefix, Out: c.UI.ScriptOutput(), Log: c.scriptLog(),
 		Watch: w, ScriptTimeout: c.ScriptTimeout,
 	}
 }
@@ -118,6 +118,16 @@ func (c *Client) unpack(ctx context.Context, rec state.Record, dir string) (stri
 
 // runScript runs an installed version's script with its recorded prefix.
 func (c *Client) runScript(ctx context.Context, name string, rec state.Record, pkgDir, destDir string) error {
-	env := script.Env{Name: rec.Name, Version: rec.Version, PkgDir: pkgDir, Prefix: rec.Prefix, DestDir: destDir, Timeout: c.ScriptTimeout}
+	env := script.Env{Name: rec.Name, Version: rec.Version, PkgDir: pkgDir, Prefix: rec.Prefix, DestDir: destDir, Timeout: c.ScriptTimeout, Log: c.scriptLog()}
 	return script.Run(ctx, name, env, c.UI.ScriptOutput())
+}
+
+// scriptLog is where every script's output is kept, shown or not (-q):
+// one Log for the Client, so that a log it cannot write is warned of once.
+// Scripts run one at a time, from the goroutine of the command.
+func (c *Client) scriptLog() *script.Log {
+	if c.scripts == nil {
+		c.scripts = &script.Log{Path: c.Paths.ScriptLog(), Warn: c.UI.Warnf}
+	}
+	return c.scripts
 }

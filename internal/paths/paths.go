@@ -105,6 +105,10 @@ func (c Client) Installed() string { return filepath.Join(c.Dir, "installed.db")
 // extracted packages) when the prefix is on the data home's filesystem.
 func (c Client) Staging() string { return filepath.Join(c.Dir, "staging") }
 
+// ScriptLog keeps the output of every install and uninstall script, shown
+// or not (-q), rotated to ScriptLog()+".1" past a size.
+func (c Client) ScriptLog() string { return filepath.Join(c.Dir, "scripts.log") }
+
 // Lock is held by the one process that changes client state.
 func (c Client) Lock() string { return filepath.Join(c.Dir, "lock") }
 

@@ -35,6 +35,9 @@ type Env struct {
 	DestDir string
 	// Timeout ends a script that runs longer (0: DefaultTimeout).
 	Timeout time.Duration
+	// Log, when set, keeps the script's output and how it ended, whether
+	// or not it is shown.
+	Log *Log
 }
 
 // DefaultTimeout is how long a script may run. Install scripts copy files;
@@ -61,6 +64,7 @@ type Error struct {
 	Status   int           // exit status; -1 when killed by a signal
 	TimedOut time.Duration // set when it ran out of time and was killed
 	Tail     []string      // its last lines of output
+	Log      string        // the log that holds all of its output, if any
 }
 
 func (e *Error) Error() string {
@@ -69,7 +73,11 @@ func (e *Error) Error() string {
 		msg = fmt.Sprintf("%s timed out after %s and was killed", e.Script, e.TimedOut)
 	}
 	if len(e.Tail) > 0 {
-		msg += "; last output:\n    " + strings.Join(e.Tail, "\n    ")
+		where := ""
+		if e.Log != "" {
+			where = " (all of it in " + e.Log + ")"
+		}
+		msg += "; last output" + where + ":\n    " + strings.Join(e.Tail, "\n    ")
 	}
 	return msg
 }
@@ -119,9 +127,28 @@ func Exists(pkgDir, name string) bool {
 const pollEvery = 50 * time.Millisecond
 
 // Run runs PkgDir/scripts/<name> (e.g. "install.sh") with the package as
-// working directory. Output goes to out as it comes (out may be nil); the
-// last lines are kept for the error. It returns when the script exits.
+// working directory. Output goes to out as it comes (out may be nil) and to
+// env.Log; the last lines are kept for the error. It returns when the
+// script exits.
 func Run(ctx context.Context, name string, env Env, out io.Writer) error {
+	if env.Log == nil {
+		return run(ctx, name, env, out)
+	}
+	lr := env.Log.start(env.Name, env.Version, name)
+	w := io.Writer(lr) // first: it never fails, so the terminal's errors do not stop it
+	if out != nil {
+		w = io.MultiWriter(lr, out)
+	}
+	err := run(ctx, name, env, w)
+	lr.end(err)
+	var se *Error
+	if errors.As(err, &se) && lr.ok() {
+		se.Log = env.Log.Path
+	}
+	return err
+}
+
+func run(ctx context.Context, name string, env Env, out io.Writer) error {
 	path := filepath.Join(env.PkgDir, "scripts", name)
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("script %s: %w", name, err)
@@ -161,7 +188,7 @@ func Run(ctx context.Context, name string, env Env, out io.Writer) error {
 	tail := &tailWriter{}
 	w := io.Writer(tail)
 	if out != nil {
-		w = io.MultiWriter(out, tail)
+		w = io.MultiWriter(tail, out) // tail first: it never fails
 	}
 	exited := make(chan struct{})
 	copied := make(chan struct{})

@@ -44,8 +44,9 @@ type Tree struct {
 // Options describe one staging.
 type Options struct {
 	Name, Version string
-	Prefix        string    // the final prefix ($DISTPAC_PREFIX)
-	Out           io.Writer // script output (nil: kept only for errors)
+	Prefix        string      // the final prefix ($DISTPAC_PREFIX)
+	Out           io.Writer   // script output (nil: kept only for errors)
+	Log           *script.Log // where script output is kept too (nil: nowhere)
 	// Watch notices files install.sh writes straight into the prefix; one
 	// Watch (Prefix and Exclude set) serves all of a transaction's scripts.
 	// nil: not watched.
@@ -73,7 +74,7 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 		o.Watch.Begin()
 		o.Watch.Changes() // what appeared since, not this script's
 	}
-	env := script.Env{Name: o.Name, Version: o.Version, PkgDir: pkgDir, Prefix: o.Prefix, DestDir: dest, Timeout: o.ScriptTimeout}
+	env := script.Env{Name: o.Name, Version: o.Version, PkgDir: pkgDir, Prefix: o.Prefix, DestDir: dest, Timeout: o.ScriptTimeout, Log: o.Log}
 	err := script.Run(ctx, "install.sh", env, o.Out)
 	if o.Watch != nil {
 		t.Untracked = o.Watch.Changes()

@@ -87,8 +87,8 @@ func (p *Printer) JSON(v any) error {
 	return enc.Encode(v)
 }
 
-// ScriptOutput is where install scripts' output goes: shown normally,
-// dropped with -q (the caller logs it).
+// ScriptOutput is where scripts' output is shown: nowhere with -q. The
+// caller keeps it in the script log either way (script.Log).
 func (p *Printer) ScriptOutput() io.Writer {
 	if p.Quiet {
 		return nil
