@@ -164,11 +164,10 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 	if len(tree.Untracked) > 0 {
 		c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR: %s; distpac does not track these (write them under $DISTPAC_DESTDIR$DISTPAC_PREFIX)\n",
 			row.Name, row.Version, listSome(tree.Untracked))
-	} else if tree.Scripted && !tree.HasUninstall {
+	} else if tree.Scripted {
 		// Staged: the extracted copy is not needed any more. It goes while
-		// the next package stages (10,000 files take 40 ms to delete). One
-		// with an uninstall.sh stays to the end of the transaction: a
-		// rollback runs the script to undo what install.sh did.
+		// the next package stages (10,000 files take 40 ms to delete); a
+		// rollback that runs its uninstall.sh extracts it again.
 		r.cleanup.Go(func() { os.RemoveAll(p.pkgDir) })
 	}
 	return p, nil
@@ -281,13 +280,14 @@ func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
+	r.cleanup.Wait() // extracted copies on their way out are gone
 	var restored []string
 	var cleanups, errs []error
 	for i := len(r.pending) - 1; i >= 0; i-- {
 		p := r.pending[i]
 		row := p.it.row
 		ran := p.tree != nil && p.tree.Scripted
-		hasUninstall := ran && script.Exists(p.pkgDir, "uninstall.sh")
+		hasUninstall := ran && p.tree.HasUninstall
 		if ran && len(p.tree.Untracked) > 0 && !hasUninstall {
 			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR, and the package has no uninstall.sh to undo it: %s stay\n", row.Name, row.Version, listSome(p.tree.Untracked))
 		}
@@ -297,8 +297,17 @@ func (r *run) abort(ctx context.Context, cause error) error {
 			} else {
 				c.UI.Warnf("undoing the install of %s %s; running its uninstall.sh\n", row.Name, row.Version)
 			}
-			rec := state.Record{Name: row.Name, Version: row.Version, Prefix: c.Config.Prefix}
-			if err := c.runScript(cctx, "uninstall.sh", rec, p.pkgDir, ""); err != nil {
+			rec := state.Record{Name: row.Name, Version: row.Version, Prefix: c.Config.Prefix, Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize}
+			dir := p.pkgDir
+			var err error
+			if !script.Exists(dir, "uninstall.sh") {
+				// Its extracted copy went once it was staged.
+				dir, err = c.unpack(cctx, rec, filepath.Join(p.work, "again"))
+			}
+			if err == nil {
+				err = c.runScript(cctx, "uninstall.sh", rec, dir, "")
+			}
+			if err != nil {
 				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))
 			}
 		}
