@@ -185,14 +185,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	ih := t.InfoHash()
 	defer e.abandon(ih)
 	addDirect := func() {
-		if len(direct) == 0 {
-			return
+		if len(direct) > 0 {
+			t.AddPeers(directPeers(direct))
 		}
-		pis := make([]torrent.PeerInfo, 0, len(direct))
-		for _, p := range direct {
-			pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
-		}
-		t.AddPeers(pis)
 	}
 	addDirect()
 	report := func() {
@@ -239,6 +234,16 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return fmt.Errorf("swarm: saving %s: %w", t.Name(), xfer.failErr)
 		case <-tick.C:
 			report()
+		}
+		// Every Download of the torrent goes on with the one the engine
+		// holds: another Download may have restarted it (restart), and the
+		// torrent it dropped never completes.
+		if nt := e.held(ih); nt != nil && nt != t {
+			t = nt
+			restarts++
+			lastRead, moved, sourced = received(), time.Now(), time.Now()
+			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
+			clear(peersHeld)
 		}
 		st := t.Stats()
 		peers := st.ActivePeers
@@ -310,42 +315,62 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// heavy load, after a peer was killed mid-transfer): with peers
 		// connected nothing arrives. Starting the torrent afresh keeps the
 		// verified pieces (Drop forgets their state, so the part file is
-		// hashed again) and reconnects.
-		if time.Since(moved) > stallRestart && peers > 0 && restarts < 3 {
-			nt, err := e.restart(t, torrentBytes, xfer.fail)
-			if err != nil {
+		// hashed again) and reconnects. Each Download of a torrent sees
+		// the stall; the first to get here restarts it, and every one
+		// takes the new torrent up at its next tick (above), which counts
+		// as its restart. Two installs of one package through the daemon
+		// waited on a wedged torrent until their contexts ended while the
+		// restart ran only for a lone Download.
+		if time.Since(moved) > e.stallAfter && peers > 0 && restarts < 3 {
+			if err := e.restart(t, torrentBytes, xfer.fail, direct); err != nil {
 				return err
 			}
-			if nt == nil {
-				continue // another Download of it holds the torrent
-			}
-			t = nt
-			restarts++
-			addDirect()
-			lastRead, moved, sourced = received(), time.Now(), time.Now()
-			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
-			clear(peersHeld)
 		}
 	}
 }
 
 // restart drops t and adds its torrent again, for a download that stalled
-// with peers connected; nil when another Download of it is running, which
-// holds the *torrent.Torrent this would drop. Under vanishMu, so that no
-// Download joins in between.
-func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr func(error)) (*torrent.Torrent, error) {
+// with peers connected, unless the engine no longer holds t: another
+// Download of it restarted it first (each Download of a torrent sees its
+// stall at about the same time, and one restart is enough), or it was
+// dropped. Every Download of the torrent goes on with the new one (it
+// re-reads the engine's torrent each tick), so the callers' count and the
+// shared transfer state stay as they were; the write-error hook is set on
+// the new torrent before it wants any piece. The direct peers are added
+// once here, not by each Download. Under vanishMu, so that no Download
+// joins or leaves (abandon) between the drop and the add.
+func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr func(error), direct []netip.AddrPort) error {
 	e.vanishMu.Lock()
 	defer e.vanishMu.Unlock()
 	ih := t.InfoHash()
-	e.mu.Lock()
-	alone := e.callers[ih] == 1
-	e.mu.Unlock()
-	if !alone {
-		return nil, nil
+	if e.held(ih) != t {
+		return nil
 	}
 	e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name())
 	e.Drop(ih)
-	return e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) })
+	nt, err := e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) })
+	if err != nil {
+		return err
+	}
+	nt.AddPeers(directPeers(direct))
+	return nil
+}
+
+// held returns the torrent the engine holds for ih; nil when none.
+func (e *Engine) held(ih metainfo.Hash) *torrent.Torrent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.torrents[ih]
+}
+
+// directPeers are the peers named by the catalog (the publisher's
+// seeder), trusted: dialled whatever the library thinks of their address.
+func directPeers(direct []netip.AddrPort) []torrent.PeerInfo {
+	pis := make([]torrent.PeerInfo, 0, len(direct))
+	for _, p := range direct {
+		pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
+	}
+	return pis
 }
 
 // abandon ends a Download call of ih. When it was the last one running
