@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,9 +36,16 @@ type NoSourceError struct {
 	Torrent  string
 	Idle     time.Duration
 	Trackers []TrackerStatus
-	Direct   []netip.AddrPort // peers named by the catalog, none of which answered
-	WebSeeds []string         // the torrent's web seeds
-	WebErr   error            // the last web-seed failure, if any
+	Direct   []netip.AddrPort // peers named by the catalog, none of which served it
+	// Lacking are those of Direct that are up and did not serve it: each
+	// completed the BitTorrent handshake and closed the connection without
+	// another word (transferState.lacking), as a seeder does for a torrent
+	// it does not hold, and also when it has no room for another peer. The
+	// others did not accept a connection, or closed it before the
+	// handshake.
+	Lacking  []netip.AddrPort
+	WebSeeds []string // the torrent's web seeds
+	WebErr   error    // the last web-seed failure, if any
 }
 
 func (e *NoSourceError) Error() string {
@@ -54,12 +62,30 @@ func (e *NoSourceError) Error() string {
 			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", t.URL, ui.Count(t.Peers, "peer")))
 		}
 	}
-	if len(e.Direct) > 0 {
-		addrs := make([]string, len(e.Direct))
-		for i, a := range e.Direct {
-			addrs[i] = a.String()
+	var refused, lacking []string
+	for _, a := range e.Direct {
+		if slices.Contains(e.Lacking, a) {
+			lacking = append(lacking, a.String())
+		} else {
+			refused = append(refused, a.String())
 		}
-		why = append(why, "the publisher's seeder ("+strings.Join(addrs, ", ")+") did not accept a connection")
+	}
+	if len(refused) > 0 {
+		why = append(why, "the publisher's seeder ("+strings.Join(refused, ", ")+") did not accept a connection")
+	}
+	// A seeder that closes after the handshake has no room (a capped
+	// publisher's six slots each keep their connection for a minute at
+	// least: the library's worstBadConn, read, not measured) or does not
+	// have the torrent. A tracker that lists peers for it (the publisher's
+	// seeder is pinned in its own tracker for every torrent it seeds)
+	// speaks for the first; one that lists none, or refuses it, for the
+	// second.
+	gone := len(lacking) > 0 && !e.peersListed()
+	switch {
+	case gone:
+		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") is reachable but does not have this archive")
+	case len(lacking) > 0:
+		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") answered but closed the connection (it has no room for another peer, or no longer has this archive)")
 	}
 	switch {
 	case e.WebErr != nil:
@@ -71,10 +97,27 @@ func (e *NoSourceError) Error() string {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
 	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
-	if e.Withdrawn() {
+	switch {
+	case e.Withdrawn():
 		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
+	case gone:
+		// Without a tracker's word (an open tracker, or opentracker, knows
+		// no peer rather than refusing), a seeder that is up without the
+		// archive is the evidence: a catalog older than the publisher's
+		// removal, or a seeder that has not picked up a new package yet.
+		msg += " (it was probably withdrawn since your last sync: run dist-client sync)"
 	}
 	return msg
+}
+
+// peersListed reports whether a tracker's last answer listed peers.
+func (e *NoSourceError) peersListed() bool {
+	for _, t := range e.Trackers {
+		if !t.At.IsZero() && t.Err == nil && t.Peers > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Withdrawn reports whether a tracker said it does not serve the torrent:
@@ -279,7 +322,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			addDirect()
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
-			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, WebSeeds: seeds, WebErr: webErr}
+			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr}
 		}
 		// With nothing else left to try (no peer connected or being
 		// dialled, every tracker has answered) the first web seed is asked

@@ -26,6 +26,7 @@ import (
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 )
@@ -199,8 +200,18 @@ func New(cfg Config) (*Engine, error) {
 		tc.SuggestPieces = publisherSuggestions
 	}
 	queues := &requestQueues{}
-	tc.Callbacks.ReadExtendedHandshake = queues.onHandshake
 	var e *Engine // the callbacks below run only once the engine exists
+	tc.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
+		queues.onHandshake(pc, m)
+		if e != nil && pc != nil {
+			e.onPeerSpoke(pc)
+		}
+	}
+	tc.Callbacks.CompletedHandshake = func(pc *torrent.PeerConn, ih torrent.InfoHash) {
+		if e != nil {
+			e.onPeerHandshake(pc, ih)
+		}
+	}
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
 		if e != nil {
 			e.onUsefulData(ev)
