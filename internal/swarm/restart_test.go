@@ -26,28 +26,20 @@ import (
 // dials twice at times and keeps one; the budget is shared, so either
 // wedges.)
 type wedgeProxy struct {
-	ln       net.Listener
+	*testPeer
 	to       netip.AddrPort
 	mu       sync.Mutex
 	left     int64 // bytes still forwarded before the wedge
 	cured    bool  // a wedged connection was closed by the downloader
 	accepted int
-	conns    []net.Conn
 }
 
 func newWedgeProxy(t *testing.T, to netip.AddrPort, wedgeAfter int64) *wedgeProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &wedgeProxy{ln: ln, to: to, left: wedgeAfter}
-	t.Cleanup(p.close)
-	go p.serve()
+	p := &wedgeProxy{testPeer: listenTestPeer(t), to: to, left: wedgeAfter}
+	p.serve(p.handle)
 	return p
 }
-
-func (p *wedgeProxy) addr() netip.AddrPort { return p.ln.Addr().(*net.TCPAddr).AddrPort() }
 
 func (p *wedgeProxy) connections() int {
 	p.mu.Lock()
@@ -55,71 +47,54 @@ func (p *wedgeProxy) connections() int {
 	return p.accepted
 }
 
-func (p *wedgeProxy) close() {
-	p.ln.Close()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
+func (p *wedgeProxy) handle(down net.Conn) {
+	up, err := net.Dial("tcp", p.to.String())
+	if err != nil {
+		down.Close()
+		return
 	}
-}
-
-func (p *wedgeProxy) serve() {
+	p.keep(up)
+	p.mu.Lock()
+	p.accepted++
+	wedging := !p.cured
+	p.mu.Unlock()
+	var wedged atomic.Bool
+	go func() {
+		io.Copy(up, down)
+		io.Copy(io.Discard, down) // wedged: keep reading, say nothing
+		if wedged.Load() {
+			p.mu.Lock()
+			p.cured = true
+			p.mu.Unlock()
+		}
+	}()
+	defer up.Close()
+	if !wedging {
+		io.Copy(down, up)
+		down.Close()
+		return
+	}
+	buf := make([]byte, 32<<10)
 	for {
-		down, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.to.String())
-		if err != nil {
-			down.Close()
-			continue
-		}
+		n, err := up.Read(buf)
 		p.mu.Lock()
-		p.accepted++
-		wedging := !p.cured
-		p.conns = append(p.conns, down, up)
+		n = int(min(int64(n), p.left))
+		p.left -= int64(n)
+		full := p.left == 0
 		p.mu.Unlock()
-		var wedged atomic.Bool
-		go func() {
-			io.Copy(up, down)
-			io.Copy(io.Discard, down) // wedged: keep reading, say nothing
-			if wedged.Load() {
-				p.mu.Lock()
-				p.cured = true
-				p.mu.Unlock()
-			}
-		}()
-		go func() {
-			defer up.Close()
-			if !wedging {
-				io.Copy(down, up)
-				down.Close()
+		if n > 0 {
+			if _, werr := down.Write(buf[:n]); werr != nil {
 				return
 			}
-			buf := make([]byte, 32<<10)
-			for {
-				n, err := up.Read(buf)
-				p.mu.Lock()
-				n = int(min(int64(n), p.left))
-				p.left -= int64(n)
-				full := p.left == 0
-				p.mu.Unlock()
-				if n > 0 {
-					if _, werr := down.Write(buf[:n]); werr != nil {
-						return
-					}
-				}
-				if full {
-					wedged.Store(true)
-					return
-				}
-				if err != nil {
-					down.Close()
-					return
-				}
-			}
-		}()
+		}
+		if full {
+			wedged.Store(true)
+			return
+		}
+		if err != nil {
+			down.Close()
+			return
+		}
 	}
 }
 
