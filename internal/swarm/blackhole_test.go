@@ -17,54 +17,73 @@ import (
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
-// blackHole is a hostile peer that claims every piece (BEP 6 have-all),
-// unchokes, and then takes every request and never answers it: no chunk,
-// no reject, not even for a cancel. It counts the requests it swallowed.
-type blackHole struct {
-	ln       net.Listener
-	ih       metainfo.Hash
-	haves    int // announce the pieces one by one, this many, instead of have-all
-	mu       sync.Mutex
-	requests int
-	conns    []net.Conn
+// testPeer listens on 127.0.0.1 for a test's fake peer and closes the
+// listener and every connection it keeps when the test ends.
+type testPeer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
 }
 
-func newBlackHole(t *testing.T, ih metainfo.Hash, haves int) *blackHole {
+func listenTestPeer(t *testing.T) *testPeer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := &blackHole{ln: ln, ih: ih, haves: haves}
-	t.Cleanup(b.close)
-	go b.serve()
-	return b
+	p := &testPeer{ln: ln}
+	t.Cleanup(p.close)
+	return p
 }
 
-func (b *blackHole) addr() netip.AddrPort {
-	return b.ln.Addr().(*net.TCPAddr).AddrPort()
+// serve hands each connection accepted to handle, kept.
+func (p *testPeer) serve(handle func(net.Conn)) {
+	go func() {
+		for {
+			c, err := p.ln.Accept()
+			if err != nil {
+				return
+			}
+			p.keep(c)
+			go handle(c)
+		}
+	}()
 }
 
-func (b *blackHole) close() {
-	b.ln.Close()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, c := range b.conns {
+func (p *testPeer) addr() netip.AddrPort { return p.ln.Addr().(*net.TCPAddr).AddrPort() }
+
+// keep has cs closed with the listener.
+func (p *testPeer) keep(cs ...net.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conns = append(p.conns, cs...)
+}
+
+func (p *testPeer) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
 		c.Close()
 	}
 }
 
-func (b *blackHole) serve() {
-	for {
-		c, err := b.ln.Accept()
-		if err != nil {
-			return
-		}
-		b.mu.Lock()
-		b.conns = append(b.conns, c)
-		b.mu.Unlock()
-		go b.handle(c)
-	}
+// blackHole is a hostile peer that claims every piece (BEP 6 have-all),
+// unchokes, and then takes every request and never answers it: no chunk,
+// no reject, not even for a cancel. It counts the requests it swallowed.
+type blackHole struct {
+	*testPeer
+	ih       metainfo.Hash
+	haves    int // announce the pieces one by one, this many, instead of have-all
+	mu       sync.Mutex
+	requests int
+}
+
+func newBlackHole(t *testing.T, ih metainfo.Hash, haves int) *blackHole {
+	t.Helper()
+	b := &blackHole{testPeer: listenTestPeer(t), ih: ih, haves: haves}
+	b.serve(b.handle)
+	return b
 }
 
 // fakePeerHandshake answers a downloader's handshake for ih as a test peer

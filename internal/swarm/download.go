@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -35,9 +36,16 @@ type NoSourceError struct {
 	Torrent  string
 	Idle     time.Duration
 	Trackers []TrackerStatus
-	Direct   []netip.AddrPort // peers named by the catalog, none of which answered
-	WebSeeds []string         // the torrent's web seeds
-	WebErr   error            // the last web-seed failure, if any
+	Direct   []netip.AddrPort // peers named by the catalog, none of which served it
+	// Lacking are those of Direct that are up and did not serve it: each
+	// completed the BitTorrent handshake and closed the connection without
+	// another word (transferState.lacking), as a seeder does for a torrent
+	// it does not hold, and also when it has no room for another peer. The
+	// others did not accept a connection, or closed it before the
+	// handshake.
+	Lacking  []netip.AddrPort
+	WebSeeds []string // the torrent's web seeds
+	WebErr   error    // the last web-seed failure, if any
 }
 
 func (e *NoSourceError) Error() string {
@@ -54,12 +62,30 @@ func (e *NoSourceError) Error() string {
 			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", t.URL, ui.Count(t.Peers, "peer")))
 		}
 	}
-	if len(e.Direct) > 0 {
-		addrs := make([]string, len(e.Direct))
-		for i, a := range e.Direct {
-			addrs[i] = a.String()
+	var refused, lacking []string
+	for _, a := range e.Direct {
+		if slices.Contains(e.Lacking, a) {
+			lacking = append(lacking, a.String())
+		} else {
+			refused = append(refused, a.String())
 		}
-		why = append(why, "the publisher's seeder ("+strings.Join(addrs, ", ")+") did not accept a connection")
+	}
+	if len(refused) > 0 {
+		why = append(why, "the publisher's seeder ("+strings.Join(refused, ", ")+") did not accept a connection")
+	}
+	// A seeder that closes after the handshake has no room (a capped
+	// publisher's six slots each keep their connection for a minute at
+	// least: the library's worstBadConn, read, not measured) or does not
+	// have the torrent. A tracker that lists peers for it (the publisher's
+	// seeder is pinned in its own tracker for every torrent it seeds)
+	// speaks for the first; one that lists none, or refuses it, for the
+	// second.
+	gone := len(lacking) > 0 && !e.peersListed()
+	switch {
+	case gone:
+		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") is reachable but does not have this archive")
+	case len(lacking) > 0:
+		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") answered but closed the connection (it has no room for another peer, or no longer has this archive)")
 	}
 	switch {
 	case e.WebErr != nil:
@@ -71,10 +97,27 @@ func (e *NoSourceError) Error() string {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
 	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
-	if e.Withdrawn() {
+	switch {
+	case e.Withdrawn():
 		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
+	case gone:
+		// Without a tracker's word (an open tracker, or opentracker, knows
+		// no peer rather than refusing), a seeder that is up without the
+		// archive is the evidence: a catalog older than the publisher's
+		// removal, or a seeder that has not picked up a new package yet.
+		msg += " (it was probably withdrawn since your last sync: run dist-client sync)"
 	}
 	return msg
+}
+
+// peersListed reports whether a tracker's last answer listed peers.
+func (e *NoSourceError) peersListed() bool {
+	for _, t := range e.Trackers {
+		if !t.At.IsZero() && t.Err == nil && t.Peers > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // Withdrawn reports whether a tracker said it does not serve the torrent:
@@ -185,14 +228,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	ih := t.InfoHash()
 	defer e.abandon(ih)
 	addDirect := func() {
-		if len(direct) == 0 {
-			return
+		if len(direct) > 0 {
+			t.AddPeers(directPeers(direct))
 		}
-		pis := make([]torrent.PeerInfo, 0, len(direct))
-		for _, p := range direct {
-			pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
-		}
-		t.AddPeers(pis)
 	}
 	addDirect()
 	report := func() {
@@ -240,6 +278,16 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		case <-tick.C:
 			report()
 		}
+		// Every Download of the torrent goes on with the one the engine
+		// holds: another Download may have restarted it (restart), and the
+		// torrent it dropped never completes.
+		if nt := e.held(ih); nt != nil && nt != t {
+			t = nt
+			restarts++
+			lastRead, moved, sourced = received(), time.Now(), time.Now()
+			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
+			clear(peersHeld)
+		}
 		st := t.Stats()
 		peers := st.ActivePeers
 		webRunning, webErr := e.webSeedState(ih)
@@ -274,7 +322,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			addDirect()
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
-			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, WebSeeds: seeds, WebErr: webErr}
+			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr}
 		}
 		// With nothing else left to try (no peer connected or being
 		// dialled, every tracker has answered) the first web seed is asked
@@ -310,42 +358,62 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// heavy load, after a peer was killed mid-transfer): with peers
 		// connected nothing arrives. Starting the torrent afresh keeps the
 		// verified pieces (Drop forgets their state, so the part file is
-		// hashed again) and reconnects.
-		if time.Since(moved) > stallRestart && peers > 0 && restarts < 3 {
-			nt, err := e.restart(t, torrentBytes, xfer.fail)
-			if err != nil {
+		// hashed again) and reconnects. Each Download of a torrent sees
+		// the stall; the first to get here restarts it, and every one
+		// takes the new torrent up at its next tick (above), which counts
+		// as its restart. Two installs of one package through the daemon
+		// waited on a wedged torrent until their contexts ended while the
+		// restart ran only for a lone Download.
+		if time.Since(moved) > e.stallAfter && peers > 0 && restarts < 3 {
+			if err := e.restart(t, torrentBytes, xfer.fail, direct); err != nil {
 				return err
 			}
-			if nt == nil {
-				continue // another Download of it holds the torrent
-			}
-			t = nt
-			restarts++
-			addDirect()
-			lastRead, moved, sourced = received(), time.Now(), time.Now()
-			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
-			clear(peersHeld)
 		}
 	}
 }
 
 // restart drops t and adds its torrent again, for a download that stalled
-// with peers connected; nil when another Download of it is running, which
-// holds the *torrent.Torrent this would drop. Under vanishMu, so that no
-// Download joins in between.
-func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr func(error)) (*torrent.Torrent, error) {
+// with peers connected, unless the engine no longer holds t: another
+// Download of it restarted it first (each Download of a torrent sees its
+// stall at about the same time, and one restart is enough), or it was
+// dropped. Every Download of the torrent goes on with the new one (it
+// re-reads the engine's torrent each tick), so the callers' count and the
+// shared transfer state stay as they were; the write-error hook is set on
+// the new torrent before it wants any piece. The direct peers are added
+// once here, not by each Download. Under vanishMu, so that no Download
+// joins or leaves (abandon) between the drop and the add.
+func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr func(error), direct []netip.AddrPort) error {
 	e.vanishMu.Lock()
 	defer e.vanishMu.Unlock()
 	ih := t.InfoHash()
-	e.mu.Lock()
-	alone := e.callers[ih] == 1
-	e.mu.Unlock()
-	if !alone {
-		return nil, nil
+	if e.held(ih) != t {
+		return nil
 	}
 	e.logger.Warn("download stalled with peers connected; restarting it", "torrent", t.Name())
 	e.Drop(ih)
-	return e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) })
+	nt, err := e.add(torrentBytes, func(t *torrent.Torrent) { t.SetOnWriteChunkError(onWriteErr) })
+	if err != nil {
+		return err
+	}
+	nt.AddPeers(directPeers(direct))
+	return nil
+}
+
+// held returns the torrent the engine holds for ih; nil when none.
+func (e *Engine) held(ih metainfo.Hash) *torrent.Torrent {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.torrents[ih]
+}
+
+// directPeers are the peers named by the catalog (the publisher's
+// seeder), trusted: dialled whatever the library thinks of their address.
+func directPeers(direct []netip.AddrPort) []torrent.PeerInfo {
+	pis := make([]torrent.PeerInfo, 0, len(direct))
+	for _, p := range direct {
+		pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Trusted: true})
+	}
+	return pis
 }
 
 // abandon ends a Download call of ih. When it was the last one running

@@ -26,6 +26,7 @@ import (
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
 	"golang.org/x/time/rate"
 )
@@ -90,6 +91,9 @@ type Engine struct {
 	logger      *slog.Logger
 	addr        netip.AddrPort
 	queues      *requestQueues
+	// stallAfter is stallRestart (download.go); a test shortens it
+	// before any Download.
+	stallAfter time.Duration
 
 	webBytes  atomic.Int64 // payload bytes fetched from web seeds
 	transfers sync.Map     // InfoHash -> *transferState of the last download of each torrent
@@ -196,8 +200,18 @@ func New(cfg Config) (*Engine, error) {
 		tc.SuggestPieces = publisherSuggestions
 	}
 	queues := &requestQueues{}
-	tc.Callbacks.ReadExtendedHandshake = queues.onHandshake
 	var e *Engine // the callbacks below run only once the engine exists
+	tc.Callbacks.ReadExtendedHandshake = func(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
+		queues.onHandshake(pc, m)
+		if e != nil && pc != nil {
+			e.onPeerSpoke(pc)
+		}
+	}
+	tc.Callbacks.CompletedHandshake = func(pc *torrent.PeerConn, ih torrent.InfoHash) {
+		if e != nil {
+			e.onPeerHandshake(pc, ih)
+		}
+	}
 	tc.Callbacks.ReceivedUsefulData = append(tc.Callbacks.ReceivedUsefulData, func(ev torrent.ReceivedUsefulDataEvent) {
 		if e != nil {
 			e.onUsefulData(ev)
@@ -227,7 +241,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]error{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
 	e.addr = listenAddr(cl, host)

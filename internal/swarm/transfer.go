@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,10 @@ type transferState struct {
 	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	final    *Transfer                   // set when the download ended; guarded by mu
 	startHad int64                       // bytes complete when the download started
+	// heard holds the seeders whose last connection completed the
+	// BitTorrent handshake for this torrent: true once that connection
+	// then sent its BEP 10 handshake; guarded by mu. See lacking.
+	heard map[netip.AddrPort]bool
 	// failed is closed, with failErr set, when a chunk could not be
 	// written: every Download of the torrent returns failErr.
 	failed   chan struct{}
@@ -72,12 +77,62 @@ func (s *transferState) fail(err error) {
 }
 
 func (s *transferState) isSeeder(remote netip.AddrPort, listenPort uint16) bool {
+	_, ok := s.seederAt(remote, listenPort)
+	return ok
+}
+
+// seederAt returns which of the seeders a peer at remote (listening on
+// listenPort, 0 when not known) is.
+func (s *transferState) seederAt(remote netip.AddrPort, listenPort uint16) (netip.AddrPort, bool) {
 	for _, a := range s.seeders {
 		if a.Addr() == remote.Addr() && (a.Port() == remote.Port() || a.Port() == listenPort) {
-			return true
+			return a, true
 		}
 	}
-	return false
+	return netip.AddrPort{}, false
+}
+
+// heardFrom records how a connection to one of the seeders went: it
+// completed the BitTorrent handshake (spoke false), or then sent its BEP
+// 10 handshake (spoke true).
+func (s *transferState) heardFrom(remote netip.AddrPort, spoke bool) {
+	a, ok := s.seederAt(remote, 0)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.heard == nil {
+		s.heard = map[netip.AddrPort]bool{}
+	}
+	s.heard[a] = spoke
+}
+
+// lacking returns the seeders that are up and do not serve the torrent:
+// their last connection completed the BitTorrent handshake and then said
+// nothing more, and no seeder sent any of it in this download. A seeder
+// built on the library (dist-server, a client's daemon) answers the
+// handshake of a torrent it does not hold with its own, echoing the
+// infohash, and closes the connection before any other message (client.go
+// receiveHandshakes, runReceivedConn), and so it does when the torrent
+// has no room for another connection (addPeerConn); one that takes the
+// connection sends its BEP 10 handshake at once. Seen with the binaries
+// on 127.0.0.1: an install of a package removed on the server since the
+// client's sync, whose no-source error called the running seeder one
+// that "did not accept a connection".
+func (s *transferState) lacking() []netip.AddrPort {
+	if s.seeder.Load() > 0 {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []netip.AddrPort
+	for _, a := range s.seeders {
+		if spoke, ok := s.heard[a]; ok && !spoke && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // downloadRunning reports whether a Download of ih is in flight.
@@ -115,6 +170,25 @@ func (e *Engine) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
 		s.peers[remote] = struct{}{}
 	}
 	s.mu.Unlock()
+}
+
+// onPeerHandshake is the library's CompletedHandshake callback (the
+// client lock is not held).
+func (e *Engine) onPeerHandshake(pc *torrent.PeerConn, ih metainfo.Hash) {
+	if v, ok := e.transfers.Load(ih); ok {
+		v.(*transferState).heardFrom(peerAddrPort(pc.RemoteAddr), false)
+	}
+}
+
+// onPeerSpoke is called with each BEP 10 handshake a peer sends.
+func (e *Engine) onPeerSpoke(pc *torrent.PeerConn) {
+	t := pc.Torrent()
+	if t == nil {
+		return
+	}
+	if v, ok := e.transfers.Load(t.InfoHash()); ok {
+		v.(*transferState).heardFrom(peerAddrPort(pc.RemoteAddr), true)
+	}
 }
 
 // peerAddrPort is a peer's address, IPv4 unmapped. Where the address has

@@ -1,0 +1,160 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/trackerclient"
+)
+
+// TestNoSourceWording: the no-source error blames a seeder for refusing
+// connections only when it did; one that answered and closed is called
+// reachable without the archive, and taken as a sign of withdrawal, unless
+// a tracker lists peers for the torrent.
+func TestNoSourceWording(t *testing.T) {
+	seeder := netip.MustParseAddrPort("127.0.0.1:6881")
+	mirror := netip.MustParseAddrPort("127.0.0.2:6881")
+	notServed := TrackerStatus{URL: "http://t/announce", At: time.Now(), Err: &trackerclient.FailureError{Reason: trackerclient.ReasonNotServed}}
+	knowsNone := TrackerStatus{URL: "http://t/announce", At: time.Now()}
+	for _, tc := range []struct {
+		name    string
+		err     NoSourceError
+		want    []string
+		notWant []string
+	}{
+		{"seeder down", NoSourceError{Trackers: []TrackerStatus{knowsNone}, Direct: []netip.AddrPort{seeder}},
+			[]string{"the publisher's seeder (127.0.0.1:6881) did not accept a connection"},
+			[]string{"reachable", "withdrawn"}},
+		{"withdrawn, the tracker refuses", NoSourceError{Trackers: []TrackerStatus{notServed}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
+			[]string{"the publisher's seeder (127.0.0.1:6881) is reachable but does not have this archive", "(the package was withdrawn since your last sync: run dist-client sync)"},
+			[]string{"did not accept", "probably"}},
+		{"withdrawn, an open tracker", NoSourceError{Trackers: []TrackerStatus{knowsNone}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
+			[]string{"the publisher's seeder (127.0.0.1:6881) is reachable but does not have this archive", "(it was probably withdrawn since your last sync: run dist-client sync)"},
+			[]string{"did not accept"}},
+		{"withdrawn, the seeder down", NoSourceError{Trackers: []TrackerStatus{notServed}, Direct: []netip.AddrPort{seeder}},
+			[]string{"the publisher's seeder (127.0.0.1:6881) did not accept a connection", "(the package was withdrawn since your last sync: run dist-client sync)"},
+			[]string{"reachable"}},
+		{"two seeders, one down", NoSourceError{Direct: []netip.AddrPort{seeder, mirror}, Lacking: []netip.AddrPort{mirror}},
+			[]string{"the publisher's seeder (127.0.0.1:6881) did not accept a connection", "the publisher's seeder (127.0.0.2:6881) is reachable but does not have this archive", "(it was probably withdrawn"},
+			nil},
+		// Peers listed: the seeder may just be full (a capped publisher's
+		// slots), so no withdrawal is claimed.
+		{"the tracker lists peers", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
+			[]string{"tracker http://t/announce listed 3 peers, none answered", "the publisher's seeder (127.0.0.1:6881) answered but closed the connection (it has no room for another peer, or no longer has this archive)"},
+			[]string{"did not accept", "does not have", "withdrawn"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.err.Torrent, tc.err.Idle = "pkg-1.0.0.tar.zst", 8*time.Second
+			msg := tc.err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%q\nlacks %q", msg, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(msg, w) {
+					t.Errorf("%q\nsays %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+// TestLacking: a seeder counts as lacking the torrent when its last
+// connection completed the handshake and said nothing more, and no seeder
+// sent any of it.
+func TestLacking(t *testing.T) {
+	a, b := netip.MustParseAddrPort("127.0.0.1:6881"), netip.MustParseAddrPort("127.0.0.2:6881")
+	s := &transferState{seeders: []netip.AddrPort{a, b}}
+	if got := s.lacking(); got != nil {
+		t.Fatalf("nothing heard: lacking %v", got)
+	}
+	s.heardFrom(a, false)
+	s.heardFrom(netip.MustParseAddrPort("127.0.0.3:1"), false) // not a seeder
+	if got := s.lacking(); !slices.Equal(got, []netip.AddrPort{a}) {
+		t.Fatalf("a handshake and nothing more: lacking %v, want %v", got, a)
+	}
+	s.heardFrom(a, true)
+	if got := s.lacking(); got != nil {
+		t.Fatalf("the seeder spoke after its handshake: lacking %v", got)
+	}
+	s.heardFrom(a, false) // a later connection said nothing
+	s.seeder.Add(16 << 10)
+	if got := s.lacking(); got != nil {
+		t.Fatalf("a seeder sent payload: lacking %v", got)
+	}
+}
+
+// TestNoSourceSeederWithoutArchive: real engines on 127.0.0.1. A seeder
+// that is up but does not hold the torrent (the publisher removed the
+// package after the client's sync) answers the handshake and closes; the
+// download's error says it is reachable without the archive, not that it
+// refused. A port nobody listens on still reads as a refusal, and so does
+// a seeder that holds no torrent at all: the library closes every
+// connection before the handshake then ("don't want conns right now").
+func TestNoSourceSeederWithoutArchive(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	srcDir := t.TempDir()
+	gone := filepath.Join(srcDir, "gone-1.0.0.tar.zst")
+	writeRandom(t, gone, 64<<10)
+	meta, err := torrentmeta.Build(gone, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A seeder of another package only.
+	busyDir := t.TempDir()
+	busy := newEngine(t, busyDir, 0)
+	seedRandom(t, ctx, busy, busyDir, "kept-1.0.0.tar.zst", 64<<10+1)
+	empty := newEngine(t, t.TempDir(), 0)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close()
+
+	for _, tc := range []struct {
+		name    string
+		at      netip.AddrPort
+		lacking bool
+	}{
+		{"seeder without the archive", loopback(busy), true},
+		{"nobody listening", closed, false},
+		{"seeder holding nothing", loopback(empty), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: 4 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			err = leecher.Download(ctx, meta.Torrent, []netip.AddrPort{tc.at}, nil)
+			var ns *NoSourceError
+			if !errors.As(err, &ns) {
+				t.Fatalf("download: %v, want no source", err)
+			}
+			var want []netip.AddrPort
+			if tc.lacking {
+				want = []netip.AddrPort{tc.at}
+			}
+			if !slices.Equal(ns.Lacking, want) {
+				t.Errorf("lacking %v, want %v: %v", ns.Lacking, want, err)
+			}
+			reachable := fmt.Sprintf("(%s) is reachable but does not have this archive", tc.at)
+			refused := fmt.Sprintf("(%s) did not accept a connection", tc.at)
+			if got := err.Error(); tc.lacking != strings.Contains(got, reachable) || tc.lacking == strings.Contains(got, refused) {
+				t.Errorf("message %q", got)
+			}
+		})
+	}
+}
