@@ -272,16 +272,16 @@ func capList(paths []string) []string {
 // uninstall.sh run to undo what the script did: what it staged is
 // discarded with the work directory, but not what it did outside it (a
 // service started, a file in ~/.config, files written straight into the
-// prefix). Then the old version an upgrade replaced, whose uninstall.sh
-// ran, is installed again, so that its install.sh redoes what the new
-// version's uninstall.sh may have undone. A cleanup script that fails is
+// prefix). Then the old version an upgrade replaced is installed again
+// when its uninstall.sh ran, or the new version's did (over the old one's
+// live files), so that its install.sh and files redo what either undid. A cleanup script that fails is
 // named in the error beside the cause; nothing is recorded either way.
 func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	r.cleanup.Wait() // extracted copies on their way out are gone
-	var restored []string
+	var restored []*pending
 	var cleanups, errs []error
 	for i := len(r.pending) - 1; i >= 0; i-- {
 		p := r.pending[i]
@@ -310,6 +310,18 @@ func (r *run) abort(ctx context.Context, cause error) error {
 			if err != nil {
 				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))
 			}
+			if p.old != nil && p.oldPkg == "" {
+				// The old version was not taken down (it has no
+				// uninstall.sh, or --skip-uninstall-script): the new
+				// version's uninstall.sh ran over its live files and
+				// whatever it runs, so it is put back as after its own
+				// uninstall.sh.
+				if dir, err := c.unpack(cctx, *p.old, filepath.Join(p.work, "old-again")); err != nil {
+					errs = append(errs, fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", p.old.Name, p.old.Version, err))
+				} else {
+					p.oldPkg = dir
+				}
+			}
 		}
 		if p.oldPkg != "" {
 			c.UI.Warnf("restoring %s %s\n", p.old.Name, p.old.Version)
@@ -317,7 +329,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 				errs = append(errs, fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", p.old.Name, p.old.Version, err))
 				continue
 			}
-			restored = append(restored, p.old.Name+" "+p.old.Version)
+			restored = append(restored, p)
 		}
 	}
 	if len(cleanups) > 0 {
@@ -328,14 +340,17 @@ func (r *run) abort(ctx context.Context, cause error) error {
 	if len(errs) > 0 {
 		return fmt.Errorf("%w; %w", errors.Join(errs...), cause)
 	}
-	if len(restored) == 1 && len(r.pending) > 0 {
-		last := r.pending[len(r.pending)-1]
-		if last.old != nil {
-			return fmt.Errorf("upgrade %s to %s failed, %s restored: %w", last.old.Name, last.it.row.Version, last.old.Version, cause)
-		}
+	if len(restored) == 1 && restored[0] == r.pending[len(r.pending)-1] {
+		// The upgrade that failed is the one undone.
+		p := restored[0]
+		return fmt.Errorf("upgrade %s to %s failed, %s restored: %w", p.old.Name, p.it.row.Version, p.old.Version, cause)
 	}
 	if len(restored) > 0 {
-		return fmt.Errorf("%w (restored %s)", cause, strings.Join(restored, ", "))
+		names := make([]string, len(restored))
+		for i, p := range restored {
+			names[i] = p.old.Name + " " + p.old.Version
+		}
+		return fmt.Errorf("%w (restored %s)", cause, strings.Join(names, ", "))
 	}
 	return cause
 }

@@ -137,6 +137,49 @@ func TestFailedUpgradeCleansUpBeforeRestoring(t *testing.T) {
 	w.consistent()
 }
 
+// TestFailedUpgradeRestoresOldWithoutUninstall: the old version has no
+// uninstall.sh (or it was skipped), so it was live when the failed new
+// version's uninstall.sh cleaned up, and that script removes what the
+// two versions share. The old version is then put back as after its own
+// uninstall.sh; before, it stayed recorded with its file gone.
+func TestFailedUpgradeRestoresOldWithoutUninstall(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		old  map[string]string
+		skip bool
+	}{
+		{"old without scripts", map[string]string{"assets/bin/app": "v1"}, false},
+		{"old with install.sh only", map[string]string{"assets/bin/app": "v1", "scripts/install.sh": destdirScript("")}, false},
+		{"old uninstall.sh skipped", map[string]string{"assets/bin/app": "v1", "scripts/uninstall.sh": "exit 9\n"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.publish(w.pkg("app", "1.0.0", tc.old))
+			if err := w.client.Install(ctx, []string{"app"}); err != nil {
+				t.Fatal(err)
+			}
+			w.publish(w.pkg("app", "2.0.0", map[string]string{
+				"assets/bin/app":       "v2",
+				"scripts/install.sh":   "echo 'app: cannot configure'\nexit 4\n",
+				"scripts/uninstall.sh": "rm -f \"$DISTPAC_PREFIX/bin/app\"\n",
+			}))
+			w.client.SkipUninstallScript = tc.skip
+			err := w.client.Upgrade(ctx, nil, false)
+			if err == nil || !strings.Contains(err.Error(), "upgrade app to 2.0.0 failed, 1.0.0 restored: install app 2.0.0: install.sh exited with status 4") {
+				t.Fatalf("err = %v", err)
+			}
+			if r, _ := w.state().Get("app"); r.Version != "1.0.0" {
+				t.Fatalf("record %+v", r)
+			}
+			if b, err := os.ReadFile(w.prefix("bin", "app")); err != nil || string(b) != "v1" {
+				t.Fatalf("app 1.0.0's bin/app after the failed upgrade: %q, %v\n%s", b, err, w.out)
+			}
+			w.consistent()
+		})
+	}
+}
+
 // TestFailedInstallUndoesEarlierPackages: install of several is one
 // transaction; when a later package's install.sh fails, the earlier ones
 // whose install.sh succeeded are undone too, by their uninstall.sh, last

@@ -79,8 +79,9 @@ func (e *NoSourceError) Error() string {
 	// have the torrent. A tracker that lists peers for it (the publisher's
 	// seeder is pinned in its own tracker for every torrent it seeds)
 	// speaks for the first; one that lists none, or refuses it, for the
-	// second.
-	gone := len(lacking) > 0 && !e.peersListed()
+	// second. With no tracker's answer (none named, or all down) nothing
+	// tells them apart.
+	gone := len(lacking) > 0 && (e.Withdrawn() || e.trackerAnswered() && !e.peersListed())
 	switch {
 	case gone:
 		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") is reachable but does not have this archive")
@@ -108,6 +109,16 @@ func (e *NoSourceError) Error() string {
 		msg += " (it was probably withdrawn since your last sync: run dist-client sync)"
 	}
 	return msg
+}
+
+// trackerAnswered reports whether a tracker's last announce was answered.
+func (e *NoSourceError) trackerAnswered() bool {
+	for _, t := range e.Trackers {
+		if !t.At.IsZero() && t.Err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // peersListed reports whether a tracker's last answer listed peers.

@@ -25,6 +25,7 @@ func TestNoSourceWording(t *testing.T) {
 	mirror := netip.MustParseAddrPort("127.0.0.2:6881")
 	notServed := TrackerStatus{URL: "http://t/announce", At: time.Now(), Err: &trackerclient.FailureError{Reason: trackerclient.ReasonNotServed}}
 	knowsNone := TrackerStatus{URL: "http://t/announce", At: time.Now()}
+	trackerDown := TrackerStatus{URL: "http://t/announce", At: time.Now(), Err: errors.New("dial tcp 127.0.0.1:6969: connect: connection refused")}
 	for _, tc := range []struct {
 		name    string
 		err     NoSourceError
@@ -43,9 +44,17 @@ func TestNoSourceWording(t *testing.T) {
 		{"withdrawn, the seeder down", NoSourceError{Trackers: []TrackerStatus{notServed}, Direct: []netip.AddrPort{seeder}},
 			[]string{"the publisher's seeder (127.0.0.1:6881) did not accept a connection", "(the package was withdrawn since your last sync: run dist-client sync)"},
 			[]string{"reachable"}},
-		{"two seeders, one down", NoSourceError{Direct: []netip.AddrPort{seeder, mirror}, Lacking: []netip.AddrPort{mirror}},
+		{"two seeders, one down", NoSourceError{Trackers: []TrackerStatus{knowsNone}, Direct: []netip.AddrPort{seeder, mirror}, Lacking: []netip.AddrPort{mirror}},
 			[]string{"the publisher's seeder (127.0.0.1:6881) did not accept a connection", "the publisher's seeder (127.0.0.2:6881) is reachable but does not have this archive", "(it was probably withdrawn"},
 			nil},
+		// No tracker answered (down, or none named): a seeder that closed
+		// after the handshake may only be full, and sync would not help.
+		{"the tracker down", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
+			[]string{"the publisher's seeder (127.0.0.1:6881) answered but closed the connection (it has no room for another peer, or no longer has this archive)"},
+			[]string{"does not have this archive", "withdrawn"}},
+		{"no tracker", NoSourceError{Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
+			[]string{"answered but closed the connection"},
+			[]string{"does not have this archive", "withdrawn"}},
 		// Peers listed: the seeder may just be full (a capped publisher's
 		// slots), so no withdrawal is claimed.
 		{"the tracker lists peers", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
@@ -150,7 +159,9 @@ func TestNoSourceSeederWithoutArchive(t *testing.T) {
 			if !slices.Equal(ns.Lacking, want) {
 				t.Errorf("lacking %v, want %v: %v", ns.Lacking, want, err)
 			}
-			reachable := fmt.Sprintf("(%s) is reachable but does not have this archive", tc.at)
+			// No tracker here: the seeder's closing alone cannot tell a
+			// missing archive from full slots (TestNoSourceWording).
+			reachable := fmt.Sprintf("(%s) answered but closed the connection", tc.at)
 			refused := fmt.Sprintf("(%s) did not accept a connection", tc.at)
 			if got := err.Error(); tc.lacking != strings.Contains(got, reachable) || tc.lacking == strings.Contains(got, refused) {
 				t.Errorf("message %q", got)
