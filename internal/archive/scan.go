@@ -16,7 +16,11 @@ import (
 // linkProblem); device files, FIFOs and sockets are refused; files and
 // directories the current user cannot read are refused, so Write cannot fail
 // on them later. Errors name the offending path relative to root.
-func Scan(root string) ([]Entry, error) {
+//
+// With tops, only the top-level entries of those names are walked: what
+// else a package directory holds (.git, build output) is left out unread,
+// so a socket or an unreadable file there cannot fail a publication.
+func Scan(root string, tops ...string) ([]Entry, error) {
 	// WalkDir does not descend into a root that is itself a symlink;
 	// resolve it, since naming a package through a link is fine.
 	root, err := filepath.EvalSymlinks(root)
@@ -41,6 +45,12 @@ func Scan(root string) ([]Entry, error) {
 			return fmt.Errorf("%s: cannot read: %w", rel, unwrapPath(walkErr))
 		}
 		if rel == "." {
+			return nil
+		}
+		if top, _, _ := strings.Cut(rel, "/"); len(tops) > 0 && !slices.Contains(tops, top) {
+			if d.IsDir() {
+				return fs.SkipDir
+			}
 			return nil
 		}
 		e, err := scanEntry(path, rel, d)

@@ -98,18 +98,11 @@ func Load(dir string) (*Package, error) {
 	}
 	warnings = append(warnings, otherScripts(dir)...)
 	warnings = append(warnings, leftOut...)
-	all, err := archive.Scan(dir)
+	all, err := archive.Scan(dir, layout...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	var entries []archive.Entry
-	for _, e := range all {
-		top, _, _ := strings.Cut(e.Path, "/")
-		if slices.Contains(layout, top) {
-			entries = append(entries, e)
-		}
-	}
-	return &Package{Dir: dir, Manifest: m, Entries: entries, Warnings: warnings}, nil
+	return &Package{Dir: dir, Manifest: m, Entries: all, Warnings: warnings}, nil
 }
 
 // layout is what the archive holds of a package directory (DESIGN.md §4).

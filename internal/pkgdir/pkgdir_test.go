@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -137,5 +138,40 @@ func TestLoad(t *testing.T) {
 				t.Errorf("warnings:\n  %s\nwant:\n  %s", strings.Join(p.Warnings, "\n  "), strings.Join(want, "\n  "))
 			}
 		})
+	}
+}
+
+// TestLoadLeavesOtherEntriesUnread: what the archive leaves out (.git, a
+// build folder) is not read: a FIFO or an unreadable file there failed
+// the publication ("FIFOs are not allowed"), though it was never shipped.
+func TestLoadLeavesOtherEntriesUnread(t *testing.T) {
+	dir := t.TempDir()
+	for p, body := range map[string]string{"manifest.yaml": "version: 1.0.0\n", "assets/a": "a", ".git/HEAD": "ref\n", ".git/secret": "s"} {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, ".git", "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, ".git", "secret"), 0); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(dir)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	var paths []string
+	for _, e := range p.Entries {
+		paths = append(paths, e.Path)
+	}
+	if want := []string{"assets", "assets/a", "manifest.yaml"}; !slices.Equal(paths, want) {
+		t.Errorf("entries %q, want %q", paths, want)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], ".git: not shipped") {
+		t.Errorf("warnings %q, want one for .git", p.Warnings)
 	}
 }
