@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -237,6 +238,12 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed stri
 	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
 		whole, err := e.fetchSpan(ctx, t, info, u, s, floor)
 		if err != nil {
+			// *url.Error repeats the method and URL in its own words
+			// (web seed http://h/x: Get "http://h/x": dial tcp ...).
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
 			return fmt.Errorf("web seed %s: %w", u, err)
 		}
 		if whole {
