@@ -29,6 +29,7 @@ import (
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/suggest"
 	"github.com/distpac/distpac/internal/units"
+	"github.com/distpac/distpac/internal/yamlerr"
 )
 
 // maxConfigSize bounds a config file.
@@ -241,16 +242,11 @@ func unknownKey(key string, fields map[string]reflect.Value) error {
 	return fmt.Errorf("unknown key %q", key)
 }
 
-// cleanYAMLError drops the "yaml: " prefix and the "unmarshal errors:"
-// framing so the message fits on the single error line the CLI prints.
+// cleanYAMLError is yaml's error on the single error line the CLI prints
+// (yamlerr).
 func cleanYAMLError(err error) error {
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		return errors.New(strings.Join(te.Errors, "; "))
+	if msg := yamlerr.Message(err); msg != err.Error() {
+		return errors.New(msg)
 	}
-	msg := err.Error()
-	if !strings.HasPrefix(msg, "yaml: ") {
-		return err
-	}
-	return errors.New(strings.TrimPrefix(msg, "yaml: "))
+	return err
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/distpac/distpac/internal/yamlerr"
 )
 
 // MaxSize bounds a manifest file; real ones are a few hundred bytes, and a
@@ -214,8 +216,8 @@ func (p parser) root(data []byte) (*yaml.Node, error) {
 }
 
 func (p parser) yamlError(err error) error {
-	// yaml's messages carry the line ("yaml: line 3: ..."); keep it.
-	return p.fail("", "invalid YAML: "+strings.TrimPrefix(err.Error(), "yaml: "), err)
+	// yaml's messages carry the line ("line 3: ..."); keep it.
+	return p.fail("", "invalid YAML: "+yamlerr.Message(err), err)
 }
 
 // fields reads the top-level keys into a Manifest. The name is left empty

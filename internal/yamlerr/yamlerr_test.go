@@ -1,0 +1,49 @@
+package yamlerr
+
+import (
+	"errors"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// TestLines: each mistake is named at the line where it is, or where the
+// construct it breaks begins (an unclosed [ or {, a list that a key
+// interrupts); yaml.v3 said one line earlier for its parser's problems.
+func TestLines(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"a: 1\nb: 2\nc: [x\n", "line 3: did not find expected ',' or ']'"},
+		{"a: 1\nb: 2\nc: {x: 1\n", "line 3: did not find expected ',' or '}'"},
+		{"a: 1\nb: 2\n- x\n", "line 3: did not find expected key"},
+		{"a: 1\nb:\n  - x\n  y: 2\n", "line 3: did not find expected '-' indicator"},
+		{"a: 1\nb: 2\nc: [x, y\nd: 4\n", "line 3: did not find expected ',' or ']'"},
+		// The scanner's problems were right and stay so.
+		{"a: 1\nb: 2\n c: 3\n", "line 3: mapping values are not allowed in this context"},
+		{"a: 1\nb: 2\nc: 3: 4\n", "line 3: mapping values are not allowed in this context"},
+		{"a: 1\nb: 2\nc: @x\n", "line 3: found character that cannot start any token"},
+		{"a: 1\nb: 2\nc:\t3\n\td: 4\n", "line 3: found a tab character that violates indentation"},
+		{"a: 1\nb: 2\nc: \"x\n", "line 3: found unexpected end of stream"},
+		{"a: 1\nb: *nope\n", "unknown anchor 'nope' referenced"},
+	} {
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(tt.in), &n)
+		if err == nil {
+			t.Errorf("%q: no error", tt.in)
+			continue
+		}
+		if got := Message(err); got != tt.want {
+			t.Errorf("%q: %q, want %q (yaml said %q)", tt.in, got, tt.want, err)
+		}
+	}
+}
+
+func TestOtherErrors(t *testing.T) {
+	var v struct{ A int }
+	err := yaml.Unmarshal([]byte("a: [1]\n"), &v)
+	if got, want := Message(err), "line 1: cannot unmarshal !!seq into int"; got != want {
+		t.Errorf("type error: %q, want %q", got, want)
+	}
+	if got := Message(errors.New("open x: no such file")); got != "open x: no such file" {
+		t.Errorf("other error: %q", got)
+	}
+}
