@@ -6,7 +6,9 @@ import (
 	"context"
 	"crypto/rand"
 	"flag"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -261,29 +263,83 @@ func TestMainUsage(t *testing.T) {
 }
 
 // Main serves until its context is cancelled, then exits 0.
+// startMain runs Main on socket for paths until ctx ends, and returns
+// where it serves (its start-up line), its exit code once it has stopped,
+// and its stderr.
+func startMain(t *testing.T, ctx context.Context, socket string, paths []string) (string, <-chan int, *bytes.Buffer) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	stderr := new(bytes.Buffer)
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, append([]string{"--socket", socket}, paths...), pw, stderr)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("no start-up line: %v", err)
+	}
+	go io.Copy(io.Discard, pr)
+	where, ok := strings.CutPrefix(strings.TrimSpace(line), fmt.Sprintf("named-file-server: serving %d files on ", len(paths)))
+	if !ok {
+		t.Fatalf("start-up line %q", line)
+	}
+	return where, done, stderr
+}
+
+// TestMainBoundsConnections: named-file-server, public as dist-server's
+// listeners are, keeps at most 256 connections from one address (connlimit,
+// as dist-server); it kept every connection a client opened.
+func TestMainBoundsConnections(t *testing.T) {
+	paths, _ := fixture(t, map[string]int{"packages.db": 4096, "packages.db.sig": 64})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	where, _, _ := startMain(t, ctx, "127.0.0.1:0", paths)
+	addr := strings.TrimPrefix(where, "http://")
+	var held []net.Conn
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 256 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, c)
+	}
+	get := func() error {
+		c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 5 * time.Second}
+		resp, err := c.Get(where + "/packages.db")
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+	if err := get(); err == nil {
+		t.Fatal("a 257th connection from one address was served")
+	}
+	for _, c := range held {
+		c.Close()
+	}
+	held = nil
+	deadline := time.Now().Add(5 * time.Second)
+	for err := get(); err != nil; err = get() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the 256 closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestMainServesAndStops(t *testing.T) {
 	for _, socket := range []string{"127.0.0.1:0", "unix:" + filepath.Join(t.TempDir(), "s.sock")} {
 		t.Run(socket, func(t *testing.T) {
 			paths, content := fixture(t, map[string]int{"packages.db": 4096, "packages.db.sig": 64})
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			pr, pw := io.Pipe()
-			var stderr bytes.Buffer
-			done := make(chan int, 1)
-			go func() {
-				done <- Main(ctx, append([]string{"--socket", socket}, paths...), pw, &stderr)
-				pw.Close()
-			}()
-
-			line, err := bufio.NewReader(pr).ReadString('\n')
-			if err != nil {
-				t.Fatalf("no start-up line: %v", err)
-			}
-			go io.Copy(io.Discard, pr)
-			where, ok := strings.CutPrefix(strings.TrimSpace(line), "named-file-server: serving 2 files on ")
-			if !ok {
-				t.Fatalf("start-up line %q", line)
-			}
+			where, done, stderr := startMain(t, ctx, socket, paths)
 
 			client := http.DefaultClient
 			base := where

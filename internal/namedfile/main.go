@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/distpac/distpac/internal/connlimit"
 )
 
 const name = "named-file-server"
@@ -91,6 +93,19 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	srv := NewServer(h, log)
+	if strings.HasPrefix(where, "http://") {
+		// Public like dist-server's listeners, and bounded as they are:
+		// 256 connections from one address, 4,096 in all, idle
+		// keep-alive connections closed first to make room (connlimit).
+		lim := connlimit.Wrap(ln, connlimit.Options{Name: "files", Logger: log})
+		srv.ConnState = func(c net.Conn, st http.ConnState) {
+			if st == http.StateActive {
+				lim.SetUsed(c)
+			}
+			lim.SetIdle(c, st == http.StateIdle)
+		}
+		ln = lim
+	}
 
 	noun := "files"
 	if h.Len() == 1 {
