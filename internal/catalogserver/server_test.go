@@ -1,6 +1,7 @@
 package catalogserver
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -372,5 +373,49 @@ func TestMetricsLoopbackOnly(t *testing.T) {
 	s.Handler().ServeHTTP(w, r)
 	if w.Code != http.StatusNotFound {
 		t.Errorf("/metrics with NoMetrics: %d, want 404", w.Code)
+	}
+}
+
+// readFromRecorder is a ResponseWriter with its own ReadFrom, as
+// net/http's is (sendfile underneath).
+type readFromRecorder struct {
+	*httptest.ResponseRecorder
+	readFrom int64
+}
+
+func (r *readFromRecorder) ReadFrom(src io.Reader) (int64, error) {
+	n, err := io.Copy(r.ResponseRecorder, src)
+	r.readFrom += n
+	return n, err
+}
+
+// TestArchiveCopyUsesReadFrom: an archive reaches the connection through
+// the ResponseWriter's ReadFrom (the kernel's sendfile under net/http),
+// counted all the same. The counting wrapper had hidden it, and every byte
+// went through a 32 KiB buffer: 512 MiB took 0.39-0.55 s, now 0.25-0.36 s.
+func TestArchiveCopyUsesReadFrom(t *testing.T) {
+	dir := t.TempDir()
+	body := bytes.Repeat([]byte("distpac "), 64<<10) // 512 KiB
+	if err := os.WriteFile(filepath.Join(dir, "a-1.0.0.tar.zst"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := New(Options{ArchivesDir: dir})
+	s.SetSnapshot([]byte("db"), []byte("sig"), 1, []string{"a-1.0.0.tar.zst"})
+	w := &readFromRecorder{ResponseRecorder: httptest.NewRecorder()}
+	r := httptest.NewRequest("GET", "/packages/a-1.0.0.tar.zst", nil)
+	r.RemoteAddr = "192.0.2.1:1234"
+	s.Handler().ServeHTTP(w, r)
+	if w.Code != http.StatusOK || !bytes.Equal(w.Body.Bytes(), body) {
+		t.Fatalf("GET: %d, %d bytes", w.Code, w.Body.Len())
+	}
+	if w.readFrom != int64(len(body)) {
+		t.Errorf("ReadFrom carried %d of %d bytes", w.readFrom, len(body))
+	}
+	m := httptest.NewRecorder()
+	mr := httptest.NewRequest("GET", "/metrics", nil)
+	mr.RemoteAddr = "127.0.0.1:1234"
+	s.Handler().ServeHTTP(m, mr)
+	if want := fmt.Sprintf("distpac_archive_bytes_served_total %d\n", len(body)); !strings.Contains(m.Body.String(), want) {
+		t.Errorf("/metrics lacks %q", want)
 	}
 }
