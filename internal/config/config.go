@@ -69,12 +69,12 @@ func decode(data []byte, out any) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		return cleanYAMLError(err)
+		return cleanYAMLError(err, data)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return cleanYAMLError(err)
+			return cleanYAMLError(err, data)
 		}
 		return fmt.Errorf("line %d: more than one YAML document; want one mapping of keys to values", extra.Line)
 	}
@@ -138,7 +138,7 @@ func decodeValue(v *yaml.Node, field reflect.Value) error {
 		}
 	case *units.Size:
 		if err := v.Decode(p); err != nil {
-			return cleanYAMLError(err)
+			return cleanYAMLError(err, nil) // a type error: no syntax line to correct
 		}
 	case *Duration:
 		if err := p.UnmarshalYAML(v); err != nil {
@@ -244,8 +244,8 @@ func unknownKey(key string, fields map[string]reflect.Value) error {
 
 // cleanYAMLError is yaml's error on the single error line the CLI prints
 // (yamlerr).
-func cleanYAMLError(err error) error {
-	if msg := yamlerr.Message(err); msg != err.Error() {
+func cleanYAMLError(err error, data []byte) error {
+	if msg := yamlerr.Message(err, data); msg != err.Error() {
 		return errors.New(msg)
 	}
 	return err

@@ -188,12 +188,12 @@ func (p parser) root(data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, p.fail("", "manifest is empty", nil)
 		}
-		return nil, p.yamlError(err)
+		return nil, p.yamlError(err, data)
 	}
 	var next yaml.Node
 	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return nil, p.yamlError(err)
+			return nil, p.yamlError(err, data)
 		}
 		return nil, p.fail("", fmt.Sprintf("line %d: a manifest is one YAML document, found a second one", next.Line), nil)
 	}
@@ -215,9 +215,9 @@ func (p parser) root(data []byte) (*yaml.Node, error) {
 	return root, nil
 }
 
-func (p parser) yamlError(err error) error {
+func (p parser) yamlError(err error, data []byte) error {
 	// yaml's messages carry the line ("line 3: ..."); keep it.
-	return p.fail("", "invalid YAML: "+yamlerr.Message(err), err)
+	return p.fail("", "invalid YAML: "+yamlerr.Message(err, data), err)
 }
 
 // fields reads the top-level keys into a Manifest. The name is left empty

@@ -4,6 +4,7 @@
 package yamlerr
 
 import (
+	"bytes"
 	"errors"
 	"regexp"
 	"strconv"
@@ -35,9 +36,9 @@ var parserProblems = map[string]bool{
 
 var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
 
-// Message is err's text for a user: see the package doc. An error that is
-// not yaml's is returned as it is.
-func Message(err error) string {
+// Message is err's text for a user, err being yaml's error for data: see
+// the package doc. An error that is not yaml's is returned as it is.
+func Message(err error, data []byte) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		return strings.Join(te.Errors, "; ")
@@ -48,8 +49,21 @@ func Message(err error) string {
 	}
 	if m := lineMsg.FindStringSubmatch(msg); m != nil && parserProblems[m[2]] {
 		if n, err := strconv.Atoi(m[1]); err == nil {
-			return "line " + strconv.Itoa(n+1) + ": " + m[2]
+			// A problem found at the end of the input (a [ never
+			// closed on the last line) is at the line after the last
+			// newline, which no editor shows: the last line it is.
+			return "line " + strconv.Itoa(min(n+1, lines(data))) + ": " + m[2]
 		}
 	}
 	return msg
+}
+
+// lines counts the lines of data, a last one without a newline too; at
+// least 1.
+func lines(data []byte) int {
+	n := bytes.Count(data, []byte("\n"))
+	if len(data) > 0 && data[len(data)-1] != '\n' {
+		n++
+	}
+	return max(n, 1)
 }

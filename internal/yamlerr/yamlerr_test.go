@@ -24,6 +24,10 @@ func TestLines(t *testing.T) {
 		{"a: 1\nb: 2\nc:\t3\n\td: 4\n", "line 3: found a tab character that violates indentation"},
 		{"a: 1\nb: 2\nc: \"x\n", "line 3: found unexpected end of stream"},
 		{"a: 1\nb: *nope\n", "unknown anchor 'nope' referenced"},
+		// Found at the end of the input: the last line, not the one after.
+		{"version: [1.0.0\n", "line 1: did not find expected ',' or ']'"},
+		{"version: [1.0.0", "line 1: did not find expected ',' or ']'"},
+		{"a: 1\nversion: [1.0.0\n", "line 2: did not find expected ',' or ']'"},
 	} {
 		var n yaml.Node
 		err := yaml.Unmarshal([]byte(tt.in), &n)
@@ -31,7 +35,7 @@ func TestLines(t *testing.T) {
 			t.Errorf("%q: no error", tt.in)
 			continue
 		}
-		if got := Message(err); got != tt.want {
+		if got := Message(err, []byte(tt.in)); got != tt.want {
 			t.Errorf("%q: %q, want %q (yaml said %q)", tt.in, got, tt.want, err)
 		}
 	}
@@ -40,10 +44,10 @@ func TestLines(t *testing.T) {
 func TestOtherErrors(t *testing.T) {
 	var v struct{ A int }
 	err := yaml.Unmarshal([]byte("a: [1]\n"), &v)
-	if got, want := Message(err), "line 1: cannot unmarshal !!seq into int"; got != want {
+	if got, want := Message(err, []byte("a: [1]\n")), "line 1: cannot unmarshal !!seq into int"; got != want {
 		t.Errorf("type error: %q, want %q", got, want)
 	}
-	if got := Message(errors.New("open x: no such file")); got != "open x: no such file" {
+	if got := Message(errors.New("open x: no such file"), nil); got != "open x: no such file" {
 		t.Errorf("other error: %q", got)
 	}
 }
