@@ -65,3 +65,27 @@ func TestMirrorArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestMirrorURLs: each URL a mirror follows is a primary's base URL, and
+// none is given twice; mirror accepted the same URL twice, where a client's
+// server_urls refuses it.
+func TestMirrorURLs(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string // "" for no error
+	}{
+		{[]string{"http://a:9090"}, ""},
+		{[]string{"http://a:9090", "https://b"}, ""},
+		{[]string{"http://a:9090", "http://a:9090"}, `mirror: "http://a:9090" is given twice (URLs 1 and 2)`},
+		{[]string{"http://a:9090/", "https://b", "http://a:9090"}, `mirror: "http://a:9090" is given twice (URLs 1 and 3)`},
+		{[]string{"ftp://a"}, `mirror: "ftp://a": want the primary's URL, http://HOST[:PORT] or https://…`},
+	} {
+		err := checkPrimaryURLs(tt.args)
+		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
+			t.Errorf("%q: %v, want %q", tt.args, err, tt.want)
+		}
+		if err != nil && !errors.As(err, new(*cli.UsageError)) {
+			t.Errorf("%q: %v is not a usage error", tt.args, err)
+		}
+	}
+}

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -48,7 +50,7 @@ the catalog valid.
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
 which is how clients find it. Several URLs are tried in order (a primary and other
-mirrors of it; at most ` + strconv.Itoa(config.MaxServers) + `, as in a client's server_urls).
+mirrors of it; at most ` + strconv.Itoa(config.MaxServers) + `, none twice, as in a client's server_urls).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
@@ -77,10 +79,8 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 	if err != nil {
 		return err
 	}
-	for _, a := range args {
-		if err := checkPrimaryURL(a); err != nil {
-			return err
-		}
+	if err := checkPrimaryURLs(args); err != nil {
+		return err
 	}
 	var key signing.PublicKey
 	if o.key != "" {
@@ -124,6 +124,21 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 // the URL given is the one clients list in server_urls beside the
 // primary, and there too it must be the base (config.CheckBaseURL, which
 // client.yaml's server_url and server_urls pass too).
+// checkPrimaryURLs checks each URL a mirror follows, and that none is
+// given twice (as a client's server_urls refuses): the second would only
+// be the first tried again.
+func checkPrimaryURLs(args []string) error {
+	for i, a := range args {
+		if err := checkPrimaryURL(a); err != nil {
+			return err
+		}
+		if j := slices.IndexFunc(args[:i], func(b string) bool { return strings.TrimRight(b, "/") == strings.TrimRight(a, "/") }); j >= 0 {
+			return cli.Usagef("mirror: %q is given twice (URLs %d and %d)", a, j+1, i+1)
+		}
+	}
+	return nil
+}
+
 func checkPrimaryURL(a string) error {
 	u, err := url.Parse(a)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
