@@ -320,8 +320,8 @@ func (r *clashReason) text() string {
 func (r *exhaustedReason) text() string {
 	const hole = "\x00"
 	type group struct {
-		key  string
-		vers []string
+		key   string
+		cands []*cand
 	}
 	var groups []*group
 	byKey := map[string]*group{}
@@ -333,14 +333,18 @@ func (r *exhaustedReason) text() string {
 			byKey[key] = g
 			groups = append(groups, g)
 		}
-		g.vers = append(g.vers, f.c.version.String())
+		g.cands = append(g.cands, f.c)
 	}
 	var out []string
 	for _, g := range groups {
-		// Oldest first reads naturally in a list.
-		rev := make([]string, len(g.vers))
-		for i, v := range g.vers {
-			rev[len(g.vers)-1-i] = v
+		// Oldest first reads naturally in a list: by place in the
+		// catalog's order (idx, newest first), not in the order search
+		// tried them, which puts an installed version first for a
+		// Request.Free package (tryOrder).
+		slices.SortFunc(g.cands, func(a, b *cand) int { return b.idx - a.idx })
+		rev := make([]string, len(g.cands))
+		for i, c := range g.cands {
+			rev[i] = c.version.String()
 		}
 		var subject string
 		switch {

@@ -33,5 +33,8 @@ func TestFreeExplanationOrder(t *testing.T) {
 		}
 		_, err := Resolve(cat, req)
 		t.Logf("free=%v: %v", free, err)
+		if err == nil || !strings.Contains(err.Error(), "every version of libfoo (1.1.0, 2.0.0, 2.1.0)") {
+			t.Errorf("free=%v: %v; want the versions tried oldest first", free, err)
+		}
 	}
 }
