@@ -39,6 +39,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -228,6 +229,16 @@ func (l *Listener) SetUsed(nc net.Conn) {
 	l.mu.Lock()
 	c.used = true
 	l.mu.Unlock()
+}
+
+// ConnState is an http.Server's ConnState for the connections of this
+// listener: it marks them used (SetUsed) and idle (SetIdle) as they go.
+// Every HTTP server over a Listener sets it.
+func (l *Listener) ConnState(c net.Conn, st http.ConnState) {
+	if st == http.StateActive {
+		l.SetUsed(c)
+	}
+	l.SetIdle(c, st == http.StateIdle)
 }
 
 // Counts returns what the listener closed since Wrap.

@@ -24,12 +24,7 @@ func TestFairShareSparesActiveRequests(t *testing.T) {
 	release := make(chan struct{})
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		ConnState: func(c net.Conn, st http.ConnState) {
-			if st == http.StateActive {
-				ln.SetUsed(c)
-			}
-			ln.SetIdle(c, st == http.StateIdle)
-		},
+		ConnState:         ln.ConnState,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write(make([]byte, 1024))
 			w.(http.Flusher).Flush()

@@ -98,12 +98,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// 256 connections from one address, 4,096 in all, idle
 		// keep-alive connections closed first to make room (connlimit).
 		lim := connlimit.Wrap(ln, connlimit.Options{Name: "files", Logger: log})
-		srv.ConnState = func(c net.Conn, st http.ConnState) {
-			if st == http.StateActive {
-				lim.SetUsed(c)
-			}
-			lim.SetIdle(c, st == http.StateIdle)
-		}
+		srv.ConnState = lim.ConnState
 		ln = lim
 	}
 

@@ -74,12 +74,7 @@ func (g *httpGroup) serve(name, addr string, h http.Handler) (net.Addr, error) {
 	g.limits[name] = ln
 	g.mu.Unlock()
 	s := catalogserver.NewHTTPServer(h, g.log)
-	s.ConnState = func(c net.Conn, st http.ConnState) {
-		if st == http.StateActive {
-			ln.SetUsed(c)
-		}
-		ln.SetIdle(c, st == http.StateIdle)
-	}
+	s.ConnState = ln.ConnState
 	g.servers = append(g.servers, s)
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
