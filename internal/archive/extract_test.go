@@ -6,11 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 func reg(name, content string) member {
@@ -130,6 +134,80 @@ func TestExtractMalformedStreams(t *testing.T) {
 			assertEmptyOrAbsent(t, dest)
 		})
 	}
+}
+
+// TestDecoderReuse: a decoder kept in the pool (decoders) after a stream
+// that failed halfway, or that was left unread, decodes the next stream
+// whole. Extract and ReadFile take their decoders from the pool, so a
+// failed archive must not spoil the next package's.
+func TestDecoderReuse(t *testing.T) {
+	src := t.TempDir()
+	// A file past smallFile too, copied through the pooled copy buffer.
+	writeTree(t, src, append(sampleTree(), node{path: "assets/big", content: strings.Repeat("0123456789abcdef", 40<<10), perm: 0o644}))
+	good := archiveTree(t, src)
+	want := decodeAll(t, good)
+	wantEntries, err := Scan(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[string][]byte{
+		"truncated":   good[:len(good)/2],
+		"not zstd":    []byte("this is not an archive"),
+		"garbage":     compress(t, bytes.Repeat([]byte("garbage!"), 200))[:40],
+		"left unread": good,
+	}
+	for name, data := range bad {
+		t.Run(name, func(t *testing.T) {
+			// The same decoder, reset as releaseDecoder and newDecoder do.
+			d, err := newDecoder(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "left unread" {
+				d.Read(make([]byte, 100))
+			} else if _, err := io.Copy(io.Discard, d); err == nil {
+				t.Fatal("decoding succeeded, want an error")
+			}
+			if err := d.Reset(nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.Reset(bytes.NewReader(good)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(d)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("after %s: decoded %d bytes, err %v; want %d bytes", name, len(got), err, len(want))
+			}
+			releaseDecoder(d)
+
+			// Through the pool: a failed extraction, then a good one.
+			parent := t.TempDir()
+			if err := Extract(context.Background(), bytes.NewReader(data), filepath.Join(parent, "bad"), 0); err == nil && name != "left unread" {
+				t.Fatal("Extract of a bad archive succeeded")
+			}
+			dest := filepath.Join(parent, "good")
+			if err := Extract(context.Background(), bytes.NewReader(good), dest, 0); err != nil {
+				t.Fatalf("Extract after %s: %v", name, err)
+			}
+			if got, err := Scan(dest); err != nil || !reflect.DeepEqual(got, wantEntries) {
+				t.Fatalf("extracted after %s: %v, %v; want %v", name, got, err, wantEntries)
+			}
+		})
+	}
+}
+
+func decodeAll(t *testing.T, data []byte) []byte {
+	t.Helper()
+	d, err := zstd.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	out, err := io.ReadAll(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // TestExtractForeignArchives accepts what other tar tools write: "./"

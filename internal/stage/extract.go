@@ -44,8 +44,11 @@ func Extract(ctx context.Context, a Archive, dir string) error {
 	}
 	h := sha256.New()
 	xerr := archive.Extract(ctx, io.TeeReader(f, h), dir, a.MaxInstalled)
-	// The decoder stops at the end of the zstd frame; hash what follows.
-	_, rerr := io.Copy(h, f)
+	// The decoder stops at the end of the zstd frame; hash what follows
+	// (through a buffer of the pool: os.File's WriteTo would make one).
+	b := hashBuffers.Get().(*[64 << 10]byte)
+	_, rerr := io.CopyBuffer(h, struct{ io.Reader }{f}, b[:])
+	hashBuffers.Put(b)
 	if ctx.Err() != nil {
 		os.RemoveAll(dir)
 		return ctx.Err()

@@ -143,6 +143,47 @@ func TestSeedRefusesCorruptFile(t *testing.T) {
 	}
 }
 
+// TestVerifyPayloadReusedBuffer: verifyPayload's piece buffer, kept
+// between torrents (verifyBuffers), never lets a piece pass on what an
+// earlier, larger torrent left in it: a file whose last piece is short and
+// corrupt is refused after files of every size verified clean.
+func TestVerifyPayloadReusedBuffer(t *testing.T) {
+	dir := t.TempDir()
+	build := func(name string, size int) ([]byte, []byte) {
+		t.Helper()
+		path := filepath.Join(dir, name)
+		data := writeRandom(t, path, size)
+		meta, err := torrentmeta.Build(path, "", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data, meta.Torrent
+	}
+	for _, size := range []int{1, 5000, 64 << 10, 300 << 10} {
+		for _, corrupt := range []bool{false, true} {
+			name := fmt.Sprintf("p%d-%t.tar.zst", size, corrupt)
+			data, tor := build(name, size)
+			// First a larger torrent, so the pooled buffer holds its data.
+			if _, big := build("big.tar.zst", 512<<10); verifyPayload(context.Background(), dir, big) != nil {
+				t.Fatal("a clean payload failed")
+			}
+			if corrupt {
+				data[len(data)-1] ^= 0xff
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			err := verifyPayload(context.Background(), dir, tor)
+			if corrupt && err == nil {
+				t.Errorf("%s: corrupt payload of %d bytes verified", name, size)
+			}
+			if !corrupt && err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}
+	}
+}
+
 // sizeName names a size compactly for subtest names.
 func sizeName(n int) string {
 	switch {
