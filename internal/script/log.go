@@ -118,12 +118,15 @@ func (r *logRun) Write(p []byte) (int, error) {
 	r.buf = append(r.buf, p...)
 	for !r.failed {
 		i := bytes.IndexByte(r.buf, '\n')
-		if i < 0 && len(r.buf) < maxLogLine {
+		// A line of exactly maxLogLine bytes waits for the byte after it:
+		// cut at once, its newline would make an empty line of its own.
+		if i < 0 && len(r.buf) <= maxLogLine {
 			break
 		}
 		n := i + 1
 		if i < 0 || i > maxLogLine {
-			n, i = maxLogLine, maxLogLine
+			n = cutAt(r.buf[:maxLogLine+1])
+			i = n
 		}
 		r.line(": " + visible(r.buf[:i]))
 		r.buf = r.buf[n:]
@@ -132,6 +135,35 @@ func (r *logRun) Write(p []byte) (int, error) {
 		r.buf = nil
 	}
 	return len(p), nil
+}
+
+// cutAt is where to cut a line longer than maxLogLine (b holds its first
+// maxLogLine+1 bytes): at maxLogLine, or before a UTF-8 character that
+// would straddle it, so that the character is not split over two lines
+// (and shown as \xNN in both).
+func cutAt(b []byte) int {
+	n := maxLogLine
+	for n > maxLogLine-(utf8.UTFMax-1) && !utf8.RuneStart(b[n]) {
+		n--
+	}
+	if n < maxLogLine && n+seqLen(b[n]) > maxLogLine {
+		return n
+	}
+	return maxLogLine
+}
+
+// seqLen is the length of the UTF-8 sequence lead byte c starts (1 for
+// ASCII and for bytes no sequence starts with).
+func seqLen(c byte) int {
+	switch {
+	case c >= 0xC2 && c < 0xE0:
+		return 2
+	case c >= 0xE0 && c < 0xF0:
+		return 3
+	case c >= 0xF0 && c < 0xF5:
+		return 4
+	}
+	return 1
 }
 
 // end logs what is left of the output and how the script ended.
