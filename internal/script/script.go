@@ -23,6 +23,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 )
 
 // Env is what a script is told about its package.
@@ -292,5 +293,27 @@ func (t *tailWriter) lines() []string {
 	if len(all) > tailLines {
 		all = all[len(all)-tailLines:]
 	}
+	for i, l := range all {
+		all[i] = shortLine(l)
+	}
 	return all
+}
+
+// tailLineMax is how much of one line of a failing script's output its
+// error repeats; the log (scripts.log) has all of it.
+const tailLineMax = 512
+
+// shortLine makes one line of script output fit for an error message on
+// a terminal: control characters are shown, not sent (a package's output
+// must not move the user's cursor or recolour the terminal), and a line
+// longer than tailLineMax bytes is cut, at a character's start.
+func shortLine(l string) string {
+	if len(l) <= tailLineMax {
+		return visible([]byte(l))
+	}
+	n := tailLineMax
+	for n > tailLineMax-(utf8.UTFMax-1) && !utf8.RuneStart(l[n]) {
+		n--
+	}
+	return fmt.Sprintf("%s… (%d more bytes)", visible([]byte(l[:n])), len(l)-n)
 }

@@ -36,6 +36,8 @@ func TestRun(t *testing.T) {
 		{"environment", `echo "$DISTPAC_NAME $DISTPAC_VERSION"; [ "$DISTPAC_ASSETS" = "$DISTPAC_PKGDIR/assets" ] && [ "$(pwd)" = "$DISTPAC_PKGDIR" ] && echo ok`, "foo 1.2.3\nok\n", 0, nil},
 		{"failure keeps last lines", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i; done; exit 3", "", 3, []string{"line3", "line12"}},
 		{"stderr is captured", "echo oops >&2; exit 1", "oops\n", 1, []string{"oops"}},
+		{"terminal codes shown, not sent", `printf 'red\033[31m\033[2J\r\n'; exit 1`, "", 1, []string{`red\x1b[31m\x1b[2J\x0d`}},
+		{"long line cut", `head -c 20000 /dev/zero | tr '\0' x; echo; awk 'BEGIN { for (i = 0; i < 600; i++) printf "é"; print "" }'; exit 1`, "", 1, []string{strings.Repeat("x", 512) + "… (19488 more bytes)", strings.Repeat("é", 256) + "… (688 more bytes)"}},
 		{"staging root", `echo "$DISTPAC_DESTDIR"`, "/stage/root\n", 0, nil},
 	}
 	for _, tt := range tests {
