@@ -550,3 +550,43 @@ func TestConfigKnowsServedFiles(t *testing.T) {
 		t.Errorf("config.ServedFiles = %q, want %q", config.ServedFiles, want)
 	}
 }
+
+// TestSyncNotFoundHint: a 404 that says nothing more (a web server's, for a
+// path that is not the base URL) adds a hint at server_url; a server that
+// says why (dist-server with nothing published) is shown as it is.
+func TestSyncNotFoundHint(t *testing.T) {
+	const hint = "no catalog at this URL: the server URL must be the base URL"
+	for _, tt := range []struct {
+		name     string
+		handler  http.HandlerFunc
+		wantHint bool
+	}{
+		{"a wrong path", http.NotFound, true},
+		{"an HTML 404", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(404)
+			io.WriteString(w, "<h1>Not Found</h1>")
+		}, true},
+		{"the server says why", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "no catalog published yet", 404)
+		}, false},
+		{"another status", func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "Forbidden", 403)
+		}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(tt.handler)
+			defer srv.Close()
+			_, err := catalogclient.Sync(context.Background(), syncOpts(srv.URL+"/dist", t.TempDir(), newKey(t).Public()))
+			if err == nil {
+				t.Fatal("Sync succeeded")
+			}
+			if got := strings.Contains(err.Error(), hint); got != tt.wantHint {
+				t.Errorf("error %q: hint %v, want %v", err, got, tt.wantHint)
+			}
+			if !strings.Contains(err.Error(), srv.URL+"/dist/packages.db") {
+				t.Errorf("error %q does not name the URL", err)
+			}
+		})
+	}
+}

@@ -64,7 +64,13 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 		return nil, nil
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, httpError(dbURL, resp)
+		err, said := httpErrorSaid(dbURL, resp)
+		if resp.StatusCode == http.StatusNotFound && !said {
+			// Not a distpac server's answer (which says why), but a wrong
+			// path: the commonest mistake is a URL beside the base one.
+			err = fmt.Errorf("%w (no catalog at this URL: the server URL must be the base URL under which dist-server, a mirror or a web server serves %s)", err, PathCatalog)
+		}
+		return nil, err
 	}
 	if resp.ContentLength > s.maxSize {
 		return nil, fmt.Errorf("GET %s: catalog is %d bytes, the limit is %d: %w", dbURL, resp.ContentLength, s.maxSize, ErrTooLarge)
@@ -276,9 +282,16 @@ const maxBodyExcerpt = 200
 // body when it says more than the status: the server's messages say what
 // is wrong ("no catalog published yet"), Go's "404 page not found" does not.
 func httpError(u string, resp *http.Response) error {
+	err, _ := httpErrorSaid(u, resp)
+	return err
+}
+
+// httpErrorSaid is httpError, and whether the server's body said more than
+// the status.
+func httpErrorSaid(u string, resp *http.Response) (_ error, said bool) {
 	msg := fmt.Sprintf("GET %s: %d %s", u, resp.StatusCode, http.StatusText(resp.StatusCode)) // not the server's reason phrase: it reaches terminals
 	if mediaType(resp) != "text/plain" {
-		return errors.New(msg)
+		return errors.New(msg), false
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
@@ -293,13 +306,13 @@ func httpError(u string, resp *http.Response) error {
 		line = strings.TrimSpace(rest)
 	}
 	if line == "" || restatesStatus(line, resp.StatusCode) {
-		return errors.New(msg)
+		return errors.New(msg), false
 	}
 	excerpt := catalog.Printable([]byte(line[:min(len(line), maxBodyExcerpt)])) // no terminal escapes from a server
 	if len(line) > maxBodyExcerpt {
 		excerpt += "..."
 	}
-	return errors.New(msg + ": " + excerpt)
+	return errors.New(msg + ": " + excerpt), true
 }
 
 // restatesStatus reports whether a body line holds no word beside the
