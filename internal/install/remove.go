@@ -192,8 +192,25 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		// are validated: this stays inside pkgs/).
 		os.RemoveAll(filepath.Join(c.Paths.Packages(), x.rec.Name+"-"+x.rec.Version))
 		c.UI.Printf("uninstalled %s %s\n", x.rec.Name, x.rec.Version)
+		if left := stillThere(x.rec); len(left) > 0 {
+			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, and these are still there, untracked: %s (remove them by hand if nothing else needs them)\n", x.rec.Name, x.rec.Version, listSome(left))
+		}
 	}
 	return nil
+}
+
+// stillThere lists what r's install.sh wrote straight into the prefix
+// (the old contract; distpac records the paths but not the files) and its
+// uninstall, script or not, left in place: without a word, an uninstall
+// that skipped or lacked the script left them unnoticed.
+func stillThere(r state.Record) []string {
+	var left []string
+	for _, p := range r.Untracked { // relative and checked (state.CheckRelPath)
+		if _, err := os.Lstat(filepath.Join(r.Prefix, filepath.FromSlash(p))); err == nil {
+			left = append(left, p)
+		}
+	}
+	return left
 }
 
 // uninstallScript extracts r's package into dir when its uninstall.sh is
