@@ -3,10 +3,12 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,17 +25,27 @@ import (
 // miss, sends some pieces twice anyway: measured 1.02-1.13 F in 24 runs,
 // and 1.25-1.47 F in 12 with the suggestions off; the bound lies between.
 // (It was 1.1 F, set with four slots, and failed a clean-clone make test.)
+// Under load (a load average of 5) one run sent 1.234 F, so a swarm over
+// the bound gets one more try: the test fails when two in a row send
+// more, which runs without the suggestions did every time.
 func TestPublisherAssignsPieces(t *testing.T) {
 	const size = 4 << 20
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	publisher, torrent := cappedPublisher(t, ctx, size)
-	swarmDownload(t, ctx, publisher, torrent, PublisherSlots, 4<<20)
-	up := publisher.Stats().Uploaded
-	t.Logf("publisher sent %.3f F", float64(up)/size)
-	if up > size*12/10 {
-		t.Errorf("publisher sent %d bytes for a %d-byte package (%.3f F): it sent pieces twice", up, size, float64(up)/size)
+	var sent []string
+	for range 2 {
+		up := func() int64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			publisher, torrent := cappedPublisher(t, ctx, size)
+			swarmDownload(t, ctx, publisher, torrent, PublisherSlots, 4<<20)
+			return publisher.Stats().Uploaded
+		}()
+		t.Logf("publisher sent %.3f F", float64(up)/size)
+		if up <= size*12/10 {
+			return
+		}
+		sent = append(sent, fmt.Sprintf("%.3f F", float64(up)/size))
 	}
+	t.Errorf("publisher sent %s for a %d-byte package in two swarms in a row (at most 1.2 F): it sent pieces twice", strings.Join(sent, " and "), size)
 }
 
 // TestPublisherSurvivesEarlyClose: a connection that ends in its handshake
