@@ -267,53 +267,81 @@ func follow(f *os.File, w io.Writer, exited <-chan struct{}) {
 	}
 }
 
-// tailWriter keeps the last lines written to it.
+// tailWriter keeps the last tailLines lines written to it, each as its
+// first bytes and its length: a script that prints a megabyte without a
+// newline still leaves a bounded tail and an exact count.
 type tailWriter struct {
-	mu  sync.Mutex
-	buf []byte
+	mu   sync.Mutex
+	done []tailLine // ended lines, the last tailLines
+	cur  tailLine   // the line being written
+}
+
+// tailLine is one line of output: its first tailLineMax bytes and a few
+// more (so that a cut can find a character's start), and its length.
+type tailLine struct {
+	head []byte
+	n    int64
 }
 
 func (t *tailWriter) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 64<<10 {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-16<<10:]...)
+	for rest := p; len(rest) > 0; {
+		part, after, ended := bytes.Cut(rest, []byte{'\n'})
+		if room := tailLineMax + utf8.UTFMax - len(t.cur.head); room > 0 {
+			t.cur.head = append(t.cur.head, part[:min(room, len(part))]...)
+		}
+		t.cur.n += int64(len(part))
+		if !ended {
+			break
+		}
+		if t.done = append(t.done, t.cur); len(t.done) > tailLines {
+			t.done = t.done[1:]
+		}
+		t.cur, rest = tailLine{}, after
 	}
 	return len(p), nil
 }
 
+// lines returns the last lines, without trailing empty ones, each made fit
+// for an error message (shortLine).
 func (t *tailWriter) lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	all := strings.Split(string(bytes.TrimRight(t.buf, "\n")), "\n")
-	if len(all) == 1 && all[0] == "" {
+	all := t.done
+	if t.cur.n > 0 {
+		all = append(all[:len(all):len(all)], t.cur)
+	}
+	for len(all) > 0 && all[len(all)-1].n == 0 {
+		all = all[:len(all)-1]
+	}
+	all = all[max(0, len(all)-tailLines):]
+	out := make([]string, len(all))
+	for i, l := range all {
+		out[i] = l.short()
+	}
+	if len(out) == 0 {
 		return nil
 	}
-	if len(all) > tailLines {
-		all = all[len(all)-tailLines:]
-	}
-	for i, l := range all {
-		all[i] = shortLine(l)
-	}
-	return all
+	return out
 }
 
 // tailLineMax is how much of one line of a failing script's output its
 // error repeats; the log (scripts.log) has all of it.
 const tailLineMax = 512
 
-// shortLine makes one line of script output fit for an error message on
-// a terminal: control characters are shown, not sent (a package's output
-// must not move the user's cursor or recolour the terminal), and a line
-// longer than tailLineMax bytes is cut, at a character's start.
-func shortLine(l string) string {
-	if len(l) <= tailLineMax {
-		return visible([]byte(l))
+// short makes a line fit for an error message on a terminal: control
+// characters are shown, not sent (a package's output must not move the
+// user's cursor or recolour the terminal), and a line longer than
+// tailLineMax bytes is cut, at a character's start, saying how much more
+// it had.
+func (l tailLine) short() string {
+	if l.n <= tailLineMax {
+		return visible(l.head)
 	}
 	n := tailLineMax
-	for n > tailLineMax-(utf8.UTFMax-1) && !utf8.RuneStart(l[n]) {
+	for n > tailLineMax-(utf8.UTFMax-1) && !utf8.RuneStart(l.head[n]) {
 		n--
 	}
-	return fmt.Sprintf("%s… (%d more bytes)", visible([]byte(l[:n])), len(l)-n)
+	return fmt.Sprintf("%s… (%d more bytes)", visible(l.head[:n]), l.n-int64(n))
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -37,7 +39,7 @@ func TestRun(t *testing.T) {
 		{"failure keeps last lines", "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo line$i; done; exit 3", "", 3, []string{"line3", "line12"}},
 		{"stderr is captured", "echo oops >&2; exit 1", "oops\n", 1, []string{"oops"}},
 		{"terminal codes shown, not sent", `printf 'red\033[31m\033[2J\r\n'; exit 1`, "", 1, []string{`red\x1b[31m\x1b[2J\x0d`}},
-		{"long line cut", `head -c 20000 /dev/zero | tr '\0' x; echo; awk 'BEGIN { for (i = 0; i < 600; i++) printf "é"; print "" }'; exit 1`, "", 1, []string{strings.Repeat("x", 512) + "… (19488 more bytes)", strings.Repeat("é", 256) + "… (688 more bytes)"}},
+		{"long line cut", `head -c 100000 /dev/zero | tr '\0' x; echo; awk 'BEGIN { printf "x"; for (i = 0; i < 600; i++) printf "é"; print "" }'; exit 1`, "", 1, []string{strings.Repeat("x", 512) + "… (99488 more bytes)", "x" + strings.Repeat("é", 255) + "… (690 more bytes)"}},
 		{"staging root", `echo "$DISTPAC_DESTDIR"`, "/stage/root\n", 0, nil},
 	}
 	for _, tt := range tests {
@@ -218,6 +220,41 @@ func TestCheck(t *testing.T) {
 			}
 			if _, err := os.Stat(filepath.Join(env.PkgDir, "ran")); err == nil {
 				t.Error("Check ran the script")
+			}
+		})
+	}
+}
+
+// TestTailWriter: the lines a failing script's error repeats are the last
+// tailLines, whatever the writes' boundaries, empty ones kept but not at
+// the end, each escaped and cut with an exact count of what was left out.
+func TestTailWriter(t *testing.T) {
+	many := make([]string, 15)
+	for i := range many {
+		many[i] = fmt.Sprintf("line%d\n", i)
+	}
+	tests := []struct {
+		name   string
+		writes []string
+		want   []string
+	}{
+		{"nothing", nil, nil},
+		{"only newlines", []string{"\n\n"}, nil},
+		{"empty lines between, not at the end", []string{"a\n\nb\n\n\n"}, []string{"a", "", "b"}},
+		{"unended last line", []string{"a\nb"}, []string{"a", "b"}},
+		{"split across writes", []string{"he", "llo\nwor", "ld\n"}, []string{"hello", "world"}},
+		{"the last ten", many, []string{"line5", "line6", "line7", "line8", "line9", "line10", "line11", "line12", "line13", "line14"}},
+		{"escaped", []string{"\x1b[2Jx\r\n"}, []string{`\x1b[2Jx\x0d`}},
+		{"cut in pieces, counted", []string{strings.Repeat("y", 300), strings.Repeat("y", 70000), "\n"}, []string{strings.Repeat("y", 512) + "… (69788 more bytes)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w tailWriter
+			for _, s := range tt.writes {
+				w.Write([]byte(s))
+			}
+			if got := w.lines(); !slices.Equal(got, tt.want) {
+				t.Errorf("lines %q, want %q", got, tt.want)
 			}
 		})
 	}
