@@ -172,8 +172,9 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		leaving[r.Name] = true
 		tx.changes = append(tx.changes, state.HistoryChange{Name: r.Name, From: r.Version})
 	}
-	err = func() error {
-		owners, err := tx.st.Owners(ctx, leaving) // of the packages that stay
+	var owners map[string]state.Owner // of the packages that stay, by absolute path
+	err = func() (err error) {
+		owners, err = tx.st.Owners(ctx, leaving)
 		if err != nil {
 			return err
 		}
@@ -192,7 +193,7 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		// are validated: this stays inside pkgs/).
 		os.RemoveAll(filepath.Join(c.Paths.Packages(), x.rec.Name+"-"+x.rec.Version))
 		c.UI.Printf("uninstalled %s %s\n", x.rec.Name, x.rec.Version)
-		if left := stillThere(x.rec); len(left) > 0 {
+		if left := stillThere(x.rec, owners); len(left) > 0 {
 			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, and these are still there, untracked: %s (remove them by hand if nothing else needs them)\n", x.rec.Name, x.rec.Version, listSome(left))
 		}
 	}
@@ -201,12 +202,17 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 
 // stillThere lists what r's install.sh wrote straight into the prefix
 // (the old contract; distpac records the paths but not the files) and its
-// uninstall, script or not, left in place: without a word, an uninstall
-// that skipped or lacked the script left them unnoticed.
-func stillThere(r state.Record) []string {
+// uninstall, script or not, left in place, leaving out what a package
+// that stays owns (owners, by absolute path): without a word, an
+// uninstall that skipped or lacked the script left them unnoticed.
+func stillThere(r state.Record, owners map[string]state.Owner) []string {
 	var left []string
 	for _, p := range r.Untracked { // relative and checked (state.CheckRelPath)
-		if _, err := os.Lstat(filepath.Join(r.Prefix, filepath.FromSlash(p))); err == nil {
+		abs := filepath.Join(r.Prefix, filepath.FromSlash(p))
+		if _, owned := owners[abs]; owned {
+			continue
+		}
+		if _, err := os.Lstat(abs); err == nil {
 			left = append(left, p)
 		}
 	}
