@@ -45,10 +45,11 @@ func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
 	if st.Size() != info.Length {
 		return fmt.Errorf("swarm: seed %s: %s has %d bytes, the torrent %d", info.Name, path, st.Size(), info.Length)
 	}
-	// Pieces are read straight into one buffer of the piece length (64 KiB
-	// and up), no larger than the file: a seeder verifying 10,000 small
-	// archives at start allocated a 1 MiB reader for each. The buffer is
-	// kept for the next torrent (verifyBuffers).
+	// Pieces are read straight into one buffer, made of the piece length
+	// (64 KiB and up) or the file's if smaller: a seeder verifying 10,000
+	// small archives at start allocated a 1 MiB reader for each. The
+	// buffer is kept for the next torrent (verifyBuffers), so it may be
+	// larger; every read takes the piece's length of it.
 	r := f
 	bp := verifyBuffers.Get().(*[]byte)
 	defer verifyBuffers.Put(bp)
