@@ -12,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/suggest"
 )
@@ -56,7 +57,10 @@ func (e *env) catalogNames(ctx context.Context) []string {
 		return nil
 	}
 	defer db.Close()
-	names, _ := db.Names(ctx)
+	names, err := db.Names(ctx)
+	if err == nil && names == nil {
+		return []string{} // an empty catalog: every name is unknown
+	}
 	return names
 }
 
@@ -114,6 +118,11 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 	}
 	if hint, ok := catalogHint(requests, names, e.syncedAt(ctx), time.Now()); ok {
 		return cli.WithHint(err, hint)
+	}
+	// A dependency the catalog lacks may have been published since.
+	var x *resolve.Explanation
+	if errors.As(err, &x) && x.Missing != "" {
+		return cli.WithHint(err, syncedNote(e.syncedAt(ctx), time.Now()))
 	}
 	return err
 }

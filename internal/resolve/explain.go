@@ -15,6 +15,10 @@ type Explanation struct {
 	Verb    string   // "install", "upgrade" or "keep"
 	Targets []string // requested names, in request order
 	Cause   string   // the root cause
+	// Missing names a package the catalog does not have at all when that
+	// is the root cause ("no package named ..."): a dependency the
+	// publisher may have added after the catalog was synced.
+	Missing string
 }
 
 func (e *Explanation) Error() string {
@@ -29,6 +33,7 @@ func (e *Explanation) Error() string {
 
 func (s *solver) explain(f *failure) *Explanation {
 	e := &Explanation{Verb: "install", Cause: f.why.text()}
+	e.Missing = missingOf(f.why)
 	seen := map[string]bool{}
 	for _, d := range s.req.Deps {
 		if !seen[d.Name] {
@@ -53,6 +58,28 @@ func (s *solver) explain(f *failure) *Explanation {
 }
 
 type reason interface{ text() string }
+
+// missingOf names the package the catalog lacks when that alone is why:
+// directly, or as the reason every failed version of a package shares.
+func missingOf(r reason) string {
+	switch r := r.(type) {
+	case *noMatchReason:
+		if len(r.p.cands) == 0 {
+			return r.p.name
+		}
+	case *exhaustedReason:
+		name := ""
+		for i, f := range r.fails {
+			m := missingOf(f.why)
+			if m == "" || i > 0 && m != name {
+				return ""
+			}
+			name = m
+		}
+		return name
+	}
+	return ""
+}
 
 type valueFail struct {
 	c   *cand

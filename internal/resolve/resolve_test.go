@@ -420,6 +420,14 @@ func TestResolveExplanations(t *testing.T) {
 			if err.Error() != tt.want {
 				t.Errorf("error:\n got %s\nwant %s", err, tt.want)
 			}
+			// Missing names the package when that alone is the cause.
+			wantMissing := ""
+			if rest, ok := strings.CutPrefix(ex.Cause, `no package named "`); ok && !strings.Contains(ex.Cause, ";") {
+				wantMissing, _, _ = strings.Cut(rest, `"`)
+			}
+			if ex.Missing != wantMissing {
+				t.Errorf("Missing = %q, want %q", ex.Missing, wantMissing)
+			}
 		})
 	}
 }
