@@ -37,10 +37,10 @@ func (k PublicKey) Equal(o PublicKey) bool { return bytes.Equal(k, o) }
 func ParsePublicKey(s string) (PublicKey, error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(strings.TrimSpace(s), KeyPrefix))
 	if err != nil {
-		return nil, fmt.Errorf("public key %q: not base64: %w", s, err)
+		return nil, fmt.Errorf("public key %q: not base64 (%w); want ed25519:<base64>, as dist-server key prints it", s, err)
 	}
 	if len(raw) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("public key %q: %d bytes, want %d", s, len(raw), ed25519.PublicKeySize)
+		return nil, fmt.Errorf("public key %q: %d bytes, want %d (ed25519:<base64>, as dist-server key prints it)", s, len(raw), ed25519.PublicKeySize)
 	}
 	return PublicKey(raw), nil
 }

@@ -3,6 +3,7 @@ package signing
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -77,6 +78,10 @@ func TestParsePublicKey(t *testing.T) {
 		}
 		if tt.ok && !got.Equal(k.Public()) {
 			t.Fatalf("ParsePublicKey(%q) gave another key", tt.in)
+		}
+		// A refusal shows the form wanted (a user typed or pasted it).
+		if !tt.ok && !strings.Contains(err.Error(), "want ed25519:<base64>") && !strings.Contains(err.Error(), "(ed25519:<base64>") {
+			t.Errorf("ParsePublicKey(%q): %v does not show the form wanted", tt.in, err)
 		}
 	}
 }
