@@ -584,6 +584,9 @@ func TestSyncNotFoundHint(t *testing.T) {
 			if got := strings.Contains(err.Error(), hint); got != tt.wantHint {
 				t.Errorf("error %q: hint %v, want %v", err, got, tt.wantHint)
 			}
+			if got := errors.Is(err, catalogclient.ErrNoCatalogHere); got != tt.wantHint {
+				t.Errorf("error %q: errors.Is ErrNoCatalogHere = %v, want %v", err, got, tt.wantHint)
+			}
 			if !strings.Contains(err.Error(), srv.URL+"/dist/packages.db") {
 				t.Errorf("error %q does not name the URL", err)
 			}

@@ -68,7 +68,7 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 		if resp.StatusCode == http.StatusNotFound && !said {
 			// Not a distpac server's answer (which says why), but a wrong
 			// path: the commonest mistake is a URL beside the base one.
-			err = fmt.Errorf("%w (no catalog at this URL: the server URL must be the base URL under which dist-server, a mirror or a web server serves %s)", err, PathCatalog)
+			err = fmt.Errorf("%w (%w: the server URL must be the base URL under which dist-server, a mirror or a web server serves %s)", err, ErrNoCatalogHere, PathCatalog)
 		}
 		return nil, err
 	}
@@ -273,6 +273,10 @@ func readError(u string, resp *http.Response, n int64, err error) error {
 	}
 	return fmt.Errorf("GET %s: after %d bytes: %w", u, n, err)
 }
+
+// ErrNoCatalogHere: the server answered a bare 404 for the catalog, as a
+// web server does for a path that is not the base URL.
+var ErrNoCatalogHere = errors.New("no catalog at this URL")
 
 // maxBodyExcerpt bounds the part of an error body that httpError shows:
 // the server's own messages are one short line.

@@ -88,8 +88,9 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 			return err
 		}
 	}
+	cfgPath, _ := e.configPath()
 	if res.Pinned != nil {
-		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in client.yaml. Later syncs will refuse catalogs signed by any other key.\n", res.Server, res.Pinned, res.Pinned.Fingerprint())
+		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the server; to pin it explicitly, set\n  server_key in %s. Later syncs will refuse catalogs signed by any other key.\n", res.Server, res.Pinned, res.Pinned.Fingerprint(), cfgPath)
 	}
 	if n := len(res.Rotated); n > 0 {
 		first, last := res.Rotated[0], res.Rotated[n-1]
@@ -97,8 +98,8 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 			e.UI.Printf("following the server's key rotation: now trusting %s (was %s; handed over by a statement the old key signed, serial %d on)\n",
 				last.New.Fingerprint(), first.Old.Fingerprint(), last.Serial)
 		} else {
-			e.UI.Warnf("the server rotated its key: server_key in client.yaml (%s) handed over to %s (%s) from serial %d on; set server_key to the new key\n",
-				first.Old.Fingerprint(), last.New, last.New.Fingerprint(), last.Serial)
+			e.UI.Warnf("the server rotated its key: server_key in %s (%s) handed over to %s (%s) from serial %d on; set server_key to the new key\n",
+				cfgPath, first.Old.Fingerprint(), last.New, last.New.Fingerprint(), last.Serial)
 		}
 	}
 	switch {
@@ -126,7 +127,8 @@ func (e *env) warnExpired(ctx context.Context, dir string) {
 // withServerHint adds to a failed sync's error where the server's URL came
 // from: with no client.yaml, from the defaults (a newcomer who has not
 // written one must hear that, and where it goes); with one, from its
-// server_url, when the server refused the connection.
+// server_url, when the server refused the connection or has no catalog at
+// that URL.
 func (e *env) withServerHint(err error, cfg *config.Client) error {
 	running := ""
 	if strings.Contains(err.Error(), "connection refused") {
@@ -136,7 +138,7 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 	switch {
 	case missing:
 		return cli.WithHint(err, fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", running, path, config.DefaultServerURL))
-	case running != "":
+	case running != "" || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return cli.WithHint(err, running+"check "+serversKey(cfg)+" in "+path)
 	}
 	return err

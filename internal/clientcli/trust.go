@@ -96,7 +96,8 @@ func newTrustShow(e *env) *cobra.Command {
 			case t.Key == nil:
 				e.UI.Dataf("no server key pinned: the next sync pins the key %s presents (trust on first use)\n", firstServer(cfg))
 			case t.Configured:
-				e.UI.Dataf("%s\n  fingerprint %s\n  from server_key in client.yaml\n", t.Key, t.Key.Fingerprint())
+				path, _ := e.configPath()
+				e.UI.Dataf("%s\n  fingerprint %s\n  from server_key in %s\n", t.Key, t.Key.Fingerprint(), path)
 				if rotatedPast {
 					e.UI.Dataf("  the catalog held is signed by another key, reached through the server's key rotation: update server_key (dist-server key on the server prints it)\n")
 				}
@@ -155,7 +156,8 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 		return err
 	}
 	if configured != nil {
-		return cli.WithHint(catalogclient.ErrConfiguredKey, "edit server_key in client.yaml, or remove it to pin a key with dist-client trust")
+		path, _ := e.configPath()
+		return cli.WithHint(catalogclient.ErrConfiguredKey, "edit server_key in "+path+", or remove it to pin a key with dist-client trust")
 	}
 	lock, err := state.Acquire(ctx, cp.Lock(), func(pid int) {
 		e.UI.Warnf("another dist-client (pid %d) is changing this installation; waiting...\n", pid)
