@@ -34,11 +34,8 @@ into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 				return err
 			}
 			rec, files, err := in.Files(cmd.Context(), args[0])
-			if errors.Is(err, install.ErrNotInstalled) {
-				return cli.WithHint(err, "dist-client list --installed shows what is installed")
-			}
 			if err != nil {
-				return err
+				return e.withInstalledHint(err, args)
 			}
 			type fileJSON struct {
 				state.File
@@ -148,11 +145,8 @@ status is 1 when anything differs.`,
 				return err
 			}
 			res, err := in.Verify(cmd.Context(), args)
-			if errors.Is(err, install.ErrNotInstalled) {
-				return cli.WithHint(err, "dist-client list --installed shows what is installed")
-			}
 			if err != nil {
-				return err
+				return e.withInstalledHint(err, args)
 			}
 			problems, pkgs := 0, 0
 			for _, v := range res {
