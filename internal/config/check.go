@@ -1,12 +1,14 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 // checkAddr accepts a listen address "host:port" with a numeric port
@@ -109,4 +111,15 @@ func checkURLList(urls []string, max int) error {
 		}
 	}
 	return nil
+}
+
+// InUse adds to err, when another program holds the address a listener
+// was given, which configuration key sets it: "bind: address already in
+// use" alone does not say that a second dist-server or daemon, or another
+// program, has database_addr, tracker_addr or peer_addr.
+func InUse(key string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w (another program has that address: set a free one as %s, or port 0 for any)", err, key)
+	}
+	return err
 }

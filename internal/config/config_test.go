@@ -1,10 +1,13 @@
 package config
 
 import (
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -425,4 +428,26 @@ func FuzzLoadClient(f *testing.F) {
 			t.Fatalf("loaded config fails Validate: %v", err)
 		}
 	})
+}
+
+// TestInUse: a listen error for an address another program holds names the
+// key that sets it; any other error is left as it is.
+func TestInUse(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	_, inUse := net.Listen("tcp", held.Addr().String())
+	if inUse == nil {
+		t.Fatal("listening twice on one address succeeded")
+	}
+	got := InUse("peer_addr", inUse)
+	if !errors.Is(got, syscall.EADDRINUSE) || !strings.HasSuffix(got.Error(), "(another program has that address: set a free one as peer_addr, or port 0 for any)") {
+		t.Errorf("InUse = %v", got)
+	}
+	other := errors.New("listen tcp: lookup nowhere.invalid: no such host")
+	if got := InUse("peer_addr", other); got != other {
+		t.Errorf("InUse of another error = %v, want it unchanged", got)
+	}
 }

@@ -88,7 +88,7 @@ func Run(ctx context.Context, o Options) error {
 	defer ln.Close()
 	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), o.Logger))
 	if err != nil {
-		return err
+		return config.InUse("peer_addr", err)
 	}
 	defer engine.Close()
 

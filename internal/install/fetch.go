@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
@@ -61,7 +62,7 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	}
 	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.logger()))
 	if err != nil {
-		return nil, err
+		return nil, config.InUse("peer_addr", err)
 	}
 	return engineFetcher{engine}, nil
 }

@@ -119,14 +119,14 @@ func seederConfig(cfg *config.Server, dir string, disableTrackers bool, log *slo
 func (g *httpGroup) serveCatalog(cfg *config.Server, cs *catalogserver.Server, info *Info) error {
 	a, err := g.serve("database", cfg.DatabaseAddr, cs.Handler())
 	if err != nil {
-		return err
+		return config.InUse("database_addr", err)
 	}
 	info.Database = "http://" + hostPort(a)
 	info.Listen["catalog"] = a.String()
 	if cfg.MetricsAddr != "" {
 		m, err := g.serve("metrics", cfg.MetricsAddr, cs.MetricsHandler())
 		if err != nil {
-			return err
+			return config.InUse("metrics_addr", err)
 		}
 		info.Metrics = "http://" + hostPort(m) + catalogserver.PathMetrics
 		info.Listen["metrics"] = m.String()

@@ -125,7 +125,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) error {
 	// The engine announces to the torrents' trackers: that is how clients
 	// find this seeder.
 	if m.engine, err = swarm.New(seederConfig(opts.Config, p.MirrorArchives(), false, m.log)); err != nil {
-		return err
+		return config.InUse("peer_addr", err)
 	}
 	defer m.engine.Close()
 	m.info.Peer = m.engine.Addr().String()

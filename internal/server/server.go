@@ -157,7 +157,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		go r.tracker.Run(ctx)
 		a, err := serve("tracker", opts.Config.TrackerAddr, r.tracker.Handler())
 		if err != nil {
-			return err
+			return config.InUse("tracker_addr", err)
 		}
 		r.info.Tracker = "http://" + hostPort(a) + "/announce"
 		r.info.Listen["tracker"] = a.String()
@@ -168,7 +168,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		// directly; without, it announces to announce_url(s).
 		r.engine, err = swarm.New(seederConfig(opts.Config, p.Archives(), !opts.NoTracker, r.log))
 		if err != nil {
-			return err
+			return config.InUse("peer_addr", err)
 		}
 		defer r.engine.Close()
 		r.info.Peer = netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port())).String()
