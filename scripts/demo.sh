@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo: a dist-server and two dist-clients on loopback, each in its own
 # temporary data home; a real install over BitTorrent, the installed program
-# run, a second client fetching from the first, uninstall, and a clean stop.
+# run, a second client fetching while the server and the first both seed,
+# uninstall, and a clean stop.
 set -euo pipefail
 
 bin=${BIN:-"$(cd "$(dirname "$0")/.." && pwd)/bin"}
