@@ -125,7 +125,7 @@ func (r *logRun) Write(p []byte) (int, error) {
 		}
 		n := i + 1
 		if i < 0 || i > maxLogLine {
-			n = cutAt(r.buf[:maxLogLine+1])
+			n = cutAt(r.buf, maxLogLine)
 			i = n
 		}
 		r.line(": " + visible(r.buf[:i]))
@@ -137,19 +137,18 @@ func (r *logRun) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// cutAt is where to cut a line longer than maxLogLine (b holds its first
-// maxLogLine+1 bytes): at maxLogLine, or before a UTF-8 character that
-// would straddle it, so that the character is not split over two lines
-// (and shown as \xNN in both).
-func cutAt(b []byte) int {
-	n := maxLogLine
-	for n > maxLogLine-(utf8.UTFMax-1) && !utf8.RuneStart(b[n]) {
+// cutAt is where to cut a line longer than most bytes (b holds at least
+// its first most+1): at most, or before a UTF-8 character that would
+// straddle it, so that the character is not split (and shown as \xNN).
+func cutAt(b []byte, most int) int {
+	n := most
+	for n > most-(utf8.UTFMax-1) && !utf8.RuneStart(b[n]) {
 		n--
 	}
-	if n < maxLogLine && n+seqLen(b[n]) > maxLogLine {
+	if n < most && n+seqLen(b[n]) > most {
 		return n
 	}
-	return maxLogLine
+	return most
 }
 
 // seqLen is the length of the UTF-8 sequence lead byte c starts (1 for

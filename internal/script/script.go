@@ -339,9 +339,6 @@ func (l tailLine) short() string {
 	if l.n <= tailLineMax {
 		return visible(l.head)
 	}
-	n := tailLineMax
-	for n > tailLineMax-(utf8.UTFMax-1) && !utf8.RuneStart(l.head[n]) {
-		n--
-	}
+	n := cutAt(l.head, tailLineMax)
 	return fmt.Sprintf("%s… (%d more bytes)", visible(l.head[:n]), l.n-int64(n))
 }
