@@ -274,8 +274,9 @@ func capList(paths []string) []string {
 // service started, a file in ~/.config, files written straight into the
 // prefix). Then the old version an upgrade replaced is installed again
 // when its uninstall.sh ran, or the new version's did (over the old one's
-// live files), so that its install.sh and files redo what either undid. A cleanup script that fails is
-// named in the error beside the cause; nothing is recorded either way.
+// live files), so that its install.sh and files redo what either undid.
+// A cleanup script that fails is named in the error beside the cause;
+// nothing is recorded either way.
 func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
@@ -317,7 +318,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 				// whatever it runs, so it is put back as after its own
 				// uninstall.sh.
 				if dir, err := c.unpack(cctx, *p.old, filepath.Join(p.work, "old-again")); err != nil {
-					errs = append(errs, fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", p.old.Name, p.old.Version, err))
+					errs = append(errs, restoreFailed(*p.old, err))
 				} else {
 					p.oldPkg = dir
 				}
@@ -326,7 +327,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		if p.oldPkg != "" {
 			c.UI.Warnf("restoring %s %s\n", p.old.Name, p.old.Version)
 			if err := c.restore(cctx, r.tx, *p.old, p.oldFiles, p.oldPkg); err != nil {
-				errs = append(errs, fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", p.old.Name, p.old.Version, err))
+				errs = append(errs, restoreFailed(*p.old, err))
 				continue
 			}
 			restored = append(restored, p)

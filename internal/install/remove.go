@@ -260,7 +260,7 @@ func (c *Client) keepAll(ctx context.Context, tx *txn, rs []*removing, cause err
 		}
 		c.UI.Warnf("restoring %s %s: its uninstall.sh ran; installing it again\n", x.rec.Name, x.rec.Version)
 		if err := c.restore(cctx, tx, x.rec, x.files, x.pkgDir); err != nil {
-			failed = append(failed, fmt.Sprintf("restoring %s %s failed too (%v; its record is kept, reinstall it)", x.rec.Name, x.rec.Version, err))
+			failed = append(failed, restoreFailed(x.rec, err).Error())
 			continue
 		}
 		restored = append(restored, x.rec.Name+" "+x.rec.Version)

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 
 	"github.com/distpac/distpac/internal/place"
@@ -9,6 +10,12 @@ import (
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
 )
+
+// restoreFailed is the error of a restore (restore, or the extraction
+// before it) that failed: the version stays recorded, to be reinstalled.
+func restoreFailed(old state.Record, err error) error {
+	return fmt.Errorf("restoring %s %s failed too (%v; its record is kept, reinstall it)", old.Name, old.Version, err)
+}
 
 // restore installs an installed version again after its uninstall.sh ran
 // and the transaction that ran it failed (an upgrade, an uninstall): its

@@ -32,8 +32,7 @@ func (e *Explanation) Error() string {
 }
 
 func (s *solver) explain(f *failure) *Explanation {
-	e := &Explanation{Verb: "install", Cause: f.why.text()}
-	e.Missing = missingOf(f.why)
+	e := &Explanation{Verb: "install", Cause: f.why.text(), Missing: missingOf(f.why)}
 	seen := map[string]bool{}
 	for _, d := range s.req.Deps {
 		if !seen[d.Name] {

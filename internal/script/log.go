@@ -145,24 +145,12 @@ func cutAt(b []byte, most int) int {
 	for n > most-(utf8.UTFMax-1) && !utf8.RuneStart(b[n]) {
 		n--
 	}
-	if n < most && n+seqLen(b[n]) > most {
+	// A character begun at n and not whole before most straddles it; an
+	// invalid byte there is "whole" (one \xNN), and the cut stays at most.
+	if n < most && !utf8.FullRune(b[n:most]) {
 		return n
 	}
 	return most
-}
-
-// seqLen is the length of the UTF-8 sequence lead byte c starts (1 for
-// ASCII and for bytes no sequence starts with).
-func seqLen(c byte) int {
-	switch {
-	case c >= 0xC2 && c < 0xE0:
-		return 2
-	case c >= 0xE0 && c < 0xF0:
-		return 3
-	case c >= 0xF0 && c < 0xF5:
-		return 4
-	}
-	return 1
 }
 
 // end logs what is left of the output and how the script ended.
@@ -242,10 +230,8 @@ func ending(err error) string {
 	switch {
 	case err == nil:
 		return "exited with status 0"
-	case errors.As(err, &se) && se.TimedOut > 0:
-		return fmt.Sprintf("timed out after %s and was killed", se.TimedOut)
 	case errors.As(err, &se):
-		return fmt.Sprintf("exited with status %d", se.Status)
+		return se.ended()
 	}
 	return "ended: " + visible([]byte(err.Error()))
 }

@@ -69,10 +69,7 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	msg := fmt.Sprintf("%s exited with status %d", e.Script, e.Status)
-	if e.TimedOut > 0 {
-		msg = fmt.Sprintf("%s timed out after %s and was killed", e.Script, e.TimedOut)
-	}
+	msg := e.Script + " " + e.ended()
 	if len(e.Tail) > 0 {
 		where := ""
 		if e.Log != "" {
@@ -81,6 +78,15 @@ func (e *Error) Error() string {
 		msg += "; last output" + where + ":\n    " + strings.Join(e.Tail, "\n    ")
 	}
 	return msg
+}
+
+// ended says how the script ended: "exited with status 3", "timed out
+// after 30m0s and was killed".
+func (e *Error) ended() string {
+	if e.TimedOut > 0 {
+		return fmt.Sprintf("timed out after %s and was killed", e.TimedOut)
+	}
+	return fmt.Sprintf("exited with status %d", e.Status)
 }
 
 // Shell runs every script, as `Shell scripts/NAME`: a #! line does not
@@ -304,7 +310,7 @@ func (t *tailWriter) Write(p []byte) (int, error) {
 }
 
 // lines returns the last lines, without trailing empty ones, each made fit
-// for an error message (shortLine).
+// for an error message (tailLine.short).
 func (t *tailWriter) lines() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()

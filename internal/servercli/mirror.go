@@ -118,12 +118,6 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 	})
 }
 
-// checkPrimaryURL accepts the base URL of a server to follow (its
-// public_url), to which the catalog's paths are appended. A URL of one of
-// the files served there (…/packages.db) is refused rather than trimmed:
-// the URL given is the one clients list in server_urls beside the
-// primary, and there too it must be the base (config.CheckBaseURL, which
-// client.yaml's server_url and server_urls pass too).
 // checkPrimaryURLs checks each URL a mirror follows, and that none is
 // given twice (as a client's server_urls refuses): the second would only
 // be the first tried again.
@@ -139,6 +133,12 @@ func checkPrimaryURLs(args []string) error {
 	return nil
 }
 
+// checkPrimaryURL accepts the base URL of a server to follow (its
+// public_url), to which the catalog's paths are appended. A URL of one of
+// the files served there (…/packages.db) is refused rather than trimmed:
+// the URL given is the one clients list in server_urls beside the
+// primary, and there too it must be the base (config.CheckBaseURL, which
+// client.yaml's server_url and server_urls pass too).
 func checkPrimaryURL(a string) error {
 	u, err := url.Parse(a)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

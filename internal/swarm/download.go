@@ -81,7 +81,8 @@ func (e *NoSourceError) Error() string {
 	// speaks for the first; one that lists none, or refuses it, for the
 	// second. With no tracker's answer (none named, or all down) nothing
 	// tells them apart.
-	gone := len(lacking) > 0 && (e.Withdrawn() || e.trackerAnswered() && !e.peersListed())
+	answered, listed := e.trackerAnswers()
+	gone := len(lacking) > 0 && (e.Withdrawn() || answered && !listed)
 	switch {
 	case gone:
 		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") is reachable but does not have this archive")
@@ -111,24 +112,16 @@ func (e *NoSourceError) Error() string {
 	return msg
 }
 
-// trackerAnswered reports whether a tracker's last announce was answered.
-func (e *NoSourceError) trackerAnswered() bool {
+// trackerAnswers reports whether a tracker's last announce was answered,
+// and whether such an answer listed peers.
+func (e *NoSourceError) trackerAnswers() (answered, listed bool) {
 	for _, t := range e.Trackers {
 		if !t.At.IsZero() && t.Err == nil {
-			return true
+			answered = true
+			listed = listed || t.Peers > 0
 		}
 	}
-	return false
-}
-
-// peersListed reports whether a tracker's last answer listed peers.
-func (e *NoSourceError) peersListed() bool {
-	for _, t := range e.Trackers {
-		if !t.At.IsZero() && t.Err == nil && t.Peers > 0 {
-			return true
-		}
-	}
-	return false
+	return answered, listed
 }
 
 // Withdrawn reports whether a tracker said it does not serve the torrent:
