@@ -1,13 +1,17 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/tracker"
 )
@@ -117,6 +122,10 @@ func TestLtPeerScriptRefusesBadArgs(t *testing.T) {
 // and returns the .torrent and the seeder's directory.
 func ltTestSwarm(t *testing.T, dir string, f int64) (torrent, seedDir string) {
 	t.Helper()
+	// The library's global logger is set once, before any tracker logs to
+	// it, as dist-server does: a test's swarm.New would set it under a
+	// running tracker (a data race).
+	swarm.RouteLibraryLogs(slog.New(slog.DiscardHandler))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -202,5 +211,64 @@ func TestLibtorrentCapBinds(t *testing.T) {
 	t.Logf("one leecher: %v, F/U %v", row.Last, fu)
 	if row.Last < time.Duration(ltCapCheckMin*float64(fu)) {
 		t.Errorf("one leecher from a seeder capped at 1 MiB/s took %v, less than %.1f × F/U = %v: the cap does not bind", row.Last, ltCapCheckMin, fu)
+	}
+}
+
+// A distpac engine downloads from a libtorrent seeder, which refuses
+// requests longer than BEP 3's 16 KiB (and says nothing of them in its
+// handshake): the engine asks its chunks of 64 KiB of it in parts of
+// 16 KiB and gathers them (third_party patch 35). Asked whole, the
+// seeder rejected every request and nothing came.
+func TestSwarmFetchesInPartsFromLibtorrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a libtorrent seeder")
+	}
+	needLibtorrent(t)
+	dir := t.TempDir()
+	const f = 3<<20 + 5000 // a last piece and chunk shorter than the rest
+	torrentPath, seedDir := ltTestSwarm(t, dir, f)
+	script := filepath.Join(dir, "libtorrent_peer.py")
+	if err := os.WriteFile(script, ltPeerScript, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	port, err := freePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := host{name: "seeder", addr: "127.0.0.1"}
+	seeder, err := startLtPeer(h, dir, "seeder", ltPeerSpec{Script: script, Torrent: torrentPath, Dir: seedDir,
+		Listen: fmt.Sprintf("127.0.0.1:%d", port), Seed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.proc.stop()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := seeder.waitState(ctx, 30*time.Second, "seeding"); err != nil {
+		t.Fatal(err)
+	}
+	leechDir := filepath.Join(dir, "leecher")
+	e, err := swarm.New(swarm.Config{Dir: leechDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, DisablePEX: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	meta, err := os.ReadFile(torrentPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Download(ctx, meta, []netip.AddrPort{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))}, nil); err != nil {
+		t.Fatalf("download from libtorrent: %v (seeder log %s)", err, tail(seeder.log, 300))
+	}
+	got, err := os.ReadFile(filepath.Join(leechDir, "pkg.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(seedDir, "pkg.tar.zst"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) { // the seeder is its only source: no tracker, no web seed
+		t.Fatalf("downloaded %d bytes, not the seeder's %d", len(got), len(want))
 	}
 }

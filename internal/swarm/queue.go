@@ -16,7 +16,8 @@ import (
 //
 // A capped publisher names itself in its BEP 10 extended handshake ("v")
 // as "distpac-server reqq=4 rate=655360": the queue depth it wants at zero
-// round-trip time and the upload rate of one of its slots (its cap divided
+// round-trip time, in blocks of 16 KiB (blockSize), and the upload rate of
+// one of its slots (its cap divided
 // by PublisherSlots). A client keeps that depth plus rttQueueFactor round
 // trips of the slot's data, the round trip read from the kernel (TCP_INFO's
 // min_rtt on the connection), in whole pieces, at most peerQueue
@@ -60,11 +61,11 @@ const DefaultPublisherQueue = 4
 // and the publisher ran out of unsent pieces early (1.53-1.58 F).
 const publisherSuggestions = 1
 
-// peerQueue caps the chunk requests this client keeps queued at any peer.
-// The library would queue up to the peer's reqq (1024 chunks, 16 MiB), and
-// a peer holds the data of queued requests in memory while its capped
-// uplink drains them; 64 chunks (1 MiB) still keep 10 MiB/s flowing per
-// connection at a 100 ms round trip.
+// peerQueue caps the requests this client keeps queued at any peer, in
+// blocks of 16 KiB (16 requests of 64 KiB chunks). The library would queue
+// up to the peer's reqq (1024 requests, 16 MiB), and a peer holds the data
+// of queued requests in memory while its capped uplink drains them; 1 MiB
+// still keeps 10 MiB/s flowing per connection at a 100 ms round trip.
 const peerQueue = 64
 
 // peerQueueTime is how long the requests a client keeps queued at a peer
@@ -96,22 +97,26 @@ const (
 	peerQueueRTTs = 3
 )
 
-// chunkSize is the request length of the library (and of BEP 3 clients).
+// blockSize is the unit in which this file counts request queues: a
+// BEP 3 request, 16 KiB. A publisher's reqq is in these units on the wire
+// (what clients of every version read), and publisherDepth and peerQueue
+// count them; onHandshake turns them into the torrent's chunks.
+const blockSize = 16 << 10
+
+// requestChunk is the torrent's chunk size: the length of the requests
+// this engine makes of peers that serve such requests (distpac's, which
+// say so in their handshake), asked as parts of 16 KiB of every other
+// client (Transmission and libtorrent refuse longer requests): third_party
+// patch 35. A torrent whose pieces are shorter has chunks of a piece.
 //
-// Longer requests would cost less CPU: with the torrents' chunk size set
-// to 64 KiB (AddTorrentSpec's ChunkSize), a bench-swarm row (N=16,
-// F=16 MiB, U=u=2 MiB/s, 2026-12-03) took 5.2-5.5 s of CPU against
-// 7.3-7.5 s for 16 KiB (32 KiB: 5.8 s; 128 KiB: 5.2 s): a quarter of the
-// messages, writes, request updates and wake-ups. It is not done because
-// the chunk size is the torrent's, not a peer's: Transmission (16 KiB at
-// most) and libtorrent refuse longer requests, so a client would get
-// nothing from such seeders (aria2 takes up to 128 KiB). Doing it needs
-// the library to ask longer requests only of peers that say they take
-// them, and the queue depths below, counted in chunks of 16 KiB, to be
-// counted in bytes: with 64 KiB chunks the rows were slower (1.14-1.17 x
-// the bound against 1.08-1.09 x) and the publisher sent 1.11 F against
-// 1.06 F, its queue of 4 chunks then being 4 pieces.
-const chunkSize = 16 << 10
+// A quarter of the messages, writes, request updates and wake-ups of
+// 16 KiB chunks: a bench-swarm row (N=16, F=16 MiB, U=u=2 MiB/s,
+// 2026-12-03) took 5.2-5.5 s of CPU against 7.3-7.5 s for 16 KiB (32 KiB:
+// 5.8 s; 128 KiB: 5.2 s). With the queue depths then counted in chunks
+// rather than bytes, the rows were slower (1.14-1.17 x the bound against
+// 1.08-1.09 x) and the publisher sent 1.11 F against 1.06 F: its queue of
+// 4 chunks had become 4 pieces.
+const requestChunk = 64 << 10
 
 // rttQueueFactor is how many round trips of a slot's data a client keeps
 // queued at a publisher beyond the depth it asked for. More than one: the
@@ -152,23 +157,24 @@ func parsePublisherName(v string) (queue int, slotRate int64, ok bool) {
 
 // publisherDepth is the queue a client keeps at a publisher that asked for
 // queue at zero round trip, serves a slot at slotRate bytes/s and is rtt
-// away, for a torrent whose pieces have pieceChunks chunks: queue plus
-// rttQueueFactor round trips of the slot's data, rounded to whole pieces,
-// at most peerQueue (or one piece, when a piece is longer).
+// away, for a torrent whose pieces are pieceBlocks long, all counted in
+// blocks of 16 KiB (blockSize): queue plus rttQueueFactor round trips of
+// the slot's data, rounded to whole pieces, at most peerQueue (or one
+// piece, when a piece is longer).
 //
 // Whole pieces, because with batches that end inside a piece, pieces stay
 // incomplete at the client for another round of requests, so what the
 // publisher sent reaches the other clients later and they fetch more of
-// it from the publisher again. Measured at N=8, F=16 MiB (4-chunk pieces),
+// it from the publisher again. Measured at N=8, F=16 MiB (4-block pieces),
 // 1 MiB/s links, 100 ms: depth 4: the publisher sent 1.16 F of payload;
 // 5: 1.36 F; 6: 1.51 F; 7: 1.72 F; 8: 1.18 F; the same at zero round trip
-// (4: 1.12 F, 6: 1.51 F). For a package above 64 MiB (16-chunk pieces)
+// (4: 1.12 F, 6: 1.51 F). For a package above 64 MiB (16-block pieces)
 // the depth of 4 was a quarter piece: N=8, 80 MiB, 2 MiB/s on loopback
 // took 1.61× the bound with the publisher sending 1.59 F; a whole piece
 // (16), 1.18× and 1.05 F.
-func publisherDepth(queue int, slotRate int64, rtt time.Duration, pieceChunks int) int {
-	want := float64(max(queue, DefaultPublisherQueue)) + rttQueueFactor*float64(slotRate)*rtt.Seconds()/chunkSize
-	piece := float64(max(pieceChunks, 1))
+func publisherDepth(queue int, slotRate int64, rtt time.Duration, pieceBlocks int) int {
+	want := float64(max(queue, DefaultPublisherQueue)) + rttQueueFactor*float64(slotRate)*rtt.Seconds()/blockSize
+	piece := float64(max(pieceBlocks, 1))
 	d := max(1, math.Round(want/piece)) * piece
 	return int(min(d, max(peerQueue, piece)))
 }
@@ -181,15 +187,17 @@ type requestQueues struct {
 }
 
 func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshakeMessage) {
-	limit := peerQueue
+	limit := peerQueue    // in blocks until the end
 	var rtt time.Duration // none known: the depth asked for at zero round trip
 	var rttErr error
-	pieceChunks := 1
+	chunkBlocks, pieceChunks := 1, 1
 	if pc != nil {
 		rtt, rttErr = minRTT(pc.NetConn())
 		if t := pc.Torrent(); t != nil {
 			if info := t.Info(); info != nil && info.PieceLength > 0 {
-				pieceChunks = int((info.PieceLength + chunkSize - 1) / chunkSize)
+				chunk := min(requestChunk, info.PieceLength)
+				chunkBlocks = int((chunk + blockSize - 1) / blockSize)
+				pieceChunks = int((info.PieceLength + chunk - 1) / chunk)
 			}
 		}
 	}
@@ -198,7 +206,7 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 			pc.SetScarceSeed(rate)       // asked last for what others have (third_party patch 11)
 			pc.SetRequestQueueTime(0, 1) // the depth below, not a time (a second handshake)
 		}
-		limit = publisherDepth(queue, rate, rtt, pieceChunks)
+		limit = publisherDepth(queue, rate, rtt, pieceChunks*chunkBlocks)
 		for {
 			d := q.deepest.Load()
 			if int64(limit) <= d || q.deepest.CompareAndSwap(d, int64(limit)) {
@@ -210,7 +218,8 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 		// queue under its round trip's data; such a peer keeps peerQueue.
 		pc.SetRequestQueueTime(peerQueueTime(rtt), pieceChunks)
 	}
-	if m.Reqq == 0 || m.Reqq > limit {
-		m.Reqq = limit
+	// The library has turned the peer's reqq into chunks (patch 35).
+	if chunks := max(1, (limit+chunkBlocks-1)/chunkBlocks); m.Reqq == 0 || m.Reqq > chunks {
+		m.Reqq = chunks
 	}
 }

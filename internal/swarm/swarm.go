@@ -300,14 +300,13 @@ const ClientPeersPerTorrent = 8
 const dialsPerSecond = 200
 
 // limiter builds a token bucket for bytes per second. The burst must be at
-// least one chunk (16 KiB) or the library panics, and must be explicit: a
-// zero burst lets the first 16 MiB through unthrottled. A tenth of a second
-// of tokens keeps the rate within a few percent over any 10 s window.
+// least one chunk (requestChunk): the library refuses longer requests, and
+// tells peers so (third_party patch 35), so with less they would ask this
+// engine in parts of 16 KiB. It must be explicit: a zero burst lets the
+// first 16 MiB through unthrottled. A tenth of a second of tokens keeps the
+// rate within a few percent over any 10 s window.
 func limiter(bps int64) *rate.Limiter {
-	burst := bps / 10
-	if burst < 16<<10 {
-		burst = 16 << 10
-	}
+	burst := max(bps/10, requestChunk)
 	return rate.NewLimiter(rate.Limit(bps), int(burst))
 }
 
@@ -392,7 +391,12 @@ func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torre
 			e.Drop(ih)
 		}
 	}
-	t, err := e.cl.AddTorrent(mi)
+	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
+	if err != nil {
+		return nil, fmt.Errorf("swarm: torrent %q: %w", info.Name, err)
+	}
+	spec.ChunkSize = requestChunk
+	t, _, err := e.cl.AddTorrentSpec(spec)
 	if err != nil {
 		return nil, fmt.Errorf("swarm: add %s: %w", info.Name, err)
 	}

@@ -1257,6 +1257,7 @@ func (pc *PeerConn) sendInitialMessages() {
 				msg := pp.ExtendedHandshakeMessage{
 					V:            cl.config.ExtendedHandshakeClientVersion,
 					Reqq:         localClientReqq,
+					MaxRequest:   cl.servedRequestLength(), // distpac patch 35
 					YourIp:       pp.CompactIp(pc.remoteIp()),
 					Encryption:   cl.config.HeaderObfuscationPolicy.Preferred || !cl.config.HeaderObfuscationPolicy.RequirePreferred,
 					Port:         cl.incomingPeerPort(),

@@ -93,6 +93,12 @@ type PeerConn struct {
 	PeerExtensionIDs map[pp.ExtensionName]pp.ExtensionNumber
 	PeerClientName   atomic.Value
 	uploadTimer      *time.Timer
+
+	// distpac patch 35 (requestparts.go): the longest request the peer says it serves (0: not
+	// said), and the chunks being gathered from parts. Guarded by the client lock.
+	peerMaxRequest pp.Integer
+	parts          map[RequestIndex]chunkParts
+
 	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunks
 	// (uploadReservedLen bytes), and tokens taken and not yet spent on chunks (see upload): at
 	// most a batch, kept while the connection uploads to the peer, dropped when it stops, lost
@@ -414,16 +420,11 @@ func (pc *PeerConn) writeInterested(interested bool) bool {
 // The final piece to actually commit to a request. Typically, this sends or begins handling the
 // request.
 func (me *PeerConn) _request(r Request) bool {
-	return me.write(pp.Message{
-		Type:   pp.Request,
-		Index:  r.Index,
-		Begin:  r.Begin,
-		Length: r.Length,
-	})
+	return me.writeRequestParts(pp.Request, r) // distpac patch 35
 }
 
 func (me *PeerConn) handleCancel(r RequestIndex) {
-	me.write(makeCancelMessage(me.t.requestIndexToRequest(r)))
+	me.writeRequestParts(pp.Cancel, me.t.requestIndexToRequest(r)) // distpac patch 35
 	if me.remoteRejectsCancels() {
 		// Record that we expect to get a cancel ack.
 		if !me.requestState.Cancelled.CheckedAdd(r) {
@@ -435,6 +436,11 @@ func (me *PeerConn) handleCancel(r RequestIndex) {
 // Whether we should expect a reject message after sending a cancel.
 func (me *PeerConn) remoteRejectsCancels() bool {
 	if !me.fastEnabled() {
+		return false
+	}
+	if me.requestParts() > 1 {
+		// distpac patch 35: a cancel of a chunk asked as parts is acknowledged part by part;
+		// the answers are dropped as parts of no request (receivePart, rejectedPart).
 		return false
 	}
 	if me.remoteIsTransmission() {
@@ -903,9 +909,13 @@ func (c *PeerConn) readPeerRequestData(r Request) ([]byte, error) {
 	// upload path gives back once the writer has copied it (putChunkData). One allocation per
 	// chunk sent had been half of a seeding client's allocations, and its collections 10 % of
 	// the CPU of a one-peer download (BenchmarkOnePeer).
+	// Patch 35: a request of a part (16 KiB, as clients of BEP 3's chunks ask) takes a buffer of
+	// the parts' pool; a chunk's buffer would hold four times what the request data budget counts.
 	var b []byte
 	if r.Length == c.t.chunkSize {
 		b = c.t.getChunkBuffer() // a whole chunk (putChunkBuffer)
+	} else if r.Length == requestPartLength {
+		b = *partPool.Get().(*[]byte) // putChunkData
 	} else {
 		b = make([]byte, r.Length)
 	}
@@ -1064,7 +1074,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			}
 		case pp.Piece:
 			c.doChunkReadStats(int64(len(msg.Piece)))
-			err = c.receiveChunk(&msg)
+			err = c.onReadPiece(&msg) // distpac patch 35
 			t.putChunkBuffer(msg.Piece)
 			msg.Piece = nil
 			if err != nil {
@@ -1099,7 +1109,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			err = c.peerSentHaveNone()
 		case pp.Reject:
 			req := newRequestFromMessage(&msg)
-			if !c.remoteRejectedRequest(c.t.requestIndexFromRequest(req)) {
+			if !c.onReadReject(req) { // distpac patch 35
 				err = fmt.Errorf("received invalid reject for request %v", req)
 				c.protocolLogger.Levelf(log.Debug, "%v", err)
 			}
@@ -1155,6 +1165,7 @@ func (c *PeerConn) onReadExtendedMsg(id pp.ExtensionNumber, payload []byte) (err
 		}
 		// Trigger this callback after it's been processed. If you want to handle it yourself, you
 		// should hook PeerConnReadExtensionMessage.
+		c.onPeerMaxRequest(&d) // distpac patch 35
 		if cb := c.callbacks.ReadExtendedHandshake; cb != nil {
 			cb(c, &d)
 		}
@@ -1758,7 +1769,8 @@ func (me *PeerConn) peerPtr() *Peer {
 
 // The actual value to use as the maximum outbound requests.
 func (cn *PeerConn) nominalMaxRequests() maxRequests {
-	n := max(1, min(cn.PeerMaxRequests, cn.peakRequests*2, maxLocalToRemoteRequests))
+	// distpac patch 35: a chunk asked as parts takes a request message for each in the write buffer.
+	n := max(1, min(cn.PeerMaxRequests, cn.peakRequests*2, maxLocalToRemoteRequests/maxRequests(cn.requestParts())))
 	if cn.requestQueueTime > 0 { // distpac patch 17
 		n = min(n, cn.timedMaxRequests())
 	}
@@ -2036,6 +2048,7 @@ func (c *PeerConn) deleteRequest(r RequestIndex) bool {
 	if !c.requestState.Requests.CheckedRemove(r) {
 		return false
 	}
+	c.dropParts(r) // distpac patch 35
 	for _, f := range c.callbacks.DeletedRequest {
 		f(PeerRequestEvent{c.peerPtr(), c.t.requestIndexToRequest(r)})
 	}

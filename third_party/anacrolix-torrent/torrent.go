@@ -319,6 +319,10 @@ func (t *Torrent) KnownSwarm() (ks []PeerInfo) {
 }
 
 func (t *Torrent) setChunkSize(size pp.Integer) {
+	if size > maxRequestParts*requestPartLength {
+		// distpac patch 35: the parts of a chunk received are a 64-bit mask (chunkParts).
+		panic(fmt.Sprintf("chunk size %v over %v", size, maxRequestParts*requestPartLength))
+	}
 	t.chunkSize = size
 	t.chunkPool = chunkPoolOf(size)
 }
@@ -3620,6 +3624,9 @@ func (t *Torrent) putChunkBuffer(b []byte) {
 func (t *Torrent) putChunkData(b []byte) {
 	if cap(b) == t.chunkSize.Int() {
 		t.putChunkBuffer(b)
+	} else if cap(b) == requestPartLength.Int() {
+		b = b[:cap(b)]
+		partPool.Put(&b) // patch 35
 	}
 }
 

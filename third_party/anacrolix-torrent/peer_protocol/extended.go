@@ -10,6 +10,9 @@ type (
 		M    map[ExtensionName]ExtensionNumber `bencode:"m"`
 		V    string                            `bencode:"v,omitempty"`
 		Reqq int                               `bencode:"reqq,omitempty"`
+		// distpac patch 35: the longest request the sender serves (requestparts.go); a client
+		// that does not say serves 16 KiB.
+		MaxRequest int `bencode:"distpac_max_request,omitempty"`
 		// The only mention of this I can find is in https://www.bittorrent.org/beps/bep_0011.html
 		// for bit 0x01.
 		Encryption bool `bencode:"e"`
