@@ -18,8 +18,9 @@ const DefaultRequestBudget = 64 << 20
 // (the writer then takes it 32 KiB at a time). It only has to hide a page
 // cache read of 16 KiB (microseconds): the round trip is covered by the
 // socket's send buffer. A 64 MiB download from one seeder on loopback took
-// 0.24 s with 1 MiB and with 256 KiB. It also caps a request's length (BEP
-// 3 clients ask for 16 KiB).
+// 0.24 s with 1 MiB and with 256 KiB. It also caps the length of the
+// requests this engine serves (BEP 3 clients ask for 16 KiB, distpac peers
+// for requestChunk: TestPeersAskWholeChunks).
 const peerReadAhead = 128 << 10
 
 // peerWriteTimeout drops a peer whose socket accepts nothing for this long
