@@ -95,9 +95,12 @@ type PeerConn struct {
 	uploadTimer      *time.Timer
 
 	// distpac patch 35 (requestparts.go): the longest request the peer says it serves (0: not
-	// said), and the chunks being gathered from parts. Guarded by the client lock.
+	// said), the chunks being gathered from parts, and the answers due to cancels of parts.
+	// Guarded by the client lock.
 	peerMaxRequest pp.Integer
 	parts          map[RequestIndex]chunkParts
+	partAcks       map[RequestIndex]uint64 // of cancelled chunks, the parts whose answer is due
+	cancelledParts uint64                  // the parts in of the chunk being cancelled (cancel)
 
 	// distpac patch: tokens of the upload rate limiter this connection holds for its next chunks
 	// (uploadReservedLen bytes), and tokens taken and not yet spent on chunks (see upload): at
@@ -420,27 +423,25 @@ func (pc *PeerConn) writeInterested(interested bool) bool {
 // The final piece to actually commit to a request. Typically, this sends or begins handling the
 // request.
 func (me *PeerConn) _request(r Request) bool {
-	return me.writeRequestParts(pp.Request, r) // distpac patch 35
+	notFull, _ := me.writeRequestParts(pp.Request, r, 0) // distpac patch 35
+	return notFull
 }
 
 func (me *PeerConn) handleCancel(r RequestIndex) {
-	me.writeRequestParts(pp.Cancel, me.t.requestIndexToRequest(r)) // distpac patch 35
-	if me.remoteRejectsCancels() {
+	// distpac patch 35: a chunk asked as parts is cancelled part by part, the parts not in yet.
+	due := me.writeCancelParts(r)
+	if due != 0 && me.remoteRejectsCancels() {
 		// Record that we expect to get a cancel ack.
 		if !me.requestState.Cancelled.CheckedAdd(r) {
 			panic("request already cancelled")
 		}
+		me.expectPartAcks(r, due)
 	}
 }
 
 // Whether we should expect a reject message after sending a cancel.
 func (me *PeerConn) remoteRejectsCancels() bool {
 	if !me.fastEnabled() {
-		return false
-	}
-	if me.requestParts() > 1 {
-		// distpac patch 35: a cancel of a chunk asked as parts is acknowledged part by part;
-		// the answers are dropped as parts of no request (receivePart, rejectedPart).
 		return false
 	}
 	if me.remoteIsTransmission() {
@@ -1989,6 +1990,7 @@ func (cn *PeerConn) request(r RequestIndex, limit maxRequests) (more bool, err e
 }
 
 func (me *PeerConn) cancel(r RequestIndex) {
+	me.cancelledParts = me.parts[r].got // distpac patch 35: for handleCancel; deleteRequest drops them
 	if !me.deleteRequest(r) {
 		panic("request not existing should have been guarded")
 	}

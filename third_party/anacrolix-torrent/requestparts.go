@@ -2,6 +2,7 @@ package torrent
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/time/rate"
 
@@ -21,10 +22,15 @@ import (
 // smart ban and piece hashing see whole chunks whatever the peer.
 //
 // A part answers a request that is outstanding at the peer, or it is dropped: so the chunk
-// buffers a connection holds for parts are at most its request queue. A cancel of a chunk asked
-// as parts is sent as a cancel of each part, and a reject of any part rejects the chunk; the
-// peer's answers to the other parts then find no request and are dropped (no cancel
-// acknowledgement is awaited from such a peer, as for Transmission before 4.0).
+// buffers a connection holds for parts are at most its request queue, and at most
+// maxGatheringChunks (a peer that begins more chunks than that without ending one is dropped: a
+// peer that sent no extended handshake keeps the library's queue of 250). A part received counts
+// as useful data received (lastUsefulChunkReceived: a peer that sends parts is not silent). A
+// reject of any part rejects the chunk; the peer's answers to its other parts then find no
+// request and are dropped. A cancel of a chunk asked as parts is a cancel of each part not in
+// yet; where the peer acknowledges cancels (BEP 6), the chunk stays cancelled, and is not asked
+// again of the peer, until every one of those parts is answered (partAcks), so that a late answer
+// cannot take a new request of the same chunk for its own.
 
 // requestPartLength is the length of the parts a chunk is asked as of a peer that does not take
 // whole chunks: BEP 3's.
@@ -35,6 +41,11 @@ var partPool = chunkPoolOf(requestPartLength)
 
 // maxRequestParts bounds the parts of a chunk (the parts received are a bitmask).
 const maxRequestParts = 64
+
+// maxGatheringChunks is how many chunks a connection gathers parts of at once. A peer serves
+// requests in the order it got them, so it ends one chunk before it begins the next, give or take
+// one.
+const maxGatheringChunks = 16
 
 // maxRequestKey is the extended handshake key that gives the longest request a distpac peer
 // serves (ExtendedHandshakeMessage.MaxRequest); other clients ignore it (BEP 10).
@@ -66,16 +77,57 @@ func (c *PeerConn) requestParts() int {
 }
 
 // writeRequestParts writes a message of type typ (Request or Cancel) for r: one, or one for each
-// part (requestParts). It returns what the last write returned.
-func (c *PeerConn) writeRequestParts(typ pp.MessageType, r Request) bool {
+// part (requestParts) not in skip (bit i: part i). It returns what the last write returned and
+// the parts written (bit 0 for a whole chunk).
+func (c *PeerConn) writeRequestParts(typ pp.MessageType, r Request, skip uint64) (notFull bool, written uint64) {
 	if c.requestParts() == 1 {
-		return c.write(pp.Message{Type: typ, Index: r.Index, Begin: r.Begin, Length: r.Length})
+		return c.write(pp.Message{Type: typ, Index: r.Index, Begin: r.Begin, Length: r.Length}), 1
 	}
-	var notFull bool
-	for off := pp.Integer(0); off < r.Length; off += requestPartLength {
-		notFull = c.write(pp.Message{Type: typ, Index: r.Index, Begin: r.Begin + off, Length: min(requestPartLength, r.Length-off)})
+	for i, off := 0, pp.Integer(0); off < r.Length; i, off = i+1, off+requestPartLength {
+		if skip&(1<<i) == 0 {
+			notFull = c.write(pp.Message{Type: typ, Index: r.Index, Begin: r.Begin + off, Length: min(requestPartLength, r.Length-off)})
+			written |= 1 << i
+		}
 	}
-	return notFull
+	return
+}
+
+// writeCancelParts writes the cancel of request r: whole, or of each part not in yet (cancel
+// noted those in cancelledParts before it dropped them). It returns the parts cancelled.
+func (c *PeerConn) writeCancelParts(r RequestIndex) uint64 {
+	got := c.cancelledParts
+	c.cancelledParts = 0
+	_, due := c.writeRequestParts(pp.Cancel, c.t.requestIndexToRequest(r), got)
+	return due
+}
+
+// expectPartAcks notes the parts of cancelled chunk r whose answers are due, when it was asked
+// as parts.
+func (c *PeerConn) expectPartAcks(r RequestIndex, due uint64) {
+	if c.requestParts() == 1 {
+		return
+	}
+	if c.partAcks == nil {
+		c.partAcks = make(map[RequestIndex]uint64)
+	}
+	c.partAcks[r] = due
+}
+
+// partAnswered takes a piece or reject of part bit of chunk r, which is not requested. It
+// reports whether it was an answer due to a cancel; the last such answer acknowledges the cancel
+// of the chunk, as a reject of the whole chunk would (remoteRejectedRequest).
+func (c *PeerConn) partAnswered(r RequestIndex, bit uint64) bool {
+	due, ok := c.partAcks[r]
+	if !ok || due&bit == 0 {
+		return false
+	}
+	if due &^= bit; due != 0 {
+		c.partAcks[r] = due
+		return true
+	}
+	delete(c.partAcks, r)
+	c.remoteRejectedRequest(r)
+	return true
 }
 
 // partOf returns the chunk request that the piece, request or reject r is a part of, and ok true
@@ -129,9 +181,11 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 		return err
 	}
 	req := t.requestIndexFromRequest(chunk)
+	bit := uint64(1) << ((r.Begin - chunk.Begin) / requestPartLength)
 	if !c.requestState.Requests.Contains(req) {
 		ChunksReceived.Add("part of a chunk not requested", 1)
 		c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.ChunksReadWasted }))
+		c.partAnswered(req, bit)
 		return nil
 	}
 	if c.parts == nil {
@@ -139,9 +193,11 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 	}
 	p, ok := c.parts[req]
 	if !ok {
+		if len(c.parts) >= maxGatheringChunks {
+			return fmt.Errorf("parts of %d chunks begun and none ended (at most %d)", len(c.parts)+1, maxGatheringChunks)
+		}
 		p.buf = t.getChunkBuffer()[:chunk.Length]
 	}
-	bit := uint64(1) << ((r.Begin - chunk.Begin) / requestPartLength)
 	if p.got&bit != 0 {
 		ChunksReceived.Add("part received twice", 1)
 		c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.ChunksReadWasted }))
@@ -149,6 +205,7 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 	}
 	copy(p.buf[r.Begin-chunk.Begin:], msg.Piece)
 	p.got |= bit
+	c.lastUsefulChunkReceived = time.Now()
 	parts := (chunk.Length + requestPartLength - 1) / requestPartLength
 	if p.got != 1<<parts-1 {
 		c.parts[req] = p
@@ -174,6 +231,7 @@ func (c *PeerConn) rejectedPart(r, chunk Request) bool {
 	if c.requestState.Requests.Contains(req) {
 		return c.remoteRejectedRequest(req)
 	}
+	c.partAnswered(req, 1<<((r.Begin-chunk.Begin)/requestPartLength))
 	return true
 }
 
@@ -186,11 +244,15 @@ func (c *PeerConn) dropParts(r RequestIndex) {
 	}
 }
 
-// onPeerMaxRequest reads the longest request a peer serves from its extended handshake, and
-// turns its reqq, which counts its requests, into chunks this client asks of it.
+// onPeerMaxRequest reads the longest request a peer serves from its first extended handshake
+// (a later one may not change how requests already sent are answered), and turns its reqq, which
+// counts its requests, into chunks this client asks of it.
 func (c *PeerConn) onPeerMaxRequest(d *pp.ExtendedHandshakeMessage) {
-	c.peerMaxRequest = pp.Integer(min(max(d.MaxRequest, 0), 1<<30))
-	if parts := c.requestParts(); parts > 1 {
+	first := c.PeerExtensionIDs == nil // set by the first handshake, after this
+	if first {
+		c.peerMaxRequest = pp.Integer(min(max(d.MaxRequest, 0), 1<<30))
+	}
+	if parts := c.requestParts(); parts > 1 && (d.Reqq > 0 || first) {
 		reqq := d.Reqq
 		if reqq <= 0 {
 			reqq = 250 // the library's default (newConnection)

@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
@@ -63,9 +65,14 @@ func (recordPiece) Completion() storage.Completion {
 // short), over store, and a connection to a peer that has it all, unchokes us and serves requests
 // of at most maxRequest bytes (0: said nothing). The caller holds the client lock.
 func partsConn(t *testing.T, store storage.ClientImpl, maxRequest int) (*Client, *Torrent, *PeerConn) {
+	return partsConnPieces(t, store, maxRequest, 3)
+}
+
+// partsConnPieces is partsConn with the given number of pieces.
+func partsConnPieces(t *testing.T, store storage.ClientImpl, maxRequest, pieces int) (*Client, *Torrent, *PeerConn) {
 	t.Helper()
 	const pieceLength = 128 << 10
-	info := metainfo.Info{Name: "test", PieceLength: pieceLength, Length: 3*pieceLength - 5000, Pieces: make([]byte, 60)}
+	info := metainfo.Info{Name: "test", PieceLength: pieceLength, Length: int64(pieces)*pieceLength - 5000, Pieces: make([]byte, 20*pieces)}
 	infoBytes, err := bencode.Marshal(info)
 	if err != nil {
 		t.Fatal(err)
@@ -254,4 +261,106 @@ func TestPartsGatherIntoChunk(t *testing.T) {
 		t.Fatal("a reject of no part was valid")
 	}
 	_ = tor
+}
+
+// TestPartsCancelAcknowledged (patch 35): a cancel of a chunk asked as parts cancels the parts not
+// in yet, and the chunk stays cancelled (not asked again of the peer) until the peer has answered
+// each of them, by a piece or a reject; an answer that is not due changes nothing. Before, a late
+// reject of a cancelled part took a new request of the same chunk for its own.
+func TestPartsCancelAcknowledged(t *testing.T) {
+	_, _, p := partsConn(t, emptyStorage{}, 0)
+	written(t, p)
+	const ri = RequestIndex(2)
+	if _, err := p.request(ri, 10); err != nil {
+		t.Fatal(err)
+	}
+	written(t, p)
+	if err := p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 0, Piece: make([]byte, 16<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	if since := time.Since(p.lastUsefulChunkReceived); since > time.Minute {
+		t.Fatalf("a part received is no useful data: last useful %v ago", since)
+	}
+	p.cancel(ri)
+	var begins []pp.Integer
+	for _, m := range written(t, p) {
+		if m.Type == pp.Cancel {
+			begins = append(begins, m.Begin)
+		}
+	}
+	if want := []pp.Integer{16 << 10, 32 << 10, 48 << 10}; !slices.Equal(begins, want) {
+		t.Fatalf("cancels at %v, want the parts not in, %v", begins, want)
+	}
+	part := func(i int) Request {
+		return Request{Index: 1, ChunkSpec: ChunkSpec{Begin: pp.Integer(i) << 14, Length: 16 << 10}}
+	}
+	steps := []struct {
+		what      string
+		do        func() bool
+		cancelled bool // still awaiting answers after
+	}{
+		{"a reject of part 1", func() bool { return p.onReadReject(part(1)) }, true},
+		{"part 1's reject again", func() bool { return p.onReadReject(part(1)) }, true},
+		{"part 0, not due", func() bool { return p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 0, Piece: make([]byte, 16<<10)}) == nil }, true},
+		{"part 2's data", func() bool {
+			return p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 2 << 14, Piece: make([]byte, 16<<10)}) == nil
+		}, true},
+		{"a reject of part 3", func() bool { return p.onReadReject(part(3)) }, false},
+	}
+	for _, s := range steps {
+		if !s.do() {
+			t.Fatalf("%s: refused", s.what)
+		}
+		if got := p.requestState.Cancelled.Contains(ri); got != s.cancelled {
+			t.Fatalf("after %s: cancelled %v, want %v", s.what, got, s.cancelled)
+		}
+	}
+	if n := p.validReceiveChunks[ri]; n != 0 || len(p.partAcks) != 0 {
+		t.Fatalf("after every answer: %d chunks expected, %d chunks awaiting answers", n, len(p.partAcks))
+	}
+}
+
+// TestPartsOfTooManyChunks (patch 35): a peer that begins more than maxGatheringChunks chunks
+// without ending one is dropped; the part buffers it made the connection hold stay bounded.
+func TestPartsOfTooManyChunks(t *testing.T) {
+	_, _, p := partsConnPieces(t, emptyStorage{}, 0, 12)
+	const limit = 2 * maxGatheringChunks
+	for ri := RequestIndex(0); ri < maxGatheringChunks+1; ri++ {
+		if _, err := p.request(ri, limit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for ri := RequestIndex(0); ri < maxGatheringChunks+1; ri++ {
+		err := p.onReadPiece(&pp.Message{Type: pp.Piece, Index: pp.Integer(ri / 2), Begin: pp.Integer(ri%2) << 16, Piece: make([]byte, 16<<10)})
+		if ri < maxGatheringChunks && err != nil {
+			t.Fatalf("chunk %d's first part: %v", ri, err)
+		}
+		if ri == maxGatheringChunks && err == nil {
+			t.Fatalf("chunk %d's first part taken, with %d chunks begun", ri, len(p.parts))
+		}
+	}
+	if len(p.parts) != maxGatheringChunks {
+		t.Fatalf("%d chunks gathered, want %d", len(p.parts), maxGatheringChunks)
+	}
+}
+
+// TestPeerMaxRequestFromFirstHandshake (patch 35): the longest request a peer serves is read from
+// its first extended handshake only (requests already sent as parts are answered as parts), and a
+// later handshake without a reqq leaves the queue as it was.
+func TestPeerMaxRequestFromFirstHandshake(t *testing.T) {
+	_, _, p := partsConn(t, emptyStorage{}, 0) // the first handshake: reqq 100, nothing said
+	if p.requestParts() != 4 || p.PeerMaxRequests != 25 {
+		t.Fatalf("after the first handshake: %d parts, %d requests", p.requestParts(), p.PeerMaxRequests)
+	}
+	p.PeerExtensionIDs = map[pp.ExtensionName]pp.ExtensionNumber{} // as the library sets after
+	d := pp.ExtendedHandshakeMessage{MaxRequest: 64 << 10}
+	p.onPeerMaxRequest(&d)
+	if p.requestParts() != 4 || d.Reqq != 0 {
+		t.Fatalf("a second handshake saying 64 KiB, no reqq: %d parts, reqq %d; want 4 and 0 (left as it was)", p.requestParts(), d.Reqq)
+	}
+	d = pp.ExtendedHandshakeMessage{Reqq: 40}
+	p.onPeerMaxRequest(&d)
+	if d.Reqq != 10 {
+		t.Fatalf("a second handshake with reqq 40: %d chunks, want 10", d.Reqq)
+	}
 }
