@@ -301,7 +301,9 @@ func TestPartsCancelAcknowledged(t *testing.T) {
 	}{
 		{"a reject of part 1", func() bool { return p.onReadReject(part(1)) }, true},
 		{"part 1's reject again", func() bool { return p.onReadReject(part(1)) }, true},
-		{"part 0, not due", func() bool { return p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 0, Piece: make([]byte, 16<<10)}) == nil }, true},
+		{"part 0, not due", func() bool {
+			return p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 0, Piece: make([]byte, 16<<10)}) == nil
+		}, true},
 		{"part 2's data", func() bool {
 			return p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 2 << 14, Piece: make([]byte, 16<<10)}) == nil
 		}, true},
