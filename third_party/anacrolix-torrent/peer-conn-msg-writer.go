@@ -51,10 +51,6 @@ func (pc *PeerConn) messageWriterRunner() {
 	pc.messageWriter.run(pc.t.cl.config.KeepAliveTimeout)
 }
 
-// pieceMessageHeader is the length of a piece message before its data: length, type, index,
-// begin (distpac patch 36).
-const pieceMessageHeader = 4 + 1 + 4 + 4
-
 type peerConnMsgWriterBuffer struct {
 	// The number of bytes in the buffer that are part of a piece message. When
 	// the whole buffer is written, we can count this many bytes.
@@ -159,16 +155,6 @@ func (cn *peerConnMsgWriter) run(keepAliveTimeout time.Duration) {
 }
 
 func (cn *peerConnMsgWriter) writeToBuffer(msg pp.Message) (err error) {
-	if n := len(msg.Piece); n != 0 {
-		// distpac patch 36: a buffer that takes a piece message is made large enough at once for
-		// it behind a full buffer (writeBufferFull) of other messages, the most it holds. Grown
-		// by appends instead, each connection's two buffers went through 64 KiB and then 192 KiB
-		// for chunks of 64 KiB: a bench-swarm N=16 profile spent 4 % of the daemons' CPU
-		// clearing the new memory (bytes.growSlice), first touches of pages on this machine.
-		if need := writeBufferHighWaterLen + pieceMessageHeader + n; cn.writeBuffer.Cap() < need {
-			cn.writeBuffer.Grow(need - cn.writeBuffer.Len())
-		}
-	}
 	originalLen := cn.writeBuffer.Len()
 	defer func() {
 		if err != nil {
