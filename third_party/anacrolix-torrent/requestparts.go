@@ -17,7 +17,8 @@ import (
 // CPU with 64 KiB chunks against 7.3-7.5 s with 16 KiB. But most clients refuse requests longer
 // than 16 KiB: libtorrent rejects them, Transmission drops the connection. So a chunk is asked
 // of a peer as one request only when the peer's extended handshake says it serves requests that
-// long (maxRequestKey); of any other peer it is asked as parts of 16 KiB, and the parts that come
+// long ("distpac_max_request", ExtendedHandshakeMessage.MaxRequest, which other clients ignore
+// as BEP 10 asks); of any other peer it is asked as parts of 16 KiB, and the parts that come
 // back are gathered into the whole chunk before the chunk is received (receivePart), so storage,
 // smart ban and piece hashing see whole chunks whatever the peer.
 //
@@ -26,11 +27,12 @@ import (
 // maxGatheringChunks (a peer that begins more chunks than that without ending one is dropped: a
 // peer that sent no extended handshake keeps the library's queue of 250). A part received counts
 // as useful data received (lastUsefulChunkReceived: a peer that sends parts is not silent). A
-// reject of any part rejects the chunk; the peer's answers to its other parts then find no
-// request and are dropped. A cancel of a chunk asked as parts is a cancel of each part not in
-// yet; where the peer acknowledges cancels (BEP 6), the chunk stays cancelled, and is not asked
-// again of the peer, until every one of those parts is answered (partAcks), so that a late answer
-// cannot take a new request of the same chunk for its own.
+// cancel of a chunk asked as parts is a cancel of each part not in yet; where the peer
+// acknowledges cancels (BEP 6), the chunk stays cancelled, and is not asked again of the peer,
+// until every one of those parts is answered (partAcks), so that a late answer cannot take a new
+// request of the same chunk for its own. A reject of a part rejects the chunk, which then waits
+// in the same way for the answers to its other parts. A part of a chunk never asked for, and a
+// reject neither asked nor due, are errors, as upstream's for whole chunks.
 
 // requestPartLength is the length of the parts a chunk is asked as of a peer that does not take
 // whole chunks: BEP 3's.
@@ -46,10 +48,6 @@ const maxRequestParts = 64
 // requests in the order it got them, so it ends one chunk before it begins the next, give or take
 // one.
 const maxGatheringChunks = 16
-
-// maxRequestKey is the extended handshake key that gives the longest request a distpac peer
-// serves (ExtendedHandshakeMessage.MaxRequest); other clients ignore it (BEP 10).
-const maxRequestKey = "distpac_max_request"
 
 // chunkParts gathers the parts of one chunk.
 type chunkParts struct {
@@ -183,9 +181,13 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 	req := t.requestIndexFromRequest(chunk)
 	bit := uint64(1) << ((r.Begin - chunk.Begin) / requestPartLength)
 	if !c.requestState.Requests.Contains(req) {
+		// An answer to a part cancelled or rejected, or one in flight when the peer choked us
+		// (the chunk is still expected, as the library keeps a whole chunk: validReceiveChunks).
+		if !c.partAnswered(req, bit) && c.validReceiveChunks[req] <= 0 {
+			return fmt.Errorf("a part of a chunk never asked for (%v bytes at %v of piece %v)", r.Length, r.Begin, r.Index)
+		}
 		ChunksReceived.Add("part of a chunk not requested", 1)
 		c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.ChunksReadWasted }))
-		c.partAnswered(req, bit)
 		return nil
 	}
 	if c.parts == nil {
@@ -220,18 +222,30 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 	return err
 }
 
-// rejectedPart takes a reject of a part of chunk: the first rejects the chunk's request, the
-// peer's answers to its other parts find none and are dropped. It reports whether r was a valid
-// reject.
+// rejectedPart takes a reject of a part of chunk, and reports whether it was valid: a reject of
+// a part asked, or one due (partAnswered). The first rejects the chunk's request; the peer will
+// answer each of its other parts not in yet (BEP 6: rejects come only from peers that answer
+// every request), so the chunk stays cancelled at this peer until they are in, as after a cancel.
+// Asked again at once, a late reject of an old part would reject the new request, and a peer on
+// this library would see its parts asked twice (a duplicate request closes the connection).
 func (c *PeerConn) rejectedPart(r, chunk Request) bool {
 	if checkPart(r, chunk) != nil {
 		return false
 	}
 	req := c.t.requestIndexFromRequest(chunk)
-	if c.requestState.Requests.Contains(req) {
+	bit := uint64(1) << ((r.Begin - chunk.Begin) / requestPartLength)
+	if !c.requestState.Requests.Contains(req) {
+		return c.partAnswered(req, bit)
+	}
+	all := uint64(1)<<((chunk.Length+requestPartLength-1)/requestPartLength) - 1
+	due := all &^ c.parts[req].got &^ bit
+	if due == 0 || c.requestState.Cancelled.Contains(req) {
 		return c.remoteRejectedRequest(req)
 	}
-	c.partAnswered(req, 1<<((r.Begin-chunk.Begin)/requestPartLength))
+	c.deleteRequest(req)
+	c.decPeakRequests()
+	c.requestState.Cancelled.Add(req) // validReceiveChunks stays until the last answer (partAnswered)
+	c.expectPartAcks(req, due)
 	return true
 }
 
@@ -249,7 +263,9 @@ func (c *PeerConn) dropParts(r RequestIndex) {
 // counts its requests, into chunks this client asks of it.
 func (c *PeerConn) onPeerMaxRequest(d *pp.ExtendedHandshakeMessage) {
 	first := c.PeerExtensionIDs == nil // set by the first handshake, after this
-	if first {
+	if first && c.validReceiveChunks == nil {
+		// Not once requests went out as parts (a peer that unchoked us before its handshake):
+		// their cancels must go as parts too.
 		c.peerMaxRequest = pp.Integer(min(max(d.MaxRequest, 0), 1<<30))
 	}
 	if parts := c.requestParts(); parts > 1 && (d.Reqq > 0 || first) {

@@ -215,10 +215,13 @@ func TestPartsGatherIntoChunk(t *testing.T) {
 	if err := p.onReadPiece(bad); err == nil {
 		t.Fatal("a part at 1000 bytes into a chunk was taken")
 	}
-	// A part of a chunk not asked for: dropped, nothing gathered.
+	// A part of a chunk never asked for is an error, as a whole chunk would be; nothing gathered.
 	other := &pp.Message{Type: pp.Piece, Index: 2, Begin: 0, Piece: make([]byte, 16<<10)}
-	if err := p.onReadPiece(other); err != nil {
-		t.Fatal(err)
+	if err := p.onReadPiece(other); err == nil {
+		t.Fatal("a part of a chunk never asked for was taken")
+	}
+	if p.onReadReject(Request{Index: 2, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}}) {
+		t.Fatal("a reject of a part never asked for was valid")
 	}
 	if err := p.onReadPiece(part(1)); err != nil {
 		t.Fatal(err)
@@ -248,6 +251,11 @@ func TestPartsGatherIntoChunk(t *testing.T) {
 	if p.requestState.Requests.Contains(rj) || len(p.parts) != 0 {
 		t.Fatalf("after the reject: request outstanding %v, %d gathering", p.requestState.Requests.Contains(rj), len(p.parts))
 	}
+	// Until parts 2 and 3 are answered the chunk is not asked again of this peer: a late answer
+	// would take a new request for its own.
+	if !p.requestState.Cancelled.Contains(rj) || p.partAcks[rj] != 0b1100 {
+		t.Fatalf("after the reject: cancelled %v, answers due %b; want true, 1100", p.requestState.Cancelled.Contains(rj), p.partAcks[rj])
+	}
 	if !p.onReadReject(reject(2)) {
 		t.Fatal("a second part's reject was invalid")
 	}
@@ -257,6 +265,12 @@ func TestPartsGatherIntoChunk(t *testing.T) {
 	if len(p.parts) != 0 || len(store.written()) != 1 {
 		t.Fatalf("a rejected chunk's last part: %d gathering, %d writes", len(p.parts), len(store.written()))
 	}
+	if p.requestState.Cancelled.Contains(rj) || p.validReceiveChunks[rj] != 0 {
+		t.Fatalf("every part answered: cancelled %v, %d expected", p.requestState.Cancelled.Contains(rj), p.validReceiveChunks[rj])
+	}
+	if p.onReadReject(reject(2)) {
+		t.Fatal("a reject of a part answered already was valid")
+	}
 	if p.onReadReject(Request{Index: 2, ChunkSpec: ChunkSpec{Begin: 100, Length: 16 << 10}}) {
 		t.Fatal("a reject of no part was valid")
 	}
@@ -265,7 +279,8 @@ func TestPartsGatherIntoChunk(t *testing.T) {
 
 // TestPartsCancelAcknowledged (patch 35): a cancel of a chunk asked as parts cancels the parts not
 // in yet, and the chunk stays cancelled (not asked again of the peer) until the peer has answered
-// each of them, by a piece or a reject; an answer that is not due changes nothing. Before, a late
+// each of them, by a piece or a reject; a piece that is not due changes nothing, a reject that is
+// not due is invalid. Before, a late
 // reject of a cancelled part took a new request of the same chunk for its own.
 func TestPartsCancelAcknowledged(t *testing.T) {
 	_, _, p := partsConn(t, emptyStorage{}, 0)
@@ -300,7 +315,7 @@ func TestPartsCancelAcknowledged(t *testing.T) {
 		cancelled bool // still awaiting answers after
 	}{
 		{"a reject of part 1", func() bool { return p.onReadReject(part(1)) }, true},
-		{"part 1's reject again", func() bool { return p.onReadReject(part(1)) }, true},
+		{"part 1's reject again, not due (invalid, as upstream's)", func() bool { return !p.onReadReject(part(1)) }, true},
 		{"part 0, not due", func() bool {
 			return p.onReadPiece(&pp.Message{Type: pp.Piece, Index: 1, Begin: 0, Piece: make([]byte, 16<<10)}) == nil
 		}, true},
@@ -364,5 +379,17 @@ func TestPeerMaxRequestFromFirstHandshake(t *testing.T) {
 	p.onPeerMaxRequest(&d)
 	if d.Reqq != 10 {
 		t.Fatalf("a second handshake with reqq 40: %d chunks, want 10", d.Reqq)
+	}
+
+	// A peer that unchoked us before its first handshake got its requests as parts; it keeps
+	// getting parts, so that their cancels match.
+	_, _, late := partsConn(t, emptyStorage{}, 0)
+	late.PeerExtensionIDs = nil
+	if _, err := late.request(2, 10); err != nil {
+		t.Fatal(err)
+	}
+	late.onPeerMaxRequest(&pp.ExtendedHandshakeMessage{MaxRequest: 64 << 10})
+	if late.requestParts() != 4 {
+		t.Fatalf("a first handshake after requests went out as parts: %d parts, want 4", late.requestParts())
 	}
 }
