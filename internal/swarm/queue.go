@@ -17,8 +17,8 @@ import (
 // A capped publisher names itself in its BEP 10 extended handshake ("v")
 // as "distpac-server reqq=4 rate=655360": the queue depth it wants at zero
 // round-trip time, in blocks of 16 KiB (blockSize), and the upload rate of
-// one of its slots (its cap divided
-// by PublisherSlots). A client keeps that depth plus rttQueueFactor round
+// one of its slots (its cap divided by PublisherSlots). A client keeps that
+// depth plus rttQueueFactor round
 // trips of the slot's data, the round trip read from the kernel (TCP_INFO's
 // min_rtt on the connection), in whole pieces, at most peerQueue
 // (publisherDepth). Every other peer gets what arrives in peerQueueTime at
@@ -110,12 +110,17 @@ const blockSize = 16 << 10
 // patch 35. A torrent whose pieces are shorter has chunks of a piece.
 //
 // A quarter of the messages, writes, request updates and wake-ups of
-// 16 KiB chunks: a bench-swarm row (N=16, F=16 MiB, U=u=2 MiB/s,
-// 2026-12-03) took 5.2-5.5 s of CPU against 7.3-7.5 s for 16 KiB (32 KiB:
-// 5.8 s; 128 KiB: 5.2 s). With the queue depths then counted in chunks
-// rather than bytes, the rows were slower (1.14-1.17 x the bound against
-// 1.08-1.09 x) and the publisher sent 1.11 F against 1.06 F: its queue of
-// 4 chunks had become 4 pieces.
+// 16 KiB chunks. A first experiment, with every request 64 KiB, took
+// 5.2-5.5 s of CPU in a bench-swarm row (N=16, F=16 MiB, U=u=2 MiB/s)
+// against 7.3-7.5 s for 16 KiB (32 KiB: 5.8 s; 128 KiB: 5.2 s); with the
+// queue depths then counted in chunks, its rows were slower (1.14-1.17 x
+// the bound against 1.08-1.09 x) and the publisher sent 1.11 F against
+// 1.06 F, its queue of 4 chunks having become 4 pieces: hence blockSize.
+// With the patch, interleaved rows of the same day: the daemons' CPU at
+// N=32 10.4-12.9 s against 13.3-15.5 s, the last install 1.44-1.47 x the
+// bound against 1.47-1.52 x; at N=16 the download ended about 3 % later
+// (a last piece comes as one 64 KiB message from one peer). 32 KiB did
+// no better there.
 const requestChunk = 64 << 10
 
 // rttQueueFactor is how many round trips of a slot's data a client keeps
