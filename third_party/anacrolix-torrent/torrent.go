@@ -3626,7 +3626,7 @@ func (t *Torrent) putChunkData(b []byte) {
 		t.putChunkBuffer(b)
 	} else if cap(b) == requestPartLength.Int() {
 		b = b[:cap(b)]
-		partPool.Put(&b) // patch 35
+		partPool.Put(&b) // distpac patch 35
 	}
 }
 
