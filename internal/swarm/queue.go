@@ -200,9 +200,7 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 		rtt, rttErr = minRTT(pc.NetConn())
 		if t := pc.Torrent(); t != nil {
 			if info := t.Info(); info != nil && info.PieceLength > 0 {
-				chunk := min(requestChunk, info.PieceLength)
-				chunkBlocks = int((chunk + blockSize - 1) / blockSize)
-				pieceChunks = int((info.PieceLength + chunk - 1) / chunk)
+				chunkBlocks, pieceChunks = chunkGeometry(info.PieceLength)
 			}
 		}
 	}
@@ -224,7 +222,21 @@ func (q *requestQueues) onHandshake(pc *torrent.PeerConn, m *pp.ExtendedHandshak
 		pc.SetRequestQueueTime(peerQueueTime(rtt), pieceChunks)
 	}
 	// The library has turned the peer's reqq into chunks (patch 35).
-	if chunks := max(1, (limit+chunkBlocks-1)/chunkBlocks); m.Reqq == 0 || m.Reqq > chunks {
+	if chunks := blocksToChunks(limit, chunkBlocks); m.Reqq == 0 || m.Reqq > chunks {
 		m.Reqq = chunks
 	}
+}
+
+// chunkGeometry gives, for pieces of pieceLength bytes, the blocks of
+// 16 KiB a chunk spans (a chunk is requestChunk, or a piece when pieces are
+// shorter) and the chunks of a piece.
+func chunkGeometry(pieceLength int64) (chunkBlocks, pieceChunks int) {
+	chunk := min(requestChunk, pieceLength)
+	return int((chunk + blockSize - 1) / blockSize), int((pieceLength + chunk - 1) / chunk)
+}
+
+// blocksToChunks is a queue of blocks as chunks of chunkBlocks blocks,
+// rounded up, at least one.
+func blocksToChunks(blocks, chunkBlocks int) int {
+	return max(1, (blocks+chunkBlocks-1)/max(chunkBlocks, 1))
 }

@@ -158,6 +158,39 @@ func TestClientKeepsPublisherQueue(t *testing.T) {
 	}
 }
 
+// TestChunkGeometry: the queues counted in 16 KiB blocks become chunks of
+// requestChunk (or of a piece, when pieces are shorter), never none.
+func TestChunkGeometry(t *testing.T) {
+	for _, tc := range []struct {
+		pieceLength              int64
+		chunkBlocks, pieceChunks int
+	}{
+		{1 << 10, 1, 1}, // a package under 16 KiB: one piece, one chunk
+		{48 << 10, 3, 1},
+		{64 << 10, 4, 1},
+		{256 << 10, 4, 4},
+		{1 << 20, 4, 16},
+		{4 << 20, 4, 64},
+	} {
+		if cb, pc := chunkGeometry(tc.pieceLength); cb != tc.chunkBlocks || pc != tc.pieceChunks {
+			t.Errorf("chunkGeometry(%d) = %d blocks a chunk, %d chunks a piece; want %d, %d", tc.pieceLength, cb, pc, tc.chunkBlocks, tc.pieceChunks)
+		}
+	}
+	for _, tc := range []struct{ blocks, chunkBlocks, want int }{
+		{DefaultPublisherQueue, 4, 1}, // a publisher's 4 blocks: one chunk, one 64 KiB piece
+		{8, 4, 2},
+		{peerQueue, 4, 16},
+		{5, 4, 2}, // rounded up
+		{1, 3, 1},
+		{0, 4, 1}, // never none
+		{4, 1, 4},
+	} {
+		if got := blocksToChunks(tc.blocks, tc.chunkBlocks); got != tc.want {
+			t.Errorf("blocksToChunks(%d, %d) = %d, want %d", tc.blocks, tc.chunkBlocks, got, tc.want)
+		}
+	}
+}
+
 // TestPeersAskWholeChunks: engines ask each other for whole chunks of
 // requestChunk, a seeder capped low included (its rate limiter's burst
 // bounds the requests it serves and says it serves: third_party patch
