@@ -144,20 +144,33 @@ func (t *Torrent) partOf(r Request) (chunk Request, ok bool) {
 	return chunk, r.Length < chunk.Length
 }
 
-// checkPart reports whether r is a whole part of chunk: at a part's start, a part long.
-func checkPart(r, chunk Request) error {
+// checkPart reports whether r is a whole part of chunk (at a part's start, a part long), and
+// which: bit i for part i.
+func checkPart(r, chunk Request) (bit uint64, err error) {
 	off := r.Begin - chunk.Begin
 	if off%requestPartLength != 0 || r.Length != min(requestPartLength, chunk.Length-off) {
-		return fmt.Errorf("%v bytes at %v of piece %v are not a part of its chunk at %v (parts of %v)",
+		return 0, fmt.Errorf("%v bytes at %v of piece %v are not a part of its chunk at %v (parts of %v)",
 			r.Length, r.Begin, r.Index, chunk.Begin, requestPartLength)
 	}
-	return nil
+	return 1 << (off / requestPartLength), nil
+}
+
+// allParts is the bits of every part of chunk.
+func allParts(chunk Request) uint64 {
+	return 1<<((chunk.Length+requestPartLength-1)/requestPartLength) - 1
+}
+
+// partWasted counts a part received and not used.
+func (c *PeerConn) partWasted(why string) {
+	ChunksReceived.Add(why, 1)
+	c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.ChunksReadWasted }))
 }
 
 // onReadPiece takes a piece message: a whole chunk, or a part of one.
 func (c *PeerConn) onReadPiece(msg *pp.Message) error {
-	if chunk, part := c.t.partOf(newRequestFromMessage(msg)); part {
-		return c.receivePart(msg, chunk)
+	r := newRequestFromMessage(msg)
+	if chunk, part := c.t.partOf(r); part {
+		return c.receivePart(msg, r, chunk)
 	}
 	return c.receiveChunk(msg)
 }
@@ -171,23 +184,21 @@ func (c *PeerConn) onReadReject(r Request) bool {
 	return c.remoteRejectedRequest(c.t.requestIndexFromRequest(r))
 }
 
-// receivePart takes a piece message that is a part of chunk (partOf).
-func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
+// receivePart takes a piece message msg, r as a request, that is a part of chunk (partOf).
+func (c *PeerConn) receivePart(msg *pp.Message, r, chunk Request) error {
 	t := c.t
-	r := newRequestFromMessage(msg)
-	if err := checkPart(r, chunk); err != nil {
+	bit, err := checkPart(r, chunk)
+	if err != nil {
 		return err
 	}
 	req := t.requestIndexFromRequest(chunk)
-	bit := uint64(1) << ((r.Begin - chunk.Begin) / requestPartLength)
 	if !c.requestState.Requests.Contains(req) {
 		// An answer to a part cancelled or rejected, or one in flight when the peer choked us
 		// (the chunk is still expected, as the library keeps a whole chunk: validReceiveChunks).
 		if !c.partAnswered(req, bit) && c.validReceiveChunks[req] <= 0 {
 			return fmt.Errorf("a part of a chunk never asked for (%v bytes at %v of piece %v)", r.Length, r.Begin, r.Index)
 		}
-		ChunksReceived.Add("part of a chunk not requested", 1)
-		c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.ChunksReadWasted }))
+		c.partWasted("part of a chunk not requested")
 		return nil
 	}
 	if c.parts == nil {
@@ -201,15 +212,13 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 		p.buf = t.getChunkBuffer()[:chunk.Length]
 	}
 	if p.got&bit != 0 {
-		ChunksReceived.Add("part received twice", 1)
-		c.modifyRelevantConnStats(add(1, func(cs *ConnStats) *Count { return &cs.ChunksReadWasted }))
+		c.partWasted("part received twice")
 		return nil
 	}
 	copy(p.buf[r.Begin-chunk.Begin:], msg.Piece)
 	p.got |= bit
 	c.lastUsefulChunkReceived = time.Now()
-	parts := (chunk.Length + requestPartLength - 1) / requestPartLength
-	if p.got != 1<<parts-1 {
+	if p.got != allParts(chunk) {
 		c.parts[req] = p
 		return nil
 	}
@@ -217,7 +226,7 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 	// parts (dropParts).
 	delete(c.parts, req)
 	whole := pp.Message{Type: pp.Piece, Index: chunk.Index, Begin: chunk.Begin, Piece: p.buf}
-	err := c.receiveChunk(&whole)
+	err = c.receiveChunk(&whole)
 	t.putChunkBuffer(p.buf)
 	return err
 }
@@ -229,16 +238,15 @@ func (c *PeerConn) receivePart(msg *pp.Message, chunk Request) error {
 // Asked again at once, a late reject of an old part would reject the new request, and a peer on
 // this library would see its parts asked twice (a duplicate request closes the connection).
 func (c *PeerConn) rejectedPart(r, chunk Request) bool {
-	if checkPart(r, chunk) != nil {
+	bit, err := checkPart(r, chunk)
+	if err != nil {
 		return false
 	}
 	req := c.t.requestIndexFromRequest(chunk)
-	bit := uint64(1) << ((r.Begin - chunk.Begin) / requestPartLength)
 	if !c.requestState.Requests.Contains(req) {
 		return c.partAnswered(req, bit)
 	}
-	all := uint64(1)<<((chunk.Length+requestPartLength-1)/requestPartLength) - 1
-	due := all &^ c.parts[req].got &^ bit
+	due := allParts(chunk) &^ c.parts[req].got &^ bit
 	if due == 0 || c.requestState.Cancelled.Contains(req) {
 		return c.remoteRejectedRequest(req)
 	}
