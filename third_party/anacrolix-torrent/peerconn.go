@@ -907,7 +907,7 @@ func (c *PeerConn) peerRequestDataReadFailed(err error, r Request) {
 
 func (c *PeerConn) readPeerRequestData(r Request) ([]byte, error) {
 	// distpac patch: a whole chunk is read into a buffer of the torrent's chunk pool, which the
-	// upload path gives back once the writer has copied it (putChunkData). One allocation per
+	// message writer gives back once it has sent or copied it (putChunkData, patch 36). One allocation per
 	// chunk sent had been half of a seeding client's allocations, and its collections 10 % of
 	// the CPU of a one-peer download (BenchmarkOnePeer).
 	// Patch 35: a request of a part (16 KiB, as clients of BEP 3's chunks ask) takes a buffer of
@@ -1326,8 +1326,7 @@ another:
 			}
 			c.uploadPrepaid -= int(r.Length)
 			more := c.sendChunk(r, msg, state)
-			c.deletePeerRequest(r)       // starts the request server again for the requests behind (patch 28)
-			c.t.putChunkData(state.data) // distpac patch: msg copied it
+			c.deletePeerRequest(r) // starts the request server again for the requests behind (patch 28)
 			if !more {
 				return false
 			}

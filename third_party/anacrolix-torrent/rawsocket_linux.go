@@ -173,6 +173,52 @@ func (s rawSocket) Write(b []byte) (n int, err error) {
 	return n, err
 }
 
+// WriteBuffers writes bufs in order as one stream, up to maxSendBuffers of them a system call
+// (sendmsg(2)), and waits for the socket as Write does (distpac patch 36). The message writer
+// sends a piece message's header and the chunk's data from their own buffers this way, and no
+// longer copies each chunk into its write buffer first. bufs is consumed: its slices are moved
+// past what is written.
+func (s rawSocket) WriteBuffers(bufs [][]byte) (n int64, err error) {
+	var errno syscall.Errno
+	err = s.rc.Write(func(fd uintptr) bool {
+		for {
+			for len(bufs) > 0 && len(bufs[0]) == 0 {
+				bufs = bufs[1:]
+			}
+			if len(bufs) == 0 {
+				return true
+			}
+			r, e := sysSendBuffers(fd, bufs[:min(len(bufs), maxSendBuffers)])
+			switch e {
+			case 0:
+				n += int64(r)
+				for r > 0 {
+					k := min(r, len(bufs[0]))
+					bufs[0] = bufs[0][k:]
+					r -= k
+					if len(bufs[0]) == 0 {
+						bufs = bufs[1:]
+					}
+				}
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return false // wait until writable, then write the rest
+			default:
+				errno = e
+				return true
+			}
+		}
+	})
+	if err == nil && errno != 0 {
+		err = s.opError("write", errno)
+	}
+	return n, err
+}
+
+// maxSendBuffers is the most buffers one sendmsg(2) of WriteBuffers takes; a write buffer rarely
+// holds more than a few.
+const maxSendBuffers = 16
+
 // opError names the connection's addresses in a system call's error, as net.Conn's errors do.
 func (s rawSocket) opError(op string, errno syscall.Errno) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: s.tc.LocalAddr(), Addr: s.tc.RemoteAddr(), Err: os.NewSyscallError(op, errno)}

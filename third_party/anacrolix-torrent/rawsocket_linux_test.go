@@ -137,8 +137,9 @@ func TestRawSocketWriteToClosedPeer(t *testing.T) {
 // written so far, as the message writer's write timeout needs.
 func TestRawSocketWriteDeadline(t *testing.T) {
 	a, _ := tcpPair(t)
+	w, buf := rawSocketIO(a), make([]byte, 64<<20) // before the deadline: slow under -race
 	a.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-	n, err := rawSocketIO(a).Write(make([]byte, 64<<20))
+	n, err := w.Write(buf)
 	if !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("write past the deadline: %d bytes, %v; want a deadline error", n, err)
 	}

@@ -5,6 +5,8 @@ package torrent
 import (
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // sysRead and sysSend are read(2) and send(2) of a non-blocking socket as raw system calls
@@ -17,6 +19,25 @@ func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 // MSG_NOSIGNAL: a peer that closed gives EPIPE, never SIGPIPE.
 func sysSend(fd uintptr, b []byte) (int, syscall.Errno) {
 	r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_NOSIGNAL, 0, 0)
+	return int(r), e
+}
+
+// sysSendBuffers is sendmsg(2) of bufs (at most maxSendBuffers, the first not empty) with
+// MSG_NOSIGNAL (rawSocket.WriteBuffers).
+func sysSendBuffers(fd uintptr, bufs [][]byte) (int, syscall.Errno) {
+	var iov [maxSendBuffers]unix.Iovec
+	k := 0
+	for _, b := range bufs {
+		if len(b) != 0 {
+			iov[k].Base = &b[0]
+			iov[k].SetLen(len(b))
+			k++
+		}
+	}
+	var msg unix.Msghdr
+	msg.Iov = &iov[0]
+	msg.SetIovlen(k)
+	r, _, e := syscall.RawSyscall(syscall.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), syscall.MSG_NOSIGNAL)
 	return int(r), e
 }
 

@@ -5,6 +5,8 @@ package torrent
 import (
 	"errors"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Under the race detector the socket's reads and writes go through the syscall package, which
@@ -20,6 +22,11 @@ func sysRead(fd uintptr, b []byte) (int, syscall.Errno) {
 // The runtime ignores SIGPIPE on sockets; send(2) with MSG_NOSIGNAL is the non-race build's.
 func sysSend(fd uintptr, b []byte) (int, syscall.Errno) {
 	n, err := syscall.Write(int(fd), b)
+	return max(n, 0), errnoOf(err)
+}
+
+func sysSendBuffers(fd uintptr, bufs [][]byte) (int, syscall.Errno) {
+	n, err := unix.Writev(int(fd), bufs)
 	return max(n, 0), errnoOf(err)
 }
 
