@@ -37,20 +37,42 @@ func (pc *PeerConn) initMessageWriter() {
 	}
 	// distpac patch 36: over a raw socket (not through MSE's cipher, which writes a copy anyway)
 	// a chunk's data is sent from its own buffer.
-	if cs, ok := pc.w.(connStatsReadWriter); ok {
-		if bw, ok := cs.rw.(interface {
-			WriteBuffers([][]byte) (int64, error)
-		}); ok {
-			w.writeBuffers = func(bufs [][]byte) (int64, error) {
-				n, err := bw.WriteBuffers(bufs)
-				pc.wroteBytes(n)
-				return n, err
-			}
+	if bw := buffersWriterOf(pc.w); bw != nil {
+		w.writeBuffers = func(bufs [][]byte) (int64, error) {
+			n, err := bw.WriteBuffers(bufs)
+			pc.wroteBytes(n)
+			return n, err
 		}
 	}
 	if d := pc.t.cl.config.PeerWriteTimeout; d > 0 {
 		w.writeTimeout = d
 		w.setWriteDeadline = pc.conn.SetWriteDeadline
+	}
+}
+
+// buffersWriter writes several buffers as one stream (rawSocket.WriteBuffers).
+type buffersWriter interface {
+	WriteBuffers([][]byte) (int64, error)
+}
+
+// buffersWriterOf is the raw socket that a peer connection's writer w writes to unchanged, or nil
+// (distpac patch 36). The handshakes of an incoming connection pair its reader with its writer as
+// a struct{io.Reader; io.Writer} (twice: the reader puts back the bytes it peeked), which writes
+// straight through; MSE's cipher does not.
+func buffersWriterOf(w io.Writer) buffersWriter {
+	for {
+		switch v := w.(type) {
+		case struct {
+			io.Reader
+			io.Writer
+		}:
+			w = v.Writer
+		case connStatsReadWriter:
+			bw, _ := v.rw.(buffersWriter)
+			return bw
+		default:
+			return nil
+		}
 	}
 }
 

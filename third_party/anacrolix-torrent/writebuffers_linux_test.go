@@ -140,3 +140,33 @@ func TestMessageWriterReleasesPieceDataOnceSent(t *testing.T) {
 		})
 	}
 }
+
+// An incoming connection that speaks plain BitTorrent sends chunks from their buffers too (patch
+// 36): the receiving handshake wraps the connection's writer in reader-writer pairs, which
+// buffersWriterOf sees through; a writer that changes the bytes (MSE's cipher) gets none.
+func TestBuffersWriterOfIncomingConnection(t *testing.T) {
+	a, b := tcpPair(t)
+	raw := rawSocketIO(a)
+	pc := &PeerConn{}
+	pc.setRW(connStatsReadWriter{raw, pc})
+	pc.r = raw // as newConnection has it, but reads not counted: pc has no torrent
+	go b.Write([]byte(pp.Protocol))
+	a.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rw, encrypted, _, err := handleEncryption(pc.rw(), nil, HeaderObfuscationPolicy{}, nil)
+	if err != nil || encrypted {
+		t.Fatalf("handshake: encrypted %v, %v", encrypted, err)
+	}
+	pc.setRW(rw)
+	if got := buffersWriterOf(pc.w); got != raw.(rawSocket) {
+		t.Errorf("buffersWriterOf the received connection's writer %T = %v; want its raw socket", pc.w, got)
+	}
+	for _, w := range []io.Writer{
+		struct{ io.Writer }{connStatsReadWriter{raw, pc}}, // another wrapper: unknown, so none
+		connStatsReadWriter{struct{ io.ReadWriter }{raw}, pc},
+		raw, // not counted: none
+	} {
+		if got := buffersWriterOf(w); got != nil {
+			t.Errorf("buffersWriterOf(%T) = %T; want none", w, got)
+		}
+	}
+}
