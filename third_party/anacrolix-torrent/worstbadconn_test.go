@@ -14,8 +14,8 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 	defer cl.unlock()
 	tor.maxEstablishedConns = 8
 	type conn struct {
-		outgoing      bool
-		age           time.Duration
+		outgoing       bool
+		age            time.Duration
 		wasted, useful int64
 	}
 	for _, tc := range []struct {
