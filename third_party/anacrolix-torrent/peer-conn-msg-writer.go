@@ -257,7 +257,7 @@ func (cn *peerConnMsgWriter) writeToBuffer(msg pp.Message) (err error) {
 			cn.writeBuffer.Buffer.Truncate(originalLen)
 		}
 	}()
-	if msg.Type == pp.Piece && cn.writeBuffers != nil {
+	if msg.Type == pp.Piece && cn.writeBuffers != nil && len(msg.Piece) >= minHeldPiece {
 		cn.writeBuffer.hold(msg)
 	} else {
 		err = msg.WriteTo(cn.writeBuffer)
@@ -286,6 +286,11 @@ func (cn *peerConnMsgWriter) writeQuiet(msg pp.Message) {
 	defer cn.mu.Unlock()
 	cn.writeToBuffer(msg)
 }
+
+// minHeldPiece is the shortest piece data held rather than copied (patch 36): a copy of less than
+// a page costs less than a buffer more in the system call, and a peer asking for hundreds of
+// tiny chunks would otherwise have its data sent in hundreds of buffers.
+const minHeldPiece = 4 << 10
 
 // buffered reports whether messages wait in the write buffer, not yet taken by the writer (distpac
 // patch).

@@ -301,7 +301,6 @@ func (cn *PeerConn) onClose() {
 // Writes a message into the write buffer. Returns whether it's okay to keep writing. Writing is
 // done asynchronously, so it may be that we're not able to honour backpressure from this method.
 func (cn *PeerConn) write(msg pp.Message) bool {
-	messagesWritten[msg.Type].add(1) // distpac patch (expvarcount.go)
 	// We don't need to track bytes here because the connection's Writer has that behaviour injected
 	// (although there's some delay between us buffering the message, and the connection writer
 	// flushing it out.).
@@ -683,7 +682,8 @@ func (c *PeerConn) requestPendingMetadata() {
 }
 
 func (cn *PeerConn) wroteMsg(msg *pp.Message) {
-	messagesWritten[msg.Type].add(1) // distpac patch (expvarcount.go)
+	// distpac patch (expvarcount.go). Counted here only: write counted its messages a second time.
+	messagesWritten[msg.Type].add(1)
 	if msg.Type == pp.Extended {
 		for name, id := range cn.PeerExtensionIDs {
 			if id != msg.ExtendedID {

@@ -170,3 +170,24 @@ func TestBuffersWriterOfIncomingConnection(t *testing.T) {
 		}
 	}
 }
+
+// Piece data shorter than minHeldPiece is copied into the write buffer and given back at once;
+// longer data is held (patch 36).
+func TestShortPieceDataCopied(t *testing.T) {
+	a, _ := tcpPair(t)
+	rs := rawSocketIO(a).(rawSocket)
+	released := 0
+	mw := &peerConnMsgWriter{
+		writeBuffer:  new(peerConnMsgWriterBuffer),
+		release:      func([]byte) { released++ },
+		writeBuffers: rs.WriteBuffers,
+	}
+	mw.write(pp.Message{Type: pp.Piece, Index: 1, Piece: make([]byte, minHeldPiece-1)})
+	if len(mw.writeBuffer.held) != 0 || released != 1 || mw.writeBuffer.Buffer.Len() != 13+minHeldPiece-1 {
+		t.Fatalf("short piece: %d held, %d released, %d bytes buffered", len(mw.writeBuffer.held), released, mw.writeBuffer.Buffer.Len())
+	}
+	mw.write(pp.Message{Type: pp.Piece, Index: 2, Piece: make([]byte, minHeldPiece)})
+	if len(mw.writeBuffer.held) != 1 || released != 1 || mw.writeBuffer.Len() != 2*13+2*minHeldPiece-1 {
+		t.Fatalf("long piece: %d held, %d released, %d bytes buffered", len(mw.writeBuffer.held), released, mw.writeBuffer.Len())
+	}
+}
