@@ -1,7 +1,11 @@
+//go:build linux
+
 // Command dist-bench runs the swarm benchmark of DESIGN.md §7 against the
 // real binaries: distpac vs plain HTTP (and aria2, Transmission and
 // libtorrent when installed) in one run on loopback, or with -net on a network of hosts
-// made of network namespaces. See internal/bench.
+// made of network namespaces. See internal/bench. Linux only, as the
+// benchmark is (network namespaces, tc, TUN devices, TCP_INFO): on other
+// systems the package is not built.
 package main
 
 import (

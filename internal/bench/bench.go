@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package bench is the swarm benchmark behind `make bench-swarm`
 // (DESIGN.md §7): one real dist-server and N real dist-client processes on
 // 127.0.0.1 install the same package of size F at once, with the server's

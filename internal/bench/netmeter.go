@@ -1,3 +1,5 @@
+//go:build linux
+
 package bench
 
 // What the lab's links carry during a row, from the kernel's counters: the
