@@ -35,6 +35,10 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 	// Test fixtures never ship, and no product binary links the benchmark:
 	// it builds networks of namespaces as root (TUN devices, setns, mounts).
 	fixtures := []string{mod + "internal/nettest", mod + "internal/swarm/peertest", mod + "internal/bench"}
+	// Nor the cgo binding of libutp: uTP is off (swarm.go), and the C++
+	// library it links (libstdc++) cost every process start about 9 ms of
+	// CPU (third_party PATCHES.md 38).
+	fixtures = append(fixtures, "github.com/anacrolix/go-libutp")
 	for i := range tests {
 		tests[i].forbidden = append(tests[i].forbidden, fixtures...)
 	}

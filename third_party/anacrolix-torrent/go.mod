@@ -13,7 +13,6 @@ require (
 	github.com/anacrolix/envpprof v1.3.0
 	github.com/anacrolix/fuse v0.3.2
 	github.com/anacrolix/generics v0.1.0
-	github.com/anacrolix/go-libutp v1.3.2
 	github.com/anacrolix/gostdapp v0.2.0
 	github.com/anacrolix/log v0.17.0
 	github.com/anacrolix/missinggo v1.3.0
@@ -64,7 +63,6 @@ require (
 	github.com/anacrolix/backtrace v0.0.0-20221205112523-22a61db8f82e // indirect
 	github.com/anacrolix/lsan v0.1.0 // indirect
 	github.com/anacrolix/missinggo/perf v1.0.0 // indirect
-	github.com/anacrolix/mmsg v1.0.1 // indirect
 	github.com/anacrolix/stm v0.5.0 // indirect
 	github.com/benbjohnson/immutable v0.4.1-0.20221220213129-8932b999621d // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -1,5 +1,6 @@
-//go:build !cgo || disable_libutp
-// +build !cgo disable_libutp
+// distpac patch 38: the pure-Go uTP socket on every build (PATCHES.md 38).
+// distpac turns uTP off (DisableUTP); the cgo binding of libutp it replaces
+// needed a C++ compiler to build and linked libstdc++ into both programs.
 
 package torrent
 
