@@ -21,6 +21,7 @@ import (
 type peer struct {
 	rpc  string // host:port
 	proc *proc
+	log  string // its stdout and stderr
 }
 
 func haveAria2() bool {
@@ -74,7 +75,7 @@ func aria2Unfinished(err error, leechers []*peer, done []bool, f int64) error {
 		if serr != nil {
 			why := serr.Error()
 			if gone, werr := l.proc.exited(); gone {
-				why = fmt.Sprintf("aria2c exited: %v", werr)
+				why = fmt.Sprintf("aria2c exited: %v; log %s: %s", werr, l.log, tail(l.log, 300))
 			}
 			stuck = append(stuck, fmt.Sprintf("leecher%02d (no answer: %s)", i, why))
 			continue
@@ -139,7 +140,7 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 		args := []string{"--enable-dht=false", "--enable-dht6=false", "--bt-enable-lpd=false", "--seed-ratio=0.0",
 			"--dir=" + dl, "--listen-port=" + strconv.Itoa(listen), "--enable-rpc", "--rpc-listen-port=" + strconv.Itoa(rpc),
 			"--max-overall-upload-limit=" + strconv.FormatInt(upCap, 10), "--summary-interval=0", "--console-log-level=warn",
-			"--file-allocation=none", "--bt-tracker-connect-timeout=5", "--bt-tracker-interval=0", "--check-certificate=false", "--quiet=true"}
+			"--file-allocation=none", "--bt-tracker-connect-timeout=5", "--bt-tracker-interval=0", "--check-certificate=false"}
 		if h.netns != "" {
 			// The benchmark asks from the router namespace: the RPC must
 			// listen on the host's address, not only its loopback.
@@ -150,11 +151,12 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 		}
 		args = append(args, torrent)
 		os.MkdirAll(dl, 0o755)
-		p, err := h.start(filepath.Join(dir, name+".log"), nil, "aria2c", args...)
+		log := filepath.Join(dir, name+".log")
+		p, err := h.start(log, nil, "aria2c", args...)
 		if err != nil {
 			return nil, err
 		}
-		return &peer{rpc: net.JoinHostPort(h.addr, strconv.Itoa(rpc)), proc: p}, nil
+		return &peer{rpc: net.JoinHostPort(h.addr, strconv.Itoa(rpc)), proc: p, log: log}, nil
 	}
 	seeder, err := startAria(lay.publisher, "seeder", seedDir, o.peerCap(o.U), true)
 	if err != nil {
@@ -186,10 +188,15 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 	times := make([]time.Duration, n)
 	doneAt := make([]bool, n)
 	left := n
+	var exited error // a leecher that ended before it finished: no use waiting
 	if err := waitUntil(ctx, o.Timeout, "aria2 leechers", func() bool {
 		for i, l := range leechers {
 			if doneAt[i] {
 				continue
+			}
+			if gone, _ := l.proc.exited(); gone {
+				exited = fmt.Errorf("leecher%02d exited", i)
+				return true
 			}
 			c, t, _, err := aria2Stat(ctx, l.rpc)
 			if err == nil && t > 0 && c == t {
@@ -198,7 +205,10 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 			}
 		}
 		return left == 0
-	}); err != nil {
+	}); err != nil || exited != nil {
+		if err == nil {
+			err = exited
+		}
 		return row, aria2Unfinished(err, leechers, doneAt, o.F)
 	}
 	summarise(&row, times)
