@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,7 +25,7 @@ import (
 	"github.com/distpac/distpac/internal/server"
 )
 
-// freePorts asks the kernel for n free ports on 127.0.0.1.
+// freePorts returns n distinct free ports (freePort).
 func freePorts(n int) ([]int, error) {
 	ports := make([]int, n)
 	for i := range ports {
@@ -37,16 +36,6 @@ func freePorts(n int) ([]int, error) {
 		ports[i] = p
 	}
 	return ports, nil
-}
-
-// freePort asks the kernel for a free port on 127.0.0.1.
-func freePort() (int, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
 // proc is a child process this benchmark started and must stop.
