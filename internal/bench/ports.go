@@ -16,10 +16,12 @@ import (
 // (net.ipv4.ip_local_port_range). The kernel gives ports of that range to
 // every outgoing connection and to every bind to port 0, so a port found
 // free there and closed could become the source port of another peer's
-// connection before the program binds it, and the program fail: in a row of
-// 32 aria2c leechers that each open tens of connections, now and then one
-// exited with status 1 and the row waited out its timeout. HashiCorp's
-// freeport takes its ports outside that range for the same reason.
+// connection before the program binds it, and the program fail. That is the
+// likely cause, not a shown one, of the aria2c leecher that now and then
+// exited with status 1 in rows of 32, each leecher opening tens of
+// connections (8 rows in a row passed; the row now prints aria2c's own
+// reason). HashiCorp's freeport takes its ports outside that range for the
+// same reason.
 var ports struct {
 	sync.Mutex
 	lo, hi int // the range handed out, [lo, hi); lo == hi: the kernel's choice
