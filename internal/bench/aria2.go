@@ -189,7 +189,7 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 	doneAt := make([]bool, n)
 	left := n
 	var exited error // a leecher that ended before it finished: no use waiting
-	if err := waitUntil(ctx, o.Timeout, "aria2 leechers", func() bool {
+	err = waitUntil(ctx, o.Timeout, "aria2 leechers", func() bool {
 		for i, l := range leechers {
 			if doneAt[i] {
 				continue
@@ -205,10 +205,11 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 			}
 		}
 		return left == 0
-	}); err != nil || exited != nil {
-		if err == nil {
-			err = exited
-		}
+	})
+	if err == nil {
+		err = exited
+	}
+	if err != nil {
 		return row, aria2Unfinished(err, leechers, doneAt, o.F)
 	}
 	summarise(&row, times)
