@@ -5,7 +5,8 @@
 // The same tree always gives byte-identical archives: entries are sorted,
 // times, owners and modes are normalised, and the zstd encoder runs with a
 // fixed level and no dictionary, its output independent of its goroutine
-// count. The extractor accepts only directories,
+// count; a tar stream over 8 MiB is cut at fixed offsets into independent
+// frames, compressed side by side (frames.go). The extractor accepts only directories,
 // regular files, symlinks and hardlinks whose names and targets stay inside
 // the destination, and bounds both the bytes it writes and the decoder's
 // memory.

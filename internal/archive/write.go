@@ -9,8 +9,6 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
-
-	"github.com/klauspost/compress/zstd"
 )
 
 // epochSeconds is the modification time of every entry (Unix seconds): a
@@ -41,11 +39,12 @@ const copyBufferSize = 512 << 10
 // Headers carry only name, type, normalised mode, size and link target; the
 // tar format is PAX, which is plain ustar unless a name is too long for it.
 // The zstd encoder runs at SpeedDefault without a dictionary, so the same
-// input always gives the same bytes. A file whose size differs from its
+// input always gives the same bytes; a tar stream longer than frameSize is
+// cut into frames at fixed offsets, compressed side by side. A file whose size differs from its
 // entry, or that changes while it is copied, is an error: the archive would
 // not match what Scan validated.
 func Write(w io.Writer, root string, entries []Entry) (installedSize int64, err error) {
-	return write(w, root, entries, nil, encoderConcurrency)
+	return write(w, root, entries, nil, encoderConcurrency, frameSize, frameWorkers())
 }
 
 // Progress is how far a WriteProgress has got, readable from other
@@ -55,34 +54,50 @@ type Progress struct {
 }
 
 // In is the number of tar stream bytes handed to the compressor so far;
-// TarSize of the same entries is the total.
+// TarSize of the same entries is the total. Of an archive of more than one
+// frame, it is the bytes of the frames written to w so far, and of the one
+// being written the share of its output written.
 func (p *Progress) In() int64 { return p.in.Load() }
 
 // WriteProgress is Write, counting into p as it goes, so that a consumer of
 // w can estimate the archive's final size before it is known.
 func WriteProgress(w io.Writer, root string, entries []Entry, p *Progress) (installedSize int64, err error) {
-	return write(w, root, entries, p, encoderConcurrency)
+	return write(w, root, entries, p, encoderConcurrency, frameSize, frameWorkers())
 }
 
-func write(w io.Writer, root string, entries []Entry, p *Progress, concurrency int) (installedSize int64, err error) {
+// write is Write with its knobs: the goroutines of a one-frame encoder,
+// the tar bytes per frame and the frames compressed at once. The bytes
+// depend only on frame.
+func write(w io.Writer, root string, entries []Entry, p *Progress, concurrency, frame, workers int) (installedSize int64, err error) {
+	tarSize, err := TarSize(entries)
+	if err != nil {
+		return 0, fmt.Errorf("write archive: %w", err)
+	}
 	r, err := os.OpenRoot(root)
 	if err != nil {
 		return 0, fmt.Errorf("write archive: %w", err)
 	}
 	defer r.Close()
-	zw, err := zstd.NewWriter(w,
-		zstd.WithEncoderLevel(zstd.SpeedDefault),
-		zstd.WithEncoderConcurrency(concurrency),
-	)
-	if err != nil {
-		return 0, fmt.Errorf("write archive: %w", err)
-	}
-	var tarOut io.Writer = zw
-	if concurrency > 1 {
-		tarOut = &yieldingWriter{w: zw}
-	}
-	if p != nil {
-		tarOut = &countingWriter{w: tarOut, n: &p.in}
+	var zw io.WriteCloser
+	var tarOut io.Writer
+	if tarSize <= int64(frame) {
+		enc, err := newEncoder(w, concurrency)
+		if err != nil {
+			return 0, fmt.Errorf("write archive: %w", err)
+		}
+		zw, tarOut = enc, enc
+		if concurrency > 1 {
+			tarOut = &yieldingWriter{w: enc}
+		}
+		if p != nil {
+			tarOut = &countingWriter{w: tarOut, n: &p.in}
+		}
+	} else {
+		fw, err := newFrameWriter(w, frame, workers, p)
+		if err != nil {
+			return 0, fmt.Errorf("write archive: %w", err)
+		}
+		zw, tarOut = fw, fw
 	}
 	tw := tar.NewWriter(tarOut)
 	buf := make([]byte, copyBufferSize)

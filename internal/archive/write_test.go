@@ -338,7 +338,7 @@ func TestWriteIndependentOfConcurrency(t *testing.T) {
 			var want []byte
 			for _, c := range []int{1, 2, 4} {
 				var buf bytes.Buffer
-				if _, err := write(&buf, dir, entries, nil, c); err != nil {
+				if _, err := write(&buf, dir, entries, nil, c, frameSize, 1); err != nil {
 					t.Fatal(err)
 				}
 				if c == 1 {

@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -197,4 +198,24 @@ func forecast(c chunk, tarSize int64) torrentmeta.Forecast {
 		f.Likely = out + int64(float64(left)*float64(out)/float64(c.in))
 	}
 	return f
+}
+
+// sameContent reports whether the archives at a and b hold the same tar
+// stream.
+func sameContent(a, b string) (bool, error) {
+	fa, err := os.Open(a)
+	if err != nil {
+		return false, err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return false, err
+	}
+	defer fb.Close()
+	same, err := archive.SameContent(bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20))
+	if err != nil {
+		return false, fmt.Errorf("%s or %s: %w", a, b, err)
+	}
+	return same, nil
 }

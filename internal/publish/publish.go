@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -148,6 +149,17 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		case old.SHA256 == row.SHA256:
 			results[i] = Result{Package: old, Added: false, Dir: pk.Dir, Warnings: pk.Warnings}
 		default:
+			same, err := sameContent(filepath.Join(p.Paths.Archives(), old.Archive), filepath.Join(staging, row.Archive))
+			if err != nil {
+				p.logger().Warn("cannot compare with the published archive", "package", old.ID(), "err", err)
+			}
+			if same {
+				// An older dist-server's archive of the same tree (one zstd
+				// frame where this one writes several): still the package.
+				w := append(slices.Clip(pk.Warnings), fmt.Sprintf("%s is published as the archive an older dist-server made of the same content (sha256 %.12s…); it stays as it is", old.ID(), old.SHA256))
+				results[i] = Result{Package: old, Added: false, Dir: pk.Dir, Warnings: w}
+				continue
+			}
 			problems = append(problems, fmt.Errorf("%s: %s@%s is already published with different content (sha256 %.12s…, this directory gives %.12s…): publish it under a new version", pk.Dir, old.Name, old.Version, old.SHA256, row.SHA256))
 		}
 	}
