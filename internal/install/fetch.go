@@ -14,6 +14,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -220,14 +221,26 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		stallAfter = 2 * time.Minute
 	}
 	w := stall.New(ctx, stallAfter, fmt.Errorf("no data received for %s from any peer or web seed", stallAfter))
+	var largest int64
+	for _, r := range need {
+		largest = max(largest, r.InstalledSize)
+	}
 	go func() {
 		defer close(f.done)
 		defer w.Stop()
 		peers := 0
+		warmed := false
 		err := src.fetch(w.Context(), need, cached, func(done int64, n int) {
 			w.Progress(done)
 			bar.Set(done)
 			peers = max(peers, n)
+			// Half-way, the download has time left to ready the
+			// decoder in; at the start, every install of a swarm would
+			// take the cores the first pieces need.
+			if !warmed && 2*done >= total {
+				warmed = true
+				go stage.Warm(largest)
+			}
 		}, func(r catalog.Package, t swarm.Transfer) {
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
