@@ -24,14 +24,15 @@ import (
 // 16 MiB, 0.04 % at 32 MiB), the mixed input of make bench-add not at all;
 // two goroutines compressed either in 0.47–0.51 s where one took
 // 0.91–0.96 s. The size is memory: add of 1 GiB peaked at 171 MiB with
-// 16 MiB frames, 107–109 MiB with 8 MiB frames (and the smaller encoder
+// 16 MiB frames, 106–109 MiB with 8 MiB frames (and the smaller encoder
 // history of newEncoder); its bound is 128 MiB.
 const frameSize = 8 << 20
 
 // frameWorkers is how many frames are compressed at once: two, or one on
-// one core. Each costs two frames' buffers (its input and its output) and
-// an encoder, about 25 MiB, so a third would take add of 1 GiB past its
-// 128 MiB; on two cores, the hashers and the file writer need the rest.
+// one core. The pools hold workers+1 inputs and outputs of a frame each
+// and every worker an encoder of about 9 MiB: 66 MiB with two, and a third
+// would take add of 1 GiB past its 128 MiB (it peaked at 106–109 MiB). On
+// two cores the hashers and the file writer need the rest anyway.
 func frameWorkers() int { return min(runtime.GOMAXPROCS(0), 2) }
 
 // newEncoder is the one encoder configuration of every archive. The lower

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,7 +71,13 @@ func TestWriteFrames(t *testing.T) {
 		}
 		return out.Bytes()
 	}
-	for _, frame := range []int{256 << 10, 1 << 20, len(stream) / 2, len(stream) - 1, len(stream), len(stream) + 1} {
+	// 8 KiB: about 390 frames. Each Reset moves an encoder's position
+	// counter on by its window and the frame's history (8 MiB + 8 KiB
+	// here), and past 2^31 - 16 MiB, some 250 frames, it clears its match
+	// tables: the one worker's encoder crosses that line and must still
+	// give a fresh encoder's bytes. (Real 8 MiB frames cross it every
+	// 127 frames, about 1 GiB of tar.)
+	for _, frame := range []int{8 << 10, 256 << 10, 1 << 20, len(stream) / 2, len(stream) - 1, len(stream), len(stream) + 1} {
 		want := framed(frame)
 		for _, workers := range []int{1, 2, 4} {
 			var buf bytes.Buffer
@@ -255,10 +262,45 @@ func TestSameContent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := SameContent(bytes.NewReader(tt.a), bytes.NewReader(tt.b))
+			got, err := SameContent(context.Background(), bytes.NewReader(tt.a), bytes.NewReader(tt.b))
 			if (err != nil) != tt.wantErr || (err == nil && got != tt.want) {
 				t.Errorf("SameContent = %v, %v; want %v (error %v)", got, err, tt.want, tt.wantErr)
 			}
 		})
+	}
+}
+
+// gatedWriter blocks every write until gate is closed, counting them.
+type gatedWriter struct {
+	gate   chan struct{}
+	writes atomic.Int32
+}
+
+func (g *gatedWriter) Write(b []byte) (int, error) {
+	<-g.gate
+	g.writes.Add(1)
+	return len(b), nil
+}
+
+// TestFramesAbort: after a failure of the tar stream (write's abort), the
+// frames not yet written are dropped, not compressed and written: here the
+// first frame is being written when the stream fails, and two more wait.
+func TestFramesAbort(t *testing.T) {
+	g := &gatedWriter{gate: make(chan struct{})}
+	fw, err := newFrameWriter(g, 1024, 2, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fw.Write(bytes.Repeat([]byte("frame "), 3*1024/6)); err != nil {
+		t.Fatal(err)
+	}
+	errStream := errors.New("file shrank")
+	fw.fail(errStream)
+	close(g.gate)
+	if err := fw.Close(); !errors.Is(err, errStream) {
+		t.Errorf("Close after the failure: %v, want the failure", err)
+	}
+	if n := g.writes.Load(); n > 1 {
+		t.Errorf("%d frames written after the failure, want at most the one under way", n)
 	}
 }

@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 )
@@ -10,14 +11,15 @@ import (
 // the same tar stream, whatever its frames. dist-server add uses it when a
 // published archive's SHA-256 differs from the one it just made, since an
 // older dist-server wrote large archives as one frame. Memory is the two
-// decoders' (bounded as in Extract); it stops at the first difference.
-func SameContent(a, b io.Reader) (bool, error) {
-	da, err := newDecoder(a)
+// decoders' (bounded as in Extract); it stops at the first difference, or
+// when ctx is done.
+func SameContent(ctx context.Context, a, b io.Reader) (bool, error) {
+	da, err := newDecoder(ctxReader{ctx: ctx, r: a})
 	if err != nil {
 		return false, fmt.Errorf("decompress: %w", err)
 	}
 	defer releaseDecoder(da)
-	db, err := newDecoder(b)
+	db, err := newDecoder(ctxReader{ctx: ctx, r: b})
 	if err != nil {
 		return false, fmt.Errorf("decompress: %w", err)
 	}

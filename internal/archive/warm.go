@@ -25,10 +25,12 @@ import (
 // touches the same pages, before the download ends.
 //
 // A warm decoder not yet taken stays until the process ends. Extract waits
-// for a Warm under way rather than make a second decoder.
+// for a Warm under way rather than make a second decoder: the wait is the
+// page faults it would take itself, and a second decoder would leave the
+// first's 8 MiB unused.
 func Warm(size int64) {
 	n := min(size, warmMax)
-	if n < warmMin {
+	if n < warmMin { // warmMin > 0: the frame has a block
 		return
 	}
 	warm.mu.Lock()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -90,5 +91,32 @@ func TestWarmDecoderIsUsed(t *testing.T) {
 	out, err := Scan(dest)
 	if err != nil || len(out) != len(src) {
 		t.Errorf("extracted %d entries (%v), want %d", len(out), err, len(src))
+	}
+}
+
+// TestWarmKeepsTheRing: extracting a large archive after Warm allocates
+// no new history ring (about 8.4 MiB): the ring Warm touched is the one the
+// archive's window needs.
+func TestWarmKeepsTheRing(t *testing.T) {
+	t.Cleanup(func() { takeWarm() })
+	dir := t.TempDir()
+	writeTree(t, dir, mixedTree(11, 12<<20))
+	arch := archiveTree(t, dir)
+	extract := func() uint64 {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if err := Extract(context.Background(), bytes.NewReader(arch), filepath.Join(t.TempDir(), "out"), 1<<30); err != nil {
+			t.Fatal(err)
+		}
+		runtime.ReadMemStats(&after)
+		return after.TotalAlloc - before.TotalAlloc
+	}
+	takeWarm()
+	cold := extract()
+	Warm(12 << 20)
+	warmed := extract()
+	t.Logf("allocated extracting %d bytes of archive: %d bytes with a new decoder, %d after Warm", len(arch), cold, warmed)
+	if warmed > 2<<20 {
+		t.Errorf("extraction after Warm allocated %d bytes: the warm ring was not used", warmed)
 	}
 }

@@ -80,6 +80,7 @@ func write(w io.Writer, root string, entries []Entry, p *Progress, concurrency, 
 	defer r.Close()
 	var zw io.WriteCloser
 	var tarOut io.Writer
+	var fw *frameWriter
 	if tarSize <= int64(frame) {
 		enc, err := newEncoder(w, concurrency)
 		if err != nil {
@@ -93,24 +94,31 @@ func write(w io.Writer, root string, entries []Entry, p *Progress, concurrency, 
 			tarOut = &countingWriter{w: tarOut, n: &p.in}
 		}
 	} else {
-		fw, err := newFrameWriter(w, frame, workers, p)
-		if err != nil {
+		if fw, err = newFrameWriter(w, frame, workers, p); err != nil {
 			return 0, fmt.Errorf("write archive: %w", err)
 		}
 		zw, tarOut = fw, fw
+	}
+	// abort ends the encoder after an error of the tar stream: frames not
+	// yet written are dropped, not compressed and written.
+	abort := func(err error) {
+		if fw != nil {
+			fw.fail(err)
+		}
+		zw.Close()
 	}
 	tw := tar.NewWriter(tarOut)
 	buf := make([]byte, copyBufferSize)
 	for _, e := range entries {
 		n, err := writeEntry(tw, r, e, buf)
 		if err != nil {
-			zw.Close()
+			abort(err)
 			return 0, fmt.Errorf("write archive: %w", err)
 		}
 		installedSize += n
 	}
 	if err := tw.Close(); err != nil {
-		zw.Close()
+		abort(err)
 		return 0, fmt.Errorf("write archive: %w", err)
 	}
 	if err := zw.Close(); err != nil {

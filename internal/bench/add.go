@@ -19,6 +19,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/distpac/distpac/internal/archive"
 )
 
 // The publishing row (issue 12 point 4): `dist-server add` of one package
@@ -118,15 +120,20 @@ func RunAdd(ctx context.Context, dir string, size int64, runs int, binDir, oldSe
 			return rows, fmt.Errorf("add: %w", err)
 		}
 		if oldServer != "" {
-			same, err := sameFile(filepath.Join(dir, "old", "distpac", "server", "archives", "big-1.0.0.tar.zst"), filepath.Join(dir, "new", "distpac", "server", "archives", "big-1.0.0.tar.zst"))
+			oldArchive := filepath.Join(dir, "old", "distpac", "server", "archives", "big-1.0.0.tar.zst")
+			newArchive := filepath.Join(dir, "new", "distpac", "server", "archives", "big-1.0.0.tar.zst")
+			same, err := sameFile(oldArchive, newArchive)
 			if err != nil {
 				return rows, err
 			}
-			// Not an error: an add before the archive's 8 MiB frames wrote a
-			// large archive as one frame.
 			row.OldSame = "the same archive and infohash"
 			if !same || oldIH != newIH {
-				row.OldSame = fmt.Sprintf("another archive: infohash %s, this tree's %s", oldIH, newIH)
+				// Not an error if the tar streams agree: an add before the
+				// archive's 8 MiB frames wrote a large one as one frame.
+				if err := sameTarStream(ctx, oldArchive, newArchive); err != nil {
+					return rows, fmt.Errorf("the old and the new add disagree: %w", err)
+				}
+				row.OldSame = fmt.Sprintf("another archive of the same tar stream: infohash %s, this tree's %s", oldIH, newIH)
 			}
 		}
 		os.RemoveAll(filepath.Join(dir, "old"))
@@ -207,6 +214,26 @@ func loadAvg() string {
 		return f[0]
 	}
 	return "?"
+}
+
+// sameTarStream fails unless the archives at a and b decompress to the
+// same bytes.
+func sameTarStream(ctx context.Context, a, b string) error {
+	fa, err := os.Open(a)
+	if err != nil {
+		return err
+	}
+	defer fa.Close()
+	fb, err := os.Open(b)
+	if err != nil {
+		return err
+	}
+	defer fb.Close()
+	same, err := archive.SameContent(ctx, bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20))
+	if err == nil && !same {
+		err = fmt.Errorf("%s and %s hold different tar streams", a, b)
+	}
+	return err
 }
 
 func sameFile(a, b string) (bool, error) {

@@ -29,6 +29,7 @@ import (
 type fetcher interface {
 	// fetch downloads rows; keep are the plan's packages taken from the
 	// cache, which a daemon holds out of its cache trim meanwhile.
+	// progress is called on one goroutine at a time.
 	fetch(ctx context.Context, rows, keep []catalog.Package, progress func(done int64, peers int), finished func(catalog.Package, swarm.Transfer)) error
 	close()
 	via() string // for the progress line: "" or " through dist-client daemon"
@@ -114,8 +115,10 @@ func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, pro
 					sum += d
 					most = max(most, peers[j])
 				}
-				mu.Unlock()
+				// Under mu: the caller's callback runs on one goroutine at
+				// a time, as the daemon's does, and sees sums in order.
 				progress(sum, most)
+				mu.Unlock()
 			})
 			if err != nil {
 				return fmt.Errorf("download %s: %w", r.Archive, err)
@@ -236,8 +239,10 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 			peers = max(peers, n)
 			// Half-way, the download has time left to ready the
 			// decoder in; at the start, every install of a swarm would
-			// take the cores the first pieces need.
-			if !warmed && 2*done >= total {
+			// take the cores the first pieces need. Not when the first
+			// event seen is the end: extraction starts then, and would
+			// only wait for it.
+			if !warmed && 2*done >= total && done < total {
 				warmed = true
 				go stage.Warm(largest)
 			}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -188,7 +189,10 @@ const writebackEvery = 16 << 20
 // tarSize. Bound: zstd stores a block it cannot shrink with a 3-byte header
 // per 128 KiB, so what is still to come is at most the tar bytes left plus
 // 1/1024, plus what was in flight (at most three 128 KiB encoder blocks and
-// the fanOut's partial buffer) and the frame's end: 2 MiB covers those.
+// the fanOut's partial buffer) and the frames' headers and ends: 2 MiB
+// covers those. (Of an archive of several frames, c.in counts only the
+// frames' share already written, archive.Progress, so the frames being
+// compressed are in "left".)
 // Guess: the tar bytes left compress as those so far did.
 func forecast(c chunk, tarSize int64) torrentmeta.Forecast {
 	out := c.off + int64(len(c.b))
@@ -200,9 +204,11 @@ func forecast(c chunk, tarSize int64) torrentmeta.Forecast {
 	return f
 }
 
-// sameContent reports whether the archives at a and b hold the same tar
-// stream.
-func sameContent(a, b string) (bool, error) {
+// sameContent reports whether the archive at a, which the catalog says has
+// SHA-256 aSum, holds the same tar stream as the archive at b. a is hashed
+// as it is read: a store file that is not the catalog's archive is an
+// error, never the same content.
+func sameContent(ctx context.Context, a, aSum, b string) (bool, error) {
 	fa, err := os.Open(a)
 	if err != nil {
 		return false, err
@@ -213,9 +219,19 @@ func sameContent(a, b string) (bool, error) {
 		return false, err
 	}
 	defer fb.Close()
-	same, err := archive.SameContent(bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20))
+	h := sha256.New()
+	same, err := archive.SameContent(ctx, bufio.NewReaderSize(io.TeeReader(fa, h), 1<<20), bufio.NewReaderSize(fb, 1<<20))
 	if err != nil {
-		return false, fmt.Errorf("%s or %s: %w", a, b, err)
+		return false, fmt.Errorf("%s: %w", a, err)
 	}
-	return same, nil
+	if !same {
+		return false, nil
+	}
+	if _, err := io.Copy(h, fa); err != nil { // what follows the frames
+		return false, fmt.Errorf("%s: %w", a, err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != aSum {
+		return false, fmt.Errorf("%s has sha256 %.12s…, not the catalog's %.12s…: the archive store was changed", a, got, aSum)
+	}
+	return true, nil
 }

@@ -110,6 +110,18 @@ func TestAddAcceptsOlderArchiveOfSameContent(t *testing.T) {
 		t.Error("the published archive was replaced")
 	}
 
+	// A store file that is not the catalog's archive is never taken for
+	// it, even holding the same tar stream.
+	if err := os.WriteFile(stored, framed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(ctx, []string{dir}); err == nil || !strings.Contains(err.Error(), "not the catalog's") {
+		t.Errorf("re-add over a changed store file: %v, want its SHA-256 refused", err)
+	}
+	if err := os.WriteFile(stored, one.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	// Different content is still different.
 	big[len(big)-1] ^= 1
 	if err := os.WriteFile(filepath.Join(dir, "assets", "big.txt"), big, 0o644); err != nil {

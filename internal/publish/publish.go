@@ -149,9 +149,10 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		case old.SHA256 == row.SHA256:
 			results[i] = Result{Package: old, Added: false, Dir: pk.Dir, Warnings: pk.Warnings}
 		default:
-			same, err := sameContent(filepath.Join(p.Paths.Archives(), old.Archive), filepath.Join(staging, row.Archive))
+			same, err := sameContent(ctx, filepath.Join(p.Paths.Archives(), old.Archive), old.SHA256, filepath.Join(staging, row.Archive))
 			if err != nil {
-				p.logger().Warn("cannot compare with the published archive", "package", old.ID(), "err", err)
+				problems = append(problems, fmt.Errorf("%s: %s@%s is already published with another archive (sha256 %.12s…, this directory gives %.12s…), which cannot be compared with this one: %w", pk.Dir, old.Name, old.Version, old.SHA256, row.SHA256, err))
+				continue
 			}
 			if same {
 				// An older dist-server's archive of the same tree (one zstd

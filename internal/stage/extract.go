@@ -25,9 +25,10 @@ type Archive struct {
 	MaxInstalled int64
 }
 
-// Warm readies the decoder of the next Extract, for an archive of about
-// size bytes, while a download leaves the cores idle (archive.Warm).
-func Warm(size int64) { archive.Warm(size) }
+// Warm readies the decoder of the next Extract, for an archive whose
+// content is about installedSize bytes, while a download leaves the cores
+// idle (archive.Warm).
+func Warm(installedSize int64) { archive.Warm(installedSize) }
 
 // Extract unpacks a into dir (which must not exist or be empty), computing
 // the archive's SHA-256 in the same read. When the size or hash is not the
