@@ -105,10 +105,14 @@ type Row struct {
 	// of the run: for distpac, before its install verified and placed the
 	// package, work the lab's clients do at once on its two cores (0 when
 	// not reported). The other methods only download: their Last is this.
-	Downloaded    time.Duration `json:",omitempty"`
-	FirstByte     time.Duration // mean time to the first payload byte (where measured)
-	ServerUp      float64       // server payload bytes uploaded ÷ F
-	ClientDownMax float64       // the most any client downloaded ÷ F
+	Downloaded time.Duration `json:",omitempty"`
+	// FirstByte is the mean time to the first payload byte (where
+	// measured): of distpac's swarm rows, from the start of the run, the
+	// install processes' own start included (N of them start at once on
+	// the lab's cores); of the fast start row, from the engine's start.
+	FirstByte     time.Duration
+	ServerUp      float64 // server payload bytes uploaded ÷ F
+	ClientDownMax float64 // the most any client downloaded ÷ F
 	Bound         time.Duration
 	PeakRSS       int64 // largest peak RSS of a client daemon (or aria2 leecher), bytes
 	InstallRSS    int64 // largest peak RSS of a `dist-client install` process, bytes

@@ -85,13 +85,14 @@ func TestWatchPeakRSS(t *testing.T) {
 }
 
 // TestTransferFigures reads the wasted bytes, the pieces that failed their
-// hash and the last download's end from an install's --json report, over
-// every archive.
+// hash, the last download's end and the first payload byte (the engine's
+// start, Ended - Elapsed, plus FirstByte, from the run's start) from an
+// install's --json report, over every archive.
 func TestTransferFigures(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	rep := &install.Report{Archives: []install.ArchiveReport{
-		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1, Ended: t0.Add(19 * time.Second)}},
-		{Archive: "b.tar.zst", Transfer: swarm.Transfer{Wasted: 50, HashFailures: 2, Ended: t0.Add(20500 * time.Millisecond)}},
+		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1, Ended: t0.Add(19 * time.Second), Elapsed: 18 * time.Second, FirstByte: 300 * time.Millisecond}},
+		{Archive: "b.tar.zst", Transfer: swarm.Transfer{Wasted: 50, HashFailures: 2, Ended: t0.Add(20500 * time.Millisecond), Elapsed: 19 * time.Second, FirstByte: 900 * time.Millisecond}},
 		{Archive: "c.tar.zst", Cached: true},
 	}}
 	b, err := json.Marshal(install.Summary{Transfer: rep})
@@ -104,16 +105,22 @@ func TestTransferFigures(t *testing.T) {
 		wasted     int64
 		failures   int
 		downloaded time.Duration
+		firstByte  time.Duration
 	}{
-		{"two archives and a cached one", b, 150, 3, 20500 * time.Millisecond},
-		{"no transfer", []byte(`{"changes":[]}`), 0, 0, 0},
-		{"not json", []byte("dist-client: boom"), 0, 0, 0},
+		// a: started at 1 s, first byte at 1.3 s; b: started at 1.5 s,
+		// first byte at 2.4 s. The earlier counts.
+		{"two archives and a cached one", b, 150, 3, 20500 * time.Millisecond, 1300 * time.Millisecond},
+		{"no transfer", []byte(`{"changes":[]}`), 0, 0, 0, 0},
+		{"not json", []byte("dist-client: boom"), 0, 0, 0, 0},
 	}
 	for _, tt := range tests {
-		w, f, d := transferFigures(tt.report, t0)
-		if w != tt.wasted || f != tt.failures || d != tt.downloaded {
-			t.Errorf("%s: transferFigures = %d, %d, %v; want %d, %d, %v", tt.name, w, f, d, tt.wasted, tt.failures, tt.downloaded)
+		w, f, d, fb := transferFigures(tt.report, t0)
+		if w != tt.wasted || f != tt.failures || d != tt.downloaded || fb != tt.firstByte {
+			t.Errorf("%s: transferFigures = %d, %d, %v, %v; want %d, %d, %v, %v", tt.name, w, f, d, fb, tt.wasted, tt.failures, tt.downloaded, tt.firstByte)
 		}
+	}
+	if got := meanPositive([]time.Duration{0, time.Second, 3 * time.Second}); got != 2*time.Second {
+		t.Errorf("meanPositive = %v, want 2s (zeros are clients without a figure)", got)
 	}
 }
 

@@ -330,6 +330,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	wasted := make([]int64, n)
 	hashFailures := make([]int, n)
 	downloaded := make([]time.Duration, n)
+	firstByte := make([]time.Duration, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
@@ -350,7 +351,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 				return
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			wasted[i], hashFailures[i], downloaded[i] = transferFigures(report.Bytes(), t0)
+			wasted[i], hashFailures[i], downloaded[i], firstByte[i] = transferFigures(report.Bytes(), t0)
 		}()
 	}
 	wg.Wait()
@@ -367,6 +368,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	}
 	summarise(&row, times)
 	row.Downloaded = slices.Max(downloaded)
+	row.FirstByte = meanPositive(firstByte)
 	up1, err := serverUploaded(control, info.Control)
 	if err != nil {
 		return row, err
@@ -420,19 +422,43 @@ func installReport(b []byte) (install.Summary, error) {
 // transferFigures reads from an install's --json report the payload it
 // threw away, how many pieces failed their hash (0 when it has none), and
 // when, after t0, its last download ended (0 when none is reported).
-func transferFigures(report []byte, t0 time.Time) (wasted int64, hashFailures int, downloaded time.Duration) {
+func transferFigures(report []byte, t0 time.Time) (wasted int64, hashFailures int, downloaded, firstByte time.Duration) {
 	s, err := installReport(report)
 	if err != nil || s.Transfer == nil {
-		return 0, 0, 0
+		return 0, 0, 0, 0
 	}
 	for _, a := range s.Transfer.Archives {
 		wasted += a.Wasted
 		hashFailures += a.HashFailures
-		if !a.Ended.IsZero() {
-			downloaded = max(downloaded, a.Ended.Sub(t0))
+		if a.Ended.IsZero() {
+			continue
+		}
+		downloaded = max(downloaded, a.Ended.Sub(t0))
+		// The engine's start is Ended - Elapsed, on the same clock.
+		if a.FirstByte > 0 {
+			fb := a.Ended.Add(a.FirstByte - a.Elapsed).Sub(t0)
+			if firstByte == 0 || fb < firstByte {
+				firstByte = fb
+			}
 		}
 	}
-	return wasted, hashFailures, downloaded
+	return wasted, hashFailures, downloaded, firstByte
+}
+
+// meanPositive is the mean of the durations above 0, or 0.
+func meanPositive(ds []time.Duration) time.Duration {
+	var sum time.Duration
+	n := 0
+	for _, d := range ds {
+		if d > 0 {
+			sum += d
+			n++
+		}
+	}
+	if n == 0 {
+		return 0
+	}
+	return sum / time.Duration(n)
 }
 
 // rateLimitYAML is the upload_rate_limit line of a config, or nothing for
