@@ -39,7 +39,7 @@ func TestZeroFrame(t *testing.T) {
 
 // TestArchiveWindow: archives declare the window Warm prepares for (the
 // frame header's window descriptor, RFC 8878 §3.1.1.1.2), so the warm
-// ring is the one the archive needs.
+// ring is the one the archive needs; and frames fit in that window.
 func TestArchiveWindow(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, mixedTree(4, 256<<10))
@@ -49,6 +49,11 @@ func TestArchiveWindow(t *testing.T) {
 	}
 	if got, want := a[5], byte((archiveWindowLog-10)<<3); got != want {
 		t.Errorf("window descriptor %#x, want %#x (1<<%d): update archiveWindowLog", got, want, archiveWindowLog)
+	}
+	// newEncoder's lower memory setting changes no byte only while no
+	// frame is longer than the window.
+	if frameSize > 1<<archiveWindowLog {
+		t.Errorf("frameSize %d is over the window %d: WithLowerEncoderMem could change archives", frameSize, 1<<archiveWindowLog)
 	}
 }
 
