@@ -122,17 +122,16 @@ func RunAdd(ctx context.Context, dir string, size int64, runs int, binDir, oldSe
 		if oldServer != "" {
 			oldArchive := filepath.Join(dir, "old", "distpac", "server", "archives", "big-1.0.0.tar.zst")
 			newArchive := filepath.Join(dir, "new", "distpac", "server", "archives", "big-1.0.0.tar.zst")
-			same, err := sameFile(oldArchive, newArchive)
+			same, err := compareArchives(ctx, oldArchive, newArchive)
 			if err != nil {
-				return rows, err
+				return rows, fmt.Errorf("the old and the new add disagree: %w", err)
 			}
-			row.OldSame = "the same archive and infohash"
-			if !same || oldIH != newIH {
-				// Not an error if the tar streams agree: an add before the
-				// archive's 8 MiB frames wrote a large one as one frame.
-				if err := sameTarStream(ctx, oldArchive, newArchive); err != nil {
-					return rows, fmt.Errorf("the old and the new add disagree: %w", err)
-				}
+			switch {
+			case same && oldIH == newIH:
+				row.OldSame = "the same archive and infohash"
+			case same:
+				row.OldSame = fmt.Sprintf("the same archive, another torrent: infohash %s, this tree's %s", oldIH, newIH)
+			default:
 				row.OldSame = fmt.Sprintf("another archive of the same tar stream: infohash %s, this tree's %s", oldIH, newIH)
 			}
 		}
@@ -216,38 +215,38 @@ func loadAvg() string {
 	return "?"
 }
 
-// sameTarStream fails unless the archives at a and b decompress to the
-// same bytes.
-func sameTarStream(ctx context.Context, a, b string) error {
+// compareArchives reports whether the archives at a and b are the same
+// bytes; when they are not, it fails unless they decompress to the same
+// tar stream (an add before the 8 MiB frames wrote large archives as one
+// frame).
+func compareArchives(ctx context.Context, a, b string) (bool, error) {
 	fa, err := os.Open(a)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer fa.Close()
 	fb, err := os.Open(b)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer fb.Close()
+	if same, err := sameBytes(bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20)); err != nil || same {
+		return same, err
+	}
+	for _, f := range []*os.File{fa, fb} {
+		if _, err := f.Seek(0, io.SeekStart); err != nil {
+			return false, err
+		}
+	}
 	same, err := archive.SameContent(ctx, bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20))
 	if err == nil && !same {
 		err = fmt.Errorf("%s and %s hold different tar streams", a, b)
 	}
-	return err
+	return false, err
 }
 
-func sameFile(a, b string) (bool, error) {
-	fa, err := os.Open(a)
-	if err != nil {
-		return false, err
-	}
-	defer fa.Close()
-	fb, err := os.Open(b)
-	if err != nil {
-		return false, err
-	}
-	defer fb.Close()
-	ra, rb := bufio.NewReaderSize(fa, 1<<20), bufio.NewReaderSize(fb, 1<<20)
+// sameBytes reports whether ra and rb read the same bytes.
+func sameBytes(ra, rb io.Reader) (bool, error) {
 	bufA, bufB := make([]byte, 1<<20), make([]byte, 1<<20)
 	for {
 		na, errA := io.ReadFull(ra, bufA)

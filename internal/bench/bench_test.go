@@ -4,12 +4,16 @@ package bench
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/swarm"
@@ -188,5 +192,59 @@ func TestProbeMachine(t *testing.T) {
 	}
 	if s := (MachineCost{Syscall: 1500 * time.Nanosecond}).String(); !strings.Contains(s, "a system call 1.50 µs") || !strings.Contains(s, "first touch ?") {
 		t.Errorf("header of a failed page probe: %q", s)
+	}
+}
+
+// TestCompareArchives: the same bytes are the same archive; the same tar
+// stream in other zstd frames is another archive but no error; another
+// stream is an error naming both files.
+func TestCompareArchives(t *testing.T) {
+	dir := t.TempDir()
+	stream := bytes.Repeat([]byte("a tar stream, or as good as one for zstd\n"), 50000)
+	frames := func(cuts ...int) []byte {
+		var out bytes.Buffer
+		prev := 0
+		for _, c := range append(cuts, len(stream)) {
+			enc, err := zstd.NewWriter(&out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			enc.Write(stream[prev:c])
+			if err := enc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			prev = c
+		}
+		return out.Bytes()
+	}
+	changed := bytes.Clone(stream)
+	changed[1000] = 'X'
+	var other bytes.Buffer
+	enc, _ := zstd.NewWriter(&other)
+	enc.Write(changed)
+	enc.Close()
+	files := map[string][]byte{"one": frames(), "one-again": frames(), "two": frames(len(stream) / 2), "other": other.Bytes()}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		a, b    string
+		same    bool
+		wantErr bool
+	}{
+		{"one", "one-again", true, false},
+		{"one", "two", false, false},
+		{"one", "other", false, true},
+	}
+	for _, tt := range tests {
+		same, err := compareArchives(context.Background(), filepath.Join(dir, tt.a), filepath.Join(dir, tt.b))
+		if same != tt.same || (err != nil) != tt.wantErr {
+			t.Errorf("%s, %s: %v, %v; want %v, error %v", tt.a, tt.b, same, err, tt.same, tt.wantErr)
+		}
+		if err != nil && !strings.Contains(err.Error(), tt.b) {
+			t.Errorf("%s, %s: the error does not name the file: %v", tt.a, tt.b, err)
+		}
 	}
 }
