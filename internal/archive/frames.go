@@ -68,8 +68,8 @@ type frameWriter struct {
 	cur   []byte    // the frame being filled
 	jobs  chan *frameJob
 	order chan *frameJob
-	ins   *pool
-	outs  *pool
+	ins   *pool[[]byte]
+	outs  *pool[*bytes.Buffer]
 	wg    sync.WaitGroup // the workers
 	done  chan struct{}  // closed when the output goroutine has ended
 
@@ -86,21 +86,21 @@ type frameJob struct {
 
 // pool hands out at most n buffers, made by mk the first time each is
 // needed.
-type pool struct {
-	free chan any
+type pool[T any] struct {
+	free chan T
 	made chan struct{} // one token per buffer still to make
-	mk   func() any
+	mk   func() T
 }
 
-func newPool(n int, mk func() any) *pool {
-	p := &pool{free: make(chan any, n), made: make(chan struct{}, n), mk: mk}
+func newPool[T any](n int, mk func() T) *pool[T] {
+	p := &pool[T]{free: make(chan T, n), made: make(chan struct{}, n), mk: mk}
 	for range n {
 		p.made <- struct{}{}
 	}
 	return p
 }
 
-func (p *pool) get() any {
+func (p *pool[T]) get() T {
 	select {
 	case b := <-p.free:
 		return b
@@ -114,7 +114,7 @@ func (p *pool) get() any {
 	}
 }
 
-func (p *pool) put(b any) { p.free <- b }
+func (p *pool[T]) put(b T) { p.free <- b }
 
 func newFrameWriter(w io.Writer, size, workers int, prog *Progress) (*frameWriter, error) {
 	f := &frameWriter{
@@ -123,8 +123,8 @@ func newFrameWriter(w io.Writer, size, workers int, prog *Progress) (*frameWrite
 		prog:  prog,
 		jobs:  make(chan *frameJob, workers),
 		order: make(chan *frameJob, workers+1),
-		ins:   newPool(workers+1, func() any { return make([]byte, 0, size) }),
-		outs: newPool(workers+1, func() any {
+		ins:   newPool(workers+1, func() []byte { return make([]byte, 0, size) }),
+		outs: newPool(workers+1, func() *bytes.Buffer {
 			// Room for a frame zstd cannot shrink: 3 bytes a block and
 			// the frame's header and checksum.
 			b := new(bytes.Buffer)
@@ -156,7 +156,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
 		if f.cur == nil {
-			f.cur = f.ins.get().([]byte)[:0]
+			f.cur = f.ins.get()[:0]
 		}
 		k := copy(f.cur[len(f.cur):f.size], p)
 		f.cur = f.cur[:len(f.cur)+k]
@@ -169,7 +169,7 @@ func (f *frameWriter) Write(p []byte) (int, error) {
 }
 
 func (f *frameWriter) handOn() {
-	j := &frameJob{in: f.cur, out: f.outs.get().(*bytes.Buffer), ready: make(chan struct{})}
+	j := &frameJob{in: f.cur, out: f.outs.get(), ready: make(chan struct{})}
 	j.out.Reset()
 	f.cur = nil
 	f.order <- j // first: the output goroutine must know every job's place

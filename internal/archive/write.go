@@ -50,7 +50,7 @@ func Write(w io.Writer, root string, entries []Entry) (installedSize int64, err 
 // Progress is how far a WriteProgress has got, readable from other
 // goroutines while it runs.
 type Progress struct {
-	in atomic.Int64
+	in, total atomic.Int64
 }
 
 // In is the number of tar stream bytes handed to the compressor so far;
@@ -58,6 +58,9 @@ type Progress struct {
 // frame, it is the bytes of the frames written to w so far, and of the one
 // being written the share of its output written.
 func (p *Progress) In() int64 { return p.in.Load() }
+
+// Total is TarSize of the entries, set before the first byte reaches w.
+func (p *Progress) Total() int64 { return p.total.Load() }
 
 // WriteProgress is Write, counting into p as it goes, so that a consumer of
 // w can estimate the archive's final size before it is known.
@@ -72,6 +75,9 @@ func write(w io.Writer, root string, entries []Entry, p *Progress, concurrency, 
 	tarSize, err := TarSize(entries)
 	if err != nil {
 		return 0, fmt.Errorf("write archive: %w", err)
+	}
+	if p != nil {
+		p.total.Store(tarSize)
 	}
 	r, err := os.OpenRoot(root)
 	if err != nil {

@@ -390,8 +390,8 @@ func TestTarSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n != want || p.In() != want {
-		t.Errorf("tar stream %d bytes, progress counted %d, TarSize said %d", n, p.In(), want)
+	if n != want || p.In() != want || p.Total() != want {
+		t.Errorf("tar stream %d bytes, progress counted %d of %d, TarSize said %d", n, p.In(), p.Total(), want)
 	}
 	if _, err := TarSize([]Entry{{Path: "../x", Mode: 0o644}}); err == nil {
 		t.Error("TarSize accepted an entry Write refuses")

@@ -85,10 +85,6 @@ type builtArchive struct {
 // The input is read once and the archive is read back only for pieces the
 // piece hasher's forecast missed (torrentmeta.PieceHasher).
 func writeArchive(ctx context.Context, f *os.File, dir string, entries []archive.Entry) (builtArchive, error) {
-	tarSize, err := archive.TarSize(entries)
-	if err != nil {
-		return builtArchive{}, err
-	}
 	var prog archive.Progress
 	sum := sha256.New()
 	pieces := torrentmeta.NewPieceHasher()
@@ -100,7 +96,7 @@ func writeArchive(ctx context.Context, f *os.File, dir string, entries []archive
 			return nil
 		},
 		func(c chunk) error {
-			pieces.Add(c.b, forecast(c, tarSize))
+			pieces.Add(c.b, forecast(c, prog.Total())) // known before the first chunk
 			return nil
 		},
 	)
