@@ -122,6 +122,11 @@ type Client struct {
 	activeWebseedRequests map[webseedUniqueRequestKey]*webseedRequest
 
 	activePieceHashers int
+
+	// distpac patch 39: the connections waiting for upload tokens, and the timer that wakes the
+	// first when its turn comes (uploadorder.go).
+	uploadWaiters   map[*PeerConn]uploadWaiter
+	uploadTurnTimer *time.Timer
 }
 
 type ipStr string

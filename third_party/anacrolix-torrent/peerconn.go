@@ -285,6 +285,7 @@ func (cn *PeerConn) utp() bool {
 
 func (cn *PeerConn) onClose() {
 	cn.dropUploadReservation() // distpac patch
+	cn.leaveUploadTurn()       // distpac patch
 	cn.dropSuggestions()       // distpac patch
 	if cn.pex.IsEnabled() {
 		cn.pex.Close()
@@ -1305,6 +1306,9 @@ another:
 				now := time.Now()
 				if c.uploadReservation == nil {
 					n := c.uploadBatch(r) - c.uploadPrepaid // more than 0: the batch holds r
+					if !c.uploadTurn(r, n, now) { // distpac patch 39: rarest piece first
+						return true
+					}
 					res := c.t.cl.config.UploadRateLimiter.ReserveN(now, n)
 					if !res.OK() {
 						panic(fmt.Sprintf("upload rate limiter burst size < %d", n))
@@ -1333,9 +1337,11 @@ another:
 			goto another
 		}
 		c.dropUploadReservation() // nothing to send yet
+		c.leaveUploadTurn()
 		return true
 	}
 	c.dropUploadReservation() // choke drops the prepaid tokens too, if it chokes
+	c.leaveUploadTurn()
 	return c.choke(msg)
 }
 
@@ -1389,6 +1395,9 @@ func (c *PeerConn) dropUploadReservation() {
 	if c.uploadReservation != nil {
 		c.uploadReservation.Cancel()
 		c.uploadReservation = nil
+		if len(c.t.cl.uploadWaiters) > 0 { // patch 39: the tokens given back may be a waiter's turn
+			c.t.cl.scheduleUploadTurn(time.Now(), 0)
+		}
 	}
 }
 
