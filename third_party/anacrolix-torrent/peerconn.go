@@ -377,6 +377,7 @@ func (cn *PeerConn) choke(msg messageWriter) (more bool) {
 	cn.choking = true
 	// distpac patch 16: a choked peer is not uploaded to, so no tokens are kept for it.
 	cn.dropUploadReservation()
+	cn.leaveUploadTurn() // patch 39: nor does it wait for a turn
 	cn.uploadPrepaid = 0
 	more = msg(pp.Message{
 		Type: pp.Choke,

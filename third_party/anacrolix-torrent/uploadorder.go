@@ -18,8 +18,9 @@ import (
 // for its chunks are due within the time they take to send (its horizon: the link stays busy),
 // and no connection waiting for a rarer piece is before it; otherwise it waits, and one timer
 // wakes the first waiter's writer when its turn comes. Rarity is the piece's availability among
-// the client's peers; a connection that has waited uploadAgeLimit goes before rarer ones, so a
-// common piece is late, not starved. Measured in PATCHES.md.
+// the peers of its torrent (the torrents of a client share its limiter, and its waiters); a
+// connection that has waited uploadAgeLimit goes before rarer ones, so a common piece is late,
+// not starved. Measured in PATCHES.md.
 //
 // A scarce seed (SuggestPieces, the publisher) is left as it was: every piece it sends is one its
 // peers lack, and it sends each chunk as soon as its tokens are due. A client without a cap has
@@ -62,7 +63,8 @@ func (w uploadWaiter) lapsed(now time.Time) bool {
 // uploadOrdered is whether the connection's uploads take turns by rarity.
 func (c *PeerConn) uploadOrdered() bool {
 	cfg := c.t.cl.config
-	return cfg.UploadRateLimiter.Limit() != rate.Inf && cfg.SuggestPieces <= 0
+	lim := cfg.UploadRateLimiter.Limit()
+	return lim != rate.Inf && lim > 0 && cfg.SuggestPieces <= 0
 }
 
 // uploadDelay is how long until the limiter has n tokens more than it owes at now.
@@ -85,7 +87,7 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	cl := c.t.cl
 	lim := cl.config.UploadRateLimiter
 	w, waiting := cl.uploadWaiters[c]
-	if !waiting {
+	if !waiting || w.lapsed(now) { // a lapsed turn is lost: it waits anew
 		w.since = now
 	}
 	w.avail, w.n, w.woken = c.t.piece(int(r.Index)).availability(), n, time.Time{}
@@ -136,8 +138,8 @@ func (cl *Client) firstUploadWaiter(now time.Time, except *PeerConn) (*uploadWai
 	return &fw, first
 }
 
-// scheduleUploadTurn sets the client's one turn timer for when the first waiter's tokens come
-// within its horizon; reserved is what is being reserved now and not yet counted by the limiter.
+// scheduleUploadTurn sets the client's one turn timer for the first waiter's turn (stops it when
+// none waits); reserved is what is being reserved now and not yet counted by the limiter.
 func (cl *Client) scheduleUploadTurn(now time.Time, reserved int) {
 	fw, _ := cl.firstUploadWaiter(now, nil)
 	if fw == nil {
@@ -146,8 +148,7 @@ func (cl *Client) scheduleUploadTurn(now time.Time, reserved int) {
 		}
 		return
 	}
-	lim := cl.config.UploadRateLimiter
-	delay := max(0, uploadDelay(lim, fw.n+reserved, now)-uploadHorizon(lim, fw.n))
+	delay := max(0, cl.uploadTurnDelay(*fw, now, reserved))
 	if cl.uploadTurnTimer == nil {
 		cl.uploadTurnTimer = time.AfterFunc(delay, cl.uploadTurnDue)
 	} else {
@@ -155,21 +156,32 @@ func (cl *Client) scheduleUploadTurn(now time.Time, reserved int) {
 	}
 }
 
-// uploadTurnDue wakes the writer of the waiter whose turn it is; if it does not come within
-// uploadTurnLapse, the next one's turn is due then.
+// uploadTurnDelay is how long until w's turn comes (its tokens within its horizon, reserved more
+// being reserved now) or, when it came, until it lapses.
+func (cl *Client) uploadTurnDelay(w uploadWaiter, now time.Time, reserved int) time.Duration {
+	if !w.woken.IsZero() {
+		return w.woken.Add(uploadTurnLapse + time.Millisecond).Sub(now)
+	}
+	lim := cl.config.UploadRateLimiter
+	return uploadDelay(lim, w.n+reserved, now) - uploadHorizon(lim, w.n)
+}
+
+// uploadTurnDue is the turn timer's: it wakes the writer of the waiter whose turn it is.
 func (cl *Client) uploadTurnDue() {
 	cl.lock()
 	defer cl.unlock()
-	now := time.Now()
-	_, c := cl.firstUploadWaiter(now, nil)
-	if c == nil {
-		return
+	cl.uploadTurnAt(time.Now())
+}
+
+// uploadTurnAt wakes the first waiter's writer once its turn has come (once: when its turn lapses,
+// it is dropped and the next one's comes), and sets the timer for what is due next. Called with
+// the client lock held.
+func (cl *Client) uploadTurnAt(now time.Time) {
+	fw, c := cl.firstUploadWaiter(now, nil)
+	if c != nil && fw.woken.IsZero() && cl.uploadTurnDelay(*fw, now, 0) <= 0 {
+		fw.woken = now
+		cl.uploadWaiters[c] = *fw
+		c.tickleWriter()
 	}
-	w := cl.uploadWaiters[c]
-	if w.woken.IsZero() {
-		w.woken = now
-		cl.uploadWaiters[c] = w
-	}
-	c.tickleWriter()
-	cl.uploadTurnTimer.Reset(uploadTurnLapse + time.Millisecond)
+	cl.scheduleUploadTurn(now, 0)
 }

@@ -1,16 +1,19 @@
 package torrent
 
 import (
+	"context"
 	"testing"
 	"time"
 
+	"github.com/anacrolix/torrent/internal/alloclim"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 	"golang.org/x/time/rate"
 )
 
 // uploadOrderTorrent is chunksTorrent with two connections asking for a chunk each: common for
 // piece 0, which two of the client's peers have, and rare for piece 1, which none has. The
-// client's limiter owes 128 KiB at t0 (256 KiB/s): a 16 KiB chunk's tokens are due 0.31 s later,
-// within its horizon (62 ms) from about 0.25 s on.
+// client's limiter (256 KiB/s) owes 64 KiB at t0: a 16 KiB chunk's tokens are due 0.31 s later,
+// within its horizon (62 ms) from 0.25 s on.
 func uploadOrderTorrent(t *testing.T) (cl *Client, common, rare *PeerConn, rc, rr Request, t0 time.Time) {
 	cl, tor, common := chunksTorrent(t)
 	cl.lock()
@@ -131,36 +134,75 @@ func TestUploadTurn(t *testing.T) {
 	})
 }
 
-// TestUploadTurnTimer: the timer wakes the first waiter (the rarer piece) when its tokens come
-// within its horizon, and the next one when that turn lapses.
+// TestUploadTurnTimer: the rarer waiter's writer is woken when its tokens come within its horizon,
+// not before, and once; when its turn lapses unused, the next one's comes; the timer is set for
+// each.
 func TestUploadTurnTimer(t *testing.T) {
-	cl, common, rare, rc, rr, _ := uploadOrderTorrent(t)
-	now := time.Now()
-	if common.uploadTurn(rc, int(rc.Length), now) || rare.uploadTurn(rr, int(rr.Length), now) {
-		t.Fatal("a chunk whose tokens are 0.3 s away may be reserved")
+	cl, common, rare, rc, rr, t0 := uploadOrderTorrent(t)
+	ms := func(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+	if common.uploadTurn(rc, int(rc.Length), t0) || rare.uploadTurn(rr, int(rr.Length), t0) {
+		t.Fatal("a chunk whose tokens are 0.31 s away may be reserved")
 	}
-	woken := func(p *PeerConn) bool { return !cl.uploadWaiters[p].woken.IsZero() }
-	wait := func(what string, ok func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for !ok() {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %s within 5 s", what)
+	if cl.uploadTurnTimer == nil {
+		t.Fatal("no turn timer while connections wait")
+	}
+	woken := func(p *PeerConn) time.Time { return cl.uploadWaiters[p].woken }
+	cl.uploadTurnAt(t0.Add(ms(200))) // tokens not yet within the horizon
+	if !woken(rare).IsZero() || !woken(common).IsZero() {
+		t.Fatal("a waiter was woken before its tokens were due")
+	}
+	at := t0.Add(ms(260))
+	cl.uploadTurnAt(at)
+	if !woken(rare).Equal(at) || !woken(common).IsZero() {
+		t.Fatalf("woken: rare %v, common %v; want rare at %v only", woken(rare), woken(common), at)
+	}
+	cl.uploadTurnAt(t0.Add(ms(300))) // within the lapse: nothing changes
+	if !woken(rare).Equal(at) || !woken(common).IsZero() {
+		t.Fatal("a waiter was woken twice, or the next before the first's turn lapsed")
+	}
+	lapse := at.Add(uploadTurnLapse + ms(1))
+	cl.uploadTurnAt(lapse)
+	if _, ok := cl.uploadWaiters[rare]; ok || !woken(common).Equal(lapse) {
+		t.Fatalf("after the rare turn lapsed: rare still waits %v, common woken %v", ok, woken(common))
+	}
+}
+
+// TestUploadWaitsItsTurn: upload, with a chunk read and ready and the tokens there, sends nothing
+// while a connection waiting for a rarer piece is before it; that one sends.
+func TestUploadWaitsItsTurn(t *testing.T) {
+	cl, common, rare, rc, rr, _ := uploadOrderTorrent(t)
+	cl.config.Seed = true
+	cl.config.UploadRateLimiter = rate.NewLimiter(256<<10, 64<<10) // full
+	sent := map[*PeerConn]int{}
+	for _, c := range []struct {
+		p *PeerConn
+		r Request
+	}{{common, rc}, {rare, rr}} { // each was asked for its chunk, and read it
+		c.p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
+		state := &peerRequestState{data: make([]byte, c.r.Length)}
+		state.allocReservation = c.p.peerRequestDataAllocLimiter.Reserve(int64(c.r.Length))
+		if err := state.allocReservation.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.p.peerRequests = map[Request]*peerRequestState{c.r: state}
+		c.p.peerRequestReadyBytes = int(c.r.Length)
+	}
+	msg := func(p *PeerConn) func(pp.Message) bool {
+		return func(m pp.Message) bool {
+			if m.Type == pp.Piece {
+				sent[p]++
 			}
-			cl.unlock()
-			time.Sleep(10 * time.Millisecond)
-			cl.lock()
+			return true
 		}
 	}
-	wait("turn for the rare chunk", func() bool { return woken(rare) })
-	if woken(common) {
-		t.Fatal("the common chunk's turn came with the rare one's")
+	cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: time.Now(), n: 16 << 10}}
+	common.upload(msg(common))
+	if sent[common] != 0 || common.uploadReservation != nil {
+		t.Fatalf("the common chunk went (sent %d) before the rare one waiting", sent[common])
 	}
-	// The rare connection's writer does not come (no writer runs here): its turn lapses, and
-	// the common one's comes.
-	wait("turn for the common chunk", func() bool { return woken(common) })
-	if _, ok := cl.uploadWaiters[rare]; ok {
-		t.Fatal("a waiter whose turn lapsed kept its place")
+	rare.upload(msg(rare))
+	if sent[rare] != 1 {
+		t.Fatalf("the rare chunk: sent %d, want 1", sent[rare])
 	}
 }
 
