@@ -44,20 +44,15 @@ func Age(d time.Duration) string {
 	}
 }
 
-// CheckExpiry reports whether the local catalog in dir is past its
-// valid_until at now: an *ExpiredError when it is, ErrNoCatalog when there
-// is none. install and upgrade use it to warn: like apt, which keeps using
-// the package lists it has when a new Release file is refused as expired,
-// they still work from the catalog held (its packages are as authentic as
-// when it was accepted, and a publisher that is down must not stop
-// installs from the cache), but the user hears that it may be missing
-// updates.
-func CheckExpiry(ctx context.Context, dir string, now time.Time) error {
-	db, err := Open(ctx, dir)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+// CheckExpiry reports whether db, the local catalog (Open), is past its
+// valid_until at now: an *ExpiredError when it is. install and upgrade use
+// it to warn on the catalog they read (install.Client.WarnExpired): like
+// apt, which keeps using the package lists it has when a new Release file
+// is refused as expired, they still work from the catalog held (its
+// packages are as authentic as when it was accepted, and a publisher that
+// is down must not stop installs from the cache), but the user hears that
+// it may be missing updates.
+func CheckExpiry(ctx context.Context, db *catalog.DB, now time.Time) error {
 	m, err := db.Meta(ctx)
 	if err != nil {
 		return err

@@ -52,11 +52,16 @@ func TestSyncRefusesExpiredCatalog(t *testing.T) {
 		if after, _ := os.ReadFile(filepath.Join(dir, "sync.json")); string(after) != string(state) {
 			t.Fatalf("sync.json moved for a catalog that was not accepted:\n%s\nwas\n%s", after, state)
 		}
-		err = catalogclient.CheckExpiry(context.Background(), dir, later)
+		db, err := catalogclient.Open(context.Background(), dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		err = catalogclient.CheckExpiry(context.Background(), db, later)
 		if !errors.Is(err, catalogclient.ErrExpired) || !strings.Contains(err.Error(), "the local catalog expired 24h ago") {
 			t.Fatalf("CheckExpiry = %v, want the local catalog expired", err)
 		}
-		if err := catalogclient.CheckExpiry(context.Background(), dir, time.Now()); err != nil {
+		if err := catalogclient.CheckExpiry(context.Background(), db, time.Now()); err != nil {
 			t.Fatalf("CheckExpiry now = %v", err)
 		}
 	})

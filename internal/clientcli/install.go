@@ -79,10 +79,10 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	in.Reinstall = o.reinstall
 	in.SkipUninstallScript = o.skipScript
 	in.Confirm = e.confirmer(o.yes || o.json)
+	in.WarnExpired = true
 	if o.json {
 		in.UI = e.textless()
 	}
-	e.warnExpired(ctx, in.Paths.Dir)
 	err = in.Install(ctx, args)
 	if o.json {
 		e.printOutcome(in)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -110,18 +109,6 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		e.UI.Printf("catalog up to date: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
 	}
 	return nil
-}
-
-// warnExpired tells the user that the local catalog is past its
-// valid_until. install and upgrade carry on from it, as apt keeps using the
-// package lists it has when a new Release file is refused as expired: its
-// packages are as authentic as when it was accepted, and a publisher that
-// is down must not stop installs from the cache. But it may be missing
-// updates, and the user must hear that.
-func (e *env) warnExpired(ctx context.Context, dir string) {
-	if err := catalogclient.CheckExpiry(ctx, dir, time.Now()); errors.Is(err, catalogclient.ErrExpired) {
-		e.UI.Warnf("%v; it may be missing updates\n", err)
-	}
 }
 
 // withServerHint adds to a failed sync's error where the server's URL came

@@ -63,7 +63,7 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 	if o.json {
 		in.UI = e.textless()
 	}
-	e.warnExpired(ctx, in.Paths.Dir)
+	in.WarnExpired = true
 	e.warnNotInCatalog(ctx, args)
 	err = in.Upgrade(ctx, args, o.dryRun)
 	if o.json {
