@@ -109,6 +109,8 @@ type PeerConn struct {
 	uploadReservation *rate.Reservation
 	uploadReservedLen int
 	uploadPrepaid     int
+	// distpac patch 39: when the connection last took its turn before an older waiter, by rarity.
+	uploadJumped time.Time
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
 	// distpac patch (suggest.go): pieces this seed assigned to the peer and the peer has not

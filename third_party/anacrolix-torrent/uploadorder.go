@@ -1,6 +1,7 @@
 package torrent
 
 import (
+	"math"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -20,7 +21,8 @@ import (
 // wakes the first waiter's writer when its turn comes. Rarity is the piece's availability among
 // the peers of its torrent (the torrents of a client share its limiter, and its waiters); a
 // connection that has waited uploadAgeLimit goes before rarer ones, so a common piece is late,
-// not starved. Measured in PATCHES.md.
+// not starved, and a connection goes before an older waiter by rarity at most once in that time,
+// so that no peer takes the link by asking for rare pieces. Measured in PATCHES.md.
 //
 // A scarce seed (SuggestPieces, the publisher) is left as it was: every piece it sends is one its
 // peers lack, and it sends each chunk as soon as its tokens are due. A client without a cap has
@@ -91,8 +93,17 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 		w.since = now
 	}
 	w.avail, w.n, w.woken = c.t.piece(int(r.Index)).availability(), n, time.Time{}
+	if now.Sub(c.uploadJumped) < uploadAgeLimit {
+		// It went before an older waiter by rarity lately: until the age limit, its turn comes
+		// by its wait alone, so that a peer asking for rare pieces (or claiming to lack them)
+		// again and again does not take the link from the others.
+		w.avail = math.MaxInt
+	}
 	first, _ := cl.firstUploadWaiter(now, c)
 	if (first == nil || !first.before(w, now)) && uploadDelay(lim, n, now) <= uploadHorizon(lim, n) {
+		if cl.olderUploadWaiter(w.since, c) {
+			c.uploadJumped = now
+		}
 		delete(cl.uploadWaiters, c)
 		cl.scheduleUploadTurn(now, n)
 		return true
@@ -116,6 +127,16 @@ func (c *PeerConn) leaveUploadTurn() {
 		delete(cl.uploadWaiters, c)
 		cl.scheduleUploadTurn(time.Now(), 0)
 	}
+}
+
+// olderUploadWaiter is whether a waiter other than except began to wait before since.
+func (cl *Client) olderUploadWaiter(since time.Time, except *PeerConn) bool {
+	for c, w := range cl.uploadWaiters {
+		if c != except && w.since.Before(since) {
+			return true
+		}
+	}
+	return false
 }
 
 // firstUploadWaiter is the waiter whose turn comes first, other than except (nil if none), and

@@ -73,6 +73,15 @@ func TestUploadTurn(t *testing.T) {
 			waiting: []bool{false, true},
 		},
 		{
+			name: "a connection goes before an older waiter by rarity once in the age limit",
+			calls: []call{
+				{false, 0, false}, {true, ms(1), false},
+				{true, ms(300), true},                          // it goes before common
+				{true, ms(310), false}, {false, ms(310), true}, // asked again: common's turn first
+			},
+			waiting: []bool{false, true},
+		},
+		{
 			name: "a waiter whose turn lapsed loses its place",
 			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
 				cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: t0, n: 16 << 10, woken: t0.Add(ms(150))}}
