@@ -1309,7 +1309,8 @@ another:
 				now := time.Now()
 				if c.uploadReservation == nil {
 					n := c.uploadBatch(r) - c.uploadPrepaid // more than 0: the batch holds r
-					if !c.uploadTurn(r, n, now) { // distpac patch 39: rarest piece first
+					// distpac patch 39: the rarest piece asked first (uploadorder.go)
+					if !c.uploadTurn(r, n, now) {
 						return true
 					}
 					res := c.t.cl.config.UploadRateLimiter.ReserveN(now, n)
