@@ -15,9 +15,10 @@ import (
 // had just completed, which none of its peers had yet, waited behind all of them: in a
 // bench-swarm row (N=32, 64 KiB pieces, u=2 MiB/s) a fresh piece reached its second holder 0.25 s
 // (median) after its first, behind 7 chunks of other pieces sent meanwhile, and the publisher's
-// last pieces took 1.4 s to reach every client. Now a connection reserves only when the tokens
-// for its chunks are due within the time they take to send (its horizon: the link stays busy),
-// and no connection waiting for a rarer piece is before it; otherwise it waits, and one timer
+// last pieces took 1.4 s to reach every client. Now a connection reserves only when the limiter
+// owes nothing (the reservations before are paid for: its own tokens are then due within the time
+// its chunks take to send, and the link stays busy), and no connection waiting for a rarer piece
+// is before it; otherwise it waits, and one timer
 // wakes the first waiter's writer when its turn comes. Rarity is the piece's availability among
 // the peers of its torrent (the torrents of a client share its limiter, and its waiters); a
 // connection that has waited uploadAgeLimit goes before rarer ones, so a common piece is late,
@@ -32,7 +33,6 @@ import (
 type uploadWaiter struct {
 	avail int       // how many of the client's peers have the piece of its next chunk
 	since time.Time // when it began to wait
-	n     int       // the tokens it asks for
 	woken time.Time // when its turn came (its writer was woken); zero before
 }
 
@@ -69,15 +69,10 @@ func (c *PeerConn) uploadOrdered() bool {
 	return lim != rate.Inf && lim > 0 && cfg.SuggestPieces <= 0
 }
 
-// uploadDelay is how long until the limiter has n tokens more than it owes at now.
-func uploadDelay(lim *rate.Limiter, n int, now time.Time) time.Duration {
-	return time.Duration((float64(n) - lim.TokensAt(now)) / float64(lim.Limit()) * float64(time.Second))
-}
-
-// uploadHorizon is how far ahead of its tokens a reservation of n may be made: the time n takes
-// at the limiter's rate.
-func uploadHorizon(lim *rate.Limiter, n int) time.Duration {
-	return time.Duration(float64(n) / float64(lim.Limit()) * float64(time.Second))
+// uploadOwed is how long from now the limiter takes to pay what it owes, and reserved more: 0 or
+// less when it owes nothing.
+func uploadOwed(lim *rate.Limiter, reserved int, now time.Time) time.Duration {
+	return time.Duration((float64(reserved) - lim.TokensAt(now)) / float64(lim.Limit()) * float64(time.Second))
 }
 
 // uploadTurn is whether c may reserve n tokens for sending r (and the chunks batched with it) now.
@@ -92,7 +87,7 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	if !waiting || w.lapsed(now) { // a lapsed turn is lost: it waits anew
 		w.since = now
 	}
-	w.avail, w.n, w.woken = c.t.piece(int(r.Index)).availability(), n, time.Time{}
+	w.avail, w.woken = c.t.piece(int(r.Index)).availability(), time.Time{}
 	if now.Sub(c.uploadJumped) < uploadAgeLimit {
 		// It went before an older waiter by rarity lately: until the age limit, its turn comes
 		// by its wait alone, so that a peer asking for rare pieces (or claiming to lack them)
@@ -100,7 +95,7 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 		w.avail = math.MaxInt
 	}
 	first, _ := cl.firstUploadWaiter(now, c)
-	if (first == nil || !first.before(w, now)) && uploadDelay(lim, n, now) <= uploadHorizon(lim, n) {
+	if (first == nil || !first.before(w, now)) && uploadOwed(lim, 0, now) <= 0 {
 		if cl.olderUploadWaiter(w.since, c) {
 			c.uploadJumped = now
 		}
@@ -177,14 +172,13 @@ func (cl *Client) scheduleUploadTurn(now time.Time, reserved int) {
 	}
 }
 
-// uploadTurnDelay is how long until w's turn comes (its tokens within its horizon, reserved more
-// being reserved now) or, when it came, until it lapses.
+// uploadTurnDelay is how long until w's turn comes (the limiter owes nothing, reserved more being
+// reserved now) or, when it came, until it lapses.
 func (cl *Client) uploadTurnDelay(w uploadWaiter, now time.Time, reserved int) time.Duration {
 	if !w.woken.IsZero() {
 		return w.woken.Add(uploadTurnLapse + time.Millisecond).Sub(now)
 	}
-	lim := cl.config.UploadRateLimiter
-	return uploadDelay(lim, w.n+reserved, now) - uploadHorizon(lim, w.n)
+	return uploadOwed(cl.config.UploadRateLimiter, reserved, now)
 }
 
 // uploadTurnDue is the turn timer's: it wakes the writer of the waiter whose turn it is.

@@ -12,8 +12,8 @@ import (
 
 // uploadOrderTorrent is chunksTorrent with two connections asking for a chunk each: common for
 // piece 0, which two of the client's peers have, and rare for piece 1, which none has. The
-// client's limiter (256 KiB/s) owes 64 KiB at t0: a 16 KiB chunk's tokens are due 0.31 s later,
-// within its horizon (62 ms) from 0.25 s on.
+// client's limiter (256 KiB/s) owes 64 KiB at t0, paid 0.25 s later (a 16 KiB chunk's tokens are
+// then due within its 62 ms on the link).
 func uploadOrderTorrent(t *testing.T) (cl *Client, common, rare *PeerConn, rc, rr Request, t0 time.Time) {
 	cl, tor, common := chunksTorrent(t)
 	cl.lock()
@@ -84,7 +84,7 @@ func TestUploadTurn(t *testing.T) {
 		{
 			name: "a waiter whose turn lapsed loses its place",
 			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
-				cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: t0, n: 16 << 10, woken: t0.Add(ms(150))}}
+				cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: t0, woken: t0.Add(ms(150))}}
 			},
 			calls:   []call{{false, ms(300), true}},
 			waiting: []bool{false, false},
@@ -92,7 +92,7 @@ func TestUploadTurn(t *testing.T) {
 		{
 			name: "a waiter whose turn came keeps it within the lapse",
 			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
-				cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: t0, n: 16 << 10, woken: t0.Add(ms(250))}}
+				cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: t0, woken: t0.Add(ms(250))}}
 			},
 			calls:   []call{{false, ms(300), false}, {true, ms(300), true}},
 			waiting: []bool{true, false},
@@ -143,7 +143,7 @@ func TestUploadTurn(t *testing.T) {
 	})
 }
 
-// TestUploadTurnTimer: the rarer waiter's writer is woken when its tokens come within its horizon,
+// TestUploadTurnTimer: the rarer waiter's writer is woken when the limiter is paid up,
 // not before, and once; when its turn lapses unused, the next one's comes; the timer is set for
 // each.
 func TestUploadTurnTimer(t *testing.T) {
@@ -156,7 +156,7 @@ func TestUploadTurnTimer(t *testing.T) {
 		t.Fatal("no turn timer while connections wait")
 	}
 	woken := func(p *PeerConn) time.Time { return cl.uploadWaiters[p].woken }
-	cl.uploadTurnAt(t0.Add(ms(200))) // tokens not yet within the horizon
+	cl.uploadTurnAt(t0.Add(ms(200))) // the limiter still owes
 	if !woken(rare).IsZero() || !woken(common).IsZero() {
 		t.Fatal("a waiter was woken before its tokens were due")
 	}
@@ -204,7 +204,7 @@ func TestUploadWaitsItsTurn(t *testing.T) {
 			return true
 		}
 	}
-	cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: time.Now(), n: 16 << 10}}
+	cl.uploadWaiters = map[*PeerConn]uploadWaiter{rare: {avail: 0, since: time.Now()}}
 	common.upload(msg(common))
 	if sent[common] != 0 || common.uploadReservation != nil {
 		t.Fatalf("the common chunk went (sent %d) before the rare one waiting", sent[common])
