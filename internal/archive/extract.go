@@ -222,10 +222,13 @@ type extractor struct {
 	dir     *dirHandle
 	dirName string
 	top     dirHandle // root, for files at the top
-	// w writes small files in parallel (writers.go), started at the first;
-	// older holds the directories it may still be writing in.
-	w     *writers
-	older []*dirHandle
+	// w writes small files in parallel (writers.go), started at the small
+	// file after the first inlineSmall, which the extractor writes itself
+	// (inline counts them); older holds the directories w may still be
+	// writing in.
+	w      *writers
+	inline int
+	older  []*dirHandle
 }
 
 // dirOf returns the directory to create name's last element in, and that
@@ -420,14 +423,19 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		x.written += hdr.Size
-		if x.w == nil {
-			x.w = newWriters()
-		}
 		fd, err := d.fd()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
 		}
-		x.w.jobs <- writeJob{dirfd: fd, base: base, name: name, data: data, perm: perm}
+		job := writeJob{dirfd: fd, base: base, name: name, data: data, perm: perm}
+		if x.w == nil && x.inline < inlineSmall {
+			x.inline++
+			return writeSmall(job)
+		}
+		if x.w == nil {
+			x.w = newWriters()
+		}
+		x.w.jobs <- job
 		return nil
 	}
 	f, err := d.root.OpenFile(base, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)

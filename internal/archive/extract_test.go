@@ -8,13 +8,18 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+
+	"github.com/distpac/distpac/internal/procs"
 )
 
 func reg(name, content string) member {
@@ -411,4 +416,112 @@ func TestExtractDuplicateSmallFile(t *testing.T) {
 		t.Fatalf("err = %v, want a duplicate a/x refused", err)
 	}
 	assertEmptyOrAbsent(t, dest)
+}
+
+// serial runs the test as a command on one processor (procs.Serial) and
+// returns the processors it had.
+func serial(t *testing.T) int {
+	t.Helper()
+	most := runtime.GOMAXPROCS(0)
+	if most < 2 {
+		t.Skip("one processor: nothing to change")
+	}
+	t.Cleanup(procs.Serial())
+	return most
+}
+
+// TestWritersTakeEveryCore: in a command that runs on one processor
+// (procs.Serial), the small-file writers have every core while they run,
+// and the command is back on one when they are drained, whether the files
+// were written or not.
+func TestWritersTakeEveryCore(t *testing.T) {
+	most := serial(t)
+	dir := t.TempDir()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	for _, c := range []struct {
+		name    string
+		base    string
+		wantErr bool
+	}{
+		{"written", "a", false},
+		{"refused (the name exists)", "a", true},
+	} {
+		w := newWriters()
+		if got := runtime.GOMAXPROCS(0); got != most {
+			t.Fatalf("%s: writers running on %d processors, want %d", c.name, got, most)
+		}
+		w.jobs <- writeJob{dirfd: fd, base: c.base, name: c.base, data: []byte("x"), perm: 0o644}
+		if err := w.drain(); (err != nil) != c.wantErr {
+			t.Fatalf("%s: drain: %v", c.name, err)
+		}
+		if got := runtime.GOMAXPROCS(0); got != 1 {
+			t.Fatalf("%s: drained, yet on %d processors, want 1", c.name, got)
+		}
+	}
+}
+
+// procsReader reports the processors when the extraction has read past
+// at: by then the extractor is in the large file that follows the small
+// ones.
+type procsReader struct {
+	r    io.Reader
+	n    int64
+	at   int64
+	seen int // GOMAXPROCS when n passed at; 0 before
+}
+
+func (p *procsReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.seen == 0 && p.n > p.at {
+		p.seen = runtime.GOMAXPROCS(0)
+	}
+	return n, err
+}
+
+// TestFewSmallFilesStayOnOneProcessor: in a command on one processor, a
+// package of a few small files and a large payload is extracted on one
+// (the extractor writes them itself); past inlineSmall small files the
+// writers take every core.
+func TestFewSmallFilesStayOnOneProcessor(t *testing.T) {
+	most := serial(t)
+	for _, c := range []struct {
+		small int
+		want  int // processors while the large file is read
+	}{
+		{3, 1},
+		{inlineSmall, 1},
+		{inlineSmall + 1, most},
+	} {
+		t.Run(fmt.Sprintf("%d small files", c.small), func(t *testing.T) {
+			var ms []member
+			for i := range c.small {
+				ms = append(ms, reg(fmt.Sprintf("s%02d", i), "small"))
+			}
+			// Random, so that it is most of the archive's bytes: half of
+			// them read is inside it.
+			big := make([]byte, 4<<20)
+			rand.New(rand.NewSource(1)).Read(big)
+			ms = append(ms, reg("big", string(big)))
+			archive := compress(t, tarBytes(t, ms))
+			pr := &procsReader{r: bytes.NewReader(archive), at: int64(len(archive) / 2)}
+			dest := filepath.Join(t.TempDir(), "dest")
+			if err := Extract(context.Background(), pr, dest, 1<<30); err != nil {
+				t.Fatal(err)
+			}
+			if pr.seen != c.want {
+				t.Errorf("large file extracted on %d processors, want %d", pr.seen, c.want)
+			}
+			if got := runtime.GOMAXPROCS(0); got != 1 {
+				t.Errorf("after the extraction: %d processors, want 1", got)
+			}
+			if b, err := os.ReadFile(filepath.Join(dest, "big")); err != nil || len(b) != len(big) {
+				t.Errorf("big: %d bytes, %v", len(b), err)
+			}
+		})
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/procs"
 )
 
 // Main runs dist-client with args and returns the exit code.
@@ -63,7 +64,12 @@ func (e *env) configPath() (path string, missing bool) {
 	return path, optional && errors.Is(err, fs.ErrNotExist)
 }
 
+// installer is the client of the commands that work on installed
+// packages. They run on one processor except where a part of them works
+// on many goroutines at once (procs' doc: an install through the daemon
+// spends less CPU so).
 func (e *env) installer() (*install.Client, error) {
+	procs.Serial()
 	cfg, cp, err := e.config()
 	if err != nil {
 		return nil, err

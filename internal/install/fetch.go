@@ -14,6 +14,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/procs"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
@@ -62,11 +63,15 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 		}
 		return daemonFetcher{d, every}, nil
 	}
+	// An engine of this process downloads on every core, as the daemon's
+	// may (a fast peer on the LAN).
+	release := procs.Parallel()
 	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.logger()))
 	if err != nil {
+		release()
 		return nil, config.InUse("peer_addr", err)
 	}
-	return engineFetcher{engine}, nil
+	return engineFetcher{engine, release}, nil
 }
 
 // holdCached asks a running daemon to hold the archives of a plan taken
@@ -93,11 +98,19 @@ func (c *Client) holdCached(ctx context.Context, cached []catalog.Package) {
 	}
 }
 
-// engineFetcher downloads with an engine of this process.
-type engineFetcher struct{ engine *swarm.Engine }
+// engineFetcher downloads with an engine of this process, on every core
+// until it is closed (release).
+type engineFetcher struct {
+	engine  *swarm.Engine
+	release func()
+}
 
 func (f engineFetcher) via() string { return "" }
-func (f engineFetcher) close()      { f.engine.Close() }
+
+func (f engineFetcher) close() {
+	f.engine.Close()
+	f.release()
+}
 
 func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
 	var mu sync.Mutex

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/procs"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -40,6 +41,7 @@ func Scan(root string) (files []state.File, bytes int64, err error) {
 		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
 	}
 	s := &scanner{root: root, jobs: make(chan hashJob, 256)}
+	defer procs.Parallel()() // on a command that runs on one processor too
 	for range min(runtime.NumCPU(), 8) {
 		s.g.Go(s.hash)
 	}
