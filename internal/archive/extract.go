@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/distpac/distpac/internal/procs"
 )
 
 const (
@@ -224,11 +226,17 @@ type extractor struct {
 	top     dirHandle // root, for files at the top
 	// w writes small files in parallel (writers.go), started at the small
 	// file after the first inlineSmall, which the extractor writes itself
-	// (inline counts them); older holds the directories w may still be
-	// writing in.
+	// (inline counts them); older holds the directories left since the
+	// last flush, in which w may still be writing.
 	w      *writers
 	inline int
 	older  []*dirHandle
+	// parallel releases every processor, which the extraction holds from
+	// its first writers to its end (procs.Parallel): a command that runs
+	// on one had 10,000 files of 1 KiB take 0.62–0.93 s where two took
+	// 0.41–0.69 s. Held once, not per writers: a hardlink or maxOpenDirs
+	// drains them, and more small files start new ones.
+	parallel func()
 }
 
 // dirOf returns the directory to create name's last element in, and that
@@ -278,6 +286,10 @@ func (x *extractor) flush() error {
 // (the top root is Extract's to close).
 func (x *extractor) close() {
 	x.flush()
+	if x.parallel != nil {
+		x.parallel()
+		x.parallel = nil
+	}
 	if x.dir != nil {
 		x.dir.close()
 		x.dir = nil
@@ -433,6 +445,9 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 			return writeSmall(job)
 		}
 		if x.w == nil {
+			if x.parallel == nil {
+				x.parallel = procs.Parallel()
+			}
 			x.w = newWriters()
 		}
 		x.w.jobs <- job

@@ -17,7 +17,6 @@ import (
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sys/unix"
 
 	"github.com/distpac/distpac/internal/procs"
 )
@@ -426,41 +425,50 @@ func serial(t *testing.T) int {
 	if most < 2 {
 		t.Skip("one processor: nothing to change")
 	}
+	if os.Getenv("GOMAXPROCS") != "" {
+		t.Skip("GOMAXPROCS set in the environment: procs changes nothing")
+	}
 	t.Cleanup(procs.Serial())
 	return most
 }
 
-// TestWritersTakeEveryCore: in a command that runs on one processor
-// (procs.Serial), the small-file writers have every core while they run,
-// and the command is back on one when they are drained, whether the files
-// were written or not.
-func TestWritersTakeEveryCore(t *testing.T) {
+// TestExtractionHoldsEveryCore: in a command on one processor, an
+// extraction that started its writers holds every core to its end, across
+// a hardlink that drains them, and gives them back whether it succeeds or
+// fails.
+func TestExtractionHoldsEveryCore(t *testing.T) {
 	most := serial(t)
-	dir := t.TempDir()
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
-	if err != nil {
-		t.Fatal(err)
+	big := make([]byte, 4<<20) // random: most of the archive's bytes
+	rand.New(rand.NewSource(1)).Read(big)
+	small := func() []member {
+		var ms []member
+		for i := range inlineSmall + 1 {
+			ms = append(ms, reg(fmt.Sprintf("s%02d", i), "small"))
+		}
+		return ms
 	}
-	defer unix.Close(fd)
 	for _, c := range []struct {
 		name    string
-		base    string
-		wantErr bool
+		members []member
+		wantErr string
 	}{
-		{"written", "a", false},
-		{"refused (the name exists)", "a", true},
+		{"a hardlink drains the writers before the payload", append(small(), hardlink("link", "s16"), reg("big", string(big))), ""},
+		{"a duplicate entry fails the extraction", append(small(), reg("big", string(big)), reg("s16", "again")), "s16"},
 	} {
-		w := newWriters()
-		if got := runtime.GOMAXPROCS(0); got != most {
-			t.Fatalf("%s: writers running on %d processors, want %d", c.name, got, most)
-		}
-		w.jobs <- writeJob{dirfd: fd, base: c.base, name: c.base, data: []byte("x"), perm: 0o644}
-		if err := w.drain(); (err != nil) != c.wantErr {
-			t.Fatalf("%s: drain: %v", c.name, err)
-		}
-		if got := runtime.GOMAXPROCS(0); got != 1 {
-			t.Fatalf("%s: drained, yet on %d processors, want 1", c.name, got)
-		}
+		t.Run(c.name, func(t *testing.T) {
+			archive := compress(t, tarBytes(t, c.members))
+			pr := &procsReader{r: bytes.NewReader(archive), at: int64(len(archive) / 2)}
+			err := Extract(context.Background(), pr, filepath.Join(t.TempDir(), "dest"), 1<<30)
+			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
+				t.Fatalf("Extract: %v, want an error naming %q", err, c.wantErr)
+			}
+			if pr.seen != most {
+				t.Errorf("payload extracted on %d processors, want %d", pr.seen, most)
+			}
+			if got := runtime.GOMAXPROCS(0); got != 1 {
+				t.Errorf("after the extraction: %d processors, want 1", got)
+			}
+		})
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/distpac/distpac/internal/procs"
 )
 
 // smallFile is the largest regular file Extract hands to its writers: the
@@ -23,9 +21,9 @@ const writerQueue = 64
 // inlineSmall is how many small files the extractor writes itself before
 // it starts the writers: a package's few small files (its manifest, its
 // scripts, a configuration file beside one large payload) gain nothing
-// from goroutines, and starting them takes every core from a command that
-// runs on one (procs.Parallel) for the whole extraction, the large
-// payload's too.
+// from goroutines, and once started the writers give a command that runs
+// on one processor every core (procs.Parallel) for the rest of the
+// extraction, the large payload's too.
 const inlineSmall = 16
 
 // maxOpenDirs bounds the directories an extraction keeps open for its
@@ -33,8 +31,8 @@ const inlineSmall = 16
 const maxOpenDirs = 256
 
 // dirHandle is a directory extracted files go in: its root, for the
-// extractor's own calls, and a descriptor opened from it when the writers
-// first need one.
+// extractor's own calls, and a descriptor opened from it when a small file
+// is first written in it (writeSmall's openat).
 type dirHandle struct {
 	root *os.Root
 	file *os.File
@@ -70,15 +68,15 @@ func (d *dirHandle) close() {
 // writing while the extractor reads the next headers: 76 ms; with plain
 // system calls instead of an os.File for each: 62 ms.
 //
-// Only the files go to the writers: directories, symlinks and hardlinks
-// are made by the extractor itself, a hardlink after the writers are
-// drained (its target must exist). Every directory a file is written in
-// was made by this extraction before the file is queued, so nothing the
-// writers do can be redirected.
+// Only small files go to the writers, and only after the first
+// inlineSmall, which the extractor writes itself with the same writeSmall;
+// directories, symlinks and hardlinks are made by the extractor itself, a
+// hardlink after the writers are drained (its target must exist). Every
+// directory a file is written in was made by this extraction before the
+// file is queued, so nothing the writers do can be redirected.
 type writers struct {
-	jobs    chan writeJob
-	wg      sync.WaitGroup
-	release func() // of the processors held while the writers run
+	jobs chan writeJob
+	wg   sync.WaitGroup
 
 	mu  sync.Mutex
 	err error // the first write error, with the entry's name
@@ -92,11 +90,11 @@ type writeJob struct {
 	perm  fs.FileMode
 }
 
-// newWriters starts the writers. A command that runs on one processor
-// (procs.Serial) has every core back until they are drained: on one,
-// 10,000 files of 1 KiB took half as long again (procs' doc).
+// newWriters starts the writers, one per processor up to four: the
+// extractor holds every processor (procs.Parallel) before it starts the
+// first.
 func newWriters() *writers {
-	w := &writers{jobs: make(chan writeJob, writerQueue), release: procs.Parallel()}
+	w := &writers{jobs: make(chan writeJob, writerQueue)}
 	for range min(runtime.GOMAXPROCS(0), 4) {
 		w.wg.Go(w.run)
 	}
@@ -130,7 +128,6 @@ func (w *writers) failed() error {
 func (w *writers) drain() error {
 	close(w.jobs)
 	w.wg.Wait()
-	w.release()
 	return w.failed()
 }
 

@@ -1,5 +1,6 @@
 // Package procs decides how many processors a process's Go code runs on
-// (GOMAXPROCS): the one place that changes it.
+// (GOMAXPROCS): the one place the product's code changes it (the
+// benchmark's delay line adds processors of its own, internal/bench).
 //
 // Two policies, one per kind of process:
 //
@@ -15,15 +16,16 @@
 // Why one processor: with an idle second processor, the runtime wakes and
 // parks a thread for each goroutine that becomes runnable (a progress
 // event, a database connection's goroutine, a timer), and on this machine
-// a context switch costs ~10 µs of kernel time. Measured for installs of a
-// 16 MiB package through their daemons (dist-bench, five alternations of
-// the N=32 row, every distpac process at GOMAXPROCS=1 against the default
-// of 2): install CPU 5.4 s against 6.3 s for the 32 installs, the row's
-// CPU 16.7 s against 18.9 s, the first byte 1.5 s against 1.8 s after the
-// installs start. Alone on an idle machine one install took a median of
-// 127 ms of CPU against 135 ms (eight each), 412 context switches against
-// 499. But extracting 10,000 files of 1 KiB took 0.62–0.93 s on one
-// processor against 0.41–0.69 s on two: hence Parallel.
+// a context switch costs ~10 µs of kernel time. An install of a 16 MiB
+// package through its daemon, alone, Serial against no policy (eight
+// alternations, medians): 124 against 131 ms of CPU, 468 against 540
+// context switches; the 32 installs of a dist-bench N=32 row, four
+// alternations: 6.0–6.7 s of CPU against 6.2–7.6 s (the row's time the
+// same within the noise). The installs at GOMAXPROCS=1 from the
+// environment did a little better (5.8–6.5 s): the runtime's start and the
+// package inits run on every processor before Serial is called. But one
+// processor throughout extracted 10,000 files of 1 KiB in 0.62–0.93 s,
+// against 0.41–0.69 s on two: hence Parallel (with it, 0.45–0.50 s).
 package procs
 
 import (
