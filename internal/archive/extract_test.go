@@ -432,17 +432,35 @@ func serial(t *testing.T) int {
 	return most
 }
 
-// TestExtractionHoldsEveryCore: in a command on one processor, an
-// extraction that started its writers holds every core to its end, across
-// a hardlink that drains them, and gives them back whether it succeeds or
-// fails.
-func TestExtractionHoldsEveryCore(t *testing.T) {
+// procsReader records the processors and goroutines when the extraction
+// has read past at: by then the extractor is in the large file that
+// follows the small ones.
+type procsReader struct {
+	r          io.Reader
+	n, at      int64
+	procs, gos int // GOMAXPROCS and goroutines when n passed at; 0 before
+}
+
+func (p *procsReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if p.procs == 0 && p.n > p.at {
+		p.procs, p.gos = runtime.GOMAXPROCS(0), runtime.NumGoroutine()
+	}
+	return n, err
+}
+
+// TestExtractionOnEveryCore: in a command on one processor, an extraction
+// runs on every core and gives them back when it ends, whether it succeeds
+// or fails; up to inlineSmall small files start no writer goroutines, one
+// more does.
+func TestExtractionOnEveryCore(t *testing.T) {
 	most := serial(t)
 	big := make([]byte, 4<<20) // random: most of the archive's bytes
 	rand.New(rand.NewSource(1)).Read(big)
-	small := func() []member {
+	small := func(n int) []member {
 		var ms []member
-		for i := range inlineSmall + 1 {
+		for i := range n {
 			ms = append(ms, reg(fmt.Sprintf("s%02d", i), "small"))
 		}
 		return ms
@@ -450,85 +468,31 @@ func TestExtractionHoldsEveryCore(t *testing.T) {
 	for _, c := range []struct {
 		name    string
 		members []member
+		writers bool // goroutines of writers while the payload is read
 		wantErr string
 	}{
-		{"a hardlink drains the writers before the payload", append(small(), hardlink("link", "s16"), reg("big", string(big))), ""},
-		{"a duplicate entry fails the extraction", append(small(), reg("big", string(big)), reg("s16", "again")), "s16"},
+		{"a few small files", append(small(3), reg("big", string(big))), false, ""},
+		{"inlineSmall small files", append(small(inlineSmall), reg("big", string(big))), false, ""},
+		{"one more starts the writers", append(small(inlineSmall+1), reg("big", string(big))), true, ""},
+		{"a hardlink drains them before the payload", append(small(inlineSmall+1), hardlink("link", "s16"), reg("big", string(big))), false, ""},
+		{"a duplicate entry fails the extraction", append(small(inlineSmall+1), reg("big", string(big)), reg("s16", "again")), true, "s16"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			archive := compress(t, tarBytes(t, c.members))
 			pr := &procsReader{r: bytes.NewReader(archive), at: int64(len(archive) / 2)}
+			before := runtime.NumGoroutine()
 			err := Extract(context.Background(), pr, filepath.Join(t.TempDir(), "dest"), 1<<30)
 			if c.wantErr == "" && err != nil || c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)) {
 				t.Fatalf("Extract: %v, want an error naming %q", err, c.wantErr)
 			}
-			if pr.seen != most {
-				t.Errorf("payload extracted on %d processors, want %d", pr.seen, most)
+			if pr.procs != most {
+				t.Errorf("payload extracted on %d processors, want %d", pr.procs, most)
+			}
+			if got := pr.gos > before; got != c.writers {
+				t.Errorf("goroutines while the payload is read: %d, before %d; want writers running: %v", pr.gos, before, c.writers)
 			}
 			if got := runtime.GOMAXPROCS(0); got != 1 {
 				t.Errorf("after the extraction: %d processors, want 1", got)
-			}
-		})
-	}
-}
-
-// procsReader reports the processors when the extraction has read past
-// at: by then the extractor is in the large file that follows the small
-// ones.
-type procsReader struct {
-	r    io.Reader
-	n    int64
-	at   int64
-	seen int // GOMAXPROCS when n passed at; 0 before
-}
-
-func (p *procsReader) Read(b []byte) (int, error) {
-	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if p.seen == 0 && p.n > p.at {
-		p.seen = runtime.GOMAXPROCS(0)
-	}
-	return n, err
-}
-
-// TestFewSmallFilesStayOnOneProcessor: in a command on one processor, a
-// package of a few small files and a large payload is extracted on one
-// (the extractor writes them itself); past inlineSmall small files the
-// writers take every core.
-func TestFewSmallFilesStayOnOneProcessor(t *testing.T) {
-	most := serial(t)
-	for _, c := range []struct {
-		small int
-		want  int // processors while the large file is read
-	}{
-		{3, 1},
-		{inlineSmall, 1},
-		{inlineSmall + 1, most},
-	} {
-		t.Run(fmt.Sprintf("%d small files", c.small), func(t *testing.T) {
-			var ms []member
-			for i := range c.small {
-				ms = append(ms, reg(fmt.Sprintf("s%02d", i), "small"))
-			}
-			// Random, so that it is most of the archive's bytes: half of
-			// them read is inside it.
-			big := make([]byte, 4<<20)
-			rand.New(rand.NewSource(1)).Read(big)
-			ms = append(ms, reg("big", string(big)))
-			archive := compress(t, tarBytes(t, ms))
-			pr := &procsReader{r: bytes.NewReader(archive), at: int64(len(archive) / 2)}
-			dest := filepath.Join(t.TempDir(), "dest")
-			if err := Extract(context.Background(), pr, dest, 1<<30); err != nil {
-				t.Fatal(err)
-			}
-			if pr.seen != c.want {
-				t.Errorf("large file extracted on %d processors, want %d", pr.seen, c.want)
-			}
-			if got := runtime.GOMAXPROCS(0); got != 1 {
-				t.Errorf("after the extraction: %d processors, want 1", got)
-			}
-			if b, err := os.ReadFile(filepath.Join(dest, "big")); err != nil || len(b) != len(big) {
-				t.Errorf("big: %d bytes, %v", len(b), err)
 			}
 		})
 	}

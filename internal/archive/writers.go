@@ -21,9 +21,8 @@ const writerQueue = 64
 // inlineSmall is how many small files the extractor writes itself before
 // it starts the writers: a package's few small files (its manifest, its
 // scripts, a configuration file beside one large payload) gain nothing
-// from goroutines, and once started the writers give a command that runs
-// on one processor every core (procs.Parallel) for the rest of the
-// extraction, the large payload's too.
+// from goroutines of their own, started and handed each file for a few
+// system calls.
 const inlineSmall = 16
 
 // maxOpenDirs bounds the directories an extraction keeps open for its
@@ -90,9 +89,8 @@ type writeJob struct {
 	perm  fs.FileMode
 }
 
-// newWriters starts the writers, one per processor up to four: the
-// extractor holds every processor (procs.Parallel) before it starts the
-// first.
+// newWriters starts the writers, one per processor up to four (Extract
+// holds every processor, procs.Parallel).
 func newWriters() *writers {
 	w := &writers{jobs: make(chan writeJob, writerQueue)}
 	for range min(runtime.GOMAXPROCS(0), 4) {

@@ -65,9 +65,9 @@ func (e *env) configPath() (path string, missing bool) {
 }
 
 // installer is the client of the commands that work on installed
-// packages. They run on one processor except where a part of them works
-// on many goroutines at once (procs' doc: an install through the daemon
-// spends less CPU so).
+// packages. They run on one processor except while they extract an
+// archive, hash a staged tree or run an engine of their own (procs' doc:
+// an install through the daemon spends less CPU so).
 func (e *env) installer() (*install.Client, error) {
 	procs.Serial()
 	cfg, cp, err := e.config()

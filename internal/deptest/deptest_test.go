@@ -117,7 +117,7 @@ func TestSigningIsALeaf(t *testing.T) {
 // publish runs archive and torrentmeta side by side over the same bytes.
 // The connection limiter wraps any listener and knows none of its users.
 // The archive extractor may set the processors (internal/procs, itself a
-// leaf: its writers want every core in a command that runs on one).
+// leaf: an extraction wants every core in a command that runs on one).
 func TestLeavesStayLeaves(t *testing.T) {
 	allowed := map[string]map[string]bool{
 		mod + "internal/suggest":   {},

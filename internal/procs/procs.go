@@ -10,8 +10,8 @@
 //   - Serial and Parallel, for a command that works on installed packages
 //     (install, upgrade, uninstall, ...): one processor for the most of it,
 //     which runs on one goroutine or waits for the daemon, and every core
-//     while a part that works on many goroutines at once runs (extracting
-//     many small files, hashing a staged tree, an engine of its own).
+//     while a part that works on many goroutines or system calls runs
+//     (extracting an archive, hashing a staged tree, an engine of its own).
 //
 // Why one processor: with an idle second processor, the runtime wakes and
 // parks a thread for each goroutine that becomes runnable (a progress
@@ -23,9 +23,9 @@
 // alternations: 6.0–6.7 s of CPU against 6.2–7.6 s (the row's time the
 // same within the noise). The installs at GOMAXPROCS=1 from the
 // environment did a little better (5.8–6.5 s): the runtime's start and the
-// package inits run on every processor before Serial is called. But one
-// processor throughout extracted 10,000 files of 1 KiB in 0.62–0.93 s,
-// against 0.41–0.69 s on two: hence Parallel (with it, 0.45–0.50 s).
+// package inits run on every processor before Serial is called. But an
+// extraction is better off on every core (archive.Extract's figures):
+// hence Parallel.
 package procs
 
 import (
