@@ -103,11 +103,11 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 	// every core: on one, each read or write that lasts over 20 µs (a
 	// 64 KiB write into the page cache does here) has its processor
 	// retaken by the runtime's monitor, which then polls every 20 µs for
-	// the whole extraction. One install of a 16 MiB package through its
-	// daemon, medians of eight: 97.9 ms of CPU with this against 109.7 ms
-	// on one processor from the cache, 121.8 against 127.7 ms with the
-	// download (six); 10,000 files of 1 KiB took 0.62–0.93 s on one
-	// processor where two took 0.41–0.69 s.
+	// the whole extraction. One install of a 16 MiB package from the
+	// cache, medians of eight: 113 ms of CPU with this against 122 ms on
+	// one processor; through a download from its daemon (six, with the
+	// same hold around stage.Extract) 122 against 128 ms; 10,000 files of
+	// 1 KiB took 0.62–0.93 s on one processor where two took 0.41–0.69 s.
 	defer procs.Parallel()()
 	created, err := prepareDest(dest)
 	if err != nil {
