@@ -19,13 +19,14 @@
 // a context switch costs ~10 µs of kernel time. An install of a 16 MiB
 // package through its daemon, alone, Serial against no policy (eight
 // alternations, medians): 124 against 131 ms of CPU, 468 against 540
-// context switches; the 32 installs of a dist-bench N=32 row, four
-// alternations: 6.0–6.7 s of CPU against 6.2–7.6 s (the row's time the
-// same within the noise). The installs at GOMAXPROCS=1 from the
-// environment did a little better (5.8–6.5 s): the runtime's start and the
-// package inits run on every processor before Serial is called. But an
-// extraction is better off on every core (archive.Extract's figures):
-// hence Parallel.
+// context switches. In dist-bench's swarm rows, where 32 installs share
+// two cores with their daemons, it does not show (seven alternations at
+// N=32: the installs' CPU 6.36 against 6.44 s on average, the same time):
+// the runtime's start and the package inits, which run on every processor
+// before Serial is called, are most of what one processor saved there
+// (the installs at GOMAXPROCS=1 from the environment: 5.8–6.5 s against
+// 6.2–7.6 s in four of those alternations). An extraction is better off
+// on every core (archive.Extract's figures): hence Parallel.
 package procs
 
 import (
