@@ -115,6 +115,12 @@ type txn struct {
 	log *slog.Logger
 }
 
+// owners looks up, for place.Prepare, which packages other than those in
+// skip record the paths a transaction asks about.
+func (t *txn) owners(ctx context.Context, skip map[string]bool) func([]string) (map[string]state.Owner, error) {
+	return func(abs []string) (map[string]state.Owner, error) { return t.st.OwnersOf(ctx, skip, abs) }
+}
+
 // begin takes the lock, opens the state (migrating installed.json), rolls
 // back or finishes a transaction a crash left, opens the catalog when asked
 // and starts the history entry of command.

@@ -59,15 +59,28 @@ func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, e
 		return abs, state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
 	}
 	defer db.Close()
-	owners, err := db.Owners(ctx, nil)
+	asked := []string{abs}
+	var real string
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		real = filepath.Join(dir, filepath.Base(abs))
+		asked = append(asked, real)
+	}
+	found, err := db.OwnersOf(ctx, nil, asked)
 	if err != nil {
 		return abs, state.Owner{}, err
 	}
-	if o, ok := owners[abs]; ok {
-		return abs, o, nil
+	for _, p := range asked {
+		if o, ok := found[p]; ok {
+			return abs, o, nil
+		}
 	}
-	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-		real := filepath.Join(dir, filepath.Base(abs))
+	if real != "" {
+		// Recorded under a symlinked directory: every recorded path
+		// resolved (only for a path not found directly).
+		owners, err := db.Owners(ctx, nil)
+		if err != nil {
+			return abs, state.Owner{}, err
+		}
 		for p, o := range owners {
 			if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil && filepath.Join(d, filepath.Base(p)) == real {
 				return abs, o, nil

@@ -172,13 +172,13 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		leaving[r.Name] = true
 		tx.changes = append(tx.changes, state.HistoryChange{Name: r.Name, From: r.Version})
 	}
-	var owners map[string]state.Owner // of the packages that stay, by absolute path
+	var owned map[string]state.Owner // the untracked paths that packages staying own
 	err = func() (err error) {
-		owners, err = tx.st.Owners(ctx, leaving)
+		owned, err = tx.st.OwnersOf(ctx, leaving, untracked(rs))
 		if err != nil {
 			return err
 		}
-		plan, err := place.Prepare(changes, place.Options{Work: work, Owners: owners, Warn: c.UI.Warnf})
+		plan, err := place.Prepare(changes, place.Options{Work: work, Owners: tx.owners(ctx, leaving), Warn: c.UI.Warnf})
 		if err != nil {
 			return err
 		}
@@ -193,11 +193,23 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		// are validated: this stays inside pkgs/).
 		os.RemoveAll(filepath.Join(c.Paths.Packages(), x.rec.Name+"-"+x.rec.Version))
 		c.UI.Printf("uninstalled %s %s\n", x.rec.Name, x.rec.Version)
-		if left := stillThere(x.rec, owners); len(left) > 0 {
+		if left := stillThere(x.rec, owned); len(left) > 0 {
 			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, and these are still there, untracked: %s (remove them by hand if nothing else needs them)\n", x.rec.Name, x.rec.Version, listSome(left))
 		}
 	}
 	return nil
+}
+
+// untracked lists the absolute paths that the install.sh of the packages
+// leaving wrote straight into the prefix.
+func untracked(rs []*removing) []string {
+	var out []string
+	for _, x := range rs {
+		for _, p := range x.rec.Untracked { // relative and checked (state.CheckRelPath)
+			out = append(out, filepath.Join(x.rec.Prefix, filepath.FromSlash(p)))
+		}
+	}
+	return out
 }
 
 // stillThere lists what r's install.sh wrote straight into the prefix

@@ -52,7 +52,7 @@ func (p *prep) check(n *Staged, named bool) {
 	for _, f := range n.Files {
 		abs := join(n.Prefix, f.Path)
 		isDir := f.Type == state.TypeDir
-		if o, ok := p.o.Owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
+		if o, ok := p.owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
 			p.conflict("%s is owned by %s %s%s", f.Path, o.Name, o.Version, from)
 			continue
 		}

@@ -56,9 +56,12 @@ type Options struct {
 	// Work is the transaction's work directory, on the prefix's
 	// filesystem; it holds the staged trees.
 	Work string
-	// Owners maps absolute paths recorded by packages that the
-	// transaction does not change to their owners (state.DB.Owners).
-	Owners map[string]state.Owner
+	// Owners maps those of the absolute paths asked that packages the
+	// transaction does not change record to their owners
+	// (state.DB.OwnersOf); nil when no other package records anything.
+	// Prepare asks once for every path the changes bring or take away,
+	// and once more for what it finds in a directory a file replaces.
+	Owners func(abs []string) (map[string]state.Owner, error)
 	// Overwrite lists globs of unowned paths that may be replaced
 	// (pacman's --overwrite), matched against the path relative to the
 	// prefix and the absolute path; a glob matching a directory matches
@@ -84,7 +87,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 		o.Warn = func(string, ...any) {}
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
-	p := &prep{o: o, txid: txid, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
+	p := &prep{o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
@@ -101,10 +104,16 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 			}
 		}
 	}
+	if err := p.lookUp(changes); err != nil {
+		return nil, err
+	}
 	for _, c := range changes {
 		if c.New != nil {
 			p.check(c.New, len(changes) > 1)
 		}
+	}
+	if err := p.strayConflicts(); err != nil {
+		return nil, err
 	}
 	if len(p.conflicts) > 0 {
 		return nil, &ConflictError{Conflicts: p.conflicts}
@@ -137,18 +146,60 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 type prep struct {
 	o        Options
 	txid     string
-	leaving  map[string]state.File // absolute path -> recorded entry leaving
-	arriving map[string]int        // absolute path -> change index
-	away     map[string]bool       // absolute paths set aside by a step
+	owners   map[string]state.Owner // of the paths looked up (Options.Owners)
+	leaving  map[string]state.File  // absolute path -> recorded entry leaving
+	arriving map[string]int         // absolute path -> change index
+	away     map[string]bool        // absolute paths set aside by a step
 	// placed: directories an earlier change of the plan moves in whole;
 	// a later change that ships the same directory finds it there.
 	placed    map[string]bool
 	overwrite []string // unowned paths --overwrite replaces
 	// replaced: directories of the prefix that a new file or symlink
 	// takes the place of; each goes aside whole (replace.go).
-	replaced  map[string]replacedDir
+	replaced map[string]replacedDir
+	// strays: entries found in directories that a new file or symlink
+	// would replace, which no package of the transaction takes away.
+	strays    []stray
 	conflicts []string
 	ops       []state.Op
+}
+
+// lookUp asks Options.Owners for every path the changes bring in (a
+// conflict when another package owns it; a directory it shares keeps
+// that package's Created) and every directory they take away (left in
+// place when another package records it).
+func (p *prep) lookUp(changes []Change) error {
+	var abs []string
+	for _, c := range changes {
+		if c.New != nil {
+			for _, f := range c.New.Files {
+				abs = append(abs, join(c.New.Prefix, f.Path))
+			}
+		}
+		if c.Old != nil {
+			for _, f := range c.Old.Files {
+				if f.Type == state.TypeDir && f.Created {
+					abs = append(abs, join(c.Old.Prefix, f.Path))
+				}
+			}
+		}
+	}
+	return p.lookUpPaths(abs)
+}
+
+// lookUpPaths adds the owners of abs to p.owners.
+func (p *prep) lookUpPaths(abs []string) error {
+	if p.o.Owners == nil || len(abs) == 0 {
+		return nil
+	}
+	found, err := p.o.Owners(abs)
+	if err != nil {
+		return err
+	}
+	for k, o := range found {
+		p.owners[k] = o
+	}
+	return nil
 }
 
 func (p *prep) arrivingType(changes []Change, i int, abs string) state.FileType {
@@ -275,7 +326,7 @@ func (p *prep) bringIn(n *Staged) []state.File {
 			if fi, err := os.Stat(abs); err == nil {
 				out[i].Mode = state.Perm(fi.Mode())
 			}
-			out[i].Created = p.o.Owners[abs].Created || p.leaving[abs].Created
+			out[i].Created = p.owners[abs].Created || p.leaving[abs].Created
 			continue
 		}
 		src := filepath.Join(n.Root, filepath.FromSlash(f.Path))
@@ -307,7 +358,7 @@ func (p *prep) emptied(changes []Change) {
 			if _, ok := p.arriving[abs]; ok {
 				continue
 			}
-			if _, ok := p.o.Owners[abs]; ok {
+			if _, ok := p.owners[abs]; ok {
 				continue
 			}
 			if p.underReplaced(abs) {

@@ -126,14 +126,26 @@ func (f *fixture) installed(name, version string, paths ...string) *Installed {
 	return &Installed{Name: name, Version: version, Prefix: f.prefix, Files: files}
 }
 
-func (f *fixture) owners(ins ...*Installed) map[string]state.Owner {
+// ownerLookup is Options.Owners.
+type ownerLookup = func([]string) (map[string]state.Owner, error)
+
+func (f *fixture) owners(ins ...*Installed) ownerLookup {
 	out := map[string]state.Owner{}
 	for _, in := range ins {
 		for _, file := range in.Files {
 			out[filepath.Join(in.Prefix, file.Path)] = state.Owner{Name: in.Name, Version: in.Version, Type: file.Type, Created: file.Created}
 		}
 	}
-	return out
+	// As state.DB.OwnersOf: only the paths asked.
+	return func(abs []string) (map[string]state.Owner, error) {
+		found := map[string]state.Owner{}
+		for _, a := range abs {
+			if o, ok := out[a]; ok {
+				found[a] = o
+			}
+		}
+		return found, nil
+	}
 }
 
 func (f *fixture) run(changes []Change, o Options) (*Plan, error) {
@@ -528,8 +540,8 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 	for _, tt := range []struct {
 		name    string
 		staged  tree
-		prepare func(f *fixture) map[string]state.Owner // changes the prefix after v1 is in
-		want    tree                                    // the prefix after; nil: refused
+		prepare func(f *fixture) ownerLookup // changes the prefix after v1 is in
+		want    tree                         // the prefix after; nil: refused
 		err     string
 		warn    string
 	}{{
@@ -543,7 +555,7 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 	}, {
 		name:   "a file already gone",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
-		prepare: func(f *fixture) map[string]state.Owner {
+		prepare: func(f *fixture) ownerLookup {
 			os.Remove(filepath.Join(f.prefix, "lib/a.so"))
 			return nil
 		},
@@ -551,7 +563,7 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 	}, {
 		name:   "the user's file inside",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
-		prepare: func(f *fixture) map[string]state.Owner {
+		prepare: func(f *fixture) ownerLookup {
 			write(f.t, f.prefix, tree{"lib/sub/mine": "the user's"})
 			return nil
 		},
@@ -559,7 +571,7 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 	}, {
 		name:   "another package's file inside",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
-		prepare: func(f *fixture) map[string]state.Owner {
+		prepare: func(f *fixture) ownerLookup {
 			write(f.t, f.prefix, tree{"lib/other.so": "other's"})
 			return f.owners(f.installed("other", "3.0.0", "lib/other.so"))
 		},
@@ -567,14 +579,14 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 	}, {
 		name:   "another package shares the directory",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
-		prepare: func(f *fixture) map[string]state.Owner {
+		prepare: func(f *fixture) ownerLookup {
 			return f.owners(f.installed("other", "3.0.0", "lib"))
 		},
 		err: "lib is owned by other 3.0.0; nothing was changed",
 	}, {
 		name:   "a file the user changed",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
-		prepare: func(f *fixture) map[string]state.Owner {
+		prepare: func(f *fixture) ownerLookup {
 			os.WriteFile(filepath.Join(f.prefix, "lib/sub/b.so"), []byte("patched"), 0o644)
 			return nil
 		},
@@ -584,7 +596,7 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, v1)
 			old := f.installed("app", "1.0.0", v1paths...)
-			var owners map[string]state.Owner
+			var owners ownerLookup
 			if tt.prepare != nil {
 				owners = tt.prepare(f)
 			}
@@ -668,5 +680,45 @@ func TestNewDirectoriesShared(t *testing.T) {
 				t.Errorf("change %d: %s not recorded as made by distpac", i, file.Path)
 			}
 		}
+	}
+}
+
+// TestPrepareAsksForItsPaths: Prepare asks the owners of the paths the
+// changes bring in and of the directories they made and take away, then of
+// what it finds in a directory a new file replaces, and nothing else; a
+// failed lookup stops it before anything is planned.
+func TestPrepareAsksForItsPaths(t *testing.T) {
+	f := newFixture(t, tree{"lib/": "", "lib/a.so": "a1", "lib/mine": "user's", "doc/": "", "doc/x": "x", "unrelated": "u"})
+	old := f.installed("app", "1.0.0", "lib", "lib/a.so", "doc", "doc/x")
+	s := f.staged("app", tree{"lib": "-> lib64", "lib64/": "", "lib64/a.so": "a2"})
+	var asked [][]string
+	owners := func(abs []string) (map[string]state.Owner, error) {
+		asked = append(asked, append([]string(nil), abs...))
+		return map[string]state.Owner{}, nil
+	}
+	_, err := f.run([]Change{{Old: old, New: s}}, Options{Owners: owners})
+	if err == nil || !strings.Contains(err.Error(), "lib/mine is in the directory lib") {
+		t.Fatalf("err = %v, want the user's file in lib named", err)
+	}
+	p := func(rel ...string) []string {
+		var out []string
+		for _, r := range rel {
+			out = append(out, filepath.Join(f.prefix, r))
+		}
+		return out
+	}
+	want := [][]string{p("lib", "lib64", "lib64/a.so", "lib", "doc"), p("lib/mine")}
+	if !reflect.DeepEqual(asked, want) {
+		t.Fatalf("asked %q\nwant %q", asked, want)
+	}
+
+	broken := errors.New("database is locked")
+	before := read(t, f.prefix)
+	_, err = f.run([]Change{{Old: old}}, Options{Owners: func([]string) (map[string]state.Owner, error) { return nil, broken }})
+	if !errors.Is(err, broken) {
+		t.Fatalf("err = %v, want the lookup's error", err)
+	}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, before) {
+		t.Fatalf("a failed lookup changed the prefix: %v", got)
 	}
 }

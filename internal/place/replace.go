@@ -53,11 +53,7 @@ func (p *prep) replaceDir(n *Staged, f state.File, abs, from string) {
 			old, leaving := p.leaving[eabs]
 			switch {
 			case !leaving:
-				if o, owned := p.o.Owners[eabs]; owned {
-					p.conflict("%s is owned by %s %s, and %s %s replaces the directory %s with a %s", erel, o.Name, o.Version, n.Name, n.Version, f.Path, f.Type)
-				} else {
-					p.conflict("%s is in the directory %s, which %s %s replaces with a %s, and no package owns it (move it out of %s first)", erel, f.Path, n.Name, n.Version, f.Type, f.Path)
-				}
+				p.strays = append(p.strays, stray{abs: eabs, rel: erel, n: n, f: f})
 				ok = false
 			case old.Type == state.TypeDir && e.Type().IsDir():
 				walk(eabs, erel)
@@ -81,6 +77,39 @@ func (p *prep) replaceDir(n *Staged, f state.File, abs, from string) {
 		}
 		p.replaced[abs] = r
 	}
+}
+
+// stray is an entry in a directory that n's entry f would replace, which
+// no package of the transaction takes away: its conflict names its owner,
+// if any (strayConflicts).
+type stray struct {
+	abs, rel string
+	n        *Staged
+	f        state.File
+}
+
+// strayConflicts looks up the owners of the strays, in one call, and adds
+// their conflicts.
+func (p *prep) strayConflicts() error {
+	if len(p.strays) == 0 {
+		return nil
+	}
+	abs := make([]string, len(p.strays))
+	for i, s := range p.strays {
+		abs[i] = s.abs
+	}
+	if err := p.lookUpPaths(abs); err != nil {
+		return err
+	}
+	for _, s := range p.strays {
+		n, f := s.n, s.f
+		if o, owned := p.owners[s.abs]; owned {
+			p.conflict("%s is owned by %s %s, and %s %s replaces the directory %s with a %s", s.rel, o.Name, o.Version, n.Name, n.Version, f.Path, f.Type)
+		} else {
+			p.conflict("%s is in the directory %s, which %s %s replaces with a %s, and no package owns it (move it out of %s first)", s.rel, f.Path, n.Name, n.Version, f.Type, f.Path)
+		}
+	}
+	return nil
 }
 
 // underReplaced reports whether abs is a directory that goes aside whole,

@@ -22,8 +22,9 @@ import (
 )
 
 // SchemaVersion is the state schema this code writes and reads. Version 1
-// was installed.json.
-const SchemaVersion = 2
+// was installed.json; version 2 lacked the index files_path, which Open
+// adds (migrate).
+const SchemaVersion = 3
 
 // LegacyFile is the version 1 state, migrated into the database on first use.
 const LegacyFile = "installed.json"
@@ -86,13 +87,22 @@ var schema = []string{
 	dst  TEXT    NOT NULL,
 	ino  INTEGER NOT NULL
 ) STRICT`,
+	// Which packages record a path (OwnersOf): without it each install
+	// read every installed file to check its own (with 10,000 files
+	// installed, a one-file install took 135 ms of CPU against 40 ms).
+	// Type and created make it cover the directories' query.
+	`CREATE INDEX files_path ON files (path, type, created)`,
 }
+
+// schemaV2 is version 2's schema: version 3's without its last index.
+var schemaV2 = schema[:len(schema)-1]
 
 // DB is the open state database.
 type DB struct {
-	sql  *sql.DB
-	path string
-	now  func() time.Time
+	sql     *sql.DB
+	path    string
+	now     func() time.Time
+	version int64 // the file's schema version: SchemaVersion, or 2 until Open migrates it
 }
 
 // sqliteMagic starts every SQLite 3 database file.
@@ -125,6 +135,10 @@ func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
 	// A migration that stopped after the new database was in place but
 	// before the old file was set aside: the database is the truth.
 	legacy := filepath.Join(filepath.Dir(path), LegacyFile)
@@ -139,7 +153,8 @@ func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
 }
 
 // OpenRead opens an existing state database for reading, without the lock.
-// ok is false when there is no database yet.
+// ok is false when there is no database yet. A version 2 database is read
+// as it is (the next Open migrates it).
 func OpenRead(ctx context.Context, path string) (db *DB, ok bool, err error) {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
@@ -292,15 +307,45 @@ func (db *DB) verifySchema(ctx context.Context) error {
 		}
 		return db.damaged(err)
 	}
-	if v != SchemaVersion {
-		if v > SchemaVersion {
-			return fmt.Errorf("installed state %s: schema version %d was written by a newer dist-client (this one reads %d): upgrade dist-client", db.path, v, SchemaVersion)
-		}
+	want := schema
+	switch {
+	case v > SchemaVersion:
+		return fmt.Errorf("installed state %s: schema version %d was written by a newer dist-client (this one reads %d): upgrade dist-client", db.path, v, SchemaVersion)
+	case v == 2:
+		want = schemaV2
+	case v != SchemaVersion:
 		return corrupt(db.path, "schema version %d, want %d", v, SchemaVersion)
 	}
-	if strings.Join(got, "\n") != strings.Join(schema, "\n") {
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		return corrupt(db.path, "unexpected tables: not the schema this dist-client writes")
 	}
+	db.version = v
+	return nil
+}
+
+// migrate brings a version 2 database to SchemaVersion in one transaction
+// (a kill -9 leaves version 2 whole): it adds the index files_path, which
+// reads every file row once (measured: 22 ms for 20,000 files, 170 ms for
+// 200,000).
+func (db *DB) migrate(ctx context.Context) error {
+	if db.version == SchemaVersion {
+		return nil
+	}
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return db.saveErr(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema[len(schema)-1]); err != nil {
+		return db.saveErr(err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET schema_version = ? WHERE id = 1`, SchemaVersion); err != nil {
+		return db.saveErr(err)
+	}
+	if err := tx.Commit(); err != nil {
+		return db.saveErr(err)
+	}
+	db.version = SchemaVersion
 	return nil
 }
 

@@ -2,7 +2,10 @@ package state
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +61,189 @@ func BenchmarkOwners(b *testing.B) {
 		if _, err := db.Owners(ctx, map[string]bool{"p0007": true}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestOwnersOf: the paths asked map as Owners maps them, whatever their
+// number (chunks), under each prefix; paths no package records, paths
+// outside every prefix and a skipped package's paths are absent.
+func TestOwnersOf(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	manyPackages(t, db, 1200)
+	odd := rec("odd", "1.0.0")
+	if err := db.Commit(ctx, Change{Put: []Package{{Record: odd, Files: []File{
+		{Path: "a&b <c>", Type: TypeFile, Mode: 0o644, SHA256: sum},
+		{Path: "\ufffd", Type: TypeFile, Mode: 0o644, SHA256: sum},
+	}}}}); err != nil {
+		t.Fatal(err)
+	}
+	other := rec("elsewhere", "2.0.0")
+	other.Prefix = "/srv/q"
+	if err := db.Commit(ctx, Change{Put: []Package{{Record: other, Files: []File{
+		{Path: "bin", Type: TypeDir, Mode: 0o755, Created: true},
+		{Path: "bin/p0002", Type: TypeFile, Mode: 0o755, SHA256: sum},
+	}}}}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := db.Owners(ctx, map[string]bool{"p0001": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked []string
+	for abs := range all {
+		asked = append(asked, abs)
+	}
+	asked = append(asked, "/opt/p/bin/p0001", "/opt/p/nothing", "/opt/p", "/opt", "/srv/q/bin/none", "/elsewhere/bin/p0002", "/opt/p/../p/bin/p0003")
+	got, err := db.OwnersOf(ctx, map[string]bool{"p0001": true}, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, all) {
+		t.Fatalf("OwnersOf of every path and some others: %d owners, Owners: %d", len(got), len(all))
+	}
+	for _, tt := range []struct {
+		abs  string
+		want Owner
+		ok   bool
+	}{
+		{"/opt/p/bin/p0002", Owner{Name: "p0002", Version: "1.0.0", Type: TypeFile}, true},
+		{"/srv/q/bin/p0002", Owner{Name: "elsewhere", Version: "2.0.0", Type: TypeFile}, true},
+		{"/opt/p/bin", Owner{Name: "p0000", Version: "1.0.0", Type: TypeDir, Created: true}, true},
+		{"/opt/p/a&b <c>", Owner{Name: "odd", Version: "1.0.0", Type: TypeFile}, true},
+		{"/opt/p/\ufffd", Owner{Name: "odd", Version: "1.0.0", Type: TypeFile}, true},
+		{"/opt/p/\xff", Owner{}, false}, // not UTF-8: never recorded, and not the one above
+		{"/opt/p/bin/p0001", Owner{}, false},
+		{"/opt/p/bin/none", Owner{}, false},
+		{"/opt/p", Owner{}, false},
+	} {
+		got, err := db.OwnersOf(ctx, map[string]bool{"p0001": true}, []string{tt.abs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]Owner{}
+		if tt.ok {
+			want[tt.abs] = tt.want
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("OwnersOf(%q) = %v, want %v", tt.abs, got, want)
+		}
+	}
+}
+
+// TestOwnersOfUsesTheIndex: each query of OwnersOf finds the files
+// through files_path, and the directories' from the index alone: it reads
+// the rows of the paths asked, not every file under the prefix.
+func TestOwnersOfUsesTheIndex(t *testing.T) {
+	db, _ := openTest(t)
+	manyPackages(t, db, 50)
+	for _, tt := range []struct {
+		name, query, want string
+	}{
+		{"directories", dirOwnersQuery, "SEARCH f USING COVERING INDEX files_path (path=? AND type=?)"},
+		{"files", fileOwnersQuery, "SEARCH f USING INDEX files_path (path=?"},
+	} {
+		rows, err := db.sql.Query(`EXPLAIN QUERY PLAN `+tt.query, "/opt/p", `["bin", "bin/p0001"]`, `["p0002"]`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, notused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		found := false
+		for _, step := range plan {
+			if strings.HasPrefix(step, "SCAN f") {
+				t.Errorf("%s: the plan scans the files: %q", tt.name, plan)
+			}
+			found = found || strings.HasPrefix(step, tt.want)
+		}
+		if !found {
+			t.Errorf("%s: plan %q, want a step %q", tt.name, plan, tt.want)
+		}
+	}
+}
+
+// BenchmarkOwnersOf: the owners of one package's three paths among 1,500
+// installed (what an install of a small package checks), beside
+// BenchmarkOwners, which read them all.
+func BenchmarkOwnersOf(b *testing.B) {
+	db, _ := openTest(b)
+	manyPackages(b, db, 1500)
+	ctx := context.Background()
+	asked := []string{"/opt/p/bin", "/opt/p/bin/new", "/opt/p/share/new"}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := db.OwnersOf(ctx, nil, asked); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestMigrateVersion2: a database of schema version 2 (no files_path) is
+// read as it is without the lock, and Open adds the index and says version
+// 3, keeping every record; a version 2 file with the index already, or
+// another extra table, is refused.
+func TestMigrateVersion2(t *testing.T) {
+	ctx := context.Background()
+	asV2 := func(t *testing.T) string {
+		db, path := openTest(t)
+		manyPackages(t, db, 3)
+		db.Close()
+		execRaw(t, path, `DROP INDEX files_path`)
+		execRaw(t, path, `UPDATE meta SET schema_version = 2`)
+		return path
+	}
+	t.Run("read and migrated", func(t *testing.T) {
+		path := asV2(t)
+		r, ok, err := OpenRead(ctx, path)
+		if err != nil || !ok {
+			t.Fatalf("OpenRead of version 2: %v", err)
+		}
+		got, err := r.OwnersOf(ctx, nil, []string{"/opt/p/bin/p0001", "/opt/p/bin"})
+		r.Close()
+		if err != nil || got["/opt/p/bin/p0001"].Name != "p0001" || !got["/opt/p/bin"].Created {
+			t.Fatalf("OwnersOf on version 2: %v, %v", got, err)
+		}
+		db, err := Open(ctx, path, "/opt/p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		var v int64
+		var index string
+		if err := db.sql.QueryRow(`SELECT schema_version FROM meta`).Scan(&v); err != nil || v != SchemaVersion {
+			t.Fatalf("schema version %d after Open (%v), want %d", v, err, SchemaVersion)
+		}
+		if err := db.sql.QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'files_path'`).Scan(&index); err != nil || index != schema[len(schema)-1] {
+			t.Fatalf("index after Open: %q, %v", index, err)
+		}
+		recs, err := db.Records(ctx)
+		if err != nil || len(recs) != 3 {
+			t.Fatalf("records after the migration: %d, %v", len(recs), err)
+		}
+		db.Close()
+		if db, err = Open(ctx, path, "/opt/p"); err != nil { // and again: nothing to do
+			t.Fatal(err)
+		}
+	})
+	for name, edit := range map[string]string{
+		"version 2 with the index":  `CREATE INDEX files_path ON files (path, type, created)`,
+		"version 2 with an extra":   `CREATE TABLE extra (x INTEGER)`,
+		"version 2 with a narrower": `CREATE INDEX files_path ON files (path)`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := asV2(t)
+			execRaw(t, path, edit)
+			if _, err := Open(ctx, path, "/opt/p"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "unexpected tables") {
+				t.Fatalf("Open = %v, want the schema refused", err)
+			}
+		})
 	}
 }

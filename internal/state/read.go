@@ -10,7 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/distpac/distpac/internal/manifest"
 )
 
 // Load reads the records at path (installed.db) without the lock, for the
@@ -297,6 +301,160 @@ func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string
 		return nil, s.db.damaged(err)
 	}
 	return out, nil
+}
+
+// OwnersOf maps those of the absolute paths abs that a package other than
+// those in skip records to its owner, as Owners would, from one snapshot.
+// It reads only the rows of those paths (the index files_path): what an
+// install checks costs what it installs, not what is installed.
+func (db *DB) OwnersOf(ctx context.Context, skip map[string]bool, abs []string) (out map[string]Owner, err error) {
+	err = db.Read(ctx, func(s *Snapshot) error {
+		out, err = s.ownersOf(ctx, skip, abs)
+		return err
+	})
+	return out, err
+}
+
+func (s *Snapshot) ownersOf(ctx context.Context, skip map[string]bool, abs []string) (map[string]Owner, error) {
+	out := map[string]Owner{}
+	if s.legacy != nil || len(abs) == 0 {
+		return out, nil
+	}
+	prefixes, err := s.prefixes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	skipped := make([]string, 0, len(skip))
+	for name := range skip {
+		skipped = append(skipped, name)
+	}
+	skipJSON, _ := json.Marshal(skipped)
+	for _, prefix := range prefixes {
+		// The paths under this prefix, relative as recorded. A path that
+		// is not UTF-8 is never recorded (CheckRelPath), and JSON would
+		// make it another.
+		var rels []string
+		for _, a := range abs {
+			if !utf8.ValidString(a) {
+				continue
+			}
+			rel, err := filepath.Rel(prefix, a)
+			if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				continue
+			}
+			rels = append(rels, filepath.ToSlash(rel))
+		}
+		if len(rels) == 0 {
+			continue
+		}
+		relJSON, _ := json.Marshal(rels)
+		if err := s.addDirOwners(ctx, out, prefix, string(relJSON), string(skipJSON)); err != nil {
+			return nil, err
+		}
+		if err := s.addFileOwners(ctx, out, skip, prefix, string(relJSON)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// prefixes lists the prefixes the packages were installed under.
+func (s *Snapshot) prefixes(ctx context.Context) ([]string, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT DISTINCT prefix FROM packages ORDER BY prefix`)
+	if err != nil {
+		return nil, s.db.damaged(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, s.db.damaged(err)
+		}
+		if err := CheckPrefix(p); err != nil {
+			return nil, corrupt(s.db.path, "a package's prefix: %v", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.db.damaged(err)
+	}
+	return out, nil
+}
+
+// The queries of OwnersOf: ?1 the prefix, ?2 a JSON array of paths
+// relative to it, ?3 a JSON array of package names to leave out. Both find
+// the rows through the index files_path (TestOwnersOfUsesTheIndex).
+const (
+	dirOwnersQuery = `SELECT d.path, d.name, p.version, d.created FROM (
+		SELECT f.path AS path, min(f.package) AS name, max(f.created) AS created
+		FROM files f
+		WHERE f.path IN (SELECT value FROM json_each(?2)) AND f.type = 'dir'
+			AND f.package NOT IN (SELECT value FROM json_each(?3))
+			AND f.package NOT IN (SELECT name FROM packages WHERE prefix <> ?1)
+		GROUP BY f.path) d
+	JOIN packages p ON p.name = d.name`
+	fileOwnersQuery = `SELECT p.name, p.version, p.prefix, ` + fileColumns + `
+	FROM files f JOIN packages p ON p.name = f.package
+	WHERE f.path IN (SELECT value FROM json_each(?2)) AND f.type <> 'dir' AND p.prefix = ?1
+	ORDER BY p.name, f.path`
+)
+
+// addDirOwners adds the directories among rels (a JSON array of paths
+// relative to prefix) to out, each as one package that records it (the
+// first by name, as Owners) and Created when any made it, leaving out the
+// packages in skipped (a JSON array of names). A directory such as bin is
+// recorded by nearly every package: aggregated here from the index alone,
+// its rows never reach Go (1,500 of them: 0.6 ms, against 6.4 ms read one
+// by one, 1.8 ms joined with each row's package for its prefix).
+func (s *Snapshot) addDirOwners(ctx context.Context, out map[string]Owner, prefix, rels, skipped string) error {
+	rows, err := s.q.QueryContext(ctx, dirOwnersQuery, prefix, rels, skipped)
+	if err != nil {
+		return s.db.damaged(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rel, name, version string
+		var created int64
+		if err := rows.Scan(&rel, &name, &version, &created); err != nil {
+			return s.db.damaged(err)
+		}
+		if err := manifest.ValidateName(name); err != nil {
+			return corrupt(s.db.path, "package %q: name: %v", name, err)
+		}
+		if _, err := manifest.ParseVersion(version); err != nil {
+			return corrupt(s.db.path, "package %q: version: %v", name, err)
+		}
+		AddOwner(out, Owner{Name: name, Version: version}, prefix, File{Path: rel, Type: TypeDir, Created: created != 0})
+	}
+	if err := rows.Err(); err != nil {
+		return s.db.damaged(err)
+	}
+	return nil
+}
+
+// addFileOwners adds the files and symlinks among rels (a JSON array of
+// paths relative to prefix) to out, over a directory of the same path.
+func (s *Snapshot) addFileOwners(ctx context.Context, out map[string]Owner, skip map[string]bool, prefix, rels string) error {
+	rows, err := s.q.QueryContext(ctx, fileOwnersQuery, prefix, rels)
+	if err != nil {
+		return s.db.damaged(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, version, prefix string
+		f, err := s.db.scanFile(rows, &name, &name, &version, &prefix)
+		if err != nil {
+			return err
+		}
+		if !skip[name] {
+			AddOwner(out, Owner{Name: name, Version: version}, prefix, f)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.db.damaged(err)
+	}
+	return nil
 }
 
 // AddOwner records pkg as the owner of f under prefix: a file or symlink
