@@ -473,3 +473,61 @@ func TestRemoveAllOrNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionsOf: one query gives each name asked what Versions gives it,
+// under the name as asked (any case); names the catalog lacks are absent,
+// a name asked twice is read once.
+func TestVersionsOf(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	var pkgs []Package
+	for _, v := range []string{"1.10.0", "1.2.0", "1.2.0-rc.1", "1.2.0+build.5"} {
+		pkgs = append(pkgs, makePkg(t, "multi", v, 100))
+	}
+	dep := makePkg(t, "Other", "1.0.0", 100)
+	dep.Depends, dep.Conflicts = []string{"multi ^1.2"}, []string{"old"}
+	pkgs = append(pkgs, dep)
+	if _, err := db.Add(ctx, pkgs); err != nil {
+		t.Fatal(err)
+	}
+	asked := []string{"multi", "OTHER", "nope", "multi", "Multi"}
+	got, err := db.VersionsOf(ctx, asked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]Package{}
+	for _, n := range asked {
+		if v, err := db.Versions(ctx, n); err == nil {
+			want[n] = v
+		} else if !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("VersionsOf = %v\nwant %v", got, want)
+	}
+	if len(got["multi"]) != 4 || len(got["OTHER"]) != 1 || got["OTHER"][0].Depends[0] != "multi ^1.2" {
+		t.Fatalf("VersionsOf = %v", got)
+	}
+	if got, err := db.VersionsOf(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("VersionsOf(nil) = %v, %v", got, err)
+	}
+	// Each name is found through the index, not by reading the table.
+	rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+versionsOfQuery, `["multi"]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "USING INDEX packages_lower_name") }) {
+		t.Fatalf("plan %q does not use packages_lower_name", plan)
+	}
+}

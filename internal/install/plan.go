@@ -25,6 +25,14 @@ type item struct {
 // catalog rows, in install order.
 func planWith(ctx context.Context, db *catalog.DB, req resolve.Request) ([]item, error) {
 	src := newSource(ctx, db)
+	names := make([]string, 0, len(req.Installed)+len(req.Deps))
+	for _, in := range req.Installed {
+		names = append(names, in.Name)
+	}
+	for _, d := range req.Deps {
+		names = append(names, d.Name)
+	}
+	src.preload(names)
 	plan, err := resolve.Resolve(src, req)
 	if src.err != nil {
 		return nil, src.err

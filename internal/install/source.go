@@ -47,6 +47,30 @@ func (s *source) Versions(name string) []resolve.Candidate {
 	return out
 }
 
+// preload reads the versions of names not read yet in one query (the
+// resolver asks for every installed package's, one by one).
+func (s *source) preload(names []string) {
+	var todo []string
+	for _, n := range names {
+		if _, ok := s.rows[n]; !ok {
+			todo = append(todo, n)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	found, err := s.db.VersionsOf(s.ctx, todo)
+	if err != nil {
+		if s.err == nil {
+			s.err = err
+		}
+		return
+	}
+	for _, n := range todo {
+		s.rows[n] = found[n] // nil: not in the catalog, as Versions' ErrNotFound
+	}
+}
+
 // row returns the catalog row the resolver chose.
 func (s *source) row(name, version string) (catalog.Package, error) {
 	for _, r := range s.rows[name] {
