@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/sqltest"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -513,20 +515,7 @@ func TestVersionsOf(t *testing.T) {
 		t.Fatalf("VersionsOf(nil) = %v, %v", got, err)
 	}
 	// Each name is found through the index, not by reading the table.
-	rows, err := db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+versionsOfQuery, `["multi"]`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
-	}
+	plan := sqltest.Plan(t, db.sql, versionsOfQuery, `["multi"]`)
 	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "USING INDEX packages_lower_name") }) {
 		t.Fatalf("plan %q does not use packages_lower_name", plan)
 	}

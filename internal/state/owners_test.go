@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/distpac/distpac/internal/sqltest"
 )
 
 // manyPackages commits n packages of a directory and two files each, all
@@ -143,20 +145,7 @@ func TestOwnersOfUsesTheIndex(t *testing.T) {
 		{"directories", dirOwnersQuery, "SEARCH f USING COVERING INDEX files_path (path=? AND type=?)"},
 		{"files", fileOwnersQuery, "SEARCH f USING INDEX files_path (path=?"},
 	} {
-		rows, err := db.sql.Query(`EXPLAIN QUERY PLAN `+tt.query, "/opt/p", `["bin", "bin/p0001"]`, `["p0002"]`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
+		plan := sqltest.Plan(t, db.sql, tt.query, "/opt/p", `["bin", "bin/p0001"]`, `["p0002"]`)
 		found := false
 		for _, step := range plan {
 			if strings.HasPrefix(step, "SCAN f") {
