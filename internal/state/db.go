@@ -349,8 +349,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	return nil
 }
 
-// quickCheck runs SQLite's structural check; measured at 2 ms for a state of
-// 20,000 files.
+// quickCheck runs SQLite's structural check, which reads every page: with
+// the index files_path, 12 ms for a state of 20,000 files and 91 ms for
+// 200,000 (6 and 83 ms without it), at each locked open.
 func (db *DB) quickCheck(ctx context.Context) error {
 	var msg string
 	if err := db.sql.QueryRowContext(ctx, `PRAGMA quick_check(1)`).Scan(&msg); err != nil {
