@@ -76,7 +76,8 @@ func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, e
 	}
 	if real != "" {
 		// Recorded under a symlinked directory: every recorded path
-		// resolved (only for a path not found directly).
+		// resolved (only for a path not found directly, as an unowned
+		// one; owner is a query, not a step of every install).
 		owners, err := db.Owners(ctx, nil)
 		if err != nil {
 			return abs, state.Owner{}, err

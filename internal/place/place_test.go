@@ -722,3 +722,34 @@ func TestPrepareAsksForItsPaths(t *testing.T) {
 		t.Fatalf("a failed lookup changed the prefix: %v", got)
 	}
 }
+
+// TestRemoveKeepsADirectoryAnotherRecords: a directory distpac made for a
+// package leaving is removed after the commit (when empty) unless a
+// package that stays records it too.
+func TestRemoveKeepsADirectoryAnotherRecords(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		f := newFixture(t, tree{"share/": "", "share/x/": "", "share/x/f": "f"})
+		app := f.installed("app", "1.0.0", "share", "share/x", "share/x/f")
+		var o Options
+		if shared {
+			o.Owners = f.owners(f.installed("other", "2.0.0", "share/x"))
+		}
+		plan, err := f.run([]Change{{Old: app}}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var removed []string
+		for _, op := range plan.Journal.Ops {
+			if op.Kind == state.OpRmdir {
+				removed = append(removed, strings.TrimPrefix(op.Src, f.prefix))
+			}
+		}
+		want := []string{"/share/x", "/share"}
+		if shared {
+			want = []string{"/share"}
+		}
+		if !reflect.DeepEqual(removed, want) {
+			t.Errorf("shared %v: directories removed %q, want %q", shared, removed, want)
+		}
+	}
+}

@@ -135,10 +135,6 @@ func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.migrate(ctx); err != nil {
-		db.Close()
-		return nil, err
-	}
 	// A migration that stopped after the new database was in place but
 	// before the old file was set aside: the database is the truth.
 	legacy := filepath.Join(filepath.Dir(path), LegacyFile)
@@ -146,6 +142,12 @@ func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
 		os.Rename(legacy, legacy+".v1-migrated")
 	}
 	if err := db.quickCheck(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	// After the check: a damaged version 2 file is refused as damaged,
+	// with the way out, not as a failed write.
+	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
 	}
@@ -283,7 +285,15 @@ var afterHeaderRead func()
 // verifySchema compares sqlite_schema with the schema above and reads the
 // schema version.
 func (db *DB) verifySchema(ctx context.Context) error {
-	rows, err := db.sql.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid`)
+	// One snapshot: another process's Open may migrate the file between
+	// two statements, and the old tables with the new version read as
+	// damage.
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return db.damaged(err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid`)
 	if err != nil {
 		return db.damaged(err)
 	}
@@ -301,7 +311,7 @@ func (db *DB) verifySchema(ctx context.Context) error {
 		return db.damaged(err)
 	}
 	var v int64
-	if err := db.sql.QueryRowContext(ctx, `SELECT schema_version FROM meta WHERE id = 1`).Scan(&v); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT schema_version FROM meta WHERE id = 1`).Scan(&v); err != nil {
 		if len(got) == 0 {
 			return corrupt(db.path, "no tables: not a distpac state database")
 		}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/distpac/distpac/internal/sqltest"
@@ -234,5 +237,131 @@ func TestMigrateVersion2(t *testing.T) {
 				t.Fatalf("Open = %v, want the schema refused", err)
 			}
 		})
+	}
+}
+
+// TestOwnersOfNestedPrefixes: a path that packages under nested prefixes
+// both record (the prefix was changed between installs) has the owner
+// Owners gives it: a file over a directory, else the first by name;
+// Created when either made it. Skipping the first by name gives the next.
+func TestOwnersOfNestedPrefixes(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name           string
+		outer, inner   string   // package names, under /opt and /opt/p
+		outerT, innerT FileType // what each records at /opt/p/bin
+		skip           string
+	}{
+		{"directories, inner first by name", "zz", "aa", TypeDir, TypeDir, ""},
+		{"directories, outer first by name", "aa", "zz", TypeDir, TypeDir, ""},
+		{"a file over the inner's directory", "zz", "aa", TypeFile, TypeDir, ""},
+		{"a file over the outer's directory", "aa", "zz", TypeDir, TypeFile, ""},
+		{"the first skipped", "zz", "aa", TypeDir, TypeDir, "aa"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db, _ := openTest(t)
+			outer, inner := rec(tt.outer, "1.0.0"), rec(tt.inner, "2.0.0") // inner: /opt/p
+			outer.Prefix = "/opt"
+			file := func(path string, typ FileType, created bool) File {
+				if typ == TypeDir {
+					return File{Path: path, Type: TypeDir, Mode: 0o755, Created: created}
+				}
+				return File{Path: path, Type: typ, Mode: 0o644, SHA256: sum}
+			}
+			if err := db.Commit(ctx, Change{Put: []Package{
+				{Record: outer, Files: []File{file("p", TypeDir, false), file("p/bin", tt.outerT, true)}},
+				{Record: inner, Files: []File{file("bin", tt.innerT, false)}},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+			skip := map[string]bool{tt.skip: tt.skip != ""}
+			all, err := db.Owners(ctx, skip)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.OwnersOf(ctx, skip, []string{"/opt/p/bin"})
+			if err != nil || len(got) != 1 || got["/opt/p/bin"] != all["/opt/p/bin"] {
+				t.Fatalf("OwnersOf = %+v (%v), Owners = %+v", got, err, all["/opt/p/bin"])
+			}
+		})
+	}
+	t.Run("the first of a shared directory skipped", func(t *testing.T) {
+		db, _ := openTest(t)
+		manyPackages(t, db, 3) // p0000 made bin
+		got, err := db.OwnersOf(ctx, map[string]bool{"p0000": true}, []string{"/opt/p/bin"})
+		if want := (Owner{Name: "p0001", Version: "1.0.0", Type: TypeDir}); err != nil || got["/opt/p/bin"] != want {
+			t.Fatalf("OwnersOf = %+v (%v), want %+v", got, err, want)
+		}
+	})
+}
+
+// TestMigrateWhileReading: readers without the lock never see a file that
+// another process's Open is migrating as damaged (the tables of version 2
+// with the version of 3).
+func TestMigrateWhileReading(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	manyPackages(t, db, 300)
+	db.Close()
+	var gate sync.RWMutex // readers wait while the test takes the file back to version 2
+	var stop atomic.Bool
+	var bad atomic.Value
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				gate.RLock()
+				r, _, err := OpenRead(ctx, path)
+				gate.RUnlock()
+				if err != nil {
+					bad.CompareAndSwap(nil, err)
+				} else {
+					r.Close()
+				}
+			}
+		}()
+	}
+	for i := 0; i < 60 && bad.Load() == nil; i++ {
+		gate.Lock()
+		execRaw(t, path, `DROP INDEX files_path`)
+		execRaw(t, path, `UPDATE meta SET schema_version = 2`)
+		gate.Unlock()
+		d, err := Open(ctx, path, "/opt/p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Close()
+	}
+	stop.Store(true)
+	wg.Wait()
+	if err := bad.Load(); err != nil {
+		t.Fatalf("OpenRead during a migration: %v", err)
+	}
+}
+
+// TestMigrateDamaged: a damaged version 2 file is refused as damaged, with
+// the way out, not as a failed migration.
+func TestMigrateDamaged(t *testing.T) {
+	db, path := openTest(t)
+	manyPackages(t, db, 3000)
+	db.Close()
+	execRaw(t, path, `DROP INDEX files_path`)
+	execRaw(t, path, `UPDATE meta SET schema_version = 2`)
+	execRaw(t, path, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := len(b) / 4096 / 2 * 4096
+	for i := mid + 8; i < mid+3*4096; i++ {
+		b[i] = 0xA5
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), path, "/opt/p"); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "mv "+path) {
+		t.Fatalf("Open = %v, want ErrCorrupt with the way out", err)
 	}
 }

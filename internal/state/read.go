@@ -348,14 +348,34 @@ func (s *Snapshot) ownersOf(ctx context.Context, skip map[string]bool, abs []str
 			continue
 		}
 		relJSON, _ := json.Marshal(rels)
-		if err := s.addDirOwners(ctx, out, prefix, string(relJSON), string(skipJSON)); err != nil {
+		part := map[string]Owner{}
+		if err := s.addDirOwners(ctx, part, prefix, string(relJSON), string(skipJSON)); err != nil {
 			return nil, err
 		}
-		if err := s.addFileOwners(ctx, out, skip, prefix, string(relJSON)); err != nil {
+		if err := s.addFileOwners(ctx, part, skip, prefix, string(relJSON)); err != nil {
 			return nil, err
+		}
+		for abs, o := range part {
+			out[abs] = mergeOwner(out[abs], o)
 		}
 	}
 	return out, nil
+}
+
+// mergeOwner gives the owner of a path that nested prefixes (a package
+// under /opt recording p/bin, another under /opt/p recording bin) found
+// twice, as Owners does: a file or symlink over a directory, else the
+// first package by name; Created when either made it. o is never zero.
+func mergeOwner(had, o Owner) Owner {
+	if had.Name == "" {
+		return o
+	}
+	created := had.Created || o.Created
+	if (had.Type == TypeDir) == (o.Type == TypeDir) && had.Name < o.Name || had.Type != TypeDir && o.Type == TypeDir {
+		o = had
+	}
+	o.Created = created
+	return o
 }
 
 // prefixes lists the prefixes the packages were installed under.
