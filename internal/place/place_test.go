@@ -584,6 +584,13 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 		},
 		err: "lib is owned by other 3.0.0; nothing was changed",
 	}, {
+		name:   "another package shares a directory inside",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) ownerLookup {
+			return f.owners(f.installed("other", "3.0.0", "lib/sub"))
+		},
+		err: "lib/sub is owned by other 3.0.0, and app 1.0.0 replaces the directory lib with a symlink; nothing was changed",
+	}, {
 		name:   "a file the user changed",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
 		prepare: func(f *fixture) ownerLookup {

@@ -56,6 +56,8 @@ func (p *prep) replaceDir(n *Staged, f state.File, abs, from string) {
 				p.strays = append(p.strays, stray{abs: eabs, rel: erel, n: n, f: f})
 				ok = false
 			case old.Type == state.TypeDir && e.Type().IsDir():
+				// Leaving, unless a package that stays records it too.
+				p.strays = append(p.strays, stray{abs: eabs, rel: erel, n: n, f: f, leaving: true})
 				walk(eabs, erel)
 			case old.Type == state.TypeDir:
 				// The user put something else where the package made a
@@ -80,12 +82,14 @@ func (p *prep) replaceDir(n *Staged, f state.File, abs, from string) {
 }
 
 // stray is an entry in a directory that n's entry f would replace, which
-// no package of the transaction takes away: its conflict names its owner,
-// if any (strayConflicts).
+// no package of the transaction takes away (its conflict names its owner,
+// if any), or a directory in it that one does (leaving: a conflict only
+// when a package that stays records it too) (strayConflicts).
 type stray struct {
 	abs, rel string
 	n        *Staged
 	f        state.File
+	leaving  bool
 }
 
 // strayConflicts looks up the owners of the strays, in one call, and adds
@@ -105,7 +109,7 @@ func (p *prep) strayConflicts() error {
 		n, f := s.n, s.f
 		if o, owned := p.owners[s.abs]; owned {
 			p.conflict("%s is owned by %s %s, and %s %s replaces the directory %s with a %s", s.rel, o.Name, o.Version, n.Name, n.Version, f.Path, f.Type)
-		} else {
+		} else if !s.leaving {
 			p.conflict("%s is in the directory %s, which %s %s replaces with a %s, and no package owns it (move it out of %s first)", s.rel, f.Path, n.Name, n.Version, f.Type, f.Path)
 		}
 	}
