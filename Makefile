@@ -64,7 +64,7 @@ bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission,
 bench-net: build ## swarm benchmark on hosts as network namespaces (root): kernel link rates, round trips; N=8,32 RTT=0,100ms distpac (FULL=1: N=8,32,64 × 0,20,100ms × distpac, aria2, Transmission; or set N= RTT= METHODS= F= U= UC= MTU=)
 	$(BIN)/dist-bench -net -bin $(BIN) $(if $(FULL),-full) $(if $(N),-n $(N)) $(if $(RTT),-rtt $(RTT)) $(if $(METHODS),-methods $(METHODS)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC)) $(if $(MTU),-mtu $(MTU))
 
-bench-many: build ## many packages: one client installs 250 and 1000 small packages; a 10000-package seeder starts (MANY= SEEDERS=)
+bench-many: build ## many packages: one client installs 250 and 1000 small packages, then one more with the rest installed; a 10000-package seeder starts (MANY= SEEDERS=)
 	$(BIN)/dist-bench -bin $(BIN) -many $(or $(MANY),250$(comma)1000) -seeder-packages $(or $(SEEDERS),10000)
 
 bench-add: build ## dist-server add of a 1 GiB mixed package beside zstd -3 -T1 and sha256sum, 3 runs (SIZE= RUNS=; OLD=<git rev> times that revision's add too)

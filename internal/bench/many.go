@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -20,8 +21,8 @@ import (
 )
 
 // The many-packages rows (issue 11): one fresh client installs N small
-// packages (1–64 KiB each) from one seeder on loopback, and a seeder with S
-// published packages starts. Targets: 250 packages in ≤ 5 s, 1,000 in
+// packages (1–64 KiB each) from one seeder on loopback, then one more with
+// the others installed, and a seeder with S published packages starts. Targets: 250 packages in ≤ 5 s, 1,000 in
 // ≤ 15 s with the install's peak RSS ≤ 128 MiB; a 10,000-package seeder
 // ready in ≤ 5 s under 256 MiB.
 
@@ -109,20 +110,66 @@ func loopbackClientYAML(port int, prefix string) []byte {
 	return fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\n", port, prefix)
 }
 
-// runMany measures one fresh client installing n packages.
-func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
+// runMany measures one fresh client installing n packages, then installing
+// one of them again with the others installed (oneMore); a row that
+// failed says why (Err).
+func runMany(ctx context.Context, binDir, dir string, n int) ([]ManyRow, error) {
+	row, srv, ccfg, cenv, err := installMany(ctx, binDir, dir, n)
+	if srv != nil {
+		defer srv.stop()
+	}
+	if err != nil {
+		row.Err = err.Error()
+		return []ManyRow{row}, err
+	}
+	more, err := oneMore(ctx, filepath.Join(binDir, "dist-client"), ccfg, cenv, n)
+	if err != nil {
+		more.Err = err.Error()
+	}
+	return []ManyRow{row, more}, err
+}
+
+// oneMore measures what an install costs on a client with n-1 packages
+// installed: p00001 is uninstalled and installed again from the cache
+// three times, and the row has the median time and CPU. What it reads of
+// the installed state (the records, each installed package's versions,
+// the owners of its paths) grows with what is installed, not with it.
+func oneMore(ctx context.Context, cliBin, ccfg string, cenv []string, n int) (ManyRow, error) {
+	row := ManyRow{What: "one more", Packages: n - 1}
+	var times, cpus []time.Duration
+	for range 3 {
+		if err := run(cenv, cliBin, "--config", ccfg, "uninstall", "-q", "p00001"); err != nil {
+			return row, err
+		}
+		cmd := exec.CommandContext(ctx, cliBin, "--config", ccfg, "install", "-q", "p00001")
+		cmd.Env = append(os.Environ(), cenv...)
+		t0 := time.Now()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return row, fmt.Errorf("install of one more with %d installed: %v: %s", n-1, err, lastLine(out))
+		}
+		times = append(times, time.Since(t0))
+		cpus = append(cpus, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+	}
+	slices.Sort(times)
+	slices.Sort(cpus)
+	row.Time, row.CPU = times[1], cpus[1]
+	return row, nil
+}
+
+// installMany installs n packages on a fresh client and returns the row,
+// the running server (to stop) and the client's config and environment.
+func installMany(ctx context.Context, binDir, dir string, n int) (ManyRow, *proc, string, []string, error) {
 	row := ManyRow{What: "install", Packages: n}
 	cliBin := filepath.Join(binDir, "dist-client")
 	srv, ports, _, err := publishAndStart(ctx, binDir, dir, n, uint64(n))
 	if err != nil {
-		return row, err
+		return row, nil, "", nil, err
 	}
-	defer srv.stop()
 	ccfg := filepath.Join(dir, "client.yaml")
 	os.WriteFile(ccfg, loopbackClientYAML(ports[0], filepath.Join(dir, "prefix")), 0o644)
 	cenv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "cli")}
 	if err := run(cenv, cliBin, "--config", ccfg, "sync", "-q"); err != nil {
-		return row, err
+		return row, srv, ccfg, cenv, err
 	}
 	names := make([]string, n)
 	for i := range names {
@@ -133,13 +180,13 @@ func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 	cmd.Env = append(os.Environ(), cenv...)
 	logf, err := os.Create(filepath.Join(dir, "install.log"))
 	if err != nil {
-		return row, err
+		return row, srv, ccfg, cenv, err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return row, err
+		return row, srv, ccfg, cenv, err
 	}
 	var werr error
 	row.PeakRSS = watchPeakRSS(cmd.Process.Pid, func() { werr = cmd.Wait() })
@@ -150,9 +197,9 @@ func runMany(ctx context.Context, binDir, dir string, n int) (ManyRow, error) {
 	}
 	if werr != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "install.log"))
-		return row, fmt.Errorf("install of %d packages: %v: %s", n, werr, lastLine(b))
+		return row, srv, ccfg, cenv, fmt.Errorf("install of %d packages: %v: %s", n, werr, lastLine(b))
 	}
-	return row, nil
+	return row, srv, ccfg, cenv, nil
 }
 
 // runSeederStart measures a seeder with n published packages starting.
@@ -228,7 +275,11 @@ func RunMany(ctx context.Context, binDir string, installs, seeders []int, keep b
 	}
 	for _, n := range installs {
 		fmt.Fprintf(progress, "many packages: install of %d ...\n", n)
-		note(runMany(ctx, binDir, filepath.Join(work, "install-"+strconv.Itoa(n)), n))
+		rs, err := runMany(ctx, binDir, filepath.Join(work, "install-"+strconv.Itoa(n)), n)
+		rows = append(rows, rs...)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
 	}
 	for _, n := range seeders {
 		fmt.Fprintf(progress, "many packages: seeder start with %d ...\n", n)
@@ -243,7 +294,7 @@ func PrintMany(w io.Writer, rows []ManyRow) {
 	fmt.Fprintln(tw, "what\tpackages\ttime\tpeak RSS\tCPU\tseeder CPU\t")
 	for _, r := range rows {
 		seed := "-"
-		if r.What == "install" {
+		if r.What == "install" && r.SeedCPU > 0 {
 			seed = fmtSeconds(r.SeedCPU)
 		}
 		line := fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t", r.What, r.Packages, fmtSeconds(r.Time), fmtMiB(r.PeakRSS), fmtSeconds(r.CPU), seed)
