@@ -158,7 +158,7 @@ type prep struct {
 	// takes the place of; each goes aside whole (replace.go).
 	replaced map[string]replacedDir
 	// strays: entries found in directories that a new file or symlink
-	// would replace, which no package of the transaction takes away.
+	// would replace (replace.go), checked against their owners at once.
 	strays    []stray
 	conflicts []string
 	ops       []state.Op

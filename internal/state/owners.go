@@ -1,0 +1,252 @@
+package state
+
+// Who owns a path: the packages that recorded it, for the conflict check
+// of a transaction (OwnersOf, through the index files_path) and for
+// dist-client owner (Owners, everything).
+
+import (
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/distpac/distpac/internal/manifest"
+)
+
+// Owner is the package that recorded a path.
+type Owner struct {
+	Name, Version string
+	Type          FileType
+	// Created is set for a directory when any package recorded that
+	// distpac made it.
+	Created bool
+}
+
+// Owners maps the absolute path of every file, symlink and directory
+// recorded by a package other than those in skip to its owner, from one
+// snapshot. A directory recorded by several packages maps to one of them.
+func (db *DB) Owners(ctx context.Context, skip map[string]bool) (out map[string]Owner, err error) {
+	err = db.Read(ctx, func(s *Snapshot) error {
+		out, err = s.owners(ctx, skip)
+		return err
+	})
+	return out, err
+}
+
+func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string]Owner, error) {
+	if s.legacy != nil {
+		return map[string]Owner{}, nil // a state from installed.json records no files (Files)
+	}
+	// One query for every package's files: a query per package made each
+	// step of an uninstall of 1,500 packages read for 107 ms.
+	rows, err := s.q.QueryContext(ctx, `SELECT p.name, p.version, p.prefix, `+fileColumns+`
+		FROM files f JOIN packages p ON p.name = f.package ORDER BY p.name, f.path`)
+	if err != nil {
+		return nil, s.db.damaged(err)
+	}
+	defer rows.Close()
+	out := map[string]Owner{}
+	for rows.Next() {
+		var name, version, prefix string
+		f, err := s.db.scanFile(rows, &name, &name, &version, &prefix)
+		if err != nil {
+			return nil, err
+		}
+		if skip[name] {
+			continue
+		}
+		AddOwner(out, Owner{Name: name, Version: version}, prefix, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.db.damaged(err)
+	}
+	return out, nil
+}
+
+// OwnersOf maps those of the absolute paths abs that a package other than
+// those in skip records to its owner, as Owners would, from one snapshot.
+// It reads only the rows of those paths (the index files_path): what an
+// install checks costs what it installs, not what is installed.
+func (db *DB) OwnersOf(ctx context.Context, skip map[string]bool, abs []string) (out map[string]Owner, err error) {
+	err = db.Read(ctx, func(s *Snapshot) error {
+		out, err = s.ownersOf(ctx, skip, abs)
+		return err
+	})
+	return out, err
+}
+
+func (s *Snapshot) ownersOf(ctx context.Context, skip map[string]bool, abs []string) (map[string]Owner, error) {
+	out := map[string]Owner{}
+	if s.legacy != nil || len(abs) == 0 {
+		return out, nil
+	}
+	prefixes, err := s.prefixes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	skipped := make([]string, 0, len(skip))
+	for name := range skip {
+		skipped = append(skipped, name)
+	}
+	skipJSON, _ := json.Marshal(skipped)
+	for _, prefix := range prefixes {
+		// The paths under this prefix, relative as recorded. A path that
+		// is not UTF-8 is never recorded (CheckRelPath), and JSON would
+		// make it another.
+		var rels []string
+		for _, a := range abs {
+			if !utf8.ValidString(a) {
+				continue
+			}
+			rel, err := filepath.Rel(prefix, a)
+			if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+				continue
+			}
+			rels = append(rels, filepath.ToSlash(rel))
+		}
+		if len(rels) == 0 {
+			continue
+		}
+		relJSON, _ := json.Marshal(rels)
+		part := map[string]Owner{}
+		if err := s.addDirOwners(ctx, part, prefix, string(relJSON), string(skipJSON)); err != nil {
+			return nil, err
+		}
+		if err := s.addFileOwners(ctx, part, skip, prefix, string(relJSON)); err != nil {
+			return nil, err
+		}
+		for abs, o := range part {
+			out[abs] = mergeOwner(out[abs], o)
+		}
+	}
+	return out, nil
+}
+
+// mergeOwner gives the owner of a path that nested prefixes (a package
+// under /opt recording p/bin, another under /opt/p recording bin) found
+// twice, as Owners does: a file or symlink over a directory, else the
+// first package by name; Created when either made it. o is never zero.
+func mergeOwner(had, o Owner) Owner {
+	if had.Name == "" {
+		return o
+	}
+	created := had.Created || o.Created
+	if (had.Type == TypeDir) == (o.Type == TypeDir) && had.Name < o.Name || had.Type != TypeDir && o.Type == TypeDir {
+		o = had
+	}
+	o.Created = created
+	return o
+}
+
+// prefixes lists the prefixes the packages were installed under.
+func (s *Snapshot) prefixes(ctx context.Context) ([]string, error) {
+	rows, err := s.q.QueryContext(ctx, `SELECT DISTINCT prefix FROM packages ORDER BY prefix`)
+	if err != nil {
+		return nil, s.db.damaged(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var p string
+		if err := rows.Scan(&p); err != nil {
+			return nil, s.db.damaged(err)
+		}
+		if err := CheckPrefix(p); err != nil {
+			return nil, corrupt(s.db.path, "a package's prefix: %v", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, s.db.damaged(err)
+	}
+	return out, nil
+}
+
+// The queries of OwnersOf: ?1 the prefix, ?2 a JSON array of paths
+// relative to it, ?3 a JSON array of package names to leave out. Both find
+// the rows through the index files_path (TestOwnersOfUsesTheIndex).
+const (
+	dirOwnersQuery = `SELECT d.path, d.name, p.version, d.created FROM (
+		SELECT f.path AS path, min(f.package) AS name, max(f.created) AS created
+		FROM files f
+		WHERE f.path IN (SELECT value FROM json_each(?2)) AND f.type = 'dir'
+			AND f.package NOT IN (SELECT value FROM json_each(?3))
+			AND f.package NOT IN (SELECT name FROM packages WHERE prefix <> ?1)
+		GROUP BY f.path) d
+	JOIN packages p ON p.name = d.name`
+	fileOwnersQuery = `SELECT p.name, p.version, p.prefix, ` + fileColumns + `
+	FROM files f JOIN packages p ON p.name = f.package
+	WHERE f.path IN (SELECT value FROM json_each(?2)) AND f.type <> 'dir' AND p.prefix = ?1
+	ORDER BY p.name, f.path`
+)
+
+// addDirOwners adds the directories among rels (a JSON array of paths
+// relative to prefix) to out, each as one package that records it (the
+// first by name, as Owners) and Created when any made it, leaving out the
+// packages in skipped (a JSON array of names). A directory such as bin is
+// recorded by nearly every package: aggregated here from the index alone,
+// its rows never reach Go (1,500 of them: 0.6 ms, against 6.4 ms read one
+// by one, 1.8 ms joined with each row's package for its prefix).
+func (s *Snapshot) addDirOwners(ctx context.Context, out map[string]Owner, prefix, rels, skipped string) error {
+	rows, err := s.q.QueryContext(ctx, dirOwnersQuery, prefix, rels, skipped)
+	if err != nil {
+		return s.db.damaged(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var rel, name, version string
+		var created int64
+		if err := rows.Scan(&rel, &name, &version, &created); err != nil {
+			return s.db.damaged(err)
+		}
+		if err := manifest.ValidateName(name); err != nil {
+			return corrupt(s.db.path, "package %q: name: %v", name, err)
+		}
+		if _, err := manifest.ParseVersion(version); err != nil {
+			return corrupt(s.db.path, "package %q: version: %v", name, err)
+		}
+		AddOwner(out, Owner{Name: name, Version: version}, prefix, File{Path: rel, Type: TypeDir, Created: created != 0})
+	}
+	if err := rows.Err(); err != nil {
+		return s.db.damaged(err)
+	}
+	return nil
+}
+
+// addFileOwners adds the files and symlinks among rels (a JSON array of
+// paths relative to prefix) to out, over a directory of the same path.
+func (s *Snapshot) addFileOwners(ctx context.Context, out map[string]Owner, skip map[string]bool, prefix, rels string) error {
+	rows, err := s.q.QueryContext(ctx, fileOwnersQuery, prefix, rels)
+	if err != nil {
+		return s.db.damaged(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name, version, prefix string
+		f, err := s.db.scanFile(rows, &name, &name, &version, &prefix)
+		if err != nil {
+			return err
+		}
+		if !skip[name] {
+			AddOwner(out, Owner{Name: name, Version: version}, prefix, f)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return s.db.damaged(err)
+	}
+	return nil
+}
+
+// AddOwner records pkg as the owner of f under prefix: a file or symlink
+// over a directory of the same path, a directory Created when any package
+// made it.
+func AddOwner(out map[string]Owner, pkg Owner, prefix string, f File) {
+	abs := filepath.Join(prefix, filepath.FromSlash(f.Path))
+	o, seen := out[abs]
+	if !seen || (o.Type == TypeDir && f.Type != TypeDir) {
+		o = Owner{Name: pkg.Name, Version: pkg.Version, Type: f.Type, Created: o.Created}
+	}
+	o.Created = o.Created || (f.Type == TypeDir && f.Created)
+	out[abs] = o
+}
