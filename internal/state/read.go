@@ -142,6 +142,9 @@ func (db *DB) scanRecord(rows *sql.Rows) (Record, error) {
 		text  string
 		dst   *[]string
 	}{{"depends", deps, &r.Depends}, {"conflicts", confl, &r.Conflicts}, {"untracked", untracked, &r.Untracked}} {
+		if l.text == "[]" {
+			continue // most lists of most records: no decoder needed
+		}
 		if err := json.Unmarshal([]byte(l.text), l.dst); err != nil {
 			return r, corrupt(db.path, "package %q: %s: not a JSON list of strings", r.Name, l.field)
 		}

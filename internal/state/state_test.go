@@ -665,3 +665,17 @@ func TestSnapshotIsOneCommit(t *testing.T) {
 		t.Fatalf("after the snapshot: %+v, %v", files, err)
 	}
 }
+
+// BenchmarkState: every record of 1,500 packages, read and validated, as
+// each command does at its start.
+func BenchmarkState(b *testing.B) {
+	db, _ := openTest(b)
+	manyPackages(b, db, 1500)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := db.State(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
