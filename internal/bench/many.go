@@ -28,7 +28,7 @@ import (
 
 // ManyRow is one many-packages measurement.
 type ManyRow struct {
-	What     string // "install" or "seeder start"
+	What     string // "install", "one more with" (Packages installed) or "seeder start"
 	Packages int
 	Time     time.Duration
 	PeakRSS  int64         // the install's (or the seeder's) peak RSS
@@ -135,7 +135,7 @@ func runMany(ctx context.Context, binDir, dir string, n int) ([]ManyRow, error) 
 // the installed state (the records, each installed package's versions,
 // the owners of its paths) grows with what is installed, not with it.
 func oneMore(ctx context.Context, cliBin, ccfg string, cenv []string, n int) (ManyRow, error) {
-	row := ManyRow{What: "one more", Packages: n - 1}
+	row := ManyRow{What: "one more with", Packages: n - 1}
 	var times, cpus []time.Duration
 	for range 3 {
 		if err := run(cenv, cliBin, "--config", ccfg, "uninstall", "-q", "p00001"); err != nil {
@@ -297,7 +297,11 @@ func PrintMany(w io.Writer, rows []ManyRow) {
 		if r.What == "install" && r.SeedCPU > 0 {
 			seed = fmtSeconds(r.SeedCPU)
 		}
-		line := fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t", r.What, r.Packages, fmtSeconds(r.Time), fmtMiB(r.PeakRSS), fmtSeconds(r.CPU), seed)
+		took, cpu := fmtSeconds(r.Time), fmtSeconds(r.CPU)
+		if r.Err != "" {
+			took, cpu = "-", "-" // not a measurement
+		}
+		line := fmt.Sprintf("%s\t%d\t%s\t%s\t%s\t%s\t", r.What, r.Packages, took, fmtMiB(r.PeakRSS), cpu, seed)
 		if r.Err != "" {
 			line += " error: " + clipText(r.Err, 300)
 		}

@@ -584,10 +584,24 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 		},
 		err: "lib is owned by other 3.0.0; nothing was changed",
 	}, {
+		// A package recording the directory inside and not lib itself:
+		// installed under the nested prefix lib (the prefix was changed
+		// between installs).
 		name:   "another package shares a directory inside",
 		staged: tree{"lib": "-> lib64", "lib64/": ""},
 		prepare: func(f *fixture) ownerLookup {
-			return f.owners(f.installed("other", "3.0.0", "lib/sub"))
+			other := f.installed("other", "3.0.0", "lib/sub")
+			other.Prefix, other.Files[0].Path = filepath.Join(f.prefix, "lib"), "sub"
+			return f.owners(other)
+		},
+		err: "lib/sub is owned by other 3.0.0, and app 1.0.0 replaces the directory lib with a symlink; nothing was changed",
+	}, {
+		name:   "another package shares a directory inside that the user made a symlink",
+		staged: tree{"lib": "-> lib64", "lib64/": ""},
+		prepare: func(f *fixture) ownerLookup {
+			os.RemoveAll(filepath.Join(f.prefix, "lib/sub"))
+			os.Symlink("../elsewhere", filepath.Join(f.prefix, "lib/sub"))
+			return f.owners(&Installed{Name: "other", Version: "3.0.0", Prefix: filepath.Join(f.prefix, "lib"), Files: []state.File{{Path: "sub", Type: state.TypeDir, Mode: 0o755}}})
 		},
 		err: "lib/sub is owned by other 3.0.0, and app 1.0.0 replaces the directory lib with a symlink; nothing was changed",
 	}, {

@@ -61,7 +61,9 @@ func (p *prep) replaceDir(n *Staged, f state.File, abs, from string) {
 				walk(eabs, erel)
 			case old.Type == state.TypeDir:
 				// The user put something else where the package made a
-				// directory: it is theirs, and kept with the directory.
+				// directory: it is theirs, and kept with the directory
+				// (unless a package that stays records the directory).
+				p.strays = append(p.strays, stray{abs: eabs, rel: erel, n: n, f: f, leaving: true})
 				if r.changed == "" {
 					r.changed, r.what = eabs, "not a directory now"
 				}
