@@ -64,6 +64,31 @@ func TestInstallRecordsFiles(t *testing.T) {
 	if _, _, err := w.client.Owner(ctx, w.prefix("bin", "nope")); !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("Owner of an unowned path: %v", err)
 	}
+	// Through a symlinked directory, both ways: bin moved to bin2 and
+	// bin a link to it (recorded bin/hello asked as bin2/hello), and a
+	// link to bin (link/hello).
+	if err := os.Rename(w.prefix("bin"), w.prefix("bin2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("bin2", w.prefix("bin")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("bin", w.prefix("link")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{w.prefix("bin2", "hello"), w.prefix("link", "hello")} {
+		if _, o, err := w.client.Owner(ctx, p); err != nil || o.Name != "hello" {
+			t.Fatalf("Owner(%s) through a symlinked directory = %+v, %v", p, o, err)
+		}
+	}
+	if _, _, err := w.client.Owner(ctx, w.prefix("bin2", "nope")); !errors.Is(err, ErrNotOwned) {
+		t.Fatalf("Owner of an unowned path: %v", err)
+	}
+	os.Remove(w.prefix("link"))
+	os.Remove(w.prefix("bin"))
+	if err := os.Rename(w.prefix("bin2"), w.prefix("bin")); err != nil {
+		t.Fatal(err)
+	}
 	// At rest: the cached archives and the installed files, nothing else.
 	if _, err := os.Stat(w.client.Paths.Packages()); !os.IsNotExist(err) {
 		t.Error("an extracted copy was kept")

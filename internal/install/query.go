@@ -75,14 +75,13 @@ func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, e
 		}
 	}
 	if real != "" {
-		// Recorded under a symlinked directory: every recorded path
-		// resolved (only for a path not found directly, as an unowned
-		// one; owner is a query, not a step of every install).
-		owners, err := db.Owners(ctx, nil)
+		// Recorded under a symlinked directory: the recorded paths of the
+		// same name, resolved.
+		named, err := db.OwnersNamed(ctx, filepath.Base(abs))
 		if err != nil {
 			return abs, state.Owner{}, err
 		}
-		for p, o := range owners {
+		for p, o := range named {
 			if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil && filepath.Join(d, filepath.Base(p)) == real {
 				return abs, o, nil
 			}

@@ -1,8 +1,8 @@
 package state
 
 // Who owns a path: the packages that recorded it, for the conflict check
-// of a transaction (OwnersOf, through the index files_path) and for
-// dist-client owner (Owners, everything).
+// of a transaction and for dist-client owner (OwnersOf, through the index
+// files_path; OwnersNamed, the candidates of a path through a symlink).
 
 import (
 	"context"
@@ -23,49 +23,27 @@ type Owner struct {
 	Created bool
 }
 
-// Owners maps the absolute path of every file, symlink and directory
-// recorded by a package other than those in skip to its owner, from one
-// snapshot. A directory recorded by several packages maps to one of them.
-func (db *DB) Owners(ctx context.Context, skip map[string]bool) (out map[string]Owner, err error) {
+// OwnersNamed maps every recorded path whose last element is base to its
+// owner, as AddOwner merges them: the candidates of a path asked through a
+// symlinked directory (dist-client owner), without reading every record
+// into Go. The files are scanned in SQLite (no index serves a suffix).
+func (db *DB) OwnersNamed(ctx context.Context, base string) (out map[string]Owner, err error) {
 	err = db.Read(ctx, func(s *Snapshot) error {
-		out, err = s.owners(ctx, skip)
-		return err
+		out = map[string]Owner{}
+		if s.legacy != nil || base == "" || strings.Contains(base, "/") || !utf8.ValidString(base) {
+			return nil
+		}
+		return s.addRowOwners(ctx, out, nil, `SELECT p.name, p.version, p.prefix, `+fileColumns+`
+			FROM files f JOIN packages p ON p.name = f.package
+			WHERE f.path = ?1 OR substr(f.path, -length(?1) - 1) = '/' || ?1
+			ORDER BY p.name, f.path`, base)
 	})
 	return out, err
 }
 
-func (s *Snapshot) owners(ctx context.Context, skip map[string]bool) (map[string]Owner, error) {
-	if s.legacy != nil {
-		return map[string]Owner{}, nil // a state from installed.json records no files (Files)
-	}
-	// One query for every package's files: a query per package made each
-	// step of an uninstall of 1,500 packages read for 107 ms.
-	rows, err := s.q.QueryContext(ctx, `SELECT p.name, p.version, p.prefix, `+fileColumns+`
-		FROM files f JOIN packages p ON p.name = f.package ORDER BY p.name, f.path`)
-	if err != nil {
-		return nil, s.db.damaged(err)
-	}
-	defer rows.Close()
-	out := map[string]Owner{}
-	for rows.Next() {
-		var name, version, prefix string
-		f, err := s.db.scanFile(rows, &name, &name, &version, &prefix)
-		if err != nil {
-			return nil, err
-		}
-		if skip[name] {
-			continue
-		}
-		AddOwner(out, Owner{Name: name, Version: version}, prefix, f)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, s.db.damaged(err)
-	}
-	return out, nil
-}
-
 // OwnersOf maps those of the absolute paths abs that a package other than
-// those in skip records to its owner, as Owners would, from one snapshot.
+// those in skip records to its owner, from one snapshot: the first package
+// by name, a file or symlink over a directory, as AddOwner merges them.
 // It reads only the rows of those paths (the index files_path): what an
 // install checks costs what it installs, not what is installed.
 func (db *DB) OwnersOf(ctx context.Context, skip map[string]bool, abs []string) (out map[string]Owner, err error) {
@@ -125,7 +103,7 @@ func (s *Snapshot) ownersOf(ctx context.Context, skip map[string]bool, abs []str
 
 // mergeOwner gives the owner of a path that nested prefixes (a package
 // under /opt recording p/bin, another under /opt/p recording bin) found
-// twice, as Owners does: a file or symlink over a directory, else the
+// twice, as AddOwner would: a file or symlink over a directory, else the
 // first package by name; Created when either made it. o is never zero.
 func mergeOwner(had, o Owner) Owner {
 	if had.Name == "" {
@@ -183,7 +161,7 @@ const (
 
 // addDirOwners adds the directories among rels (a JSON array of paths
 // relative to prefix) to out, each as one package that records it (the
-// first by name, as Owners) and Created when any made it, leaving out the
+// first by name) and Created when any made it, leaving out the
 // packages in skipped (a JSON array of names). A directory such as bin is
 // recorded by nearly every package: aggregated here from the index alone,
 // its rows never reach Go (1,500 of them: 0.6 ms, against 6.4 ms read one
@@ -217,7 +195,13 @@ func (s *Snapshot) addDirOwners(ctx context.Context, out map[string]Owner, prefi
 // addFileOwners adds the files and symlinks among rels (a JSON array of
 // paths relative to prefix) to out, over a directory of the same path.
 func (s *Snapshot) addFileOwners(ctx context.Context, out map[string]Owner, skip map[string]bool, prefix, rels string) error {
-	rows, err := s.q.QueryContext(ctx, fileOwnersQuery, prefix, rels)
+	return s.addRowOwners(ctx, out, skip, fileOwnersQuery, prefix, rels)
+}
+
+// addRowOwners runs query, which selects p.name, p.version, p.prefix and
+// fileColumns, and adds each row's owner to out unless skip names it.
+func (s *Snapshot) addRowOwners(ctx context.Context, out map[string]Owner, skip map[string]bool, query string, args ...any) error {
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return s.db.damaged(err)
 	}

@@ -67,7 +67,7 @@ func TestCommitAndRead(t *testing.T) {
 	if len(got) != 3 || got[0].Path != "bin" || got[1].Path != "bin/f" || got[1].Target != "foo" || got[2].Mode != 0o755 || got[2].SHA256 != sum {
 		t.Fatalf("Files = %+v", got)
 	}
-	owners, err := db.Owners(ctx, map[string]bool{"bar": true})
+	owners, err := db.OwnersOf(ctx, map[string]bool{"bar": true}, []string{"/opt/p/bin/foo", "/opt/p/bin"})
 	if err != nil {
 		t.Fatal(err)
 	}
