@@ -110,19 +110,42 @@ func loopbackClientYAML(port int, prefix string) []byte {
 	return fmt.Appendf(nil, "server_url: \"http://127.0.0.1:%d\"\nprefix: \"%s\"\npeer_addr: \"127.0.0.1:0\"\n", port, prefix)
 }
 
+// manyClient is the client of the many-packages rows: its binary, config
+// and environment.
+type manyClient struct {
+	bin, cfg string
+	env      []string
+}
+
+func (c manyClient) command(ctx context.Context, args ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, c.bin, append([]string{"--config", c.cfg}, args...)...)
+	cmd.Env = append(os.Environ(), c.env...)
+	return cmd
+}
+
 // runMany measures one fresh client installing n packages, then installing
 // one of them again with the others installed (oneMore); a row that
 // failed says why (Err).
 func runMany(ctx context.Context, binDir, dir string, n int) ([]ManyRow, error) {
-	row, srv, ccfg, cenv, err := installMany(ctx, binDir, dir, n)
-	if srv != nil {
-		defer srv.stop()
-	}
-	if err != nil {
+	row := ManyRow{What: "install", Packages: n}
+	fail := func(err error) ([]ManyRow, error) {
 		row.Err = err.Error()
 		return []ManyRow{row}, err
 	}
-	more, err := oneMore(ctx, filepath.Join(binDir, "dist-client"), ccfg, cenv, n)
+	srv, ports, _, err := publishAndStart(ctx, binDir, dir, n, uint64(n))
+	if err != nil {
+		return fail(err)
+	}
+	defer srv.stop()
+	c := manyClient{bin: filepath.Join(binDir, "dist-client"), cfg: filepath.Join(dir, "client.yaml"), env: []string{"XDG_DATA_HOME=" + filepath.Join(dir, "cli")}}
+	os.WriteFile(c.cfg, loopbackClientYAML(ports[0], filepath.Join(dir, "prefix")), 0o644)
+	if err := run(c.env, c.bin, "--config", c.cfg, "sync", "-q"); err != nil {
+		return fail(err)
+	}
+	if err := installMany(ctx, c, srv, dir, &row); err != nil {
+		return fail(err)
+	}
+	more, err := oneMore(ctx, c, n)
 	if err != nil {
 		more.Err = err.Error()
 	}
@@ -134,15 +157,14 @@ func runMany(ctx context.Context, binDir, dir string, n int) ([]ManyRow, error) 
 // three times, and the row has the median time and CPU. What it reads of
 // the installed state (the records, each installed package's versions,
 // the owners of its paths) grows with what is installed, not with it.
-func oneMore(ctx context.Context, cliBin, ccfg string, cenv []string, n int) (ManyRow, error) {
+func oneMore(ctx context.Context, c manyClient, n int) (ManyRow, error) {
 	row := ManyRow{What: "one more with", Packages: n - 1}
 	var times, cpus []time.Duration
 	for range 3 {
-		if err := run(cenv, cliBin, "--config", ccfg, "uninstall", "-q", "p00001"); err != nil {
+		if err := run(c.env, c.bin, "--config", c.cfg, "uninstall", "-q", "p00001"); err != nil {
 			return row, err
 		}
-		cmd := exec.CommandContext(ctx, cliBin, "--config", ccfg, "install", "-q", "p00001")
-		cmd.Env = append(os.Environ(), cenv...)
+		cmd := c.command(ctx, "install", "-q", "p00001")
 		t0 := time.Now()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return row, fmt.Errorf("install of one more with %d installed: %v: %s", n-1, err, lastLine(out))
@@ -156,37 +178,24 @@ func oneMore(ctx context.Context, cliBin, ccfg string, cenv []string, n int) (Ma
 	return row, nil
 }
 
-// installMany installs n packages on a fresh client and returns the row,
-// the running server (to stop) and the client's config and environment.
-func installMany(ctx context.Context, binDir, dir string, n int) (ManyRow, *proc, string, []string, error) {
-	row := ManyRow{What: "install", Packages: n}
-	cliBin := filepath.Join(binDir, "dist-client")
-	srv, ports, _, err := publishAndStart(ctx, binDir, dir, n, uint64(n))
-	if err != nil {
-		return row, nil, "", nil, err
-	}
-	ccfg := filepath.Join(dir, "client.yaml")
-	os.WriteFile(ccfg, loopbackClientYAML(ports[0], filepath.Join(dir, "prefix")), 0o644)
-	cenv := []string{"XDG_DATA_HOME=" + filepath.Join(dir, "cli")}
-	if err := run(cenv, cliBin, "--config", ccfg, "sync", "-q"); err != nil {
-		return row, srv, ccfg, cenv, err
-	}
-	names := make([]string, n)
+// installMany installs row.Packages packages with c, a fresh client of
+// srv, and fills in the row.
+func installMany(ctx context.Context, c manyClient, srv *proc, dir string, row *ManyRow) error {
+	names := make([]string, row.Packages)
 	for i := range names {
 		names[i] = fmt.Sprintf("p%05d", i+1)
 	}
 	seedCPU0 := cpuTime(srv.cmd.Process.Pid)
-	cmd := exec.CommandContext(ctx, cliBin, append([]string{"--config", ccfg, "install", "-q"}, names...)...)
-	cmd.Env = append(os.Environ(), cenv...)
+	cmd := c.command(ctx, append([]string{"install", "-q"}, names...)...)
 	logf, err := os.Create(filepath.Join(dir, "install.log"))
 	if err != nil {
-		return row, srv, ccfg, cenv, err
+		return err
 	}
 	defer logf.Close()
 	cmd.Stdout, cmd.Stderr = logf, logf
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
-		return row, srv, ccfg, cenv, err
+		return err
 	}
 	var werr error
 	row.PeakRSS = watchPeakRSS(cmd.Process.Pid, func() { werr = cmd.Wait() })
@@ -197,9 +206,9 @@ func installMany(ctx context.Context, binDir, dir string, n int) (ManyRow, *proc
 	}
 	if werr != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "install.log"))
-		return row, srv, ccfg, cenv, fmt.Errorf("install of %d packages: %v: %s", n, werr, lastLine(b))
+		return fmt.Errorf("install of %d packages: %v: %s", row.Packages, werr, lastLine(b))
 	}
-	return row, srv, ccfg, cenv, nil
+	return nil
 }
 
 // runSeederStart measures a seeder with n published packages starting.

@@ -17,9 +17,6 @@ import (
 const columns = `name, version, archive, size, installed_size, sha256, infohash, magnet, torrent,
 	description, license, homepage, depends, conflicts, published`
 
-// qualifiedColumns are columns of the table p (packages), for a join.
-var qualifiedColumns = "p." + strings.Join(strings.Split(strings.ReplaceAll(columns, "\n\t", " "), ", "), ", p.")
-
 // scanner is *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
@@ -296,7 +293,9 @@ func (db *DB) VersionsOf(ctx context.Context, names []string) (map[string][]Pack
 
 // versionsOfQuery selects the name asked and the columns of each version,
 // for a JSON array of names: found through the index packages_lower_name.
-var versionsOfQuery = `SELECT j.value, ` + qualifiedColumns + `
+// No column of json_each (key, value, type, atom, id, parent, fullkey,
+// path) is one of columns, so they need no table name.
+const versionsOfQuery = `SELECT j.value, ` + columns + `
 	FROM json_each(?) j JOIN packages p ON lower(p.name) = lower(j.value)`
 
 // leading scans one more column before those scanPackage reads.
