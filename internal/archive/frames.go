@@ -24,31 +24,43 @@ import (
 // 16 MiB, 0.04 % at 32 MiB), the mixed input of make bench-add not at all;
 // two goroutines compressed either in 0.47–0.51 s where one took
 // 0.91–0.96 s. The size is memory: add of 1 GiB peaked at 171 MiB with
-// 16 MiB frames, 106–109 MiB with 8 MiB frames (and the smaller encoder
-// history of newEncoder); its bound is 128 MiB.
+// 16 MiB frames, 106–109 MiB with 8 MiB frames (and an encoder history
+// of 8 MiB, newEncoder); its bound is 128 MiB.
 const frameSize = 8 << 20
 
 // frameWorkers is how many frames are compressed at once: two, or one on
 // one core. The pools hold workers+1 inputs and outputs of a frame each
 // and every worker an encoder of about 9 MiB: 66 MiB with two, and a third
-// would take add of 1 GiB past its 128 MiB (it peaked at 106–109 MiB). On
+// would take add of 1 GiB past its 128 MiB (it peaked at 106–109 MiB,
+// 107 MiB with the 4 MiB window). On
 // two cores the hashers and the file writer need the rest anyway.
 func frameWorkers() int { return min(runtime.GOMAXPROCS(0), 2) }
 
-// newEncoder is the one encoder configuration of every archive. The lower
-// memory setting keeps a history of the window and one block instead of
-// twice the window (8 MiB less per encoder). It cannot change a byte here:
-// it only decides how much is kept before the history is moved down, and a
-// frame no longer than the window (8 MiB; every frame, by frameSize) is
-// never moved down either way. The archives pinned in publish's
-// tests are the same, and so were 245 MB of frames compressed both ways,
-// which took 1.35–1.42 s with it and 1.81–2.07 s without (one run each at
-// 8 and 16 MiB frames: fewer pages touched).
+// newEncoder is the one encoder configuration of every archive. Its
+// window is 4 MiB (archiveWindowLog), not SpeedDefault's 8 MiB: a decoder
+// keeps a ring of the window and two blocks, and every install of an
+// archive over 4 MiB touches every page of it for the first time (a first
+// touch is 12 µs here). In dist-bench's swarm rows (16 MiB package, four
+// alternations) the installs' CPU at N=16 was 2.4-2.8 s against 2.8-3.3 s
+// with the 8 MiB window, and 5.4-6.2 s against 5.9-8.1 s at N=32 (the
+// rows' whole CPU 18.6-20.7 against 18.0-23.8 s). What it costs in size
+// is matches between 4 and 8 MiB back: a tar of Go's source and tools
+// (204 MB, 8 MiB frames) grew 0.02 % (a 2 MiB window: 0.58 %); the mixed
+// input of make bench-add not at all.
+//
+// The encoder keeps a history of twice the window, 8 MiB as before, and
+// moves it down once a frame (frameSize is twice the window; an archive
+// is still the same bytes with or without WithLowerEncoderMem, seen on
+// the Go tree and the pinned archives). That option would keep the window
+// and one block, and move 4 MiB down every block of a frame longer than
+// the window: add of 1 GiB took 5.3-6.1 s with it against 4.0-4.8 s of
+// the 8 MiB window's (three runs of make bench-add), and 4.2-5.1 s
+// against 4.5-5.2 s without it (peak RSS 107 against 103 MiB).
 func newEncoder(w io.Writer, concurrency int) (*zstd.Encoder, error) {
 	return zstd.NewWriter(w,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
+		zstd.WithWindowSize(1<<archiveWindowLog),
 		zstd.WithEncoderConcurrency(concurrency),
-		zstd.WithLowerEncoderMem(true),
 	)
 }
 

@@ -71,13 +71,13 @@ func TestWriteFrames(t *testing.T) {
 		}
 		return out.Bytes()
 	}
-	// 8 KiB: about 390 frames. Each Reset moves an encoder's position
-	// counter on by its window and the frame's history (8 MiB + 8 KiB
-	// here), and past 2^31 - 16 MiB, some 250 frames, it clears its match
+	// 4 KiB: about 790 frames. Each Reset moves an encoder's position
+	// counter on by its window and the frame's history (4 MiB + 4 KiB
+	// here), and past 2^31 - 8 MiB, some 510 frames, it clears its match
 	// tables: the one worker's encoder crosses that line and must still
-	// give a fresh encoder's bytes. (Real 8 MiB frames cross it every
-	// 127 frames, about 1 GiB of tar.)
-	for _, frame := range []int{8 << 10, 256 << 10, 1 << 20, len(stream) / 2, len(stream) - 1, len(stream), len(stream) + 1} {
+	// give a fresh encoder's bytes. (Real 8 MiB frames cross it too, every
+	// gigabyte or so of tar.)
+	for _, frame := range []int{4 << 10, 256 << 10, 1 << 20, len(stream) / 2, len(stream) - 1, len(stream), len(stream) + 1} {
 		want := framed(frame)
 		for _, workers := range []int{1, 2, 4} {
 			var buf bytes.Buffer

@@ -13,10 +13,11 @@ import (
 // the caller has nothing else to do (an install waiting for its download),
 // and keeps it for the next Extract.
 //
-// A decoder keeps the stream's last window in a ring of 8 MiB and two
-// blocks, written as the archive is decoded; every page of it is touched
-// for the first time during the first archive of 8 MiB or more, and a
-// first touch costs 9.5–10 µs on this machine (dist-bench prints it), so
+// A decoder keeps the stream's last window in a ring of the window (4 MiB,
+// newEncoder) and two blocks, written as the archive is decoded; every
+// page of it is touched for the first time during the first archive of
+// 4 MiB or more, and a first touch costs 9.5–12 µs on this machine
+// (dist-bench prints it). With the 8 MiB window archives had before,
 // decoding a 16 MiB package spent 21 ms of its 125 ms of CPU faulting the
 // ring in (2,100 of its 4,280 page faults). In a swarm every client's
 // download ends within a second of the others', and their extractions share
@@ -27,7 +28,7 @@ import (
 // A warm decoder not yet taken stays until the process ends. Extract waits
 // for a Warm under way rather than make a second decoder: the wait is the
 // page faults it would take itself, and a second decoder would leave the
-// first's 8 MiB unused.
+// first's ring unused.
 func Warm(size int64) {
 	n := min(size, warmMax)
 	if n < warmMin { // warmMin > 0: the frame has a block
@@ -65,9 +66,9 @@ func takeWarm() *zstd.Decoder {
 }
 
 const (
-	// archiveWindowLog is the window of every archive: the encoder's
-	// default at SpeedDefault, 8 MiB (TestArchiveWindow holds it).
-	archiveWindowLog = 23
+	// archiveWindowLog is the window of every archive, 4 MiB, set by
+	// newEncoder (TestArchiveWindow holds it).
+	archiveWindowLog = 22
 	// warmMax is the decoder's ring for that window: the window and two
 	// blocks with the decoder's overrun. Warming more touches nothing new.
 	warmMax = 1<<archiveWindowLog + 2*(128<<10+32)
