@@ -31,8 +31,9 @@ const frameSize = 8 << 20
 // frameWorkers is how many frames are compressed at once: two, or one on
 // one core. The pools hold workers+1 inputs and outputs of a frame each
 // and every worker an encoder of about 9 MiB: 66 MiB with two, and a third
-// would take add of 1 GiB past its 128 MiB (it peaked at 106–109 MiB,
-// 107 MiB with the 4 MiB window). On
+// would take add of 1 GiB past its 128 MiB (it peaked at 106–109 MiB when
+// this was measured; 103 MiB with the 8 MiB window and 107 MiB with the
+// 4 MiB one in today's runs of make bench-add). On
 // two cores the hashers and the file writer need the rest anyway.
 func frameWorkers() int { return min(runtime.GOMAXPROCS(0), 2) }
 
@@ -48,14 +49,14 @@ func frameWorkers() int { return min(runtime.GOMAXPROCS(0), 2) }
 // (204 MB, 8 MiB frames) grew 0.02 % (a 2 MiB window: 0.58 %); the mixed
 // input of make bench-add not at all.
 //
-// The encoder keeps a history of twice the window, 8 MiB as before, and
-// moves it down once a frame (frameSize is twice the window; an archive
-// is still the same bytes with or without WithLowerEncoderMem, seen on
-// the Go tree and the pinned archives). That option would keep the window
-// and one block, and move 4 MiB down every block of a frame longer than
-// the window: add of 1 GiB took 5.3-6.1 s with it against 4.0-4.8 s of
-// the 8 MiB window's (three runs of make bench-add), and 4.2-5.1 s
-// against 4.5-5.2 s without it (peak RSS 107 against 103 MiB).
+// The encoder keeps a history of twice the window, 8 MiB as before: an
+// 8 MiB frame fills it exactly and Reset empties it, so nothing is ever
+// moved. WithLowerEncoderMem would keep the window and one block, and move
+// 4 MiB down for each of the last 31 blocks of every frame. Three runs of
+// make bench-add (1 GiB) beside the 8 MiB window's add each time: with
+// that option 5.3-6.1 s against 4.0-4.8 s; without it 4.2-5.1 s against
+// 4.5-5.2 s (peak RSS 107 against 103 MiB). Either way the bytes are the
+// same (the Go tree above, the pinned archives).
 func newEncoder(w io.Writer, concurrency int) (*zstd.Encoder, error) {
 	return zstd.NewWriter(w,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),

@@ -71,13 +71,15 @@ func TestWriteFrames(t *testing.T) {
 		}
 		return out.Bytes()
 	}
-	// 4 KiB: about 790 frames. Each Reset moves an encoder's position
-	// counter on by its window and the frame's history (4 MiB + 4 KiB
-	// here), and past 2^31 - 8 MiB, some 510 frames, it clears its match
-	// tables: the one worker's encoder crosses that line and must still
-	// give a fresh encoder's bytes. (Real 8 MiB frames cross it too, every
-	// gigabyte or so of tar.)
-	for _, frame := range []int{4 << 10, 256 << 10, 1 << 20, len(stream) / 2, len(stream) - 1, len(stream), len(stream) + 1} {
+	// 8 KiB: about 390 frames. A frame of one block moves an encoder's
+	// position counter on by twice its window and the frame (8 MiB +
+	// 8 KiB here), and past 2^31 - 8 MiB, some 250 frames, the encoder
+	// clears its match tables: the one worker's encoder crosses that line
+	// and must still give a fresh encoder's bytes. Real 8 MiB frames cross
+	// it every 170 frames of an encoder (about 1.3 GiB of tar), through the
+	// streaming path, at a frame's start with an empty history: a fresh
+	// encoder's state (seen by a review that forced the counter there).
+	for _, frame := range []int{8 << 10, 256 << 10, 1 << 20, len(stream) / 2, len(stream) - 1, len(stream), len(stream) + 1} {
 		want := framed(frame)
 		for _, workers := range []int{1, 2, 4} {
 			var buf bytes.Buffer

@@ -25,6 +25,12 @@ import (
 // of zero-filled blocks as long as the archive (up to the ring), which
 // touches the same pages, before the download ends.
 //
+// An archive an older dist-server published with the 8 MiB window needs
+// a ring of 8.25 MiB: its extraction makes one and drops the warm one
+// (correct, but the faults are taken during the extraction again, and for
+// a while both rings are held). That lasts until its packages are
+// published again.
+//
 // A warm decoder not yet taken stays until the process ends. Extract waits
 // for a Warm under way rather than make a second decoder: the wait is the
 // page faults it would take itself, and a second decoder would leave the

@@ -17,16 +17,31 @@ import (
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
-// TestAddAcceptsOlderArchiveOfSameContent: an archive of more than 8 MiB of
-// tar is several zstd frames; an older dist-server wrote it as one. Adding
-// the same directory again must keep the published package (a no-op with
-// a warning), not refuse it as different content; a directory that does
-// differ is still refused.
+// TestAddAcceptsOlderArchiveOfSameContent: older dist-servers wrote the
+// same tar stream as other zstd bytes: an archive of more than 8 MiB of tar
+// as one frame where this one writes several, and any archive with an
+// 8 MiB window where this one declares 4 MiB. Adding the same directory
+// again must keep the published package (a no-op with a warning), not
+// refuse it as different content; a directory that does differ is still
+// refused.
 func TestAddAcceptsOlderArchiveOfSameContent(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		size int // of the package's one file
+		opts []zstd.EOption
+	}{
+		{"one frame", 9 << 20, nil},
+		{"8 MiB window", 5 << 20, []zstd.EOption{zstd.WithLowerEncoderMem(true)}},
+	} {
+		t.Run(tt.name, func(t *testing.T) { addOverOlderArchive(t, tt.size, tt.opts) })
+	}
+}
+
+func addOverOlderArchive(t *testing.T, size int, opts []zstd.EOption) {
 	ctx := context.Background()
 	p := newPublisher(t)
 	dir := writePkg(t, filepath.Join(t.TempDir(), "big"), "version: 1.0.0\n", "one")
-	big := make([]byte, 9<<20)
+	big := make([]byte, size)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range big {
 		big[i] = "abcdefgh \n"[rng.IntN(10)] // compressible, so frames matter
@@ -42,7 +57,8 @@ func TestAddAcceptsOlderArchiveOfSameContent(t *testing.T) {
 	stored := filepath.Join(p.Paths.Archives(), row.Archive)
 
 	// What an older dist-server published: the same tar stream in one
-	// frame, with its own SHA-256, size and torrent.
+	// frame with SpeedDefault's 8 MiB window, with its own SHA-256, size
+	// and torrent.
 	framed, err := os.ReadFile(stored)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +73,7 @@ func TestAddAcceptsOlderArchiveOfSameContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	var one bytes.Buffer
-	enc, err := zstd.NewWriter(&one, zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1))
+	enc, err := zstd.NewWriter(&one, append([]zstd.EOption{zstd.WithEncoderLevel(zstd.SpeedDefault), zstd.WithEncoderConcurrency(1)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +82,7 @@ func TestAddAcceptsOlderArchiveOfSameContent(t *testing.T) {
 		t.Fatal(err)
 	}
 	if bytes.Equal(one.Bytes(), framed) {
-		t.Fatal("the archive of 9 MiB is one frame: the test needs one of several")
+		t.Fatal("the older encoder gave today's archive: the test needs another one")
 	}
 	if err := os.WriteFile(stored, one.Bytes(), 0o644); err != nil {
 		t.Fatal(err)

@@ -156,7 +156,8 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 			}
 			if same {
 				// An older dist-server's archive of the same tree (one zstd
-				// frame where this one writes several): still the package.
+				// frame where this one writes several, an 8 MiB window where
+				// this one declares 4 MiB): still the package.
 				w := append(slices.Clip(pk.Warnings), fmt.Sprintf("%s is published as the archive an older dist-server made of the same content (sha256 %.12s…); it stays as it is", old.ID(), old.SHA256))
 				results[i] = Result{Package: old, Added: false, Dir: pk.Dir, Warnings: w}
 				continue
