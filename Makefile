@@ -67,7 +67,6 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
 	done
 
 bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission, libtorrent when installed) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/dist-bench
 	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
 
 bench-net: build ## swarm benchmark on hosts as network namespaces (root): kernel link rates, round trips; N=8,32 RTT=0,100ms distpac (FULL=1: N=8,32,64 × 0,20,100ms × distpac, aria2, Transmission; or set N= RTT= METHODS= F= U= UC= MTU=)

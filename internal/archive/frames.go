@@ -33,7 +33,7 @@ const frameSize = 8 << 20
 // and every worker an encoder of about 9 MiB: 66 MiB with two, and a third
 // would take add of 1 GiB past its 128 MiB (it peaked at 106–109 MiB when
 // this was measured; 103 MiB with the 8 MiB window and 107 MiB with the
-// 4 MiB one in today's runs of make bench-add). On
+// 4 MiB one in runs of make bench-add on 2026-12-04). On
 // two cores the hashers and the file writer need the rest anyway.
 func frameWorkers() int { return min(runtime.GOMAXPROCS(0), 2) }
 

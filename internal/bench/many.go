@@ -123,6 +123,11 @@ func (c manyClient) command(ctx context.Context, args ...string) *exec.Cmd {
 	return cmd
 }
 
+// run runs the client with args to the end (run's error names its output).
+func (c manyClient) run(args ...string) error {
+	return run(c.env, c.bin, append([]string{"--config", c.cfg}, args...)...)
+}
+
 // runMany measures one fresh client installing n packages, then installing
 // one of them again with the others installed (oneMore); a row that
 // failed says why (Err).
@@ -139,7 +144,7 @@ func runMany(ctx context.Context, binDir, dir string, n int) ([]ManyRow, error) 
 	defer srv.stop()
 	c := manyClient{bin: filepath.Join(binDir, "dist-client"), cfg: filepath.Join(dir, "client.yaml"), env: []string{"XDG_DATA_HOME=" + filepath.Join(dir, "cli")}}
 	os.WriteFile(c.cfg, loopbackClientYAML(ports[0], filepath.Join(dir, "prefix")), 0o644)
-	if err := run(c.env, c.bin, "--config", c.cfg, "sync", "-q"); err != nil {
+	if err := c.run("sync", "-q"); err != nil {
 		return fail(err)
 	}
 	if err := installMany(ctx, c, srv, dir, &row); err != nil {
@@ -161,7 +166,7 @@ func oneMore(ctx context.Context, c manyClient, n int) (ManyRow, error) {
 	row := ManyRow{What: "one more with", Packages: n - 1}
 	var times, cpus []time.Duration
 	for range 3 {
-		if err := run(c.env, c.bin, "--config", c.cfg, "uninstall", "-q", "p00001"); err != nil {
+		if err := c.run("uninstall", "-q", "p00001"); err != nil {
 			return row, err
 		}
 		cmd := c.command(ctx, "install", "-q", "p00001")
