@@ -176,6 +176,11 @@ func decodeList(v *yaml.Node) ([]string, error) {
 	if v.Kind != yaml.SequenceNode {
 		return nil, fmt.Errorf("want a list (one \"- value\" line each), got %s", describe(v))
 	}
+	// "[]" is a mistake, not "the default": an empty server_urls fell back
+	// to the default server_url, a URL the file named nowhere.
+	if len(v.Content) == 0 {
+		return nil, errors.New("an empty list: give at least one entry, or leave the key out for the default")
+	}
 	if len(v.Content) > maxListLen {
 		return nil, fmt.Errorf("%d entries, at most %d", len(v.Content), maxListLen)
 	}
