@@ -118,6 +118,27 @@ func HeldSignedBy(dir string, key signing.PublicKey) (bool, error) {
 	return signing.Verify(key, h.DB, h.Sig) == nil, nil
 }
 
+// CheckHeld verifies the catalog held in dir against key as a sync does:
+// signed by key, or by the key that the rotation statements kept with it
+// (Options.KeepRotation) hand over to from key. A catalog held from an
+// earlier run was verified then, against the key of that run: dist-server
+// mirror checks it again before serving it beside the key it was given now.
+func CheckHeld(dir string, key signing.PublicKey) error {
+	h, _, err := readHeldFiles(dir)
+	if err != nil {
+		return err
+	}
+	if signing.Verify(key, h.DB, h.Sig) == nil {
+		return nil
+	}
+	if chain, err := signing.ParseRotations(h.Rotation); err == nil && len(h.Rotation) > 0 {
+		if path, err := signing.Follow(chain, key); err == nil && len(path) > 0 && signing.Verify(path[len(path)-1].New, h.DB, h.Sig) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("the catalog held in %s is not signed by the key %s (%s), nor by a key that rotation statements kept with it hand over to from that key", dir, key.Fingerprint(), key)
+}
+
 // Trust is the key sync verifies catalogs with.
 type Trust struct {
 	Key        signing.PublicKey // nil: none yet; the next sync pins the server's (trust on first use)

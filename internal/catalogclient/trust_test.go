@@ -119,6 +119,24 @@ func TestSyncFollowsKeyRotation(t *testing.T) {
 		if by, err := catalogclient.HeldSignedBy(dir, c.Public()); err != nil || !by {
 			t.Fatalf("HeldSignedBy(new key) = %v, %v; want true", by, err)
 		}
+		// A mirror keeps the statements with the catalog (KeepRotation):
+		// CheckHeld then verifies it from the configured key through them,
+		// and refuses a key the statements do not start from.
+		mdir := t.TempDir()
+		opts := syncOpts(pub.ts.URL, mdir, a.Public())
+		opts.KeepRotation = true
+		mustSync(t, opts)
+		for _, tt := range []struct {
+			key  signing.PublicKey
+			want bool
+		}{{a.Public(), true}, {b.Public(), true}, {c.Public(), true}, {x.Public(), false}} {
+			if err := catalogclient.CheckHeld(mdir, tt.key); (err == nil) != tt.want {
+				t.Errorf("CheckHeld(%s) = %v, want ok %v", tt.key.Fingerprint(), err, tt.want)
+			}
+		}
+		if err := catalogclient.CheckHeld(dir, a.Public()); err == nil {
+			t.Errorf("CheckHeld(configured key) without the statements kept = nil, want an error")
+		}
 		// The next catalog is verified through the statements again.
 		pub.publish(8, buildCatalog(t, 8, "", "foo", "bar"))
 		if res := mustSync(t, syncOpts(pub.ts.URL, dir, a.Public())); len(res.Rotated) != 2 || res.Serial != 8 {

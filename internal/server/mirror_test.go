@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
 )
 
 // freeAddr is a loopback address nothing listens on right now.
@@ -86,13 +88,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// RunMirror in process, under the race detector: it follows a running
-// primary's additions and withdrawals, downloads and seeds the archives
-// (from the primary's seeder), and serves the primary's pair byte for
-// byte with the archives it has.
-func TestRunMirror(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// newPrimary is a primary server's configuration (on free loopback
+// ports), data home and publisher, with pkgs published.
+func newPrimary(ctx context.Context, t *testing.T, pkgs ...string) (*config.Server, paths.Server, *publish.Publisher) {
+	t.Helper()
 	cfg := &config.Server{DatabaseAddr: freeAddr(t), TrackerAddr: freeAddr(t), PeerAddr: freeAddr(t)}
 	cfg.ApplyDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -100,9 +99,20 @@ func TestRunMirror(t *testing.T) {
 	}
 	primary := paths.Home{Root: t.TempDir()}.Server()
 	pub := &publish.Publisher{Paths: primary, Config: cfg}
-	if _, err := pub.Add(ctx, []string{writePackage(t, "alpha", 300<<10)}); err != nil {
+	if _, err := pub.Add(ctx, pkgs); err != nil {
 		t.Fatal(err)
 	}
+	return cfg, primary, pub
+}
+
+// RunMirror in process, under the race detector: it follows a running
+// primary's additions and withdrawals, downloads and seeds the archives
+// (from the primary's seeder), and serves the primary's pair byte for
+// byte with the archives it has.
+func TestRunMirror(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, primary, pub := newPrimary(ctx, t, writePackage(t, "alpha", 300<<10))
 	ready := make(chan Info, 1)
 	done := make(chan error, 2)
 	// The servers log to the test's output: they end before the test does.
@@ -171,5 +181,77 @@ func TestRunMirror(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("server: %v", err)
 		}
+	}
+}
+
+// A mirror started again while its primary cannot be reached serves the
+// catalog it holds only beside a key that verifies it: with another --key
+// it served the old catalog beside the new key, and every client that
+// trusted that key on first use refused the catalog.
+func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 20<<10))
+	key, err := signing.Load(primary.SigningKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := signing.LoadOrCreate(filepath.Join(t.TempDir(), "other.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirrorPaths := paths.Home{Root: t.TempDir()}.Server()
+	mcfg := &config.Server{DatabaseAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}
+	mcfg.ApplyDefaults()
+	runMirror := func(ctx context.Context, primaryURL string, k signing.PublicKey) error {
+		mctx, stop := context.WithCancel(ctx)
+		defer stop()
+		return RunMirror(mctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{primaryURL}, Key: k, Interval: time.Hour,
+			Logger: testLogger(t, "mirror"), Ready: func(Info) { stop() }})
+	}
+
+	// A first run, with the primary up, holds its catalog.
+	pctx, stopPrimary := context.WithCancel(ctx)
+	ready := make(chan Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(pctx, Options{Paths: primary, Config: cfg, Ready: func(i Info) { ready <- i }, Logger: testLogger(t, "primary")})
+	}()
+	var pinfo Info
+	select {
+	case pinfo = <-ready:
+	case err := <-done:
+		t.Fatalf("primary: %v", err)
+	}
+	if err := runMirror(ctx, pinfo.Database, nil); err != nil {
+		t.Fatalf("first run: %v", err)
+	}
+	stopPrimary()
+	if err := <-done; err != nil {
+		t.Fatalf("primary: %v", err)
+	}
+
+	// Then the primary is down: the held catalog is all there is.
+	tests := []struct {
+		name string
+		key  signing.PublicKey
+		want string // "" to start
+	}{
+		{"the key pinned on first use", nil, ""},
+		{"the primary's key as --key", key.Public(), ""},
+		{"another key as --key", other.Public(), "is not signed by the key " + other.Public().Fingerprint()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := runMirror(ctx, pinfo.Database, tt.key)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused to start: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "--key")):
+				t.Fatalf("got %v, want an error saying %q and naming --key", err, tt.want)
+			case err != nil:
+				t.Logf("refused, as it should: %v", err)
+			}
+		})
 	}
 }
