@@ -126,9 +126,10 @@ var quietGlobal sync.Once
 // RouteLibraryLogs sends the library's global logger (used by parts that
 // take no logger, such as its tracker server) to logger instead of stderr.
 // Only the first call counts; make it before starting any engine or tracker.
+// Its records are bounded as an engine's are (libraryHandler).
 func RouteLibraryLogs(logger *slog.Logger) {
 	quietGlobal.Do(func() {
-		alog.Default.SetHandlers(alog.SlogHandlerAsHandler{SlogHandler: logger.Handler()})
+		alog.Default.SetHandlers(alog.SlogHandlerAsHandler{SlogHandler: newLibraryHandler(logger.Handler())})
 	})
 }
 
@@ -154,7 +155,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 
 	tc := torrent.NewDefaultClientConfig()
-	tc.Slogger = logger
+	tc.Slogger = slog.New(newLibraryHandler(logger.Handler()))
 	tc.ListenHost = func(network string) string { return host }
 	tc.ListenPort = port
 	tc.NoDHT = true
