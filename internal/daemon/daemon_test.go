@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -372,6 +373,43 @@ func TestDownloadTakesNothingFromTheCaller(t *testing.T) {
 	}
 	if n := hits.Load(); n != 0 {
 		t.Fatalf("the daemon contacted the caller's tracker or web seed %d times", n)
+	}
+}
+
+// A request whose header is over maxHeaderBytes is refused (431) without
+// the daemon keeping it: net/http's default of 1 MiB let 400 connections
+// that each sent a megabyte of header lines hold 450 MB (an attacker's run).
+func TestLargeHeaderRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeCatalog(t, dir, "http://127.0.0.1:1/announce")
+	sock := filepath.Join(t.TempDir(), "daemon.sock")
+	startDaemon(t, sock, dir)
+	for _, tc := range []struct {
+		name   string
+		header int
+		want   int
+	}{
+		{"small", 1 << 10, http.StatusOK},
+		{"over the bound", 4 * maxHeaderBytes, http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("unix", sock)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			req := "GET /status?items=0 HTTP/1.1\r\nHost: daemon\r\nX-Pad: " + strings.Repeat("a", tc.header) + "\r\n\r\n"
+			go c.Write([]byte(req)) // the daemon may answer before reading all of it
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+		})
 	}
 }
 

@@ -100,8 +100,13 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	// closes the engine: those that do not end within shutdownWait (one
 	// blocked writing to a caller that stopped reading) have their
 	// connections closed, which ends their writes.
+	// The CLI's requests have a few short headers: maxHeaderBytes, not
+	// net/http's 1 MiB, which 400 connections each sending a megabyte of
+	// header lines held at once (the daemon at 450 MB for the 10 s of
+	// ReadHeaderTimeout; an attacker's run).
 	requests, stopRequests := context.WithCancelCause(context.Background())
 	srv := &http.Server{Handler: bodyDeadline(onlyOwner(mux, h.logger)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ConnContext: withPeer,
+		MaxHeaderBytes: maxHeaderBytes,
 		ErrorLog:    slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
 		BaseContext: func(net.Listener) context.Context { return requests }}
 	stop, stopped := context.WithCancel(ctx)
@@ -132,6 +137,10 @@ var errStopping = errors.New("the daemon is stopping")
 // shutdownWait bounds how long a stopping daemon waits for its requests
 // to end; they are told to at once, so this is for one that does not.
 const shutdownWait = 5 * time.Second
+
+// maxHeaderBytes bounds a request's header on the daemon's socket, as the
+// catalog server's (16 KiB).
+const maxHeaderBytes = 16 << 10
 
 // bodyDeadline gives a request's body requestReadTime to arrive: a caller
 // that sent part of one and waited held its connection (a descriptor, and
