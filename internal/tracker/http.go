@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/bencode"
@@ -65,9 +66,11 @@ type announceHandler struct {
 func (h announceHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &announceState{numWant: DefaultNumWant}
 	// The library parses the port with its error ignored, and a number over
-	// 65535 saturates: port=99999 was recorded as 65535.
+	// 65535 saturates: port=99999 was recorded as 65535. It also reads a
+	// leading 0 as octal: port=010 was recorded as 8, and port=0080 as no
+	// port. A port is decimal digits as a number prints.
 	if p := r.URL.Query().Get("port"); p != "" {
-		if _, err := strconv.ParseUint(p, 10, 16); err != nil {
+		if n, err := strconv.ParseUint(p, 10, 16); err != nil || strconv.FormatUint(n, 10) != p {
 			writeFailure(w, fmt.Sprintf("port %.20q is not a port number (0-65535)", p))
 			return
 		}
@@ -90,7 +93,7 @@ type refusalWriter struct {
 	decided  bool
 	replaced bool
 	status   int          // what the library set; 0 means an implicit 200
-	body     bytes.Buffer // a successful reply, sent by finish
+	body     bytes.Buffer // a successful reply, or the text of a 400, sent by finish
 }
 
 func (w *refusalWriter) decide() bool {
@@ -109,7 +112,7 @@ func (w *refusalWriter) WriteHeader(code int) {
 		return
 	}
 	w.status = code
-	if code != http.StatusOK {
+	if code != http.StatusOK && code != http.StatusBadRequest {
 		w.ResponseWriter.WriteHeader(code)
 	}
 }
@@ -118,18 +121,37 @@ func (w *refusalWriter) Write(b []byte) (int, error) {
 	if w.decide() {
 		return len(b), nil
 	}
-	if w.status == 0 || w.status == http.StatusOK {
+	if w.status == 0 || w.status == http.StatusOK || w.status == http.StatusBadRequest {
+		if w.status == http.StatusBadRequest && w.body.Len()+len(b) > maxReason {
+			return len(b), nil // the library's reasons are a line
+		}
 		return w.body.Write(b)
 	}
 	return w.ResponseWriter.Write(b)
 }
 
+// maxReason bounds the text of a 400 the library answers kept for its
+// failure reason.
+const maxReason = 256
+
 // finish sends the held-back successful reply without the empty "failure
 // reason" (and "tracker id") that the library always encodes: BEP 3 says a
 // reply with a failure reason has no other keys, and clients such as aria2
 // take its mere presence as a failed announce.
+//
+// A request the library refuses as malformed (an info_hash or peer_id not
+// 20 bytes long, an unknown event) it answers with HTTP 400 and a line of
+// text, which clients show as an HTTP error at best: that line becomes the
+// failure reason instead, as every other refusal is.
 func (w *refusalWriter) finish() {
-	if w.replaced || w.body.Len() == 0 {
+	if w.replaced {
+		return
+	}
+	if w.status == http.StatusBadRequest {
+		writeFailure(w.ResponseWriter, strings.TrimSpace(w.body.String()))
+		return
+	}
+	if w.body.Len() == 0 {
 		return
 	}
 	_, _ = w.ResponseWriter.Write(withoutEmptyKeys(w.body.Bytes()))

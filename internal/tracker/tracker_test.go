@@ -593,8 +593,8 @@ func TestRouting(t *testing.T) {
 		{"GET", "/announce/x", http.StatusNotFound},
 		{"GET", "/metrics", http.StatusNotFound},
 		{"POST", "/announce", http.StatusMethodNotAllowed},
-		{"GET", "/announce?info_hash=short", http.StatusBadRequest},
-		{"GET", "/scrape", http.StatusOK}, // a bencoded failure reason
+		{"GET", "/announce?info_hash=short", http.StatusOK}, // a bencoded failure reason
+		{"GET", "/scrape", http.StatusOK},                   // a bencoded failure reason
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -855,6 +855,8 @@ func TestAnnounceBadPort(t *testing.T) {
 		{"99999", `port "99999" is not a port number`},
 		{"-1", `port "-1" is not a port number`},
 		{"0x1f90", `port "0x1f90" is not a port number`},
+		{"010", `port "010" is not a port number`},   // the library read it as octal: 8
+		{"0080", `port "0080" is not a port number`}, // and this as no port
 		{"6881", ""},
 	} {
 		q := url.Values{}
@@ -876,6 +878,47 @@ func TestAnnounceBadPort(t *testing.T) {
 	}
 	if got := tr.Peers(ih); !slices.Equal(got, []netip.AddrPort{loopback(6881)}) {
 		t.Errorf("Peers() = %v, want only the good port", got)
+	}
+}
+
+// A request the library refuses as malformed is answered with a failure
+// reason, as every other refusal: it answered HTTP 400 with a line of plain
+// text (an attacker's run).
+func TestAnnounceMalformedIsAFailureReason(t *testing.T) {
+	h := New(Options{}).Handler()
+	ih := infoHash(1)
+	for _, tc := range []struct {
+		name        string
+		set         func(q url.Values)
+		wantFailure string
+	}{
+		{"short info_hash", func(q url.Values) { q.Set("info_hash", "short") }, "info_hash has wrong length"},
+		{"long peer_id", func(q url.Values) { q.Set("peer_id", strings.Repeat("p", 21)) }, "peer_id has wrong length"},
+		{"unknown event", func(q url.Values) { q.Set("event", "paused") }, "unknown event"},
+		{"well formed", func(url.Values) {}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			q := url.Values{}
+			q.Set("info_hash", string(ih[:]))
+			q.Set("peer_id", peerID(1))
+			q.Set("port", "6881")
+			q.Set("left", "1")
+			tc.set(q)
+			req := httptest.NewRequest("GET", "/announce?"+q.Encode(), nil)
+			req.RemoteAddr = "127.0.0.1:50000"
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			var r announceResponse
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d (%q), want 200", rec.Code, rec.Body.Bytes())
+			}
+			if err := bencode.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+				t.Fatalf("decode %q: %v", rec.Body.Bytes(), err)
+			}
+			if !strings.Contains(r.FailureReason, tc.wantFailure) || (tc.wantFailure == "") != (r.FailureReason == "") {
+				t.Errorf("failure %q, want %q", r.FailureReason, tc.wantFailure)
+			}
+		})
 	}
 }
 
