@@ -107,8 +107,8 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	requests, stopRequests := context.WithCancelCause(context.Background())
 	srv := &http.Server{Handler: bodyDeadline(onlyOwner(mux, h.logger)), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute, ConnContext: withPeer,
 		MaxHeaderBytes: maxHeaderBytes,
-		ErrorLog:    slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
-		BaseContext: func(net.Listener) context.Context { return requests }}
+		ErrorLog:       slog.NewLogLogger(h.logger.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return requests }}
 	stop, stopped := context.WithCancel(ctx)
 	shutDown := make(chan struct{})
 	go func() {
