@@ -204,14 +204,21 @@ func (e ServersError) Unwrap() []error {
 // server, and tried again, waited for, only if no other server gives a
 // catalog. A server that sent a 256 MiB Content-Length and 6 KB/s held a
 // sync for hours, the mirror next in server_urls untried.
+//
+// From the last server the same check gives up at catalogTimeLimit: a
+// server that claimed 50 MiB and sent 5 KB/s, over bodyMinRate, held a
+// sync, and the client's lock every install waits for, for hours (an
+// attacker's run; the worst case was 256 MiB at 4 KiB/s, 18 hours). A
+// thousand packages (720 KB) take 20 minutes at 600 bytes/s.
 const (
-	dialTimeout   = 5 * time.Second
-	replyTimeout  = 5 * time.Second
-	bodyIdle      = 10 * time.Second
-	bodySlowAfter = 30 * time.Second
-	bodyMinRate   = 4 << 10 // bytes/s
-	hurryAfter    = 5 * time.Second
-	hurryLimit    = time.Minute
+	dialTimeout      = 5 * time.Second
+	replyTimeout     = 5 * time.Second
+	bodyIdle         = 10 * time.Second
+	bodySlowAfter    = 30 * time.Second
+	bodyMinRate      = 4 << 10 // bytes/s
+	hurryAfter       = 5 * time.Second
+	hurryLimit       = time.Minute
+	catalogTimeLimit = 20 * time.Minute
 )
 
 // DefaultHTTPClient bounds connecting and waiting for the first byte of

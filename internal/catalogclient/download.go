@@ -88,10 +88,11 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 		}
 	}()
 	h := sha256.New()
-	var body io.Reader = resp.Body
+	limit, slow := catalogTimeLimit, errTooSlow
 	if s.hurry {
-		body = &hurriedBody{r: body, total: resp.ContentLength, start: time.Now()}
+		limit, slow = hurryLimit, errSlow
 	}
+	var body io.Reader = &hurriedBody{r: resp.Body, total: resp.ContentLength, start: time.Now(), limit: limit, slow: slow}
 	if body, err = checkMagic(dbURL, resp, body); err != nil {
 		return nil, err
 	}
@@ -370,15 +371,22 @@ func checkMagic(u string, resp *http.Response, body io.Reader) (io.Reader, error
 // while another server is left to try (see hurryAfter).
 var errSlow = errors.New("too slow while another server is left to try")
 
+// errTooSlow: a catalog download on course to take longer than
+// catalogTimeLimit, from the last server to try.
+var errTooSlow = fmt.Errorf("over the %s a catalog may take", catalogTimeLimit)
+
 // hurriedBody gives up a body of total bytes (-1: unknown, a chunked or
 // compressed reply) that, hurryAfter after start, is on course to take
-// longer than hurryLimit. An unknown length is taken as hurryGuess, and a
-// body past its length (or the guess) as ending now, so that one is given
-// up at hurryLimit: omitting Content-Length buys a server no more time.
+// longer than limit, with an error that wraps slow. An unknown length is
+// taken as hurryGuess, and a body past its length (or the guess) as ending
+// now, so that one is given up at limit: omitting Content-Length buys a
+// server no more time.
 type hurriedBody struct {
 	r     io.Reader
 	total int64
 	start time.Time
+	limit time.Duration
+	slow  error
 	n     int64
 }
 
@@ -394,11 +402,11 @@ func (b *hurriedBody) Read(p []byte) (int, error) {
 		if total < 0 {
 			total = hurryGuess
 		}
-		if eta := time.Duration(float64(d) * float64(max(total, b.n)) / float64(max(b.n, 1))); eta > hurryLimit {
+		if eta := time.Duration(float64(d) * float64(max(total, b.n)) / float64(max(b.n, 1))); eta > b.limit {
 			if b.total < 0 {
-				return n, fmt.Errorf("sent without a length, taken as %d bytes: at this rate it takes about %s: %w", max(total, b.n), eta.Round(time.Second), errSlow)
+				return n, fmt.Errorf("sent without a length, taken as %d bytes: at this rate it takes about %s: %w", max(total, b.n), eta.Round(time.Second), b.slow)
 			}
-			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", total, eta.Round(time.Second), errSlow)
+			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", total, eta.Round(time.Second), b.slow)
 		}
 	}
 	return n, err

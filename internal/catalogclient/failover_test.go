@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -110,15 +111,15 @@ func TestSyncFailsOver(t *testing.T) {
 // trickle serves the catalog's path as a 256 MiB body (or one of no
 // length) at 6 KB/s, above the idle and minimum-rate limits, for d, then
 // ends it; calls counts the requests for it.
-func trickle(t *testing.T, key *signing.Key, withLength bool, d time.Duration, calls *atomic.Int32) *publisher {
+func trickle(t *testing.T, key *signing.Key, length int64, d time.Duration, calls *atomic.Int32) *publisher {
 	return newPublisher(t, key, func(_ *publisher, h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path != catalogclient.PathCatalog || calls.Add(1) > 1 && d == 0 {
 				h.ServeHTTP(w, r)
 				return
 			}
-			if withLength {
-				w.Header().Set("Content-Length", "268435000")
+			if length > 0 {
+				w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 			}
 			w.Header().Set("Content-Type", catalogclient.ContentTypeCatalog)
 			end := time.Now().Add(cmp.Or(d, 20*time.Second))
@@ -148,12 +149,12 @@ func TestSyncPassesOverSlowServer(t *testing.T) {
 	good := newPublisher(t, key, nil)
 	good.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
 	refused := "http://" + nettest.Refused(t)
-	for _, withLength := range []bool{true, false} {
-		t.Run(fmt.Sprintf("content-length %v", withLength), func(t *testing.T) {
+	for _, length := range []int64{0, 1 << 20} {
+		t.Run(fmt.Sprintf("content-length %d", length), func(t *testing.T) {
 			t.Parallel()
 			// Slow on its first request only (d 0), served at once after.
 			var calls atomic.Int32
-			slow := trickle(t, key, withLength, 0, &calls)
+			slow := trickle(t, key, length, 0, &calls)
 			slow.publish(4, buildCatalog(t, 4, "", "foo", "bar"))
 			opts := syncOpts("", t.TempDir(), key.Public())
 			opts.ServerURLs = []string{slow.ts.URL, good.ts.URL}
@@ -180,7 +181,7 @@ func TestSyncPassesOverSlowServer(t *testing.T) {
 		t.Parallel()
 		// Both trickle for 8 s on every request, then end the body short.
 		var callsA, callsB atomic.Int32
-		a, b := trickle(t, key, true, 8*time.Second, &callsA), trickle(t, key, true, 8*time.Second, &callsB)
+		a, b := trickle(t, key, 1<<20, 8*time.Second, &callsA), trickle(t, key, 1<<20, 8*time.Second, &callsB)
 		opts := syncOpts("", t.TempDir(), key.Public())
 		opts.ServerURLs = []string{a.ts.URL, b.ts.URL, refused}
 		_, err := catalogclient.Sync(context.Background(), opts)
@@ -196,6 +197,22 @@ func TestSyncPassesOverSlowServer(t *testing.T) {
 			}
 		}
 	})
+}
+
+// The last server to try is waited for only while its catalog is on
+// course to arrive within catalogTimeLimit: one that claimed 50 MiB and
+// sent 5 KB/s held a sync, and the lock every install waits for, for
+// hours (an attacker's run).
+func TestSyncGivesUpOnEndlessCatalog(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	var calls atomic.Int32
+	slow := trickle(t, key, 256<<20, 0, &calls) // 6 KB/s: 12 hours
+	start := time.Now()
+	_, err := catalogclient.Sync(context.Background(), syncOpts(slow.ts.URL, t.TempDir(), key.Public()))
+	if err == nil || !strings.Contains(err.Error(), "a catalog may take") || time.Since(start) > 15*time.Second {
+		t.Fatalf("Sync = %v after %s, want given up as on course for hours within 15 s", err, time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // With KeepRotation (dist-server mirror) the server's rotation statements

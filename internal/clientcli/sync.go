@@ -32,8 +32,9 @@ takes the first catalog that passes every check, saying what each server before 
 did: a refused connection costs nothing, a server that does not answer 5 s, a mirror
 with a stale, older or forged catalog is passed over, and one whose catalog would take
 over a minute at the rate it sends is set aside after 5 s, waited for only if no other
-server gives a catalog. A catalog from a mirror is the publisher's own, signed by the
-same key.
+server gives a catalog. From the last server left, a catalog on course to take over
+20 minutes at the rate it arrives is given up too. A catalog from a mirror is the
+publisher's own, signed by the same key.
 
 Without server_key in client.yaml, the first sync pins the key the server presents
 (trust on first use) and says so; later syncs require that key, or a key the server
