@@ -892,7 +892,8 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 	)
 	firstDialResult.Conn.Close()
 	// We should have just tried with the preferred header obfuscation. If it was required, there's nothing else to try.
-	if headerObfuscationPolicy.RequirePreferred {
+	// distpac patch 40: nor when the other way is not to be tried outgoing.
+	if headerObfuscationPolicy.RequirePreferred || headerObfuscationPolicy.NoOutgoingFallback {
 		return
 	}
 	// Reuse the dialer that returned already but failed to handshake.

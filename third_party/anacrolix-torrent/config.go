@@ -184,6 +184,9 @@ type ClientConfig struct {
 	// Don't add connections that have the same peer ID as an existing
 	// connection for a given Torrent.
 	DropDuplicatePeerIds bool
+	// distpac patch 41: when above zero, a torrent keeps at most this many connections with one
+	// IP address (an IPv6 address's /64); loopback addresses are not limited.
+	MaxEstablishedConnsPerIP int
 	// Drop peers that are complete if we are also complete and have no use for the peer. This is a
 	// bit of a special case, since a peer could also be useless if they're just not interested, or
 	// we don't intend to obtain all of a torrent's data.
@@ -276,6 +279,10 @@ func NewDefaultClientConfig() *ClientConfig {
 type HeaderObfuscationPolicy struct {
 	RequirePreferred bool // Whether the value of Preferred is a strict requirement.
 	Preferred        bool // Whether header obfuscation is preferred.
+	// distpac patch 40: an outgoing connection whose handshake fails (the peer closed it) is
+	// not tried again with the other header obfuscation; incoming connections are still taken
+	// either way unless RequirePreferred.
+	NoOutgoingFallback bool
 }
 
 func (cfg *ClientConfig) setRateLimiterBursts() {

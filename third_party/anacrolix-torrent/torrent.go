@@ -2496,6 +2496,9 @@ func (t *Torrent) addPeerConn(c *PeerConn) (err error) {
 			return errors.New("existing connection preferred")
 		}
 	}
+	if n := t.cl.config.MaxEstablishedConnsPerIP; n > 0 && t.connsFromIP(c.RemoteAddr) >= n {
+		return errors.New("enough connections from that address")
+	}
 	if len(t.conns) >= t.maxEstablishedConns {
 		numOutgoing := t.numOutgoingConns()
 		numIncoming := len(t.conns) - numOutgoing
