@@ -110,6 +110,9 @@ func decode(data []byte, out any) error {
 		}
 		seen[key] = true
 		if err := decodeValue(v, field); err != nil {
+			if _, plural := fields[key+"s"]; plural && v.Kind == yaml.SequenceNode {
+				err = fmt.Errorf("%w (%s lists several)", err, key+"s")
+			}
 			return fmt.Errorf("key %q: %w", key, err)
 		}
 	}

@@ -270,6 +270,7 @@ func TestServerErrors(t *testing.T) {
 		{"announce_urls: [http://a/announce, {b: c}]", `key "announce_urls": entry 2: want a string, got a mapping`},
 		{"announce_urls: [http://a/announce, \"\"]", `key "announce_urls": entry 2: want a string, got ""`},
 		{"announce_urls: []", `key "announce_urls": an empty list: give at least one entry, or leave the key out for the default`},
+		{"announce_url: [http://a/announce]", `key "announce_url": want a string, got a list (announce_urls lists several)`},
 		{"announce_urls: [http://a/x, http://b/x, http://a/x]", `key "announce_urls": entry 3: "http://a/x" is entry 1 too`},
 		{"announce_urls: [a1, a2, a3, a4, a5, a6, a7, a8, a9]", `key "announce_urls": 9 URLs, at most 8`},
 		{"tracker_whitelist: whitelist.txt", `key "tracker_whitelist": want an absolute path, got "whitelist.txt"`},
@@ -312,6 +313,7 @@ func TestClientErrors(t *testing.T) {
 		{"server_urls: [http://a/, http://a]", `key "server_urls": entry 2: "http://a" is entry 1 too`},
 		{"server_urls: {a: b}", `key "server_urls": want a list (one "- value" line each), got a mapping`},
 		{"server_urls: []", `key "server_urls": an empty list: give at least one entry, or leave the key out for the default`},
+		{"server_url: [http://a, http://b]", `key "server_url": want a string, got a list (server_urls lists several)`},
 		{"server_urls:\n  - http://a\n  -\n", `key "server_urls": entry 2: want a string, got ""`},
 		// The URL of a file the server serves, not its base URL: sync
 		// asked for .../packages.db/packages.db.
