@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -119,7 +119,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 // that URL.
 func (e *env) withServerHint(err error, cfg *config.Client) error {
 	running := ""
-	if strings.Contains(err.Error(), "connection refused") {
+	if allRefused(err) {
 		running = "is dist-server running? "
 	}
 	path, missing := e.configPath()
@@ -130,6 +130,23 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 		return cli.WithHint(err, running+"check "+serversKey(cfg)+" in "+path)
 	}
 	return err
+}
+
+// allRefused reports whether every server a sync asked refused the
+// connection. With one refused and another answering (a mirror behind the
+// catalog held, say), "is dist-server running?" sent the user to the wrong
+// server (a newcomer's run).
+func allRefused(err error) bool {
+	var se catalogclient.ServersError
+	if !errors.As(err, &se) {
+		return errors.Is(err, syscall.ECONNREFUSED)
+	}
+	for _, f := range se {
+		if !errors.Is(f.Err, syscall.ECONNREFUSED) {
+			return false
+		}
+	}
+	return len(se) > 0
 }
 
 // firstServer is the server a sync asks first.
