@@ -17,8 +17,11 @@ import (
 // each byte it sent, on the public peer port. The library's records
 // therefore pass through libraryHandler: each text cut to a few hundred
 // bytes, and at most libraryLogRate records a second after a burst, with
-// a count of those dropped in the next one let through. distpac's own
-// records do not go through it.
+// a count of those dropped in the next one let through. Debug records
+// (logged only with -v, which asks for them all) are cut but not counted:
+// counted, the library's debug chatter of a -v install used up the burst
+// and crowded out its "banning peer" line. distpac's own records do not go
+// through it.
 const (
 	// libraryLogMessage and libraryLogValue bound a record's message and
 	// each of its values, in bytes.
@@ -52,7 +55,7 @@ func (h *libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *libraryHandler) Handle(ctx context.Context, r slog.Record) error {
-	if !h.state.limit.Allow() {
+	if r.Level > slog.LevelDebug && !h.state.limit.Allow() {
 		h.state.dropped.Add(1)
 		return nil
 	}
@@ -61,8 +64,10 @@ func (h *libraryHandler) Handle(ctx context.Context, r slog.Record) error {
 		out.AddAttrs(clipAttr(a))
 		return true
 	})
-	if n := h.state.dropped.Swap(0); n > 0 {
-		out.AddAttrs(slog.Int64("library_records_dropped", n))
+	if r.Level > slog.LevelDebug {
+		if n := h.state.dropped.Swap(0); n > 0 {
+			out.AddAttrs(slog.Int64("library_records_dropped", n))
+		}
 	}
 	return h.next.Handle(ctx, out)
 }

@@ -117,15 +117,22 @@ func TestLibraryHandler(t *testing.T) {
 // and the next one it lets through counts those it dropped.
 func TestLibraryHandlerRate(t *testing.T) {
 	var b bytes.Buffer
-	l := slog.New(newLibraryHandler(slog.NewTextHandler(&b, nil)))
+	l := slog.New(newLibraryHandler(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	for range libraryLogBurst + 50 {
 		l.Info("flood")
 	}
 	if n := strings.Count(b.String(), "msg=flood"); n < libraryLogBurst || n > libraryLogBurst+5 {
 		t.Fatalf("%d records of %d let through at once, want the burst of %d", n, libraryLogBurst+50, libraryLogBurst)
 	}
+	// Debug records, asked for with -v, are not counted nor dropped.
+	for range 50 {
+		l.Debug("chatter")
+	}
 	time.Sleep(time.Second / libraryLogRate * 2)
 	l.Info("later")
+	if n := strings.Count(b.String(), "msg=chatter"); n != 50 {
+		t.Errorf("%d of 50 debug records let through", n)
+	}
 	if !strings.Contains(b.String(), "msg=later library_records_dropped=") {
 		t.Fatalf("the record after the drops does not count them:\n%s", b.String()[max(0, b.Len()-300):])
 	}
