@@ -89,6 +89,11 @@ type mirror struct {
 	seeding  map[swarm.InfoHash]catalog.Package // verified archives seeded; guarded by mu
 	failures int                                // archives of the catalog not yet had; guarded by mu
 	info     Info
+	// sync is the outcome of the last syncs, for status; guarded by mu.
+	sync struct {
+		ok, failed time.Time
+		from, err  string
+	}
 }
 
 // RunMirror runs dist-server mirror until ctx ends. It fails at start
@@ -177,6 +182,13 @@ func (m *mirror) round(ctx context.Context) error {
 	case res.Updated:
 		m.log.Info("catalog synced", "from", res.Server, "serial", res.Serial, "packages", res.Packages, "valid_until", res.ValidUntil)
 	}
+	m.mu.Lock()
+	if syncErr != nil {
+		m.sync.failed, m.sync.err = time.Now(), syncErr.Error()
+	} else {
+		m.sync.ok, m.sync.from, m.sync.failed, m.sync.err = time.Now(), res.Server, time.Time{}, ""
+	}
+	m.mu.Unlock()
 	if res.Pinned != nil && m.opts.Pinned != nil {
 		m.opts.Pinned(res.Pinned)
 	}
@@ -348,7 +360,8 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 
 func (m *mirror) status() Status {
 	m.mu.Lock()
-	st := Status{Info: m.info, Serial: m.serial, Packages: m.packages, Seeding: len(m.seeding)}
+	st := Status{Info: m.info, Serial: m.serial, Packages: m.packages, Seeding: len(m.seeding),
+		SyncedAt: m.sync.ok, SyncedFrom: m.sync.from, SyncFailedAt: m.sync.failed, SyncError: m.sync.err}
 	m.mu.Unlock()
 	es := m.engine.Stats()
 	st.Connected, st.Uploaded = es.Peers, es.Uploaded

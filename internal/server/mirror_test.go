@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -203,11 +204,21 @@ func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
 	mirrorPaths := paths.Home{Root: t.TempDir()}.Server()
 	mcfg := &config.Server{DatabaseAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}
 	mcfg.ApplyDefaults()
-	runMirror := func(ctx context.Context, primaryURL string, k signing.PublicKey) error {
+	// runMirror runs the mirror until it is ready, and returns its status
+	// then (what dist-server status shows).
+	runMirror := func(ctx context.Context, primaryURL string, k signing.PublicKey) (Status, error) {
 		mctx, stop := context.WithCancel(ctx)
 		defer stop()
-		return RunMirror(mctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{primaryURL}, Key: k, Interval: time.Hour,
-			Logger: testLogger(t, "mirror"), Ready: func(Info) { stop() }})
+		var st Status
+		err := RunMirror(mctx, MirrorOptions{Paths: mirrorPaths, Config: mcfg, Primary: []string{primaryURL}, Key: k, Interval: time.Hour,
+			Logger: testLogger(t, "mirror"), Ready: func(i Info) {
+				defer stop()
+				_, b := fetch(t, i.Control+"/status")
+				if err := json.Unmarshal(b, &st); err != nil {
+					t.Errorf("status %q: %v", b, err)
+				}
+			}})
+		return st, err
 	}
 
 	// A first run, with the primary up, holds its catalog.
@@ -223,8 +234,12 @@ func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("primary: %v", err)
 	}
-	if err := runMirror(ctx, pinfo.Database, nil); err != nil {
+	st, err := runMirror(ctx, pinfo.Database, nil)
+	if err != nil {
 		t.Fatalf("first run: %v", err)
+	}
+	if st.SyncedAt.IsZero() || st.SyncedFrom != pinfo.Database || !st.SyncFailedAt.IsZero() {
+		t.Fatalf("status after a sync: synced %v from %q, failed %v; want synced from the primary", st.SyncedAt, st.SyncedFrom, st.SyncFailedAt)
 	}
 	stopPrimary()
 	if err := <-done; err != nil {
@@ -243,7 +258,7 @@ func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := runMirror(ctx, pinfo.Database, tt.key)
+			st, err := runMirror(ctx, pinfo.Database, tt.key)
 			switch {
 			case tt.want == "" && err != nil:
 				t.Fatalf("refused to start: %v", err)
@@ -251,6 +266,9 @@ func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
 				t.Fatalf("got %v, want an error saying %q and naming --key", err, tt.want)
 			case err != nil:
 				t.Logf("refused, as it should: %v", err)
+			case st.SyncFailedAt.IsZero() || !strings.Contains(st.SyncError, pinfo.Database):
+				// Serving the catalog held: status says the sync failed.
+				t.Fatalf("status with the primary down: sync failed at %v (%q); want the failure, naming the primary", st.SyncFailedAt, st.SyncError)
 			}
 		})
 	}

@@ -69,6 +69,13 @@ type Status struct {
 	Connected    int    `json:"connected_peers"`
 	Uploaded     int64  `json:"uploaded_bytes"`
 	Announces    uint64 `json:"announces"`
+	// A mirror's last syncs from its primary: when one last gave the
+	// catalog it holds (SyncedFrom the server that did), and when the
+	// last one failed since, with why.
+	SyncedAt     time.Time `json:"synced_at,omitzero"`
+	SyncedFrom   string    `json:"synced_from,omitempty"`
+	SyncFailedAt time.Time `json:"sync_failed_at,omitzero"`
+	SyncError    string    `json:"sync_error,omitempty"`
 }
 
 // seedRetry is how often packages that failed to seed are tried again.

@@ -65,6 +65,12 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
 	if len(st.MirrorOf) > 0 {
 		e.UI.Dataf("  mirror of: %s\n", strings.Join(st.MirrorOf, ", "))
+		if !st.SyncedAt.IsZero() {
+			e.UI.Dataf("  synced:    %s from %s\n", st.SyncedAt.Local().Format(time.DateTime), st.SyncedFrom)
+		}
+		if !st.SyncFailedAt.IsZero() {
+			e.UI.Dataf("  sync failed at %s (serving the catalog held): %s\n", st.SyncFailedAt.Local().Format(time.DateTime), st.SyncError)
+		}
 	}
 	show := func(name, addr string) {
 		if addr == "" {
