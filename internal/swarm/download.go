@@ -45,7 +45,7 @@ type NoSourceError struct {
 	// handshake.
 	Lacking  []netip.AddrPort
 	WebSeeds []string // the torrent's web seeds
-	WebErr   error    // the last web-seed failure, if any
+	WebErr   error    // how each web seed tried failed, if any did
 }
 
 func (e *NoSourceError) Error() string {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -227,4 +229,34 @@ func offsets(start time.Time, ts []time.Time) []time.Duration {
 		out[i] = t.Sub(start).Round(10 * time.Millisecond)
 	}
 	return out
+}
+
+// A download with no source names every web seed that failed, not only
+// the last one tried: with two servers in server_urls it named one.
+func TestNoSourceNamesEveryWebSeed(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 256<<10)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := "http://"+nettest.Refused(t), "http://"+nettest.Refused(t) // two servers' base URLs
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 200 * time.Millisecond, GiveUpAfter: 2 * time.Second, MirrorWebSeeds: []string{MirrorSeed(a), MirrorSeed(b)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = leecher.Download(ctx, meta.Torrent, nil, nil)
+	var ns *NoSourceError
+	if !errors.As(err, &ns) {
+		t.Fatalf("Download = %v, want no source", err)
+	}
+	for _, seed := range []string{a, b} {
+		if !strings.Contains(err.Error(), "web seed "+seed+"/packages/pkg-1.0.0.tar.zst") {
+			t.Errorf("%v\ndoes not name web seed %s", err, seed)
+		}
+	}
 }

@@ -163,7 +163,11 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed string, floor bool) bool
 			delete(e.fetches, ih)
 		}
 		if ctx.Err() == nil {
-			e.webErrs[ih] = err
+			if err == nil {
+				delete(e.webErrs, ih)
+			} else {
+				e.webErrs[ih] = e.webErrs[ih].with(seed, err)
+			}
 		}
 		e.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
@@ -185,13 +189,54 @@ func (e *Engine) stopWebFetch(ih metainfo.Hash) {
 	}
 }
 
-// webSeedState reports whether a web-seed fetch for ih runs, and how the
-// last one ended.
-func (e *Engine) webSeedState(ih metainfo.Hash) (running bool, lastErr error) {
+// webSeedState reports whether a web-seed fetch for ih runs, and how each
+// web seed that failed since one last worked failed (nil when none did).
+func (e *Engine) webSeedState(ih metainfo.Hash) (running bool, failed error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	_, running = e.fetches[ih]
-	return running, e.webErrs[ih]
+	if errs := e.webErrs[ih]; len(errs) > 0 {
+		failed = errs
+	}
+	return running, failed
+}
+
+// seedErrors is each web seed's last failure, in the order they were
+// first tried. A download with no source names every web seed that failed:
+// with two servers in server_urls it named only the last one tried, though
+// both were (a newcomer's run).
+type seedErrors []seedError
+
+type seedError struct {
+	seed string
+	err  error
+}
+
+// with is errs with seed's failure err, in the place of its earlier one.
+func (errs seedErrors) with(seed string, err error) seedErrors {
+	for i := range errs {
+		if errs[i].seed == seed {
+			errs[i].err = err
+			return errs
+		}
+	}
+	return append(errs, seedError{seed, err})
+}
+
+func (errs seedErrors) Error() string {
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (errs seedErrors) Unwrap() []error {
+	out := make([]error, len(errs))
+	for i, e := range errs {
+		out[i] = e.err
+	}
+	return out
 }
 
 func (e *Engine) stopWebFetches() {
