@@ -118,16 +118,12 @@ func HeldSignedBy(dir string, key signing.PublicKey) (bool, error) {
 	return signing.Verify(key, h.DB, h.Sig) == nil, nil
 }
 
-// CheckHeld verifies the catalog held in dir against key as a sync does:
-// signed by key, or by the key that the rotation statements kept with it
+// VerifiedBy verifies the catalog h against key as a sync does: signed by
+// key, or by the key that the rotation statements kept with it
 // (Options.KeepRotation) hand over to from key. A catalog held from an
 // earlier run was verified then, against the key of that run: dist-server
 // mirror checks it again before serving it beside the key it was given now.
-func CheckHeld(dir string, key signing.PublicKey) error {
-	h, _, err := readHeldFiles(dir)
-	if err != nil {
-		return err
-	}
+func (h Held) VerifiedBy(key signing.PublicKey) error {
 	if signing.Verify(key, h.DB, h.Sig) == nil {
 		return nil
 	}
@@ -136,7 +132,7 @@ func CheckHeld(dir string, key signing.PublicKey) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("the catalog held in %s is not signed by the key %s (%s), nor by a key that rotation statements kept with it hand over to from that key", dir, key.Fingerprint(), key)
+	return fmt.Errorf("the catalog held is not signed by the key %s (%s), nor by a key that rotation statements kept with it hand over to from that key", key.Fingerprint(), key)
 }
 
 // Trust is the key sync verifies catalogs with.

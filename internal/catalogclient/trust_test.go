@@ -120,22 +120,26 @@ func TestSyncFollowsKeyRotation(t *testing.T) {
 			t.Fatalf("HeldSignedBy(new key) = %v, %v; want true", by, err)
 		}
 		// A mirror keeps the statements with the catalog (KeepRotation):
-		// CheckHeld then verifies it from the configured key through them,
+		// VerifiedBy then verifies it from the configured key through them,
 		// and refuses a key the statements do not start from.
 		mdir := t.TempDir()
 		opts := syncOpts(pub.ts.URL, mdir, a.Public())
 		opts.KeepRotation = true
 		mustSync(t, opts)
+		held, err := catalogclient.ReadHeld(context.Background(), mdir)
+		if err != nil {
+			t.Fatal(err)
+		}
 		for _, tt := range []struct {
 			key  signing.PublicKey
 			want bool
 		}{{a.Public(), true}, {b.Public(), true}, {c.Public(), true}, {x.Public(), false}} {
-			if err := catalogclient.CheckHeld(mdir, tt.key); (err == nil) != tt.want {
-				t.Errorf("CheckHeld(%s) = %v, want ok %v", tt.key.Fingerprint(), err, tt.want)
+			if err := held.VerifiedBy(tt.key); (err == nil) != tt.want {
+				t.Errorf("VerifiedBy(%s) = %v, want ok %v", tt.key.Fingerprint(), err, tt.want)
 			}
 		}
-		if err := catalogclient.CheckHeld(dir, a.Public()); err == nil {
-			t.Errorf("CheckHeld(configured key) without the statements kept = nil, want an error")
+		if plain, err := catalogclient.ReadHeld(context.Background(), dir); err != nil || plain.VerifiedBy(a.Public()) == nil {
+			t.Errorf("VerifiedBy(configured key) without the statements kept = nil (%v), want an error", err)
 		}
 		// The next catalog is verified through the statements again.
 		pub.publish(8, buildCatalog(t, 8, "", "foo", "bar"))

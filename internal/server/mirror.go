@@ -203,22 +203,31 @@ func (m *mirror) round(ctx context.Context) error {
 	same := held.Meta.Serial == m.serial && m.failures == 0
 	first := m.serial == 0
 	m.mu.Unlock()
-	if first && syncErr != nil {
-		if err := m.checkHeld(dir, syncErr); err != nil {
-			return err
-		}
-	}
 	if same {
 		return nil
+	}
+	trust, err := catalogclient.LoadTrust(dir, m.opts.Key)
+	if err != nil {
+		return fmt.Errorf("mirror: %w", err)
+	}
+	// A catalog held from an earlier run is served beside the key only if
+	// that key verifies it: a mirror restarted with another --key while the
+	// primary could not be reached served the old catalog beside the new
+	// key, and every client that trusted that key on first use then refused
+	// the catalog. One a sync of this run verified needs no check.
+	if first && syncErr != nil && trust.Key != nil {
+		if err := held.VerifiedBy(trust.Key); err != nil {
+			from := "--key"
+			if !trust.Configured {
+				from = "the key pinned in " + trust.Path
+			}
+			return fmt.Errorf("mirror: %v (in %s), and no new one could be synced (%v): not serving it beside %s: give --key the key `dist-server key` prints on the primary, or remove %s to follow the primary afresh", err, dir, syncErr, from, dir)
+		}
 	}
 	if held.Meta.Expired(time.Now()) {
 		m.log.Warn("the catalog held is expired and clients will refuse it: the primary has not re-signed it, or cannot be reached", "serial", held.Meta.Serial, "valid_until", held.Meta.ValidUntil)
 	}
 	have, failed := m.fetch(ctx, held.Packages)
-	trust, err := catalogclient.LoadTrust(dir, m.opts.Key)
-	if err != nil {
-		return fmt.Errorf("mirror: %w", err)
-	}
 	if trust.Key != nil {
 		m.catsrv.SetKey(trust.Key)
 	}
@@ -230,30 +239,6 @@ func (m *mirror) round(ctx context.Context) error {
 	m.serial, m.packages, m.failures = held.Meta.Serial, len(held.Packages), failed
 	m.mu.Unlock()
 	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "missing", failed)
-	return nil
-}
-
-// checkHeld refuses to start serving a catalog held from an earlier run
-// when the key the mirror would serve beside it (--key, or the one pinned)
-// does not verify it: a mirror restarted with another --key while the
-// primary could not be reached served the old catalog beside the new key,
-// and every client that trusted that key on first use then refused the
-// catalog. A held catalog that a sync of this run verified needs no check.
-func (m *mirror) checkHeld(dir string, syncErr error) error {
-	trust, err := catalogclient.LoadTrust(dir, m.opts.Key)
-	if err != nil {
-		return fmt.Errorf("mirror: %w", err)
-	}
-	if trust.Key == nil {
-		return nil
-	}
-	if err := catalogclient.CheckHeld(dir, trust.Key); err != nil {
-		from := "--key"
-		if !trust.Configured {
-			from = "the key pinned in " + trust.Path
-		}
-		return fmt.Errorf("mirror: %v, and no new one could be synced (%v): not serving it beside %s: give --key the key `dist-server key` prints on the primary, or remove %s to follow the primary afresh", err, syncErr, from, dir)
-	}
 	return nil
 }
 

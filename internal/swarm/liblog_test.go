@@ -5,14 +5,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/swarm/peertest"
-	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // lockedBuffer is a log sink for an engine's goroutines.
@@ -40,22 +38,13 @@ func (l *lockedBuffer) Len() int {
 func TestHostilePeerCannotFloodTheLog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
-	writeRandom(t, path, 64<<10)
-	meta, err := torrentmeta.Build(path, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var log lockedBuffer
 	seeder, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer seeder.Close()
-	ih, err := seeder.Seed(context.Background(), meta.Torrent, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, ih := seedRandom(t, context.Background(), seeder, dir, "pkg-1.0.0.tar.zst", 64<<10)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const conns, junk = 20, 200 << 10

@@ -196,7 +196,7 @@ func (e *Engine) webSeedState(ih metainfo.Hash) (running bool, failed error) {
 	defer e.mu.Unlock()
 	_, running = e.fetches[ih]
 	if errs := e.webErrs[ih]; len(errs) > 0 {
-		failed = errs
+		failed = slices.Clone(errs) // a fetch ending updates the engine's in place
 	}
 	return running, failed
 }
