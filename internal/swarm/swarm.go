@@ -214,6 +214,10 @@ func New(cfg Config) (*Engine, error) {
 	// A capped publisher's six slots then go to six hosts; a client's eight
 	// to at least four.
 	tc.MaxEstablishedConnsPerIP = max(1, tc.EstablishedConnsPerTorrent/4)
+	// Asked for first: the pieces after the ones complete from the start,
+	// so an install can unpack the archive while the rest arrives (third_
+	// party patch 42; a capped publisher gives its pieces out in order).
+	tc.PrefixPieces = prefixPieces
 	if cfg.PublisherQueue > 0 {
 		tc.ExtendedHandshakeClientVersion = publisherName(cfg.PublisherQueue, cfg.UploadRate/int64(tc.EstablishedConnsPerTorrent))
 		tc.SuggestPieces = publisherSuggestions
@@ -373,6 +377,10 @@ func (e *Engine) close() error {
 type Progress struct {
 	Done, Total int64
 	Peers       int
+	// Prefix is how many bytes from the start of the torrent's file are
+	// in complete, verified pieces: what a reader may take while the rest
+	// arrives (an install unpacks the archive that far).
+	Prefix int64
 }
 
 // add registers the torrent (idempotent) and wants all of it. before, when

@@ -172,6 +172,9 @@ type ClientConfig struct {
 	// distpac patch (suggest.go): when > 0, a seed keeps this many pieces suggested (BEP 6) to
 	// each peer it serves, the pieces given out least often first.
 	SuggestPieces int
+	// distpac patch 42 (prefixfirst.go): when > 0, a leecher asks first for this many pieces
+	// after the ones it has from the start of the torrent, then as before (rarest first).
+	PrefixPieces int
 
 	// The IP addresses as our peers should see them. May differ from the
 	// local interfaces due to NAT or other network configurations.

@@ -176,6 +176,11 @@ func (p *desiredPeerRequests) lessByValue(leftRequest, rightRequest RequestIndex
 		// the middle.
 		ml = ml.Cmp(-cmp.Compare(leftRequest, rightRequest))
 	} else {
+		// distpac patch 42: the pieces just past the complete prefix first (prefixfirst.go).
+		if w := t.cl.config.PrefixPieces; w > 0 {
+			end := t.prefixEnd() + w
+			ml = ml.Bool(leftPieceIndex >= end, rightPieceIndex >= end)
+		}
 		ml = ml.Int(
 			leftPiece.Availability,
 			rightPiece.Availability)

@@ -2,7 +2,6 @@ package torrent
 
 import (
 	"math"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -80,18 +79,16 @@ func (cn *PeerConn) piecesRequested() int {
 }
 
 // leastGivenPiece is a piece the peer lacks and has not been assigned, given out to the fewest
-// peers so far, the first such from a random place (so that two peers assigned at the same count
-// get different pieces); -1 if there is none.
+// peers so far, the first such in index order; -1 if there is none. Two peers assigned at the same
+// count get different pieces all the same, since the first one's raised its count. In index order
+// (distpac patch 42; a random place before) the swarm gets the archive from its start, which its
+// leechers, asking first for the pieces after what they have from the start (prefixfirst.go), can
+// unpack while the rest arrives.
 func (cn *PeerConn) leastGivenPiece() int {
 	given, last := cn.t.suggestGiven, cn.t.suggestLast
 	n := len(given)
 	best := -1
-	start := rand.IntN(n)
-	for i := range n {
-		p := start + i
-		if p >= n {
-			p -= n
-		}
+	for p := range n {
 		if cn.peerHasPiece(p) || cn.suggestOut.Contains(uint32(p)) {
 			continue
 		}

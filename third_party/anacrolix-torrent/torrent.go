@@ -93,6 +93,8 @@ type Torrent struct {
 
 	// The order pieces are requested if there's no stronger reason like availability or priority.
 	pieceRequestOrder []int
+	// distpac patch 42: no piece below it is incomplete (prefixfirst.go).
+	prefixCursor int
 	// distpac patch (suggest.go): how many peers each piece was assigned to.
 	suggestGiven []uint32
 	suggestLast  []uint32 // suggestCount when each piece was last assigned
@@ -1826,6 +1828,7 @@ func (t *Torrent) setCachedPieceCompletion(piece int, uncached g.Option[bool]) b
 		t._completedPieces.Add(x)
 	} else {
 		t._completedPieces.Remove(x)
+		t.prefixCursor = min(t.prefixCursor, piece) // distpac patch 42
 	}
 	return changed
 
