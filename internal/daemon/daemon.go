@@ -88,6 +88,12 @@ type Event struct {
 	// Completed is set on the event sent as soon as one archive is
 	// complete (the client stages it while the others download).
 	Completed *Report `json:"completed,omitempty"`
+	// Prefix gives, by archive, how many bytes from its start are in
+	// complete, verified pieces, for the archives whose prefix grew by a
+	// step (prefixStep) since it was last sent: the client unpacks that
+	// far while the rest arrives. An event with it goes out when it grows,
+	// whatever the period.
+	Prefix map[string]int64 `json:"prefix,omitempty"`
 	// Reports, on the finished event, say where each archive's bytes came
 	// from.
 	Reports []Report `json:"reports,omitempty"`
@@ -109,6 +115,12 @@ const (
 	progressEvery    = 200 * time.Millisecond
 	maxProgressEvery = 5 * time.Second
 )
+
+// prefixStep is how much an archive's complete prefix grows before it is
+// sent (Event.Prefix): a 32nd of the archive, at least 256 KiB, so that an
+// archive's download sends about 32 such events whatever its size (the
+// engine reports every 200 ms).
+func prefixStep(size int64) int64 { return max(size/32, 256<<10) }
 
 // progressPeriod reads the progress_ms query parameter of a download
 // request: absent or 0 is progressEvery; the result is kept within

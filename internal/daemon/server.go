@@ -295,6 +295,10 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	// a second); a completed archive at once.
 	done := make([]int64, len(rows))
 	peers := 0
+	// prefix is each archive's complete prefix, sent is what was last
+	// sent of it; grew wakes the sender when one grew by a step.
+	prefix, sent := make([]int64, len(rows)), make([]int64, len(rows))
+	grew := make(chan struct{}, 1)
 	snapshot := func() Event {
 		mu.Lock()
 		defer mu.Unlock()
@@ -302,7 +306,17 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		for _, d := range done {
 			sum += d
 		}
-		return Event{Bytes: sum, Total: total, Peers: peers}
+		ev := Event{Bytes: sum, Total: total, Peers: peers}
+		for i, p := range prefix {
+			if p > sent[i] {
+				if ev.Prefix == nil {
+					ev.Prefix = map[string]int64{}
+				}
+				ev.Prefix[rows[i].Archive] = p
+				sent[i] = p
+			}
+		}
+		return ev
 	}
 	stopTicker := make(chan struct{})
 	tickerDone := make(chan struct{})
@@ -315,8 +329,9 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			case <-stopTicker:
 				return
 			case <-t.C:
-				send(snapshot())
+			case <-grew:
 			}
+			send(snapshot())
 		}
 	}()
 	g, gctx := errgroup.WithContext(ctx)
@@ -326,7 +341,17 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 				mu.Lock()
 				done[i] = p.Done
 				peers = max(peers, p.Peers)
+				step := p.Prefix < row.Size && p.Prefix-sent[i] >= prefixStep(row.Size)
+				if p.Prefix < row.Size { // the whole archive goes out as Completed
+					prefix[i] = p.Prefix
+				}
 				mu.Unlock()
+				if step {
+					select {
+					case grew <- struct{}{}:
+					default:
+					}
+				}
 			})
 			if err != nil {
 				return fmt.Errorf("download %s: %w", row.Archive, err)

@@ -75,7 +75,8 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 		return r.abort(ctx, err)
 	}
 	for i, it := range items {
-		if err := f.wait(ctx, it.row.Archive); err != nil {
+		// An archive still arriving is unpacked as it comes (arriving.go).
+		if _, err := f.waitStart(ctx, it.row.Archive); err != nil {
 			return failed(err)
 		}
 		p, err := r.prepare(ctx, i, it)

@@ -22,12 +22,12 @@ type dirSource struct {
 
 func (s *dirSource) via() string { return "" }
 func (s *dirSource) close()      {}
-func (s *dirSource) fetch(_ context.Context, rows, _ []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+func (s *dirSource) fetch(_ context.Context, rows, _ []catalog.Package, ev fetchEvents) error {
 	for _, r := range rows {
 		s.asked = append(s.asked, r.Archive)
 		s.w.copy(filepath.Join(s.w.pub.Paths.Archives(), r.Archive), filepath.Join(s.w.client.Paths.Cache(), r.Archive))
-		progress(r.Size, 1)
-		finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
+		ev.progress(r.Size, 1)
+		ev.finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -25,13 +26,14 @@ import (
 // A fetcher gets archives into the cache: the running daemon's engine (so
 // that what is installed keeps being seeded), or an engine of this
 // process. It calls progress with the bytes done over all rows and the
-// peers, and finished as each archive is complete, with where its bytes
-// came from.
+// peers, grew as an archive's complete prefix grows (the bytes from its
+// start in verified pieces; not necessarily at every change), and
+// finished as each archive is complete, with where its bytes came from.
 type fetcher interface {
 	// fetch downloads rows; keep are the plan's packages taken from the
 	// cache, which a daemon holds out of its cache trim meanwhile.
 	// progress is called on one goroutine at a time.
-	fetch(ctx context.Context, rows, keep []catalog.Package, progress func(done int64, peers int), finished func(catalog.Package, swarm.Transfer)) error
+	fetch(ctx context.Context, rows, keep []catalog.Package, ev fetchEvents) error
 	close()
 	via() string // for the progress line: "" or " through dist-client daemon"
 }
@@ -74,6 +76,13 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	return engineFetcher{engine, release}, nil
 }
 
+// fetchEvents are what a fetcher reports as it goes (fetcher).
+type fetchEvents struct {
+	progress func(done int64, peers int)
+	grew     func(r catalog.Package, prefix int64)
+	finished func(catalog.Package, swarm.Transfer)
+}
+
 // holdCached asks a running daemon to hold the archives of a plan taken
 // wholly from the cache out of its cache trim (cache_max_size) while they
 // are extracted: a request that names them to keep and nothing to download
@@ -112,7 +121,7 @@ func (f engineFetcher) close() {
 	f.release()
 }
 
-func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, ev fetchEvents) error {
 	var mu sync.Mutex
 	done := make([]int64, len(rows))
 	peers := make([]int, len(rows))
@@ -130,14 +139,17 @@ func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, pro
 				}
 				// Under mu: the caller's callback runs on one goroutine at
 				// a time, as the daemon's does, and sees sums in order.
-				progress(sum, most)
+				ev.progress(sum, most)
+				if pr.Prefix > 0 && pr.Prefix < r.Size {
+					ev.grew(r, pr.Prefix)
+				}
 				mu.Unlock()
 			})
 			if err != nil {
 				return fmt.Errorf("download %s: %w", r.Archive, err)
 			}
 			t, _ := f.engine.Transfer(mustInfoHash(r))
-			finished(r, t)
+			ev.finished(r, t)
 			return nil
 		})
 	}
@@ -159,7 +171,7 @@ type daemonFetcher struct {
 func (f daemonFetcher) via() string { return " through dist-client daemon" }
 func (f daemonFetcher) close()      {}
 
-func (f daemonFetcher) fetch(ctx context.Context, rows, keep []catalog.Package, progress func(int64, int), finished func(catalog.Package, swarm.Transfer)) error {
+func (f daemonFetcher) fetch(ctx context.Context, rows, keep []catalog.Package, fe fetchEvents) error {
 	req := daemon.Request{Items: make([]daemon.Item, len(rows))}
 	byArchive := make(map[string]catalog.Package, len(rows))
 	for i, r := range rows {
@@ -170,10 +182,15 @@ func (f daemonFetcher) fetch(ctx context.Context, rows, keep []catalog.Package, 
 		req.Keep = append(req.Keep, daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash})
 	}
 	return f.d.Download(ctx, req, f.every, func(ev daemon.Event) {
-		progress(ev.Bytes, ev.Peers)
+		fe.progress(ev.Bytes, ev.Peers)
+		for a, n := range ev.Prefix {
+			if r, ok := byArchive[a]; ok && n > 0 && n < r.Size {
+				fe.grew(r, n)
+			}
+		}
 		if ev.Completed != nil {
 			if r, ok := byArchive[ev.Completed.Archive]; ok {
-				finished(r, ev.Completed.Transfer)
+				fe.finished(r, ev.Completed.Transfer)
 			}
 		}
 	})
@@ -191,17 +208,23 @@ type fetching struct {
 
 	stopOnce sync.Once
 
-	mu      sync.Mutex
-	ready   map[string]chan struct{} // by archive; closed when complete; guarded by mu
-	err     error                    // the first failure; guarded by mu
-	report  Report                   // guarded by mu
-	started time.Time
+	mu     sync.Mutex
+	ready  map[string]chan struct{} // by archive; closed when complete; guarded by mu
+	err    error                    // the first failure; guarded by mu
+	report Report                   // guarded by mu
+	// prefix is, by archive still downloading, its complete prefix
+	// (fetcher); grown is closed and replaced whenever one grows, an
+	// archive completes or the fetch fails (arriving waits on it).
+	prefix    map[string]int64 // guarded by mu
+	grown     chan struct{}    // guarded by mu
+	streaming atomic.Bool      // an archive is being unpacked as it arrives
+	started   time.Time
 }
 
 // startFetch starts downloading every archive of items not in the cache.
 // The caller must call stop.
 func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error) {
-	f := &fetching{c: c, done: make(chan struct{}), ready: map[string]chan struct{}{}, started: time.Now()}
+	f := &fetching{c: c, done: make(chan struct{}), ready: map[string]chan struct{}{}, prefix: map[string]int64{}, grown: make(chan struct{}), started: time.Now()}
 	var need, cached []catalog.Package
 	var total int64
 	for _, it := range items {
@@ -246,7 +269,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		defer w.Stop()
 		peers := 0
 		warmed := false
-		err := src.fetch(w.Context(), need, cached, func(done int64, n int) {
+		err := src.fetch(w.Context(), need, cached, fetchEvents{progress: func(done int64, n int) {
 			w.Progress(done)
 			bar.Set(done)
 			peers = max(peers, n)
@@ -254,21 +277,24 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 			// decoder in; at the start, every install of a swarm would
 			// take the cores the first pieces need. Not when the first
 			// event seen is the end: extraction starts then, and would
-			// only wait for it.
-			if !warmed && 2*done >= total && done < total {
+			// only wait for it. Not when an archive is being unpacked as
+			// it arrives: that extraction made its decoder long before.
+			if !warmed && 2*done >= total && done < total && !f.streaming.Load() {
 				warmed = true
 				go stage.Warm(largest)
 			}
-		}, func(r catalog.Package, t swarm.Transfer) {
+		}, grew: f.grew, finished: func(r catalog.Package, t swarm.Transfer) {
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
 			ch := f.ready[r.Archive]
 			delete(f.ready, r.Archive)
+			delete(f.prefix, r.Archive)
+			f.wake()
 			f.mu.Unlock()
 			if ch != nil {
 				close(ch)
 			}
-		})
+		}})
 		if err != nil {
 			bar.Abort()
 			f.fail(w.Explain(err))
@@ -291,6 +317,7 @@ func (f *fetching) fail(err error) {
 	if f.err == nil {
 		f.err = err
 	}
+	f.wake()
 	for a, ch := range f.ready {
 		close(ch)
 		delete(f.ready, a)
@@ -331,7 +358,9 @@ func (f *fetching) again(ctx context.Context, row catalog.Package) error {
 		}
 		f.src = src
 	}
-	return f.src.fetch(ctx, []catalog.Package{row}, nil, func(int64, int) {}, func(catalog.Package, swarm.Transfer) {})
+	return f.src.fetch(ctx, []catalog.Package{row}, nil, fetchEvents{
+		progress: func(int64, int) {}, grew: func(catalog.Package, int64) {}, finished: func(catalog.Package, swarm.Transfer) {},
+	})
 }
 
 // finish waits for every download to end and returns the first failure.

@@ -68,7 +68,11 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
 	err := r.c.step("extract " + row.Archive)
 	if err == nil {
-		err = stage.Extract(ctx, a, dir)
+		if _, complete, _, _ := r.fetch.arrival(row.Archive); complete {
+			err = stage.Extract(ctx, a, dir)
+		} else {
+			err = r.extractArriving(ctx, row, a, dir)
+		}
 	}
 	if err == nil {
 		return nil
@@ -86,6 +90,25 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 		return err
 	}
 	r.tx.downloaded += row.Size
+	return stage.Extract(ctx, a, dir)
+}
+
+// extractArriving unpacks an archive as it downloads (arriving.go). When
+// that fails for any reason but the command's end or the download's
+// failure, it waits for the whole archive and unpacks it again from the
+// cache, as it would have without streaming.
+func (r *run) extractArriving(ctx context.Context, row catalog.Package, a stage.Archive, dir string) error {
+	r.fetch.streaming.Store(true)
+	src := &arriving{ctx: ctx, f: r.fetch, archive: row.Archive, path: a.Path, size: a.Size}
+	err := stage.ExtractArriving(ctx, src, a, dir)
+	src.close()
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	if werr := r.fetch.wait(ctx, row.Archive); werr != nil {
+		return werr
+	}
+	r.c.logger().Debug("unpacking the archive as it arrived failed; unpacking the complete archive", "archive", row.Archive, "err", err)
 	return stage.Extract(ctx, a, dir)
 }
 

@@ -47,12 +47,25 @@ func Extract(ctx context.Context, a Archive, dir string) error {
 	if fi.Size() != a.Size {
 		return fmt.Errorf("%w: %s is %d bytes, the catalog says %d", ErrCorrupt, a.Path, fi.Size(), a.Size)
 	}
+	return extract(ctx, f, a, dir)
+}
+
+// ExtractArriving is Extract of an archive still arriving: r gives its
+// bytes from the start as they come (blocking until more are there), at
+// most a.Size of them, then io.EOF. The same check applies: what r gave
+// must have the catalog's SHA-256, or dir is removed and the error
+// matches ErrCorrupt.
+func ExtractArriving(ctx context.Context, r io.Reader, a Archive, dir string) error {
+	return extract(ctx, r, a, dir)
+}
+
+func extract(ctx context.Context, r io.Reader, a Archive, dir string) error {
 	h := sha256.New()
-	xerr := archive.Extract(ctx, io.TeeReader(f, h), dir, a.MaxInstalled)
+	xerr := archive.Extract(ctx, io.TeeReader(r, h), dir, a.MaxInstalled)
 	// The decoder stops at the end of the zstd frame; hash what follows
 	// (through a buffer of the pool: os.File's WriteTo would make one).
 	b := hashBuffers.Get().(*[64 << 10]byte)
-	_, rerr := io.CopyBuffer(h, struct{ io.Reader }{f}, b[:])
+	_, rerr := io.CopyBuffer(h, struct{ io.Reader }{r}, b[:])
 	hashBuffers.Put(b)
 	if ctx.Err() != nil {
 		os.RemoveAll(dir)

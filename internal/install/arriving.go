@@ -1,0 +1,143 @@
+package install
+
+// Unpacking an archive while it downloads.
+//
+// In a swarm every client's download ends within a second of the others',
+// and an archive's extraction then took the cores with everyone else's:
+// at N=32 on two cores, 32 installs unpacked 16 MiB each after the last
+// piece came, 0.9-1.1 s of the row's 10.6-11 s (dist-bench). The engine now
+// asks first for the pieces after what it has from the archive's start
+// (third_party patch 42) and reports that complete prefix; an install
+// unpacks it as it grows, so that little is left to unpack at the end.
+// The archive's size and SHA-256 are checked in the same read as before:
+// a streamed extraction that fails for any reason but the command's end is
+// done again from the complete file, as it would have been.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/distpac/distpac/internal/catalog"
+)
+
+// grew records an archive's complete prefix (fetchEvents.grew).
+func (f *fetching) grew(r catalog.Package, n int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, downloading := f.ready[r.Archive]; !downloading || n <= f.prefix[r.Archive] {
+		return
+	}
+	f.prefix[r.Archive] = n
+	f.wake()
+}
+
+// wake tells everyone waiting on grown that something changed. f.mu held.
+func (f *fetching) wake() {
+	close(f.grown)
+	f.grown = make(chan struct{})
+}
+
+// arrival is what is known of an archive being fetched: its complete
+// prefix, whether all of it is in the cache, the fetch's failure, and a
+// channel closed at the next change.
+func (f *fetching) arrival(archive string) (prefix int64, complete bool, changed <-chan struct{}, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, downloading := f.ready[archive]
+	return f.prefix[archive], !downloading, f.grown, f.err
+}
+
+// waitStart returns once the archive can be unpacked: it is in the cache,
+// or part of it from its start is (ok reports which: true for the part),
+// or the fetch failed.
+func (f *fetching) waitStart(ctx context.Context, archive string) (arriving bool, err error) {
+	for {
+		prefix, complete, changed, err := f.arrival(archive)
+		switch {
+		case err != nil:
+			return false, err
+		case complete:
+			return false, nil
+		case prefix > 0:
+			return true, nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+}
+
+// arriving reads an archive from the cache as it downloads: up to its
+// complete prefix, waiting for more, and to its end once it is complete.
+// The engine writes it at path+".part" and renames it to path when it is
+// complete; an open descriptor follows the rename.
+type arriving struct {
+	ctx     context.Context
+	f       *fetching
+	archive string
+	path    string
+	size    int64
+	file    *os.File
+	off     int64
+}
+
+func (a *arriving) Read(p []byte) (int, error) {
+	for {
+		prefix, complete, changed, err := a.f.arrival(a.archive)
+		if err != nil {
+			return 0, err
+		}
+		end := prefix
+		if complete {
+			end = a.size
+		}
+		if a.off >= a.size {
+			return 0, io.EOF
+		}
+		if a.off < end {
+			if err := a.open(); err != nil {
+				return 0, err
+			}
+			n, err := a.file.ReadAt(p[:min(int64(len(p)), end-a.off)], a.off)
+			a.off += int64(n)
+			if errors.Is(err, io.EOF) {
+				// Shorter than the engine said: the size check fails.
+				err = io.ErrUnexpectedEOF
+			}
+			return n, err
+		}
+		select {
+		case <-changed:
+		case <-a.ctx.Done():
+			return 0, a.ctx.Err()
+		}
+	}
+}
+
+// open opens the archive's file the first time: the partial one, or the
+// complete one if it was renamed meanwhile.
+func (a *arriving) open() error {
+	if a.file != nil {
+		return nil
+	}
+	var err error
+	for range 2 {
+		for _, name := range []string{a.path + ".part", a.path} {
+			if a.file, err = os.Open(name); err == nil || !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+		}
+	}
+	return err
+}
+
+func (a *arriving) close() {
+	if a.file != nil {
+		a.file.Close()
+	}
+}
