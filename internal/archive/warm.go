@@ -10,8 +10,9 @@ import (
 )
 
 // Warm readies a zstd decoder for an archive of about size tar bytes while
-// the caller has nothing else to do (an install waiting for its download),
-// and keeps it for the next Extract.
+// the caller has nothing else to do (an install waiting for its download,
+// when no archive is being unpacked as it arrives), and keeps it for the
+// next Extract.
 //
 // A decoder keeps the stream's last window in a ring of the window (4 MiB,
 // newEncoder) and two blocks, written as the archive is decoded; every

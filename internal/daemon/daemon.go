@@ -86,7 +86,7 @@ type Event struct {
 	Finished bool   `json:"finished,omitempty"`
 	Error    string `json:"error,omitempty"`
 	// Completed is set on the event sent as soon as one archive is
-	// complete (the client stages it while the others download).
+	// complete (the client finishes staging it while the others download).
 	Completed *Report `json:"completed,omitempty"`
 	// Prefix gives, by archive, how many bytes from its start are in
 	// complete, verified pieces, for the archives whose prefix grew by a

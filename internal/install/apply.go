@@ -46,9 +46,9 @@ type run struct {
 }
 
 // carryOut checks free space, downloads every archive of the plan and,
-// while the downloads go on, stages each package in plan order as soon as
-// its archive is there; then it checks and places them all, committing the
-// records (and the marked ones) in one state transaction.
+// while the downloads go on, stages each package in plan order, unpacking
+// its archive as it arrives; then it checks and places them all,
+// committing the records (and the marked ones) in one state transaction.
 func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []state.Record) error {
 	if err := c.checkSpace(items); err != nil {
 		return err
@@ -75,8 +75,16 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 		return r.abort(ctx, err)
 	}
 	for i, it := range items {
-		// An archive still arriving is unpacked as it comes (arriving.go).
-		if _, err := f.waitStart(ctx, it.row.Archive); err != nil {
+		// An archive still arriving is unpacked as it comes (arriving.go),
+		// but a version that replaces an installed one waits for its
+		// whole archive: prepare runs the old version's uninstall.sh
+		// first, which must not stop a service for the rest of a download
+		// that may yet fail.
+		wait := f.waitStart
+		if _, ok := tx.recs.Get(it.row.Name); ok && it.step.From != nil {
+			wait = f.wait
+		}
+		if err := wait(ctx, it.row.Archive); err != nil {
 			return failed(err)
 		}
 		p, err := r.prepare(ctx, i, it)

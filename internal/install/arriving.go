@@ -41,33 +41,37 @@ func (f *fetching) wake() {
 }
 
 // arrival is what is known of an archive being fetched: its complete
-// prefix, whether all of it is in the cache, the fetch's failure, and a
-// channel closed at the next change.
+// prefix, whether all of it is in the cache (never after the fetch
+// failed), the fetch's failure, and a channel closed at the next change.
 func (f *fetching) arrival(archive string) (prefix int64, complete bool, changed <-chan struct{}, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, downloading := f.ready[archive]
-	return f.prefix[archive], !downloading, f.grown, f.err
+	return f.prefix[archive], !downloading && f.err == nil, f.grown, f.err
+}
+
+// failure is the fetch's first failure, or nil.
+func (f *fetching) failure() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
 }
 
 // waitStart returns once the archive can be unpacked: it is in the cache,
-// or part of it from its start is (ok reports which: true for the part),
-// or the fetch failed.
-func (f *fetching) waitStart(ctx context.Context, archive string) (arriving bool, err error) {
+// or part of it from its start is, or the fetch failed.
+func (f *fetching) waitStart(ctx context.Context, archive string) error {
 	for {
 		prefix, complete, changed, err := f.arrival(archive)
 		switch {
 		case err != nil:
-			return false, err
-		case complete:
-			return false, nil
-		case prefix > 0:
-			return true, nil
+			return err
+		case complete, prefix > 0:
+			return nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return ctx.Err()
 		}
 	}
 }

@@ -24,6 +24,8 @@ type arrivingSource struct {
 	asked    []string
 	badStart bool
 	ready    func(part string) error
+	// fail, when set, ends the download with it once ready returned.
+	fail error
 	// renamed runs once an archive is at its final path, before it is
 	// reported complete.
 	renamed func(final string)
@@ -54,6 +56,9 @@ func (s *arrivingSource) fetch(_ context.Context, rows, _ []catalog.Package, ev 
 		ev.grew(r, int64(len(half)))
 		if err := s.ready(part); err != nil {
 			return err
+		}
+		if s.fail != nil {
+			return s.fail
 		}
 		f, err := os.OpenFile(part, os.O_WRONLY, 0)
 		if err != nil {
@@ -161,6 +166,69 @@ func TestArrivingArchiveReadAgainWhenComplete(t *testing.T) {
 	}
 	if b, err := os.ReadFile(w.prefix("bin", "app")); err != nil || string(b) != "app" {
 		t.Fatalf("app's file: %q, %v", b, err)
+	}
+	w.consistent()
+}
+
+// A download that fails while its archive is being unpacked fails the
+// install with its own error: it is not taken for an archive that left the
+// cache ("downloading it again").
+func TestArrivingArchiveDownloadFails(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	big := strings.Repeat("0123456789abcdef", 64<<10)
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/bin/app": big}))
+	os.Remove(filepath.Join(w.client.Paths.Cache(), "app-1.0.0.tar.zst"))
+	src := &arrivingSource{w: w, ready: openedHere, fail: errors.New("no source left")}
+	w.client.source = src
+	err := w.client.Install(ctx, []string{"app"})
+	if err == nil || !strings.Contains(err.Error(), "no source left") {
+		t.Fatalf("install: %v, want the download's error", err)
+	}
+	if out := w.out.String(); strings.Contains(out, "again") || strings.Contains(out, "no longer in the cache") {
+		t.Errorf("the failed download was taken for a missing archive:\n%s", out)
+	}
+	if len(src.asked) != 1 {
+		t.Errorf("downloaded %q; want app once", src.asked)
+	}
+	if _, err := os.Stat(w.prefix("bin", "app")); err == nil {
+		t.Error("app was installed")
+	}
+}
+
+// An upgrade waits for the new version's whole archive before it runs the
+// old version's uninstall.sh: a download that fails then leaves the old
+// version as it was, its uninstall.sh never run (it would have stopped a
+// service for the rest of the download).
+func TestUpgradeWaitsForWholeArchive(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	marker := filepath.Join(w.dir, "uninstalled")
+	uninstall := "#!/bin/sh\ntouch " + marker + "\n"
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/bin/app": "1", "scripts/uninstall.sh": uninstall}))
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(w.pkg("app", "2.0.0", map[string]string{"assets/bin/app": strings.Repeat("2", 1<<20), "scripts/uninstall.sh": uninstall}))
+	os.Remove(filepath.Join(w.client.Paths.Cache(), "app-2.0.0.tar.zst"))
+	src := &arrivingSource{w: w, fail: errors.New("no source left"), ready: func(string) error {
+		// Long enough for an uninstall.sh started at the first piece to run.
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			}
+		}
+		return nil
+	}}
+	w.client.source = src
+	if err := w.client.Upgrade(ctx, []string{"app"}, false); err == nil || !strings.Contains(err.Error(), "no source left") {
+		t.Fatalf("upgrade: %v, want the download's error", err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("the old version's uninstall.sh ran before the new archive was complete")
+	}
+	if b, err := os.ReadFile(w.prefix("bin", "app")); err != nil || string(b) != "1" {
+		t.Errorf("app's file: %q, %v; want 1.0.0's", b, err)
 	}
 	w.consistent()
 }

@@ -197,9 +197,9 @@ func (f daemonFetcher) fetch(ctx context.Context, rows, keep []catalog.Package, 
 }
 
 // fetching is the download of a plan's archives under way while the plan
-// is staged: staging waits for each archive on its own, so a package is
-// extracted and its script run as soon as its archive is complete, in plan
-// order, while the others keep downloading.
+// is staged: staging takes each archive on its own, in plan order,
+// unpacking it as it arrives (arriving.go) and running its script once it
+// is complete, while the others keep downloading.
 type fetching struct {
 	c      *Client
 	src    fetcher

@@ -59,11 +59,11 @@ func (c *Client) newWatch(prefix string) *stage.Watch {
 	return &stage.Watch{Prefix: prefix, Exclude: append([]string{filepath.Dir(c.Paths.Dir)}, c.stagingRoots()...)}
 }
 
-// extract streams the cached archive of row into dir, checking its SHA-256
-// in the same read. A cached archive that fails the check, or that is gone
-// since the plan found it cached (a daemon's cache_max_size trimmed it when
-// another archive of the plan came in, or dist-client clean ran), is
-// downloaded again, once.
+// extract streams the archive of row into dir, from the cache or as it
+// arrives (arriving.go), checking its SHA-256 in the same read. A cached
+// archive that fails the check, or that is gone since the plan found it
+// cached (a daemon's cache_max_size trimmed it when another archive of the
+// plan came in, or dist-client clean ran), is downloaded again, once.
 func (r *run) extract(ctx context.Context, row catalog.Package, dir string) error {
 	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
 	err := r.c.step("extract " + row.Archive)
@@ -76,6 +76,9 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	}
 	if err == nil {
 		return nil
+	}
+	if ctx.Err() != nil || r.fetch.failure() != nil {
+		return err // the command or the download ended: nothing to fetch again
 	}
 	switch _, serr := os.Lstat(a.Path); {
 	case errors.Is(err, stage.ErrCorrupt):

@@ -9,8 +9,8 @@ import (
 // requestRun is a run of candidate requests, requestIndexes[lo:hi], that lessByValue orders
 // among themselves by request index alone: the chunks of one piece that no peer has requested
 // (distpac patch). For such chunks every key before the last is the piece's or the same (the
-// peer's choke state, the piece's priority, unrequested, begun (patch 31), the suggestion, the
-// availability and the random piece order); the last is the request index, ascending, or descending while
+// peer's choke state, the piece's priority, unrequested, begun (patch 31), the suggestion, past
+// the prefix window (patch 42), the availability and the random piece order); the last is the request index, ascending, or descending while
 // webseed requests are active. So, for a given state, a heap of runs, each keyed by its next
 // request, pops the requests in the order a heap of all the requests would, and holds one
 // element per piece (plus one per requested chunk) instead of one per chunk: with the
