@@ -1826,6 +1826,7 @@ func (t *Torrent) setCachedPieceCompletion(piece int, uncached g.Option[bool]) b
 	x := uint32(piece)
 	if uncached.Ok && uncached.Value {
 		t._completedPieces.Add(x)
+		t.advancePrefix() // distpac patch 42
 	} else {
 		t._completedPieces.Remove(x)
 		t.prefixCursor = min(t.prefixCursor, piece) // distpac patch 42
