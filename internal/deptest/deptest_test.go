@@ -37,7 +37,10 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 	fixtures := []string{mod + "internal/nettest", mod + "internal/swarm/peertest", mod + "internal/sqltest", mod + "internal/bench"}
 	// Nor the cgo binding of libutp: uTP is off (swarm.go), and it needs a
 	// C++ compiler to build and libstdc++ to run (third_party PATCHES.md 38).
-	neverLinked := append(fixtures, "github.com/anacrolix/go-libutp")
+	// Nor WebRTC and websockets: distpac speaks no WebTorrent, and linking
+	// them cost every command's start 6-8 ms of CPU and 2 MiB (third_party
+	// PATCHES.md 43).
+	neverLinked := append(fixtures, "github.com/anacrolix/go-libutp", "github.com/pion/webrtc/v4", "github.com/gorilla/websocket")
 	for i := range tests {
 		tests[i].forbidden = append(tests[i].forbidden, neverLinked...)
 	}

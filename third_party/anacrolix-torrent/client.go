@@ -37,7 +37,6 @@ import (
 	"github.com/cespare/xxhash"
 	"github.com/dustin/go-humanize"
 	gbtree "github.com/google/btree"
-	"github.com/pion/webrtc/v4"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/internal/alloclim"
@@ -48,10 +47,8 @@ import (
 	"github.com/anacrolix/torrent/mse"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"github.com/anacrolix/torrent/storage"
-	"github.com/anacrolix/torrent/tracker"
 	"github.com/anacrolix/torrent/types/infohash"
 	infohash_v2 "github.com/anacrolix/torrent/types/infohash-v2"
-	"github.com/anacrolix/torrent/webtorrent"
 )
 
 const webseedRequestUpdateTimerInterval = 5 * time.Second
@@ -104,7 +101,6 @@ type Client struct {
 	acceptLimiter map[ipStr]int
 	numHalfOpen   int
 
-	websocketTrackers  websocketTrackers
 	numWebSeedRequests map[webseedHostKeyHandle]int
 
 	activeAnnounceLimiter limiter.Instance
@@ -331,43 +327,8 @@ func NewClient(cfg *ClientConfig) (cl *Client, err error) {
 			}
 		}
 
-		cl.websocketTrackers = websocketTrackers{
-			PeerId: cl.peerID,
-			Logger: cl.logger.WithNames("websocketTrackers"),
-			GetAnnounceRequest: func(
-				event tracker.AnnounceEvent, infoHash [20]byte,
-			) (
-				tracker.AnnounceRequest, error,
-			) {
-				cl.lock()
-				defer cl.unlock()
-				t, ok := cl.torrentsByShortHash[infoHash]
-				if !ok {
-					return tracker.AnnounceRequest{}, errors.New("torrent not tracked by client")
-				}
-				return t.announceRequest(event, infoHash), nil
-			},
-			Proxy:                      cl.config.HTTPProxy,
-			WebsocketTrackerHttpHeader: cl.config.WebsocketTrackerHttpHeader,
-			ICEServers:                 cl.ICEServers(),
-			DialContext:                cl.config.TrackerDialContext,
-			callbacks:                  &cl.config.Callbacks,
-			OnConn: func(dc webtorrent.DataChannelConn, dcc webtorrent.DataChannelContext) {
-				cl.lock()
-				defer cl.unlock()
-				t, ok := cl.torrentsByShortHash[dcc.InfoHash]
-				if !ok {
-					cl.logger.WithDefaultLevel(log.Warning).Printf(
-						"got webrtc conn for unloaded torrent with infohash %x",
-						dcc.InfoHash,
-					)
-					dc.Close()
-					return
-				}
-				go t.onWebRtcConn(dc, dcc)
-			},
-		}
-
+		// distpac patch 43: no WebTorrent (websocket trackers and WebRTC peers); webrtc.go,
+		// wstracker.go and webtorrent/ are not carried.
 		cl.webseedRequestTimer = time.AfterFunc(webseedRequestUpdateTimerInterval, cl.updateWebseedRequestsTimerFunc)
 	}
 	builtinListenNetworks := cl.listenNetworks()
@@ -1952,16 +1913,6 @@ func (cl *Client) locker() *lockWithDeferreds {
 
 func (cl *Client) String() string {
 	return fmt.Sprintf("<%[1]T %[1]p>", cl)
-}
-
-func (cl *Client) ICEServers() []webrtc.ICEServer {
-	var ICEServers []webrtc.ICEServer
-	if cl.config.ICEServerList != nil {
-		ICEServers = cl.config.ICEServerList
-	} else if cl.config.ICEServers != nil {
-		ICEServers = []webrtc.ICEServer{{URLs: cl.config.ICEServers}}
-	}
-	return ICEServers
 }
 
 // Returns connection-level aggregate connStats at the Client level. See the comment on

@@ -13,7 +13,6 @@ import (
 	"github.com/anacrolix/log"
 	"github.com/anacrolix/missinggo/v2"
 
-	"github.com/pion/webrtc/v4"
 	"golang.org/x/time/rate"
 
 	"github.com/anacrolix/torrent/iplist"
@@ -211,10 +210,8 @@ type ClientConfig struct {
 
 	Callbacks Callbacks
 
-	// ICEServerList defines a slice describing servers available to be used by
-	// ICE, such as STUN and TURN servers.
-	ICEServerList []webrtc.ICEServer
-
+	// distpac patch 43: ICEServerList ([]webrtc.ICEServer) is gone with WebTorrent; ICEServers is
+	// unused.
 	// Deprecated. ICEServers does not support server authentication and therefore
 	// it cannot be used with most TURN servers. Use ICEServerList instead.
 	// ICEServers is kept for legacy support.

@@ -1,6 +1,0 @@
-package webtorrent
-
-const (
-	tracerName        = "anacrolix.torrent.webtorrent"
-	webrtcConnTypeKey = "webtorrent.webrtc.conn.type"
-)
