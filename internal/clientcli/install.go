@@ -30,7 +30,8 @@ func newInstall(e *env) *cobra.Command {
 dependencies against the synced catalog, prints the plan and the total download size,
 checks that the cache's and the prefix's disks have room, downloads every archive at once
 over BitTorrent and stages each package: the archive is extracted while its SHA-256 is
-checked and scripts/install.sh runs with DISTPAC_NAME, DISTPAC_VERSION, DISTPAC_PKGDIR,
+checked (from its start while it still downloads) and, once it is complete,
+scripts/install.sh runs with DISTPAC_NAME, DISTPAC_VERSION, DISTPAC_PKGDIR,
 DISTPAC_ASSETS, DISTPAC_PREFIX and DISTPAC_DESTDIR set, writing its files under
 $DISTPAC_DESTDIR$DISTPAC_PREFIX (a package without install.sh installs its assets/ as the
 tree). When every package is staged, the staged files are checked against the files other
