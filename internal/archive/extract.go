@@ -3,10 +3,8 @@ package archive
 import (
 	"archive/tar"
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -100,11 +98,7 @@ const (
 //
 // On any error, including ctx cancellation, Extract removes what it created,
 // leaving dest as it found it.
-//
-// sums, when not nil, gets the size and SHA-256 of every regular file
-// written (hardlinks included), by its clean name, computed as it is
-// written: a staged tree need not be read again to be recorded (Sums).
-func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64, sums Sums) (err error) {
+func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err error) {
 	// A command that runs on one processor (procs.Serial) extracts on
 	// every core: on one, each read or write that lasts over 20 µs (a
 	// 64 KiB write into the page cache does here) has its processor
@@ -135,7 +129,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64, sums 
 	}
 	defer releaseDecoder(zr)
 
-	x := &extractor{ctx: ctx, root: root, top: dirHandle{root: root}, seen: map[string]kind{}, maxSize: maxSize, sums: sums}
+	x := &extractor{ctx: ctx, root: root, top: dirHandle{root: root}, seen: map[string]kind{}, maxSize: maxSize}
 	defer x.close() // before the cleanup above: no writer is left writing
 	counted := &countingReader{r: zr}
 	tr := tar.NewReader(counted)
@@ -230,7 +224,6 @@ type extractor struct {
 	root    *os.Root
 	seen    map[string]kind // clean name -> what was made there
 	maxSize int64
-	sums    Sums            // nil: none kept
 	written int64           // regular file bytes so far
 	buf     *[32 << 10]byte // copy buffer, reused for every file (copyBuffers)
 
@@ -381,9 +374,6 @@ func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 		if err := x.root.Link(target, name); err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
 		}
-		if x.sums != nil {
-			x.sums[name] = x.sums[target]
-		}
 		x.seen[name] = kindFile
 	}
 	return nil
@@ -445,9 +435,6 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		x.written += hdr.Size
-		if x.sums != nil {
-			x.sums[name] = Sum{Size: hdr.Size, SHA256: sha256.Sum256(data)}
-		}
 		fd, err := d.fd()
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
@@ -473,17 +460,8 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 	if x.buf == nil {
 		x.buf = copyBuffers.Get().(*[32 << 10]byte)
 	}
-	var w io.Writer = onlyWriter{f}
-	var h hash.Hash
-	if x.sums != nil {
-		h = sha256.New()
-		w = io.MultiWriter(w, h)
-	}
-	n, err := io.CopyBuffer(w, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)}, x.buf[:])
+	n, err := io.CopyBuffer(onlyWriter{f}, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)}, x.buf[:])
 	x.written += n
-	if h != nil && err == nil && n == hdr.Size {
-		x.sums[name] = Sum{Size: n, SHA256: [32]byte(h.Sum(nil))}
-	}
 	if err == nil && n != hdr.Size {
 		err = io.ErrUnexpectedEOF
 	}

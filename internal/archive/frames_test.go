@@ -110,7 +110,7 @@ func TestFramesRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	if err := Extract(context.Background(), bytes.NewReader(buf.Bytes()), dest, 1<<30, nil); err != nil {
+	if err := Extract(context.Background(), bytes.NewReader(buf.Bytes()), dest, 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Scan(dest)

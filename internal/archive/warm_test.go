@@ -81,7 +81,7 @@ func TestWarmDecoderIsUsed(t *testing.T) {
 	releaseDecoder(got)
 	Warm(4 << 20)
 	dest := filepath.Join(t.TempDir(), "out")
-	if err := Extract(context.Background(), bytes.NewReader(arch), dest, 1<<30, nil); err != nil {
+	if err := Extract(context.Background(), bytes.NewReader(arch), dest, 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	if takeWarm() != nil {
@@ -105,7 +105,7 @@ func TestWarmKeepsTheRing(t *testing.T) {
 	extract := func() uint64 {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		if err := Extract(context.Background(), bytes.NewReader(arch), filepath.Join(t.TempDir(), "out"), 1<<30, nil); err != nil {
+		if err := Extract(context.Background(), bytes.NewReader(arch), filepath.Join(t.TempDir(), "out"), 1<<30); err != nil {
 			t.Fatal(err)
 		}
 		runtime.ReadMemStats(&after)

@@ -157,7 +157,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	dest := filepath.Join(t.TempDir(), "out")
-	if err := Extract(context.Background(), &buf, dest, 1<<20, nil); err != nil {
+	if err := Extract(context.Background(), &buf, dest, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Scan(dest)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/stage"
@@ -163,13 +162,10 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
 	}
 	p.pkgDir = filepath.Join(p.work, "pkg")
-	sums := archive.Sums{} // hashed as extracted: assets/ is not read again
-	if err := r.extract(ctx, row, p.pkgDir, sums); err != nil {
+	if err := r.extract(ctx, row, p.pkgDir); err != nil {
 		return p, err
 	}
-	opts := c.stageOptions(row.Name, row.Version, r.watch)
-	opts.Sums = sums
-	tree, err := stage.Build(ctx, p.pkgDir, p.work, opts)
+	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version, r.watch))
 	p.tree = tree
 	if err != nil {
 		return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)

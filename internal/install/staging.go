@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/stage"
@@ -65,9 +64,8 @@ func (c *Client) newWatch(prefix string) *stage.Watch {
 // archive that fails the check, or that is gone since the plan found it
 // cached (a daemon's cache_max_size trimmed it when another archive of the
 // plan came in, or dist-client clean ran), is downloaded again, once.
-// sums (may be nil) gets the extracted files' sizes and hashes.
-func (r *run) extract(ctx context.Context, row catalog.Package, dir string, sums archive.Sums) error {
-	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize, Sums: sums}
+func (r *run) extract(ctx context.Context, row catalog.Package, dir string) error {
+	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
 	err := r.c.step("extract " + row.Archive)
 	if err == nil {
 		if _, complete, _, _ := r.fetch.arrival(row.Archive); complete {

@@ -23,9 +23,6 @@ type Archive struct {
 	// MaxInstalled stops extraction beyond the installed size the catalog
 	// declares, so a decompression bomb cannot fill the disk.
 	MaxInstalled int64
-	// Sums, when not nil, gets every extracted file's size and SHA-256
-	// (archive.Sums), for Options.Sums; what it held is dropped first.
-	Sums archive.Sums
 }
 
 // Warm readies the decoder of the next Extract, for an archive whose
@@ -64,8 +61,7 @@ func ExtractArriving(ctx context.Context, r io.Reader, a Archive, dir string) er
 
 func extract(ctx context.Context, r io.Reader, a Archive, dir string) error {
 	h := sha256.New()
-	clear(a.Sums)
-	xerr := archive.Extract(ctx, io.TeeReader(r, h), dir, a.MaxInstalled, a.Sums)
+	xerr := archive.Extract(ctx, io.TeeReader(r, h), dir, a.MaxInstalled)
 	// The decoder stops at the end of the zstd frame; hash what follows
 	// (through a buffer of the pool: os.File's WriteTo would make one).
 	b := hashBuffers.Get().(*[64 << 10]byte)

@@ -36,19 +36,11 @@ import (
 // 60 ms walked, then hashed, through os.Open; 50 ms walked and hashed
 // together; 35 ms this way.
 func Scan(root string) (files []state.File, bytes int64, err error) {
-	return scan(root, nil, "")
-}
-
-// scan is Scan taking the SHA-256 of a regular file at path from known
-// (under+path) when it has the size the open file has, instead of reading
-// it: for files this process wrote and hashed as it did, with nothing run
-// in between (Options.Sums).
-func scan(root string, known archive.Sums, under string) (files []state.File, bytes int64, err error) {
 	fd, err := openDirAt(unix.AT_FDCWD, root)
 	if err != nil {
 		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
 	}
-	s := &scanner{root: root, jobs: make(chan hashJob, 256), known: known, under: under}
+	s := &scanner{root: root, jobs: make(chan hashJob, 256)}
 	defer procs.Parallel()() // on a command that runs on one processor too
 	for range min(runtime.NumCPU(), 8) {
 		s.g.Go(s.hash)
@@ -69,8 +61,6 @@ func scan(root string, known archive.Sums, under string) (files []state.File, by
 
 type scanner struct {
 	root    string
-	known   archive.Sums // read only while the hashers run
-	under   string
 	entries []*state.File
 	jobs    chan hashJob
 	failed  atomic.Bool
@@ -111,7 +101,7 @@ func (s *scanner) hash() error {
 	for j := range s.jobs {
 		err := error(nil)
 		if !s.failed.Load() {
-			err = s.hashAt(j.dir.fd, j.name, j.file, h, buf)
+			err = hashAt(j.dir.fd, j.name, j.file, h, buf)
 		}
 		j.dir.release()
 		if err != nil {
@@ -205,8 +195,8 @@ func readDirFd(fd int, abs string) ([]fs.DirEntry, error) {
 
 // hashAt opens name in dirfd, which the walk saw as a regular file,
 // without following a symlink, and sets f's mode, size and SHA-256 from
-// what it reads, or from s.known.
-func (s *scanner) hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf []byte) error {
+// what it reads.
+func hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf []byte) error {
 	var fd int
 	var err error
 	for {
@@ -225,10 +215,6 @@ func (s *scanner) hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("staged %s changed while it was scanned", f.Path)
-	}
-	if k, ok := s.known[s.under+f.Path]; ok && k.Size == st.Size {
-		f.Mode, f.Size, f.SHA256 = permOf(uint32(st.Mode)), st.Size, hex.EncodeToString(k.SHA256[:])
-		return nil
 	}
 	h.Reset()
 	// Exactly the size fstat gave: a short read means the file shrank.

@@ -52,10 +52,6 @@ type Options struct {
 	// nil: not watched.
 	Watch         *Watch
 	ScriptTimeout time.Duration
-	// Sums are the extracted package's files' sizes and SHA-256 by their
-	// paths in it (Archive.Sums); a tree without install.sh, its assets/,
-	// is recorded from them instead of read again. nil: it is read.
-	Sums archive.Sums
 }
 
 // Build stages the extracted package at pkgDir. The staging root for
@@ -65,10 +61,8 @@ type Options struct {
 func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	t := &Tree{HasUninstall: script.Exists(pkgDir, "uninstall.sh")}
 	if !script.Exists(pkgDir, "install.sh") {
-		// Nothing ran since the extraction wrote assets/: its files are
-		// the ones hashed as they were written.
 		t.Root = filepath.Join(pkgDir, "assets")
-		return t, t.scan(o.Sums, "assets/")
+		return t, t.scan()
 	}
 	t.Scripted = true
 	dest := filepath.Join(work, "dest")
@@ -91,12 +85,10 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	if err := outsidePrefix(dest, o.Prefix); err != nil {
 		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
 	}
-	return t, t.scan(nil, "")
+	return t, t.scan()
 }
 
-// scan records the tree at t.Root; known (may be nil) has the sizes and
-// hashes of files at under+path.
-func (t *Tree) scan(known archive.Sums, under string) error {
+func (t *Tree) scan() error {
 	if _, err := os.Lstat(t.Root); os.IsNotExist(err) {
 		return nil
 	}
@@ -107,7 +99,7 @@ func (t *Tree) scan(known archive.Sums, under string) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("staged tree %s is not a directory", t.Root)
 	}
-	t.Files, t.Bytes, err = scan(t.Root, known, under)
+	t.Files, t.Bytes, err = Scan(t.Root)
 	return err
 }
 

@@ -294,37 +294,3 @@ func TestScanMatchesTheTree(t *testing.T) {
 		t.Errorf("bytes %d, want %d", total, want)
 	}
 }
-
-// TestBuildTakesKnownSums: a tree without install.sh is recorded with the
-// hashes its extraction computed, for files of the size recorded, without
-// reading them (here a deliberately different hash shows it was not read);
-// a file whose size differs is read.
-func TestBuildTakesKnownSums(t *testing.T) {
-	dir := pkg(t, map[string]string{"manifest.yaml": "version: 1.0.0\n", "assets/a": "aaa", "assets/b": "bbb"})
-	other := sha256.Sum256([]byte("not read"))
-	known := archive.Sums{
-		"assets/a": {Size: 3, SHA256: other},
-		"assets/b": {Size: 4, SHA256: other}, // not b's size: read
-	}
-	tree, err := Build(context.Background(), dir, t.TempDir(), Options{Name: "p", Version: "1.0.0", Prefix: filepath.Join(t.TempDir(), "prefix"), Sums: known})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := sha256.Sum256([]byte("bbb"))
-	if a := tree.Files[0]; a.Path != "a" || a.Size != 3 || a.SHA256 != hex.EncodeToString(other[:]) {
-		t.Errorf("a = %+v, want the known hash", a)
-	}
-	if f := tree.Files[1]; f.Path != "b" || f.SHA256 != hex.EncodeToString(b[:]) {
-		t.Errorf("b = %+v, want its own hash", f)
-	}
-	// With install.sh the tree is what the script made: nothing known is used.
-	dir = pkg(t, map[string]string{"manifest.yaml": "version: 1.0.0\n", "assets/a": "aaa", "scripts/install.sh": "#!/bin/sh\nmkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\" && cp \"$DISTPAC_ASSETS/a\" \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/a\"\n"})
-	tree, err = Build(context.Background(), dir, t.TempDir(), Options{Name: "p", Version: "1.0.0", Prefix: filepath.Join(t.TempDir(), "prefix"), Sums: archive.Sums{"a": {Size: 3, SHA256: other}, "assets/a": {Size: 3, SHA256: other}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	aa := sha256.Sum256([]byte("aaa"))
-	if f := tree.Files[0]; f.Path != "a" || f.SHA256 != hex.EncodeToString(aa[:]) {
-		t.Errorf("scripted a = %+v, want its own hash", f)
-	}
-}
