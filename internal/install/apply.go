@@ -81,7 +81,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 		// first, which must not stop a service for the rest of a download
 		// that may yet fail.
 		wait := f.waitStart
-		if _, ok := tx.recs.Get(it.row.Name); ok && it.step.From != nil {
+		if _, ok := r.replaces(it); ok {
 			wait = f.wait
 		}
 		if err := wait(ctx, it.row.Archive); err != nil {
@@ -114,6 +114,12 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 	return nil
 }
 
+// replaces returns the installed version item i replaces, if it does.
+func (r *run) replaces(it item) (state.Record, bool) {
+	old, ok := r.tx.recs.Get(it.row.Name)
+	return old, ok && it.step.From != nil
+}
+
 // prepare stages item i: for an upgrade the old version's uninstall.sh runs
 // first (today's order, which scripts of the old contract rely on), then
 // the new version is extracted and its install.sh run into the staging
@@ -125,7 +131,7 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 		return nil, fmt.Errorf("staging: %w", err)
 	}
 	row := it.row
-	if old, ok := r.tx.recs.Get(row.Name); ok && it.step.From != nil {
+	if old, ok := r.replaces(it); ok {
 		p.old = &old
 		files, err := r.tx.st.Files(ctx, old.Name)
 		if err != nil {

@@ -23,21 +23,22 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 )
 
-// grew records an archive's complete prefix (fetchEvents.grew).
+// grew records an archive's complete prefix (fetchEvents.grew): one that
+// grew short of the whole archive, which completion reports.
 func (f *fetching) grew(r catalog.Package, n int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if _, downloading := f.ready[r.Archive]; !downloading || n <= f.prefix[r.Archive] {
+	if !f.pending[r.Archive] || n <= f.prefix[r.Archive] || n >= r.Size {
 		return
 	}
 	f.prefix[r.Archive] = n
 	f.wake()
 }
 
-// wake tells everyone waiting on grown that something changed. f.mu held.
+// wake tells everyone waiting on changed that something did. f.mu held.
 func (f *fetching) wake() {
-	close(f.grown)
-	f.grown = make(chan struct{})
+	close(f.changed)
+	f.changed = make(chan struct{})
 }
 
 // arrival is what is known of an archive being fetched: its complete
@@ -46,8 +47,7 @@ func (f *fetching) wake() {
 func (f *fetching) arrival(archive string) (prefix int64, complete bool, changed <-chan struct{}, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, downloading := f.ready[archive]
-	return f.prefix[archive], !downloading && f.err == nil, f.grown, f.err
+	return f.prefix[archive], !f.pending[archive] && f.err == nil, f.changed, f.err
 }
 
 // failure is the fetch's first failure, or nil.
@@ -60,20 +60,7 @@ func (f *fetching) failure() error {
 // waitStart returns once the archive can be unpacked: it is in the cache,
 // or part of it from its start is, or the fetch failed.
 func (f *fetching) waitStart(ctx context.Context, archive string) error {
-	for {
-		prefix, complete, changed, err := f.arrival(archive)
-		switch {
-		case err != nil:
-			return err
-		case complete, prefix > 0:
-			return nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	return f.waitFor(ctx, archive, true)
 }
 
 // arriving reads an archive from the cache as it downloads: up to its

@@ -26,8 +26,9 @@ import (
 // A fetcher gets archives into the cache: the running daemon's engine (so
 // that what is installed keeps being seeded), or an engine of this
 // process. It calls progress with the bytes done over all rows and the
-// peers, grew as an archive's complete prefix grows (the bytes from its
-// start in verified pieces; not necessarily at every change), and
+// peers, grew with an archive's complete prefix (the bytes from its start
+// in verified pieces; not necessarily at every change, and maybe the
+// same again), and
 // finished as each archive is complete, with where its bytes came from.
 type fetcher interface {
 	// fetch downloads rows; keep are the plan's packages taken from the
@@ -140,9 +141,7 @@ func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, ev 
 				// Under mu: the caller's callback runs on one goroutine at
 				// a time, as the daemon's does, and sees sums in order.
 				ev.progress(sum, most)
-				if pr.Prefix > 0 && pr.Prefix < r.Size {
-					ev.grew(r, pr.Prefix)
-				}
+				ev.grew(r, pr.Prefix)
 				mu.Unlock()
 			})
 			if err != nil {
@@ -184,7 +183,7 @@ func (f daemonFetcher) fetch(ctx context.Context, rows, keep []catalog.Package, 
 	return f.d.Download(ctx, req, f.every, func(ev daemon.Event) {
 		fe.progress(ev.Bytes, ev.Peers)
 		for a, n := range ev.Prefix {
-			if r, ok := byArchive[a]; ok && n > 0 && n < r.Size {
+			if r, ok := byArchive[a]; ok {
 				fe.grew(r, n)
 			}
 		}
@@ -208,15 +207,16 @@ type fetching struct {
 
 	stopOnce sync.Once
 
-	mu     sync.Mutex
-	ready  map[string]chan struct{} // by archive; closed when complete; guarded by mu
-	err    error                    // the first failure; guarded by mu
-	report Report                   // guarded by mu
+	mu      sync.Mutex
+	pending map[string]bool // the archives still downloading; guarded by mu
+	err     error           // the first failure; guarded by mu
+	report  Report          // guarded by mu
 	// prefix is, by archive still downloading, its complete prefix
-	// (fetcher); grown is closed and replaced whenever one grows, an
-	// archive completes or the fetch fails (arriving waits on it).
+	// (fetcher); changed is closed and replaced whenever one grows, an
+	// archive completes or the fetch fails (waitFor and arriving wait on
+	// it).
 	prefix    map[string]int64 // guarded by mu
-	grown     chan struct{}    // guarded by mu
+	changed   chan struct{}    // guarded by mu
 	streaming atomic.Bool      // an archive is being unpacked as it arrives
 	started   time.Time
 }
@@ -224,7 +224,7 @@ type fetching struct {
 // startFetch starts downloading every archive of items not in the cache.
 // The caller must call stop.
 func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error) {
-	f := &fetching{c: c, done: make(chan struct{}), ready: map[string]chan struct{}{}, prefix: map[string]int64{}, grown: make(chan struct{}), started: time.Now()}
+	f := &fetching{c: c, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now()}
 	var need, cached []catalog.Package
 	var total int64
 	for _, it := range items {
@@ -233,10 +233,10 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 			cached = append(cached, it.row)
 			continue
 		}
-		if _, dup := f.ready[it.row.Archive]; dup {
+		if f.pending[it.row.Archive] {
 			continue
 		}
-		f.ready[it.row.Archive] = make(chan struct{})
+		f.pending[it.row.Archive] = true
 		need = append(need, it.row)
 		total += it.row.Size
 	}
@@ -286,14 +286,10 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		}, grew: f.grew, finished: func(r catalog.Package, t swarm.Transfer) {
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
-			ch := f.ready[r.Archive]
-			delete(f.ready, r.Archive)
+			delete(f.pending, r.Archive)
 			delete(f.prefix, r.Archive)
 			f.wake()
 			f.mu.Unlock()
-			if ch != nil {
-				close(ch)
-			}
 		}})
 		if err != nil {
 			bar.Abort()
@@ -317,32 +313,32 @@ func (f *fetching) fail(err error) {
 	if f.err == nil {
 		f.err = err
 	}
+	clear(f.pending)
 	f.wake()
-	for a, ch := range f.ready {
-		close(ch)
-		delete(f.ready, a)
-	}
 }
 
 // wait returns once the archive is in the cache, or the fetch failed.
 func (f *fetching) wait(ctx context.Context, archive string) error {
-	f.mu.Lock()
-	ch := f.ready[archive]
-	err := f.err
-	f.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if ch != nil {
+	return f.waitFor(ctx, archive, false)
+}
+
+// waitFor returns once the archive is in the cache, or part of it from its
+// start is when started is set, or the fetch failed.
+func (f *fetching) waitFor(ctx context.Context, archive string, started bool) error {
+	for {
+		prefix, complete, changed, err := f.arrival(archive)
+		switch {
+		case err != nil:
+			return err
+		case complete, started && prefix > 0:
+			return nil
+		}
 		select {
-		case <-ch:
+		case <-changed:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
 }
 
 // again downloads one archive again (its cached copy failed its SHA-256),
@@ -388,7 +384,7 @@ func (f *fetching) stop() {
 func (f *fetching) partial() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.ready) > 0 || f.err != nil
+	return len(f.pending) > 0 || f.err != nil
 }
 
 // reportCopy is the transfer report once every download ended.
