@@ -3,6 +3,7 @@ module github.com/distpac/distpac
 go 1.26.8
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/Masterminds/semver/v3 v3.5.0
 	github.com/anacrolix/generics v0.1.0
 	github.com/anacrolix/log v0.17.0

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -71,17 +72,7 @@ func TestSyncAcceptsAnyLabel(t *testing.T) {
 	sig := key.Sign(db)
 	for _, ct := range []string{"", "text/plain", "text/plain; charset=utf-8", "binary/octet-stream", "application/octet-stream", "application/x-sqlite3", "application/vnd.sqlite3"} {
 		t.Run(cmp.Or(ct, "none"), func(t *testing.T) {
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header()["Content-Type"] = []string{ct} // set even when empty: no sniffing
-				switch r.URL.Path {
-				case "/packages.db":
-					w.Write(db)
-				case "/packages.db.sig":
-					w.Write(sig)
-				default:
-					http.NotFound(w, r)
-				}
-			}))
+			srv := httptest.NewServer(servePair(ct, db, sig))
 			defer srv.Close()
 			dir := t.TempDir()
 			mustSync(t, syncOpts(srv.URL, dir, key.Public()))
@@ -89,6 +80,22 @@ func TestSyncAcceptsAnyLabel(t *testing.T) {
 				t.Errorf("held serial %d with %d packages; want 7 with 2", serial, n)
 			}
 		})
+	}
+}
+
+// servePair answers every request for the catalog or its signature with
+// fixed bytes, labelled ct (set even when empty: no sniffing).
+func servePair(ct string, db, sig []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = []string{ct}
+		switch r.URL.Path {
+		case "/packages.db":
+			w.Write(db)
+		case "/packages.db.sig":
+			w.Write(sig)
+		default:
+			http.NotFound(w, r)
+		}
 	}
 }
 
@@ -110,20 +117,7 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 	badSig[10] ^= 0x80
 	inconsistent := corruptRow(t, db6)
 
-	// serve answers every request with fixed catalog and signature bytes.
-	serve := func(db, sig []byte) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			switch r.URL.Path {
-			case "/packages.db":
-				w.Header().Set("Content-Type", "application/vnd.sqlite3")
-				w.Write(db)
-			case "/packages.db.sig":
-				w.Write(sig)
-			default:
-				http.NotFound(w, r)
-			}
-		}
-	}
+	serve := func(db, sig []byte) http.HandlerFunc { return servePair("application/vnd.sqlite3", db, sig) }
 	tests := []struct {
 		name    string
 		handler http.Handler
@@ -280,6 +274,36 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 				t.Errorf("client directory holds %q after the refused sync, want %q", got, before)
 			}
 		})
+	}
+}
+
+// TestSyncVerifiesInSmallMemory serves a catalog as large as the client
+// accepts whose signature does not match, as an attacker would to make
+// every client hold it in memory, and checks that the sync refuses it
+// without allocating anything near its size (before, the whole file was
+// read into memory to verify it: 64 MiB allocated here, 283 MB of RSS
+// for a 256 MiB one).
+func TestSyncVerifiesInSmallMemory(t *testing.T) {
+	key := newKey(t)
+	db := buildCatalog(t, 6, "", "foo")
+	const size = 64 << 20
+	body := make([]byte, size) // a real catalog's start, so it is not refused as a web page
+	copy(body, db)
+	sig := key.Sign(db)
+	hostile := httptest.NewServer(servePair("application/vnd.sqlite3", body, sig))
+	defer hostile.Close()
+	opts := syncOpts(hostile.URL, t.TempDir(), key.Public())
+	opts.MaxSize = size
+
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := catalogclient.Sync(context.Background(), opts)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, catalogclient.ErrBadSignature) {
+		t.Fatalf("Sync: %v, want ErrBadSignature", err)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > size/4 {
+		t.Errorf("the sync allocated %d MiB to refuse a %d MiB catalog, want under %d MiB", got>>20, size>>20, size>>22)
 	}
 }
 

@@ -144,12 +144,10 @@ func fileSum(path string) ([sha256.Size]byte, error) {
 // the pinned key did not sign is accepted only when the server's key
 // rotation statements lead from the pinned key to the key that did.
 func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey, keyHint string, tofu bool) (catalogInfo, error) {
-	data, err := os.ReadFile(dl.tmp)
-	if err != nil {
-		return catalogInfo{}, fmt.Errorf("sync: %w", err)
-	}
 	info := catalogInfo{signer: key, sum: dl.sum}
-	if err := signing.Verify(key, data, dl.sig); err != nil {
+	// Read from the file, not into memory: it may be MaxSize bytes, and
+	// nothing says yet that its publisher made it (signing.VerifyFile).
+	if err := signing.VerifyFile(key, dl.tmp, dl.sig); err != nil {
 		if !errors.Is(err, signing.ErrBadSignature) {
 			return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s: %w", dl.endpoint, key, err)
 		}
@@ -161,7 +159,7 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 		if tofu || detail != "" {
 			return catalogInfo{}, badSig
 		}
-		path, err := s.followRotation(ctx, key, keyHint, data, dl.sig)
+		path, err := s.followRotation(ctx, key, keyHint, dl.tmp, dl.sig)
 		if err != nil {
 			return catalogInfo{}, err
 		}
@@ -170,7 +168,6 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 		}
 		info.signer, info.rotated = path[len(path)-1].New, path
 	}
-	data = nil // up to MaxSize bytes: let them go before SQLite reads the file
 
 	db, err := catalog.OpenReadOnly(ctx, dl.tmp)
 	if err != nil {

@@ -17,12 +17,12 @@ import (
 // followRotation is called when the pinned key did not sign a catalog. It
 // fetches the server's key rotation statements and walks them from the
 // pinned key (signing.Follow). It returns the statements followed when
-// they lead to the key that signed data, nil when the server publishes
+// they lead to the key that signed the catalog at path, nil when the server publishes
 // none (the caller reports the bad signature), and an ErrRotation error
 // when the statements do not come from the pinned key, are forged, fork,
 // or lead to a key that did not sign the catalog either; keyHint (pinnedKey's)
 // ends it, saying where the key came from and how to change it.
-func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, keyHint string, data, sig []byte) ([]signing.Rotation, error) {
+func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, keyHint, path string, sig []byte) ([]signing.Rotation, error) {
 	u := s.url(PathRotation)
 	resp, err := s.get(ctx, u, "")
 	if err != nil {
@@ -47,23 +47,25 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, k
 	if err != nil {
 		return nil, refuse("GET %s: %v", u, err)
 	}
-	path, err := signing.Follow(chain, pinned)
+	steps, err := signing.Follow(chain, pinned)
 	if err != nil {
 		return nil, refuse("GET %s: %v", u, err)
 	}
-	if len(path) == 0 {
+	if len(steps) == 0 {
 		var from []string
 		for _, r := range chain {
 			from = append(from, r.Old.Fingerprint()+" -> "+r.New.Fingerprint())
 		}
 		return nil, refuse("no key rotation statement at %s is signed by it (the statements there: %s)", u, strings.Join(from, ", "))
 	}
-	end := path[len(path)-1]
-	if err := signing.Verify(end.New, data, sig); err != nil {
+	end := steps[len(steps)-1]
+	if err := signing.VerifyFile(end.New, path, sig); errors.Is(err, signing.ErrBadSignature) {
 		return nil, refuse("the key rotation statements at %s hand over to %s, which did not sign it either", u, end.New.Fingerprint())
+	} else if err != nil {
+		return nil, fmt.Errorf("sync: %w", err)
 	}
 	s.log.Info("following the server's key rotation", "from", pinned.Fingerprint(), "to", end.New.Fingerprint(), "serial", end.Serial)
-	return path, nil
+	return steps, nil
 }
 
 // fetchRotation fetches the server's key rotation statements to keep with

@@ -104,14 +104,21 @@ func Load(path string) (*Key, error) {
 
 // Verify checks sig over data with pub.
 func Verify(pub PublicKey, data, sig []byte) error {
+	if err := checkSizes(pub, sig); err != nil {
+		return err
+	}
+	if !ed25519.Verify(ed25519.PublicKey(pub), data, sig) {
+		return ErrBadSignature
+	}
+	return nil
+}
+
+func checkSizes(pub PublicKey, sig []byte) error {
 	if len(pub) != ed25519.PublicKeySize {
 		return fmt.Errorf("public key has %d bytes, want %d", len(pub), ed25519.PublicKeySize)
 	}
 	if len(sig) != ed25519.SignatureSize {
 		return fmt.Errorf("signature has %d bytes, want %d: %w", len(sig), ed25519.SignatureSize, ErrBadSignature)
-	}
-	if !ed25519.Verify(ed25519.PublicKey(pub), data, sig) {
-		return ErrBadSignature
 	}
 	return nil
 }
