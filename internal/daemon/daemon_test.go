@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -85,12 +86,18 @@ func (s *syncBuffer) String() string {
 // catalog of catalogDir until the test ends; it returns the daemon's log.
 func startDaemon(t *testing.T, sock, catalogDir string) *syncBuffer {
 	t.Helper()
+	return startDaemonIn(t, sock, catalogDir, t.TempDir())
+}
+
+// startDaemonIn is startDaemon with the engine's files in cacheDir.
+func startDaemonIn(t *testing.T, sock, catalogDir, cacheDir string) *syncBuffer {
+	t.Helper()
 	ln, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ln.Release) // after the cleanup below
-	engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0"})
+	engine, err := swarm.New(swarm.Config{Dir: cacheDir, ListenAddr: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,25 +246,39 @@ func socketAndEngine(t *testing.T) (sock string, ln *Listener, engine *swarm.Eng
 // announce, and returns foo's row.
 func writeCatalog(t *testing.T, dir, announce string, others ...string) catalog.Package {
 	t.Helper()
-	ctx := context.Background()
 	work := t.TempDir()
 	var rows []catalog.Package
 	for _, name := range append([]string{"foo"}, others...) {
-		data := bytes.Repeat([]byte("distpac "+name), 8<<10)
-		archive := filepath.Join(work, name+"-1.0.0.tar.zst")
-		if err := os.WriteFile(archive, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		m, err := torrentmeta.Build(archive, announce, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(data)
-		rows = append(rows, catalog.Package{Name: name, Version: "1.0.0", Archive: name + "-1.0.0.tar.zst", Size: int64(len(data)),
-			InstalledSize: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), InfoHash: m.InfoHash, Magnet: m.Magnet, Torrent: m.Torrent})
+		rows = append(rows, archiveRow(t, work, name, bytes.Repeat([]byte("distpac "+name), 8<<10), announce))
 	}
-	row := rows[0]
-	db, err := catalog.Open(ctx, filepath.Join(work, "work.db"))
+	writeRows(t, dir, rows)
+	return rows[0]
+}
+
+// archiveRow writes data as name's 1.0.0 archive in work and returns its
+// catalog row, whose torrent announces to announce and names seeders as
+// the publisher's seeder.
+func archiveRow(t *testing.T, work, name string, data []byte, announce string, seeders ...netip.AddrPort) catalog.Package {
+	t.Helper()
+	archive := filepath.Join(work, name+"-1.0.0.tar.zst")
+	if err := os.WriteFile(archive, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := torrentmeta.Build(archive, announce, "", seeders...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	return catalog.Package{Name: name, Version: "1.0.0", Archive: name + "-1.0.0.tar.zst", Size: int64(len(data)),
+		InstalledSize: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), InfoHash: m.InfoHash, Magnet: m.Magnet, Torrent: m.Torrent}
+}
+
+// writeRows installs a verified-catalog layout (catalog -> catalog-1) of
+// rows in dir.
+func writeRows(t *testing.T, dir string, rows []catalog.Package) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := catalog.Open(ctx, filepath.Join(t.TempDir(), "work.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +295,6 @@ func writeCatalog(t *testing.T, dir, announce string, others ...string) catalog.
 	if err := os.Symlink("catalog-1", filepath.Join(dir, "catalog")); err != nil {
 		t.Fatal(err)
 	}
-	return row
 }
 
 // The daemon takes no metainfo, tracker or URL from a caller: a request
