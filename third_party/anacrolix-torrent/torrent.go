@@ -1456,6 +1456,7 @@ func (t *Torrent) worstBadConnFromSlice(opts worseConnLensOpts, sl []*PeerConn) 
 // worstBadConnOrdered is worstBadConnFromSlice without the test of anyMayBeBad: the connections
 // in order, worst first.
 func (t *Torrent) worstBadConnOrdered(opts worseConnLensOpts, sl []*PeerConn) *PeerConn {
+	now := time.Now()
 	wcs := worseConnSlice{conns: sl}
 	wcs.initKeys(opts)
 	heap.Init(&wcs)
@@ -1468,6 +1469,9 @@ func (t *Torrent) worstBadConnOrdered(opts worseConnLensOpts, sl []*PeerConn) *P
 			return c
 		}
 		if c._stats.ChunksReadWasted.Int64() >= 6 && c._stats.ChunksReadWasted.Int64() > c._stats.ChunksReadUseful.Int64() {
+			return c
+		}
+		if c.idle(now) { // distpac patch 44
 			return c
 		}
 		// If the connection is in the worst half of the established
@@ -1488,6 +1492,7 @@ func (t *Torrent) worstBadConnOrdered(opts worseConnLensOpts, sl []*PeerConn) *P
 // asks at every piece verified, twice (openNewConns, then wantPeers): at N=32 in bench-swarm 2 %
 // of the daemons' CPU, answered nil in all but a connection's first minute nearly always.
 func anyMayBeBad(opts worseConnLensOpts, sl []*PeerConn) bool {
+	now := time.Now()
 	for _, c := range sl {
 		if opts.incomingIsBad && !c.outgoing || opts.outgoingIsBad && c.outgoing {
 			return true
@@ -1495,11 +1500,32 @@ func anyMayBeBad(opts worseConnLensOpts, sl []*PeerConn) bool {
 		if wasted := c._stats.ChunksReadWasted.Int64(); wasted >= 6 && wasted > c._stats.ChunksReadUseful.Int64() {
 			return true
 		}
-		if time.Since(c.completedHandshake) > time.Minute {
+		if now.Sub(c.completedHandshake) > time.Minute || c.idle(now) { // distpac patch 44: idle
 			return true
 		}
 	}
 	return false
+}
+
+// idleConnAge is how long a connection may keep its place, when another wants it, while no
+// payload has moved through it and its peer has nothing we want (distpac patch 44). Before, only a
+// connection in the worse half of the quota and over a minute old gave its place: peers that
+// connected from as many addresses as a torrent takes connections (six at a capped publisher) and
+// then sent nothing held every place for a minute, and took them again as they freed. A peer we
+// want pieces from is never idle by this rule, however slow; one we serve is not while we send it
+// chunks (a capped seed sends each of its peers one every few tens of milliseconds).
+var idleConnAge = 10 * time.Second
+
+// idle reports whether c may give its place by the rule of idleConnAge.
+func (c *PeerConn) idle(now time.Time) bool {
+	last := c.completedHandshake
+	if c.lastUsefulChunkReceived.After(last) {
+		last = c.lastUsefulChunkReceived
+	}
+	if c.lastChunkSent.After(last) {
+		last = c.lastChunkSent
+	}
+	return now.Sub(last) > idleConnAge && !c.peerHasWantedPieces()
 }
 
 // The worst connection is one that hasn't been sent, or sent anything useful for the longest. A bad

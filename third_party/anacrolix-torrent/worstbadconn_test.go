@@ -7,9 +7,13 @@ import (
 )
 
 // worstBadConnFromSlice answers as the ordering of every connection does (patch 37), and asks
-// for no allocation where no connection can be bad: all young, none wasteful, no direction bad.
+// for no allocation where no connection can be bad: all young or active, none wasteful, no
+// direction bad. A connection through which nothing moved for idleConnAge, whose peer has nothing
+// we want, is bad (patch 44).
 func TestWorstBadConnSparesOrdering(t *testing.T) {
-	cl, tor, _ := chunksTorrent(t)
+	cl, tor := testTorrent(t, 3, emptyStorage{})
+	t.Cleanup(func() { cl.Close() })
+	tor.DownloadAll() // every piece wanted: a peer that has them all has pieces we want
 	cl.lock()
 	defer cl.unlock()
 	tor.maxEstablishedConns = 8
@@ -17,6 +21,8 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 		outgoing       bool
 		age            time.Duration
 		wasted, useful int64
+		sent           time.Duration // since a chunk was last sent to it; 0: never
+		hasAll         bool
 	}
 	for _, tc := range []struct {
 		name    string
@@ -24,13 +30,18 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 		opts    worseConnLensOpts
 		wantBad int // index of the bad connection; -1 none, -2 any
 	}{
-		{"young and clean", []conn{{true, time.Second, 0, 3}, {false, 2 * time.Second, 0, 0}, {true, 0, 5, 1}}, worseConnLensOpts{}, -1},
-		{"incoming bad", []conn{{true, time.Second, 0, 3}, {false, 2 * time.Second, 0, 9}}, worseConnLensOpts{incomingIsBad: true}, 1},
-		{"outgoing bad, none outgoing", []conn{{false, time.Second, 0, 3}}, worseConnLensOpts{outgoingIsBad: true}, -1},
-		{"wasteful", []conn{{true, time.Second, 0, 3}, {true, time.Second, 7, 2}}, worseConnLensOpts{}, 1},
-		{"wasted less than useful", []conn{{true, time.Second, 7, 8}}, worseConnLensOpts{}, -1},
-		{"old, in the worse half", []conn{{true, 2 * time.Minute, 0, 0}, {true, 2 * time.Minute, 0, 0}, {true, 2 * time.Minute, 0, 0}, {true, 2 * time.Minute, 0, 0}, {true, 2 * time.Minute, 0, 0}}, worseConnLensOpts{}, -2},
-		{"old, too few to be in the worse half", []conn{{true, 2 * time.Minute, 0, 0}}, worseConnLensOpts{}, -1},
+		{"young and clean", []conn{{true, time.Second, 0, 3, 0, false}, {false, 2 * time.Second, 0, 0, 0, false}, {true, 0, 5, 1, 0, false}}, worseConnLensOpts{}, -1},
+		{"incoming bad", []conn{{true, time.Second, 0, 3, 0, false}, {false, 2 * time.Second, 0, 9, 0, false}}, worseConnLensOpts{incomingIsBad: true}, 1},
+		{"outgoing bad, none outgoing", []conn{{false, time.Second, 0, 3, 0, false}}, worseConnLensOpts{outgoingIsBad: true}, -1},
+		{"wasteful", []conn{{true, time.Second, 0, 3, 0, false}, {true, time.Second, 7, 2, 0, false}}, worseConnLensOpts{}, 1},
+		{"wasted less than useful", []conn{{true, time.Second, 7, 8, 0, false}}, worseConnLensOpts{}, -1},
+		{"old, in the worse half", []conn{{true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}}, worseConnLensOpts{}, -2},
+		{"old, too few to be in the worse half, served", []conn{{true, 2 * time.Minute, 0, 0, time.Second, false}}, worseConnLensOpts{}, -1},
+		{"idle, nothing we want", []conn{{true, time.Second, 0, 3, 0, false}, {false, idleConnAge + time.Second, 0, 0, 0, false}}, worseConnLensOpts{}, 1},
+		{"idle, with pieces we want", []conn{{false, idleConnAge + time.Second, 0, 0, 0, true}}, worseConnLensOpts{}, -1},
+		{"quiet for less than idleConnAge", []conn{{false, idleConnAge - time.Second, 0, 0, 0, false}}, worseConnLensOpts{}, -1},
+		{"served, then idle", []conn{{false, idleConnAge + 20*time.Second, 0, 0, idleConnAge + time.Second, false}}, worseConnLensOpts{}, 0},
+		{"served lately", []conn{{false, idleConnAge + 20*time.Second, 0, 0, time.Second, false}}, worseConnLensOpts{}, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sl []*PeerConn
@@ -38,6 +49,10 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 				p := cl.newConnection(nil, newConnectionOpts{network: "test", outgoing: c.outgoing})
 				p.setTorrent(tor)
 				p.completedHandshake = time.Now().Add(-c.age)
+				if c.sent > 0 {
+					p.lastChunkSent = time.Now().Add(-c.sent)
+				}
+				p.peerSentHaveAll = c.hasAll
 				p._stats.ChunksReadWasted.Add(c.wasted)
 				p._stats.ChunksReadUseful.Add(c.useful)
 				sl = append(sl, p)
