@@ -15,6 +15,7 @@ package catalogserver
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -34,6 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/signing"
@@ -78,6 +80,12 @@ type Options struct {
 	// NoMetrics leaves /metrics out of Handler (404), for a server that
 	// serves MetricsHandler on a private address instead.
 	NoMetrics bool
+	// UploadLimiter, when set, paces the archives served under /packages/
+	// (the web seed) by the uplink's limiter, which the server's seeder
+	// shares (swarm.Config.UploadLimiter): upload_rate_limit caps the
+	// uplink, whichever way the bytes go. The catalog and its signature
+	// are not paced.
+	UploadLimiter *rate.Limiter
 }
 
 // snapshot is one published state. It is never modified after SetSnapshot
@@ -95,6 +103,7 @@ type Server struct {
 	archivesDir string
 	log         *slog.Logger
 	reg         *prometheus.Registry
+	upload      *rate.Limiter // nil: archives sent unpaced
 
 	snap     atomic.Pointer[snapshot]          // nil until the first SetSnapshot
 	key      atomic.Pointer[signing.PublicKey] // nil until SetKey
@@ -114,6 +123,7 @@ func New(opts Options) *Server {
 		log:         opts.Logger,
 		reg:         opts.Registry,
 		noMetrics:   opts.NoMetrics,
+		upload:      opts.UploadLimiter,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -362,8 +372,42 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 	}
 	w.Header().Set("Content-Type", contentTypeArchive)
 	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, name, fi.ModTime(), f)
+	if s.upload != nil {
+		// Through Write alone (no sendfile): each write waits for its
+		// tokens.
+		http.ServeContent(&pacedWriter{w: cw, lim: s.upload, ctx: r.Context()}, r, name, fi.ModTime(), f)
+	} else {
+		http.ServeContent(cw, r, name, fi.ModTime(), f)
+	}
 	s.archiveBytes.Add(float64(cw.n))
+}
+
+// pacedWriter writes to w no faster than lim allows, in parts no larger
+// than its burst; it stops when ctx ends (the client went away).
+type pacedWriter struct {
+	w   http.ResponseWriter
+	lim *rate.Limiter
+	ctx context.Context
+}
+
+func (p *pacedWriter) Header() http.Header         { return p.w.Header() }
+func (p *pacedWriter) WriteHeader(code int)        { p.w.WriteHeader(code) }
+func (p *pacedWriter) Unwrap() http.ResponseWriter { return p.w }
+
+func (p *pacedWriter) Write(b []byte) (int, error) {
+	done := 0
+	for done < len(b) {
+		n := min(len(b)-done, p.lim.Burst())
+		if err := p.lim.WaitN(p.ctx, n); err != nil {
+			return done, err
+		}
+		m, err := p.w.Write(b[done : done+n])
+		done += m
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
 }
 
 // validArchiveName refuses anything that could name a path rather than a

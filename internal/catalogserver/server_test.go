@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/distpac/distpac/internal/signing"
 )
@@ -417,5 +418,52 @@ func TestArchiveCopyUsesReadFrom(t *testing.T) {
 	s.Handler().ServeHTTP(m, mr)
 	if want := fmt.Sprintf("distpac_archive_bytes_served_total %d\n", len(body)); !strings.Contains(m.Body.String(), want) {
 		t.Errorf("/metrics lacks %q", want)
+	}
+}
+
+// With an UploadLimiter, the web seed sends no faster than it allows, the
+// whole archive and a range alike, and the bytes are the archive's: 512 KiB
+// at 1 MiB/s with a 64 KiB burst take at least 0.43 s. Before, the web
+// seed of a publisher capped at 2 MiB/s sent at 14.9 MiB/s.
+func TestArchivesPacedByUploadLimiter(t *testing.T) {
+	dir := t.TempDir()
+	body := bytes.Repeat([]byte("distpac "), 64<<10) // 512 KiB
+	if err := os.WriteFile(filepath.Join(dir, "a-1.0.0.tar.zst"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, rangeHdr string
+		code           int
+		want           []byte
+	}{
+		{"whole archive", "", http.StatusOK, body},
+		{"a range", "bytes=1000-500999", http.StatusPartialContent, body[1000:501000]},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			lim := rate.NewLimiter(1<<20, 64<<10)
+			s := New(Options{ArchivesDir: dir, UploadLimiter: lim})
+			s.SetSnapshot([]byte("db"), []byte("sig"), 1, []string{"a-1.0.0.tar.zst"})
+			ts := httptest.NewServer(s.Handler())
+			defer ts.Close()
+			req, _ := http.NewRequest("GET", ts.URL+"/packages/a-1.0.0.tar.zst", nil)
+			if c.rangeHdr != "" {
+				req.Header.Set("Range", c.rangeHdr)
+			}
+			start := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			took := time.Since(start)
+			if err != nil || resp.StatusCode != c.code || !bytes.Equal(got, c.want) {
+				t.Fatalf("GET: %d, %d bytes (%v); want %d, %d bytes of the archive", resp.StatusCode, len(got), err, c.code, len(c.want))
+			}
+			// The limiter starts with a burst of tokens; the rest waits.
+			if min := time.Duration(float64(len(c.want)-lim.Burst()) / float64(lim.Limit()) * float64(time.Second)); took < min {
+				t.Errorf("%d bytes sent in %v at a limit of %v bytes/s: faster than the limit (at least %v)", len(c.want), took, lim.Limit(), min)
+			}
+		})
 	}
 }

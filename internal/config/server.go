@@ -50,8 +50,9 @@ type Server struct {
 	// PeerAddr is the host:port the BitTorrent seeder listens on.
 	PeerAddr string `yaml:"peer_addr"`
 
-	// UploadRateLimit caps the seeder's upload in bytes per second
-	// (e.g. "10MiB"); zero or empty means unlimited.
+	// UploadRateLimit caps the upload of the seeder and the web seed
+	// (/packages/) together, in bytes per second (e.g. "10MiB"); zero or
+	// empty means unlimited.
 	UploadRateLimit units.Size `yaml:"upload_rate_limit"`
 
 	// WebSeed makes torrents carry PublicURL as a BEP 19 web seed, so

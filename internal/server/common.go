@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+	"golang.org/x/time/rate"
 
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
@@ -94,9 +95,23 @@ func (g *httpGroup) shutdown() {
 	}
 }
 
+// uplink is the limiter of upload_rate_limit, which the seeder and the
+// web seed (the catalog server's /packages/) share: the setting caps the
+// uplink, whichever way the bytes leave. nil when unlimited.
+//
+// The web seed was not paced before: a client the seeder could not serve
+// (its six slots taken) fetched a 16 MiB archive from /packages/ at
+// 14.9 MiB/s from a publisher capped at 2 MiB/s.
+func uplink(cfg *config.Server) *rate.Limiter {
+	if cfg.UploadRateLimit <= 0 {
+		return nil
+	}
+	return swarm.NewLimiter(int64(cfg.UploadRateLimit))
+}
+
 // seederConfig is the engine of a server that seeds archives in dir: the
-// publisher's, or a mirror's.
-func seederConfig(cfg *config.Server, dir string, disableTrackers bool, log *slog.Logger) swarm.Config {
+// publisher's, or a mirror's; up is its uplink's limiter (may be nil).
+func seederConfig(cfg *config.Server, dir string, disableTrackers bool, up *rate.Limiter, log *slog.Logger) swarm.Config {
 	queue, slots := 0, swarm.UncappedPublisherPeers
 	if cfg.UploadRateLimit > 0 {
 		// A scarce uplink: keep requests fresh and serve a few peers at
@@ -107,6 +122,7 @@ func seederConfig(cfg *config.Server, dir string, disableTrackers bool, log *slo
 		Dir:             dir,
 		ListenAddr:      cfg.PeerAddr,
 		UploadRate:      int64(cfg.UploadRateLimit),
+		UploadLimiter:   up,
 		DisableTrackers: disableTrackers,
 		PublisherQueue:  queue,
 		PeersPerTorrent: slots,

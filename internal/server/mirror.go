@@ -129,7 +129,8 @@ func RunMirror(ctx context.Context, opts MirrorOptions) error {
 	defer g.shutdown()
 	// The engine announces to the torrents' trackers: that is how clients
 	// find this seeder.
-	if m.engine, err = swarm.New(seederConfig(opts.Config, p.MirrorArchives(), false, m.log)); err != nil {
+	up := uplink(opts.Config)
+	if m.engine, err = swarm.New(seederConfig(opts.Config, p.MirrorArchives(), false, up, m.log)); err != nil {
 		return config.InUse("peer_addr", err)
 	}
 	defer m.engine.Close()
@@ -138,7 +139,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(g.connCollector())
-	m.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.MirrorArchives(), Registry: reg, Logger: m.log, NoMetrics: opts.Config.MetricsAddr != ""})
+	m.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.MirrorArchives(), Registry: reg, Logger: m.log, NoMetrics: opts.Config.MetricsAddr != "", UploadLimiter: up})
 	if err := g.serveCatalog(opts.Config, m.catsrv, &m.info); err != nil {
 		return err
 	}

@@ -169,11 +169,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 		r.info.Tracker = "http://" + hostPort(a) + "/announce"
 		r.info.Listen["tracker"] = a.String()
 	}
+	up := uplink(opts.Config)
 	if !opts.NoSeeder {
 		r.selfIP = opts.Config.SeederIP()
 		// With the embedded tracker, the seeder is registered in it
 		// directly; without, it announces to announce_url(s).
-		r.engine, err = swarm.New(seederConfig(opts.Config, p.Archives(), !opts.NoTracker, r.log))
+		r.engine, err = swarm.New(seederConfig(opts.Config, p.Archives(), !opts.NoTracker, up, r.log))
 		if err != nil {
 			return config.InUse("peer_addr", err)
 		}
@@ -182,7 +183,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		r.info.Listen["seeder"] = r.engine.Addr().String()
 	}
 	if !opts.NoDatabase {
-		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log, NoMetrics: opts.Config.MetricsAddr != ""})
+		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log, NoMetrics: opts.Config.MetricsAddr != "", UploadLimiter: up})
 		r.catsrv.SetKey(r.key.Public())
 		if err := g.serveCatalog(opts.Config, r.catsrv, &r.info); err != nil {
 			return err

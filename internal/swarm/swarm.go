@@ -39,6 +39,10 @@ type Config struct {
 	ListenAddr string
 	// UploadRate and DownloadRate cap payload bytes per second; 0 = unlimited.
 	UploadRate, DownloadRate int64
+	// UploadLimiter, with UploadRate, is the limiter of that rate when
+	// another sender shares the uplink (NewLimiter): a server's web
+	// seed and its seeder take their bytes from one. nil: the engine's own.
+	UploadLimiter *rate.Limiter
 	// DisableTrackers stops announcing (the server registers its seeder in
 	// its embedded tracker directly). The library's own tracker client is
 	// always off; see announce.go.
@@ -241,11 +245,14 @@ func New(cfg Config) (*Engine, error) {
 		}
 	})
 	if cfg.UploadRate > 0 {
-		tc.UploadRateLimiter = limiter(cfg.UploadRate)
+		tc.UploadRateLimiter = cfg.UploadLimiter
+		if tc.UploadRateLimiter == nil {
+			tc.UploadRateLimiter = NewLimiter(cfg.UploadRate)
+		}
 	}
 	var down *rate.Limiter
 	if cfg.DownloadRate > 0 {
-		down = limiter(cfg.DownloadRate)
+		down = NewLimiter(cfg.DownloadRate)
 		tc.DownloadRateLimiter = down
 	}
 	states := newPieceStates()
@@ -322,13 +329,14 @@ const ClientPeersPerTorrent = 8
 // far from a connection flood.
 const dialsPerSecond = 200
 
-// limiter builds a token bucket for bytes per second. The burst must be at
+// NewLimiter builds a token bucket for bytes per second (an engine's,
+// or one it shares: Config.UploadLimiter). The burst must be at
 // least one chunk (requestChunk): the library refuses longer requests, and
 // tells peers so (third_party patch 35), so with less they would ask this
 // engine in parts of 16 KiB. It must be explicit: a zero burst lets the
 // first 16 MiB through unthrottled. A tenth of a second of tokens keeps the
 // rate within a few percent over any 10 s window.
-func limiter(bps int64) *rate.Limiter {
+func NewLimiter(bps int64) *rate.Limiter {
 	burst := max(bps/10, requestChunk)
 	return rate.NewLimiter(rate.Limit(bps), int(burst))
 }
