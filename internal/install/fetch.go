@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -436,6 +437,11 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 		t.FromPeers += a.FromPeers
 		t.Peers = max(t.Peers, a.Peers)
 		t.FromWebSeed += a.FromWebSeed
+		for _, h := range a.WebSeeds {
+			if !slices.Contains(t.WebSeeds, h) {
+				t.WebSeeds = append(t.WebSeeds, h)
+			}
+		}
 		t.AlreadyHad += a.AlreadyHad
 		t.Wasted += a.Wasted
 		t.HashFailures += a.HashFailures
@@ -444,6 +450,7 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 		}
 	}
 	t.FirstByte = max(t.FirstByte, 0)
+	slices.Sort(t.WebSeeds)
 	t.Elapsed = r.Elapsed
 	return t, cached, cachedBytes
 }

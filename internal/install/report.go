@@ -30,7 +30,7 @@ func (c *Client) printReport(r Report) {
 		from = append(from, fmt.Sprintf("%s from %s", units.FormatBytes(t.FromPeers), ui.Count(t.Peers, "other peer")))
 	}
 	if t.FromWebSeed > 0 {
-		from = append(from, units.FormatBytes(t.FromWebSeed)+" from the web seed")
+		from = append(from, units.FormatBytes(t.FromWebSeed)+" from "+webSeeds(t.WebSeeds))
 	}
 	if t.AlreadyHad > 0 {
 		from = append(from, units.FormatBytes(t.AlreadyHad)+" already verified from an earlier, interrupted download")
@@ -64,6 +64,24 @@ func (c *Client) printReport(r Report) {
 			units.FormatBytes(a.Wasted), fmtDuration(a.FirstByte)})
 	}
 	c.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "WEB SEED", "HAD", "WASTED", "FIRST BYTE"}, rows)
+}
+
+// webSeeds names the web seeds that sent pieces: "the web seed" (a
+// daemon older than the report's hosts), "the web seed at HOST", "the web
+// seeds at A, B and C", the first three of more and how many others.
+func webSeeds(hosts []string) string {
+	switch len(hosts) {
+	case 0:
+		return "the web seed"
+	case 1:
+		return "the web seed at " + hosts[0]
+	}
+	shown := hosts[:min(len(hosts), 3)]
+	list := strings.Join(shown[:len(shown)-1], ", ") + " and " + shown[len(shown)-1]
+	if more := len(hosts) - len(shown); more > 0 {
+		list = strings.Join(shown, ", ") + " and " + ui.Count(more, "other")
+	}
+	return "the web seeds at " + list
 }
 
 // fmtDuration prints a duration for people: milliseconds below a second,

@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -21,8 +22,10 @@ type Transfer struct {
 	// FromPeers came from other peers; Peers is how many sent any.
 	FromPeers int64 `json:"from_peers_bytes"`
 	Peers     int   `json:"peers"`
-	// FromWebSeed came over HTTP from a web seed.
-	FromWebSeed int64 `json:"from_web_seed_bytes"`
+	// FromWebSeed came over HTTP from a web seed; WebSeeds are the hosts
+	// (host:port) that sent it, sorted, at most maxWebSeedHosts.
+	FromWebSeed int64    `json:"from_web_seed_bytes"`
+	WebSeeds    []string `json:"web_seeds,omitempty"`
 	// AlreadyHad was verified on disk before this download (a resumed
 	// partial download).
 	AlreadyHad int64 `json:"already_had_bytes"`
@@ -55,6 +58,7 @@ type transferState struct {
 	firstNS  atomic.Int64 // unix nanoseconds of the first useful byte; 0 until then
 	mu       sync.Mutex
 	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
+	webHosts map[string]struct{}         // web seeds that sent pieces; guarded by mu
 	final    *Transfer                   // set when the download ended; guarded by mu
 	startHad int64                       // bytes complete when the download started
 	// heard holds the seeders whose last connection completed the
@@ -66,6 +70,21 @@ type transferState struct {
 	failed   chan struct{}
 	failOnce sync.Once
 	failErr  error
+}
+
+// maxWebSeedHosts bounds the web seeds a report names.
+const maxWebSeedHosts = 16
+
+// webSeedSent records that the web seed at host sent a piece.
+func (s *transferState) webSeedSent(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.webHosts == nil {
+		s.webHosts = map[string]struct{}{}
+	}
+	if len(s.webHosts) < maxWebSeedHosts {
+		s.webHosts[host] = struct{}{}
+	}
 }
 
 // fail is the torrent's write-error hook (SetOnWriteChunkError).
@@ -240,6 +259,7 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 	}
 	s.mu.Lock()
 	r.Peers = len(s.peers)
+	r.WebSeeds = slices.Sorted(maps.Keys(s.webHosts))
 	s.final = &r
 	s.mu.Unlock()
 	return r

@@ -339,6 +339,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		// and reaches the user's terminal (escape sequences included).
 		return false, fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
+	host := resp.Request.URL.Host // after redirects: the server that sent the pieces
 	buf := make([]byte, info.PieceLength)
 	for i := first; i < stop; i++ {
 		p := info.Piece(i)
@@ -360,6 +361,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		if v, ok := e.transfers.Load(t.InfoHash()); ok {
 			x := v.(*transferState)
 			x.web.Add(int64(len(b)))
+			x.webSeedSent(host)
 			x.firstNS.CompareAndSwap(0, time.Now().UnixNano()) // a download the web seed alone served had a first byte too
 		}
 		if err := tp.VerifyDataContext(ctx); err != nil {

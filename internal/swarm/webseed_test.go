@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,6 +204,27 @@ func TestWebSeedFallback(t *testing.T) {
 			ih, _ := ParseInfoHash(meta.InfoHash)
 			if r, ok := leecher.Transfer(ih); !ok || r.FromWebSeed != int64(size) || r.FirstByte <= 0 || r.FirstByte > r.Elapsed {
 				t.Errorf("transfer report %+v (found %v): want %d bytes from the web seed and a first byte within the download", r, ok, size)
+			}
+			// It names the seeds that sent pieces: the good one, and the
+			// corrupt one only for what it sent before its bad piece.
+			var hosts, good []string
+			for i, s := range tt.seeds {
+				u, _ := url.Parse(urls[i])
+				hosts = append(hosts, u.Host)
+				if !s.corrupt {
+					good = append(good, u.Host)
+				}
+			}
+			r, _ := leecher.Transfer(ih)
+			for _, h := range good {
+				if !slices.Contains(r.WebSeeds, h) {
+					t.Errorf("transfer report names web seeds %q, not %s, which sent pieces", r.WebSeeds, h)
+				}
+			}
+			for _, h := range r.WebSeeds {
+				if !slices.Contains(hosts, h) {
+					t.Errorf("transfer report names web seed %s, not one of the torrent's %q", h, hosts)
+				}
 			}
 		})
 	}
