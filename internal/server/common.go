@@ -95,6 +95,19 @@ func (g *httpGroup) shutdown() {
 	}
 }
 
+// logStopped logs, when a server or mirror that started at started has
+// closed everything it opened, that it stopped, or why it failed: the log
+// of one stopped by `dist-server stop` ended at "stopping", and a reader
+// could not tell a clean stop from a crash after it.
+func logStopped(log *slog.Logger, what string, started time.Time, err error) {
+	up := time.Since(started).Round(time.Second)
+	if err != nil {
+		log.Error(what+" stopped", "err", err, "uptime", up)
+		return
+	}
+	log.Info(what+" stopped", "uptime", up)
+}
+
 // uplink is the limiter of upload_rate_limit, which the seeder and the
 // web seed (the catalog server's /packages/) share: the setting caps the
 // uplink, whichever way the bytes leave. nil when unlimited.

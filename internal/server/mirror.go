@@ -98,7 +98,7 @@ type mirror struct {
 
 // RunMirror runs dist-server mirror until ctx ends. It fails at start
 // when the first sync fails and no catalog is held from an earlier run.
-func RunMirror(ctx context.Context, opts MirrorOptions) error {
+func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -115,6 +115,8 @@ func RunMirror(ctx context.Context, opts MirrorOptions) error {
 		return err
 	}
 	defer runLock.Unlock()
+	// Registered first: runs once everything else is closed.
+	defer func(started time.Time) { logStopped(opts.Logger, "mirror", started, err) }(time.Now())
 	for _, d := range []string{p.MirrorCatalog(), p.MirrorArchives()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("mirror: %w", err)

@@ -131,6 +131,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	defer runLock.Unlock()
+	// Registered first: runs once everything else is closed.
+	defer func(started time.Time) { logStopped(opts.Logger, "server", started, err) }(time.Now())
 
 	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}}
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
