@@ -382,8 +382,19 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 	s.archiveBytes.Add(float64(cw.n))
 }
 
-// pacedWriter writes to w no faster than lim allows, in parts no larger
-// than its burst; it stops when ctx ends (the client went away).
+// pacedWriter writes to w out of the tokens of lim that the seeder leaves:
+// a part (no larger than the burst) goes out once the bucket holds its
+// tokens, and is never reserved ahead. The seeder reserves its chunks
+// ahead (it goes into debt), so while it uses the whole rate the web seed
+// waits, and takes the rest when it does not. A fair share would have let
+// anyone fetching /packages/ take the seeder's rate: with 64 requests at
+// once (one address may hold 256 connections), a seeder capped at 1 MiB/s
+// kept 76 KiB/s of it (a review's measurement); the web seed is the last
+// resort. It stops when ctx ends (the client went away).
+//
+// Each part moves the response's write deadline a minute on: http.Server's
+// WriteTimeout (30 minutes) is one deadline for the whole response, which
+// a large archive at a low rate outlasts.
 type pacedWriter struct {
 	w   http.ResponseWriter
 	lim *rate.Limiter
@@ -394,13 +405,27 @@ func (p *pacedWriter) Header() http.Header         { return p.w.Header() }
 func (p *pacedWriter) WriteHeader(code int)        { p.w.WriteHeader(code) }
 func (p *pacedWriter) Unwrap() http.ResponseWriter { return p.w }
 
+// pacedPartWait bounds how long a part waits before it looks again for
+// the tokens the seeder left.
+const pacedPartWait = 50 * time.Millisecond
+
 func (p *pacedWriter) Write(b []byte) (int, error) {
+	rc := http.NewResponseController(p.w)
 	done := 0
 	for done < len(b) {
 		n := min(len(b)-done, p.lim.Burst())
-		if err := p.lim.WaitN(p.ctx, n); err != nil {
-			return done, err
+		for !p.lim.AllowN(time.Now(), n) {
+			short := float64(n) - p.lim.Tokens()
+			wait := min(pacedPartWait, max(time.Millisecond, time.Duration(short/float64(p.lim.Limit())*float64(time.Second))))
+			t := time.NewTimer(wait)
+			select {
+			case <-p.ctx.Done():
+				t.Stop()
+				return done, p.ctx.Err()
+			case <-t.C:
+			}
 		}
+		rc.SetWriteDeadline(time.Now().Add(time.Minute)) // not every writer has one (tests' recorders)
 		m, err := p.w.Write(b[done : done+n])
 		done += m
 		if err != nil {

@@ -467,3 +467,55 @@ func TestArchivesPacedByUploadLimiter(t *testing.T) {
 		})
 	}
 }
+
+// The web seed takes only what the seeder leaves of the shared limiter:
+// while the seeder reserves more than the rate (as the BitTorrent library
+// does for its chunks when its peers want more than the cap), an archive
+// request gets nothing, and it completes once the seeder stops. With a
+// fair share (WaitN) it was served beside the seeder, within 0.3 s.
+func TestWebSeedYieldsToSeeder(t *testing.T) {
+	dir := t.TempDir()
+	body := bytes.Repeat([]byte("distpac "), 16<<10) // 128 KiB
+	if err := os.WriteFile(filepath.Join(dir, "a-1.0.0.tar.zst"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lim := rate.NewLimiter(1<<20, 64<<10)
+	s := New(Options{ArchivesDir: dir, UploadLimiter: lim})
+	s.SetSnapshot([]byte("db"), []byte("sig"), 1, []string{"a-1.0.0.tar.zst"})
+	ts := httptest.NewServer(s.Handler())
+	defer ts.Close()
+
+	const busy = 600 * time.Millisecond
+	stop := make(chan struct{})
+	seederDone := make(chan time.Time, 1)
+	go func() { // the seeder: reserves half as much again as the rate gives, however late its ticks
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		last := time.Now()
+		for {
+			select {
+			case <-stop:
+				seederDone <- time.Now()
+				return
+			case now := <-tick.C:
+				lim.ReserveN(now, int(1.5*float64(lim.Limit())*now.Sub(last).Seconds()))
+				last = now
+			}
+		}
+	}()
+	time.AfterFunc(busy, func() { close(stop) })
+	time.Sleep(50 * time.Millisecond) // the seeder has taken the burst and more
+	resp, err := http.Get(ts.URL + "/packages/a-1.0.0.tar.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	served := time.Now()
+	if err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("GET: %d bytes (%v), want the archive", len(got), err)
+	}
+	if stopped := <-seederDone; served.Before(stopped) {
+		t.Errorf("the archive was served %v before the seeder stopped using the whole rate", stopped.Sub(served))
+	}
+}

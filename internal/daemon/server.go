@@ -277,13 +277,16 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	flusher, _ := w.(http.Flusher)
 	var mu sync.Mutex
 	enc := json.NewEncoder(w)
-	send := func(ev Event) {
-		mu.Lock()
-		defer mu.Unlock()
+	encode := func(ev Event) { // mu held
 		enc.Encode(ev)
 		if flusher != nil {
 			flusher.Flush()
 		}
+	}
+	send := func(ev Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		encode(ev)
 	}
 	var total int64
 	for _, row := range rows {
@@ -299,9 +302,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	// sent of it; grew wakes the sender when one grew by a step.
 	prefix, sent := make([]int64, len(rows)), make([]int64, len(rows))
 	grew := make(chan struct{}, 1)
-	snapshot := func() Event {
-		mu.Lock()
-		defer mu.Unlock()
+	snapshot := func() Event { // mu held
 		var sum int64
 		for _, d := range done {
 			sum += d
@@ -318,6 +319,18 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 		return ev
 	}
+	// sendSnapshot sends the progress, with the prefixes that grew and what
+	// set adds, in one hold of mu: a prefix marked sent is sent before any
+	// later event (a Completed of its archive included).
+	sendSnapshot := func(set func(*Event)) {
+		mu.Lock()
+		defer mu.Unlock()
+		ev := snapshot()
+		if set != nil {
+			set(&ev)
+		}
+		encode(ev)
+	}
 	stopTicker := make(chan struct{})
 	tickerDone := make(chan struct{})
 	go func() {
@@ -331,7 +344,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			case <-t.C:
 			case <-grew:
 			}
-			send(snapshot())
+			sendSnapshot(nil)
 		}
 	}()
 	g, gctx := errgroup.WithContext(ctx)
@@ -356,9 +369,8 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			if err != nil {
 				return fmt.Errorf("download %s: %w", row.Archive, err)
 			}
-			ev := snapshot()
-			ev.Completed = &Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
-			send(ev)
+			rep := &Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
+			sendSnapshot(func(ev *Event) { ev.Completed = rep })
 			return nil
 		})
 	}

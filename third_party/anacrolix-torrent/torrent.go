@@ -1516,8 +1516,14 @@ func anyMayBeBad(opts worseConnLensOpts, sl []*PeerConn) bool {
 // chunks (a capped seed sends each of its peers one every few tens of milliseconds).
 var idleConnAge = 10 * time.Second
 
-// idle reports whether c may give its place by the rule of idleConnAge.
+// idle reports whether c may give its place by the rule of idleConnAge. A
+// peer whose requests we have not served yet is not idle: its chunks may
+// wait for upload tokens (a capped seed's limiter, which its web seed
+// shares, can owe seconds).
 func (c *PeerConn) idle(now time.Time) bool {
+	if len(c.peerRequests) > 0 {
+		return false
+	}
 	last := c.completedHandshake
 	if c.lastUsefulChunkReceived.After(last) {
 		last = c.lastUsefulChunkReceived

@@ -23,6 +23,7 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 		wasted, useful int64
 		sent           time.Duration // since a chunk was last sent to it; 0: never
 		hasAll         bool
+		asked          bool // a request of it not served yet
 	}
 	for _, tc := range []struct {
 		name    string
@@ -30,18 +31,19 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 		opts    worseConnLensOpts
 		wantBad int // index of the bad connection; -1 none, -2 any
 	}{
-		{"young and clean", []conn{{true, time.Second, 0, 3, 0, false}, {false, 2 * time.Second, 0, 0, 0, false}, {true, 0, 5, 1, 0, false}}, worseConnLensOpts{}, -1},
-		{"incoming bad", []conn{{true, time.Second, 0, 3, 0, false}, {false, 2 * time.Second, 0, 9, 0, false}}, worseConnLensOpts{incomingIsBad: true}, 1},
-		{"outgoing bad, none outgoing", []conn{{false, time.Second, 0, 3, 0, false}}, worseConnLensOpts{outgoingIsBad: true}, -1},
-		{"wasteful", []conn{{true, time.Second, 0, 3, 0, false}, {true, time.Second, 7, 2, 0, false}}, worseConnLensOpts{}, 1},
-		{"wasted less than useful", []conn{{true, time.Second, 7, 8, 0, false}}, worseConnLensOpts{}, -1},
-		{"old, in the worse half", []conn{{true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}, {true, 2 * time.Minute, 0, 0, 0, false}}, worseConnLensOpts{}, -2},
-		{"old, too few to be in the worse half, served", []conn{{true, 2 * time.Minute, 0, 0, time.Second, false}}, worseConnLensOpts{}, -1},
-		{"idle, nothing we want", []conn{{true, time.Second, 0, 3, 0, false}, {false, idleConnAge + time.Second, 0, 0, 0, false}}, worseConnLensOpts{}, 1},
-		{"idle, with pieces we want", []conn{{false, idleConnAge + time.Second, 0, 0, 0, true}}, worseConnLensOpts{}, -1},
-		{"quiet for less than idleConnAge", []conn{{false, idleConnAge - time.Second, 0, 0, 0, false}}, worseConnLensOpts{}, -1},
-		{"served, then idle", []conn{{false, idleConnAge + 20*time.Second, 0, 0, idleConnAge + time.Second, false}}, worseConnLensOpts{}, 0},
-		{"served lately", []conn{{false, idleConnAge + 20*time.Second, 0, 0, time.Second, false}}, worseConnLensOpts{}, -1},
+		{"young and clean", []conn{{true, time.Second, 0, 3, 0, false, false}, {false, 2 * time.Second, 0, 0, 0, false, false}, {true, 0, 5, 1, 0, false, false}}, worseConnLensOpts{}, -1},
+		{"incoming bad", []conn{{true, time.Second, 0, 3, 0, false, false}, {false, 2 * time.Second, 0, 9, 0, false, false}}, worseConnLensOpts{incomingIsBad: true}, 1},
+		{"outgoing bad, none outgoing", []conn{{false, time.Second, 0, 3, 0, false, false}}, worseConnLensOpts{outgoingIsBad: true}, -1},
+		{"wasteful", []conn{{true, time.Second, 0, 3, 0, false, false}, {true, time.Second, 7, 2, 0, false, false}}, worseConnLensOpts{}, 1},
+		{"wasted less than useful", []conn{{true, time.Second, 7, 8, 0, false, false}}, worseConnLensOpts{}, -1},
+		{"old, in the worse half", []conn{{true, 2 * time.Minute, 0, 0, 0, false, false}, {true, 2 * time.Minute, 0, 0, 0, false, false}, {true, 2 * time.Minute, 0, 0, 0, false, false}, {true, 2 * time.Minute, 0, 0, 0, false, false}, {true, 2 * time.Minute, 0, 0, 0, false, false}}, worseConnLensOpts{}, -2},
+		{"old, too few to be in the worse half, served", []conn{{true, 2 * time.Minute, 0, 0, time.Second, false, false}}, worseConnLensOpts{}, -1},
+		{"idle, nothing we want", []conn{{true, time.Second, 0, 3, 0, false, false}, {false, idleConnAge + time.Second, 0, 0, 0, false, false}}, worseConnLensOpts{}, 1},
+		{"idle, with pieces we want", []conn{{false, idleConnAge + time.Second, 0, 0, 0, true, false}}, worseConnLensOpts{}, -1},
+		{"quiet for less than idleConnAge", []conn{{false, idleConnAge - time.Second, 0, 0, 0, false, false}}, worseConnLensOpts{}, -1},
+		{"served, then idle", []conn{{false, idleConnAge + 20*time.Second, 0, 0, idleConnAge + time.Second, false, false}}, worseConnLensOpts{}, 0},
+		{"served lately", []conn{{false, idleConnAge + 20*time.Second, 0, 0, time.Second, false, false}}, worseConnLensOpts{}, -1},
+		{"quiet, with a request not served yet", []conn{{false, idleConnAge + 20*time.Second, 0, 0, idleConnAge + time.Second, false, true}}, worseConnLensOpts{}, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var sl []*PeerConn
@@ -53,6 +55,9 @@ func TestWorstBadConnSparesOrdering(t *testing.T) {
 					p.lastChunkSent = time.Now().Add(-c.sent)
 				}
 				p.peerSentHaveAll = c.hasAll
+				if c.asked {
+					p.peerRequests = map[Request]*peerRequestState{{Index: 0, ChunkSpec: ChunkSpec{Length: 16 << 10}}: {}}
+				}
 				p._stats.ChunksReadWasted.Add(c.wasted)
 				p._stats.ChunksReadUseful.Add(c.useful)
 				sl = append(sl, p)
