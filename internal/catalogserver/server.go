@@ -82,9 +82,9 @@ type Options struct {
 	NoMetrics bool
 	// UploadLimiter, when set, paces the archives served under /packages/
 	// (the web seed) by the uplink's limiter, which the server's seeder
-	// shares (swarm.Config.UploadLimiter): upload_rate_limit caps the
-	// uplink, whichever way the bytes go. The catalog and its signature
-	// are not paced.
+	// shares (swarm.Config.UploadLimiter), out of what the seeder leaves
+	// of it (pacedWriter): upload_rate_limit caps the uplink, whichever way
+	// the bytes go. The catalog and its signature are not paced.
 	UploadLimiter *rate.Limiter
 }
 
@@ -383,8 +383,8 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 }
 
 // pacedWriter writes to w out of the tokens of lim that the seeder leaves:
-// a part (no larger than the burst) goes out once the bucket holds its
-// tokens, and is never reserved ahead. The seeder reserves its chunks
+// a part (a quarter of the burst at most) goes out once the bucket holds
+// its tokens, and is never reserved ahead. The seeder reserves its chunks
 // ahead (it goes into debt), so while it uses the whole rate the web seed
 // waits, and takes the rest when it does not. A fair share would have let
 // anyone fetching /packages/ take the seeder's rate: with 64 requests at
@@ -413,7 +413,7 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 	rc := http.NewResponseController(p.w)
 	done := 0
 	for done < len(b) {
-		n := min(len(b)-done, p.lim.Burst())
+		n := min(len(b)-done, max(p.lim.Burst()/4, 1)) // a quarter: tokens the seeder left need not fill the bucket
 		for !p.lim.AllowN(time.Now(), n) {
 			short := float64(n) - p.lim.Tokens()
 			wait := min(pacedPartWait, max(time.Millisecond, time.Duration(short/float64(p.lim.Limit())*float64(time.Second))))
