@@ -73,6 +73,12 @@ type (
 		lastMessageReceived time.Time
 		completedHandshake  time.Time
 		lastChunkSent       time.Time
+		// takeWindow and takeSent start the window over which slowTaker
+		// measures what the peer took from a capped seed, takeSlow is the
+		// last window's verdict (distpac patch 44).
+		takeWindow time.Time
+		takeSent   int64
+		takeSlow   bool
 
 		// Stuff controlled by the local peer.
 		needRequestUpdate    updateRequestReason

@@ -1516,11 +1516,40 @@ func anyMayBeBad(opts worseConnLensOpts, sl []*PeerConn) bool {
 // chunks (a capped seed sends each of its peers one every few tens of milliseconds).
 var idleConnAge = 10 * time.Second
 
+// slowTaker reports whether c, a peer of a complete torrent whose upload is
+// capped, took less than a quarter of its share of the cap (the cap over
+// the torrent's places) over the last window of at least idleConnAge, from
+// its handshake on. Without it, a peer that asked for one chunk every few
+// seconds kept its place at a capped publisher (a review's test: requests
+// every 100 ms against an age of 300 ms kept both places of a seed for
+// 10 s); now holding a place costs a quarter of the share a served peer
+// takes. Called with the client locked; the window moves on when it is
+// asked after its end.
+func (c *PeerConn) slowTaker(now time.Time) bool {
+	lim := c.t.cl.config.UploadRateLimiter
+	if lim == nil || lim.Limit() == rate.Inf || !c.t.haveAllPieces() || c.t.maxEstablishedConns <= 0 {
+		return false
+	}
+	sent := c._stats.BytesWrittenData.Int64()
+	if c.takeWindow.IsZero() {
+		c.takeWindow = c.completedHandshake
+	}
+	if d := now.Sub(c.takeWindow); d >= idleConnAge {
+		share := float64(lim.Limit()) / float64(c.t.maxEstablishedConns) / 4
+		c.takeSlow = float64(sent-c.takeSent) < share*d.Seconds()
+		c.takeWindow, c.takeSent = now, sent
+	}
+	return c.takeSlow
+}
+
 // idle reports whether c may give its place by the rule of idleConnAge. A
 // peer whose requests we have not served yet is not idle: its chunks may
 // wait for upload tokens (a capped seed's limiter, which its web seed
 // shares, can owe seconds).
 func (c *PeerConn) idle(now time.Time) bool {
+	if c.slowTaker(now) {
+		return true
+	}
 	if len(c.peerRequests) > 0 {
 		return false
 	}
