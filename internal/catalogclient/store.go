@@ -338,14 +338,9 @@ type Held struct {
 // and kept rotation statements, from one version directory, which it
 // returns too.
 func readHeldFiles(dir string) (h Held, vdir string, err error) {
-	target, err := os.Readlink(filepath.Join(dir, catalogLink))
-	if errors.Is(err, os.ErrNotExist) {
-		return Held{}, "", ErrNoCatalog
+	if vdir, err = heldDir(dir); err != nil {
+		return Held{}, "", err
 	}
-	if err != nil {
-		return Held{}, "", fmt.Errorf("catalog: %w", err)
-	}
-	vdir = filepath.Join(dir, filepath.Base(target))
 	if h.DB, err = os.ReadFile(filepath.Join(vdir, dbFile)); err != nil {
 		return Held{}, "", fmt.Errorf("catalog: %w", err)
 	}
@@ -356,6 +351,18 @@ func readHeldFiles(dir string) (h Held, vdir string, err error) {
 		return Held{}, "", fmt.Errorf("catalog: %w", err)
 	}
 	return h, vdir, nil
+}
+
+// heldDir is the version directory the catalog link of dir names.
+func heldDir(dir string) (string, error) {
+	target, err := os.Readlink(filepath.Join(dir, catalogLink))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", ErrNoCatalog
+	}
+	if err != nil {
+		return "", fmt.Errorf("catalog: %w", err)
+	}
+	return filepath.Join(dir, filepath.Base(target)), nil
 }
 
 // ReadHeld reads the catalog held in dir, with its signature and kept

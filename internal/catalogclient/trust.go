@@ -113,11 +113,19 @@ func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([
 // rotation holds a catalog another key signed (its key is changed in
 // client.yaml, not by sync): `trust show` says so.
 func HeldSignedBy(dir string, key signing.PublicKey) (bool, error) {
-	h, _, err := readHeldFiles(dir) // the bytes only: no need to open the database
+	vdir, err := heldDir(dir) // the file only: no need to open the database
 	if err != nil {
 		return false, err
 	}
-	return signing.Verify(key, h.DB, h.Sig) == nil, nil
+	sig, err := os.ReadFile(filepath.Join(vdir, sigFile)) // a sync wrote it, after checking its size
+	if err != nil {
+		return false, fmt.Errorf("catalog: %w", err)
+	}
+	err = signing.VerifyFile(key, filepath.Join(vdir, dbFile), sig)
+	if err != nil && !errors.Is(err, signing.ErrBadSignature) {
+		return false, fmt.Errorf("catalog: %w", err)
+	}
+	return err == nil, nil
 }
 
 // VerifiedBy verifies the catalog h against key as a sync does: signed by
