@@ -104,9 +104,13 @@ func TestServeBoundsConnectionsPerAddress(t *testing.T) {
 	if err := get(addr, "127.0.0.1"); err != nil {
 		t.Fatalf("with %d idle connections from one address, a new one: %v", perIP, err)
 	}
-	idle[0].SetReadDeadline(time.Now().Add(5 * time.Second))
-	if _, err := idle[0].Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("the longest idle connection still open after another took its slot: %v", err)
+	// One of them is closed for it: the longest idle as the server saw
+	// them, which is the order its goroutines marked them idle in, not
+	// always the order they were answered in here (this failed twice on a
+	// loaded machine checking idle[0] alone); connlimit's TestIdleMakesRoom
+	// holds the order itself.
+	if !anyClosed(idle, 5*time.Second) {
+		t.Errorf("none of the %d idle connections closed after another took a slot", len(idle))
 	}
 	if n := closedMetric(t, reg, "tracker", "idle"); n < 1 {
 		t.Errorf("distpac_http_connections_closed_total{listener=tracker,reason=idle} = %v, want at least 1", n)
@@ -136,6 +140,21 @@ func hold(t *testing.T, addr string, n int, answered bool) []net.Conn {
 		}
 	}
 	return held
+}
+
+// anyClosed reports whether one of conns is closed by its peer within
+// wait; what they receive meanwhile is dropped.
+func anyClosed(conns []net.Conn, wait time.Duration) bool {
+	buf := make([]byte, 512)
+	for deadline := time.Now().Add(wait); time.Now().Before(deadline); {
+		for _, c := range conns {
+			c.SetReadDeadline(time.Now().Add(time.Millisecond))
+			if _, err := c.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // get sends one GET from a new connection from local and reads its answer.
