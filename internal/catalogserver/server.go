@@ -375,7 +375,7 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 	if s.upload != nil {
 		// Through Write alone (no sendfile): each write waits for its
 		// tokens.
-		http.ServeContent(&pacedWriter{w: cw, lim: s.upload, ctx: r.Context()}, r, name, fi.ModTime(), f)
+		http.ServeContent(&pacedWriter{w: cw, rc: http.NewResponseController(cw), lim: s.upload, ctx: r.Context()}, r, name, fi.ModTime(), f)
 	} else {
 		http.ServeContent(cw, r, name, fi.ModTime(), f)
 	}
@@ -397,6 +397,7 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 // a large archive at a low rate outlasts.
 type pacedWriter struct {
 	w   http.ResponseWriter
+	rc  *http.ResponseController // of w, for its write deadline
 	lim *rate.Limiter
 	ctx context.Context
 }
@@ -410,7 +411,6 @@ func (p *pacedWriter) Unwrap() http.ResponseWriter { return p.w }
 const pacedPartWait = 50 * time.Millisecond
 
 func (p *pacedWriter) Write(b []byte) (int, error) {
-	rc := http.NewResponseController(p.w)
 	done := 0
 	for done < len(b) {
 		n := min(len(b)-done, max(p.lim.Burst()/4, 1)) // a quarter: tokens the seeder left need not fill the bucket
@@ -425,7 +425,7 @@ func (p *pacedWriter) Write(b []byte) (int, error) {
 			case <-t.C:
 			}
 		}
-		rc.SetWriteDeadline(time.Now().Add(time.Minute)) // not every writer has one (tests' recorders)
+		p.rc.SetWriteDeadline(time.Now().Add(time.Minute)) // not every writer has one (tests' recorders)
 		m, err := p.w.Write(b[done : done+n])
 		done += m
 		if err != nil {

@@ -2,6 +2,7 @@ package install
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -76,12 +77,11 @@ func webSeeds(hosts []string) string {
 	case 1:
 		return "the web seed at " + hosts[0]
 	}
-	shown := hosts[:min(len(hosts), 3)]
-	list := strings.Join(shown[:len(shown)-1], ", ") + " and " + shown[len(shown)-1]
+	shown := slices.Clone(hosts[:min(len(hosts), 3)])
 	if more := len(hosts) - len(shown); more > 0 {
-		list = strings.Join(shown, ", ") + " and " + ui.Count(more, "other")
+		shown = append(shown, ui.Count(more, "other"))
 	}
-	return "the web seeds at " + list
+	return "the web seeds at " + listAnd(shown)
 }
 
 // fmtDuration prints a duration for people: milliseconds below a second,
