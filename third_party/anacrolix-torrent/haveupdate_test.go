@@ -9,17 +9,20 @@ import (
 // TestHaveUpdatesOnlyAnIdleQueue (patch 9): a have for a wanted piece updates the connection's
 // requests only when nothing is queued at the peer or interest is not shown yet; with requests
 // queued the piece waits for the update on the emptied queue. Upstream updated on every have, a
-// scan over every piece: the largest share of a swarm client's request updates.
+// scan over every piece: the largest share of a swarm client's request updates. A have of a piece
+// no other peer has updates them in any case (patch 45).
 func TestHaveUpdatesOnlyAnIdleQueue(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		interested bool
 		queued     bool
+		others     int // other peers that have the piece
 		want       bool
 	}{
-		{"interest not shown", false, false, true},
-		{"interested, nothing queued", true, false, true},
-		{"interested, requests queued", true, true, false},
+		{"interest not shown", false, false, 2, true},
+		{"interested, nothing queued", true, false, 2, true},
+		{"interested, requests queued", true, true, 2, false},
+		{"interested, requests queued, a piece no other peer has (patch 45)", true, true, 0, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, tor := testTorrent(t, 8, emptyStorage{})
@@ -34,17 +37,21 @@ func TestHaveUpdatesOnlyAnIdleQueue(t *testing.T) {
 			if tc.queued {
 				p.requestState.Requests.Add(tor.pieceRequestIndexBegin(0))
 			}
+			tor.pieces[3].relativeAvailability = tc.others
+			// Undo at the end, so that neither the deferred update nor the close's checks see a
+			// connection the torrent does not hold.
+			defer func() {
+				p.requestState.Requests.CheckedRemove(tor.pieceRequestIndexBegin(0))
+				p.peerSentHaveNone()
+				tor.pieces[3].relativeAvailability = 0
+				p.needRequestUpdate = ""
+			}()
 			if err := p.peerSentHave(3); err != nil {
 				t.Fatal(err)
 			}
 			if got := p.needRequestUpdate != ""; got != tc.want {
 				t.Fatalf("request update wanted: %v (%q), want %v", got, p.needRequestUpdate, tc.want)
 			}
-			// Undo, so that neither the deferred update nor the close's checks see a connection
-			// the torrent does not hold.
-			p.requestState.Requests.CheckedRemove(tor.pieceRequestIndexBegin(0))
-			p.peerSentHaveNone()
-			p.needRequestUpdate = ""
 		})
 	}
 }

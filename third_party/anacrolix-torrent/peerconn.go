@@ -557,7 +557,12 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	// distpac patch 9: with requests queued at this peer (and interest already shown) the piece is
 	// considered when the queue drains (the update on an emptied queue, isLowOnRequests: a chunk
 	// received, our cancel or its ack), instead of by an update over every piece for each have.
-	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || cn.isLowOnRequests()) {
+	//
+	// distpac patch 45: except for a piece no peer but this one has (uploadorder.go, freshAvail):
+	// it is asked for now, where the queue has room, rather than when the chunks queued before it
+	// are in. At most one update per piece, on the connection of the first peer to announce it.
+	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || cn.isLowOnRequests() ||
+		cn.t.piece(piece).availability() <= 1) {
 		cn.onNeedUpdateRequests("have")
 	}
 	cn.peerPiecesChanged()
@@ -1319,7 +1324,12 @@ another:
 					}
 					c.uploadReservation, c.uploadReservedLen = res, n
 				}
-				if wait := c.uploadReservation.DelayFrom(now); wait > 0 {
+				// distpac patch 45: a connection whose turn came (uploadTurn: the limiter owed
+				// nothing) sends at once, and the limiter owes its tokens until they are paid,
+				// which the next turn waits for: the cap holds over time, a burst is one batch.
+				// It waited for its own tokens too, one batch's time on the link (31 ms for a
+				// 64 KiB chunk at 2 MiB/s) added to every copy of a piece through the client.
+				if wait := c.uploadReservation.DelayFrom(now); wait > 0 && !c.uploadOrdered() {
 					c.setRetryUploadTimer(wait)
 					// Hard to say what to return here.
 					return true
@@ -1367,7 +1377,7 @@ func (c *PeerConn) oldestPeerRequest(ready bool) (r Request, state *peerRequestS
 
 // uploadBatchBytes is the most a connection reserves of the upload rate limiter at once (distpac
 // patch 16): the chunks it has read and ready, up to this and the limiter's burst, sent together
-// when the tokens are due. Reserving one chunk at a time, a capped connection woke its writer,
+// (at the connection's turn since patch 45). Reserving one chunk at a time, a capped connection woke its writer,
 // fired a timer and made a send per 16 KiB chunk, and its receiver a read and a wake-up per chunk.
 // 32 KiB is the write buffer's high-water mark, so a batch leaves in one send. A scarce seed
 // (SuggestPieces, the capped publisher) still sends each chunk as soon as its tokens are due: its

@@ -11,16 +11,19 @@ import (
 )
 
 // TestUploadBatch (patch 16): a capped connection with chunks read and ready reserves the upload
-// rate limiter's tokens for up to uploadBatchBytes of them at once and sends them together when
-// the tokens are due; a scarce seed (SuggestPieces) still reserves and sends one chunk at a time.
+// rate limiter's tokens for up to uploadBatchBytes of them at once and sends them together: at its
+// turn (patch 45), and the next batch at the next turn, when the first's tokens are paid; a scarce
+// seed (SuggestPieces) still reserves one chunk at a time and sends it when its tokens are due.
 func TestUploadBatch(t *testing.T) {
+	batch := uploadBatchBytes / (16 << 10)
 	for _, tc := range []struct {
 		name    string
 		suggest int
-		want    int // chunks sent once the first reservation's tokens are due
+		atOnce  int // chunks sent by the first upload
+		due     int // chunks sent once the first reservation's tokens are paid
 	}{
-		{"a capped peer sends the chunks of one reservation together", 0, uploadBatchBytes / (16 << 10)},
-		{"a scarce seed sends each chunk when its tokens are due", 4, 1},
+		{"a capped peer sends the chunks of one reservation together", 0, batch, 2 * batch},
+		{"a scarce seed sends each chunk when its tokens are due", 4, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, _, p := chunksTorrent(t)
@@ -28,13 +31,16 @@ func TestUploadBatch(t *testing.T) {
 			defer cl.unlock()
 			cl.config.Seed = true
 			cl.config.SuggestPieces = tc.suggest
-			// 16 KiB every 500 ms, the bucket empty: every chunk waits for its tokens
+			// 16 KiB every 500 ms, the bucket empty and nothing owed
 			lim := rate.NewLimiter(32<<10, 64<<10)
 			lim.ReserveN(time.Now(), 64<<10)
 			cl.config.UploadRateLimiter = lim
 			defer func() {
 				if p.uploadTimer != nil {
 					p.uploadTimer.Stop()
+				}
+				if cl.uploadTurnTimer != nil {
+					cl.uploadTurnTimer.Stop()
 				}
 			}()
 			p.peerRequests = map[Request]*peerRequestState{}
@@ -57,18 +63,24 @@ func TestUploadBatch(t *testing.T) {
 				return true
 			}
 			p.upload(msg)
-			if sent != 0 {
-				t.Fatalf("%d chunks sent before their tokens were due", sent)
+			if sent != tc.atOnce {
+				t.Fatalf("%d chunks sent at once, want %d", sent, tc.atOnce)
 			}
-			if p.uploadReservation == nil {
+			// Until the first reservation is paid, and less than a chunk's tokens more (450 ms
+			// of slack for a busy machine).
+			due := uploadOwed(lim, 0, time.Now())
+			if p.uploadReservation != nil {
+				due = p.uploadReservation.Delay()
+			} else if tc.atOnce == 0 {
 				t.Fatal("no reservation of the limiter's tokens")
 			}
-			// Until the reservation is due, and less than a chunk's tokens more (450 ms of
-			// slack for a busy machine).
-			time.Sleep(p.uploadReservation.Delay() + 50*time.Millisecond)
+			if due <= 0 {
+				t.Fatalf("nothing owed after the first upload (%v): the batch went beyond the cap", due)
+			}
+			time.Sleep(due + 50*time.Millisecond)
 			p.upload(msg)
-			if sent != tc.want {
-				t.Fatalf("%d chunks sent once the first reservation was due, want %d", sent, tc.want)
+			if sent != tc.due {
+				t.Fatalf("%d chunks sent once the first reservation was paid, want %d", sent, tc.due)
 			}
 		})
 	}
@@ -76,12 +88,14 @@ func TestUploadBatch(t *testing.T) {
 
 // TestUploadShortReservation: tokens reserved for the torrent's short last chunk do not pay for a
 // whole chunk that replaced it; the rest is reserved first (a connection sent 16 KiB on 11 KiB of
-// tokens and stayed over its cap).
+// tokens and stayed over its cap). A scarce seed's, whose reservations wait for their tokens: a
+// capped client's connection sends at its turn (patch 45), so its reservations wait for nothing.
 func TestUploadShortReservation(t *testing.T) {
 	cl, _, p := chunksTorrent(t)
 	cl.lock()
 	defer cl.unlock()
 	cl.config.Seed = true
+	cl.config.SuggestPieces = 4
 	// 8 KiB/s: the 5000 bytes the whole chunk needs beyond the short one's take 610 ms, the
 	// slack for a busy machine between the reservation's due time and the second call.
 	lim := rate.NewLimiter(8<<10, 64<<10)

@@ -18,7 +18,8 @@ func uploadOrderTorrent(t *testing.T) (cl *Client, common, rare *PeerConn, rc, r
 	cl, tor, common := chunksTorrent(t)
 	cl.lock()
 	t.Cleanup(func() {
-		tor.pieces[0].relativeAvailability = 0 // as no peer had it, for the torrent's close
+		tor.pieces[0].relativeAvailability = 0 // as no peer had them, for the torrent's close
+		tor.pieces[1].relativeAvailability = 0
 		if cl.uploadTurnTimer != nil {
 			cl.uploadTurnTimer.Stop()
 		}
@@ -74,12 +75,26 @@ func TestUploadTurn(t *testing.T) {
 		},
 		{
 			name: "a connection goes before an older waiter by rarity once in the age limit",
+			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
+				// rarer, but not fresh: two peers have it, three the common one
+				rare.t.pieces[1].relativeAvailability = 2
+				common.t.pieces[0].relativeAvailability = 3
+			},
 			calls: []call{
 				{false, 0, false}, {true, ms(1), false},
 				{true, ms(300), true},                          // it goes before common
 				{true, ms(310), false}, {false, ms(310), true}, // asked again: common's turn first
 			},
 			waiting: []bool{false, true},
+		},
+		{
+			name: "a fresh piece goes before an older waiter every time (patch 45)",
+			calls: []call{
+				{false, 0, false}, {true, ms(1), false},
+				{true, ms(300), true},
+				{true, ms(310), true}, // asked again: still before common
+			},
+			waiting: []bool{true, false},
 		},
 		{
 			name: "a waiter whose turn lapsed loses its place",
@@ -226,4 +241,49 @@ func TestLeaveUploadTurnWithoutTorrent(t *testing.T) {
 	cl.lock()
 	defer cl.unlock()
 	cl.newConnection(nil, newConnectionOpts{network: "test"}).onClose()
+}
+
+// TestUploadSendsAtItsTurn (patch 45): a capped connection whose turn comes (the limiter owes
+// nothing) sends its chunk at once rather than when the chunk's own tokens are due, and the
+// limiter owes them: its next chunk waits until they are paid, so the cap holds over time.
+func TestUploadSendsAtItsTurn(t *testing.T) {
+	cl, common, _, _, _, _ := uploadOrderTorrent(t)
+	cl.config.Seed = true
+	now := time.Now()
+	lim := rate.NewLimiter(256<<10, 64<<10)
+	lim.ReserveN(now, 64<<10) // the bucket empty, nothing owed: 32 KiB are due in 125 ms
+	cl.config.UploadRateLimiter = lim
+	t.Cleanup(func() {
+		if common.uploadTimer != nil {
+			common.uploadTimer.Stop()
+		}
+	})
+	common.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
+	common.peerRequests = map[Request]*peerRequestState{}
+	for i := range 2 { // the peer asked for two 32 KiB chunks of piece 0, and they were read
+		r := Request{Index: 0, ChunkSpec: ChunkSpec{Begin: pp.Integer(i) << 15, Length: 32 << 10}}
+		state := &peerRequestState{seq: uint64(i), data: make([]byte, r.Length)}
+		state.allocReservation = common.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+		if err := state.allocReservation.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		common.peerRequests[r] = state
+		common.peerRequestReadyBytes += int(r.Length)
+	}
+	var sent []pp.Integer
+	common.upload(func(m pp.Message) bool {
+		if m.Type == pp.Piece {
+			sent = append(sent, m.Begin)
+		}
+		return true
+	})
+	if len(sent) != 1 || sent[0] != 0 {
+		t.Fatalf("sent the chunks at %v at the connection's turn, want the first (at 0) alone", sent)
+	}
+	if owed := uploadOwed(lim, 0, time.Now()); owed < 100*time.Millisecond {
+		t.Fatalf("the limiter owes %v after a 32 KiB chunk at 256 KiB/s went at once, want about 125 ms", owed)
+	}
+	if _, waits := cl.uploadWaiters[common]; !waits {
+		t.Fatal("the second chunk does not wait for the first's tokens")
+	}
 }
