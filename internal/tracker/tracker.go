@@ -14,7 +14,10 @@
 // tracker must be reached directly. Several peers on one host (all of
 // 127.0.0.1 in tests) are told apart by port, up to MaxPeersPerIP of them in
 // one swarm: past that a host's newest announce replaces its stalest, so
-// one host cannot fill a swarm with ports where nothing listens.
+// one host cannot fill a swarm with ports where nothing listens. A full
+// swarm (MaxPeersPerTorrent) makes room in its most crowded network (an
+// IPv4 /24, an IPv6 /48), so that fake announces from one network push out
+// each other rather than the real peers.
 //
 // The publisher's seeder is registered with AddPeer (pinned): announces
 // cannot remove it or change it, and it leads every reply, so fake
@@ -79,7 +82,8 @@ type Options struct {
 	// new torrents beyond this are refused with a failure reason.
 	MaxTorrents int
 	// MaxPeersPerTorrent bounds each swarm (default 1000); when it is full a
-	// newcomer evicts the peer that announced least recently.
+	// newcomer evicts the peer that announced least recently among those of
+	// the network (an IPv4 /24, an IPv6 /48) that holds the most.
 	MaxPeersPerTorrent int
 	// MaxPeersPerIP bounds the peers one IP address (for IPv6, one /64)
 	// holds in one swarm (default DefaultMaxPeersPerIP; negative: no
@@ -373,7 +377,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 			t.dropIfEmpty(req.InfoHash, s)
 			return ErrTooManyFromIP
 		}
-		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictStalest(netip.Addr{}) {
+		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictCrowded() {
 			t.dropIfEmpty(req.InfoHash, s)
 			return ErrSwarmFull
 		}

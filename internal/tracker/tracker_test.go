@@ -981,3 +981,93 @@ func TestPeersPerIPv6Prefix(t *testing.T) {
 		t.Fatalf("peers %v: by /64 %v; want 2 of the first /64, 1 of the second and the IPv4 one", got, from)
 	}
 }
+
+// TestCrowdedNetworkGivesWay: a full swarm makes room in the network that
+// holds the most peers. Real peers from networks of their own announced
+// first (so they are the stalest); fakes from one network (one address each,
+// under MaxPeersPerIP) then announce again and again. Before, each fake
+// evicted the swarm's stalest peer, and the real peers were gone after the
+// first few fakes.
+func TestCrowdedNetworkGivesWay(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		real  []string
+		fakes func(i int) string
+	}{
+		{"IPv4, fakes from one /24",
+			[]string{"198.51.100.7", "203.0.113.9", "192.0.2.200", "100.64.1.1"},
+			func(i int) string { return fmt.Sprintf("10.9.8.%d", 1+i%250) }},
+		{"IPv6, fakes from one /48, a /64 each",
+			[]string{"2001:db8:1::1", "2001:db8:2::1", "2001:db8:3::1", "2001:db8:4::1"},
+			func(i int) string { return fmt.Sprintf("2001:db8:ff:%x::1", i) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := newFakeClock()
+			tr := New(Options{MaxPeersPerTorrent: 10, Now: clock.Now})
+			ctx := context.Background()
+			ih := infoHash(1)
+			tr.AddPeer(ih, loopback(6881), true)
+			send := func(addr string, port uint16) {
+				t.Helper()
+				ap := netip.AddrPortFrom(netip.MustParseAddr(addr), port)
+				if err := tr.TrackAnnounce(ctx, anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: port, Left: 1}, ap); err != nil {
+					t.Fatalf("announce from %v: %v", ap, err)
+				}
+			}
+			for _, a := range tc.real {
+				send(a, 6881)
+			}
+			for i := range 500 {
+				clock.Advance(100 * time.Millisecond)
+				send(tc.fakes(i), 7000)
+			}
+			got := tr.Peers(ih)
+			if len(got) != 10 {
+				t.Fatalf("%d peers tracked, want 10: %v", len(got), got)
+			}
+			for _, a := range tc.real {
+				if !slices.Contains(got, netip.AddrPortFrom(netip.MustParseAddr(a), 6881)) {
+					t.Errorf("real peer %s was pushed out by 500 fake announces from one network: %v", a, got)
+				}
+			}
+			if !slices.Contains(got, loopback(6881)) {
+				t.Error("the pinned seeder was pushed out")
+			}
+		})
+	}
+
+	t.Run("networks of one peer each: the stalest gives way", func(t *testing.T) {
+		clock := newFakeClock()
+		tr := New(Options{MaxPeersPerTorrent: 3, Now: clock.Now})
+		ih := infoHash(1)
+		for i, a := range []string{"198.51.100.7", "203.0.113.9", "192.0.2.200", "100.64.1.1"} {
+			clock.Advance(time.Second)
+			ap := netip.AddrPortFrom(netip.MustParseAddr(a), uint16(7000+i))
+			if err := tr.TrackAnnounce(context.Background(), anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: ap.Port(), Left: 1}, ap); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := tr.Peers(ih); slices.Contains(got, netip.MustParseAddrPort("198.51.100.7:7000")) || len(got) != 3 {
+			t.Errorf("peers %v: want the three newest", got)
+		}
+	})
+}
+
+// BenchmarkFullSwarmAnnounce: an announce from a newcomer to a full swarm of
+// 1,000 peers, which makes room (evictCrowded). 5.0 µs when the stalest peer
+// gave way, 5.9 µs with the crowded network's (67 µs with a map lookup per
+// peer, before netCount).
+func BenchmarkFullSwarmAnnounce(b *testing.B) {
+	tr := New(Options{})
+	ih := infoHash(1)
+	ctx := context.Background()
+	for i := range 1000 {
+		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1}), 7000)
+		tr.TrackAnnounce(ctx, anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: 7000, Left: 1}, ap)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ap := netip.AddrPortFrom(netip.AddrFrom4([4]byte{11, byte(i >> 16), byte(i >> 8), byte(i)}), 7000)
+		tr.TrackAnnounce(ctx, anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: 7000, Left: 1}, ap)
+	}
+}
