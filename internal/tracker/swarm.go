@@ -164,18 +164,23 @@ func (s *swarm) evictStalest(from netip.Addr) bool {
 
 // evictCrowded makes room in a full swarm: it drops the unpinned peer seen
 // least recently among those of the network (netOf) that holds the most
-// peers, or the swarm's stalest unpinned peer when that network's are all
-// pinned; it reports false when every peer is pinned. The stalest peer
-// alone was the victim before: fake announces from one network (a /24 or
-// an IPv6 /48, each address at most MaxPeersPerIP times) filled a swarm's
-// 1,000 entries and, re-announcing more often than real clients, pushed
-// every real client out of it. Now they push out each other once their
-// network is the largest. A swarm whose networks hold one peer each is
-// unchanged: its stalest peer gives way.
-func (s *swarm) evictCrowded() bool {
+// peers, when that network holds more than over of them; otherwise the
+// swarm's stalest unpinned peer. It reports false when every peer is
+// pinned. The stalest peer alone was the victim before: fake announces
+// from one network (a /24 or an IPv6 /48, each address at most
+// MaxPeersPerIP times) filled a swarm's 1,000 entries and, re-announcing
+// more often than real clients, pushed every real client out of it. Now
+// such a network pushes out its own peers once it holds more than its
+// share. A group of real clients in one network below that share (a
+// campus, a provider's /48) gives way by staleness as everyone else does:
+// were the largest network always the victim, fakes spread over many small
+// networks would push it out whatever its clients' announces.
+func (s *swarm) evictCrowded(over int) bool {
 	most := 0
 	for _, p := range s.peers {
-		most = max(most, p.net.n)
+		if !p.pinned {
+			most = max(most, p.net.n)
+		}
 	}
 	victim, stalest := -1, -1
 	for i, p := range s.peers {
@@ -185,7 +190,7 @@ func (s *swarm) evictCrowded() bool {
 		if stalest < 0 || p.lastSeen.Before(s.peers[stalest].lastSeen) {
 			stalest = i
 		}
-		if p.net.n == most && (victim < 0 || p.lastSeen.Before(s.peers[victim].lastSeen)) {
+		if most > over && p.net.n == most && (victim < 0 || p.lastSeen.Before(s.peers[victim].lastSeen)) {
 			victim = i
 		}
 	}

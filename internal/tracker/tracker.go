@@ -16,8 +16,9 @@
 // one swarm: past that a host's newest announce replaces its stalest, so
 // one host cannot fill a swarm with ports where nothing listens. A full
 // swarm (MaxPeersPerTorrent) makes room in its most crowded network (an
-// IPv4 /24, an IPv6 /48), so that fake announces from one network push out
-// each other rather than the real peers.
+// IPv4 /24, an IPv6 /48) when that holds more than an eighth of it, so
+// that fake announces from a few networks push out each other rather than
+// the real peers.
 //
 // The publisher's seeder is registered with AddPeer (pinned): announces
 // cannot remove it or change it, and it leads every reply, so fake
@@ -67,6 +68,11 @@ const (
 	maxNumWant = 200
 )
 
+// crowdedShare: a network holding more than 1/crowdedShare of a full
+// swarm's places gives up its stalest peer to a newcomer before the
+// swarm's stalest gives way (swarm.evictCrowded): 125 of 1,000.
+const crowdedShare = 8
+
 // Refusals, reported to the announcing client as a BEP 3 "failure reason".
 var (
 	ErrTooManyTorrents = errors.New("tracker is full: too many torrents")
@@ -82,8 +88,9 @@ type Options struct {
 	// new torrents beyond this are refused with a failure reason.
 	MaxTorrents int
 	// MaxPeersPerTorrent bounds each swarm (default 1000); when it is full a
-	// newcomer evicts the peer that announced least recently among those of
-	// the network (an IPv4 /24, an IPv6 /48) that holds the most.
+	// newcomer evicts the peer that announced least recently, among those of
+	// the network (an IPv4 /24, an IPv6 /48) that holds the most when that
+	// is more than 1/crowdedShare of the bound.
 	MaxPeersPerTorrent int
 	// MaxPeersPerIP bounds the peers one IP address (for IPv6, one /64)
 	// holds in one swarm (default DefaultMaxPeersPerIP; negative: no
@@ -377,7 +384,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 			t.dropIfEmpty(req.InfoHash, s)
 			return ErrTooManyFromIP
 		}
-		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictCrowded() {
+		if len(s.peers) >= t.opts.MaxPeersPerTorrent && !s.evictCrowded(t.opts.MaxPeersPerTorrent/crowdedShare) {
 			t.dropIfEmpty(req.InfoHash, s)
 			return ErrSwarmFull
 		}

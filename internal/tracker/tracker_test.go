@@ -1036,6 +1036,47 @@ func TestCrowdedNetworkGivesWay(t *testing.T) {
 		})
 	}
 
+	// A review's attack on the first version, which always made room in
+	// the largest network: fakes in many small networks, then real clients
+	// in one /24 (the largest network, below an eighth of the swarm), then
+	// more fakes: the real clients stay, the stalest fakes give way.
+	t.Run("real clients in one /24 below the share keep their places", func(t *testing.T) {
+		clock := newFakeClock()
+		tr := New(Options{MaxPeersPerTorrent: 200, Now: clock.Now})
+		ih := infoHash(1)
+		send := func(addr string) {
+			t.Helper()
+			ap := netip.AddrPortFrom(netip.MustParseAddr(addr), 7000)
+			if err := tr.TrackAnnounce(context.Background(), anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: 7000, Left: 1}, ap); err != nil {
+				t.Fatalf("announce from %v: %v", ap, err)
+			}
+		}
+		for i := range 180 { // 45 /48s of 4 fakes each
+			send(fmt.Sprintf("2001:db8:%x:%x::1", 0x100+i/4, i%4))
+		}
+		clock.Advance(20 * time.Second)
+		var real []netip.AddrPort
+		for i := range 20 {
+			a := fmt.Sprintf("198.51.100.%d", 1+i)
+			send(a)
+			real = append(real, netip.AddrPortFrom(netip.MustParseAddr(a), 7000))
+		}
+		clock.Advance(time.Second)
+		for i := range 30 { // new fakes, a /48 each
+			send(fmt.Sprintf("2001:db8:%x::1", 0x1000+i))
+		}
+		got := tr.Peers(ih)
+		kept := 0
+		for _, r := range real {
+			if slices.Contains(got, r) {
+				kept++
+			}
+		}
+		if kept != len(real) || len(got) != 200 {
+			t.Errorf("%d of the %d real clients kept (%d peers tracked), want all of them", kept, len(real), len(got))
+		}
+	})
+
 	t.Run("networks of one peer each: the stalest gives way", func(t *testing.T) {
 		clock := newFakeClock()
 		tr := New(Options{MaxPeersPerTorrent: 3, Now: clock.Now})
