@@ -16,13 +16,15 @@ func TestHaveUpdatesOnlyAnIdleQueue(t *testing.T) {
 		name       string
 		interested bool
 		queued     bool
-		others     int // other peers that have the piece
+		others     int  // other partial peers that have the piece
+		seed       bool // a seed is connected too
 		want       bool
 	}{
-		{"interest not shown", false, false, 2, true},
-		{"interested, nothing queued", true, false, 2, true},
-		{"interested, requests queued", true, true, 2, false},
-		{"interested, requests queued, a piece no other peer has (patch 45)", true, true, 0, true},
+		{"interest not shown", false, false, 2, false, true},
+		{"interested, nothing queued", true, false, 2, false, true},
+		{"interested, requests queued", true, true, 2, false, false},
+		{"interested, requests queued, a piece no other peer has (patch 45)", true, true, 0, false, true},
+		{"interested, requests queued, a piece no other partial peer has (patch 45)", true, true, 0, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, tor := testTorrent(t, 8, emptyStorage{})
@@ -38,6 +40,11 @@ func TestHaveUpdatesOnlyAnIdleQueue(t *testing.T) {
 				p.requestState.Requests.Add(tor.pieceRequestIndexBegin(0))
 			}
 			tor.pieces[3].relativeAvailability = tc.others
+			if tc.seed {
+				s := cl.newConnection(nil, newConnectionOpts{network: "test"})
+				tor.connsWithAllPieces = map[*Peer]struct{}{&s.Peer: {}}
+				defer func() { tor.connsWithAllPieces = nil }()
+			}
 			// Undo at the end, so that neither the deferred update nor the close's checks see a
 			// connection the torrent does not hold.
 			defer func() {

@@ -111,6 +111,10 @@ type PeerConn struct {
 	uploadPrepaid     int
 	// distpac patch 39: when the connection last took its turn before an older waiter, by rarity.
 	uploadJumped time.Time
+	// distpac patch 45: how many times it went before an older waiter with a fresh piece since
+	// freshJumpsSince (freshTurn).
+	freshJumps      int
+	freshJumpsSince time.Time
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
 	// distpac patch (suggest.go): pieces this seed assigned to the peer and the peer has not
@@ -558,11 +562,13 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	// considered when the queue drains (the update on an emptied queue, isLowOnRequests: a chunk
 	// received, our cancel or its ack), instead of by an update over every piece for each have.
 	//
-	// distpac patch 45: except for a piece no peer but this one has (uploadorder.go, freshAvail):
-	// it is asked for now, where the queue has room, rather than when the chunks queued before it
-	// are in. At most one update per piece, on the connection of the first peer to announce it.
+	// distpac patch 45: except for a piece no partial peer but this one has (uploadorder.go,
+	// freshAvail; seeds are left out, as the scarce publisher is asked last): it is asked for
+	// now, where the queue has room, rather than when the chunks queued before it are in. One
+	// update per piece, on the connection of the first partial peer to announce it (another if
+	// that peer goes and a next one announces it).
 	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || cn.isLowOnRequests() ||
-		cn.t.piece(piece).availability() <= 1) {
+		cn.t.piece(piece).relativeAvailability <= 1) {
 		cn.onNeedUpdateRequests("have")
 	}
 	cn.peerPiecesChanged()
@@ -1312,6 +1318,7 @@ another:
 			// filling the write buffer) per chunk sent.
 			if c.uploadPrepaid < int(r.Length) {
 				now := time.Now()
+				turn := false // the reservation is this pass's, made at the connection's turn
 				if c.uploadReservation == nil {
 					n := c.uploadBatch(r) - c.uploadPrepaid // more than 0: the batch holds r
 					// distpac patch 39: the rarest piece asked first (uploadorder.go)
@@ -1323,13 +1330,14 @@ another:
 						panic(fmt.Sprintf("upload rate limiter burst size < %d", n))
 					}
 					c.uploadReservation, c.uploadReservedLen = res, n
+					turn = c.uploadOrdered()
 				}
 				// distpac patch 45: a connection whose turn came (uploadTurn: the limiter owed
 				// nothing) sends at once, and the limiter owes its tokens until they are paid,
 				// which the next turn waits for: the cap holds over time, a burst is one batch.
 				// It waited for its own tokens too, one batch's time on the link (31 ms for a
 				// 64 KiB chunk at 2 MiB/s) added to every copy of a piece through the client.
-				if wait := c.uploadReservation.DelayFrom(now); wait > 0 && !c.uploadOrdered() {
+				if wait := c.uploadReservation.DelayFrom(now); wait > 0 && !turn {
 					c.setRetryUploadTimer(wait)
 					// Hard to say what to return here.
 					return true

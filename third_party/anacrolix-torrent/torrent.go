@@ -1779,6 +1779,7 @@ func (t *Torrent) pendRequest(req RequestIndex) {
 func (t *Torrent) pieceCompletionChanged(piece pieceIndex, reason updateRequestReason) {
 	t.cl.event.Broadcast()
 	if t.pieceComplete(piece) {
+		t.piece(piece).completedAt = time.Now() // distpac patch 45 (uploadorder.go, freshTurn)
 		t.onPieceCompleted(piece)
 	} else {
 		t.onIncompletePiece(piece)

@@ -39,15 +39,36 @@ type uploadWaiter struct {
 // uploadAgeLimit is how long a connection waits behind rarer pieces at most.
 const uploadAgeLimit = 500 * time.Millisecond
 
-// freshAvail is the most peers of the torrent that may have a piece for it to be fresh: one this
-// client has just completed, that at most one other peer has yet (distpac patch 45). A chunk of a
-// fresh piece is not held back by the jump limit, and a have of a piece that no other peer has
-// starts a request update even with requests queued at that peer (peerSentHave). Logged in a
+// freshAvail is the most peers of the torrent (seeds left out: a capped publisher is scarce) that
+// may have a piece for it to be fresh, one this client completed within freshWindow (distpac patch
+// 45). A chunk of a fresh piece is not held back by the jump limit, freshJumps times per
+// uploadAgeLimit at most, and a have of a piece that no other partial peer has starts a request
+// update even with requests queued at that peer (peerSentHave). Logged in a
 // bench-swarm row (N=32, 64 KiB pieces, u=2 MiB/s): a fresh piece's second copy completed 0.23 s
 // (median) after its first; 46 ms of it the requester waited for its queue at the holder to
 // drain before it asked, and 60 ms the holder's chunk waited behind connections that had jumped
 // lately (or, after them, its own tokens: see upload).
 const freshAvail = 1
+
+// freshWindow is how long after this client completed a piece the piece may be fresh: the time
+// its first copies take to leave. A piece it has had longer (a seed's, every piece of a torrent
+// whose other peers are gone) is not, whatever a peer that never announces it asks.
+const freshWindow = time.Second
+
+// freshJumps is how many times a connection may go before an older waiter with a fresh piece in
+// uploadAgeLimit. A client downloading at 2 MiB/s completes 32 pieces of 64 KiB a second and
+// passes each on first to one or two of its peers, a few a second for each; a peer that asks
+// for fresh pieces again and again (a review: it took 58-94 % of a capped uplink with the
+// exemption unbounded) is held to four batches a second.
+const freshJumps = 2
+
+// freshTurn is whether c's chunk of p is of a fresh piece that may go before older waiters.
+func (c *PeerConn) freshTurn(p *Piece, now time.Time) bool {
+	if p.relativeAvailability > freshAvail || p.completedAt.IsZero() || now.Sub(p.completedAt) >= freshWindow {
+		return false
+	}
+	return now.Sub(c.freshJumpsSince) >= uploadAgeLimit || c.freshJumps < freshJumps
+}
 
 // uploadTurnLapse is how long a waiter whose turn came may take to use it. A writer blocked on a
 // peer that does not read (or with a full write buffer) does not come: it loses its place instead
@@ -97,19 +118,26 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	if !waiting || w.lapsed(now) { // a lapsed turn is lost: it waits anew
 		w.since = now
 	}
-	w.avail, w.woken = c.t.piece(int(r.Index)).availability(), time.Time{}
-	if now.Sub(c.uploadJumped) < uploadAgeLimit && w.avail > freshAvail {
+	piece := c.t.piece(int(r.Index))
+	w.avail, w.woken = piece.availability(), time.Time{}
+	fresh := c.freshTurn(piece, now)
+	if now.Sub(c.uploadJumped) < uploadAgeLimit && !fresh {
 		// It went before an older waiter by rarity lately: until the age limit, its turn comes
 		// by its wait alone, so that a peer asking for rare pieces (or claiming to lack them)
 		// again and again does not take the link from the others. A fresh piece (patch 45) is
-		// exempt: the swarm gains most from its next copies, and each piece is fresh for its
-		// first two copies only.
+		// exempt, within freshJumps.
 		w.avail = math.MaxInt
 	}
 	first, _ := cl.firstUploadWaiter(now, c)
 	if (first == nil || !first.before(w, now)) && uploadOwed(lim, 0, now) <= 0 {
 		if cl.olderUploadWaiter(w.since, c) {
 			c.uploadJumped = now
+			if fresh {
+				if now.Sub(c.freshJumpsSince) >= uploadAgeLimit {
+					c.freshJumpsSince, c.freshJumps = now, 0
+				}
+				c.freshJumps++
+			}
 		}
 		delete(cl.uploadWaiters, c)
 		cl.scheduleUploadTurn(now, n)

@@ -88,13 +88,43 @@ func TestUploadTurn(t *testing.T) {
 			waiting: []bool{false, true},
 		},
 		{
-			name: "a fresh piece goes before an older waiter every time (patch 45)",
+			name: "a fresh piece goes before an older waiter freshJumps times in the age limit (patch 45)",
+			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
+				rare.t.pieces[1].completedAt = t0 // just completed here; no partial peer has it
+			},
 			calls: []call{
 				{false, 0, false}, {true, ms(1), false},
 				{true, ms(300), true},
-				{true, ms(310), true}, // asked again: still before common
+				{true, ms(310), true},                          // asked again: still before common
+				{true, ms(320), false}, {false, ms(320), true}, // a third time: common's turn first
 			},
-			waiting: []bool{true, false},
+			waiting: []bool{false, true},
+		},
+		{
+			name: "a piece completed here long ago is not fresh (patch 45)",
+			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
+				rare.t.pieces[1].completedAt = t0.Add(-freshWindow)
+			},
+			calls: []call{
+				{false, 0, false}, {true, ms(1), false},
+				{true, ms(300), true}, // before common by rarity, once
+				{true, ms(310), false}, {false, ms(310), true},
+			},
+			waiting: []bool{false, true},
+		},
+		{
+			name: "a piece two other partial peers have is not fresh (patch 45)",
+			before: func(cl *Client, common, rare *PeerConn, t0 time.Time) {
+				rare.t.pieces[1].completedAt = t0
+				rare.t.pieces[1].relativeAvailability = 2
+				common.t.pieces[0].relativeAvailability = 3
+			},
+			calls: []call{
+				{false, 0, false}, {true, ms(1), false},
+				{true, ms(300), true},
+				{true, ms(310), false}, {false, ms(310), true},
+			},
+			waiting: []bool{false, true},
 		},
 		{
 			name: "a waiter whose turn lapsed loses its place",
@@ -286,4 +316,66 @@ func TestUploadSendsAtItsTurn(t *testing.T) {
 	if _, waits := cl.uploadWaiters[common]; !waits {
 		t.Fatal("the second chunk does not wait for the first's tokens")
 	}
+}
+
+// TestFreshPiecesCannotTakeTheLink (patch 45): a peer that asks for fresh pieces again and again
+// (it never announces them, so they stay fresh) takes a bounded share of a capped client's uplink.
+// Simulated on a 1 ms clock for 10 s: seven peers ask for a common piece, the eighth for a piece
+// the client completed just now, each always with a 64 KiB chunk ready, sent at its turn. With the
+// exemption unbounded (a review) the eighth took 58 %; a fair share is 12.5 %.
+func TestFreshPiecesCannotTakeTheLink(t *testing.T) {
+	cl, common, attacker, _, _, t0 := uploadOrderTorrent(t)
+	tor := common.t
+	conns := []*PeerConn{attacker, common}
+	for range 6 {
+		p := cl.newConnection(nil, newConnectionOpts{network: "test"})
+		p.setTorrent(tor)
+		conns = append(conns, p)
+	}
+	lim := rate.NewLimiter(2<<20, 256<<10)
+	lim.ReserveN(t0, 256<<10)
+	cl.config.UploadRateLimiter = lim
+	tor.pieces[0].relativeAvailability = 3
+	const chunk = 64 << 10
+	sent := make(map[*PeerConn]int)
+	for ms := range 10_000 {
+		now := t0.Add(time.Duration(ms) * time.Millisecond)
+		tor.pieces[1].completedAt = now // the attacker's piece is always one just completed
+		for _, c := range conns {
+			idx := 0
+			if c == attacker {
+				idx = 1
+			}
+			if c.uploadTurn(Request{Index: pp.Integer(idx), ChunkSpec: ChunkSpec{Length: chunk}}, chunk, now) {
+				lim.ReserveN(now, chunk) // sent at its turn (upload)
+				sent[c] += chunk
+			}
+		}
+	}
+	total := 0
+	for _, n := range sent {
+		total += n
+	}
+	share := float64(sent[attacker]) / float64(total)
+	t.Logf("attacker %.0f KiB/s (%.0f %%), each other peer %.0f-%.0f KiB/s, total %.0f KiB/s",
+		float64(sent[attacker])/10/1024, 100*share, float64(minSent(sent, conns[1:]))/10/1024, float64(maxSent(sent, conns[1:]))/10/1024, float64(total)/10/1024)
+	if share > 0.3 {
+		t.Errorf("the peer asking for fresh pieces took %.0f %% of the uplink, want at most 30 %%", 100*share)
+	}
+}
+
+func minSent(sent map[*PeerConn]int, conns []*PeerConn) int {
+	m := sent[conns[0]]
+	for _, c := range conns {
+		m = min(m, sent[c])
+	}
+	return m
+}
+
+func maxSent(sent map[*PeerConn]int, conns []*PeerConn) int {
+	m := 0
+	for _, c := range conns {
+		m = max(m, sent[c])
+	}
+	return m
 }
