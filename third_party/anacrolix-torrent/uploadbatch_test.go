@@ -142,3 +142,69 @@ func TestUploadShortReservation(t *testing.T) {
 		t.Fatal("no reservation for the rest of the whole chunk")
 	}
 }
+
+// TestUploadShortReservationAtTurn (patch 45): a capped client's connection, which sends its batch
+// at its turn, keeps what a batch's unsent chunk paid for (the torrent's short last chunk, left when
+// the write buffer filled, then cancelled and replaced by a whole chunk) and takes only the rest at
+// its next turn: the tokens taken are the bytes sent.
+func TestUploadShortReservationAtTurn(t *testing.T) {
+	cl, _, p := chunksTorrent(t)
+	cl.lock()
+	defer cl.unlock()
+	cl.config.Seed = true
+	lim := rate.NewLimiter(256<<10, 64<<10)
+	start := time.Now()
+	lim.ReserveN(start, 64<<10) // the bucket empty, nothing owed
+	cl.config.UploadRateLimiter = lim
+	defer func() {
+		if cl.uploadTurnTimer != nil {
+			cl.uploadTurnTimer.Stop()
+		}
+	}()
+	p.peerRequests = map[Request]*peerRequestState{}
+	p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
+	seq := uint64(0)
+	ready := func(r Request) {
+		state := &peerRequestState{seq: seq, data: make([]byte, r.Length)}
+		seq++
+		state.allocReservation = p.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+		if err := state.allocReservation.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		p.peerRequests[r] = state
+		p.peerRequestReadyBytes += int(r.Length)
+	}
+	whole := Request{Index: 0, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}}
+	short := Request{Index: 2, ChunkSpec: ChunkSpec{Begin: 48 << 10, Length: 16<<10 - 5000}}
+	ready(whole)
+	ready(short)
+	var sent []Request
+	room := 1 // the write buffer takes one chunk, then is full
+	msg := func(m pp.Message) bool {
+		if m.Type == pp.Piece {
+			sent = append(sent, Request{Index: m.Index, ChunkSpec: ChunkSpec{Begin: m.Begin, Length: pp.Integer(len(m.Piece))}})
+			room--
+		}
+		return room > 0
+	}
+	p.upload(msg)
+	if len(sent) != 1 || sent[0] != whole || p.uploadPrepaid != int(short.Length) {
+		t.Fatalf("sent %v, prepaid %d: want the whole chunk sent at the turn and the short one's %d bytes prepaid", sent, p.uploadPrepaid, short.Length)
+	}
+	// The peer cancels the short chunk and asks for a whole one.
+	p.deletePeerRequest(short)
+	again := Request{Index: 1, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}}
+	ready(again)
+	time.Sleep(uploadOwed(lim, 0, time.Now()) + 20*time.Millisecond) // the batch's tokens paid
+	room = 1
+	p.upload(msg)
+	if len(sent) != 2 || sent[1] != again || p.uploadPrepaid != 0 {
+		t.Fatalf("sent %v, prepaid %d: want the new whole chunk sent at the next turn, nothing left prepaid", sent, p.uploadPrepaid)
+	}
+	// Tokens taken since the bucket was empty: what came in at the rate, less what is left.
+	now := time.Now()
+	taken := 256<<10*now.Sub(start).Seconds() - lim.TokensAt(now)
+	if want := float64(2 * 16 << 10); taken < want-1024 || taken > want+1024 {
+		t.Errorf("%.0f bytes of tokens taken for %.0f bytes sent", taken, want)
+	}
+}
