@@ -16,9 +16,9 @@
 // one swarm: past that a host's newest announce replaces its stalest, so
 // one host cannot fill a swarm with ports where nothing listens. A full
 // swarm (MaxPeersPerTorrent) makes room in its most crowded network (an
-// IPv4 /24, an IPv6 /48) when that holds more than an eighth of it, so
-// that fake announces from a few networks push out each other rather than
-// the real peers.
+// IPv4 /24, an IPv6 /48) when that holds more than a thirty-second of it,
+// so that fake announces from a few networks push out each other rather
+// than the real peers.
 //
 // The publisher's seeder is registered with AddPeer (pinned): announces
 // cannot remove it or change it, and it leads every reply, so fake
@@ -70,8 +70,12 @@ const (
 
 // crowdedShare: a network holding more than 1/crowdedShare of a full
 // swarm's places gives up its stalest peer to a newcomer before the
-// swarm's stalest gives way (swarm.evictCrowded): 125 of 1,000.
-const crowdedShare = 8
+// swarm's stalest gives way (swarm.evictCrowded): 31 of 1,000. An eighth
+// (125) let fakes spread over nine /48s, cheap to hold, evade the rule
+// and push out every real client (a second review); a thirty-second needs
+// 33 networks, and a real group of clients in one network keeps 31 places
+// at least against fakes that announced less recently.
+const crowdedShare = 32
 
 // Refusals, reported to the announcing client as a BEP 3 "failure reason".
 var (

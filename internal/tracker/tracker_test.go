@@ -1038,20 +1038,14 @@ func TestCrowdedNetworkGivesWay(t *testing.T) {
 
 	// A review's attack on the first version, which always made room in
 	// the largest network: fakes in many small networks, then real clients
-	// in one /24 (the largest network, below an eighth of the swarm), then
-	// more fakes: the real clients stay, the stalest fakes give way.
+	// in one /24 (the largest network, below the share), then more fakes:
+	// the real clients stay, the stalest fakes give way.
 	t.Run("real clients in one /24 below the share keep their places", func(t *testing.T) {
 		clock := newFakeClock()
-		tr := New(Options{MaxPeersPerTorrent: 200, Now: clock.Now})
+		tr := New(Options{MaxPeersPerTorrent: 1000, Now: clock.Now})
 		ih := infoHash(1)
-		send := func(addr string) {
-			t.Helper()
-			ap := netip.AddrPortFrom(netip.MustParseAddr(addr), 7000)
-			if err := tr.TrackAnnounce(context.Background(), anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: 7000, Left: 1}, ap); err != nil {
-				t.Fatalf("announce from %v: %v", ap, err)
-			}
-		}
-		for i := range 180 { // 45 /48s of 4 fakes each
+		send := func(addr string) { announceFrom(t, tr, ih, addr) }
+		for i := range 980 { // 245 /48s of 4 fakes each
 			send(fmt.Sprintf("2001:db8:%x:%x::1", 0x100+i/4, i%4))
 		}
 		clock.Advance(20 * time.Second)
@@ -1066,14 +1060,34 @@ func TestCrowdedNetworkGivesWay(t *testing.T) {
 			send(fmt.Sprintf("2001:db8:%x::1", 0x1000+i))
 		}
 		got := tr.Peers(ih)
-		kept := 0
-		for _, r := range real {
-			if slices.Contains(got, r) {
-				kept++
-			}
-		}
-		if kept != len(real) || len(got) != 200 {
+		kept := countIn(got, real)
+		if kept != len(real) || len(got) != 1000 {
 			t.Errorf("%d of the %d real clients kept (%d peers tracked), want all of them", kept, len(real), len(got))
+		}
+	})
+
+	// A second review's attack on a share of an eighth (125 of 1,000):
+	// fakes spread over nine /48s, about 110 in each, never crowded, pushed
+	// out every real client by staleness.
+	t.Run("fakes spread over nine /48s", func(t *testing.T) {
+		clock := newFakeClock()
+		tr := New(Options{MaxPeersPerTorrent: 1000, Now: clock.Now})
+		ih := infoHash(1)
+		send := func(addr string) { announceFrom(t, tr, ih, addr) }
+		var real []netip.AddrPort
+		for i := range 20 {
+			a := fmt.Sprintf("198.51.%d.1", 1+i)
+			send(a)
+			real = append(real, netip.AddrPortFrom(netip.MustParseAddr(a), 7000))
+		}
+		for i := range 3000 { // a /64 each, over nine /48s
+			clock.Advance(time.Millisecond)
+			send(fmt.Sprintf("2001:db8:%x:%x::1", 0x200+i%9, i/9))
+		}
+		got := tr.Peers(ih)
+		kept := countIn(got, real)
+		if kept != len(real) {
+			t.Errorf("%d of the %d real clients kept against fakes over nine /48s, want all of them", kept, len(real))
 		}
 	})
 
@@ -1092,6 +1106,26 @@ func TestCrowdedNetworkGivesWay(t *testing.T) {
 			t.Errorf("peers %v: want the three newest", got)
 		}
 	})
+}
+
+// announceFrom announces infoHash ih to tr from addr, port 7000.
+func announceFrom(t *testing.T, tr *Tracker, ih [20]byte, addr string) {
+	t.Helper()
+	ap := netip.AddrPortFrom(netip.MustParseAddr(addr), 7000)
+	if err := tr.TrackAnnounce(context.Background(), anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: 7000, Left: 1}, ap); err != nil {
+		t.Fatalf("announce from %v: %v", ap, err)
+	}
+}
+
+// countIn counts the addresses of want that are in got.
+func countIn(got, want []netip.AddrPort) int {
+	n := 0
+	for _, w := range want {
+		if slices.Contains(got, w) {
+			n++
+		}
+	}
+	return n
 }
 
 // BenchmarkFullSwarmAnnounce: an announce from a newcomer to a full swarm of

@@ -1334,7 +1334,8 @@ another:
 				}
 				// distpac patch 45: a connection whose turn came (uploadTurn: the limiter owed
 				// nothing) sends at once, and the limiter owes its tokens until they are paid,
-				// which the next turn waits for: the cap holds over time, a burst is one batch.
+				// which the next turn waits for: the cap holds over time, a burst is the limiter's
+				// bucket and one batch.
 				// It waited for its own tokens too, one batch's time on the link (31 ms for a
 				// 64 KiB chunk at 2 MiB/s) added to every copy of a piece through the client.
 				if wait := c.uploadReservation.DelayFrom(now); wait > 0 && !turn {

@@ -1862,6 +1862,9 @@ func (t *Torrent) setPieceCompletionFromStorage(piece pieceIndex) bool {
 func (t *Torrent) setInitialPieceCompletionFromStorage(piece pieceIndex) {
 	t.setCachedPieceCompletionFromStorage(piece)
 	t.afterSetPieceCompletion(piece, true)
+	// distpac patch 45: a piece found complete when the torrent is loaded was not completed now:
+	// it is not fresh (freshTurn), or a seed's every piece would be for a second after a start.
+	t.piece(piece).completedAt = time.Time{}
 }
 
 // Sets the cached piece completion directly from storage.

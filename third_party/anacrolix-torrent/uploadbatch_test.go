@@ -152,9 +152,11 @@ func TestUploadShortReservationAtTurn(t *testing.T) {
 	cl.lock()
 	defer cl.unlock()
 	cl.config.Seed = true
-	lim := rate.NewLimiter(256<<10, 64<<10)
+	// A bucket deep enough that it does not fill up during a stall of the machine between the
+	// steps (then tokens would seem taken that were only never added: a review's 300 ms pause).
+	lim := rate.NewLimiter(256<<10, 4<<20)
 	start := time.Now()
-	lim.ReserveN(start, 64<<10) // the bucket empty, nothing owed
+	lim.ReserveN(start, 4<<20) // the bucket empty, nothing owed
 	cl.config.UploadRateLimiter = lim
 	defer func() {
 		if cl.uploadTurnTimer != nil {
@@ -201,6 +203,7 @@ func TestUploadShortReservationAtTurn(t *testing.T) {
 	if len(sent) != 2 || sent[1] != again || p.uploadPrepaid != 0 {
 		t.Fatalf("sent %v, prepaid %d: want the new whole chunk sent at the next turn, nothing left prepaid", sent, p.uploadPrepaid)
 	}
+	time.Sleep(300 * time.Millisecond) // a stall of the machine changes nothing
 	// Tokens taken since the bucket was empty: what came in at the rate, less what is left.
 	now := time.Now()
 	taken := 256<<10*now.Sub(start).Seconds() - lim.TokensAt(now)

@@ -59,7 +59,8 @@ const freshWindow = time.Second
 // uploadAgeLimit. A client downloading at 2 MiB/s completes 32 pieces of 64 KiB a second and
 // passes each on first to one or two of its peers, a few a second for each; a peer that asks
 // for fresh pieces again and again (a review: it took 58-94 % of a capped uplink with the
-// exemption unbounded) is held to four batches a second.
+// exemption unbounded) goes first six times a second at most: these two and the jump by rarity
+// before them.
 const freshJumps = 2
 
 // freshTurn is whether c's chunk of p is of a fresh piece that may go before older waiters.

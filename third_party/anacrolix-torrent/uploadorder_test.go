@@ -379,3 +379,20 @@ func maxSent(sent map[*PeerConn]int, conns []*PeerConn) int {
 	}
 	return m
 }
+
+// TestLoadedPiecesAreNotFresh (patch 45): pieces found complete when a torrent is loaded (a seed
+// that starts) were not completed now, and are not fresh.
+func TestLoadedPiecesAreNotFresh(t *testing.T) {
+	cl, tor, p := chunksTorrent(t)
+	cl.lock()
+	defer cl.unlock()
+	now := time.Now()
+	for i := range tor.numPieces() {
+		if !tor.pieceComplete(i) {
+			t.Fatalf("piece %d of the pattern storage is not complete", i)
+		}
+		if p.freshTurn(tor.piece(i), now) {
+			t.Errorf("piece %d, found complete at load, is fresh (completed at %v)", i, tor.piece(i).completedAt)
+		}
+	}
+}
