@@ -563,12 +563,12 @@ func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	// received, our cancel or its ack), instead of by an update over every piece for each have.
 	//
 	// distpac patch 45: except for a piece no partial peer but this one has (uploadorder.go,
-	// freshAvail; seeds are left out, as the scarce publisher is asked last): it is asked for
+	// fewHave; seeds are left out, as the scarce publisher is asked last): it is asked for
 	// now, where the queue has room, rather than when the chunks queued before it are in. One
 	// update per piece, on the connection of the first partial peer to announce it (another if
 	// that peer goes and a next one announces it).
 	if cn.t.wantPieceIndex(piece) && (!cn.requestState.Interested || cn.isLowOnRequests() ||
-		cn.t.piece(piece).relativeAvailability <= 1) {
+		cn.t.piece(piece).fewHave()) {
 		cn.onNeedUpdateRequests("have")
 	}
 	cn.peerPiecesChanged()

@@ -43,17 +43,8 @@ func TestUploadBatch(t *testing.T) {
 					cl.uploadTurnTimer.Stop()
 				}
 			}()
-			p.peerRequests = map[Request]*peerRequestState{}
-			p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20} // the test config allows 5 bytes
-			for i := range 4 {                                              // the peer asked for piece 0's 4 chunks, and they were read
-				r := Request{Index: 0, ChunkSpec: ChunkSpec{Begin: pp.Integer(i) << 14, Length: 16 << 10}}
-				state := &peerRequestState{data: make([]byte, 16<<10)}
-				state.allocReservation = p.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
-				if err := state.allocReservation.Wait(context.Background()); err != nil {
-					t.Fatal(err)
-				}
-				p.peerRequests[r] = state
-				p.peerRequestReadyBytes += int(r.Length)
+			for i := range 4 { // the peer asked for piece 0's 4 chunks, and they were read
+				readyPeerRequest(t, p, Request{Index: 0, ChunkSpec: ChunkSpec{Begin: pp.Integer(i) << 14, Length: 16 << 10}})
 			}
 			sent := 0
 			msg := func(m pp.Message) bool {
@@ -106,17 +97,7 @@ func TestUploadShortReservation(t *testing.T) {
 			p.uploadTimer.Stop()
 		}
 	}()
-	p.peerRequests = map[Request]*peerRequestState{}
-	p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
-	ready := func(r Request) {
-		state := &peerRequestState{data: make([]byte, r.Length)}
-		state.allocReservation = p.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
-		if err := state.allocReservation.Wait(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		p.peerRequests[r] = state
-		p.peerRequestReadyBytes += int(r.Length)
-	}
+	ready := func(r Request) { readyPeerRequest(t, p, r) }
 	short := Request{Index: 2, ChunkSpec: ChunkSpec{Begin: 48 << 10, Length: 16<<10 - 5000}}
 	ready(short)
 	sent := 0
@@ -163,19 +144,7 @@ func TestUploadShortReservationAtTurn(t *testing.T) {
 			cl.uploadTurnTimer.Stop()
 		}
 	}()
-	p.peerRequests = map[Request]*peerRequestState{}
-	p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
-	seq := uint64(0)
-	ready := func(r Request) {
-		state := &peerRequestState{seq: seq, data: make([]byte, r.Length)}
-		seq++
-		state.allocReservation = p.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
-		if err := state.allocReservation.Wait(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		p.peerRequests[r] = state
-		p.peerRequestReadyBytes += int(r.Length)
-	}
+	ready := func(r Request) { readyPeerRequest(t, p, r) }
 	whole := Request{Index: 0, ChunkSpec: ChunkSpec{Begin: 0, Length: 16 << 10}}
 	short := Request{Index: 2, ChunkSpec: ChunkSpec{Begin: 48 << 10, Length: 16<<10 - 5000}}
 	ready(whole)
@@ -210,4 +179,25 @@ func TestUploadShortReservationAtTurn(t *testing.T) {
 	if want := float64(2 * 16 << 10); taken < want-1024 || taken > want+1024 {
 		t.Errorf("%.0f bytes of tokens taken for %.0f bytes sent", taken, want)
 	}
+}
+
+// readyPeerRequest makes r a request of p's peer, sent after those p holds, whose data the request
+// server has read: ready to send. p's allowance for read data is made 1 MiB (the test config's is
+// 5 bytes).
+func readyPeerRequest(t *testing.T, p *PeerConn, r Request) {
+	t.Helper()
+	if p.peerRequestDataAllocLimiter == nil || p.peerRequestDataAllocLimiter.Max < 1<<20 {
+		p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
+	}
+	if p.peerRequests == nil {
+		p.peerRequests = map[Request]*peerRequestState{}
+	}
+	state := &peerRequestState{seq: p.peerRequestSeq, data: make([]byte, r.Length)}
+	p.peerRequestSeq++
+	state.allocReservation = p.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
+	if err := state.allocReservation.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	p.peerRequests[r] = state
+	p.peerRequestReadyBytes += int(r.Length)
 }

@@ -63,9 +63,13 @@ const freshWindow = time.Second
 // before them.
 const freshJumps = 2
 
+// fewHave is whether at most freshAvail of the torrent's partial peers have p: this client's view
+// of a fresh piece, whether it holds p (freshTurn) or learns that a peer does (peerSentHave).
+func (p *Piece) fewHave() bool { return p.relativeAvailability <= freshAvail }
+
 // freshTurn is whether c's chunk of p is of a fresh piece that may go before older waiters.
 func (c *PeerConn) freshTurn(p *Piece, now time.Time) bool {
-	if p.relativeAvailability > freshAvail || p.completedAt.IsZero() || now.Sub(p.completedAt) >= freshWindow {
+	if !p.fewHave() || p.completedAt.IsZero() || now.Sub(p.completedAt) >= freshWindow {
 		return false
 	}
 	return now.Sub(c.freshJumpsSince) >= uploadAgeLimit || c.freshJumps < freshJumps

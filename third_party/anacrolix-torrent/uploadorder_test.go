@@ -1,11 +1,9 @@
 package torrent
 
 import (
-	"context"
 	"testing"
 	"time"
 
-	"github.com/anacrolix/torrent/internal/alloclim"
 	pp "github.com/anacrolix/torrent/peer_protocol"
 	"golang.org/x/time/rate"
 )
@@ -232,14 +230,7 @@ func TestUploadWaitsItsTurn(t *testing.T) {
 		p *PeerConn
 		r Request
 	}{{common, rc}, {rare, rr}} { // each was asked for its chunk, and read it
-		c.p.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
-		state := &peerRequestState{data: make([]byte, c.r.Length)}
-		state.allocReservation = c.p.peerRequestDataAllocLimiter.Reserve(int64(c.r.Length))
-		if err := state.allocReservation.Wait(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		c.p.peerRequests = map[Request]*peerRequestState{c.r: state}
-		c.p.peerRequestReadyBytes = int(c.r.Length)
+		readyPeerRequest(t, c.p, c.r)
 	}
 	msg := func(p *PeerConn) func(pp.Message) bool {
 		return func(m pp.Message) bool {
@@ -288,17 +279,8 @@ func TestUploadSendsAtItsTurn(t *testing.T) {
 			common.uploadTimer.Stop()
 		}
 	})
-	common.peerRequestDataAllocLimiter = &alloclim.Limiter{Max: 1 << 20}
-	common.peerRequests = map[Request]*peerRequestState{}
 	for i := range 2 { // the peer asked for two 32 KiB chunks of piece 0, and they were read
-		r := Request{Index: 0, ChunkSpec: ChunkSpec{Begin: pp.Integer(i) << 15, Length: 32 << 10}}
-		state := &peerRequestState{seq: uint64(i), data: make([]byte, r.Length)}
-		state.allocReservation = common.peerRequestDataAllocLimiter.Reserve(int64(r.Length))
-		if err := state.allocReservation.Wait(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		common.peerRequests[r] = state
-		common.peerRequestReadyBytes += int(r.Length)
+		readyPeerRequest(t, common, Request{Index: 0, ChunkSpec: ChunkSpec{Begin: pp.Integer(i) << 15, Length: 32 << 10}})
 	}
 	var sent []pp.Integer
 	common.upload(func(m pp.Message) bool {
