@@ -123,6 +123,9 @@ type Client struct {
 	// first when its turn comes (uploadorder.go).
 	uploadWaiters   map[*PeerConn]uploadWaiter
 	uploadTurnTimer *time.Timer
+	// distpac patch 46: the jump budgets of closed connections by their peer's address, for the
+	// next connection from it (uploadjumps.go).
+	uploadJumpsLeft map[netip.Addr]uploadJumps
 }
 
 type ipStr string

@@ -109,12 +109,10 @@ type PeerConn struct {
 	uploadReservation *rate.Reservation
 	uploadReservedLen int
 	uploadPrepaid     int
-	// distpac patch 39: when the connection last took its turn before an older waiter, by rarity.
-	uploadJumped time.Time
-	// distpac patch 45: how many times it went before an older waiter with a fresh piece since
-	// freshJumpsSince (freshTurn).
-	freshJumps      int
-	freshJumpsSince time.Time
+	// distpac patches 39 and 45: how often the connection went before older waiters lately, and
+	// whether it took the budget its address left at its last close (patch 46, uploadjumps.go).
+	jumps       uploadJumps
+	jumpsLoaded bool
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
 	// distpac patch (suggest.go): pieces this seed assigned to the peer and the peer has not
@@ -292,6 +290,7 @@ func (cn *PeerConn) utp() bool {
 func (cn *PeerConn) onClose() {
 	cn.dropUploadReservation() // distpac patch
 	cn.leaveUploadTurn()       // distpac patch
+	cn.leaveUploadJumps()      // distpac patch 46
 	cn.dropSuggestions()       // distpac patch
 	if cn.pex.IsEnabled() {
 		cn.pex.Close()

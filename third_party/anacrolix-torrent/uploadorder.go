@@ -23,7 +23,8 @@ import (
 // the peers of its torrent (the torrents of a client share its limiter, and its waiters); a
 // connection that has waited uploadAgeLimit goes before rarer ones, so a common piece is late,
 // not starved, and a connection goes before an older waiter by rarity at most once in that time,
-// so that no peer takes the link by asking for rare pieces. Measured in PATCHES.md.
+// so that no peer takes the link by asking for rare pieces (nor by reconnecting: the budget
+// outlives the connection, patch 46). Measured in PATCHES.md.
 //
 // A scarce seed (SuggestPieces, the publisher) is left as it was: every piece it sends is one its
 // peers lack, and it sends each chunk as soon as its tokens are due. A client without a cap has
@@ -72,7 +73,7 @@ func (c *PeerConn) freshTurn(p *Piece, now time.Time) bool {
 	if !p.fewHave() || p.completedAt.IsZero() || now.Sub(p.completedAt) >= freshWindow {
 		return false
 	}
-	return now.Sub(c.freshJumpsSince) >= uploadAgeLimit || c.freshJumps < freshJumps
+	return now.Sub(c.jumps.freshSince) >= uploadAgeLimit || c.jumps.fresh < freshJumps
 }
 
 // uploadTurnLapse is how long a waiter whose turn came may take to use it. A writer blocked on a
@@ -123,10 +124,11 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	if !waiting || w.lapsed(now) { // a lapsed turn is lost: it waits anew
 		w.since = now
 	}
+	c.loadUploadJumps()
 	piece := c.t.piece(int(r.Index))
 	w.avail, w.woken = piece.availability(), time.Time{}
 	fresh := c.freshTurn(piece, now)
-	if now.Sub(c.uploadJumped) < uploadAgeLimit && !fresh {
+	if now.Sub(c.jumps.jumped) < uploadAgeLimit && !fresh {
 		// It went before an older waiter by rarity lately: until the age limit, its turn comes
 		// by its wait alone, so that a peer asking for rare pieces (or claiming to lack them)
 		// again and again does not take the link from the others. A fresh piece (patch 45) is
@@ -136,12 +138,12 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	first, _ := cl.firstUploadWaiter(now, c)
 	if (first == nil || !first.before(w, now)) && uploadOwed(lim, 0, now) <= 0 {
 		if cl.olderUploadWaiter(w.since, c) {
-			c.uploadJumped = now
+			c.jumps.jumped = now
 			if fresh {
-				if now.Sub(c.freshJumpsSince) >= uploadAgeLimit {
-					c.freshJumpsSince, c.freshJumps = now, 0
+				if now.Sub(c.jumps.freshSince) >= uploadAgeLimit {
+					c.jumps.freshSince, c.jumps.fresh = now, 0
 				}
-				c.freshJumps++
+				c.jumps.fresh++
 			}
 		}
 		delete(cl.uploadWaiters, c)
