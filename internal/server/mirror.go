@@ -132,7 +132,9 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	// The engine announces to the torrents' trackers: that is how clients
 	// find this seeder.
 	up := uplink(opts.Config)
-	if m.engine, err = swarm.New(seederConfig(opts.Config, p.MirrorArchives(), false, up, m.log)); err != nil {
+	sc := seederConfig(opts.Config, p.MirrorArchives(), false, up, m.log)
+	sc.Mirror = true // its pieces from the last one down, the primary's from the first up
+	if m.engine, err = swarm.New(sc); err != nil {
 		return config.InUse("peer_addr", err)
 	}
 	defer m.engine.Close()

@@ -108,6 +108,13 @@ func swarmDownload(t *testing.T, ctx context.Context, publisher *Engine, torrent
 // short request queue, piece suggestions.
 func cappedPublisher(t *testing.T, ctx context.Context, size int) (*Engine, []byte) {
 	t.Helper()
+	return cappedSeed(t, ctx, size, false)
+}
+
+// cappedSeed is cappedPublisher, or with mirror a mirror's seeder of the
+// same package (dist-server mirror, capped the same).
+func cappedSeed(t *testing.T, ctx context.Context, size int, mirror bool) (*Engine, []byte) {
+	t.Helper()
 	seedDir := t.TempDir()
 	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, size)
@@ -116,7 +123,7 @@ func cappedPublisher(t *testing.T, ctx context.Context, size int) (*Engine, []by
 		t.Fatal(err)
 	}
 	publisher, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true,
-		UploadRate: 2 << 20, PublisherQueue: DefaultPublisherQueue, PeersPerTorrent: PublisherSlots})
+		UploadRate: 2 << 20, PublisherQueue: DefaultPublisherQueue, PeersPerTorrent: PublisherSlots, Mirror: mirror})
 	if err != nil {
 		t.Fatal(err)
 	}

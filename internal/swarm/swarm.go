@@ -54,6 +54,12 @@ type Config struct {
 	// at it. dist-server sets it when its upload is capped; see
 	// limitPublisherRequests.
 	PublisherQueue int
+	// Mirror marks a second seed of a publisher's torrents (dist-server
+	// mirror): with PublisherQueue it gives its pieces out from the last
+	// one down, where the publisher gives them from the first up, so that
+	// the two meet once instead of sending the same pieces (third_party
+	// patch 47).
+	Mirror bool
 	// PeersPerTorrent caps the connections kept per torrent; 0 means
 	// ClientPeersPerTorrent. dist-server sets PublisherSlots when its upload
 	// is capped (with PublisherQueue) and UncappedPublisherPeers otherwise.
@@ -225,6 +231,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.PublisherQueue > 0 {
 		tc.ExtendedHandshakeClientVersion = publisherName(cfg.PublisherQueue, cfg.UploadRate/int64(tc.EstablishedConnsPerTorrent))
 		tc.SuggestPieces = publisherSuggestions
+		tc.SuggestFromEnd = cfg.Mirror
 	}
 	queues := &requestQueues{}
 	var e *Engine // the callbacks below run only once the engine exists

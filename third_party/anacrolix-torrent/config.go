@@ -171,6 +171,10 @@ type ClientConfig struct {
 	// distpac patch (suggest.go): when > 0, a seed keeps this many pieces suggested (BEP 6) to
 	// each peer it serves, the pieces given out least often first.
 	SuggestPieces int
+	// distpac patch 47 (suggest.go): a seed that suggests gives its pieces out from the last one
+	// down instead of from the first up: a second seed of the same torrents (a mirror), whose
+	// pieces then meet the first's once instead of going out twice.
+	SuggestFromEnd bool
 	// distpac patch 42 (prefixfirst.go): when > 0, a leecher asks first for this many pieces
 	// after the ones it has from the start of the torrent, then as before (rarest first).
 	PrefixPieces int

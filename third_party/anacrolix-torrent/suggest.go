@@ -84,17 +84,32 @@ func (cn *PeerConn) piecesRequested() int {
 // (distpac patch 42; a random place before) the swarm gets the archive from its start, which its
 // leechers, asking first for the pieces after what they have from the start (prefixfirst.go), can
 // unpack while the rest arrives.
+//
+// A piece this seed never gave out that a peer of the torrent has all the same came from another
+// seed (distpac patch 47: a mirror, or a seed restarted): it counts as given once. Two seeds
+// giving pieces out in the same order each sent the first pieces the other had just sent; a mirror
+// gives them out from the last one down (ClientConfig.SuggestFromEnd), and its pieces meet the
+// first seed's once.
 func (cn *PeerConn) leastGivenPiece() int {
-	given, last := cn.t.suggestGiven, cn.t.suggestLast
+	t := cn.t
+	given, last := t.suggestGiven, t.suggestLast
 	n := len(given)
-	best := -1
-	for p := range n {
+	best, bestGiven := -1, uint32(0)
+	for i := range n {
+		p := i
+		if t.cl.config.SuggestFromEnd {
+			p = n - 1 - i
+		}
 		if cn.peerHasPiece(p) || cn.suggestOut.Contains(uint32(p)) {
 			continue
 		}
-		if best < 0 || given[p] < given[best] || given[p] == given[best] && last[p] > last[best] {
-			best = p
-			if given[p] == 0 {
+		g := given[p]
+		if g == 0 && t.pieces[p].relativeAvailability > 0 {
+			g = 1
+		}
+		if best < 0 || g < bestGiven || g == bestGiven && last[p] > last[best] {
+			best, bestGiven = p, g
+			if g == 0 {
 				break
 			}
 		}
@@ -203,7 +218,19 @@ func (t *Torrent) othersRateAt(now time.Time) float64 {
 	return t.othersRate * math.Exp(-now.Sub(t.othersAt).Seconds()/othersRateWindow.Seconds())
 }
 
-// askOthersFirst is whether pieces other peers have are left out of the requests to this peer:
+// scarceSeedsWithAll is how many of the torrent's peers with every piece are scarce seeds (distpac
+// patch 47).
+func (t *Torrent) scarceSeedsWithAll() (n int) {
+	for p := range t.connsWithAllPieces {
+		if p.scarceSeedRate > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// askOthersFirst is whether pieces other peers have (other than the scarce seeds with every piece,
+// patch 47) are left out of the requests to this peer:
 // it is a scarce seed, the others deliver at least its slot rate, and the download is not in its
 // endgame.
 func (cn *PeerConn) askOthersFirst() bool {
