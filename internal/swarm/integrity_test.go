@@ -19,7 +19,7 @@ func TestSwarmNoBadPieces(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	publisher, torrent := cappedPublisher(t, ctx, size)
-	clients := swarmDownload(t, ctx, publisher, torrent, 6, 2<<20)
+	clients := swarmDownload(t, ctx, []*Engine{publisher}, torrent, 6, 2<<20)
 	for i, c := range clients {
 		for _, tt := range c.cl.Torrents() {
 			st := tt.Stats()

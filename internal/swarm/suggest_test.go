@@ -36,7 +36,7 @@ func TestPublisherAssignsPieces(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
 			publisher, torrent := cappedPublisher(t, ctx, size)
-			swarmDownload(t, ctx, publisher, torrent, PublisherSlots, 4<<20)
+			swarmDownload(t, ctx, []*Engine{publisher}, torrent, PublisherSlots, 4<<20)
 			return publisher.Stats().Uploaded
 		}()
 		t.Logf("publisher sent %.3f F", float64(up)/size)
@@ -77,9 +77,9 @@ func TestPublisherSurvivesEarlyClose(t *testing.T) {
 }
 
 // swarmDownload makes n clients, each uploading at most up bytes/s, that
-// download torrent at once from the publisher and from each other, and
-// returns them when all are done.
-func swarmDownload(t *testing.T, ctx context.Context, publisher *Engine, torrent []byte, n int, up int64) []*Engine {
+// download torrent at once from the seeds (the publisher, a mirror) and
+// from each other, and returns them when all are done.
+func swarmDownload(t *testing.T, ctx context.Context, seeds []*Engine, torrent []byte, n int, up int64) []*Engine {
 	t.Helper()
 	clients := make([]*Engine, n)
 	for i := range clients {
@@ -87,7 +87,10 @@ func swarmDownload(t *testing.T, ctx context.Context, publisher *Engine, torrent
 	}
 	errs := make(chan error, len(clients))
 	for i, c := range clients {
-		peers := []netip.AddrPort{loopback(publisher)}
+		var peers []netip.AddrPort
+		for _, s := range seeds {
+			peers = append(peers, loopback(s))
+		}
 		for j, o := range clients {
 			if j != i {
 				peers = append(peers, loopback(o))

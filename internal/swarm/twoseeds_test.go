@@ -3,7 +3,6 @@ package swarm
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ func TestPublisherAndMirrorSplitThePieces(t *testing.T) {
 			defer cancel()
 			publisher, torrent := cappedSeed(t, ctx, size, false)
 			mirror, _ := cappedSeed(t, ctx, size, true)
-			seedDownload(t, ctx, []*Engine{publisher, mirror}, torrent, 8, 4<<20)
+			swarmDownload(t, ctx, []*Engine{publisher, mirror}, torrent, 8, 4<<20)
 			return []float64{float64(publisher.Stats().Uploaded) / size, float64(mirror.Stats().Uploaded) / size}
 		}()
 		t.Logf("publisher sent %.3f F, the mirror %.3f F", ups[0], ups[1])
@@ -41,32 +40,4 @@ func TestPublisherAndMirrorSplitThePieces(t *testing.T) {
 		sent = append(sent, fmt.Sprintf("%.3f F and %.3f F", ups[0], ups[1]))
 	}
 	t.Errorf("the publisher and the mirror sent %s for a %d-byte package in two swarms in a row (want at most 1.3 F together, at least 0.3 F each): they sent the same pieces", strings.Join(sent, ", then "), size)
-}
-
-// seedDownload makes n clients, each uploading at most up bytes/s, that
-// download torrent at once from the seeds and from each other.
-func seedDownload(t *testing.T, ctx context.Context, seeds []*Engine, torrent []byte, n int, up int64) {
-	t.Helper()
-	clients := make([]*Engine, n)
-	for i := range clients {
-		clients[i] = newEngine(t, t.TempDir(), up)
-	}
-	errs := make(chan error, n)
-	for i, c := range clients {
-		var peers []netip.AddrPort
-		for _, s := range seeds {
-			peers = append(peers, loopback(s))
-		}
-		for j, o := range clients {
-			if j != i {
-				peers = append(peers, loopback(o))
-			}
-		}
-		go func() { errs <- c.Download(ctx, torrent, peers, nil) }()
-	}
-	for range clients {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
 }
