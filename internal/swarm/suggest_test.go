@@ -111,13 +111,6 @@ func swarmDownload(t *testing.T, ctx context.Context, seeds []*Engine, torrent [
 // short request queue, piece suggestions.
 func cappedPublisher(t *testing.T, ctx context.Context, size int) (*Engine, []byte) {
 	t.Helper()
-	return cappedSeed(t, ctx, size, false)
-}
-
-// cappedSeed is cappedPublisher, or with mirror a mirror's seeder of the
-// same package (dist-server mirror, capped the same).
-func cappedSeed(t *testing.T, ctx context.Context, size int, mirror bool) (*Engine, []byte) {
-	t.Helper()
 	seedDir := t.TempDir()
 	path := filepath.Join(seedDir, "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, size)
@@ -125,8 +118,7 @@ func cappedSeed(t *testing.T, ctx context.Context, size int, mirror bool) (*Engi
 	if err != nil {
 		t.Fatal(err)
 	}
-	publisher, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true,
-		UploadRate: 2 << 20, PublisherQueue: DefaultPublisherQueue, PeersPerTorrent: PublisherSlots, Mirror: mirror})
+	publisher, err := New(cappedSeedConfig(seedDir, false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +127,13 @@ func cappedSeed(t *testing.T, ctx context.Context, size int, mirror bool) (*Engi
 		t.Fatal(err)
 	}
 	return publisher, meta.Torrent
+}
+
+// cappedSeedConfig is the engine of a capped dist-server's seeder (2 MiB/s
+// here), or with mirror of a capped dist-server mirror's.
+func cappedSeedConfig(dir string, mirror bool) Config {
+	return Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		UploadRate: 2 << 20, PublisherQueue: DefaultPublisherQueue, PeersPerTorrent: PublisherSlots, Mirror: mirror}
 }
 
 // TestScarceSeedAskedLast: while its other peers deliver at least the rate

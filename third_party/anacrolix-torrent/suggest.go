@@ -47,9 +47,7 @@ func (cn *PeerConn) refillSuggestions() {
 		}
 		cn.suggestOut.Add(uint32(p))
 		cn.suggestPending.Add(uint32(p))
-		t.suggestGiven[p]++
-		t.suggestCount++
-		t.suggestLast[p] = t.suggestCount
+		t.giveOut(p)
 		cn.write(pp.Message{Type: pp.Suggest, Index: pp.Integer(p)})
 	}
 }
@@ -58,7 +56,6 @@ func (cn *PeerConn) refillSuggestions() {
 func (t *Torrent) initSuggestions() {
 	if len(t.suggestGiven) != t.numPieces() {
 		t.suggestGiven = make([]uint32, t.numPieces())
-		t.suggestLast = make([]uint32, t.numPieces())
 	}
 }
 
@@ -79,22 +76,26 @@ func (cn *PeerConn) piecesRequested() int {
 }
 
 // leastGivenPiece is a piece the peer lacks and has not been assigned, given out to the fewest
-// peers so far, the first such in index order; -1 if there is none. Two peers assigned at the same
-// count get different pieces all the same, since the first one's raised its count. In index order
-// (distpac patch 42; a random place before) the swarm gets the archive from its start, which its
-// leechers, asking first for the pieces after what they have from the start (prefixfirst.go), can
-// unpack while the rest arrives.
+// peers so far; among those, the one the fewest of the torrent's partial peers have, then the first
+// in index order; -1 if there is none. Two peers assigned at the same count get different pieces
+// all the same, since the first one's raised its count. In index order (distpac patch 42; a
+// random place before) the swarm gets the archive from its start, which its leechers, asking first
+// for the pieces after what they have from the start (prefixfirst.go), can unpack while the rest
+// arrives.
 //
 // A piece this seed never gave out that a peer of the torrent has all the same came from another
 // seed (distpac patch 47: a mirror, or a seed restarted): it counts as given once. Two seeds
 // giving pieces out in the same order each sent the first pieces the other had just sent; a mirror
 // gives them out from the last one down (ClientConfig.SuggestFromEnd), and its pieces meet the
-// first seed's once.
+// first seed's once. Among pieces given as often, the one its peers have least goes first (patch
+// 47; before, the one given out last, as a guess at the same): a publisher whose mirror had just
+// downloaded every piece from it, in index order, then gave the clients its pieces from the last
+// one down too, the mirror's order.
 func (cn *PeerConn) leastGivenPiece() int {
 	t := cn.t
-	given, last := t.suggestGiven, t.suggestLast
+	given := t.suggestGiven
 	n := len(given)
-	best, bestGiven := -1, uint32(0)
+	best, bestGiven, bestAvail := -1, uint32(0), 0
 	for i := range n {
 		p := i
 		if t.cl.config.SuggestFromEnd {
@@ -103,18 +104,29 @@ func (cn *PeerConn) leastGivenPiece() int {
 		if cn.peerHasPiece(p) || cn.suggestOut.Contains(uint32(p)) {
 			continue
 		}
-		g := given[p]
-		if g == 0 && t.pieces[p].relativeAvailability > 0 {
+		g, avail := given[p], t.pieces[p].relativeAvailability
+		if g == 0 && avail > 0 {
 			g = 1
 		}
-		if best < 0 || g < bestGiven || g == bestGiven && last[p] > last[best] {
-			best, bestGiven = p, g
+		if best < 0 || g < bestGiven || g == bestGiven && avail < bestAvail {
+			best, bestGiven, bestAvail = p, g, avail
 			if g == 0 {
 				break
 			}
 		}
 	}
 	return best
+}
+
+// giveOut counts piece p given out once more. A piece first given out that a partial peer has all
+// the same counted as given once already (leastGivenPiece): it is now given twice, or the next
+// peer would be given it too (a review: a peer claiming every piece but one had a publisher send
+// each piece twice).
+func (t *Torrent) giveOut(p int) {
+	if t.suggestGiven[p] == 0 && t.pieces[p].relativeAvailability > 0 {
+		t.suggestGiven[p] = 1
+	}
+	t.suggestGiven[p]++
 }
 
 // countRequestedPiece notes a piece the peer asked for: a suggested one is taken up, and the peer
@@ -128,7 +140,7 @@ func (cn *PeerConn) countRequestedPiece(piece int) {
 	if cn.suggestPending.CheckedRemove(uint32(piece)) {
 		cn.refillSuggestions()
 	} else if cn.suggestOut.CheckedAdd(uint32(piece)) {
-		t.suggestGiven[piece]++
+		t.giveOut(piece)
 	}
 }
 

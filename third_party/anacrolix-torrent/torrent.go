@@ -95,8 +95,6 @@ type Torrent struct {
 	prefixCursor int
 	// distpac patch (suggest.go): how many peers each piece was assigned to.
 	suggestGiven []uint32
-	suggestLast  []uint32 // suggestCount when each piece was last assigned
-	suggestCount uint32
 	// distpac patch (suggest.go): the rate of useful data from peers that are not scarce seeds,
 	// decayed over othersRateWindow, as of othersAt.
 	othersRate float64

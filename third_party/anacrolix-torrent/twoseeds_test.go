@@ -56,18 +56,26 @@ func TestScarceSeedsAreNotOthers(t *testing.T) {
 
 // TestMirrorSuggestsFromTheEnd (distpac patch 47): a seed with SuggestFromEnd (a mirror) gives its
 // pieces out from the last one down, and any seed skips, as if it had given it once, a piece a
-// peer got from elsewhere (the other seed): its pieces and the publisher's then meet once.
+// peer got from elsewhere (the other seed): its pieces and the publisher's then meet once. Among
+// pieces given as often, the one fewer peers have goes first, then index order; a piece first given
+// out that a peer has counts as given twice then, so that no piece goes out twice while others
+// went out once.
 func TestMirrorSuggestsFromTheEnd(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		fromEnd bool
 		had     []int // pieces a peer of the seed got from another seed
+		before  []int // pieces the seed gave out before (to a mirror that downloaded)
 		want    []int
 	}{
-		{"publisher", false, nil, []int{0, 1, 2, 3, 4, 5}},
-		{"mirror", true, nil, []int{7, 6, 5, 4, 3, 2}},
-		{"publisher, the mirror's pieces arriving", false, []int{1, 3}, []int{0, 2, 4, 5, 6, 7}},
-		{"mirror, the publisher's pieces arriving", true, []int{7, 0, 1}, []int{6, 5, 4, 3, 2, 7}},
+		{"publisher", false, nil, nil, []int{0, 1, 2, 3, 4, 5, 6, 7, 0, 1}},
+		{"mirror", true, nil, nil, []int{7, 6, 5, 4, 3, 2, 1, 0, 7, 6}},
+		{"publisher, the mirror's pieces arriving", false, []int{1, 3}, nil, []int{0, 2, 4, 5, 6, 7, 0, 1, 2, 3}},
+		{"mirror, the publisher's pieces arriving", true, []int{7, 0, 1}, nil, []int{6, 5, 4, 3, 2, 7, 6, 5, 4, 3}},
+		// a review: a peer that claims every piece but one had the publisher give each piece to
+		// two peers in a row
+		{"a peer claiming all pieces but one", false, []int{0, 1, 2, 3, 4, 5, 6}, nil, []int{7, 0, 1, 2, 3, 4, 5, 6, 7, 0}},
+		{"publisher, after its mirror's download", false, nil, []int{0, 1, 2, 3, 4, 5, 6, 7}, []int{0, 1, 2, 3, 4, 5, 6, 7, 0, 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, tor := testTorrent(t, 8, emptyStorage{})
@@ -77,23 +85,27 @@ func TestMirrorSuggestsFromTheEnd(t *testing.T) {
 			cl.config.SuggestPieces = 2
 			cl.config.SuggestFromEnd = tc.fromEnd
 			tor.initSuggestions()
+			for _, i := range tc.before {
+				tor.giveOut(i)
+			}
 			for _, i := range tc.had {
 				tor.incPieceAvailability(i)
 			}
 			t.Cleanup(func() {
-				for _, i := range tc.had {
+				for i := range tor.numPieces() {
 					tor.piece(i).relativeAvailability = 0
 				}
 			})
 			var got []int
-			for range 3 {
+			for range 5 {
 				p := cl.newConnection(nil, newConnectionOpts{network: "test"})
 				p.setTorrent(tor)
 				for range 2 {
 					pi := p.leastGivenPiece()
 					got = append(got, pi)
 					p.suggestOut.Add(uint32(pi))
-					tor.suggestGiven[pi]++
+					tor.giveOut(pi)
+					tor.incPieceAvailability(pi) // delivered before the next is given out
 				}
 			}
 			if !slices.Equal(got, tc.want) {

@@ -9,13 +9,14 @@ import (
 //
 // Patches 39 and 45 let a connection of a capped client go before older waiters by rarity once,
 // and with a fresh piece twice, per uploadAgeLimit. Those budgets were the connection's, so a
-// peer that closed its connection and opened another started afresh: in a review's simulation a
-// peer reconnecting every 50 ms took 63 % of a capped uplink among eight peers (15 % without
-// reconnecting; TestReconnectingKeepsItsJumps). Now a closing connection leaves its budget under
-// its peer's address, and the next connection from that address takes it up at its first turn.
-// The budgets of connections that are open together stay their own (a peer holds at most two
-// connections of a torrent, patch 41, and peers behind one NAT share an address), so only a
-// reconnection carries one over.
+// peer that closed its connection and opened another started afresh: a peer asking for fresh
+// pieces and reconnecting every 50 ms took 61 % of a capped uplink among eight peers
+// (TestReconnectingKeepsItsJumps; 18 % without reconnecting, TestFreshPiecesCannotTakeTheLink).
+// Now a closing connection leaves its budget under its peer's address, and the next connection
+// from that address takes it up at its first turn. The budgets of connections that are open
+// together stay their own (a peer holds at most two connections of a torrent, patch 41, and
+// peers behind one NAT share an address), so only a reconnection carries one over. A shared
+// budget costs a peer only the right to go before older waiters, never the turn its wait earns.
 
 // uploadJumps is when a connection went before older waiters lately.
 type uploadJumps struct {
@@ -30,19 +31,25 @@ type uploadJumps struct {
 const uploadJumpsKept = 1024
 
 // jumpsAddr is the address whose connections share a budget over time: the IPv4 address, or the
-// IPv6 /64 (one host or subscriber's range, in which a peer may pick a new address for every
-// connection).
-func jumpsAddr(a netip.Addr) netip.Addr {
+// IPv6 /48 (a site's range, as the tracker groups peers: a subscriber is given a /48 or /56 and
+// may use a new /64 for every connection); false for a loopback peer, this host (tests, the
+// benchmark's clients), which patch 41 leaves unlimited too.
+func jumpsAddr(a netip.Addr) (netip.Addr, bool) {
 	a = a.Unmap()
-	if a.Is6() {
-		p, _ := a.Prefix(64)
-		return p.Addr()
+	if a.IsLoopback() || !a.IsValid() {
+		return netip.Addr{}, false
 	}
-	return a
+	if a.Is6() {
+		p, _ := a.Prefix(48)
+		return p.Addr(), true
+	}
+	return a, true
 }
 
 // merge is the budget of two connections from one address: the later jump, and the fresh jumps
-// of both if their windows overlap (else the later window's).
+// of both if their windows overlap (else the later window's), at most freshJumps: the budget is
+// spent then, and a sum of every reconnection's (a connection takes up the address's budget and
+// leaves it again with its own added) would double with each and overflow.
 func (j uploadJumps) merge(o uploadJumps) uploadJumps {
 	if o.jumped.After(j.jumped) {
 		j.jumped = o.jumped
@@ -50,7 +57,7 @@ func (j uploadJumps) merge(o uploadJumps) uploadJumps {
 	d := o.freshSince.Sub(j.freshSince)
 	switch {
 	case d > -uploadAgeLimit && d < uploadAgeLimit:
-		j.fresh += o.fresh
+		j.fresh = min(j.fresh+o.fresh, freshJumps)
 		if d > 0 {
 			j.freshSince = o.freshSince
 		}
@@ -65,6 +72,14 @@ func (j uploadJumps) holds(now time.Time) bool {
 	return now.Sub(j.jumped) < uploadAgeLimit || now.Sub(j.freshSince) < uploadAgeLimit
 }
 
+// jumpsAddr is the address c's budget is kept under (see jumpsAddr), if any.
+func (c *PeerConn) jumpsAddr() (netip.Addr, bool) {
+	if !c.bannableAddr.Ok {
+		return netip.Addr{}, false
+	}
+	return jumpsAddr(c.bannableAddr.Value)
+}
+
 // loadUploadJumps takes up, at c's first turn, the budget its address's closed connections left.
 // Called with the client lock held.
 func (c *PeerConn) loadUploadJumps() {
@@ -72,10 +87,11 @@ func (c *PeerConn) loadUploadJumps() {
 		return
 	}
 	c.jumpsLoaded = true
-	if !c.bannableAddr.Ok {
+	a, ok := c.jumpsAddr()
+	if !ok {
 		return
 	}
-	if left, ok := c.t.cl.uploadJumpsLeft[jumpsAddr(c.bannableAddr.Value)]; ok {
+	if left, ok := c.t.cl.uploadJumpsLeft[a]; ok {
 		c.jumps = c.jumps.merge(left)
 	}
 }
@@ -84,14 +100,14 @@ func (c *PeerConn) loadUploadJumps() {
 // that no longer hold anything back are dropped when the client keeps uploadJumpsKept. Called
 // with the client lock held.
 func (c *PeerConn) leaveUploadJumps() {
-	if c.t == nil || !c.bannableAddr.Ok || (c.jumps.jumped.IsZero() && c.jumps.freshSince.IsZero()) {
+	a, ok := c.jumpsAddr()
+	if c.t == nil || !ok || (c.jumps.jumped.IsZero() && c.jumps.freshSince.IsZero()) {
 		return
 	}
 	cl := c.t.cl
 	if cl.uploadJumpsLeft == nil {
 		cl.uploadJumpsLeft = make(map[netip.Addr]uploadJumps)
 	}
-	a := jumpsAddr(c.bannableAddr.Value)
 	left, ok := cl.uploadJumpsLeft[a]
 	if !ok && len(cl.uploadJumpsLeft) >= uploadJumpsKept {
 		now := time.Now()
@@ -105,6 +121,7 @@ func (c *PeerConn) leaveUploadJumps() {
 		}
 	}
 	// c may have taken up left at its first turn, and another connection from a too: its fresh
-	// jumps count twice then, which holds the address back a little longer, never less.
+	// jumps count twice then (up to freshJumps), which holds the address back a little longer,
+	// never less.
 	cl.uploadJumpsLeft[a] = left.merge(c.jumps)
 }

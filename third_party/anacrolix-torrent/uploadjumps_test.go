@@ -18,21 +18,28 @@ import (
 // left. A review's simulation found 63 % among eight peers before, where 12.5 % is fair.
 func TestReconnectingKeepsItsJumps(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		addr func(i int) net.Addr // of the attacker's i-th connection
+		name  string
+		every int                        // ms between reconnections
+		addr  func(i int) PeerRemoteAddr // of the attacker's i-th connection
 	}{
-		{"one IPv4 address, a new port each time", func(i int) net.Addr {
+		{"one IPv4 address, a new port each time", 50, func(i int) PeerRemoteAddr {
 			return &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 40000 + i}
 		}},
-		{"a new IPv6 address of one /64 each time", func(i int) net.Addr {
-			return &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:1:2::%x", i+1)), Port: 6881}
+		{"a new IPv6 /64 of one /48 each time", 50, func(i int) PeerRemoteAddr {
+			return &net.TCPAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8:1:%x::1", i+1)), Port: 6881}
 		}},
-		{"an IPv4-mapped IPv6 address, then the IPv4 one", func(i int) net.Addr {
-			ip := net.ParseIP("::ffff:192.0.2.7")
+		{"an IPv4-mapped IPv6 address, then the IPv4 one", 50, func(i int) PeerRemoteAddr {
+			a := netip.MustParseAddr("192.0.2.7")
 			if i%2 == 1 {
-				ip = net.ParseIP("192.0.2.7").To4()
+				a = netip.AddrFrom16(a.As16()) // ::ffff:192.0.2.7
 			}
-			return &net.TCPAddr{IP: ip, Port: 40000 + i}
+			return netip.AddrPortFrom(a, uint16(40000+i))
+		}},
+		// Each reconnection took up the address's budget and left it with its own added: the
+		// count doubled, and after 63 reconnections in a window it wrapped to below zero (a
+		// review: 38 % of the uplink).
+		{"every millisecond", 1, func(i int) PeerRemoteAddr {
+			return &net.TCPAddr{IP: net.ParseIP("192.0.2.7"), Port: 1024 + i%60000}
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,7 +64,7 @@ func TestReconnectingKeepsItsJumps(t *testing.T) {
 			sent, honest, reconnects := 0, make(map[*PeerConn]int), 0
 			for ms := range 10_000 {
 				now := t0.Add(time.Duration(ms) * time.Millisecond)
-				if ms > 0 && ms%50 == 0 {
+				if ms > 0 && ms%tc.every == 0 {
 					attacker.close()
 					reconnects++
 					attacker = connect(reconnects)
@@ -82,7 +89,7 @@ func TestReconnectingKeepsItsJumps(t *testing.T) {
 			t.Logf("attacker %.0f KiB/s (%.0f %%) over %d connections, each other peer %.0f-%.0f KiB/s",
 				float64(sent)/10/1024, 100*share, reconnects+1, float64(minSent(honest, conns))/10/1024, float64(maxSent(honest, conns))/10/1024)
 			if share > 0.3 {
-				t.Errorf("the peer reconnecting every 50 ms took %.0f %% of the uplink, want at most 30 %%", 100*share)
+				t.Errorf("the peer reconnecting every %d ms took %.0f %% of the uplink, want at most 30 %%", tc.every, 100*share)
 			}
 			if n := len(cl.uploadJumpsLeft); n != 1 {
 				t.Errorf("the client keeps %d addresses' budgets, want 1", n)
@@ -102,8 +109,10 @@ func TestUploadJumpsMerge(t *testing.T) {
 	}{
 		{"nothing left", uploadJumps{}, uploadJumps{jumped: at(5)}, uploadJumps{jumped: at(5)}},
 		{"the later jump by rarity", uploadJumps{jumped: at(300)}, uploadJumps{jumped: at(100)}, uploadJumps{jumped: at(300)}},
-		{"overlapping fresh windows add up", uploadJumps{freshSince: at(100), fresh: 1}, uploadJumps{freshSince: at(400), fresh: 2},
-			uploadJumps{freshSince: at(400), fresh: 3}},
+		{"overlapping fresh windows add up", uploadJumps{freshSince: at(100), fresh: 1}, uploadJumps{freshSince: at(400), fresh: 1},
+			uploadJumps{freshSince: at(400), fresh: 2}},
+		{"overlapping fresh windows add up to freshJumps at most", uploadJumps{freshSince: at(100), fresh: freshJumps}, uploadJumps{freshSince: at(200), fresh: freshJumps},
+			uploadJumps{freshSince: at(200), fresh: freshJumps}},
 		{"an older window is over", uploadJumps{freshSince: at(0), fresh: 2}, uploadJumps{freshSince: at(600), fresh: 1},
 			uploadJumps{freshSince: at(600), fresh: 1}},
 		{"an older window is over, either way round", uploadJumps{freshSince: at(600), fresh: 1}, uploadJumps{freshSince: at(0), fresh: 2},
@@ -128,15 +137,42 @@ func TestUploadJumpsKept(t *testing.T) {
 		c := cl.newConnection(nil, newConnectionOpts{network: "tcp", remoteAddr: &net.TCPAddr{IP: net.IPv4(10, 1, byte(i>>8), byte(i)), Port: 1}})
 		c.setTorrent(tor)
 		c.jumps.jumped = now.Add(-time.Hour) // long over
-		if i == uploadJumpsKept+9 {
-			c.jumps.jumped = now
+		if i == 0 {
+			c.jumps.jumped = now // the first address's budget still holds
 		}
 		c.close()
 	}
 	if n := len(cl.uploadJumpsLeft); n > uploadJumpsKept {
 		t.Fatalf("the client keeps %d budgets, want at most %d", n, uploadJumpsKept)
 	}
-	if _, ok := cl.uploadJumpsLeft[netip.MustParseAddr("10.1.4.9")]; !ok {
-		t.Errorf("the last address's live budget was not kept (%d kept)", len(cl.uploadJumpsLeft))
+	if _, ok := cl.uploadJumpsLeft[netip.MustParseAddr("10.1.0.0")]; !ok {
+		t.Errorf("the first address's live budget was dropped (%d kept)", len(cl.uploadJumpsLeft))
+	}
+}
+
+// TestJumpsAddr (patch 46): the address a budget is kept under.
+func TestJumpsAddr(t *testing.T) {
+	for _, tc := range []struct {
+		addr, want string // want "" for none
+	}{
+		{"192.0.2.7", "192.0.2.7"},
+		{"::ffff:192.0.2.7", "192.0.2.7"},
+		{"2001:db8:1:2:3::5", "2001:db8:1::"},
+		{"2001:db8:1:ff00::1", "2001:db8:1::"},
+		{"127.0.0.1", ""},
+		{"127.0.1.9", ""},
+		{"::1", ""},
+		{"::ffff:127.0.0.1", ""},
+	} {
+		got, ok := jumpsAddr(netip.MustParseAddr(tc.addr))
+		if tc.want == "" {
+			if ok {
+				t.Errorf("%s: kept under %s, want not kept (this host)", tc.addr, got)
+			}
+			continue
+		}
+		if !ok || got != netip.MustParseAddr(tc.want) {
+			t.Errorf("%s: kept under %v (%v), want %s", tc.addr, got, ok, tc.want)
+		}
 	}
 }
