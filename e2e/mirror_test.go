@@ -302,7 +302,7 @@ func TestPublisherAndMirrorShareARelease(t *testing.T) {
 	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\nupload_rate_limit: \"1MiB\"\n", r.h.mirrorAddr))
 	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
 	r.run("dist-server", "mirror", "mirror.yaml", "mirror", primary) // returns once it seeds the archive
-	pubBefore := r.uploaded() // the mirror's download
+	pubBefore := r.uploaded()                                        // the mirror's download
 	for i := range clients {
 		home := fmt.Sprintf("c%d", i)
 		os.MkdirAll(r.path(home), 0o755)
