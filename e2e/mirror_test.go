@@ -301,8 +301,9 @@ func TestPublisherAndMirrorShareARelease(t *testing.T) {
 	os.MkdirAll(r.path("mirror"), 0o755)
 	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\nupload_rate_limit: \"1MiB\"\n", r.h.mirrorAddr))
 	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
-	r.run("dist-server", "mirror", "mirror.yaml", "mirror", primary) // returns once it seeds the archive
-	pubBefore := r.uploaded()                                        // the mirror's download
+	// The mirror's start returns once it seeds the archive.
+	r.run("dist-server", "mirror", "mirror.yaml", "mirror", primary)
+	pubBefore := r.uploaded() // what the mirror downloaded
 	for i := range clients {
 		home := fmt.Sprintf("c%d", i)
 		os.MkdirAll(r.path(home), 0o755)
