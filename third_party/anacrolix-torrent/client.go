@@ -123,9 +123,8 @@ type Client struct {
 	// first when its turn comes (uploadorder.go).
 	uploadWaiters   map[*PeerConn]uploadWaiter
 	uploadTurnTimer *time.Timer
-	// distpac patch 46: the jump budgets of closed connections by their peer's address, for the
-	// next connection from it (uploadjumps.go).
-	uploadJumpsLeft map[netip.Addr]uploadJumps
+	// distpac patch 46: the jump budgets of the peers' addresses (uploadjumps.go).
+	uploadJumps map[netip.Addr]*uploadJumps
 }
 
 type ipStr string

@@ -109,10 +109,10 @@ type PeerConn struct {
 	uploadReservation *rate.Reservation
 	uploadReservedLen int
 	uploadPrepaid     int
-	// distpac patches 39 and 45: how often the connection went before older waiters lately, and
-	// whether it took the budget its address left at its last close (patch 46, uploadjumps.go).
-	jumps       uploadJumps
-	jumpsLoaded bool
+	// distpac patches 39 and 45: how often the connection went before older waiters lately, when
+	// its peer is on this host or has no address (others count in their address's, patch 46,
+	// uploadjumps.go).
+	jumps uploadJumps
 	// distpac patch: a flush of haves waiting in the write buffer is scheduled (see have).
 	haveFlushPending atomic.Bool
 	// distpac patch (suggest.go): pieces this seed assigned to the peer and the peer has not
@@ -290,7 +290,6 @@ func (cn *PeerConn) utp() bool {
 func (cn *PeerConn) onClose() {
 	cn.dropUploadReservation() // distpac patch
 	cn.leaveUploadTurn()       // distpac patch
-	cn.leaveUploadJumps()      // distpac patch 46
 	cn.dropSuggestions()       // distpac patch
 	if cn.pex.IsEnabled() {
 		cn.pex.Close()

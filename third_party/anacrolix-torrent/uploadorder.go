@@ -23,8 +23,8 @@ import (
 // the peers of its torrent (the torrents of a client share its limiter, and its waiters); a
 // connection that has waited uploadAgeLimit goes before rarer ones, so a common piece is late,
 // not starved, and a connection goes before an older waiter by rarity at most once in that time,
-// so that no peer takes the link by asking for rare pieces (nor by reconnecting: the budget
-// outlives the connection, patch 46). Measured in PATCHES.md.
+// so that no peer takes the link by asking for rare pieces (nor by reconnecting, nor with
+// connections to several torrents: the budget is the address's, patch 46). Measured in PATCHES.md.
 //
 // A scarce seed (SuggestPieces, the publisher) is left as it was: every piece it sends is one its
 // peers lack, and it sends each chunk as soon as its tokens are due. A client without a cap has
@@ -68,12 +68,13 @@ const freshJumps = 2
 // of a fresh piece, whether it holds p (freshTurn) or learns that a peer does (peerSentHave).
 func (p *Piece) fewHave() bool { return p.relativeAvailability <= freshAvail }
 
-// freshTurn is whether c's chunk of p is of a fresh piece that may go before older waiters.
-func (c *PeerConn) freshTurn(p *Piece, now time.Time) bool {
+// freshTurn is whether c's chunk of p is of a fresh piece that may go before older waiters, with
+// j the budget c's jumps count in (uploadJumpsOf).
+func (c *PeerConn) freshTurn(p *Piece, now time.Time, j *uploadJumps) bool {
 	if !p.fewHave() || p.completedAt.IsZero() || now.Sub(p.completedAt) >= freshWindow {
 		return false
 	}
-	return now.Sub(c.jumps.freshSince) >= uploadAgeLimit || c.jumps.fresh < freshJumps
+	return now.Sub(j.freshSince) >= uploadAgeLimit || j.fresh < freshJumps
 }
 
 // uploadTurnLapse is how long a waiter whose turn came may take to use it. A writer blocked on a
@@ -124,11 +125,11 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	if !waiting || w.lapsed(now) { // a lapsed turn is lost: it waits anew
 		w.since = now
 	}
-	c.loadUploadJumps()
 	piece := c.t.piece(int(r.Index))
 	w.avail, w.woken = piece.availability(), time.Time{}
-	fresh := c.freshTurn(piece, now)
-	if now.Sub(c.jumps.jumped) < uploadAgeLimit && !fresh {
+	j, may := c.uploadJumpsOf(now) // its address's budget (patch 46)
+	fresh := may && c.freshTurn(piece, now, j)
+	if (now.Sub(j.jumped) < uploadAgeLimit || !may) && !fresh {
 		// It went before an older waiter by rarity lately: until the age limit, its turn comes
 		// by its wait alone, so that a peer asking for rare pieces (or claiming to lack them)
 		// again and again does not take the link from the others. A fresh piece (patch 45) is
@@ -137,13 +138,13 @@ func (c *PeerConn) uploadTurn(r Request, n int, now time.Time) bool {
 	}
 	first, fc := cl.firstUploadWaiter(now, c)
 	if (fc == nil || !first.before(w, now)) && uploadOwed(lim, 0, now) <= 0 {
-		if cl.olderUploadWaiter(w.since, c) {
-			c.jumps.jumped = now
+		if cl.olderUploadWaiter(w.since, c) && may {
+			j.jumped = now
 			if fresh {
-				if now.Sub(c.jumps.freshSince) >= uploadAgeLimit {
-					c.jumps.freshSince, c.jumps.fresh = now, 0
+				if now.Sub(j.freshSince) >= uploadAgeLimit {
+					j.freshSince, j.fresh = now, 0
 				}
-				c.jumps.fresh++
+				j.fresh++
 			}
 		}
 		delete(cl.uploadWaiters, c)

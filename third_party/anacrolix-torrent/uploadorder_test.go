@@ -373,7 +373,7 @@ func TestLoadedPiecesAreNotFresh(t *testing.T) {
 		if !tor.pieceComplete(i) {
 			t.Fatalf("piece %d of the pattern storage is not complete", i)
 		}
-		if p.freshTurn(tor.piece(i), now) {
+		if p.freshTurn(tor.piece(i), now, &p.jumps) {
 			t.Errorf("piece %d, found complete at load, is fresh (completed at %v)", i, tor.piece(i).completedAt)
 		}
 	}
