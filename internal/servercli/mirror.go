@@ -56,8 +56,10 @@ Without --key the first sync pins the key the primary presents (trust on first u
 and says so; compare it with dist-server key on the primary. The mirror's data lives
 under server/mirror/ of the data home, which has no catalog or signing key of its own:
 add, remove, key, key rotate and start refuse there (run them on the primary).
-server.yaml gives database_addr, peer_addr, upload_rate_limit and metrics_addr. It runs in the background like start (log in
-server.log); dist-server status and stop work on it.`,
+server.yaml gives database_addr, peer_addr, upload_rate_limit and metrics_addr. With
+upload_rate_limit set, the mirror gives its pieces out from the last one down while the
+primary gives them from the first up, so the two send clients different pieces. It runs
+in the background like start (log in server.log); dist-server status and stop work on it.`,
 		Example: `  dist-server mirror https://packages.example.org
   dist-server mirror --key ed25519:... --interval 5m https://packages.example.org
   dist-server mirror --foreground http://primary:9090   # for systemd and tests`,
