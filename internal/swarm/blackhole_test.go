@@ -91,6 +91,11 @@ func newBlackHole(t *testing.T, ih metainfo.Hash, haves int) *blackHole {
 // all or have none, then unchoke. False when the handshake is not for ih
 // or the connection failed.
 func fakePeerHandshake(c net.Conn, ih metainfo.Hash, peerID string, haveAll bool) bool {
+	return fakePeerGreeting(c, ih, peerID, haveAll, true)
+}
+
+// fakePeerGreeting is fakePeerHandshake, unchoking or not.
+func fakePeerGreeting(c net.Conn, ih metainfo.Hash, peerID string, haveAll, unchoke bool) bool {
 	hs := make([]byte, 68)
 	if _, err := io.ReadFull(c, hs); err != nil || !bytes.Equal(hs[28:48], ih[:]) {
 		return false
@@ -105,7 +110,9 @@ func fakePeerHandshake(c net.Conn, ih metainfo.Hash, peerID string, haveAll bool
 	} else {
 		out.Write([]byte{0, 0, 0, 1, 0x0f}) // have none
 	}
-	out.Write([]byte{0, 0, 0, 1, 1}) // unchoke
+	if unchoke {
+		out.Write([]byte{0, 0, 0, 1, 1})
+	}
 	_, err := c.Write(out.Bytes())
 	return err == nil
 }

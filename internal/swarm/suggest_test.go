@@ -81,6 +81,13 @@ func TestPublisherSurvivesEarlyClose(t *testing.T) {
 // from each other, and returns them when all are done.
 func swarmDownload(t *testing.T, ctx context.Context, seeds []*Engine, torrent []byte, n int, up int64) []*Engine {
 	t.Helper()
+	return swarmDownloadWith(t, ctx, seeds, nil, torrent, n, up)
+}
+
+// swarmDownloadWith is swarmDownload with other peers every client is
+// given too (a test's fake peers).
+func swarmDownloadWith(t *testing.T, ctx context.Context, seeds []*Engine, others []netip.AddrPort, torrent []byte, n int, up int64) []*Engine {
+	t.Helper()
 	clients := make([]*Engine, n)
 	for i := range clients {
 		clients[i] = newEngine(t, t.TempDir(), up)
@@ -91,6 +98,7 @@ func swarmDownload(t *testing.T, ctx context.Context, seeds []*Engine, torrent [
 		for _, s := range seeds {
 			peers = append(peers, loopback(s))
 		}
+		peers = append(peers, others...)
 		for j, o := range clients {
 			if j != i {
 				peers = append(peers, loopback(o))

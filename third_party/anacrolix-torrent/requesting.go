@@ -241,15 +241,11 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 	// Caller-provided allocation for roaring bitmap iteration.
 	var it typedRoaring.Iterator[RequestIndex]
 	askOthers := p.askOthersFirst() // distpac patch
-	// distpac patch 47: the scarce seeds with every piece (p among them, or p is partial and has
-	// the pieces asked of it) are not the others: with two (a publisher and its mirror) every
-	// piece had another peer, and neither seed was asked for anything while the leechers traded.
-	scarce := 0
+	// distpac patches 47 and 48: peers that have a piece and would not serve it are not the
+	// others (othersFor): the scarce seeds, p among them, and peers that choke us.
+	var others othersCount
 	if askOthers {
-		scarce = t.scarceSeedsWithAll()
-		if _, ok := t.connsWithAllPieces[&p.Peer]; !ok {
-			scarce++
-		}
+		others = t.othersFor(p)
 	}
 	t.getRequestablePieces(
 		func(ih metainfo.Hash, pieceIndex int, pieceExtra requestStrategy.PieceRequestOrderState) bool {
@@ -261,7 +257,7 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 			}
 			// distpac patch: a scarce seed is not asked for what another peer has while the
 			// others deliver (suggest.go).
-			if askOthers && t.piece(pieceIndex).availability() > scarce {
+			if askOthers && others.have(t, pieceIndex) > 0 {
 				return true
 			}
 			requestHeap.pieceStates[pieceIndex].Set(pieceExtra)

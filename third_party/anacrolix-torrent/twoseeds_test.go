@@ -6,19 +6,25 @@ import (
 	"time"
 )
 
-// TestScarceSeedsAreNotOthers (distpac patch 47): while the leechers trade, a scarce seed is asked
-// only for the pieces no other peer has (patch 11); another scarce seed with every piece is not
-// such a peer. With two (a publisher and its mirror) every piece had another peer, and neither
-// was asked for anything; a seed that is not scarce still is one.
+// TestScarceSeedsAreNotOthers (distpac patches 47 and 48): while the leechers trade, a scarce seed
+// is asked only for the pieces no other peer has (patch 11). Another scarce seed with every piece
+// is not such a peer: with two (a publisher and its mirror) every piece had another peer, and
+// neither was asked for anything. Nor is a peer that chokes us: a hostile one claiming every piece
+// and never unchoking silenced the publisher the same way. A seed that is not scarce, or a leecher
+// that serves, still counts.
 func TestScarceSeedsAreNotOthers(t *testing.T) {
 	const pieces = 16 // over endgamePieces
+	upper := []int{8, 9, 10, 11, 12, 13, 14, 15}
 	for _, tc := range []struct {
 		name       string
-		otherSeed  int64 // the second seed's slot rate; 0 for a seed that is not scarce
+		other      func(p *PeerConn) // the other peer, besides a leecher with pieces 0-7
 		wantPieces []int
 	}{
-		{"another scarce seed", 1, []int{8, 9, 10, 11, 12, 13, 14, 15}},
-		{"a seed that is not scarce", 0, nil},
+		{"another scarce seed", func(p *PeerConn) { p.onPeerHasAllPiecesNoTriggers(); p.SetScarceSeed(1) }, upper},
+		{"a seed that is not scarce", func(p *PeerConn) { p.onPeerHasAllPiecesNoTriggers() }, nil},
+		{"a seed that chokes us", func(p *PeerConn) { p.onPeerHasAllPiecesNoTriggers(); p.peerChoking = true }, upper},
+		{"a leecher with pieces 8-11 that chokes us", func(p *PeerConn) { havePieces(p, 8, 12); p.peerChoking = true }, upper},
+		{"a leecher with pieces 8-11 that serves", func(p *PeerConn) { havePieces(p, 8, 12) }, []int{12, 13, 14, 15}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, tor := testTorrent(t, pieces, emptyStorage{})
@@ -26,31 +32,40 @@ func TestScarceSeedsAreNotOthers(t *testing.T) {
 			tor.DownloadAll()
 			cl.lock()
 			defer cl.unlock()
-			for i := range 8 { // a leecher connected has the first half
-				tor.incPieceAvailability(i)
-			}
-			t.Cleanup(func() {
-				for i := range 8 {
-					tor.piece(i).relativeAvailability = 0
-				}
-			})
-			tor.noteOthersDelivered(1<<30, time.Now()) // the leechers deliver
-			seed := func(rate int64) *PeerConn {
+			connect := func() *PeerConn {
 				p := cl.newConnection(nil, newConnectionOpts{network: "test"})
 				p.setTorrent(tor)
-				p.onPeerHasAllPiecesNoTriggers()
+				tor.conns[p] = struct{}{}
 				p.peerChoking = false
-				p.SetScarceSeed(rate)
 				return p
 			}
-			publisher := seed(1)
-			seed(tc.otherSeed)
+			havePieces(connect(), 0, 8) // a leecher that serves has the first half
+			t.Cleanup(func() {
+				for c := range tor.conns {
+					c.onPeerHasAllPiecesNoTriggers() // gives the availability back
+					delete(tor.connsWithAllPieces, &c.Peer)
+				}
+				clear(tor.conns)
+			})
+			tor.noteOthersDelivered(1<<30, time.Now()) // the leechers deliver
+			publisher := connect()
+			publisher.onPeerHasAllPiecesNoTriggers()
+			publisher.SetScarceSeed(1)
+			tc.other(connect())
 			got := requestOrder(publisher)
 			slices.Sort(got)
 			if !slices.Equal(got, tc.wantPieces) {
-				t.Errorf("the publisher is asked for pieces %v, want %v (those no leecher has)", got, tc.wantPieces)
+				t.Errorf("the publisher is asked for pieces %v, want %v (those no other peer would serve)", got, tc.wantPieces)
 			}
 		})
+	}
+}
+
+// havePieces has p announce pieces [from, to).
+func havePieces(p *PeerConn, from, to int) {
+	for i := from; i < to; i++ {
+		p._peerPieces.Add(uint32(i))
+		p.t.incPieceAvailability(i)
 	}
 }
 
