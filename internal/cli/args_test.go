@@ -30,7 +30,7 @@ func TestArgs(t *testing.T) {
 		{info, ExactArgs(1, "package name"), []string{"a", "b", "c"}, `unexpected argument "b" (prog info NAME[@VERSION])`},
 		{install, MinArgs(1, "package to install"), nil, "missing package to install (prog install PKG...)"},
 		{install, MinArgs(1, "package to install"), []string{"a", "b", "c"}, ""},
-		{install, Args(1, 2, "package"), []string{"a", "b", "c"}, `unexpected argument "c" (prog install PKG...)`},
+		{install, Args(1, 2, "package"), []string{"a", "b", "c"}, `unexpected argument "c" (prog install PKG... takes at most 2)`},
 		{status, NoArgs, nil, ""},
 		{status, NoArgs, []string{"x", "y"}, `unexpected argument "x" (prog status takes none)`},
 	} {

@@ -259,6 +259,7 @@ func guardGroups(c *cobra.Command) {
 //	missing package name (dist-client info NAME[@VERSION])
 //	unexpected argument "b" (dist-client info NAME[@VERSION])
 //	unexpected argument "x" (dist-client status takes none)
+//	unexpected argument "http://q" (dist-server mirror URL... takes at most 16)
 func Args(min, max int, what string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		use := strings.TrimSuffix(cmd.UseLine(), " [flags]")
@@ -267,8 +268,10 @@ func Args(min, max int, what string) cobra.PositionalArgs {
 			return Usagef("missing %s (%s)", what, use)
 		case max == 0 && len(args) > 0:
 			return Usagef("unexpected argument %q (%s takes none)", args[0], cmd.CommandPath())
-		case max > 0 && len(args) > max:
+		case max == 1 && len(args) > max:
 			return Usagef("unexpected argument %q (%s)", args[max], use)
+		case max > 1 && len(args) > max:
+			return Usagef("unexpected argument %q (%s takes at most %d)", args[max], use, max)
 		}
 		return nil
 	}

@@ -148,6 +148,11 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 		return err
 	}
 
+	// The last sync that succeeded, from an earlier run: status shows how
+	// old the catalog held is when the first sync of this run fails.
+	if st, err := catalogclient.ReadStatus(ctx, p.MirrorCatalog(), time.Now()); err == nil {
+		m.sync.ok, m.sync.from = st.SyncedAt, st.ServerURL
+	}
 	if err := m.round(ctx); err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ func TestMirrorArgs(t *testing.T) {
 		{0, "missing primary URL (dist-server mirror URL...)"},
 		{1, ""},
 		{config.MaxServers, ""},
-		{config.MaxServers + 1, fmt.Sprintf(`unexpected argument "http://h%d" (dist-server mirror URL...)`, config.MaxServers)},
+		{config.MaxServers + 1, fmt.Sprintf(`unexpected argument "http://h%d" (dist-server mirror URL... takes at most %d)`, config.MaxServers, config.MaxServers)},
 	}
 	for _, tt := range tests {
 		args := make([]string, tt.n)

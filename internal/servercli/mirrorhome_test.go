@@ -59,3 +59,34 @@ func TestMirrorHomeRefusesPublishing(t *testing.T) {
 		})
 	}
 }
+
+// status of a stopped mirror says how to start it: start refuses in a
+// mirror's data home (a newcomer was told "dist-server start").
+func TestStoppedStatusHint(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mirror bool
+		want   string
+	}{
+		{"a publisher's data home", false, "hint: start it with: dist-server start\n"},
+		{"a mirror's data home", true, "hint: start it with: dist-server mirror URL (the primary's; start refuses in a mirror's data home)\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			t.Setenv("XDG_DATA_HOME", data)
+			if tc.mirror {
+				sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
+				if err := os.MkdirAll(sp.MirrorCatalog(), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			config := filepath.Join(t.TempDir(), "server.yaml")
+			os.WriteFile(config, []byte("database_addr: \"127.0.0.1:0\"\n"), 0o644)
+			var stdout, stderr bytes.Buffer
+			code := Main(context.Background(), []string{"--config", config, "status"}, strings.NewReader(""), &stdout, &stderr)
+			if code != cli.ExitFailure || !strings.Contains(stderr.String(), "status: not running") || !strings.HasSuffix(stderr.String(), tc.want) {
+				t.Errorf("dist-server status: exit %d, stderr:\n%s\nwant exit %d, not running, and it to end:\n%s", code, stderr.String(), cli.ExitFailure, tc.want)
+			}
+		})
+	}
+}

@@ -41,7 +41,11 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	}
 	pid, running := runningPID(sp)
 	if !running {
-		return cli.WithHint(errors.New("status: not running"), "start it with: dist-server start")
+		hint := "start it with: dist-server start"
+		if isMirrorHome(sp) {
+			hint = "start it with: dist-server mirror URL (the primary's; start refuses in a mirror's data home)"
+		}
+		return cli.WithHint(errors.New("status: not running"), hint)
 	}
 	info, err := readInfo(sp)
 	if errors.Is(err, os.ErrNotExist) {
