@@ -52,6 +52,8 @@ type (
 
 		lastStartedExpectingToReceiveChunks time.Time
 		cumulativeExpectedToReceiveChunks   time.Duration
+		// distpac patch 49: fires when the peer may have turned silent (silentcheck.go).
+		silentTimer *time.Timer
 		// Pieces we've accepted chunks for from the peer.
 		peerTouchedPieces map[pieceIndex]struct{}
 
@@ -170,6 +172,7 @@ func (cn *Peer) updateExpectingChunks() {
 	if cn.peerImpl.expectingChunks() {
 		if cn.lastStartedExpectingToReceiveChunks.IsZero() {
 			cn.lastStartedExpectingToReceiveChunks = time.Now()
+			cn.armSilentCheck(silentPeerAfter) // distpac patch 49
 		}
 	} else {
 		if !cn.lastStartedExpectingToReceiveChunks.IsZero() {
@@ -251,6 +254,9 @@ func (p *Peer) close() {
 	}
 	if p.updateRequestsTimer != nil {
 		p.updateRequestsTimer.Stop()
+	}
+	if p.silentTimer != nil { // distpac patch 49
+		p.silentTimer.Stop()
 	}
 	for _, prs := range p.peerRequests {
 		if prs.allocReservation != nil {

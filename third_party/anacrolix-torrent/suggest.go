@@ -277,9 +277,11 @@ func (t *Torrent) othersFor(seed *PeerConn) (o othersCount) {
 	return o
 }
 
-// servesUs is whether the peer would send what it is asked for: it does not choke us. (A peer
-// that unchokes and keeps our requests unanswered is not caught: patch 48's note.)
-func (p *Peer) servesUs() bool { return !p.peerChoking }
+// servesUs is whether the peer would send what it is asked for: it does not choke us, and it sent
+// a useful chunk, or has not yet been expected to for othersRateWindow in all.
+func (p *Peer) servesUs() bool {
+	return !p.peerChoking && (!p.lastUsefulChunkReceived.IsZero() || p.totalExpectingTime() < othersRateWindow)
+}
 
 // askOthersFirst is whether pieces other peers have (that would serve them, othersFor) are left
 // out of the requests to this peer:

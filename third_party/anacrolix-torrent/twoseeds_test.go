@@ -9,9 +9,10 @@ import (
 // TestScarceSeedsAreNotOthers (distpac patches 47 and 48): while the leechers trade, a scarce seed
 // is asked only for the pieces no other peer has (patch 11). Another scarce seed with every piece
 // is not such a peer: with two (a publisher and its mirror) every piece had another peer, and
-// neither was asked for anything. Nor is a peer that chokes us: a hostile one claiming every piece
-// and never unchoking silenced the publisher the same way. A seed that is not scarce, or a leecher
-// that serves, still counts.
+// neither was asked for anything. Nor is a peer that chokes us, or that was asked for a second in
+// all and never sent a useful chunk: a hostile one claiming every piece and never unchoking, or
+// unchoking and never answering, silenced the publisher the same way. A seed that is not scarce,
+// or a leecher that serves, still counts.
 func TestScarceSeedsAreNotOthers(t *testing.T) {
 	const pieces = 16 // over endgamePieces
 	upper := []int{8, 9, 10, 11, 12, 13, 14, 15}
@@ -25,6 +26,19 @@ func TestScarceSeedsAreNotOthers(t *testing.T) {
 		{"a seed that chokes us", func(p *PeerConn) { p.onPeerHasAllPiecesNoTriggers(); p.peerChoking = true }, upper},
 		{"a leecher with pieces 8-11 that chokes us", func(p *PeerConn) { havePieces(p, 8, 12); p.peerChoking = true }, upper},
 		{"a leecher with pieces 8-11 that serves", func(p *PeerConn) { havePieces(p, 8, 12) }, []int{12, 13, 14, 15}},
+		{"a seed that unchoked and sent nothing in 2 s of being asked", func(p *PeerConn) {
+			p.onPeerHasAllPiecesNoTriggers()
+			p.cumulativeExpectedToReceiveChunks = 2 * time.Second
+		}, upper},
+		{"a seed asked for half a second", func(p *PeerConn) {
+			p.onPeerHasAllPiecesNoTriggers()
+			p.lastStartedExpectingToReceiveChunks = time.Now().Add(-time.Second / 2)
+		}, nil},
+		{"a seed that sent a chunk once, asked for long", func(p *PeerConn) {
+			p.onPeerHasAllPiecesNoTriggers()
+			p.cumulativeExpectedToReceiveChunks = time.Minute
+			p.lastUsefulChunkReceived = time.Now().Add(-time.Minute)
+		}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, tor := testTorrent(t, pieces, emptyStorage{})
