@@ -54,6 +54,8 @@ type (
 		cumulativeExpectedToReceiveChunks   time.Duration
 		// distpac patch 49: fires when the peer may have turned silent (silentcheck.go).
 		silentTimer *time.Timer
+		// distpac patch 48: requests the peer refused while it did not choke us (servesUs).
+		rejectsUnchoked int
 		// Pieces we've accepted chunks for from the peer.
 		peerTouchedPieces map[pieceIndex]struct{}
 

@@ -242,7 +242,8 @@ func (p *PeerConn) getDesiredRequestState() (desired desiredRequestState) {
 	var it typedRoaring.Iterator[RequestIndex]
 	askOthers := p.askOthersFirst() // distpac patch
 	// distpac patches 47 and 48: peers that have a piece and would not serve it are not the
-	// others (othersFor): the scarce seeds, p among them, and peers that choke us.
+	// others (othersFor): the scarce seeds, p among them, and peers that choke us, refuse, or
+	// do not send (servesUs).
 	var others othersCount
 	if askOthers {
 		others = t.othersFor(p)

@@ -178,7 +178,16 @@ func (c *PeerConn) onReadPiece(msg *pp.Message) error {
 // onReadReject takes a reject of a whole chunk or of a part of one, and reports whether it was
 // valid.
 func (c *PeerConn) onReadReject(r Request) bool {
-	if chunk, part := c.t.partOf(r); part {
+	chunk, part := c.t.partOf(r)
+	if !part {
+		chunk = r
+	}
+	// distpac patch 48: a refusal of a request still outstanding, while the peer does not choke
+	// us (not the answer to a cancel, nor the rejects that follow a choke), counts against it.
+	if c.requestState.Requests.Contains(c.t.requestIndexFromRequest(chunk)) && !c.peerChoking {
+		c.rejectsUnchoked++
+	}
+	if part {
 		return c.rejectedPart(r, chunk)
 	}
 	return c.remoteRejectedRequest(c.t.requestIndexFromRequest(r))

@@ -10,9 +10,9 @@ import "time"
 // of a peer that unchoked and never answered (a black hole) had no event left: it sat still until
 // distpac restarted it after 10 s (internal/swarm stallRestart). In a capped publisher's swarm
 // with such a peer beside 8 clients, 8 MiB took 14-34 s instead of 4 s in 3 runs of 4
-// (TestBlackHoleBesideAPublisher). Now a peer that starts to be expected to send arms a timer
+// (internal/swarm TestFakeSeedDoesNotSilenceThePublisher). Now a peer that starts to be expected to send arms a timer
 // for silentPeerAfter; when it fires and the peer is silent, every other connection of the torrent
-// updates its requests, and steals.
+// updates its requests, and steals; the check is armed again while the peer stays silent.
 
 // armSilentCheck has the peer's silence checked after d.
 func (p *Peer) armSilentCheck(d time.Duration) {
@@ -27,9 +27,9 @@ func (p *Peer) armSilentCheck(d time.Duration) {
 // connections update their requests (and steal its); if it is still expected to send, the check
 // is armed again for when it would turn silent.
 func (p *Peer) checkSilence() {
-	p.locker().Lock()
+	p.locker().Lock() // p.t is set before a peer is expected to send
 	defer p.locker().Unlock()
-	if p.closed.IsSet() || p.t == nil || p.lastStartedExpectingToReceiveChunks.IsZero() {
+	if p.closed.IsSet() || p.lastStartedExpectingToReceiveChunks.IsZero() {
 		return
 	}
 	pc, ok := p.legacyPeerImpl.(*PeerConn)
@@ -50,4 +50,7 @@ func (p *Peer) checkSilence() {
 			c.onNeedUpdateRequests("peer silent")
 		}
 	}
+	// Again later, while it stays silent: a round that found no room to steal leaves its
+	// requests where they are.
+	p.armSilentCheck(silentPeerAfter)
 }

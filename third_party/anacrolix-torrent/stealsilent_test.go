@@ -83,6 +83,9 @@ func silentPair(t *testing.T) (*Client, *PeerConn, *PeerConn) {
 	if n := holder.requestState.Requests.GetCardinality(); n != 4 {
 		t.Fatalf("the holder asked for %d chunks, want piece 0's 4", n)
 	}
+	if holder.silentTimer == nil { // patch 49: expected to send, its silence is checked
+		t.Fatal("the holder is expected to send and no silence check is armed")
+	}
 	return cl, holder, other
 }
 

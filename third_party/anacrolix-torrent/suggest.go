@@ -249,12 +249,13 @@ func (o othersCount) have(t *Torrent, i int) int {
 }
 
 // othersFor is what leaves the others (askOthersFirst) when a scarce seed is asked: the scarce
-// seeds (patch 47: with two, a publisher and its mirror, every piece had another peer, and
-// neither seed was asked for anything while the leechers traded), and peers that choke us
-// (patch 48): a hostile peer that claimed every piece and never unchoked had a capped publisher
-// asked for nothing while the leechers traded: 8 clients took 14-25 s for 8 MiB from a 2 MiB/s
-// publisher instead of 4 s (5 of 6 runs; TestChokingFakeSeedDoesNotSilenceThePublisher). The
-// list of partial peers is of those that choke us now.
+// seeds with every piece (patch 47: with two, a publisher and its mirror, every piece had another
+// peer, and neither seed was asked for anything while the leechers traded), and peers that would
+// not serve (patch 48, servesUs): a hostile peer that claimed every piece and never unchoked, or
+// unchoked and never answered, had a capped publisher asked for nothing while the leechers
+// traded: 8 clients took 14-34 s for 8 MiB from a 2 MiB/s publisher instead of 4 s (internal/swarm
+// TestFakeSeedDoesNotSilenceThePublisher). The partial peers listed are those that would not
+// serve, and the seed itself when it is partial.
 func (t *Torrent) othersFor(seed *PeerConn) (o othersCount) {
 	if _, ok := t.connsWithAllPieces[&seed.Peer]; !ok {
 		// a partial seed (a mirror still downloading) has the pieces it is asked for, counted
@@ -277,11 +278,31 @@ func (t *Torrent) othersFor(seed *PeerConn) (o othersCount) {
 	return o
 }
 
-// servesUs is whether the peer would send what it is asked for: it does not choke us, and it sent
-// a useful chunk, or has not yet been expected to for othersRateWindow in all.
+// servesUs is whether the peer would send what it is asked for (distpac patch 48): it does not
+// choke us, it has not refused what it was asked for without sending a good piece, and once asked
+// for othersRateWindow in all, it sent pieces that passed their hash at servingRate over the time
+// it was asked. A review found that a peer counting as serving once it sent a single part (of a
+// chunk never completed, so never checked), or refusing every request at once (so that it was
+// never asked for long), silenced the publisher as before: 18-24 s for the 4 s above.
 func (p *Peer) servesUs() bool {
-	return !p.peerChoking && (!p.lastUsefulChunkReceived.IsZero() || p.totalExpectingTime() < othersRateWindow)
+	if p.peerChoking {
+		return false
+	}
+	good := p.netGoodPiecesDirtied()
+	if good <= 0 && p.rejectsUnchoked >= 2 {
+		return false
+	}
+	asked := p.totalExpectingTime()
+	if asked < othersRateWindow {
+		return true
+	}
+	return float64(good)*float64(p.t.usualPieceSize()) >= servingRate*asked.Seconds()
 }
+
+// servingRate is the least rate, in verified bytes per second of being asked, at which a peer
+// counts as serving: a chunk of 64 KiB a second. A slow honest peer below it has the publisher
+// asked for its pieces, as before patch 11.
+const servingRate = 64 << 10
 
 // askOthersFirst is whether pieces other peers have (that would serve them, othersFor) are left
 // out of the requests to this peer:

@@ -9,10 +9,10 @@ import (
 // TestScarceSeedsAreNotOthers (distpac patches 47 and 48): while the leechers trade, a scarce seed
 // is asked only for the pieces no other peer has (patch 11). Another scarce seed with every piece
 // is not such a peer: with two (a publisher and its mirror) every piece had another peer, and
-// neither was asked for anything. Nor is a peer that chokes us, or that was asked for a second in
-// all and never sent a useful chunk: a hostile one claiming every piece and never unchoking, or
-// unchoking and never answering, silenced the publisher the same way. A seed that is not scarce,
-// or a leecher that serves, still counts.
+// neither was asked for anything. Nor is a peer that chokes us, refuses what it is asked, or was
+// asked for a second in all and sent verified pieces at under 64 KiB/s of it: a hostile one
+// claiming every piece and never unchoking, or unchoking and never answering, silenced the
+// publisher the same way. A seed that is not scarce, or a leecher that serves, still counts.
 func TestScarceSeedsAreNotOthers(t *testing.T) {
 	const pieces = 16 // over endgamePieces
 	upper := []int{8, 9, 10, 11, 12, 13, 14, 15}
@@ -34,11 +34,27 @@ func TestScarceSeedsAreNotOthers(t *testing.T) {
 			p.onPeerHasAllPiecesNoTriggers()
 			p.lastStartedExpectingToReceiveChunks = time.Now().Add(-time.Second / 2)
 		}, nil},
-		{"a seed that sent a chunk once, asked for long", func(p *PeerConn) {
+		// a review: one part sent (of a chunk never completed, never checked), then silence
+		{"a seed that sent something once, asked for long", func(p *PeerConn) {
 			p.onPeerHasAllPiecesNoTriggers()
 			p.cumulativeExpectedToReceiveChunks = time.Minute
 			p.lastUsefulChunkReceived = time.Now().Add(-time.Minute)
+		}, upper},
+		// a review: rejecting every request at once, so as never to be asked for long
+		{"a seed that refuses what it is asked", func(p *PeerConn) {
+			p.onPeerHasAllPiecesNoTriggers()
+			p.rejectsUnchoked = 2
+		}, upper},
+		{"a seed that sent good pieces at 128 KiB/s of being asked", func(p *PeerConn) {
+			p.onPeerHasAllPiecesNoTriggers()
+			p.cumulativeExpectedToReceiveChunks = 2 * time.Second
+			p._stats.PiecesDirtiedGood.Add(4) // of 64 KiB
 		}, nil},
+		{"a seed that sent good pieces at 32 KiB/s of being asked", func(p *PeerConn) {
+			p.onPeerHasAllPiecesNoTriggers()
+			p.cumulativeExpectedToReceiveChunks = 4 * time.Second
+			p._stats.PiecesDirtiedGood.Add(2)
+		}, upper},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cl, tor := testTorrent(t, pieces, emptyStorage{})
