@@ -10,9 +10,10 @@ import "time"
 // of a peer that unchoked and never answered (a black hole) had no event left: it sat still until
 // distpac restarted it after 10 s (internal/swarm stallRestart). In a capped publisher's swarm
 // with such a peer beside 8 clients, 8 MiB took 14-34 s instead of 4 s in 3 runs of 4
-// (internal/swarm TestFakeSeedDoesNotSilenceThePublisher). Now a peer that starts to be expected to send arms a timer
-// for silentPeerAfter; when it fires and the peer is silent, every other connection of the torrent
-// updates its requests, and steals; the check is armed again while the peer stays silent.
+// (internal/swarm TestFakeSeedDoesNotSilenceThePublisher). Now a peer that starts to be expected
+// to send arms a timer for silentPeerAfter; when it fires and the peer is silent, every other
+// connection of the torrent updates its requests, and steals; the check is armed again while the
+// peer stays silent.
 
 // armSilentCheck has the peer's silence checked after d.
 func (p *Peer) armSilentCheck(d time.Duration) {
