@@ -20,6 +20,7 @@ import (
 	"io"
 	"io/fs"
 	"math"
+	"os"
 	"reflect"
 	"strconv"
 	"strings"
@@ -62,7 +63,29 @@ func load(path string, optional bool, out any) error {
 
 // decode fills out from one YAML document. An empty document (or one holding
 // only comments) sets nothing.
-func decode(data []byte, out any) error {
+func decode(data []byte, out any) error { return decodeKeys(data, out, nil) }
+
+// GivenKeys lists the keys of the server.yaml at path that are set to a
+// value (a key with nothing after it means the default, as an absent one
+// does), in the file's order; none when there is no such file.
+func GivenKeys(path string) ([]string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	var keys []string
+	if err := decodeKeys(data, &Server{}, &keys); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return keys, nil
+}
+
+// decodeKeys is decode, appending to keys (when not nil) each key set to a
+// value.
+func decodeKeys(data []byte, out any, keys *[]string) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -109,6 +132,9 @@ func decode(data []byte, out any) error {
 			return fmt.Errorf("key %q: given twice (again at line %d)", key, k.Line)
 		}
 		seen[key] = true
+		if keys != nil && !(v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null") {
+			*keys = append(*keys, key)
+		}
 		if err := decodeValue(v, field); err != nil {
 			if _, plural := fields[key+"s"]; plural && v.Kind == yaml.SequenceNode {
 				err = fmt.Errorf("%w (%s lists several)", err, key+"s")

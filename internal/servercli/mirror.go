@@ -97,6 +97,12 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		return cli.WithHint(fmt.Errorf("mirror: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
 	}
 	if !o.foreground {
+		if path, _ := e.configFile(); path != "" {
+			if ignored := mirrorIgnores(path); len(ignored) > 0 {
+				e.UI.Warnf("%s: a mirror ignores %s (it serves the primary's catalog and torrents; it uses %s)\n",
+					path, strings.Join(ignored, ", "), strings.Join(mirrorKeys, ", "))
+			}
+		}
 		bg := []string{"mirror", "--interval", o.interval.String()}
 		if o.key != "" {
 			bg = append(bg, "--key", o.key)
@@ -151,3 +157,20 @@ func checkPrimaryURL(a string) error {
 	}
 	return nil
 }
+
+// mirrorIgnores lists the keys of the server.yaml at path that a mirror does not use: a
+// newcomer set tracker_addr, public_url and web_seed there and was told
+// nothing.
+func mirrorIgnores(path string) []string {
+	given, _ := config.GivenKeys(path) // the file was read once already: an error there stopped the command
+	var out []string
+	for _, k := range given {
+		if !slices.Contains(mirrorKeys, k) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// mirrorKeys are the server.yaml keys a mirror uses.
+var mirrorKeys = []string{"database_addr", "peer_addr", "upload_rate_limit", "metrics_addr"}

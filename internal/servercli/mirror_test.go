@@ -2,6 +2,9 @@ package servercli
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/distpac/distpac/internal/cli"
@@ -30,6 +33,31 @@ func TestCheckPrimaryURL(t *testing.T) {
 			t.Errorf("%s: %v, want it accepted", tt.url, err)
 		case tt.want != "" && (err == nil || err.Error() != tt.want || !errors.As(err, &u)):
 			t.Errorf("%s: %v, want the usage error\n  %s", tt.url, err, tt.want)
+		}
+	}
+}
+
+// A mirror warns of the server.yaml keys it does not use (a newcomer set
+// tracker_addr, public_url and web_seed for a mirror and was told
+// nothing); keys left to their defaults are not named.
+func TestMirrorIgnores(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want []string
+	}{
+		{"database_addr: \"127.0.0.1:9091\"\npeer_addr: \"127.0.0.1:0\"\nupload_rate_limit: \"1MiB\"\n", nil},
+		{"", nil},
+		{"tracker_addr: \"127.0.0.1:7000\"\ndatabase_addr: \"127.0.0.1:9091\"\npublic_url: \"http://m.example\"\nweb_seed: true\n",
+			[]string{"tracker_addr", "public_url", "web_seed"}},
+		{"metrics_addr: \"127.0.0.1:9100\"\ncatalog_valid_for: 1h\n", []string{"catalog_valid_for"}},
+		{"public_url:\nweb_seed:\n", nil}, // null: the default, as if absent
+	} {
+		path := filepath.Join(t.TempDir(), "server.yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := mirrorIgnores(path); !slices.Equal(got, tc.want) {
+			t.Errorf("%q: ignored %q, want %q", tc.yaml, got, tc.want)
 		}
 	}
 }
