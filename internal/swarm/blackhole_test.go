@@ -130,6 +130,18 @@ func (b *blackHole) handle(c net.Conn) {
 			}
 		}
 	}()
+	readRequests(c, func([]byte) bool {
+		b.mu.Lock()
+		b.requests++
+		b.mu.Unlock()
+		return true
+	})
+}
+
+// readRequests reads a fake peer's messages from c until the connection
+// fails or a message is over 1 MiB, and hands each request's body (index,
+// begin, length: 12 bytes) to each; false from each stops it.
+func readRequests(c net.Conn, each func(req []byte) bool) {
 	var hdr [4]byte
 	for {
 		if _, err := io.ReadFull(c, hdr[:]); err != nil {
@@ -143,10 +155,8 @@ func (b *blackHole) handle(c net.Conn) {
 		if _, err := io.ReadFull(c, msg); err != nil {
 			return
 		}
-		if n > 0 && msg[0] == 6 { // request
-			b.mu.Lock()
-			b.requests++
-			b.mu.Unlock()
+		if n == 13 && msg[0] == 6 && !each(msg[1:]) { // request
+			return
 		}
 	}
 }

@@ -104,26 +104,11 @@ func answeringFake(t *testing.T, ih metainfo.Hash, answer func(c net.Conn, req [
 		if !fakePeerHandshake(c, ih, "-XX0001-answeringfak", true) {
 			return
 		}
-		var hdr [4]byte
-		for n := 0; ; {
-			if _, err := io.ReadFull(c, hdr[:]); err != nil {
-				return
-			}
-			size := int(hdr[0])<<24 | int(hdr[1])<<16 | int(hdr[2])<<8 | int(hdr[3])
-			if size > 1<<20 {
-				return
-			}
-			msg := make([]byte, size)
-			if _, err := io.ReadFull(c, msg); err != nil {
-				return
-			}
-			if size == 13 && msg[0] == 6 { // request
-				if !answer(c, msg[1:], n) {
-					return
-				}
-				n++
-			}
-		}
+		n := 0
+		readRequests(c, func(req []byte) bool {
+			n++
+			return answer(c, req, n-1)
+		})
 	})
 	return p.addr()
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"io"
 	"net"
 	"net/netip"
 	"path/filepath"
@@ -77,26 +76,13 @@ func (p *trickler) handle(c net.Conn) {
 			p.sent.Add(int64(n))
 		}
 	}()
-	var hdr [4]byte
-	for {
-		if _, err := io.ReadFull(c, hdr[:]); err != nil {
-			return
+	readRequests(c, func(req []byte) bool {
+		select {
+		case requests <- [3]uint32{binary.BigEndian.Uint32(req), binary.BigEndian.Uint32(req[4:]), binary.BigEndian.Uint32(req[8:])}:
+		default:
 		}
-		n := binary.BigEndian.Uint32(hdr[:])
-		if n > 1<<20 {
-			return
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(c, msg); err != nil {
-			return
-		}
-		if n == 13 && msg[0] == 6 { // request
-			select {
-			case requests <- [3]uint32{binary.BigEndian.Uint32(msg[1:]), binary.BigEndian.Uint32(msg[5:]), binary.BigEndian.Uint32(msg[9:])}:
-			default:
-			}
-		}
-	}
+		return true
+	})
 }
 
 // TestTricklingPeerDoesNotHoldWebSeedOff: a peer that sends a correct

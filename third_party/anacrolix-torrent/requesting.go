@@ -479,14 +479,18 @@ const endgamePieces = 8
 // restarted it (found by a helper's audit). A peer not expected to send (choking us, or asked for
 // nothing) is not silent.
 func (p *PeerConn) silent(now time.Time) bool {
+	since := p.silentSince()
+	return !since.IsZero() && now.Sub(since) > silentPeerAfter
+}
+
+// silentSince is when the peer's silence began: when it was last expected to send, or last sent
+// something useful since then; zero when it is not expected to send.
+func (p *Peer) silentSince() time.Time {
 	since := p.lastStartedExpectingToReceiveChunks
-	if since.IsZero() {
-		return false
-	}
-	if p.lastUsefulChunkReceived.After(since) {
+	if !since.IsZero() && p.lastUsefulChunkReceived.After(since) {
 		since = p.lastUsefulChunkReceived
 	}
-	return now.Sub(since) > silentPeerAfter
+	return since
 }
 
 // silentPeerAfter is how long a peer expected to send may send nothing useful before its requests

@@ -182,15 +182,16 @@ func (c *PeerConn) onReadReject(r Request) bool {
 	if !part {
 		chunk = r
 	}
+	req := c.t.requestIndexFromRequest(chunk)
 	// distpac patch 48: a refusal of a request still outstanding, while the peer does not choke
 	// us (not the answer to a cancel, nor the rejects that follow a choke), counts against it.
-	if c.requestState.Requests.Contains(c.t.requestIndexFromRequest(chunk)) && !c.peerChoking {
+	if c.requestState.Requests.Contains(req) && !c.peerChoking {
 		c.rejectsUnchoked++
 	}
 	if part {
 		return c.rejectedPart(r, chunk)
 	}
-	return c.remoteRejectedRequest(c.t.requestIndexFromRequest(r))
+	return c.remoteRejectedRequest(req)
 }
 
 // receivePart takes a piece message msg, r as a request, that is a part of chunk (partOf).

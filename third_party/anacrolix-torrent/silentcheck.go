@@ -39,11 +39,7 @@ func (p *Peer) checkSilence() {
 	}
 	now := time.Now()
 	if !pc.silent(now) {
-		since := p.lastStartedExpectingToReceiveChunks
-		if p.lastUsefulChunkReceived.After(since) {
-			since = p.lastUsefulChunkReceived
-		}
-		p.armSilentCheck(since.Add(silentPeerAfter + time.Millisecond).Sub(now))
+		p.armSilentCheck(p.silentSince().Add(silentPeerAfter + time.Millisecond).Sub(now))
 		return
 	}
 	for c := range p.t.conns {

@@ -93,8 +93,7 @@ func (cn *PeerConn) piecesRequested() int {
 // one down too, the mirror's order.
 func (cn *PeerConn) leastGivenPiece() int {
 	t := cn.t
-	given := t.suggestGiven
-	n := len(given)
+	n := len(t.suggestGiven)
 	best, bestGiven, bestAvail := -1, uint32(0), 0
 	for i := range n {
 		p := i
@@ -104,10 +103,7 @@ func (cn *PeerConn) leastGivenPiece() int {
 		if cn.peerHasPiece(p) || cn.suggestOut.Contains(uint32(p)) {
 			continue
 		}
-		g, avail := given[p], t.pieces[p].relativeAvailability
-		if g == 0 && avail > 0 {
-			g = 1
-		}
+		g, avail := t.givenCount(p), t.pieces[p].relativeAvailability
 		if best < 0 || g < bestGiven || g == bestGiven && avail < bestAvail {
 			best, bestGiven, bestAvail = p, g, avail
 			if g == 0 {
@@ -118,16 +114,19 @@ func (cn *PeerConn) leastGivenPiece() int {
 	return best
 }
 
-// giveOut counts piece p given out once more. A piece first given out that a partial peer has all
-// the same counted as given once already (leastGivenPiece): it is now given twice, or the next
-// peer would be given it too (a review: a peer claiming every piece but one had a publisher send
-// each piece twice).
-func (t *Torrent) giveOut(p int) {
-	if t.suggestGiven[p] == 0 && t.pieces[p].relativeAvailability > 0 {
-		t.suggestGiven[p] = 1
+// givenCount is how many times piece p counts as given out: by this seed, or once when it never
+// gave p out and a partial peer has it all the same (another seed's, patch 47).
+func (t *Torrent) givenCount(p int) uint32 {
+	if g := t.suggestGiven[p]; g > 0 || t.pieces[p].relativeAvailability == 0 {
+		return g
 	}
-	t.suggestGiven[p]++
+	return 1
 }
+
+// giveOut counts piece p given out once more, on top of givenCount: a piece first given out that a
+// partial peer has all the same is now given twice, or the next peer would be given it too (a
+// review: a peer claiming every piece but one had a publisher send each piece twice).
+func (t *Torrent) giveOut(p int) { t.suggestGiven[p] = t.givenCount(p) + 1 }
 
 // countRequestedPiece notes a piece the peer asked for: a suggested one is taken up, and the peer
 // is given another; one not suggested counts as given to it.
