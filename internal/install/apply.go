@@ -171,11 +171,13 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 	if err := r.extract(ctx, row, p.pkgDir); err != nil {
 		return p, err
 	}
+	start := time.Now()
 	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version, r.watch))
 	p.tree = tree
 	if err != nil {
 		return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
 	}
+	c.logger().Debug("staged", "package", row.Name, "version", row.Version, "files", len(tree.Files), "install_sh", tree.Scripted, "took", time.Since(start).Round(time.Millisecond))
 	if len(tree.Untracked) > 0 {
 		c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR: %s; distpac does not track these (write them under $DISTPAC_DESTDIR$DISTPAC_PREFIX)\n",
 			row.Name, row.Version, listSome(tree.Untracked))

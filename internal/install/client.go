@@ -157,6 +157,7 @@ func (c *Client) open(ctx context.Context, t *txn, command string, withCatalog b
 			}
 		}
 	}
+	t.log.Debug("opened the installed state", "path", t.st.Path(), "prefix", c.Config.Prefix, "installed", len(t.recs.Packages))
 	if command != "" {
 		t.hist, err = t.st.StartHistory(ctx, command)
 	}

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/state"
@@ -14,6 +15,7 @@ func (c *Client) commitMoves(ctx context.Context, tx *txn, j state.Journal, pref
 	// The moves and the commit run to their end even if ctx is cancelled
 	// on the way: a half-done step is worse than a finished one.
 	ctx = context.WithoutCancel(ctx)
+	start := time.Now()
 	if err := c.step("journal"); err != nil {
 		return err
 	}
@@ -30,6 +32,7 @@ func (c *Client) commitMoves(ctx context.Context, tx *txn, j state.Journal, pref
 		// The journal stays if this fails too; the next command undoes it.
 		return errors.Join(err, place.Undo(j.Ops), tx.st.EndJournal(ctx))
 	}
+	c.logger().Debug("placed and committed", "moves", len(j.Ops), "prefixes", prefixes, "took", time.Since(start).Round(time.Millisecond))
 	if err := c.step("finish"); err != nil {
 		return nil // committed; the next command finishes the cleanup
 	}

@@ -61,12 +61,15 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 		return c.source, nil
 	}
 	if d := daemon.Dial(ctx, c.Paths.DaemonSocket()); d != nil {
+		// The transfer itself is logged in the daemon's log.
+		c.logger().Debug("downloading through the daemon", "socket", c.Paths.DaemonSocket())
 		var every time.Duration // the daemon's default, for the bar
 		if !c.UI.DrawsProgress() {
 			every = quietProgress(c.StallTimeout)
 		}
 		return daemonFetcher{d, every}, nil
 	}
+	c.logger().Debug("no daemon answers; downloading with an engine of this process", "socket", c.Paths.DaemonSocket(), "peer_addr", c.Config.PeerAddr)
 	// An engine of this process downloads on every core, as the daemon's
 	// may (a fast peer on the LAN).
 	release := procs.Parallel()
@@ -229,7 +232,10 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 	var need, cached []catalog.Package
 	var total int64
 	for _, it := range items {
-		if c.cached(it.row) {
+		inCache := c.cached(it.row)
+		c.logger().Debug("plan", "package", it.row.Name, "version", it.row.Version, "archive", it.row.Archive,
+			"size", it.row.Size, "info_hash", it.row.InfoHash, "cached", inCache)
+		if inCache {
 			f.report.add(ArchiveReport{Archive: it.row.Archive, Cached: true, Transfer: swarm.Transfer{Total: it.row.Size}})
 			cached = append(cached, it.row)
 			continue
@@ -285,6 +291,8 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 				go stage.Warm(largest)
 			}
 		}, grew: f.grew, finished: func(r catalog.Package, t swarm.Transfer) {
+			c.logger().Debug("downloaded", "archive", r.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder, "from_peers", t.FromPeers,
+				"peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad, "wasted", t.Wasted, "took", t.Elapsed.Round(time.Millisecond))
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
 			delete(f.pending, r.Archive)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,44 @@ func TestInstallRecordsFiles(t *testing.T) {
 	v, err := w.client.Verify(ctx, nil)
 	if err != nil || len(v) != 2 || len(v[0].Problems)+len(v[1].Problems) != 0 {
 		t.Fatalf("Verify = %+v, %v", v, err)
+	}
+}
+
+// TestVerboseInstallSaysWhatItDoes: with -v (a debug logger) an install
+// logs each step with what it worked on: the state it opened, the plan,
+// each archive downloaded, extracted and staged (install.sh or not), and
+// the placement. Before, an install through a daemon logged nothing.
+func TestVerboseInstallSaysWhatItDoes(t *testing.T) {
+	w := newWorld(t)
+	w.publish(
+		w.pkg("libgreet", "1.0.0", map[string]string{"assets/share/libgreet/greeting.txt": "hello\n"}),
+		w.pkg("hello", "1.0.0", map[string]string{
+			"manifest.yaml":      "version: 1.0.0\ndepends:\n  - libgreet ^1\n",
+			"assets/hello":       "#!/bin/sh\n",
+			"scripts/install.sh": destdirScript("bin"),
+		}),
+	)
+	w.client.source = &dirSource{w: w}
+	os.Remove(filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst")) // hello downloads, libgreet is cached
+	var log syncBuffer
+	w.client.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	for _, want := range []string{
+		`msg="opened the installed state" path=` + w.client.Paths.Installed(),
+		`msg=plan package=libgreet version=1.0.0 archive=libgreet-1.0.0.tar.zst size=`,
+		`msg=plan package=hello version=1.0.0 archive=hello-1.0.0.tar.zst size=`,
+		`cached=false`,
+		`msg=downloaded archive=hello-1.0.0.tar.zst bytes=`,
+		`msg=extracted archive=libgreet-1.0.0.tar.zst`,
+		`msg=staged package=libgreet version=1.0.0 files=3 install_sh=false`,
+		`msg=staged package=hello version=1.0.0 files=2 install_sh=true`,
+		`msg="placed and committed" moves=`,
+	} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("no %q in the debug log:\n%s", want, log.String())
+		}
 	}
 }
 

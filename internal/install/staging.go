@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/script"
@@ -68,10 +69,15 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
 	err := r.c.step("extract " + row.Archive)
 	if err == nil {
-		if _, complete, _, _ := r.fetch.arrival(row.Archive); complete {
+		start := time.Now()
+		_, complete, _, _ := r.fetch.arrival(row.Archive)
+		if complete {
 			err = stage.Extract(ctx, a, dir)
 		} else {
 			err = r.extractArriving(ctx, row, a, dir)
+		}
+		if err == nil {
+			r.c.logger().Debug("extracted", "archive", row.Archive, "to", dir, "as_it_arrived", !complete, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if err == nil {
