@@ -119,8 +119,9 @@ func TestMirror(t *testing.T) {
 		t.Fatalf("mirror start said:\n%s", out)
 	}
 	st := r.run("dist-server", "mirror", "mirror.yaml", "status")
-	if !strings.Contains(st, "mirror of: "+primary) || !strings.Contains(st, "packages: 2") || !strings.Contains(st, "seeding 2") ||
-		strings.Contains(st, "known to the tracker") { // a mirror runs no tracker
+	if !strings.Contains(st, "mirror of: "+primary) || !strings.Contains(st, "packages:  2") || !strings.Contains(st, "seeding 2") ||
+		strings.Contains(st, "known to the tracker") || // a mirror runs no tracker
+		!valuesAligned(st) {
 		t.Fatalf("mirror status:\n%s", st)
 	}
 	samePair(t, primary, mirror)
@@ -334,4 +335,22 @@ func TestPublisherAndMirrorShareARelease(t *testing.T) {
 	if mir < 0.3 || pub+mir > 1.5 {
 		t.Errorf("the publisher sent %.2f F and the mirror %.2f F, want the mirror at least 0.3 F and both at most 1.5 F: they sent the same pieces", pub, mir)
 	}
+}
+
+// valuesAligned reports whether the values of a status's "  label: value"
+// lines all start in one column (a mirror's longer labels were one off).
+func valuesAligned(status string) bool {
+	col := -1
+	for _, l := range strings.Split(status, "\n") {
+		label, _, ok := strings.Cut(l, ":")
+		if name := strings.TrimSpace(label); !strings.HasPrefix(l, "  ") || !ok || strings.Contains(name, " ") && name != "mirror of" {
+			continue
+		}
+		c := len(l) - len(strings.TrimLeft(l[len(label)+1:], " "))
+		if col >= 0 && c != col {
+			return false
+		}
+		col = c
+	}
+	return col >= 0
 }

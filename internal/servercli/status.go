@@ -67,35 +67,43 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		return e.UI.JSON(st)
 	}
 	e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
+	// One column for the values: a mirror's longer labels move it right.
+	width := len("packages:")
 	if len(st.MirrorOf) > 0 {
-		e.UI.Dataf("  mirror of: %s\n", strings.Join(st.MirrorOf, ", "))
+		width = len("mirror of:")
+	}
+	line := func(label, format string, a ...any) {
+		e.UI.Dataf("  %-*s %s\n", width, label+":", fmt.Sprintf(format, a...))
+	}
+	if len(st.MirrorOf) > 0 {
+		line("mirror of", "%s", strings.Join(st.MirrorOf, ", "))
 		if !st.SyncedAt.IsZero() {
-			e.UI.Dataf("  synced:    %s from %s\n", st.SyncedAt.Local().Format(time.DateTime), st.SyncedFrom)
+			line("synced", "%s from %s", st.SyncedAt.Local().Format(time.DateTime), st.SyncedFrom)
 		}
 		if !st.SyncFailedAt.IsZero() {
-			e.UI.Dataf("  sync failed at %s (serving the catalog held): %s\n", st.SyncFailedAt.Local().Format(time.DateTime), st.SyncError)
+			line("failed", "sync at %s (serving the catalog held): %s", st.SyncFailedAt.Local().Format(time.DateTime), st.SyncError)
 		}
 	}
 	show := func(name, addr string) {
 		if addr == "" {
 			addr = "off"
 		}
-		e.UI.Dataf("  %-9s %s\n", name+":", addr)
+		line(name, "%s", addr)
 	}
 	show("catalog", st.Database)
 	show("tracker", st.Tracker)
 	show("seeder", st.Peer)
-	e.UI.Dataf("  packages: %d (catalog serial %d), seeding %d\n", st.Packages, st.Serial, st.Seeding)
+	line("packages", "%d (catalog serial %d), seeding %d", st.Packages, st.Serial, st.Seeding)
 	switch {
 	case st.Tracker == "" && st.Peer == "":
 	case st.Tracker == "": // a mirror, or --no-tracker: the tracker is elsewhere
-		e.UI.Dataf("  peers:    %d connected to the seeder\n", st.Connected)
+		line("peers", "%d connected to the seeder", st.Connected)
 	case st.Peer == "":
-		e.UI.Dataf("  peers:    %d known to the tracker\n", st.TrackedPeers)
+		line("peers", "%d known to the tracker", st.TrackedPeers)
 	default:
-		e.UI.Dataf("  peers:    %d known to the tracker, %d connected to the seeder\n", st.TrackedPeers, st.Connected)
+		line("peers", "%d known to the tracker, %d connected to the seeder", st.TrackedPeers, st.Connected)
 	}
-	e.UI.Dataf("  uploaded: %s\n", units.FormatBytes(st.Uploaded))
+	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
 	return nil
 }
 
