@@ -30,9 +30,10 @@ func (w *world) scriptLog() string {
 	return string(b)
 }
 
-func TestInstallRecordsFiles(t *testing.T) {
-	ctx := context.Background()
-	w := newWorld(t)
+// publishHello publishes the examples' pair: libgreet 1.0.0 (assets/ as
+// its tree) and hello 1.0.0, which depends on it and copies bin/hello with
+// its install.sh.
+func (w *world) publishHello() {
 	w.publish(
 		w.pkg("libgreet", "1.0.0", map[string]string{"assets/share/libgreet/greeting.txt": "hello\n"}),
 		w.pkg("hello", "1.0.0", map[string]string{
@@ -41,6 +42,12 @@ func TestInstallRecordsFiles(t *testing.T) {
 			"scripts/install.sh": "set -eu\nmkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/bin\"\ncp \"$DISTPAC_ASSETS/hello\" \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/bin/\"\n",
 		}),
 	)
+}
+
+func TestInstallRecordsFiles(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publishHello()
 	if err := w.client.Install(ctx, []string{"hello"}); err != nil {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
@@ -110,14 +117,7 @@ func TestInstallRecordsFiles(t *testing.T) {
 // the placement. Before, an install through a daemon logged nothing.
 func TestVerboseInstallSaysWhatItDoes(t *testing.T) {
 	w := newWorld(t)
-	w.publish(
-		w.pkg("libgreet", "1.0.0", map[string]string{"assets/share/libgreet/greeting.txt": "hello\n"}),
-		w.pkg("hello", "1.0.0", map[string]string{
-			"manifest.yaml":      "version: 1.0.0\ndepends:\n  - libgreet ^1\n",
-			"assets/hello":       "#!/bin/sh\n",
-			"scripts/install.sh": destdirScript("bin"),
-		}),
-	)
+	w.publishHello()
 	w.client.source = &dirSource{w: w}
 	os.Remove(filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst")) // hello downloads, libgreet is cached
 	var log syncBuffer
