@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
@@ -25,9 +27,17 @@ var ErrWouldFail = errors.New("the plan would fail")
 // probeTimeout bounds each availability probe of a dry run.
 const probeTimeout = 5 * time.Second
 
-// nominalSourceRate is what a dry run assumes each source delivers, for
-// its estimate: it measures who has an archive, not how fast they send.
-const nominalSourceRate = 10 << 20
+// A dry run's time estimate comes from this client's own past downloads:
+// the probe finds who has an archive, not how fast they send, and no
+// fixed rate fits both a LAN and a capped publisher (a fixed 10 MiB/s
+// a source said 0.2 s for a download that took 3.4 s). The rate is the
+// bytes over the download time of the last estimateDownloads successful
+// commands that downloaded at least estimateMinBytes (smaller downloads
+// measure the set-up, not the rate).
+const (
+	estimateDownloads = 5
+	estimateMinBytes  = 1 << 20
+)
 
 // Availability is what a dry run found about one archive.
 type Availability struct {
@@ -56,16 +66,19 @@ type DryRun struct {
 	Packages  []Availability `json:"packages"`
 	Download  int64          `json:"download_bytes"`
 	Installed int64          `json:"installed_bytes"`
-	// Estimate assumes nominalSourceRate from each available source.
-	Estimate  time.Duration `json:"estimate_ns"`
-	SpaceErr  string        `json:"space_error,omitempty"`
-	WouldFail bool          `json:"would_fail"`
+	// Estimate is Download at EstimateRate (bytes a second), the rate of
+	// EstimateFrom earlier downloads of this client; all 0 without one.
+	Estimate     time.Duration `json:"estimate_ns"`
+	EstimateRate int64         `json:"estimate_rate"`
+	EstimateFrom int           `json:"estimate_from"`
+	SpaceErr     string        `json:"space_error,omitempty"`
+	WouldFail    bool          `json:"would_fail"`
 }
 
 // probe checks, for every archive of the plan that is not cached, the
 // trackers (one scrape per tracker for all archives), the publisher's
 // seeder and the web seeds, all at once and each within probeTimeout.
-func (c *Client) probe(ctx context.Context, items []item) *DryRun {
+func (c *Client) probe(ctx context.Context, st *state.DB, items []item) *DryRun {
 	dr := &DryRun{}
 	type trackerQ struct {
 		ihs  [][20]byte
@@ -139,7 +152,6 @@ func (c *Client) probe(ctx context.Context, items []item) *DryRun {
 		}
 	}
 	wg.Wait()
-	var rate float64
 	for i := range dr.Packages {
 		a := &dr.Packages[i]
 		if a.Cached {
@@ -156,10 +168,12 @@ func (c *Client) probe(ctx context.Context, items []item) *DryRun {
 		if !a.OK {
 			dr.WouldFail = true
 		}
-		rate = max(rate, float64(min(sources, 8))*nominalSourceRate)
 	}
-	if dr.Download > 0 && rate > 0 {
-		dr.Estimate = time.Duration(float64(dr.Download) / rate * float64(time.Second))
+	if dr.Download > 0 && !dr.WouldFail {
+		dr.EstimateRate, dr.EstimateFrom = c.pastRate(ctx, st)
+		if dr.EstimateRate > 0 {
+			dr.Estimate = time.Duration(float64(dr.Download) / float64(dr.EstimateRate) * float64(time.Second))
+		}
 	}
 	if err := c.checkSpace(items); err != nil {
 		dr.SpaceErr, dr.WouldFail = err.Error(), true
@@ -192,9 +206,21 @@ func (c *Client) printDryRun(dr *DryRun) {
 	}
 	est := "nothing to download"
 	if dr.Download > 0 {
-		est = "no source, no estimate"
-		if dr.Estimate > 0 {
-			est = "about " + fmtDuration(dr.Estimate) + " (assuming " + units.FormatRate(nominalSourceRate) + " from each source)"
+		switch {
+		case dr.WouldFail:
+			est = "no estimate"
+		case dr.Estimate > 0:
+			last := "last download"
+			if dr.EstimateFrom > 1 {
+				last = fmt.Sprintf("last %d downloads", dr.EstimateFrom)
+			}
+			about := "about " + fmtDuration(dr.Estimate)
+			if dr.Estimate < 100*time.Millisecond {
+				about = "under 0.1s" // a download's set-up alone takes longer
+			}
+			est = fmt.Sprintf("%s at %s, the rate of this client's %s", about, units.FormatRate(float64(dr.EstimateRate)), last)
+		default:
+			est = "no time estimate before a first download of " + units.FormatBytes(estimateMinBytes) + " or more"
 		}
 	}
 	c.UI.Dataf("download %s, install %s, %s\n", units.FormatBytes(dr.Download), units.FormatBytes(dr.Installed), est)
@@ -248,4 +274,30 @@ func (c *Client) webSeedURLs(row catalog.Package) []string {
 		out[i] = torrentmeta.WebSeedURL(s, row.Archive)
 	}
 	return out
+}
+
+// pastRate is the download rate of this client's recent downloads
+// (estimateDownloads of at least estimateMinBytes) and how many it is
+// from; 0, 0 without any.
+func (c *Client) pastRate(ctx context.Context, st *state.DB) (rate int64, from int) {
+	past, err := st.RecentDownloads(ctx, estimateDownloads, estimateMinBytes)
+	if err != nil {
+		c.logger().Debug("no time estimate: the history cannot be read", "err", err)
+		return 0, 0
+	}
+	var bytes int64
+	var took time.Duration
+	for _, e := range past {
+		var r Report
+		if json.Unmarshal(e.Transfer, &r) != nil || r.Elapsed <= 0 {
+			continue
+		}
+		bytes += e.Downloaded
+		took += r.Elapsed
+		from++
+	}
+	if from == 0 || took <= 0 {
+		return 0, 0
+	}
+	return int64(float64(bytes) / took.Seconds()), from
 }

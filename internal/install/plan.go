@@ -140,7 +140,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	}
 	c.printPlan(items)
 	if c.DryRun {
-		return c.dryRun(ctx, items)
+		return c.dryRun(ctx, tx.st, items)
 	}
 	if err := c.confirmDownload(items); err != nil {
 		return err
@@ -169,8 +169,8 @@ func (c *Client) printPlan(items []item) {
 
 // dryRun probes where the plan's archives would come from, prints it and
 // fails with ErrWouldFail when the plan could not be carried out now.
-func (c *Client) dryRun(ctx context.Context, items []item) error {
-	dr := c.probe(ctx, items)
+func (c *Client) dryRun(ctx context.Context, st *state.DB, items []item) error {
+	dr := c.probe(ctx, st, items)
 	c.DryRunResult = dr
 	c.printDryRun(dr)
 	if dr.WouldFail {

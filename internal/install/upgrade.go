@@ -157,7 +157,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	c.UI.Printf("Upgrade plan (%d):\n%s\n", len(items), strings.Join(lines, "\n"))
 	c.UI.Printf("Total download size: %s\n", units.FormatBytes(c.downloadSize(items)))
 	if dryRun {
-		return c.dryRun(ctx, items)
+		return c.dryRun(ctx, tx.st, items)
 	}
 	if err := c.confirmDownload(items); err != nil {
 		return err

@@ -115,7 +115,19 @@ func (db *DB) MarkInterrupted(ctx context.Context) error {
 
 // History reads every entry, oldest first.
 func (db *DB) History(ctx context.Context) ([]HistoryEntry, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed, transfer FROM history ORDER BY id`)
+	return db.history(ctx, `ORDER BY id`)
+}
+
+// RecentDownloads reads the last n entries that succeeded and downloaded
+// at least min bytes, newest first.
+func (db *DB) RecentDownloads(ctx context.Context, n int, min int64) ([]HistoryEntry, error) {
+	return db.history(ctx, `WHERE result = ? AND downloaded >= ? ORDER BY id DESC LIMIT ?`, ResultOK, min, n)
+}
+
+// history reads the entries that the query's tail (WHERE, ORDER BY,
+// LIMIT) selects.
+func (db *DB) history(ctx context.Context, tail string, args ...any) ([]HistoryEntry, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed, transfer FROM history `+tail, args...)
 	if err != nil {
 		return nil, db.damaged(err)
 	}

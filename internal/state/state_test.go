@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -521,6 +522,55 @@ func TestHistory(t *testing.T) {
 	}
 	if h[2].Result != ResultInterrupted || h[2].Command != "uninstall hello" {
 		t.Errorf("entry 3 = %+v", h[2])
+	}
+}
+
+// RecentDownloads (a dry run's rate): the last n successful entries that
+// downloaded at least min bytes, newest first; failed, running and small
+// ones are left out.
+func TestRecentDownloads(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	entries := []struct {
+		result     string
+		downloaded int64
+	}{
+		{ResultOK, 5 << 20}, {ResultOK, 2 << 20}, {ResultFailed, 9 << 20}, {ResultOK, 100},
+		{ResultOK, 3 << 20}, {ResultInterrupted, 7 << 20}, {ResultOK, 1 << 20}, {ResultRunning, 8 << 20},
+	}
+	for _, e := range entries {
+		id, err := db.StartHistory(ctx, "install x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.result != ResultRunning {
+			if err := db.FinishHistory(ctx, HistoryEnd{ID: id, Result: e.result, Downloaded: e.downloaded}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		n    int
+		min  int64
+		want []int64 // Downloaded of the entries returned
+	}{
+		{n: 10, min: 1 << 20, want: []int64{1 << 20, 3 << 20, 2 << 20, 5 << 20}},
+		{n: 2, min: 1 << 20, want: []int64{1 << 20, 3 << 20}},
+		{n: 10, min: 3 << 20, want: []int64{3 << 20, 5 << 20}},
+		{n: 10, min: 0, want: []int64{1 << 20, 3 << 20, 100, 2 << 20, 5 << 20}},
+		{n: 10, min: 6 << 20, want: nil},
+	} {
+		got, err := db.RecentDownloads(ctx, tt.n, tt.min)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sizes []int64
+		for _, e := range got {
+			sizes = append(sizes, e.Downloaded)
+		}
+		if !slices.Equal(sizes, tt.want) {
+			t.Errorf("RecentDownloads(%d, %d) = %v; want %v", tt.n, tt.min, sizes, tt.want)
+		}
 	}
 }
 
