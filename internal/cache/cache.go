@@ -16,6 +16,22 @@ import (
 	"github.com/distpac/distpac/internal/fsutil"
 )
 
+// PartSuffix ends the name of an archive still downloading: the BitTorrent
+// library writes a torrent's file at its final name plus this, and renames
+// it to the final name once every piece is verified (back, when a piece
+// turns out bad).
+const PartSuffix = ".part"
+
+// PartName is the name (or path) of final while it downloads.
+func PartName(final string) string { return final + PartSuffix }
+
+// FinalName is the archive a cache file is or will be: name itself, or
+// name without PartSuffix.
+func FinalName(name string) string { return strings.TrimSuffix(name, PartSuffix) }
+
+// IsPart reports whether name is an archive still downloading.
+func IsPart(name string) bool { return strings.HasSuffix(name, PartSuffix) }
+
 // Entry is one file of the cache.
 type Entry struct {
 	Name string
@@ -52,7 +68,7 @@ func List(dir string) ([]Entry, error) {
 
 // Trim removes files of dir that keep does not name, least recently used
 // first, until the cache holds at most max bytes (max ≤ 0: remove every such
-// file). Partial downloads (".part") that keep does not name go first. It
+// file). Partial downloads (PartSuffix) that keep does not name go first. It
 // returns what it removed.
 func Trim(dir string, keep func(name string) bool, max int64) (removed []Entry, err error) {
 	ents, err := List(dir)
@@ -70,7 +86,7 @@ func Trim(dir string, keep func(name string) bool, max int64) (removed []Entry, 
 		}
 	}
 	slices.SortFunc(victims, func(a, b Entry) int {
-		ap, bp := strings.HasSuffix(a.Name, ".part"), strings.HasSuffix(b.Name, ".part")
+		ap, bp := IsPart(a.Name), IsPart(b.Name)
 		switch {
 		case ap != bp && ap:
 			return -1

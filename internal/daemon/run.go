@@ -251,7 +251,7 @@ func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, req *reques
 		keep[a] = true
 	}
 	removed, err := cache.Trim(cp.Cache(), func(name string) bool {
-		return keep[name] || keep[strings.TrimSuffix(name, ".part")]
+		return keep[name] || keep[cache.FinalName(name)]
 	}, max)
 	for _, ih := range torrentsOf(removed, torrents) {
 		engine.Drop(ih)
@@ -274,7 +274,7 @@ func torrentsOf(removed []cache.Entry, torrents []swarm.TorrentStatus) []swarm.I
 	}
 	var out []swarm.InfoHash
 	for _, e := range removed {
-		if ih, err := swarm.ParseInfoHash(byName[strings.TrimSuffix(e.Name, ".part")]); err == nil {
+		if ih, err := swarm.ParseInfoHash(byName[cache.FinalName(e.Name)]); err == nil {
 			out = append(out, ih)
 		}
 	}

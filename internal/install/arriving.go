@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 )
 
@@ -118,7 +119,7 @@ func (a *arriving) open() error {
 	}
 	var err error
 	for range 2 {
-		for _, name := range []string{a.path + ".part", a.path} {
+		for _, name := range []string{cache.PartName(a.path), a.path} {
 			if a.file, err = os.Open(name); err == nil || !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}

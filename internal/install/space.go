@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -53,7 +54,7 @@ func (c *Client) checkSpace(items []item) error {
 	var download, installed, largest int64
 	for _, it := range items {
 		if !c.cached(it.row) {
-			download += it.row.Size - partBytes(filepath.Join(c.Paths.Cache(), it.row.Archive+".part"))
+			download += it.row.Size - partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive)))
 		}
 		installed += it.row.InstalledSize
 		largest = max(largest, it.row.InstalledSize)

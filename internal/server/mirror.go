@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/catalogserver"
@@ -285,7 +286,7 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package) (have []stri
 	// leftovers of earlier runs.
 	if entries, err := os.ReadDir(dir); err == nil {
 		for _, e := range entries {
-			if !wantFile[strings.TrimSuffix(e.Name(), ".part")] {
+			if !wantFile[cache.FinalName(e.Name())] {
 				os.Remove(filepath.Join(dir, e.Name()))
 			}
 		}

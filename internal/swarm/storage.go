@@ -15,6 +15,8 @@ import (
 	g "github.com/anacrolix/generics"
 	"github.com/anacrolix/torrent/metainfo"
 	"github.com/anacrolix/torrent/storage"
+
+	"github.com/distpac/distpac/internal/cache"
 )
 
 // fileStorage wraps the library's file storage (which keeps the .part
@@ -61,7 +63,7 @@ func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih m
 		if s.gone != nil {
 			h.gone = func() { s.gone(ih) }
 		}
-		if absent(h.final) && absent(h.final+".part") {
+		if absent(h.final) && absent(cache.PartName(h.final)) {
 			// A new download. Its pieces are known to be missing, so the
 			// library need not hash each piece of a file that is not there
 			// before it asks for any: that was five failing openat calls and
@@ -135,7 +137,7 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 // final name is looked at again after the .part, so that a rename between
 // the first two looks does not read as no file.
 func payloadAbsent(final string) bool {
-	return absent(final) && absent(final+".part") && absent(final)
+	return absent(final) && absent(cache.PartName(final)) && absent(final)
 }
 
 // absent reports whether nothing is at path.
@@ -209,7 +211,7 @@ func (o *openFile) get(write bool) payloadFile {
 
 // open opens the payload file as the library would find it.
 func (o *openFile) open(write bool) (f *os.File, writable bool) {
-	part := o.final + ".part"
+	part := cache.PartName(o.final)
 	f, err := openRW(part)
 	if err == nil {
 		return f, true
