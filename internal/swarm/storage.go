@@ -147,7 +147,7 @@ func absent(path string) bool {
 }
 
 // openFile is a torrent's payload file, opened on first use. Writes go to
-// the partial file (the library's naming: final + ".part"); reads prefer it
+// the partial file (the library's naming, cache.PartName); reads prefer it
 // too and fall back to the final name. Whenever this cannot do exactly what
 // the library would, get returns nil and the library does the operation
 // itself: no file yet for a read, or a write while only the final file
