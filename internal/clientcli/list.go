@@ -97,7 +97,7 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 	if err != nil {
 		return err
 	}
-	moves, held, err := in.Upgradable(ctx)
+	moves, held, kept, err := in.Upgradable(ctx)
 	if err != nil {
 		return err
 	}
@@ -114,8 +114,11 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 		}
 		e.UI.Printf("held, not upgraded: %s\n", strings.Join(list, ", "))
 	}
+	for _, k := range kept {
+		e.UI.Printf("kept back: %s\n", k)
+	}
 	switch {
-	case len(rows) == 0 && len(held) > 0:
+	case len(rows) == 0 && (len(held) > 0 || len(kept) > 0):
 		e.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
 		return nil
 	case len(rows) == 0:

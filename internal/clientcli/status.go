@@ -12,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -47,6 +48,9 @@ type clientStatus struct {
 	// have newer versions, which it leaves.
 	Upgradable []upgradableJSON `json:"upgradable"`
 	Held       []upgradableJSON `json:"held"`
+	// KeptBack are installed packages whose newest version cannot be had
+	// with what is installed, and why.
+	KeptBack []install.KeptBack `json:"kept_back"`
 }
 
 func runStatus(ctx context.Context, e *env, o statusOptions) error {
@@ -75,13 +79,16 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 		return err
 	}
 	out.Installed = len(st.Packages)
-	out.Upgradable, out.Held = []upgradableJSON{}, []upgradableJSON{}
+	out.Upgradable, out.Held, out.KeptBack = []upgradableJSON{}, []upgradableJSON{}, []install.KeptBack{}
 	if out.Catalog != nil {
-		moves, held, err := in.Upgradable(ctx)
+		moves, held, kept, err := in.Upgradable(ctx)
 		if err != nil {
 			return err
 		}
 		out.Upgradable, out.Held = upgradableRows(moves), upgradableRows(held)
+		if kept != nil {
+			out.KeptBack = kept
+		}
 	}
 	if o.json {
 		return e.UI.JSON(out)
@@ -126,12 +133,18 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 	if len(s.Held) > 0 {
 		held = fmt.Sprintf(", %d held back", len(s.Held))
 	}
+	if len(s.KeptBack) > 0 {
+		held += fmt.Sprintf(", %d kept back", len(s.KeptBack))
+	}
 	e.UI.Dataf("packages: %d installed, %d upgradable%s\n", s.Installed, len(s.Upgradable), held)
 	for _, u := range s.Upgradable {
 		e.UI.Dataf("          %s %s -> %s\n", u.Name, u.Installed, u.Available)
 	}
 	for _, u := range s.Held {
 		e.UI.Dataf("          %s %s -> %s (held)\n", u.Name, u.Installed, u.Available)
+	}
+	for _, k := range s.KeptBack {
+		e.UI.Dataf("          %s %s, kept back: %s cannot be installed: %s\n", k.Name, k.Version, k.Newest, k.Why)
 	}
 }
 

@@ -110,6 +110,8 @@ type txn struct {
 	// transfer report, for the history.
 	downloaded, installed int64
 	report                *Report
+	// kept are the packages the plan left below their newest version.
+	kept []KeptBack
 	// ui and log report what end's Reclaim did.
 	ui  *ui.Printer
 	log *slog.Logger
@@ -170,11 +172,14 @@ type Summary struct {
 	Downloaded int64                 `json:"downloaded_bytes"`
 	Installed  int64                 `json:"installed_bytes"`
 	Transfer   *Report               `json:"transfer"`
-	Error      string                `json:"error,omitempty"`
+	// KeptBack lists the packages the plan left below the newest version
+	// the catalog has, and why (keptback.go).
+	KeptBack []KeptBack `json:"kept_back,omitempty"`
+	Error    string     `json:"error,omitempty"`
 }
 
 func (t *txn) summary(err error) *Summary {
-	s := &Summary{Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed, Transfer: t.report}
+	s := &Summary{Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed, Transfer: t.report, KeptBack: t.kept}
 	if s.Changes == nil {
 		s.Changes = []state.HistoryChange{}
 	}

@@ -51,6 +51,16 @@ func planWith(ctx context.Context, db *catalog.DB, req resolve.Request) ([]item,
 	return items, nil
 }
 
+// installedVersion is the version of a package st records, "" for none.
+func installedVersion(st *state.State) func(name string) string {
+	return func(name string) string {
+		if r, ok := st.Get(name); ok {
+			return r.Version
+		}
+		return ""
+	}
+}
+
 func installedList(st *state.State) []resolve.Installed {
 	var out []resolve.Installed
 	for _, r := range st.Sorted() {
@@ -102,6 +112,10 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	}
 	if err != nil {
 		return err
+	}
+	tx.kept = keptBack(ctx, tx.db, req, items, deps, installedVersion(tx.recs))
+	for _, k := range tx.kept {
+		c.UI.Printf("not the newest: %s %s cannot be installed: %s; %s %s is the newest that can\n", k.Name, k.Newest, k.Why, k.Name, k.Version)
 	}
 	// Asking for a package by name makes it explicitly installed, as with
 	// pacman and apt: a later --cascade must not take it away.

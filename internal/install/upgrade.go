@@ -20,34 +20,47 @@ import (
 // Upgradable lists what an upgrade of everything would move: installed
 // packages the catalog has newer allowed versions of, as the resolver
 // would move them, but for the held ones, which upgrade leaves (and names);
-// held lists those of them that have newer versions.
-func (c *Client) Upgradable(ctx context.Context) (moves, held []resolve.Step, err error) {
+// held lists those of them that have newer versions, kept those the
+// upgrade leaves below their newest version because that version cannot
+// be had (keptback.go).
+func (c *Client) Upgradable(ctx context.Context) (moves, held []resolve.Step, kept []KeptBack, err error) {
 	// A read: no lock, so it works while another dist-client installs.
 	db, err := catalogclient.Open(ctx, c.Paths.Dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer db.Close()
 	st, err := state.Load(c.Paths.Installed())
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	req, heldRecs := upgradeAllRequest(st)
 	items, err := planWith(ctx, db, req)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	moves = upgradeSteps(items, func(name string) bool { return !isHeld(st, name) })
+	kept = keptBack(ctx, db, req, items, upgradeWants(req), installedVersion(st))
 	if len(heldRecs) == 0 {
-		return moves, nil, nil
+		return moves, nil, kept, nil
 	}
 	// Where the held ones would go if they were not held: the plan of
 	// everything.
 	req.UpgradeAll = true
 	if items, err = planWith(ctx, db, req); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return moves, upgradeSteps(items, func(name string) bool { return isHeld(st, name) }), nil
+	return moves, upgradeSteps(items, func(name string) bool { return isHeld(st, name) }), kept, nil
+}
+
+// upgradeWants are the packages req lets move, by name (sorted), as
+// keptBack takes them.
+func upgradeWants(req resolve.Request) []resolve.Dep {
+	var out []resolve.Dep
+	for _, name := range slices.Sorted(maps.Keys(req.Upgrade)) {
+		out = append(out, resolve.Dep{Name: name})
+	}
+	return out
 }
 
 // upgradeAllRequest is the request of an upgrade of everything installed:
@@ -136,9 +149,14 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	if err := heldInPlan(st, items); err != nil {
 		return err
 	}
+	tx.kept = keptBack(ctx, tx.db, req, items, upgradeWants(req), installedVersion(st))
+	for _, k := range tx.kept {
+		c.UI.Printf("kept back: %s\n", k)
+	}
 	if len(items) == 0 {
-		if len(held) > 0 {
-			// "up to date" would contradict the held line above.
+		if len(held) > 0 || len(tx.kept) > 0 {
+			// "up to date" would contradict the held or kept-back lines
+			// above.
 			c.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
 		} else {
 			c.UI.Printf("everything is up to date (as of the last dist-client sync)\n")

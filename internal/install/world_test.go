@@ -50,6 +50,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	return worldAt(t, t.TempDir())

@@ -1,0 +1,127 @@
+package install
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+
+	"github.com/Masterminds/semver/v3"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/resolve"
+)
+
+// Kept back: a plan may leave a package below the newest version the
+// catalog has because that version cannot be had with what is installed
+// (it needs a dependency that conflicts with an installed package, say).
+// The resolver then quietly picks the newest version that can: install
+// put 1.1.0 in, upgrade and list --upgradable said everything was up to
+// date, and only `install NAME@1.2.0` told why (a newcomer's run). As apt
+// says "kept back", a plan now names such packages and the reason, which
+// is the resolver's explanation of the plan that asks for the newest
+// version by name.
+
+// KeptBack is a package a plan leaves below the newest version the catalog
+// has (of those its request allows) and why that version cannot be had.
+type KeptBack struct {
+	Name    string `json:"name"`
+	Version string `json:"version"` // what the plan has: its new version, or the installed one
+	Newest  string `json:"newest"`
+	Why     string `json:"why"`
+}
+
+func (k KeptBack) String() string {
+	return fmt.Sprintf("%s %s (%s: %s)", k.Name, k.Version, k.Newest, k.Why)
+}
+
+// maxKeptBack bounds how many packages a plan explains: each explanation
+// is a resolution of its own.
+const maxKeptBack = 20
+
+// keptBack returns those of wants that req's plan (items) leaves below the
+// newest version their constraint allows, with the reason. at is the
+// version a package has without the plan (installed), "" for none.
+func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []item, wants []resolve.Dep, at func(name string) string) []KeptBack {
+	if len(wants) == 0 {
+		return nil
+	}
+	planned := map[string]*semver.Version{}
+	for _, it := range items {
+		planned[strings.ToLower(it.step.Name)] = it.step.Version
+	}
+	names := make([]string, len(wants))
+	for i, w := range wants {
+		names[i] = w.Name
+	}
+	versions, err := db.VersionsOf(ctx, names) // one query for all
+	if err != nil {
+		return nil
+	}
+	var out []KeptBack
+	for _, want := range wants {
+		if len(out) == maxKeptBack || ctx.Err() != nil {
+			break
+		}
+		name, newest := newestAllowed(versions[want.Name], want)
+		if newest == nil {
+			continue
+		}
+		got := planned[strings.ToLower(name)]
+		if got == nil {
+			if got, err = semver.StrictNewVersion(at(name)); err != nil {
+				continue // not installed and not planned: nothing kept back
+			}
+		}
+		if !newest.GreaterThan(got) {
+			continue
+		}
+		// The plan that asks for that version by name says why not.
+		exact, err := semver.NewConstraint("=" + newest.Original())
+		if err != nil {
+			continue
+		}
+		pinned := req
+		pinned.Deps = []resolve.Dep{{Name: name, Constraint: exact, Raw: "=" + newest.Original(), Build: newest.Metadata()}}
+		for _, d := range req.Deps {
+			if !strings.EqualFold(d.Name, name) {
+				pinned.Deps = append(pinned.Deps, d)
+			}
+		}
+		pinned.Upgrade = maps.Clone(req.Upgrade)
+		if pinned.Upgrade == nil {
+			pinned.Upgrade = map[string]bool{}
+		}
+		pinned.Upgrade[name] = true
+		if _, err := planWith(ctx, db, pinned); err != nil {
+			out = append(out, KeptBack{Name: name, Version: got.Original(), Newest: newest.Original(), Why: whyNot(err)})
+		}
+		// Without an error it can be had: the plan just did not take it.
+	}
+	return out
+}
+
+// whyNot is a failed resolution's reason without its "cannot install X:"
+// head, which the kept-back line says already.
+func whyNot(err error) string {
+	if e, ok := err.(*resolve.Explanation); ok && e.Cause != "" {
+		return e.Cause
+	}
+	return err.Error()
+}
+
+// newestAllowed is the catalog's name and newest version, among versions
+// (oldest first), that want's constraint allows (any release, no
+// prerelease, when it has none), or nil.
+func newestAllowed(versions []catalog.Package, want resolve.Dep) (string, *semver.Version) {
+	for i := len(versions) - 1; i >= 0; i-- {
+		v, err := semver.StrictNewVersion(versions[i].Version)
+		if err != nil {
+			continue
+		}
+		if want.Constraint == nil && v.Prerelease() == "" || want.Constraint != nil && want.Constraint.Check(v) {
+			return versions[i].Name, v
+		}
+	}
+	return "", nil
+}
