@@ -101,9 +101,15 @@ func (e *env) confirmer(yes bool) func(string) (bool, error) {
 }
 
 // textless is a printer for a command whose stdout carries JSON: its text
-// lines are dropped, its warnings still go to stderr.
+// lines are dropped, its warnings still go to stderr, and so does what
+// install and uninstall scripts print (unless -q), as it would on stdout
+// without --json.
 func (e *env) textless() *ui.Printer {
-	return ui.New(io.Discard, e.UI.Err, true)
+	p := ui.New(io.Discard, e.UI.Err, true)
+	if !e.Quiet {
+		p.Scripts = e.UI.Err
+	}
+	return p
 }
 
 // printOutcome prints an install's or upgrade's --json result.

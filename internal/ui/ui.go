@@ -26,6 +26,10 @@ type Printer struct {
 	InTTY bool
 	// Verbose asks for details (-v): tables where a line is the default.
 	Verbose bool
+	// Scripts, when set, is where scripts' output goes instead of Out,
+	// even when Quiet (--json keeps Out for its JSON and prints no text,
+	// yet shows what install.sh says, on stderr).
+	Scripts io.Writer
 	mu      sync.Mutex
 	bar     *progressbar.ProgressBar // the bar being drawn, if any; guarded by mu
 }
@@ -90,6 +94,9 @@ func (p *Printer) JSON(v any) error {
 // ScriptOutput is where scripts' output is shown: nowhere with -q. The
 // caller keeps it in the script log either way (script.Log).
 func (p *Printer) ScriptOutput() io.Writer {
+	if p.Scripts != nil {
+		return p.Scripts
+	}
 	if p.Quiet {
 		return nil
 	}
