@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
@@ -103,14 +102,6 @@ func (p *Printer) ScriptOutput() io.Writer {
 	return p.Out
 }
 
-// Progress tracks a transfer of total bytes.
-type Progress struct {
-	bar   *progressbar.ProgressBar
-	p     *Printer
-	total int64
-	start time.Time
-}
-
 // setBar records the bar being drawn (nil when none), for Printf.
 func (p *Printer) setBar(b *progressbar.ProgressBar) {
 	p.mu.Lock()
@@ -122,48 +113,6 @@ func (p *Printer) setBar(b *progressbar.ProgressBar) {
 // NO_COLOR unset, not quiet); otherwise progress is never shown, only the
 // summary.
 func (p *Printer) DrawsProgress() bool { return p.TTY && !p.Quiet }
-
-// NewProgress starts a progress display: a bar on a terminal, nothing
-// otherwise (the summary line is printed by Done).
-func (p *Printer) NewProgress(total int64, what string) *Progress {
-	pr := &Progress{p: p, total: total, start: time.Now()}
-	if p.DrawsProgress() {
-		pr.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(p.Out),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		p.setBar(pr.bar)
-	}
-	return pr
-}
-
-// Set reports bytes done so far.
-func (pr *Progress) Set(done int64) {
-	if pr.bar != nil {
-		pr.bar.Set64(done)
-	}
-}
-
-// Done ends the display; the caller prints the summary.
-func (pr *Progress) Done() {
-	if pr.bar != nil {
-		pr.bar.Finish()
-		pr.p.setBar(nil)
-	}
-}
-
-// Abort ends the display of a transfer that failed or was interrupted,
-// leaving the line clean for the error that follows.
-func (pr *Progress) Abort() {
-	if pr.bar != nil {
-		pr.bar.Clear()
-		pr.p.setBar(nil)
-	}
-}
 
 // Count is n and a noun, plural unless n is 1: "1 archive", "2 archives".
 // The plural is the noun with an s.

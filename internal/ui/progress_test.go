@@ -1,0 +1,63 @@
+package ui
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The rate is the growth over the last reports, whatever the first report
+// held: a resumed download whose first report had 13.9 MiB verified
+// earlier showed 70 GB/s; none before half a second of reports.
+func TestRateMeter(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	const mib = 1 << 20
+	steady := func(first int64, perSecond float64, every time.Duration, until time.Duration) []rateSample {
+		var out []rateSample
+		for d := time.Duration(0); d <= until; d += every {
+			out = append(out, rateSample{t0.Add(d), first + int64(perSecond*d.Seconds())})
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		name    string
+		reports []rateSample
+		want    float64 // bytes a second; 0: none shown
+	}{
+		{"no report", nil, 0},
+		{"one report", []rateSample{{t0, 14 * mib}}, 0},
+		{"a resume's first report is not a rate", steady(14*mib, 2*mib, 10*time.Millisecond, 400*time.Millisecond), 0},
+		{"then the growth after it", steady(14*mib, 2*mib, 10*time.Millisecond, 2*time.Second), 2 * mib},
+		{"over the last seconds only", append(steady(0, 10*mib, 100*time.Millisecond, 5*time.Second),
+			steady(50*mib, 1*mib, 100*time.Millisecond, 10*time.Second)[51:]...), 1 * mib},
+		{"no progress", steady(5*mib, 0, 100*time.Millisecond, 3*time.Second), 0},
+	} {
+		var m rateMeter
+		for _, r := range tt.reports {
+			m.add(r.at, r.done)
+		}
+		if got := m.perSecond(); math.Abs(got-tt.want) > tt.want/50+1 {
+			t.Errorf("%s: %.0f B/s; want %.0f", tt.name, got, tt.want)
+		}
+		if len(m.samples) > 2*int(rateWindow/rateEvery)+2 { // bounded, whatever the report rate
+			t.Errorf("%s: %d samples kept", tt.name, len(m.samples))
+		}
+	}
+}
+
+// The bar speaks binary units, with distpac's own rate and time left.
+func TestProgressDescribes(t *testing.T) {
+	var out bytes.Buffer
+	pr := (&Printer{Out: &out}).NewProgress(32<<20, "1 package")
+	pr.rate.add(time.Unix(0, 0), 14<<20)
+	pr.rate.add(time.Unix(2, 0), 18<<20)
+	got := pr.describe(18 << 20)
+	if want := "1 package  18.0 MiB/32.0 MiB, 2.0 MiB/s, 7s left"; got != want {
+		t.Errorf("describe = %q; want %q", got, want)
+	}
+	if strings.Contains(got, "MB") {
+		t.Errorf("SI units in %q", got)
+	}
+}
