@@ -41,7 +41,7 @@ func TestCatalogHint(t *testing.T) {
 	known := []string{"hello", "libgreet"}
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.Local)
 	synced := now.Add(-3 * time.Hour)
-	const note = "the catalog was last synced 3h0m0s ago (2026-12-03 09:00:00): dist-client sync fetches the newest"
+	const note = "the catalog was last synced 3h ago (2026-12-03 09:00:00): dist-client sync fetches the newest"
 	tests := []struct {
 		requests []string
 		synced   time.Time

@@ -148,16 +148,6 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 	}
 }
 
-// ago is a short human duration since t.
-func ago(now, t time.Time) string {
-	d := now.Sub(t)
-	switch {
-	case d < time.Minute:
-		return d.Round(time.Second).String()
-	case d < time.Hour:
-		return d.Round(time.Minute).String()
-	case d < 48*time.Hour:
-		return d.Round(time.Hour).String()
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
-}
+// ago is a short human duration since t, whole units counted down
+// (catalogclient.Age: "2m" for 2m12s; "2m0s" read as exact).
+func ago(now, t time.Time) string { return catalogclient.Age(now.Sub(t)) }
