@@ -43,7 +43,7 @@ lists (withdrawn by the publisher), it shows the installed record instead.`,
 func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
 	req, err := manifest.ParseRequest(args[0])
 	if err != nil {
-		return cli.Usagef("argument %q: %v", args[0], err)
+		return cli.Usagef("%v", err) // it names the request
 	}
 	db, st, err := e.open(ctx)
 	if err != nil && !errors.Is(err, catalogclient.ErrNoCatalog) {
@@ -81,8 +81,8 @@ func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
 		installed = j.Installed + " (not this version)"
 	}
 	fields := [][2]string{
-		{"Name", p.Name}, {"Version", p.Version}, {"Description", p.Description},
-		{"License", p.License}, {"Homepage", p.Homepage},
+		{"Name", p.Name}, {"Version", p.Version}, {"Description", orNone(p.Description)},
+		{"License", orNone(p.License)}, {"Homepage", orNone(p.Homepage)},
 		{"Download size", units.FormatBytes(p.Size)}, {"Installed size", units.FormatBytes(p.InstalledSize)},
 		{"Depends on", none(p.Depends)}, {"Conflicts with", none(p.Conflicts)},
 		{"Installed", installed},
@@ -112,6 +112,14 @@ func printRecord(e *env, o infoOptions, r state.Record, st *state.State) error {
 		{"SHA-256", r.SHA256},
 		{"Catalog", "not in the synced catalog (withdrawn by the publisher, or not synced yet); this is the installed record"},
 	})
+}
+
+// orNone is s, or "none" for an empty field, as the lists say it.
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func none(xs []string) string {
@@ -171,7 +179,16 @@ func pickRow(rows []catalog.Package, req manifest.Dependency) (catalog.Package, 
 		return catalog.Package{}, fmt.Errorf("no version of %s is exactly %s (build metadata must match; there are %s)",
 			req.Name, strings.TrimPrefix(req.Raw, "="), strings.Join(builds, ", "))
 	}
-	return catalog.Package{}, fmt.Errorf("no version of %s matches %s", req.Name, req.Raw)
+	// As install says it: the versions there are (the first three and
+	// last five of many).
+	var vs []string
+	for _, r := range rows {
+		vs = append(vs, r.Version)
+	}
+	if len(vs) > 10 {
+		vs = append(append(vs[:3:3], "..."), vs[len(vs)-5:]...)
+	}
+	return catalog.Package{}, fmt.Errorf("no version of %s matches %s (available: %s)", req.Name, req.Raw, strings.Join(vs, ", "))
 }
 
 // newer reports whether version has a higher precedence than row's (true

@@ -160,8 +160,8 @@ type pkgJSON struct {
 	Homepage      string    `json:"homepage,omitempty"`
 	Size          int64     `json:"size"`
 	InstalledSize int64     `json:"installed_size,omitempty"`
-	Depends       []string  `json:"depends,omitempty"`
-	Conflicts     []string  `json:"conflicts,omitempty"`
+	Depends       []string  `json:"depends"`   // [] for none, as conflicts and required_by
+	Conflicts     []string  `json:"conflicts"` // (a key that comes and goes is harder to script)
 	SHA256        string    `json:"sha256"`
 	InfoHash      string    `json:"infohash,omitempty"`
 	Magnet        string    `json:"magnet,omitempty"`
@@ -170,13 +170,13 @@ type pkgJSON struct {
 	Installed     string    `json:"installed,omitempty"` // installed version, if any
 	InstalledAt   time.Time `json:"installed_at,omitzero"`
 	Reason        string    `json:"reason,omitempty"` // explicit or dependency, when installed
-	RequiredBy    []string  `json:"required_by,omitempty"`
+	RequiredBy    []string  `json:"required_by"`
 }
 
 func toJSON(p catalog.Package, st *state.State) pkgJSON {
 	j := pkgJSON{Name: p.Name, Version: p.Version, Description: p.Description, License: p.License, Homepage: p.Homepage,
-		Size: p.Size, InstalledSize: p.InstalledSize, Depends: p.Depends, Conflicts: p.Conflicts,
-		SHA256: p.SHA256, InfoHash: p.InfoHash, Magnet: p.Magnet, Published: p.Published, InCatalog: true}
+		Size: p.Size, InstalledSize: p.InstalledSize, Depends: list(p.Depends), Conflicts: list(p.Conflicts),
+		SHA256: p.SHA256, InfoHash: p.InfoHash, Magnet: p.Magnet, Published: p.Published, InCatalog: true, RequiredBy: []string{}}
 	if r, ok := st.Get(p.Name); ok {
 		addInstalled(&j, r, st)
 	}
@@ -185,14 +185,22 @@ func toJSON(p catalog.Package, st *state.State) pkgJSON {
 
 // recordJSON is the --json form of an installed record the catalog lacks.
 func recordJSON(r state.Record, st *state.State) pkgJSON {
-	j := pkgJSON{Name: r.Name, Version: r.Version, Size: r.Size, Depends: r.Depends, Conflicts: r.Conflicts, SHA256: r.SHA256}
+	j := pkgJSON{Name: r.Name, Version: r.Version, Size: r.Size, Depends: list(r.Depends), Conflicts: list(r.Conflicts), SHA256: r.SHA256}
 	addInstalled(&j, r, st)
 	return j
 }
 
 func addInstalled(j *pkgJSON, r state.Record, st *state.State) {
 	j.Installed, j.InstalledAt, j.Reason = r.Version, r.InstalledAt, reason(r)
-	j.RequiredBy = requiredBy(st, r.Name)
+	j.RequiredBy = list(requiredBy(st, r.Name))
+}
+
+// list is xs, or an empty list for nil (JSON [] rather than null).
+func list(xs []string) []string {
+	if xs == nil {
+		return []string{}
+	}
+	return xs
 }
 
 // requiredBy lists installed packages that depend on name.

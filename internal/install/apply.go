@@ -70,7 +70,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 		tx.downloaded = f.downloadedBytes()
 		tx.report = f.reportCopy()
 		if ctx.Err() != nil && f.partial() {
-			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install\n", c.Paths.Cache())
+			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install or upgrade\n", c.Paths.Cache())
 		}
 		return r.abort(ctx, err)
 	}

@@ -80,7 +80,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	for _, r := range requests {
 		d, err := manifest.ParseRequest(r)
 		if err != nil {
-			return fmt.Errorf("argument %q: %w", r, err)
+			return err // it names the request ("request \"hello@abc\": ...")
 		}
 		deps = append(deps, toDep(d))
 	}
@@ -136,17 +136,20 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	if c.Reinstall {
 		items = c.addReinstalls(ctx, tx, items, deps)
 	}
+	if len(items) == 0 {
+		// A dry run says what the install would (then "nothing to do").
+		for _, d := range deps {
+			if r, ok := tx.recs.Get(d.Name); ok {
+				c.UI.Printf("%s %s is already installed (--reinstall installs it again)\n", r.Name, r.Version)
+			}
+		}
+	}
 	if len(items) == 0 && c.DryRun {
 		c.DryRunResult = &DryRun{Packages: []Availability{}}
 		c.UI.Printf("dry run: nothing to do\n")
 		return nil
 	}
 	if len(items) == 0 {
-		for _, d := range deps {
-			if r, ok := tx.recs.Get(d.Name); ok {
-				c.UI.Printf("%s %s is already installed (--reinstall installs it again)\n", r.Name, r.Version)
-			}
-		}
 		if len(marked) > 0 {
 			return tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)})
 		}
