@@ -62,10 +62,13 @@ type Info struct {
 // Status is what dist-server status shows.
 type Status struct {
 	Info
-	Serial       int64  `json:"serial"`
-	Packages     int    `json:"packages"`
-	Seeding      int    `json:"seeding"`
-	TrackedPeers int    `json:"tracked_peers"`
+	Serial       int64 `json:"serial"`
+	Packages     int   `json:"packages"`
+	Seeding      int   `json:"seeding"`
+	TrackedPeers int   `json:"tracked_peers"` // entries, over every swarm
+	// TrackedHosts is how many peers announced, each once, this server's
+	// own seeder left out (tracker.Stats.Hosts).
+	TrackedHosts int    `json:"tracked_hosts"`
 	Connected    int    `json:"connected_peers"`
 	Uploaded     int64  `json:"uploaded_bytes"`
 	Announces    uint64 `json:"announces"`
@@ -239,7 +242,7 @@ func (r *runner) status() Status {
 	r.mu.Unlock()
 	if r.tracker != nil {
 		ts := r.tracker.Stats()
-		st.TrackedPeers, st.Announces = ts.Peers, ts.Announces
+		st.TrackedPeers, st.TrackedHosts, st.Announces = ts.Peers, ts.Hosts, ts.Announces
 	}
 	if r.engine != nil {
 		es := r.engine.Stats()

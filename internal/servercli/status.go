@@ -99,9 +99,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	case st.Tracker == "": // a mirror, or --no-tracker: the tracker is elsewhere
 		line("peers", "%d connected to the seeder", st.Connected)
 	case st.Peer == "":
-		line("peers", "%d known to the tracker", st.TrackedPeers)
+		line("peers", "%d known to the tracker", st.TrackedHosts)
 	default:
-		line("peers", "%d known to the tracker, %d connected to the seeder", st.TrackedPeers, st.Connected)
+		line("peers", "%d known to the tracker, %d connected to the seeder", st.TrackedHosts, st.Connected)
 	}
 	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
 	return nil

@@ -141,8 +141,13 @@ func (o *Options) applyDefaults() {
 
 // Stats is a snapshot of the tracker's contents.
 type Stats struct {
-	Torrents  int
-	Peers     int
+	Torrents int
+	Peers    int // entries: a peer in two swarms counts twice
+	// Hosts is how many addresses announced, each once however many
+	// swarms it is in; the seeders AddPeer pins (the server's own) are
+	// not counted: `dist-server status` said "2 known to the tracker" for
+	// a server alone with two packages.
+	Hosts     int
 	Seeders   int
 	Leechers  int
 	Announces uint64 // announces received since New, refused ones included
@@ -236,10 +241,17 @@ func (t *Tracker) Stats() Stats {
 	defer t.mu.Unlock()
 	t.sweepLocked(t.opts.Now())
 	st := Stats{Torrents: len(t.torrents), Announces: t.announces.Load()}
+	hosts := map[netip.AddrPort]struct{}{}
 	for _, s := range t.torrents {
 		st.Peers += len(s.peers)
 		st.Seeders += s.seeders
+		for _, p := range s.peers {
+			if !p.pinned {
+				hosts[p.addr] = struct{}{}
+			}
+		}
 	}
+	st.Hosts = len(hosts)
 	st.Leechers = st.Peers - st.Seeders
 	return st
 }
