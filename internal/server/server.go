@@ -202,7 +202,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		return err
 	}
 	defer os.Remove(p.PIDFile())
-	if err := g.ready(p, &r.info, r.status, opts.Ready); err != nil {
+	if err := g.ready(p, &r.info, r.fullStatus, opts.Ready); err != nil {
 		return err
 	}
 	r.log.Info("server ready", "database", r.info.Database, "tracker", r.info.Tracker, "peer", r.info.Peer)
@@ -236,13 +236,23 @@ func hostPort(a net.Addr) string {
 	return ap.String()
 }
 
+// fullStatus is status with what costs more than a metrics scrape should
+// pay each time: what dist-server status shows.
+func (r *runner) fullStatus() Status {
+	st := r.status()
+	if r.tracker != nil {
+		st.TrackedHosts = r.tracker.Hosts()
+	}
+	return st
+}
+
 func (r *runner) status() Status {
 	r.mu.Lock()
 	st := Status{Info: r.info, Serial: r.serial, Packages: r.packages, Seeding: len(r.seeding)}
 	r.mu.Unlock()
 	if r.tracker != nil {
 		ts := r.tracker.Stats()
-		st.TrackedPeers, st.TrackedHosts, st.Announces = ts.Peers, ts.Hosts, ts.Announces
+		st.TrackedPeers, st.Announces = ts.Peers, ts.Announces
 	}
 	if r.engine != nil {
 		es := r.engine.Stats()

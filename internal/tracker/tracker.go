@@ -143,12 +143,7 @@ func (o *Options) applyDefaults() {
 type Stats struct {
 	Torrents int
 	Peers    int // entries: a peer in two swarms counts twice
-	// Hosts is how many addresses announced, each once however many
-	// swarms it is in; the seeders AddPeer pins (the server's own) are
-	// not counted: `dist-server status` said "2 known to the tracker" for
-	// a server alone with two packages.
-	Hosts     int
-	Seeders   int
+	Seeders  int
 	Leechers  int
 	Announces uint64 // announces received since New, refused ones included
 }
@@ -241,19 +236,32 @@ func (t *Tracker) Stats() Stats {
 	defer t.mu.Unlock()
 	t.sweepLocked(t.opts.Now())
 	st := Stats{Torrents: len(t.torrents), Announces: t.announces.Load()}
-	hosts := map[netip.AddrPort]struct{}{}
 	for _, s := range t.torrents {
 		st.Peers += len(s.peers)
 		st.Seeders += s.seeders
+	}
+	st.Leechers = st.Peers - st.Seeders
+	return st
+}
+
+// Hosts is how many addresses announced, each once however many swarms it
+// is in; the seeders AddPeer pins (the server's own) are not counted:
+// `dist-server status` said "2 known to the tracker" for a server alone
+// with two packages. It builds a set of every peer (about 5 ms for
+// 100,000), so it is for status, not for each metrics scrape.
+func (t *Tracker) Hosts() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sweepLocked(t.opts.Now())
+	hosts := map[netip.AddrPort]struct{}{}
+	for _, s := range t.torrents {
 		for _, p := range s.peers {
 			if !p.pinned {
 				hosts[p.addr] = struct{}{}
 			}
 		}
 	}
-	st.Hosts = len(hosts)
-	st.Leechers = st.Peers - st.Seeders
-	return st
+	return len(hosts)
 }
 
 // Refused counts the announces refused since New, by reason (the failure
