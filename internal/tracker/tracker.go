@@ -141,9 +141,9 @@ func (o *Options) applyDefaults() {
 
 // Stats is a snapshot of the tracker's contents.
 type Stats struct {
-	Torrents int
-	Peers    int // entries: a peer in two swarms counts twice
-	Seeders  int
+	Torrents  int
+	Peers     int // entries: a peer in two swarms counts twice
+	Seeders   int
 	Leechers  int
 	Announces uint64 // announces received since New, refused ones included
 }
