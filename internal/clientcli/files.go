@@ -205,7 +205,7 @@ func newHistory(e *env) *cobra.Command {
 		Use:   "history",
 		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
 		Long: `history lists every transaction: when it started, the command, the packages and versions
-before and after, the bytes of archives downloaded in full, and the result: running (a
+before and after, the bytes downloaded (an interrupted command's too), and the result: running (a
 command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
 next install, upgrade or uninstall rolls back or finishes).`,
@@ -230,7 +230,7 @@ next install, upgrade or uninstall rolls back or finishes).`,
 			for _, x := range h {
 				result := x.Result
 				if x.Error != "" {
-					result += ": " + firstLine(x.Error)
+					result += ": " + resultLine(x.Error)
 				}
 				// The result last: a failure's message is long.
 				rows = append(rows, []string{x.Started.Local().Format(time.DateTime), x.Command,
@@ -262,7 +262,19 @@ func describeChanges(changes []state.HistoryChange) string {
 	return strings.Join(parts, ", ")
 }
 
-func firstLine(s string) string {
-	line, _, _ := strings.Cut(s, "\n")
+// resultLine is an error's first line, for one row; a line that ends in a
+// colon (a failed script's "last output (all of it in ...):", its lines
+// below) takes the next line too, and says when more follow: the row
+// ended in a bare colon.
+func resultLine(s string) string {
+	line, rest, more := strings.Cut(s, "\n")
+	if !more || !strings.HasSuffix(line, ":") {
+		return line
+	}
+	next, rest, more := strings.Cut(rest, "\n")
+	line += " " + strings.TrimSpace(next)
+	if more && strings.TrimSpace(rest) != "" {
+		line += " …"
+	}
 	return line
 }

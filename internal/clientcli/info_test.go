@@ -48,3 +48,20 @@ func TestPickRow(t *testing.T) {
 		t.Errorf("pickRow(bm) of pre-releases = %s, %v", got.Version, err)
 	}
 }
+
+// A history row's result: an error's first line, and when it ends in a
+// colon (a failed script's last output follows) the next line too; it
+// ended in a bare colon.
+func TestResultLine(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"no package named \"helo\"", "no package named \"helo\""},
+		{"first\nsecond", "first"},
+		{"install.sh exited with status 3; last output (all of it in /x/scripts.log):\n  oops\n", "install.sh exited with status 3; last output (all of it in /x/scripts.log): oops"},
+		{"status 3; last output (all of it in /x/scripts.log):\n  one\n  two", "status 3; last output (all of it in /x/scripts.log): one …"},
+		{"ends in a colon:", "ends in a colon:"},
+	} {
+		if got := resultLine(tt.in); got != tt.want {
+			t.Errorf("resultLine(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}

@@ -223,12 +223,18 @@ type fetching struct {
 	changed   chan struct{}    // guarded by mu
 	streaming atomic.Bool      // an archive is being unpacked as it arrives
 	started   time.Time
+	// firstDone and lastDone are the bytes the first and the last
+	// progress reports counted (-1 before one): what arrived in between
+	// is what an interrupted fetch received, which the report of whole
+	// archives lacks; guarded by mu.
+	firstDone, lastDone int64
 }
 
 // startFetch starts downloading every archive of items not in the cache.
 // The caller must call stop.
 func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error) {
-	f := &fetching{c: c, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now()}
+	f := &fetching{c: c, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now(),
+		firstDone: -1, lastDone: -1}
 	var need, cached []catalog.Package
 	var total int64
 	for _, it := range items {
@@ -277,6 +283,12 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		peers := 0
 		warmed := false
 		err := src.fetch(w.Context(), need, cached, fetchEvents{progress: func(done int64, n int) {
+			f.mu.Lock()
+			if f.firstDone < 0 {
+				f.firstDone = done
+			}
+			f.lastDone = max(f.lastDone, done)
+			f.mu.Unlock()
 			w.Progress(done)
 			bar.Set(done)
 			peers = max(peers, n)
@@ -409,7 +421,10 @@ func (f *fetching) reportCopy() *Report {
 func (f *fetching) downloadedBytes() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.report.Downloaded()
+	// An interrupted fetch's archives are not in the report; what the
+	// progress grew by since its first report is (the history showed 0 B
+	// for an install stopped with 13.9 MiB received).
+	return max(f.report.Downloaded(), f.lastDone-f.firstDone)
 }
 
 // Report is a command's transfer report: where every archive it needed

@@ -34,6 +34,9 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	if cascade {
 		cmd += "--cascade "
 	}
+	if c.SkipUninstallScript {
+		cmd += "--skip-uninstall-script "
+	}
 	tx, err := c.begin(ctx, cmd+strings.Join(names, " "), false)
 	if err != nil {
 		return err

@@ -102,7 +102,7 @@ func isHeld(st *state.State, name string) bool {
 // the old ones (and the old ones the new version no longer ships go) in one
 // step. If anything fails before that step, the old versions are restored.
 func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err error) {
-	cmd := strings.TrimSpace("upgrade " + strings.Join(names, " "))
+	cmd := strings.TrimSpace("upgrade " + strings.Join(append(c.flagWords(), names...), " "))
 	if dryRun {
 		cmd = "" // a dry run changes nothing and is not recorded
 	}
@@ -221,4 +221,29 @@ func dependencyClosure(ctx context.Context, db *catalog.DB, st *state.State, nam
 		}
 	}
 	return out
+}
+
+// flagWords are the options of an install or upgrade that change what it
+// does, as the history records its command: "install clash --overwrite
+// 'bin/*'" was recorded "install clash".
+func (c *Client) flagWords() []string {
+	var out []string
+	if c.Reinstall {
+		out = append(out, "--reinstall")
+	}
+	for _, g := range c.Overwrite {
+		out = append(out, "--overwrite", shellQuote(g))
+	}
+	if c.SkipUninstallScript {
+		out = append(out, "--skip-uninstall-script")
+	}
+	return out
+}
+
+// shellQuote quotes s for a shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=@+,:") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,0 +1,67 @@
+package install
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// stoppedSource reports received bytes, then the command is interrupted
+// (its context cancelled, as Ctrl-C does) before any archive completes.
+type stoppedSource struct {
+	stop     context.CancelFunc
+	received int64
+}
+
+func (s *stoppedSource) via() string { return "" }
+func (s *stoppedSource) close()      {}
+func (s *stoppedSource) fetch(ctx context.Context, _, _ []catalog.Package, ev fetchEvents) error {
+	ev.progress(1<<20, 1) // 1 MiB verified by an earlier, interrupted install
+	ev.progress(1<<20+s.received, 1)
+	s.stop()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The history records what a command did as it was given: its options
+// (install --overwrite 'bin/*' was recorded "install clash") and, for an
+// interrupted one, the bytes it received (0 B were recorded for an install
+// stopped with 13.9 MiB received and kept).
+func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	w.client.Overwrite = []string{"bin/*", "it's"}
+	w.client.Reinstall = true
+	if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
+		t.Fatal(err)
+	}
+	w.client.Overwrite, w.client.Reinstall = nil, false
+
+	os.Remove(filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst"))
+	w.client.Uninstall(context.Background(), []string{"hello"}, false)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.client.source = &stoppedSource{stop: cancel, received: 3 << 20}
+	if err := w.client.Install(ctx, []string{"hello"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted install: %v", err)
+	}
+
+	h, err := w.client.History(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(h) != 3 {
+		t.Fatalf("history: %+v", h)
+	}
+	if got, want := h[0].Command, `install --reinstall --overwrite 'bin/*' --overwrite 'it'\''s' hello`; got != want {
+		t.Errorf("command %q; want %q", got, want)
+	}
+	if last := h[2]; last.Result != state.ResultInterrupted || last.Downloaded != 3<<20 {
+		t.Errorf("interrupted install recorded %s with %d bytes downloaded; want %s, %d", last.Result, last.Downloaded, state.ResultInterrupted, 3<<20)
+	}
+}
