@@ -23,7 +23,6 @@ func envScript(path string) string {
 	return "{ echo \"pwd=$(pwd)\"; env | grep '^DISTPAC_' | sort; } > " + shellQuote(path) + "\n"
 }
 
-
 func TestFailedInstallRunsUninstall(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t)
