@@ -19,9 +19,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -264,13 +266,7 @@ func describe(n *yaml.Node) string {
 // unknownKey builds the error for a key the struct lacks, suggesting the
 // closest known key when one is a likely typo.
 func unknownKey(key string, fields map[string]reflect.Value) error {
-	best, bestDist := "", 3 // at most two edits away counts as a typo
-	for name := range fields {
-		if d := suggest.Distance(key, name); d < bestDist || d == bestDist && name < best {
-			best, bestDist = name, d
-		}
-	}
-	if best != "" {
+	if best := suggest.Typo(key, slices.Collect(maps.Keys(fields))); best != "" {
 		return fmt.Errorf("unknown key %q (did you mean %q?)", key, best)
 	}
 	return fmt.Errorf("unknown key %q", key)

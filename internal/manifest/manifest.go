@@ -12,6 +12,7 @@ import (
 	"github.com/Masterminds/semver/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/distpac/distpac/internal/suggest"
 	"github.com/distpac/distpac/internal/yamlerr"
 )
 
@@ -271,7 +272,11 @@ func (p parser) fields(root *yaml.Node) (*Manifest, error) {
 		case "conflicts":
 			m.Conflicts, err = p.deps(key, v)
 		default:
-			err = p.fail(key, fmt.Sprintf("unknown key (known: %s)", knownKeys), nil)
+			hint := ""
+			if best := suggest.Typo(key, strings.Split(knownKeys, ", ")); best != "" {
+				hint = fmt.Sprintf("did you mean %q? ", best) // as the config files say it
+			}
+			err = p.fail(key, fmt.Sprintf("unknown key (%sknown: %s)", hint, knownKeys), nil)
 		}
 		if err != nil {
 			return nil, err

@@ -130,7 +130,7 @@ func unknownEntries(dir string) ([]string, error) {
 			continue
 		}
 		path := filepath.Join(dir, name)
-		switch known := nearest(name, layout); known {
+		switch known := suggest.Typo(name, layout); known {
 		case "":
 			warnings = append(warnings, path+": "+leftOut)
 		case "manifest.yaml":
@@ -181,23 +181,11 @@ func nearMiss(dir, want, rule string) string {
 	for i, e := range entries {
 		names[i] = e.Name()
 	}
-	best := nearest(want, names)
+	best := suggest.Typo(want, names)
 	if best == "" {
 		return rule
 	}
 	return "found " + best + ": rename it"
-}
-
-// nearest returns the candidate a typo away from name (at most 2 edits,
-// ignoring case), the nearest, the first of a tie; "" when none is.
-func nearest(name string, candidates []string) string {
-	best, bestDist := "", 3
-	for _, c := range candidates {
-		if d := suggest.Distance(strings.ToLower(name), strings.ToLower(c)); d < bestDist {
-			best, bestDist = c, d
-		}
-	}
-	return best
 }
 
 func readManifest(path string) ([]byte, error) {

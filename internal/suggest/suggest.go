@@ -59,6 +59,28 @@ func Closest(name string, candidates []string, n int) []string {
 	return out
 }
 
+// Typo returns the candidate a typo away from name (at most two edits,
+// ignoring case), the nearest, then the first in alphabetical order; ""
+// when none is. For the keys of a file (a config key, a manifest key, a
+// package directory's assets/ and scripts/), where a near miss is the
+// mistake and a substring is not.
+func Typo(name string, candidates []string) string {
+	if len(name) > maxLen {
+		return ""
+	}
+	want := strings.ToLower(name)
+	best, bestDist := "", 3
+	for _, c := range candidates {
+		if len(c) > maxLen {
+			continue
+		}
+		if d := Distance(want, strings.ToLower(c)); d < bestDist || d == bestDist && c < best {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
 // Distance is the optimal string alignment distance between a and b (bytes,
 // case counts): the Levenshtein distance where swapping two neighbouring
 // bytes costs 1, the commonest typo ("hlelo"). It costs len(a)·len(b) steps;

@@ -98,3 +98,22 @@ func BenchmarkClosest(b *testing.B) {
 		Closest("package-mmmmmm-y", names, 3)
 	}
 }
+
+// Typo: the known key or directory a near miss meant, ignoring case; none
+// beyond two edits, and no substring guesses.
+func TestTypo(t *testing.T) {
+	keys := []string{"server_url", "server_urls", "prefix", "peer_addr", "assets", "scripts"}
+	for _, tt := range []struct{ in, want string }{
+		{"prefx", "prefix"},
+		{"server_ulr", "server_url"},
+		{"Assets", "assets"},
+		{"script", "scripts"},
+		{"peer", ""},                  // a substring, not a typo
+		{"totally", ""},               // far from everything
+		{"server_urlz", "server_url"}, // a tie goes to the first alphabetically
+	} {
+		if got := Typo(tt.in, keys); got != tt.want {
+			t.Errorf("Typo(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
