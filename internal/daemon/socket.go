@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -76,8 +78,11 @@ func Listen(path string) (_ *Listener, err error) {
 		return nil, fmt.Errorf("daemon socket: lock %s: %w", lock.Path(), err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("daemon socket %s: another daemon is running (it holds %s)", path, lock.Path())
+		return nil, fmt.Errorf("daemon socket %s: another daemon is running%s (it holds %s)", path, lockHolder(lock.Path()), lock.Path())
 	}
+	// The holder's PID, for the error above in a second daemon (the lock
+	// is on the file, whatever it holds).
+	os.WriteFile(lock.Path(), strconv.AppendInt(nil, int64(os.Getpid()), 10), 0o600)
 	defer func() {
 		if err != nil {
 			lock.Unlock()
@@ -179,4 +184,21 @@ func onlyOwner(h http.Handler, logger *slog.Logger) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
+}
+
+// lockHolder names the daemon holding the lock file at path, " (pid N)"
+// as it wrote there, or "": a second `dist-client daemon` named only the
+// lock file, not what to stop.
+func lockHolder(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b := make([]byte, 20) // a PID's digits; anything longer is not one
+	n, _ := io.ReadFull(f, b)
+	if pid, err := strconv.Atoi(string(b[:n])); err == nil && pid > 0 {
+		return fmt.Sprintf(" (pid %d)", pid)
+	}
+	return ""
 }
