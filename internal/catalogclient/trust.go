@@ -40,8 +40,8 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, k
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	refuse := func(format string, a ...any) error {
-		return fmt.Errorf("sync: %w: the catalog is not signed by the pinned key %s (%s), and %s: refusing it; %s",
-			ErrRotation, pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...), keyHint)
+		return rotationRefused(fmt.Sprintf("sync: the catalog is not signed by the pinned key %s (%s), and %s: refusing it; %s",
+			pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...), keyHint))
 	}
 	chain, err := signing.ParseRotations(b)
 	if err != nil {
@@ -67,6 +67,14 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, k
 	s.log.Info("following the server's key rotation", "from", pinned.Fingerprint(), "to", end.New.Fingerprint(), "serial", end.Serial)
 	return steps, nil
 }
+
+// rotationRefused is an error that matches ErrRotation without saying "key
+// rotation refused": most often nothing rotated (a key pinned by hand that
+// the server never had), and the message says what did not match.
+type rotationRefused string
+
+func (e rotationRefused) Error() string        { return string(e) }
+func (e rotationRefused) Is(target error) bool { return target == ErrRotation }
 
 // fetchRotation fetches the server's key rotation statements to keep with
 // a catalog signer signed (Options.KeepRotation): nil when the server
