@@ -135,12 +135,9 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	if len(names) > 0 {
 		maps.Copy(req.Upgrade, dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade)), true))
 	}
-	if len(held) > 0 {
-		var list []string
-		for _, r := range held {
-			list = append(list, r.Name+" "+r.Version)
-		}
-		c.UI.Printf("held, not upgraded: %s\n", strings.Join(list, ", "))
+	heldList := heldNewer(ctx, tx.db, held)
+	if len(heldList) > 0 {
+		c.UI.Printf("held, not upgraded: %s\n", strings.Join(heldList, ", "))
 	}
 	items, err := planWith(ctx, tx.db, req)
 	if err != nil {
@@ -154,7 +151,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		c.UI.Printf("kept back: %s\n", k)
 	}
 	if len(items) == 0 {
-		if len(held) > 0 || len(tx.kept) > 0 {
+		if len(heldList) > 0 || len(tx.kept) > 0 {
 			// "up to date" would contradict the held or kept-back lines
 			// above.
 			c.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
@@ -246,4 +243,29 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// heldNewer says, for each held package the catalog has a newer version
+// of, "NAME VERSION (NEWER available)", as list --upgradable does (upgrade
+// named every held package, newer or not, without the version).
+func heldNewer(ctx context.Context, db *catalog.DB, held []state.Record) []string {
+	if len(held) == 0 {
+		return nil
+	}
+	names := make([]string, len(held))
+	for i, r := range held {
+		names[i] = r.Name
+	}
+	versions, err := db.VersionsOf(ctx, names)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range held {
+		_, newest := newestAllowed(versions[r.Name], resolve.Dep{Name: r.Name})
+		if cur, err := semver.StrictNewVersion(r.Version); err == nil && newest != nil && newest.GreaterThan(cur) {
+			out = append(out, fmt.Sprintf("%s %s (%s available)", r.Name, r.Version, newest.Original()))
+		}
+	}
+	return out
 }
