@@ -19,6 +19,32 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]*$`)
 
 const maxNameLen = 128
 
+// What a catalog torrent may hold. A signed catalog is the publisher's
+// word, yet a primary a mirror follows, or a publisher's stolen key, must
+// not crash or choke its clients: a piece length of 2^40 made the web seed
+// fetch allocate one piece and die of "out of memory" (install and mirror
+// alike), one of 1 byte made 3 million pieces of a 3 MB archive and an
+// install of 3.1 GB, and 30,000 trackers a dry run of 30,000 probes at
+// once (an attacker's run). dist-server makes pieces of 64 KiB to 4 MiB
+// (torrentmeta/pieces.go), a tracker per announce_urls entry and a web
+// seed per server (config.MaxServers each).
+const (
+	MinPieceLength = 16 << 10 // BitTorrent's block: no client asks for less
+	MaxPieceLength = 64 << 20
+	MaxTrackers    = 32 // URLs over every tier
+	MaxWebSeeds    = 32
+)
+
+// checkPieceLength says what is wrong with a torrent's piece length, nil
+// when it is a power of two from MinPieceLength to MaxPieceLength (as
+// BitTorrent clients make them).
+func checkPieceLength(n int64) error {
+	if n < MinPieceLength || n > MaxPieceLength || n&(n-1) != 0 {
+		return fmt.Errorf("piece length %d, want a power of two from %d (16 KiB) to %d (64 MiB)", n, MinPieceLength, MaxPieceLength)
+	}
+	return nil
+}
+
 var (
 	sha256RE   = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	infoHashRE = regexp.MustCompile(`^[0-9a-f]{40}$`)
@@ -175,8 +201,15 @@ func checkTorrent(p Package) error {
 	if info.Length != p.Size {
 		return invalid(p, "size", "%d, torrent's file is %d bytes", p.Size, info.Length)
 	}
-	if info.PieceLength <= 0 {
-		return invalid(p, "torrent", "piece length %d, want > 0", info.PieceLength)
+	if err := checkPieceLength(info.PieceLength); err != nil {
+		return invalid(p, "torrent", "%v", err)
+	}
+	trackers := 0
+	for _, tier := range mi.UpvertedAnnounceList() {
+		trackers += len(tier)
+	}
+	if trackers > MaxTrackers || len(mi.UrlList) > MaxWebSeeds {
+		return invalid(p, "torrent", "%d trackers and %d web seeds, at most %d and %d", trackers, len(mi.UrlList), MaxTrackers, MaxWebSeeds)
 	}
 	want := info.Length / info.PieceLength
 	if info.Length%info.PieceLength != 0 {

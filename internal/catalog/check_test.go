@@ -1,9 +1,11 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,6 +24,21 @@ func withInfo(t *testing.T, p *Package, info metainfo.Info) {
 	h := mi.HashInfoBytes()
 	p.InfoHash = h.HexString()
 	p.Magnet = mi.Magnet(&h, &info).String()
+}
+
+// withURLs makes p's torrent name trackers trackers (a tier each) and
+// webSeeds web seeds.
+func withURLs(t *testing.T, p *Package, trackers, webSeeds int) {
+	t.Helper()
+	info := infoOf(t, *p)
+	mi := metainfo.MetaInfo{InfoBytes: bencode.MustMarshal(info)}
+	for i := range trackers {
+		mi.AnnounceList = append(mi.AnnounceList, []string{fmt.Sprintf("http://127.0.0.1:%d/announce", 1000+i)})
+	}
+	for i := range webSeeds {
+		mi.UrlList = append(mi.UrlList, fmt.Sprintf("http://127.0.0.1:%d/packages/", 2000+i))
+	}
+	p.Torrent = bencode.MustMarshal(mi)
 }
 
 func infoOf(t *testing.T, p Package) metainfo.Info {
@@ -96,6 +113,33 @@ func TestCheckRejects(t *testing.T) {
 			info.PieceLength = 0
 			withInfo(t, p, info)
 		}, "torrent:", ErrInvalid},
+		// An attacker's run: 2^40 crashed install and mirror (a piece
+		// allocated whole); 1 byte made millions of pieces.
+		{"huge piece length", func(t *testing.T, p *Package) {
+			info := infoOf(t, *p)
+			info.PieceLength, info.Pieces = 1<<40, info.Pieces[:20] // one piece: the count matches
+			withInfo(t, p, info)
+		}, "torrent: piece length 1099511627776, want a power of two", ErrInvalid},
+		{"piece length below a block", func(t *testing.T, p *Package) {
+			info := infoOf(t, *p)
+			info.PieceLength = 8 << 10
+			var err error
+			if info.Pieces, err = metainfo.GeneratePieces(bytes.NewReader(archiveBytes("foo", "1.0.0", "", int(p.Size))), info.PieceLength, nil); err != nil {
+				t.Fatal(err)
+			}
+			withInfo(t, p, info)
+		}, "torrent: piece length 8192,", ErrInvalid},
+		{"piece length not a power of two", func(t *testing.T, p *Package) {
+			info := infoOf(t, *p)
+			info.PieceLength, info.Pieces = 300<<10, info.Pieces[:20]
+			withInfo(t, p, info)
+		}, "torrent: piece length 307200,", ErrInvalid},
+		{"too many trackers", func(t *testing.T, p *Package) {
+			withURLs(t, p, MaxTrackers+1, 0)
+		}, "torrent: 33 trackers and 0 web seeds, at most 32 and 32", ErrInvalid},
+		{"too many web seeds", func(t *testing.T, p *Package) {
+			withURLs(t, p, 1, MaxWebSeeds+1)
+		}, "torrent: 1 trackers and 33 web seeds", ErrInvalid},
 		{"v2 torrent", func(t *testing.T, p *Package) {
 			info := infoOf(t, *p)
 			info.MetaVersion = 2

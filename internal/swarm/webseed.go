@@ -340,7 +340,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		return false, fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
 	}
 	host := resp.Request.URL.Host // after redirects: the server that sent the pieces
-	buf := make([]byte, info.PieceLength)
+	// At most the file: a piece length the catalog check bounds (64 MiB)
+	// need not be allocated whole for a small archive.
+	buf := make([]byte, min(info.PieceLength, info.Length))
 	for i := first; i < stop; i++ {
 		p := info.Piece(i)
 		b := buf[:p.Length()]
