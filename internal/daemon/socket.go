@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // Listener is the daemon's socket: a unix listener bound in a private
@@ -186,18 +187,19 @@ func onlyOwner(h http.Handler, logger *slog.Logger) http.Handler {
 	})
 }
 
-// lockHolder names the daemon holding the lock file at path, " (pid N)"
-// as it wrote there, or "": a second `dist-client daemon` named only the
-// lock file, not what to stop.
+// lockHolder names the daemon holding the lock file at path, " (pid N)",
+// from the kernel's table of locks (fsutil.LockHolder), else as it wrote
+// there, or "": a second `dist-client daemon` named only the lock file,
+// not what to stop.
 func lockHolder(path string) string {
-	f, err := os.Open(path)
+	if pid := fsutil.LockHolder(path); pid > 0 {
+		return fmt.Sprintf(" (pid %d)", pid)
+	}
+	b, err := fsutil.ReadRegular(path, 20, false) // a PID's digits
 	if err != nil {
 		return ""
 	}
-	defer f.Close()
-	b := make([]byte, 20) // a PID's digits; anything longer is not one
-	n, _ := io.ReadFull(f, b)
-	if pid, err := strconv.Atoi(string(b[:n])); err == nil && pid > 0 {
+	if pid, err := strconv.Atoi(string(b)); err == nil && pid > 0 {
 		return fmt.Sprintf(" (pid %d)", pid)
 	}
 	return ""
