@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -136,7 +137,7 @@ func fileURI(path string, params []string) (string, error) {
 // checkHeader refuses a non-empty file that is not a SQLite database before
 // SQLite sees it, so the error says plainly what the file is not.
 func checkHeader(path string, allowEmpty bool) error {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO would block the open
 	if err != nil {
 		return err
 	}

@@ -6,13 +6,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"syscall"
 )
 
 // VerifyFile checks that the file at path is this row's archive: its size
 // and SHA-256 are the catalog's. It is the one check of a downloaded or
 // cached archive, for clients and mirrors alike.
 func (p Package) VerifyFile(path string) error {
-	f, err := os.Open(path)
+	// O_NONBLOCK: a FIFO there would block the open until a writer came
+	// (an attacker's run hung install on one in the cache).
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
@@ -20,6 +23,9 @@ func (p Package) VerifyFile(path string) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("verify %s: %s is not a regular file", p.Archive, path)
 	}
 	if st.Size() != p.Size {
 		return fmt.Errorf("verify %s: %d bytes, catalog says %d", p.Archive, st.Size(), p.Size)

@@ -514,7 +514,7 @@ const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust se
 // to replace a damaged one.
 func readPinned(dir, advice string) (signing.PublicKey, error) {
 	path := filepath.Join(dir, keyFile)
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path, maxSigSize, true) // a key is a line
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

@@ -4,10 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // Status is what `dist-client status` shows of the local catalog.
@@ -38,11 +39,9 @@ func ReadStatus(ctx context.Context, dir string, now time.Time) (Status, error) 
 	}
 	st.Serial, st.Packages = info.serial, info.packages
 	st.Created, st.ValidUntil, st.Expired = info.meta.Created, info.meta.ValidUntil, info.meta.Expired(now)
-	if f, err := os.Open(filepath.Join(dir, stateFile)); err == nil {
+	if b, err := fsutil.ReadRegular(filepath.Join(dir, stateFile), maxStateFile, true); err == nil {
 		var s syncState
-		b, err := io.ReadAll(io.LimitReader(f, maxStateFile))
-		f.Close()
-		if err == nil && json.Unmarshal(b, &s) == nil {
+		if json.Unmarshal(b, &s) == nil {
 			st.ServerURL, st.SyncedAt = s.ServerURL, s.SyncedAt
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {

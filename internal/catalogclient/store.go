@@ -71,7 +71,7 @@ type catalogInfo struct {
 func (s *syncer) heldState(ctx context.Context, key signing.PublicKey) (held, error) {
 	var h held
 	statePath := filepath.Join(s.dir, stateFile)
-	if b, err := os.ReadFile(statePath); err == nil {
+	if b, err := fsutil.ReadRegular(statePath, maxStateFile, true); err == nil {
 		if err := json.Unmarshal(b, &h.state); err != nil {
 			s.log.Warn("ignoring unreadable sync state", "path", statePath, "err", err)
 			h.state = syncState{}
@@ -125,7 +125,7 @@ func inspect(ctx context.Context, path string) (catalogInfo, error) {
 
 func fileSum(path string) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path, true)
 	if err != nil {
 		return sum, err
 	}
@@ -341,13 +341,15 @@ func readHeldFiles(dir string) (h Held, vdir string, err error) {
 	if vdir, err = heldDir(dir); err != nil {
 		return Held{}, "", err
 	}
-	if h.DB, err = os.ReadFile(filepath.Join(vdir, dbFile)); err != nil {
+	// Bounded as a sync bounds them (a held catalog was accepted under
+	// DefaultMaxSize).
+	if h.DB, err = fsutil.ReadRegular(filepath.Join(vdir, dbFile), DefaultMaxSize, true); err != nil {
 		return Held{}, "", fmt.Errorf("catalog: %w", err)
 	}
-	if h.Sig, err = os.ReadFile(filepath.Join(vdir, sigFile)); err != nil {
+	if h.Sig, err = fsutil.ReadRegular(filepath.Join(vdir, sigFile), maxSigSize, true); err != nil {
 		return Held{}, "", fmt.Errorf("catalog: %w", err)
 	}
-	if h.Rotation, err = os.ReadFile(filepath.Join(vdir, rotationFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if h.Rotation, err = fsutil.ReadRegular(filepath.Join(vdir, rotationFile), signing.MaxRotationFile, true); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return Held{}, "", fmt.Errorf("catalog: %w", err)
 	}
 	return h, vdir, nil

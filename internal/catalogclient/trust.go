@@ -125,7 +125,7 @@ func HeldSignedBy(dir string, key signing.PublicKey) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	sig, err := os.ReadFile(filepath.Join(vdir, sigFile)) // a sync wrote it, after checking its size
+	sig, err := fsutil.ReadRegular(filepath.Join(vdir, sigFile), maxSigSize, true) // a sync wrote it, after checking its size
 	if err != nil {
 		return false, fmt.Errorf("catalog: %w", err)
 	}
@@ -217,7 +217,7 @@ func Unpin(dir string, configured signing.PublicKey) error {
 // next sync sees the root change (see checkSerial).
 func markTrustChanged(dir string) error {
 	path := filepath.Join(dir, stateFile)
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path, maxStateFile, true)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}

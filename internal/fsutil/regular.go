@@ -12,38 +12,52 @@ import (
 // ErrTooLarge marks a file over ReadRegular's limit.
 var ErrTooLarge = errors.New("too large")
 
-// ReadRegular reads a small file that must be a regular file of at most
-// limit bytes: a FIFO (which blocks its reader until a writer comes), a
-// device (/dev/zero reads forever), a directory or, unless followSymlink, a
-// symlink is refused before it is read, and so is a file over the limit.
-// The open does not block and the check is repeated on the open file, so a
-// path swapped meanwhile is caught too. Errors name the path.
-func ReadRegular(path string, limit int64, followSymlink bool) ([]byte, error) {
-	stat := os.Lstat
-	if followSymlink {
-		stat = os.Stat
-	}
-	fi, err := stat(path)
-	if err != nil {
-		return nil, err // a *PathError, with the path
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", kind(fi.Mode()))}
-	}
+// ErrNotRegular marks a path that is not a regular file (OpenRegular,
+// ReadRegular).
+var ErrNotRegular = errors.New("not a regular file")
+
+// OpenRegular opens a regular file for reading: a FIFO (which blocks its
+// opener until a writer comes, deaf to Ctrl-C: an attacker's run hung a
+// dozen commands on state files made FIFOs), a device, a directory or,
+// unless followSymlink, a symlink is refused, with the path and what it
+// is. The open itself does not block, and the check is on the open file,
+// so a path swapped meanwhile is caught too.
+func OpenRegular(path string, followSymlink bool) (*os.File, error) {
 	flags := os.O_RDONLY | syscall.O_NONBLOCK
 	if !followSymlink {
 		flags |= syscall.O_NOFOLLOW
 	}
 	f, err := os.OpenFile(path, flags, 0)
 	if err != nil {
-		return nil, err
+		if !followSymlink && errors.Is(err, syscall.ELOOP) {
+			return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (a symlink)", ErrNotRegular)}
+		}
+		return nil, err // a *PathError, with the path
 	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("not a regular file (%s)", kind(fi.Mode()))}
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(fi.Mode()))}
+	}
+	return f, nil
+}
+
+// ReadRegular reads a small file that must be a regular file of at most
+// limit bytes (OpenRegular), and refuses a file over the limit. Errors name
+// the path.
+func ReadRegular(path string, limit int64, followSymlink bool) ([]byte, error) {
+	f, err := OpenRegular(path, followSymlink)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
 	}
 	if fi.Size() > limit {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, fi.Size(), limit)}

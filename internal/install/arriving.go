@@ -22,6 +22,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // grew records an archive's complete prefix (fetchEvents.grew): one that
@@ -120,7 +121,7 @@ func (a *arriving) open() error {
 	var err error
 	for range 2 {
 		for _, name := range []string{cache.PartName(a.path), a.path} {
-			if a.file, err = os.Open(name); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			if a.file, err = fsutil.OpenRegular(name, true); err == nil || !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
 		}

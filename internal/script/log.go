@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -97,12 +98,17 @@ func (r *logRun) open() {
 	}
 	// O_APPEND: every write lands at the end, so the lines of two
 	// processes (each line one write) never interleave within a line.
-	f, err := os.OpenFile(r.l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	// O_NONBLOCK: a FIFO there would block the open until a reader came
+	// (an attacker's run hung install); it is refused below.
+	f, err := os.OpenFile(r.l.Path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		r.fail(err)
 		return
 	}
 	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file", r.l.Path)
+	}
 	if err != nil {
 		f.Close()
 		r.fail(err)

@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // ErrCorrupt marks an archive whose size or SHA-256 is not the catalog's.
@@ -35,7 +36,7 @@ func Warm(installedSize int64) { archive.Warm(installedSize) }
 // catalog's, dir is removed and the error matches ErrCorrupt: nothing
 // extracted from an archive that fails its check is ever used.
 func Extract(ctx context.Context, a Archive, dir string) error {
-	f, err := os.Open(a.Path)
+	f, err := fsutil.OpenRegular(a.Path, true) // a FIFO would block the open
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}

@@ -127,7 +127,10 @@ func openFile(ctx context.Context, path string) (*DB, error) {
 // checkHeader refuses a file that is not a SQLite database before SQLite
 // sees it, so the message says what the file is.
 func checkHeader(path string) error {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path, true) // a FIFO would block the open
+	if errors.Is(err, fsutil.ErrNotRegular) {
+		return corrupt(path, "not a regular file")
+	}
 	if err != nil {
 		return fmt.Errorf("open installed state: %w", err)
 	}
@@ -135,9 +138,6 @@ func checkHeader(path string) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return fmt.Errorf("open installed state: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return corrupt(path, "not a regular file")
 	}
 	if afterHeaderOpen != nil {
 		afterHeaderOpen()
@@ -238,7 +238,7 @@ func (db *DB) Path() string { return db.path }
 func create(ctx context.Context, path, legacyPrefix string) error {
 	legacy := filepath.Join(filepath.Dir(path), LegacyFile)
 	var old []Record
-	if b, err := os.ReadFile(legacy); err == nil {
+	if b, err := fsutil.ReadRegular(legacy, maxLegacy+1, true); err == nil { // parseLegacy says "too large"
 		old, err = parseLegacy(legacy, b)
 		if err != nil {
 			return err

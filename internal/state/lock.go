@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // Lock is held by the one process changing client state.
@@ -21,6 +23,13 @@ type Lock struct{ fl *flock.Flock }
 // the lock is free or ctx ends.
 func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	// A FIFO there would take the lock and then hang the read of the
+	// holder's PID, and the write of ours, for ever (an attacker's run).
+	if f, err := fsutil.OpenRegular(path, false); err == nil {
+		f.Close()
+	} else if errors.Is(err, fsutil.ErrNotRegular) {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	fl := flock.New(path)
@@ -54,7 +63,7 @@ func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, err
 }
 
 func holder(path string) int {
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path, 32, false) // a PID and a newline
 	if err != nil {
 		return 0
 	}

@@ -7,10 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"reflect"
 	"time"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // Load reads the records at path (installed.db) without the lock, for the
@@ -67,7 +68,7 @@ var afterNoDatabase func()
 // loadLegacy reads installed.json; found is false when there is none.
 func loadLegacy(path string) (s *State, found bool, err error) {
 	s = &State{Packages: map[string]Record{}}
-	b, err := os.ReadFile(path)
+	b, err := fsutil.ReadRegular(path, maxLegacy+1, true) // parseLegacy says "too large"
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/distpac/distpac/internal/cache"
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // fileStorage wraps the library's file storage (which keeps the .part
@@ -217,7 +218,7 @@ func (o *openFile) open(write bool) (f *os.File, writable bool) {
 		return f, true
 	}
 	if errors.Is(err, fs.ErrPermission) && !write {
-		if f, err := os.Open(part); err == nil {
+		if f, err := fsutil.OpenRegular(part, true); err == nil {
 			return f, false
 		}
 	}
@@ -231,10 +232,10 @@ func (o *openFile) open(write bool) (f *os.File, writable bool) {
 		f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
 		return f, err == nil
 	}
-	if f, err := os.OpenFile(o.final, os.O_RDWR, 0); err == nil {
+	if f, err := onlyRegular(os.OpenFile(o.final, os.O_RDWR, 0)); err == nil {
 		return f, true
 	}
-	if f, err := os.Open(o.final); err == nil {
+	if f, err := fsutil.OpenRegular(o.final, true); err == nil {
 		return f, false
 	}
 	return nil, false
@@ -250,7 +251,21 @@ func openRW(path string) (*os.File, error) {
 			f, err = os.OpenFile(path, os.O_RDWR, 0)
 		}
 	}
-	return f, err
+	return onlyRegular(f, err)
+}
+
+// onlyRegular passes on an open file only if it is a regular one: a FIFO
+// opens for reading and writing at once, and then blocks every read (an
+// attacker's run hung a daemon on one in the cache).
+func onlyRegular(f *os.File, err error) (*os.File, error) {
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: f.Name(), Err: fsutil.ErrNotRegular}
+	}
+	return f, nil
 }
 
 // retire sets the current descriptor aside; it stays open until the torrent

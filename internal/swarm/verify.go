@@ -6,11 +6,12 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"sync"
 
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // verifyBuffers hold the piece buffers of verifyPayload between torrents:
@@ -33,7 +34,8 @@ func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
 		return fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
 	}
 	path := filepath.Join(dir, info.Name)
-	f, err := os.Open(path)
+	f, err := fsutil.OpenRegular(path, true) // a FIFO would block the open
+
 	if err != nil {
 		return fmt.Errorf("swarm: seed %s: %w", info.Name, err)
 	}
