@@ -32,6 +32,7 @@ func stamp(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC"
 // Age writes a duration the way people say how long ago something was:
 // "40s", "12m", "3h", "5d".
 func Age(d time.Duration) string {
+	d = max(d, 0) // a time in the future (a clock, a damaged file) is no age
 	switch {
 	case d < 2*time.Minute:
 		return fmt.Sprintf("%ds", int(d.Round(time.Second)/time.Second))

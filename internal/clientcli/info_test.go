@@ -1,10 +1,16 @@
 package clientcli
 
 import (
+	"bytes"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // TestPickRow: info shows the version install would pick, on a catalog
@@ -62,6 +68,39 @@ func TestResultLine(t *testing.T) {
 	} {
 		if got := resultLine(tt.in); got != tt.want {
 			t.Errorf("resultLine(%q) = %q; want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// status shows what sync.json says without letting it reach the terminal
+// as escape sequences, and a sync time in the future as such (it printed
+// "synced -2562047h47m16.854775808s ago"; an attacker's run).
+func TestStatusCatalogLine(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name   string
+		cat    catalogclient.Status
+		want   string
+		unwant string
+	}{
+		{"plain", catalogclient.Status{Serial: 3, Packages: 2, ServerURL: "http://h:1", SyncedAt: now.Add(-150 * time.Second), ValidUntil: now.Add(time.Hour)},
+			"from http://h:1, synced 2m ago,", ""},
+		{"escapes quoted", catalogclient.Status{ServerURL: "http://h\x1b[31m", SyncedAt: now.Add(-time.Second), ValidUntil: now.Add(time.Hour)},
+			`from "http://h\x1b[31m", synced 1s ago`, "\x1b"},
+		{"in the future", catalogclient.Status{ServerURL: "http://h", SyncedAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ValidUntil: now.Add(time.Hour)},
+			"synced in the future (9999-01-01", " ago"},
+	} {
+		var out bytes.Buffer
+		e := &env{Global: cli.Global{UI: ui.New(&out, &out, false)}}
+		printStatus(e, clientStatus{Catalog: &tt.cat}, now)
+		line := ""
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.HasPrefix(l, "catalog:") {
+				line = l
+			}
+		}
+		if !strings.Contains(line, tt.want) || tt.unwant != "" && strings.Contains(strings.SplitN(line, "from", 2)[1], tt.unwant) {
+			t.Errorf("%s: %q; want %q in it, no %q", tt.name, line, tt.want, tt.unwant)
 		}
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -122,10 +124,20 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 			valid = "EXPIRED " + ago(now, c.ValidUntil) + " ago: run dist-client sync"
 		}
 		synced := "never synced"
-		if !c.SyncedAt.IsZero() {
+		switch {
+		case c.SyncedAt.After(now):
+			// sync.json's time, or the clock, is wrong.
+			synced = "synced in the future (" + c.SyncedAt.Local().Format(time.DateTime) + ")"
+		case !c.SyncedAt.IsZero():
 			synced = "synced " + ago(now, c.SyncedAt) + " ago"
 		}
-		e.UI.Dataf("catalog:  serial %d, %s from %s, %s, %s\n", c.Serial, ui.Count(c.Packages, "package version"), c.ServerURL, synced, valid)
+		// The URL comes from sync.json: quoted if it holds what a terminal
+		// would act on (escape sequences, an attacker's run).
+		from := c.ServerURL
+		if strings.ContainsFunc(from, func(r rune) bool { return !unicode.IsPrint(r) }) {
+			from = strconv.Quote(from)
+		}
+		e.UI.Dataf("catalog:  serial %d, %s from %s, %s, %s\n", c.Serial, ui.Count(c.Packages, "package version"), from, synced, valid)
 	} else {
 		e.UI.Dataf("catalog:  none yet: run dist-client sync\n")
 	}

@@ -37,6 +37,7 @@ const probeTimeout = 5 * time.Second
 const (
 	estimateDownloads = 5
 	estimateMinBytes  = 1 << 20
+	maxPlausibleRate  = 100 << 30 // bytes a second: more is a damaged entry
 )
 
 // Availability is what a dry run found about one archive.
@@ -285,19 +286,22 @@ func (c *Client) pastRate(ctx context.Context, st *state.DB) (rate int64, from i
 		c.logger().Debug("no time estimate: the history cannot be read", "err", err)
 		return 0, 0
 	}
-	var bytes int64
-	var took time.Duration
+	// In floats: a damaged entry (2^62 bytes in 1 ns, an attacker's run)
+	// overflowed the sums and the conversion into a negative rate. Entries
+	// faster than maxPlausibleRate are left out as damaged.
+	var bytes, took float64
 	for _, e := range past {
 		var r Report
-		if json.Unmarshal(e.Transfer, &r) != nil || r.Elapsed <= 0 {
+		if json.Unmarshal(e.Transfer, &r) != nil || r.Elapsed <= 0 || e.Downloaded <= 0 ||
+			float64(e.Downloaded)/r.Elapsed.Seconds() > maxPlausibleRate {
 			continue
 		}
-		bytes += e.Downloaded
-		took += r.Elapsed
+		bytes += float64(e.Downloaded)
+		took += r.Elapsed.Seconds()
 		from++
 	}
 	if from == 0 || took <= 0 {
 		return 0, 0
 	}
-	return int64(float64(bytes) / took.Seconds()), from
+	return int64(bytes / took), from
 }
