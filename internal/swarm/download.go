@@ -46,6 +46,9 @@ type NoSourceError struct {
 	Lacking  []netip.AddrPort
 	WebSeeds []string // the torrent's web seeds
 	WebErr   error    // how each web seed tried failed, if any did
+	// Mirror: the engine is a mirror's (Config.Mirror), whose catalog
+	// comes from its primary, not from dist-client sync.
+	Mirror bool
 }
 
 func (e *NoSourceError) Error() string {
@@ -100,6 +103,9 @@ func (e *NoSourceError) Error() string {
 	}
 	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
 	switch {
+	case e.Mirror && (e.Withdrawn() || gone):
+		// A client's hint sent a mirror's operator to dist-client sync.
+		msg += " (the primary probably withdrew it after signing the catalog this mirror holds: its next sync of the primary drops it)"
 	case e.Withdrawn():
 		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
 	case gone:
@@ -332,7 +338,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			addDirect()
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
-			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr}
+			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
 		}
 		// With nothing else left to try (no peer connected or being
 		// dialled, every tracker has answered) the first web seed is asked

@@ -94,6 +94,7 @@ type Engine struct {
 	// webSeedAfter: see Config.WebSeedAfter.
 	webSeedAfter time.Duration
 	mirrorSeeds  []string // see Config.MirrorWebSeeds
+	mirror       bool     // Config.Mirror
 	// giveUpAfter: see Config.GiveUpAfter.
 	giveUpAfter time.Duration
 	ann         *announcer // nil when Config.DisableTrackers
@@ -280,6 +281,7 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
+	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
 	e.addr = listenAddr(cl, host)
 	e.queues = queues
