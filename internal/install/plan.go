@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
@@ -180,7 +182,7 @@ func (c *Client) printPlan(items []item) {
 		names = append(names, n)
 	}
 	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
-	c.UI.Printf("Total download size:  %s\n", units.FormatBytes(c.downloadSize(items)))
+	c.UI.Printf("Total download size:  %s\n", c.downloadLine(items))
 	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
 }
 
@@ -242,23 +244,38 @@ const confirmDownloadOver = 100 << 20
 // ErrDeclined: the user answered no; nothing changed.
 var ErrDeclined = errors.New("not confirmed; nothing changed")
 
-// confirmDownload asks before a plan that downloads more than
-// confirmDownloadOver, when the client has a way to ask (a terminal
-// without --yes).
-// downloadSize is what the plan must download: its archives not in the
-// cache (a reinstall or an upgrade back to a cached version costs none).
-func (c *Client) downloadSize(items []item) int64 {
-	var total int64
+// downloadSizes are the plan's archives not in the cache (a reinstall or
+// an upgrade back to a cached version costs none), in bytes, and
+// how much of them an interrupted download left (their .part files' data,
+// as checkSpace counts it).
+func (c *Client) downloadSizes(items []item) (total, kept int64) {
 	for _, it := range items {
 		if !c.cached(it.row) {
 			total += it.row.Size
+			kept += partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive)))
 		}
 	}
-	return total
+	return total, kept
 }
 
+// downloadLine is the plan's "Total download size" value: what is left to
+// download, and of how much when an interrupted download left some (as
+// apt's "Need to get 13.9 MB/30.0 MB"); the plan said the whole 30.0 MiB
+// of a resumed download (a newcomer's run).
+func (c *Client) downloadLine(items []item) string {
+	total, kept := c.downloadSizes(items)
+	if kept <= 0 {
+		return units.FormatBytes(total)
+	}
+	return fmt.Sprintf("%s of %s (%s kept from an interrupted download)", units.FormatBytes(total-kept), units.FormatBytes(total), units.FormatBytes(kept))
+}
+
+// confirmDownload asks before a plan that downloads more than
+// confirmDownloadOver, when the client has a way to ask (a terminal
+// without --yes).
 func (c *Client) confirmDownload(items []item) error {
-	total := c.downloadSize(items)
+	total, kept := c.downloadSizes(items)
+	total -= kept
 	if c.Confirm == nil || total <= confirmDownloadOver {
 		return nil
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
-	"github.com/distpac/distpac/internal/units"
 )
 
 // Upgradable lists what an upgrade of everything would move: installed
@@ -170,7 +169,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 	}
 	c.UI.Printf("Upgrade plan (%d):\n%s\n", len(items), strings.Join(lines, "\n"))
-	c.UI.Printf("Total download size: %s\n", units.FormatBytes(c.downloadSize(items)))
+	c.UI.Printf("Total download size: %s\n", c.downloadLine(items))
 	if dryRun {
 		return c.dryRun(ctx, tx.st, items)
 	}

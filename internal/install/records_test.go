@@ -3,12 +3,16 @@ package install
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/units"
 )
 
 // stoppedSource reports received bytes, then the command is interrupted
@@ -63,5 +67,30 @@ func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
 	}
 	if last := h[2]; last.Result != state.ResultInterrupted || last.Downloaded != 3<<20 {
 		t.Errorf("interrupted install recorded %s with %d bytes downloaded; want %s, %d", last.Result, last.Downloaded, state.ResultInterrupted, 3<<20)
+	}
+}
+
+// The plan says what is left to download of a resumed download, of how
+// much: it said the whole size (a newcomer's run), as apt says "Need to
+// get 13.9 MB/30.0 MB".
+func TestPlanSaysWhatIsLeft(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	archive := filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst")
+	fi, err := os.Stat(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(archive)
+	if err := os.WriteFile(cache.PartName(archive), make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.client.source = &dirSource{w: w}
+	if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	want := fmt.Sprintf("Total download size:  %s of %s (100 B kept from an interrupted download)", units.FormatBytes(fi.Size()-100), units.FormatBytes(fi.Size()))
+	if !strings.Contains(w.out.String(), want) {
+		t.Errorf("install said:\n%s\nwant %q", w.out, want)
 	}
 }
