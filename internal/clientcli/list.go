@@ -2,13 +2,16 @@ package clientcli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
@@ -41,7 +44,7 @@ func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 	case o.installed && o.upgradable:
 		return cli.Usagef("--installed and --upgradable do not go together")
 	case o.installed:
-		return listInstalled(e, o)
+		return listInstalled(ctx, e, o)
 	case o.upgradable:
 		return listUpgradable(ctx, e, o)
 	}
@@ -57,9 +60,9 @@ func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 	return printPackages(e, pkgs, st, o.json)
 }
 
-func listInstalled(e *env, o listOptions) error {
-	st, err := e.installed()
-	if err != nil {
+func listInstalled(ctx context.Context, e *env, o listOptions) error {
+	db, st, err := e.open(ctx)
+	if err != nil && !errors.Is(err, catalogclient.ErrNoCatalog) {
 		return err
 	}
 	recs := st.Sorted()
@@ -73,15 +76,31 @@ func listInstalled(e *env, o listOptions) error {
 		e.UI.Printf("no packages installed\n")
 		return nil
 	}
+	// The versions the synced catalog no longer lists are marked, as
+	// pacman -Qm lists foreign packages: only info said so.
+	var listed map[string][]catalog.Package
+	if db != nil {
+		defer db.Close()
+		names := make([]string, len(recs))
+		for i, r := range recs {
+			names[i] = r.Name
+		}
+		if listed, err = db.VersionsOf(ctx, names); err != nil {
+			return err
+		}
+	}
 	rows := make([][]string, 0, len(recs))
 	for _, r := range recs {
-		held := ""
+		note := ""
 		if r.Held {
-			held = "held"
+			note = "held"
 		}
-		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime), held})
+		if db != nil && !slices.ContainsFunc(listed[r.Name], func(p catalog.Package) bool { return p.Version == r.Version }) {
+			note = strings.TrimPrefix(note+", not in the catalog", ", ")
+		}
+		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime), note})
 	}
-	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED", "HOLD"}, rows)
+	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED", "NOTE"}, rows)
 }
 
 // reason says why a package is installed, in pacman's words.
