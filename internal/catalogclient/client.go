@@ -259,6 +259,15 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 	if len(servers) == 0 {
 		servers = []string{opts.ServerURL}
 	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	var fails failures
+	if len(servers) > 1 {
+		fails = readFailures(opts.Dir)
+		servers = fails.order(servers, now())
+	}
 	var failed ServersError
 	// A server too slow to be worth waiting for while another is untried
 	// (errSlow) gets its turn again after the others, waited for then.
@@ -270,6 +279,9 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		res, err := syncOne(ctx, one)
 		if err == nil {
 			res.Server, res.Failed = u, failed
+			if len(servers) > 1 {
+				fails.record(opts.Dir, servers, failed, u, now())
+			}
 			return res, nil
 		}
 		if len(servers) == 1 || ctx.Err() != nil {
@@ -296,6 +308,9 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 				return Result{}, err
 			}
 		}
+	}
+	if ctx.Err() == nil && len(servers) > 1 {
+		fails.record(opts.Dir, servers, failed, "", now())
 	}
 	return Result{}, failed
 }

@@ -308,3 +308,37 @@ func TestKeySourceHint(t *testing.T) {
 		t.Fatalf("Sync = %v, want a bad signature naming the mirror's --key", err)
 	}
 }
+
+// A server that failed is tried after the others for a while: with one
+// that never answers first in server_urls, every sync waited its 5 s again
+// (a newcomer's run). The next sync goes to the one that answered first;
+// the failed one is still tried, last, and forgotten once it answers.
+func TestSyncTriesAFailedServerLast(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	good := newPublisher(t, key, nil)
+	good.publish(1, buildCatalog(t, 1, "", "foo"))
+	hangAddr, _ := nettest.Hanging(t)
+	hanging := "http://" + hangAddr
+	dir := t.TempDir()
+	opts := syncOpts("", dir, key.Public())
+	opts.ServerURLs = []string{hanging, good.ts.URL}
+
+	res := mustSync(t, opts)
+	if len(res.Failed) != 1 || res.Failed[0].URL != hanging {
+		t.Fatalf("first sync: failed %v", res.Failed)
+	}
+	start := time.Now()
+	res = mustSync(t, opts)
+	if took := time.Since(start); len(res.Failed) != 0 || res.Server != good.ts.URL || took > 2*time.Second {
+		t.Fatalf("second sync: from %s after %v, failed %v; want %s first", res.Server, took.Round(time.Millisecond), res.Failed, good.ts.URL)
+	}
+
+	// The good one down too: the hanging one is still tried (last).
+	good.ts.Close()
+	_, err := catalogclient.Sync(context.Background(), opts)
+	var se catalogclient.ServersError
+	if !errors.As(err, &se) || len(se) != 2 || se[0].URL != good.ts.URL || se[1].URL != hanging {
+		t.Fatalf("both down: %v", err)
+	}
+}

@@ -1,0 +1,75 @@
+package catalogclient
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/distpac/distpac/internal/fsutil"
+)
+
+// A server that failed a sync is tried after the others for demoteFor:
+// with server_urls listing one that hangs, every sync waited its 5 s
+// again before the one that answers (a newcomer's run). It is still tried,
+// last, so one that is back is found; one that answers is forgotten.
+const (
+	demoteFor   = 10 * time.Minute
+	failedFile  = "servers.json"
+	maxFailFile = 64 << 10
+)
+
+// failures is servers.json: when each server last failed a sync.
+type failures struct {
+	Failed map[string]time.Time `json:"failed"`
+}
+
+// readFailures reads dir's servers.json; none, or one that does not read,
+// is no failures (it only orders the servers).
+func readFailures(dir string) failures {
+	f := failures{Failed: map[string]time.Time{}}
+	b, err := fsutil.ReadRegular(filepath.Join(dir, failedFile), maxFailFile, true)
+	if err != nil || json.Unmarshal(b, &f) != nil || f.Failed == nil {
+		return failures{Failed: map[string]time.Time{}}
+	}
+	return f
+}
+
+// order is servers with those that failed within demoteFor of now after
+// the others, each group in its given order.
+func (f failures) order(servers []string, now time.Time) []string {
+	recent := func(u string) bool {
+		at, ok := f.Failed[u]
+		return ok && now.Sub(at) < demoteFor && !at.After(now)
+	}
+	out := slices.DeleteFunc(slices.Clone(servers), recent)
+	for _, u := range servers {
+		if recent(u) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// record notes the servers that failed this sync, forgets the one that
+// answered (ok, "" for none) and those no longer configured, and writes
+// servers.json when that changed anything. Best effort: it only orders.
+func (f failures) record(dir string, servers []string, failed ServersError, ok string, now time.Time) {
+	changed := false
+	for u := range f.Failed {
+		if u == ok || !slices.Contains(servers, u) {
+			delete(f.Failed, u)
+			changed = true
+		}
+	}
+	for _, e := range failed {
+		f.Failed[e.URL] = now.UTC().Truncate(time.Second)
+		changed = true
+	}
+	if !changed {
+		return
+	}
+	if b, err := json.Marshal(f); err == nil {
+		fsutil.WriteFileAtomic(filepath.Join(dir, failedFile), append(b, '\n'), 0o644)
+	}
+}
