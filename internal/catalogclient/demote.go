@@ -63,8 +63,10 @@ func (f failures) record(dir string, servers []string, failed ServersError, ok s
 		}
 	}
 	for _, e := range failed {
-		f.Failed[e.URL] = now.UTC().Truncate(time.Second)
-		changed = true
+		if e.URL != ok { // set aside as slow, then it answered
+			f.Failed[e.URL] = now.UTC().Truncate(time.Second)
+			changed = true
+		}
 	}
 	if !changed {
 		return

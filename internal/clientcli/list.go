@@ -62,8 +62,13 @@ func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 
 func listInstalled(ctx context.Context, e *env, o listOptions) error {
 	db, st, err := e.open(ctx)
+	if st == nil {
+		return err // the installed state did not read
+	}
 	if err != nil && !errors.Is(err, catalogclient.ErrNoCatalog) {
-		return err
+		// What is installed is listed all the same: the catalog only adds
+		// the note (a damaged one made the list fail: a review).
+		e.UI.Warnf("%v (the versions the catalog no longer lists are not marked)\n", err)
 	}
 	recs := st.Sorted()
 	if o.json {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
@@ -73,17 +72,25 @@ func Listen(path string) (_ *Listener, err error) {
 	if len(path) > MaxSocketPath {
 		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
 	}
+	// A FIFO there would block the lock's open for ever (as in
+	// state.Acquire).
+	if f, err := fsutil.OpenRegular(path+".lock", false); err == nil {
+		f.Close()
+	} else if errors.Is(err, fsutil.ErrNotRegular) {
+		return nil, fmt.Errorf("daemon socket: lock: %w", err)
+	}
 	lock := flock.New(path + ".lock")
 	ok, err := lock.TryLock()
 	if err != nil {
 		return nil, fmt.Errorf("daemon socket: lock %s: %w", lock.Path(), err)
 	}
 	if !ok {
-		return nil, fmt.Errorf("daemon socket %s: another daemon is running%s (it holds %s)", path, lockHolder(lock.Path()), lock.Path())
+		holder := ""
+		if pid := fsutil.LockHolder(lock.Path()); pid > 0 {
+			holder = fmt.Sprintf(" (pid %d)", pid) // a second daemon named only the lock file
+		}
+		return nil, fmt.Errorf("daemon socket %s: another daemon is running%s (it holds %s)", path, holder, lock.Path())
 	}
-	// The holder's PID, for the error above in a second daemon (the lock
-	// is on the file, whatever it holds).
-	os.WriteFile(lock.Path(), strconv.AppendInt(nil, int64(os.Getpid()), 10), 0o600)
 	defer func() {
 		if err != nil {
 			lock.Unlock()
@@ -185,22 +192,4 @@ func onlyOwner(h http.Handler, logger *slog.Logger) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// lockHolder names the daemon holding the lock file at path, " (pid N)",
-// from the kernel's table of locks (fsutil.LockHolder), else as it wrote
-// there, or "": a second `dist-client daemon` named only the lock file,
-// not what to stop.
-func lockHolder(path string) string {
-	if pid := fsutil.LockHolder(path); pid > 0 {
-		return fmt.Sprintf(" (pid %d)", pid)
-	}
-	b, err := fsutil.ReadRegular(path, 20, false) // a PID's digits
-	if err != nil {
-		return ""
-	}
-	if pid, err := strconv.Atoi(string(b)); err == nil && pid > 0 {
-		return fmt.Sprintf(" (pid %d)", pid)
-	}
-	return ""
 }

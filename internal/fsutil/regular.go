@@ -23,7 +23,21 @@ var ErrNotRegular = errors.New("not a regular file")
 // is. The open itself does not block, and the check is on the open file,
 // so a path swapped meanwhile is caught too.
 func OpenRegular(path string, followSymlink bool) (*os.File, error) {
-	flags := os.O_RDONLY | syscall.O_NONBLOCK
+	// Looked at first, so that a device is refused before it is opened
+	// (opening one can act: a tape rewinds, a terminal can become the
+	// opener's); then checked again on the open file.
+	stat := os.Lstat
+	if followSymlink {
+		stat = os.Stat
+	}
+	fi, err := stat(path)
+	if err != nil {
+		return nil, err // a *PathError, with the path
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(fi.Mode()))}
+	}
+	flags := os.O_RDONLY | syscall.O_NONBLOCK | syscall.O_NOCTTY
 	if !followSymlink {
 		flags |= syscall.O_NOFOLLOW
 	}
@@ -34,8 +48,7 @@ func OpenRegular(path string, followSymlink bool) (*os.File, error) {
 		}
 		return nil, err // a *PathError, with the path
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if fi, err = f.Stat(); err != nil {
 		f.Close()
 		return nil, err
 	}

@@ -18,6 +18,8 @@ import (
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
 	"github.com/distpac/distpac/internal/units"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // ErrWouldFail is returned by a dry run whose plan could not be carried out
@@ -26,6 +28,9 @@ var ErrWouldFail = errors.New("the plan would fail")
 
 // probeTimeout bounds each availability probe of a dry run.
 const probeTimeout = 5 * time.Second
+
+// probeConcurrency bounds the probes of a dry run running at once.
+const probeConcurrency = 32
 
 // A dry run's time estimate comes from this client's own past downloads:
 // the probe finds who has an archive, not how fast they send, and no
@@ -110,10 +115,14 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item) *DryRun 
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	var mu sync.Mutex
-	var wg sync.WaitGroup
+	// At most probeConcurrency probes at once: a catalog's rows may name
+	// 32 trackers and 32 web seeds each, a plan of 1,000 of them tens of
+	// thousands (a review); all share the probeTimeout.
+	var probes errgroup.Group
+	probes.SetLimit(probeConcurrency)
 	client := &trackerclient.Client{}
 	for u, q := range byTracker {
-		wg.Go(func() {
+		probes.Go(func() error {
 			res, err := client.Scrape(ctx, u, q.ihs)
 			mu.Lock()
 			defer mu.Unlock()
@@ -128,6 +137,7 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item) *DryRun 
 				r := res[q.ihs[k]]
 				a.Seeders, a.Leechers, a.TrackerErr = max(a.Seeders, r.Seeders), max(a.Leechers, r.Leechers), ""
 			}
+			return nil
 		})
 	}
 	httpc := &http.Client{Timeout: probeTimeout}
@@ -136,23 +146,25 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item) *DryRun 
 			continue
 		}
 		for _, s := range torrentmeta.Seeders(it.row.Magnet) {
-			wg.Go(func() {
+			probes.Go(func() error {
 				ok := dialable(ctx, s)
 				mu.Lock()
 				dr.Packages[i].SeederReachable = dr.Packages[i].SeederReachable || ok
 				mu.Unlock()
+				return nil
 			})
 		}
 		for _, ws := range c.webSeedURLs(it.row) {
-			wg.Go(func() {
+			probes.Go(func() error {
 				ok := headOK(ctx, httpc, ws)
 				mu.Lock()
 				dr.Packages[i].WebSeed = dr.Packages[i].WebSeed || ok
 				mu.Unlock()
+				return nil
 			})
 		}
 	}
-	wg.Wait()
+	probes.Wait()
 	for i := range dr.Packages {
 		a := &dr.Packages[i]
 		if a.Cached {

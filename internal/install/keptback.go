@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -35,13 +36,17 @@ func (k KeptBack) String() string {
 	return fmt.Sprintf("%s %s (%s: %s)", k.Name, k.Version, k.Newest, k.Why)
 }
 
-// maxKeptBack bounds how many packages a plan explains: each explanation
-// is a resolution of its own.
+// maxKeptBack bounds the resolutions a plan's explanations may take, each
+// a resolution of its own: with one for every installed package a
+// request named, an install of 400 installed names took 2.56 s against
+// 21 ms (a review).
 const maxKeptBack = 20
 
 // keptBack returns those of wants that req's plan (items) leaves below the
 // newest version their constraint allows, with the reason. at is the
-// version a package has without the plan (installed), "" for none.
+// version a package has without the plan (installed), "" for none; nil
+// considers only the wants the plan installs (install: one it leaves at
+// its installed version was not asked to move).
 func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []item, wants []resolve.Dep, at func(name string) string) []KeptBack {
 	if len(wants) == 0 {
 		return nil
@@ -59,8 +64,9 @@ func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []
 		return nil
 	}
 	var out []KeptBack
+	tries := 0
 	for _, want := range wants {
-		if len(out) == maxKeptBack || ctx.Err() != nil {
+		if tries == maxKeptBack || ctx.Err() != nil {
 			break
 		}
 		name, newest := newestAllowed(versions[want.Name], want)
@@ -69,6 +75,9 @@ func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []
 		}
 		got := planned[strings.ToLower(name)]
 		if got == nil {
+			if at == nil {
+				continue
+			}
 			if got, err = semver.StrictNewVersion(at(name)); err != nil {
 				continue // not installed and not planned: nothing kept back
 			}
@@ -93,21 +102,17 @@ func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []
 			pinned.Upgrade = map[string]bool{}
 		}
 		pinned.Upgrade[name] = true
-		if _, err := planWith(ctx, db, pinned); err != nil {
-			out = append(out, KeptBack{Name: name, Version: got.Original(), Newest: newest.Original(), Why: whyNot(err)})
+		tries++
+		_, err = planWith(ctx, db, pinned)
+		// Only the resolver's word is a reason: a catalog that fails to
+		// read, or a Ctrl-C, is not why a version is kept back. Without an
+		// error it can be had: the plan just did not take it.
+		var why *resolve.Explanation
+		if errors.As(err, &why) && why.Cause != "" {
+			out = append(out, KeptBack{Name: name, Version: got.Original(), Newest: newest.Original(), Why: why.Cause})
 		}
-		// Without an error it can be had: the plan just did not take it.
 	}
 	return out
-}
-
-// whyNot is a failed resolution's reason without its "cannot install X:"
-// head, which the kept-back line says already.
-func whyNot(err error) string {
-	if e, ok := err.(*resolve.Explanation); ok && e.Cause != "" {
-		return e.Cause
-	}
-	return err.Error()
 }
 
 // newestAllowed is the catalog's name and newest version, among versions

@@ -115,7 +115,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	if err != nil {
 		return err
 	}
-	tx.kept = keptBack(ctx, tx.db, req, items, deps, installedVersion(tx.recs))
+	tx.kept = keptBack(ctx, tx.db, req, items, deps, nil)
 	for _, k := range tx.kept {
 		c.UI.Printf("not the newest: %s %s cannot be installed: %s; %s %s is the newest that can\n", k.Name, k.Newest, k.Why, k.Name, k.Version)
 	}
@@ -252,7 +252,7 @@ func (c *Client) downloadSizes(items []item) (total, kept int64) {
 	for _, it := range items {
 		if !c.cached(it.row) {
 			total += it.row.Size
-			kept += partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive)))
+			kept += min(partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
 		}
 	}
 	return total, kept

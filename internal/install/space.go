@@ -54,7 +54,7 @@ func (c *Client) checkSpace(items []item) error {
 	var download, installed, largest int64
 	for _, it := range items {
 		if !c.cached(it.row) {
-			download += it.row.Size - partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive)))
+			download += it.row.Size - min(partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
 		}
 		installed += it.row.InstalledSize
 		largest = max(largest, it.row.InstalledSize)

@@ -63,6 +63,11 @@ func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, err
 }
 
 func holder(path string) int {
+	// The kernel's table of locks names the holder itself; what it wrote
+	// can be a dead process's (fsutil.LockHolder says when).
+	if pid := fsutil.LockHolder(path); pid > 0 {
+		return pid
+	}
 	b, err := fsutil.ReadRegular(path, 32, false) // a PID and a newline
 	if err != nil {
 		return 0

@@ -64,6 +64,14 @@ func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih m
 		if s.gone != nil {
 			h.gone = func() { s.gone(ih) }
 		}
+		// A FIFO, socket or device at the payload's names (or a link to
+		// one) goes, as a damaged file would: the library would block on
+		// its reads for ever (a review of the attacker's run).
+		for _, name := range []string{h.final, cache.PartName(h.final)} {
+			if fi, err := os.Stat(name); err == nil && fi.Mode()&(fs.ModeNamedPipe|fs.ModeSocket|fs.ModeDevice) != 0 {
+				os.Remove(name)
+			}
+		}
 		if absent(h.final) && absent(cache.PartName(h.final)) {
 			// A new download. Its pieces are known to be missing, so the
 			// library need not hash each piece of a file that is not there

@@ -67,8 +67,9 @@ func (pr *Progress) describe(done int64) string {
 	s := fmt.Sprintf("%s  %s/%s", pr.what, units.FormatBytes(done), units.FormatBytes(pr.total))
 	if r := pr.rate.perSecond(); r > 0 {
 		s += ", " + units.FormatRate(r)
-		if left := pr.total - done; left > 0 {
-			s += fmt.Sprintf(", %s left", (time.Duration(float64(left)/r) * time.Second).Round(time.Second))
+		// A day at most: a trickle would overflow a Duration.
+		if secs := float64(pr.total-done) / r; secs > 0 && secs < 86400 {
+			s += fmt.Sprintf(", %s left", (time.Duration(secs) * time.Second).Round(time.Second))
 		}
 	}
 	return s
