@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -20,6 +21,10 @@ type Status struct {
 	Created    time.Time `json:"created"`
 	ValidUntil time.Time `json:"valid_until"`
 	Expired    bool      `json:"expired"`
+	// StateErr says why sync.json, which tells the server and the time
+	// of the last sync, did not read (its fields are then empty): status
+	// said "from , never synced" with no word of it (an attacker's run).
+	StateErr string `json:"sync_state_error,omitempty"`
 }
 
 // maxStateFile bounds sync.json when read for a status.
@@ -41,7 +46,9 @@ func ReadStatus(ctx context.Context, dir string, now time.Time) (Status, error) 
 	st.Created, st.ValidUntil, st.Expired = info.meta.Created, info.meta.ValidUntil, info.meta.Expired(now)
 	if b, err := fsutil.ReadRegular(filepath.Join(dir, stateFile), maxStateFile, true); err == nil {
 		var s syncState
-		if json.Unmarshal(b, &s) == nil {
+		if err := json.Unmarshal(b, &s); err != nil {
+			st.StateErr = fmt.Sprintf("%s: %v (the next sync writes it again)", filepath.Join(dir, stateFile), err)
+		} else {
 			st.ServerURL, st.SyncedAt = s.ServerURL, s.SyncedAt
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {

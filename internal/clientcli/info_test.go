@@ -87,6 +87,8 @@ func TestStatusCatalogLine(t *testing.T) {
 			"from http://h:1, synced 2m ago,", ""},
 		{"escapes quoted", catalogclient.Status{ServerURL: "http://h\x1b[31m", SyncedAt: now.Add(-time.Second), ValidUntil: now.Add(time.Hour)},
 			`from "http://h\x1b[31m", synced 1s ago`, "\x1b"},
+		{"sync.json damaged", catalogclient.Status{ValidUntil: now.Add(time.Hour), StateErr: "/x/sync.json: unexpected end of JSON input (the next sync writes it again)"},
+			"from an unknown server, never synced", ""},
 		{"in the future", catalogclient.Status{ServerURL: "http://h", SyncedAt: time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), ValidUntil: now.Add(time.Hour)},
 			"synced in the future (9999-01-01", " ago"},
 	} {
@@ -101,6 +103,9 @@ func TestStatusCatalogLine(t *testing.T) {
 		}
 		if !strings.Contains(line, tt.want) || tt.unwant != "" && strings.Contains(strings.SplitN(line, "from", 2)[1], tt.unwant) {
 			t.Errorf("%s: %q; want %q in it, no %q", tt.name, line, tt.want, tt.unwant)
+		}
+		if tt.cat.StateErr != "" && !strings.Contains(out.String(), "warning: "+tt.cat.StateErr) {
+			t.Errorf("%s: no warning of the damaged sync.json:\n%s", tt.name, out.String())
 		}
 	}
 }

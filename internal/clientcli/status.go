@@ -1,6 +1,7 @@
 package clientcli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -133,11 +134,14 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 		}
 		// The URL comes from sync.json: quoted if it holds what a terminal
 		// would act on (escape sequences, an attacker's run).
-		from := c.ServerURL
+		from := cmp.Or(c.ServerURL, "an unknown server")
 		if strings.ContainsFunc(from, func(r rune) bool { return !unicode.IsPrint(r) }) {
 			from = strconv.Quote(from)
 		}
 		e.UI.Dataf("catalog:  serial %d, %s from %s, %s, %s\n", c.Serial, ui.Count(c.Packages, "package version"), from, synced, valid)
+		if c.StateErr != "" {
+			e.UI.Warnf("%s\n", c.StateErr)
+		}
 	} else {
 		e.UI.Dataf("catalog:  none yet: run dist-client sync\n")
 	}
