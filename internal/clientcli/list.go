@@ -33,8 +33,8 @@ func newList(e *env) *cobra.Command {
 			return runList(cmd.Context(), e, o, args)
 		},
 	}
-	c.Flags().BoolVar(&o.installed, "installed", false, "list installed packages")
-	c.Flags().BoolVar(&o.upgradable, "upgradable", false, "list what upgrade would move: installed packages that have newer versions, but the held ones, which upgrade leaves and this names apart (--json: only what would move)")
+	c.Flags().BoolVar(&o.installed, "installed", false, "list installed packages: why each is there, and a note for held ones and versions the synced catalog no longer lists")
+	c.Flags().BoolVar(&o.upgradable, "upgradable", false, "list what upgrade would move: installed packages that have newer versions, but the held ones, which upgrade leaves, and the kept-back ones, whose newest version cannot be had with what is installed (both named apart, with the reason; --json: only what would move)")
 	c.Flags().BoolVar(&o.json, "json", false, "print JSON")
 	return c
 }
@@ -129,8 +129,8 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 	if o.json {
 		return e.UI.JSON(rows)
 	}
-	// As upgrade says it: the held ones first, and no "up to date" when
-	// some are held.
+	// As upgrade says it: the held ones first, then the kept-back ones,
+	// and no "up to date" when there are any.
 	if len(held) > 0 {
 		var list []string
 		for _, s := range held {
