@@ -3,7 +3,6 @@ package clientcli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
@@ -131,12 +131,8 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 	}
 	// As upgrade says it: the held ones first, then the kept-back ones,
 	// and no "up to date" when there are any.
-	if len(held) > 0 {
-		var list []string
-		for _, s := range held {
-			list = append(list, fmt.Sprintf("%s %s (%s available)", s.Name, s.From, s.Version))
-		}
-		e.UI.Printf("held, not upgraded: %s\n", strings.Join(list, ", "))
+	if line := install.HeldLine(held); line != "" {
+		e.UI.Printf("%s\n", line)
 	}
 	for _, k := range kept {
 		e.UI.Printf("kept back: %s\n", k)

@@ -139,35 +139,33 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		items = c.addReinstalls(ctx, tx, items, deps)
 	}
 	if len(items) == 0 {
-		// A dry run says what the install would (then "nothing to do").
+		// A dry run says what the install would, then "nothing to do".
 		for _, d := range deps {
 			if r, ok := tx.recs.Get(d.Name); ok {
 				c.UI.Printf("%s %s is already installed (--reinstall installs it again)\n", r.Name, r.Version)
 			}
 		}
-	}
-	if len(items) == 0 && c.DryRun {
-		c.DryRunResult = &DryRun{Packages: []Availability{}}
-		c.UI.Printf("dry run: nothing to do\n")
-		return nil
-	}
-	if len(items) == 0 {
-		if len(marked) > 0 {
+		switch {
+		case c.DryRun:
+			c.DryRunResult = &DryRun{Packages: []Availability{}}
+			c.UI.Printf("dry run: nothing to do\n")
+		case len(marked) > 0:
 			return tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)})
 		}
 		return nil
 	}
-	c.printPlan(items)
+	size := c.downloadSizes(items)
+	c.printPlan(items, size)
 	if c.DryRun {
 		return c.dryRun(ctx, tx.st, items)
 	}
-	if err := c.confirmDownload(items); err != nil {
+	if err := c.confirmDownload(size); err != nil {
 		return err
 	}
 	return c.carryOut(ctx, tx, items, marked)
 }
 
-func (c *Client) printPlan(items []item) {
+func (c *Client) printPlan(items []item, size downloadSize) {
 	var installed int64
 	names := make([]string, 0, len(items))
 	for _, it := range items {
@@ -182,7 +180,7 @@ func (c *Client) printPlan(items []item) {
 		names = append(names, n)
 	}
 	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
-	c.UI.Printf("Total download size:  %s\n", c.downloadLine(items))
+	c.UI.Printf("Total download size:  %s\n", size)
 	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
 }
 
@@ -244,38 +242,43 @@ const confirmDownloadOver = 100 << 20
 // ErrDeclined: the user answered no; nothing changed.
 var ErrDeclined = errors.New("not confirmed; nothing changed")
 
-// downloadSizes are the plan's archives not in the cache (a reinstall or
-// an upgrade back to a cached version costs none), in bytes, and
-// how much of them an interrupted download left (their .part files' data,
-// as checkSpace counts it).
-func (c *Client) downloadSizes(items []item) (total, kept int64) {
-	for _, it := range items {
-		if !c.cached(it.row) {
-			total += it.row.Size
-			kept += min(partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
-		}
+// downloadSize is what a plan downloads: its archives not in the cache (a
+// reinstall or an upgrade back to a cached version costs none), and how
+// much of them an interrupted download left (their .part files' data).
+type downloadSize struct{ total, kept int64 }
+
+// left is what is still to download.
+func (s downloadSize) left() int64 { return s.total - s.kept }
+
+// String is the plan's "Total download size": what is left, and of how
+// much when an interrupted download left some (as apt's "Need to get
+// 13.9 MB/30.0 MB"); the plan said the whole 30.0 MiB of a resumed
+// download (a newcomer's run).
+func (s downloadSize) String() string {
+	if s.kept <= 0 {
+		return units.FormatBytes(s.total)
 	}
-	return total, kept
+	return fmt.Sprintf("%s of %s (%s kept from an interrupted download)", units.FormatBytes(s.left()), units.FormatBytes(s.total), units.FormatBytes(s.kept))
 }
 
-// downloadLine is the plan's "Total download size" value: what is left to
-// download, and of how much when an interrupted download left some (as
-// apt's "Need to get 13.9 MB/30.0 MB"); the plan said the whole 30.0 MiB
-// of a resumed download (a newcomer's run).
-func (c *Client) downloadLine(items []item) string {
-	total, kept := c.downloadSizes(items)
-	if kept <= 0 {
-		return units.FormatBytes(total)
+// downloadSizes looks at the cache once for a plan: the plan's line, its
+// question and the space check all use the result.
+func (c *Client) downloadSizes(items []item) downloadSize {
+	var s downloadSize
+	for _, it := range items {
+		if !c.cached(it.row) {
+			s.total += it.row.Size
+			s.kept += min(partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
+		}
 	}
-	return fmt.Sprintf("%s of %s (%s kept from an interrupted download)", units.FormatBytes(total-kept), units.FormatBytes(total), units.FormatBytes(kept))
+	return s
 }
 
 // confirmDownload asks before a plan that downloads more than
 // confirmDownloadOver, when the client has a way to ask (a terminal
 // without --yes).
-func (c *Client) confirmDownload(items []item) error {
-	total, kept := c.downloadSizes(items)
-	total -= kept
+func (c *Client) confirmDownload(size downloadSize) error {
+	total := size.left()
 	if c.Confirm == nil || total <= confirmDownloadOver {
 		return nil
 	}

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"syscall"
 
-	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -51,11 +50,9 @@ func margin(n int64) int64 { return 1<<20 + n/100 }
 // needs every package's installed size, plus the largest once more: a
 // package with an install script is extracted and staged at once.
 func (c *Client) checkSpace(items []item) error {
-	var download, installed, largest int64
+	download := c.downloadSizes(items).left()
+	var installed, largest int64
 	for _, it := range items {
-		if !c.cached(it.row) {
-			download += it.row.Size - min(partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
-		}
 		installed += it.row.InstalledSize
 		largest = max(largest, it.row.InstalledSize)
 	}

@@ -43,13 +43,36 @@ func (c *Client) Upgradable(ctx context.Context) (moves, held []resolve.Step, ke
 	if len(heldRecs) == 0 {
 		return moves, nil, kept, nil
 	}
-	// Where the held ones would go if they were not held: the plan of
-	// everything.
-	req.UpgradeAll = true
-	if items, err = planWith(ctx, db, req); err != nil {
+	if held, err = heldMoves(ctx, db, req, st); err != nil {
 		return nil, nil, nil, err
 	}
-	return moves, upgradeSteps(items, func(name string) bool { return isHeld(st, name) }), kept, nil
+	return moves, held, kept, nil
+}
+
+// heldMoves are where the held packages of st would go if they were not
+// held: their steps in the plan of everything (req lets every unheld
+// package move).
+func heldMoves(ctx context.Context, db *catalog.DB, req resolve.Request, st *state.State) ([]resolve.Step, error) {
+	req.UpgradeAll = true
+	items, err := planWith(ctx, db, req)
+	if err != nil {
+		return nil, err
+	}
+	return upgradeSteps(items, func(name string) bool { return isHeld(st, name) }), nil
+}
+
+// HeldLine is how upgrade and list --upgradable name the held packages
+// that have newer versions: "held, not upgraded: lib 1.0.0 (1.1.0
+// available)"; "" for none.
+func HeldLine(held []resolve.Step) string {
+	if len(held) == 0 {
+		return ""
+	}
+	list := make([]string, len(held))
+	for i, s := range held {
+		list[i] = fmt.Sprintf("%s %s (%s available)", s.Name, s.From, s.Version)
+	}
+	return "held, not upgraded: " + strings.Join(list, ", ")
 }
 
 // upgradeWants are the packages req lets move, by name (sorted), as
@@ -134,9 +157,17 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	if len(names) > 0 {
 		maps.Copy(req.Upgrade, dependencyClosure(ctx, tx.db, st, slices.Collect(maps.Keys(req.Upgrade)), true))
 	}
-	heldList := heldNewer(ctx, tx.db, held)
-	if len(heldList) > 0 {
-		c.UI.Printf("held, not upgraded: %s\n", strings.Join(heldList, ", "))
+	var heldLine string
+	if len(held) > 0 {
+		// As list --upgradable names them; a plan of everything that does
+		// not resolve only leaves the line out (the upgrade's own plan
+		// says what is wrong).
+		if steps, err := heldMoves(ctx, tx.db, req, st); err == nil {
+			heldLine = HeldLine(steps)
+		}
+	}
+	if heldLine != "" {
+		c.UI.Printf("%s\n", heldLine)
 	}
 	items, err := planWith(ctx, tx.db, req)
 	if err != nil {
@@ -150,7 +181,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		c.UI.Printf("kept back: %s\n", k)
 	}
 	if len(items) == 0 {
-		if len(heldList) > 0 || len(tx.kept) > 0 {
+		if heldLine != "" || len(tx.kept) > 0 {
 			// "up to date" would contradict the held or kept-back lines
 			// above.
 			c.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
@@ -169,11 +200,12 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 	}
 	c.UI.Printf("Upgrade plan (%d):\n%s\n", len(items), strings.Join(lines, "\n"))
-	c.UI.Printf("Total download size: %s\n", c.downloadLine(items))
+	size := c.downloadSizes(items)
+	c.UI.Printf("Total download size: %s\n", size)
 	if dryRun {
 		return c.dryRun(ctx, tx.st, items)
 	}
-	if err := c.confirmDownload(items); err != nil {
+	if err := c.confirmDownload(size); err != nil {
 		return err
 	}
 	return c.carryOut(ctx, tx, items, nil)
@@ -242,29 +274,4 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// heldNewer says, for each held package the catalog has a newer version
-// of, "NAME VERSION (NEWER available)", as list --upgradable does (upgrade
-// named every held package, newer or not, without the version).
-func heldNewer(ctx context.Context, db *catalog.DB, held []state.Record) []string {
-	if len(held) == 0 {
-		return nil
-	}
-	names := make([]string, len(held))
-	for i, r := range held {
-		names[i] = r.Name
-	}
-	versions, err := db.VersionsOf(ctx, names)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, r := range held {
-		_, newest := newestAllowed(versions[r.Name], resolve.Dep{Name: r.Name})
-		if cur, err := semver.StrictNewVersion(r.Version); err == nil && newest != nil && newest.GreaterThan(cur) {
-			out = append(out, fmt.Sprintf("%s %s (%s available)", r.Name, r.Version, newest.Original()))
-		}
-	}
-	return out
 }
