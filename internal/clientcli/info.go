@@ -13,6 +13,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/manifest"
+	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -179,16 +180,11 @@ func pickRow(rows []catalog.Package, req manifest.Dependency) (catalog.Package, 
 		return catalog.Package{}, fmt.Errorf("no version of %s is exactly %s (build metadata must match; there are %s)",
 			req.Name, strings.TrimPrefix(req.Raw, "="), strings.Join(builds, ", "))
 	}
-	// As install says it: the versions there are (the first three and
-	// last five of many).
-	var vs []string
-	for _, r := range rows {
-		vs = append(vs, r.Version)
+	vs := make([]string, len(rows))
+	for i, r := range rows {
+		vs[i] = r.Version
 	}
-	if len(vs) > 10 {
-		vs = append(append(vs[:3:3], "..."), vs[len(vs)-5:]...)
-	}
-	return catalog.Package{}, fmt.Errorf("no version of %s matches %s (available: %s)", req.Name, req.Raw, strings.Join(vs, ", "))
+	return catalog.Package{}, fmt.Errorf("no version of %s matches %s %s", req.Name, req.Raw, resolve.Available(vs)) // as install says it
 }
 
 // newer reports whether version has a higher precedence than row's (true

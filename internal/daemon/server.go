@@ -398,9 +398,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	for _, row := range rows {
 		t := transferOf(engine, row)
 		reports = append(reports, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
-		logger.Info("download complete", "archive", row.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder,
-			"from_peers", t.FromPeers, "peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad,
-			"wasted", t.Wasted, "hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond))
+		logger.Info("download complete", t.LogArgs(row.Archive)...)
 	}
 	if h.downloaded != nil && len(rows) > 0 { // a request only to hold its Keep downloaded nothing
 		h.downloaded(reports)

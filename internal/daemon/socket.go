@@ -74,9 +74,7 @@ func Listen(path string) (_ *Listener, err error) {
 	}
 	// A FIFO there would block the lock's open for ever (as in
 	// state.Acquire).
-	if f, err := fsutil.OpenRegular(path+".lock", false); err == nil {
-		f.Close()
-	} else if errors.Is(err, fsutil.ErrNotRegular) {
+	if err := fsutil.NotRegular(path + ".lock"); err != nil {
 		return nil, fmt.Errorf("daemon socket: lock: %w", err)
 	}
 	lock := flock.New(path + ".lock")

@@ -59,6 +59,18 @@ func OpenRegular(path string, followSymlink bool) (*os.File, error) {
 	return f, nil
 }
 
+// NotRegular says, as OpenRegular would, when something other than a
+// regular file is at path (not following a symlink); nil when a regular
+// file or nothing is. For a lock file, which flock opens itself: a FIFO
+// there blocked the lock's open for ever.
+func NotRegular(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode().IsRegular() {
+		return nil
+	}
+	return &fs.PathError{Op: "open", Path: path, Err: fmt.Errorf("%w (%s)", ErrNotRegular, kind(fi.Mode()))}
+}
+
 // ReadRegular reads a small file that must be a regular file of at most
 // limit bytes (OpenRegular), and refuses a file over the limit. Errors name
 // the path.

@@ -303,8 +303,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 				go stage.Warm(largest)
 			}
 		}, grew: f.grew, finished: func(r catalog.Package, t swarm.Transfer) {
-			c.logger().Debug("downloaded", "archive", r.Archive, "bytes", t.Total, "from_seeder", t.FromSeeder, "from_peers", t.FromPeers,
-				"peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad, "wasted", t.Wasted, "took", t.Elapsed.Round(time.Millisecond))
+			c.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
 			delete(f.pending, r.Archive)

@@ -166,10 +166,17 @@ func available(p *pkg) string {
 	for _, v := range versions(p) {
 		vs = append(vs, v.String())
 	}
-	if len(vs) > 10 {
-		vs = append(append(vs[:3:3], "..."), vs[len(vs)-5:]...)
+	return Available(vs)
+}
+
+// Available is "(available: 1.0.0, 1.1.0)" for the versions there are, in
+// order: the first three and the last five of more than ten. What install
+// and info say of a name whose versions do not match.
+func Available(versions []string) string {
+	if len(versions) > 10 {
+		versions = append(append(versions[:3:3], "..."), versions[len(versions)-5:]...)
 	}
-	return "(available: " + strings.Join(vs, ", ") + ")"
+	return "(available: " + strings.Join(versions, ", ") + ")"
 }
 
 // otherBuilds lists the versions of p that the constraint of a request for

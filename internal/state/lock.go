@@ -27,9 +27,7 @@ func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, err
 	}
 	// A FIFO there would take the lock and then hang the read of the
 	// holder's PID, and the write of ours, for ever (an attacker's run).
-	if f, err := fsutil.OpenRegular(path, false); err == nil {
-		f.Close()
-	} else if errors.Is(err, fsutil.ErrNotRegular) {
+	if err := fsutil.NotRegular(path); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
 	}
 	fl := flock.New(path)

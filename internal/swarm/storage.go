@@ -17,7 +17,6 @@ import (
 	"github.com/anacrolix/torrent/storage"
 
 	"github.com/distpac/distpac/internal/cache"
-	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // fileStorage wraps the library's file storage (which keeps the .part
@@ -226,7 +225,7 @@ func (o *openFile) open(write bool) (f *os.File, writable bool) {
 		return f, true
 	}
 	if errors.Is(err, fs.ErrPermission) && !write {
-		if f, err := fsutil.OpenRegular(part, true); err == nil {
+		if f, err := os.Open(part); err == nil {
 			return f, false
 		}
 	}
@@ -240,10 +239,10 @@ func (o *openFile) open(write bool) (f *os.File, writable bool) {
 		f, err := os.OpenFile(part, os.O_RDWR|os.O_CREATE, 0o644)
 		return f, err == nil
 	}
-	if f, err := onlyRegular(os.OpenFile(o.final, os.O_RDWR, 0)); err == nil {
+	if f, err := os.OpenFile(o.final, os.O_RDWR, 0); err == nil {
 		return f, true
 	}
-	if f, err := fsutil.OpenRegular(o.final, true); err == nil {
+	if f, err := os.Open(o.final); err == nil {
 		return f, false
 	}
 	return nil, false
@@ -259,21 +258,7 @@ func openRW(path string) (*os.File, error) {
 			f, err = os.OpenFile(path, os.O_RDWR, 0)
 		}
 	}
-	return onlyRegular(f, err)
-}
-
-// onlyRegular passes on an open file only if it is a regular one: a FIFO
-// opens for reading and writing at once, and then blocks every read (an
-// attacker's run hung a daemon on one in the cache).
-func onlyRegular(f *os.File, err error) (*os.File, error) {
-	if err != nil {
-		return nil, err
-	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: f.Name(), Err: fsutil.ErrNotRegular}
-	}
-	return f, nil
+	return f, err
 }
 
 // retire sets the current descriptor aside; it stays open until the torrent

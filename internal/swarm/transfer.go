@@ -43,6 +43,15 @@ type Transfer struct {
 	Ended time.Time `json:"ended,omitzero"`
 }
 
+// LogArgs are the key-value pairs a log record gives a transfer of
+// archive: the daemon's "download complete" line and an install's -v
+// record say the same fields the same way.
+func (t Transfer) LogArgs(archive string) []any {
+	return []any{"archive", archive, "bytes", t.Total, "from_seeder", t.FromSeeder, "from_peers", t.FromPeers,
+		"peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad, "wasted", t.Wasted,
+		"hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond)}
+}
+
 // maxCountedPeers bounds the distinct peers remembered per download.
 const maxCountedPeers = 1024
 
