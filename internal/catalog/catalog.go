@@ -24,10 +24,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // SchemaVersion is the catalog schema this code writes and understands.
@@ -137,7 +138,10 @@ func fileURI(path string, params []string) (string, error) {
 // checkHeader refuses a non-empty file that is not a SQLite database before
 // SQLite sees it, so the error says plainly what the file is not.
 func checkHeader(path string, allowEmpty bool) error {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0) // a FIFO would block the open
+	f, err := fsutil.OpenRegular(path, true) // a FIFO would block a plain open
+	if errors.Is(err, fsutil.ErrNotRegular) {
+		return fmt.Errorf("%w: %s: not a regular file", ErrNotCatalog, path)
+	}
 	if err != nil {
 		return err
 	}
@@ -145,9 +149,6 @@ func checkHeader(path string, allowEmpty bool) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%w: %s: not a regular file", ErrNotCatalog, path)
 	}
 	if fi.Size() == 0 && allowEmpty {
 		return nil

@@ -3,19 +3,23 @@ package catalog
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
-	"os"
-	"syscall"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // VerifyFile checks that the file at path is this row's archive: its size
 // and SHA-256 are the catalog's. It is the one check of a downloaded or
 // cached archive, for clients and mirrors alike.
 func (p Package) VerifyFile(path string) error {
-	// O_NONBLOCK: a FIFO there would block the open until a writer came
-	// (an attacker's run hung install on one in the cache).
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// A FIFO would block a plain open until a writer came (an attacker's
+	// run hung install on one in the cache).
+	f, err := fsutil.OpenRegular(path, true)
+	if errors.Is(err, fsutil.ErrNotRegular) {
+		return fmt.Errorf("verify %s: %s is not a regular file", p.Archive, path)
+	}
 	if err != nil {
 		return err
 	}
@@ -23,9 +27,6 @@ func (p Package) VerifyFile(path string) error {
 	st, err := f.Stat()
 	if err != nil {
 		return err
-	}
-	if !st.Mode().IsRegular() {
-		return fmt.Errorf("verify %s: %s is not a regular file", p.Archive, path)
 	}
 	if st.Size() != p.Size {
 		return fmt.Errorf("verify %s: %d bytes, catalog says %d", p.Archive, st.Size(), p.Size)

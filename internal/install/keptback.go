@@ -11,6 +11,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/state"
 )
 
 // Kept back: a plan may leave a package below the newest version the
@@ -43,11 +44,11 @@ func (k KeptBack) String() string {
 const maxKeptBack = 20
 
 // keptBack returns those of wants that req's plan (items) leaves below the
-// newest version their constraint allows, with the reason. at is the
-// version a package has without the plan (installed), "" for none; nil
-// considers only the wants the plan installs (install: one it leaves at
-// its installed version was not asked to move).
-func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []item, wants []resolve.Dep, at func(name string) string) []KeptBack {
+// newest version their constraint allows, with the reason. A want the plan
+// does not move is compared at its installed version; with installed nil
+// only the wants the plan installs count (install: one it leaves at its
+// installed version was not asked to move).
+func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []item, wants []resolve.Dep, installed *state.State) []KeptBack {
 	if len(wants) == 0 {
 		return nil
 	}
@@ -75,11 +76,15 @@ func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []
 		}
 		got := planned[strings.ToLower(name)]
 		if got == nil {
-			if at == nil {
+			if installed == nil {
 				continue
 			}
-			if got, err = semver.StrictNewVersion(at(name)); err != nil {
+			r, ok := installed.Get(name)
+			if !ok {
 				continue // not installed and not planned: nothing kept back
+			}
+			if got, err = semver.StrictNewVersion(r.Version); err != nil {
+				continue
 			}
 		}
 		if !newest.GreaterThan(got) {

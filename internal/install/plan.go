@@ -53,16 +53,6 @@ func planWith(ctx context.Context, db *catalog.DB, req resolve.Request) ([]item,
 	return items, nil
 }
 
-// installedVersion is the version of a package st records, "" for none.
-func installedVersion(st *state.State) func(name string) string {
-	return func(name string) string {
-		if r, ok := st.Get(name); ok {
-			return r.Version
-		}
-		return ""
-	}
-}
-
 func installedList(st *state.State) []resolve.Installed {
 	var out []resolve.Installed
 	for _, r := range st.Sorted() {

@@ -39,7 +39,7 @@ func (c *Client) Upgradable(ctx context.Context) (moves, held []resolve.Step, ke
 		return nil, nil, nil, err
 	}
 	moves = upgradeSteps(items, func(name string) bool { return !isHeld(st, name) })
-	kept = keptBack(ctx, db, req, items, upgradeWants(req), installedVersion(st))
+	kept = keptBack(ctx, db, req, items, upgradeWants(req), st)
 	if len(heldRecs) == 0 {
 		return moves, nil, kept, nil
 	}
@@ -176,7 +176,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	if err := heldInPlan(st, items); err != nil {
 		return err
 	}
-	tx.kept = keptBack(ctx, tx.db, req, items, upgradeWants(req), installedVersion(st))
+	tx.kept = keptBack(ctx, tx.db, req, items, upgradeWants(req), st)
 	for _, k := range tx.kept {
 		c.UI.Printf("kept back: %s\n", k)
 	}
