@@ -444,3 +444,60 @@ func TestHostileWireMessages(t *testing.T) {
 		t.Fatalf("install after the hostile messages:\n%s", out)
 	}
 }
+
+// TestInterruptWhileStagingIsScanned: what install.sh leaves is hashed
+// before it is placed, and a script may leave a sparse file of any size.
+// One that left 1 TiB (truncate -s 1T) kept install hashing for 15
+// minutes, deaf to Ctrl-C and SIGTERM. Ctrl-C now ends the install
+// within seconds, as interrupted, with nothing installed or left.
+func TestInterruptWhileStagingIsScanned(t *testing.T) {
+	r := newRig(t, "")
+	dir := r.path("pkgs", "sparse")
+	r.writeFiles(dir, map[string]string{
+		"manifest.yaml":      "name: sparse\nversion: 1.0.0\n",
+		"assets/readme":      "a package whose script leaves a terabyte\n",
+		"scripts/install.sh": "#!/bin/sh\nset -eu\nmkdir -p \"$DISTPAC_DESTDIR$DISTPAC_PREFIX\"\ntruncate -s 1T \"$DISTPAC_DESTDIR$DISTPAC_PREFIX/sparse.img\"\n",
+	})
+	r.server("add", dir)
+	r.server("start")
+	r.client1("sync")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "-y", "sparse")
+	staging := filepath.Join(r.clientDir("client1"), "staging")
+	staged := func() bool {
+		found := false
+		filepath.WalkDir(staging, func(p string, d os.DirEntry, err error) error {
+			found = found || (err == nil && d.Name() == "sparse.img")
+			return nil
+		})
+		return found
+	}
+	if !poll(20*time.Second, staged) {
+		if !p.running() {
+			t.Skipf("the install ended before it was interrupted (no sparse terabyte here?):\n%s", p.out)
+		}
+		t.Fatal("install.sh never left its file")
+	}
+	time.Sleep(300 * time.Millisecond) // the script has ended; the scan is hashing
+	if !p.running() {
+		t.Skipf("the install ended before it was interrupted:\n%s", p.out)
+	}
+	sent := time.Now()
+	p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(20 * time.Second):
+		t.Fatal("install still running 20 s after Ctrl-C: it is hashing the terabyte")
+	}
+	out := p.out.String()
+	if !strings.Contains(out, "dist-client: interrupted") {
+		t.Fatalf("after Ctrl-C (%s):\n%s", time.Since(sent).Round(time.Millisecond), out)
+	}
+	r.nothingOf("sparse", r.path("prefix1"))
+	if staged() {
+		t.Errorf("the staged terabyte was left in %s", staging)
+	}
+	t.Logf("ended %s after Ctrl-C:\n%s", time.Since(sent).Round(time.Millisecond), out)
+}

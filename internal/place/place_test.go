@@ -1,6 +1,7 @@
 package place
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -94,7 +95,7 @@ func (f *fixture) staged(name string, tr tree) *Staged {
 	root := filepath.Join(f.work, fmt.Sprint(f.n))
 	os.MkdirAll(root, 0o755)
 	write(f.t, root, tr)
-	files, _, err := stage.Scan(root)
+	files, _, err := stage.Scan(context.Background(), root)
 	if err != nil {
 		f.t.Fatal(err)
 	}

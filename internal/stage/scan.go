@@ -2,6 +2,7 @@ package stage
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -35,12 +36,18 @@ import (
 // no os.File is made for it. 10,000 files of 1 KiB on tmpfs, two cores:
 // 60 ms walked, then hashed, through os.Open; 50 ms walked and hashed
 // together; 35 ms this way.
-func Scan(root string) (files []state.File, bytes int64, err error) {
+//
+// The scan ends with ctx's error soon after ctx is done (between two
+// entries of the walk, and every scanCheck bytes of a file): install.sh
+// decides what is staged, and a script that left a sparse file of 1 TiB
+// (a truncate) made an install hash it for 15 minutes, deaf to Ctrl-C
+// and SIGTERM.
+func Scan(ctx context.Context, root string) (files []state.File, bytes int64, err error) {
 	fd, err := openDirAt(unix.AT_FDCWD, root)
 	if err != nil {
 		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
 	}
-	s := &scanner{root: root, jobs: make(chan hashJob, 256)}
+	s := &scanner{ctx: ctx, root: root, jobs: make(chan hashJob, 256)}
 	defer procs.Parallel()() // on a command that runs on one processor too
 	for range min(runtime.NumCPU(), 8) {
 		s.g.Go(s.hash)
@@ -59,7 +66,12 @@ func Scan(root string) (files []state.File, bytes int64, err error) {
 	return files, bytes, nil
 }
 
+// scanCheck is how many bytes of a file a hasher reads between two looks
+// at the scan's context: 4 MiB, about 3 ms of hashing here.
+const scanCheck = 4 << 20
+
 type scanner struct {
+	ctx     context.Context
 	root    string
 	entries []*state.File
 	jobs    chan hashJob
@@ -101,7 +113,7 @@ func (s *scanner) hash() error {
 	for j := range s.jobs {
 		err := error(nil)
 		if !s.failed.Load() {
-			err = hashAt(j.dir.fd, j.name, j.file, h, buf)
+			err = hashAt(s.ctx, j.dir.fd, j.name, j.file, h, buf)
 		}
 		j.dir.release()
 		if err != nil {
@@ -128,6 +140,9 @@ func (s *scanner) walk(dir *openDir, rel string) error {
 	for _, e := range ents {
 		if s.failed.Load() {
 			return nil // a hasher has the error
+		}
+		if err := s.ctx.Err(); err != nil {
+			return err
 		}
 		p := e.Name()
 		if rel != "" {
@@ -195,8 +210,8 @@ func readDirFd(fd int, abs string) ([]fs.DirEntry, error) {
 
 // hashAt opens name in dirfd, which the walk saw as a regular file,
 // without following a symlink, and sets f's mode, size and SHA-256 from
-// what it reads.
-func hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf []byte) error {
+// what it reads. It stops with ctx's error when ctx is done.
+func hashAt(ctx context.Context, dirfd int, name string, f *state.File, h hash.Hash, buf []byte) error {
 	var fd int
 	var err error
 	for {
@@ -218,7 +233,13 @@ func hashAt(dirfd int, name string, f *state.File, h hash.Hash, buf []byte) erro
 	}
 	h.Reset()
 	// Exactly the size fstat gave: a short read means the file shrank.
-	for done := int64(0); done < st.Size; {
+	for done, check := int64(0), int64(0); done < st.Size; {
+		if done >= check {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			check = done + scanCheck
+		}
 		n, err := unix.Read(fd, buf[:min(int64(len(buf)), st.Size-done)])
 		if err == unix.EINTR {
 			continue

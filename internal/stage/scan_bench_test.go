@@ -1,6 +1,7 @@
 package stage
 
 import (
+	"context"
 	"crypto/rand"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ func BenchmarkScan10k(b *testing.B) {
 	}
 	b.ResetTimer()
 	for range b.N {
-		if _, _, err := Scan(root); err != nil {
+		if _, _, err := Scan(context.Background(), root); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -62,7 +62,7 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	t := &Tree{HasUninstall: script.Exists(pkgDir, "uninstall.sh")}
 	if !script.Exists(pkgDir, "install.sh") {
 		t.Root = filepath.Join(pkgDir, "assets")
-		return t, t.scan()
+		return t, t.scan(ctx)
 	}
 	t.Scripted = true
 	dest := filepath.Join(work, "dest")
@@ -85,10 +85,10 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	if err := outsidePrefix(dest, o.Prefix); err != nil {
 		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
 	}
-	return t, t.scan()
+	return t, t.scan(ctx)
 }
 
-func (t *Tree) scan() error {
+func (t *Tree) scan(ctx context.Context) error {
 	if _, err := os.Lstat(t.Root); os.IsNotExist(err) {
 		return nil
 	}
@@ -99,7 +99,7 @@ func (t *Tree) scan() error {
 	if !fi.IsDir() {
 		return fmt.Errorf("staged tree %s is not a directory", t.Root)
 	}
-	t.Files, t.Bytes, err = Scan(t.Root)
+	t.Files, t.Bytes, err = Scan(ctx, t.Root)
 	return err
 }
 

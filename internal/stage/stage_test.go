@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/state"
@@ -252,7 +253,7 @@ func TestScanMatchesTheTree(t *testing.T) {
 	if err := os.Symlink("d0/f0", filepath.Join(root, "link")); err != nil {
 		t.Fatal(err)
 	}
-	files, total, err := Scan(root)
+	files, total, err := Scan(context.Background(), root)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,5 +293,78 @@ func TestScanMatchesTheTree(t *testing.T) {
 	}
 	if total != want {
 		t.Errorf("bytes %d, want %d", total, want)
+	}
+}
+
+// TestScanStopsWhenCancelled: what install.sh leaves is scanned, and a
+// script may leave a sparse file of any size (truncate -s 1T): the scan
+// must end with the context's error soon after Ctrl-C, whether it is
+// hashing one huge file or walking many entries. Before, it hashed the
+// whole terabyte (15 minutes) whatever the context said.
+func TestScanStopsWhenCancelled(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, root string)
+		// cancelAfter is when the context is cancelled; 0: before the scan.
+		cancelAfter time.Duration
+	}{
+		{"a sparse terabyte, cancelled while it is hashed", func(t *testing.T, root string) {
+			sparse(t, filepath.Join(root, "big"), 1<<40)
+		}, 100 * time.Millisecond},
+		{"a sparse terabyte under the others, cancelled before", func(t *testing.T, root string) {
+			if err := os.WriteFile(filepath.Join(root, "a"), []byte("a"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sparse(t, filepath.Join(root, "z", "big"), 1<<40)
+		}, 0},
+		{"many entries, cancelled before", func(t *testing.T, root string) {
+			for i := range 200 {
+				if err := os.MkdirAll(filepath.Join(root, "d", strconv.Itoa(i)), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			tc.make(t, root)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tc.cancelAfter == 0 {
+				cancel()
+			} else {
+				time.AfterFunc(tc.cancelAfter, cancel)
+			}
+			done := make(chan error, 1)
+			go func() {
+				_, _, err := Scan(ctx, root)
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if !errors.Is(err, context.Canceled) {
+					t.Fatalf("Scan: %v, want context.Canceled", err)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("Scan went on hashing 20 s after its context was cancelled")
+			}
+		})
+	}
+}
+
+// sparse makes p a file of size bytes that takes no space (a hole), or
+// skips the test where the file system cannot hold one that large.
+func sparse(t *testing.T, p string, size int64) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		t.Skipf("no sparse file of %d bytes here: %v", size, err)
 	}
 }
