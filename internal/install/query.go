@@ -157,7 +157,11 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 				v.Files++
 			}
 		}
-		if p := place.Verify(r.Prefix, files[i]); p != nil {
+		p, err := place.Verify(ctx, r.Prefix, files[i])
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
 			v.Problems = p
 		}
 		out = append(out, v)

@@ -206,8 +206,8 @@ func (w *world) consistent(userFiles ...string) {
 			if err != nil {
 				w.t.Fatal(err)
 			}
-			if p := place.Verify(r.Prefix, files); len(p) > 0 {
-				w.t.Fatalf("%s %s is recorded but its files are not as recorded: %v", r.Name, r.Version, p)
+			if p, err := place.Verify(ctx, r.Prefix, files); err != nil || len(p) > 0 {
+				w.t.Fatalf("%s %s is recorded but its files are not as recorded: %v %v", r.Name, r.Version, p, err)
 			}
 			for _, f := range files {
 				owned[filepath.Join(r.Prefix, f.Path)] = true

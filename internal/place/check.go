@@ -1,6 +1,7 @@
 package place
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
@@ -19,7 +20,9 @@ type Problem struct {
 // Check compares the path at abs with what was recorded of it; "" when it
 // is as recorded. It reads a file's content only when its size and mode
 // match, so a check of an unchanged package costs one read of its files.
-func Check(abs string, f state.File) string {
+// When ctx is done while a file is read, what it says is ctx's error:
+// callers look at ctx before they act on it.
+func Check(ctx context.Context, abs string, f state.File) string {
 	fi, err := os.Lstat(abs)
 	if os.IsNotExist(err) {
 		return "missing"
@@ -57,7 +60,7 @@ func Check(abs string, f state.File) string {
 		return fmt.Sprintf("mode changed (%04o, recorded %04o)", state.UnixMode(m), state.UnixMode(f.Mode))
 	}
 	if f.Type == state.TypeFile {
-		sum, err := stage.HashFile(abs)
+		sum, err := stage.HashFile(ctx, abs)
 		if err != nil {
 			return err.Error()
 		}
@@ -68,16 +71,21 @@ func Check(abs string, f state.File) string {
 	return ""
 }
 
-// Verify checks every recorded path of a package under prefix.
-func Verify(prefix string, files []state.File) []Problem {
+// Verify checks every recorded path of a package under prefix. It ends
+// with ctx's error when ctx is done (Ctrl-C during a long verify).
+func Verify(ctx context.Context, prefix string, files []state.File) ([]Problem, error) {
 	var out []Problem
 	for _, f := range files {
 		abs := filepath.Join(prefix, filepath.FromSlash(f.Path))
-		if what := Check(abs, f); what != "" {
+		what := Check(ctx, abs, f)
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if what != "" {
 			out = append(out, Problem{Path: abs, What: what})
 		}
 	}
-	return out
+	return out, nil
 }
 
 func typeOf(m fs.FileMode) state.FileType {

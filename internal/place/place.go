@@ -17,6 +17,7 @@
 package place
 
 import (
+	"context"
 	"os"
 	"path"
 	"path/filepath"
@@ -81,13 +82,15 @@ type Plan struct {
 }
 
 // Prepare checks the changes against the prefix and the owners and lists
-// the steps. Nothing on disk changes.
-func Prepare(changes []Change, o Options) (*Plan, error) {
+// the steps. Nothing on disk changes. It ends with ctx's error when ctx is
+// done while it reads the files leaving (an upgrade reads each one whole
+// to tell a changed file from the package's).
+func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 	if o.Warn == nil {
 		o.Warn = func(string, ...any) {}
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
-	p := &prep{o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
+	p := &prep{ctx: ctx, o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
@@ -112,6 +115,9 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 			p.check(c.New, len(changes) > 1)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a Check of replaceDir was cut short
+	}
 	if err := p.strayConflicts(); err != nil {
 		return nil, err
 	}
@@ -121,7 +127,9 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 	// Files leaving, then unowned files replaced, then the new trees.
 	for _, c := range changes {
 		if c.Old != nil {
-			p.takeAway(c.Old)
+			if err := p.takeAway(c.Old); err != nil {
+				return nil, err
+			}
 		}
 	}
 	p.setAsideReplaced()
@@ -144,6 +152,7 @@ func Prepare(changes []Change, o Options) (*Plan, error) {
 
 // prep is the state of one Prepare.
 type prep struct {
+	ctx      context.Context // Prepare's: reading a file stops when it is done
 	o        Options
 	txid     string
 	owners   map[string]state.Owner // of the paths looked up (Options.Owners)
@@ -214,8 +223,9 @@ func (p *prep) arrivingType(changes []Change, i int, abs string) state.FileType 
 func join(prefix, rel string) string { return filepath.Join(prefix, filepath.FromSlash(rel)) }
 
 // takeAway sets aside the files and symlinks of an old version: a backup
-// when unchanged, NAME.distpac-save when the user changed it.
-func (p *prep) takeAway(old *Installed) {
+// when unchanged, NAME.distpac-save when the user changed it. Its error
+// is the context's.
+func (p *prep) takeAway(old *Installed) error {
 	for _, f := range old.Files {
 		if f.Type == state.TypeDir {
 			continue
@@ -224,7 +234,10 @@ func (p *prep) takeAway(old *Installed) {
 		if p.underReplaced(abs) {
 			continue // goes with its directory
 		}
-		what := Check(abs, f)
+		what := Check(p.ctx, abs, f)
+		if err := p.ctx.Err(); err != nil {
+			return err
+		}
 		switch {
 		case what == "":
 			p.setAside(abs, false)
@@ -238,6 +251,7 @@ func (p *prep) takeAway(old *Installed) {
 			p.o.Warn("%s was changed since %s %s installed it: %s; kept as %s\n", abs, old.Name, old.Version, what, save)
 		}
 	}
+	return nil
 }
 
 // setAside adds the step that moves abs out of the way and returns where it

@@ -120,7 +120,7 @@ func (f *fixture) installed(name, version string, paths ...string) *Installed {
 			sf.Target, _ = os.Readlink(abs)
 		default:
 			sf.Type, sf.Size = state.TypeFile, fi.Size()
-			sf.SHA256, _ = stage.HashFile(abs)
+			sf.SHA256, _ = stage.HashFile(context.Background(), abs)
 		}
 		files = append(files, sf)
 	}
@@ -151,7 +151,7 @@ func (f *fixture) owners(ins ...*Installed) ownerLookup {
 
 func (f *fixture) run(changes []Change, o Options) (*Plan, error) {
 	o.Work = f.work
-	plan, err := Prepare(changes, o)
+	plan, err := Prepare(context.Background(), changes, o)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +357,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 func crashAtEveryStep(t *testing.T, scenario func(t *testing.T) (*fixture, []Change, Options)) {
 	f0, changes0, o0 := scenario(t)
 	before := read(t, f0.prefix)
-	plan0, err := Prepare(changes0, o0)
+	plan0, err := Prepare(context.Background(), changes0, o0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,7 +379,7 @@ func crashAtEveryStep(t *testing.T, scenario func(t *testing.T) (*fixture, []Cha
 			}
 			t.Run(fmt.Sprintf("after %d of %d steps, committed %v", n, steps, committed), func(t *testing.T) {
 				f, changes, o := scenario(t)
-				plan, err := Prepare(changes, o)
+				plan, err := Prepare(context.Background(), changes, o)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -420,11 +420,11 @@ func TestFailingStepRollsBack(t *testing.T) {
 func failingStepRollsBack(t *testing.T, scenario func(t *testing.T) (*fixture, []Change, Options)) {
 	f0, changes0, o0 := scenario(t)
 	before := read(t, f0.prefix)
-	plan0, _ := Prepare(changes0, o0)
+	plan0, _ := Prepare(context.Background(), changes0, o0)
 	for i := range plan0.Journal.Ops {
 		t.Run(fmt.Sprint("step ", i), func(t *testing.T) {
 			f, changes, o := scenario(t)
-			plan, err := Prepare(changes, o)
+			plan, err := Prepare(context.Background(), changes, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -458,13 +458,13 @@ func TestSymlinkedDirectories(t *testing.T) {
 		t.Fatal("file not placed through the user's symlink")
 	}
 	os.Chmod(filepath.Join(f.prefix, "real"), 0o700)
-	plan, err := Prepare([]Change{{New: f.staged("c", tree{"bin/": "", "bin/c": "c"})}}, Options{Work: f.work})
+	plan, err := Prepare(context.Background(), []Change{{New: f.staged("c", tree{"bin/": "", "bin/c": "c"})}}, Options{Work: f.work})
 	if err != nil {
 		t.Fatal(err)
 	}
 	Apply(plan.Journal, []string{f.prefix}, nil)
-	if p := Verify(f.prefix, plan.Files[0]); p != nil {
-		t.Fatalf("a shared directory reached through a symlink, with its own mode, does not verify: %v", p)
+	if p, err := Verify(context.Background(), f.prefix, plan.Files[0]); err != nil || p != nil {
+		t.Fatalf("a shared directory reached through a symlink, with its own mode, does not verify: %v %v", p, err)
 	}
 	Finish(plan.Journal)
 	// A package's own symlink is not a directory others may fill.
@@ -651,8 +651,15 @@ func TestDirectoryBecomesSymlink(t *testing.T) {
 func TestVerify(t *testing.T) {
 	f := newFixture(t, tree{"bin/": "", "bin/a": "a", "bin/b": "b", "bin/c": "c", "bin/l": "-> a", "bin/d": "d"})
 	in := f.installed("p", "1.0.0", "bin", "bin/a", "bin/b", "bin/c", "bin/l", "bin/d")
-	if p := Verify(f.prefix, in.Files); p != nil {
-		t.Fatalf("fresh install has problems: %v", p)
+	if p, err := Verify(context.Background(), f.prefix, in.Files); err != nil || p != nil {
+		t.Fatalf("fresh install has problems: %v %v", p, err)
+	}
+	// Ctrl-C ends a verify with the context's error, not a list of files
+	// "changed" by it.
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	if p, err := Verify(cancelled, f.prefix, in.Files); !errors.Is(err, context.Canceled) || p != nil {
+		t.Fatalf("Verify with its context cancelled = %v, %v", p, err)
 	}
 	os.Remove(filepath.Join(f.prefix, "bin/a"))
 	os.WriteFile(filepath.Join(f.prefix, "bin/b"), []byte("B"), 0o644) // same size, other content
@@ -662,7 +669,11 @@ func TestVerify(t *testing.T) {
 	os.Remove(filepath.Join(f.prefix, "bin/d"))
 	os.Mkdir(filepath.Join(f.prefix, "bin/d"), 0o755)
 	got := map[string]string{}
-	for _, p := range Verify(f.prefix, in.Files) {
+	problems, err := Verify(context.Background(), f.prefix, in.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
 		got[filepath.Base(p.Path)] = p.What
 	}
 	want := map[string]string{
@@ -674,6 +685,22 @@ func TestVerify(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Verify = %v\nwant %v", got, want)
+	}
+}
+
+// TestPrepareCancelled: an upgrade reads each file of the old version
+// whole (Check) to tell the user's changes from the package's; Ctrl-C
+// ends that with the context's error, and no file is called changed.
+func TestPrepareCancelled(t *testing.T) {
+	f := newFixture(t, tree{"bin/": "", "bin/a": "a"})
+	old := f.installed("p", "1.0.0", "bin", "bin/a")
+	var warned []string
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	plan, err := Prepare(ctx, []Change{{Old: old, New: f.staged("p", tree{"bin/": "", "bin/a": "A"})}},
+		Options{Work: f.work, Warn: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }})
+	if !errors.Is(err, context.Canceled) || plan != nil || warned != nil {
+		t.Fatalf("Prepare with its context cancelled = %v, %v; warned %q", plan, err, warned)
 	}
 }
 

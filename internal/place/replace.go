@@ -68,7 +68,7 @@ func (p *prep) replaceDir(n *Staged, f state.File, abs, from string) {
 					r.changed, r.what = eabs, "not a directory now"
 				}
 			default:
-				if what := Check(eabs, old); what != "" && what != "missing" && r.changed == "" {
+				if what := Check(p.ctx, eabs, old); what != "" && what != "missing" && r.changed == "" {
 					r.changed, r.what = eabs, what
 				}
 			}

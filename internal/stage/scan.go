@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/distpac/distpac/internal/archive"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/procs"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -272,16 +273,25 @@ func permOf(m uint32) fs.FileMode {
 	return state.Perm(p)
 }
 
-// HashFile returns the hex SHA-256 of the file at p.
-func HashFile(p string) (string, error) {
-	f, err := os.Open(p)
+// HashFile returns the hex SHA-256 of the regular file at p (not through
+// a symlink). It stops with ctx's error when ctx is done, as Scan does: an
+// installed file may be as large as what its install.sh left.
+func HashFile(ctx context.Context, p string) (string, error) {
+	f, err := fsutil.OpenRegular(p, false)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
+	for {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if _, err := io.CopyN(h, f, scanCheck); err == io.EOF {
+			break
+		} else if err != nil {
+			return "", err
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
