@@ -3,9 +3,11 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,5 +67,74 @@ func TestHostileWireMessages(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(leechDir, "pkg-1.0.0.tar.zst")); err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("the download differs (%v)", err)
+	}
+}
+
+// TestHolepunchConnectRefused: a ut_holepunch (BEP 55) "connect" made the
+// library dial the address it names, once per message and whatever the
+// address: an attacker's run had the publisher's seeder open 2,000
+// connections to one port in 10 ms, and a daemon 15,000. The engine no
+// longer offers ut_holepunch (third_party patch 50; it serves uTP, which
+// is off): a peer that sends it anyway is disconnected, and nothing is
+// dialled.
+func TestHolepunchConnectRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 64<<10)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	ih, err := seeder.Seed(context.Background(), meta.Torrent, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sink.Close()
+	var dialled atomic.Int64
+	go func() {
+		for {
+			c, err := sink.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			c.Close()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	w, err := peertest.Dial(ctx, seeder.Addr().String(), ih)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	id := peertest.ExtensionID(w.Handshake, "ut_holepunch")
+	if id != 0 {
+		t.Errorf("the extended handshake offers ut_holepunch (id %d): %q", id, w.Handshake)
+	} else {
+		id = 200 // an id the engine gave no extension
+	}
+	target := netip.MustParseAddrPort(sink.Addr().String())
+	for range 200 {
+		if err := w.Send(peertest.HolepunchConnect(byte(id), target)); err != nil {
+			break // disconnected
+		}
+	}
+	if !w.Closed(5 * time.Second) {
+		t.Error("the connection that sent ut_holepunch stays open")
+	}
+	time.Sleep(500 * time.Millisecond) // dials under way would have arrived
+	if n := dialled.Load(); n != 0 {
+		t.Fatalf("200 holepunch connects made the engine dial the address they named %d times", n)
 	}
 }

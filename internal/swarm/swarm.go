@@ -174,6 +174,11 @@ func New(cfg Config) (*Engine, error) {
 	tc.DisableIPv6 = host == "" || net.ParseIP(host).To4() != nil
 	tc.DisablePEX = cfg.DisablePEX
 	tc.DisableWebtorrent = true
+	// No ut_holepunch (BEP 55; third_party patch 50): it opens a way
+	// through NAT for uTP, which is off. A peer's "connect" messages made
+	// the publisher's seeder dial 2,000 times in 10 ms, and a daemon
+	// 15,000, any address the peer named (an attacker's run).
+	tc.DisableUtHolepunch = true
 	// Plain BitTorrent handshakes (incoming obfuscated ones are still
 	// accepted): message stream encryption hides nothing that matters here
 	// (every piece is checked against its hash) and costs a Diffie–Hellman

@@ -280,7 +280,7 @@ func (cl *Client) init(cfg *ClientConfig) {
 		}
 	}
 	cfg.MetainfoSourcesClient = cmp.Or(cfg.MetainfoSourcesClient, cl.httpClient)
-	cl.defaultLocalLtepProtocolMap = makeBuiltinLtepProtocols(!cfg.DisablePEX)
+	cl.defaultLocalLtepProtocolMap = makeBuiltinLtepProtocols(!cfg.DisablePEX, !cfg.DisableUtHolepunch)
 	g.MakeMap(&cl.numWebSeedRequests)
 }
 
@@ -816,7 +816,9 @@ func (cl *Client) dialAndCompleteHandshake(opts outgoingConnOpts) (c *PeerConn, 
 	firstDialResult := dialPool.getFirst()
 	if firstDialResult.Conn == nil {
 		// No dialers worked. Try to initiate a holepunching rendezvous.
-		if holepunchAddrErr == nil {
+		// distpac patch 50: not without ut_holepunch (nor is the address remembered: a
+		// set of every address that failed, kept for the process's life).
+		if holepunchAddrErr == nil && !cl.config.DisableUtHolepunch {
 			cl.lock()
 			if !opts.receivedHolepunchConnect {
 				g.MakeMapIfNilAndSet(&cl.undialableWithoutHolepunch, holepunchAddr, struct{}{})

@@ -178,6 +178,10 @@ type ClientConfig struct {
 	// distpac patch 42 (prefixfirst.go): when > 0, a leecher asks first for this many pieces
 	// after the ones it has from the start of the torrent, then as before (rarest first).
 	PrefixPieces int
+	// distpac patch 50: no ut_holepunch (BEP 55): not offered in the extended handshake, a
+	// message naming it ends the connection, and a failed dial starts no rendezvous. Its
+	// "connect" made a node dial whatever address any peer named, once per message.
+	DisableUtHolepunch bool
 
 	// The IP addresses as our peers should see them. May differ from the
 	// local interfaces due to NAT or other network configurations.

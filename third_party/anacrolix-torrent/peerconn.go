@@ -1562,8 +1562,11 @@ func (c *PeerConn) useful() bool {
 	return false
 }
 
-func makeBuiltinLtepProtocols(pex bool) LocalLtepProtocolMap {
-	ps := []pp.ExtensionName{pp.ExtensionNameMetadata, utHolepunch.ExtensionName}
+func makeBuiltinLtepProtocols(pex, holepunch bool) LocalLtepProtocolMap {
+	ps := []pp.ExtensionName{pp.ExtensionNameMetadata}
+	if holepunch { // distpac patch 50
+		ps = append(ps, utHolepunch.ExtensionName)
+	}
 	if pex {
 		ps = append(ps, pp.ExtensionNamePex)
 	}

@@ -3439,6 +3439,9 @@ func incHolepunchMessagesSent(msg utHolepunch.Msg) {
 }
 
 func (t *Torrent) handleReceivedUtHolepunchMsg(msg utHolepunch.Msg, sender *PeerConn) error {
+	if t.cl.config.DisableUtHolepunch { // distpac patch 50: not offered, so not taken
+		return errors.New("ut_holepunch message, not offered")
+	}
 	incHolepunchMessagesReceived(msg)
 	switch msg.MsgType {
 	case utHolepunch.Rendezvous:

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -21,6 +22,8 @@ type Wire struct {
 	// MetadataID is the peer's id for ut_metadata (BEP 9), from its
 	// extended handshake.
 	MetadataID int
+	// Handshake is the payload of the peer's extended handshake.
+	Handshake []byte
 }
 
 // Dial connects to addr for the torrent ih, sends the handshakes (its
@@ -60,19 +63,20 @@ func Dial(ctx context.Context, addr string, ih [20]byte) (*Wire, error) {
 		if len(msg) < 2 || msg[0] != 20 || msg[1] != 0 {
 			continue
 		}
-		if w.MetadataID = metadataID(msg[2:]); w.MetadataID <= 0 || w.MetadataID > 255 {
+		w.Handshake = msg[2:]
+		if w.MetadataID = ExtensionID(w.Handshake, "ut_metadata"); w.MetadataID <= 0 || w.MetadataID > 255 {
 			return fail(fmt.Errorf("extended handshake names no ut_metadata id: %q", msg[2:min(len(msg), 200)]))
 		}
 	}
 	return w, nil
 }
 
-// metadataID finds the "ut_metadata" entry of an extended handshake's "m"
+// ExtensionID finds the entry for name in an extended handshake's "m"
 // dictionary ("11:ut_metadatai2e"); 0 when there is none. Enough for the
 // engines these tests talk to, without a bencode decoder (only the engine
 // packages import the library's).
-func metadataID(payload []byte) int {
-	_, rest, ok := bytes.Cut(payload, []byte("11:ut_metadatai"))
+func ExtensionID(payload []byte, name string) int {
+	_, rest, ok := bytes.Cut(payload, fmt.Appendf(nil, "%d:%si", len(name), name))
 	if !ok {
 		return 0
 	}
@@ -91,6 +95,16 @@ func metadataID(payload []byte) int {
 
 // Close ends the connection.
 func (w *Wire) Close() error { return w.conn.Close() }
+
+// HolepunchConnect is a ut_holepunch (BEP 55) "connect" to addr (IPv4),
+// sent as extended message id: it asks the peer to dial addr.
+func HolepunchConnect(id byte, addr netip.AddrPort) []byte {
+	a := addr.Addr().As4()
+	msg := []byte{20, id, 1, 0} // extended, id; connect, IPv4
+	msg = append(msg, a[:]...)
+	msg = binary.BigEndian.AppendUint16(msg, addr.Port())
+	return binary.BigEndian.AppendUint32(msg, 0) // no error
+}
 
 // Send writes one message: its length, then msg.
 func (w *Wire) Send(msg []byte) error {
