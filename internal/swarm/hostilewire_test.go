@@ -3,14 +3,13 @@ package swarm
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/swarm/peertest"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -95,22 +94,7 @@ func TestHolepunchConnectRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sink.Close()
-	var dialled atomic.Int64
-	go func() {
-		for {
-			c, err := sink.Accept()
-			if err != nil {
-				return
-			}
-			dialled.Add(1)
-			c.Close()
-		}
-	}()
+	sink, dialled := nettest.Hanging(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	w, err := peertest.Dial(ctx, seeder.Addr().String(), ih)
@@ -124,7 +108,7 @@ func TestHolepunchConnectRefused(t *testing.T) {
 	} else {
 		id = 200 // an id the engine gave no extension
 	}
-	target := netip.MustParseAddrPort(sink.Addr().String())
+	target := netip.MustParseAddrPort(sink)
 	for range 200 {
 		if err := w.Send(peertest.HolepunchConnect(byte(id), target)); err != nil {
 			break // disconnected
