@@ -6,10 +6,13 @@ package e2e
 // asserts what the user sees, how fast, and that no process fell over.
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -500,4 +503,92 @@ func TestInterruptWhileStagingIsScanned(t *testing.T) {
 		t.Errorf("the staged terabyte was left in %s", staging)
 	}
 	t.Logf("ended %s after Ctrl-C:\n%s", time.Since(sent).Round(time.Millisecond), out)
+}
+
+// TestDaemonMetricsBounded: the daemon's metrics_addr is a TCP listener
+// anyone who reaches the address can use. It had none of the bounds of
+// dist-server's listeners: an attacker's run held 18,000 idle connections
+// there (the daemon's descriptor limit: its peer listener then spun a core
+// on failed accepts, and installs found no daemon) and 400 connections
+// sending a megabyte of header lines took it to 470 MB. Now its headers
+// are capped at 16 KiB and one address holds at most 256 connections, the
+// longest idle closed first.
+func TestDaemonMetricsBounded(t *testing.T) {
+	r := newRig(t, "")
+	addrs, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics := addrs[0]
+	r.appendConfig("client1.yaml", fmt.Sprintf("metrics_addr: %q\n", metrics))
+	r.server("add", r.mkpkg("m", "1.0.0", 1<<10))
+	r.server("start")
+	r.client1("sync")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+	if !poll(20*time.Second, func() bool {
+		c, err := net.Dial("tcp", metrics)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatalf("the daemon never listened on %s:\n%s", metrics, d.out)
+	}
+	get := func(c net.Conn, extra string) (int, error) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := fmt.Fprintf(c, "GET /metrics HTTP/1.1\r\nHost: x\r\n%s\r\n", extra); err != nil {
+			return 0, err
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		_, err = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, err
+	}
+	// 64 KiB of header lines.
+	c, err := net.Dial("tcp", metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, err := get(c, strings.Repeat("X-Filler: "+strings.Repeat("a", 1000)+"\r\n", 64))
+	c.Close()
+	if err != nil || code != http.StatusRequestHeaderFieldsTooLarge {
+		t.Errorf("64 KiB of headers: status %d, %v; want 431", code, err)
+	}
+	// 300 keep-alive connections, each idle after one request.
+	const n = 300
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		c, err := net.Dial("tcp", metrics)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if code, err := get(c, ""); err != nil || code != http.StatusOK {
+			t.Fatalf("connection %d: status %d, %v", len(conns), code, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the closes have arrived
+	closed := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); err == io.EOF {
+			closed++
+		}
+	}
+	if closed < n-256 {
+		t.Fatalf("the daemon holds %d of %d idle connections from one address open; want at most 256", n-closed, n)
+	}
+	if !d.running() {
+		t.Fatalf("the daemon exited:\n%s", d.out)
+	}
 }

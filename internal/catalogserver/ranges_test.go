@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/distpac/distpac/internal/connlimit"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -95,7 +96,7 @@ func TestManyRanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := NewHTTPServer(s.Handler(), discard)
+	srv := connlimit.NewHTTPServer(s.Handler(), discard)
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	addr := ln.Addr().String()

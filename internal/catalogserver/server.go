@@ -517,22 +517,3 @@ func (c *countingWriter) ReadFrom(r io.Reader) (int64, error) {
 }
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
-
-// NewHTTPServer wraps h with limits that keep slow or hostile clients from
-// holding resources: ReadHeaderTimeout 10s, ReadTimeout 1m, WriteTimeout
-// 30m (archives can be large), IdleTimeout 2m, MaxHeaderBytes 16 KiB. The
-// http.Server's own error log goes to logger at warning level.
-func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       time.Minute,
-		WriteTimeout:      30 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-}

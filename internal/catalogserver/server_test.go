@@ -323,15 +323,6 @@ func TestConcurrentSnapshots(t *testing.T) {
 	}
 }
 
-func TestNewHTTPServer(t *testing.T) {
-	srv := NewHTTPServer(http.NotFoundHandler(), nil)
-	if srv.ReadHeaderTimeout != 10*time.Second || srv.ReadTimeout != time.Minute ||
-		srv.WriteTimeout != 30*time.Minute || srv.IdleTimeout != 2*time.Minute ||
-		srv.MaxHeaderBytes != 16<<10 || srv.ErrorLog == nil {
-		t.Fatalf("NewHTTPServer limits: %+v", srv)
-	}
-}
-
 // TestMetricsLoopbackOnly: /metrics on the catalog port answers this
 // machine only; from any other address it is refused, naming metrics_addr,
 // and the refusal carries none of the metrics.

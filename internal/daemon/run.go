@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/distpac/distpac/internal/connlimit"
 	"log/slog"
 	"net"
 	"net/http"
@@ -125,10 +126,16 @@ func Run(ctx context.Context, o Options) error {
 		if err != nil {
 			return fmt.Errorf("metrics_addr: listen on %s: %w", cfg.MetricsAddr, err)
 		}
+		// Bounded as dist-server's listeners are: anyone who reaches
+		// the address could hold 18,000 idle connections, the daemon's
+		// descriptors (its peer listener then spun on failed accepts, and
+		// installs found no daemon), or send a megabyte of headers on each.
+		lim := connlimit.Wrap(mln, connlimit.Options{Name: "metrics", Logger: o.Logger})
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", h.metrics)
-		msrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go msrv.Serve(mln)
+		msrv := connlimit.NewHTTPServer(mux, o.Logger)
+		msrv.ConnState = lim.ConnState
+		go msrv.Serve(lim)
 		defer msrv.Close()
 		metricsAt = mln.Addr()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/distpac/distpac/internal/connlimit"
 	"io"
 	"log/slog"
 	"net"
@@ -335,7 +336,7 @@ func serve(t *testing.T, h http.Handler) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := catalogserver.NewHTTPServer(h, nil)
+	srv := connlimit.NewHTTPServer(h, nil)
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

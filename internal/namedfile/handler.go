@@ -142,31 +142,3 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, path string, err 
 func etag(size int64, mod time.Time) string {
 	return `"` + strconv.FormatInt(size, 16) + "-" + strconv.FormatInt(mod.UnixNano(), 16) + `"`
 }
-
-// Timeouts of the HTTP server. WriteTimeout is long because one response
-// may be a multi-gigabyte archive on a slow link; the others are short
-// because no legitimate request needs long to send its headers.
-const (
-	readHeaderTimeout = 10 * time.Second
-	readTimeout       = time.Minute
-	writeTimeout      = 10 * time.Minute
-	idleTimeout       = 2 * time.Minute
-	maxHeaderBytes    = 16 << 10
-)
-
-// NewServer wraps h in an http.Server with timeouts and a header size
-// limit, so slow or hostile clients cannot hold connections forever.
-func NewServer(h http.Handler, log *slog.Logger) *http.Server {
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-}

@@ -229,13 +229,6 @@ func TestNewRefuses(t *testing.T) {
 	}
 }
 
-func TestServerLimits(t *testing.T) {
-	s := NewServer(http.NotFoundHandler(), nil)
-	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout < 5*time.Minute || s.IdleTimeout <= 0 || s.MaxHeaderBytes != 16<<10 {
-		t.Errorf("server limits not set: %+v", s)
-	}
-}
-
 func TestMainUsage(t *testing.T) {
 	paths, _ := fixture(t, map[string]int{"f": 1})
 	tests := []struct {

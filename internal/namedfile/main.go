@@ -92,7 +92,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: listen on %s: %v\n", name, *socket, err)
 		return 1
 	}
-	srv := NewServer(h, log)
+	srv := connlimit.NewHTTPServer(h, log)
 	if strings.HasPrefix(where, "http://") {
 		// Public like dist-server's listeners, and bounded as they are:
 		// 256 connections from one address, 4,096 in all, idle

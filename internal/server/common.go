@@ -74,7 +74,7 @@ func (g *httpGroup) serve(name, addr string, h http.Handler) (net.Addr, error) {
 	}
 	g.limits[name] = ln
 	g.mu.Unlock()
-	s := catalogserver.NewHTTPServer(h, g.log)
+	s := connlimit.NewHTTPServer(h, g.log)
 	s.ConnState = ln.ConnState
 	g.servers = append(g.servers, s)
 	go func() {
