@@ -50,6 +50,11 @@ func (l *Listener) Close() error {
 	return err
 }
 
+// Holder is the process ID of the daemon that holds the socket at path
+// (its lock), whether or not it answers there; 0 when none does or the
+// system does not say (fsutil.LockHolder).
+func Holder(path string) int { return fsutil.LockHolder(path + ".lock") }
+
 // Listen takes the unix socket at path for a daemon: it fails when another
 // daemon answers there, and replaces a socket left by one that was killed.
 // Call it before anything else a daemon starts, so a second daemon stops
@@ -84,7 +89,7 @@ func Listen(path string) (_ *Listener, err error) {
 	}
 	if !ok {
 		holder := ""
-		if pid := fsutil.LockHolder(lock.Path()); pid > 0 {
+		if pid := Holder(path); pid > 0 {
 			holder = fmt.Sprintf(" (pid %d)", pid) // a second daemon named only the lock file
 		}
 		return nil, fmt.Errorf("daemon socket %s: another daemon is running%s (it holds %s)", path, holder, lock.Path())

@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -76,6 +78,13 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.logger()))
 	if err != nil {
 		release()
+		// The daemon holds peer_addr when it runs: one that did not
+		// answer (out of descriptors, stopped with SIGSTOP) is named,
+		// not "another program".
+		if pid := daemon.Holder(c.Paths.DaemonSocket()); pid > 0 && errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("dist-client daemon (pid %d) is running but did not answer on %s, and holds peer_addr %s (see its log; try again, or stop it)",
+				pid, c.Paths.DaemonSocket(), c.Config.PeerAddr)
+		}
 		return nil, config.InUse("peer_addr", err)
 	}
 	return engineFetcher{engine, release}, nil

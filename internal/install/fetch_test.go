@@ -1,8 +1,16 @@
 package install
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/gofrs/flock"
 )
 
 func TestQuietProgress(t *testing.T) {
@@ -16,5 +24,35 @@ func TestQuietProgress(t *testing.T) {
 		if got := quietProgress(c.stall); got != c.want {
 			t.Errorf("quietProgress(%v) = %v; want %v", c.stall, got, c.want)
 		}
+	}
+}
+
+// TestSilentDaemonNamed: when the daemon runs but does not answer on its
+// socket (out of descriptors, stopped), an install starts an engine of
+// its own, whose bind fails on the daemon's peer_addr. The error named
+// "another program"; it names the daemon and its pid.
+func TestSilentDaemonNamed(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the lock's holder is read from /proc/locks")
+	}
+	w := newWorld(t)
+	peer, err := net.Listen("tcp", "127.0.0.1:0") // the daemon's peer_addr
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	w.client.Config.PeerAddr = peer.Addr().String()
+	if err := os.MkdirAll(w.client.Paths.Dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	lock := flock.New(w.client.Paths.DaemonSocket() + ".lock") // the daemon's, held by this process
+	if ok, err := lock.TryLock(); !ok || err != nil {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	defer lock.Unlock()
+	_, err = w.client.openFetcher(context.Background())
+	want := fmt.Sprintf("dist-client daemon (pid %d) is running but did not answer", os.Getpid())
+	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "another program") {
+		t.Fatalf("openFetcher: %v\nwant an error naming the daemon: %s", err, want)
 	}
 }

@@ -558,11 +558,20 @@ func (cl *Client) rejectAccepted(conn net.Conn) error {
 	return nil
 }
 
+// acceptBackoffMin and acceptBackoffMax bound the wait after a failed accept (distpac patch 51).
+var (
+	acceptBackoffMin = 5 * time.Millisecond
+	acceptBackoffMax = time.Second
+)
+
 func (cl *Client) acceptConnections(l Listener) {
+	// distpac patch 51: a failed accept waits before the next, as net/http's Serve does.
+	var backoff time.Duration
 	for {
 		conn, err := l.Accept()
 		torrent.Add("client listener accepts", 1)
-		if err == nil {
+		// distpac patch 50: no holepunch bookkeeping (and no client lock per accept) without it.
+		if err == nil && !cl.config.DisableUtHolepunch {
 			holepunchAddr, holepunchErr := addrPortFromPeerRemoteAddr(conn.RemoteAddr())
 			if holepunchErr == nil {
 				cl.lock()
@@ -594,8 +603,13 @@ func (cl *Client) acceptConnections(l Listener) {
 		}
 		if err != nil {
 			log.Fmsg("error accepting connection: %s", err).LogLevel(log.Debug, cl.logger)
+			// distpac patch 51: out of descriptors (EMFILE), accept fails at once until one is
+			// freed; without a wait the loop spun a core (26,937 failed accepts in 3 s).
+			backoff = min(max(2*backoff, acceptBackoffMin), acceptBackoffMax)
+			time.Sleep(backoff)
 			continue
 		}
+		backoff = 0
 		go func() {
 			if reject != nil {
 				torrent.Add("rejected accepted connections", 1)
