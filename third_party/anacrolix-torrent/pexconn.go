@@ -14,6 +14,9 @@ import (
 const (
 	pexRetryDelay = 10 * time.Second
 	pexInterval   = 1 * time.Minute
+	// pexMaxAdded is the most peers taken from one message (distpac patch 52; BEP 11: "up
+	// to 50").
+	pexMaxAdded = 50
 )
 
 // per-connection PEX state
@@ -136,11 +139,18 @@ func (s *pexConnState) Recv(payload []byte) error {
 		return fmt.Errorf("last received only %v ago", timeSinceLastRecv)
 	}
 	s.lastRecv = time.Now()
-	s.updateRemoteLiveConns(rx)
+	// distpac patch 52: the record of the sender's connections serves ut_holepunch only, and
+	// was kept whole: a message just under the 256 KiB message limit lists ~39,000
+	// addresses, 1.5-2 MB kept per connection.
+	if !s.torrent.cl.config.DisableUtHolepunch {
+		s.updateRemoteLiveConns(rx)
+	}
 
 	var peers peerInfos
 	peers.AppendFromPex(rx.Added6, rx.Added6Flags)
 	peers.AppendFromPex(rx.Added, rx.AddedFlags)
+	// distpac patch 52: BEP 11 caps a message at 50 added peers; more are not taken.
+	peers = peers[:min(len(peers), pexMaxAdded)]
 	if time.Now().Before(s.torrent.pex.rest) {
 		s.logger.Printf("in cooldown period, incoming PEX discarded")
 		return nil
