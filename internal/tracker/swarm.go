@@ -17,6 +17,9 @@ type swarm struct {
 	pinned    int                  // how many peers are pinned
 	seeders   int
 	completed int32
+	// downloads counts, by host (hostOf), the completed downloads counted
+	// in the current window of each (countDownload); nil until one.
+	downloads map[netip.Addr]hostDownloads
 	// scanAt is a lower bound on the earliest expiry of any peer, so that
 	// expiry on access scans the swarm only when something may be stale.
 	scanAt time.Time
@@ -38,6 +41,49 @@ type peer struct {
 type netCount struct {
 	key netKey
 	n   int
+}
+
+// hostDownloads is one host's counted downloads of a swarm since since.
+type hostDownloads struct {
+	n     int
+	since time.Time
+}
+
+// downloadWindow is how long one host's counted downloads of a torrent
+// are remembered (countDownload).
+const downloadWindow = 24 * time.Hour
+
+// countDownload reports whether a completed download from host h counts,
+// and records it: at most perHost in a downloadWindow. A peer that
+// completed, stopped and started again as a leecher under the same or a
+// new port was counted every time: an attacker's loop added 5,000 to a
+// package's downloads in 2.9 s. Hosts are remembered up to maxHosts (the
+// expired ones go first when it is full); past that a download counts
+// unrecorded.
+func (s *swarm) countDownload(h netip.Addr, now time.Time, perHost, maxHosts int) bool {
+	if s.downloads == nil {
+		s.downloads = map[netip.Addr]hostDownloads{}
+	}
+	d, ok := s.downloads[h]
+	if !ok || now.Sub(d.since) >= downloadWindow {
+		d = hostDownloads{since: now}
+	}
+	if perHost > 0 && d.n >= perHost {
+		return false
+	}
+	d.n++
+	if !ok && len(s.downloads) >= maxHosts {
+		for k, e := range s.downloads {
+			if now.Sub(e.since) >= downloadWindow {
+				delete(s.downloads, k)
+			}
+		}
+		if len(s.downloads) >= maxHosts {
+			return true
+		}
+	}
+	s.downloads[h] = d
+	return true
 }
 
 func newSwarm() *swarm {

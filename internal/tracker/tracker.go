@@ -392,8 +392,9 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 	// A download counts once, for a peer this swarm knew as a leecher: any
 	// client could send "completed" again and again, and scrape's
 	// downloaded (and the server's downloads metric) went up by one each
-	// time. Tracker statistics stay advisory: one address can still join
-	// under new ports.
+	// time. One host's downloads count up to MaxPeersPerIP a day
+	// (countDownload): one that completed, stopped and came back counted
+	// again every time. Tracker statistics stay advisory.
 	counts := false
 	if i, ok := s.index[addr]; ok {
 		p := &s.peers[i]
@@ -414,7 +415,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 		}
 		s.add(peer{addr: addr, lastSeen: now, seeder: seeder})
 	}
-	if counts {
+	if counts && s.countDownload(hostOf(addr.Addr()), now, t.opts.MaxPeersPerIP, t.opts.MaxPeersPerTorrent) {
 		s.completed++
 	}
 	return nil
