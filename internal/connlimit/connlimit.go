@@ -31,7 +31,9 @@
 // met a connection closed at that moment).
 //
 // The server tells the listener which connections are idle with SetIdle,
-// from http.Server.ConnState.
+// from http.Server.ConnState. NewHTTPServer is the http.Server every HTTP
+// listener of the programs serves through: its timeouts and header limit
+// bound what one connection holds, as the listener bounds how many.
 package connlimit
 
 import (
