@@ -34,7 +34,9 @@ with a stale, older or forged catalog is passed over, and one whose catalog woul
 over a minute at the rate it sends is set aside after 5 s, waited for only if no other
 server gives a catalog. From the last server left, a catalog on course to take over
 20 minutes at the rate it arrives is given up too. A catalog from a mirror is the
-publisher's own, signed by the same key.
+publisher's own, signed by the same key. sync names the server the catalog came from:
+a mirror that lags behind its primary, with a catalog still valid, gives its older
+serial.
 
 Without server_key in client.yaml, the first sync pins the key the server presents
 (trust on first use) and says so; later syncs require that key, or a key the server
@@ -71,7 +73,11 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	for _, f := range res.Failed {
 		e.UI.Warnf("server %s\n", f)
 	}
-	if len(res.Failed) > 0 {
+	// With several servers, which one answered is said: the first that
+	// answers is taken, and a mirror that lags behind its primary gives
+	// its older serial as up to date (an attacker's run read "catalog up
+	// to date: serial 2" while the next server had 3).
+	if len(res.Failed) > 0 || len(cfg.Servers()) > 1 {
 		e.UI.Printf("catalog from %s\n", res.Server)
 	}
 	if o.json {
