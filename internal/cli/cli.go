@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -62,6 +63,11 @@ func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
 		g.UI.Verbose = g.Verbosity > 0
 		g.logOut = stdio.Err
 		g.Logger, g.LogLevel = newLogger(stdio.Err, g.Verbosity, g.Quiet, slog.LevelError)
+		// The standard logger is net/http's voice ("Unsolicited response
+		// received on idle HTTP channel", when a server sends more than it
+		// said): a debug record, not a stray line on stderr.
+		log.SetFlags(0)
+		log.SetOutput(slog.NewLogLogger(g.Logger.Handler(), slog.LevelDebug).Writer())
 	}
 }
 

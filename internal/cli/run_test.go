@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log"
+	"os"
 	"strings"
 	"testing"
 
@@ -40,6 +43,39 @@ func TestRunUsageHint(t *testing.T) {
 		}
 		if got := strings.Contains(errOut.String(), "for usage"); got != (tt.hint != "") || tt.hint != "" && !strings.Contains(errOut.String(), tt.hint) {
 			t.Errorf("%q: stderr %q, want the hint %q", tt.args, errOut.String(), tt.hint)
+		}
+	}
+}
+
+// TestStandardLoggerIsDebug: what goes to the standard logger (net/http's
+// "Unsolicited response received on idle HTTP channel", when a hostile
+// server sends more than it said) is a debug record of the command's
+// logger: nothing without -v, a record with it. It was a stray line on
+// stderr.
+func TestStandardLoggerIsDebug(t *testing.T) {
+	defer log.SetOutput(os.Stderr)
+	defer log.SetFlags(log.LstdFlags)
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"say"}, false},
+		{[]string{"-v", "say"}, true},
+	} {
+		var g Global
+		root := &cobra.Command{Use: "prog"}
+		var errOut bytes.Buffer
+		g.Bind(root, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errOut}, "prog.yaml")
+		root.AddCommand(&cobra.Command{Use: "say", RunE: func(*cobra.Command, []string) error {
+			log.Printf("Unsolicited response received on idle HTTP channel")
+			return nil
+		}})
+		if code := Run(context.Background(), "prog", root, tt.args, Stdio{In: strings.NewReader(""), Out: io.Discard, Err: &errOut}); code != 0 {
+			t.Fatalf("%q: exit %d: %s", tt.args, code, errOut.String())
+		}
+		got := errOut.String()
+		if shown := strings.Contains(got, "Unsolicited response"); shown != tt.want || shown && !strings.Contains(got, "level=DEBUG") {
+			t.Errorf("%q: stderr %q; want the line shown %v, as a debug record", tt.args, got, tt.want)
 		}
 	}
 }
