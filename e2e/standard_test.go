@@ -158,6 +158,14 @@ http {
 	if out := r.client1("sync"); !strings.Contains(out, "catalog up to date") || !strings.Contains(out, "catalog from "+static) {
 		t.Errorf("second sync through nginx: %s", out)
 	}
+	// --json stays JSON alone, and says it there.
+	var js struct {
+		Updated bool   `json:"updated"`
+		Server  string `json:"server"`
+	}
+	if out, err := r.try("dist-client", "client1", "client1.yaml", "sync", "--json"); err != nil || json.Unmarshal([]byte(out), &js) != nil || js.Server != static || js.Updated {
+		t.Errorf("sync --json through nginx: %v: %q (%+v)", err, out, js)
+	}
 	start = time.Now()
 	out = r.client1("install", "-v", "alpha")
 	t.Logf("install from nginx as a web seed: %v", time.Since(start).Round(time.Millisecond))

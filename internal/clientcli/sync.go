@@ -77,7 +77,8 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	// answers is taken, and a mirror that lags behind its primary gives
 	// its older serial as up to date (an attacker's run read "catalog up
 	// to date: serial 2" while the next server had 3).
-	if len(res.Failed) > 0 || len(cfg.Servers()) > 1 {
+	// --json says it as "server".
+	if !o.json && (len(res.Failed) > 0 || len(cfg.Servers()) > 1) {
 		e.UI.Printf("catalog from %s\n", res.Server)
 	}
 	if o.json {
@@ -89,8 +90,9 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 			Updated  bool   `json:"updated"`
 			Serial   int64  `json:"serial"`
 			Packages int    `json:"packages"`
+			Server   string `json:"server"`               // the server the catalog came from (or that said it was unchanged)
 			Pinned   string `json:"pinned_key,omitempty"` // set when this sync pinned the key (trust on first use)
-		}{res.Updated, res.Serial, res.Packages, pinned}); err != nil {
+		}{res.Updated, res.Serial, res.Packages, res.Server, pinned}); err != nil {
 			return err
 		}
 	}
