@@ -19,7 +19,8 @@ type swarm struct {
 	completed int32
 	// downloads counts, by host (hostOf), the completed downloads counted
 	// in the current window of each (countDownload); nil until one.
-	downloads map[netip.Addr]hostDownloads
+	downloads      map[netip.Addr]hostDownloads
+	downloadsSwept time.Time // when expired downloads were last looked for
 	// scanAt is a lower bound on the earliest expiry of any peer, so that
 	// expiry on access scans the swarm only when something may be stale.
 	scanAt time.Time
@@ -43,10 +44,11 @@ type netCount struct {
 	n   int
 }
 
-// hostDownloads is one host's counted downloads of a swarm since since.
+// hostDownloads is one host's counted downloads of a swarm since since
+// (Unix seconds, good until 2106): 8 bytes beside the key.
 type hostDownloads struct {
-	n     int
-	since time.Time
+	n     uint32
+	since uint32
 }
 
 // downloadWindow is how long one host's counted downloads of a torrent
@@ -57,29 +59,38 @@ const downloadWindow = 24 * time.Hour
 // and records it: at most perHost in a downloadWindow. A peer that
 // completed, stopped and started again as a leecher under the same or a
 // new port was counted every time: an attacker's loop added 5,000 to a
-// package's downloads in 2.9 s. Hosts are remembered up to maxHosts (the
-// expired ones go first when it is full); past that a download counts
-// unrecorded.
+// package's downloads in 2.9 s. At most maxHosts hosts are remembered;
+// when that many are, the expired ones go (looked for at most once a
+// minute) or else any one, so a host is always recorded when it counts.
+// An attacker with many addresses (a /48 holds 65,536 hosts of a /64)
+// still adds perHost for each: tracker counts stay advisory.
 func (s *swarm) countDownload(h netip.Addr, now time.Time, perHost, maxHosts int) bool {
 	if s.downloads == nil {
 		s.downloads = map[netip.Addr]hostDownloads{}
 	}
+	sec := uint32(now.Unix())
 	d, ok := s.downloads[h]
-	if !ok || now.Sub(d.since) >= downloadWindow {
-		d = hostDownloads{since: now}
+	if !ok || time.Duration(sec-d.since)*time.Second >= downloadWindow {
+		d = hostDownloads{since: sec}
 	}
-	if perHost > 0 && d.n >= perHost {
+	if perHost > 0 && int(d.n) >= perHost {
 		return false
 	}
 	d.n++
-	if !ok && len(s.downloads) >= maxHosts {
-		for k, e := range s.downloads {
-			if now.Sub(e.since) >= downloadWindow {
-				delete(s.downloads, k)
+	if _, known := s.downloads[h]; !known && len(s.downloads) >= max(maxHosts, 1) {
+		if now.Sub(s.downloadsSwept) >= time.Minute {
+			s.downloadsSwept = now
+			for k, e := range s.downloads {
+				if time.Duration(sec-e.since)*time.Second >= downloadWindow {
+					delete(s.downloads, k)
+				}
 			}
 		}
-		if len(s.downloads) >= maxHosts {
-			return true
+		for k := range s.downloads {
+			if len(s.downloads) < max(maxHosts, 1) {
+				break
+			}
+			delete(s.downloads, k)
 		}
 	}
 	s.downloads[h] = d

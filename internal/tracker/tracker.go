@@ -5,7 +5,9 @@
 // The HTTP side is anacrolix/torrent's tracker/http/server handler; this
 // package supplies its peer store (the trackerServer.AnnounceTracker
 // interface), limits, expiry and the routing around it. Memory is bounded by
-// Options.MaxTorrents × Options.MaxPeersPerTorrent peers.
+// Options.MaxTorrents × Options.MaxPeersPerTorrent peers, and as many hosts'
+// counts of completed downloads (countDownload; about 40 bytes each with
+// the map's overhead, kept a day after the peers are gone).
 //
 // A peer is identified by the address it announces from: the IP of the HTTP
 // connection (Request.RemoteAddr) and the port from the query. The BEP 3 "ip"

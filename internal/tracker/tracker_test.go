@@ -1190,3 +1190,41 @@ func BenchmarkFullSwarmAnnounce(b *testing.B) {
 		tr.TrackAnnounce(ctx, anacrolixTracker.AnnounceRequest{InfoHash: ih, Port: 7000, Left: 1}, ap)
 	}
 }
+
+// TestCountDownload: countDownload's bounds. A host (an IPv6 /64 is one)
+// counts perHost downloads a window, then none until the window ends; the
+// record never holds more than maxHosts hosts, and a new host past that
+// is recorded (another one forgotten), not counted without a record: a
+// review counted a 1,001st host 5,000 times of 5,000.
+func TestCountDownload(t *testing.T) {
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	host := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
+	s := newSwarm()
+	counted := func(h netip.Addr, tries int, at time.Time) int {
+		n := 0
+		for range tries {
+			if s.countDownload(hostOf(h), at, 2, 8) {
+				n++
+			}
+		}
+		return n
+	}
+	for i := range 20 {
+		if n := counted(host(i), 5, t0); n != 2 {
+			t.Fatalf("host %d: %d of 5 counted, want 2", i, n)
+		}
+		if len(s.downloads) > 8 {
+			t.Fatalf("%d hosts recorded, want at most 8", len(s.downloads))
+		}
+	}
+	if n := counted(host(19), 5000, t0); n != 0 {
+		t.Fatalf("the newest host, again: %d of 5,000 counted, want 0", n)
+	}
+	a, b := netip.MustParseAddr("2001:db8:0:1::1"), netip.MustParseAddr("2001:db8:0:1::2")
+	if n := counted(a, 3, t0) + counted(b, 3, t0); n != 2 {
+		t.Fatalf("two addresses of one /64: %d counted, want 2", n)
+	}
+	if n := counted(host(19), 5, t0.Add(downloadWindow)); n != 2 {
+		t.Fatalf("a window later: %d of 5 counted, want 2", n)
+	}
+}
