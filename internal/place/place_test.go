@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
@@ -655,12 +657,27 @@ func TestVerify(t *testing.T) {
 		t.Fatalf("fresh install has problems: %v %v", p, err)
 	}
 	// Ctrl-C ends a verify with the context's error, not a list of files
-	// "changed" by it.
+	// "changed" by it, also in the middle of a sparse terabyte.
 	cancelled, cancel := context.WithCancel(context.Background())
-	cancel()
-	if p, err := Verify(cancelled, f.prefix, in.Files); !errors.Is(err, context.Canceled) || p != nil {
-		t.Fatalf("Verify with its context cancelled = %v, %v", p, err)
+	time.AfterFunc(100*time.Millisecond, cancel)
+	big := append(slices.Clip(in.Files), sparseRecord(t, f.prefix, "big"))
+	verified := make(chan error, 1)
+	go func() {
+		p, err := Verify(cancelled, f.prefix, big)
+		if p != nil {
+			err = fmt.Errorf("problems %v, and %v", p, err)
+		}
+		verified <- err
+	}()
+	select {
+	case err := <-verified:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Verify cancelled while it reads a terabyte: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Verify went on reading 20 s after its context was cancelled")
 	}
+	os.Remove(filepath.Join(f.prefix, "big"))
 	os.Remove(filepath.Join(f.prefix, "bin/a"))
 	os.WriteFile(filepath.Join(f.prefix, "bin/b"), []byte("B"), 0o644) // same size, other content
 	os.Chmod(filepath.Join(f.prefix, "bin/c"), 0o755)
@@ -689,19 +706,55 @@ func TestVerify(t *testing.T) {
 }
 
 // TestPrepareCancelled: an upgrade reads each file of the old version
-// whole (Check) to tell the user's changes from the package's; Ctrl-C
-// ends that with the context's error, and no file is called changed.
+// whole (Check) to tell the user's changes from the package's, and a file
+// may be as large as what install.sh left (a sparse terabyte). Ctrl-C
+// ends that read with the context's error, and no file is called changed.
 func TestPrepareCancelled(t *testing.T) {
 	f := newFixture(t, tree{"bin/": "", "bin/a": "a"})
 	old := f.installed("p", "1.0.0", "bin", "bin/a")
+	old.Files = append(old.Files, sparseRecord(t, f.prefix, "big"))
 	var warned []string
 	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	plan, err := Prepare(ctx, []Change{{Old: old, New: f.staged("p", tree{"bin/": "", "bin/a": "A"})}},
-		Options{Work: f.work, Warn: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }})
-	if !errors.Is(err, context.Canceled) || plan != nil || warned != nil {
-		t.Fatalf("Prepare with its context cancelled = %v, %v; warned %q", plan, err, warned)
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	done := make(chan error, 1)
+	go func() {
+		plan, err := Prepare(ctx, []Change{{Old: old, New: f.staged("p", tree{"bin/": "", "bin/a": "A"})}},
+			Options{Work: f.work, Warn: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }})
+		if plan != nil {
+			err = fmt.Errorf("a plan, and %v", err)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) || warned != nil {
+			t.Fatalf("Prepare cancelled while it reads a terabyte: %v; warned %q", err, warned)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("Prepare went on reading 20 s after its context was cancelled")
 	}
+}
+
+// sparseRecord makes name under prefix a sparse file of 1 TiB (skipping
+// the test where the file system cannot) and returns a record of it whose
+// size and mode match, so that a check reads it whole.
+func sparseRecord(t *testing.T, prefix, name string) state.File {
+	t.Helper()
+	p := filepath.Join(prefix, name)
+	fh, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if err := fh.Truncate(1 << 40); err != nil {
+		t.Skipf("no sparse terabyte here: %v", err)
+	}
+	fi, err := fh.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state.File{Path: name, Type: state.TypeFile, Size: 1 << 40, Mode: state.Perm(fi.Mode()), SHA256: strings.Repeat("0", 64)}
 }
 
 // TestNewDirectoriesShared: several packages of one plan ship the same

@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/distpac/distpac/internal/archive"
-	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/procs"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -230,7 +228,7 @@ func hashAt(ctx context.Context, dirfd int, name string, f *state.File, h hash.H
 		return fmt.Errorf("%s: %w", f.Path, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("staged %s changed while it was scanned", f.Path)
+		return fmt.Errorf("%s changed while it was read", f.Path)
 	}
 	h.Reset()
 	// Exactly the size fstat gave: a short read means the file shrank.
@@ -249,7 +247,7 @@ func hashAt(ctx context.Context, dirfd int, name string, f *state.File, h hash.H
 			return fmt.Errorf("%s: %w", f.Path, err)
 		}
 		if n == 0 {
-			return fmt.Errorf("staged %s changed while it was scanned", f.Path)
+			return fmt.Errorf("%s changed while it was read", f.Path)
 		}
 		h.Write(buf[:n])
 		done += int64(n)
@@ -274,24 +272,15 @@ func permOf(m uint32) fs.FileMode {
 }
 
 // HashFile returns the hex SHA-256 of the regular file at p (not through
-// a symlink). It stops with ctx's error when ctx is done, as Scan does: an
-// installed file may be as large as what its install.sh left.
+// a symlink), read as Scan reads one (hashAt): it stops with ctx's error
+// when ctx is done, for an installed file may be as large as what its
+// install.sh left.
 func HashFile(ctx context.Context, p string) (string, error) {
-	f, err := fsutil.OpenRegular(p, false)
-	if err != nil {
+	b := hashBuffers.Get().(*[64 << 10]byte)
+	defer hashBuffers.Put(b)
+	f := state.File{Path: p}
+	if err := hashAt(ctx, unix.AT_FDCWD, p, &f, sha256.New(), b[:]); err != nil {
 		return "", err
 	}
-	defer f.Close()
-	h := sha256.New()
-	for {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		if _, err := io.CopyN(h, f, scanCheck); err == io.EOF {
-			break
-		} else if err != nil {
-			return "", err
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return f.SHA256, nil
 }
