@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/distpac/distpac/internal/connlimit"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/connlimit"
 )
 
 // manyRanges is a Range header of one-byte ranges, as long as the

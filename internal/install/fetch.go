@@ -81,9 +81,11 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 		// The daemon holds peer_addr when it runs: one that did not
 		// answer (out of descriptors, stopped with SIGSTOP) is named,
 		// not "another program".
-		if pid := daemon.Holder(c.Paths.DaemonSocket()); pid > 0 && errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("dist-client daemon (pid %d) is running but did not answer on %s, and holds peer_addr %s (see its log; try again, or stop it)",
-				pid, c.Paths.DaemonSocket(), c.Config.PeerAddr)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			if pid := daemon.Holder(c.Paths.DaemonSocket()); pid > 0 {
+				return nil, fmt.Errorf("dist-client daemon (pid %d) is running but did not answer on %s, and holds peer_addr %s (see its log; try again, or stop it)",
+					pid, c.Paths.DaemonSocket(), c.Config.PeerAddr)
+			}
 		}
 		return nil, config.InUse("peer_addr", err)
 	}

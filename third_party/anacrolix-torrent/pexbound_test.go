@@ -1,6 +1,7 @@
 package torrent
 
 import (
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -26,9 +27,12 @@ func TestPexMessageBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 		tt, _ := cl.AddTorrentInfoHash([20]byte{2})
+		// 10,000 IPv6 peers and 10,000 IPv4 ones: the IPv4 ones are taken (IPv6 is often
+		// off).
 		var msg pp.PexMsg
 		for i := range 10000 {
 			msg.Added = append(msg.Added, krpc.NodeAddr{IP: net.IPv4(10, byte(i>>16), byte(i>>8), byte(i)).To4(), Port: 6881})
+			msg.Added6 = append(msg.Added6, krpc.NodeAddr{IP: net.ParseIP(fmt.Sprintf("2001:db8::%x", i+1)), Port: 6881})
 		}
 		payload, err := bencode.Marshal(msg)
 		if err != nil {
@@ -43,8 +47,14 @@ func TestPexMessageBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if added > 50 {
-			t.Errorf("holepunch %v: %d peers taken from one message", holepunch, added)
+		v4 := 0
+		tt.peers.Each(func(p PeerInfo) {
+			if a, ok := p.Addr.(ipPortAddr); ok && a.IP.To4() != nil {
+				v4++
+			}
+		})
+		if added > 50 || v4 != added {
+			t.Errorf("holepunch %v: %d peers taken from one message, %d of them IPv4", holepunch, added, v4)
 		}
 		if kept := len(s.remoteLiveConns); !holepunch && kept != 0 {
 			t.Errorf("without ut_holepunch, %d addresses of the sender's connections kept", kept)

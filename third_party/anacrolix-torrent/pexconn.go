@@ -147,9 +147,11 @@ func (s *pexConnState) Recv(payload []byte) error {
 	}
 
 	var peers peerInfos
-	peers.AppendFromPex(rx.Added6, rx.Added6Flags)
+	// distpac patch 52: BEP 11 caps a message at 50 added peers; more are not taken, IPv4
+	// first (distpac turns IPv6 off on an IPv4 host; a dual-stack peer's 50 IPv6 addresses
+	// would have left none it could dial).
 	peers.AppendFromPex(rx.Added, rx.AddedFlags)
-	// distpac patch 52: BEP 11 caps a message at 50 added peers; more are not taken.
+	peers.AppendFromPex(rx.Added6, rx.Added6Flags)
 	peers = peers[:min(len(peers), pexMaxAdded)]
 	if time.Now().Before(s.torrent.pex.rest) {
 		s.logger.Printf("in cooldown period, incoming PEX discarded")
