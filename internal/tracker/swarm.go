@@ -77,7 +77,7 @@ func (s *swarm) countDownload(h netip.Addr, now time.Time, perHost, maxHosts int
 		return false
 	}
 	d.n++
-	if _, known := s.downloads[h]; !known && len(s.downloads) >= max(maxHosts, 1) {
+	if !ok && len(s.downloads) >= max(maxHosts, 1) {
 		if now.Sub(s.downloadsSwept) >= time.Minute {
 			s.downloadsSwept = now
 			for k, e := range s.downloads {
