@@ -208,7 +208,9 @@ func newHistory(e *env) *cobra.Command {
 before and after, the bytes downloaded (an interrupted command's too), and the result: running (a
 command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
-next install, upgrade or uninstall rolls back or finishes).`,
+next install, upgrade or uninstall rolls back or finishes). A command that stopped before
+it set out to change anything (nothing to do, a name not found or not installed, a plan
+refused, a question declined) is not listed, as in pacman.log.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			in, err := e.installer()

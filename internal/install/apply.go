@@ -53,6 +53,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []s
 	if err := c.checkSpace(items); err != nil {
 		return err
 	}
+	tx.act()
 	f, err := c.startFetch(ctx, items)
 	if err != nil {
 		return err

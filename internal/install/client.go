@@ -100,11 +100,19 @@ func (c *Client) Lock(ctx context.Context) (*state.Lock, error) {
 // txn is one command that changes client state: the lock, the catalog, the
 // state database and the command's history entry, held from begin to end.
 type txn struct {
-	lock    *state.Lock
-	db      *catalog.DB // nil when the command needs no catalog
-	st      *state.DB
-	recs    *state.State
-	hist    int64
+	lock *state.Lock
+	db   *catalog.DB // nil when the command needs no catalog
+	st   *state.DB
+	recs *state.State
+	hist int64
+	// acted is set (act) when the command sets out to change something:
+	// downloads, scripts, the prefix or the records. An entry whose
+	// command stopped before (nothing to do, a name not found or not
+	// installed, a plan refused, a question declined) is dropped at end:
+	// like pacman's and apt's logs, the history lists transactions, and
+	// four of five entries of a newcomer's session were "install
+	// nosuch: failed" or "upgrade: ok" with nothing done.
+	acted   bool
 	changes []state.HistoryChange
 	// downloaded and installed are the command's bytes, and report its
 	// transfer report, for the history.
@@ -189,9 +197,20 @@ func (t *txn) summary(err error) *Summary {
 	return s
 }
 
+// act marks the command as one that changes something: its history entry
+// stays, however it ends.
+func (t *txn) act() { t.acted = true }
+
 // end records how the command ended in its history entry (unless a commit
-// already did) and releases everything.
+// already did), or drops the entry of a command that did nothing (acted),
+// and releases everything.
 func (t *txn) end(ctx context.Context, err error) {
+	if t.hist != 0 && !t.acted && len(t.changes) == 0 {
+		// A dropped entry is not worth a failure of the command.
+		t.st.DropHistory(context.WithoutCancel(ctx), t.hist)
+		t.close()
+		return
+	}
 	if t.hist != 0 {
 		end := t.historyEnd(state.ResultOK)
 		switch {

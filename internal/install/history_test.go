@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/distpac/distpac/internal/state"
@@ -72,5 +73,48 @@ func TestHistoryShowsDeadCommandsInterrupted(t *testing.T) {
 	tx.end(ctx, nil)
 	if got := recorded(); got != state.ResultInterrupted {
 		t.Errorf("after the next command: recorded %s, want %s", got, state.ResultInterrupted)
+	}
+}
+
+// TestHistoryListsTransactions: the history lists what set out to change
+// something, however it ended, and not the commands that stopped before
+// (pacman's and apt's logs list transactions only): a newcomer's session
+// had four of five entries "install nosuch: failed", "install hello: ok"
+// (already installed), "upgrade: ok" (nothing to do) and "uninstall
+// nosuch: failed".
+func TestHistoryListsTransactions(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	w.publish(w.pkg("broken", "1.0.0", map[string]string{"scripts/install.sh": "exit 3\n"}))
+	ctx := context.Background()
+	steps := []struct {
+		name    string
+		do      func() error
+		fails   bool
+		entries []string // the commands listed after it, in order
+	}{
+		{"install hello", func() error { return w.client.Install(ctx, []string{"hello"}) }, false, []string{"install hello"}},
+		{"install nosuch", func() error { return w.client.Install(ctx, []string{"nosuch"}) }, true, []string{"install hello"}},
+		{"install hello again", func() error { return w.client.Install(ctx, []string{"hello"}) }, false, []string{"install hello"}},
+		{"upgrade, nothing to do", func() error { return w.client.Upgrade(ctx, nil, false) }, false, []string{"install hello"}},
+		{"uninstall nosuch", func() error { return w.client.Uninstall(ctx, []string{"nosuch"}, false) }, true, []string{"install hello"}},
+		{"hold hello, held", func() error { return w.client.Hold(ctx, []string{"hello"}, true) }, false, []string{"install hello", "hold hello"}},
+		{"install broken, its script fails", func() error { return w.client.Install(ctx, []string{"broken"}) }, true, []string{"install hello", "hold hello", "install broken"}},
+		{"uninstall libgreet, hello needs it", func() error { return w.client.Uninstall(ctx, []string{"libgreet"}, false) }, true, []string{"install hello", "hold hello", "install broken"}},
+	}
+	for _, s := range steps {
+		if err := s.do(); (err != nil) != s.fails {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		var got []string
+		for _, e := range w.history() {
+			got = append(got, e.Command)
+		}
+		if !slices.Equal(got, s.entries) {
+			t.Fatalf("after %s: history %q, want %q", s.name, got, s.entries)
+		}
+	}
+	if h := w.history(); h[2].Result != state.ResultFailed {
+		t.Errorf("the failed script's install: %+v, want failed", h[2])
 	}
 }

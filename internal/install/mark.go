@@ -70,6 +70,7 @@ func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, 
 		}
 	}
 	if len(marked) > 0 {
+		tx.act()
 		if err := tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)}); err != nil {
 			return err
 		}

@@ -140,6 +140,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			c.DryRunResult = &DryRun{Packages: []Availability{}}
 			c.UI.Printf("dry run: nothing to do\n")
 		case len(marked) > 0:
+			tx.act()
 			return tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)})
 		}
 		return nil

@@ -64,6 +64,7 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	for i, n := range order {
 		recs[i] = tx.recs.Packages[n]
 	}
+	tx.act()
 	if err := c.remove(ctx, tx, recs); err != nil {
 		return err
 	}

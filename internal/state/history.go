@@ -77,6 +77,15 @@ func (db *DB) StartHistory(ctx context.Context, command string) (int64, error) {
 	return id, db.saveErr(err)
 }
 
+// DropHistory removes the entry id of a command that changed nothing
+// (StartHistory wrote it before the command knew).
+func (db *DB) DropHistory(ctx context.Context, id int64) error {
+	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM history WHERE id = ?`, id)
+		return err
+	}))
+}
+
 // FinishHistory ends an entry on its own (a failed transaction; a
 // successful one ends it in Commit).
 func (db *DB) FinishHistory(ctx context.Context, end HistoryEnd) error {
