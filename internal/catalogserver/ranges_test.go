@@ -131,6 +131,36 @@ func TestManyRanges(t *testing.T) {
 	}
 }
 
+// TestEmptySuffixRange: a suffix range of zero bytes ("bytes=-0") is
+// satisfied by no length, so a request of only that gets 416 with
+// "bytes */SIZE" (RFC 9110 §14.1.2); http.ServeContent answered 206 with
+// "Content-Range: bytes SIZE-(SIZE-1)/SIZE" (an attacker's run). Beside a
+// satisfiable range, that range alone is served.
+func TestEmptySuffixRange(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	db := []byte("SQLite format 3\x000123456789")
+	s.SetSnapshot(db, []byte("sig"), 1, nil)
+	for _, tt := range []struct {
+		hdr          string
+		code         int
+		contentRange string
+		body         string
+	}{
+		{"bytes=-0", http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("bytes */%d", len(db)), ""},
+		{"bytes= -000 ", http.StatusRequestedRangeNotSatisfiable, fmt.Sprintf("bytes */%d", len(db)), ""},
+		{"bytes=-0,0-5", http.StatusPartialContent, fmt.Sprintf("bytes 0-5/%d", len(db)), "SQLite"},
+		{"bytes=-3", http.StatusPartialContent, fmt.Sprintf("bytes %d-%d/%d", len(db)-3, len(db)-1, len(db)), "789"},
+	} {
+		r := httptest.NewRequest("GET", "/packages.db", nil)
+		r.Header.Set("Range", tt.hdr)
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, r)
+		if w.Code != tt.code || w.Header().Get("Content-Range") != tt.contentRange || (tt.code == http.StatusPartialContent && w.Body.String() != tt.body) {
+			t.Errorf("Range %q: %d %q %q; want %d %q %q", tt.hdr, w.Code, w.Header().Get("Content-Range"), w.Body.String(), tt.code, tt.contentRange, tt.body)
+		}
+	}
+}
+
 // FuzzRange sends arbitrary Range headers: the server never panics, and
 // never answers with more than maxRanges parts.
 func FuzzRange(f *testing.F) {

@@ -23,6 +23,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -283,8 +284,22 @@ const maxRanges = 16
 // a 200 to a range request (the server may not support ranges); our web
 // seed reader takes every piece from it. It counts as ServeContent parses:
 // comma-separated, empty elements skipped.
+//
+// It also gives a suffix range of zero bytes ("-0", which no length
+// satisfies) a start past any file: http.ServeContent answered
+// "bytes=-0" with 206 and "Content-Range: bytes 6003348-6003347/6003348"
+// (an attacker's run), where RFC 9110 §14.1.2 says 416; now that range is
+// left out of the answer, and a request of nothing else gets 416.
 func limitRanges(r *http.Request) *http.Request {
 	h := r.Header.Get("Range")
+	if strings.Contains(h, "-0") {
+		if fixed, ok := noEmptySuffix(h); ok {
+			r2 := *r
+			r2.Header = r.Header.Clone()
+			r2.Header.Set("Range", fixed)
+			r, h = &r2, fixed
+		}
+	}
 	if strings.Count(h, ",") < maxRanges {
 		return r
 	}
@@ -301,6 +316,24 @@ func limitRanges(r *http.Request) *http.Request {
 	r2.Header = r.Header.Clone()
 	r2.Header.Del("Range")
 	return &r2
+}
+
+// noEmptySuffix replaces each suffix range of zero bytes ("-0", "-000") of
+// the Range header h with one that starts past any file; ok when it
+// replaced one.
+func noEmptySuffix(h string) (fixed string, ok bool) {
+	spec, found := strings.CutPrefix(h, "bytes=")
+	if !found {
+		return h, false
+	}
+	parts := strings.Split(spec, ",")
+	for i, part := range parts {
+		p := textproto.TrimString(part)
+		if len(p) > 1 && p[0] == '-' && strings.Trim(p[1:], "0") == "" {
+			parts[i], ok = strconv.FormatInt(math.MaxInt64, 10)+"-", true
+		}
+	}
+	return "bytes=" + strings.Join(parts, ","), ok
 }
 
 // allowed answers 405 to anything but GET and HEAD.
