@@ -49,8 +49,8 @@ type run struct {
 // while the downloads go on, stages each package in plan order, unpacking
 // its archive as it arrives; then it checks and places them all,
 // committing the records (and the marked ones) in one state transaction.
-func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, marked []state.Record) error {
-	if err := c.checkSpace(items); err != nil {
+func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downloadSize, marked []state.Record) error {
+	if err := c.checkSpace(items, size.left()); err != nil {
 		return err
 	}
 	tx.act()

@@ -84,7 +84,7 @@ type DryRun struct {
 // probe checks, for every archive of the plan that is not cached, the
 // trackers (one scrape per tracker for all archives), the publisher's
 // seeder and the web seeds, all at once and each within probeTimeout.
-func (c *Client) probe(ctx context.Context, st *state.DB, items []item) *DryRun {
+func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size downloadSize) *DryRun {
 	dr := &DryRun{}
 	type trackerQ struct {
 		ihs  [][20]byte
@@ -188,7 +188,7 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item) *DryRun 
 			dr.Estimate = time.Duration(float64(dr.Download) / float64(dr.EstimateRate) * float64(time.Second))
 		}
 	}
-	if err := c.checkSpace(items); err != nil {
+	if err := c.checkSpace(items, size.left()); err != nil {
 		dr.SpaceErr, dr.WouldFail = err.Error(), true
 	}
 	return dr

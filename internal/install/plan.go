@@ -148,12 +148,12 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	size := c.downloadSizes(items)
 	c.printPlan(items, size)
 	if c.DryRun {
-		return c.dryRun(ctx, tx.st, items)
+		return c.dryRun(ctx, tx.st, items, size)
 	}
 	if err := c.confirmDownload(size); err != nil {
 		return err
 	}
-	return c.carryOut(ctx, tx, items, marked)
+	return c.carryOut(ctx, tx, items, size, marked)
 }
 
 func (c *Client) printPlan(items []item, size downloadSize) {
@@ -177,8 +177,8 @@ func (c *Client) printPlan(items []item, size downloadSize) {
 
 // dryRun probes where the plan's archives would come from, prints it and
 // fails with ErrWouldFail when the plan could not be carried out now.
-func (c *Client) dryRun(ctx context.Context, st *state.DB, items []item) error {
-	dr := c.probe(ctx, st, items)
+func (c *Client) dryRun(ctx context.Context, st *state.DB, items []item, size downloadSize) error {
+	dr := c.probe(ctx, st, items, size)
 	c.DryRunResult = dr
 	c.printDryRun(dr)
 	if dr.WouldFail {

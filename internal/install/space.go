@@ -48,9 +48,10 @@ func margin(n int64) int64 { return 1<<20 + n/100 }
 // checkSpace refuses a plan before any download when the cache's or the
 // prefix's filesystem has less free space than the plan needs. The prefix
 // needs every package's installed size, plus the largest once more: a
-// package with an install script is extracted and staged at once.
-func (c *Client) checkSpace(items []item) error {
-	download := c.downloadSizes(items).left()
+// package with an install script is extracted and staged at once. The
+// cache needs download, what the plan has left to download (the
+// downloadSizes the plan printed: the cache is looked at once).
+func (c *Client) checkSpace(items []item, download int64) error {
 	var installed, largest int64
 	for _, it := range items {
 		installed += it.row.InstalledSize

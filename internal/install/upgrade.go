@@ -203,12 +203,12 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	size := c.downloadSizes(items)
 	c.UI.Printf("Total download size: %s\n", size)
 	if dryRun {
-		return c.dryRun(ctx, tx.st, items)
+		return c.dryRun(ctx, tx.st, items, size)
 	}
 	if err := c.confirmDownload(size); err != nil {
 		return err
 	}
-	return c.carryOut(ctx, tx, items, nil)
+	return c.carryOut(ctx, tx, items, size, nil)
 }
 
 // dependencyClosure returns the set of installed, unheld packages that names

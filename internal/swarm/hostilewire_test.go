@@ -79,21 +79,8 @@ func TestHostileWireMessages(t *testing.T) {
 func TestHolepunchConnectRefused(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
-	writeRandom(t, path, 64<<10)
-	meta, err := torrentmeta.Build(path, "", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer seeder.Close()
-	ih, err := seeder.Seed(context.Background(), meta.Torrent, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	seeder := newEngine(t, dir, 0)
+	_, ih := seedRandom(t, context.Background(), seeder, dir, "pkg-1.0.0.tar.zst", 64<<10)
 	sink, dialled := nettest.Hanging(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
