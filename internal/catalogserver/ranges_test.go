@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/connlimit"
+	"github.com/distpac/distpac/internal/httprange"
 )
 
 // manyRanges is a Range header of one-byte ranges, as long as the
@@ -82,7 +83,7 @@ func parts(t *testing.T, resp *http.Response, body []byte) int {
 
 // TestManyRanges: a Range header of thousands of small ranges made
 // http.ServeContent answer a multipart body whose per-part headers were
-// many times the request. Beyond maxRanges the whole body is served with
+// many times the request. Beyond httprange.MaxRanges the whole body is served with
 // 200 (as nginx's max_ranges and Apache's MaxRanges do); up to it ranges
 // work as before.
 func TestManyRanges(t *testing.T) {
@@ -110,7 +111,7 @@ func TestManyRanges(t *testing.T) {
 			// 4 bytes a range, as many as the 16 KiB header limit holds.
 			manyRanges(3900, func(int) string { return "0-0" }),
 			manyRanges(1500, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) }),
-			manyRanges(maxRanges+1, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) }),
+			manyRanges(httprange.MaxRanges+1, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) }),
 		} {
 			n := strings.Count(hdr, ",") + 1
 			sent, received, resp, body := rawGet(t, addr, tt.path, hdr)
@@ -120,10 +121,10 @@ func TestManyRanges(t *testing.T) {
 				t.Errorf("%s with %d ranges: %d, %d bytes; want 200 and the whole %d-byte body", tt.path, n, resp.StatusCode, len(body), len(tt.body))
 			}
 		}
-		// Up to maxRanges, ranges are served as before.
-		hdr := manyRanges(maxRanges, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) })
-		if _, _, resp, body := rawGet(t, addr, tt.path, hdr); resp.StatusCode != http.StatusPartialContent || parts(t, resp, body) != maxRanges {
-			t.Errorf("%s with %d ranges: %d with %d parts, want 206 with %d", tt.path, maxRanges, resp.StatusCode, parts(t, resp, body), maxRanges)
+		// Up to httprange.MaxRanges, ranges are served as before.
+		hdr := manyRanges(httprange.MaxRanges, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) })
+		if _, _, resp, body := rawGet(t, addr, tt.path, hdr); resp.StatusCode != http.StatusPartialContent || parts(t, resp, body) != httprange.MaxRanges {
+			t.Errorf("%s with %d ranges: %d with %d parts, want 206 with %d", tt.path, httprange.MaxRanges, resp.StatusCode, parts(t, resp, body), httprange.MaxRanges)
 		}
 		if _, _, resp, body := rawGet(t, addr, tt.path, "bytes=16-31"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(body, tt.body[16:32]) {
 			t.Errorf("%s with one range: %d %q, want 206 %q", tt.path, resp.StatusCode, body, tt.body[16:32])
@@ -162,12 +163,12 @@ func TestEmptySuffixRange(t *testing.T) {
 }
 
 // FuzzRange sends arbitrary Range headers: the server never panics, and
-// never answers with more than maxRanges parts.
+// never answers with more than httprange.MaxRanges parts.
 func FuzzRange(f *testing.F) {
 	f.Add("bytes=0-0")
 	f.Add("bytes=0-0,2-2")
-	f.Add(manyRanges(maxRanges, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) }))
-	f.Add(manyRanges(maxRanges+1, func(int) string { return "0-0" }))
+	f.Add(manyRanges(httprange.MaxRanges, func(i int) string { return fmt.Sprintf("%d-%d", 2*i, 2*i) }))
+	f.Add(manyRanges(httprange.MaxRanges+1, func(int) string { return "0-0" }))
 	f.Add("bytes=0-0,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,,1-1")
 	f.Add("bytes=0-0, \t,1-1,-5,100-")
 	f.Add("bytes=-0,0-,,x")
@@ -186,8 +187,8 @@ func FuzzRange(f *testing.F) {
 		default:
 			t.Fatalf("Range %q: status %d", rangeHdr, resp.StatusCode)
 		}
-		if n := parts(t, resp, rec.Body.Bytes()); n > maxRanges {
-			t.Fatalf("Range %q: %d parts, more than %d", rangeHdr, n, maxRanges)
+		if n := parts(t, resp, rec.Body.Bytes()); n > httprange.MaxRanges {
+			t.Fatalf("Range %q: %d parts, more than %d", rangeHdr, n, httprange.MaxRanges)
 		}
 	})
 }

@@ -23,10 +23,8 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,6 +37,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/httprange"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -221,7 +220,7 @@ func (s *Server) Handler() http.Handler { return http.HandlerFunc(s.serveHTTP) }
 // answers unclean paths ("/packages/../x") with a redirect: here anything
 // that is not exactly a known path is a plain 404.
 func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	r = limitRanges(r)
+	r = httprange.Limit(r)
 	p := r.URL.Path
 	switch {
 	case p == PathCatalog || p == PathSignature:
@@ -265,75 +264,6 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func fromLoopback(r *http.Request) bool {
 	ap, err := netip.ParseAddrPort(r.RemoteAddr)
 	return err == nil && ap.Addr().Unmap().IsLoopback()
-}
-
-// maxRanges is the most ranges one request is served (nginx's max_ranges,
-// Apache's MaxRanges). http.ServeContent answers any number of them with a
-// multipart body that carries a boundary and two header lines for each:
-// a 15.7 KB Range header of 3,900 one-byte ranges of the 24 KB catalog
-// drew 546 KB (34.8×, 22× the catalog itself), and 1,500 distinct ones
-// 218 KB, each part of an archive a read of its own. Web seeds (ours in
-// internal/swarm, aria2, libtorrent) ask for one range at a time, so 16
-// leaves room for any client that batches a few, and the part headers
-// stay under 3 KB.
-const maxRanges = 16
-
-// limitRanges drops a Range header of more than maxRanges ranges, so that
-// http.ServeContent sends the whole body with 200, as RFC 9110 §14.2 lets
-// a server do with a request of many small ranges. Every client must take
-// a 200 to a range request (the server may not support ranges); our web
-// seed reader takes every piece from it. It counts as ServeContent parses:
-// comma-separated, empty elements skipped.
-//
-// It also gives a suffix range of zero bytes ("-0", which no length
-// satisfies) a start past any file: http.ServeContent answered
-// "bytes=-0" with 206 and "Content-Range: bytes 6003348-6003347/6003348"
-// (an attacker's run), where RFC 9110 §14.1.2 says 416; now that range is
-// left out of the answer, and a request of nothing else gets 416.
-func limitRanges(r *http.Request) *http.Request {
-	h := r.Header.Get("Range")
-	if strings.Contains(h, "-0") {
-		if fixed, ok := noEmptySuffix(h); ok {
-			r2 := *r
-			r2.Header = r.Header.Clone()
-			r2.Header.Set("Range", fixed)
-			r, h = &r2, fixed
-		}
-	}
-	if strings.Count(h, ",") < maxRanges {
-		return r
-	}
-	n := 0
-	for part := range strings.SplitSeq(h, ",") {
-		if textproto.TrimString(part) != "" {
-			n++
-		}
-	}
-	if n <= maxRanges {
-		return r
-	}
-	r2 := *r
-	r2.Header = r.Header.Clone()
-	r2.Header.Del("Range")
-	return &r2
-}
-
-// noEmptySuffix replaces each suffix range of zero bytes ("-0", "-000") of
-// the Range header h with one that starts past any file; ok when it
-// replaced one.
-func noEmptySuffix(h string) (fixed string, ok bool) {
-	spec, found := strings.CutPrefix(h, "bytes=")
-	if !found {
-		return h, false
-	}
-	parts := strings.Split(spec, ",")
-	for i, part := range parts {
-		p := textproto.TrimString(part)
-		if len(p) > 1 && p[0] == '-' && strings.Trim(p[1:], "0") == "" {
-			parts[i], ok = strconv.FormatInt(math.MaxInt64, 10)+"-", true
-		}
-	}
-	return "bytes=" + strings.Join(parts, ","), ok
 }
 
 // allowed answers 405 to anything but GET and HEAD.

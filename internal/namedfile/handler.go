@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/distpac/distpac/internal/httprange"
 )
 
 // Handler serves a fixed set of files at /<basename>.
@@ -122,7 +124,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// costs a 304 when nothing changed.
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+	http.ServeContent(w, httprange.Limit(r), fi.Name(), fi.ModTime(), f)
 }
 
 // fail answers a request whose file cannot be served now: 404 when it is

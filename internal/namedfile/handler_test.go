@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/httprange"
 )
 
 // fixture writes the named files with random content into a temp dir and
@@ -118,6 +120,43 @@ func TestRangeHeadAndConditional(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusNotModified {
 		t.Errorf("If-Modified-Since: status %d, want 304", resp.StatusCode)
+	}
+}
+
+// Hostile ranges get the catalog server's answers (both serve through
+// httprange.Limit): more than httprange.MaxRanges ranges, the whole file
+// with 200 instead of a multipart body many times the request; a suffix
+// range of zero bytes, 416 with "bytes */SIZE" instead of a 206 whose
+// Content-Range ends before it starts.
+func TestHostileRanges(t *testing.T) {
+	paths, content := fixture(t, map[string]int{"packages.db": 4096})
+	h, err := New(paths, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := content["packages.db"]
+	var many []string
+	for i := range httprange.MaxRanges + 1 {
+		many = append(many, fmt.Sprintf("%d-%d", 2*i, 2*i))
+	}
+	for _, tt := range []struct {
+		hdr          string
+		code         int
+		contentRange string
+		body         []byte
+	}{
+		{"bytes=" + strings.Join(many, ","), http.StatusOK, "", body},
+		{"bytes=-0", http.StatusRequestedRangeNotSatisfiable, "bytes */4096", nil},
+		{"bytes=-0,0-5", http.StatusPartialContent, "bytes 0-5/4096", body[:6]},
+		{"bytes=-3", http.StatusPartialContent, "bytes 4093-4095/4096", body[4093:]},
+	} {
+		r := httptest.NewRequest("GET", "/packages.db", nil)
+		r.Header.Set("Range", tt.hdr)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != tt.code || rec.Header().Get("Content-Range") != tt.contentRange || (tt.body != nil && !bytes.Equal(rec.Body.Bytes(), tt.body)) {
+			t.Errorf("Range %.40q: %d %q, %d bytes; want %d %q, %d bytes", tt.hdr, rec.Code, rec.Header().Get("Content-Range"), rec.Body.Len(), tt.code, tt.contentRange, len(tt.body))
+		}
 	}
 }
 
