@@ -201,6 +201,7 @@ func countPaths(v install.Verified) string {
 
 func newHistory(e *env) *cobra.Command {
 	var asJSON bool
+	var last int
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
@@ -210,14 +211,18 @@ command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
 next install, upgrade or uninstall rolls back or finishes). A command that stopped before
 it set out to change anything (nothing to do, a name not found or not installed, a plan
-refused, a question declined) is not listed, as in pacman.log.`,
+refused, a question declined) is not listed, as in pacman.log. --last N shows the last N
+only; --json adds each download's transfer report (sources, peers, time).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if last < 0 {
+				return cli.Usagef("--last %d: want a count of transactions, 1 or more (0: all)", last)
+			}
 			in, err := e.installer()
 			if err != nil {
 				return err
 			}
-			h, err := in.History(cmd.Context())
+			h, err := in.History(cmd.Context(), state.HistoryQuery{Last: last, Transfer: asJSON})
 			if err != nil {
 				return err
 			}
@@ -242,6 +247,7 @@ refused, a question declined) is not listed, as in pacman.log.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().IntVarP(&last, "last", "n", 0, "show only the last `N` transactions (0: all)")
 	return c
 }
 

@@ -34,7 +34,7 @@ func TestHistoryShowsDeadCommandsInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		h, err := db.History(ctx)
+		h, err := db.History(ctx, state.HistoryQuery{Transfer: true})
 		if err != nil || len(h) != 1 {
 			t.Fatalf("recorded history: %v, %v", h, err)
 		}

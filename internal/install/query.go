@@ -169,12 +169,12 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 	return out, nil
 }
 
-// History returns every transaction, oldest first. An entry still
+// History returns the transactions q selects, oldest first. An entry still
 // "running" whose command no longer holds the client lock is shown
 // interrupted: that process died (kill -9, a crash), and the next command
 // that takes the lock records it so (recover); this read changes nothing.
-func (c *Client) History(ctx context.Context) ([]state.HistoryEntry, error) {
-	h, err := c.readHistory(ctx)
+func (c *Client) History(ctx context.Context, q state.HistoryQuery) ([]state.HistoryEntry, error) {
+	h, err := c.readHistory(ctx, q)
 	running := map[int64]bool{}
 	for _, x := range h {
 		if x.Result == state.ResultRunning {
@@ -195,7 +195,7 @@ func (c *Client) History(ctx context.Context) ([]state.HistoryEntry, error) {
 		}
 		return h, nil
 	}
-	if h, err = c.readHistory(ctx); err != nil {
+	if h, err = c.readHistory(ctx, q); err != nil {
 		return nil, err
 	}
 	for i := range h {
@@ -206,14 +206,14 @@ func (c *Client) History(ctx context.Context) ([]state.HistoryEntry, error) {
 	return h, nil
 }
 
-// readHistory reads every entry as recorded.
-func (c *Client) readHistory(ctx context.Context) ([]state.HistoryEntry, error) {
+// readHistory reads the entries q selects as recorded.
+func (c *Client) readHistory(ctx context.Context, q state.HistoryQuery) ([]state.HistoryEntry, error) {
 	db, err := c.openRead(ctx)
 	if err != nil || db == nil {
 		return []state.HistoryEntry{}, err
 	}
 	defer db.Close()
-	h, err := db.History(ctx)
+	h, err := db.History(ctx, q)
 	if h == nil {
 		h = []state.HistoryEntry{}
 	}

@@ -55,7 +55,7 @@ func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
 		t.Fatalf("interrupted install: %v", err)
 	}
 
-	h, err := w.client.History(context.Background())
+	h, err := w.client.History(context.Background(), state.HistoryQuery{Transfer: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -170,7 +170,7 @@ func (w *world) state() *state.State {
 
 func (w *world) history() []state.HistoryEntry {
 	w.t.Helper()
-	h, err := w.client.History(context.Background())
+	h, err := w.client.History(context.Background(), state.HistoryQuery{Transfer: true})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -118,7 +118,7 @@ func FuzzLoad(f *testing.F) {
 				}
 			}
 		}
-		_, _ = db.History(ctx)
+		_, _ = db.History(ctx, HistoryQuery{Transfer: true})
 		_, _ = db.OpenJournal(ctx)
 	})
 }

@@ -122,21 +122,39 @@ func (db *DB) MarkInterrupted(ctx context.Context) error {
 	}))
 }
 
-// History reads every entry, oldest first.
-func (db *DB) History(ctx context.Context) ([]HistoryEntry, error) {
-	return db.history(ctx, `ORDER BY id`)
+// HistoryQuery says which entries History reads, and how much of them.
+type HistoryQuery struct {
+	// Last reads only the last Last entries (0: all of them).
+	Last int
+	// Transfer reads each entry's transfer report too. It is left out
+	// unless asked for: one holds up to a megabyte (maxTransferJSON, a
+	// thousand archives' reports), and every one of a long history was
+	// read into memory for a table that shows none of them.
+	Transfer bool
+}
+
+// History reads the entries q selects, oldest first.
+func (db *DB) History(ctx context.Context, q HistoryQuery) ([]HistoryEntry, error) {
+	if q.Last > 0 {
+		return db.history(ctx, q.Transfer, `WHERE id IN (SELECT id FROM history ORDER BY id DESC LIMIT ?) ORDER BY id`, q.Last)
+	}
+	return db.history(ctx, q.Transfer, `ORDER BY id`)
 }
 
 // RecentDownloads reads the last n entries that succeeded and downloaded
 // at least min bytes, newest first.
 func (db *DB) RecentDownloads(ctx context.Context, n int, min int64) ([]HistoryEntry, error) {
-	return db.history(ctx, `WHERE result = ? AND downloaded >= ? ORDER BY id DESC LIMIT ?`, ResultOK, min, n)
+	return db.history(ctx, true, `WHERE result = ? AND downloaded >= ? ORDER BY id DESC LIMIT ?`, ResultOK, min, n)
 }
 
 // history reads the entries that the query's tail (WHERE, ORDER BY,
-// LIMIT) selects.
-func (db *DB) history(ctx context.Context, tail string, args ...any) ([]HistoryEntry, error) {
-	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed, transfer FROM history `+tail, args...)
+// LIMIT) selects, with their transfer reports when transfer is set.
+func (db *DB) history(ctx context.Context, transfer bool, tail string, args ...any) ([]HistoryEntry, error) {
+	transferColumn := "''"
+	if transfer {
+		transferColumn = "transfer"
+	}
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, started, finished, command, changes, result, error, downloaded, installed, `+transferColumn+` FROM history `+tail, args...)
 	if err != nil {
 		return nil, db.damaged(err)
 	}

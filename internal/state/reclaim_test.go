@@ -180,7 +180,7 @@ func TestReclaim(t *testing.T) {
 			if len(files) != len(wantFiles) || files[0] != wantFiles[0] || files[1] != wantFiles[2] || files[2] != wantFiles[1] {
 				t.Fatalf("files of keep after Reclaim = %+v", files)
 			}
-			if h, err := db2.History(ctx); err != nil || len(h) != 1 || h[0].Changes[0].Name != "keep" {
+			if h, err := db2.History(ctx, HistoryQuery{}); err != nil || len(h) != 1 || h[0].Changes[0].Name != "keep" {
 				t.Fatalf("history after Reclaim = %+v, %v", h, err)
 			}
 		})

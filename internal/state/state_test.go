@@ -510,7 +510,7 @@ func TestHistory(t *testing.T) {
 	if err := db.MarkInterrupted(ctx); err != nil {
 		t.Fatal(err)
 	}
-	h, err := db.History(ctx)
+	h, err := db.History(ctx, HistoryQuery{Transfer: true})
 	if err != nil || len(h) != 3 {
 		t.Fatalf("History = %+v, %v", h, err)
 	}
@@ -522,6 +522,52 @@ func TestHistory(t *testing.T) {
 	}
 	if h[2].Result != ResultInterrupted || h[2].Command != "uninstall hello" {
 		t.Errorf("entry 3 = %+v", h[2])
+	}
+}
+
+// History reads the last N entries oldest first when asked, and each
+// entry's transfer report only when asked: a table of a long history read
+// every report, up to a megabyte each.
+func TestHistoryQuery(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	for i := range 5 {
+		id, err := db.StartHistory(ctx, fmt.Sprintf("install p%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		report := fmt.Sprintf(`{"archives": %d}`, i)
+		if err := db.FinishHistory(ctx, HistoryEnd{ID: id, Result: ResultOK, Downloaded: int64(i), Transfer: []byte(report)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		q        HistoryQuery
+		commands []string
+	}{
+		{HistoryQuery{}, []string{"install p0", "install p1", "install p2", "install p3", "install p4"}},
+		{HistoryQuery{Last: 2, Transfer: true}, []string{"install p3", "install p4"}},
+		{HistoryQuery{Last: 1}, []string{"install p4"}},
+		{HistoryQuery{Last: 9}, []string{"install p0", "install p1", "install p2", "install p3", "install p4"}},
+	} {
+		h, err := db.History(ctx, tt.q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var commands []string
+		for _, e := range h {
+			commands = append(commands, e.Command)
+			want := ""
+			if tt.q.Transfer {
+				want = fmt.Sprintf(`{"archives": %d}`, e.Downloaded)
+			}
+			if string(e.Transfer) != want {
+				t.Errorf("%+v: entry %q has transfer %q, want %q", tt.q, e.Command, e.Transfer, want)
+			}
+		}
+		if !slices.Equal(commands, tt.commands) {
+			t.Errorf("%+v: %q, want %q", tt.q, commands, tt.commands)
+		}
 	}
 }
 
