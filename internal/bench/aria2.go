@@ -176,6 +176,8 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 	}
 	defer meter.stop()
 
+	cpu := rowCPU{}
+	cpu.start(seeder.proc)
 	t0 := time.Now()
 	leechers := make([]*peer, n)
 	for i, h := range lay.clients {
@@ -221,8 +223,8 @@ func runAria2(ctx context.Context, o Options, lay layout, pkg, dir string) (Row,
 	row.ServerPayload = row.ServerUp
 	for _, l := range leechers {
 		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
-		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
+		row.CPU += cpu.of(l.proc)
 	}
-	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
+	row.CPU += cpu.of(seeder.proc)
 	return row, meter.finish(&row, o.F, o.U, o.u)
 }

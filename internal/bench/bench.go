@@ -117,8 +117,9 @@ type Row struct {
 	PeakRSS       int64 // largest peak RSS of a client daemon (or aria2 leecher), bytes
 	InstallRSS    int64 // largest peak RSS of a `dist-client install` process, bytes
 	// CPU is the user plus system time of the row's processes (seeder and
-	// clients; the kernel's share of loopback traffic lands here too),
-	// next to the wall time × cores it had: a row near that is CPU-bound.
+	// clients; the kernel's share of loopback traffic lands here too) from
+	// the row's common start on (rowCPU), next to the wall time × cores it
+	// had: a row near that is CPU-bound.
 	CPU time.Duration
 	// InstallCPU is the part of CPU spent in the `dist-client install`
 	// processes (verifying the archive, extracting it, the scripts): work
@@ -305,7 +306,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		b, _ := json.MarshalIndent(rows, "", "  ")
 		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
-		fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time in the row\n", runtime.NumCPU())
+		fmt.Fprintf(stdout, "%d CPU cores; CPU is the seeder's and the clients' CPU time from the row's start\n", runtime.NumCPU())
 		fmt.Fprintln(stdout, ProbeMachine())
 		if o.Net {
 			fmt.Fprintf(stdout, "bench-net: publisher egress and client download are the kernel's byte counts of their links (headers included); RTT is the round trip set, measured the median/90th percentile of the round trips probed during the row between two idle hosts; queue is the request queue depth distpac's clients kept at the publisher\n")

@@ -238,10 +238,8 @@ func ltSwarm(ctx context.Context, o Options, lay layout, torrent, seedDir, dir s
 	up0 := st.Uploaded
 	// CPU from the start on: the interpreter's start (about 0.09 s a
 	// process) and the seeder's check of the archive are not the swarm's.
-	cpu0 := make([]time.Duration, len(procs))
-	for i, p := range procs {
-		cpu0[i] = cpuTime(p.cmd.Process.Pid)
-	}
+	cpu := rowCPU{}
+	cpu.start(procs...)
 	meter, err := lay.startMeter()
 	if err != nil {
 		return row, err
@@ -311,8 +309,8 @@ func ltSwarm(ctx context.Context, o Options, lay layout, torrent, seedDir, dir s
 		row.ClientDownMax = max(row.ClientDownMax, float64(st.Downloaded)/float64(o.F))
 		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
 	}
-	for i, p := range procs {
-		row.CPU += cpuTime(p.cmd.Process.Pid) - cpu0[i]
+	for _, p := range procs {
+		row.CPU += cpu.of(p)
 	}
 	return row, meter.finish(&row, o.F, o.U, o.u)
 }

@@ -447,6 +447,8 @@ func trScenario(ctx context.Context, s trSpec, lay layout, dir string, logw io.W
 	}
 	defer meter.stop()
 	fmt.Fprintf(logw, "%d leechers ready; starting\n", s.N)
+	cpu := rowCPU{}
+	cpu.start(procs...)
 	t0 := time.Now()
 	addErrs := make([]error, s.N)
 	var wg sync.WaitGroup
@@ -507,9 +509,9 @@ func trScenario(ctx context.Context, s trSpec, lay layout, dir string, logw io.W
 			row.ClientDownMax = max(row.ClientDownMax, float64(st.DownloadedEver)/float64(s.F))
 		}
 		row.PeakRSS = max(row.PeakRSS, peakRSS(l.proc.cmd.Process.Pid))
-		row.CPU += cpuTime(l.proc.cmd.Process.Pid)
+		row.CPU += cpu.of(l.proc)
 	}
-	row.CPU += cpuTime(seeder.proc.cmd.Process.Pid)
+	row.CPU += cpu.of(seeder.proc)
 	return row, meter.finish(&row, s.F, s.U, s.UC)
 }
 
