@@ -6,7 +6,8 @@
 // (unless --overwrite allows it), stops the transaction with every conflict
 // named. It then lists the steps: each file leaving the prefix is renamed
 // aside (beside itself, so never across filesystems; a file the user changed
-// since it was installed is kept as NAME.distpac-save; a directory that the
+// since it was installed is kept as NAME.distpac-save, or left where it is
+// when the new version of an upgrade ships it unchanged; a directory that the
 // new version replaces with a file or symlink goes aside whole, when it holds
 // nothing but what leaves: replace.go), then each staged
 // tree is renamed in (a directory missing from the prefix moves with one
@@ -90,13 +91,15 @@ func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 		o.Warn = func(string, ...any) {}
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
-	p := &prep{ctx: ctx, o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{}}
+	p := &prep{ctx: ctx, o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{},
+		same: map[string]bool{}, userKept: map[string]bool{}}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
 				p.leaving[join(c.Old.Prefix, f.Path)] = f
 			}
 		}
+		p.sameAcross(c)
 		if c.New != nil {
 			for _, f := range c.New.Files {
 				abs := join(c.New.Prefix, f.Path)
@@ -166,6 +169,12 @@ type prep struct {
 	// replaced: directories of the prefix that a new file or symlink
 	// takes the place of; each goes aside whole (replace.go).
 	replaced map[string]replacedDir
+	// same: files and symlinks that a change to another version ships as
+	// the version it replaces did (type, content, mode or target), by
+	// absolute path; userKept: those of them the user changed, left as
+	// they are (keepUsers).
+	same     map[string]bool
+	userKept map[string]bool
 	// strays: entries found in directories that a new file or symlink
 	// would replace (replace.go), checked against their owners at once.
 	strays    []stray
@@ -246,12 +255,52 @@ func (p *prep) takeAway(old *Installed) error {
 			// The user's directory where the package's file or symlink
 			// was (Check says "is a dir now"): theirs to keep where it is.
 			p.o.Warn("%s was recorded as a %s of %s %s and is a directory now; left alone\n", abs, f.Type, old.Name, old.Version)
+		case p.same[abs] && !strings.HasPrefix(what, "is a "):
+			// The user's edit of a file the new version ships unchanged
+			// (a configuration file, mostly): theirs stays, as dpkg and
+			// pacman keep an edited configuration file the package did
+			// not change. Before, it went aside as .distpac-save and the
+			// package's copy came back at every upgrade.
+			p.userKept[abs] = true
+			p.o.Warn("%s was changed since %s %s installed it: %s; left as it is (the new version ships it unchanged; dist-client verify lists it as changed)\n", abs, old.Name, old.Version, what)
 		default:
 			save := p.setAside(abs, true)
 			p.o.Warn("%s was changed since %s %s installed it: %s; kept as %s\n", abs, old.Name, old.Version, what, save)
 		}
 	}
 	return nil
+}
+
+// sameAcross adds to p.same the files and symlinks that c's new version
+// ships exactly as its old version recorded them, when c changes a
+// package from one version to another in the same prefix. A reinstall of
+// the same version is left out: it is how a user puts back the package's
+// files (after dist-client verify), changed ones included.
+func (p *prep) sameAcross(c Change) {
+	if c.Old == nil || c.New == nil || c.Old.Name != c.New.Name || c.Old.Version == c.New.Version || c.Old.Prefix != c.New.Prefix {
+		return
+	}
+	was := make(map[string]state.File, len(c.Old.Files))
+	for _, f := range c.Old.Files {
+		was[f.Path] = f
+	}
+	for _, f := range c.New.Files {
+		o, ok := was[f.Path]
+		if !ok || o.Type != f.Type {
+			continue
+		}
+		switch f.Type {
+		case state.TypeFile:
+			ok = o.SHA256 == f.SHA256 && o.Size == f.Size && o.Mode == f.Mode
+		case state.TypeSymlink:
+			ok = o.Target == f.Target
+		default:
+			ok = false
+		}
+		if ok {
+			p.same[join(c.New.Prefix, f.Path)] = true
+		}
+	}
 }
 
 // setAside adds the step that moves abs out of the way and returns where it
@@ -332,6 +381,9 @@ func (p *prep) bringIn(n *Staged) []state.File {
 			// made by distpac.
 			out[i].Created = true
 			continue
+		}
+		if p.userKept[abs] {
+			continue // the user's copy stays; the record is the package's
 		}
 		present := exists(abs) && !p.away[abs]
 		if f.Type == state.TypeDir && present {

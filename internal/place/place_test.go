@@ -2,6 +2,8 @@ package place
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -276,6 +278,70 @@ func TestUpgradeReplacesAndRemoves(t *testing.T) {
 		if file.Type == state.TypeDir && !file.Created {
 			t.Errorf("%s lost the Created flag the old version had", file.Path)
 		}
+	}
+}
+
+// An upgrade leaves where they are the files and symlinks the user
+// changed that the new version ships unchanged (an edited configuration
+// file, as dpkg and pacman keep it), recording the package's copy so that
+// verify still lists them; a changed file the new version changes too is
+// kept as .distpac-save, as before; a reinstall of the same version puts
+// every file back. Before, every changed file went aside as .distpac-save
+// and the package's copy came back at each upgrade.
+func TestUpgradeLeavesUsersEditOfUnchangedFile(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		to   string // the version staged
+		want tree
+		kept int // warnings that say "left as it is"
+	}{
+		{"upgrade", "1.1.0", tree{"etc/": "", "etc/app.conf": "edited by the user", "bin/": "", "bin/app": "v2", "bin/app.distpac-save": "patched by the user",
+			"share/": "", "share/theme": "-> user-theme"}, 2},
+		{"reinstall", "1.0.0", tree{"etc/": "", "etc/app.conf": "configured=yes", "etc/app.conf.distpac-save": "edited by the user", "bin/": "", "bin/app": "v2",
+			"bin/app.distpac-save": "patched by the user", "share/": "", "share/theme": "-> default-theme", "share/theme.distpac-save": "-> user-theme"}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tree{"etc/": "", "etc/app.conf": "configured=yes", "bin/": "", "bin/app": "v1", "share/": "", "share/theme": "-> default-theme"})
+			old := f.installed("app", "1.0.0", "etc", "etc/app.conf", "bin", "bin/app", "share", "share/theme")
+			s := f.staged("app", tree{"etc/": "", "etc/app.conf": "configured=yes", "bin/": "", "bin/app": "v2", "share/": "", "share/theme": "-> default-theme"})
+			s.Version = tt.to
+			os.WriteFile(filepath.Join(f.prefix, "etc/app.conf"), []byte("edited by the user"), 0o644)
+			os.WriteFile(filepath.Join(f.prefix, "bin/app"), []byte("patched by the user"), 0o644)
+			os.Remove(filepath.Join(f.prefix, "share/theme"))
+			os.Symlink("user-theme", filepath.Join(f.prefix, "share/theme"))
+			var warned []string
+			plan, err := f.run([]Change{{Old: old, New: s}}, Options{Warn: func(format string, a ...any) { warned = append(warned, fmt.Sprintf(format, a...)) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := read(t, f.prefix); !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("prefix = %v\nwant %v", got, tt.want)
+			}
+			kept := 0
+			for _, w := range warned {
+				if strings.Contains(w, "left as it is") {
+					kept++
+				}
+			}
+			if kept != tt.kept || len(warned) != 3 {
+				t.Errorf("warnings = %q; want 3, %d of them 'left as it is'", warned, tt.kept)
+			}
+			// The records are the package's: verify lists the user's edits.
+			for _, file := range plan.Files[0] {
+				if file.Path == "etc/app.conf" {
+					if sum := sha256.Sum256([]byte("configured=yes")); file.SHA256 != hex.EncodeToString(sum[:]) {
+						t.Errorf("etc/app.conf recorded with sha256 %s, want the package's", file.SHA256)
+					}
+				}
+			}
+			problems, err := Verify(context.Background(), f.prefix, plan.Files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(problems) != tt.kept {
+				t.Errorf("verify after the %s: %+v; want the %d files left as the user made them", tt.name, problems, tt.kept)
+			}
+		})
 	}
 }
 
