@@ -23,8 +23,9 @@ type infoOptions struct{ json bool }
 func newInfo(e *env) *cobra.Command {
 	var o infoOptions
 	c := &cobra.Command{
-		Use:   "info NAME[@VERSION]",
-		Short: "Show every field of a package version (the newest by default)",
+		Use:        "info NAME[@VERSION]",
+		SuggestFor: []string{"show"}, // apt, pacman and dnf words
+		Short:      "Show every field of a package version (the newest by default)",
 		Long: `info shows a package version from the synced catalog (the newest stable one, or the
 newest that matches @VERSION or @<constraint>) and what is installed of it: the version
 install would pick for the same argument. For an installed package the catalog no longer

@@ -24,8 +24,9 @@ type installOptions struct {
 func newInstall(e *env) *cobra.Command {
 	var o installOptions
 	c := &cobra.Command{
-		Use:   "install PKG...",
-		Short: "Download, verify and install packages and their dependencies",
+		Use:        "install PKG...",
+		SuggestFor: []string{"add", "get"}, // apk's and go's words
+		Short:      "Download, verify and install packages and their dependencies",
 		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its
 dependencies against the synced catalog, prints the plan and the total download size,
 checks that the cache's and the prefix's disks have room, downloads every archive at once
@@ -136,9 +137,10 @@ const skipScriptUsage = "do not run the installed versions' uninstall.sh (for on
 func newUninstall(e *env) *cobra.Command {
 	var o uninstallOptions
 	c := &cobra.Command{
-		Use:     "uninstall NAME...",
-		Aliases: []string{"remove"},
-		Short:   "Remove installed packages and the files they placed",
+		Use:        "uninstall NAME...",
+		Aliases:    []string{"remove"},
+		SuggestFor: []string{"purge", "erase", "delete"}, // apt, pacman and dnf words
+		Short:      "Remove installed packages and the files they placed",
 		Long: `uninstall runs the installed version's scripts/uninstall.sh (when it has one) for extra
 cleanup, then removes exactly the files, symlinks and directories the package placed, from
 the prefix it was installed to (not the one configured now), and its record. A file changed

@@ -15,8 +15,9 @@ type searchOptions struct{ json bool }
 func newSearch(e *env) *cobra.Command {
 	var o searchOptions
 	c := &cobra.Command{
-		Use:   "search TERM",
-		Short: "Find packages whose name or description contains TERM",
+		Use:        "search TERM",
+		SuggestFor: []string{"find"}, // apt, pacman and dnf words
+		Short:      "Find packages whose name or description contains TERM",
 		Long: `search lists the catalog's package versions whose name or description contains TERM,
 ignoring case. Like grep and pacman -Ss, it exits with status 1 when nothing matches
 (with --json it still prints an empty list).`,

@@ -20,8 +20,9 @@ type syncOptions struct{ json bool }
 func newSync(e *env) *cobra.Command {
 	var o syncOptions
 	c := &cobra.Command{
-		Use:   "sync",
-		Short: "Download and verify the server's signed catalog",
+		Use:        "sync",
+		SuggestFor: []string{"update", "refresh"}, // apt, pacman and dnf words
+		Short:      "Download and verify the server's signed catalog",
 		Long: `sync fetches packages.db and packages.db.sig from server_url (one round trip when
 nothing changed), verifies the ed25519 signature against the pinned key, refuses a
 catalog older than the one held, and replaces the local copy atomically. Any failure

@@ -17,8 +17,9 @@ type upgradeOptions struct {
 func newUpgrade(e *env) *cobra.Command {
 	var o upgradeOptions
 	c := &cobra.Command{
-		Use:   "upgrade [NAME...]",
-		Short: "Move installed packages to the newest versions allowed",
+		Use:        "upgrade [NAME...]",
+		SuggestFor: []string{"full-upgrade", "dist-upgrade"}, // apt, pacman and dnf words
+		Short:      "Move installed packages to the newest versions allowed",
 		Long: `upgrade plans the move of the named installed packages (all of them without
 arguments), and of the installed packages they depend on (as brew upgrade does: a new
 version may need newer dependencies; held packages stay), to the newest versions that

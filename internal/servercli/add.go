@@ -15,8 +15,9 @@ type addOptions struct{ json bool }
 func newAdd(e *env) *cobra.Command {
 	var o addOptions
 	c := &cobra.Command{
-		Use:   "add PATH...",
-		Short: "Publish package directories (all or nothing)",
+		Use:        "add PATH...",
+		SuggestFor: []string{"publish", "upload"}, // apt, pacman and dnf words
+		Short:      "Publish package directories (all or nothing)",
 		Long: `add checks every package directory given (manifest.yaml, assets/ and the optional
 scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a
 near miss of assets/ or scripts/ beside them, such as script/, is refused), then

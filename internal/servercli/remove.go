@@ -23,8 +23,9 @@ type removeOptions struct {
 func newRemove(e *env) *cobra.Command {
 	var o removeOptions
 	c := &cobra.Command{
-		Use:   "remove NAME[@VERSION]...",
-		Short: "Withdraw package versions from the catalog and stop seeding them",
+		Use:        "remove NAME[@VERSION]...",
+		SuggestFor: []string{"unpublish", "delete"}, // apt, pacman and dnf words
+		Short:      "Withdraw package versions from the catalog and stop seeding them",
 		Long: `remove deletes the given versions from the catalog (all of them, or none when one is
 not published), publishes a new signed catalog and deletes their archives from the
 store; a running server stops seeding them. Copies already installed on clients are
