@@ -40,6 +40,7 @@ type run struct {
 	tx      *txn
 	work    string
 	watch   *stage.Watch // one for every script of the run
+	items   []item // the plan, in order
 	pending []*pending
 	cleanup sync.WaitGroup // removals of extracted copies under way
 	fetch   *fetching      // the plan's downloads, under way while it stages
@@ -64,7 +65,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		return err
 	}
 	defer place.Discard(work)
-	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f}
+	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f, items: items}
 	defer r.cleanup.Wait()
 	failed := func(err error) error {
 		f.stop() // downloads still under way end before the rollback
@@ -73,7 +74,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		if ctx.Err() != nil && f.partial() {
 			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install or upgrade\n", c.Paths.Cache())
 		}
-		return r.abort(ctx, err)
+		return r.othersUnchanged(r.abort(ctx, err))
 	}
 	for i, it := range items {
 		// An archive still arriving is unpacked as it comes (arriving.go),
@@ -291,6 +292,32 @@ func capList(paths []string) []string {
 // live files), so that its install.sh and files redo what either undid.
 // A cleanup script that fails is named in the error beside the cause;
 // nothing is recorded either way.
+// othersUnchanged adds to err, of a plan of several packages that failed
+// while they were fetched and staged, a last line that says the others
+// were not installed either: the error names the one that failed, and its
+// script's output ends it (a newcomer's run took
+// "install failinst 0.1.0: install.sh exited with status 3" to mean the
+// other packages asked for were installed).
+func (r *run) othersUnchanged(err error) error {
+	var failed string
+	if len(r.pending) > 0 {
+		failed = r.pending[len(r.pending)-1].it.row.Name
+	}
+	var others []string
+	for _, it := range r.items {
+		if it.row.Name != failed {
+			others = append(others, it.row.Name+" "+it.row.Version)
+		}
+	}
+	switch len(others) {
+	case 0:
+		return err
+	case 1:
+		return fmt.Errorf("%w\nnothing was changed: %s, of the same transaction, was not installed either", err, others[0])
+	}
+	return fmt.Errorf("%w\nnothing was changed: %s, of the same transaction, were not installed either", err, listSome(others))
+}
+
 func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
