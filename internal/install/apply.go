@@ -40,7 +40,7 @@ type run struct {
 	tx      *txn
 	work    string
 	watch   *stage.Watch // one for every script of the run
-	items   []item // the plan, in order
+	items   []item       // the plan, in order
 	pending []*pending
 	cleanup sync.WaitGroup // removals of extracted copies under way
 	fetch   *fetching      // the plan's downloads, under way while it stages
