@@ -137,6 +137,11 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 		return cli.WithHint(err, fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", running, path, config.DefaultServerURL))
 	case running != "" || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return cli.WithHint(err, running+"check "+serversKey(cfg)+" in "+path)
+	case len(cfg.Servers()) > 1 && errors.Is(err, catalogclient.ErrBadSignature):
+		// server_urls is not apt's list of repositories: a newcomer's run
+		// listed two publishers, and the advice to trust the second's key
+		// would have handed this client over to it.
+		return cli.WithHint(err, "server_urls in "+path+" lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)")
 	}
 	return err
 }
