@@ -47,6 +47,39 @@ func addWarnings(ctx context.Context, sp paths.Server, results []publish.Result)
 	return warns
 }
 
+// removeWarnings names each package still published with a dependency on
+// a name remove took versions of that no version left satisfies: clients
+// can no longer install it. add warns of the same when it publishes such a
+// package; remove broke dependents silently (a newcomer's run removed
+// libgreet 1.0.0 under hello, and clients found out at install).
+func removeWarnings(ctx context.Context, sp paths.Server, removed []catalog.Package) []string {
+	names := map[string]bool{}
+	for _, r := range removed {
+		names[r.Name] = true
+	}
+	db, err := openWorking(ctx, sp)
+	if err != nil || db == nil || len(names) == 0 {
+		return nil
+	}
+	defer db.Close()
+	all, err := db.All(ctx)
+	if err != nil {
+		return nil
+	}
+	var warns []string
+	for _, pkg := range all {
+		for _, dep := range pkg.Depends {
+			if d, err := manifest.ParseDependency(dep); err != nil || !names[d.Name] {
+				continue
+			}
+			if w := unsatisfied(ctx, db, pkg, dep); w != "" {
+				warns = append(warns, w)
+			}
+		}
+	}
+	return warns
+}
+
 // dirVersionWarning: "hello-1.0.0" holding a manifest of version 1.1.0.
 func dirVersionWarning(r publish.Result) string {
 	base := filepath.Base(filepath.Clean(r.Dir))

@@ -90,6 +90,9 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 			e.UI.Printf("removed %s %s\n", row.Name, row.Version)
 		}
 	}
+	for _, w := range removeWarnings(ctx, sp, rows) {
+		e.UI.Warnf("%s\n", w)
+	}
 	return waitServed(ctx, e, sp, "the versions above are withdrawn")
 }
 
@@ -103,8 +106,9 @@ func (w wholeName) String() string { return w.name + " " + strings.Join(w.versio
 
 // removeRefs turns the arguments into the versions to remove: NAME@VERSION
 // as given, a bare NAME as every version published now (listed in whole,
-// for the question). An unpublished bare NAME is an error with the
-// closest published names as a hint, before anything is asked or removed.
+// for the question). An unpublished NAME is an error with the closest
+// published names as a hint, an unpublished VERSION one with the versions
+// that are, before anything is asked or removed.
 func removeRefs(ctx context.Context, e *env, args []string) ([]catalog.Ref, []wholeName, error) {
 	var refs []catalog.Ref
 	var whole []wholeName
@@ -125,10 +129,6 @@ func removeRefs(ctx context.Context, e *env, args []string) ([]catalog.Ref, []wh
 		name, version, hasVersion := strings.Cut(a, "@")
 		if name == "" || hasVersion && version == "" {
 			return nil, nil, cli.Usagef("argument %q: want NAME or NAME@VERSION, e.g. hello or hello@1.0.0", a)
-		}
-		if hasVersion {
-			add(catalog.Ref{Name: name, Version: version})
-			continue
 		}
 		if db == nil {
 			_, sp, err := e.config()
@@ -153,10 +153,29 @@ func removeRefs(ctx context.Context, e *env, args []string) ([]catalog.Ref, []wh
 			if s := suggest.Phrase(suggest.Closest(name, names, 3)); s != "" {
 				hint = s + " (" + hint + ")"
 			}
-			return nil, nil, cli.WithHint(fmt.Errorf("remove %s: not published; nothing removed", name), hint)
+			return nil, nil, cli.WithHint(fmt.Errorf("remove %s: not published; nothing removed", a), hint)
 		}
 		if err != nil {
 			return nil, nil, err
+		}
+		if hasVersion {
+			// A version not published: the error names the ones that are,
+			// as the client's info NAME@VERSION does (before, "package not
+			// found: hello@9.9.9", worded unlike a bare NAME's).
+			var have []string
+			for _, r := range rows {
+				if r.Version == version {
+					have = nil
+					break
+				}
+				have = append(have, r.Version)
+			}
+			if have != nil {
+				return nil, nil, cli.WithHint(fmt.Errorf("remove %s: %s %s is not published; nothing removed", a, rows[0].Name, version),
+					fmt.Sprintf("published versions of %s: %s", rows[0].Name, strings.Join(have, ", ")))
+			}
+			add(catalog.Ref{Name: name, Version: version})
+			continue
 		}
 		w := wholeName{name: rows[0].Name}
 		for _, r := range rows {
