@@ -98,10 +98,14 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	case st.Tracker == "" && st.Peer == "":
 	case st.Tracker == "": // a mirror, or --no-tracker: the tracker is elsewhere
 		line("peers", "%d connected to the seeder", st.Connected)
+	// Hosts, and the swarms' entries beside them: --json's tracked_peers
+	// and the metric distpac_tracker_peers count a peer once per torrent,
+	// the server's own seeder too, and a newcomer's run read "1 known to
+	// the tracker" beside 9 there.
 	case st.Peer == "":
-		line("peers", "%d known to the tracker", st.TrackedHosts)
+		line("peers", "%d known to the tracker (%d swarm entries)", st.TrackedHosts, st.TrackedPeers)
 	default:
-		line("peers", "%d known to the tracker, %d connected to the seeder", st.TrackedHosts, st.Connected)
+		line("peers", "%d known to the tracker (%d swarm entries, the seeder's own among them), %d connected to the seeder", st.TrackedHosts, st.TrackedPeers, st.Connected)
 	}
 	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
 	return nil
