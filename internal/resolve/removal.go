@@ -27,6 +27,9 @@ type NeededError struct {
 	// Asked lists the other names of the uninstall refused, for the
 	// command the message suggests.
 	Asked []string
+	// Mutual says a package of the removal depends on one of Dependents
+	// (a cycle): the dependents cannot go first, only together with it.
+	Mutual bool
 }
 
 // maxThroughListed bounds the packages of NeededError.Through named.
@@ -57,6 +60,15 @@ func (e *NeededError) Error() string {
 			listed += fmt.Sprintf(" and %d more", n)
 		}
 		return fmt.Sprintf("%s (%s); uninstall them all together", head, listed)
+	}
+	if e.Mutual {
+		// "uninstall cycb first" was refused the same way (a newcomer's
+		// run with two packages that depend on each other).
+		if len(labels) == 1 {
+			return fmt.Sprintf("cannot uninstall %s: %s depends on it, and it on %s (uninstall both together: %s)", e.Name, labels[0], names[0], cmd)
+		}
+		return fmt.Sprintf("cannot uninstall %s: %s and %s depend on it, and what is uninstalled on them (uninstall them all together: %s)",
+			e.Name, strings.Join(labels[:len(labels)-1], ", "), labels[len(labels)-1], cmd)
 	}
 	if len(labels) == 1 {
 		return fmt.Sprintf("cannot uninstall %s: %s depends on it (uninstall %s first, or both together: %s)", e.Name, labels[0], names[0], cmd)
@@ -102,6 +114,18 @@ func (g *graph) dependents(name string, skip map[string]bool) []Node {
 		}
 	}
 	return out
+}
+
+// mutual reports whether a package of remove depends on one of ds.
+func (g *graph) mutual(remove map[string]bool, ds []Node) bool {
+	for k := range remove {
+		for _, d := range ds {
+			if g.dependsOn(k, strings.ToLower(d.Name)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // through lists, sorted, the packages not in skip that depend on any of ds
@@ -178,7 +202,7 @@ func PlanRemoval(installed []Node, names []string, cascade bool) ([]string, erro
 					asked = append(asked, g.nodes[o].Name)
 				}
 			}
-			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove), Asked: asked}
+			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove), Asked: asked, Mutual: g.mutual(remove, ds)}
 		}
 	}
 	var out []string

@@ -77,6 +77,33 @@ func TestNeededErrorText(t *testing.T) {
 	}
 }
 
+// Two packages that depend on each other: neither can go first, and the
+// hint says both together (it said "uninstall cycb first", refused the
+// same way).
+func TestNeededMutual(t *testing.T) {
+	installed := []Node{
+		{Name: "cyca", Version: "1.0.0", Depends: []string{"cycb"}},
+		{Name: "cycb", Version: "1.0.0", Depends: []string{"cyca"}},
+		{Name: "app", Version: "1.0.0", Depends: []string{"lib"}},
+		{Name: "lib", Version: "1.0.0"},
+	}
+	for _, tt := range []struct {
+		remove []string
+		want   string
+	}{
+		{[]string{"cyca"}, "cannot uninstall cyca: cycb 1.0.0 depends on it, and it on cycb (uninstall both together: dist-client uninstall cycb cyca)"},
+		{[]string{"lib"}, "cannot uninstall lib: app 1.0.0 depends on it (uninstall app first, or both together: dist-client uninstall app lib)"},
+	} {
+		_, err := PlanRemoval(installed, tt.remove, false)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("uninstall %v: %v\nwant %s", tt.remove, err, tt.want)
+		}
+	}
+	if order, err := PlanRemoval(installed, []string{"cycb", "cyca"}, false); err != nil || len(order) != 2 {
+		t.Errorf("uninstall cycb cyca: %v, %v; want both", order, err)
+	}
+}
+
 // A package needed through a chain or a cycle: the hint names everything
 // that must go with it (it said "uninstall ch3 first", which ch2 needs).
 func TestNeededThrough(t *testing.T) {
