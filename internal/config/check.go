@@ -26,8 +26,16 @@ func checkAddr(addr string) error {
 }
 
 // checkURL accepts an absolute URL with a host and one of the schemes.
+// A host:port without a scheme (127.0.0.1:9090, which url.Parse takes
+// for a scheme "127.0.0.1" or fails on) is named as such, with the URL
+// meant (a newcomer's run read only "is not a URL").
 func checkURL(s string, schemes ...string) error {
 	u, err := url.Parse(s)
+	if err != nil || !slices.Contains(schemes, u.Scheme) {
+		if !strings.Contains(s, "://") && checkAddr(s) == nil {
+			return fmt.Errorf("%q has no scheme: want a URL, like %s://%s", s, schemes[0], s)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("%q is not a URL", s)
 	}

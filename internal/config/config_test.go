@@ -246,6 +246,8 @@ func TestServerErrors(t *testing.T) {
 		{"peer_addr: \":70000\"", `key "peer_addr": port "70000" in ":70000": want a number from 0 to 65535`},
 		{"peer_addr: {a: b}", `key "peer_addr": want a string, got a mapping`},
 		{"public_url: example.org", `key "public_url": "example.org": want a URL starting with http:// or https://`},
+		{"public_url: \"127.0.0.1:9090\"", `key "public_url": "127.0.0.1:9090" has no scheme: want a URL, like http://127.0.0.1:9090`},
+		{"public_url: \"example.org:80\"", `key "public_url": "example.org:80" has no scheme: want a URL, like http://example.org:80`},
 		{"public_url: ftp://example.org", `key "public_url": "ftp://example.org": want a URL starting with http:// or https://`},
 		{"public_url: \"http://\"", `key "public_url": "http://": URL has no host`},
 		{"public_url: https://cdn.example.org/distpac/packages.db", `key "public_url": "https://cdn.example.org/distpac/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://cdn.example.org/distpac`},
@@ -293,7 +295,7 @@ func TestClientErrors(t *testing.T) {
 		want string // after "<path>: "
 	}{
 		{"server_ulr: http://x", `unknown key "server_ulr" (did you mean "server_url"?)`},
-		{"server_url: localhost:9090", `key "server_url": "localhost:9090": want a URL starting with http:// or https://`},
+		{"server_url: localhost:9090", `key "server_url": "localhost:9090" has no scheme: want a URL, like http://localhost:9090`},
 		{"server_key: abc", `key "server_key": not an ed25519 public key: want standard base64 (as ` + "`dist-server key`" + ` prints)`},
 		{"server_key: \"ed25519:AAAA\"", `key "server_key": not an ed25519 public key: 3 bytes, want 32`},
 		{"prefix: relative/dir", `key "prefix": want an absolute path or one starting with ~/, got "relative/dir"`},
@@ -309,7 +311,7 @@ func TestClientErrors(t *testing.T) {
 		{"cache_max_size: huge", `key "cache_max_size": "huge" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
 		{"metrics_addr: nope", `key "metrics_addr": want host:port (like ":9090"), got "nope"`},
 		{"server_url: http://a\nserver_urls: [http://b]", `keys "server_url" and "server_urls" are both set: keep one (server_urls lists every server, tried in order)`},
-		{"server_urls: [http://a, localhost:9090]", `key "server_urls": entry 2: "localhost:9090": want a URL starting with http:// or https://`},
+		{"server_urls: [http://a, localhost:9090]", `key "server_urls": entry 2: "localhost:9090" has no scheme: want a URL, like http://localhost:9090`},
 		{"server_urls: [http://a/, http://a]", `key "server_urls": entry 2: "http://a" is entry 1 too`},
 		{"server_urls: {a: b}", `key "server_urls": want a list (one "- value" line each), got a mapping`},
 		{"server_urls: []", `key "server_urls": an empty list: give at least one entry, or leave the key out for the default`},
