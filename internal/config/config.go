@@ -55,6 +55,10 @@ func load(path string, optional bool, out any) error {
 		if optional && errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// Not "read config: stat PATH: no such file or directory".
+			return fmt.Errorf("config %s: no such file (check the path given with --config)", path)
+		}
 		return fmt.Errorf("read config: %w", err)
 	}
 	if err := decode(data, out); err != nil {

@@ -336,8 +336,8 @@ func TestClientErrors(t *testing.T) {
 func TestFileErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "nope.yaml")
-	if _, err := LoadClient(missing, false); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("explicit missing file: got %v, want an error naming %s", err, missing)
+	if _, err := LoadClient(missing, false); err == nil || err.Error() != "config "+missing+": no such file (check the path given with --config)" {
+		t.Errorf("explicit missing file: got %v, want an error naming %s and --config", err, missing)
 	}
 	if _, err := LoadServer("", false); err == nil {
 		t.Error("explicit empty path: want an error")
