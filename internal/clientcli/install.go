@@ -60,7 +60,7 @@ one exactly (name@1.0.0+b), which installs that build or fails naming those ther
 		},
 		ValidArgsFunction: e.completeNames(catalogOnly, 0),
 	}
-	c.Flags().DurationVar(&o.stallTimeout, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
+	stallTimeoutFlag(c, &o.stallTimeout)
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (relative to the prefix or absolute; a directory's glob covers what is under it; repeatable)")
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from (the trackers' seeders and peers, the publisher's seeder, the web seed); exit 1 if it would fail")
 	c.Flags().BoolVar(&o.json, "json", false, "print what was done (changes, bytes, the transfer report) or, with --dry-run, the probe, as JSON")
@@ -68,6 +68,12 @@ one exactly (name@1.0.0+b), which installs that build or fails naming those ther
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
 	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
 	return c
+}
+
+// stallTimeoutFlag is install's and upgrade's --stall-timeout (upgrade
+// had none: a newcomer's run looked for it).
+func stallTimeoutFlag(c *cobra.Command, d *time.Duration) {
+	c.Flags().DurationVar(d, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
 }
 
 func runInstall(ctx context.Context, e *env, o installOptions, args []string) error {

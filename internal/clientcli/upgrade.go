@@ -12,6 +12,7 @@ type upgradeOptions struct {
 	sync, yes    bool
 	overwrite    []string
 	skipScript   bool
+	stallTimeout time.Duration
 }
 
 func newUpgrade(e *env) *cobra.Command {
@@ -45,6 +46,7 @@ replaces it without running the script). Run dist-client sync first to see new v
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (repeatable)")
 	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
+	stallTimeoutFlag(c, &o.stallTimeout)
 	return c
 }
 
@@ -55,6 +57,7 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 	}
 	in.Overwrite = o.overwrite
 	in.SkipUninstallScript = o.skipScript
+	in.StallTimeout = o.stallTimeout
 	in.Confirm = e.confirmer(o.yes || o.json)
 	if o.sync {
 		if err := runSync(ctx, e, syncOptions{}, nil); err != nil {
