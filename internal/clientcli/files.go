@@ -236,8 +236,12 @@ only; --json adds each download's transfer report (sources, peers, time).`,
 			rows := make([][]string, 0, len(h))
 			for _, x := range h {
 				result := x.Result
-				if x.Error != "" {
-					result += ": " + resultLine(x.Error)
+				switch line := resultLine(x.Error); {
+				case line == "":
+				case strings.HasPrefix(line, x.Result+" "):
+					result = line // "interrupted by a signal", not "interrupted: interrupted by a signal"
+				default:
+					result += ": " + line
 				}
 				// The result last: a failure's message is long.
 				rows = append(rows, []string{x.Started.Local().Format(time.DateTime), x.Command,
