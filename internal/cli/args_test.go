@@ -88,3 +88,38 @@ func TestGroupCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestFlagValues: a flag's bad value is a usage error that says what the
+// flag wants, not the parser's words ("strconv.ParseInt: parsing "abc":
+// invalid syntax").
+func TestFlagValues(t *testing.T) {
+	for _, tt := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"history", "--last", "abc"}, `prog: --last "abc": want a whole number`},
+		{[]string{"history", "-n", "1.5"}, `prog: --last "1.5": want a whole number`},
+		{[]string{"history", "--wait", "soon"}, `prog: --wait "soon": want a duration, like 30s, 5m or 1h30m`},
+		{[]string{"history", "--json=maybe"}, `prog: --json "maybe": want true or false`},
+		{[]string{"history", "--name", ""}, ""},
+	} {
+		root := &cobra.Command{Use: "prog"}
+		history := &cobra.Command{Use: "history", RunE: func(*cobra.Command, []string) error { return nil }}
+		history.Flags().IntP("last", "n", 0, "")
+		history.Flags().Duration("wait", 0, "")
+		history.Flags().Bool("json", false, "")
+		history.Flags().String("name", "", "")
+		root.AddCommand(history)
+		var out, errOut bytes.Buffer
+		code := Run(context.Background(), "prog", root, tt.args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut})
+		if tt.stderr == "" {
+			if code != ExitOK {
+				t.Errorf("prog %q: exit %d (%s)", tt.args, code, errOut.String())
+			}
+			continue
+		}
+		if code != ExitUsage || !strings.Contains(errOut.String(), tt.stderr+"\n") {
+			t.Errorf("prog %q: exit %d, stderr %q; want %d and the line %q", tt.args, code, errOut.String(), ExitUsage, tt.stderr)
+		}
+	}
+}

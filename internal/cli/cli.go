@@ -19,6 +19,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -116,7 +117,7 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	root.SetErr(stdio.Err)
 	root.SilenceErrors = true
 	root.SilenceUsage = true
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: flagValueError(err)} })
 	for _, r := range recorders {
 		if path := os.Getenv(r.env); path != "" {
 			if stop, err := startRecording(path, r.start, r.stop); err != nil {
@@ -217,6 +218,28 @@ func startRecording(path string, start func(io.Writer) error, end func()) (stop 
 		end()
 		f.Close()
 	}, nil
+}
+
+// flagValueError says what a flag of a kind wants instead of the parser's
+// words: `--last abc` read `invalid argument "abc" for "-n, --last" flag:
+// strconv.ParseInt: parsing "abc": invalid syntax` (a newcomer's run).
+func flagValueError(err error) error {
+	var bad *pflag.InvalidValueError
+	if !errors.As(err, &bad) {
+		return err
+	}
+	want := ""
+	switch bad.GetFlag().Value.Type() {
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "count":
+		want = "want a whole number"
+	case "duration":
+		want = "want a duration, like 30s, 5m or 1h30m"
+	case "bool":
+		want = "want true or false"
+	default:
+		return err
+	}
+	return fmt.Errorf("--%s %q: %s", bad.GetFlag().Name, bad.GetValue(), want)
 }
 
 // isCobraUsage recognises cobra's own argument errors, which it does not type.
