@@ -115,6 +115,11 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	case o.json:
 	case res.Updated:
 		e.UI.Printf("catalog updated: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
+	case len(cfg.Servers()) > 1:
+		// The first server that answers is taken: a mirror behind its
+		// primary is "up to date" as that mirror serves it only (a
+		// newcomer's run read "up to date" after the primary had moved on).
+		e.UI.Printf("catalog up to date as %s serves it: serial %d, %s\n", res.Server, res.Serial, ui.Count(res.Packages, "package version"))
 	default:
 		e.UI.Printf("catalog up to date: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
 	}
