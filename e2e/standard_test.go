@@ -155,7 +155,7 @@ http {
 	}
 	// The publisher, down a moment ago, is now tried last: nginx answers
 	// first, and sync says so (with several servers it names the one).
-	if out := r.client1("sync"); !strings.Contains(out, "catalog up to date") || !strings.Contains(out, "catalog from "+static) {
+	if out := r.client1("sync"); !strings.Contains(out, "catalog up to date as "+static+" serves it") || !strings.Contains(out, "catalog from "+static) {
 		t.Errorf("second sync through nginx: %s", out)
 	}
 	// --json stays JSON alone, and says it there.
