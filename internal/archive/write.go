@@ -212,7 +212,12 @@ const blockSize = 512
 // header is the normalised tar header of e.
 func header(e Entry) (*tar.Header, error) {
 	name, err := cleanName(e.Path)
-	if err != nil || name != e.Path || name == "." {
+	if err != nil {
+		// Which control character, say (it read "not a clean relative
+		// path" for a newline in a file name: a newcomer's run).
+		return nil, fmt.Errorf("entry %q: %w", e.Path, err)
+	}
+	if name != e.Path || name == "." {
 		return nil, fmt.Errorf("entry %q: not a clean relative path", e.Path)
 	}
 	hdr := &tar.Header{

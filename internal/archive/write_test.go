@@ -235,18 +235,22 @@ func TestWriteRefusesBadEntries(t *testing.T) {
 	tests := []struct {
 		name  string
 		entry Entry
+		want  string // in the error
 	}{
-		{"absolute", Entry{Path: "/etc/passwd", Mode: 0o644}},
-		{"dot-dot", Entry{Path: "a/../../x", Mode: 0o644}},
-		{"unclean", Entry{Path: "./a", Mode: fs.ModeDir | 0o755}},
-		{"root", Entry{Path: ".", Mode: fs.ModeDir | 0o755}},
-		{"escaping symlink", Entry{Path: "l", Mode: fs.ModeSymlink | 0o777, Linkname: "../x"}},
-		{"fifo", Entry{Path: "p", Mode: fs.ModeNamedPipe | 0o644}},
+		{"absolute", Entry{Path: "/etc/passwd", Mode: 0o644}, `entry "/etc/passwd": absolute path`},
+		{"dot-dot", Entry{Path: "a/../../x", Mode: 0o644}, ""},
+		{"unclean", Entry{Path: "./a", Mode: fs.ModeDir | 0o755}, "not a clean relative path"},
+		{"root", Entry{Path: ".", Mode: fs.ModeDir | 0o755}, "not a clean relative path"},
+		{"escaping symlink", Entry{Path: "l", Mode: fs.ModeSymlink | 0o777, Linkname: "../x"}, ""},
+		{"fifo", Entry{Path: "p", Mode: fs.ModeNamedPipe | 0o644}, ""},
+		// Which character, said (it read "not a clean relative path").
+		{"newline", Entry{Path: "assets/new\nline.txt", Mode: 0o644}, `entry "assets/new\nline.txt": name contains the control character '\n'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := Write(io.Discard, dir, []Entry{tt.entry}); err == nil {
-				t.Errorf("Write(%+v) succeeded, want an error", tt.entry)
+			_, err := Write(io.Discard, dir, []Entry{tt.entry})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Write(%+v): %v, want an error with %q", tt.entry, err, tt.want)
 			}
 		})
 	}
