@@ -28,9 +28,18 @@ const maxNameLen = 128
 // once (an attacker's run). dist-server makes pieces of 64 KiB to 4 MiB
 // (torrentmeta/pieces.go), a tracker per announce_urls entry and a web
 // seed per server (config.MaxServers each).
+//
+// The pieces are bounded too: the BitTorrent library keeps about 1.1 KB
+// for each piece of a torrent it adds, and a signed row of 48 GiB in
+// pieces of 16 KiB (2.9 million, a 58 MB torrent) took a mirror to 4.5 GB
+// and a full core at every round, and an install of 1 million pieces to
+// 1 GB (an attacker's run). 65,536 pieces hold about 75 MB; dist-server's
+// 4 MiB pieces reach them at 256 GiB, and clients' own limits (libtorrent's
+// max_pieces) are far above.
 const (
 	MinPieceLength = 16 << 10 // BitTorrent's block: no client asks for less
 	MaxPieceLength = 64 << 20
+	MaxPieces      = 1 << 16
 	MaxTrackers    = 32 // URLs over every tier
 	MaxWebSeeds    = 32
 )
@@ -43,6 +52,16 @@ func checkPieceLength(n int64) error {
 		return fmt.Errorf("piece length %d, want a power of two from %d (16 KiB) to %d (64 MiB)", n, MinPieceLength, MaxPieceLength)
 	}
 	return nil
+}
+
+// minPieceLengthFor is the smallest piece length that cuts size bytes
+// into at most MaxPieces pieces.
+func minPieceLengthFor(size int64) int64 {
+	n := int64(MinPieceLength)
+	for n < MaxPieceLength && (size+n-1)/n > MaxPieces {
+		n *= 2
+	}
+	return n
 }
 
 var (
@@ -214,6 +233,10 @@ func checkTorrent(p Package) error {
 	want := info.Length / info.PieceLength
 	if info.Length%info.PieceLength != 0 {
 		want++
+	}
+	if want > MaxPieces {
+		return invalid(p, "torrent", "%d pieces of %d bytes, at most %d (pieces of at least %d bytes for a file of %d)",
+			want, info.PieceLength, MaxPieces, minPieceLengthFor(info.Length), info.Length)
 	}
 	if len(info.Pieces)%metainfo.HashSize != 0 || int64(len(info.Pieces)/metainfo.HashSize) != want {
 		return invalid(p, "torrent", "%d bytes of piece hashes, want %d pieces of %d bytes",

@@ -134,6 +134,16 @@ func TestCheckRejects(t *testing.T) {
 			info.PieceLength, info.Pieces = 300<<10, info.Pieces[:20]
 			withInfo(t, p, info)
 		}, "torrent: piece length 307200,", ErrInvalid},
+		// An attacker's run: 2.9 million pieces of 16 KiB took a mirror
+		// to 4.5 GB at every round.
+		{"too many pieces", func(t *testing.T, p *Package) {
+			info := infoOf(t, *p)
+			info.PieceLength = MinPieceLength
+			info.Length = (MaxPieces + 1) * MinPieceLength
+			info.Pieces = make([]byte, (MaxPieces+1)*metainfo.HashSize)
+			p.Size = info.Length
+			withInfo(t, p, info)
+		}, "torrent: 65537 pieces of 16384 bytes, at most 65536 (pieces of at least 32768 bytes for a file of 1073758208)", ErrInvalid},
 		{"too many trackers", func(t *testing.T, p *Package) {
 			withURLs(t, p, MaxTrackers+1, 0)
 		}, "torrent: 33 trackers and 0 web seeds, at most 32 and 32", ErrInvalid},
