@@ -144,6 +144,16 @@ func TestCheckRejects(t *testing.T) {
 			p.Size = info.Length
 			withInfo(t, p, info)
 		}, "torrent: 65537 pieces of 16384 bytes, at most 65536 (pieces of at least 32768 bytes for a file of 1073758208)", ErrInvalid},
+		// An attacker's run: a description of 200 MB cost a mirror 8.5 s
+		// of CPU at every round.
+		{"description too long", func(t *testing.T, p *Package) { p.Description = strings.Repeat("x", MaxTextLen+1) }, "description: 65537 bytes, at most 65536", ErrInvalid},
+		{"homepage too long", func(t *testing.T, p *Package) { p.Homepage = strings.Repeat("x", MaxTextLen+1) }, "homepage: 65537 bytes", ErrInvalid},
+		{"too many depends", func(t *testing.T, p *Package) {
+			for i := range MaxDeps + 1 {
+				p.Depends = append(p.Depends, fmt.Sprintf("lib%d", i))
+			}
+		}, "depends: 257 entries, at most 256", ErrInvalid},
+		{"conflict too long", func(t *testing.T, p *Package) { p.Conflicts = []string{"x " + strings.Repeat("1", 1100)} }, "conflicts: entry 1 is 1102 bytes", ErrInvalid},
 		{"too many trackers", func(t *testing.T, p *Package) {
 			withURLs(t, p, MaxTrackers+1, 0)
 		}, "torrent: 33 trackers and 0 web seeds, at most 32 and 32", ErrInvalid},

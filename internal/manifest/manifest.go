@@ -20,6 +20,15 @@ import (
 // bound keeps a hostile package from making the parser chew on megabytes.
 const MaxSize = 1 << 20
 
+// MaxText bounds description, license and homepage, and MaxDeps the
+// entries of depends and of conflicts: the catalog check refuses a row
+// over them (catalog.MaxTextLen, catalog.MaxDeps), so add refuses such a
+// manifest first, naming the field.
+const (
+	MaxText = 64 << 10
+	MaxDeps = 256
+)
+
 // knownKeys is listed in every unknown-key error so that a typo shows its
 // fix next to it.
 const knownKeys = "name, version, description, license, homepage, depends, conflicts"
@@ -312,6 +321,9 @@ func (p parser) freeText(field string, v *yaml.Node) (string, error) {
 	if !utf8.ValidString(s) {
 		return "", p.fail(field, "is not valid UTF-8", nil)
 	}
+	if len(s) > MaxText {
+		return "", p.fail(field, fmt.Sprintf("is %d bytes, at most %d", len(s), MaxText), nil)
+	}
 	for _, r := range s {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' {
 			return "", p.fail(field, fmt.Sprintf("contains control character %U", r), nil)
@@ -327,6 +339,9 @@ func (p parser) deps(field string, v *yaml.Node) ([]Dependency, error) {
 	}
 	if v.Kind != yaml.SequenceNode {
 		return nil, p.fail(field, fmt.Sprintf(`must be a list like [libfoo, "libbar >=1.2, <2"], found %s`, kindName(v)), nil)
+	}
+	if len(v.Content) > MaxDeps {
+		return nil, p.fail(field, fmt.Sprintf("has %d entries, at most %d", len(v.Content), MaxDeps), nil)
 	}
 	var out []Dependency
 	first := make(map[string]int) // NameKey -> index, to catch duplicates

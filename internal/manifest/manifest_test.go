@@ -95,6 +95,8 @@ func TestParseErrors(t *testing.T) {
 		wantMsg         string // substring of the whole message
 	}{
 		{"empty", "", "foo", "", "manifest is empty"},
+		{"description too long", "version: 1.0.0\ndescription: " + strings.Repeat("x", MaxText+1) + "\n", "foo", "description", "is 65537 bytes, at most 65536"},
+		{"too many depends", "version: 1.0.0\ndepends: [" + strings.Repeat("a,", MaxDeps) + "a]\n", "foo", "depends", "has 257 entries, at most 256"},
 		{"whitespace only", "  \n\n\t\n", "foo", "", "manifest is empty"},
 		{"comments only", "# nothing\n  # here\n", "foo", "", "manifest is empty"},
 		{"comments and tabs", "\t# nothing\r\n\t\n", "foo", "", "manifest is empty"},
