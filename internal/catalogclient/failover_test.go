@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -340,5 +341,64 @@ func TestSyncTriesAFailedServerLast(t *testing.T) {
 	var se catalogclient.ServersError
 	if !errors.As(err, &se) || len(se) != 2 || se[0].URL != good.ts.URL || se[1].URL != hanging {
 		t.Fatalf("both down: %v", err)
+	}
+}
+
+// Redirects cost a server no more than one request's timeouts: at most
+// three are followed, and the reply's headers must come within 10 s over
+// the whole chain. Before, ten hops of 4.8 s each held a sync for 48 s
+// before the next of server_urls (an attacker's run). A chain within the
+// bounds (a static server's move to another path) still works.
+func TestSyncRedirectsBounded(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	good := newPublisher(t, key, nil)
+	good.publish(4, buildCatalog(t, 4, "", "foo"))
+	redirector := func(delay time.Duration) string {
+		var ts *httptest.Server
+		ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hop, _ := strconv.Atoi(r.URL.Query().Get("hop"))
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+			http.Redirect(w, r, fmt.Sprintf("%s%s?hop=%d", ts.URL, r.URL.Path, hop+1), http.StatusFound)
+		}))
+		t.Cleanup(ts.Close)
+		return ts.URL
+	}
+	moved := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, good.ts.URL+r.URL.Path, http.StatusMovedPermanently)
+	}))
+	t.Cleanup(moved.Close)
+	for _, tc := range []struct {
+		name    string
+		server  string
+		want    string // in the error; "" for a sync that works
+		atLeast time.Duration
+		atMost  time.Duration
+	}{
+		{"endless redirects", redirector(0), "more than 3 redirects", 0, 5 * time.Second},
+		{"slow redirects", redirector(2600 * time.Millisecond), "no answer within 10s, redirects included", 9 * time.Second, 20 * time.Second},
+		{"one redirect", moved.URL, "", 0, 5 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			start := time.Now()
+			_, err := catalogclient.Sync(context.Background(), syncOpts(tc.server, t.TempDir(), key.Public()))
+			took := time.Since(start)
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("Sync through a redirect: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("Sync: %v, want an error with %q", err, tc.want)
+			case tc.want != "" && !strings.Contains(err.Error(), "redirected to "):
+				t.Errorf("Sync: %v; want the redirect's target named", err)
+			}
+			if took < tc.atLeast || took > tc.atMost {
+				t.Errorf("took %v, want %v to %v", took, tc.atLeast, tc.atMost)
+			}
+		})
 	}
 }
