@@ -29,6 +29,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -95,6 +96,9 @@ type snapshot struct {
 	serial   int64
 	etag     string
 	archives map[string]struct{}
+	// later holds the archives added to this snapshot since it was set
+	// (AddArchive), as keys.
+	later sync.Map
 }
 
 // Server serves one catalog snapshot at a time. It is safe for concurrent
@@ -185,6 +189,18 @@ func (s *Server) SetSnapshot(db, sig []byte, serial int64, archives []string) {
 	})
 	s.serial.Set(float64(serial))
 	s.log.Debug("catalog snapshot set", "serial", serial, "bytes", len(db), "archives", len(archives))
+}
+
+// AddArchive lets the archive named be served under /packages/ with the
+// snapshot served now: a mirror serves a new catalog at once and each
+// archive as it comes in (it served the catalog only once every archive
+// was in, and 10,000 that could not be had kept it at the old catalog, or
+// at 503 after a restart, for hours: an attacker's run). The next
+// SetSnapshot lists the archives anew.
+func (s *Server) AddArchive(name string) {
+	if sn := s.snap.Load(); sn != nil {
+		sn.later.Store(name, struct{}{})
+	}
 }
 
 // SetKey publishes the server's public key at /key, so that a client without
@@ -310,8 +326,10 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 		return
 	}
 	if _, ok := sn.archives[name]; !ok {
-		http.NotFound(w, r)
-		return
+		if _, later := sn.later.Load(name); !later {
+			http.NotFound(w, r)
+			return
+		}
 	}
 	path := filepath.Join(s.archivesDir, name)
 	f, err := os.Open(path)

@@ -510,3 +510,27 @@ func TestWebSeedYieldsToSeeder(t *testing.T) {
 		t.Errorf("the archive was served %v before the seeder stopped using the whole rate", stopped.Sub(served))
 	}
 }
+
+// An archive added to the snapshot served (a mirror's, as it comes in) is
+// served from then on, until the next snapshot lists the archives anew.
+func TestAddArchive(t *testing.T) {
+	s, _, _ := newTestServer(t)
+	get := func() int {
+		w := httptest.NewRecorder()
+		s.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/packages/unlisted-1.0.0.tar.zst", nil))
+		return w.Code
+	}
+	s.AddArchive("unlisted-1.0.0.tar.zst") // before any snapshot: nothing to add to
+	s.SetSnapshot([]byte("db"), []byte("sig"), 1, []string{"foo-1.0.0.tar.zst"})
+	if code := get(); code != http.StatusNotFound {
+		t.Fatalf("an archive not listed: %d, want 404", code)
+	}
+	s.AddArchive("unlisted-1.0.0.tar.zst")
+	if code := get(); code != http.StatusOK {
+		t.Fatalf("an archive added: %d, want 200", code)
+	}
+	s.SetSnapshot([]byte("db2"), []byte("sig2"), 2, []string{"foo-1.0.0.tar.zst"})
+	if code := get(); code != http.StatusNotFound {
+		t.Fatalf("after a new snapshot that does not list it: %d, want 404", code)
+	}
+}

@@ -69,10 +69,9 @@ const DefaultMirrorInterval = time.Minute
 const mirrorDownloads = 8
 
 // mirrorStall is how long one archive's download may go without progress
-// before the mirror gives it up until the next round. A round serves its
-// catalog once every archive is in, and a download beside peers that keep
-// their connections open and send nothing had no end (the engine gives up
-// only when there is no source at all): the mirror answered 503 for good.
+// before the mirror gives it up until the next round: a download beside
+// peers that keep their connections open and send nothing had no end (the
+// engine gives up only when there is no source at all).
 const mirrorStall = 2 * time.Minute
 
 // errStalled: a mirror's download made no progress for mirrorStall.
@@ -89,6 +88,8 @@ type mirror struct {
 	packages int                                // in it; guarded by mu
 	seeding  map[swarm.InfoHash]catalog.Package // verified archives seeded; guarded by mu
 	failures int                                // archives of the catalog not yet had; guarded by mu
+	pkgs     []catalog.Package                  // the catalog served; guarded by mu
+	filled   int64                              // the serial whose archives fill last went over; guarded by mu
 	info     Info
 	// sync is the outcome of the last syncs, for status; guarded by mu.
 	sync struct {
@@ -157,6 +158,9 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	if err := m.round(ctx); err != nil {
 		return err
 	}
+	// The catalog is served from here on; the start is reported once the
+	// archives are in, or one interval of downloads has been tried.
+	m.fill(ctx)
 	defer os.Remove(p.PIDFile())
 	if err := g.ready(p, &m.info, m.status, opts.Ready); err != nil {
 		return err
@@ -174,14 +178,20 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 			if err := m.round(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("mirror round failed; serving the previous catalog", "err", err)
 			}
+			m.fill(ctx)
 		}
 	}
 }
 
-// round syncs the catalog from the primary and, when it changed (or some
-// archives are still missing), downloads and seeds the archives, then
-// serves the catalog. A failed sync keeps the catalog held; only a mirror
-// that holds none fails.
+// round syncs the catalog from the primary and, when it changed, serves
+// it at once, with the archives seeded already; fill then brings in the
+// others, each served as it comes. A failed sync keeps the catalog held;
+// only a mirror that holds none fails.
+//
+// It served a catalog only once every archive was in: each archive with
+// no source costs the engine about 8 s, and a signed catalog of 10,000
+// such rows kept the mirror at its old catalog for hours, and after a
+// restart at 503 (an attacker's run).
 func (m *mirror) round(ctx context.Context) error {
 	dir := m.opts.Paths.MirrorCatalog()
 	res, syncErr := catalogclient.Sync(ctx, catalogclient.Options{
@@ -211,7 +221,7 @@ func (m *mirror) round(ctx context.Context) error {
 		return fmt.Errorf("mirror: %w", err)
 	}
 	m.mu.Lock()
-	same := held.Meta.Serial == m.serial && m.failures == 0
+	same := held.Meta.Serial == m.serial
 	first := m.serial == 0
 	m.mu.Unlock()
 	if same {
@@ -238,7 +248,16 @@ func (m *mirror) round(ctx context.Context) error {
 	if held.Meta.Expired(time.Now()) {
 		m.log.Warn("the catalog held is expired and clients will refuse it: the primary has not re-signed it, or cannot be reached", "serial", held.Meta.Serial, "valid_until", held.Meta.ValidUntil)
 	}
-	have, failed := m.fetch(ctx, held.Packages)
+	var have []string
+	m.mu.Lock()
+	for _, p := range held.Packages {
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
+			if _, ok := m.seeding[ih]; ok {
+				have = append(have, p.Archive)
+			}
+		}
+	}
+	m.mu.Unlock()
 	if trust.Key != nil {
 		m.catsrv.SetKey(trust.Key)
 	}
@@ -247,18 +266,43 @@ func (m *mirror) round(ctx context.Context) error {
 	m.catsrv.SetRotation(held.Rotation)
 	m.catsrv.SetSnapshot(held.DB, held.Sig, held.Meta.Serial, have)
 	m.mu.Lock()
-	m.serial, m.packages, m.failures = held.Meta.Serial, len(held.Packages), failed
+	m.serial, m.packages, m.pkgs, m.failures = held.Meta.Serial, len(held.Packages), held.Packages, len(held.Packages)-len(have)
 	m.mu.Unlock()
-	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "missing", failed)
+	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "to fetch", len(held.Packages)-len(have))
 	return nil
+}
+
+// fill brings in the archives of the catalog served that the mirror lacks
+// (a new catalog's, or those a round before could not get), each served
+// as it comes, for at most the mirror's interval: the downloads under way
+// then finish (or stall out, mirrorStall), and the rest wait for the next
+// round, so a catalog of archives that cannot be had delays the next sync
+// by an interval, not by hours.
+func (m *mirror) fill(ctx context.Context) {
+	m.mu.Lock()
+	pkgs, serial, todo := m.pkgs, m.serial, m.failures > 0 || m.filled != m.serial
+	m.mu.Unlock()
+	if !todo || pkgs == nil {
+		return
+	}
+	have, failed := m.fetch(ctx, pkgs, time.Now().Add(m.opts.Interval))
+	m.mu.Lock()
+	if m.serial == serial {
+		m.failures, m.filled = failed, serial
+	}
+	m.mu.Unlock()
+	if ctx.Err() == nil {
+		m.log.Info("archives of the catalog", "serial", serial, "have", len(have), "missing", failed)
+	}
 }
 
 // fetch makes the seeded set the catalog's packages: withdrawn ones are
 // dropped and deleted, an archive already on disk is checked and seeded,
 // the others are downloaded over BitTorrent (from the primary's seeder,
-// its web seed and any peer), checked against the catalog's SHA-256 and
-// seeded. It returns the archive names it has and how many it has not.
-func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package) (have []string, failed int) {
+// its web seed and any peer), checked against the catalog's SHA-256,
+// seeded and served (AddArchive). It starts no download after until. It
+// returns the archive names it has and how many it has not.
+func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.Time) (have []string, failed int) {
 	dir := m.opts.Paths.MirrorArchives()
 	want := map[swarm.InfoHash]catalog.Package{}
 	wantFile := map[string]bool{}
@@ -305,6 +349,12 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package) (have []stri
 			mu.Unlock()
 			continue
 		}
+		if time.Now().After(until) || gctx.Err() != nil {
+			mu.Lock()
+			failed++ // not tried this round
+			mu.Unlock()
+			continue
+		}
 		eg.Go(func() error {
 			if err := m.get(gctx, p); err != nil {
 				if gctx.Err() == nil {
@@ -318,6 +368,7 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package) (have []stri
 			m.mu.Lock()
 			m.seeding[ih] = p
 			m.mu.Unlock()
+			m.catsrv.AddArchive(p.Archive)
 			mu.Lock()
 			have = append(have, p.Archive)
 			mu.Unlock()

@@ -160,12 +160,11 @@ func TestRunMirror(t *testing.T) {
 		code, _ := fetch(t, minfo.Database+"/packages/"+name+"-1.0.0.tar.zst")
 		return code
 	}
-	if code := archive("alpha"); code != 200 {
-		t.Fatalf("mirror web seed for alpha: %d", code)
-	}
+	// The catalog is served at once, each archive as it comes in.
+	waitFor(t, "the mirror's web seed to serve alpha", func() bool { return archive("alpha") == 200 })
 
-	// The primary publishes beta: the mirror fetches it, then serves the
-	// new pair; then it withdraws alpha.
+	// The primary publishes beta: the mirror serves the new pair, and beta
+	// once it has it; then it withdraws alpha.
 	if _, err := pub.Add(ctx, []string{writePackage(t, "beta", 100<<10)}); err != nil {
 		t.Fatal(err)
 	}
@@ -276,5 +275,79 @@ func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
 				t.Fatalf("status with the primary down: synced %v from %q; want the first run's sync, %v from %s", st.SyncedAt, st.SyncedFrom, firstSync, pinfo.Database)
 			}
 		})
+	}
+}
+
+// A mirror serves a catalog as soon as it has verified it, before the
+// archives it cannot get yet, and reports its start once their downloads
+// have been tried: it served one only once every archive was in, and a
+// catalog of archives without a source (each costs the engine about 8 s)
+// kept it at 503 after a start, or at its old catalog, for hours (an
+// attacker's run: 10,000 such rows). Here the primary runs no seeder and
+// no web seed: the archive cannot be had at all.
+func TestMirrorServesBeforeArchives(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 300<<10))
+	ready := make(chan Info, 1)
+	done := make(chan error, 2)
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	defer cancel()
+	servers.Go(func() {
+		done <- Run(ctx, Options{Paths: primary, Config: cfg, NoSeeder: true, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond, Logger: testLogger(t, "primary")})
+	})
+	var pinfo Info
+	select {
+	case pinfo = <-ready:
+	case err := <-done:
+		t.Fatalf("primary: %v", err)
+	}
+	mcfg := &config.Server{DatabaseAddr: freeAddr(t), PeerAddr: "127.0.0.1:0"}
+	mcfg.ApplyDefaults()
+	mirror := "http://" + mcfg.DatabaseAddr
+	servers.Go(func() {
+		done <- RunMirror(ctx, MirrorOptions{Paths: paths.Home{Root: t.TempDir()}.Server(), Config: mcfg, Primary: []string{pinfo.Database}, Interval: time.Minute, Logger: testLogger(t, "mirror"),
+			Ready: func(i Info) { ready <- i }})
+	})
+	// Served while the archive is still being tried (about 8 s before the
+	// engine finds no source for it); before, 503 until then.
+	served := func() bool {
+		resp, err := http.Get(mirror + "/packages.db")
+		if err != nil {
+			return false // not listening yet
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !served() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	select {
+	case <-ready:
+		t.Fatal("the mirror reported ready before its archive's download ended")
+	default:
+	}
+	for _, f := range []string{"/packages.db", "/packages.db.sig"} {
+		ca, a := fetch(t, pinfo.Database+f)
+		cb, b := fetch(t, mirror+f)
+		if ca != 200 || cb != 200 || !bytes.Equal(a, b) {
+			t.Errorf("%s within 5 s of the start: primary %d, mirror %d, same bytes %v", f, ca, cb, bytes.Equal(a, b))
+		}
+	}
+	if code, _ := fetch(t, mirror+"/packages/alpha-1.0.0.tar.zst"); code != 404 {
+		t.Errorf("an archive the mirror does not have: %d, want 404", code)
+	}
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("mirror: %v", err)
+	}
+	cancel()
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
 	}
 }
