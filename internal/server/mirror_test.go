@@ -106,6 +106,22 @@ func newPrimary(ctx context.Context, t *testing.T, pkgs ...string) (*config.Serv
 	return cfg, primary, pub
 }
 
+// runPrimary runs the primary of cfg and primary on servers until ctx
+// ends, its end sent to done, and returns its Info once it is ready.
+func runPrimary(ctx context.Context, t *testing.T, servers *sync.WaitGroup, done chan error, opts Options) Info {
+	t.Helper()
+	ready := make(chan Info, 1)
+	opts.Ready, opts.PollInterval, opts.Logger = func(i Info) { ready <- i }, 100*time.Millisecond, testLogger(t, "primary")
+	servers.Go(func() { done <- Run(ctx, opts) })
+	select {
+	case i := <-ready:
+		return i
+	case err := <-done:
+		t.Fatalf("primary: %v", err)
+	}
+	return Info{}
+}
+
 // RunMirror in process, under the race detector: it follows a running
 // primary's additions and withdrawals, downloads and seeds the archives
 // (from the primary's seeder), and serves the primary's pair byte for
@@ -120,15 +136,7 @@ func TestRunMirror(t *testing.T) {
 	var servers sync.WaitGroup
 	defer servers.Wait()
 	defer cancel()
-	servers.Go(func() {
-		done <- Run(ctx, Options{Paths: primary, Config: cfg, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond, Logger: testLogger(t, "primary")})
-	})
-	var pinfo Info
-	select {
-	case pinfo = <-ready:
-	case err := <-done:
-		t.Fatalf("primary: %v", err)
-	}
+	pinfo := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg})
 
 	mcfg := &config.Server{DatabaseAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}
 	mcfg.ApplyDefaults()
@@ -294,15 +302,7 @@ func TestMirrorServesBeforeArchives(t *testing.T) {
 	var servers sync.WaitGroup
 	defer servers.Wait()
 	defer cancel()
-	servers.Go(func() {
-		done <- Run(ctx, Options{Paths: primary, Config: cfg, NoSeeder: true, Ready: func(i Info) { ready <- i }, PollInterval: 100 * time.Millisecond, Logger: testLogger(t, "primary")})
-	})
-	var pinfo Info
-	select {
-	case pinfo = <-ready:
-	case err := <-done:
-		t.Fatalf("primary: %v", err)
-	}
+	pinfo := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, NoSeeder: true})
 	mcfg := &config.Server{DatabaseAddr: freeAddr(t), PeerAddr: "127.0.0.1:0"}
 	mcfg.ApplyDefaults()
 	mirror := "http://" + mcfg.DatabaseAddr
