@@ -305,15 +305,24 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
+	// The headers within webSeedHeaders, redirects included: each hop had
+	// the transport's 5 s of its own, and ten hops of a hanging server
+	// held an install for 49 s before the next seed (an attacker's run).
+	headers := time.AfterFunc(webSeedHeaders, func() { cancelCause(errWebSeedHeaders) })
 	resp, err := e.http.Do(req)
+	headers.Stop()
 	if err != nil {
+		if context.Cause(ctx) == errWebSeedHeaders {
+			return false, errWebSeedHeaders
+		}
 		return false, err
 	}
 	defer resp.Body.Close()
@@ -424,6 +433,16 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// webSeedHeaders bounds the wait for a web seed's reply headers over its
+// redirects: a connect and a reply, as one request has them.
+const webSeedHeaders = 10 * time.Second
+
+var errWebSeedHeaders = fmt.Errorf("no answer within %s, redirects included", webSeedHeaders)
+
+// webSeedRedirects is how many redirects a web seed request follows (Go's
+// default is ten): a static server or CDN needs one or two.
+const webSeedRedirects = 3
+
 // webSeedClient is the HTTP client for web seeds: proxies from the
 // environment as usual; a server that does not accept a connection within
 // 5 s or start answering 5 s after it counts as failed, so the next seed
@@ -434,5 +453,10 @@ func webSeedClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = 5 * time.Second
-	return &http.Client{Transport: tr}
+	return &http.Client{Transport: tr, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+		if len(via) > webSeedRedirects {
+			return fmt.Errorf("more than %d redirects", webSeedRedirects)
+		}
+		return nil
+	}}
 }

@@ -493,3 +493,58 @@ func TestWebSeedDripFailsOver(t *testing.T) {
 		t.Errorf("took %v: the dripping seed was not given up after about %v", took, webSeedSlowAfter)
 	}
 }
+
+// A web seed that redirects is given up after 3 redirects, or once its
+// headers have not come within webSeedHeaders over the chain, and the
+// next seed gets its turn: ten hops of a server that answered each after
+// 4.8 s held an install for 49 s (an attacker's run).
+func TestWebSeedRedirectsBounded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 300<<10)
+	var sent atomic.Int64
+	good := webSeedServer(t, path, false, false, &sent)
+	redirector := func(delay time.Duration) *httptest.Server {
+		var ts *httptest.Server
+		ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(delay):
+			case <-r.Context().Done():
+				return
+			}
+			http.Redirect(w, r, ts.URL+r.URL.Path+"x", http.StatusFound)
+		}))
+		t.Cleanup(ts.Close)
+		return ts
+	}
+	for _, tc := range []struct {
+		name   string
+		delay  time.Duration
+		atMost time.Duration
+	}{
+		{"endless redirects", 0, 5 * time.Second},
+		{"slow redirects", 2600 * time.Millisecond, webSeedHeaders + 6*time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := redirector(tc.delay)
+			meta, err := torrentmeta.Build(path, "", bad.URL+"/packages/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			torrentBytes := withURLList(t, meta.Torrent, []string{bad.URL + "/packages/", good.URL + "/packages/"})
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 100 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := leecher.Download(ctx, torrentBytes, nil, nil); err != nil {
+				t.Fatalf("download after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			if took := time.Since(start); took > tc.atMost {
+				t.Errorf("took %v, want at most %v: the redirecting seed held the download", took, tc.atMost)
+			}
+		})
+	}
+}
