@@ -213,6 +213,15 @@ func (m *mirror) round(ctx context.Context) error {
 	if res.Pinned != nil && m.opts.Pinned != nil {
 		m.opts.Pinned(res.Pinned)
 	}
+	m.mu.Lock()
+	serving := m.serial
+	m.mu.Unlock()
+	if syncErr == nil && !res.Updated && serving != 0 && res.Serial == serving {
+		// Unchanged and served: reading the catalog again (its bytes and
+		// every row) cost an idle mirror 8.5 s of CPU a round for a
+		// catalog of 210 MB (an attacker's run).
+		return nil
+	}
 	held, err := catalogclient.ReadHeld(ctx, dir)
 	if errors.Is(err, catalogclient.ErrNoCatalog) && syncErr != nil {
 		return fmt.Errorf("mirror: %w", syncErr)
