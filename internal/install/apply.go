@@ -67,14 +67,16 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 	defer place.Discard(work)
 	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f, items: items}
 	defer r.cleanup.Wait()
-	failed := func(err error) error {
+	// failed rolls back the run after item at (-1: none in particular)
+	// failed with err.
+	failed := func(at int, err error) error {
 		f.stop() // downloads still under way end before the rollback
 		tx.downloaded = f.downloadedBytes()
 		tx.report = f.reportCopy()
 		if ctx.Err() != nil && f.partial() {
 			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install or upgrade\n", c.Paths.Cache())
 		}
-		return r.othersUnchanged(r.abort(ctx, err))
+		return r.othersUnchanged(at, r.abort(ctx, err))
 	}
 	for i, it := range items {
 		// An archive still arriving is unpacked as it comes (arriving.go),
@@ -87,18 +89,18 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 			wait = f.wait
 		}
 		if err := wait(ctx, it.row.Archive); err != nil {
-			return failed(err)
+			return failed(i, err)
 		}
 		p, err := r.prepare(ctx, i, it)
 		if p != nil {
 			r.pending = append(r.pending, p)
 		}
 		if err != nil {
-			return failed(err)
+			return failed(i, err)
 		}
 	}
 	if err := f.finish(); err != nil {
-		return failed(err)
+		return failed(-1, err)
 	}
 	tx.downloaded = f.downloadedBytes()
 	c.Report = f.reportCopy()
@@ -214,6 +216,31 @@ func listSome(paths []string) string {
 	return strings.Join(paths[:5], ", ") + fmt.Sprintf(" and %d more", len(paths)-5)
 }
 
+// othersUnchanged adds to err, when item at of a plan of several packages
+// failed while it was fetched or staged, a last line that names the plan's
+// other packages as not installed either: the error names the one that
+// failed, and its script's output ends it (a newcomer's run took
+// "install failinst 0.1.0: install.sh exited with status 3" to mean the
+// other packages asked for were installed). at < 0 adds nothing.
+func (r *run) othersUnchanged(at int, err error) error {
+	if at < 0 || at >= len(r.items) {
+		return err
+	}
+	var others []string
+	for i, it := range r.items {
+		if i != at {
+			others = append(others, it.row.Name+" "+it.row.Version)
+		}
+	}
+	switch len(others) {
+	case 0:
+		return err
+	case 1:
+		return fmt.Errorf("%w\n%s, of the same transaction, was not installed either", err, others[0])
+	}
+	return fmt.Errorf("%w\n%s, of the same transaction, were not installed either", err, listSome(others))
+}
+
 // place checks the staged trees for conflicts, journals and applies the
 // moves, and commits the records. On an error nothing is left moved.
 func (r *run) place(ctx context.Context, marked []state.Record) ([]state.Record, error) {
@@ -292,32 +319,6 @@ func capList(paths []string) []string {
 // live files), so that its install.sh and files redo what either undid.
 // A cleanup script that fails is named in the error beside the cause;
 // nothing is recorded either way.
-// othersUnchanged adds to err, of a plan of several packages that failed
-// while they were fetched and staged, a last line that says the others
-// were not installed either: the error names the one that failed, and its
-// script's output ends it (a newcomer's run took
-// "install failinst 0.1.0: install.sh exited with status 3" to mean the
-// other packages asked for were installed).
-func (r *run) othersUnchanged(err error) error {
-	var failed string
-	if len(r.pending) > 0 {
-		failed = r.pending[len(r.pending)-1].it.row.Name
-	}
-	var others []string
-	for _, it := range r.items {
-		if it.row.Name != failed {
-			others = append(others, it.row.Name+" "+it.row.Version)
-		}
-	}
-	switch len(others) {
-	case 0:
-		return err
-	case 1:
-		return fmt.Errorf("%w\nnothing was changed: %s, of the same transaction, was not installed either", err, others[0])
-	}
-	return fmt.Errorf("%w\nnothing was changed: %s, of the same transaction, were not installed either", err, listSome(others))
-}
-
 func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)

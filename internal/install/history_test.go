@@ -2,8 +2,12 @@ package install
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/state"
 )
@@ -116,5 +120,42 @@ func TestHistoryListsTransactions(t *testing.T) {
 	}
 	if h := w.history(); h[2].Result != state.ResultFailed {
 		t.Errorf("the failed script's install: %+v, want failed", h[2])
+	}
+}
+
+// A plan of several packages that fails while an archive is fetched ends
+// its error naming the others as not installed either, never the one
+// that failed; a plan of one package adds nothing (the review found the
+// line blaming the wrong item, and a package "of the same transaction"
+// as itself).
+func TestFailedPlanNamesTheOthers(t *testing.T) {
+	w := newWorld(t)
+	w.publish(w.pkg("liba", "1.0.0", map[string]string{"assets/a": "a"}),
+		w.pkg("app", "1.0.0", map[string]string{"manifest.yaml": "name: app\nversion: 1.0.0\ndepends: [liba]\n", "assets/b": "b"}),
+		w.pkg("solo", "1.0.0", map[string]string{"assets/s": "s"}))
+	for _, name := range []string{"liba", "solo"} { // not in the cache: each must be downloaded, and cannot be
+		if err := os.Remove(filepath.Join(w.client.Paths.Cache(), name+"-1.0.0.tar.zst")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		request, want string
+	}{
+		{"app", "\napp 1.0.0, of the same transaction, was not installed either"},
+		{"solo", ""},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := w.client.Install(ctx, []string{tc.request})
+		cancel()
+		if err == nil {
+			t.Fatalf("install %s: no error", tc.request)
+		}
+		last := err.Error()[strings.LastIndex(err.Error(), "\n")+1:]
+		switch {
+		case tc.want == "" && strings.Contains(err.Error(), "of the same transaction"):
+			t.Errorf("install %s: %v; want no line about other packages", tc.request, err)
+		case tc.want != "" && !strings.HasSuffix(err.Error(), tc.want):
+			t.Errorf("install %s: last line %q; want %q", tc.request, last, strings.TrimPrefix(tc.want, "\n"))
+		}
 	}
 }
