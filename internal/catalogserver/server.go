@@ -89,8 +89,10 @@ type Options struct {
 	UploadLimiter *rate.Limiter
 }
 
-// snapshot is one published state. It is never modified after SetSnapshot
-// stores it, so readers need no lock.
+// snapshot is one published state. Its fields but later are never
+// modified after SetSnapshot stores it, so readers need no lock; later,
+// which AddArchive adds to, is a sync.Map for that reason (a snapshot
+// copied for each archive a mirror brings in would cost O(n²)).
 type snapshot struct {
 	db, sig  []byte
 	serial   int64

@@ -74,6 +74,10 @@ const mirrorDownloads = 8
 // engine gives up only when there is no source at all).
 const mirrorStall = 2 * time.Minute
 
+// mirrorStartFill bounds the downloads a mirror starts before it reports
+// its start (dist-server mirror waits --timeout, 10 minutes by default).
+const mirrorStartFill = 5 * time.Minute
+
 // errStalled: a mirror's download made no progress for mirrorStall.
 var errStalled = fmt.Errorf("no progress for %s from any peer or web seed", mirrorStall)
 
@@ -216,10 +220,11 @@ func (m *mirror) round(ctx context.Context) error {
 	m.mu.Lock()
 	serving := m.serial
 	m.mu.Unlock()
-	if syncErr == nil && !res.Updated && serving != 0 && res.Serial == serving {
-		// Unchanged and served: reading the catalog again (its bytes and
-		// every row) cost an idle mirror 8.5 s of CPU a round for a
-		// catalog of 210 MB (an attacker's run).
+	if serving != 0 && (syncErr != nil || !res.Updated && res.Serial == serving) {
+		// Unchanged and served (a failed sync leaves the catalog held as
+		// it was): reading the catalog again (its bytes and every row)
+		// cost an idle mirror 8.5 s of CPU a round for a catalog of 210 MB
+		// (an attacker's run).
 		return nil
 	}
 	held, err := catalogclient.ReadHeld(ctx, dir)
@@ -289,12 +294,22 @@ func (m *mirror) round(ctx context.Context) error {
 // by an interval, not by hours.
 func (m *mirror) fill(ctx context.Context) {
 	m.mu.Lock()
-	pkgs, serial, todo := m.pkgs, m.serial, m.failures > 0 || m.filled != m.serial
+	pkgs, serial, todo, started := m.pkgs, m.serial, m.failures > 0 || m.filled != m.serial, m.filled != 0
 	m.mu.Unlock()
-	if !todo || pkgs == nil {
+	if !todo || serial == 0 { // a catalog of no packages still drops the withdrawn ones
 		return
 	}
-	have, failed := m.fetch(ctx, pkgs, time.Now().Add(m.opts.Interval))
+	// Downloads start for at most an interval (a start's, at most
+	// mirrorStartFill: its Ready waits for this), and those under way end
+	// by mirrorStall after that, however slowly their peers drip.
+	span := m.opts.Interval
+	if !started {
+		span = min(span, mirrorStartFill)
+	}
+	until := time.Now().Add(span)
+	fctx, cancel := context.WithDeadline(ctx, until.Add(mirrorStall))
+	defer cancel()
+	have, failed := m.fetch(fctx, pkgs, until)
 	m.mu.Lock()
 	if m.serial == serial {
 		m.failures, m.filled = failed, serial
@@ -365,6 +380,12 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 			continue
 		}
 		eg.Go(func() error {
+			if time.Now().After(until) { // waited for a slot past until
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				return nil
+			}
 			if err := m.get(gctx, p); err != nil {
 				if gctx.Err() == nil {
 					m.log.Error("cannot mirror package; will retry", "package", p.ID(), "err", err)

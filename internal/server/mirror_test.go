@@ -184,6 +184,15 @@ func TestRunMirror(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(mirrorPaths.MirrorArchives(), "alpha-1.0.0.tar.zst")); !os.IsNotExist(err) {
 		t.Errorf("withdrawn archive kept: %v", err)
 	}
+	// The last package withdrawn: a catalog of none drops it too (the
+	// review found a catalog of no rows never reaching the drop).
+	if _, err := pub.Remove(ctx, []catalog.Ref{{Name: "beta", Version: "1.0.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mirror to drop beta", func() bool {
+		_, err := os.Stat(filepath.Join(mirrorPaths.MirrorArchives(), "beta-1.0.0.tar.zst"))
+		return same() && archive("beta") == 404 && os.IsNotExist(err)
+	})
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {

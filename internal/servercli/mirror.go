@@ -44,8 +44,10 @@ check a client makes (the signature against the primary's key, key rotations, th
 serial never going back, the expiry), downloads every archive over BitTorrent and
 checks its SHA-256, seeds them, and serves the same catalog, signature and key
 rotation statements, byte for byte, and the archives (a web seed) at database_addr,
-as the primary does. It syncs again every --interval; the primary's re-signing keeps
-the catalog valid.
+as the primary does. A catalog is served as soon as it is verified and each archive as
+it comes in; a round starts downloads for at most an --interval, and the start returns
+once the archives are in or that much was tried (at most 5 minutes). It syncs again
+every --interval; the primary's re-signing keeps the catalog valid.
 
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
@@ -71,7 +73,7 @@ in the background like start (log in server.log); dist-server status and stop wo
 	c.Flags().BoolVar(&o.foreground, "foreground", false, "stay attached instead of running in the background")
 	c.Flags().StringVar(&o.key, "key", "", "the primary's public key (dist-server key on the primary); default: pin the first one seen")
 	c.Flags().DurationVar(&o.interval, "interval", server.DefaultMirrorInterval, "how often to sync the catalog again and retry missing archives")
-	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "how long mirror waits for the background mirror to be ready (it downloads every archive first)")
+	c.Flags().DurationVar(&o.timeout, "timeout", 10*time.Minute, "how long mirror waits for the background mirror to be ready (it serves the catalog at once, and tries the archives' downloads for up to 5 minutes first)")
 	c.Flags().BoolVar(&o.json, "json", false, "print the addresses as JSON once ready")
 	return c
 }

@@ -54,7 +54,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		if pid > 0 {
 			who = fmt.Sprintf("the server (pid %d)", pid)
 		}
-		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "it checks every archive before it serves; see "+sp.Log())
+		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "a server checks every archive before it serves, a mirror tries its archives' downloads first (up to 5 minutes); see "+sp.Log())
 	}
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
