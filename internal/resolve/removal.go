@@ -27,8 +27,8 @@ type NeededError struct {
 	// Asked lists the other names of the uninstall refused, for the
 	// command the message suggests.
 	Asked []string
-	// Mutual says a package of the removal depends on one of Dependents
-	// (a cycle): the dependents cannot go first, only together with it.
+	// Mutual says Name itself depends on one of Dependents (a cycle): the
+	// dependents cannot go first, only together with it.
 	Mutual bool
 }
 
@@ -116,13 +116,13 @@ func (g *graph) dependents(name string, skip map[string]bool) []Node {
 	return out
 }
 
-// mutual reports whether a package of remove depends on one of ds.
-func (g *graph) mutual(remove map[string]bool, ds []Node) bool {
-	for k := range remove {
-		for _, d := range ds {
-			if g.dependsOn(k, strings.ToLower(d.Name)) {
-				return true
-			}
+// mutual reports whether k itself depends on one of ds (the message then
+// says "and it on ..."; another package of the removal that depends on
+// one of them is named by the command it suggests).
+func (g *graph) mutual(k string, ds []Node) bool {
+	for _, d := range ds {
+		if g.dependsOn(k, strings.ToLower(d.Name)) {
+			return true
 		}
 	}
 	return false
@@ -202,7 +202,7 @@ func PlanRemoval(installed []Node, names []string, cascade bool) ([]string, erro
 					asked = append(asked, g.nodes[o].Name)
 				}
 			}
-			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove), Asked: asked, Mutual: g.mutual(remove, ds)}
+			return nil, &NeededError{Name: g.nodes[k].Name, Dependents: ds, Through: g.through(ds, remove), Asked: asked, Mutual: g.mutual(k, ds)}
 		}
 	}
 	var out []string

@@ -86,13 +86,16 @@ func TestNeededMutual(t *testing.T) {
 		{Name: "cycb", Version: "1.0.0", Depends: []string{"cyca"}},
 		{Name: "app", Version: "1.0.0", Depends: []string{"lib"}},
 		{Name: "lib", Version: "1.0.0"},
+		{Name: "x", Version: "1.0.0", Depends: []string{"app"}},
 	}
 	for _, tt := range []struct {
 		remove []string
 		want   string
 	}{
 		{[]string{"cyca"}, "cannot uninstall cyca: cycb 1.0.0 depends on it, and it on cycb (uninstall both together: dist-client uninstall cycb cyca)"},
-		{[]string{"lib"}, "cannot uninstall lib: app 1.0.0 depends on it (uninstall app first, or both together: dist-client uninstall app lib)"},
+		{[]string{"lib"}, "cannot uninstall lib: app 1.0.0 depends on it, and 1 more installed package through it (uninstall them all together: dist-client uninstall app x lib)"},
+		// x depends on app, lib does not: no "and it on app" (the review).
+		{[]string{"x", "lib"}, "cannot uninstall lib: app 1.0.0 depends on it (uninstall app first, or both together: dist-client uninstall app lib x)"},
 	} {
 		_, err := PlanRemoval(installed, tt.remove, false)
 		if err == nil || err.Error() != tt.want {
