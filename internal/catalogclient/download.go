@@ -189,7 +189,12 @@ func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error
 		req.Header.Set("If-None-Match", etag)
 	}
 	resp, err := s.client.Do(req)
-	timer.Stop()
+	if !timer.Stop() && err == nil && context.Cause(hctx) == errNoHeaders {
+		// The headers came as the deadline passed: the body's reads would
+		// fail with a bare "context canceled".
+		resp.Body.Close()
+		resp, err = nil, errNoHeaders
+	}
 	if err != nil {
 		cancel(nil)
 		// *url.Error repeats the method and URL in its own words; the URL

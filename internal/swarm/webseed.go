@@ -318,7 +318,10 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	// held an install for 49 s before the next seed (an attacker's run).
 	headers := time.AfterFunc(webSeedHeaders, func() { cancelCause(errWebSeedHeaders) })
 	resp, err := e.http.Do(req)
-	headers.Stop()
+	if !headers.Stop() && err == nil && context.Cause(ctx) == errWebSeedHeaders {
+		resp.Body.Close() // came as the deadline passed: its reads would fail
+		return false, errWebSeedHeaders
+	}
 	if err != nil {
 		if context.Cause(ctx) == errWebSeedHeaders {
 			return false, errWebSeedHeaders
