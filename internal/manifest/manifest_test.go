@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/distpac/distpac/internal/catalog"
 )
 
 const fullManifest = `# a comment
@@ -310,4 +312,12 @@ func equalDeps(a, b []Dependency) bool {
 		}
 	}
 	return true
+}
+
+// The manifest's bounds are the catalog check's, so that add refuses what
+// clients would (catalog, a leaf, keeps its own copies).
+func TestBoundsMatchTheCatalog(t *testing.T) {
+	if MaxText != catalog.MaxTextLen || MaxDeps != catalog.MaxDeps {
+		t.Errorf("manifest MaxText %d, MaxDeps %d; catalog MaxTextLen %d, MaxDeps %d", MaxText, MaxDeps, catalog.MaxTextLen, catalog.MaxDeps)
+	}
 }

@@ -53,9 +53,9 @@ func addWarnings(ctx context.Context, sp paths.Server, results []publish.Result)
 // package; remove broke dependents silently (a newcomer's run removed
 // libgreet 1.0.0 under hello, and clients found out at install).
 func removeWarnings(ctx context.Context, sp paths.Server, removed []catalog.Package) []string {
-	names := map[string]bool{}
+	names := map[string]bool{} // lower-case: names are unique ignoring case
 	for _, r := range removed {
-		names[r.Name] = true
+		names[strings.ToLower(r.Name)] = true
 	}
 	db, err := openWorking(ctx, sp)
 	if err != nil || db == nil || len(names) == 0 {
@@ -69,7 +69,7 @@ func removeWarnings(ctx context.Context, sp paths.Server, removed []catalog.Pack
 	var warns []string
 	for _, pkg := range all {
 		for _, dep := range pkg.Depends {
-			if d, err := manifest.ParseDependency(dep); err != nil || !names[d.Name] {
+			if d, err := manifest.ParseDependency(dep); err != nil || !names[strings.ToLower(d.Name)] {
 				continue
 			}
 			if w := unsatisfied(ctx, db, pkg, dep); w != "" {
