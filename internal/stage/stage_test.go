@@ -368,3 +368,42 @@ func sparse(t *testing.T, p string, size int64) {
 		t.Skipf("no sparse file of %d bytes here: %v", size, err)
 	}
 }
+
+// An archive of over asyncHashFrom, hashed on a goroutine of its own
+// (hasher): the check holds as for a small one, a wrong hash or a flipped
+// byte refused and nothing kept.
+func TestExtractLargeArchiveChecked(t *testing.T) {
+	var data []byte // 3 MiB that do not compress: SHA-256 of a counter
+	for i := 0; len(data) < 3<<20; i++ {
+		h := sha256.Sum256([]byte(strconv.Itoa(i)))
+		data = append(data, h[:]...)
+	}
+	src := pkg(t, map[string]string{"manifest.yaml": "version: 1.0.0\n", "assets/big": string(data)})
+	path, size, sum := archiveOf(t, src)
+	if size < asyncHashFrom {
+		t.Fatalf("archive of %d bytes, want over %d", size, asyncHashFrom)
+	}
+	a := Archive{Path: path, Size: size, SHA256: sum, MaxInstalled: 1 << 30}
+	good := filepath.Join(t.TempDir(), "x")
+	if err := Extract(context.Background(), a, good); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(good, "assets", "big")); !bytes.Equal(b, data) {
+		t.Fatalf("extracted %d bytes, not the payload", len(b))
+	}
+	wrong := a
+	wrong.SHA256 = strings.Repeat("0", 64)
+	dir := filepath.Join(t.TempDir(), "x")
+	if err := Extract(context.Background(), wrong, dir); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("wrong hash: %v", err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatal("a staging from an archive that failed its check was kept")
+	}
+	b, _ := os.ReadFile(path)
+	b[len(b)/2] ^= 0xff
+	os.WriteFile(path, b, 0o644)
+	if err := Extract(context.Background(), a, filepath.Join(t.TempDir(), "y")); err == nil {
+		t.Fatal("a flipped byte in the middle: extracted")
+	}
+}
