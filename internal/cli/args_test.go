@@ -99,6 +99,7 @@ func TestFlagValues(t *testing.T) {
 	}{
 		{[]string{"history", "--last", "abc"}, `prog: --last "abc": want a whole number`},
 		{[]string{"history", "-n", "1.5"}, `prog: --last "1.5": want a whole number`},
+		{[]string{"history", "-n", "99999999999999999999"}, `prog: --last "99999999999999999999": out of range`},
 		{[]string{"history", "--wait", "soon"}, `prog: --wait "soon": want a duration, like 30s, 5m or 1h30m`},
 		{[]string{"history", "--json=maybe"}, `prog: --json "maybe": want true or false`},
 		{[]string{"history", "--name", ""}, ""},

@@ -232,6 +232,9 @@ func flagValueError(err error) error {
 	switch bad.GetFlag().Value.Type() {
 	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "count":
 		want = "want a whole number"
+		if errors.Is(err, strconv.ErrRange) {
+			want = "out of range"
+		}
 	case "duration":
 		want = "want a duration, like 30s, 5m or 1h30m"
 	case "bool":
