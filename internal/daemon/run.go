@@ -40,10 +40,12 @@ type Options struct {
 // from client.yaml: the daemon and an install without a daemon both use it.
 // Every server of server_urls is a web seed (its /packages/): before the
 // torrent's own for one whose publisher names web seeds, and the last
-// resort for the others (swarm.Config.MirrorWebSeeds).
-func EngineConfig(cfg *config.Client, dir string, logger *slog.Logger) swarm.Config {
+// resort for the others (swarm.Config.MirrorWebSeeds), in the order a sync
+// in serversDir would try them now (catalogclient.OrderServers; "" for
+// the configured order).
+func EngineConfig(cfg *config.Client, dir, serversDir string, logger *slog.Logger) swarm.Config {
 	var mirrors []string
-	for _, u := range cfg.Servers() {
+	for _, u := range catalogclient.OrderServers(serversDir, cfg.Servers()) {
 		mirrors = append(mirrors, swarm.MirrorSeed(u))
 	}
 	return swarm.Config{
@@ -87,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer ln.Release() // after everything below is closed
 	defer ln.Close()
-	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), o.Logger))
+	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), cp.Dir, o.Logger))
 	if err != nil {
 		return config.InUse("peer_addr", err)
 	}

@@ -281,7 +281,7 @@ func headOK(ctx context.Context, c *http.Client, u string) bool {
 // none, the servers are a last resort, asked only when BitTorrent has no
 // source at all.
 func (c *Client) webSeedURLs(row catalog.Package) []string {
-	seeds, _ := swarm.WebSeedOrder(daemon.EngineConfig(c.Config, "", nil).MirrorWebSeeds, row.Torrent)
+	seeds, _ := swarm.WebSeedOrder(daemon.EngineConfig(c.Config, "", c.Paths.Dir, nil).MirrorWebSeeds, row.Torrent)
 	out := make([]string, len(seeds))
 	for i, s := range seeds {
 		out[i] = torrentmeta.WebSeedURL(s, row.Archive)

@@ -75,7 +75,7 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 	// An engine of this process downloads on every core, as the daemon's
 	// may (a fast peer on the LAN).
 	release := procs.Parallel()
-	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.logger()))
+	engine, err := swarm.New(daemon.EngineConfig(c.Config, c.Paths.Cache(), c.Paths.Dir, c.logger()))
 	if err != nil {
 		release()
 		// The daemon holds peer_addr when it runs: one that did not
