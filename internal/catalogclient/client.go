@@ -39,6 +39,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -224,7 +225,7 @@ const (
 // DefaultHTTPClient bounds connecting and waiting for the first byte of
 // the reply (see dialTimeout); bodies are bounded by bodyIdle as read.
 func DefaultHTTPClient() *http.Client {
-	return &http.Client{CheckRedirect: limitRedirects, Transport: &http.Transport{
+	return &http.Client{CheckRedirect: httpbound.CheckRedirect, Transport: &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout:   dialTimeout,
@@ -232,15 +233,6 @@ func DefaultHTTPClient() *http.Client {
 		IdleConnTimeout:       90 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}}
-}
-
-// limitRedirects follows at most maxRedirects redirects (Go's default is
-// ten).
-func limitRedirects(req *http.Request, via []*http.Request) error {
-	if len(via) > maxRedirects {
-		return fmt.Errorf("more than %d redirects", maxRedirects)
-	}
-	return nil
 }
 
 // syncer carries one Sync's settings, for one server.

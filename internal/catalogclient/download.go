@@ -19,6 +19,7 @@ import (
 	"unicode"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -174,29 +175,18 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 
 // get sends a GET, with If-None-Match when etag is not empty. The reply's
 // headers must come within headersWithin of the request, redirects
-// included: each hop of a chain had the transport's timeouts of its own,
-// and ten hops of 4.8 s held a sync for 48 s, the next of server_urls
-// untried (an attacker's run); at most maxRedirects are followed.
+// included (httpbound.Do; DefaultHTTPClient follows at most
+// httpbound.MaxRedirects).
 func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error) {
-	hctx, cancel := context.WithCancelCause(ctx)
-	timer := time.AfterFunc(headersWithin, func() { cancel(errNoHeaders) })
-	req, err := http.NewRequestWithContext(hctx, http.MethodGet, u, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		cancel(nil)
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
 	if etag != "" {
 		req.Header.Set("If-None-Match", etag)
 	}
-	resp, err := s.client.Do(req)
-	if !timer.Stop() && err == nil && context.Cause(hctx) == errNoHeaders {
-		// The headers came as the deadline passed: the body's reads would
-		// fail with a bare "context canceled".
-		resp.Body.Close()
-		resp, err = nil, errNoHeaders
-	}
+	resp, err := httpbound.Do(s.client, req, headersWithin)
 	if err != nil {
-		cancel(nil)
 		// *url.Error repeats the method and URL in its own words; the URL
 		// it names is the last of a redirect chain.
 		where := u
@@ -207,41 +197,18 @@ func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error
 				where = u + " (redirected to " + ue.URL + ")"
 			}
 		}
-		switch {
-		case ctx.Err() != nil:
-		case context.Cause(hctx) == errNoHeaders:
-			err = fmt.Errorf("no answer within %s, redirects included", headersWithin)
-		case errors.Is(err, context.DeadlineExceeded):
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("no answer within %s: %w", replyTimeout, err)
 		}
 		return nil, fmt.Errorf("GET %s: %w", where, err)
 	}
-	resp.Body = &cancelOnClose{newIdleBody(resp.Body, bodyIdle, bodySlowAfter, bodyMinRate), func() { cancel(nil) }}
+	resp.Body = newIdleBody(resp.Body, bodyIdle, bodySlowAfter, bodyMinRate)
 	return resp, nil
 }
 
 // headersWithin bounds the wait for a reply's headers over a redirect
 // chain: a connect and a reply, as one request has them.
 const headersWithin = dialTimeout + replyTimeout
-
-// maxRedirects is how many redirects a request follows (DefaultHTTPClient):
-// a catalog server needs none, a static server or CDN one or two (to
-// https, to a bucket).
-const maxRedirects = 3
-
-var errNoHeaders = errors.New("no reply headers in time")
-
-// cancelOnClose ends a request's context when its body is closed.
-type cancelOnClose struct {
-	io.ReadCloser
-	cancel func()
-}
-
-func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
-	c.cancel()
-	return err
-}
 
 // errIdle: a body stopped flowing for bodyIdle.
 var errIdle = fmt.Errorf("the server sent nothing for %s", bodyIdle)

@@ -141,6 +141,7 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 		})
 	}
 	httpc := &http.Client{Timeout: probeTimeout}
+	mirrors := c.mirrorSeeds() // servers.json read once, not per archive
 	for i, it := range items {
 		if dr.Packages[i].Cached {
 			continue
@@ -154,7 +155,7 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 				return nil
 			})
 		}
-		for _, ws := range c.webSeedURLs(it.row) {
+		for _, ws := range webSeedURLs(mirrors, it.row) {
 			probes.Go(func() error {
 				ok := headOK(ctx, httpc, ws)
 				mu.Lock()
@@ -274,14 +275,19 @@ func headOK(ctx context.Context, c *http.Client, u string) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
+// mirrorSeeds are the servers' web seeds in the order the engine tries
+// them (daemon.EngineConfig).
+func (c *Client) mirrorSeeds() []string {
+	return daemon.EngineConfig(c.Config, "", c.Paths.Dir, nil).MirrorWebSeeds
+}
+
 // webSeedURLs lists where a download may fetch an archive over HTTP, in the
-// order the engine tries them (swarm.WebSeedOrder over the mirrors
-// daemon.EngineConfig gives it): every server of server_urls (its
-// /packages/), then the torrent's own web seeds; for a torrent that names
-// none, the servers are a last resort, asked only when BitTorrent has no
-// source at all.
-func (c *Client) webSeedURLs(row catalog.Package) []string {
-	seeds, _ := swarm.WebSeedOrder(daemon.EngineConfig(c.Config, "", c.Paths.Dir, nil).MirrorWebSeeds, row.Torrent)
+// order the engine tries them (swarm.WebSeedOrder over mirrors, from
+// mirrorSeeds): every server of server_urls (its /packages/), then the
+// torrent's own web seeds; for a torrent that names none, the servers are
+// a last resort, asked only when BitTorrent has no source at all.
+func webSeedURLs(mirrors []string, row catalog.Package) []string {
+	seeds, _ := swarm.WebSeedOrder(mirrors, row.Torrent)
 	out := make([]string, len(seeds))
 	for i, s := range seeds {
 		out[i] = torrentmeta.WebSeedURL(s, row.Archive)

@@ -89,7 +89,6 @@ type mirror struct {
 
 	mu       sync.Mutex
 	serial   int64                              // catalog served; guarded by mu
-	packages int                                // in it; guarded by mu
 	seeding  map[swarm.InfoHash]catalog.Package // verified archives seeded; guarded by mu
 	failures int                                // archives of the catalog not yet had; guarded by mu
 	pkgs     []catalog.Package                  // the catalog served; guarded by mu
@@ -280,7 +279,7 @@ func (m *mirror) round(ctx context.Context) error {
 	m.catsrv.SetRotation(held.Rotation)
 	m.catsrv.SetSnapshot(held.DB, held.Sig, held.Meta.Serial, have)
 	m.mu.Lock()
-	m.serial, m.packages, m.pkgs, m.failures = held.Meta.Serial, len(held.Packages), held.Packages, len(held.Packages)-len(have)
+	m.serial, m.pkgs, m.failures = held.Meta.Serial, held.Packages, len(held.Packages)-len(have)
 	m.mu.Unlock()
 	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "to fetch", len(held.Packages)-len(have))
 	return nil
@@ -373,14 +372,8 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 			mu.Unlock()
 			continue
 		}
-		if time.Now().After(until) || gctx.Err() != nil {
-			mu.Lock()
-			failed++ // not tried this round
-			mu.Unlock()
-			continue
-		}
 		eg.Go(func() error {
-			if time.Now().After(until) { // waited for a slot past until
+			if time.Now().After(until) { // not tried this round
 				mu.Lock()
 				failed++
 				mu.Unlock()
@@ -437,7 +430,7 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 
 func (m *mirror) status() Status {
 	m.mu.Lock()
-	st := Status{Info: m.info, Serial: m.serial, Packages: m.packages, Seeding: len(m.seeding),
+	st := Status{Info: m.info, Serial: m.serial, Packages: len(m.pkgs), Seeding: len(m.seeding),
 		SyncedAt: m.sync.ok, SyncedFrom: m.sync.from, SyncFailedAt: m.sync.failed, SyncError: m.sync.err}
 	m.mu.Unlock()
 	es := m.engine.Stats()

@@ -17,6 +17,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"golang.org/x/time/rate"
 
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -305,27 +306,16 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
-	ctx, cancelCause := context.WithCancelCause(ctx)
-	cancel := func() { cancelCause(nil) }
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return false, err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
-	// The headers within webSeedHeaders, redirects included: each hop had
-	// the transport's 5 s of its own, and ten hops of a hanging server
-	// held an install for 49 s before the next seed (an attacker's run).
-	headers := time.AfterFunc(webSeedHeaders, func() { cancelCause(errWebSeedHeaders) })
-	resp, err := e.http.Do(req)
-	if !headers.Stop() && err == nil && context.Cause(ctx) == errWebSeedHeaders {
-		resp.Body.Close() // came as the deadline passed: its reads would fail
-		return false, errWebSeedHeaders
-	}
+	// The headers within webSeedHeaders, redirects included (httpbound).
+	resp, err := httpbound.Do(e.http, req, webSeedHeaders)
 	if err != nil {
-		if context.Cause(ctx) == errWebSeedHeaders {
-			return false, errWebSeedHeaders
-		}
 		return false, err
 	}
 	defer resp.Body.Close()
@@ -437,14 +427,9 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 }
 
 // webSeedHeaders bounds the wait for a web seed's reply headers over its
-// redirects: a connect and a reply, as one request has them.
+// redirects (at most httpbound.MaxRedirects): a connect and a reply, as
+// one request has them.
 const webSeedHeaders = 10 * time.Second
-
-var errWebSeedHeaders = fmt.Errorf("no answer within %s, redirects included", webSeedHeaders)
-
-// webSeedRedirects is how many redirects a web seed request follows (Go's
-// default is ten): a static server or CDN needs one or two.
-const webSeedRedirects = 3
 
 // webSeedClient is the HTTP client for web seeds: proxies from the
 // environment as usual; a server that does not accept a connection within
@@ -456,10 +441,5 @@ func webSeedClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
 	tr.ResponseHeaderTimeout = 5 * time.Second
-	return &http.Client{Transport: tr, CheckRedirect: func(_ *http.Request, via []*http.Request) error {
-		if len(via) > webSeedRedirects {
-			return fmt.Errorf("more than %d redirects", webSeedRedirects)
-		}
-		return nil
-	}}
+	return &http.Client{Transport: tr, CheckRedirect: httpbound.CheckRedirect}
 }
