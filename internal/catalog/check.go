@@ -45,7 +45,8 @@ const (
 // pieces of 16 KiB (2.9 million, a 58 MB torrent) took a mirror to 4.5 GB
 // and a full core at every round, and an install of 1 million pieces to
 // 1 GB (an attacker's run). 65,536 pieces hold about 75 MB; dist-server's
-// 4 MiB pieces reach them at 256 GiB, and clients' own limits (libtorrent's
+// piece length doubles past 256 GiB to stay within them up to 4 TiB
+// (torrentmeta's classes), and clients' own limits (libtorrent's
 // max_pieces) are far above.
 const (
 	MinPieceLength = 16 << 10 // BitTorrent's block: no client asks for less

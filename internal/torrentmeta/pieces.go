@@ -18,13 +18,26 @@ import (
 type class struct{ maxSize, pieceLength int64 }
 
 // classes is the piece length policy (see PieceLength for why), smallest
-// first; the last class takes every size.
+// first; the last class takes every size. Past 256 GiB the piece length
+// doubles with the size, so that no archive has more than MaxPieces pieces:
+// the catalog refuses a row of more (catalog.MaxPieces, the library keeps
+// ~1.1 KB a piece), and with 4 MiB pieces at any size dist-server built a
+// 300 GiB archive only to have it refused at the end.
 var classes = []class{
 	{64 << 20, 64 << 10},
 	{512 << 20, 256 << 10},
 	{4 << 30, 1 << 20},
-	{math.MaxInt64, 4 << 20},
+	{MaxPieces * 4 << 20, 4 << 20},
+	{MaxPieces * 8 << 20, 8 << 20},
+	{MaxPieces * 16 << 20, 16 << 20},
+	{MaxPieces * 32 << 20, 32 << 20},
+	{math.MaxInt64, 64 << 20},
 }
+
+// MaxPieces is the most pieces PieceLength makes of an archive up to
+// 4 TiB (65,536 pieces of 64 MiB, BitTorrent's largest piece length);
+// catalog.MaxPieces, the bound a catalog row is held to, is the same.
+const MaxPieces = 1 << 16
 
 // classIndex is the index in cs of the class that takes size.
 func classIndex(cs []class, size int64) int {

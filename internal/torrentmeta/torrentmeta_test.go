@@ -24,10 +24,33 @@ func TestPieceLength(t *testing.T) {
 		{100 << 20, 256 << 10},
 		{1 << 30, 1 << 20},
 		{8 << 30, 4 << 20},
+		{256 << 30, 4 << 20},
+		{256<<30 + 1, 8 << 20},
+		{300 << 30, 8 << 20},
+		{1 << 40, 16 << 20},
+		{4 << 40, 64 << 20},
+		{5 << 40, 64 << 20},
 	}
 	for _, tt := range tests {
 		if got := PieceLength(tt.size); got != tt.want {
 			t.Errorf("PieceLength(%d) = %d, want %d", tt.size, got, tt.want)
+		}
+	}
+}
+
+// TestPieceLengthKeepsPiecesBounded: up to 4 TiB (MaxPieces pieces of
+// 64 MiB) no archive gets more than MaxPieces pieces, at each class's
+// edges, which the catalog would refuse.
+func TestPieceLengthKeepsPiecesBounded(t *testing.T) {
+	for _, c := range classes {
+		for _, size := range []int64{c.maxSize, c.maxSize + 1} {
+			if size <= 0 || size > MaxPieces*64<<20 {
+				continue
+			}
+			n := PieceLength(size)
+			if pieces := (size + n - 1) / n; pieces > MaxPieces {
+				t.Errorf("PieceLength(%d) = %d: %d pieces, want at most %d", size, n, pieces, MaxPieces)
+			}
 		}
 	}
 }
