@@ -70,7 +70,8 @@ type Manifest struct {
 // Parse decodes and validates manifest bytes. path names the file in
 // errors (e.g. "pkgs/foo/manifest.yaml"); dirName is the base name of the
 // package directory, whose DefaultName is the name when the manifest has
-// none. Every error is a *FieldError.
+// none. Every error is a *FieldError, or FieldErrors when several fields
+// are wrong.
 func Parse(data []byte, path, dirName string) (*Manifest, error) {
 	p := parser{path: path}
 	if len(data) > MaxSize {
@@ -80,9 +81,9 @@ func Parse(data []byte, path, dirName string) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := p.fields(root)
-	if err != nil {
-		return nil, err
+	m, errs := p.fields(root)
+	if len(errs) > 0 {
+		return nil, joinFieldErrors(errs)
 	}
 	if m.Name == "" {
 		name := DefaultName(dirName)
@@ -230,20 +231,25 @@ func (p parser) yamlError(err error, data []byte) error {
 	return p.fail("", "invalid YAML: "+yamlerr.Message(err, data), err)
 }
 
-// fields reads the top-level keys into a Manifest. The name is left empty
-// when absent; Parse fills in the default.
-func (p parser) fields(root *yaml.Node) (*Manifest, error) {
+// fields reads the top-level keys into a Manifest, and returns what is
+// wrong with each of them: a manifest with three mistakes is fixed in one
+// run of add, not three. The name is left empty when absent; Parse fills
+// in the default.
+func (p parser) fields(root *yaml.Node) (*Manifest, []error) {
+	var errs []error
 	m := &Manifest{}
 	seen := make(map[string]int) // key -> line, to catch a key given twice
 	var versionSeen bool
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := deref(root.Content[i]), deref(root.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
-			return nil, p.fail("", fmt.Sprintf("line %d: keys must be strings, found %s", k.Line, kindName(k)), nil)
+			errs = append(errs, p.fail("", fmt.Sprintf("line %d: keys must be strings, found %s", k.Line, kindName(k)), nil))
+			continue
 		}
 		key := k.Value
 		if line, dup := seen[key]; dup {
-			return nil, p.fail(key, fmt.Sprintf("is set twice (lines %d and %d)", line, k.Line), nil)
+			errs = append(errs, p.fail(key, fmt.Sprintf("is set twice (lines %d and %d)", line, k.Line), nil))
+			continue
 		}
 		seen[key] = k.Line
 		var err error
@@ -288,13 +294,35 @@ func (p parser) fields(root *yaml.Node) (*Manifest, error) {
 			err = p.fail(key, fmt.Sprintf("unknown key (%sknown: %s)", hint, knownKeys), nil)
 		}
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if !versionSeen {
-		return nil, p.fail("version", "is required", nil)
+		errs = append(errs, p.fail("version", "is required", nil))
 	}
-	return m, nil
+	return m, errs
+}
+
+// FieldErrors are the mistakes of one manifest, each a *FieldError, one
+// per line.
+type FieldErrors []error
+
+func (e FieldErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "\n")
+}
+
+func (e FieldErrors) Unwrap() []error { return e }
+
+// joinFieldErrors is the one error of errs (a *FieldError) or FieldErrors.
+func joinFieldErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	return FieldErrors(errs)
 }
 
 // text returns a scalar's text as written; null gives "". Numbers and

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -319,5 +320,46 @@ func equalDeps(a, b []Dependency) bool {
 func TestBoundsMatchTheCatalog(t *testing.T) {
 	if MaxText != catalog.MaxTextLen || MaxDeps != catalog.MaxDeps {
 		t.Errorf("manifest MaxText %d, MaxDeps %d; catalog MaxTextLen %d, MaxDeps %d", MaxText, MaxDeps, catalog.MaxTextLen, catalog.MaxDeps)
+	}
+}
+
+// TestParseReportsEveryField: each wrong field is reported, in the order
+// written, so that a manifest with several mistakes is fixed in one run of
+// add (it used to stop at the first).
+func TestParseReportsEveryField(t *testing.T) {
+	tests := []struct {
+		yaml   string
+		fields []string
+	}{
+		{"version: 1.x\nlicence: MIT\ndepends: [\">>\"]\ndepends: []\n", []string{"version", "licence", "depends[0]", "depends"}},
+		{"versionn: 1.0.0\n", []string{"versionn", "version"}},
+		{"name: Bad Name\nversion: 1.0.0\n", []string{"name"}},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml), "p/manifest.yaml", "p")
+		if err == nil {
+			t.Errorf("%q: no error", tt.yaml)
+			continue
+		}
+		var errs []error
+		if many, ok := err.(FieldErrors); ok {
+			errs = many
+		} else {
+			errs = []error{err}
+		}
+		var got []string
+		for _, e := range errs {
+			var ferr *FieldError
+			if !errors.As(e, &ferr) {
+				t.Fatalf("%q: %T is not a *FieldError: %v", tt.yaml, e, e)
+			}
+			got = append(got, ferr.Field)
+		}
+		if !slices.Equal(got, tt.fields) {
+			t.Errorf("%q: fields %q, want %q (%v)", tt.yaml, got, tt.fields, err)
+		}
+		if n := strings.Count(err.Error(), "\n") + 1; n != len(tt.fields) {
+			t.Errorf("%q: %d lines, want one per field:\n%v", tt.yaml, n, err)
+		}
 	}
 }

@@ -453,7 +453,8 @@ func matchRotations(dir string, key signing.PublicKey) {
 func joinLines(errs []error) error {
 	msgs := make([]string, len(errs))
 	for i, e := range errs {
-		msgs[i] = e.Error()
+		// A manifest with several mistakes says them one per line.
+		msgs[i] = strings.ReplaceAll(e.Error(), "\n", "\n  ")
 	}
 	return &multiError{msg: strings.Join(msgs, "\n  "), errs: errs}
 }
