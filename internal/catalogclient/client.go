@@ -374,7 +374,7 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	if info.meta.Expired(s.now()) {
 		return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: dl.endpoint, Meta: info.meta, Now: s.now()})
 	}
-	if err := checkSerial(held, info); err != nil {
+	if err := checkSerial(held, info, dl.endpoint); err != nil {
 		return Result{}, err
 	}
 
@@ -448,17 +448,20 @@ func (s *syncer) fetchConsistent(ctx context.Context, h held, tofu bool) (*downl
 // The history counts only under the trust root it was verified with: after
 // `trust set` or `trust reset` (a publisher who lost everything starts again
 // at serial 1) the new key's catalogs start a history of their own.
-func checkSerial(h held, info catalogInfo) error {
+// The errors name source, the catalog's URL, as verify's do: a mirror
+// following one primary logged "catalog serial 3 is older than the one
+// held" without saying which server offered it.
+func checkSerial(h held, info catalogInfo, source string) error {
 	if !h.trusted {
 		return nil
 	}
 	if info.serial < h.floor() {
-		return fmt.Errorf("sync: catalog serial %d is older than the one held (%d): %w",
-			info.serial, h.floor(), ErrRollback)
+		return fmt.Errorf("sync: %s: catalog serial %d is older than the one held (%d): %w",
+			source, info.serial, h.floor(), ErrRollback)
 	}
 	if h.present && info.serial == h.serial && info.sum != h.sum {
-		return fmt.Errorf("sync: catalog serial %d is the one held but its bytes differ: %w; refusing it",
-			info.serial, ErrSameSerial)
+		return fmt.Errorf("sync: %s: catalog serial %d is the one held but its bytes differ: %w; refusing it",
+			source, info.serial, ErrSameSerial)
 	}
 	return nil
 }

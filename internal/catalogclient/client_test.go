@@ -152,13 +152,13 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 		{
 			name:    "older serial",
 			handler: serve(db3, key.Sign(db3)),
-			want:    "catalog serial 3 is older than the one held (5): refusing a rollback",
+			want:    "{url}/packages.db: catalog serial 3 is older than the one held (5): refusing a rollback",
 			is:      catalogclient.ErrRollback,
 		},
 		{
 			name:    "same serial, other content",
 			handler: serve(db5b, key.Sign(db5b)),
-			want:    "catalog serial 5 is the one held but its bytes differ: same serial, different content",
+			want:    "{url}/packages.db: catalog serial 5 is the one held but its bytes differ: same serial, different content",
 			is:      catalogclient.ErrSameSerial,
 		},
 		{
