@@ -89,6 +89,11 @@ func (s *syncer) heldState(ctx context.Context, key signing.PublicKey) (held, er
 		return held{}, fmt.Errorf("sync: %w", err)
 	}
 	info, err := inspect(ctx, path)
+	if err != nil && ctx.Err() != nil {
+		// Stopping, not a damaged catalog: a mirror stopped mid-round
+		// logged "current catalog is unusable ... context canceled".
+		return held{}, fmt.Errorf("sync: %w", ctx.Err())
+	}
 	if err != nil {
 		s.log.Warn("current catalog is unusable; syncing a fresh one", "path", path, "err", err)
 		return h, nil

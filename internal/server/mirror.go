@@ -201,6 +201,10 @@ func (m *mirror) round(ctx context.Context) error {
 		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeySource: "the mirror's --key", KeepRotation: true, Logger: m.log,
 	})
 	switch {
+	case syncErr != nil && ctx.Err() != nil:
+		// Stopping (SIGTERM mid-round): not a failed sync; RunMirror
+		// says "mirror stopping".
+		return fmt.Errorf("mirror: %w", ctx.Err())
 	case syncErr != nil:
 		m.log.Warn("sync from the primary failed", "err", syncErr)
 	case res.Updated:
