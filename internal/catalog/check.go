@@ -83,8 +83,9 @@ var (
 
 // Check verifies a catalog read from the network: a known schema version, a
 // sound SQLite file (PRAGMA integrity_check), the meta row, names unique
-// ignoring case, and every row self-consistent (see validatePackage). The
-// error names the row (name@version) and the field that is wrong.
+// ignoring case, every row self-consistent (see validatePackage), and at
+// most MaxCatalogTrackers trackers over all rows. The error names the row
+// (name@version) and the field that is wrong.
 func (db *DB) Check(ctx context.Context) error {
 	if err := db.verifySchema(ctx, db.sql); err != nil {
 		return fmt.Errorf("check catalog: %w", err)
@@ -110,12 +111,17 @@ func (db *DB) Check(ctx context.Context) error {
 	}
 	defer rows.Close()
 	spelling := map[string]string{} // lower(name) -> name as first seen
+	trackers := trackerSet{}
 	for n := 1; rows.Next(); n++ {
 		p, err := scanPackage(rows)
 		if err != nil {
 			return fmt.Errorf("check catalog: row %d: %w", n, err)
 		}
-		if err := validatePackage(p); err != nil {
+		urls, err := validatePackage(p)
+		if err != nil {
+			return fmt.Errorf("check catalog: %w", err)
+		}
+		if err := trackers.add(p, urls); err != nil {
 			return fmt.Errorf("check catalog: %w", err)
 		}
 		lower := strings.ToLower(p.Name)
@@ -163,45 +169,47 @@ func invalid(p Package, field, format string, args ...any) error {
 // validatePackage checks that one row is self-consistent: the name and
 // version rules, the archive name, sizes, hex digests, that the torrent is a
 // v1 single-file torrent of the archive whose infohash is InfoHash, and that
-// the magnet link carries that infohash.
-func validatePackage(p Package) error {
+// the magnet link carries that infohash. It returns the torrent's trackers,
+// for the catalog's bound (trackerSet).
+func validatePackage(p Package) (trackers []string, err error) {
 	if len(p.Name) > maxNameLen {
-		return invalid(p, "name", "%d bytes, at most %d allowed", len(p.Name), maxNameLen)
+		return nil, invalid(p, "name", "%d bytes, at most %d allowed", len(p.Name), maxNameLen)
 	}
 	if !nameRE.MatchString(p.Name) {
-		return invalid(p, "name", "%q: want letters, digits and . _ + -, starting with a letter or digit", p.Name)
+		return nil, invalid(p, "name", "%q: want letters, digits and . _ + -, starting with a letter or digit", p.Name)
 	}
 	if _, err := semver.StrictNewVersion(p.Version); err != nil {
-		return invalid(p, "version", "%q is not strict SemVer: %v", p.Version, err)
+		return nil, invalid(p, "version", "%q is not strict SemVer: %v", p.Version, err)
 	}
 	if want := p.Name + "-" + p.Version + ".tar.zst"; p.Archive != want {
-		return invalid(p, "archive", "%q, want %q", p.Archive, want)
+		return nil, invalid(p, "archive", "%q, want %q", p.Archive, want)
 	}
 	if p.Size <= 0 {
-		return invalid(p, "size", "%d, want > 0", p.Size)
+		return nil, invalid(p, "size", "%d, want > 0", p.Size)
 	}
 	if p.InstalledSize < 0 {
-		return invalid(p, "installed_size", "%d, want >= 0", p.InstalledSize)
+		return nil, invalid(p, "installed_size", "%d, want >= 0", p.InstalledSize)
 	}
 	if !sha256RE.MatchString(p.SHA256) {
-		return invalid(p, "sha256", "%q is not 64 lowercase hex digits", p.SHA256)
+		return nil, invalid(p, "sha256", "%q is not 64 lowercase hex digits", p.SHA256)
 	}
 	if !infoHashRE.MatchString(p.InfoHash) {
-		return invalid(p, "infohash", "%q is not 40 lowercase hex digits", p.InfoHash)
+		return nil, invalid(p, "infohash", "%q is not 40 lowercase hex digits", p.InfoHash)
 	}
-	if err := checkTorrent(p); err != nil {
-		return err
+	trackers, err = checkTorrent(p)
+	if err != nil {
+		return nil, err
 	}
 	mag, err := metainfo.ParseMagnetUri(p.Magnet)
 	if err != nil {
-		return invalid(p, "magnet", "%v", err)
+		return nil, invalid(p, "magnet", "%v", err)
 	}
 	if got := mag.InfoHash.HexString(); got != p.InfoHash {
-		return invalid(p, "magnet", "infohash %s, row says %s", got, p.InfoHash)
+		return nil, invalid(p, "magnet", "infohash %s, row says %s", got, p.InfoHash)
 	}
 	for _, f := range []struct{ name, text string }{{"description", p.Description}, {"license", p.License}, {"homepage", p.Homepage}} {
 		if len(f.text) > MaxTextLen {
-			return invalid(p, f.name, "%d bytes, at most %d", len(f.text), MaxTextLen)
+			return nil, invalid(p, f.name, "%d bytes, at most %d", len(f.text), MaxTextLen)
 		}
 	}
 	for _, l := range []struct {
@@ -209,70 +217,69 @@ func validatePackage(p Package) error {
 		deps []string
 	}{{"depends", p.Depends}, {"conflicts", p.Conflicts}} {
 		if len(l.deps) > MaxDeps {
-			return invalid(p, l.name, "%d entries, at most %d", len(l.deps), MaxDeps)
+			return nil, invalid(p, l.name, "%d entries, at most %d", len(l.deps), MaxDeps)
 		}
 		for i, d := range l.deps {
 			if len(d) > maxDepLen {
-				return invalid(p, l.name, "entry %d is %d bytes, at most %d", i+1, len(d), maxDepLen)
+				return nil, invalid(p, l.name, "entry %d is %d bytes, at most %d", i+1, len(d), maxDepLen)
 			}
 		}
 	}
-	return nil
+	return trackers, nil
 }
 
-func checkTorrent(p Package) error {
+func checkTorrent(p Package) (trackers []string, err error) {
 	if len(p.Torrent) == 0 {
-		return invalid(p, "torrent", "empty")
+		return nil, invalid(p, "torrent", "empty")
 	}
 	var mi metainfo.MetaInfo
 	if err := decodeBencode(p.Torrent, &mi); err != nil {
-		return invalid(p, "torrent", "not bencoded metainfo: %v", err)
+		return nil, invalid(p, "torrent", "not bencoded metainfo: %v", err)
 	}
 	if len(mi.InfoBytes) == 0 {
-		return invalid(p, "torrent", "no info dictionary")
+		return nil, invalid(p, "torrent", "no info dictionary")
 	}
 	if got := mi.HashInfoBytes().HexString(); got != p.InfoHash {
-		return invalid(p, "infohash", "%s, torrent's info hashes to %s", p.InfoHash, got)
+		return nil, invalid(p, "infohash", "%s, torrent's info hashes to %s", p.InfoHash, got)
 	}
 	var info metainfo.Info
 	if err := decodeBencode(mi.InfoBytes, &info); err != nil {
-		return invalid(p, "torrent", "bad info dictionary: %v", err)
+		return nil, invalid(p, "torrent", "bad info dictionary: %v", err)
 	}
 	if info.HasV2() || info.MetaVersion > 1 {
-		return invalid(p, "torrent", "meta version %d, want a BitTorrent v1 torrent", info.MetaVersion)
+		return nil, invalid(p, "torrent", "meta version %d, want a BitTorrent v1 torrent", info.MetaVersion)
 	}
 	if len(info.Files) != 0 {
-		return invalid(p, "torrent", "%d files, want a single file", len(info.Files))
+		return nil, invalid(p, "torrent", "%d files, want a single file", len(info.Files))
 	}
 	if info.Name != p.Archive || (info.NameUtf8 != "" && info.NameUtf8 != p.Archive) {
-		return invalid(p, "torrent", "file name %q, want %q", info.BestName(), p.Archive)
+		return nil, invalid(p, "torrent", "file name %q, want %q", info.BestName(), p.Archive)
 	}
 	if info.Length != p.Size {
-		return invalid(p, "size", "%d, torrent's file is %d bytes", p.Size, info.Length)
+		return nil, invalid(p, "size", "%d, torrent's file is %d bytes", p.Size, info.Length)
 	}
 	if err := checkPieceLength(info.PieceLength); err != nil {
-		return invalid(p, "torrent", "%v", err)
+		return nil, invalid(p, "torrent", "%v", err)
 	}
-	trackers := 0
 	for _, tier := range mi.UpvertedAnnounceList() {
-		trackers += len(tier)
+		trackers = append(trackers, tier...)
 	}
-	if trackers > MaxTrackers || len(mi.UrlList) > MaxWebSeeds {
-		return invalid(p, "torrent", "%d trackers and %d web seeds, at most %d and %d", trackers, len(mi.UrlList), MaxTrackers, MaxWebSeeds)
+	if len(trackers) > MaxTrackers || len(mi.UrlList) > MaxWebSeeds {
+		return nil, invalid(p, "torrent", "%d trackers and %d web seeds, at most %d and %d", len(trackers), len(mi.UrlList), MaxTrackers, MaxWebSeeds)
 	}
 	want := info.Length / info.PieceLength
 	if info.Length%info.PieceLength != 0 {
 		want++
 	}
 	if want > MaxPieces {
-		return invalid(p, "torrent", "%d pieces of %d bytes, at most %d (pieces of at least %d bytes for a file of %d)",
+		return nil, invalid(p, "torrent", "%d pieces of %d bytes, at most %d (pieces of at least %d bytes for a file of %d)",
 			want, info.PieceLength, MaxPieces, minPieceLengthFor(info.Length), info.Length)
 	}
 	if len(info.Pieces)%metainfo.HashSize != 0 || int64(len(info.Pieces)/metainfo.HashSize) != want {
-		return invalid(p, "torrent", "%d bytes of piece hashes, want %d pieces of %d bytes",
+		return nil, invalid(p, "torrent", "%d bytes of piece hashes, want %d pieces of %d bytes",
 			len(info.Pieces), want, metainfo.HashSize)
 	}
-	return nil
+	return trackers, nil
 }
 
 // decodeBencode is bencode.Unmarshal (as metainfo.Load uses it) with a
