@@ -93,6 +93,7 @@ type mirror struct {
 	failures int                                // archives of the catalog not yet had; guarded by mu
 	pkgs     []catalog.Package                  // the catalog served; guarded by mu
 	filled   int64                              // the serial whose archives fill last went over; guarded by mu
+	corrupt  backoff                            // archives that failed their check; guarded by mu
 	info     Info
 	// sync is the outcome of the last syncs, for status; guarded by mu.
 	sync struct {
@@ -127,7 +128,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 			return fmt.Errorf("mirror: %w", err)
 		}
 	}
-	m := &mirror{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]catalog.Package{}}
+	m := &mirror{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]catalog.Package{}, corrupt: backoff{}}
 	m.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}, MirrorOf: opts.Primary}
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -339,7 +340,9 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 			wantFile[p.Archive] = true
 		}
 	}
+	now := time.Now()
 	m.mu.Lock()
+	m.corrupt.keep(pkgs)
 	var drop []swarm.InfoHash
 	for ih := range m.seeding {
 		if _, ok := want[ih]; !ok {
@@ -369,10 +372,17 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 	for ih, p := range want {
 		m.mu.Lock()
 		_, seeded := m.seeding[ih]
+		wait := m.corrupt.wait(p, now)
 		m.mu.Unlock()
 		if seeded {
 			mu.Lock()
 			have = append(have, p.Archive)
+			mu.Unlock()
+			continue
+		}
+		if wait > 0 { // failed its check: not downloaded again yet
+			mu.Lock()
+			failed++
 			mu.Unlock()
 			continue
 		}
@@ -384,7 +394,14 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 				return nil
 			}
 			if err := m.get(gctx, p); err != nil {
-				if gctx.Err() == nil {
+				switch {
+				case errors.Is(err, errCorrupt):
+					m.mu.Lock()
+					retry := m.corrupt.failed(p, time.Now(), m.opts.Interval)
+					m.mu.Unlock()
+					m.log.Error("archive fails the catalog's check; not downloading it again until the backoff ends or the catalog's row changes",
+						"package", p.ID(), "archive", p.Archive, "primary", strings.Join(m.opts.Primary, " "), "infohash", p.InfoHash, "err", err, "retry_in", retry)
+				case gctx.Err() == nil:
 					m.log.Error("cannot mirror package; will retry", "package", p.ID(), "err", err)
 				}
 				mu.Lock()
@@ -394,6 +411,7 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 			}
 			m.mu.Lock()
 			m.seeding[ih] = p
+			m.corrupt.ok(p)
 			m.mu.Unlock()
 			m.catsrv.AddArchive(p.Archive)
 			mu.Lock()
@@ -426,7 +444,9 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 			m.engine.Drop(ih)
 		}
 		os.Remove(path)
-		return err
+		// From the torrent's sources: the primary's seeder and web seed,
+		// and any peer its trackers gave.
+		return fmt.Errorf("%w: %w", errCorrupt, err)
 	}
 	m.log.Info("archive mirrored", "package", p.ID(), "bytes", p.Size, "took", time.Since(start).Round(time.Millisecond))
 	return nil

@@ -28,6 +28,19 @@ func (l *logRecorder) len() int {
 	return len(l.recs)
 }
 
+// count is how many records have message msg.
+func (l *logRecorder) count(msg string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.recs {
+		if r.Message == msg {
+			n++
+		}
+	}
+	return n
+}
+
 func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

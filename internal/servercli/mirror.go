@@ -45,7 +45,9 @@ serial never going back, the expiry), downloads every archive over BitTorrent an
 checks its SHA-256, seeds them, and serves the same catalog, signature and key
 rotation statements, byte for byte, and the archives (a web seed) at database_addr,
 as the primary does. A catalog is served as soon as it is verified and each archive as
-it comes in; a round starts downloads for at most an --interval, and the start returns
+it comes in; a round starts downloads for at most an --interval (an archive that fails
+its SHA-256 waits an interval, doubling with each failure up to an hour, or until its
+row changes), and the start returns
 once the archives are in or that much was tried (at most 5 minutes). It syncs again
 every --interval; the primary's re-signing keeps the catalog valid.
 
