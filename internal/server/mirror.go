@@ -6,24 +6,19 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
-	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/signing"
-	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
-	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // dist-server mirror follows a primary server: it syncs the primary's
@@ -322,134 +317,6 @@ func (m *mirror) fill(ctx context.Context) {
 	if ctx.Err() == nil {
 		m.log.Info("archives of the catalog", "serial", serial, "have", len(have), "missing", failed)
 	}
-}
-
-// fetch makes the seeded set the catalog's packages: withdrawn ones are
-// dropped and deleted, an archive already on disk is checked and seeded,
-// the others are downloaded over BitTorrent (from the primary's seeder,
-// its web seed and any peer), checked against the catalog's SHA-256,
-// seeded and served (AddArchive). It starts no download after until. It
-// returns the archive names it has and how many it has not.
-func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.Time) (have []string, failed int) {
-	dir := m.opts.Paths.MirrorArchives()
-	want := map[swarm.InfoHash]catalog.Package{}
-	wantFile := map[string]bool{}
-	for _, p := range pkgs {
-		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
-			want[ih] = p
-			wantFile[p.Archive] = true
-		}
-	}
-	now := time.Now()
-	m.mu.Lock()
-	m.corrupt.keep(pkgs)
-	var drop []swarm.InfoHash
-	for ih := range m.seeding {
-		if _, ok := want[ih]; !ok {
-			drop = append(drop, ih)
-		}
-	}
-	m.mu.Unlock()
-	for _, ih := range drop {
-		m.engine.Drop(ih)
-		m.mu.Lock()
-		delete(m.seeding, ih)
-		m.mu.Unlock()
-	}
-	// Whatever the catalog does not name goes: withdrawn archives and
-	// leftovers of earlier runs.
-	if entries, err := os.ReadDir(dir); err == nil {
-		for _, e := range entries {
-			if !wantFile[cache.FinalName(e.Name())] {
-				os.Remove(filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-
-	var mu sync.Mutex
-	eg, gctx := errgroup.WithContext(ctx)
-	eg.SetLimit(mirrorDownloads)
-	for ih, p := range want {
-		m.mu.Lock()
-		_, seeded := m.seeding[ih]
-		wait := m.corrupt.wait(p, now)
-		m.mu.Unlock()
-		if seeded {
-			mu.Lock()
-			have = append(have, p.Archive)
-			mu.Unlock()
-			continue
-		}
-		if wait > 0 { // failed its check: not downloaded again yet
-			mu.Lock()
-			failed++
-			mu.Unlock()
-			continue
-		}
-		eg.Go(func() error {
-			if time.Now().After(until) { // not tried this round
-				mu.Lock()
-				failed++
-				mu.Unlock()
-				return nil
-			}
-			if err := m.get(gctx, p); err != nil {
-				switch {
-				case errors.Is(err, errCorrupt):
-					m.mu.Lock()
-					retry := m.corrupt.failed(p, time.Now(), m.opts.Interval)
-					m.mu.Unlock()
-					m.log.Error("archive fails the catalog's check; not downloading it again until the backoff ends or the catalog's row changes",
-						"package", p.ID(), "archive", p.Archive, "primary", strings.Join(m.opts.Primary, " "), "infohash", p.InfoHash, "err", err, "retry_in", retry)
-				case gctx.Err() == nil:
-					m.log.Error("cannot mirror package; will retry", "package", p.ID(), "err", err)
-				}
-				mu.Lock()
-				failed++
-				mu.Unlock()
-				return nil
-			}
-			m.mu.Lock()
-			m.seeding[ih] = p
-			m.corrupt.ok(p)
-			m.mu.Unlock()
-			m.catsrv.AddArchive(p.Archive)
-			mu.Lock()
-			have = append(have, p.Archive)
-			mu.Unlock()
-			return nil
-		})
-	}
-	eg.Wait()
-	return have, failed
-}
-
-// get has one package's archive verified in the archives folder and
-// seeded.
-func (m *mirror) get(ctx context.Context, p catalog.Package) error {
-	path := filepath.Join(m.opts.Paths.MirrorArchives(), p.Archive)
-	if p.VerifyFile(path) == nil { // from an earlier run
-		_, err := m.engine.Seed(ctx, p.Torrent, false)
-		return err
-	}
-	start := time.Now()
-	watch := stall.New(ctx, mirrorStall, errStalled)
-	defer watch.Stop()
-	err := m.engine.Download(watch.Context(), p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) { watch.Progress(pr.Done) })
-	if err != nil {
-		return watch.Explain(err)
-	}
-	if err := p.VerifyFile(path); err != nil {
-		if ih, perr := swarm.ParseInfoHash(p.InfoHash); perr == nil {
-			m.engine.Drop(ih)
-		}
-		os.Remove(path)
-		// From the torrent's sources: the primary's seeder and web seed,
-		// and any peer its trackers gave.
-		return fmt.Errorf("%w: %w", errCorrupt, err)
-	}
-	m.log.Info("archive mirrored", "package", p.ID(), "bytes", p.Size, "took", time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 func (m *mirror) status() Status {
