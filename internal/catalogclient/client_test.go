@@ -144,12 +144,6 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 			is:      catalogclient.ErrBadSignature,
 		},
 		{
-			name:    "short signature",
-			handler: serve(db6, sig6[:20]),
-			want:    "signature has 20 bytes",
-			is:      catalogclient.ErrBadSignature,
-		},
-		{
 			name:    "older serial",
 			handler: serve(db3, key.Sign(db3)),
 			want:    "{url}/packages.db: catalog serial 3 is older than the one held (5): refusing a rollback",
@@ -172,6 +166,39 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 			handler: truncating(db6, sig6),
 			want:    "GET {url}/packages.db: truncated download: got",
 			is:      catalogclient.ErrTruncated,
+		},
+		// A Content-Length shorter than the body makes the HTTP client stop
+		// at it: the bytes it read are a cut catalog or signature, which
+		// must be named as such, not as a bad signature (whose hint sends
+		// the user to change the key).
+		{
+			name:    "catalog Content-Length shorter than the body",
+			handler: rawReply("/packages.db", db6, int64(len(db6)/2), sig6),
+			want:    fmt.Sprintf("GET {url}/packages.db: truncated download: got %d bytes (its Content-Length), the catalog's header says %d", len(db6)/2, len(db6)),
+			is:      catalogclient.ErrTruncated,
+		},
+		{
+			name:    "signature Content-Length shorter than the body",
+			handler: rawReply("/packages.db.sig", sig6, 32, db6),
+			want:    "GET {url}/packages.db.sig: truncated download: got 32 bytes (its Content-Length), a signature has 64",
+			is:      catalogclient.ErrTruncated,
+		},
+		{
+			name:    "signature cut short of its Content-Length",
+			handler: rawReply("/packages.db.sig", sig6[:32], 64, db6),
+			want:    "GET {url}/packages.db.sig: truncated download: got 32 of 64 bytes",
+			is:      catalogclient.ErrTruncated,
+		},
+		{
+			name:    "short signature",
+			handler: serve(db6, sig6[:20]),
+			want:    "GET {url}/packages.db.sig: truncated download: got 20 bytes (its Content-Length), a signature has 64",
+			is:      catalogclient.ErrTruncated,
+		},
+		{
+			name:    "signature with a byte after it",
+			handler: serve(db6, append(slices.Clone(sig6), '\n')),
+			want:    "GET {url}/packages.db.sig: server sent something that is not a signature (65 bytes, a signature has 64)",
 		},
 		{
 			name: "HTML error page with 200",
@@ -262,6 +289,9 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 			if tt.is != nil && !errors.Is(err, tt.is) {
 				t.Errorf("error %v is not %v", err, tt.is)
 			}
+			if tt.is != nil && tt.is != catalogclient.ErrBadSignature && tt.is != signing.ErrBadSignature && errors.Is(err, catalogclient.ErrBadSignature) {
+				t.Errorf("error %v is a bad signature, want only %v", err, tt.is)
+			}
 
 			if serial, n := heldSerial(t, dir); serial != 5 || n != 2 {
 				t.Errorf("after the refused sync the catalog has serial %d with %d packages, want 5 with 2", serial, n)
@@ -322,6 +352,27 @@ func truncating(db, sig []byte) http.HandlerFunc {
 		defer conn.Close()
 		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.sqlite3\r\nContent-Length: %d\r\n\r\n", len(db))
 		buf.Write(db[:len(db)/2])
+		buf.Flush()
+	}
+}
+
+// rawReply answers path with body under the given Content-Length, which
+// may be shorter than the body (the client reads only that much) or
+// longer (the connection is closed after the body); other paths get
+// other, whole.
+func rawReply(path string, body []byte, length int64, other []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != path {
+			w.Write(other)
+			return
+		}
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\nContent-Length: %d\r\n\r\n", length)
+		buf.Write(body)
 		buf.Flush()
 	}
 }

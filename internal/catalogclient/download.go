@@ -3,7 +3,9 @@ package catalogclient
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash"
@@ -107,6 +109,9 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
 		return nil, fmt.Errorf("GET %s: %w: got %d of %d bytes", dbURL, ErrTruncated, n, resp.ContentLength)
 	}
+	if err := checkCatalogLength(dbURL, resp, f, n); err != nil {
+		return nil, err
+	}
 	if err := f.Sync(); err != nil {
 		return nil, fmt.Errorf("download catalog: %w", err)
 	}
@@ -143,6 +148,16 @@ func (s *syncer) fetchSignature(ctx context.Context) ([]byte, string, error) {
 	sig, err := readLimited(sigURL, resp, maxSigSize, "signature")
 	if err != nil {
 		return nil, "", err
+	}
+	// A signature has one size: any other is a cut or wrong reply (a
+	// Content-Length shorter than the body makes the HTTP client stop at
+	// it), not a signature that fails to verify, whose hint would send the
+	// user to change the key.
+	if len(sig) < ed25519.SignatureSize {
+		return nil, "", shortReply(sigURL, resp, int64(len(sig)), "a signature has", ed25519.SignatureSize)
+	}
+	if len(sig) > ed25519.SignatureSize {
+		return nil, "", fmt.Errorf("GET %s: server sent something that is not a signature (%d bytes, a signature has %d)", sigURL, len(sig), ed25519.SignatureSize)
 	}
 	return sig, resp.Header.Get("ETag"), nil
 }
@@ -275,6 +290,55 @@ func readLimited(u string, resp *http.Response, limit int64, what string) ([]byt
 		return nil, fmt.Errorf("GET %s: %w: got %d of %d bytes", u, ErrTruncated, len(b), resp.ContentLength)
 	}
 	return b, nil
+}
+
+// shortReply reports a body of n bytes, all its Content-Length promised
+// (or sent without one), that is shorter than what it holds says it must
+// be (want): a server whose Content-Length is short of the body it sends.
+func shortReply(u string, resp *http.Response, n int64, says string, want int64) error {
+	given := "its Content-Length"
+	if resp.ContentLength < 0 {
+		given = "sent without a Content-Length"
+	}
+	return fmt.Errorf("GET %s: %w: got %d bytes (%s), %s %d", u, ErrTruncated, n, given, says, want)
+}
+
+// checkCatalogLength refuses a catalog of n bytes, downloaded into f,
+// shorter than its SQLite header says the database is (page size × page
+// count): cut short, it could only fail the signature check, and be
+// reported as a bad signature. A header whose page count SQLite would not
+// trust itself (written by a version that did not keep it) is not
+// checked.
+func checkCatalogLength(u string, resp *http.Response, f *os.File, n int64) error {
+	var hdr [100]byte
+	if n < int64(len(hdr)) {
+		return shortReply(u, resp, n, "a SQLite header has", int64(len(hdr)))
+	}
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return fmt.Errorf("download catalog: %w", err)
+	}
+	want, ok := sqliteLength(hdr[:])
+	if ok && n < want {
+		return shortReply(u, resp, n, "the catalog's header says", want)
+	}
+	return nil
+}
+
+// sqliteLength is the length of a SQLite database file by its 100-byte
+// header (https://www.sqlite.org/fileformat2.html#the_database_header):
+// the page size at offset 16 (1 means 65536) times the page count at 28,
+// which is valid only when the change counter at 24 equals the
+// version-valid-for number at 92.
+func sqliteLength(hdr []byte) (int64, bool) {
+	pageSize := int64(binary.BigEndian.Uint16(hdr[16:18]))
+	if pageSize == 1 {
+		pageSize = 65536
+	}
+	pages := int64(binary.BigEndian.Uint32(hdr[28:32]))
+	if pages == 0 || pageSize < 512 || binary.BigEndian.Uint32(hdr[24:28]) != binary.BigEndian.Uint32(hdr[92:96]) {
+		return 0, false
+	}
+	return pageSize * pages, true
 }
 
 // readError names a body that ended early as a truncated download.

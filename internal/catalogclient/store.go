@@ -156,7 +156,7 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 		if !errors.Is(err, signing.ErrBadSignature) {
 			return catalogInfo{}, fmt.Errorf("sync: verify %s with key %s: %w", dl.endpoint, key, err)
 		}
-		detail := "" // e.g. "signature has 20 bytes, want 64"
+		detail := "" // e.g. "signature has 20 bytes, want 64" (fetchSignature refuses those first)
 		if err != signing.ErrBadSignature {
 			detail = ": " + strings.TrimSuffix(err.Error(), ": "+signing.ErrBadSignature.Error())
 		}
