@@ -216,11 +216,11 @@ func TestMirror(t *testing.T) {
 	out = r.run("dist-client", "client2", "client2.yaml", "sync")
 	t.Logf("sync failing over past a refused, a hanging and a stopped server: %v\n%s", time.Since(start).Round(time.Millisecond), out)
 	for _, want := range []string{
-		"warning: server http://" + refused + " (after ",
+		"warning: server http://" + refused + " failed (after ",
 		"connection refused",
-		"warning: server http://" + hanging + " (after 5",
+		"warning: server http://" + hanging + " failed (after 5",
 		"no answer within 5s",
-		"warning: server " + primary + " (after ",
+		"warning: server " + primary + " failed (after ",
 		"catalog from " + mirror,
 		"TRUST ON FIRST USE: pinned the key of " + mirror,
 	} {

@@ -148,7 +148,7 @@ http {
 	start := time.Now()
 	out := r.client1("sync")
 	t.Logf("sync through nginx, the publisher down: %v\n%s", time.Since(start).Round(time.Millisecond), out)
-	for _, want := range []string{"warning: server " + primary + " (after ", "connection refused", "catalog from " + static, "following the server's key rotation", "catalog updated"} {
+	for _, want := range []string{"warning: server " + primary + " failed (after ", "connection refused", "catalog from " + static, "following the server's key rotation", "catalog updated"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sync output lacks %q", want)
 		}

@@ -166,6 +166,33 @@ func (e ServerError) Error() string {
 
 func (e ServerError) Unwrap() error { return e.Err }
 
+// Passed says what the server did in a sync that another server then
+// served: its error without the advice about the client's key (where it
+// came from, how to change it) that a refused signature or key ends in.
+// That advice is about a key not in question once another server's
+// catalog verified with it, and following it for the failed server (trust
+// set, a new server_key) would hand the client over to that server.
+func (e ServerError) Passed() string {
+	msg := e.Err.Error()
+	var a *advisedError
+	if errors.As(e.Err, &a) {
+		msg = strings.Replace(msg, a.Error(), a.err.Error(), 1)
+	}
+	return fmt.Sprintf("%s failed (after %s): %s", e.URL, e.Took.Round(time.Millisecond), strings.TrimPrefix(msg, "sync: "))
+}
+
+// advisedError is an error that ends in advice about the client's key,
+// kept apart so that ServerError.Passed can leave it out.
+type advisedError struct {
+	err    error
+	advice string
+}
+
+func withAdvice(err error, advice string) error { return &advisedError{err, advice} }
+
+func (e *advisedError) Error() string { return e.err.Error() + "; " + e.advice }
+func (e *advisedError) Unwrap() error { return e.err }
+
 // ServersError is a Sync in which every server failed; it matches each
 // server's error with errors.Is and errors.As.
 type ServersError []ServerError

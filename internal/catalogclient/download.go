@@ -166,8 +166,8 @@ func (s *syncer) fetchSignature(ctx context.Context) ([]byte, string, error) {
 func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 	keyURL := s.url(PathKey)
 	wrap := func(err error) error {
-		return fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w "+
-			"(set %s to the output of `dist-server key`)", err, s.keySetting())
+		return withAdvice(fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w", err),
+			fmt.Sprintf("set %s to the output of `dist-server key`", s.keySetting()))
 	}
 	resp, err := s.get(ctx, keyURL, "")
 	if err != nil {

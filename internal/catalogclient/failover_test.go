@@ -404,3 +404,52 @@ func TestSyncRedirectsBounded(t *testing.T) {
 		})
 	}
 }
+
+// A sync that a later server served says of a failed one what it did, but
+// not the advice about the client's key its error ends in: the key is not
+// in question, and following the advice (trust set, a new server_key) for
+// the failed server would hand the client over to it.
+func TestPassedLeavesOutKeyAdvice(t *testing.T) {
+	t.Parallel()
+	key, other := newKey(t), newKey(t)
+	db := buildCatalog(t, 1, "", "foo")
+	good := newPublisher(t, key, nil)
+	good.publish(1, db)
+	forged := newPublisher(t, other, nil)
+	forged.publish(1, buildCatalog(t, 1, "evil", "foo"))
+	noKey := httptest.NewServer(servePair("application/vnd.sqlite3", db, key.Sign(db))) // 404 for /key
+	t.Cleanup(noKey.Close)
+	tests := []struct {
+		name   string
+		bad    string
+		key    signing.PublicKey
+		pin    bool   // pin the key by a sync from good first
+		advice string // what the failed server's error ends in
+	}{
+		{"configured key, another publisher's catalog", forged.ts.URL, key.Public(), false, "update server_key in client.yaml"},
+		{"pinned key, another publisher's catalog", forged.ts.URL, nil, true, "run `dist-client trust set KEY`"},
+		{"no key yet, none served", noKey.URL, nil, false, "set server_key in client.yaml to the output of `dist-server key`"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if tt.pin {
+				mustSync(t, syncOpts(good.ts.URL, dir, nil))
+			}
+			opts := syncOpts("", dir, tt.key)
+			opts.ServerURLs = []string{tt.bad, good.ts.URL}
+			res := mustSync(t, opts)
+			if res.Server != good.ts.URL || len(res.Failed) != 1 {
+				t.Fatalf("sync = server %s, failed %v; want %s after one failure", res.Server, res.Failed, good.ts.URL)
+			}
+			f := res.Failed[0]
+			if !strings.HasSuffix(f.Error(), tt.advice) {
+				t.Errorf("Error() = %q, want it to end in %q", f.Error(), tt.advice)
+			}
+			p := f.Passed()
+			if !strings.HasPrefix(p, tt.bad+" failed (after ") || strings.Contains(p, tt.advice) {
+				t.Errorf("Passed() = %q, want %s failed, without the advice", p, tt.bad)
+			}
+		})
+	}
+}

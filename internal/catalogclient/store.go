@@ -160,7 +160,7 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 		if err != signing.ErrBadSignature {
 			detail = ": " + strings.TrimSuffix(err.Error(), ": "+signing.ErrBadSignature.Error())
 		}
-		badSig := fmt.Errorf("sync: verify %s with key %s%s: %w; %s", dl.endpoint, key, detail, ErrBadSignature, keyHint)
+		badSig := withAdvice(fmt.Errorf("sync: verify %s with key %s%s: %w", dl.endpoint, key, detail, ErrBadSignature), keyHint)
 		if tofu || detail != "" {
 			return catalogInfo{}, badSig
 		}

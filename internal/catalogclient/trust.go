@@ -40,8 +40,8 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, k
 		return nil, fmt.Errorf("sync: %w", err)
 	}
 	refuse := func(format string, a ...any) error {
-		return rotationRefused(fmt.Sprintf("sync: the catalog is not signed by the pinned key %s (%s), and %s: refusing it; %s",
-			pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...), keyHint))
+		return withAdvice(rotationRefused(fmt.Sprintf("sync: the catalog is not signed by the pinned key %s (%s), and %s: refusing it",
+			pinned.Fingerprint(), pinned, fmt.Sprintf(format, a...))), keyHint)
 	}
 	chain, err := signing.ParseRotations(b)
 	if err != nil {

@@ -71,8 +71,12 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	if err != nil {
 		return e.withServerHint(err, cfg)
 	}
+	// Without the advice about the key that a failed server's error may
+	// end in: another server's catalog verified with that key, and the
+	// advice (trust set, a new server_key) would have handed this client
+	// over to the failed server.
 	for _, f := range res.Failed {
-		e.UI.Warnf("server %s\n", f)
+		e.UI.Warnf("server %s\n", f.Passed())
 	}
 	// With several servers, which one answered is said: the first that
 	// answers is taken, and a mirror that lags behind its primary gives
