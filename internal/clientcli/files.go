@@ -205,7 +205,8 @@ func newHistory(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
-		Long: `history lists every transaction: when it started, the command, the packages and versions
+		Long: `history lists every transaction: when it started, the command as typed (remove, when
+uninstall was called so), the packages and versions
 before and after, the bytes downloaded (an interrupted command's too), and the result: running (a
 command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the

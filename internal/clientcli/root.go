@@ -26,6 +26,10 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 
 type env struct {
 	cli.Global
+	// calledAs is the name the running command was called by, when it has
+	// aliases (remove for uninstall): the history records what the user
+	// typed.
+	calledAs string
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -74,7 +78,7 @@ func (e *env) installer() (*install.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger}, nil
+	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs}, nil
 }
 
 func newRoot(stdio cli.Stdio) *cobra.Command {
@@ -102,5 +106,21 @@ sets prefix in that client.yaml too, or moves both with HOME (XDG_DATA_HOME unse
 	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e), newTrust(e), newStatus(e))
 	root.AddCommand(newFiles(e), newOwner(e), newVerify(e), newHistory(e), newMark(e), newHold(e, true), newHold(e, false))
 	cli.NoFileCompletion(root)
+	recordCalledAs(e, root)
 	return root
+}
+
+// recordCalledAs has every command with aliases note the name it was
+// called by in e.calledAs, so that the history records `remove hello` as
+// typed, not as `uninstall hello` (pacman.log and apt's history.log keep
+// the command line the user gave).
+func recordCalledAs(e *env, root *cobra.Command) {
+	for _, c := range root.Commands() {
+		if run := c.RunE; run != nil && len(c.Aliases) > 0 {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				e.calledAs = cmd.CalledAs()
+				return run(cmd, args)
+			}
+		}
+	}
 }

@@ -73,6 +73,11 @@ type Client struct {
 	// is then what the probe found.
 	DryRun       bool
 	DryRunResult *DryRun
+	// CalledAs is the name the user called the command by, when it was
+	// an alias (remove for uninstall): the history records the command as
+	// typed, as pacman.log and apt's history.log keep the command line.
+	// Empty: the command's own name.
+	CalledAs string
 	// hook, set by tests, runs at named steps of a transaction; an error
 	// from it fails the step as a full disk would.
 	hook func(step string) error
@@ -81,6 +86,15 @@ type Client struct {
 	source fetcher
 	// scripts is the script log, made on first use (scriptLog).
 	scripts *script.Log
+}
+
+// commandLine is a command as the history records it: the name it was
+// called by (CalledAs, else name), then its words.
+func (c *Client) commandLine(name string, words ...string) string {
+	if c.CalledAs != "" {
+		name = c.CalledAs
+	}
+	return strings.Join(append([]string{name}, words...), " ")
 }
 
 // ErrNotInstalled names a package that is not installed.

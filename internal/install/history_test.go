@@ -105,6 +105,13 @@ func TestHistoryListsTransactions(t *testing.T) {
 		{"hold hello, held", func() error { return w.client.Hold(ctx, []string{"hello"}, true) }, false, []string{"install hello", "hold hello"}},
 		{"install broken, its script fails", func() error { return w.client.Install(ctx, []string{"broken"}) }, true, []string{"install hello", "hold hello", "install broken"}},
 		{"uninstall libgreet, hello needs it", func() error { return w.client.Uninstall(ctx, []string{"libgreet"}, false) }, true, []string{"install hello", "hold hello", "install broken"}},
+		// A command called by an alias is recorded as typed (remove was
+		// recorded as uninstall).
+		{"remove hello libgreet, by uninstall's alias", func() error {
+			w.client.CalledAs = "remove"
+			defer func() { w.client.CalledAs = "" }()
+			return w.client.Uninstall(ctx, []string{"hello", "libgreet"}, false)
+		}, false, []string{"install hello", "hold hello", "install broken", "remove hello libgreet"}},
 	}
 	for _, s := range steps {
 		if err := s.do(); (err != nil) != s.fails {

@@ -3,7 +3,6 @@ package install
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/distpac/distpac/internal/state"
 )
@@ -16,7 +15,7 @@ func (c *Client) Mark(ctx context.Context, names []string, explicit bool) (err e
 	if explicit {
 		how = "--explicit"
 	}
-	return c.updateRecords(ctx, "mark "+how+" "+strings.Join(names, " "), names, func(r *state.Record) string {
+	return c.updateRecords(ctx, c.commandLine("mark", append([]string{how}, names...)...), names, func(r *state.Record) string {
 		if r.Auto == !explicit {
 			return fmt.Sprintf("%s is already installed %s", r.Name, reason(r.Auto))
 		}
@@ -29,11 +28,11 @@ func (c *Client) Mark(ctx context.Context, names []string, explicit bool) (err e
 // an install that would move them is refused, until Unhold (apt-mark hold;
 // pacman's IgnorePkg).
 func (c *Client) Hold(ctx context.Context, names []string, hold bool) (err error) {
-	cmd := "unhold "
+	cmd := "unhold"
 	if hold {
-		cmd = "hold "
+		cmd = "hold"
 	}
-	return c.updateRecords(ctx, cmd+strings.Join(names, " "), names, func(r *state.Record) string {
+	return c.updateRecords(ctx, c.commandLine(cmd, names...), names, func(r *state.Record) string {
 		switch {
 		case r.Held == hold && hold:
 			return fmt.Sprintf("%s %s is already held", r.Name, r.Version)

@@ -76,7 +76,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		}
 		deps = append(deps, toDep(d))
 	}
-	cmd := "install " + strings.Join(append(c.flagWords(), requests...), " ")
+	cmd := c.commandLine("install", append(c.flagWords(), requests...)...)
 	if c.DryRun {
 		cmd = "" // a dry run changes nothing and is not recorded
 	}

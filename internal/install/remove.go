@@ -30,14 +30,14 @@ import (
 // refused. With cascade, dependencies installed automatically that nothing
 // else needs go too.
 func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (err error) {
-	cmd := "uninstall "
+	var words []string
 	if cascade {
-		cmd += "--cascade "
+		words = append(words, "--cascade")
 	}
 	if c.SkipUninstallScript {
-		cmd += "--skip-uninstall-script "
+		words = append(words, "--skip-uninstall-script")
 	}
-	tx, err := c.begin(ctx, cmd+strings.Join(names, " "), false)
+	tx, err := c.begin(ctx, c.commandLine("uninstall", append(words, names...)...), false)
 	if err != nil {
 		return err
 	}

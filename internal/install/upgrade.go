@@ -124,7 +124,7 @@ func isHeld(st *state.State, name string) bool {
 // the old ones (and the old ones the new version no longer ships go) in one
 // step. If anything fails before that step, the old versions are restored.
 func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err error) {
-	cmd := strings.TrimSpace("upgrade " + strings.Join(append(c.flagWords(), names...), " "))
+	cmd := c.commandLine("upgrade", append(c.flagWords(), names...)...)
 	if dryRun {
 		cmd = "" // a dry run changes nothing and is not recorded
 	}
