@@ -85,10 +85,11 @@ func newOwner(e *env) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "owner PATH",
-		Short: "Name the installed package that placed a file (as pacman -Qo)",
-		Long: `owner names the installed package that placed PATH. A path that no longer exists is
-still looked up (a package's file may have been deleted since it was placed), and said
-to be missing.`,
+		Short: "Name the installed packages that placed a path (as pacman -Qo)",
+		Long: `owner names the installed package that placed PATH, one line per package: a file has one
+owner, a directory every package that placed it (share/doc of two packages names both, in
+order of name). A path that no longer exists is still looked up (a package's file may have
+been deleted since it was placed), and said to be missing.`,
 		Example: "  dist-client owner ~/.local/bin/hello",
 		Args:    cli.ExactArgs(1, "path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -96,7 +97,7 @@ to be missing.`,
 			if err != nil {
 				return err
 			}
-			abs, o, err := in.Owner(cmd.Context(), args[0])
+			abs, owners, err := in.Owners(cmd.Context(), args[0])
 			_, statErr := os.Lstat(abs)
 			missing := errors.Is(statErr, fs.ErrNotExist)
 			if missing && errors.Is(err, install.ErrNotOwned) {
@@ -105,16 +106,28 @@ to be missing.`,
 			if err != nil {
 				return err
 			}
+			o := owners[0]
 			if asJSON {
-				return e.UI.JSON(struct {
-					Path    string `json:"path"`
+				type pkg struct {
 					Name    string `json:"name"`
 					Version string `json:"version"`
+				}
+				all := make([]pkg, len(owners))
+				for i, p := range owners {
+					all[i] = pkg{p.Name, p.Version}
+				}
+				return e.UI.JSON(struct {
+					Path    string `json:"path"`
+					Name    string `json:"name"`    // the first owner by name
+					Version string `json:"version"` // its version
 					Type    string `json:"type"`
+					Owners  []pkg  `json:"owners"` // every owner by name: several for a shared directory
 					Missing bool   `json:"missing,omitempty"`
-				}{abs, o.Name, o.Version, string(o.Type), missing})
+				}{abs, o.Name, o.Version, string(o.Type), all, missing})
 			}
-			e.UI.Dataf("%s is owned by %s %s\n", abs, o.Name, o.Version)
+			for _, p := range owners {
+				e.UI.Dataf("%s is owned by %s %s\n", abs, p.Name, p.Version)
+			}
 			if missing {
 				e.UI.Warnf("%s does not exist: deleted since %s placed it (dist-client install --reinstall %s places it again)\n", abs, o.Name, o.Name)
 			}

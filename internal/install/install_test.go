@@ -65,11 +65,11 @@ func TestInstallRecordsFiles(t *testing.T) {
 	if b, _ := os.ReadFile(w.prefix("share", "libgreet", "greeting.txt")); string(b) != "hello\n" {
 		t.Fatalf("greeting.txt = %q", b)
 	}
-	_, o, err := w.client.Owner(ctx, w.prefix("bin", "hello"))
-	if err != nil || o.Name != "hello" || o.Version != "1.0.0" {
-		t.Fatalf("Owner = %+v, %v", o, err)
+	_, o, err := w.client.Owners(ctx, w.prefix("bin", "hello"))
+	if err != nil || len(o) != 1 || o[0].Name != "hello" || o[0].Version != "1.0.0" {
+		t.Fatalf("Owners = %+v, %v", o, err)
 	}
-	if _, _, err := w.client.Owner(ctx, w.prefix("bin", "nope")); !errors.Is(err, ErrNotOwned) {
+	if _, _, err := w.client.Owners(ctx, w.prefix("bin", "nope")); !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("Owner of an unowned path: %v", err)
 	}
 	// Through a symlinked directory, both ways: bin moved to bin2 and
@@ -85,11 +85,11 @@ func TestInstallRecordsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{w.prefix("bin2", "hello"), w.prefix("link", "hello")} {
-		if _, o, err := w.client.Owner(ctx, p); err != nil || o.Name != "hello" {
+		if _, o, err := w.client.Owners(ctx, p); err != nil || len(o) != 1 || o[0].Name != "hello" {
 			t.Fatalf("Owner(%s) through a symlinked directory = %+v, %v", p, o, err)
 		}
 	}
-	if _, _, err := w.client.Owner(ctx, w.prefix("bin2", "nope")); !errors.Is(err, ErrNotOwned) {
+	if _, _, err := w.client.Owners(ctx, w.prefix("bin2", "nope")); !errors.Is(err, ErrNotOwned) {
 		t.Fatalf("Owner of an unowned path: %v", err)
 	}
 	os.Remove(w.prefix("link"))

@@ -43,22 +43,41 @@ func (c *Client) Files(ctx context.Context, name string) (r state.Record, files 
 // ErrNotOwned is a path no installed package placed.
 var ErrNotOwned = errors.New("no installed package owns it")
 
-// Owner finds the package that placed path (relative paths are taken from
-// the working directory, as pacman -Qo does). A path under a symlinked
+// Owners finds the packages that placed path (relative paths are taken
+// from the working directory, as pacman -Qo does): one for a file or a
+// symlink, every one by name for a directory that several placed (share/doc
+// of two packages), as pacman -Qo names them. A path under a symlinked
 // directory is also looked up through the link.
-func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, error) {
+func (c *Client) Owners(ctx context.Context, path string) (string, []state.Owner, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", state.Owner{}, err
+		return "", nil, err
 	}
 	db, err := c.openRead(ctx)
 	if err != nil {
-		return abs, state.Owner{}, err
+		return abs, nil, err
 	}
 	if db == nil {
-		return abs, state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
+		return abs, nil, fmt.Errorf("%s: %w", abs, ErrNotOwned)
 	}
 	defer db.Close()
+	p, o, err := owner(ctx, db, abs)
+	if err != nil {
+		return abs, nil, err
+	}
+	if o.Type != state.TypeDir {
+		return abs, []state.Owner{o}, nil
+	}
+	all, err := db.DirOwners(ctx, p)
+	if err != nil || len(all) == 0 { // the directory's owner is under a file of another package at the same path
+		return abs, []state.Owner{o}, err
+	}
+	return abs, all, nil
+}
+
+// owner finds the recorded path abs is (itself, or through a symlinked
+// directory) and its one owner, as state.OwnersOf merges them.
+func owner(ctx context.Context, db *state.DB, abs string) (string, state.Owner, error) {
 	asked := []string{abs}
 	var real string
 	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
@@ -67,11 +86,11 @@ func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, e
 	}
 	found, err := db.OwnersOf(ctx, nil, asked)
 	if err != nil {
-		return abs, state.Owner{}, err
+		return "", state.Owner{}, err
 	}
 	for _, p := range asked {
 		if o, ok := found[p]; ok {
-			return abs, o, nil
+			return p, o, nil
 		}
 	}
 	if real != "" {
@@ -79,15 +98,15 @@ func (c *Client) Owner(ctx context.Context, path string) (string, state.Owner, e
 		// same name, resolved.
 		named, err := db.OwnersNamed(ctx, filepath.Base(abs))
 		if err != nil {
-			return abs, state.Owner{}, err
+			return "", state.Owner{}, err
 		}
 		for p, o := range named {
 			if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil && filepath.Join(d, filepath.Base(p)) == real {
-				return abs, o, nil
+				return p, o, nil
 			}
 		}
 	}
-	return abs, state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
+	return "", state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)
 }
 
 // Verified is one package's verify result. Its paths are counted by type:

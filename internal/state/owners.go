@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -74,14 +75,9 @@ func (s *Snapshot) ownersOf(ctx context.Context, skip map[string]bool, abs []str
 		// make it another.
 		var rels []string
 		for _, a := range abs {
-			if !utf8.ValidString(a) {
-				continue
+			if rel, ok := relUnder(prefix, a); ok {
+				rels = append(rels, rel)
 			}
-			rel, err := filepath.Rel(prefix, a)
-			if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
-				continue
-			}
-			rels = append(rels, filepath.ToSlash(rel))
 		}
 		if len(rels) == 0 {
 			continue
@@ -99,6 +95,57 @@ func (s *Snapshot) ownersOf(ctx context.Context, skip map[string]bool, abs []str
 		}
 	}
 	return out, nil
+}
+
+// relUnder is abs relative to prefix, as recorded, when it lies under it.
+// A path that is not UTF-8 is never recorded (CheckRelPath), and JSON
+// would make it another.
+func relUnder(prefix, abs string) (string, bool) {
+	if !utf8.ValidString(abs) {
+		return "", false
+	}
+	rel, err := filepath.Rel(prefix, abs)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return filepath.ToSlash(rel), true
+}
+
+// DirOwners lists every package that records the directory abs, by name:
+// a directory such as share/doc is shared, and dist-client owner names
+// all its owners, as pacman -Qo does (OwnersOf gives one, the first by
+// name, which is all a conflict check needs). None when abs is not a
+// recorded directory.
+func (db *DB) DirOwners(ctx context.Context, abs string) (out []Owner, err error) {
+	err = db.Read(ctx, func(s *Snapshot) error {
+		out = nil
+		if s.legacy != nil {
+			return nil
+		}
+		prefixes, err := s.prefixes(ctx)
+		if err != nil {
+			return err
+		}
+		seen := map[string]bool{}
+		for _, prefix := range prefixes {
+			rel, ok := relUnder(prefix, abs)
+			if !ok {
+				continue
+			}
+			if err := s.eachDirOwner(ctx, dirOwnersAllQuery, func(_, name, version string, created bool) {
+				if !seen[name] {
+					seen[name] = true
+					out = append(out, Owner{Name: name, Version: version, Type: TypeDir, Created: created})
+				}
+			}, prefix, rel); err != nil {
+				return err
+			}
+		}
+		// Nested prefixes give each its own list, each by name.
+		slices.SortFunc(out, func(a, b Owner) int { return strings.Compare(a.Name, b.Name) })
+		return nil
+	})
+	return out, err
 }
 
 // mergeOwner gives the owner of a path that nested prefixes (a package
@@ -153,6 +200,12 @@ const (
 			AND f.package NOT IN (SELECT name FROM packages WHERE prefix <> ?1)
 		GROUP BY f.path) d
 	JOIN packages p ON p.name = d.name`
+	// dirOwnersAllQuery: ?1 the prefix, ?2 one path relative to it; every
+	// package under the prefix that records it as a directory.
+	dirOwnersAllQuery = `SELECT f.path, p.name, p.version, f.created
+	FROM files f JOIN packages p ON p.name = f.package
+	WHERE f.path = ?2 AND f.type = 'dir' AND p.prefix = ?1
+	ORDER BY p.name`
 	fileOwnersQuery = `SELECT p.name, p.version, p.prefix, ` + fileColumns + `
 	FROM files f JOIN packages p ON p.name = f.package
 	WHERE f.path IN (SELECT value FROM json_each(?2)) AND f.type <> 'dir' AND p.prefix = ?1
@@ -167,7 +220,16 @@ const (
 // its rows never reach Go (1,500 of them: 0.6 ms, against 6.4 ms read one
 // by one, 1.8 ms joined with each row's package for its prefix).
 func (s *Snapshot) addDirOwners(ctx context.Context, out map[string]Owner, prefix, rels, skipped string) error {
-	rows, err := s.q.QueryContext(ctx, dirOwnersQuery, prefix, rels, skipped)
+	return s.eachDirOwner(ctx, dirOwnersQuery, func(rel, name, version string, created bool) {
+		AddOwner(out, Owner{Name: name, Version: version}, prefix, File{Path: rel, Type: TypeDir, Created: created})
+	}, prefix, rels, skipped)
+}
+
+// eachDirOwner runs query, which selects a directory's path, its package's
+// name and version and whether it made it, and calls add for each row
+// with the name and version checked.
+func (s *Snapshot) eachDirOwner(ctx context.Context, query string, add func(rel, name, version string, created bool), args ...any) error {
+	rows, err := s.q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return s.db.damaged(err)
 	}
@@ -184,7 +246,7 @@ func (s *Snapshot) addDirOwners(ctx context.Context, out map[string]Owner, prefi
 		if _, err := manifest.ParseVersion(version); err != nil {
 			return corrupt(s.db.path, "package %q: version: %v", name, err)
 		}
-		AddOwner(out, Owner{Name: name, Version: version}, prefix, File{Path: rel, Type: TypeDir, Created: created != 0})
+		add(rel, name, version, created != 0)
 	}
 	if err := rows.Err(); err != nil {
 		return s.db.damaged(err)

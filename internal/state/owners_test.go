@@ -396,3 +396,50 @@ func TestOwnersNamed(t *testing.T) {
 		}
 	}
 }
+
+// TestDirOwners: a directory several packages record is owned by each of
+// them, by name, across nested prefixes too (dist-client owner named only
+// the first); a file, or a path none records, has no directory owners.
+func TestDirOwners(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	dir := func(p string, created bool) File { return File{Path: p, Type: TypeDir, Mode: 0o755, Created: created} }
+	file := func(p string) File { return File{Path: p, Type: TypeFile, Mode: 0o644, SHA256: sum} }
+	outer, elsewhere := rec("aa", "3.0.0"), rec("c", "1.0.0")
+	outer.Prefix, elsewhere.Prefix = "/opt", "/srv/q"
+	if err := db.Commit(ctx, Change{Put: []Package{
+		{Record: rec("b", "2.0.0"), Files: []File{dir("share", true), dir("share/doc", true), file("share/doc/b")}},
+		{Record: rec("a", "1.0.0"), Files: []File{dir("share", false), dir("share/doc", false), file("share/doc/a")}},
+		{Record: outer, Files: []File{dir("p", false), dir("p/share", false), dir("p/share/doc", false)}},
+		{Record: elsewhere, Files: []File{dir("share", true), dir("share/doc", true)}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		abs  string
+		want []string // name version, in order
+	}{
+		{"/opt/p/share/doc", []string{"a 1.0.0", "aa 3.0.0", "b 2.0.0"}},
+		{"/opt/p/share", []string{"a 1.0.0", "aa 3.0.0", "b 2.0.0"}},
+		{"/opt/p", []string{"aa 3.0.0"}},
+		{"/srv/q/share/doc", []string{"c 1.0.0"}},
+		{"/opt/p/share/doc/a", nil}, // a file
+		{"/opt/p/nothing", nil},
+		{"/opt/p/\xff", nil},
+	} {
+		got, err := db.DirOwners(ctx, tt.abs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, o := range got {
+			if o.Type != TypeDir {
+				t.Errorf("DirOwners(%q): %+v is not a directory", tt.abs, o)
+			}
+			names = append(names, o.Name+" "+o.Version)
+		}
+		if !reflect.DeepEqual(names, tt.want) {
+			t.Errorf("DirOwners(%q) = %q, want %q", tt.abs, names, tt.want)
+		}
+	}
+}
