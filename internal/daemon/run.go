@@ -41,21 +41,29 @@ type Options struct {
 // Every server of server_urls is a web seed (its /packages/): before the
 // torrent's own for one whose publisher names web seeds, and the last
 // resort for the others (swarm.Config.MirrorWebSeeds), in the order a sync
-// in serversDir would try them now (catalogclient.OrderServers; "" for
-// the configured order).
+// in serversDir would try them now (MirrorSeeds; "" for the configured
+// order). A daemon orders them again for each request it serves.
 func EngineConfig(cfg *config.Client, dir, serversDir string, logger *slog.Logger) swarm.Config {
-	var mirrors []string
-	for _, u := range catalogclient.OrderServers(serversDir, cfg.Servers()) {
-		mirrors = append(mirrors, swarm.MirrorSeed(u))
-	}
 	return swarm.Config{
 		Dir:            dir,
 		ListenAddr:     cfg.PeerAddr,
 		UploadRate:     int64(cfg.UploadRateLimit),
 		DownloadRate:   int64(cfg.DownloadRateLimit),
-		MirrorWebSeeds: mirrors,
+		MirrorWebSeeds: MirrorSeeds(cfg, serversDir),
 		Logger:         logger,
 	}
+}
+
+// MirrorSeeds is the web seeds of the servers of server_urls in the order
+// a sync in serversDir would try them now (catalogclient.OrderServers:
+// one that failed a sync in the last ten minutes, per servers.json, last;
+// "" for the configured order).
+func MirrorSeeds(cfg *config.Client, serversDir string) []string {
+	var mirrors []string
+	for _, u := range catalogclient.OrderServers(serversDir, cfg.Servers()) {
+		mirrors = append(mirrors, swarm.MirrorSeed(u))
+	}
+	return mirrors
 }
 
 // policyInterval is how often the seeding limits are checked.
@@ -105,6 +113,9 @@ func Run(ctx context.Context, o Options) error {
 	req := &requested{}
 	h := &handler{engine: engine, catalogDir: cp.Dir, logger: o.Logger, started: time.Now(), seed: cfg.Seed, metrics: m.handler(), ready: ready,
 		requested: req,
+		// servers.json changes with every sync, while the daemon runs for
+		// days: read (a few hundred bytes) for each request.
+		mirrorSeeds: func() []string { return MirrorSeeds(cfg, cp.Dir) },
 		downloaded: func(rs []Report) {
 			m.downloaded(rs)
 			if cfg.CacheMaxSize > 0 && cfg.Seed != config.SeedNone {

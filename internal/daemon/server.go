@@ -41,6 +41,11 @@ type handler struct {
 	// requested holds the archives of the requests in flight (and just
 	// ended) out of a cache trim; nil: not tracked.
 	requested *requested
+	// mirrorSeeds, when not nil, gives the servers' web seeds in the order
+	// to try them now, set on the engine for each download request (the
+	// daemon took it once, at its start, and sent installs to a server the
+	// syncs since had found down first); nil keeps the engine's.
+	mirrorSeeds func() []string
 	// ready, when not nil, is closed once the daemon has set up what it
 	// seeds: the socket answers from the start, so that an install finds
 	// the daemon (and downloads through it at once) while it verifies a
@@ -264,6 +269,9 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 		http.Error(w, err.Error(), code)
 		return
+	}
+	if h.mirrorSeeds != nil {
+		engine.SetMirrorWebSeeds(h.mirrorSeeds())
 	}
 	if h.requested != nil {
 		archives := make([]string, len(rows))

@@ -276,9 +276,9 @@ func headOK(ctx context.Context, c *http.Client, u string) bool {
 }
 
 // mirrorSeeds are the servers' web seeds in the order the engine tries
-// them (daemon.EngineConfig).
+// them (daemon.MirrorSeeds, as daemon.EngineConfig gives the engine).
 func (c *Client) mirrorSeeds() []string {
-	return daemon.EngineConfig(c.Config, "", c.Paths.Dir, nil).MirrorWebSeeds
+	return daemon.MirrorSeeds(c.Config, c.Paths.Dir)
 }
 
 // webSeedURLs lists where a download may fetch an archive over HTTP, in the

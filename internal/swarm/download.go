@@ -271,7 +271,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// connection or a short timeout); once every seed was tried, the next
 	// round starts e.webSeedAfter after the last start (webSeedDue: while
 	// the swarm moves, up to swarmWaits of those).
-	seeds, lastResort := WebSeedOrder(e.mirrorSeeds, torrentBytes)
+	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
 	for {
 		select {

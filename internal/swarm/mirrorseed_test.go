@@ -73,7 +73,7 @@ func TestMirrorWebSeedsFailOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer leecher.Close()
-	if got, last := WebSeedOrder(leecher.mirrorSeeds, meta.Torrent); len(got) != 5 || got[0] != mirrors[0] || got[4] != MirrorSeed(own) || last {
+	if got, last := WebSeedOrder(leecher.MirrorWebSeeds(), meta.Torrent); len(got) != 5 || got[0] != mirrors[0] || got[4] != MirrorSeed(own) || last {
 		t.Fatalf("web seeds %q (last resort %v): want the mirrors, then the torrent's own", got, last)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
@@ -110,7 +110,7 @@ func TestMirrorWebSeedsFailOver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s, last := WebSeedOrder(leecher.mirrorSeeds, plain.Torrent); len(s) != len(mirrors) || !last {
+	if s, last := WebSeedOrder(leecher.MirrorWebSeeds(), plain.Torrent); len(s) != len(mirrors) || !last {
 		t.Errorf("web seeds of a torrent without a url-list: %q, last resort %v; want the mirrors, as a last resort", s, last)
 	}
 }

@@ -93,8 +93,10 @@ type Engine struct {
 	http   *http.Client // for web seeds
 	// webSeedAfter: see Config.WebSeedAfter.
 	webSeedAfter time.Duration
-	mirrorSeeds  []string // see Config.MirrorWebSeeds
-	mirror       bool     // Config.Mirror
+	// mirrorSeeds: see Config.MirrorWebSeeds; SetMirrorWebSeeds replaces
+	// it while downloads run, each of which takes it once, as it starts.
+	mirrorSeeds atomic.Pointer[[]string]
+	mirror      bool // Config.Mirror
 	// giveUpAfter: see Config.GiveUpAfter.
 	giveUpAfter time.Duration
 	ann         *announcer // nil when Config.DisableTrackers
@@ -285,7 +287,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
-	e.mirrorSeeds = slices.Clone(cfg.MirrorWebSeeds)
+	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
 	e.addr = listenAddr(cl, host)
@@ -608,3 +610,16 @@ func ParseInfoHash(s string) (InfoHash, error) {
 	}
 	return h, nil
 }
+
+// SetMirrorWebSeeds replaces Config.MirrorWebSeeds for the downloads that
+// start from now on: the order to try the servers in changes while a
+// daemon runs (one that failed a sync goes last, catalogclient.OrderServers),
+// and a daemon that kept the order it started with sent every install to
+// a server the last sync had found down first.
+func (e *Engine) SetMirrorWebSeeds(seeds []string) {
+	seeds = slices.Clone(seeds)
+	e.mirrorSeeds.Store(&seeds)
+}
+
+// MirrorWebSeeds is the mirrors the next download tries, in order.
+func (e *Engine) MirrorWebSeeds() []string { return slices.Clone(*e.mirrorSeeds.Load()) }
