@@ -53,7 +53,9 @@ var (
 	ErrSameSerial = errors.New("same serial, different content")
 	// ErrBadSignature: the signature does not verify with the pinned key.
 	ErrBadSignature = fmt.Errorf("bad catalog signature: %w", signing.ErrBadSignature)
-	// ErrTruncated: the connection ended before the announced length.
+	// ErrTruncated: the connection ended before the announced length, or
+	// the body ended at a Content-Length shorter than what it holds says
+	// it is (a catalog's SQLite header, a signature's 64 bytes).
 	ErrTruncated = errors.New("truncated download")
 	// ErrTooLarge: the catalog or signature exceeds the size limit.
 	ErrTooLarge = errors.New("too large")
