@@ -273,6 +273,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// the swarm moves, up to swarmWaits of those).
 	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
+	var damage publisherDamage
+	fromSeeder := func(pc *torrent.PeerConn) bool {
+		return xfer.isSeeder(peerAddrPort(pc.RemoteAddr), uint16(pc.PeerListenPort))
+	}
 	for {
 		select {
 		case <-t.Complete().On():
@@ -299,6 +303,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			clear(peersHeld)
 		}
 		st := t.Stats()
+		damage.look(t, st.PiecesDirtiedBad.Int64(), fromSeeder)
+		if err := xfer.damaged(t.Name(), damage.pieces); err != nil {
+			return err
+		}
 		peers := st.ActivePeers
 		webRunning, webErr := e.webSeedState(ih)
 		// A peer being dialled, or waiting for its turn to be, counts as a

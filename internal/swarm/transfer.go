@@ -59,11 +59,15 @@ const maxCountedPeers = 1024
 // updated from the library's callbacks, with its lock held: they must stay
 // cheap and must not call back into the library.
 type transferState struct {
-	start    time.Time
-	seeders  []netip.AddrPort
-	seeder   atomic.Int64
-	others   atomic.Int64
-	web      atomic.Int64
+	start   time.Time
+	seeders []netip.AddrPort
+	seeder  atomic.Int64
+	others  atomic.Int64
+	web     atomic.Int64
+	// webBad counts the pieces web seeds sent that failed their hash, and
+	// badSeeds names those seeds (guarded by mu): see DamagedError.
+	webBad   atomic.Int64
+	badSeeds []string
 	firstNS  atomic.Int64 // unix nanoseconds of the first useful byte; 0 until then
 	mu       sync.Mutex
 	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
@@ -94,6 +98,34 @@ func (s *transferState) webSeedSent(host string) {
 	if len(s.webHosts) < maxWebSeedHosts {
 		s.webHosts[host] = struct{}{}
 	}
+}
+
+// webSeedBad records that the web seed at host sent a piece that failed
+// its hash.
+func (s *transferState) webSeedBad(host string) {
+	s.webBad.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.badSeeds, host) && len(s.badSeeds) < maxWebSeedHosts {
+		s.badSeeds = append(s.badSeeds, host)
+	}
+}
+
+// damaged is the error of a download whose publisher's sources sent
+// maxPublisherBadPieces pieces that failed their hash (seederBad of them
+// from its seeders), nil before.
+func (s *transferState) damaged(name string, seederBad int) error {
+	n := seederBad + int(s.webBad.Load())
+	if n < maxPublisherBadPieces {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := &DamagedError{Torrent: name, Failures: n, WebSeeds: slices.Clone(s.badSeeds)}
+	if seederBad > 0 {
+		e.Seeders = slices.Clone(s.seeders)
+	}
+	return e
 }
 
 // fail is the torrent's write-error hook (SetOnWriteChunkError).

@@ -356,6 +356,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			continue // not missing, or a peer brought it meanwhile
 		}
 		if want := p.V1Hash().Unwrap(); sha1.Sum(b) != want {
+			if v, ok := e.transfers.Load(t.InfoHash()); ok {
+				v.(*transferState).webSeedBad(host) // a damaged copy fails every round: DamagedError
+			}
 			return whole, fmt.Errorf("piece %d does not match its hash", i)
 		}
 		if err := e.files.writeAt(t.InfoHash(), b, p.Offset()); err != nil {
