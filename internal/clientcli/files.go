@@ -33,6 +33,7 @@ into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 			if err != nil {
 				return err
 			}
+			e.warnInterrupted(cmd.Context())
 			rec, files, err := in.Files(cmd.Context(), args[0])
 			if err != nil {
 				return e.withInstalledHint(err, args)
@@ -97,6 +98,7 @@ been deleted since it was placed), and said to be missing.`,
 			if err != nil {
 				return err
 			}
+			e.warnInterrupted(cmd.Context())
 			abs, owners, err := in.Owners(cmd.Context(), args[0])
 			_, statErr := os.Lstat(abs)
 			missing := errors.Is(statErr, fs.ErrNotExist)
@@ -157,6 +159,7 @@ status is 1 when anything differs.`,
 			if err != nil {
 				return err
 			}
+			e.warnInterrupted(cmd.Context())
 			res, err := in.Verify(cmd.Context(), args)
 			if err != nil {
 				return e.withInstalledHint(err, args)

@@ -43,6 +43,9 @@ func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
 	switch {
 	case o.installed && o.upgradable:
 		return cli.Usagef("--installed and --upgradable do not go together")
+	}
+	e.warnInterrupted(ctx)
+	switch {
 	case o.installed:
 		return listInstalled(ctx, e, o)
 	case o.upgradable:

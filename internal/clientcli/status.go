@@ -61,6 +61,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 	if err != nil {
 		return err
 	}
+	e.warnInterrupted(ctx)
 	var out clientStatus
 	if d := daemon.Dial(ctx, in.Paths.DaemonSocket()); d != nil {
 		st, err := d.Status(ctx)

@@ -354,3 +354,22 @@ func jsonKind(k reflect.Kind) string {
 	}
 	return "number"
 }
+
+// Interrupted reports whether the state at path holds the journal of a
+// transaction that did not end: a dist-client killed in the middle of a
+// change, whose files may be in the prefix without a record (or records
+// without their files), until the next command that takes the lock
+// finishes or undoes it; or one running now. False when there is no
+// state.
+func Interrupted(ctx context.Context, path string) (bool, error) {
+	db, ok, err := OpenRead(ctx, path)
+	if err != nil || !ok {
+		return false, err
+	}
+	defer db.Close()
+	var n int
+	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM txn`).Scan(&n); err != nil {
+		return false, db.damaged(err)
+	}
+	return n > 0, nil
+}

@@ -1,0 +1,31 @@
+package clientcli
+
+import (
+	"context"
+
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/state"
+)
+
+// warnInterrupted tells a command that reads the installed state (list,
+// status, verify, files, owner) that a dist-client was killed in the
+// middle of a change, which the next command that changes packages
+// finishes or undoes: until then files may be in the prefix without a
+// record, or records without their files. After a kill -9 during the
+// placing of 250 packages, `list --installed` said none were installed,
+// `owner` that no package owned their files and `verify` found nothing
+// wrong, all without a word about it (an attacker's run). Nothing is
+// said while a running dist-client holds the lock: its change is under
+// way, not interrupted (where the system names the holder).
+func (e *env) warnInterrupted(ctx context.Context) {
+	cfg, cp, err := e.config()
+	if err != nil {
+		return
+	}
+	if pid := fsutil.LockHolder(cp.Lock()); pid > 0 {
+		return
+	}
+	if pending, err := state.Interrupted(ctx, cp.Installed()); err == nil && pending {
+		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until the next install, upgrade, uninstall or mark finishes or undoes it\n", cfg.Prefix)
+	}
+}
