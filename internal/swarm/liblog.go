@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"unicode/utf8"
 
@@ -55,6 +56,16 @@ func (h *libraryHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *libraryHandler) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level > slog.LevelDebug && strings.Contains(r.Message, "writing received chunk") {
+		// distpac reports a chunk that could not be written (the download
+		// fails with the OS's error, naming the file: transferState.fail);
+		// the library's own line, at error level, came before it on a full
+		// disk, once per chunk, naming a connection's address in memory.
+		if !h.next.Enabled(ctx, slog.LevelDebug) {
+			return nil
+		}
+		r.Level = slog.LevelDebug
+	}
 	if r.Level > slog.LevelDebug && !h.state.limit.Allow() {
 		h.state.dropped.Add(1)
 		return nil

@@ -126,3 +126,22 @@ func TestLibraryHandlerRate(t *testing.T) {
 		t.Fatalf("the record after the drops does not count them:\n%s", b.String()[max(0, b.Len()-300):])
 	}
 }
+
+// TestLibraryWriteErrorsAreDistpacs: the library's error line for a chunk
+// it could not write (a full disk: one per chunk, before distpac's own
+// error naming the file) is a debug record, shown with -v only.
+func TestLibraryWriteErrorsAreDistpacs(t *testing.T) {
+	const line = "c3712b: *torrent.PeerConn 0x1bc3bb9d1508: writing received chunk 0: write x.part: no space left on device"
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		var b bytes.Buffer
+		l := slog.New(newLibraryHandler(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: level})))
+		l.Error(line)
+		out := b.String()
+		switch {
+		case level == slog.LevelInfo && out != "":
+			t.Errorf("without -v: %q, want nothing", out)
+		case level == slog.LevelDebug && !(strings.Contains(out, "level=DEBUG") && strings.Contains(out, "no space left")):
+			t.Errorf("with -v: %q, want the line at debug level", out)
+		}
+	}
+}
