@@ -261,7 +261,7 @@ only; --json adds each download's transfer report (sources, peers, time).`,
 					result += ": " + line
 				}
 				// The result last: a failure's message is long.
-				rows = append(rows, []string{x.Started.Local().Format(time.DateTime), x.Command,
+				rows = append(rows, []string{x.Started.Local().Format(time.DateTime), clipList(strings.Fields(x.Command), " ", historyCellMax),
 					describeChanges(x.Changes), units.FormatBytes(x.Downloaded), result})
 			}
 			return e.UI.Table([]string{"TIME", "COMMAND", "CHANGES", "DOWNLOADED", "RESULT"}, rows)
@@ -288,7 +288,28 @@ func describeChanges(changes []state.HistoryChange) string {
 			parts[i] = ch.Name + " " + ch.From + " -> " + ch.To
 		}
 	}
-	return strings.Join(parts, ", ")
+	return clipList(parts, ", ", historyCellMax)
+}
+
+// historyCellMax bounds the history table's command and changes cells, in
+// bytes: an install of 250 packages made a row of 2,700 characters (an
+// attacker's run). --json keeps them whole.
+const historyCellMax = 80
+
+// clipList joins items with sep up to about max bytes and says how many
+// more there are: "install p000 p001 … and 248 more".
+func clipList(items []string, sep string, max int) string {
+	n := 0
+	for i, it := range items {
+		if i > 0 && n+len(sep)+len(it) > max {
+			return strings.Join(items[:i], sep) + fmt.Sprintf(" … and %d more", len(items)-i)
+		}
+		if i > 0 {
+			n += len(sep)
+		}
+		n += len(it)
+	}
+	return strings.Join(items, sep)
 }
 
 // resultLine is an error's first line, for one row; a line that ends in a

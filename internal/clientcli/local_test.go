@@ -1,6 +1,8 @@
 package clientcli
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +78,32 @@ func TestCountPaths(t *testing.T) {
 	} {
 		if got := countPaths(tt.v); got != tt.want {
 			t.Errorf("countPaths(%+v) = %q, want %q", tt.v, got, tt.want)
+		}
+	}
+}
+
+// TestClipList: the history table's long cells end in a count of what is
+// left out (an install of 250 packages was one 2,700-character row).
+func TestClipList(t *testing.T) {
+	many := make([]string, 250)
+	for i := range many {
+		many[i] = fmt.Sprintf("p%03d", i)
+	}
+	tests := []struct {
+		items []string
+		sep   string
+		max   int
+		want  string
+	}{
+		{[]string{"install", "hello"}, " ", 80, "install hello"},
+		{nil, " ", 80, ""},
+		{append([]string{"install"}, many...), " ", 30, "install p000 p001 p002 p003 … and 246 more"},
+		{[]string{"+a 1.0.0", "+b 1.0.0", "+c 1.0.0"}, ", ", 20, "+a 1.0.0, +b 1.0.0 … and 1 more"},
+		{[]string{strings.Repeat("x", 100)}, " ", 10, strings.Repeat("x", 100)}, // one item is kept whole
+	}
+	for _, tt := range tests {
+		if got := clipList(tt.items, tt.sep, tt.max); got != tt.want {
+			t.Errorf("clipList(%d items, %d) = %q, want %q", len(tt.items), tt.max, got, tt.want)
 		}
 	}
 }
