@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -181,6 +182,12 @@ func (h *harness) stopServer() error {
 // already in use". Ports below the range are taken only by binds that name
 // them; they are tried from a random start, so that harnesses running at
 // once rarely try the same ones.
+// givenPorts are the ports freePorts gave out.
+var givenPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
 func freePorts(n int) ([]string, error) {
 	const low = 10000
 	high := ephemeralLow()
@@ -190,16 +197,28 @@ func freePorts(n int) ([]string, error) {
 			ln.Close()
 		}
 	}()
+	// A port is given out once per test binary: the ports are free when
+	// picked, not when used, and a test that picked its server's ports and
+	// then one for opentracker got the server's peer port again (nothing
+	// listened there yet), so the seeder found it taken (TestOpentracker
+	// in a clean clone's make test).
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
 	var addrs []string
 	span := high - low
 	start := rand.IntN(span)
 	for i := 0; i < span && len(addrs) < n; i++ {
-		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", low+(start+i)%span))
+		port := low + (start+i)%span
+		if givenPorts.m[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
 			continue // taken
 		}
 		lns = append(lns, ln)
 		addrs = append(addrs, ln.Addr().String())
+		givenPorts.m[port] = true
 	}
 	if len(addrs) < n {
 		return nil, fmt.Errorf("free port: found %d free ports of %d under %d", len(addrs), span, high)
