@@ -274,8 +274,12 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
 	var damage publisherDamage
+	// The publisher's seeder is the connection this download dialled to its
+	// address, not one that says it listens there: a peer on the
+	// publisher's IP claiming its port must not get its bad pieces counted
+	// against the publisher.
 	fromSeeder := func(pc *torrent.PeerConn) bool {
-		return xfer.isSeeder(peerAddrPort(pc.RemoteAddr), uint16(pc.PeerListenPort))
+		return slices.Contains(xfer.seeders, peerAddrPort(pc.RemoteAddr))
 	}
 	for {
 		select {
