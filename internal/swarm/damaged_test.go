@@ -79,10 +79,14 @@ func TestDamagedPublisherCopyFailsFast(t *testing.T) {
 				t.Errorf("error %q does not name %s and the damage", err, named)
 			}
 			if seeder != nil {
-				// The bad piece again and again for one of the download's
-				// looks (200 ms): 42 MB here, where the context's 20 s
-				// took GBs.
-				t.Logf("the seeder uploaded %d bytes of a %d-byte file", seeder.Stats().Uploaded, size)
+				// The good pieces once and the bad one a few times, as it
+				// fails; polling the counts every 200 ms let the seeder send
+				// it 680 times (44 MB), the context's 20 s GBs.
+				up := seeder.Stats().Uploaded
+				t.Logf("the seeder uploaded %d bytes of a %d-byte file", up, size)
+				if limit := int64(size) + 4*maxPublisherBadPieces*(64<<10); up > limit {
+					t.Errorf("the seeder uploaded %d bytes of a %d-byte file, want at most %d", up, size, limit)
+				}
 			}
 		})
 	}

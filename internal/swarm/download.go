@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -224,6 +225,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return
 		}
 		xfer = e.startTransfer(t, direct)
+		for _, seed := range torrentmeta.WebSeeds(torrentBytes) {
+			xfer.ownSeeds = append(xfer.ownSeeds, torrentmeta.WebSeedURL(seed, t.Name()))
+		}
 		t.SetOnWriteChunkError(xfer.fail)
 	})
 	if err == nil { // counted under vanishMu, as abandon and dropVanished check it
@@ -273,14 +277,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// the swarm moves, up to swarmWaits of those).
 	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
 	nextSeed, lastWeb := 0, time.Time{}
-	var damage publisherDamage
-	// The publisher's seeder is the connection this download dialled to its
-	// address, not one that says it listens there: a peer on the
-	// publisher's IP claiming its port must not get its bad pieces counted
-	// against the publisher.
-	fromSeeder := func(pc *torrent.PeerConn) bool {
-		return slices.Contains(xfer.seeders, peerAddrPort(pc.RemoteAddr))
-	}
 	for {
 		select {
 		case <-t.Complete().On():
@@ -293,6 +289,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			return errEngineClosed
 		case <-xfer.failed:
 			return fmt.Errorf("swarm: saving %s: %w", t.Name(), xfer.failErr)
+		case <-xfer.damagedCh:
+			return xfer.damaged(t.Name())
 		case <-tick.C:
 			report()
 		}
@@ -307,10 +305,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			clear(peersHeld)
 		}
 		st := t.Stats()
-		damage.look(t, st.PiecesDirtiedBad.Int64(), fromSeeder)
-		if err := xfer.damaged(t.Name(), damage.pieces); err != nil {
-			return err
-		}
 		peers := st.ActivePeers
 		webRunning, webErr := e.webSeedState(ih)
 		// A peer being dialled, or waiting for its turn to be, counts as a

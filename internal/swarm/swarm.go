@@ -259,6 +259,16 @@ func New(cfg Config) (*Engine, error) {
 			e.onUsefulData(ev)
 		}
 	})
+	// A piece the publisher's seeders alone sent that failed its hash
+	// counts towards DamagedError, as it fails (third_party patch 54).
+	tc.Callbacks.PieceHashFailed = append(tc.Callbacks.PieceHashFailed, func(ev torrent.PieceHashFailedEvent) {
+		if e == nil || !ev.OnlyTrusted {
+			return
+		}
+		if v, ok := e.transfers.Load(ev.Torrent.InfoHash()); ok {
+			v.(*transferState).seederSentBad()
+		}
+	})
 	if cfg.UploadRate > 0 {
 		tc.UploadRateLimiter = cfg.UploadLimiter
 		if tc.UploadRateLimiter == nil {

@@ -64,16 +64,24 @@ type transferState struct {
 	seeder  atomic.Int64
 	others  atomic.Int64
 	web     atomic.Int64
-	// webBad counts the pieces web seeds sent that failed their hash, and
-	// badSeeds names those seeds (guarded by mu): see DamagedError.
-	webBad   atomic.Int64
-	badSeeds []string
-	firstNS  atomic.Int64 // unix nanoseconds of the first useful byte; 0 until then
-	mu       sync.Mutex
-	peers    map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
-	webHosts map[string]struct{}         // web seeds that sent pieces; guarded by mu
-	final    *Transfer                   // set when the download ended; guarded by mu
-	startHad int64                       // bytes complete when the download started
+	// The publisher's pieces that failed their hash (DamagedError): those
+	// its seeders alone sent (seederBad, from the library's callback as
+	// the piece fails) and those the torrent's own web seeds sent
+	// (webBad, ownSeeds their URLs for the archive, set before any fetch
+	// starts; badSeeds their hosts, guarded by mu). damagedCh closes when
+	// they reach maxPublisherBadPieces.
+	seederBad   atomic.Int64
+	webBad      atomic.Int64
+	ownSeeds    []string
+	badSeeds    []string
+	damagedOnce sync.Once
+	damagedCh   chan struct{}
+	firstNS     atomic.Int64 // unix nanoseconds of the first useful byte; 0 until then
+	mu          sync.Mutex
+	peers       map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
+	webHosts    map[string]struct{}         // web seeds that sent pieces; guarded by mu
+	final       *Transfer                   // set when the download ended; guarded by mu
+	startHad    int64                       // bytes complete when the download started
 	// heard holds the seeders whose last connection completed the
 	// BitTorrent handshake for this torrent: true once that connection
 	// then sent its BEP 10 handshake; guarded by mu. See lacking.
@@ -100,29 +108,46 @@ func (s *transferState) webSeedSent(host string) {
 	}
 }
 
-// webSeedBad records that the web seed at host sent a piece that failed
-// its hash.
-func (s *transferState) webSeedBad(host string) {
-	s.webBad.Add(1)
+// webSeedBad records that the web seed at u (host after redirects) sent a
+// piece that failed its hash. Only the torrent's own web seeds count: a
+// mirror from the client's server_urls is not the publisher's copy, and
+// one that is bad is left for the next seed (its error ends a download
+// with no other source, NoSourceError).
+func (s *transferState) webSeedBad(u, host string) {
+	if !slices.Contains(s.ownSeeds, u) {
+		return
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if !slices.Contains(s.badSeeds, host) && len(s.badSeeds) < maxWebSeedHosts {
 		s.badSeeds = append(s.badSeeds, host)
+	}
+	s.mu.Unlock()
+	s.webBad.Add(1)
+	s.checkDamaged()
+}
+
+// seederSentBad records a piece that failed its hash which the publisher's
+// seeders alone sent. Called with the library's lock held: cheap.
+func (s *transferState) seederSentBad() {
+	s.seederBad.Add(1)
+	s.checkDamaged()
+}
+
+func (s *transferState) checkDamaged() {
+	if s.seederBad.Load()+s.webBad.Load() >= maxPublisherBadPieces {
+		s.damagedOnce.Do(func() { close(s.damagedCh) })
 	}
 }
 
 // damaged is the error of a download whose publisher's sources sent
-// maxPublisherBadPieces pieces that failed their hash (seederBad of them
-// from its seeders), nil before.
-func (s *transferState) damaged(name string, seederBad int) error {
-	n := seederBad + int(s.webBad.Load())
-	if n < maxPublisherBadPieces {
-		return nil
-	}
+// maxPublisherBadPieces pieces that failed their hash (after damagedCh
+// closed).
+func (s *transferState) damaged(name string) error {
+	seeder, web := s.seederBad.Load(), s.webBad.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	e := &DamagedError{Torrent: name, Failures: n, WebSeeds: slices.Clone(s.badSeeds)}
-	if seederBad > 0 {
+	e := &DamagedError{Torrent: name, Failures: int(seeder + web), WebSeeds: slices.Clone(s.badSeeds)}
+	if seeder > 0 {
 		e.Seeders = slices.Clone(s.seeders)
 	}
 	return e
@@ -269,7 +294,7 @@ func peerAddrPort(a torrent.PeerRemoteAddr) netip.AddrPort {
 // startTransfer begins accounting a download of t whose publisher's
 // seeder is at seeders.
 func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *transferState {
-	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), failed: make(chan struct{})}
+	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), failed: make(chan struct{}), damagedCh: make(chan struct{})}
 	e.transfers.Store(t.InfoHash(), s)
 	return s
 }

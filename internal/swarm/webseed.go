@@ -357,7 +357,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		}
 		if want := p.V1Hash().Unwrap(); sha1.Sum(b) != want {
 			if v, ok := e.transfers.Load(t.InfoHash()); ok {
-				v.(*transferState).webSeedBad(host) // a damaged copy fails every round: DamagedError
+				v.(*transferState).webSeedBad(u, host) // a damaged copy fails every round: DamagedError
 			}
 			return whole, fmt.Errorf("piece %d does not match its hash", i)
 		}

@@ -38,6 +38,19 @@ type Callbacks struct {
 	// Sends status event updates. Useful to inform the user of specific events as they happen,
 	// for logging or to action on.
 	StatusUpdated []func(StatusUpdatedEvent)
+
+	// distpac patch 54: called, with the client lock held, when a piece whose every chunk peers
+	// sent fails its hash. OnlyTrusted says that trusted peers alone sent it: the library bans
+	// the others (a sole untrusted sender at once, one of several once the piece verifies), never
+	// a trusted one, and asks it for the piece again.
+	PieceHashFailed []func(PieceHashFailedEvent)
+}
+
+// PieceHashFailedEvent is a piece that failed its hash (distpac patch 54).
+type PieceHashFailedEvent struct {
+	Torrent     *Torrent
+	Piece       int
+	OnlyTrusted bool
 }
 
 type ReceivedUsefulDataEvent = PeerMessageEvent

@@ -2656,6 +2656,11 @@ func (t *Torrent) pieceHashed(piece pieceIndex, passed bool, hashIoErr error) {
 					bannableTouchers = append(bannableTouchers, c)
 				}
 			}
+			// distpac patch 54: told as it fails, with who sent it, before the senders are
+			// dropped (a banned one is gone by the time anyone looks).
+			for _, f := range t.cl.config.Callbacks.PieceHashFailed {
+				f(PieceHashFailedEvent{Torrent: t, Piece: piece, OnlyTrusted: len(bannableTouchers) == 0})
+			}
 			t.clearPieceTouchers(piece)
 			slices.SortFunc(bannableTouchers, comparePeerTrust)
 
