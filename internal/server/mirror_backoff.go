@@ -19,10 +19,11 @@ const mirrorBackoffMax = time.Hour
 var errCorrupt = errors.New("downloaded archive fails the catalog's check")
 
 // corruptKey names one archive as one catalog row describes it: a row
-// that changes (a new SHA-256) is a new archive, tried at once.
-type corruptKey struct{ archive, sha256 string }
+// that changes (a new SHA-256, or a new torrent for the same bytes) is a
+// new archive, tried at once.
+type corruptKey struct{ archive, sha256, infoHash string }
 
-func keyOf(p catalog.Package) corruptKey { return corruptKey{p.Archive, p.SHA256} }
+func keyOf(p catalog.Package) corruptKey { return corruptKey{p.Archive, p.SHA256, p.InfoHash} }
 
 // corruptEntry is the failures of one archive so far.
 type corruptEntry struct {

@@ -140,8 +140,13 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 		}
 		os.Remove(path)
 		// From the torrent's sources: the primary's seeder and web seed,
-		// and any peer its trackers gave.
-		return fmt.Errorf("%w: %w", errCorrupt, err)
+		// and any peer its trackers gave. Only a mismatch backs off: a
+		// file it could not read (too many open files, an I/O error) is
+		// tried again next round.
+		if errors.Is(err, catalog.ErrMismatch) {
+			return fmt.Errorf("%w: %w", errCorrupt, err)
+		}
+		return err
 	}
 	m.log.Info("archive mirrored", "package", p.ID(), "bytes", p.Size, "took", time.Since(start).Round(time.Millisecond))
 	return nil
