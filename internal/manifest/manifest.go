@@ -317,10 +317,21 @@ func (e FieldErrors) Error() string {
 
 func (e FieldErrors) Unwrap() []error { return e }
 
-// joinFieldErrors is the one error of errs (a *FieldError) or FieldErrors.
+// maxFieldErrors bounds the mistakes reported of one manifest: a manifest
+// of MaxSize with a few hundred thousand unknown keys would otherwise be
+// tens of MB of errors.
+const maxFieldErrors = 20
+
+// joinFieldErrors is the one error of errs (a *FieldError) or FieldErrors,
+// at most maxFieldErrors of them and a count of the rest.
 func joinFieldErrors(errs []error) error {
 	if len(errs) == 1 {
 		return errs[0]
+	}
+	if n := len(errs) - maxFieldErrors; n > 0 {
+		var first *FieldError
+		errors.As(errs[0], &first)
+		errs = append(errs[:maxFieldErrors:maxFieldErrors], &FieldError{Path: first.Path, Msg: fmt.Sprintf("and %d more mistakes", n)})
 	}
 	return FieldErrors(errs)
 }

@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -334,6 +335,8 @@ func TestParseReportsEveryField(t *testing.T) {
 		{"version: 1.x\nlicence: MIT\ndepends: [\">>\"]\ndepends: []\n", []string{"version", "licence", "depends[0]", "depends"}},
 		{"versionn: 1.0.0\n", []string{"versionn", "version"}},
 		{"name: Bad Name\nversion: 1.0.0\n", []string{"name"}},
+		// Bounded: 30 unknown keys and no version are 20 and a count.
+		{manyUnknown(30), append(unknownFields(20), "")},
 	}
 	for _, tt := range tests {
 		_, err := Parse([]byte(tt.yaml), "p/manifest.yaml", "p")
@@ -362,4 +365,17 @@ func TestParseReportsEveryField(t *testing.T) {
 			t.Errorf("%q: %d lines, want one per field:\n%v", tt.yaml, n, err)
 		}
 	}
+}
+
+// manyUnknown is n unknown keys, k0 to k(n-1); unknownFields their names.
+func manyUnknown(n int) string {
+	return strings.Join(unknownFields(n), ": 1\n") + ": 1\n"
+}
+
+func unknownFields(n int) []string {
+	fields := make([]string, n)
+	for i := range fields {
+		fields[i] = "k" + strconv.Itoa(i)
+	}
+	return fields
 }
