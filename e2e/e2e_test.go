@@ -174,6 +174,12 @@ func (h *harness) stopServer() error {
 	return fmt.Errorf("cleanup: dist-server stop failed (%v: %s); killed pid %d", err, out, pid)
 }
 
+// givenPorts are the ports freePorts gave out.
+var givenPorts = struct {
+	sync.Mutex
+	m map[int]bool
+}{m: map[int]bool{}}
+
 // freePorts picks n distinct free loopback TCP ports below the kernel's
 // ephemeral range (ip_local_port_range). The binaries bind them only after
 // this returns, and meanwhile a port of the ephemeral range can be taken by
@@ -182,12 +188,6 @@ func (h *harness) stopServer() error {
 // already in use". Ports below the range are taken only by binds that name
 // them; they are tried from a random start, so that harnesses running at
 // once rarely try the same ones.
-// givenPorts are the ports freePorts gave out.
-var givenPorts = struct {
-	sync.Mutex
-	m map[int]bool
-}{m: map[int]bool{}}
-
 func freePorts(n int) ([]string, error) {
 	const low = 10000
 	high := ephemeralLow()

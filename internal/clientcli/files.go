@@ -296,12 +296,12 @@ func describeChanges(changes []state.HistoryChange) string {
 // attacker's run). --json keeps them whole.
 const historyCellMax = 80
 
-// clipList joins items with sep up to about max bytes and says how many
+// clipList joins items with sep up to about limit bytes and says how many
 // more there are: "install p000 p001 … and 248 more".
-func clipList(items []string, sep string, max int) string {
+func clipList(items []string, sep string, limit int) string {
 	n := 0
 	for i, it := range items {
-		if i > 0 && n+len(sep)+len(it) > max {
+		if i > 0 && n+len(sep)+len(it) > limit {
 			return strings.Join(items[:i], sep) + fmt.Sprintf(" … and %d more", len(items)-i)
 		}
 		if i > 0 {

@@ -18,6 +18,8 @@ const (
 
 // internal, based on BEP11
 const (
+	// Since distpac patch 53 no drop is held (Drop appends at once), so hold stays empty and
+	// these two no longer act; they are kept to keep the patch small against upstream.
 	pexTargAdded = 25 // put drops on hold when the number of alive connections is lower than this
 	pexMaxHold   = 25 // length of the drop hold-back buffer
 	pexMaxDelta  = 50 // upper bound on added+added6 and dropped+dropped6 in a single PEX message
