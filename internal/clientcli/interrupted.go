@@ -16,13 +16,13 @@ import (
 // `owner` that no package owned their files and `verify` found nothing
 // wrong, all without a word about it (an attacker's run). Nothing is
 // said while a running dist-client holds the lock: its change is under
-// way, not interrupted (where the system names the holder).
+// way, not interrupted.
 func (e *env) warnInterrupted(ctx context.Context) {
 	cfg, cp, err := e.config()
 	if err != nil {
 		return
 	}
-	if pid := fsutil.LockHolder(cp.Lock()); pid > 0 {
+	if fsutil.LockBusy(cp.Lock()) {
 		return
 	}
 	if pending, err := state.Interrupted(ctx, cp.Installed()); err == nil && pending {
