@@ -58,6 +58,13 @@ func TestNoSourceWording(t *testing.T) {
 		{"no tracker", NoSourceError{Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
 			[]string{"answered but closed the connection"},
 			[]string{"does not have this archive", "withdrawn"}},
+		// The server's web seed sent a piece that failed its hash: its copy
+		// is damaged (its seeder, which checks at start, left it out), and
+		// a sync would not help.
+		{"the server's copy damaged", NoSourceError{Trackers: []TrackerStatus{knowsNone}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder},
+			WebSeeds: []string{"http://s/packages/"}, WebErr: seedErrors{{"http://s/packages/", fmt.Errorf("web seed http://s/packages/pkg-1.0.0.tar.zst: piece 22 %w", errPieceMismatch)}}},
+			[]string{"piece 22 does not match its hash", "(the server's copy of the archive is damaged"},
+			[]string{"withdrawn", "dist-client sync"}},
 		// Peers listed: the seeder may just be full (a capped publisher's
 		// slots), so no withdrawal is claimed.
 		{"the tracker lists peers", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},

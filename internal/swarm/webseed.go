@@ -359,7 +359,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			if v, ok := e.transfers.Load(t.InfoHash()); ok {
 				v.(*transferState).webSeedBad(u, host) // a damaged copy fails every round: DamagedError
 			}
-			return whole, fmt.Errorf("piece %d does not match its hash", i)
+			return whole, fmt.Errorf("piece %d %w", i, errPieceMismatch)
 		}
 		if err := e.files.writeAt(t.InfoHash(), b, p.Offset()); err != nil {
 			return whole, fmt.Errorf("piece %d: %w", i, err)
@@ -377,6 +377,10 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	}
 	return whole, nil
 }
+
+// errPieceMismatch is a web seed's piece that failed its hash: the
+// server has the archive, and its copy is damaged (NoSourceError's hint).
+var errPieceMismatch = errors.New("does not match its hash")
 
 // checkContentRange checks a 206 answer's "bytes START-END/TOTAL" (RFC
 // 9110 §14.4) against the range asked for ([start, end)) and the file's
