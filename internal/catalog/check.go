@@ -261,9 +261,7 @@ func checkTorrent(p Package) (trackers []string, err error) {
 	if err := checkPieceLength(info.PieceLength); err != nil {
 		return nil, invalid(p, "torrent", "%v", err)
 	}
-	for _, tier := range mi.UpvertedAnnounceList() {
-		trackers = append(trackers, tier...)
-	}
+	trackers = announceURLs(&mi)
 	if len(trackers) > MaxTrackers || len(mi.UrlList) > MaxWebSeeds {
 		return nil, invalid(p, "torrent", "%d trackers and %d web seeds, at most %d and %d", len(trackers), len(mi.UrlList), MaxTrackers, MaxWebSeeds)
 	}

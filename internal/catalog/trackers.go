@@ -55,13 +55,17 @@ func heldTrackers(ctx context.Context, tx *sql.Tx) (trackerSet, error) {
 		if err := decodeBencode(p.Torrent, &mi); err != nil {
 			return nil, invalid(p, "torrent", "not bencoded metainfo: %v", err)
 		}
-		var urls []string
-		for _, tier := range mi.UpvertedAnnounceList() {
-			urls = append(urls, tier...)
-		}
-		if err := s.add(p, urls); err != nil {
+		if err := s.add(p, announceURLs(&mi)); err != nil {
 			return nil, err
 		}
 	}
 	return s, rows.Err()
+}
+
+// announceURLs is a torrent's trackers, every tier's in order.
+func announceURLs(mi *metainfo.MetaInfo) (urls []string) {
+	for _, tier := range mi.UpvertedAnnounceList() {
+		urls = append(urls, tier...)
+	}
+	return urls
 }
