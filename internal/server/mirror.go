@@ -168,11 +168,15 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
+	rechecks := time.NewTicker(recheckEvery)
+	defer rechecks.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			m.log.Info("mirror stopping")
 			return nil
+		case <-rechecks.C:
+			m.recheck(ctx)
 		case <-tick.C:
 			if err := m.round(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("mirror round failed; serving the previous catalog", "err", err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,4 +151,23 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 	}
 	m.log.Info("archive mirrored", "package", p.ID(), "bytes", p.Size, "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// recheck deletes the mirror's copies that changed on disk and no longer
+// match their torrents (swarm.RecheckChanged), so that the next round
+// downloads them again from the primary: a copy is the mirror's own, and a
+// damaged one, seeded on, reached every client until a restart.
+func (m *mirror) recheck(ctx context.Context) {
+	for _, d := range m.engine.RecheckChanged(ctx) {
+		path := filepath.Join(m.opts.Paths.MirrorArchives(), d.Name)
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			m.log.Error("cannot remove a damaged copy", "archive", path, "err", err)
+		}
+		m.mu.Lock()
+		if _, ok := m.seeding[d.InfoHash]; ok {
+			delete(m.seeding, d.InfoHash)
+			m.failures++
+		}
+		m.mu.Unlock()
+	}
 }

@@ -186,6 +186,33 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 	return failed
 }
 
+// recheck stops seeding the archives that changed on disk since they were
+// verified and no longer match their torrents (swarm.RecheckChanged): an
+// archive overwritten in place went on being sent to every client until
+// the server restarted. reload seeds each again, verified, once repaired:
+// counted as a failure to seed, it is tried at the next tick and every
+// seedRetry after.
+func (r *runner) recheck(ctx context.Context) {
+	damaged := r.engine.RecheckChanged(ctx)
+	if len(damaged) == 0 {
+		return
+	}
+	self := netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port()))
+	for _, d := range damaged {
+		r.errors.WithLabelValues("seeder").Inc()
+		if r.tracker != nil {
+			r.tracker.RemovePeer(d.InfoHash, self)
+		}
+	}
+	r.mu.Lock()
+	for _, d := range damaged {
+		delete(r.seeding, d.InfoHash)
+	}
+	r.seedFailures += len(damaged)
+	r.lastReload = time.Time{}
+	r.mu.Unlock()
+}
+
 // inCatalog reports whether ih is a package of the current catalog.
 func (r *runner) inCatalog(ih [20]byte) bool {
 	m := r.served.Load()

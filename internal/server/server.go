@@ -84,6 +84,10 @@ type Status struct {
 // seedRetry is how often packages that failed to seed are tried again.
 const seedRetry = 30 * time.Second
 
+// recheckEvery is how often the seeder looks for archives changed on disk
+// (runner.recheck, mirror.recheck); a test shortens it before Run.
+var recheckEvery = swarm.RecheckEvery
+
 // ErrRunning means another server holds the data directory.
 var ErrRunning = errors.New("a server is already running on this data directory")
 
@@ -209,11 +213,19 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	tick := time.NewTicker(opts.PollInterval)
 	defer tick.Stop()
+	var rechecks <-chan time.Time // nil without a seeder
+	if r.engine != nil {
+		t := time.NewTicker(recheckEvery)
+		defer t.Stop()
+		rechecks = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			r.log.Info("server stopping")
 			return nil
+		case <-rechecks:
+			r.recheck(ctx)
 		case <-tick.C:
 			r.renew(ctx)
 			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {

@@ -93,7 +93,14 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	show("catalog", st.Database)
 	show("tracker", st.Tracker)
 	show("seeder", st.Peer)
-	line("packages", "%d (catalog serial %d), seeding %d", st.Packages, st.Serial, st.Seeding)
+	switch missing := st.Packages - st.Seeding; {
+	case st.Peer == "" || missing <= 0:
+		line("packages", "%d (catalog serial %d), seeding %d", st.Packages, st.Serial, st.Seeding)
+	case len(st.MirrorOf) > 0: // fetched from the primary, each round
+		line("packages", "%d (catalog serial %d), seeding %d (%d still to fetch from the primary)", st.Packages, st.Serial, st.Seeding, missing)
+	default: // its archive missing or damaged: the log names it, and it is tried again every 30 s
+		line("packages", "%d (catalog serial %d), seeding %d (%d cannot be seeded: the log says why)", st.Packages, st.Serial, st.Seeding, missing)
+	}
 	switch {
 	case st.Tracker == "" && st.Peer == "":
 	case st.Tracker == "": // a mirror, or --no-tracker: the tracker is elsewhere

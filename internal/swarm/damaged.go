@@ -49,6 +49,6 @@ func (e *DamagedError) Error() string {
 	if len(from) > 0 {
 		src = strings.Join(from, " and ")
 	}
-	return fmt.Sprintf("swarm: %s: %s sent pieces that did not match the torrent's hashes (%s): the publisher's copy of the archive is damaged (dist-server checks its archives when it starts, and refuses to seed one that is)",
+	return fmt.Sprintf("swarm: %s: %s sent pieces that did not match the torrent's hashes (%s): the publisher's copy of the archive is damaged (dist-server checks its archives when it starts and when they change on disk, and stops seeding one that is)",
 		e.Torrent, src, ui.Count(e.Failures, "time"))
 }

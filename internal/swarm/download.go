@@ -287,6 +287,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		case <-t.Complete().On():
 			report()
 			xfer.finish(t)
+			e.noteWhole(t) // every piece was verified as it came
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

@@ -116,6 +116,10 @@ type Engine struct {
 	// end: at most maxDownloadsAtOnce (download.go).
 	downloading chan struct{}
 
+	// checked is each shared torrent's file as it was when last found
+	// whole (RecheckChanged).
+	checked checkedFiles
+
 	// vanishMu orders dropping a torrent whose payload vanished
 	// (dropVanished) against a Download's add and start.
 	vanishMu sync.Mutex
@@ -487,9 +491,17 @@ func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torre
 // library's verification schedules its hashers by scanning every torrent
 // of the client for each piece, and a seeder with 10,000 packages took
 // 10.8 s to start, most of it there (and in the collector).
+//
+// The file as it was before the check (or, without verify, as the caller
+// vouched for it) is what RecheckChanged compares it with.
 func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (metainfo.Hash, error) {
+	var before os.FileInfo
 	if verify {
-		if err := verifyPayload(ctx, e.dir, torrentBytes); err != nil {
+		info, err := payloadInfo(torrentBytes)
+		if err != nil {
+			return metainfo.Hash{}, err
+		}
+		if before, err = verifyFile(ctx, filepath.Join(e.dir, info.Name), info); err != nil {
 			return metainfo.Hash{}, err
 		}
 	}
@@ -502,6 +514,11 @@ func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (me
 	if missing := t.BytesMissing(); missing != 0 {
 		e.Drop(t.InfoHash())
 		return metainfo.Hash{}, fmt.Errorf("swarm: seed %s: %d bytes missing or corrupt in %s", t.Name(), missing, e.dir)
+	}
+	if before == nil {
+		e.noteWhole(t)
+	} else {
+		e.checked.note(t.InfoHash(), before)
 	}
 	return t.InfoHash(), nil
 }
@@ -516,6 +533,7 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 	}
 	defer e.states.forget(ih)
 	defer e.status.forget(ih)
+	defer e.checked.forget(ih)
 	e.mu.Lock()
 	t, ok := e.torrents[ih]
 	delete(e.torrents, ih)

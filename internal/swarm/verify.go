@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 
@@ -20,32 +21,48 @@ import (
 var verifyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 
 // verifyPayload checks the file a single-file torrent names in dir against
-// every piece hash: its size, then each piece read once in order.
+// every piece hash (verifyFile).
 func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
+	info, err := payloadInfo(torrentBytes)
+	if err != nil {
+		return err
+	}
+	_, err = verifyFile(ctx, filepath.Join(dir, info.Name), info)
+	return err
+}
+
+// payloadInfo is the info of a torrent of one file with a plain name, the
+// only kind distpac shares.
+func payloadInfo(torrentBytes []byte) (*metainfo.Info, error) {
 	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
 	if err != nil {
-		return fmt.Errorf("swarm: torrent: %w", err)
+		return nil, fmt.Errorf("swarm: torrent: %w", err)
 	}
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
-		return fmt.Errorf("swarm: torrent info: %w", err)
+		return nil, fmt.Errorf("swarm: torrent info: %w", err)
 	}
 	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) {
-		return fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
+		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
 	}
-	path := filepath.Join(dir, info.Name)
-	f, err := fsutil.OpenRegular(path, true) // a FIFO would block the open
+	return &info, nil
+}
 
+// verifyFile checks the file at path against info's piece hashes: its
+// size, then each piece read once in order. It returns the file as it was
+// before the first read.
+func verifyFile(ctx context.Context, path string, info *metainfo.Info) (os.FileInfo, error) {
+	f, err := fsutil.OpenRegular(path, true) // a FIFO would block the open
 	if err != nil {
-		return fmt.Errorf("swarm: seed %s: %w", info.Name, err)
+		return nil, fmt.Errorf("swarm: seed %s: %w", info.Name, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("swarm: seed %s: %w", info.Name, err)
+		return nil, fmt.Errorf("swarm: seed %s: %w", info.Name, err)
 	}
 	if st.Size() != info.Length {
-		return fmt.Errorf("swarm: seed %s: %s has %d bytes, the torrent %d", info.Name, path, st.Size(), info.Length)
+		return nil, fmt.Errorf("swarm: seed %s: %s has %d bytes, the torrent %d", info.Name, path, st.Size(), info.Length)
 	}
 	// Pieces are read straight into one buffer, made of the piece length
 	// (64 KiB and up) or the file's if smaller: a seeder verifying 10,000
@@ -61,17 +78,17 @@ func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
 	buf := *bp
 	for i := range info.NumPieces() {
 		if i%64 == 0 && ctx.Err() != nil {
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		p := info.Piece(i)
 		b := buf[:p.Length()]
 		if _, err := io.ReadFull(r, b); err != nil {
-			return fmt.Errorf("swarm: seed %s: read piece %d: %w", info.Name, i, err)
+			return nil, fmt.Errorf("swarm: seed %s: read piece %d: %w", info.Name, i, err)
 		}
 		verifiedBytes.Add(int64(len(b)))
 		if sha1.Sum(b) != p.V1Hash().Unwrap() {
-			return fmt.Errorf("swarm: seed %s: piece %d of %s does not match its hash", info.Name, i, path)
+			return nil, fmt.Errorf("swarm: seed %s: piece %d of %s does not match its hash", info.Name, i, path)
 		}
 	}
-	return nil
+	return st, nil
 }

@@ -1,0 +1,113 @@
+package swarm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// TestRecheckChanged: a seeded archive changed on disk is hashed again; one
+// whose pieces no longer match stops being seeded and is named, one that
+// still matches (touched, or copied over with the same bytes) is seeded
+// on, and archives that did not change are not read at all.
+func TestRecheckChanged(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		change  func(t *testing.T, path string, data []byte)
+		damaged string // what the error says; "" for a file that still matches
+	}{
+		{"touched", func(t *testing.T, path string, _ []byte) {
+			later := time.Now().Add(time.Minute)
+			if err := os.Chtimes(path, later, later); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"same bytes, new file", func(t *testing.T, path string, data []byte) {
+			if err := os.WriteFile(path+".new", data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(path+".new", path); err != nil {
+				t.Fatal(err)
+			}
+		}, ""},
+		{"a byte flipped in place", func(t *testing.T, path string, data []byte) {
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.WriteAt([]byte{data[70<<10] ^ 1}, 70<<10); err != nil {
+				t.Fatal(err)
+			}
+		}, "piece 1 of"},
+		{"truncated", func(t *testing.T, path string, data []byte) {
+			if err := os.Truncate(path, int64(len(data)/2)); err != nil {
+				t.Fatal(err)
+			}
+		}, "bytes, the torrent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			e := newEngine(t, dir, 0)
+			path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
+			data := writeRandom(t, path, 200<<10)
+			meta, err := torrentmeta.Build(path, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			other := filepath.Join(dir, "other-1.0.0.tar.zst")
+			writeRandom(t, other, 100<<10)
+			otherMeta, err := torrentmeta.Build(other, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ih, err := e.Seed(ctx, meta.Torrent, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			otherIH, err := e.Seed(ctx, otherMeta.Torrent, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			hashed := verifiedBytes.Load()
+			if d := e.RecheckChanged(ctx); len(d) != 0 || verifiedBytes.Load() != hashed {
+				t.Fatalf("nothing changed: dropped %v, hashed %d bytes", d, verifiedBytes.Load()-hashed)
+			}
+
+			tt.change(t, path, data)
+			hashed = verifiedBytes.Load()
+			d := e.RecheckChanged(ctx)
+			if verifiedBytes.Load() == hashed && tt.damaged == "" {
+				t.Error("the changed archive was not hashed again")
+			}
+			if tt.damaged == "" {
+				if len(d) != 0 || !e.Has(ih) {
+					t.Fatalf("a file that still matches: dropped %v, seeded %t", d, e.Has(ih))
+				}
+				// Its new state is the one compared next time.
+				hashed = verifiedBytes.Load()
+				if d := e.RecheckChanged(ctx); len(d) != 0 || verifiedBytes.Load() != hashed {
+					t.Fatalf("checked again without a change: dropped %v, hashed %d bytes", d, verifiedBytes.Load()-hashed)
+				}
+			} else {
+				if len(d) != 1 || d[0].InfoHash != ih || d[0].Name != "pkg-1.0.0.tar.zst" || !strings.Contains(d[0].Err.Error(), tt.damaged) {
+					t.Fatalf("damaged: got %+v, want pkg-1.0.0.tar.zst with %q", d, tt.damaged)
+				}
+				if e.Has(ih) {
+					t.Fatal("the damaged archive is still seeded")
+				}
+			}
+			if !e.Has(otherIH) {
+				t.Fatal("an unchanged archive was dropped")
+			}
+		})
+	}
+}
