@@ -12,16 +12,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"os"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 	"unicode"
 
 	"github.com/distpac/distpac/internal/catalog"
-	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -186,91 +183,6 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		return nil, wrap(fmt.Errorf("GET %s: %w", keyURL, err))
 	}
 	return k, nil
-}
-
-// get sends a GET, with If-None-Match when etag is not empty. The reply's
-// headers must come within headersWithin of the request, redirects
-// included (httpbound.Do; DefaultHTTPClient follows at most
-// httpbound.MaxRedirects).
-func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, fmt.Errorf("GET %s: %w", u, err)
-	}
-	if etag != "" {
-		req.Header.Set("If-None-Match", etag)
-	}
-	resp, err := httpbound.Do(s.client, req, headersWithin)
-	if err != nil {
-		// *url.Error repeats the method and URL in its own words; the URL
-		// it names is the last of a redirect chain.
-		where := u
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-			if ue.URL != u {
-				where = u + " (redirected to " + ue.URL + ")"
-			}
-		}
-		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			err = fmt.Errorf("no answer within %s: %w", replyTimeout, err)
-		}
-		return nil, fmt.Errorf("GET %s: %w", where, err)
-	}
-	resp.Body = newIdleBody(resp.Body, bodyIdle, bodySlowAfter, bodyMinRate)
-	return resp, nil
-}
-
-// headersWithin bounds the wait for a reply's headers over a redirect
-// chain: a connect and a reply, as one request has them.
-const headersWithin = dialTimeout + replyTimeout
-
-// errIdle: a body stopped flowing for bodyIdle.
-var errIdle = fmt.Errorf("the server sent nothing for %s", bodyIdle)
-
-// idleBody fails a read that waits longer than idle for a byte, and one
-// that finds the body, after slowAfter, arriving under minRate bytes/s on
-// average: a server that sends its headers and then stalls, or drips a
-// byte every few seconds (each one restarting the idle timer: a catalog
-// of 28 KB took 64 hours), costs seconds, not forever, and the next of
-// server_urls gets its turn.
-type idleBody struct {
-	rc        io.ReadCloser
-	idle      time.Duration
-	slowAfter time.Duration
-	minRate   float64
-	start     time.Time
-	n         int64
-	timer     *time.Timer
-	fired     atomic.Bool
-}
-
-func newIdleBody(rc io.ReadCloser, idle, slowAfter time.Duration, minRate float64) *idleBody {
-	b := &idleBody{rc: rc, idle: idle, slowAfter: slowAfter, minRate: minRate, start: time.Now()}
-	// Closing the body makes a blocked Read return at once.
-	b.timer = time.AfterFunc(idle, func() { b.fired.Store(true); rc.Close() })
-	return b
-}
-
-func (b *idleBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	if b.fired.Load() {
-		return n, errIdle
-	}
-	b.n += int64(n)
-	if d := time.Since(b.start); d > b.slowAfter && float64(b.n) < b.minRate*d.Seconds() {
-		b.Close()
-		return n, fmt.Errorf("the server sent %d bytes in %s, under %.0f KiB/s", b.n, d.Round(time.Second), b.minRate/1024)
-	}
-	if n > 0 {
-		b.timer.Reset(b.idle)
-	}
-	return n, err
-}
-
-func (b *idleBody) Close() error {
-	b.timer.Stop()
-	return b.rc.Close()
 }
 
 // readLimited reads a small body completely, refusing more than limit bytes
@@ -442,49 +354,4 @@ func checkMagic(u string, resp *http.Response, body io.Reader) (io.Reader, error
 		return nil, fmt.Errorf("GET %s: %w (%s, starting %q)", u, ErrNotCatalog, ct, catalog.Printable(head[:n+more]))
 	}
 	return io.MultiReader(bytes.NewReader(head[:n]), body), nil
-}
-
-// errSlow: a catalog download on course to take longer than hurryLimit
-// while another server is left to try (see hurryAfter).
-var errSlow = errors.New("too slow while another server is left to try")
-
-// errTooSlow: a catalog download on course to take longer than
-// catalogTimeLimit, from the last server to try.
-var errTooSlow = fmt.Errorf("over the %s a catalog may take", catalogTimeLimit)
-
-// hurriedBody gives up a body of total bytes (-1: unknown, a chunked or
-// compressed reply) that, hurryAfter after start, is on course to take
-// longer than limit, with an error that wraps slow. An unknown length is
-// taken as hurryGuess, and a body past its length (or the guess) as ending
-// now, so that one is given up at limit: omitting Content-Length buys a
-// server no more time.
-type hurriedBody struct {
-	r     io.Reader
-	total int64
-	start time.Time
-	limit time.Duration
-	slow  error
-	n     int64
-}
-
-// hurryGuess is the size assumed of a catalog sent without its length:
-// a thousand packages make 720 KB.
-const hurryGuess = 1 << 20
-
-func (b *hurriedBody) Read(p []byte) (int, error) {
-	n, err := b.r.Read(p)
-	b.n += int64(n)
-	if d := time.Since(b.start); d > hurryAfter && err == nil && (b.total < 0 || b.n < b.total) {
-		total := b.total
-		if total < 0 {
-			total = hurryGuess
-		}
-		if eta := time.Duration(float64(d) * float64(max(total, b.n)) / float64(max(b.n, 1))); eta > b.limit {
-			if b.total < 0 {
-				return n, fmt.Errorf("sent without a length, taken as %d bytes: at this rate it takes about %s: %w", max(total, b.n), eta.Round(time.Second), b.slow)
-			}
-			return n, fmt.Errorf("at this rate the %d bytes take about %s: %w", total, eta.Round(time.Second), b.slow)
-		}
-	}
-	return n, err
 }

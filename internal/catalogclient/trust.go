@@ -1,6 +1,7 @@
 package catalogclient
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -239,4 +240,62 @@ func markTrustChanged(dir string) error {
 		return err
 	}
 	return fsutil.WriteFileAtomic(path, append(out, '\n'), 0o644)
+}
+
+// pinnedKey returns the key to verify with and a hint for when it does not
+// verify (where the key came from and how to change it). A nil key means
+// there is none yet: the server's is fetched and pinned (TOFU).
+func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, string, error) {
+	if configured != nil {
+		return configured, "if the server's key really changed, update " + s.keySetting(), nil
+	}
+	damaged, changed := trustAdvice, "run `dist-client trust set KEY`"
+	if s.keySource != "" {
+		damaged, changed = "delete it, or give the key with "+s.keySource, "give it with "+s.keySource
+	}
+	k, err := readPinned(s.dir, damaged)
+	if err != nil {
+		return nil, "", fmt.Errorf("sync: %w", err)
+	}
+	if k == nil {
+		return nil, "the key was fetched from the server itself", nil
+	}
+	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, " + changed, nil
+}
+
+// keySetting names the setting that gives the server's key.
+func (s *syncer) keySetting() string { return cmp.Or(s.keySource, "server_key in client.yaml") }
+
+// trustAdvice is how a client user replaces a pinned key.
+const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it"
+
+// readPinned reads server.key: nil when no key is pinned. advice says how
+// to replace a damaged one.
+func readPinned(dir, advice string) (signing.PublicKey, error) {
+	path := filepath.Join(dir, keyFile)
+	b, err := fsutil.ReadRegular(path, maxSigSize, true) // a key is a line
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pinned key: %w", err)
+	}
+	k, err := signing.ParsePublicKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
+	}
+	return k, nil
+}
+
+func (s *syncer) pinKey(k signing.PublicKey, why string) error {
+	if err := writePinned(s.dir, k); err != nil {
+		return fmt.Errorf("sync: pin server key: %w", err)
+	}
+	s.log.Warn(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
+	return nil
+}
+
+// writePinned replaces server.key atomically.
+func writePinned(dir string, k signing.PublicKey) error {
+	return fsutil.WriteFileAtomic(filepath.Join(dir, keyFile), []byte(k.String()+"\n"), 0o644)
 }

@@ -1,0 +1,281 @@
+package catalogclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// syncer carries one Sync's settings, for one server.
+type syncer struct {
+	base         *url.URL
+	dir          string
+	client       *http.Client
+	maxSize      int64
+	log          *slog.Logger
+	now          func() time.Time
+	keepRotation bool
+	hurry        bool
+	keySource    string
+}
+
+// Sync brings the catalog in opts.Dir up to date with the server (see the
+// package documentation for the steps and the guarantees). With several
+// servers it tries each in turn, every one with all the checks, until one
+// gives a catalog it accepts (Result.Server, with the ones that failed
+// before in Result.Failed); when none does, the error is a ServersError
+// naming each server and what it did. With one server the error is that
+// server's.
+func Sync(ctx context.Context, opts Options) (Result, error) {
+	servers := opts.ServerURLs
+	if len(servers) == 0 {
+		servers = []string{opts.ServerURL}
+	}
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
+	}
+	var fails failures
+	if len(servers) > 1 {
+		fails = readFailures(opts.Dir)
+		servers = fails.order(servers, now())
+	}
+	var failed ServersError
+	// A server too slow to be worth waiting for while another is untried
+	// (errSlow) gets its turn again after the others, waited for then.
+	var slow []string
+	try := func(u string, hurry bool) (Result, error) {
+		one := opts
+		one.ServerURL, one.ServerURLs, one.hurry = u, nil, hurry
+		start := time.Now()
+		res, err := syncOne(ctx, one)
+		if err == nil {
+			res.Server, res.Failed = u, failed
+			if len(servers) > 1 {
+				fails.record(opts.Dir, servers, failed, u, now())
+			}
+			return res, nil
+		}
+		if len(servers) == 1 || ctx.Err() != nil {
+			return Result{}, err
+		}
+		failed = append(failed, ServerError{URL: u, Took: time.Since(start), Err: err})
+		if errors.Is(err, errSlow) {
+			slow = append(slow, u)
+		}
+		if opts.Logger != nil {
+			opts.Logger.Warn("server failed; trying the next", "server", u, "err", err)
+		}
+		return Result{}, err
+	}
+	// The servers, then those set aside, in passes; each pass waits for its
+	// last server, which is then not set aside again, so the passes end.
+	for pass := servers; len(pass) > 0; pass, slow = slow, nil {
+		for i, u := range pass {
+			res, err := try(u, i < len(pass)-1)
+			if err == nil {
+				return res, nil
+			}
+			if len(servers) == 1 || ctx.Err() != nil {
+				return Result{}, err
+			}
+		}
+	}
+	if ctx.Err() == nil && len(servers) > 1 {
+		fails.record(opts.Dir, servers, failed, "", now())
+	}
+	return Result{}, failed
+}
+
+// syncOne syncs from opts.ServerURL.
+func syncOne(ctx context.Context, opts Options) (Result, error) {
+	s, err := newSyncer(opts)
+	if err != nil {
+		return Result{}, err
+	}
+	if opts.HTTPClient == nil {
+		// Its own transport: its kept-alive connection would idle for
+		// IdleConnTimeout after the sync, one more for every sync of a
+		// long-running process (a mirror syncs every minute).
+		defer s.client.CloseIdleConnections()
+	}
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return Result{}, fmt.Errorf("sync: %w", err)
+	}
+	s.removeStrays()
+
+	key, keySource, err := s.pinnedKey(opts.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	tofu := key == nil
+	held, err := s.heldState(ctx, key)
+	if err != nil {
+		return Result{}, err
+	}
+
+	dl, err := s.fetchConsistent(ctx, held, tofu)
+	if err != nil {
+		return Result{}, err
+	}
+	if dl == nil { // 304 Not Modified
+		if held.meta.Expired(s.now()) {
+			return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: s.url(PathCatalog), Meta: held.meta, Now: s.now()})
+		}
+		s.log.Debug("catalog not modified", "serial", held.serial)
+		s.recordSync(held.state.ETag, held.serial, key)
+		return Result{Serial: held.serial, Packages: held.packages, ValidUntil: held.meta.ValidUntil}, nil
+	}
+	defer dl.remove()
+
+	if tofu {
+		if key, err = s.fetchKey(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+	info, err := s.verify(ctx, dl, key, keySource, tofu)
+	if err != nil {
+		return Result{}, err
+	}
+	if s.keepRotation {
+		if dl.rotation, err = s.fetchRotation(ctx, info.signer); err != nil {
+			return Result{}, err
+		}
+	}
+	if info.meta.Expired(s.now()) {
+		return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: dl.endpoint, Meta: info.meta, Now: s.now()})
+	}
+	if err := checkSerial(held, info, dl.endpoint); err != nil {
+		return Result{}, err
+	}
+
+	res := Result{Serial: info.serial, Packages: info.packages, Rotated: info.rotated, ValidUntil: info.meta.ValidUntil}
+	root := key // the key the next sync starts from
+	switch {
+	case tofu:
+		// Pinned before the swap, so a crash never leaves a catalog verified
+		// by a key that is not recorded.
+		if err := s.pinKey(key, "pinned the server's key on first use"); err != nil {
+			return Result{}, err
+		}
+		res.Pinned = key
+	case len(info.rotated) > 0 && opts.Key == nil:
+		root = info.signer
+		if err := s.pinKey(root, "followed the server's key rotation"); err != nil {
+			return Result{}, err
+		}
+	}
+	// The same bytes as held (e.g. from a mirror with other ETags) need no
+	// move. (The same serial with other bytes passed checkSerial only under
+	// a new trust root, and replaces the held catalog.)
+	if !held.present || info.serial != held.serial || info.sum != held.sum {
+		current, err := s.install(dl, info.serial)
+		if err != nil {
+			if tofu {
+				os.Remove(filepath.Join(s.dir, keyFile)) // pin only with a catalog it verified
+			}
+			return Result{}, err
+		}
+		res.Updated = true
+		s.removeOldVersions(current)
+		s.log.Debug("catalog updated", "serial", info.serial, "packages", info.packages)
+	}
+	s.recordSync(dl.dbETag, info.serial, root)
+	return res, nil
+}
+
+// fetchConsistent downloads a catalog and signature from one publication,
+// retrying when a publication lands between the two requests. It returns
+// nil, nil when the held catalog is current (304).
+func (s *syncer) fetchConsistent(ctx context.Context, h held, tofu bool) (*download, error) {
+	// A 304 vouches for the held catalog only as far as the held catalog
+	// was verified with the key in force now: after a trust change (or to
+	// pin a key on first use) the catalog is fetched and verified again.
+	etag := ""
+	if h.present && h.trusted && !tofu && h.state.ServerURL == s.base.String() {
+		etag = h.state.ETag
+	}
+	for attempt := 1; ; attempt++ {
+		dl, err := s.fetchPair(ctx, etag)
+		if err != nil {
+			return nil, fmt.Errorf("sync: %w", err)
+		}
+		if dl == nil || !dl.mismatched() {
+			return dl, nil
+		}
+		dl.remove()
+		if attempt == attempts {
+			return nil, fmt.Errorf("sync: %w %d times (ETag %s, then %s); try again",
+				ErrChanged, attempts, dl.dbETag, dl.sigETag)
+		}
+		s.log.Debug("catalog and signature ETags differ, a publication happened between them; retrying",
+			"db_etag", dl.dbETag, "sig_etag", dl.sigETag, "attempt", attempt)
+	}
+}
+
+// checkSerial refuses a verified catalog older than the one held, or with
+// the held serial but other bytes (a publisher must bump the serial with
+// every change; two catalogs under one serial mean a fork or a forgery).
+// The history counts only under the trust root it was verified with: after
+// `trust set` or `trust reset` (a publisher who lost everything starts again
+// at serial 1) the new key's catalogs start a history of their own.
+// The errors name source, the catalog's URL, as verify's do: a mirror
+// following one primary logged "catalog serial 3 is older than the one
+// held" without saying which server offered it.
+func checkSerial(h held, info catalogInfo, source string) error {
+	if !h.trusted {
+		return nil
+	}
+	if info.serial < h.floor() {
+		return fmt.Errorf("sync: %s: catalog serial %d is older than the one held (%d): %w",
+			source, info.serial, h.floor(), ErrRollback)
+	}
+	if h.present && info.serial == h.serial && info.sum != h.sum {
+		return fmt.Errorf("sync: %s: catalog serial %d is the one held but its bytes differ: %w; refusing it",
+			source, info.serial, ErrSameSerial)
+	}
+	return nil
+}
+
+func newSyncer(opts Options) (*syncer, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("sync: no client directory given")
+	}
+	if opts.ServerURL == "" {
+		return nil, errors.New("sync: no server URL given (server_url in client.yaml)")
+	}
+	base, err := url.Parse(strings.TrimRight(opts.ServerURL, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
+	}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.client == nil {
+		s.client = DefaultHTTPClient()
+	}
+	if s.maxSize <= 0 {
+		s.maxSize = DefaultMaxSize
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	return s, nil
+}
+
+// url joins a server path ("/packages.db") to the base URL, keeping any
+// path prefix the base has (a mirror under /distpac/).
+func (s *syncer) url(p string) string {
+	u := *s.base
+	u.Path = strings.TrimRight(u.Path, "/") + p
+	u.RawPath = ""
+	return u.String()
+}
