@@ -1,0 +1,258 @@
+package resolve
+
+import "container/heap"
+
+func (s *solver) save(p *pkg) {
+	s.trail = append(s.trail, snapshot{p, len(p.restr), p.domain, p.domCount, p.reqCount, p.chosen, p.level})
+}
+
+func (s *solver) undo(mark int) {
+	for i := len(s.trail) - 1; i >= mark; i-- {
+		sn := s.trail[i]
+		p := sn.p
+		p.restr = p.restr[:sn.nrestr]
+		p.domain, p.domCount, p.reqCount, p.chosen, p.level = sn.domain, sn.domCount, sn.reqCount, sn.chosen, sn.level
+		s.sync(p)
+	}
+	s.trail = s.trail[:mark]
+}
+
+// restrict adds r to q and fails when q can no longer be satisfied.
+func (s *solver) restrict(q *pkg, r *restriction) *failure {
+	s.save(q)
+	q.restr = append(q.restr, r)
+	q.domain = q.domain.and(r.allowed)
+	q.domCount = q.domain.count()
+	if r.requires() {
+		if q.seq < 0 {
+			q.seq = s.nextSeq
+			s.nextSeq++
+		}
+		q.reqCount++
+	}
+	s.sync(q)
+	if q.chosen != nil {
+		if !r.allowed.has(q.chosen.idx) {
+			var cs levelSet
+			cs.add(r.level)
+			cs.add(q.level)
+			return &failure{cs: cs, why: &clashReason{r: r, chosen: q.chosen, restr: append([]*restriction(nil), q.restr...)}}
+		}
+		return nil
+	}
+	if q.reqCount == 0 {
+		return nil
+	}
+	if q.domCount == 0 {
+		return &failure{cs: s.whyDomain(q), why: &noMatchReason{p: q, restr: append([]*restriction(nil), q.restr...)}}
+	}
+	return nil
+}
+
+// whyDomain returns the levels that make q required and that removed the
+// candidates missing from its domain.
+func (s *solver) whyDomain(q *pkg) levelSet {
+	var cs levelSet
+	minReq := -1
+	for _, r := range q.restr {
+		if r.requires() && (minReq < 0 || r.level < minReq) {
+			minReq = r.level
+		}
+	}
+	if minReq >= 0 {
+		cs.add(minReq)
+	}
+	for i := range q.cands {
+		if q.domain.has(i) {
+			continue
+		}
+		best := -1
+		for _, r := range q.restr {
+			if !r.allowed.has(i) && (best < 0 || r.level < best) {
+				best = r.level
+			}
+		}
+		if best >= 0 {
+			cs.add(best)
+		}
+	}
+	return cs
+}
+
+// apply adds the dependencies and conflicts of c, chosen at level.
+func (s *solver) apply(c *cand, level int) *failure {
+	if c.selfDep {
+		var cs levelSet
+		cs.add(level)
+		return &failure{cs: cs, why: &selfDepReason{c: c}}
+	}
+	for _, d := range c.cand.Depends {
+		q := s.load(d.Name)
+		if f := s.restrict(q, &restriction{kind: rDep, dep: d, from: c, level: level, allowed: s.match(q, d.Constraint)}); f != nil {
+			return f
+		}
+	}
+	for _, d := range c.cand.Conflicts {
+		q := s.load(d.Name)
+		if f := s.restrict(q, &restriction{kind: rConflict, dep: d, from: c, level: level, allowed: s.conflictAllowed(q, d.Constraint)}); f != nil {
+			return f
+		}
+	}
+	return nil
+}
+
+func (s *solver) assign(p *pkg, c *cand, level int) *failure {
+	s.save(p)
+	p.chosen = c
+	p.level = level
+	s.sync(p)
+	for _, ng := range s.nogoods[c] {
+		var cs levelSet
+		all := true
+		for _, m := range ng.members {
+			if m.pkg.chosen != m {
+				all = false
+				break
+			}
+			cs.add(m.pkg.level)
+		}
+		if all {
+			return &failure{cs: cs, why: ng.why}
+		}
+	}
+	return s.apply(c, level)
+}
+
+// learn records that c together with the decisions in cs fails.
+func (s *solver) learn(c *cand, cs levelSet, why reason) {
+	if s.nNogoods >= maxNogoods {
+		return
+	}
+	ng := &nogood{members: []*cand{c}, why: why}
+	cs.b.each(func(l int) {
+		if l > 0 && l < len(s.decisions) {
+			ng.members = append(ng.members, s.decisions[l])
+		}
+	})
+	for _, m := range ng.members {
+		s.nogoods[m] = append(s.nogoods[m], ng)
+	}
+	s.nNogoods++
+}
+
+// search decides the open packages from level on. It returns nil once every
+// required package is chosen (leaving the choices in place) or the failure.
+func (s *solver) search(level int) *failure {
+	p := s.popOpen()
+	if p == nil {
+		return nil
+	}
+	var cs levelSet
+	var fails []valueFail
+	dom := p.domain
+	for _, c := range tryOrder(p) {
+		if !dom.has(c.idx) {
+			continue
+		}
+		if s.steps >= s.maxSteps {
+			return &failure{tooComplex: true}
+		}
+		s.steps++
+		mark := len(s.trail)
+		s.decisions = append(s.decisions[:level], c)
+		f := s.assign(p, c, level)
+		if f == nil {
+			if f = s.search(level + 1); f == nil {
+				return nil
+			}
+		}
+		s.undo(mark)
+		if f.tooComplex {
+			return f
+		}
+		if !f.cs.has(level) {
+			// The failure does not involve this choice: jump back past it.
+			return f
+		}
+		rest := f.cs.without(level)
+		s.learn(c, rest, f.why)
+		cs.union(rest)
+		fails = append(fails, valueFail{c: c, why: f.why})
+	}
+	s.decisions = s.decisions[:level]
+	cs.union(s.whyDomain(p))
+	if len(fails) == 0 {
+		return &failure{cs: cs, why: &noMatchReason{p: p, restr: append([]*restriction(nil), p.restr...)}}
+	}
+	if len(fails) == 1 {
+		return &failure{cs: cs, why: fails[0].why}
+	}
+	return &failure{cs: cs, why: &exhaustedReason{p: p, fails: fails}}
+}
+
+// The open packages (required, not chosen) are kept in an indexed heap
+// ordered by fewest allowed versions, then by when they were first
+// required: forced choices go first, which keeps failures close to their
+// cause. sync restores the invariant "in the heap iff open" after any change.
+type openHeap []*pkg
+
+func (h openHeap) Len() int { return len(h) }
+func (h openHeap) Less(i, j int) bool {
+	if h[i].domCount != h[j].domCount {
+		return h[i].domCount < h[j].domCount
+	}
+	return h[i].seq < h[j].seq
+}
+func (h openHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIdx = i
+	h[j].heapIdx = j
+}
+func (h *openHeap) Push(x any) {
+	p := x.(*pkg)
+	p.heapIdx = len(*h)
+	*h = append(*h, p)
+}
+func (h *openHeap) Pop() any {
+	old := *h
+	p := old[len(old)-1]
+	*h = old[:len(old)-1]
+	p.heapIdx = -1
+	return p
+}
+
+func (s *solver) sync(p *pkg) {
+	open := p.reqCount > 0 && p.chosen == nil
+	switch {
+	case open && p.heapIdx < 0:
+		heap.Push(&s.open, p)
+	case open:
+		heap.Fix(&s.open, p.heapIdx)
+	case p.heapIdx >= 0:
+		heap.Remove(&s.open, p.heapIdx)
+	}
+}
+
+func (s *solver) popOpen() *pkg {
+	if s.open.Len() == 0 {
+		return nil
+	}
+	return heap.Pop(&s.open).(*pkg)
+}
+
+// tryOrder is the order search tries p's versions in: newest first, but
+// the installed version first for a Request.Free package (p.cands stays
+// newest first: explanations list it so).
+func tryOrder(p *pkg) []*cand {
+	if !p.preferInst || p.instCand == nil || p.instCand.idx == 0 {
+		return p.cands
+	}
+	out := make([]*cand, 0, len(p.cands))
+	out = append(out, p.instCand)
+	for _, c := range p.cands {
+		if c != p.instCand {
+			out = append(out, c)
+		}
+	}
+	return out
+}
