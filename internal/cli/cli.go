@@ -108,9 +108,23 @@ func WithHint(err error, hint string) error {
 
 // Run executes root with args, turning signals into cancellation and errors
 // into "<prog>: <what failed>: <why>" plus an exit code.
+//
+// SIGHUP (the terminal or the SSH session gone) cancels as Ctrl-C and
+// SIGTERM do, as pacman treats it: it killed the command where it stood,
+// its install.sh running on without it and its staging left behind for the
+// next command to delete under that script. A closed pipe on stdout or
+// stderr (`upgrade | less` quit early, `| head`) no longer kills the
+// command either (Go's default for a write to fds 1 and 2): the writes fail
+// and are dropped, and the command finishes what it started, its scripts'
+// output still in scripts.log. Caught rather than ignored: an ignored
+// SIGPIPE would stay ignored in the scripts it runs (exec keeps SIG_IGN),
+// whose pipelines count on it.
 func Run(ctx context.Context, prog string, root *cobra.Command, args []string, stdio Stdio) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
+	pipes := make(chan os.Signal, 1) // never read: a full channel drops the rest
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
 	root.SetArgs(args)
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
