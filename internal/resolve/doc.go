@@ -32,7 +32,11 @@
 // most constrained name first. Dependency cycles between different packages
 // are allowed; a version depending on its own name is refused. The number of
 // versions tried is capped (Request.MaxSteps); past it Resolve returns an
-// error wrapping ErrTooComplex.
+// error wrapping ErrTooComplex that names the packages tried most. When a
+// package becomes required, what every one of its versions needs of
+// another package is required at once (implied), so two packages whose
+// versions all need disjoint versions of a third fail without trying
+// their pairs.
 //
 // # Explanations
 //
@@ -52,6 +56,8 @@
 //	no version of app is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a and 1.0.0+b)
 //	app 1.0.0 depends on libfoo, but libfoo has no stable version (available: 1.0.0-rc.1)
 //	app 1.0.0 depends on libfoo ^1, tool 2.0.0 depends on libfoo ^2, and no version of libfoo satisfies both
+//	every version of ra (300, 1.0.0 to 1.0.299) depends on rc (one of 1.0.0 to 1.0.299), every version of rb (2.0.0, 2.1.0) depends on rc ^2, and no version of rc satisfies both
+//	app 1.0.0 depends on libfoo >=2, <1, but no version of libfoo can ever match >=2, <1: the constraint contradicts itself
 //	app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 is installed and is not being upgraded
 //	app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 was selected
 //	app 1.0.0 conflicts with tool (installed 1.2.0)
@@ -67,5 +73,6 @@
 // appear. When every tried version of a package fails for the same reason
 // the versions are summarised as "every version of app (1.0.0, 1.1.0)"
 // (or "app 1.0.0 and 1.1.0" when only some do); different reasons are
-// joined with "; ".
+// joined with "; ", at most eight versions of a package are kept and the
+// cause is cut at a "; " past 600 bytes.
 package resolve

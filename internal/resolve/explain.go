@@ -32,7 +32,7 @@ func (e *Explanation) Error() string {
 }
 
 func (s *solver) explain(f *failure) *Explanation {
-	e := &Explanation{Verb: "install", Cause: f.why.text(), Missing: missingOf(f.why)}
+	e := &Explanation{Verb: "install", Cause: shorten(f.why.text()), Missing: missingOf(f.why)}
 	seen := map[string]bool{}
 	for _, d := range s.req.Deps {
 		if !seen[d.Name] {
@@ -57,6 +57,22 @@ func (s *solver) explain(f *failure) *Explanation {
 }
 
 type reason interface{ text() string }
+
+// maxCause bounds the cause of an explanation: reasons nest (every
+// version of a fails because every version of b …), each level listing up
+// to four, and a message of kilobytes of version pairs hides the gist.
+// Whole reasons are cut at a "; ".
+const maxCause = 600
+
+func shorten(cause string) string {
+	if len(cause) <= maxCause {
+		return cause
+	}
+	if i := strings.LastIndex(cause[:maxCause], "; "); i > 0 {
+		return cause[:i] + "; …"
+	}
+	return cause[:maxCause] + "…"
+}
 
 // missingOf names the package the catalog lacks when that alone is why:
 // directly, or as the reason every failed version of a package shares.
@@ -103,8 +119,9 @@ type selfDepReason struct{ c *cand }
 
 // exhaustedReason: every allowed version of p failed.
 type exhaustedReason struct {
-	p     *pkg
-	fails []valueFail
+	p       *pkg
+	fails   []valueFail // the first maxFailDetail
+	omitted int         // failed versions not kept
 }
 
 func (r *selfDepReason) text() string { return r.c.label() + " depends on itself" }
@@ -135,10 +152,68 @@ func withRaw(name string, d Dep) string {
 }
 
 func depPhrase(r *restriction, name string) string {
-	if r.from == nil {
+	switch {
+	case r.imp != nil:
+		return everyVersion(r.imp.via) + " depends on " + impliedWhat(r.imp)
+	case r.from == nil:
 		return "you asked for " + withRaw(name, r.dep)
 	}
 	return who(r.from) + " depends on " + withRaw(name, r.dep)
+}
+
+// everyVersion names all versions of p: "app 1.0.0" when there is one,
+// "every version of app (1.0.0, 1.1.0)" or, past four, "every version of
+// app (300, 1.0.0 to 1.0.299)".
+func everyVersion(p *pkg) string {
+	if len(p.cands) == 1 {
+		return who(p.cands[0])
+	}
+	vs := versions(p)
+	if len(vs) <= 4 {
+		list := make([]string, len(vs))
+		for i, v := range vs {
+			list[i] = v.String()
+		}
+		return "every version of " + p.name + " (" + strings.Join(list, ", ") + ")"
+	}
+	return fmt.Sprintf("every version of %s (%d, %s to %s)", p.name, len(vs), vs[0], vs[len(vs)-1])
+}
+
+// impliedWhat is what the versions of im.via need of im.q: their
+// constraint when they all state the same one, else the versions of q
+// that one of them allows, as runs: "rc (one of 1.0.0 to 1.0.299)".
+func impliedWhat(im *implied) string {
+	if !im.mixed {
+		return withRaw(im.q.name, im.dep)
+	}
+	var runs []string
+	n := len(im.q.cands)
+	for i := n - 1; i >= 0; i-- { // oldest first
+		if !im.allowed.has(i) {
+			continue
+		}
+		j := i
+		for j > 0 && im.allowed.has(j-1) {
+			j--
+		}
+		run := im.q.cands[i].version.String()
+		if j < i {
+			run += " to " + im.q.cands[j].version.String()
+		}
+		runs = append(runs, run)
+		i = j
+	}
+	if len(runs) == 0 {
+		return im.q.name + " (versions it does not have)"
+	}
+	return im.q.name + " (one of " + joinOr(limit(runs, 3)) + ")"
+}
+
+func joinOr(xs []string) string {
+	if len(xs) < 2 {
+		return joinAnd(xs)
+	}
+	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }
 
 // versions lists the versions of p, oldest first, with the builds load
@@ -199,7 +274,7 @@ func (r *noMatchReason) text() string {
 	p := r.p
 	var deps []*restriction
 	for _, x := range r.restr {
-		if x.kind == rDep {
+		if x.kind == rDep || x.kind == rImplied {
 			deps = append(deps, x)
 		}
 	}
@@ -207,9 +282,18 @@ func (r *noMatchReason) text() string {
 		var needers []string
 		seen := map[string]bool{}
 		for _, d := range deps {
-			if d.from != nil && !seen[d.from.label()] {
-				seen[d.from.label()] = true
-				needers = append(needers, who(d.from))
+			var needer string
+			switch {
+			case d.imp != nil:
+				needer = everyVersion(d.imp.via)
+			case d.from != nil:
+				needer = who(d.from)
+			default:
+				continue
+			}
+			if !seen[needer] {
+				seen[needer] = true
+				needers = append(needers, needer)
 			}
 		}
 		msg := fmt.Sprintf("no package named %q", p.name)
@@ -221,8 +305,14 @@ func (r *noMatchReason) text() string {
 	for _, d := range deps {
 		if d.allowed.count() == 0 {
 			prefix := ""
-			if d.from != nil {
+			if d.from != nil || d.imp != nil {
 				prefix = depPhrase(d, p.name) + ", but "
+			}
+			if d.dep.Constraint != nil && neverMet(d.dep.Constraint) {
+				return prefix + neverPhrase(d.dep)
+			}
+			if d.imp != nil && d.imp.mixed {
+				return prefix + "no version of " + p.name + " is one of those " + available(p)
 			}
 			if d.dep.Constraint == nil {
 				return prefix + p.name + " has no stable version " + available(p)
@@ -238,6 +328,11 @@ func (r *noMatchReason) text() string {
 		return jointText(joint, p.name)
 	}
 	return exclusionText(p, deps, r.restr)
+}
+
+// neverPhrase says that no version can ever meet d (neverMet).
+func neverPhrase(d Dep) string {
+	return "no version of " + d.Name + " can ever match " + rawOf(d) + ": the constraint contradicts itself"
 }
 
 // jointEmpty returns a small subset of deps that no version satisfies
@@ -312,7 +407,7 @@ func exclusionText(p *pkg, deps, restr []*restriction) string {
 	}
 	var lead []string
 	for _, d := range deps {
-		if d.from != nil {
+		if d.from != nil || d.imp != nil {
 			lead = append(lead, depPhrase(d, p.name))
 		}
 	}
@@ -333,12 +428,15 @@ func (r *clashReason) text() string {
 	if r.r.kind == rConflict {
 		return r.r.from.label() + " conflicts with " + withRaw(q.name, r.r.dep) + " (" + state + ")"
 	}
+	if r.r.allowed.count() == 0 && neverMet(r.r.dep.Constraint) {
+		return depPhrase(r.r, q.name) + ", but " + neverPhrase(r.r.dep)
+	}
 	if r.chosen.installed && q.pinned {
 		return depPhrase(r.r, q.name) + ", but " + q.name + " " + v + " is installed and is not being upgraded"
 	}
 	var deps []*restriction
 	for _, x := range r.restr {
-		if x.kind == rDep {
+		if x.kind == rDep || x.kind == rImplied {
 			deps = append(deps, x)
 		}
 	}
@@ -383,7 +481,7 @@ func (r *exhaustedReason) text() string {
 		switch {
 		case len(rev) == 1:
 			subject = r.p.name + " " + rev[0]
-		case len(groups) == 1:
+		case len(groups) == 1 && r.omitted == 0:
 			subject = "every version of " + r.p.name + " (" + strings.Join(rev, ", ") + ")"
 		default:
 			subject = r.p.name + " " + joinAnd(rev)
@@ -392,6 +490,9 @@ func (r *exhaustedReason) text() string {
 	}
 	if len(out) > 4 {
 		out = append(out[:4], fmt.Sprintf("and %d more", len(out)-4))
+	}
+	if r.omitted > 0 {
+		out = append(out, fmt.Sprintf("%d more versions of %s fail too", r.omitted, r.p.name))
 	}
 	return strings.Join(out, "; ")
 }

@@ -146,11 +146,33 @@ func Resolve(src Source, req Request) (*Plan, error) {
 	}
 	if f != nil {
 		if f.tooComplex {
-			return nil, fmt.Errorf("%w: gave up after %d steps", ErrTooComplex, s.steps)
+			return nil, fmt.Errorf("%w: gave up after %d steps, stuck on %s", ErrTooComplex, s.steps, s.stuck())
 		}
 		return nil, s.explain(f)
 	}
 	return s.plan(), nil
+}
+
+// stuck names the packages the search tried most versions of, at most
+// three, most first: where a search that gave up spent its steps.
+func (s *solver) stuck() string {
+	var ps []*pkg
+	for _, p := range s.pkgs {
+		if p.tries > 0 {
+			ps = append(ps, p)
+		}
+	}
+	slices.SortFunc(ps, func(a, b *pkg) int {
+		if a.tries != b.tries {
+			return b.tries - a.tries
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	var names []string
+	for _, p := range ps[:min(3, len(ps))] {
+		names = append(names, fmt.Sprintf("%s (%d versions tried)", p.name, p.tries))
+	}
+	return joinAnd(names)
 }
 
 // setup records the installed packages and the request at level 0, the

@@ -448,8 +448,10 @@ func TestResolveUpgradeFailureHeader(t *testing.T) {
 func TestResolveTooComplex(t *testing.T) {
 	// Every version of x needs a different version of y, which all fail
 	// late: with a cap of 3 steps the search must give up.
+	// (Each y needs another missing package: were it one, every y would
+	// need it and the search would know at once.)
 	cat := mkCatalog(pv("x 1.0.0", "y =1.0.0"), pv("x 1.1.0", "y =1.1.0"), pv("x 1.2.0", "y =1.2.0"),
-		pv("y 1.0.0", "gone"), pv("y 1.1.0", "gone"), pv("y 1.2.0", "gone"))
+		pv("y 1.0.0", "gone0"), pv("y 1.1.0", "gone1"), pv("y 1.2.0", "gone2"))
 	req := reqOf("x")
 	req.MaxSteps = 3
 	_, err := Resolve(cat, req)

@@ -3,7 +3,7 @@ package resolve
 import "container/heap"
 
 func (s *solver) save(p *pkg) {
-	s.trail = append(s.trail, snapshot{p, len(p.restr), p.domain, p.domCount, p.reqCount, p.chosen, p.level})
+	s.trail = append(s.trail, snapshot{p, len(p.restr), p.domain, p.domCount, p.reqCount, p.impCount, p.chosen, p.level})
 }
 
 func (s *solver) undo(mark int) {
@@ -11,7 +11,7 @@ func (s *solver) undo(mark int) {
 		sn := s.trail[i]
 		p := sn.p
 		p.restr = p.restr[:sn.nrestr]
-		p.domain, p.domCount, p.reqCount, p.chosen, p.level = sn.domain, sn.domCount, sn.reqCount, sn.chosen, sn.level
+		p.domain, p.domCount, p.reqCount, p.impCount, p.chosen, p.level = sn.domain, sn.domCount, sn.reqCount, sn.impCount, sn.chosen, sn.level
 		s.sync(p)
 	}
 	s.trail = s.trail[:mark]
@@ -23,12 +23,16 @@ func (s *solver) restrict(q *pkg, r *restriction) *failure {
 	q.restr = append(q.restr, r)
 	q.domain = q.domain.and(r.allowed)
 	q.domCount = q.domain.count()
-	if r.requires() {
+	first := r.requires() && q.reqCount+q.impCount == 0
+	switch {
+	case r.opens():
 		if q.seq < 0 {
 			q.seq = s.nextSeq
 			s.nextSeq++
 		}
 		q.reqCount++
+	case r.kind == rImplied:
+		q.impCount++
 	}
 	s.sync(q)
 	if q.chosen != nil {
@@ -40,13 +44,77 @@ func (s *solver) restrict(q *pkg, r *restriction) *failure {
 		}
 		return nil
 	}
-	if q.reqCount == 0 {
+	if q.reqCount+q.impCount == 0 {
 		return nil
 	}
 	if q.domCount == 0 {
 		return &failure{cs: s.whyDomain(q), why: &noMatchReason{p: q, restr: append([]*restriction(nil), q.restr...)}}
 	}
+	if first {
+		// q is required from r's level on: so is what q needs whichever
+		// version is chosen.
+		for _, im := range s.impliedBy(q) {
+			if f := s.restrict(im.q, &restriction{kind: rImplied, dep: im.dep, level: r.level, allowed: im.allowed, imp: im}); f != nil {
+				return f
+			}
+		}
+	}
 	return nil
+}
+
+// impliedBy returns what p needs of other packages whichever of its
+// versions is chosen (see implied), computed once: the packages every
+// version of p depends on, each with the union of the versions p's
+// versions allow, kept only when that leaves out some version (or the
+// package does not exist), since otherwise it tells the search nothing.
+func (s *solver) impliedBy(p *pkg) []*implied {
+	if p.impliedDone {
+		return p.implied
+	}
+	p.impliedDone = true
+	if len(p.cands) == 0 {
+		return nil
+	}
+	for _, d := range p.cands[0].cand.Depends {
+		if d.Name == p.name {
+			continue
+		}
+		q := s.load(d.Name)
+		im := &implied{via: p, q: q, allowed: newBits(len(q.cands)), dep: d}
+		every := true
+		for _, c := range p.cands {
+			var mask bitset // what c allows of q: all its dependencies on q at once
+			for _, e := range c.cand.Depends {
+				if e.Name != d.Name {
+					continue
+				}
+				if rawOf(e) != rawOf(im.dep) {
+					im.mixed = true
+				}
+				m := s.match(q, e.Constraint)
+				if mask == nil {
+					mask = m
+				} else {
+					mask = mask.and(m)
+				}
+			}
+			if mask == nil {
+				every = false
+				break
+			}
+			for i := range im.allowed {
+				im.allowed[i] |= mask[i]
+			}
+		}
+		if !every || len(q.cands) > 0 && im.allowed.count() == len(q.cands) {
+			continue
+		}
+		if im.mixed {
+			im.dep = Dep{Name: d.Name}
+		}
+		p.implied = append(p.implied, im)
+	}
+	return p.implied
 }
 
 // whyDomain returns the levels that make q required and that removed the
@@ -107,16 +175,21 @@ func (s *solver) assign(p *pkg, c *cand, level int) *failure {
 	p.level = level
 	s.sync(p)
 	for _, ng := range s.nogoods[c] {
-		var cs levelSet
 		all := true
 		for _, m := range ng.members {
 			if m.pkg.chosen != m {
 				all = false
 				break
 			}
-			cs.add(m.pkg.level)
 		}
 		if all {
+			// The levels are gathered only for a nogood that holds: most
+			// do not, and a set per nogood looked at was a quarter of
+			// what a hard search allocated.
+			var cs levelSet
+			for _, m := range ng.members {
+				cs.add(m.pkg.level)
+			}
 			return &failure{cs: cs, why: ng.why}
 		}
 	}
@@ -149,6 +222,7 @@ func (s *solver) search(level int) *failure {
 	}
 	var cs levelSet
 	var fails []valueFail
+	omitted := 0
 	dom := p.domain
 	for _, c := range tryOrder(p) {
 		if !dom.has(c.idx) {
@@ -158,6 +232,7 @@ func (s *solver) search(level int) *failure {
 			return &failure{tooComplex: true}
 		}
 		s.steps++
+		p.tries++
 		mark := len(s.trail)
 		s.decisions = append(s.decisions[:level], c)
 		f := s.assign(p, c, level)
@@ -177,17 +252,21 @@ func (s *solver) search(level int) *failure {
 		rest := f.cs.without(level)
 		s.learn(c, rest, f.why)
 		cs.union(rest)
-		fails = append(fails, valueFail{c: c, why: f.why})
+		if len(fails) < maxFailDetail {
+			fails = append(fails, valueFail{c: c, why: f.why})
+		} else {
+			omitted++
+		}
 	}
 	s.decisions = s.decisions[:level]
 	cs.union(s.whyDomain(p))
 	if len(fails) == 0 {
 		return &failure{cs: cs, why: &noMatchReason{p: p, restr: append([]*restriction(nil), p.restr...)}}
 	}
-	if len(fails) == 1 {
+	if len(fails) == 1 && omitted == 0 {
 		return &failure{cs: cs, why: fails[0].why}
 	}
-	return &failure{cs: cs, why: &exhaustedReason{p: p, fails: fails}}
+	return &failure{cs: cs, why: &exhaustedReason{p: p, fails: fails, omitted: omitted}}
 }
 
 // The open packages (required, not chosen) are kept in an indexed heap

@@ -3,6 +3,7 @@ package resolve
 import (
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -27,6 +28,10 @@ const (
 	rDep      restrKind = iota // a dependency (or the request when from is nil): requires the package
 	rConflict                  // a conflict: excludes versions without requiring anything
 	rKeep                      // an installed package being upgraded: required, never downgraded
+	// rImplied narrows a package to the versions that some required
+	// package needs of it whichever of its versions is chosen (implied):
+	// it requires the package without opening it for the search.
+	rImplied
 )
 
 // restriction narrows the versions allowed for one package. It is
@@ -37,9 +42,33 @@ type restriction struct {
 	from    *cand // who imposed it; nil for the request and rKeep
 	level   int   // decision level of from (0 for request and installed)
 	allowed bitset
+	imp     *implied // set for rImplied
 }
 
 func (r *restriction) requires() bool { return r.kind != rConflict }
+
+// opens reports whether r makes its package one the search must choose a
+// version of; an rImplied package is chosen once a version of the package
+// that implied it depends on it.
+func (r *restriction) opens() bool { return r.kind == rDep || r.kind == rKeep }
+
+// implied is what a package (via) needs of another (q) whichever of its
+// versions is chosen: every version of via depends on q, so once via is
+// required q is too, and only versions that one of via's versions allows
+// can do. Learning this when via becomes required, rather than when a
+// version of it is chosen, is what lets the search see that ra (every
+// version needs an rc 1.x) and rb (every version needs an rc 2.x) can
+// never go together, instead of trying every version of ra with every
+// version of rb.
+type implied struct {
+	via     *pkg
+	q       *pkg
+	allowed bitset // the union of what via's versions allow of q
+	// dep is the dependency when every version of via states it alike
+	// (the same constraint text), for messages; mixed when they differ.
+	dep   Dep
+	mixed bool
+}
 
 // pkg is everything the solver knows about one name.
 type pkg struct {
@@ -53,18 +82,24 @@ type pkg struct {
 	masks         map[*semver.Constraints]bitset // dependency matches, per constraint
 	conflictMasks map[*semver.Constraints]bitset
 	seq           int // order in which the name was first required, for ties
+	tries         int // versions of it the search tried: what a search that gives up was stuck on
 	heapIdx       int // position in solver.open, -1 when not there
 	// dropped are the versions the source lists that load left out
 	// because another of the same precedence (differing only in build
 	// metadata) stands for them, when a request names a build: for
 	// messages.
 	dropped []*semver.Version
+	// implied is what this package needs of others whichever version is
+	// chosen, computed the first time it is required (impliedDone).
+	implied     []*implied
+	impliedDone bool
 
 	// Search state, saved on the trail before every change.
 	restr    []*restriction
 	domain   bitset
 	domCount int
 	reqCount int
+	impCount int // rImplied restrictions
 	chosen   *cand
 	level    int
 }
@@ -75,6 +110,7 @@ type snapshot struct {
 	domain   bitset
 	domCount int
 	reqCount int
+	impCount int
 	chosen   *cand
 	level    int
 }
@@ -94,6 +130,15 @@ type nogood struct {
 }
 
 const maxNogoods = 100_000
+
+// maxFailDetail is how many failed versions of one package an explanation
+// keeps; the rest are counted. The message shows at most four reasons
+// anyway, and the whole tree was kept: a package of N versions each
+// failing over another of N versions held N² reasons (300 MB at N=1000).
+// So an explanation node holds at most 8 children, and what the search
+// keeps of failures is at most maxNogoods learned reasons plus 8 per
+// decision level on its stack, each a tree of at most 8 per level.
+const maxFailDetail = 8
 
 type solver struct {
 	src       Source
@@ -257,6 +302,15 @@ type checkKey struct {
 	relaxed             bool
 }
 
+// maxChecks bounds the memo of check. Its entries number distinct
+// constraints times versions: a 4,045-row catalog of exact pins (every ra
+// 1.0.i needing rc =1.0.i) filled it with 4 million entries, 290 MB of a
+// 1.1 GB peak. At about 100 bytes an entry, 1<<16 entries is some 6.5 MB
+// whatever the catalog; a full memo starts again empty, which keeps the
+// sharing it exists for (the same constraint values checked against the
+// same versions, over and over) in any real catalog.
+const maxChecks = 1 << 16
+
 // check is c.Check(v) (or checkRelaxed) memoised: catalogs share constraint
 // values between many packages, and a failing semver check formats an
 // error message, which dominated resolve time.
@@ -264,6 +318,9 @@ func (s *solver) check(c *semver.Constraints, v *semver.Version, relaxed bool) b
 	k := checkKey{c, v.Major(), v.Minor(), v.Patch(), v.Prerelease(), relaxed}
 	if ok, hit := s.checks[k]; hit {
 		return ok
+	}
+	if len(s.checks) >= maxChecks {
+		clear(s.checks)
 	}
 	var ok bool
 	if relaxed {
@@ -281,6 +338,15 @@ func (s *solver) match(p *pkg, c *semver.Constraints) bitset {
 		return m
 	}
 	m := newBits(len(p.cands))
+	if x := exactVersion(c); x != nil {
+		for i, cd := range p.cands {
+			if cd.version.Equal(x) {
+				m.set(i)
+			}
+		}
+		p.masks[c] = m
+		return m
+	}
 	for i, cd := range p.cands {
 		ok := false
 		switch {
@@ -295,6 +361,28 @@ func (s *solver) match(p *pkg, c *semver.Constraints) bitset {
 	}
 	p.masks[c] = m
 	return m
+}
+
+// exactVersion returns the one version c allows when c is an exact pin,
+// "=1.2.3" or "1.2.3" (a full version, no other clause), else nil. Such a
+// pin allows exactly the versions Equal to it: build metadata does not
+// count, and a pre-release pin allows that pre-release. Matching it by
+// comparison spares a semver check per version, each of which formats an
+// error when it fails: a catalog of 2,000 exact pins on a package of 2,000
+// versions took 4 million checks and 12 s.
+func exactVersion(c *semver.Constraints) *semver.Version {
+	if c == nil {
+		return nil
+	}
+	t := strings.TrimPrefix(c.String(), "=")
+	if t == "" || strings.ContainsAny(t, " ,|<>=!~^*xX") {
+		return nil
+	}
+	v, err := semver.StrictNewVersion(t)
+	if err != nil {
+		return nil
+	}
+	return v
 }
 
 // conflictAllowed returns the candidates of p a conflict with constraint c
