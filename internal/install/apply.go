@@ -254,7 +254,7 @@ func (r *run) place(ctx context.Context, marked []state.Record) ([]state.Record,
 		}
 		changes[i].New = &place.Staged{Name: p.it.row.Name, Version: p.it.row.Version, Prefix: c.Config.Prefix, Root: p.tree.Root, Files: p.tree.Files}
 	}
-	plan, err := place.Prepare(ctx, changes, place.Options{Work: r.work, Owners: tx.owners(ctx, skip), Overwrite: c.Overwrite, Warn: c.UI.Warnf})
+	plan, err := place.Prepare(ctx, changes, place.Options{Work: r.work, Owners: tx.owners(ctx, skip), Named: tx.named(ctx, skip), Overwrite: c.Overwrite, Warn: c.UI.Warnf})
 	if err != nil {
 		var names []string
 		for _, p := range r.pending {

@@ -145,6 +145,12 @@ func (t *txn) owners(ctx context.Context, skip map[string]bool) func([]string) (
 	return func(abs []string) (map[string]state.Owner, error) { return t.st.OwnersOf(ctx, skip, abs) }
 }
 
+// named looks up, for place.Prepare, the paths that packages other than
+// those in skip record under the last elements asked.
+func (t *txn) named(ctx context.Context, skip map[string]bool) func([]string) (map[string]state.Owner, error) {
+	return func(bases []string) (map[string]state.Owner, error) { return t.st.OwnersNamed(ctx, skip, bases) }
+}
+
 // begin takes the lock, opens the state (migrating installed.json), rolls
 // back or finishes a transaction a crash left, opens the catalog when asked
 // and starts the history entry of command.

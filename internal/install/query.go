@@ -96,7 +96,7 @@ func owner(ctx context.Context, db *state.DB, abs string) (string, state.Owner, 
 	if real != "" {
 		// Recorded under a symlinked directory: the recorded paths of the
 		// same name, resolved.
-		named, err := db.OwnersNamed(ctx, filepath.Base(abs))
+		named, err := db.OwnersNamed(ctx, nil, []string{filepath.Base(abs)})
 		if err != nil {
 			return "", state.Owner{}, err
 		}

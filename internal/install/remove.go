@@ -182,7 +182,7 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		if err != nil {
 			return err
 		}
-		plan, err := place.Prepare(ctx, changes, place.Options{Work: work, Owners: tx.owners(ctx, leaving), Warn: c.UI.Warnf})
+		plan, err := place.Prepare(ctx, changes, place.Options{Work: work, Owners: tx.owners(ctx, leaving), Named: tx.named(ctx, leaving), Warn: c.UI.Warnf})
 		if err != nil {
 			return err
 		}

@@ -49,7 +49,8 @@ func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files [
 		Old: &place.Installed{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Files: files},
 		New: &place.Staged{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Root: tree.Root, Files: tree.Files},
 	}
-	plan, err := place.Prepare(ctx, []place.Change{change}, place.Options{Work: work, Owners: tx.owners(ctx, map[string]bool{old.Name: true}), Overwrite: c.Overwrite, Warn: c.UI.Warnf})
+	skip := map[string]bool{old.Name: true}
+	plan, err := place.Prepare(ctx, []place.Change{change}, place.Options{Work: work, Owners: tx.owners(ctx, skip), Named: tx.named(ctx, skip), Overwrite: c.Overwrite, Warn: c.UI.Warnf})
 	if err != nil {
 		return err
 	}

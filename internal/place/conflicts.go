@@ -52,8 +52,12 @@ func (p *prep) check(n *Staged, named bool) {
 	for _, f := range n.Files {
 		abs := join(n.Prefix, f.Path)
 		isDir := f.Type == state.TypeDir
-		if o, ok := p.owners[abs]; ok && !(isDir && o.Type == state.TypeDir) {
-			p.conflict("%s is owned by %s %s%s", f.Path, o.Name, o.Version, from)
+		if o, as, ok := p.ownerOf(abs); ok && !(isDir && o.Type == state.TypeDir) {
+			if as != "" {
+				p.conflict("%s is owned by %s %s, as %s (the same %s through a symlink)%s", f.Path, o.Name, o.Version, as, o.Type, from)
+			} else {
+				p.conflict("%s is owned by %s %s%s", f.Path, o.Name, o.Version, from)
+			}
 			continue
 		}
 		if missing[path.Dir(f.Path)] {

@@ -64,6 +64,12 @@ type Options struct {
 	// Prepare asks once for every path the changes bring or take away,
 	// and once more for what it finds in a directory a file replaces.
 	Owners func(abs []string) (map[string]state.Owner, error)
+	// Named maps the paths recorded by packages the transaction does not
+	// change whose last element is one of bases to their owners
+	// (state.DB.OwnersNamed); nil when none. Prepare asks once, for the
+	// entries on disk that no package records by their literal path,
+	// to find those recorded under another spelling (alias.go).
+	Named func(bases []string) (map[string]state.Owner, error)
 	// Overwrite lists globs of unowned paths that may be replaced
 	// (pacman's --overwrite), matched against the path relative to the
 	// prefix and the absolute path; a glob matching a directory matches
@@ -92,7 +98,7 @@ func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
 	p := &prep{ctx: ctx, o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{},
-		same: map[string]bool{}, userKept: map[string]bool{}}
+		same: map[string]bool{}, userKept: map[string]bool{}, aliases: map[string]alias{}, real: map[string]string{}}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
@@ -110,7 +116,11 @@ func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 			}
 		}
 	}
+	p.sameArriving(changes)
 	if err := p.lookUp(changes); err != nil {
+		return nil, err
+	}
+	if err := p.lookUpAliases(changes); err != nil {
 		return nil, err
 	}
 	for _, c := range changes {
@@ -155,13 +165,18 @@ func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 
 // prep is the state of one Prepare.
 type prep struct {
-	ctx      context.Context // Prepare's: reading a file stops when it is done
-	o        Options
-	txid     string
-	owners   map[string]state.Owner // of the paths looked up (Options.Owners)
-	leaving  map[string]state.File  // absolute path -> recorded entry leaving
-	arriving map[string]int         // absolute path -> change index
-	away     map[string]bool        // absolute paths set aside by a step
+	ctx    context.Context // Prepare's: reading a file stops when it is done
+	o      Options
+	txid   string
+	owners map[string]state.Owner // of the paths looked up (Options.Owners)
+	// aliases: owners of paths brought in or taken away that a package
+	// records under another spelling (alias.go); real: directories
+	// resolved (realDir).
+	aliases  map[string]alias
+	real     map[string]string
+	leaving  map[string]state.File // absolute path -> recorded entry leaving
+	arriving map[string]int        // absolute path -> change index
+	away     map[string]bool       // absolute paths set aside by a step
 	// placed: directories an earlier change of the plan moves in whole;
 	// a later change that ships the same directory finds it there.
 	placed    map[string]bool
@@ -242,6 +257,12 @@ func (p *prep) takeAway(old *Installed) error {
 		abs := join(old.Prefix, f.Path)
 		if p.underReplaced(abs) {
 			continue // goes with its directory
+		}
+		if a, ok := p.aliases[abs]; ok && a.Type != state.TypeDir {
+			// Another package's file, recorded under another spelling of
+			// the path: deleting it broke that package.
+			p.o.Warn("%s of %s %s is also %s of %s %s (the same %s through a symlink); left in place\n", abs, old.Name, old.Version, a.as, a.Name, a.Version, a.Type)
+			continue
 		}
 		what := Check(p.ctx, abs, f)
 		if err := p.ctx.Err(); err != nil {
@@ -424,7 +445,7 @@ func (p *prep) emptied(changes []Change) {
 			if _, ok := p.arriving[abs]; ok {
 				continue
 			}
-			if _, ok := p.owners[abs]; ok {
+			if _, _, ok := p.ownerOf(abs); ok {
 				continue
 			}
 			if p.underReplaced(abs) {

@@ -24,20 +24,32 @@ type Owner struct {
 	Created bool
 }
 
-// OwnersNamed maps every recorded path whose last element is base to its
-// owner, as AddOwner merges them: the candidates of a path asked through a
-// symlinked directory (dist-client owner), without reading every record
-// into Go. The files are scanned in SQLite (no index serves a suffix).
-func (db *DB) OwnersNamed(ctx context.Context, base string) (out map[string]Owner, err error) {
+// OwnersNamed maps every recorded path whose last element is one of bases
+// to its owner, as AddOwner merges them, leaving out the packages in skip:
+// the candidates of a path reached through a symlink (dist-client owner,
+// and the conflict check of a transaction, place.Options.Named), without
+// reading every record into Go. The files are scanned in SQLite, once for
+// all the bases (no index serves a last element), so callers ask only for
+// the few paths that need it.
+func (db *DB) OwnersNamed(ctx context.Context, skip map[string]bool, bases []string) (out map[string]Owner, err error) {
+	var asked []string
+	for _, b := range bases {
+		if b != "" && !strings.Contains(b, "/") && utf8.ValidString(b) {
+			asked = append(asked, b)
+		}
+	}
 	err = db.Read(ctx, func(s *Snapshot) error {
 		out = map[string]Owner{}
-		if s.legacy != nil || base == "" || strings.Contains(base, "/") || !utf8.ValidString(base) {
+		if s.legacy != nil || len(asked) == 0 {
 			return nil
 		}
-		return s.addRowOwners(ctx, out, nil, `SELECT p.name, p.version, p.prefix, `+fileColumns+`
+		basesJSON, _ := json.Marshal(asked)
+		// rtrim strips every character but '/' from the right: what is
+		// left is the directory with its slash, and the rest the name.
+		return s.addRowOwners(ctx, out, skip, `SELECT p.name, p.version, p.prefix, `+fileColumns+`
 			FROM files f JOIN packages p ON p.name = f.package
-			WHERE f.path = ?1 OR substr(f.path, -length(?1) - 1) = '/' || ?1
-			ORDER BY p.name, f.path`, base)
+			WHERE substr(f.path, length(rtrim(f.path, replace(f.path, '/', ''))) + 1) IN (SELECT value FROM json_each(?1))
+			ORDER BY p.name, f.path`, string(basesJSON))
 	})
 	return out, err
 }

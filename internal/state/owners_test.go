@@ -369,9 +369,10 @@ func TestMigrateDamaged(t *testing.T) {
 	}
 }
 
-// TestOwnersNamed: the recorded paths whose last element is the name
-// asked, each with its owner; nothing for a name that is only a suffix, a
-// path, empty, or a LIKE pattern.
+// TestOwnersNamed: the recorded paths whose last element is one of the
+// names asked, each with its owner, for several names in one call and
+// leaving out the packages skipped; nothing for a name that is only a
+// suffix, a path, empty, or a LIKE pattern.
 func TestOwnersNamed(t *testing.T) {
 	ctx := context.Background()
 	db, _ := openTest(t)
@@ -379,20 +380,27 @@ func TestOwnersNamed(t *testing.T) {
 	dir := Owner{Name: "p0000", Version: "1.0.0", Type: TypeDir, Created: true}
 	file := func(name string) Owner { return Owner{Name: name, Version: "1.0.0", Type: TypeFile} }
 	for _, tt := range []struct {
-		base string
-		want map[string]Owner
+		bases []string
+		skip  map[string]bool
+		want  map[string]Owner
 	}{
-		{"p0002", map[string]Owner{"/opt/p/bin/p0002": file("p0002"), "/opt/p/share/p0002": file("p0002")}},
-		{"bin", map[string]Owner{"/opt/p/bin": dir}},
-		{"0002", map[string]Owner{}},
-		{"bin/p0002", map[string]Owner{}},
-		{"", map[string]Owner{}},
-		{"%", map[string]Owner{}},
-		{"p000_", map[string]Owner{}},
+		{[]string{"p0002"}, nil, map[string]Owner{"/opt/p/bin/p0002": file("p0002"), "/opt/p/share/p0002": file("p0002")}},
+		{[]string{"bin"}, nil, map[string]Owner{"/opt/p/bin": dir}},
+		{[]string{"p0001", "p0002", "nosuch"}, nil, map[string]Owner{
+			"/opt/p/bin/p0001": file("p0001"), "/opt/p/share/p0001": file("p0001"),
+			"/opt/p/bin/p0002": file("p0002"), "/opt/p/share/p0002": file("p0002")}},
+		{[]string{"p0001", "p0002"}, map[string]bool{"p0002": true}, map[string]Owner{"/opt/p/bin/p0001": file("p0001"), "/opt/p/share/p0001": file("p0001")}},
+		{[]string{"bin"}, map[string]bool{"p0000": true}, map[string]Owner{"/opt/p/bin": {Name: "p0001", Version: "1.0.0", Type: TypeDir}}},
+		{[]string{"0002"}, nil, map[string]Owner{}},
+		{[]string{"bin/p0002"}, nil, map[string]Owner{}},
+		{[]string{""}, nil, map[string]Owner{}},
+		{nil, nil, map[string]Owner{}},
+		{[]string{"%"}, nil, map[string]Owner{}},
+		{[]string{"p000_"}, nil, map[string]Owner{}},
 	} {
-		got, err := db.OwnersNamed(ctx, tt.base)
+		got, err := db.OwnersNamed(ctx, tt.skip, tt.bases)
 		if err != nil || !reflect.DeepEqual(got, tt.want) {
-			t.Errorf("OwnersNamed(%q) = %v, %v; want %v", tt.base, got, err, tt.want)
+			t.Errorf("OwnersNamed(%v, %q) = %v, %v; want %v", tt.skip, tt.bases, got, err, tt.want)
 		}
 	}
 }
