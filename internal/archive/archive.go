@@ -8,7 +8,8 @@
 // count; a tar stream over 8 MiB is cut at fixed offsets into independent
 // frames, compressed side by side (frames.go). The extractor accepts only directories,
 // regular files, symlinks and hardlinks whose names and targets stay inside
-// the destination, and bounds both the bytes it writes and the decoder's
+// the destination (a symlink under assets/ inside assets/, the tree that
+// becomes the prefix), and bounds both the bytes it writes and the decoder's
 // memory.
 package archive
 
@@ -120,15 +121,25 @@ func controlError(name string) error {
 
 // linkProblem says why a symlink at the clean member name with the given
 // target could point outside the tree ("" when it cannot); where names the
-// tree ("the package", "the destination").
+// tree ("the package", "the destination"). It is the one rule of both
+// add (Scan, Write) and install (Extract).
+//
+// A symlink under assets/ must stay inside assets/: that tree becomes
+// the prefix (a package without install.sh is installed as it is, and
+// install.sh copies it), so a link that left it pointed outside the
+// prefix once installed ("assets/home -> .." was the prefix's parent,
+// $HOME with the default prefix) or dangled ("assets/m ->
+// ../manifest.yaml"). Elsewhere (scripts/) a symlink must stay inside
+// the package.
 //
 // A lexical check alone is not enough: with "d -> .." and "e -> d/..", e
 // cleans to "." yet the kernel resolves it through d to the tree's parent.
 // So ".." is only allowed as leading components, and no more of them than
-// the link's own depth. Then resolution climbs only through real parent
-// directories of the link and afterwards only descends; descending through
-// another symlink lands inside the tree by the same rule, so no chain of
-// accepted links can leave the tree.
+// the link's own depth in its tree. Then resolution climbs only through
+// real parent directories of the link and afterwards only descends;
+// descending through another symlink lands inside its tree by the same
+// rule, so no chain of accepted links can leave the package, nor assets/
+// from inside it.
 func linkProblem(name, target, where string) string {
 	switch {
 	case target == "":
@@ -139,6 +150,10 @@ func linkProblem(name, target, where string) string {
 		return "symlink to " + strconv.Quote(target) + " is absolute, so it escapes " + where
 	}
 	depth := strings.Count(name, "/") // name is clean: components of its parent
+	inAssets := strings.HasPrefix(name, assetsDir+"/")
+	if inAssets {
+		depth-- // counted from assets/, not from the package's root
+	}
 	ups, named := 0, false
 	for _, p := range strings.Split(target, "/") {
 		switch p {
@@ -148,6 +163,9 @@ func linkProblem(name, target, where string) string {
 				return "symlink to " + strconv.Quote(target) + ` has ".." after a name (only leading ".." components are allowed)`
 			}
 			ups++
+			if ups > depth && inAssets {
+				return "symlink to " + strconv.Quote(target) + " leads out of " + assetsDir + "/, which is installed as the prefix: it would point outside the prefix (a link in " + assetsDir + "/ must stay inside " + assetsDir + "/)"
+			}
 			if ups > depth {
 				return "symlink to " + strconv.Quote(target) + " escapes " + where
 			}
@@ -157,3 +175,6 @@ func linkProblem(name, target, where string) string {
 	}
 	return ""
 }
+
+// assetsDir is the package's tree that is installed as the prefix.
+const assetsDir = "assets"

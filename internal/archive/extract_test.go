@@ -66,6 +66,18 @@ func TestExtractRefusesHostileArchives(t *testing.T) {
 			members: []member{symlink("sub/d", ".."), symlink("sub/e", "d/..")},
 			want:    ErrUnsafe, wantMsg: `has ".." after a name`,
 		},
+		{
+			// A hand-made archive: add refuses such a package, install
+			// must too, before anything is placed.
+			name:    "symlink out of assets",
+			members: []member{dir("assets/"), symlink("assets/home", "..")},
+			want:    ErrUnsafe, wantMsg: `entry "assets/home": symlink to ".." leads out of assets/, which is installed as the prefix`,
+		},
+		{
+			name:    "symlink from assets into scripts",
+			members: []member{reg("scripts/run", "#!/bin/sh\n"), symlink("assets/bin/run", "../../scripts/run")},
+			want:    ErrUnsafe, wantMsg: `symlink to "../../scripts/run" leads out of assets/`,
+		},
 		{name: "hardlink escaping", members: []member{hardlink("h", "../../etc/passwd")}, want: ErrUnsafe, wantMsg: "hardlink"},
 		{name: "hardlink absolute", members: []member{hardlink("h", "/etc/passwd")}, want: ErrUnsafe, wantMsg: "hardlink"},
 		{name: "hardlink to unknown file", members: []member{hardlink("h", "later"), reg("later", "x")}, want: ErrUnsafe, wantMsg: "not to an extracted regular file"},

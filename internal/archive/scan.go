@@ -12,8 +12,8 @@ import (
 
 // Scan walks root and returns every entry below it sorted by Path (byte
 // order), validating as it goes: only regular files, directories and
-// symlinks are allowed; a symlink must be relative and stay inside root (see
-// linkProblem); device files, FIFOs and sockets are refused; files and
+// symlinks are allowed; a symlink must be relative and stay inside root,
+// and one under assets/ inside assets/ (see linkProblem); device files, FIFOs and sockets are refused; files and
 // directories the current user cannot read are refused, so Write cannot fail
 // on them later. Errors name the offending path relative to root.
 //

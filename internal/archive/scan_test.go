@@ -80,7 +80,31 @@ func TestScanRefuses(t *testing.T) {
 			setup: func(t *testing.T, dir string) {
 				writeTree(t, dir, []node{{path: "assets/link", link: "../../etc/passwd"}})
 			},
-			wantErr: `assets/link: symlink to "../../etc/passwd" escapes the package`,
+			wantErr: `assets/link: symlink to "../../etc/passwd" leads out of assets/`,
+			unsafe:  true,
+		},
+		{
+			// assets/ becomes the prefix: a link out of it pointed at the
+			// prefix's parent ($HOME with the default prefix) once installed.
+			name:    "symlink out of assets",
+			setup:   func(t *testing.T, dir string) { writeTree(t, dir, []node{{path: "assets/home", link: ".."}}) },
+			wantErr: `assets/home: symlink to ".." leads out of assets/, which is installed as the prefix: it would point outside the prefix (a link in assets/ must stay inside assets/)`,
+			unsafe:  true,
+		},
+		{
+			name: "symlink from assets into scripts",
+			setup: func(t *testing.T, dir string) {
+				writeTree(t, dir, []node{{path: "scripts/run", content: "#!/bin/sh\n"}, {path: "assets/bin/run", link: "../../scripts/run"}})
+			},
+			wantErr: `assets/bin/run: symlink to "../../scripts/run" leads out of assets/`,
+			unsafe:  true,
+		},
+		{
+			name: "symlink in scripts out of the package",
+			setup: func(t *testing.T, dir string) {
+				writeTree(t, dir, []node{{path: "scripts/link", link: "../../etc/passwd"}})
+			},
+			wantErr: `scripts/link: symlink to "../../etc/passwd" escapes the package`,
 			unsafe:  true,
 		},
 		{

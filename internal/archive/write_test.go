@@ -242,6 +242,7 @@ func TestWriteRefusesBadEntries(t *testing.T) {
 		{"unclean", Entry{Path: "./a", Mode: fs.ModeDir | 0o755}, "not a clean relative path"},
 		{"root", Entry{Path: ".", Mode: fs.ModeDir | 0o755}, "not a clean relative path"},
 		{"escaping symlink", Entry{Path: "l", Mode: fs.ModeSymlink | 0o777, Linkname: "../x"}, ""},
+		{"symlink out of assets", Entry{Path: "assets/m", Mode: fs.ModeSymlink | 0o777, Linkname: "../manifest.yaml"}, `assets/m: symlink to "../manifest.yaml" leads out of assets/`},
 		{"fifo", Entry{Path: "p", Mode: fs.ModeNamedPipe | 0o644}, ""},
 		// Which character, said (it read "not a clean relative path").
 		{"newline", Entry{Path: "assets/new\nline.txt", Mode: 0o644}, `entry "assets/new\nline.txt": name contains the control character '\n'`},
