@@ -187,8 +187,11 @@ func validatePackage(p Package) (trackers []string, err error) {
 	if p.Size <= 0 {
 		return nil, invalid(p, "size", "%d, want > 0", p.Size)
 	}
-	if p.InstalledSize < 0 {
-		return nil, invalid(p, "installed_size", "%d, want >= 0", p.InstalledSize)
+	// Every archive holds its manifest.yaml, so its files have bytes; and
+	// extraction stops at this size, which 0 turned off: a signed row of 0
+	// had a 66 KB archive write 2 GiB into the prefix (an attacker's run).
+	if p.InstalledSize <= 0 {
+		return nil, invalid(p, "installed_size", "%d, want > 0 (every archive holds its manifest.yaml, and extraction stops at this size)", p.InstalledSize)
 	}
 	if !sha256RE.MatchString(p.SHA256) {
 		return nil, invalid(p, "sha256", "%q is not 64 lowercase hex digits", p.SHA256)

@@ -65,6 +65,7 @@ func TestCheckRejects(t *testing.T) {
 		{"size mismatch", func(t *testing.T, p *Package) { p.Size++ }, "size:", ErrInvalid},
 		{"zero size", func(t *testing.T, p *Package) { p.Size = 0 }, "size:", ErrInvalid},
 		{"negative installed size", func(t *testing.T, p *Package) { p.InstalledSize = -1 }, "installed_size:", ErrInvalid},
+		{"zero installed size", func(t *testing.T, p *Package) { p.InstalledSize = 0 }, "installed_size: 0, want > 0", ErrInvalid},
 		{"wrong infohash", func(t *testing.T, p *Package) { p.InfoHash = strings.Repeat("ab", 20) }, "infohash:", ErrInvalid},
 		{"uppercase infohash", func(t *testing.T, p *Package) { p.InfoHash = strings.ToUpper(p.InfoHash) }, "infohash:", ErrInvalid},
 		{"uppercase sha256", func(t *testing.T, p *Package) { p.SHA256 = strings.ToUpper(p.SHA256) }, "sha256:", ErrInvalid},
