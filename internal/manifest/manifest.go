@@ -367,6 +367,9 @@ func (p parser) freeText(field string, v *yaml.Node) (string, error) {
 		if unicode.IsControl(r) && r != '\n' && r != '\t' {
 			return "", p.fail(field, fmt.Sprintf("contains control character %U", r), nil)
 		}
+		if unicode.Is(unicode.Bidi_Control, r) {
+			return "", p.fail(field, fmt.Sprintf("contains bidirectional control %U, which can show the text around it in another order than it is written", r), nil)
+		}
 	}
 	return s, nil
 }

@@ -152,6 +152,8 @@ func TestParseErrors(t *testing.T) {
 		{"description list", "version: 1.0.0\ndescription: [a]\n", "foo", "description", "must be a string"},
 		{"description escape", "version: 1.0.0\ndescription: \"x\\e[2J\"\n", "foo", "description", "contains control character U+001B"},
 		{"license control", "version: 1.0.0\nlicense: \"MIT\\r\"\n", "foo", "license", "control character"},
+		{"description bidi override", "version: 1.0.0\ndescription: \"safe tool \\u202Egnp.exe\"\n", "foo", "description", "contains bidirectional control U+202E"},
+		{"license bidi isolate", "version: 1.0.0\nlicense: \"MIT \\u2066x\"\n", "foo", "license", "bidirectional control U+2066"},
 		{"too big", "version: 1.0.0\ndescription: " + strings.Repeat("x", MaxSize) + "\n", "foo", "", "at most 1048576"},
 	}
 	for _, tt := range tests {

@@ -44,17 +44,23 @@ func writeRow(tw *tabwriter.Writer, cells []string) {
 	tw.Write([]byte(b.String()))
 }
 
-// oneLine turns tabs, newlines and any other control character into a space,
-// so one cell stays one cell on one line and no escape sequence reaches the
-// terminal.
+// oneLine turns tabs, newlines, any other control character and Unicode's
+// bidirectional controls (overrides, isolates, marks) into a space, so
+// one cell stays one cell on one line, no escape sequence reaches the
+// terminal, and no text is shown in another order than it is stored ("safe
+// tool U+202E gnp.exe" shows as "safe tool exe.png" on a terminal that
+// applies them: an attacker's run; dist-server add refuses them, a row
+// written otherwise may hold them).
 func oneLine(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
+	if !strings.ContainsFunc(s, unsafeRune) {
 		return s
 	}
 	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
+		if unsafeRune(r) {
 			return ' '
 		}
 		return r
 	}, s)
 }
+
+func unsafeRune(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }

@@ -33,6 +33,10 @@ func TestTable(t *testing.T) {
 		// or a row of its own.
 		{"control characters", []string{"NAME", "DESCRIPTION"}, [][]string{{"x", "a\tb\nfake  row\x1b[2J"}},
 			"NAME  DESCRIPTION\nx     a b fake  row [2J\n"},
+		// Bidirectional overrides and isolates would show the text in
+		// another order than it is stored; the joiner Persian needs stays.
+		{"bidi controls", []string{"NAME", "DESCRIPTION"}, [][]string{{"x", "safe tool \u202egnp.exe \u2067a\u2069 \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"}},
+			"NAME  DESCRIPTION\nx     safe tool  gnp.exe  a  \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
