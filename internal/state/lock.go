@@ -18,9 +18,13 @@ import (
 // Lock is held by the one process changing client state.
 type Lock struct{ fl *flock.Flock }
 
+// ErrLockedByCaller: the lock is held by a process this one runs under.
+var ErrLockedByCaller = errors.New("held by the dist-client")
+
 // Acquire takes the lock at path. When another process holds it, onWait is
 // called once with that process's pid (0 if unknown) and Acquire waits until
-// the lock is free or ctx ends.
+// the lock is free or ctx ends; when the holder is a process this one runs
+// under (a package's script started it), it fails with ErrLockedByCaller.
 func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
@@ -43,8 +47,16 @@ func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, err
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
 	if !ok {
+		pid := holder(path)
+		// A command run from a package's script (install.sh calling
+		// dist-client install) waited for the command running the script,
+		// which waited for the script: both until the script's timeout,
+		// 30 minutes (an attacker's run).
+		if pid > 0 && isAncestor(pid) {
+			return nil, fmt.Errorf("lock %s: %w (pid %d), which started this one: it would wait for itself; a package's script cannot run dist-client on the installation it is changing", path, ErrLockedByCaller, pid)
+		}
 		if onWait != nil {
-			onWait(holder(path))
+			onWait(pid)
 		}
 		ok, err = fl.TryLockContext(ctx, 100*time.Millisecond)
 		if err != nil {

@@ -2,8 +2,12 @@ package state
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,4 +72,41 @@ func TestAcquireWaitsOutAProbe(t *testing.T) {
 	if waited {
 		t.Error("Acquire reported another dist-client for a 10 ms probe")
 	}
+}
+
+// TestAcquireUnderTheHolder: a command run, through a shell, by the process
+// holding the lock (install.sh calling dist-client install) fails at once
+// naming the holder; it waited for the holder, which waited for it, until
+// the script's 30-minute timeout. Run as a child of this test (through sh)
+// when DISTPAC_TEST_LOCK names the lock.
+func TestAcquireUnderTheHolder(t *testing.T) {
+	if path := os.Getenv("DISTPAC_TEST_LOCK"); path != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err := Acquire(ctx, path, nil)
+		if !errors.Is(err, ErrLockedByCaller) {
+			t.Fatalf("Acquire under the holder: %v, want ErrLockedByCaller", err)
+		}
+		t.Log(err)
+		return
+	}
+	path := filepath.Join(t.TempDir(), "lock")
+	l, err := Acquire(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", `"$0" -test.run='^TestAcquireUnderTheHolder$' -test.v; exit $?`, os.Args[0])
+	cmd.Env = append(os.Environ(), "DISTPAC_TEST_LOCK="+path)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("the child: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), fmt.Sprintf("(pid %d), which started this one", os.Getpid())) {
+		t.Fatalf("the child's error does not name this process:\n%s", out)
+	}
+	t.Logf("refused in %v", time.Since(start).Round(time.Millisecond))
 }
