@@ -9,10 +9,11 @@ package place
 // since 4.1, an entry is also known by its real path: its directories
 // resolved (the last element is the entry itself, a symlink included).
 // Prepare asks for the owners of the real path of every path it brings
-// in or takes away (through the index, as for the literal one), and,
-// for the few paths that are on disk and still have no owner, for the
-// recorded paths of the same name whose real path is the same
-// (Options.Named: a scan of the records, so only for those).
+// in or takes away (through the index, as for the literal one), and for
+// the recorded paths of the same name whose real path is the same
+// (Options.Named: a scan of the records) only for the paths that need it:
+// those it brings in that are on disk with no owner, and those it takes
+// away that a symlink leads through.
 
 import (
 	"path/filepath"
@@ -79,7 +80,16 @@ func (p *prep) lookUpAliases(changes []Change) error {
 					asked = append(asked, abs)
 				case f.Type != state.TypeDir:
 					asked = append(asked, abs)
-					if exists(abs) {
+					// Only a path that a symlink leads through may be
+					// another package's under a third spelling: the checks
+					// above, at each install, keep two packages from
+					// owning one real file, so a leaving file spelled as
+					// it really is has no other owner. Asking for every
+					// leaving file scanned all the records at each
+					// uninstall and upgrade: 0.55 s at 100,000 recorded
+					// files, and an EvalSymlinks for each same-named one
+					// (a review).
+					if exists(abs) && p.realPath(abs) != abs {
 						named = append(named, abs)
 					}
 				}
