@@ -110,7 +110,8 @@ func WithHint(err error, hint string) error {
 // into "<prog>: <what failed>: <why>" plus an exit code.
 //
 // SIGHUP (the terminal or the SSH session gone) cancels as Ctrl-C and
-// SIGTERM do, as pacman treats it: it killed the command where it stood,
+// SIGTERM do, unless the command was started with it ignored (nohup
+// dist-client daemon), as pacman treats it: it killed the command where it stood,
 // its install.sh running on without it and its staging left behind for the
 // next command to delete under that script. A closed pipe on stdout or
 // stderr (`upgrade | less` quit early, `| head`) no longer kills the
@@ -120,7 +121,11 @@ func WithHint(err error, hint string) error {
 // SIGPIPE would stay ignored in the scripts it runs (exec keeps SIG_IGN),
 // whose pipelines count on it.
 func Run(ctx context.Context, prog string, root *cobra.Command, args []string, stdio Stdio) int {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	stopOn := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) { // started by nohup: stays so (Notify would undo it)
+		stopOn = append(stopOn, syscall.SIGHUP)
+	}
+	ctx, stop := signal.NotifyContext(ctx, stopOn...)
 	defer stop()
 	pipes := make(chan os.Signal, 1) // never read: a full channel drops the rest
 	signal.Notify(pipes, syscall.SIGPIPE)
