@@ -2,10 +2,11 @@ package daemon
 
 // What the daemon seeds as the world changes under it: it stops seeding
 // packages the synced catalog no longer lists, archives deleted from the
-// cache (dist-client clean) or changed there so that they no longer match
-// their torrents (an install checks a cached archive again before it uses
-// it) and, with seed: installed, packages no longer installed, and starts
-// seeding packages installed from the cache without it.
+// cache (dist-client clean) (and, swarm.RecheckLoop, those changed there
+// that no longer match their torrents; an install checks a cached archive
+// again before it uses it) and, with seed: installed, packages no longer
+// installed, and starts seeding packages installed from the cache without
+// it.
 
 import (
 	"context"
@@ -63,8 +64,7 @@ func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string,
 		for _, ih := range drop {
 			engine.Drop(ih)
 		}
-		engine.DropVanished()      // archives dist-client clean (or a user) deleted
-		engine.RecheckChanged(ctx) // and those changed that no longer match
+		engine.DropVanished() // archives dist-client clean (or a user) deleted
 	}
 }
 

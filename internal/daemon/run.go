@@ -204,6 +204,7 @@ func Run(ctx context.Context, o Options) error {
 		installed = func() (map[string]bool, error) { return installedArchives(cp.Installed()) }
 	}
 	go followCatalog(ctx, engine, cp.Dir, installed, o.Logger)
+	go engine.RecheckLoop(ctx, swarm.RecheckEvery, nil) // archives changed in the cache
 	<-served
 	if serveErr != nil {
 		return serveErr

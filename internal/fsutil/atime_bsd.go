@@ -5,3 +5,5 @@ package fsutil
 import "syscall"
 
 func atimespec(st *syscall.Stat_t) syscall.Timespec { return st.Atimespec }
+
+func ctimespec(st *syscall.Stat_t) syscall.Timespec { return st.Ctimespec }

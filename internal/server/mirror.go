@@ -168,15 +168,16 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()
-	rechecks := time.NewTicker(recheckEvery)
-	defer rechecks.Stop()
+	var rechecks sync.WaitGroup
+	defer rechecks.Wait() // before the engine closes
+	rctx, stopRechecks := context.WithCancel(ctx)
+	defer stopRechecks()
+	rechecks.Go(func() { m.engine.RecheckLoop(rctx, recheckEvery, m.dropDamaged) })
 	for {
 		select {
 		case <-ctx.Done():
 			m.log.Info("mirror stopping")
 			return nil
-		case <-rechecks.C:
-			m.recheck(ctx)
 		case <-tick.C:
 			if err := m.round(ctx); err != nil && ctx.Err() == nil {
 				m.log.Warn("mirror round failed; serving the previous catalog", "err", err)

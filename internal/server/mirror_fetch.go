@@ -153,12 +153,13 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 	return nil
 }
 
-// recheck deletes the mirror's copies that changed on disk and no longer
-// match their torrents (swarm.RecheckChanged), so that the next round
-// downloads them again from the primary: a copy is the mirror's own, and a
-// damaged one, seeded on, reached every client until a restart.
-func (m *mirror) recheck(ctx context.Context) {
-	for _, d := range m.engine.RecheckChanged(ctx) {
+// dropDamaged deletes the mirror's copies the engine stopped seeding
+// because they changed on disk and no longer match their torrents
+// (swarm.RecheckLoop), so that the next round downloads them again from
+// the primary: a copy is the mirror's own, and a damaged one, seeded on,
+// reached every client until a restart.
+func (m *mirror) dropDamaged(damaged []swarm.Damaged) {
+	for _, d := range damaged {
 		path := filepath.Join(m.opts.Paths.MirrorArchives(), d.Name)
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			m.log.Error("cannot remove a damaged copy", "archive", path, "err", err)

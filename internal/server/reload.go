@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -170,9 +171,24 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 			}
 			continue
 		}
+		// One that failed is tried again once its file changed: a
+		// damaged archive of 10 GiB was hashed whole every seedRetry, and
+		// logged each time, until someone repaired it (a review).
+		path := filepath.Join(r.engine.Dir(), p.Archive)
+		now, _ := os.Stat(path)
+		r.mu.Lock()
+		was, failedBefore := r.unseedable[ih]
+		r.mu.Unlock()
+		if failedBefore && was != nil && now != nil && swarm.Unchanged(was, now) {
+			failed++
+			continue
+		}
 		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
 			r.errors.WithLabelValues("seeder").Inc()
-			r.log.Error("cannot seed package", "package", p.ID(), "archive", filepath.Join(r.engine.Dir(), p.Archive), "err", err)
+			r.log.Error("cannot seed package", "package", p.ID(), "archive", path, "err", err)
+			r.mu.Lock()
+			r.unseedable[ih] = now
+			r.mu.Unlock()
 			failed++
 			continue
 		}
@@ -181,22 +197,26 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		}
 		r.mu.Lock()
 		r.seeding[ih] = p.Archive
+		delete(r.unseedable, ih)
 		r.mu.Unlock()
 	}
+	r.mu.Lock()
+	for ih := range r.unseedable {
+		if _, ok := want[ih]; !ok {
+			delete(r.unseedable, ih)
+		}
+	}
+	r.mu.Unlock()
 	return failed
 }
 
-// recheck stops seeding the archives that changed on disk since they were
-// verified and no longer match their torrents (swarm.RecheckChanged): an
-// archive overwritten in place went on being sent to every client until
-// the server restarted. reload seeds each again, verified, once repaired:
-// counted as a failure to seed, it is tried at the next tick and every
-// seedRetry after.
-func (r *runner) recheck(ctx context.Context) {
-	damaged := r.engine.RecheckChanged(ctx)
-	if len(damaged) == 0 {
-		return
-	}
+// dropDamaged forgets the archives the engine stopped seeding because they
+// changed on disk since they were verified and no longer match their
+// torrents (swarm.RecheckLoop): an archive overwritten in place went on
+// being sent to every client until the server restarted. reload seeds each
+// again, verified, once repaired: counted as a failure to seed, it is
+// tried at the next tick and every seedRetry after.
+func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 	self := netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port()))
 	for _, d := range damaged {
 		r.errors.WithLabelValues("seeder").Inc()

@@ -81,11 +81,12 @@ type Status struct {
 	SyncError    string    `json:"sync_error,omitempty"`
 }
 
-// seedRetry is how often packages that failed to seed are tried again.
-const seedRetry = 30 * time.Second
+// seedRetry is how often packages that failed to seed are tried again
+// (once their archive changed); a test shortens it before Run.
+var seedRetry = 30 * time.Second
 
 // recheckEvery is how often the seeder looks for archives changed on disk
-// (runner.recheck, mirror.recheck); a test shortens it before Run.
+// (swarm.RecheckLoop); a test shortens it before Run.
 var recheckEvery = swarm.RecheckEvery
 
 // ErrRunning means another server holds the data directory.
@@ -111,6 +112,9 @@ type runner struct {
 	serial   int64                     // guarded by mu
 	packages int                       // guarded by mu
 	seeding  map[swarm.InfoHash]string // infohash -> archive; guarded by mu
+	// unseedable is the archive file of each package that failed to seed,
+	// as it was then (nil if it could not be read); guarded by mu.
+	unseedable map[swarm.InfoHash]os.FileInfo
 	// names is each catalog package's name@version by infohash, for
 	// per-package metrics; guarded by mu.
 	names map[swarm.InfoHash]string
@@ -141,7 +145,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// Registered first: runs once everything else is closed.
 	defer func(started time.Time) { logStopped(opts.Logger, "server", started, err) }(time.Now())
 
-	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}}
+	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}}
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
 	if r.key, err = signing.LoadOrCreate(p.SigningKey()); err != nil {
 		return err
@@ -213,19 +217,17 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	tick := time.NewTicker(opts.PollInterval)
 	defer tick.Stop()
-	var rechecks <-chan time.Time // nil without a seeder
 	if r.engine != nil {
-		t := time.NewTicker(recheckEvery)
-		defer t.Stop()
-		rechecks = t.C
+		var rechecks sync.WaitGroup
+		defer rechecks.Wait() // before the engine closes
+		defer cancel()
+		rechecks.Go(func() { r.engine.RecheckLoop(ctx, recheckEvery, r.dropDamaged) })
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			r.log.Info("server stopping")
 			return nil
-		case <-rechecks:
-			r.recheck(ctx)
 		case <-tick.C:
 			r.renew(ctx)
 			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {

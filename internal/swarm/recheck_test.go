@@ -37,12 +37,16 @@ func TestRecheckChanged(t *testing.T) {
 			}
 		}, ""},
 		{"a byte flipped in place", func(t *testing.T, path string, data []byte) {
-			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			flipByte(t, path, data, 70<<10)
+		}, "piece 1 of"},
+		{"a byte flipped in place, its mtime put back", func(t *testing.T, path string, data []byte) {
+			st, err := os.Stat(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
-			if _, err := f.WriteAt([]byte{data[70<<10] ^ 1}, 70<<10); err != nil {
+			time.Sleep(20 * time.Millisecond) // past the file system's timestamp granularity
+			flipByte(t, path, data, 70<<10)
+			if err := os.Chtimes(path, st.ModTime(), st.ModTime()); err != nil { // as cp -p, rsync -t
 				t.Fatal(err)
 			}
 		}, "piece 1 of"},
@@ -109,5 +113,19 @@ func TestRecheckChanged(t *testing.T) {
 				t.Fatal("an unchanged archive was dropped")
 			}
 		})
+	}
+}
+
+// flipByte changes the byte at off of the file at path, which holds data,
+// without replacing the file.
+func flipByte(t *testing.T, path string, data []byte, off int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt([]byte{data[off] ^ 1}, off); err != nil {
+		t.Fatal(err)
 	}
 }
