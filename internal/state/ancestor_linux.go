@@ -10,9 +10,12 @@ import (
 // isAncestor reports whether pid is this process's parent, or its
 // parent's, and so on, from /proc (at most 64 generations).
 func isAncestor(pid int) bool {
-	for p, n := os.Getppid(), 0; p > 1 && n < 64; n++ {
+	for p, n := os.Getppid(), 0; p > 0 && n < 64; n++ {
 		if p == pid {
-			return true
+			return true // pid 1 too: dist-client as a container's first process
+		}
+		if p == 1 {
+			break
 		}
 		p = parentOf(p)
 	}

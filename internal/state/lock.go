@@ -21,10 +21,15 @@ type Lock struct{ fl *flock.Flock }
 // ErrLockedByCaller: the lock is held by a process this one runs under.
 var ErrLockedByCaller = errors.New("held by the dist-client")
 
+// callerGrace is how long Acquire waits for a holder that is among this
+// process's ancestors before ErrLockedByCaller; a test shortens it.
+var callerGrace = 10 * time.Second
+
 // Acquire takes the lock at path. When another process holds it, onWait is
 // called once with that process's pid (0 if unknown) and Acquire waits until
 // the lock is free or ctx ends; when the holder is a process this one runs
-// under (a package's script started it), it fails with ErrLockedByCaller.
+// under (a package's script started it) and still is after callerGrace, it
+// fails with ErrLockedByCaller.
 func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("lock: %w", err)
@@ -48,17 +53,30 @@ func Acquire(ctx context.Context, path string, onWait func(pid int)) (*Lock, err
 	}
 	if !ok {
 		pid := holder(path)
-		// A command run from a package's script (install.sh calling
-		// dist-client install) waited for the command running the script,
-		// which waited for the script: both until the script's timeout,
-		// 30 minutes (an attacker's run).
-		if pid > 0 && isAncestor(pid) {
-			return nil, fmt.Errorf("lock %s: %w (pid %d), which started this one: it would wait for itself; a package's script cannot run dist-client on the installation it is changing", path, ErrLockedByCaller, pid)
-		}
 		if onWait != nil {
 			onWait(pid)
 		}
-		ok, err = fl.TryLockContext(ctx, 100*time.Millisecond)
+		// A command run from a package's script (install.sh calling
+		// dist-client install) waited for the command running the script,
+		// which waited for the script: both until the script's timeout,
+		// 30 minutes (an attacker's run). One whose holder is still among
+		// its ancestors after callerGrace gives up; a background job of a
+		// script that ends meanwhile (its parents are then others, the
+		// holder not waiting for it) waits on.
+		wctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		if pid > 0 && isAncestor(pid) {
+			t := time.AfterFunc(callerGrace, func() {
+				if isAncestor(pid) {
+					cancel(fmt.Errorf("%w (pid %d), which started this one: it would wait for itself; a package's script cannot run dist-client on the installation it is changing", ErrLockedByCaller, pid))
+				}
+			})
+			defer t.Stop()
+		}
+		ok, err = fl.TryLockContext(wctx, 100*time.Millisecond)
+		if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrLockedByCaller) {
+			return nil, fmt.Errorf("lock %s: %w", path, cause)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("lock %s: waited for the other dist-client: %w", path, err)
 		}

@@ -75,38 +75,82 @@ func TestAcquireWaitsOutAProbe(t *testing.T) {
 }
 
 // TestAcquireUnderTheHolder: a command run, through a shell, by the process
-// holding the lock (install.sh calling dist-client install) fails at once
-// naming the holder; it waited for the holder, which waited for it, until
-// the script's 30-minute timeout. Run as a child of this test (through sh)
-// when DISTPAC_TEST_LOCK names the lock.
+// holding the lock (install.sh calling dist-client install) fails after
+// callerGrace naming the holder; it waited for the holder, which waited
+// for it, until the script's 30-minute timeout. A background job of a
+// script that has ended (the holder does not wait for it) waits for the
+// lock and takes it. Run as a child of this test (through sh) when
+// DISTPAC_TEST_LOCK names the lock, DISTPAC_TEST_WANT what it expects.
 func TestAcquireUnderTheHolder(t *testing.T) {
 	if path := os.Getenv("DISTPAC_TEST_LOCK"); path != "" {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		callerGrace = 300 * time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := Acquire(ctx, path, nil)
-		if !errors.Is(err, ErrLockedByCaller) {
+		l, err := Acquire(ctx, path, nil)
+		switch want := os.Getenv("DISTPAC_TEST_WANT"); {
+		case want == "refused" && !errors.Is(err, ErrLockedByCaller):
 			t.Fatalf("Acquire under the holder: %v, want ErrLockedByCaller", err)
+		case want == "acquired" && err != nil:
+			t.Fatalf("Acquire in a background job: %v", err)
+		case err == nil:
+			l.Release()
+			os.WriteFile(path+".acquired", nil, 0o644)
 		}
 		t.Log(err)
 		return
 	}
-	path := filepath.Join(t.TempDir(), "lock")
-	l, err := Acquire(context.Background(), path, nil)
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name, want string
+		shell      string // runs the child as $0
+	}{
+		{"the script waits for it", "refused", `"$0" -test.run='^TestAcquireUnderTheHolder$' -test.v; exit $?`},
+		{"a background job of a script that ended", "acquired", `"$0" -test.run='^TestAcquireUnderTheHolder$' >/dev/null 2>&1 & exit 0`},
 	}
-	defer l.Release()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "sh", "-c", `"$0" -test.run='^TestAcquireUnderTheHolder$' -test.v; exit $?`, os.Args[0])
-	cmd.Env = append(os.Environ(), "DISTPAC_TEST_LOCK="+path)
-	start := time.Now()
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("the child: %v\n%s", err, out)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "lock")
+			l, err := Acquire(context.Background(), path, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, "sh", "-c", tt.shell, os.Args[0])
+			cmd.Env = append(os.Environ(), "DISTPAC_TEST_LOCK="+path, "DISTPAC_TEST_WANT="+tt.want)
+			start := time.Now()
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				l.Release()
+				t.Fatalf("the child: %v\n%s", err, out)
+			}
+			if tt.want == "refused" {
+				l.Release()
+				if !strings.Contains(string(out), fmt.Sprintf("(pid %d), which started this one", os.Getpid())) {
+					t.Fatalf("the child's error does not name this process:\n%s", out)
+				}
+				t.Logf("refused in %v", time.Since(start).Round(time.Millisecond))
+				return
+			}
+			// The background job waits past callerGrace, then takes the
+			// lock once it is free.
+			time.Sleep(time.Second)
+			if _, err := os.Stat(path + ".acquired"); err == nil {
+				t.Fatal("the background job took the lock while it was held")
+			}
+			l.Release()
+			if !poll(10*time.Second, func() bool { _, err := os.Stat(path + ".acquired"); return err == nil }) {
+				t.Fatal("the background job never took the lock")
+			}
+		})
 	}
-	if !strings.Contains(string(out), fmt.Sprintf("(pid %d), which started this one", os.Getpid())) {
-		t.Fatalf("the child's error does not name this process:\n%s", out)
+}
+
+// poll waits for cond, at most timeout, checking every 20 ms.
+func poll(timeout time.Duration, cond func() bool) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
 	}
-	t.Logf("refused in %v", time.Since(start).Round(time.Millisecond))
+	return cond()
 }
