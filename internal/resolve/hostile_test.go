@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/Masterminds/semver/v3"
 )
 
 // hostileCatalog is the catalog an attacker published to make resolve
@@ -196,8 +198,11 @@ func TestResolveConstraintNeverMet(t *testing.T) {
 			"cannot install app: app 1.0.0 depends on libgreet >=2, <1, but no version of libgreet can ever match >=2, <1: the constraint contradicts itself"},
 		{"not installed", reqOf("app"),
 			"cannot install app: app 1.0.0 depends on libgreet >=2, <1, but no version of libgreet can ever match >=2, <1: the constraint contradicts itself"},
-		{"requested", reqOf("libgreet >1.2.3, <1.2.4"),
-			"cannot install libgreet: no version of libgreet can ever match >1.2.3, <1.2.4: the constraint contradicts itself"},
+		{"requested", reqOf("libgreet >=3, <2.5"),
+			"cannot install libgreet: no version of libgreet can ever match >=3, <2.5: the constraint contradicts itself"},
+		// 1.2.4-0 would match: not a contradiction (a review).
+		{"only a pre-release could match", reqOf("libgreet >1.2.3, <1.2.4"),
+			"cannot install libgreet: no version of libgreet matches >1.2.3, <1.2.4 (available: 1.0.0, 2.0.0)"},
 		{"only the catalog lacks it", reqOf("libgreet >=3"),
 			"cannot install libgreet: no version of libgreet matches >=3 (available: 1.0.0, 2.0.0)"},
 	}
@@ -208,5 +213,32 @@ func TestResolveConstraintNeverMet(t *testing.T) {
 				t.Fatalf("err:\n got %v\nwant %s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestNeverMet: a constraint that some version, a pre-release included,
+// meets is not called a contradiction.
+func TestNeverMet(t *testing.T) {
+	for _, tt := range []struct {
+		c     string
+		never bool
+	}{
+		{">=2, <1", true},
+		{">=3, <2.5", true},
+		{"=1.2.3, =1.2.4", true},
+		{">1.0.0, <1.0.1", false},      // 1.0.1-0
+		{">1.2.3, <1.2.4-rc.1", false}, // 1.2.4-0
+		{"~1.2.3, !=1.2.3, <1.2.4", false},
+		{">=1.0.0-beta, <1.0.0", false},
+		{"^1.2", false},
+		{"*", false},
+	} {
+		c, err := semver.NewConstraint(tt.c)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.c, err)
+		}
+		if got := neverMet(c); got != tt.never {
+			t.Errorf("neverMet(%q) = %t, want %t", tt.c, got, tt.never)
+		}
 	}
 }

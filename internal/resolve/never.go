@@ -14,8 +14,8 @@ var versionToken = regexp.MustCompile(`\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?`)
 // can make up for. The allowed versions of each "||" branch are an
 // interval with holes (!=), so if any version satisfies c, one of the
 // versions it mentions, or the next patch, minor or major after one of
-// them, or 0.0.0 does: those are tried, pre-releases allowed, so that
-// neverMet errs towards false.
+// them, or 0.0.0, or the lowest pre-release of one of those does: those
+// are tried, pre-releases allowed, so that neverMet errs towards false.
 func neverMet(c *semver.Constraints) bool {
 	if c == nil {
 		return false
@@ -26,9 +26,15 @@ func neverMet(c *semver.Constraints) bool {
 		if err != nil {
 			return false // a text we do not understand: do not claim
 		}
-		probes = append(probes, v, ptr(v.IncPatch()), ptr(v.IncMinor()), ptr(v.IncMajor()))
-		if v.Prerelease() != "" {
-			if w, err := v.SetPrerelease(v.Prerelease() + ".0"); err == nil {
+		for _, x := range []*semver.Version{v, ptr(v.IncPatch()), ptr(v.IncMinor()), ptr(v.IncMajor())} {
+			probes = append(probes, x)
+			// The lowest pre-release of x, or the next after x's own:
+			// ">1.0.0, <1.0.1" is met by 1.0.1-0 alone (a review).
+			pre := "0"
+			if x.Prerelease() != "" {
+				pre = x.Prerelease() + ".0"
+			}
+			if w, err := x.SetPrerelease(pre); err == nil {
 				probes = append(probes, &w)
 			}
 		}
