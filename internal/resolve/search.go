@@ -75,10 +75,12 @@ func (s *solver) impliedBy(p *pkg) []*implied {
 	if len(p.cands) == 0 {
 		return nil
 	}
+	seen := map[string]bool{}
 	for _, d := range p.cands[0].cand.Depends {
-		if d.Name == p.name {
+		if d.Name == p.name || seen[d.Name] { // all of a version's dependencies on q count at once, below
 			continue
 		}
+		seen[d.Name] = true
 		q := s.load(d.Name)
 		im := &implied{via: p, q: q, allowed: newBits(len(q.cands)), dep: d}
 		every := true
