@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/state"
@@ -100,9 +102,11 @@ func owner(ctx context.Context, db *state.DB, abs string) (string, state.Owner, 
 		if err != nil {
 			return "", state.Owner{}, err
 		}
-		for p, o := range named {
+		// In order, so that the answer is the same each time (and the
+		// conflict check's, place's aliasesByName, which sorts too).
+		for _, p := range slices.Sorted(maps.Keys(named)) {
 			if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil && filepath.Join(d, filepath.Base(p)) == real {
-				return p, o, nil
+				return p, named[p], nil
 			}
 		}
 	}
