@@ -111,9 +111,9 @@ func (e *NoSourceError) Error() string {
 		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
 	case errors.Is(e.WebErr, errPieceMismatch):
 		// The server has the archive, and a piece of it is wrong: its
-		// seeder, which checks its archives as it starts, will not seed
-		// it either, and a sync would not help.
-		msg += " (the server's copy of the archive is damaged: dist-server names it in its log as it starts, and does not seed it)"
+		// seeder, which checks its archives as it starts and when they
+		// change, will not seed it either, and a sync would not help.
+		msg += " (the server's copy of the archive is damaged: dist-server names it in its log, and does not seed it)"
 	case gone:
 		// Without a tracker's word (an open tracker, or opentracker, knows
 		// no peer rather than refusing), a seeder that is up without the
