@@ -6,9 +6,7 @@
 package swarm
 
 import (
-	"bytes"
 	"cmp"
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,7 +14,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -313,64 +310,6 @@ func New(cfg Config) (*Engine, error) {
 	return e, nil
 }
 
-// PublisherSlots is how many peers a capped publisher serves per
-// torrent at once. Each gets a share of the uplink large enough that its
-// pieces are complete and shareable soon, and the clients fed directly
-// pass them on. Four were chosen on loopback (bench-swarm N=16, queue 4:
-// seeder 1.14–1.17×F → 1.10–1.11×F, time 1.20–1.22 → 1.14–1.17× the
-// bound against more slots, which then asked for the same pieces) before
-// suggestions (third_party patch 10) kept the publisher from sending a
-// piece twice before every piece was out. Between hosts with round trips
-// six do better: a slot refills its request queue only when it has
-// emptied, and more clients start the swarm's exchange. bench-net (1 MiB/s
-// links, F=16 MiB, one host, interleaved rows), time ÷ the bound and
-// publisher egress ÷ F, 4 → 6 slots: N=32 at 100 ms 1.32–1.38 (5 rows) →
-// 1.30–1.32 (5), egress 1.14–1.20 → 1.19–1.22; at 20 ms 1.25–1.26 →
-// 1.20–1.22, egress 1.06–1.08 → 1.08–1.12; at 0 ms 1.21–1.27 → 1.20–1.21;
-// N=64 at 100 ms 1.62 → 1.43, N=8 at 100 ms 1.23 → 1.18. Loopback
-// bench-swarm (2 MiB/s, two pairs): N=16 1.11–1.12 → 1.10, N=32 1.21–1.28
-// → 1.19–1.21, seeder egress unchanged (1.05–1.09 F). Eight were no faster
-// within the rows' spread (N=32: 1.27–1.31 at 100 ms, 1.21–1.22 at 20 ms,
-// 1.19 at 0 ms) and sent more: egress 1.19–1.23 F at 100 ms, 1.12–1.14 F
-// at 20 ms, the extra going to the end of the download, when the clients
-// could take the pieces from each other. Two: 1.43–1.52. The slot rate a
-// publisher names (its cap over the slots) is what its clients compare
-// their other peers with before they ask it last (patch 11): with six,
-// other peers of a sixth of the cap suffice.
-const PublisherSlots = 6
-
-// UncappedPublisherPeers is the library's default, kept for a publisher
-// whose uplink is not declared scarce: it serves whoever asks.
-const UncappedPublisherPeers = 50
-
-// ClientPeersPerTorrent caps the connections a client keeps per torrent (the
-// library's default is 50). The library serves every interested peer at
-// once, without choking, so each connection of a full mesh carries a thin
-// trickle, and every piece verified costs a HAVE to each of them. Measured
-// with `make bench-swarm` (F=16 MiB, U=u=2 MiB/s, one run after another):
-// N=32 with 50: 11.0–11.7 s (1.38–1.46× the bound), seeder 1.20×F, clients
-// up to 1.10×F, daemons 49 MiB, CPU saturated; with 8: 10.2–10.5 s, 1.11–
-// 1.16×F, 1.04×F, 35 MiB, 10 % less CPU. N=16: 1.15–1.16× → 1.13–1.15×,
-// CPU 14.4–14.8 s → 11.8–12.8 s. 4 and 6 measured the same as 8.
-const ClientPeersPerTorrent = 8
-
-// dialsPerSecond bounds new outgoing peer connections: enough for an
-// install of a thousand packages from one seeder in five seconds, still
-// far from a connection flood.
-const dialsPerSecond = 200
-
-// NewLimiter builds a token bucket for bytes per second (an engine's,
-// or one it shares: Config.UploadLimiter). The burst must be at
-// least one chunk (requestChunk): the library refuses longer requests, and
-// tells peers so (third_party patch 35), so with less they would ask this
-// engine in parts of 16 KiB. It must be explicit: a zero burst lets the
-// first 16 MiB through unthrottled. A tenth of a second of tokens keeps the
-// rate within a few percent over any 10 s window.
-func NewLimiter(bps int64) *rate.Limiter {
-	burst := max(bps/10, requestChunk)
-	return rate.NewLimiter(rate.Limit(bps), int(burst))
-}
-
 func listenAddr(cl *torrent.Client, host string) netip.AddrPort {
 	ip := netip.IPv4Unspecified()
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -419,190 +358,6 @@ type Progress struct {
 	// in complete, verified pieces: what a reader may take while the rest
 	// arrives (an install unpacks the archive that far).
 	Prefix int64
-}
-
-// add registers the torrent (idempotent) and wants all of it. before, when
-// not nil, runs once the library holds the torrent and, for a torrent not
-// held yet, before any piece is wanted: a download's accounting and its
-// write-error hook start there, or a peer that connects at once (dialled
-// by the announcer, or dialling in) delivers chunks nobody counts.
-func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torrent.Torrent, error) {
-	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
-	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent: %w", err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent info: %w", err)
-	}
-	// The library names the file by name.utf-8 when present; distpac's
-	// storage and cache go by name.
-	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." ||
-		(info.NameUtf8 != "" && info.NameUtf8 != info.Name) {
-		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
-	}
-	// A torrent this engine already holds as complete whose file was
-	// removed since (dist-client clean, or a corrupt copy deleted before a
-	// new download) must start again, not report success at once.
-	// One still downloading is left alone: its file grows as pieces come,
-	// and a second install of the package (a Download of a torrent in
-	// progress) dropped the first's torrent under it.
-	ih := mi.HashInfoBytes()
-	e.mu.Lock()
-	held := e.torrents[ih]
-	e.mu.Unlock()
-	if held != nil && held.Complete().Bool() {
-		if st, err := os.Stat(filepath.Join(e.dir, info.Name)); err != nil || st.Size() != info.Length {
-			e.Drop(ih)
-		}
-	}
-	spec, err := torrent.TorrentSpecFromMetaInfoErr(mi)
-	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent %q: %w", info.Name, err)
-	}
-	spec.ChunkSize = requestChunk
-	t, _, err := e.cl.AddTorrentSpec(spec)
-	if err != nil {
-		return nil, fmt.Errorf("swarm: add %s: %w", info.Name, err)
-	}
-	e.mu.Lock()
-	_, had := e.torrents[t.InfoHash()]
-	e.torrents[t.InfoHash()] = t
-	e.mu.Unlock()
-	if !had {
-		adjustMemoryLimit(1)
-	}
-	if before != nil {
-		before(t)
-	}
-	t.DownloadAll()
-	e.status.noteAdded(t.InfoHash())
-	if e.ann != nil {
-		e.ann.track(t, mi)
-	}
-	return t, nil
-}
-
-// Seed starts sharing a complete archive that already lies in Dir. With
-// verify the payload is hashed first (the library trusts a full-size file
-// otherwise); Seed fails if any piece is bad.
-//
-// The hashing is distpac's own, before the torrent joins the engine: the
-// library's verification schedules its hashers by scanning every torrent
-// of the client for each piece, and a seeder with 10,000 packages took
-// 10.8 s to start, most of it there (and in the collector).
-//
-// The file as it was before the check (or, without verify, as the caller
-// vouched for it) is what RecheckChanged compares it with.
-func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (metainfo.Hash, error) {
-	var before os.FileInfo
-	if verify {
-		info, err := payloadInfo(torrentBytes)
-		if err != nil {
-			return metainfo.Hash{}, err
-		}
-		if before, err = verifyFile(ctx, filepath.Join(e.dir, info.Name), info); err != nil {
-			return metainfo.Hash{}, err
-		}
-	}
-	t, err := e.add(torrentBytes, nil)
-	if err != nil {
-		return metainfo.Hash{}, err
-	}
-	// The Complete flag is set asynchronously after hashing; the count of
-	// missing bytes is current.
-	if missing := t.BytesMissing(); missing != 0 {
-		e.Drop(t.InfoHash())
-		return metainfo.Hash{}, fmt.Errorf("swarm: seed %s: %d bytes missing or corrupt in %s", t.Name(), missing, e.dir)
-	}
-	if before == nil {
-		e.noteWhole(t)
-	} else {
-		e.checked.note(t.InfoHash(), before)
-	}
-	return t.InfoHash(), nil
-}
-
-// Drop stops sharing a torrent. Its file stays on disk.
-func (e *Engine) Drop(ih metainfo.Hash) {
-	// A web-seed fetch must end first: the library's piece verification
-	// keeps its client lock for good when the torrent closes under it.
-	e.stopWebFetch(ih)
-	if e.ann != nil {
-		e.ann.untrack(ih)
-	}
-	defer e.states.forget(ih)
-	defer e.status.forget(ih)
-	defer e.checked.forget(ih)
-	e.mu.Lock()
-	t, ok := e.torrents[ih]
-	delete(e.torrents, ih)
-	delete(e.webErrs, ih)
-	e.mu.Unlock()
-	if ok {
-		adjustMemoryLimit(-1)
-		t.Drop()
-	}
-}
-
-// payloadGone drops a torrent whose payload file was deleted under it
-// (dist-client clean, a user's rm) unless a Download of it is in flight,
-// which writes it again. Seeded on, it answered peers' requests with
-// failed reads, each of which marked the piece missing, so the engine
-// downloaded again what the user had removed while its peers waited on it:
-// a client that picked it stalled for 10 s before it restarted its
-// download.
-func (e *Engine) payloadGone(ih metainfo.Hash) {
-	for _, name := range e.dropVanished([]metainfo.Hash{ih}) {
-		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
-	}
-}
-
-// dropVanished drops those of ihs (all torrents when nil) whose payload
-// file is gone and that no Download is running, and returns their names.
-// Under vanishMu, so that a Download that starts meanwhile (its add drops
-// and adds the torrent again, then marks it running) is seen running, not
-// dropped after its start; nothing once the engine is closed.
-func (e *Engine) dropVanished(ihs []metainfo.Hash) []string {
-	e.vanishMu.Lock()
-	defer e.vanishMu.Unlock()
-	select {
-	case <-e.stop:
-		return nil
-	default:
-	}
-	var names []string
-	for _, t := range e.torrentList() {
-		info, ih := t.Info(), t.InfoHash()
-		if info == nil || ihs != nil && !slices.Contains(ihs, ih) || e.downloadRunning(ih) {
-			continue
-		}
-		if payloadAbsent(filepath.Join(e.dir, info.Name)) {
-			e.Drop(ih)
-			names = append(names, info.Name)
-		}
-	}
-	return names
-}
-
-// DropVanished drops the torrents whose payload file is gone (payloadGone)
-// and returns their names. Reads find a deleted file when peers ask for
-// it; this finds it for a torrent nobody asks for, which the engine would
-// otherwise announce and list as seeding.
-func (e *Engine) DropVanished() []string {
-	names := e.dropVanished(nil)
-	for _, name := range names {
-		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
-	}
-	return names
-}
-
-// Has reports whether the engine shares the torrent.
-func (e *Engine) Has(ih metainfo.Hash) bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, ok := e.torrents[ih]
-	return ok
 }
 
 // Stats are engine-wide counters.
