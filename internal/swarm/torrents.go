@@ -4,7 +4,6 @@ package swarm
 // and dropped when their payload vanished from under them.
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -21,19 +20,9 @@ import (
 // write-error hook start there, or a peer that connects at once (dialled
 // by the announcer, or dialling in) delivers chunks nobody counts.
 func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torrent.Torrent, error) {
-	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
+	mi, info, err := payloadInfo(torrentBytes)
 	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent: %w", err)
-	}
-	info, err := mi.UnmarshalInfo()
-	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent info: %w", err)
-	}
-	// The library names the file by name.utf-8 when present; distpac's
-	// storage and cache go by name.
-	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." ||
-		(info.NameUtf8 != "" && info.NameUtf8 != info.Name) {
-		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
+		return nil, err
 	}
 	// A torrent this engine already holds as complete whose file was
 	// removed since (dist-client clean, or a corrupt copy deleted before a
@@ -91,7 +80,7 @@ func (e *Engine) add(torrentBytes []byte, before func(*torrent.Torrent)) (*torre
 func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (metainfo.Hash, error) {
 	var before os.FileInfo
 	if verify {
-		info, err := payloadInfo(torrentBytes)
+		_, info, err := payloadInfo(torrentBytes)
 		if err != nil {
 			return metainfo.Hash{}, err
 		}

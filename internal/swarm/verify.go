@@ -23,7 +23,7 @@ var verifyBuffers = sync.Pool{New: func() any { return new([]byte) }}
 // verifyPayload checks the file a single-file torrent names in dir against
 // every piece hash (verifyFile).
 func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
-	info, err := payloadInfo(torrentBytes)
+	_, info, err := payloadInfo(torrentBytes)
 	if err != nil {
 		return err
 	}
@@ -31,21 +31,24 @@ func verifyPayload(ctx context.Context, dir string, torrentBytes []byte) error {
 	return err
 }
 
-// payloadInfo is the info of a torrent of one file with a plain name, the
-// only kind distpac shares.
-func payloadInfo(torrentBytes []byte) (*metainfo.Info, error) {
+// payloadInfo reads a torrent of one file with a plain name, the only kind
+// distpac shares.
+func payloadInfo(torrentBytes []byte) (*metainfo.MetaInfo, *metainfo.Info, error) {
 	mi, err := metainfo.Load(bytes.NewReader(torrentBytes))
 	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent: %w", err)
+		return nil, nil, fmt.Errorf("swarm: torrent: %w", err)
 	}
 	info, err := mi.UnmarshalInfo()
 	if err != nil {
-		return nil, fmt.Errorf("swarm: torrent info: %w", err)
+		return nil, nil, fmt.Errorf("swarm: torrent info: %w", err)
 	}
-	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) {
-		return nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
+	// The library names the file by name.utf-8 when present; distpac's
+	// storage and cache go by name.
+	if len(info.Files) != 0 || info.Name != filepath.Base(info.Name) || info.Name == "." || info.Name == ".." ||
+		(info.NameUtf8 != "" && info.NameUtf8 != info.Name) {
+		return nil, nil, fmt.Errorf("swarm: torrent %q: want a single file with a plain name", info.Name)
 	}
-	return &info, nil
+	return mi, &info, nil
 }
 
 // verifyFile checks the file at path against info's piece hashes: its
