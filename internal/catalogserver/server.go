@@ -40,6 +40,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/httprange"
 	"github.com/distpac/distpac/internal/signing"
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // Paths served. The catalog's own paths and headers are the wire contract
@@ -111,6 +112,9 @@ type Server struct {
 	reg         *prometheus.Registry
 	upload      *rate.Limiter // nil: archives sent unpaced
 
+	// withheld holds, as keys, the archives not served: their copy here
+	// no longer matches the torrent (Withhold).
+	withheld sync.Map
 	snap     atomic.Pointer[snapshot]          // nil until the first SetSnapshot
 	key      atomic.Pointer[signing.PublicKey] // nil until SetKey
 	rotation atomic.Pointer[[]byte]            // nil: the key never rotated
@@ -204,6 +208,17 @@ func (s *Server) AddArchive(name string) {
 		sn.later.Store(name, struct{}{})
 	}
 }
+
+// Withhold stops serving the archive named, whatever the snapshot lists,
+// with a 503 that says why (torrentmeta.HeaderWithheld): the seeder found
+// its copy no longer matches the torrent. Served, its pieces failed every
+// client's check, and a client whose download went to the web seed ended
+// with "the publisher's copy is damaged" even where peers held good copies.
+// Serve undoes it.
+func (s *Server) Withhold(name string) { s.withheld.Store(name, struct{}{}) }
+
+// Serve serves the archive named again (see Withhold).
+func (s *Server) Serve(name string) { s.withheld.Delete(name) }
 
 // SetKey publishes the server's public key at /key, so that a client without
 // a configured key can pin it on first use.
@@ -332,6 +347,11 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 			http.NotFound(w, r)
 			return
 		}
+	}
+	if _, no := s.withheld.Load(name); no {
+		w.Header().Set(torrentmeta.HeaderWithheld, "damaged")
+		http.Error(w, "this server's copy of the archive no longer matches its torrent; its operator must repair it", http.StatusServiceUnavailable)
+		return
 	}
 	path := filepath.Join(s.archivesDir, name)
 	f, err := os.Open(path)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // An archive overwritten in place after the server verified it was seeded
@@ -95,6 +98,12 @@ func TestSeedersDropChangedArchives(t *testing.T) {
 		return n
 	}
 	waitFor(t, "the primary to log why", func() bool { return cannotSeed() > 0 })
+	// Nor served over HTTP, where every client's check would fail it:
+	// a 503 that says why, for clients to tell it from a withdrawal.
+	webSeed := pinfo.Database + "/packages/" + name
+	if code, _, h := fetchHeader(t, webSeed); code != http.StatusServiceUnavailable || h.Get(torrentmeta.HeaderWithheld) != "damaged" {
+		t.Errorf("GET %s while damaged: %d, %s %q; want 503 withheld", webSeed, code, torrentmeta.HeaderWithheld, h.Get(torrentmeta.HeaderWithheld))
+	}
 	// Tried again only once the file changes: not hashed (and logged)
 	// again at every retry while it stays damaged.
 	time.Sleep(10 * seedRetry)
@@ -109,6 +118,9 @@ func TestSeedersDropChangedArchives(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "the primary to seed the repaired archive", func() bool { return seeding(pinfo) == 1 })
+	if code, body, _ := fetchHeader(t, webSeed); code != http.StatusOK || !bytes.Equal(body, original) {
+		t.Errorf("GET %s once repaired: %d, %d bytes; want the archive", webSeed, code, len(body))
+	}
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {
@@ -139,4 +151,18 @@ func flipInPlace(t *testing.T, path string) {
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func fetchHeader(t *testing.T, url string) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b, resp.Header
 }

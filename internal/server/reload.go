@@ -189,8 +189,14 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 			r.mu.Lock()
 			r.unseedable[ih] = now
 			r.mu.Unlock()
+			if r.catsrv != nil {
+				r.catsrv.Withhold(p.Archive) // nor over HTTP, where every client's check would fail it
+			}
 			failed++
 			continue
+		}
+		if r.catsrv != nil {
+			r.catsrv.Serve(p.Archive)
 		}
 		if r.tracker != nil {
 			r.tracker.AddPeer(ih, self, true)
@@ -212,10 +218,11 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 
 // dropDamaged forgets the archives the engine stopped seeding because they
 // changed on disk since they were verified and no longer match their
-// torrents (swarm.RecheckLoop): an archive overwritten in place went on
-// being sent to every client until the server restarted. reload seeds each
-// again, verified, once repaired: counted as a failure to seed, it is
-// tried at the next tick and every seedRetry after.
+// torrents (swarm.RecheckLoop), and withholds them from the web seed: an
+// archive overwritten in place went on being sent to every client until
+// the server restarted. reload seeds and serves each again, verified, once
+// repaired: counted as a failure to seed, it is tried at the next tick and
+// every seedRetry after (once its file changed).
 func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 	self := netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port()))
 	for _, d := range damaged {
@@ -227,6 +234,9 @@ func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 	r.mu.Lock()
 	for _, d := range damaged {
 		delete(r.seeding, d.InfoHash)
+		if r.catsrv != nil {
+			r.catsrv.Withhold(d.Name)
+		}
 	}
 	r.seedFailures += len(damaged)
 	r.lastReload = time.Time{}

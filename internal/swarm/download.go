@@ -109,7 +109,7 @@ func (e *NoSourceError) Error() string {
 		msg += " (the primary probably withdrew it after signing the catalog this mirror holds: its next sync of the primary drops it)"
 	case e.Withdrawn():
 		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
-	case errors.Is(e.WebErr, errPieceMismatch):
+	case errors.Is(e.WebErr, errPieceMismatch) || errors.Is(e.WebErr, errCopyWithheld):
 		// The server has the archive, and a piece of it is wrong: its
 		// seeder, which checks its archives as it starts and when they
 		// change, will not seed it either, and a sync would not help.

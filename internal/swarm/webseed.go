@@ -336,6 +336,11 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			return false, fmt.Errorf("sent %d bytes for a %d-byte file", resp.ContentLength, info.Length)
 		}
 		first, stop, whole = 0, info.NumPieces(), true
+	case http.StatusServiceUnavailable:
+		if resp.Header.Get(torrentmeta.HeaderWithheld) != "" {
+			return false, fmt.Errorf("HTTP %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errCopyWithheld)
+		}
+		fallthrough
 	default:
 		// The code and Go's text for it: the reason phrase is the server's
 		// and reaches the user's terminal (escape sequences included).
@@ -377,6 +382,11 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	}
 	return whole, nil
 }
+
+// errCopyWithheld: the web seed's server holds the archive but will not
+// send it, as its copy no longer matches the torrent
+// (torrentmeta.HeaderWithheld).
+var errCopyWithheld = errors.New("the server withholds its copy of the archive, which no longer matches the torrent")
 
 // errPieceMismatch is a web seed's piece that failed its hash: the
 // server has the archive, and its copy is damaged (NoSourceError's hint).

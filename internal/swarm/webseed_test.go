@@ -396,6 +396,61 @@ func TestWebSeedStatusNotEchoed(t *testing.T) {
 	}
 }
 
+// TestWebSeedWithheldCopy: a web seed that withholds its copy as damaged
+// (torrentmeta.HeaderWithheld, as dist-server's does once its seeder found
+// the archive changed and no longer matching) ends a download without
+// other source saying the server's copy is damaged, not that the package
+// was withdrawn; a 503 without the header stays a plain 503.
+func TestWebSeedWithheldCopy(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		header  bool
+		want    []string
+		notWant []string
+	}{
+		{"withheld", true, []string{"HTTP 503 Service Unavailable: the server withholds its copy", "(the server's copy of the archive is damaged"}, []string{"withdrawn", "dist-client sync"}},
+		{"a plain 503", false, []string{"HTTP 503 Service Unavailable"}, []string{"withholds", "damaged"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.header {
+					w.Header().Set(torrentmeta.HeaderWithheld, "damaged")
+				}
+				http.Error(w, "no", http.StatusServiceUnavailable)
+			}))
+			defer srv.Close()
+			path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+			writeRandom(t, path, 100<<10)
+			meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+				WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err = leecher.Download(ctx, meta.Torrent, nil, nil)
+			if err == nil {
+				t.Fatal("a download whose only source answers 503 succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q\nlacks %q", err, w)
+				}
+			}
+			for _, w := range tc.notWant {
+				if strings.Contains(err.Error(), w) {
+					t.Errorf("%q\nsays %q", err, w)
+				}
+			}
+		})
+	}
+}
+
 // TestWebSeedReaderMinRate: a body that drips is given up once slowAfter of
 // waiting on it has passed under minRate; time spent waiting on the
 // download cap does not count against the server.

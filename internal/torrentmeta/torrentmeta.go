@@ -210,6 +210,13 @@ func WebSeeds(torrent []byte) []string {
 	return out
 }
 
+// HeaderWithheld is on a web seed's 503 for an archive its server holds
+// but will not send: its copy no longer matches the torrent (dist-server
+// names it in its log, and seeds it again once repaired). Its value says
+// why ("damaged"). A client then tells "the server's copy is damaged" from
+// "withdrawn", and takes the archive from peers that hold a good one.
+const HeaderWithheld = "X-Distpac-Withheld"
+
 // WebSeedURL is where a single-file torrent's file named name lies under a
 // web seed: an entry ending in "/" is a folder that holds the file by its
 // name (as dist-server writes it, and as libtorrent reads BEP 19); any
