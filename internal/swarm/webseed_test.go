@@ -373,21 +373,7 @@ func TestWebSeedStatusNotEchoed(t *testing.T) {
 		buf.Flush()
 	}))
 	defer srv.Close()
-	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
-	writeRandom(t, path, 100<<10)
-	meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
-		WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leecher.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	err = leecher.Download(ctx, meta.Torrent, nil, nil)
+	err := webSeedOnly(t, srv.URL)
 	if err == nil {
 		t.Fatal("a download whose only source answers 503 succeeded")
 	}
@@ -419,21 +405,7 @@ func TestWebSeedWithheldCopy(t *testing.T) {
 				http.Error(w, "no", http.StatusServiceUnavailable)
 			}))
 			defer srv.Close()
-			path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
-			writeRandom(t, path, 100<<10)
-			meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
-			if err != nil {
-				t.Fatal(err)
-			}
-			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
-				WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer leecher.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			err = leecher.Download(ctx, meta.Torrent, nil, nil)
+			err := webSeedOnly(t, srv.URL)
 			if err == nil {
 				t.Fatal("a download whose only source answers 503 succeeded")
 			}
@@ -449,6 +421,28 @@ func TestWebSeedWithheldCopy(t *testing.T) {
 			}
 		})
 	}
+}
+
+// webSeedOnly downloads a 100 KiB package whose only source is the web
+// seed at server/packages/, giving up after 2 s without one, and returns
+// the download's error.
+func webSeedOnly(t *testing.T, server string) error {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 100<<10)
+	meta, err := torrentmeta.Build(path, "", server+"/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	return leecher.Download(ctx, meta.Torrent, nil, nil)
 }
 
 // TestWebSeedReaderMinRate: a body that drips is given up once slowAfter of
