@@ -35,6 +35,7 @@ func planWith(ctx context.Context, db *catalog.DB, req resolve.Request) ([]item,
 		names = append(names, d.Name)
 	}
 	src.preload(names)
+	req.Context = ctx
 	plan, err := resolve.Resolve(src, req)
 	if src.err != nil {
 		return nil, src.err

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"runtime"
@@ -241,4 +242,48 @@ func TestNeverMet(t *testing.T) {
 			t.Errorf("neverMet(%q) = %t, want %t", tt.c, got, tt.never)
 		}
 	}
+}
+
+// pigeonCatalog is an attacker's catalog of 133 rows: hroot needs h1..h12,
+// each with versions 1.0.0..1.10.0, and each hK 1.J.0 conflicts with
+// every other h at 1.J.0: twelve packages, eleven versions, no plan. The
+// search ran its million steps, 2.5 minutes of CPU and 420 MB, deaf to
+// Ctrl-C and SIGTERM.
+func pigeonCatalog() catalog {
+	var root []string
+	cands := []Candidate{}
+	for k := 1; k <= 12; k++ {
+		root = append(root, fmt.Sprintf("h%d", k))
+		for j := 0; j <= 10; j++ {
+			var deps []string
+			for m := 1; m <= 12; m++ {
+				if m != k {
+					deps = append(deps, fmt.Sprintf("!h%d =1.%d.0", m, j))
+				}
+			}
+			cands = append(cands, pv(fmt.Sprintf("h%d 1.%d.0", k, j), deps...))
+		}
+	}
+	cands = append(cands, pv("hroot 1.0.0", root...))
+	return mkCatalog(cands...)
+}
+
+// TestResolveStops: a search whose context ends stops within a few
+// hundred steps with the context's error, which the CLI reports as
+// interrupted, not after its step cap.
+func TestResolveStops(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	req := reqOf("hroot")
+	req.Context = ctx
+	start := time.Now()
+	_, err := Resolve(pigeonCatalog(), req)
+	took := time.Since(start)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want the context's", err)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("stopped after %v, want soon after its context ended (200 ms)", took)
+	}
+	t.Logf("stopped after %v", took.Round(time.Millisecond))
 }

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -61,6 +62,10 @@ type Request struct {
 	Free map[string]bool
 	// MaxSteps caps the number of versions tried; 0 means DefaultMaxSteps.
 	MaxSteps int
+	// Context, when set, stops the search once it ends (Ctrl-C, SIGTERM),
+	// with its error: a search of a hostile catalog ran its million steps,
+	// 2.5 minutes, deaf to both (an attacker's run).
+	Context context.Context
 }
 
 // DefaultMaxSteps is the search cap used when Request.MaxSteps is 0.
@@ -145,6 +150,9 @@ func Resolve(src Source, req Request) (*Plan, error) {
 		f = s.search(1)
 	}
 	if f != nil {
+		if req.Context != nil && req.Context.Err() != nil {
+			return nil, fmt.Errorf("resolve: %w", req.Context.Err())
+		}
 		if f.tooComplex {
 			return nil, fmt.Errorf("%w: gave up after %d steps, stuck on %s", ErrTooComplex, s.steps, s.stuck())
 		}

@@ -230,8 +230,8 @@ func (s *solver) search(level int) *failure {
 		if !dom.has(c.idx) {
 			continue
 		}
-		if s.steps >= s.maxSteps {
-			return &failure{tooComplex: true}
+		if s.steps >= s.maxSteps || s.steps%256 == 0 && s.ctx != nil && s.ctx.Err() != nil {
+			return &failure{tooComplex: true} // Resolve tells a stop from the cap
 		}
 		s.steps++
 		p.tries++

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"context"
 	"slices"
 	"sort"
 	"strings"
@@ -151,6 +152,7 @@ type solver struct {
 	nNogoods  int
 	steps     int
 	maxSteps  int
+	ctx       context.Context // Request.Context; nil: never stopped
 	nextSeq   int
 	checks    map[checkKey]bool
 	// wantBuilds holds, by name, the build metadata the requests name
@@ -166,6 +168,7 @@ func newSolver(src Source, req Request) *solver {
 		decisions: []*cand{nil},
 		nogoods:   map[*cand][]*nogood{},
 		maxSteps:  req.MaxSteps,
+		ctx:       req.Context,
 		checks:    map[checkKey]bool{},
 	}
 	if s.maxSteps <= 0 {
