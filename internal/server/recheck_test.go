@@ -121,6 +121,16 @@ func TestSeedersDropChangedArchives(t *testing.T) {
 	if code, body, _ := fetchHeader(t, webSeed); code != http.StatusOK || !bytes.Equal(body, original) {
 		t.Errorf("GET %s once repaired: %d, %d bytes; want the archive", webSeed, code, len(body))
 	}
+	// Removed: not counted as seeded (it was, as long as no peer asked for
+	// it: an attacker's run); put back: seeded again.
+	if err := os.Rename(archive, archive+".aside"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the primary to stop seeding its removed archive", func() bool { return seeding(pinfo) == 0 })
+	if err := os.Rename(archive+".aside", archive); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the primary to seed the archive put back", func() bool { return seeding(pinfo) == 1 })
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {

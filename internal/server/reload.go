@@ -179,7 +179,7 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		r.mu.Lock()
 		was, failedBefore := r.unseedable[ih]
 		r.mu.Unlock()
-		if failedBefore && was != nil && now != nil && swarm.Unchanged(was, now) {
+		if failedBefore && (was == nil && now == nil || was != nil && now != nil && swarm.Unchanged(was, now)) {
 			failed++
 			continue
 		}
@@ -189,7 +189,7 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 			r.mu.Lock()
 			r.unseedable[ih] = now
 			r.mu.Unlock()
-			if r.catsrv != nil {
+			if r.catsrv != nil && now != nil {
 				r.catsrv.Withhold(p.Archive) // nor over HTTP, where every client's check would fail it
 			}
 			failed++
@@ -197,6 +197,9 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		}
 		if r.catsrv != nil {
 			r.catsrv.Serve(p.Archive)
+		}
+		if failedBefore {
+			r.log.Info("package seeded again", "package", p.ID(), "archive", path)
 		}
 		if r.tracker != nil {
 			r.tracker.AddPeer(ih, self, true)
@@ -234,7 +237,7 @@ func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 	r.mu.Lock()
 	for _, d := range damaged {
 		delete(r.seeding, d.InfoHash)
-		if r.catsrv != nil {
+		if r.catsrv != nil && !d.Gone {
 			r.catsrv.Withhold(d.Name)
 		}
 	}

@@ -2,6 +2,8 @@ package swarm
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -81,15 +83,16 @@ type Damaged struct {
 	InfoHash InfoHash
 	Name     string // the archive's file name
 	Err      error  // what the check found
+	Gone     bool   // the file is no longer there
 }
 
 // RecheckChanged hashes again the payload of every complete torrent whose
 // file changed since it was last found whole (by Seed, Download or an
 // earlier call), drops those whose pieces no longer match and
 // returns them; their owner seeds them again once repaired. A changed file
-// that still matches (a touch, a copy of the same bytes) is shared on. A
-// file that is gone is DropVanished's. Torrents being downloaded are left
-// alone.
+// that still matches (a touch, a copy of the same bytes) is shared on; one
+// that is gone is dropped and returned too (Gone). Torrents being
+// downloaded are left alone.
 //
 // A file damaged by the disk is not seen (its times do not change), nor
 // one written within the file system's timestamp granularity (the
@@ -108,6 +111,16 @@ func (e *Engine) RecheckChanged(ctx context.Context) []Damaged {
 		}
 		path := filepath.Join(e.dir, info.Name)
 		now, err := os.Stat(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Gone: dropped as a read would drop it, which a seeder whose
+			// peers ask nothing of it never made (dist-server went on
+			// counting it seeded: an attacker's run).
+			if len(e.dropVanished([]metainfo.Hash{ih})) > 0 {
+				e.logger.Warn("the archive was removed from disk: no longer seeding it", "archive", path)
+				out = append(out, Damaged{InfoHash: ih, Name: info.Name, Err: err, Gone: true})
+			}
+			continue
+		}
 		if err != nil {
 			continue
 		}

@@ -50,6 +50,11 @@ func TestRecheckChanged(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, "piece 1 of"},
+		{"removed", func(t *testing.T, path string, data []byte) {
+			if err := os.Remove(path); err != nil {
+				t.Fatal(err)
+			}
+		}, "no such file"},
 		{"truncated", func(t *testing.T, path string, data []byte) {
 			if err := os.Truncate(path, int64(len(data)/2)); err != nil {
 				t.Fatal(err)
