@@ -186,6 +186,9 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
 			r.errors.WithLabelValues("seeder").Inc()
 			r.log.Error("cannot seed package", "package", p.ID(), "archive", path, "err", err)
+			if !swarm.IsDamaged(err) {
+				now = nil // an error reading it: tried again at the next retry
+			}
 			r.mu.Lock()
 			r.unseedable[ih] = now
 			r.mu.Unlock()

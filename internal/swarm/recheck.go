@@ -137,6 +137,10 @@ func (e *Engine) RecheckChanged(ctx context.Context) []Damaged {
 			if ctx.Err() != nil {
 				break
 			}
+			if !IsDamaged(err) { // unread, not wrong: looked at again next time
+				e.logger.Warn("cannot read a changed archive to check it; will try again", "archive", path, "err", err)
+				continue
+			}
 			e.vanishMu.Lock() // as dropVanished: a Download that started meanwhile keeps it
 			running := e.downloadRunning(ih)
 			if !running {

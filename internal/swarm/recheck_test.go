@@ -134,3 +134,38 @@ func flipByte(t *testing.T, path string, data []byte, off int64) {
 		t.Fatal(err)
 	}
 }
+
+// TestIsDamaged: what the checks say of a file whose bytes are not the
+// torrent's counts as damaged; a file that could not be read does not (a
+// server would otherwise give up an archive for good over a passing
+// "too many open files").
+func TestIsDamaged(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 200<<10)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipByte(t, path, data, 70<<10)
+	e := newEngine(t, dir, 0)
+	if _, err := e.Seed(context.Background(), meta.Torrent, true); !IsDamaged(err) {
+		t.Errorf("a flipped byte: %v, want damaged", err)
+	}
+	if err := os.Truncate(path, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Seed(context.Background(), meta.Torrent, true); !IsDamaged(err) {
+		t.Errorf("a short file: %v, want damaged", err)
+	}
+	if err := os.Chmod(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := os.Open(path); err == nil { // root reads it anyway
+		f.Close()
+		os.Remove(path)
+	}
+	if _, err := e.Seed(context.Background(), meta.Torrent, true); err == nil || IsDamaged(err) {
+		t.Errorf("an unreadable or missing file: %v, want an error that is not damaged", err)
+	}
+}

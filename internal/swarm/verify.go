@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha1"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -65,7 +66,7 @@ func verifyFile(ctx context.Context, path string, info *metainfo.Info) (os.FileI
 		return nil, fmt.Errorf("swarm: seed %s: %w", info.Name, err)
 	}
 	if st.Size() != info.Length {
-		return nil, fmt.Errorf("swarm: seed %s: %s has %d bytes, the torrent %d", info.Name, path, st.Size(), info.Length)
+		return nil, damagedFile{fmt.Errorf("swarm: seed %s: %s has %d bytes, the torrent %d", info.Name, path, st.Size(), info.Length)}
 	}
 	// Pieces are read straight into one buffer, made of the piece length
 	// (64 KiB and up) or the file's if smaller: a seeder verifying 10,000
@@ -90,8 +91,22 @@ func verifyFile(ctx context.Context, path string, info *metainfo.Info) (os.FileI
 		}
 		verifiedBytes.Add(int64(len(b)))
 		if sha1.Sum(b) != p.V1Hash().Unwrap() {
-			return nil, fmt.Errorf("swarm: seed %s: piece %d of %s does not match its hash", info.Name, i, path)
+			return nil, damagedFile{fmt.Errorf("swarm: seed %s: piece %d of %s does not match its hash", info.Name, i, path)}
 		}
 	}
 	return st, nil
+}
+
+// damagedFile is a verification error that says a file's bytes are not its
+// torrent's (its size, or a piece's hash), not that it could not be read.
+type damagedFile struct{ error }
+
+func (d damagedFile) Unwrap() error { return d.error }
+
+// IsDamaged reports whether err (of Seed, or a Damaged's) says the file's
+// bytes are not its torrent's: an error reading it (too many open files,
+// an I/O error) may pass, and is no reason to give the archive up.
+func IsDamaged(err error) bool {
+	var d damagedFile
+	return errors.As(err, &d)
 }
