@@ -57,9 +57,11 @@ func (p *prep) realDir(d string) string {
 
 // lookUpAliases finds the owners of the entries the changes bring in or
 // take away under other spellings of their paths (p.aliases): through the
-// real path of each, and, for the files and symlinks that are on disk and
-// that no package records by the literal path (the ones that would be
-// said unowned, or deleted), among the recorded paths of the same name.
+// real path of each, and, for the entries brought in that are on disk and
+// that no package records by the literal path (a file would be said
+// unowned; a directory recorded as not made by distpac, and left behind
+// when emptied), and the files taken away that a symlink leads through,
+// among the recorded paths of the same name.
 func (p *prep) lookUpAliases(changes []Change) error {
 	var asked, named []string
 	for _, c := range changes {
@@ -67,7 +69,7 @@ func (p *prep) lookUpAliases(changes []Change) error {
 			for _, f := range c.New.Files {
 				abs := join(c.New.Prefix, f.Path)
 				asked = append(asked, abs)
-				if _, owned := p.owners[abs]; !owned && f.Type != state.TypeDir && exists(abs) {
+				if _, owned := p.owners[abs]; !owned && exists(abs) {
 					named = append(named, abs)
 				}
 			}

@@ -187,3 +187,33 @@ func TestAliasedPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestCreatedThroughSymlink: a directory distpac made for one package is
+// recorded as made by distpac by another that reaches it under another
+// spelling, in either order, so the last to leave removes it once empty;
+// it was left behind (an attacker's run).
+func TestCreatedThroughSymlink(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		prefix         tree
+		first, arrives string // the installed package's directory, the arriving one's
+	}{
+		{"the installed one through the symlink", tree{"lib/": "", "lib/sub/": "", "lib/sub/g.so": "lg's", "lib64": "-> lib"}, "lib64/sub", "lib/sub"},
+		{"the arriving one through the symlink", tree{"lib/": "", "lib/sub/": "", "lib/sub/f.so": "lf's", "lib64": "-> lib"}, "lib/sub", "lib64/sub"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tt.prefix)
+			first := f.installed("first", "1.0.0", tt.first)
+			arriving := f.staged("arriving", tree{filepath.Dir(tt.arrives) + "/": "", tt.arrives + "/": "", tt.arrives + "/x.so": "x"})
+			plan, err := f.run([]Change{{New: arriving}}, Options{Owners: f.owners(first), Named: named(first)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range plan.Files[0] {
+				if r.Path == tt.arrives && !r.Created {
+					t.Errorf("%s recorded as not made by distpac; %s of the installed package was", tt.arrives, tt.first)
+				}
+			}
+		})
+	}
+}

@@ -413,7 +413,10 @@ func (p *prep) bringIn(n *Staged) []state.File {
 			if fi, err := os.Stat(abs); err == nil {
 				out[i].Mode = state.Perm(fi.Mode())
 			}
-			out[i].Created = p.owners[abs].Created || p.leaving[abs].Created
+			// Made by distpac if its owner (under any spelling: lib64/sub
+			// of one package is lib/sub of another) says so.
+			o, _, _ := p.ownerOf(abs)
+			out[i].Created = o.Created || p.leaving[abs].Created
 			continue
 		}
 		src := filepath.Join(n.Root, filepath.FromSlash(f.Path))
