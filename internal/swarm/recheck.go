@@ -148,7 +148,7 @@ func (e *Engine) RecheckChanged(ctx context.Context) []Damaged {
 			}
 			e.vanishMu.Unlock()
 			if !running {
-				e.logger.Error("the archive changed on disk and no longer matches its torrent: no longer seeding it", "archive", path, "err", err)
+				e.logger.Warn("the archive changed on disk and no longer matches its torrent: no longer seeding it", "archive", path, "err", err)
 				out = append(out, Damaged{InfoHash: ih, Name: info.Name, Err: err})
 			}
 			continue
