@@ -115,7 +115,7 @@ func (e *Engine) RecheckChanged(ctx context.Context) []Damaged {
 			// Gone: dropped as a read would drop it, which a seeder whose
 			// peers ask nothing of it never made (dist-server went on
 			// counting it seeded: an attacker's run).
-			if len(e.dropVanished([]metainfo.Hash{ih})) > 0 {
+			if e.dropIdle(ih, func() bool { return payloadAbsent(path) }) {
 				e.logger.Warn("the archive was removed from disk: no longer seeding it", "archive", path)
 				out = append(out, Damaged{InfoHash: ih, Name: info.Name, Err: err, Gone: true})
 			}
@@ -141,13 +141,7 @@ func (e *Engine) RecheckChanged(ctx context.Context) []Damaged {
 				e.logger.Warn("cannot read a changed archive to check it; will try again", "archive", path, "err", err)
 				continue
 			}
-			e.vanishMu.Lock() // as dropVanished: a Download that started meanwhile keeps it
-			running := e.downloadRunning(ih)
-			if !running {
-				e.Drop(ih)
-			}
-			e.vanishMu.Unlock()
-			if !running {
+			if e.dropIdle(ih, func() bool { return true }) { // a Download that started meanwhile keeps it
 				e.logger.Warn("the archive changed on disk and no longer matches its torrent: no longer seeding it", "archive", path, "err", err)
 				out = append(out, Damaged{InfoHash: ih, Name: info.Name, Err: err})
 			}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -136,32 +135,43 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 // a client that picked it stalled for 10 s before it restarted its
 // download.
 func (e *Engine) payloadGone(ih metainfo.Hash) {
-	for _, name := range e.dropVanished([]metainfo.Hash{ih}) {
+	t := e.held(ih)
+	if t == nil || t.Info() == nil {
+		return
+	}
+	name := t.Info().Name
+	if e.dropIdle(ih, func() bool { return payloadAbsent(filepath.Join(e.dir, name)) }) {
 		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
 	}
 }
 
-// dropVanished drops those of ihs (all torrents when nil) whose payload
-// file is gone and that no Download is running, and returns their names.
-// Under vanishMu, so that a Download that starts meanwhile (its add drops
-// and adds the torrent again, then marks it running) is seen running, not
-// dropped after its start; nothing once the engine is closed.
-func (e *Engine) dropVanished(ihs []metainfo.Hash) []string {
+// dropIdle drops ih if no Download of it is running and cond holds, and
+// says whether it did. Under vanishMu, cond too, so that a Download that
+// starts meanwhile (its add drops and adds the torrent again, then marks
+// it running) is seen running, not dropped after its start; nothing once
+// the engine is closed.
+func (e *Engine) dropIdle(ih metainfo.Hash, cond func() bool) bool {
 	e.vanishMu.Lock()
 	defer e.vanishMu.Unlock()
 	select {
 	case <-e.stop:
-		return nil
+		return false
 	default:
 	}
+	if e.downloadRunning(ih) || !cond() {
+		return false
+	}
+	e.Drop(ih)
+	return true
+}
+
+// dropVanished drops the torrents whose payload file is gone and that no
+// Download is running (dropIdle), and returns their names.
+func (e *Engine) dropVanished() []string {
 	var names []string
 	for _, t := range e.torrentList() {
 		info, ih := t.Info(), t.InfoHash()
-		if info == nil || ihs != nil && !slices.Contains(ihs, ih) || e.downloadRunning(ih) {
-			continue
-		}
-		if payloadAbsent(filepath.Join(e.dir, info.Name)) {
-			e.Drop(ih)
+		if info != nil && e.dropIdle(ih, func() bool { return payloadAbsent(filepath.Join(e.dir, info.Name)) }) {
 			names = append(names, info.Name)
 		}
 	}
@@ -173,7 +183,7 @@ func (e *Engine) dropVanished(ihs []metainfo.Hash) []string {
 // it; this finds it for a torrent nobody asks for, which the engine would
 // otherwise announce and list as seeding.
 func (e *Engine) DropVanished() []string {
-	names := e.dropVanished(nil)
+	names := e.dropVanished()
 	for _, name := range names {
 		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
 	}
