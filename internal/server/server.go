@@ -192,7 +192,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return config.InUse("peer_addr", err)
 		}
 		defer r.engine.Close()
-		r.info.Peer = netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port())).String()
+		r.info.Peer = r.self().String()
 		r.info.Listen["seeder"] = r.engine.Addr().String()
 	}
 	if !opts.NoDatabase {

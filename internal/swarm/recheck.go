@@ -68,8 +68,11 @@ func (e *Engine) noteWhole(t *torrent.Torrent) {
 // Unchanged reports whether now is the file was: the same file (device
 // and inode), size, modification time and change time (which cp -p,
 // rsync -t and a restore from a backup cannot put back, as they do the
-// mtime: a review).
+// mtime: a review). Nil is no file: two nils are unchanged.
 func Unchanged(was, now os.FileInfo) bool {
+	if was == nil || now == nil {
+		return was == nil && now == nil
+	}
 	if !os.SameFile(was, now) || was.Size() != now.Size() || !was.ModTime().Equal(now.ModTime()) {
 		return false
 	}
