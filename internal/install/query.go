@@ -78,12 +78,12 @@ func (c *Client) Owners(ctx context.Context, path string) (string, []state.Owner
 }
 
 // owner finds the recorded path abs is (itself, or through a symlinked
-// directory) and its one owner, as state.OwnersOf merges them.
+// directory) and its one owner, as state.OwnersOf merges them; where the
+// path really leads is place's (the conflict check's) answer.
 func owner(ctx context.Context, db *state.DB, abs string) (string, state.Owner, error) {
 	asked := []string{abs}
-	var real string
-	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
-		real = filepath.Join(dir, filepath.Base(abs))
+	real := place.RealPath(abs)
+	if real != abs {
 		asked = append(asked, real)
 	}
 	found, err := db.OwnersOf(ctx, nil, asked)
@@ -95,19 +95,15 @@ func owner(ctx context.Context, db *state.DB, abs string) (string, state.Owner, 
 			return p, o, nil
 		}
 	}
-	if real != "" {
-		// Recorded under a symlinked directory: the recorded paths of the
-		// same name, resolved.
-		named, err := db.OwnersNamed(ctx, nil, []string{filepath.Base(abs)})
-		if err != nil {
-			return "", state.Owner{}, err
-		}
-		// In order, so that the answer is the same each time (and the
-		// conflict check's, place's aliasesByName, which sorts too).
-		for _, p := range slices.Sorted(maps.Keys(named)) {
-			if d, err := filepath.EvalSymlinks(filepath.Dir(p)); err == nil && filepath.Join(d, filepath.Base(p)) == real {
-				return p, named[p], nil
-			}
+	// Recorded under a symlinked directory: the recorded paths of the same
+	// name, resolved, the first by path (as the conflict check takes).
+	named, err := db.OwnersNamed(ctx, nil, []string{filepath.Base(abs)})
+	if err != nil {
+		return "", state.Owner{}, err
+	}
+	for _, p := range slices.Sorted(maps.Keys(named)) {
+		if place.RealPath(p) == real {
+			return p, named[p], nil
 		}
 	}
 	return "", state.Owner{}, fmt.Errorf("%s: %w", abs, ErrNotOwned)

@@ -29,29 +29,37 @@ type alias struct {
 	as string // the path as recorded, absolute
 }
 
-// realPath is abs with the directories of it that exist resolved, as the
+// RealPath is abs with the directories of it that exist resolved, as the
 // kernel follows them: where the entry abs names really is. Its last
-// element is kept as it is.
-func (p *prep) realPath(abs string) string {
-	return filepath.Join(p.realDir(filepath.Dir(abs)), filepath.Base(abs))
+// element is kept as it is. dist-client owner asks it of one path; Prepare
+// of many, through its cache.
+func RealPath(abs string) string { return realPaths{}.path(abs) }
+
+// realPaths caches the directories resolved (dir), each once per
+// Prepare.
+type realPaths map[string]string
+
+func (p *prep) realPath(abs string) string { return p.real.path(abs) }
+
+func (rp realPaths) path(abs string) string {
+	return filepath.Join(rp.dir(filepath.Dir(abs)), filepath.Base(abs))
 }
 
-// realDir resolves the deepest directory of d that exists and keeps the
-// rest. It is bounded: each call goes up one element (EvalSymlinks
-// itself follows at most 255 links), and each directory is resolved once
-// per Prepare.
-func (p *prep) realDir(d string) string {
-	if r, ok := p.real[d]; ok {
+// dir resolves the deepest directory of d that exists and keeps the rest.
+// It is bounded: each call goes up one element (EvalSymlinks itself
+// follows at most 255 links).
+func (rp realPaths) dir(d string) string {
+	if r, ok := rp[d]; ok {
 		return r
 	}
 	r, err := filepath.EvalSymlinks(d)
 	if err != nil {
 		r = d
 		if parent := filepath.Dir(d); parent != d {
-			r = filepath.Join(p.realDir(parent), filepath.Base(d))
+			r = filepath.Join(rp.dir(parent), filepath.Base(d))
 		}
 	}
-	p.real[d] = r
+	rp[d] = r
 	return r
 }
 

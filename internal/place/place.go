@@ -98,7 +98,7 @@ func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
 	p := &prep{ctx: ctx, o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{},
-		same: map[string]bool{}, userKept: map[string]bool{}, aliases: map[string]alias{}, real: map[string]string{}}
+		same: map[string]bool{}, userKept: map[string]bool{}, aliases: map[string]alias{}, real: realPaths{}}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
@@ -171,9 +171,9 @@ type prep struct {
 	owners map[string]state.Owner // of the paths looked up (Options.Owners)
 	// aliases: owners of paths brought in or taken away that a package
 	// records under another spelling (alias.go); real: directories
-	// resolved (realDir).
+	// resolved (realPaths).
 	aliases  map[string]alias
-	real     map[string]string
+	real     realPaths
 	leaving  map[string]state.File // absolute path -> recorded entry leaving
 	arriving map[string]int        // absolute path -> change index
 	away     map[string]bool       // absolute paths set aside by a step
