@@ -66,22 +66,9 @@ func TestRecheckChanged(t *testing.T) {
 			dir := t.TempDir()
 			e := newEngine(t, dir, 0)
 			path := filepath.Join(dir, "pkg-1.0.0.tar.zst")
-			data := writeRandom(t, path, 200<<10)
-			meta, err := torrentmeta.Build(path, "", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			other := filepath.Join(dir, "other-1.0.0.tar.zst")
-			writeRandom(t, other, 100<<10)
-			otherMeta, err := torrentmeta.Build(other, "", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			ih, err := e.Seed(ctx, meta.Torrent, true)
-			if err != nil {
-				t.Fatal(err)
-			}
-			otherIH, err := e.Seed(ctx, otherMeta.Torrent, true)
+			_, ih := seedRandom(t, ctx, e, dir, "pkg-1.0.0.tar.zst", 200<<10)
+			_, otherIH := seedRandom(t, ctx, e, dir, "other-1.0.0.tar.zst", 100<<10)
+			data, err := os.ReadFile(path)
 			if err != nil {
 				t.Fatal(err)
 			}
