@@ -98,11 +98,15 @@ func newPrimary(ctx context.Context, t *testing.T, pkgs ...string) (*config.Serv
 }
 
 // runPrimary runs the primary of cfg and primary on servers until ctx
-// ends, its end sent to done, and returns its Info once it is ready.
+// ends, its end sent to done, and returns its Info once it is ready. It
+// logs to the test's output unless opts has a Logger.
 func runPrimary(ctx context.Context, t *testing.T, servers *sync.WaitGroup, done chan error, opts Options) Info {
 	t.Helper()
 	ready := make(chan Info, 1)
-	opts.Ready, opts.PollInterval, opts.Logger = func(i Info) { ready <- i }, 100*time.Millisecond, testLogger(t, "primary")
+	opts.Ready, opts.PollInterval = func(i Info) { ready <- i }, 100*time.Millisecond
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t, "primary")
+	}
 	servers.Go(func() { done <- Run(ctx, opts) })
 	select {
 	case i := <-ready:

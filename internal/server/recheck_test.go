@@ -37,11 +37,8 @@ func TestSeedersDropChangedArchives(t *testing.T) {
 	defer servers.Wait()
 	defer cancel()
 	prec := &logRecorder{}
-	ready := make(chan Info, 2)
-	servers.Go(func() {
-		done <- Run(ctx, Options{Paths: primary, Config: cfg, PollInterval: 100 * time.Millisecond, Logger: slog.New(prec), Ready: func(i Info) { ready <- i }})
-	})
-	pinfo := <-ready
+	pinfo := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(prec)})
+	ready := make(chan Info, 1)
 
 	mcfg := &config.Server{DatabaseAddr: "127.0.0.1:0", PeerAddr: "127.0.0.1:0"}
 	mcfg.ApplyDefaults()
