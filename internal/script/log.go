@@ -14,12 +14,23 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/distpac/distpac/internal/units"
 )
 
 // DefaultLogMax is the size past which the log is rotated to Path.1: the
 // two files never hold much more than twice this, whatever a script prints
 // (a script that prints a megabyte a second still cannot fill a disk).
 const DefaultLogMax = 1 << 20
+
+// A run's share of the log: the first runShare/2 bytes of its lines and
+// the last runShare/2, with a line saying how much was left out between
+// them. Without it one chatty script (an attacker's run: 400 MB of
+// output) rotated the log hundreds of times and took every other
+// script's lines with it, so that the log said nothing of the packages
+// installed before it; what goes wrong is nearly always at the start
+// (the set-up it reports) or at the end (the failure).
+func (l *Log) runShare() int64 { return l.max() / 4 }
 
 // maxLogLine cuts a longer line of output into several log lines, each
 // prefixed: a script that prints without newlines still writes bounded
@@ -52,6 +63,12 @@ type logRun struct {
 	size   int64  // of the file as this run knows it
 	buf    []byte // a line not yet ended
 	failed bool
+
+	written  int64    // bytes of this run's lines written so far
+	tail     [][]byte // past the first half of its share: its last lines, formatted
+	tailSize int64    // their bytes
+	leftOut  int      // lines dropped from the front of tail
+	leftSize int64    // their bytes
 }
 
 // start opens the log for one run of script.
@@ -167,8 +184,16 @@ func (r *logRun) end(err error) {
 		r.line(": " + visible(r.buf))
 	}
 	r.buf = nil
+	if r.leftOut > 0 {
+		r.write(formatLine(r.l.now(), r.head, fmt.Sprintf(" printed %d more lines (%s) here, left out of the log: a run keeps its first and last %s",
+			r.leftOut, units.FormatBytes(r.leftSize), units.FormatBytes(r.l.runShare()/2))))
+	}
+	for _, b := range r.tail {
+		r.write(b)
+	}
+	r.tail = nil
 	if !r.failed {
-		r.line(" " + ending(err))
+		r.write(formatLine(r.l.now(), r.head, " "+ending(err)))
 	}
 	if r.f != nil {
 		if err := r.f.Close(); err != nil && !r.failed {
@@ -178,20 +203,45 @@ func (r *logRun) end(err error) {
 	}
 }
 
-// ok reports whether everything of the run reached the log.
-func (r *logRun) ok() bool {
+// ok reports whether the run's output reached the log, and whether some
+// of it was left out (runShare).
+func (r *logRun) ok() (logged, trimmed bool) {
 	r.l.mu.Lock()
 	defer r.l.mu.Unlock()
-	return !r.failed
+	return !r.failed, r.leftOut > 0
 }
 
-// line writes "TIME HEAD" + rest as one line, rotating first when it would
-// take the file past the limit. l.mu is held.
+// line logs "TIME HEAD" + rest, a line of output: written while the run
+// is in the first half of its share, else kept among its last lines,
+// which end writes. l.mu is held.
 func (r *logRun) line(rest string) {
 	if r.failed {
 		return
 	}
 	b := formatLine(r.l.now(), r.head, rest)
+	half := r.l.runShare() / 2
+	if r.written < half {
+		r.write(b)
+		return
+	}
+	r.tail = append(r.tail, b)
+	r.tailSize += int64(len(b))
+	for r.tailSize > half && len(r.tail) > 1 {
+		r.leftOut++
+		r.leftSize += int64(len(r.tail[0]))
+		r.tailSize -= int64(len(r.tail[0]))
+		r.tail[0] = nil
+		r.tail = r.tail[1:]
+	}
+}
+
+// write appends one formatted line to the file, rotating first when it
+// would take the file past the limit. l.mu is held.
+func (r *logRun) write(b []byte) {
+	if r.failed {
+		return
+	}
+	r.written += int64(len(b))
 	if r.size > 0 && r.size+int64(len(b)) > r.l.max() {
 		r.rotate()
 		if r.failed {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/units"
 )
 
 var logClock = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 5, 0, time.FixedZone("CET", 3600)) }
@@ -62,20 +64,24 @@ func TestLogLines(t *testing.T) {
 	}
 }
 
+// TestLogRotation: the log moves to Path.1 when a line would take it past
+// Max; each run here prints one line.
 func TestLogRotation(t *testing.T) {
-	line := func(i int) string { return fmt.Sprintf("%s a 1 install.sh: line %02d\n", stamp, i) } // 44 bytes
+	run := func(i int) string { // 45 + 57 bytes
+		return fmt.Sprintf("%s a 1 install.sh: line %02d\n%s a 1 install.sh exited with status 0\n", stamp, i, stamp)
+	}
 	tests := []struct {
 		name        string
 		existing    string // in scripts.log before
 		existing1   string // in scripts.log.1 before
 		max         int64
-		lines       int
+		runs        int
 		want, want1 string
 	}{
-		{"under the limit", "", "", 1000, 3, line(0) + line(1) + line(2), ""},
-		{"rotates past the limit", "", "", 100, 5, line(4), line(2) + line(3)},
-		{"an old log rotates at once", strings.Repeat("o", 100), "older", 100, 1, line(0), strings.Repeat("o", 100)},
-		{"a line bigger than the limit still goes in", "", "", 10, 2, line(1), line(0)},
+		{"under the limit", "", "", 1000, 3, run(0) + run(1) + run(2), ""},
+		{"rotates past the limit", "", "", 204, 5, run(4), run(2) + run(3)},
+		{"an old log rotates at once", strings.Repeat("o", 102), "older", 102, 1, run(0), strings.Repeat("o", 102)},
+		{"a line bigger than the limit still goes in", "", "", 10, 1, run(0)[45:], run(0)[:45]},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,19 +93,53 @@ func TestLogRotation(t *testing.T) {
 			if tt.existing1 != "" {
 				os.WriteFile(l.Path+".1", []byte(tt.existing1), 0o600)
 			}
-			r := l.start("a", "1", "install.sh")
-			for i := range tt.lines {
+			for i := range tt.runs {
+				r := l.start("a", "1", "install.sh")
 				r.Write(fmt.Appendf(nil, "line %02d\n", i))
+				r.end(nil)
 			}
-			r.l.mu.Lock()
-			r.f.Close() // no end line: the table counts output lines only
-			r.l.mu.Unlock()
 			got, _ := os.ReadFile(l.Path)
 			got1, _ := os.ReadFile(l.Path + ".1")
 			if string(got) != tt.want || string(got1) != tt.want1 {
 				t.Fatalf("scripts.log:\n%s\nscripts.log.1:\n%s\nwant:\n%s\nand:\n%s", got, got1, tt.want, tt.want1)
 			}
 		})
+	}
+}
+
+// TestLogRunShare: a run that prints much keeps its first and last lines
+// in the log and says how much it left out between them, so that the
+// lines of the runs before it stay (one chatty script rotated them away).
+func TestLogRunShare(t *testing.T) {
+	dir := t.TempDir()
+	l := &Log{Path: filepath.Join(dir, "scripts.log"), Max: 4000, Now: logClock} // a run's share 1000 bytes
+	r := l.start("a", "1", "install.sh")
+	r.Write([]byte("before\n"))
+	r.end(nil)
+	r = l.start("b", "2", "install.sh")
+	for i := range 100_000 {
+		r.Write(fmt.Appendf(nil, "line %06d\n", i)) // 49 bytes in the log
+	}
+	r.end(&Error{Script: "install.sh", Status: 1})
+	var want strings.Builder
+	want.WriteString(stamp + " a 1 install.sh: before\n" + stamp + " a 1 install.sh exited with status 0\n")
+	for i := range 11 { // while under half the share (500 bytes): 11 lines of 49
+		fmt.Fprintf(&want, "%s b 2 install.sh: line %06d\n", stamp, i)
+	}
+	fmt.Fprintf(&want, "%s b 2 install.sh printed %d more lines (%s) here, left out of the log: a run keeps its first and last 500 B\n",
+		stamp, 100_000-11-10, units.FormatBytes((100_000-11-10)*49))
+	for i := 100_000 - 10; i < 100_000; i++ { // the last 500 bytes: 10 lines
+		fmt.Fprintf(&want, "%s b 2 install.sh: line %06d\n", stamp, i)
+	}
+	want.WriteString(stamp + " b 2 install.sh exited with status 1\n")
+	if got, _ := os.ReadFile(l.Path); string(got) != want.String() {
+		t.Fatalf("log:\n%s\nwant:\n%s", got, want.String())
+	}
+	if _, err := os.Stat(l.Path + ".1"); err == nil {
+		t.Fatalf("the log was rotated")
+	}
+	if logged, trimmed := r.ok(); !logged || !trimmed {
+		t.Fatalf("ok() = %v, %v; want logged and trimmed", logged, trimmed)
 	}
 }
 
@@ -146,5 +186,22 @@ func TestRunLogs(t *testing.T) {
 	want := stamp + " foo 1.2.3 install.sh: out\n" + stamp + " foo 1.2.3 install.sh: err\n" + stamp + " foo 1.2.3 install.sh exited with status 4\n"
 	if got, _ := os.ReadFile(l.Path); string(got) != want {
 		t.Fatalf("log %q, want %q", got, want)
+	}
+}
+
+// TestRunLogsTrimmed: the error of a failing script that printed more than
+// its share of the log says that the log holds only its first and last
+// lines.
+func TestRunLogsTrimmed(t *testing.T) {
+	l := &Log{Path: filepath.Join(t.TempDir(), "scripts.log"), Max: 4000, Now: logClock}
+	env := pkg(t, "i=0; while [ $i -lt 200 ]; do echo line $i; i=$((i+1)); done; exit 4")
+	env.Log = l
+	err := Run(context.Background(), "install.sh", env, nil)
+	if err == nil || !strings.Contains(err.Error(), "install.sh exited with status 4; last output (its first and last lines in "+l.Path+"):\n") {
+		t.Fatalf("err = %v", err)
+	}
+	got, _ := os.ReadFile(l.Path)
+	if !strings.Contains(string(got), "foo 1.2.3 install.sh: line 199\n") || !strings.Contains(string(got), " more lines (") {
+		t.Fatalf("log %s", got)
 	}
 }

@@ -65,14 +65,18 @@ type Error struct {
 	Status   int           // exit status; -1 when killed by a signal
 	TimedOut time.Duration // set when it ran out of time and was killed
 	Tail     []string      // its last lines of output
-	Log      string        // the log that holds all of its output, if any
+	Log      string        // the log that holds its output, if any
+	Trimmed  bool          // the log holds its first and last lines only (Log.runShare)
 }
 
 func (e *Error) Error() string {
 	msg := e.Script + " " + e.ended()
 	if len(e.Tail) > 0 {
 		where := ""
-		if e.Log != "" {
+		switch {
+		case e.Trimmed:
+			where = " (its first and last lines in " + e.Log + ")"
+		case e.Log != "":
 			where = " (all of it in " + e.Log + ")"
 		}
 		msg += "; last output" + where + ":\n    " + strings.Join(e.Tail, "\n    ")
@@ -149,8 +153,8 @@ func Run(ctx context.Context, name string, env Env, out io.Writer) error {
 	err := run(ctx, name, env, w)
 	lr.end(err)
 	var se *Error
-	if errors.As(err, &se) && lr.ok() {
-		se.Log = env.Log.Path
+	if logged, trimmed := lr.ok(); errors.As(err, &se) && logged {
+		se.Log, se.Trimmed = env.Log.Path, trimmed
 	}
 	return err
 }
