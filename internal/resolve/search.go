@@ -176,43 +176,17 @@ func (s *solver) assign(p *pkg, c *cand, level int) *failure {
 	p.chosen = c
 	p.level = level
 	s.sync(p)
-	for _, ng := range s.nogoods[c] {
-		all := true
+	if ng := s.held(c); ng != nil {
+		// The levels are gathered only for a nogood that holds: most
+		// do not, and a set per nogood looked at was a quarter of
+		// what a hard search allocated.
+		var cs levelSet
 		for _, m := range ng.members {
-			if m.pkg.chosen != m {
-				all = false
-				break
-			}
+			cs.add(m.pkg.level)
 		}
-		if all {
-			// The levels are gathered only for a nogood that holds: most
-			// do not, and a set per nogood looked at was a quarter of
-			// what a hard search allocated.
-			var cs levelSet
-			for _, m := range ng.members {
-				cs.add(m.pkg.level)
-			}
-			return &failure{cs: cs, why: ng.why}
-		}
+		return &failure{cs: cs, why: ng.why}
 	}
 	return s.apply(c, level)
-}
-
-// learn records that c together with the decisions in cs fails.
-func (s *solver) learn(c *cand, cs levelSet, why reason) {
-	if s.nNogoods >= maxNogoods {
-		return
-	}
-	ng := &nogood{members: []*cand{c}, why: why}
-	cs.b.each(func(l int) {
-		if l > 0 && l < len(s.decisions) {
-			ng.members = append(ng.members, s.decisions[l])
-		}
-	})
-	for _, m := range ng.members {
-		s.nogoods[m] = append(s.nogoods[m], ng)
-	}
-	s.nNogoods++
 }
 
 // search decides the open packages from level on. It returns nil once every

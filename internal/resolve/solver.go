@@ -17,6 +17,8 @@ type cand struct {
 	version   *semver.Version
 	installed bool // the installed version of its package
 	selfDep   bool
+	// watch holds the learned nogoods that watch this version (see held).
+	watch []*nogood
 }
 
 // label names the version in messages: "app 1.0.0". Built only when a
@@ -124,14 +126,6 @@ type failure struct {
 	tooComplex bool
 }
 
-// nogood is a set of decisions learned to fail together.
-type nogood struct {
-	members []*cand
-	why     reason
-}
-
-const maxNogoods = 100_000
-
 // maxFailDetail is how many failed versions of one package an explanation
 // keeps; the rest are counted. The message shows at most four reasons
 // anyway, and the whole tree was kept: a package of N versions each
@@ -148,7 +142,6 @@ type solver struct {
 	trail     []snapshot
 	decisions []*cand // decisions[level], level >= 1
 	open      openHeap
-	nogoods   map[*cand][]*nogood
 	nNogoods  int
 	steps     int
 	maxSteps  int
@@ -166,7 +159,6 @@ func newSolver(src Source, req Request) *solver {
 		req:       req,
 		pkgs:      map[string]*pkg{},
 		decisions: []*cand{nil},
-		nogoods:   map[*cand][]*nogood{},
 		maxSteps:  req.MaxSteps,
 		ctx:       req.Context,
 		checks:    map[checkKey]bool{},
