@@ -36,6 +36,20 @@ func (b bitset) and(o bitset) bitset {
 	return out
 }
 
+// within reports whether b ⊆ o.
+func (b bitset) within(o bitset) bool {
+	for i, w := range b {
+		var ow uint64
+		if i < len(o) {
+			ow = o[i]
+		}
+		if w&^ow != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // each calls f for every member in increasing order.
 func (b bitset) each(f func(int)) {
 	for w, word := range b {

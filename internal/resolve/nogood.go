@@ -23,7 +23,7 @@ func (s *solver) learn(c *cand, cs levelSet, why reason) {
 			ng.members = append(ng.members, s.decisions[l])
 		}
 	})
-	c.watch = append(c.watch, ng)
+	c.state().watch = append(c.state().watch, ng)
 	s.nNogoods++
 }
 
@@ -37,10 +37,14 @@ func (s *solver) learn(c *cand, cs levelSet, why reason) {
 // 94% of the pigeonhole catalog's 200 s of CPU (pigeonCatalog).
 func (s *solver) held(c *cand) *nogood {
 	var first *nogood
-	keep := c.watch[:0]
-	for _, ng := range c.watch {
+	t := c.tried
+	if t == nil {
+		return nil
+	}
+	keep := t.watch[:0]
+	for _, ng := range t.watch {
 		if w := unchosen(ng); w != nil {
-			w.watch = append(w.watch, ng)
+			w.state().watch = append(w.state().watch, ng)
 			continue
 		}
 		keep = append(keep, ng)
@@ -48,8 +52,8 @@ func (s *solver) held(c *cand) *nogood {
 			first = ng
 		}
 	}
-	clear(c.watch[len(keep):]) // the moved ones, for the garbage collector
-	c.watch = keep
+	clear(t.watch[len(keep):]) // the moved ones, for the garbage collector
+	t.watch = keep
 	return first
 }
 
