@@ -19,20 +19,7 @@ func BenchmarkResolvePigeon(b *testing.B) {
 	cat := pigeonCatalog()
 	req := reqOf("hroot")
 	req.MaxSteps = *pigeonSteps
-	b.ReportAllocs()
-	var peak uint64
-	var err error
-	start := cpuTime()
-	n := 0
-	for b.Loop() {
-		p, _ := peakHeap(func() { _, err = Resolve(cat, req) })
-		peak = max(peak, p)
-		n++
-	}
-	if cpu := cpuTime() - start; cpu > 0 && n > 0 {
-		b.ReportMetric(float64(cpu.Nanoseconds())/float64(n), "cpu-ns/op")
-	}
-	b.ReportMetric(float64(peak), "peak-heap-B")
+	err := loopMeasured(b, func() error { _, err := Resolve(cat, req); return err })
 	if !errors.Is(err, ErrTooComplex) {
 		b.Fatalf("err = %v, want ErrTooComplex", err)
 	}
