@@ -1,8 +1,6 @@
 package resolve
 
 import (
-	"strings"
-
 	"github.com/Masterminds/semver/v3"
 )
 
@@ -49,52 +47,40 @@ func (s *solver) match(p *pkg, c *semver.Constraints) bitset {
 	if m, ok := p.masks[c]; ok {
 		return m
 	}
-	m := newBits(len(p.cands))
-	if x := exactVersion(c); x != nil {
+	var m bitset
+	if bs := s.bounds(c); bs != nil {
+		m = bs.allowed(p, false)
+	} else {
+		m = newBits(len(p.cands))
 		for i, cd := range p.cands {
-			if cd.version.Equal(x) {
+			ok := false
+			switch {
+			case c == nil:
+				ok = cd.installed || cd.version.Prerelease() == ""
+			default:
+				ok = s.check(c, cd.version, cd.installed)
+			}
+			if ok {
 				m.set(i)
 			}
-		}
-		p.masks[c] = m
-		return m
-	}
-	for i, cd := range p.cands {
-		ok := false
-		switch {
-		case c == nil:
-			ok = cd.installed || cd.version.Prerelease() == ""
-		default:
-			ok = s.check(c, cd.version, cd.installed)
-		}
-		if ok {
-			m.set(i)
 		}
 	}
 	p.masks[c] = m
 	return m
 }
 
-// exactVersion returns the one version c allows when c is an exact pin,
-// "=1.2.3" or "1.2.3" (a full version, no other clause), else nil. Such a
-// pin allows exactly the versions Equal to it: build metadata does not
-// count, and a pre-release pin allows that pre-release. Matching it by
-// comparison spares a semver check per version, each of which formats an
-// error when it fails: a catalog of 2,000 exact pins on a package of 2,000
-// versions took 4 million checks and 12 s.
-func exactVersion(c *semver.Constraints) *semver.Version {
-	if c == nil {
-		return nil
+// bounds returns boundsOf(c), nil when not ok, parsed once per constraint:
+// catalogs share constraint values between many packages, and parsing
+// each time match was asked made BenchmarkResolve allocate 6% more.
+func (s *solver) bounds(c *semver.Constraints) *bounds {
+	bs, seen := s.boundsMemo[c]
+	if !seen {
+		if b, ok := boundsOf(c); ok {
+			bs = &b
+		}
+		s.boundsMemo[c] = bs
 	}
-	t := strings.TrimPrefix(c.String(), "=")
-	if t == "" || strings.ContainsAny(t, " ,|<>=!~^*xX") {
-		return nil
-	}
-	v, err := semver.StrictNewVersion(t)
-	if err != nil {
-		return nil
-	}
-	return v
+	return bs
 }
 
 // conflictAllowed returns the candidates of p a conflict with constraint c
@@ -109,9 +95,18 @@ func (s *solver) conflictAllowed(p *pkg, c *semver.Constraints) bitset {
 		return m
 	}
 	out := newBits(len(p.cands))
-	for i, cd := range p.cands {
-		if !s.check(c, cd.version, true) {
-			out.set(i)
+	if bs := s.bounds(c); bs != nil {
+		covered := bs.allowed(p, true)
+		for i := range p.cands {
+			if !covered.has(i) {
+				out.set(i)
+			}
+		}
+	} else {
+		for i, cd := range p.cands {
+			if !s.check(c, cd.version, true) {
+				out.set(i)
+			}
 		}
 	}
 	if p.conflictMasks == nil {

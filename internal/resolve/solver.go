@@ -167,6 +167,8 @@ type solver struct {
 	ctx       context.Context // Request.Context; nil: never stopped
 	nextSeq   int
 	checks    map[checkKey]bool
+	// boundsMemo holds what solver.bounds found of each constraint.
+	boundsMemo map[*semver.Constraints]*bounds
 	// wantBuilds holds, by name, the build metadata the requests name
 	// (Dep.Build).
 	wantBuilds map[string]map[string]bool
@@ -174,13 +176,14 @@ type solver struct {
 
 func newSolver(src Source, req Request) *solver {
 	s := &solver{
-		src:       src,
-		req:       req,
-		pkgs:      map[string]*pkg{},
-		decisions: []*cand{nil},
-		maxSteps:  req.MaxSteps,
-		ctx:       req.Context,
-		checks:    map[checkKey]bool{},
+		src:        src,
+		req:        req,
+		pkgs:       map[string]*pkg{},
+		decisions:  []*cand{nil},
+		maxSteps:   req.MaxSteps,
+		ctx:        req.Context,
+		checks:     map[checkKey]bool{},
+		boundsMemo: map[*semver.Constraints]*bounds{},
 	}
 	if s.maxSteps <= 0 {
 		s.maxSteps = DefaultMaxSteps
