@@ -105,6 +105,21 @@ func (d Dependency) Allows(v *semver.Version) bool {
 	return d.Constraint.Check(v)
 }
 
+// Holds reports whether v is in the dependency's range, pre-releases
+// counted: how clients match an installed pre-release, or one the command
+// names exactly (resolve's checkRelaxed, which works on the constraint).
+func (d Dependency) Holds(v *semver.Version) bool {
+	if v == nil || (d.Build != "" && v.Metadata() != d.Build) {
+		return false
+	}
+	if d.Constraint == nil {
+		return true
+	}
+	c := *d.Constraint
+	c.IncludePrerelease = true
+	return c.Check(v)
+}
+
 // constraintStart holds the characters that can open a constraint and can
 // never appear in a name, so "libfoo>=1.2" splits without a space.
 const constraintStart = "=!<>~^"

@@ -141,6 +141,42 @@ func TestAllowsWithoutConstraint(t *testing.T) {
 	}
 }
 
+// TestHolds: the range with pre-releases counted, beside Allows.
+func TestHolds(t *testing.T) {
+	tests := []struct {
+		dep, version  string
+		allows, holds bool
+	}{
+		{"foo >1.0.0, <1.0.1", "1.0.1-0", false, true},
+		{"foo >1.0.0, <1.0.1", "1.0.1", false, false},
+		{"foo >=1", "2.0.0-rc.1", false, true},
+		{"foo >=2", "2.0.0-rc.1", false, false}, // below 2.0.0
+		{"foo", "2.0.0-rc.1", false, true},
+		{"foo >=2.0.0-rc.0", "2.0.0-rc.1", true, true},
+		{"foo@1.0.0+b", "1.0.0+a", false, false}, // a request for another build
+	}
+	for _, tt := range tests {
+		parse := ParseDependency
+		if strings.Contains(tt.dep, "@") {
+			parse = ParseRequest
+		}
+		d, err := parse(tt.dep)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.dep, err)
+		}
+		v := mustVersion(t, tt.version)
+		if got := d.Allows(v); got != tt.allows {
+			t.Errorf("%s Allows(%s) = %v, want %v", tt.dep, tt.version, got, tt.allows)
+		}
+		if got := d.Holds(v); got != tt.holds {
+			t.Errorf("%s Holds(%s) = %v, want %v", tt.dep, tt.version, got, tt.holds)
+		}
+	}
+	if (Dependency{Name: "foo"}).Holds(nil) {
+		t.Error("Holds(nil) = true")
+	}
+}
+
 func TestParseDependency(t *testing.T) {
 	tests := []struct {
 		in       string

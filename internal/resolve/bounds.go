@@ -107,7 +107,7 @@ func (bs *bounds) allowed(p *pkg, relaxed bool) bitset {
 	m := newBits(n)
 	for i := lo; i < hi; i++ {
 		cd := p.cands[i]
-		if bs.pre || relaxed || cd.installed || cd.version.Prerelease() == "" {
+		if bs.pre || relaxed || cd.relaxed() || cd.version.Prerelease() == "" {
 			m.set(i)
 		}
 	}

@@ -14,13 +14,20 @@ import (
 // rules restates the contract independently of the solver: which versions
 // a final set of packages may hold.
 type rules struct {
-	cat  catalog
-	req  Request
-	inst map[string]*semver.Version
+	cat   catalog
+	req   Request
+	inst  map[string]*semver.Version
+	asked []Dep // requests of one exact pre-release ("=1.0.0-rc.1")
 }
 
 func newRules(cat catalog, req Request) *rules {
 	r := &rules{cat: cat, req: req, inst: map[string]*semver.Version{}}
+	for _, d := range req.Deps {
+		raw := strings.TrimSpace(d.Raw)
+		if v, err := semver.StrictNewVersion(strings.TrimPrefix(raw, "=")); err == nil && v.Prerelease() != "" {
+			r.asked = append(r.asked, d)
+		}
+	}
 	for _, in := range req.Installed {
 		if _, ok := r.inst[in.Name]; !ok {
 			r.inst[in.Name] = in.Version
@@ -29,11 +36,17 @@ func newRules(cat catalog, req Request) *rules {
 	return r
 }
 
-// depOK: installed versions meet any constraint whose range holds them,
-// others follow semver's pre-release rule, and nil means a stable version.
+// depOK: installed versions, and pre-releases the request names exactly,
+// meet any constraint whose range holds them; others follow semver's
+// pre-release rule, and nil means a stable version.
 func (r *rules) depOK(name string, v *semver.Version, c *semver.Constraints) bool {
 	if iv := r.inst[name]; iv != nil && iv.Equal(v) {
 		return checkRelaxed(c, v)
+	}
+	for _, d := range r.asked {
+		if d.Name == name && d.Constraint.Check(v) && !otherBuild(d, v) {
+			return checkRelaxed(c, v)
+		}
 	}
 	if c == nil {
 		return v.Prerelease() == ""
@@ -246,7 +259,7 @@ func bruteForce(cat catalog, req Request) (exists, ok bool) {
 func fuzzCatalog(data []byte) (catalog, Request) {
 	names := []string{"a", "b", "c", "d", "e"}
 	versions := []string{"1.0.0", "1.1.0", "2.0.0", "2.1.0-rc.1", "3.0.0"}
-	cons := []string{"", "^1", "^2", ">=1.1", "<2", "=1.0.0", ">=2.0.0-rc.0", "~1.1", ">=3"}
+	cons := []string{"", "^1", "^2", ">=1.1", "<2", "=1.0.0", ">=2.0.0-rc.0", "~1.1", ">=3", "=2.1.0-rc.1"}
 	next := func() int {
 		if len(data) == 0 {
 			return 0

@@ -9,8 +9,10 @@
 // from the request, from the dependencies of the versions chosen so far and
 // from the installed packages. A nil constraint accepts any stable version;
 // a pre-release is chosen only when a constraint names a pre-release
-// (semver.Constraints.Check), but an installed pre-release always satisfies
-// a constraint whose range holds it, so it never has to move.
+// (semver.Constraints.Check), but an installed pre-release, or one the
+// request names exactly (name@1.0.0-rc.1), always satisfies a constraint
+// whose range holds it: it never has to move, and one command does what
+// installing it first and the rest second does.
 //
 // Versions that differ only in build metadata (1.0.0, 1.0.0+a, 1.0.0+b)
 // have the same precedence and are one version to the solver: the first

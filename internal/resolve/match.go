@@ -56,9 +56,9 @@ func (s *solver) match(p *pkg, c *semver.Constraints) bitset {
 			ok := false
 			switch {
 			case c == nil:
-				ok = cd.installed || cd.version.Prerelease() == ""
+				ok = cd.relaxed() || cd.version.Prerelease() == ""
 			default:
-				ok = s.check(c, cd.version, cd.installed)
+				ok = s.check(c, cd.version, cd.relaxed())
 			}
 			if ok {
 				m.set(i)

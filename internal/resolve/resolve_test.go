@@ -134,6 +134,21 @@ func TestResolvePlans(t *testing.T) {
 			want: []string{"install app 1.0.0"},
 		},
 		{
+			// One command as two (install lib@2.0.0-rc.1, then app): a
+			// pre-release the user names exactly is matched as an
+			// installed one is.
+			name: "prerelease asked for exactly, beside a dependent",
+			cat:  mkCatalog(pv("app 1.0.0", "lib >=1"), pv("lib 1.0.0"), pv("lib 2.0.0-rc.1")),
+			req:  Request{Deps: []Dep{mustDep("app"), buildDep("lib", "2.0.0-rc.1")}},
+			want: []string{"install lib 2.0.0-rc.1", "install app 1.0.0"},
+		},
+		{
+			name: "prerelease asked for exactly, inside a dependent's range",
+			cat:  mkCatalog(pv("r1 1.0.0", "lib >1.0.0, <1.0.1"), pv("lib 1.0.0"), pv("lib 1.0.1-0"), pv("lib 1.0.1")),
+			req:  Request{Deps: []Dep{mustDep("r1"), buildDep("lib", "1.0.1-0")}},
+			want: []string{"install lib 1.0.1-0", "install r1 1.0.0"},
+		},
+		{
 			name: "installed version missing from the catalog is kept",
 			cat:  mkCatalog(pv("app 1.0.0", "lib ^1"), pv("lib 1.1.0")),
 			req:  Request{Deps: reqOf("app").Deps, Installed: inst("lib 1.0.5")},
@@ -470,5 +485,18 @@ func TestResolveBadInput(t *testing.T) {
 	_, err := Resolve(mkCatalog(), Request{Installed: inst("x 1.0.0", "x 2.0.0")})
 	if err == nil || err.Error() != "resolve: installed package x listed twice (1.0.0 and 2.0.0)" {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestPrereleaseRangeAsked: a requested range that names a pre-release
+// opts into pre-releases for the request only, not for the constraints of
+// what depends on the package (only an exact pre-release is matched as an
+// installed version is).
+func TestPrereleaseRangeAsked(t *testing.T) {
+	cat := mkCatalog(pv("app 1.0.0", "lib >=1, <2"), pv("lib 1.0.0"), pv("lib 2.0.0-rc.1"))
+	_, err := Resolve(cat, Request{Deps: []Dep{mustDep("app"), mustDep("lib >=2.0.0-rc.0")}})
+	var e *Explanation
+	if !errors.As(err, &e) {
+		t.Fatalf("err = %v, want an explanation", err)
 	}
 }

@@ -15,12 +15,21 @@ type cand struct {
 	cand      Candidate
 	version   *semver.Version
 	installed bool // the installed version of its package
-	selfDep   bool
+	// asked: a pre-release the request names exactly (name@1.0.0-rc.1).
+	// Constraints match it as they match an installed version (relaxed),
+	// so that one command does what installing it first and the rest
+	// second does (a dependent's ">=1" holds an installed 2.0.0-rc.1).
+	asked   bool
+	selfDep bool
 	// tried is what the search keeps of a version it has tried; nil
 	// until then, since a catalog's versions are many and few are tried
 	// (a field each for its parts made BenchmarkResolve allocate 16% more).
 	tried *tried
 }
+
+// relaxed reports whether constraints match c as they match an installed
+// version: pre-releases inside their range included.
+func (c *cand) relaxed() bool { return c.installed || c.asked }
 
 // state returns c.tried, made when first asked for.
 func (c *cand) state() *tried {

@@ -114,13 +114,22 @@ func unsatisfied(ctx context.Context, db *catalog.DB, pkg catalog.Package, dep s
 	if err != nil {
 		return ""
 	}
-	var have []string
+	var have, pre []string
 	for _, row := range rows {
 		v, err := manifest.ParseVersion(row.Version)
 		if err == nil && d.Allows(v) {
 			return ""
 		}
 		have = append(have, row.Version)
+		if err == nil && v.Prerelease() != "" && d.Holds(v) {
+			pre = append(pre, row.Version)
+		}
+	}
+	if len(pre) > 0 {
+		// Clients match a pre-release the command names exactly as an
+		// installed one (resolve's rules): installable, but not by itself.
+		return fmt.Sprintf("%s %s depends on %s, which only pre-releases satisfy (%s): clients install it only with one named (install %s %s@%s)",
+			pkg.Name, pkg.Version, d, strings.Join(pre, ", "), pkg.Name, d.Name, pre[len(pre)-1])
 	}
 	return fmt.Sprintf("%s %s depends on %s, which no published version satisfies (published: %s): clients cannot install it until one is",
 		pkg.Name, pkg.Version, d, strings.Join(have, ", "))
