@@ -6,6 +6,10 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalog/catalogtest"
+	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -34,5 +38,28 @@ func BenchmarkAdd(b *testing.B) {
 		b.StopTimer()
 		os.RemoveAll(p.Paths.Dir)
 		b.StartTimer()
+	}
+}
+
+// BenchmarkPublish10k publishes a catalog of 10,000 rows (catalogtest)
+// unchanged: snapshot, read, sign and rename, the part of every add,
+// remove, re-signing and repair that grows with the catalog.
+func BenchmarkPublish10k(b *testing.B) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	db, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	catalogtest.Fill(b, db, 10_000)
+	key, err := signing.LoadOrCreate(filepath.Join(dir, "signing.key"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if err := publish.Publish(ctx, db, key, filepath.Join(dir, "public")); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
