@@ -86,28 +86,37 @@ var (
 // ignoring case, every row self-consistent (see validatePackage), and at
 // most MaxCatalogTrackers trackers over all rows. The error names the row
 // (name@version) and the field that is wrong.
+//
+// The publisher runs the same check on every snapshot it would sign that
+// did not come from a sealed catalog (SnapshotChecked).
 func (db *DB) Check(ctx context.Context) error {
+	_, err := db.check(ctx)
+	return err
+}
+
+// check is Check, returning the catalog's trackers (for the seal).
+func (db *DB) check(ctx context.Context) (trackerSet, error) {
 	if err := db.verifySchema(ctx, db.sql); err != nil {
-		return fmt.Errorf("check catalog: %w", err)
+		return nil, fmt.Errorf("check catalog: %w", err)
 	}
 	if err := db.integrityCheck(ctx); err != nil {
-		return fmt.Errorf("check catalog: %w", err)
+		return nil, fmt.Errorf("check catalog: %w", err)
 	}
 	m, err := readMeta(ctx, db.sql)
 	if err != nil {
-		return fmt.Errorf("check catalog: meta: %w", err)
+		return nil, fmt.Errorf("check catalog: meta: %w", err)
 	}
 	if m.Serial < 0 {
-		return fmt.Errorf("check catalog: meta: serial %d is negative", m.Serial)
+		return nil, fmt.Errorf("check catalog: meta: serial %d is negative", m.Serial)
 	}
 	if !m.ValidUntil.After(m.Created) {
-		return fmt.Errorf("check catalog: meta: valid_until %s is not after created %s",
+		return nil, fmt.Errorf("check catalog: meta: valid_until %s is not after created %s",
 			m.ValidUntil.Format(time.RFC3339), m.Created.Format(time.RFC3339))
 	}
 
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+columns+` FROM packages ORDER BY name, version`)
 	if err != nil {
-		return fmt.Errorf("check catalog: %w", err)
+		return nil, fmt.Errorf("check catalog: %w", err)
 	}
 	defer rows.Close()
 	spelling := map[string]string{} // lower(name) -> name as first seen
@@ -115,25 +124,25 @@ func (db *DB) Check(ctx context.Context) error {
 	for n := 1; rows.Next(); n++ {
 		p, err := scanPackage(rows)
 		if err != nil {
-			return fmt.Errorf("check catalog: row %d: %w", n, err)
+			return nil, fmt.Errorf("check catalog: row %d: %w", n, err)
 		}
 		urls, err := validatePackage(p)
 		if err != nil {
-			return fmt.Errorf("check catalog: %w", err)
+			return nil, fmt.Errorf("check catalog: %w", err)
 		}
 		if err := trackers.add(p, urls); err != nil {
-			return fmt.Errorf("check catalog: %w", err)
+			return nil, fmt.Errorf("check catalog: %w", err)
 		}
 		lower := strings.ToLower(p.Name)
 		if first, ok := spelling[lower]; ok && first != p.Name {
-			return fmt.Errorf("check catalog: %w: %s: name: %q, catalog also has %q", ErrNameCase, p.ID(), p.Name, first)
+			return nil, fmt.Errorf("check catalog: %w: %s: name: %q, catalog also has %q", ErrNameCase, p.ID(), p.Name, first)
 		}
 		spelling[lower] = p.Name
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("check catalog: %w", err)
+		return nil, fmt.Errorf("check catalog: %w", err)
 	}
-	return nil
+	return trackers, nil
 }
 
 // integrityCheck runs SQLite's own check of the file's structure, which

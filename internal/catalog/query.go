@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"github.com/anacrolix/torrent/metainfo"
 )
 
 const columns = `name, version, archive, size, installed_size, sha256, infohash, magnet, torrent,
@@ -119,24 +121,31 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 	defer tx.Rollback()
 	// The catalog's trackers with the new rows' within the bound clients
 	// hold it to (MaxCatalogTrackers): announce_urls changed over time
-	// could otherwise add up past it. Reading every row's torrent for it
-	// took 0.35 s for 10,000 rows of 3.3 KB torrents.
-	trackers, err := heldTrackers(ctx, tx)
-	if err != nil {
-		return nil, fmt.Errorf("add: %w", err)
-	}
-	for i, p := range norm {
-		if err := trackers.add(p, urls[i]); err != nil {
+	// could otherwise add up past it. The seal holds the catalog's
+	// trackers; reading every row's torrent for them instead took 0.35 s
+	// for 10,000 rows of 3.3 KB torrents (0.38 s here), and now takes
+	// place only after a write that was not this package's.
+	stx := db.beginSealed()
+	held := stx.trackers
+	if held == nil {
+		if held, err = heldTrackers(ctx, tx); err != nil {
 			return nil, fmt.Errorf("add: %w", err)
 		}
 	}
-	for _, p := range norm {
+	bound := maps.Clone(held)
+	for i, p := range norm {
+		if err := bound.add(p, urls[i]); err != nil {
+			return nil, fmt.Errorf("add: %w", err)
+		}
+	}
+	for i, p := range norm {
 		ok, err := addOne(ctx, tx, p)
 		if err != nil {
 			return nil, fmt.Errorf("add %s: %w", p.ID(), err)
 		}
 		if ok {
 			added = append(added, p)
+			held.add(p, urls[i]) // within bound, which holds every row given
 		}
 	}
 	if len(added) == 0 {
@@ -148,6 +157,7 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("add: %w", err)
 	}
+	stx.commit(db, held)
 	return added, nil
 }
 
@@ -207,6 +217,7 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 		return nil, fmt.Errorf("remove: %w", err)
 	}
 	defer tx.Rollback()
+	stx := db.beginSealed()
 	var out []Package
 	for _, r := range refs {
 		id := r.Name + "@" + r.Version
@@ -218,6 +229,16 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 			return nil, fmt.Errorf("remove %s: %w", id, err)
 		}
 		out = append(out, p)
+		// A catalog with fewer rows of a sealed one passes Check too; the
+		// row's trackers leave the seal's count.
+		if stx.trackers != nil {
+			var mi metainfo.MetaInfo
+			if err := decodeBencode(p.Torrent, &mi); err != nil {
+				stx.trackers = nil
+			} else {
+				stx.trackers.remove(announceURLs(&mi))
+			}
+		}
 	}
 	if _, err := db.bumpSerial(ctx, tx); err != nil {
 		return nil, fmt.Errorf("remove: %w", err)
@@ -225,6 +246,7 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("remove: %w", err)
 	}
+	stx.commit(db, stx.trackers)
 	return out, nil
 }
 
@@ -428,6 +450,7 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 		return Meta{}, fmt.Errorf("bump serial: %w", err)
 	}
 	defer tx.Rollback()
+	stx := db.beginSealed()
 	m, err := db.bumpSerial(ctx, tx)
 	if err != nil {
 		return Meta{}, fmt.Errorf("bump serial: %w", err)
@@ -435,6 +458,7 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 	if err := tx.Commit(); err != nil {
 		return Meta{}, fmt.Errorf("bump serial: %w", err)
 	}
+	stx.commit(db, stx.trackers)
 	return m, nil
 }
 

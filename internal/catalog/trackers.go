@@ -18,27 +18,41 @@ import (
 const MaxCatalogTrackers = 64
 
 // trackerSet is the distinct tracker URLs of a catalog's torrents, at most
-// MaxCatalogTrackers of them.
-type trackerSet map[string]struct{}
+// MaxCatalogTrackers of them, each with how often the rows name it (so
+// that a row removed takes its trackers away only when no other row names
+// them; see seal).
+type trackerSet map[string]int
 
 // add records p's trackers, and refuses the one that takes the catalog
 // over MaxCatalogTrackers, naming p.
 func (s trackerSet) add(p Package, trackers []string) error {
 	for _, u := range trackers {
-		if _, ok := s[u]; ok {
+		if s[u] > 0 {
+			s[u]++
 			continue
 		}
 		if len(s) == MaxCatalogTrackers {
 			return invalid(p, "torrent", "tracker %q makes %d distinct trackers in the catalog, at most %d over all its torrents (each is announced to by every seeder)",
 				u, len(s)+1, MaxCatalogTrackers)
 		}
-		s[u] = struct{}{}
+		s[u] = 1
 	}
 	return nil
 }
 
+// remove takes away the trackers add recorded for a row.
+func (s trackerSet) remove(trackers []string) {
+	for _, u := range trackers {
+		if s[u]--; s[u] <= 0 {
+			delete(s, u)
+		}
+	}
+}
+
 // heldTrackers is the trackers of the rows tx sees, for Add to bound the
-// catalog with its new rows as Check will.
+// catalog with its new rows as Check will, when the catalog is not sealed
+// (after a write that was not Add's, RemoveAll's or BumpSerial's): it
+// reads and decodes every row's torrent, 0.38 s for 10,000 rows here.
 func heldTrackers(ctx context.Context, tx *sql.Tx) (trackerSet, error) {
 	rows, err := tx.QueryContext(ctx, `SELECT name, version, torrent FROM packages ORDER BY name, version`)
 	if err != nil {
