@@ -105,6 +105,12 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		return nil, err
 	}
 	defer db.Close()
+	// A catalog clients would refuse (edited by hand since it was last
+	// published) is refused before any archive is built, and left as it
+	// is: the new rows would be recorded and never published.
+	if err := db.CheckPublishable(ctx); err != nil {
+		return nil, fmt.Errorf("nothing published: %w", err)
+	}
 
 	if err := os.MkdirAll(p.Paths.Archives(), 0o755); err != nil {
 		return nil, fmt.Errorf("create archive store: %w", err)
@@ -337,7 +343,11 @@ func WebSeedURL(cfg *config.Server) string {
 
 // Remove withdraws package versions from the catalog, all or none, and
 // deletes their archives from the store. Installed copies elsewhere are
-// untouched.
+// untouched. Unlike Add it does not refuse a catalog that fails the
+// clients' check beforehand: withdrawing the bad row is one way out of
+// it. The publication after the removal checks what is left; when that
+// is refused the versions are withdrawn from the working catalog but
+// still published, and their archives stay.
 func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.Package, error) {
 	fl, err := p.lock(ctx)
 	if err != nil {
@@ -382,12 +392,20 @@ const (
 // replaced atomically; a reader that catches the moment between the two
 // renames sees a pair that does not verify, and EnsurePublished (and
 // clients, by retrying) handle that.
+//
+// Every signature goes through here, and nothing is signed that clients
+// would refuse: the snapshot passes the check clients run at sync
+// (catalog.SnapshotChecked) or Publish fails with catalog.ErrUnpublishable,
+// naming the row and the field, and leaves the pair in dir as it was.
+// Checking every row took 0.85 s of the 1.4 s a publication of 10,000
+// rows took here; the catalog's seal skips it when the catalog changed
+// only through the publisher since it last passed (BenchmarkPublish10k).
 func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	tmp := filepath.Join(dir, ".packages.db.next")
-	if err := db.Snapshot(ctx, tmp); err != nil {
+	if err := db.SnapshotChecked(ctx, tmp); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	defer os.Remove(tmp)

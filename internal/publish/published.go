@@ -34,8 +34,12 @@ const readAttempts = 3
 // errReplaced: the catalog file was replaced while it was read.
 var errReplaced = errors.New("the published catalog was replaced while it was read")
 
+// AnySerial, given to ReadPublished, takes the published pair whatever
+// its serial: the last one signed, when the working catalog cannot be.
+const AnySerial = -1
+
 // ReadPublished reads the published pair and checks that it verifies with
-// pub and carries the given serial (the working catalog's). It reads the
+// pub and carries the given serial (the working catalog's, or AnySerial). It reads the
 // rotation chain too, and checks its form.
 //
 // The serial and the packages are read by SQLite from the file, not from
@@ -78,7 +82,7 @@ func readPublishedOnce(ctx context.Context, dir string, pub signing.PublicKey, s
 	if !bytes.Equal(again, data) {
 		return Snapshot{}, fmt.Errorf("%s: %w", path, errReplaced)
 	}
-	if meta.Serial != serial {
+	if serial != AnySerial && meta.Serial != serial {
 		return Snapshot{}, fmt.Errorf("%s: published serial %d, catalog serial %d", path, meta.Serial, serial)
 	}
 	rot, err := readRotations(dir)

@@ -52,6 +52,11 @@ func (p *Publisher) Renew(ctx context.Context) (catalog.Meta, bool, error) {
 	if !RenewDue(m, p.validFor(), time.Now()) {
 		return m, false, EnsurePublished(ctx, db, key, p.Paths.PublicDir())
 	}
+	// Not a new serial that cannot be published: the working catalog
+	// would run ahead of the pair served, for nothing.
+	if err := db.CheckPublishable(ctx); err != nil {
+		return catalog.Meta{}, false, fmt.Errorf("re-sign catalog: %w", err)
+	}
 	if m, err = db.BumpSerial(ctx); err != nil {
 		return catalog.Meta{}, false, err
 	}
@@ -113,6 +118,11 @@ func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
 		return Rotated{}, err
 	}
 	defer db.Close()
+	// Before any statement is made: the new key's first catalog must be
+	// one clients take.
+	if err := db.CheckPublishable(ctx); err != nil {
+		return Rotated{}, fmt.Errorf("rotate key: nothing rotated: %w", err)
+	}
 
 	dir := p.Paths.PublicDir()
 	data, err := readRotations(dir)

@@ -19,8 +19,8 @@ func (r *runner) registerMetrics(reg *prometheus.Registry) {
 		func() float64 { return float64(r.status().Uploaded) }))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_tracker_announces_total", Help: "Announces the embedded tracker received, refused ones included."},
 		func() float64 { return float64(r.status().Announces) }))
-	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "distpac_errors_total", Help: "Failures by component: seeder (a package could not be seeded), reload (the catalog could not be reloaded)."}, []string{"component"})
-	for _, c := range []string{"seeder", "reload"} {
+	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "distpac_errors_total", Help: "Failures by component: seeder (a package could not be seeded), reload (the catalog could not be reloaded), publish (the working catalog was not signed: clients would refuse it)."}, []string{"component"})
+	for _, c := range []string{"seeder", "reload", "publish"} {
 		r.errors.WithLabelValues(c)
 	}
 	reg.MustRegister(r.errors, &packageCollector{r: r,

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -26,7 +27,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	// archive may be being repaired), without a new publication.
 	same := !first && meta.Serial == r.serial && (r.seedFailures == 0 || time.Since(r.lastReload) < seedRetry)
 	r.mu.Unlock()
-	if same {
+	if same || !first && r.stillRefused() {
 		return nil
 	}
 	// `dist-server key rotate` may have replaced the key with this serial.
@@ -37,17 +38,38 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	if err != nil {
 		// An add may be between its commit and its publication: wait for
 		// it through the publish lock, then repair if it died half-way.
+		stamp, _ := r.db.Stamp()
 		if err := r.pub.Repair(ctx); err != nil {
-			return err
-		}
-		if meta, err = r.db.Meta(ctx); err != nil {
-			return err
-		}
-		if err := r.reloadKey(); err != nil {
-			return err
-		}
-		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
-			return fmt.Errorf("published catalog: %w", err)
+			if !errors.Is(err, catalog.ErrUnpublishable) {
+				return err
+			}
+			r.refuse(stamp, err)
+			if !first {
+				return nil // the pair served stays served
+			}
+			// A start with a working catalog that cannot be signed
+			// serves the last pair signed, as a running server keeps
+			// serving it, and as an apt repository whose export failed
+			// keeps its last Release files: clients go on syncing it
+			// (until its valid_until) and the published packages go on
+			// being seeded, where refusing to start would take both
+			// away and fix nothing. The refusal is logged; a start with
+			// no pair at all fails with it.
+			snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), publish.AnySerial)
+			if err != nil {
+				return fmt.Errorf("%w (and no catalog signed before to serve: %v)", r.refusedErr, err)
+			}
+		} else {
+			if meta, err = r.db.Meta(ctx); err != nil {
+				return err
+			}
+			if err := r.reloadKey(); err != nil {
+				return err
+			}
+			if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
+				return fmt.Errorf("published catalog: %w", err)
+			}
+			r.refusedErr = nil
 		}
 	}
 	// The packages of the catalog served, not of the working catalog: an
@@ -113,15 +135,44 @@ func (r *runner) reloadKey() error {
 	return nil
 }
 
+// stillRefused reports whether the working catalog is as it was when its
+// publication was last refused: a server does not check it again, nor
+// log the refusal again, every poll.
+func (r *runner) stillRefused() bool {
+	if r.refusedErr == nil {
+		return false
+	}
+	st, err := r.db.Stamp()
+	return err == nil && st == r.refused
+}
+
+// refuse records a publication refused because clients would refuse the
+// catalog (catalog.ErrUnpublishable), for the working catalog as stamped
+// before the attempt, and says so in the log.
+func (r *runner) refuse(stamp catalog.Stamp, err error) {
+	r.refused, r.refusedErr = stamp, err
+	r.errors.WithLabelValues("publish").Inc()
+	r.mu.Lock()
+	served := r.serial
+	r.mu.Unlock()
+	r.log.Error("catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)",
+		"served_serial", served, "err", err)
+}
+
 // renew re-signs the catalog before it expires (see publish.RenewDue),
 // without a restart; the next reload serves the new serial. The check is
 // one read of the meta row; the publish lock is taken only when due.
 func (r *runner) renew(ctx context.Context) {
 	meta, err := r.db.Meta(ctx)
-	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) {
+	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.stillRefused() {
 		return
 	}
+	stamp, _ := r.db.Stamp()
 	m, renewed, err := r.pub.Renew(ctx)
+	if errors.Is(err, catalog.ErrUnpublishable) {
+		r.refuse(stamp, err)
+		return
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			r.log.Error("re-signing the catalog before it expires failed; will retry", "valid_until", meta.ValidUntil, "err", err)

@@ -125,6 +125,11 @@ type runner struct {
 	seedFailures int
 	lastReload   time.Time
 	info         Info
+	// refusedErr is why the working catalog's publication was last
+	// refused (catalog.ErrUnpublishable), nil once one succeeds; refused
+	// is its stamp then. Only Run's goroutine (renew, reload) uses them.
+	refused    catalog.Stamp
+	refusedErr error
 }
 
 // Run starts the server and blocks until ctx ends, then shuts down.

@@ -1,0 +1,194 @@
+package publish_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalog/catalogtest"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/signing"
+)
+
+// handEdit runs a statement on the working catalog as sqlite3 would: a
+// connection of its own, outside the catalog package.
+func handEdit(t *testing.T, path, stmt string, args ...any) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?_busy_timeout=10000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(stmt, args...); err != nil {
+		t.Fatalf("%s: %v", stmt, err)
+	}
+}
+
+// manyTrackers is p's torrent announcing to n trackers, its info kept.
+func manyTrackers(t *testing.T, p catalog.Package, n int) []byte {
+	t.Helper()
+	var mi metainfo.MetaInfo
+	if err := bencode.Unmarshal(p.Torrent, &mi); err != nil {
+		t.Fatal(err)
+	}
+	mi.Announce, mi.AnnounceList = "", nil
+	for i := range n {
+		mi.AnnounceList = append(mi.AnnounceList, []string{fmt.Sprintf("http://127.0.0.1:%d/announce", 20000+i)})
+	}
+	return bencode.MustMarshal(mi)
+}
+
+// A catalog.db edited by hand into one that clients refuse is never signed,
+// by any of the publisher's paths: each fails naming the row and the field
+// as a client's sync would, and the pair published before stays, verifying
+// and passing the clients' check. An edit clients accept (a row depending
+// on itself: the resolver explains it at install, sync takes it) is
+// published.
+func TestHandEditedCatalogIsNotSigned(t *testing.T) {
+	ctx := context.Background()
+	good := catalogtest.Row(t, "hello", "1.0.0")
+	tests := []struct {
+		name string
+		stmt string
+		args []any
+		want string // "" when clients accept the edit
+	}{
+		{"installed_size 0", `UPDATE packages SET installed_size = 0 WHERE name = 'hello'`, nil,
+			"hello@1.0.0: installed_size: 0, want > 0"},
+		{"bad version", `UPDATE packages SET version = '1.0' WHERE name = 'hello'`, nil,
+			`hello@1.0: version: "1.0" is not strict SemVer`},
+		{"torrent that does not parse", `UPDATE packages SET torrent = x'6c6c6c' WHERE name = 'hello'`, nil,
+			"hello@1.0.0: torrent: not bencoded metainfo"},
+		{"too many trackers", `UPDATE packages SET torrent = ? WHERE name = 'hello'`, []any{manyTrackers(t, good, catalog.MaxTrackers+1)},
+			fmt.Sprintf("hello@1.0.0: torrent: %d trackers and 0 web seeds, at most %d and %d", catalog.MaxTrackers+1, catalog.MaxTrackers, catalog.MaxWebSeeds)},
+		{"meta valid_until", `UPDATE meta SET valid_until = created`, nil,
+			"meta: valid_until"},
+		{"depends on itself", `UPDATE packages SET depends = '["hello >=1"]' WHERE name = 'hello'`, nil, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := newPublisher(t)
+			if err := os.MkdirAll(p.Paths.Dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			db, err := catalog.Open(ctx, p.Paths.Catalog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.Add(ctx, []catalog.Package{good, catalogtest.Row(t, "other", "1.0.0")}); err != nil {
+				t.Fatal(err)
+			}
+			key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := publish.Publish(ctx, db, key, p.Paths.PublicDir()); err != nil {
+				t.Fatal(err)
+			}
+			db.Close()
+			pubDB, pubSig := readPair(t, p)
+
+			handEdit(t, p.Paths.Catalog(), tc.stmt, tc.args...)
+			pkgDir := writePkg(t, filepath.Join(t.TempDir(), "newpkg"), "version: 1.0.0\n", "x")
+			kept := func(what string, err error) {
+				t.Helper()
+				if tc.want == "" {
+					return
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("%s = %v, want an error saying %q", what, err, tc.want)
+				}
+				db, sig := readPair(t, p)
+				if !bytes.Equal(db, pubDB) || !bytes.Equal(sig, pubSig) {
+					t.Fatalf("%s replaced the published pair", what)
+				}
+				clientAccepts(t, p, key.Public())
+			}
+			_, err = p.Add(ctx, []string{pkgDir})
+			kept("Add", err)
+			if tc.want != "" {
+				if _, err := os.Stat(filepath.Join(p.Paths.Archives(), "newpkg-1.0.0.tar.zst")); err == nil {
+					t.Errorf("a refused Add stored its archive")
+				}
+			}
+			p.Config.CatalogValidFor = config.Duration(time.Hour) // shortened: due at once
+			_, _, err = p.Renew(ctx)
+			kept("Renew", err)
+			_, err = p.Rotate(ctx)
+			kept("Rotate", err)
+			handEdit(t, p.Paths.Catalog(), `UPDATE meta SET serial = serial + 1`) // the pair is stale: repaired
+			kept("Repair", p.Repair(ctx))
+			_, err = p.Remove(ctx, []catalog.Ref{{Name: "other", Version: "1.0.0"}})
+			if strings.HasPrefix(tc.want, "meta:") {
+				// Remove stamps the meta row afresh, which mends it.
+				if err != nil {
+					t.Errorf("Remove: %v", err)
+				}
+			} else {
+				kept("Remove of another row", err)
+			}
+			if tc.want == "" || strings.HasPrefix(tc.want, "meta:") {
+				clientAccepts(t, p, nil)
+				return
+			}
+			// Withdrawing the row named is a way out.
+			id := strings.SplitN(tc.want, ":", 2)[0]
+			name, version, _ := strings.Cut(id, "@")
+			if _, err := p.Remove(ctx, []catalog.Ref{{Name: name, Version: version}}); err != nil {
+				t.Fatalf("Remove of %s: %v", id, err)
+			}
+			clientAccepts(t, p, nil)
+		})
+	}
+}
+
+// readPair reads the published catalog and signature.
+func readPair(t *testing.T, p *publish.Publisher) (db, sig []byte) {
+	t.Helper()
+	db, err := os.ReadFile(filepath.Join(p.Paths.PublicDir(), publish.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig, err = os.ReadFile(filepath.Join(p.Paths.PublicDir(), publish.SigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, sig
+}
+
+// clientAccepts checks the published pair as a client's sync does: the
+// signature (with pub, or the publisher's current key when nil), then
+// catalog.Check.
+func clientAccepts(t *testing.T, p *publish.Publisher, pub signing.PublicKey) {
+	t.Helper()
+	if pub == nil {
+		k, err := signing.Load(p.Paths.SigningKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub = k.Public()
+	}
+	db, sig := readPair(t, p)
+	if err := signing.Verify(pub, db, sig); err != nil {
+		t.Fatalf("published pair: %v", err)
+	}
+	ro, err := catalog.OpenReadOnly(context.Background(), filepath.Join(p.Paths.PublicDir(), publish.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if err := ro.Check(context.Background()); err != nil {
+		t.Fatalf("the published catalog is one clients refuse: %v", err)
+	}
+}
