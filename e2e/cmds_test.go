@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,6 +24,8 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+
+	_ "modernc.org/sqlite" // sqlexec
 )
 
 // stateKey finds a script's *scriptState in testscript's Values.
@@ -54,6 +57,7 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"httpget":     cmdHTTPGet,
 		"killpids":    cmdKillpids,
 		"truncate":    cmdTruncate,
+		"sqlexec":     cmdSQLExec,
 	}
 }
 
@@ -294,11 +298,12 @@ func cmdCmpfiles(ts *testscript.TestScript, neg bool, args []string) {
 //	listen HOST:PORT      something accepts TCP connections there
 //	file PATH             PATH exists
 //	status FIELD MIN      dist-server status --json of $SERVER_HOME shows FIELD >= MIN
+//	grep FILE REGEXP      FILE (a log) has a line matching REGEXP
 func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 	fs := flag.NewFlagSet("waitfor", flag.ContinueOnError)
 	timeout := fs.Duration("timeout", 30*time.Second, "")
 	if neg || fs.Parse(args) != nil || fs.NArg() < 2 {
-		ts.Fatalf("usage: waitfor [-timeout D] listen ADDR | file PATH | status FIELD MIN | http URL REGEXP")
+		ts.Fatalf("usage: waitfor [-timeout D] listen ADDR | file PATH | status FIELD MIN | http URL REGEXP | grep FILE REGEXP")
 	}
 	args = fs.Args()
 	var check func() error
@@ -327,6 +332,17 @@ func cmdWaitfor(ts *testscript.TestScript, neg bool, args []string) {
 				return fmt.Errorf("%s (%s) does not match %s", args[1], resp.Status, args[2])
 			}
 			return nil
+		}
+	case args[0] == "grep" && len(args) == 3:
+		re, err := regexp.Compile("(?m)" + args[2])
+		ts.Check(err)
+		path := ts.MkAbs(args[1])
+		check = func() error {
+			b, err := os.ReadFile(path)
+			if err == nil && !re.Match(b) {
+				err = fmt.Errorf("no line of %s matches %s", path, args[2])
+			}
+			return err
 		}
 	case args[0] == "status" && len(args) == 3:
 		want, err := strconv.ParseFloat(args[2], 64)
@@ -473,4 +489,17 @@ func cmdTruncate(ts *testscript.TestScript, neg bool, args []string) {
 	n, err := strconv.ParseInt(args[1], 10, 64)
 	ts.Check(err)
 	ts.Check(os.Truncate(ts.MkAbs(args[0]), n))
+}
+
+// sqlexec FILE STATEMENT runs one SQL statement on the SQLite database
+// FILE, as an operator's sqlite3 would: a connection of its own.
+func cmdSQLExec(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sqlexec FILE STATEMENT")
+	}
+	db, err := sql.Open("sqlite", "file:"+ts.MkAbs(args[0])+"?_busy_timeout=10000")
+	ts.Check(err)
+	defer db.Close()
+	_, err = db.Exec(args[1])
+	ts.Check(err)
 }

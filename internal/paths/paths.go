@@ -53,6 +53,7 @@ func (h Home) ClientConfig() string { return filepath.Join(h.Root, "client.yaml"
 func (s Server) SigningKey() string { return filepath.Join(s.Dir, "signing.key") }
 
 // Catalog is the working catalog, written in transactions by add and remove.
+// Beside it, catalog.db.checked is its seal (catalog.SnapshotChecked).
 func (s Server) Catalog() string { return filepath.Join(s.Dir, "catalog.db") }
 
 // PublicDir holds the published, signed snapshot served to clients.

@@ -2,6 +2,7 @@ package publish_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,23 +44,47 @@ func BenchmarkAdd(b *testing.B) {
 
 // BenchmarkPublish10k publishes a catalog of 10,000 rows (catalogtest)
 // unchanged: snapshot, read, sign and rename, the part of every add,
-// remove, re-signing and repair that grows with the catalog.
+// remove, re-signing and repair that grows with the catalog. "sealed" is
+// the catalog as the publisher leaves it; "changed outside" was written
+// by another connection before each publication (handEdit), so the
+// snapshot is checked as clients check it.
 func BenchmarkPublish10k(b *testing.B) {
 	ctx := context.Background()
 	dir := b.TempDir()
-	db, err := catalog.Open(ctx, filepath.Join(dir, "catalog.db"))
+	path := filepath.Join(dir, "catalog.db")
+	db, err := catalog.Open(ctx, path)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
 	catalogtest.Fill(b, db, 10_000)
+	// Checked once, as the publisher's first publication of it does.
+	if err := db.CheckPublishable(ctx); err != nil {
+		b.Fatal(err)
+	}
 	key, err := signing.LoadOrCreate(filepath.Join(dir, "signing.key"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	for b.Loop() {
-		if err := publish.Publish(ctx, db, key, filepath.Join(dir, "public")); err != nil {
-			b.Fatal(err)
-		}
+	for _, outside := range []bool{false, true} {
+		b.Run(map[bool]string{false: "sealed", true: "changed outside"}[outside], func(b *testing.B) {
+			for b.Loop() {
+				if outside {
+					b.StopTimer()
+					other, err := sql.Open("sqlite", "file:"+path)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := other.Exec(`UPDATE packages SET description = description || '.' WHERE name = 'p00001'`); err != nil {
+						b.Fatal(err)
+					}
+					other.Close()
+					b.StartTimer()
+				}
+				if err := publish.Publish(ctx, db, key, filepath.Join(dir, "public")); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -35,6 +35,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		return err
 	}
 	snap, err := publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
+	refused := false
 	if err != nil {
 		// An add may be between its commit and its publication: wait for
 		// it through the publish lock, then repair if it died half-way.
@@ -44,6 +45,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 				return err
 			}
 			r.refuse(stamp, err)
+			refused = true
 			if !first {
 				return nil // the pair served stays served
 			}
@@ -69,8 +71,10 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
 				return fmt.Errorf("published catalog: %w", err)
 			}
-			r.refusedErr = nil
 		}
+	}
+	if !refused {
+		r.refusedErr = nil
 	}
 	// The packages of the catalog served, not of the working catalog: an
 	// add that committed since would otherwise put its packages in the

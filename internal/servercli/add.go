@@ -24,7 +24,8 @@ near miss of assets/ or scripts/ beside them, such as script/, is refused), then
 builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
 the catalog in one transaction and publishes a new signed catalog. If any directory is
 bad, nothing is published. Adding the same content again changes nothing; different
-content under a published name and version is refused.
+content under a published name and version is refused. So is any add while catalog.db,
+edited by hand, fails the check clients run at sync: the error names the row and field.
 A running server seeds new packages at once: add returns when it serves the new
 catalog. Interrupted during that wait, add has published the packages all the same
 (the catalog is committed); dist-server status shows the serial the server serves.
@@ -60,7 +61,7 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 		OnWait: func() { e.UI.Warnf("another add or remove is running; waiting for it...\n") }}
 	results, err := p.Add(ctx, dirs)
 	if err != nil {
-		return err
+		return unpublishable(err)
 	}
 	if err := printAdded(e, o, results); err != nil {
 		return err

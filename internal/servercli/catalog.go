@@ -93,3 +93,13 @@ func (e *env) completePublished(cmd *cobra.Command, args []string, toComplete st
 	names, _ := db.Names(ctx)
 	return cli.Completions(names, args, toComplete), cobra.ShellCompDirectiveNoFileComp
 }
+
+// unpublishable gives a publication refused because clients would refuse
+// the catalog (catalog.ErrUnpublishable: catalog.db was edited by hand)
+// the operator's ways out.
+func unpublishable(err error) error {
+	if !errors.Is(err, catalog.ErrUnpublishable) {
+		return err
+	}
+	return cli.WithHint(err, "mend the row named in catalog.db, or withdraw it with dist-server remove NAME@VERSION; until then clients keep the catalog signed before")
+}

@@ -86,7 +86,7 @@ func runKeyRotate(ctx context.Context, e *env) error {
 		e.UI.Dataf("%s\n", st.New)
 	}
 	if err != nil {
-		return err
+		return unpublishable(err)
 	}
 	// "A running server serves the new key and statement at once."
 	if err := waitServed(ctx, e, sp, "the new key is in force"); err != nil {

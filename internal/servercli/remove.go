@@ -29,7 +29,8 @@ func newRemove(e *env) *cobra.Command {
 		Long: `remove deletes the given versions from the catalog (all of them, or none when one is
 not published), publishes a new signed catalog and deletes their archives from the
 store; a running server stops seeding them. Copies already installed on clients are
-not touched.
+not touched. remove also withdraws a row that a hand edit of catalog.db made one
+clients refuse; the catalog is published once what is left passes their check.
 
 NAME@VERSION names one version. A bare NAME means every published version of it: remove
 lists them and asks for confirmation on a terminal; --yes skips the question, and
@@ -71,7 +72,7 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 		return cli.WithHint(fmt.Errorf("%w; nothing removed", err), "dist-server list shows what is published")
 	}
 	if err != nil {
-		return err
+		return unpublishable(err)
 	}
 	if o.json {
 		type row struct {
