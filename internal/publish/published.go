@@ -89,7 +89,7 @@ func readPublishedOnce(ctx context.Context, dir string, pub signing.PublicKey, s
 	if err != nil {
 		return Snapshot{}, err
 	}
-	return Snapshot{DB: data, Sig: sig, Serial: serial, Meta: meta, Packages: pkgs, Rotation: rot}, nil
+	return Snapshot{DB: data, Sig: sig, Serial: meta.Serial, Meta: meta, Packages: pkgs, Rotation: rot}, nil
 }
 
 func readPackages(ctx context.Context, path string) (catalog.Meta, []catalog.Package, error) {

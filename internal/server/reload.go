@@ -44,9 +44,12 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			if !errors.Is(err, catalog.ErrUnpublishable) {
 				return err
 			}
-			r.refuse(stamp, err)
 			refused = true
 			if !first {
+				r.mu.Lock()
+				served := r.serial
+				r.mu.Unlock()
+				r.refuse(stamp, err, served)
 				return nil // the pair served stays served
 			}
 			// A start with a working catalog that cannot be signed
@@ -57,10 +60,12 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			// being seeded, where refusing to start would take both
 			// away and fix nothing. The refusal is logged; a start with
 			// no pair at all fails with it.
+			refusal := err
 			snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), publish.AnySerial)
 			if err != nil {
-				return fmt.Errorf("%w (and no catalog signed before to serve: %v)", r.refusedErr, err)
+				return fmt.Errorf("%w (and no catalog signed before to serve: %v)", refusal, err)
 			}
+			r.refuse(stamp, refusal, snap.Serial)
 		} else {
 			if meta, err = r.db.Meta(ctx); err != nil {
 				return err
@@ -153,12 +158,9 @@ func (r *runner) stillRefused() bool {
 // refuse records a publication refused because clients would refuse the
 // catalog (catalog.ErrUnpublishable), for the working catalog as stamped
 // before the attempt, and says so in the log.
-func (r *runner) refuse(stamp catalog.Stamp, err error) {
+func (r *runner) refuse(stamp catalog.Stamp, err error, served int64) {
 	r.refused, r.refusedErr = stamp, err
 	r.errors.WithLabelValues("publish").Inc()
-	r.mu.Lock()
-	served := r.serial
-	r.mu.Unlock()
 	r.log.Error("catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)",
 		"served_serial", served, "err", err)
 }
@@ -174,7 +176,10 @@ func (r *runner) renew(ctx context.Context) {
 	stamp, _ := r.db.Stamp()
 	m, renewed, err := r.pub.Renew(ctx)
 	if errors.Is(err, catalog.ErrUnpublishable) {
-		r.refuse(stamp, err)
+		r.mu.Lock()
+		served := r.serial
+		r.mu.Unlock()
+		r.refuse(stamp, err, served)
 		return
 	}
 	if err != nil {
