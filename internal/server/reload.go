@@ -80,6 +80,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	}
 	if !refused {
 		r.refusedErr = nil
+		r.mu.Lock()
+		r.unsignedSince, r.unsignedErr = time.Time{}, ""
+		r.mu.Unlock()
 	}
 	// The packages of the catalog served, not of the working catalog: an
 	// add that committed since would otherwise put its packages in the
@@ -160,6 +163,12 @@ func (r *runner) stillRefused() bool {
 // before the attempt, and says so in the log.
 func (r *runner) refuse(stamp catalog.Stamp, err error, served int64) {
 	r.refused, r.refusedErr = stamp, err
+	r.mu.Lock()
+	if r.unsignedSince.IsZero() {
+		r.unsignedSince = time.Now()
+	}
+	r.unsignedErr = err.Error()
+	r.mu.Unlock()
 	r.errors.WithLabelValues("publish").Inc()
 	r.log.Error("catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)",
 		"served_serial", served, "err", err)

@@ -79,6 +79,11 @@ type Status struct {
 	SyncedFrom   string    `json:"synced_from,omitempty"`
 	SyncFailedAt time.Time `json:"sync_failed_at,omitzero"`
 	SyncError    string    `json:"sync_error,omitempty"`
+	// A primary whose working catalog clients would refuse (edited by
+	// hand): since when it has not been signed, and why; Serial is the
+	// catalog still served.
+	UnsignedSince time.Time `json:"unsigned_since,omitzero"`
+	UnsignedError string    `json:"unsigned_error,omitempty"`
 }
 
 // seedRetry is how often packages that failed to seed are tried again
@@ -130,6 +135,10 @@ type runner struct {
 	// is its stamp then. Only Run's goroutine (renew, reload) uses them.
 	refused    catalog.Stamp
 	refusedErr error
+	// unsignedSince is when the publications began to be refused, zero
+	// while they are not, for status; guarded by mu.
+	unsignedSince time.Time
+	unsignedErr   string
 }
 
 // Run starts the server and blocks until ctx ends, then shuts down.
@@ -268,6 +277,10 @@ func (r *runner) fullStatus() Status {
 func (r *runner) status() Status {
 	r.mu.Lock()
 	st := Status{Info: r.info, Serial: r.serial, Packages: r.packages, Seeding: len(r.seeding)}
+	st.UnsignedSince = r.unsignedSince
+	if !st.UnsignedSince.IsZero() {
+		st.UnsignedError = r.unsignedErr
+	}
 	r.mu.Unlock()
 	if r.tracker != nil {
 		ts := r.tracker.Stats()

@@ -84,6 +84,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 			line("failed", "sync at %s (serving the catalog held): %s", st.SyncFailedAt.Local().Format(time.DateTime), st.SyncError)
 		}
 	}
+	if !st.UnsignedSince.IsZero() {
+		line("unsigned", "catalog.db since %s, serving serial %d: %s", st.UnsignedSince.Local().Format(time.DateTime), st.Serial, st.UnsignedError)
+	}
 	show := func(name, addr string) {
 		if addr == "" {
 			addr = "off"
