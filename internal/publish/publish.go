@@ -175,6 +175,12 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		return nil, fmt.Errorf("nothing published:\n  %w", joinLines(problems))
 	}
 	if len(fresh) == 0 {
+		// An add killed after its commit left the whitelist and the pair
+		// behind; this one finishes its work (the whitelist is written only
+		// when its list differs).
+		if err := p.writeWhitelist(ctx, db); err != nil {
+			return nil, err
+		}
 		return results, EnsurePublished(ctx, db, key, p.Paths.PublicDir())
 	}
 	for _, row := range fresh {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"slices"
 
 	"github.com/distpac/distpac/internal/catalog"
@@ -86,7 +85,11 @@ func Whitelist(pkgs []catalog.Package) []byte {
 // the user it drops to.
 func WriteWhitelist(path string, pkgs []catalog.Package) error {
 	want := Whitelist(pkgs)
-	if have, err := os.ReadFile(path); err == nil && bytes.Equal(have, want) {
+	// Read as a regular file of at most the list's size: a FIFO planted
+	// there (a whitelist in a shared directory) hung add, start and stop
+	// for ever (an attacker's run), and a link to /dev/zero would have been
+	// read without end. Anything else is replaced.
+	if have, err := fsutil.ReadRegular(path, int64(len(want)), true); err == nil && bytes.Equal(have, want) {
 		return nil
 	}
 	if err := fsutil.WriteFileAtomic(path, want, 0o644); err != nil {

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/gofrs/flock"
 
@@ -119,4 +121,40 @@ func readLines(t *testing.T, path string) []string {
 		t.Fatal(err)
 	}
 	return strings.Fields(string(b))
+}
+
+// A FIFO at the whitelist's path (a whitelist in a shared directory) is
+// replaced: reading it to compare hung add for ever. And an add whose
+// packages are already recorded writes a whitelist missing its packages
+// (an add killed after its commit left it behind).
+func TestWhitelistFIFOAndUnchangedAdd(t *testing.T) {
+	ctx := context.Background()
+	p := newPublisher(t)
+	wl := filepath.Join(t.TempDir(), "whitelist")
+	if err := syscall.Mkfifo(wl, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	p.Config.TrackerWhitelist = wl
+	dir := writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "foo")
+	done := make(chan error, 1)
+	go func() { _, err := p.Add(ctx, []string{dir}); done <- err }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("add hangs on a FIFO at the whitelist's path")
+	}
+	if st, err := os.Lstat(wl); err != nil || !st.Mode().IsRegular() || len(readLines(t, wl)) != 1 {
+		t.Fatalf("whitelist after add: %v, %v; want a regular file of one line", st, err)
+	}
+	os.Remove(wl)
+	res, err := p.Add(ctx, []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readLines(t, wl); len(got) != 1 || got[0] != res[0].Package.InfoHash {
+		t.Fatalf("whitelist after an add of a recorded package: %q, want %s", got, res[0].Package.InfoHash)
+	}
 }
