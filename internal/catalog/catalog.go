@@ -95,6 +95,10 @@ type DB struct {
 	readOnly bool
 	now      func() time.Time
 	validFor time.Duration // stamped into valid_until with every serial
+	// opened is the file the connection opened (os.SameFile), nil when
+	// unknown: a path that names another file since (an edited copy moved
+	// into place) is not the file the seal would speak for (readStamp).
+	opened os.FileInfo
 }
 
 // Option changes how Open treats a writable catalog.
@@ -220,7 +224,8 @@ func Printable(b []byte) string {
 // catalog: every write runs in a BEGIN IMMEDIATE transaction and waits up to
 // 10s for another writer.
 func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
-	if _, err := os.Stat(path); err == nil {
+	before, err := os.Stat(path)
+	if err == nil {
 		if err := checkHeader(path, true); err != nil {
 			return nil, fmt.Errorf("open catalog: %w", err)
 		}
@@ -253,6 +258,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*DB, error) {
 	if err := db.initSchema(ctx); err != nil {
 		sdb.Close()
 		return nil, fmt.Errorf("open catalog %s: %w", path, err)
+	}
+	// initSchema opened the connection's file: the one path named before
+	// and after, when it is the same (else the seal is never used).
+	if after, err := os.Stat(path); err == nil && (before == nil || os.SameFile(before, after)) {
+		db.opened = after
 	}
 	return db, nil
 }

@@ -65,7 +65,10 @@ func (db *DB) sealPath() string { return db.path + ".checked" }
 
 // readStamp reads the catalog file's stamp. ok is false when the file
 // cannot be told apart by it: in WAL mode (header bytes 18 and 19 are 2)
-// commits need not increment the change counter.
+// commits need not increment the change counter; and when the path names
+// another file than the one db's connection opened (a copy moved into
+// place since): the stamp would be the new file's, the rows read and
+// checked the old one's.
 func (db *DB) readStamp() (st fileStamp, ok bool, err error) {
 	f, err := os.Open(db.path)
 	if err != nil {
@@ -81,7 +84,8 @@ func (db *DB) readStamp() (st fileStamp, ok bool, err error) {
 		return fileStamp{}, false, nil // an empty or short file has no stamp
 	}
 	st = fileStamp{Counter: binary.BigEndian.Uint32(head[24:28]), Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
-	return st, head[18] == 1 && head[19] == 1, nil
+	same := db.opened != nil && os.SameFile(db.opened, fi)
+	return st, same && head[18] == 1 && head[19] == 1, nil
 }
 
 // Stamp is an opaque value that changes whenever the catalog file is
