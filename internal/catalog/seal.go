@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/sqlerr"
 )
 
 // The seal records that a working catalog, as its file stood, passed
@@ -49,8 +50,9 @@ type seal struct {
 	Refused string `json:"refused,omitempty"`
 }
 
-// sealVersion changes whenever Check refuses more than it did: a seal of
-// an older version says nothing about the new rules.
+// sealVersion changes whenever Check changes what it refuses: a seal of an
+// older version says nothing about the new rules (nor does a refusal it
+// kept).
 const sealVersion = 1
 
 // fileStamp tells one state of the catalog file from another.
@@ -235,8 +237,11 @@ func (db *DB) SnapshotChecked(ctx context.Context, path string) error {
 	trackers, err := checkSnapshot(ctx, path)
 	if err != nil {
 		os.Remove(path)
-		if ctx.Err() != nil {
-			return err
+		// Only what the catalog holds is a refusal, kept until the file
+		// changes: a failure to read the snapshot (a full disk, too many
+		// open files) is tried again next time, and says what it is.
+		if ctx.Err() != nil || sqlerr.Environmental(err) {
+			return fmt.Errorf("check catalog %s: %w", db.path, err)
 		}
 		db.writeSeal(seal{Refused: err.Error()}, same)
 		return fmt.Errorf("%s: %w: %w", db.path, ErrUnpublishable, err)

@@ -19,6 +19,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/sqlerr"
 )
 
 // LegacyFile is the version 1 state, migrated into the database on first use.
@@ -210,10 +211,15 @@ var afterHeaderOpen func()
 var afterHeaderRead func()
 
 // damaged turns a SQLite error while reading into a CorruptError, except
-// for cancellation and a full disk, which are not damage.
+// for cancellation and the environment's errors (a full disk, an I/O
+// error: sqlerr), which are not damage and must not lead a user to move
+// the file aside.
 func (db *DB) damaged(err error) error {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
+	}
+	if sqlerr.Environmental(err) {
+		return fmt.Errorf("installed state %s: %w (a condition of the disk or the system, such as a full disk, not damage to the file: free space or fix it, and run the command again)", db.path, err)
 	}
 	return corrupt(db.path, "%v", err)
 }
