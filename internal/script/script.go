@@ -181,7 +181,12 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 	os.Remove(logf.Name())
 	defer logf.Close()
 
-	cmd := exec.Command(Shell, path)
+	// umask 022, as dpkg and pacman run their scripts: with the caller's
+	// umask of 000 the directories a script made were placed 0777, and
+	// another user could swap the package's binaries for their own, which
+	// the caller then ran (an attacker's run). exec keeps one process, the
+	// script's $0 its path.
+	cmd := exec.Command(Shell, "-c", `umask 022 && exec "$0" "$1"`, Shell, path)
 	cmd.Dir = env.PkgDir
 	cmd.Env = append(os.Environ(), env.vars()...)
 	cmd.Stdin = nil

@@ -259,3 +259,23 @@ func TestTailWriter(t *testing.T) {
 		})
 	}
 }
+
+// TestRunUmask: a script runs with umask 022 whatever the caller's, as
+// dpkg and pacman run theirs: under umask 000 the directories it made were
+// world-writable in the prefix.
+func TestRunUmask(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	env := pkg(t, `umask; mkdir "$DISTPAC_PKGDIR/made"; echo "$0"`)
+	var out strings.Builder
+	if err := Run(context.Background(), "install.sh", env, &out); err != nil {
+		t.Fatal(err)
+	}
+	want := "0022\n" + filepath.Join(env.PkgDir, "scripts", "install.sh") + "\n"
+	if out.String() != want {
+		t.Errorf("output %q, want %q", out.String(), want)
+	}
+	if fi, err := os.Stat(filepath.Join(env.PkgDir, "made")); err != nil || fi.Mode().Perm() != 0o755 {
+		t.Errorf("a directory the script made: %v, %v; want 0755", fi.Mode(), err)
+	}
+}
