@@ -29,6 +29,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/sqlerr"
 )
 
 // SchemaVersion is the catalog schema this code writes and understands.
@@ -311,3 +312,14 @@ func (db *DB) Close() error { return db.sql.Close() }
 
 // Path returns the file the catalog was opened from.
 func (db *DB) Path() string { return db.path }
+
+// opErr is err of the catalog operation op, naming the file when the
+// environment caused it ("add: /srv/…/catalog.db: database or disk is
+// full"): an operator could not tell which disk filled (an attacker's
+// run).
+func (db *DB) opErr(op string, err error) error {
+	if sqlerr.Environmental(err) {
+		return fmt.Errorf("%s: %s: %w", op, db.path, err)
+	}
+	return fmt.Errorf("%s: %w", op, err)
+}

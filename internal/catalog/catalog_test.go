@@ -3,12 +3,15 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -518,5 +521,19 @@ func TestVersionsOf(t *testing.T) {
 	plan := sqltest.Plan(t, db.sql, versionsOfQuery, `["multi"]`)
 	if !slices.ContainsFunc(plan, func(s string) bool { return strings.Contains(s, "USING INDEX packages_lower_name") }) {
 		t.Fatalf("plan %q does not use packages_lower_name", plan)
+	}
+}
+
+// TestOpErrNamesTheFile: an error of the environment (a full disk) names
+// the catalog file, which an operator needs to know which disk filled;
+// one of the content does not need it.
+func TestOpErrNamesTheFile(t *testing.T) {
+	db := &DB{path: "/srv/distpac/server/catalog.db"}
+	full := db.opErr("add", fmt.Errorf("commit: %w", &fs.PathError{Op: "write", Path: "catalog.db-journal", Err: syscall.ENOSPC}))
+	if !strings.HasPrefix(full.Error(), "add: /srv/distpac/server/catalog.db: ") {
+		t.Errorf("full disk: %v", full)
+	}
+	if other := db.opErr("add", ErrConflict); other.Error() != "add: "+ErrConflict.Error() || !errors.Is(other, ErrConflict) {
+		t.Errorf("content: %v", other)
 	}
 }

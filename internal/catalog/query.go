@@ -116,7 +116,7 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("add: %w", err)
+		return nil, db.opErr("add", err)
 	}
 	defer tx.Rollback()
 	// The catalog's trackers with the new rows' within the bound clients
@@ -129,7 +129,7 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 	held := stx.trackers
 	if held == nil {
 		if held, err = heldTrackers(ctx, tx); err != nil {
-			return nil, fmt.Errorf("add: %w", err)
+			return nil, db.opErr("add", err)
 		}
 	}
 	bound := maps.Clone(held)
@@ -141,7 +141,7 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 	for i, p := range norm {
 		ok, err := addOne(ctx, tx, p)
 		if err != nil {
-			return nil, fmt.Errorf("add %s: %w", p.ID(), err)
+			return nil, db.opErr("add "+p.ID(), err)
 		}
 		if ok {
 			added = append(added, p)
@@ -152,10 +152,10 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 		return nil, nil
 	}
 	if _, err := db.bumpSerial(ctx, tx); err != nil {
-		return nil, fmt.Errorf("add: %w", err)
+		return nil, db.opErr("add", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("add: %w", err)
+		return nil, db.opErr("add", err)
 	}
 	stx.commit(db, held)
 	return added, nil
@@ -447,16 +447,16 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return Meta{}, fmt.Errorf("bump serial: %w", err)
+		return Meta{}, db.opErr("bump serial", err)
 	}
 	defer tx.Rollback()
 	stx := db.beginSealed()
 	m, err := db.bumpSerial(ctx, tx)
 	if err != nil {
-		return Meta{}, fmt.Errorf("bump serial: %w", err)
+		return Meta{}, db.opErr("bump serial", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Meta{}, fmt.Errorf("bump serial: %w", err)
+		return Meta{}, db.opErr("bump serial", err)
 	}
 	stx.commit(db, stx.trackers)
 	return m, nil
