@@ -115,3 +115,25 @@ func (s *solver) conflictAllowed(p *pkg, c *semver.Constraints) bitset {
 	p.conflictMasks[c] = out
 	return out
 }
+
+// markAsked marks the pre-releases the request names exactly (cand.asked):
+// a request "=version" (name@version) of a pre-release. A range that
+// names one (name@>=2.0.0-rc.0) opts into pre-releases for the request
+// only. Called before any constraint is matched (match caches its masks).
+func (s *solver) markAsked() {
+	for _, d := range s.req.Deps {
+		bs, ok := boundsOf(d.Constraint)
+		if !ok || len(bs.clauses) != 1 || (bs.clauses[0].op != "=" && bs.clauses[0].op != "") {
+			continue
+		}
+		v := bs.clauses[0].v
+		if v.Prerelease() == "" {
+			continue
+		}
+		for _, cd := range s.load(d.Name).cands {
+			if cd.version.Equal(v) && (d.Build == "" || cd.version.Metadata() == d.Build) {
+				cd.asked = true
+			}
+		}
+	}
+}
