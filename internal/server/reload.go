@@ -25,18 +25,33 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	r.mu.Lock()
 	// Packages that could not be seeded are tried again every 30 s (their
 	// archive may be being repaired), without a new publication.
-	same := !first && meta.Serial == r.serial && (r.seedFailures == 0 || time.Since(r.lastReload) < seedRetry)
+	retry := r.seedFailures > 0 && time.Since(r.lastReload) >= seedRetry
+	same := !first && meta.Serial == r.serial && !retry
+	servedSerial := r.serial
 	r.mu.Unlock()
-	if same || !first && r.stillRefused() {
+	if same {
 		return nil
 	}
-	// `dist-server key rotate` may have replaced the key with this serial.
-	if err := r.reloadKey(); err != nil {
-		return err
+	var snap publish.Snapshot
+	refused := !first && r.stillRefused()
+	if refused {
+		// Nothing new can be published, but the packages of the catalog
+		// served that failed to seed are tried again (a review: they
+		// were not while a publication was refused).
+		if !retry {
+			return nil
+		}
+		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), servedSerial); err != nil {
+			return err
+		}
+	} else {
+		// `dist-server key rotate` may have replaced the key with this serial.
+		if err := r.reloadKey(); err != nil {
+			return err
+		}
+		snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
 	}
-	snap, err := publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
-	refused := false
-	if err != nil {
+	if !refused && err != nil {
 		// An add may be between its commit and its publication: wait for
 		// it through the publish lock, then repair if it died half-way.
 		stamp, _ := r.db.Stamp()
