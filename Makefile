@@ -1,6 +1,8 @@
 # distpac — make help lists the targets.
 GO      ?= go
 BIN     ?= $(CURDIR)/bin
+# VERSION is what --version prints: the commit, as git describe names it.
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
 PKGS    := ./...
 # the patched library's own tests of the patches (its upstream tests are not carried; vet is off
 # for upstream code)
@@ -23,7 +25,7 @@ help: ## show this help
 # 17.8-20.3 against 21.9-23.6 s; N=16 the same (1.15-1.17); peak RSS of
 # daemons and installs 28 against 34 MiB.
 build: ## build dist-server, dist-client, named-file-server and dist-bench (static) into ./bin
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/ ./cmd/...
+	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/distpac/distpac/internal/cli.stamped=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 demo: build ## run a server and two clients on loopback: a real install over BitTorrent
 	BIN=$(BIN) ./scripts/demo.sh

@@ -130,6 +130,10 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	pipes := make(chan os.Signal, 1) // never read: a full channel drops the rest
 	signal.Notify(pipes, syscall.SIGPIPE)
 	defer signal.Stop(pipes)
+	if root.Version == "" {
+		root.Version = Version() // --version, as pacman -V and apt --version
+		root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	}
 	root.SetArgs(args)
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)

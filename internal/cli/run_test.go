@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -76,6 +77,31 @@ func TestStandardLoggerIsDebug(t *testing.T) {
 		got := errOut.String()
 		if shown := strings.Contains(got, "Unsolicited response"); shown != tt.want || shown && !strings.Contains(got, "level=DEBUG") {
 			t.Errorf("%q: stderr %q; want the line shown %v, as a debug record", tt.args, got, tt.want)
+		}
+	}
+}
+
+// TestVersion: --version names the program, the commit (or the module's
+// version) and the Go release.
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	root := &cobra.Command{Use: "prog", RunE: func(*cobra.Command, []string) error { return nil }}
+	if code := Run(context.Background(), "prog", root, []string{"--version"}, Stdio{In: strings.NewReader(""), Out: &out, Err: io.Discard}); code != ExitOK {
+		t.Fatalf("exit %d", code)
+	}
+	if !strings.HasPrefix(out.String(), "prog ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("--version printed %q", out.String())
+	}
+	for _, tt := range []struct {
+		bi   debug.BuildInfo
+		want string
+	}{
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.0"}}, "v1.2.0 go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}, Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0123456789abcdef"}, {Key: "vcs.modified", Value: "true"}}}, "0123456789ab+dirty go1.26.8"},
+		{debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}}, "(devel) go1.26.8"},
+	} {
+		if got := versionOf(&tt.bi); got != tt.want {
+			t.Errorf("versionOf(%+v) = %q, want %q", tt.bi, got, tt.want)
 		}
 	}
 }
