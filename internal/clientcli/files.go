@@ -220,9 +220,11 @@ func newHistory(e *env) *cobra.Command {
 	var last int
 	c := &cobra.Command{
 		Use:   "history",
-		Short: "Show every install, upgrade and uninstall, oldest first (as pacman.log)",
-		Long: `history lists every transaction: when it started, the command as typed (remove, when
-uninstall was called so), the packages and versions
+		Short: "Show every install, upgrade, uninstall, hold and mark, oldest first (as pacman.log)",
+		Long: `history lists every transaction (install, upgrade, uninstall, hold, unhold, mark): when it
+started, the command (remove, when uninstall was called so) with the options that change
+what it does (--reinstall, --overwrite, --skip-uninstall-script, --cascade; not the output
+options, nor --sync, whose sync is not a transaction), the packages and versions
 before and after, the bytes downloaded (an interrupted command's too), and the result: running (a
 command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the

@@ -127,7 +127,10 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		return err
 	}
 	if c.Reinstall {
-		items = c.addReinstalls(ctx, tx, items, deps)
+		var err error
+		if items, err = c.addReinstalls(ctx, tx, items, deps); err != nil {
+			return err
+		}
 	}
 	if len(items) == 0 {
 		// A dry run says what the install would, then "nothing to do".
@@ -201,8 +204,11 @@ func heldInPlan(recs *state.State, items []item) error {
 // addReinstalls adds the requested packages that are installed at the
 // version the plan keeps as moves to that same version: their files are
 // staged and placed again, their scripts run again (pacman -S of an
-// installed package; apt install --reinstall).
-func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps []resolve.Dep) []item {
+// installed package; apt install --reinstall). A version the catalog no
+// longer lists cannot be: an error says so (it was a warning, then
+// "already installed (--reinstall installs it again)" and exit 0: a
+// newcomer's run).
+func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps []resolve.Dep) ([]item, error) {
 	planned := map[string]bool{}
 	for _, it := range items {
 		planned[it.row.Name] = true
@@ -213,9 +219,12 @@ func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps 
 			continue
 		}
 		row, err := tx.db.Get(ctx, r.Name, r.Version)
+		if errors.Is(err, catalog.ErrNotFound) {
+			return nil, fmt.Errorf("cannot reinstall %s %s: the catalog no longer lists it (the publisher withdrew it); install another version (dist-client info %s lists them), or keep this one as it is",
+				r.Name, r.Version, r.Name)
+		}
 		if err != nil {
-			c.UI.Warnf("cannot reinstall %s %s: the catalog no longer has it\n", r.Name, r.Version)
-			continue
+			return nil, fmt.Errorf("reinstall %s %s: %w", r.Name, r.Version, err)
 		}
 		v, err := semver.StrictNewVersion(r.Version)
 		if err != nil {
@@ -224,7 +233,7 @@ func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps 
 		items = append(items, item{step: resolve.Step{Name: r.Name, Version: v, From: v, Auto: r.Auto}, row: row})
 		planned[r.Name] = true
 	}
-	return items
+	return items, nil
 }
 
 // confirmDownloadOver is the download size from which a plan is confirmed

@@ -94,3 +94,26 @@ func TestPlanSaysWhatIsLeft(t *testing.T) {
 		t.Errorf("install said:\n%s\nwant %q", w.out, want)
 	}
 }
+
+// install --reinstall of a version the catalog no longer lists fails and
+// says why: it warned, then said "already installed (--reinstall installs
+// it again)" and exited 0 (a newcomer's run).
+func TestReinstallWithdrawn(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.pub.Remove(context.Background(), []catalog.Ref{{Name: "hello", Version: "1.0.0"}}); err != nil {
+		t.Fatal(err)
+	}
+	w.receive()
+	w.client.Reinstall = true
+	err := w.client.Install(context.Background(), []string{"hello"})
+	if err == nil || !strings.Contains(err.Error(), "cannot reinstall hello 1.0.0: the catalog no longer lists it") {
+		t.Fatalf("reinstall of a withdrawn version: %v", err)
+	}
+	if _, ok := w.state().Get("hello"); !ok {
+		t.Errorf("hello is no longer installed")
+	}
+}
