@@ -332,6 +332,10 @@ func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 	for _, d := range damaged {
 		r.errors.WithLabelValues("seeder").Inc()
 		r.unseed(d.InfoHash)
+		if d.Gone { // the engine says so at Info, a client's cache being the user's to clean
+			r.log.Warn("a published package's archive was removed from disk: no longer seeding it (put it back, or withdraw the package with dist-server remove)",
+				"archive", d.Name)
+		}
 		if r.catsrv != nil && !d.Gone {
 			r.catsrv.Withhold(d.Name)
 		}

@@ -119,7 +119,7 @@ func (e *Engine) RecheckChanged(ctx context.Context) []Damaged {
 			// peers ask nothing of it never made (dist-server went on
 			// counting it seeded: an attacker's run).
 			if e.dropIdle(ih, func() bool { return payloadAbsent(path) }) {
-				e.logger.Warn("the archive was removed from disk: no longer seeding it", "archive", path)
+				e.logGone(info.Name)
 				out = append(out, Damaged{InfoHash: ih, Name: info.Name, Err: err, Gone: true})
 			}
 			continue

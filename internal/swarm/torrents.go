@@ -141,7 +141,7 @@ func (e *Engine) payloadGone(ih metainfo.Hash) {
 	}
 	name := t.Info().Name
 	if e.dropIdle(ih, func() bool { return payloadAbsent(filepath.Join(e.dir, name)) }) {
-		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
+		e.logGone(name)
 	}
 }
 
@@ -185,9 +185,18 @@ func (e *Engine) dropVanished() []string {
 func (e *Engine) DropVanished() []string {
 	names := e.dropVanished()
 	for _, name := range names {
-		e.logger.Info("the archive was removed from the cache: no longer seeding it", "archive", name)
+		e.logGone(name)
 	}
 	return names
+}
+
+// logGone says that the archive name was dropped because its file is gone.
+// Info, whoever finds it: a client's cache is the user's to clean
+// (dist-client clean logged a warning for each archive through the
+// recheck, a newcomer's run); a server, for which it is a fault, says so
+// itself (RecheckLoop's onDamaged, Damaged.Gone).
+func (e *Engine) logGone(name string) {
+	e.logger.Info("the archive was removed from disk: no longer seeding it", "archive", filepath.Join(e.dir, name))
 }
 
 // Has reports whether the engine shares the torrent.
