@@ -1,0 +1,143 @@
+package safedir
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// TestCheck: what a data directory or prefix may sit in, built under
+// t.TempDir() (0700, the caller's) for each case.
+func TestCheck(t *testing.T) {
+	root := os.Geteuid() == 0
+	tests := []struct {
+		name     string
+		setup    func(t *testing.T, base string) string // returns the directory to check
+		root     bool                                   // needs root (chown)
+		wantPath string                                 // "" when it passes; else the path named, under base
+		wantWhy  string
+	}{
+		{"own private dir", func(t *testing.T, b string) string { return mk(t, b, "d", 0o700) }, false, "", ""},
+		{"own 0755 dir", func(t *testing.T, b string) string { return mk(t, b, "d", 0o755) }, false, "", ""},
+		{"missing under own dir", func(t *testing.T, b string) string { return filepath.Join(mk(t, b, "d", 0o755), "x", "y") }, false, "", ""},
+		{"world-writable dir itself", func(t *testing.T, b string) string { return mk(t, b, "d", 0o777) }, false, "d", "writable by its group and others"},
+		{"other-writable dir itself", func(t *testing.T, b string) string { return mk(t, b, "d", 0o757) }, false, "d", "writable by others"},
+		{"world-writable ancestor", func(t *testing.T, b string) string { return mk(t, mk(t, b, "a", 0o777), "d", 0o700) }, false, "a", "writable by"},
+		{"missing under a world-writable dir", func(t *testing.T, b string) string { return filepath.Join(mk(t, b, "a", 0o777), "distpac", "client") }, false, "a", "writable by"},
+		{"sticky world-writable ancestor", func(t *testing.T, b string) string { return mk(t, mk(t, b, "tmp", 0o1777), "d", 0o700) }, false, "", ""},
+		{"missing under a sticky dir", func(t *testing.T, b string) string { return filepath.Join(mk(t, b, "tmp", 0o1777), "distpac-try") }, false, "", ""},
+		{"sticky world-writable dir itself", func(t *testing.T, b string) string { return mk(t, b, "tmp", 0o1777) }, false, "tmp", "shared directory"},
+		{"symlink to a world-writable dir", func(t *testing.T, b string) string {
+			w := mk(t, b, "w", 0o777)
+			return link(t, w, filepath.Join(mk(t, b, "p", 0o755), "share"))
+		}, false, "w", "writable by"},
+		{"symlink to an own dir", func(t *testing.T, b string) string {
+			return link(t, mk(t, b, "real", 0o755), filepath.Join(mk(t, b, "p", 0o755), "share"))
+		}, false, "", ""},
+		{"dir owned by another user", func(t *testing.T, b string) string { return chown(t, mk(t, b, "d", 0o755), 4242) }, true, "d", "is owned by uid 4242, not by"},
+		{"missing under a dir of another user", func(t *testing.T, b string) string {
+			return filepath.Join(chown(t, mk(t, b, "a", 0o755), 4242), "distpac", "client", "staging")
+		}, true, "a", "is owned by uid 4242, not by"},
+		{"another user's dir in a sticky dir", func(t *testing.T, b string) string {
+			return chown(t, mk(t, mk(t, b, "tmp", 0o1777), "distpac-try", 0o755), 4242)
+		}, true, "tmp/distpac-try", "is owned by uid 4242, not by"},
+		{"another user's symlink in a sticky dir", func(t *testing.T, b string) string {
+			l := link(t, mk(t, b, "mine", 0o700), filepath.Join(mk(t, b, "tmp", 0o1777), "pfx"))
+			if err := os.Lchown(l, 4242, 4242); err != nil {
+				t.Fatal(err)
+			}
+			return l
+		}, true, "tmp/pfx", "is owned by uid 4242, not by"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root && !root {
+				t.Skip("needs root to give a directory to another user")
+			}
+			base := t.TempDir()
+			dir := tt.setup(t, base)
+			err := New().Check("prefix", dir)
+			if tt.wantPath == "" {
+				if err != nil {
+					t.Fatalf("Check(%s) = %v, want nil", dir, err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || !errors.Is(err, ErrUnsafe) {
+				t.Fatalf("Check(%s) = %v, want an *Error", dir, err)
+			}
+			if want := filepath.Join(base, tt.wantPath); e.Path != want || !strings.Contains(e.Why, tt.wantWhy) {
+				t.Fatalf("Check(%s) = %v\nwant the path %s and %q", dir, err, want, tt.wantWhy)
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "prefix "+dir+": ") || !strings.Contains(msg, "(fix: ") {
+				t.Fatalf("message %q: want the directory checked and a fix", msg)
+			}
+		})
+	}
+}
+
+// TestCheckGroupWritable: a group-writable directory passes only when its
+// group is the caller's private group (named as the user, its primary
+// group): umask 002 under user private groups makes every directory so.
+func TestCheckGroupWritable(t *testing.T) {
+	dir := mk(t, t.TempDir(), "d", 0o775)
+	var st syscall.Stat_t
+	if err := syscall.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	c := New()
+	c.gid = int(st.Gid)
+	err := c.Check("data directory", dir)
+	if c.privateGroup(int(st.Gid)) {
+		if err != nil {
+			t.Fatalf("group-writable by the caller's private group: %v", err)
+		}
+	} else if err == nil || !strings.Contains(err.Error(), "writable by its group") {
+		t.Fatalf("group-writable by a shared group: %v", err)
+	}
+	c.gid = int(st.Gid) + 1 // not the caller's group
+	if err := c.Check("data directory", dir); err == nil || !strings.Contains(err.Error(), "chmod go-w "+dir) {
+		t.Fatalf("group-writable by another group: %v", err)
+	}
+}
+
+func mk(t *testing.T, parent, name string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(parent, name)
+	if err := os.Mkdir(p, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode|modeBits(mode)); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// modeBits turns the numeric sticky bit of a literal such as 0o1777 into
+// Go's fs.ModeSticky.
+func modeBits(m os.FileMode) os.FileMode {
+	if m&0o1000 != 0 {
+		return os.ModeSticky
+	}
+	return 0
+}
+
+func link(t *testing.T, target, l string) string {
+	t.Helper()
+	if err := os.Symlink(target, l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func chown(t *testing.T, p string, uid int) string {
+	t.Helper()
+	if err := os.Chown(p, uid, uid); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
