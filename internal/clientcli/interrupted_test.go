@@ -32,7 +32,7 @@ func TestReadersSayATransactionWasInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.BeginJournal(ctx, state.Journal{Work: filepath.Join(dir, "staging", "txn-1")}); err != nil {
+	if err := db.BeginJournal(ctx, state.Journal{Work: filepath.Join(dir, "staging", "txn-1")}, state.Bounds{Staging: filepath.Join(dir, "staging")}); err != nil {
 		t.Fatal(err)
 	}
 	run := func(args ...string) string {

@@ -291,7 +291,7 @@ func (t *txn) historyEnd(result string) state.HistoryEnd {
 // directories no journal refers to, and marks dead commands' history
 // entries interrupted. It runs with the lock held.
 func (c *Client) recover(ctx context.Context, st *state.DB) error {
-	j, err := st.OpenJournal(ctx)
+	j, err := st.OpenJournal(ctx, c.bounds())
 	if err != nil {
 		return err
 	}
@@ -322,6 +322,12 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	discardWork(c.Paths.Staging(), "txn-")
 	discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
 	return st.MarkInterrupted(ctx)
+}
+
+// bounds are where this client's journals may move files (the records'
+// prefixes added by the state): a journal outside them is refused.
+func (c *Client) bounds(prefixes ...string) state.Bounds {
+	return state.Bounds{Staging: c.Paths.Staging(), Prefixes: append([]string{c.Config.Prefix}, prefixes...)}
 }
 
 // discardWork removes the work directories in root whose names start with

@@ -19,7 +19,7 @@ func (c *Client) commitMoves(ctx context.Context, tx *txn, j state.Journal, pref
 	if err := c.step("journal"); err != nil {
 		return err
 	}
-	if err := tx.st.BeginJournal(ctx, j); err != nil {
+	if err := tx.st.BeginJournal(ctx, j, c.bounds(prefixes...)); err != nil {
 		return err
 	}
 	if err := place.Apply(j, prefixes, func(int) error { return c.step("move") }); err != nil {

@@ -2,8 +2,11 @@ package install
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/distpac/distpac/internal/state"
@@ -44,5 +47,67 @@ func TestRecoverDiscardsOnlyItsOwnWork(t *testing.T) {
 	other.Paths.Dir = c.Paths.Dir + "-2"
 	if other.txnPrefix() == c.txnPrefix() {
 		t.Errorf("two data homes share the work directory prefix %q", c.txnPrefix())
+	}
+}
+
+// TestRecoverRefusesJournalOutsidePrefix: installed.db replaced by one
+// whose open journal "places" a file of the user's (right inode, source
+// absent) from a work directory. Undoing it renamed the file into the work
+// directory and deleted it with it; now recovery refuses the journal,
+// names the step and the path, and touches nothing, every later command
+// included, until the user deals with the file.
+func TestRecoverRefusesJournalOutsidePrefix(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	c := w.client
+	secret := filepath.Join(t.TempDir(), "victim-secret", "precious")
+	if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(secret, &st); err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(c.Paths.Staging(), "txn-1")
+	if err := os.MkdirAll(work, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	db, err := state.Open(ctx, c.Paths.Installed(), c.Config.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	raw, err := sql.Open("sqlite", c.Paths.Installed())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO txn (id, work, committed) VALUES (1, ?, 0)`, []any{work}},
+		{`INSERT INTO journal (seq, op, src, dst, ino) VALUES (0, 'place', ?, ?, ?)`, []any{work + "/a", secret, int64(st.Ino)}},
+	} {
+		if _, err := raw.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw.Close()
+	for range 2 {
+		tx, err := c.begin(ctx, "test", false)
+		if err == nil {
+			tx.close()
+			t.Fatal("recovery undid a journal that moves a file outside the prefix")
+		}
+		want := `step 1: place "` + work + `/a" -> "` + secret + `": "` + secret + `" is outside the prefix (the prefix is ` + c.Config.Prefix + `)`
+		if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was touched") {
+			t.Fatalf("recovery: %v\nwant it to say %q", err, want)
+		}
+		if b, err := os.ReadFile(secret); err != nil || string(b) != "mine" {
+			t.Fatalf("the file outside the prefix: %q, %v", b, err)
+		}
 	}
 }

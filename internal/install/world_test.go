@@ -194,7 +194,7 @@ func (w *world) consistent(userFiles ...string) {
 	}
 	if ok {
 		defer db.Close()
-		if j, err := db.OpenJournal(ctx); err != nil || j != nil {
+		if j, err := db.OpenJournal(ctx, w.client.bounds()); err != nil || j != nil {
 			w.t.Fatalf("journal left open: %+v, %v", j, err)
 		}
 		recs, err := db.Records(ctx)

@@ -119,6 +119,6 @@ func FuzzLoad(f *testing.F) {
 			}
 		}
 		_, _ = db.History(ctx, HistoryQuery{Transfer: true})
-		_, _ = db.OpenJournal(ctx)
+		_, _ = db.OpenJournal(ctx, Bounds{Staging: "/d/client/staging", Prefixes: []string{"/opt/p"}})
 	})
 }
