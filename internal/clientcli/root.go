@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +17,8 @@ import (
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/procs"
+	"github.com/distpac/distpac/internal/safedir"
+	"github.com/distpac/distpac/internal/state"
 )
 
 // Main runs dist-client with args and returns the exit code.
@@ -44,7 +47,35 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
-	return c, h.Client(), os.MkdirAll(h.Client().Dir, 0o755)
+	cp, chk := h.Client(), safedir.New()
+	// Before the mkdir, so that nothing is made in a directory others
+	// control, and after it (checkDirs), so that nobody slips in one of
+	// their own between the two.
+	if err := chk.Check("data directory", cp.Dir); err != nil {
+		return nil, cp, err
+	}
+	if err := os.MkdirAll(cp.Dir, 0o755); err != nil {
+		return nil, cp, err
+	}
+	return c, cp, checkDirs(chk, cp, c.Prefix)
+}
+
+// checkDirs refuses a data directory or prefix that another user can
+// change (safedir): the client directory and what it keeps in folders of
+// its own, and the prefix with its staging folder. About a dozen lstats
+// in all: c checks the ancestors they share once.
+func checkDirs(c *safedir.Checker, cp paths.Client, prefix string) error {
+	for _, d := range []string{cp.Dir, cp.Staging(), cp.Cache(), cp.Packages()} {
+		if err := c.Check("data directory", d); err != nil {
+			return err
+		}
+	}
+	for _, d := range []string{prefix, filepath.Join(prefix, state.StagingDirName)} {
+		if err := c.Check("prefix", d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // configFile is the client.yaml in force: the --config file, or the

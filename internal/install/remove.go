@@ -13,6 +13,7 @@ import (
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -129,6 +130,15 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		return err
 	}
 	defer place.Discard(work)
+	// The files go from where they were recorded, which may not be the
+	// prefix the command checked (clientcli): refused, as that one would
+	// be, when others can change it.
+	chk := safedir.New()
+	for _, r := range recs {
+		if err := chk.Check("prefix", r.Prefix); err != nil {
+			return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
+		}
+	}
 	// First what can be known without changing anything: each package's
 	// files, and its uninstall.sh extracted, before any script runs.
 	rs := make([]*removing, len(recs))

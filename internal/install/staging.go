@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
@@ -35,11 +36,34 @@ func (c *Client) newWork(prefix string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
+	// Again after the mkdirs: the command checked them (clientcli), but a
+	// prefix made now, in a shared directory, could be someone else's by
+	// the time it was made, and a recorded prefix other than the
+	// configured one was not checked at all.
+	if err := checkDirs(root, prefix); err != nil {
+		return "", err
+	}
 	work, err := os.MkdirTemp(root, c.txnPrefix())
 	if err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
 	return work, nil
+}
+
+// checkDirs refuses a staging root or prefix another user can change
+// (safedir): what moves into the prefix, as this user, goes where they say.
+func checkDirs(root, prefix string) error {
+	c := safedir.New()
+	if prefix != "" {
+		if err := c.Check("prefix", prefix); err != nil {
+			return err
+		}
+	}
+	role := "data directory"
+	if prefix != "" && filepath.Dir(root) == prefix {
+		role = "prefix"
+	}
+	return c.Check(role, root)
 }
 
 func sameFS(a, b string) bool {

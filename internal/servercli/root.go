@@ -12,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/safedir"
 )
 
 // prog starts every error line ("dist-server: add: …"), the background
@@ -29,7 +30,22 @@ type env struct {
 	cli.Global
 }
 
-func (e *env) home() (paths.Home, error) { return paths.Resolve() }
+// home finds the data directory and refuses it when another user can
+// change it (safedir): the signing key and the catalog the server signs
+// live there.
+func (e *env) home() (paths.Home, error) {
+	h, err := paths.Resolve()
+	if err != nil {
+		return h, err
+	}
+	c, s := safedir.New(), h.Server()
+	for _, d := range []string{s.Dir, s.PublicDir(), s.Archives()} {
+		if err := c.Check("data directory", d); err != nil {
+			return h, err
+		}
+	}
+	return h, nil
+}
 
 // config loads server.yaml: the --config file (which must exist) or the
 // default one (optional).
