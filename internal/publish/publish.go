@@ -272,7 +272,9 @@ func publishedClash(ctx context.Context, db *catalog.DB, row catalog.Package) er
 	}
 	for _, v := range vs {
 		if v.Name != name {
-			return fmt.Errorf("manifest.yaml: field \"name\": %q differs only in case from the published package %q", name, v.Name)
+			// The name is manifest.yaml's, or the directory's when it has
+			// none (a newcomer was told of a field they never wrote).
+			return fmt.Errorf("the package name %q (manifest.yaml's \"name\", else the directory's name) differs only in case from the published package %q", name, v.Name)
 		}
 		if err := sameVersion(v, row); err != nil {
 			return err
