@@ -233,7 +233,7 @@ func TestAddAttacks(t *testing.T) {
 		{name: "name 129 bytes", mutate: manifestOnly("name: " + strings.Repeat("a", 129) + "\nversion: 1.0.0\n"),
 			want: []string{"manifest.yaml", `field "name"`, "129 bytes, at most 128"}},
 		{name: "name differs in case from published", mutate: manifestOnly("name: LibFoo\nversion: 2.0.0\n"),
-			want: []string{"manifest.yaml", `field "name"`, `"LibFoo"`, `"libfoo"`, "case"}},
+			want: []string{"manifest.yaml", `"name"`, `"LibFoo"`, `"libfoo"`, "case", "the directory's name"}},
 		{name: "two new names differing in case in one call", mutate: manifestOnly("name: NewPkg\nversion: 1.0.0\n"),
 			extra: func(t *testing.T) string {
 				return writePkg(t, filepath.Join(t.TempDir(), "newpkg"), "name: newpkg\nversion: 2.0.0\n", "x")
