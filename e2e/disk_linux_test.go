@@ -24,7 +24,9 @@ func mountTmpfs(t *testing.T, dir, size string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size); err != nil {
+	// mode=0700: a tmpfs's root is 1777 otherwise, a shared directory,
+	// which dist-client refuses as its prefix (safedir).
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
 		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
 	}
 	t.Cleanup(func() {
