@@ -132,6 +132,7 @@ func (e *env) printOutcome(in *install.Client) {
 type uninstallOptions struct {
 	cascade, yes bool
 	skipScript   bool
+	dryRun       bool
 }
 
 // skipScriptFlag is the flag past a failing uninstall.sh, for uninstall,
@@ -159,7 +160,8 @@ removes nothing: every package stays installed (those whose uninstall.sh had run
 installed again) and the error names them; --skip-uninstall-script removes them without
 running the scripts.`,
 		Example: `  dist-client uninstall hello
-  dist-client remove --cascade hello`,
+  dist-client remove --cascade hello
+  dist-client uninstall --dry-run --cascade hello`,
 		Args: cli.MinArgs(1, "package to uninstall"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUninstall(cmd.Context(), e, o, args)
@@ -169,6 +171,7 @@ running the scripts.`,
 	c.Flags().BoolVar(&o.cascade, "cascade", false, "also remove dependencies installed automatically that nothing else needs")
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before removing packages not named (asked only on a terminal)")
 	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be uninstalled (with --cascade, the dependencies too), changing nothing; exit 1 if it would be refused")
 	return c
 }
 
@@ -179,5 +182,6 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	}
 	in.Confirm = e.confirmer(o.yes)
 	in.SkipUninstallScript = o.skipScript
+	in.DryRun = o.dryRun
 	return e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
 }

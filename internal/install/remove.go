@@ -52,6 +52,18 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	if err != nil {
 		return err
 	}
+	if c.DryRun { // apt-get -s remove, pacman -Rp: what would go, nothing changed
+		for _, n := range order {
+			r := tx.recs.Packages[n]
+			why := ""
+			if !slices.ContainsFunc(names, func(m string) bool { return strings.EqualFold(m, n) }) {
+				why = " (no longer needed)"
+			}
+			c.UI.Printf("would uninstall %s %s%s, from %s\n", r.Name, r.Version, why, r.Prefix)
+		}
+		c.UI.Printf("dry run: nothing changed\n")
+		return nil
+	}
 	if extra := notNamed(order, names); len(extra) > 0 && c.Confirm != nil {
 		ok, err := c.Confirm(fmt.Sprintf("Also remove %s, no longer needed?", strings.Join(extra, ", ")))
 		if err != nil {

@@ -127,3 +127,35 @@ func TestUninstallOneFailing(t *testing.T) {
 	}
 	w.installed("a", "b", "c")
 }
+
+// TestUninstallDryRun: uninstall --dry-run says what would go (with
+// --cascade, the dependencies no longer needed), changes nothing and
+// leaves no history entry; a removal that would be refused still fails.
+func TestUninstallDryRun(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publishHello()
+	if err := w.client.Install(ctx, []string{"hello"}); err != nil {
+		t.Fatal(err)
+	}
+	before := len(w.history())
+	w.client.DryRun = true
+	w.out.Reset()
+	if err := w.client.Uninstall(ctx, []string{"hello"}, true); err != nil {
+		t.Fatal(err)
+	}
+	out := w.out.String()
+	for _, want := range []string{"would uninstall hello 1.0.0, from ", "would uninstall libgreet 1.0.0 (no longer needed), from ", "dry run: nothing changed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	w.installed("hello", "libgreet")
+	if after := len(w.history()); after != before {
+		t.Errorf("history %d entries after a dry run, %d before", after, before)
+	}
+	if err := w.client.Uninstall(ctx, []string{"libgreet"}, false); err == nil || !strings.Contains(err.Error(), "hello") {
+		t.Errorf("dry run of a removal refused (hello depends on libgreet): %v", err)
+	}
+	w.installed("hello", "libgreet")
+}
