@@ -110,8 +110,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	for _, k := range tx.kept {
 		c.UI.Printf("not the newest: %s %s cannot be installed: %s; %s %s is the newest that can\n", k.Name, k.Newest, k.Why, k.Name, k.Version)
 	}
-	// Asking for a package by name makes it explicitly installed, as with
-	// pacman and apt: a later --cascade must not take it away.
+	// Asking for a package by name makes it explicitly installed, as apt
+	// install does (pacman -S keeps the reason unless --asexplicit): a
+	// later --cascade must not take away what the user asked for.
 	var marked []state.Record
 	for _, d := range deps {
 		if r, ok := tx.recs.Get(d.Name); ok && r.Auto {
