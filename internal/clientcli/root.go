@@ -43,11 +43,17 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 		return nil, paths.Client{}, err
 	}
 	path, optional := e.configFile(h)
+	cp, chk := h.Client(), safedir.New()
+	// The configuration names the servers and their key, so what is
+	// installed and run: another user must not be able to change it (a
+	// review: a 0666 client.yaml, or --config in a 0777 directory, passed).
+	if err := chk.CheckFile("configuration", path); err != nil {
+		return nil, cp, err
+	}
 	c, err := config.LoadClient(path, optional)
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
-	cp, chk := h.Client(), safedir.New()
 	// Before the mkdir, so that nothing is made in a directory others
 	// control, and after it (checkDirs), so that nobody slips in one of
 	// their own between the two.

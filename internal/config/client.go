@@ -135,6 +135,11 @@ func (c *Client) ApplyDefaults() {
 // forms ("~alice/") are left for Validate to refuse.
 func (c *Client) ExpandPrefix(home string) error {
 	if c.Prefix != "~" && !strings.HasPrefix(c.Prefix, "~/") {
+		if filepath.IsAbs(c.Prefix) {
+			// "/opt/p/" as given: install refused every file, staged
+			// "outside $DISTPAC_DESTDIR$DISTPAC_PREFIX (/opt/p/)" (a review).
+			c.Prefix = filepath.Clean(c.Prefix)
+		}
 		return nil
 	}
 	if home == "" {

@@ -109,6 +109,8 @@ func TestClientPrefix(t *testing.T) {
 		"~/":            "/home/tester",
 		"~/opt/distpac": "/home/tester/opt/distpac",
 		"/usr/local":    "/usr/local",
+		"/opt/p/":       "/opt/p", // a trailing slash made install refuse every file
+		"/opt//p/./":    "/opt/p",
 	} {
 		c, err := LoadClient(writeFile(t, "client.yaml", "prefix: "+in+"\n"), false)
 		if err != nil {

@@ -52,7 +52,14 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	if err != nil {
 		return err
 	}
-	if c.DryRun { // apt-get -s remove, pacman -Rp: what would go, nothing changed
+	if c.DryRun { // apt-get -s remove, pacman -Rp: what would go, nothing uninstalled
+		recs := make([]state.Record, len(order))
+		for i, n := range order {
+			recs[i] = tx.recs.Packages[n]
+		}
+		if err := checkPrefixes(recs); err != nil { // refused as the removal would be (a review)
+			return err
+		}
 		for _, n := range order {
 			r := tx.recs.Packages[n]
 			why := ""
@@ -61,7 +68,7 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 			}
 			c.UI.Printf("would uninstall %s %s%s, from %s\n", r.Name, r.Version, why, r.Prefix)
 		}
-		c.UI.Printf("dry run: nothing changed\n")
+		c.UI.Printf("dry run: nothing uninstalled\n")
 		return nil
 	}
 	if extra := notNamed(order, names); len(extra) > 0 && c.Confirm != nil {
@@ -145,11 +152,8 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 	// The files go from where they were recorded, which may not be the
 	// prefix the command checked (clientcli): refused, as that one would
 	// be, when others can change it.
-	chk := safedir.New()
-	for _, r := range recs {
-		if err := chk.Check("prefix", r.Prefix); err != nil {
-			return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
-		}
+	if err := checkPrefixes(recs); err != nil {
+		return err
 	}
 	// First what can be known without changing anything: each package's
 	// files, and its uninstall.sh extracted, before any script runs.
@@ -327,4 +331,18 @@ func listAnd(items []string) string {
 		return strings.Join(items, "")
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// checkPrefixes refuses the removal of recs when another user can change
+// a prefix they were installed to (safedir): the files go from where they
+// were recorded, which may not be the prefix the command checked
+// (clientcli).
+func checkPrefixes(recs []state.Record) error {
+	chk := safedir.New()
+	for _, r := range recs {
+		if err := chk.Check("prefix", r.Prefix); err != nil {
+			return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
+		}
+	}
+	return nil
 }

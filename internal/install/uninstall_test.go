@@ -145,7 +145,7 @@ func TestUninstallDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := w.out.String()
-	for _, want := range []string{"would uninstall hello 1.0.0, from ", "would uninstall libgreet 1.0.0 (no longer needed), from ", "dry run: nothing changed"} {
+	for _, want := range []string{"would uninstall hello 1.0.0, from ", "would uninstall libgreet 1.0.0 (no longer needed), from ", "dry run: nothing uninstalled"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -157,5 +157,13 @@ func TestUninstallDryRun(t *testing.T) {
 	if err := w.client.Uninstall(ctx, []string{"libgreet"}, false); err == nil || !strings.Contains(err.Error(), "hello") {
 		t.Errorf("dry run of a removal refused (hello depends on libgreet): %v", err)
 	}
+	// A prefix others can write: refused as the removal would be.
+	if err := os.Chmod(w.prefix(), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.client.Uninstall(ctx, []string{"hello"}, false); err == nil || !strings.Contains(err.Error(), "writable by") {
+		t.Errorf("dry run with a world-writable prefix: %v", err)
+	}
+	os.Chmod(w.prefix(), 0o755)
 	w.installed("hello", "libgreet")
 }

@@ -41,12 +41,12 @@ func (e *Error) Is(target error) bool { return target == ErrUnsafe }
 // Checker checks directories for one user, the caller; it remembers what
 // it passed, so that directories sharing ancestors cost one lstat each.
 type Checker struct {
-	uid, gid int
-	ok       map[string]bool // paths passed as an ancestor
+	uid int
+	ok  map[string]bool // paths passed as an ancestor
 }
 
-// New is a Checker for the effective user and group.
-func New() *Checker { return &Checker{uid: os.Geteuid(), gid: os.Getegid(), ok: map[string]bool{}} }
+// New is a Checker for the effective user.
+func New() *Checker { return &Checker{uid: os.Geteuid(), ok: map[string]bool{}} }
 
 // Check refuses dir when it, or any ancestor up to /, is owned by someone
 // other than the caller and root, or is writable by group or others. A
@@ -58,7 +58,12 @@ func New() *Checker { return &Checker{uid: os.Geteuid(), gid: os.Getegid(), ok: 
 //
 // It costs an lstat per path component (and a readlink per symlink); a
 // Checker skips the ancestors it has passed.
-func (c *Checker) Check(role, dir string) error {
+func (c *Checker) Check(role, dir string) error { return c.check(role, dir, 0) }
+
+// maxLinks bounds the symlinks followed by hand (the kernel's MAXSYMLINKS).
+const maxLinks = 40
+
+func (c *Checker) check(role, dir string, links int) error {
 	if !filepath.IsAbs(dir) {
 		abs, err := filepath.Abs(dir)
 		if err != nil {
@@ -78,10 +83,36 @@ func (c *Checker) Check(role, dir string) error {
 		return err
 	}
 	real, err := filepath.EvalSymlinks(p)
-	if err != nil || real == p {
+	if err == nil && real == p {
 		return nil // the lexical walk saw every component: no symlink to follow
 	}
-	return c.walk(role, dir, real, p == dir)
+	if err == nil {
+		return c.walk(role, dir, real, p == dir)
+	}
+	// A symlink whose target does not exist yet (a scratch directory
+	// purged): what MkdirAll would make is under the target, whose
+	// existing ancestors are checked as the path's own (a review: such a
+	// path passed unchecked). Anything else that cannot be resolved is
+	// refused, not passed.
+	fi, lerr := os.Lstat(p)
+	if !errors.Is(err, fs.ErrNotExist) || lerr != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		return fmt.Errorf("%s %s: cannot resolve %s: %w", role, dir, p, err)
+	}
+	if links >= maxLinks {
+		return fmt.Errorf("%s %s: more than %d symlinks from %s", role, dir, maxLinks, p)
+	}
+	target, err := os.Readlink(p)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", role, dir, err)
+	}
+	if !filepath.IsAbs(target) {
+		target = filepath.Join(filepath.Dir(p), target)
+	}
+	rest, err := filepath.Rel(p, dir)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", role, dir, err)
+	}
+	return c.check(role, filepath.Join(target, rest), links+1)
 }
 
 // walk checks every component of p, an existing absolute path; the last
@@ -122,12 +153,16 @@ func (c *Checker) checkOne(role, dir, q string, fi fs.FileInfo, target bool) err
 	uid := int(st.Uid)
 	if uid != c.uid && uid != 0 {
 		not := "by you (" + name(c.uid) + ", uid " + strconv.Itoa(c.uid) + ") or root"
+		fix := fmt.Sprintf("'chown %s %s', or use a directory of your own", name(c.uid), q)
 		if c.uid == 0 {
+			// Root in a user's directory (sudo keeping HOME): never
+			// advise giving a user's home to root.
 			not = "by root, who runs this"
+			fix = fmt.Sprintf("run it as %s, or give root directories of its own (sudo -H, or XDG_DATA_HOME and prefix)", name(uid))
 		}
 		return &Error{Role: role, Dir: dir, Path: q,
 			Why: fmt.Sprintf("is owned by %s, not %s", who(uid), not),
-			Fix: fmt.Sprintf("'chown %s %s', or use a directory of your own", name(c.uid), q)}
+			Fix: fix}
 	}
 	mode := fi.Mode()
 	if mode&fs.ModeSymlink != 0 || !mode.IsDir() {
@@ -169,11 +204,8 @@ func (c *Checker) checkOne(role, dir, q string, fi fs.FileInfo, target bool) err
 // administrator sharing that user's files on purpose. Any other group
 // fails: "chmod g-w" is an easy fix.
 func (c *Checker) privateGroup(gid int) bool {
-	if gid != c.gid {
-		return false
-	}
 	u, err := user.LookupId(strconv.Itoa(c.uid))
-	if err != nil {
+	if err != nil || u.Gid != strconv.Itoa(gid) { // the primary group, not the effective one (newgrp)
 		return false
 	}
 	g, err := user.LookupGroupId(strconv.Itoa(gid))
@@ -201,4 +233,48 @@ func group(gid int) string {
 		return g.Name
 	}
 	return "gid " + strconv.Itoa(gid)
+}
+
+// CheckFile refuses a file that decides what the caller trusts (a
+// configuration naming the servers and their key) when another user could
+// change it: its directory as Check does, and the file itself (where a
+// symlink leads) owned by the caller or root and not writable by group or
+// others. A file that does not exist passes (its directory was checked).
+func (c *Checker) CheckFile(role, path string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	if err := c.Check(role, filepath.Dir(abs)); err != nil {
+		return err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", role, path, err)
+	}
+	if real != abs {
+		if err := c.Check(role, filepath.Dir(real)); err != nil {
+			return err
+		}
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", role, path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	if uid := int(st.Uid); uid != c.uid && uid != 0 {
+		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is owned by %s", who(uid)),
+			Fix: fmt.Sprintf("'chown %s %s', or use a file of your own", name(c.uid), real)}
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is writable by others than its owner (mode %v)", fi.Mode()),
+			Fix: fmt.Sprintf("'chmod go-w %s'", real)}
+	}
+	return nil
 }

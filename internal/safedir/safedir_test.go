@@ -90,7 +90,6 @@ func TestCheckGroupWritable(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := New()
-	c.gid = int(st.Gid)
 	err := c.Check("data directory", dir)
 	if c.privateGroup(int(st.Gid)) {
 		if err != nil {
@@ -99,9 +98,58 @@ func TestCheckGroupWritable(t *testing.T) {
 	} else if err == nil || !strings.Contains(err.Error(), "writable by its group") {
 		t.Fatalf("group-writable by a shared group: %v", err)
 	}
-	c.gid = int(st.Gid) + 1 // not the caller's group
-	if err := c.Check("data directory", dir); err == nil || !strings.Contains(err.Error(), "chmod go-w "+dir) {
+	if os.Geteuid() != 0 {
+		return // giving the directory another group needs root
+	}
+	if err := os.Chown(dir, -1, int(st.Gid)+12345); err != nil { // not the caller's group
+		t.Fatal(err)
+	}
+	if err := New().Check("data directory", dir); err == nil || !strings.Contains(err.Error(), "chmod go-w "+dir) {
 		t.Fatalf("group-writable by another group: %v", err)
+	}
+}
+
+// TestCheckDanglingLink: a path through a symlink whose target does not
+// exist yet is checked where the target would be: another user's
+// directory on the way is refused (it passed unchecked: a review).
+func TestCheckDanglingLink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("making another user's directory needs root")
+	}
+	root := t.TempDir()
+	atk := mk(t, root, "atk", 0o755)
+	if err := os.Chown(atk, 12345, 12345); err != nil {
+		t.Fatal(err)
+	}
+	mine := mk(t, root, "mine", 0o700)
+	if err := os.Symlink(filepath.Join(atk, "later"), filepath.Join(mine, "dl")); err != nil {
+		t.Fatal(err)
+	}
+	if err := New().Check("prefix", filepath.Join(mine, "dl", "sub")); err == nil || !strings.Contains(err.Error(), atk+" is owned by uid 12345") {
+		t.Fatalf("a dangling link into another user's directory: %v", err)
+	}
+	if err := os.Symlink(filepath.Join(root, "nowhere", "x"), filepath.Join(mine, "ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := New().Check("prefix", filepath.Join(mine, "ok")); err != nil {
+		t.Fatalf("a dangling link into the caller's own tree: %v", err)
+	}
+}
+
+// TestCheckFile: a configuration file another user can change is refused.
+func TestCheckFile(t *testing.T) {
+	dir := mk(t, t.TempDir(), "cfg", 0o700)
+	f := filepath.Join(dir, "client.yaml")
+	if err := New().CheckFile("configuration", f); err != nil {
+		t.Fatalf("a file not there yet: %v", err)
+	}
+	os.WriteFile(f, []byte("x"), 0o644)
+	if err := New().CheckFile("configuration", f); err != nil {
+		t.Fatalf("a file of the caller's: %v", err)
+	}
+	os.Chmod(f, 0o666)
+	if err := New().CheckFile("configuration", f); err == nil || !strings.Contains(err.Error(), "chmod go-w "+f) {
+		t.Fatalf("a file others can write: %v", err)
 	}
 }
 

@@ -58,6 +58,11 @@ func (e *env) config() (*config.Server, paths.Server, error) {
 	if path == "" {
 		path, optional = h.ServerConfig(), true
 	}
+	// The configuration names the trackers and addresses the server
+	// signs into every torrent: another user must not be able to change it.
+	if err := safedir.New().CheckFile("configuration", path); err != nil {
+		return nil, h.Server(), err
+	}
 	c, err := config.LoadServer(path, optional)
 	return c, h.Server(), err
 }

@@ -405,7 +405,12 @@ func (db *DB) OpenJournal(ctx context.Context, b Bounds) (*Journal, error) {
 	return &j, nil
 }
 
-// bounds adds to b the prefixes the installed records name.
+// bounds adds to b the prefixes the installed records name. They come
+// from the same file as the journal: the bounds keep a damaged or stale
+// journal inside the installation, not a writer of installed.db, who can
+// add a record naming any prefix (a review). What keeps such a writer out
+// is that nobody else can write the data directory (safedir, checked
+// before the state is opened).
 func (db *DB) bounds(ctx context.Context, b Bounds) (Bounds, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT DISTINCT prefix FROM packages`)
 	if err != nil {
