@@ -119,7 +119,8 @@ func TestMirror(t *testing.T) {
 		t.Fatalf("mirror start said:\n%s", out)
 	}
 	st := r.run("dist-server", "mirror", "mirror.yaml", "status")
-	if !strings.Contains(st, "mirror of: "+primary) || !strings.Contains(st, "packages:  2") || !strings.Contains(st, "seeding 2") ||
+	if !strings.HasPrefix(st, "dist-server mirror running (pid ") || // as mirror said it
+		!strings.Contains(st, "mirror of: "+primary) || !strings.Contains(st, "packages:  2") || !strings.Contains(st, "seeding 2") ||
 		strings.Contains(st, "known to the tracker") || // a mirror runs no tracker
 		!valuesAligned(st) {
 		t.Fatalf("mirror status:\n%s", st)

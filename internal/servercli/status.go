@@ -66,7 +66,11 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	if o.json {
 		return e.UI.JSON(st)
 	}
-	e.UI.Dataf("dist-server running (pid %d, since %s)\n", st.PID, st.Started.Local().Format(time.DateTime))
+	what := "dist-server" // as start and mirror say it (a newcomer's run)
+	if len(st.MirrorOf) > 0 {
+		what = "dist-server mirror"
+	}
+	e.UI.Dataf("%s running (pid %d, since %s)\n", what, st.PID, st.Started.Local().Format(time.DateTime))
 	// One column for the values: a mirror's longer labels move it right.
 	width := len("packages:")
 	if len(st.MirrorOf) > 0 {
