@@ -71,17 +71,10 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 // its own, and the prefix with its staging folder. About a dozen lstats
 // in all: c checks the ancestors they share once.
 func checkDirs(c *safedir.Checker, cp paths.Client, prefix string) error {
-	for _, d := range []string{cp.Dir, cp.Staging(), cp.Cache(), cp.Packages()} {
-		if err := c.Check("data directory", d); err != nil {
-			return err
-		}
+	if err := c.CheckAll("data directory", cp.Dir, cp.Staging(), cp.Cache(), cp.Packages()); err != nil {
+		return err
 	}
-	for _, d := range []string{prefix, filepath.Join(prefix, state.StagingDirName)} {
-		if err := c.Check("prefix", d); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
 }
 
 // configFile is the client.yaml in force: the --config file, or the

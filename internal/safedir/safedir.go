@@ -60,6 +60,16 @@ func New() *Checker { return &Checker{uid: os.Geteuid(), ok: map[string]bool{}} 
 // Checker skips the ancestors it has passed.
 func (c *Checker) Check(role, dir string) error { return c.check(role, dir, 0) }
 
+// CheckAll is Check of each of dirs in turn, the first refusal returned.
+func (c *Checker) CheckAll(role string, dirs ...string) error {
+	for _, d := range dirs {
+		if err := c.Check(role, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // maxLinks bounds the symlinks followed by hand (the kernel's MAXSYMLINKS).
 const maxLinks = 40
 

@@ -27,7 +27,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	// archive may be being repaired), without a new publication.
 	retry := r.seedFailures > 0 && time.Since(r.lastReload) >= seedRetry
 	same := !first && meta.Serial == r.serial && !retry
-	servedSerial := r.serial
+	servedNow := r.serial
 	r.mu.Unlock()
 	if same {
 		return nil
@@ -41,7 +41,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		if !retry {
 			return nil
 		}
-		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), servedSerial); err != nil {
+		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), servedNow); err != nil {
 			return err
 		}
 	} else {
@@ -61,10 +61,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			}
 			refused = true
 			if !first {
-				r.mu.Lock()
-				served := r.serial
-				r.mu.Unlock()
-				r.refuse(stamp, err, served)
+				r.refuse(stamp, err, r.servedSerial())
 				return nil // the pair served stays served
 			}
 			// A start with a working catalog that cannot be signed
@@ -162,6 +159,13 @@ func (r *runner) reloadKey() error {
 	return nil
 }
 
+// servedSerial is the serial of the catalog served.
+func (r *runner) servedSerial() int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.serial
+}
+
 // stillRefused reports whether the working catalog is as it was when its
 // publication was last refused: a server does not check it again, nor
 // log the refusal again, every poll.
@@ -200,10 +204,7 @@ func (r *runner) renew(ctx context.Context) {
 	stamp, _ := r.db.Stamp()
 	m, renewed, err := r.pub.Renew(ctx)
 	if errors.Is(err, catalog.ErrUnpublishable) {
-		r.mu.Lock()
-		served := r.serial
-		r.mu.Unlock()
-		r.refuse(stamp, err, served)
+		r.refuse(stamp, err, r.servedSerial())
 		return
 	}
 	if err != nil {

@@ -38,13 +38,8 @@ func (e *env) home() (paths.Home, error) {
 	if err != nil {
 		return h, err
 	}
-	c, s := safedir.New(), h.Server()
-	for _, d := range []string{s.Dir, s.PublicDir(), s.Archives()} {
-		if err := c.Check("data directory", d); err != nil {
-			return h, err
-		}
-	}
-	return h, nil
+	s := h.Server()
+	return h, safedir.New().CheckAll("data directory", s.Dir, s.PublicDir(), s.Archives())
 }
 
 // config loads server.yaml: the --config file (which must exist) or the
