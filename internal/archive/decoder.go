@@ -106,3 +106,47 @@ func zeroFrame(n int64) []byte {
 	}
 	return b
 }
+
+// newDecoder returns a zstd reader with bounded memory and no goroutines:
+// the one Warm made if there is one, else one of the pool, else a new one.
+// (Decoding ahead on a goroutine of its own saved 20 ms of 136 extracting
+// 10,000 files of 1 KiB on two cores, and cost 5 ms once the writers
+// below took the second core.)
+func newDecoder(r io.Reader) (*zstd.Decoder, error) {
+	d := takeWarm()
+	if d == nil {
+		d, _ = decoders.Get().(*zstd.Decoder)
+	}
+	if d != nil {
+		if err := d.Reset(r); err == nil {
+			return d, nil
+		}
+		d.Close()
+	}
+	return zstd.NewReader(r, decoderOptions...)
+}
+
+// decoderMaxMemory caps what the zstd decoder may allocate for its window
+// and buffers, whatever a frame header asks for.
+const decoderMaxMemory = 256 << 20
+
+var decoderOptions = []zstd.DOption{
+	zstd.WithDecoderConcurrency(1),
+	zstd.WithDecoderMaxMemory(decoderMaxMemory),
+}
+
+// decoders keeps zstd decoders between archives. A decoder's history and
+// block buffers are about 160 KiB, made anew for every archive otherwise:
+// in a heap profile of an install of 1,000 small packages (bench -many)
+// they were 160 MB of the install's 583 MB allocated.
+var decoders sync.Pool
+
+// releaseDecoder gives d back to decoders, holding no reference to the
+// stream it read.
+func releaseDecoder(d *zstd.Decoder) {
+	if d.Reset(nil) != nil {
+		d.Close()
+		return
+	}
+	decoders.Put(d)
+}
