@@ -672,7 +672,7 @@ func TestKillDuringPlacement(t *testing.T) {
 		t.Fatalf("history does not show the interrupted upgrade:\n%s", h)
 	}
 	out = r.client1("upgrade")
-	if !strings.Contains(out, "installed many 2.0.0") {
+	if !strings.Contains(out, "upgraded many 1.0.0 -> 2.0.0") {
 		t.Fatalf("upgrade after recovery:\n%s", out)
 	}
 	if v := r.client1("verify"); !strings.Contains(v, "many 2.0.0: 2500 files, 51 directories, 0 problems") {

@@ -108,14 +108,31 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 	if err := c.step("staged"); err != nil {
 		return r.abort(ctx, err)
 	}
-	puts, err := r.place(ctx, marked)
-	if err != nil {
+	if _, err := r.place(ctx, marked); err != nil {
 		return r.abort(ctx, err)
 	}
-	for _, p := range puts {
-		c.UI.Printf("installed %s %s\n", p.Name, p.Version)
+	for _, p := range r.pending {
+		c.UI.Printf("%s\n", doneLine(p.old, p.it.row.Name, p.it.row.Version))
 	}
 	return nil
+}
+
+// doneLine is the line that says what the command did to a package once
+// it is placed: "installed NAME V", or, when it replaced an installed
+// version, "upgraded NAME OLD -> NEW" (downgraded, replaced by another
+// build, reinstalled), as the line before it began said (upOrDown).
+// Upgrade ended with "installed NAME NEW", which hid the move it had made
+// (a newcomer's run).
+func doneLine(old *state.Record, name, version string) string {
+	if old == nil {
+		return "installed " + name + " " + version
+	}
+	done := map[string]string{"upgrading": "upgraded", "downgrading": "downgraded", "replacing": "replaced"}
+	verb := upOrDown(old.Version, version)
+	if verb == "reinstalling" {
+		return "reinstalled " + name + " " + version
+	}
+	return done[verb] + " " + name + " " + old.Version + " -> " + version
 }
 
 // replaces returns the installed version item i replaces, if it does.

@@ -61,8 +61,13 @@ type Availability struct {
 	// SeederReachable: the publisher's seeder named by the catalog accepted
 	// a TCP connection.
 	SeederReachable bool `json:"seeder_reachable"`
-	// WebSeed: a web seed answered for the archive.
+	// WebSeed: a server's /packages/ answered for the archive: a web seed
+	// the torrent names or one of the client's server_url(s).
 	WebSeed bool `json:"web_seed"`
+	// WebSeedLastResort: the torrent names no web seed (the publisher's
+	// web_seed is off), so those servers are asked only when BitTorrent has
+	// no source at all (swarm.WebSeedOrder), not when peers are slow.
+	WebSeedLastResort bool `json:"web_seed_last_resort"`
 	// OK: some source can deliver it now.
 	OK bool `json:"ok"`
 }
@@ -155,7 +160,9 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 				return nil
 			})
 		}
-		for _, ws := range webSeedURLs(mirrors, it.row) {
+		seeds, lastResort := webSeedURLs(mirrors, it.row)
+		dr.Packages[i].WebSeedLastResort = lastResort
+		for _, ws := range seeds {
 			probes.Go(func() error {
 				ok := headOK(ctx, httpc, ws)
 				mu.Lock()
@@ -207,9 +214,16 @@ func (c *Client) printDryRun(dr *DryRun) {
 		if a.Seeders >= 0 {
 			trk = fmt.Sprintf("%d/%d", a.Seeders, a.Leechers)
 		}
-		rows = append(rows, []string{a.Name + " " + a.Version, units.FormatBytes(a.Size), "network", trk, yesNo(a.SeederReachable), yesNo(a.WebSeed), yesNo(a.OK)})
+		rows = append(rows, []string{a.Name + " " + a.Version, units.FormatBytes(a.Size), "network", trk, yesNo(a.SeederReachable), httpSource(a), yesNo(a.OK)})
 	}
-	c.UI.Table([]string{"PACKAGE", "SIZE", "FROM", "SEEDERS/PEERS", "PUBLISHER", "WEB SEED", "AVAILABLE"}, rows)
+	// The column was "WEB SEED", and "yes" there mostly meant the last
+	// resort, which a newcomer read as a web seed that would serve the
+	// download (a newcomer's run): it says which of the two it is, and the
+	// line below the table says what each means.
+	c.UI.Table([]string{"PACKAGE", "SIZE", "FROM", "SEEDERS/PEERS", "PUBLISHER", "HTTP", "AVAILABLE"}, rows)
+	if len(rows) > 0 && dr.Download > 0 {
+		c.UI.Printf("HTTP: a server's /packages/ has the archive, as a web seed (asked when peers send little) or as a last resort (asked only when BitTorrent has no source)\n")
+	}
 	for _, a := range dr.Packages {
 		if a.TrackerErr != "" {
 			c.UI.Warnf("%s: %s\n", a.Archive, a.TrackerErr)
@@ -243,6 +257,18 @@ func (c *Client) printDryRun(dr *DryRun) {
 	} else {
 		c.UI.Dataf("dry run: the plan would succeed; nothing changed\n")
 	}
+}
+
+// httpSource is the dry run's HTTP column: whether a server's /packages/
+// answered, and as what the download would use it.
+func httpSource(a Availability) string {
+	switch {
+	case !a.WebSeed:
+		return "no"
+	case a.WebSeedLastResort:
+		return "last resort"
+	}
+	return "web seed"
 }
 
 func yesNo(b bool) string {
@@ -286,13 +312,13 @@ func (c *Client) mirrorSeeds() []string {
 // mirrorSeeds): every server of server_urls (its /packages/), then the
 // torrent's own web seeds; for a torrent that names none, the servers are
 // a last resort, asked only when BitTorrent has no source at all.
-func webSeedURLs(mirrors []string, row catalog.Package) []string {
-	seeds, _ := swarm.WebSeedOrder(mirrors, row.Torrent)
+func webSeedURLs(mirrors []string, row catalog.Package) (urls []string, lastResort bool) {
+	seeds, lastResort := swarm.WebSeedOrder(mirrors, row.Torrent)
 	out := make([]string, len(seeds))
 	for i, s := range seeds {
 		out[i] = torrentmeta.WebSeedURL(s, row.Archive)
 	}
-	return out
+	return out, lastResort
 }
 
 // pastRate is the download rate of this client's recent downloads

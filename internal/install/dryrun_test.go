@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // A dry run's estimate is at the rate of the client's last downloads; a
@@ -52,5 +54,32 @@ func TestPastRate(t *testing.T) {
 				t.Errorf("pastRate = %d from %d; want %d from %d", rate, from, tt.rate, tt.from)
 			}
 		})
+	}
+}
+
+// TestDryRunHTTPColumn: the dry run's HTTP column says whether a server's
+// /packages/ would serve the archive as a web seed or only as a last
+// resort; it was "WEB SEED yes" for both, which a newcomer read as a web
+// seed that would serve the download.
+func TestDryRunHTTPColumn(t *testing.T) {
+	var out syncBuffer
+	c := &Client{UI: ui.New(&out, &out, false)}
+	c.printDryRun(&DryRun{Download: 3 << 10, Packages: []Availability{
+		{Name: "a", Version: "1.0.0", Size: 1 << 10, Seeders: 1, SeederReachable: true, WebSeed: true, WebSeedLastResort: true, OK: true},
+		{Name: "b", Version: "1.0.0", Size: 1 << 10, Seeders: 0, WebSeed: true, OK: true},
+		{Name: "c", Version: "1.0.0", Size: 1 << 10, Seeders: -1},
+		{Name: "d", Version: "1.0.0", Size: 1 << 10, Cached: true, OK: true},
+	}})
+	for _, want := range []string{
+		`(?m)^PACKAGE +SIZE +FROM +SEEDERS/PEERS +PUBLISHER +HTTP +AVAILABLE$`,
+		`(?m)^a 1\.0\.0 +1\.0 KiB +network +1/0 +yes +last resort +yes$`,
+		`(?m)^b 1\.0\.0 +1\.0 KiB +network +0/0 +no +web seed +yes$`,
+		`(?m)^c 1\.0\.0 +1\.0 KiB +network +\? +no +no +no$`,
+		`(?m)^d 1\.0\.0 +1\.0 KiB +cached +- +- +- +yes$`,
+		`(?m)^HTTP: a server's /packages/ has the archive, as a web seed \(asked when peers send little\) or as a last resort \(asked only when BitTorrent has no source\)$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out.String()) {
+			t.Errorf("output does not match %s:\n%s", want, out.String())
+		}
 	}
 }

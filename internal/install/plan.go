@@ -151,7 +151,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		return nil
 	}
 	size := c.downloadSizes(items)
-	c.printPlan(items, size)
+	c.printPlan(items, size, tx.recs)
 	if c.DryRun {
 		return c.dryRun(ctx, tx.st, items, size)
 	}
@@ -161,11 +161,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	return c.carryOut(ctx, tx, items, size, marked)
 }
 
-func (c *Client) printPlan(items []item, size downloadSize) {
-	var installed int64
+func (c *Client) printPlan(items []item, size downloadSize, recs *state.State) {
 	names := make([]string, 0, len(items))
 	for _, it := range items {
-		installed += it.row.InstalledSize
 		n := it.row.Name + " " + it.row.Version
 		if it.step.From != nil {
 			n = it.row.Name + " " + it.step.From.String() + " -> " + it.row.Version
@@ -176,8 +174,41 @@ func (c *Client) printPlan(items []item, size downloadSize) {
 		names = append(names, n)
 	}
 	c.UI.Printf("Packages (%d): %s\n", len(items), strings.Join(names, ", "))
+	c.printSizes(items, size, recs)
+}
+
+// printSizes ends a plan, install's and upgrade's alike (upgrade's had no
+// installed size: a newcomer's run): what it downloads, what the packages
+// take unpacked (what the catalog declares, which the free-space check
+// counts) and, when it replaces installed versions, how much that changes
+// what is installed, as pacman's "Net Upgrade Size".
+func (c *Client) printSizes(items []item, size downloadSize, recs *state.State) {
+	var installed, net int64
+	replaces := false
+	for _, it := range items {
+		installed += it.row.InstalledSize
+		net += it.row.InstalledSize
+		if r, ok := recs.Get(it.row.Name); ok && it.step.From != nil {
+			net -= r.Size
+			replaces = true
+		}
+	}
 	c.UI.Printf("Total download size:  %s\n", size)
 	c.UI.Printf("Total installed size: %s\n", units.FormatBytes(installed))
+	if replaces {
+		c.UI.Printf("Net upgrade size:     %s\n", signedBytes(net))
+	}
+}
+
+// signedBytes is n with its sign: "+1.2 KiB", "-300 B", "0 B".
+func signedBytes(n int64) string {
+	switch {
+	case n > 0:
+		return "+" + units.FormatBytes(n)
+	case n < 0:
+		return "-" + units.FormatBytes(-n)
+	}
+	return units.FormatBytes(0)
 }
 
 // dryRun probes where the plan's archives would come from, prints it and

@@ -201,7 +201,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	}
 	c.UI.Printf("Upgrade plan (%d):\n%s\n", len(items), strings.Join(lines, "\n"))
 	size := c.downloadSizes(items)
-	c.UI.Printf("Total download size: %s\n", size)
+	c.printSizes(items, size, st)
 	if dryRun {
 		return c.dryRun(ctx, tx.st, items, size)
 	}

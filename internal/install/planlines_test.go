@@ -1,0 +1,71 @@
+package install
+
+import (
+	"context"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/distpac/distpac/internal/state"
+)
+
+// TestUpgradeSaysWhatItMoves: upgrade's plan ends with the sizes install's
+// has, the installed size and its net change included, and its last lines
+// say what moved where ("upgraded app 1.0.0 -> 1.1.0"), not "installed
+// app 1.1.0" (a newcomer's run).
+func TestUpgradeSaysWhatItMoves(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	w.publish(w.pkg("app", "1.1.0", map[string]string{"assets/a": strings.Repeat("2", 4000)}))
+	w.out.Reset()
+	if err := w.client.Upgrade(ctx, nil, false); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	out := w.out.String()
+	for _, want := range []string{
+		`(?m)^Upgrade plan \(1\):\n  app 1\.0\.0 -> 1\.1\.0\n`,
+		`(?m)^Total download size:  [0-9.]+ (B|KiB)$`,
+		`(?m)^Total installed size: [0-9.]+ KiB$`,
+		`(?m)^Net upgrade size:     \+[0-9.]+ KiB$`,
+		`(?m)^upgraded app 1\.0\.0 -> 1\.1\.0$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("output does not match %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "installed app 1.1.0") {
+		t.Errorf("the upgrade said it installed:\n%s", out)
+	}
+}
+
+func TestDoneLine(t *testing.T) {
+	for _, tt := range []struct {
+		old, version, want string
+	}{
+		{"", "1.0.0", "installed app 1.0.0"},
+		{"1.0.0", "1.1.0", "upgraded app 1.0.0 -> 1.1.0"},
+		{"1.1.0", "1.0.0", "downgraded app 1.1.0 -> 1.0.0"},
+		{"1.0.0", "1.0.0+b", "replaced app 1.0.0 -> 1.0.0+b"},
+		{"1.0.0", "1.0.0", "reinstalled app 1.0.0"},
+	} {
+		var old *state.Record
+		if tt.old != "" {
+			old = &state.Record{Name: "app", Version: tt.old}
+		}
+		if got := doneLine(old, "app", tt.version); got != tt.want {
+			t.Errorf("doneLine(%q, %q) = %q, want %q", tt.old, tt.version, got, tt.want)
+		}
+	}
+}
+
+func TestSignedBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 300: "+300 B", -300: "-300 B", 2048: "+2.0 KiB"} {
+		if got := signedBytes(n); got != want {
+			t.Errorf("signedBytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
