@@ -71,6 +71,22 @@ func List(dir string) ([]Entry, error) {
 // file). Partial downloads (PartSuffix) that keep does not name go first. It
 // returns what it removed.
 func Trim(dir string, keep func(name string) bool, max int64) (removed []Entry, err error) {
+	victims, err := Victims(dir, keep, max)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range victims {
+		if err := os.Remove(filepath.Join(dir, v.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return removed, err
+		}
+		removed = append(removed, v)
+	}
+	return removed, nil
+}
+
+// Victims lists what Trim(dir, keep, max) would remove, in the order it
+// would, and removes nothing (dist-client clean --dry-run).
+func Victims(dir string, keep func(name string) bool, max int64) ([]Entry, error) {
 	ents, err := List(dir)
 	if err != nil {
 		return nil, err
@@ -95,15 +111,11 @@ func Trim(dir string, keep func(name string) bool, max int64) (removed []Entry, 
 		}
 		return a.Used.Compare(b.Used)
 	})
-	for _, v := range victims {
+	for i, v := range victims {
 		if max > 0 && total <= max {
-			break
-		}
-		if err := os.Remove(filepath.Join(dir, v.Name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return removed, err
+			return victims[:i], nil
 		}
 		total -= v.Size
-		removed = append(removed, v)
 	}
-	return removed, nil
+	return victims, nil
 }

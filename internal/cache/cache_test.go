@@ -43,7 +43,24 @@ func TestTrim(t *testing.T) {
 				os.Chtimes(p, when, when)
 			}
 			os.Mkdir(filepath.Join(dir, "subdir"), 0o755)
-			got, err := Trim(dir, func(n string) bool { return n == "installed-1.0.0.tar.zst" }, tc.max)
+			keep := func(n string) bool { return n == "installed-1.0.0.tar.zst" }
+			// Victims (clean --dry-run) names what Trim removes, in its
+			// order, and removes nothing.
+			would, err := Victims(dir, keep, tc.max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var wouldNames []string
+			for _, e := range would {
+				wouldNames = append(wouldNames, e.Name)
+				if _, err := os.Stat(filepath.Join(dir, e.Name)); err != nil {
+					t.Errorf("Victims removed %s: %v", e.Name, err)
+				}
+			}
+			if !slices.Equal(wouldNames, tc.removed) {
+				t.Errorf("Victims = %v, want %v", wouldNames, tc.removed)
+			}
+			got, err := Trim(dir, keep, tc.max)
 			if err != nil {
 				t.Fatal(err)
 			}

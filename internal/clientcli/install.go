@@ -119,11 +119,14 @@ func (e *env) textless() *ui.Printer {
 	return p
 }
 
-// printOutcome prints an install's or upgrade's --json result.
+// printOutcome prints an install's, upgrade's or uninstall's --json
+// result.
 func (e *env) printOutcome(in *install.Client) {
 	switch {
 	case in.DryRunResult != nil:
 		e.UI.JSON(in.DryRunResult)
+	case in.RemovalPlan != nil:
+		e.UI.JSON(in.RemovalPlan)
 	case in.Last != nil:
 		e.UI.JSON(in.Last)
 	}
@@ -132,7 +135,7 @@ func (e *env) printOutcome(in *install.Client) {
 type uninstallOptions struct {
 	cascade, yes bool
 	skipScript   bool
-	dryRun       bool
+	dryRun, json bool
 }
 
 // skipScriptFlag is the flag past a failing uninstall.sh, for uninstall,
@@ -158,10 +161,12 @@ else installed needs. Several packages go as one transaction: every uninstall.sh
 first (dependents first), then all their files go in one step. An uninstall.sh that fails
 removes nothing: every package stays installed (those whose uninstall.sh had run are
 installed again) and the error names them; --skip-uninstall-script removes them without
-running the scripts.`,
+running the scripts. With --json it prints what it removed (the changes, as install --json
+and history --json give them) or, with --dry-run, what it would remove.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello
-  dist-client uninstall --dry-run --cascade hello`,
+  dist-client uninstall --dry-run --cascade hello
+  dist-client uninstall --json hello`,
 		Args: cli.MinArgs(1, "package to uninstall"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUninstall(cmd.Context(), e, o, args)
@@ -172,6 +177,7 @@ running the scripts.`,
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before removing packages not named (asked only on a terminal)")
 	c.Flags().BoolVar(&o.skipScript, skipScriptFlag, false, skipScriptUsage)
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "say what would be uninstalled (with --cascade, the dependencies too), changing nothing; exit 1 if it would be refused")
+	c.Flags().BoolVar(&o.json, "json", false, "print what was done (or, with --dry-run, what would be) as JSON")
 	return c
 }
 
@@ -180,8 +186,15 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	if err != nil {
 		return err
 	}
-	in.Confirm = e.confirmer(o.yes)
+	in.Confirm = e.confirmer(o.yes || o.json) // as install --json: nothing is asked
 	in.SkipUninstallScript = o.skipScript
 	in.DryRun = o.dryRun
-	return e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
+	if o.json {
+		in.UI = e.textless()
+	}
+	err = in.Uninstall(ctx, args, o.cascade)
+	if o.json {
+		e.printOutcome(in)
+	}
+	return e.withInstalledHint(err, args)
 }

@@ -10,21 +10,31 @@ import (
 	"github.com/distpac/distpac/internal/state"
 )
 
+// Cleaned is one file (or an older dist-client's extracted package, a
+// directory) that Clean removed, or would remove in a dry run.
+type Cleaned struct {
+	Path  string `json:"path"`
+	Files int    `json:"files"` // 1, or the files under an extracted package
+	Bytes int64  `json:"bytes"`
+	Why   string `json:"reason"`
+}
+
 // Clean removes cached archives that no installed package needs, leftovers
 // of interrupted downloads and packages an older dist-client kept extracted
-// in pkgs/ for versions no longer installed, returning the bytes freed.
+// in pkgs/ for versions no longer installed, and returns what it removed.
 // With seed: cached and a cache_max_size, archives of packages that are not
 // installed are kept for seeding as long as the cache fits: the least
-// recently used go first, until it does.
-func (c *Client) Clean(ctx context.Context) (files int, freed int64, err error) {
+// recently used go first, until it does. With dryRun it removes nothing
+// and returns what it would remove (apt-get clean -s, pacman -Sc's list).
+func (c *Client) Clean(ctx context.Context, dryRun bool) (out []Cleaned, err error) {
 	lock, err := c.Lock(ctx)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	defer lock.Release()
 	st, err := state.Load(c.Paths.Installed())
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
 	keep := map[string]bool{}
 	keepDir := map[string]bool{}
@@ -36,13 +46,23 @@ func (c *Client) Clean(ctx context.Context) (files int, freed int64, err error) 
 	if c.Config.Seed == config.SeedCached {
 		bound = int64(c.Config.CacheMaxSize)
 	}
-	removed, err := cache.Trim(c.Paths.Cache(), func(name string) bool { return keep[name] }, bound)
+	trim := cache.Trim
+	if dryRun {
+		trim = cache.Victims
+	}
+	removed, err := trim(c.Paths.Cache(), func(name string) bool { return keep[name] }, bound)
 	for _, e := range removed {
-		files++
-		freed += e.Size
+		why := "no installed package needs it"
+		switch {
+		case cache.IsPart(e.Name):
+			why = "left by an interrupted download"
+		case bound > 0:
+			why += "; least recently used of those over cache_max_size"
+		}
+		out = append(out, Cleaned{Path: filepath.Join(c.Paths.Cache(), e.Name), Files: 1, Bytes: e.Size, Why: why})
 	}
 	if err != nil {
-		return files, freed, err
+		return out, err
 	}
 	old, _ := os.ReadDir(c.Paths.Packages())
 	for _, e := range old {
@@ -51,13 +71,14 @@ func (c *Client) Clean(ctx context.Context) (files int, freed int64, err error) 
 		}
 		dir := filepath.Join(c.Paths.Packages(), e.Name())
 		n, size := du(dir)
-		if err := os.RemoveAll(dir); err != nil {
-			return files, freed, err
+		if !dryRun {
+			if err := os.RemoveAll(dir); err != nil {
+				return out, err
+			}
 		}
-		files += n
-		freed += size
+		out = append(out, Cleaned{Path: dir, Files: n, Bytes: size, Why: "extracted by an older dist-client, not installed"})
 	}
-	return files, freed, nil
+	return out, nil
 }
 
 // du counts the files under dir and their bytes.

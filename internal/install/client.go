@@ -53,8 +53,12 @@ type Client struct {
 	// Report is the transfer report of the last install or upgrade that
 	// downloaded (set by it; nil before).
 	Report *Report
-	// Last is what the last install or upgrade did (for --json).
+	// Last is what the last install, upgrade or uninstall did (for
+	// --json).
 	Last *Summary
+	// RemovalPlan is what an uninstall with DryRun would remove (for
+	// --json), or why it would be refused.
+	RemovalPlan *RemovalPlan
 	// Reinstall makes Install install again the named packages that are
 	// installed at the version it would keep.
 	Reinstall bool
@@ -203,7 +207,10 @@ type Summary struct {
 	// KeptBack lists the packages the plan left below the newest version
 	// the catalog has, and why (keptback.go).
 	KeptBack []KeptBack `json:"kept_back,omitempty"`
-	Error    string     `json:"error,omitempty"`
+	// NoLongerNeeded lists, after an uninstall without --cascade, the
+	// packages installed as dependencies that nothing needs any more.
+	NoLongerNeeded []string `json:"no_longer_needed,omitempty"`
+	Error          string   `json:"error,omitempty"`
 }
 
 func (t *txn) summary(err error) *Summary {

@@ -42,7 +42,19 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	if err != nil {
 		return err
 	}
-	defer func() { tx.end(ctx, err) }()
+	var orphans []string
+	defer func() {
+		if c.DryRun {
+			c.RemovalPlan.refused(err)
+		} else {
+			c.Last = tx.summary(err)
+			c.Last.NoLongerNeeded = orphans
+		}
+		tx.end(ctx, err)
+	}()
+	if c.DryRun {
+		c.RemovalPlan = &RemovalPlan{Packages: []WouldUninstall{}}
+	}
 	for _, n := range names {
 		if _, ok := tx.recs.Get(n); !ok {
 			return fmt.Errorf("uninstall %s: %w", n, ErrNotInstalled)
@@ -60,10 +72,12 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 		if err := checkPrefixes(recs); err != nil { // refused as the removal would be (a review)
 			return err
 		}
-		for _, n := range order {
-			r := tx.recs.Packages[n]
+		for _, r := range recs {
+			w := WouldUninstall{Name: r.Name, Version: r.Version, Prefix: r.Prefix,
+				NoLongerNeeded: !slices.ContainsFunc(names, func(m string) bool { return strings.EqualFold(m, r.Name) })}
+			c.RemovalPlan.Packages = append(c.RemovalPlan.Packages, w)
 			why := ""
-			if !slices.ContainsFunc(names, func(m string) bool { return strings.EqualFold(m, n) }) {
+			if w.NoLongerNeeded {
 				why = " (no longer needed)"
 			}
 			c.UI.Printf("would uninstall %s %s%s, from %s\n", r.Name, r.Version, why, r.Prefix)
@@ -92,11 +106,37 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 		delete(tx.recs.Packages, n)
 	}
 	if !cascade {
-		if orphans := resolve.Orphans(nodes(tx.recs)); len(orphans) > 0 {
+		if orphans = resolve.Orphans(nodes(tx.recs)); len(orphans) > 0 {
 			c.UI.Printf("no longer needed (installed as dependencies): %s\n  remove them with: dist-client uninstall %s\n", strings.Join(orphans, ", "), strings.Join(orphans, " "))
 		}
 	}
 	return nil
+}
+
+// RemovalPlan is what `uninstall --dry-run --json` prints: the packages
+// the uninstall would remove, dependents first, or, when it would be
+// refused, none, WouldFail and the reason (as install --dry-run --json
+// says would_fail).
+type RemovalPlan struct {
+	Packages  []WouldUninstall `json:"packages"`
+	WouldFail bool             `json:"would_fail"`
+	Error     string           `json:"error,omitempty"`
+}
+
+// WouldUninstall is one package a dry run would remove.
+type WouldUninstall struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Prefix  string `json:"prefix"` // the prefix it was installed to, which the files go from
+	// NoLongerNeeded: not named, but a dependency --cascade takes with it.
+	NoLongerNeeded bool `json:"no_longer_needed"`
+}
+
+// refused records in p the error that ended the dry run, if any.
+func (p *RemovalPlan) refused(err error) {
+	if p != nil && err != nil {
+		p.Packages, p.WouldFail, p.Error = []WouldUninstall{}, true, err.Error()
+	}
 }
 
 // notNamed lists the packages of order that names does not name.
