@@ -88,6 +88,13 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 		if !brief && h.waitReady(r.Context()) != nil {
 			return
 		}
+		if !brief {
+			// What dist-client clean (or anyone) deleted from the cache
+			// goes now, not at the next look of followCatalog (every
+			// policyInterval, 10 s), during which status listed it as
+			// seeding (a newcomer's run). A stat per torrent.
+			h.engine.DropVanished()
+		}
 		st := h.status(!brief)
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(st)
