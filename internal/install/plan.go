@@ -190,7 +190,7 @@ func (c *Client) printSizes(items []item, size downloadSize, recs *state.State) 
 		net += it.row.InstalledSize
 		if r, ok := recs.Get(it.row.Name); ok && it.step.From != nil {
 			net -= r.Size
-			replaces = true
+			replaces = replaces || r.Version != it.row.Version // a reinstall alone changes nothing
 		}
 	}
 	c.UI.Printf("Total download size:  %s\n", size)
