@@ -307,6 +307,21 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
+// Replaced reports whether db's path now names another file than the one
+// its connection opened (a copy moved into place since: a backup
+// restored with cp and mv), and gives that file. A connection goes on
+// reading and writing the file it opened, whatever the path names since;
+// a long-lived reader (the running server) opens the path again when
+// this says so. A path that names nothing, or an empty file (which Open
+// would make a new catalog of), is not a replacement.
+func (db *DB) Replaced() (os.FileInfo, bool) {
+	fi, err := os.Stat(db.path)
+	if err != nil || fi.Size() == 0 {
+		return nil, false
+	}
+	return fi, db.opened == nil || !os.SameFile(db.opened, fi)
+}
+
 // Close releases the database.
 func (db *DB) Close() error { return db.sql.Close() }
 

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/sqlerr"
@@ -32,8 +33,12 @@ import (
 //
 // The file is told apart by SQLite's file change counter (header offset
 // 24), which every committed write transaction of a rollback-journal
-// database increments once, with its size and modification time for a
-// file replaced by another. A writer that keeps the seal reads the counter
+// database increments once, with its device and inode, size and
+// modification time for a file replaced by another: a copy moved into
+// place (a backup restored, an edited copy) is another inode, whatever
+// its counter and times say (cp -p and rsync keep the times, and an
+// edited copy's counter can be set back), so it is checked in full
+// before it is signed. A writer that keeps the seal reads the counter
 // inside its write transaction (no one else commits meanwhile) and again
 // after its commit: only when it grew by exactly one is no other commit
 // mixed in, and the seal moves on; otherwise it stays behind, which costs
@@ -52,12 +57,14 @@ type seal struct {
 
 // sealVersion changes whenever Check changes what it refuses: a seal of an
 // older version says nothing about the new rules (nor does a refusal it
-// kept).
-const sealVersion = 1
+// kept). 2: the stamp names the file's device and inode.
+const sealVersion = 2
 
 // fileStamp tells one state of the catalog file from another.
 type fileStamp struct {
 	Counter uint32 `json:"counter"` // SQLite's file change counter
+	Dev     uint64 `json:"dev"`
+	Ino     uint64 `json:"ino"`
 	Size    int64  `json:"size"`
 	ModTime int64  `json:"mtime"` // nanoseconds
 }
@@ -86,6 +93,9 @@ func (db *DB) readStamp() (st fileStamp, ok bool, err error) {
 		return fileStamp{}, false, nil // an empty or short file has no stamp
 	}
 	st = fileStamp{Counter: binary.BigEndian.Uint32(head[24:28]), Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	if sys, isUnix := fi.Sys().(*syscall.Stat_t); isUnix {
+		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino // Dev is an int32 on macOS
+	}
 	same := db.opened != nil && os.SameFile(db.opened, fi)
 	return st, same && head[18] == 1 && head[19] == 1, nil
 }

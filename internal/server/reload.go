@@ -26,7 +26,10 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	// Packages that could not be seeded are tried again every 30 s (their
 	// archive may be being repaired), without a new publication.
 	retry := r.seedFailures > 0 && time.Since(r.lastReload) >= seedRetry
-	same := !first && meta.Serial == r.serial && !retry
+	// A refused catalog changed back to the serial served (an edit
+	// undone, a backup restored) is looked at again: status said
+	// "unsigned" until the next publication.
+	same := !first && meta.Serial == r.serial && !retry && r.refusedErr == nil
 	servedNow := r.serial
 	r.mu.Unlock()
 	if same {
@@ -140,6 +143,36 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	r.mu.Unlock()
 	r.log.Info("catalog loaded", "serial", snap.Serial, "packages", len(pkgs), "valid_until", snap.Meta.ValidUntil)
 	return nil
+}
+
+// reopen opens the working catalog again when its path names another
+// file than the one the server opened (catalog.DB.Replaced): an operator
+// who restores a backup by rename (cp backup.db x.db && mv x.db
+// catalog.db) replaced the file under the open connection, which went on
+// reading the old one: the server served its serial and never the
+// restored catalog, until restarted. The new file is then published as
+// any change is (reload: checked in full, the seal being the old file's,
+// and refused as a hand edit is, the pair signed before staying served).
+// A file that cannot be opened leaves the old one in use, logged once
+// until it changes.
+func (r *runner) reopen(ctx context.Context) {
+	fi, replaced := r.db.Replaced()
+	if !replaced || r.reopenFailed != nil && swarm.Unchanged(r.reopenFailed, fi) {
+		return
+	}
+	db, err := catalog.Open(ctx, r.opts.Paths.Catalog(), catalog.ValidFor(r.validFor))
+	if err != nil {
+		if ctx.Err() == nil {
+			r.reopenFailed = fi
+			r.errors.WithLabelValues("reload").Inc()
+			r.log.Error("catalog.db was replaced by a file that cannot be opened; still serving the catalog before it", "err", err)
+		}
+		return
+	}
+	r.reopenFailed = nil
+	r.db.Close()
+	r.db = db
+	r.log.Warn("catalog.db was replaced by another file; publishing that one, once checked", "path", db.Path())
 }
 
 // reloadKey reads the signing key again: a key rotation replaces it while

@@ -139,6 +139,10 @@ type runner struct {
 	// while they are not, for status; guarded by mu.
 	unsignedSince time.Time
 	unsignedErr   string
+	// reopenFailed is the replacing catalog.db that could not be opened,
+	// so that reopen tries again (and logs) only once it changes; only
+	// Run's goroutine uses it.
+	reopenFailed os.FileInfo
 }
 
 // Run starts the server and blocks until ctx ends, then shuts down.
@@ -171,7 +175,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if r.db, err = catalog.Open(ctx, p.Catalog(), catalog.ValidFor(r.validFor)); err != nil {
 		return err
 	}
-	defer r.db.Close()
+	defer func() { r.db.Close() }() // the one open at the end (reopen)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -243,6 +247,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 			r.log.Info("server stopping")
 			return nil
 		case <-tick.C:
+			r.reopen(ctx)
 			r.renew(ctx)
 			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {
 				r.errors.WithLabelValues("reload").Inc()
