@@ -402,6 +402,12 @@ func (p parser) deps(field string, v *yaml.Node) ([]Dependency, error) {
 			}
 			return nil, p.fail(at, msg, err)
 		}
+		if NeverMet(d.Constraint) {
+			// add warned only that no version published satisfies it,
+			// and published a package clients can never install (or a
+			// conflict that never applies): a mistake no catalog mends.
+			return nil, p.fail(at, fmt.Sprintf("%q can never match a version of %s: the constraint contradicts itself", d.String(), d.Name), nil)
+		}
 		key := NameKey(d.Name)
 		if j, dup := first[key]; dup {
 			return nil, p.fail(at, fmt.Sprintf("lists %q again (already at %s[%d]); combine the constraints in one entry", d.Name, field, j), nil)

@@ -78,6 +78,7 @@ func TestParseValid(t *testing.T) {
 		{"dep on other case is fine with different name", "name: foo\nversion: 1.0.0\ndepends: [Foo2]\n", "", "foo", "1.0.0"},
 		{"same name in depends and conflicts", "name: foo\nversion: 1.0.0\ndepends: [bar]\nconflicts: [bar <1]\n", "", "foo", "1.0.0"},
 		{"CRLF line ends", "name: foo\r\nversion: 1.0.0\r\n", "", "foo", "1.0.0"},
+		{"a range only a pre-release meets", "name: foo\nversion: 1.0.0\ndepends: [\"lib >1.0.0, <1.0.1\"]\n", "", "foo", "1.0.0"}, // 1.0.1-0
 	}
 	for _, tt := range tests {
 		m, err := Parse([]byte(tt.yaml), "manifest.yaml", tt.dir)
@@ -148,6 +149,10 @@ func TestParseErrors(t *testing.T) {
 		{"depends self other case", "version: 1.0.0\ndepends: [FOO]\n", "foo-1.0.0", "depends[0]", "cannot depend on itself"},
 		{"conflicts self", "name: foo\nversion: 1.0.0\nconflicts: [foo]\n", "", "conflicts[0]", `package "foo" cannot conflict with itself`},
 		{"depends duplicate", "version: 1.0.0\ndepends: [a, b, A >=1]\n", "foo", "depends[2]", `lists "A" again (already at depends[0])`},
+		{"depends contradiction", "version: 1.0.0\ndepends: [a, \"lib >=2, <1\"]\n", "foo", "depends[1]",
+			`field "depends[1]": "lib >=2, <1" can never match a version of lib: the constraint contradicts itself`},
+		{"depends exact contradiction", "version: 1.0.0\ndepends: [\"lib =1.2.3, =1.2.4\"]\n", "foo", "depends[0]", "contradicts itself"},
+		{"conflicts contradiction", "version: 1.0.0\nconflicts: [\"lib >=3, <2.5\"]\n", "foo", "conflicts[0]", "contradicts itself"},
 		{"conflicts duplicate", "version: 1.0.0\nconflicts: [a, a]\n", "foo", "conflicts[1]", "again"},
 		{"description list", "version: 1.0.0\ndescription: [a]\n", "foo", "description", "must be a string"},
 		{"description escape", "version: 1.0.0\ndescription: \"x\\e[2J\"\n", "foo", "description", "contains control character U+001B"},

@@ -319,3 +319,30 @@ func mustVersion(t *testing.T, s string) *semver.Version {
 	}
 	return v
 }
+
+// TestNeverMet: a constraint that some version, a pre-release included,
+// meets is not called a contradiction.
+func TestNeverMet(t *testing.T) {
+	for _, tt := range []struct {
+		c     string
+		never bool
+	}{
+		{">=2, <1", true},
+		{">=3, <2.5", true},
+		{"=1.2.3, =1.2.4", true},
+		{">1.0.0, <1.0.1", false},      // 1.0.1-0
+		{">1.2.3, <1.2.4-rc.1", false}, // 1.2.4-0
+		{"~1.2.3, !=1.2.3, <1.2.4", false},
+		{">=1.0.0-beta, <1.0.0", false},
+		{"^1.2", false},
+		{"*", false},
+	} {
+		c, err := semver.NewConstraint(tt.c)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.c, err)
+		}
+		if got := NeverMet(c); got != tt.never {
+			t.Errorf("NeverMet(%q) = %t, want %t", tt.c, got, tt.never)
+		}
+	}
+}

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/distpac/distpac/internal/manifest"
 )
 
 // Explanation is the error Resolve returns when no choice of versions
@@ -308,7 +310,7 @@ func (r *noMatchReason) text() string {
 			if d.from != nil || d.imp != nil {
 				prefix = depPhrase(d, p.name) + ", but "
 			}
-			if d.dep.Constraint != nil && neverMet(d.dep.Constraint) {
+			if d.dep.Constraint != nil && manifest.NeverMet(d.dep.Constraint) {
 				return prefix + neverPhrase(d.dep)
 			}
 			if d.imp != nil && d.imp.mixed {
@@ -330,7 +332,7 @@ func (r *noMatchReason) text() string {
 	return exclusionText(p, deps, r.restr)
 }
 
-// neverPhrase says that no version can ever meet d (neverMet).
+// neverPhrase says that no version can ever meet d (manifest.NeverMet).
 func neverPhrase(d Dep) string {
 	return "no version of " + d.Name + " can ever match " + rawOf(d) + ": the constraint contradicts itself"
 }
@@ -428,7 +430,7 @@ func (r *clashReason) text() string {
 	if r.r.kind == rConflict {
 		return r.r.from.label() + " conflicts with " + withRaw(q.name, r.r.dep) + " (" + state + ")"
 	}
-	if r.r.allowed.count() == 0 && neverMet(r.r.dep.Constraint) {
+	if r.r.allowed.count() == 0 && manifest.NeverMet(r.r.dep.Constraint) {
 		return depPhrase(r.r, q.name) + ", but " + neverPhrase(r.r.dep)
 	}
 	if r.chosen.installed && q.pinned {

@@ -7,8 +7,6 @@ import (
 	"runtime"
 	"testing"
 	"time"
-
-	"github.com/Masterminds/semver/v3"
 )
 
 // hostileCatalog is the catalog an attacker published to make resolve
@@ -243,33 +241,6 @@ func TestResolveConstraintNeverMet(t *testing.T) {
 				t.Fatalf("err:\n got %v\nwant %s", err, tt.want)
 			}
 		})
-	}
-}
-
-// TestNeverMet: a constraint that some version, a pre-release included,
-// meets is not called a contradiction.
-func TestNeverMet(t *testing.T) {
-	for _, tt := range []struct {
-		c     string
-		never bool
-	}{
-		{">=2, <1", true},
-		{">=3, <2.5", true},
-		{"=1.2.3, =1.2.4", true},
-		{">1.0.0, <1.0.1", false},      // 1.0.1-0
-		{">1.2.3, <1.2.4-rc.1", false}, // 1.2.4-0
-		{"~1.2.3, !=1.2.3, <1.2.4", false},
-		{">=1.0.0-beta, <1.0.0", false},
-		{"^1.2", false},
-		{"*", false},
-	} {
-		c, err := semver.NewConstraint(tt.c)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.c, err)
-		}
-		if got := neverMet(c); got != tt.never {
-			t.Errorf("neverMet(%q) = %t, want %t", tt.c, got, tt.never)
-		}
 	}
 }
 

@@ -23,7 +23,8 @@ scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a
 near miss of assets/ or scripts/ beside them, such as script/, is refused), then
 builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
 the catalog in one transaction and publishes a new signed catalog. If any directory is
-bad, nothing is published. Adding the same content again changes nothing; different
+bad, nothing is published; a manifest whose depends or conflicts names the package
+itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad. Adding the same content again changes nothing; different
 content under a published name and version is refused. So is any add while catalog.db,
 edited by hand, fails the check clients run at sync: the error names the row and field.
 A running server seeds new packages at once: add returns when it serves the new

@@ -1,4 +1,4 @@
-package resolve
+package manifest
 
 import (
 	"regexp"
@@ -9,14 +9,17 @@ import (
 // versionToken finds the versions a constraint's text mentions.
 var versionToken = regexp.MustCompile(`\d+(\.\d+){0,2}(-[0-9A-Za-z.-]+)?`)
 
-// neverMet reports whether no version at all can satisfy c, as with
+// NeverMet reports whether no version at all can satisfy c, as with
 // ">=2, <1": a mistake in the manifest that declares it, which no catalog
-// can make up for. The allowed versions of each "||" branch are an
+// can make up for. Parse refuses such a dependency or conflict (dist-server
+// add), and the resolver says so of one a catalog holds (published before
+// add refused them, or written by hand), rather than that no version
+// published matches. The allowed versions of each "||" branch are an
 // interval with holes (!=), so if any version satisfies c, one of the
 // versions it mentions, or the next patch, minor or major after one of
 // them, or 0.0.0, or the lowest pre-release of one of those does: those
-// are tried, pre-releases allowed, so that neverMet errs towards false.
-func neverMet(c *semver.Constraints) bool {
+// are tried, pre-releases allowed, so that NeverMet errs towards false.
+func NeverMet(c *semver.Constraints) bool {
 	if c == nil {
 		return false
 	}
@@ -40,7 +43,7 @@ func neverMet(c *semver.Constraints) bool {
 		}
 	}
 	for _, v := range probes {
-		if checkRelaxed(c, v) {
+		if (Dependency{Constraint: c}).Holds(v) {
 			return false
 		}
 	}
