@@ -224,6 +224,20 @@ func validatePackage(p Package) (trackers []string, err error) {
 			return nil, invalid(p, f.name, "%d bytes, at most %d", len(f.text), MaxTextLen)
 		}
 	}
+	// Only the size of depends and conflicts is checked, not what they
+	// mean. A row that depends on or conflicts with itself, or whose
+	// constraint no version can ever meet, is refused by dist-server add
+	// (manifest.Parse), but a catalog signed before add refused them (an
+	// older server, or a hand edit it signed) holds them, and clients run
+	// this check on every sync: refusing the row would refuse the whole
+	// file, so every client would lose every update of every package (a
+	// key rotation, a security fix) for one version nobody can install.
+	// The resolver handles such a row already: it leaves that version out
+	// and says why when it is asked for ("app 1.0.0 depends on itself",
+	// "the constraint contradicts itself"), as apt leaves out a package
+	// whose dependencies cannot be met. So Check refuses what a client
+	// cannot work with (paths, sizes, hashes, torrents), and not what it
+	// can decline to install.
 	for _, l := range []struct {
 		name string
 		deps []string

@@ -203,6 +203,30 @@ func TestCheckRejects(t *testing.T) {
 	}
 }
 
+// Rows that add refuses but that a catalog signed before may hold pass
+// the clients' check: refusing one would refuse the whole catalog at every
+// sync, and the resolver leaves such a version out with a reason (see the
+// comment in validatePackage).
+func TestCheckKeepsRowsTheResolverDeclines(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct{ name, depends, conflicts string }{
+		{"depends on itself", `["foo >=1"]`, `[]`},
+		{"conflicts with itself", `[]`, `["foo"]`},
+		{"a constraint no version meets", `["good >=2, <1"]`, `[]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			db := openTemp(t)
+			if _, err := db.Add(ctx, []Package{makePkg(t, "good", "1.0.0", 10), makePkg(t, "foo", "1.0.0", 10)}); err != nil {
+				t.Fatal(err)
+			}
+			mustExec(t, db.sql, `UPDATE packages SET depends = ?, conflicts = ? WHERE name = 'foo'`, tc.depends, tc.conflicts)
+			if err := db.Check(ctx); err != nil {
+				t.Fatalf("Check = %v, want the catalog accepted", err)
+			}
+		})
+	}
+}
+
 func TestCheckRejectsTables(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -238,9 +262,9 @@ func TestCheckRejectsTables(t *testing.T) {
 	}
 }
 
-func mustExec(t *testing.T, db *sql.DB, query string) {
+func mustExec(t *testing.T, db *sql.DB, query string, args ...any) {
 	t.Helper()
-	if _, err := db.Exec(query); err != nil {
+	if _, err := db.Exec(query, args...); err != nil {
 		t.Fatal(err)
 	}
 }
