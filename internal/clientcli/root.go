@@ -54,13 +54,8 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
-	// Before the mkdir, so that nothing is made in a directory others
-	// control, and after it (checkDirs), so that nobody slips in one of
-	// their own between the two.
-	if err := chk.Check("data directory", cp.Dir); err != nil {
-		return nil, cp, err
-	}
-	if err := os.MkdirAll(cp.Dir, 0o755); err != nil {
+	// Checked before the mkdir and after it (safedir.MkdirAll).
+	if err := chk.MkdirAll("data directory", cp.Dir, 0o755); err != nil {
 		return nil, cp, err
 	}
 	return c, cp, checkDirs(chk, cp, c.Prefix)

@@ -43,10 +43,28 @@ func (e *Error) Is(target error) bool { return target == ErrUnsafe }
 type Checker struct {
 	uid int
 	ok  map[string]bool // paths passed as an ancestor
+	// mkdirAll is os.MkdirAll; a test puts another user's mkdir before it.
+	mkdirAll func(string, fs.FileMode) error
 }
 
 // New is a Checker for the effective user.
-func New() *Checker { return &Checker{uid: os.Geteuid(), ok: map[string]bool{}} }
+func New() *Checker { return &Checker{uid: os.Geteuid(), ok: map[string]bool{}, mkdirAll: os.MkdirAll} }
+
+// MkdirAll makes dir and its missing parents with perm, checked (Check)
+// before and again after: before, so that nothing is made in a directory
+// others control; after, because before only the existing part of the
+// path could be checked, and in a shared sticky directory (/tmp) another
+// user can make the rest first, writable by everyone, which MkdirAll then
+// takes as made. Directories made later inside dir are the caller's alone.
+func (c *Checker) MkdirAll(role, dir string, perm fs.FileMode) error {
+	if err := c.Check(role, dir); err != nil {
+		return err
+	}
+	if err := c.mkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("%s %s: %w", role, dir, err)
+	}
+	return c.Check(role, dir)
+}
 
 // Check refuses dir when it, or any ancestor up to /, is owned by someone
 // other than the caller and root, or is writable by group or others. A

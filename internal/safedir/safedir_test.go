@@ -189,3 +189,56 @@ func chown(t *testing.T, p string, uid int) string {
 	}
 	return p
 }
+
+// MkdirAll checks what it made: in a sticky shared directory the check
+// before can see only the sticky directory, and another user can make the
+// rest of the path first, writable by everyone (the attack is played by
+// the mkdir the Checker runs, which makes that directory before its own).
+func TestMkdirAll(t *testing.T) {
+	tests := []struct {
+		name     string
+		attack   bool   // another user's mkdir of base/tmp/try, mode 0777, first
+		shared   bool   // base/tmp/try exists, mode 0777, before
+		wantPath string // "" when it passes; else the path named, under base
+	}{
+		{"made, nobody in between", false, false, ""},
+		{"another user's directory made in between", true, false, "tmp/try"},
+		{"another user's directory there before", false, true, "tmp/try"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			base := t.TempDir()
+			sticky := mk(t, base, "tmp", 0o1777)
+			if tt.shared {
+				mk(t, sticky, "try", 0o777)
+			}
+			dir := filepath.Join(sticky, "try", "distpac", "server")
+			c := New()
+			made := false
+			c.mkdirAll = func(d string, perm os.FileMode) error {
+				made = true
+				if tt.attack {
+					mk(t, sticky, "try", 0o777)
+				}
+				return os.MkdirAll(d, perm)
+			}
+			err := c.MkdirAll("data directory", dir, 0o755)
+			if tt.wantPath == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fi, err := os.Stat(dir); err != nil || !fi.IsDir() || fi.Mode().Perm()&0o022 != 0 {
+					t.Fatalf("%s not made, writable by its owner only: %v %v", dir, fi, err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Path != filepath.Join(base, tt.wantPath) || !strings.Contains(e.Why, "writable by its group and others") {
+				t.Fatalf("MkdirAll = %v, want an *Error naming %s as writable by others", err, tt.wantPath)
+			}
+			if tt.shared && made {
+				t.Error("made directories under a path refused before")
+			}
+		})
+	}
+}

@@ -30,16 +30,24 @@ type env struct {
 	cli.Global
 }
 
-// home finds the data directory and refuses it when another user can
-// change it (safedir): the signing key and the catalog the server signs
-// live there.
+// home finds the data directory, makes it, and refuses it when another
+// user can change it (safedir): the signing key and the catalog the
+// server signs live there. It is checked before it is made and again
+// after (safedir.MkdirAll), as the client's is: the check before sees only
+// the part of the path that exists, and in a shared sticky directory
+// another user could make the rest first. What the commands make in it
+// later (public/, archives/, the key) is then in a directory of this
+// user's alone.
 func (e *env) home() (paths.Home, error) {
 	h, err := paths.Resolve()
 	if err != nil {
 		return h, err
 	}
-	s := h.Server()
-	return h, safedir.New().CheckAll("data directory", s.Dir, s.PublicDir(), s.Archives())
+	s, chk := h.Server(), safedir.New()
+	if err := chk.MkdirAll("data directory", s.Dir, 0o755); err != nil {
+		return h, err
+	}
+	return h, chk.CheckAll("data directory", s.PublicDir(), s.Archives())
 }
 
 // config loads server.yaml: the --config file (which must exist) or the
