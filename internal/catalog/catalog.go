@@ -313,8 +313,8 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 // reading and writing the file it opened, whatever the path names since;
 // a long-lived reader (the running server) opens the path again when
 // this says so. A path that names nothing, or an empty file (which Open
-// would make a new catalog of), is not a replacement.
-func (db *DB) Replaced() (os.FileInfo, bool) {
+// would make a new catalog of), is not a replacement: fi is nil then.
+func (db *DB) Replaced() (fi os.FileInfo, replaced bool) {
 	fi, err := os.Stat(db.path)
 	if err != nil || fi.Size() == 0 {
 		return nil, false

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,14 +30,7 @@ func TestSeedRetryWhileRefused(t *testing.T) {
 	defer servers.Wait()
 	defer cancel()
 	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(&logRecorder{}), PollInterval: 100 * time.Millisecond})
-	status := func() Status {
-		_, b := fetch(t, info.Control+"/status")
-		var st Status
-		if err := json.Unmarshal(b, &st); err != nil {
-			t.Fatalf("status %q: %v", b, err)
-		}
-		return st
-	}
+	status := func() Status { return statusOf(t, info) }
 	waitFor(t, "the archive to be seeded", func() bool { return status().Seeding == 1 })
 
 	archive := filepath.Join(primary.Archives(), "alpha-1.0.0.tar.zst")

@@ -26,17 +26,21 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	// Packages that could not be seeded are tried again every 30 s (their
 	// archive may be being repaired), without a new publication.
 	retry := r.seedFailures > 0 && time.Since(r.lastReload) >= seedRetry
-	// A refused catalog changed back to the serial served (an edit
-	// undone, a backup restored) is looked at again: status said
-	// "unsigned" until the next publication.
-	same := !first && meta.Serial == r.serial && !retry && r.refusedErr == nil
+	// A catalog.db replaced by another file is looked at once whatever its
+	// serial: one refused, replaced by a good copy of the serial served,
+	// left status saying "unsigned" until the next publication.
+	same := !first && meta.Serial == r.serial && !retry && !r.reopened
+	r.reopened = false
 	servedNow := r.serial
 	r.mu.Unlock()
 	if same {
 		return nil
 	}
 	var snap publish.Snapshot
-	refused := !first && r.stillRefused()
+	// A catalog.db replaced by a file that cannot be opened (reopen logged
+	// it) has nothing to publish either, until it changes: trying made a
+	// failed reload a poll, each logged.
+	refused := !first && (r.reopenFailed != nil || r.stillRefused())
 	if refused {
 		// Nothing new can be published, but the packages of the catalog
 		// served that failed to seed are tried again (a review: they
@@ -157,6 +161,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // until it changes.
 func (r *runner) reopen(ctx context.Context) {
 	fi, replaced := r.db.Replaced()
+	if !replaced && fi != nil {
+		r.reopenFailed = nil // the file opened is back (a hard link kept of it)
+	}
 	if !replaced || r.reopenFailed != nil && swarm.Unchanged(r.reopenFailed, fi) {
 		return
 	}
@@ -164,6 +171,7 @@ func (r *runner) reopen(ctx context.Context) {
 	if err != nil {
 		if ctx.Err() == nil {
 			r.reopenFailed = fi
+			r.unsigned(err)
 			r.errors.WithLabelValues("reload").Inc()
 			r.log.Error("catalog.db was replaced by a file that cannot be opened; still serving the catalog before it", "err", err)
 		}
@@ -171,8 +179,8 @@ func (r *runner) reopen(ctx context.Context) {
 	}
 	r.reopenFailed = nil
 	r.db.Close()
-	r.db = db
-	r.log.Warn("catalog.db was replaced by another file; publishing that one, once checked", "path", db.Path())
+	r.db, r.reopened = db, true
+	r.log.Warn("catalog.db was replaced by another file; reading that one from now on", "path", db.Path())
 }
 
 // reloadKey reads the signing key again: a key rotation replaces it while
@@ -215,15 +223,20 @@ func (r *runner) stillRefused() bool {
 // before the attempt, and says so in the log.
 func (r *runner) refuse(stamp catalog.Stamp, err error, served int64) {
 	r.refused, r.refusedErr = stamp, err
+	r.unsigned(err)
+	r.errors.WithLabelValues("publish").Inc()
+	r.log.Error("catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)",
+		"served_serial", served, "err", err)
+}
+
+// unsigned records, for status, why the working catalog is not signed.
+func (r *runner) unsigned(err error) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.unsignedSince.IsZero() {
 		r.unsignedSince = time.Now()
 	}
 	r.unsignedErr = err.Error()
-	r.mu.Unlock()
-	r.errors.WithLabelValues("publish").Inc()
-	r.log.Error("catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)",
-		"served_serial", served, "err", err)
 }
 
 // renew re-signs the catalog before it expires (see publish.RenewDue),

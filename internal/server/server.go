@@ -143,6 +143,9 @@ type runner struct {
 	// so that reopen tries again (and logs) only once it changes; only
 	// Run's goroutine uses it.
 	reopenFailed os.FileInfo
+	// reopened says the working catalog was opened again since the last
+	// reload; only Run's goroutine uses it.
+	reopened bool
 }
 
 // Run starts the server and blocks until ctx ends, then shuts down.

@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// statusOf asks a running server for its status.
+func statusOf(t *testing.T, info Info) Status {
+	t.Helper()
+	_, b := fetch(t, info.Control+"/status")
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil {
+		t.Fatalf("status %q: %v", b, err)
+	}
+	return st
+}
+
+// moveInto replaces dst by a copy of src edited with stmts, as an
+// operator's sqlite3 and mv would.
+func moveInto(t *testing.T, src, dst string, stmts ...string) {
+	t.Helper()
+	tmp := filepath.Join(t.TempDir(), "copy.db")
+	db, err := sql.Open("sqlite", src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1) // one connection: the one ATTACH names the copy in
+	for _, s := range append([]string{`VACUUM INTO '` + tmp + `'`, `ATTACH '` + tmp + `' AS copy`}, stmts...) {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A catalog.db replaced by rename is read from then on: a copy clients
+// would refuse is not signed, a file that is no catalog is logged once and
+// the catalog before it still read, and a good copy of the serial served
+// ends the refusal (status said "unsigned" until the next publication).
+func TestReplacedCatalog(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
+	done := make(chan error, 1)
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	defer cancel()
+	logs := &logRecorder{}
+	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(logs), PollInterval: 100 * time.Millisecond})
+	good := filepath.Join(t.TempDir(), "good.db")
+	moveInto(t, primary.Catalog(), good)
+
+	moveInto(t, good, primary.Catalog(), `UPDATE copy.packages SET installed_size = 0`, `UPDATE copy.meta SET serial = 2`)
+	waitFor(t, "status to say the catalog is unsigned", func() bool { return !statusOf(t, info).UnsignedSince.IsZero() })
+	if st := statusOf(t, info); st.Serial != 1 {
+		t.Fatalf("serving serial %d, want 1 (the refused copy's is 2)", st.Serial)
+	}
+
+	junk := filepath.Join(t.TempDir(), "junk")
+	if err := os.WriteFile(junk, []byte("not a catalog at all, but long enough for a SQLite header of a hundred bytes................"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(junk, primary.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	const cannot = "catalog.db was replaced by a file that cannot be opened; still serving the catalog before it"
+	waitFor(t, "the file that cannot be opened to be logged", func() bool { return logs.count(cannot) == 1 })
+	if st := statusOf(t, info); st.Serial != 1 || !strings.Contains(st.UnsignedError, "not a SQLite database") {
+		t.Errorf("status serial %d, unsigned: %q; want serial 1, and why catalog.db is not read", st.Serial, st.UnsignedError)
+	}
+	time.Sleep(500 * time.Millisecond) // five polls
+	if n, failed := logs.count(cannot), logs.count("catalog reload failed; serving the previous one"); n != 1 || failed != 0 {
+		t.Errorf("logged %d times that it cannot be opened and %d that a reload failed, want once and never", n, failed)
+	}
+
+	moveInto(t, good, primary.Catalog())
+	waitFor(t, "status to say the catalog is signed", func() bool { return statusOf(t, info).UnsignedSince.IsZero() })
+	if st := statusOf(t, info); st.Serial != 1 || st.Packages != 1 {
+		t.Errorf("serving serial %d of %d packages, want serial 1 of 1", st.Serial, st.Packages)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
+	}
+}
