@@ -90,3 +90,39 @@ func TestStoppedStatusHint(t *testing.T) {
 		})
 	}
 }
+
+// Every directory of the data home is refused when another user can
+// change it, the mirror's too: its catalog directory holds the key it
+// pins, as a client's does.
+func TestDataDirsOthersCanChange(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		dir  func(paths.Server) string
+	}{
+		{"the data directory", func(sp paths.Server) string { return sp.Dir }},
+		{"public", paths.Server.PublicDir},
+		{"archives", paths.Server.Archives},
+		{"the mirror's", func(sp paths.Server) string { return filepath.Dir(sp.MirrorCatalog()) }},
+		{"the mirror's catalog", paths.Server.MirrorCatalog},
+		{"the mirror's archives", paths.Server.MirrorArchives},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			t.Setenv("XDG_DATA_HOME", data)
+			sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
+			dir := tc.dir(sp)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr bytes.Buffer
+			code := Main(context.Background(), []string{"status"}, strings.NewReader(""), &stdout, &stderr)
+			want := "dist-server: data directory "
+			if code != cli.ExitFailure || !strings.HasPrefix(stderr.String(), want) || !strings.Contains(stderr.String(), ": "+dir+" is writable by its group and others") {
+				t.Errorf("dist-server status with %s mode 0777: exit %d, stderr:\n%s\nwant exit %d and it named as writable by others", dir, code, stderr.String(), cli.ExitFailure)
+			}
+		})
+	}
+}

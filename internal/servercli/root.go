@@ -47,7 +47,9 @@ func (e *env) home() (paths.Home, error) {
 	if err := chk.MkdirAll("data directory", s.Dir, 0o755); err != nil {
 		return h, err
 	}
-	return h, chk.CheckAll("data directory", s.PublicDir(), s.Archives())
+	// A mirror's catalog directory holds the key it pins, as a client's
+	// does: it was not checked.
+	return h, chk.CheckAll("data directory", s.PublicDir(), s.Archives(), s.MirrorCatalog(), s.MirrorArchives())
 }
 
 // config loads server.yaml: the --config file (which must exist) or the
