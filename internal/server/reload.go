@@ -241,10 +241,12 @@ func (r *runner) unsigned(err error) {
 
 // renew re-signs the catalog before it expires (see publish.RenewDue),
 // without a restart; the next reload serves the new serial. The check is
-// one read of the meta row; the publish lock is taken only when due.
+// one read of the meta row; the publish lock is taken only when due. A
+// catalog.db that cannot be opened (reopen) cannot be re-signed: that
+// was said once, not at every poll.
 func (r *runner) renew(ctx context.Context) {
 	meta, err := r.db.Meta(ctx)
-	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.stillRefused() {
+	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.reopenFailed != nil || r.stillRefused() {
 		return
 	}
 	stamp, _ := r.db.Stamp()
