@@ -215,3 +215,50 @@ func TestDiskFullSavingState(t *testing.T) {
 		t.Fatalf("verify:\n%s", out)
 	}
 }
+
+// TestDiskFullReadOnly: with the data home full, the commands that only
+// read the installed state still show it. installed.db is in WAL mode,
+// and SQLite's first reader after the last connection closed must make
+// and grow installed.db-shm, which a full disk refuses: list, info and
+// files failed ("disk I/O error (4874)"), so the user could not even see
+// what was installed while freeing space.
+func TestDiskFullReadOnly(t *testing.T) {
+	r := newRig(t, "")
+	home := r.path("client1")
+	mountTmpfs(t, home, "4m")
+	r.server("add", r.mkpkg("small", "1.0.0", 4<<10))
+	r.server("start")
+	r.client1("sync")
+	r.client1("install", "small")
+	db := filepath.Join(r.clientDir("client1"), "installed.db")
+	for _, f := range []string{db + "-wal", db + "-shm"} {
+		if _, err := os.Lstat(f); err == nil {
+			t.Fatalf("%s is left after the install: the reads below would not need to make it", f)
+		}
+	}
+	filler := fill(t, home, 0)
+	defer os.Remove(filler)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list", "--installed"}, "small"},
+		{[]string{"list"}, "small"},
+		{[]string{"info", "small"}, "1.0.0"},
+		{[]string{"files", "small"}, filepath.Join(r.path("prefix1"), "small", "data.bin")},
+		{[]string{"search", "small"}, "small"},
+		{[]string{"history"}, "install small"},
+	} {
+		out, err := r.try("dist-client", "client1", "client1.yaml", c.args...)
+		if err != nil || !strings.Contains(out, c.want) {
+			t.Errorf("dist-client %s on a full disk: %v\n%s", strings.Join(c.args, " "), err, out)
+		}
+	}
+	// A change still fails, with the disk named, not the file called
+	// damaged.
+	out, err := r.try("dist-client", "client1", "client1.yaml", "uninstall", "small")
+	if err == nil || strings.Contains(out, "damaged") {
+		t.Fatalf("uninstall on a full disk: %v\n%s", err, out)
+	}
+	t.Logf("uninstall: %s", strings.TrimSpace(out))
+}

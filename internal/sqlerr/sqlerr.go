@@ -35,3 +35,21 @@ func Environmental(err error) bool {
 	var errno syscall.Errno
 	return errors.As(err, &pe) || errors.As(err, &errno)
 }
+
+// CannotWrite reports whether err is SQLite failing for want of a place to
+// write: a full disk (FULL), an I/O error (IOERR; a WAL database's -shm
+// file that cannot grow is IOERR_SHMSIZE, "disk I/O error (4874)"), or a
+// file it could not make or open (CANTOPEN). A reader of a WAL database
+// can meet each of these before it reads a page: it makes and grows the
+// -shm file first.
+func CannotWrite(err error) bool {
+	var se *sqlite.Error
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Code() & 0xff {
+	case sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN:
+		return true
+	}
+	return false
+}

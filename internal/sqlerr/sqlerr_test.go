@@ -59,4 +59,21 @@ func TestEnvironmental(t *testing.T) {
 			t.Errorf("%s (%v): Environmental = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
 	}
+	// CannotWrite: SQLite's own errors of a place to write only (the
+	// state's readers then try again without the -shm file).
+	for _, tt := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"cannot open", fmt.Errorf("open: %w", cantOpen), true},
+		{"not a database", notADB, false},
+		{"syntax", syntax, false},
+		{"path error", &fs.PathError{Op: "open", Path: "x", Err: syscall.ENOSPC}, false},
+		{"nil", nil, false},
+	} {
+		if got := CannotWrite(tt.err); got != tt.want {
+			t.Errorf("%s (%v): CannotWrite = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
 }

@@ -59,7 +59,7 @@ func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
 	} else if err != nil {
 		return nil, fmt.Errorf("open installed state: %w", err)
 	}
-	db, err := openFile(ctx, path)
+	db, err := openFile(ctx, path, false)
 	if err != nil {
 		return nil, err
 	}
@@ -85,22 +85,58 @@ func Open(ctx context.Context, path, legacyPrefix string) (*DB, error) {
 // OpenRead opens an existing state database for reading, without the lock.
 // ok is false when there is no database yet. A version 2 database is read
 // as it is (the next Open migrates it).
+//
+// On a full disk it falls back to a connection that needs no -shm file
+// (openAlone), so that the user can still see what is installed while
+// freeing space.
 func OpenRead(ctx context.Context, path string) (db *DB, ok bool, err error) {
 	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}
-	db, err = openFile(ctx, path)
+	db, err = openFile(ctx, path, false)
+	if err != nil && sqlerr.CannotWrite(err) {
+		if alone, aerr := openFile(ctx, path, true); aerr == nil {
+			return alone, true, nil
+		}
+		// What stopped the shared open is the error to show: the
+		// exclusive one fails for the same reason, or waited for a
+		// writer (a busy database is no full disk).
+	}
 	if err != nil {
 		return nil, false, err
 	}
 	return db, true, nil
 }
 
-func openFile(ctx context.Context, path string) (*DB, error) {
+// openFile opens the state database at path. alone opens it in SQLite's
+// exclusive locking mode, the read-only commands' way past a full disk
+// (an attacker's run filled it: list, info and files failed with "disk I/O
+// error (4874)", and the user could not see what was installed while
+// freeing space). A WAL database's first reader makes the -shm file, the
+// index of the WAL that connections share, and grows it by writing a byte
+// into each of its pages; a full disk refuses that write. With
+// locking_mode EXCLUSIVE set before the first read, SQLite never touches
+// the -shm file: it takes an EXCLUSIVE lock on the database file, then
+// builds the index of the WAL in its own memory by reading the WAL
+// (https://sqlite.org/wal.html#noshm; pager.c, pagerOpenWal). So it
+// cannot miss committed data: what a committed transaction left in the WAL
+// is read as a shared reader would read it, and while the lock is held no
+// other connection is open (each holds a SHARED lock on the file for its
+// life), so none commits or checkpoints under the read. SQLite's other
+// read-only opens are not as safe: immutable=1 ignores the WAL altogether
+// (its committed transactions go unseen until a checkpoint) and takes no
+// lock (a checkpoint by another process can rewrite the pages being read),
+// so it would be right only with no WAL or an empty one, checked apart
+// from the open; mode=ro still needs the -shm file when there is one to
+// make. The price is that the reader excludes everyone else while it is
+// open: a command that starts meanwhile waits (busy_timeout), and the
+// read waits for any open connection. So it is the fallback only, after
+// the shared open failed for want of room.
+func openFile(ctx context.Context, path string, alone bool) (*DB, error) {
 	if err := checkHeader(path); err != nil {
 		return nil, err
 	}
-	d, err := dsn(path,
+	params := []string{
 		"_busy_timeout=10000",
 		"_journal_mode=WAL",
 		"_synchronous=FULL",
@@ -108,7 +144,14 @@ func openFile(ctx context.Context, path string) (*DB, error) {
 		"_pragma=trusted_schema(0)",
 		"_pragma=cell_size_check(1)",
 		"_pragma=journal_size_limit(4194304)",
-	)
+	}
+	if alone {
+		// The driver runs the _pragma list (sorted) before journal_mode,
+		// and none of the others reads the database: the mode is set
+		// before the first access, as it must be.
+		params = append(params, "_pragma=locking_mode(EXCLUSIVE)")
+	}
+	d, err := dsn(path, params...)
 	if err != nil {
 		return nil, fmt.Errorf("open installed state %s: %w", path, err)
 	}
