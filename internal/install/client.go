@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
@@ -303,6 +305,9 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 		return err
 	}
 	if j != nil {
+		if err := c.checkJournal(ctx, st, *j); err != nil {
+			return fmt.Errorf("recover an interrupted transaction: %w (nothing was touched)", err)
+		}
 		if j.Committed {
 			// Its changes are in; a leftover that cannot go does not hold
 			// up every later command.
@@ -326,9 +331,65 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	// shared with another data home that installs there, whose work
 	// directories (holding, during an upgrade, the old files set aside)
 	// are not this one's to discard.
+	// Nor is a prefix another user can change this user's to delete in: a
+	// command that does not place files there (mark, hold) runs with such
+	// a prefix (clientcli warns of it), and leaves its leftovers to the
+	// next one that does.
 	discardWork(c.Paths.Staging(), "txn-")
-	discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
+	if safedir.New().Check("prefix", c.Config.Prefix) == nil {
+		discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
+	}
 	return st.MarkInterrupted(ctx)
+}
+
+// checkJournal refuses to undo or finish an interrupted transaction when
+// another user can change a prefix its steps move files in (safedir): the
+// renames, as this user, would follow what they put there. The journal
+// stays within the configured prefix and the records' (OpenJournal), but
+// only the configured one was checked (clientcli), and by then only by the
+// commands that place files: an upgrade of a package recorded under an
+// earlier prefix moves its old files aside there.
+func (c *Client) checkJournal(ctx context.Context, st *state.DB, j state.Journal) error {
+	recs, err := st.Records(ctx)
+	if err != nil {
+		return err
+	}
+	prefixes := []string{c.Config.Prefix}
+	for _, r := range recs {
+		prefixes = append(prefixes, r.Prefix)
+	}
+	chk := safedir.New()
+	for _, p := range journalPrefixes(j, prefixes) {
+		if err := chk.Check("prefix", p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// journalPrefixes are those of prefixes that the steps of j, and its work
+// directory, lie in: for each path the longest that holds it. A path in
+// none (the data home's staging) adds nothing.
+func journalPrefixes(j state.Journal, prefixes []string) []string {
+	var out []string
+	add := func(p string) {
+		best := ""
+		for _, pr := range prefixes {
+			pr = filepath.Clean(pr)
+			if (p == pr || strings.HasPrefix(p, pr+string(filepath.Separator)) || pr == string(filepath.Separator)) && len(pr) > len(best) {
+				best = pr
+			}
+		}
+		if best != "" && !slices.Contains(out, best) {
+			out = append(out, best)
+		}
+	}
+	add(filepath.Clean(j.Work))
+	for _, op := range j.Ops {
+		add(filepath.Clean(op.Src))
+		add(filepath.Clean(op.Dst))
+	}
+	return out
 }
 
 // bounds are where this client's journals may move files (the records'

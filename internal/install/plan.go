@@ -150,6 +150,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		}
 		return nil
 	}
+	if err := c.checkPlacing(tx.recs, items); err != nil {
+		return err
+	}
 	size := c.downloadSizes(items)
 	c.printPlan(items, size, tx.recs)
 	if c.DryRun {

@@ -26,6 +26,11 @@ import (
 func (c *Client) newWork(prefix string) (string, error) {
 	root := c.Paths.Staging()
 	if prefix != "" {
+		// Before the mkdir too: nothing is made in a directory others
+		// control (a recorded prefix was not checked before).
+		if err := safedir.New().Check("prefix", prefix); err != nil {
+			return "", err
+		}
 		if err := os.MkdirAll(prefix, 0o755); err != nil {
 			return "", fmt.Errorf("prefix: %w", err)
 		}
@@ -36,10 +41,8 @@ func (c *Client) newWork(prefix string) (string, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return "", fmt.Errorf("staging: %w", err)
 	}
-	// Again after the mkdirs: the command checked them (clientcli), but a
-	// prefix made now, in a shared directory, could be someone else's by
-	// the time it was made, and a recorded prefix other than the
-	// configured one was not checked at all.
+	// Again after the mkdirs: a prefix made now, in a shared directory,
+	// could be someone else's by the time it was made.
 	if err := checkDirs(root, prefix); err != nil {
 		return "", err
 	}
@@ -48,6 +51,30 @@ func (c *Client) newWork(prefix string) (string, error) {
 		return "", fmt.Errorf("staging: %w", err)
 	}
 	return work, nil
+}
+
+// checkPlacing refuses a plan when another user can change the prefix its
+// versions go to, or one that the installed versions they replace were
+// recorded in: an upgrade runs the old version's uninstall.sh with that
+// prefix and moves its files aside there, renames that, as this user,
+// would follow what the other user put there. A package keeps the prefix
+// it was installed to when the configuration changes; only the configured
+// one was checked (clientcli), and the upgrade of a package recorded
+// under another went unchecked (a review). Checked before anything is
+// downloaded or run, and for a dry run as for the real one.
+func (c *Client) checkPlacing(recs *state.State, items []item) error {
+	chk := safedir.New()
+	if err := chk.Check("prefix", c.Config.Prefix); err != nil {
+		return err
+	}
+	for _, it := range items {
+		if old, ok := recs.Get(it.row.Name); ok {
+			if err := chk.Check("prefix", old.Prefix); err != nil {
+				return fmt.Errorf("%s %s was installed to %s: %w", old.Name, old.Version, old.Prefix, err)
+			}
+		}
+	}
+	return nil
 }
 
 // checkDirs refuses a staging root or prefix another user can change

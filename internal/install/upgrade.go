@@ -190,6 +190,9 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 		return nil
 	}
+	if err := c.checkPlacing(st, items); err != nil {
+		return err
+	}
 	var lines []string
 	for _, it := range items {
 		s := it.step
