@@ -223,6 +223,23 @@ func Path(dir string) (string, error) {
 	return p, nil
 }
 
+// TrustedFiles are the files in dir that the client believes as they are,
+// without checking them again: the pinned key (what every sync verifies
+// against), the sync state (the serial below which a catalog is refused as
+// a rollback) and the current catalog with its signature (verified by the
+// sync that put them there; every later command reads them as they are).
+// Another user who could write one could have their packages installed:
+// the caller refuses them then (safedir.CheckFile).
+func TrustedFiles(dir string) []string {
+	return []string{
+		filepath.Join(dir, keyFile),
+		filepath.Join(dir, stateFile),
+		filepath.Join(dir, catalogLink, dbFile),
+		filepath.Join(dir, catalogLink, sigFile),
+		filepath.Join(dir, catalogLink, rotationFile),
+	}
+}
+
 // Open opens the current catalog read-only.
 func Open(ctx context.Context, dir string) (*catalog.DB, error) {
 	p, err := Path(dir)

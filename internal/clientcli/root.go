@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/install"
@@ -58,7 +59,10 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err := chk.MkdirAll("data directory", cp.Dir, 0o755); err != nil {
 		return nil, cp, err
 	}
-	return c, cp, checkDirs(chk, cp, c.Prefix)
+	if err := checkDirs(chk, cp, c.Prefix); err != nil {
+		return nil, cp, err
+	}
+	return c, cp, checkFiles(chk, cp)
 }
 
 // checkDirs refuses a data directory or prefix that another user can
@@ -70,6 +74,25 @@ func checkDirs(c *safedir.Checker, cp paths.Client, prefix string) error {
 		return err
 	}
 	return c.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
+}
+
+// checkFiles refuses a file of the data directory that the client trusts
+// when another user could change it: its directory is the client's own
+// (checkDirs), but a 0666 installed.db there lets anyone plant records
+// and the journal of an interrupted transaction, whose rollback renames
+// and deletes what they chose (an attack run did so through a 0777
+// directory), and a writable pinned key or catalog, the packages they
+// choose. The -wal file holds committed transactions and the -shm file
+// indexes them: SQLite gives them the database's mode, and they are held
+// to the same rule.
+func checkFiles(c *safedir.Checker, cp paths.Client) error {
+	db := cp.Installed()
+	for _, f := range append([]string{db, db + "-wal", db + "-shm"}, catalogclient.TrustedFiles(cp.Dir)...) {
+		if err := c.CheckFile("data file", f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // configFile is the client.yaml in force: the --config file, or the
