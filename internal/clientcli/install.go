@@ -77,7 +77,7 @@ func stallTimeoutFlag(c *cobra.Command, d *time.Duration) {
 }
 
 func runInstall(ctx context.Context, e *env, o installOptions, args []string) error {
-	in, err := e.installer()
+	in, err := e.placer()
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ and history --json give them) or, with --dry-run, what it would remove.`,
 }
 
 func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string) error {
-	in, err := e.installer()
+	in, err := e.placer()
 	if err != nil {
 		return err
 	}

@@ -34,10 +34,25 @@ type env struct {
 	// aliases (remove for uninstall): the history records what the user
 	// typed.
 	calledAs string
+	// placing is set by the commands that place or remove files under the
+	// prefix (install, upgrade, uninstall: placer), which refuse a prefix
+	// another user can change; the others only warn of it (config).
+	placing bool
+	// prefixErr is what config found wrong with the prefix, and
+	// prefixWarned that it said so (once a process: config runs several
+	// times in a command).
+	prefixErr    error
+	prefixWarned bool
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
-// default one (optional).
+// default one (optional). It refuses a data directory, or a file there
+// that the client trusts, that another user can change (checkDirs,
+// checkFiles); a prefix others can change is refused by the commands that
+// place or remove files there (placer, and internal/install for the
+// prefixes packages were recorded in) and only warned of here: list,
+// search, info, sync write nothing there, and they failed too when every
+// command refused it (a review).
 func (e *env) config() (*config.Client, paths.Client, error) {
 	h, err := paths.Resolve()
 	if err != nil {
@@ -59,21 +74,26 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err := chk.MkdirAll("data directory", cp.Dir, 0o755); err != nil {
 		return nil, cp, err
 	}
-	if err := checkDirs(chk, cp, c.Prefix); err != nil {
+	if err := checkDirs(chk, cp); err != nil {
 		return nil, cp, err
 	}
-	return c, cp, checkFiles(chk, cp)
+	if err := checkFiles(chk, cp); err != nil {
+		return nil, cp, err
+	}
+	e.prefixErr = checkPrefix(chk, c.Prefix)
+	if e.prefixErr != nil && !e.placing && !e.prefixWarned {
+		e.prefixWarned = true
+		e.UI.Warnf("%v; install, upgrade and uninstall refuse it until then\n", e.prefixErr)
+	}
+	return c, cp, nil
 }
 
-// checkDirs refuses a data directory or prefix that another user can
-// change (safedir): the client directory and what it keeps in folders of
-// its own, and the prefix with its staging folder. About a dozen lstats
-// in all: c checks the ancestors they share once.
-func checkDirs(c *safedir.Checker, cp paths.Client, prefix string) error {
-	if err := c.CheckAll("data directory", cp.Dir, cp.Staging(), cp.Cache(), cp.Packages()); err != nil {
-		return err
-	}
-	return c.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
+// checkDirs refuses a data directory that another user can change
+// (safedir): the client directory and what it keeps in folders of its
+// own. About a dozen lstats in all, with checkFiles and checkPrefix: c
+// checks the ancestors they share once.
+func checkDirs(c *safedir.Checker, cp paths.Client) error {
+	return c.CheckAll("data directory", cp.Dir, cp.Staging(), cp.Cache(), cp.Packages())
 }
 
 // checkFiles refuses a file of the data directory that the client trusts
@@ -93,6 +113,11 @@ func checkFiles(c *safedir.Checker, cp paths.Client) error {
 		}
 	}
 	return nil
+}
+
+// checkPrefix checks the prefix and its staging folder (safedir).
+func checkPrefix(c *safedir.Checker, prefix string) error {
+	return c.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
 }
 
 // configFile is the client.yaml in force: the --config file, or the
@@ -127,6 +152,24 @@ func (e *env) installer() (*install.Client, error) {
 		return nil, err
 	}
 	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs}, nil
+}
+
+// placer is the installer of a command that places or removes files under
+// the prefix (install, upgrade, uninstall): a prefix another user can
+// change is refused before anything is read or made, as ssh's StrictModes
+// refuses a ~/.ssh others can write; what moves there, as this user, would
+// go where they say. The prefixes packages were recorded in, and those an
+// interrupted transaction moved files in, internal/install checks itself.
+func (e *env) placer() (*install.Client, error) {
+	e.placing = true
+	in, err := e.installer()
+	if err != nil {
+		return nil, err
+	}
+	if e.prefixErr != nil {
+		return nil, e.prefixErr
+	}
+	return in, nil
 }
 
 func newRoot(stdio cli.Stdio) *cobra.Command {

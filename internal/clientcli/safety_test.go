@@ -11,11 +11,13 @@ import (
 	"github.com/distpac/distpac/internal/state"
 )
 
-// TestUnsafeFiles: a file the client trusts in its data directory that
-// another user can change is refused by every command, as the directories
-// are (installed.db was not checked: a 0666 one let anyone plant records
-// and journals).
-func TestUnsafeFiles(t *testing.T) {
+// TestUnsafeFilesAndPrefix: a file the client trusts in its data directory
+// that another user can change is refused by every command, as the
+// directories are (installed.db was not checked: a 0666 one let anyone
+// plant records and journals); a prefix others can write is refused only
+// by the commands that place or remove files there, and the others work
+// with a warning (every command refused it: sync, list, search, info).
+func TestUnsafeFilesAndPrefix(t *testing.T) {
 	root := os.Geteuid() == 0
 	tests := []struct {
 		name     string
@@ -41,6 +43,16 @@ func TestUnsafeFiles(t *testing.T) {
 				}
 			},
 			wantErr: "data file DIR/installed.db: DIR/installed.db is owned by uid 4242"},
+		{name: "world-writable prefix, list", setup: chmodPrefix(0o777), args: []string{"list", "--installed"}, wantCode: 0,
+			wantErr: "warning: prefix PREFIX: PREFIX is writable by its group and others (mode drwxrwxrwx); someone else could then change what distpac trusts, installs and runs (fix: 'chmod go-w PREFIX'); install, upgrade and uninstall refuse it until then\n"},
+		{name: "world-writable prefix, history", setup: chmodPrefix(0o777), args: []string{"history"}, wantCode: 0,
+			wantErr: "warning: prefix PREFIX: PREFIX is writable"},
+		{name: "world-writable prefix, uninstall", setup: chmodPrefix(0o777), args: []string{"uninstall", "hello"}, wantCode: 1,
+			wantErr: "dist-client: prefix PREFIX: PREFIX is writable by its group and others", noErr: "warning"},
+		{name: "world-writable prefix, install", setup: chmodPrefix(0o777), args: []string{"install", "hello"}, wantCode: 1,
+			wantErr: "dist-client: prefix PREFIX: PREFIX is writable by its group and others", noErr: "warning"},
+		{name: "world-writable prefix, upgrade", setup: chmodPrefix(0o777), args: []string{"upgrade"}, wantCode: 1,
+			wantErr: "dist-client: prefix PREFIX: PREFIX is writable by its group and others", noErr: "warning"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -74,6 +86,9 @@ func TestUnsafeFiles(t *testing.T) {
 			if tt.noErr != "" && strings.Contains(errOut.String(), tt.noErr) {
 				t.Fatalf("%v: stderr says %q:\n%s", tt.args, tt.noErr, errOut.String())
 			}
+			if strings.Count(errOut.String(), "warning: prefix") > 1 {
+				t.Fatalf("%v: the prefix warned of more than once:\n%s", tt.args, errOut.String())
+			}
 		})
 	}
 }
@@ -93,6 +108,14 @@ func write(name string, mode os.FileMode) func(t *testing.T, dir, _ string) {
 			t.Fatal(err)
 		}
 		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func chmodPrefix(mode os.FileMode) func(t *testing.T, _, prefix string) {
+	return func(t *testing.T, _, prefix string) {
+		if err := os.Chmod(prefix, mode); err != nil {
 			t.Fatal(err)
 		}
 	}

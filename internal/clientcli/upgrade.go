@@ -51,7 +51,7 @@ replaces it without running the script). Run dist-client sync first to see new v
 }
 
 func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) error {
-	in, err := e.installer()
+	in, err := e.placer()
 	if err != nil {
 		return err
 	}
