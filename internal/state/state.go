@@ -11,7 +11,8 @@
 // it because the file lists make the state large (a package of 10,000 files
 // is 10,000 rows) and a transaction must not rewrite the whole of it; WAL so
 // that the read-only commands (list, files, owner, verify, history) never
-// wait for an install in progress. The space a large removal frees inside
+// wait for an install in progress (but on a full disk, where they read
+// alone: OpenRead). The space a large removal frees inside
 // the file is given back by Reclaim, at the end of the command.
 //
 // Every row read is validated with the manifest's rules before it is used
