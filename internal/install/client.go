@@ -346,9 +346,10 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 // another user can change a prefix its steps move files in (safedir): the
 // renames, as this user, would follow what they put there. The journal
 // stays within the configured prefix and the records' (OpenJournal), but
-// only the configured one was checked (clientcli), and by then only by the
-// commands that place files: an upgrade of a package recorded under an
-// earlier prefix moves its old files aside there.
+// only the configured one was checked, by clientcli, which now refuses it
+// only for the commands that place files (mark and hold recover too); and
+// an upgrade of a package recorded under an earlier prefix moves its old
+// files aside in that one.
 func (c *Client) checkJournal(ctx context.Context, st *state.DB, j state.Journal) error {
 	recs, err := st.Records(ctx)
 	if err != nil {
