@@ -29,13 +29,23 @@ func TestUnsafeFilesAndPrefix(t *testing.T) {
 		noErr    string // not in stderr
 	}{
 		{name: "0666 installed.db", setup: chmod("installed.db", 0o666), args: []string{"list", "--installed"}, wantCode: 1,
-			wantErr: "dist-client: data file DIR/installed.db: DIR/installed.db is writable by others than its owner (mode -rw-rw-rw-); someone else could then change what distpac trusts, installs and runs (fix: 'chmod go-w DIR/installed.db')"},
-		{name: "group-writable installed.db", setup: chmod("installed.db", 0o664), args: []string{"history"}, wantCode: 1,
-			wantErr: "DIR/installed.db is writable by others than its owner (mode -rw-rw-r--)"},
+			wantErr: "dist-client: data file DIR/installed.db: DIR/installed.db is writable by its group and others (mode -rw-rw-rw-); someone else could then change what distpac trusts, installs and runs (fix: 'chmod go-w DIR/installed.db')"},
+		{name: "installed.db writable by another group", root: true, args: []string{"history"}, wantCode: 1,
+			setup: func(t *testing.T, dir, _ string) {
+				chmod("installed.db", 0o664)(t, dir, "")
+				if err := os.Chown(filepath.Join(dir, "installed.db"), -1, 4242); err != nil {
+					t.Fatal(err)
+				}
+			},
+			wantErr: "DIR/installed.db is writable by its group (gid 4242) (mode -rw-rw-r--)"},
+		// root's primary group is root, named as root: its private group,
+		// as a user's is under umask 002.
+		{name: "installed.db writable by the private group", root: true, setup: chmod("installed.db", 0o664), args: []string{"history"}, wantCode: 0,
+			noErr: "installed.db"},
 		{name: "writable WAL", setup: write("installed.db-wal", 0o646), args: []string{"list", "--installed"}, wantCode: 1,
 			wantErr: "data file DIR/installed.db-wal: DIR/installed.db-wal is writable by others"},
 		{name: "writable pinned key", setup: write("server.key", 0o666), args: []string{"list", "--installed"}, wantCode: 1,
-			wantErr: "data file DIR/server.key: DIR/server.key is writable by others"},
+			wantErr: "data file DIR/server.key: DIR/server.key is writable by its group and others"},
 		{name: "installed.db of another user", root: true, args: []string{"list", "--installed"}, wantCode: 1,
 			setup: func(t *testing.T, dir, _ string) {
 				if err := os.Chown(filepath.Join(dir, "installed.db"), 4242, 4242); err != nil {

@@ -208,18 +208,30 @@ func (c *Checker) checkOne(role, dir, q string, fi fs.FileInfo, target bool) err
 			Why: fmt.Sprintf("is a shared directory (mode %v)", mode),
 			Fix: fmt.Sprintf("use a directory of your own, such as 'mkdir -m 700 %s'", filepath.Join(q, "distpac-"+name(c.uid)))}
 	}
-	if perm&0o002 == 0 && c.privateGroup(int(st.Gid)) {
-		return nil
+	if by := c.writableBy(perm, int(st.Gid)); by != "" {
+		return &Error{Role: role, Dir: dir, Path: q,
+			Why: fmt.Sprintf("is writable by %s (mode %v)", by, mode),
+			Fix: fmt.Sprintf("'chmod go-w %s'", q)}
 	}
-	by := "others"
-	if perm&0o002 == 0 {
-		by = "its group (" + group(int(st.Gid)) + ")"
-	} else if perm&0o020 != 0 {
-		by = "its group and others"
+	return nil
+}
+
+// writableBy names who besides the owner can write a file or directory of
+// mode perm and group gid ("its group (staff)", "others", "its group and
+// others"), or is "" when no one can: group write is the owner's alone
+// when the group is the caller's private group.
+func (c *Checker) writableBy(perm fs.FileMode, gid int) string {
+	switch {
+	case perm&0o022 == 0:
+		return ""
+	case perm&0o002 == 0 && c.privateGroup(gid):
+		return ""
+	case perm&0o002 == 0:
+		return "its group (" + group(gid) + ")"
+	case perm&0o020 != 0:
+		return "its group and others"
 	}
-	return &Error{Role: role, Dir: dir, Path: q,
-		Why: fmt.Sprintf("is writable by %s (mode %v)", by, mode),
-		Fix: fmt.Sprintf("'chmod go-w %s'", q)}
+	return "others"
 }
 
 // privateGroup reports whether gid is the caller's user private group: its
@@ -267,7 +279,7 @@ func group(gid int) string {
 // configuration naming the servers and their key) when another user could
 // change it: its directory as Check does, and the file itself (where a
 // symlink leads) owned by the caller or root and not writable by group or
-// others. A file that does not exist passes (its directory was checked).
+// others (but the caller's private group, as for directories). A file that does not exist passes (its directory was checked).
 func (c *Checker) CheckFile(role, path string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -300,8 +312,12 @@ func (c *Checker) CheckFile(role, path string) error {
 		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is owned by %s", who(uid)),
 			Fix: fmt.Sprintf("'chown %s %s', or use a file of your own", name(c.uid), real)}
 	}
-	if fi.Mode().Perm()&0o022 != 0 {
-		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is writable by others than its owner (mode %v)", fi.Mode()),
+	// A file an editor saved under umask 002 is 0664 in the user's
+	// private group, as a directory made then is 0775: writable by the
+	// caller alone, and passes as the directory does (it was refused:
+	// a hand-edited client.yaml on a system of user private groups).
+	if by := c.writableBy(fi.Mode().Perm(), int(st.Gid)); by != "" {
+		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is writable by %s (mode %v)", by, fi.Mode()),
 			Fix: fmt.Sprintf("'chmod go-w %s'", real)}
 	}
 	return nil

@@ -153,6 +153,39 @@ func TestCheckFile(t *testing.T) {
 	}
 }
 
+// TestCheckFileGroupWritable: a file writable by the caller's private
+// group (saved under umask 002) passes as such a directory does; by any
+// other group it is refused. It was refused either way.
+func TestCheckFileGroupWritable(t *testing.T) {
+	f := filepath.Join(mk(t, t.TempDir(), "cfg", 0o700), "client.yaml")
+	if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(f, 0o664)
+	var st syscall.Stat_t
+	if err := syscall.Stat(f, &st); err != nil {
+		t.Fatal(err)
+	}
+	c := New()
+	err := c.CheckFile("configuration", f)
+	if c.privateGroup(int(st.Gid)) {
+		if err != nil {
+			t.Fatalf("group-writable by the caller's private group: %v", err)
+		}
+	} else if err == nil || !strings.Contains(err.Error(), "writable by its group") {
+		t.Fatalf("group-writable by a shared group: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		return // giving the file another group needs root
+	}
+	if err := os.Chown(f, -1, int(st.Gid)+12345); err != nil {
+		t.Fatal(err)
+	}
+	if err := New().CheckFile("configuration", f); err == nil || !strings.Contains(err.Error(), "writable by its group") {
+		t.Fatalf("group-writable by another group: %v", err)
+	}
+}
+
 func mk(t *testing.T, parent, name string, mode os.FileMode) string {
 	t.Helper()
 	p := filepath.Join(parent, name)
