@@ -1353,6 +1353,12 @@ func (cl *Client) badPeerAddr(addr PeerRemoteAddr) bool {
 
 // Returns whether the IP address and port are considered "bad".
 func (cl *Client) badPeerIPPort(ip net.IP, port int) bool {
+	return cl.badPeerIPPortTrust(ip, port, false)
+}
+
+// badPeerIPPortTrust is badPeerIPPort for a peer that is trusted or not: distpac patch 55, a
+// banned address (another peer there sent a bad piece) does not make a trusted peer bad.
+func (cl *Client) badPeerIPPortTrust(ip net.IP, port int, trusted bool) bool {
 	if port == 0 || ip == nil {
 		return true
 	}
@@ -1366,7 +1372,7 @@ func (cl *Client) badPeerIPPort(ip net.IP, port int) bool {
 	if !ok {
 		panic(ip)
 	}
-	if _, ok := cl.badPeerIPs[ipAddr]; ok {
+	if _, ok := cl.badPeerIPs[ipAddr]; ok && !trusted {
 		return true
 	}
 	return false
@@ -1695,7 +1701,9 @@ func (cl *Client) banPeerIP(ip net.IP) {
 	cl.badPeerIPs[ipAddr] = struct{}{}
 	for t := range cl.torrents {
 		t.iterPeers(func(p *Peer) {
-			if p.remoteIp().Equal(ip) {
+			// distpac patch 55: a trusted peer (the publisher's seeder, named by the signed
+			// catalog) is not dropped for another peer at its address.
+			if p.remoteIp().Equal(ip) && !p.trusted {
 				t.slogger().Debug("dropping peer with banned ip", "peer", p, "ip", ip)
 				// Should this be a close?
 				p.drop()

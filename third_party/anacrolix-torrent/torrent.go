@@ -379,7 +379,7 @@ func (t *Torrent) addPeer(p PeerInfo) (added bool) {
 		return false
 	}
 	if ipAddr, ok := tryIpPortFromNetAddr(p.Addr); ok {
-		if cl.badPeerIPPort(ipAddr.IP, ipAddr.Port) {
+		if cl.badPeerIPPortTrust(ipAddr.IP, ipAddr.Port, p.Trusted) { // distpac patch 55
 			torrent.Add("peers not added because of bad addr", 1)
 			// cl.logger.Printf("peers not added because of bad addr: %v", p)
 			return false
@@ -2838,7 +2838,7 @@ func (t *Torrent) dropBannedPeers() {
 				"peer remote ip does not match its bannable addr [peer=%v, remote ip=%v, bannable addr=%v]",
 				p, remoteIp, p.bannableAddr)
 		}
-		if _, ok := t.cl.badPeerIPs[netipAddr]; ok {
+		if _, ok := t.cl.badPeerIPs[netipAddr]; ok && !p.trusted { // distpac patch 55
 			// Should this be a close?
 			p.drop()
 			t.logger.WithDefaultLevel(log.Debug).Printf("dropped %v for banned remote IP %v", p, netipAddr)
