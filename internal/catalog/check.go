@@ -84,7 +84,8 @@ var (
 // Check verifies a catalog read from the network: a known schema version, a
 // sound SQLite file (PRAGMA integrity_check), the meta row, names unique
 // ignoring case, every row self-consistent (see validatePackage), and at
-// most MaxCatalogTrackers trackers over all rows. The error names the row
+// most MaxCatalogTrackers trackers and MaxCatalogWebSeeds web seeds over
+// all rows. The error names the row
 // (name@version) and the field that is wrong.
 //
 // The publisher runs the same check on every snapshot it would sign that
@@ -94,8 +95,9 @@ func (db *DB) Check(ctx context.Context) error {
 	return err
 }
 
-// check is Check, returning the catalog's trackers (for the seal).
-func (db *DB) check(ctx context.Context) (trackerSet, error) {
+// check is Check, returning the catalog's trackers and web seeds (for
+// the seal).
+func (db *DB) check(ctx context.Context) (*catalogURLs, error) {
 	if err := db.verifySchema(ctx, db.sql); err != nil {
 		return nil, fmt.Errorf("check catalog: %w", err)
 	}
@@ -120,17 +122,17 @@ func (db *DB) check(ctx context.Context) (trackerSet, error) {
 	}
 	defer rows.Close()
 	spelling := map[string]string{} // lower(name) -> name as first seen
-	trackers := trackerSet{}
+	urls := newCatalogURLs()
 	for n := 1; rows.Next(); n++ {
 		p, err := scanPackage(rows)
 		if err != nil {
 			return nil, fmt.Errorf("check catalog: row %d: %w", n, err)
 		}
-		urls, err := validatePackage(p)
+		r, err := validatePackage(p)
 		if err != nil {
 			return nil, fmt.Errorf("check catalog: %w", err)
 		}
-		if err := trackers.add(p, urls); err != nil {
+		if err := urls.add(p, r); err != nil {
 			return nil, fmt.Errorf("check catalog: %w", err)
 		}
 		lower := strings.ToLower(p.Name)
@@ -142,7 +144,7 @@ func (db *DB) check(ctx context.Context) (trackerSet, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("check catalog: %w", err)
 	}
-	return trackers, nil
+	return urls, nil
 }
 
 // integrityCheck runs SQLite's own check of the file's structure, which
@@ -178,50 +180,50 @@ func invalid(p Package, field, format string, args ...any) error {
 // validatePackage checks that one row is self-consistent: the name and
 // version rules, the archive name, sizes, hex digests, that the torrent is a
 // v1 single-file torrent of the archive whose infohash is InfoHash, and that
-// the magnet link carries that infohash. It returns the torrent's trackers,
-// for the catalog's bound (trackerSet).
-func validatePackage(p Package) (trackers []string, err error) {
+// the magnet link carries that infohash. It returns the torrent's trackers
+// and web seeds, for the catalog's bounds (catalogURLs).
+func validatePackage(p Package) (urls rowURLs, err error) {
 	if len(p.Name) > maxNameLen {
-		return nil, invalid(p, "name", "%d bytes, at most %d allowed", len(p.Name), maxNameLen)
+		return rowURLs{}, invalid(p, "name", "%d bytes, at most %d allowed", len(p.Name), maxNameLen)
 	}
 	if !nameRE.MatchString(p.Name) {
-		return nil, invalid(p, "name", "%q: want letters, digits and . _ + -, starting with a letter or digit", p.Name)
+		return rowURLs{}, invalid(p, "name", "%q: want letters, digits and . _ + -, starting with a letter or digit", p.Name)
 	}
 	if _, err := semver.StrictNewVersion(p.Version); err != nil {
-		return nil, invalid(p, "version", "%q is not strict SemVer: %v", p.Version, err)
+		return rowURLs{}, invalid(p, "version", "%q is not strict SemVer: %v", p.Version, err)
 	}
 	if want := p.Name + "-" + p.Version + ".tar.zst"; p.Archive != want {
-		return nil, invalid(p, "archive", "%q, want %q", p.Archive, want)
+		return rowURLs{}, invalid(p, "archive", "%q, want %q", p.Archive, want)
 	}
 	if p.Size <= 0 {
-		return nil, invalid(p, "size", "%d, want > 0", p.Size)
+		return rowURLs{}, invalid(p, "size", "%d, want > 0", p.Size)
 	}
 	// Every archive holds its manifest.yaml, so its files have bytes; and
 	// extraction stops at this size, which 0 turned off: a signed row of 0
 	// had a 66 KB archive write 2 GiB into the prefix (an attacker's run).
 	if p.InstalledSize <= 0 {
-		return nil, invalid(p, "installed_size", "%d, want > 0 (every archive holds its manifest.yaml, and extraction stops at this size)", p.InstalledSize)
+		return rowURLs{}, invalid(p, "installed_size", "%d, want > 0 (every archive holds its manifest.yaml, and extraction stops at this size)", p.InstalledSize)
 	}
 	if !sha256RE.MatchString(p.SHA256) {
-		return nil, invalid(p, "sha256", "%q is not 64 lowercase hex digits", p.SHA256)
+		return rowURLs{}, invalid(p, "sha256", "%q is not 64 lowercase hex digits", p.SHA256)
 	}
 	if !infoHashRE.MatchString(p.InfoHash) {
-		return nil, invalid(p, "infohash", "%q is not 40 lowercase hex digits", p.InfoHash)
+		return rowURLs{}, invalid(p, "infohash", "%q is not 40 lowercase hex digits", p.InfoHash)
 	}
-	trackers, err = checkTorrent(p)
+	urls, err = checkTorrent(p)
 	if err != nil {
-		return nil, err
+		return rowURLs{}, err
 	}
 	mag, err := metainfo.ParseMagnetUri(p.Magnet)
 	if err != nil {
-		return nil, invalid(p, "magnet", "%v", err)
+		return rowURLs{}, invalid(p, "magnet", "%v", err)
 	}
 	if got := mag.InfoHash.HexString(); got != p.InfoHash {
-		return nil, invalid(p, "magnet", "infohash %s, row says %s", got, p.InfoHash)
+		return rowURLs{}, invalid(p, "magnet", "infohash %s, row says %s", got, p.InfoHash)
 	}
 	for _, f := range []struct{ name, text string }{{"description", p.Description}, {"license", p.License}, {"homepage", p.Homepage}} {
 		if len(f.text) > MaxTextLen {
-			return nil, invalid(p, f.name, "%d bytes, at most %d", len(f.text), MaxTextLen)
+			return rowURLs{}, invalid(p, f.name, "%d bytes, at most %d", len(f.text), MaxTextLen)
 		}
 	}
 	// Only the size of depends and conflicts is checked, not what they
@@ -243,67 +245,67 @@ func validatePackage(p Package) (trackers []string, err error) {
 		deps []string
 	}{{"depends", p.Depends}, {"conflicts", p.Conflicts}} {
 		if len(l.deps) > MaxDeps {
-			return nil, invalid(p, l.name, "%d entries, at most %d", len(l.deps), MaxDeps)
+			return rowURLs{}, invalid(p, l.name, "%d entries, at most %d", len(l.deps), MaxDeps)
 		}
 		for i, d := range l.deps {
 			if len(d) > maxDepLen {
-				return nil, invalid(p, l.name, "entry %d is %d bytes, at most %d", i+1, len(d), maxDepLen)
+				return rowURLs{}, invalid(p, l.name, "entry %d is %d bytes, at most %d", i+1, len(d), maxDepLen)
 			}
 		}
 	}
-	return trackers, nil
+	return urls, nil
 }
 
-func checkTorrent(p Package) (trackers []string, err error) {
+func checkTorrent(p Package) (rowURLs, error) {
 	if len(p.Torrent) == 0 {
-		return nil, invalid(p, "torrent", "empty")
+		return rowURLs{}, invalid(p, "torrent", "empty")
 	}
 	var mi metainfo.MetaInfo
 	if err := decodeBencode(p.Torrent, &mi); err != nil {
-		return nil, invalid(p, "torrent", "not bencoded metainfo: %v", err)
+		return rowURLs{}, invalid(p, "torrent", "not bencoded metainfo: %v", err)
 	}
 	if len(mi.InfoBytes) == 0 {
-		return nil, invalid(p, "torrent", "no info dictionary")
+		return rowURLs{}, invalid(p, "torrent", "no info dictionary")
 	}
 	if got := mi.HashInfoBytes().HexString(); got != p.InfoHash {
-		return nil, invalid(p, "infohash", "%s, torrent's info hashes to %s", p.InfoHash, got)
+		return rowURLs{}, invalid(p, "infohash", "%s, torrent's info hashes to %s", p.InfoHash, got)
 	}
 	var info metainfo.Info
 	if err := decodeBencode(mi.InfoBytes, &info); err != nil {
-		return nil, invalid(p, "torrent", "bad info dictionary: %v", err)
+		return rowURLs{}, invalid(p, "torrent", "bad info dictionary: %v", err)
 	}
 	if info.HasV2() || info.MetaVersion > 1 {
-		return nil, invalid(p, "torrent", "meta version %d, want a BitTorrent v1 torrent", info.MetaVersion)
+		return rowURLs{}, invalid(p, "torrent", "meta version %d, want a BitTorrent v1 torrent", info.MetaVersion)
 	}
 	if len(info.Files) != 0 {
-		return nil, invalid(p, "torrent", "%d files, want a single file", len(info.Files))
+		return rowURLs{}, invalid(p, "torrent", "%d files, want a single file", len(info.Files))
 	}
 	if info.Name != p.Archive || (info.NameUtf8 != "" && info.NameUtf8 != p.Archive) {
-		return nil, invalid(p, "torrent", "file name %q, want %q", info.BestName(), p.Archive)
+		return rowURLs{}, invalid(p, "torrent", "file name %q, want %q", info.BestName(), p.Archive)
 	}
 	if info.Length != p.Size {
-		return nil, invalid(p, "size", "%d, torrent's file is %d bytes", p.Size, info.Length)
+		return rowURLs{}, invalid(p, "size", "%d, torrent's file is %d bytes", p.Size, info.Length)
 	}
 	if err := checkPieceLength(info.PieceLength); err != nil {
-		return nil, invalid(p, "torrent", "%v", err)
+		return rowURLs{}, invalid(p, "torrent", "%v", err)
 	}
-	trackers = announceURLs(&mi)
-	if len(trackers) > MaxTrackers || len(mi.UrlList) > MaxWebSeeds {
-		return nil, invalid(p, "torrent", "%d trackers and %d web seeds, at most %d and %d", len(trackers), len(mi.UrlList), MaxTrackers, MaxWebSeeds)
+	urls := torrentURLs(&mi)
+	if len(urls.trackers) > MaxTrackers || len(urls.webSeeds) > MaxWebSeeds {
+		return rowURLs{}, invalid(p, "torrent", "%d trackers and %d web seeds, at most %d and %d", len(urls.trackers), len(urls.webSeeds), MaxTrackers, MaxWebSeeds)
 	}
 	want := info.Length / info.PieceLength
 	if info.Length%info.PieceLength != 0 {
 		want++
 	}
 	if want > MaxPieces {
-		return nil, invalid(p, "torrent", "%d pieces of %d bytes, at most %d (pieces of at least %d bytes for a file of %d)",
+		return rowURLs{}, invalid(p, "torrent", "%d pieces of %d bytes, at most %d (pieces of at least %d bytes for a file of %d)",
 			want, info.PieceLength, MaxPieces, minPieceLengthFor(info.Length), info.Length)
 	}
 	if len(info.Pieces)%metainfo.HashSize != 0 || int64(len(info.Pieces)/metainfo.HashSize) != want {
-		return nil, invalid(p, "torrent", "%d bytes of piece hashes, want %d pieces of %d bytes",
+		return rowURLs{}, invalid(p, "torrent", "%d bytes of piece hashes, want %d pieces of %d bytes",
 			len(info.Pieces), want, metainfo.HashSize)
 	}
-	return trackers, nil
+	return urls, nil
 }
 
 // decodeBencode is bencode.Unmarshal (as metainfo.Load uses it) with a

@@ -17,9 +17,10 @@ import (
 )
 
 // The seal records that a working catalog, as its file stood, passed
-// Check (the clients' check), with the trackers of its rows. Add,
-// RemoveAll and BumpSerial keep it: each holds what it writes to Check's
-// rules (Add validates every row and bounds the trackers, RemoveAll and
+// Check (the clients' check), with the trackers and web seeds of its rows.
+// Add, RemoveAll and BumpSerial keep it: each holds what it writes to
+// Check's rules (Add validates every row and bounds the trackers and web
+// seeds, RemoveAll and
 // BumpSerial only take rows away or stamp the meta row), so a catalog
 // changed only through them still passes. Anything else that writes the
 // file (sqlite3 by hand, a restored copy) leaves the seal behind, and the
@@ -28,7 +29,7 @@ import (
 // Why: a full Check of 10,000 rows took 0.85 s here (0.4 s on the
 // machine of the first figures), most of it reading and decoding the
 // torrents, and `dist-server add` of one package publishes; so did Add's
-// bound on the catalog's trackers (heldTrackers, 0.38 s). With the seal,
+// bound on the catalog's trackers (heldURLs, 0.38 s). With the seal,
 // both read one small file and 100 bytes of the catalog's header.
 //
 // The file is told apart by SQLite's file change counter (header offset
@@ -46,9 +47,10 @@ import (
 type seal struct {
 	Version int       `json:"version"`
 	Stamp   fileStamp `json:"stamp"`
-	// Trackers counts the rows' tracker URLs (announceURLs of each row,
-	// summed); Add bounds the catalog with them (MaxCatalogTrackers).
-	Trackers trackerSet `json:"trackers,omitempty"`
+	// catalogURLs counts the rows' tracker and web seed URLs (of each
+	// row, summed); Add bounds the catalog with them (MaxCatalogTrackers,
+	// MaxCatalogWebSeeds).
+	catalogURLs
 	// Refused is Check's error when the catalog as stamped failed it, so
 	// that a server retrying its publication does not check it again
 	// until the file changes.
@@ -57,8 +59,9 @@ type seal struct {
 
 // sealVersion changes whenever Check changes what it refuses: a seal of an
 // older version says nothing about the new rules (nor does a refusal it
-// kept). 2: the stamp names the file's device and inode.
-const sealVersion = 2
+// kept). 2: the stamp names the file's device and inode. 3: the
+// catalog's web seeds are bounded and counted.
+const sealVersion = 3
 
 // fileStamp tells one state of the catalog file from another.
 type fileStamp struct {
@@ -146,10 +149,10 @@ func (db *DB) writeSeal(s seal, want func(fileStamp) bool) {
 
 // sealedTx is the seal a write transaction started under: read after
 // BEGIN IMMEDIATE, when no other connection can commit until this one
-// ends. trackers is nil when the catalog was not sealed.
+// ends. urls is nil when the catalog was not sealed.
 type sealedTx struct {
-	before   fileStamp
-	trackers trackerSet
+	before fileStamp
+	urls   *catalogURLs
 }
 
 // beginSealed reads the stamp and the seal inside a write transaction.
@@ -162,19 +165,20 @@ func (db *DB) beginSealed() sealedTx {
 	if s == nil || s.Refused != "" {
 		return sealedTx{before: st}
 	}
-	t := trackerSet{}
-	maps.Copy(t, s.Trackers)
-	return sealedTx{before: st, trackers: t}
+	urls := newCatalogURLs()
+	maps.Copy(urls.Trackers, s.Trackers)
+	maps.Copy(urls.WebSeeds, s.WebSeeds)
+	return sealedTx{before: st, urls: urls}
 }
 
 // commit moves the seal on to the file as this transaction committed it,
-// with trackers, when the catalog was sealed before and no other commit
+// with urls, when the catalog was sealed before and no other commit
 // came between.
-func (tx sealedTx) commit(db *DB, trackers trackerSet) {
-	if tx.trackers == nil {
+func (tx sealedTx) commit(db *DB, urls *catalogURLs) {
+	if tx.urls == nil || urls == nil {
 		return
 	}
-	db.writeSeal(seal{Trackers: trackers}, func(st fileStamp) bool { return st.Counter == tx.before.Counter+1 })
+	db.writeSeal(seal{catalogURLs: *urls}, func(st fileStamp) bool { return st.Counter == tx.before.Counter+1 })
 }
 
 // ErrUnpublishable: the working catalog fails Check, so every client
@@ -244,7 +248,7 @@ func (db *DB) SnapshotChecked(ctx context.Context, path string) error {
 	if after, _, err := db.readStamp(); err == nil && same(after) && s != nil {
 		return nil
 	}
-	trackers, err := checkSnapshot(ctx, path)
+	urls, err := checkSnapshot(ctx, path)
 	if err != nil {
 		os.Remove(path)
 		// Only what the catalog holds is a refusal, kept until the file
@@ -256,12 +260,12 @@ func (db *DB) SnapshotChecked(ctx context.Context, path string) error {
 		db.writeSeal(seal{Refused: err.Error()}, same)
 		return fmt.Errorf("%s: %w: %w", db.path, ErrUnpublishable, err)
 	}
-	db.writeSeal(seal{Trackers: trackers}, same)
+	db.writeSeal(seal{catalogURLs: *urls}, same)
 	return nil
 }
 
 // checkSnapshot runs the clients' check on the snapshot at path.
-func checkSnapshot(ctx context.Context, path string) (trackerSet, error) {
+func checkSnapshot(ctx context.Context, path string) (*catalogURLs, error) {
 	ro, err := OpenReadOnly(ctx, path)
 	if err != nil {
 		return nil, err

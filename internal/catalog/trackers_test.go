@@ -13,13 +13,43 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 )
 
+// urlKind is one kind of URL a torrent names that the catalog bounds over
+// all its rows.
+type urlKind struct {
+	name string // as the error says it
+	max  int
+	url  func(i int) string
+	// with makes p's torrent name the URLs from, from+1, ..., from+n-1 of
+	// the kind; the info, and so the infohash, stay.
+	with func(t *testing.T, p *Package, from, n int)
+}
+
+var urlKinds = []urlKind{
+	{"tracker", MaxCatalogTrackers, trackerURL, withTrackers},
+	{"web seed", MaxCatalogWebSeeds, webSeedURL, withWebSeeds},
+}
+
+func trackerURL(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/announce", 10000+i) }
+func webSeedURL(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/packages/", 10000+i) }
+
 // withTrackers makes p's torrent name the trackers from, from+1, ...,
-// from+n-1 (a tier each); the info, and so the infohash, stay.
+// from+n-1 (a tier each).
 func withTrackers(t *testing.T, p *Package, from, n int) {
 	t.Helper()
 	mi := metainfo.MetaInfo{InfoBytes: bencode.MustMarshal(infoOf(t, *p))}
 	for i := from; i < from+n; i++ {
-		mi.AnnounceList = append(mi.AnnounceList, []string{fmt.Sprintf("http://127.0.0.1:%d/announce", 10000+i)})
+		mi.AnnounceList = append(mi.AnnounceList, []string{trackerURL(i)})
+	}
+	p.Torrent = bencode.MustMarshal(mi)
+}
+
+// withWebSeeds makes p's torrent name the web seeds from, from+1, ...,
+// from+n-1 (BEP 19 url-list).
+func withWebSeeds(t *testing.T, p *Package, from, n int) {
+	t.Helper()
+	mi := metainfo.MetaInfo{InfoBytes: bencode.MustMarshal(infoOf(t, *p))}
+	for i := from; i < from+n; i++ {
+		mi.UrlList = append(mi.UrlList, webSeedURL(i))
 	}
 	p.Torrent = bencode.MustMarshal(mi)
 }
@@ -28,12 +58,10 @@ func withTrackers(t *testing.T, p *Package, from, n int) {
 // 20 rows of 32 distinct trackers each (every row within MaxTrackers)
 // made a mirror send 47 announce GETs a second to third parties (an
 // attacker's run). Clients and mirrors refuse such a catalog (Check), and
-// add refuses to make one.
-func TestCatalogTrackersBounded(t *testing.T) {
-	ctx := context.Background()
-	type span struct{ from, n int } // one row's trackers
-	repeat := func(rows int, f func(i int) span) []span {
-		out := make([]span, rows)
+// add refuses to make one. Its web seeds likewise: they had no such bound.
+func TestCatalogURLsBounded(t *testing.T) {
+	repeat := func(rows int, f func(i int) urlSpan) []urlSpan {
+		out := make([]urlSpan, rows)
 		for i := range out {
 			out[i] = f(i)
 		}
@@ -41,73 +69,85 @@ func TestCatalogTrackersBounded(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		rows []span
+		rows []urlSpan
 		bad  int // the row that takes the catalog over, -1 for none
 	}{
-		{"one tracker for every row", repeat(20, func(int) span { return span{0, 1} }), -1},
-		{"32 trackers, the same in every row", repeat(20, func(int) span { return span{0, 32} }), -1},
-		{"64 distinct over two rows", []span{{0, 32}, {32, 32}}, -1},
-		{"65 distinct over three rows", []span{{0, 32}, {32, 32}, {64, 1}}, 2},
-		{"20 rows of 32 distinct each", repeat(20, func(i int) span { return span{32 * i, 32} }), 2},
+		{"one for every row", repeat(20, func(int) urlSpan { return urlSpan{0, 1} }), -1},
+		{"32, the same in every row", repeat(20, func(int) urlSpan { return urlSpan{0, 32} }), -1},
+		{"64 distinct over two rows", []urlSpan{{0, 32}, {32, 32}}, -1},
+		{"65 distinct over three rows", []urlSpan{{0, 32}, {32, 32}, {64, 1}}, 2},
+		{"20 rows of 32 distinct each", repeat(20, func(i int) urlSpan { return urlSpan{32 * i, 32} }), 2},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			var pkgs []Package
-			for i, s := range tc.rows {
-				p := makePkg(t, fmt.Sprintf("pkg%02d", i), "1.0.0", 10)
-				withTrackers(t, &p, s.from, s.n)
-				pkgs = append(pkgs, p)
-			}
-			want := ""
-			if tc.bad >= 0 {
-				want = fmt.Sprintf("%s: torrent: tracker %q makes %d distinct trackers in the catalog, at most %d",
-					pkgs[tc.bad].ID(), fmt.Sprintf("http://127.0.0.1:%d/announce", 10000+MaxCatalogTrackers), MaxCatalogTrackers+1, MaxCatalogTrackers)
-			}
-			check := func(what string, err error) {
-				t.Helper()
-				switch {
-				case want == "" && err != nil:
-					t.Errorf("%s: %v", what, err)
-				case want != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want)):
-					t.Errorf("%s = %v, want ErrInvalid saying %q", what, err, want)
-				}
-			}
+	for _, kind := range urlKinds {
+		for _, tc := range tests {
+			t.Run(kind.name+"s, "+tc.name, func(t *testing.T) {
+				testCatalogURLsBounded(t, kind, tc.rows, tc.bad)
+			})
+		}
+	}
+}
 
-			// A hostile publisher's catalog, as clients and mirrors check it.
-			raw := openTemp(t)
-			for _, p := range pkgs {
-				insertRaw(t, raw, p)
-			}
-			check("Check", raw.Check(ctx))
+// urlSpan is one row's URLs of a kind: from, from+1, ..., from+n-1.
+type urlSpan struct{ from, n int }
 
-			// The publisher adds the rows one at a time (announce_urls
-			// changed between adds): the add that would go over is refused,
-			// and the catalog stays within the bound.
-			// The catalog is sealed (as a publisher's is once published),
-			// and Add bounds it with the seal's trackers, not by reading
-			// every torrent; the seal follows each add.
-			db := openTemp(t)
-			if err := db.CheckPublishable(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for i, p := range pkgs {
-				_, err := db.Add(ctx, []Package{p})
-				if i == tc.bad {
-					check("Add "+p.ID(), err)
-					break
-				}
-				if err != nil {
-					t.Fatalf("Add %s: %v", p.ID(), err)
-				}
-				if !sealed(t, db) {
-					t.Fatalf("Add %s left the catalog unsealed", p.ID())
-				}
-			}
-			check("Add of them all at once", func() error { _, err := openTemp(t).Add(ctx, pkgs); return err }())
-			if err := db.Check(ctx); err != nil {
-				t.Errorf("the catalog add made is refused: %v", err)
-			}
-		})
+// testCatalogURLsBounded checks a catalog of rows naming the URLs of kind
+// given, bad the row that takes it over the bound (-1 for none).
+func testCatalogURLsBounded(t *testing.T, kind urlKind, rows []urlSpan, bad int) {
+	ctx := context.Background()
+	var pkgs []Package
+	for i, s := range rows {
+		p := makePkg(t, fmt.Sprintf("pkg%02d", i), "1.0.0", 10)
+		kind.with(t, &p, s.from, s.n)
+		pkgs = append(pkgs, p)
+	}
+	want := ""
+	if bad >= 0 {
+		want = fmt.Sprintf("%s: torrent: %s %q makes %d distinct %ss in the catalog, at most %d",
+			pkgs[bad].ID(), kind.name, kind.url(kind.max), kind.max+1, kind.name, kind.max)
+	}
+	check := func(what string, err error) {
+		t.Helper()
+		switch {
+		case want == "" && err != nil:
+			t.Errorf("%s: %v", what, err)
+		case want != "" && (!errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want)):
+			t.Errorf("%s = %v, want ErrInvalid saying %q", what, err, want)
+		}
+	}
+
+	// A hostile publisher's catalog, as clients and mirrors check it.
+	raw := openTemp(t)
+	for _, p := range pkgs {
+		insertRaw(t, raw, p)
+	}
+	check("Check", raw.Check(ctx))
+
+	// The publisher adds the rows one at a time (announce_urls or
+	// public_url changed between adds): the add that would go over is
+	// refused, and the catalog stays within the bound.
+	// The catalog is sealed (as a publisher's is once published), and Add
+	// bounds it with the seal's URLs, not by reading every torrent; the
+	// seal follows each add.
+	db := openTemp(t)
+	if err := db.CheckPublishable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range pkgs {
+		_, err := db.Add(ctx, []Package{p})
+		if i == bad {
+			check("Add "+p.ID(), err)
+			break
+		}
+		if err != nil {
+			t.Fatalf("Add %s: %v", p.ID(), err)
+		}
+		if !sealed(t, db) {
+			t.Fatalf("Add %s left the catalog unsealed", p.ID())
+		}
+	}
+	check("Add of them all at once", func() error { _, err := openTemp(t).Add(ctx, pkgs); return err }())
+	if err := db.Check(ctx); err != nil {
+		t.Errorf("the catalog add made is refused: %v", err)
 	}
 }
 
@@ -122,18 +162,25 @@ func sealed(t *testing.T, db *DB) bool {
 	return ok && s != nil && s.Refused == ""
 }
 
-// A row removed takes its trackers out of the seal's count, and only
-// those no other row names: the bound Add keeps stays Check's.
-func TestSealTrackersFollowRemove(t *testing.T) {
+// A row removed takes its trackers and web seeds out of the seal's
+// count, and only those no other row names: the bounds Add keeps stay
+// Check's.
+func TestSealURLsFollowRemove(t *testing.T) {
+	for _, kind := range urlKinds {
+		t.Run(kind.name+"s", func(t *testing.T) { testSealURLsFollowRemove(t, kind) })
+	}
+}
+
+func testSealURLsFollowRemove(t *testing.T, kind urlKind) {
 	ctx := context.Background()
 	db := openTemp(t)
 	if err := db.CheckPublishable(ctx); err != nil {
 		t.Fatal(err)
 	}
 	a, b, c := makePkg(t, "a", "1.0.0", 10), makePkg(t, "b", "1.0.0", 10), makePkg(t, "c", "1.0.0", 10)
-	withTrackers(t, &a, 0, 32)
-	withTrackers(t, &b, 16, 32) // 48 distinct, 16 shared with a
-	withTrackers(t, &c, 100, 16)
+	kind.with(t, &a, 0, 32)
+	kind.with(t, &b, 16, 32) // 48 distinct, 16 shared with a
+	kind.with(t, &c, 100, 16)
 	if _, err := db.Add(ctx, []Package{a, b}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,9 +188,9 @@ func TestSealTrackersFollowRemove(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := makePkg(t, "d", "1.0.0", 10)
-	withTrackers(t, &d, 200, 16) // 80 with a, b and c
+	kind.with(t, &d, 200, 16) // 80 with a, b and c
 	if _, err := db.Add(ctx, []Package{d}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("Add of a 65th tracker = %v, want ErrInvalid", err)
+		t.Fatalf("Add of a 65th %s = %v, want ErrInvalid", kind.name, err)
 	}
 	if _, err := db.Remove(ctx, "a", "1.0.0"); err != nil {
 		t.Fatal(err)
@@ -151,14 +198,14 @@ func TestSealTrackersFollowRemove(t *testing.T) {
 	if !sealed(t, db) {
 		t.Fatal("Remove left the catalog unsealed")
 	}
-	// a's 16 own trackers are gone, the 16 it shared with b stay: 48 + 16 = 64.
+	// a's 16 own URLs are gone, the 16 it shared with b stay: 48 + 16 = 64.
 	if _, err := db.Add(ctx, []Package{d}); err != nil {
 		t.Fatalf("Add within the bound once a is removed: %v", err)
 	}
 	e := makePkg(t, "e", "1.0.0", 10)
-	withTrackers(t, &e, 16, 1) // one of b's: still 64
+	kind.with(t, &e, 16, 1) // one of b's: still 64
 	if _, err := db.Add(ctx, []Package{e}); err != nil {
-		t.Fatalf("Add of a tracker b names: %v", err)
+		t.Fatalf("Add of a %s b names: %v", kind.name, err)
 	}
 	if err := db.Check(ctx); err != nil {
 		t.Fatal(err)
