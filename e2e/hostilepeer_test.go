@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/distpac/distpac/internal/swarm/peertest"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
+	"github.com/distpac/distpac/internal/units"
 )
 
 // TestHostilePeerInTheSwarm: a peer that claims every piece of a package,
@@ -149,4 +151,62 @@ func sinceAll(start time.Time, ts []time.Time) []time.Duration {
 		out = append(out, since(start, t))
 	}
 	return out
+}
+
+// TestPlanAfterDamagedDownload: an install that ended because the
+// publisher's copy of the archive is damaged (a byte changed on the
+// server's disk after its check at start: its seeder sends a bad piece
+// until its next look, swarm.DamagedError) leaves the .part file in the
+// cache, and the next plan counts what it holds as kept. It counted the
+// whole file: "0 B of 2.0 MiB (2.0 MiB kept from an interrupted
+// download)", though the damaged piece is not kept, and the rest of the
+// plan's table said 2.0 MiB to download. Now the pieces not verified are
+// freed from the .part (on Linux), and the plan leaves at least the
+// damaged piece to download.
+func TestPlanAfterDamagedDownload(t *testing.T) {
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("victim", "1.0.0", 2<<20))
+	r.server("start")
+	r.client1("sync")
+	archive := r.path("server", "distpac", "server", "archives", "victim-1.0.0.tar.zst")
+	b, err := os.ReadFile(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(archive, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(archive, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mid := int64(len(b) / 2)
+	_, err = f.WriteAt([]byte{b[mid] ^ 0xff}, mid)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.try("dist-client", "client1", "client1.yaml", "install", "victim")
+	if err == nil || !strings.Contains(out, "the publisher's copy of the archive is damaged") {
+		t.Fatalf("install from a damaged copy: %v\n%s", err, out)
+	}
+	plan := r.client1("install", "--dry-run", "victim")
+	m := regexp.MustCompile(`Total download size:  (\S+ \S+)(?: of (\S+ \S+))?`).FindStringSubmatch(plan)
+	if m == nil {
+		t.Fatalf("the plan says no download size:\n%s", plan)
+	}
+	left, err := units.ParseSize(m[1])
+	if err != nil {
+		t.Fatalf("%q: %v", m[1], err)
+	}
+	// The plan counts allocated blocks, and the file's last one is whole
+	// on disk: up to 4 KiB more than it holds.
+	piece := torrentmeta.PieceLength(int64(len(b)))
+	if int64(left) < piece-4<<10 {
+		t.Errorf("after a download that failed on a damaged piece, the plan leaves %s to download, less than the piece (%s):\n%s",
+			m[1], units.FormatBytes(piece), plan)
+	}
+	t.Logf("the plan after the damaged download:\n%s", plan)
 }

@@ -6,8 +6,10 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -77,6 +79,20 @@ func TestDamagedPublisherCopyFailsFast(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), named) || !strings.Contains(err.Error(), "damaged") {
 				t.Errorf("error %q does not name %s and the damage", err, named)
+			}
+			if seeder != nil && runtime.GOOS == "linux" {
+				// The .part left holds the verified pieces only
+				// (partholes.go): the bad third piece is no longer
+				// allocated, so the next plan does not count it as kept.
+				// It was: the file was whole, and the plan said "0 B of".
+				fi, err := os.Stat(filepath.Join(leechDir, "pkg-1.0.0.tar.zst.part"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// (Plus the last block's rounding.)
+				if held := fi.Sys().(*syscall.Stat_t).Blocks * 512; held > size-64<<10+4<<10 {
+					t.Errorf("the part file left holds %d bytes of a %d-byte file, one piece of which failed every time", held, size)
+				}
 			}
 			if seeder != nil {
 				// The good pieces once and the bad one a few times, as it

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
 	"github.com/distpac/distpac/internal/ui"
@@ -470,7 +472,16 @@ func (e *Engine) abandon(ih metainfo.Hash) {
 		return
 	}
 	e.logger.Info("download stopped: nothing waits for it now; the part downloaded stays in the cache", "torrent", t.Name(), "done", t.BytesCompleted(), "size", t.Length())
+	// What stays is the verified pieces (partholes.go): the others' bytes
+	// are freed once the library no longer writes them, and before
+	// another Download of it can start (vanishMu).
+	spans := unverifiedSpans(t)
 	e.Drop(ih)
+	if info := t.Info(); info != nil && info.Name == filepath.Base(info.Name) {
+		if err := punchHoles(cache.PartName(filepath.Join(e.dir, info.Name)), spans); err != nil {
+			e.logger.Warn("the part downloaded stays whole in the cache: the next plan counts its pieces not verified as kept", "torrent", t.Name(), "err", err)
+		}
+	}
 }
 
 // peerFloorBytes is how much payload peers must send to count as sending
