@@ -63,6 +63,12 @@ func TestHostilePeerInTheSwarm(t *testing.T) {
 			}
 			defer liar.Close()
 
+			// The same install without the liar, for comparison.
+			r.run("dist-client", "client2", "client2.yaml", "sync")
+			start := time.Now()
+			r.run("dist-client", "client2", "client2.yaml", "install", "victim")
+			alone := time.Since(start)
+
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			// The liar announces from its own address, as a seed: the
@@ -74,12 +80,12 @@ func TestHostilePeerInTheSwarm(t *testing.T) {
 				t.Fatalf("the liar's announce: %v", err)
 			}
 
-			start := time.Now()
+			start = time.Now()
 			out, err := r.try("dist-client", "client1", "client1.yaml", "-v", "install", "victim")
 			took := time.Since(start)
 			st := liar.Stats()
-			t.Logf("install took %v; the liar had %d connections and %d requests; first bad piece answered %v after the start; connections ended %v",
-				took.Round(time.Millisecond), st.Conns, len(st.Requests), since(start, st.FirstBadPiece), sinceAll(start, st.ConnEnded))
+			t.Logf("install took %v (%v without the liar); the liar had %d connections and %d requests; first bad piece answered %v after the start; connections ended %v",
+				took.Round(time.Millisecond), alone.Round(time.Millisecond), st.Conns, len(st.Requests), since(start, st.FirstBadPiece), sinceAll(start, st.ConnEnded))
 			if err != nil || !strings.Contains(out, "installed victim 1.0.0") {
 				t.Fatalf("install beside the liar: %v\n%s", err, out)
 			}
@@ -87,8 +93,11 @@ func TestHostilePeerInTheSwarm(t *testing.T) {
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("the cached archive is not the publisher's (%v)", err)
 			}
-			if took > time.Minute {
-				t.Errorf("install took %v", took)
+			// Generous: not a timing, a guard against a hang or a stall
+			// restart (10 s). A peer that never answers is noticed after
+			// 5 s of silence at worst (third_party PATCHES.md 49).
+			if took > alone+10*time.Second {
+				t.Errorf("install took %v beside the liar, %v without it", took, alone)
 			}
 			if len(st.Requests) == 0 {
 				t.Fatalf("the client never asked the liar: the test proves nothing\n%s", out)
@@ -110,14 +119,17 @@ func TestHostilePeerInTheSwarm(t *testing.T) {
 				if st.FirstBadPiece.IsZero() {
 					t.Fatalf("the liar never sent a whole piece: the test proves nothing")
 				}
-				if !strings.Contains(out, "banning peer") || !strings.Contains(out, "failed their hash") {
+				if !strings.Contains(out, "banning peer") || !regexp.MustCompile(`wasted \(\d+ pieces? that failed (its|their) hash\)`).MatchString(out) {
 					t.Errorf("the client's log does not tell of the bad piece and the ban\n%s", out)
 				}
-				if len(st.ConnEnded) == 0 || st.ConnEnded[0].Sub(st.FirstBadPiece) > 2*time.Second {
-					t.Errorf("the liar's connection did not end within 2 s of its bad piece")
+				if len(st.ConnEnded) == 0 {
+					t.Fatalf("the liar's connection outlived the install")
 				}
-				if st.Conns != 1 {
-					t.Errorf("the liar got %d connections: the ban did not hold", st.Conns)
+				if st.ConnEnded[0].Sub(st.FirstBadPiece) > 2*time.Second {
+					t.Errorf("the liar's connection ended %v after its bad piece; want within 2 s", st.ConnEnded[0].Sub(st.FirstBadPiece))
+				}
+				if st.Conns != 1 || st.RequestsAfter(st.ConnEnded[0]) > 0 {
+					t.Errorf("the liar got %d connections and %d requests after the first ended: the ban did not hold", st.Conns, st.RequestsAfter(st.ConnEnded[0]))
 				}
 			case peertest.ShortBlocks:
 				// Disconnected at its first short block (third_party

@@ -45,7 +45,7 @@ func (c *Client) printReport(r Report) {
 		notes = append(notes, "first byte after "+fmtDuration(t.FirstByte))
 	}
 	if t.Wasted > 0 || t.HashFailures > 0 {
-		notes = append(notes, fmt.Sprintf("%s wasted (%s that failed their hash)", units.FormatBytes(t.Wasted), ui.Count(t.HashFailures, "piece")))
+		notes = append(notes, wasted(t.Wasted, t.HashFailures))
 	}
 	if len(notes) > 0 {
 		line += "; " + strings.Join(notes, ", ")
@@ -91,4 +91,18 @@ func fmtDuration(d time.Duration) string {
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 	}
 	return strconv.FormatFloat(d.Seconds(), 'f', 2, 64) + "s"
+}
+
+// wasted is the report's note on the bytes received and thrown away, and
+// the pieces that failed their hash among them: it said "(0 pieces that
+// failed their hash)" of a peer's short block, and "1 piece that failed
+// their hash".
+func wasted(bytes int64, failures int) string {
+	switch failures {
+	case 0:
+		return units.FormatBytes(bytes) + " wasted"
+	case 1:
+		return units.FormatBytes(bytes) + " wasted (1 piece that failed its hash)"
+	}
+	return fmt.Sprintf("%s wasted (%d pieces that failed their hash)", units.FormatBytes(bytes), failures)
 }

@@ -20,3 +20,21 @@ func TestWebSeedsNamed(t *testing.T) {
 		}
 	}
 }
+
+// The note on wasted bytes counts the failed pieces in words that agree,
+// and only when there are some.
+func TestWastedNote(t *testing.T) {
+	for _, c := range []struct {
+		bytes    int64
+		failures int
+		want     string
+	}{
+		{16383, 0, "16.0 KiB wasted"},
+		{64 << 10, 1, "64.0 KiB wasted (1 piece that failed its hash)"},
+		{128 << 10, 2, "128.0 KiB wasted (2 pieces that failed their hash)"},
+	} {
+		if got := wasted(c.bytes, c.failures); got != c.want {
+			t.Errorf("wasted(%d, %d) = %q, want %q", c.bytes, c.failures, got, c.want)
+		}
+	}
+}
