@@ -220,5 +220,9 @@ func TestPlanAfterDamagedDownload(t *testing.T) {
 		t.Errorf("after a download that failed on a damaged piece, the plan leaves %s to download, less than the piece (%s):\n%s",
 			m[1], units.FormatBytes(piece), plan)
 	}
+	// The dry run's summary under the table says the same.
+	if !strings.Contains(plan, "\ndownload "+m[1]+", install ") {
+		t.Errorf("the dry run's summary does not say %s to download:\n%s", m[1], plan)
+	}
 	t.Logf("the plan after the damaged download:\n%s", plan)
 }

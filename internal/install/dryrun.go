@@ -90,7 +90,11 @@ type DryRun struct {
 // trackers (one scrape per tracker for all archives), the publisher's
 // seeder and the web seeds, all at once and each within probeTimeout.
 func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size downloadSize) *DryRun {
-	dr := &DryRun{}
+	// What is left: an interrupted or failed download's verified pieces
+	// are not fetched again, as the plan's "Total download size" says (the
+	// line under the table said the whole archive, and the estimate was
+	// of it).
+	dr := &DryRun{Download: size.left()}
 	type trackerQ struct {
 		ihs  [][20]byte
 		idxs []int
@@ -104,7 +108,6 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 			dr.Packages = append(dr.Packages, a)
 			continue
 		}
-		dr.Download += it.row.Size
 		dr.Packages = append(dr.Packages, a)
 		ih := mustInfoHash(it.row)
 		for _, u := range torrentmeta.Trackers(it.row.Torrent) {
