@@ -151,7 +151,7 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 	if len(added) == 0 {
 		return nil, nil
 	}
-	if _, err := db.bumpSerial(ctx, tx); err != nil {
+	if _, err := db.bumpSerial(ctx, tx, 0); err != nil {
 		return nil, db.opErr("add", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -240,7 +240,7 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 			}
 		}
 	}
-	if _, err := db.bumpSerial(ctx, tx); err != nil {
+	if _, err := db.bumpSerial(ctx, tx, 0); err != nil {
 		return nil, fmt.Errorf("remove: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -441,7 +441,11 @@ func readMeta(ctx context.Context, q querier) (Meta, error) {
 // validity), so that the catalog can be republished unchanged under a new
 // serial (a re-signing before expiry, a key rotation), and returns the new
 // meta.
-func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
+func (db *DB) BumpSerial(ctx context.Context) (Meta, error) { return db.BumpSerialAbove(ctx, 0) }
+
+// BumpSerialAbove is BumpSerial to a serial above both the catalog's and
+// floor (a serial published before, which clients may hold).
+func (db *DB) BumpSerialAbove(ctx context.Context, floor int64) (Meta, error) {
 	if err := db.writable("bump serial"); err != nil {
 		return Meta{}, err
 	}
@@ -451,7 +455,7 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 	}
 	defer tx.Rollback()
 	stx := db.beginSealed()
-	m, err := db.bumpSerial(ctx, tx)
+	m, err := db.bumpSerial(ctx, tx, floor)
 	if err != nil {
 		return Meta{}, db.opErr("bump serial", err)
 	}
@@ -462,12 +466,13 @@ func (db *DB) BumpSerial(ctx context.Context) (Meta, error) {
 	return m, nil
 }
 
-// bumpSerial starts a new publication: every serial carries its own
-// creation time and validity.
-func (db *DB) bumpSerial(ctx context.Context, tx *sql.Tx) (Meta, error) {
+// bumpSerial starts a new publication, under a serial above the
+// catalog's and floor: every serial carries its own creation time and
+// validity.
+func (db *DB) bumpSerial(ctx context.Context, tx *sql.Tx, floor int64) (Meta, error) {
 	created, validUntil := db.stamp()
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = serial + 1, created = ?, valid_until = ? WHERE id = 1`,
-		created, validUntil); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = max(serial, ?) + 1, created = ?, valid_until = ? WHERE id = 1`,
+		floor, created, validUntil); err != nil {
 		return Meta{}, err
 	}
 	return readMeta(ctx, tx)

@@ -192,3 +192,89 @@ func clientAccepts(t *testing.T, p *publish.Publisher, pub signing.PublicKey) {
 		t.Fatalf("the published catalog is one clients refuse: %v", err)
 	}
 }
+
+// TestRestoredBackupPublishedAboveServedSerial: a backup of catalog.db
+// restored over a catalog published since is published under the serial
+// after the published one, by Repair (a running server's next poll) and
+// by Add, with the backup's rows. It was published under its own lower
+// serial, which every client that had synced the newer one refused as a
+// rollback.
+func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
+	ctx := context.Background()
+	for _, via := range []string{"Repair", "Add"} {
+		t.Run(via, func(t *testing.T) {
+			p := newPublisher(t)
+			first := writePkg(t, filepath.Join(t.TempDir(), "first"), "version: 1.0.0\n", "1")
+			if _, err := p.Add(ctx, []string{first}); err != nil {
+				t.Fatal(err)
+			}
+			backup := filepath.Join(t.TempDir(), "backup.db")
+			copyFile(t, p.Paths.Catalog(), backup)
+			for i, name := range []string{"second", "third"} {
+				dir := writePkg(t, filepath.Join(t.TempDir(), name), "version: 1.0.0\n", fmt.Sprint(i))
+				if _, err := p.Add(ctx, []string{dir}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if got := publishedMeta(t, p).Serial; got != 3 {
+				t.Fatalf("published serial %d before the restore, want 3", got)
+			}
+			// cp and mv, as an operator restores it.
+			next := p.Paths.Catalog() + ".restoring"
+			copyFile(t, backup, next)
+			if err := os.Rename(next, p.Paths.Catalog()); err != nil {
+				t.Fatal(err)
+			}
+			want, rows := int64(4), 1
+			switch via {
+			case "Repair":
+				if err := p.Repair(ctx); err != nil {
+					t.Fatal(err)
+				}
+			case "Add":
+				dir := writePkg(t, filepath.Join(t.TempDir(), "fourth"), "version: 1.0.0\n", "4")
+				if _, err := p.Add(ctx, []string{dir}); err != nil {
+					t.Fatal(err)
+				}
+				rows = 2
+			}
+			m := publishedMeta(t, p)
+			if m.Serial != want {
+				t.Errorf("published serial %d after the restore, want %d (above the 3 clients hold)", m.Serial, want)
+			}
+			if n := len(publishedPackages(t, p)); n != rows {
+				t.Errorf("published %d packages, want the backup's %d", n, rows)
+			}
+			clientAccepts(t, p, nil)
+		})
+	}
+}
+
+// publishedMeta and publishedPackages read the published catalog.
+func publishedMeta(t *testing.T, p *publish.Publisher) catalog.Meta {
+	t.Helper()
+	db, err := catalog.OpenReadOnly(context.Background(), filepath.Join(p.Paths.PublicDir(), publish.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m, err := db.Meta(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func publishedPackages(t *testing.T, p *publish.Publisher) []catalog.Package {
+	t.Helper()
+	db, err := catalog.OpenReadOnly(context.Background(), filepath.Join(p.Paths.PublicDir(), publish.DBFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pkgs, err := db.All(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pkgs
+}
