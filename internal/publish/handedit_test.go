@@ -3,6 +3,7 @@ package publish_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"database/sql"
 	"fmt"
 	"os"
@@ -194,11 +195,12 @@ func clientAccepts(t *testing.T, p *publish.Publisher, pub signing.PublicKey) {
 }
 
 // TestRestoredBackupPublishedAboveServedSerial: a backup of catalog.db
-// restored over a catalog published since is published under the serial
-// after the published one, by Repair (a running server's next poll) and
+// restored over a catalog published since is published under a serial
+// above the published one, by Repair (a running server's next poll) and
 // by Add, with the backup's rows. It was published under its own lower
 // serial, which every client that had synced the newer one refused as a
-// rollback.
+// rollback. A catalog.db lost and made anew is refused instead: what is
+// added to it would withdraw every package published.
 func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 	ctx := context.Background()
 	for _, via := range []string{"Repair", "Add"} {
@@ -236,7 +238,7 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 				if _, err := p.Add(ctx, []string{dir}); err != nil {
 					t.Fatal(err)
 				}
-				rows = 2
+				want, rows = 5, 2 // raised to 4 as add opened it, 5 with the row
 			}
 			m := publishedMeta(t, p)
 			if m.Serial != want {
@@ -277,4 +279,43 @@ func publishedPackages(t *testing.T, p *publish.Publisher) []catalog.Package {
 		t.Fatal(err)
 	}
 	return pkgs
+}
+
+// TestLostCatalogRefused: with catalog.db gone and a catalog published,
+// add, remove and repair refuse, naming the published copy to restore from,
+// and publish nothing (after the raise above, an add into the catalog
+// made anew would have withdrawn every package published).
+func TestLostCatalogRefused(t *testing.T) {
+	ctx := context.Background()
+	p := newPublisher(t)
+	first := writePkg(t, filepath.Join(t.TempDir(), "first"), "version: 1.0.0\n", "1")
+	if _, err := p.Add(ctx, []string{first}); err != nil {
+		t.Fatal(err)
+	}
+	pubDB, pubSig := readPair(t, p)
+	if err := os.Remove(p.Paths.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	second := writePkg(t, filepath.Join(t.TempDir(), "second"), "version: 1.0.0\n", "2")
+	_, addErr := p.Add(ctx, []string{second})
+	_, rmErr := p.Remove(ctx, []catalog.Ref{{Name: "first", Version: "1.0.0"}})
+	for what, err := range map[string]error{"Add": addErr, "Remove": rmErr, "Repair": p.Repair(ctx)} {
+		if !errors.Is(err, publish.ErrCatalogLost) || !strings.Contains(err.Error(), "cp "+filepath.Join(p.Paths.PublicDir(), publish.DBFile)+" "+p.Paths.Catalog()) {
+			t.Errorf("%s: %v, want the catalog lost and how to restore it", what, err)
+		}
+	}
+	if db, sig := readPair(t, p); !bytes.Equal(db, pubDB) || !bytes.Equal(sig, pubSig) {
+		t.Fatal("the published pair changed")
+	}
+	// Restored from the published copy as the error says: add works.
+	copyFile(t, filepath.Join(p.Paths.PublicDir(), publish.DBFile), p.Paths.Catalog()+".restored")
+	if err := os.Rename(p.Paths.Catalog()+".restored", p.Paths.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Add(ctx, []string{second}); err != nil {
+		t.Fatal(err)
+	}
+	if m := publishedMeta(t, p); m.Serial != 2 || len(publishedPackages(t, p)) != 2 {
+		t.Errorf("published serial %d with %d packages, want 2 with 2", m.Serial, len(publishedPackages(t, p)))
+	}
 }

@@ -410,18 +410,8 @@ const (
 // The catalog's seal skips it when the catalog changed only through the
 // publisher since it last passed (0.34 to 0.43 s), so it is paid once
 // after catalog.db was written by something else.
-//
-// A working catalog whose serial is below the one published (a backup of
-// catalog.db restored, a serial edited down) is published under the serial
-// after the published one: every client that synced that serial refuses a
-// lower one as a rollback, and kept its older catalog without a word until
-// the publisher's serial caught up. The published file is read unverified:
-// whoever signed it, clients may hold its serial.
 func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("publish: %w", err)
-	}
-	if err := raiseSerial(ctx, db, dir); err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}
 	tmp := filepath.Join(dir, ".packages.db.next")
@@ -444,36 +434,6 @@ func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) 
 	}
 	matchRotations(dir, key.Public())
 	return fsutil.SyncDir(dir)
-}
-
-// raiseSerial bumps db's serial past the one published in dir, if that
-// is higher (Publish).
-func raiseSerial(ctx context.Context, db *catalog.DB, dir string) error {
-	published := publishedSerial(ctx, dir)
-	if published == 0 {
-		return nil
-	}
-	meta, err := db.Meta(ctx)
-	if err != nil || meta.Serial >= published {
-		return err
-	}
-	_, err = db.BumpSerialAbove(ctx, published)
-	return err
-}
-
-// publishedSerial is the serial of the catalog published in dir, or 0 when
-// there is none to read.
-func publishedSerial(ctx context.Context, dir string) int64 {
-	pub, err := catalog.OpenReadOnly(ctx, filepath.Join(dir, DBFile))
-	if err != nil {
-		return 0
-	}
-	defer pub.Close()
-	meta, err := pub.Meta(ctx)
-	if err != nil {
-		return 0
-	}
-	return meta.Serial
 }
 
 // withdrawnSuffix names the key rotation statements set aside by
@@ -556,8 +516,21 @@ func (p *Publisher) Repair(ctx context.Context) error {
 }
 
 // openCatalog opens the working catalog with the configured validity, so
-// that every serial it makes is stamped with it.
+// that every serial it makes is stamped with it, its serial raised above
+// the one published if it is below it (raise).
 func (p *Publisher) openCatalog(ctx context.Context) (*catalog.DB, error) {
+	db, err := p.openWorking(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.raise(ctx, db, false); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func (p *Publisher) openWorking(ctx context.Context) (*catalog.DB, error) {
 	return catalog.Open(ctx, p.Paths.Catalog(), catalog.ValidFor(p.validFor()))
 }
 

@@ -119,3 +119,85 @@ func EnsurePublished(ctx context.Context, db *catalog.DB, key *signing.Key, dir 
 	}
 	return Publish(ctx, db, key, dir)
 }
+
+// raise bumps db's serial above the one published when it is below it
+// (or equal to it, with orEqual: a file moved into place, Adopt). A
+// backup of catalog.db restored, or a serial edited down, was published
+// under its own serial, which every client that had synced the higher one
+// refused as a rollback: they kept their older catalog without a word
+// until the publisher's serial caught up. The published file is read
+// unverified: whoever signed it, clients may hold its serial.
+//
+// A catalog of serial 0 (made anew: nothing was ever published from it)
+// while a serial is published is not raised but refused: catalog.db was
+// lost, and publishing what is added to an empty catalog would withdraw
+// every package published (a review of the raise).
+func (p *Publisher) raise(ctx context.Context, db *catalog.DB, orEqual bool) error {
+	published := publishedSerial(ctx, p.Paths.PublicDir())
+	m, err := db.Meta(ctx)
+	if err != nil || published == 0 || m.Serial > published || m.Serial == published && !orEqual {
+		return err
+	}
+	pub := filepath.Join(p.Paths.PublicDir(), DBFile)
+	if m.Serial == 0 {
+		return fmt.Errorf("%w: %s is new, but %s holds serial %d published from the catalog before it; restore catalog.db from a backup or from that copy ('cp %s %s'), then run the command again",
+			ErrCatalogLost, p.Paths.Catalog(), pub, published, pub, p.Paths.Catalog())
+	}
+	next, err := db.BumpSerialAbove(ctx, published)
+	if err != nil {
+		return err
+	}
+	p.logger().Warn("catalog.db's serial is not above the one published (a backup restored?): publishing it under the next, as clients refuse a lower one",
+		"catalog_serial", m.Serial, "published_serial", published, "serial", next.Serial)
+	return nil
+}
+
+// ErrCatalogLost: catalog.db was made anew while a catalog is published.
+var ErrCatalogLost = errors.New("the working catalog was lost")
+
+// publishedSerial is the serial of the catalog published in dir, or 0 when
+// there is none to read.
+func publishedSerial(ctx context.Context, dir string) int64 {
+	pub, err := catalog.OpenReadOnly(ctx, filepath.Join(dir, DBFile))
+	if err != nil {
+		return 0
+	}
+	defer pub.Close()
+	meta, err := pub.Meta(ctx)
+	if err != nil {
+		return 0
+	}
+	return meta.Serial
+}
+
+// Adopt publishes a catalog.db that replaced the file a running server
+// had open (a backup restored, an edited copy moved into place) under a
+// serial above the one published when its own is not (raise): at the
+// published serial with other rows, clients that synced that serial would
+// never fetch it (and the server went on serving the pair signed before,
+// its status clear even when the new file could not be signed: a
+// review). The file is checked before its serial is written, and a
+// refusal (catalog.ErrUnpublishable) leaves it as it was.
+func (p *Publisher) Adopt(ctx context.Context) error {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer fl.Unlock()
+	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	if err != nil {
+		return err
+	}
+	db, err := p.openWorking(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.CheckPublishable(ctx); err != nil {
+		return err
+	}
+	if err := p.raise(ctx, db, true); err != nil {
+		return err
+	}
+	return EnsurePublished(ctx, db, key, p.Paths.PublicDir())
+}

@@ -29,7 +29,8 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	// A catalog.db replaced by another file is looked at once whatever its
 	// serial: one refused, replaced by a good copy of the serial served,
 	// left status saying "unsigned" until the next publication.
-	same := !first && meta.Serial == r.serial && !retry && !r.reopened
+	reopened := r.reopened
+	same := !first && meta.Serial == r.serial && !retry && !reopened
 	r.reopened = false
 	servedNow := r.serial
 	r.mu.Unlock()
@@ -55,6 +56,23 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		// `dist-server key rotate` may have replaced the key with this serial.
 		if err := r.reloadKey(); err != nil {
 			return err
+		}
+		if reopened {
+			// A file moved into place is published under a serial
+			// above the one served, or refused (Adopt): at the
+			// served serial the pair signed before would be served
+			// as the new file's, checked or not.
+			stamp, _ := r.db.Stamp()
+			if err := r.pub.Adopt(ctx); err != nil {
+				if !errors.Is(err, catalog.ErrUnpublishable) {
+					return err
+				}
+				r.refuse(stamp, err, servedNow)
+				return nil
+			}
+			if meta, err = r.db.Meta(ctx); err != nil {
+				return err
+			}
 		}
 		snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
 	}
@@ -161,8 +179,12 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // until it changes.
 func (r *runner) reopen(ctx context.Context) {
 	fi, replaced := r.db.Replaced()
-	if !replaced && fi != nil {
-		r.reopenFailed = nil // the file opened is back (a hard link kept of it)
+	if !replaced && fi != nil && r.reopenFailed != nil {
+		// The file opened is back (a hard link kept of it): looked at
+		// once, which clears the status the unopenable one set, or
+		// says why it cannot be signed (a review: status went on
+		// saying "unsigned").
+		r.reopenFailed, r.reopened = nil, true
 	}
 	if !replaced || r.reopenFailed != nil && swarm.Unchanged(r.reopenFailed, fi) {
 		return

@@ -46,9 +46,10 @@ func moveInto(t *testing.T, src, dst string, stmts ...string) {
 }
 
 // A catalog.db replaced by rename is read from then on: a copy clients
-// would refuse is not signed, a file that is no catalog is logged once and
-// the catalog before it still read, and a good copy of the serial served
-// ends the refusal (status said "unsigned" until the next publication).
+// would refuse is not signed (whatever its serial), a file that is no
+// catalog is logged once and the catalog before it still read, and a good
+// copy ends the refusal, published under a serial above the one served
+// (status said "unsigned" until the next publication).
 func TestReplacedCatalog(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -85,10 +86,32 @@ func TestReplacedCatalog(t *testing.T) {
 		t.Errorf("logged %d times that it cannot be opened and %d that a reload failed, want once and never", n, failed)
 	}
 
+	// A copy clients would refuse at the serial served: refused too (it
+	// cleared the status, its serial being the one served: a review).
+	moveInto(t, good, primary.Catalog(), `UPDATE copy.packages SET installed_size = 0`)
+	waitFor(t, "status to say why the copy at the serial served is unsigned", func() bool {
+		return strings.Contains(statusOf(t, info).UnsignedError, "installed_size")
+	})
+	if st := statusOf(t, info); st.Serial != 1 {
+		t.Fatalf("serving serial %d, want 1", st.Serial)
+	}
+
+	// Good copies at the serial served, or below the one published, are
+	// published under the next serial (Adopt): the pair signed before was
+	// served as theirs, their rows unseen.
 	moveInto(t, good, primary.Catalog())
 	waitFor(t, "status to say the catalog is signed", func() bool { return statusOf(t, info).UnsignedSince.IsZero() })
-	if st := statusOf(t, info); st.Serial != 1 || st.Packages != 1 {
-		t.Errorf("serving serial %d of %d packages, want serial 1 of 1", st.Serial, st.Packages)
+	waitFor(t, "serial 2", func() bool { return statusOf(t, info).Serial == 2 })
+	if st := statusOf(t, info); st.Packages != 1 {
+		t.Errorf("serving %d packages, want 1", st.Packages)
+	}
+	moveInto(t, good, primary.Catalog(), `DELETE FROM copy.packages`)
+	waitFor(t, "serial 3", func() bool { return statusOf(t, info).Serial == 3 })
+	if st := statusOf(t, info); st.Packages != 0 || !st.UnsignedSince.IsZero() {
+		t.Errorf("serving %d packages, unsigned since %v; want none, signed", st.Packages, st.UnsignedSince)
+	}
+	if logs.count("catalog.db's serial is not above the one published (a backup restored?): publishing it under the next, as clients refuse a lower one") != 2 {
+		t.Errorf("want the two serials raised logged")
 	}
 	cancel()
 	if err := <-done; err != nil {
