@@ -186,7 +186,10 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	if err != nil {
 		return err
 	}
-	in.Confirm = e.confirmer(o.yes || o.json) // as install --json: nothing is asked
+	// Not --json as well, as install and upgrade have it: the question
+	// here is whether to remove packages the user did not name (a
+	// review: uninstall --json --cascade removed them unasked).
+	in.Confirm = e.confirmer(o.yes)
 	in.SkipUninstallScript = o.skipScript
 	in.DryRun = o.dryRun
 	if o.json {
