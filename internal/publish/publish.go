@@ -497,7 +497,12 @@ func (m *multiError) Unwrap() []error { return m.errs }
 
 // Repair waits for any add or remove in progress (through the publish lock)
 // and then makes the published snapshot match the working catalog.
-func (p *Publisher) Repair(ctx context.Context) error {
+func (p *Publisher) Repair(ctx context.Context) error { return p.ensure(ctx, false) }
+
+// ensure is Repair, or with adopt Adopt: the working catalog checked
+// before anything is written to it, and raised when its serial equals
+// the published one too.
+func (p *Publisher) ensure(ctx context.Context, adopt bool) error {
 	fl, err := p.lock(ctx)
 	if err != nil {
 		return err
@@ -507,11 +512,19 @@ func (p *Publisher) Repair(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	db, err := p.openCatalog(ctx)
+	db, err := p.openWorking(ctx)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	if adopt {
+		if err := db.CheckPublishable(ctx); err != nil {
+			return err
+		}
+	}
+	if err := p.raise(ctx, db, adopt); err != nil {
+		return err
+	}
 	return EnsurePublished(ctx, db, key, p.Paths.PublicDir())
 }
 

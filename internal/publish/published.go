@@ -178,26 +178,4 @@ func publishedSerial(ctx context.Context, dir string) int64 {
 // its status clear even when the new file could not be signed: a
 // review). The file is checked before its serial is written, and a
 // refusal (catalog.ErrUnpublishable) leaves it as it was.
-func (p *Publisher) Adopt(ctx context.Context) error {
-	fl, err := p.lock(ctx)
-	if err != nil {
-		return err
-	}
-	defer fl.Unlock()
-	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
-	if err != nil {
-		return err
-	}
-	db, err := p.openWorking(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.CheckPublishable(ctx); err != nil {
-		return err
-	}
-	if err := p.raise(ctx, db, true); err != nil {
-		return err
-	}
-	return EnsurePublished(ctx, db, key, p.Paths.PublicDir())
-}
+func (p *Publisher) Adopt(ctx context.Context) error { return p.ensure(ctx, true) }
