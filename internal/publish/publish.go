@@ -544,6 +544,9 @@ func (p *Publisher) openCatalog(ctx context.Context) (*catalog.DB, error) {
 }
 
 func (p *Publisher) openWorking(ctx context.Context) (*catalog.DB, error) {
+	if err := p.Lost(ctx); err != nil {
+		return nil, err
+	}
 	return catalog.Open(ctx, p.Paths.Catalog(), catalog.ValidFor(p.validFor()))
 }
 

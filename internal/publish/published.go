@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -138,10 +139,8 @@ func (p *Publisher) raise(ctx context.Context, db *catalog.DB, orEqual bool) err
 	if err != nil || published == 0 || m.Serial > published || m.Serial == published && !orEqual {
 		return err
 	}
-	pub := filepath.Join(p.Paths.PublicDir(), DBFile)
 	if m.Serial == 0 {
-		return fmt.Errorf("%w: %s is new, but %s holds serial %d published from the catalog before it; restore catalog.db from a backup or from that copy ('cp %s %s'), then run the command again",
-			ErrCatalogLost, p.Paths.Catalog(), pub, published, pub, p.Paths.Catalog())
+		return p.lost("is new", published)
 	}
 	next, err := db.BumpSerialAbove(ctx, published)
 	if err != nil {
@@ -152,8 +151,32 @@ func (p *Publisher) raise(ctx context.Context, db *catalog.DB, orEqual bool) err
 	return nil
 }
 
-// ErrCatalogLost: catalog.db was made anew while a catalog is published.
+// ErrCatalogLost: catalog.db is gone, or was made anew, while a catalog
+// is published.
 var ErrCatalogLost = errors.New("the working catalog was lost")
+
+// Lost refuses a working catalog that is gone while a catalog is
+// published, before anything makes it anew (catalog.Open would): an add
+// refused by raise had left an empty catalog.db behind, which a restore
+// by cp then overwrote in place, unseen by the running server (an
+// attacker's run).
+func (p *Publisher) Lost(ctx context.Context) error {
+	if _, err := os.Lstat(p.Paths.Catalog()); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if published := publishedSerial(ctx, p.Paths.PublicDir()); published > 0 {
+		return p.lost("is gone", published)
+	}
+	return nil
+}
+
+// lost is ErrCatalogLost, saying what became of catalog.db and how to
+// restore it.
+func (p *Publisher) lost(what string, published int64) error {
+	pub := filepath.Join(p.Paths.PublicDir(), DBFile)
+	return fmt.Errorf("%w: %s %s, but %s holds serial %d published from the catalog before it; restore catalog.db from a backup or from that copy ('cp %s %s'), then run the command again",
+		ErrCatalogLost, p.Paths.Catalog(), what, pub, published, pub, p.Paths.Catalog())
+}
 
 // publishedSerial is the serial of the catalog published in dir, or 0 when
 // there is none to read.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -64,7 +65,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 			// as the new file's, checked or not.
 			stamp, _ := r.db.Stamp()
 			if err := r.pub.Adopt(ctx); err != nil {
-				if !errors.Is(err, catalog.ErrUnpublishable) {
+				if !refusal(err) {
 					return err
 				}
 				r.refuse(stamp, err, servedNow)
@@ -81,7 +82,7 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 		// it through the publish lock, then repair if it died half-way.
 		stamp, _ := r.db.Stamp()
 		if err := r.pub.Repair(ctx); err != nil {
-			if !errors.Is(err, catalog.ErrUnpublishable) {
+			if !refusal(err) {
 				return err
 			}
 			refused = true
@@ -178,6 +179,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // A file that cannot be opened leaves the old one in use, logged once
 // until it changes.
 func (r *runner) reopen(ctx context.Context) {
+	if r.catalogGone(ctx) {
+		return
+	}
 	fi, replaced := r.db.Replaced()
 	if !replaced && fi != nil && r.reopenFailed != nil {
 		// The file opened is back (a hard link kept of it): looked at
@@ -203,6 +207,40 @@ func (r *runner) reopen(ctx context.Context) {
 	r.db.Close()
 	r.db, r.reopened = db, true
 	r.log.Warn("catalog.db was replaced by another file; reading that one from now on", "path", db.Path())
+}
+
+// catalogGone reports whether catalog.db is gone, empty or not a regular
+// file: the server goes on with the file it opened, says so once in the
+// log and in status (it said nothing, and Replaced sees no replacement
+// there: an attacker's run), and looks at the catalog again once a file
+// is back.
+func (r *runner) catalogGone(ctx context.Context) bool {
+	path := r.opts.Paths.Catalog()
+	fi, err := os.Stat(path)
+	if err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
+		if r.gone {
+			r.gone, r.reopened = false, true
+		}
+		return false
+	}
+	if r.gone || ctx.Err() != nil {
+		return true
+	}
+	r.gone = true
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err = r.pub.Lost(ctx); err == nil {
+			err = fmt.Errorf("%s is gone", path)
+		}
+	case err == nil && !fi.Mode().IsRegular():
+		err = fmt.Errorf("%s is not a regular file (%v)", path, fi.Mode().Type())
+	case err == nil:
+		err = fmt.Errorf("%s is empty", path)
+	}
+	r.unsigned(err)
+	r.errors.WithLabelValues("reload").Inc()
+	r.log.Error("catalog.db is gone or is no catalog; still serving the catalog of the file opened before", "err", err)
+	return true
 }
 
 // reloadKey reads the signing key again: a key rotation replaces it while
@@ -247,8 +285,20 @@ func (r *runner) refuse(stamp catalog.Stamp, err error, served int64) {
 	r.refused, r.refusedErr = stamp, err
 	r.unsigned(err)
 	r.errors.WithLabelValues("publish").Inc()
-	r.log.Error("catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)",
-		"served_serial", served, "err", err)
+	msg := "catalog.db not signed: every client would refuse it; serving the catalog signed before until it is fixed (or the row withdrawn with dist-server remove)"
+	if errors.Is(err, publish.ErrCatalogLost) {
+		msg = "catalog.db not signed: it is gone, or was made anew, while a catalog is published; serving the catalog signed before until it is restored"
+	}
+	r.log.Error(msg, "served_serial", served, "err", err)
+}
+
+// refusal reports whether err is the publisher declining to sign the
+// working catalog (the pair signed before stays served, the refusal
+// logged once and shown in status) rather than failing: a catalog clients
+// would refuse, or one made anew while a catalog is published (which was
+// logged at every poll: an attacker's run).
+func refusal(err error) bool {
+	return errors.Is(err, catalog.ErrUnpublishable) || errors.Is(err, publish.ErrCatalogLost)
 }
 
 // unsigned records, for status, why the working catalog is not signed.
@@ -268,12 +318,12 @@ func (r *runner) unsigned(err error) {
 // was said once, not at every poll.
 func (r *runner) renew(ctx context.Context) {
 	meta, err := r.db.Meta(ctx)
-	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.reopenFailed != nil || r.stillRefused() {
+	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.reopenFailed != nil || r.gone || r.stillRefused() {
 		return
 	}
 	stamp, _ := r.db.Stamp()
 	m, renewed, err := r.pub.Renew(ctx)
-	if errors.Is(err, catalog.ErrUnpublishable) {
+	if refusal(err) {
 		r.refuse(stamp, err, r.servedSerial())
 		return
 	}

@@ -118,3 +118,60 @@ func TestReplacedCatalog(t *testing.T) {
 		t.Errorf("server: %v", err)
 	}
 }
+
+// A catalog.db deleted under a running server is said once, in the log
+// and in status, naming the published copy to restore it from; the
+// catalog opened before stays served, and the copy restored as the message
+// says is published above the serial served. The server said nothing;
+// then an add refused as "lost" left an empty catalog.db behind, which the
+// restore overwrote in place, unseen, and the server logged a failed
+// reload twice a second (an attacker's run).
+func TestCatalogGone(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, primary, pub := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
+	done := make(chan error, 1)
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	defer cancel()
+	logs := &logRecorder{}
+	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(logs), PollInterval: 100 * time.Millisecond})
+
+	if err := os.Remove(primary.Catalog()); err != nil {
+		t.Fatal(err)
+	}
+	restore := "cp " + filepath.Join(primary.PublicDir(), "packages.db") + " " + primary.Catalog()
+	waitFor(t, "status to say catalog.db is gone", func() bool { return strings.Contains(statusOf(t, info).UnsignedError, restore) })
+	if _, err := pub.Add(ctx, []string{writePackage(t, "beta", 10<<10)}); err == nil || !strings.Contains(err.Error(), restore) {
+		t.Errorf("add with catalog.db gone: %v, want a refusal naming %q", err, restore)
+	}
+	if _, err := os.Lstat(primary.Catalog()); err == nil {
+		t.Errorf("the refused add made a catalog.db")
+	}
+	time.Sleep(500 * time.Millisecond) // five polls
+	if n := logs.count("catalog.db is gone or is no catalog; still serving the catalog of the file opened before"); n != 1 {
+		t.Errorf("said %d times that catalog.db is gone, want once", n)
+	}
+	if st := statusOf(t, info); st.Serial != 1 || st.Packages != 1 {
+		t.Errorf("serving serial %d of %d packages, want 1 of 1", st.Serial, st.Packages)
+	}
+
+	data, err := os.ReadFile(filepath.Join(primary.PublicDir(), "packages.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(primary.Catalog(), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "serial 2", func() bool { return statusOf(t, info).Serial == 2 })
+	if st := statusOf(t, info); st.Packages != 1 || !st.UnsignedSince.IsZero() {
+		t.Errorf("serving %d packages, unsigned since %v; want 1, signed", st.Packages, st.UnsignedSince)
+	}
+	if n := logs.count("catalog reload failed; serving the previous one"); n != 0 {
+		t.Errorf("logged %d failed reloads", n)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
+	}
+}

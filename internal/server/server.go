@@ -143,6 +143,9 @@ type runner struct {
 	// so that reopen tries again (and logs) only once it changes; only
 	// Run's goroutine uses it.
 	reopenFailed os.FileInfo
+	// gone: catalog.db is missing, empty or not a regular file
+	// (catalogGone said so); only Run's goroutine uses it.
+	gone bool
 	// reopened says the working catalog was opened again since the last
 	// reload; only Run's goroutine uses it.
 	reopened bool
@@ -174,6 +177,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 	r.validFor = time.Duration(opts.Config.CatalogValidFor)
 	if r.validFor <= 0 {
 		r.validFor = catalog.DefaultValidFor
+	}
+	if err := r.pub.Lost(ctx); err != nil {
+		return err
 	}
 	if r.db, err = catalog.Open(ctx, p.Catalog(), catalog.ValidFor(r.validFor)); err != nil {
 		return err
