@@ -175,7 +175,11 @@ func (e *env) archiveManifest(r state.Record) (m *manifest.Manifest, err error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	m, err = manifest.Parse(data, path+": manifest.yaml", "")
+	// The record's name stands for the directory's: a manifest may leave
+	// its name out (the examples do), and the archive keeps it as written
+	// (an attacker's run: info of a withdrawn hello said "field name: is
+	// required").
+	m, err = manifest.Parse(data, path+": manifest.yaml", r.Name)
 	if err != nil {
 		return nil, err
 	}
