@@ -96,7 +96,7 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 	}
 	defer fl.Unlock()
 
-	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	key, err := LoadKey(p.Paths)
 	if err != nil {
 		return nil, err
 	}
@@ -362,7 +362,7 @@ func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.P
 		return nil, err
 	}
 	defer fl.Unlock()
-	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	key, err := LoadKey(p.Paths)
 	if err != nil {
 		return nil, err
 	}
@@ -508,7 +508,7 @@ func (p *Publisher) ensure(ctx context.Context, adopt bool) error {
 		return err
 	}
 	defer fl.Unlock()
-	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	key, err := LoadKey(p.Paths)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -36,7 +37,7 @@ func (p *Publisher) Renew(ctx context.Context) (catalog.Meta, bool, error) {
 		return catalog.Meta{}, false, err
 	}
 	defer fl.Unlock()
-	key, err := signing.LoadOrCreate(p.Paths.SigningKey())
+	key, err := LoadKey(p.Paths)
 	if err != nil {
 		return catalog.Meta{}, false, err
 	}
@@ -177,4 +178,37 @@ func readRotations(dir string) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return data, nil
+}
+
+// ErrKeyLost: signing.key is gone while a catalog signed with it is
+// published.
+var ErrKeyLost = errors.New("the signing key was lost")
+
+// LoadKey reads the server's signing key, making one only for a server
+// that never published. A key made anew while a catalog is published (its
+// key lost, or left behind when the data directory moved) signed the next
+// catalog unasked, and every client refused it ("bad catalog signature")
+// until each trusted the new key by hand, every mirror until restarted
+// with it (a newcomer's run). NewKey makes one on purpose.
+func LoadKey(sp paths.Server) (*signing.Key, error) {
+	k, err := signing.Load(sp.SigningKey())
+	if !errors.Is(err, os.ErrNotExist) {
+		return k, err
+	}
+	sig := filepath.Join(sp.PublicDir(), SigFile)
+	if _, err := os.Lstat(sig); err == nil {
+		return nil, fmt.Errorf("%w: %s is gone, but %s is a catalog signed with it: a new key would have every client refuse the next catalog until each trusts the new key by hand; restore signing.key from a backup, or, if it is lost for good or stolen, make a new one with 'dist-server key new' and give it to your clients (README: When the server's key changes)",
+			ErrKeyLost, sp.SigningKey(), sig)
+	}
+	return signing.LoadOrCreate(sp.SigningKey())
+}
+
+// NewKey makes a new signing key in place of a lost or stolen one, and
+// refuses while there is one (dist-server key rotate replaces a key that
+// is at hand, and clients follow it).
+func NewKey(sp paths.Server) (*signing.Key, error) {
+	if _, err := os.Lstat(sp.SigningKey()); err == nil {
+		return nil, fmt.Errorf("%s exists: 'dist-server key rotate' replaces it, and clients follow the rotation; 'key new' is for a key that is lost or stolen", sp.SigningKey())
+	}
+	return signing.LoadOrCreate(sp.SigningKey())
 }

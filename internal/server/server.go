@@ -171,7 +171,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}}
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
-	if r.key, err = signing.LoadOrCreate(p.SigningKey()); err != nil {
+	if r.key, err = publish.LoadKey(p); err != nil {
 		return err
 	}
 	r.validFor = time.Duration(opts.Config.CatalogValidFor)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/publish"
-	"github.com/distpac/distpac/internal/signing"
 )
 
 func newKey(e *env) *cobra.Command {
@@ -30,7 +29,7 @@ no key of its own: run key on the primary.`,
 			if err := refuseInMirrorHome(h.Server(), "key", "run dist-server key on the primary (the mirror serves that key at /key)"); err != nil {
 				return err
 			}
-			k, err := signing.LoadOrCreate(h.Server().SigningKey())
+			k, err := publish.LoadKey(h.Server())
 			if err != nil {
 				return err
 			}
@@ -45,8 +44,39 @@ no key of its own: run key on the primary.`,
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the key and its fingerprint as JSON")
-	c.AddCommand(newKeyRotate(e))
+	c.AddCommand(newKeyRotate(e), newKeyNew(e))
 	return c
+}
+
+func newKeyNew(e *env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "new",
+		Short: "Make a new signing key in place of a lost or stolen one",
+		Long: `new makes a new signing key when signing.key is lost or stolen, and prints its public
+key. Without the old key no rotation statement can vouch for the new one, so every client
+refuses the next catalog ("bad catalog signature") until it trusts the new key: give it
+to them over a channel they trust (dist-client trust set KEY), and restart each mirror
+with --key KEY. Other commands refuse to make a key while a catalog signed with the old
+one is published, since that would break every client unasked. With signing.key there,
+use dist-server key rotate instead: clients follow a rotation without manual steps.`,
+		Args: cli.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			h, err := e.home()
+			if err != nil {
+				return err
+			}
+			if err := refuseInMirrorHome(h.Server(), "key new", "run dist-server key new on the primary"); err != nil {
+				return err
+			}
+			k, err := publish.NewKey(h.Server())
+			if err != nil {
+				return err
+			}
+			e.UI.Warnf("new signing key %s: clients refuse the next catalog until they trust it (dist-client trust set KEY); restart mirrors with --key KEY\n", k.Public().Fingerprint())
+			e.UI.Dataf("%s\n", k.Public())
+			return nil
+		},
+	}
 }
 
 func newKeyRotate(e *env) *cobra.Command {
