@@ -124,10 +124,18 @@ func checkURLList(urls []string, max int) error {
 // InUse adds to err, when another program holds the address a listener
 // was given, which configuration key sets it: "bind: address already in
 // use" alone does not say that a second dist-server or daemon, or another
-// program, has database_addr, tracker_addr or peer_addr.
-func InUse(key string, err error) error {
-	if errors.Is(err, syscall.EADDRINUSE) {
+// program, has database_addr, tracker_addr or peer_addr. anyPort suggests
+// port 0 (any free port) too: only for a client's peer_addr. The server's
+// addresses are in the URLs and magnet links clients are given
+// (announce_url and public_url derive from them, the seeder's peer_addr is
+// the magnets' x.pe), and a port chosen anew at each start is in none of
+// them (a newcomer's run: torrents announced to port 0).
+func InUse(key string, anyPort bool, err error) error {
+	if !errors.Is(err, syscall.EADDRINUSE) {
+		return err
+	}
+	if anyPort {
 		return fmt.Errorf("%w (another program has that address: set a free one as %s, or port 0 for any)", err, key)
 	}
-	return err
+	return fmt.Errorf("%w (another program has that address: set a free one as %s)", err, key)
 }

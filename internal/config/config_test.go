@@ -450,12 +450,16 @@ func TestInUse(t *testing.T) {
 	if inUse == nil {
 		t.Fatal("listening twice on one address succeeded")
 	}
-	got := InUse("peer_addr", inUse)
+	got := InUse("peer_addr", true, inUse)
 	if !errors.Is(got, syscall.EADDRINUSE) || !strings.HasSuffix(got.Error(), "(another program has that address: set a free one as peer_addr, or port 0 for any)") {
 		t.Errorf("InUse = %v", got)
 	}
+	// The server's addresses are in what clients are given: no port 0.
+	if got := InUse("tracker_addr", false, inUse); !strings.HasSuffix(got.Error(), "(another program has that address: set a free one as tracker_addr)") {
+		t.Errorf("InUse of the server's tracker_addr = %v", got)
+	}
 	other := errors.New("listen tcp: lookup nowhere.invalid: no such host")
-	if got := InUse("peer_addr", other); got != other {
+	if got := InUse("peer_addr", true, other); got != other {
 		t.Errorf("InUse of another error = %v, want it unchanged", got)
 	}
 }

@@ -99,7 +99,7 @@ func Run(ctx context.Context, o Options) error {
 	defer ln.Close()
 	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), cp.Dir, o.Logger))
 	if err != nil {
-		return config.InUse("peer_addr", err)
+		return config.InUse("peer_addr", true, err)
 	}
 	defer engine.Close()
 

@@ -87,7 +87,7 @@ func (c *Client) openFetcher(ctx context.Context) (fetcher, error) {
 					pid, c.Paths.DaemonSocket(), c.Config.PeerAddr)
 			}
 		}
-		return nil, config.InUse("peer_addr", err)
+		return nil, config.InUse("peer_addr", true, err)
 	}
 	return engineFetcher{engine, release}, nil
 }

@@ -148,14 +148,14 @@ func seederConfig(cfg *config.Server, dir string, disableTrackers bool, up *rate
 func (g *httpGroup) serveCatalog(cfg *config.Server, cs *catalogserver.Server, info *Info) error {
 	a, err := g.serve("database", cfg.DatabaseAddr, cs.Handler())
 	if err != nil {
-		return config.InUse("database_addr", err)
+		return config.InUse("database_addr", false, err)
 	}
 	info.Database = "http://" + hostPort(a)
 	info.Listen["catalog"] = a.String()
 	if cfg.MetricsAddr != "" {
 		m, err := g.serve("metrics", cfg.MetricsAddr, cs.MetricsHandler())
 		if err != nil {
-			return config.InUse("metrics_addr", err)
+			return config.InUse("metrics_addr", false, err)
 		}
 		info.Metrics = "http://" + hostPort(m) + catalogserver.PathMetrics
 		info.Listen["metrics"] = m.String()

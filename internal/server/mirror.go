@@ -136,7 +136,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	sc := seederConfig(opts.Config, p.MirrorArchives(), false, up, m.log)
 	sc.Mirror = true // its pieces from the last one down, the primary's from the first up
 	if m.engine, err = swarm.New(sc); err != nil {
-		return config.InUse("peer_addr", err)
+		return config.InUse("peer_addr", false, err)
 	}
 	defer m.engine.Close()
 	m.info.Peer = m.engine.Addr().String()

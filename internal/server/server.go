@@ -204,7 +204,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		go r.tracker.Run(ctx)
 		a, err := serve("tracker", opts.Config.TrackerAddr, r.tracker.Handler())
 		if err != nil {
-			return config.InUse("tracker_addr", err)
+			return config.InUse("tracker_addr", false, err)
 		}
 		r.info.Tracker = "http://" + hostPort(a) + "/announce"
 		r.info.Listen["tracker"] = a.String()
@@ -216,7 +216,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		// directly; without, it announces to announce_url(s).
 		r.engine, err = swarm.New(seederConfig(opts.Config, p.Archives(), !opts.NoTracker, up, r.log))
 		if err != nil {
-			return config.InUse("peer_addr", err)
+			return config.InUse("peer_addr", false, err)
 		}
 		defer r.engine.Close()
 		r.info.Peer = r.self().String()

@@ -76,6 +76,9 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 			e.UI.Warnf("%s\n", w)
 		}
 	}
+	if w := portZeroWarning(cfg, results); w != "" {
+		e.UI.Warnf("%s\n", w)
+	}
 	return waitServed(ctx, e, sp, "the packages above are published")
 }
 

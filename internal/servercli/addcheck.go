@@ -156,6 +156,30 @@ func loopbackWarning(path string, fileExists bool, cfg *config.Server, results [
 		}
 	}
 	return fmt.Sprintf("no configuration at %s: the torrents added announce to %s, which only this machine reaches; "+
-		"for clients on other hosts set announce_url and public_url there (README: Publisher), then remove and add these packages again",
+		"for clients on other hosts set announce_url and public_url there (README: server.yaml), then remove and add these packages again",
 		path, strings.Join(trackers, ", "))
+}
+
+// portZeroWarning: an address of port 0 (tracker_addr, database_addr)
+// listens on a free port chosen anew at each start, and the default
+// announce_url and public_url derived from it name port 0, which no client
+// reaches: the torrents added announce to a dead tracker and name a dead
+// web seed (a newcomer's run, following the hint that once suggested port
+// 0 for an address in use).
+func portZeroWarning(cfg *config.Server, results []publish.Result) string {
+	if !slices.ContainsFunc(results, func(r publish.Result) bool { return r.Added }) {
+		return ""
+	}
+	var dead []string
+	for _, u := range append(cfg.Trackers(), cfg.PublicURL) {
+		if p, err := url.Parse(u); err == nil && p.Port() == "0" {
+			dead = append(dead, u)
+		}
+	}
+	if len(dead) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the torrents added name %s: port 0 is no port a client can reach (an address of port 0 listens on a free port chosen at each start); "+
+		"set announce_url and public_url to what clients reach, or fixed ports in tracker_addr and database_addr, then remove and add these packages again",
+		strings.Join(dead, " and "))
 }

@@ -65,3 +65,37 @@ func TestLoopbackWarning(t *testing.T) {
 		})
 	}
 }
+
+// TestPortZeroWarning: an address of port 0 puts port 0 in the default
+// announce_url and public_url, which no client reaches: add says so.
+func TestPortZeroWarning(t *testing.T) {
+	added := []publish.Result{{Added: true}}
+	tests := []struct {
+		name string
+		cfg  config.Server
+		want []string // the URLs the warning names; none: no warning
+	}{
+		{"defaults", config.Server{}, nil},
+		{"tracker_addr port 0", config.Server{TrackerAddr: "127.0.0.1:0"}, []string{"http://127.0.0.1:0/announce"}},
+		{"database_addr port 0", config.Server{DatabaseAddr: "127.0.0.1:0"}, []string{"http://127.0.0.1:0"}},
+		{"port 0 but announce_url and public_url set", config.Server{TrackerAddr: "127.0.0.1:0", DatabaseAddr: "127.0.0.1:0",
+			AnnounceURL: "http://t.example:6969/announce", PublicURL: "http://p.example"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.cfg.ApplyDefaults()
+			got := portZeroWarning(&tt.cfg, added)
+			if (got != "") != (len(tt.want) > 0) {
+				t.Fatalf("warning %q, want one naming %v", got, tt.want)
+			}
+			for _, u := range tt.want {
+				if !strings.Contains(got, u) {
+					t.Errorf("warning %q does not name %s", got, u)
+				}
+			}
+			if got := portZeroWarning(&tt.cfg, []publish.Result{{Added: false}}); got != "" {
+				t.Errorf("nothing added: warning %q", got)
+			}
+		})
+	}
+}
