@@ -148,6 +148,9 @@ type Result struct {
 	Server string
 	// Failed lists the servers tried before Server, and what each did.
 	Failed []ServerError
+	// Demoted lists the servers listed before Server that were not tried,
+	// having failed a recent sync.
+	Demoted []Demoted
 }
 
 // ServerError is what one server did in a Sync that tried several.

@@ -65,6 +65,31 @@ func (f failures) order(servers []string, now time.Time) []string {
 	return out
 }
 
+// Demoted is a server listed before the one a sync took its catalog
+// from, passed over untried because it failed a sync at Failed: it is
+// tried first again at Until. A primary back up after its mirror served
+// a sync stays behind that mirror that long, the mirror's older catalog
+// "up to date" meanwhile (a newcomer's run): the caller says so.
+type Demoted struct {
+	URL           string
+	Failed, Until time.Time
+}
+
+// passedOver is the servers listed before took that failed within
+// demoteFor of now (so were tried after it, and took answered first).
+func (f failures) passedOver(servers []string, took string, now time.Time) []Demoted {
+	var out []Demoted
+	for _, u := range servers {
+		if u == took {
+			break
+		}
+		if at, ok := f.Failed[u]; ok && now.Sub(at) < demoteFor && !at.After(now) {
+			out = append(out, Demoted{URL: u, Failed: at, Until: at.Add(demoteFor)})
+		}
+	}
+	return out
+}
+
 // record notes the servers that failed this sync, forgets the one that
 // answered (ok, "" for none) and those no longer configured, and writes
 // servers.json when that changed anything. Best effort: it only orders.

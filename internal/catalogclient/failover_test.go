@@ -334,6 +334,12 @@ func TestSyncTriesAFailedServerLast(t *testing.T) {
 	if took := time.Since(start); len(res.Failed) != 0 || res.Server != good.ts.URL || took > 2*time.Second {
 		t.Fatalf("second sync: from %s after %v, failed %v; want %s first", res.Server, took.Round(time.Millisecond), res.Failed, good.ts.URL)
 	}
+	// The one passed over is named, with when it is tried first again, so
+	// that a client does not take the second server's catalog for the
+	// newest without a word (a newcomer's run).
+	if d := res.Demoted; len(d) != 1 || d[0].URL != hanging || d[0].Until.Sub(d[0].Failed) != 10*time.Minute || time.Since(d[0].Failed) > time.Minute {
+		t.Errorf("second sync: passed over %+v, want %s, failed just now, tried first again in 10 minutes", d, hanging)
+	}
 
 	// The good one down too: the hanging one is still tried (last).
 	good.ts.Close()

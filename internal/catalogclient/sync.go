@@ -43,6 +43,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		now = opts.Now
 	}
 	var fails failures
+	configured := servers
 	if len(servers) > 1 {
 		fails = readFailures(opts.Dir)
 		servers = fails.order(servers, now())
@@ -59,6 +60,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		if err == nil {
 			res.Server, res.Failed = u, failed
 			if len(servers) > 1 {
+				res.Demoted = fails.passedOver(configured, u, now())
 				fails.record(opts.Dir, servers, failed, u, now())
 			}
 			return res, nil

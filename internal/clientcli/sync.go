@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -126,6 +127,12 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		e.UI.Printf("catalog up to date as %s serves it: serial %d, %s\n", res.Server, res.Serial, ui.Count(res.Packages, "package version"))
 	default:
 		e.UI.Printf("catalog up to date: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
+	}
+	if !o.json {
+		for _, d := range res.Demoted {
+			e.UI.Printf("note: %s, listed before it, failed a sync %s ago and is tried after the others until %s\n",
+				d.URL, time.Since(d.Failed).Round(time.Second), d.Until.Local().Format(time.TimeOnly))
+		}
 	}
 	return nil
 }
