@@ -89,6 +89,13 @@ func (e *UsageError) Unwrap() error { return e.Err }
 // Usagef makes a UsageError.
 func Usagef(format string, a ...any) error { return &UsageError{Err: fmt.Errorf(format, a...)} }
 
+// Quiet marks a result that is not an error to print, only an exit
+// status of 1: search under -q finding nothing, as grep -q says nothing.
+type Quiet struct{ Err error }
+
+func (e *Quiet) Error() string { return e.Err.Error() }
+func (e *Quiet) Unwrap() error { return e.Err }
+
 // Hinted carries advice printed under the error line.
 type Hinted struct {
 	Err  error
@@ -165,6 +172,9 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stdio.Err, "%s: interrupted\n", prog)
 		return ExitInterrupted
+	}
+	if q := (*Quiet)(nil); errors.As(err, &q) {
+		return ExitFailure
 	}
 	fmt.Fprintf(stdio.Err, "%s: %s\n", prog, err)
 	var h *Hinted

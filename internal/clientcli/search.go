@@ -20,7 +20,7 @@ func newSearch(e *env) *cobra.Command {
 		Short:      "Find packages whose name or description contains TERM",
 		Long: `search lists the catalog's package versions whose name or description contains TERM,
 ignoring case. Like grep and pacman -Ss, it exits with status 1 when nothing matches
-(with --json it still prints an empty list).`,
+(with --json it still prints an empty list; with -q it prints nothing, as grep -q).`,
 		Example: `  dist-client search greet
   dist-client search greet --json | jq -r '.[].name'
   dist-client search -q foo >/dev/null || echo 'no foo'`,
@@ -49,7 +49,14 @@ func runSearch(ctx context.Context, e *env, o searchOptions, args []string) erro
 				return err
 			}
 		}
-		return cli.WithHint(fmt.Errorf("no package matches %q", args[0]), syncedNote(e.syncedAt(ctx), time.Now()))
+		err := cli.WithHint(fmt.Errorf("no package matches %q", args[0]), syncedNote(e.syncedAt(ctx), time.Now()))
+		if e.Quiet {
+			// Nothing to say but the exit status, as grep -q (the
+			// example above printed the error and its hint: a
+			// newcomer's run).
+			return &cli.Quiet{Err: err}
+		}
+		return err
 	}
 	return printPackages(e, pkgs, st, o.json)
 }
