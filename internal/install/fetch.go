@@ -459,6 +459,7 @@ func (r *Report) add(a ArchiveReport) { r.Archives = append(r.Archives, a) }
 // Totals sums the archives' reports.
 func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 	t.FirstByte = -1
+	web, lastResort := 0, 0 // archives with bytes over HTTP, and of them as a last resort
 	for _, a := range r.Archives {
 		if a.Cached {
 			cached++
@@ -470,6 +471,12 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 		t.FromPeers += a.FromPeers
 		t.Peers = max(t.Peers, a.Peers)
 		t.FromWebSeed += a.FromWebSeed
+		if a.FromWebSeed > 0 {
+			web++
+			if a.WebSeedLastResort {
+				lastResort++
+			}
+		}
 		for _, h := range a.WebSeeds {
 			if !slices.Contains(t.WebSeeds, h) {
 				t.WebSeeds = append(t.WebSeeds, h)
@@ -483,6 +490,7 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 		}
 	}
 	t.FirstByte = max(t.FirstByte, 0)
+	t.WebSeedLastResort = web > 0 && lastResort == web // the report names them so only if all were
 	slices.Sort(t.WebSeeds)
 	t.Elapsed = r.Elapsed
 	return t, cached, cachedBytes

@@ -31,7 +31,7 @@ func (c *Client) printReport(r Report) {
 		from = append(from, fmt.Sprintf("%s from %s", units.FormatBytes(t.FromPeers), ui.Count(t.Peers, "other peer")))
 	}
 	if t.FromWebSeed > 0 {
-		from = append(from, units.FormatBytes(t.FromWebSeed)+" from "+webSeeds(t.WebSeeds))
+		from = append(from, units.FormatBytes(t.FromWebSeed)+" from "+webSeeds(t.WebSeeds, t.WebSeedLastResort))
 	}
 	if t.AlreadyHad > 0 {
 		from = append(from, units.FormatBytes(t.AlreadyHad)+" already verified from an earlier, interrupted download")
@@ -69,19 +69,26 @@ func (c *Client) printReport(r Report) {
 
 // webSeeds names the web seeds that sent pieces: "the web seed" (a
 // daemon older than the report's hosts), "the web seed at HOST", "the web
-// seeds at A, B and C", the first three of more and how many others.
-func webSeeds(hosts []string) string {
+// seeds at A, B and C", the first three of more and how many others; or,
+// for a last resort, "the server's /packages/ at HOST (last resort)",
+// which the dry run and the README tell from a web seed (a newcomer's
+// run: the report called it a web seed).
+func webSeeds(hosts []string, lastResort bool) string {
+	one, many, end := "the web seed", "the web seeds", ""
+	if lastResort {
+		one, many, end = "the server's /packages/", "the servers' /packages/", " (last resort: BitTorrent had no source)"
+	}
 	switch len(hosts) {
 	case 0:
-		return "the web seed"
+		return one + end
 	case 1:
-		return "the web seed at " + hosts[0]
+		return one + " at " + hosts[0] + end
 	}
 	shown := slices.Clone(hosts[:min(len(hosts), 3)])
 	if more := len(hosts) - len(shown); more > 0 {
 		shown = append(shown, ui.Count(more, "other"))
 	}
-	return "the web seeds at " + listAnd(shown)
+	return many + " at " + listAnd(shown) + end
 }
 
 // fmtDuration prints a duration for people: milliseconds below a second,

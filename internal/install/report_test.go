@@ -1,22 +1,53 @@
 package install
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/distpac/distpac/internal/swarm"
+)
 
 // The transfer report names the web seeds that sent pieces.
 func TestWebSeedsNamed(t *testing.T) {
 	for _, c := range []struct {
-		hosts []string
-		want  string
+		hosts      []string
+		lastResort bool
+		want       string
 	}{
-		{nil, "the web seed"},
-		{[]string{"a:1"}, "the web seed at a:1"},
-		{[]string{"a:1", "b:2"}, "the web seeds at a:1 and b:2"},
-		{[]string{"a:1", "b:2", "c:3"}, "the web seeds at a:1, b:2 and c:3"},
-		{[]string{"a:1", "b:2", "c:3", "d:4"}, "the web seeds at a:1, b:2, c:3 and 1 other"},
-		{[]string{"a:1", "b:2", "c:3", "d:4", "e:5"}, "the web seeds at a:1, b:2, c:3 and 2 others"},
+		{nil, false, "the web seed"},
+		{[]string{"a:1"}, false, "the web seed at a:1"},
+		{[]string{"a:1", "b:2"}, false, "the web seeds at a:1 and b:2"},
+		{[]string{"a:1", "b:2", "c:3"}, false, "the web seeds at a:1, b:2 and c:3"},
+		{[]string{"a:1", "b:2", "c:3", "d:4"}, false, "the web seeds at a:1, b:2, c:3 and 1 other"},
+		{[]string{"a:1", "b:2", "c:3", "d:4", "e:5"}, false, "the web seeds at a:1, b:2, c:3 and 2 others"},
+		// A torrent that names no web seed: the servers' /packages/ as a
+		// last resort, which the report called a web seed.
+		{[]string{"a:1"}, true, "the server's /packages/ at a:1 (last resort: BitTorrent had no source)"},
+		{[]string{"a:1", "b:2"}, true, "the servers' /packages/ at a:1 and b:2 (last resort: BitTorrent had no source)"},
 	} {
-		if got := webSeeds(c.hosts); got != c.want {
-			t.Errorf("webSeeds(%q) = %q, want %q", c.hosts, got, c.want)
+		if got := webSeeds(c.hosts, c.lastResort); got != c.want {
+			t.Errorf("webSeeds(%q, %v) = %q, want %q", c.hosts, c.lastResort, got, c.want)
+		}
+	}
+}
+
+// The totals call the HTTP bytes a last resort only when every archive's
+// were.
+func TestTotalsLastResort(t *testing.T) {
+	arch := func(web int64, lastResort bool) ArchiveReport {
+		return ArchiveReport{Transfer: swarm.Transfer{FromWebSeed: web, WebSeedLastResort: lastResort}}
+	}
+	for _, c := range []struct {
+		name string
+		r    Report
+		want bool
+	}{
+		{"one last resort", Report{Archives: []ArchiveReport{arch(10, true)}}, true},
+		{"a web seed beside it", Report{Archives: []ArchiveReport{arch(10, true), arch(5, false)}}, false},
+		{"an archive with no HTTP bytes does not count", Report{Archives: []ArchiveReport{arch(10, true), arch(0, false)}}, true},
+		{"no HTTP bytes", Report{Archives: []ArchiveReport{arch(0, true)}}, false},
+	} {
+		if got, _, _ := c.r.Totals(); got.WebSeedLastResort != c.want {
+			t.Errorf("%s: last resort %v, want %v", c.name, got.WebSeedLastResort, c.want)
 		}
 	}
 }

@@ -283,6 +283,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// round starts e.webSeedAfter after the last start (webSeedDue: while
 	// the swarm moves, up to swarmWaits of those).
 	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
+	xfer.setLastResort(lastResort)
 	nextSeed, lastWeb := 0, time.Time{}
 	for {
 		select {

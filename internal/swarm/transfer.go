@@ -26,6 +26,10 @@ type Transfer struct {
 	// (host:port) that sent it, sorted, at most maxWebSeedHosts.
 	FromWebSeed int64    `json:"from_web_seed_bytes"`
 	WebSeeds    []string `json:"web_seeds,omitempty"`
+	// WebSeedLastResort: the torrent names no web seed, so what came over
+	// HTTP came from the servers' /packages/ as a last resort, when
+	// BitTorrent had no source (WebSeedOrder).
+	WebSeedLastResort bool `json:"web_seed_last_resort,omitempty"`
 	// AlreadyHad was verified on disk before this download (a resumed
 	// partial download).
 	AlreadyHad int64 `json:"already_had_bytes"`
@@ -80,6 +84,7 @@ type transferState struct {
 	mu          sync.Mutex
 	peers       map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	webHosts    map[string]struct{}         // web seeds that sent pieces; guarded by mu
+	lastResort  bool                        // the web seeds were a last resort (WebSeedOrder); guarded by mu
 	final       *Transfer                   // set when the download ended; guarded by mu
 	startHad    int64                       // bytes complete when the download started
 	// heard holds the seeders whose last connection completed the
@@ -299,6 +304,14 @@ func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *tr
 	return s
 }
 
+// setLastResort records whether the download's web seeds are a last
+// resort.
+func (s *transferState) setLastResort(v bool) {
+	s.mu.Lock()
+	s.lastResort = v
+	s.mu.Unlock()
+}
+
 // finish records the report of a download that ended.
 func (s *transferState) finish(t *torrent.Torrent) Transfer {
 	st := t.Stats()
@@ -326,6 +339,7 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 	s.mu.Lock()
 	r.Peers = len(s.peers)
 	r.WebSeeds = slices.Sorted(maps.Keys(s.webHosts))
+	r.WebSeedLastResort = s.lastResort
 	s.final = &r
 	s.mu.Unlock()
 	return r
