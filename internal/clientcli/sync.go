@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"syscall"
 	"time"
 
@@ -153,6 +154,9 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 		return cli.WithHint(err, fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", running, path, config.DefaultServerURL))
 	case running != "" || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return cli.WithHint(err, running+"check "+serversKey(cfg)+" in "+path)
+	case errors.Is(err, http.ErrSchemeMismatch):
+		// Every other mistake in the URL had a hint (a newcomer's run).
+		return cli.WithHint(err, "dist-server serves plain HTTP: write http:// in "+serversKey(cfg)+" in "+path+" (https:// is for a web server with TLS in front of it)")
 	case len(cfg.Servers()) > 1 && errors.Is(err, catalogclient.ErrBadSignature):
 		// server_urls is not apt's list of repositories: a newcomer's run
 		// listed two publishers, and the advice to trust the second's key

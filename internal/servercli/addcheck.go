@@ -15,6 +15,7 @@ import (
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
+	"github.com/distpac/distpac/internal/suggest"
 )
 
 // addWarnings checks what add published against the working catalog (which
@@ -109,7 +110,16 @@ func unsatisfied(ctx context.Context, db *catalog.DB, pkg catalog.Package, dep s
 	}
 	rows, err := db.Versions(ctx, d.Name)
 	if errors.Is(err, catalog.ErrNotFound) {
-		return fmt.Sprintf("%s %s depends on %s, which is not published: clients cannot install it until it is", pkg.Name, pkg.Version, d)
+		// A typo in the manifest is the likely reason (a newcomer's
+		// run: "mylb" for mylib went out with no more than this).
+		hint := ""
+		if names, err := db.Names(ctx); err == nil {
+			names = slices.DeleteFunc(names, func(n string) bool { return strings.EqualFold(n, pkg.Name) })
+			if p := suggest.Phrase(suggest.Closest(d.Name, names, 3)); p != "" {
+				hint = " (" + p + ")"
+			}
+		}
+		return fmt.Sprintf("%s %s depends on %s, which is not published%s: clients cannot install it until it is", pkg.Name, pkg.Version, d, hint)
 	}
 	if err != nil {
 		return ""

@@ -15,6 +15,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -116,10 +117,17 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	// and the metric distpac_tracker_peers count a peer once per torrent,
 	// the server's own seeder too, and a newcomer's run read "1 known to
 	// the tracker" beside 9 there.
+	// "0 swarm entries, the seeder's own among them" contradicted itself,
+	// and "swarm entries" was opaque (a newcomer's run).
+	case st.TrackedPeers == 0 && st.Peer == "":
+		line("peers", "none known to the tracker yet")
+	case st.TrackedPeers == 0:
+		line("peers", "none known to the tracker yet, %d connected to the seeder", st.Connected)
 	case st.Peer == "":
-		line("peers", "%d known to the tracker (%d swarm entries)", st.TrackedHosts, st.TrackedPeers)
+		line("peers", "%s known to the tracker, in %s", ui.Count(st.TrackedHosts, "host"), entries(st.TrackedPeers))
 	default:
-		line("peers", "%d known to the tracker (%d swarm entries, the seeder's own among them), %d connected to the seeder", st.TrackedHosts, st.TrackedPeers, st.Connected)
+		line("peers", "%s known to the tracker, in %s (the seeder's own included), %d connected to the seeder",
+			ui.Count(st.TrackedHosts, "host"), entries(st.TrackedPeers), st.Connected)
 	}
 	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
 	return nil
@@ -143,4 +151,13 @@ func fetchStatus(ctx context.Context, control string, timeout time.Duration) (se
 	// The status is a few hundred bytes; a megabyte bounds a confused peer.
 	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&st)
 	return st, err
+}
+
+// entries counts the tracker's swarm entries: a host once per package it
+// announced.
+func entries(n int) string {
+	if n == 1 {
+		return "1 host-and-package entry"
+	}
+	return fmt.Sprintf("%d host-and-package entries", n)
 }
