@@ -335,9 +335,13 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	// command that does not place files there (mark, hold) runs with such
 	// a prefix (clientcli warns of it), and leaves its leftovers to the
 	// next one that does.
+	// The prefix's staging too: one another user made or can write
+	// (under a safe prefix) was cleaned by mark and hold (an attacker's
+	// run; RemoveAll follows no link, but the rule is the same).
 	discardWork(c.Paths.Staging(), "txn-")
-	if safedir.New().Check("prefix", c.Config.Prefix) == nil {
-		discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
+	staging := filepath.Join(c.Config.Prefix, state.StagingDirName)
+	if safedir.New().CheckAll("prefix", c.Config.Prefix, staging) == nil {
+		discardWork(staging, c.txnPrefix())
 	}
 	return st.MarkInterrupted(ctx)
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/distpac/distpac/internal/state"
 )
 
 // TestUpgradeChecksRecordedPrefix: a package keeps the prefix it was
@@ -129,5 +131,35 @@ func TestRecoverChecksJournalPrefixes(t *testing.T) {
 	}
 	if b, err := os.ReadFile(filepath.Join(old, "bin", "tool")); err != nil || string(b) != "1" {
 		t.Fatalf("the old version's file after the rollback: %q, %v", b, err)
+	}
+}
+
+// A prefix's staging that others can write, under a prefix that passes, is
+// not cleaned by the recovery every command runs (mark and hold run with
+// such a prefix): it was, as the prefix alone was checked (an attacker's
+// run).
+func TestRecoverLeavesUnsafePrefixStaging(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	staging := filepath.Join(w.client.Config.Prefix, state.StagingDirName)
+	leftover := filepath.Join(staging, w.client.txnPrefix()+"left")
+	if err := os.MkdirAll(leftover, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		mode os.FileMode
+		kept bool
+	}{{0o777, true}, {0o755, false}} {
+		if err := os.Chmod(staging, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := w.client.begin(ctx, "test", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tx.close()
+		if _, err := os.Lstat(leftover); (err == nil) != tc.kept {
+			t.Errorf("staging of mode %v: leftover there: %v, want %v", tc.mode, err == nil, tc.kept)
+		}
 	}
 }
