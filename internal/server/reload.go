@@ -173,9 +173,10 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // who restores a backup by rename (cp backup.db x.db && mv x.db
 // catalog.db) replaced the file under the open connection, which went on
 // reading the old one: the server served its serial and never the
-// restored catalog, until restarted. The new file is then published as
-// any change is (reload: checked in full, the seal being the old file's,
-// and refused as a hand edit is, the pair signed before staying served).
+// restored catalog, until restarted. The new file is then checked in
+// full (the seal being the old file's) and published under a serial above
+// the one served, or refused as a hand edit is, the pair signed before
+// staying served (reload, through Publisher.Adopt).
 // A file that cannot be opened leaves the old one in use, logged once
 // until it changes.
 func (r *runner) reopen(ctx context.Context) {
