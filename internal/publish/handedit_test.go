@@ -227,6 +227,8 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 			if err := os.Rename(next, p.Paths.Catalog()); err != nil {
 				t.Fatal(err)
 			}
+			var raised [3]int64
+			p.OnRaise = func(from, published, to int64) { raised = [3]int64{from, published, to} }
 			want, rows := int64(4), 1
 			switch via {
 			case "Repair":
@@ -239,6 +241,9 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 					t.Fatal(err)
 				}
 				want, rows = 5, 2 // raised to 4 as add opened it, 5 with the row
+			}
+			if raised != [3]int64{1, 3, 4} {
+				t.Errorf("OnRaise told %v, want the backup's 1, the published 3, raised to 4", raised)
 			}
 			m := publishedMeta(t, p)
 			if m.Serial != want {

@@ -38,6 +38,9 @@ type Publisher struct {
 	Logger *slog.Logger // nil discards
 	// OnWait is told when another add or remove holds the publish lock.
 	OnWait func()
+	// OnRaise is told when the working catalog's serial was raised above
+	// the one published (raise): a command says so, a server logs it.
+	OnRaise func(catalogSerial, published, serial int64)
 }
 
 // Result says what Add did with one package.

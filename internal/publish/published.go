@@ -148,6 +148,9 @@ func (p *Publisher) raise(ctx context.Context, db *catalog.DB, orEqual bool) err
 	}
 	p.logger().Warn("catalog.db's serial is not above the one published (a backup restored?): publishing it under the next, as clients refuse a lower one",
 		"catalog_serial", m.Serial, "published_serial", published, "serial", next.Serial)
+	if p.OnRaise != nil {
+		p.OnRaise(m.Serial, published, next.Serial)
+	}
 	return nil
 }
 

@@ -58,7 +58,7 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	if err := refuseInMirrorHome(sp, "add", "run dist-server add on the primary (the mirror follows its catalog)"); err != nil {
 		return err
 	}
-	p := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger,
+	p := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise,
 		OnWait: func() { e.UI.Warnf("another add or remove is running; waiting for it...\n") }}
 	results, err := p.Add(ctx, dirs)
 	if err != nil {

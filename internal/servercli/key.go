@@ -106,7 +106,7 @@ func runKeyRotate(ctx context.Context, e *env) error {
 	if err := refuseInMirrorHome(sp, "key rotate", "run dist-server key rotate on the primary (the mirror follows the rotation)"); err != nil {
 		return err
 	}
-	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnWait: func() {
+	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise, OnWait: func() {
 		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
 	}}
 	res, err := pub.Rotate(ctx)

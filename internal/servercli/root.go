@@ -112,3 +112,11 @@ the configuration is server.yaml there, or the file given with --config.`,
 	cli.NoFileCompletion(root)
 	return root
 }
+
+// saidRaise tells the user that the working catalog's serial was raised
+// above the one published (a backup of catalog.db restored): the server
+// logs it, and a command's logger shows errors only.
+func (e *env) saidRaise(catalogSerial, published, serial int64) {
+	e.UI.Warnf("catalog.db is at serial %d, below serial %d published (a backup restored?): raised to serial %d, since clients refuse a lower serial\n",
+		catalogSerial, published, serial)
+}
