@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/daemon"
@@ -234,10 +235,10 @@ type fetching struct {
 	changed   chan struct{}    // guarded by mu
 	streaming atomic.Bool      // an archive is being unpacked as it arrives
 	started   time.Time
-	// firstDone and lastDone are the bytes the first and the last
-	// progress reports counted (-1 before one): what arrived in between
-	// is what an interrupted fetch received, which the report of whole
-	// archives lacks; guarded by mu.
+	// firstDone is the bytes the partial downloads held at the start,
+	// lastDone those the last progress report counted (-1 before one):
+	// what arrived in between is what an interrupted fetch received,
+	// which the report of whole archives lacks; guarded by mu.
 	firstDone, lastDone int64
 }
 
@@ -277,6 +278,15 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 	f.src = src
 	ctx, f.cancel = context.WithCancel(ctx)
 	dropUnverified(c.Paths.Cache(), need)
+	// What the partial downloads hold already (verified pieces: a download
+	// dropped incomplete keeps no others, swarm's partholes) is where an
+	// interrupted fetch's count starts: from the first progress report it
+	// left out what came before it (history said 7.2 MiB where the next
+	// plan kept 8.0: a newcomer's run).
+	f.firstDone = 0
+	for _, r := range need {
+		f.firstDone += partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), r.Archive)))
+	}
 	c.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.via())
 	bar := c.UI.NewProgress(total, ui.Count(len(need), "package"))
 	stallAfter := c.StallTimeout
@@ -295,9 +305,6 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		warmed := false
 		err := src.fetch(w.Context(), need, cached, fetchEvents{progress: func(done int64, n int) {
 			f.mu.Lock()
-			if f.firstDone < 0 {
-				f.firstDone = done
-			}
 			f.lastDone = max(f.lastDone, done)
 			f.mu.Unlock()
 			w.Progress(done)

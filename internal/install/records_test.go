@@ -1,6 +1,7 @@
 package install
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,7 +26,9 @@ type stoppedSource struct {
 func (s *stoppedSource) via() string { return "" }
 func (s *stoppedSource) close()      {}
 func (s *stoppedSource) fetch(ctx context.Context, _, _ []catalog.Package, ev fetchEvents) error {
-	ev.progress(1<<20, 1) // 1 MiB verified by an earlier, interrupted install
+	// 1 MiB verified by an earlier, interrupted install (the .part the
+	// test left), and half a MiB received before the first report.
+	ev.progress(1<<20+512<<10, 1)
 	ev.progress(1<<20+s.received, 1)
 	s.stop()
 	<-ctx.Done()
@@ -35,7 +38,8 @@ func (s *stoppedSource) fetch(ctx context.Context, _, _ []catalog.Package, ev fe
 // The history records what a command did as it was given: its options
 // (install --overwrite 'bin/*' was recorded "install clash") and, for an
 // interrupted one, the bytes it received (0 B were recorded for an install
-// stopped with 13.9 MiB received and kept).
+// stopped with 13.9 MiB received and kept; then what came before the first
+// progress report was left out).
 func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
 	w := newWorld(t)
 	w.publishHello()
@@ -50,6 +54,10 @@ func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
 	w.client.Uninstall(context.Background(), []string{"hello"}, false)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	part := filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst.part")
+	if err := os.WriteFile(part, bytes.Repeat([]byte{1}, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	w.client.source = &stoppedSource{stop: cancel, received: 3 << 20}
 	if err := w.client.Install(ctx, []string{"hello"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted install: %v", err)
