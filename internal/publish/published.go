@@ -10,8 +10,97 @@ import (
 	"path/filepath"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/signing"
 )
+
+// Snapshot file names inside the public directory.
+const (
+	DBFile       = "packages.db"
+	SigFile      = "packages.db.sig"
+	RotationFile = "packages.db.rotation" // every key rotation statement, oldest first (see Rotate)
+)
+
+// Publish writes a snapshot of db and its signature into dir. Each file is
+// replaced atomically; a reader that catches the moment between the two
+// renames sees a pair that does not verify, and EnsurePublished (and
+// clients, by retrying) handle that.
+//
+// Every signature goes through here, and nothing is signed that clients
+// would refuse: the snapshot passes the check clients run at sync
+// (catalog.SnapshotChecked) or Publish fails with catalog.ErrUnpublishable,
+// naming the row and the field, and leaves the pair in dir as it was.
+// Checking every row is most of a publication: of 10,000 rows, 1.0 to
+// 1.35 s here with the check, 0.34 to 0.38 s without (BenchmarkPublish10k).
+// The catalog's seal skips it when the catalog changed only through the
+// publisher since it last passed (0.34 to 0.43 s), so it is paid once
+// after catalog.db was written by something else.
+func Publish(ctx context.Context, db *catalog.DB, key *signing.Key, dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	tmp := filepath.Join(dir, ".packages.db.next")
+	if err := db.SnapshotChecked(ctx, tmp); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	defer os.Remove(tmp)
+	data, err := os.ReadFile(tmp)
+	if err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, SigFile+".next"), key.Sign(data), 0o644); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, DBFile)); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	if err := os.Rename(filepath.Join(dir, SigFile+".next"), filepath.Join(dir, SigFile)); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	matchRotations(dir, key.Public())
+	return fsutil.SyncDir(dir)
+}
+
+// withdrawnSuffix names the key rotation statements set aside by
+// matchRotations (in the public directory, which serves only the three
+// published names).
+const withdrawnSuffix = ".withdrawn"
+
+// matchRotations keeps the published key rotation statements in step with
+// key. Statements that cannot lead to it (the publisher lost its key and
+// made a new one, README: lost or stolen key; or a start without
+// signing.key before the key was restored) are set aside: clients that
+// pinned a key of the chain refuse the new key either way, but a mirror
+// checks that the chain it serves leads to the catalog's signer and refused
+// to follow the publisher at all. Statements set aside that lead to key
+// again (the old key restored from a backup) are published again. A chain
+// whose last statement hands over from key is a rotation that crashed
+// before its commit (Rotate) and stays. Best effort: the catalog is
+// published already, and a chain that cannot be read is left as it is.
+func matchRotations(dir string, key signing.PublicKey) {
+	leads := func(path string) (exists, ok bool) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return !errors.Is(err, os.ErrNotExist), false
+		}
+		chain, err := signing.ParseRotations(data)
+		if err != nil || len(chain) == 0 {
+			return true, err != nil // a damaged chain is left as it is
+		}
+		last := chain[len(chain)-1]
+		return true, last.New.Equal(key) || last.Old.Equal(key)
+	}
+	published := filepath.Join(dir, RotationFile)
+	aside := published + withdrawnSuffix
+	switch exists, ok := leads(published); {
+	case exists && !ok:
+		os.Rename(published, aside)
+	case !exists:
+		if _, ok := leads(aside); ok {
+			os.Rename(aside, published)
+		}
+	}
+}
 
 // Snapshot is a published catalog as read back from disk.
 type Snapshot struct {
@@ -205,3 +294,36 @@ func publishedSerial(ctx context.Context, dir string) int64 {
 // review). The file is checked before its serial is written, and a
 // refusal (catalog.ErrUnpublishable) leaves it as it was.
 func (p *Publisher) Adopt(ctx context.Context) error { return p.ensure(ctx, true) }
+
+// Repair waits for any add or remove in progress (through the publish lock)
+// and then makes the published snapshot match the working catalog.
+func (p *Publisher) Repair(ctx context.Context) error { return p.ensure(ctx, false) }
+
+// ensure is Repair, or with adopt Adopt: the working catalog checked
+// before anything is written to it, and raised when its serial equals
+// the published one too.
+func (p *Publisher) ensure(ctx context.Context, adopt bool) error {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer fl.Unlock()
+	key, err := LoadKey(p.Paths)
+	if err != nil {
+		return err
+	}
+	db, err := p.openWorking(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if adopt {
+		if err := db.CheckPublishable(ctx); err != nil {
+			return err
+		}
+	}
+	if err := p.raise(ctx, db, adopt); err != nil {
+		return err
+	}
+	return EnsurePublished(ctx, db, key, p.Paths.PublicDir())
+}
