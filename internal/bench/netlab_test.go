@@ -88,9 +88,18 @@ func TestNetLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("rtt: %v", s)
-	for _, d := range []time.Duration{s.Connect, s.Median, s.MinRTT} {
-		if d < rtt || d > rtt+10*time.Millisecond {
-			t.Errorf("measured %v, want %v to %v (%v)", d, rtt, rtt+10*time.Millisecond, s)
+	// Every measure is at least the RTT set: no packet skips the delay
+	// line. At most 10 ms over it: the median of the ping-pongs and the
+	// kernel's minimum; the connect time is one sample that also holds the
+	// first packet's neighbour resolution and the scheduling of a loaded
+	// machine (55.9 ms for 40 ms once in a clean clone's make test, the
+	// median 40.6 ms).
+	for _, m := range []struct {
+		d       time.Duration
+		bounded bool
+	}{{s.Connect, false}, {s.Median, true}, {s.MinRTT, true}} {
+		if m.d < rtt || m.bounded && m.d > rtt+10*time.Millisecond {
+			t.Errorf("measured %v, want %v to %v (%v)", m.d, rtt, rtt+10*time.Millisecond, s)
 		}
 	}
 
