@@ -13,6 +13,7 @@ import (
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/suggest"
 )
@@ -123,6 +124,12 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 	var x *resolve.Explanation
 	if errors.As(err, &x) && x.Missing != "" {
 		return cli.WithHint(err, syncedNote(e.syncedAt(ctx), time.Now()))
+	}
+	// So may a version whose script does not fail (a newcomer's run
+	// installed a broken version again before a sync, with no word of one).
+	var se *script.Error
+	if errors.As(err, &se) {
+		return cli.WithHint(err, "a fixed version may be published since: "+syncedNote(e.syncedAt(ctx), time.Now()))
 	}
 	return err
 }
