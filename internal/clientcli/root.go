@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +18,6 @@ import (
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/procs"
 	"github.com/distpac/distpac/internal/safedir"
-	"github.com/distpac/distpac/internal/state"
 )
 
 // Main runs dist-client with args and returns the exit code.
@@ -80,7 +78,7 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err := checkFiles(chk, cp); err != nil {
 		return nil, cp, err
 	}
-	e.prefixErr = checkPrefix(chk, c.Prefix)
+	e.prefixErr = install.CheckPrefix(chk, c.Prefix)
 	if e.prefixErr != nil && !e.placing && !e.prefixWarned {
 		e.prefixWarned = true
 		e.UI.Warnf("%v; install, upgrade and uninstall refuse it until then\n", e.prefixErr)
@@ -90,7 +88,7 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 
 // checkDirs refuses a data directory that another user can change
 // (safedir): the client directory and what it keeps in folders of its
-// own. About a dozen lstats in all, with checkFiles and checkPrefix: c
+// own. About a dozen lstats in all, with checkFiles and install.CheckPrefix: c
 // checks the ancestors they share once.
 func checkDirs(c *safedir.Checker, cp paths.Client) error {
 	return c.CheckAll("data directory", cp.Dir, cp.Staging(), cp.Cache(), cp.Packages())
@@ -113,11 +111,6 @@ func checkFiles(c *safedir.Checker, cp paths.Client) error {
 		}
 	}
 	return nil
-}
-
-// checkPrefix checks the prefix and its staging folder (safedir).
-func checkPrefix(c *safedir.Checker, prefix string) error {
-	return c.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
 }
 
 // configFile is the client.yaml in force: the --config file, or the

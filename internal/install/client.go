@@ -339,11 +339,17 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	// (under a safe prefix) was cleaned by mark and hold (an attacker's
 	// run; RemoveAll follows no link, but the rule is the same).
 	discardWork(c.Paths.Staging(), "txn-")
-	staging := filepath.Join(c.Config.Prefix, state.StagingDirName)
-	if safedir.New().CheckAll("prefix", c.Config.Prefix, staging) == nil {
-		discardWork(staging, c.txnPrefix())
+	if CheckPrefix(safedir.New(), c.Config.Prefix) == nil {
+		discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
 	}
 	return st.MarkInterrupted(ctx)
+}
+
+// CheckPrefix refuses a prefix, or its staging folder, that another user
+// can change (safedir): what moves there, as this user, would go where
+// they say.
+func CheckPrefix(chk *safedir.Checker, prefix string) error {
+	return chk.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
 }
 
 // checkJournal refuses to undo or finish an interrupted transaction when

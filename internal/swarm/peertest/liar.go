@@ -187,18 +187,11 @@ func (l *Liar) serve(c net.Conn) {
 	}
 	junk := bytes.Repeat([]byte{0xa5}, 1<<17)
 	for {
-		var n uint32
-		if err := binary.Read(r, binary.BigEndian, &n); err != nil {
+		msg, err := readMessage(r)
+		if err != nil {
 			return
 		}
-		if n > 1<<20 {
-			return
-		}
-		msg := make([]byte, n)
-		if _, err := io.ReadFull(r, msg); err != nil {
-			return
-		}
-		if n != 13 || msg[0] != 6 { // anything but a request: keepalive, interested, cancel...
+		if len(msg) != 13 || msg[0] != 6 { // anything but a request: keepalive, interested, cancel...
 			continue
 		}
 		index := binary.BigEndian.Uint32(msg[1:])

@@ -113,16 +113,20 @@ func (w *Wire) Send(msg []byte) error {
 	return err
 }
 
-func (w *Wire) read() ([]byte, error) {
+func (w *Wire) read() ([]byte, error) { return readMessage(w.r) }
+
+// readMessage reads one length-prefixed peer message (a keepalive is
+// empty), refusing one over 1 MiB.
+func readMessage(r *bufio.Reader) ([]byte, error) {
 	var n uint32
-	if err := binary.Read(w.r, binary.BigEndian, &n); err != nil {
+	if err := binary.Read(r, binary.BigEndian, &n); err != nil {
 		return nil, err
 	}
 	if n > 1<<20 {
 		return nil, fmt.Errorf("message of %d bytes", n)
 	}
 	msg := make([]byte, n)
-	_, err := io.ReadFull(w.r, msg)
+	_, err := io.ReadFull(r, msg)
 	return msg, err
 }
 
