@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -343,64 +342,6 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 		discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
 	}
 	return st.MarkInterrupted(ctx)
-}
-
-// CheckPrefix refuses a prefix, or its staging folder, that another user
-// can change (safedir): what moves there, as this user, would go where
-// they say.
-func CheckPrefix(chk *safedir.Checker, prefix string) error {
-	return chk.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
-}
-
-// checkJournal refuses to undo or finish an interrupted transaction when
-// another user can change a prefix its steps move files in (safedir): the
-// renames, as this user, would follow what they put there. The journal
-// stays within the configured prefix and the records' (OpenJournal), but
-// only the configured one was checked, by clientcli, which now refuses it
-// only for the commands that place files (mark and hold recover too); and
-// an upgrade of a package recorded under an earlier prefix moves its old
-// files aside in that one.
-func (c *Client) checkJournal(ctx context.Context, st *state.DB, j state.Journal) error {
-	recs, err := st.Records(ctx)
-	if err != nil {
-		return err
-	}
-	prefixes := []string{c.Config.Prefix}
-	for _, r := range recs {
-		prefixes = append(prefixes, r.Prefix)
-	}
-	chk := safedir.New()
-	for _, p := range journalPrefixes(j, prefixes) {
-		if err := chk.Check("prefix", p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// journalPrefixes are those of prefixes that the steps of j, and its work
-// directory, lie in: for each path the longest that holds it. A path in
-// none (the data home's staging) adds nothing.
-func journalPrefixes(j state.Journal, prefixes []string) []string {
-	var out []string
-	add := func(p string) {
-		best := ""
-		for _, pr := range prefixes {
-			pr = filepath.Clean(pr)
-			if (p == pr || strings.HasPrefix(p, pr+string(filepath.Separator)) || pr == string(filepath.Separator)) && len(pr) > len(best) {
-				best = pr
-			}
-		}
-		if best != "" && !slices.Contains(out, best) {
-			out = append(out, best)
-		}
-	}
-	add(filepath.Clean(j.Work))
-	for _, op := range j.Ops {
-		add(filepath.Clean(op.Src))
-		add(filepath.Clean(op.Dst))
-	}
-	return out
 }
 
 // bounds are where this client's journals may move files (the records'

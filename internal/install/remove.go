@@ -13,7 +13,6 @@ import (
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/resolve"
-	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -371,18 +370,4 @@ func listAnd(items []string) string {
 		return strings.Join(items, "")
 	}
 	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
-}
-
-// checkPrefixes refuses the removal of recs when another user can change
-// a prefix they were installed to (safedir): the files go from where they
-// were recorded, which may not be the prefix the command checked
-// (clientcli).
-func checkPrefixes(recs []state.Record) error {
-	chk := safedir.New()
-	for _, r := range recs {
-		if err := chk.Check("prefix", r.Prefix); err != nil {
-			return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
-		}
-	}
-	return nil
 }

@@ -53,30 +53,6 @@ func (c *Client) newWork(prefix string) (string, error) {
 	return work, nil
 }
 
-// checkPlacing refuses a plan when another user can change the prefix its
-// versions go to, or one that the installed versions they replace were
-// recorded in: an upgrade runs the old version's uninstall.sh with that
-// prefix and moves its files aside there, renames that, as this user,
-// would follow what the other user put there. A package keeps the prefix
-// it was installed to when the configuration changes; only the configured
-// one was checked (clientcli), and the upgrade of a package recorded
-// under another went unchecked (a review). Checked before anything is
-// downloaded or run, and for a dry run as for the real one.
-func (c *Client) checkPlacing(recs *state.State, items []item) error {
-	chk := safedir.New()
-	if err := chk.Check("prefix", c.Config.Prefix); err != nil {
-		return err
-	}
-	for _, it := range items {
-		if old, ok := recs.Get(it.row.Name); ok {
-			if err := chk.Check("prefix", old.Prefix); err != nil {
-				return fmt.Errorf("%s %s was installed to %s: %w", old.Name, old.Version, old.Prefix, err)
-			}
-		}
-	}
-	return nil
-}
-
 // checkDirs refuses a staging root or prefix another user can change
 // (safedir): what moves into the prefix, as this user, goes where they say.
 func checkDirs(root, prefix string) error {
