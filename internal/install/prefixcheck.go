@@ -1,7 +1,8 @@
 package install
 
 // Whether another user can change a prefix a command moves files in:
-// the configured one and those the records name.
+// the configured one and those the records name. Each is checked with
+// its staging folder, by CheckPrefix, for every command alike.
 
 import (
 	"context"
@@ -16,7 +17,12 @@ import (
 
 // CheckPrefix refuses a prefix, or its staging folder, that another user
 // can change (safedir): what moves there, as this user, would go where
-// they say.
+// they say. It is the one check of a prefix, for clientcli, the plan, the
+// removal and the recovery: with the prefix alone, a package recorded
+// under another prefix was upgraded, uninstalled and recovered with that
+// prefix's staging writable by others, where the configured one was
+// refused. A staging folder that does not exist costs nothing more (its
+// ancestors are the prefix's).
 func CheckPrefix(chk *safedir.Checker, prefix string) error {
 	return chk.CheckAll("prefix", prefix, filepath.Join(prefix, state.StagingDirName))
 }
@@ -28,7 +34,8 @@ func CheckPrefix(chk *safedir.Checker, prefix string) error {
 // only the configured one was checked, by clientcli, which now refuses it
 // only for the commands that place files (mark and hold recover too); and
 // an upgrade of a package recorded under an earlier prefix moves its old
-// files aside in that one.
+// files aside in that one. The work directory, when it is in a prefix's
+// staging, is checked with it (CheckPrefix): the undo renames out of it.
 func (c *Client) checkJournal(ctx context.Context, st *state.DB, j state.Journal) error {
 	recs, err := st.Records(ctx)
 	if err != nil {
@@ -40,7 +47,7 @@ func (c *Client) checkJournal(ctx context.Context, st *state.DB, j state.Journal
 	}
 	chk := safedir.New()
 	for _, p := range journalPrefixes(j, prefixes) {
-		if err := chk.Check("prefix", p); err != nil {
+		if err := CheckPrefix(chk, p); err != nil {
 			return err
 		}
 	}
@@ -83,12 +90,12 @@ func journalPrefixes(j state.Journal, prefixes []string) []string {
 // downloaded or run, and for a dry run as for the real one.
 func (c *Client) checkPlacing(recs *state.State, items []item) error {
 	chk := safedir.New()
-	if err := chk.Check("prefix", c.Config.Prefix); err != nil {
+	if err := CheckPrefix(chk, c.Config.Prefix); err != nil {
 		return err
 	}
 	for _, it := range items {
 		if old, ok := recs.Get(it.row.Name); ok {
-			if err := chk.Check("prefix", old.Prefix); err != nil {
+			if err := CheckPrefix(chk, old.Prefix); err != nil {
 				return fmt.Errorf("%s %s was installed to %s: %w", old.Name, old.Version, old.Prefix, err)
 			}
 		}
@@ -103,7 +110,7 @@ func (c *Client) checkPlacing(recs *state.State, items []item) error {
 func checkPrefixes(recs []state.Record) error {
 	chk := safedir.New()
 	for _, r := range recs {
-		if err := chk.Check("prefix", r.Prefix); err != nil {
+		if err := CheckPrefix(chk, r.Prefix); err != nil {
 			return fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err)
 		}
 	}
