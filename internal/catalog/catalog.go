@@ -338,3 +338,10 @@ func (db *DB) opErr(op string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", op, err)
 }
+
+func (db *DB) writable(op string) error {
+	if db.readOnly {
+		return fmt.Errorf("%s: catalog %s is open read-only", op, db.path)
+	}
+	return nil
+}
