@@ -347,7 +347,7 @@ func (c *Client) keepAll(ctx context.Context, tx *txn, rs []*removing, cause err
 		restored = append(restored, x.rec.Name+" "+x.rec.Version)
 	}
 	slices.Reverse(restored)
-	head := fmt.Sprintf("uninstall %s: nothing was removed", listAnd(all))
+	head := fmt.Sprintf("uninstall %s: nothing was removed", resolve.JoinAnd(all))
 	switch len(all) {
 	case 1:
 	case 2:
@@ -356,18 +356,10 @@ func (c *Client) keepAll(ctx context.Context, tx *txn, rs []*removing, cause err
 		head += fmt.Sprintf(", all %d stay installed", len(all))
 	}
 	if len(restored) > 0 {
-		head += fmt.Sprintf(" (%s, whose uninstall.sh had run, installed again)", listAnd(restored))
+		head += fmt.Sprintf(" (%s, whose uninstall.sh had run, installed again)", resolve.JoinAnd(restored))
 	}
 	for _, f := range failed {
 		head += "; " + f
 	}
 	return fmt.Errorf("%s: %w", head, cause)
-}
-
-// listAnd is "a", "a and b", "a, b and c".
-func listAnd(items []string) string {
-	if len(items) < 2 {
-		return strings.Join(items, "")
-	}
-	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -88,7 +89,7 @@ func webSeeds(hosts []string, lastResort bool) string {
 	if more := len(hosts) - len(shown); more > 0 {
 		shown = append(shown, ui.Count(more, "other"))
 	}
-	return many + " at " + listAnd(shown) + end
+	return many + " at " + resolve.JoinAnd(shown) + end
 }
 
 // fmtDuration prints a duration for people: milliseconds below a second,

@@ -24,7 +24,7 @@ type Explanation struct {
 func (e *Explanation) Error() string {
 	switch {
 	case len(e.Targets) > 0:
-		return "cannot " + e.Verb + " " + joinAnd(limit(e.Targets, 5)) + ": " + e.Cause
+		return "cannot " + e.Verb + " " + JoinAnd(limit(e.Targets, 5)) + ": " + e.Cause
 	case e.Verb == "keep":
 		return "cannot keep the installed packages: " + e.Cause
 	}
@@ -154,7 +154,7 @@ func (r *noMatchReason) text() string {
 		}
 		msg := fmt.Sprintf("no package named %q", p.name)
 		if len(needers) > 0 {
-			msg += " (needed by " + joinAnd(limit(needers, 3)) + ")"
+			msg += " (needed by " + JoinAnd(limit(needers, 3)) + ")"
 		}
 		return msg
 	}
@@ -175,7 +175,7 @@ func (r *noMatchReason) text() string {
 			}
 			if builds := otherBuilds(p, d.dep); len(builds) > 0 {
 				return prefix + "no version of " + p.name + " is exactly " + strings.TrimPrefix(rawOf(d.dep), "=") +
-					" (build metadata must match; there are " + joinAnd(builds) + ")"
+					" (build metadata must match; there are " + JoinAnd(builds) + ")"
 			}
 			return prefix + "no version of " + p.name + " matches " + rawOf(d.dep) + " " + available(p)
 		}
@@ -262,7 +262,7 @@ func exclusionText(p *pkg, deps, restr []*restriction) string {
 			lead = append(lead, depPhrase(d, p.name))
 		}
 	}
-	msg := joinAnd(limit(phrases, 3))
+	msg := JoinAnd(limit(phrases, 3))
 	if len(lead) > 0 {
 		msg = strings.Join(limit(lead, 3), ", ") + ", but " + msg
 	}
@@ -335,7 +335,7 @@ func (r *exhaustedReason) text() string {
 		case len(groups) == 1 && r.omitted == 0:
 			subject = "every version of " + r.p.name + " (" + strings.Join(rev, ", ") + ")"
 		default:
-			subject = r.p.name + " " + joinAnd(rev)
+			subject = r.p.name + " " + JoinAnd(rev)
 		}
 		out = append(out, strings.ReplaceAll(g.key, hole, subject))
 	}

@@ -97,7 +97,7 @@ func impliedWhat(im *implied) string {
 
 func joinOr(xs []string) string {
 	if len(xs) < 2 {
-		return joinAnd(xs)
+		return JoinAnd(xs)
 	}
 	return strings.Join(xs[:len(xs)-1], ", ") + " or " + xs[len(xs)-1]
 }
@@ -161,7 +161,9 @@ func neverPhrase(d Dep) string {
 	return "no version of " + d.Name + " can ever match " + rawOf(d) + ": the constraint contradicts itself"
 }
 
-func joinAnd(xs []string) string {
+// JoinAnd is "a", "a and b", "a, b and c": a list in a message (the
+// install transaction's too).
+func JoinAnd(xs []string) string {
 	switch len(xs) {
 	case 0:
 		return ""

@@ -180,7 +180,7 @@ func (s *solver) stuck() string {
 	for _, p := range ps[:min(3, len(ps))] {
 		names = append(names, fmt.Sprintf("%s (%d versions tried)", p.name, p.tries))
 	}
-	return joinAnd(names)
+	return JoinAnd(names)
 }
 
 // setup records the installed packages and the request at level 0, the
