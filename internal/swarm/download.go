@@ -475,9 +475,13 @@ func (e *Engine) abandon(ih metainfo.Hash) {
 	e.logger.Info("download stopped: nothing waits for it now; the part downloaded stays in the cache", "torrent", t.Name(), "done", t.BytesCompleted(), "size", t.Length())
 	// What stays is the verified pieces (partholes.go): the others' bytes
 	// are freed once the library no longer writes them, and before
-	// another Download of it can start (vanishMu).
-	spans := unverifiedSpans(t)
+	// another Download of it can start (vanishMu). The pieces are read
+	// after the drop: a closed torrent records no verification (its
+	// pieceHashed returns first), and keeps those it recorded, so a piece
+	// verified while it was being dropped is not punched (read before,
+	// it was, and fetched again by the next download).
 	e.Drop(ih)
+	spans := unverifiedSpans(t)
 	if info := t.Info(); info != nil && info.Name == filepath.Base(info.Name) {
 		if err := punchHoles(cache.PartName(filepath.Join(e.dir, info.Name)), spans); err != nil {
 			e.logger.Warn("the part downloaded stays whole in the cache: the next plan counts its pieces not verified as kept", "torrent", t.Name(), "err", err)
