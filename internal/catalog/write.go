@@ -140,7 +140,7 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 	}
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("remove: %w", err)
+		return nil, db.opErr("remove", err)
 	}
 	defer tx.Rollback()
 	stx := db.beginSealed()
@@ -149,10 +149,10 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 		id := r.Name + "@" + r.Version
 		p, err := get(ctx, tx, r.Name, r.Version)
 		if err != nil {
-			return nil, fmt.Errorf("remove: %w", err)
+			return nil, db.opErr("remove", err)
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE name = ? AND version = ?`, p.Name, p.Version); err != nil {
-			return nil, fmt.Errorf("remove %s: %w", id, err)
+			return nil, db.opErr("remove "+id, err)
 		}
 		out = append(out, p)
 		// A catalog with fewer rows of a sealed one passes Check too; the
@@ -167,10 +167,10 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 		}
 	}
 	if _, err := db.bumpSerial(ctx, tx, 0); err != nil {
-		return nil, fmt.Errorf("remove: %w", err)
+		return nil, db.opErr("remove", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, fmt.Errorf("remove: %w", err)
+		return nil, db.opErr("remove", err)
 	}
 	stx.commit(db, stx.urls)
 	return out, nil
