@@ -1,0 +1,146 @@
+package swarm
+
+// Why a download found no source: the error a download ends with when no
+// peer, seeder or web seed served it, with what each tracker said.
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/distpac/distpac/internal/trackerclient"
+	"github.com/distpac/distpac/internal/ui"
+)
+
+// NoSourceError says why a download found nowhere to download from.
+type NoSourceError struct {
+	Torrent  string
+	Idle     time.Duration
+	Trackers []TrackerStatus
+	Direct   []netip.AddrPort // peers named by the catalog, none of which served it
+	// Lacking are those of Direct that are up and did not serve it: each
+	// completed the BitTorrent handshake and closed the connection without
+	// another word (transferState.lacking), as a seeder does for a torrent
+	// it does not hold, and also when it has no room for another peer. The
+	// others did not accept a connection, or closed it before the
+	// handshake.
+	Lacking  []netip.AddrPort
+	WebSeeds []string // the torrent's web seeds
+	WebErr   error    // how each web seed tried failed, if any did
+	// Mirror: the engine is a mirror's (Config.Mirror), whose catalog
+	// comes from its primary, not from dist-client sync.
+	Mirror bool
+}
+
+func (e *NoSourceError) Error() string {
+	var why []string
+	for _, t := range e.Trackers {
+		switch {
+		case t.At.IsZero():
+			why = append(why, fmt.Sprintf("tracker %s has not answered", t.URL))
+		case t.Err != nil:
+			why = append(why, t.Err.Error())
+		case t.Peers == 0:
+			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", t.URL))
+		default:
+			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", t.URL, ui.Count(t.Peers, "peer")))
+		}
+	}
+	var refused, lacking []string
+	for _, a := range e.Direct {
+		if slices.Contains(e.Lacking, a) {
+			lacking = append(lacking, a.String())
+		} else {
+			refused = append(refused, a.String())
+		}
+	}
+	if len(refused) > 0 {
+		why = append(why, "the publisher's seeder ("+strings.Join(refused, ", ")+") did not accept a connection")
+	}
+	// A seeder that closes after the handshake has no room (a capped
+	// publisher's six slots each keep their connection for a minute at
+	// least: the library's worstBadConn, read, not measured) or does not
+	// have the torrent. A tracker that lists peers for it (the publisher's
+	// seeder is pinned in its own tracker for every torrent it seeds)
+	// speaks for the first; one that lists none, or refuses it, for the
+	// second. With no tracker's answer (none named, or all down) nothing
+	// tells them apart.
+	answered, listed := e.trackerAnswers()
+	gone := len(lacking) > 0 && (e.Withdrawn() || answered && !listed)
+	switch {
+	case gone:
+		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") is reachable but does not have this archive")
+	case len(lacking) > 0:
+		why = append(why, "the publisher's seeder ("+strings.Join(lacking, ", ")+") answered but closed the connection (it has no room for another peer, or no longer has this archive)")
+	}
+	switch {
+	case e.WebErr != nil:
+		why = append(why, e.WebErr.Error())
+	case len(e.WebSeeds) == 0:
+		why = append(why, "no web seed")
+	}
+	if len(why) == 0 {
+		why = append(why, "no tracker, peer or web seed is named for it")
+	}
+	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	switch {
+	case e.Mirror && (e.Withdrawn() || gone):
+		// A client's hint sent a mirror's operator to dist-client sync.
+		msg += " (the primary probably withdrew it after signing the catalog this mirror holds: its next sync of the primary drops it)"
+	case e.Withdrawn():
+		msg += " (the package was withdrawn since your last sync: run dist-client sync)"
+	case errors.Is(e.WebErr, errPieceMismatch) || errors.Is(e.WebErr, errCopyWithheld):
+		// The server has the archive, and a piece of it is wrong: its
+		// seeder, which checks its archives as it starts and when they
+		// change, will not seed it either, and a sync would not help.
+		msg += " (the server's copy of the archive is damaged: dist-server names it in its log, and does not seed it)"
+	case gone:
+		// Without a tracker's word (an open tracker, or opentracker, knows
+		// no peer rather than refusing), a seeder that is up without the
+		// archive is the evidence: a catalog older than the publisher's
+		// removal, or a seeder that has not picked up a new package yet.
+		msg += " (it was probably withdrawn since your last sync: run dist-client sync)"
+	}
+	return msg
+}
+
+// trackerAnswers reports whether a tracker's last announce was answered,
+// and whether such an answer listed peers.
+func (e *NoSourceError) trackerAnswers() (answered, listed bool) {
+	for _, t := range e.Trackers {
+		if !t.At.IsZero() && t.Err == nil {
+			answered = true
+			listed = listed || t.Peers > 0
+		}
+	}
+	return answered, listed
+}
+
+// Withdrawn reports whether a tracker said it does not serve the torrent:
+// the publisher removed the package after the catalog the client holds.
+func (e *NoSourceError) Withdrawn() bool {
+	for _, t := range e.Trackers {
+		var fe *trackerclient.FailureError
+		if errors.As(t.Err, &fe) && fe.NotServed() {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrNoSource matches every *NoSourceError with errors.Is.
+var ErrNoSource = errors.New("no source")
+
+func (e *NoSourceError) Is(target error) bool { return target == ErrNoSource }
+
+// TrackerStatus returns what each tracker last said about a torrent, in
+// the announce-list's order; nil when the engine does not announce it.
+func (e *Engine) TrackerStatus(ih InfoHash) []TrackerStatus {
+	if e.ann == nil {
+		return nil
+	}
+	return e.ann.statuses(ih)
+}
