@@ -135,6 +135,14 @@ type Ref struct{ Name, Version string }
 // RemoveAll deletes every version named (names match ignoring case) in one
 // transaction with one serial bump: if any is missing, nothing is removed.
 func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
+	return db.RemoveAllAbove(ctx, 0, refs)
+}
+
+// RemoveAllAbove is RemoveAll with the new serial above both the
+// catalog's and floor (a serial published before, which clients may
+// hold), in the same transaction: nothing is written when a version is
+// missing.
+func (db *DB) RemoveAllAbove(ctx context.Context, floor int64, refs []Ref) ([]Package, error) {
 	if err := db.writable("remove"); err != nil {
 		return nil, err
 	}
@@ -166,7 +174,7 @@ func (db *DB) RemoveAll(ctx context.Context, refs []Ref) ([]Package, error) {
 			}
 		}
 	}
-	if _, err := db.bumpSerial(ctx, tx, 0); err != nil {
+	if _, err := db.bumpSerial(ctx, tx, floor); err != nil {
 		return nil, db.opErr("remove", err)
 	}
 	if err := tx.Commit(); err != nil {

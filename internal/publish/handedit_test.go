@@ -206,18 +206,7 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 	for _, via := range []string{"Repair", "Add"} {
 		t.Run(via, func(t *testing.T) {
 			p := newPublisher(t)
-			first := writePkg(t, filepath.Join(t.TempDir(), "first"), "version: 1.0.0\n", "1")
-			if _, err := p.Add(ctx, []string{first}); err != nil {
-				t.Fatal(err)
-			}
-			backup := filepath.Join(t.TempDir(), "backup.db")
-			copyFile(t, p.Paths.Catalog(), backup)
-			for i, name := range []string{"second", "third"} {
-				dir := writePkg(t, filepath.Join(t.TempDir(), name), "version: 1.0.0\n", fmt.Sprint(i))
-				if _, err := p.Add(ctx, []string{dir}); err != nil {
-					t.Fatal(err)
-				}
-			}
+			backup := backupBefore(t, p, "second", "third")
 			if got := publishedMeta(t, p).Serial; got != 3 {
 				t.Fatalf("published serial %d before the restore, want 3", got)
 			}
@@ -255,6 +244,27 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 			clientAccepts(t, p, nil)
 		})
 	}
+}
+
+// backupBefore publishes a package "first", copies catalog.db aside (the
+// backup it returns, of serial 1), then publishes each of later, one
+// serial each.
+func backupBefore(t *testing.T, p *publish.Publisher, later ...string) string {
+	t.Helper()
+	ctx := context.Background()
+	first := writePkg(t, filepath.Join(t.TempDir(), "first"), "version: 1.0.0\n", "1")
+	if _, err := p.Add(ctx, []string{first}); err != nil {
+		t.Fatal(err)
+	}
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	copyFile(t, p.Paths.Catalog(), backup)
+	for i, name := range later {
+		dir := writePkg(t, filepath.Join(t.TempDir(), name), "version: 1.0.0\n", fmt.Sprint(i))
+		if _, err := p.Add(ctx, []string{dir}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return backup
 }
 
 // publishedMeta and publishedPackages read the published catalog.
@@ -324,5 +334,64 @@ func TestLostCatalogRefused(t *testing.T) {
 	}
 	if m := publishedMeta(t, p); m.Serial != 2 || len(publishedPackages(t, p)) != 2 {
 		t.Errorf("published serial %d with %d packages, want 2 with 2", m.Serial, len(publishedPackages(t, p)))
+	}
+}
+
+// A backup restored below the published serial and edited into a catalog
+// clients refuse is refused by every publisher path with the file left as
+// it was: the check comes before the serial is raised. The raise was
+// committed first, so that a refused catalog.db had been changed all the
+// same. Withdrawing the row named raises and removes in one step.
+func TestRefusedCatalogNotRaised(t *testing.T) {
+	ctx := context.Background()
+	for _, via := range []string{"Repair", "Adopt", "Add", "Rotate", "Renew"} {
+		t.Run(via, func(t *testing.T) {
+			p := newPublisher(t)
+			backup := backupBefore(t, p, "second")
+			handEdit(t, backup, `UPDATE packages SET installed_size = 0`)
+			if err := os.Rename(backup, p.Paths.Catalog()); err != nil {
+				t.Fatal(err)
+			}
+			before, err := os.ReadFile(p.Paths.Catalog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.OnRaise = func(from, published, to int64) { t.Errorf("raised %d to %d (published %d)", from, to, published) }
+			switch via {
+			case "Repair":
+				err = p.Repair(ctx)
+			case "Adopt":
+				err = p.Adopt(ctx)
+			case "Add":
+				_, err = p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "third"), "version: 1.0.0\n", "3")})
+			case "Rotate":
+				_, err = p.Rotate(ctx)
+			case "Renew":
+				p.Config.CatalogValidFor = config.Duration(time.Hour) // shortened: due at once
+				_, _, err = p.Renew(ctx)
+			}
+			if !errors.Is(err, catalog.ErrUnpublishable) || !strings.Contains(err.Error(), "first@1.0.0: installed_size: 0") {
+				t.Fatalf("%s = %v, want the row clients refuse named", via, err)
+			}
+			if after, err := os.ReadFile(p.Paths.Catalog()); err != nil || !bytes.Equal(after, before) {
+				t.Errorf("%s changed the refused catalog.db (%v)", via, err)
+			}
+			if m := publishedMeta(t, p); m.Serial != 2 {
+				t.Errorf("published serial %d, want 2 still", m.Serial)
+			}
+
+			var raised [3]int64
+			p.OnRaise = func(from, published, to int64) { raised = [3]int64{from, published, to} }
+			if _, err := p.Remove(ctx, []catalog.Ref{{Name: "first", Version: "1.0.0"}}); err != nil {
+				t.Fatalf("Remove of the row named: %v", err)
+			}
+			if raised != [3]int64{1, 2, 3} {
+				t.Errorf("OnRaise told %v, want the backup's 1, the published 2, raised to 3", raised)
+			}
+			if m := publishedMeta(t, p); m.Serial != 3 || len(publishedPackages(t, p)) != 0 {
+				t.Errorf("published serial %d with %d packages, want 3 with none", m.Serial, len(publishedPackages(t, p)))
+			}
+			clientAccepts(t, p, nil)
+		})
 	}
 }

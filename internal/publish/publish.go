@@ -102,16 +102,20 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	db, err := p.openCatalog(ctx)
+	db, err := p.openWorking(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
 	// A catalog clients would refuse (edited by hand since it was last
 	// published) is refused before any archive is built, and left as it
-	// is: the new rows would be recorded and never published.
+	// is: the new rows would be recorded and never published. Its serial
+	// is raised after (raise), not before.
 	if err := db.CheckPublishable(ctx); err != nil {
 		return nil, fmt.Errorf("nothing published: %w", err)
+	}
+	if err := p.raise(ctx, db, false); err != nil {
+		return nil, err
 	}
 
 	if err := os.MkdirAll(p.Paths.Archives(), 0o755); err != nil {
@@ -368,14 +372,26 @@ func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.P
 	if err != nil {
 		return nil, err
 	}
-	db, err := p.openCatalog(ctx)
+	db, err := p.openWorking(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer db.Close()
-	rows, err := db.RemoveAll(ctx, refs)
+	// Raised in the removal's own transaction, not before it: raise checks
+	// the catalog first, and withdrawing a row clients refuse must not be
+	// refused for it.
+	from, floor, err := p.raiseFloor(ctx, db, false)
 	if err != nil {
 		return nil, err
+	}
+	rows, err := db.RemoveAllAbove(ctx, floor, refs)
+	if err != nil {
+		return nil, err
+	}
+	if floor > 0 {
+		if m, err := db.Meta(ctx); err == nil {
+			p.raised(from, floor, m.Serial)
+		}
 	}
 	if err := p.writeWhitelist(ctx, db); err != nil {
 		return rows, err
@@ -409,9 +425,8 @@ type multiError struct {
 func (m *multiError) Error() string   { return m.msg }
 func (m *multiError) Unwrap() []error { return m.errs }
 
-// openCatalog opens the working catalog with the configured validity, so
-// that every serial it makes is stamped with it, its serial raised above
-// the one published if it is below it (raise).
+// openCatalog opens the working catalog (openWorking), its serial raised
+// above the one published if it is below it (raise).
 func (p *Publisher) openCatalog(ctx context.Context) (*catalog.DB, error) {
 	db, err := p.openWorking(ctx)
 	if err != nil {
@@ -424,6 +439,10 @@ func (p *Publisher) openCatalog(ctx context.Context) (*catalog.DB, error) {
 	return db, nil
 }
 
+// openWorking opens the working catalog with the configured validity, so
+// that every serial it makes is stamped with it; it refuses a catalog.db
+// that is gone while a catalog is published (Lost), rather than make it
+// anew.
 func (p *Publisher) openWorking(ctx context.Context) (*catalog.DB, error) {
 	if err := p.Lost(ctx); err != nil {
 		return nil, err

@@ -218,29 +218,53 @@ func EnsurePublished(ctx context.Context, db *catalog.DB, key *signing.Key, dir 
 // until the publisher's serial caught up. The published file is read
 // unverified: whoever signed it, clients may hold its serial.
 //
+// The catalog is checked before its serial is written: one clients would
+// refuse (catalog.ErrUnpublishable) is left as it is. The raise was
+// committed first, and the publication after it refused: the refused file
+// had been changed all the same, its stamp moved on (a review).
+func (p *Publisher) raise(ctx context.Context, db *catalog.DB, orEqual bool) error {
+	from, floor, err := p.raiseFloor(ctx, db, orEqual)
+	if err != nil || floor == 0 {
+		return err
+	}
+	if err := db.CheckPublishable(ctx); err != nil {
+		return err
+	}
+	next, err := db.BumpSerialAbove(ctx, floor)
+	if err != nil {
+		return err
+	}
+	p.raised(from, floor, next.Serial)
+	return nil
+}
+
+// raiseFloor is the published serial that db's next serial must be above
+// (raise), 0 when db's is above it already; from is db's serial.
+//
 // A catalog of serial 0 (made anew: nothing was ever published from it)
 // while a serial is published is not raised but refused: catalog.db was
 // lost, and publishing what is added to an empty catalog would withdraw
 // every package published (a review of the raise).
-func (p *Publisher) raise(ctx context.Context, db *catalog.DB, orEqual bool) error {
+func (p *Publisher) raiseFloor(ctx context.Context, db *catalog.DB, orEqual bool) (from, floor int64, err error) {
 	published := publishedSerial(ctx, p.Paths.PublicDir())
 	m, err := db.Meta(ctx)
 	if err != nil || published == 0 || m.Serial > published || m.Serial == published && !orEqual {
-		return err
+		return m.Serial, 0, err
 	}
 	if m.Serial == 0 {
-		return p.lost("is new", published)
+		return 0, 0, p.lost("is new", published)
 	}
-	next, err := db.BumpSerialAbove(ctx, published)
-	if err != nil {
-		return err
-	}
+	return m.Serial, published, nil
+}
+
+// raised says that db's serial from was raised above the published one to
+// serial.
+func (p *Publisher) raised(from, published, serial int64) {
 	p.logger().Warn("catalog.db's serial is not above the one published (a backup restored?): publishing it under the next, as clients refuse a lower one",
-		"catalog_serial", m.Serial, "published_serial", published, "serial", next.Serial)
+		"catalog_serial", from, "published_serial", published, "serial", serial)
 	if p.OnRaise != nil {
-		p.OnRaise(m.Serial, published, next.Serial)
+		p.OnRaise(from, published, serial)
 	}
-	return nil
 }
 
 // ErrCatalogLost: catalog.db is gone, or was made anew, while a catalog
@@ -291,17 +315,18 @@ func publishedSerial(ctx context.Context, dir string) int64 {
 // published serial with other rows, clients that synced that serial would
 // never fetch it (and the server went on serving the pair signed before,
 // its status clear even when the new file could not be signed: a
-// review). The file is checked before its serial is written, and a
-// refusal (catalog.ErrUnpublishable) leaves it as it was.
+// review). The file is checked before its serial is written (raise), and
+// a refusal (catalog.ErrUnpublishable) leaves it as it was.
 func (p *Publisher) Adopt(ctx context.Context) error { return p.ensure(ctx, true) }
 
 // Repair waits for any add or remove in progress (through the publish lock)
 // and then makes the published snapshot match the working catalog.
 func (p *Publisher) Repair(ctx context.Context) error { return p.ensure(ctx, false) }
 
-// ensure is Repair, or with adopt Adopt: the working catalog checked
-// before anything is written to it, and raised when its serial equals
-// the published one too.
+// ensure is Repair, or with adopt Adopt: the working catalog raised when
+// its serial equals the published one too. Nothing is written to a
+// catalog that is refused: raise checks it before it writes, and Publish
+// before it signs.
 func (p *Publisher) ensure(ctx context.Context, adopt bool) error {
 	fl, err := p.lock(ctx)
 	if err != nil {
@@ -317,11 +342,6 @@ func (p *Publisher) ensure(ctx context.Context, adopt bool) error {
 		return err
 	}
 	defer db.Close()
-	if adopt {
-		if err := db.CheckPublishable(ctx); err != nil {
-			return err
-		}
-	}
 	if err := p.raise(ctx, db, adopt); err != nil {
 		return err
 	}

@@ -114,15 +114,18 @@ func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
 			return Rotated{}, err
 		}
 	}
-	db, err := p.openCatalog(ctx)
+	db, err := p.openWorking(ctx)
 	if err != nil {
 		return Rotated{}, err
 	}
 	defer db.Close()
-	// Before any statement is made: the new key's first catalog must be
-	// one clients take.
+	// Before any statement is made (and before the serial is raised): the
+	// new key's first catalog must be one clients take.
 	if err := db.CheckPublishable(ctx); err != nil {
 		return Rotated{}, fmt.Errorf("rotate key: nothing rotated: %w", err)
+	}
+	if err := p.raise(ctx, db, false); err != nil {
+		return Rotated{}, err
 	}
 
 	dir := p.Paths.PublicDir()

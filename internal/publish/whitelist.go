@@ -52,7 +52,10 @@ func (p *Publisher) RewriteWhitelist(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer fl.Unlock()
-	db, err := p.openCatalog(ctx)
+	// Only read: the rewrite, which a server runs at every reload, raised
+	// the serial of a catalog below the one published before anything
+	// checked it (raise).
+	db, err := p.openWorking(ctx)
 	if err != nil {
 		return false, err
 	}
