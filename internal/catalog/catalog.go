@@ -307,19 +307,20 @@ func OpenReadOnly(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
-// Replaced reports whether db's path now names another file than the one
-// its connection opened (a copy moved into place since: a backup
-// restored with cp and mv), and gives that file. A connection goes on
+// Replaced reports whether fi, what db's path names now (os.Stat),
+// is another file than the one its connection opened (a copy moved into
+// place since: a backup restored with cp and mv). A connection goes on
 // reading and writing the file it opened, whatever the path names since;
 // a long-lived reader (the running server) opens the path again when
-// this says so. A path that names nothing, or an empty file (which Open
-// would make a new catalog of), is not a replacement: fi is nil then.
-func (db *DB) Replaced() (fi os.FileInfo, replaced bool) {
-	fi, err := os.Stat(db.path)
-	if err != nil || fi.Size() == 0 {
-		return nil, false
+// this says so. Nothing (nil), or an empty file (which Open would make a
+// new catalog of), is not a replacement. The caller stats the path: a
+// server polling it twice a second looks at it once a poll, for this and
+// for whether it is gone.
+func (db *DB) Replaced(fi os.FileInfo) bool {
+	if fi == nil || fi.Size() == 0 {
+		return false
 	}
-	return fi, db.opened == nil || !os.SameFile(db.opened, fi)
+	return db.opened == nil || !os.SameFile(db.opened, fi)
 }
 
 // Close releases the database.

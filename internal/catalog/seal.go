@@ -114,6 +114,23 @@ func (db *DB) Stamp() (Stamp, error) {
 	return Stamp{st}, err
 }
 
+// Sealed reports whether the catalog file, as it stands, is the one its
+// seal says passed the clients' check: written only through Add,
+// RemoveAll and BumpSerial since it was last checked, as every
+// publication leaves it. A file moved into place (another inode), one
+// written by anything else (sqlite3 by hand, a cp over it), one refused,
+// and one never checked or checked under older rules (sealVersion) are
+// not: a server starting on such a file cannot take the pair published
+// at its serial for its own, since that pair was made of another file.
+func (db *DB) Sealed() bool {
+	st, ok, err := db.readStamp()
+	if err != nil || !ok {
+		return false
+	}
+	s := db.readSeal(st)
+	return s != nil && s.Refused == ""
+}
+
 // readSeal returns the seal when it holds for the file as stamped by st,
 // nil otherwise (none, another state, another version, unreadable).
 func (db *DB) readSeal(st fileStamp) *seal {

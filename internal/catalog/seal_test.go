@@ -144,14 +144,18 @@ func TestSealNotForACopyWithTheSameStamp(t *testing.T) {
 // Replaced tells the file the DB opened from one moved into place since.
 func TestReplaced(t *testing.T) {
 	db, dir, path := openWithRow(t)
-	if _, replaced := db.Replaced(); replaced {
+	replaced := func() bool {
+		fi, _ := os.Stat(path)
+		return db.Replaced(fi)
+	}
+	if replaced() {
 		t.Fatal("Replaced after a write through the DB")
 	}
 	copyFile(t, path, filepath.Join(dir, "copy.db"))
 	if err := os.Rename(filepath.Join(dir, "copy.db"), path); err != nil {
 		t.Fatal(err)
 	}
-	if fi, replaced := db.Replaced(); !replaced || fi == nil {
+	if !replaced() {
 		t.Fatal("not Replaced after a copy was moved into place")
 	}
 	// An empty file is not a catalog to open instead; nothing at all
@@ -162,13 +166,13 @@ func TestReplaced(t *testing.T) {
 	if err := os.Rename(filepath.Join(dir, "empty"), path); err != nil {
 		t.Fatal(err)
 	}
-	if _, replaced := db.Replaced(); replaced {
+	if replaced() {
 		t.Fatal("Replaced by an empty file")
 	}
 	if err := os.Remove(path); err != nil {
 		t.Fatal(err)
 	}
-	if _, replaced := db.Replaced(); replaced {
+	if replaced() {
 		t.Fatal("Replaced by nothing")
 	}
 }

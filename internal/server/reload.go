@@ -38,89 +38,9 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	if same {
 		return nil
 	}
-	var snap publish.Snapshot
-	// A catalog.db replaced by a file that cannot be opened (reopen logged
-	// it) has nothing to publish either, until it changes: trying made a
-	// failed reload a poll, each logged.
-	refused := !first && (r.reopenFailed != nil || r.stillRefused())
-	if refused {
-		// Nothing new can be published, but the packages of the catalog
-		// served that failed to seed are tried again (a review: they
-		// were not while a publication was refused).
-		if !retry {
-			return nil
-		}
-		if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), servedNow); err != nil {
-			return err
-		}
-	} else {
-		// `dist-server key rotate` may have replaced the key with this serial.
-		if err := r.reloadKey(); err != nil {
-			return err
-		}
-		if reopened {
-			// A file moved into place is published under a serial
-			// above the one served, or refused (Adopt): at the
-			// served serial the pair signed before would be served
-			// as the new file's, checked or not.
-			stamp, _ := r.db.Stamp()
-			if err := r.pub.Adopt(ctx); err != nil {
-				if !refusal(err) {
-					return err
-				}
-				r.refuse(stamp, err, servedNow)
-				return nil
-			}
-			if meta, err = r.db.Meta(ctx); err != nil {
-				return err
-			}
-		}
-		snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial)
-	}
-	if !refused && err != nil {
-		// An add may be between its commit and its publication: wait for
-		// it through the publish lock, then repair if it died half-way.
-		stamp, _ := r.db.Stamp()
-		if err := r.pub.Repair(ctx); err != nil {
-			if !refusal(err) {
-				return err
-			}
-			refused = true
-			if !first {
-				r.refuse(stamp, err, r.servedSerial())
-				return nil // the pair served stays served
-			}
-			// A start with a working catalog that cannot be signed
-			// serves the last pair signed, as a running server keeps
-			// serving it, and as an apt repository whose export failed
-			// keeps its last Release files: clients go on syncing it
-			// (until its valid_until) and the published packages go on
-			// being seeded, where refusing to start would take both
-			// away and fix nothing. The refusal is logged; a start with
-			// no pair at all fails with it.
-			refusal := err
-			snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), publish.AnySerial)
-			if err != nil {
-				return fmt.Errorf("%w (and no catalog signed before to serve: %v)", refusal, err)
-			}
-			r.refuse(stamp, refusal, snap.Serial)
-		} else {
-			if meta, err = r.db.Meta(ctx); err != nil {
-				return err
-			}
-			if err := r.reloadKey(); err != nil {
-				return err
-			}
-			if snap, err = publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), meta.Serial); err != nil {
-				return fmt.Errorf("published catalog: %w", err)
-			}
-		}
-	}
-	if !refused {
-		r.refusedErr = nil
-		r.mu.Lock()
-		r.unsignedSince, r.unsignedErr = time.Time{}, ""
-		r.mu.Unlock()
+	snap, ok, err := r.pairToServe(ctx, first, reopened, retry, servedNow)
+	if err != nil || !ok {
+		return err
 	}
 	// The packages of the catalog served, not of the working catalog: an
 	// add that committed since would otherwise put its packages in the
@@ -168,6 +88,108 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	return nil
 }
 
+// pairToServe decides which published pair (catalog and signature) to
+// serve, publishing the working catalog first when it can: ok is false
+// when the pair served stays as it is. In turn:
+//
+//   - a working catalog whose publication was refused, unchanged since
+//     (or a catalog.db that cannot be opened), is not looked at again:
+//     the pair served is read again only to retry the seeding (retry),
+//     the packages served that failed to seed being tried again;
+//   - a catalog.db that is not the file published (adopt: replaced while
+//     the server ran, or changed while it was stopped) is published
+//     through Publisher.Adopt, checked in full and under a serial above
+//     the one published, or refused;
+//   - the pair published at the working catalog's serial is served when
+//     it verifies; else the publication is repaired (Publisher.Repair: an
+//     add may be between its commit and its publication, or died there).
+//
+// A refusal (refusal) keeps the pair served, logged once and shown in
+// status; at start, with none served yet, the last pair signed is served
+// (AnySerial). A publication that succeeds clears the refusal.
+func (r *runner) pairToServe(ctx context.Context, first, adopt, retry bool, served int64) (publish.Snapshot, bool, error) {
+	dir := r.opts.Paths.PublicDir()
+	// A catalog.db replaced by a file that cannot be opened (reopen logged
+	// it) has nothing to publish either, until it changes: trying made a
+	// failed reload a poll, each logged.
+	if !first && (r.reopenFailed != nil || r.stillRefused()) {
+		// Nothing new can be published, but the packages of the catalog
+		// served that failed to seed are tried again (a review: they
+		// were not while a publication was refused).
+		if !retry {
+			return publish.Snapshot{}, false, nil
+		}
+		snap, err := publish.ReadPublished(ctx, dir, r.key.Public(), served)
+		return snap, err == nil, err
+	}
+	// `dist-server key rotate` may have replaced the key with this serial.
+	if err := r.reloadKey(); err != nil {
+		return publish.Snapshot{}, false, err
+	}
+	stamp, _ := r.db.Stamp()
+	if adopt {
+		// At the serial published, the pair signed before would be served
+		// as the new file's, checked or not.
+		if err := r.pub.Adopt(ctx); err != nil {
+			return r.keepServed(ctx, first, stamp, err, served)
+		}
+	}
+	meta, err := r.db.Meta(ctx)
+	if err != nil {
+		return publish.Snapshot{}, false, err
+	}
+	snap, err := publish.ReadPublished(ctx, dir, r.key.Public(), meta.Serial)
+	if err != nil {
+		// An add may be between its commit and its publication: wait for
+		// it through the publish lock, then repair if it died half-way.
+		stamp, _ = r.db.Stamp()
+		if err := r.pub.Repair(ctx); err != nil {
+			return r.keepServed(ctx, first, stamp, err, served)
+		}
+		if meta, err = r.db.Meta(ctx); err != nil {
+			return publish.Snapshot{}, false, err
+		}
+		if err := r.reloadKey(); err != nil {
+			return publish.Snapshot{}, false, err
+		}
+		if snap, err = publish.ReadPublished(ctx, dir, r.key.Public(), meta.Serial); err != nil {
+			return publish.Snapshot{}, false, fmt.Errorf("published catalog: %w", err)
+		}
+	}
+	r.refusedErr = nil
+	r.mu.Lock()
+	r.unsignedSince, r.unsignedErr = time.Time{}, ""
+	r.mu.Unlock()
+	return snap, true, nil
+}
+
+// keepServed is pairToServe after the publisher failed with err, the working
+// catalog stamped as before the attempt: a refusal (refusal) is recorded
+// and the pair served stays served; at start, the last pair signed is
+// served.
+func (r *runner) keepServed(ctx context.Context, first bool, stamp catalog.Stamp, err error, served int64) (publish.Snapshot, bool, error) {
+	if !refusal(err) {
+		return publish.Snapshot{}, false, err
+	}
+	if !first {
+		r.refuse(stamp, err, served)
+		return publish.Snapshot{}, false, nil
+	}
+	// A start with a working catalog that cannot be signed serves the
+	// last pair signed, as a running server keeps serving it, and as an
+	// apt repository whose export failed keeps its last Release files:
+	// clients go on syncing it (until its valid_until) and the published
+	// packages go on being seeded, where refusing to start would take both
+	// away and fix nothing. The refusal is logged; a start with no pair at
+	// all fails with it.
+	snap, rerr := publish.ReadPublished(ctx, r.opts.Paths.PublicDir(), r.key.Public(), publish.AnySerial)
+	if rerr != nil {
+		return publish.Snapshot{}, false, fmt.Errorf("%w (and no catalog signed before to serve: %v)", err, rerr)
+	}
+	r.refuse(stamp, err, snap.Serial)
+	return snap, true, nil
+}
+
 // reopen opens the working catalog again when its path names another
 // file than the one the server opened (catalog.DB.Replaced): an operator
 // who restores a backup by rename (cp backup.db x.db && mv x.db
@@ -180,11 +202,12 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 // A file that cannot be opened leaves the old one in use, logged once
 // until it changes.
 func (r *runner) reopen(ctx context.Context) {
-	if r.catalogGone(ctx) {
+	fi, gone := r.catalogGone(ctx)
+	if gone {
 		return
 	}
-	fi, replaced := r.db.Replaced()
-	if !replaced && fi != nil && r.reopenFailed != nil {
+	replaced := r.db.Replaced(fi)
+	if !replaced && r.reopenFailed != nil {
 		// The file opened is back (a hard link kept of it): looked at
 		// once, which clears the status the unopenable one set, or
 		// says why it cannot be signed (a review: status went on
@@ -214,18 +237,19 @@ func (r *runner) reopen(ctx context.Context) {
 // file: the server goes on with the file it opened, says so once in the
 // log and in status (it said nothing, and Replaced sees no replacement
 // there: an attacker's run), and looks at the catalog again once a file
-// is back.
-func (r *runner) catalogGone(ctx context.Context) bool {
+// is back. Otherwise it gives the file's os.Stat, the one stat of the
+// path a poll makes (reopen asks Replaced with it).
+func (r *runner) catalogGone(ctx context.Context) (os.FileInfo, bool) {
 	path := r.opts.Paths.Catalog()
 	fi, err := os.Stat(path)
 	if err == nil && fi.Mode().IsRegular() && fi.Size() > 0 {
 		if r.gone {
 			r.gone, r.reopened = false, true
 		}
-		return false
+		return fi, false
 	}
 	if r.gone || ctx.Err() != nil {
-		return true
+		return nil, true
 	}
 	r.gone = true
 	switch {
@@ -241,7 +265,7 @@ func (r *runner) catalogGone(ctx context.Context) bool {
 	r.unsigned(err)
 	r.errors.WithLabelValues("reload").Inc()
 	r.log.Error("catalog.db is gone or is no catalog; still serving the catalog of the file opened before", "err", err)
-	return true
+	return nil, true
 }
 
 // reloadKey reads the signing key again: a key rotation replaces it while

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
 )
 
 // statusOf asks a running server for its status.
@@ -174,4 +176,84 @@ func TestCatalogGone(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("server: %v", err)
 	}
+}
+
+// A catalog.db replaced or edited while the server was stopped, at the
+// serial published, is adopted at start as a running server adopts a
+// file moved into place: a good one published under the next serial, one
+// clients would refuse not signed (the pair signed before served, status
+// saying why). The pair published at that serial verified, and was
+// served as the new file's, its rows unseen. A catalog.db left as it was
+// keeps its serial.
+func TestReplacedWhileStopped(t *testing.T) {
+	tests := []struct {
+		name     string
+		change   func(t *testing.T, catalog string)
+		serial   int64
+		packages int
+		unsigned string // what status says is wrong, "" when signed
+	}{
+		{"unchanged", func(*testing.T, string) {}, 1, 1, ""},
+		{"good copy, a row withdrawn", func(t *testing.T, path string) {
+			moveInto(t, path, path, `DELETE FROM copy.packages`)
+		}, 2, 0, ""},
+		{"same rows copied into place", func(t *testing.T, path string) { moveInto(t, path, path) }, 2, 1, ""},
+		{"copy clients refuse", func(t *testing.T, path string) {
+			moveInto(t, path, path, `UPDATE copy.packages SET installed_size = 0`)
+		}, 1, 1, "alpha@1.0.0: installed_size: 0"},
+		{"edited in place", func(t *testing.T, path string) {
+			db, err := sql.Open("sqlite", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			if _, err := db.Exec(`UPDATE packages SET description = 'edited'`); err != nil {
+				t.Fatal(err)
+			}
+		}, 2, 1, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
+			tc.change(t, primary.Catalog())
+			done := make(chan error, 1)
+			var servers sync.WaitGroup
+			defer servers.Wait()
+			defer cancel()
+			info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(&logRecorder{}), NoSeeder: true, NoTracker: true})
+			st := statusOf(t, info)
+			if st.Serial != tc.serial || st.Packages != tc.packages {
+				t.Errorf("serving serial %d of %d packages, want %d of %d", st.Serial, st.Packages, tc.serial, tc.packages)
+			}
+			if tc.unsigned == "" && !st.UnsignedSince.IsZero() || !strings.Contains(st.UnsignedError, tc.unsigned) {
+				t.Errorf("status unsigned since %v: %q, want %q", st.UnsignedSince, st.UnsignedError, tc.unsigned)
+			}
+			_, served := fetch(t, info.Database+"/packages.db")
+			if m, err := publishedMetaOf(t, served); err != nil || m != tc.serial {
+				t.Errorf("the catalog served has serial %d (%v), want %d", m, err, tc.serial)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server: %v", err)
+			}
+		})
+	}
+}
+
+// publishedMetaOf is the serial of the catalog bytes data.
+func publishedMetaOf(t *testing.T, data []byte) (int64, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "packages.db")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err := catalog.OpenReadOnly(context.Background(), path)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	m, err := db.Meta(context.Background())
+	return m.Serial, err
 }

@@ -233,6 +233,13 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// A server that was down a while re-signs before it serves anything,
 	// so it never serves an expired catalog.
 	r.renew(ctx)
+	// A catalog.db replaced or edited while the server was stopped is not
+	// the file the published pair was made of, whatever its serial: it is
+	// adopted as a running server adopts a file moved into place (reopen),
+	// checked in full and published under a serial above the one
+	// published, or refused. At the serial published, the pair signed
+	// before was served as its own, checked or not.
+	r.reopened = !r.db.Sealed()
 	if err := r.reload(ctx, true); err != nil {
 		return err
 	}
