@@ -72,8 +72,8 @@ type Rotated struct {
 	Statement signing.Rotation // Old, New, and the first serial New signs
 }
 
-// ErrNoKey: there is no signing key to rotate yet.
-var ErrNoKey = errors.New("no signing key yet, so nothing to rotate (`dist-server key` or the first add creates one)")
+// ErrNoKey: there is no signing key yet (to rotate, or to show).
+var ErrNoKey = errors.New("no signing key yet")
 
 // Rotate replaces the server's signing key. It makes a new key, a statement
 // signed by the old key handing over to the new one from the next serial
@@ -98,7 +98,7 @@ func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
 	defer fl.Unlock()
 	old, err := signing.Load(p.Paths.SigningKey())
 	if errors.Is(err, os.ErrNotExist) {
-		return Rotated{}, ErrNoKey
+		return Rotated{}, fmt.Errorf("%w, so nothing to rotate (the first dist-server add or start makes one)", ErrNoKey)
 	}
 	if err != nil {
 		return Rotated{}, err
@@ -194,6 +194,17 @@ var ErrKeyLost = errors.New("the signing key was lost")
 // until each trusted the new key by hand, every mirror until restarted
 // with it (a newcomer's run). NewKey makes one on purpose.
 func LoadKey(sp paths.Server) (*signing.Key, error) {
+	k, err := ReadKey(sp)
+	if !errors.Is(err, ErrNoKey) {
+		return k, err
+	}
+	return signing.LoadOrCreate(sp.SigningKey())
+}
+
+// ReadKey is LoadKey for a command that only shows the key (dist-server
+// key): it makes none. No key yet is ErrNoKey; a key gone while a catalog
+// signed with it is published is ErrKeyLost, as for LoadKey.
+func ReadKey(sp paths.Server) (*signing.Key, error) {
 	k, err := signing.Load(sp.SigningKey())
 	if !errors.Is(err, os.ErrNotExist) {
 		return k, err
@@ -203,7 +214,7 @@ func LoadKey(sp paths.Server) (*signing.Key, error) {
 		return nil, fmt.Errorf("%w: %s is gone, but %s is a catalog signed with it: a new key would have every client refuse the next catalog until each trusts the new key by hand; restore signing.key from a backup, or, if it is lost for good or stolen, make a new one with 'dist-server key new' and give it to your clients (README: When the server's key changes)",
 			ErrKeyLost, sp.SigningKey(), sig)
 	}
-	return signing.LoadOrCreate(sp.SigningKey())
+	return nil, fmt.Errorf("%w at %s", ErrNoKey, sp.SigningKey())
 }
 
 // NewKey makes a new signing key in place of a lost or stolen one, and

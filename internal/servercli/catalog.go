@@ -50,22 +50,6 @@ func refuseInMirrorHome(sp paths.Server, command, instead string) error {
 		command, filepath.Dir(sp.MirrorCatalog()), instead)
 }
 
-// publishedNames lists the names in the working catalog, for completion
-// and did-you-mean hints; nil when there are none or it cannot be read.
-func (e *env) publishedNames(ctx context.Context) []string {
-	_, sp, err := e.config()
-	if err != nil {
-		return nil
-	}
-	db, err := openWorking(ctx, sp)
-	if err != nil || db == nil {
-		return nil
-	}
-	defer db.Close()
-	names, _ := db.Names(ctx)
-	return names
-}
-
 // completePublished completes NAME and NAME@VERSION from the working
 // catalog (local files only).
 func (e *env) completePublished(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
@@ -73,7 +57,7 @@ func (e *env) completePublished(cmd *cobra.Command, args []string, toComplete st
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	_, sp, err := e.config()
+	_, sp, err := e.inspect("", "")
 	if err != nil {
 		return nil, cobra.ShellCompDirectiveNoFileComp
 	}

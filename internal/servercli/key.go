@@ -2,6 +2,8 @@ package servercli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
 
@@ -14,12 +16,12 @@ func newKey(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "key",
 		Short: "Print the public key clients use to verify the catalog",
-		Long: `key prints the server's ed25519 public key (creating the key pair on first use).
-Put it in each client's client.yaml as server_key to pin it. A mirror's data home has
-no key of its own: run key on the primary.`,
+		Long: `key prints the server's ed25519 public key. Put it in each client's client.yaml as
+server_key to pin it. The first add (or start) makes the key pair; key only shows it, and
+makes nothing. A mirror's data home has no key of its own: run key on the primary.`,
 		Args: cli.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			h, err := e.home()
+			h, err := e.existingHome("key", noKeyHint)
 			if err != nil {
 				return err
 			}
@@ -29,7 +31,10 @@ no key of its own: run key on the primary.`,
 			if err := refuseInMirrorHome(h.Server(), "key", "run dist-server key on the primary (the mirror serves that key at /key)"); err != nil {
 				return err
 			}
-			k, err := publish.LoadKey(h.Server())
+			k, err := publish.ReadKey(h.Server())
+			if errors.Is(err, publish.ErrNoKey) {
+				return cli.WithHint(fmt.Errorf("key: %w", err), noKeyHint)
+			}
 			if err != nil {
 				return err
 			}
@@ -48,6 +53,9 @@ no key of its own: run key on the primary.`,
 	return c
 }
 
+// noKeyHint says what makes the signing key, which key only shows.
+const noKeyHint = "the first dist-server add PATH... (or dist-server start) makes the signing key; then run dist-server key again"
+
 func newKeyNew(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "new",
@@ -58,7 +66,8 @@ refuses the next catalog ("bad catalog signature") until it trusts the new key: 
 to them over a channel they trust (dist-client trust set KEY), and restart each mirror
 with --key KEY. Other commands refuse to make a key while a catalog signed with the old
 one is published, since that would break every client unasked. With signing.key there,
-use dist-server key rotate instead: clients follow a rotation without manual steps.`,
+use dist-server key rotate instead: clients follow a rotation without manual steps.
+Unlike key, it makes the data directory when there is none yet: it writes the key there.`,
 		Args: cli.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			h, err := e.home()

@@ -29,7 +29,7 @@ func newList(e *env) *cobra.Command {
 }
 
 func runList(ctx context.Context, e *env, o listOptions, _ []string) error {
-	_, sp, err := e.config()
+	_, sp, err := e.inspect("list", "publish packages with dist-server add PATH...")
 	if err != nil {
 		return err
 	}

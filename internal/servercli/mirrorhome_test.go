@@ -74,11 +74,13 @@ func TestStoppedStatusHint(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
 			t.Setenv("XDG_DATA_HOME", data)
+			sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
+			dir := sp.Dir // a publisher's: an add made it
 			if tc.mirror {
-				sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
-				if err := os.MkdirAll(sp.MirrorCatalog(), 0o755); err != nil {
-					t.Fatal(err)
-				}
+				dir = sp.MirrorCatalog()
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
 			}
 			config := filepath.Join(t.TempDir(), "server.yaml")
 			os.WriteFile(config, []byte("database_addr: \"127.0.0.1:0\"\n"), 0o644)

@@ -4,7 +4,10 @@ package servercli
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -38,13 +41,39 @@ type env struct {
 // another user could make the rest first. What the commands make in it
 // later (public/, archives/, the key) is then in a directory of this
 // user's alone.
-func (e *env) home() (paths.Home, error) {
+func (e *env) home() (paths.Home, error) { return e.findHome(true) }
+
+// errNoDataDir: the data directory does not exist yet, for a command that
+// only looks (existingHome).
+var errNoDataDir = errors.New("no data directory yet")
+
+// existingHome is home for command, one that only looks (status, list,
+// key, stop, completion): it makes nothing. A data directory that does
+// not exist yet is errNoDataDir, named, in command's words, with hint:
+// what to run first. status, list and key made it on a fresh data home.
+func (e *env) existingHome(command, hint string) (paths.Home, error) {
+	h, err := e.findHome(false)
+	if errors.Is(err, errNoDataDir) {
+		err = cli.WithHint(fmt.Errorf("%s: %w", command, err), hint)
+	}
+	return h, err
+}
+
+// findHome is home, or without create the check of existingHome.
+func (e *env) findHome(create bool) (paths.Home, error) {
 	h, err := paths.Resolve()
 	if err != nil {
 		return h, err
 	}
 	s, chk := h.Server(), safedir.New()
-	if err := chk.MkdirAll("data directory", s.Dir, 0o755); err != nil {
+	if create {
+		err = chk.MkdirAll("data directory", s.Dir, 0o755)
+	} else if err = chk.Check("data directory", s.Dir); err == nil {
+		if _, serr := os.Stat(s.Dir); errors.Is(serr, fs.ErrNotExist) {
+			err = fmt.Errorf("%w at %s (nothing was added or started with this data home)", errNoDataDir, s.Dir)
+		}
+	}
+	if err != nil {
 		return h, err
 	}
 	// A mirror's catalog directory holds the key it pins, as a client's
@@ -59,6 +88,20 @@ func (e *env) config() (*config.Server, paths.Server, error) {
 	if err != nil {
 		return nil, paths.Server{}, err
 	}
+	return e.loadConfig(h)
+}
+
+// inspect is config for command, one that only looks (existingHome).
+func (e *env) inspect(command, hint string) (*config.Server, paths.Server, error) {
+	h, err := e.existingHome(command, hint)
+	if err != nil {
+		return nil, h.Server(), err
+	}
+	return e.loadConfig(h)
+}
+
+// loadConfig loads the configuration of the data home h.
+func (e *env) loadConfig(h paths.Home) (*config.Server, paths.Server, error) {
 	path, optional := e.Config, false
 	if path == "" {
 		path, optional = h.ServerConfig(), true

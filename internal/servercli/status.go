@@ -36,7 +36,7 @@ func newStatus(e *env) *cobra.Command {
 }
 
 func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
-	_, sp, err := e.config()
+	_, sp, err := e.inspect("status", "publish packages with dist-server add PATH..., then serve them with dist-server start")
 	if err != nil {
 		return err
 	}

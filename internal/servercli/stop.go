@@ -2,6 +2,7 @@ package servercli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -31,7 +32,11 @@ func newStop(e *env) *cobra.Command {
 }
 
 func runStop(ctx context.Context, e *env, o stopOptions, _ []string) error {
-	_, sp, err := e.config()
+	_, sp, err := e.inspect("stop", "")
+	if errors.Is(err, errNoDataDir) {
+		e.UI.Printf("no server running\n") // nor was one ever started here
+		return nil
+	}
 	if err != nil {
 		return err
 	}
