@@ -122,8 +122,20 @@ func (r *runner) pairToServe(ctx context.Context, first, adopt, retry bool, serv
 		snap, err := publish.ReadPublished(ctx, dir, r.key.Public(), served)
 		return snap, err == nil, err
 	}
+	// A replaced catalog not adopted for another reason than a refusal
+	// (signing.key being restored, a full disk) is looked at again at the
+	// next poll: reload cleared reopened, and at the serial served nothing
+	// else would bring it back (the pair signed before was served as its).
+	retryAdopt := func(err error) {
+		if adopt && !refusal(err) {
+			r.mu.Lock()
+			r.reopened = true
+			r.mu.Unlock()
+		}
+	}
 	// `dist-server key rotate` may have replaced the key with this serial.
 	if err := r.reloadKey(); err != nil {
+		retryAdopt(err)
 		return publish.Snapshot{}, false, err
 	}
 	stamp, _ := r.db.Stamp()
@@ -131,6 +143,7 @@ func (r *runner) pairToServe(ctx context.Context, first, adopt, retry bool, serv
 		// At the serial published, the pair signed before would be served
 		// as the new file's, checked or not.
 		if err := r.pub.Adopt(ctx); err != nil {
+			retryAdopt(err)
 			return r.keepServed(ctx, first, stamp, err, served)
 		}
 	}

@@ -121,6 +121,41 @@ func TestReplacedCatalog(t *testing.T) {
 	}
 }
 
+// A catalog.db replaced at the serial served while the publisher cannot
+// publish for a while (signing.key being restored) is adopted once it
+// can: the poll that failed cleared the mark of a replaced file, and the
+// pair signed before was served as the new file's for good, its rows
+// unseen.
+func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
+	done := make(chan error, 1)
+	var servers sync.WaitGroup
+	defer servers.Wait()
+	defer cancel()
+	logs := &logRecorder{}
+	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(logs), PollInterval: 100 * time.Millisecond})
+
+	away := primary.SigningKey() + ".away"
+	if err := os.Rename(primary.SigningKey(), away); err != nil {
+		t.Fatal(err)
+	}
+	moveInto(t, primary.Catalog(), primary.Catalog(), `DELETE FROM copy.packages`)
+	waitFor(t, "a failed reload", func() bool { return logs.count("catalog reload failed; serving the previous one") > 0 })
+	if err := os.Rename(away, primary.SigningKey()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "serial 2", func() bool { return statusOf(t, info).Serial == 2 })
+	if st := statusOf(t, info); st.Packages != 0 || !st.UnsignedSince.IsZero() {
+		t.Errorf("serving %d packages, unsigned since %v; want none, signed", st.Packages, st.UnsignedSince)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("server: %v", err)
+	}
+}
+
 // A catalog.db deleted under a running server is said once, in the log
 // and in status, naming the published copy to restore it from; the
 // catalog opened before stays served, and the copy restored as the message
