@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -77,11 +79,17 @@ Unlike key, it makes the data directory when there is none yet: it writes the ke
 			if err := refuseInMirrorHome(h.Server(), "key new", "run dist-server key new on the primary"); err != nil {
 				return err
 			}
+			// Only a catalog signed before has clients that pinned a key:
+			// on a fresh home the warning told of clients there are none of.
+			_, err = os.Lstat(filepath.Join(h.Server().PublicDir(), publish.SigFile))
+			signedBefore := err == nil
 			k, err := publish.NewKey(h.Server())
 			if err != nil {
 				return err
 			}
-			e.UI.Warnf("new signing key %s: clients refuse the next catalog until they trust it (dist-client trust set KEY); restart mirrors with --key KEY\n", k.Public().Fingerprint())
+			if signedBefore {
+				e.UI.Warnf("new signing key %s: clients refuse the next catalog until they trust it (dist-client trust set KEY); restart mirrors with --key KEY\n", k.Public().Fingerprint())
+			}
 			e.UI.Dataf("%s\n", k.Public())
 			return nil
 		},

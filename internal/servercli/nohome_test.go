@@ -89,4 +89,8 @@ func TestKeyMakesNoKey(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(fresh, "distpac", "server", "signing.key")); err != nil {
 		t.Errorf("key new: %v", err)
 	}
+	// No catalog was ever signed: no client pinned a key to be told of.
+	if stderr.Len() != 0 {
+		t.Errorf("key new on a fresh data home warned: %s", stderr.String())
+	}
 }
