@@ -225,7 +225,7 @@ func (c *Client) printDryRun(dr *DryRun) {
 	// line below the table says what each means.
 	c.UI.Table([]string{"PACKAGE", "SIZE", "FROM", "SEEDERS/PEERS", "PUBLISHER", "HTTP", "AVAILABLE"}, rows)
 	if len(rows) > 0 && dr.Download > 0 {
-		c.UI.Printf("HTTP: a server's /packages/ has the archive, as a web seed (asked when peers send little) or as a last resort (asked only when BitTorrent has no source)\n")
+		c.UI.Printf("HTTP: a server's /packages/ has the archive, %s\n", httpMeaning)
 	}
 	for _, a := range dr.Packages {
 		if a.TrackerErr != "" {
@@ -267,11 +267,11 @@ func (c *Client) printDryRun(dr *DryRun) {
 func httpSource(a Availability) string {
 	switch {
 	case !a.WebSeed:
-		return "no"
+		return httpNo
 	case a.WebSeedLastResort:
-		return "last resort"
+		return httpLastResort
 	}
-	return "web seed"
+	return httpWebSeed
 }
 
 func yesNo(b bool) string {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/resolve"
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -62,10 +63,40 @@ func (c *Client) printReport(r Report) {
 			continue
 		}
 		rows = append(rows, []string{a.Archive, "network", units.FormatBytes(a.Total), units.FormatBytes(a.FromSeeder),
-			units.FormatBytes(a.FromPeers), strconv.Itoa(a.Peers), units.FormatBytes(a.FromWebSeed), units.FormatBytes(a.AlreadyHad),
+			units.FormatBytes(a.FromPeers), strconv.Itoa(a.Peers), httpReceived(a.Transfer), units.FormatBytes(a.AlreadyHad),
 			units.FormatBytes(a.Wasted), fmtDuration(a.FirstByte)})
 	}
-	c.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "WEB SEED", "HAD", "WASTED", "FIRST BYTE"}, rows)
+	// The column was "WEB SEED" while the dry run's became "HTTP" (web
+	// seed, last resort or no): the bytes a server's /packages/ sent
+	// as a last resort were counted under "WEB SEED", which the dry run
+	// and the one-line report tell apart. The same words, and the dry
+	// run's line saying what each means.
+	c.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "HTTP", "HAD", "WASTED", "FIRST BYTE"}, rows)
+	if t.FromWebSeed > 0 {
+		c.UI.Printf("HTTP: what a server's /packages/ sent, %s\n", httpMeaning)
+	}
+}
+
+// The words of the HTTP columns of the dry run (where a server's
+// /packages/ would serve an archive) and of the -v transfer report (what
+// it sent), and the line under both tables that says what they mean.
+const (
+	httpWebSeed    = "web seed"
+	httpLastResort = "last resort"
+	httpNo         = "no"
+	httpMeaning    = "as a web seed (asked when peers send little) or as a last resort (asked only when BitTorrent has no source)"
+)
+
+// httpReceived is the -v report's HTTP cell: "no" when nothing came over
+// HTTP, else the bytes and as what ("1.0 MiB last resort").
+func httpReceived(t swarm.Transfer) string {
+	switch {
+	case t.FromWebSeed == 0:
+		return httpNo
+	case t.WebSeedLastResort:
+		return units.FormatBytes(t.FromWebSeed) + " " + httpLastResort
+	}
+	return units.FormatBytes(t.FromWebSeed) + " " + httpWebSeed
 }
 
 // webSeeds names the web seeds that sent pieces: "the web seed" (a

@@ -1,9 +1,14 @@
 package install
 
 import (
+	"bytes"
+	"io"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // The transfer report names the web seeds that sent pieces.
@@ -67,5 +72,36 @@ func TestWastedNote(t *testing.T) {
 		if got := wasted(c.bytes, c.failures); got != c.want {
 			t.Errorf("wasted(%d, %d) = %q, want %q", c.bytes, c.failures, got, c.want)
 		}
+	}
+}
+
+// The -v report's HTTP column uses the dry run's words: the bytes a
+// server's /packages/ sent as a web seed or as a last resort, "no" when
+// nothing came over HTTP, and the line saying what they mean. It was a
+// "WEB SEED" column that counted a last resort's bytes as a web seed's.
+func TestVerboseReportHTTPColumn(t *testing.T) {
+	var out bytes.Buffer
+	p := ui.New(&out, io.Discard, false)
+	p.Verbose = true
+	c := &Client{UI: p}
+	c.printReport(Report{Archives: []ArchiveReport{
+		{Archive: "a-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 2048, FromSeeder: 2048}},
+		{Archive: "b-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 1024, FromWebSeed: 1024}},
+		{Archive: "c-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 1024, FromWebSeed: 1024, WebSeedLastResort: true}},
+		{Archive: "d-1.0.0.tar.zst", Cached: true, Transfer: swarm.Transfer{Total: 1024}},
+	}})
+	for _, re := range []string{
+		`(?m)^ARCHIVE +SOURCE +SIZE +SEEDER +PEERS +N +HTTP +HAD +WASTED +FIRST BYTE$`,
+		`(?m)^a-1\.0\.0\.tar\.zst +network +2\.0 KiB +2\.0 KiB +0 B +0 +no +0 B `,
+		`(?m)^b-1\.0\.0\.tar\.zst +network +1\.0 KiB +0 B +0 B +0 +1\.0 KiB web seed +0 B `,
+		`(?m)^c-1\.0\.0\.tar\.zst +network +1\.0 KiB +0 B +0 B +0 +1\.0 KiB last resort +0 B `,
+		`(?m)^HTTP: what a server's /packages/ sent, as a web seed \(asked when peers send little\) or as a last resort \(asked only when BitTorrent has no source\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out.String()) {
+			t.Errorf("report does not match %s:\n%s", re, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "WEB SEED") {
+		t.Errorf("report still has a WEB SEED column:\n%s", out.String())
 	}
 }
