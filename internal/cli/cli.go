@@ -58,8 +58,11 @@ func (g *Global) Bind(root *cobra.Command, stdio Stdio, configName string) {
 	root.PersistentFlags().CountVarP(&g.Verbosity, "verbose", "v", "debug logs on stderr (-vv: the BitTorrent library's debug records too)")
 	root.PersistentFlags().BoolVarP(&g.Quiet, "quiet", "q", false, "print only errors and requested data")
 	root.PersistentFlags().StringVar(&g.Config, "config", "", "config `FILE` (default $XDG_DATA_HOME/distpac/"+configName+")")
-	root.PersistentPreRun = func(*cobra.Command, []string) {
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
 		g.UI = ui.New(stdio.Out, stdio.Err, g.Quiet)
+		if o, ok := cmd.Context().Value(outcomeKey{}).(*outcome); ok {
+			o.ui = g.UI
+		}
 		g.UI.In, g.UI.InTTY = stdio.In, ui.IsTerminal(stdio.In)
 		g.UI.Verbose = g.Verbosity > 0
 		g.logOut = stdio.Err
@@ -165,20 +168,24 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	}
 	root.InitDefaultCompletionCmd(args...)
 	guardGroups(root)
-	cmd, err := root.ExecuteContextC(ctx)
+	o := &outcome{}
+	cmd, err := root.ExecuteContextC(context.WithValue(ctx, outcomeKey{}, o))
 	if err == nil {
 		return ExitOK
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		o.printJSONError(cmd, stdio.Out, "interrupted", "")
 		fmt.Fprintf(stdio.Err, "%s: interrupted\n", prog)
 		return ExitInterrupted
 	}
 	if q := (*Quiet)(nil); errors.As(err, &q) {
 		return ExitFailure
 	}
-	fmt.Fprintf(stdio.Err, "%s: %s\n", prog, err)
 	var h *Hinted
-	if errors.As(err, &h) && h.Hint != "" {
+	errors.As(err, &h)
+	o.printJSONError(cmd, stdio.Out, err.Error(), h.hint())
+	fmt.Fprintf(stdio.Err, "%s: %s\n", prog, err)
+	if h.hint() != "" {
 		fmt.Fprintf(stdio.Err, "hint: %s\n", h.Hint)
 	}
 	var u *UsageError
@@ -194,6 +201,46 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// outcome is what Run learns of the command it ran: the printer the
+// global flags made for it (nil when it failed before it ran, on its
+// arguments).
+type outcome struct{ ui *ui.Printer }
+
+type outcomeKey struct{}
+
+// printJSONError prints, for a command called with --json that failed
+// before it printed any JSON, {"error": ..., "hint": ...} on stdout: a
+// script reading --json got an empty stdout from install, uninstall or
+// info of a package the catalog lacks, a lock held or a resolution that
+// failed (a newcomer's run). A command that printed its result with the
+// error in it (install --json after its plan) is left alone. stderr still
+// gets the error line and the exit status stays the same.
+func (o *outcome) printJSONError(cmd *cobra.Command, out io.Writer, msg, hint string) {
+	if cmd == nil || o.ui != nil && o.ui.WroteJSON() {
+		return
+	}
+	if f := cmd.Flags().Lookup("json"); f == nil || f.Value.String() != "true" {
+		return
+	}
+	v := struct {
+		Error string `json:"error"`
+		Hint  string `json:"hint,omitempty"`
+	}{msg, hint}
+	if o.ui != nil {
+		o.ui.JSON(v)
+		return
+	}
+	ui.New(out, io.Discard, false).JSON(v)
+}
+
+// hint is h's hint, "" for a nil h.
+func (h *Hinted) hint() string {
+	if h == nil {
+		return ""
+	}
+	return h.Hint
 }
 
 // CPUProfileEnv names a file to write a CPU profile (pprof) of the whole

@@ -105,3 +105,52 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestRunJSONError: a command called with --json that fails before it
+// prints its JSON prints the error (and the hint) as a JSON object on
+// stdout, beside the error line on stderr and with the same exit status;
+// install --json and uninstall --json of a package the catalog lacks
+// printed nothing on stdout. One that printed its result (with the error
+// in it) gets nothing more, and without --json stdout stays empty.
+func TestRunJSONError(t *testing.T) {
+	newRoot := func(g *Global, stdio Stdio) *cobra.Command {
+		root := &cobra.Command{Use: "prog"}
+		g.Bind(root, stdio, "prog.yaml")
+		var asJSON bool
+		fail := &cobra.Command{Use: "fail NAME", Args: MinArgs(1, "name"), RunE: func(*cobra.Command, []string) error {
+			return WithHint(errors.New(`cannot install helo: no package named "helo"`), "did you mean hello?")
+		}}
+		fail.Flags().BoolVar(&asJSON, "json", false, "")
+		result := &cobra.Command{Use: "result", RunE: func(*cobra.Command, []string) error {
+			g.UI.JSON(map[string]string{"error": "its own"})
+			return errors.New("its own")
+		}}
+		result.Flags().BoolVar(&asJSON, "json", false, "")
+		root.AddCommand(fail, result)
+		return root
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"fail", "--json", "helo"}, ExitFailure, "{\n  \"error\": \"cannot install helo: no package named \\\"helo\\\"\",\n  \"hint\": \"did you mean hello?\"\n}\n"},
+		{[]string{"fail", "--json"}, ExitUsage, "{\n  \"error\": \"missing name (prog fail NAME)\"\n}\n"},
+		{[]string{"fail", "helo"}, ExitFailure, ""},
+		{[]string{"result", "--json"}, ExitFailure, "{\n  \"error\": \"its own\"\n}\n"},
+	} {
+		var g Global
+		var out, errOut bytes.Buffer
+		stdio := Stdio{In: strings.NewReader(""), Out: &out, Err: &errOut}
+		code := Run(context.Background(), "prog", newRoot(&g, stdio), tt.args, stdio)
+		if code != tt.code {
+			t.Errorf("%q: exit %d, want %d (%s)", tt.args, code, tt.code, errOut.String())
+		}
+		if out.String() != tt.out {
+			t.Errorf("%q: stdout %q, want %q", tt.args, out.String(), tt.out)
+		}
+		if !strings.Contains(errOut.String(), "prog: ") {
+			t.Errorf("%q: stderr %q, want the error line", tt.args, errOut.String())
+		}
+	}
+}

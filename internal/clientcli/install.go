@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"errors"
 	"io"
 	"time"
 
@@ -91,11 +92,11 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	if o.json {
 		in.UI = e.textless()
 	}
-	err = in.Install(ctx, args)
+	err = e.withCatalogHint(ctx, in.Install(ctx, args), args)
 	if o.json {
-		e.printOutcome(in)
+		e.printOutcome(in, err)
 	}
-	return e.withCatalogHint(ctx, err, args)
+	return err
 }
 
 // confirmer asks questions on a terminal, unless yes; without a terminal
@@ -119,15 +120,28 @@ func (e *env) textless() *ui.Printer {
 	return p
 }
 
-// printOutcome prints an install's, upgrade's or uninstall's --json
-// result.
-func (e *env) printOutcome(in *install.Client) {
+// printOutcome prints an install's, upgrade's, uninstall's, mark's or
+// hold's --json result, with the hint err carries (what stderr's "hint:"
+// line says) beside its error. A command that failed before it had a
+// result prints none here: cli.Run prints {"error", "hint"} for it.
+func (e *env) printOutcome(in *install.Client, err error) {
+	var h *cli.Hinted
+	hint := ""
+	if errors.As(err, &h) {
+		hint = h.Hint
+	}
 	switch {
 	case in.DryRunResult != nil:
 		e.UI.JSON(in.DryRunResult)
 	case in.RemovalPlan != nil:
+		if in.RemovalPlan.Error != "" {
+			in.RemovalPlan.Hint = hint
+		}
 		e.UI.JSON(in.RemovalPlan)
 	case in.Last != nil:
+		if in.Last.Error != "" {
+			in.Last.Hint = hint
+		}
 		e.UI.JSON(in.Last)
 	}
 }
@@ -195,9 +209,9 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	if o.json {
 		in.UI = e.textless()
 	}
-	err = in.Uninstall(ctx, args, o.cascade)
+	err = e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
 	if o.json {
-		e.printOutcome(in)
+		e.printOutcome(in, err)
 	}
-	return e.withInstalledHint(err, args)
+	return err
 }

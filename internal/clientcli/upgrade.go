@@ -69,11 +69,11 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 	}
 	in.WarnExpired = true
 	e.warnNotInCatalog(ctx, args)
-	err = in.Upgrade(ctx, args, o.dryRun)
+	err = e.withInstalledHint(in.Upgrade(ctx, args, o.dryRun), args)
 	if o.json {
-		e.printOutcome(in)
+		e.printOutcome(in, err)
 	}
-	return e.withInstalledHint(err, args)
+	return err
 }
 
 // warnNotInCatalog warns about the named installed packages the synced

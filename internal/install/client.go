@@ -212,6 +212,9 @@ type Summary struct {
 	// packages installed as dependencies that nothing needs any more.
 	NoLongerNeeded []string `json:"no_longer_needed,omitempty"`
 	Error          string   `json:"error,omitempty"`
+	// Hint is the advice under the error line on stderr (set by the
+	// command line).
+	Hint string `json:"hint,omitempty"`
 }
 
 func (t *txn) summary(err error) *Summary {

@@ -120,6 +120,7 @@ type RemovalPlan struct {
 	Packages  []WouldUninstall `json:"packages"`
 	WouldFail bool             `json:"would_fail"`
 	Error     string           `json:"error,omitempty"`
+	Hint      string           `json:"hint,omitempty"` // as Summary.Hint
 }
 
 // WouldUninstall is one package a dry run would remove.

@@ -28,9 +28,10 @@ type Printer struct {
 	// Scripts, when set, is where scripts' output goes instead of Out,
 	// even when Quiet (--json keeps Out for its JSON and prints no text,
 	// yet shows what install.sh says, on stderr).
-	Scripts io.Writer
-	mu      sync.Mutex
-	bar     *progressbar.ProgressBar // the bar being drawn, if any; guarded by mu
+	Scripts   io.Writer
+	mu        sync.Mutex
+	bar       *progressbar.ProgressBar // the bar being drawn, if any; guarded by mu
+	wroteJSON bool                     // JSON printed something; guarded by mu
 }
 
 // New makes a printer for the given streams, detecting a terminal.
@@ -84,10 +85,19 @@ func (p *Printer) Warnf(format string, a ...any) {
 func (p *Printer) JSON(v any) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.wroteJSON = true
 	enc := json.NewEncoder(p.Out)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// WroteJSON reports whether JSON printed anything: cli.Run prints a
+// failed --json command's error as JSON when it did not.
+func (p *Printer) WroteJSON() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.wroteJSON
 }
 
 // ScriptOutput is where scripts' output is shown: nowhere with -q. The
