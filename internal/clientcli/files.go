@@ -225,7 +225,8 @@ func newHistory(e *env) *cobra.Command {
 started, the command (remove, when uninstall was called so) with the options that change
 what it does (--reinstall, --overwrite, --skip-uninstall-script, --cascade; not the output
 options, nor --sync, whose sync is not a transaction), the packages and versions
-before and after, the bytes downloaded (an interrupted command's too), and the result: running (a
+before and after (for mark, hold and unhold what changed: "lib 1.0.0 held", "unheld",
+"marked explicit", "marked dependency"), the bytes downloaded (an interrupted command's too), and the result: running (a
 command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
 next install, upgrade or uninstall rolls back or finishes). A command that stopped before
@@ -274,7 +275,8 @@ only; --json adds each download's transfer report (sources, peers, time).`,
 	return c
 }
 
-// describeChanges is one line: "+libgreet 1.0.0, hello 1.0.0 -> 1.1.0, -old 2.0.0".
+// describeChanges is one line: "+libgreet 1.0.0, hello 1.0.0 -> 1.1.0,
+// -old 2.0.0", "hello 1.0.0 held", "libgreet 1.0.0 marked dependency".
 func describeChanges(changes []state.HistoryChange) string {
 	if len(changes) == 0 {
 		return "-"
@@ -282,6 +284,8 @@ func describeChanges(changes []state.HistoryChange) string {
 	parts := make([]string, len(changes))
 	for i, ch := range changes {
 		switch {
+		case ch.Mark != "": // mark, hold, unhold: "hello 1.0.0 held"
+			parts[i] = ch.Name + " " + ch.Version + " " + ch.Mark
 		case ch.From == "":
 			parts[i] = "+" + ch.Name + " " + ch.To
 		case ch.To == "":

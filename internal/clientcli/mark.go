@@ -7,9 +7,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/install"
 )
 
-type markOptions struct{ explicit, dependency bool }
+type markOptions struct{ explicit, dependency, json bool }
 
 func newMark(e *env) *cobra.Command {
 	var o markOptions
@@ -29,18 +30,35 @@ manual/auto do. install NAME of a package installed as a dependency marks it exp
 	}
 	c.Flags().BoolVar(&o.explicit, "explicit", false, "installed because you asked for it")
 	c.Flags().BoolVar(&o.dependency, "dependency", false, "installed only as a dependency of others")
+	c.Flags().BoolVar(&o.json, "json", false, markJSONUsage)
 	return c
+}
+
+// markJSONUsage is mark's, hold's and unhold's --json.
+const markJSONUsage = "print what changed as JSON (changes, as install --json and history --json give them)"
+
+// runRecords runs mark, hold or unhold (change), printing with --json
+// what changed as install --json does.
+func runRecords(ctx context.Context, e *env, asJSON bool, args []string, change func(*install.Client) error) error {
+	in, err := e.installer()
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		in.UI = e.textless()
+	}
+	err = e.withInstalledHint(change(in), args)
+	if asJSON {
+		e.printOutcome(in, err)
+	}
+	return err
 }
 
 func runMark(ctx context.Context, e *env, o markOptions, args []string) error {
 	if o.explicit == o.dependency {
 		return cli.Usagef("give one of --explicit and --dependency")
 	}
-	in, err := e.installer()
-	if err != nil {
-		return err
-	}
-	return e.withInstalledHint(in.Mark(ctx, args, o.explicit), args)
+	return runRecords(ctx, e, o.json, args, func(in *install.Client) error { return in.Mark(ctx, args, o.explicit) })
 }
 
 func newHold(e *env, hold bool) *cobra.Command {
@@ -52,18 +70,17 @@ would move them is refused, until dist-client unhold (apt-mark hold; pacman's Ig
 		use, short, long = "unhold NAME...", "Let upgrade move held packages again", `unhold undoes dist-client hold.`
 	}
 	verb, _, _ := strings.Cut(use, " ")
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   use,
 		Short: short,
 		Long:  long,
 		Args:  cli.MinArgs(1, "package to "+verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := e.installer()
-			if err != nil {
-				return err
-			}
-			return e.withInstalledHint(in.Hold(cmd.Context(), args, hold), args)
+			return runRecords(cmd.Context(), e, asJSON, args, func(in *install.Client) error { return in.Hold(cmd.Context(), args, hold) })
 		},
 		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, markJSONUsage)
+	return c
 }

@@ -15,7 +15,36 @@ import (
 
 // trustOptions are the flags of trust reset and trust set.
 type trustOptions struct {
-	yes bool
+	yes, json bool
+}
+
+// trustJSONUsage is trust reset's and trust set's --json.
+const trustJSONUsage = "print the old and new keys and whether the pinned key changed as JSON (the fingerprints and the question go to stderr)"
+
+// trustKey is a key in trust's JSON, as trust show --json gives it.
+type trustKey struct {
+	Key         string `json:"key"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+func newTrustKey(k signing.PublicKey) *trustKey {
+	if k == nil {
+		return nil
+	}
+	return &trustKey{Key: k.String(), Fingerprint: k.Fingerprint()}
+}
+
+// trustChange is what trust reset --json and trust set --json print.
+type trustChange struct {
+	// Old is the key pinned before, null when none was.
+	Old *trustKey `json:"old"`
+	// New is the key pinned now, null after a reset (the next sync pins
+	// the server's key).
+	New *trustKey `json:"new"`
+	// Changed is false when the key given was pinned already.
+	Changed bool `json:"changed"`
+	// Path is the file that holds the pinned key.
+	Path string `json:"path,omitempty"`
 }
 
 func newTrust(e *env) *cobra.Command {
@@ -122,6 +151,7 @@ func newTrustReset(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for a confirmation")
+	c.Flags().BoolVar(&o.json, "json", false, trustJSONUsage)
 	return c
 }
 
@@ -141,6 +171,7 @@ func newTrustSet(e *env) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask for a confirmation")
+	c.Flags().BoolVar(&o.json, "json", false, trustJSONUsage)
 	return c
 }
 
@@ -177,22 +208,31 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 	if t.Key != nil {
 		old = t.Key.Fingerprint() + " (" + t.Key.String() + ")"
 	}
+	// With --json, stdout carries the JSON alone: the fingerprints the
+	// question is about go to stderr with it.
+	text := e.UI
+	if o.json {
+		text = ui.New(e.UI.Err, e.UI.Err, e.UI.Quiet)
+		text.In, text.InTTY = e.UI.In, e.UI.InTTY
+	}
+	result := trustChange{Old: newTrustKey(t.Key), New: newTrustKey(next), Changed: true, Path: t.Path}
 	question := "Forget the pinned server key? The next sync pins the key " + firstServer(cfg) + " presents."
 	if next != nil {
 		question = "Pin this key? Catalogs signed by any other key will be refused."
 		if t.Key.Equal(next) {
-			e.UI.Printf("server key unchanged: %s is already pinned\n", next.Fingerprint())
-			return nil
+			text.Printf("server key unchanged: %s is already pinned\n", next.Fingerprint())
+			result.Changed = false
+			return printTrustChange(e, o, result)
 		}
 	}
-	e.UI.Dataf("old key: %s\n", old)
+	text.Dataf("old key: %s\n", old)
 	if next != nil {
-		e.UI.Dataf("new key: %s (%s)\n", next.Fingerprint(), next)
+		text.Dataf("new key: %s (%s)\n", next.Fingerprint(), next)
 	} else {
-		e.UI.Dataf("new key: none until the next sync pins the server's\n")
+		text.Dataf("new key: none until the next sync pins the server's\n")
 	}
 	if !o.yes {
-		ok, err := e.UI.Confirm(question)
+		ok, err := text.Confirm(question)
 		if errors.Is(err, ui.ErrNoTerminal) {
 			return cli.WithHint(errors.New("trust: changing the server key needs a confirmation, and "+err.Error()), "check the fingerprints above, then run it again with --yes")
 		}
@@ -212,11 +252,19 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 		return err
 	}
 	if next == nil {
-		e.UI.Printf("server key forgotten; the next sync pins the key the server presents\n")
+		text.Printf("server key forgotten; the next sync pins the key the server presents\n")
 	} else {
-		e.UI.Printf("server key pinned: %s; the next sync verifies with it\n", next.Fingerprint())
+		text.Printf("server key pinned: %s; the next sync verifies with it\n", next.Fingerprint())
 	}
-	return nil
+	return printTrustChange(e, o, result)
+}
+
+// printTrustChange prints trust reset's or trust set's result with --json.
+func printTrustChange(e *env, o trustOptions, r trustChange) error {
+	if !o.json {
+		return nil
+	}
+	return e.UI.JSON(r)
 }
 
 // configuredKey parses server_key from client.yaml (nil when unset).

@@ -54,7 +54,7 @@ func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, 
 	if err != nil {
 		return err
 	}
-	defer func() { tx.end(ctx, err) }()
+	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
 	var marked []state.Record
 	var lines []string
 	for _, n := range names {
@@ -66,6 +66,7 @@ func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, 
 		lines = append(lines, change(&r))
 		if r.Auto != before.Auto || r.Held != before.Held {
 			marked = append(marked, r)
+			tx.changes = append(tx.changes, markChange(before, r))
 		}
 	}
 	if len(marked) > 0 {
@@ -78,6 +79,23 @@ func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, 
 		c.UI.Printf("%s\n", l)
 	}
 	return nil
+}
+
+// markChange is the history's and --json's record of what a mark, hold
+// or unhold changed of r (one of the two).
+func markChange(before, after state.Record) state.HistoryChange {
+	ch := state.HistoryChange{Name: after.Name, Version: after.Version}
+	switch {
+	case after.Held != before.Held && after.Held:
+		ch.Mark = state.MarkHeld
+	case after.Held != before.Held:
+		ch.Mark = state.MarkUnheld
+	case after.Auto:
+		ch.Mark = state.MarkDependency
+	default:
+		ch.Mark = state.MarkExplicit
+	}
+	return ch
 }
 
 func reason(auto bool) string {

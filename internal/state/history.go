@@ -17,12 +17,25 @@ const (
 )
 
 // HistoryChange is one package a transaction changed; From or To is empty
-// for an install or a removal.
+// for an install or a removal. A mark, hold or unhold leaves the package
+// at its version: From and To are empty, Version is the version and Mark
+// says what changed (one of the Mark constants).
 type HistoryChange struct {
-	Name string `json:"name"`
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
+	Name    string `json:"name"`
+	From    string `json:"from,omitempty"`
+	To      string `json:"to,omitempty"`
+	Version string `json:"version,omitempty"`
+	Mark    string `json:"mark,omitempty"`
 }
+
+// What a mark, hold or unhold changed (HistoryChange.Mark), in the words
+// history shows: its CHANGES column said "-" for them.
+const (
+	MarkExplicit   = "marked explicit"
+	MarkDependency = "marked dependency"
+	MarkHeld       = "held"
+	MarkUnheld     = "unheld"
+)
 
 // HistoryEntry is one transaction, as pacman.log and apt's history.log keep
 // them.
