@@ -100,6 +100,9 @@ type DB struct {
 	// unknown: a path that names another file since (an edited copy moved
 	// into place) is not the file the seal would speak for (readStamp).
 	opened os.FileInfo
+	// dropSeeds are web seeds reads leave out of the torrents
+	// (DropWebSeeds); set before any read, then only read.
+	dropSeeds map[string]bool
 }
 
 // Option changes how Open treats a writable catalog.

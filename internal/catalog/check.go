@@ -84,67 +84,108 @@ var (
 // Check verifies a catalog read from the network: a known schema version, a
 // sound SQLite file (PRAGMA integrity_check), the meta row, names unique
 // ignoring case, every row self-consistent (see validatePackage), and at
-// most MaxCatalogTrackers trackers and MaxCatalogWebSeeds web seeds over
-// all rows. The error names the row
-// (name@version) and the field that is wrong.
+// most MaxCatalogTrackers trackers over all rows. The error names the row
+// (name@version) and the field that is wrong. A catalog naming more than
+// MaxCatalogWebSeeds web seeds passes: the client leaves out those past
+// them (Inspect says which; see MaxCatalogWebSeeds for why).
 //
 // The publisher runs the same check on every snapshot it would sign that
-// did not come from a sealed catalog (SnapshotChecked).
+// did not come from a sealed catalog (SnapshotChecked), and refuses the
+// web seeds past the bound as well.
 func (db *DB) Check(ctx context.Context) error {
-	_, err := db.check(ctx)
+	_, err := db.Inspect(ctx)
 	return err
 }
 
+// Checked is what Check learns that a client acts on.
+type Checked struct {
+	// WebSeeds counts the distinct web seeds the torrents name.
+	WebSeeds int
+	// DroppedWebSeeds are those past the first MaxCatalogWebSeeds, in
+	// the order the rows (by name and version) and their url-lists name
+	// them: the client leaves them out of its downloads (DropWebSeeds).
+	DroppedWebSeeds []string
+}
+
+// Inspect is Check, returning what it learnt.
+func (db *DB) Inspect(ctx context.Context) (Checked, error) {
+	c, err := db.check(ctx)
+	if err != nil {
+		return Checked{}, err
+	}
+	return Checked{WebSeeds: len(c.urls.WebSeeds) + len(c.dropped), DroppedWebSeeds: c.dropped}, nil
+}
+
+// checked is what check learns of a catalog.
+type checked struct {
+	urls *catalogURLs // within the bounds (for the seal)
+	// dropped are the web seeds past MaxCatalogWebSeeds, and overWebSeeds
+	// the error naming the row that took the catalog past it, which the
+	// publisher refuses to sign (checkSnapshot).
+	dropped      []string
+	overWebSeeds error
+}
+
 // check is Check, returning the catalog's trackers and web seeds (for
-// the seal).
-func (db *DB) check(ctx context.Context) (*catalogURLs, error) {
+// the seal) and those past the bound.
+func (db *DB) check(ctx context.Context) (checked, error) {
 	if err := db.verifySchema(ctx, db.sql); err != nil {
-		return nil, fmt.Errorf("check catalog: %w", err)
+		return checked{}, fmt.Errorf("check catalog: %w", err)
 	}
 	if err := db.integrityCheck(ctx); err != nil {
-		return nil, fmt.Errorf("check catalog: %w", err)
+		return checked{}, fmt.Errorf("check catalog: %w", err)
 	}
 	m, err := readMeta(ctx, db.sql)
 	if err != nil {
-		return nil, fmt.Errorf("check catalog: meta: %w", err)
+		return checked{}, fmt.Errorf("check catalog: meta: %w", err)
 	}
 	if m.Serial < 0 {
-		return nil, fmt.Errorf("check catalog: meta: serial %d is negative", m.Serial)
+		return checked{}, fmt.Errorf("check catalog: meta: serial %d is negative", m.Serial)
 	}
 	if !m.ValidUntil.After(m.Created) {
-		return nil, fmt.Errorf("check catalog: meta: valid_until %s is not after created %s",
+		return checked{}, fmt.Errorf("check catalog: meta: valid_until %s is not after created %s",
 			m.ValidUntil.Format(time.RFC3339), m.Created.Format(time.RFC3339))
 	}
 
 	rows, err := db.sql.QueryContext(ctx, `SELECT `+columns+` FROM packages ORDER BY name, version`)
 	if err != nil {
-		return nil, fmt.Errorf("check catalog: %w", err)
+		return checked{}, fmt.Errorf("check catalog: %w", err)
 	}
 	defer rows.Close()
 	spelling := map[string]string{} // lower(name) -> name as first seen
-	urls := newCatalogURLs()
+	c := checked{urls: newCatalogURLs()}
+	dropped := map[string]bool{}
 	for n := 1; rows.Next(); n++ {
 		p, err := scanPackage(rows)
 		if err != nil {
-			return nil, fmt.Errorf("check catalog: row %d: %w", n, err)
+			return checked{}, fmt.Errorf("check catalog: row %d: %w", n, err)
 		}
 		r, err := validatePackage(p)
 		if err != nil {
-			return nil, fmt.Errorf("check catalog: %w", err)
+			return checked{}, fmt.Errorf("check catalog: %w", err)
 		}
-		if err := urls.add(p, r); err != nil {
-			return nil, fmt.Errorf("check catalog: %w", err)
+		if err := c.urls.Trackers.add(p, r.trackers, "tracker", MaxCatalogTrackers, trackersWhy); err != nil {
+			return checked{}, fmt.Errorf("check catalog: %w", err)
+		}
+		for _, u := range c.urls.WebSeeds.keep(r.webSeeds, MaxCatalogWebSeeds) {
+			if c.overWebSeeds == nil {
+				c.overWebSeeds = fmt.Errorf("check catalog: %w", overBound(p, "web seed", u, MaxCatalogWebSeeds, webSeedsWhy))
+			}
+			if !dropped[u] {
+				dropped[u] = true
+				c.dropped = append(c.dropped, u)
+			}
 		}
 		lower := strings.ToLower(p.Name)
 		if first, ok := spelling[lower]; ok && first != p.Name {
-			return nil, fmt.Errorf("check catalog: %w: %s: name: %q, catalog also has %q", ErrNameCase, p.ID(), p.Name, first)
+			return checked{}, fmt.Errorf("check catalog: %w: %s: name: %q, catalog also has %q", ErrNameCase, p.ID(), p.Name, first)
 		}
 		spelling[lower] = p.Name
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("check catalog: %w", err)
+		return checked{}, fmt.Errorf("check catalog: %w", err)
 	}
-	return urls, nil
+	return c, nil
 }
 
 // integrityCheck runs SQLite's own check of the file's structure, which

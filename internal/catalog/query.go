@@ -87,6 +87,7 @@ func (db *DB) Get(ctx context.Context, name, version string) (Package, error) {
 	if err != nil {
 		return Package{}, fmt.Errorf("get: %w", err)
 	}
+	db.trim(&p)
 	return p, nil
 }
 
@@ -115,6 +116,7 @@ func (db *DB) Versions(ctx context.Context, name string) ([]Package, error) {
 	if len(pkgs) == 0 {
 		return nil, fmt.Errorf("versions: %w: %s", ErrNotFound, name)
 	}
+	db.trimAll(pkgs)
 	slices.SortFunc(pkgs, func(a, b Package) int { return compareVersions(a.Version, b.Version) })
 	return pkgs, nil
 }
@@ -152,6 +154,7 @@ func (db *DB) VersionsOf(ctx context.Context, names []string) (map[string][]Pack
 		return nil, fmt.Errorf("versions: %w", err)
 	}
 	for _, pkgs := range out {
+		db.trimAll(pkgs)
 		slices.SortFunc(pkgs, func(a, b Package) int { return compareVersions(a.Version, b.Version) })
 	}
 	return out, nil
@@ -196,6 +199,7 @@ func (db *DB) All(ctx context.Context) ([]Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list catalog: %w", err)
 	}
+	db.trimAll(pkgs)
 	return pkgs, nil
 }
 

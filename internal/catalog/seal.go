@@ -281,12 +281,22 @@ func (db *DB) SnapshotChecked(ctx context.Context, path string) error {
 	return nil
 }
 
-// checkSnapshot runs the clients' check on the snapshot at path.
+// checkSnapshot runs the clients' check on the snapshot at path, and
+// refuses the web seeds past MaxCatalogWebSeeds that a client would leave
+// out: the publisher does not sign a catalog Add would not have made
+// (see MaxCatalogWebSeeds).
 func checkSnapshot(ctx context.Context, path string) (*catalogURLs, error) {
 	ro, err := OpenReadOnly(ctx, path)
 	if err != nil {
 		return nil, err
 	}
 	defer ro.Close()
-	return ro.check(ctx)
+	c, err := ro.check(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.overWebSeeds != nil {
+		return nil, c.overWebSeeds
+	}
+	return c.urls, nil
 }

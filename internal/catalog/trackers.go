@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"maps"
+	"slices"
 
+	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
 )
 
@@ -28,7 +30,27 @@ const MaxCatalogTrackers = 64
 // torrents name one web seed per server (public_url and a mirror's,
 // config.MaxServers); 64 leaves room for them changing over the
 // catalog's life.
+//
+// One rule, in two halves. The publisher never makes a catalog past the
+// bound: Add refuses the package that would take it over, and the
+// publisher's own check before it signs (CheckPublishable,
+// SnapshotChecked) refuses such a catalog, naming the row. A client
+// never refuses one for it (Check, Inspect): the bound came after
+// catalogs were signed without it (2e44bcb), and refusing the file at
+// sync would make every client lose every later update of every package
+// for URLs it can simply leave alone, which is the rule Check keeps for
+// rows (d916eca, validatePackage). The client keeps the first
+// MaxCatalogWebSeeds distinct web seeds, in the order of the rows (name,
+// version) and of each torrent's url-list, and leaves the others out of
+// its downloads (Checked.DroppedWebSeeds, DB.DropWebSeeds), which bounds
+// what it fetches from just as well.
 const MaxCatalogWebSeeds = 64
+
+// Why each bound is there, as its errors say.
+const (
+	trackersWhy = "each is announced to by every seeder"
+	webSeedsWhy = "each is fetched from by every client that downloads from web seeds"
+)
 
 // rowURLs is one row's trackers (every tier's, in order) and web seeds.
 type rowURLs struct{ trackers, webSeeds []string }
@@ -61,10 +83,10 @@ func (s *catalogURLs) clone() *catalogURLs {
 // add records r, p's URLs, and refuses the one that takes the catalog
 // over its bound, naming p.
 func (s *catalogURLs) add(p Package, r rowURLs) error {
-	if err := s.Trackers.add(p, r.trackers, "tracker", MaxCatalogTrackers, "each is announced to by every seeder"); err != nil {
+	if err := s.Trackers.add(p, r.trackers, "tracker", MaxCatalogTrackers, trackersWhy); err != nil {
 		return err
 	}
-	return s.WebSeeds.add(p, r.webSeeds, "web seed", MaxCatalogWebSeeds, "each is fetched from by every client that downloads from web seeds")
+	return s.WebSeeds.add(p, r.webSeeds, "web seed", MaxCatalogWebSeeds, webSeedsWhy)
 }
 
 // remove takes away the URLs add recorded for a row.
@@ -76,18 +98,34 @@ func (s *catalogURLs) remove(r rowURLs) {
 // add records urls, of the kind named, and refuses the one that takes the
 // set over max, naming p and why the bound is there.
 func (s urlSet) add(p Package, urls []string, kind string, max int, why string) error {
+	if past := s.keep(urls, max); len(past) > 0 {
+		return overBound(p, kind, past[0], max, why)
+	}
+	return nil
+}
+
+// keep records urls as add does, but leaves out those that would take
+// the set over max instead of refusing them, and returns them.
+func (s urlSet) keep(urls []string, max int) (past []string) {
 	for _, u := range urls {
 		if s[u] > 0 {
 			s[u]++
 			continue
 		}
 		if len(s) == max {
-			return invalid(p, "torrent", "%s %q makes %d distinct %ss in the catalog, at most %d over all its torrents (%s)",
-				kind, u, len(s)+1, kind, max, why)
+			past = append(past, u)
+			continue
 		}
 		s[u] = 1
 	}
-	return nil
+	return past
+}
+
+// overBound is the error for u, of p, taking the catalog's URLs of the
+// kind named over max.
+func overBound(p Package, kind, u string, max int, why string) error {
+	return invalid(p, "torrent", "%s %q makes %d distinct %ss in the catalog, at most %d over all its torrents (%s)",
+		kind, u, max+1, kind, max, why)
 }
 
 // remove takes away urls that add recorded.
@@ -132,4 +170,43 @@ func announceURLs(mi *metainfo.MetaInfo) (urls []string) {
 		urls = append(urls, tier...)
 	}
 	return urls
+}
+
+// DropWebSeeds makes db's reads of packages (Get, Versions, VersionsOf,
+// All, Search) leave urls out of their torrents' url-lists: a client's
+// catalog names them past MaxCatalogWebSeeds (Checked.DroppedWebSeeds),
+// and its downloads use the first MaxCatalogWebSeeds only. The torrent
+// is encoded again without them; its info, and so its infohash, stay.
+// Call it before any read.
+func (db *DB) DropWebSeeds(urls []string) {
+	db.dropSeeds = make(map[string]bool, len(urls))
+	for _, u := range urls {
+		db.dropSeeds[u] = true
+	}
+}
+
+// trim leaves the web seeds DropWebSeeds named out of p's torrent.
+func (db *DB) trim(p *Package) {
+	if len(db.dropSeeds) == 0 {
+		return
+	}
+	var mi metainfo.MetaInfo
+	if decodeBencode(p.Torrent, &mi) != nil {
+		return // Check refused such a row; nothing to leave out
+	}
+	kept := slices.DeleteFunc(slices.Clone(mi.UrlList), func(u string) bool { return db.dropSeeds[u] })
+	if len(kept) == len(mi.UrlList) {
+		return
+	}
+	mi.UrlList = kept
+	if b, err := bencode.Marshal(mi); err == nil {
+		p.Torrent = b
+	}
+}
+
+// trimAll is trim of every package of pkgs.
+func (db *DB) trimAll(pkgs []Package) {
+	for i := range pkgs {
+		db.trim(&pkgs[i])
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,6 +91,15 @@ func TestCatalogURLsBounded(t *testing.T) {
 // urlSpan is one row's URLs of a kind: from, from+1, ..., from+n-1.
 type urlSpan struct{ from, n int }
 
+// maxURL is one past the highest URL number rows name.
+func maxURL(rows []urlSpan) int {
+	n := 0
+	for _, r := range rows {
+		n = max(n, r.from+r.n)
+	}
+	return n
+}
+
 // testCatalogURLsBounded checks a catalog of rows naming the URLs of kind
 // given, bad the row that takes it over the bound (-1 for none).
 func testCatalogURLsBounded(t *testing.T, kind urlKind, rows []urlSpan, bad int) {
@@ -115,12 +125,33 @@ func testCatalogURLsBounded(t *testing.T, kind urlKind, rows []urlSpan, bad int)
 		}
 	}
 
-	// A hostile publisher's catalog, as clients and mirrors check it.
+	// A hostile publisher's catalog, as clients and mirrors check it:
+	// one past the trackers' bound is refused. One past the web seeds'
+	// is accepted (a catalog an older dist-server signed must stay
+	// syncable), with the web seeds past the first 64 for the client to
+	// leave out; the publisher's own check before it signs refuses it.
 	raw := openTemp(t)
 	for _, p := range pkgs {
 		insertRaw(t, raw, p)
 	}
-	check("Check", raw.Check(ctx))
+	got, err := raw.Inspect(ctx)
+	if kind.name != "web seed" {
+		check("Check", err)
+	} else {
+		if err != nil {
+			t.Errorf("Check refused a catalog past the web seeds' bound: %v", err)
+		}
+		// The test's URLs are numbered from 0 in the order the rows
+		// name them: those from the 65th on are left out.
+		var want []string
+		for i := kind.max; bad >= 0 && i < maxURL(rows); i++ {
+			want = append(want, kind.url(i))
+		}
+		if !slices.Equal(got.DroppedWebSeeds, want) || got.WebSeeds != max(maxURL(rows), 0) {
+			t.Errorf("Inspect = %d web seeds, dropped %q; want %d, dropped %q", got.WebSeeds, got.DroppedWebSeeds, maxURL(rows), want)
+		}
+		check("CheckPublishable", raw.CheckPublishable(ctx))
+	}
 
 	// The publisher adds the rows one at a time (announce_urls or
 	// public_url changed between adds): the add that would go over is
@@ -271,5 +302,56 @@ func TestSealLeftBehindByOtherWrites(t *testing.T) {
 	}
 	if !sealed(t, db) {
 		t.Fatal("not sealed once checked")
+	}
+}
+
+// A client leaves the web seeds past the catalog's first 64 out of the
+// torrents it reads (DropWebSeeds): each row keeps those among the first
+// 64, in its url-list's order, and its infohash.
+func TestDropWebSeeds(t *testing.T) {
+	ctx := context.Background()
+	db := openTemp(t)
+	var pkgs []Package
+	for i := range 4 { // 4 rows of 32 distinct web seeds: 128
+		p := makePkg(t, fmt.Sprintf("pkg%02d", i), "1.0.0", 10)
+		withWebSeeds(t, &p, 32*i, 32)
+		insertRaw(t, db, p)
+		pkgs = append(pkgs, p)
+	}
+	c, err := db.Inspect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.WebSeeds != 128 || len(c.DroppedWebSeeds) != 64 || c.DroppedWebSeeds[0] != webSeedURL(64) {
+		t.Fatalf("Inspect = %d web seeds, dropped %d from %q; want 128, 64 from %q", c.WebSeeds, len(c.DroppedWebSeeds), c.DroppedWebSeeds[0], webSeedURL(64))
+	}
+	db.DropWebSeeds(c.DroppedWebSeeds)
+	all, err := db.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range all {
+		var mi metainfo.MetaInfo
+		if err := bencode.Unmarshal(p.Torrent, &mi); err != nil {
+			t.Fatalf("%s: %v", p.ID(), err)
+		}
+		var want []string
+		for j := 32 * i; j < min(32*i+32, 64); j++ {
+			want = append(want, webSeedURL(j))
+		}
+		if !slices.Equal([]string(mi.UrlList), want) {
+			t.Errorf("%s: url-list %q, want %q", p.ID(), mi.UrlList, want)
+		}
+		if mi.HashInfoBytes().HexString() != pkgs[i].InfoHash {
+			t.Errorf("%s: the torrent's infohash changed", p.ID())
+		}
+	}
+	got, err := db.Get(ctx, "pkg03", "1.0.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mi metainfo.MetaInfo
+	if err := bencode.Unmarshal(got.Torrent, &mi); err != nil || len(mi.UrlList) != 0 {
+		t.Errorf("Get pkg03: url-list %q (%v), want none", mi.UrlList, err)
 	}
 }

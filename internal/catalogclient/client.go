@@ -25,6 +25,7 @@ package catalogclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,6 +36,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -74,9 +76,13 @@ const (
 	sigFile     = "packages.db.sig"
 	// rotationFile is kept only with Options.KeepRotation.
 	rotationFile = "packages.db.rotation"
-	keyFile      = "server.key"
-	stateFile    = "sync.json"
-	tmpPrefix    = ".sync-tmp-" // every temporary name starts with this
+	// droppedFile lists, as JSON, the web seeds the catalog names past
+	// catalog.MaxCatalogWebSeeds, which reads leave out (Open); only
+	// beside a catalog that names them.
+	droppedFile = "web-seeds-dropped.json"
+	keyFile     = "server.key"
+	stateFile   = "sync.json"
+	tmpPrefix   = ".sync-tmp-" // every temporary name starts with this
 )
 
 // The wire contract shared with internal/catalogserver. The client package
@@ -151,6 +157,19 @@ type Result struct {
 	// Demoted lists the servers listed before Server that were not tried,
 	// having failed a recent sync.
 	Demoted []Demoted
+	// WebSeeds counts the distinct web seeds the catalog's torrents name,
+	// and DroppedWebSeeds those past catalog.MaxCatalogWebSeeds, which
+	// this client leaves out of its downloads, when this sync took a new
+	// catalog: the caller warns once.
+	WebSeeds        int
+	DroppedWebSeeds []string
+}
+
+// DroppedWebSeedsNote is the warning, said once at the sync that took the
+// catalog, that it names more web seeds than a client uses.
+func DroppedWebSeedsNote(res Result) string {
+	return fmt.Sprintf("the catalog's torrents name %d distinct web seeds, more than the %d a client uses: the %d past them (in the order of the packages' names and versions) are left out of downloads; its publisher's dist-server refuses to publish such a catalog now",
+		res.WebSeeds, catalog.MaxCatalogWebSeeds, len(res.DroppedWebSeeds))
 }
 
 // ServerError is what one server did in a Sync that tried several.
@@ -243,11 +262,39 @@ func TrustedFiles(dir string) []string {
 	}
 }
 
-// Open opens the current catalog read-only.
+// Open opens the current catalog read-only, its reads leaving out the web
+// seeds past catalog.MaxCatalogWebSeeds.
 func Open(ctx context.Context, dir string) (*catalog.DB, error) {
 	p, err := Path(dir)
 	if err != nil {
 		return nil, err
 	}
-	return catalog.OpenReadOnly(ctx, p)
+	return openCatalog(ctx, p)
+}
+
+// openCatalog opens the catalog at path (a version directory's
+// packages.db) read-only, with the web seeds its sync found past
+// catalog.MaxCatalogWebSeeds (droppedFile beside it) left out of its
+// reads.
+func openCatalog(ctx context.Context, path string) (*catalog.DB, error) {
+	db, err := catalog.OpenReadOnly(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	b, err := fsutil.ReadRegular(filepath.Join(filepath.Dir(path), droppedFile), DefaultMaxSize, false)
+	if errors.Is(err, os.ErrNotExist) {
+		return db, nil
+	}
+	var dropped []string
+	if err == nil {
+		if err = json.Unmarshal(b, &dropped); err != nil {
+			err = fmt.Errorf("%s: %w", filepath.Join(filepath.Dir(path), droppedFile), err)
+		}
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("catalog: %w (dist-client sync writes it again)", err)
+	}
+	db.DropWebSeeds(dropped)
+	return db, nil
 }

@@ -98,7 +98,18 @@ func buildCatalog(t *testing.T, serial int64, salt string, names ...string) []by
 // validation, and returns the new file's bytes.
 func corruptRow(t *testing.T, db []byte) []byte {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "bad.db")
+	return editCatalog(t, db, func(sdb *sql.DB) {
+		if _, err := sdb.Exec(`UPDATE packages SET size = size + 1 WHERE rowid = (SELECT min(rowid) FROM packages)`); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// editCatalog runs edit on a copy of the catalog db, opened with SQL as a
+// publisher bypassing Add could, and returns the copy's bytes.
+func editCatalog(t *testing.T, db []byte, edit func(*sql.DB)) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "edited.db")
 	if err := os.WriteFile(path, db, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -106,9 +117,7 @@ func corruptRow(t *testing.T, db []byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sdb.Exec(`UPDATE packages SET size = size + 1 WHERE rowid = (SELECT min(rowid) FROM packages)`); err != nil {
-		t.Fatal(err)
-	}
+	edit(sdb)
 	if err := sdb.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -63,6 +63,7 @@ type catalogInfo struct {
 	meta     catalog.Meta
 	signer   signing.PublicKey  // the key that signed it
 	rotated  []signing.Rotation // statements followed to reach signer
+	checked  catalog.Checked    // what Check learnt: the web seeds dropped
 }
 
 // heldState reads sync.json and the current catalog. A damaged catalog or
@@ -179,7 +180,7 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 		return catalogInfo{}, fmt.Errorf("sync: %s is signed but unreadable, refusing it: %w", dl.endpoint, err)
 	}
 	defer db.Close()
-	if err := db.Check(ctx); err != nil {
+	if info.checked, err = db.Inspect(ctx); err != nil {
 		return catalogInfo{}, fmt.Errorf("sync: %s is signed but inconsistent, refusing it: %w", dl.endpoint, err)
 	}
 	if info.meta, err = db.Meta(ctx); err != nil {
@@ -201,7 +202,8 @@ func (s *syncer) verify(ctx context.Context, dl *download, key signing.PublicKey
 // an interrupted sync) the new one is catalog-<serial>.<n>: the current
 // catalog is never removed before the swap, so readers without the lock
 // and a crash at any point find one.
-func (s *syncer) install(dl *download, serial int64) (current string, err error) {
+func (s *syncer) install(dl *download, info catalogInfo) (current string, err error) {
+	serial := info.serial
 	final, err := freeVersionDir(s.dir, serial)
 	if err != nil {
 		return "", fmt.Errorf("sync: install catalog: %w", err)
@@ -229,6 +231,12 @@ func (s *syncer) install(dl *download, serial int64) (current string, err error)
 	if dl.rotation != nil {
 		if err := fsutil.WriteFileAtomic(filepath.Join(stage, rotationFile), dl.rotation, 0o644); err != nil {
 			return "", fmt.Errorf("sync: install key rotation statements: %w", err)
+		}
+	}
+	if d := info.checked.DroppedWebSeeds; len(d) > 0 {
+		b, _ := json.Marshal(d) // a []string always marshals
+		if err := fsutil.WriteFileAtomic(filepath.Join(stage, droppedFile), b, 0o644); err != nil {
+			return "", fmt.Errorf("sync: install catalog: %w", err)
 		}
 	}
 	if err := os.Chmod(stage, 0o755); err != nil {
@@ -381,7 +389,7 @@ func ReadHeld(ctx context.Context, dir string) (Held, error) {
 	if err != nil {
 		return Held{}, err
 	}
-	db, err := catalog.OpenReadOnly(ctx, filepath.Join(vdir, dbFile))
+	db, err := openCatalog(ctx, filepath.Join(vdir, dbFile))
 	if err != nil {
 		return Held{}, err
 	}

@@ -40,7 +40,7 @@ func TestSameSerialReplacesWithoutGap(t *testing.T) {
 		if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		name, err := s.install(&download{tmp: tmp, sig: []byte("sig " + content)}, 5)
+		name, err := s.install(&download{tmp: tmp, sig: []byte("sig " + content)}, catalogInfo{serial: 5})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -178,7 +178,7 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	// move. (The same serial with other bytes passed checkSerial only under
 	// a new trust root, and replaces the held catalog.)
 	if !held.present || info.serial != held.serial || info.sum != held.sum {
-		current, err := s.install(dl, info.serial)
+		current, err := s.install(dl, info)
 		if err != nil {
 			if tofu {
 				os.Remove(filepath.Join(s.dir, keyFile)) // pin only with a catalog it verified
@@ -186,6 +186,7 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 		res.Updated = true
+		res.WebSeeds, res.DroppedWebSeeds = info.checked.WebSeeds, info.checked.DroppedWebSeeds
 		s.removeOldVersions(current)
 		s.log.Debug("catalog updated", "serial", info.serial, "packages", info.packages)
 	}

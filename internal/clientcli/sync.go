@@ -107,6 +107,9 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	if res.Pinned != nil {
 		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the publishing server (for a mirror,\n  on its primary); to pin it explicitly, set server_key in %s.\n  Later syncs will refuse catalogs signed by any other key.\n", res.Server, res.Pinned, res.Pinned.Fingerprint(), cfgPath)
 	}
+	if d := len(res.DroppedWebSeeds); d > 0 {
+		e.UI.Warnf("%s\n", catalogclient.DroppedWebSeedsNote(res))
+	}
 	if n := len(res.Rotated); n > 0 {
 		first, last := res.Rotated[0], res.Rotated[n-1]
 		if key == nil {

@@ -210,6 +210,9 @@ func (m *mirror) round(ctx context.Context) error {
 		m.log.Warn("sync from the primary failed", "err", syncErr)
 	case res.Updated:
 		m.log.Info("catalog synced", "from", res.Server, "serial", res.Serial, "packages", res.Packages, "valid_until", res.ValidUntil)
+		if len(res.DroppedWebSeeds) > 0 {
+			m.log.Warn(catalogclient.DroppedWebSeedsNote(res))
+		}
 	}
 	m.mu.Lock()
 	if syncErr != nil {

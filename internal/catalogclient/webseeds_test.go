@@ -1,0 +1,105 @@
+package catalogclient_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/anacrolix/torrent/bencode"
+	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
+)
+
+// A catalog whose torrents name more than catalog.MaxCatalogWebSeeds
+// distinct web seeds (one an older dist-server signed before the bound)
+// is synced, not refused: refusing it cost every client every later
+// update. The client leaves the web seeds past the first 64 out of the
+// torrents it reads, in the order of the rows and their url-lists, and
+// the sync says how many.
+func TestSyncDropsWebSeedsPastTheBound(t *testing.T) {
+	ctx := context.Background()
+	key := newKey(t)
+	pub := newPublisher(t, key, nil)
+	// 4 rows of 32 distinct web seeds each (each row within
+	// catalog.MaxWebSeeds): 128 over the catalog.
+	pub.publish(1, withWebSeeds(t, buildCatalog(t, 1, "", "a", "b", "c", "d"), 32))
+	dir := t.TempDir()
+	res, err := catalogclient.Sync(ctx, syncOpts(pub.ts.URL, dir, key.Public()))
+	if err != nil {
+		t.Fatalf("Sync refused the catalog: %v", err)
+	}
+	if res.WebSeeds != 128 || len(res.DroppedWebSeeds) != 64 || res.DroppedWebSeeds[0] != webSeed(64) {
+		t.Fatalf("Sync = %d web seeds, %d dropped; want 128, 64 from %s", res.WebSeeds, len(res.DroppedWebSeeds), webSeed(64))
+	}
+	db, err := catalogclient.Open(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	all, err := db.All(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, p := range all {
+		var mi metainfo.MetaInfo
+		if err := bencode.Unmarshal(p.Torrent, &mi); err != nil {
+			t.Fatal(err)
+		}
+		seen = append(seen, mi.UrlList...)
+	}
+	var want []string
+	for i := range catalog.MaxCatalogWebSeeds {
+		want = append(want, webSeed(i))
+	}
+	if !slices.Equal(seen, want) {
+		t.Errorf("the torrents read name %d web seeds, want the first %d: %q", len(seen), len(want), seen)
+	}
+	// The same catalog again (304): nothing new to say.
+	if res, err := catalogclient.Sync(ctx, syncOpts(pub.ts.URL, dir, key.Public())); err != nil || res.Updated || len(res.DroppedWebSeeds) != 0 {
+		t.Errorf("second sync = %+v, %v; want it unchanged, and no warning again", res, err)
+	}
+}
+
+func webSeed(i int) string { return fmt.Sprintf("http://127.0.0.1:%d/packages/", 20000+i) }
+
+// withWebSeeds makes every row's torrent of the catalog db name n web
+// seeds of its own, numbered on in the order of the rows (by name), as a
+// publisher that bypassed Add's bound could, and returns the new bytes.
+func withWebSeeds(t *testing.T, db []byte, n int) []byte {
+	t.Helper()
+	return editCatalog(t, db, func(sdb *sql.DB) {
+		rows, err := sdb.Query(`SELECT name, torrent FROM packages ORDER BY name, version`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		torrents := map[string][]byte{}
+		var names []string
+		for rows.Next() {
+			var name string
+			var tb []byte
+			if err := rows.Scan(&name, &tb); err != nil {
+				t.Fatal(err)
+			}
+			names, torrents[name] = append(names, name), tb
+		}
+		rows.Close()
+		for i, name := range names {
+			var mi metainfo.MetaInfo
+			if err := bencode.Unmarshal(torrents[name], &mi); err != nil {
+				t.Fatal(err)
+			}
+			mi.UrlList = nil
+			for j := range n {
+				mi.UrlList = append(mi.UrlList, webSeed(i*n+j))
+			}
+			if _, err := sdb.Exec(`UPDATE packages SET torrent = ? WHERE name = ?`, bencode.MustMarshal(mi), name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
