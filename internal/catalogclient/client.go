@@ -259,6 +259,7 @@ func TrustedFiles(dir string) []string {
 		filepath.Join(dir, catalogLink, dbFile),
 		filepath.Join(dir, catalogLink, sigFile),
 		filepath.Join(dir, catalogLink, rotationFile),
+		filepath.Join(dir, catalogLink, droppedFile), // which web seeds reads leave out
 	}
 }
 
