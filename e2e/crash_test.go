@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -352,6 +353,11 @@ echo done > "$DISTPAC_DESTDIR$DISTPAC_PREFIX/slow/ok"
 	// more (before, it said "running" until the rerun below recorded it).
 	if h := r.client1("history"); !strings.Contains(h, "install slow") || !strings.Contains(h, "interrupted") || strings.Contains(h, "running") {
 		t.Fatalf("history right after the kill:\n%s", h)
+	}
+	// It also says what the killed install downloaded (the archive, whole
+	// before its script ran): it said 0 B, the entry never being ended.
+	if h := r.client1("history"); !regexp.MustCompile(`install slow +- +[1-9][0-9.]* (B|KiB) +interrupted`).MatchString(h) {
+		t.Fatalf("history does not show the killed install's download:\n%s", h)
 	}
 	out = r.client1("install", "slow")
 	if !strings.Contains(out, "installed slow 1.0.0") {

@@ -226,7 +226,8 @@ started, the command (remove, when uninstall was called so) with the options tha
 what it does (--reinstall, --overwrite, --skip-uninstall-script, --cascade; not the output
 options, nor --sync, whose sync is not a transaction), the packages and versions
 before and after (for mark, hold and unhold what changed: "lib 1.0.0 held", "unheld",
-"marked explicit", "marked dependency"), the bytes downloaded (an interrupted command's too), and the result: running (a
+"marked explicit", "marked dependency"), the bytes downloaded (an interrupted command's too, and a
+killed one's as of its last second), and the result: running (a
 command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
 are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
 next install, upgrade or uninstall rolls back or finishes). A command that stopped before

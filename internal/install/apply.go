@@ -60,6 +60,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		return err
 	}
 	defer f.stop()
+	defer tx.noteDownloads(ctx, f)()
 	work, err := c.newWork(c.Config.Prefix)
 	if err != nil {
 		return err
@@ -115,6 +116,56 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		c.UI.Printf("%s\n", doneLine(p.old, p.it.row.Name, p.it.row.Version))
 	}
 	return nil
+}
+
+// noteInterval is how often a command's history entry learns the bytes
+// downloaded so far (state.NoteDownloaded): one small SQLite transaction
+// a second while archives arrive, none once they stop growing.
+const noteInterval = time.Second
+
+// noteDownloads keeps the history entry's downloaded bytes up to date
+// while f downloads, so that a command killed meanwhile (kill -9, a
+// crash) leaves what arrived in its entry, not 0 B; its own end records
+// the final count. It returns the function that stops it and waits.
+func (t *txn) noteDownloads(ctx context.Context, f *fetching) (stop func()) {
+	if t.hist == 0 {
+		return func() {}
+	}
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(noteInterval)
+		defer tick.Stop()
+		noted := int64(0)
+		note := func() {
+			if n := f.downloadedBytes(); n > noted {
+				// A failed write is retried at the next tick; the entry's
+				// end records the count anyway.
+				if t.st.NoteDownloaded(ctx, t.hist, n) == nil {
+					noted = n
+				}
+			}
+		}
+		for {
+			select {
+			case <-tick.C:
+				note()
+			case <-f.done:
+				// Once more for the last bytes: the scripts that run
+				// next may be killed too.
+				note()
+				return
+			case <-quit:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+	}
 }
 
 // doneLine is the line that says what the command did to a package once

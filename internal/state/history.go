@@ -125,6 +125,19 @@ func finishHistory(ctx context.Context, tx *sql.Tx, now time.Time, end HistoryEn
 	return err
 }
 
+// NoteDownloaded records, while entry id is running, the bytes its
+// command has downloaded so far: a process killed mid-download (kill -9,
+// a crash, the machine's power) never finishes its entry, and history
+// showed "0 B" for it however much had arrived. An entry that ended is
+// left alone (its end has the final count).
+func (db *DB) NoteDownloaded(ctx context.Context, id, downloaded int64) error {
+	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE history SET downloaded = ? WHERE id = ? AND result = ? AND downloaded < ?`,
+			downloaded, id, ResultRunning, downloaded)
+		return err
+	}))
+}
+
 // MarkInterrupted ends the entries of processes that died mid-way. Call it
 // with the lock held, so that no live process is still running one.
 func (db *DB) MarkInterrupted(ctx context.Context) error {

@@ -834,3 +834,37 @@ func BenchmarkState(b *testing.B) {
 		}
 	}
 }
+
+// NoteDownloaded keeps a running entry's downloaded bytes, so that a
+// process that dies mid-download leaves them (history said 0 B); it never
+// lowers them, and leaves an entry that ended alone.
+func TestNoteDownloaded(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	killed, _ := db.StartHistory(ctx, "install big")
+	for _, n := range []int64{1 << 20, 3 << 20, 2 << 20} {
+		if err := db.NoteDownloaded(ctx, killed, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ended, _ := db.StartHistory(ctx, "install small")
+	if err := db.FinishHistory(ctx, HistoryEnd{ID: ended, Result: ResultFailed, Error: "no source", Downloaded: 500}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.NoteDownloaded(ctx, ended, 9000); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkInterrupted(ctx); err != nil { // the next command, after the kill
+		t.Fatal(err)
+	}
+	h, err := db.History(ctx, HistoryQuery{})
+	if err != nil || len(h) != 2 {
+		t.Fatalf("History = %+v, %v", h, err)
+	}
+	if h[0].Result != ResultInterrupted || h[0].Downloaded != 3<<20 {
+		t.Errorf("killed entry: %s, %d bytes; want interrupted, %d", h[0].Result, h[0].Downloaded, 3<<20)
+	}
+	if h[1].Downloaded != 500 {
+		t.Errorf("ended entry: %d bytes, want its end's 500", h[1].Downloaded)
+	}
+}
