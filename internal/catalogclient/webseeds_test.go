@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/anacrolix/torrent/bencode"
@@ -34,6 +35,10 @@ func TestSyncDropsWebSeedsPastTheBound(t *testing.T) {
 	}
 	if res.WebSeeds != 128 || len(res.DroppedWebSeeds) != 64 || res.DroppedWebSeeds[0] != webSeed(64) {
 		t.Fatalf("Sync = %d web seeds, %d dropped; want 128, 64 from %s", res.WebSeeds, len(res.DroppedWebSeeds), webSeed(64))
+	}
+	// The one warning sync prints for it names the counts.
+	if note, want := catalogclient.DroppedWebSeedsNote(res), "name 128 distinct web seeds, more than the 64 a client uses: the 64 past them"; !strings.Contains(note, want) {
+		t.Errorf("note %q, want it to say %q", note, want)
 	}
 	db, err := catalogclient.Open(ctx, dir)
 	if err != nil {
