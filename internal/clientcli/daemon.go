@@ -21,7 +21,8 @@ installed: those of installed packages, followed within 15 s as they change; non
 other clients can download from this machine, and serves the CLI over a local socket
 (daemon.sock in the client folder): while it runs, dist-client install downloads through
 the daemon's engine, and what it downloads keeps being seeded after install exits (with
-seed: none it is not). Stop it with Ctrl-C or SIGTERM.`,
+seed: none it is not). Started before the first sync, it seeds nothing until one has
+run. Stop it with Ctrl-C or SIGTERM.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}

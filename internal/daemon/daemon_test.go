@@ -631,6 +631,11 @@ func TestUnlistedStopsSeeding(t *testing.T) {
 	if drop, _, err := unlisted(context.Background(), torrents, dir, serial, logger); err != nil || len(drop) != 0 {
 		t.Fatalf("the same serial again: %v, %v; want nothing", drop, err)
 	}
+	// Before the first sync there is no catalog: nothing was withdrawn,
+	// and nothing to warn of every 15 s.
+	if drop, serial, err := unlisted(context.Background(), torrents, t.TempDir(), 0, logger); err != nil || len(drop) != 0 || serial != 0 {
+		t.Fatalf("no catalog yet: %v, serial %d, %v; want nothing, no error", drop, serial, err)
+	}
 }
 
 // With seed: installed, an archive installed at the daemon's last look and

@@ -10,6 +10,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"time"
@@ -157,6 +158,9 @@ func uninstalledSince(before, now map[string]bool, ts []swarm.TorrentStatus, log
 // when the serial is still seen.
 func unlisted(ctx context.Context, ts []swarm.TorrentStatus, dir string, seen int64, logger *slog.Logger) ([]swarm.InfoHash, int64, error) {
 	db, err := catalogclient.Open(ctx, dir)
+	if errors.Is(err, catalogclient.ErrNoCatalog) {
+		return nil, seen, nil // not synced yet: nothing was withdrawn
+	}
 	if err != nil {
 		return nil, seen, err
 	}

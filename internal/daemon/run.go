@@ -82,14 +82,24 @@ func Run(ctx context.Context, o Options) error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg, cp := o.Config, o.Paths
+	// Without a catalog yet the daemon runs, seeding nothing: a user unit
+	// enabled before the first sync (the README's order) exited with "no
+	// catalog yet" and was restarted every 5 s until someone synced. Each
+	// request reads the catalog afresh, so installs go through the daemon
+	// from the first sync on.
+	var pkgs []catalog.Package
 	db, err := catalogclient.Open(ctx, cp.Dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, catalogclient.ErrNoCatalog):
+		say(o.Warnf, "no catalog yet: seeding nothing until `dist-client sync`; installs download through this daemon once it has run\n")
+	case err != nil:
 		return err
-	}
-	pkgs, err := db.All(ctx)
-	db.Close()
-	if err != nil {
-		return err
+	default:
+		pkgs, err = db.All(ctx)
+		db.Close()
+		if err != nil {
+			return err
+		}
 	}
 	ln, err := Listen(cp.DaemonSocket())
 	if err != nil {
