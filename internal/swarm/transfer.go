@@ -250,11 +250,24 @@ func (e *Engine) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
 	if pc, ok := ev.Peer.TryAsPeerConn(); ok {
 		listen = uint16(pc.PeerListenPort)
 	}
+	s.received(remote, listen, n)
+}
+
+// received counts n useful bytes from the peer at remote, which listens
+// on listen (its BEP 10 handshake's port; 0 when not known). A peer is
+// counted by the address it listens on when it says so: its connection in
+// from an ephemeral port and ours out to it are one peer (counted by the
+// port each came from, three daemons installing at once on a network of
+// hosts reported "from 5 other peers").
+func (s *transferState) received(remote netip.AddrPort, listen uint16, n int64) {
 	if s.isSeeder(remote, listen) {
 		s.seeder.Add(n)
 		return
 	}
 	s.others.Add(n)
+	if listen != 0 {
+		remote = netip.AddrPortFrom(remote.Addr(), listen)
+	}
 	s.mu.Lock()
 	if len(s.peers) < maxCountedPeers {
 		s.peers[remote] = struct{}{}

@@ -127,6 +127,41 @@ func TestPeerAddrPort(t *testing.T) {
 	}
 }
 
+// TestPeersCountedByHost: the report's "from N other peers" counts the
+// peers that sent data, not their connections. A peer that connected to us
+// from an ephemeral port and that we also dialled on its listening port
+// (three daemons starting one install at once; a connection dropped and
+// made again) was counted once for each: "from 5 other peers" on a network
+// of three other hosts. A peer whose listening port is not known (no BEP 10
+// handshake) is counted by its address as it connected.
+func TestPeersCountedByHost(t *testing.T) {
+	seeder := netip.MustParseAddrPort("198.18.0.1:6881")
+	type from struct {
+		remote string
+		listen uint16
+	}
+	for _, c := range []struct {
+		name  string
+		from  []from
+		peers int
+	}{
+		{"dialled and dialling in", []from{{"198.18.0.12:38763", 38763}, {"198.18.0.12:51234", 38763}}, 1},
+		{"connected again from another port", []from{{"198.18.0.12:51234", 38763}, {"198.18.0.12:51240", 38763}}, 1},
+		{"two hosts", []from{{"198.18.0.12:38763", 38763}, {"198.18.0.13:37031", 37031}}, 2},
+		{"two daemons on one host", []from{{"127.0.0.1:40001", 40001}, {"127.0.0.1:40002", 40002}}, 2},
+		{"listening port unknown", []from{{"198.18.0.12:51234", 0}, {"198.18.0.12:51240", 0}}, 2},
+		{"the seeder is not a peer", []from{{"198.18.0.1:6881", 6881}, {"198.18.0.1:40000", 6881}, {"198.18.0.12:38763", 38763}}, 1},
+	} {
+		s := &transferState{seeders: []netip.AddrPort{seeder}, peers: map[netip.AddrPort]struct{}{}}
+		for _, f := range c.from {
+			s.received(netip.MustParseAddrPort(f.remote), f.listen, 1000)
+		}
+		if len(s.peers) != c.peers {
+			t.Errorf("%s: %d peers counted (%v), want %d", c.name, len(s.peers), s.peers, c.peers)
+		}
+	}
+}
+
 func TestAlreadyHad(t *testing.T) {
 	const total = 4 << 20
 	for _, c := range []struct {
