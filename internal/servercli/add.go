@@ -36,9 +36,10 @@ or added with it, since clients cannot install the package until one is, when a
 directory's name ends in a -VERSION other than the manifest's version, when scripts/
 holds other files than those two (shipped for them to use, never run), when the
 directory holds anything else beside manifest.yaml, assets/ and scripts/ (left out of
-the archive), and when there is no server.yaml, so the torrents announce to this
-machine's loopback address (the tracker URL is written into each torrent when it is
-added).`,
+the archive), and when the torrents announce to this machine's loopback address
+while there is no server.yaml, or one whose tracker_addr, database_addr or peer_addr
+listens beyond loopback (set announce_url and public_url: the tracker URL is written
+into each torrent when it is added).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
 		Args:    cli.MinArgs(1, "package directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {

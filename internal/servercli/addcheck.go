@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -145,29 +146,63 @@ func unsatisfied(ctx context.Context, db *catalog.DB, pkg catalog.Package, dep s
 		pkg.Name, pkg.Version, d, strings.Join(have, ", "))
 }
 
-// loopbackWarning: add with no configuration file (none given with --config
-// and no server.yaml in the data directory, at path) writes the default
-// tracker URL into every torrent it adds, on this machine's loopback
-// address, which no other host reaches. The tracker is fixed in a torrent
-// at add time (start warns of torrents that name another tracker than
-// server.yaml does), so the time to say it is the first add.
+// loopbackWarning: add writes the tracker URL into every torrent it adds,
+// and the default one is on this machine's loopback address, which no
+// other host reaches. It says so with no configuration file (none given
+// with --config and no server.yaml in the data directory, at path), and
+// with one whose server listens beyond loopback (tracker_addr ":6969", the
+// default, or a host's address) while its torrents announce to loopback
+// (announce_url not set): a publisher on a network of hosts that set the
+// addresses and not the URLs had clients sync its catalog and then find
+// no tracker and no seeder, fetching every archive over HTTP as a last
+// resort. A file whose addresses are all on loopback (the README's try
+// on one machine) is left alone. The tracker is fixed in a torrent at add
+// time (start warns of torrents that name another tracker than server.yaml
+// does), so the time to say it is the first add.
 func loopbackWarning(path string, fileExists bool, cfg *config.Server, results []publish.Result) string {
-	if fileExists || !slices.ContainsFunc(results, func(r publish.Result) bool { return r.Added }) {
+	if !slices.ContainsFunc(results, func(r publish.Result) bool { return r.Added }) {
 		return ""
 	}
 	trackers := cfg.Trackers()
 	for _, t := range trackers {
 		u, err := url.Parse(t)
-		if err != nil {
-			return ""
-		}
-		if ip, err := netip.ParseAddr(u.Hostname()); !(u.Hostname() == "localhost" || err == nil && ip.IsLoopback()) {
+		if err != nil || !isLoopbackHost(u.Hostname()) {
 			return ""
 		}
 	}
-	return fmt.Sprintf("no configuration at %s: the torrents added announce to %s, which only this machine reaches; "+
-		"for clients on other hosts set announce_url and public_url there (README: server.yaml), then remove and add these packages again",
-		path, strings.Join(trackers, ", "))
+	if !fileExists {
+		return fmt.Sprintf("no configuration at %s: the torrents added announce to %s, which only this machine reaches; "+
+			"for clients on other hosts set announce_url and public_url there (README: server.yaml), then remove and add these packages again",
+			path, strings.Join(trackers, ", "))
+	}
+	// An announce_url the file sets is the publisher's choice (a tracker
+	// on loopback on purpose); the one derived from tracker_addr is not.
+	derived := config.Server{TrackerAddr: cfg.TrackerAddr}
+	derived.ApplyDefaults()
+	if len(cfg.AnnounceURLs) > 0 || cfg.AnnounceURL != derived.AnnounceURL {
+		return ""
+	}
+	for _, a := range []struct{ key, addr string }{{"tracker_addr", cfg.TrackerAddr}, {"database_addr", cfg.DatabaseAddr}, {"peer_addr", cfg.PeerAddr}} {
+		host, _, err := net.SplitHostPort(a.addr)
+		if err != nil || isLoopbackHost(host) {
+			continue
+		}
+		where := "every address"
+		if ip, err := netip.ParseAddr(host); host != "" && (err != nil || !ip.IsUnspecified()) {
+			where = host
+		}
+		return fmt.Sprintf("%s: %s %q listens on %s, but the torrents added announce to %s, which only this machine reaches: "+
+			"clients on other hosts will find no tracker and no seeder; set announce_url and public_url there to what they reach (README: server.yaml), then remove and add these packages again",
+			path, a.key, a.addr, where, strings.Join(trackers, ", "))
+	}
+	return ""
+}
+
+// isLoopbackHost: host (a URL's or a listen address's) is this machine's
+// loopback, by address or as localhost.
+func isLoopbackHost(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return host == "localhost" || err == nil && ip.IsLoopback()
 }
 
 // portZeroWarning: an address of port 0 (tracker_addr, database_addr)

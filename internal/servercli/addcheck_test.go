@@ -35,7 +35,7 @@ func TestDirVersionWarning(t *testing.T) {
 func TestLoopbackWarning(t *testing.T) {
 	added := []publish.Result{{Added: true}}
 	cfgWith := func(yaml map[string]string) *config.Server {
-		c := &config.Server{AnnounceURL: yaml["announce_url"], TrackerAddr: yaml["tracker_addr"]}
+		c := &config.Server{AnnounceURL: yaml["announce_url"], TrackerAddr: yaml["tracker_addr"], DatabaseAddr: yaml["database_addr"], PeerAddr: yaml["peer_addr"]}
 		c.ApplyDefaults()
 		return c
 	}
@@ -49,7 +49,16 @@ func TestLoopbackWarning(t *testing.T) {
 		{"defaults, no file", false, cfgWith(nil), added, true},
 		{"a tracker_addr on every interface still announces to loopback", false, cfgWith(map[string]string{"tracker_addr": "0.0.0.0:7000"}), added, true},
 		{"localhost", false, cfgWith(map[string]string{"announce_url": "http://localhost:6969/announce"}), added, true},
-		{"the file exists: the publisher chose", true, cfgWith(nil), added, false},
+		// A server.yaml that sets where to listen and not what to announce:
+		// clients on other hosts sync, then find no tracker or seeder.
+		{"a file with the default addresses, every address", true, cfgWith(nil), added, true},
+		{"a file with the host's address and no announce_url", true, cfgWith(map[string]string{"tracker_addr": "127.0.0.1:6969", "database_addr": "198.18.0.1:9090", "peer_addr": "127.0.0.1:6881"}), added, true},
+		{"a file with the seeder on every address", true, cfgWith(map[string]string{"tracker_addr": "127.0.0.1:6969", "database_addr": "127.0.0.1:9090", "peer_addr": ":6881"}), added, true},
+		{"a file on loopback alone: a try on one machine", true, cfgWith(map[string]string{"tracker_addr": "127.0.0.1:6969", "database_addr": "127.0.0.1:9090", "peer_addr": "127.0.0.1:6881"}), added, false},
+		{"a file on localhost alone", true, cfgWith(map[string]string{"tracker_addr": "localhost:6969", "database_addr": "[::1]:9090", "peer_addr": "127.0.0.1:6881"}), added, false},
+		{"a file with the tracker on the host's address", true, cfgWith(map[string]string{"tracker_addr": "198.18.0.1:6969"}), added, false},
+		{"a file announcing to loopback on purpose", true, cfgWith(map[string]string{"announce_url": "http://127.0.0.1:9/announce"}), added, false},
+		{"a file announcing to another host", true, cfgWith(map[string]string{"announce_url": "http://tracker.example:6969/announce"}), added, false},
 		{"a tracker other hosts reach", false, cfgWith(map[string]string{"tracker_addr": "192.0.2.7:6969"}), added, false},
 		{"nothing added", false, cfgWith(nil), []publish.Result{{Added: false}}, false},
 	}
