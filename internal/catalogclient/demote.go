@@ -75,6 +75,17 @@ type Demoted struct {
 	Failed, Until time.Time
 }
 
+// PassedOver is, for the catalog in dir that a sync took from took,
+// the servers of servers listed before it that it passed over untried,
+// as of now: what the sync said in its note, for the commands that later
+// tell a user to sync (a sync before Until takes took's catalog again).
+func PassedOver(dir string, servers []string, took string, now time.Time) []Demoted {
+	if dir == "" || took == "" || len(servers) < 2 {
+		return nil
+	}
+	return readFailures(dir).passedOver(servers, took, now)
+}
+
 // passedOver is the servers listed before took that failed within
 // demoteFor of now (so were tried after it, and took answered first).
 func (f failures) passedOver(servers []string, took string, now time.Time) []Demoted {

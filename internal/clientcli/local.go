@@ -139,7 +139,7 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 // publisher may have added them after the last sync, when that was and
 // what fetches the newest (syncedNote). ok is false when every name is
 // known.
-func catalogHint(requests, known []string, synced, now time.Time) (hint string, ok bool) {
+func catalogHint(requests, known []string, synced lastSync, now time.Time) (hint string, ok bool) {
 	hint, ok = unknownHint(requests, known, "dist-client search TERM finds packages")
 	if !ok {
 		return "", false
@@ -147,28 +147,59 @@ func catalogHint(requests, known []string, synced, now time.Time) (hint string, 
 	return hint + "; " + syncedNote(synced, now), true
 }
 
-// syncedNote says when the synced catalog was fetched and that dist-client
-// sync fetches the newest, for a name or a term it lacks: sync.json knows
-// when (zero synced: it does not say).
-func syncedNote(synced, now time.Time) string {
-	if synced.IsZero() {
-		return "dist-client sync fetches the newest catalog"
-	}
-	return fmt.Sprintf("the catalog was last synced %s ago (%s): dist-client sync fetches the newest",
-		ago(now, synced), synced.Local().Format(time.DateTime))
+// lastSync is what sync.json and servers.json say of the last sync: when
+// (zero: unknown), the server the catalog came from, and the servers
+// listed before it that it passed over for having failed a sync lately.
+type lastSync struct {
+	At     time.Time
+	From   string
+	Behind []catalogclient.Demoted
 }
 
-// syncedAt is when the catalog held was synced (zero when unknown).
-func (e *env) syncedAt(ctx context.Context) time.Time {
-	_, cp, err := e.config()
+// syncedNote says when the synced catalog was fetched and that dist-client
+// sync fetches the newest, for a name or a term it lacks: sync.json knows
+// when (zero synced: it does not say). When that sync took a mirror's
+// catalog, passing over the primary listed before it (down a few minutes
+// before), a sync now would take the mirror's again: a publisher's package
+// added since was "not in the catalog" and the hint's sync, run at once,
+// fetched the same catalog (a run on a network of hosts: the primary
+// back up, its mirror a minute behind). It then says why, and until when.
+func syncedNote(synced lastSync, now time.Time) string {
+	if synced.At.IsZero() {
+		return "dist-client sync fetches the newest catalog"
+	}
+	note := fmt.Sprintf("the catalog was last synced %s ago (%s)", ago(now, synced.At), synced.At.Local().Format(time.DateTime))
+	if len(synced.Behind) == 0 {
+		return note + ": dist-client sync fetches the newest"
+	}
+	urls := make([]string, len(synced.Behind))
+	until := synced.Behind[0].Until
+	for i, d := range synced.Behind {
+		urls[i] = d.URL
+		if d.Until.After(until) {
+			until = d.Until
+		}
+	}
+	which := "that server failed a sync and is"
+	if len(urls) > 1 {
+		which = "those servers failed a sync and are"
+	}
+	return fmt.Sprintf("%s from %s, which may lag behind %s: %s tried after the others until %s, so dist-client sync takes the catalog of %s again until then",
+		note, synced.From, strings.Join(urls, " and "), which, until.Local().Format(time.TimeOnly), synced.From)
+}
+
+// syncedAt is what is known of the last sync of the catalog held (a zero
+// At when unknown).
+func (e *env) syncedAt(ctx context.Context) lastSync {
+	cfg, cp, err := e.config()
 	if err != nil {
-		return time.Time{}
+		return lastSync{}
 	}
 	st, err := catalogclient.ReadStatus(ctx, cp.Dir, time.Now())
 	if err != nil {
-		return time.Time{}
+		return lastSync{}
 	}
-	return st.SyncedAt
+	return lastSync{At: st.SyncedAt, From: st.ServerURL, Behind: catalogclient.PassedOver(cp.Dir, cfg.Servers(), st.ServerURL, time.Now())}
 }
 
 // withInstalledHint adds a hint to an install.ErrNotInstalled: the closest

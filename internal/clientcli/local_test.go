@@ -2,10 +2,12 @@ package clientcli
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/install"
 )
 
@@ -46,14 +48,14 @@ func TestCatalogHint(t *testing.T) {
 	const note = "the catalog was last synced 3h ago (2026-12-03 09:00:00): dist-client sync fetches the newest"
 	tests := []struct {
 		requests []string
-		synced   time.Time
+		synced   lastSync
 		want     string
 		ok       bool
 	}{
-		{[]string{"hello"}, synced, "", false},
-		{[]string{"app"}, synced, "dist-client search TERM finds packages; " + note, true},
-		{[]string{"helo"}, synced, "did you mean hello? (dist-client search TERM finds packages); " + note, true},
-		{[]string{"app"}, time.Time{}, "dist-client search TERM finds packages; dist-client sync fetches the newest catalog", true},
+		{[]string{"hello"}, lastSync{At: synced}, "", false},
+		{[]string{"app"}, lastSync{At: synced}, "dist-client search TERM finds packages; " + note, true},
+		{[]string{"helo"}, lastSync{At: synced}, "did you mean hello? (dist-client search TERM finds packages); " + note, true},
+		{[]string{"app"}, lastSync{}, "dist-client search TERM finds packages; dist-client sync fetches the newest catalog", true},
 	}
 	for _, tt := range tests {
 		got, ok := catalogHint(tt.requests, known, tt.synced, now)
@@ -61,8 +63,26 @@ func TestCatalogHint(t *testing.T) {
 			t.Errorf("catalogHint(%q, %v) = %q, %v; want %q, %v", tt.requests, tt.synced, got, ok, tt.want, tt.ok)
 		}
 	}
-	if got, want := syncedNote(now.Add(-20*24*time.Hour), now), "the catalog was last synced 20d ago (2026-11-13 12:00:00): dist-client sync fetches the newest"; got != want {
+	if got, want := syncedNote(lastSync{At: now.Add(-20 * 24 * time.Hour)}, now), "the catalog was last synced 20d ago (2026-11-13 12:00:00): dist-client sync fetches the newest"; got != want {
 		t.Errorf("syncedNote 20 days ago = %q, want %q", got, want)
+	}
+}
+
+// TestSyncedNoteBehindMirror: a last sync that took a mirror's catalog
+// past primaries that failed lately says so, and until when a sync takes
+// the mirror's again, instead of "dist-client sync fetches the newest".
+func TestSyncedNoteBehindMirror(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.Local)
+	at := now.Add(-30 * time.Second)
+	one := lastSync{At: at, From: "http://m:9090", Behind: []catalogclient.Demoted{{URL: "http://p:9090", Failed: now.Add(-4 * time.Minute), Until: now.Add(6 * time.Minute)}}}
+	if got, want := syncedNote(one, now), "the catalog was last synced 30s ago (2026-12-03 11:59:30) from http://m:9090, which may lag behind http://p:9090: "+
+		"that server failed a sync and is tried after the others until 12:06:00, so dist-client sync takes the catalog of http://m:9090 again until then"; got != want {
+		t.Errorf("one passed over:\n got %q\nwant %q", got, want)
+	}
+	two := one
+	two.Behind = append(slices.Clone(one.Behind), catalogclient.Demoted{URL: "http://q:9090", Failed: now.Add(-1 * time.Minute), Until: now.Add(9 * time.Minute)})
+	if got := syncedNote(two, now); !strings.Contains(got, "behind http://p:9090 and http://q:9090: those servers failed a sync and are tried after the others until 12:09:00,") {
+		t.Errorf("two passed over: %q", got)
 	}
 }
 
