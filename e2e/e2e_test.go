@@ -5,7 +5,9 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -147,15 +149,29 @@ func (h *harness) environ(path string) []string {
 	}
 }
 
-// stopServer stops the harness's server if one is running: politely with
-// dist-server stop, then by the pid in server.json if that failed.
+// stopServer stops every server a story started under its work
+// directory: the harness's, and any other data home's (a mirror's, started
+// with XDG_DATA_HOME=$WORK/mirrorhome). Politely with dist-server stop,
+// then by its pid. A story that failed before its own stop left a mirror
+// running, which went on writing into the removed work directory (an
+// operator's run found four).
 func (h *harness) stopServer() error {
-	home := filepath.Join(h.work, "server")
-	pidFile := filepath.Join(home, "distpac", "server", "server.json")
-	if _, err := os.Stat(pidFile); err != nil {
-		return nil // never started, or stopped cleanly
-	}
-	cmd := exec.Command(filepath.Join(binDir, "dist-server"), "--config", filepath.Join(h.work, "server.yaml"), "stop", "--timeout", "15s")
+	var errs []error
+	filepath.WalkDir(h.work, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || d.Name() != "server.json" || filepath.Base(filepath.Dir(path)) != "server" {
+			return nil
+		}
+		home := filepath.Dir(filepath.Dir(filepath.Dir(path))) // HOME/distpac/server/server.json
+		errs = append(errs, stopServerAt(home, filepath.Join(h.work, "server.yaml"), path))
+		return nil
+	})
+	return errors.Join(errs...)
+}
+
+// stopServerAt stops the server whose data home is home and pid file
+// pidFile.
+func stopServerAt(home, config, pidFile string) error {
+	cmd := exec.Command(filepath.Join(binDir, "dist-server"), "--config", config, "stop", "--timeout", "15s")
 	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+home)
 	out, err := cmd.CombinedOutput()
 	if err == nil {
