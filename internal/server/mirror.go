@@ -224,6 +224,9 @@ func (m *mirror) round(ctx context.Context) error {
 	if res.Pinned != nil && m.opts.Pinned != nil {
 		m.opts.Pinned(res.Pinned)
 	}
+	if syncErr == nil && m.opts.Key != nil {
+		m.pinGivenKey(dir)
+	}
 	m.mu.Lock()
 	serving := m.serial
 	m.mu.Unlock()
@@ -291,6 +294,23 @@ func (m *mirror) round(ctx context.Context) error {
 	m.mu.Unlock()
 	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "to fetch", len(held.Packages)-len(have))
 	return nil
+}
+
+// pinGivenKey pins the key given with --key once a sync verified the
+// primary's catalog with it, as dist-client trust set pins one: a start
+// without --key follows it then. It was not written, and such a start
+// pinned whatever key the primary presented on first use (an operator's
+// run: the mirror "forgot" its --key).
+func (m *mirror) pinGivenKey(dir string) {
+	t, err := catalogclient.LoadTrust(dir, nil)
+	if err == nil && t.Key != nil && t.Key.Equal(m.opts.Key) {
+		return
+	}
+	if err := catalogclient.Pin(dir, nil, m.opts.Key); err != nil {
+		m.log.Warn("cannot pin the key given with --key; a start without --key pins the primary's on first use", "err", err)
+		return
+	}
+	m.log.Info("pinned the key given with --key: later starts without --key follow it", "key", m.opts.Key.String(), "path", t.Path)
 }
 
 // fill brings in the archives of the catalog served that the mirror lacks

@@ -112,9 +112,15 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 			bg = append(bg, "--key", o.key)
 		}
 		bg = append(bg, args...) // URLs: none starts with "-"
+		// The key is pinned at the first start (given with --key, or on
+		// first use) and followed from then on: only a start that pinned
+		// it on first use warns. Every start without --key said "pinned
+		// on first use", of a key an earlier --key had pinned (an
+		// operator's run).
+		before, _ := catalogclient.LoadTrust(sp.MirrorCatalog(), key)
 		return startBackground(ctx, e, sp, bg, o.timeout, func(info server.Info, log string) {
 			printInfo(e, o.json, info, log)
-			if t, err := catalogclient.LoadTrust(sp.MirrorCatalog(), key); err == nil && t.Key != nil && !t.Configured {
+			if t, err := catalogclient.LoadTrust(sp.MirrorCatalog(), key); err == nil && t.Key != nil && !t.Configured && before.Key == nil {
 				e.UI.Warnf("following the primary's key %s (%s), pinned on first use in %s: compare it with `dist-server key` on the primary\n", t.Key, t.Key.Fingerprint(), t.Path)
 			}
 		})
