@@ -245,10 +245,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
 			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[nextSeed%len(seeds)]
-			if e.startWebFetch(t, seed, nextSeed%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
+			if e.startWebFetch(t, seed, webLabel(lastResort), nextSeed%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
 				nextSeed++
 				lastWeb = time.Now()
-				e.logger.Info("no data from peers; fetching the missing pieces from a web seed", "torrent", t.Name(), "seed", seed, "idle", time.Since(moved).Round(time.Second))
+				e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(lastResort), "seed", seed, "idle", time.Since(moved).Round(time.Second))
 			}
 		}
 		// The library can wedge a connection (seen once in many runs under

@@ -139,9 +139,21 @@ type webFetch struct {
 	done   chan struct{}
 }
 
+// webLabel names what a download fetches over HTTP in its errors: the
+// torrent's web seeds, or the servers' /packages/ as a last resort for a
+// torrent that names none (WebSeedOrder), which the no-source error
+// called web seeds too (an operator's run, of a package without web_seed).
+func webLabel(lastResort bool) string {
+	if lastResort {
+		return "HTTP (last resort)"
+	}
+	return "web seed"
+}
+
 // startWebFetch starts fetching t's missing pieces from seed in the
-// background, unless a fetch for t already runs.
-func (e *Engine) startWebFetch(t *torrent.Torrent, seed string, floor bool) bool {
+// background, unless a fetch for t already runs; label (webLabel) names
+// the seed in its errors.
+func (e *Engine) startWebFetch(t *torrent.Torrent, seed, label string, floor bool) bool {
 	ih := t.InfoHash()
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -158,7 +170,7 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed string, floor bool) bool
 	e.fetches[ih] = f
 	go func() {
 		defer close(f.done)
-		err := e.fetchWebSeed(ctx, t, seed, floor)
+		err := e.fetchWebSeed(ctx, t, seed, label, floor)
 		e.mu.Lock()
 		if e.fetches[ih] == f {
 			delete(e.fetches, ih)
@@ -273,7 +285,7 @@ const (
 // fetchWebSeed fetches the pieces of t that are still missing from the
 // web seed at seed. It returns nil once it has handed every missing piece
 // to the library, or the first failure.
-func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed string, floor bool) error {
+func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, label string, floor bool) error {
 	info := t.Info()
 	if info == nil {
 		return errors.New("torrent has no info yet")
@@ -290,7 +302,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed stri
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			return fmt.Errorf("web seed %s: %w", u, err)
+			return fmt.Errorf("%s %s: %w", label, u, err)
 		}
 		if whole {
 			break // the server sent the whole file, and every piece was taken from it
