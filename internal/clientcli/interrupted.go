@@ -26,6 +26,6 @@ func (e *env) warnInterrupted(ctx context.Context) {
 		return
 	}
 	if pending, err := state.Interrupted(ctx, cp.Installed()); err == nil && pending {
-		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until the next install, upgrade, uninstall or mark finishes or undoes it\n", cfg.Prefix)
+		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until dist-client recover, or the next install, upgrade, uninstall or mark, finishes or undoes it\n", cfg.Prefix)
 	}
 }

@@ -18,31 +18,10 @@ import (
 // and while a running dist-client holds the lock nothing is said.
 func TestReadersSayATransactionWasInterrupted(t *testing.T) {
 	ctx := context.Background()
-	home := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", home)
-	dir := filepath.Join(home, "distpac", "client")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cfg := filepath.Join(home, "client.yaml")
-	prefix := filepath.Join(home, "prefix")
-	os.WriteFile(cfg, []byte("server_url: http://127.0.0.1:9\nprefix: "+prefix+"\n"), 0o644)
-	db, err := state.Open(ctx, filepath.Join(dir, "installed.db"), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := db.BeginJournal(ctx, state.Journal{Work: filepath.Join(dir, "staging", "txn-1")}, state.Bounds{Staging: filepath.Join(dir, "staging")}); err != nil {
-		t.Fatal(err)
-	}
-	run := func(args ...string) string {
-		var out, errOut bytes.Buffer
-		Main(ctx, append([]string{"--config", cfg}, args...), strings.NewReader(""), &out, &errOut)
-		return errOut.String()
-	}
+	dir, prefix, db, run := interruptedHome(t)
 	const said = "interrupted in the middle of a change"
 	for _, args := range [][]string{{"list", "--installed"}, {"status"}, {"verify"}, {"owner", filepath.Join(prefix, "x")}} {
-		if got := run(args...); !strings.Contains(got, said) || !strings.Contains(got, prefix) {
+		if _, got := run(args...); !strings.Contains(got, said) || !strings.Contains(got, prefix) {
 			t.Errorf("%v with a journal left: stderr %q, want it to say a change was interrupted in %s", args, got, prefix)
 		}
 	}
@@ -50,14 +29,65 @@ func TestReadersSayATransactionWasInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := run("list", "--installed"); strings.Contains(got, said) {
+	if _, got := run("list", "--installed"); strings.Contains(got, said) {
 		t.Errorf("with the lock held by a running command: stderr %q, want nothing of an interruption", got)
 	}
 	lock.Release()
 	if err := db.EndJournal(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := run("list", "--installed"); strings.Contains(got, said) {
+	if _, got := run("list", "--installed"); strings.Contains(got, said) {
 		t.Errorf("after the journal ended: stderr %q", got)
+	}
+}
+
+// interruptedHome is a client data home whose installed state holds the
+// journal of a change a killed dist-client left; run runs a dist-client
+// command on it and gives its stdout and stderr.
+func interruptedHome(t *testing.T) (dir, prefix string, db *state.DB, run func(args ...string) (string, string)) {
+	t.Helper()
+	ctx := context.Background()
+	home := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", home)
+	dir = filepath.Join(home, "distpac", "client")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(home, "client.yaml")
+	prefix = filepath.Join(home, "prefix")
+	os.WriteFile(cfg, []byte("server_url: http://127.0.0.1:9\nprefix: "+prefix+"\n"), 0o644)
+	db, err := state.Open(ctx, filepath.Join(dir, "installed.db"), prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.BeginJournal(ctx, state.Journal{Work: filepath.Join(dir, "staging", "txn-1")}, state.Bounds{Staging: filepath.Join(dir, "staging")}); err != nil {
+		t.Fatal(err)
+	}
+	return dir, prefix, db, func(args ...string) (string, string) {
+		var out, errOut bytes.Buffer
+		Main(ctx, append([]string{"--config", cfg}, args...), strings.NewReader(""), &out, &errOut)
+		return out.String(), errOut.String()
+	}
+}
+
+// TestRecover: dist-client recover ends the change a killed dist-client
+// left, and nothing else: the readers stop saying one is pending, and a
+// second recover finds nothing. Only another change (install, upgrade,
+// uninstall, mark, hold) ended it before (an operator's run).
+func TestRecover(t *testing.T) {
+	_, _, _, run := interruptedHome(t)
+	const said = "interrupted in the middle of a change"
+	if _, got := run("list", "--installed"); !strings.Contains(got, said) || !strings.Contains(got, "dist-client recover") {
+		t.Fatalf("list with a journal left: stderr %q, want it to name dist-client recover", got)
+	}
+	if out, got := run("recover"); !strings.Contains(got, "rolled back the changes of an interrupted dist-client") || strings.Contains(out, "nothing to recover") {
+		t.Errorf("recover: stdout %q, stderr %q; want the roll-back said", out, got)
+	}
+	if _, got := run("list", "--installed"); strings.Contains(got, said) {
+		t.Errorf("list after recover: stderr %q", got)
+	}
+	if out, got := run("recover"); out != "nothing to recover: no change was interrupted\n" || got != "" {
+		t.Errorf("recover again: stdout %q, stderr %q", out, got)
 	}
 }

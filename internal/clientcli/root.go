@@ -188,7 +188,7 @@ sets prefix in that client.yaml too, or moves both with HOME (XDG_DATA_HOME unse
 	}
 	e.Bind(root, stdio, "client.yaml")
 	root.AddCommand(newSync(e), newInstall(e), newUninstall(e), newList(e), newSearch(e), newInfo(e), newUpgrade(e), newClean(e), newDaemon(e), newTrust(e), newStatus(e))
-	root.AddCommand(newFiles(e), newOwner(e), newVerify(e), newHistory(e), newMark(e), newHold(e, true), newHold(e, false))
+	root.AddCommand(newFiles(e), newOwner(e), newVerify(e), newHistory(e), newMark(e), newHold(e, true), newHold(e, false), newRecover(e))
 	cli.NoFileCompletion(root)
 	recordCalledAs(e, root)
 	return root
