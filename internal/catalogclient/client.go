@@ -76,9 +76,12 @@ const (
 	sigFile     = "packages.db.sig"
 	// rotationFile is kept only with Options.KeepRotation.
 	rotationFile = "packages.db.rotation"
-	// droppedFile lists, as JSON, the web seeds the catalog names past
-	// catalog.MaxCatalogWebSeeds, which reads leave out (Open); only
-	// beside a catalog that names them.
+	// droppedFile lists, as a JSON array of base64 strings, the web
+	// seeds the catalog names past catalog.MaxCatalogWebSeeds, which reads
+	// leave out (Open); only beside a catalog that names them. Base64,
+	// because a URL is the publisher's bytes, not always UTF-8, and JSON
+	// strings would turn those into U+FFFD: the URLs read back matched
+	// none of the torrents', and none was left out.
 	droppedFile = "web-seeds-dropped.json"
 	keyFile     = "server.key"
 	stateFile   = "sync.json"
@@ -282,19 +285,30 @@ func openCatalog(ctx context.Context, path string) (*catalog.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := fsutil.ReadRegular(filepath.Join(filepath.Dir(path), droppedFile), DefaultMaxSize, false)
+	// Each URL listed is in a torrent of the catalog, n bytes there in
+	// at least n+2 ("n:..."), at most 4(n+2)/3+3 bytes here (base64,
+	// quotes, comma): 3 times the catalog's size bounds the file.
+	limit := int64(DefaultMaxSize)
+	if fi, err := os.Stat(path); err == nil {
+		limit = max(limit, 3*fi.Size()+2)
+	}
+	b, err := fsutil.ReadRegular(filepath.Join(filepath.Dir(path), droppedFile), limit, false)
 	if errors.Is(err, os.ErrNotExist) {
 		return db, nil
 	}
-	var dropped []string
+	var raw [][]byte
 	if err == nil {
-		if err = json.Unmarshal(b, &dropped); err != nil {
+		if err = json.Unmarshal(b, &raw); err != nil {
 			err = fmt.Errorf("%s: %w", filepath.Join(filepath.Dir(path), droppedFile), err)
 		}
 	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("catalog: %w (dist-client sync writes it again)", err)
+	}
+	dropped := make([]string, len(raw))
+	for i, u := range raw {
+		dropped[i] = string(u)
 	}
 	db.DropWebSeeds(dropped)
 	return db, nil

@@ -112,7 +112,11 @@ func inspect(ctx context.Context, path string) (catalogInfo, error) {
 		return info, err
 	}
 	info.sum = sum
-	db, err := catalog.OpenReadOnly(ctx, path)
+	// With the web seeds it leaves out: a droppedFile damaged makes the
+	// catalog unusable, and the sync installs it again, writing the file
+	// anew (it found the same catalog held, and every read failed on the
+	// file until the publisher signed another).
+	db, err := openCatalog(ctx, path)
 	if err != nil {
 		return info, err
 	}
@@ -234,7 +238,11 @@ func (s *syncer) install(dl *download, info catalogInfo) (current string, err er
 		}
 	}
 	if d := info.checked.DroppedWebSeeds; len(d) > 0 {
-		b, _ := json.Marshal(d) // a []string always marshals
+		raw := make([][]byte, len(d)) // base64: the URLs' bytes as they are (droppedFile)
+		for i, u := range d {
+			raw[i] = []byte(u)
+		}
+		b, _ := json.Marshal(raw) // a [][]byte always marshals
 		if err := fsutil.WriteFileAtomic(filepath.Join(stage, droppedFile), b, 0o644); err != nil {
 			return "", fmt.Errorf("sync: install catalog: %w", err)
 		}
