@@ -2,6 +2,7 @@ package install
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,6 +164,44 @@ func TestFailedPlanNamesTheOthers(t *testing.T) {
 			t.Errorf("install %s: %v; want no line about other packages", tc.request, err)
 		case tc.want != "" && !strings.HasSuffix(err.Error(), tc.want):
 			t.Errorf("install %s: last line %q; want %q", tc.request, last, strings.TrimPrefix(tc.want, "\n"))
+		}
+	}
+}
+
+// A mark, hold or unhold that fails on a name not installed changes
+// nothing, and says so: its --json result (Last) listed the changes made
+// to the names before it ("hello held") and its history entry kept them
+// as a failed command's, while no record was saved. It is not listed
+// either, as uninstall nosuch is not.
+func TestFailedHoldChangesNothing(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	ctx := context.Background()
+	if err := w.client.Install(ctx, []string{"hello"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		do   func() error
+	}{
+		{"hold hello nosuch", func() error { return w.client.Hold(ctx, []string{"hello", "nosuch"}, true) }},
+		{"mark --dependency hello nosuch", func() error { return w.client.Mark(ctx, []string{"hello", "nosuch"}, false) }},
+	} {
+		if err := c.do(); !errors.Is(err, ErrNotInstalled) {
+			t.Fatalf("%s: %v, want not installed", c.name, err)
+		}
+		if w.client.Last == nil || len(w.client.Last.Changes) != 0 {
+			t.Errorf("%s: result %+v, want no changes", c.name, w.client.Last)
+		}
+		var got []string
+		for _, e := range w.history() {
+			got = append(got, e.Command)
+		}
+		if !slices.Equal(got, []string{"install hello"}) {
+			t.Errorf("%s: history %q, want the install alone", c.name, got)
+		}
+		if r, ok := w.state().Get("hello"); !ok || r.Held || r.Auto {
+			t.Errorf("%s: hello's record %+v, want it as it was", c.name, r)
 		}
 	}
 }

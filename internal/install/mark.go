@@ -59,22 +59,28 @@ func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, 
 	}
 	defer func() { c.Last = tx.summary(err); tx.end(ctx, err) }()
 	var marked []state.Record
+	var changes []state.HistoryChange
 	var lines []string
 	for _, n := range names {
 		r, ok := tx.recs.Get(n)
 		if !ok {
+			// Nothing is saved: the changes to the names before it are
+			// not the command's (its --json listed them, and its
+			// history entry kept them as a failed command's).
 			return fmt.Errorf("%s: %w", n, ErrNotInstalled)
 		}
 		before := r
 		lines = append(lines, change(&r))
 		if r.Auto != before.Auto || r.Held != before.Held {
 			marked = append(marked, r)
-			tx.changes = append(tx.changes, markChange(before, r))
+			changes = append(changes, markChange(before, r))
 		}
 	}
 	if len(marked) > 0 {
 		tx.act()
+		tx.changes = changes // for the history entry the commit ends
 		if err := tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)}); err != nil {
+			tx.changes = nil
 			return err
 		}
 	}
