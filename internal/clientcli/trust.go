@@ -217,6 +217,13 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 	}
 	result := trustChange{Old: newTrustKey(t.Key), New: newTrustKey(next), Changed: true, Path: t.Path}
 	question := "Forget the pinned server key? The next sync pins the key " + firstServer(cfg) + " presents."
+	if next == nil && t.Key == nil && err == nil {
+		// Nothing to forget: it asked, and --json said "changed": true
+		// with both keys null (a review).
+		text.Printf("no server key is pinned: the next sync pins the key %s presents\n", firstServer(cfg))
+		result.Changed = false
+		return printTrustChange(e, o, result)
+	}
 	if next != nil {
 		question = "Pin this key? Catalogs signed by any other key will be refused."
 		if t.Key.Equal(next) {
