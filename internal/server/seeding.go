@@ -1,0 +1,155 @@
+package server
+
+// What the server seeds: the packages of the catalog it serves, each
+// archive verified before it is seeded and served, and dropped when it is
+// withdrawn or found damaged.
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+// syncSeeds seeds every package in the catalog and drops withdrawn ones.
+// Archives are verified piece by piece before seeding: the library trusts a
+// full-size file otherwise.
+func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed int) {
+	want := map[swarm.InfoHash]catalog.Package{}
+	for _, p := range pkgs {
+		if ih, err := swarm.ParseInfoHash(p.InfoHash); err == nil {
+			want[ih] = p
+		}
+	}
+	r.mu.Lock()
+	var drop []swarm.InfoHash
+	for ih := range r.seeding {
+		if _, ok := want[ih]; !ok {
+			drop = append(drop, ih)
+		}
+	}
+	for ih := range r.unseedable {
+		if _, ok := want[ih]; !ok {
+			delete(r.unseedable, ih)
+		}
+	}
+	r.mu.Unlock()
+	for _, ih := range drop {
+		r.engine.Drop(ih)
+		r.unseed(ih)
+	}
+	self := r.self()
+	for ih, p := range want {
+		r.mu.Lock()
+		_, have := r.seeding[ih]
+		r.mu.Unlock()
+		switch {
+		case have:
+			if r.tracker != nil {
+				r.tracker.AddPeer(ih, self, true) // pinned again, whatever announces did
+			}
+		case !r.seed(ctx, ih, p):
+			failed++
+		}
+	}
+	return failed
+}
+
+// seed seeds one package of the catalog, verified, and serves its archive
+// on the web seed, or withholds it there if its bytes are not the
+// torrent's. One that failed is tried again only once its file changed: a
+// damaged archive of 10 GiB was hashed whole every seedRetry, and logged
+// each time, until someone repaired it (a review).
+func (r *runner) seed(ctx context.Context, ih swarm.InfoHash, p catalog.Package) bool {
+	path := filepath.Join(r.engine.Dir(), p.Archive)
+	now, _ := os.Stat(path)
+	r.mu.Lock()
+	was, failedBefore := r.unseedable[ih]
+	r.mu.Unlock()
+	if failedBefore && swarm.Unchanged(was, now) {
+		return false
+	}
+	if _, err := r.engine.Seed(ctx, p.Torrent, true); err != nil {
+		r.errors.WithLabelValues("seeder").Inc()
+		r.log.Error("cannot seed package", "package", p.ID(), "archive", path, "err", err)
+		if !swarm.IsDamaged(err) {
+			now = nil // an error reading it (or none there): tried again once it is
+		} else if r.catsrv != nil {
+			r.catsrv.Withhold(p.Archive) // nor over HTTP, where every client's check would fail it
+		}
+		r.mu.Lock()
+		r.unseedable[ih] = now
+		r.mu.Unlock()
+		return false
+	}
+	if r.catsrv != nil {
+		r.catsrv.Serve(p.Archive)
+	}
+	if failedBefore {
+		r.log.Info("package seeded again", "package", p.ID(), "archive", path)
+	}
+	if r.tracker != nil {
+		r.tracker.AddPeer(ih, r.self(), true)
+	}
+	r.mu.Lock()
+	r.seeding[ih] = p.Archive
+	delete(r.unseedable, ih)
+	r.mu.Unlock()
+	return true
+}
+
+// self is the seeder's address as the tracker lists it.
+func (r *runner) self() netip.AddrPort {
+	return netip.AddrPortFrom(r.selfIP, uint16(r.engine.Port()))
+}
+
+// unseed forgets a torrent the engine no longer seeds: in the tracker, and
+// in what status counts.
+func (r *runner) unseed(ih swarm.InfoHash) {
+	if r.tracker != nil {
+		r.tracker.RemovePeer(ih, r.self())
+	}
+	r.mu.Lock()
+	delete(r.seeding, ih)
+	r.mu.Unlock()
+}
+
+// dropDamaged forgets the archives the engine stopped seeding because they
+// changed on disk since they were verified and no longer match their
+// torrents, or are gone (swarm.RecheckLoop), and withholds the damaged ones
+// from the web seed: an archive overwritten in place went on being sent to
+// every client until the server restarted. reload seeds and serves each
+// again, verified, once repaired: counted as a failure to seed, it is
+// tried at the next tick and every seedRetry after (once its file
+// changed).
+func (r *runner) dropDamaged(damaged []swarm.Damaged) {
+	for _, d := range damaged {
+		r.errors.WithLabelValues("seeder").Inc()
+		r.unseed(d.InfoHash)
+		if d.Gone { // the engine says so at Info, a client's cache being the user's to clean
+			r.log.Warn("a published package's archive was removed from disk: no longer seeding it (put it back, or withdraw the package with dist-server remove)",
+				"archive", d.Name)
+		}
+		if r.catsrv != nil && !d.Gone {
+			r.catsrv.Withhold(d.Name)
+		}
+	}
+	r.mu.Lock()
+	r.seedFailures += len(damaged)
+	r.lastReload = time.Time{}
+	r.mu.Unlock()
+}
+
+// inCatalog reports whether ih is a package of the current catalog.
+func (r *runner) inCatalog(ih [20]byte) bool {
+	m := r.served.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[ih]
+	return ok
+}
