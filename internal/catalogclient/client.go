@@ -116,6 +116,11 @@ type Options struct {
 	// signed catalog (a publisher and its mirrors), tried in order until
 	// one gives a catalog that passes every check.
 	ServerURLs []string
+	// Only, when set, is the one server of ServerURLs a sync tries (sync
+	// --from): a primary back up after an outage stays behind its mirrors
+	// for ten minutes (servers.json), and a sync took a lagging mirror's
+	// catalog again. Its answer clears its failure as any sync's does.
+	Only string
 	// KeepRotation keeps the server's key rotation statements beside each
 	// catalog accepted (packages.db.rotation in its directory), for
 	// dist-server mirror, which serves them again byte for byte. The

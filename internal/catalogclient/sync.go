@@ -48,6 +48,9 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		fails = readFailures(opts.Dir)
 		servers = fails.order(servers, now())
 	}
+	if opts.Only != "" {
+		servers = []string{opts.Only}
+	}
 	var failed ServersError
 	// A server too slow to be worth waiting for while another is untried
 	// (errSlow) gets its turn again after the others, waited for then.
@@ -59,9 +62,9 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		res, err := syncOne(ctx, one)
 		if err == nil {
 			res.Server, res.Failed = u, failed
-			if len(servers) > 1 {
+			if len(configured) > 1 {
 				res.Demoted = fails.passedOver(configured, u, now())
-				fails.record(opts.Dir, servers, failed, u, now())
+				fails.record(opts.Dir, configured, failed, u, now())
 			}
 			return res, nil
 		}
@@ -91,7 +94,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		}
 	}
 	if ctx.Err() == nil && len(servers) > 1 {
-		fails.record(opts.Dir, servers, failed, "", now())
+		fails.record(opts.Dir, configured, failed, "", now())
 	}
 	return Result{}, failed
 }

@@ -184,8 +184,8 @@ func syncedNote(synced lastSync, now time.Time) string {
 	if len(urls) > 1 {
 		which = "those servers failed a sync and are"
 	}
-	return fmt.Sprintf("%s from %s, which may lag behind %s: %s tried after the others until %s, so dist-client sync takes the catalog of %s again until then",
-		note, synced.From, strings.Join(urls, " and "), which, until.Local().Format(time.TimeOnly), synced.From)
+	return fmt.Sprintf("%s from %s, which may lag behind %s: %s tried after the others until %s, so dist-client sync takes the catalog of %s again until then; dist-client sync --from %s takes that server's now",
+		note, synced.From, strings.Join(urls, " and "), which, until.Local().Format(time.TimeOnly), synced.From, urls[0])
 }
 
 // syncedAt is what is known of the last sync of the catalog held (a zero

@@ -76,7 +76,8 @@ func TestSyncedNoteBehindMirror(t *testing.T) {
 	at := now.Add(-30 * time.Second)
 	one := lastSync{At: at, From: "http://m:9090", Behind: []catalogclient.Demoted{{URL: "http://p:9090", Failed: now.Add(-4 * time.Minute), Until: now.Add(6 * time.Minute)}}}
 	if got, want := syncedNote(one, now), "the catalog was last synced 30s ago (2026-12-03 11:59:30) from http://m:9090, which may lag behind http://p:9090: "+
-		"that server failed a sync and is tried after the others until 12:06:00, so dist-client sync takes the catalog of http://m:9090 again until then"; got != want {
+		"that server failed a sync and is tried after the others until 12:06:00, so dist-client sync takes the catalog of http://m:9090 again until then; "+
+		"dist-client sync --from http://p:9090 takes that server's now"; got != want {
 		t.Errorf("one passed over:\n got %q\nwant %q", got, want)
 	}
 	two := one

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"syscall"
 	"time"
 
@@ -17,7 +18,10 @@ import (
 	"github.com/distpac/distpac/internal/ui"
 )
 
-type syncOptions struct{ json bool }
+type syncOptions struct {
+	json bool
+	from string
+}
 
 func newSync(e *env) *cobra.Command {
 	var o syncOptions
@@ -45,11 +49,16 @@ Without server_key in client.yaml, the first sync pins the key the server presen
 (trust on first use) and says so; later syncs require that key, or a key the server
 handed over to with a statement that key signed (dist-server key rotate), which sync
 follows and says so. A catalog past its valid_until (set by the server's
-catalog_valid_for) is refused, as apt refuses an expired Release file.`,
+catalog_valid_for) is refused, as apt refuses an expired Release file.
+
+A server that failed a sync is tried after the others for ten minutes; --from URL
+syncs from that one of server_urls alone, with the same checks (a primary back up
+after an outage, while a mirror still lags behind it).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd.Context(), e, o, args) },
 	}
 	c.Flags().BoolVar(&o.json, "json", false, "print the result as JSON")
+	c.Flags().StringVar(&o.from, "from", "", "sync from this `URL` of server_urls alone")
 	return c
 }
 
@@ -62,6 +71,10 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	if err != nil {
 		return err
 	}
+	only, err := syncFrom(o.from, cfg.Servers())
+	if err != nil {
+		return err
+	}
 	lock, err := state.Acquire(ctx, cp.Lock(), func(pid int) {
 		e.UI.Warnf("another dist-client (pid %d) is changing this installation; waiting...\n", pid)
 	})
@@ -69,7 +82,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		return err
 	}
 	defer lock.Release()
-	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Dir: cp.Dir, Key: key, Logger: e.Logger})
+	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Only: only, Dir: cp.Dir, Key: key, Logger: e.Logger})
 	if err != nil {
 		return e.withServerHint(err, cfg)
 	}
@@ -195,4 +208,19 @@ func serversKey(cfg *config.Client) string {
 		return "server_urls"
 	}
 	return "server_url"
+}
+
+// syncFrom is the server of servers that --from names ("" for none): one
+// of client.yaml's, so that the servers a client trusts stay the ones its
+// configuration lists (a trailing slash aside).
+func syncFrom(from string, servers []string) (string, error) {
+	if from == "" {
+		return "", nil
+	}
+	for _, u := range servers {
+		if strings.TrimSuffix(u, "/") == strings.TrimSuffix(from, "/") {
+			return u, nil
+		}
+	}
+	return "", cli.Usagef("sync: --from %s is not one of the servers in client.yaml (%s)", from, strings.Join(servers, ", "))
 }
