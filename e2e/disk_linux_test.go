@@ -10,55 +10,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/disktest"
 )
-
-// mountTmpfs mounts a tmpfs of size (e.g. "2m") on dir for the test.
-func mountTmpfs(t *testing.T, dir, size string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs (run as root, as CI does)")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	// mode=0700: a tmpfs's root is 1777 otherwise, a shared directory,
-	// which dist-client refuses as its prefix (safedir).
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, "size="+size+",mode=0700"); err != nil {
-		t.Skipf("cannot mount a tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() {
-		if err := syscall.Unmount(dir, syscall.MNT_DETACH); err != nil {
-			t.Errorf("unmount %s: %v", dir, err)
-		}
-	})
-}
-
-// fill writes a file into dir until only leave bytes are free there, and
-// returns its path.
-func fill(t *testing.T, dir string, leave int64) string {
-	t.Helper()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(dir, &st); err != nil {
-		t.Fatal(err)
-	}
-	free := int64(st.Bavail) * int64(st.Bsize)
-	path := filepath.Join(dir, "filler")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for n := free - leave; n > 0; n -= int64(len(buf)) {
-		if _, err := f.Write(buf[:min(int64(len(buf)), n)]); err != nil {
-			break // full already
-		}
-	}
-	return path
-}
 
 // nothingOf checks that name is not recorded and that the prefix holds
 // nothing but what the test put there.
@@ -79,7 +35,7 @@ func (r *rig) nothingOf(name string, prefix string) {
 // refused before any download, with both numbers.
 func TestDiskSpaceRefused(t *testing.T) {
 	r := newRig(t, "")
-	mountTmpfs(t, r.path("prefix1"), "2m")
+	disktest.Tmpfs(t, r.path("prefix1"), "2m")
 	r.server("add", r.mkpkg("big", "1.0.0", 3<<20))
 	r.server("start")
 	r.client1("sync")
@@ -103,7 +59,7 @@ func TestDiskSpaceRefused(t *testing.T) {
 func TestDiskFullDuringStaging(t *testing.T) {
 	r := newRig(t, "")
 	prefix := r.path("prefix1")
-	mountTmpfs(t, prefix, "2m")
+	disktest.Tmpfs(t, prefix, "2m")
 	r.server("add", r.manyFiles("many", 1200))
 	r.server("start")
 	r.client1("sync")
@@ -133,7 +89,7 @@ func TestDiskFullDuringDownload(t *testing.T) {
 	const size = 3 << 20
 	r := newRig(t, "")
 	home := r.path("client1")
-	mountTmpfs(t, home, "6m")
+	disktest.Tmpfs(t, home, "6m")
 	r.appendConfig("client1.yaml", "download_rate_limit: \"1MiB\"\n")
 	pkg := r.mkpkg("huge", "1.0.0", size)
 	r.server("add", pkg)
@@ -147,7 +103,7 @@ func TestDiskFullDuringDownload(t *testing.T) {
 	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/4 }) {
 		t.Fatalf("the download never started:\n%s", p.out)
 	}
-	filler := fill(t, home, 0)
+	filler := disktest.Fill(t, home, 0)
 	full := time.Now()
 	var err error
 	select {
@@ -187,7 +143,7 @@ func TestDiskFullDuringDownload(t *testing.T) {
 func TestDiskFullSavingState(t *testing.T) {
 	r := newRig(t, "")
 	home := r.path("client1")
-	mountTmpfs(t, home, "4m")
+	disktest.Tmpfs(t, home, "4m")
 	r.server("add", r.manyFiles("many", 3000))
 	r.server("start")
 	r.client1("sync")
@@ -195,7 +151,7 @@ func TestDiskFullSavingState(t *testing.T) {
 	// install needs no space in the data home but the state's.
 	r.client1("install", "many")
 	r.client1("uninstall", "many")
-	filler := fill(t, home, 96<<10)
+	filler := disktest.Fill(t, home, 96<<10)
 	out, err := r.try("dist-client", "client1", "client1.yaml", "install", "many")
 	if err == nil {
 		t.Fatalf("install succeeded with a full data home:\n%s", out)
@@ -225,7 +181,7 @@ func TestDiskFullSavingState(t *testing.T) {
 func TestDiskFullReadOnly(t *testing.T) {
 	r := newRig(t, "")
 	home := r.path("client1")
-	mountTmpfs(t, home, "4m")
+	disktest.Tmpfs(t, home, "4m")
 	r.server("add", r.mkpkg("small", "1.0.0", 4<<10))
 	r.server("start")
 	r.client1("sync")
@@ -236,7 +192,7 @@ func TestDiskFullReadOnly(t *testing.T) {
 			t.Fatalf("%s is left after the install: the reads below would not need to make it", f)
 		}
 	}
-	filler := fill(t, home, 0)
+	filler := disktest.Fill(t, home, 0)
 	defer os.Remove(filler)
 	for _, c := range []struct {
 		args []string

@@ -2,12 +2,11 @@ package catalog
 
 import (
 	"context"
-	"errors"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/distpac/distpac/internal/disktest"
 )
 
 // TestWriteOnFullDiskNamesTheCatalog: every write of a catalog that fails
@@ -15,14 +14,8 @@ import (
 // and remove print the error as it is). RemoveAll and the serial's bump
 // said "remove: database or disk is full" and no file.
 func TestWriteOnFullDiskNamesTheCatalog(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
 	mnt := t.TempDir()
-	if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=1m"); err != nil {
-		t.Skipf("mount: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+	disktest.Tmpfs(t, mnt, "1m")
 	ctx := context.Background()
 	path := filepath.Join(mnt, "catalog.db")
 	db, err := Open(ctx, path)
@@ -37,7 +30,7 @@ func TestWriteOnFullDiskNamesTheCatalog(t *testing.T) {
 	if _, err := db.Add(ctx, pkgs); err != nil {
 		t.Fatal(err)
 	}
-	fill(t, filepath.Join(mnt, "fill"))
+	disktest.Fill(t, mnt, 0)
 
 	for _, tc := range []struct {
 		op    string
@@ -54,25 +47,6 @@ func TestWriteOnFullDiskNamesTheCatalog(t *testing.T) {
 		}
 		if !strings.Contains(err.Error(), path) {
 			t.Errorf("%s on a full disk: %q does not name %s", tc.op, err, path)
-		}
-	}
-}
-
-// fill writes path until the file system is full.
-func fill(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
 		}
 	}
 }

@@ -9,14 +9,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/distpac/distpac/internal/disktest"
 )
 
 // TestExtractNoSpace extracts onto a real full filesystem: the error is the
 // OS's, names the staging, and nothing is left. Needs root for the mount.
 func TestExtractNoSpace(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
 	many := map[string]string{"manifest.yaml": "version: 1.0.0\n"}
 	for i := range 400 { // small files go to the parallel writers
 		many[fmt.Sprintf("assets/d%d/f%03d", i%4, i)] = strings.Repeat("y", 2000)
@@ -30,10 +29,7 @@ func TestExtractNoSpace(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			mnt := t.TempDir()
-			if err := syscall.Mount("tmpfs", mnt, "tmpfs", 0, "size=256k"); err != nil {
-				t.Skipf("mount tmpfs: %v", err)
-			}
-			t.Cleanup(func() { syscall.Unmount(mnt, syscall.MNT_DETACH) })
+			disktest.Tmpfs(t, mnt, "256k")
 			path, size, sum := archiveOf(t, pkg(t, tt.files))
 			dir := filepath.Join(mnt, "stage")
 			err := Extract(context.Background(), Archive{Path: path, Size: size, SHA256: sum, MaxInstalled: 2 << 20}, dir)
