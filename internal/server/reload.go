@@ -25,12 +25,12 @@ func (r *runner) reload(ctx context.Context, first bool) error {
 	// Packages that could not be seeded are tried again every 30 s (their
 	// archive may be being repaired), without a new publication.
 	retry := r.seedFailures > 0 && time.Since(r.lastReload) >= seedRetry
-	// A catalog.db replaced by another file is looked at once whatever its
-	// serial: one refused, replaced by a good copy of the serial served,
-	// left status saying "unsigned" until the next publication.
+	// A catalog.db replaced by another file is looked at whatever its
+	// serial, until pairToServe has dealt with it: one refused, replaced
+	// by a good copy of the serial served, left status saying "unsigned"
+	// until the next publication.
 	reopened := r.reopened
 	same := !first && meta.Serial == r.serial && !retry && !reopened
-	r.reopened = false
 	servedNow := r.serial
 	r.mu.Unlock()
 	if same {
@@ -111,37 +111,33 @@ func (r *runner) pairToServe(ctx context.Context, first, adopt, retry bool, serv
 	// it) has nothing to publish either, until it changes: trying made a
 	// failed reload a poll, each logged.
 	if !first && (r.reopenFailed != nil || r.stillRefused()) {
-		// Nothing new can be published, but the packages of the catalog
-		// served that failed to seed are tried again (a review: they
-		// were not while a publication was refused).
+		// Nothing new can be published (reopen marks a file that comes
+		// back), but the packages of the catalog served that failed to
+		// seed are tried again (a review: they were not while a
+		// publication was refused).
+		r.setReopened(false)
 		if !retry {
 			return publish.Snapshot{}, false, nil
 		}
 		snap, err := publish.ReadPublished(ctx, dir, r.key.Public(), served)
 		return snap, err == nil, err
 	}
-	// A replaced catalog not adopted for another reason than a refusal
-	// (signing.key being restored, a full disk) is looked at again at the
-	// next poll: reload cleared reopened, and at the serial served nothing
-	// else would bring it back (the pair signed before was served as its).
-	retryAdopt := func(err error) {
-		if adopt && !refusal(err) {
-			r.mu.Lock()
-			r.reopened = true
-			r.mu.Unlock()
-		}
-	}
 	// `dist-server key rotate` may have replaced the key with this serial.
 	if err := r.reloadKey(); err != nil {
-		retryAdopt(err)
 		return publish.Snapshot{}, false, err
 	}
 	stamp, _ := r.db.Stamp()
 	if adopt {
 		// At the serial published, the pair signed before would be served
-		// as the new file's, checked or not.
-		if err := r.pub.Adopt(ctx); err != nil {
-			retryAdopt(err)
+		// as the new file's, checked or not. The file is dealt with once
+		// it is published or refused; another failure (signing.key being
+		// restored, a full disk) leaves it marked for the next poll: at
+		// the serial served nothing else would bring it back.
+		err := r.pub.Adopt(ctx)
+		if err == nil || refusal(err) {
+			r.setReopened(false)
+		}
+		if err != nil {
 			return r.keepServed(ctx, first, stamp, err, served)
 		}
 	}
@@ -172,6 +168,14 @@ func (r *runner) pairToServe(ctx context.Context, first, adopt, retry bool, serv
 	r.unsignedSince, r.unsignedErr = time.Time{}, ""
 	r.mu.Unlock()
 	return snap, true, nil
+}
+
+// setReopened marks the working catalog as a file to adopt (reopen), or
+// as dealt with.
+func (r *runner) setReopened(v bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.reopened = v
 }
 
 // keepServed is pairToServe after the publisher failed with err, the working
