@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/publish"
 )
 
 // statusOf asks a running server for its status.
@@ -24,6 +26,44 @@ func statusOf(t *testing.T, info Info) Status {
 		t.Fatalf("status %q: %v", b, err)
 	}
 	return st
+}
+
+// alpha is a primary of one package, alpha, running in process with its
+// log recorded; stop ends it and checks that it ended without an error.
+type alpha struct {
+	info    Info
+	primary paths.Server
+	pub     *publish.Publisher
+	logs    *logRecorder
+	stop    func()
+}
+
+// runAlpha publishes alpha, lets before change the catalog (nil: as it
+// is), and runs the primary with opts' switches, stopped when the test
+// ends if not before.
+func runAlpha(t *testing.T, opts Options, before func(catalog string)) *alpha {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cfg, primary, pub := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
+	if before != nil {
+		before(primary.Catalog())
+	}
+	done := make(chan error, 1)
+	var servers sync.WaitGroup
+	t.Cleanup(func() {
+		cancel()
+		servers.Wait()
+	})
+	logs := &logRecorder{}
+	opts.Paths, opts.Config, opts.Logger = primary, cfg, slog.New(logs)
+	a := &alpha{info: runPrimary(ctx, t, &servers, done, opts), primary: primary, pub: pub, logs: logs}
+	a.stop = func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	}
+	return a
 }
 
 // moveInto replaces dst by a copy of src edited with stmts, as an
@@ -53,15 +93,8 @@ func moveInto(t *testing.T, src, dst string, stmts ...string) {
 // copy ends the refusal, published under a serial above the one served
 // (status said "unsigned" until the next publication).
 func TestReplacedCatalog(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
-	done := make(chan error, 1)
-	var servers sync.WaitGroup
-	defer servers.Wait()
-	defer cancel()
-	logs := &logRecorder{}
-	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(logs), PollInterval: 100 * time.Millisecond})
+	a := runAlpha(t, Options{}, nil)
+	info, primary, logs := a.info, a.primary, a.logs
 	good := filepath.Join(t.TempDir(), "good.db")
 	moveInto(t, primary.Catalog(), good)
 
@@ -115,10 +148,7 @@ func TestReplacedCatalog(t *testing.T) {
 	if logs.count("catalog.db's serial is not above the one published (a backup restored?): publishing it under the next, as clients refuse a lower one") != 2 {
 		t.Errorf("want the two serials raised logged")
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("server: %v", err)
-	}
+	a.stop()
 }
 
 // A catalog.db replaced at the serial served while the publisher cannot
@@ -127,15 +157,8 @@ func TestReplacedCatalog(t *testing.T) {
 // pair signed before was served as the new file's for good, its rows
 // unseen.
 func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
-	done := make(chan error, 1)
-	var servers sync.WaitGroup
-	defer servers.Wait()
-	defer cancel()
-	logs := &logRecorder{}
-	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(logs), PollInterval: 100 * time.Millisecond})
+	a := runAlpha(t, Options{}, nil)
+	info, primary, logs := a.info, a.primary, a.logs
 
 	away := primary.SigningKey() + ".away"
 	if err := os.Rename(primary.SigningKey(), away); err != nil {
@@ -150,10 +173,7 @@ func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
 	if st := statusOf(t, info); st.Packages != 0 || !st.UnsignedSince.IsZero() {
 		t.Errorf("serving %d packages, unsigned since %v; want none, signed", st.Packages, st.UnsignedSince)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("server: %v", err)
-	}
+	a.stop()
 }
 
 // A catalog.db deleted under a running server is said once, in the log
@@ -164,22 +184,15 @@ func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
 // restore overwrote in place, unseen, and the server logged a failed
 // reload twice a second (an attacker's run).
 func TestCatalogGone(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cfg, primary, pub := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
-	done := make(chan error, 1)
-	var servers sync.WaitGroup
-	defer servers.Wait()
-	defer cancel()
-	logs := &logRecorder{}
-	info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(logs), PollInterval: 100 * time.Millisecond})
+	a := runAlpha(t, Options{}, nil)
+	info, primary, pub, logs := a.info, a.primary, a.pub, a.logs
 
 	if err := os.Remove(primary.Catalog()); err != nil {
 		t.Fatal(err)
 	}
 	restore := "cp " + filepath.Join(primary.PublicDir(), "packages.db") + " " + primary.Catalog()
 	waitFor(t, "status to say catalog.db is gone", func() bool { return strings.Contains(statusOf(t, info).UnsignedError, restore) })
-	if _, err := pub.Add(ctx, []string{writePackage(t, "beta", 10<<10)}); err == nil || !strings.Contains(err.Error(), restore) {
+	if _, err := pub.Add(context.Background(), []string{writePackage(t, "beta", 10<<10)}); err == nil || !strings.Contains(err.Error(), restore) {
 		t.Errorf("add with catalog.db gone: %v, want a refusal naming %q", err, restore)
 	}
 	if _, err := os.Lstat(primary.Catalog()); err == nil {
@@ -207,10 +220,7 @@ func TestCatalogGone(t *testing.T) {
 	if n := logs.count("catalog reload failed; serving the previous one"); n != 0 {
 		t.Errorf("logged %d failed reloads", n)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("server: %v", err)
-	}
+	a.stop()
 }
 
 // A catalog.db replaced or edited while the server was stopped, at the
@@ -249,15 +259,8 @@ func TestReplacedWhileStopped(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			cfg, primary, _ := newPrimary(ctx, t, writePackage(t, "alpha", 10<<10))
-			tc.change(t, primary.Catalog())
-			done := make(chan error, 1)
-			var servers sync.WaitGroup
-			defer servers.Wait()
-			defer cancel()
-			info := runPrimary(ctx, t, &servers, done, Options{Paths: primary, Config: cfg, Logger: slog.New(&logRecorder{}), NoSeeder: true, NoTracker: true})
+			a := runAlpha(t, Options{NoSeeder: true, NoTracker: true}, func(catalog string) { tc.change(t, catalog) })
+			info := a.info
 			st := statusOf(t, info)
 			if st.Serial != tc.serial || st.Packages != tc.packages {
 				t.Errorf("serving serial %d of %d packages, want %d of %d", st.Serial, st.Packages, tc.serial, tc.packages)
@@ -269,10 +272,7 @@ func TestReplacedWhileStopped(t *testing.T) {
 			if m, err := publishedMetaOf(t, served); err != nil || m != tc.serial {
 				t.Errorf("the catalog served has serial %d (%v), want %d", m, err, tc.serial)
 			}
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("server: %v", err)
-			}
+			a.stop()
 		})
 	}
 }
