@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -176,7 +177,7 @@ func (c *Client) open(ctx context.Context, t *txn, command string, withCatalog b
 	if t.st, err = state.Open(ctx, c.Paths.Installed(), c.Config.Prefix); err != nil {
 		return err
 	}
-	if err := c.recover(ctx, t.st); err != nil {
+	if _, err := c.recover(ctx, t.st); err != nil {
 		return err
 	}
 	if t.recs, err = t.st.State(ctx); err != nil {
@@ -298,17 +299,43 @@ func (t *txn) historyEnd(result string) state.HistoryEnd {
 	return end
 }
 
+// Recover finishes or undoes the change a killed dist-client left, as
+// every install, upgrade, uninstall, mark and hold does before its own,
+// and nothing else (dpkg --configure -a): the readers (list, status,
+// verify, owner) say a change was interrupted, and the only way to end it
+// was another change (an operator's run). pending says whether a change
+// was interrupted; recovery's own lines say what became of it.
+func (c *Client) Recover(ctx context.Context) (pending bool, err error) {
+	if _, err := os.Lstat(c.Paths.Installed()); errors.Is(err, fs.ErrNotExist) {
+		return false, nil // nothing was ever installed with this data home
+	}
+	lock, err := c.Lock(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer lock.Release()
+	st, err := state.Open(ctx, c.Paths.Installed(), c.Config.Prefix)
+	if err != nil {
+		return false, err
+	}
+	defer st.Close()
+	// Also without a journal: recovery removes staging no journal
+	// refers to and marks dead commands' history entries interrupted.
+	return c.recover(ctx, st)
+}
+
 // recover finishes or undoes the transaction a crash left, removes staging
 // directories no journal refers to, and marks dead commands' history
-// entries interrupted. It runs with the lock held.
-func (c *Client) recover(ctx context.Context, st *state.DB) error {
+// entries interrupted. It runs with the lock held. pending says whether a
+// transaction was left.
+func (c *Client) recover(ctx context.Context, st *state.DB) (pending bool, err error) {
 	j, err := st.OpenJournal(ctx, c.bounds())
 	if err != nil {
-		return err
+		return false, err
 	}
 	if j != nil {
 		if err := c.checkJournal(ctx, st, *j); err != nil {
-			return fmt.Errorf("recover an interrupted transaction: %w (nothing was touched)", err)
+			return true, fmt.Errorf("recover an interrupted transaction: %w (nothing was touched)", err)
 		}
 		if j.Committed {
 			// Its changes are in; a leftover that cannot go does not hold
@@ -323,10 +350,10 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 			c.UI.Warnf("rolled back the changes of an interrupted dist-client\n")
 		}
 		if err != nil {
-			return fmt.Errorf("recover an interrupted transaction: %w (rerun to try again)", err)
+			return true, fmt.Errorf("recover an interrupted transaction: %w (rerun to try again)", err)
 		}
 		if err := st.EndJournal(ctx); err != nil {
-			return err
+			return true, err
 		}
 	}
 	// The data home's staging is this state's alone; the prefix's may be
@@ -344,7 +371,7 @@ func (c *Client) recover(ctx context.Context, st *state.DB) error {
 	if CheckPrefix(safedir.New(), c.Config.Prefix) == nil {
 		discardWork(filepath.Join(c.Config.Prefix, state.StagingDirName), c.txnPrefix())
 	}
-	return st.MarkInterrupted(ctx)
+	return j != nil, st.MarkInterrupted(ctx)
 }
 
 // bounds are where this client's journals may move files (the records'

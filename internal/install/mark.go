@@ -2,10 +2,7 @@ package install
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/distpac/distpac/internal/state"
 )
@@ -112,28 +109,4 @@ func reason(auto bool) string {
 		return "as a dependency"
 	}
 	return "explicitly"
-}
-
-// Recover finishes or undoes the change a killed dist-client left, as
-// every install, upgrade, uninstall, mark and hold does before its own,
-// and nothing else (dpkg --configure -a): the readers (list, status,
-// verify, owner) say a change was interrupted, and the only way to end it
-// was another change (an operator's run). pending says whether a change
-// was interrupted; recovery's own lines say what became of it.
-func (c *Client) Recover(ctx context.Context) (pending bool, err error) {
-	if _, err := os.Lstat(c.Paths.Installed()); errors.Is(err, fs.ErrNotExist) {
-		return false, nil // nothing was ever installed with this data home
-	}
-	lock, err := c.Lock(ctx)
-	if err != nil {
-		return false, err
-	}
-	t := &txn{lock: lock, ui: c.UI, log: c.logger()}
-	defer t.close()
-	if pending, err = state.Interrupted(ctx, c.Paths.Installed()); err != nil {
-		return false, err
-	}
-	// Also without a journal: recovery removes staging no journal
-	// refers to and marks dead commands' history entries interrupted.
-	return pending, c.open(ctx, t, "", false)
 }
