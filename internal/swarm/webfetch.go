@@ -1,0 +1,233 @@
+package swarm
+
+// Fetching a web seed's missing pieces over HTTP: one range request per
+// span, checked, bounded in time and rate, each piece handed to the library
+// to verify (webseed.go decides when and from which seed).
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	"golang.org/x/time/rate"
+
+	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// webSeedIdle is how long a web seed may send nothing in the middle of a
+// response before the fetch gives up on it.
+const webSeedIdle = 30 * time.Second
+
+// A web seed that, webSeedSlowAfter into a response, has sent less than
+// webSeedMinRate bytes a second of the time spent waiting on it (not on
+// the download cap) is given up while another seed of the round is still
+// untried, so that it gets its turn: one that drips a byte every 20 s
+// restarts webSeedIdle each time, and held an install for its whole 2
+// minutes while a working server came after it in server_urls. The last
+// seed of a round has no floor: a slow link (or 64 fetches sharing one)
+// still finishes its pieces, where a floor would drop each partial piece
+// and ask for it again for ever.
+const (
+	webSeedSlowAfter = 10 * time.Second
+	webSeedMinRate   = 4 << 10
+)
+
+// fetchWebSeed fetches the pieces of t that are still missing from the
+// web seed at seed. It returns nil once it has handed every missing piece
+// to the library, or the first failure.
+func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, label string, floor bool) error {
+	info := t.Info()
+	if info == nil {
+		return errors.New("torrent has no info yet")
+	}
+	u := torrentmeta.WebSeedURL(seed, info.Name)
+	perSpan := max(1, int(webSeedSpan/info.PieceLength))
+	complete := func(i int) bool { return t.Piece(i).State().Complete }
+	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
+		whole, err := e.fetchSpan(ctx, t, info, u, s, floor)
+		if err != nil {
+			// *url.Error repeats the method and URL in its own words
+			// (web seed http://h/x: Get "http://h/x": dial tcp ...).
+			var ue *url.Error
+			if errors.As(err, &ue) {
+				err = ue.Err
+			}
+			return fmt.Errorf("%s %s: %w", label, u, err)
+		}
+		if whole {
+			break // the server sent the whole file, and every piece was taken from it
+		}
+	}
+	return nil
+}
+
+// fetchSpan asks for the pieces of s. A server that ignores the range and
+// sends the whole file (whole is then true) gives every missing piece in
+// that one response.
+func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, floor bool) (whole bool, err error) {
+	start := info.Piece(s.first).Offset()
+	last := info.Piece(s.end - 1)
+	end := last.Offset() + last.Length() // exclusive
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return false, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
+	// The headers within webSeedHeaders, redirects included (httpbound).
+	resp, err := httpbound.Do(e.http, req, webSeedHeaders)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	idle := time.AfterFunc(webSeedIdle, cancel)
+	defer idle.Stop()
+	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down}
+	if floor {
+		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
+	}
+	first, stop := s.first, s.end
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if err := checkContentRange(resp.Header.Get("Content-Range"), start, end, info.Length); err != nil {
+			return false, err
+		}
+	case http.StatusOK:
+		if resp.ContentLength >= 0 && resp.ContentLength != info.Length {
+			return false, fmt.Errorf("sent %d bytes for a %d-byte file", resp.ContentLength, info.Length)
+		}
+		first, stop, whole = 0, info.NumPieces(), true
+	case http.StatusServiceUnavailable:
+		if resp.Header.Get(torrentmeta.HeaderWithheld) != "" {
+			return false, fmt.Errorf("HTTP %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errCopyWithheld)
+		}
+		fallthrough
+	default:
+		// The code and Go's text for it: the reason phrase is the server's
+		// and reaches the user's terminal (escape sequences included).
+		return false, fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+	}
+	host := resp.Request.URL.Host // after redirects: the server that sent the pieces
+	// At most the file: a piece length the catalog check bounds (64 MiB)
+	// need not be allocated whole for a small archive.
+	buf := make([]byte, min(info.PieceLength, info.Length))
+	for i := first; i < stop; i++ {
+		p := info.Piece(i)
+		b := buf[:p.Length()]
+		if _, err := io.ReadFull(body, b); err != nil {
+			return whole, fmt.Errorf("piece %d: %w", i, err)
+		}
+		tp := t.Piece(i)
+		if tp.State().Complete {
+			continue // not missing, or a peer brought it meanwhile
+		}
+		if want := p.V1Hash().Unwrap(); sha1.Sum(b) != want {
+			if v, ok := e.transfers.Load(t.InfoHash()); ok {
+				v.(*transferState).webSeedBad(u, host) // a damaged copy fails every round: DamagedError
+			}
+			return whole, fmt.Errorf("piece %d %w", i, errPieceMismatch)
+		}
+		if err := e.files.writeAt(t.InfoHash(), b, p.Offset()); err != nil {
+			return whole, fmt.Errorf("piece %d: %w", i, err)
+		}
+		e.webBytes.Add(int64(len(b)))
+		if v, ok := e.transfers.Load(t.InfoHash()); ok {
+			x := v.(*transferState)
+			x.web.Add(int64(len(b)))
+			x.webSeedSent(host)
+			x.firstNS.CompareAndSwap(0, time.Now().UnixNano()) // a download the web seed alone served had a first byte too
+		}
+		if err := tp.VerifyDataContext(ctx); err != nil {
+			return whole, fmt.Errorf("piece %d: %w", i, err)
+		}
+	}
+	return whole, nil
+}
+
+// errCopyWithheld: the web seed's server holds the archive but will not
+// send it, as its copy no longer matches the torrent
+// (torrentmeta.HeaderWithheld).
+var errCopyWithheld = errors.New("the server withholds its copy of the archive, which no longer matches the torrent")
+
+// errPieceMismatch is a web seed's piece that failed its hash: the
+// server has the archive, and its copy is damaged (NoSourceError's hint).
+var errPieceMismatch = errors.New("does not match its hash")
+
+// checkContentRange checks a 206 answer's "bytes START-END/TOTAL" (RFC
+// 9110 §14.4) against the range asked for ([start, end)) and the file's
+// length; TOTAL may be "*".
+func checkContentRange(h string, start, end, length int64) error {
+	r := fmt.Sprintf("bytes %d-%d/", start, end-1)
+	if h != r+fmt.Sprint(length) && h != r+"*" {
+		return fmt.Errorf("Content-Range %q, asked for bytes %d-%d of %d", h, start, end-1, length)
+	}
+	return nil
+}
+
+// webSeedReader reads a web seed's body: each read pushes the idle
+// deadline back, the bytes count against the download cap, and a body that
+// arrives under minRate (over the time spent in its reads, past slowAfter
+// of it) fails.
+type webSeedReader struct {
+	ctx       context.Context
+	r         io.Reader
+	idle      *time.Timer
+	limit     *rate.Limiter
+	slowAfter time.Duration
+	minRate   float64
+	waited    time.Duration // in the body's reads
+	n         int64
+}
+
+// errSlowWebSeed: a web seed sent under its minimum rate.
+var errSlowWebSeed = errors.New("too slow")
+
+func (w *webSeedReader) Read(p []byte) (int, error) {
+	if w.limit != nil && len(p) > w.limit.Burst() {
+		p = p[:w.limit.Burst()]
+	}
+	t0 := time.Now()
+	n, err := w.r.Read(p)
+	w.waited += time.Since(t0)
+	w.n += int64(n)
+	if w.minRate > 0 && w.waited > w.slowAfter && float64(w.n) < w.minRate*w.waited.Seconds() {
+		return n, fmt.Errorf("%w: %d bytes in %s, under %.0f KiB/s", errSlowWebSeed, w.n, w.waited.Round(time.Second), w.minRate/1024)
+	}
+	if n > 0 {
+		w.idle.Reset(webSeedIdle)
+		if w.limit != nil {
+			if werr := w.limit.WaitN(w.ctx, n); werr != nil {
+				return n, werr
+			}
+		}
+	}
+	return n, err
+}
+
+// webSeedHeaders bounds the wait for a web seed's reply headers over its
+// redirects (at most httpbound.MaxRedirects): a connect and a reply, as
+// one request has them.
+const webSeedHeaders = 10 * time.Second
+
+// webSeedClient is the HTTP client for web seeds: proxies from the
+// environment as usual; a server that does not accept a connection within
+// 5 s or start answering 5 s after it counts as failed, so the next seed
+// gets its turn (a static server answers a range request from disk, a CDN
+// from its origin, well within that); the body may then take as long as
+// it takes, as long as it never stops for webSeedIdle.
+func webSeedClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.ResponseHeaderTimeout = 5 * time.Second
+	return &http.Client{Transport: tr, CheckRedirect: httpbound.CheckRedirect}
+}
