@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/Masterminds/semver/v3"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/distpac/distpac/internal/suggest"
 	"github.com/distpac/distpac/internal/yamlerr"
 )
 
@@ -106,74 +103,6 @@ func Parse(data []byte, path, dirName string) (*Manifest, error) {
 	return m, nil
 }
 
-// Marshal encodes m as canonical YAML: keys in the documented order, empty
-// optional keys left out, dependencies in their String form. The result
-// always parses back to an equal manifest; anything Parse would reject is
-// an error here instead.
-func (m *Manifest) Marshal() ([]byte, error) {
-	if m.Version == nil {
-		return nil, errors.New("marshal manifest: version is missing")
-	}
-	doc := &yaml.Node{Kind: yaml.MappingNode}
-	add := func(key string, value *yaml.Node) {
-		doc.Content = append(doc.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key}, value)
-	}
-	addList := func(key string, deps []Dependency) {
-		if len(deps) == 0 {
-			return
-		}
-		list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-		for _, d := range deps {
-			list.Content = append(list.Content, textNode(d.String()))
-		}
-		add(key, list)
-	}
-	add("name", textNode(m.Name))
-	add("version", textNode(m.Version.String()))
-	for _, f := range []struct{ key, value string }{
-		{"description", m.Description}, {"license", m.License}, {"homepage", m.Homepage},
-	} {
-		if f.value != "" {
-			add(f.key, textNode(f.value))
-		}
-	}
-	addList("depends", m.Depends)
-	addList("conflicts", m.Conflicts)
-
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, fmt.Errorf("marshal manifest: %w", err)
-	}
-	if err := enc.Close(); err != nil {
-		return nil, fmt.Errorf("marshal manifest: %w", err)
-	}
-	// Re-parsing is cheap and turns "canonical" into a checked promise:
-	// a Manifest built by hand with a bad name or dependency fails here,
-	// not later in whoever reads the file.
-	if _, err := Parse(buf.Bytes(), "", ""); err != nil {
-		return nil, fmt.Errorf("marshal manifest: %w", err)
-	}
-	return buf.Bytes(), nil
-}
-
-// textNode is a string scalar in the most readable style that survives a
-// round trip. yaml's emitter picks a style that it cannot always read
-// back (a literal block starting with a tab, for one), so the chosen style
-// is tried and double quotes, which escape everything, are the fallback.
-func textNode(s string) *yaml.Node {
-	n := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: s}
-	probe := &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-		{Kind: yaml.ScalarNode, Tag: "!!str", Value: "k"}, n,
-	}}
-	var back map[string]string
-	if out, err := yaml.Marshal(probe); err != nil || yaml.Unmarshal(out, &back) != nil || back["k"] != s {
-		n.Style = yaml.DoubleQuotedStyle
-	}
-	return n
-}
-
 // parser carries the path so that every error can name it.
 type parser struct {
 	path string
@@ -231,78 +160,6 @@ func (p parser) yamlError(err error, data []byte) error {
 	return p.fail("", "invalid YAML: "+yamlerr.Message(err, data), err)
 }
 
-// fields reads the top-level keys into a Manifest, and returns what is
-// wrong with each of them: a manifest with three mistakes is fixed in one
-// run of add, not three. The name is left empty when absent; Parse fills
-// in the default.
-func (p parser) fields(root *yaml.Node) (*Manifest, []error) {
-	var errs []error
-	m := &Manifest{}
-	seen := make(map[string]int) // key -> line, to catch a key given twice
-	var versionSeen bool
-	for i := 0; i+1 < len(root.Content); i += 2 {
-		k, v := deref(root.Content[i]), deref(root.Content[i+1])
-		if k.Kind != yaml.ScalarNode {
-			errs = append(errs, p.fail("", fmt.Sprintf("line %d: keys must be strings, found %s", k.Line, kindName(k)), nil))
-			continue
-		}
-		key := k.Value
-		if line, dup := seen[key]; dup {
-			errs = append(errs, p.fail(key, fmt.Sprintf("is set twice (lines %d and %d)", line, k.Line), nil))
-			continue
-		}
-		seen[key] = k.Line
-		var err error
-		switch key {
-		case "name":
-			// null means absent (take the directory's name); an explicit
-			// "" is a mistake worth reporting.
-			if !isNull(v) {
-				var s string
-				if s, err = p.text(key, v); err == nil {
-					if nerr := ValidateName(s); nerr != nil {
-						err = p.fail(key, nerr.Error(), nerr)
-					}
-					m.Name = s
-				}
-			}
-		case "version":
-			versionSeen = true
-			var s string
-			if s, err = p.text(key, v); err == nil {
-				if s == "" {
-					err = p.fail(key, "is required", nil)
-				} else if m.Version, err = ParseVersion(s); err != nil {
-					err = p.fail(key, err.Error(), err)
-				}
-			}
-		case "description":
-			m.Description, err = p.freeText(key, v)
-		case "license":
-			m.License, err = p.freeText(key, v)
-		case "homepage":
-			m.Homepage, err = p.freeText(key, v)
-		case "depends":
-			m.Depends, err = p.deps(key, v)
-		case "conflicts":
-			m.Conflicts, err = p.deps(key, v)
-		default:
-			hint := ""
-			if best := suggest.Typo(key, strings.Split(knownKeys, ", ")); best != "" {
-				hint = fmt.Sprintf("did you mean %q? ", best) // as the config files say it
-			}
-			err = p.fail(key, fmt.Sprintf("unknown key (%sknown: %s)", hint, knownKeys), nil)
-		}
-		if err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if !versionSeen {
-		errs = append(errs, p.fail("version", "is required", nil))
-	}
-	return m, errs
-}
-
 // FieldErrors are the mistakes of one manifest, each a *FieldError, one
 // per line.
 type FieldErrors []error
@@ -334,99 +191,6 @@ func joinFieldErrors(errs []error) error {
 		errs = append(errs[:maxFieldErrors:maxFieldErrors], &FieldError{Path: first.Path, Msg: fmt.Sprintf("and %d more mistakes", n)})
 	}
 	return FieldErrors(errs)
-}
-
-// text returns a scalar's text as written; null gives "". Numbers and
-// booleans count as text, so "name: 1.0" is the name "1.0" and a version
-// typed as a float is reported with its digits intact.
-func (p parser) text(field string, v *yaml.Node) (string, error) {
-	if isNull(v) {
-		return "", nil
-	}
-	if v.Kind != yaml.ScalarNode {
-		return "", p.fail(field, "must be a string, found "+kindName(v), nil)
-	}
-	return v.Value, nil
-}
-
-// freeText is text for humans. Control characters are refused because these
-// fields end up printed on users' terminals by info and search, where an
-// escape sequence from a package could rewrite what the user sees.
-func (p parser) freeText(field string, v *yaml.Node) (string, error) {
-	s, err := p.text(field, v)
-	if err != nil {
-		return "", err
-	}
-	if !utf8.ValidString(s) {
-		return "", p.fail(field, "is not valid UTF-8", nil)
-	}
-	if len(s) > MaxText {
-		return "", p.fail(field, fmt.Sprintf("is %d bytes, at most %d", len(s), MaxText), nil)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) && r != '\n' && r != '\t' {
-			return "", p.fail(field, fmt.Sprintf("contains control character %U", r), nil)
-		}
-		if unicode.Is(unicode.Bidi_Control, r) {
-			return "", p.fail(field, fmt.Sprintf("contains bidirectional control %U, which can show the text around it in another order than it is written", r), nil)
-		}
-	}
-	return s, nil
-}
-
-// deps reads a depends or conflicts list.
-func (p parser) deps(field string, v *yaml.Node) ([]Dependency, error) {
-	if isNull(v) {
-		return nil, nil
-	}
-	if v.Kind != yaml.SequenceNode {
-		return nil, p.fail(field, fmt.Sprintf(`must be a list like [libfoo, "libbar >=1.2, <2"], found %s`, kindName(v)), nil)
-	}
-	if len(v.Content) > MaxDeps {
-		return nil, p.fail(field, fmt.Sprintf("has %d entries, at most %d", len(v.Content), MaxDeps), nil)
-	}
-	var out []Dependency
-	first := make(map[string]int) // NameKey -> index, to catch duplicates
-	for i, item := range v.Content {
-		item = deref(item)
-		at := fmt.Sprintf("%s[%d]", field, i)
-		if item.Kind != yaml.ScalarNode || isNull(item) {
-			return nil, p.fail(at, fmt.Sprintf(`must be a string like "libfoo" or "libfoo >=1.2", found %s`, kindName(item)), nil)
-		}
-		d, err := ParseDependency(item.Value)
-		if err != nil {
-			msg := err.Error()
-			if v.Style&yaml.FlowStyle != 0 && strings.IndexAny(strings.TrimSpace(item.Value), constraintStart) == 0 {
-				// [libfoo >=1.2, <2] is two entries in YAML, the second "<2".
-				msg += ` (in a [...] list a comma starts a new entry; quote entries that contain one)`
-			}
-			return nil, p.fail(at, msg, err)
-		}
-		if NeverMet(d.Constraint) {
-			// add warned only that no version published satisfies it,
-			// and published a package clients can never install (or a
-			// conflict that never applies): a mistake no catalog mends.
-			return nil, p.fail(at, fmt.Sprintf("%q can never match a version of %s: the constraint contradicts itself", d.String(), d.Name), nil)
-		}
-		key := NameKey(d.Name)
-		if j, dup := first[key]; dup {
-			return nil, p.fail(at, fmt.Sprintf("lists %q again (already at %s[%d]); combine the constraints in one entry", d.Name, field, j), nil)
-		}
-		first[key] = i
-		out = append(out, d)
-	}
-	return out, nil
-}
-
-// checkSelf refuses a package that depends on or conflicts with itself: the
-// first can never mean anything and the second can never be installed.
-func (p parser) checkSelf(name, field, verb string, deps []Dependency) error {
-	for i, d := range deps {
-		if NameKey(d.Name) == NameKey(name) {
-			return p.fail(fmt.Sprintf("%s[%d]", field, i), fmt.Sprintf("package %q cannot %s itself", name, verb), nil)
-		}
-	}
-	return nil
 }
 
 // deref follows an alias (*anchor) to the node it names. Aliases are not
