@@ -2,11 +2,7 @@ package install
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +10,6 @@ import (
 	"github.com/Masterminds/semver/v3"
 
 	"github.com/distpac/distpac/internal/place"
-	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -186,82 +181,6 @@ func doneLine(old *state.Record, name, version string) string {
 	return done[verb] + " " + name + " " + old.Version + " -> " + version
 }
 
-// replaces returns the installed version item i replaces, if it does.
-func (r *run) replaces(it item) (state.Record, bool) {
-	old, ok := r.tx.recs.Get(it.row.Name)
-	return old, ok && it.step.From != nil
-}
-
-// prepare stages item i: for an upgrade the old version's uninstall.sh runs
-// first (today's order, which scripts of the old contract rely on), then
-// the new version is extracted and its install.sh run into the staging
-// root. The returned pending is set even on error, for the rollback.
-func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
-	c := r.c
-	p := &pending{it: it, work: filepath.Join(r.work, strconv.Itoa(i))}
-	if err := os.MkdirAll(p.work, 0o755); err != nil {
-		return nil, fmt.Errorf("staging: %w", err)
-	}
-	row := it.row
-	if old, ok := r.replaces(it); ok {
-		p.old = &old
-		files, err := r.tx.st.Files(ctx, old.Name)
-		if err != nil {
-			return nil, err
-		}
-		p.oldFiles = files
-		if verb := upOrDown(old.Version, row.Version); verb == "reinstalling" {
-			c.UI.Printf("%s %s %s\n", verb, old.Name, old.Version)
-		} else {
-			c.UI.Printf("%s %s %s -> %s\n", verb, old.Name, old.Version, row.Version)
-		}
-		switch {
-		case !old.HasUninstall && old.FilesKnown:
-			// no uninstall.sh to run
-		case c.SkipUninstallScript:
-			ifAny := ""
-			if !old.HasUninstall {
-				ifAny = ", if it has one"
-			}
-			c.UI.Warnf("not running the uninstall.sh of %s %s%s (--skip-uninstall-script)\n", old.Name, old.Version, ifAny)
-		default:
-			dir, err := c.unpack(ctx, old, filepath.Join(p.work, "old"))
-			if err != nil {
-				return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
-			}
-			if script.Exists(dir, "uninstall.sh") {
-				if err := c.runScript(ctx, "uninstall.sh", old, dir, ""); err != nil {
-					return nil, fmt.Errorf("upgrade %s: nothing changed (--skip-uninstall-script replaces %s without running its uninstall.sh): %w", old.Name, old.Version, err)
-				}
-				p.oldPkg = dir
-			}
-		}
-	} else {
-		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
-	}
-	p.pkgDir = filepath.Join(p.work, "pkg")
-	if err := r.extract(ctx, row, p.pkgDir); err != nil {
-		return p, err
-	}
-	start := time.Now()
-	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version, r.watch))
-	p.tree = tree
-	if err != nil {
-		return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
-	}
-	c.logger().Debug("staged", "package", row.Name, "version", row.Version, "files", len(tree.Files), "install_sh", tree.Scripted, "took", time.Since(start).Round(time.Millisecond))
-	if len(tree.Untracked) > 0 {
-		c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR: %s; distpac does not track these (write them under $DISTPAC_DESTDIR$DISTPAC_PREFIX)\n",
-			row.Name, row.Version, listSome(tree.Untracked))
-	} else if tree.Scripted {
-		// Staged: the extracted copy is not needed any more. It goes while
-		// the next package stages (10,000 files take 40 ms to delete); a
-		// rollback that runs its uninstall.sh extracts it again.
-		r.cleanup.Go(func() { os.RemoveAll(p.pkgDir) })
-	}
-	return p, nil
-}
-
 func upOrDown(from, to string) string {
 	ov, err1 := semver.StrictNewVersion(from)
 	nv, err2 := semver.StrictNewVersion(to)
@@ -282,31 +201,6 @@ func listSome(paths []string) string {
 		return strings.Join(paths, ", ")
 	}
 	return strings.Join(paths[:5], ", ") + fmt.Sprintf(" and %d more", len(paths)-5)
-}
-
-// othersUnchanged adds to err, when item at of a plan of several packages
-// failed while it was fetched or staged, a last line that names the plan's
-// other packages as not installed either: the error names the one that
-// failed, and its script's output ends it (a newcomer's run took
-// "install failinst 0.1.0: install.sh exited with status 3" to mean the
-// other packages asked for were installed). at < 0 adds nothing.
-func (r *run) othersUnchanged(at int, err error) error {
-	if at < 0 || at >= len(r.items) {
-		return err
-	}
-	var others []string
-	for i, it := range r.items {
-		if i != at {
-			others = append(others, it.row.Name+" "+it.row.Version)
-		}
-	}
-	switch len(others) {
-	case 0:
-		return err
-	case 1:
-		return fmt.Errorf("%w\n%s, of the same transaction, was not installed either", err, others[0])
-	}
-	return fmt.Errorf("%w\n%s, of the same transaction, were not installed either", err, listSome(others))
 }
 
 // place checks the staged trees for conflicts, journals and applies the
@@ -375,93 +269,4 @@ func capList(paths []string) []string {
 		return paths[:max]
 	}
 	return paths
-}
-
-// abort undoes a transaction that failed before its commit, last package
-// first. Every package whose install.sh ran, failed or not, has its
-// uninstall.sh run to undo what the script did: what it staged is
-// discarded with the work directory, but not what it did outside it (a
-// service started, a file in ~/.config, files written straight into the
-// prefix). Then the old version an upgrade replaced is installed again
-// when its uninstall.sh ran, or the new version's did (over the old one's
-// live files), so that its install.sh and files redo what either undid.
-// A cleanup script that fails is named in the error beside the cause;
-// nothing is recorded either way.
-func (r *run) abort(ctx context.Context, cause error) error {
-	c := r.c
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-	defer cancel()
-	r.cleanup.Wait() // extracted copies on their way out are gone
-	var restored []*pending
-	var cleanups, errs []error
-	for i := len(r.pending) - 1; i >= 0; i-- {
-		p := r.pending[i]
-		row := p.it.row
-		ran := p.tree != nil && p.tree.Scripted
-		hasUninstall := ran && p.tree.HasUninstall
-		if ran && len(p.tree.Untracked) > 0 && !hasUninstall {
-			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR, and the package has no uninstall.sh to undo it: %s stay\n", row.Name, row.Version, listSome(p.tree.Untracked))
-		}
-		if hasUninstall {
-			if i == len(r.pending)-1 {
-				c.UI.Warnf("install of %s %s failed; running its uninstall.sh to clean up\n", row.Name, row.Version)
-			} else {
-				c.UI.Warnf("undoing the install of %s %s; running its uninstall.sh\n", row.Name, row.Version)
-			}
-			rec := state.Record{Name: row.Name, Version: row.Version, Prefix: c.Config.Prefix, Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize}
-			dir := p.pkgDir
-			var err error
-			if !script.Exists(dir, "uninstall.sh") {
-				// Its extracted copy went once it was staged.
-				dir, err = c.unpack(cctx, rec, filepath.Join(p.work, "again"))
-			}
-			if err == nil {
-				err = c.runScript(cctx, "uninstall.sh", rec, dir, "")
-			}
-			if err != nil {
-				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))
-			}
-			if p.old != nil && p.oldPkg == "" {
-				// The old version was not taken down (it has no
-				// uninstall.sh, or --skip-uninstall-script): the new
-				// version's uninstall.sh ran over its live files and
-				// whatever it runs, so it is put back as after its own
-				// uninstall.sh.
-				if dir, err := c.unpack(cctx, *p.old, filepath.Join(p.work, "old-again")); err != nil {
-					errs = append(errs, restoreFailed(*p.old, err))
-				} else {
-					p.oldPkg = dir
-				}
-			}
-		}
-		if p.oldPkg != "" {
-			c.UI.Warnf("restoring %s %s\n", p.old.Name, p.old.Version)
-			if err := c.restore(cctx, r.tx, *p.old, p.oldFiles, p.oldPkg); err != nil {
-				errs = append(errs, restoreFailed(*p.old, err))
-				continue
-			}
-			restored = append(restored, p)
-		}
-	}
-	if len(cleanups) > 0 {
-		// Each on a line of its own: the cause and each script's error
-		// end with the script's last lines of output.
-		cause = fmt.Errorf("%w\n%w", cause, errors.Join(cleanups...))
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%w; %w", errors.Join(errs...), cause)
-	}
-	if len(restored) == 1 && restored[0] == r.pending[len(r.pending)-1] {
-		// The upgrade that failed is the one undone.
-		p := restored[0]
-		return fmt.Errorf("upgrade %s to %s failed, %s restored: %w", p.old.Name, p.it.row.Version, p.old.Version, cause)
-	}
-	if len(restored) > 0 {
-		names := make([]string, len(restored))
-		for i, p := range restored {
-			names[i] = p.old.Name + " " + p.old.Version
-		}
-		return fmt.Errorf("%w (restored %s)", cause, strings.Join(names, ", "))
-	}
-	return cause
 }
