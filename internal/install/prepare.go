@@ -1,5 +1,8 @@
 package install
 
+// Staging one item of a plan: what it replaces, and its archive unpacked
+// and built in the transaction's work directory.
+
 import (
 	"context"
 	"fmt"

@@ -1,5 +1,8 @@
 package install
 
+// Undoing a failed run: the rollback, and the last line of its error
+// (what else stayed as it was).
+
 import (
 	"context"
 	"errors"

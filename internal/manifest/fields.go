@@ -1,5 +1,8 @@
 package manifest
 
+// Reading each key of a manifest into its field: the key switch and the
+// readers of one value (text, free text, dependencies).
+
 import (
 	"fmt"
 	"strings"

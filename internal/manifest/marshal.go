@@ -1,5 +1,7 @@
 package manifest
 
+// Writing a manifest back out as YAML (Marshal).
+
 import (
 	"bytes"
 	"errors"

@@ -1,5 +1,8 @@
 package place
 
+// The steps Prepare lists: what is set aside, what is brought in, and the
+// directories a change leaves empty.
+
 import (
 	"os"
 	"path"

@@ -10,11 +10,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/pkgdir"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -230,4 +233,18 @@ func sameContent(ctx context.Context, a, aSum, b string) (bool, error) {
 		return false, fmt.Errorf("%s has sha256 %.12s…, not the catalog's %.12s…: the archive store was changed", a, got, aSum)
 	}
 	return true, nil
+}
+
+func depStrings(ds []manifest.Dependency) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		out = append(out, d.String())
+	}
+	return out
+}
+
+// WebSeedURL is the url-list entry torrents carry when web_seed is on: the
+// folder under public_url where the catalog server serves the archives.
+func WebSeedURL(cfg *config.Server) string {
+	return strings.TrimSuffix(cfg.PublicURL, "/") + "/packages/"
 }

@@ -1,5 +1,8 @@
 package publish
 
+// What refuses a package that clashes with another of the same add or
+// with what the catalog already has.
+
 import (
 	"context"
 	"errors"

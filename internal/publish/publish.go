@@ -25,7 +25,6 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
-	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/paths"
 )
 
@@ -211,20 +210,6 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 		return nil, fmt.Errorf("packages recorded, but publishing the signed catalog failed (a running server or the next add republishes it): %w", err)
 	}
 	return results, nil
-}
-
-func depStrings(ds []manifest.Dependency) []string {
-	out := make([]string, 0, len(ds))
-	for _, d := range ds {
-		out = append(out, d.String())
-	}
-	return out
-}
-
-// WebSeedURL is the url-list entry torrents carry when web_seed is on: the
-// folder under public_url where the catalog server serves the archives.
-func WebSeedURL(cfg *config.Server) string {
-	return strings.TrimSuffix(cfg.PublicURL, "/") + "/packages/"
 }
 
 // Remove withdraws package versions from the catalog, all or none, and

@@ -233,3 +233,12 @@ func clip(s string) string {
 	}
 	return s + "..."
 }
+
+// marshal is json.Marshal for values that cannot fail to encode.
+func marshal(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain structs of strings and numbers reach here
+	}
+	return string(b)
+}

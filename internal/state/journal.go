@@ -1,5 +1,8 @@
 package state
 
+// The journal of a transaction's moves: its steps and bounds, their check,
+// and Begin/End/OpenJournal.
+
 import (
 	"context"
 	"database/sql"
