@@ -121,7 +121,11 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 			progress(ev)
 		}
 		if ev.Error != "" {
-			return fmt.Errorf("daemon: %s", ev.Error)
+			err := fmt.Errorf("daemon: %s", ev.Error)
+			if ev.FailedArchive != "" {
+				return &ArchiveError{Archive: ev.FailedArchive, Err: err}
+			}
+			return err
 		}
 		if ev.Finished {
 			return nil

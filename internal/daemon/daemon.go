@@ -85,6 +85,9 @@ type Event struct {
 	Peers    int    `json:"peers"`
 	Finished bool   `json:"finished,omitempty"`
 	Error    string `json:"error,omitempty"`
+	// FailedArchive, beside Error, names the archive whose download
+	// failed, when one did (ArchiveError).
+	FailedArchive string `json:"failed_archive,omitempty"`
 	// Completed is set on the event sent as soon as one archive is
 	// complete (the client finishes staging it while the others download).
 	Completed *Report `json:"completed,omitempty"`
@@ -98,6 +101,21 @@ type Event struct {
 	// from.
 	Reports []Report `json:"reports,omitempty"`
 }
+
+// ArchiveError is a download that failed with the archive it failed on:
+// an install of several packages names the others as not installed from
+// it. The error crossed the daemon's socket as text only, and the install
+// blamed the archive it happened to be waiting for (a newcomer's run:
+// libgreet's download failed while hello's was awaited, and the error
+// named libgreet and then hello as "not installed either"). Error is
+// Err's text.
+type ArchiveError struct {
+	Archive string
+	Err     error
+}
+
+func (e *ArchiveError) Error() string { return e.Err.Error() }
+func (e *ArchiveError) Unwrap() error { return e.Err }
 
 // Report is one archive's transfer report.
 type Report struct {

@@ -731,6 +731,10 @@ func TestStopEndsDownloads(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the daemon is stopping") {
 			t.Fatalf("download ended with %v; want the daemon is stopping", err)
 		}
+		// The archive it failed on crosses the socket beside the text.
+		if ae := (*ArchiveError)(nil); !errors.As(err, &ae) || ae.Archive != "foo-1.0.0.tar.zst" {
+			t.Errorf("download ended with %#v; want an ArchiveError of foo-1.0.0.tar.zst", err)
+		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the download still runs 3 s after Serve returned")
 	}

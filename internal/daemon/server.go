@@ -382,7 +382,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 				}
 			})
 			if err != nil {
-				return fmt.Errorf("download %s: %w", row.Archive, err)
+				return &ArchiveError{Archive: row.Archive, Err: fmt.Errorf("download %s: %w", row.Archive, err)}
 			}
 			rep := &Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
 			sendSnapshot(func(ev *Event) { ev.Completed = rep })
@@ -394,7 +394,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	<-tickerDone
 	if err := werr; err != nil {
 		if errors.Is(context.Cause(ctx), errStopping) {
-			err = fmt.Errorf("%w: %v (install again to finish)", errStopping, err)
+			err = fmt.Errorf("%w: %w (install again to finish)", errStopping, err)
 		}
 		if r.Context().Err() != nil && !errors.Is(err, errStopping) {
 			// The CLI went away (Ctrl-C): not a failure of the daemon's.
@@ -406,7 +406,11 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if h.failed != nil && !errors.Is(err, errStopping) {
 			h.failed(err)
 		}
-		send(Event{Total: total, Error: err.Error()})
+		ev := Event{Total: total, Error: err.Error()}
+		if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
+			ev.FailedArchive = ae.Archive
+		}
+		send(ev)
 		return
 	}
 	reports := make([]Report, 0, len(rows))

@@ -85,7 +85,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 			wait = f.wait
 		}
 		if err := wait(ctx, it.row.Archive); err != nil {
-			return failed(i, err)
+			return failed(r.failedAt(i, err), err)
 		}
 		p, err := r.prepare(ctx, i, it)
 		if p != nil {
@@ -96,7 +96,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		}
 	}
 	if err := f.finish(); err != nil {
-		return failed(-1, err)
+		return failed(r.failedAt(-1, err), err)
 	}
 	tx.downloaded = f.downloadedBytes()
 	c.Report = f.reportCopy()

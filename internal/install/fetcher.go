@@ -155,7 +155,7 @@ func (f engineFetcher) fetch(ctx context.Context, rows, _ []catalog.Package, ev 
 				mu.Unlock()
 			})
 			if err != nil {
-				return fmt.Errorf("download %s: %w", r.Archive, err)
+				return &daemon.ArchiveError{Archive: r.Archive, Err: fmt.Errorf("download %s: %w", r.Archive, err)}
 			}
 			t, _ := f.engine.Transfer(mustInfoHash(r))
 			ev.finished(r, t)

@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -165,6 +168,49 @@ func TestFailedPlanNamesTheOthers(t *testing.T) {
 		case tc.want != "" && !strings.HasSuffix(err.Error(), tc.want):
 			t.Errorf("install %s: last line %q; want %q", tc.request, last, strings.TrimPrefix(tc.want, "\n"))
 		}
+	}
+}
+
+// failLater is a source whose download of the archive fail fails at once
+// while the others never arrive, as the engine's and the daemon's fetches
+// fail (daemon.ArchiveError).
+type failLater struct{ fail string }
+
+func (s failLater) via() string { return "" }
+func (s failLater) close()      {}
+func (s failLater) fetch(ctx context.Context, rows, _ []catalog.Package, _ fetchEvents) error {
+	for _, r := range rows {
+		if r.Archive == s.fail {
+			return &daemon.ArchiveError{Archive: r.Archive, Err: fmt.Errorf("download %s: no source", r.Archive)}
+		}
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// When the download that fails is not the one the install waits for (app's
+// fails while liba's, first in the plan, is awaited), the last line names
+// the others, not the one that failed: a newcomer's run read "download
+// hello-1.4.0.tar.zst: no source ..." and then "hello 1.4.0, of the same
+// transaction, was not installed either", libgreet unnamed.
+func TestFailedDownloadOfALaterItem(t *testing.T) {
+	w := newWorld(t)
+	w.publish(w.pkg("liba", "1.0.0", map[string]string{"assets/a": "a"}),
+		w.pkg("app", "1.0.0", map[string]string{"manifest.yaml": "name: app\nversion: 1.0.0\ndepends: [liba]\n", "assets/b": "b"}))
+	for _, name := range []string{"liba", "app"} {
+		if err := os.Remove(filepath.Join(w.client.Paths.Cache(), name+"-1.0.0.tar.zst")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.client.source = failLater{fail: "app-1.0.0.tar.zst"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := w.client.Install(ctx, []string{"app"})
+	if err == nil {
+		t.Fatal("install app: no error")
+	}
+	if want := "\nliba 1.0.0, of the same transaction, was not installed either"; !strings.Contains(err.Error(), "download app-1.0.0.tar.zst") || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("install app: %v\nwant app's download named, then%s", err, want)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -102,6 +103,27 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		return fmt.Errorf("%w (restored %s)", cause, strings.Join(names, ", "))
 	}
 	return cause
+}
+
+// failedAt is the item a failure of the fetch while waiting for item
+// waited's archive (-1: none) is of: the download that failed names its
+// archive (daemon.ArchiveError), which need not be the one waited for;
+// -1 when the fetch failed as a whole (a stall, the daemon gone). An
+// interruption (Ctrl-C) is the waited item's.
+func (r *run) failedAt(waited int, err error) int {
+	var ae *daemon.ArchiveError
+	if !errors.As(err, &ae) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return waited
+		}
+		return -1
+	}
+	for i, it := range r.items {
+		if it.row.Archive == ae.Archive {
+			return i
+		}
+	}
+	return -1
 }
 
 // othersUnchanged adds to err, when item at of a plan of several packages
