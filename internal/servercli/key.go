@@ -116,7 +116,9 @@ give clients the new key (dist-client trust set KEY), as the README describes.`,
 }
 
 func runKeyRotate(ctx context.Context, e *env) error {
-	cfg, sp, err := e.config()
+	// Without a data directory there is no key to rotate: rotate says so
+	// and makes none, as key does.
+	cfg, sp, err := e.inspect("key rotate", "the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it once clients pinned it")
 	if err != nil {
 		return err
 	}

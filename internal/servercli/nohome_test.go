@@ -11,7 +11,8 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 )
 
-// The commands that only look make nothing on a fresh data home: they
+// The commands that only look, and those that only change what an earlier
+// add made (remove, key rotate), make nothing on a fresh data home: they
 // say there is no data directory yet, where, and what to run, through
 // the one error funnel (exit 1, a hint); stop says no server runs. They
 // made distpac/server, an empty data directory that then passed for a
@@ -35,6 +36,12 @@ func TestLookingMakesNoDataDirectory(t *testing.T) {
 			"hint: the first dist-server add PATH... (or dist-server start) makes the signing key; then run dist-server key again"},
 		{[]string{"key", "--json"}, cli.ExitFailure, "", "dist-server: key: no data directory yet at %s", "hint: the first dist-server add"},
 		{[]string{"stop"}, cli.ExitOK, "no server running", "", ""},
+		// remove and key rotate change only what an earlier add made.
+		{[]string{"remove", "foo@1.0.0"}, cli.ExitFailure, "", "dist-server: remove: no data directory yet at %s (nothing was added or started with this data home)",
+			"hint: nothing is published with this data home; dist-server add PATH... publishes packages"},
+		{[]string{"remove", "--yes", "foo"}, cli.ExitFailure, "", "dist-server: remove: no data directory yet at %s", "hint: nothing is published"},
+		{[]string{"key", "rotate"}, cli.ExitFailure, "", "dist-server: key rotate: no data directory yet at %s (nothing was added or started with this data home)",
+			"hint: the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

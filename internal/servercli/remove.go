@@ -10,6 +10,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/suggest"
 	"github.com/distpac/distpac/internal/ui"
@@ -50,14 +51,16 @@ without a terminal (a script, a pipe) it refuses unless --yes is given.`,
 }
 
 func runRemove(ctx context.Context, e *env, o removeOptions, args []string) error {
-	cfg, sp, err := e.config()
+	// Nothing can be published without a data directory: remove says so
+	// and makes none, as the commands that only look do.
+	cfg, sp, err := e.inspect("remove", "nothing is published with this data home; dist-server add PATH... publishes packages")
 	if err != nil {
 		return err
 	}
 	if err := refuseInMirrorHome(sp, "remove", "run dist-server remove on the primary (the mirror follows its catalog)"); err != nil {
 		return err
 	}
-	refs, whole, err := removeRefs(ctx, e, args)
+	refs, whole, err := removeRefs(ctx, sp, args)
 	if err != nil {
 		return err
 	}
@@ -110,7 +113,7 @@ func (w wholeName) String() string { return w.name + " " + strings.Join(w.versio
 // for the question). An unpublished NAME is an error with the closest
 // published names as a hint, an unpublished VERSION one with the versions
 // that are, before anything is asked or removed.
-func removeRefs(ctx context.Context, e *env, args []string) ([]catalog.Ref, []wholeName, error) {
+func removeRefs(ctx context.Context, sp paths.Server, args []string) ([]catalog.Ref, []wholeName, error) {
 	var refs []catalog.Ref
 	var whole []wholeName
 	seen := map[catalog.Ref]bool{}
@@ -132,10 +135,7 @@ func removeRefs(ctx context.Context, e *env, args []string) ([]catalog.Ref, []wh
 			return nil, nil, cli.Usagef("argument %q: want NAME or NAME@VERSION, e.g. hello or hello@1.0.0", a)
 		}
 		if db == nil {
-			_, sp, err := e.config()
-			if err != nil {
-				return nil, nil, err
-			}
+			var err error
 			if db, err = openWorking(ctx, sp); err != nil {
 				return nil, nil, err
 			}

@@ -44,13 +44,15 @@ type env struct {
 func (e *env) home() (paths.Home, error) { return e.findHome(true) }
 
 // errNoDataDir: the data directory does not exist yet, for a command that
-// only looks (existingHome).
+// only looks or only changes what is there (existingHome).
 var errNoDataDir = errors.New("no data directory yet")
 
 // existingHome is home for command, one that only looks (status, list,
-// key, stop, completion): it makes nothing. A data directory that does
-// not exist yet is errNoDataDir, named, in command's words, with hint:
-// what to run first. status, list and key made it on a fresh data home.
+// key, stop, completion) or only changes what an earlier add made (remove,
+// key rotate): it makes nothing. A data directory that does not exist yet
+// is errNoDataDir, named, in command's words, with hint: what to run
+// first. status, list and key made it on a fresh data home, and remove and
+// key rotate made it before saying there was nothing to remove or rotate.
 func (e *env) existingHome(command, hint string) (paths.Home, error) {
 	h, err := e.findHome(false)
 	if errors.Is(err, errNoDataDir) {
@@ -91,7 +93,7 @@ func (e *env) config() (*config.Server, paths.Server, error) {
 	return e.loadConfig(h)
 }
 
-// inspect is config for command, one that only looks (existingHome).
+// inspect is config for command, one that makes no data directory (existingHome).
 func (e *env) inspect(command, hint string) (*config.Server, paths.Server, error) {
 	h, err := e.existingHome(command, hint)
 	if err != nil {
