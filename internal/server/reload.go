@@ -15,12 +15,9 @@ import (
 )
 
 // reload brings the served snapshot and the seeded set in line with the
-// working catalog when its serial changed.
-func (r *runner) reload(ctx context.Context, first bool) error {
-	meta, err := r.db.Meta(ctx)
-	if err != nil {
-		return err
-	}
+// working catalog when its serial changed: meta is the working catalog's
+// meta row as renew leaves it, read once a poll for both.
+func (r *runner) reload(ctx context.Context, first bool, meta catalog.Meta) error {
 	r.mu.Lock()
 	// Packages that could not be seeded are tried again every 30 s (their
 	// archive may be being repaired), without a new publication.
@@ -352,28 +349,30 @@ func (r *runner) unsigned(err error) {
 }
 
 // renew re-signs the catalog before it expires (see publish.RenewDue),
-// without a restart; the next reload serves the new serial. The check is
-// one read of the meta row; the publish lock is taken only when due. A
-// catalog.db that cannot be opened (reopen) cannot be re-signed: that
-// was said once, not at every poll.
-func (r *runner) renew(ctx context.Context) {
+// without a restart; reload then serves the new serial. It returns the
+// working catalog's meta row for reload: the check is one read of it,
+// which reload takes rather than reading the serial again (each poll read
+// it twice). The publish lock is taken only when due, and the row is then
+// read again, as the serial moves under a renewal (and under one that
+// failed after its commit, which reload repairs). A catalog.db that cannot
+// be opened (reopen) cannot be re-signed: that was said once, not at every
+// poll.
+func (r *runner) renew(ctx context.Context) (catalog.Meta, error) {
 	meta, err := r.db.Meta(ctx)
 	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.reopenFailed != nil || r.gone || r.stillRefused() {
-		return
+		return meta, err
 	}
 	stamp, _ := r.db.Stamp()
 	m, renewed, err := r.pub.Renew(ctx)
-	if refusal(err) {
+	switch {
+	case refusal(err):
 		r.refuse(stamp, err, r.servedSerial())
-		return
-	}
-	if err != nil {
+	case err != nil:
 		if ctx.Err() == nil {
 			r.log.Error("re-signing the catalog before it expires failed; will retry", "valid_until", meta.ValidUntil, "err", err)
 		}
-		return
-	}
-	if renewed {
+	case renewed:
 		r.log.Info("catalog re-signed before it expires", "serial", m.Serial, "valid_until", m.ValidUntil)
 	}
+	return r.db.Meta(ctx)
 }

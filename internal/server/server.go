@@ -232,7 +232,10 @@ func Run(ctx context.Context, opts Options) (err error) {
 	r.registerMetrics(reg)
 	// A server that was down a while re-signs before it serves anything,
 	// so it never serves an expired catalog.
-	r.renew(ctx)
+	meta, err := r.renew(ctx)
+	if err != nil {
+		return err
+	}
 	// A catalog.db replaced or edited while the server was stopped is not
 	// the file the published pair was made of, whatever its serial: it is
 	// adopted as a running server adopts a file moved into place (reopen),
@@ -240,7 +243,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// published, or refused. At the serial published, the pair signed
 	// before was served as its own, checked or not.
 	r.reopened = !r.db.Sealed()
-	if err := r.reload(ctx, true); err != nil {
+	if err := r.reload(ctx, true, meta); err != nil {
 		return err
 	}
 	defer os.Remove(p.PIDFile())
@@ -264,8 +267,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return nil
 		case <-tick.C:
 			r.reopen(ctx)
-			r.renew(ctx)
-			if err := r.reload(ctx, false); err != nil && ctx.Err() == nil {
+			meta, err := r.renew(ctx)
+			if err == nil {
+				err = r.reload(ctx, false, meta)
+			}
+			if err != nil && ctx.Err() == nil {
 				r.errors.WithLabelValues("reload").Inc()
 				r.log.Warn("catalog reload failed; serving the previous one", "err", err)
 			}
