@@ -39,51 +39,41 @@ func (db *DB) Add(ctx context.Context, pkgs []Package) (added []Package, err err
 		norm[i] = p
 	}
 
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, db.opErr("add", err)
-	}
-	defer tx.Rollback()
-	// The catalog's trackers and web seeds with the new rows' within the
-	// bounds clients hold it to (MaxCatalogTrackers, MaxCatalogWebSeeds):
-	// announce_urls or public_url changed over time could otherwise add
-	// up past them. The seal holds the catalog's trackers and web seeds;
-	// reading every row's torrent for them instead took 0.35 s
-	// for 10,000 rows of 3.3 KB torrents (0.38 s here), and now takes
-	// place only after a write that was not this package's.
-	stx := db.beginSealed()
-	held := stx.urls
-	if held == nil {
-		if held, err = heldURLs(ctx, tx); err != nil {
-			return nil, db.opErr("add", err)
+	_, err = db.write(ctx, "add", 0, func(tx *sql.Tx, held *catalogURLs) (*catalogURLs, bool, error) {
+		// The catalog's trackers and web seeds with the new rows' within the
+		// bounds clients hold it to (MaxCatalogTrackers, MaxCatalogWebSeeds):
+		// announce_urls or public_url changed over time could otherwise add
+		// up past them. The seal holds the catalog's trackers and web seeds;
+		// reading every row's torrent for them instead took 0.35 s
+		// for 10,000 rows of 3.3 KB torrents (0.38 s here), and now takes
+		// place only after a write that was not this package's.
+		if held == nil {
+			var err error
+			if held, err = heldURLs(ctx, tx); err != nil {
+				return nil, false, db.opErr("add", err)
+			}
 		}
-	}
-	bound := held.clone()
-	for i, p := range norm {
-		if err := bound.add(p, urls[i]); err != nil {
-			return nil, fmt.Errorf("add: %w", err)
+		bound := held.clone()
+		for i, p := range norm {
+			if err := bound.add(p, urls[i]); err != nil {
+				return nil, false, fmt.Errorf("add: %w", err)
+			}
 		}
-	}
-	for i, p := range norm {
-		ok, err := addOne(ctx, tx, p)
-		if err != nil {
-			return nil, db.opErr("add "+p.ID(), err)
+		for i, p := range norm {
+			ok, err := addOne(ctx, tx, p)
+			if err != nil {
+				return nil, false, db.opErr("add "+p.ID(), err)
+			}
+			if ok {
+				added = append(added, p)
+				held.add(p, urls[i]) // within bound, which holds every row given
+			}
 		}
-		if ok {
-			added = append(added, p)
-			held.add(p, urls[i]) // within bound, which holds every row given
-		}
+		return held, len(added) > 0, nil
+	})
+	if err != nil || len(added) == 0 {
+		return nil, err
 	}
-	if len(added) == 0 {
-		return nil, nil
-	}
-	if _, err := db.bumpSerial(ctx, tx, 0); err != nil {
-		return nil, db.opErr("add", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, db.opErr("add", err)
-	}
-	stx.commit(db, held)
 	return added, nil
 }
 
@@ -146,41 +136,34 @@ func (db *DB) RemoveAllAbove(ctx context.Context, floor int64, refs []Ref) ([]Pa
 	if err := db.writable("remove"); err != nil {
 		return nil, err
 	}
-	tx, err := db.sql.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, db.opErr("remove", err)
-	}
-	defer tx.Rollback()
-	stx := db.beginSealed()
 	var out []Package
-	for _, r := range refs {
-		id := r.Name + "@" + r.Version
-		p, err := get(ctx, tx, r.Name, r.Version)
-		if err != nil {
-			return nil, db.opErr("remove", err)
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE name = ? AND version = ?`, p.Name, p.Version); err != nil {
-			return nil, db.opErr("remove "+id, err)
-		}
-		out = append(out, p)
-		// A catalog with fewer rows of a sealed one passes Check too; the
-		// row's trackers and web seeds leave the seal's count.
-		if stx.urls != nil {
-			var mi metainfo.MetaInfo
-			if err := decodeBencode(p.Torrent, &mi); err != nil {
-				stx.urls = nil
-			} else {
-				stx.urls.remove(torrentURLs(&mi))
+	_, err := db.write(ctx, "remove", floor, func(tx *sql.Tx, held *catalogURLs) (*catalogURLs, bool, error) {
+		for _, r := range refs {
+			id := r.Name + "@" + r.Version
+			p, err := get(ctx, tx, r.Name, r.Version)
+			if err != nil {
+				return nil, false, db.opErr("remove", err)
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM packages WHERE name = ? AND version = ?`, p.Name, p.Version); err != nil {
+				return nil, false, db.opErr("remove "+id, err)
+			}
+			out = append(out, p)
+			// A catalog with fewer rows of a sealed one passes Check too; the
+			// row's trackers and web seeds leave the seal's count.
+			if held != nil {
+				var mi metainfo.MetaInfo
+				if err := decodeBencode(p.Torrent, &mi); err != nil {
+					held = nil
+				} else {
+					held.remove(torrentURLs(&mi))
+				}
 			}
 		}
+		return held, true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if _, err := db.bumpSerial(ctx, tx, floor); err != nil {
-		return nil, db.opErr("remove", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, db.opErr("remove", err)
-	}
-	stx.commit(db, stx.urls)
 	return out, nil
 }
 
@@ -196,20 +179,40 @@ func (db *DB) BumpSerialAbove(ctx context.Context, floor int64) (Meta, error) {
 	if err := db.writable("bump serial"); err != nil {
 		return Meta{}, err
 	}
+	return db.write(ctx, "bump serial", floor, func(_ *sql.Tx, held *catalogURLs) (*catalogURLs, bool, error) {
+		return held, true, nil
+	})
+}
+
+// write is the one way a catalog's packages and serial change (Add,
+// RemoveAllAbove, BumpSerialAbove; schema.go only makes the tables):
+// change runs in a transaction that then bumps the serial above the
+// catalog's and floor and commits, and the seal moves on to the file as
+// committed. change gets the seal's
+// trackers and web seeds of the catalog before (nil when it is not
+// sealed) and returns them as the change leaves them (nil when it cannot
+// tell) and whether it changed anything: when not, nothing is written,
+// not even a serial. It returns the new meta. Database errors here go
+// through opErr with op; change's own are returned as they are.
+func (db *DB) write(ctx context.Context, op string, floor int64, change func(tx *sql.Tx, held *catalogURLs) (*catalogURLs, bool, error)) (Meta, error) {
 	tx, err := db.sql.BeginTx(ctx, nil)
 	if err != nil {
-		return Meta{}, db.opErr("bump serial", err)
+		return Meta{}, db.opErr(op, err)
 	}
 	defer tx.Rollback()
 	stx := db.beginSealed()
+	held, changed, err := change(tx, stx.urls)
+	if err != nil || !changed {
+		return Meta{}, err
+	}
 	m, err := db.bumpSerial(ctx, tx, floor)
 	if err != nil {
-		return Meta{}, db.opErr("bump serial", err)
+		return Meta{}, db.opErr(op, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return Meta{}, db.opErr("bump serial", err)
+		return Meta{}, db.opErr(op, err)
 	}
-	stx.commit(db, stx.urls)
+	stx.commit(db, held)
 	return m, nil
 }
 
