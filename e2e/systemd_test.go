@@ -1,14 +1,16 @@
 package e2e
 
-// The systemd units in contrib/systemd: their commands are ones the real
-// binaries accept, the server's data home is the directory systemd makes
-// for it, and systemd-analyze verify (when installed) finds nothing wrong.
+// The systemd units in contrib/systemd, every one: their commands are ones
+// the real binaries accept, each system unit's data home is the directory
+// systemd makes for it and its sandbox dist-server.service's, and
+// systemd-analyze verify (when installed) finds nothing wrong.
 
 import (
 	"bufio"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,12 +47,36 @@ func readUnit(t *testing.T, name string) unitFile {
 func TestSystemdUnits(t *testing.T) {
 	tests := []struct {
 		unit  string
-		user  bool   // a user unit (systemctl --user)
-		usage string // the help's usage line of the command ExecStart runs
+		user  bool              // a user unit (systemctl --user)
+		root  bool              // a system unit that runs as root, on purpose
+		env   map[string]string // what its EnvironmentFile would give, for ExecStart
+		usage string            // the help's usage line of the command ExecStart runs
 	}{
-		{"dist-server.service", false, "dist-server start [flags]"},
-		{"dist-client.service", true, "dist-client daemon [flags]"},
+		{"dist-server.service", false, false, nil, "dist-server start [flags]"},
+		{"dist-client.service", true, false, nil, "dist-client daemon [flags]"},
+		// A root client's data home must be root's: the client refuses
+		// one another user owns.
+		{"dist-client-root.service", false, true, nil, "dist-client daemon [flags]"},
+		{"dist-server-mirror@.service", false, false, map[string]string{
+			"PRIMARY_URLS": "https://a.example.org http://b.example.org:9090",
+			"PRIMARY_KEY":  "ed25519:nhUyOeuAEudmXC1pOpoLAtY+gIAKgSs2WRZ0rjaQuus=",
+		}, "dist-server mirror URL... [flags]"},
 	}
+	// Every unit shipped is checked here.
+	shipped, err := filepath.Glob(filepath.Join("..", "contrib", "systemd", "*.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := map[string]bool{}
+	for _, tt := range tests {
+		checked[tt.unit] = true
+	}
+	for _, path := range shipped {
+		if !checked[filepath.Base(path)] {
+			t.Errorf("contrib/systemd/%s is not checked by TestSystemdUnits", filepath.Base(path))
+		}
+	}
+	server := readUnit(t, "dist-server.service")
 	for _, tt := range tests {
 		t.Run(tt.unit, func(t *testing.T) {
 			u := readUnit(t, tt.unit)
@@ -58,7 +84,7 @@ func TestSystemdUnits(t *testing.T) {
 			if len(execs) != 1 {
 				t.Fatalf("ExecStart lines: %q, want one", execs)
 			}
-			argv := strings.Fields(execs[0])
+			argv := expandExec(t, execs[0], tt.env)
 			bin := filepath.Join(binDir, filepath.Base(argv[0]))
 
 			// The real CLI parses the command line: an unknown command or
@@ -73,7 +99,7 @@ func TestSystemdUnits(t *testing.T) {
 
 			if !tt.user {
 				// The data home ($XDG_DATA_HOME/distpac) is the state
-				// directory systemd creates for the service user.
+				// directory systemd creates for the service.
 				var home string
 				for _, env := range u.settings["Environment"] {
 					if v, ok := strings.CutPrefix(env, "XDG_DATA_HOME="); ok {
@@ -84,8 +110,21 @@ func TestSystemdUnits(t *testing.T) {
 				if len(state) != 1 || home != filepath.Join("/var/lib", state[0]) {
 					t.Errorf("data home %q is not the StateDirectory %q under /var/lib", home, state)
 				}
-				if len(u.settings["User"]) != 1 || u.settings["User"][0] == "root" {
-					t.Errorf("User = %q, want a dedicated user", u.settings["User"])
+				switch user := u.settings["User"]; {
+				case tt.root && len(user) != 0:
+					t.Errorf("User = %q, want root (none set)", user)
+				case !tt.root && (len(user) != 1 || user[0] == "root"):
+					t.Errorf("User = %q, want a dedicated user", user)
+				}
+				// The system units are sandboxed alike: root or not, none
+				// needs a capability.
+				for k, v := range server.settings {
+					if !hardening(k) {
+						continue
+					}
+					if got := u.settings[k]; !slices.Equal(got, v) {
+						t.Errorf("%s = %q, want %q as in dist-server.service", k, got, v)
+					}
 				}
 			}
 
@@ -96,7 +135,7 @@ func TestSystemdUnits(t *testing.T) {
 			// verify checks that ExecStart is executable: point it at the
 			// binaries built for this test.
 			dir := t.TempDir()
-			text := strings.Replace(u.text, "ExecStart="+argv[0], "ExecStart="+bin, 1)
+			text := strings.Replace(u.text, "ExecStart="+strings.Fields(execs[0])[0], "ExecStart="+bin, 1)
 			path := filepath.Join(dir, tt.unit)
 			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 				t.Fatal(err)
@@ -120,4 +159,43 @@ func TestSystemdUnits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// expandExec splits an ExecStart line into words as systemd does with the
+// variables env gives: ${NAME} is one word, $NAME one word per
+// whitespace-separated part (systemd.service(5), "Command lines").
+func expandExec(t *testing.T, line string, env map[string]string) []string {
+	t.Helper()
+	var argv []string
+	for _, w := range strings.Fields(line) {
+		switch {
+		case strings.HasPrefix(w, "${") && strings.HasSuffix(w, "}"):
+			v, ok := env[w[2:len(w)-1]]
+			if !ok {
+				t.Fatalf("ExecStart %q: %s is not set by the test's environment file", line, w)
+			}
+			argv = append(argv, v)
+		case strings.HasPrefix(w, "$"):
+			v, ok := env[w[1:]]
+			if !ok {
+				t.Fatalf("ExecStart %q: %s is not set by the test's environment file", line, w)
+			}
+			argv = append(argv, strings.Fields(v)...)
+		default:
+			argv = append(argv, w)
+		}
+	}
+	return argv
+}
+
+// hardening reports whether a [Service] key is one of the sandboxing
+// settings every system unit shares with dist-server.service.
+func hardening(key string) bool {
+	for _, p := range []string{"NoNewPrivileges", "CapabilityBoundingSet", "AmbientCapabilities", "Protect", "Private", "Restrict",
+		"ProcSubset", "LockPersonality", "MemoryDenyWriteExecute", "SystemCall", "UMask"} {
+		if strings.HasPrefix(key, p) {
+			return true
+		}
+	}
+	return false
 }
