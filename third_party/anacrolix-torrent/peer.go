@@ -385,7 +385,7 @@ func (c *Peer) receiveChunk(msg *pp.Message) error {
 	t := c.t
 	err := t.checkValidReceiveChunk(ppReq)
 	if err != nil {
-		err = log.WithLevel(log.Warning, err)
+		err = log.WithLevel(log.Warning, violation(err)) // distpac patch 56
 		return err
 	}
 	req := c.t.requestIndexFromRequest(ppReq)

@@ -545,7 +545,7 @@ func (cn *PeerConn) raisePeerMinPieces(newMin pieceIndex) {
 
 func (cn *PeerConn) peerSentHave(piece pieceIndex) error {
 	if cn.t.haveInfo() && piece >= cn.t.numPieces() || piece < 0 {
-		return errors.New("invalid piece")
+		return violation(fmt.Errorf("have of piece %v, torrent num pieces %v", piece, cn.t.numPieces())) // distpac patch 56
 	}
 	if cn.peerHasPiece(piece) {
 		return nil
@@ -997,6 +997,9 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			cl.unlock()
 			defer cl.lock()
 			err = decoder.Decode(&msg)
+			if errors.Is(err, pp.ErrPieceTooLong) {
+				err = violation(err) // distpac patch 56
+			}
 			if err != nil {
 				err = fmt.Errorf("decoding message: %w", err)
 			}
@@ -1009,6 +1012,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			return nil
 		}
 		if err != nil {
+			c.banIfViolation(err) // distpac patch 56
 			err = log.WithLevel(log.Info, err)
 			return err
 		}
@@ -1143,6 +1147,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 			err = fmt.Errorf("received unknown message type: %#v", msg.Type)
 		}
 		if err != nil {
+			c.banIfViolation(err) // distpac patch 56
 			return err
 		}
 	}
@@ -2149,7 +2154,8 @@ func (p *PeerConn) isLowOnRequests() bool {
 func (c *PeerConn) checkReceivedChunk(req RequestIndex, msg *pp.Message, ppReq Request) (intended bool, err error) {
 	if c.validReceiveChunks[req] <= 0 {
 		ChunksReceived.Add("unexpected", 1)
-		err = errors.New("received unexpected chunk")
+		// distpac patch 56: a violation (badpeer.go).
+		err = violation(fmt.Errorf("chunk %v bytes at %v of piece %v never asked for", ppReq.Length, ppReq.Begin, ppReq.Index))
 		return
 	}
 	c.decExpectedChunkReceive(req)

@@ -199,14 +199,14 @@ func (c *PeerConn) receivePart(msg *pp.Message, r, chunk Request) error {
 	t := c.t
 	bit, err := checkPart(r, chunk)
 	if err != nil {
-		return err
+		return violation(err) // distpac patch 56
 	}
 	req := t.requestIndexFromRequest(chunk)
 	if !c.requestState.Requests.Contains(req) {
 		// An answer to a part cancelled or rejected, or one in flight when the peer choked us
 		// (the chunk is still expected, as the library keeps a whole chunk: validReceiveChunks).
 		if !c.partAnswered(req, bit) && c.validReceiveChunks[req] <= 0 {
-			return fmt.Errorf("a part of a chunk never asked for (%v bytes at %v of piece %v)", r.Length, r.Begin, r.Index)
+			return violation(fmt.Errorf("a part of a chunk never asked for (%v bytes at %v of piece %v)", r.Length, r.Begin, r.Index)) // distpac patch 56
 		}
 		c.partWasted("part of a chunk not requested")
 		return nil

@@ -2689,6 +2689,7 @@ func (t *Torrent) pieceHashed(piece pieceIndex, passed bool, hashIoErr error) {
 					t.slogger().Info(
 						"piece failed hash. banning peer",
 						"piece", piece,
+						"addr", c.RemoteAddr, // distpac patch 56: the peer's String has no address
 						"peer", c)
 					c.providedBadData()
 					// TODO: Check if we now have no available peers for pieces we want.

@@ -11,6 +11,10 @@ import (
 	"github.com/pkg/errors"
 )
 
+// ErrPieceTooLong is the error of a piece message whose data is longer than Pool's buffers: the
+// torrent's chunk, longer than anything asked for (distpac patch 56: the peer is banned).
+var ErrPieceTooLong = errors.New("piece data longer than expected")
+
 type Decoder struct {
 	R *bufio.Reader
 	// The readers of the message being decoded (distpac patch 23).
@@ -192,7 +196,7 @@ func readMessageAfterType(msg *Message, r *expectReader, piecePool *sync.Pool) (
 		} else {
 			msg.Piece = *piecePool.Get().(*[]byte)
 			if int64(cap(msg.Piece)) < dataLen {
-				return errors.New("piece data longer than expected")
+				return ErrPieceTooLong
 			}
 			msg.Piece = msg.Piece[:dataLen]
 		}
