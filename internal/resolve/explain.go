@@ -160,30 +160,37 @@ func (r *noMatchReason) text() string {
 	}
 	for _, d := range deps {
 		if d.allowed.count() == 0 {
-			prefix := ""
-			if d.from != nil || d.imp != nil {
-				prefix = depPhrase(d, p.name) + ", but "
-			}
-			if d.dep.Constraint != nil && manifest.NeverMet(d.dep.Constraint) {
-				return prefix + neverPhrase(d.dep)
-			}
-			if d.imp != nil && d.imp.mixed {
-				return prefix + "no version of " + p.name + " is one of those " + available(p)
-			}
-			if d.dep.Constraint == nil {
-				return prefix + p.name + " has no stable version " + available(p)
-			}
-			if builds := otherBuilds(p, d.dep); len(builds) > 0 {
-				return prefix + "no version of " + p.name + " is exactly " + strings.TrimPrefix(rawOf(d.dep), "=") +
-					" (build metadata must match; there are " + JoinAnd(builds) + ")"
-			}
-			return prefix + "no version of " + p.name + " matches " + rawOf(d.dep) + " " + available(p)
+			return noVersionText(d, p)
 		}
 	}
 	if joint := jointEmpty(deps); joint != nil {
 		return jointText(joint, p.name)
 	}
 	return exclusionText(p, deps, r.restr)
+}
+
+// noVersionText says why no version of p meets d, which none does
+// (d.allowed is empty): the constraint contradicts itself, there is no
+// stable version, no build of that version, or the versions there are.
+func noVersionText(d *restriction, p *pkg) string {
+	prefix := ""
+	if d.from != nil || d.imp != nil {
+		prefix = depPhrase(d, p.name) + ", but "
+	}
+	if d.dep.Constraint != nil && manifest.NeverMet(d.dep.Constraint) {
+		return prefix + neverPhrase(d.dep)
+	}
+	if d.imp != nil && d.imp.mixed {
+		return prefix + "no version of " + p.name + " is one of those " + available(p)
+	}
+	if d.dep.Constraint == nil {
+		return prefix + p.name + " has no stable version " + available(p)
+	}
+	if builds := otherBuilds(p, d.dep); len(builds) > 0 {
+		return prefix + "no version of " + p.name + " is exactly " + strings.TrimPrefix(rawOf(d.dep), "=") +
+			" (build metadata must match; there are " + JoinAnd(builds) + ")"
+	}
+	return prefix + "no version of " + p.name + " matches " + rawOf(d.dep) + " " + available(p)
 }
 
 // jointEmpty returns a small subset of deps that no version satisfies
@@ -279,8 +286,10 @@ func (r *clashReason) text() string {
 	if r.r.kind == rConflict {
 		return r.r.from.label() + " conflicts with " + withRaw(q.name, r.r.dep) + " (" + state + ")"
 	}
-	if r.r.allowed.count() == 0 && manifest.NeverMet(r.r.dep.Constraint) {
-		return depPhrase(r.r, q.name) + ", but " + neverPhrase(r.r.dep)
+	if r.r.allowed.count() == 0 {
+		// No version would do, installed or not: what upgrading it
+		// cannot mend is not blamed on its being kept.
+		return noVersionText(r.r, q)
 	}
 	if r.chosen.installed && q.pinned {
 		return depPhrase(r.r, q.name) + ", but " + q.name + " " + v + " is installed and is not being upgraded"

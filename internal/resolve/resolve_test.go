@@ -395,6 +395,23 @@ func TestResolveExplanations(t *testing.T) {
 			want: "cannot install app: app 1.0.0 depends on libfoo ^2, but libfoo 1.5.0 is installed and is not being upgraded",
 		},
 		{
+			// Upgrading libfoo would not help: say that no version
+			// matches, as a fresh client is told (a newcomer's run read
+			// "is installed and is not being upgraded" and looked for a
+			// newer libfoo).
+			name: "dependency no version meets, an older one installed",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0")},
+			want: "cannot install app: app 1.0.0 depends on libfoo ^2, but no version of libfoo matches ^2 (available: 1.5.0)",
+		},
+		{
+			// The same, free to move ("was selected" before).
+			name: "dependency no version meets, an older one upgradable",
+			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0")),
+			req:  Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0"), UpgradeAll: true},
+			want: "cannot install app: app 1.0.0 depends on libfoo ^2, but no version of libfoo matches ^2 (available: 1.5.0)",
+		},
+		{
 			name: "dependency excluded by an installed conflict",
 			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^1"), pv("libfoo 1.0.0"), pv("tool 1.2.0", "!libfoo")),
 			req:  Request{Deps: reqOf("app").Deps, Installed: inst("tool 1.2.0")},
