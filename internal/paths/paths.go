@@ -72,6 +72,10 @@ func (s Server) MirrorArchives() string { return filepath.Join(s.Dir, "mirror", 
 // PIDFile names the running server's state file (pid and addresses).
 func (s Server) PIDFile() string { return filepath.Join(s.Dir, "server.json") }
 
+// TrackerPeers is where a server stopped cleanly left its tracker's
+// peers, read back and removed at the next start (tracker.Restore).
+func (s Server) TrackerPeers() string { return filepath.Join(s.Dir, "tracker-peers.jsonl") }
+
 // RunLock is held (flock) by the running server for its whole life.
 func (s Server) RunLock() string { return filepath.Join(s.Dir, "server.lock") }
 

@@ -1,8 +1,12 @@
 package tracker
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -57,4 +61,71 @@ func escape(b []byte) string {
 		sb.WriteByte(hex[c&15])
 	}
 	return sb.String()
+}
+
+// FuzzRestore feeds arbitrary files to Restore: it must never panic; a
+// file it refuses restores nothing and the error is ErrPeersFile; a file
+// it takes keeps the tracker within its bounds and its whitelist, writes
+// back (Save) what restores the same peers, and restores no peer that
+// outlives PeerTTL. The file is gone either way.
+func FuzzRestore(f *testing.F) {
+	f.Add([]byte(goodHeader + "\n" + goodSwarm + "\n"))
+	f.Add([]byte(strings.Replace(goodHeader, `"swarms":1`, `"swarms":2`, 1) + "\n" + goodSwarm + "\n" +
+		`{"info_hash":"ff02020202020202020202020202020202020202","peers":[{"addr":"[2001:db8::1]:7001","seeder":false,"seen":1735689590}]}` + "\n"))
+	f.Add([]byte(goodHeader + "\n" + goodSwarm[:70]))
+	f.Add([]byte(goodHeader + "\n" + swarmLine(`{"addr":"[::ffff:127.0.0.1]:7001","seen":99999999999}`, `{"addr":"127.0.0.1:7002","seen":1}`) + "\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		clock := newFakeClock()
+		dir := t.TempDir()
+		path := filepath.Join(dir, "peers")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		allowed := [][20]byte{infoHash(1), infoHash(2)}
+		opts := Options{Now: clock.Now, MaxTorrents: 2, MaxPeersPerTorrent: 4, MaxPeersPerIP: 3, Allowed: allowOnly(allowed...)}
+		tr := New(opts)
+		res, err := tr.Restore(path)
+		if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+			t.Fatalf("the file is still there after Restore (%v)", serr)
+		}
+		st := tr.Stats()
+		if err != nil {
+			if !errors.Is(err, ErrPeersFile) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %v: not ErrPeersFile naming the file", err)
+			}
+			if st.Peers != 0 || res != (Restored{}) {
+				t.Fatalf("a refused file restored %+v (stats %+v)", res, st)
+			}
+			return
+		}
+		if st.Torrents > 2 || st.Peers > 2*4 || st.Peers != res.Peers {
+			t.Fatalf("restored %+v, tracker holds %+v: bounds broken", res, st)
+		}
+		held := 0
+		for _, ih := range allowed {
+			held += len(tr.Peers(ih))
+		}
+		if held != st.Peers {
+			t.Fatalf("%d peers of served torrents, %d in all", held, st.Peers)
+		}
+		again := filepath.Join(dir, "again")
+		n, err := tr.Save(again)
+		if err != nil || n != st.Peers {
+			t.Fatalf("Save: %d, %v; want %d", n, err, st.Peers)
+		}
+		tr2 := New(opts)
+		if res2, err := tr2.Restore(again); err != nil || res2.Peers != n {
+			t.Fatalf("what Save wrote restores %+v, %v; want %d peers", res2, err, n)
+		}
+		for _, ih := range allowed {
+			if a, b := tr.Peers(ih), tr2.Peers(ih); !slices.Equal(a, b) {
+				t.Fatalf("round trip: %v became %v", a, b)
+			}
+		}
+		clock.Advance(tr.opts.PeerTTL)
+		if st := tr.Stats(); st.Peers != 0 {
+			t.Fatalf("%d restored peers outlived PeerTTL", st.Peers)
+		}
+	})
 }
