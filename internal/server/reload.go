@@ -51,6 +51,11 @@ func (r *runner) reload(ctx context.Context, first bool, meta catalog.Meta) erro
 		}
 	}
 	r.served.Store(&served)
+	if !r.peersRestored {
+		// Before the seeding below, which verifies every archive at
+		// start: a newcomer meanwhile finds the clients that hold it.
+		r.restorePeers()
+	}
 	// An add writes the whitelist itself; this covers a whitelist set in
 	// server.yaml after the last publication, and an add that died before.
 	if _, err := r.pub.RewriteWhitelist(ctx); err != nil {

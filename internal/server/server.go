@@ -149,6 +149,10 @@ type runner struct {
 	// reopened says the working catalog was opened again since the last
 	// reload; only Run's goroutine uses it.
 	reopened bool
+	// peersRestored: the tracker read the peers file of the last stop
+	// (restorePeers, at the first reload that says what is served), so
+	// that it may write its own at this one; only Run's goroutine uses it.
+	peersRestored bool
 }
 
 // Run starts the server and blocks until ctx ends, then shuts down.
@@ -188,6 +192,9 @@ func Run(ctx context.Context, opts Options) (err error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Registered before the listeners' shutdown, so it runs after it: no
+	// announce lands once the peers are written.
+	defer r.savePeers()
 	g := &httpGroup{log: r.log}
 	defer g.shutdown()
 	serve := g.serve
