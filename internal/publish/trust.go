@@ -98,7 +98,7 @@ func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
 	defer fl.Unlock()
 	old, err := signing.Load(p.Paths.SigningKey())
 	if errors.Is(err, os.ErrNotExist) {
-		return Rotated{}, fmt.Errorf("%w, so nothing to rotate (the first dist-server add or start makes one)", ErrNoKey)
+		return Rotated{}, fmt.Errorf("%w, so nothing to rotate", ErrNoKey)
 	}
 	if err != nil {
 		return Rotated{}, err

@@ -115,10 +115,14 @@ give clients the new key (dist-client trust set KEY), as the README describes.`,
 	}
 }
 
+// rotateNoKeyHint says what makes the key rotate replaces, when there is
+// none yet (no data directory, or one without a key).
+const rotateNoKeyHint = "the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it once clients pinned it"
+
 func runKeyRotate(ctx context.Context, e *env) error {
 	// Without a data directory there is no key to rotate: rotate says so
 	// and makes none, as key does.
-	cfg, sp, err := e.inspect("key rotate", "the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it once clients pinned it")
+	cfg, sp, err := e.inspect("key rotate", rotateNoKeyHint)
 	if err != nil {
 		return err
 	}
@@ -129,6 +133,9 @@ func runKeyRotate(ctx context.Context, e *env) error {
 		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
 	}}
 	res, err := pub.Rotate(ctx)
+	if errors.Is(err, publish.ErrNoKey) {
+		return cli.WithHint(fmt.Errorf("key rotate: %w", err), rotateNoKeyHint)
+	}
 	st := res.Statement
 	if st.Sig != nil {
 		e.UI.Printf("key rotated: %s -> %s (catalog serial %d on)\n", st.Old.Fingerprint(), st.New.Fingerprint(), st.Serial)

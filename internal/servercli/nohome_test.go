@@ -86,6 +86,19 @@ func TestKeyMakesNoKey(t *testing.T) {
 		t.Errorf("key made %s (%v)", key, err)
 	}
 
+	// rotate says the same, with its own name and the hint, where it
+	// printed "dist-server: no signing key yet, so nothing to rotate (...)"
+	// with neither.
+	stderr.Reset()
+	code = Main(context.Background(), []string{"key", "rotate"}, strings.NewReader(""), &stdout, &stderr)
+	want = "dist-server: key rotate: no signing key yet, so nothing to rotate\nhint: the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it"
+	if code != cli.ExitFailure || !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("key rotate: exit %d, stderr:\n%s\nwant exit 1 and:\n%s", code, stderr.String(), want)
+	}
+	if _, err := os.Lstat(key); !os.IsNotExist(err) {
+		t.Errorf("key rotate made %s (%v)", key, err)
+	}
+
 	fresh := t.TempDir()
 	t.Setenv("XDG_DATA_HOME", fresh)
 	stdout.Reset()
