@@ -24,9 +24,10 @@ near miss of assets/ or scripts/ beside them, such as script/, is refused), then
 builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
 the catalog in one transaction and publishes a new signed catalog. If any directory is
 bad, nothing is published; a manifest whose depends or conflicts names the package
-itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad. Adding the same content again changes nothing; different
-content under a published name and version is refused. So is any add while catalog.db,
-edited by hand, fails the check clients run at sync: the error names the row and field.
+itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad. Adding
+the same content again changes nothing; different content under a published name and
+version is refused. So is any add while catalog.db, edited by hand, fails the check
+clients run at sync: the error names the row and field.
 A running server seeds new packages at once: add returns when it serves the new
 catalog. Interrupted during that wait, add has published the packages all the same
 (the catalog is committed); dist-server status shows the serial the server serves.
