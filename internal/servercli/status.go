@@ -118,7 +118,10 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	// the server's own seeder too, and a newcomer's run read "1 known to
 	// the tracker" beside 9 there.
 	// "0 swarm entries, the seeder's own among them" contradicted itself,
-	// and "swarm entries" was opaque (a newcomer's run).
+	// and "swarm entries" was opaque (a newcomer's run). So did "0 hosts
+	// known to the tracker, in 2 host-and-package entries (the seeder's
+	// own included)": the hosts leave the seeder out, the entries count
+	// it; the hosts are now called other hosts, the entries with it.
 	case st.TrackedPeers == 0 && st.Peer == "":
 		line("peers", "none known to the tracker yet")
 	case st.TrackedPeers == 0:
@@ -126,8 +129,8 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	case st.Peer == "":
 		line("peers", "%s known to the tracker, in %s", ui.Count(st.TrackedHosts, "host"), entries(st.TrackedPeers))
 	default:
-		line("peers", "%s known to the tracker, in %s (the seeder's own included), %d connected to the seeder",
-			ui.Count(st.TrackedHosts, "host"), entries(st.TrackedPeers), st.Connected)
+		line("peers", "%s known to the tracker (%s with the seeder's own), %d connected to the seeder",
+			ui.Count(st.TrackedHosts, "other host"), entries(st.TrackedPeers), st.Connected)
 	}
 	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
 	return nil
