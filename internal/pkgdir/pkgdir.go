@@ -52,6 +52,9 @@ func Load(dir string) (*Package, error) {
 	mpath := filepath.Join(dir, "manifest.yaml")
 	data, err := readManifest(mpath)
 	if errors.Is(err, fs.ErrNotExist) {
+		if hint := holdsPackages(dir); hint != "" {
+			return nil, errors.New(hint)
+		}
 		return nil, fmt.Errorf("%s: missing (%s)", mpath, nearMiss(dir, "manifest.yaml", "every package needs a manifest.yaml with at least a version"))
 	}
 	if err != nil {
@@ -186,6 +189,55 @@ func nearMiss(dir, want, rule string) string {
 		return rule
 	}
 	return "found " + best + ": rename it"
+}
+
+// Bounds of holdsPackages: the entries of a directory it reads (a home
+// directory given by mistake must not cost a stat per file), and the
+// packages it names.
+const (
+	maxScanned = 1000
+	maxNamed   = 3
+)
+
+// holdsPackages says, for a directory without a manifest.yaml of its own
+// or a near miss of one, which of its subdirectories have one: the
+// parent of package directories given in their place ("add examples" for
+// examples/hello and examples/libgreet, a newcomer's run, which was told
+// only that examples/manifest.yaml was missing). "" when none has.
+func holdsPackages(dir string) string {
+	if nearMiss(dir, "manifest.yaml", "") != "" {
+		return "" // a manifest.yml beside: that is the mistake to name
+	}
+	f, err := os.Open(dir)
+	if err != nil {
+		return ""
+	}
+	entries, _ := f.ReadDir(maxScanned)
+	f.Close()
+	var found []string
+	for _, e := range entries {
+		sub := filepath.Join(dir, e.Name())
+		if !e.IsDir() || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join(sub, "manifest.yaml")); err == nil && st.Mode().IsRegular() {
+			found = append(found, sub)
+		}
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	slices.Sort(found)
+	named := strings.Join(found[:min(len(found), maxNamed)], ", ")
+	if len(found) > maxNamed {
+		named += fmt.Sprintf(" and %d more", len(found)-maxNamed)
+	}
+	have := fmt.Sprintf("%d directories in it have one", len(found))
+	if len(found) == 1 {
+		have = "1 directory in it has one"
+	}
+	return fmt.Sprintf("%s has no manifest.yaml, but %s (%s): give the package directories, not the one that holds them: dist-server add %s",
+		dir, have, named, filepath.Join(dir, "*"))
 }
 
 func readManifest(path string) ([]byte, error) {

@@ -175,3 +175,64 @@ func TestLoadLeavesOtherEntriesUnread(t *testing.T) {
 		t.Errorf("warnings %q, want one for .git", p.Warnings)
 	}
 }
+
+// The directory that holds package directories, given in their place,
+// says which of its subdirectories are packages and the command that adds
+// them (a newcomer's "dist-server add examples" was told only that
+// examples/manifest.yaml was missing). DIR stands for the directory.
+func TestLoadParentOfPackages(t *testing.T) {
+	const m = "version: 1.0.0\n"
+	tests := []struct {
+		name  string
+		files map[string]string
+		err   string
+	}{
+		{
+			name:  "two packages",
+			files: map[string]string{"hello/manifest.yaml": m, "libgreet/manifest.yaml": m, "README": ""},
+			err:   "DIR has no manifest.yaml, but 2 directories in it have one (DIR/hello, DIR/libgreet): give the package directories, not the one that holds them: dist-server add DIR/*",
+		},
+		{
+			name:  "one package beside a directory that is none",
+			files: map[string]string{"hello/manifest.yaml": m, "docs/": "", ".git/manifest.yaml": m},
+			err:   "DIR has no manifest.yaml, but 1 directory in it has one (DIR/hello): give the package directories, not the one that holds them: dist-server add DIR/*",
+		},
+		{
+			name:  "at most three named",
+			files: map[string]string{"e/manifest.yaml": m, "d/manifest.yaml": m, "c/manifest.yaml": m, "b/manifest.yaml": m, "a/manifest.yaml": m},
+			err:   "DIR has no manifest.yaml, but 5 directories in it have one (DIR/a, DIR/b, DIR/c and 2 more): give the package directories, not the one that holds them: dist-server add DIR/*",
+		},
+		{
+			name:  "no package below",
+			files: map[string]string{"docs/": "", "assets/": ""},
+			err:   "DIR/manifest.yaml: missing (every package needs a manifest.yaml with at least a version)",
+		},
+		{
+			name:  "a near miss is the mistake",
+			files: map[string]string{"manifest.yml": m, "hello/manifest.yaml": m},
+			err:   "DIR/manifest.yaml: missing (found manifest.yml: rename it)",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "examples")
+			for path, text := range tt.files {
+				full := filepath.Join(dir, path)
+				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if strings.HasSuffix(path, "/") {
+					continue
+				}
+				if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := Load(dir)
+			want := strings.ReplaceAll(tt.err, "DIR", dir)
+			if err == nil || err.Error() != want {
+				t.Fatalf("Load = %v\nwant %s", err, want)
+			}
+		})
+	}
+}
