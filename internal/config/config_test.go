@@ -463,3 +463,32 @@ func TestInUse(t *testing.T) {
 		t.Errorf("InUse of another error = %v, want it unchanged", got)
 	}
 }
+
+// An announce URL with no path is accepted, with a warning that names the
+// key and the URL meant (a newcomer's announce_url had no /announce).
+func TestAnnouncePathWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Server
+		want []string
+	}{
+		{"default", Server{}, nil},
+		{"/announce", Server{AnnounceURL: "http://t.example:6969/announce"}, nil},
+		{"a tracker's own path", Server{AnnounceURL: "https://t.example/abc123/announce.php"}, nil},
+		{"no path", Server{AnnounceURL: "http://127.0.0.1:19169"}, []string{
+			`announce_url "http://127.0.0.1:19169" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://127.0.0.1:19169/announce, unless your tracker answers at http://127.0.0.1:19169`}},
+		{"slash", Server{AnnounceURL: "https://t.example/"}, []string{
+			`announce_url "https://t.example/" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set https://t.example/announce, unless your tracker answers at https://t.example/`}},
+		{"one of a list", Server{AnnounceURLs: []string{"http://a.example/announce", "http://b.example"}}, []string{
+			`announce_urls entry 2 "http://b.example" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://b.example/announce, unless your tracker answers at http://b.example`}},
+	}
+	for _, tt := range tests {
+		tt.cfg.ApplyDefaults()
+		if err := tt.cfg.Validate(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := tt.cfg.AnnouncePathWarnings(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
+		}
+	}
+}

@@ -253,3 +253,32 @@ func (s *Server) SeederIP() netip.Addr {
 	}
 	return netip.MustParseAddr("127.0.0.1")
 }
+
+// AnnouncePathWarnings names each http(s) tracker URL of announce_url or
+// announce_urls whose path is empty or "/": the embedded tracker answers
+// announces at /announce only, and so do opentracker (any path starting
+// with "a"), chihaya, qBittorrent's and webtorrent's bittorrent-tracker;
+// at "/" they answer 404 or nothing a client reads as a tracker's reply.
+// It warns rather than refuses: a tracker may answer at a path of its own
+// (private trackers' /announce.php, /PASSKEY/announce), and "/" is a
+// route like any other to a tracker behind a proxy. A newcomer's
+// announce_url of http://127.0.0.1:19169 went into every torrent, and
+// every client's announce was a 404.
+func (s *Server) AnnouncePathWarnings() []string {
+	var warns []string
+	for i, t := range s.Trackers() {
+		u, err := url.Parse(t)
+		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Path != "" && u.Path != "/" {
+			continue
+		}
+		key := "announce_url"
+		if len(s.AnnounceURLs) > 0 {
+			key = fmt.Sprintf("announce_urls entry %d", i+1)
+		}
+		fixed := *u
+		fixed.Path = "/announce"
+		warns = append(warns, fmt.Sprintf("%s %q has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set %s, unless your tracker answers at %s",
+			key, t, fixed.String(), t))
+	}
+	return warns
+}

@@ -32,7 +32,10 @@ import (
 type Publisher struct {
 	Paths  paths.Server
 	Config *config.Server
-	Logger *slog.Logger // nil discards
+	// ConfigPath is the file Config was read from, for messages that name
+	// a key of it; "" says server.yaml.
+	ConfigPath string
+	Logger     *slog.Logger // nil discards
 	// OnWait is told when another add or remove holds the publish lock.
 	OnWait func()
 	// OnRaise is told when the working catalog's serial was raised above
@@ -89,6 +92,9 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 	pkgs, err := loadAll(dirs)
 	if err != nil {
 		return nil, err
+	}
+	if err := p.checkWhitelist(); err != nil {
+		return nil, fmt.Errorf("nothing published: %w", err)
 	}
 	fl, err := p.lock(ctx)
 	if err != nil {
@@ -220,6 +226,9 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 // is refused the versions are withdrawn from the working catalog but
 // still published, and their archives stay.
 func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.Package, error) {
+	if err := p.checkWhitelist(); err != nil {
+		return nil, fmt.Errorf("nothing removed: %w", err)
+	}
 	fl, err := p.lock(ctx)
 	if err != nil {
 		return nil, err

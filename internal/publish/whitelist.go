@@ -2,8 +2,13 @@ package publish
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 
 	"github.com/distpac/distpac/internal/catalog"
@@ -32,6 +37,47 @@ func (p *Publisher) writeWhitelist(ctx context.Context, db *catalog.DB) error {
 	if err := WriteWhitelist(p.Config.TrackerWhitelist, pkgs); err != nil {
 		return fmt.Errorf("packages recorded, but %w (a running server writes it again)", err)
 	}
+	return nil
+}
+
+// checkWhitelist refuses, before anything is recorded, a tracker_whitelist
+// that cannot be written: its directory missing, not a directory or not
+// writable, or the path itself a directory. Add recorded the packages
+// first and failed after ("packages recorded, but write tracker whitelist
+// ...: no such file or directory"), exiting 1 with the packages published
+// all the same (a newcomer's run): add is all or nothing. What shows only
+// at write time (a full disk) is still reported after the commit, as it
+// happens. The check writes and removes a file of its own in the
+// directory, as the whitelist's atomic write will: a permission bit alone
+// does not tell a read-only mount or an ACL.
+func (p *Publisher) checkWhitelist() error {
+	if p.Config == nil || p.Config.TrackerWhitelist == "" {
+		return nil
+	}
+	path := p.Config.TrackerWhitelist
+	dir := filepath.Dir(path)
+	key := fmt.Sprintf("%s: key %q", cmp.Or(p.ConfigPath, "server.yaml"), "tracker_whitelist")
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s: %s is a directory: name a file in it, such as %s", key, path, filepath.Join(path, "whitelist"))
+	}
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%s: the directory of %s does not exist: create it (mkdir -p %s), or name a file in one that does", key, path, dir)
+	case err != nil:
+		return fmt.Errorf("%s: the directory of %s: %w", key, path, err)
+	case !st.IsDir():
+		return fmt.Errorf("%s: %s is not a directory, so %s cannot be written: name a file in a directory", key, dir, path)
+	}
+	f, err := os.CreateTemp(dir, ".whitelist.check-*")
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%s: %s is not writable by this user (uid %d), so %s cannot be written: make it writable, or name a file in a directory that is", key, dir, os.Getuid(), path)
+	case err != nil:
+		return fmt.Errorf("%s: %s cannot be written: %w", key, path, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
 	return nil
 }
 

@@ -158,3 +158,74 @@ func TestWhitelistFIFOAndUnchangedAdd(t *testing.T) {
 		t.Fatalf("whitelist after an add of a recorded package: %q, want %s", got, res[0].Package.InfoHash)
 	}
 }
+
+// A tracker_whitelist that cannot be written is refused before anything
+// is recorded, naming the configuration file, the key and what to do: add
+// recorded the packages, then failed to write the file and exited 1 with
+// them published (a newcomer's run with tracker_whitelist in a directory
+// that did not exist). Remove refuses the same way and withdraws nothing.
+func TestWhitelistCheckedFirst(t *testing.T) {
+	ctx := context.Background()
+	tmp := t.TempDir()
+	file := filepath.Join(tmp, "a-file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	readOnly := filepath.Join(tmp, "read-only")
+	if err := os.Mkdir(readOnly, 0o555); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, whitelist, want string
+		root                  bool // root writes where the mode says no one may
+	}{
+		{"no directory", filepath.Join(tmp, "nonexistent", "dir", "whitelist"),
+			`the directory of TMP/nonexistent/dir/whitelist does not exist: create it (mkdir -p TMP/nonexistent/dir), or name a file in one that does`, true},
+		{"a file as its directory", filepath.Join(file, "whitelist"),
+			`TMP/a-file is not a directory, so TMP/a-file/whitelist cannot be written: name a file in a directory`, true},
+		{"a directory", tmp,
+			`TMP is a directory: name a file in it, such as TMP/whitelist`, true},
+		{"a directory not writable", filepath.Join(readOnly, "whitelist"),
+			`TMP/read-only is not writable by this user`, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !tt.root && os.Geteuid() == 0 {
+				t.Skip("root writes in a directory of mode 0555")
+			}
+			p := newPublisher(t)
+			p.ConfigPath = "/etc/distpac/server.yaml"
+			dir := writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "foo")
+			ok := filepath.Join(t.TempDir(), "whitelist")
+			p.Config.TrackerWhitelist = ok
+			if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "bar"), "version: 1.0.0\n", "bar")}); err != nil {
+				t.Fatal(err)
+			}
+			p.Config.TrackerWhitelist = tt.whitelist
+			want := `/etc/distpac/server.yaml: key "tracker_whitelist": ` + strings.ReplaceAll(tt.want, "TMP", tmp)
+			_, err := p.Add(ctx, []string{dir})
+			if err == nil || !strings.HasPrefix(err.Error(), "nothing published: "+want) {
+				t.Fatalf("add: %v\nwant nothing published: %s", err, want)
+			}
+			_, err = p.Remove(ctx, []catalog.Ref{{Name: "bar", Version: "1.0.0"}})
+			if err == nil || !strings.HasPrefix(err.Error(), "nothing removed: "+want) {
+				t.Fatalf("remove: %v\nwant nothing removed: %s", err, want)
+			}
+			db, err := catalog.Open(ctx, p.Paths.Catalog())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			all, err := db.All(ctx)
+			if err != nil || len(all) != 1 || all[0].Name != "bar" {
+				t.Fatalf("catalog after the refused add and remove: %v, %v; want bar alone", all, err)
+			}
+			if got := readLines(t, ok); len(got) != 1 || got[0] != all[0].InfoHash {
+				t.Errorf("whitelist: %q, want bar's %s", got, all[0].InfoHash)
+			}
+			if entries, _ := os.ReadDir(tmp); len(entries) != 2 {
+				t.Errorf("%s holds %d entries after the checks, want its 2 (no file left of a check)", tmp, len(entries))
+			}
+		})
+	}
+}

@@ -40,7 +40,8 @@ directory holds anything else beside manifest.yaml, assets/ and scripts/ (left o
 the archive), and when the torrents announce to this machine's loopback address
 while there is no server.yaml, or one whose tracker_addr, database_addr or peer_addr
 listens beyond loopback (set announce_url and public_url: the tracker URL is written
-into each torrent when it is added).`,
+into each torrent when it is added), and when announce_url has no path (trackers
+answer at /announce).`,
 		Example: `  dist-server add ./examples/hello ./examples/libgreet`,
 		Args:    cli.MinArgs(1, "package directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,7 +61,8 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	if err := refuseInMirrorHome(sp, "add", "run dist-server add on the primary (the mirror follows its catalog)"); err != nil {
 		return err
 	}
-	p := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise,
+	cfgPath, _ := e.configFile()
+	p := &publish.Publisher{Paths: sp, Config: cfg, ConfigPath: cfgPath, Logger: e.Logger, OnRaise: e.saidRaise,
 		OnWait: func() { e.UI.Warnf("another add or remove is running; waiting for it...\n") }}
 	results, err := p.Add(ctx, dirs)
 	if err != nil {
@@ -75,6 +77,9 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	}
 	if path, exists := e.configFile(); path != "" {
 		if w := loopbackWarning(path, exists, cfg, results); w != "" {
+			e.UI.Warnf("%s\n", w)
+		}
+		for _, w := range announcePathWarnings(path, cfg, results) {
 			e.UI.Warnf("%s\n", w)
 		}
 	}

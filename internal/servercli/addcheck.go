@@ -198,6 +198,21 @@ func loopbackWarning(path string, fileExists bool, cfg *config.Server, results [
 	return ""
 }
 
+// announcePathWarnings: the tracker URLs of the configuration at path
+// that have no path (config.Server.AnnouncePathWarnings), when add wrote
+// them into torrents: those announce there for good, so they are added
+// again once the URL is set.
+func announcePathWarnings(path string, cfg *config.Server, results []publish.Result) []string {
+	if !slices.ContainsFunc(results, func(r publish.Result) bool { return r.Added }) {
+		return nil
+	}
+	var warns []string
+	for _, w := range cfg.AnnouncePathWarnings() {
+		warns = append(warns, fmt.Sprintf("%s: %s; the torrents added announce there: remove and add these packages again once it is set", path, w))
+	}
+	return warns
+}
+
 // isLoopbackHost: host (a URL's or a listen address's) is this machine's
 // loopback, by address or as localhost.
 func isLoopbackHost(host string) bool {

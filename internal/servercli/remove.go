@@ -69,7 +69,8 @@ func runRemove(ctx context.Context, e *env, o removeOptions, args []string) erro
 			return err
 		}
 	}
-	p := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise}
+	cfgPath, _ := e.configFile()
+	p := &publish.Publisher{Paths: sp, Config: cfg, ConfigPath: cfgPath, Logger: e.Logger, OnRaise: e.saidRaise}
 	rows, err := p.Remove(ctx, refs)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return cli.WithHint(fmt.Errorf("%w; nothing removed", err), "dist-server list shows what is published")

@@ -80,6 +80,11 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 		return err
 	}
 	warnStaleTorrents(ctx, e, cfg, sp)
+	if path, _ := e.configFile(); path != "" {
+		for _, w := range cfg.AnnouncePathWarnings() {
+			e.UI.Warnf("%s: %s\n", path, w)
+		}
+	}
 	if !o.foreground {
 		args := []string{"start"}
 		for flag, on := range map[string]bool{"--no-tracker": o.noTracker, "--no-seeder": o.noSeeder, "--no-database": o.noDatabase} {
