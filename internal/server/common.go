@@ -67,6 +67,11 @@ func (g *httpGroup) serve(name, addr string, h http.Handler) (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: listen on %s: %w", name, addr, err)
 	}
+	return g.serveOn(name, tcp, h), nil
+}
+
+// serveOn is serve on a listener opened before (listenAll).
+func (g *httpGroup) serveOn(name string, tcp net.Listener, h http.Handler) net.Addr {
 	ln := connlimit.Wrap(tcp, connlimit.Options{Name: name, Logger: g.log})
 	g.mu.Lock()
 	if g.limits == nil {
@@ -82,7 +87,7 @@ func (g *httpGroup) serve(name, addr string, h http.Handler) (net.Addr, error) {
 			g.log.Error("http server stopped", "component", name, "err", err)
 		}
 	}()
-	return ln.Addr(), nil
+	return ln.Addr()
 }
 
 // shutdown stops every listener, letting requests in flight finish for
@@ -143,24 +148,18 @@ func seederConfig(cfg *config.Server, dir string, disableTrackers bool, up *rate
 	}
 }
 
-// serveCatalog serves the catalog server at database_addr (and its
-// metrics at metrics_addr when set), recording the addresses in info.
-func (g *httpGroup) serveCatalog(cfg *config.Server, cs *catalogserver.Server, info *Info) error {
-	a, err := g.serve("database", cfg.DatabaseAddr, cs.Handler())
-	if err != nil {
-		return config.InUse("database_addr", false, err)
-	}
+// serveCatalog serves the catalog server on the listener of database_addr
+// (and its metrics on metrics_addr's when set), recording the addresses
+// in info.
+func (g *httpGroup) serveCatalog(lns *listeners, cs *catalogserver.Server, info *Info) {
+	a := g.serveOn("database", take(&lns.catalog), cs.Handler())
 	info.Database = "http://" + hostPort(a)
 	info.Listen["catalog"] = a.String()
-	if cfg.MetricsAddr != "" {
-		m, err := g.serve("metrics", cfg.MetricsAddr, cs.MetricsHandler())
-		if err != nil {
-			return config.InUse("metrics_addr", false, err)
-		}
+	if lns.metrics != nil {
+		m := g.serveOn("metrics", take(&lns.metrics), cs.MetricsHandler())
 		info.Metrics = "http://" + hostPort(m) + catalogserver.PathMetrics
 		info.Listen["metrics"] = m.String()
 	}
-	return nil
 }
 
 // ready starts the local control endpoint (dist-server status), writes

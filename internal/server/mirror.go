@@ -38,6 +38,9 @@ type MirrorOptions struct {
 	// Config gives the addresses (database_addr, peer_addr, metrics_addr)
 	// and upload_rate_limit; the publishing keys do not apply.
 	Config *config.Server
+	// ConfigPath is the file Config was read from, named when an address
+	// is in use.
+	ConfigPath string
 	// Primary lists the servers to follow, tried in order (the primary,
 	// or other mirrors of it).
 	Primary []string
@@ -118,6 +121,11 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	defer runLock.Unlock()
 	// Registered first: runs once everything else is closed.
 	defer func(started time.Time) { logStopped(opts.Logger, "mirror", started, err) }(time.Now())
+	lns, err := listenAll(opts.Config, opts.ConfigPath, listenWants{seeder: true, catalog: true})
+	if err != nil {
+		return err
+	}
+	defer lns.close()
 	for _, d := range []string{p.MirrorCatalog(), p.MirrorArchives()} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return fmt.Errorf("mirror: %w", err)
@@ -145,9 +153,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(g.connCollector())
 	m.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.MirrorArchives(), Registry: reg, Logger: m.log, NoMetrics: opts.Config.MetricsAddr != "", UploadLimiter: up})
-	if err := g.serveCatalog(opts.Config, m.catsrv, &m.info); err != nil {
-		return err
-	}
+	g.serveCatalog(lns, m.catsrv, &m.info)
 
 	// The last sync that succeeded, from an earlier run: status shows how
 	// old the catalog held is when the first sync of this run fails.

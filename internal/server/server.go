@@ -29,8 +29,11 @@ import (
 
 // Options select what Run starts.
 type Options struct {
-	Paths      paths.Server
-	Config     *config.Server
+	Paths  paths.Server
+	Config *config.Server
+	// ConfigPath is the file Config was read from, named when an address
+	// is in use.
+	ConfigPath string
 	NoTracker  bool
 	NoSeeder   bool
 	NoDatabase bool
@@ -172,6 +175,11 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer runLock.Unlock()
 	// Registered first: runs once everything else is closed.
 	defer func(started time.Time) { logStopped(opts.Logger, "server", started, err) }(time.Now())
+	lns, err := listenAll(opts.Config, opts.ConfigPath, listenWants{tracker: !opts.NoTracker, seeder: !opts.NoSeeder, catalog: !opts.NoDatabase})
+	if err != nil {
+		return err
+	}
+	defer lns.close()
 
 	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}}
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
@@ -197,7 +205,6 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer r.savePeers()
 	g := &httpGroup{log: r.log}
 	defer g.shutdown()
-	serve := g.serve
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(g.connCollector())
@@ -209,10 +216,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 		}
 		r.tracker = tracker.New(topts)
 		go r.tracker.Run(ctx)
-		a, err := serve("tracker", opts.Config.TrackerAddr, r.tracker.Handler())
-		if err != nil {
-			return config.InUse("tracker_addr", false, err)
-		}
+		a := g.serveOn("tracker", take(&lns.tracker), r.tracker.Handler())
 		r.info.Tracker = "http://" + hostPort(a) + "/announce"
 		r.info.Listen["tracker"] = a.String()
 	}
@@ -232,9 +236,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if !opts.NoDatabase {
 		r.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.Archives(), Registry: reg, Logger: r.log, NoMetrics: opts.Config.MetricsAddr != "", UploadLimiter: up})
 		r.catsrv.SetKey(r.key.Public())
-		if err := g.serveCatalog(opts.Config, r.catsrv, &r.info); err != nil {
-			return err
-		}
+		g.serveCatalog(lns, r.catsrv, &r.info)
 	}
 	r.registerMetrics(reg)
 	// A server that was down a while re-signs before it serves anything,

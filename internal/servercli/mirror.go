@@ -126,8 +126,9 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		})
 	}
 	swarm.GovernProcs(ctx)
+	cfgPath, _ := e.configFile()
 	return server.RunMirror(ctx, server.MirrorOptions{
-		Paths: sp, Config: cfg, Primary: args, Key: key, Interval: o.interval,
+		Paths: sp, Config: cfg, ConfigPath: cfgPath, Primary: args, Key: key, Interval: o.interval,
 		Logger: e.LoggerAt(slog.LevelInfo),
 		Ready:  func(info server.Info) { printInfo(e, o.json, info, "") },
 		Pinned: func(k signing.PublicKey) {

@@ -97,8 +97,9 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	// A running server's log says what it serves and seeds.
 	logger := e.LoggerAt(slog.LevelInfo)
 	swarm.GovernProcs(ctx)
+	cfgPath, _ := e.configFile()
 	return server.Run(ctx, server.Options{
-		Paths: sp, Config: cfg, Logger: logger,
+		Paths: sp, Config: cfg, ConfigPath: cfgPath, Logger: logger,
 		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,
 		Ready: func(info server.Info) { printInfo(e, o.json, info, "") },
 	})
