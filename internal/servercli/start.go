@@ -46,7 +46,9 @@ func newStart(e *env) *cobra.Command {
 (tracker_addr, announce at /announce) and the seeder for every published package
 (peer_addr). It returns once every component listens, printing their addresses, and
 leaves the server running in the background (log in server.log); with --foreground it
-stays attached until interrupted, for systemd and tests.`,
+stays attached until interrupted, for systemd and tests. Every address is opened
+before anything starts: those another program holds are named at once, each with
+its key and the server.yaml that sets it.`,
 		Example: `  dist-server start
   dist-server start --foreground --no-tracker   # announce_url points at another tracker (opentracker: see tracker_whitelist)`,
 		Args: cli.NoArgs,
