@@ -217,31 +217,14 @@ func TestOpentracker(t *testing.T) {
 	}
 	wl := filepath.Join(dir, "whitelist")
 	bin := needProgram(t, "opentracker")
-	// Its URL is written into the torrents at add time, so its port is
-	// chosen first; it starts after the first add, which writes the
-	// whitelist it reads at start.
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ports[0]
-	_, port, _ := strings.Cut(addr, ":")
-	otURL := "http://" + addr + "/announce"
-	r := newRig(t, fmt.Sprintf("announce_url: %s\ntracker_whitelist: %s\n", otURL, wl))
+	r, ot := opentrackerRig(t, wl)
+	otURL := ot.url
 	r.server("add", r.mkpkg("alpha", "1.0.0", 300<<10))
 	alpha := r.pkgInfoHash("alpha", "1.0.0")
 	if got := strings.TrimSpace(readFile(wl)); got != alpha {
 		t.Fatalf("whitelist after add: %q, want alpha's infohash %s", got, alpha)
 	}
-	// Debian's opentracker refuses to run as root unless it drops to a
-	// user (-u), and then chroots to -d at once; "/" keeps the
-	// whitelist's path the same inside and outside the chroot, which its
-	// reader thread races (shared PEERS.md).
-	args := []string{"-i", "127.0.0.1", "-p", port, "-P", port, "-w", wl}
-	if os.Geteuid() == 0 {
-		args = append(args, "-u", "nobody", "-d", "/")
-	}
-	cmd := daemonProcess(t, addr, syscall.SIGTERM, bin, args...)
+	cmd := daemonProcess(t, ot.addr, syscall.SIGTERM, bin, ot.args...)
 	if !poll(5*time.Second, func() bool { ok, _ := announceOK(t, otURL, alpha); return ok }) {
 		_, body := announceOK(t, otURL, alpha)
 		t.Fatalf("opentracker refuses alpha, which its whitelist lists: %s", body)

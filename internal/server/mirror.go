@@ -360,5 +360,6 @@ func (m *mirror) status() Status {
 	m.mu.Unlock()
 	es := m.engine.Stats()
 	st.Connected, st.Uploaded = es.Peers, es.Uploaded
+	st.SeederAnnounces = m.engine.TrackerHealth()
 	return st
 }

@@ -87,6 +87,10 @@ type Status struct {
 	// catalog still served.
 	UnsignedSince time.Time `json:"unsigned_since,omitzero"`
 	UnsignedError string    `json:"unsigned_error,omitempty"`
+	// SeederAnnounces is how the seeder's announces fare at each tracker
+	// it announces to (with --no-tracker, and a mirror's): opentracker
+	// refusing them was seen only in the log.
+	SeederAnnounces []swarm.TrackerHealth `json:"seeder_announces,omitempty"`
 }
 
 // seedRetry is how often packages that failed to seed are tried again
@@ -306,6 +310,9 @@ func (r *runner) fullStatus() Status {
 	st := r.status()
 	if r.tracker != nil {
 		st.TrackedHosts = r.tracker.Hosts()
+	}
+	if r.engine != nil {
+		st.SeederAnnounces = r.engine.TrackerHealth()
 	}
 	return st
 }

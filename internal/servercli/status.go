@@ -15,6 +15,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/server"
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -26,7 +27,12 @@ func newStatus(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "status",
 		Short: "Show the running server's components, addresses, packages, peers and traffic",
-		Args:  cli.NoArgs,
+		Long: `status asks the running server (or mirror) what it serves: its components and
+addresses, the catalog's serial and packages, the peers the tracker knows and those
+connected to the seeder, and the bytes uploaded. A seeder that announces to trackers
+(start --no-tracker, and a mirror) has an announce line for each: whether it takes
+the announces, or refuses them or does not answer, why, since when and how often.`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), e, o, args)
 		},
@@ -36,7 +42,7 @@ func newStatus(e *env) *cobra.Command {
 }
 
 func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
-	_, sp, err := e.inspect("status", "publish packages with dist-server add PATH..., then serve them with dist-server start")
+	cfg, sp, err := e.inspect("status", "publish packages with dist-server add PATH..., then serve them with dist-server start")
 	if err != nil {
 		return err
 	}
@@ -101,6 +107,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	show("catalog", st.Database)
 	show("tracker", st.Tracker)
 	show("seeder", st.Peer)
+	for _, h := range st.SeederAnnounces {
+		line("announce", "%s", announceHealth(h, cfg.TrackerWhitelist))
+	}
 	switch missing := st.Packages - st.Seeding; {
 	case st.Peer == "" || missing <= 0:
 		line("packages", "%d (catalog serial %d), seeding %d", st.Packages, st.Serial, st.Seeding)
@@ -134,6 +143,29 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	}
 	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
 	return nil
+}
+
+// announceHealth says how the seeder's announces to one tracker fare: a
+// seeder that announced to an opentracker refusing every announce
+// (unable to read its whitelist) showed "tracker: off" and nothing else,
+// the refusals only WARN lines in the log (a newcomer's run). whitelist
+// is tracker_whitelist: a tracker that refuses as opentracker does when
+// a torrent is not on its list is pointed at it.
+func announceHealth(h swarm.TrackerHealth, whitelist string) string {
+	if h.Failing == 0 {
+		return fmt.Sprintf("%s takes the seeder's announces (%s)", h.URL, ui.Count(h.Torrents, "package"))
+	}
+	what := "does not answer the seeder's announces"
+	if h.Refused {
+		what = "refuses the seeder's announces"
+	}
+	s := fmt.Sprintf("%s %s: %s (since %s, %s, %d of %s)", h.URL, what, strings.TrimSuffix(h.Reason, "."),
+		h.Since.Local().Format(time.DateTime), ui.Count(h.Failures, "failure"), h.Failing, ui.Count(h.Torrents, "package"))
+	// opentracker's words for an infohash its accesslist lacks.
+	if h.Refused && whitelist != "" && strings.Contains(h.Reason, "not authorized") {
+		s += fmt.Sprintf("; check that the tracker's user can read tracker_whitelist %s (README: opentracker)", whitelist)
+	}
+	return s
 }
 
 // fetchStatus asks a running server's control endpoint (Info.Control) for

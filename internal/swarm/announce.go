@@ -62,6 +62,10 @@ type TrackerStatus struct {
 	// Peers is how many usable peers the last good reply listed;
 	// Seeders and Leechers are the tracker's counts (-1 when not sent).
 	Peers, Seeders, Leechers int
+	// Failures counts the announces that failed in a row up to the last
+	// one, the first of them at FailingSince; 0 after a success.
+	Failures     int
+	FailingSince time.Time
 }
 
 type announcer struct {
@@ -360,6 +364,12 @@ func (j *announceJob) try(ctx context.Context, event trackerclient.Event, req tr
 	}
 	j.mu.Lock()
 	prev := j.status[u]
+	if err != nil {
+		st.Failures, st.FailingSince = prev.Failures+1, prev.FailingSince
+		if prev.Failures == 0 {
+			st.FailingSince = st.At
+		}
+	}
 	j.status[u] = st
 	if err == nil {
 		j.announced = u
