@@ -74,7 +74,7 @@ func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
 		if errors.Is(err, errNoSuchName) {
 			return e.withCatalogHint(ctx, noSuchPackage(req.Name), args)
 		}
-		return err
+		return e.withCatalogHint(ctx, err, args)
 	}
 	j := toJSON(p, st)
 	if o.json {
@@ -207,6 +207,13 @@ func none(xs []string) string {
 // errNoSuchName: the catalog has no version of the name at all.
 var errNoSuchName = errors.New("no such package")
 
+// noMatch: the catalog has versions of the name, none of them the one
+// asked for (resolve.Explanation.Unmatched for install), most often one
+// published after the last sync.
+type noMatch struct{ phrase string }
+
+func (e noMatch) Error() string { return e.phrase }
+
 // pickVersion finds the version of req.Name in the catalog that install
 // would pick for req (pickRow).
 func pickVersion(ctx context.Context, db *catalog.DB, req manifest.Dependency) (catalog.Package, error) {
@@ -258,7 +265,7 @@ func pickRow(rows []catalog.Package, req manifest.Dependency) (catalog.Package, 
 	for i, r := range rows {
 		vs[i] = r.Version
 	}
-	return catalog.Package{}, fmt.Errorf("no version of %s matches %s %s", req.Name, req.Raw, resolve.Available(vs)) // as install says it
+	return catalog.Package{}, fmt.Errorf("%w %s", noMatch{resolve.NoMatch(req.Name, req.Raw)}, resolve.Available(vs)) // as install says it
 }
 
 // newer reports whether version has a higher precedence than row's (true

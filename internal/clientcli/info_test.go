@@ -34,7 +34,7 @@ func TestPickRow(t *testing.T) {
 		{"bm@0.9.0", "0.9.0", ""},
 		{"bm@>=2.0.0-rc.0", "2.0.0-rc.1", ""},
 		{"bm@1.0.0+c", "", "no version of bm is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a, 1.0.0+b)"},
-		{"bm@3.0.0", "", "no version of bm matches =3.0.0 (available: 0.9.0, 1.0.0, 1.0.0+a, 1.0.0+b, 2.0.0-rc.1)"},
+		{"bm@3.0.0", "", "no version 3.0.0 of bm (available: 0.9.0, 1.0.0, 1.0.0+a, 1.0.0+b, 2.0.0-rc.1)"},
 	}
 	for _, tt := range tests {
 		req, err := manifest.ParseRequest(tt.request)

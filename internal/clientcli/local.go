@@ -120,9 +120,13 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 	if hint, ok := catalogHint(requests, names, e.syncedAt(ctx), time.Now()); ok {
 		return cli.WithHint(err, hint)
 	}
-	// A dependency the catalog lacks may have been published since.
+	// A dependency the catalog lacks may have been published since, and
+	// so may a version none the catalog has matches (hello@1.6.0, just
+	// published): the newcomer's run had no hint for it, while a lagging
+	// mirror's catalog was why.
 	var x *resolve.Explanation
-	if errors.As(err, &x) && x.Missing != "" {
+	var nm noMatch
+	if errors.As(err, &x) && (x.Missing != "" || x.Unmatched != "") || errors.As(err, &nm) {
 		return cli.WithHint(err, syncedNote(e.syncedAt(ctx), time.Now()))
 	}
 	// So may a version whose script does not fail (a newcomer's run

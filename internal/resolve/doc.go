@@ -55,6 +55,7 @@
 //	no package named "app"
 //	app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)
 //	no version of app matches >=5 (available: 1.0.0)
+//	no version 1.6.0 of app (available: 1.0.0, 2.0.0)
 //	no version of app is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a and 1.0.0+b)
 //	app 1.0.0 depends on libfoo, but libfoo has no stable version (available: 1.0.0-rc.1)
 //	app 1.0.0 depends on libfoo ^1, tool 2.0.0 depends on libfoo ^2, and no version of libfoo satisfies both

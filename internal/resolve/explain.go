@@ -19,6 +19,11 @@ type Explanation struct {
 	// is the root cause ("no package named ..."): a dependency the
 	// publisher may have added after the catalog was synced.
 	Missing string
+	// Unmatched names a package the catalog has, none of whose versions
+	// meets a constraint, when that alone is why ("no version 1.6.0 of
+	// hello"): most often a version published after the catalog was
+	// synced, so it gets the hint Missing gets.
+	Unmatched string
 }
 
 func (e *Explanation) Error() string {
@@ -32,7 +37,7 @@ func (e *Explanation) Error() string {
 }
 
 func (s *solver) explain(f *failure) *Explanation {
-	e := &Explanation{Verb: "install", Cause: shorten(f.why.text()), Missing: missingOf(f.why)}
+	e := &Explanation{Verb: "install", Cause: shorten(f.why.text()), Missing: missingOf(f.why), Unmatched: unmatchedOf(f.why)}
 	seen := map[string]bool{}
 	for _, d := range s.req.Deps {
 		if !seen[d.Name] {
@@ -77,15 +82,49 @@ func shorten(cause string) string {
 // missingOf names the package the catalog lacks when that alone is why:
 // directly, or as the reason every failed version of a package shares.
 func missingOf(r reason) string {
-	switch r := r.(type) {
-	case *noMatchReason:
+	return soleCause(r, func(r *noMatchReason) string {
 		if len(r.p.cands) == 0 {
 			return r.p.name
+		}
+		return ""
+	})
+}
+
+// unmatchedOf names the package when no version the catalog has meets a
+// constraint on it (one that can be met: not manifest.NeverMet), and that
+// alone is why, as missingOf.
+func unmatchedOf(r reason) string {
+	return soleCause(r, func(r *noMatchReason) string {
+		if len(r.p.cands) == 0 {
+			return ""
+		}
+		for _, d := range r.restr {
+			if (d.kind == rDep || d.kind == rImplied) && d.allowed.count() == 0 &&
+				d.dep.Constraint != nil && !manifest.NeverMet(d.dep.Constraint) {
+				return r.p.name
+			}
+		}
+		return ""
+	})
+}
+
+// soleCause is the name leaf gives a noMatchReason, directly or as the
+// name it gives the reason of every failed version of a package alike;
+// "" when the failures differ.
+func soleCause(r reason, leaf func(*noMatchReason) string) string {
+	switch r := r.(type) {
+	case *noMatchReason:
+		return leaf(r)
+	case *clashReason:
+		// A dependency no version meets, whatever was chosen for it, is
+		// told as one with no version left (noVersionText).
+		if r.r.kind != rConflict && r.r.allowed.count() == 0 {
+			return leaf(&noMatchReason{p: r.chosen.pkg, restr: []*restriction{r.r}})
 		}
 	case *exhaustedReason:
 		name := ""
 		for i, f := range r.fails {
-			m := missingOf(f.why)
+			m := soleCause(f.why, leaf)
 			if m == "" || i > 0 && m != name {
 				return ""
 			}
@@ -189,6 +228,9 @@ func noVersionText(d *restriction, p *pkg) string {
 	if builds := otherBuilds(p, d.dep); len(builds) > 0 {
 		return prefix + "no version of " + p.name + " is exactly " + strings.TrimPrefix(rawOf(d.dep), "=") +
 			" (build metadata must match; there are " + JoinAnd(builds) + ")"
+	}
+	if prefix == "" {
+		return NoMatch(p.name, rawOf(d.dep)) + " " + available(p)
 	}
 	return prefix + "no version of " + p.name + " matches " + rawOf(d.dep) + " " + available(p)
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
+
+	"github.com/distpac/distpac/internal/manifest"
 )
 
 // who names the origin of a restriction inside a sentence.
@@ -138,6 +140,19 @@ func Available(versions []string) string {
 		versions = append(append(versions[:3:3], "..."), versions[len(versions)-5:]...)
 	}
 	return "(available: " + strings.Join(versions, ", ") + ")"
+}
+
+// NoMatch says that no version of name meets raw, the constraint of a
+// request: "no version 1.6.0 of hello" when it asks for one version (a
+// request's bare version is "=1.6.0", manifest.ParseRequest), "no version
+// of hello matches >=2" for a range. What install and info say.
+func NoMatch(name, raw string) string {
+	if v, ok := strings.CutPrefix(raw, "="); ok {
+		if _, err := manifest.ParseVersion(v); err == nil {
+			return "no version " + v + " of " + name
+		}
+	}
+	return "no version of " + name + " matches " + raw
 }
 
 // otherBuilds lists the versions of p that the constraint of a request for

@@ -285,7 +285,7 @@ func TestResolveBuilds(t *testing.T) {
 		{name: "no such build", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+c")}},
 			err: "cannot install bm: no version of bm is exactly 1.0.0+c (build metadata must match; there are 1.0.0, 1.0.0+a and 1.0.0+b)"},
 		{name: "no such version at all", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "3.0.0+b")}},
-			err: "cannot install bm: no version of bm matches =3.0.0+b (available: 0.9.0, 1.0.0, 1.0.0+a, 1.0.0+b)"},
+			err: "cannot install bm: no version 3.0.0+b of bm (available: 0.9.0, 1.0.0, 1.0.0+a, 1.0.0+b)"},
 		{name: "two builds of one version", cat: variants, req: Request{Deps: []Dep{buildDep("bm", "1.0.0+a"), buildDep("bm", "1.0.0+b")}},
 			err: "cannot install bm: you asked for bm =1.0.0+a, you asked for bm =1.0.0+b, and no version of bm satisfies both"},
 	}
@@ -320,18 +320,23 @@ func TestResolveExplanations(t *testing.T) {
 		cat  catalog
 		req  Request
 		want string
+		// unmatched is Explanation.Unmatched: the package none of whose
+		// versions meets a constraint, when that alone is why.
+		unmatched string
 	}{
 		{
-			name: "no version matches",
-			cat:  mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("libfoo 1.0.0"), pv("libfoo 1.5.0")),
-			req:  reqOf("app"),
-			want: "cannot install app: app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)",
+			name:      "no version matches",
+			cat:       mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("libfoo 1.0.0"), pv("libfoo 1.5.0")),
+			req:       reqOf("app"),
+			want:      "cannot install app: app 1.0.0 depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)",
+			unmatched: "libfoo",
 		},
 		{
-			name: "every version summarised",
-			cat:  mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("app 1.1.0", "libfoo >=2"), pv("libfoo 1.0.0"), pv("libfoo 1.5.0")),
-			req:  reqOf("app"),
-			want: "cannot install app: every version of app (1.0.0, 1.1.0) depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)",
+			name:      "every version summarised",
+			cat:       mkCatalog(pv("app 1.0.0", "libfoo >=2"), pv("app 1.1.0", "libfoo >=2"), pv("libfoo 1.0.0"), pv("libfoo 1.5.0")),
+			req:       reqOf("app"),
+			want:      "cannot install app: every version of app (1.0.0, 1.1.0) depends on libfoo >=2, but no version of libfoo matches >=2 (available: 1.0.0, 1.5.0)",
+			unmatched: "libfoo",
 		},
 		{
 			name: "different reasons per version",
@@ -359,10 +364,34 @@ func TestResolveExplanations(t *testing.T) {
 			want: `cannot install app: no package named "app"`,
 		},
 		{
-			name: "request matches nothing",
+			name:      "request matches nothing",
+			cat:       mkCatalog(pv("app 1.0.0")),
+			req:       reqOf("app >=5"),
+			want:      "cannot install app: no version of app matches >=5 (available: 1.0.0)",
+			unmatched: "app",
+		},
+		{
+			// A request for one version (hello@1.6.0 is "=1.6.0") says the
+			// version as it was typed, not the constraint it became.
+			name:      "requested version not in the catalog",
+			cat:       mkCatalog(pv("app 1.0.0"), pv("app 2.0.0")),
+			req:       reqOf("app =1.6.0"),
+			want:      "cannot install app: no version 1.6.0 of app (available: 1.0.0, 2.0.0)",
+			unmatched: "app",
+		},
+		{
+			name:      "dependency on one version not in the catalog",
+			cat:       mkCatalog(pv("app 1.0.0", "libfoo =3.0.0"), pv("libfoo 1.0.0")),
+			req:       reqOf("app"),
+			want:      "cannot install app: app 1.0.0 depends on libfoo =3.0.0, but no version of libfoo matches =3.0.0 (available: 1.0.0)",
+			unmatched: "libfoo",
+		},
+		{
+			// No publication can meet it: no hint to sync.
+			name: "request that can never match",
 			cat:  mkCatalog(pv("app 1.0.0")),
-			req:  reqOf("app >=5"),
-			want: "cannot install app: no version of app matches >=5 (available: 1.0.0)",
+			req:  reqOf("app >=3, <2"),
+			want: "cannot install app: no version of app can ever match >=3, <2: the constraint contradicts itself",
 		},
 		{
 			name: "only prereleases",
@@ -399,17 +428,19 @@ func TestResolveExplanations(t *testing.T) {
 			// matches, as a fresh client is told (a newcomer's run read
 			// "is installed and is not being upgraded" and looked for a
 			// newer libfoo).
-			name: "dependency no version meets, an older one installed",
-			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0")),
-			req:  Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0")},
-			want: "cannot install app: app 1.0.0 depends on libfoo ^2, but no version of libfoo matches ^2 (available: 1.5.0)",
+			name:      "dependency no version meets, an older one installed",
+			cat:       mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0")),
+			req:       Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0")},
+			want:      "cannot install app: app 1.0.0 depends on libfoo ^2, but no version of libfoo matches ^2 (available: 1.5.0)",
+			unmatched: "libfoo",
 		},
 		{
 			// The same, free to move ("was selected" before).
-			name: "dependency no version meets, an older one upgradable",
-			cat:  mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0")),
-			req:  Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0"), UpgradeAll: true},
-			want: "cannot install app: app 1.0.0 depends on libfoo ^2, but no version of libfoo matches ^2 (available: 1.5.0)",
+			name:      "dependency no version meets, an older one upgradable",
+			cat:       mkCatalog(pv("app 1.0.0", "libfoo ^2"), pv("libfoo 1.5.0")),
+			req:       Request{Deps: reqOf("app").Deps, Installed: inst("libfoo 1.5.0"), UpgradeAll: true},
+			want:      "cannot install app: app 1.0.0 depends on libfoo ^2, but no version of libfoo matches ^2 (available: 1.5.0)",
+			unmatched: "libfoo",
 		},
 		{
 			name: "dependency excluded by an installed conflict",
@@ -459,6 +490,9 @@ func TestResolveExplanations(t *testing.T) {
 			}
 			if ex.Missing != wantMissing {
 				t.Errorf("Missing = %q, want %q", ex.Missing, wantMissing)
+			}
+			if ex.Unmatched != tt.unmatched {
+				t.Errorf("Unmatched = %q, want %q", ex.Unmatched, tt.unmatched)
 			}
 		})
 	}
