@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -267,6 +268,26 @@ func readError(u string, resp *http.Response, n int64, err error) error {
 // ErrNoCatalogHere: the server answered a bare 404 for the catalog, as a
 // web server does for a path that is not the base URL.
 var ErrNoCatalogHere = errors.New("no catalog at this URL")
+
+// Unreachable reports whether err is a failure to reach the server at all,
+// every server's for a ServersError: its host name does not resolve, or
+// the connection is refused or cannot be made. The URL is then the first
+// thing to check: a refused connection had that hint, and a host name
+// that does not resolve (no-such-host.invalid) had none (a newcomer's run).
+func Unreachable(err error) bool {
+	var se ServersError
+	if errors.As(err, &se) {
+		for _, f := range se {
+			if !Unreachable(f.Err) {
+				return false
+			}
+		}
+		return len(se) > 0
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
+}
 
 // maxBodyExcerpt bounds the part of an error body that httpError shows:
 // the server's own messages are one short line.

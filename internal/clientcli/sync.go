@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"syscall"
@@ -157,29 +158,42 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 // withServerHint adds to a failed sync's error where the server's URL came
 // from: with no client.yaml, from the defaults (a newcomer who has not
 // written one must hear that, and where it goes); with one, from its
-// server_url, when the server refused the connection or has no catalog at
-// that URL.
+// server_url, when the server could not be reached (its name does not
+// resolve, it refused the connection) or has no catalog at that URL.
 func (e *env) withServerHint(err error, cfg *config.Client) error {
-	running := ""
-	if allRefused(err) {
-		running = "is dist-server running? "
-	}
 	path, missing := e.configPath()
+	if hint := serverHint(err, cfg, path, missing); hint != "" {
+		return cli.WithHint(err, hint)
+	}
+	return err
+}
+
+// serverHint is withServerHint's hint ("" for none) for a sync with cfg,
+// read from path (missing: there is no file there).
+func serverHint(err error, cfg *config.Client, path string, missing bool) string {
+	why := ""
+	var dns *net.DNSError
+	switch {
+	case allRefused(err):
+		why = "is dist-server running? "
+	case catalogclient.Unreachable(err) && errors.As(err, &dns) && dns.IsNotFound:
+		why = "the host name " + dns.Name + " does not resolve: "
+	}
 	switch {
 	case missing:
-		return cli.WithHint(err, fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", running, path, config.DefaultServerURL))
-	case running != "" || errors.Is(err, catalogclient.ErrNoCatalogHere):
-		return cli.WithHint(err, running+"check "+serversKey(cfg)+" in "+path)
+		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
+	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
+		return why + "check " + serversKey(cfg) + " in " + path
 	case errors.Is(err, http.ErrSchemeMismatch):
 		// Every other mistake in the URL had a hint (a newcomer's run).
-		return cli.WithHint(err, "dist-server serves plain HTTP: write http:// in "+serversKey(cfg)+" in "+path+" (https:// is for a web server with TLS in front of it)")
+		return "dist-server serves plain HTTP: write http:// in " + serversKey(cfg) + " in " + path + " (https:// is for a web server with TLS in front of it)"
 	case len(cfg.Servers()) > 1 && errors.Is(err, catalogclient.ErrBadSignature):
 		// server_urls is not apt's list of repositories: a newcomer's run
 		// listed two publishers, and the advice to trust the second's key
 		// would have handed this client over to it.
-		return cli.WithHint(err, "server_urls in "+path+" lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)")
+		return "server_urls in " + path + " lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)"
 	}
-	return err
+	return ""
 }
 
 // allRefused reports whether every server a sync asked refused the

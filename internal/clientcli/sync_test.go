@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/config"
 )
 
 func TestAllRefused(t *testing.T) {
@@ -26,6 +27,41 @@ func TestAllRefused(t *testing.T) {
 	} {
 		if got := allRefused(tc.err); got != tc.want {
 			t.Errorf("%s: allRefused = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestServerHint(t *testing.T) {
+	dial := func(err error) error {
+		return fmt.Errorf("sync: GET http://x/packages.db: %w", &net.OpError{Op: "dial", Net: "tcp", Err: err})
+	}
+	refused := dial(os.NewSyscallError("connect", syscall.ECONNREFUSED))
+	noHost := dial(&net.DNSError{Err: "no such host", Name: "no-such-host.invalid", IsNotFound: true})
+	dnsDown := dial(&net.DNSError{Err: "server misbehaving", Name: "pkgs.example.org", IsTemporary: true})
+	unreachable := dial(os.NewSyscallError("connect", syscall.EHOSTUNREACH))
+	behind := errors.New("sync: catalog serial 1 is older than the one held (2): refusing a rollback")
+	one := &config.Client{ServerURL: "http://no-such-host.invalid:9090"}
+	two := &config.Client{ServerURLs: []string{"http://a:9090", "http://b:9090"}}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		cfg     *config.Client
+		missing bool
+		want    string
+	}{
+		{"refused", refused, one, false, "is dist-server running? check server_url in c.yaml"},
+		// A name that does not resolve had no hint at all.
+		{"no such host", noHost, one, false, "the host name no-such-host.invalid does not resolve: check server_url in c.yaml"},
+		{"DNS server down", dnsDown, one, false, "check server_url in c.yaml"},
+		{"host unreachable", unreachable, one, false, "check server_url in c.yaml"},
+		{"no client.yaml", noHost, one, true, "the host name no-such-host.invalid does not resolve: no client.yaml at c.yaml, so the default server_url " + config.DefaultServerURL + " was used: write the server's URL there as server_url"},
+		{"every server unreachable", catalogclient.ServersError{{URL: "http://a:9090", Err: noHost}, {URL: "http://b:9090", Err: refused}}, two, false,
+			"the host name no-such-host.invalid does not resolve: check server_urls in c.yaml"},
+		{"one unreachable, one behind", catalogclient.ServersError{{URL: "http://a:9090", Err: noHost}, {URL: "http://b:9090", Err: behind}}, two, false, ""},
+		{"behind", behind, one, false, ""},
+	} {
+		if got := serverHint(tc.err, tc.cfg, "c.yaml", tc.missing); got != tc.want {
+			t.Errorf("%s: serverHint =\n %q, want\n %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package servercli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -127,14 +128,28 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 	}
 	swarm.GovernProcs(ctx)
 	cfgPath, _ := e.configFile()
-	return server.RunMirror(ctx, server.MirrorOptions{
+	return withPrimaryHint(args, server.RunMirror(ctx, server.MirrorOptions{
 		Paths: sp, Config: cfg, ConfigPath: cfgPath, Primary: args, Key: key, Interval: o.interval,
 		Logger: e.LoggerAt(slog.LevelInfo),
 		Ready:  func(info server.Info) { printInfo(e, o.json, info, "") },
 		Pinned: func(k signing.PublicKey) {
 			e.UI.Warnf("TRUST ON FIRST USE: pinned the primary's key:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the primary; pass --key to pin it explicitly.\n", k, k.Fingerprint())
 		},
-	})
+	}))
+}
+
+// withPrimaryHint adds to a mirror's error, when no primary could be
+// reached (a refused connection, a name that does not resolve), which
+// URLs it tried and what to check: it said only "sync: … connection
+// refused" and, started in the background, "see server.log". The
+// background mirror writes this hint into the log, where its start-up
+// error is read from (startupError).
+func withPrimaryHint(primaries []string, err error) error {
+	var h *cli.Hinted
+	if err == nil || errors.As(err, &h) || !catalogclient.Unreachable(err) {
+		return err
+	}
+	return cli.WithHint(err, fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(primaries, ", ")))
 }
 
 // checkPrimaryURLs checks each URL a mirror follows, and that none is
