@@ -134,7 +134,10 @@ type Options struct {
 	// KeySource names the setting that gives Key (dist-server mirror's
 	// --key), for the hints when no key is set or the catalog's signature
 	// does not match the one in force; "" = server_key in client.yaml.
-	KeySource  string
+	KeySource string
+	// ConfigFile is the client's configuration file, named in advice
+	// about server_key (KeySource unset); "" = "client.yaml".
+	ConfigFile string
 	HTTPClient *http.Client     // nil = DefaultHTTPClient()
 	MaxSize    int64            // largest catalog accepted; 0 = DefaultMaxSize
 	Logger     *slog.Logger     // nil discards logs

@@ -172,6 +172,14 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		return nil, wrap(err)
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		// A web server serving the catalog pair (a static mirror, a CDN)
+		// has no /key: the advice alone did not say why the key must be
+		// given by hand.
+		return nil, withAdvice(fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w", httpError(keyURL, resp)),
+			fmt.Sprintf("a static mirror (a web server serving %s and %s) serves no %s, so the key must be given: set %s to the output of `dist-server key` on the publishing server",
+				PathCatalog, PathSignature, PathKey, s.keySetting()))
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, wrap(httpError(keyURL, resp))
 	}

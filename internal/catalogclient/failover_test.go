@@ -434,7 +434,7 @@ func TestPassedLeavesOutKeyAdvice(t *testing.T) {
 	}{
 		{"configured key, another publisher's catalog", forged.ts.URL, key.Public(), false, "update server_key in client.yaml"},
 		{"pinned key, another publisher's catalog", forged.ts.URL, nil, true, "run `dist-client trust set KEY`"},
-		{"no key yet, none served", noKey.URL, nil, false, "set server_key in client.yaml to the output of `dist-server key`"},
+		{"no key yet, none served", noKey.URL, nil, false, "set server_key in client.yaml to the output of `dist-server key` on the publishing server"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

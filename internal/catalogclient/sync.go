@@ -24,6 +24,7 @@ type syncer struct {
 	keepRotation bool
 	hurry        bool
 	keySource    string
+	configFile   string
 }
 
 // Sync brings the catalog in opts.Dir up to date with the server (see the
@@ -261,7 +262,7 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, configFile: opts.ConfigFile}
 	if s.now == nil {
 		s.now = time.Now
 	}

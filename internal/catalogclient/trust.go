@@ -263,8 +263,11 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, " + changed, nil
 }
 
-// keySetting names the setting that gives the server's key.
-func (s *syncer) keySetting() string { return cmp.Or(s.keySource, "server_key in client.yaml") }
+// keySetting names the setting that gives the server's key, with the
+// client's configuration file when it is known (Options.ConfigFile).
+func (s *syncer) keySetting() string {
+	return cmp.Or(s.keySource, "server_key in "+cmp.Or(s.configFile, "client.yaml"))
+}
 
 // trustAdvice is how a client user replaces a pinned key.
 const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it"

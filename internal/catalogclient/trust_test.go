@@ -3,6 +3,7 @@ package catalogclient_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -276,4 +277,38 @@ func copyDir(t *testing.T, src string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// The advice about server_key names the configuration file in use, and a
+// server without /key (a web server serving the catalog pair) is named
+// as the cause: the key must be given by hand.
+func TestKeyAdviceNamesConfigFile(t *testing.T) {
+	t.Parallel()
+	key, other := newKey(t), newKey(t)
+	db := buildCatalog(t, 1, "", "foo")
+	static := httptest.NewServer(servePair("application/vnd.sqlite3", db, key.Sign(db))) // 404 for /key
+	t.Cleanup(static.Close)
+	forged := newPublisher(t, other, nil)
+	forged.publish(1, buildCatalog(t, 1, "evil", "foo"))
+	const cfg = "/etc/distpac/client.yaml"
+	tests := []struct {
+		name   string
+		url    string
+		key    signing.PublicKey
+		advice string
+	}{
+		{"static mirror, no key", static.URL, nil,
+			"; a static mirror (a web server serving /packages.db and /packages.db.sig) serves no /key, so the key must be given: set server_key in " + cfg + " to the output of `dist-server key` on the publishing server"},
+		{"configured key, another publisher's catalog", forged.ts.URL, key.Public(), "; if the server's key really changed, update server_key in " + cfg},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			opts := syncOpts(tt.url, t.TempDir(), tt.key)
+			opts.ConfigFile = cfg
+			_, err := catalogclient.Sync(context.Background(), opts)
+			if err == nil || !strings.HasSuffix(err.Error(), tt.advice) {
+				t.Errorf("Sync: %v; want it to end in %q", err, tt.advice)
+			}
+		})
+	}
 }

@@ -83,7 +83,8 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		return err
 	}
 	defer lock.Release()
-	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Only: only, Dir: cp.Dir, Key: key, Logger: e.Logger})
+	cfgPath, _ := e.configPath()
+	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Only: only, Dir: cp.Dir, Key: key, ConfigFile: cfgPath, Logger: e.Logger})
 	if err != nil {
 		return e.withServerHint(err, cfg)
 	}
@@ -117,7 +118,6 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 			return err
 		}
 	}
-	cfgPath, _ := e.configPath()
 	if res.Pinned != nil {
 		e.UI.Warnf("TRUST ON FIRST USE: pinned the key of %s:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the publishing server (for a mirror,\n  on its primary); to pin it explicitly, set server_key in %s.\n  Later syncs will refuse catalogs signed by any other key.\n", res.Server, res.Pinned, res.Pinned.Fingerprint(), cfgPath)
 	}
