@@ -49,7 +49,8 @@ serial.
 Without server_key in client.yaml, the first sync pins the key the server presents
 (trust on first use) and says so; later syncs require that key, or a key the server
 handed over to with a statement that key signed (dist-server key rotate), which sync
-follows and says so. A catalog past its valid_until (set by the server's
+follows and says so (with server_key in client.yaml, every sync says so until it is
+updated). A catalog past its valid_until (set by the server's
 catalog_valid_for) is refused, as apt refuses an expired Release file.
 
 A server that failed a sync is tried after the others for ten minutes; --from URL
@@ -132,6 +133,15 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		} else {
 			e.UI.Warnf("the server rotated its key: server_key in %s (%s) handed over to %s (%s) from serial %d on; set server_key to the new key\n",
 				cfgPath, first.Old.Fingerprint(), last.New, last.New.Fingerprint(), last.Serial)
+		}
+	} else if key != nil {
+		// The sync that followed the rotation said so, and the next ones,
+		// answered 304 or verified by following the statements again,
+		// said nothing: only trust show told that server_key was due for
+		// an update (a newcomer's run). The catalog held verified, so a
+		// server_key that did not sign it was rotated away from.
+		if by, err := catalogclient.HeldSignedBy(cp.Dir, key); err == nil && !by {
+			e.UI.Warnf("server_key in %s (%s) is a key the server rotated away from: set it to the key dist-server key prints on the server\n", cfgPath, key.Fingerprint())
 		}
 	}
 	switch {
