@@ -146,6 +146,9 @@ type Options struct {
 	// hurry is set by Sync while another server is left to try: a catalog
 	// download that would take long is then given up (errSlow).
 	hurry bool
+	// configured is every server of ServerURLs (or ServerURL), set by Sync
+	// for each server's sync: advice about the pinned key names them.
+	configured []string
 }
 
 // Result says what a Sync did.

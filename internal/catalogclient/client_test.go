@@ -388,8 +388,8 @@ func TestSyncTrustOnFirstUse(t *testing.T) {
 		t.Fatalf("first sync = %+v, want the server's key pinned, serial 1, 1 package", res)
 	}
 	pinned, err := os.ReadFile(filepath.Join(dir, "server.key"))
-	if err != nil || strings.TrimSpace(string(pinned)) != key.Public().String() {
-		t.Fatalf("server.key = %q (%v), want %s", pinned, err, key.Public())
+	if want := key.Public().String() + "\nfirst-use-from: " + pub.ts.URL + "\n"; err != nil || string(pinned) != want {
+		t.Fatalf("server.key = %q (%v), want %q: the key and the server it was pinned from", pinned, err, want)
 	}
 
 	// The same server again: the pinned key verifies; nothing new is pinned.

@@ -25,6 +25,7 @@ type syncer struct {
 	hurry        bool
 	keySource    string
 	configFile   string
+	configured   []string // every server the caller lists (Options.ServerURLs), for advice
 }
 
 // Sync brings the catalog in opts.Dir up to date with the server (see the
@@ -58,7 +59,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 	var slow []string
 	try := func(u string, hurry bool) (Result, error) {
 		one := opts
-		one.ServerURL, one.ServerURLs, one.hurry = u, nil, hurry
+		one.ServerURL, one.ServerURLs, one.hurry, one.configured = u, nil, hurry, configured
 		start := time.Now()
 		res, err := syncOne(ctx, one)
 		if err == nil {
@@ -168,13 +169,13 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	case tofu:
 		// Pinned before the swap, so a crash never leaves a catalog verified
 		// by a key that is not recorded.
-		if err := s.pinKey(key, "pinned the server's key on first use"); err != nil {
+		if err := s.pinKey(key, true, "pinned the server's key on first use"); err != nil {
 			return Result{}, err
 		}
 		res.Pinned = key
 	case len(info.rotated) > 0 && opts.Key == nil:
 		root = info.signer
-		if err := s.pinKey(root, "followed the server's key rotation"); err != nil {
+		if err := s.pinKey(root, false, "followed the server's key rotation"); err != nil {
 			return Result{}, err
 		}
 	}
@@ -262,7 +263,10 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
 		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, configFile: opts.ConfigFile}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, configFile: opts.ConfigFile, configured: opts.configured}
+	if len(s.configured) == 0 {
+		s.configured = []string{opts.ServerURL}
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/distpac/distpac/internal/fsutil"
@@ -159,6 +160,10 @@ type Trust struct {
 	Key        signing.PublicKey // nil: none yet; the next sync pins the server's (trust on first use)
 	Configured bool              // Key is server_key from client.yaml, which Pin and Unpin do not change
 	Path       string            // the pinned key's file (server.key)
+	// FirstUseFrom is the server the pinned key was fetched from on first
+	// use, "" when it was set, followed through a rotation, or pinned by
+	// a version that did not record it.
+	FirstUseFrom string
 }
 
 // ErrConfiguredKey: the key comes from client.yaml, so it is changed there.
@@ -172,8 +177,8 @@ func LoadTrust(dir string, configured signing.PublicKey) (Trust, error) {
 		t.Key, t.Configured = configured, true
 		return t, nil
 	}
-	k, err := readPinned(dir, trustAdvice)
-	t.Key = k
+	p, err := readPinned(dir, trustAdvice)
+	t.Key, t.FirstUseFrom = p.key, p.firstUseFrom
 	return t, err
 }
 
@@ -230,10 +235,10 @@ func markTrustChanged(dir string) error {
 		return nil // unreadable: ignored by sync anyway; or already recorded
 	}
 	old, err := readPinned(dir, trustAdvice)
-	if err != nil || old == nil {
+	if err != nil || old.key == nil {
 		st.Key = "unknown"
 	} else {
-		st.Key = old.String()
+		st.Key = old.key.String()
 	}
 	out, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
@@ -253,14 +258,27 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 	if s.keySource != "" {
 		damaged, changed = "delete it, or give the key with "+s.keySource, "give it with "+s.keySource
 	}
-	k, err := readPinned(s.dir, damaged)
+	p, err := readPinned(s.dir, damaged)
 	if err != nil {
 		return nil, "", fmt.Errorf("sync: %w", err)
 	}
-	if k == nil {
+	if p.key == nil {
 		return nil, "the key was fetched from the server itself", nil
 	}
-	return k, "the key was pinned in " + filepath.Join(s.dir, keyFile) + "; if the server's key really changed and its operator confirms the new one, " + changed, nil
+	path := filepath.Join(s.dir, keyFile)
+	if s.keySource == "" && p.firstUseFrom != "" && !slices.ContainsFunc(s.configured, func(u string) bool { return strings.TrimRight(u, "/") == p.firstUseFrom }) {
+		// The user's first server_url was the wrong server, whose key the
+		// first sync pinned; corrected, every sync said "the key was
+		// pinned in server.key; if the server's key really changed ...":
+		// the change was theirs, not the server's.
+		setting, now := "server_url", "is now"
+		if len(s.configured) > 1 {
+			setting, now = "server_urls", "are now"
+		}
+		return p.key, fmt.Sprintf("the key was pinned on first use from %s (in %s); %s in %s %s %s: if that first server was a mistake, `dist-client trust reset` forgets its key and the next sync pins the key %s presents; if the server's key really changed and its operator confirms the new one, %s",
+			p.firstUseFrom, path, setting, cmp.Or(s.configFile, "client.yaml"), now, strings.Join(s.configured, ", "), s.configured[0], changed), nil
+	}
+	return p.key, "the key was pinned in " + path + "; if the server's key really changed and its operator confirms the new one, " + changed, nil
 }
 
 // keySetting names the setting that gives the server's key, with the
@@ -272,33 +290,68 @@ func (s *syncer) keySetting() string {
 // trustAdvice is how a client user replaces a pinned key.
 const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it"
 
-// readPinned reads server.key: nil when no key is pinned. advice says how
-// to replace a damaged one.
-func readPinned(dir, advice string) (signing.PublicKey, error) {
-	path := filepath.Join(dir, keyFile)
-	b, err := fsutil.ReadRegular(path, maxSigSize, true) // a key is a line
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read pinned key: %w", err)
-	}
-	k, err := signing.ParsePublicKey(string(b))
-	if err != nil {
-		return nil, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
-	}
-	return k, nil
+// pinned is what server.key holds: the key, on its first line, and after
+// it lines "NAME: VALUE" (unknown names are ignored): firstUseFromField,
+// the server a sync pinned the key from on first use. A file of one line
+// (a key set, followed through a rotation, or pinned by a version before
+// the field) is a key of unknown origin.
+type pinned struct {
+	key          signing.PublicKey
+	firstUseFrom string
 }
 
-func (s *syncer) pinKey(k signing.PublicKey, why string) error {
-	if err := writePinned(s.dir, k); err != nil {
+const firstUseFromField = "first-use-from"
+
+// maxPinFile bounds server.key: a key and a URL.
+const maxPinFile = 16 << 10
+
+// readPinned reads server.key: a nil key when no key is pinned. advice
+// says how to replace a damaged one.
+func readPinned(dir, advice string) (pinned, error) {
+	path := filepath.Join(dir, keyFile)
+	b, err := fsutil.ReadRegular(path, maxPinFile, true)
+	if errors.Is(err, os.ErrNotExist) {
+		return pinned{}, nil
+	}
+	if err != nil {
+		return pinned{}, fmt.Errorf("read pinned key: %w", err)
+	}
+	first, rest, _ := strings.Cut(strings.TrimLeft(string(b), " \t\r\n"), "\n")
+	k, err := signing.ParsePublicKey(first)
+	if err != nil {
+		return pinned{}, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
+	}
+	p := pinned{key: k}
+	for _, line := range strings.Split(rest, "\n") {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == firstUseFromField {
+			p.firstUseFrom = strings.TrimSpace(value)
+		}
+	}
+	return p, nil
+}
+
+// pinKey pins k, found by this sync: on first use (firstUse), recording
+// the server it came from, or by following a rotation.
+func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
+	p := pinned{key: k}
+	if firstUse {
+		p.firstUseFrom = s.base.String()
+	}
+	if err := writePin(s.dir, p); err != nil {
 		return fmt.Errorf("sync: pin server key: %w", err)
 	}
 	s.log.Warn(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
 	return nil
 }
 
-// writePinned replaces server.key atomically.
-func writePinned(dir string, k signing.PublicKey) error {
-	return fsutil.WriteFileAtomic(filepath.Join(dir, keyFile), []byte(k.String()+"\n"), 0o644)
+// writePinned replaces server.key atomically with k alone.
+func writePinned(dir string, k signing.PublicKey) error { return writePin(dir, pinned{key: k}) }
+
+// writePin replaces server.key atomically.
+func writePin(dir string, p pinned) error {
+	b := p.key.String() + "\n"
+	if p.firstUseFrom != "" {
+		b += firstUseFromField + ": " + p.firstUseFrom + "\n"
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(dir, keyFile), []byte(b), 0o644)
 }

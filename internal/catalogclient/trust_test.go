@@ -312,3 +312,66 @@ func TestKeyAdviceNamesConfigFile(t *testing.T) {
 		})
 	}
 }
+
+// A key pinned on first use records the server it came from. When that
+// server is no longer among the servers configured (the first server_url
+// was the wrong server, corrected since), a catalog the key did not sign
+// is refused with advice that says so and names trust reset; a pin file
+// from before the field (the key alone) keeps working, with the advice it
+// had.
+func TestPinRecordsFirstUseServer(t *testing.T) {
+	t.Parallel()
+	right, wrong := newKey(t), newKey(t)
+	good := newPublisher(t, right, nil)
+	good.publish(1, buildCatalog(t, 1, "", "foo"))
+	mistaken := newPublisher(t, wrong, nil)
+	mistaken.publish(1, buildCatalog(t, 1, "other", "foo"))
+
+	dir := t.TempDir()
+	mustSync(t, syncOpts(mistaken.ts.URL, dir, nil)) // pins the wrong server's key
+	tr, err := catalogclient.LoadTrust(dir, nil)
+	if err != nil || !tr.Key.Equal(wrong.Public()) || tr.FirstUseFrom != mistaken.ts.URL {
+		t.Fatalf("LoadTrust = %+v, %v; want the key of %s, pinned on first use from it", tr, err, mistaken.ts.URL)
+	}
+
+	opts := syncOpts(good.ts.URL, dir, nil)
+	opts.ConfigFile = "/etc/distpac/client.yaml"
+	_, err = catalogclient.Sync(context.Background(), opts)
+	want := "; the key was pinned on first use from " + mistaken.ts.URL + " (in " + filepath.Join(dir, "server.key") + "); server_url in /etc/distpac/client.yaml is now " + good.ts.URL +
+		": if that first server was a mistake, `dist-client trust reset` forgets its key and the next sync pins the key " + good.ts.URL + " presents; if the server's key really changed and its operator confirms the new one, run `dist-client trust set KEY`"
+	if !errors.Is(err, catalogclient.ErrBadSignature) || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("Sync from the corrected server = %v\nwant it to end in %q", err, want)
+	}
+
+	// The server it was pinned from, still configured: it serves the
+	// catalog, and the other's refusal has the usual advice.
+	opts.ServerURLs = []string{good.ts.URL, mistaken.ts.URL}
+	res, err := catalogclient.Sync(context.Background(), opts)
+	if err != nil || res.Server != mistaken.ts.URL || len(res.Failed) != 1 {
+		t.Fatalf("Sync with the first server still listed = %+v, %v; want %s after one failure", res, err, mistaken.ts.URL)
+	}
+	if msg := res.Failed[0].Error(); strings.Contains(msg, "first use") || !strings.HasSuffix(msg, "run `dist-client trust set KEY`") {
+		t.Errorf("the refused server's error = %q, want the usual advice", msg)
+	}
+
+	// A pin file of one line (before the field): the key, of unknown origin.
+	old := t.TempDir()
+	if err := os.WriteFile(filepath.Join(old, "server.key"), []byte(wrong.Public().String()+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := catalogclient.LoadTrust(old, nil); err != nil || !tr.Key.Equal(wrong.Public()) || tr.FirstUseFrom != "" {
+		t.Fatalf("LoadTrust of an old pin file = %+v, %v", tr, err)
+	}
+	_, err = catalogclient.Sync(context.Background(), syncOpts(good.ts.URL, old, nil))
+	if !errors.Is(err, catalogclient.ErrBadSignature) || !strings.HasSuffix(err.Error(), "; the key was pinned in "+filepath.Join(old, "server.key")+"; if the server's key really changed and its operator confirms the new one, run `dist-client trust set KEY`") {
+		t.Errorf("Sync with an old pin file = %v; want the usual advice", err)
+	}
+
+	// trust set pins the key alone: no origin to speak of.
+	if err := catalogclient.Pin(dir, nil, right.Public()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "server.key")); string(b) != right.Public().String()+"\n" {
+		t.Errorf("server.key after Pin = %q, want the key alone", b)
+	}
+}

@@ -111,13 +111,16 @@ func newTrustShow(e *env) *cobra.Command {
 					// which sync reached through the server's key rotation
 					// statements; server_key is due for an update.
 					RotatedPast bool `json:"rotated_past,omitempty"`
+					// FirstUseFrom: the server a sync pinned the key from
+					// on first use (when recorded).
+					FirstUseFrom string `json:"first_use_from,omitempty"`
 				}{Source: "none", RotatedPast: rotatedPast}
 				switch {
 				case t.Key == nil:
 				case t.Configured:
 					out.Key, out.Fingerprint, out.Source = t.Key.String(), t.Key.Fingerprint(), "server_key"
 				default:
-					out.Key, out.Fingerprint, out.Source, out.Path = t.Key.String(), t.Key.Fingerprint(), "pinned", t.Path
+					out.Key, out.Fingerprint, out.Source, out.Path, out.FirstUseFrom = t.Key.String(), t.Key.Fingerprint(), "pinned", t.Path, t.FirstUseFrom
 				}
 				return e.UI.JSON(out)
 			}
@@ -132,6 +135,9 @@ func newTrustShow(e *env) *cobra.Command {
 				}
 			default:
 				e.UI.Dataf("%s\n  fingerprint %s\n  pinned in %s\n", t.Key, t.Key.Fingerprint(), t.Path)
+				if t.FirstUseFrom != "" {
+					e.UI.Dataf("  pinned on first use from %s\n", t.FirstUseFrom)
+				}
 			}
 			return nil
 		},
