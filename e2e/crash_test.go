@@ -663,11 +663,11 @@ func TestKillDuringPlacement(t *testing.T) {
 	t.Logf("after the kill and the recovery: %s", strings.TrimSpace(out))
 	if !strings.Contains(out, "rolled back the changes of an interrupted dist-client") && !strings.Contains(out, "finished cleaning up after an interrupted") {
 		// list takes no lock; recover ends the change (as the next
-		// change would).
+		// change would), naming the command and the versions.
 		out = r.client1("recover")
-	}
-	if !strings.Contains(out, "interrupted dist-client") {
-		t.Fatalf("no recovery reported:\n%s", out)
+		if !strings.Contains(out, "the interrupted `dist-client upgrade`") || !strings.Contains(out, "many 1.0.0 -> 2.0.0") {
+			t.Fatalf("recover does not say what it recovered:\n%s", out)
+		}
 	}
 	if v := r.client1("verify"); !strings.Contains(v, "2500 files, 51 directories, 0 problems") {
 		t.Fatalf("verify after recovery:\n%s", v)

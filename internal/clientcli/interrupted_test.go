@@ -42,9 +42,10 @@ func TestReadersSayATransactionWasInterrupted(t *testing.T) {
 }
 
 // interruptedHome is a client data home whose installed state holds the
-// journal of a change a killed dist-client left; run runs a dist-client
-// command on it and gives its stdout and stderr.
-func interruptedHome(t *testing.T) (dir, prefix string, db *state.DB, run func(args ...string) (string, string)) {
+// journal of a change a killed dist-client left (of `install x`, making
+// changes, when some are given: its history entry says so); run runs a
+// dist-client command on it and gives its stdout and stderr.
+func interruptedHome(t *testing.T, changes ...state.HistoryChange) (dir, prefix string, db *state.DB, run func(args ...string) (string, string)) {
 	t.Helper()
 	ctx := context.Background()
 	home := t.TempDir()
@@ -61,7 +62,14 @@ func interruptedHome(t *testing.T) (dir, prefix string, db *state.DB, run func(a
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if err := db.BeginJournal(ctx, state.Journal{Work: filepath.Join(dir, "staging", "txn-1")}, state.Bounds{Staging: filepath.Join(dir, "staging")}); err != nil {
+	j := state.Journal{Work: filepath.Join(dir, "staging", "txn-1")}
+	if len(changes) > 0 {
+		if j.History, err = db.StartHistory(ctx, "install x"); err != nil {
+			t.Fatal(err)
+		}
+		j.Changes = changes
+	}
+	if err := db.BeginJournal(ctx, j, state.Bounds{Staging: filepath.Join(dir, "staging")}); err != nil {
 		t.Fatal(err)
 	}
 	return dir, prefix, db, func(args ...string) (string, string) {
@@ -81,7 +89,7 @@ func TestRecover(t *testing.T) {
 	if _, got := run("list", "--installed"); !strings.Contains(got, said) || !strings.Contains(got, "dist-client recover") {
 		t.Fatalf("list with a journal left: stderr %q, want it to name dist-client recover", got)
 	}
-	if out, got := run("recover"); !strings.Contains(got, "rolled back the changes of an interrupted dist-client") || strings.Contains(out, "nothing to recover") {
+	if out, got := run("recover"); out != "rolled back the change of an interrupted dist-client; files and records are as before it\n" || got != "" {
 		t.Errorf("recover: stdout %q, stderr %q; want the roll-back said", out, got)
 	}
 	if _, got := run("list", "--installed"); strings.Contains(got, said) {
@@ -89,5 +97,26 @@ func TestRecover(t *testing.T) {
 	}
 	if out, got := run("recover"); out != "nothing to recover: no change was interrupted\n" || got != "" {
 		t.Errorf("recover again: stdout %q, stderr %q", out, got)
+	}
+}
+
+// TestRecoverNamesTheChange: recover says, on stdout, which command's
+// change it rolled back and the packages and versions it undid, and
+// --json gives the same (it said "rolled back the changes of an
+// interrupted dist-client" on stderr, naming nothing, and had no --json).
+func TestRecoverNamesTheChange(t *testing.T) {
+	_, _, _, run := interruptedHome(t, state.HistoryChange{Name: "x", To: "1.0.0"}, state.HistoryChange{Name: "y", From: "1.0.0", To: "2.0.0"})
+	if out, got := run("recover", "--json"); got != "" ||
+		!strings.Contains(out, `"result": "rolled back"`) || !strings.Contains(out, `"command": "install x"`) ||
+		!strings.Contains(out, `"name": "x",`) || !strings.Contains(out, `"from": "1.0.0",`) {
+		t.Errorf("recover --json: stdout %q, stderr %q", out, got)
+	}
+	if out, got := run("recover", "--json"); got != "" || strings.Contains(out, `"result"`) || !strings.Contains(out, `"changes": []`) {
+		t.Errorf("recover --json again: stdout %q, stderr %q; want nothing recovered", out, got)
+	}
+
+	_, _, _, run = interruptedHome(t, state.HistoryChange{Name: "x", To: "1.0.0"})
+	if out, got := run("recover"); out != "rolled back the change of the interrupted `dist-client install x`: +x 1.0.0 undone; files and records are as before it\n" || got != "" {
+		t.Errorf("recover: stdout %q, stderr %q", out, got)
 	}
 }

@@ -19,6 +19,7 @@ func (c *Client) commitMoves(ctx context.Context, tx *txn, j state.Journal, pref
 	if err := c.step("journal"); err != nil {
 		return err
 	}
+	j.History, j.Changes = change.History.ID, change.History.Changes // what a recovery names
 	if err := tx.st.BeginJournal(ctx, j, c.bounds(prefixes...)); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,5 +110,63 @@ func TestRecoverRefusesJournalOutsidePrefix(t *testing.T) {
 		if b, err := os.ReadFile(secret); err != nil || string(b) != "mine" {
 			t.Fatalf("the file outside the prefix: %q, %v", b, err)
 		}
+	}
+}
+
+// TestRecoverSaysWhat kills an upgrade of app 1.0.0 to 1.1.0 before its
+// journal (its install.sh has run into staging), in its moves, and after
+// its commit; Recover then says what it did: which command's change it
+// finished or rolled back, with the packages and versions, which commands
+// it found interrupted before they changed anything, and which staging
+// directories it removed. It said only "finished cleaning up after an
+// interrupted dist-client", and nothing of the staging it removed.
+func TestRecoverSaysWhat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a process per step")
+	}
+	upgrade := []state.HistoryChange{{Name: "app", From: "1.0.0", To: "1.1.0"}}
+	for _, tt := range []struct {
+		at          string
+		result      string
+		changes     []state.HistoryChange
+		interrupted int
+		removed     int
+	}{
+		{"staged", "", []state.HistoryChange{}, 1, 1},
+		{"move#0", RecoveryRolledBack, upgrade, 0, 0},
+		{"finish", RecoveryFinished, upgrade, 0, 0},
+	} {
+		t.Run(tt.at, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1", "scripts/install.sh": destdirScript("app")}))
+			if err := w.client.Install(ctx, []string{"app"}); err != nil {
+				t.Fatal(err)
+			}
+			w.publish(w.pkg("app", "1.1.0", map[string]string{"assets/a": "2", "scripts/install.sh": destdirScript("app")}))
+			killedAt(t, w.dir, tt.at)
+
+			w2 := worldAt(t, w.dir)
+			rec, err := w2.client.Recover(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.Result != tt.result || !slices.Equal(rec.Changes, tt.changes) || len(rec.Interrupted) != tt.interrupted || len(rec.Removed) != tt.removed {
+				t.Fatalf("Recover = %+v; want result %q, changes %v, %d interrupted, %d removed", rec, tt.result, tt.changes, tt.interrupted, tt.removed)
+			}
+			if (tt.result != "") != (rec.Command != "") {
+				t.Errorf("Recover named the command %q with result %q", rec.Command, rec.Result)
+			}
+			for _, d := range rec.Removed {
+				if _, err := os.Stat(d); err == nil {
+					t.Errorf("%s is said removed and is there", d)
+				}
+			}
+			w2.consistent()
+			// Once recovered, there is nothing left.
+			if again, err := w2.client.Recover(ctx); err != nil || again.Pending() {
+				t.Errorf("Recover again = %+v, %v; want nothing pending", again, err)
+			}
+		})
 	}
 }

@@ -148,6 +148,12 @@ func (db *DB) MarkInterrupted(ctx context.Context) error {
 	}))
 }
 
+// Running reads the entries left running, oldest first: with the lock
+// held, those of processes that died mid-way, which MarkInterrupted ends.
+func (db *DB) Running(ctx context.Context) ([]HistoryEntry, error) {
+	return db.history(ctx, false, `WHERE result = ? ORDER BY id`, ResultRunning)
+}
+
 // HistoryQuery says which entries History reads, and how much of them.
 type HistoryQuery struct {
 	// Last reads only the last Last entries (0: all of them).

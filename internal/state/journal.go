@@ -53,6 +53,13 @@ type Journal struct {
 	Work      string
 	Committed bool
 	Ops       []Op
+	// History, when set, is the running history entry of the command
+	// whose transaction this is, and Changes what its commit records:
+	// BeginJournal writes them into that entry with the journal, so that
+	// a recovery after a kill can say what it rolled back (the entry held
+	// no changes until the commit). OpenJournal does not read them back.
+	History int64
+	Changes []HistoryChange
 }
 
 // Bounds are where a journal may move files: under the prefixes of the
@@ -203,6 +210,11 @@ func (db *DB) BeginJournal(ctx context.Context, j Journal, b Bounds) error {
 	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO txn (id, work, committed) VALUES (1, ?, 0)`, j.Work); err != nil {
 			return fmt.Errorf("journal: another transaction is open: %w", err)
+		}
+		if j.History != 0 && len(j.Changes) > 0 {
+			if _, err := tx.ExecContext(ctx, `UPDATE history SET changes = ? WHERE id = ? AND result = ?`, marshal(j.Changes), j.History, ResultRunning); err != nil {
+				return err
+			}
 		}
 		stmt, err := tx.PrepareContext(ctx, `INSERT INTO journal (seq, op, src, dst, ino) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
