@@ -247,7 +247,7 @@ func runTrustChange(ctx context.Context, e *env, o trustOptions, next signing.Pu
 	if !o.yes {
 		ok, err := text.Confirm(question)
 		if errors.Is(err, ui.ErrNoTerminal) {
-			return cli.WithHint(errors.New("trust: changing the server key needs a confirmation, and "+err.Error()), "check the fingerprints above, then run it again with --yes")
+			return cli.WithHint(errors.New("trust: server key not changed: the change needs a confirmation, and "+err.Error()), "check the fingerprints above, then run it again with --yes")
 		}
 		if err != nil {
 			return err
