@@ -86,7 +86,10 @@ type Client struct {
 	// include ourselves if we end up trying to connect to our own address
 	// through legitimate channels.
 	dopplegangerAddrs map[string]struct{}
-	badPeerIPs        map[netip.Addr]struct{}
+	// distpac patch 57: each banned address with the time its ban ends (peerBanDuration after
+	// the last ban); banNow, when set (tests), is the clock the bans are read and set by.
+	badPeerIPs map[netip.Addr]time.Time
+	banNow     func() time.Time
 	// All Torrents once.
 	torrents map[*Torrent]struct{}
 	// All Torrents by their short infohashes (v1 if valid, and truncated v2 if valid). Unless the
@@ -136,12 +139,13 @@ func (cl *Client) BadPeerIPs() (ips []string) {
 	return
 }
 
+// badPeerIPsLocked lists the addresses banned now: a ban that ended is not listed (patch 57).
 func (cl *Client) badPeerIPsLocked() (ips []string) {
-	ips = make([]string, len(cl.badPeerIPs))
-	i := 0
-	for k := range cl.badPeerIPs {
-		ips[i] = k.String()
-		i += 1
+	now := cl.banClock()
+	for k, until := range cl.badPeerIPs {
+		if now.Before(until) {
+			ips = append(ips, k.String())
+		}
 	}
 	return
 }
@@ -1372,7 +1376,7 @@ func (cl *Client) badPeerIPPortTrust(ip net.IP, port int, trusted bool) bool {
 	if !ok {
 		panic(ip)
 	}
-	if _, ok := cl.badPeerIPs[ipAddr]; ok && !trusted {
+	if cl.ipBanned(ipAddr) && !trusted {
 		return true
 	}
 	return false
@@ -1697,8 +1701,20 @@ func (cl *Client) banPeerIP(ip net.IP) {
 	// addresses directly to v4on6, which doesn't compare equal with v4.
 	ipAddr, ok := netip.AddrFromSlice(ip)
 	panicif.False(ok)
+	// distpac patch 57: the ban ends peerBanDuration from now (a repeated offender's from its
+	// latest ban); bans that ended are forgotten here, so the map holds one hour's bans. The key
+	// is unmapped as ipBanned's is: ip comes parsed from a string, so an IPv4 address was kept as
+	// ::ffff:a.b.c.d, which the 4-byte address of an accepted IPv4 connection (rejectAccepted)
+	// and dropBannedPeers' parsed one never matched.
+	ipAddr = ipAddr.Unmap()
+	now := cl.banClock()
+	for k, until := range cl.badPeerIPs {
+		if !now.Before(until) {
+			delete(cl.badPeerIPs, k)
+		}
+	}
 	g.MakeMapIfNil(&cl.badPeerIPs)
-	cl.badPeerIPs[ipAddr] = struct{}{}
+	cl.badPeerIPs[ipAddr] = now.Add(peerBanDuration)
 	for t := range cl.torrents {
 		t.iterPeers(func(p *Peer) {
 			// distpac patch 55: a trusted peer (the publisher's seeder, named by the signed
@@ -1710,6 +1726,30 @@ func (cl *Client) banPeerIP(ip net.IP) {
 			}
 		})
 	}
+}
+
+// peerBanDuration is how long a ban of an address lasts, from its latest ban (distpac patch 57).
+// Upstream's lasted for the life of the client, and dist-client daemon and dist-server run for
+// weeks: a host that once sent a bad piece (a disk or memory error since fixed), or an honest one
+// behind the same NAT as a liar, was refused until a restart. An hour gives such a host its place
+// back within the hour; a peer that goes on lying, named again at every announce (60 s), is let
+// back once an hour and banned again at its first bad block or piece, which costs a client once an
+// hour what it had asked of it by then (distpac's e2e liar: 4 requests, 64 KiB).
+const peerBanDuration = time.Hour
+
+// banClock is the time bans are set and read by: time.Now, or banNow in tests.
+func (cl *Client) banClock() time.Time {
+	if cl.banNow != nil {
+		return cl.banNow()
+	}
+	return time.Now()
+}
+
+// ipBanned reports whether addr (an IPv4 one in either form) is banned now: its ban has not
+// ended. The client lock is held (read or write).
+func (cl *Client) ipBanned(addr netip.Addr) bool {
+	until, ok := cl.badPeerIPs[addr.Unmap()]
+	return ok && cl.banClock().Before(until)
 }
 
 type newConnectionOpts struct {

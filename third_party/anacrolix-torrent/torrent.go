@@ -2839,7 +2839,7 @@ func (t *Torrent) dropBannedPeers() {
 				"peer remote ip does not match its bannable addr [peer=%v, remote ip=%v, bannable addr=%v]",
 				p, remoteIp, p.bannableAddr)
 		}
-		if _, ok := t.cl.badPeerIPs[netipAddr]; ok && !p.trusted { // distpac patch 55
+		if t.cl.ipBanned(netipAddr) && !p.trusted { // distpac patches 55, 57
 			// Should this be a close?
 			p.drop()
 			t.logger.WithDefaultLevel(log.Debug).Printf("dropped %v for banned remote IP %v", p, netipAddr)
