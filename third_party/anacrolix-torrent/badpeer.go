@@ -37,6 +37,6 @@ func (c *PeerConn) banIfViolation(err error) {
 	if c.remoteIp() == nil { // no IP address to ban (a test's pipe): disconnected only
 		return
 	}
-	c.t.slogger().Info("peer broke the protocol. banning peer", "addr", c.RemoteAddr, "peer", c, "err", err)
+	c.t.slogger().Info("peer broke the protocol. banning peer", "addr", c.RemoteAddr, "for", peerBanDuration, "peer", c, "err", err)
 	c.providedBadData()
 }

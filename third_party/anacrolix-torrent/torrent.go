@@ -2690,6 +2690,7 @@ func (t *Torrent) pieceHashed(piece pieceIndex, passed bool, hashIoErr error) {
 						"piece failed hash. banning peer",
 						"piece", piece,
 						"addr", c.RemoteAddr, // distpac patch 56: the peer's String has no address
+						"for", peerBanDuration, // distpac patch 57
 						"peer", c)
 					c.providedBadData()
 					// TODO: Check if we now have no available peers for pieces we want.
