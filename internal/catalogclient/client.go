@@ -272,6 +272,7 @@ func Path(dir string) (string, error) {
 func TrustedFiles(dir string) []string {
 	return []string{
 		filepath.Join(dir, keyFile),
+		filepath.Join(dir, originFile), // its words are in the advice a refused catalog gives
 		filepath.Join(dir, stateFile),
 		filepath.Join(dir, catalogLink, dbFile),
 		filepath.Join(dir, catalogLink, sigFile),

@@ -387,9 +387,16 @@ func TestSyncTrustOnFirstUse(t *testing.T) {
 	if !res.Pinned.Equal(key.Public()) || !res.Updated || res.Serial != 1 || res.Packages != 1 {
 		t.Fatalf("first sync = %+v, want the server's key pinned, serial 1, 1 package", res)
 	}
+	// server.key holds the key alone, as every version reads it (one
+	// before the origin refused a second line: "not base64"); the server
+	// it was pinned from is beside it.
 	pinned, err := os.ReadFile(filepath.Join(dir, "server.key"))
-	if want := key.Public().String() + "\nfirst-use-from: " + pub.ts.URL + "\n"; err != nil || string(pinned) != want {
-		t.Fatalf("server.key = %q (%v), want %q: the key and the server it was pinned from", pinned, err, want)
+	if want := key.Public().String() + "\n"; err != nil || string(pinned) != want {
+		t.Fatalf("server.key = %q (%v), want %q: the key alone", pinned, err, want)
+	}
+	origin, err := os.ReadFile(filepath.Join(dir, "server.key.origin"))
+	if want := key.Public().String() + "\nfirst-use-from: " + pub.ts.URL + "\n"; err != nil || string(origin) != want {
+		t.Fatalf("server.key.origin = %q (%v), want %q: the key and the server it was pinned from", origin, err, want)
 	}
 
 	// The same server again: the pinned key verifies; nothing new is pinned.

@@ -212,8 +212,10 @@ func Unpin(dir string, configured signing.PublicKey) error {
 	if err := markTrustChanged(dir); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(dir, keyFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("forget pinned key: %w", err)
+	for _, f := range []string{keyFile, originFile} {
+		if err := os.Remove(filepath.Join(dir, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("forget pinned key: %w", err)
+		}
 	}
 	return fsutil.SyncDir(dir)
 }
@@ -290,23 +292,48 @@ func (s *syncer) keySetting() string {
 // trustAdvice is how a client user replaces a pinned key.
 const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it"
 
-// pinned is what server.key holds: the key, on its first line, and after
-// it lines "NAME: VALUE" (unknown names are ignored): firstUseFromField,
-// the server a sync pinned the key from on first use. A file of one line
-// (a key set, followed through a rotation, or pinned by a version before
-// the field) is a key of unknown origin.
+// pinned is what server.key holds, the key, and firstUseFromField: the
+// server a sync pinned the key from on first use, which server.key.origin
+// (originFile) records beside it. server.key holds the key alone, the
+// file every version reads: one from before the field refused a second
+// line in it ("not base64"), so a client run again at an older version
+// could not sync until its key was reset. The origin file names its key
+// and counts only while that is the key pinned: a key followed through a
+// rotation, or pinned by a version that writes no origin, is of unknown
+// origin. A server.key with the field on a second line (written so for a
+// while) still reads.
 type pinned struct {
 	key          signing.PublicKey
 	firstUseFrom string
 }
 
-const firstUseFromField = "first-use-from"
+const (
+	firstUseFromField = "first-use-from"
+	originFile        = keyFile + ".origin"
+)
 
-// maxPinFile bounds server.key: a key and a URL.
+// maxPinFile bounds server.key and its origin: a key and a URL.
 const maxPinFile = 16 << 10
 
-// readPinned reads server.key: a nil key when no key is pinned. advice
-// says how to replace a damaged one.
+// parsePin reads a key on the first line of b, and after it lines
+// "NAME: VALUE" (unknown names are ignored).
+func parsePin(b []byte) (pinned, error) {
+	first, rest, _ := strings.Cut(strings.TrimLeft(string(b), " \t\r\n"), "\n")
+	k, err := signing.ParsePublicKey(first)
+	if err != nil {
+		return pinned{}, err
+	}
+	p := pinned{key: k}
+	for _, line := range strings.Split(rest, "\n") {
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == firstUseFromField {
+			p.firstUseFrom = strings.TrimSpace(value)
+		}
+	}
+	return p, nil
+}
+
+// readPinned reads server.key, and its origin: a nil key when no key is
+// pinned. advice says how to replace a damaged one.
 func readPinned(dir, advice string) (pinned, error) {
 	path := filepath.Join(dir, keyFile)
 	b, err := fsutil.ReadRegular(path, maxPinFile, true)
@@ -316,15 +343,15 @@ func readPinned(dir, advice string) (pinned, error) {
 	if err != nil {
 		return pinned{}, fmt.Errorf("read pinned key: %w", err)
 	}
-	first, rest, _ := strings.Cut(strings.TrimLeft(string(b), " \t\r\n"), "\n")
-	k, err := signing.ParsePublicKey(first)
+	p, err := parsePin(b)
 	if err != nil {
 		return pinned{}, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
 	}
-	p := pinned{key: k}
-	for _, line := range strings.Split(rest, "\n") {
-		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == firstUseFromField {
-			p.firstUseFrom = strings.TrimSpace(value)
+	// Only advice hangs on the origin: one unreadable, or of another key,
+	// is none.
+	if b, err := fsutil.ReadRegular(filepath.Join(dir, originFile), maxPinFile, true); err == nil {
+		if o, err := parsePin(b); err == nil && o.key.Equal(p.key) && o.firstUseFrom != "" {
+			p.firstUseFrom = o.firstUseFrom
 		}
 	}
 	return p, nil
@@ -347,11 +374,20 @@ func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
 // writePinned replaces server.key atomically with k alone.
 func writePinned(dir string, k signing.PublicKey) error { return writePin(dir, pinned{key: k}) }
 
-// writePin replaces server.key atomically.
+// writePin replaces server.key atomically with the key alone, and its
+// origin file with the key and the server it came from (removed when
+// there is none). Written after the key, a crash between the two leaves
+// an origin of another key, which readPinned does not count.
 func writePin(dir string, p pinned) error {
-	b := p.key.String() + "\n"
-	if p.firstUseFrom != "" {
-		b += firstUseFromField + ": " + p.firstUseFrom + "\n"
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, keyFile), []byte(p.key.String()+"\n"), 0o644); err != nil {
+		return err
 	}
-	return fsutil.WriteFileAtomic(filepath.Join(dir, keyFile), []byte(b), 0o644)
+	origin := filepath.Join(dir, originFile)
+	if p.firstUseFrom == "" {
+		if err := os.Remove(origin); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return fsutil.WriteFileAtomic(origin, []byte(p.key.String()+"\n"+firstUseFromField+": "+p.firstUseFrom+"\n"), 0o644)
 }

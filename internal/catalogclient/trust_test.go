@@ -367,11 +367,31 @@ func TestPinRecordsFirstUseServer(t *testing.T) {
 		t.Errorf("Sync with an old pin file = %v; want the usual advice", err)
 	}
 
+	// A server.key with the origin on its second line (written so for a
+	// while) still reads; an origin file of another key (a key followed
+	// through a rotation by a version that writes none) counts for nothing.
+	two := t.TempDir()
+	if err := os.WriteFile(filepath.Join(two, "server.key"), []byte(wrong.Public().String()+"\nfirst-use-from: "+mistaken.ts.URL+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := catalogclient.LoadTrust(two, nil); err != nil || !tr.Key.Equal(wrong.Public()) || tr.FirstUseFrom != mistaken.ts.URL {
+		t.Fatalf("LoadTrust of a two-line server.key = %+v, %v", tr, err)
+	}
+	if err := os.WriteFile(filepath.Join(old, "server.key.origin"), []byte(right.Public().String()+"\nfirst-use-from: "+good.ts.URL+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := catalogclient.LoadTrust(old, nil); err != nil || tr.FirstUseFrom != "" {
+		t.Fatalf("LoadTrust with an origin of another key = %+v, %v; want no origin", tr, err)
+	}
+
 	// trust set pins the key alone: no origin to speak of.
 	if err := catalogclient.Pin(dir, nil, right.Public()); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(dir, "server.key")); string(b) != right.Public().String()+"\n" {
 		t.Errorf("server.key after Pin = %q, want the key alone", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "server.key.origin")); !os.IsNotExist(err) {
+		t.Errorf("server.key.origin after Pin: %v, want none", err)
 	}
 }
