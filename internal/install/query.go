@@ -219,7 +219,9 @@ func (c *Client) History(ctx context.Context, q state.HistoryQuery) ([]state.His
 	}
 	for i := range h {
 		if h[i].Result == state.ResultRunning && running[h[i].ID] {
-			h[i].Result = state.ResultInterrupted
+			// The changes it was about to make, which the next command
+			// rolls back (state.DB.MarkInterrupted).
+			h[i].Result, h[i].Changes = state.ResultInterrupted, []state.HistoryChange{}
 		}
 	}
 	return h, nil

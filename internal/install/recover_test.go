@@ -147,10 +147,30 @@ func TestRecoverSaysWhat(t *testing.T) {
 			killedAt(t, w.dir, tt.at)
 
 			w2 := worldAt(t, w.dir)
+			// history, before the recovery and after it, shows the
+			// upgrade's changes only when they were made: it showed the
+			// upgrade rolled back, "app 1.0.0 -> 1.1.0 interrupted",
+			// as though app had been upgraded.
+			made := 0
+			if tt.result == RecoveryFinished {
+				made = len(upgrade)
+			}
+			lastChanges := func(when string) {
+				t.Helper()
+				h, err := w2.client.History(ctx, state.HistoryQuery{Last: 1})
+				if err != nil || len(h) != 1 {
+					t.Fatalf("history %s: %v, %v", when, h, err)
+				}
+				if len(h[0].Changes) != made {
+					t.Errorf("history %s: %q %s with changes %v; want %d", when, h[0].Command, h[0].Result, h[0].Changes, made)
+				}
+			}
+			lastChanges("before the recovery")
 			rec, err := w2.client.Recover(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
+			lastChanges("after the recovery")
 			if rec.Result != tt.result || !slices.Equal(rec.Changes, tt.changes) || len(rec.Interrupted) != tt.interrupted || len(rec.Removed) != tt.removed {
 				t.Fatalf("Recover = %+v; want result %q, changes %v, %d interrupted, %d removed", rec, tt.result, tt.changes, tt.interrupted, tt.removed)
 			}

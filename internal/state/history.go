@@ -139,10 +139,13 @@ func (db *DB) NoteDownloaded(ctx context.Context, id, downloaded int64) error {
 }
 
 // MarkInterrupted ends the entries of processes that died mid-way. Call it
-// with the lock held, so that no live process is still running one.
+// with the lock held, so that no live process is still running one. They
+// made no change: a running entry's changes are those its journal was
+// about to make (BeginJournal), which the recovery rolled back (a commit
+// ends the entry), and history showed them as made.
 func (db *DB) MarkInterrupted(ctx context.Context) error {
 	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE history SET result = ?, finished = ? WHERE result = ?`,
+		_, err := tx.ExecContext(ctx, `UPDATE history SET result = ?, finished = ?, changes = '[]' WHERE result = ?`,
 			ResultInterrupted, db.now().UnixMilli(), ResultRunning)
 		return err
 	}))
