@@ -50,11 +50,23 @@ type listenWants struct{ tracker, seeder, catalog bool }
 func listenAll(cfg *config.Server, configPath string, want listenWants) (*listeners, error) {
 	l := &listeners{}
 	var failed []ListenFailure
+	var opened [][2]string // the key and the address of each one listened on
 	open := func(key, network, addr string) net.Listener {
 		ln, err := net.Listen(network, addr)
 		if err != nil {
-			failed = append(failed, ListenFailure{Key: key, Addr: addr, Err: err})
+			f := ListenFailure{Key: key, Addr: addr, Err: err}
+			// In use by this server's own listener of another key (database_addr
+			// set to the tracker's port), not by another program.
+			for _, o := range opened {
+				if errors.Is(err, syscall.EADDRINUSE) && sameAddr(o[1], addr) {
+					f.SameAs = fmt.Sprintf("%s %q", o[0], o[1])
+					break
+				}
+			}
+			failed = append(failed, f)
+			return nil
 		}
+		opened = append(opened, [2]string{key, addr})
 		return ln
 	}
 	if want.tracker {
@@ -91,11 +103,23 @@ func seederNetwork(addr string) string {
 	return "tcp"
 }
 
+// sameAddr reports whether listen addresses a and b, the same port (not
+// 0) on the same host or on all of them, take one another's place.
+func sameAddr(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	wild := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return errA == nil && errB == nil && pa == pb && pa != "0" && (ha == hb || wild(ha) || wild(hb))
+}
+
 // ListenFailure is one address a server could not listen on.
 type ListenFailure struct {
 	Key  string // its key in server.yaml: tracker_addr, database_addr, ...
 	Addr string
 	Err  error
+	// SameAs names the key, and its address, that this server listens on
+	// already at Addr: the address is in use by the server itself.
+	SameAs string
 }
 
 // ListenError lists every address a server could not listen on, and the
@@ -106,9 +130,11 @@ type ListenError struct {
 }
 
 func (e *ListenError) Error() string {
-	var inUse, other []string
+	var inUse, same, other []string
 	for _, f := range e.Failed {
-		if errors.Is(f.Err, syscall.EADDRINUSE) {
+		if f.SameAs != "" {
+			same = append(same, fmt.Sprintf("%s %q is the address of %s too", f.Key, f.Addr, f.SameAs))
+		} else if errors.Is(f.Err, syscall.EADDRINUSE) {
 			inUse = append(inUse, fmt.Sprintf("%s %q", f.Key, f.Addr))
 		} else {
 			other = append(other, fmt.Sprintf("%s %q: %v", f.Key, f.Addr, f.Err))
@@ -129,6 +155,9 @@ func (e *ListenError) Error() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s in use: %s: another program listens there (another dist-server perhaps): stop it, or set %s in %s",
 			noun, strings.Join(inUse, ", "), ones, where))
+	}
+	if len(same) > 0 {
+		parts = append(parts, fmt.Sprintf("%s: give each its own port in %s", strings.Join(same, ", "), where))
 	}
 	if len(other) > 0 {
 		parts = append(parts, fmt.Sprintf("cannot listen on %s: set others in %s", strings.Join(other, ", "), where))

@@ -75,3 +75,44 @@ func TestEveryAddressInUseAtOnce(t *testing.T) {
 		t.Fatalf("RunMirror = %v, want its three addresses in use and %s", err, yaml)
 	}
 }
+
+// Two keys of server.yaml set to one address: the second is in use by the
+// server's own first, not by another program, and the error says so (it
+// said "another program listens there (another dist-server perhaps)" of
+// database_addr set to the tracker's default port).
+func TestTwoKeysOneAddress(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	free := ln.Addr().String()
+	ln.Close() // free for the server
+	for _, tt := range []struct {
+		name string
+		cfg  config.Server
+		want string
+	}{
+		{"database_addr on tracker_addr", config.Server{TrackerAddr: free, DatabaseAddr: free, PeerAddr: "127.0.0.1:0"},
+			`database_addr "` + free + `" is the address of tracker_addr "` + free + `" too: give each its own port in server.yaml`},
+		{"peer_addr on the tracker's port, any host", config.Server{TrackerAddr: ":" + port(free), DatabaseAddr: "127.0.0.1:0", PeerAddr: free},
+			`peer_addr "` + free + `" is the address of tracker_addr ":` + port(free) + `" too: give each its own port in server.yaml`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg
+			cfg.ApplyDefaults()
+			lns, err := listenAll(&cfg, "", listenWants{tracker: true, seeder: true, catalog: true})
+			if err == nil {
+				lns.close()
+				t.Fatal("listenAll: no error")
+			}
+			if err.Error() != tt.want {
+				t.Errorf("listenAll = %v\nwant %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func port(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
