@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/netip"
 	"os"
 	"time"
@@ -140,15 +141,20 @@ func (t *Tracker) Save(path string) (int, error) {
 // ErrPeersFile) names the file and what is wrong; the file is removed all
 // the same, and the caller warns and carries on.
 func (t *Tracker) Restore(path string) (Restored, error) {
-	f, err := os.Open(path)
+	// Not os.Open: a FIFO there blocked the open until a writer came, and
+	// dist-server start hung for ever (OpenRegular refuses it unopened).
+	f, err := fsutil.OpenRegular(path, true)
 	if errors.Is(err, os.ErrNotExist) {
 		return Restored{}, nil
 	}
-	if err != nil {
-		return Restored{}, fmt.Errorf("%w: %v", ErrPeersFile, err)
+	var swarms []restoredSwarm
+	var res Restored
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		err = pe.Err // the path is said once, below
+	} else if err == nil {
+		swarms, res, err = t.readPeers(f)
+		f.Close()
 	}
-	swarms, res, err := t.readPeers(f)
-	f.Close()
 	// Read once: were it read again at a start after a kill -9 within
 	// PeerTTL, peers that announced "stopped" since would come back. One
 	// that cannot be removed is not used.
@@ -218,9 +224,6 @@ func (t *Tracker) readPeers(f *os.File) ([]restoredSwarm, Restored, error) {
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, res, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, res, fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
 	}
 	if fi.Size() > t.opts.maxFile() {
 		return nil, res, fmt.Errorf("%d bytes, more than the %d a full tracker writes", fi.Size(), t.opts.maxFile())

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,6 +293,25 @@ func TestRestoreDamagedFile(t *testing.T) {
 			announceAt(t, tr, infoHash(1), loopback(7001), 1)
 		})
 	}
+	// A FIFO blocked the open until a writer came: dist-server start hung
+	// for ever, deaf to Ctrl-C (the state files' FIFO attack).
+	t.Run("a FIFO", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "peers")
+		if err := syscall.Mkfifo(path, 0o600); err != nil {
+			t.Skip(err)
+		}
+		done := make(chan error, 1)
+		go func() { _, err := New(Options{}).Restore(path); done <- err }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrPeersFile) || !strings.Contains(err.Error(), "not a regular file") {
+				t.Errorf("error %v: want ErrPeersFile saying it is not a regular file", err)
+			}
+		case <-time.After(5 * time.Second):
+			os.WriteFile(path, nil, 0o600) // a writer, to let the open go
+			t.Fatal("Restore of a FIFO still blocks after 5 s")
+		}
+	})
 	t.Run("a directory", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "peers")
 		os.Mkdir(path, 0o755)
