@@ -179,6 +179,9 @@ type failLater struct{ fail string }
 func (s failLater) via() string { return "" }
 func (s failLater) close()      {}
 func (s failLater) fetch(ctx context.Context, rows, _ []catalog.Package, _ fetchEvents) error {
+	if s.fail == "" { // the fetch as a whole fails, as on a stall
+		return errors.New("no data received for 2m0s from any peer or web seed")
+	}
 	for _, r := range rows {
 		if r.Archive == s.fail {
 			return &daemon.ArchiveError{Archive: r.Archive, Err: fmt.Errorf("download %s: no source", r.Archive)}
@@ -211,6 +214,14 @@ func TestFailedDownloadOfALaterItem(t *testing.T) {
 	}
 	if want := "\nliba 1.0.0, of the same transaction, was not installed either"; !strings.Contains(err.Error(), "download app-1.0.0.tar.zst") || !strings.HasSuffix(err.Error(), want) {
 		t.Errorf("install app: %v\nwant app's download named, then%s", err, want)
+	}
+	// A fetch that fails as a whole names every package as not installed
+	// (the review: all but the one awaited were named "not installed
+	// either", as if that one had failed alone).
+	w.client.source = failLater{}
+	err = w.client.Install(ctx, []string{"app"})
+	if want := "\nliba 1.0.0, app 1.0.0, of the same transaction, were not installed"; err == nil || !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("install app, the fetch failing: %v\nwant it to end%s", err, want)
 	}
 }
 

@@ -108,31 +108,43 @@ func (r *run) abort(ctx context.Context, cause error) error {
 // failedAt is the item a failure of the fetch while waiting for item
 // waited's archive (-1: none) is of: the download that failed names its
 // archive (daemon.ArchiveError), which need not be the one waited for;
-// -1 when the fetch failed as a whole (a stall, the daemon gone). An
-// interruption (Ctrl-C) is the waited item's.
+// everyItem (the review: a stall named all but the awaited package as
+// "not installed either") when the fetch failed as a whole (a stall, the
+// daemon gone). An interruption (Ctrl-C) is the waited item's.
 func (r *run) failedAt(waited int, err error) int {
 	var ae *daemon.ArchiveError
 	if !errors.As(err, &ae) {
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 			return waited
 		}
-		return -1
+		return everyItem
 	}
 	for i, it := range r.items {
 		if it.row.Archive == ae.Archive {
 			return i
 		}
 	}
-	return -1
+	return everyItem
 }
+
+// everyItem is failedAt's answer for a failure of no item in particular.
+const everyItem = -2
 
 // othersUnchanged adds to err, when item at of a plan of several packages
 // failed while it was fetched or staged, a last line that names the plan's
 // other packages as not installed either: the error names the one that
 // failed, and its script's output ends it (a newcomer's run took
 // "install failinst 0.1.0: install.sh exited with status 3" to mean the
-// other packages asked for were installed). at < 0 adds nothing.
+// other packages asked for were installed). at == everyItem names every
+// package of a plan of several as not installed; -1 adds nothing.
 func (r *run) othersUnchanged(at int, err error) error {
+	if at == everyItem && len(r.items) > 1 {
+		var all []string
+		for _, it := range r.items {
+			all = append(all, it.row.Name+" "+it.row.Version)
+		}
+		return fmt.Errorf("%w\n%s, of the same transaction, were not installed", err, listSome(all))
+	}
 	if at < 0 || at >= len(r.items) {
 		return err
 	}
