@@ -29,6 +29,7 @@ import (
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -761,5 +762,54 @@ func TestEngineConfigOrdersServers(t *testing.T) {
 	}
 	if got := EngineConfig(cfg, "", "", nil).MirrorWebSeeds; !slices.Equal(got, []string{"http://down:1/packages/", "http://up:2/packages/"}) {
 		t.Fatalf("no servers.json dir: %q, want the configured order", got)
+	}
+}
+
+// A daemon started before the first sync seeds what its cache holds once a
+// catalog is synced (seed: cached): it seeded nothing until a restart. The
+// archive an install has fetched through it meanwhile is left as it is.
+func TestFirstCatalogSeedsTheCache(t *testing.T) {
+	ctx := context.Background()
+	cp := paths.Client{Dir: t.TempDir()}
+	if err := os.MkdirAll(cp.Cache(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	foo := archiveRow(t, work, "foo", bytes.Repeat([]byte("distpac foo"), 8<<10), "http://127.0.0.1:1/announce")
+	bar := archiveRow(t, work, "bar", bytes.Repeat([]byte("distpac bar"), 8<<10), "http://127.0.0.1:1/announce")
+	for _, r := range []catalog.Package{foo, bar} {
+		b, err := os.ReadFile(filepath.Join(work, r.Archive))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cp.Cache(), r.Archive), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engine, err := swarm.New(swarm.Config{Dir: cp.Cache(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	logger := slog.New(slog.DiscardHandler)
+	if seedFirstCatalog(ctx, engine, config.SeedCached, cp, logger) || len(engine.Torrents()) != 0 {
+		t.Fatalf("no catalog yet: seeded %v", engine.Torrents())
+	}
+	if _, err := engine.Seed(ctx, bar.Torrent, true); err != nil { // fetched through the daemon since
+		t.Fatal(err)
+	}
+	writeRows(t, cp.Dir, []catalog.Package{foo, bar})
+	if !seedFirstCatalog(ctx, engine, config.SeedCached, cp, logger) {
+		t.Fatal("the catalog synced was not read")
+	}
+	var seeding []string
+	for _, ts := range engine.Torrents() {
+		if ts.State == "seeding" {
+			seeding = append(seeding, ts.Name)
+		}
+	}
+	slices.Sort(seeding)
+	if want := []string{bar.Archive, foo.Archive}; !slices.Equal(seeding, want) {
+		t.Errorf("seeding %v, want %v", seeding, want)
 	}
 }

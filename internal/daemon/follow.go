@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
 )
@@ -30,7 +31,7 @@ import (
 // (downloaded for an install not yet committed, or one that failed) is left
 // alone. An archive installed since its last look that is not seeded (a
 // reinstall from the cache does not go through the daemon) is seeded.
-func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string, installed func() (map[string]bool, error), logger *slog.Logger) {
+func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string, installed func() (map[string]bool, error), firstCatalog func(context.Context) bool, logger *slog.Logger) {
 	tick := time.NewTicker(policyInterval)
 	defer tick.Stop()
 	var serial int64
@@ -46,6 +47,9 @@ func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string,
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+		}
+		if firstCatalog != nil && firstCatalog(ctx) {
+			firstCatalog = nil
 		}
 		ts := engine.Torrents()
 		var drop []swarm.InfoHash
@@ -120,6 +124,49 @@ func seedInstalled(ctx context.Context, engine *swarm.Engine, catalogDir string,
 		}
 		logger.Info("seeding", "archive", a, "why", "installed (seed: installed)")
 	}
+}
+
+// seedFirstCatalog seeds the cached archives policy names (seed: cached,
+// or installed) once a catalog is synced, and reports whether there was one to read. A
+// daemon started before the first sync seeds nothing at its start, no
+// catalog giving the cached archives their torrents, and seeded them only
+// after a restart: a cache filled beforehand (a provisioned image, a
+// catalog folder removed to sync afresh) was not shared meanwhile.
+// Archives the engine holds already (downloaded through it since) are
+// left as they are.
+func seedFirstCatalog(ctx context.Context, engine *swarm.Engine, policy string, cp paths.Client, logger *slog.Logger) bool {
+	db, err := catalogclient.Open(ctx, cp.Dir)
+	if errors.Is(err, catalogclient.ErrNoCatalog) {
+		return false
+	}
+	if err != nil {
+		logger.Warn("cannot read the catalog to seed the cached archives", "err", err)
+		return false
+	}
+	pkgs, err := db.All(ctx)
+	db.Close()
+	if err == nil {
+		pkgs, err = seedSet(policy, cp, pkgs)
+	}
+	if err != nil {
+		logger.Warn("cannot read the catalog to seed the cached archives", "err", err)
+		return false
+	}
+	held := map[string]bool{}
+	for _, t := range engine.Torrents() {
+		held[t.InfoHash] = true
+	}
+	for _, p := range pkgs {
+		if held[p.InfoHash] {
+			continue
+		}
+		if _, err := engine.Seed(ctx, p.Torrent, true); err != nil {
+			logger.Info("not seeding a cached archive", "archive", p.Archive, "err", err)
+			continue
+		}
+		logger.Info("seeding", "archive", p.Archive, "why", "in the cache when the first catalog was synced (seed: "+policy+")")
+	}
+	return true
 }
 
 // installedArchives is the archives of the installed packages recorded at

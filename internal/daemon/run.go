@@ -89,8 +89,9 @@ func Run(ctx context.Context, o Options) error {
 	// from the first sync on.
 	var pkgs []catalog.Package
 	db, err := catalogclient.Open(ctx, cp.Dir)
+	noCatalog := errors.Is(err, catalogclient.ErrNoCatalog)
 	switch {
-	case errors.Is(err, catalogclient.ErrNoCatalog):
+	case noCatalog:
 		say(o.Warnf, "no catalog yet: seeding nothing until `dist-client sync`; installs download through this daemon once it has run\n")
 	case err != nil:
 		return err
@@ -213,7 +214,11 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.Seed == config.SeedInstalled {
 		installed = func() (map[string]bool, error) { return installedArchives(cp.Installed()) }
 	}
-	go followCatalog(ctx, engine, cp.Dir, installed, o.Logger)
+	var firstCatalog func(context.Context) bool
+	if noCatalog && cfg.Seed != config.SeedNone {
+		firstCatalog = func(ctx context.Context) bool { return seedFirstCatalog(ctx, engine, cfg.Seed, cp, o.Logger) }
+	}
+	go followCatalog(ctx, engine, cp.Dir, installed, firstCatalog, o.Logger)
 	go engine.RecheckLoop(ctx, swarm.RecheckEvery, nil) // archives changed in the cache
 	<-served
 	if serveErr != nil {
