@@ -82,9 +82,10 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 		return err
 	}
 	warnStaleTorrents(ctx, e, cfg, sp)
-	if path, _ := e.configFile(); path != "" {
+	cfgPath, _ := e.configFile()
+	if cfgPath != "" {
 		for _, w := range cfg.AnnouncePathWarnings() {
-			e.UI.Warnf("%s: %s\n", path, w)
+			e.UI.Warnf("%s: %s\n", cfgPath, w)
 		}
 	}
 	if !o.foreground {
@@ -99,7 +100,6 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	// A running server's log says what it serves and seeds.
 	logger := e.LoggerAt(slog.LevelInfo)
 	swarm.GovernProcs(ctx)
-	cfgPath, _ := e.configFile()
 	return server.Run(ctx, server.Options{
 		Paths: sp, Config: cfg, ConfigPath: cfgPath, Logger: logger,
 		NoTracker: o.noTracker, NoSeeder: o.noSeeder, NoDatabase: o.noDatabase,
