@@ -1,0 +1,241 @@
+package swarm
+
+// An announceJob keeps one torrent announced to its trackers: the tiers in
+// order, the tracker's interval with jitter, retries with backoff, and the
+// "stopped" at the end (see announce.go for the announcer that runs them).
+
+import (
+	"context"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/distpac/distpac/internal/trackerclient"
+)
+
+// announceJob keeps one torrent announced.
+type announceJob struct {
+	a     *announcer
+	t     *torrent.Torrent
+	tiers [][]string
+	quit  chan struct{} // closed to stop the job
+	done  chan struct{} // closed when the job has ended
+
+	mu        sync.Mutex
+	status    map[string]TrackerStatus // by URL; guarded by mu
+	announced string                   // the tracker that last took an announce; guarded by mu
+	// toldCompleted: a tracker took this download's "completed";
+	// completedAtStart: the torrent was complete when added (a seeder), so
+	// there is none to tell. Both guarded by mu.
+	toldCompleted, completedAtStart bool
+}
+
+func (j *announceJob) run() {
+	defer close(j.done)
+	event := trackerclient.Started
+	completeAtStart := j.t.Complete().Bool()
+	j.mu.Lock()
+	j.completedAtStart = completeAtStart
+	j.mu.Unlock()
+	completed := j.t.Complete().On()
+	if completeAtStart {
+		completed = nil
+	}
+	retry, hungry := announceRetry, hungryAnnounce
+	for {
+		// An announce under way when the job stops may finish for half the
+		// stopped budget: the tracker must process it before the "stopped"
+		// one, or it would list this node again.
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			select {
+			case <-j.quit:
+				time.AfterFunc(stoppedBudget/2, cancel)
+			case <-ctx.Done():
+			}
+		}()
+		res, err := j.announce(ctx, event)
+		cancel()
+		var wait time.Duration
+		if err != nil {
+			wait, retry = retry, min(2*retry, announceRetryMax)
+		} else {
+			retry = announceRetry
+			event = trackerclient.None
+			wait = res.Interval
+			if !j.t.Complete().Bool() && j.t.Stats().ActivePeers == 0 {
+				wait, hungry = min(wait, hungry), min(2*hungry, res.Interval)
+			} else {
+				hungry = hungryAnnounce
+			}
+		}
+		timer := time.NewTimer(jitter(wait))
+		select {
+		case <-j.quit:
+			timer.Stop()
+			return
+		case <-completed:
+			completed = nil
+			event = trackerclient.Completed
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// announceJitter is the spread of every wait between announces, as a
+// fraction of it either way. Without it the torrents of an engine, all
+// added at its start, announce in one burst every interval (a seeding
+// daemon of 1,000 packages: 1,000 announces within a second, every 30
+// minutes, held to announcesInFlight at a time), and every client that
+// found a tracker down retries in step with the others (5, 10, 20 s ...
+// after the outage), so a tracker that comes back meets them all at once.
+// A tenth either way spreads announces made together over a fifth of the
+// wait after one round (3 minutes of a 30-minute interval), wider with
+// every round, and no wait moves far from what the tracker asked for.
+const announceJitter = 0.1
+
+// jitter returns d moved by up to announceJitter of it, either way, at
+// random.
+func jitter(d time.Duration) time.Duration {
+	return d + time.Duration((2*rand.Float64()-1)*announceJitter*float64(d))
+}
+
+// announce tries the tiers in order, and the trackers of a tier in order,
+// until one takes the announce; its peers go to the library. Trackers that
+// another torrent of this engine found down a moment ago are asked last,
+// after all the others failed. The error is the last tracker's when none
+// took it.
+func (j *announceJob) announce(ctx context.Context, event trackerclient.Event) (trackerclient.Response, error) {
+	select {
+	case j.a.sem <- struct{}{}:
+		defer func() { <-j.a.sem }()
+	case <-ctx.Done():
+		return trackerclient.Response{}, ctx.Err()
+	}
+	req := j.request(event)
+	var lastErr error
+	now := time.Now()
+	for _, downPass := range []bool{false, true} {
+		for ti, tier := range j.tiers {
+			for ui, u := range tier {
+				if j.a.isDown(u, now) != downPass {
+					continue
+				}
+				res, err := j.try(ctx, event, req, ti, ui, u)
+				if ctx.Err() != nil {
+					return res, ctx.Err()
+				}
+				if err == nil {
+					return res, nil
+				}
+				lastErr = err
+			}
+		}
+	}
+	return trackerclient.Response{}, lastErr
+}
+
+// try announces to u, the tracker at position ui of tier ti, and records
+// what it said.
+func (j *announceJob) try(ctx context.Context, event trackerclient.Event, req trackerclient.Request, ti, ui int, u string) (trackerclient.Response, error) {
+	tier := j.tiers[ti]
+	res, err := j.a.client.Announce(ctx, u, req)
+	if ctx.Err() != nil {
+		return res, ctx.Err()
+	}
+	j.a.noteResult(u, err)
+	st := TrackerStatus{URL: u, At: time.Now(), Err: err, Seeders: -1, Leechers: -1}
+	if err == nil {
+		st.Peers, st.Seeders, st.Leechers = len(res.Peers), res.Seeders, res.Leechers
+	}
+	j.mu.Lock()
+	prev := j.status[u]
+	if err != nil {
+		st.Failures, st.FailingSince = prev.Failures+1, prev.FailingSince
+		if prev.Failures == 0 {
+			st.FailingSince = st.At
+		}
+	}
+	j.status[u] = st
+	if err == nil {
+		j.announced = u
+		if event == trackerclient.Completed {
+			j.toldCompleted = true
+		}
+		// BEP 12: a tracker that answers moves to the front of its tier.
+		if ui > 0 {
+			j.tiers[ti] = append([]string{u}, slices.Delete(slices.Clone(tier), ui, ui+1)...)
+		}
+	}
+	j.mu.Unlock()
+	// One line per change of a tracker's state, not per announce.
+	switch {
+	case err != nil && (prev.Err == nil || prev.Err.Error() != err.Error()):
+		j.a.logger.Warn("tracker announce failed", "torrent", j.t.Name(), "err", err)
+	case err == nil && prev.Err != nil:
+		j.a.logger.Info("tracker answers again", "torrent", j.t.Name(), "tracker", u)
+	}
+	if err != nil {
+		return res, err
+	}
+	j.addPeers(res.Peers)
+	return res, nil
+}
+
+func (j *announceJob) request(event trackerclient.Event) trackerclient.Request {
+	st := j.t.Stats()
+	left := j.t.BytesMissing()
+	want := numWant
+	if left == 0 || event == trackerclient.Stopped {
+		want = 0
+	}
+	return trackerclient.Request{
+		InfoHash:   j.t.InfoHash(),
+		PeerID:     j.a.peerID,
+		Port:       j.a.port,
+		Uploaded:   st.BytesWrittenData.Int64(),
+		Downloaded: st.BytesReadData.Int64(),
+		Left:       left,
+		Event:      event,
+		NumWant:    want,
+	}
+}
+
+func (j *announceJob) addPeers(peers []netip.AddrPort) {
+	if len(peers) == 0 {
+		return
+	}
+	pis := make([]torrent.PeerInfo, 0, len(peers))
+	for _, p := range peers {
+		pis = append(pis, torrent.PeerInfo{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(p)), Source: torrent.PeerSourceTracker})
+	}
+	j.t.AddPeers(pis)
+}
+
+// sendStopped tells the tracker that last took an announce that this node
+// left, so that other clients are not sent to a closed port until the
+// peer expires there.
+func (j *announceJob) sendStopped(ctx context.Context) {
+	j.mu.Lock()
+	u := j.announced
+	// An install that exits right after its download ends before the loop
+	// tells the tracker: the completed download is counted (the server's
+	// per-package downloads) before the node leaves.
+	owes := !j.completedAtStart && !j.toldCompleted
+	j.mu.Unlock()
+	owes = owes && j.t.Complete().Bool()
+	if u == "" {
+		return
+	}
+	if owes {
+		_, _ = j.a.client.Announce(ctx, u, j.request(trackerclient.Completed))
+	}
+	// A failure needs nothing done: the peer then expires at the tracker.
+	_, _ = j.a.client.Announce(ctx, u, j.request(trackerclient.Stopped))
+}
