@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/cli"
-	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/installed"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
@@ -29,7 +29,7 @@ into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 		Example: "  dist-client files hello\n  dist-client files --json hello",
 		Args:    cli.ExactArgs(1, "installed package name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := e.installer()
+			in, err := e.reader()
 			if err != nil {
 				return err
 			}
@@ -94,7 +94,7 @@ been deleted since it was placed), and said to be missing.`,
 		Example: "  dist-client owner ~/.local/bin/hello",
 		Args:    cli.ExactArgs(1, "path"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := e.installer()
+			in, err := e.reader()
 			if err != nil {
 				return err
 			}
@@ -102,8 +102,8 @@ been deleted since it was placed), and said to be missing.`,
 			abs, owners, err := in.Owners(cmd.Context(), args[0])
 			_, statErr := os.Lstat(abs)
 			missing := errors.Is(statErr, fs.ErrNotExist)
-			if missing && errors.Is(err, install.ErrNotOwned) {
-				return fmt.Errorf("%s: does not exist, and %w", abs, install.ErrNotOwned)
+			if missing && errors.Is(err, installed.ErrNotOwned) {
+				return fmt.Errorf("%s: does not exist, and %w", abs, installed.ErrNotOwned)
 			}
 			if err != nil {
 				return err
@@ -155,7 +155,7 @@ its files, symlinks and directories apart, and its problems (of any of them). Th
 status is 1 when anything differs.`,
 		Example: "  dist-client verify\n  dist-client verify --json hello",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			in, err := e.installer()
+			in, err := e.reader()
 			if err != nil {
 				return err
 			}
@@ -201,7 +201,7 @@ status is 1 when anything differs.`,
 
 // countPaths is what a package placed, by type: "2 files, 1 symlink, 3
 // directories"; symlinks and directories only when there are any.
-func countPaths(v install.Verified) string {
+func countPaths(v installed.Verified) string {
 	out := ui.Count(v.Files, "file")
 	if v.Symlinks > 0 {
 		out += ", " + ui.Count(v.Symlinks, "symlink")
@@ -239,7 +239,7 @@ only; --json adds each download's transfer report (sources, peers, time).`,
 			if last < 0 {
 				return cli.Usagef("--last %d: want a count of transactions, 1 or more (0: all)", last)
 			}
-			in, err := e.installer()
+			in, err := e.reader()
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
-	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/script"
@@ -206,10 +205,10 @@ func (e *env) syncedAt(ctx context.Context) lastSync {
 	return lastSync{At: st.SyncedAt, From: st.ServerURL, Behind: catalogclient.PassedOver(cp.Dir, cfg.Servers(), st.ServerURL, time.Now())}
 }
 
-// withInstalledHint adds a hint to an install.ErrNotInstalled: the closest
+// withInstalledHint adds a hint to an state.ErrNotInstalled: the closest
 // installed names, or where to see them.
 func (e *env) withInstalledHint(err error, requests []string) error {
-	if !errors.Is(err, install.ErrNotInstalled) {
+	if !errors.Is(err, state.ErrNotInstalled) {
 		return err
 	}
 	const fallback = "dist-client list --installed shows what is installed"

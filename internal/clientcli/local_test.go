@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
-	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/installed"
 )
 
 func TestUnknownHint(t *testing.T) {
@@ -89,13 +89,13 @@ func TestSyncedNoteBehindMirror(t *testing.T) {
 
 func TestCountPaths(t *testing.T) {
 	for _, tt := range []struct {
-		v    install.Verified
+		v    installed.Verified
 		want string
 	}{
-		{install.Verified{Files: 1, Directories: 2}, "1 file, 2 directories"},
-		{install.Verified{Files: 2, Symlinks: 1, Directories: 1}, "2 files, 1 symlink, 1 directory"},
-		{install.Verified{Files: 3}, "3 files"},
-		{install.Verified{}, "0 files"},
+		{installed.Verified{Files: 1, Directories: 2}, "1 file, 2 directories"},
+		{installed.Verified{Files: 2, Symlinks: 1, Directories: 1}, "2 files, 1 symlink, 1 directory"},
+		{installed.Verified{Files: 3}, "3 files"},
+		{installed.Verified{}, "0 files"},
 	} {
 		if got := countPaths(tt.v); got != tt.want {
 			t.Errorf("countPaths(%+v) = %q, want %q", tt.v, got, tt.want)

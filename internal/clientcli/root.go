@@ -15,6 +15,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/installed"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/procs"
 	"github.com/distpac/distpac/internal/safedir"
@@ -145,6 +146,16 @@ func (e *env) installer() (*install.Client, error) {
 		return nil, err
 	}
 	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs}, nil
+}
+
+// reader reads what is installed (files, owner, verify, history): no lock,
+// no network.
+func (e *env) reader() (*installed.Reader, error) {
+	_, cp, err := e.config()
+	if err != nil {
+		return nil, err
+	}
+	return &installed.Reader{Paths: cp, Logger: e.Logger}, nil
 }
 
 // placer is the installer of a command that places or removes files under

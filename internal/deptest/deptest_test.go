@@ -3,7 +3,8 @@
 // internal/swarm (and the tracker, which mounts the library's tracker
 // server) import the BitTorrent library, and only the CLI packages import
 // the CLI library. The packages that own installed files and the local
-// state (state, stage, place, script) never reach the network.
+// state (state, stage, place, script) and the queries of it (installed)
+// never reach the network.
 package deptest
 
 import (
@@ -146,14 +147,15 @@ func TestLeavesStayLeaves(t *testing.T) {
 }
 
 // TestFileLayersStayLocal: the packages that own the installed files and
-// the local state never reach the network or the engine, so a bug there
-// cannot be driven from outside, and they stay testable on a temp dir.
+// the local state, and the read-only queries of them (installed), never
+// reach the network or the engine, so a bug there cannot be driven from
+// outside, and they stay testable on a temp dir.
 func TestFileLayersStayLocal(t *testing.T) {
 	forbidden := []string{
 		"github.com/anacrolix/torrent", "net/http",
 		mod + "internal/swarm", mod + "internal/daemon", mod + "internal/catalogclient", mod + "internal/install",
 	}
-	for _, pkg := range []string{"internal/state", "internal/stage", "internal/place", "internal/script"} {
+	for _, pkg := range []string{"internal/state", "internal/stage", "internal/place", "internal/script", "internal/installed"} {
 		t.Run(pkg, func(t *testing.T) {
 			for _, d := range deps(t, "../../"+pkg) {
 				for _, f := range forbidden {

@@ -99,9 +99,6 @@ func (c *Client) commandLine(name string, words ...string) string {
 	return strings.Join(append([]string{name}, words...), " ")
 }
 
-// ErrNotInstalled names a package that is not installed.
-var ErrNotInstalled = errors.New("not installed")
-
 // Lock takes the client lock, telling the user when it has to wait.
 func (c *Client) Lock(ctx context.Context) (*state.Lock, error) {
 	return state.Acquire(ctx, c.Paths.Lock(), func(pid int) {

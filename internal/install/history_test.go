@@ -244,7 +244,7 @@ func TestFailedHoldChangesNothing(t *testing.T) {
 		{"hold hello nosuch", func() error { return w.client.Hold(ctx, []string{"hello", "nosuch"}, true) }},
 		{"mark --dependency hello nosuch", func() error { return w.client.Mark(ctx, []string{"hello", "nosuch"}, false) }},
 	} {
-		if err := c.do(); !errors.Is(err, ErrNotInstalled) {
+		if err := c.do(); !errors.Is(err, state.ErrNotInstalled) {
 			t.Fatalf("%s: %v, want not installed", c.name, err)
 		}
 		if w.client.Last == nil || len(w.client.Last.Changes) != 0 {

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/distpac/distpac/internal/installed"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -52,24 +53,24 @@ func TestInstallRecordsFiles(t *testing.T) {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
 	w.consistent()
-	rec, files, err := w.client.Files(ctx, "hello")
+	rec, files, err := w.read().Files(ctx, "hello")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rec.Prefix != w.prefix() || !rec.FilesKnown || len(files) != 2 || files[1].Path != "bin/hello" || files[1].Size != 10 {
 		t.Fatalf("hello: %+v, files %+v", rec, files)
 	}
-	if _, files, _ := w.client.Files(ctx, "libgreet"); len(files) != 3 {
+	if _, files, _ := w.read().Files(ctx, "libgreet"); len(files) != 3 {
 		t.Fatalf("libgreet (assets/ as the tree) files %+v", files)
 	}
 	if b, _ := os.ReadFile(w.prefix("share", "libgreet", "greeting.txt")); string(b) != "hello\n" {
 		t.Fatalf("greeting.txt = %q", b)
 	}
-	_, o, err := w.client.Owners(ctx, w.prefix("bin", "hello"))
+	_, o, err := w.read().Owners(ctx, w.prefix("bin", "hello"))
 	if err != nil || len(o) != 1 || o[0].Name != "hello" || o[0].Version != "1.0.0" {
 		t.Fatalf("Owners = %+v, %v", o, err)
 	}
-	if _, _, err := w.client.Owners(ctx, w.prefix("bin", "nope")); !errors.Is(err, ErrNotOwned) {
+	if _, _, err := w.read().Owners(ctx, w.prefix("bin", "nope")); !errors.Is(err, installed.ErrNotOwned) {
 		t.Fatalf("Owner of an unowned path: %v", err)
 	}
 	// Through a symlinked directory, both ways: bin moved to bin2 and
@@ -85,11 +86,11 @@ func TestInstallRecordsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range []string{w.prefix("bin2", "hello"), w.prefix("link", "hello")} {
-		if _, o, err := w.client.Owners(ctx, p); err != nil || len(o) != 1 || o[0].Name != "hello" {
+		if _, o, err := w.read().Owners(ctx, p); err != nil || len(o) != 1 || o[0].Name != "hello" {
 			t.Fatalf("Owner(%s) through a symlinked directory = %+v, %v", p, o, err)
 		}
 	}
-	if _, _, err := w.client.Owners(ctx, w.prefix("bin2", "nope")); !errors.Is(err, ErrNotOwned) {
+	if _, _, err := w.read().Owners(ctx, w.prefix("bin2", "nope")); !errors.Is(err, installed.ErrNotOwned) {
 		t.Fatalf("Owner of an unowned path: %v", err)
 	}
 	os.Remove(w.prefix("link"))
@@ -105,7 +106,7 @@ func TestInstallRecordsFiles(t *testing.T) {
 	if len(h) != 1 || h[0].Result != state.ResultOK || h[0].Command != "install hello" || len(h[0].Changes) != 2 || h[0].Installed != 10+6 {
 		t.Fatalf("history = %+v", h)
 	}
-	v, err := w.client.Verify(ctx, nil)
+	v, err := w.read().Verify(ctx, nil)
 	if err != nil || len(v) != 2 || len(v[0].Problems)+len(v[1].Problems) != 0 {
 		t.Fatalf("Verify = %+v, %v", v, err)
 	}

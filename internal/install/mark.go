@@ -64,7 +64,7 @@ func (c *Client) updateRecords(ctx context.Context, cmd string, names []string, 
 			// Nothing is saved: the changes to the names before it are
 			// not the command's (its --json listed them, and its
 			// history entry kept them as a failed command's).
-			return fmt.Errorf("%s: %w", n, ErrNotInstalled)
+			return fmt.Errorf("%s: %w", n, state.ErrNotInstalled)
 		}
 		before := r
 		lines = append(lines, change(&r))

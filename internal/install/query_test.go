@@ -19,7 +19,7 @@ func TestVerifyCountsByType(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Remove(w.prefix("share", "tool", "link"))
-	v, err := w.client.Verify(ctx, []string{"tool"})
+	v, err := w.read().Verify(ctx, []string{"tool"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func TestOwnersOfSharedDirectory(t *testing.T) {
 		{w.prefix("share", "doc", "docb"), []string{"docb 2.0.0"}},
 		{w.prefix("share", "doc", "docb", "README"), []string{"docb 2.0.0"}},
 	} {
-		_, owners, err := w.client.Owners(ctx, tt.path)
+		_, owners, err := w.read().Owners(ctx, tt.path)
 		var got []string
 		for _, o := range owners {
 			got = append(got, o.Name+" "+o.Version)

@@ -63,7 +63,7 @@ func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
 		t.Fatalf("interrupted install: %v", err)
 	}
 
-	h, err := w.client.History(context.Background(), state.HistoryQuery{Transfer: true})
+	h, err := w.read().History(context.Background(), state.HistoryQuery{Transfer: true})
 	if err != nil {
 		t.Fatal(err)
 	}

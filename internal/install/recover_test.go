@@ -157,7 +157,7 @@ func TestRecoverSaysWhat(t *testing.T) {
 			}
 			lastChanges := func(when string) {
 				t.Helper()
-				h, err := w2.client.History(ctx, state.HistoryQuery{Last: 1})
+				h, err := w2.read().History(ctx, state.HistoryQuery{Last: 1})
 				if err != nil || len(h) != 1 {
 					t.Fatalf("history %s: %v, %v", when, h, err)
 				}

@@ -56,7 +56,7 @@ func (c *Client) Uninstall(ctx context.Context, names []string, cascade bool) (e
 	}
 	for _, n := range names {
 		if _, ok := tx.recs.Get(n); !ok {
-			return fmt.Errorf("uninstall %s: %w", n, ErrNotInstalled)
+			return fmt.Errorf("uninstall %s: %w", n, state.ErrNotInstalled)
 		}
 	}
 	order, err := resolve.PlanRemoval(nodes(tx.recs), names, cascade)

@@ -143,7 +143,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	for _, n := range names {
 		r, ok := st.Get(n)
 		if !ok {
-			return fmt.Errorf("upgrade %s: %w", n, ErrNotInstalled)
+			return fmt.Errorf("upgrade %s: %w", n, state.ErrNotInstalled)
 		}
 		if r.Held {
 			c.UI.Warnf("%s is held at %s: not upgrading it (dist-client unhold %s)\n", r.Name, r.Version, r.Name)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/installed"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/publish"
@@ -155,6 +156,12 @@ func (w *world) copy(from, to string) {
 	}
 }
 
+// read is a reader of w's installed state, as files, owner, verify and
+// history use.
+func (w *world) read() *installed.Reader {
+	return &installed.Reader{Paths: w.client.Paths}
+}
+
 func (w *world) prefix(elem ...string) string {
 	return filepath.Join(append([]string{w.client.Config.Prefix}, elem...)...)
 }
@@ -170,7 +177,7 @@ func (w *world) state() *state.State {
 
 func (w *world) history() []state.HistoryEntry {
 	w.t.Helper()
-	h, err := w.client.History(context.Background(), state.HistoryQuery{Transfer: true})
+	h, err := w.read().History(context.Background(), state.HistoryQuery{Transfer: true})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -22,6 +22,7 @@
 package state
 
 import (
+	"errors"
 	"io/fs"
 	"sort"
 	"strings"
@@ -77,6 +78,9 @@ type File struct {
 	// it goes and it is empty.
 	Created bool `json:"created,omitempty"`
 }
+
+// ErrNotInstalled names a package that is not installed.
+var ErrNotInstalled = errors.New("not installed")
 
 // Package is a record with its files, as one transaction writes it.
 type Package struct {

@@ -1,23 +1,43 @@
-package install
+// Package installed answers what is installed, read-only: an installed
+// package's files (files), the packages that placed a path (owner), the
+// disk against the records (verify), and the history. It takes no lock and
+// changes nothing: the state database is in WAL mode, so a query reads the
+// last committed state while an install runs, and one command's bug here
+// cannot touch what an install does. It reaches neither the network nor
+// the engine (internal/deptest holds that), so these commands work with no
+// server and no daemon.
+package installed
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
 	"slices"
 
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/state"
 )
 
-// The read-only queries below take no lock: the state database is in WAL
-// mode, so they read the last committed state while an install runs.
+// Reader reads one client's state.
+type Reader struct {
+	Paths  paths.Client
+	Logger *slog.Logger
+}
+
+func (c *Reader) logger() *slog.Logger {
+	if c.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return c.Logger
+}
 
 // openRead opens the state for a query; nil when nothing was ever
 // installed with this dist-client.
-func (c *Client) openRead(ctx context.Context) (*state.DB, error) {
+func (c *Reader) openRead(ctx context.Context) (*state.DB, error) {
 	db, ok, err := state.OpenRead(ctx, c.Paths.Installed())
 	if err != nil || !ok {
 		return nil, err
@@ -26,7 +46,7 @@ func (c *Client) openRead(ctx context.Context) (*state.DB, error) {
 }
 
 // Files returns an installed package's record and the files it placed.
-func (c *Client) Files(ctx context.Context, name string) (r state.Record, files []state.File, err error) {
+func (c *Reader) Files(ctx context.Context, name string) (r state.Record, files []state.File, err error) {
 	err = state.View(ctx, c.Paths.Installed(), func(s *state.Snapshot) error {
 		st, err := s.State(ctx)
 		if err != nil {
@@ -34,7 +54,7 @@ func (c *Client) Files(ctx context.Context, name string) (r state.Record, files 
 		}
 		var ok bool
 		if r, ok = st.Get(name); !ok {
-			return fmt.Errorf("%s: %w", name, ErrNotInstalled)
+			return fmt.Errorf("%s: %w", name, state.ErrNotInstalled)
 		}
 		files, err = s.Files(ctx, r.Name)
 		return err
@@ -50,7 +70,7 @@ var ErrNotOwned = errors.New("no installed package owns it")
 // symlink, every one by name for a directory that several placed (share/doc
 // of two packages), as pacman -Qo names them. A path under a symlinked
 // directory is also looked up through the link.
-func (c *Client) Owners(ctx context.Context, path string) (string, []state.Owner, error) {
+func (c *Reader) Owners(ctx context.Context, path string) (string, []state.Owner, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return "", nil, err
@@ -131,7 +151,7 @@ type Verified struct {
 // Verify compares the recorded files of the named packages (all when names
 // is empty) with the disk: missing, changed content, changed mode or type,
 // changed symlink target.
-func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error) {
+func (c *Reader) Verify(ctx context.Context, names []string) ([]Verified, error) {
 	var recs []state.Record
 	var files [][]state.File
 	err := state.View(ctx, c.Paths.Installed(), func(s *state.Snapshot) error {
@@ -145,7 +165,7 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 		for _, n := range names {
 			r, ok := st.Get(n)
 			if !ok {
-				return fmt.Errorf("verify %s: %w", n, ErrNotInstalled)
+				return fmt.Errorf("verify %s: %w", n, state.ErrNotInstalled)
 			}
 			recs = append(recs, r)
 		}
@@ -192,7 +212,7 @@ func (c *Client) Verify(ctx context.Context, names []string) ([]Verified, error)
 // "running" whose command no longer holds the client lock is shown
 // interrupted: that process died (kill -9, a crash), and the next command
 // that takes the lock records it so (recover); this read changes nothing.
-func (c *Client) History(ctx context.Context, q state.HistoryQuery) ([]state.HistoryEntry, error) {
+func (c *Reader) History(ctx context.Context, q state.HistoryQuery) ([]state.HistoryEntry, error) {
 	h, err := c.readHistory(ctx, q)
 	running := map[int64]bool{}
 	for _, x := range h {
@@ -228,7 +248,7 @@ func (c *Client) History(ctx context.Context, q state.HistoryQuery) ([]state.His
 }
 
 // readHistory reads the entries q selects as recorded.
-func (c *Client) readHistory(ctx context.Context, q state.HistoryQuery) ([]state.HistoryEntry, error) {
+func (c *Reader) readHistory(ctx context.Context, q state.HistoryQuery) ([]state.HistoryEntry, error) {
 	db, err := c.openRead(ctx)
 	if err != nil || db == nil {
 		return []state.HistoryEntry{}, err
