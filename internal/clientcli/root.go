@@ -149,8 +149,9 @@ func (e *env) installer() (*install.Client, error) {
 }
 
 // reader reads what is installed (files, owner, verify, history): no lock,
-// no network.
+// no network; on one processor, as the installer.
 func (e *env) reader() (*installed.Reader, error) {
+	procs.Serial()
 	_, cp, err := e.config()
 	if err != nil {
 		return nil, err
