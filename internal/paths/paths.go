@@ -52,6 +52,10 @@ func (h Home) ClientConfig() string { return filepath.Join(h.Root, "client.yaml"
 // SigningKey holds the server's ed25519 private key.
 func (s Server) SigningKey() string { return filepath.Join(s.Dir, "signing.key") }
 
+// NextSigningKey holds the key a rotation moves to until it is renamed
+// over SigningKey (dist-server key rotate).
+func (s Server) NextSigningKey() string { return filepath.Join(s.Dir, "signing.key.next") }
+
 // Catalog is the working catalog, written in transactions by add and remove.
 // Beside it, catalog.db.checked is its seal (catalog.SnapshotChecked).
 func (s Server) Catalog() string { return filepath.Join(s.Dir, "catalog.db") }

@@ -103,7 +103,7 @@ func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
 	if err != nil {
 		return Rotated{}, err
 	}
-	nextPath := p.Paths.SigningKey() + ".next"
+	nextPath := p.Paths.NextSigningKey()
 	next, err := signing.LoadOrCreate(nextPath)
 	if err != nil {
 		return Rotated{}, err

@@ -25,11 +25,20 @@ type Error struct {
 	Path string
 	Why  string
 	Fix  string
+	// Risk is what someone else could then do; "" is the risk of a path
+	// others can change (riskChange).
+	Risk string
 }
 
+// riskChange is the risk of a path that others can change.
+const riskChange = "someone else could then change what distpac trusts, installs and runs"
+
 func (e *Error) Error() string {
-	return fmt.Sprintf("%s %s: %s %s; someone else could then change what distpac trusts, installs and runs (fix: %s)",
-		e.Role, e.Dir, e.Path, e.Why, e.Fix)
+	risk := e.Risk
+	if risk == "" {
+		risk = riskChange
+	}
+	return fmt.Sprintf("%s %s: %s %s; %s (fix: %s)", e.Role, e.Dir, e.Path, e.Why, risk, e.Fix)
 }
 
 // ErrUnsafe is what every *Error matches with errors.Is.
@@ -220,6 +229,9 @@ func (c *Checker) checkOne(role, dir, q string, fi fs.FileInfo, target bool) err
 // mode perm and group gid ("its group (staff)", "others", "its group and
 // others"), or is "" when no one can: group write is the owner's alone
 // when the group is the caller's private group.
+//
+// CheckSecret asks it who can read a file, with the read bits of the
+// file's mode moved to where the write bits are.
 func (c *Checker) writableBy(perm fs.FileMode, gid int) string {
 	switch {
 	case perm&0o022 == 0:
@@ -281,35 +293,65 @@ func group(gid int) string {
 // symlink leads) owned by the caller or root and not writable by group or
 // others (but the caller's private group, as for directories). A file that does not exist passes (its directory was checked).
 func (c *Checker) CheckFile(role, path string) error {
-	abs, err := filepath.Abs(path)
-	if err != nil {
+	_, _, err := c.checkFile(role, path)
+	return err
+}
+
+// CheckSecret is CheckFile of a file that must stay secret, the server's
+// signing key: besides, no one but the caller may read it (but its
+// private group, as for writing), as ssh refuses a private key others can
+// read. Whoever reads the key signs catalogs that every client trusts,
+// and it was used at any mode: a key put back by hand under umask 022
+// (0644) was readable by every user of the machine (an attacker's run).
+func (c *Checker) CheckSecret(role, path string) error {
+	real, fi, err := c.checkFile(role, path)
+	if err != nil || fi == nil {
 		return err
-	}
-	if err := c.Check(role, filepath.Dir(abs)); err != nil {
-		return err
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", role, path, err)
-	}
-	if real != abs {
-		if err := c.Check(role, filepath.Dir(real)); err != nil {
-			return err
-		}
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", role, path, err)
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return nil
 	}
+	if by := c.writableBy((fi.Mode().Perm()&0o044)>>1, int(st.Gid)); by != "" {
+		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is readable by %s (mode %v)", by, fi.Mode()),
+			Fix:  fmt.Sprintf("'chmod go-rwx %s'; the key may have been copied: 'dist-server key rotate' replaces it", real),
+			Risk: "someone else could then sign catalogs that every client trusts"}
+	}
+	return nil
+}
+
+// checkFile is CheckFile; it returns the file's path with the symlinks
+// followed and its FileInfo, nil when the file does not exist.
+func (c *Checker) checkFile(role, path string) (string, fs.FileInfo, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := c.Check(role, filepath.Dir(abs)); err != nil {
+		return "", nil, err
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("%s %s: %w", role, path, err)
+	}
+	if real != abs {
+		if err := c.Check(role, filepath.Dir(real)); err != nil {
+			return "", nil, err
+		}
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s %s: %w", role, path, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return real, fi, nil
+	}
 	if uid := int(st.Uid); uid != c.uid && uid != 0 {
-		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is owned by %s", who(uid)),
+		return "", nil, &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is owned by %s", who(uid)),
 			Fix: fmt.Sprintf("'chown %s %s', or use a file of your own", name(c.uid), real)}
 	}
 	// A file an editor saved under umask 002 is 0664 in the user's
@@ -317,8 +359,8 @@ func (c *Checker) CheckFile(role, path string) error {
 	// caller alone, and passes as the directory does (it was refused:
 	// a hand-edited client.yaml on a system of user private groups).
 	if by := c.writableBy(fi.Mode().Perm(), int(st.Gid)); by != "" {
-		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is writable by %s (mode %v)", by, fi.Mode()),
+		return "", nil, &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is writable by %s (mode %v)", by, fi.Mode()),
 			Fix: fmt.Sprintf("'chmod go-w %s'", real)}
 	}
-	return nil
+	return real, fi, nil
 }

@@ -153,6 +153,53 @@ func TestCheckFile(t *testing.T) {
 	}
 }
 
+// TestCheckSecret: a signing key others can read, or change, is refused;
+// one readable by its owner alone passes. It was used at any mode.
+func TestCheckSecret(t *testing.T) {
+	dir := mk(t, t.TempDir(), "server", 0o755)
+	f := filepath.Join(dir, "signing.key")
+	if err := New().CheckSecret("signing key", f); err != nil {
+		t.Fatalf("a key not there yet: %v", err)
+	}
+	if err := os.WriteFile(f, []byte("k"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		mode os.FileMode
+		want string // "" when it passes
+	}{
+		{0o600, ""},
+		{0o400, ""},
+		{0o700, ""},
+		{0o601, ""}, // executable by others: nothing to read
+		{0o604, "is readable by others (mode -rw----r--); someone else could then sign catalogs that every client trusts (fix: 'chmod go-rwx " + f + "'"},
+		{0o644, "is readable by its group and others (mode -rw-r--r--)"},
+		{0o606, "is writable by others"},
+	}
+	for _, tt := range tests {
+		if err := os.Chmod(f, tt.mode); err != nil {
+			t.Fatal(err)
+		}
+		err := New().CheckSecret("signing key", f)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("mode %v: %v", tt.mode, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, ErrUnsafe)):
+			t.Errorf("mode %v: got %v, want %q", tt.mode, err, tt.want)
+		}
+	}
+	if os.Geteuid() != 0 {
+		return // a group other than the caller's, or a shared one, needs root
+	}
+	os.Chmod(f, 0o640)
+	if err := os.Chown(f, -1, 12345); err != nil {
+		t.Fatal(err)
+	}
+	if err := New().CheckSecret("signing key", f); err == nil || !strings.Contains(err.Error(), "is readable by its group (gid 12345)") {
+		t.Fatalf("readable by another group: %v", err)
+	}
+}
+
 // TestCheckFileGroupWritable: a file writable by the caller's private
 // group (saved under umask 002) passes as such a directory does; by any
 // other group it is refused. It was refused either way.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
@@ -80,7 +81,37 @@ func (e *env) findHome(create bool) (paths.Home, error) {
 	}
 	// A mirror's catalog directory holds the key it pins, as a client's
 	// does: it was not checked.
-	return h, chk.CheckAll("data directory", s.PublicDir(), s.Archives(), s.MirrorCatalog(), s.MirrorArchives())
+	if err := chk.CheckAll("data directory", s.PublicDir(), s.Archives(), s.MirrorCatalog(), s.MirrorArchives()); err != nil {
+		return h, err
+	}
+	return h, checkFiles(chk, s)
+}
+
+// checkFiles refuses a file of the data directory that the server trusts
+// when another user could change it, as the client refuses its own
+// (clientcli's checkFiles): its directory is the server's own (findHome),
+// but only the directories were checked. A 0666 catalog.db let another
+// user change a package's row, which the next publication signed without
+// a word (an attacker's run: a description rewritten in place, seen by
+// every client after its next sync); its rollback journal, replayed at
+// the next open after a crash, and its seal (catalog.db.checked: a forged
+// one skips the check of rows changed by hand) are held to the same rule,
+// and so are the key a mirror pins and its sync state. The signing key
+// must also be private (CheckSecret): a key others can read signs for
+// them.
+func checkFiles(c *safedir.Checker, s paths.Server) error {
+	db := s.Catalog()
+	for _, f := range append([]string{db, db + "-journal", db + ".checked"}, catalogclient.TrustedFiles(s.MirrorCatalog())...) {
+		if err := c.CheckFile("data file", f); err != nil {
+			return err
+		}
+	}
+	for _, k := range []string{s.SigningKey(), s.NextSigningKey()} {
+		if err := c.CheckSecret("signing key", k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // config loads server.yaml: the --config file (which must exist) or the
