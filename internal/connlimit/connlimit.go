@@ -8,9 +8,11 @@
 // LogEvery, naming the address.
 //
 // When the total is full and none is idle, the address holding the most
-// connections gives up its oldest one that never sent a request to a new
+// connections gives up its oldest one that never sent a request, or else
+// its oldest one whose reply it has not read for stallAfter, to a new
 // address holding fewer (less one), so that a few addresses holding
-// silent connections cannot keep everyone else out.
+// silent connections, or downloads they do not read, cannot keep everyone
+// else out.
 //
 // Why: every open connection holds a file descriptor, and nothing else
 // bounded them. One client held 20,000 connections open to dist-server
@@ -38,7 +40,6 @@ package connlimit
 
 import (
 	"container/list"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -166,6 +167,9 @@ type conn struct {
 	open *list.Element
 	// used: it has begun a request (SetUsed); guarded by l.mu.
 	used bool
+	// writeSince is when the write in progress began (Options.Now, in
+	// Unix nanoseconds), 0 when none is (Write, ReadFrom).
+	writeSince atomic.Int64
 }
 
 // Accept returns the next connection within the bounds, making room by
@@ -183,7 +187,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		if fair {
 			if logIt, n := l.logTurn(); logIt {
-				l.opts.Logger.Warn("connection closed: the total limit is full, and the address holding the most gave up a silent one to a new address",
+				l.opts.Logger.Warn("connection closed: the total limit is full, and the address holding the most gave up a silent or stalled one (a request never sent, or a reply not read for 10 s) to a new address",
 					"listener", l.opts.Name, "closed_ip", victim.host, "new_ip", c.host, "limit", l.opts.Total, "events_since_last_line", n)
 			}
 		}
@@ -265,14 +269,17 @@ func (l *Listener) admit(c *conn) (victim *conn, fair bool, over string) {
 	case l.total >= l.opts.Total:
 		if e := l.idle.Front(); e != nil {
 			victim = e.Value.(*conn)
-		} else if victim = l.silentOfHogLocked(c.host); victim != nil {
+		} else if victim = l.victimOfHogLocked(c.host); victim != nil {
 			// None idle: the address holding the most gives up its
-			// oldest connection that never sent a request to one holding
+			// oldest connection that never sent a request, or else one
+			// whose reply it has not read for stallAfter, to one holding
 			// fewer. Ten addresses holding silent connections (opened
 			// again as the header timeout closes them) filled the total,
 			// and every other client was refused; now they share it with
-			// the newcomers. A connection serving a request is never
-			// closed for it.
+			// the newcomers. So did twelve holding 2,500 downloads of an
+			// archive that they read 32 bytes a second of, for the 30
+			// minutes of WriteTimeout (an attacker's run). A reply its
+			// client reads is never closed for it.
 			fair = true
 		} else {
 			l.refusedAll.Add(1)
@@ -303,11 +310,12 @@ func (l *Listener) countInLocked(c *conn) {
 	c.open = q.PushBack(c)
 }
 
-// silentOfHogLocked returns the oldest connection that never sent a
-// request of the address holding the most connections, when that address
-// holds more than newcomer plus one; nil otherwise. Scanned only when the
-// total is full and none is idle.
-func (l *Listener) silentOfHogLocked(newcomer netip.Addr) *conn {
+// victimOfHogLocked returns, of the address holding the most connections
+// when that address holds more than newcomer plus one, the oldest
+// connection that never sent a request, or else the oldest stalled in a
+// write (stallAfter); nil otherwise. Scanned only when the total is full
+// and none is idle.
+func (l *Listener) victimOfHogLocked(newcomer netip.Addr) *conn {
 	var hog netip.Addr
 	most := 0
 	for h, n := range l.open {
@@ -318,12 +326,18 @@ func (l *Listener) silentOfHogLocked(newcomer netip.Addr) *conn {
 	if most <= l.open[newcomer]+1 {
 		return nil
 	}
+	var stalled *conn
+	since := l.opts.Now().Add(-stallAfter).UnixNano()
 	for e := l.oldest[hog].Front(); e != nil; e = e.Next() {
-		if c := e.Value.(*conn); !c.used {
+		c := e.Value.(*conn)
+		if !c.used {
 			return c
 		}
+		if w := c.writeSince.Load(); stalled == nil && w != 0 && w <= since {
+			stalled = c
+		}
 	}
-	return nil
+	return stalled
 }
 
 // releaseLocked gives c's slot back, the first time it is called.
@@ -408,24 +422,4 @@ func host(a net.Addr) netip.Addr {
 		return p.Addr()
 	}
 	return ip
-}
-
-func (c *conn) Close() error {
-	c.l.mu.Lock()
-	c.l.releaseLocked(c)
-	c.l.mu.Unlock()
-	return c.Conn.Close()
-}
-
-// ReadFrom and CloseWrite pass through what http.Server uses when the
-// connection has it (sendfile; a graceful close after an error).
-func (c *conn) ReadFrom(r io.Reader) (int64, error) {
-	return io.Copy(c.Conn, r)
-}
-
-func (c *conn) CloseWrite() error {
-	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
-		return cw.CloseWrite()
-	}
-	return nil
 }
