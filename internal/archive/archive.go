@@ -71,6 +71,8 @@ func (e *entryError) Unwrap() error { return e.kind }
 
 // cleanName checks a slash-separated member name and returns it without
 // "." components, repeated or trailing slashes. The package root is ".".
+// It holds the names of add (Scan, Write) and of install (Extract) to the
+// same rules and bounds (MaxPathLen, MaxNameLen, MaxDepth).
 // Absolute names and ".." components are refused outright rather than
 // cleaned, because a name that needs them is never produced by Write.
 func cleanName(name string) (string, error) {
@@ -83,6 +85,9 @@ func cleanName(name string) (string, error) {
 		return "", controlError(name)
 	case strings.HasPrefix(name, "/"):
 		return "", errors.New("absolute path")
+	case len(name) > MaxPathLen:
+		// Before splitting: a tar name may be a PAX record of 1 MiB.
+		return "", fmt.Errorf("path longer than %d bytes", MaxPathLen)
 	}
 	parts := make([]string, 0, strings.Count(name, "/")+1)
 	for _, p := range strings.Split(name, "/") {
@@ -97,7 +102,36 @@ func cleanName(name string) (string, error) {
 	if len(parts) == 0 {
 		return ".", nil
 	}
+	if msg := checkBounds(parts); msg != "" {
+		return "", errors.New(msg)
+	}
 	return strings.Join(parts, "/"), nil
+}
+
+// checkEntry is the one rule of what a package tree may hold, for Scan
+// (each file it finds) and Write (each entry it is given: the last line of
+// defence): a clean relative name within the bounds; a directory, a
+// regular file or a symlink; a symlink that stays inside its tree
+// (linkProblem). It returns the clean name; its errors name the entry and
+// match ErrUnsafe.
+func checkEntry(e Entry) (string, error) {
+	name, err := cleanName(e.Path)
+	if err != nil {
+		return "", &entryError{path: showName(e.Path), msg: err.Error(), kind: ErrUnsafe}
+	}
+	if name != e.Path || name == "." {
+		return "", &entryError{path: showName(e.Path), msg: "not a clean relative path", kind: ErrUnsafe}
+	}
+	switch {
+	case e.Mode.IsDir(), e.Mode.IsRegular():
+	case e.Mode&fs.ModeSymlink != 0:
+		if msg := linkProblem(name, e.Linkname, "the package"); msg != "" {
+			return "", &entryError{path: name, msg: msg, kind: ErrUnsafe}
+		}
+	default:
+		return "", &entryError{path: name, msg: "is " + DescribeMode(e.Mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
+	}
+	return name, nil
 }
 
 // isControl reports a rune a member name must not hold: a newline or an
@@ -146,6 +180,8 @@ func linkProblem(name, target, where string) string {
 		return "symlink has an empty target"
 	case strings.IndexByte(target, 0) >= 0:
 		return "symlink target contains a NUL byte"
+	case len(target) > MaxPathLen:
+		return fmt.Sprintf("symlink target longer than %d bytes", MaxPathLen)
 	case strings.HasPrefix(target, "/"):
 		return "symlink to " + strconv.Quote(target) + " is absolute, so it escapes " + where
 	}

@@ -19,6 +19,7 @@ type extractor struct {
 	seen    map[string]kind // clean name -> what was made there
 	maxSize int64
 	written int64           // regular file bytes so far
+	count   tally           // the names in seen, against MaxEntries and MaxPathsTotal
 	buf     *[32 << 10]byte // copy buffer, reused for every file (copyBuffers)
 
 	// dir is the root opened at dirName, the directory of the last file
@@ -102,7 +103,18 @@ type onlyWriter struct{ w io.Writer }
 func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
 
 func unsafeEntry(name, msg string) error {
-	return &entryError{path: "entry " + strconv.Quote(name), msg: msg, kind: ErrUnsafe}
+	return &entryError{path: "entry " + strconv.Quote(shortName(name)), msg: msg, kind: ErrUnsafe}
+}
+
+// see records what was made at name, counting it against the bounds of a
+// tree (MaxEntries, MaxPathsTotal): an archive of a few KB may hold a
+// million empty files.
+func (x *extractor) see(name string, k kind) error {
+	if err := x.count.add(name); err != nil {
+		return &entryError{path: "entry " + strconv.Quote(shortName(name)), msg: err.Error(), kind: ErrTooLarge}
+	}
+	x.seen[name] = k
+	return nil
 }
 
 // entry checks and creates one member.
@@ -137,23 +149,29 @@ func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 
 	switch hdr.Typeflag {
 	case tar.TypeDir:
+		if err := x.see(name, kindDir); err != nil {
+			return err
+		}
 		if err := x.mkdir(name); err != nil {
 			return err
 		}
-		x.seen[name] = kindDir
 	case tar.TypeReg:
+		if err := x.see(name, kindFile); err != nil {
+			return err
+		}
 		if err := x.file(name, hdr, content); err != nil {
 			return err
 		}
-		x.seen[name] = kindFile
 	case tar.TypeSymlink:
 		if msg := linkProblem(name, hdr.Linkname, "the destination"); msg != "" {
 			return unsafeEntry(name, msg)
 		}
+		if err := x.see(name, kindSymlink); err != nil {
+			return err
+		}
 		if err := x.root.Symlink(hdr.Linkname, name); err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
 		}
-		x.seen[name] = kindSymlink
 	case tar.TypeLink:
 		target, err := cleanName(hdr.Linkname)
 		if err != nil {
@@ -162,36 +180,54 @@ func (x *extractor) entry(hdr *tar.Header, content io.Reader) error {
 		if x.seen[target] != kindFile {
 			return unsafeEntry(name, "hardlink to "+strconv.Quote(hdr.Linkname)+" is not to an extracted regular file")
 		}
+		if err := x.see(name, kindFile); err != nil {
+			return err
+		}
 		if err := x.flush(); err != nil { // the target may still be queued
 			return err
 		}
 		if err := x.root.Link(target, name); err != nil {
 			return fmt.Errorf("%s: %w", name, unwrapPath(err))
 		}
-		x.seen[name] = kindFile
 	}
 	return nil
 }
 
 // parents checks every ancestor of name: an extracted symlink or file there
 // would redirect the entry, so it is refused; a missing one is created.
+// It looks from the deepest ancestor up and stops at the first directory
+// made: that one's own ancestors were checked when it was. So an entry
+// costs one lookup, not one per level (each a hash of the whole prefix:
+// MaxDepth of them over a name of MaxPathLen bytes, for every entry).
 func (x *extractor) parents(name string) error {
-	for i := 0; i < len(name); i++ {
-		if name[i] != '/' {
-			continue
+	end := len(name) // name[:end] is the ancestor being looked at
+	var missing []int
+	for {
+		i := strings.LastIndexByte(name[:end], '/')
+		if i < 0 {
+			break
 		}
-		p := name[:i]
-		switch x.seen[p] {
-		case kindDir, kindImplicitDir:
+		end = i
+		p := name[:end]
+		k := x.seen[p]
+		if k == kindDir || k == kindImplicitDir {
+			break
+		}
+		switch k {
 		case kindSymlink:
 			return unsafeEntry(name, "path goes through the symlink "+strconv.Quote(p))
 		case kindFile:
 			return unsafeEntry(name, "path goes through the file "+strconv.Quote(p))
-		default:
-			if err := x.mkdir(p); err != nil {
-				return err
-			}
-			x.seen[p] = kindImplicitDir
+		}
+		missing = append(missing, end)
+	}
+	for j := len(missing) - 1; j >= 0; j-- {
+		p := name[:missing[j]]
+		if err := x.see(p, kindImplicitDir); err != nil {
+			return err
+		}
+		if err := x.mkdir(p); err != nil {
+			return err
 		}
 	}
 	return nil

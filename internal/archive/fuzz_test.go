@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -28,6 +29,12 @@ func FuzzExtract(f *testing.F) {
 		{hardlink("h", "../../etc/passwd")},
 		{{hdr: tar.Header{Name: "dev", Typeflag: tar.TypeChar, Devmajor: 1, Devminor: 3}}},
 		{reg("big", string(make([]byte, 4096)))},
+		// Past the bounds (bounds.go): a path of 4,832 bytes, a name of
+		// 300, a file 1,000 directories deep, a symlink target of 5,000.
+		{reg("assets/"+strings.Repeat(strings.Repeat("a", 200)+"/", 24)+"f", "x")},
+		{reg("assets/"+strings.Repeat("b", 300), "x")},
+		{reg("assets/"+strings.Repeat("d/", 1000)+"f", "x")},
+		{symlink("assets/l", strings.Repeat("x/", 2500))},
 	} {
 		raw := tarBytes(f, ms)
 		f.Add(append([]byte{1}, raw...))

@@ -30,3 +30,40 @@ func TestCleanName(t *testing.T) {
 		}
 	}
 }
+
+// The bounds of a path, the same at add (Scan, Write) and install
+// (Extract): MaxPathLen bytes, MaxNameLen a component, MaxDepth levels.
+func TestCleanNameBounds(t *testing.T) {
+	name255 := strings.Repeat("n", MaxNameLen)
+	atLen := strings.Repeat(name255+"/", 15) + strings.Repeat("m", 100) + "/" + strings.Repeat("z", 155) // 4,096 bytes
+	for _, tc := range []struct{ name, err string }{
+		{atLen, ""},
+		{atLen + "y", "path longer than 4096 bytes"},
+		{"assets/" + strings.Repeat("b", 300), `name bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb…(300 bytes) longer than 255 bytes`},
+		{"assets/" + name255, ""},
+		{strings.Repeat("d/", MaxDepth-1) + "f", ""},
+		{strings.Repeat("d/", MaxDepth) + "f", "path 129 levels deep, more than 128"},
+		{strings.Repeat("d/", 1000) + "f", "path 1001 levels deep, more than 128"},
+		// Empty and "." components are no levels.
+		{strings.Repeat("./", 100) + strings.Repeat("d//", 100) + "f", ""},
+	} {
+		_, err := cleanName(tc.name)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || err.Error() != tc.err) {
+			t.Errorf("cleanName(%s) = %v, want error %q", shortName(tc.name), err, tc.err)
+		}
+	}
+}
+
+func TestShortName(t *testing.T) {
+	for _, tc := range []struct{ name, want string }{
+		{"assets/bin/tool", "assets/bin/tool"},
+		{strings.Repeat("a", 100), strings.Repeat("a", 100)},
+		{strings.Repeat("a", 5000), strings.Repeat("a", 40) + "…(5000 bytes)"},
+		// Cut between runes: "é" is two bytes, the 40th byte is inside one.
+		{"a" + strings.Repeat("é", 100), "a" + strings.Repeat("é", 19) + "…(201 bytes)"},
+	} {
+		if got := shortName(tc.name); got != tc.want {
+			t.Errorf("shortName(%d bytes) = %q, want %q", len(tc.name), got, tc.want)
+		}
+	}
+}

@@ -45,7 +45,7 @@ func TestScanUnreadableAsNobody(t *testing.T) {
 	if err != nil {
 		t.Skipf("cannot run the test binary as uid 65534 here: %v\n%s", err, out)
 	}
-	if want := "scan error: scan: assets/secret: cannot read: permission denied"; !strings.Contains(string(out), want) {
+	if want := "scan error: assets/secret: cannot read: permission denied"; !strings.Contains(string(out), want) {
 		t.Errorf("helper output lacks %q:\n%s", want, out)
 	}
 }

@@ -191,7 +191,11 @@ func TarSize(entries []Entry) (int64, error) {
 	var total countingWriter
 	total.n = new(atomic.Int64)
 	total.w = io.Discard
+	var t tally
 	for _, e := range entries {
+		if err := t.add(e.Path); err != nil {
+			return 0, fmt.Errorf("tar size: %w", err)
+		}
 		hdr, err := header(e)
 		if err != nil {
 			return 0, fmt.Errorf("tar size: %w", err)
@@ -211,14 +215,9 @@ const blockSize = 512
 
 // header is the normalised tar header of e.
 func header(e Entry) (*tar.Header, error) {
-	name, err := cleanName(e.Path)
+	name, err := checkEntry(e)
 	if err != nil {
-		// Which control character, say (it read "not a clean relative
-		// path" for a newline in a file name: a newcomer's run).
-		return nil, fmt.Errorf("entry %q: %w", e.Path, err)
-	}
-	if name != e.Path || name == "." {
-		return nil, fmt.Errorf("entry %q: not a clean relative path", e.Path)
+		return nil, err
 	}
 	hdr := &tar.Header{
 		Name:    name,
@@ -231,18 +230,13 @@ func header(e Entry) (*tar.Header, error) {
 		hdr.Name += "/" // the conventional spelling, so other tar tools agree
 		hdr.Mode = int64(dirPerm)
 	case e.Mode&fs.ModeSymlink != 0:
-		if msg := linkProblem(name, e.Linkname, "the package"); msg != "" {
-			return nil, &entryError{path: name, msg: msg, kind: ErrUnsafe}
-		}
 		hdr.Typeflag = tar.TypeSymlink
 		hdr.Linkname = e.Linkname
 		hdr.Mode = int64(symlinkPerm)
-	case e.Mode.IsRegular():
+	default: // a regular file: checkEntry allows nothing else
 		hdr.Typeflag = tar.TypeReg
 		hdr.Mode = int64(filePerm(e.Mode.Perm()))
 		hdr.Size = e.Size
-	default:
-		return nil, &entryError{path: name, msg: "is " + DescribeMode(e.Mode) + " (only regular files, directories and symlinks are allowed)", kind: ErrUnsafe}
 	}
 	return hdr, nil
 }

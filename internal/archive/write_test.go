@@ -237,15 +237,16 @@ func TestWriteRefusesBadEntries(t *testing.T) {
 		entry Entry
 		want  string // in the error
 	}{
-		{"absolute", Entry{Path: "/etc/passwd", Mode: 0o644}, `entry "/etc/passwd": absolute path`},
+		{"absolute", Entry{Path: "/etc/passwd", Mode: 0o644}, "/etc/passwd: absolute path"},
 		{"dot-dot", Entry{Path: "a/../../x", Mode: 0o644}, ""},
 		{"unclean", Entry{Path: "./a", Mode: fs.ModeDir | 0o755}, "not a clean relative path"},
 		{"root", Entry{Path: ".", Mode: fs.ModeDir | 0o755}, "not a clean relative path"},
 		{"escaping symlink", Entry{Path: "l", Mode: fs.ModeSymlink | 0o777, Linkname: "../x"}, ""},
 		{"symlink out of assets", Entry{Path: "assets/m", Mode: fs.ModeSymlink | 0o777, Linkname: "../manifest.yaml"}, `assets/m: symlink to "../manifest.yaml" leads out of assets/`},
 		{"fifo", Entry{Path: "p", Mode: fs.ModeNamedPipe | 0o644}, ""},
-		// Which character, said (it read "not a clean relative path").
-		{"newline", Entry{Path: "assets/new\nline.txt", Mode: 0o644}, `entry "assets/new\nline.txt": name contains the control character '\n'`},
+		// Which character, said (it read "not a clean relative path"),
+		// the name quoted: never a raw newline on the terminal.
+		{"newline", Entry{Path: "assets/new\nline.txt", Mode: 0o644}, `"assets/new\nline.txt": name contains the control character '\n'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

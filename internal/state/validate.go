@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/manifest"
 )
 
@@ -34,7 +35,10 @@ func isSHA256(s string) bool {
 // they keep a damaged or hostile file from making dist-client allocate
 // without end.
 const (
-	maxPathLen   = 4096
+	// A recorded path (relative to the prefix) and the prefix are held to
+	// the bound of a package's paths (PATH_MAX), the one add and install
+	// hold archives to.
+	maxPathLen   = archive.MaxPathLen
 	maxDeps      = 1024
 	maxUntracked = 1000 // paths kept of what a script wrote outside staging
 )

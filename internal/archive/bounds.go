@@ -1,0 +1,153 @@
+package archive
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// Bounds of a package tree: the one set that dist-server add (Scan, Write)
+// and the client's extraction (Extract) both hold, so that what add
+// publishes, every client can unpack. A path is a member's name relative to
+// the package's root ("assets/bin/tool").
+const (
+	// MaxPathLen is Linux's PATH_MAX. A longer path cannot be handed to a
+	// system call whole: the publisher's scan failed on it with "file name
+	// too long" (the path quoted whole, 5,000 bytes of it), while the
+	// client's extraction, walking it a component at a time, made it, for
+	// install.sh's cp and every other tool to fail on.
+	MaxPathLen = 4096
+	// MaxNameLen is NAME_MAX, the longest name of one component on Linux
+	// file systems.
+	MaxNameLen = 255
+	// MaxDepth bounds the components of a path. Real trees stay far below
+	// it (npm's old nested node_modules, two components a level, were the
+	// deepest ones seen, at a few dozen). The extractor's work on an entry
+	// grows with its depth (os.Root walks a directory a component at a
+	// time): one file 1,000 directories deep, an archive of 138 bytes,
+	// took 8.8 s to extract, and 20,000 files 1,500 deep (82 KB) 3 min 42 s.
+	MaxDepth = 128
+	// MaxEntries bounds the files, directories and symlinks of a package
+	// (directories made implicitly by an extraction count too). Empty
+	// files compress to a few bytes each, so the archive's size does not
+	// bound them; 1,000,000 is ten times the largest real packages
+	// (texlive's, node_modules bundles).
+	MaxEntries = 1_000_000
+	// MaxPathsTotal bounds the sum of the lengths of a package's paths:
+	// the extractor keeps every name to check the next entries against
+	// (and add its list of entries), and MaxEntries paths of MaxPathLen
+	// would be 4 GB of them. A real package's average path is under 100
+	// bytes: a million of them fit four times over.
+	MaxPathsTotal = 400 << 20
+	// MaxProblems bounds the problems Scan lists of one tree; past it,
+	// it counts them. A tree of 100,000 bad files would otherwise be
+	// megabytes of errors.
+	MaxProblems = 20
+)
+
+// checkBounds says which bound a name's components (non-empty) exceed,
+// "" when none: MaxDepth, MaxNameLen. cleanName checks MaxPathLen first.
+func checkBounds(parts []string) string {
+	if len(parts) > MaxDepth {
+		return fmt.Sprintf("path %d levels deep, more than %d", len(parts), MaxDepth)
+	}
+	for _, p := range parts {
+		if len(p) > MaxNameLen {
+			return fmt.Sprintf("name %s longer than %d bytes", showName(p), MaxNameLen)
+		}
+	}
+	return ""
+}
+
+// shortLen is the longest name shortName shows whole; of a longer one it
+// shows the first shortHead bytes and the length.
+const (
+	shortLen  = 100
+	shortHead = 40
+)
+
+// shortName is name as an error message shows it: whole when short, else
+// its start and its length ("assets/aaaa…(5000 bytes)"), so that a path of
+// thousands of bytes does not fill the terminal. It cuts between runes.
+func shortName(name string) string {
+	if len(name) <= shortLen {
+		return name
+	}
+	cut := shortHead
+	for cut > 0 && !utf8.RuneStart(name[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", name[:cut], len(name))
+}
+
+// showName is shortName, quoted when the name holds a control character
+// or bytes that are not UTF-8: those must not reach the terminal raw.
+func showName(name string) string {
+	if strings.IndexFunc(name, isControl) >= 0 {
+		return strconv.Quote(shortName(name))
+	}
+	return shortName(name)
+}
+
+// Problems is every problem Scan found in a tree, each an error naming
+// its path relative to the root: at most MaxProblems of them, and a count
+// of the rest. A publisher fixes them all before the next add, not one per
+// run.
+type Problems struct {
+	Errs []error
+	More int
+}
+
+func (p *Problems) Error() string {
+	msgs := make([]string, len(p.Errs), len(p.Errs)+1)
+	for i, e := range p.Errs {
+		msgs[i] = e.Error()
+	}
+	if p.More > 0 {
+		msgs = append(msgs, fmt.Sprintf("and %d more problems", p.More))
+	}
+	return strings.Join(msgs, "\n")
+}
+
+func (p *Problems) Unwrap() []error { return p.Errs }
+
+// add records err, or counts it once MaxProblems are recorded.
+func (p *Problems) add(err error) {
+	if len(p.Errs) >= MaxProblems {
+		p.More++
+		return
+	}
+	p.Errs = append(p.Errs, err)
+}
+
+// tally counts the entries of a tree and their paths' bytes against
+// MaxEntries and MaxPathsTotal.
+type tally struct{ entries, bytes int64 }
+
+// The bounds tally holds trees to: variables only so that a test can
+// lower them (a million entries take a minute to extract).
+var maxEntries, maxPathsTotal int64 = MaxEntries, MaxPathsTotal
+
+// add counts one more entry of the tree, at path name: an error once the
+// tree exceeds a bound.
+func (t *tally) add(name string) error {
+	t.entries++
+	t.bytes += int64(len(name))
+	switch {
+	case t.entries > maxEntries:
+		return fmt.Errorf("more than %d files, directories and symlinks: %w", maxEntries, ErrTooLarge)
+	case t.bytes > maxPathsTotal:
+		return fmt.Errorf("paths of more than %d bytes in all: %w", maxPathsTotal, ErrTooLarge)
+	}
+	return nil
+}
+
+// AsProblems returns err's problems: those of a *Problems, or err itself.
+func AsProblems(err error) *Problems {
+	if p, ok := errors.AsType[*Problems](err); ok {
+		return p
+	}
+	return &Problems{Errs: []error{err}}
+}
