@@ -40,7 +40,10 @@ func (p *Package) ID() string { return p.Manifest.Name + "-" + p.Manifest.Versio
 func (p *Package) ArchiveName() string { return p.ID() + ".tar.zst" }
 
 // Load reads and checks the package at dir. Errors name the path and what
-// is wrong.
+// is wrong: every problem Load finds, not the first (a manifest's mistakes,
+// the layout, the scripts and every file the archive would hold), so that
+// a publisher fixes them in one round, at most archive.MaxProblems listed
+// one a line and the rest counted.
 func Load(dir string) (*Package, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -49,11 +52,48 @@ func Load(dir string) (*Package, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory (a package is a directory with manifest.yaml, assets/ and optionally scripts/)", dir)
 	}
+	var problems []error
+	m, err := loadManifest(dir)
+	if errors.Is(err, errHoldsPackages) {
+		return nil, err // not a package: its layout is no news
+	}
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if err := requireKind(dir, "assets", true); err != nil {
+		problems = append(problems, err)
+	}
+	leftOut, err := unknownEntries(dir)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	warnings, bad := checkScripts(dir)
+	problems = append(problems, bad...)
+	warnings = append(warnings, otherScripts(dir)...)
+	warnings = append(warnings, leftOut...)
+	all, err := archive.Scan(dir, layout...)
+	more := 0
+	if err != nil {
+		ps := archive.AsProblems(err)
+		for _, e := range ps.Errs {
+			problems = append(problems, fmt.Errorf("%s: %w", dir, e))
+		}
+		more = ps.More
+	}
+	if err := joinProblems(dir, problems, more); err != nil {
+		return nil, err
+	}
+	return &Package{Dir: dir, Manifest: m, Entries: all, Warnings: warnings}, nil
+}
+
+// loadManifest reads and parses dir's manifest.yaml. Without one, when
+// subdirectories of dir have one, the error matches errHoldsPackages.
+func loadManifest(dir string) (*manifest.Manifest, error) {
 	mpath := filepath.Join(dir, "manifest.yaml")
 	data, err := readManifest(mpath)
 	if errors.Is(err, fs.ErrNotExist) {
 		if hint := holdsPackages(dir); hint != "" {
-			return nil, errors.New(hint)
+			return nil, &holdsError{hint}
 		}
 		return nil, fmt.Errorf("%s: missing (%s)", mpath, nearMiss(dir, "manifest.yaml", "every package needs a manifest.yaml with at least a version"))
 	}
@@ -64,48 +104,64 @@ func Load(dir string) (*Package, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	m, err := manifest.Parse(data, mpath, filepath.Base(abs))
-	if err != nil {
-		return nil, err
-	}
-	if err := requireKind(dir, "assets", true); err != nil {
-		return nil, err
-	}
-	leftOut, err := unknownEntries(dir)
-	if err != nil {
-		return nil, err
-	}
-	// Scripts are optional (DESIGN.md §3): without install.sh the client
-	// installs assets/ as the tree; distpac removes what it placed, so
-	// uninstall.sh is only for extra cleanup. When present they are files
-	// that parse.
+	return manifest.Parse(data, mpath, filepath.Base(abs))
+}
+
+// holdsError is holdsPackages' hint as an error.
+type holdsError struct{ hint string }
+
+func (e *holdsError) Error() string        { return e.hint }
+func (e *holdsError) Is(target error) bool { return target == errHoldsPackages }
+
+// errHoldsPackages marks a directory given in place of the package
+// directories it holds.
+var errHoldsPackages = errors.New("holds package directories")
+
+// checkScripts checks scripts/ and the scripts in it. Scripts are
+// optional (DESIGN.md §3): without install.sh the client installs assets/
+// as the tree; distpac removes what it placed, so uninstall.sh is only for
+// extra cleanup. When present they are files that parse.
+func checkScripts(dir string) (warnings []string, problems []error) {
 	if st, err := os.Lstat(filepath.Join(dir, "scripts")); err == nil && !st.IsDir() {
-		return nil, fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))
+		return nil, []error{fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))}
 	}
-	var warnings []string
 	for _, name := range script.Names {
 		err := requireKind(dir, "scripts/"+name, false)
 		if errors.Is(err, errMissing) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			problems = append(problems, err)
+			continue
 		}
 		path := filepath.Join(dir, "scripts", name)
 		switch err := script.Check(path); {
 		case errors.Is(err, script.ErrNoShell):
 			warnings = append(warnings, fmt.Sprintf("%s: not checked for syntax errors: %v", path, err))
 		case err != nil:
-			return nil, fmt.Errorf("%s: %w", path, err)
+			problems = append(problems, fmt.Errorf("%s: %w", path, err))
 		}
 	}
-	warnings = append(warnings, otherScripts(dir)...)
-	warnings = append(warnings, leftOut...)
-	all, err := archive.Scan(dir, layout...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dir, err)
+	return warnings, problems
+}
+
+// joinProblems is nil, the one problem, or all of them one a line: at
+// most archive.MaxProblems, then how many more there were (more, and those
+// past the bound) after dir.
+func joinProblems(dir string, problems []error, more int) error {
+	if n := len(problems) - archive.MaxProblems; n > 0 {
+		problems, more = problems[:archive.MaxProblems:archive.MaxProblems], more+n
 	}
-	return &Package{Dir: dir, Manifest: m, Entries: all, Warnings: warnings}, nil
+	if more > 0 {
+		problems = append(problems, fmt.Errorf("%s: and %d more problems", dir, more))
+	}
+	switch len(problems) {
+	case 0:
+		return nil
+	case 1:
+		return problems[0]
+	}
+	return errors.Join(problems...)
 }
 
 // layout is what the archive holds of a package directory (DESIGN.md §4).

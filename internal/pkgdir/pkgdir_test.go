@@ -209,7 +209,7 @@ func TestLoadParentOfPackages(t *testing.T) {
 		},
 		{
 			name:  "a near miss is the mistake",
-			files: map[string]string{"manifest.yml": m, "hello/manifest.yaml": m},
+			files: map[string]string{"manifest.yml": m, "hello/manifest.yaml": m, "assets/": ""},
 			err:   "DIR/manifest.yaml: missing (found manifest.yml: rename it)",
 		},
 	}
@@ -218,11 +218,16 @@ func TestLoadParentOfPackages(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "examples")
 			for path, text := range tt.files {
 				full := filepath.Join(dir, path)
+				if strings.HasSuffix(path, "/") {
+					// Made itself, not only its parent: a package's
+					// assets/ is no news beside a missing manifest.
+					if err := os.MkdirAll(full, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					continue
+				}
 				if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 					t.Fatal(err)
-				}
-				if strings.HasSuffix(path, "/") {
-					continue
 				}
 				if err := os.WriteFile(full, []byte(text), 0o644); err != nil {
 					t.Fatal(err)

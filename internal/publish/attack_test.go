@@ -388,6 +388,15 @@ func TestAddUnreadableAsNobody(t *testing.T) {
 	if err := os.Chmod(filepath.Join(bad, "assets", "data.txt"), 0); err != nil {
 		t.Fatal(err)
 	}
+	// Beside the unreadable file, two bad symlinks: all three are
+	// reported in one run (add told only the first, and the publisher
+	// met the next one on the next run).
+	if err := os.Symlink("/etc", filepath.Join(bad, "assets", "etc")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..", filepath.Join(bad, "assets", "home")); err != nil {
+		t.Fatal(err)
+	}
 	badDir := writePkg(t, filepath.Join(dir, "baddir"), "version: 1.0.0\n", "bad")
 	if err := os.Mkdir(filepath.Join(badDir, "assets", "locked"), 0); err != nil {
 		t.Fatal(err)
@@ -406,8 +415,10 @@ func TestAddUnreadableAsNobody(t *testing.T) {
 	t.Logf("child:\n%s", out)
 	for _, w := range []string{
 		"add error: nothing published",
-		bad + ": scan: assets/data.txt: cannot read: permission denied",
-		badDir + ": scan: assets/locked: cannot read: permission denied",
+		bad + ": assets/data.txt: cannot read: permission denied",
+		bad + `: assets/etc: symlink to "/etc" is absolute, so it escapes the package`,
+		bad + `: assets/home: symlink to ".." leads out of assets/`,
+		badDir + ": assets/locked: cannot read: permission denied",
 	} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("child output lacks %q", w)
@@ -428,9 +439,13 @@ func unreadableDirect(t *testing.T) {
 	if err := os.Chmod(filepath.Join(bad, "assets", "data.txt"), 0); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink("/etc", filepath.Join(bad, "assets", "etc")); err != nil {
+		t.Fatal(err)
+	}
 	before := readState(t, p)
 	_, err := p.Add(ctx, []string{good, bad})
-	if err == nil || !strings.Contains(err.Error(), "assets/data.txt: cannot read: permission denied") {
+	if err == nil || !strings.Contains(err.Error(), "assets/data.txt: cannot read: permission denied") ||
+		!strings.Contains(err.Error(), `assets/etc: symlink to "/etc" is absolute`) {
 		t.Fatalf("Add: %v", err)
 	}
 	if d := before.diff(readState(t, p)); d != "" {

@@ -23,8 +23,11 @@ scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a
 near miss of assets/ or scripts/ beside them, such as script/, is refused), then
 builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
 the catalog in one transaction and publishes a new signed catalog. If any directory is
-bad, nothing is published; a manifest whose depends or conflicts names the package
-itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad. Adding
+bad, nothing is published, and every problem found in it is named, one a line (up to
+20, then how many more); a manifest whose depends or conflicts names the package
+itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad, and so
+is a path over 4096 bytes, a name over 255, a depth over 128 levels or more than
+1,000,000 entries (the bounds install holds archives to). Adding
 the same content again changes nothing; different content under a published name and
 version is refused. So is any add while catalog.db, edited by hand, fails the check
 clients run at sync: the error names the row and field.
