@@ -7,8 +7,9 @@ import (
 )
 
 // restorePeers gives the embedded tracker the peers it knew at the last
-// clean stop (tracker.Restore), as soon as a reload has said which
-// torrents it serves. Without them a newcomer was sent to this server's
+// clean stop (tracker.Restore), and each package's count of completed
+// downloads (distpac_package_downloads_total), as soon as a reload has
+// said which torrents it serves. Without them a newcomer was sent to this server's
 // seeder alone until every client announced again (up to 33 s: the 30 s
 // interval and its jitter), and the publisher's uplink carried what the
 // clients should. A file it cannot use is one warning, and the tracker
@@ -26,11 +27,11 @@ func (r *runner) restorePeers() {
 	}
 	if res != (tracker.Restored{}) {
 		r.log.Info("tracker peers restored", "file", path, "peers", res.Peers, "swarms", res.Swarms,
-			"expired", res.Expired, "not_served", res.NotServed, "over_bounds", res.Over)
+			"expired", res.Expired, "not_served", res.NotServed, "over_bounds", res.Over, "completed_counts", res.Counts)
 	}
 }
 
-// savePeers writes the tracker's peers for the next start, once its
+// savePeers writes the tracker's peers and counts for the next start, once its
 // listener is closed; only a server that read the last file writes one,
 // so that a start that failed early does not replace the peers of the
 // stop before it with none.

@@ -73,8 +73,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 		if len(t.torrents) >= t.opts.MaxTorrents {
 			return ErrTooManyTorrents
 		}
-		s = newSwarm()
-		t.torrents[req.InfoHash] = s
+		s = t.newSwarmLocked(req.InfoHash)
 	}
 	completed := req.Event == shared.Completed
 	seeder := req.Left == 0 || completed
@@ -105,7 +104,7 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 		s.add(peer{addr: addr, lastSeen: now, seeder: seeder})
 	}
 	if counts && s.countDownload(hostOf(addr.Addr()), now, t.opts.MaxPeersPerIP, t.opts.MaxPeersPerTorrent) {
-		s.completed++
+		s.completed = addCounts(s.completed, 1)
 	}
 	return nil
 }
@@ -160,7 +159,8 @@ func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash,
 }
 
 // Scrape counts seeders, leechers and completed downloads per torrent
-// (trackerServer.AnnounceTracker); unknown torrents count zero. Callers
+// (trackerServer.AnnounceTracker); unknown torrents count zero, but for
+// the completed downloads Restore carried for them. Callers
 // leave out torrents that Allowed refuses (see Served).
 func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHash) ([]udp.ScrapeInfohashResult, error) {
 	t.mu.Lock()
@@ -170,6 +170,8 @@ func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHas
 	for i, ih := range infoHashes {
 		if s := t.liveSwarm(ih, now); s != nil {
 			out[i] = s.scrape()
+		} else {
+			out[i].Completed = t.carried[ih]
 		}
 	}
 	return out, nil

@@ -66,8 +66,8 @@ func escape(b []byte) string {
 // FuzzRestore feeds arbitrary files to Restore: it must never panic; a
 // file it refuses restores nothing and the error is ErrPeersFile; a file
 // it takes keeps the tracker within its bounds and its whitelist, writes
-// back (Save) what restores the same peers, and restores no peer that
-// outlives PeerTTL. The file is gone either way.
+// back (Save) what restores the same peers and completed counts, and
+// restores no peer that outlives PeerTTL. The file is gone either way.
 func FuzzRestore(f *testing.F) {
 	f.Add([]byte(goodHeader + "\n" + goodSwarm + "\n"))
 	f.Add([]byte(strings.Replace(goodHeader, `"swarms":1`, `"swarms":2`, 1) + "\n" + goodSwarm + "\n" +
@@ -75,6 +75,12 @@ func FuzzRestore(f *testing.F) {
 	f.Add([]byte(goodHeader + "\n" + goodSwarm[:70]))
 	f.Add([]byte(goodHeader + "\n" + swarmLine(`{"addr":"[::ffff:127.0.0.1]:7001","seen":99999999999}`, `{"addr":"127.0.0.1:7002","seen":1}`) + "\n"))
 	f.Add([]byte(""))
+	f.Add([]byte(goodHeaderV2 + "\n" + `{"info_hash":"ff01010101010101010101010101010101010101","completed":7}` + "\n"))
+	f.Add([]byte(strings.Replace(goodHeaderV2, `"swarms":1`, `"swarms":3`, 1) + "\n" +
+		`{"info_hash":"ff01010101010101010101010101010101010101","peers":[{"addr":"127.0.0.1:7001","seeder":true,"seen":1735689600}],"completed":2147483647}` + "\n" +
+		`{"info_hash":"ff02020202020202020202020202020202020202","completed":3}` + "\n" +
+		`{"info_hash":"0303030303030303030303030303030303030303","completed":9}` + "\n"))
+	f.Add([]byte(goodHeaderV2 + "\n" + `{"info_hash":"ff01010101010101010101010101010101010101","completed":-4}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clock := newFakeClock()
 		dir := t.TempDir()
@@ -97,9 +103,14 @@ func FuzzRestore(f *testing.F) {
 			if st.Peers != 0 || res != (Restored{}) {
 				t.Fatalf("a refused file restored %+v (stats %+v)", res, st)
 			}
+			for _, ih := range allowed {
+				if c := completedOf(t, tr, ih); c != 0 {
+					t.Fatalf("a refused file restored a count of %d", c)
+				}
+			}
 			return
 		}
-		if st.Torrents > 2 || st.Peers > 2*4 || st.Peers != res.Peers {
+		if st.Torrents > 2 || st.Peers > 2*4 || st.Peers != res.Peers || res.Counts > 2 {
 			t.Fatalf("restored %+v, tracker holds %+v: bounds broken", res, st)
 		}
 		held := 0
@@ -121,6 +132,9 @@ func FuzzRestore(f *testing.F) {
 		for _, ih := range allowed {
 			if a, b := tr.Peers(ih), tr2.Peers(ih); !slices.Equal(a, b) {
 				t.Fatalf("round trip: %v became %v", a, b)
+			}
+			if a, b := completedOf(t, tr, ih), completedOf(t, tr2, ih); a != b || a < 0 {
+				t.Fatalf("round trip: completed %d became %d", a, b)
 			}
 		}
 		clock.Advance(tr.opts.PeerTTL)

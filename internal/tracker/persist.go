@@ -1,6 +1,6 @@
 package tracker
 
-// The peer table across a clean restart. A restarted tracker knew no peer
+// The peer table and the completed counts across a clean restart. A restarted tracker knew no peer
 // until each client announced again (the interval, 30 s, ±10 % jitter; a
 // seeding daemon that never noticed the restart waits all of it), and
 // meanwhile every newcomer was sent to the publisher's seeder alone. Save
@@ -9,8 +9,15 @@ package tracker
 // served (Options.Allowed). After a kill -9 there is no fresh file, and one
 // left from an earlier run holds only peers past their TTL.
 //
+// Each torrent's count of completed downloads (scrape's downloaded, the
+// server's distpac_package_downloads_total) goes in the same file, on its
+// swarm's line (version 2): it went back to 0 at every restart while the
+// peers came back, and a counter that resets with no restart of the
+// process reads as downloads lost. A torrent no longer served loses its
+// count at the start, as it loses its peers.
+//
 // The file is JSON lines, read one line at a time: a header, then one line
-// per swarm. Its bounds are the tracker's own, so that no file restores
+// per swarm (its peers, its count, or both). Its bounds are the tracker's own, so that no file restores
 // more than announces could have put in the table: at most MaxTorrents
 // swarm lines of at most MaxPeersPerTorrent peers each, a line at most
 // (MaxPeersPerTorrent + 1) × maxPeerLine bytes (128 KB at the default
@@ -29,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net/netip"
 	"os"
 	"time"
@@ -36,10 +44,13 @@ import (
 	"github.com/distpac/distpac/internal/fsutil"
 )
 
-// peersFormat names the file's format in its header line.
+// peersFormat names the file's format in its header line. Version 2
+// added the completed counts; Restore reads version 1 too (the file the
+// binary before wrote at the stop that upgraded it), and refuses a later
+// one, as any file it cannot read: the tracker starts empty.
 const (
 	peersFormat  = "distpac tracker peers"
-	peersVersion = 1
+	peersVersion = 2
 )
 
 // maxPeerLine bounds the JSON of one peer in a swarm line: the longest
@@ -60,7 +71,9 @@ type peersHeader struct {
 
 type savedSwarm struct {
 	InfoHash string      `json:"info_hash"` // 40 hex digits
-	Peers    []savedPeer `json:"peers"`
+	Peers    []savedPeer `json:"peers,omitempty"`
+	// Completed is the swarm's count of completed downloads (version 2).
+	Completed int64 `json:"completed,omitempty"`
 }
 
 type savedPeer struct {
@@ -72,6 +85,8 @@ type savedPeer struct {
 // Restored is what Restore put back and what it left out.
 type Restored struct {
 	Swarms, Peers int
+	// Counts is how many torrents got their completed count back.
+	Counts int
 	// Expired peers were last seen PeerTTL or more before Restore;
 	// NotServed ones are of torrents Allowed refuses (no longer
 	// published); Over ones did not fit the tracker's bounds.
@@ -89,9 +104,10 @@ func (o *Options) maxLine() int { return (o.MaxPeersPerTorrent + 1) * maxPeerLin
 func (o *Options) maxFile() int64 { return int64(o.MaxTorrents+1) * int64(o.maxLine()) }
 
 // Save writes the live peers that announced (not the ones AddPeer pinned:
-// the server registers its seeder again at start) to path, atomically
-// (fsutil.WriteAtomic), and returns how many. Announces wait while it
-// writes, so call it once the tracker no longer serves.
+// the server registers its seeder again at start) and the torrents'
+// completed counts to path, atomically (fsutil.WriteAtomic), and returns
+// how many peers. Announces wait while it writes, so call it once the
+// tracker no longer serves.
 func (t *Tracker) Save(path string) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -101,29 +117,49 @@ func (t *Tracker) Save(path string) (int, error) {
 	err := fsutil.WriteAtomic(path, 0o600, func(w io.Writer) error {
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
-		h := peersHeader{Format: peersFormat, Version: peersVersion, Saved: now.Unix()}
+		// At most MaxTorrents lines, what Restore takes: the pinned swarms
+		// (a catalog of more packages) and the carried counts may add up
+		// to more. The swarms come first, so a count is what is left out.
+		h := peersHeader{Format: peersFormat, Version: peersVersion, Saved: now.Unix(), Swarms: len(t.carried)}
 		for _, s := range t.torrents {
-			if len(s.peers) > s.pinned {
+			if len(s.peers) > s.pinned || s.completed > 0 {
 				h.Swarms++
 			}
 		}
+		h.Swarms = min(h.Swarms, t.opts.MaxTorrents)
 		if err := enc.Encode(h); err != nil {
 			return err
 		}
+		lines := 0
+		put := func(line savedSwarm) error {
+			lines++
+			n += len(line.Peers)
+			return enc.Encode(line)
+		}
 		for ih, s := range t.torrents {
-			if len(s.peers) == s.pinned {
+			if lines == h.Swarms {
+				break
+			}
+			if len(s.peers) == s.pinned && s.completed == 0 {
 				continue
 			}
-			line := savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Peers: make([]savedPeer, 0, len(s.peers)-s.pinned)}
+			line := savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(s.completed)}
 			for _, p := range s.peers {
 				if !p.pinned {
 					line.Peers = append(line.Peers, savedPeer{Addr: p.addr.String(), Seeder: p.seeder, Seen: p.lastSeen.Unix()})
 				}
 			}
-			if err := enc.Encode(line); err != nil {
+			if err := put(line); err != nil {
 				return err
 			}
-			n += len(line.Peers)
+		}
+		for ih, c := range t.carried {
+			if lines == h.Swarms {
+				break
+			}
+			if err := put(savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(c)}); err != nil {
+				return err
+			}
 		}
 		return bw.Flush()
 	})
@@ -171,20 +207,25 @@ func (t *Tracker) Restore(path string) (Restored, error) {
 	return t.add(swarms, res), nil
 }
 
-// add puts the peers read by parsePeers into the table, under its bounds,
-// and counts them into res.
+// add puts the peers and counts read by parsePeers into the table, the
+// peers under its bounds, and counts them into res.
 func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, sw := range swarms {
 		s := t.torrents[sw.ih]
-		if s == nil {
+		if s == nil && len(sw.peers) > 0 {
 			if len(t.torrents) >= t.opts.MaxTorrents {
 				res.Over += len(sw.peers)
-				continue
+			} else {
+				s = t.newSwarmLocked(sw.ih)
 			}
-			s = newSwarm()
-			t.torrents[sw.ih] = s
+		}
+		if s == nil {
+			if t.carry(sw.ih, sw.completed) {
+				res.Counts++
+			}
+			continue
 		}
 		added := 0
 		for _, p := range sw.peers {
@@ -205,6 +246,12 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 			}
 		}
 		res.Peers += added
+		// Added to what announces since New counted; a swarm that empties
+		// here (its peers over the bounds) carries it (dropIfEmpty).
+		if sw.completed > 0 {
+			s.completed = addCounts(s.completed, sw.completed)
+			res.Counts++
+		}
 		if !t.dropIfEmpty(sw.ih, s) && added > 0 {
 			res.Swarms++
 		}
@@ -213,8 +260,9 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 }
 
 type restoredSwarm struct {
-	ih    [20]byte
-	peers []peer
+	ih        [20]byte
+	peers     []peer
+	completed int32
 }
 
 // readPeers reads a peers file and returns the peers to restore: every
@@ -250,8 +298,8 @@ func (t *Tracker) parsePeers(r io.Reader) ([]restoredSwarm, Restored, error) {
 			if err := decodeStrict(line, &h); err != nil {
 				return nil, res, fmt.Errorf("line 1 (the header): %w", err)
 			}
-			if h.Format != peersFormat || h.Version != peersVersion {
-				return nil, res, fmt.Errorf("line 1: format %.40q version %d, want %q version %d", h.Format, h.Version, peersFormat, peersVersion)
+			if h.Format != peersFormat || h.Version < 1 || h.Version > peersVersion {
+				return nil, res, fmt.Errorf("line 1: format %.40q version %d, want %q version 1 to %d", h.Format, h.Version, peersFormat, peersVersion)
 			}
 			if h.Saved <= 0 {
 				return nil, res, fmt.Errorf("line 1: saved %d is no time", h.Saved)
@@ -272,7 +320,7 @@ func (t *Tracker) parsePeers(r io.Reader) ([]restoredSwarm, Restored, error) {
 			return nil, res, fmt.Errorf("line %d: info hash %x listed twice", n, sw.ih)
 		}
 		seen[sw.ih] = true
-		if len(sw.peers) > 0 {
+		if len(sw.peers) > 0 || sw.completed > 0 {
 			out = append(out, sw)
 		}
 	}
@@ -305,13 +353,19 @@ func (t *Tracker) parseSwarm(line []byte, now time.Time, res *Restored) (restore
 	if _, err := hex.Decode(out.ih[:], []byte(sw.InfoHash)); err != nil {
 		return out, fmt.Errorf("info_hash %q: %w", sw.InfoHash, err)
 	}
-	if len(sw.Peers) == 0 {
-		return out, fmt.Errorf("info hash %s: no peers", sw.InfoHash)
+	if sw.Completed < 0 || sw.Completed > math.MaxInt32 {
+		return out, fmt.Errorf("info hash %s: completed %d, want 0 to %d", sw.InfoHash, sw.Completed, math.MaxInt32)
+	}
+	if len(sw.Peers) == 0 && sw.Completed == 0 {
+		return out, fmt.Errorf("info hash %s: no peers and no completed count", sw.InfoHash)
 	}
 	if len(sw.Peers) > t.opts.MaxPeersPerTorrent {
 		return out, fmt.Errorf("info hash %s: %d peers, more than %d (the tracker's MaxPeersPerTorrent)", sw.InfoHash, len(sw.Peers), t.opts.MaxPeersPerTorrent)
 	}
 	served := t.Served(out.ih)
+	if served {
+		out.completed = int32(sw.Completed)
+	}
 	addrs := make(map[netip.AddrPort]bool, len(sw.Peers))
 	for i, sp := range sw.Peers {
 		addr, err := netip.ParseAddrPort(sp.Addr)

@@ -240,7 +240,7 @@ func TestRestoreDamagedFile(t *testing.T) {
 		{"empty", "", "no header line"},
 		{"not JSON", "PK\x03\x04 a zip file\n", "line 1 (the header): invalid character"},
 		{"another format", `{"format":"opentracker","version":1,"saved":1,"swarms":0}`, `format "opentracker" version 1`},
-		{"a later version", `{"format":"distpac tracker peers","version":2,"saved":1,"swarms":0}`, "version 2"},
+		{"a later version", `{"format":"distpac tracker peers","version":3,"saved":1,"swarms":0}`, "version 3"},
 		{"unknown header key", `{"format":"distpac tracker peers","version":1,"saved":1,"swarms":0,"x":1}`, `unknown field "x"`},
 		{"no saved time", `{"format":"distpac tracker peers","version":1,"swarms":0}`, "saved 0 is no time"},
 		{"negative swarms", `{"format":"distpac tracker peers","version":1,"saved":1,"swarms":-1}`, "-1 swarms"},

@@ -39,6 +39,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -155,6 +156,15 @@ type Tracker struct {
 	mu        sync.Mutex
 	torrents  map[[20]byte]*swarm // guarded by mu; never holds an empty swarm after a call returns
 	lastSweep time.Time           // guarded by mu
+	// carried holds the completed counts of torrents with no swarm: read
+	// by Restore (no live peer was saved: the peers expired, or only the
+	// server's seeder, which registers later, was there) or left by a
+	// swarm that emptied (dropIfEmpty), until a swarm of that torrent is
+	// made again (newSwarmLocked); guarded by mu. A swarm with no peer
+	// goes, so it cannot hold its count itself. At most MaxTorrents
+	// entries (about 40 bytes each): past that a count goes with its
+	// swarm, as every count did before.
+	carried map[[20]byte]int32
 }
 
 // New returns an empty tracker.
@@ -163,6 +173,7 @@ func New(opts Options) *Tracker {
 	t := &Tracker{
 		opts:      opts,
 		torrents:  make(map[[20]byte]*swarm),
+		carried:   make(map[[20]byte]int32),
 		lastSweep: opts.Now(),
 	}
 	t.handler = t.newHandler()
@@ -179,8 +190,7 @@ func (t *Tracker) AddPeer(infoHash [20]byte, addr netip.AddrPort, complete bool)
 	defer t.mu.Unlock()
 	s := t.torrents[infoHash]
 	if s == nil {
-		s = newSwarm()
-		t.torrents[infoHash] = s
+		s = t.newSwarmLocked(infoHash)
 	}
 	now := t.opts.Now()
 	if i, ok := s.index[addr]; ok {
@@ -317,9 +327,46 @@ func (t *Tracker) liveSwarm(infoHash [20]byte, now time.Time) *swarm {
 	return s
 }
 
+// newSwarmLocked makes the swarm of infoHash, with the completed count
+// Restore carried for it if any; t.mu is held.
+func (t *Tracker) newSwarmLocked(infoHash [20]byte) *swarm {
+	s := newSwarm()
+	if c, ok := t.carried[infoHash]; ok {
+		s.completed = c
+		delete(t.carried, infoHash)
+	}
+	t.torrents[infoHash] = s
+	return s
+}
+
+// carry keeps the count of a torrent with no swarm, and reports whether
+// it did; t.mu is held.
+func (t *Tracker) carry(infoHash [20]byte, completed int32) bool {
+	if completed <= 0 {
+		return false
+	}
+	c, ok := t.carried[infoHash]
+	if !ok && len(t.carried) >= t.opts.MaxTorrents {
+		return false
+	}
+	t.carried[infoHash] = addCounts(c, completed)
+	return true
+}
+
+// addCounts adds two counts of completed downloads, stopping at the
+// largest an int32 (scrape's type) holds rather than wrapping negative:
+// a restored count may be near it.
+func addCounts(a, b int32) int32 {
+	if a > math.MaxInt32-b {
+		return math.MaxInt32
+	}
+	return a + b
+}
+
 func (t *Tracker) dropIfEmpty(infoHash [20]byte, s *swarm) bool {
 	if len(s.peers) == 0 {
 		delete(t.torrents, infoHash)
+		t.carry(infoHash, s.completed)
 		return true
 	}
 	return false
