@@ -102,38 +102,34 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		return cli.WithHint(fmt.Errorf("mirror: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
 	}
 	if !o.foreground {
-		if path, _ := e.configFile(); path != "" {
-			if ignored := mirrorIgnores(path); len(ignored) > 0 {
-				e.UI.Warnf("%s: a mirror ignores %s (it serves the primary's catalog and torrents; it uses %s)\n",
-					path, strings.Join(ignored, ", "), strings.Join(mirrorKeys, ", "))
-			}
-		}
 		bg := []string{"mirror", "--interval", o.interval.String()}
 		if o.key != "" {
 			bg = append(bg, "--key", o.key)
 		}
 		bg = append(bg, args...) // URLs: none starts with "-"
-		// The key is pinned at the first start (given with --key, or on
-		// first use) and followed from then on: only a start that pinned
-		// it on first use warns. Every start without --key said "pinned
-		// on first use", of a key an earlier --key had pinned (an
-		// operator's run).
-		before, _ := catalogclient.LoadTrust(sp.MirrorCatalog(), key)
-		return startBackground(ctx, e, sp, bg, o.timeout, func(info server.Info, log string) {
-			printInfo(e, o.json, info, log)
-			if t, err := catalogclient.LoadTrust(sp.MirrorCatalog(), key); err == nil && t.Key != nil && !t.Configured && before.Key == nil {
-				e.UI.Warnf("following the primary's key %s (%s), pinned on first use in %s: compare it with `dist-server key` on the primary\n", t.Key, t.Key.Fingerprint(), t.Path)
-			}
-		})
+		return startBackground(ctx, e, sp, bg, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
+	}
+	// Said by the process that runs the mirror, as start's warnings
+	// (startBackground relays them from the log).
+	cfgPath, _ := e.configFile()
+	if cfgPath != "" {
+		if ignored := mirrorIgnores(cfgPath); len(ignored) > 0 {
+			e.UI.Warnf("%s: a mirror ignores %s (it serves the primary's catalog and torrents; it uses %s)\n",
+				cfgPath, strings.Join(ignored, ", "), strings.Join(mirrorKeys, ", "))
+		}
 	}
 	swarm.GovernProcs(ctx)
-	cfgPath, _ := e.configFile()
 	return withPrimaryHint(args, server.RunMirror(ctx, server.MirrorOptions{
 		Paths: sp, Config: cfg, ConfigPath: cfgPath, Primary: args, Key: key, Interval: o.interval,
 		Logger: e.LoggerAt(slog.LevelInfo),
 		Ready:  func(info server.Info) { printInfo(e, o.json, info, "") },
+		// Only a sync that pinned the key on first use calls it: a start
+		// after one with --key, which pinned the key given, does not (every
+		// start without --key said "pinned on first use" of it once).
 		Pinned: func(k signing.PublicKey) {
-			e.UI.Warnf("TRUST ON FIRST USE: pinned the primary's key:\n    %s (%s)\n  Compare it with the output of `dist-server key` on the primary; pass --key to pin it explicitly.\n", k, k.Fingerprint())
+			t, _ := catalogclient.LoadTrust(sp.MirrorCatalog(), nil) // for its Path
+			e.UI.Warnf("TRUST ON FIRST USE: following the primary's key %s (%s), pinned on first use in %s: compare it with `dist-server key` on the primary; pass --key to pin it explicitly\n",
+				k, k.Fingerprint(), t.Path)
 		},
 	}))
 }

@@ -1,6 +1,7 @@
 package servercli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -81,13 +82,6 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	if err := refuseInMirrorHome(sp, "start", "run dist-server mirror URL to serve it (status and stop work on it); start runs a primary, in a data home of its own"); err != nil {
 		return err
 	}
-	warnStaleTorrents(ctx, e, cfg, sp)
-	cfgPath, _ := e.configFile()
-	if cfgPath != "" {
-		for _, w := range cfg.AnnouncePathWarnings() {
-			e.UI.Warnf("%s: %s\n", cfgPath, w)
-		}
-	}
 	if !o.foreground {
 		args := []string{"start"}
 		for flag, on := range map[string]bool{"--no-tracker": o.noTracker, "--no-seeder": o.noSeeder, "--no-database": o.noDatabase} {
@@ -96,6 +90,16 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 			}
 		}
 		return startBackground(ctx, e, sp, args, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
+	}
+	// Start-time warnings are said here, by the process that runs the
+	// server: on the terminal in the foreground, into server.log in the
+	// background, from where start relays them (startBackground).
+	warnStaleTorrents(ctx, e, cfg, sp)
+	cfgPath, _ := e.configFile()
+	if cfgPath != "" {
+		for _, w := range cfg.AnnouncePathWarnings() {
+			e.UI.Warnf("%s: %s\n", cfgPath, w)
+		}
 	}
 	// A running server's log says what it serves and seeds.
 	logger := e.LoggerAt(slog.LevelInfo)
@@ -143,7 +147,13 @@ func printInfo(e *env, asJSON bool, info server.Info, logPath string) {
 
 // startBackground re-runs this binary with args and --foreground in a new
 // session (args[0] is the command: start or mirror), its output going to
-// server.log, and waits until it reports ready, then calls ready.
+// server.log, and waits until it reports ready, then calls ready. The
+// warnings the server said at start-up (relayWarnings) are shown on
+// stderr first, whether it got ready or exited: the server process is the
+// one that says them, so they are in the log once and on the terminal
+// once. Said by this process too, they were said twice, in two places
+// that drifted (a mirror's ignored keys were never in the log, nor said
+// by mirror --foreground).
 func startBackground(ctx context.Context, e *env, sp paths.Server, args []string, timeout time.Duration, ready func(server.Info, string)) error {
 	exe, err := os.Executable()
 	if err != nil {
@@ -186,9 +196,11 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args []string
 	for {
 		select {
 		case err := <-exited:
+			relayWarnings(e, sp.Log(), logStart)
 			return startupError(args[0], err, sp.Log(), logStart)
 		case <-deadline:
 			cmd.Process.Signal(syscall.SIGTERM)
+			relayWarnings(e, sp.Log(), logStart)
 			return fmt.Errorf("%s: the server was not ready after %s; see %s", args[0], timeout, sp.Log())
 		case <-ctx.Done():
 			cmd.Process.Signal(syscall.SIGTERM)
@@ -196,6 +208,7 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args []string
 		case <-tick.C:
 			info, err := readInfo(sp)
 			if err == nil && info.PID == cmd.Process.Pid {
+				relayWarnings(e, sp.Log(), logStart)
 				ready(info, sp.Log())
 				return nil
 			}
@@ -355,4 +368,55 @@ func warnStaleTorrents(ctx context.Context, e *env, cfg *config.Server, sp paths
 	}
 	e.UI.Warnf("%s with another tracker or web seed than server.yaml names now (%s): these are written at add time; dist-server remove and add them again to change it\n",
 		ui.Count(len(stale), "published package"), strings.Join(shown, ", "))
+}
+
+// Bounds of relayWarnings: the warnings come first in a run's output but
+// for a mirror's pinned key, after its first sync, which logs a lot with
+// -vv; a line longer than maxLogLine ends the scan.
+const (
+	maxWarningScan = 8 << 20
+	maxLogLine     = 64 << 10
+	maxWarnings    = 100
+)
+
+// relayWarnings shows on stderr the warnings ("warning: " lines and the
+// indented lines that continue them) written to the log at logPath from
+// offset on: a background server's start-up warnings, said once into the
+// log by the server and shown once on the terminal by the start that
+// launched it.
+func relayWarnings(e *env, logPath string, offset int64) {
+	f, err := os.Open(logPath)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Size() < offset {
+		offset = 0 // rotated: all of it is this run's
+	}
+	sc := bufio.NewScanner(io.NewSectionReader(f, offset, maxWarningScan))
+	sc.Buffer(make([]byte, 0, 4096), maxLogLine)
+	var out strings.Builder
+	flush := func() {
+		if out.Len() > 0 {
+			e.UI.Warnf("%s", out.String())
+			out.Reset()
+		}
+	}
+	in, n := false, 0
+	for sc.Scan() && n < maxWarnings {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "warning: "):
+			flush()
+			in = true
+			n++
+			out.WriteString(strings.TrimPrefix(line, "warning: ") + "\n")
+		case in && line != "" && (line[0] == ' ' || line[0] == '\t'):
+			out.WriteString(line + "\n")
+		default:
+			flush()
+			in = false
+		}
+	}
+	flush()
 }

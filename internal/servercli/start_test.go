@@ -1,13 +1,16 @@
 package servercli
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // A failed start-up says this run's cause, once: the log holds every
@@ -75,4 +78,56 @@ func TestStartupErrorRotatedLog(t *testing.T) {
 	if err := startupError("start", nil, log, 1<<20); err.Error() != "start: the server exited during start-up: no" {
 		t.Errorf("startupError = %v", err)
 	}
+}
+
+// relayWarnings shows the warnings a background server wrote at start-up,
+// this run's only, each once and whole (the indented lines that continue
+// one), and nothing else of the log: start says them on the terminal from
+// there, since the server alone says them (into the log).
+func TestRelayWarnings(t *testing.T) {
+	const earlier = "warning: server.yaml: announce_url \"http://x\" has no path: an earlier run's\n" +
+		"time=2026-12-03T09:37:01.745Z level=INFO msg=\"server ready\"\n"
+	tests := []struct{ name, run, want string }{
+		{
+			name: "start's two, before the server's log and its ready lines",
+			run: "warning: /etc/distpac/server.yaml: announce_url \"http://t:6969\" has no path: set http://t:6969/announce\n" +
+				"warning: 1 published package with another tracker or web seed than server.yaml names now (app@1.0.0): remove and add\n" +
+				"time=2026-12-06T12:00:00.000Z level=WARN msg=\"tracker starts with no peers\" err=\"x\"\n" +
+				"dist-server running (pid 7)\n" +
+				"  catalog: listening on 127.0.0.1:9090 (this machine only), http://127.0.0.1:9090\n",
+			want: "warning: /etc/distpac/server.yaml: announce_url \"http://t:6969\" has no path: set http://t:6969/announce\n" +
+				"warning: 1 published package with another tracker or web seed than server.yaml names now (app@1.0.0): remove and add\n",
+		},
+		{
+			name: "a warning of several lines, after the first sync's log",
+			run: "time=2026-12-06T12:00:00.000Z level=INFO msg=\"sync\"\n" +
+				"warning: TRUST ON FIRST USE: pinned:\n    ed25519:K (SHA256:F)\n  Compare it.\n" +
+				"dist-server mirror running (pid 8), following http://p\n" +
+				"  catalog: listening on 127.0.0.1:9091\n",
+			want: "warning: TRUST ON FIRST USE: pinned:\n    ed25519:K (SHA256:F)\n  Compare it.\n",
+		},
+		{name: "none", run: "dist-server running (pid 9)\n  catalog: x\n"},
+		{name: "no output yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "server.log")
+			if err := os.WriteFile(log, []byte(earlier+tt.run), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var out, errOut bytes.Buffer
+			e := &env{cli.Global{UI: ui.New(&out, &errOut, false)}}
+			relayWarnings(e, log, int64(len(earlier)))
+			if errOut.String() != tt.want || out.Len() != 0 {
+				t.Errorf("stderr:\n%s\nwant:\n%s\nstdout: %q", errOut.String(), tt.want, out.String())
+			}
+		})
+	}
+	t.Run("no log", func(t *testing.T) {
+		var errOut bytes.Buffer
+		relayWarnings(&env{cli.Global{UI: ui.New(io.Discard, &errOut, false)}}, filepath.Join(t.TempDir(), "none"), 0)
+		if errOut.Len() != 0 {
+			t.Errorf("stderr %q, want nothing", errOut.String())
+		}
+	})
 }
