@@ -39,6 +39,17 @@ type Op struct {
 	Ino uint64
 }
 
+// JournalFormat is the format of the journal (the txn row and its steps)
+// this code writes and reads. BeginJournal keeps it in the file's header,
+// PRAGMA user_version, in the transaction that writes the journal: no
+// table changes, so the schema version (meta) stays, and an older
+// dist-client, which ignores user_version, is not locked out of the whole
+// state, as a schema version above its own would lock it. A journal
+// written before the format was (user_version 0) is of format 1. A
+// dist-client that changes what a step means raises it; OpenJournal
+// refuses a journal of a format above its own rather than misapply it.
+const JournalFormat = 1
+
 // BackupPrefix starts the name of a file set aside during a transaction,
 // in its own directory (so the rename never crosses filesystems).
 const BackupPrefix = ".distpac-"
@@ -211,6 +222,10 @@ func (db *DB) BeginJournal(ctx context.Context, j Journal, b Bounds) error {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO txn (id, work, committed) VALUES (1, ?, 0)`, j.Work); err != nil {
 			return fmt.Errorf("journal: another transaction is open: %w", err)
 		}
+		// A pragma takes no parameter; the value is this constant.
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, JournalFormat)); err != nil {
+			return err
+		}
 		if j.History != 0 && len(j.Changes) > 0 {
 			if _, err := tx.ExecContext(ctx, `UPDATE history SET changes = ? WHERE id = ? AND result = ?`, marshal(j.Changes), j.History, ResultRunning); err != nil {
 				return err
@@ -245,7 +260,8 @@ func (db *DB) EndJournal(ctx context.Context) error {
 // a kill -9, a full disk); nil when there is none. A journal that moves
 // anything outside b (and the prefixes the records name) is refused, with
 // nothing touched: only a hand-made one does, and undoing it would rename
-// and delete what its maker chose.
+// and delete what its maker chose. So is one of a newer dist-client's
+// format (JournalFormat), before a step of it is read.
 func (db *DB) OpenJournal(ctx context.Context, b Bounds) (*Journal, error) {
 	var j Journal
 	var committed int64
@@ -257,6 +273,17 @@ func (db *DB) OpenJournal(ctx context.Context, b Bounds) (*Journal, error) {
 		return nil, db.damaged(err)
 	}
 	j.Committed = committed != 0
+	var format int64
+	if err := db.sql.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&format); err != nil {
+		return nil, db.damaged(err)
+	}
+	switch {
+	case format > JournalFormat:
+		return nil, fmt.Errorf("journal in %s was written by a newer dist-client (format %d, this one reads up to %d): run the newer dist-client's recover",
+			db.path, format, JournalFormat)
+	case format < 0:
+		return nil, corrupt(db.path, "journal format %d (user_version): not one dist-client writes, so the interrupted transaction was not rolled back and nothing was touched", format)
+	}
 	rows, err := db.sql.QueryContext(ctx, `SELECT op, src, dst, ino FROM journal ORDER BY seq`)
 	if err != nil {
 		return nil, db.damaged(err)
