@@ -26,6 +26,7 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/signing"
 )
 
 // Publisher adds and removes packages of one server.
@@ -82,6 +83,25 @@ func (p *Publisher) tryLock() (fl *flock.Flock, ok bool, err error) {
 	return fl, ok, nil
 }
 
+// change takes what every change of the catalog needs, in this order: the
+// publish lock (so that the key and the catalog read are not another
+// publisher's half-way), the signing key and the working catalog. release
+// closes the catalog and then lets the lock go.
+func (p *Publisher) change(ctx context.Context) (key *signing.Key, db *catalog.DB, release func(), err error) {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if key, err = LoadKey(p.Paths); err == nil {
+		db, err = p.openWorking(ctx)
+	}
+	if err != nil {
+		fl.Unlock()
+		return nil, nil, nil, err
+	}
+	return key, db, func() { db.Close(); fl.Unlock() }, nil
+}
+
 // Add publishes the package directories. Every directory is checked before
 // anything is written; any bad one fails the whole call with every problem
 // listed, and nothing is published.
@@ -96,21 +116,11 @@ func (p *Publisher) Add(ctx context.Context, dirs []string) ([]Result, error) {
 	if err := p.checkWhitelist(); err != nil {
 		return nil, fmt.Errorf("nothing published: %w", err)
 	}
-	fl, err := p.lock(ctx)
+	key, db, release, err := p.change(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer fl.Unlock()
-
-	key, err := LoadKey(p.Paths)
-	if err != nil {
-		return nil, err
-	}
-	db, err := p.openWorking(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
+	defer release()
 	// A catalog clients would refuse (edited by hand since it was last
 	// published) is refused before any archive is built, and left as it
 	// is: the new rows would be recorded and never published. Its serial
@@ -229,20 +239,11 @@ func (p *Publisher) Remove(ctx context.Context, refs []catalog.Ref) ([]catalog.P
 	if err := p.checkWhitelist(); err != nil {
 		return nil, fmt.Errorf("nothing removed: %w", err)
 	}
-	fl, err := p.lock(ctx)
+	key, db, release, err := p.change(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer fl.Unlock()
-	key, err := LoadKey(p.Paths)
-	if err != nil {
-		return nil, err
-	}
-	db, err := p.openWorking(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer db.Close()
+	defer release()
 	// Raised in the removal's own transaction, not before it: raise checks
 	// the catalog first, and withdrawing a row clients refuse must not be
 	// refused for it.

@@ -328,20 +328,11 @@ func (p *Publisher) Repair(ctx context.Context) error { return p.ensure(ctx, fal
 // catalog that is refused: raise checks it before it writes, and Publish
 // before it signs.
 func (p *Publisher) ensure(ctx context.Context, adopt bool) error {
-	fl, err := p.lock(ctx)
+	key, db, release, err := p.change(ctx)
 	if err != nil {
 		return err
 	}
-	defer fl.Unlock()
-	key, err := LoadKey(p.Paths)
-	if err != nil {
-		return err
-	}
-	db, err := p.openWorking(ctx)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
+	defer release()
 	if err := p.raise(ctx, db, adopt); err != nil {
 		return err
 	}
