@@ -167,7 +167,9 @@ type Result struct {
 	Rotated []signing.Rotation
 	// ValidUntil is when the catalog now held expires.
 	ValidUntil time.Time
-	// Server is the URL the catalog came from (or that said 304).
+	// Server is the URL the catalog came from (or that said 304), its
+	// password masked (redact.URL), as every URL a Sync reports is: the
+	// caller prints them.
 	Server string
 	// Failed lists the servers tried before Server, and what each did.
 	Failed []ServerError
@@ -191,7 +193,7 @@ func DroppedWebSeedsNote(res Result) string {
 
 // ServerError is what one server did in a Sync that tried several.
 type ServerError struct {
-	URL  string
+	URL  string // masked (redact.URL)
 	Took time.Duration
 	Err  error
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // A server that failed a sync is tried after the others for demoteFor:
@@ -19,7 +20,10 @@ const (
 	maxFailFile = 64 << 10
 )
 
-// failures is servers.json: when each server last failed a sync.
+// failures is servers.json: when each server last failed a sync, by its
+// URL masked (redact.URL), as ServerError and Result name it: the file
+// is world-readable. Two entries of server_urls that differ only in
+// their password are one server here, which only orders them.
 type failures struct {
 	Failed map[string]time.Time `json:"failed"`
 }
@@ -53,7 +57,7 @@ func OrderServers(dir string, servers []string) []string {
 // the others, each group in its given order.
 func (f failures) order(servers []string, now time.Time) []string {
 	recent := func(u string) bool {
-		at, ok := f.Failed[u]
+		at, ok := f.Failed[redact.URL(u)]
 		return ok && now.Sub(at) < demoteFor && !at.After(now)
 	}
 	out := slices.DeleteFunc(slices.Clone(servers), recent)
@@ -71,7 +75,7 @@ func (f failures) order(servers []string, now time.Time) []string {
 // a sync stays behind that mirror that long, the mirror's older catalog
 // "up to date" meanwhile (a newcomer's run): the caller says so.
 type Demoted struct {
-	URL           string
+	URL           string // masked (redact.URL)
 	Failed, Until time.Time
 }
 
@@ -88,9 +92,10 @@ func PassedOver(dir string, servers []string, took string, now time.Time) []Demo
 
 // passedOver is the servers listed before took that failed within
 // demoteFor of now (so were tried after it, and took answered first).
+// took and the URLs of the result are masked (redact.URL).
 func (f failures) passedOver(servers []string, took string, now time.Time) []Demoted {
 	var out []Demoted
-	for _, u := range servers {
+	for _, u := range redact.URLs(servers) {
 		if u == took {
 			break
 		}
@@ -102,9 +107,12 @@ func (f failures) passedOver(servers []string, took string, now time.Time) []Dem
 }
 
 // record notes the servers that failed this sync, forgets the one that
-// answered (ok, "" for none) and those no longer configured, and writes
-// servers.json when that changed anything. Best effort: it only orders.
+// answered (ok, "" for none; masked as failed's URLs are) and those no
+// longer configured (keys a version that kept passwords wrote among
+// them), and writes servers.json when that changed anything. Best
+// effort: it only orders.
 func (f failures) record(dir string, servers []string, failed ServersError, ok string, now time.Time) {
+	servers = redact.URLs(servers)
 	changed := false
 	for u := range f.Failed {
 		if u == ok || !slices.Contains(servers, u) {

@@ -56,7 +56,7 @@ func (d *download) remove() { os.Remove(d.tmp) }
 // and its signature. It returns nil, nil when the server answers 304.
 func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err error) {
 	dbURL := s.url(PathCatalog)
-	resp, err := s.get(ctx, dbURL, etag)
+	resp, err := s.get(ctx, PathCatalog, etag)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +130,7 @@ func sumInto(dst *[sha256.Size]byte, h hash.Hash) { copy(dst[:], h.Sum(nil)) }
 // fetchSignature downloads packages.db.sig, at most maxSigSize bytes.
 func (s *syncer) fetchSignature(ctx context.Context) ([]byte, string, error) {
 	sigURL := s.url(PathSignature)
-	resp, err := s.get(ctx, sigURL, "")
+	resp, err := s.get(ctx, PathSignature, "")
 	if err != nil {
 		return nil, "", err
 	}
@@ -167,7 +167,7 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		return withAdvice(fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w", err),
 			fmt.Sprintf("set %s to the output of `dist-server key`", s.keySetting()))
 	}
-	resp, err := s.get(ctx, keyURL, "")
+	resp, err := s.get(ctx, PathKey, "")
 	if err != nil {
 		return nil, wrap(err)
 	}
@@ -309,12 +309,30 @@ func httpError(u string, resp *http.Response) error {
 	return err
 }
 
+// ErrUnauthorized: the server answered 401 Unauthorized, asking for a
+// user and password (HTTP basic auth) that the server URL does not give
+// or that it refused. A private repository behind a web server's basic
+// auth takes them in the URL: https://USER:PASSWORD@HOST/.
+var ErrUnauthorized = errors.New("401 Unauthorized")
+
+// statusError is a non-200 answer (httpError), which matches
+// ErrUnauthorized when it is a 401.
+type statusError struct {
+	msg  string
+	code int
+}
+
+func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Is(target error) bool {
+	return target == ErrUnauthorized && e.code == http.StatusUnauthorized
+}
+
 // httpErrorSaid is httpError, and whether the server's body said more than
 // the status.
 func httpErrorSaid(u string, resp *http.Response) (_ error, said bool) {
 	msg := fmt.Sprintf("GET %s: %d %s", u, resp.StatusCode, http.StatusText(resp.StatusCode)) // not the server's reason phrase: it reaches terminals
 	if mediaType(resp) != "text/plain" {
-		return errors.New(msg), false
+		return &statusError{msg, resp.StatusCode}, false
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
@@ -329,13 +347,13 @@ func httpErrorSaid(u string, resp *http.Response) (_ error, said bool) {
 		line = strings.TrimSpace(rest)
 	}
 	if line == "" || restatesStatus(line, resp.StatusCode) {
-		return errors.New(msg), false
+		return &statusError{msg, resp.StatusCode}, false
 	}
 	excerpt := catalog.Printable([]byte(line[:min(len(line), maxBodyExcerpt)])) // no terminal escapes from a server
 	if len(line) > maxBodyExcerpt {
 		excerpt += "..."
 	}
-	return errors.New(msg + ": " + excerpt), true
+	return &statusError{msg + ": " + excerpt, resp.StatusCode}, true
 }
 
 // restatesStatus reports whether a body line holds no word beside the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // Status is what `dist-client status` shows of the local catalog.
@@ -49,7 +50,8 @@ func ReadStatus(ctx context.Context, dir string, now time.Time) (Status, error) 
 		if err := json.Unmarshal(b, &s); err != nil {
 			st.StateErr = fmt.Sprintf("%s: %v (the next sync writes it again)", filepath.Join(dir, stateFile), err)
 		} else {
-			st.ServerURL, st.SyncedAt = s.ServerURL, s.SyncedAt
+			// Masked again: a version that kept passwords wrote it.
+			st.ServerURL, st.SyncedAt = redact.URL(s.ServerURL), s.SyncedAt
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return st, err

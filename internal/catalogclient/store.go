@@ -24,7 +24,7 @@ import (
 type syncState struct {
 	ETag      string    `json:"etag"`
 	Serial    int64     `json:"serial"`
-	ServerURL string    `json:"server_url"`
+	ServerURL string    `json:"server_url"` // its password masked (redact.URL): the file is world-readable
 	SyncedAt  time.Time `json:"synced_at"`
 	// Key is the trust root the held catalog was accepted under (the
 	// pinned or configured key the next sync starts from). Empty in files
@@ -291,7 +291,7 @@ func freeVersionDir(dir string, serial int64) (string, error) {
 // recordSync writes sync.json. It runs after the commit point, where a
 // failure costs only an extra download next time, so it is logged.
 func (s *syncer) recordSync(etag string, serial int64, root signing.PublicKey) {
-	st := syncState{ETag: etag, Serial: serial, ServerURL: s.base.String(), SyncedAt: s.now().UTC().Truncate(time.Second), Key: root.String()}
+	st := syncState{ETag: etag, Serial: serial, ServerURL: s.server(), SyncedAt: s.now().UTC().Truncate(time.Second), Key: root.String()}
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err == nil {
 		err = fsutil.WriteFileAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'), 0o644)

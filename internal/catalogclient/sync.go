@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // syncer carries one Sync's settings, for one server.
@@ -63,22 +65,22 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		start := time.Now()
 		res, err := syncOne(ctx, one)
 		if err == nil {
-			res.Server, res.Failed = u, failed
+			res.Server, res.Failed = redact.URL(u), failed
 			if len(configured) > 1 {
-				res.Demoted = fails.passedOver(configured, u, now())
-				fails.record(opts.Dir, configured, failed, u, now())
+				res.Demoted = fails.passedOver(configured, res.Server, now())
+				fails.record(opts.Dir, configured, failed, res.Server, now())
 			}
 			return res, nil
 		}
 		if len(servers) == 1 || ctx.Err() != nil {
 			return Result{}, err
 		}
-		failed = append(failed, ServerError{URL: u, Took: time.Since(start), Err: err})
+		failed = append(failed, ServerError{URL: redact.URL(u), Took: time.Since(start), Err: err})
 		if errors.Is(err, errSlow) {
 			slow = append(slow, u)
 		}
 		if opts.Logger != nil {
-			opts.Logger.Warn("server failed; trying the next", "server", u, "err", err)
+			opts.Logger.Warn("server failed; trying the next", "server", redact.URL(u), "err", err)
 		}
 		return Result{}, err
 	}
@@ -121,6 +123,9 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	key, keySource, err := s.pinnedKey(opts.Key)
 	if err != nil {
 		return Result{}, err
+	}
+	if err := maskOrigin(s.dir); err != nil {
+		s.log.Warn("could not mask the password in the pinned key's origin", "path", filepath.Join(s.dir, originFile), "err", err)
 	}
 	tofu := key == nil
 	held, err := s.heldState(ctx, key)
@@ -207,7 +212,7 @@ func (s *syncer) fetchConsistent(ctx context.Context, h held, tofu bool) (*downl
 	// was verified with the key in force now: after a trust change (or to
 	// pin a key on first use) the catalog is fetched and verified again.
 	etag := ""
-	if h.present && h.trusted && !tofu && h.state.ServerURL == s.base.String() {
+	if h.present && h.trusted && !tofu && redact.URL(h.state.ServerURL) == s.server() {
 		etag = h.state.ETag
 	}
 	for attempt := 1; ; attempt++ {
@@ -261,7 +266,7 @@ func newSyncer(opts Options) (*syncer, error) {
 	}
 	base, err := url.Parse(strings.TrimRight(opts.ServerURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", opts.ServerURL)
+		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", redact.URL(opts.ServerURL))
 	}
 	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, configFile: opts.ConfigFile, configured: opts.configured}
 	if len(s.configured) == 0 {
@@ -282,11 +287,20 @@ func newSyncer(opts Options) (*syncer, error) {
 	return s, nil
 }
 
-// url joins a server path ("/packages.db") to the base URL, keeping any
-// path prefix the base has (a mirror under /distpac/).
-func (s *syncer) url(p string) string {
+// target joins a server path ("/packages.db") to the base URL, keeping
+// any path prefix the base has (a mirror under /distpac/), and its user
+// and password: the URL requested (get).
+func (s *syncer) target(p string) string {
 	u := *s.base
 	u.Path = strings.TrimRight(u.Path, "/") + p
 	u.RawPath = ""
 	return u.String()
 }
+
+// url is target(p) as messages show it, its password masked
+// (redact.URL).
+func (s *syncer) url(p string) string { return redact.URL(s.target(p)) }
+
+// server is the base URL as messages show it and the files that record
+// it (sync.json, servers.json, server.key.origin) hold it.
+func (s *syncer) server() string { return redact.URL(s.base.String()) }

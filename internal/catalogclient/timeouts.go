@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // Per-server timeouts. A server that is down must cost seconds, so that
@@ -67,8 +68,13 @@ func DefaultHTTPClient() *http.Client {
 // headers must come within headersWithin of the request, redirects
 // included (httpbound.Do; DefaultHTTPClient follows at most
 // httpbound.MaxRedirects).
-func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+//
+// p is the path on the server (PathCatalog, ...); the URL requested holds
+// the base URL's user and password, which Go's client sends as basic
+// auth, and the errors name it masked (syncer.url).
+func (s *syncer) get(ctx context.Context, p, etag string) (*http.Response, error) {
+	u := s.url(p)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.target(p), nil)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", u, err)
 	}
@@ -78,13 +84,15 @@ func (s *syncer) get(ctx context.Context, u, etag string) (*http.Response, error
 	resp, err := httpbound.Do(s.client, req, headersWithin)
 	if err != nil {
 		// *url.Error repeats the method and URL in its own words; the URL
-		// it names is the last of a redirect chain.
+		// it names is the last of a redirect chain, its password masked
+		// as "***" (its own way): masked alike, the first URL is not taken
+		// for a redirect to itself.
 		where := u
 		var ue *url.Error
 		if errors.As(err, &ue) {
 			err = ue.Err
-			if ue.URL != u {
-				where = u + " (redirected to " + ue.URL + ")"
+			if last := redact.URL(ue.URL); last != u {
+				where = u + " (redirected to " + last + ")"
 			}
 		}
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {

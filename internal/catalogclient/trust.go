@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -26,7 +27,7 @@ import (
 // ends it, saying where the key came from and how to change it.
 func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, keyHint, path string, sig []byte) ([]signing.Rotation, error) {
 	u := s.url(PathRotation)
-	resp, err := s.get(ctx, u, "")
+	resp, err := s.get(ctx, PathRotation, "")
 	if err != nil {
 		return nil, fmt.Errorf("sync: the catalog is not signed by the pinned key %s, and fetching the server's key rotation statements failed: %w", pinned.Fingerprint(), err)
 	}
@@ -88,7 +89,7 @@ func (e rotationRefused) Is(target error) bool { return target == ErrRotation }
 // next sync takes both again.
 func (s *syncer) fetchRotation(ctx context.Context, signer signing.PublicKey) ([]byte, error) {
 	u := s.url(PathRotation)
-	resp, err := s.get(ctx, u, "")
+	resp, err := s.get(ctx, PathRotation, "")
 	if err != nil {
 		return nil, fmt.Errorf("sync: key rotation statements: %w", err)
 	}
@@ -268,7 +269,9 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 		return nil, "the key was fetched from the server itself", nil
 	}
 	path := filepath.Join(s.dir, keyFile)
-	if s.keySource == "" && p.firstUseFrom != "" && !slices.ContainsFunc(s.configured, func(u string) bool { return strings.TrimRight(u, "/") == p.firstUseFrom }) {
+	// Compared masked (redact.URL), as server.key.origin holds it.
+	servers := redact.URLs(s.configured)
+	if s.keySource == "" && p.firstUseFrom != "" && !slices.ContainsFunc(servers, func(u string) bool { return strings.TrimRight(u, "/") == p.firstUseFrom }) {
 		// The user's first server_url was the wrong server, whose key the
 		// first sync pinned; corrected, every sync said "the key was
 		// pinned in server.key; if the server's key really changed ...":
@@ -278,7 +281,7 @@ func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, str
 			setting, now = "server_urls", "are now"
 		}
 		return p.key, fmt.Sprintf("the key was pinned on first use from %s (in %s); %s in %s %s %s: if that first server was a mistake, `dist-client trust reset` forgets its key and the next sync pins the key %s presents; if the server's key really changed and its operator confirms the new one, %s",
-			p.firstUseFrom, path, setting, cmp.Or(s.configFile, "client.yaml"), now, strings.Join(s.configured, ", "), s.configured[0], changed), nil
+			p.firstUseFrom, path, setting, cmp.Or(s.configFile, "client.yaml"), now, strings.Join(servers, ", "), servers[0], changed), nil
 	}
 	return p.key, "the key was pinned in " + path + "; if the server's key really changed and its operator confirms the new one, " + changed, nil
 }
@@ -351,7 +354,7 @@ func readPinned(dir, advice string) (pinned, error) {
 	// is none.
 	if b, err := fsutil.ReadRegular(filepath.Join(dir, originFile), maxPinFile, true); err == nil {
 		if o, err := parsePin(b); err == nil && o.key.Equal(p.key) && o.firstUseFrom != "" {
-			p.firstUseFrom = o.firstUseFrom
+			p.firstUseFrom = redact.URL(o.firstUseFrom) // masked again: a version that kept passwords wrote it
 		}
 	}
 	return p, nil
@@ -362,13 +365,30 @@ func readPinned(dir, advice string) (pinned, error) {
 func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
 	p := pinned{key: k}
 	if firstUse {
-		p.firstUseFrom = s.base.String()
+		p.firstUseFrom = s.server() // masked: the file is world-readable
 	}
 	if err := writePin(s.dir, p); err != nil {
 		return fmt.Errorf("sync: pin server key: %w", err)
 	}
 	s.log.Warn(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
 	return nil
+}
+
+// maskOrigin rewrites server.key.origin with its server's password masked
+// when a version that kept passwords wrote it whole: the file is
+// world-readable. Best effort, as the origin only words advice; the
+// caller holds the client lock.
+func maskOrigin(dir string) error {
+	path := filepath.Join(dir, originFile)
+	b, err := fsutil.ReadRegular(path, maxPinFile, true)
+	if err != nil {
+		return nil // none, or unreadable: readPinned counts neither
+	}
+	o, err := parsePin(b)
+	if err != nil || redact.URL(o.firstUseFrom) == o.firstUseFrom {
+		return nil
+	}
+	return fsutil.WriteFileAtomic(path, originText(pinned{key: o.key, firstUseFrom: redact.URL(o.firstUseFrom)}), 0o644)
 }
 
 // writePinned replaces server.key atomically with k alone.
@@ -389,5 +409,10 @@ func writePin(dir string, p pinned) error {
 		}
 		return nil
 	}
-	return fsutil.WriteFileAtomic(origin, []byte(p.key.String()+"\n"+firstUseFromField+": "+p.firstUseFrom+"\n"), 0o644)
+	return fsutil.WriteFileAtomic(origin, originText(p), 0o644)
+}
+
+// originText is server.key.origin's text for p.
+func originText(p pinned) []byte {
+	return []byte(p.key.String() + "\n" + firstUseFromField + ": " + p.firstUseFrom + "\n")
 }

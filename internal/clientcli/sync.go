@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -194,6 +196,13 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
 	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return why + "check " + serversKey(cfg) + " in " + path
+	case errors.Is(err, catalogclient.ErrUnauthorized):
+		// A private repository behind a web server's basic auth: the
+		// 401 alone did not say where the user and password go.
+		if hasPassword(cfg.Servers()) {
+			return "the server asks for a user and password (HTTP basic auth): check the user and password in " + serversKey(cfg) + " in " + path
+		}
+		return "the server asks for a user and password (HTTP basic auth): give them in " + serversKey(cfg) + " in " + path + ", as http(s)://USER:PASSWORD@HOST[:PORT]"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		// Every other mistake in the URL had a hint (a newcomer's run).
 		return "dist-server serves plain HTTP: write http:// in " + serversKey(cfg) + " in " + path + " (https:// is for a web server with TLS in front of it)"
@@ -223,8 +232,21 @@ func allRefused(err error) bool {
 	return len(se) > 0
 }
 
-// firstServer is the server a sync asks first.
-func firstServer(cfg *config.Client) string { return cfg.Servers()[0] }
+// hasPassword reports whether one of servers gives a password.
+func hasPassword(servers []string) bool {
+	for _, s := range servers {
+		if u, err := url.Parse(s); err == nil && u.User != nil {
+			if _, ok := u.User.Password(); ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// firstServer is the server a sync asks first, as messages show it (its
+// password masked).
+func firstServer(cfg *config.Client) string { return redact.URL(cfg.Servers()[0]) }
 
 // serversKey names the client.yaml key that lists the servers in force.
 func serversKey(cfg *config.Client) string {
@@ -236,15 +258,17 @@ func serversKey(cfg *config.Client) string {
 
 // syncFrom is the server of servers that --from names ("" for none): one
 // of client.yaml's, so that the servers a client trusts stay the ones its
-// configuration lists (a trailing slash aside).
+// configuration lists (a trailing slash aside). It may be named with its
+// password masked, as sync's messages show it (user:xxxxx@).
 func syncFrom(from string, servers []string) (string, error) {
 	if from == "" {
 		return "", nil
 	}
+	from = strings.TrimSuffix(from, "/")
 	for _, u := range servers {
-		if strings.TrimSuffix(u, "/") == strings.TrimSuffix(from, "/") {
+		if s := strings.TrimSuffix(u, "/"); s == from || redact.URL(s) == from {
 			return u, nil
 		}
 	}
-	return "", cli.Usagef("sync: --from %s is not one of the servers in client.yaml (%s)", from, strings.Join(servers, ", "))
+	return "", cli.Usagef("sync: --from %s is not one of the servers in client.yaml (%s)", redact.URL(from), strings.Join(redact.URLs(servers), ", "))
 }

@@ -40,6 +40,7 @@ func TestServerHint(t *testing.T) {
 	dnsDown := dial(&net.DNSError{Err: "server misbehaving", Name: "pkgs.example.org", IsTemporary: true})
 	unreachable := dial(os.NewSyscallError("connect", syscall.EHOSTUNREACH))
 	behind := errors.New("sync: catalog serial 1 is older than the one held (2): refusing a rollback")
+	unauthorized := fmt.Errorf("sync: GET https://u:xxxxx@repo.example/packages.db: %w", catalogclient.ErrUnauthorized)
 	one := &config.Client{ServerURL: "http://no-such-host.invalid:9090"}
 	two := &config.Client{ServerURLs: []string{"http://a:9090", "http://b:9090"}}
 	for _, tc := range []struct {
@@ -58,10 +59,32 @@ func TestServerHint(t *testing.T) {
 		{"every server unreachable", catalogclient.ServersError{{URL: "http://a:9090", Err: noHost}, {URL: "http://b:9090", Err: refused}}, two, false,
 			"the host name no-such-host.invalid does not resolve: check server_urls in c.yaml"},
 		{"one unreachable, one behind", catalogclient.ServersError{{URL: "http://a:9090", Err: noHost}, {URL: "http://b:9090", Err: behind}}, two, false, ""},
+		// A private repository behind basic auth: where the user and
+		// password go, or that they were refused.
+		{"401 with a password", unauthorized, &config.Client{ServerURL: "https://u:pw@repo.example"}, false, "the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
+		{"401 without", unauthorized, one, false, "the server asks for a user and password (HTTP basic auth): give them in server_url in c.yaml, as http(s)://USER:PASSWORD@HOST[:PORT]"},
 		{"behind", behind, one, false, ""},
 	} {
 		if got := serverHint(tc.err, tc.cfg, "c.yaml", tc.missing); got != tc.want {
 			t.Errorf("%s: serverHint =\n %q, want\n %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestSyncFrom: --from names one of the servers, whole or with its
+// password masked as sync's messages show it; an error masks both.
+func TestSyncFrom(t *testing.T) {
+	servers := []string{"http://a:9090", "https://u:secret@repo.example/"}
+	for _, tc := range []struct{ from, want, err string }{
+		{"", "", ""},
+		{"http://a:9090/", "http://a:9090", ""},
+		{"https://u:secret@repo.example", "https://u:secret@repo.example/", ""},
+		{"https://u:xxxxx@repo.example/", "https://u:secret@repo.example/", ""},
+		{"https://u:other@repo.example/", "", "sync: --from https://u:xxxxx@repo.example is not one of the servers in client.yaml (http://a:9090, https://u:xxxxx@repo.example/)"},
+	} {
+		got, err := syncFrom(tc.from, servers)
+		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && err.Error() != tc.err {
+			t.Errorf("syncFrom(%q) = %q, %v; want %q, %q", tc.from, got, err, tc.want, tc.err)
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // checkAddr accepts a listen address "host:port" with a numeric port
@@ -31,23 +33,24 @@ func checkAddr(addr string) error {
 // meant (a newcomer's run read only "is not a URL").
 func checkURL(s string, schemes ...string) error {
 	u, err := url.Parse(s)
+	q := redact.URL(s) // as the errors quote it: a password masked
 	if err != nil || !slices.Contains(schemes, u.Scheme) {
 		if !strings.Contains(s, "://") && checkAddr(s) == nil {
-			return fmt.Errorf("%q has no scheme: want a URL, like %s://%s", s, schemes[0], s)
+			return fmt.Errorf("%q has no scheme: want a URL, like %s://%s", q, schemes[0], q)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
+		return fmt.Errorf("%q is not a URL", q)
 	}
 	if !slices.Contains(schemes, u.Scheme) {
-		return fmt.Errorf("%q: want a URL starting with %s", s, joinOr(schemes))
+		return fmt.Errorf("%q: want a URL starting with %s", q, joinOr(schemes))
 	}
 	if u.Host == "" {
-		return fmt.Errorf("%q: URL has no host", s)
+		return fmt.Errorf("%q: URL has no host", q)
 	}
 	if u.Port() != "" {
 		if _, err := strconv.ParseUint(u.Port(), 10, 16); err != nil {
-			return fmt.Errorf("%q: port %q: want a number from 0 to 65535", s, u.Port())
+			return fmt.Errorf("%q: port %q: want a number from 0 to 65535", q, u.Port())
 		}
 	}
 	return nil
@@ -75,7 +78,7 @@ func CheckBaseURL(s string) error {
 		if strings.HasSuffix(p, f) {
 			base := *u
 			base.Path, base.RawPath, base.RawQuery, base.Fragment = strings.TrimSuffix(p, f), "", "", ""
-			return fmt.Errorf("%q is the URL of a file the server serves (%s): give the server's base URL (its public_url): %s", s, strings.TrimPrefix(f, "/"), base.String())
+			return fmt.Errorf("%q is the URL of a file the server serves (%s): give the server's base URL (its public_url): %s", redact.URL(s), strings.TrimPrefix(f, "/"), redact.URL(base.String()))
 		}
 	}
 	return nil
@@ -115,7 +118,7 @@ func checkURLList(urls []string, max int) error {
 			return fmt.Errorf("entry %d: %w", i+1, err)
 		}
 		if j := slices.Index(urls[:i], u); j >= 0 {
-			return fmt.Errorf("entry %d: %q is entry %d too", i+1, u, j+1)
+			return fmt.Errorf("entry %d: %q is entry %d too", i+1, redact.URL(u), j+1)
 		}
 	}
 	return nil

@@ -324,6 +324,11 @@ func TestClientErrors(t *testing.T) {
 		{"server_url: http://127.0.0.1:9090/packages.db", `key "server_url": "http://127.0.0.1:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://127.0.0.1:9090`},
 		{"server_url: https://example.org/distpac/packages.db.sig/", `key "server_url": "https://example.org/distpac/packages.db.sig" is the URL of a file the server serves (packages.db.sig): give the server's base URL (its public_url): https://example.org/distpac`},
 		{"server_urls: [http://a, http://b:9090/packages.db]", `key "server_urls": entry 2: "http://b:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://b:9090`},
+		// A password in the URL is quoted masked (redact.URL).
+		{"server_url: http://u:secret@h:99999", `key "server_url": "http://u:xxxxx@h:99999": port "99999": want a number from 0 to 65535`},
+		{"server_url: u:secret@h:9090", `key "server_url": "u:xxxxx@h:9090": want a URL starting with http:// or https://`},
+		{"server_url: https://u:secret@h/packages.db", `key "server_url": "https://u:xxxxx@h/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://u:xxxxx@h`},
+		{"server_urls: [http://u:secret@a, http://u:secret@a/]", `key "server_urls": entry 2: "http://u:xxxxx@a" is entry 1 too`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "client.yaml", tt.yaml)

@@ -17,6 +17,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/swarm"
 )
@@ -132,7 +133,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 		}
 	}
 	m := &mirror{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]catalog.Package{}, corrupt: backoff{}}
-	m.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}, MirrorOf: opts.Primary}
+	m.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}, MirrorOf: redact.URLs(opts.Primary)} // server.json is world-readable
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -170,7 +171,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	if err := g.ready(p, &m.info, m.status, opts.Ready); err != nil {
 		return err
 	}
-	m.log.Info("mirror ready", "primary", strings.Join(opts.Primary, " "), "database", m.info.Database, "peer", m.info.Peer)
+	m.log.Info("mirror ready", "primary", strings.Join(m.info.MirrorOf, " "), "database", m.info.Database, "peer", m.info.Peer)
 
 	tick := time.NewTicker(opts.Interval)
 	defer tick.Stop()

@@ -96,7 +96,7 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 					retry := m.corrupt.failed(p, time.Now(), m.opts.Interval)
 					m.mu.Unlock()
 					m.log.Error("archive fails the catalog's check; not downloading it again until the backoff ends or the catalog's row changes",
-						"package", p.ID(), "archive", p.Archive, "primary", strings.Join(m.opts.Primary, " "), "infohash", p.InfoHash, "err", err, "retry_in", retry)
+						"package", p.ID(), "archive", p.Archive, "primary", strings.Join(m.info.MirrorOf, " "), "infohash", p.InfoHash, "err", err, "retry_in", retry)
 				case gctx.Err() == nil:
 					m.log.Error("cannot mirror package; will retry", "package", p.ID(), "err", err)
 				}

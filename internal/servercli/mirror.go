@@ -16,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/signing"
 	"github.com/distpac/distpac/internal/swarm"
@@ -145,7 +146,7 @@ func withPrimaryHint(primaries []string, err error) error {
 	if err == nil || errors.As(err, &h) || !catalogclient.Unreachable(err) {
 		return err
 	}
-	return cli.WithHint(err, fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(primaries, ", ")))
+	return cli.WithHint(err, fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(redact.URLs(primaries), ", ")))
 }
 
 // checkPrimaryURLs checks each URL a mirror follows, and that none is
@@ -157,7 +158,7 @@ func checkPrimaryURLs(args []string) error {
 			return err
 		}
 		if j := slices.IndexFunc(args[:i], func(b string) bool { return strings.TrimRight(b, "/") == strings.TrimRight(a, "/") }); j >= 0 {
-			return cli.Usagef("mirror: %q is given twice (URLs %d and %d)", a, j+1, i+1)
+			return cli.Usagef("mirror: %q is given twice (URLs %d and %d)", redact.URL(a), j+1, i+1)
 		}
 	}
 	return nil
@@ -172,7 +173,7 @@ func checkPrimaryURLs(args []string) error {
 func checkPrimaryURL(a string) error {
 	u, err := url.Parse(a)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", a)
+		return cli.Usagef("mirror: %q: want the primary's URL, http://HOST[:PORT] or https://…", redact.URL(a))
 	}
 	if err := config.CheckBaseURL(a); err != nil {
 		return cli.Usagef("mirror: %w", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
@@ -179,7 +180,7 @@ func (j *announceJob) try(ctx context.Context, event trackerclient.Event, req tr
 	case err != nil && (prev.Err == nil || prev.Err.Error() != err.Error()):
 		j.a.logger.Warn("tracker announce failed", "torrent", j.t.Name(), "err", err)
 	case err == nil && prev.Err != nil:
-		j.a.logger.Info("tracker answers again", "torrent", j.t.Name(), "tracker", u)
+		j.a.logger.Info("tracker answers again", "torrent", j.t.Name(), "tracker", redact.URL(u))
 	}
 	if err != nil {
 		return res, err

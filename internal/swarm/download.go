@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 
 	"github.com/distpac/distpac/internal/cache"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -248,7 +249,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			if e.startWebFetch(t, seed, webLabel(lastResort), nextSeed%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
 				nextSeed++
 				lastWeb = time.Now()
-				e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(lastResort), "seed", seed, "idle", time.Since(moved).Round(time.Second))
+				e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(lastResort), "seed", redact.URL(seed), "idle", time.Since(moved).Round(time.Second))
 			}
 		}
 		// The library can wedge a connection (seen once in many runs under

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -40,13 +41,13 @@ func (e *NoSourceError) Error() string {
 	for _, t := range e.Trackers {
 		switch {
 		case t.At.IsZero():
-			why = append(why, fmt.Sprintf("tracker %s has not answered", t.URL))
+			why = append(why, fmt.Sprintf("tracker %s has not answered", redact.URL(t.URL)))
 		case t.Err != nil:
 			why = append(why, t.Err.Error())
 		case t.Peers == 0:
-			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", t.URL))
+			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", redact.URL(t.URL)))
 		default:
-			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", t.URL, ui.Count(t.Peers, "peer")))
+			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", redact.URL(t.URL), ui.Count(t.Peers, "peer")))
 		}
 	}
 	var refused, lacking []string

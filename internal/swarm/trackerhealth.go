@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
@@ -63,7 +64,7 @@ func (a *announcer) health() []TrackerHealth {
 		for u, st := range j.status {
 			h := byURL[u]
 			if h == nil {
-				h = &TrackerHealth{URL: u}
+				h = &TrackerHealth{URL: redact.URL(u)}
 				byURL[u] = h
 			}
 			h.Torrents++
@@ -99,5 +100,5 @@ func failureReason(u string, err error) (reason string, refused bool) {
 	if errors.As(err, &f) {
 		return f.Reason, true
 	}
-	return strings.TrimPrefix(err.Error(), "tracker "+u+": "), false
+	return strings.TrimPrefix(err.Error(), "tracker "+redact.URL(u)+": "), false
 }

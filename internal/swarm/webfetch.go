@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -61,7 +62,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			return fmt.Errorf("%s %s: %w", label, u, err)
+			return fmt.Errorf("%s %s: %w", label, redact.URL(u), err)
 		}
 		if whole {
 			break // the server sent the whole file, and every piece was taken from it

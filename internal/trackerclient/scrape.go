@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // ScrapeURL derives a tracker's scrape URL from its announce URL (BEP 48:
@@ -42,11 +44,11 @@ const MaxScrapeHashes = 64
 func (c *Client) Scrape(ctx context.Context, announceURL string, infoHashes [][20]byte) (map[[20]byte]ScrapeResult, error) {
 	target, ok := ScrapeURL(announceURL)
 	if !ok {
-		return nil, fmt.Errorf("tracker %s: has no scrape URL", announceURL)
+		return nil, fmt.Errorf("tracker %s: has no scrape URL", redact.URL(announceURL))
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, fmt.Errorf("tracker %s: %w", announceURL, err)
+		return nil, fmt.Errorf("tracker %s: %w", redact.URL(announceURL), err)
 	}
 	out := map[[20]byte]ScrapeResult{}
 	for batch := range slices.Chunk(infoHashes, MaxScrapeHashes) {
@@ -58,11 +60,11 @@ func (c *Client) Scrape(ctx context.Context, announceURL string, infoHashes [][2
 		bu.RawQuery = q.Encode()
 		body, err := c.get(ctx, bu.String())
 		if err != nil {
-			return nil, fmt.Errorf("tracker %s: scrape: %w", announceURL, err)
+			return nil, fmt.Errorf("tracker %s: scrape: %w", redact.URL(announceURL), err)
 		}
 		res, err := ParseScrape(body)
 		if err != nil {
-			return nil, fmt.Errorf("tracker %s: scrape: %w", announceURL, err)
+			return nil, fmt.Errorf("tracker %s: scrape: %w", redact.URL(announceURL), err)
 		}
 		maps.Copy(out, res)
 	}

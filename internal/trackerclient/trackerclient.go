@@ -23,6 +23,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // Limits on what a tracker may send.
@@ -155,7 +157,7 @@ func (c *Client) http() *http.Client {
 func (c *Client) Announce(ctx context.Context, announceURL string, req Request) (Response, error) {
 	u, err := url.Parse(announceURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return Response{}, fmt.Errorf("tracker %q: not an http(s) URL", announceURL)
+		return Response{}, fmt.Errorf("tracker %q: not an http(s) URL", redact.URL(announceURL))
 	}
 	q := u.Query()
 	q.Set("info_hash", string(req.InfoHash[:]))
@@ -174,11 +176,11 @@ func (c *Client) Announce(ctx context.Context, announceURL string, req Request) 
 	u.RawQuery = q.Encode()
 	body, err := c.get(ctx, u.String())
 	if err != nil {
-		return Response{}, fmt.Errorf("tracker %s: %w", announceURL, err)
+		return Response{}, fmt.Errorf("tracker %s: %w", redact.URL(announceURL), err)
 	}
 	res, err := ParseAnnounce(body)
 	if err != nil {
-		return Response{}, fmt.Errorf("tracker %s: %w", announceURL, err)
+		return Response{}, fmt.Errorf("tracker %s: %w", redact.URL(announceURL), err)
 	}
 	return res, nil
 }

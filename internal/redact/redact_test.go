@@ -1,0 +1,64 @@
+package redact
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"http://127.0.0.1:9090", "http://127.0.0.1:9090"},
+		{"https://repo.example/distpac/", "https://repo.example/distpac/"},
+		{"https://user:secret@repo.example/", "https://user:xxxxx@repo.example/"},
+		{"https://user:secret@repo.example:8443/distpac/packages.db", "https://user:xxxxx@repo.example:8443/distpac/packages.db"},
+		{"http://user@repo.example/", "http://user@repo.example/"}, // no password: nothing secret
+		{"http://:secret@repo.example/", "http://:xxxxx@repo.example/"},
+		{"https://user:xxxxx@repo.example/", "https://user:xxxxx@repo.example/"}, // masked twice: the same
+		{"https://user:p%40ss@repo.example/", "https://user:xxxxx@repo.example/"},
+		{"http://repo.example/?to=a@b", "http://repo.example/?to=a@b"}, // an '@' past the authority
+		// Strings url.Parse refuses or reads otherwise, as configuration
+		// errors quote them.
+		{"http://user:sec ret@repo.example/", "http://user:xxxxx@repo.example/"},
+		{"http://user:secret@repo.example:port/", "http://user:xxxxx@repo.example:port/"},
+		{"user:secret@repo.example:9090", "user:xxxxx@repo.example:9090"},
+		{"http://user:se@cret@repo.example/x", "http://user:xxxxx@repo.example/x"},
+		{"http://user:secret@[::1/", "http://user:xxxxx@[::1/"},
+	}
+	for _, tt := range tests {
+		got := URL(tt.in)
+		if got != tt.want {
+			t.Errorf("URL(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if strings.Contains(got, "secret") || strings.Contains(got, "p%40ss") {
+			t.Errorf("URL(%q) = %q keeps the password", tt.in, got)
+		}
+		// Where url.Parse takes the userinfo, the result is Redacted's.
+		if u, err := url.Parse(tt.in); err == nil && u.User != nil && got != u.Redacted() {
+			t.Errorf("URL(%q) = %q, url.URL.Redacted gives %q", tt.in, got, u.Redacted())
+		}
+	}
+}
+
+func TestURLs(t *testing.T) {
+	in := []string{"http://a:secret@h1", "http://h2"}
+	got := URLs(in)
+	if got[0] != "http://a:xxxxx@h1" || got[1] != "http://h2" || in[0] != "http://a:secret@h1" {
+		t.Errorf("URLs(%q) = %q (and the input is now %q)", []string{"http://a:secret@h1", "http://h2"}, got, in)
+	}
+}
+
+func TestWithoutUser(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://user:secret@repo.example/packages/", "https://repo.example/packages/"},
+		{"https://user@repo.example/packages/", "https://repo.example/packages/"},
+		{"https://repo.example/packages/", "https://repo.example/packages/"},
+		{"http://user:sec ret@repo.example/", "http://user:xxxxx@repo.example/"}, // no URL: masked only
+	}
+	for _, tt := range tests {
+		if got := WithoutUser(tt.in); got != tt.want {
+			t.Errorf("WithoutUser(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
