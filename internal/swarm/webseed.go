@@ -9,6 +9,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -88,11 +89,19 @@ const webSeedSpan = 4 << 20
 // mirror in server_urls, its tracker and seeder down with it, such an
 // install had no source at all (the mirror announces to the publisher's
 // tracker only).
+//
+// A seed is left out when one before it is the same URL but for its user
+// and password: a private repository behind basic auth is in server_urls
+// with them, and its torrents name its public_url without (the
+// publisher's, which no password belongs in); asked again without, it
+// answers only 401. Credentials go to no other host than the one the
+// client's server_urls give them for.
 func WebSeedOrder(mirrorSeeds []string, torrentBytes []byte) (seeds []string, lastResort bool) {
 	own := torrentmeta.WebSeeds(torrentBytes)
+	var at []string // each seed's URL without its user and password
 	for _, s := range append(slices.Clone(mirrorSeeds), own...) {
-		if !slices.Contains(seeds, s) {
-			seeds = append(seeds, s)
+		if loc := redact.WithoutUser(s); !slices.Contains(at, loc) {
+			seeds, at = append(seeds, s), append(at, loc)
 		}
 	}
 	return seeds, len(own) == 0

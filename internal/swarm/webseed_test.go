@@ -46,6 +46,10 @@ func TestWebSeedOrder(t *testing.T) {
 		{"none named: a last resort", mirrors, withSeeds(), mirrors, true},
 		{"no mirrors", nil, withSeeds("http://pub/a.tar.zst"), []string{"http://pub/a.tar.zst"}, false},
 		{"bytes that do not decode", mirrors, []byte("garbage"), mirrors, true},
+		// A private repository: in server_urls with its user and password,
+		// named by its torrents without them; no credentials to another host.
+		{"own that is a mirror with a password", []string{"http://u:pw@pub/packages/"}, withSeeds("http://pub/packages/", "http://other/packages/"),
+			[]string{"http://u:pw@pub/packages/", "http://other/packages/"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			got, last := WebSeedOrder(c.mirrors, c.torrent)
