@@ -157,6 +157,10 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	}
 
 	out := client("-v", "sync")
+	t.Logf("sync past a server down and one refusing the password:\n%s", out)
+	if strings.Contains(out, "every user can read it") {
+		t.Errorf("a client.yaml of mode 0600 was warned of:\n%s", out)
+	}
 	if !strings.Contains(out, "catalog updated: serial") || !strings.Contains(out, "catalog from http://user:xxxxx@"+goodAddr) {
 		t.Errorf("sync past a server down and one refusing the password:\n%s", out)
 	}
@@ -164,7 +168,11 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		t.Errorf("sync does not say the second server refused the password (401):\n%s", out)
 	}
 	client("sync", "--json")
-	client("-v", "install", "alpha")
+	// The archive over HTTP only (no seeder): from the server's
+	// /packages/, with the user and password of server_urls.
+	if out := client("-v", "install", "alpha"); !strings.Contains(out, "installed alpha 1.0.0") {
+		t.Errorf("install through the server behind basic auth:\n%s", out)
+	}
 	client("install", "--dry-run", "--json", "beta")
 	client("install", "--dry-run", "beta")
 	client("status")
@@ -187,7 +195,9 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	}) {
 		t.Fatalf("the daemon never listened:\n%s", d.out)
 	}
-	client("-v", "install", "beta")
+	if out := client("-v", "install", "beta"); !strings.Contains(out, "installed beta 1.0.0") {
+		t.Errorf("install through the daemon:\n%s", out)
+	}
 	client("status", "--json")
 	client("uninstall", "beta")
 	client("history", "--json")
@@ -203,8 +213,11 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	// The wrong password alone: 401, the URL masked, what to check.
 	r.writeYAML("wrongcfg/client.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\n", refusingURL, r.path("prefix2")))
 	out = fails("wrong", "wrongcfg/client.yaml", "sync")
-	want := fmt.Sprintf("dist-client: sync: GET http://user:xxxxx@%s/packages.db: 401 Unauthorized\nhint: the server asks for a user and password (HTTP basic auth): check the user and password in server_url in %s\n",
-		refusingAddr, r.path("wrongcfg/client.yaml"))
+	// Written 0644: the client warns that every user can read it.
+	wrongCfg := r.path("wrongcfg/client.yaml")
+	want := fmt.Sprintf("warning: %[2]s holds a password (in server_url) and every user can read it (mode 0644): chmod 600 %[2]s\n"+
+		"dist-client: sync: GET http://user:xxxxx@%[1]s/packages.db: 401 Unauthorized\nhint: the server asks for a user and password (HTTP basic auth): check the user and password in server_url in %[2]s\n",
+		refusingAddr, wrongCfg)
 	if out != want {
 		t.Errorf("a sync with the wrong password said\n%s\nwant\n%s", out, want)
 	}

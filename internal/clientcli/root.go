@@ -5,9 +5,11 @@ package clientcli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -42,6 +44,9 @@ type env struct {
 	// times in a command).
 	prefixErr    error
 	prefixWarned bool
+	// readableWarned: config said that client.yaml holds a password other
+	// users can read (once a process, as prefixWarned).
+	readableWarned bool
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -69,6 +74,12 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
+	if !e.readableWarned && hasPassword(c.Servers()) {
+		e.readableWarned = true
+		if msg := readableByOthers(path, serversKey(c)); msg != "" {
+			e.UI.Warnf("%s\n", msg)
+		}
+	}
 	// Checked before the mkdir and after it (safedir.MkdirAll).
 	if err := chk.MkdirAll("data directory", cp.Dir, 0o755); err != nil {
 		return nil, cp, err
@@ -85,6 +96,25 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 		e.UI.Warnf("%v; install, upgrade and uninstall refuse it until then\n", e.prefixErr)
 	}
 	return c, cp, nil
+}
+
+// readableByOthers says, when the configuration file at path, which
+// holds a password (in key, server_url or server_urls: user:password@), is the running user's
+// and other users can read it, what to do; "" otherwise. A warning, not a
+// refusal as for a file others can write (ssh refuses a private key
+// others can read, but a system-wide client.yaml of root's is read by
+// every user who shares it): the password is the user's to guard, and
+// distpac writes it nowhere else (redact).
+func readableByOthers(path, key string) string {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm()&0o004 == 0 {
+		return ""
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
+		return ""
+	}
+	return fmt.Sprintf("%s holds a password (in %s) and every user can read it (mode %04o): chmod 600 %s",
+		path, key, fi.Mode().Perm(), path)
 }
 
 // checkDirs refuses a data directory that another user can change

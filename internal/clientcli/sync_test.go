@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 
@@ -85,6 +86,29 @@ func TestSyncFrom(t *testing.T) {
 		got, err := syncFrom(tc.from, servers)
 		if got != tc.want || (err == nil) != (tc.err == "") || err != nil && err.Error() != tc.err {
 			t.Errorf("syncFrom(%q) = %q, %v; want %q, %q", tc.from, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+// TestReadableByOthers: a client.yaml holding a password that every user
+// can read is worth a warning; one only its owner (and group) can read is
+// not.
+func TestReadableByOthers(t *testing.T) {
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o640, false}, {0o644, true}, {0o604, true}} {
+		path := filepath.Join(t.TempDir(), "client.yaml")
+		if err := os.WriteFile(path, []byte("server_url: https://u:pw@h\n"), tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(path, tc.mode) // past the umask
+		want := ""
+		if tc.warn {
+			want = fmt.Sprintf("%s holds a password (in server_url) and every user can read it (mode %04o): chmod 600 %s", path, tc.mode, path)
+		}
+		if got := readableByOthers(path, "server_url"); got != want {
+			t.Errorf("mode %04o: readableByOthers = %q, want %q", tc.mode, got, want)
 		}
 	}
 }
