@@ -43,7 +43,8 @@ type MirrorOptions struct {
 	// is in use.
 	ConfigPath string
 	// Primary lists the servers to follow, tried in order (the primary,
-	// or other mirrors of it).
+	// or other mirrors of it), whole: a user and password in one are sent
+	// to it, and shown masked everywhere (Info.MirrorOf, the logs).
 	Primary []string
 	// Key is the primary's public key; nil pins the key of the first sync
 	// (trust on first use, told to Pinned) in the mirror's catalog folder.

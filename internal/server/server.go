@@ -53,8 +53,8 @@ type Info struct {
 	Peer     string    `json:"peer,omitempty"`     // seeder host:port registered in the tracker
 	Metrics  string    `json:"metrics,omitempty"`  // metrics URL when metrics_addr moves them
 	Control  string    `json:"control"`            // local status endpoint
-	// MirrorOf lists the servers a mirror follows (dist-server mirror);
-	// empty for a publisher.
+	// MirrorOf lists the servers a mirror follows (dist-server mirror),
+	// their passwords masked (redact.URL); empty for a publisher.
 	MirrorOf []string `json:"mirror_of,omitempty"`
 	// Listen holds the addresses actually bound, by component ("catalog",
 	// "tracker", "seeder", "metrics"); an unspecified host means every
