@@ -15,6 +15,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/swarm"
 )
@@ -94,7 +95,7 @@ func TestWatchPeakRSS(t *testing.T) {
 // install's --json report, over every archive.
 func TestTransferFigures(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
-	rep := &install.Report{Archives: []install.ArchiveReport{
+	rep := &fetch.Report{Archives: []fetch.ArchiveReport{
 		{Archive: "a.tar.zst", Transfer: swarm.Transfer{Wasted: 100, HashFailures: 1, Ended: t0.Add(19 * time.Second), Elapsed: 18 * time.Second, FirstByte: 300 * time.Millisecond}},
 		{Archive: "b.tar.zst", Transfer: swarm.Transfer{Wasted: 50, HashFailures: 2, Ended: t0.Add(20500 * time.Millisecond), Elapsed: 19 * time.Second, FirstByte: 900 * time.Millisecond}},
 		{Archive: "c.tar.zst", Cached: true},

@@ -16,7 +16,7 @@ import (
 // A download through the daemon reports the archive's complete prefix as
 // it grows (Event.Prefix), before the archive is complete, and every
 // prefix it reports is already on disk with the archive's bytes: an
-// install unpacks that far while the rest arrives (internal/install's
+// install unpacks that far while the rest arrives (internal/fetch's
 // arriving.go), and reads nothing the daemon has not verified.
 func TestDownloadSendsPrefixAsItGrows(t *testing.T) {
 	const size = 2 << 20

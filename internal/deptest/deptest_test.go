@@ -4,7 +4,8 @@
 // server) import the BitTorrent library, and only the CLI packages import
 // the CLI library. The packages that own installed files and the local
 // state (state, stage, place, script) and the queries of it (installed)
-// never reach the network.
+// never reach the network; the fetch of archives into the cache (fetch)
+// never touches them but through its callers.
 package deptest
 
 import (
@@ -30,7 +31,7 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 		forbidden []string
 	}{
 		{"./cmd/dist-client", []string{mod + "internal/server", mod + "internal/publish", mod + "internal/catalogserver", mod + "internal/tracker", mod + "internal/servercli"}},
-		{"./cmd/dist-server", []string{mod + "internal/clientcli", mod + "internal/install", mod + "internal/daemon", mod + "internal/resolve"}},
+		{"./cmd/dist-server", []string{mod + "internal/clientcli", mod + "internal/install", mod + "internal/fetch", mod + "internal/daemon", mod + "internal/resolve"}},
 		{"./cmd/named-file-server", []string{"github.com/anacrolix/torrent", "github.com/spf13/cobra", "modernc.org/sqlite"}},
 	}
 	// Test fixtures never ship, and no product binary links the benchmark:
@@ -165,5 +166,28 @@ func TestFileLayersStayLocal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestFetchKnowsNothingInstalled: internal/fetch gets archives into the
+// cache and tells when they are there; what is installed, the prefix and
+// the transaction are internal/install's, which drives it. It imports none
+// of them (state and script reach it only inside the daemon and the
+// stager it calls), so a fetch can be tested, and changed, without an
+// installed state. That install imports fetch, never the reverse, the
+// compiler holds (an import cycle).
+func TestFetchKnowsNothingInstalled(t *testing.T) {
+	forbidden := map[string]bool{
+		mod + "internal/install": true, mod + "internal/installed": true, mod + "internal/state": true,
+		mod + "internal/place": true, mod + "internal/script": true, mod + "internal/clientcli": true,
+	}
+	out, err := exec.Command("go", "list", "-f", `{{join .Imports " "}}`, "../fetch").Output()
+	if err != nil {
+		t.Fatalf("go list ../fetch: %v", err)
+	}
+	for _, imp := range strings.Fields(string(out)) {
+		if forbidden[imp] {
+			t.Errorf("internal/fetch imports %s", imp)
+		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
@@ -38,7 +40,7 @@ type run struct {
 	items   []item       // the plan, in order
 	pending []*pending
 	cleanup sync.WaitGroup // removals of extracted copies under way
-	fetch   *fetching      // the plan's downloads, under way while it stages
+	fetch   *fetch.Fetch   // the plan's downloads, under way while it stages
 }
 
 // carryOut checks free space, downloads every archive of the plan and,
@@ -50,11 +52,11 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		return err
 	}
 	tx.act()
-	f, err := c.startFetch(ctx, items)
+	f, err := fetch.Start(ctx, c.fetchOptions(), planRows(items))
 	if err != nil {
 		return err
 	}
-	defer f.stop()
+	defer f.Stop()
 	defer tx.noteDownloads(ctx, f)()
 	work, err := c.newWork(c.Config.Prefix)
 	if err != nil {
@@ -66,23 +68,23 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 	// failed rolls back the run after item at (-1: none in particular)
 	// failed with err.
 	failed := func(at int, err error) error {
-		f.stop() // downloads still under way end before the rollback
-		tx.downloaded = f.downloadedBytes()
-		tx.report = f.reportCopy()
-		if ctx.Err() != nil && f.partial() {
+		f.Stop() // downloads still under way end before the rollback
+		tx.downloaded = f.Downloaded()
+		tx.report = f.Report()
+		if ctx.Err() != nil && f.Partial() {
 			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install or upgrade\n", c.Paths.Cache())
 		}
 		return r.othersUnchanged(at, r.abort(ctx, err))
 	}
 	for i, it := range items {
-		// An archive still arriving is unpacked as it comes (arriving.go),
+		// An archive still arriving is unpacked as it comes (fetch.Arriving),
 		// but a version that replaces an installed one waits for its
 		// whole archive: prepare runs the old version's uninstall.sh
 		// first, which must not stop a service for the rest of a download
 		// that may yet fail.
-		wait := f.waitStart
+		wait := f.WaitStart
 		if _, ok := r.replaces(it); ok {
-			wait = f.wait
+			wait = f.Wait
 		}
 		if err := wait(ctx, it.row.Archive); err != nil {
 			return failed(r.failedAt(i, err), err)
@@ -95,11 +97,11 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 			return failed(i, err)
 		}
 	}
-	if err := f.finish(); err != nil {
+	if err := f.Finish(); err != nil {
 		return failed(r.failedAt(-1, err), err)
 	}
-	tx.downloaded = f.downloadedBytes()
-	c.Report = f.reportCopy()
+	tx.downloaded = f.Downloaded()
+	c.Report = f.Report()
 	tx.report = c.Report
 	if err := c.step("staged"); err != nil {
 		return r.abort(ctx, err)
@@ -113,6 +115,20 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 	return nil
 }
 
+// fetchOptions are what a fetch needs of the client.
+func (c *Client) fetchOptions() fetch.Options {
+	return fetch.Options{Paths: c.Paths, Config: c.Config, UI: c.UI, Logger: c.logger(), StallTimeout: c.StallTimeout, Source: c.source}
+}
+
+// planRows are the catalog rows of a plan's items, in its order.
+func planRows(items []item) []catalog.Package {
+	out := make([]catalog.Package, len(items))
+	for i, it := range items {
+		out[i] = it.row
+	}
+	return out
+}
+
 // noteInterval is how often a command's history entry learns the bytes
 // downloaded so far (state.NoteDownloaded): one small SQLite transaction
 // a second while archives arrive, none once they stop growing.
@@ -122,7 +138,7 @@ const noteInterval = time.Second
 // while f downloads, so that a command killed meanwhile (kill -9, a
 // crash) leaves what arrived in its entry, not 0 B; its own end records
 // the final count. It returns the function that stops it and waits.
-func (t *txn) noteDownloads(ctx context.Context, f *fetching) (stop func()) {
+func (t *txn) noteDownloads(ctx context.Context, f *fetch.Fetch) (stop func()) {
 	if t.hist == 0 {
 		return func() {}
 	}
@@ -133,7 +149,7 @@ func (t *txn) noteDownloads(ctx context.Context, f *fetching) (stop func()) {
 		defer tick.Stop()
 		noted := int64(0)
 		note := func() {
-			if n := f.downloadedBytes(); n > noted {
+			if n := f.Downloaded(); n > noted {
 				// A failed write is retried at the next tick; the entry's
 				// end records the count anyway.
 				if t.st.NoteDownloaded(ctx, t.hist, n) == nil {
@@ -145,7 +161,7 @@ func (t *txn) noteDownloads(ctx context.Context, f *fetching) (stop func()) {
 			select {
 			case <-tick.C:
 				note()
-			case <-f.done:
+			case <-f.Done():
 				// Once more for the last bytes: the scripts that run
 				// next may be killed too.
 				note()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/swarm"
 )
@@ -31,10 +32,10 @@ type arrivingSource struct {
 	renamed func(final string)
 }
 
-func (s *arrivingSource) via() string { return "" }
-func (s *arrivingSource) close()      {}
+func (s *arrivingSource) Via() string { return "" }
+func (s *arrivingSource) Close()      {}
 
-func (s *arrivingSource) fetch(_ context.Context, rows, _ []catalog.Package, ev fetchEvents) error {
+func (s *arrivingSource) Fetch(_ context.Context, rows, _ []catalog.Package, ev fetch.Events) error {
 	for _, r := range rows {
 		s.asked = append(s.asked, r.Archive)
 		b, err := os.ReadFile(filepath.Join(s.w.pub.Paths.Archives(), r.Archive))
@@ -52,8 +53,8 @@ func (s *arrivingSource) fetch(_ context.Context, rows, _ []catalog.Package, ev 
 		if err := os.WriteFile(part, half, 0o644); err != nil {
 			return err
 		}
-		ev.progress(int64(len(half)), 1)
-		ev.grew(r, int64(len(half)))
+		ev.Progress(int64(len(half)), 1)
+		ev.Grew(r, int64(len(half)))
 		if err := s.ready(part); err != nil {
 			return err
 		}
@@ -75,8 +76,8 @@ func (s *arrivingSource) fetch(_ context.Context, rows, _ []catalog.Package, ev 
 		if s.renamed != nil {
 			s.renamed(final)
 		}
-		ev.progress(r.Size, 1)
-		ev.finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
+		ev.Progress(r.Size, 1)
+		ev.Finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
 	}
 	return nil
 }

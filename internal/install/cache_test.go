@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
@@ -20,14 +21,14 @@ type dirSource struct {
 	asked []string
 }
 
-func (s *dirSource) via() string { return "" }
-func (s *dirSource) close()      {}
-func (s *dirSource) fetch(_ context.Context, rows, _ []catalog.Package, ev fetchEvents) error {
+func (s *dirSource) Via() string { return "" }
+func (s *dirSource) Close()      {}
+func (s *dirSource) Fetch(_ context.Context, rows, _ []catalog.Package, ev fetch.Events) error {
 	for _, r := range rows {
 		s.asked = append(s.asked, r.Archive)
 		s.w.copy(filepath.Join(s.w.pub.Paths.Archives(), r.Archive), filepath.Join(s.w.client.Paths.Cache(), r.Archive))
-		ev.progress(r.Size, 1)
-		ev.finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
+		ev.Progress(r.Size, 1)
+		ev.Finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
 	}
 	return nil
 }

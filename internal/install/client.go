@@ -1,6 +1,6 @@
 // Package install carries out what dist-client is asked to change, as one
 // transaction per command: it resolves a plan (plan.go), checks free space
-// and downloads every archive at once (space.go, fetch.go), stages every
+// and downloads every archive at once (space.go, internal/fetch), stages every
 // package (internal/stage), checks the staged trees for conflicts and
 // places them with one journaled step (internal/place), and commits the
 // records, their files and the history entry in one state transaction
@@ -24,6 +24,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/state"
@@ -50,7 +51,7 @@ type Client struct {
 	ScriptTimeout time.Duration
 	// Report is the transfer report of the last install or upgrade that
 	// downloaded (set by it; nil before).
-	Report *Report
+	Report *fetch.Report
 	// Last is what the last install, upgrade or uninstall did (for
 	// --json).
 	Last *Summary
@@ -85,7 +86,7 @@ type Client struct {
 	hook func(step string) error
 	// source, set by tests, replaces the daemon or engine downloads come
 	// from.
-	source fetcher
+	source fetch.Source
 	// scripts is the script log, made on first use (scriptLog).
 	scripts *script.Log
 }
@@ -130,7 +131,7 @@ type txn struct {
 	// downloaded and installed are the command's bytes, and report its
 	// transfer report, for the history.
 	downloaded, installed int64
-	report                *Report
+	report                *fetch.Report
 	// kept are the packages the plan left below their newest version.
 	kept []KeptBack
 	// ui and log report what end's Reclaim did.
@@ -205,7 +206,7 @@ type Summary struct {
 	Changes    []state.HistoryChange `json:"changes"`
 	Downloaded int64                 `json:"downloaded_bytes"`
 	Installed  int64                 `json:"installed_bytes"`
-	Transfer   *Report               `json:"transfer"`
+	Transfer   *fetch.Report         `json:"transfer"`
 	// KeptBack lists the packages the plan left below the newest version
 	// the catalog has, and why (keptback.go).
 	KeptBack []KeptBack `json:"kept_back,omitempty"`

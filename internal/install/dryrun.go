@@ -13,6 +13,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -103,13 +104,13 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 	for i, it := range items {
 		a := Availability{Name: it.row.Name, Version: it.row.Version, Archive: it.row.Archive, Size: it.row.Size, Seeders: -1, Leechers: -1}
 		dr.Installed += it.row.InstalledSize
-		if c.cached(it.row) {
+		if fetch.Cached(c.Paths.Cache(), it.row) {
 			a.Cached, a.OK, a.Seeders, a.Leechers = true, true, 0, 0
 			dr.Packages = append(dr.Packages, a)
 			continue
 		}
 		dr.Packages = append(dr.Packages, a)
-		ih := mustInfoHash(it.row)
+		ih := fetch.InfoHash(it.row)
 		for _, u := range torrentmeta.Trackers(it.row.Torrent) {
 			q := byTracker[u]
 			if q == nil {
@@ -225,7 +226,7 @@ func (c *Client) printDryRun(dr *DryRun) {
 	// line below the table says what each means.
 	c.UI.Table([]string{"PACKAGE", "SIZE", "FROM", "SEEDERS/PEERS", "PUBLISHER", "HTTP", "AVAILABLE"}, rows)
 	if len(rows) > 0 && dr.Download > 0 {
-		c.UI.Printf("HTTP: a server's /packages/ has the archive, %s\n", httpMeaning)
+		c.UI.Printf("HTTP: a server's /packages/ has the archive, %s\n", fetch.HTTPMeaning)
 	}
 	for _, a := range dr.Packages {
 		if a.TrackerErr != "" {
@@ -245,7 +246,7 @@ func (c *Client) printDryRun(dr *DryRun) {
 			if dr.EstimateFrom > 1 {
 				last = fmt.Sprintf("last %d downloads", dr.EstimateFrom)
 			}
-			about := "about " + fmtDuration(dr.Estimate)
+			about := "about " + fetch.FormatDuration(dr.Estimate)
 			if dr.Estimate < 100*time.Millisecond {
 				about = "under 0.1s" // a download's set-up alone takes longer
 			}
@@ -267,11 +268,11 @@ func (c *Client) printDryRun(dr *DryRun) {
 func httpSource(a Availability) string {
 	switch {
 	case !a.WebSeed:
-		return httpNo
+		return fetch.HTTPNo
 	case a.WebSeedLastResort:
-		return httpLastResort
+		return fetch.HTTPLastResort
 	}
-	return httpWebSeed
+	return fetch.HTTPWebSeed
 }
 
 func yesNo(b bool) string {
@@ -338,7 +339,7 @@ func (c *Client) pastRate(ctx context.Context, st *state.DB) (rate int64, from i
 	// faster than maxPlausibleRate are left out as damaged.
 	var bytes, took float64
 	for _, e := range past {
-		var r Report
+		var r fetch.Report
 		if json.Unmarshal(e.Transfer, &r) != nil || r.Elapsed <= 0 || e.Downloaded <= 0 ||
 			float64(e.Downloaded)/r.Elapsed.Seconds() > maxPlausibleRate {
 			continue

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -45,7 +46,7 @@ func TestPastRate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				tr, _ := json.Marshal(Report{Elapsed: e.took})
+				tr, _ := json.Marshal(fetch.Report{Elapsed: e.took})
 				if err := db.FinishHistory(ctx, state.HistoryEnd{ID: id, Result: state.ResultOK, Downloaded: e.bytes, Transfer: tr}); err != nil {
 					t.Fatal(err)
 				}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -176,9 +177,9 @@ func TestFailedPlanNamesTheOthers(t *testing.T) {
 // fail (daemon.ArchiveError).
 type failLater struct{ fail string }
 
-func (s failLater) via() string { return "" }
-func (s failLater) close()      {}
-func (s failLater) fetch(ctx context.Context, rows, _ []catalog.Package, _ fetchEvents) error {
+func (s failLater) Via() string { return "" }
+func (s failLater) Close()      {}
+func (s failLater) Fetch(ctx context.Context, rows, _ []catalog.Package, _ fetch.Events) error {
 	if s.fail == "" { // the fetch as a whole fails, as on a stall
 		return errors.New("no data received for 2m0s from any peer or web seed")
 	}

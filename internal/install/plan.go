@@ -11,6 +11,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/manifest"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
@@ -302,9 +303,9 @@ func (s downloadSize) String() string {
 func (c *Client) downloadSizes(items []item) downloadSize {
 	var s downloadSize
 	for _, it := range items {
-		if !c.cached(it.row) {
+		if !fetch.Cached(c.Paths.Cache(), it.row) {
 			s.total += it.row.Size
-			s.kept += min(partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
+			s.kept += min(fetch.PartBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
 		}
 	}
 	return s

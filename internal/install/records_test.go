@@ -12,6 +12,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -23,13 +24,13 @@ type stoppedSource struct {
 	received int64
 }
 
-func (s *stoppedSource) via() string { return "" }
-func (s *stoppedSource) close()      {}
-func (s *stoppedSource) fetch(ctx context.Context, _, _ []catalog.Package, ev fetchEvents) error {
+func (s *stoppedSource) Via() string { return "" }
+func (s *stoppedSource) Close()      {}
+func (s *stoppedSource) Fetch(ctx context.Context, _, _ []catalog.Package, ev fetch.Events) error {
 	// 1 MiB verified by an earlier, interrupted install (the .part the
 	// test left), and half a MiB received before the first report.
-	ev.progress(1<<20+512<<10, 1)
-	ev.progress(1<<20+s.received, 1)
+	ev.Progress(1<<20+512<<10, 1)
+	ev.Progress(1<<20+s.received, 1)
 	s.stop()
 	<-ctx.Done()
 	return ctx.Err()

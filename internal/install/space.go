@@ -3,7 +3,6 @@ package install
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 
@@ -84,18 +83,4 @@ func (c *Client) checkSpace(items []item, download int64) error {
 		return fail(prefix, need, units.FormatBytes(staging)+" to stage and install")
 	}
 	return nil
-}
-
-// partBytes is how much of a partial download is already on disk (its
-// allocated blocks: the file is written at piece offsets, so its length
-// says little); it stays resumable.
-func partBytes(path string) int64 {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return min(st.Blocks*512, fi.Size())
-	}
-	return 0
 }

@@ -88,7 +88,7 @@ func (c *Client) newWatch(prefix string) *stage.Watch {
 }
 
 // extract streams the archive of row into dir, from the cache or as it
-// arrives (arriving.go), checking its SHA-256 in the same read. A cached
+// arrives (fetch.Arriving), checking its SHA-256 in the same read. A cached
 // archive that fails the check, or that is gone since the plan found it
 // cached (a daemon's cache_max_size trimmed it when another archive of the
 // plan came in, or dist-client clean ran), is downloaded again, once.
@@ -97,7 +97,7 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	err := r.c.step("extract " + row.Archive)
 	if err == nil {
 		start := time.Now()
-		_, complete, _, _ := r.fetch.arrival(row.Archive)
+		complete := r.fetch.Complete(row.Archive)
 		if complete {
 			err = stage.Extract(ctx, a, dir)
 		} else {
@@ -110,7 +110,7 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil || r.fetch.failure() != nil {
+	if ctx.Err() != nil || r.fetch.Failure() != nil {
 		return err // the command or the download ended: nothing to fetch again
 	}
 	switch _, serr := os.Lstat(a.Path); {
@@ -122,26 +122,25 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	default:
 		return err
 	}
-	if err := r.fetch.again(ctx, row); err != nil {
+	if err := r.fetch.Again(ctx, row); err != nil {
 		return err
 	}
 	r.tx.downloaded += row.Size
 	return stage.Extract(ctx, a, dir)
 }
 
-// extractArriving unpacks an archive as it downloads (arriving.go). When
+// extractArriving unpacks an archive as it downloads (fetch.Arriving). When
 // that fails for any reason but the command's end or the download's
 // failure, it waits for the whole archive and unpacks it again from the
 // cache, as it would have without streaming.
 func (r *run) extractArriving(ctx context.Context, row catalog.Package, a stage.Archive, dir string) error {
-	r.fetch.streaming.Store(true)
-	src := &arriving{ctx: ctx, f: r.fetch, archive: row.Archive, path: a.Path, size: a.Size}
+	src := r.fetch.Arriving(ctx, row.Archive, a.Path, a.Size)
 	err := stage.ExtractArriving(ctx, src, a, dir)
-	src.close()
+	src.Close()
 	if err == nil || ctx.Err() != nil {
 		return err
 	}
-	if werr := r.fetch.wait(ctx, row.Archive); werr != nil {
+	if werr := r.fetch.Wait(ctx, row.Archive); werr != nil {
 		return werr
 	}
 	r.c.logger().Debug("unpacking the archive as it arrived failed; unpacking the complete archive", "archive", row.Archive, "err", err)

@@ -11,7 +11,7 @@ import (
 // A download that stops incomplete (a failure, an interrupted install, a
 // client gone from the daemon) leaves its .part file in the cache, and the
 // next plan counts the file's allocated bytes as kept from it
-// (install.partBytes). But only the verified pieces are: the next download
+// (fetch.PartBytes). But only the verified pieces are: the next download
 // hashes the file again and fetches every other piece whole. A piece that
 // failed its hash stays written until then: after a DamagedError (the
 // publisher's copy sent four bad pieces) the file was whole, and the next

@@ -1,4 +1,4 @@
-package install
+package fetch
 
 import (
 	"bytes"
@@ -83,8 +83,8 @@ func TestVerboseReportHTTPColumn(t *testing.T) {
 	var out bytes.Buffer
 	p := ui.New(&out, io.Discard, false)
 	p.Verbose = true
-	c := &Client{UI: p}
-	c.printReport(Report{Archives: []ArchiveReport{
+	o := &Options{UI: p}
+	o.printReport(Report{Archives: []ArchiveReport{
 		{Archive: "a-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 2048, FromSeeder: 2048}},
 		{Archive: "b-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 1024, FromWebSeed: 1024}},
 		{Archive: "c-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 1024, FromWebSeed: 1024, WebSeedLastResort: true}},

@@ -1,4 +1,4 @@
-package install
+package fetch
 
 // Unpacking an archive while it downloads.
 //
@@ -25,9 +25,9 @@ import (
 	"github.com/distpac/distpac/internal/fsutil"
 )
 
-// grew records an archive's complete prefix (fetchEvents.grew): one that
+// grew records an archive's complete prefix (Events.Grew): one that
 // grew short of the whole archive, which completion reports.
-func (f *fetching) grew(r catalog.Package, n int64) {
+func (f *Fetch) grew(r catalog.Package, n int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.pending[r.Archive] || n <= f.prefix[r.Archive] || n >= r.Size {
@@ -38,7 +38,7 @@ func (f *fetching) grew(r catalog.Package, n int64) {
 }
 
 // wake tells everyone waiting on changed that something did. f.mu held.
-func (f *fetching) wake() {
+func (f *Fetch) wake() {
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
@@ -46,32 +46,48 @@ func (f *fetching) wake() {
 // arrival is what is known of an archive being fetched: its complete
 // prefix, whether all of it is in the cache (never after the fetch
 // failed), the fetch's failure, and a channel closed at the next change.
-func (f *fetching) arrival(archive string) (prefix int64, complete bool, changed <-chan struct{}, err error) {
+func (f *Fetch) arrival(archive string) (prefix int64, complete bool, changed <-chan struct{}, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.prefix[archive], !f.pending[archive] && f.err == nil, f.changed, f.err
 }
 
-// failure is the fetch's first failure, or nil.
-func (f *fetching) failure() error {
+// Complete reports whether all of an archive is in the cache (never after
+// the fetch failed).
+func (f *Fetch) Complete(archive string) bool {
+	_, complete, _, _ := f.arrival(archive)
+	return complete
+}
+
+// Failure is the fetch's first failure, or nil.
+func (f *Fetch) Failure() error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.err
 }
 
-// waitStart returns once the archive can be unpacked: it is in the cache,
+// WaitStart returns once the archive can be unpacked: it is in the cache,
 // or part of it from its start is, or the fetch failed.
-func (f *fetching) waitStart(ctx context.Context, archive string) error {
+func (f *Fetch) WaitStart(ctx context.Context, archive string) error {
 	return f.waitFor(ctx, archive, true)
 }
 
-// arriving reads an archive from the cache as it downloads: up to its
+// Arriving is a reader of archive, of size bytes, at path in the cache as
+// it downloads, until ctx ends; the caller closes it. It tells the fetch
+// that an archive is unpacked as it arrives: that extraction made its
+// decoder already, so the fetch warms none half-way (stage.Warm).
+func (f *Fetch) Arriving(ctx context.Context, archive, path string, size int64) *Arriving {
+	f.streaming.Store(true)
+	return &Arriving{ctx: ctx, f: f, archive: archive, path: path, size: size}
+}
+
+// Arriving reads an archive from the cache as it downloads: up to its
 // complete prefix, waiting for more, and to its end once it is complete.
 // The engine writes it at path+".part" and renames it to path when it is
 // complete; an open descriptor follows the rename.
-type arriving struct {
+type Arriving struct {
 	ctx     context.Context
-	f       *fetching
+	f       *Fetch
 	archive string
 	path    string
 	size    int64
@@ -79,7 +95,7 @@ type arriving struct {
 	off     int64
 }
 
-func (a *arriving) Read(p []byte) (int, error) {
+func (a *Arriving) Read(p []byte) (int, error) {
 	for {
 		prefix, complete, changed, err := a.f.arrival(a.archive)
 		if err != nil {
@@ -114,7 +130,7 @@ func (a *arriving) Read(p []byte) (int, error) {
 
 // open opens the archive's file the first time: the partial one, or the
 // complete one if it was renamed meanwhile.
-func (a *arriving) open() error {
+func (a *Arriving) open() error {
 	if a.file != nil {
 		return nil
 	}
@@ -129,7 +145,8 @@ func (a *arriving) open() error {
 	return err
 }
 
-func (a *arriving) close() {
+// Close closes the archive's file, if it was opened.
+func (a *Arriving) Close() {
 	if a.file != nil {
 		a.file.Close()
 	}

@@ -1,16 +1,20 @@
-package install
+package fetch
 
 import (
 	"context"
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
 )
 
 func TestQuietProgress(t *testing.T) {
@@ -35,24 +39,26 @@ func TestSilentDaemonNamed(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the lock's holder is read from /proc/locks")
 	}
-	w := newWorld(t)
+	cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
+	cfg.ApplyDefaults()
+	o := &Options{Paths: paths.Home{Root: filepath.Join(t.TempDir(), "distpac")}.Client(), Config: cfg}
 	peer, err := net.Listen("tcp", "127.0.0.1:0") // the daemon's peer_addr
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	w.client.Config.PeerAddr = peer.Addr().String()
-	if err := os.MkdirAll(w.client.Paths.Dir, 0o700); err != nil {
+	o.Config.PeerAddr = peer.Addr().String()
+	if err := os.MkdirAll(o.Paths.Dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	lock := flock.New(w.client.Paths.DaemonSocket() + ".lock") // the daemon's, held by this process
+	lock := flock.New(o.Paths.DaemonSocket() + ".lock") // the daemon's, held by this process
 	if ok, err := lock.TryLock(); !ok || err != nil {
 		t.Fatalf("lock: %v %v", ok, err)
 	}
 	defer lock.Unlock()
-	_, err = w.client.openFetcher(context.Background())
+	_, err = o.openSource(context.Background())
 	want := fmt.Sprintf("dist-client daemon (pid %d) is running but did not answer", os.Getpid())
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "another program") {
-		t.Fatalf("openFetcher: %v\nwant an error naming the daemon: %s", err, want)
+		t.Fatalf("openSource: %v\nwant an error naming the daemon: %s", err, want)
 	}
 }

@@ -1,4 +1,4 @@
-package install
+package fetch
 
 import (
 	"fmt"
@@ -13,12 +13,77 @@ import (
 	"github.com/distpac/distpac/internal/units"
 )
 
+// Report is a command's transfer report: where every archive it needed
+// came from. It is printed after the downloads (one line; a table with -v),
+// returned by install --json and kept in the history entry.
+type Report struct {
+	Archives []ArchiveReport `json:"archives"`
+	// Elapsed is the time from the first request to the last archive.
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// ArchiveReport is one archive's part of a Report.
+type ArchiveReport struct {
+	Archive string `json:"archive"`
+	// Cached: the archive was in the local cache; nothing was downloaded.
+	Cached bool `json:"cached"`
+	swarm.Transfer
+}
+
+func (r *Report) add(a ArchiveReport) { r.Archives = append(r.Archives, a) }
+
+// Totals sums the archives' reports.
+func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
+	t.FirstByte = -1
+	web, lastResort := 0, 0 // archives with bytes over HTTP, and of them as a last resort
+	for _, a := range r.Archives {
+		if a.Cached {
+			cached++
+			cachedBytes += a.Total
+			continue
+		}
+		t.Total += a.Total
+		t.FromSeeder += a.FromSeeder
+		t.FromPeers += a.FromPeers
+		t.Peers = max(t.Peers, a.Peers)
+		t.FromWebSeed += a.FromWebSeed
+		if a.FromWebSeed > 0 {
+			web++
+			if a.WebSeedLastResort {
+				lastResort++
+			}
+		}
+		for _, h := range a.WebSeeds {
+			if !slices.Contains(t.WebSeeds, h) {
+				t.WebSeeds = append(t.WebSeeds, h)
+			}
+		}
+		t.AlreadyHad += a.AlreadyHad
+		t.Wasted += a.Wasted
+		t.HashFailures += a.HashFailures
+		if a.FirstByte > 0 && (t.FirstByte < 0 || a.FirstByte < t.FirstByte) {
+			t.FirstByte = a.FirstByte
+		}
+	}
+	t.FirstByte = max(t.FirstByte, 0)
+	t.WebSeedLastResort = web > 0 && lastResort == web // the report names them so only if all were
+	slices.Sort(t.WebSeeds)
+	t.Elapsed = r.Elapsed
+	return t, cached, cachedBytes
+}
+
+// Downloaded is the payload that came over the network.
+func (r Report) Downloaded() int64 {
+	t, _, _ := r.Totals()
+	return t.FromSeeder + t.FromPeers + t.FromWebSeed
+}
+
 // printReport prints the transfer report of a command's downloads: one line
 // by default ("downloaded 7.8 MiB in 2.10s (3.7 MiB/s): 5.1 MiB from the
 // publisher's seeder, 2.7 MiB from 3 other peers; first byte after 4ms"),
 // and a table of every archive with -v. No package manager or P2P
 // distributor shows this; it is what tells a user whether peers were used.
-func (c *Client) printReport(r Report) {
+func (o *Options) printReport(r Report) {
 	t, cached, cachedBytes := r.Totals()
 	got := t.FromSeeder + t.FromPeers + t.FromWebSeed
 	rate := 0.0
@@ -41,10 +106,10 @@ func (c *Client) printReport(r Report) {
 	if cached > 0 {
 		from = append(from, fmt.Sprintf("%s (%s) from the local cache", ui.Count(cached, "archive"), units.FormatBytes(cachedBytes)))
 	}
-	line := fmt.Sprintf("downloaded %s in %s (%s): %s", units.FormatBytes(got), fmtDuration(r.Elapsed), units.FormatRate(rate), strings.Join(from, ", "))
+	line := fmt.Sprintf("downloaded %s in %s (%s): %s", units.FormatBytes(got), FormatDuration(r.Elapsed), units.FormatRate(rate), strings.Join(from, ", "))
 	var notes []string
 	if t.FirstByte > 0 {
-		notes = append(notes, "first byte after "+fmtDuration(t.FirstByte))
+		notes = append(notes, "first byte after "+FormatDuration(t.FirstByte))
 	}
 	if t.Wasted > 0 || t.HashFailures > 0 {
 		notes = append(notes, wasted(t.Wasted, t.HashFailures))
@@ -52,8 +117,8 @@ func (c *Client) printReport(r Report) {
 	if len(notes) > 0 {
 		line += "; " + strings.Join(notes, ", ")
 	}
-	c.UI.Printf("%s\n", line)
-	if !c.UI.Verbose || c.UI.Quiet {
+	o.UI.Printf("%s\n", line)
+	if !o.UI.Verbose || o.UI.Quiet {
 		return
 	}
 	rows := make([][]string, 0, len(r.Archives))
@@ -64,16 +129,16 @@ func (c *Client) printReport(r Report) {
 		}
 		rows = append(rows, []string{a.Archive, "network", units.FormatBytes(a.Total), units.FormatBytes(a.FromSeeder),
 			units.FormatBytes(a.FromPeers), strconv.Itoa(a.Peers), httpReceived(a.Transfer), units.FormatBytes(a.AlreadyHad),
-			units.FormatBytes(a.Wasted), fmtDuration(a.FirstByte)})
+			units.FormatBytes(a.Wasted), FormatDuration(a.FirstByte)})
 	}
 	// The column was "WEB SEED" while the dry run's became "HTTP" (web
 	// seed, last resort or no): the bytes a server's /packages/ sent
 	// as a last resort were counted under "WEB SEED", which the dry run
 	// and the one-line report tell apart. The same words, and the dry
 	// run's line saying what each means.
-	c.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "HTTP", "HAD", "WASTED", "FIRST BYTE"}, rows)
+	o.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "HTTP", "HAD", "WASTED", "FIRST BYTE"}, rows)
 	if t.FromWebSeed > 0 {
-		c.UI.Printf("HTTP: what a server's /packages/ sent, %s\n", httpMeaning)
+		o.UI.Printf("HTTP: what a server's /packages/ sent, %s\n", HTTPMeaning)
 	}
 }
 
@@ -81,10 +146,10 @@ func (c *Client) printReport(r Report) {
 // /packages/ would serve an archive) and of the -v transfer report (what
 // it sent), and the line under both tables that says what they mean.
 const (
-	httpWebSeed    = "web seed"
-	httpLastResort = "last resort"
-	httpNo         = "no"
-	httpMeaning    = "as a web seed (asked when peers send little) or as a last resort (asked only when BitTorrent has no source)"
+	HTTPWebSeed    = "web seed"
+	HTTPLastResort = "last resort"
+	HTTPNo         = "no"
+	HTTPMeaning    = "as a web seed (asked when peers send little) or as a last resort (asked only when BitTorrent has no source)"
 )
 
 // httpReceived is the -v report's HTTP cell: "no" when nothing came over
@@ -92,11 +157,11 @@ const (
 func httpReceived(t swarm.Transfer) string {
 	switch {
 	case t.FromWebSeed == 0:
-		return httpNo
+		return HTTPNo
 	case t.WebSeedLastResort:
-		return units.FormatBytes(t.FromWebSeed) + " " + httpLastResort
+		return units.FormatBytes(t.FromWebSeed) + " " + HTTPLastResort
 	}
-	return units.FormatBytes(t.FromWebSeed) + " " + httpWebSeed
+	return units.FormatBytes(t.FromWebSeed) + " " + HTTPWebSeed
 }
 
 // webSeeds names the web seeds that sent pieces: "the web seed" (a
@@ -123,9 +188,9 @@ func webSeeds(hosts []string, lastResort bool) string {
 	return many + " at " + resolve.JoinAnd(shown) + end
 }
 
-// fmtDuration prints a duration for people: milliseconds below a second,
+// FormatDuration prints a duration for people: milliseconds below a second,
 // seconds with two decimals above.
-func fmtDuration(d time.Duration) string {
+func FormatDuration(d time.Duration) string {
 	if d < time.Second {
 		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
 	}

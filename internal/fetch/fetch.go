@@ -1,31 +1,64 @@
-package install
+// Package fetch gets a plan's archives into the client's cache while the
+// plan is staged: through the running daemon, or an engine of this
+// process when none answers (source.go), with the archives the cache holds
+// already left as they are. It tells the stager when each archive, or its
+// complete prefix, is there (arriving.go: an archive is unpacked as it
+// arrives), and prints and returns where every archive came from
+// (report.go). It knows nothing of what is installed: internal/install
+// drives it (deptest holds that).
+package fetch
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 )
 
-// fetching is the download of a plan's archives under way while the plan
+// Options are what a fetch needs of the client it runs for.
+type Options struct {
+	Paths  paths.Client
+	Config *config.Client
+	UI     *ui.Printer
+	Logger *slog.Logger // nil: discarded
+	// StallTimeout ends the fetch when no data arrives for this long (0:
+	// 2 minutes).
+	StallTimeout time.Duration
+	// Source, set by tests, replaces the daemon or engine downloads come
+	// from.
+	Source Source
+}
+
+// logger is the Logger, or one that discards when there is none.
+func (o *Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}
+
+// Fetch is the download of a plan's archives under way while the plan
 // is staged: staging takes each archive on its own, in plan order,
 // unpacking it as it arrives (arriving.go) and running its script once it
 // is complete, while the others keep downloading.
-type fetching struct {
-	c      *Client
-	src    fetcher
+type Fetch struct {
+	o      *Options
+	src    Source
 	cancel context.CancelFunc
 	done   chan struct{} // closed when every download has ended
 
@@ -36,7 +69,7 @@ type fetching struct {
 	err     error           // the first failure; guarded by mu
 	report  Report          // guarded by mu
 	// prefix is, by archive still downloading, its complete prefix
-	// (fetcher); changed is closed and replaced whenever one grows, an
+	// (Source); changed is closed and replaced whenever one grows, an
 	// archive completes or the fetch fails (waitFor and arriving wait on
 	// it).
 	prefix    map[string]int64 // guarded by mu
@@ -50,42 +83,43 @@ type fetching struct {
 	firstDone, lastDone int64
 }
 
-// startFetch starts downloading every archive of items not in the cache.
-// The caller must call stop.
-func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error) {
-	f := &fetching{c: c, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now(),
+// Start starts downloading every archive of rows (a plan's, in its order)
+// not in the cache. The caller must call Stop.
+func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, error) {
+	o := &opts
+	f := &Fetch{o: o, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now(),
 		firstDone: -1, lastDone: -1}
 	var need, cached []catalog.Package
 	var total int64
-	for _, it := range items {
-		inCache := c.cached(it.row)
-		c.logger().Debug("plan", "package", it.row.Name, "version", it.row.Version, "archive", it.row.Archive,
-			"size", it.row.Size, "info_hash", it.row.InfoHash, "cached", inCache)
+	for _, row := range rows {
+		inCache := Cached(o.Paths.Cache(), row)
+		o.logger().Debug("plan", "package", row.Name, "version", row.Version, "archive", row.Archive,
+			"size", row.Size, "info_hash", row.InfoHash, "cached", inCache)
 		if inCache {
-			f.report.add(ArchiveReport{Archive: it.row.Archive, Cached: true, Transfer: swarm.Transfer{Total: it.row.Size}})
-			cached = append(cached, it.row)
+			f.report.add(ArchiveReport{Archive: row.Archive, Cached: true, Transfer: swarm.Transfer{Total: row.Size}})
+			cached = append(cached, row)
 			continue
 		}
-		if f.pending[it.row.Archive] {
+		if f.pending[row.Archive] {
 			continue
 		}
-		f.pending[it.row.Archive] = true
-		need = append(need, it.row)
-		total += it.row.Size
+		f.pending[row.Archive] = true
+		need = append(need, row)
+		total += row.Size
 	}
 	if len(need) == 0 {
-		c.holdCached(ctx, cached)
+		o.holdCached(ctx, cached)
 		close(f.done)
 		lessGC()
 		return f, nil
 	}
-	src, err := c.openFetcher(ctx)
+	src, err := o.openSource(ctx)
 	if err != nil {
 		return nil, err
 	}
 	f.src = src
 	ctx, f.cancel = context.WithCancel(ctx)
-	dropUnverified(c.Paths.Cache(), need)
+	dropUnverified(o.Paths.Cache(), need)
 	// What the partial downloads hold already (verified pieces: a download
 	// dropped incomplete keeps no others, swarm's partholes) is where an
 	// interrupted fetch's count starts: from the first progress report it
@@ -93,11 +127,11 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 	// plan kept 8.0: a newcomer's run).
 	f.firstDone = 0
 	for _, r := range need {
-		f.firstDone += partBytes(cache.PartName(filepath.Join(c.Paths.Cache(), r.Archive)))
+		f.firstDone += PartBytes(cache.PartName(filepath.Join(o.Paths.Cache(), r.Archive)))
 	}
-	c.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.via())
-	bar := c.UI.NewProgress(total, ui.Count(len(need), "package"))
-	stallAfter := c.StallTimeout
+	o.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.Via())
+	bar := o.UI.NewProgress(total, ui.Count(len(need), "package"))
+	stallAfter := o.StallTimeout
 	if stallAfter <= 0 {
 		stallAfter = 2 * time.Minute
 	}
@@ -111,7 +145,7 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		defer w.Stop()
 		peers := 0
 		warmed := false
-		err := src.fetch(w.Context(), need, cached, fetchEvents{progress: func(done int64, n int) {
+		err := src.Fetch(w.Context(), need, cached, Events{Progress: func(done int64, n int) {
 			f.mu.Lock()
 			f.lastDone = max(f.lastDone, done)
 			f.mu.Unlock()
@@ -128,8 +162,8 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 				warmed = true
 				go stage.Warm(largest)
 			}
-		}, grew: f.grew, finished: func(r catalog.Package, t swarm.Transfer) {
-			c.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
+		}, Grew: f.grew, Finished: func(r catalog.Package, t swarm.Transfer) {
+			o.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
 			delete(f.pending, r.Archive)
@@ -147,13 +181,13 @@ func (c *Client) startFetch(ctx context.Context, items []item) (*fetching, error
 		rep := f.report
 		f.mu.Unlock()
 		bar.Done()
-		c.printReport(rep)
+		o.printReport(rep)
 	}()
 	return f, nil
 }
 
 // fail records the first failure and wakes every waiter.
-func (f *fetching) fail(err error) {
+func (f *Fetch) fail(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err == nil {
@@ -163,14 +197,14 @@ func (f *fetching) fail(err error) {
 	f.wake()
 }
 
-// wait returns once the archive is in the cache, or the fetch failed.
-func (f *fetching) wait(ctx context.Context, archive string) error {
+// Wait returns once the archive is in the cache, or the fetch failed.
+func (f *Fetch) Wait(ctx context.Context, archive string) error {
 	return f.waitFor(ctx, archive, false)
 }
 
 // waitFor returns once the archive is in the cache, or part of it from its
 // start is when started is set, or the fetch failed.
-func (f *fetching) waitFor(ctx context.Context, archive string, started bool) error {
+func (f *Fetch) waitFor(ctx context.Context, archive string, started bool) error {
 	for {
 		prefix, complete, changed, err := f.arrival(archive)
 		switch {
@@ -187,54 +221,54 @@ func (f *fetching) waitFor(ctx context.Context, archive string, started bool) er
 	}
 }
 
-// again downloads one archive again (its cached copy failed its SHA-256),
+// Again downloads one archive again (its cached copy failed its SHA-256),
 // through the same source.
-func (f *fetching) again(ctx context.Context, row catalog.Package) error {
-	if err := f.finish(); err != nil {
+func (f *Fetch) Again(ctx context.Context, row catalog.Package) error {
+	if err := f.Finish(); err != nil {
 		return err
 	}
 	if f.src == nil {
-		src, err := f.c.openFetcher(ctx)
+		src, err := f.o.openSource(ctx)
 		if err != nil {
 			return err
 		}
 		f.src = src
 	}
-	return f.src.fetch(ctx, []catalog.Package{row}, nil, fetchEvents{
-		progress: func(int64, int) {}, grew: func(catalog.Package, int64) {}, finished: func(catalog.Package, swarm.Transfer) {},
+	return f.src.Fetch(ctx, []catalog.Package{row}, nil, Events{
+		Progress: func(int64, int) {}, Grew: func(catalog.Package, int64) {}, Finished: func(catalog.Package, swarm.Transfer) {},
 	})
 }
 
-// finish waits for every download to end and returns the first failure.
-func (f *fetching) finish() error {
+// Finish waits for every download to end and returns the first failure.
+func (f *Fetch) Finish() error {
 	<-f.done
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.err
 }
 
-// stop cancels what is still downloading and closes the source.
-func (f *fetching) stop() {
+// Stop cancels what is still downloading and closes the source.
+func (f *Fetch) Stop() {
 	f.stopOnce.Do(func() {
 		if f.cancel != nil {
 			f.cancel()
 		}
 		<-f.done
 		if f.src != nil {
-			f.src.close()
+			f.src.Close()
 		}
 	})
 }
 
-// partial reports whether an archive was left partly downloaded.
-func (f *fetching) partial() bool {
+// Partial reports whether an archive was left partly downloaded.
+func (f *Fetch) Partial() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.pending) > 0 || f.err != nil
 }
 
-// reportCopy is the transfer report once every download ended.
-func (f *fetching) reportCopy() *Report {
+// Report is the transfer report once every download ended.
+func (f *Fetch) Report() *Report {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	r := f.report
@@ -242,8 +276,8 @@ func (f *fetching) reportCopy() *Report {
 	return &r
 }
 
-// downloadedBytes is what this command moved into the cache.
-func (f *fetching) downloadedBytes() int64 {
+// Downloaded is what this command moved into the cache.
+func (f *Fetch) Downloaded() int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	// An interrupted fetch's archives are not in the report; what the
@@ -252,77 +286,15 @@ func (f *fetching) downloadedBytes() int64 {
 	return max(f.report.Downloaded(), f.lastDone-f.firstDone)
 }
 
-// Report is a command's transfer report: where every archive it needed
-// came from. It is printed after the downloads (one line; a table with -v),
-// returned by install --json and kept in the history entry.
-type Report struct {
-	Archives []ArchiveReport `json:"archives"`
-	// Elapsed is the time from the first request to the last archive.
-	Elapsed time.Duration `json:"elapsed_ns"`
-}
+// Done is closed when every download has ended.
+func (f *Fetch) Done() <-chan struct{} { return f.done }
 
-// ArchiveReport is one archive's part of a Report.
-type ArchiveReport struct {
-	Archive string `json:"archive"`
-	// Cached: the archive was in the local cache; nothing was downloaded.
-	Cached bool `json:"cached"`
-	swarm.Transfer
-}
-
-func (r *Report) add(a ArchiveReport) { r.Archives = append(r.Archives, a) }
-
-// Totals sums the archives' reports.
-func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
-	t.FirstByte = -1
-	web, lastResort := 0, 0 // archives with bytes over HTTP, and of them as a last resort
-	for _, a := range r.Archives {
-		if a.Cached {
-			cached++
-			cachedBytes += a.Total
-			continue
-		}
-		t.Total += a.Total
-		t.FromSeeder += a.FromSeeder
-		t.FromPeers += a.FromPeers
-		t.Peers = max(t.Peers, a.Peers)
-		t.FromWebSeed += a.FromWebSeed
-		if a.FromWebSeed > 0 {
-			web++
-			if a.WebSeedLastResort {
-				lastResort++
-			}
-		}
-		for _, h := range a.WebSeeds {
-			if !slices.Contains(t.WebSeeds, h) {
-				t.WebSeeds = append(t.WebSeeds, h)
-			}
-		}
-		t.AlreadyHad += a.AlreadyHad
-		t.Wasted += a.Wasted
-		t.HashFailures += a.HashFailures
-		if a.FirstByte > 0 && (t.FirstByte < 0 || a.FirstByte < t.FirstByte) {
-			t.FirstByte = a.FirstByte
-		}
-	}
-	t.FirstByte = max(t.FirstByte, 0)
-	t.WebSeedLastResort = web > 0 && lastResort == web // the report names them so only if all were
-	slices.Sort(t.WebSeeds)
-	t.Elapsed = r.Elapsed
-	return t, cached, cachedBytes
-}
-
-// Downloaded is the payload that came over the network.
-func (r Report) Downloaded() int64 {
-	t, _, _ := r.Totals()
-	return t.FromSeeder + t.FromPeers + t.FromWebSeed
-}
-
-// cached reports whether the cache holds a complete archive. Its SHA-256 is
+// Cached reports whether the cache dir holds a complete archive. Its SHA-256 is
 // checked in the same read that extracts it (stage.Extract), so a cached
 // archive costs one read, not two; one that fails is dropped and fetched
 // again.
-func (c *Client) cached(row catalog.Package) bool {
-	fi, err := os.Stat(filepath.Join(c.Paths.Cache(), row.Archive))
+func Cached(dir string, row catalog.Package) bool {
+	fi, err := os.Stat(filepath.Join(dir, row.Archive))
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == row.Size
 }
 
@@ -349,4 +321,18 @@ func lessGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400)
 	}
+}
+
+// PartBytes is how much of a partial download is already on disk (its
+// allocated blocks: the file is written at piece offsets, so its length
+// says little); it stays resumable.
+func PartBytes(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return min(st.Blocks*512, fi.Size())
+	}
+	return 0
 }
