@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"net"
@@ -235,6 +236,18 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	leaks(t, "dist-server mirror", out)
 	if st, err := r.try("dist-server", "mirrorhome", "mirror.yaml", "status", "--json"); err == nil {
 		leaks(t, "dist-server status --json (mirror)", st)
+		// The background mirror got its URLs in its environment: a
+		// command line is every local user's to read (ps).
+		var info struct {
+			PID int `json:"pid"`
+		}
+		if err := json.Unmarshal([]byte(st), &info); err != nil || info.PID <= 0 {
+			t.Errorf("dist-server status --json (mirror): no pid: %v\n%s", err, st)
+		} else if cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", info.PID)); err != nil {
+			t.Errorf("the mirror's command line: %v", err)
+		} else {
+			leaks(t, "the background mirror's command line", strings.ReplaceAll(string(cmdline), "\x00", " "))
+		}
 	}
 	if st, err := r.try("dist-server", "mirrorhome", "mirror.yaml", "status"); err == nil {
 		leaks(t, "dist-server status (mirror)", st)

@@ -58,9 +58,9 @@ func TestSystemdUnits(t *testing.T) {
 		// one another user owns.
 		{"dist-client-root.service", false, true, nil, "dist-client daemon [flags]"},
 		{"dist-server-mirror@.service", false, false, map[string]string{
-			"PRIMARY_URLS": "https://a.example.org http://b.example.org:9090",
-			"PRIMARY_KEY":  "ed25519:nhUyOeuAEudmXC1pOpoLAtY+gIAKgSs2WRZ0rjaQuus=",
-		}, "dist-server mirror URL... [flags]"},
+			"DISTPAC_PRIMARY_URLS": "https://a.example.org http://b.example.org:9090",
+			"PRIMARY_KEY":          "ed25519:nhUyOeuAEudmXC1pOpoLAtY+gIAKgSs2WRZ0rjaQuus=",
+		}, "dist-server mirror [URL...] [flags]"},
 	}
 	// Every unit shipped is checked here.
 	shipped, err := filepath.Glob(filepath.Join("..", "contrib", "systemd", "*.service"))

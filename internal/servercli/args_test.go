@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -49,10 +51,10 @@ func TestMirrorArgs(t *testing.T) {
 		n    int
 		want string
 	}{
-		{0, "missing primary URL (dist-server mirror URL...)"},
+		{0, ""}, // then from DISTPAC_PRIMARY_URLS (TestPrimaryURLs)
 		{1, ""},
 		{config.MaxServers, ""},
-		{config.MaxServers + 1, fmt.Sprintf(`unexpected argument "http://h%d" (dist-server mirror URL... takes at most %d)`, config.MaxServers, config.MaxServers)},
+		{config.MaxServers + 1, fmt.Sprintf(`unexpected argument "http://h%d" (dist-server mirror [URL...] takes at most %d)`, config.MaxServers, config.MaxServers)},
 	}
 	for _, tt := range tests {
 		args := make([]string, tt.n)
@@ -62,6 +64,37 @@ func TestMirrorArgs(t *testing.T) {
 		err := mirror.Args(mirror, args)
 		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {
 			t.Errorf("%d URLs: %v, want %q", tt.n, err, tt.want)
+		}
+	}
+}
+
+// TestPrimaryURLs: without arguments a mirror's URLs come from
+// DISTPAC_PRIMARY_URLS, so that a password in one is not on the command
+// line (which ps shows every user); the arguments win over it.
+func TestPrimaryURLs(t *testing.T) {
+	many := strings.Repeat("http://h ", config.MaxServers+1)
+	for _, tt := range []struct {
+		args []string
+		env  string
+		want []string
+		err  string
+	}{
+		{[]string{"http://a:9090"}, "http://b", []string{"http://a:9090"}, ""},
+		{nil, " http://u:p@a:9090  https://b\n", nil, ""},
+		{nil, "http://u:p@a:9090  https://b\t", []string{"http://u:p@a:9090", "https://b"}, ""},
+		{nil, "", nil, "mirror: no primary URL: give it as an argument, or in DISTPAC_PRIMARY_URLS (there, unlike on the command line, other users cannot read a password it holds)"},
+		{nil, many, nil, fmt.Sprintf("mirror: DISTPAC_PRIMARY_URLS holds %d URLs, at most %d are tried", config.MaxServers+1, config.MaxServers)},
+		{nil, "ftp://u:secret@a", nil, `mirror: "ftp://u:xxxxx@a": want the primary's URL, http://HOST[:PORT] or https://…`},
+	} {
+		got, err := primaryURLs(tt.args, tt.env)
+		if tt.err != "" || err != nil {
+			if fmt.Sprint(err) != tt.err || !errors.As(err, new(*cli.UsageError)) {
+				t.Errorf("%q, %q: %v, want the usage error %q", tt.args, tt.env, err, tt.err)
+			}
+			continue
+		}
+		if tt.want != nil && !slices.Equal(got, tt.want) {
+			t.Errorf("%q, %q: %q, want %q", tt.args, tt.env, got, tt.want)
 		}
 	}
 }

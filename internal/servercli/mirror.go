@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -38,7 +39,7 @@ type mirrorOptions struct {
 func newMirror(e *env) *cobra.Command {
 	var o mirrorOptions
 	c := &cobra.Command{
-		Use:   "mirror URL...",
+		Use:   "mirror [URL...]",
 		Short: "Follow a primary server: serve and seed its signed catalog and archives",
 		Long: `mirror follows the dist-server at URL (its public_url: the base URL, not the URL of
 packages.db, which is refused). It syncs the primary's signed catalog with every
@@ -57,6 +58,10 @@ Clients list the mirror in server_urls beside the primary. The signed torrents s
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
 which is how clients find it. Several URLs are tried in order (a primary and other
 mirrors of it; at most ` + strconv.Itoa(config.MaxServers) + `, none twice, as in a client's server_urls).
+Without URL arguments they are read from the environment variable ` + primaryURLsEnv + `
+(space-separated): a URL with a user and password (a primary behind HTTP basic auth)
+is then not on a command line, which every user of the host can read (ps); the
+background mirror gets its URLs from its environment in any case.
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
@@ -68,8 +73,9 @@ primary gives them from the first up, so the two send clients different pieces. 
 in the background like start (log in server.log); dist-server status and stop work on it.`,
 		Example: `  dist-server mirror https://packages.example.org
   dist-server mirror --key ed25519:... --interval 5m https://packages.example.org
-  dist-server mirror --foreground http://primary:9090   # for systemd and tests`,
-		Args: cli.Args(1, config.MaxServers, "primary URL"),
+  dist-server mirror --foreground http://primary:9090   # for systemd and tests
+  ` + primaryURLsEnv + `=https://user:pass@packages.example.org dist-server mirror`,
+		Args: cli.Args(0, config.MaxServers, "primary URL"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMirror(cmd.Context(), e, o, args)
 		},
@@ -87,7 +93,8 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 	if err != nil {
 		return err
 	}
-	if err := checkPrimaryURLs(args); err != nil {
+	args, err = primaryURLs(args, os.Getenv(primaryURLsEnv))
+	if err != nil {
 		return err
 	}
 	var key signing.PublicKey
@@ -107,8 +114,10 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		if o.key != "" {
 			bg = append(bg, "--key", o.key)
 		}
-		bg = append(bg, args...) // URLs: none starts with "-"
-		return startBackground(ctx, e, sp, bg, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
+		// The URLs go in the environment, not on the command line, which
+		// every user of the host can read: one may hold a password.
+		env := []string{primaryURLsEnv + "=" + strings.Join(args, " ")}
+		return startBackground(ctx, e, sp, bg, env, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
 	}
 	// Said by the process that runs the mirror, as start's warnings
 	// (startBackground relays them from the log).
@@ -152,6 +161,25 @@ func withPrimaryHint(primaries []string, err error) error {
 // checkPrimaryURLs checks each URL a mirror follows, and that none is
 // given twice (as a client's server_urls refuses): the second would only
 // be the first tried again.
+// primaryURLsEnv names the environment variable a mirror reads its
+// primary's URLs from when none is given as an argument.
+const primaryURLsEnv = "DISTPAC_PRIMARY_URLS"
+
+// primaryURLs returns the URLs to follow: the arguments, or without any
+// those of env (primaryURLsEnv's value), checked.
+func primaryURLs(args []string, env string) ([]string, error) {
+	if len(args) == 0 {
+		args = strings.Fields(env)
+		if len(args) == 0 {
+			return nil, cli.Usagef("mirror: no primary URL: give it as an argument, or in %s (there, unlike on the command line, other users cannot read a password it holds)", primaryURLsEnv)
+		}
+		if len(args) > config.MaxServers {
+			return nil, cli.Usagef("mirror: %s holds %d URLs, at most %d are tried", primaryURLsEnv, len(args), config.MaxServers)
+		}
+	}
+	return args, checkPrimaryURLs(args)
+}
+
 func checkPrimaryURLs(args []string) error {
 	for i, a := range args {
 		if err := checkPrimaryURL(a); err != nil {

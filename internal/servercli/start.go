@@ -89,7 +89,7 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 				args = append(args, flag)
 			}
 		}
-		return startBackground(ctx, e, sp, args, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
+		return startBackground(ctx, e, sp, args, nil, o.timeout, func(info server.Info, log string) { printInfo(e, o.json, info, log) })
 	}
 	// Start-time warnings are said here, by the process that runs the
 	// server: on the terminal in the foreground, into server.log in the
@@ -146,15 +146,16 @@ func printInfo(e *env, asJSON bool, info server.Info, logPath string) {
 }
 
 // startBackground re-runs this binary with args and --foreground in a new
-// session (args[0] is the command: start or mirror), its output going to
-// server.log, and waits until it reports ready, then calls ready. The
+// session (args[0] is the command: start or mirror), with env added to its
+// environment, its output going to server.log, and waits until it
+// reports ready, then calls ready. The
 // warnings the server said at start-up (relayWarnings) are shown on
 // stderr first, whether it got ready or exited: the server process is the
 // one that says them, so they are in the log once and on the terminal
 // once. Said by this process too, they were said twice, in two places
 // that drifted (a mirror's ignored keys were never in the log, nor said
 // by mirror --foreground).
-func startBackground(ctx context.Context, e *env, sp paths.Server, args []string, timeout time.Duration, ready func(server.Info, string)) error {
+func startBackground(ctx context.Context, e *env, sp paths.Server, args, env []string, timeout time.Duration, ready func(server.Info, string)) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
@@ -183,6 +184,9 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args []string
 		args = append(args, "-q") // the log then holds errors only
 	}
 	cmd := exec.Command(exe, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...) // the last of a name wins
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
