@@ -27,10 +27,11 @@ func URL(s string) string {
 	if !strings.Contains(s, "@") {
 		return s
 	}
-	if u, err := url.Parse(s); err == nil && u.User != nil {
+	u, err := url.Parse(s)
+	if err == nil && u.User != nil {
 		return u.Redacted()
 	}
-	return maskText(s)
+	return maskText(s, err != nil)
 }
 
 // URLs is URL of each of us, in a new slice.
@@ -44,8 +45,14 @@ func URLs(us []string) []string {
 
 // maskText masks the password of s's authority, found by its text: after
 // "://" (or from the start without one), up to the first '/', '?' or '#',
-// the userinfo before its last '@'.
-func maskText(s string) string {
+// the userinfo before its last '@'. In a string url.Parse refused
+// (broken), a '/', '?' or '#' before the last '@' of all that follows
+// "://" is taken for a character of the password, not the authority's
+// end: "https://user:pa#ss@host/" does not parse ("pa" is no port), and
+// cut at its '#' it held no '@', so its configuration error quoted the
+// password whole. Masking too much of a broken URL costs nothing; a URL
+// that parses, with an '@' in its path ("http://host:80/v@1"), keeps it.
+func maskText(s string, broken bool) string {
 	start := 0
 	if i := strings.Index(s, "://"); i >= 0 {
 		start = i + len("://")
@@ -55,6 +62,9 @@ func maskText(s string) string {
 		end = start + i
 	}
 	at := strings.LastIndex(s[start:end], "@")
+	if at < 0 && broken {
+		at = strings.LastIndex(s[start:], "@")
+	}
 	if at < 0 {
 		return s
 	}

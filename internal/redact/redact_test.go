@@ -25,6 +25,14 @@ func TestURL(t *testing.T) {
 		{"user:secret@repo.example:9090", "user:xxxxx@repo.example:9090"},
 		{"http://user:se@cret@repo.example/x", "http://user:xxxxx@repo.example/x"},
 		{"http://user:secret@[::1/", "http://user:xxxxx@[::1/"},
+		// A '/', '?' or '#' in the password, not percent-encoded: no URL
+		// (the port would be "se"), and the authority is not cut there.
+		{"https://user:se#cret@repo.example/", "https://user:xxxxx@repo.example/"},
+		{"https://user:se?cret@repo.example/x", "https://user:xxxxx@repo.example/x"},
+		{"https://user:se/cret@repo.example/", "https://user:xxxxx@repo.example/"},
+		{"https://user:se/cret@repo.example:port/", "https://user:xxxxx@repo.example:port/"},
+		// A URL with an '@' past its authority keeps it.
+		{"http://repo.example:8080/v@1/pkg", "http://repo.example:8080/v@1/pkg"},
 	}
 	for _, tt := range tests {
 		got := URL(tt.in)
