@@ -108,4 +108,21 @@ func TestSyncWithCredentials(t *testing.T) {
 		t.Errorf("server.key.origin after a sync = %q; want its URL masked", b)
 	}
 	noSecretIn(t, dir)
+
+	// The field on server.key's second line, as a version wrote it for a
+	// while (parsePin still reads it), the URL whole.
+	if err := os.Remove(origin); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "server.key"), []byte(key.Public().String()+"\nfirst-use-from: "+good+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := catalogclient.LoadTrust(dir, nil); err != nil || tr.FirstUseFrom != masked {
+		t.Errorf("LoadTrust of an old server.key = %+v, %v; want %s", tr, err, masked)
+	}
+	mustSync(t, syncOpts(good, dir, nil))
+	noSecretIn(t, dir)
+	if tr, err := catalogclient.LoadTrust(dir, nil); err != nil || !tr.Key.Equal(key.Public()) || tr.FirstUseFrom != masked {
+		t.Errorf("LoadTrust after a sync masked an old server.key = %+v, %v; want the key, from %s", tr, err, masked)
+	}
 }

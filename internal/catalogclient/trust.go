@@ -350,6 +350,7 @@ func readPinned(dir, advice string) (pinned, error) {
 	if err != nil {
 		return pinned{}, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
 	}
+	p.firstUseFrom = redact.URL(p.firstUseFrom) // on server.key's second line, as a version wrote it: whole
 	// Only advice hangs on the origin: one unreadable, or of another key,
 	// is none.
 	if b, err := fsutil.ReadRegular(filepath.Join(dir, originFile), maxPinFile, true); err == nil {
@@ -376,9 +377,21 @@ func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
 
 // maskOrigin rewrites server.key.origin with its server's password masked
 // when a version that kept passwords wrote it whole: the file is
-// world-readable. Best effort, as the origin only words advice; the
-// caller holds the client lock.
+// world-readable. So it does of the origin on server.key's second line,
+// where a version wrote it for a while (parsePin): server.key is written
+// again with the key alone, and the origin beside it (writePin). Best
+// effort, as the origin only words advice; the caller holds the client
+// lock.
 func maskOrigin(dir string) error {
+	if b, err := fsutil.ReadRegular(filepath.Join(dir, keyFile), maxPinFile, true); err == nil {
+		if k, err := parsePin(b); err == nil && redact.URL(k.firstUseFrom) != k.firstUseFrom {
+			p, err := readPinned(dir, trustAdvice) // its origin masked, the origin file's first
+			if err != nil {
+				return err
+			}
+			return writePin(dir, p)
+		}
+	}
 	path := filepath.Join(dir, originFile)
 	b, err := fsutil.ReadRegular(path, maxPinFile, true)
 	if err != nil {
