@@ -11,6 +11,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -96,6 +97,9 @@ func (p *Publisher) Rotate(ctx context.Context) (Rotated, error) {
 		return Rotated{}, err
 	}
 	defer fl.Unlock()
+	if err := checkPrivate(p.Paths.SigningKey(), p.Paths.NextSigningKey()); err != nil {
+		return Rotated{}, err
+	}
 	old, err := signing.Load(p.Paths.SigningKey())
 	if errors.Is(err, os.ErrNotExist) {
 		return Rotated{}, fmt.Errorf("%w, so nothing to rotate", ErrNoKey)
@@ -205,6 +209,9 @@ func LoadKey(sp paths.Server) (*signing.Key, error) {
 // key): it makes none. No key yet is ErrNoKey; a key gone while a catalog
 // signed with it is published is ErrKeyLost, as for LoadKey.
 func ReadKey(sp paths.Server) (*signing.Key, error) {
+	if err := checkPrivate(sp.SigningKey()); err != nil {
+		return nil, err
+	}
 	k, err := signing.Load(sp.SigningKey())
 	if !errors.Is(err, os.ErrNotExist) {
 		return k, err
@@ -225,4 +232,20 @@ func NewKey(sp paths.Server) (*signing.Key, error) {
 		return nil, fmt.Errorf("%s exists: 'dist-server key rotate' replaces it, and clients follow the rotation; 'key new' is for a key that is lost or stolen", sp.SigningKey())
 	}
 	return signing.LoadOrCreate(sp.SigningKey())
+}
+
+// checkPrivate refuses a signing key another user can read (ssh's rule for
+// a private key: one put back by hand under umask 022 is 0644), or change,
+// naming the file and the fix: a key others can read signs for them. It
+// is checked where a key is read (add, remove, start, key, key rotate),
+// not by every command: stop, status and list still work, so that an
+// operator can stop the server before mending it.
+func checkPrivate(keys ...string) error {
+	c := safedir.New()
+	for _, k := range keys {
+		if err := c.CheckSecret("signing key", k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
