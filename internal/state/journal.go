@@ -245,10 +245,17 @@ func (db *DB) BeginJournal(ctx context.Context, j Journal, b Bounds) error {
 	}))
 }
 
-// EndJournal forgets the transaction once its steps are finished or undone.
+// EndJournal forgets the transaction once its steps are finished or
+// undone, and its format (JournalFormat) with it: a format left behind
+// would be read as that of the next journal, which a dist-client from
+// before formats writes without one (a newer one's format 2 left at rest
+// would have this one refuse an older one's journal as newer).
 func (db *DB) EndJournal(ctx context.Context) error {
 	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM journal`); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `PRAGMA user_version = 0`); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `DELETE FROM txn`)

@@ -80,6 +80,28 @@ func TestJournalFormat(t *testing.T) {
 	}
 }
 
+// TestJournalFormatEndsWithTheJournal: the format goes when the journal
+// ends, so that none is left at rest for the next journal, which a
+// dist-client from before formats writes without one: a newer
+// dist-client's format left behind would have that journal refused as
+// newer. Before, user_version stayed at the last journal's format.
+func TestJournalFormatEndsWithTheJournal(t *testing.T) {
+	ctx := context.Background()
+	db, path := openTest(t)
+	defer db.Close()
+	work := filepath.Join(filepath.Dir(path), "staging", "txn-1")
+	j := Journal{Work: work, Ops: []Op{{Kind: OpPlace, Src: work + "/0/bin/x", Dst: "/opt/p/bin/x"}}}
+	if err := db.BeginJournal(ctx, j, Bounds{Staging: filepath.Dir(work), Prefixes: []string{"/opt/p"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EndJournal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v := userVersion(t, path); v != 0 {
+		t.Fatalf("user_version after EndJournal = %d, want 0", v)
+	}
+}
+
 // TestNewerSchemaRefused: a state database of a newer dist-client's
 // schema (meta's schema_version above SchemaVersion) is refused by Open
 // and by OpenRead, naming the file and both versions, before a query runs
