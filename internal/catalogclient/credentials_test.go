@@ -3,6 +3,7 @@ package catalogclient_test
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -125,4 +126,16 @@ func TestSyncWithCredentials(t *testing.T) {
 	if tr, err := catalogclient.LoadTrust(dir, nil); err != nil || !tr.Key.Equal(key.Public()) || tr.FirstUseFrom != masked {
 		t.Errorf("LoadTrust after a sync masked an old server.key = %+v, %v; want the key, from %s", tr, err, masked)
 	}
+
+	// servers.json as a version that kept passwords wrote it, the client
+	// down to one server since: it orders nothing, and goes.
+	failed := filepath.Join(dir, "servers.json")
+	if err := os.WriteFile(failed, []byte(`{"failed":{"`+down+`":"2026-12-06T10:00:00Z"}}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSync(t, syncOpts(good, dir, nil))
+	if _, err := os.Stat(failed); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("servers.json after a sync of one server: %v; want it gone", err)
+	}
+	noSecretIn(t, dir)
 }

@@ -2,6 +2,7 @@ package catalogclient
 
 import (
 	"encoding/json"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -37,6 +38,14 @@ func readFailures(dir string) failures {
 		return failures{Failed: map[string]time.Time{}}
 	}
 	return f
+}
+
+// forgetFailures removes dir's servers.json, for a client of one server,
+// which it orders nothing for: left from a list of several, it kept
+// servers no longer listed, and (written by a version that kept them)
+// their passwords, in a world-readable file (a review).
+func forgetFailures(dir string) {
+	os.Remove(filepath.Join(dir, failedFile)) // best effort, as writing it
 }
 
 // OrderServers is servers in the order a sync in dir would try them now:

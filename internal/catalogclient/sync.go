@@ -51,6 +51,8 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 	if len(servers) > 1 {
 		fails = readFailures(opts.Dir)
 		servers = fails.order(servers, now())
+	} else if opts.Dir != "" {
+		forgetFailures(opts.Dir)
 	}
 	if opts.Only != "" {
 		servers = []string{opts.Only}
