@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -234,14 +234,7 @@ func allRefused(err error) bool {
 
 // hasPassword reports whether one of servers gives a password.
 func hasPassword(servers []string) bool {
-	for _, s := range servers {
-		if u, err := url.Parse(s); err == nil && u.User != nil {
-			if _, ok := u.User.Password(); ok {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.ContainsFunc(servers, redact.HasPassword)
 }
 
 // firstServer is the server a sync asks first, as messages show it (its

@@ -34,6 +34,10 @@ func URL(s string) string {
 	return maskText(s, err != nil)
 }
 
+// HasPassword reports whether s carries a password URL would mask (a URL
+// already masked carries none).
+func HasPassword(s string) bool { return URL(s) != s }
+
 // URLs is URL of each of us, in a new slice.
 func URLs(us []string) []string {
 	out := make([]string, len(us))

@@ -49,6 +49,27 @@ func TestURL(t *testing.T) {
 	}
 }
 
+// TestHasPassword: a password is there when URL would mask one; a user
+// alone, or one already masked, is none.
+func TestHasPassword(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{
+		{"https://user:secret@repo.example/", true},
+		{"http://:secret@repo.example/", true},
+		{"https://user:se#cret@repo.example/", true}, // does not parse
+		{"http://user@repo.example/", false},
+		{"https://user:xxxxx@repo.example/", false},
+		{"http://repo.example:8080/v@1/pkg", false},
+		{"", false},
+	} {
+		if got := HasPassword(tt.in); got != tt.want {
+			t.Errorf("HasPassword(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestURLs(t *testing.T) {
 	in := []string{"http://a:secret@h1", "http://h2"}
 	got := URLs(in)
