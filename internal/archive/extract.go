@@ -43,8 +43,9 @@ const (
 // components, names through an extracted symlink or file, symlinks whose
 // target leaves dest, hardlinks to anything but an extracted regular file,
 // device files, FIFOs and every other type, and duplicate names. All
-// filesystem calls also go through an os.Root, so even a bug here cannot
-// follow a link out of dest. Writing stops with an error matching
+// filesystem calls are also made in directories opened from dest one name
+// at a time without following a symlink (dirs.go), or through an os.Root
+// (hardlinks), so even a bug here cannot follow a link out of dest. Writing stops with an error matching
 // ErrTooLarge once regular file bytes would exceed maxSize (<= 0: no limit).
 // Modes are normalised: directories 0755, files 0755 or 0644.
 //
@@ -81,7 +82,10 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 	}
 	defer releaseDecoder(zr)
 
-	x := &extractor{ctx: ctx, root: root, top: dirHandle{root: root}, seen: map[string]kind{}, maxSize: maxSize}
+	x, err := newExtractor(ctx, root, maxSize)
+	if err != nil {
+		return fmt.Errorf("extract: %w", err)
+	}
 	defer x.close() // before the cleanup above: no writer is left writing
 	counted := &countingReader{r: zr}
 	tr := tar.NewReader(counted)

@@ -3,7 +3,6 @@ package archive
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"runtime"
 	"sync"
 
@@ -26,39 +25,10 @@ const writerQueue = 64
 const inlineSmall = 16
 
 // maxOpenDirs bounds the directories an extraction keeps open for its
-// writers; past it, the writers are drained and the directories closed.
+// writers once it has left them (x.older); past it, the writers are
+// drained and the directories closed. With the chain (MaxDepth+1) it
+// bounds the descriptors an extraction holds.
 const maxOpenDirs = 256
-
-// dirHandle is a directory extracted files go in: its root, for the
-// extractor's own calls, and a descriptor opened from it when a small file
-// is first written in it (writeSmall's openat).
-type dirHandle struct {
-	root *os.Root
-	file *os.File
-}
-
-func (d *dirHandle) fd() (int, error) {
-	if d.file == nil {
-		f, err := d.root.Open(".")
-		if err != nil {
-			return 0, err
-		}
-		d.file = f
-	}
-	return int(d.file.Fd()), nil
-}
-
-func (d *dirHandle) closeFile() {
-	if d.file != nil {
-		d.file.Close()
-		d.file = nil
-	}
-}
-
-func (d *dirHandle) close() {
-	d.closeFile()
-	d.root.Close()
-}
 
 // writers create small regular files on goroutines of their own while the
 // extractor reads on. Extracting a package of 10,000 files of 1 KiB is
@@ -82,7 +52,7 @@ type writers struct {
 }
 
 type writeJob struct {
-	dirfd int    // the file's directory, open until the writers are drained
+	dirfd int    // the file's directory, queued: open until the writers are drained
 	base  string // the file's name in it
 	name  string // the entry's clean name, for errors
 	data  []byte
