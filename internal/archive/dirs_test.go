@@ -35,6 +35,24 @@ func alternating(prefix, a, b string, files int) []member {
 	return ms
 }
 
+// eachWayOfOpening runs f with openat2 (skipped where the system has
+// none) and with the chain opening a level at a time.
+func eachWayOfOpening(t *testing.T, f func(t *testing.T, perLevel bool)) {
+	for _, perLevel := range []bool{false, true} {
+		t.Run(map[bool]string{false: "openat2", true: "a level at a time"}[perLevel], func(t *testing.T) {
+			old := noOpenat2.Load()
+			t.Cleanup(func() { noOpenat2.Store(old) })
+			if perLevel {
+				noOpenat2.Store(true)
+			}
+			f(t, perLevel)
+			if !perLevel && noOpenat2.Load() {
+				t.Skip("no openat2 on this system")
+			}
+		})
+	}
+}
+
 // TestExtractOpensByDistance: an entry in another directory than the
 // last one costs the directories between the two, not its depth. Before,
 // each change of directory walked down from the destination (os.Root),
@@ -42,33 +60,51 @@ func alternating(prefix, a, b string, files int) []member {
 // 100 files alternating between two sibling directories 126 levels deep
 // opened 28,600 directories (12,600 for the changes), an ordinary package
 // 401. Now each directory is opened once when it is made, and once more
-// each time an entry comes back to it from a sibling.
+// each time an entry comes back to it from a sibling; the levels below
+// the common ancestor are opened in one openat2 where there is one.
 func TestExtractOpensByDistance(t *testing.T) {
 	deep := "assets/" + strings.Repeat("d/", MaxDepth-4) // 125 levels
+	branch := strings.Repeat("d/", MaxDepth-5) + "x"     // 124 levels
 	tests := []struct {
-		name    string
-		members []member
-		want    int
+		name     string
+		members  []member
+		want     int // with openat2
+		perLevel int // an openat a level
 	}{
 		{
 			// 126 made, then one open a change but the first (y, made).
 			name:    "siblings at the depth bound",
 			members: alternating(deep, "x", "y", 100),
-			want:    126 + 1 + 98,
+			want:    126 + 1 + 98, perLevel: 126 + 1 + 98,
 		},
 		{
 			// x/1 and y/2 two levels under their common parent: two opens
-			// a change back.
+			// a change back, or one openat2.
 			name:    "cousins at the depth bound",
 			members: alternating(deep[:len(deep)-2], "x/1", "y/2", 100),
-			want:    124 + 2 + 2 + 2*98,
+			want:    124 + 2 + 2 + 98, perLevel: 124 + 2 + 2 + 2*98,
+		},
+		{
+			// Parted below assets/: 125 levels to open at each change.
+			name:    "branches at the depth bound",
+			members: alternating("assets/", "a/"+branch, "b/"+branch, 100),
+			want:    1 + 125 + 125 + 98, perLevel: 1 + 125 + 125 + 125*98,
+		},
+		{
+			// a/b/c/d again in one openat2 from the top, then its
+			// ancestor a/b, not open on its own: one more.
+			name: "back up to a level reached in one openat2",
+			members: []member{
+				reg("a/b/c/d/f1", "x"), reg("e/f2", "x"), reg("a/b/c/d/f3", "x"), reg("a/b/f4", "x"),
+			},
+			want: 4 + 1 + 1 + 1, perLevel: 4 + 1 + 4,
 		},
 		{
 			// Every directory opened once, when made: assets, its 100
 			// directories, scripts.
 			name:    "an ordinary package",
 			members: packageMembers(1000),
-			want:    102,
+			want:    102, perLevel: 102,
 		},
 		{
 			name: "directory entries, symlinks and a hardlink",
@@ -76,24 +112,27 @@ func TestExtractOpensByDistance(t *testing.T) {
 				dir("a/"), dir("a/b/"), reg("a/b/f", "x"), symlink("a/b/l", "f"),
 				dir("a/c/"), hardlink("a/c/h", "a/b/f"), symlink("a/c/l", "../b/f"), reg("top", "y"),
 			},
-			want: 3,
+			want: 3, perLevel: 3,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			opens := countDirOpens(t)
-			dest := filepath.Join(t.TempDir(), "dest")
-			if err := Extract(context.Background(), bytes.NewReader(compress(t, tarBytes(t, tt.members))), dest, 0); err != nil {
-				t.Fatal(err)
-			}
-			if *opens != tt.want {
-				t.Errorf("%d directories opened for %d entries, want %d", *opens, len(tt.members), tt.want)
-			}
-			for _, m := range tt.members {
-				if _, err := os.Lstat(filepath.Join(dest, filepath.FromSlash(m.hdr.Name))); err != nil {
-					t.Errorf("entry %s: %v", m.hdr.Name, err)
+			data := compress(t, tarBytes(t, tt.members))
+			eachWayOfOpening(t, func(t *testing.T, perLevel bool) {
+				opens := countDirOpens(t)
+				dest := filepath.Join(t.TempDir(), "dest")
+				if err := Extract(context.Background(), bytes.NewReader(data), dest, 0); err != nil {
+					t.Fatal(err)
 				}
-			}
+				if want := map[bool]int{false: tt.want, true: tt.perLevel}[perLevel]; *opens != want {
+					t.Errorf("%d directories opened for %d entries, want %d", *opens, len(tt.members), want)
+				}
+				for _, m := range tt.members {
+					if _, err := os.Lstat(filepath.Join(dest, filepath.FromSlash(m.hdr.Name))); err != nil {
+						t.Errorf("entry %s: %v", m.hdr.Name, err)
+					}
+				}
+			})
 		})
 	}
 }
@@ -136,23 +175,25 @@ func TestExtractDescriptorsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			before := openFDs(t)
-			peak := 0
-			dirOpened = func() { peak = max(peak, openFDs(t)) }
-			t.Cleanup(func() { dirOpened = nil })
-			dest := filepath.Join(t.TempDir(), "dest")
-			err := Extract(context.Background(), bytes.NewReader(compress(t, tarBytes(t, tt.members))), dest, 0)
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("Extract: %v, want %v", err, tt.wantErr)
-			}
-			t.Logf("before %d peak %d", before, peak)
-			if after := openFDs(t); after != before {
-				t.Errorf("%d descriptors open after the extraction, %d before", after, before)
-			}
-			// The writers' files and the extraction's own: a few more.
-			if bound := before + MaxDepth + 1 + maxOpenDirs + 8; peak > bound {
-				t.Errorf("%d descriptors open during the extraction, more than %d", peak, bound)
-			}
+			eachWayOfOpening(t, func(t *testing.T, _ bool) {
+				before := openFDs(t)
+				peak := 0
+				dirOpened = func() { peak = max(peak, openFDs(t)) }
+				t.Cleanup(func() { dirOpened = nil })
+				dest := filepath.Join(t.TempDir(), "dest")
+				err := Extract(context.Background(), bytes.NewReader(compress(t, tarBytes(t, tt.members))), dest, 0)
+				if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+					t.Fatalf("Extract: %v, want %v", err, tt.wantErr)
+				}
+				t.Logf("before %d peak %d", before, peak)
+				if after := openFDs(t); after != before {
+					t.Errorf("%d descriptors open after the extraction, %d before", after, before)
+				}
+				// The writers' files and the extraction's own: a few more.
+				if bound := before + MaxDepth + 1 + maxOpenDirs + 8; peak > bound {
+					t.Errorf("%d descriptors open during the extraction, more than %d", peak, bound)
+				}
+			})
 		})
 	}
 }
