@@ -42,6 +42,11 @@ func TestMirrorSerialErrorsNamePrimary(t *testing.T) {
 	if err := os.CopyFS(forkHome.Dir, os.DirFS(home.Dir)); err != nil {
 		t.Fatal(err)
 	}
+	// CopyFS makes files 0666 less the umask: the key must be the
+	// owner's alone again, or publishing refuses it.
+	if err := os.Chmod(forkHome.SigningKey(), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	db1, sig1 := pair(home)
 	if _, err := pub.Add(ctx, []string{writePackage(t, "beta", 20<<10)}); err != nil {
 		t.Fatal(err)
