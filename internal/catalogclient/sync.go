@@ -126,9 +126,6 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	if err := maskOrigin(s.dir); err != nil {
-		s.log.Warn("could not mask the password in the pinned key's origin", "path", filepath.Join(s.dir, originFile), "err", err)
-	}
 	tofu := key == nil
 	held, err := s.heldState(ctx, key)
 	if err != nil {

@@ -253,15 +253,25 @@ func markTrustChanged(dir string) error {
 // pinnedKey returns the key to verify with and a hint for when it does not
 // verify (where the key came from and how to change it). A nil key means
 // there is none yet: the server's is fetched and pinned (TOFU).
+//
+// A pin a version that kept passwords wrote whole is written again,
+// masked (the files are world-readable), with or without a configured
+// key; best effort, as the origin only words advice. The caller holds the
+// client lock.
 func (s *syncer) pinnedKey(configured signing.PublicKey) (signing.PublicKey, string, error) {
-	if configured != nil {
-		return configured, "if the server's key really changed, update " + s.keySetting(), nil
-	}
 	damaged, changed := trustAdvice, "run `dist-client trust set KEY`"
 	if s.keySource != "" {
 		damaged, changed = "delete it, or give the key with "+s.keySource, "give it with "+s.keySource
 	}
 	p, err := readPinned(s.dir, damaged)
+	if err == nil && p.whole {
+		if err := writePin(s.dir, p); err != nil {
+			s.log.Warn("could not mask the password in the pinned key's origin", "path", filepath.Join(s.dir, originFile), "err", err)
+		}
+	}
+	if configured != nil {
+		return configured, "if the server's key really changed, update " + s.keySetting(), nil
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("sync: %w", err)
 	}
@@ -308,6 +318,10 @@ const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust se
 type pinned struct {
 	key          signing.PublicKey
 	firstUseFrom string
+	// whole: a version that kept passwords wrote one, unmasked, in
+	// server.key or its origin (readPinned); the caller writes the pin
+	// again (writePin), masked.
+	whole bool
 }
 
 const (
@@ -350,12 +364,19 @@ func readPinned(dir, advice string) (pinned, error) {
 	if err != nil {
 		return pinned{}, fmt.Errorf("pinned key %s: %w (%s)", path, err, advice)
 	}
-	p.firstUseFrom = redact.URL(p.firstUseFrom) // on server.key's second line, as a version wrote it: whole
+	// On server.key's second line, as a version wrote it for a while, the
+	// origin may be whole.
+	p.whole = redact.HasPassword(p.firstUseFrom)
+	p.firstUseFrom = redact.URL(p.firstUseFrom)
 	// Only advice hangs on the origin: one unreadable, or of another key,
-	// is none.
+	// is none (and one of another key that holds a password goes at the
+	// next writePin).
 	if b, err := fsutil.ReadRegular(filepath.Join(dir, originFile), maxPinFile, true); err == nil {
-		if o, err := parsePin(b); err == nil && o.key.Equal(p.key) && o.firstUseFrom != "" {
-			p.firstUseFrom = redact.URL(o.firstUseFrom) // masked again: a version that kept passwords wrote it
+		if o, err := parsePin(b); err == nil {
+			p.whole = p.whole || redact.HasPassword(o.firstUseFrom)
+			if o.key.Equal(p.key) && o.firstUseFrom != "" {
+				p.firstUseFrom = redact.URL(o.firstUseFrom)
+			}
 		}
 	}
 	return p, nil
@@ -373,35 +394,6 @@ func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
 	}
 	s.log.Warn(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
 	return nil
-}
-
-// maskOrigin rewrites server.key.origin with its server's password masked
-// when a version that kept passwords wrote it whole: the file is
-// world-readable. So it does of the origin on server.key's second line,
-// where a version wrote it for a while (parsePin): server.key is written
-// again with the key alone, and the origin beside it (writePin). Best
-// effort, as the origin only words advice; the caller holds the client
-// lock.
-func maskOrigin(dir string) error {
-	if b, err := fsutil.ReadRegular(filepath.Join(dir, keyFile), maxPinFile, true); err == nil {
-		if k, err := parsePin(b); err == nil && redact.URL(k.firstUseFrom) != k.firstUseFrom {
-			p, err := readPinned(dir, trustAdvice) // its origin masked, the origin file's first
-			if err != nil {
-				return err
-			}
-			return writePin(dir, p)
-		}
-	}
-	path := filepath.Join(dir, originFile)
-	b, err := fsutil.ReadRegular(path, maxPinFile, true)
-	if err != nil {
-		return nil // none, or unreadable: readPinned counts neither
-	}
-	o, err := parsePin(b)
-	if err != nil || redact.URL(o.firstUseFrom) == o.firstUseFrom {
-		return nil
-	}
-	return fsutil.WriteFileAtomic(path, originText(pinned{key: o.key, firstUseFrom: redact.URL(o.firstUseFrom)}), 0o644)
 }
 
 // writePinned replaces server.key atomically with k alone.
