@@ -148,13 +148,12 @@ func printInfo(e *env, asJSON bool, info server.Info, logPath string) {
 // startBackground re-runs this binary with args and --foreground in a new
 // session (args[0] is the command: start or mirror), with env added to its
 // environment, its output going to server.log, and waits until it
-// reports ready, then calls ready. The
-// warnings the server said at start-up (relayWarnings) are shown on
-// stderr first, whether it got ready or exited: the server process is the
-// one that says them, so they are in the log once and on the terminal
-// once. Said by this process too, they were said twice, in two places
-// that drifted (a mirror's ignored keys were never in the log, nor said
-// by mirror --foreground).
+// reports ready, then calls ready. The warnings the server said at
+// start-up (relayWarnings) are shown on stderr first, whether it got
+// ready or exited: the server process is the one that says them, so they
+// are in the log once and on the terminal once. Said by this process too,
+// they were said twice, in two places that drifted (a mirror's ignored
+// keys were never in the log, nor said by mirror --foreground).
 func startBackground(ctx context.Context, e *env, sp paths.Server, args, env []string, timeout time.Duration, ready func(server.Info, string)) error {
 	exe, err := os.Executable()
 	if err != nil {
