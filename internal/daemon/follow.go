@@ -135,18 +135,9 @@ func seedInstalled(ctx context.Context, engine *swarm.Engine, catalogDir string,
 // Archives the engine holds already (downloaded through it since) are
 // left as they are.
 func seedFirstCatalog(ctx context.Context, engine *swarm.Engine, policy string, cp paths.Client, logger *slog.Logger) bool {
-	db, err := catalogclient.Open(ctx, cp.Dir)
+	pkgs, err := toSeed(ctx, policy, cp)
 	if errors.Is(err, catalogclient.ErrNoCatalog) {
 		return false
-	}
-	if err != nil {
-		logger.Warn("cannot read the catalog to seed the cached archives", "err", err)
-		return false
-	}
-	pkgs, err := db.All(ctx)
-	db.Close()
-	if err == nil {
-		pkgs, err = seedSet(policy, cp, pkgs)
 	}
 	if err != nil {
 		logger.Warn("cannot read the catalog to seed the cached archives", "err", err)

@@ -84,20 +84,13 @@ func Run(ctx context.Context, o Options) error {
 	// catalog yet" and was restarted every 5 s until someone synced. Each
 	// request reads the catalog afresh, so installs go through the daemon
 	// from the first sync on.
-	var pkgs []catalog.Package
-	db, err := catalogclient.Open(ctx, cp.Dir)
+	want, err := toSeed(ctx, cfg.Seed, cp)
 	noCatalog := errors.Is(err, catalogclient.ErrNoCatalog)
 	switch {
 	case noCatalog:
 		say(o.Warnf, "no catalog yet: seeding nothing until `dist-client sync`; installs download through this daemon once it has run\n")
 	case err != nil:
 		return err
-	default:
-		pkgs, err = db.All(ctx)
-		db.Close()
-		if err != nil {
-			return err
-		}
 	}
 	ln, err := Listen(cp.DaemonSocket())
 	if err != nil {
@@ -110,11 +103,6 @@ func Run(ctx context.Context, o Options) error {
 		return config.InUse("peer_addr", true, err)
 	}
 	defer engine.Close()
-
-	want, err := seedSet(cfg.Seed, cp, pkgs)
-	if err != nil {
-		return err
-	}
 
 	ready := make(chan struct{})
 	m := newMetrics(engine)
@@ -224,6 +212,22 @@ func Run(ctx context.Context, o Options) error {
 	st := engine.Stats()
 	say(o.Printf, "daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))
 	return nil
+}
+
+// toSeed lists the cached archives the policy says to seed, from the
+// synced catalog: an error matching catalogclient.ErrNoCatalog before the
+// first sync.
+func toSeed(ctx context.Context, policy string, cp paths.Client) ([]catalog.Package, error) {
+	db, err := catalogclient.Open(ctx, cp.Dir)
+	if err != nil {
+		return nil, err
+	}
+	pkgs, err := db.All(ctx)
+	db.Close()
+	if err != nil {
+		return nil, err
+	}
+	return seedSet(policy, cp, pkgs)
 }
 
 // seedSet lists the cached archives the policy says to seed.
