@@ -13,12 +13,15 @@ import (
 // publishes, every client can unpack. A path is a member's name relative to
 // the package's root ("assets/bin/tool").
 const (
-	// MaxPathLen is Linux's PATH_MAX. A longer path cannot be handed to a
-	// system call whole: the publisher's scan failed on it with "file name
-	// too long" (the path quoted whole, 5,000 bytes of it), while the
-	// client's extraction, walking it a component at a time, made it, for
-	// install.sh's cp and every other tool to fail on.
-	MaxPathLen = 4096
+	// MaxPathLen is the longest path a system call takes: Linux's PATH_MAX
+	// (4096) counts the terminating NUL. A longer path no tool can name
+	// from the prefix, not even relative to it (install.sh's cp), though
+	// the client's extraction, walking it a component at a time, made one
+	// of 5,000 bytes. At 4096 bytes, add's check passed and its scan then
+	// failed with the OS's "file name too long", the path quoted whole;
+	// Scan now opens each entry from its directory's descriptor, so any
+	// path within the bound is scanned wherever the package lies.
+	MaxPathLen = 4095
 	// MaxNameLen is NAME_MAX, the longest name of one component on Linux
 	// file systems.
 	MaxNameLen = 255

@@ -35,10 +35,10 @@ func TestCleanName(t *testing.T) {
 // (Extract): MaxPathLen bytes, MaxNameLen a component, MaxDepth levels.
 func TestCleanNameBounds(t *testing.T) {
 	name255 := strings.Repeat("n", MaxNameLen)
-	atLen := strings.Repeat(name255+"/", 15) + strings.Repeat("m", 100) + "/" + strings.Repeat("z", 155) // 4,096 bytes
+	atLen := strings.Repeat(name255+"/", 15) + strings.Repeat("m", 99) + "/" + strings.Repeat("z", 155) // 4,095 bytes
 	for _, tc := range []struct{ name, err string }{
 		{atLen, ""},
-		{atLen + "y", "path longer than 4096 bytes"},
+		{atLen + "y", "path longer than 4095 bytes"},
 		{"assets/" + strings.Repeat("b", 300), `name bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb…(300 bytes) longer than 255 bytes`},
 		{"assets/" + name255, ""},
 		{strings.Repeat("d/", MaxDepth-1) + "f", ""},

@@ -18,6 +18,11 @@ import (
 // cannot read are refused, so Write cannot fail on them later, and so is a
 // tree of more than MaxEntries entries or MaxPathsTotal bytes of paths.
 //
+// Every system call names an entry relative to its directory's descriptor
+// (os.Root), never by root joined with its path: a path within MaxPathLen
+// is scanned wherever the package lies. Joined, a path of 4,000 bytes
+// failed with the OS's "file name too long" under a directory of 100.
+//
 // Scan reports every problem it finds, not the first: its error is then a
 // *Problems (at most MaxProblems listed, the rest counted), each naming
 // its path relative to root. A directory that is refused, too deep or
@@ -27,8 +32,8 @@ import (
 // else a package directory holds (.git, build output) is left out unread,
 // so a socket or an unreadable file there cannot fail a publication.
 func Scan(root string, tops ...string) ([]Entry, error) {
-	// WalkDir does not descend into a root that is itself a symlink;
-	// resolve it, since naming a package through a link is fine.
+	// Resolve a root that is a symlink: naming a package through a link
+	// is fine.
 	root, err := filepath.EvalSymlinks(root)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
@@ -40,97 +45,126 @@ func Scan(root string, tops ...string) ([]Entry, error) {
 	if !info.IsDir() {
 		return nil, fmt.Errorf("scan: %s: not a directory", root)
 	}
-	var (
-		entries []Entry
-		probs   Problems
-		count   tally
-	)
-	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, walkErr error) error {
-		rel, err := filepath.Rel(root, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		if rel == "." {
-			if walkErr != nil {
-				return fmt.Errorf("cannot read: %w", unwrapPath(walkErr))
-			}
-			return nil
-		}
-		if top, _, _ := strings.Cut(rel, "/"); len(tops) > 0 && !slices.Contains(tops, top) {
-			if d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
-		}
-		if walkErr != nil {
-			// The second call for a directory it could not list: its
-			// entry was recorded by the first.
-			probs.add(fmt.Errorf("%s: cannot read: %w", showName(rel), unwrapPath(walkErr)))
-			return nil
-		}
-		if err := count.add(rel); err != nil {
-			probs.add(err)
-			return fs.SkipAll
-		}
-		// The name first, before any system call on a path that may be
-		// too long for one, or a directory too deep to descend into.
-		if _, err := cleanName(rel); err != nil {
-			probs.add(&entryError{path: showName(rel), msg: err.Error(), kind: ErrUnsafe})
-			return skip(d)
-		}
-		e, err := scanEntry(path, rel, d)
-		if err != nil {
-			probs.add(err)
-			return skip(d)
-		}
-		entries = append(entries, e)
-		return nil
-	})
+	r, err := os.OpenRoot(root)
 	if err != nil {
 		return nil, fmt.Errorf("scan: %w", err)
 	}
-	if len(probs.Errs) > 0 {
-		return nil, &probs
+	defer r.Close()
+	ents, err := readDir(r)
+	if err != nil {
+		return nil, fmt.Errorf("scan: cannot read: %w", unwrapPath(err))
 	}
-	// WalkDir sorts per directory, which differs from byte order of whole
-	// paths ("a-b" < "a/c" but "a" is visited first); sort once more so the
-	// order depends only on the names.
-	slices.SortFunc(entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
-	return entries, nil
+	s := &scanner{tops: tops}
+	s.walk(r, "", ents)
+	if len(s.probs.Errs) > 0 {
+		return nil, &s.probs
+	}
+	// The walk sorts per directory, which differs from byte order of
+	// whole paths ("a-b" < "a/c" but "a" is visited first); sort once more
+	// so the order depends only on the names.
+	slices.SortFunc(s.entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
+	return s.entries, nil
 }
 
-// skip is what a walk does after a problem with d: not descend into it.
-func skip(d fs.DirEntry) error {
-	if d.IsDir() {
-		return fs.SkipDir
-	}
-	return nil
+// scanner is one Scan's walk.
+type scanner struct {
+	tops    []string
+	entries []Entry
+	probs   Problems
+	count   tally
+	stop    bool // a bound of the whole tree is exceeded
 }
 
-// scanEntry describes one walked path and checks it (checkEntry).
-func scanEntry(path, rel string, d fs.DirEntry) (Entry, error) {
+// walk records ents, the entries of the directory open as dir at rel
+// ("" for the root), and what is below them, depth first by name.
+func (s *scanner) walk(dir *os.Root, rel string, ents []fs.DirEntry) {
+	for _, d := range ents {
+		if s.stop {
+			return
+		}
+		name := d.Name()
+		if rel == "" && len(s.tops) > 0 && !slices.Contains(s.tops, name) {
+			continue
+		}
+		path := name
+		if rel != "" {
+			path = rel + "/" + name
+		}
+		if err := s.count.add(path); err != nil {
+			s.probs.add(err)
+			s.stop = true
+			return
+		}
+		// The name first, before any system call on a directory too deep
+		// to descend into.
+		if _, err := cleanName(path); err != nil {
+			s.probs.add(&entryError{path: showName(path), msg: err.Error(), kind: ErrUnsafe})
+			continue
+		}
+		e, err := scanEntry(dir, path, d)
+		if err != nil {
+			s.probs.add(err)
+			continue
+		}
+		s.entries = append(s.entries, e)
+		if e.Mode.IsDir() {
+			s.descend(dir, path, d.Name())
+		}
+	}
+}
+
+// descend walks the directory name of dir, at path.
+func (s *scanner) descend(dir *os.Root, path, name string) {
+	sub, err := dir.OpenRoot(name)
+	var ents []fs.DirEntry
+	if err == nil {
+		defer sub.Close()
+		ents, err = readDir(sub)
+	}
+	if err != nil {
+		s.probs.add(fmt.Errorf("%s: cannot read: %w", showName(path), unwrapPath(err)))
+		return
+	}
+	s.walk(sub, path, ents)
+}
+
+// readDir lists the directory open as r, sorted by name. Its entries are
+// described by fstatat on r's descriptor (os.Root's ReadDir).
+func readDir(r *os.Root) ([]fs.DirEntry, error) {
+	f, err := r.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	ents, err := f.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, err
+}
+
+// scanEntry describes d, the entry of dir at path, and checks it
+// (checkEntry).
+func scanEntry(dir *os.Root, path string, d fs.DirEntry) (Entry, error) {
 	info, err := d.Info()
 	if err != nil {
-		return Entry{}, fmt.Errorf("%s: %w", rel, unwrapPath(err))
+		return Entry{}, fmt.Errorf("%s: %w", showName(path), unwrapPath(err))
 	}
 	mode := info.Mode()
-	e := Entry{Path: rel, Mode: mode.Type()}
+	e := Entry{Path: path, Mode: mode.Type()}
 	switch {
 	case mode.IsDir():
-		// WalkDir reports an unreadable directory through walkErr when it
-		// lists it; nothing more to check here.
+		// Scan reports an unreadable directory when it lists it;
+		// nothing more to check here.
 		e.Mode |= dirPerm
 	case mode.IsRegular():
-		f, err := os.Open(path)
+		f, err := dir.Open(d.Name())
 		if err != nil {
-			return Entry{}, fmt.Errorf("%s: cannot read: %w", rel, unwrapPath(err))
+			return Entry{}, fmt.Errorf("%s: cannot read: %w", showName(path), unwrapPath(err))
 		}
 		f.Close()
 		e.Mode, e.Size = filePerm(mode.Perm()), info.Size()
 	case mode&fs.ModeSymlink != 0:
-		if e.Linkname, err = os.Readlink(path); err != nil {
-			return Entry{}, fmt.Errorf("%s: %w", rel, unwrapPath(err))
+		if e.Linkname, err = dir.Readlink(d.Name()); err != nil {
+			return Entry{}, fmt.Errorf("%s: %w", showName(path), unwrapPath(err))
 		}
 		e.Mode |= symlinkPerm
 	}

@@ -83,7 +83,7 @@ func TestLoadBounds(t *testing.T) {
 		path string // under assets/
 		want string // the line, after "DIR: "
 	}{
-		{"path of 5,000 bytes", long, "assets/" + strings.Repeat("a", 33) + "…(4227 bytes): path longer than 4096 bytes"},
+		{"path of 5,000 bytes", long, "assets/" + strings.Repeat("a", 33) + "…(4227 bytes): path longer than 4095 bytes"},
 		{"1,000 levels", deep, "assets/" + strings.Repeat("d/", 16) + "d…(262 bytes): path 129 levels deep, more than 128"},
 		{"128 levels", strings.Repeat("d/", 126) + "f", ""},
 	}

@@ -26,7 +26,7 @@ the catalog in one transaction and publishes a new signed catalog. If any direct
 bad, nothing is published, and every problem found in it is named, one a line (up to
 20, then how many more); a manifest whose depends or conflicts names the package
 itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad, and so
-is a path over 4096 bytes, a name over 255, a depth over 128 levels or more than
+is a path over 4095 bytes, a name over 255, a depth over 128 levels or more than
 1,000,000 entries (the bounds install holds archives to). Adding
 the same content again changes nothing; different content under a published name and
 version is refused. So is any add while catalog.db, edited by hand, fails the check
