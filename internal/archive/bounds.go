@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strconv"
@@ -127,8 +128,8 @@ func (p *Problems) add(err error) {
 }
 
 // tally counts the entries of a tree and their paths' bytes against
-// MaxEntries and MaxPathsTotal.
-type tally struct{ entries, bytes int64 }
+// MaxEntries and MaxPathsTotal, or the lower bounds it is given.
+type tally struct{ entries, bytes, maxEntries, maxBytes int64 }
 
 // The bounds tally holds trees to: variables only so that a test can
 // lower them (a million entries take a minute to extract).
@@ -139,11 +140,41 @@ var maxEntries, maxPathsTotal int64 = MaxEntries, MaxPathsTotal
 func (t *tally) add(name string) error {
 	t.entries++
 	t.bytes += int64(len(name))
+	limE, limB := cmp.Or(t.maxEntries, maxEntries), cmp.Or(t.maxBytes, maxPathsTotal)
 	switch {
-	case t.entries > maxEntries:
-		return fmt.Errorf("more than %d files, directories and symlinks: %w", maxEntries, ErrTooLarge)
-	case t.bytes > maxPathsTotal:
-		return fmt.Errorf("paths of more than %d bytes in all: %w", maxPathsTotal, ErrTooLarge)
+	case t.entries > limE:
+		return fmt.Errorf("more than %d files, directories and symlinks: %w", limE, ErrTooLarge)
+	case t.bytes > limB:
+		return fmt.Errorf("paths of more than %d bytes in all: %w", limB, ErrTooLarge)
+	}
+	return nil
+}
+
+// TreeBounds holds a tree that no archive carried to the bounds of a
+// package: the client's staged tree, which a package's install.sh makes,
+// so that no script has the client place a tree its archive could never
+// hold (a million files, a path 1,000 levels deep). The zero TreeBounds
+// holds MaxEntries and MaxPathsTotal; a test sets lower ones.
+type TreeBounds struct {
+	MaxEntries, MaxPathsTotal int64 // 0: the package's bound
+	count                     tally
+}
+
+// Check counts name, the clean relative path of one more entry of the
+// tree, and checks it and the tree against the bounds: MaxPathLen,
+// MaxNameLen, MaxDepth, and the entries and path bytes so far. Its error
+// names the path (shortened) and matches ErrUnsafe or ErrTooLarge.
+func (b *TreeBounds) Check(name string) error {
+	b.count.maxEntries, b.count.maxBytes = b.MaxEntries, b.MaxPathsTotal
+	if err := b.count.add(name); err != nil {
+		return &entryError{path: showName(name), msg: err.Error(), kind: ErrTooLarge}
+	}
+	msg := checkBounds(strings.Split(name, "/"))
+	if len(name) > MaxPathLen {
+		msg = fmt.Sprintf("path longer than %d bytes", MaxPathLen)
+	}
+	if msg != "" {
+		return &entryError{path: showName(name), msg: msg, kind: ErrUnsafe}
 	}
 	return nil
 }

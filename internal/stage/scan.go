@@ -41,12 +41,22 @@ import (
 // decides what is staged, and a script that left a sparse file of 1 TiB
 // (a truncate) made an install hash it for 15 minutes, deaf to Ctrl-C
 // and SIGTERM.
+//
+// The tree is held to the bounds of a package (archive.TreeBounds): the
+// client placed and recorded whatever install.sh made, a tree 1,000
+// levels deep or of ten million files, which no archive could carry.
+// Scan stops at the first entry past a bound, naming it.
 func Scan(ctx context.Context, root string) (files []state.File, bytes int64, err error) {
+	return scanWithin(ctx, root, archive.TreeBounds{})
+}
+
+// scanWithin is Scan, holding the tree to bounds (unused).
+func scanWithin(ctx context.Context, root string, bounds archive.TreeBounds) (files []state.File, bytes int64, err error) {
 	fd, err := openDirAt(unix.AT_FDCWD, root)
 	if err != nil {
 		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
 	}
-	s := &scanner{ctx: ctx, root: root, jobs: make(chan hashJob, 256)}
+	s := &scanner{ctx: ctx, root: root, jobs: make(chan hashJob, 256), bounds: bounds}
 	defer procs.Parallel()() // on a command that runs on one processor too
 	for range min(runtime.NumCPU(), 8) {
 		s.g.Go(s.hash)
@@ -76,6 +86,7 @@ type scanner struct {
 	jobs    chan hashJob
 	failed  atomic.Bool
 	g       errgroup.Group
+	bounds  archive.TreeBounds
 }
 
 // openDir is a directory descriptor open while its files wait to be
@@ -149,6 +160,9 @@ func (s *scanner) walk(dir *openDir, rel string) error {
 		}
 		if err := state.CheckRelPath(p); err != nil {
 			return fmt.Errorf("staged %s: %w", p, err)
+		}
+		if err := s.bounds.Check(p); err != nil {
+			return fmt.Errorf("staged %w", err)
 		}
 		f := &state.File{Path: p}
 		s.entries = append(s.entries, f)

@@ -52,6 +52,9 @@ type Options struct {
 	// nil: not watched.
 	Watch         *Watch
 	ScriptTimeout time.Duration
+	// Bounds are the staged tree's, unused: the zero value holds the
+	// bounds of a package; a test sets lower ones.
+	Bounds archive.TreeBounds
 }
 
 // Build stages the extracted package at pkgDir. The staging root for
@@ -62,7 +65,7 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	t := &Tree{HasUninstall: script.Exists(pkgDir, "uninstall.sh")}
 	if !script.Exists(pkgDir, "install.sh") {
 		t.Root = filepath.Join(pkgDir, "assets")
-		return t, t.scan(ctx)
+		return t, t.scan(ctx, o.Bounds)
 	}
 	t.Scripted = true
 	dest := filepath.Join(work, "dest")
@@ -85,10 +88,10 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	if err := outsidePrefix(dest, o.Prefix); err != nil {
 		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
 	}
-	return t, t.scan(ctx)
+	return t, t.scan(ctx, o.Bounds)
 }
 
-func (t *Tree) scan(ctx context.Context) error {
+func (t *Tree) scan(ctx context.Context, bounds archive.TreeBounds) error {
 	if _, err := os.Lstat(t.Root); os.IsNotExist(err) {
 		return nil
 	}
@@ -99,7 +102,7 @@ func (t *Tree) scan(ctx context.Context) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("staged tree %s is not a directory", t.Root)
 	}
-	t.Files, t.Bytes, err = Scan(ctx, t.Root)
+	t.Files, t.Bytes, err = scanWithin(ctx, t.Root, bounds)
 	return err
 }
 
