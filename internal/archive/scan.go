@@ -25,8 +25,10 @@ import (
 //
 // Scan reports every problem it finds, not the first: its error is then a
 // *Problems (at most MaxProblems listed, the rest counted), each naming
-// its path relative to root. A directory that is refused, too deep or
-// unreadable, is not descended into.
+// its path relative to root, and the entries are those that passed, so
+// that a caller checking more of them (pkgdir, the scripts) reports no
+// entry twice. A directory that is refused, too deep or unreadable, is not
+// descended into.
 //
 // With tops, only the top-level entries of those names are walked: what
 // else a package directory holds (.git, build output) is left out unread,
@@ -56,13 +58,13 @@ func Scan(root string, tops ...string) ([]Entry, error) {
 	}
 	s := &scanner{tops: tops}
 	s.walk(r, "", ents)
-	if len(s.probs.Errs) > 0 {
-		return nil, &s.probs
-	}
 	// The walk sorts per directory, which differs from byte order of
 	// whole paths ("a-b" < "a/c" but "a" is visited first); sort once more
 	// so the order depends only on the names.
 	slices.SortFunc(s.entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
+	if len(s.probs.Errs) > 0 {
+		return s.entries, &s.probs
+	}
 	return s.entries, nil
 }
 

@@ -60,21 +60,21 @@ func Load(dir string) (*Package, error) {
 	if err != nil {
 		problems = append(problems, err)
 	}
-	if err := requireKind(dir, "assets", true); err != nil {
+	if err := requireDir(dir, "assets"); err != nil {
 		problems = append(problems, err)
 	}
 	leftOut, err := unknownEntries(dir)
 	if err != nil {
 		problems = append(problems, err)
 	}
-	warnings, bad := checkScripts(dir)
+	all, scanErr := archive.Scan(dir, layout...)
+	warnings, bad := checkScripts(dir, all)
 	problems = append(problems, bad...)
 	warnings = append(warnings, otherScripts(dir)...)
 	warnings = append(warnings, leftOut...)
-	all, err := archive.Scan(dir, layout...)
 	more := 0
-	if err != nil {
-		ps := archive.AsProblems(err)
+	if scanErr != nil {
+		ps := archive.AsProblems(scanErr)
 		for _, e := range ps.Errs {
 			problems = append(problems, fmt.Errorf("%s: %w", dir, e))
 		}
@@ -117,24 +117,26 @@ func (e *holdsError) Is(target error) bool { return target == errHoldsPackages }
 // directories it holds.
 var errHoldsPackages = errors.New("holds package directories")
 
-// checkScripts checks scripts/ and the scripts in it. Scripts are
-// optional (DESIGN.md §3): without install.sh the client installs assets/
-// as the tree; distpac removes what it placed, so uninstall.sh is only for
-// extra cleanup. When present they are files that parse.
-func checkScripts(dir string) (warnings []string, problems []error) {
+// checkScripts checks scripts/ and the scripts in it, of the entries
+// Scan passed. Scripts are optional (DESIGN.md §3): without install.sh the
+// client installs assets/ as the tree; distpac removes what it placed, so
+// uninstall.sh is only for extra cleanup. When present they are files that
+// parse. A script Scan refused (a FIFO, a symlink out of the package) is
+// Scan's to name: it was named twice, once here as not a regular file.
+func checkScripts(dir string, scanned []archive.Entry) (warnings []string, problems []error) {
 	if st, err := os.Lstat(filepath.Join(dir, "scripts")); err == nil && !st.IsDir() {
 		return nil, []error{fmt.Errorf("%s: not a directory", filepath.Join(dir, "scripts"))}
 	}
 	for _, name := range script.Names {
-		err := requireKind(dir, "scripts/"+name, false)
-		if errors.Is(err, errMissing) {
-			continue
-		}
-		if err != nil {
-			problems = append(problems, err)
-			continue
+		i, found := slices.BinarySearchFunc(scanned, "scripts/"+name, func(e archive.Entry, p string) int { return strings.Compare(e.Path, p) })
+		if !found {
+			continue // missing, or refused by Scan
 		}
 		path := filepath.Join(dir, "scripts", name)
+		if mode := scanned[i].Mode; !mode.IsRegular() {
+			problems = append(problems, fmt.Errorf("%s: not a regular file (%s)", path, archive.DescribeMode(mode)))
+			continue
+		}
 		switch err := script.Check(path); {
 		case errors.Is(err, script.ErrNoShell):
 			warnings = append(warnings, fmt.Sprintf("%s: not checked for syntax errors: %v", path, err))
@@ -311,24 +313,18 @@ func readManifest(path string) ([]byte, error) {
 	return data, nil
 }
 
-func requireKind(dir, rel string, wantDir bool) error {
+// requireDir says what is wrong when rel is not a directory of dir.
+func requireDir(dir, rel string) error {
 	path := filepath.Join(dir, rel)
 	st, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		what := "file"
-		if wantDir {
-			what = "directory"
-		}
-		return fmt.Errorf("%s: %w (%s)", path, errMissing, nearMiss(filepath.Dir(path), filepath.Base(path), "a package needs manifest.yaml and assets/; scripts/ is optional; this "+what+" is required"))
+		return fmt.Errorf("%s: %w (%s)", path, errMissing, nearMiss(filepath.Dir(path), filepath.Base(path), "a package needs manifest.yaml and assets/; scripts/ is optional; this directory is required"))
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, unwrapPath(err))
 	}
-	if wantDir && !st.IsDir() {
+	if !st.IsDir() {
 		return fmt.Errorf("%s: not a directory", path)
-	}
-	if !wantDir && !st.Mode().IsRegular() {
-		return fmt.Errorf("%s: not a regular file", path)
 	}
 	return nil
 }

@@ -151,3 +151,36 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 		}
 	}
 }
+
+// TestLoadNamesABadScriptOnce: a scripts/install.sh that is not a regular
+// file is one problem, on one line. A FIFO, or a symlink out of the
+// package, was named twice: as not a regular file, and by the scan.
+func TestLoadNamesABadScriptOnce(t *testing.T) {
+	tests := []struct {
+		name string
+		make func(path string) error
+		want string // the one line naming install.sh
+	}{
+		{"a FIFO", func(p string) error { return syscall.Mkfifo(p, 0o644) },
+			"DIR: scripts/install.sh: is a named pipe (FIFO) (only regular files, directories and symlinks are allowed)"},
+		{"a directory", func(p string) error { return os.Mkdir(p, 0o755) },
+			"DIR/scripts/install.sh: not a regular file (a directory)"},
+		{"a symlink out of the package", func(p string) error { return os.Symlink("/etc/passwd", p) },
+			`DIR: scripts/install.sh: symlink to "/etc/passwd" is absolute, so it escapes the package`},
+		{"a symlink inside", func(p string) error { return os.Symlink("uninstall.sh", p) },
+			"DIR/scripts/install.sh: not a regular file (a symlink)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "hello")
+			writeFiles(t, dir, map[string]string{"manifest.yaml": "version: 1.0.0\n", "assets/": "", "scripts/uninstall.sh": "true\n"})
+			if err := tt.make(filepath.Join(dir, "scripts", "install.sh")); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(dir)
+			if want := strings.ReplaceAll(tt.want, "DIR", dir); err == nil || err.Error() != want {
+				t.Fatalf("Load = %v\nwant only %s", err, want)
+			}
+		})
+	}
+}
