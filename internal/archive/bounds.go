@@ -96,11 +96,15 @@ func showName(name string) string {
 	return shortName(name)
 }
 
-// Problems is every problem Scan found in a tree, each an error naming
-// its path relative to the root: at most MaxProblems of them, and a count
-// of the rest. A publisher fixes them all before the next add, not one per
-// run.
+// Problems is every problem found in a tree, each an error naming its
+// path: at most MaxProblems of them, and a count of the rest. A publisher
+// fixes them all before the next add, not one per run. Scan's name paths
+// relative to the root; add's (pkgdir) name the package directory.
 type Problems struct {
+	// Dir, when set, names the directory on the line that counts the
+	// problems past MaxProblems ("DIR: and 5 more problems"): add lists
+	// the problems of several directories one after the other.
+	Dir  string
 	Errs []error
 	More int
 }
@@ -111,20 +115,35 @@ func (p *Problems) Error() string {
 		msgs[i] = e.Error()
 	}
 	if p.More > 0 {
-		msgs = append(msgs, fmt.Sprintf("and %d more problems", p.More))
+		more := fmt.Sprintf("and %d more problems", p.More)
+		if p.More == 1 {
+			more = "and 1 more problem"
+		}
+		if p.Dir != "" {
+			more = p.Dir + ": " + more
+		}
+		msgs = append(msgs, more)
 	}
 	return strings.Join(msgs, "\n")
 }
 
 func (p *Problems) Unwrap() []error { return p.Errs }
 
-// add records err, or counts it once MaxProblems are recorded.
-func (p *Problems) add(err error) {
+// Add records err, or counts it once MaxProblems are recorded.
+func (p *Problems) Add(err error) {
 	if len(p.Errs) >= MaxProblems {
 		p.More++
 		return
 	}
 	p.Errs = append(p.Errs, err)
+}
+
+// Err is p, or nil when it holds no problem.
+func (p *Problems) Err() error {
+	if len(p.Errs) == 0 && p.More == 0 {
+		return nil
+	}
+	return p
 }
 
 // tally counts the entries of a tree and their paths' bytes against

@@ -212,3 +212,46 @@ func TestScanDoesNotDescendPastABound(t *testing.T) {
 		t.Errorf("error %v does not name the directory", err)
 	}
 }
+
+// TestProblemsError: the one way add and Scan list problems: one a line,
+// then the count of those past MaxProblems, after the directory when it is
+// known (add lists several directories' problems one after the other).
+func TestProblemsError(t *testing.T) {
+	many := func(dir string, n int) *Problems {
+		p := &Problems{Dir: dir}
+		for i := range n {
+			p.Add(fmt.Errorf("f%02d: bad", i))
+		}
+		return p
+	}
+	lines := func(n int) []string {
+		var l []string
+		for i := range n {
+			l = append(l, fmt.Sprintf("f%02d: bad", i))
+		}
+		return l
+	}
+	tests := []struct {
+		name string
+		p    *Problems
+		want []string
+	}{
+		{"one", many("", 1), lines(1)},
+		{"at the bound", many("", MaxProblems), lines(MaxProblems)},
+		{"one past", many("", MaxProblems+1), append(lines(MaxProblems), "and 1 more problem")},
+		{"five past, of a directory", many("pkg/hello", MaxProblems+5), append(lines(MaxProblems), "pkg/hello: and 5 more problems")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.Error(); got != strings.Join(tt.want, "\n") {
+				t.Errorf("Error() =\n%s\nwant\n%s", got, strings.Join(tt.want, "\n"))
+			}
+			if tt.p.Err() == nil {
+				t.Error("Err() = nil with problems")
+			}
+		})
+	}
+	if err := (&Problems{Dir: "d"}).Err(); err != nil {
+		t.Errorf("Err() of no problems = %v", err)
+	}
+}

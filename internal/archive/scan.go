@@ -62,10 +62,7 @@ func Scan(root string, tops ...string) ([]Entry, error) {
 	// whole paths ("a-b" < "a/c" but "a" is visited first); sort once more
 	// so the order depends only on the names.
 	slices.SortFunc(s.entries, func(a, b Entry) int { return strings.Compare(a.Path, b.Path) })
-	if len(s.probs.Errs) > 0 {
-		return s.entries, &s.probs
-	}
-	return s.entries, nil
+	return s.entries, s.probs.Err()
 }
 
 // scanner is one Scan's walk.
@@ -93,19 +90,19 @@ func (s *scanner) walk(dir *os.Root, rel string, ents []fs.DirEntry) {
 			path = rel + "/" + name
 		}
 		if err := s.count.add(path); err != nil {
-			s.probs.add(err)
+			s.probs.Add(err)
 			s.stop = true
 			return
 		}
 		// The name first, before any system call on a directory too deep
 		// to descend into.
 		if _, err := cleanName(path); err != nil {
-			s.probs.add(&entryError{path: showName(path), msg: err.Error(), kind: ErrUnsafe})
+			s.probs.Add(&entryError{path: showName(path), msg: err.Error(), kind: ErrUnsafe})
 			continue
 		}
 		e, err := scanEntry(dir, path, d)
 		if err != nil {
-			s.probs.add(err)
+			s.probs.Add(err)
 			continue
 		}
 		s.entries = append(s.entries, e)
@@ -124,7 +121,7 @@ func (s *scanner) descend(dir *os.Root, path, name string) {
 		ents, err = readDir(sub)
 	}
 	if err != nil {
-		s.probs.add(fmt.Errorf("%s: cannot read: %w", showName(path), unwrapPath(err)))
+		s.probs.Add(fmt.Errorf("%s: cannot read: %w", showName(path), unwrapPath(err)))
 		return
 	}
 	s.walk(sub, path, ents)

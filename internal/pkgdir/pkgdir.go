@@ -52,35 +52,36 @@ func Load(dir string) (*Package, error) {
 	if !st.IsDir() {
 		return nil, fmt.Errorf("%s: not a directory (a package is a directory with manifest.yaml, assets/ and optionally scripts/)", dir)
 	}
-	var problems []error
+	problems := &archive.Problems{Dir: dir}
 	m, err := loadManifest(dir)
 	if errors.Is(err, errHoldsPackages) {
 		return nil, err // not a package: its layout is no news
 	}
 	if err != nil {
-		problems = append(problems, err)
+		problems.Add(err)
 	}
 	if err := requireDir(dir, "assets"); err != nil {
-		problems = append(problems, err)
+		problems.Add(err)
 	}
 	leftOut, err := unknownEntries(dir)
 	if err != nil {
-		problems = append(problems, err)
+		problems.Add(err)
 	}
 	all, scanErr := archive.Scan(dir, layout...)
 	warnings, bad := checkScripts(dir, all)
-	problems = append(problems, bad...)
+	for _, err := range bad {
+		problems.Add(err)
+	}
 	warnings = append(warnings, otherScripts(dir)...)
 	warnings = append(warnings, leftOut...)
-	more := 0
 	if scanErr != nil {
 		ps := archive.AsProblems(scanErr)
 		for _, e := range ps.Errs {
-			problems = append(problems, fmt.Errorf("%s: %w", dir, e))
+			problems.Add(fmt.Errorf("%s: %w", dir, e))
 		}
-		more = ps.More
+		problems.More += ps.More
 	}
-	if err := joinProblems(dir, problems, more); err != nil {
+	if err := problems.Err(); err != nil {
 		return nil, err
 	}
 	return &Package{Dir: dir, Manifest: m, Entries: all, Warnings: warnings}, nil
@@ -145,25 +146,6 @@ func checkScripts(dir string, scanned []archive.Entry) (warnings []string, probl
 		}
 	}
 	return warnings, problems
-}
-
-// joinProblems is nil, the one problem, or all of them one a line: at
-// most archive.MaxProblems, then how many more there were (more, and those
-// past the bound) after dir.
-func joinProblems(dir string, problems []error, more int) error {
-	if n := len(problems) - archive.MaxProblems; n > 0 {
-		problems, more = problems[:archive.MaxProblems:archive.MaxProblems], more+n
-	}
-	if more > 0 {
-		problems = append(problems, fmt.Errorf("%s: and %d more problems", dir, more))
-	}
-	switch len(problems) {
-	case 0:
-		return nil
-	case 1:
-		return problems[0]
-	}
-	return errors.Join(problems...)
 }
 
 // layout is what the archive holds of a package directory (DESIGN.md §4).
