@@ -176,7 +176,12 @@ func (t *tally) add(name string) error {
 // holds MaxEntries and MaxPathsTotal; a test sets lower ones.
 type TreeBounds struct {
 	MaxEntries, MaxPathsTotal int64 // 0: the package's bound
-	count                     tally
+	// Under is the longest directory the tree lies in or is placed under
+	// (the client's staging, the prefix), "" for none: joined under it,
+	// a path must still be one a system call takes, or placing it fails
+	// with the OS's "file name too long".
+	Under string
+	count tally
 }
 
 // Check counts name, the clean relative path of one more entry of the
@@ -191,6 +196,8 @@ func (b *TreeBounds) Check(name string) error {
 	msg := checkBounds(strings.Split(name, "/"))
 	if len(name) > MaxPathLen {
 		msg = fmt.Sprintf("path longer than %d bytes", MaxPathLen)
+	} else if n := len(b.Under) + 1 + len(name); b.Under != "" && n > MaxPathLen {
+		msg = fmt.Sprintf("path of %d bytes under %s, longer than the %d bytes a system call takes", n, showName(b.Under), MaxPathLen)
 	}
 	if msg != "" {
 		return &entryError{path: showName(name), msg: msg, kind: ErrUnsafe}

@@ -158,11 +158,12 @@ func (s *scanner) walk(dir *openDir, rel string) error {
 		if rel != "" {
 			p = rel + "/" + p
 		}
-		if err := state.CheckRelPath(p); err != nil {
-			return fmt.Errorf("staged %s: %w", p, err)
-		}
+		// The bounds first: they name a long path shortened.
 		if err := s.bounds.Check(p); err != nil {
 			return fmt.Errorf("staged %w", err)
+		}
+		if err := state.CheckRelPath(p); err != nil {
+			return fmt.Errorf("staged %s: %w", p, err)
 		}
 		f := &state.File{Path: p}
 		s.entries = append(s.entries, f)
@@ -172,13 +173,13 @@ func (s *scanner) walk(dir *openDir, rel string) error {
 			s.jobs <- hashJob{dir: dir, name: e.Name(), file: f}
 			continue
 		}
-		info, err := e.Info() // lstat
+		mode, err := lstatAt(dir.fd, e.Name())
 		if err != nil {
-			return err
+			return fmt.Errorf("staged %s: %w", p, err)
 		}
-		f.Mode = state.Perm(info.Mode())
+		f.Mode = state.Perm(mode)
 		switch {
-		case info.IsDir():
+		case mode.IsDir():
 			f.Type = state.TypeDir
 			fd, err := openDirAt(dir.fd, e.Name())
 			if err != nil {
@@ -187,16 +188,62 @@ func (s *scanner) walk(dir *openDir, rel string) error {
 			if err := s.walk(&openDir{fd: fd}, p); err != nil {
 				return err
 			}
-		case info.Mode()&fs.ModeSymlink != 0:
+		case mode&fs.ModeSymlink != 0:
 			f.Type = state.TypeSymlink
-			if f.Target, err = os.Readlink(filepath.Join(abs, e.Name())); err != nil {
-				return err
+			if f.Target, err = readlinkAt(dir.fd, e.Name()); err != nil {
+				return fmt.Errorf("staged %s: %w", p, err)
 			}
 		default:
-			return fmt.Errorf("staged %s is %s: packages place only files, directories and symlinks", p, archive.DescribeMode(info.Mode()))
+			return fmt.Errorf("staged %s is %s: packages place only files, directories and symlinks", p, archive.DescribeMode(mode))
 		}
 	}
 	return nil
+}
+
+// lstatAt is the type and permission of name in dirfd, not through a
+// symlink. Relative to the directory, as every call of the walk: the
+// staging root joined with a path within the bounds may be longer than a
+// system call takes.
+func lstatAt(dirfd int, name string) (fs.FileMode, error) {
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == nil {
+			break
+		}
+		if err != unix.EINTR {
+			return 0, err
+		}
+	}
+	var typ fs.FileMode
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		typ = fs.ModeDir
+	case unix.S_IFLNK:
+		typ = fs.ModeSymlink
+	case unix.S_IFIFO:
+		typ = fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		typ = fs.ModeSocket
+	case unix.S_IFCHR:
+		typ = fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		typ = fs.ModeDevice
+	}
+	return typ | permOf(st.Mode), nil
+}
+
+// readlinkAt is the target of the symlink name in dirfd.
+func readlinkAt(dirfd int, name string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(dirfd, name, buf)
+	if err != nil {
+		return "", err
+	}
+	if n >= len(buf) {
+		return "", fmt.Errorf("symlink target longer than %d bytes", len(buf)-1)
+	}
+	return string(buf[:n]), nil
 }
 
 // openDirAt opens the directory name in dirfd, not through a symlink.

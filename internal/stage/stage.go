@@ -65,7 +65,7 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	t := &Tree{HasUninstall: script.Exists(pkgDir, "uninstall.sh")}
 	if !script.Exists(pkgDir, "install.sh") {
 		t.Root = filepath.Join(pkgDir, "assets")
-		return t, t.scan(ctx, o.Bounds)
+		return t, t.scan(ctx, o)
 	}
 	t.Scripted = true
 	dest := filepath.Join(work, "dest")
@@ -88,10 +88,17 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	if err := outsidePrefix(dest, o.Prefix); err != nil {
 		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
 	}
-	return t, t.scan(ctx, o.Bounds)
+	return t, t.scan(ctx, o)
 }
 
-func (t *Tree) scan(ctx context.Context, bounds archive.TreeBounds) error {
+// scan records the staged tree, held to o.Bounds; a path must fit under
+// the staging root, which placing moves it from, and under the prefix.
+func (t *Tree) scan(ctx context.Context, o Options) error {
+	bounds := o.Bounds
+	bounds.Under = t.Root
+	if len(o.Prefix) > len(t.Root) {
+		bounds.Under = o.Prefix
+	}
 	if _, err := os.Lstat(t.Root); os.IsNotExist(err) {
 		return nil
 	}
