@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/distpac/distpac/internal/connlimit"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -36,6 +37,11 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 		http.Error(w, "this server's copy of the archive no longer matches its torrent; its operator must repair it", http.StatusServiceUnavailable)
 		return
 	}
+	release, ok := connlimit.HoldFile(w, r) // the archive's descriptor, beside the socket's
+	if !ok {
+		return
+	}
+	defer release()
 	path := filepath.Join(s.archivesDir, name)
 	f, err := os.Open(path)
 	if err != nil {

@@ -2,11 +2,15 @@ package connlimit
 
 // The connections a Listener accepted: each gives its slot back when
 // closed, and notes when a write to it began, so that one whose client
-// does not read can be told (victimOfHogLocked).
+// does not read can be told (victimOfHogLocked); its server says when it
+// is idle and when it began a request (SetIdle, SetUsed).
 
 import (
+	"container/list"
 	"io"
 	"math"
+	"net"
+	"net/http"
 	"time"
 )
 
@@ -74,4 +78,65 @@ func (c *conn) CloseWrite() error {
 		return cw.CloseWrite()
 	}
 	return nil
+}
+
+// SetIdle says whether c, a connection this listener accepted, is idle
+// between requests: the only connections closed to make room. Bind sets
+// it from http.Server.ConnState.
+func (l *Listener) SetIdle(nc net.Conn, idle bool) {
+	c, ok := nc.(*conn)
+	if !ok || c.l != l {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !idle {
+		l.unidleLocked(c)
+		return
+	}
+	if c.idle != nil || c.released {
+		return
+	}
+	q := l.idleOf[c.host]
+	if q == nil {
+		q = list.New()
+		l.idleOf[c.host] = q
+	}
+	c.idle, c.idleOfHost = l.idle.PushBack(c), q.PushBack(c)
+}
+
+// SetUsed says that c, a connection this listener accepted, has begun a
+// request: it is no longer closed to give a newcomer a fair share. Bind
+// sets it from http.Server.ConnState on http.StateActive.
+func (l *Listener) SetUsed(nc net.Conn) {
+	c, ok := nc.(*conn)
+	if !ok || c.l != l {
+		return
+	}
+	l.mu.Lock()
+	c.used = true
+	l.mu.Unlock()
+}
+
+// connState is an http.Server's ConnState for the connections of this
+// listener (Bind): it marks them used (SetUsed) and idle (SetIdle) as
+// they go.
+func (l *Listener) connState(c net.Conn, st http.ConnState) {
+	if st == http.StateActive {
+		l.SetUsed(c)
+	}
+	l.SetIdle(c, st == http.StateIdle)
+}
+
+func (l *Listener) unidleLocked(c *conn) {
+	if c.idle == nil {
+		return
+	}
+	l.idle.Remove(c.idle)
+	q := l.idleOf[c.host]
+	q.Remove(c.idleOfHost)
+	if q.Len() == 0 {
+		delete(l.idleOf, c.host)
+	}
+	c.idle, c.idleOfHost = nil, nil
 }

@@ -1,6 +1,7 @@
 // Package connlimit bounds the connections a server holds open: at most
 // PerIP at once from one address (one IPv6 /64, which one host gets) and
-// Total in all. When a new connection would go over a bound, the
+// Total descriptors in all, a connection's socket and each file a handler
+// holds open for it (HoldFile: a web-seed download holds two). When a new connection would go over a bound, the
 // longest-idle keep-alive connection within that bound (the address's, or
 // anyone's) is closed to make room, as nginx reuses its idle keep-alive
 // connections when it runs out; when none is idle, the new connection is
@@ -33,16 +34,16 @@
 // met a connection closed at that moment).
 //
 // The server tells the listener which connections are idle with SetIdle,
-// from http.Server.ConnState. NewHTTPServer is the http.Server every HTTP
-// listener of the programs serves through: its timeouts and header limit
-// bound what one connection holds, as the listener bounds how many.
+// from http.Server.ConnState, which Bind sets. NewHTTPServer is the
+// http.Server every HTTP listener of the programs serves through: its
+// timeouts and header limit bound what one connection holds, as the
+// listener bounds how many.
 package connlimit
 
 import (
 	"container/list"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -61,8 +62,9 @@ const DefaultPerIP = 256
 
 // DefaultMaxTotal caps Total; DefaultTotal also keeps it to an eighth of
 // the descriptor limit. dist-server serves HTTP on at most four listeners
-// (tracker, catalog, metrics, control), so their connections take at most
-// half of the descriptors and the other half stays for the seeder's peers,
+// (tracker, catalog, metrics, control), so their connections and the
+// files they read (the web seed's archives) take at most half of the
+// descriptors and the other half stays for the seeder's peers,
 // the archives it reads and SQLite. At the embedded tracker's measured
 // 10,600 announces a second (docs/SCALING.md), connections of 100 ms each
 // are 1,060 at once.
@@ -87,7 +89,9 @@ type Options struct {
 	// PerIP bounds the connections open at once from one address (for
 	// IPv6, one /64); 0 means DefaultPerIP.
 	PerIP int
-	// Total bounds the connections open at once; 0 means DefaultTotal().
+	// Total bounds the descriptors the listener's connections hold at
+	// once: one for each connection, and one for each file a handler
+	// holds with HoldFile; 0 means DefaultTotal().
 	Total int
 	// Logger receives the refusals, at warning level; nil discards them.
 	Logger *slog.Logger
@@ -123,8 +127,11 @@ type Counts struct {
 	RefusedPerIP, RefusedTotal, IdleClosed uint64
 	// FairClosed counts connections of the address holding the most that
 	// were closed, with the total full and none idle, to let a new address
-	// in (see admit).
+	// in (see admit), or to let another address open a file (HoldFile).
 	FairClosed uint64
+	// RefusedFile counts files refused by HoldFile (answered 503): the
+	// total full, none idle, no fair share to take.
+	RefusedFile uint64
 }
 
 // Listener is a net.Listener whose Accept keeps the connections within
@@ -133,12 +140,12 @@ type Listener struct {
 	net.Listener
 	opts                                 Options
 	refusedIP, refusedAll, closedForRoom atomic.Uint64
-	closedForFair                        atomic.Uint64
+	closedForFair, refusedFile           atomic.Uint64
 
 	mu       sync.Mutex
 	open     map[netip.Addr]int        // connections open by host; guarded by mu
 	oldest   map[netip.Addr]*list.List // each host's open connections, oldest first; guarded by mu
-	total    int                       // guarded by mu
+	total    int                       // descriptors: connections and the files HoldFile counted; guarded by mu
 	idle     list.List                 // of *conn, longest idle first; guarded by mu
 	idleOf   map[netip.Addr]*list.List // the same by host; guarded by mu
 	lastLog  time.Time                 // guarded by mu
@@ -199,57 +206,9 @@ func (l *Listener) Accept() (net.Conn, error) {
 	}
 }
 
-// SetIdle says whether c, a connection this listener accepted, is idle
-// between requests: the only connections closed to make room. Set it from
-// http.Server.ConnState: SetIdle(c, state == http.StateIdle).
-func (l *Listener) SetIdle(nc net.Conn, idle bool) {
-	c, ok := nc.(*conn)
-	if !ok || c.l != l {
-		return
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !idle {
-		l.unidleLocked(c)
-		return
-	}
-	if c.idle != nil || c.released {
-		return
-	}
-	q := l.idleOf[c.host]
-	if q == nil {
-		q = list.New()
-		l.idleOf[c.host] = q
-	}
-	c.idle, c.idleOfHost = l.idle.PushBack(c), q.PushBack(c)
-}
-
-// SetUsed says that c, a connection this listener accepted, has begun a
-// request: it is no longer closed to give a newcomer a fair share. Set it
-// from http.Server.ConnState on http.StateActive.
-func (l *Listener) SetUsed(nc net.Conn) {
-	c, ok := nc.(*conn)
-	if !ok || c.l != l {
-		return
-	}
-	l.mu.Lock()
-	c.used = true
-	l.mu.Unlock()
-}
-
-// ConnState is an http.Server's ConnState for the connections of this
-// listener: it marks them used (SetUsed) and idle (SetIdle) as they go.
-// Every HTTP server over a Listener sets it.
-func (l *Listener) ConnState(c net.Conn, st http.ConnState) {
-	if st == http.StateActive {
-		l.SetUsed(c)
-	}
-	l.SetIdle(c, st == http.StateIdle)
-}
-
 // Counts returns what the listener closed since Wrap.
 func (l *Listener) Counts() Counts {
-	return Counts{RefusedPerIP: l.refusedIP.Load(), RefusedTotal: l.refusedAll.Load(), IdleClosed: l.closedForRoom.Load(), FairClosed: l.closedForFair.Load()}
+	return Counts{RefusedPerIP: l.refusedIP.Load(), RefusedTotal: l.refusedAll.Load(), IdleClosed: l.closedForRoom.Load(), FairClosed: l.closedForFair.Load(), RefusedFile: l.refusedFile.Load()}
 }
 
 // admit counts c in, first taking the slot of an idle connection (victim,
@@ -262,40 +221,51 @@ func (l *Listener) admit(c *conn) (victim *conn, fair bool, over string) {
 	case l.open[c.host] >= l.opts.PerIP:
 		if q := l.idleOf[c.host]; q != nil {
 			victim = q.Front().Value.(*conn)
+			l.releaseLocked(victim)
+			l.closedForRoom.Add(1)
 		} else {
 			l.refusedIP.Add(1)
 			return nil, false, "per-address"
 		}
 	case l.total >= l.opts.Total:
-		if e := l.idle.Front(); e != nil {
-			victim = e.Value.(*conn)
-		} else if victim = l.victimOfHogLocked(c.host); victim != nil {
-			// None idle: the address holding the most gives up its
-			// oldest connection that never sent a request, or else one
-			// whose reply it has not read for stallAfter, to one holding
-			// fewer. Ten addresses holding silent connections (opened
-			// again as the header timeout closes them) filled the total,
-			// and every other client was refused; now they share it with
-			// the newcomers. So did twelve holding 2,500 downloads of an
-			// archive that they read 32 bytes a second of, for the 30
-			// minutes of WriteTimeout (an attacker's run). A reply its
-			// client reads is never closed for it.
-			fair = true
-		} else {
+		if victim, fair = l.roomLocked(l.open[c.host]); victim == nil {
 			l.refusedAll.Add(1)
 			return nil, false, "total"
 		}
 	}
-	if victim != nil {
-		l.releaseLocked(victim)
-		if fair {
-			l.closedForFair.Add(1)
-		} else {
-			l.closedForRoom.Add(1)
-		}
-	}
 	l.countInLocked(c)
 	return victim, fair, ""
+}
+
+// roomLocked makes room for one more descriptor in the total, for an
+// address holding held connections: it takes the slot of the longest-idle
+// connection, or else (fair) of the one victimOfHogLocked names, and
+// returns that connection for the caller to close; nil when there is none.
+// held is what the asker's address holds, the connection asking left out.
+//
+// None idle: the address holding the most gives up its oldest connection
+// that never sent a request, or else one whose reply it has not read for
+// stallAfter, to one holding fewer. Ten addresses holding silent
+// connections (opened again as the header timeout closes them) filled the
+// total, and every other client was refused; now they share it with the
+// newcomers. So did twelve holding 2,500 downloads of an archive that they
+// read 32 bytes a second of, for the 30 minutes of WriteTimeout (an
+// attacker's run). A reply its client reads is never closed for it.
+func (l *Listener) roomLocked(held int) (victim *conn, fair bool) {
+	if e := l.idle.Front(); e != nil {
+		victim = e.Value.(*conn)
+	} else if victim = l.victimOfHogLocked(held); victim != nil {
+		fair = true
+	} else {
+		return nil, false
+	}
+	l.releaseLocked(victim)
+	if fair {
+		l.closedForFair.Add(1)
+	} else {
+		l.closedForRoom.Add(1)
+	}
+	return victim, fair
 }
 
 // countInLocked gives c a slot.
@@ -311,11 +281,12 @@ func (l *Listener) countInLocked(c *conn) {
 }
 
 // victimOfHogLocked returns, of the address holding the most connections
-// when that address holds more than newcomer plus one, the oldest
-// connection that never sent a request, or else the oldest stalled in a
-// write (stallAfter); nil otherwise. Scanned only when the total is full
-// and none is idle.
-func (l *Listener) victimOfHogLocked(newcomer netip.Addr) *conn {
+// when that address holds more than held plus one (see roomLocked), the
+// oldest connection that never sent a request, or else the oldest stalled
+// in a write (stallAfter); nil otherwise. Scanned only when the total is
+// full and none is idle. The asker's own address never gives one up:
+// holding the most, it holds held plus one at most.
+func (l *Listener) victimOfHogLocked(held int) *conn {
 	var hog netip.Addr
 	most := 0
 	for h, n := range l.open {
@@ -323,7 +294,7 @@ func (l *Listener) victimOfHogLocked(newcomer netip.Addr) *conn {
 			hog, most = h, n
 		}
 	}
-	if most <= l.open[newcomer]+1 {
+	if most <= held+1 {
 		return nil
 	}
 	var stalled *conn
@@ -358,19 +329,6 @@ func (l *Listener) releaseLocked(c *conn) {
 		c.open = nil
 	}
 	l.total--
-}
-
-func (l *Listener) unidleLocked(c *conn) {
-	if c.idle == nil {
-		return
-	}
-	l.idle.Remove(c.idle)
-	q := l.idleOf[c.host]
-	q.Remove(c.idleOfHost)
-	if q.Len() == 0 {
-		delete(l.idleOf, c.host)
-	}
-	c.idle, c.idleOfHost = nil, nil
 }
 
 // refuse closes c at once: with SO_LINGER 0 the kernel resets it and keeps

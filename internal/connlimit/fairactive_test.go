@@ -24,7 +24,6 @@ func TestFairShareSparesActiveRequests(t *testing.T) {
 	release := make(chan struct{})
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		ConnState:         ln.ConnState,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Write(make([]byte, 1024))
 			w.(http.Flusher).Flush()
@@ -32,6 +31,7 @@ func TestFairShareSparesActiveRequests(t *testing.T) {
 			w.Write(make([]byte, 1024))
 		}),
 	}
+	ln.Bind(srv)
 	go srv.Serve(ln)
 	defer srv.Close()
 

@@ -13,7 +13,7 @@ import (
 // of header lines held 470 MB of a daemon's metrics listener for the 10 s
 // of ReadHeaderTimeout). The http.Server's own error log goes to logger at
 // warning level. Every HTTP listener of the programs serves through one,
-// the TCP ones behind a Listener (its ConnState set).
+// the TCP ones behind a Listener (bound to it: Listener.Bind).
 func NewHTTPServer(h http.Handler, logger *slog.Logger) *http.Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)

@@ -27,7 +27,6 @@ func TestFairShareCutsStalledReplies(t *testing.T) {
 	body := make([]byte, 32<<20) // far more than the socket buffers hold
 	srv := &http.Server{
 		ReadHeaderTimeout: 10 * time.Second,
-		ConnState:         ln.ConnState,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/small" {
 				w.Write([]byte("ok"))
@@ -36,6 +35,7 @@ func TestFairShareCutsStalledReplies(t *testing.T) {
 			w.Write(body)
 		}),
 	}
+	ln.Bind(srv)
 	go srv.Serve(ln)
 	defer srv.Close()
 

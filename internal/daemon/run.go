@@ -143,7 +143,7 @@ func Run(ctx context.Context, o Options) error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", h.metrics)
 		msrv := connlimit.NewHTTPServer(mux, o.Logger)
-		msrv.ConnState = lim.ConnState
+		lim.Bind(msrv)
 		go msrv.Serve(lim)
 		defer msrv.Close()
 		metricsAt = mln.Addr()

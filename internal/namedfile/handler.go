@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/distpac/distpac/internal/connlimit"
 	"github.com/distpac/distpac/internal/httprange"
 )
 
@@ -100,6 +101,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	release, ok := connlimit.HoldFile(w, r) // the file's descriptor, beside the socket's
+	if !ok {
+		return
+	}
+	defer release()
 	f, err := os.Open(path)
 	if err != nil {
 		h.fail(w, r, path, err)

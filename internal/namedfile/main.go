@@ -98,7 +98,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		// 256 connections from one address, 4,096 in all, idle
 		// keep-alive connections closed first to make room (connlimit).
 		lim := connlimit.Wrap(ln, connlimit.Options{Name: "files", Logger: log})
-		srv.ConnState = lim.ConnState
+		lim.Bind(srv)
 		ln = lim
 	}
 

@@ -80,7 +80,7 @@ func (g *httpGroup) serveOn(name string, tcp net.Listener, h http.Handler) net.A
 	g.limits[name] = ln
 	g.mu.Unlock()
 	s := connlimit.NewHTTPServer(h, g.log)
-	s.ConnState = ln.ConnState
+	ln.Bind(s)
 	g.servers = append(g.servers, s)
 	go func() {
 		if err := s.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
