@@ -103,8 +103,8 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 		}
 		s.add(peer{addr: addr, lastSeen: now, seeder: seeder})
 	}
-	if counts && s.countDownload(hostOf(addr.Addr()), now, t.opts.MaxPeersPerIP, t.opts.MaxPeersPerTorrent) {
-		s.completed = addCounts(s.completed, 1)
+	if counts {
+		t.tallyLocked(req.InfoHash).countDownload(hostOf(addr.Addr()), now, t.opts.MaxPeersPerIP, t.opts.MaxPeersPerTorrent)
 	}
 	return nil
 }
@@ -159,8 +159,8 @@ func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash,
 }
 
 // Scrape counts seeders, leechers and completed downloads per torrent
-// (trackerServer.AnnounceTracker); unknown torrents count zero, but for
-// the completed downloads Restore carried for them. Callers
+// (trackerServer.AnnounceTracker); a torrent with no live swarm counts no
+// peers, and the completed downloads kept for it (tallies). Callers
 // leave out torrents that Allowed refuses (see Served).
 func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHash) ([]udp.ScrapeInfohashResult, error) {
 	t.mu.Lock()
@@ -169,9 +169,9 @@ func (t *Tracker) Scrape(ctx context.Context, infoHashes []trackerServer.InfoHas
 	out := make([]udp.ScrapeInfohashResult, len(infoHashes))
 	for i, ih := range infoHashes {
 		if s := t.liveSwarm(ih, now); s != nil {
-			out[i] = s.scrape()
+			out[i] = s.scrape(t.completedLocked(ih))
 		} else {
-			out[i].Completed = t.carried[ih]
+			out[i].Completed = t.completedLocked(ih)
 		}
 	}
 	return out, nil

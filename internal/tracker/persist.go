@@ -114,11 +114,11 @@ func (t *Tracker) Save(path string) (int, error) {
 		bw := bufio.NewWriter(w)
 		enc := json.NewEncoder(bw)
 		// At most MaxTorrents lines, what Restore takes: the pinned swarms
-		// (a catalog of more packages) and the carried counts may add up
+		// (a catalog of more packages) and the idle tallies may add up
 		// to more. The swarms come first, so a count is what is left out.
-		h := peersHeader{Format: peersFormat, Version: peersVersion, Saved: now.Unix(), Swarms: len(t.carried)}
-		for _, s := range t.torrents {
-			if len(s.peers) > s.pinned || s.completed > 0 {
+		h := peersHeader{Format: peersFormat, Version: peersVersion, Saved: now.Unix(), Swarms: t.idleTallies}
+		for ih, s := range t.torrents {
+			if len(s.peers) > s.pinned || t.completedLocked(ih) > 0 {
 				h.Swarms++
 			}
 		}
@@ -136,10 +136,10 @@ func (t *Tracker) Save(path string) (int, error) {
 			if lines == h.Swarms {
 				break
 			}
-			if len(s.peers) == s.pinned && s.completed == 0 {
+			if len(s.peers) == s.pinned && t.completedLocked(ih) == 0 {
 				continue
 			}
-			line := savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(s.completed)}
+			line := savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(t.completedLocked(ih))}
 			for _, p := range s.peers {
 				if !p.pinned {
 					line.Peers = append(line.Peers, savedPeer{Addr: p.addr.String(), Seeder: p.seeder, Seen: p.lastSeen.Unix()})
@@ -149,11 +149,14 @@ func (t *Tracker) Save(path string) (int, error) {
 				return err
 			}
 		}
-		for ih, c := range t.carried {
+		for ih, c := range t.tallies {
 			if lines == h.Swarms {
 				break
 			}
-			if err := put(savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(c)}); err != nil {
+			if t.torrents[ih] != nil {
+				continue // on its swarm's line
+			}
+			if err := put(savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(c.completed)}); err != nil {
 				return err
 			}
 		}
@@ -218,7 +221,10 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 			}
 		}
 		if s == nil {
-			if t.carry(sw.ih, sw.completed) {
+			if c := t.tallies[sw.ih]; c != nil { // counted since New, its swarm gone since
+				c.completed = addCounts(c.completed, sw.completed)
+				res.Counts++
+			} else if t.keepIdleLocked(sw.ih, &tally{completed: sw.completed}) {
 				res.Counts++
 			}
 			continue
@@ -243,9 +249,10 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 		}
 		res.Peers += added
 		// Added to what announces since New counted; a swarm that empties
-		// here (its peers over the bounds) carries it (dropIfEmpty).
+		// here (its peers over the bounds) keeps it idle (dropIfEmpty).
 		if sw.completed > 0 {
-			s.completed = addCounts(s.completed, sw.completed)
+			c := t.tallyLocked(sw.ih)
+			c.completed = addCounts(c.completed, sw.completed)
 			res.Counts++
 		}
 		if !t.dropIfEmpty(sw.ih, s) && added > 0 {

@@ -10,17 +10,12 @@ import (
 // swarm is the peers of one torrent. peers is dense (swap-delete) so that a
 // random window of it is a cheap, fair sample.
 type swarm struct {
-	peers     []peer
-	index     map[netip.AddrPort]int
-	perIP     map[netip.Addr]int   // peers by host (hostOf), pinned ones included
-	perNet    map[netKey]*netCount // peers by network (netOf), pinned ones included
-	pinned    int                  // how many peers are pinned
-	seeders   int
-	completed int32
-	// downloads counts, by host (hostOf), the completed downloads counted
-	// in the current window of each (countDownload); nil until one.
-	downloads      map[netip.Addr]hostDownloads
-	downloadsSwept time.Time // when expired downloads were last looked for
+	peers   []peer
+	index   map[netip.AddrPort]int
+	perIP   map[netip.Addr]int   // peers by host (hostOf), pinned ones included
+	perNet  map[netKey]*netCount // peers by network (netOf), pinned ones included
+	pinned  int                  // how many peers are pinned
+	seeders int
 	// scanAt is a lower bound on the earliest expiry of any peer, so that
 	// expiry on access scans the swarm only when something may be stale.
 	scanAt time.Time
@@ -32,7 +27,7 @@ type peer struct {
 	lastSeen time.Time
 	seeder   bool
 	pinned   bool // added by AddPeer: never expires, never evicted
-	counted  bool // its completed event was counted (Scrape's downloaded)
+	counted  bool // its completed event was counted (the tracker's tallies)
 }
 
 // netCount is how many of a swarm's peers are in one network. Each peer
@@ -44,68 +39,17 @@ type netCount struct {
 	n   int
 }
 
-// hostDownloads is one host's counted downloads of a swarm since since
-// (Unix seconds, good until 2106): 8 bytes beside the key.
-type hostDownloads struct {
-	n     uint32
-	since uint32
-}
-
-// downloadWindow is how long one host's counted downloads of a torrent
-// are remembered (countDownload).
-const downloadWindow = 24 * time.Hour
-
-// countDownload reports whether a completed download from host h counts,
-// and records it: at most perHost in a downloadWindow. A peer that
-// completed, stopped and started again as a leecher under the same or a
-// new port was counted every time: an attacker's loop added 5,000 to a
-// package's downloads in 2.9 s. At most maxHosts hosts are remembered;
-// when that many are, the expired ones go (looked for at most once a
-// minute) or else any one, so a host is always recorded when it counts.
-// An attacker with many addresses (a /48 holds 65,536 hosts of a /64)
-// still adds perHost for each: tracker counts stay advisory.
-func (s *swarm) countDownload(h netip.Addr, now time.Time, perHost, maxHosts int) bool {
-	if s.downloads == nil {
-		s.downloads = map[netip.Addr]hostDownloads{}
-	}
-	sec := uint32(now.Unix())
-	d, ok := s.downloads[h]
-	if !ok || time.Duration(sec-d.since)*time.Second >= downloadWindow {
-		d = hostDownloads{since: sec}
-	}
-	if perHost > 0 && int(d.n) >= perHost {
-		return false
-	}
-	d.n++
-	if !ok && len(s.downloads) >= max(maxHosts, 1) {
-		if now.Sub(s.downloadsSwept) >= time.Minute {
-			s.downloadsSwept = now
-			for k, e := range s.downloads {
-				if time.Duration(sec-e.since)*time.Second >= downloadWindow {
-					delete(s.downloads, k)
-				}
-			}
-		}
-		for k := range s.downloads {
-			if len(s.downloads) < max(maxHosts, 1) {
-				break
-			}
-			delete(s.downloads, k)
-		}
-	}
-	s.downloads[h] = d
-	return true
-}
-
 func newSwarm() *swarm {
 	return &swarm{index: make(map[netip.AddrPort]int), perIP: make(map[netip.Addr]int), perNet: make(map[netKey]*netCount)}
 }
 
-func (s *swarm) scrape() udp.ScrapeInfohashResult {
+// scrape is the swarm's seeders and leechers, with the torrent's count of
+// completed downloads (the tracker's tally).
+func (s *swarm) scrape(completed int32) udp.ScrapeInfohashResult {
 	return udp.ScrapeInfohashResult{
 		Seeders:   int32(s.seeders),
 		Leechers:  int32(len(s.peers) - s.seeders),
-		Completed: s.completed,
+		Completed: completed,
 	}
 }
 

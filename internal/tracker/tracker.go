@@ -7,7 +7,8 @@
 // interface), limits, expiry and the routing around it. Memory is bounded by
 // Options.MaxTorrents × Options.MaxPeersPerTorrent peers, and as many hosts'
 // counts of completed downloads (countDownload; about 40 bytes each with
-// the map's overhead, kept a day after the peers are gone).
+// the map's overhead, kept a day after the peers are gone), and as many
+// again for the torrents with no live swarm (at most MaxTorrents of them).
 //
 // A peer is identified by the address it announces from: the IP of the HTTP
 // connection (Request.RemoteAddr) and the port from the query. The BEP 3 "ip"
@@ -39,7 +40,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -156,15 +156,15 @@ type Tracker struct {
 	mu        sync.Mutex
 	torrents  map[[20]byte]*swarm // guarded by mu; never holds an empty swarm after a call returns
 	lastSweep time.Time           // guarded by mu
-	// carried holds the completed counts of torrents with no swarm: read
-	// by Restore (no live peer was saved: the peers expired, or only the
-	// server's seeder, which registers later, was there) or left by a
-	// swarm that emptied (dropIfEmpty), until a swarm of that torrent is
-	// made again (newSwarmLocked); guarded by mu. A swarm with no peer
-	// goes, so it cannot hold its count itself. At most MaxTorrents
-	// entries (about 40 bytes each): past that a count goes with its
-	// swarm, as every count did before.
-	carried map[[20]byte]int32
+	// tallies holds each torrent's completed downloads and the hosts
+	// that counted them (counts.go), one home whether its swarm is live
+	// or not: a swarm with no peer goes (the peers expired, or Restore
+	// read only counts: the server's seeder registers later), and its
+	// tally stays for when a swarm of it is made again or for scrape.
+	// Bound: one for each swarm in torrents, and idleTallies (those of
+	// torrents with no swarm) at most MaxTorrents; guarded by mu.
+	tallies     map[[20]byte]*tally
+	idleTallies int
 }
 
 // New returns an empty tracker.
@@ -173,7 +173,7 @@ func New(opts Options) *Tracker {
 	t := &Tracker{
 		opts:      opts,
 		torrents:  make(map[[20]byte]*swarm),
-		carried:   make(map[[20]byte]int32),
+		tallies:   make(map[[20]byte]*tally),
 		lastSweep: opts.Now(),
 	}
 	t.handler = t.newHandler()
@@ -327,46 +327,23 @@ func (t *Tracker) liveSwarm(infoHash [20]byte, now time.Time) *swarm {
 	return s
 }
 
-// newSwarmLocked makes the swarm of infoHash, with the completed count
-// Restore carried for it if any; t.mu is held.
+// newSwarmLocked makes the swarm of infoHash; a tally kept for it with
+// no swarm is no longer idle. t.mu is held.
 func (t *Tracker) newSwarmLocked(infoHash [20]byte) *swarm {
 	s := newSwarm()
-	if c, ok := t.carried[infoHash]; ok {
-		s.completed = c
-		delete(t.carried, infoHash)
+	if t.tallies[infoHash] != nil {
+		t.idleTallies--
 	}
 	t.torrents[infoHash] = s
 	return s
 }
 
-// carry keeps the count of a torrent with no swarm, and reports whether
-// it did; t.mu is held.
-func (t *Tracker) carry(infoHash [20]byte, completed int32) bool {
-	if completed <= 0 {
-		return false
-	}
-	c, ok := t.carried[infoHash]
-	if !ok && len(t.carried) >= t.opts.MaxTorrents {
-		return false
-	}
-	t.carried[infoHash] = addCounts(c, completed)
-	return true
-}
-
-// addCounts adds two counts of completed downloads, stopping at the
-// largest an int32 (scrape's type) holds rather than wrapping negative:
-// a restored count may be near it.
-func addCounts(a, b int32) int32 {
-	if a > math.MaxInt32-b {
-		return math.MaxInt32
-	}
-	return a + b
-}
-
 func (t *Tracker) dropIfEmpty(infoHash [20]byte, s *swarm) bool {
 	if len(s.peers) == 0 {
 		delete(t.torrents, infoHash)
-		t.carry(infoHash, s.completed)
+		if c := t.tallies[infoHash]; c != nil {
+			t.keepIdleLocked(infoHash, c)
+		}
 		return true
 	}
 	return false

@@ -1199,11 +1199,11 @@ func BenchmarkFullSwarmAnnounce(b *testing.B) {
 func TestCountDownload(t *testing.T) {
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	host := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
-	s := newSwarm()
+	c := &tally{}
 	counted := func(h netip.Addr, tries int, at time.Time) int {
 		n := 0
 		for range tries {
-			if s.countDownload(hostOf(h), at, 2, 8) {
+			if c.countDownload(hostOf(h), at, 2, 8) {
 				n++
 			}
 		}
@@ -1213,8 +1213,8 @@ func TestCountDownload(t *testing.T) {
 		if n := counted(host(i), 5, t0); n != 2 {
 			t.Fatalf("host %d: %d of 5 counted, want 2", i, n)
 		}
-		if len(s.downloads) > 8 {
-			t.Fatalf("%d hosts recorded, want at most 8", len(s.downloads))
+		if len(c.hosts) > 8 {
+			t.Fatalf("%d hosts recorded, want at most 8", len(c.hosts))
 		}
 	}
 	if n := counted(host(19), 5000, t0); n != 0 {
