@@ -27,7 +27,8 @@ func (r *runner) restorePeers() {
 	}
 	if res != (tracker.Restored{}) {
 		r.log.Info("tracker peers restored", "file", path, "peers", res.Peers, "swarms", res.Swarms,
-			"expired", res.Expired, "not_served", res.NotServed, "over_bounds", res.Over, "completed_counts", res.Counts)
+			"expired", res.Expired, "not_served", res.NotServed, "over_bounds", res.Over, "completed_counts", res.Counts,
+			"host_windows", res.Hosts, "host_windows_ended", res.HostsExpired)
 	}
 }
 

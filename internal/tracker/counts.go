@@ -124,3 +124,20 @@ func (t *Tracker) keepIdleLocked(infoHash [20]byte, c *tally) bool {
 	t.idleTallies++
 	return true
 }
+
+// merge adds what Restore read of a torrent to its tally, and reports
+// whether there was anything: the count to the count, and each host's
+// window to the one counted since New (the earlier start, the sum).
+func (c *tally) merge(sw restoredSwarm) bool {
+	c.completed = addCounts(c.completed, sw.completed)
+	if len(sw.hosts) > 0 && c.hosts == nil {
+		c.hosts = make(map[netip.Addr]hostDownloads, len(sw.hosts))
+	}
+	for h, d := range sw.hosts {
+		if e, ok := c.hosts[h]; ok {
+			d = hostDownloads{n: uint32(min(uint64(e.n)+uint64(d.n), math.MaxUint32)), since: min(e.since, d.since)}
+		}
+		c.hosts[h] = d
+	}
+	return sw.completed > 0
+}

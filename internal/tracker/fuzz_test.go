@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"errors"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -66,8 +67,9 @@ func escape(b []byte) string {
 // FuzzRestore feeds arbitrary files to Restore: it must never panic; a
 // file it refuses restores nothing and the error is ErrPeersFile; a file
 // it takes keeps the tracker within its bounds and its whitelist, writes
-// back (Save) what restores the same peers and completed counts, and
-// restores no peer that outlives PeerTTL. The file is gone either way.
+// back (Save) what restores the same peers, completed counts and hosts'
+// windows (none ended, none over MaxPeersPerIP), and restores no peer
+// that outlives PeerTTL. The file is gone either way.
 func FuzzRestore(f *testing.F) {
 	f.Add([]byte(goodHeader + "\n" + goodSwarm + "\n"))
 	f.Add([]byte(strings.Replace(goodHeader, `"swarms":1`, `"swarms":2`, 1) + "\n" + goodSwarm + "\n" +
@@ -81,6 +83,12 @@ func FuzzRestore(f *testing.F) {
 		`{"info_hash":"ff02020202020202020202020202020202020202","completed":3}` + "\n" +
 		`{"info_hash":"0303030303030303030303030303030303030303","completed":9}` + "\n"))
 	f.Add([]byte(goodHeaderV2 + "\n" + `{"info_hash":"ff01010101010101010101010101010101010101","completed":-4}` + "\n"))
+	v3 := strings.Replace(goodHeaderV2, `"version":2`, `"version":3`, 1)
+	f.Add([]byte(strings.Replace(v3, `"swarms":1`, `"swarms":2`, 1) + "\n" +
+		`{"info_hash":"ff01010101010101010101010101010101010101","peers":[{"addr":"127.0.0.1:7001","seeder":true,"seen":1735689600}],"completed":5,"hosts":[{"host":"127.0.0.1","n":3,"since":1735689000},{"host":"2001:db8:0:1::","n":9,"since":1735600000}]}` + "\n" +
+		`{"info_hash":"ff02020202020202020202020202020202020202","completed":2,"hosts":[{"host":"10.0.0.1","n":1,"since":1735000000},{"host":"10.0.0.2","n":2,"since":99999999999}]}` + "\n"))
+	f.Add([]byte(v3 + "\n" + `{"info_hash":"ff01010101010101010101010101010101010101","completed":1,"hosts":[{"host":"2001:db8::1","n":1,"since":1735689600}]}` + "\n"))
+	f.Add([]byte(goodHeaderV2 + "\n" + `{"info_hash":"ff01010101010101010101010101010101010101","completed":1,"hosts":[{"host":"10.0.0.1","n":1,"since":1735689600}]}` + "\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clock := newFakeClock()
 		dir := t.TempDir()
@@ -135,6 +143,18 @@ func FuzzRestore(f *testing.F) {
 			}
 			if a, b := completedOf(t, tr, ih), completedOf(t, tr2, ih); a != b || a < 0 {
 				t.Fatalf("round trip: completed %d became %d", a, b)
+			}
+			hosts := hostsOf(tr, ih)
+			if b := hostsOf(tr2, ih); !maps.Equal(hosts, b) {
+				t.Fatalf("round trip: hosts %v became %v", hosts, b)
+			}
+			if len(hosts) > 4 {
+				t.Fatalf("%d hosts restored, more than MaxPeersPerTorrent", len(hosts))
+			}
+			for h, d := range hosts {
+				if d.n < 1 || d.n > 3 || expired(d.since, uint32(clock.Now().Unix())) || d.since > uint32(clock.Now().Unix()) {
+					t.Fatalf("host %s restored with %+v: over MaxPeersPerIP, or a window ended or not begun", h, d)
+				}
 			}
 		}
 		clock.Advance(tr.opts.PeerTTL)

@@ -16,13 +16,21 @@ package tracker
 // process reads as downloads lost. A torrent no longer served loses its
 // count at the start, as it loses its peers.
 //
+// So do the hosts that counted each torrent's downloads in their current
+// window (version 3), and their number: a host counts MaxPeersPerIP
+// downloads of a torrent a day (countDownload), and one that had used its
+// day's allowance got a fresh one at every restart. A window that ended
+// while the server was down is left out at the start.
+//
 // The file is JSON lines, read one line at a time: a header, then one line
-// per swarm (its peers, its count, or both). Its bounds are the tracker's own, so that no file restores
-// more than announces could have put in the table: at most MaxTorrents
-// swarm lines of at most MaxPeersPerTorrent peers each, a line at most
-// (MaxPeersPerTorrent + 1) × maxPeerLine bytes (128 KB at the default
-// 1,000 peers) and the file at most MaxTorrents + 1 such lines (1.3 GB at
-// the defaults, what a full table could write; IPv4 peers take 60 bytes
+// per swarm (its peers, its count and hosts, or both). Its bounds are the
+// tracker's own, so that no file restores more than announces could have
+// put in the table: at most MaxTorrents swarm lines of at most
+// MaxPeersPerTorrent peers and as many hosts each, a line at most
+// (MaxPeersPerTorrent + 1) × maxPeerLine + MaxPeersPerTorrent ×
+// maxHostLine bytes (208 KB at the default 1,000 peers) and the file at
+// most MaxTorrents + 1 such lines (2.1 GB at the defaults, what a full
+// table could write; IPv4 peers take 60 bytes
 // each: 100,000 of them wrote 6.0 MB, and Save then Restore took 0.63 s
 // on two shared cores, BenchmarkSaveRestore). Reading holds one line and
 // what is kept, never the whole file.
@@ -36,17 +44,19 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"time"
 
 	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // peersFormat names the file's format in its header line. Version 2
-// added the completed counts; Restore reads version 1 too (the file the
-// binary before wrote at the stop that upgraded it), and refuses a later
-// one, as any file it cannot read: the tracker starts empty.
+// added the completed counts, version 3 the hosts that counted them;
+// Restore reads versions 1 and 2 too (the file a binary before wrote at
+// the stop that upgraded it), and refuses a later one, as any file it
+// cannot read: the tracker starts empty.
 const (
 	peersFormat  = "distpac tracker peers"
-	peersVersion = 2
+	peersVersion = 3
 )
 
 // maxPeerLine bounds the JSON of one peer in a swarm line: the longest
@@ -54,6 +64,10 @@ const (
 // under 110 bytes; the rest of a line (the info hash and brackets) fits in
 // the same again.
 const maxPeerLine = 128
+
+// maxHostLine bounds the JSON of one host's window in a swarm line: an
+// IPv6 /64, a 10-digit count and a 19-digit time take 76 bytes.
+const maxHostLine = 80
 
 type peersHeader struct {
 	Format  string `json:"format"`
@@ -70,6 +84,16 @@ type savedSwarm struct {
 	Peers    []savedPeer `json:"peers,omitempty"`
 	// Completed is the swarm's count of completed downloads (version 2).
 	Completed int64 `json:"completed,omitempty"`
+	// Hosts are the hosts that counted downloads in their current window
+	// (version 3), at most MaxPeersPerTorrent.
+	Hosts []savedHost `json:"hosts,omitempty"`
+}
+
+// savedHost is one host's window of counted downloads (hostDownloads).
+type savedHost struct {
+	Host  string `json:"host"`  // hostOf: an IPv4 address, or an IPv6 /64's first address
+	N     int64  `json:"n"`     // downloads counted in the window
+	Since int64  `json:"since"` // when the window began, Unix seconds
 }
 
 type savedPeer struct {
@@ -83,6 +107,9 @@ type Restored struct {
 	Swarms, Peers int
 	// Counts is how many torrents got their completed count back.
 	Counts int
+	// Hosts is how many hosts' windows of counted downloads came back;
+	// HostsExpired windows ended before Restore.
+	Hosts, HostsExpired int
 	// Expired peers were last seen PeerTTL or more before Restore;
 	// NotServed ones are of torrents Allowed refuses (no longer
 	// published); Over ones did not fit the tracker's bounds.
@@ -93,8 +120,11 @@ type Restored struct {
 // truncated, oversized, of another format); the tracker then starts empty.
 var ErrPeersFile = errors.New("tracker peers file not used")
 
-// maxLine is the longest swarm line a tracker with these options writes.
-func (o *Options) maxLine() int { return (o.MaxPeersPerTorrent + 1) * maxPeerLine }
+// maxLine is the longest swarm line a tracker with these options writes:
+// its peers and its hosts' windows.
+func (o *Options) maxLine() int {
+	return (o.MaxPeersPerTorrent+1)*maxPeerLine + o.MaxPeersPerTorrent*maxHostLine
+}
 
 // maxFile is the largest peers file a tracker with these options writes.
 func (o *Options) maxFile() int64 { return int64(o.MaxTorrents+1) * int64(o.maxLine()) }
@@ -139,7 +169,7 @@ func (t *Tracker) Save(path string) (int, error) {
 			if len(s.peers) == s.pinned && t.completedLocked(ih) == 0 {
 				continue
 			}
-			line := savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(t.completedLocked(ih))}
+			line := t.savedTallyLocked(ih, now)
 			for _, p := range s.peers {
 				if !p.pinned {
 					line.Peers = append(line.Peers, savedPeer{Addr: p.addr.String(), Seeder: p.seeder, Seen: p.lastSeen.Unix()})
@@ -149,14 +179,14 @@ func (t *Tracker) Save(path string) (int, error) {
 				return err
 			}
 		}
-		for ih, c := range t.tallies {
+		for ih := range t.tallies {
 			if lines == h.Swarms {
 				break
 			}
 			if t.torrents[ih] != nil {
 				continue // on its swarm's line
 			}
-			if err := put(savedSwarm{InfoHash: hex.EncodeToString(ih[:]), Completed: int64(c.completed)}); err != nil {
+			if err := put(t.savedTallyLocked(ih, now)); err != nil {
 				return err
 			}
 		}
@@ -166,6 +196,24 @@ func (t *Tracker) Save(path string) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// savedTallyLocked is the swarm line of ih with its tally: the count and
+// the hosts whose window has not ended at now; t.mu is held.
+func (t *Tracker) savedTallyLocked(ih [20]byte, now time.Time) savedSwarm {
+	line := savedSwarm{InfoHash: hex.EncodeToString(ih[:])}
+	c := t.tallies[ih]
+	if c == nil {
+		return line
+	}
+	line.Completed = int64(c.completed)
+	sec := uint32(now.Unix())
+	for h, d := range c.hosts {
+		if !expired(d.since, sec) {
+			line.Hosts = append(line.Hosts, savedHost{Host: h.String(), N: int64(d.n), Since: int64(d.since)})
+		}
+	}
+	return line
 }
 
 // Restore adds the peers saved at path (Save) to the tracker, those seen
@@ -222,9 +270,9 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 		}
 		if s == nil {
 			if c := t.tallies[sw.ih]; c != nil { // counted since New, its swarm gone since
-				c.completed = addCounts(c.completed, sw.completed)
+				c.merge(sw)
 				res.Counts++
-			} else if t.keepIdleLocked(sw.ih, &tally{completed: sw.completed}) {
+			} else if c := (&tally{}); c.merge(sw) && t.keepIdleLocked(sw.ih, c) {
 				res.Counts++
 			}
 			continue
@@ -251,8 +299,7 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 		// Added to what announces since New counted; a swarm that empties
 		// here (its peers over the bounds) keeps it idle (dropIfEmpty).
 		if sw.completed > 0 {
-			c := t.tallyLocked(sw.ih)
-			c.completed = addCounts(c.completed, sw.completed)
+			t.tallyLocked(sw.ih).merge(sw)
 			res.Counts++
 		}
 		if !t.dropIfEmpty(sw.ih, s) && added > 0 {

@@ -53,11 +53,11 @@ func TestRestoreKeepsCompletedCounts(t *testing.T) {
 		wantAfter int32 // kept's count once restored and one more completed
 	}{
 		{name: "quick restart", down: 10 * time.Second, pin: true,
-			wantRes: Restored{Swarms: 1, Peers: 3, NotServed: 1, Counts: 1}, wantAfter: 4},
+			wantRes: Restored{Swarms: 1, Peers: 3, NotServed: 1, Counts: 1, Hosts: 1}, wantAfter: 4},
 		{name: "an hour down: the peers expired, not the count", down: time.Hour, pin: true,
-			wantRes: Restored{Expired: 3, NotServed: 1, Counts: 1}, wantAfter: 4},
+			wantRes: Restored{Expired: 3, NotServed: 1, Counts: 1, Hosts: 1}, wantAfter: 4},
 		{name: "no seeder (--no-seeder)", down: time.Hour,
-			wantRes: Restored{Expired: 3, NotServed: 1, Counts: 1}, wantAfter: 4},
+			wantRes: Restored{Expired: 3, NotServed: 1, Counts: 1, Hosts: 1}, wantAfter: 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,7 +173,7 @@ func TestRestoreDamagedCounts(t *testing.T) {
 		{"past int32", line(`,"completed":2147483648`), "completed 2147483648"},
 		{"a string", line(`,"completed":"7"`), "cannot unmarshal string"},
 		{"neither peers nor a count", line(`,"completed":0`), "line 2: info hash ff01010101010101010101010101010101010101: no peers and no completed count"},
-		{"a later version", `{"format":"distpac tracker peers","version":3,"saved":1,"swarms":0}`, "version 3, want"},
+		{"a later version", `{"format":"distpac tracker peers","version":4,"saved":1,"swarms":0}`, "version 4, want"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

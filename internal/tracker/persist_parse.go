@@ -21,6 +21,7 @@ type restoredSwarm struct {
 	ih        [20]byte
 	peers     []peer
 	completed int32
+	hosts     map[netip.Addr]hostDownloads // windows not ended
 }
 
 // readPeers reads a peers file and returns the peers to restore: every
@@ -70,7 +71,7 @@ func (t *Tracker) parsePeers(r io.Reader) ([]restoredSwarm, Restored, error) {
 		if n-1 > h.Swarms {
 			return nil, res, fmt.Errorf("line %d: more swarm lines than the %d the header says", n, h.Swarms)
 		}
-		sw, err := t.parseSwarm(line, now, &res)
+		sw, err := t.parseSwarm(line, h.Version, now, &res)
 		if err != nil {
 			return nil, res, fmt.Errorf("line %d: %w", n, err)
 		}
@@ -99,7 +100,7 @@ func (t *Tracker) parsePeers(r io.Reader) ([]restoredSwarm, Restored, error) {
 
 // parseSwarm checks one swarm line and keeps its peers that are live and
 // of a served torrent.
-func (t *Tracker) parseSwarm(line []byte, now time.Time, res *Restored) (restoredSwarm, error) {
+func (t *Tracker) parseSwarm(line []byte, version int, now time.Time, res *Restored) (restoredSwarm, error) {
 	var sw savedSwarm
 	if err := decodeStrict(line, &sw); err != nil {
 		return restoredSwarm{}, err
@@ -123,6 +124,9 @@ func (t *Tracker) parseSwarm(line []byte, now time.Time, res *Restored) (restore
 	served := t.Served(out.ih)
 	if served {
 		out.completed = int32(sw.Completed)
+	}
+	if err := t.parseHosts(&out, sw, version, served, now, res); err != nil {
+		return out, err
 	}
 	addrs := make(map[netip.AddrPort]bool, len(sw.Peers))
 	for i, sp := range sw.Peers {
@@ -154,6 +158,63 @@ func (t *Tracker) parseSwarm(line []byte, now time.Time, res *Restored) (restore
 		}
 	}
 	return out, nil
+}
+
+// parseHosts checks the hosts' windows of a swarm line and keeps, for a
+// served torrent, those not ended at now.
+func (t *Tracker) parseHosts(out *restoredSwarm, sw savedSwarm, version int, served bool, now time.Time, res *Restored) error {
+	if len(sw.Hosts) == 0 {
+		return nil
+	}
+	if version < 3 {
+		return fmt.Errorf("info hash %s: hosts in a version %d file (version 3 added them)", sw.InfoHash, version)
+	}
+	if sw.Completed == 0 {
+		return fmt.Errorf("info hash %s: hosts without a completed count", sw.InfoHash)
+	}
+	if len(sw.Hosts) > t.opts.MaxPeersPerTorrent {
+		return fmt.Errorf("info hash %s: %d hosts, more than %d (the tracker's MaxPeersPerTorrent)", sw.InfoHash, len(sw.Hosts), t.opts.MaxPeersPerTorrent)
+	}
+	nowSec := uint32(now.Unix())
+	seen := make(map[netip.Addr]bool, len(sw.Hosts))
+	for i, sh := range sw.Hosts {
+		h, err := netip.ParseAddr(sh.Host)
+		if err != nil {
+			return fmt.Errorf("info hash %s: host %d: %w", sw.InfoHash, i+1, err)
+		}
+		if h != hostOf(h) || h.Is4In6() || h.Zone() != "" { // what hostOf makes of an unmapped address
+			return fmt.Errorf("info hash %s: host %d: %s is no host (an IPv4 address, or an IPv6 /64's first address)", sw.InfoHash, i+1, sh.Host)
+		}
+		if seen[h] {
+			return fmt.Errorf("info hash %s: host %s listed twice", sw.InfoHash, h)
+		}
+		seen[h] = true
+		if sh.N < 1 || sh.N > math.MaxUint32 {
+			return fmt.Errorf("info hash %s: host %s: n %d, want 1 to %d", sw.InfoHash, h, sh.N, uint32(math.MaxUint32))
+		}
+		if sh.Since <= 0 || sh.Since > math.MaxUint32 {
+			return fmt.Errorf("info hash %s: host %s: since %d is no time", sw.InfoHash, h, sh.Since)
+		}
+		// A start after now (the clock stepped back, or a forged file)
+		// counts as now: a window lasts a day at most. A count over
+		// today's MaxPeersPerIP is that many: the allowance was used.
+		d := hostDownloads{n: uint32(sh.N), since: min(uint32(sh.Since), nowSec)}
+		if t.opts.MaxPeersPerIP > 0 {
+			d.n = min(d.n, uint32(t.opts.MaxPeersPerIP))
+		}
+		switch {
+		case !served:
+		case expired(d.since, nowSec):
+			res.HostsExpired++
+		default:
+			if out.hosts == nil {
+				out.hosts = map[netip.Addr]hostDownloads{}
+			}
+			out.hosts[h] = d
+			res.Hosts++
+		}
+	}
+	return nil
 }
 
 // decodeStrict decodes one JSON value that must fill v exactly: no

@@ -240,7 +240,7 @@ func TestRestoreDamagedFile(t *testing.T) {
 		{"empty", "", "no header line"},
 		{"not JSON", "PK\x03\x04 a zip file\n", "line 1 (the header): invalid character"},
 		{"another format", `{"format":"opentracker","version":1,"saved":1,"swarms":0}`, `format "opentracker" version 1`},
-		{"a later version", `{"format":"distpac tracker peers","version":3,"saved":1,"swarms":0}`, "version 3"},
+		{"a later version", `{"format":"distpac tracker peers","version":4,"saved":1,"swarms":0}`, "version 4"},
 		{"unknown header key", `{"format":"distpac tracker peers","version":1,"saved":1,"swarms":0,"x":1}`, `unknown field "x"`},
 		{"no saved time", `{"format":"distpac tracker peers","version":1,"swarms":0}`, "saved 0 is no time"},
 		{"negative swarms", `{"format":"distpac tracker peers","version":1,"saved":1,"swarms":-1}`, "-1 swarms"},
@@ -266,8 +266,8 @@ func TestRestoreDamagedFile(t *testing.T) {
 		{"seen a fraction", goodHeader + "\n" + swarmLine(`{"addr":"127.0.0.1:7001","seen":1.5}`), "cannot unmarshal number 1.5"},
 		{"seeder a string", goodHeader + "\n" + swarmLine(`{"addr":"127.0.0.1:7001","seeder":"yes","seen":1}`), "cannot unmarshal string"},
 		{"unknown peer key", goodHeader + "\n" + swarmLine(`{"addr":"127.0.0.1:7001","seen":1,"peer_id":"x"}`), `unknown field "peer_id"`},
-		{"a line longer than a full swarm's", goodHeader + "\n" + strings.Repeat(" ", 5*maxPeerLine+1) + goodSwarm, "line 2 longer than 640 bytes"},
-		{"oversized", goodHeader + "\n" + goodSwarm + strings.Repeat("\n", 3*5*maxPeerLine), "more than the 1920 a full tracker writes"},
+		{"a line longer than a full swarm's", goodHeader + "\n" + strings.Repeat(" ", 5*maxPeerLine+4*maxHostLine+1) + goodSwarm, "line 2 longer than 960 bytes"},
+		{"oversized", goodHeader + "\n" + goodSwarm + strings.Repeat("\n", 3*(5*maxPeerLine+4*maxHostLine)), "more than the 2880 a full tracker writes"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
