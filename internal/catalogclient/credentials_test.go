@@ -3,15 +3,20 @@ package catalogclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/nettest"
 )
 
@@ -138,4 +143,82 @@ func TestSyncWithCredentials(t *testing.T) {
 		t.Errorf("servers.json after a sync of one server: %v; want it gone", err)
 	}
 	noSecretIn(t, dir)
+}
+
+// TestSyncRedirectWithCredentials: a private repository that moved
+// (/old/... answers 301 with an absolute Location, as nginx writes them)
+// keeps the user and password on a redirect to its own scheme, host and
+// port, so the sync works; a redirect to another host (the same server
+// named localhost) gets none, and the sync's error says so rather than
+// blaming the password.
+func TestSyncRedirectWithCredentials(t *testing.T) {
+	t.Parallel()
+	key := newKey(t)
+	var mu sync.Mutex
+	var auths []string // the headers of each request for another host name
+	moved := func(p *publisher, h http.Handler) http.Handler {
+		auth := basicAuth(p, h)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if strings.HasPrefix(r.Host, "localhost:") {
+				mu.Lock()
+				auths = append(auths, fmt.Sprint(r.Header))
+				mu.Unlock()
+			}
+			switch {
+			case strings.HasPrefix(r.URL.Path, "/old/"):
+				http.Redirect(w, r, "http://"+r.Host+strings.TrimPrefix(r.URL.Path, "/old"), http.StatusMovedPermanently)
+			case strings.HasPrefix(r.URL.Path, "/away/"):
+				_, port, _ := net.SplitHostPort(r.Host)
+				http.Redirect(w, r, "http://localhost:"+port+strings.TrimPrefix(r.URL.Path, "/away"), http.StatusFound)
+			default:
+				auth.ServeHTTP(w, r)
+			}
+		})
+	}
+	p := newPublisher(t, key, moved)
+	p.publish(1, buildCatalog(t, 1, "", "foo"))
+	host := strings.TrimPrefix(p.ts.URL, "http://")
+
+	res := mustSync(t, syncOpts("http://user:secret@"+host+"/old", t.TempDir(), key.Public()))
+	if res.Serial != 1 {
+		t.Errorf("Sync through a redirect to the same origin = %+v; want serial 1", res)
+	}
+
+	dir := t.TempDir()
+	_, err := catalogclient.Sync(context.Background(), syncOpts("http://user:secret@"+host+"/away", dir, key.Public()))
+	_, port, _ := net.SplitHostPort(host)
+	want := "sync: GET http://user:xxxxx@" + host + "/away/packages.db: 401 Unauthorized (redirected to http://localhost:" + port + "/packages.db, another scheme, host or port, which the user and password are not sent to)"
+	if err == nil || err.Error() != want || !errors.Is(err, catalogclient.ErrUnauthorized) || !errors.Is(err, httpbound.ErrNotSent) {
+		t.Errorf("Sync through a redirect to another host = %v; want\n%s\nmatching ErrUnauthorized and ErrNotSent", err, want)
+	}
+	if got := catalogclient.Refused(err); got != "http://user:xxxxx@"+host+"/away/packages.db" {
+		t.Errorf("Refused = %q; want the URL asked, masked", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(auths) == 0 {
+		t.Fatal("no request reached the other host name")
+	}
+	for _, a := range auths {
+		if strings.Contains(a, "Authorization") || strings.Contains(a, "user") || strings.Contains(a, "secret") {
+			t.Errorf("the other host got %s: want no Authorization, and no user or password in another header (Referer)", a)
+		}
+	}
+	noSecretIn(t, dir)
+}
+
+// TestSyncForbidden: a 403 is ErrForbidden, not ErrUnauthorized, and
+// Refused names the URL masked.
+func TestSyncForbidden(t *testing.T) {
+	t.Parallel()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "403 Forbidden", http.StatusForbidden)
+	}))
+	defer ts.Close()
+	u := strings.Replace(ts.URL, "http://", "http://user:secret@", 1)
+	_, err := catalogclient.Sync(context.Background(), syncOpts(u, t.TempDir(), nil))
+	masked := strings.Replace(ts.URL, "http://", "http://user:xxxxx@", 1) + "/packages.db"
+	if !errors.Is(err, catalogclient.ErrForbidden) || errors.Is(err, catalogclient.ErrUnauthorized) || catalogclient.Refused(err) != masked {
+		t.Errorf("Sync of a 403 = %v (Refused %q); want ErrForbidden alone, and %s", err, catalogclient.Refused(err), masked)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"unicode"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -315,24 +316,60 @@ func httpError(u string, resp *http.Response) error {
 // auth takes them in the URL: https://USER:PASSWORD@HOST/.
 var ErrUnauthorized = errors.New("401 Unauthorized")
 
+// ErrForbidden: the server answered 403 Forbidden. Behind basic auth it
+// knows the user and refuses it (the user is not allowed this
+// repository, or the path is forbidden to all): unlike a 401, the
+// password is not what to check.
+var ErrForbidden = errors.New("403 Forbidden")
+
 // statusError is a non-200 answer (httpError), which matches
-// ErrUnauthorized when it is a 401.
+// ErrUnauthorized when it is a 401 and ErrForbidden when it is a 403.
+// After a redirect to another origin, which the user and password were
+// not sent to, it wraps httpbound.NotSent's error.
 type statusError struct {
-	msg  string
-	code int
+	msg     string
+	code    int
+	url     string // the URL asked, as messages show it
+	notSent error
 }
 
 func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Unwrap() error { return e.notSent }
 func (e *statusError) Is(target error) bool {
-	return target == ErrUnauthorized && e.code == http.StatusUnauthorized
+	return target == ErrUnauthorized && e.code == http.StatusUnauthorized ||
+		target == ErrForbidden && e.code == http.StatusForbidden
+}
+
+// Refused is the URL (as messages show it, its password masked) whose
+// server answered err's 401 or 403, the first of a ServersError's that
+// did; "" when no server did.
+func Refused(err error) string {
+	var se *statusError
+	if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
+		return se.url
+	}
+	var ses ServersError
+	if errors.As(err, &ses) {
+		for _, f := range ses {
+			if u := Refused(f.Err); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
 }
 
 // httpErrorSaid is httpError, and whether the server's body said more than
 // the status.
 func httpErrorSaid(u string, resp *http.Response) (_ error, said bool) {
 	msg := fmt.Sprintf("GET %s: %d %s", u, resp.StatusCode, http.StatusText(resp.StatusCode)) // not the server's reason phrase: it reaches terminals
+	notSent := httpbound.NotSent(resp)
+	if notSent != nil {
+		msg += " (" + notSent.Error() + ")"
+	}
+	newError := func(msg string) *statusError { return &statusError{msg, resp.StatusCode, u, notSent} }
 	if mediaType(resp) != "text/plain" {
-		return &statusError{msg, resp.StatusCode}, false
+		return newError(msg), false
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
@@ -347,13 +384,13 @@ func httpErrorSaid(u string, resp *http.Response) (_ error, said bool) {
 		line = strings.TrimSpace(rest)
 	}
 	if line == "" || restatesStatus(line, resp.StatusCode) {
-		return &statusError{msg, resp.StatusCode}, false
+		return newError(msg), false
 	}
 	excerpt := catalog.Printable([]byte(line[:min(len(line), maxBodyExcerpt)])) // no terminal escapes from a server
 	if len(line) > maxBodyExcerpt {
 		excerpt += "..."
 	}
-	return &statusError{msg + ": " + excerpt, resp.StatusCode}, true
+	return newError(msg + ": " + excerpt), true
 }
 
 // restatesStatus reports whether a body line holds no word beside the

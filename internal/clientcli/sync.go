@@ -16,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
@@ -196,6 +197,17 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
 	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return why + "check " + serversKey(cfg) + " in " + path
+	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, catalogclient.ErrUnauthorized) || errors.Is(err, catalogclient.ErrForbidden)):
+		// The 401 or 403 came from where a redirect led, which got no
+		// password: checking the password would not help.
+		return "the server redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only where " + serversKey(cfg) + " says): if that server is the repository's, write its URL (https:// for a redirect to https) in " + serversKey(cfg) + " in " + path
+	case errors.Is(err, catalogclient.ErrForbidden):
+		// A 403 is no question of the password: the server knows who
+		// asks (or asks no one) and refuses.
+		if hasPassword(cfg.Servers()) {
+			return catalogclient.Refused(err) + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
+		}
+		return catalogclient.Refused(err) + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
 	case errors.Is(err, catalogclient.ErrUnauthorized):
 		// A private repository behind a web server's basic auth: the
 		// 401 alone did not say where the user and password go.

@@ -1,11 +1,15 @@
 package clientcli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -68,6 +72,43 @@ func TestServerHint(t *testing.T) {
 	} {
 		if got := serverHint(tc.err, tc.cfg, "c.yaml", tc.missing); got != tc.want {
 			t.Errorf("%s: serverHint =\n %q, want\n %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestServerHintRefused: a 403 (with a password and without) gets a hint
+// of its own, naming the URL masked, where it got none; a 401 or 403 from
+// where a redirect to another host led (which gets no password) says so
+// rather than blaming the password. The errors come from real syncs.
+func TestServerHintRefused(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/away/") {
+			http.Redirect(w, r, "http://"+strings.Replace(r.Host, "127.0.0.1", "localhost", 1)+strings.TrimPrefix(r.URL.Path, "/away"), http.StatusFound)
+			return
+		}
+		if _, _, ok := r.BasicAuth(); !ok {
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		http.Error(w, "403 Forbidden", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	withPassword := "http://u:pw@" + host
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"403 with a password", withPassword, "http://u:xxxxx@" + host + "/packages.db refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in server_url in c.yaml"},
+		{"403 with a user alone", "http://u@" + host, "http://u@" + host + "/packages.db refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in server_url in c.yaml (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"},
+		{"401 after a redirect to another host", withPassword + "/away", "the server redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only where server_url says): if that server is the repository's, write its URL (https:// for a redirect to https) in server_url in c.yaml"},
+	} {
+		cfg := &config.Client{ServerURL: tc.url}
+		_, err := catalogclient.Sync(context.Background(), catalogclient.Options{ServerURL: tc.url, Dir: t.TempDir()})
+		if err == nil {
+			t.Fatalf("%s: the sync worked", tc.name)
+		}
+		if got := serverHint(err, cfg, "c.yaml", false); got != tc.want {
+			t.Errorf("%s: serverHint for %v =\n %q, want\n %q", tc.name, err, got, tc.want)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 // Package httpbound bounds what one HTTP GET of a client may cost before
 // its reply's headers: at most MaxRedirects redirects, and the headers
-// within a time over the whole chain. The catalog client (sync) and the
-// engine's web seeds both send their requests through it: each hop of a
-// redirect chain had the transport's timeouts of its own, and ten hops of
-// a server that answered each after 4.8 s held a sync for 48 s and an
-// install for 49 s, the next server untried (an attacker's run).
+// within a time over the whole chain. The catalog client (sync), the
+// engine's web seeds and the dry run's probes all send their requests
+// through it: each hop of a redirect chain had the transport's timeouts
+// of its own, and ten hops of a server that answered each after 4.8 s held
+// a sync for 48 s and an install for 49 s, the next server untried (an
+// attacker's run). Its CheckRedirect also decides where the user and
+// password of a URL (a private repository's basic auth) go on a redirect:
+// to the origin they were written for, and nowhere else.
 package httpbound
 
 import (
@@ -14,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -23,12 +27,94 @@ import (
 const MaxRedirects = 3
 
 // CheckRedirect is an http.Client's CheckRedirect that follows at most
-// MaxRedirects redirects.
-func CheckRedirect(_ *http.Request, via []*http.Request) error {
+// MaxRedirects redirects, and sends the user and password of the first
+// URL of the chain (https://USER:PASSWORD@HOST/, which Go's client sends
+// as basic auth) to that URL's origin alone: its scheme, host and port.
+//
+// Go's client alone (go1.26, TestCheckRedirectCredentials) keeps them on
+// a redirect to a path ("Location: /repo/"), which resolves against the
+// URL with its user; it drops them on an absolute Location, even to the
+// same origin (nginx writes its redirects absolute by default), so a
+// private repository's /repo -> /repo/ answered 401 and the sync's hint
+// blamed the password. They are given back here to a hop of the same
+// origin. To another host, port or scheme they never go (Go's client
+// does not carry them there either; an http -> https hop is another
+// origin too: a password that went over plain HTTP first wants an
+// https:// URL in the configuration; NotSent tells such a reply),
+// and an Authorization header a caller set is dropped there too (Go's
+// client keeps one for another port of the same host, or a subdomain).
+func CheckRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) > MaxRedirects {
 		return fmt.Errorf("more than %d redirects", MaxRedirects)
 	}
+	first := via[0].URL
+	switch {
+	case !SameOrigin(req.URL, first):
+		req.Header.Del("Authorization")
+	case first.User != nil && req.URL.User == nil:
+		u := *req.URL
+		u.User = first.User
+		req.URL = &u
+	}
 	return nil
+}
+
+// SameOrigin reports whether a and b have one scheme, host and port (a
+// port left out is the scheme's default).
+func SameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) && strings.EqualFold(a.Hostname(), b.Hostname()) && port(a) == port(b)
+}
+
+// port is u's port, or its scheme's default.
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http":
+		return "80"
+	case "https":
+		return "443"
+	}
+	return ""
+}
+
+// ErrNotSent matches a *NotSentError.
+var ErrNotSent = errors.New("the user and password were not sent")
+
+// NotSentError is a reply from a server that a redirect led to from a
+// URL with a user and password, which CheckRedirect sent it without:
+// another host, port or scheme than the URL's.
+type NotSentError struct {
+	To string // the URL of the last hop, as messages show it (no userinfo)
+}
+
+func (e *NotSentError) Error() string {
+	return fmt.Sprintf("redirected to %s, another scheme, host or port, which the user and password are not sent to", e.To)
+}
+
+func (e *NotSentError) Is(target error) bool { return target == ErrNotSent }
+
+// NotSent is a *NotSentError when resp comes, after redirects, from
+// another origin than the URL its request chain started from, which had
+// a user and password (or an Authorization header): the request that got
+// resp went without them, and a 401 or 403 says nothing of the password.
+// Otherwise it is nil.
+func NotSent(resp *http.Response) error {
+	last := resp.Request
+	if last == nil {
+		return nil
+	}
+	first := last
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	if first == last || first.URL.User == nil && first.Header.Get("Authorization") == "" || SameOrigin(first.URL, last.URL) {
+		return nil
+	}
+	to := *last.URL
+	to.User = nil
+	return &NotSentError{To: to.String()}
 }
 
 // ErrNoHeaders is a request whose reply's headers did not come in time.

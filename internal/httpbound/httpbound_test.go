@@ -1,14 +1,17 @@
 package httpbound
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -69,4 +72,101 @@ func TestDo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCheckRedirectCredentials: a URL's user and password (a private
+// repository's basic auth) follow a redirect to the same scheme, host and
+// port, by path or by absolute URL, and never one to another host or
+// port; a reply from such another origin is NotSent. Each server records
+// every header it got, so a password in a Referer would show too.
+func TestCheckRedirectCredentials(t *testing.T) {
+	type hit struct{ server, path, auth, headers string }
+	var mu sync.Mutex
+	var hits []hit
+	var a, b *httptest.Server
+	handler := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			hits = append(hits, hit{name, r.URL.Path, r.Header.Get("Authorization"), fmt.Sprint(r.Header)})
+			mu.Unlock()
+			to := strings.NewReplacer("A", a.Listener.Addr().String(), "B", b.Listener.Addr().String(),
+				"PORTB", portOf(t, b)).Replace(r.URL.Query().Get("to"))
+			if to != "" {
+				rest := r.URL.Query()["then"]
+				if len(rest) > 0 {
+					to += "?to=" + url.QueryEscape(rest[0])
+				}
+				w.Header().Set("Location", to)
+				w.WriteHeader(http.StatusFound)
+				return
+			}
+			io.WriteString(w, "payload")
+		})
+	}
+	a, b = httptest.NewServer(handler("A")), httptest.NewServer(handler("B"))
+	defer a.Close()
+	defer b.Close()
+	secret := "Basic " + base64.StdEncoding.EncodeToString([]byte("user:secret"))
+	c := &http.Client{CheckRedirect: CheckRedirect}
+	for _, tc := range []struct {
+		name     string
+		to, then string // Location of A's answer, then of the next
+		header   bool   // the Authorization header set, not the URL's user
+		last     string // the server that answers last
+		authLast bool   // it gets the user and password
+		notSent  bool
+	}{
+		{"a path", "/repo/", "", false, "A", true, false},
+		{"the same origin, absolute", "http://A/repo/", "", false, "A", true, false},
+		{"another host name", "http://localhost:" + portOf(t, a) + "/repo/", "", false, "A", false, true},
+		{"another port", "http://B/repo/", "", false, "B", false, true},
+		{"another host, scheme-relative", "//localhost:PORTB/repo/", "", false, "B", false, true},
+		{"another port and back", "http://B/away", "http://A/back", false, "A", true, false},
+		{"a header, another port", "http://B/repo/", "", true, "B", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			hits = nil
+			mu.Unlock()
+			q := url.Values{"to": {tc.to}}
+			if tc.then != "" {
+				q["then"] = []string{tc.then}
+			}
+			u := "http://user:secret@" + a.Listener.Addr().String() + "/x?" + q.Encode()
+			if tc.header {
+				u = a.URL + "/x?" + q.Encode()
+			}
+			req, _ := http.NewRequest("GET", u, nil)
+			if tc.header {
+				req.Header.Set("Authorization", secret)
+			}
+			resp, err := Do(c, req, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(hits) < 2 || hits[0].auth != secret {
+				t.Fatalf("hits %+v: want the first with the password and a redirect", hits)
+			}
+			got := hits[len(hits)-1]
+			if got.server != tc.last || (got.auth == secret) != tc.authLast {
+				t.Errorf("the last hop went to %s with Authorization %q; want %s, with the password: %v", got.server, got.auth, tc.last, tc.authLast)
+			}
+			for _, h := range hits {
+				if h.server == "B" && strings.Contains(h.headers, strings.TrimPrefix(secret, "Basic ")) {
+					t.Errorf("B got the password: %s", h.headers)
+				}
+			}
+			if err := NotSent(resp); (err != nil) != tc.notSent || err != nil && (!errors.Is(err, ErrNotSent) || strings.Contains(err.Error(), "secret")) {
+				t.Errorf("NotSent = %v; want an error: %v, and no password", err, tc.notSent)
+			}
+		})
+	}
+}
+
+func portOf(t *testing.T, ts *httptest.Server) string {
+	t.Helper()
+	return strconv.Itoa(int(ts.Listener.Addr().(*net.TCPAddr).Port))
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/fetch"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -149,7 +150,7 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 			return nil
 		})
 	}
-	httpc := &http.Client{Timeout: probeTimeout}
+	httpc := probeClient()
 	mirrors := c.mirrorSeeds() // servers.json read once, not per archive
 	for i, it := range items {
 		if dr.Packages[i].Cached {
@@ -290,6 +291,15 @@ func dialable(ctx context.Context, a netip.AddrPort) bool {
 	}
 	c.Close()
 	return true
+}
+
+// probeClient is the dry run's client for web seeds: it follows redirects
+// as a download does, and sends a password to the same origin alone
+// (httpbound.CheckRedirect); with Go's own rule a probe of a seed behind
+// basic auth whose path redirects (an absolute Location) got a 401, and
+// said it failed where the download would not.
+func probeClient() *http.Client {
+	return &http.Client{Timeout: probeTimeout, CheckRedirect: httpbound.CheckRedirect}
 }
 
 func headOK(ctx context.Context, c *http.Client, u string) bool {

@@ -6,6 +6,7 @@ package swarm
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -87,6 +88,11 @@ func (e *NoSourceError) Error() string {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
 	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	denied := func(w *webStatusError) bool {
+		return w.code == http.StatusUnauthorized || w.code == http.StatusForbidden
+	}
+	redirected := refusedSeed(e.WebErr, func(w *webStatusError) bool { return denied(w) && w.notSent != nil })
+	forbidden := refusedSeed(e.WebErr, func(w *webStatusError) bool { return w.code == http.StatusForbidden })
 	switch {
 	case e.Mirror && (e.Withdrawn() || gone):
 		// A client's hint sent a mirror's operator to dist-client sync.
@@ -98,6 +104,15 @@ func (e *NoSourceError) Error() string {
 		// seeder, which checks its archives as it starts and when they
 		// change, will not seed it either, and a sync would not help.
 		msg += " (the server's copy of the archive is damaged: dist-server names it in its log, and does not seed it)"
+	case redirected != "":
+		// The 401 or 403 came from where a redirect led, which got no
+		// password: checking the password would not help.
+		msg += " (" + redirected + " redirected to another scheme, host or port, which distpac sends no user and password to: if that server is the repository's, write its URL in server_url or server_urls in client.yaml)"
+	case forbidden != "":
+		// A 403 is no question of the password: the server knows who asks
+		// and refuses it the archives (a user allowed the catalog and not
+		// /packages/, or a path forbidden to all).
+		msg += " (" + forbidden + " refuses this client the archive (403 Forbidden): the server knows the user and does not allow it that path, or forbids the path to all: ask the repository's administrator to allow the user's downloads there, or check the user in server_url or server_urls in client.yaml)"
 	case gone:
 		// Without a tracker's word (an open tracker, or opentracker, knows
 		// no peer rather than refusing), a seeder that is up without the
@@ -106,6 +121,23 @@ func (e *NoSourceError) Error() string {
 		msg += " (it was probably withdrawn since your last sync: run dist-client sync)"
 	}
 	return msg
+}
+
+// refusedSeed is the URL of the first web seed of errs (a seedErrors)
+// whose answer is a *webStatusError that is, as messages show it (its
+// password masked); "" for none.
+func refusedSeed(errs error, is func(*webStatusError) bool) string {
+	var se seedErrors
+	if !errors.As(errs, &se) {
+		return ""
+	}
+	for _, s := range se {
+		var w *webStatusError
+		if errors.As(s.err, &w) && is(w) {
+			return redact.URL(s.seed)
+		}
+	}
+	return ""
 }
 
 // trackerAnswers reports whether a tracker's last announce was answered,

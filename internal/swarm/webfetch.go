@@ -114,9 +114,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		}
 		fallthrough
 	default:
-		// The code and Go's text for it: the reason phrase is the server's
-		// and reaches the user's terminal (escape sequences included).
-		return false, fmt.Errorf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))
+		return false, &webStatusError{code: resp.StatusCode, notSent: httpbound.NotSent(resp)}
 	}
 	host := resp.Request.URL.Host // after redirects: the server that sent the pieces
 	// At most the file: a piece length the catalog check bounds (64 MiB)
@@ -154,6 +152,28 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	}
 	return whole, nil
 }
+
+// webStatusError is a web seed's answer other than 200, 206 or a
+// withheld copy's 503: a 403 says the server refuses this client the
+// archive (NoSourceError's hint), and a reply after a redirect to
+// another origin came without the user and password (notSent,
+// httpbound.NotSent).
+type webStatusError struct {
+	code    int
+	notSent error
+}
+
+// Error gives the code and Go's text for it: the reason phrase is the
+// server's and reaches the user's terminal (escape sequences included).
+func (e *webStatusError) Error() string {
+	msg := fmt.Sprintf("HTTP %d %s", e.code, http.StatusText(e.code))
+	if e.notSent != nil {
+		msg += " (" + e.notSent.Error() + ")"
+	}
+	return msg
+}
+
+func (e *webStatusError) Unwrap() error { return e.notSent }
 
 // errCopyWithheld: the web seed's server holds the archive but will not
 // send it, as its copy no longer matches the torrent

@@ -1,0 +1,109 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// TestWebSeedCredentials: a web seed behind basic auth, its user and
+// password in its URL (a client's server_urls). A redirect to the same
+// origin keeps them (an absolute Location, as nginx writes them, dropped
+// them, and the download failed on a 401); a redirect to another host
+// name gets none, and the download's error says so; a 403 is told apart
+// from a 401, naming the seed with its password masked.
+func TestWebSeedCredentials(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 100<<10)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaked atomic.Int64 // requests to the other host name with the password
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := net.SplitHostPort(r.Host)
+		switch {
+		case strings.HasPrefix(r.URL.Path, "/old/"):
+			http.Redirect(w, r, "http://"+r.Host+strings.TrimPrefix(r.URL.Path, "/old"), http.StatusMovedPermanently)
+			return
+		case strings.HasPrefix(r.URL.Path, "/away/"):
+			http.Redirect(w, r, "http://localhost:"+port+strings.TrimPrefix(r.URL.Path, "/away"), http.StatusFound)
+			return
+		}
+		if strings.HasPrefix(r.Host, "localhost:") && strings.Contains(strings.Join(r.Header.Values("Authorization"), "")+r.Referer(), "c2VjcmV0") {
+			leaked.Add(1) // "c2VjcmV0" is base64 of "secret", in user:secret's
+		}
+		if u, p, ok := r.BasicAuth(); !ok || u != "user" || p != "secret" {
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		if strings.HasPrefix(r.URL.Path, "/forbidden/") {
+			http.Error(w, "403 Forbidden", http.StatusForbidden)
+			return
+		}
+		http.ServeContent(w, r, filepath.Base(path), time.Time{}, bytes.NewReader(data))
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	for _, tc := range []struct {
+		name, base string
+		want       []string // in the error; none for a download that works
+	}{
+		{"a redirect to the same origin", "/old", nil},
+		{"a redirect to another host", "/away", []string{
+			"HTTP 401 Unauthorized (redirected to http://localhost:",
+			"(http://user:xxxxx@" + host + "/away/packages/ redirected to another scheme, host or port, which distpac sends no user and password to",
+		}},
+		{"forbidden", "/forbidden", []string{
+			"HTTP (last resort) http://user:xxxxx@" + host + "/forbidden/packages/pkg-1.0.0.tar.zst: HTTP 403 Forbidden",
+			"(http://user:xxxxx@" + host + "/forbidden/packages/ refuses this client the archive (403 Forbidden)",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta, err := torrentmeta.Build(path, "", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+				MirrorWebSeeds: []string{MirrorSeed("http://user:secret@" + host + tc.base)},
+				WebSeedAfter:   100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			err = leecher.Download(ctx, meta.Torrent, nil, nil)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("the download worked")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%q\nlacks %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "secret") {
+				t.Errorf("%q shows the password", err)
+			}
+		})
+	}
+	if n := leaked.Load(); n > 0 {
+		t.Errorf("the other host name got the password %d times", n)
+	}
+}
