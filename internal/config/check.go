@@ -84,6 +84,28 @@ func CheckBaseURL(s string) error {
 	return nil
 }
 
+// checkPublished refuses a user or password in a URL the server
+// publishes (key: public_url, announce_url, announce_urls): it goes into
+// every torrent (public_url as the web seed, the trackers as its announce
+// list) and the catalog's magnet links, which every client, and anyone a
+// torrent is given to, reads. A publisher behind basic auth wrote its
+// public_url with its password, and every client could read it there.
+// Its clients write their own user and password in their server_url; a
+// mirror's primary URL (dist-server mirror) may hold one, being nowhere
+// published. A user alone is refused too: a token is often given as one.
+func checkPublished(s, key string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return nil
+	}
+	what := "a user name"
+	if _, ok := u.User.Password(); ok {
+		what = "a user and password"
+	}
+	return fmt.Errorf("%q holds %s: %s goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)",
+		redact.URL(s), what, key)
+}
+
 // joinOr lists schemes for a message: "http://", "http:// or https://",
 // "http://, https:// or udp://".
 func joinOr(schemes []string) string {

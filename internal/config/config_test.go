@@ -279,6 +279,12 @@ func TestServerErrors(t *testing.T) {
 		{"announce_urls: [a1, a2, a3, a4, a5, a6, a7, a8, a9]", `key "announce_urls": 9 URLs, at most 8`},
 		{"tracker_whitelist: whitelist.txt", `key "tracker_whitelist": want an absolute path, got "whitelist.txt"`},
 		{"catalog_valid_for: [3s]", `key "catalog_valid_for": want a duration like "168h", got a list`},
+		// A user or password in a URL the server publishes: every torrent
+		// and the catalog would carry it, for every client to read.
+		{"public_url: https://u:secret@repo.example/", `key "public_url": "https://u:xxxxx@repo.example" holds a user and password: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"public_url: https://token@repo.example", `key "public_url": "https://token@repo.example" holds a user name: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"announce_url: http://u:secret@t.example/announce", `key "announce_url": "http://u:xxxxx@t.example/announce" holds a user and password: announce_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"announce_urls: [http://a/announce, \"http://u:secret@b/announce\"]", `key "announce_urls": entry 2: "http://u:xxxxx@b/announce" holds a user and password: announce_urls goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "server.yaml", tt.yaml)

@@ -158,17 +158,22 @@ func (s *Server) Validate() error {
 		return fmt.Errorf("keys %q and %q are both set: keep one (%s lists every tracker, the first tried first)", "announce_url", "announce_urls", "announce_urls")
 	}
 	if len(s.AnnounceURLs) == 0 {
-		if err := checkURL(s.AnnounceURL, "http", "https"); err != nil {
+		if err := cmp.Or(checkURL(s.AnnounceURL, "http", "https"), checkPublished(s.AnnounceURL, "announce_url")); err != nil {
 			return fmt.Errorf("key %q: %w", "announce_url", err)
 		}
 	}
 	if err := checkURLList(s.AnnounceURLs, MaxTrackers); err != nil {
 		return fmt.Errorf("key %q: %w", "announce_urls", err)
 	}
+	for i, u := range s.AnnounceURLs {
+		if err := checkPublished(u, "announce_urls"); err != nil {
+			return fmt.Errorf("key %q: entry %d: %w", "announce_urls", i+1, err)
+		}
+	}
 	if s.TrackerWhitelist != "" && !filepath.IsAbs(s.TrackerWhitelist) {
 		return fmt.Errorf("key %q: want an absolute path, got %q", "tracker_whitelist", s.TrackerWhitelist)
 	}
-	if err := cmp.Or(checkURL(s.PublicURL, "http", "https"), CheckBaseURL(s.PublicURL)); err != nil {
+	if err := cmp.Or(checkURL(s.PublicURL, "http", "https"), CheckBaseURL(s.PublicURL), checkPublished(s.PublicURL, "public_url")); err != nil {
 		return fmt.Errorf("key %q: %w", "public_url", err)
 	}
 	if err := s.UploadRateLimit.Validate(); err != nil {

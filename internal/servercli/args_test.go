@@ -112,6 +112,9 @@ func TestMirrorURLs(t *testing.T) {
 		{[]string{"http://a:9090", "http://a:9090"}, `mirror: "http://a:9090" is given twice (URLs 1 and 2)`},
 		{[]string{"http://a:9090/", "https://b", "http://a:9090"}, `mirror: "http://a:9090" is given twice (URLs 1 and 3)`},
 		{[]string{"ftp://a"}, `mirror: "ftp://a": want the primary's URL, http://HOST[:PORT] or https://…`},
+		// The primary's URL may hold a password (it is published nowhere),
+		// unlike the server's own public_url.
+		{[]string{"https://u:secret@a"}, ""},
 	} {
 		err := checkPrimaryURLs(tt.args)
 		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {

@@ -253,3 +253,25 @@ func TestFromPiecesRefusesMismatchedPieces(t *testing.T) {
 		}
 	}
 }
+
+// TestFromPiecesRefusesCredentials: no torrent carries a user or password
+// in its trackers or web seed, which every client reads; the error quotes
+// the URL masked.
+func TestFromPiecesRefusesCredentials(t *testing.T) {
+	p := Pieces{Length: 64 << 10, Hashes: make([]byte, 2*20)}
+	for _, tc := range []struct {
+		trackers []string
+		webSeed  string
+		want     string // in the error; "" for none
+	}{
+		{[]string{"http://t/announce"}, "http://s/packages/", ""},
+		{[]string{"http://t/announce", "http://u:secret@t2/announce"}, "", `"http://u:xxxxx@t2/announce" holds a user or password`},
+		{[]string{"http://t/announce"}, "https://u:secret@s/packages/", `"https://u:xxxxx@s/packages/" holds a user or password`},
+		{nil, "https://token@s/packages/", `"https://token@s/packages/" holds a user or password`},
+	} {
+		_, err := FromPieces("x.tar.zst", 100<<10, p, tc.trackers, tc.webSeed)
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "secret")) {
+			t.Errorf("FromPieces(%q, %q) = %v; want %q", tc.trackers, tc.webSeed, err, tc.want)
+		}
+	}
+}

@@ -87,6 +87,11 @@ func BuildTrackers(path string, trackers []string, webSeed string, seeders ...ne
 // its piece hashes (PieceHasher), with the trackers, web seed and seeders of
 // BuildTrackers: for the same file the bytes are BuildTrackers'.
 func FromPieces(name string, size int64, pieces Pieces, trackers []string, webSeed string, seeders ...netip.AddrPort) (Meta, error) {
+	for _, u := range append(trackers[:len(trackers):len(trackers)], webSeed) {
+		if err := checkPublic(u); err != nil {
+			return Meta{}, fmt.Errorf("torrent for %s: %w", name, err)
+		}
+	}
 	pl := PieceLength(size)
 	if pieces.Length != pl || int64(len(pieces.Hashes)) != (size+pl-1)/pl*sha1.Size {
 		return Meta{}, fmt.Errorf("torrent for %s: %d piece hashes of %d bytes do not cover %d bytes in pieces of %d", name, len(pieces.Hashes)/sha1.Size, pieces.Length, size, pl)
@@ -137,6 +142,19 @@ const peerParam = "x.pe"
 
 // MaxSeeders bounds the peer addresses taken from one magnet link.
 const MaxSeeders = 8
+
+// checkPublic refuses a URL with a user or password: a torrent's
+// announce list, url-list and magnet link are read by every client and
+// anyone a torrent is given to. server.yaml refuses them where it is
+// read (public_url, announce_url); this holds for every other way a
+// torrent is made.
+func checkPublic(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return nil
+	}
+	return fmt.Errorf("%q holds a user or password, which the torrent would publish", u.Redacted())
+}
 
 // Seeders returns the peer addresses (x.pe) of a magnet link that are
 // literal IP:port pairs, at most MaxSeeders; anything else is skipped (a
