@@ -139,12 +139,30 @@ func checkURLList(urls []string, max int) error {
 		if err := checkURL(u, "http", "https"); err != nil {
 			return fmt.Errorf("entry %d: %w", i+1, err)
 		}
-		if j := slices.Index(urls[:i], u); j >= 0 {
+		if j := slices.IndexFunc(urls[:i], func(v string) bool { return SameServer(u, v) }); j >= 0 {
+			if urls[j] != u {
+				return fmt.Errorf("entry %d: %q is entry %d too, but for its password: %s", i+1, redact.URL(u), j+1, TwoPasswords)
+			}
 			return fmt.Errorf("entry %d: %q is entry %d too", i+1, redact.URL(u), j+1)
 		}
 	}
 	return nil
 }
+
+// SameServer reports whether URLs a and b name one server as every
+// message and file shows it: the same URL but for trailing slashes and
+// its password, which they mask (redact.URL). Two such entries of
+// server_urls (or of a mirror's primaries) shared one servers.json entry,
+// the order of servers by past failures, and could not be told apart in
+// sync's messages or by sync --from; a server takes one password for a
+// user, so the other only ever failed.
+func SameServer(a, b string) bool {
+	return redact.URL(trimSlash(a)) == redact.URL(trimSlash(b))
+}
+
+// TwoPasswords says why two URLs that differ only in their password are
+// refused (SameServer).
+const TwoPasswords = "a server takes one password for a user, and messages and servers.json show the two alike (USER:xxxxx@): keep the one that works"
 
 // InUse adds to err, when another program holds the address a listener
 // was given, which configuration key sets it: "bind: address already in

@@ -335,6 +335,9 @@ func TestClientErrors(t *testing.T) {
 		{"server_url: u:secret@h:9090", `key "server_url": "u:xxxxx@h:9090": want a URL starting with http:// or https://`},
 		{"server_url: https://u:secret@h/packages.db", `key "server_url": "https://u:xxxxx@h/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://u:xxxxx@h`},
 		{"server_urls: [http://u:secret@a, http://u:secret@a/]", `key "server_urls": entry 2: "http://u:xxxxx@a" is entry 1 too`},
+		// The same server but for the password: one servers.json entry,
+		// and alike in every message.
+		{"server_urls: [http://b, http://u:old@a, \"http://u:new@a/\"]", `key "server_urls": entry 3: "http://u:xxxxx@a" is entry 2 too, but for its password: a server takes one password for a user, and messages and servers.json show the two alike (USER:xxxxx@): keep the one that works`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "client.yaml", tt.yaml)

@@ -115,6 +115,8 @@ func TestMirrorURLs(t *testing.T) {
 		// The primary's URL may hold a password (it is published nowhere),
 		// unlike the server's own public_url.
 		{[]string{"https://u:secret@a"}, ""},
+		{[]string{"https://u:secret@a", "https://v:secret@a"}, ""},
+		{[]string{"https://u:old@a", "https://u:new@a/"}, `mirror: "https://u:xxxxx@a/" is given twice, with two passwords (URLs 1 and 2): a server takes one password for a user, and messages and servers.json show the two alike (USER:xxxxx@): keep the one that works`},
 	} {
 		err := checkPrimaryURLs(tt.args)
 		if got := fmt.Sprint(err); (tt.want == "" && err != nil) || (tt.want != "" && got != tt.want) {

@@ -160,7 +160,8 @@ func withPrimaryHint(primaries []string, err error) error {
 
 // checkPrimaryURLs checks each URL a mirror follows, and that none is
 // given twice (as a client's server_urls refuses): the second would only
-// be the first tried again.
+// be the first tried again, and one that differs only in its password
+// would share its entry in the mirror's servers.json (config.SameServer).
 // primaryURLsEnv names the environment variable a mirror reads its
 // primary's URLs from when none is given as an argument.
 const primaryURLsEnv = "DISTPAC_PRIMARY_URLS"
@@ -185,7 +186,10 @@ func checkPrimaryURLs(args []string) error {
 		if err := checkPrimaryURL(a); err != nil {
 			return err
 		}
-		if j := slices.IndexFunc(args[:i], func(b string) bool { return strings.TrimRight(b, "/") == strings.TrimRight(a, "/") }); j >= 0 {
+		if j := slices.IndexFunc(args[:i], func(b string) bool { return config.SameServer(a, b) }); j >= 0 {
+			if strings.TrimRight(args[j], "/") != strings.TrimRight(a, "/") {
+				return cli.Usagef("mirror: %q is given twice, with two passwords (URLs %d and %d): %s", redact.URL(a), j+1, i+1, config.TwoPasswords)
+			}
 			return cli.Usagef("mirror: %q is given twice (URLs %d and %d)", redact.URL(a), j+1, i+1)
 		}
 	}
