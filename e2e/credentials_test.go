@@ -38,10 +38,21 @@ func authProxy(t *testing.T, ln net.Listener, user, pass, backend string) {
 	}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// /old/... moved to /..., redirected with an absolute Location
+		// (as nginx writes them) before any password is asked.
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/old/"); ok {
+			http.Redirect(w, r, "http://"+r.Host+"/"+rest, http.StatusMovedPermanently)
+			return
+		}
 		u, p, ok := r.BasicAuth()
 		if !ok || u != user || p != pass {
 			w.Header().Set("WWW-Authenticate", `Basic realm="distpac"`)
 			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		// /forbidden/...: the user is known and not allowed there.
+		if strings.HasPrefix(r.URL.Path, "/forbidden/") {
+			http.Error(w, "403 Forbidden", http.StatusForbidden)
 			return
 		}
 		r.Header.Del("Authorization")
@@ -222,6 +233,20 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	if out != want {
 		t.Errorf("a sync with the wrong password said\n%s\nwant\n%s", out, want)
 	}
+	// A 403: the server took the password and refuses the user there.
+	r.writeYAML("wrongcfg/client.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\n", goodURL+"/forbidden", r.path("prefix2")))
+	out = fails("wrong", "wrongcfg/client.yaml", "sync")
+	if want := fmt.Sprintf("hint: http://user:xxxxx@%s/forbidden/packages.db refuses this user (403 Forbidden", goodAddr); !strings.Contains(out, want) {
+		t.Errorf("a sync answered 403 said\n%s\nwant %q", out, want)
+	}
+	// A path moved on the same server, redirected by absolute URL: the
+	// password follows it (it did not, and the sync failed with 401).
+	r.writeYAML("wrongcfg/client.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\n", goodURL+"/old", r.path("prefix2")))
+	if out, err := r.try("dist-client", "wrong", "wrongcfg/client.yaml", "sync"); err != nil || !strings.Contains(out, "catalog updated") {
+		t.Errorf("a sync through a redirect to the same server: %v\n%s", err, out)
+	} else {
+		leaks(t, "dist-client sync (redirected)", out)
+	}
 	// A server down: its URL masked in the error.
 	r.writeYAML("wrongcfg/client.yaml", fmt.Sprintf("server_url: \"http://user:%s@%s\"\nprefix: %q\n", password, down, r.path("prefix2")))
 	fails("wrong", "wrongcfg/client.yaml", "sync", "--json")
@@ -253,6 +278,16 @@ func TestCredentialsNeverLeak(t *testing.T) {
 		leaks(t, "dist-server status (mirror)", st)
 	}
 	r.try("dist-server", "mirrorhome", "mirror.yaml", "stop")
+
+	// The publisher's own public_url with a password: every torrent and
+	// the catalog would publish it, so server.yaml is refused.
+	r.writeYAML("leaky.yaml", fmt.Sprintf("public_url: \"http://user:%s@%s\"\nweb_seed: true\n", password, goodAddr))
+	os.MkdirAll(r.path("leakyhome"), 0o755)
+	out, err := r.try("dist-server", "leakyhome", "leaky.yaml", "add", r.mkpkg("gamma", "1.0.0", 10<<10))
+	if want := r.path("leaky.yaml") + `: key "public_url": "http://user:xxxxx@` + goodAddr + `" holds a user and password`; err == nil || !strings.Contains(out, want) {
+		t.Errorf("dist-server add with a password in public_url: %v\n%s\nwant %q", err, out, want)
+	}
+	leaks(t, "dist-server add (public_url with a password)", out)
 
 	leaksInFiles(t, r.path("creds"))
 	leaksInFiles(t, r.path("cfg"), r.path("cfg/client.yaml"))
