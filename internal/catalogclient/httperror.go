@@ -1,0 +1,163 @@
+package catalogclient
+
+// What a server's answer says when it is not the file asked for, or when
+// there is none: the errors a sync's hints tell apart (unreachable, no
+// catalog at that URL, a 401 or a 403, a redirect the password did not
+// follow).
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/httpbound"
+)
+
+// ErrNoCatalogHere: the server answered a bare 404 for the catalog, as a
+// web server does for a path that is not the base URL.
+var ErrNoCatalogHere = errors.New("no catalog at this URL")
+
+// Unreachable reports whether err is a failure to reach the server at all,
+// every server's for a ServersError: its host name does not resolve, or
+// the connection is refused or cannot be made. The URL is then the first
+// thing to check: a refused connection had that hint, and a host name
+// that does not resolve (no-such-host.invalid) had none (a newcomer's run).
+func Unreachable(err error) bool {
+	var se ServersError
+	if errors.As(err, &se) {
+		for _, f := range se {
+			if !Unreachable(f.Err) {
+				return false
+			}
+		}
+		return len(se) > 0
+	}
+	var dns *net.DNSError
+	var op *net.OpError
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
+}
+
+// maxBodyExcerpt bounds the part of an error body that httpError shows:
+// the server's own messages are one short line.
+const maxBodyExcerpt = 200
+
+// httpError describes a non-200 answer, with the first line of a plain-text
+// body when it says more than the status: the server's messages say what
+// is wrong ("no catalog published yet"), Go's "404 page not found" does not.
+func httpError(u string, resp *http.Response) error {
+	err, _ := httpErrorSaid(u, resp)
+	return err
+}
+
+// ErrUnauthorized: the server answered 401 Unauthorized, asking for a
+// user and password (HTTP basic auth) that the server URL does not give
+// or that it refused. A private repository behind a web server's basic
+// auth takes them in the URL: https://USER:PASSWORD@HOST/.
+var ErrUnauthorized = errors.New("401 Unauthorized")
+
+// ErrForbidden: the server answered 403 Forbidden. Behind basic auth it
+// knows the user and refuses it (the user is not allowed this
+// repository, or the path is forbidden to all): unlike a 401, the
+// password is not what to check.
+var ErrForbidden = errors.New("403 Forbidden")
+
+// statusError is a non-200 answer (httpError), which matches
+// ErrUnauthorized when it is a 401 and ErrForbidden when it is a 403.
+// After a redirect to another origin, which the user and password were
+// not sent to, it wraps httpbound.NotSent's error.
+type statusError struct {
+	msg     string
+	code    int
+	url     string // the URL asked, as messages show it
+	notSent error
+}
+
+func (e *statusError) Error() string { return e.msg }
+func (e *statusError) Unwrap() error { return e.notSent }
+func (e *statusError) Is(target error) bool {
+	return target == ErrUnauthorized && e.code == http.StatusUnauthorized ||
+		target == ErrForbidden && e.code == http.StatusForbidden
+}
+
+// Refused is the URL (as messages show it, its password masked) whose
+// server answered err's 401 or 403, the first of a ServersError's that
+// did; "" when no server did.
+func Refused(err error) string {
+	var se *statusError
+	if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
+		return se.url
+	}
+	var ses ServersError
+	if errors.As(err, &ses) {
+		for _, f := range ses {
+			if u := Refused(f.Err); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
+// httpErrorSaid is httpError, and whether the server's body said more than
+// the status.
+func httpErrorSaid(u string, resp *http.Response) (_ error, said bool) {
+	msg := fmt.Sprintf("GET %s: %d %s", u, resp.StatusCode, http.StatusText(resp.StatusCode)) // not the server's reason phrase: it reaches terminals
+	notSent := httpbound.NotSent(resp)
+	if notSent != nil {
+		msg += " (" + notSent.Error() + ")"
+	}
+	newError := func(msg string) *statusError { return &statusError{msg, resp.StatusCode, u, notSent} }
+	if mediaType(resp) != "text/plain" {
+		return newError(msg), false
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	line, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	line = strings.TrimSpace(line)
+	// "502 Bad Gateway: upstream timed out" says the status before what
+	// it adds.
+	for {
+		head, rest, ok := strings.Cut(line, ":")
+		if !ok || !restatesStatus(head, resp.StatusCode) {
+			break
+		}
+		line = strings.TrimSpace(rest)
+	}
+	if line == "" || restatesStatus(line, resp.StatusCode) {
+		return newError(msg), false
+	}
+	excerpt := catalog.Printable([]byte(line[:min(len(line), maxBodyExcerpt)])) // no terminal escapes from a server
+	if len(line) > maxBodyExcerpt {
+		excerpt += "..."
+	}
+	return newError(msg + ": " + excerpt), true
+}
+
+// restatesStatus reports whether a body line holds no word beside the
+// status code, the words of its text and "page", "error" or "http", in any
+// case: "404 page not found", "Not Found", "HTTP 503: service unavailable".
+func restatesStatus(line string, code int) bool {
+	known := strings.Fields(strings.ToLower(fmt.Sprintf("%d %s page error http", code, http.StatusText(code))))
+	words := strings.FieldsFunc(strings.ToLower(line), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	for _, w := range words {
+		if !slices.Contains(known, w) {
+			return false
+		}
+	}
+	return true
+}
+
+func mediaType(resp *http.Response) string {
+	ct := resp.Header.Get("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return strings.ToLower(strings.TrimSpace(ct))
+	}
+	return mt
+}
