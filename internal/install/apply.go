@@ -41,6 +41,11 @@ type run struct {
 	pending []*pending
 	cleanup sync.WaitGroup // removals of extracted copies under way
 	fetch   *fetch.Fetch   // the plan's downloads, under way while it stages
+	// failed is the item whose own failure aborts the run, everyItem when
+	// it is none's (another's download, a fetch that failed as a whole),
+	// or -1 when the run failed after staging (a conflict found at
+	// placement), which blames the last package staged.
+	failed int
 }
 
 // carryOut checks free space, downloads every archive of the plan and,
@@ -63,11 +68,12 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		return err
 	}
 	defer place.Discard(work)
-	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f, items: items}
+	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f, items: items, failed: -1}
 	defer r.cleanup.Wait()
 	// failed rolls back the run after item at (-1: none in particular)
 	// failed with err.
 	failed := func(at int, err error) error {
+		r.failed = at
 		f.Stop() // downloads still under way end before the rollback
 		tx.downloaded = f.Downloaded()
 		tx.report = f.Report()

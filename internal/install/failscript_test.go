@@ -2,12 +2,17 @@ package install
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -258,4 +263,82 @@ func TestQuietScriptOutputIsLogged(t *testing.T) {
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Fatalf("scripts.log:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+}
+
+// The warning before a cleanup uninstall.sh says why it runs: a package
+// whose install went well is undone, not "failed", when a later package's
+// download fails (a user read "install of lib 1.0.0 failed" where app's
+// archive had no source), and Ctrl-C during an install.sh is an
+// interruption, not a failure (a newcomer's run).
+func TestCleanupWarningSaysWhy(t *testing.T) {
+	w := newWorld(t)
+	started := filepath.Join(w.dir, "started")
+	w.publish(
+		w.pkg("lib", "1.0.0", map[string]string{"assets/lib": "lib", "scripts/install.sh": destdirScript("lib") + "touch " + shellQuote(started+".lib") + "\n", "scripts/uninstall.sh": "true\n"}),
+		w.pkg("app", "1.0.0", map[string]string{"manifest.yaml": "version: 1.0.0\ndepends: [lib]\n", "assets/app": "app"}),
+		w.pkg("slow", "1.0.0", map[string]string{
+			"assets/slow":          "slow",
+			"scripts/install.sh":   "touch " + shellQuote(started) + "\nsleep 20\n",
+			"scripts/uninstall.sh": "true\n",
+		}),
+	)
+
+	// app's download fails once lib is staged.
+	if err := os.Remove(filepath.Join(w.client.Paths.Cache(), "app-1.0.0.tar.zst")); err != nil {
+		t.Fatal(err)
+	}
+	w.client.source = failAfter{fail: "app-1.0.0.tar.zst", after: started + ".lib"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.client.Install(ctx, []string{"app"}); err == nil || !strings.Contains(err.Error(), "download app-1.0.0.tar.zst") {
+		t.Fatalf("install app: %v", err)
+	}
+	if out := w.out.String(); !strings.Contains(out, "warning: undoing the install of lib 1.0.0; running its uninstall.sh") || strings.Contains(out, "install of lib 1.0.0 failed") {
+		t.Errorf("app's download failed; output:\n%s", out)
+	}
+
+	// Ctrl-C while slow's install.sh runs.
+	w.out.Reset()
+	ictx, interrupt := context.WithCancel(context.Background())
+	defer interrupt()
+	go func() {
+		for range 200 {
+			if _, err := os.Stat(started); err == nil {
+				interrupt()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	if err := w.client.Install(ictx, []string{"slow"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("install slow, interrupted: %v", err)
+	}
+	if out := w.out.String(); !strings.Contains(out, "warning: install of slow 1.0.0 interrupted; running its uninstall.sh to clean up") {
+		t.Errorf("interrupted; output:\n%s", out)
+	}
+	if recs := w.state().Sorted(); len(recs) != 0 {
+		t.Fatalf("recorded: %+v", recs)
+	}
+	w.consistent()
+}
+
+// failAfter is a source whose download of the archive fail fails once the
+// file after exists (a script ran), as the engine's fails
+// (daemon.ArchiveError).
+type failAfter struct{ fail, after string }
+
+func (s failAfter) Via() string { return "" }
+func (s failAfter) Close()      {}
+func (s failAfter) Fetch(ctx context.Context, rows, _ []catalog.Package, _ fetch.Events) error {
+	for range 200 {
+		if _, err := os.Stat(s.after); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return &daemon.ArchiveError{Archive: s.fail, Err: fmt.Errorf("download %s: no source", s.fail)}
 }

@@ -42,9 +42,16 @@ func (r *run) abort(ctx context.Context, cause error) error {
 			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR, and the package has no uninstall.sh to undo it: %s stay\n", row.Name, row.Version, listSome(p.tree.Untracked))
 		}
 		if hasUninstall {
-			if i == len(r.pending)-1 {
+			// Only the package whose own step failed is said to have
+			// failed: "install of lib 1.0.0 failed" stood for app's
+			// download failing after lib was staged, and for Ctrl-C
+			// during an install.sh (a newcomer's run).
+			switch {
+			case r.failedHere(i) && errors.Is(ctx.Err(), context.Canceled):
+				c.UI.Warnf("install of %s %s interrupted; running its uninstall.sh to clean up\n", row.Name, row.Version)
+			case r.failedHere(i):
 				c.UI.Warnf("install of %s %s failed; running its uninstall.sh to clean up\n", row.Name, row.Version)
-			} else {
+			default:
 				c.UI.Warnf("undoing the install of %s %s; running its uninstall.sh\n", row.Name, row.Version)
 			}
 			rec := state.Record{Name: row.Name, Version: row.Version, Prefix: c.Config.Prefix, Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize}
@@ -103,6 +110,16 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		return fmt.Errorf("%w (restored %s)", cause, strings.Join(names, ", "))
 	}
 	return cause
+}
+
+// failedHere reports whether pending package i is the one whose failure
+// aborts the run: the item r.failed, or the last one staged when the run
+// failed after staging.
+func (r *run) failedHere(i int) bool {
+	if r.failed == -1 {
+		return i == len(r.pending)-1
+	}
+	return r.failed >= 0 && r.failed < len(r.items) && r.items[r.failed].row.Archive == r.pending[i].it.row.Archive
 }
 
 // failedAt is the item a failure of the fetch while waiting for item
