@@ -73,3 +73,51 @@ func TestKeptBackIsExplained(t *testing.T) {
 		t.Errorf("upgrade without the conflict said:\n%s", out)
 	}
 }
+
+// A version kept back by an installed package's constraint is explained
+// by that constraint alone. The reason is the resolver's for a plan that
+// asks for the newest version by name, and it read "libnet 1.0.0 depends
+// on libcore >=1.0, <2, you asked for libcore =2.0.0, and no version of
+// libcore satisfies both" in upgrade, list --upgradable and status, where
+// nobody asked for libcore 2.0.0 (a newcomer's run).
+func TestKeptBackByAConstraint(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publish(
+		w.pkg("libcore", "1.0.0", map[string]string{"assets/libcore/x": "1"}),
+		w.pkg("libnet", "1.0.0", map[string]string{"manifest.yaml": "name: libnet\nversion: 1.0.0\ndepends:\n  - libcore >=1.0, <2\n", "assets/libnet/x": "x"}),
+		w.pkg("libtls", "1.0.0", map[string]string{"manifest.yaml": "name: libtls\nversion: 1.0.0\ndepends:\n  - libcore <2\n", "assets/libtls/x": "x"}),
+	)
+	if err := w.client.Install(ctx, []string{"libnet", "libtls"}); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(w.pkg("libcore", "2.0.0", map[string]string{"assets/libcore/x": "2"}))
+
+	_, _, kept, err := w.client.Upgradable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept) != 1 || kept[0].Name != "libcore" || kept[0].Newest != "2.0.0" ||
+		(kept[0].Why != "libnet 1.0.0 depends on libcore >=1.0, <2" && kept[0].Why != "libtls 1.0.0 depends on libcore <2") {
+		t.Errorf("Upgradable kept back %+v; want libcore 2.0.0 explained by the constraint of libnet or libtls alone", kept)
+	}
+	w.out.Reset()
+	if err := w.client.Upgrade(ctx, []string{"libcore"}, false); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	if out := w.out.String(); !strings.Contains(out, "kept back: libcore 1.0.0 (2.0.0: installed lib") || strings.Contains(out, "you asked for") {
+		t.Errorf("upgrade libcore said:\n%s", out)
+	}
+}
+
+func TestNewestWhy(t *testing.T) {
+	for _, tc := range []struct{ cause, want string }{
+		{"libnet 1.0.0 depends on libcore >=1.0, <2, you asked for libcore =2.0.0, and no version of libcore satisfies both", "libnet 1.0.0 depends on libcore >=1.0, <2"},
+		{"you asked for libcore =2.0.0, libnet 1.0.0 depends on libcore <2, and no version of libcore satisfies both", "libnet 1.0.0 depends on libcore <2"},
+		{"tiny 0.1.0 conflicts with hello <2 (installed 1.0.0)", "tiny 0.1.0 conflicts with hello <2 (installed 1.0.0)"},
+	} {
+		if got := newestWhy(tc.cause, "libcore", "2.0.0"); got != tc.want {
+			t.Errorf("newestWhy(%q) = %q, want %q", tc.cause, got, tc.want)
+		}
+	}
+}
