@@ -33,7 +33,9 @@ func newStatus(e *env) *cobra.Command {
 seeding policy and every torrent with its state, peers, rates, bytes sent and ratio),
 the local catalog (serial, server, when it was synced and until when it is valid), and
 how many packages are installed and which have newer versions (as of the last sync):
-those upgrade would move, then the held ones it leaves ("held back").
+those upgrade would move, then the held ones it leaves ("held back"), then the
+"kept back" ones, whose newest version cannot be had with what is installed, each with
+the reason (as upgrade and list --upgradable give it).
 It reads local state only and never contacts the server.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), e, o) },
