@@ -77,7 +77,20 @@ func stallTimeoutFlag(c *cobra.Command, d *time.Duration) {
 	c.Flags().DurationVar(d, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
 }
 
+// checkStallTimeout refuses a --stall-timeout of 0 or less: the fetch
+// reads those as its default, 2m, and a user who gave 0 for "never" got
+// that without a word (a newcomer's run).
+func checkStallTimeout(d time.Duration) error {
+	if d <= 0 {
+		return cli.Usagef("--stall-timeout %s: want a duration above 0, such as 5m", d)
+	}
+	return nil
+}
+
 func runInstall(ctx context.Context, e *env, o installOptions, args []string) error {
+	if err := checkStallTimeout(o.stallTimeout); err != nil {
+		return err
+	}
 	in, err := e.placer()
 	if err != nil {
 		return err

@@ -51,6 +51,9 @@ replaces it without running the script). Run dist-client sync first to see new v
 }
 
 func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) error {
+	if err := checkStallTimeout(o.stallTimeout); err != nil {
+		return err
+	}
 	in, err := e.placer()
 	if err != nil {
 		return err
