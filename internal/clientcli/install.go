@@ -63,7 +63,7 @@ one exactly (name@1.0.0+b), which installs that build or fails naming those ther
 	}
 	stallTimeoutFlag(c, &o.stallTimeout)
 	c.Flags().StringArrayVar(&o.overwrite, "overwrite", nil, "replace unowned files in the prefix matching `GLOB` (relative to the prefix or absolute; a directory's glob covers what is under it; repeatable)")
-	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from (the trackers' seeders and peers, the publisher's seeder, a server's /packages/ over HTTP as a web seed or a last resort); exit 1 if it would fail")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from (the trackers' seeders and peers, the publisher's seeder, a server's /packages/ over HTTP as a web seed or a last resort); exit 1 if it cannot be resolved, an archive cannot be had or the disk is too small (file conflicts are found by the install itself, once install.sh staged the files)")
 	c.Flags().BoolVar(&o.json, "json", false, "print what was done (changes, bytes, the transfer report) or, with --dry-run, the probe, as JSON")
 	c.Flags().BoolVar(&o.reinstall, "reinstall", false, "install again the named packages that are already installed at that version")
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")

@@ -40,7 +40,7 @@ replaces it without running the script). Run dist-client sync first to see new v
 		},
 		ValidArgsFunction: e.completeNames(installedOnly, 0),
 	}
-	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from; exit 1 if it would fail")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "show the plan and where each archive would come from; exit 1 if it cannot be resolved, an archive cannot be had or the disk is too small (file conflicts are found by the upgrade itself, once install.sh staged the files)")
 	c.Flags().BoolVar(&o.json, "json", false, "print what was done (or, with --dry-run, the probe) as JSON")
 	c.Flags().BoolVar(&o.sync, "sync", false, "sync the catalog first (dist-client sync), in the same command; with --dry-run the sync still happens, only the upgrade is not carried out")
 	c.Flags().BoolVarP(&o.yes, "yes", "y", false, "do not ask before downloading more than 100 MiB (asked only on a terminal)")

@@ -260,7 +260,12 @@ func (c *Client) printDryRun(dr *DryRun) {
 	if dr.WouldFail {
 		c.UI.Dataf("dry run: the plan would fail now; nothing changed\n")
 	} else {
-		c.UI.Dataf("dry run: the plan would succeed; nothing changed\n")
+		// Not "the plan would succeed": the files a package places are
+		// its install.sh's to decide, which a dry run does not run, so a
+		// file another package owns stops only the install itself (a
+		// newcomer's dry run said the plan would succeed, and the install
+		// failed on bin/tool owned by tool).
+		c.UI.Dataf("dry run: the plan resolves and its archives can be had and fit on disk (file conflicts and scripts are checked by the install itself); nothing changed\n")
 	}
 }
 
