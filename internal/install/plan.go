@@ -113,16 +113,21 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	}
 	// Asking for a package by name makes it explicitly installed, as apt
 	// install does (pacman -S keeps the reason unless --asexplicit): a
-	// later --cascade must not take away what the user asked for.
+	// later --cascade must not take away what the user asked for. The
+	// mark is recorded with the install, and said once it is: said here,
+	// an install refused (a held package) or failed (a script) claimed a
+	// mark it did not make (a newcomer's run).
 	var marked []state.Record
 	for _, d := range deps {
 		if r, ok := tx.recs.Get(d.Name); ok && r.Auto {
 			r.Auto = false
 			tx.recs.Packages[r.Name] = r
 			marked = append(marked, r)
-			if !c.DryRun {
-				c.UI.Printf("%s: now installed explicitly (it was a dependency)\n", r.Name)
-			}
+		}
+	}
+	sayMarked := func() {
+		for _, r := range marked {
+			c.UI.Printf("%s: now installed explicitly (it was a dependency)\n", r.Name)
 		}
 	}
 	if err := heldInPlan(tx.recs, items); err != nil {
@@ -147,7 +152,10 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			c.UI.Printf("dry run: nothing to do\n")
 		case len(marked) > 0:
 			tx.act()
-			return tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)})
+			if err := tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)}); err != nil {
+				return err
+			}
+			sayMarked()
 		}
 		return nil
 	}
@@ -162,7 +170,11 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 	if err := c.confirmDownload(size); err != nil {
 		return err
 	}
-	return c.carryOut(ctx, tx, items, size, marked)
+	if err := c.carryOut(ctx, tx, items, size, marked); err != nil {
+		return err
+	}
+	sayMarked()
+	return nil
 }
 
 func (c *Client) printPlan(items []item, size downloadSize, recs *state.State) {
