@@ -174,7 +174,7 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 		return ExitOK
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		o.printJSONError(cmd, stdio.Out, "interrupted", "")
+		o.printJSONError(cmd, args, stdio.Out, "interrupted", "")
 		fmt.Fprintf(stdio.Err, "%s: interrupted\n", prog)
 		return ExitInterrupted
 	}
@@ -183,7 +183,7 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	}
 	var h *Hinted
 	errors.As(err, &h)
-	o.printJSONError(cmd, stdio.Out, err.Error(), h.hint())
+	o.printJSONError(cmd, args, stdio.Out, err.Error(), h.hint())
 	fmt.Fprintf(stdio.Err, "%s: %s\n", prog, err)
 	if h.hint() != "" {
 		fmt.Fprintf(stdio.Err, "hint: %s\n", h.Hint)
@@ -217,11 +217,8 @@ type outcomeKey struct{}
 // failed (a newcomer's run). A command that printed its result with the
 // error in it (install --json after its plan) is left alone. stderr still
 // gets the error line and the exit status stays the same.
-func (o *outcome) printJSONError(cmd *cobra.Command, out io.Writer, msg, hint string) {
-	if cmd == nil || o.ui != nil && o.ui.WroteJSON() {
-		return
-	}
-	if f := cmd.Flags().Lookup("json"); f == nil || f.Value.String() != "true" {
+func (o *outcome) printJSONError(cmd *cobra.Command, args []string, out io.Writer, msg, hint string) {
+	if cmd == nil || o.ui != nil && o.ui.WroteJSON() || !jsonAsked(cmd, args) {
 		return
 	}
 	v := struct {
@@ -233,6 +230,33 @@ func (o *outcome) printJSONError(cmd *cobra.Command, out io.Writer, msg, hint st
 		return
 	}
 	ui.New(out, io.Discard, false).JSON(v)
+}
+
+// jsonAsked reports whether cmd was called with --json: its flag as
+// parsed or, when the parse stopped at a mistaken flag before it ("list
+// --bogus --json" printed no JSON, a newcomer's run), the word on the
+// command line, before any "--".
+func jsonAsked(cmd *cobra.Command, args []string) bool {
+	f := cmd.Flags().Lookup("json")
+	if f == nil {
+		return false
+	}
+	if f.Changed {
+		return f.Value.String() == "true"
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--json" {
+			return true
+		}
+		if v, ok := strings.CutPrefix(a, "--json="); ok {
+			b, err := strconv.ParseBool(v)
+			return err == nil && b
+		}
+	}
+	return false
 }
 
 // hint is h's hint, "" for a nil h.

@@ -138,6 +138,13 @@ func TestRunJSONError(t *testing.T) {
 		{[]string{"fail", "--json"}, ExitUsage, "{\n  \"error\": \"missing name (prog fail NAME)\"\n}\n"},
 		{[]string{"fail", "helo"}, ExitFailure, ""},
 		{[]string{"result", "--json"}, ExitFailure, "{\n  \"error\": \"its own\"\n}\n"},
+		// A mistaken flag before --json stops the parse there, and --json
+		// went unseen: "list --bogus --json" printed no JSON (a newcomer's
+		// run), "list --json --bogus" did.
+		{[]string{"fail", "--bogus", "--json", "helo"}, ExitUsage, "{\n  \"error\": \"unknown flag: --bogus\"\n}\n"},
+		{[]string{"fail", "--bogus", "--json=true", "helo"}, ExitUsage, "{\n  \"error\": \"unknown flag: --bogus\"\n}\n"},
+		{[]string{"fail", "--bogus", "--json=false", "helo"}, ExitUsage, ""},
+		{[]string{"fail", "--bogus", "--", "--json"}, ExitUsage, ""},
 	} {
 		var g Global
 		var out, errOut bytes.Buffer
