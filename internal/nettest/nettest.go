@@ -15,13 +15,41 @@ import (
 // connection there is refused at once.
 func Refused(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return FreeAddr(t)
+}
+
+// given holds the ports FreeAddr gave out in this test binary.
+var given struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// FreeAddr returns a loopback host:port nothing listens on now, and one
+// it has not returned before in this test binary: a port is free when
+// picked, not when used, and the kernel gave the same ephemeral port to
+// two picks in a row (a server's database_addr and peer_addr, refused as
+// the same address: TestSeedRetryWhileRefused, once in a hundred runs).
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	given.Lock()
+	defer given.Unlock()
+	if given.ports == nil {
+		given.ports = map[int]bool{}
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		ln.Close()
+		if !given.ports[addr.Port] {
+			given.ports[addr.Port] = true
+			return addr.String()
+		}
+	}
+	t.Fatal("no loopback port not given out before in 100 tries")
+	return ""
 }
 
 // Hanging returns the loopback host:port of a server that accepts every

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,21 +15,15 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/signing"
 )
 
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
+// freeAddr is a loopback address nothing listens on right now, not given
+// out before in this test binary.
+func freeAddr(t *testing.T) string { return nettest.FreeAddr(t) }
 
 // writePackage writes a package directory of size pseudo-random bytes.
 func writePackage(t *testing.T, name string, size int) string {
