@@ -185,17 +185,18 @@ type TreeBounds struct {
 }
 
 // Check counts name, the clean relative path of one more entry of the
-// tree, and checks it and the tree against the bounds: MaxPathLen,
-// MaxNameLen, MaxDepth, and the entries and path bytes so far. Its error
+// tree, and checks it and the tree against the rules of an archive's
+// names (cleanName: no control character, within MaxPathLen, MaxNameLen
+// and MaxDepth) and the entries and path bytes so far. Its error
 // names the path (shortened) and matches ErrUnsafe or ErrTooLarge.
 func (b *TreeBounds) Check(name string) error {
 	b.count.maxEntries, b.count.maxBytes = b.MaxEntries, b.MaxPathsTotal
 	if err := b.count.add(name); err != nil {
 		return &entryError{path: showName(name), msg: err.Error(), kind: ErrTooLarge}
 	}
-	msg := checkBounds(strings.Split(name, "/"))
-	if len(name) > MaxPathLen {
-		msg = fmt.Sprintf("path longer than %d bytes", MaxPathLen)
+	msg := ""
+	if _, err := cleanName(name); err != nil {
+		msg = err.Error()
 	} else if n := len(b.Under) + 1 + len(name); b.Under != "" && n > MaxPathLen {
 		msg = fmt.Sprintf("path of %d bytes under %s, longer than the %d bytes a system call takes", n, showName(b.Under), MaxPathLen)
 	}

@@ -34,6 +34,14 @@ func TestBuildHoldsTheBounds(t *testing.T) {
 			script: `d=$DISTPAC_DESTDIR$DISTPAC_PREFIX/deep; i=0; while [ $i -lt 126 ]; do d=$d/d; i=$((i+1)); done; mkdir -p "$d"; echo x > "$d/f"`,
 		},
 		{
+			// A name no archive may hold: an escape in it reached the
+			// terminal of whoever listed the package's files.
+			name:   "an escape in a name",
+			script: `d=$DISTPAC_DESTDIR$DISTPAC_PREFIX; mkdir -p "$d"; echo x > "$d/$(printf 'a\033[2Jb')"`,
+			want:   `"a\x1b[2Jb": name contains the control character '\x1b'`,
+			kind:   archive.ErrUnsafe,
+		},
+		{
 			name:   "more entries than the bound",
 			script: `d=$DISTPAC_DESTDIR$DISTPAC_PREFIX; mkdir -p "$d"; for f in a b c d e f g; do echo x > "$d/$f"; done`,
 			bounds: archive.TreeBounds{MaxEntries: 5},
