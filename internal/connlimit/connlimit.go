@@ -1,12 +1,13 @@
 // Package connlimit bounds the connections a server holds open: at most
 // PerIP at once from one address (one IPv6 /64, which one host gets) and
 // Total descriptors in all, a connection's socket and each file a handler
-// holds open for it (HoldFile: a web-seed download holds two). When a new connection would go over a bound, the
-// longest-idle keep-alive connection within that bound (the address's, or
-// anyone's) is closed to make room, as nginx reuses its idle keep-alive
-// connections when it runs out; when none is idle, the new connection is
-// closed as soon as it is accepted, counted, and logged at most once per
-// LogEvery, naming the address.
+// holds open for it (HoldFile: a web-seed download holds two). When a new
+// connection would go over a bound, the longest-idle keep-alive
+// connection within that bound (the address's, or anyone's) is closed to
+// make room, as nginx reuses its idle keep-alive connections when it runs
+// out; when none is idle, the new connection is closed as soon as it is
+// accepted, counted, and logged at most once per LogEvery, naming the
+// address.
 //
 // When the total is full and none is idle, the address holding the most
 // connections gives up its oldest one that never sent a request, or else
