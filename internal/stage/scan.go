@@ -230,7 +230,7 @@ func lstatAt(dirfd int, name string) (fs.FileMode, error) {
 	case unix.S_IFBLK:
 		typ = fs.ModeDevice
 	}
-	return typ | permOf(st.Mode), nil
+	return typ | permOf(uint32(st.Mode)), nil // uint16 on macOS
 }
 
 // readlinkAt is the target of the symlink name in dirfd.
