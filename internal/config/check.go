@@ -140,7 +140,7 @@ func checkURLList(urls []string, max int) error {
 			return fmt.Errorf("entry %d: %w", i+1, err)
 		}
 		if j := slices.IndexFunc(urls[:i], func(v string) bool { return SameServer(u, v) }); j >= 0 {
-			if urls[j] != u {
+			if trimSlash(urls[j]) != trimSlash(u) {
 				return fmt.Errorf("entry %d: %q is entry %d too, but for its password: %s", i+1, redact.URL(u), j+1, TwoPasswords)
 			}
 			return fmt.Errorf("entry %d: %q is entry %d too", i+1, redact.URL(u), j+1)

@@ -284,6 +284,8 @@ func TestServerErrors(t *testing.T) {
 		{"public_url: https://u:secret@repo.example/", `key "public_url": "https://u:xxxxx@repo.example" holds a user and password: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
 		{"public_url: https://token@repo.example", `key "public_url": "https://token@repo.example" holds a user name: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
 		{"announce_url: http://u:secret@t.example/announce", `key "announce_url": "http://u:xxxxx@t.example/announce" holds a user and password: announce_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		// A trailing slash alone: the same tracker, and no password.
+		{"announce_urls: [http://t/announce, http://t/announce/]", `key "announce_urls": entry 2: "http://t/announce/" is entry 1 too`},
 		{"announce_urls: [http://a/announce, \"http://u:secret@b/announce\"]", `key "announce_urls": entry 2: "http://u:xxxxx@b/announce" holds a user and password: announce_urls goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
 	}
 	for _, tt := range tests {
