@@ -158,10 +158,6 @@ func withPrimaryHint(primaries []string, err error) error {
 	return cli.WithHint(err, fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(redact.URLs(primaries), ", ")))
 }
 
-// checkPrimaryURLs checks each URL a mirror follows, and that none is
-// given twice (as a client's server_urls refuses): the second would only
-// be the first tried again, and one that differs only in its password
-// would share its entry in the mirror's servers.json (config.SameServer).
 // primaryURLsEnv names the environment variable a mirror reads its
 // primary's URLs from when none is given as an argument.
 const primaryURLsEnv = "DISTPAC_PRIMARY_URLS"
@@ -181,6 +177,10 @@ func primaryURLs(args []string, env string) ([]string, error) {
 	return args, checkPrimaryURLs(args)
 }
 
+// checkPrimaryURLs checks each URL a mirror follows, and that none is
+// given twice (as a client's server_urls refuses): the second would only
+// be the first tried again, and one that differs only in its password
+// would share its entry in the mirror's servers.json (config.SameServer).
 func checkPrimaryURLs(args []string) error {
 	for i, a := range args {
 		if err := checkPrimaryURL(a); err != nil {
