@@ -127,15 +127,22 @@ func (t *Tracker) keepIdleLocked(infoHash [20]byte, c *tally) bool {
 
 // merge adds what Restore read of a torrent to its tally, and reports
 // whether there was anything: the count to the count, and each host's
-// window to the one counted since New (the earlier start, the sum).
-func (c *tally) merge(sw restoredSwarm) bool {
+// window to the one counted since New (the earlier start, the sum). It
+// keeps at most maxHosts hosts, as countDownload does, the ones counted
+// since New first: Save writes them all, and Restore refuses a line of
+// more.
+func (c *tally) merge(sw restoredSwarm, maxHosts int) bool {
 	c.completed = addCounts(c.completed, sw.completed)
 	if len(sw.hosts) > 0 && c.hosts == nil {
 		c.hosts = make(map[netip.Addr]hostDownloads, len(sw.hosts))
 	}
 	for h, d := range sw.hosts {
-		if e, ok := c.hosts[h]; ok {
+		e, ok := c.hosts[h]
+		switch {
+		case ok:
 			d = hostDownloads{n: uint32(min(uint64(e.n)+uint64(d.n), math.MaxUint32)), since: min(e.since, d.since)}
+		case len(c.hosts) >= max(maxHosts, 1):
+			continue
 		}
 		c.hosts[h] = d
 	}

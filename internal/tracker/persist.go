@@ -270,9 +270,9 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 		}
 		if s == nil {
 			if c := t.tallies[sw.ih]; c != nil { // counted since New, its swarm gone since
-				c.merge(sw)
+				c.merge(sw, t.opts.MaxPeersPerTorrent)
 				res.Counts++
-			} else if c := (&tally{}); c.merge(sw) && t.keepIdleLocked(sw.ih, c) {
+			} else if c := (&tally{}); c.merge(sw, t.opts.MaxPeersPerTorrent) && t.keepIdleLocked(sw.ih, c) {
 				res.Counts++
 			}
 			continue
@@ -299,7 +299,7 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 		// Added to what announces since New counted; a swarm that empties
 		// here (its peers over the bounds) keeps it idle (dropIfEmpty).
 		if sw.completed > 0 {
-			t.tallyLocked(sw.ih).merge(sw)
+			t.tallyLocked(sw.ih).merge(sw, t.opts.MaxPeersPerTorrent)
 			res.Counts++
 		}
 		if !t.dropIfEmpty(sw.ih, s) && added > 0 {

@@ -1,6 +1,7 @@
 package tracker
 
 import (
+	"fmt"
 	"maps"
 	"net/netip"
 	"os"
@@ -127,4 +128,46 @@ func hostsOf(tr *Tracker, ih [20]byte) map[netip.Addr]hostDownloads {
 		return maps.Clone(c.hosts)
 	}
 	return nil
+}
+
+// TestRestoreMergeKeepsHostBound: hosts counted between New and Restore
+// and the file's are merged under MaxPeersPerTorrent, the bound
+// countDownload keeps and Restore holds a line to. Before, the merge kept
+// both, Save wrote them all, and the next start refused the whole file
+// ("4 hosts, more than 2"): every peer and count lost.
+func TestRestoreMergeKeepsHostBound(t *testing.T) {
+	ih := infoHash(1)
+	clock := newFakeClock()
+	opts := Options{Now: clock.Now, MaxPeersPerTorrent: 2, MaxPeersPerIP: 2}
+	path := filepath.Join(t.TempDir(), "tracker-peers.jsonl")
+	since := clock.Now().Unix()
+	file := fmt.Sprintf(`{"format":"distpac tracker peers","version":3,"saved":%d,"swarms":1}`+"\n"+
+		`{"info_hash":"%x","completed":2,"hosts":[{"host":"10.0.0.1","n":1,"since":%d},{"host":"10.0.0.2","n":1,"since":%d}]}`+"\n", since, ih, since, since)
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := New(opts)
+	tr.AddPeer(ih, loopback(6881), true)
+	tr.mu.Lock()
+	for _, h := range []string{"10.0.0.3", "10.0.0.4"} {
+		tr.tallyLocked(ih).countDownload(netip.MustParseAddr(h), clock.Now(), opts.MaxPeersPerIP, opts.MaxPeersPerTorrent)
+	}
+	tr.mu.Unlock()
+	if _, err := tr.Restore(path); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(hostsOf(tr, ih)); n > opts.MaxPeersPerTorrent {
+		t.Errorf("after Restore: %d hosts, more than MaxPeersPerTorrent %d", n, opts.MaxPeersPerTorrent)
+	}
+	if _, err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	again := New(opts)
+	res, err := again.Restore(path)
+	if err != nil {
+		t.Fatalf("the next start: %v", err)
+	}
+	if got := completedOf(t, again, ih); got != 4 || res.Counts != 1 {
+		t.Errorf("the next start: %d completed, %+v; want 4, one count", got, res)
+	}
 }
