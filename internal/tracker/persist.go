@@ -270,8 +270,9 @@ func (t *Tracker) add(swarms []restoredSwarm, res Restored) Restored {
 		}
 		if s == nil {
 			if c := t.tallies[sw.ih]; c != nil { // counted since New, its swarm gone since
-				c.merge(sw, t.opts.MaxPeersPerTorrent)
-				res.Counts++
+				if c.merge(sw, t.opts.MaxPeersPerTorrent) {
+					res.Counts++
+				}
 			} else if c := (&tally{}); c.merge(sw, t.opts.MaxPeersPerTorrent) && t.keepIdleLocked(sw.ih, c) {
 				res.Counts++
 			}

@@ -171,3 +171,34 @@ func TestRestoreMergeKeepsHostBound(t *testing.T) {
 		t.Errorf("the next start: %d completed, %+v; want 4, one count", got, res)
 	}
 }
+
+// TestRestoreCountsOnlyCounts: Restored.Counts (the start's
+// completed_counts) counts the lines that gave a torrent a count. A line
+// of peers alone, over MaxTorrents, for a torrent whose tally was kept
+// without a swarm, was counted as one.
+func TestRestoreCountsOnlyCounts(t *testing.T) {
+	ih := infoHash(1)
+	clock := newFakeClock()
+	path := filepath.Join(t.TempDir(), "tracker-peers.jsonl")
+	now := clock.Now().Unix()
+	file := fmt.Sprintf(`{"format":"distpac tracker peers","version":3,"saved":%d,"swarms":1}`+"\n"+
+		`{"info_hash":"%x","peers":[{"addr":"10.0.0.1:7001","seen":%d}]}`+"\n", now, ih, now)
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tr := New(Options{Now: clock.Now, MaxTorrents: 1})
+	tr.AddPeer(infoHash(2), loopback(6881), true) // the table is full
+	tr.mu.Lock()
+	tr.keepIdleLocked(ih, &tally{completed: 5})
+	tr.mu.Unlock()
+	res, err := tr.Restore(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Restored{Over: 1}); res != want {
+		t.Errorf("Restore: %+v, want %+v", res, want)
+	}
+	if got := completedOf(t, tr, ih); got != 5 {
+		t.Errorf("%d completed, want the 5 kept", got)
+	}
+}
