@@ -50,7 +50,8 @@ func Scan(ctx context.Context, root string) (files []state.File, bytes int64, er
 	return scanWithin(ctx, root, archive.TreeBounds{})
 }
 
-// scanWithin is Scan, holding the tree to bounds (unused).
+// scanWithin is Scan, holding the tree to bounds (its zero fields: a
+// package's bounds; Build sets Under).
 func scanWithin(ctx context.Context, root string, bounds archive.TreeBounds) (files []state.File, bytes int64, err error) {
 	fd, err := openDirAt(unix.AT_FDCWD, root)
 	if err != nil {

@@ -52,8 +52,8 @@ type Options struct {
 	// nil: not watched.
 	Watch         *Watch
 	ScriptTimeout time.Duration
-	// Bounds are the staged tree's, unused: the zero value holds the
-	// bounds of a package; a test sets lower ones.
+	// Bounds are the staged tree's: left zero, those of a package; a
+	// test sets lower ones. Build sets Under itself.
 	Bounds archive.TreeBounds
 }
 
