@@ -211,3 +211,44 @@ func closedMetric(t *testing.T, reg *prometheus.Registry, listener, reason strin
 	t.Fatalf("no distpac_http_connections_closed_total{listener=%q,reason=%q}", listener, reason)
 	return 0
 }
+
+// TestFileRefusedInMetric: a file a handler asked for with the total
+// full and nothing to close (connlimit.HoldFile's 503) is counted in
+// distpac_http_connections_closed_total as reason file. Before, the
+// listener counted it (Counts.RefusedFile) and nothing reported it: the
+// operator saw web-seed downloads refused only in a log line every 10 s.
+func TestFileRefusedInMetric(t *testing.T) {
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := connlimit.Wrap(tcp, connlimit.Options{Name: "database", Total: 1})
+	g := &httpGroup{log: slog.New(slog.DiscardHandler), limits: map[string]*connlimit.Listener{"database": ln}}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(g.connCollector())
+	srv := connlimit.NewHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		release, ok := connlimit.HoldFile(w, r)
+		if !ok {
+			return
+		}
+		defer release()
+		io.WriteString(w, "file")
+	}), g.log)
+	ln.Bind(srv)
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	// The one connection the total holds asks for a file: nothing to
+	// close for it (its own connection is busy), so 503.
+	resp, err := http.Get("http://" + ln.Addr().String() + "/file")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("a file at a total of 1: %d, want 503", resp.StatusCode)
+	}
+	if n := closedMetric(t, reg, "database", "file"); n != 1 {
+		t.Errorf("distpac_http_connections_closed_total{listener=database,reason=file} = %v, want 1", n)
+	}
+}

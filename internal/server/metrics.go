@@ -80,7 +80,7 @@ type connCollector struct {
 
 func (g *httpGroup) connCollector() prometheus.Collector {
 	return connCollector{g: g, desc: prometheus.NewDesc("distpac_http_connections_closed_total",
-		"Connections an HTTP listener closed to stay within its bounds, by listener and reason: address (refused: its IP address, or IPv6 /64, held the most it may and none idle), total (refused: the listener held the most it may and none idle), idle (an idle keep-alive connection closed to make room).",
+		"Connections an HTTP listener closed, and files it refused, to stay within its bounds, by listener and reason: address (refused: its IP address, or IPv6 /64, held the most it may and none idle), total (refused: the listener held the most it may and none idle), idle (an idle keep-alive connection closed to make room), fair_share (a silent or stalled connection of the address holding the most closed for another address), file (a file asked for, a web seed's archive, answered 503: the total full and nothing to close; the connection stays).",
 		[]string{"listener", "reason"}, nil)}
 }
 
@@ -91,7 +91,7 @@ func (c connCollector) Collect(ch chan<- prometheus.Metric) {
 	defer c.g.mu.Unlock()
 	for name, l := range c.g.limits {
 		n := l.Counts()
-		for reason, v := range map[string]uint64{"address": n.RefusedPerIP, "total": n.RefusedTotal, "idle": n.IdleClosed, "fair_share": n.FairClosed} {
+		for reason, v := range map[string]uint64{"address": n.RefusedPerIP, "total": n.RefusedTotal, "idle": n.IdleClosed, "fair_share": n.FairClosed, "file": n.RefusedFile} {
 			ch <- prometheus.MustNewConstMetric(c.desc, prometheus.CounterValue, float64(v), name, reason)
 		}
 	}
