@@ -241,5 +241,11 @@ func TestPlanAfterDamagedDownload(t *testing.T) {
 	if !strings.Contains(plan, "\ndownload "+m[1]+", install ") {
 		t.Errorf("the dry run's summary does not say %s to download:\n%s", m[1], plan)
 	}
+	// The failed install said what it kept, as the plan counts it (it
+	// said nothing, only Ctrl-C did).
+	if k := regexp.MustCompile(`\((\S+ \S+) kept from an interrupted download\)`).FindStringSubmatch(plan); k == nil ||
+		!strings.Contains(out, "warning: what was downloaded ("+k[1]+") is kept in ") {
+		t.Errorf("the failed install did not say it kept what the plan counts:\n%s\nplan:\n%s", out, plan)
+	}
 	t.Logf("the plan after the damaged download:\n%s", plan)
 }

@@ -81,6 +81,7 @@ type Fetch struct {
 	// what arrived in between is what an interrupted fetch received,
 	// which the report of whole archives lacks; guarded by mu.
 	firstDone, lastDone int64
+	need                []catalog.Package // the archives this fetch downloads
 }
 
 // Start starts downloading every archive of rows (a plan's, in its order)
@@ -118,6 +119,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		return nil, err
 	}
 	f.src = src
+	f.need = need
 	ctx, f.cancel = context.WithCancel(ctx)
 	dropUnverified(o.Paths.Cache(), need)
 	// What the partial downloads hold already (verified pieces: a download
@@ -265,6 +267,19 @@ func (f *Fetch) Partial() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.pending) > 0 || f.err != nil
+}
+
+// Kept is what the partial downloads of this fetch's archives hold in the
+// cache once it stopped: the bytes the next plan counts as kept from an
+// interrupted download (PartBytes: a download dropped incomplete keeps
+// only its verified pieces, swarm's partholes), which the next install or
+// upgrade resumes from. An archive that completed has no .part left.
+func (f *Fetch) Kept() int64 {
+	var n int64
+	for _, r := range f.need {
+		n += min(PartBytes(cache.PartName(filepath.Join(f.o.Paths.Cache(), r.Archive))), r.Size)
+	}
+	return n
 }
 
 // Report is the transfer report once every download ended.

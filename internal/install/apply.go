@@ -14,6 +14,7 @@ import (
 	"github.com/distpac/distpac/internal/place"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/units"
 )
 
 // pending is one item of a plan on its way in.
@@ -77,8 +78,13 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		f.Stop() // downloads still under way end before the rollback
 		tx.downloaded = f.Downloaded()
 		tx.report = f.Report()
+		// What arrived stays in the cache either way, and the next plan
+		// counts it "kept from an interrupted download": a failure says so
+		// too (a stall, an archive with no source), not only Ctrl-C.
 		if ctx.Err() != nil && f.Partial() {
 			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install or upgrade\n", c.Paths.Cache())
+		} else if kept := f.Kept(); kept > 0 {
+			c.UI.Warnf("what was downloaded (%s) is kept in %s and resumes with the next install or upgrade\n", units.FormatBytes(kept), c.Paths.Cache())
 		}
 		return r.othersUnchanged(at, r.abort(ctx, err))
 	}

@@ -126,3 +126,69 @@ func TestReinstallWithdrawn(t *testing.T) {
 		t.Errorf("hello is no longer installed")
 	}
 }
+
+// failingSource writes the first keep bytes of each archive to its .part
+// file, as the engine leaves a download it drops incomplete, and fails the
+// fetch as a stall does.
+type failingSource struct {
+	w    *world
+	keep int
+}
+
+func (s *failingSource) Via() string { return "" }
+func (s *failingSource) Close()      {}
+func (s *failingSource) Fetch(_ context.Context, rows, _ []catalog.Package, ev fetch.Events) error {
+	for _, r := range rows {
+		b, err := os.ReadFile(filepath.Join(s.w.pub.Paths.Archives(), r.Archive))
+		if err != nil {
+			return err
+		}
+		if s.keep > 0 {
+			if err := os.WriteFile(cache.PartName(filepath.Join(s.w.client.Paths.Cache(), r.Archive)), b[:s.keep], 0o644); err != nil {
+				return err
+			}
+		}
+		ev.Progress(int64(s.keep), 1)
+	}
+	return errors.New("no data received for 8s from any peer or web seed")
+}
+
+// A download that fails says that what arrived is kept for the next
+// install, as Ctrl-C does: it said nothing, and the next plan called the
+// bytes "kept from an interrupted download" (a helper's run, a stall
+// timeout). Nothing kept, nothing said.
+func TestFailedDownloadSaysWhatIsKept(t *testing.T) {
+	for _, keep := range []int{0, 100} {
+		t.Run(fmt.Sprint(keep), func(t *testing.T) {
+			w := newWorld(t)
+			w.publishHello()
+			archive := filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst")
+			if err := os.Remove(archive); err != nil {
+				t.Fatal(err)
+			}
+			w.client.source = &failingSource{w: w, keep: keep}
+			if err := w.client.Install(context.Background(), []string{"hello"}); err == nil || !strings.Contains(err.Error(), "no data received") {
+				t.Fatalf("install: %v", err)
+			}
+			said := fmt.Sprintf("warning: what was downloaded (100 B) is kept in %s and resumes with the next install or upgrade\n", w.client.Paths.Cache())
+			if got := strings.Contains(w.out.String(), said); got != (keep > 0) {
+				t.Errorf("install said:\n%s\nwant %q: %v", w.out, said, keep > 0)
+			}
+			if strings.Contains(w.out.String(), "interrupted") {
+				t.Errorf("a failure called an interruption:\n%s", w.out)
+			}
+			if keep == 0 {
+				return
+			}
+			// The next plan counts the same bytes.
+			w.out.Reset()
+			w.client.source = &dirSource{w: w}
+			if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
+				t.Fatalf("%v\n%s", err, w.out)
+			}
+			if want := "(100 B kept from an interrupted download)"; !strings.Contains(w.out.String(), want) {
+				t.Errorf("next install said:\n%s\nwant %q", w.out, want)
+			}
+		})
+	}
+}
