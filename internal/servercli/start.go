@@ -19,16 +19,11 @@ import (
 	"github.com/gofrs/flock"
 	"github.com/spf13/cobra"
 
-	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
-	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
-	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/swarm"
-	"github.com/distpac/distpac/internal/torrentmeta"
-	"github.com/distpac/distpac/internal/ui"
 )
 
 type startOptions struct {
@@ -94,7 +89,7 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	// Start-time warnings are said here, by the process that runs the
 	// server: on the terminal in the foreground, into server.log in the
 	// background, from where start relays them (startBackground).
-	warnStaleTorrents(ctx, e, cfg, sp)
+	warnTorrents(ctx, e, cfg, sp)
 	cfgPath, _ := e.configFile()
 	if cfgPath != "" {
 		for _, w := range cfg.AnnouncePathWarnings() {
@@ -331,46 +326,6 @@ func runningPID(sp paths.Server) (int, bool) {
 	}
 	info, _ := readInfo(sp)
 	return info.PID, true
-}
-
-// warnStaleTorrents says when published torrents carry another tracker or
-// web seed than server.yaml now names: both are written into a torrent at
-// add time (the infohash does not cover them, the signed catalog does), so
-// a web_seed turned on later does nothing for packages added before.
-func warnStaleTorrents(ctx context.Context, e *env, cfg *config.Server, sp paths.Server) {
-	db, err := catalog.Open(ctx, sp.Catalog())
-	if err != nil {
-		return // start reports a broken catalog itself
-	}
-	defer db.Close()
-	pkgs, err := db.All(ctx)
-	if err != nil {
-		return
-	}
-	webSeed := ""
-	if cfg.WebSeed {
-		webSeed = publish.WebSeedURL(cfg)
-	}
-	var stale []string
-	for _, p := range pkgs {
-		mi, _, err := torrentmeta.Parse(p.Torrent, p.Archive, p.Size)
-		if err != nil {
-			continue
-		}
-		hasSeed := webSeed == "" && len(mi.UrlList) == 0 || webSeed != "" && slices.Contains(mi.UrlList, webSeed)
-		if !slices.Equal(slices.Concat(mi.UpvertedAnnounceList()...), cfg.Trackers()) || !hasSeed {
-			stale = append(stale, p.Name+"@"+p.Version)
-		}
-	}
-	if len(stale) == 0 {
-		return
-	}
-	shown := stale
-	if len(shown) > 5 {
-		shown = append(shown[:5:5], fmt.Sprintf("and %d more", len(stale)-5))
-	}
-	e.UI.Warnf("%s with another tracker or web seed than server.yaml names now (%s): these are written at add time; dist-server remove and add them again to change it\n",
-		ui.Count(len(stale), "published package"), strings.Join(shown, ", "))
 }
 
 // Bounds of relayWarnings: the warnings come first in a run's output but

@@ -70,6 +70,12 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
 	}
+	// Said at start, and again here, where a publisher looks later: the
+	// catalog a mirror serves is its primary's, fixed there.
+	if len(st.MirrorOf) == 0 {
+		_, credentials, example := publishedTorrents(ctx, cfg, sp)
+		warnCredentials(e, credentials, example)
+	}
 	if o.json {
 		return e.UI.JSON(st)
 	}

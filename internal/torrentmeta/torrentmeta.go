@@ -14,10 +14,13 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
+
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // Meta is what the catalog records about a torrent.
@@ -154,6 +157,22 @@ func checkPublic(s string) error {
 		return nil
 	}
 	return fmt.Errorf("%q holds a user or password, which the torrent would publish", u.Redacted())
+}
+
+// Credentials lists the URLs of a torrent's announce list and url-list
+// (its trackers and web seeds) that hold a user or password, each masked
+// (redact.URL), in the torrent's order. checkPublic keeps them out of
+// every torrent made now; a torrent an older dist-server made of a
+// public_url with a password still carries it, for every client to read,
+// until its package is removed and added again.
+func Credentials(mi *metainfo.MetaInfo) []string {
+	var out []string
+	for _, u := range append(slices.Concat(mi.UpvertedAnnounceList()...), mi.UrlList...) {
+		if p, err := url.Parse(u); err == nil && p.User != nil || redact.HasPassword(u) {
+			out = append(out, redact.URL(u))
+		}
+	}
+	return out
 }
 
 // Seeders returns the peer addresses (x.pe) of a magnet link that are

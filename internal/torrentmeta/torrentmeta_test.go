@@ -148,3 +148,33 @@ func TestWebSeeds(t *testing.T) {
 		t.Errorf("WebSeeds of garbage = %q, want nil", got)
 	}
 }
+
+// Credentials finds a user or password in a torrent's trackers and web
+// seeds, as an older dist-server wrote them, and shows them masked.
+func TestCredentials(t *testing.T) {
+	tests := []struct {
+		name     string
+		announce [][]string
+		urlList  []string
+		want     []string
+	}{
+		{name: "none", announce: [][]string{{"http://t.example/announce"}}, urlList: []string{"http://repo.example/packages/"}},
+		{
+			name:     "a password in a web seed and a tracker",
+			announce: [][]string{{"http://t.example/announce"}, {"http://u:secret@t2.example/announce"}},
+			urlList:  []string{"https://u:secret@repo.example/packages/"},
+			want:     []string{"http://u:xxxxx@t2.example/announce", "https://u:xxxxx@repo.example/packages/"},
+		},
+		{name: "a user alone", urlList: []string{"https://token@repo.example/packages/"}, want: []string{"https://token@repo.example/packages/"}},
+		{name: "a URL that does not parse", urlList: []string{"http://u:sec ret@repo.example/"}, want: []string{"http://u:xxxxx@repo.example/"}},
+		{name: "an @ past the host", urlList: []string{"http://repo.example/v@1/"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mi := &metainfo.MetaInfo{AnnounceList: tt.announce, UrlList: tt.urlList}
+			if got := Credentials(mi); !slices.Equal(got, tt.want) {
+				t.Errorf("Credentials = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
