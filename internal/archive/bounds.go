@@ -157,16 +157,26 @@ var maxEntries, maxPathsTotal int64 = MaxEntries, MaxPathsTotal
 // add counts one more entry of the tree, at path name: an error once the
 // tree exceeds a bound.
 func (t *tally) add(name string) error {
+	if over := t.over(name); over != "" {
+		return fmt.Errorf("%s: %w", over, ErrTooLarge)
+	}
+	return nil
+}
+
+// over counts one more entry of the tree, at path name, and says what the
+// tree holds past a bound ("more than 5 files, directories and
+// symlinks"), "" while it holds none.
+func (t *tally) over(name string) string {
 	t.entries++
 	t.bytes += int64(len(name))
 	limE, limB := cmp.Or(t.maxEntries, maxEntries), cmp.Or(t.maxBytes, maxPathsTotal)
 	switch {
 	case t.entries > limE:
-		return fmt.Errorf("more than %d files, directories and symlinks: %w", limE, ErrTooLarge)
+		return fmt.Sprintf("more than %d files, directories and symlinks", limE)
 	case t.bytes > limB:
-		return fmt.Errorf("paths of more than %d bytes in all: %w", limB, ErrTooLarge)
+		return fmt.Sprintf("paths of more than %d bytes in all", limB)
 	}
-	return nil
+	return ""
 }
 
 // TreeBounds holds a tree that no archive carried to the bounds of a
@@ -191,8 +201,11 @@ type TreeBounds struct {
 // names the path (shortened) and matches ErrUnsafe or ErrTooLarge.
 func (b *TreeBounds) Check(name string) error {
 	b.count.maxEntries, b.count.maxBytes = b.MaxEntries, b.MaxPathsTotal
-	if err := b.count.add(name); err != nil {
-		return &entryError{path: showName(name), msg: err.Error(), kind: ErrTooLarge}
+	// In the staged tree's words: ErrTooLarge's own ("archive content
+	// too large") read oddly of a tree install.sh made, which no archive
+	// held.
+	if over := b.count.over(name); over != "" {
+		return &entryError{path: showName(name), msg: "the staged tree holds " + over + ", more than a package may hold", kind: ErrTooLarge}
 	}
 	msg := ""
 	if _, err := cleanName(name); err != nil {
