@@ -219,6 +219,20 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			redialed = time.Now()
 			addDirect()
 		}
+		// A web seed that answered 503 with Retry-After (dist-server with
+		// every descriptor in use) is asked again once that passed, the
+		// next seed meanwhile (readySeed). When every seed waits, the
+		// download waits with them: they said when to come back (at most
+		// maxRetryAfter), so they count as sources. A plain 503 is a
+		// failure as before.
+		pick, seedsWait := nextSeed, false
+		if len(seeds) > 0 && !webRunning {
+			errs, _ := webErr.(seedErrors)
+			pick, seedsWait = readySeed(errs, seeds, nextSeed, time.Now())
+			if seedsWait {
+				sourced = time.Now()
+			}
+		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
 		}
@@ -243,11 +257,16 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// leecher choked for a while in a moving swarm still waits.
 		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter ||
 			time.Since(peersQuiet) > swarmWaits*e.webSeedAfter && time.Since(swarmMoved) > e.webSeedAfter
-		if len(seeds) > 0 && allowed && (stranded || failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds)) ||
+		// A failed seed hands over at once within its round only: seeds
+		// skipped as waiting count as tried, and a pick past the round's
+		// end waits for the next round (a failing seed beside a waiting
+		// one would otherwise be asked again at every tick).
+		failover := len(seeds) > 0 && pick/len(seeds) == nextSeed/len(seeds) && failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds))
+		if len(seeds) > 0 && allowed && !seedsWait && (stranded || failover ||
 			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
-			seed := seeds[nextSeed%len(seeds)]
-			if e.startWebFetch(t, seed, webLabel(lastResort), nextSeed%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
-				nextSeed++
+			seed := seeds[pick%len(seeds)]
+			if e.startWebFetch(t, seed, webLabel(lastResort), pick%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
+				nextSeed = pick + 1
 				lastWeb = time.Now()
 				e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(lastResort), "seed", redact.URL(seed), "idle", time.Since(moved).Round(time.Second))
 			}

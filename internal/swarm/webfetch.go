@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -108,11 +110,17 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			return false, fmt.Errorf("sent %d bytes for a %d-byte file", resp.ContentLength, info.Length)
 		}
 		first, stop, whole = 0, info.NumPieces(), true
-	case http.StatusServiceUnavailable:
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		if resp.Header.Get(torrentmeta.HeaderWithheld) != "" {
 			return false, fmt.Errorf("HTTP %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errCopyWithheld)
 		}
-		fallthrough
+		now := time.Now()
+		wait := parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		err := &webStatusError{code: resp.StatusCode, notSent: httpbound.NotSent(resp), retryAfter: wait}
+		if wait > 0 {
+			err.retryAt = now.Add(wait)
+		}
+		return false, err
 	default:
 		return false, &webStatusError{code: resp.StatusCode, notSent: httpbound.NotSent(resp)}
 	}
@@ -157,20 +165,52 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 // withheld copy's 503: a 403 says the server refuses this client the
 // archive (NoSourceError's hint), and a reply after a redirect to
 // another origin came without the user and password (notSent,
-// httpbound.NotSent).
+// httpbound.NotSent). A 503 or 429 with a Retry-After (dist-server's
+// catalog listener with every descriptor in use asks for 10 s,
+// connlimit) says when to ask that seed again: retryAt, retryAfter from
+// the answer (both zero without one).
 type webStatusError struct {
-	code    int
-	notSent error
+	code       int
+	notSent    error
+	retryAfter time.Duration
+	retryAt    time.Time
 }
 
 // Error gives the code and Go's text for it: the reason phrase is the
 // server's and reaches the user's terminal (escape sequences included).
 func (e *webStatusError) Error() string {
 	msg := fmt.Sprintf("HTTP %d %s", e.code, http.StatusText(e.code))
+	if e.retryAfter > 0 {
+		msg += fmt.Sprintf(" (busy: asked to retry after %s)", e.retryAfter)
+	}
 	if e.notSent != nil {
 		msg += " (" + e.notSent.Error() + ")"
 	}
 	return msg
+}
+
+// maxRetryAfter bounds the wait a web seed's Retry-After may ask for:
+// dist-server asks for 10 s; an hour (a proxy's maintenance page) would
+// hold the seed's turn past an install's stall timeout (2 minutes).
+const maxRetryAfter = 60 * time.Second
+
+// parseRetryAfter reads a Retry-After header (RFC 9110 §10.2.3:
+// delay-seconds or an HTTP-date) as the wait from now, at most
+// maxRetryAfter; 0 for none, a value that is neither, or a date past.
+func parseRetryAfter(h string, now time.Time) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.ParseUint(h, 10, 64); err == nil {
+		d = time.Duration(min(n, uint64(maxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(h); err == nil {
+		d = at.Sub(now)
+	} else {
+		return 0
+	}
+	return max(0, min(d, maxRetryAfter))
 }
 
 func (e *webStatusError) Unwrap() error { return e.notSent }

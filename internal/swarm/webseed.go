@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -234,6 +235,36 @@ func (errs seedErrors) with(seed string, err error) seedErrors {
 		}
 	}
 	return append(errs, seedError{seed, err})
+}
+
+// readySeed picks the seed to ask next, from seeds[next%len] on in turn:
+// the first whose last answer (errs) asked for no wait still running (a
+// 503 or 429 with Retry-After, webStatusError.retryAt), as the count next
+// goes on to (next, or past the seeds skipped); waiting is true when
+// every seed is still waiting one out. A busy seed is asked again only
+// once its Retry-After passed; meanwhile the next seed gets its turn.
+func readySeed(errs seedErrors, seeds []string, next int, now time.Time) (int, bool) {
+	for k := range seeds {
+		if now.After(errs.retryAt(seeds[(next+k)%len(seeds)])) {
+			return next + k, false
+		}
+	}
+	return next, true
+}
+
+// retryAt is when seed asked to be asked again by its last answer (a
+// 503 or 429 with Retry-After); zero when it asked nothing.
+func (errs seedErrors) retryAt(seed string) time.Time {
+	for _, e := range errs {
+		if e.seed != seed {
+			continue
+		}
+		var w *webStatusError
+		if errors.As(e.err, &w) {
+			return w.retryAt
+		}
+	}
+	return time.Time{}
 }
 
 func (errs seedErrors) Error() string {

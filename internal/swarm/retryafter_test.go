@@ -1,0 +1,141 @@
+package swarm
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	now := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		h    string
+		want time.Duration
+	}{
+		{"", 0},
+		{"10", 10 * time.Second},
+		{" 10 ", 10 * time.Second},
+		{"0", 0},
+		{"60", time.Minute},
+		{"3600", maxRetryAfter}, // bounded
+		{now.Add(20 * time.Second).Format(http.TimeFormat), 20 * time.Second},
+		{now.Add(time.Hour).Format(http.TimeFormat), maxRetryAfter},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0}, // past
+		// Neither delay-seconds nor an HTTP-date: ignored.
+		{"soon", 0},
+		{"-5", 0},
+		{"1.5", 0},
+		{"0x10", 0},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.h, now); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", tt.h, got, tt.want)
+		}
+	}
+}
+
+// A web seed that answers 503 with Retry-After (dist-server's catalog
+// listener with every descriptor in use answers Retry-After: 10) is asked
+// again once that passed, not before, and the download waits for it
+// rather than giving up; meanwhile another seed that works is asked. A
+// plain 503 was all the client saw: it asked the seed again at its next
+// round (WebSeedAfter), and gave up after GiveUpAfter with no other
+// source. A Retry-After that is no number or date is ignored.
+func TestWebSeedRetryAfter(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 100<<10)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// busy answers 503 with retryAfter to its first busyFor requests,
+	// then serves the archive; it records when each request came.
+	type busy struct {
+		srv   *httptest.Server
+		mu    sync.Mutex
+		times []time.Time
+	}
+	newBusy := func(retryAfter string, busyFor int) *busy {
+		b := &busy{}
+		b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b.mu.Lock()
+			b.times = append(b.times, time.Now())
+			n := len(b.times)
+			b.mu.Unlock()
+			if n <= busyFor {
+				w.Header().Set("Retry-After", retryAfter)
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			http.ServeContent(w, r, filepath.Base(path), time.Time{}, bytes.NewReader(data))
+		}))
+		t.Cleanup(b.srv.Close)
+		return b
+	}
+	var sent atomic.Int64
+	good := webSeedServer(t, path, false, false, &sent)
+	tests := []struct {
+		name       string
+		retryAfter string
+		busyFor    int
+		withGood   bool
+		// minGap, maxGap bound the time between the busy seed's first
+		// and second request (none when it was asked once).
+		minGap, maxGap time.Duration
+		asked          int // requests the busy seed got
+	}{
+		{name: "retry after 2 s", retryAfter: "2", busyFor: 1, minGap: 1900 * time.Millisecond, maxGap: 5 * time.Second, asked: 2},
+		{name: "a bad value", retryAfter: "soon", busyFor: 1, maxGap: 1500 * time.Millisecond, asked: 2},
+		{name: "another seed meanwhile", retryAfter: "30", busyFor: 100, withGood: true, asked: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := newBusy(tt.retryAfter, tt.busyFor)
+			meta, err := torrentmeta.Build(path, "", b.srv.URL+"/packages/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			torrentBytes := meta.Torrent
+			if tt.withGood {
+				torrentBytes = withURLList(t, torrentBytes, []string{b.srv.URL + "/packages/", good.URL + "/packages/"})
+			}
+			// GiveUpAfter under the wait: a seed that said when to come
+			// back is a source meanwhile.
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+				WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := leecher.Download(ctx, torrentBytes, nil, nil); err != nil {
+				t.Fatalf("download after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if len(b.times) != tt.asked {
+				t.Fatalf("the busy seed was asked %d times, want %d", len(b.times), tt.asked)
+			}
+			if tt.asked < 2 {
+				if took := time.Since(start); took > 10*time.Second {
+					t.Errorf("took %v: the working seed waited for the busy one", took)
+				}
+				return
+			}
+			if gap := b.times[1].Sub(b.times[0]); gap < tt.minGap || gap > tt.maxGap {
+				t.Errorf("asked again %v after its 503 (Retry-After: %s), want %v to %v", gap.Round(time.Millisecond), tt.retryAfter, tt.minGap, tt.maxGap)
+			}
+		})
+	}
+}
