@@ -366,6 +366,25 @@ func TestRemoveKeepsChangedFiles(t *testing.T) {
 	}
 }
 
+// TestRemoveKeepsChangedFileWithALongName: a changed file whose name the
+// suffix takes past NAME_MAX (255 bytes) is kept under its name cut to fit
+// (state.SaveName). Before, the rename failed with "file name too long"
+// and the removal rolled back: the package could be neither upgraded nor
+// uninstalled while the user's change was there.
+func TestRemoveKeepsChangedFileWithALongName(t *testing.T) {
+	long := strings.Repeat("c", 245) + ".conf" // 250 bytes
+	f := newFixture(t, tree{"etc/": "", "etc/" + long: "default", "etc/" + strings.Repeat("c", 242) + ".distpac-save": "an older save"})
+	old := f.installed("app", "1.0.0", "etc", "etc/"+long)
+	os.WriteFile(filepath.Join(f.prefix, "etc", long), []byte("edited by the user"), 0o644)
+	if _, err := f.run([]Change{{Old: old}}, Options{Warn: func(string, ...any) {}}); err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"etc/": "", "etc/" + strings.Repeat("c", 242) + ".distpac-save": "an older save", "etc/" + strings.Repeat("c", 240) + ".distpac-save.1": "edited by the user"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+}
+
 // TestRemoveLeavesUsersDirectory: a file the package placed that the user
 // replaced with a directory of their own stays where it is, with a
 // warning. Before, the check for it never matched ("is a dir now" is what

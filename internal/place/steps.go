@@ -97,9 +97,9 @@ func (p *prep) sameAcross(c Change) {
 func (p *prep) setAside(abs string, keep bool) string {
 	var dst string
 	if keep {
-		dst = abs + state.SaveSuffix
+		dst = state.SaveName(abs, 0)
 		for n := 1; exists(dst) || p.taken(dst); n++ {
-			dst = abs + state.SaveSuffix + "." + strconv.Itoa(n)
+			dst = state.SaveName(abs, n)
 		}
 	} else {
 		dst = filepath.Join(filepath.Dir(abs), state.BackupPrefix+p.txid+"-"+strconv.Itoa(len(p.ops)))

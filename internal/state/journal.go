@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // OpKind is what one journaled step does.
@@ -56,6 +58,32 @@ const BackupPrefix = ".distpac-"
 
 // SaveSuffix ends the name a changed file is kept under when it is removed.
 const SaveSuffix = ".distpac-save"
+
+// nameMax is NAME_MAX, the longest name of one path component on Linux
+// file systems.
+const nameMax = 255
+
+// SaveName is where the changed file at src is kept when it is removed:
+// src.distpac-save, or src.distpac-save.N for n above 0. A name the
+// suffix would take past NAME_MAX is cut first (at a character's
+// boundary): a file of 243 bytes or more, which a package may hold, could
+// not be kept, and the transaction that removed it failed with the OS's
+// "file name too long" and rolled back, so that the package could be
+// neither upgraded nor uninstalled while the user's change was there.
+func SaveName(src string, n int) string {
+	suffix := SaveSuffix
+	if n > 0 {
+		suffix += "." + strconv.Itoa(n)
+	}
+	dir, base := filepath.Split(src)
+	if over := len(base) + len(suffix) - nameMax; over > 0 && over < len(base) {
+		base = base[:len(base)-over]
+		for base != "" && !utf8.ValidString(base) {
+			base = base[:len(base)-1]
+		}
+	}
+	return dir + base + suffix
+}
 
 // Journal is a transaction that moves files in the prefix.
 type Journal struct {
@@ -190,18 +218,25 @@ func validateOp(work string, op Op, b Bounds) error {
 	return nil
 }
 
-// isSaveName reports whether dst is src's save name: src.distpac-save or
-// src.distpac-save.N.
+// isSaveName reports whether dst is src's save name (SaveName): src.distpac-save
+// or src.distpac-save.N, src's name cut to fit.
 func isSaveName(src, dst string) bool {
-	rest, ok := strings.CutPrefix(dst, src+SaveSuffix)
-	if !ok {
+	i := strings.LastIndex(dst, SaveSuffix)
+	if i < 0 {
 		return false
 	}
-	if rest == "" {
-		return true
+	n := 0
+	if rest := dst[i+len(SaveSuffix):]; rest != "" {
+		digits, ok := strings.CutPrefix(rest, ".")
+		if !ok || digits == "" || strings.Trim(digits, "0123456789") != "" || len(digits) > 9 {
+			return false
+		}
+		n, _ = strconv.Atoi(digits)
+		if n == 0 {
+			return false
+		}
 	}
-	n, ok := strings.CutPrefix(rest, ".")
-	return ok && n != "" && strings.Trim(n, "0123456789") == ""
+	return dst == SaveName(src, n)
 }
 
 func within(dir, p string) bool {
