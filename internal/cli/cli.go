@@ -150,7 +150,11 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	root.SetErr(stdio.Err)
 	root.SilenceErrors = true
 	root.SilenceUsage = true
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{Err: flagValueError(err)} })
+	o := &outcome{}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		o.badFlags = true
+		return &UsageError{Err: flagValueError(err)}
+	})
 	for _, r := range recorders {
 		if path := os.Getenv(r.env); path != "" {
 			if stop, err := startRecording(path, r.start, r.stop); err != nil {
@@ -168,7 +172,6 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	}
 	root.InitDefaultCompletionCmd(args...)
 	guardGroups(root)
-	o := &outcome{}
 	cmd, err := root.ExecuteContextC(context.WithValue(ctx, outcomeKey{}, o))
 	if err == nil {
 		return ExitOK
@@ -205,8 +208,11 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 
 // outcome is what Run learns of the command it ran: the printer the
 // global flags made for it (nil when it failed before it ran, on its
-// arguments).
-type outcome struct{ ui *ui.Printer }
+// arguments), and whether its flags failed to parse (badFlags).
+type outcome struct {
+	ui       *ui.Printer
+	badFlags bool
+}
 
 type outcomeKey struct{}
 
@@ -218,7 +224,7 @@ type outcomeKey struct{}
 // error in it (install --json after its plan) is left alone. stderr still
 // gets the error line and the exit status stays the same.
 func (o *outcome) printJSONError(cmd *cobra.Command, args []string, out io.Writer, msg, hint string) {
-	if cmd == nil || o.ui != nil && o.ui.WroteJSON() || !jsonAsked(cmd, args) {
+	if cmd == nil || o.ui != nil && o.ui.WroteJSON() || !jsonAsked(cmd, args, o.badFlags) {
 		return
 	}
 	v := struct {
@@ -233,15 +239,16 @@ func (o *outcome) printJSONError(cmd *cobra.Command, args []string, out io.Write
 }
 
 // jsonAsked reports whether cmd was called with --json: its flag as
-// parsed or, when the parse stopped at a mistaken flag before it ("list
-// --bogus --json" printed no JSON, a newcomer's run), the word on the
-// command line, before any "--".
-func jsonAsked(cmd *cobra.Command, args []string) bool {
+// parsed or, when the parse stopped at a mistaken flag (badFlags) before
+// it ("list --bogus --json" printed no JSON, a newcomer's run), the word
+// on the command line, before any "--". Where the flags parsed, the
+// parse is right: in "install --overwrite --json x", --json is a glob.
+func jsonAsked(cmd *cobra.Command, args []string, badFlags bool) bool {
 	f := cmd.Flags().Lookup("json")
 	if f == nil {
 		return false
 	}
-	if f.Changed {
+	if f.Changed || !badFlags {
 		return f.Value.String() == "true"
 	}
 	for _, a := range args {

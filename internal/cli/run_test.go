@@ -121,6 +121,7 @@ func TestRunJSONError(t *testing.T) {
 			return WithHint(errors.New(`cannot install helo: no package named "helo"`), "did you mean hello?")
 		}}
 		fail.Flags().BoolVar(&asJSON, "json", false, "")
+		fail.Flags().String("overwrite", "", "")
 		result := &cobra.Command{Use: "result", RunE: func(*cobra.Command, []string) error {
 			g.UI.JSON(map[string]string{"error": "its own"})
 			return errors.New("its own")
@@ -145,6 +146,10 @@ func TestRunJSONError(t *testing.T) {
 		{[]string{"fail", "--bogus", "--json=true", "helo"}, ExitUsage, "{\n  \"error\": \"unknown flag: --bogus\"\n}\n"},
 		{[]string{"fail", "--bogus", "--json=false", "helo"}, ExitUsage, ""},
 		{[]string{"fail", "--bogus", "--", "--json"}, ExitUsage, ""},
+		// Where the flags parsed, --json is what they say: here the
+		// value of --overwrite, not a request for JSON.
+		{[]string{"fail", "--overwrite", "--json", "helo"}, ExitFailure, ""},
+		{[]string{"fail", "--overwrite", "--json"}, ExitUsage, ""},
 	} {
 		var g Global
 		var out, errOut bytes.Buffer
