@@ -139,10 +139,9 @@ func checkURLList(urls []string, max int) error {
 		if err := checkURL(u, "http", "https"); err != nil {
 			return fmt.Errorf("entry %d: %w", i+1, err)
 		}
-		if j := slices.IndexFunc(urls[:i], func(v string) bool { return SameServer(u, v) }); j >= 0 {
-			if trimSlash(urls[j]) != trimSlash(u) {
-				return fmt.Errorf("entry %d: %q is entry %d too, but for its password: %s", i+1, redact.URL(u), j+1, TwoPasswords)
-			}
+		if j, twoPasswords := Repeated(urls, i); twoPasswords {
+			return fmt.Errorf("entry %d: %q is entry %d too, but for its password: %s", i+1, redact.URL(u), j+1, TwoPasswords)
+		} else if j >= 0 {
 			return fmt.Errorf("entry %d: %q is entry %d too", i+1, redact.URL(u), j+1)
 		}
 	}
@@ -158,6 +157,15 @@ func checkURLList(urls []string, max int) error {
 // user, so the other only ever failed.
 func SameServer(a, b string) bool {
 	return redact.URL(trimSlash(a)) == redact.URL(trimSlash(b))
+}
+
+// Repeated returns the first of urls[:i] that names the server urls[i]
+// names (SameServer), -1 for none, and whether the two differ in their
+// password and not only in trailing slashes: the one check of
+// server_urls, announce_urls and a mirror's primaries.
+func Repeated(urls []string, i int) (j int, twoPasswords bool) {
+	j = slices.IndexFunc(urls[:i], func(v string) bool { return SameServer(urls[i], v) })
+	return j, j >= 0 && trimSlash(urls[j]) != trimSlash(urls[i])
 }
 
 // TwoPasswords says why two URLs that differ only in their password are

@@ -180,16 +180,15 @@ func primaryURLs(args []string, env string) ([]string, error) {
 // checkPrimaryURLs checks each URL a mirror follows, and that none is
 // given twice (as a client's server_urls refuses): the second would only
 // be the first tried again, and one that differs only in its password
-// would share its entry in the mirror's servers.json (config.SameServer).
+// would share its entry in the mirror's servers.json (config.Repeated).
 func checkPrimaryURLs(args []string) error {
 	for i, a := range args {
 		if err := checkPrimaryURL(a); err != nil {
 			return err
 		}
-		if j := slices.IndexFunc(args[:i], func(b string) bool { return config.SameServer(a, b) }); j >= 0 {
-			if strings.TrimRight(args[j], "/") != strings.TrimRight(a, "/") {
-				return cli.Usagef("mirror: %q is given twice, with two passwords (URLs %d and %d): %s", redact.URL(a), j+1, i+1, config.TwoPasswords)
-			}
+		if j, twoPasswords := config.Repeated(args, i); twoPasswords {
+			return cli.Usagef("mirror: %q is given twice, with two passwords (URLs %d and %d): %s", redact.URL(a), j+1, i+1, config.TwoPasswords)
+		} else if j >= 0 {
 			return cli.Usagef("mirror: %q is given twice (URLs %d and %d)", redact.URL(a), j+1, i+1)
 		}
 	}
