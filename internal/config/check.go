@@ -94,12 +94,11 @@ func CheckBaseURL(s string) error {
 // mirror's primary URL (dist-server mirror) may hold one, being nowhere
 // published. A user alone is refused too: a token is often given as one.
 func checkPublished(s, key string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if !redact.HasUser(s) {
 		return nil
 	}
 	what := "a user name"
-	if _, ok := u.User.Password(); ok {
+	if redact.HasPassword(s) {
 		what = "a user and password"
 	}
 	return fmt.Errorf("%q holds %s: %s goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)",

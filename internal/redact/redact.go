@@ -38,6 +38,16 @@ func URL(s string) string {
 // already masked carries none).
 func HasPassword(s string) bool { return URL(s) != s }
 
+// HasUser reports whether s carries a user, with a password or without
+// (a token is often given as one): its userinfo when it parses, else a
+// password found by its text (HasPassword).
+func HasUser(s string) bool {
+	if u, err := url.Parse(s); err == nil {
+		return u.User != nil
+	}
+	return HasPassword(s)
+}
+
 // URLs is URL of each of us, in a new slice.
 func URLs(us []string) []string {
 	out := make([]string, len(us))

@@ -70,6 +70,27 @@ func TestHasPassword(t *testing.T) {
 	}
 }
 
+// TestHasUser: a user with a password or without, parsed or found by
+// the text of a URL that does not parse.
+func TestHasUser(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want bool
+	}{
+		{"https://user:secret@repo.example/", true},
+		{"http://user@repo.example/", true},
+		{"https://user:se#cret@repo.example/", true}, // does not parse
+		{"https://user:xxxxx@repo.example/", true},
+		{"http://repo.example:8080/v@1/pkg", false},
+		{"http://repo.example/", false},
+		{"", false},
+	} {
+		if got := HasUser(tt.in); got != tt.want {
+			t.Errorf("HasUser(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestURLs(t *testing.T) {
 	in := []string{"http://a:secret@h1", "http://h2"}
 	got := URLs(in)

@@ -152,11 +152,10 @@ const MaxSeeders = 8
 // read (public_url, announce_url); this holds for every other way a
 // torrent is made.
 func checkPublic(s string) error {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if !redact.HasUser(s) {
 		return nil
 	}
-	return fmt.Errorf("%q holds a user or password, which the torrent would publish", u.Redacted())
+	return fmt.Errorf("%q holds a user or password, which the torrent would publish", redact.URL(s))
 }
 
 // Credentials lists the URLs of a torrent's announce list and url-list
@@ -168,7 +167,7 @@ func checkPublic(s string) error {
 func Credentials(mi *metainfo.MetaInfo) []string {
 	var out []string
 	for _, u := range append(slices.Concat(mi.UpvertedAnnounceList()...), mi.UrlList...) {
-		if p, err := url.Parse(u); err == nil && p.User != nil || redact.HasPassword(u) {
+		if redact.HasUser(u) {
 			out = append(out, redact.URL(u))
 		}
 	}
