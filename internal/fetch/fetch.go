@@ -129,7 +129,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 	// plan kept 8.0: a newcomer's run).
 	f.firstDone = 0
 	for _, r := range need {
-		f.firstDone += PartBytes(cache.PartName(filepath.Join(o.Paths.Cache(), r.Archive)))
+		f.firstDone += PartBytes(o.Paths.Cache(), r)
 	}
 	o.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.Via())
 	bar := o.UI.NewProgress(total, ui.Count(len(need), "package"))
@@ -277,7 +277,7 @@ func (f *Fetch) Partial() bool {
 func (f *Fetch) Kept() int64 {
 	var n int64
 	for _, r := range f.need {
-		n += min(PartBytes(cache.PartName(filepath.Join(f.o.Paths.Cache(), r.Archive))), r.Size)
+		n += KeptBytes(f.o.Paths.Cache(), r)
 	}
 	return n
 }
@@ -338,11 +338,11 @@ func lessGC() {
 	}
 }
 
-// PartBytes is how much of a partial download is already on disk (its
-// allocated blocks: the file is written at piece offsets, so its length
-// says little); it stays resumable.
-func PartBytes(path string) int64 {
-	fi, err := os.Stat(path)
+// PartBytes is how much of row's partial download in the cache dir is
+// already on disk (its .part file's allocated blocks: the file is written
+// at piece offsets, so its length says little); it stays resumable.
+func PartBytes(dir string, row catalog.Package) int64 {
+	fi, err := os.Stat(cache.PartName(filepath.Join(dir, row.Archive)))
 	if err != nil {
 		return 0
 	}
@@ -350,4 +350,10 @@ func PartBytes(path string) int64 {
 		return min(st.Blocks*512, fi.Size())
 	}
 	return 0
+}
+
+// KeptBytes is PartBytes, at most row's size: what the plan counts "kept
+// from an interrupted download", and a failed fetch says it kept (Kept).
+func KeptBytes(dir string, row catalog.Package) int64 {
+	return min(PartBytes(dir, row), row.Size)
 }

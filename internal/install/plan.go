@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
 
-	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/manifest"
@@ -317,7 +315,7 @@ func (c *Client) downloadSizes(items []item) downloadSize {
 	for _, it := range items {
 		if !fetch.Cached(c.Paths.Cache(), it.row) {
 			s.total += it.row.Size
-			s.kept += min(fetch.PartBytes(cache.PartName(filepath.Join(c.Paths.Cache(), it.row.Archive))), it.row.Size)
+			s.kept += fetch.KeptBytes(c.Paths.Cache(), it.row)
 		}
 	}
 	return s
