@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -191,7 +192,15 @@ type TreeBounds struct {
 	// a path must still be one a system call takes, or placing it fails
 	// with the OS's "file name too long".
 	Under string
-	count tally
+	// Placed is the directory the tree is placed under (the prefix), ""
+	// for none, and Aside the room (in bytes) a path's directory under
+	// it must leave for the name its entry is set aside under, beside
+	// it, when an upgrade or a removal takes it away (the client's
+	// state.MaxAsideName): without it, a file could be installed and
+	// then neither upgraded nor removed.
+	Placed string
+	Aside  int
+	count  tally
 }
 
 // Check counts name, the clean relative path of one more entry of the
@@ -212,6 +221,9 @@ func (b *TreeBounds) Check(name string) error {
 		msg = err.Error()
 	} else if n := len(b.Under) + 1 + len(name); b.Under != "" && n > MaxPathLen {
 		msg = fmt.Sprintf("path of %d bytes under %s, longer than the %d bytes a system call takes", n, showName(b.Under), MaxPathLen)
+	} else if n, base := len(b.Placed)+1+len(name), len(path.Base(name)); b.Placed != "" && n-base+max(base, b.Aside) > MaxPathLen {
+		msg = fmt.Sprintf("path of %d bytes under %s leaves no room beside it for the %d-byte name it is set aside under when upgraded or removed (a system call takes %d bytes)",
+			n, showName(b.Placed), b.Aside, MaxPathLen)
 	}
 	if msg != "" {
 		return &entryError{path: showName(name), msg: msg, kind: ErrUnsafe}

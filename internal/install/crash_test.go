@@ -19,6 +19,8 @@ const (
 	// crashUninstallEnv makes the helper uninstall the packages it names
 	// (space-separated) instead of upgrading.
 	crashUninstallEnv = "DISTPAC_TEST_CRASH_UNINSTALL"
+	// crashPrefixEnv sets the helper's prefix (the world's by default).
+	crashPrefixEnv = "DISTPAC_TEST_CRASH_PREFIX"
 )
 
 // TestCrashAtEveryStep kills an upgrade with SIGKILL at every step of its
@@ -113,6 +115,9 @@ func TestCrashHelper(t *testing.T) {
 		t.Skip("run by TestCrashAtEveryStep")
 	}
 	w := worldAt(t, dir)
+	if p := os.Getenv(crashPrefixEnv); p != "" {
+		w.client.Config.Prefix = p
+	}
 	at, moves := os.Getenv(crashAtEnv), 0
 	w.client.hook = func(step string) error {
 		if step == "move" {

@@ -8,7 +8,6 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/distpac/distpac/internal/state"
@@ -102,7 +101,7 @@ func (p *prep) setAside(abs string, keep bool) string {
 			dst = state.SaveName(abs, n)
 		}
 	} else {
-		dst = filepath.Join(filepath.Dir(abs), state.BackupPrefix+p.txid+"-"+strconv.Itoa(len(p.ops)))
+		dst = state.BackupName(abs, p.txid, len(p.ops))
 	}
 	p.ops = append(p.ops, state.Op{Kind: state.OpAway, Src: abs, Dst: dst, Ino: inode(abs)})
 	p.away[abs] = true

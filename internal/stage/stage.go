@@ -92,13 +92,15 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 }
 
 // scan records the staged tree, held to o.Bounds; a path must fit under
-// the staging root, which placing moves it from, and under the prefix.
+// the staging root, which placing moves it from, and under the prefix,
+// with room beside it for the name it is set aside under later.
 func (t *Tree) scan(ctx context.Context, o Options) error {
 	bounds := o.Bounds
 	bounds.Under = t.Root
 	if len(o.Prefix) > len(t.Root) {
 		bounds.Under = o.Prefix
 	}
+	bounds.Placed, bounds.Aside = o.Prefix, state.MaxAsideName
 	if _, err := os.Lstat(t.Root); os.IsNotExist(err) {
 		return nil
 	}

@@ -63,20 +63,41 @@ const SaveSuffix = ".distpac-save"
 // file systems.
 const nameMax = 255
 
+// MaxAsideName is the room a path's directory must leave for the name its
+// entry is set aside under, beside it, when an upgrade or a removal takes
+// it away: a backup's (BackupName: 40 bytes at most, with the work
+// directories install makes and fewer than 10^11 steps) or a changed
+// file's (SaveName, its name cut to fit). Install holds a staged path
+// under the prefix to it (stage, archive.TreeBounds.Aside): a file with a
+// short name whose path came within 30 bytes of the 4095 a system call
+// takes was installed, and then could be neither upgraded nor uninstalled
+// (its backup's path was past the bound, and the journal refused it).
+const MaxAsideName = 40
+
+// BackupName is where the file at src is set aside, in its own directory,
+// by the step n of the transaction txid (its work directory's name less
+// "txn-"), until the transaction is committed: .distpac-TXID-N.
+func BackupName(src, txid string, n int) string {
+	return filepath.Join(filepath.Dir(src), BackupPrefix+txid+"-"+strconv.Itoa(n))
+}
+
 // SaveName is where the changed file at src is kept when it is removed:
 // src.distpac-save, or src.distpac-save.N for n above 0. A name the
-// suffix would take past NAME_MAX is cut first (at a character's
-// boundary): a file of 243 bytes or more, which a package may hold, could
-// not be kept, and the transaction that removed it failed with the OS's
-// "file name too long" and rolled back, so that the package could be
-// neither upgraded nor uninstalled while the user's change was there.
+// suffix would take past NAME_MAX, or a path past PATH_MAX, is cut first
+// (at a character's boundary): a file of 243 bytes or more, which a
+// package may hold, could not be kept, and the transaction that removed
+// it failed with the OS's "file name too long" and rolled back, so that
+// the package could be neither upgraded nor uninstalled while the user's
+// change was there; so could a file whose path came within 13 bytes of
+// PATH_MAX.
 func SaveName(src string, n int) string {
 	suffix := SaveSuffix
 	if n > 0 {
 		suffix += "." + strconv.Itoa(n)
 	}
 	dir, base := filepath.Split(src)
-	if over := len(base) + len(suffix) - nameMax; over > 0 && over < len(base) {
+	over := max(len(base)+len(suffix)-nameMax, len(src)+len(suffix)-maxPathLen)
+	if over > 0 && over < len(base) {
 		base = base[:len(base)-over]
 		for base != "" && !utf8.ValidString(base) {
 			base = base[:len(base)-1]
