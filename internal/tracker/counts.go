@@ -13,6 +13,18 @@ import (
 
 // tally is what a torrent's completed downloads counted: the count, and
 // each host's (hostOf) downloads in its current window (countDownload).
+//
+// A host whose window ended stays in hosts until the list is full
+// (countDownload sweeps then, at most once a minute), not until the
+// tracker's periodic sweep (Run): a sweep there would not lower the bound,
+// and nobody sees such a host. The bound is MaxPeersPerTorrent hosts a
+// tally, which one busy day reaches whether or not ended windows go
+// early; at 82 bytes a host, 82 KB a torrent at the default 1000. Ended
+// windows are not seen: countDownload starts a new one for such a host,
+// Save writes only the windows not ended (savedTallyLocked), and scrape,
+// the metrics and status read the count and the live peers, never hosts
+// (TestEndedWindowsUnseen). Deleting them would free little anyway: a Go
+// map keeps its size when entries are deleted.
 type tally struct {
 	completed int32
 	// hosts is nil until a download counts.

@@ -2,6 +2,9 @@ package tracker
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	anacrolixTracker "github.com/anacrolix/torrent/tracker"
@@ -55,5 +58,52 @@ func TestTalliesOneHome(t *testing.T) {
 		if got := completedOf(t, pinned, ih); got != 1 {
 			t.Errorf("%x, pinned beyond MaxTorrents: %d completed, want 1", ih[:2], got)
 		}
+	}
+}
+
+// TestEndedWindowsUnseen: the hosts whose day ended stay in a tally until
+// its list is full (tally's comment says why that is bounded and cheap),
+// and nothing shows them: the saved file holds the count and no host, a
+// restart restores the count alone, and each such host counts again.
+func TestEndedWindowsUnseen(t *testing.T) {
+	clock := newFakeClock()
+	ih := infoHash(1)
+	tr := New(Options{Now: clock.Now})
+	tr.AddPeer(ih, loopback(6881), true)
+	for port := uint16(7001); port <= 7003; port++ {
+		completeAt(t, tr, ih, port)
+	}
+	if n := len(tr.tallies[ih].hosts); n != 1 {
+		t.Fatalf("%d hosts recorded for three peers of 127.0.0.1, want 1", n)
+	}
+	clock.Advance(downloadWindow)
+	if n := len(tr.tallies[ih].hosts); n != 1 {
+		t.Fatalf("%d hosts recorded a day later, want the 1 kept until the list is full", n)
+	}
+	path := filepath.Join(t.TempDir(), "tracker-peers.jsonl")
+	if _, err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"completed":3`) || strings.Contains(string(b), `"hosts"`) {
+		t.Fatalf("saved a day later:\n%s\nwant the count of 3 and no host", b)
+	}
+	again := New(Options{Now: clock.Now})
+	res, err := again.Restore(path)
+	if err != nil || res.Hosts != 0 || res.HostsExpired != 0 {
+		t.Fatalf("Restore = %+v, %v; want no host", res, err)
+	}
+	again.AddPeer(ih, loopback(6881), true)
+	if got := completedOf(t, again, ih); got != 3 {
+		t.Fatalf("restored count %d, want 3", got)
+	}
+	for port := uint16(7001); port <= 7003; port++ {
+		completeAt(t, tr, ih, port)
+	}
+	if got := completedOf(t, tr, ih); got != 6 {
+		t.Fatalf("the host whose day ended, three more: count %d, want 6", got)
 	}
 }

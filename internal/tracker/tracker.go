@@ -6,9 +6,9 @@
 // package supplies its peer store (the trackerServer.AnnounceTracker
 // interface), limits, expiry and the routing around it. Memory is bounded by
 // Options.MaxTorrents × Options.MaxPeersPerTorrent peers, and as many hosts'
-// counts of completed downloads (countDownload; about 40 bytes each with
-// the map's overhead, kept a day after the peers are gone), and as many
-// again for the torrents with no live swarm (at most MaxTorrents of them).
+// counts of completed downloads (countDownload; 82 bytes each with the
+// map's overhead, measured with IPv4 hosts on Go 1.26), and as many again
+// for the torrents with no live swarm (at most MaxTorrents of them).
 //
 // A peer is identified by the address it announces from: the IP of the HTTP
 // connection (Request.RemoteAddr) and the port from the query. The BEP 3 "ip"
