@@ -115,7 +115,7 @@ func TestMirror(t *testing.T) {
 	out := r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", primary)
 	t.Logf("mirror ready in %v (archives from the primary's web seed):\n%s", time.Since(start).Round(time.Millisecond), out)
 	if !strings.Contains(out, "dist-server mirror running") || !strings.Contains(out, "following "+primary) ||
-		!strings.Contains(out, "following the primary's key "+key) {
+		!strings.Contains(out, "TRUST ON FIRST USE: pinned the key "+primary+" presented, "+key+" (") {
 		t.Fatalf("mirror start said:\n%s", out)
 	}
 	st := r.run("dist-server", "mirror", "mirror.yaml", "status")

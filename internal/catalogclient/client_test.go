@@ -1,6 +1,7 @@
 package catalogclient_test
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -383,9 +384,18 @@ func TestSyncTrustOnFirstUse(t *testing.T) {
 	pub.publish(1, buildCatalog(t, 1, "", "foo"))
 	dir := t.TempDir()
 
-	res := mustSync(t, syncOpts(pub.ts.URL, dir, nil))
+	// The pin is the caller's to say (Result.Pinned): a warning of the
+	// sync's own made it two lines of a mirror's log, neither naming the
+	// server.
+	var logged bytes.Buffer
+	opts := syncOpts(pub.ts.URL, dir, nil)
+	opts.Logger = slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	res := mustSync(t, opts)
 	if !res.Pinned.Equal(key.Public()) || !res.Updated || res.Serial != 1 || res.Packages != 1 {
 		t.Fatalf("first sync = %+v, want the server's key pinned, serial 1, 1 package", res)
+	}
+	if strings.Contains(logged.String(), "first use") {
+		t.Fatalf("the sync logged the pin itself:\n%s", logged.String())
 	}
 	// server.key holds the key alone, as every version reads it (one
 	// before the origin refused a second line: "not base64"); the server

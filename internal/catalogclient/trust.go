@@ -392,7 +392,15 @@ func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
 	if err := writePin(s.dir, p); err != nil {
 		return fmt.Errorf("sync: pin server key: %w", err)
 	}
-	s.log.Warn(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
+	// A key pinned on first use is the caller's to show (Result.Pinned),
+	// with the server and what to compare it with: a warning here too
+	// put two lines of the one pin in a mirror's log, neither naming the
+	// server. A rotation followed has no one else to say it.
+	log := s.log.Warn
+	if firstUse {
+		log = s.log.Debug
+	}
+	log(why, "key", k.String(), "fingerprint", k.Fingerprint(), "path", filepath.Join(s.dir, keyFile))
 	return nil
 }
 

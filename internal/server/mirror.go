@@ -55,8 +55,10 @@ type MirrorOptions struct {
 	Logger   *slog.Logger
 	// Ready is called once the mirror serves a catalog.
 	Ready func(Info)
-	// Pinned is called when a sync pinned the primary's key on first use.
-	Pinned func(signing.PublicKey)
+	// Pinned is called when a sync pinned the primary's key on first use,
+	// with the URL of the primary that presented it (its password
+	// masked): the one place that says so.
+	Pinned func(key signing.PublicKey, from string)
 }
 
 // DefaultMirrorInterval is how often a mirror syncs: one conditional GET
@@ -230,7 +232,7 @@ func (m *mirror) round(ctx context.Context) error {
 	}
 	m.mu.Unlock()
 	if res.Pinned != nil && m.opts.Pinned != nil {
-		m.opts.Pinned(res.Pinned)
+		m.opts.Pinned(res.Pinned, res.Server)
 	}
 	if syncErr == nil && m.opts.Key != nil {
 		m.pinGivenKey(dir)

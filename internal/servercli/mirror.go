@@ -136,10 +136,12 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		// Only a sync that pinned the key on first use calls it: a start
 		// after one with --key, which pinned the key given, does not (every
 		// start without --key said "pinned on first use" of it once).
-		Pinned: func(k signing.PublicKey) {
+		// One line, as ssh's for a new host key: the key, the primary
+		// that presented it, where it is kept and how to check it.
+		Pinned: func(k signing.PublicKey, from string) {
 			t, _ := catalogclient.LoadTrust(sp.MirrorCatalog(), nil) // for its Path
-			e.UI.Warnf("TRUST ON FIRST USE: following the primary's key %s (%s), pinned on first use in %s: compare it with `dist-server key` on the primary; pass --key to pin it explicitly\n",
-				k, k.Fingerprint(), t.Path)
+			e.UI.Warnf("TRUST ON FIRST USE: pinned the key %s presented, %s (%s), in %s: compare it with `dist-server key` on the primary; --key KEY pins the key you give instead\n",
+				from, k, k.Fingerprint(), t.Path)
 		},
 	}))
 }
