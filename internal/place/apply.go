@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 
 	"github.com/distpac/distpac/internal/state"
@@ -87,7 +86,7 @@ func Finish(j state.Journal) error {
 	var errs []error
 	for _, op := range j.Ops {
 		switch {
-		case op.Kind == state.OpAway && strings.HasPrefix(filepath.Base(op.Dst), state.BackupPrefix):
+		case state.IsBackup(op):
 			// RemoveAll, which never follows a symlink, and is done after
 			// a crash in the middle as well as before it.
 			if err := os.RemoveAll(op.Dst); err != nil {

@@ -385,6 +385,23 @@ func TestRemoveKeepsChangedFileWithALongName(t *testing.T) {
 	}
 }
 
+// TestRemoveKeepsChangedFileNamedLikeABackup: a changed file whose name
+// starts as a backup's (.distpac-) is kept as NAME.distpac-save, and the
+// commit does not delete it. Before, Finish took every name starting
+// with .distpac- for a backup: the user's copy was deleted.
+func TestRemoveKeepsChangedFileNamedLikeABackup(t *testing.T) {
+	f := newFixture(t, tree{"etc/": "", "etc/.distpac-rc": "default"})
+	old := f.installed("app", "1.0.0", "etc", "etc/.distpac-rc")
+	os.WriteFile(filepath.Join(f.prefix, "etc/.distpac-rc"), []byte("edited by the user"), 0o644)
+	if _, err := f.run([]Change{{Old: old}}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want := tree{"etc/": "", "etc/.distpac-rc.distpac-save": "edited by the user"}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+		t.Fatalf("prefix = %v\nwant %v", got, want)
+	}
+}
+
 // TestRemoveLeavesUsersDirectory: a file the package placed that the user
 // replaced with a directory of their own stays where it is, with a
 // warning. Before, the check for it never matched ("is a dir now" is what

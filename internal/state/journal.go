@@ -217,10 +217,7 @@ func validateOp(work string, op Op, b Bounds) error {
 			return b.outside(op, op.Dst)
 		}
 	case OpAway:
-		dir, base := filepath.Split(op.Dst)
-		backup := filepath.Clean(dir) == filepath.Dir(op.Src) && strings.HasPrefix(base, BackupPrefix)
-		save := isSaveName(op.Src, op.Dst)
-		if !backup && !save {
+		if !IsBackup(op) && !isSaveName(op.Src, op.Dst) {
 			return fmt.Errorf("away %q -> %q: not a backup or save name beside it", op.Src, op.Dst)
 		}
 		if !b.inPrefix(op.Src) {
@@ -237,6 +234,17 @@ func validateOp(work string, op Op, b Bounds) error {
 		return fmt.Errorf("unknown step %q", op.Kind)
 	}
 	return nil
+}
+
+// IsBackup reports whether op sets its path aside as a backup, deleted
+// once the transaction is committed (place.Finish): a name beside it that
+// starts with BackupPrefix and is not its save name. A changed file whose
+// own name starts with BackupPrefix (.distpac-rc) is kept as
+// .distpac-rc.distpac-save, which starts with it too: taken for a backup,
+// the user's copy was deleted at the commit.
+func IsBackup(op Op) bool {
+	dir, base := filepath.Split(op.Dst)
+	return op.Kind == OpAway && filepath.Clean(dir) == filepath.Dir(op.Src) && strings.HasPrefix(base, BackupPrefix) && !isSaveName(op.Src, op.Dst)
 }
 
 // isSaveName reports whether dst is src's save name (SaveName): src.distpac-save
