@@ -100,6 +100,10 @@ type Event struct {
 	// Reports, on the finished event, say where each archive's bytes came
 	// from.
 	Reports []Report `json:"reports,omitempty"`
+	// Busy is a web seed that a download waits for, having answered busy
+	// (swarm.Progress.Busy): sent once per seed and request, so that the
+	// client can say why nothing arrives.
+	Busy *swarm.BusySeed `json:"busy,omitempty"`
 }
 
 // ArchiveError is a download that failed with the archive it failed on:

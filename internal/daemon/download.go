@@ -130,11 +130,16 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			sendSnapshot(nil)
 		}
 	}()
+	busySent := map[string]bool{} // the busy web seeds sent (Event.Busy); guarded by mu
 	g, gctx := errgroup.WithContext(ctx)
 	for i, row := range rows {
 		g.Go(func() error {
 			err := engine.Download(gctx, row.Torrent, torrentmeta.Seeders(row.Magnet), func(p swarm.Progress) {
 				mu.Lock()
+				var busy *swarm.BusySeed
+				if p.Busy != nil && !busySent[p.Busy.Seed] {
+					busySent[p.Busy.Seed], busy = true, p.Busy
+				}
 				done[i] = p.Done
 				peers = max(peers, p.Peers)
 				step := p.Prefix < row.Size && p.Prefix-sent[i] >= prefixStep(row.Size)
@@ -142,6 +147,9 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 					prefix[i] = p.Prefix
 				}
 				mu.Unlock()
+				if busy != nil {
+					sendSnapshot(func(ev *Event) { ev.Busy = busy })
+				}
 				if step {
 					select {
 					case grew <- struct{}{}:

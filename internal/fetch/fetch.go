@@ -82,6 +82,23 @@ type Fetch struct {
 	// which the report of whole archives lacks; guarded by mu.
 	firstDone, lastDone int64
 	need                []catalog.Package // the archives this fetch downloads
+	busySaid            map[string]bool   // the busy web seeds said (busy); guarded by mu
+}
+
+// busy says, once per seed, that a download waits for a web seed that
+// answered busy: the install was silent until the stall timeout, two
+// minutes, while a server answered 503 with Retry-After to every request.
+func (f *Fetch) busy(b swarm.BusySeed) {
+	f.mu.Lock()
+	said := f.busySaid[b.Seed]
+	if f.busySaid == nil {
+		f.busySaid = map[string]bool{}
+	}
+	f.busySaid[b.Seed] = true
+	f.mu.Unlock()
+	if !said {
+		f.o.UI.Warnf("web seed %s is busy: it answered %s; no peer sends the archive, so distpac waits for that server (at most %s)\n", b.Seed, b.Said, b.For.Round(time.Second))
+	}
 }
 
 // Start starts downloading every archive of rows (a plan's, in its order)
@@ -164,7 +181,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 				warmed = true
 				go stage.Warm(largest)
 			}
-		}, Grew: f.grew, Finished: func(r catalog.Package, t swarm.Transfer) {
+		}, Grew: f.grew, Busy: f.busy, Finished: func(r catalog.Package, t swarm.Transfer) {
 			o.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})

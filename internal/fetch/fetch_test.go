@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -13,8 +14,11 @@ import (
 
 	"github.com/gofrs/flock"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 func TestQuietProgress(t *testing.T) {
@@ -60,5 +64,48 @@ func TestSilentDaemonNamed(t *testing.T) {
 	want := fmt.Sprintf("dist-client daemon (pid %d) is running but did not answer", os.Getpid())
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "another program") {
 		t.Fatalf("openSource: %v\nwant an error naming the daemon: %s", err, want)
+	}
+}
+
+// busySource reports busy web seeds as a download waiting for them does
+// (at every progress report), then fails.
+type busySource struct{ seeds []swarm.BusySeed }
+
+func (s busySource) Via() string { return "" }
+func (s busySource) Close()      {}
+func (s busySource) Fetch(_ context.Context, _, _ []catalog.Package, ev Events) error {
+	for range 3 {
+		for _, b := range s.seeds {
+			ev.Progress(0, 0)
+			ev.busy(&b)
+		}
+	}
+	ev.busy(nil)
+	return errors.New("no source")
+}
+
+// A download waiting for a web seed that answered busy says so on stderr,
+// once per seed: it was silent until the stall timeout (two minutes).
+func TestBusySeedSaid(t *testing.T) {
+	a := swarm.BusySeed{Seed: "http://a.test/packages/", Said: "HTTP 503 Service Unavailable (busy: asked to retry after 10s)", For: time.Minute}
+	b := swarm.BusySeed{Seed: "http://b.test/packages/", Said: "HTTP 429 Too Many Requests (busy: asked to retry after 5s)", For: time.Minute}
+	var out, errOut strings.Builder
+	cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
+	cfg.ApplyDefaults()
+	o := Options{Paths: paths.Home{Root: filepath.Join(t.TempDir(), "distpac")}.Client(), Config: cfg,
+		UI: ui.New(&out, &errOut, false), Source: busySource{[]swarm.BusySeed{a, b}}}
+	rows := []catalog.Package{{Name: "hello", Version: "1.0.0", Archive: "hello-1.0.0.tar.zst", Size: 1000}}
+	f, err := Start(context.Background(), o, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	if err := f.Finish(); err == nil {
+		t.Fatal("the fetch did not fail")
+	}
+	want := "warning: web seed http://a.test/packages/ is busy: it answered HTTP 503 Service Unavailable (busy: asked to retry after 10s); no peer sends the archive, so distpac waits for that server (at most 1m0s)\n" +
+		"warning: web seed http://b.test/packages/ is busy: it answered HTTP 429 Too Many Requests (busy: asked to retry after 5s); no peer sends the archive, so distpac waits for that server (at most 1m0s)\n"
+	if errOut.String() != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", errOut.String(), want)
 	}
 }

@@ -92,6 +92,16 @@ type Events struct {
 	Progress func(done int64, peers int)
 	Grew     func(r catalog.Package, prefix int64)
 	Finished func(catalog.Package, swarm.Transfer)
+	// Busy (may be nil) is called while a download waits for a web seed
+	// that answered busy (swarm.Progress.Busy), maybe often.
+	Busy func(swarm.BusySeed)
+}
+
+// busy calls ev.Busy, if any, with b, if any.
+func (ev Events) busy(b *swarm.BusySeed) {
+	if ev.Busy != nil && b != nil {
+		ev.Busy(*b)
+	}
 }
 
 // holdCached asks a running daemon to hold the archives of a plan taken
@@ -152,6 +162,7 @@ func (f engineSource) Fetch(ctx context.Context, rows, _ []catalog.Package, ev E
 				// a time, as the daemon's does, and sees sums in order.
 				ev.Progress(sum, most)
 				ev.Grew(r, pr.Prefix)
+				ev.busy(pr.Busy)
 				mu.Unlock()
 			})
 			if err != nil {
@@ -193,6 +204,7 @@ func (f daemonSource) Fetch(ctx context.Context, rows, keep []catalog.Package, f
 	}
 	return f.d.Download(ctx, req, f.every, func(ev daemon.Event) {
 		fe.Progress(ev.Bytes, ev.Peers)
+		fe.busy(ev.Busy)
 		for a, n := range ev.Prefix {
 			if r, ok := byArchive[a]; ok {
 				fe.Grew(r, n)

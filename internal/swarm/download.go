@@ -117,10 +117,11 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		}
 	}
 	addDirect()
+	var busy *BusySeed // the web seed waited for (Progress.Busy)
 	report := func() {
 		if progress != nil {
 			st := t.Stats()
-			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers, Prefix: prefixBytes(t)})
+			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers, Prefix: prefixBytes(t), Busy: busy})
 		}
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -148,6 +149,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
 	xfer.setLastResort(lastResort)
 	nextSeed, lastWeb := 0, time.Time{}
+	// busySince is when every web seed was first found waiting out a
+	// busy answer with nothing received since (zero: not so); past
+	// busyWait they no longer count as a source, nor are asked again.
+	var busySince time.Time
 	for {
 		select {
 		case <-t.Complete().On():
@@ -204,6 +209,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// chunk every 300 ms) did for 20 s in a clean clone's make test.
 		if n := st.BytesReadData.Int64() + t.BytesCompleted(); n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
+			busySince, busy = time.Time{}, nil
 		}
 		if time.Since(peersQuiet) > time.Second && time.Since(swarmLooked) > time.Second {
 			swarmLooked = time.Now()
@@ -219,18 +225,33 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// every descriptor in use) is asked again once that passed, the
 		// next seed meanwhile (readySeed). When every seed waits, the
 		// download waits with them: they said when to come back (at most
-		// maxRetryAfter), so they count as sources. A plain 503 is a
-		// failure as before.
+		// maxRetryAfter), so they count as sources, for busyWait at most
+		// with nothing received (DefaultBusyWait); the progress says so
+		// (Progress.Busy). A plain 503 is a failure as before.
 		pick, seedsWait := nextSeed, false
 		if len(seeds) > 0 && !webRunning {
 			errs, _ := webErr.(seedErrors)
 			pick, seedsWait = readySeed(errs, seeds, nextSeed, time.Now())
 			if seedsWait {
-				sourced = time.Now()
+				if busySince.IsZero() {
+					busySince = time.Now()
+				}
+				busy = errs.busySeed(e.busyWait)
 			}
 		}
+		busyOut := !busySince.IsZero() && time.Since(busySince) > e.busyWait
+		if seedsWait && !busyOut {
+			sourced = time.Now()
+		}
+		if busyOut {
+			busy = nil // no longer waited for
+		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
-			return &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
+			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
+			if busyOut {
+				ns.Busy = e.busyWait
+			}
+			return ns
 		}
 		// With nothing else left to try (no peer connected or being
 		// dialled, every tracker has answered) the first web seed is asked
@@ -258,7 +279,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// end waits for the next round (a failing seed beside a waiting
 		// one would otherwise be asked again at every tick).
 		failover := len(seeds) > 0 && pick/len(seeds) == nextSeed/len(seeds) && failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds))
-		if len(seeds) > 0 && allowed && !seedsWait && (stranded || failover ||
+		if len(seeds) > 0 && allowed && !seedsWait && !busyOut && (stranded || failover ||
 			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
 			seed := seeds[pick%len(seeds)]
 			if e.startWebFetch(t, seed, webLabel(lastResort), pick%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor

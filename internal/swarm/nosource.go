@@ -35,6 +35,10 @@ type NoSourceError struct {
 	// Mirror: the engine is a mirror's (Config.Mirror), whose catalog
 	// comes from its primary, not from dist-client sync.
 	Mirror bool
+	// Busy is how long the download waited for web seeds that answered
+	// only busy (Config.BusyWait) before it gave up on them; 0 when it
+	// did not.
+	Busy time.Duration
 }
 
 func (e *NoSourceError) Error() string {
@@ -93,7 +97,14 @@ func (e *NoSourceError) Error() string {
 	}
 	redirected := refusedSeed(e.WebErr, func(w *webStatusError) bool { return denied(w) && w.notSent != nil })
 	forbidden := refusedSeed(e.WebErr, func(w *webStatusError) bool { return w.code == http.StatusForbidden })
+	busyURL, busyWhy := busyAnswer(e.WebErr)
 	switch {
+	case e.Busy > 0 && busyWhy != nil:
+		// The server is up and has the archive, and says it has no room
+		// now: nothing to fix on this side (apt: "503 Service
+		// Unavailable", and the user runs it again later).
+		msg += fmt.Sprintf(" (%s answered only %d %s for %s, and no peer sent anything: the server is busy; try again later)",
+			busyURL, busyWhy.code, http.StatusText(busyWhy.code), e.Busy.Round(time.Second))
 	case e.Mirror && (e.Withdrawn() || gone):
 		// A client's hint sent a mirror's operator to dist-client sync.
 		msg += " (the primary probably withdrew it after signing the catalog this mirror holds: its next sync of the primary drops it)"

@@ -3,10 +3,13 @@ package swarm
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -135,6 +138,75 @@ func TestWebSeedRetryAfter(t *testing.T) {
 			}
 			if gap := b.times[1].Sub(b.times[0]); gap < tt.minGap || gap > tt.maxGap {
 				t.Errorf("asked again %v after its 503 (Retry-After: %s), want %v to %v", gap.Round(time.Millisecond), tt.retryAfter, tt.minGap, tt.maxGap)
+			}
+		})
+	}
+}
+
+// A web seed that answers busy to every request, with no other source,
+// is waited for BusyWait and then given up on, with an error that names
+// it, its answer and that it is busy; meanwhile the progress says which
+// seed the download waits for. Before, a seed that said when to come
+// back counted as a source for good: the download waited, silent, until
+// the caller's stall timeout (dist-client: two minutes, then "no data
+// received for 2m0s from any peer or web seed").
+func TestWebSeedAlwaysBusy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 100<<10)
+	for _, code := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests} {
+		t.Run(http.StatusText(code), func(t *testing.T) {
+			var asked atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				asked.Add(1)
+				w.Header().Set("Retry-After", "1")
+				http.Error(w, "busy", code)
+			}))
+			defer srv.Close()
+			seed := srv.URL + "/packages/"
+			meta, err := torrentmeta.Build(path, "", seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const busyWait, giveUp = 3 * time.Second, time.Second
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+				WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: giveUp, BusyWait: busyWait})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var mu sync.Mutex
+			var seen []BusySeed
+			start := time.Now()
+			err = leecher.Download(ctx, meta.Torrent, nil, func(p Progress) {
+				mu.Lock()
+				defer mu.Unlock()
+				if p.Busy != nil && (len(seen) == 0 || seen[len(seen)-1] != *p.Busy) {
+					seen = append(seen, *p.Busy)
+				}
+			})
+			took := time.Since(start)
+			var ns *NoSourceError
+			if !errors.As(err, &ns) {
+				t.Fatalf("after %v: %v, want a NoSourceError", took.Round(time.Millisecond), err)
+			}
+			if took < busyWait || took > busyWait+giveUp+3*time.Second {
+				t.Errorf("gave up after %v, want %v to %v", took.Round(time.Millisecond), busyWait, busyWait+giveUp+3*time.Second)
+			}
+			want := fmt.Sprintf("(%s answered only %d %s for 3s, and no peer sent anything: the server is busy; try again later)", seed, code, http.StatusText(code))
+			if msg := err.Error(); !strings.Contains(msg, want) || !strings.Contains(msg, fmt.Sprintf("web seed %spkg-1.0.0.tar.zst: HTTP %d", seed, code)) {
+				t.Errorf("error:\n%s\nwant it to name the seed's answer and end with\n%s", msg, want)
+			}
+			// Asked again after each Retry-After, not at every tick.
+			if n := asked.Load(); n < 2 || n > 6 {
+				t.Errorf("the seed was asked %d times in %v (Retry-After: 1)", n, took.Round(time.Millisecond))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			wantSeen := BusySeed{Seed: seed, Said: fmt.Sprintf("HTTP %d %s (busy: asked to retry after 1s)", code, http.StatusText(code)), For: busyWait}
+			if len(seen) != 1 || seen[0] != wantSeen {
+				t.Errorf("the progress said it waited for %+v, want %+v alone", seen, wantSeen)
 			}
 		})
 	}

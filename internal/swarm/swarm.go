@@ -74,6 +74,10 @@ type Config struct {
 	// nothing received and no web seed working before it fails with a
 	// NoSourceError; 0 means DefaultGiveUpAfter.
 	GiveUpAfter time.Duration
+	// BusyWait is how long a download whose only sources are web seeds
+	// answering busy (503 or 429 with Retry-After) waits for them before
+	// it fails with a NoSourceError; 0 means DefaultBusyWait.
+	BusyWait time.Duration
 	// RequestBudget bounds the memory held for peers' queued requests,
 	// over all connections; 0 means DefaultRequestBudget.
 	RequestBudget int64
@@ -96,11 +100,13 @@ type Engine struct {
 	mirror      bool // Config.Mirror
 	// giveUpAfter: see Config.GiveUpAfter.
 	giveUpAfter time.Duration
-	ann         *announcer // nil when Config.DisableTrackers
-	dir         string
-	logger      *slog.Logger
-	addr        netip.AddrPort
-	queues      *requestQueues
+	// busyWait: see Config.BusyWait.
+	busyWait time.Duration
+	ann      *announcer // nil when Config.DisableTrackers
+	dir      string
+	logger   *slog.Logger
+	addr     netip.AddrPort
+	queues   *requestQueues
 	// stallAfter is stallRestart (download.go); a test shortens it
 	// before any Download.
 	stallAfter time.Duration
@@ -297,7 +303,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
@@ -358,6 +364,9 @@ type Progress struct {
 	// in complete, verified pieces: what a reader may take while the rest
 	// arrives (an install unpacks the archive that far).
 	Prefix int64
+	// Busy, while set, is the web seed the download waits for: every
+	// seed answered busy and no peer sends (BusySeed); nil otherwise.
+	Busy *BusySeed
 }
 
 // Stats are engine-wide counters.

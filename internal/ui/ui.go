@@ -72,10 +72,15 @@ func (p *Printer) Dataf(format string, a ...any) {
 	fmt.Fprintf(p.Out, format, a...)
 }
 
-// Warnf prints a warning on stderr.
+// Warnf prints a warning on stderr. A progress bar on the terminal is
+// cleared first, as for Printf: a warning while a download runs (a busy
+// web seed) landed in the middle of it.
 func (p *Printer) Warnf(format string, a ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.bar != nil {
+		p.bar.Clear()
+	}
 	fmt.Fprintf(p.Err, "warning: "+format, a...)
 }
 
