@@ -146,7 +146,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 
 	goodURL := "http://user:" + password + "@" + goodAddr
 	refusingURL := "http://user:" + password + "@" + refusingAddr
-	for _, d := range []string{"creds", "cfg", "wrong", "wrongcfg", "mirrorhome"} {
+	for _, d := range []string{"creds", "cfg", "wrong", "wronginstall", "wrongcfg", "mirrorhome"} {
 		os.MkdirAll(r.path(d), 0o755)
 	}
 	r.writeYAML("cfg/client.yaml", fmt.Sprintf("server_urls:\n  - \"http://user:%s@%s\"\n  - %q\n  - %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
@@ -233,6 +233,19 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	if out != want {
 		t.Errorf("a sync with the wrong password said\n%s\nwant\n%s", out, want)
 	}
+	// An install with the wrong password, its catalog synced before (a
+	// home of its own): the archive's 401 has the sync's hint (it had none).
+	installCfg := r.path("wrongcfg/install.yaml")
+	r.writeYAML("wrongcfg/install.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n", goodURL, r.path("prefix3")))
+	r.run("dist-client", "wronginstall", "wrongcfg/install.yaml", "sync")
+	r.writeYAML("wrongcfg/install.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n", refusingURL, r.path("prefix3")))
+	out = fails("wronginstall", "wrongcfg/install.yaml", "install", "beta")
+	if want := "/packages/beta-1.0.0.tar.zst: HTTP 401 Unauthorized"; !strings.Contains(out, want) {
+		t.Errorf("an install with the wrong password said\n%s\nwant %q", out, want)
+	}
+	if want := fmt.Sprintf("\nhint: the server asks for a user and password (HTTP basic auth): check the user and password in server_url in %s\n", installCfg); !strings.HasSuffix(out, want) {
+		t.Errorf("an install with the wrong password said\n%s\nwant it to end with %q", out, want)
+	}
 	// A 403: the server took the password and refuses the user there.
 	r.writeYAML("wrongcfg/client.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\n", goodURL+"/forbidden", r.path("prefix2")))
 	out = fails("wrong", "wrongcfg/client.yaml", "sync")
@@ -292,5 +305,6 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	leaksInFiles(t, r.path("creds"))
 	leaksInFiles(t, r.path("cfg"), r.path("cfg/client.yaml"))
 	leaksInFiles(t, r.path("wrong"))
+	leaksInFiles(t, r.path("wronginstall"))
 	leaksInFiles(t, r.path("mirrorhome"))
 }

@@ -60,13 +60,13 @@ func httpError(u string, resp *http.Response) error {
 // user and password (HTTP basic auth) that the server URL does not give
 // or that it refused. A private repository behind a web server's basic
 // auth takes them in the URL: https://USER:PASSWORD@HOST/.
-var ErrUnauthorized = errors.New("401 Unauthorized")
+var ErrUnauthorized = httpbound.ErrUnauthorized
 
 // ErrForbidden: the server answered 403 Forbidden. Behind basic auth it
 // knows the user and refuses it (the user is not allowed this
 // repository, or the path is forbidden to all): unlike a 401, the
 // password is not what to check.
-var ErrForbidden = errors.New("403 Forbidden")
+var ErrForbidden = httpbound.ErrForbidden
 
 // statusError is a non-200 answer (httpError), which matches
 // ErrUnauthorized when it is a 401 and ErrForbidden when it is a 403.
@@ -82,8 +82,7 @@ type statusError struct {
 func (e *statusError) Error() string { return e.msg }
 func (e *statusError) Unwrap() error { return e.notSent }
 func (e *statusError) Is(target error) bool {
-	return target == ErrUnauthorized && e.code == http.StatusUnauthorized ||
-		target == ErrForbidden && e.code == http.StatusForbidden
+	return target != nil && target == httpbound.Refused(e.code)
 }
 
 // Refused is the URL (as messages show it, its password masked) whose

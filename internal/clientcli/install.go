@@ -105,7 +105,7 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	if o.json {
 		in.UI = e.textless()
 	}
-	err = e.withCatalogHint(ctx, in.Install(ctx, args), args)
+	err = e.withCatalogHint(ctx, e.withDownloadHint(in.Install(ctx, args)), args)
 	if o.json {
 		e.printOutcome(in, err)
 	}

@@ -181,6 +181,23 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 	return err
 }
 
+// withDownloadHint gives an install's or upgrade's error that a web
+// seed's 401 ended the sync's hint (serverHint: where the user and
+// password go in client.yaml), which it lacked. The no-source error
+// itself explains a 403 and a refusal after a redirect; an error that has
+// a hint keeps it.
+func (e *env) withDownloadHint(err error) error {
+	var h *cli.Hinted
+	if !errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrNotSent) || errors.As(err, &h) {
+		return err
+	}
+	cfg, _, cerr := e.config()
+	if cerr != nil {
+		return err
+	}
+	return e.withServerHint(err, cfg)
+}
+
 // serverHint is withServerHint's hint ("" for none) for a sync with cfg,
 // read from path (missing: there is no file there).
 func serverHint(err error, cfg *config.Client, path string, missing bool) string {

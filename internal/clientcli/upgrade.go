@@ -72,7 +72,7 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 	}
 	in.WarnExpired = true
 	e.warnNotInCatalog(ctx, args)
-	err = e.withInstalledHint(in.Upgrade(ctx, args, o.dryRun), args)
+	err = e.withInstalledHint(e.withDownloadHint(in.Upgrade(ctx, args, o.dryRun)), args)
 	if o.json {
 		e.printOutcome(in, err)
 	}

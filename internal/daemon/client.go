@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distpac/distpac/internal/httpbound"
 )
 
 // Client talks to a running daemon.
@@ -122,6 +124,9 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 		}
 		if ev.Error != "" {
 			err := fmt.Errorf("daemon: %s", ev.Error)
+			if ev.Unauthorized {
+				err = unauthorized{err}
+			}
 			if ev.FailedArchive != "" {
 				return &ArchiveError{Archive: ev.FailedArchive, Err: err}
 			}
@@ -151,3 +156,11 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 // or stopped without the word a stop sends), and the engine's partial file
 // is in the cache either way.
 const daemonGone = "the daemon stopped answering: is it still running (dist-client status)? What was downloaded is kept, and the next install resumes it"
+
+// unauthorized is a download's error from the daemon that a web seed's
+// 401 ended (Event.Unauthorized): it matches httpbound.ErrUnauthorized,
+// as the engine's error did before it crossed the socket as text.
+type unauthorized struct{ error }
+
+func (u unauthorized) Unwrap() error      { return u.error }
+func (unauthorized) Is(target error) bool { return target == httpbound.ErrUnauthorized }

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
@@ -233,5 +235,31 @@ func TestDownloadFromOlderDaemonWithoutKeep(t *testing.T) {
 	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}, Keep: []Item{{Name: "b", Version: "1"}}}, 0, nil)
 	if err != nil || asked != 2 {
 		t.Fatalf("Download from an older daemon: %v after %d requests; want success on the second", err, asked)
+	}
+}
+
+// A download that a web seed's 401 ended matches httpbound.ErrUnauthorized
+// on the client's side of the socket too (Event.Unauthorized), as the
+// engine's error does, so that the install gives the sync's hint; an
+// error without it does not match.
+func TestDownloadErrorUnauthorized(t *testing.T) {
+	for _, unauthorized := range []bool{true, false} {
+		t.Run(fmt.Sprint(unauthorized), func(t *testing.T) {
+			sock := fakeDaemon(t, func() Status { return Status{PID: 1} }, func() Event {
+				return Event{Error: "download a-1.tar.zst: no source: web seed http://h/packages/a-1.tar.zst: HTTP 401 Unauthorized", FailedArchive: "a-1.tar.zst", Unauthorized: unauthorized}
+			})
+			c := Dial(context.Background(), sock)
+			if c == nil {
+				t.Fatal("no daemon found at the socket")
+			}
+			err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+			var ae *ArchiveError
+			if !errors.As(err, &ae) || ae.Archive != "a-1.tar.zst" || !strings.HasSuffix(err.Error(), "HTTP 401 Unauthorized") {
+				t.Fatalf("Download: %v, want the archive's error", err)
+			}
+			if got := errors.Is(err, httpbound.ErrUnauthorized); got != unauthorized {
+				t.Errorf("errors.Is(%q, ErrUnauthorized) = %v, want %v", err, got, unauthorized)
+			}
+		})
 	}
 }

@@ -88,6 +88,11 @@ type Event struct {
 	// FailedArchive, beside Error, names the archive whose download
 	// failed, when one did (ArchiveError).
 	FailedArchive string `json:"failed_archive,omitempty"`
+	// Unauthorized, beside Error: a web seed answered the download 401
+	// (not after a redirect), which the client's error matches as
+	// httpbound.ErrUnauthorized, as the engine's own does: the install
+	// then gives the sync's hint of where the user and password go.
+	Unauthorized bool `json:"unauthorized,omitempty"`
 	// Completed is set on the event sent as soon as one archive is
 	// complete (the client finishes staging it while the others download).
 	Completed *Report `json:"completed,omitempty"`

@@ -17,6 +17,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -182,7 +183,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if h.failed != nil && !errors.Is(err, errStopping) {
 			h.failed(err)
 		}
-		ev := Event{Total: total, Error: err.Error()}
+		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent)}
 		if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
 			ev.FailedArchive = ae.Archive
 		}

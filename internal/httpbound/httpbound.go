@@ -79,6 +79,27 @@ func port(u *url.URL) string {
 	return ""
 }
 
+// ErrUnauthorized and ErrForbidden match a server's 401 and 403 answers,
+// a catalog's (catalogclient) and a web seed's (swarm) alike, so that a
+// sync and an install get the one hint of where the user and password go
+// (dist-client's serverHint): an archive's 401 had none.
+var (
+	ErrUnauthorized = errors.New("401 Unauthorized")
+	ErrForbidden    = errors.New("403 Forbidden")
+)
+
+// Refused is ErrUnauthorized for a 401, ErrForbidden for a 403, and nil
+// for any other status code.
+func Refused(code int) error {
+	switch code {
+	case http.StatusUnauthorized:
+		return ErrUnauthorized
+	case http.StatusForbidden:
+		return ErrForbidden
+	}
+	return nil
+}
+
 // ErrNotSent matches a *NotSentError.
 var ErrNotSent = errors.New("the user and password were not sent")
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 	"github.com/distpac/distpac/internal/ui"
@@ -178,7 +179,21 @@ func (e *NoSourceError) Withdrawn() bool {
 // ErrNoSource matches every *NoSourceError with errors.Is.
 var ErrNoSource = errors.New("no source")
 
-func (e *NoSourceError) Is(target error) bool { return target == ErrNoSource }
+// Is matches ErrNoSource, and a web seed's refusal as the sync's would
+// match: httpbound.ErrUnauthorized or ErrForbidden when a seed answered
+// 401 or 403, httpbound.ErrNotSent when such an answer came from where a
+// redirect led (dist-client gives the sync's hint for a 401).
+func (e *NoSourceError) Is(target error) bool {
+	if target == nil {
+		return false
+	}
+	if target == ErrNoSource {
+		return true
+	}
+	return refusedSeed(e.WebErr, func(w *webStatusError) bool {
+		return target == httpbound.Refused(w.code) || target == httpbound.ErrNotSent && w.notSent != nil && httpbound.Refused(w.code) != nil
+	}) != ""
+}
 
 // TrackerStatus returns what each tracker last said about a torrent, in
 // the announce-list's order; nil when the engine does not announce it.

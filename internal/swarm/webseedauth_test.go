@@ -2,7 +2,9 @@ package swarm
 
 import (
 	"bytes"
+	"cmp"
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -57,17 +60,24 @@ func TestWebSeedCredentials(t *testing.T) {
 	host := strings.TrimPrefix(srv.URL, "http://")
 	for _, tc := range []struct {
 		name, base string
-		want       []string // in the error; none for a download that works
+		password   string         // "secret" when empty
+		want       []string       // in the error; none for a download that works
+		is         map[error]bool // what the error matches (errors.Is), and what not
 	}{
-		{"a redirect to the same origin", "/old", nil},
-		{"a redirect to another host", "/away", []string{
+		{name: "a redirect to the same origin", base: "/old"},
+		{name: "a redirect to another host", base: "/away", want: []string{
 			"HTTP 401 Unauthorized (redirected to http://localhost:",
 			"(http://user:xxxxx@" + host + "/away/packages/ redirected to another scheme, host or port, which distpac sends no user and password to",
-		}},
-		{"forbidden", "/forbidden", []string{
+		}, is: map[error]bool{httpbound.ErrUnauthorized: true, httpbound.ErrNotSent: true, httpbound.ErrForbidden: false}},
+		{name: "forbidden", base: "/forbidden", want: []string{
 			"HTTP (last resort) http://user:xxxxx@" + host + "/forbidden/packages/pkg-1.0.0.tar.zst: HTTP 403 Forbidden",
 			"(http://user:xxxxx@" + host + "/forbidden/packages/ refuses this client the archive (403 Forbidden)",
-		}},
+		}, is: map[error]bool{httpbound.ErrForbidden: true, httpbound.ErrUnauthorized: false, httpbound.ErrNotSent: false}},
+		// A 401 matches httpbound.ErrUnauthorized, as a sync's does:
+		// dist-client gives both the one hint of where the password goes.
+		{name: "a wrong password", password: "wrong", want: []string{
+			"HTTP (last resort) http://user:xxxxx@" + host + "/packages/pkg-1.0.0.tar.zst: HTTP 401 Unauthorized",
+		}, is: map[error]bool{httpbound.ErrUnauthorized: true, httpbound.ErrForbidden: false, httpbound.ErrNotSent: false, ErrNoSource: true}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			meta, err := torrentmeta.Build(path, "", "")
@@ -75,7 +85,7 @@ func TestWebSeedCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
-				MirrorWebSeeds: []string{MirrorSeed("http://user:secret@" + host + tc.base)},
+				MirrorWebSeeds: []string{MirrorSeed("http://user:" + cmp.Or(tc.password, "secret") + "@" + host + tc.base)},
 				WebSeedAfter:   100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
 			if err != nil {
 				t.Fatal(err)
@@ -96,6 +106,11 @@ func TestWebSeedCredentials(t *testing.T) {
 			for _, w := range tc.want {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("%q\nlacks %q", err, w)
+				}
+			}
+			for target, want := range tc.is {
+				if got := errors.Is(err, target); got != want {
+					t.Errorf("errors.Is(%q, %q) = %v, want %v", err, target, got, want)
 				}
 			}
 			if strings.Contains(err.Error(), "secret") {
