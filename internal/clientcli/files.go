@@ -233,7 +233,9 @@ are kept to resume; or a process that died, killed with -9 or by a crash, whose 
 next install, upgrade or uninstall rolls back or finishes). A command that stopped before
 it set out to change anything (nothing to do, a name not found or not installed, a plan
 refused, a question declined) is not listed, as in pacman.log. --last N shows the last N
-only; --json adds each download's transfer report (sources, peers, time).`,
+only; --json adds each download's transfer report (sources, peers, time; for an
+interrupted or failed command also the archives it had not finished, with what came
+and what is kept, or "interrupted before any transfer").`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if last < 0 {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -83,6 +84,9 @@ type Fetch struct {
 	firstDone, lastDone int64
 	need                []catalog.Package // the archives this fetch downloads
 	busySaid            map[string]bool   // the busy web seeds said (busy); guarded by mu
+	// stopped is, by archive, what a download that ended incomplete had
+	// received (Events.Stopped); guarded by mu.
+	stopped map[string]swarm.Transfer
 }
 
 // busy says, once per seed, that a download waits for a web seed that
@@ -181,7 +185,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 				warmed = true
 				go stage.Warm(largest)
 			}
-		}, Grew: f.grew, Busy: f.busy, Finished: func(r catalog.Package, t swarm.Transfer) {
+		}, Grew: f.grew, Busy: f.busy, Stopped: f.stoppedAt, Finished: func(r catalog.Package, t swarm.Transfer) {
 			o.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
 			f.mu.Lock()
 			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
@@ -192,6 +196,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		}})
 		if err != nil {
 			bar.Abort()
+			f.addIncomplete()
 			f.fail(w.Explain(err))
 			return
 		}
@@ -299,23 +304,38 @@ func (f *Fetch) Kept() int64 {
 	return n
 }
 
-// Report is the transfer report once every download ended.
+// Report is the transfer report once every download ended; an
+// incomplete archive's Kept is read now (after Stop, what stays).
 func (f *Fetch) Report() *Report {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	r := f.report
 	r.Archives = append([]ArchiveReport(nil), r.Archives...)
+	f.mu.Unlock()
+	for i, a := range r.Archives {
+		if a.Incomplete {
+			if j := slices.IndexFunc(f.need, func(p catalog.Package) bool { return p.Archive == a.Archive }); j >= 0 {
+				r.Archives[i].Kept = KeptBytes(f.o.Paths.Cache(), f.need[j])
+			}
+		}
+	}
 	return &r
 }
 
 // Downloaded is what this command moved into the cache.
 func (f *Fetch) Downloaded() int64 {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	// An interrupted fetch's archives are not in the report; what the
-	// progress grew by since its first report is (the history showed 0 B
-	// for an install stopped with 13.9 MiB received).
-	return max(f.report.Downloaded(), f.lastDone-f.firstDone)
+	// What the progress grew by since its first report counts (the
+	// history showed 0 B for an install stopped with 13.9 MiB received).
+	n, stopped := max(f.report.Downloaded(), f.lastDone-f.firstDone), f.err != nil
+	f.mu.Unlock()
+	// So does, once the fetch stopped, what the partial downloads gained
+	// on disk: through the daemon an install without a bar hears of
+	// progress every 2 s (quietProgress), and an interrupted one's entry
+	// said 3.7 MiB downloaded where 6.0 MiB was kept.
+	if stopped {
+		n = max(n, f.Kept()-f.firstDone)
+	}
+	return n
 }
 
 // Done is closed when every download has ended.

@@ -1,9 +1,12 @@
 package fetch
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -107,5 +110,66 @@ func TestBusySeedSaid(t *testing.T) {
 		"warning: web seed http://b.test/packages/ is busy: it answered HTTP 429 Too Many Requests (busy: asked to retry after 5s); no peer sends the archive, so distpac waits for that server (at most 1m0s)\n"
 	if errOut.String() != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", errOut.String(), want)
+	}
+}
+
+// partSource leaves part of the first archive in the cache and says what
+// its download had received, says nothing of the second (the daemon's
+// socket closed), completes the third, then fails.
+type partSource struct{ cache string }
+
+func (s partSource) Via() string { return "" }
+func (s partSource) Close()      {}
+func (s partSource) Fetch(_ context.Context, rows, _ []catalog.Package, ev Events) error {
+	if err := os.WriteFile(filepath.Join(s.cache, rows[0].Archive+".part"), bytes.Repeat([]byte{1}, 8192), 0o644); err != nil {
+		return err
+	}
+	ev.Stopped(rows[0], swarm.Transfer{Total: rows[0].Size, FromSeeder: 9000, Peers: 1, FromPeers: 1000})
+	ev.Progress(10000, 1)
+	ev.Finished(rows[2], swarm.Transfer{Total: rows[2].Size, FromSeeder: rows[2].Size})
+	return context.Canceled
+}
+
+// A fetch that stopped lists the archives it had not finished, with what
+// came where the source said, and what each keeps in the cache: an
+// interrupted install's history entry had an empty transfer report.
+func TestReportOfStoppedFetch(t *testing.T) {
+	cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
+	cfg.ApplyDefaults()
+	o := Options{Paths: paths.Home{Root: filepath.Join(t.TempDir(), "distpac")}.Client(), Config: cfg, UI: ui.New(io.Discard, io.Discard, false)}
+	if err := os.MkdirAll(o.Paths.Cache(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	o.Source = partSource{o.Paths.Cache()}
+	rows := []catalog.Package{
+		{Name: "a", Version: "1.0.0", Archive: "a-1.0.0.tar.zst", Size: 100000},
+		{Name: "b", Version: "1.0.0", Archive: "b-1.0.0.tar.zst", Size: 200000},
+		{Name: "c", Version: "1.0.0", Archive: "c-1.0.0.tar.zst", Size: 300},
+	}
+	f, err := Start(context.Background(), o, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Stop()
+	if err := f.Finish(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Finish: %v", err)
+	}
+	r := f.Report()
+	if r.Elapsed <= 0 {
+		t.Errorf("Elapsed %v", r.Elapsed)
+	}
+	want := []ArchiveReport{
+		{Archive: "c-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 300, FromSeeder: 300}},
+		{Archive: "a-1.0.0.tar.zst", Incomplete: true, Kept: 8192, Transfer: swarm.Transfer{Total: 100000, FromSeeder: 9000, Peers: 1, FromPeers: 1000}},
+		{Archive: "b-1.0.0.tar.zst", Incomplete: true, SourcesUnknown: true, Transfer: swarm.Transfer{Total: 200000}},
+	}
+	got, _ := json.Marshal(r.Archives)
+	wantJSON, _ := json.Marshal(want)
+	if string(got) != string(wantJSON) {
+		t.Errorf("archives:\n%s\nwant\n%s", got, wantJSON)
+	}
+	// What came is at least what the source said, and what the part holds.
+	if n := f.Downloaded(); n < 10300 {
+		t.Errorf("Downloaded() = %d, want at least 10300", n)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
@@ -18,8 +19,12 @@ import (
 // returned by install --json and kept in the history entry.
 type Report struct {
 	Archives []ArchiveReport `json:"archives"`
-	// Elapsed is the time from the first request to the last archive.
+	// Elapsed is the time from the first request to the last archive,
+	// or to the end of a fetch that stopped before.
 	Elapsed time.Duration `json:"elapsed_ns"`
+	// Note says what the archives cannot: "interrupted before any
+	// transfer" (an interrupted command's report was empty).
+	Note string `json:"note,omitempty"`
 }
 
 // ArchiveReport is one archive's part of a Report.
@@ -27,10 +32,52 @@ type ArchiveReport struct {
 	Archive string `json:"archive"`
 	// Cached: the archive was in the local cache; nothing was downloaded.
 	Cached bool `json:"cached"`
+	// Incomplete: the fetch stopped before the archive was whole (an
+	// interrupted or failed command). Transfer then counts what had come
+	// (not the bytes wasted), unless SourcesUnknown, and Kept is what its
+	// partial download holds in the cache for the next install.
+	Incomplete bool `json:"incomplete,omitempty"`
+	// SourcesUnknown: an incomplete archive downloaded through the daemon,
+	// whose socket closed with the command: where its bytes came from is
+	// not known (the entry's downloaded_bytes has their sum).
+	SourcesUnknown bool  `json:"sources_unknown,omitempty"`
+	Kept           int64 `json:"kept_bytes,omitempty"`
 	swarm.Transfer
 }
 
 func (r *Report) add(a ArchiveReport) { r.Archives = append(r.Archives, a) }
+
+// stoppedAt records what r's download had received when it stopped.
+func (f *Fetch) stoppedAt(r catalog.Package, t swarm.Transfer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped == nil {
+		f.stopped = map[string]swarm.Transfer{}
+	}
+	f.stopped[r.Archive] = t
+}
+
+// addIncomplete adds to the report the archives still downloading when
+// the fetch stopped, with what they had received where the source said
+// (stoppedAt): an interrupted install's history entry had an empty
+// transfer report, though megabytes had come.
+func (f *Fetch) addIncomplete() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.need {
+		if !f.pending[r.Archive] {
+			continue
+		}
+		a := ArchiveReport{Archive: r.Archive, Incomplete: true, Transfer: swarm.Transfer{Total: r.Size}}
+		if t, ok := f.stopped[r.Archive]; ok {
+			a.Transfer = t
+		} else {
+			a.SourcesUnknown = true
+		}
+		f.report.add(a)
+	}
+	f.report.Elapsed = time.Since(f.started)
+}
 
 // Totals sums the archives' reports.
 func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {

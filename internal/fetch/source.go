@@ -95,6 +95,11 @@ type Events struct {
 	// Busy (may be nil) is called while a download waits for a web seed
 	// that answered busy (swarm.Progress.Busy), maybe often.
 	Busy func(swarm.BusySeed)
+	// Stopped (may be nil) is called with what an archive's download had
+	// received when it ended before the archive was whole, where the
+	// source knows (swarm's Engine.Stopped; the daemon's socket closes
+	// with an interrupted install, which then knows only the sum).
+	Stopped func(catalog.Package, swarm.Transfer)
 }
 
 // busy calls ev.Busy, if any, with b, if any.
@@ -166,6 +171,9 @@ func (f engineSource) Fetch(ctx context.Context, rows, _ []catalog.Package, ev E
 				mu.Unlock()
 			})
 			if err != nil {
+				if t, ok := f.engine.Stopped(InfoHash(r)); ok && ev.Stopped != nil {
+					ev.Stopped(r, t)
+				}
 				return &daemon.ArchiveError{Archive: r.Archive, Err: fmt.Errorf("download %s: %w", r.Archive, err)}
 			}
 			t, _ := f.engine.Transfer(InfoHash(r))

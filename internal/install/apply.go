@@ -3,6 +3,7 @@ package install
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -78,6 +79,12 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		f.Stop() // downloads still under way end before the rollback
 		tx.downloaded = f.Downloaded()
 		tx.report = f.Report()
+		// The archives still downloading are in the report with what came
+		// (fetch's Incomplete); one that got nothing says so, rather than
+		// leaving history --json an empty report.
+		if ctx.Err() != nil && tx.downloaded == 0 && slices.ContainsFunc(tx.report.Archives, func(a fetch.ArchiveReport) bool { return a.Incomplete }) {
+			tx.report.Note = "interrupted before any transfer"
+		}
 		// What arrived stays in the cache either way, and the next plan
 		// counts it "kept from an interrupted download": a failure says so
 		// too (a stall, an archive with no source), not only Ctrl-C.

@@ -3,10 +3,12 @@ package install
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -76,6 +78,53 @@ func TestHistoryRecordsTheCommandAndItsBytes(t *testing.T) {
 	}
 	if last := h[2]; last.Result != state.ResultInterrupted || last.Downloaded != 3<<20 {
 		t.Errorf("interrupted install recorded %s with %d bytes downloaded; want %s, %d", last.Result, last.Downloaded, state.ResultInterrupted, 3<<20)
+	}
+	// Its transfer report lists the archive it had not finished, and what
+	// the partial download keeps, at most the archive's size (it was
+	// empty).
+	var rep fetch.Report
+	if err := json.Unmarshal(h[2].Transfer, &rep); err != nil || len(rep.Archives) != 1 || rep.Note != "" {
+		t.Fatalf("interrupted install's transfer report: %v\n%s", err, h[2].Transfer)
+	}
+	if a := rep.Archives[0]; a.Archive != "hello-1.0.0.tar.zst" || !a.Incomplete || !a.SourcesUnknown || a.Kept != a.Total || rep.Elapsed <= 0 {
+		t.Errorf("interrupted install's transfer report: %s", h[2].Transfer)
+	}
+}
+
+// silentSource gets nothing before the command is interrupted.
+type silentSource struct{ stop context.CancelFunc }
+
+func (s *silentSource) Via() string { return "" }
+func (s *silentSource) Close()      {}
+func (s *silentSource) Fetch(ctx context.Context, _, _ []catalog.Package, _ fetch.Events) error {
+	s.stop()
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// An install interrupted before anything came says so in its history
+// entry's transfer report, which was empty.
+func TestHistoryInterruptedBeforeAnyTransfer(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	os.Remove(filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.client.source = &silentSource{stop: cancel}
+	if err := w.client.Install(ctx, []string{"hello"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted install: %v", err)
+	}
+	h, err := w.read().History(context.Background(), state.HistoryQuery{Transfer: true})
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history: %v %+v", err, h)
+	}
+	var rep fetch.Report
+	if err := json.Unmarshal(h[0].Transfer, &rep); err != nil {
+		t.Fatalf("%v: %s", err, h[0].Transfer)
+	}
+	incomplete := slices.IndexFunc(rep.Archives, func(a fetch.ArchiveReport) bool { return a.Archive == "hello-1.0.0.tar.zst" && a.Incomplete })
+	if h[0].Result != state.ResultInterrupted || rep.Note != "interrupted before any transfer" || incomplete < 0 {
+		t.Errorf("entry %s, transfer report %s; want it interrupted, saying before any transfer", h[0].Result, h[0].Transfer)
 	}
 }
 

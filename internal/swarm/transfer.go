@@ -87,6 +87,7 @@ type transferState struct {
 	lastResort  bool                        // the web seeds were a last resort (WebSeedOrder); guarded by mu
 	final       *Transfer                   // set when the download ended; guarded by mu
 	startHad    int64                       // bytes complete when the download started
+	total       int64                       // the torrent's length
 	// heard holds the seeders whose last connection completed the
 	// BitTorrent handshake for this torrent: true once that connection
 	// then sent its BEP 10 handshake; guarded by mu. See lacking.
@@ -312,7 +313,7 @@ func peerAddrPort(a torrent.PeerRemoteAddr) netip.AddrPort {
 // startTransfer begins accounting a download of t whose publisher's
 // seeder is at seeders.
 func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *transferState {
-	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), failed: make(chan struct{}), damagedCh: make(chan struct{})}
+	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), total: t.Length(), failed: make(chan struct{}), damagedCh: make(chan struct{})}
 	e.transfers.Store(t.InfoHash(), s)
 	return s
 }

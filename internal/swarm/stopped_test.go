@@ -1,0 +1,74 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// A download interrupted part of the way says what it had received, from
+// where (Stopped): an interrupted install's history entry had an empty
+// transfer report. A download that completes has its report in Transfer,
+// and none in Stopped.
+func TestStoppedSaysWhatCame(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	const size = 1 << 20
+	writeRandom(t, path, size)
+	var sent atomic.Int64
+	srv := webSeedServer(t, path, false, false, &sent)
+	meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := ParseInfoHash(meta.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		WebSeedAfter: 100 * time.Millisecond, DownloadRate: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	if _, ok := leecher.Stopped(ih); ok {
+		t.Fatal("Stopped before any download")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var done atomic.Int64
+	go func() {
+		deadline := time.Now().Add(10 * time.Second)
+		for done.Load() < 128<<10 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cancel()
+	}()
+	err = leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { done.Store(p.Done) })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted download: %v", err)
+	}
+	got, ok := leecher.Stopped(ih)
+	if !ok {
+		t.Fatal("Stopped: none after an interrupted download")
+	}
+	if got.Total != size || got.FromWebSeed <= 0 || got.FromWebSeed >= size || got.FromSeeder != 0 || got.FromPeers != 0 ||
+		len(got.WebSeeds) != 1 || !strings.HasPrefix(srv.URL, "http://"+got.WebSeeds[0]) || got.FirstByte <= 0 || got.Elapsed < got.FirstByte {
+		t.Errorf("Stopped = %+v; want part of %d bytes from the web seed at %s", got, size, srv.URL)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel2()
+	if err := leecher.Download(ctx2, meta.Torrent, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok := leecher.Stopped(ih); ok {
+		t.Errorf("Stopped after the download completed: %+v", r)
+	}
+	if r, ok := leecher.Transfer(ih); !ok || r.Total != size {
+		t.Errorf("Transfer after the download completed: %+v, %v", r, ok)
+	}
+}
