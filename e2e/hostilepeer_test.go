@@ -244,7 +244,7 @@ func TestPlanAfterDamagedDownload(t *testing.T) {
 	// The failed install said what it kept, as the plan counts it (it
 	// said nothing, only Ctrl-C did).
 	if k := regexp.MustCompile(`\((\S+ \S+) kept from an interrupted download\)`).FindStringSubmatch(plan); k == nil ||
-		!strings.Contains(out, "warning: what was downloaded ("+k[1]+") is kept in ") {
+		!strings.Contains(out, "warning: "+k[1]+" of victim 1.0.0's archive is kept in ") {
 		t.Errorf("the failed install did not say it kept what the plan counts:\n%s\nplan:\n%s", out, plan)
 	}
 	t.Logf("the plan after the damaged download:\n%s", plan)

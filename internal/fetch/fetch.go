@@ -284,24 +284,20 @@ func (f *Fetch) Stop() {
 	})
 }
 
-// Partial reports whether an archive was left partly downloaded.
-func (f *Fetch) Partial() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.pending) > 0 || f.err != nil
-}
-
 // Kept is what the partial downloads of this fetch's archives hold in the
 // cache once it stopped: the bytes the next plan counts as kept from an
 // interrupted download (PartBytes: a download dropped incomplete keeps
 // only its verified pieces, swarm's partholes), which the next install or
-// upgrade resumes from. An archive that completed has no .part left.
-func (f *Fetch) Kept() int64 {
-	var n int64
+// upgrade of those packages resumes from; of names them ("big 1.0.0"),
+// in plan order. An archive that completed has no .part left.
+func (f *Fetch) Kept() (n int64, of []string) {
 	for _, r := range f.need {
-		n += KeptBytes(f.o.Paths.Cache(), r)
+		if k := KeptBytes(f.o.Paths.Cache(), r); k > 0 {
+			n += k
+			of = append(of, r.Name+" "+r.Version)
+		}
 	}
-	return n
+	return n, of
 }
 
 // Report is the transfer report once every download ended; an
@@ -333,7 +329,8 @@ func (f *Fetch) Downloaded() int64 {
 	// progress every 2 s (quietProgress), and an interrupted one's entry
 	// said 3.7 MiB downloaded where 6.0 MiB was kept.
 	if stopped {
-		n = max(n, f.Kept()-f.firstDone)
+		kept, _ := f.Kept()
+		n = max(n, kept-f.firstDone)
 	}
 	return n
 }

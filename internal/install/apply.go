@@ -13,8 +13,10 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/place"
+	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -77,6 +79,11 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 	failed := func(at int, err error) error {
 		r.failed = at
 		f.Stop() // downloads still under way end before the rollback
+		err = r.othersUnchanged(at, r.abort(ctx, err))
+		// What the partial downloads keep is read after the rollback:
+		// through the daemon, their bytes not verified are freed (swarm's
+		// partholes) once the daemon sees the install gone, which a
+		// count read at once could precede.
 		tx.downloaded = f.Downloaded()
 		tx.report = f.Report()
 		// The archives still downloading are in the report with what came
@@ -85,15 +92,8 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		if ctx.Err() != nil && tx.downloaded == 0 && slices.ContainsFunc(tx.report.Archives, func(a fetch.ArchiveReport) bool { return a.Incomplete }) {
 			tx.report.Note = "interrupted before any transfer"
 		}
-		// What arrived stays in the cache either way, and the next plan
-		// counts it "kept from an interrupted download": a failure says so
-		// too (a stall, an archive with no source), not only Ctrl-C.
-		if ctx.Err() != nil && f.Partial() {
-			c.UI.Warnf("interrupted: what was downloaded is kept in %s and resumes with the next install or upgrade\n", c.Paths.Cache())
-		} else if kept := f.Kept(); kept > 0 {
-			c.UI.Warnf("what was downloaded (%s) is kept in %s and resumes with the next install or upgrade\n", units.FormatBytes(kept), c.Paths.Cache())
-		}
-		return r.othersUnchanged(at, r.abort(ctx, err))
+		c.sayKept(ctx.Err() != nil, f)
+		return err
 	}
 	for i, it := range items {
 		// An archive still arriving is unpacked as it comes (fetch.Arriving),
@@ -132,6 +132,34 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		c.UI.Printf("%s\n", doneLine(p.old, p.it.row.Name, p.it.row.Version))
 	}
 	return nil
+}
+
+// sayKept says what a stopped fetch's partial downloads keep in the cache
+// (the next plan counts it "kept from an interrupted download"), and of
+// which packages: a failure says so too (a stall, an archive with no
+// source, another package's script), not only Ctrl-C. It said "what was
+// downloaded is kept ... and resumes with the next install or upgrade"
+// after Ctrl-C whether anything was kept or not, and named no package:
+// after an install whose script failed, only the part of the other
+// package's archive was kept, which only an install of that one resumes.
+func (c *Client) sayKept(interrupted bool, f *fetch.Fetch) {
+	n, of := f.Kept()
+	if n == 0 {
+		return
+	}
+	prefix := ""
+	if interrupted {
+		prefix = "interrupted: "
+	}
+	what, them := of[0]+"'s archive", "it"
+	if len(of) > 1 {
+		shown := of[:min(len(of), 3)]
+		if more := len(of) - len(shown); more > 0 {
+			shown = append(slices.Clone(shown), ui.Count(more, "other"))
+		}
+		what, them = "the archives of "+resolve.JoinAnd(shown), "them"
+	}
+	c.UI.Warnf("%s%s of %s is kept in %s: the next install or upgrade that needs %s resumes from there\n", prefix, units.FormatBytes(n), what, c.Paths.Cache(), them)
 }
 
 // fetchOptions are what a fetch needs of the client.

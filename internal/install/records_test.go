@@ -16,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -219,7 +220,7 @@ func TestFailedDownloadSaysWhatIsKept(t *testing.T) {
 			if err := w.client.Install(context.Background(), []string{"hello"}); err == nil || !strings.Contains(err.Error(), "no data received") {
 				t.Fatalf("install: %v", err)
 			}
-			said := fmt.Sprintf("warning: what was downloaded (100 B) is kept in %s and resumes with the next install or upgrade\n", w.client.Paths.Cache())
+			said := fmt.Sprintf("warning: 100 B of hello 1.0.0's archive is kept in %s: the next install or upgrade that needs it resumes from there\n", w.client.Paths.Cache())
 			if got := strings.Contains(w.out.String(), said); got != (keep > 0) {
 				t.Errorf("install said:\n%s\nwant %q: %v", w.out, said, keep > 0)
 			}
@@ -239,5 +240,72 @@ func TestFailedDownloadSaysWhatIsKept(t *testing.T) {
 				t.Errorf("next install said:\n%s\nwant %q", w.out, want)
 			}
 		})
+	}
+}
+
+// partSource completes every archive but partial's, of which it leaves
+// the first keep bytes in the cache as a download dropped incomplete
+// does, and waits for the command to stop it.
+type partSource struct {
+	w       *world
+	partial string
+	keep    int
+}
+
+func (s *partSource) Via() string { return "" }
+func (s *partSource) Close()      {}
+func (s *partSource) Fetch(ctx context.Context, rows, _ []catalog.Package, ev fetch.Events) error {
+	for _, r := range rows {
+		if r.Archive == s.partial {
+			b, err := os.ReadFile(filepath.Join(s.w.pub.Paths.Archives(), r.Archive))
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(cache.PartName(filepath.Join(s.w.client.Paths.Cache(), r.Archive)), b[:s.keep], 0o644); err != nil {
+				return err
+			}
+			continue
+		}
+		s.w.copy(filepath.Join(s.w.pub.Paths.Archives(), r.Archive), filepath.Join(s.w.client.Paths.Cache(), r.Archive))
+		ev.Finished(r, swarm.Transfer{Total: r.Size, FromSeeder: r.Size})
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// When a script fails while another archive is still downloading, the
+// warning says how much of which package's archive is kept, which an
+// install of that package resumes: it said "what was downloaded (100 B) is
+// kept ... and resumes with the next install or upgrade", of no package,
+// though the next install of another would not. Ctrl-C with nothing kept
+// says nothing of a keep (it said "what was downloaded is kept").
+func TestStoppedInstallSaysWhatIsKeptOfWhich(t *testing.T) {
+	w := newWorld(t)
+	w.publish(
+		w.pkg("bad", "1.0.0", map[string]string{"assets/bad": "bad", "scripts/install.sh": "exit 3\n"}),
+		w.pkg("big", "1.0.0", map[string]string{"assets/big": strings.Repeat("big data ", 100)}),
+	)
+	for _, a := range []string{"bad-1.0.0.tar.zst", "big-1.0.0.tar.zst"} {
+		os.Remove(filepath.Join(w.client.Paths.Cache(), a))
+	}
+	w.client.source = &partSource{w: w, partial: "big-1.0.0.tar.zst", keep: 100}
+	if err := w.client.Install(context.Background(), []string{"bad", "big"}); err == nil || !strings.Contains(err.Error(), "install.sh exited with status 3") {
+		t.Fatalf("install: %v", err)
+	}
+	want := fmt.Sprintf("warning: 100 B of big 1.0.0's archive is kept in %s: the next install or upgrade that needs it resumes from there\n", w.client.Paths.Cache())
+	if out := w.out.String(); !strings.Contains(out, want) || strings.Contains(out, "interrupted") {
+		t.Errorf("install said:\n%s\nwant %q", out, want)
+	}
+
+	w.out.Reset()
+	os.Remove(cache.PartName(filepath.Join(w.client.Paths.Cache(), "big-1.0.0.tar.zst")))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w.client.source = &silentSource{stop: cancel}
+	if err := w.client.Install(ctx, []string{"big"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted install: %v", err)
+	}
+	if out := w.out.String(); strings.Contains(out, "kept") {
+		t.Errorf("an install interrupted with nothing kept said:\n%s", out)
 	}
 }
