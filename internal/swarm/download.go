@@ -236,7 +236,12 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 				if busySince.IsZero() {
 					busySince = time.Now()
 				}
-				busy = errs.busySeed(e.busyWait)
+				// Said only once nothing came for strandedAfter: a peer
+				// still sending (slowly enough that the seed was asked)
+				// got "no peer sends the archive" said of it.
+				if time.Since(moved) > strandedAfter {
+					busy = errs.busySeed(e.busyWait)
+				}
 			}
 		}
 		busyOut := !busySince.IsZero() && time.Since(busySince) > e.busyWait

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -209,5 +210,61 @@ func TestWebSeedAlwaysBusy(t *testing.T) {
 				t.Errorf("the progress said it waited for %+v, want %+v alone", seen, wantSeen)
 			}
 		})
+	}
+}
+
+// A web seed that answers busy while a peer sends is not said to be
+// waited for (Progress.Busy): the client would warn "no peer sends the
+// archive, so distpac waits for that server". Before, a peer sending at
+// 64 KiB/s, slowly enough that the seed was asked, had the progress name
+// the busy seed at 24 of 29 ticks, from the first 192 KiB on.
+func TestBusySeedNotSaidWhilePeerSends(t *testing.T) {
+	srcDir := t.TempDir()
+	path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
+	writeRandom(t, path, 1<<20)
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Add(1)
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	seeder, err := New(Config{Dir: srcDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, UploadRate: 64 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	if _, err := seeder.Seed(context.Background(), meta.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		WebSeedAfter: 100 * time.Millisecond, MirrorWebSeeds: []string{MirrorSeed(srv.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	var busy, ticks int
+	var done int64
+	err = leecher.Download(ctx, meta.Torrent, []netip.AddrPort{seeder.Addr()}, func(p Progress) {
+		ticks++
+		done = p.Done
+		if p.Busy != nil {
+			busy++
+		}
+	})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("download from a seeder at 64 KiB/s: %v; want it still running at the deadline", err)
+	}
+	if asked.Load() == 0 || done == 0 {
+		t.Fatalf("the busy seed was asked %d times, %d bytes came from the peer: want both", asked.Load(), done)
+	}
+	if busy > 0 {
+		t.Errorf("the progress named the busy seed at %d of %d ticks while the peer sent %d bytes", busy, ticks, done)
 	}
 }

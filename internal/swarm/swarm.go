@@ -365,7 +365,8 @@ type Progress struct {
 	// arrives (an install unpacks the archive that far).
 	Prefix int64
 	// Busy, while set, is the web seed the download waits for: every
-	// seed answered busy and no peer sends (BusySeed); nil otherwise.
+	// seed answered busy and nothing came for a second (strandedAfter)
+	// from any peer (BusySeed); nil otherwise.
 	Busy *BusySeed
 }
 
