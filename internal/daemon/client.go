@@ -152,10 +152,13 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 }
 
 // daemonGone says what a connection to the daemon that broke mid-download
-// most likely means, and what is left: the daemon exited (killed, crashed,
-// or stopped without the word a stop sends), and the engine's partial file
-// is in the cache either way.
-const daemonGone = "the daemon stopped answering: is it still running (dist-client status)? What was downloaded is kept, and the next install resumes it"
+// most likely means: the daemon exited (killed, crashed, or stopped
+// without the word a stop sends). What its partial file keeps in the
+// cache is the install's to say, with the figure and the package, and
+// nothing when nothing is (install's sayKept): this said "What was
+// downloaded is kept, and the next install resumes it" beside that
+// warning, and with nothing kept too.
+const daemonGone = "the daemon stopped answering: is it still running (dist-client status)?"
 
 // unauthorized is a download's error from the daemon that a web seed's
 // 401 ended (Event.Unauthorized): it matches httpbound.ErrUnauthorized,
