@@ -207,7 +207,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// into every tick hold the web seed off for good: under load, with
 		// ticks late, TestTricklingPeerDoesNotHoldWebSeedOff's peer (a
 		// chunk every 300 ms) did for 20 s in a clean clone's make test.
-		if n := st.BytesReadData.Int64() + t.BytesCompleted(); n != lastRead { // received(), from st
+		completed := t.BytesCompleted()
+		xfer.completed.Store(completed)
+		if n := st.BytesReadData.Int64() + completed; n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
 			busySince, busy = time.Time{}, nil
 		}

@@ -118,7 +118,10 @@ func (e *Engine) Stopped(ih InfoHash) (r Transfer, ok bool) {
 		return r, false
 	}
 	s := v.(*transferState)
-	r = Transfer{Total: s.total, FromSeeder: s.seeder.Load(), FromPeers: s.others.Load(), FromWebSeed: s.web.Load(), AlreadyHad: s.startHad, Ended: time.Now()}
+	r = Transfer{Total: s.total, FromSeeder: s.seeder.Load(), FromPeers: s.others.Load(), FromWebSeed: s.web.Load(), Ended: time.Now()}
+	// What was verified at the start is often 0: the library checks a
+	// resumed part file after the download starts (finish alike).
+	r.AlreadyHad = alreadyHad(s.startHad, s.completed.Load(), r.FromSeeder+r.FromPeers+r.FromWebSeed, 0, r.Total)
 	r.Elapsed = r.Ended.Sub(s.start)
 	if first := s.firstNS.Load(); first != 0 {
 		r.FirstByte = time.Duration(first - s.start.UnixNano())

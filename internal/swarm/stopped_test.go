@@ -72,3 +72,62 @@ func TestStoppedSaysWhatCame(t *testing.T) {
 		t.Errorf("Transfer after the download completed: %+v, %v", r, ok)
 	}
 }
+
+// A download resumed from an interrupted one and interrupted again says
+// what it found verified on disk (AlreadyHad), as a completed one does
+// (alreadyHad): the library verifies a resumed part file after the
+// download started, so the count at the start was 0, and an interrupted
+// install's history entry said "already_had_bytes": 0 beside 1.5 MiB
+// kept from the run before.
+func TestStoppedCountsWhatItResumed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	const size = 1 << 20
+	writeRandom(t, path, size)
+	var sent atomic.Int64
+	srv := webSeedServer(t, path, false, false, &sent)
+	meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := ParseInfoHash(meta.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+		WebSeedAfter: 100 * time.Millisecond, DownloadRate: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	// interrupted downloads until at least until bytes are complete.
+	interrupted := func(until int64) Transfer {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var done atomic.Int64
+		go func() {
+			deadline := time.Now().Add(10 * time.Second)
+			for done.Load() < until && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			cancel()
+		}()
+		if err := leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { done.Store(p.Done) }); !errors.Is(err, context.Canceled) {
+			t.Fatalf("interrupted download: %v", err)
+		}
+		got, ok := leecher.Stopped(ih)
+		if !ok {
+			t.Fatal("Stopped: none after an interrupted download")
+		}
+		return got
+	}
+	first := interrupted(256 << 10)
+	if first.AlreadyHad != 0 {
+		t.Errorf("first download: AlreadyHad %d, want 0", first.AlreadyHad)
+	}
+	second := interrupted(640 << 10)
+	// The first kept its verified pieces, at least 256 KiB less a piece
+	// in flight; the second counts what it found of them.
+	if second.AlreadyHad < 128<<10 || second.AlreadyHad > first.FromWebSeed {
+		t.Errorf("resumed download: AlreadyHad %d, want what the first kept (it received %d): %+v", second.AlreadyHad, first.FromWebSeed, second)
+	}
+}

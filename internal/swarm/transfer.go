@@ -87,7 +87,11 @@ type transferState struct {
 	lastResort  bool                        // the web seeds were a last resort (WebSeedOrder); guarded by mu
 	final       *Transfer                   // set when the download ended; guarded by mu
 	startHad    int64                       // bytes complete when the download started
-	total       int64                       // the torrent's length
+	// completed is the torrent's verified bytes at a Download's last
+	// tick: Stopped's, for what was found on disk (alreadyHad), once the
+	// torrent may be gone.
+	completed atomic.Int64
+	total     int64 // the torrent's length
 	// heard holds the seeders whose last connection completed the
 	// BitTorrent handshake for this torrent: true once that connection
 	// then sent its BEP 10 handshake; guarded by mu. See lacking.
