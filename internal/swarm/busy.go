@@ -6,10 +6,7 @@ package swarm
 // (Progress.Busy), and gives up after DefaultBusyWait.
 
 import (
-	"errors"
 	"time"
-
-	"github.com/distpac/distpac/internal/redact"
 )
 
 // DefaultBusyWait is how long a download waits for web seeds that answer
@@ -40,31 +37,15 @@ type BusySeed struct {
 	For time.Duration `json:"for_ns"`
 }
 
-// busySeed is the first seed of errs whose last answer was busy (a
-// webStatusError with a Retry-After), as Progress.Busy shows it; nil for
-// none.
+// busySeed is the first seed of errs whose last answer was busy, as
+// Progress.Busy shows it; nil for none.
 func (errs seedErrors) busySeed(wait time.Duration) *BusySeed {
-	for _, s := range errs {
-		var w *webStatusError
-		if errors.As(s.err, &w) && w.retryAfter > 0 {
-			return &BusySeed{Seed: redact.URL(s.seed), Said: w.Error(), For: wait}
-		}
+	seed, w := seedAnswer(errs, isBusy)
+	if w == nil {
+		return nil
 	}
-	return nil
+	return &BusySeed{Seed: seed, Said: w.Error(), For: wait}
 }
 
-// busyAnswer is the first *webStatusError of errs (a seedErrors) that
-// said busy, and the seed's URL as messages show it; nil when none did.
-func busyAnswer(errs error) (string, *webStatusError) {
-	var se seedErrors
-	if !errors.As(errs, &se) {
-		return "", nil
-	}
-	for _, s := range se {
-		var w *webStatusError
-		if errors.As(s.err, &w) && w.retryAfter > 0 {
-			return redact.URL(s.seed), w
-		}
-	}
-	return "", nil
-}
+// isBusy: the seed answered busy, an HTTP status with a Retry-After.
+func isBusy(w *webStatusError) bool { return w.retryAfter > 0 }

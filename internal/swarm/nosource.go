@@ -98,7 +98,7 @@ func (e *NoSourceError) Error() string {
 	}
 	redirected := refusedSeed(e.WebErr, func(w *webStatusError) bool { return denied(w) && w.notSent != nil })
 	forbidden := refusedSeed(e.WebErr, func(w *webStatusError) bool { return w.code == http.StatusForbidden })
-	busyURL, busyWhy := busyAnswer(e.WebErr)
+	busyURL, busyWhy := seedAnswer(e.WebErr, isBusy)
 	switch {
 	case e.Busy > 0 && busyWhy != nil:
 		// The server is up and has the archive, and says it has no room
@@ -139,17 +139,25 @@ func (e *NoSourceError) Error() string {
 // whose answer is a *webStatusError that is, as messages show it (its
 // password masked); "" for none.
 func refusedSeed(errs error, is func(*webStatusError) bool) string {
+	u, _ := seedAnswer(errs, is)
+	return u
+}
+
+// seedAnswer is the first web seed of errs (a seedErrors) whose answer is
+// a *webStatusError that is: its URL as messages show it, and that
+// answer; "" and nil for none.
+func seedAnswer(errs error, is func(*webStatusError) bool) (string, *webStatusError) {
 	var se seedErrors
 	if !errors.As(errs, &se) {
-		return ""
+		return "", nil
 	}
 	for _, s := range se {
 		var w *webStatusError
 		if errors.As(s.err, &w) && is(w) {
-			return redact.URL(s.seed)
+			return redact.URL(s.seed), w
 		}
 	}
-	return ""
+	return "", nil
 }
 
 // trackerAnswers reports whether a tracker's last announce was answered,
