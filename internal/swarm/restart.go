@@ -6,12 +6,9 @@ package swarm
 
 import (
 	"context"
-	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"slices"
-	"time"
 
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
@@ -103,36 +100,4 @@ func (e *Engine) abandon(ih metainfo.Hash) {
 			e.logger.Warn("the part downloaded stays whole in the cache: the next plan counts its pieces not verified as kept", "torrent", t.Name(), "err", err)
 		}
 	}
-}
-
-// Stopped returns what the last download of ih through this engine had
-// received when it ended before the archive was whole (an interrupted
-// install, a failure): the bytes from each kind of source, the peers that
-// sent any, what was verified before it started, and its times; what was
-// wasted is not counted. ok is false when there was no such download, or
-// it completed (Transfer then has its report). An interrupted install's
-// history entry had an empty transfer report.
-func (e *Engine) Stopped(ih InfoHash) (r Transfer, ok bool) {
-	v, found := e.transfers.Load(ih)
-	if !found {
-		return r, false
-	}
-	s := v.(*transferState)
-	r = Transfer{Total: s.total, FromSeeder: s.seeder.Load(), FromPeers: s.others.Load(), FromWebSeed: s.web.Load(), Ended: time.Now()}
-	// What was verified at the start is often 0: the library checks a
-	// resumed part file after the download starts (finish alike).
-	r.AlreadyHad = alreadyHad(s.startHad, s.completed.Load(), r.FromSeeder+r.FromPeers+r.FromWebSeed, 0, r.Total)
-	r.Elapsed = r.Ended.Sub(s.start)
-	if first := s.firstNS.Load(); first != 0 {
-		r.FirstByte = time.Duration(first - s.start.UnixNano())
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.final != nil {
-		return Transfer{}, false
-	}
-	r.Peers = len(s.peers)
-	r.WebSeeds = slices.Sorted(maps.Keys(s.webHosts))
-	r.WebSeedLastResort = s.lastResort
-	return r, true
 }

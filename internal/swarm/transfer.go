@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -11,50 +10,6 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 )
-
-// Transfer is what one download received, by source: the per-install
-// transfer report (issue 13) is built from it. Bytes are payload bytes.
-type Transfer struct {
-	Total int64 `json:"total_bytes"` // the archive's size
-	// FromSeeder came from the publisher's seeder (the peers the catalog
-	// names, whether they connected to us or we to them).
-	FromSeeder int64 `json:"from_seeder_bytes"`
-	// FromPeers came from other peers; Peers is how many sent any.
-	FromPeers int64 `json:"from_peers_bytes"`
-	Peers     int   `json:"peers"`
-	// FromWebSeed came over HTTP from a web seed; WebSeeds are the hosts
-	// (host:port) that sent it, sorted, at most maxWebSeedHosts.
-	FromWebSeed int64    `json:"from_web_seed_bytes"`
-	WebSeeds    []string `json:"web_seeds,omitempty"`
-	// WebSeedLastResort: the torrent names no web seed, so what came over
-	// HTTP came from the servers' /packages/ as a last resort, when
-	// BitTorrent had no source (WebSeedOrder).
-	WebSeedLastResort bool `json:"web_seed_last_resort,omitempty"`
-	// AlreadyHad was verified on disk before this download (a resumed
-	// partial download).
-	AlreadyHad int64 `json:"already_had_bytes"`
-	// Wasted was received and not used: duplicates, and pieces that failed
-	// their hash (HashFailures of them).
-	Wasted       int64 `json:"wasted_bytes"`
-	HashFailures int   `json:"hash_failures"`
-	// FirstByte is the time from the start until the first useful byte
-	// arrived (0 when none did); Elapsed the time until the download ended.
-	FirstByte time.Duration `json:"first_byte_ns"`
-	Elapsed   time.Duration `json:"elapsed_ns"`
-	// Ended is when the download ended, by the wall clock: where it falls
-	// on a time line shared with other processes (the benchmark puts the
-	// last download's end beside the last install's).
-	Ended time.Time `json:"ended,omitzero"`
-}
-
-// LogArgs are the key-value pairs a log record gives a transfer of
-// archive: the daemon's "download complete" line and an install's -v
-// record say the same fields the same way.
-func (t Transfer) LogArgs(archive string) []any {
-	return []any{"archive", archive, "bytes", t.Total, "from_seeder", t.FromSeeder, "from_peers", t.FromPeers,
-		"peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad, "wasted", t.Wasted,
-		"hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond)}
-}
 
 // maxCountedPeers bounds the distinct peers remembered per download.
 const maxCountedPeers = 1024
@@ -328,63 +283,4 @@ func (s *transferState) setLastResort(v bool) {
 	s.mu.Lock()
 	s.lastResort = v
 	s.mu.Unlock()
-}
-
-// finish records the report of a download that ended.
-func (s *transferState) finish(t *torrent.Torrent) Transfer {
-	st := t.Stats()
-	r := Transfer{
-		Total:        t.Length(),
-		FromSeeder:   s.seeder.Load(),
-		FromPeers:    s.others.Load(),
-		FromWebSeed:  s.web.Load(),
-		HashFailures: int(st.PiecesDirtiedBad.Int64()),
-		Ended:        time.Now(),
-	}
-	r.Elapsed = r.Ended.Sub(s.start)
-	// bad is the chunks of pieces that failed their hash, counted as useful
-	// when they came; a failed last piece counts as a whole piece, so a
-	// report may then call up to a piece's length already had.
-	var bad int64
-	if info := t.Info(); info != nil {
-		bad = int64(r.HashFailures) * info.PieceLength
-	}
-	r.Wasted = max(0, st.BytesReadData.Int64()-st.BytesReadUsefulData.Int64()) + bad
-	r.AlreadyHad = alreadyHad(s.startHad, t.BytesCompleted(), r.FromSeeder+r.FromPeers+r.FromWebSeed, bad, r.Total)
-	if first := s.firstNS.Load(); first != 0 {
-		r.FirstByte = time.Duration(first - s.start.UnixNano())
-	}
-	s.mu.Lock()
-	r.Peers = len(s.peers)
-	r.WebSeeds = slices.Sorted(maps.Keys(s.webHosts))
-	r.WebSeedLastResort = s.lastResort
-	s.final = &r
-	s.mu.Unlock()
-	return r
-}
-
-// alreadyHad is what a download of total bytes found verified on disk:
-// what it had when it started, or, when more, what is complete now beyond
-// what came (useful bytes received, less those of pieces that failed
-// their hash and came again). Duplicate chunks are not in received: the
-// library calls them wasted, not useful (they had been added to it, and
-// every download with an endgame reported them as already had).
-func alreadyHad(startHad, completed, received, bad, total int64) int64 {
-	return min(max(0, startHad, completed-(received-bad)), total)
-}
-
-// Transfer returns the report of the last download of ih through this
-// engine; ok is false when there was none, or it has not ended.
-func (e *Engine) Transfer(ih InfoHash) (r Transfer, ok bool) {
-	v, found := e.transfers.Load(ih)
-	if !found {
-		return r, false
-	}
-	s := v.(*transferState)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.final == nil {
-		return r, false
-	}
-	return *s.final, true
 }
