@@ -37,9 +37,12 @@ type ArchiveReport struct {
 	// (not the bytes wasted), unless SourcesUnknown, and Kept is what its
 	// partial download holds in the cache for the next install.
 	Incomplete bool `json:"incomplete,omitempty"`
-	// SourcesUnknown: an incomplete archive downloaded through the daemon,
-	// whose socket closed with the command: where its bytes came from is
-	// not known (the entry's downloaded_bytes has their sum).
+	// SourcesUnknown: an incomplete archive whose sources no engine
+	// reported: one downloaded through the daemon (whose socket closed
+	// with the command, or that failed before it said), or one that had
+	// not started yet in this process (waiting for a turn among the
+	// engine's downloads). The entry's downloaded_bytes has the sum of
+	// what came.
 	SourcesUnknown bool  `json:"sources_unknown,omitempty"`
 	Kept           int64 `json:"kept_bytes,omitempty"`
 	swarm.Transfer
