@@ -195,7 +195,14 @@ func (e *env) withDownloadHint(err error) error {
 	if cerr != nil {
 		return err
 	}
-	return e.withServerHint(err, cfg)
+	// Not missing, even with no client.yaml: the sync worked with the
+	// default server_url, so the hint is the 401's (where the user and
+	// password go), not the newcomer's "write the server's URL there".
+	path, _ := e.configPath()
+	if hint := serverHint(err, cfg, path, false); hint != "" {
+		return cli.WithHint(err, hint)
+	}
+	return err
 }
 
 // serverHint is withServerHint's hint ("" for none) for a sync with cfg,

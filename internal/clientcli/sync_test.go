@@ -14,7 +14,9 @@ import (
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/httpbound"
 )
 
 func TestAllRefused(t *testing.T) {
@@ -151,5 +153,24 @@ func TestReadableByOthers(t *testing.T) {
 		if got := readableByOthers(path, "server_url"); got != want {
 			t.Errorf("mode %04o: readableByOthers = %q, want %q", tc.mode, got, want)
 		}
+	}
+}
+
+// TestDownloadHintWithoutClientYAML: an archive's 401 with no client.yaml
+// (the sync worked with the default server_url) gets the 401's hint, not
+// the newcomer's "write the server's URL there as server_url".
+func TestDownloadHintWithoutClientYAML(t *testing.T) {
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	e := &env{}
+	err := fmt.Errorf("install: web seed http://127.0.0.1:9090/packages/a.tar.zst: %w", httpbound.ErrUnauthorized)
+	var h *cli.Hinted
+	if !errors.As(e.withDownloadHint(err), &h) {
+		t.Fatalf("no hint on %v", err)
+	}
+	if !strings.Contains(h.Hint, "asks for a user and password") || strings.Contains(h.Hint, "write the server's URL") {
+		t.Errorf("hint %q: want the 401's, not the missing client.yaml's", h.Hint)
+	}
+	if got := e.withDownloadHint(errors.New("no source")); got.Error() != "no source" || errors.As(got, &h) {
+		t.Errorf("an error that is no 401 got %v", got)
 	}
 }
