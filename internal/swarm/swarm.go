@@ -370,28 +370,6 @@ type Progress struct {
 	Busy *BusySeed
 }
 
-// Stats are engine-wide counters.
-type Stats struct {
-	Torrents   int
-	Peers      int   // connected peers, summed over torrents
-	Uploaded   int64 // payload bytes sent
-	Downloaded int64 // payload bytes received (from peers and web seeds)
-	// PublisherQueue is the deepest request queue this engine has kept at
-	// a publisher (queue.go); 0 if it met none.
-	PublisherQueue int
-}
-
-// Stats returns engine-wide counters.
-func (e *Engine) Stats() Stats {
-	cs := e.cl.Stats()
-	ts := e.torrentList()
-	s := Stats{Torrents: len(ts), Uploaded: cs.BytesWrittenData.Int64(), Downloaded: cs.BytesReadData.Int64() + e.webBytes.Load(), PublisherQueue: int(e.queues.deepest.Load())}
-	for _, t := range ts {
-		s.Peers += t.Stats().ActivePeers
-	}
-	return s
-}
-
 // InfoHash names a torrent (BitTorrent v1).
 type InfoHash = metainfo.Hash
 
