@@ -115,10 +115,6 @@ func TestBanRefusesIncoming(t *testing.T) {
 	tor.DownloadAll()
 	start := time.Unix(1_000_000_000, 0)
 	now := start // read and written under the client lock
-	cl.lock()
-	cl.banNow = func() time.Time { return now }
-	cl.banPeerIP(net.ParseIP("127.0.0.1")) // as providedBadData passes it (parsed: 16 bytes)
-	cl.unlock()
 	dialIn := func() error {
 		c, err := net.Dial("tcp4", fmt.Sprintf("127.0.0.1:%d", cl.LocalPort()))
 		if err != nil {
@@ -131,6 +127,30 @@ func TestBanRefusesIncoming(t *testing.T) {
 		_, err = pp.Handshake(ctx, c, &ih, [20]byte{'-', 'B', 'N'}, pp.PeerExtensionBits{})
 		return err
 	}
+	// The torrent takes peers once its pieces are checked: a piece being
+	// hashed is not wanted, and a torrent that wants no piece refuses every
+	// connection ("don't want conns right now"). A dial in those first
+	// milliseconds was refused for that, not for the ban: the banned steps
+	// passed whatever the ban did, and the step after it failed (1 run in
+	// 40 under the race detector).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		cl.lock()
+		want := cl.wantConns()
+		cl.unlock()
+		if want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the torrent never took connections")
+		}
+	}
+	if err := dialIn(); err != nil {
+		t.Fatalf("before any ban, a peer dialling in from 127.0.0.1 got handshake error %v", err)
+	}
+	cl.lock()
+	cl.banNow = func() time.Time { return now }
+	cl.banPeerIP(net.ParseIP("127.0.0.1")) // as providedBadData passes it (parsed: 16 bytes)
+	cl.unlock()
 	for _, step := range []struct {
 		at     time.Duration
 		banned bool
