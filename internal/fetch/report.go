@@ -231,11 +231,7 @@ func webSeeds(hosts []string, lastResort bool) string {
 	case 1:
 		return one + " at " + hosts[0] + end
 	}
-	shown := slices.Clone(hosts[:min(len(hosts), 3)])
-	if more := len(hosts) - len(shown); more > 0 {
-		shown = append(shown, ui.Count(more, "other"))
-	}
-	return many + " at " + resolve.JoinAnd(shown) + end
+	return many + " at " + resolve.JoinAndOthers(hosts, 3) + end
 }
 
 // FormatDuration prints a duration for people: milliseconds below a second,

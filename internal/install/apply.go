@@ -16,7 +16,6 @@ import (
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
-	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -153,11 +152,7 @@ func (c *Client) sayKept(interrupted bool, f *fetch.Fetch) {
 	}
 	what, them := of[0]+"'s archive", "it"
 	if len(of) > 1 {
-		shown := of[:min(len(of), 3)]
-		if more := len(of) - len(shown); more > 0 {
-			shown = append(slices.Clone(shown), ui.Count(more, "other"))
-		}
-		what, them = "the archives of "+resolve.JoinAnd(shown), "them"
+		what, them = "the archives of "+resolve.JoinAndOthers(of, 3), "them"
 	}
 	c.UI.Warnf("%s%s of %s is kept in %s: the next install or upgrade that needs %s resumes from there\n", prefix, units.FormatBytes(n), what, c.Paths.Cache(), them)
 }

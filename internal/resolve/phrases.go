@@ -188,6 +188,19 @@ func JoinAnd(xs []string) string {
 	return strings.Join(xs[:len(xs)-1], ", ") + " and " + xs[len(xs)-1]
 }
 
+// JoinAndOthers is JoinAnd of the first n of xs and, past them, "1 other"
+// or "N others": names in a message that stays short whatever their number.
+func JoinAndOthers(xs []string, n int) string {
+	if len(xs) <= n {
+		return JoinAnd(xs)
+	}
+	more, others := len(xs)-n, "others"
+	if more == 1 {
+		others = "other"
+	}
+	return JoinAnd(append(xs[:n:n], fmt.Sprintf("%d %s", more, others)))
+}
+
 func limit(xs []string, n int) []string {
 	if len(xs) <= n {
 		return xs
