@@ -96,8 +96,8 @@ func (e *NoSourceError) Error() string {
 	denied := func(w *webStatusError) bool {
 		return w.code == http.StatusUnauthorized || w.code == http.StatusForbidden
 	}
-	redirected := refusedSeed(e.WebErr, func(w *webStatusError) bool { return denied(w) && w.notSent != nil })
-	forbidden := refusedSeed(e.WebErr, func(w *webStatusError) bool { return w.code == http.StatusForbidden })
+	redirected, _ := seedAnswer(e.WebErr, func(w *webStatusError) bool { return denied(w) && w.notSent != nil })
+	forbidden, _ := seedAnswer(e.WebErr, func(w *webStatusError) bool { return w.code == http.StatusForbidden })
 	busyURL, busyWhy := seedAnswer(e.WebErr, isBusy)
 	switch {
 	case e.Busy > 0 && busyWhy != nil:
@@ -135,17 +135,9 @@ func (e *NoSourceError) Error() string {
 	return msg
 }
 
-// refusedSeed is the URL of the first web seed of errs (a seedErrors)
-// whose answer is a *webStatusError that is, as messages show it (its
-// password masked); "" for none.
-func refusedSeed(errs error, is func(*webStatusError) bool) string {
-	u, _ := seedAnswer(errs, is)
-	return u
-}
-
 // seedAnswer is the first web seed of errs (a seedErrors) whose answer is
-// a *webStatusError that is: its URL as messages show it, and that
-// answer; "" and nil for none.
+// a *webStatusError that is: its URL as messages show it (its password
+// masked), and that answer; "" and nil for none.
 func seedAnswer(errs error, is func(*webStatusError) bool) (string, *webStatusError) {
 	var se seedErrors
 	if !errors.As(errs, &se) {
@@ -198,9 +190,10 @@ func (e *NoSourceError) Is(target error) bool {
 	if target == ErrNoSource {
 		return true
 	}
-	return refusedSeed(e.WebErr, func(w *webStatusError) bool {
+	_, w := seedAnswer(e.WebErr, func(w *webStatusError) bool {
 		return target == httpbound.Refused(w.code) || target == httpbound.ErrNotSent && w.notSent != nil && httpbound.Refused(w.code) != nil
-	}) != ""
+	})
+	return w != nil
 }
 
 // TrackerStatus returns what each tracker last said about a torrent, in
