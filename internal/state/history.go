@@ -78,7 +78,7 @@ const maxHistoryText = 16 << 10
 // interrupted.
 func (db *DB) StartHistory(ctx context.Context, command string) (int64, error) {
 	var id int64
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inLogTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `INSERT INTO history (started, finished, command, changes, result, error, downloaded, installed, transfer)
 			VALUES (?, 0, ?, '[]', ?, '', 0, 0, '')`, db.now().UnixMilli(), clip(command), ResultRunning)
 		if err != nil {
@@ -93,7 +93,7 @@ func (db *DB) StartHistory(ctx context.Context, command string) (int64, error) {
 // DropHistory removes the entry id of a command that changed nothing
 // (StartHistory wrote it before the command knew).
 func (db *DB) DropHistory(ctx context.Context, id int64) error {
-	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.saveErr(db.inLogTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `DELETE FROM history WHERE id = ?`, id)
 		return err
 	}))
@@ -102,7 +102,7 @@ func (db *DB) DropHistory(ctx context.Context, id int64) error {
 // FinishHistory ends an entry on its own (a failed transaction; a
 // successful one ends it in Commit).
 func (db *DB) FinishHistory(ctx context.Context, end HistoryEnd) error {
-	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.saveErr(db.inLogTx(ctx, func(tx *sql.Tx) error {
 		return finishHistory(ctx, tx, db.now(), end)
 	}))
 }
@@ -131,7 +131,7 @@ func finishHistory(ctx context.Context, tx *sql.Tx, now time.Time, end HistoryEn
 // showed "0 B" for it however much had arrived. An entry that ended is
 // left alone (its end has the final count).
 func (db *DB) NoteDownloaded(ctx context.Context, id, downloaded int64) error {
-	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.saveErr(db.inLogTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE history SET downloaded = ? WHERE id = ? AND result = ? AND downloaded < ?`,
 			downloaded, id, ResultRunning, downloaded)
 		return err
@@ -144,7 +144,7 @@ func (db *DB) NoteDownloaded(ctx context.Context, id, downloaded int64) error {
 // about to make (BeginJournal), which the recovery rolled back (a commit
 // ends the entry), and history showed them as made.
 func (db *DB) MarkInterrupted(ctx context.Context) error {
-	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.saveErr(db.inLogTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE history SET result = ?, finished = ?, changes = '[]' WHERE result = ?`,
 			ResultInterrupted, db.now().UnixMilli(), ResultRunning)
 		return err

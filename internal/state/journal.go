@@ -227,7 +227,7 @@ func (db *DB) BeginJournal(ctx context.Context, j Journal, b Bounds) error {
 // before formats writes without one (a newer one's format 2 left at rest
 // would have this one refuse an older one's journal as newer).
 func (db *DB) EndJournal(ctx context.Context) error {
-	return db.saveErr(db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.saveErr(db.inLogTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM journal`); err != nil {
 			return err
 		}
