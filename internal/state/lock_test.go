@@ -154,3 +154,45 @@ func poll(timeout time.Duration, cond func() bool) bool {
 	}
 	return cond()
 }
+
+func TestLockWaits(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lock")
+	first, err := Acquire(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan int, 1)
+	got := make(chan error, 1)
+	go func() {
+		l, err := Acquire(context.Background(), path, func(pid int) { waited <- pid })
+		if err == nil {
+			l.Release()
+		}
+		got <- err
+	}()
+	select {
+	case pid := <-waited:
+		if pid != os.Getpid() {
+			t.Fatalf("waiting message names pid %d, want %d", pid, os.Getpid())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("second Acquire did not report waiting")
+	}
+	first.Release()
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("second Acquire never got the lock")
+	}
+
+	held, _ := Acquire(context.Background(), path, nil)
+	defer held.Release()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := Acquire(ctx, path, nil); err == nil {
+		t.Fatal("Acquire succeeded while the lock was held")
+	}
+}
