@@ -90,8 +90,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		e.mu.Lock()
 		first := e.callers[t.InfoHash()] == 0
 		e.mu.Unlock()
-		if v, ok := e.transfers.Load(t.InfoHash()); !first && ok {
-			xfer = v.(*transferState)
+		if s := e.lastTransfer(t.InfoHash()); !first && s != nil {
+			xfer = s
 			return
 		}
 		xfer = e.startTransfer(t, direct)

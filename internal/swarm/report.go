@@ -84,11 +84,10 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 // it completed (Transfer then has its report). An interrupted install's
 // history entry had an empty transfer report.
 func (e *Engine) Stopped(ih InfoHash) (r Transfer, ok bool) {
-	v, found := e.transfers.Load(ih)
-	if !found {
+	s := e.lastTransfer(ih)
+	if s == nil {
 		return r, false
 	}
-	s := v.(*transferState)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.final != nil {
@@ -131,11 +130,10 @@ func alreadyHad(startHad, completed, received, bad, total int64) int64 {
 // Transfer returns the report of the last download of ih through this
 // engine; ok is false when there was none, or it has not ended.
 func (e *Engine) Transfer(ih InfoHash) (r Transfer, ok bool) {
-	v, found := e.transfers.Load(ih)
-	if !found {
+	s := e.lastTransfer(ih)
+	if s == nil {
 		return r, false
 	}
-	s := v.(*transferState)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.final == nil {

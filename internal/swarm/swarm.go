@@ -272,8 +272,8 @@ func New(cfg Config) (*Engine, error) {
 		if e == nil || !ev.OnlyTrusted {
 			return
 		}
-		if v, ok := e.transfers.Load(ev.Torrent.InfoHash()); ok {
-			v.(*transferState).seederSentBad()
+		if s := e.lastTransfer(ev.Torrent.InfoHash()); s != nil {
+			s.seederSentBad()
 		}
 	})
 	if cfg.UploadRate > 0 {

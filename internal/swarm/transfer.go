@@ -198,11 +198,10 @@ func (e *Engine) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
 	if t == nil || ev.Message == nil {
 		return
 	}
-	v, ok := e.transfers.Load(t.InfoHash())
-	if !ok {
+	s := e.lastTransfer(t.InfoHash())
+	if s == nil {
 		return
 	}
-	s := v.(*transferState)
 	n := int64(len(ev.Message.Piece))
 	s.firstNS.CompareAndSwap(0, time.Now().UnixNano())
 	remote := peerAddrPort(ev.Peer.RemoteAddr)
@@ -238,8 +237,8 @@ func (s *transferState) received(remote netip.AddrPort, listen uint16, n int64) 
 // onPeerHandshake is the library's CompletedHandshake callback (the
 // client lock is not held).
 func (e *Engine) onPeerHandshake(pc *torrent.PeerConn, ih metainfo.Hash) {
-	if v, ok := e.transfers.Load(ih); ok {
-		v.(*transferState).heardFrom(peerAddrPort(pc.RemoteAddr), false)
+	if s := e.lastTransfer(ih); s != nil {
+		s.heardFrom(peerAddrPort(pc.RemoteAddr), false)
 	}
 }
 
@@ -249,8 +248,8 @@ func (e *Engine) onPeerSpoke(pc *torrent.PeerConn) {
 	if t == nil {
 		return
 	}
-	if v, ok := e.transfers.Load(t.InfoHash()); ok {
-		v.(*transferState).heardFrom(peerAddrPort(pc.RemoteAddr), true)
+	if s := e.lastTransfer(t.InfoHash()); s != nil {
+		s.heardFrom(peerAddrPort(pc.RemoteAddr), true)
 	}
 }
 
@@ -275,6 +274,16 @@ func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *tr
 	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), total: t.Length(), failed: make(chan struct{}), damagedCh: make(chan struct{})}
 	e.transfers.Store(t.InfoHash(), s)
 	return s
+}
+
+// lastTransfer is the state of the last download of ih through this
+// engine (startTransfer's), nil when there was none.
+func (e *Engine) lastTransfer(ih InfoHash) *transferState {
+	v, ok := e.transfers.Load(ih)
+	if !ok {
+		return nil
+	}
+	return v.(*transferState)
 }
 
 // setLastResort records whether the download's web seeds are a last

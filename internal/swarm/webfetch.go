@@ -139,8 +139,8 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			continue // not missing, or a peer brought it meanwhile
 		}
 		if want := p.V1Hash().Unwrap(); sha1.Sum(b) != want {
-			if v, ok := e.transfers.Load(t.InfoHash()); ok {
-				v.(*transferState).webSeedBad(u, host) // a damaged copy fails every round: DamagedError
+			if s := e.lastTransfer(t.InfoHash()); s != nil {
+				s.webSeedBad(u, host) // a damaged copy fails every round: DamagedError
 			}
 			return whole, fmt.Errorf("piece %d %w", i, errPieceMismatch)
 		}
@@ -148,8 +148,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
 		e.webBytes.Add(int64(len(b)))
-		if v, ok := e.transfers.Load(t.InfoHash()); ok {
-			x := v.(*transferState)
+		if x := e.lastTransfer(t.InfoHash()); x != nil {
 			x.web.Add(int64(len(b)))
 			x.webSeedSent(host)
 			x.firstNS.CompareAndSwap(0, time.Now().UnixNano()) // a download the web seed alone served had a first byte too
