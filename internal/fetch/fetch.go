@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -282,57 +281,6 @@ func (f *Fetch) Stop() {
 			f.src.Close()
 		}
 	})
-}
-
-// Kept is what the partial downloads of this fetch's archives hold in the
-// cache once it stopped: the bytes the next plan counts as kept from an
-// interrupted download (PartBytes: a download dropped incomplete keeps
-// only its verified pieces, swarm's partholes), which the next install or
-// upgrade of those packages resumes from; of names them ("big 1.0.0"),
-// in plan order. An archive that completed has no .part left.
-func (f *Fetch) Kept() (n int64, of []string) {
-	for _, r := range f.need {
-		if k := KeptBytes(f.o.Paths.Cache(), r); k > 0 {
-			n += k
-			of = append(of, r.Name+" "+r.Version)
-		}
-	}
-	return n, of
-}
-
-// Report is the transfer report once every download ended; an
-// incomplete archive's Kept is read now (after Stop, what stays).
-func (f *Fetch) Report() *Report {
-	f.mu.Lock()
-	r := f.report
-	r.Archives = append([]ArchiveReport(nil), r.Archives...)
-	f.mu.Unlock()
-	for i, a := range r.Archives {
-		if a.Incomplete {
-			if j := slices.IndexFunc(f.need, func(p catalog.Package) bool { return p.Archive == a.Archive }); j >= 0 {
-				r.Archives[i].Kept = KeptBytes(f.o.Paths.Cache(), f.need[j])
-			}
-		}
-	}
-	return &r
-}
-
-// Downloaded is what this command moved into the cache.
-func (f *Fetch) Downloaded() int64 {
-	f.mu.Lock()
-	// What the progress grew by since its first report counts (the
-	// history showed 0 B for an install stopped with 13.9 MiB received).
-	n, stopped := max(f.report.Downloaded(), f.lastDone-f.firstDone), f.err != nil
-	f.mu.Unlock()
-	// So does, once the fetch stopped, what the partial downloads gained
-	// on disk: through the daemon an install without a bar hears of
-	// progress every 2 s (quietProgress), and an interrupted one's entry
-	// said 3.7 MiB downloaded where 6.0 MiB was kept.
-	if stopped {
-		kept, _ := f.Kept()
-		n = max(n, kept-f.firstDone)
-	}
-	return n
 }
 
 // Done is closed when every download has ended.

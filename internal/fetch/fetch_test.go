@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +155,7 @@ func TestReportOfStoppedFetch(t *testing.T) {
 	if err := f.Finish(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Finish: %v", err)
 	}
-	r := f.Report()
+	n, r, kept := f.Result()
 	if r.Elapsed <= 0 {
 		t.Errorf("Elapsed %v", r.Elapsed)
 	}
@@ -169,7 +170,11 @@ func TestReportOfStoppedFetch(t *testing.T) {
 		t.Errorf("archives:\n%s\nwant\n%s", got, wantJSON)
 	}
 	// What came is at least what the source said, and what the part holds.
-	if n := f.Downloaded(); n < 10300 {
-		t.Errorf("Downloaded() = %d, want at least 10300", n)
+	if n < 10300 || f.Downloaded() != n {
+		t.Errorf("Result's downloaded = %d, Downloaded() = %d, want at least 10300, the same", n, f.Downloaded())
+	}
+	// What is kept is what the report says each archive keeps.
+	if kept.Bytes != 8192 || !slices.Equal(kept.Of, []string{"a 1.0.0"}) {
+		t.Errorf("kept %d B of %q, want 8192 B of a 1.0.0", kept.Bytes, kept.Of)
 	}
 }

@@ -79,19 +79,20 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		r.failed = at
 		f.Stop() // downloads still under way end before the rollback
 		err = r.othersUnchanged(at, r.abort(ctx, err))
-		// What the partial downloads keep is read after the rollback:
-		// through the daemon, their bytes not verified are freed (swarm's
-		// partholes) once the daemon sees the install gone, which a
-		// count read at once could precede.
-		tx.downloaded = f.Downloaded()
-		tx.report = f.Report()
+		// What the partial downloads keep is read after the rollback, once
+		// for the count, the report and the warning: through the daemon,
+		// their bytes not verified are freed (swarm's partholes) once the
+		// daemon sees the install gone, which a count read at once could
+		// precede.
+		var kept fetch.Kept
+		tx.downloaded, tx.report, kept = f.Result()
 		// The archives still downloading are in the report with what came
 		// (fetch's Incomplete); one that got nothing says so, rather than
 		// leaving history --json an empty report.
 		if ctx.Err() != nil && tx.downloaded == 0 && slices.ContainsFunc(tx.report.Archives, func(a fetch.ArchiveReport) bool { return a.Incomplete }) {
 			tx.report.Note = "interrupted before any transfer"
 		}
-		c.sayKept(ctx.Err() != nil, f)
+		c.sayKept(ctx.Err() != nil, kept)
 		return err
 	}
 	for i, it := range items {
@@ -118,8 +119,7 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 	if err := f.Finish(); err != nil {
 		return failed(r.failedAt(-1, err), err)
 	}
-	tx.downloaded = f.Downloaded()
-	c.Report = f.Report()
+	tx.downloaded, c.Report, _ = f.Result()
 	tx.report = c.Report
 	if err := c.step("staged"); err != nil {
 		return r.abort(ctx, err)
@@ -141,8 +141,8 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 // after Ctrl-C whether anything was kept or not, and named no package:
 // after an install whose script failed, only the part of the other
 // package's archive was kept, which only an install of that one resumes.
-func (c *Client) sayKept(interrupted bool, f *fetch.Fetch) {
-	n, of := f.Kept()
+func (c *Client) sayKept(interrupted bool, kept fetch.Kept) {
+	n, of := kept.Bytes, kept.Of
 	if n == 0 {
 		return
 	}
