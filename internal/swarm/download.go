@@ -256,7 +256,12 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
 			if busyOut {
-				ns.Busy = e.busyWait
+				// The busy wait counted the seeds as a source, but none
+				// sent anything: the download had none since they were
+				// first found busy. Only the give-up time after the wait
+				// read "no source for X in 8s" beside "answered only
+				// 503 for 1m0s", after a run of 69 s.
+				ns.Busy, ns.Idle = e.busyWait, time.Since(busySince)
 			}
 			return ns
 		}

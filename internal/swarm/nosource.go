@@ -20,7 +20,10 @@ import (
 
 // NoSourceError says why a download found nowhere to download from.
 type NoSourceError struct {
-	Torrent  string
+	Torrent string
+	// Idle is how long the download had no source when it gave up: no
+	// peer connected or being dialled, no web-seed fetch running, nothing
+	// received; with Busy, since the web seeds were first found busy.
 	Idle     time.Duration
 	Trackers []TrackerStatus
 	Direct   []netip.AddrPort // peers named by the catalog, none of which served it

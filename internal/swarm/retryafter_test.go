@@ -195,6 +195,12 @@ func TestWebSeedAlwaysBusy(t *testing.T) {
 			if took < busyWait || took > busyWait+giveUp+3*time.Second {
 				t.Errorf("gave up after %v, want %v to %v", took.Round(time.Millisecond), busyWait, busyWait+giveUp+3*time.Second)
 			}
+			// The time it says it had no source covers the busy wait it
+			// names: before, only the give-up time after it ("no source
+			// for X in 1s ... answered only 503 for 3s").
+			if ns.Idle < busyWait || ns.Idle > took {
+				t.Errorf("no source for %v, want from %v (the busy wait) to %v (the run)", ns.Idle, busyWait, took)
+			}
 			want := fmt.Sprintf("(%s answered only %d %s for 3s, and no peer sent anything: the server is busy; try again later)", seed, code, http.StatusText(code))
 			if msg := err.Error(); !strings.Contains(msg, want) || !strings.Contains(msg, fmt.Sprintf("web seed %spkg-1.0.0.tar.zst: HTTP %d", seed, code)) {
 				t.Errorf("error:\n%s\nwant it to name the seed's answer and end with\n%s", msg, want)
