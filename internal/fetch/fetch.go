@@ -134,13 +134,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		lessGC()
 		return f, nil
 	}
-	src, err := o.openSource(ctx)
-	if err != nil {
-		return nil, err
-	}
-	f.src = src
 	f.need = need
-	ctx, f.cancel = context.WithCancel(ctx)
 	dropUnverified(o.Paths.Cache(), need)
 	// What the partial downloads hold already (verified pieces: a download
 	// dropped incomplete keeps no others, swarm's partholes) is where an
@@ -151,6 +145,18 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 	for _, r := range need {
 		f.firstDone += PartBytes(o.Paths.Cache(), r)
 	}
+	src, err := o.openSource(ctx)
+	if err != nil && ctx.Err() != nil {
+		// Interrupted before any download started: a fetch that
+		// stopped, as one interrupted later (stoppedBeforeStart).
+		f.stoppedBeforeStart(err)
+		return f, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	f.src = src
+	ctx, f.cancel = context.WithCancel(ctx)
 	o.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.Via())
 	bar := o.UI.NewProgress(total, ui.Count(len(need), "package"))
 	stallAfter := o.StallTimeout

@@ -147,6 +147,17 @@ func (f *Fetch) Downloaded() int64 {
 	return n
 }
 
+// stoppedBeforeStart ends a fetch interrupted before its source opened
+// (Ctrl-C while the daemon was asked) with err: every archive it needed is
+// in the report, incomplete with its sources unknown, as a fetch
+// interrupted later lists them; Start returned the error, and the
+// history entry had no transfer report.
+func (f *Fetch) stoppedBeforeStart(err error) {
+	f.addIncomplete()
+	f.fail(err)
+	close(f.done)
+}
+
 // Totals sums the archives' reports.
 func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 	t.FirstByte = -1

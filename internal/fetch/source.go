@@ -66,6 +66,14 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 		}
 		return daemonSource{d, every}, nil
 	}
+	if err := ctx.Err(); err != nil {
+		// Interrupted while the daemon was asked (Dial fails with the
+		// context): an engine of this process would be started for
+		// nothing, and its bind on the daemon's peer_addr failed, naming
+		// the daemon as not answering or the address as another
+		// program's.
+		return nil, err
+	}
 	o.logger().Debug("no daemon answers; downloading with an engine of this process", "socket", o.Paths.DaemonSocket(), "peer_addr", o.Config.PeerAddr)
 	// An engine of this process downloads on every core, as the daemon's
 	// may (a fast peer on the LAN).

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,6 +117,49 @@ func TestHistoryInterruptedBeforeAnyTransfer(t *testing.T) {
 	if err := w.client.Install(ctx, []string{"hello"}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted install: %v", err)
 	}
+	w.wantInterruptedBeforeAnyTransfer()
+}
+
+// An install interrupted while it asks the daemon to download (Ctrl-C in
+// the milliseconds before the fetch starts) is recorded as the one above:
+// the dial failed with the context, the install started an engine of its
+// own, whose bind failed on the daemon's peer_addr, and the entry said it
+// failed ("peer_addr ... is in use") with no transfer report.
+func TestHistoryInterruptedWhileAskingTheDaemon(t *testing.T) {
+	w := newWorld(t)
+	w.publishHello()
+	os.Remove(filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst"))
+	peer, err := net.Listen("tcp", "127.0.0.1:0") // the daemon's peer_addr
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	w.client.Config.PeerAddr = peer.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The daemon: the signal comes while it is asked for its status.
+	sock, err := net.Listen("unix", w.client.Paths.DaemonSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		cancel()
+		<-r.Context().Done()
+	})}
+	go srv.Serve(sock)
+	defer srv.Close()
+	if err := w.client.Install(ctx, []string{"hello"}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted install: %v", err)
+	}
+	w.wantInterruptedBeforeAnyTransfer()
+}
+
+// wantInterruptedBeforeAnyTransfer checks that the only history entry is
+// an interrupted install whose transfer report lists hello's archive as
+// incomplete and says nothing was transferred.
+func (w *world) wantInterruptedBeforeAnyTransfer() {
+	t := w.t
+	t.Helper()
 	h, err := w.read().History(context.Background(), state.HistoryQuery{Transfer: true})
 	if err != nil || len(h) != 1 {
 		t.Fatalf("history: %v %+v", err, h)
