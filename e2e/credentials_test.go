@@ -249,8 +249,19 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	// A 403: the server took the password and refuses the user there.
 	r.writeYAML("wrongcfg/client.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\n", goodURL+"/forbidden", r.path("prefix2")))
 	out = fails("wrong", "wrongcfg/client.yaml", "sync")
-	if want := fmt.Sprintf("hint: http://user:xxxxx@%s/forbidden/packages.db refuses this user (403 Forbidden", goodAddr); !strings.Contains(out, want) {
-		t.Errorf("a sync answered 403 said\n%s\nwant %q", out, want)
+	syncHint := fmt.Sprintf("hint: http://user:xxxxx@%s/forbidden/packages.db refuses this user (403 Forbidden", goodAddr)
+	if !strings.Contains(out, syncHint) {
+		t.Errorf("a sync answered 403 said\n%s\nwant %q", out, syncHint)
+	}
+	// An install whose archive's server answers 403 ends with the same
+	// hint, naming the web seed and its own client.yaml (the no-source
+	// error had wording of its own, and no hint).
+	_, syncLine, _ := strings.Cut(out, "\nhint: ")
+	r.writeYAML("wrongcfg/install.yaml", fmt.Sprintf("server_url: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n", goodURL+"/forbidden", r.path("prefix3")))
+	out = fails("wronginstall", "wrongcfg/install.yaml", "install", "beta")
+	want = "\nhint: " + strings.NewReplacer("/forbidden/packages.db ", "/forbidden/packages/ ", r.path("wrongcfg/client.yaml"), installCfg).Replace(syncLine)
+	if !strings.HasSuffix(out, want) || strings.Contains(out, "refuses this client") {
+		t.Errorf("an install answered 403 said\n%s\nwant it to end with the sync's hint, naming the web seed:%s", out, want)
 	}
 	// A path moved on the same server, redirected by absolute URL: the
 	// password follows it (it did not, and the sync failed with 401).

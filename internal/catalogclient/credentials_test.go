@@ -191,8 +191,8 @@ func TestSyncRedirectWithCredentials(t *testing.T) {
 	if err == nil || err.Error() != want || !errors.Is(err, catalogclient.ErrUnauthorized) || !errors.Is(err, httpbound.ErrNotSent) {
 		t.Errorf("Sync through a redirect to another host = %v; want\n%s\nmatching ErrUnauthorized and ErrNotSent", err, want)
 	}
-	if got := catalogclient.Refused(err); got != "http://user:xxxxx@"+host+"/away/packages.db" {
-		t.Errorf("Refused = %q; want the URL asked, masked", got)
+	if got := httpbound.RefusedURL(err, http.StatusUnauthorized); got != "http://user:xxxxx@"+host+"/away/packages.db" {
+		t.Errorf("RefusedURL = %q; want the URL asked, masked", got)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -208,7 +208,7 @@ func TestSyncRedirectWithCredentials(t *testing.T) {
 }
 
 // TestSyncForbidden: a 403 is ErrForbidden, not ErrUnauthorized, and
-// Refused names the URL masked.
+// httpbound.RefusedURL names the URL masked.
 func TestSyncForbidden(t *testing.T) {
 	t.Parallel()
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -218,7 +218,8 @@ func TestSyncForbidden(t *testing.T) {
 	u := strings.Replace(ts.URL, "http://", "http://user:secret@", 1)
 	_, err := catalogclient.Sync(context.Background(), syncOpts(u, t.TempDir(), nil))
 	masked := strings.Replace(ts.URL, "http://", "http://user:xxxxx@", 1) + "/packages.db"
-	if !errors.Is(err, catalogclient.ErrForbidden) || errors.Is(err, catalogclient.ErrUnauthorized) || catalogclient.Refused(err) != masked {
-		t.Errorf("Sync of a 403 = %v (Refused %q); want ErrForbidden alone, and %s", err, catalogclient.Refused(err), masked)
+	refused := httpbound.RefusedURL(err, http.StatusForbidden)
+	if !errors.Is(err, catalogclient.ErrForbidden) || errors.Is(err, catalogclient.ErrUnauthorized) || refused != masked {
+		t.Errorf("Sync of a 403 = %v (RefusedURL %q); want ErrForbidden alone, and %s", err, refused, masked)
 	}
 }

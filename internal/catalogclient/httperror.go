@@ -85,21 +85,11 @@ func (e *statusError) Is(target error) bool {
 	return target != nil && target == httpbound.Refused(e.code)
 }
 
-// Refused is the URL (as messages show it, its password masked) whose
-// server answered err's 401 or 403, the first of a ServersError's that
-// did; "" when no server did.
-func Refused(err error) string {
-	var se *statusError
-	if errors.As(err, &se) && (se.code == http.StatusUnauthorized || se.code == http.StatusForbidden) {
-		return se.url
-	}
-	var ses ServersError
-	if errors.As(err, &ses) {
-		for _, f := range ses {
-			if u := Refused(f.Err); u != "" {
-				return u
-			}
-		}
+// RefusedURL is the URL asked, as messages show it, when the server
+// answered it code (httpbound.RefusedURL); "" otherwise.
+func (e *statusError) RefusedURL(code int) string {
+	if e.code == code {
+		return e.url
 	}
 	return ""
 }

@@ -1,6 +1,7 @@
 package clientcli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -182,13 +183,16 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 }
 
 // withDownloadHint gives an install's or upgrade's error that a web
-// seed's 401 ended the sync's hint (serverHint: where the user and
-// password go in client.yaml), which it lacked. The no-source error
-// itself explains a 403 and a refusal after a redirect; an error that has
-// a hint keeps it.
+// seed's 401 or 403 ended the sync's hint (serverHint: where the user and
+// password go in client.yaml, what a 403 means, naming the URL, or that
+// a redirect got no password), so that a refusal reads the same whether
+// the sync or an archive's download met it: the no-source error had
+// wording of its own for a 403 and a redirect, and no hint. An error
+// that has a hint keeps it.
 func (e *env) withDownloadHint(err error) error {
 	var h *cli.Hinted
-	if !errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrNotSent) || errors.As(err, &h) {
+	refused := errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)
+	if !refused || errors.As(err, &h) {
 		return err
 	}
 	cfg, _, cerr := e.config()
@@ -196,8 +200,8 @@ func (e *env) withDownloadHint(err error) error {
 		return err
 	}
 	// Not missing, even with no client.yaml: the sync worked with the
-	// default server_url, so the hint is the 401's (where the user and
-	// password go), not the newcomer's "write the server's URL there".
+	// default server_url, so the hint is the refusal's (where the user
+	// and password go), not the newcomer's "write the server's URL there".
 	path, _ := e.configPath()
 	if hint := serverHint(err, cfg, path, false); hint != "" {
 		return cli.WithHint(err, hint)
@@ -221,18 +225,20 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
 	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return why + "check " + serversKey(cfg) + " in " + path
-	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, catalogclient.ErrUnauthorized) || errors.Is(err, catalogclient.ErrForbidden)):
+	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)):
 		// The 401 or 403 came from where a redirect led, which got no
 		// password: checking the password would not help.
 		return "the server redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only where " + serversKey(cfg) + " says): if that server is the repository's, write its URL (https:// for a redirect to https) in " + serversKey(cfg) + " in " + path
-	case errors.Is(err, catalogclient.ErrForbidden):
+	case errors.Is(err, httpbound.ErrForbidden):
 		// A 403 is no question of the password: the server knows who
-		// asks (or asks no one) and refuses.
+		// asks (or asks no one) and refuses. The URL is the catalog's
+		// or the archive's web seed's.
+		refused := cmp.Or(httpbound.RefusedURL(err, http.StatusForbidden), "the server")
 		if hasPassword(cfg.Servers()) {
-			return catalogclient.Refused(err) + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
+			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
 		}
-		return catalogclient.Refused(err) + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
-	case errors.Is(err, catalogclient.ErrUnauthorized):
+		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
+	case errors.Is(err, httpbound.ErrUnauthorized):
 		// A private repository behind a web server's basic auth: the
 		// 401 alone did not say where the user and password go.
 		if hasPassword(cfg.Servers()) {

@@ -124,8 +124,11 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 		}
 		if ev.Error != "" {
 			err := fmt.Errorf("daemon: %s", ev.Error)
-			if ev.Unauthorized {
-				err = unauthorized{err}
+			switch {
+			case ev.Refused != nil:
+				err = refused{err, *ev.Refused}
+			case ev.Unauthorized: // a daemon older than Refused
+				err = refused{err, Refusal{Unauthorized: true}}
 			}
 			if ev.FailedArchive != "" {
 				return &ArchiveError{Archive: ev.FailedArchive, Err: err}
@@ -160,10 +163,24 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 // warning, and with nothing kept too.
 const daemonGone = "the daemon stopped answering: is it still running (dist-client status)?"
 
-// unauthorized is a download's error from the daemon that a web seed's
-// 401 ended (Event.Unauthorized): it matches httpbound.ErrUnauthorized,
-// as the engine's error did before it crossed the socket as text.
-type unauthorized struct{ error }
+// refused is a download's error from the daemon that web seeds' 401 or
+// 403 ended (Event.Refused): it matches httpbound's errors and gives the
+// 403's URL (httpbound.RefusedURL) as the engine's error did before it
+// crossed the socket as text.
+type refused struct {
+	error
+	r Refusal
+}
 
-func (u unauthorized) Unwrap() error      { return u.error }
-func (unauthorized) Is(target error) bool { return target == httpbound.ErrUnauthorized }
+func (e refused) Unwrap() error { return e.error }
+func (e refused) Is(target error) bool {
+	return target == httpbound.ErrUnauthorized && e.r.Unauthorized || target == httpbound.ErrForbidden && e.r.Forbidden ||
+		target == httpbound.ErrNotSent && e.r.NotSent
+}
+
+func (e refused) RefusedURL(code int) string {
+	if code == http.StatusForbidden {
+		return e.r.URL
+	}
+	return ""
+}

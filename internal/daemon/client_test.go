@@ -241,15 +241,30 @@ func TestDownloadFromOlderDaemonWithoutKeep(t *testing.T) {
 	}
 }
 
-// A download that a web seed's 401 ended matches httpbound.ErrUnauthorized
-// on the client's side of the socket too (Event.Unauthorized), as the
-// engine's error does, so that the install gives the sync's hint; an
-// error without it does not match.
-func TestDownloadErrorUnauthorized(t *testing.T) {
-	for _, unauthorized := range []bool{true, false} {
-		t.Run(fmt.Sprint(unauthorized), func(t *testing.T) {
+// A download that web seeds refused matches httpbound's errors on the
+// client's side of the socket too (Event.Refused), as the engine's error
+// does, and gives the 403's URL, so that the install gives the sync's
+// hint (a 403 and a redirect had none through the daemon); a daemon older
+// than Refused says Unauthorized alone; an error without either matches
+// none.
+func TestDownloadErrorRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name                          string
+		ev                            Event
+		unauthorized, forbidden, sent bool
+		url                           string
+	}{
+		{name: "401", ev: Event{Unauthorized: true, Refused: &Refusal{Unauthorized: true}}, unauthorized: true, sent: true},
+		{name: "401 from an older daemon", ev: Event{Unauthorized: true}, unauthorized: true, sent: true},
+		{name: "403", ev: Event{Refused: &Refusal{Forbidden: true, URL: "http://u:xxxxx@h/packages/"}}, forbidden: true, sent: true, url: "http://u:xxxxx@h/packages/"},
+		{name: "401 after a redirect", ev: Event{Refused: &Refusal{Unauthorized: true, NotSent: true}}, unauthorized: true},
+		{name: "no refusal", sent: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			sock := fakeDaemon(t, func() Status { return Status{PID: 1} }, func() Event {
-				return Event{Error: "download a-1.tar.zst: no source: web seed http://h/packages/a-1.tar.zst: HTTP 401 Unauthorized", FailedArchive: "a-1.tar.zst", Unauthorized: unauthorized}
+				ev := tc.ev
+				ev.Error, ev.FailedArchive = "download a-1.tar.zst: no source: web seed http://h/packages/a-1.tar.zst: HTTP 401 Unauthorized", "a-1.tar.zst"
+				return ev
 			})
 			c := Dial(context.Background(), sock)
 			if c == nil {
@@ -260,8 +275,13 @@ func TestDownloadErrorUnauthorized(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Archive != "a-1.tar.zst" || !strings.HasSuffix(err.Error(), "HTTP 401 Unauthorized") {
 				t.Fatalf("Download: %v, want the archive's error", err)
 			}
-			if got := errors.Is(err, httpbound.ErrUnauthorized); got != unauthorized {
-				t.Errorf("errors.Is(%q, ErrUnauthorized) = %v, want %v", err, got, unauthorized)
+			for target, want := range map[error]bool{httpbound.ErrUnauthorized: tc.unauthorized, httpbound.ErrForbidden: tc.forbidden, httpbound.ErrNotSent: !tc.sent} {
+				if got := errors.Is(err, target); got != want {
+					t.Errorf("errors.Is(%q, %q) = %v, want %v", err, target, got, want)
+				}
+			}
+			if got := httpbound.RefusedURL(err, http.StatusForbidden); got != tc.url {
+				t.Errorf("RefusedURL(%q, 403) = %q, want %q", err, got, tc.url)
 			}
 		})
 	}

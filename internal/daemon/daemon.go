@@ -78,6 +78,15 @@ const (
 	maxStatusBytes = 64 << 20 // about 200,000 torrents
 )
 
+// Refusal is what a download's error said of web seeds that refused it:
+// which of httpbound's errors it matched, and the URL of a 403.
+type Refusal struct {
+	Unauthorized bool   `json:"unauthorized,omitempty"` // httpbound.ErrUnauthorized
+	Forbidden    bool   `json:"forbidden,omitempty"`    // httpbound.ErrForbidden
+	NotSent      bool   `json:"not_sent,omitempty"`     // httpbound.ErrNotSent
+	URL          string `json:"url,omitempty"`          // httpbound.RefusedURL of the 403
+}
+
 // Event is one line of a download's progress; the last has Done or Error set.
 type Event struct {
 	Bytes    int64  `json:"bytes"` // downloaded so far, over all items
@@ -93,6 +102,12 @@ type Event struct {
 	// httpbound.ErrUnauthorized, as the engine's own does: the install
 	// then gives the sync's hint of where the user and password go.
 	Unauthorized bool `json:"unauthorized,omitempty"`
+	// Refused, beside Error: web seeds refused the download (a 401 or
+	// 403), as the engine's error said: the client's error matches it as
+	// that one did, so the install gives the sync's hint (serverHint), a
+	// 403 and a redirect included. A daemon older than it sends
+	// Unauthorized alone.
+	Refused *Refusal `json:"refused,omitempty"`
 	// Completed is set on the event sent as soon as one archive is
 	// complete (the client finishes staging it while the others download).
 	Completed *Report `json:"completed,omitempty"`

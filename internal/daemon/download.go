@@ -183,7 +183,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if h.failed != nil && !errors.Is(err, errStopping) {
 			h.failed(err)
 		}
-		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent)}
+		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err)}
 		if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
 			ev.FailedArchive = ae.Archive
 		}
@@ -211,4 +211,14 @@ func transferOf(engine *swarm.Engine, row catalog.Package) swarm.Transfer {
 		}
 	}
 	return swarm.Transfer{Total: row.Size, AlreadyHad: row.Size}
+}
+
+// refusalOf is err's Refusal; nil when no web seed refused it.
+func refusalOf(err error) *Refusal {
+	r := Refusal{Unauthorized: errors.Is(err, httpbound.ErrUnauthorized), Forbidden: errors.Is(err, httpbound.ErrForbidden),
+		NotSent: errors.Is(err, httpbound.ErrNotSent), URL: httpbound.RefusedURL(err, http.StatusForbidden)}
+	if !r.Unauthorized && !r.Forbidden {
+		return nil
+	}
+	return &r
 }

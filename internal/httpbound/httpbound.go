@@ -100,6 +100,30 @@ func Refused(code int) error {
 	return nil
 }
 
+// RefusedURL is the URL, as messages show it (its password masked), that
+// a server answered with code (a 401 or 403) in err: the first error of
+// err's tree, depth first as errors.As walks it, that names one (a
+// catalog's answer, a web seed's); "" for none. dist-client's one hint for
+// a 403 names it, whether the sync or an archive's download met it.
+func RefusedURL(err error, code int) string {
+	if r, ok := err.(interface{ RefusedURL(code int) string }); ok {
+		if u := r.RefusedURL(code); u != "" {
+			return u
+		}
+	}
+	switch x := err.(type) {
+	case interface{ Unwrap() error }:
+		return RefusedURL(x.Unwrap(), code)
+	case interface{ Unwrap() []error }:
+		for _, e := range x.Unwrap() {
+			if u := RefusedURL(e, code); u != "" {
+				return u
+			}
+		}
+	}
+	return ""
+}
+
 // ErrNotSent matches a *NotSentError.
 var ErrNotSent = errors.New("the user and password were not sent")
 

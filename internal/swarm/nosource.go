@@ -96,11 +96,6 @@ func (e *NoSourceError) Error() string {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
 	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
-	denied := func(w *webStatusError) bool {
-		return w.code == http.StatusUnauthorized || w.code == http.StatusForbidden
-	}
-	redirected, _ := seedAnswer(e.WebErr, func(w *webStatusError) bool { return denied(w) && w.notSent != nil })
-	forbidden, _ := seedAnswer(e.WebErr, func(w *webStatusError) bool { return w.code == http.StatusForbidden })
 	busyURL, busyWhy := seedAnswer(e.WebErr, isBusy)
 	switch {
 	case e.Busy > 0 && busyWhy != nil:
@@ -119,15 +114,13 @@ func (e *NoSourceError) Error() string {
 		// seeder, which checks its archives as it starts and when they
 		// change, will not seed it either, and a sync would not help.
 		msg += " (the server's copy of the archive is damaged: dist-server names it in its log, and does not seed it)"
-	case redirected != "":
-		// The 401 or 403 came from where a redirect led, which got no
-		// password: checking the password would not help.
-		msg += " (" + redirected + " redirected to another scheme, host or port, which distpac sends no user and password to: if that server is the repository's, write its URL in server_url or server_urls in client.yaml)"
-	case forbidden != "":
-		// A 403 is no question of the password: the server knows who asks
-		// and refuses it the archives (a user allowed the catalog and not
-		// /packages/, or a path forbidden to all).
-		msg += " (" + forbidden + " refuses this client the archive (403 Forbidden): the server knows the user and does not allow it that path, or forbids the path to all: ask the repository's administrator to allow the user's downloads there, or check the user in server_url or server_urls in client.yaml)"
+	case e.RefusedURL(http.StatusForbidden) != "" || errors.Is(e, httpbound.ErrNotSent):
+		// Said by dist-client's hint, as a sync's 403 or redirect is
+		// (serverHint, through Is and RefusedURL): one wording, with the
+		// client.yaml key and path, which the engine does not know (nor
+		// a mirror's, which has none). The error named the seed and its
+		// answer above; a guess that the package was withdrawn would
+		// send the user the wrong way.
 	case gone:
 		// Without a tracker's word (an open tracker, or opentracker, knows
 		// no peer rather than refusing), a seeder that is up without the
@@ -185,7 +178,7 @@ var ErrNoSource = errors.New("no source")
 // Is matches ErrNoSource, and a web seed's refusal as the sync's would
 // match: httpbound.ErrUnauthorized or ErrForbidden when a seed answered
 // 401 or 403, httpbound.ErrNotSent when such an answer came from where a
-// redirect led (dist-client gives the sync's hint for a 401).
+// redirect led (dist-client gives the sync's hint for them).
 func (e *NoSourceError) Is(target error) bool {
 	if target == nil {
 		return false
@@ -197,6 +190,13 @@ func (e *NoSourceError) Is(target error) bool {
 		return target == httpbound.Refused(w.code) || target == httpbound.ErrNotSent && w.notSent != nil && httpbound.Refused(w.code) != nil
 	})
 	return w != nil
+}
+
+// RefusedURL is the first web seed that answered code (a 401 or 403), as
+// messages show it (httpbound.RefusedURL); "" for none.
+func (e *NoSourceError) RefusedURL(code int) string {
+	u, _ := seedAnswer(e.WebErr, func(w *webStatusError) bool { return w.code == code })
+	return u
 }
 
 // TrackerStatus returns what each tracker last said about a torrent, in

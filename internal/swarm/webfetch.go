@@ -161,8 +161,8 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 }
 
 // webStatusError is a web seed's answer other than 200, 206 or a
-// withheld copy's 503: a 403 says the server refuses this client the
-// archive (NoSourceError's hint), and a reply after a redirect to
+// withheld copy's 503: a 401 or 403 is a refusal that dist-client's
+// hint explains (NoSourceError's Is and RefusedURL), and a reply after a redirect to
 // another origin came without the user and password (notSent,
 // httpbound.NotSent). A 503 or 429 with a Retry-After (dist-server's
 // catalog listener with every descriptor in use asks for 10 s,

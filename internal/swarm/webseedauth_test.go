@@ -63,16 +63,20 @@ func TestWebSeedCredentials(t *testing.T) {
 		password   string         // "secret" when empty
 		want       []string       // in the error; none for a download that works
 		is         map[error]bool // what the error matches (errors.Is), and what not
+		refused    string         // httpbound.RefusedURL for a 403
 	}{
 		{name: "a redirect to the same origin", base: "/old"},
+		// What to do about a 401 or 403, after a redirect or not, is
+		// dist-client's hint, the sync's (serverHint): the error names
+		// the seed and its answer, matches what the hint needs, and
+		// explains it no more (it had wording of its own).
 		{name: "a redirect to another host", base: "/away", want: []string{
 			"HTTP 401 Unauthorized (redirected to http://localhost:",
-			"(http://user:xxxxx@" + host + "/away/packages/ redirected to another scheme, host or port, which distpac sends no user and password to",
 		}, is: map[error]bool{httpbound.ErrUnauthorized: true, httpbound.ErrNotSent: true, httpbound.ErrForbidden: false}},
 		{name: "forbidden", base: "/forbidden", want: []string{
 			"HTTP (last resort) http://user:xxxxx@" + host + "/forbidden/packages/pkg-1.0.0.tar.zst: HTTP 403 Forbidden",
-			"(http://user:xxxxx@" + host + "/forbidden/packages/ refuses this client the archive (403 Forbidden)",
-		}, is: map[error]bool{httpbound.ErrForbidden: true, httpbound.ErrUnauthorized: false, httpbound.ErrNotSent: false}},
+		}, is: map[error]bool{httpbound.ErrForbidden: true, httpbound.ErrUnauthorized: false, httpbound.ErrNotSent: false},
+			refused: "http://user:xxxxx@" + host + "/forbidden/packages/"},
 		// A 401 matches httpbound.ErrUnauthorized, as a sync's does:
 		// dist-client gives both the one hint of where the password goes.
 		{name: "a wrong password", password: "wrong", want: []string{
@@ -112,6 +116,12 @@ func TestWebSeedCredentials(t *testing.T) {
 				if got := errors.Is(err, target); got != want {
 					t.Errorf("errors.Is(%q, %q) = %v, want %v", err, target, got, want)
 				}
+			}
+			if got := httpbound.RefusedURL(err, http.StatusForbidden); got != tc.refused {
+				t.Errorf("RefusedURL(%q, 403) = %q, want %q", err, got, tc.refused)
+			}
+			if strings.Contains(err.Error(), "refuses") || strings.Contains(err.Error(), "sends no user and password") {
+				t.Errorf("%q explains the refusal, which dist-client's hint does", err)
 			}
 			if strings.Contains(err.Error(), "secret") {
 				t.Errorf("%q shows the password", err)

@@ -1,0 +1,118 @@
+package clientcli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/swarm"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// TestRefusalReadsTheSame: a 403, and a 401 from where a redirect to
+// another host led, read the same whether the sync met them or an
+// archive's download over HTTP did: one hint (serverHint), naming the
+// catalog's URL or the web seed's. The archive's no-source error had
+// wording of its own for them ("refuses this client the archive", "check
+// the user in server_url or server_urls in client.yaml") and no hint. The
+// errors come from a real sync and a real engine's download.
+func TestRefusalReadsTheSame(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an engine's download that gives up after 2 s, twice")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, "/away/"); ok {
+			http.Redirect(w, r, "http://"+strings.Replace(r.Host, "127.0.0.1", "localhost", 1)+"/"+rest, http.StatusFound)
+			return
+		}
+		if _, _, ok := r.BasicAuth(); !ok {
+			http.Error(w, "401 Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		http.Error(w, "403 Forbidden", http.StatusForbidden)
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	archive := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	if err := os.WriteFile(archive, bytes.Repeat([]byte("distpac"), 10000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := torrentmeta.Build(archive, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("XDG_DATA_HOME", t.TempDir())
+	for _, tc := range []struct {
+		name, base string
+		// The hint names the catalog's URL for the sync, the web seed's
+		// for the archive (none for a redirect).
+		syncURL, seedURL string
+	}{
+		{name: "403", base: "/forbidden", syncURL: "http://u:xxxxx@" + host + "/forbidden/packages.db", seedURL: "http://u:xxxxx@" + host + "/forbidden/packages/"},
+		{name: "401 after a redirect to another host", base: "/away"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := "http://u:pw@" + host + tc.base
+			cfgPath := filepath.Join(t.TempDir(), "client.yaml")
+			if err := os.WriteFile(cfgPath, []byte("server_url: "+url+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			e := &env{Global: cli.Global{Config: cfgPath}}
+			_, syncErr := catalogclient.Sync(context.Background(), catalogclient.Options{ServerURL: url, Dir: t.TempDir()})
+			if syncErr == nil {
+				t.Fatal("the sync worked")
+			}
+			cfg, _, err := e.config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := hintOf(e.withServerHint(syncErr, cfg))
+			if want == "" {
+				t.Fatalf("the sync's %v has no hint", syncErr)
+			}
+			if tc.syncURL != "" {
+				if !strings.HasPrefix(want, tc.syncURL+" ") {
+					t.Fatalf("the sync's hint %q does not name %s", want, tc.syncURL)
+				}
+				want = tc.seedURL + strings.TrimPrefix(want, tc.syncURL)
+			}
+
+			engine, err := swarm.New(swarm.Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+				MirrorWebSeeds: []string{swarm.MirrorSeed(url)}, WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: 2 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer engine.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			dlErr := engine.Download(ctx, meta.Torrent, nil, nil)
+			if !errors.Is(dlErr, swarm.ErrNoSource) {
+				t.Fatalf("the download: %v, want no source", dlErr)
+			}
+			if got := hintOf(e.withDownloadHint(dlErr)); got != want {
+				t.Errorf("the archive's %v\nhas the hint\n %q\nwant the sync's\n %q", dlErr, got, want)
+			}
+			if msg := dlErr.Error(); strings.Contains(msg, "refuses") || strings.Contains(msg, "client.yaml") {
+				t.Errorf("the archive's error explains the refusal with wording of its own: %s", msg)
+			}
+		})
+	}
+}
+
+// hintOf is err's hint ("" for none).
+func hintOf(err error) string {
+	var h *cli.Hinted
+	if errors.As(err, &h) {
+		return h.Hint
+	}
+	return ""
+}
