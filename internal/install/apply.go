@@ -44,11 +44,16 @@ type run struct {
 	pending []*pending
 	cleanup sync.WaitGroup // removals of extracted copies under way
 	fetch   *fetch.Fetch   // the plan's downloads, under way while it stages
-	// failed is the item whose own failure aborts the run, everyItem when
-	// it is none's (another's download, a fetch that failed as a whole),
-	// or -1 when the run failed after staging (a conflict found at
-	// placement), which blames the last package staged.
+	// failed is the item whose own failure aborts the run (its index),
+	// everyItem when it is the whole fetch's (another's download, a
+	// stall, the daemon gone), or noItem when it is none in particular
+	// (a conflict found at placement, the fetch's end interrupted).
 	failed int
+	// staged is set once every item of the plan is staged: a failure of
+	// noItem then blames the last package staged (failedHere). -1 stood
+	// for both: "none in particular", which othersUnchanged adds no line
+	// for, and "after staging", which blames the last one staged.
+	staged bool
 }
 
 // carryOut checks free space, downloads every archive of the plan and,
@@ -71,10 +76,10 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 		return err
 	}
 	defer place.Discard(work)
-	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f, items: items, failed: -1}
+	r := &run{c: c, tx: tx, work: work, watch: c.newWatch(c.Config.Prefix), fetch: f, items: items, failed: noItem}
 	defer r.cleanup.Wait()
-	// failed rolls back the run after item at (-1: none in particular)
-	// failed with err.
+	// failed rolls back the run after item at (or everyItem, or noItem:
+	// none in particular) failed with err.
 	failed := func(at int, err error) error {
 		r.failed = at
 		f.Stop() // downloads still under way end before the rollback
@@ -116,8 +121,9 @@ func (c *Client) carryOut(ctx context.Context, tx *txn, items []item, size downl
 			return failed(i, err)
 		}
 	}
+	r.staged = true
 	if err := f.Finish(); err != nil {
-		return failed(r.failedAt(-1, err), err)
+		return failed(r.failedAt(noItem, err), err)
 	}
 	tx.downloaded, c.Report, _ = f.Result()
 	tx.report = c.Report

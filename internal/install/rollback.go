@@ -114,16 +114,17 @@ func (r *run) abort(ctx context.Context, cause error) error {
 
 // failedHere reports whether pending package i is the one whose failure
 // aborts the run: the item r.failed, or the last one staged when the run
-// failed after staging.
+// failed after staging with no item in particular (its step was the last
+// under way).
 func (r *run) failedHere(i int) bool {
-	if r.failed == -1 {
+	if r.failed == noItem && r.staged {
 		return i == len(r.pending)-1
 	}
 	return r.failed >= 0 && r.failed < len(r.items) && r.items[r.failed].row.Archive == r.pending[i].it.row.Archive
 }
 
 // failedAt is the item a failure of the fetch while waiting for item
-// waited's archive (-1: none) is of: the download that failed names its
+// waited's archive (noItem: none) is of: the download that failed names its
 // archive (daemon.ArchiveError), which need not be the one waited for;
 // everyItem (the review: a stall named all but the awaited package as
 // "not installed either") when the fetch failed as a whole (a stall, the
@@ -144,8 +145,15 @@ func (r *run) failedAt(waited int, err error) int {
 	return everyItem
 }
 
-// everyItem is failedAt's answer for a failure of no item in particular.
-const everyItem = -2
+// The failures of no single item (run.failed, failedAt,
+// othersUnchanged): everyItem's is the whole fetch's, which leaves every
+// package of the plan uninstalled; noItem's is none in particular (a
+// conflict found at placement, an interruption while no item was
+// awaited), whose error says itself what failed.
+const (
+	noItem    = -1
+	everyItem = -2
+)
 
 // othersUnchanged adds to err, when item at of a plan of several packages
 // failed while it was fetched or staged, a last line that names the plan's
@@ -153,7 +161,7 @@ const everyItem = -2
 // failed, and its script's output ends it (a newcomer's run took
 // "install failinst 0.1.0: install.sh exited with status 3" to mean the
 // other packages asked for were installed). at == everyItem names every
-// package of a plan of several as not installed; -1 adds nothing.
+// package of a plan of several as not installed; noItem adds nothing.
 func (r *run) othersUnchanged(at int, err error) error {
 	if at == everyItem && len(r.items) > 1 {
 		var all []string
