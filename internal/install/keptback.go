@@ -96,7 +96,11 @@ func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []
 			continue
 		}
 		pinned := req
-		pinned.Deps = []resolve.Dep{{Name: name, Constraint: exact, Raw: "=" + newest.Original(), Build: newest.Metadata()}}
+		// Nobody asked for that version: the explanation names it
+		// "NAME V", not "you asked for NAME =V" (upgrade, list
+		// --upgradable and status said so: a newcomer's run).
+		pinned.Deps = []resolve.Dep{{Name: name, Constraint: exact, Raw: "=" + newest.Original(), Build: newest.Metadata(),
+			Said: name + " " + newest.Original()}}
 		for _, d := range req.Deps {
 			if !strings.EqualFold(d.Name, name) {
 				pinned.Deps = append(pinned.Deps, d)
@@ -114,7 +118,7 @@ func keptBack(ctx context.Context, db *catalog.DB, req resolve.Request, items []
 		// error it can be had: the plan just did not take it.
 		var why *resolve.Explanation
 		if errors.As(err, &why) && why.Cause != "" {
-			out = append(out, KeptBack{Name: name, Version: got.Original(), Newest: newest.Original(), Why: newestWhy(why.Cause, name, newest.Original())})
+			out = append(out, KeptBack{Name: name, Version: got.Original(), Newest: newest.Original(), Why: why.Cause})
 		}
 	}
 	return out
@@ -134,25 +138,4 @@ func newestAllowed(versions []catalog.Package, want resolve.Dep) (string, *semve
 		}
 	}
 	return "", nil
-}
-
-// newestWhy rewords the resolver's explanation of the plan that asks for
-// name's newest version v by name, which names that plan's request "you
-// asked for NAME =V": upgrade, list --upgradable and status said so where
-// nobody had asked (a newcomer's run). Where the request and one
-// constraint are the whole reason ("libnet 1.0.0 depends on libcore >=1.0,
-// <2, you asked for libcore =2.0.0, and no version of libcore satisfies
-// both"), that constraint alone says it, the kept-back line naming v
-// already; elsewhere the request reads "NAME V".
-func newestWhy(cause, name, v string) string {
-	asked := "you asked for " + name + " =" + v
-	if body, ok := strings.CutSuffix(cause, ", and no version of "+name+" satisfies both"); ok {
-		if rest, ok := strings.CutSuffix(body, ", "+asked); ok {
-			return rest
-		}
-		if rest, ok := strings.CutPrefix(body, asked+", "); ok {
-			return rest
-		}
-	}
-	return strings.ReplaceAll(cause, asked, name+" "+v)
 }

@@ -109,15 +109,3 @@ func TestKeptBackByAConstraint(t *testing.T) {
 		t.Errorf("upgrade libcore said:\n%s", out)
 	}
 }
-
-func TestNewestWhy(t *testing.T) {
-	for _, tc := range []struct{ cause, want string }{
-		{"libnet 1.0.0 depends on libcore >=1.0, <2, you asked for libcore =2.0.0, and no version of libcore satisfies both", "libnet 1.0.0 depends on libcore >=1.0, <2"},
-		{"you asked for libcore =2.0.0, libnet 1.0.0 depends on libcore <2, and no version of libcore satisfies both", "libnet 1.0.0 depends on libcore <2"},
-		{"tiny 0.1.0 conflicts with hello <2 (installed 1.0.0)", "tiny 0.1.0 conflicts with hello <2 (installed 1.0.0)"},
-	} {
-		if got := newestWhy(tc.cause, "libcore", "2.0.0"); got != tc.want {
-			t.Errorf("newestWhy(%q) = %q, want %q", tc.cause, got, tc.want)
-		}
-	}
-}

@@ -71,7 +71,9 @@
 //	libfoo 1.5.0 is installed and would not be downgraded
 //	app 1.0.0 depends on itself
 //
-// "you asked for NAME CONSTRAINT" stands for the request and "installed
+// "you asked for NAME CONSTRAINT" stands for the request (unless its
+// Dep.Said names it otherwise: then a clash of it with one constraint
+// alone is told by that constraint) and "installed
 // NAME VERSION" for a pinned installed package where a version label would
 // appear. When every tried version of a package fails for the same reason
 // the versions are summarised as "every version of app (1.0.0, 1.1.0)"

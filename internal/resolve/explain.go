@@ -264,6 +264,15 @@ func jointEmpty(deps []*restriction) []*restriction {
 }
 
 func jointText(set []*restriction, name string) string {
+	if len(set) == 2 {
+		// A request named by the caller (Dep.Said) and one constraint:
+		// the constraint alone says why.
+		for i, d := range set {
+			if d.from == nil && d.imp == nil && d.dep.Said != "" {
+				return depPhrase(set[1-i], name)
+			}
+		}
+	}
 	parts := make([]string, len(set))
 	for i, d := range set {
 		parts[i] = depPhrase(d, name)

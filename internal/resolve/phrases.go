@@ -43,6 +43,8 @@ func depPhrase(r *restriction, name string) string {
 	switch {
 	case r.imp != nil:
 		return everyVersion(r.imp.via) + " depends on " + impliedWhat(r.imp)
+	case r.from == nil && r.dep.Said != "":
+		return r.dep.Said
 	case r.from == nil:
 		return "you asked for " + withRaw(name, r.dep)
 	}

@@ -23,6 +23,14 @@ type Dep struct {
 	// with exactly this metadata is. "" lets build metadata not matter, as
 	// in SemVer precedence. Ignored in dependencies and conflicts.
 	Build string
+	// Said, in a request, is how an explanation names it: "" for "you
+	// asked for NAME CONSTRAINT". A plan that asks for a version nobody
+	// asked for (install's kept-back line: why the newest version cannot
+	// be had) names it "NAME V", and where it and one other constraint
+	// alone clash ("..., and no version of NAME satisfies both") that
+	// constraint says it alone, the line around naming the version.
+	// Ignored in dependencies and conflicts.
+	Said string
 }
 
 // Candidate is one version of a package in the catalog.
