@@ -5,6 +5,7 @@ package swarm
 // to verify (webseed.go decides when and from which seed).
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"errors"
@@ -27,8 +28,22 @@ import (
 )
 
 // webSeedIdle is how long a web seed may send nothing in the middle of a
-// response before the fetch gives up on it.
+// response before the fetch gives up on it; webSeedSlowAfter while
+// another seed of the round is still untried (the rate floor's time: a
+// seed silent that long is under any floor, but a read that never
+// returns never reaches the floor's check, and a seed that answered its
+// headers and then sent nothing held a download for 31 s while a
+// working seed came next in the list).
 const webSeedIdle = 30 * time.Second
+
+// webSeedSilent is the error of a web seed that sent nothing for its idle
+// time in the middle of a response: the reads it cut short said only
+// "context canceled".
+type webSeedSilent struct{ idle time.Duration }
+
+func (e *webSeedSilent) Error() string {
+	return fmt.Sprintf("answered, then sent nothing for %s", e.idle)
+}
 
 // A web seed that, webSeedSlowAfter into a response, has sent less than
 // webSeedMinRate bytes a second of the time spent waiting on it (not on
@@ -80,8 +95,8 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return false, err
@@ -93,12 +108,23 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		return false, err
 	}
 	defer resp.Body.Close()
-	idle := time.AfterFunc(webSeedIdle, cancel)
+	silent := &webSeedSilent{webSeedIdle}
+	if floor {
+		silent.idle = webSeedSlowAfter
+	}
+	idle := time.AfterFunc(silent.idle, func() { cancel(silent) })
 	defer idle.Stop()
-	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, limit: e.down}
+	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, idleFor: silent.idle, limit: e.down}
 	if floor {
 		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
 	}
+	// A read the idle timer cut short fails with the silence, not with
+	// the bare "piece 0: context canceled" of the request's context.
+	defer func() {
+		if err != nil && context.Cause(ctx) == silent {
+			err = silent
+		}
+	}()
 	first, stop := s.first, s.end
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
@@ -242,6 +268,7 @@ type webSeedReader struct {
 	ctx       context.Context
 	r         io.Reader
 	idle      *time.Timer
+	idleFor   time.Duration // what a read resets idle to; 0 is webSeedIdle
 	limit     *rate.Limiter
 	slowAfter time.Duration
 	minRate   float64
@@ -264,7 +291,7 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%w: %d bytes in %s, under %.0f KiB/s", errSlowWebSeed, w.n, w.waited.Round(time.Second), w.minRate/1024)
 	}
 	if n > 0 {
-		w.idle.Reset(webSeedIdle)
+		w.idle.Reset(cmp.Or(w.idleFor, webSeedIdle))
 		if w.limit != nil {
 			if werr := w.limit.WaitN(w.ctx, n); werr != nil {
 				return n, werr

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -496,54 +497,75 @@ func (s *slowReader) Read(p []byte) (int, error) {
 }
 
 // TestWebSeedDripFailsOver: a first web seed that answers and then drips a
-// byte a second is given up after webSeedSlowAfter, and the download
-// completes from the next one; it held the download for its whole
-// give-up time, since each byte restarted the idle timer.
+// byte a second, or sends nothing at all, is given up after
+// webSeedSlowAfter, saying why, and the download completes from the next
+// one. The drip held the download for its whole give-up time, since each
+// byte restarted the idle timer; the silent one held it for webSeedIdle
+// (31 s), and its error said only "piece 0: context canceled".
 func TestWebSeedDripFailsOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits webSeedSlowAfter")
 	}
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	data := writeRandom(t, path, 300<<10)
-	drip := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
-		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
-		w.WriteHeader(http.StatusPartialContent)
-		for i := range data {
-			if _, err := w.Write(data[i : i+1]); err != nil {
-				return
+	for _, tt := range []struct {
+		name    string
+		drip    bool // a byte a second; otherwise nothing after the headers
+		wantErr string
+	}{
+		{"drips a byte a second", true, "too slow"},
+		{"answers, then sends nothing", false, "answered, then sent nothing for 10s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+				w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+				w.WriteHeader(http.StatusPartialContent)
+				w.(http.Flusher).Flush()
+				for i := range data {
+					if tt.drip {
+						if _, err := w.Write(data[i : i+1]); err != nil {
+							return
+						}
+						w.(http.Flusher).Flush()
+					}
+					select {
+					case <-r.Context().Done():
+						return
+					case <-time.After(time.Second):
+					}
+				}
+			}))
+			defer bad.Close()
+			var sent atomic.Int64
+			good := webSeedServer(t, path, false, false, &sent)
+			meta, err := torrentmeta.Build(path, "", bad.URL+"/packages/")
+			if err != nil {
+				t.Fatal(err)
 			}
-			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-				return
-			case <-time.After(time.Second):
+			torrentBytes := withURLList(t, meta.Torrent, []string{bad.URL + "/packages/", good.URL + "/packages/"})
+			var logs lockedBuffer
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 100 * time.Millisecond,
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-	}))
-	defer drip.Close()
-	var sent atomic.Int64
-	good := webSeedServer(t, path, false, false, &sent)
-	meta, err := torrentmeta.Build(path, "", drip.URL+"/packages/")
-	if err != nil {
-		t.Fatal(err)
-	}
-	torrentBytes := withURLList(t, meta.Torrent, []string{drip.URL + "/packages/", good.URL + "/packages/"})
-	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer leecher.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
-	defer cancel()
-	start := time.Now()
-	if err := leecher.Download(ctx, torrentBytes, nil, nil); err != nil {
-		t.Fatalf("download after %v: %v", time.Since(start).Round(time.Millisecond), err)
-	}
-	took := time.Since(start)
-	t.Logf("complete in %v", took.Round(time.Millisecond))
-	if took > webSeedSlowAfter+10*time.Second {
-		t.Errorf("took %v: the dripping seed was not given up after about %v", took, webSeedSlowAfter)
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+			defer cancel()
+			start := time.Now()
+			if err := leecher.Download(ctx, torrentBytes, nil, nil); err != nil {
+				t.Fatalf("download after %v: %v", time.Since(start).Round(time.Millisecond), err)
+			}
+			took := time.Since(start)
+			t.Logf("complete in %v", took.Round(time.Millisecond))
+			if took > webSeedSlowAfter+10*time.Second {
+				t.Errorf("took %v: the bad seed was not given up after about %v", took, webSeedSlowAfter)
+			}
+			if want := fmt.Sprintf("web seed %s/packages/pkg-1.0.0.tar.zst: ", bad.URL); !strings.Contains(logs.String(), want) || !strings.Contains(logs.String(), tt.wantErr) {
+				t.Errorf("log:\n%s\nwant the bad seed's failure, %q then %q", logs.String(), want, tt.wantErr)
+			}
+		})
 	}
 }
 
