@@ -139,7 +139,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	lastPeerRead, peersQuiet, peersQuietAt := int64(0), time.Now(), int64(0)
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// sourced is the last time anything could serve the download: a peer
-	// connected, data arriving or a web-seed fetch running.
+	// connected, data arriving or a web-seed fetch running (webTrying).
 	sourced, redialed := time.Now(), time.Now()
 	// One web-seed fetch at a time per torrent. One that fails hands over
 	// to the next seed at once (a mirror that is down costs a refused
@@ -183,12 +183,24 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		}
 		st := t.Stats()
 		peers := st.ActivePeers
-		webRunning, webErr := e.webSeedState(ih)
+		webSeed, webErr := e.webSeedState(ih)
+		webRunning := webSeed != ""
+		// A web-seed fetch running counts as a source, unless it asks
+		// again a seed that failed with nothing from the web seeds since:
+		// a seed that answers 404 (or 503, or a short body) after 300 ms
+		// was seen running at a tick of every attempt, one each
+		// webSeedAfter, and held a download with no other source until
+		// the caller's stall timeout (dist-client: two minutes, "no data
+		// received for 2m0s from any peer or web seed", naming no server);
+		// answered within a tick, the same seed ended it in 8 s with its
+		// answer. A seed asked again still has giveUpAfter to send.
+		errs, _ := webErr.(seedErrors)
+		webTrying := webRunning && !errs.failedSince(webSeed, time.Unix(0, xfer.webReadNS.Load()))
 		// A peer being dialled, or waiting for its turn to be, counts as a
 		// source being tried: with hundreds of torrents starting at once,
 		// dials queue behind the engine's dial rate and half-open limits.
 		// A peer whose dial fails leaves the pending set.
-		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webRunning {
+		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webTrying {
 			sourced = time.Now()
 		}
 		// Peers count as sending once peerFloorBytes more came: a peer
@@ -232,7 +244,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// (Progress.Busy). A plain 503 is a failure as before.
 		pick, seedsWait := nextSeed, false
 		if len(seeds) > 0 && !webRunning {
-			errs, _ := webErr.(seedErrors)
 			pick, seedsWait = readySeed(errs, seeds, nextSeed, time.Now())
 			if seedsWait {
 				if busySince.IsZero() {

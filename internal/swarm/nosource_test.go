@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,7 +65,7 @@ func TestNoSourceWording(t *testing.T) {
 		// is damaged (its seeder, which checks at start, left it out), and
 		// a sync would not help.
 		{"the server's copy damaged", NoSourceError{Trackers: []TrackerStatus{knowsNone}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder},
-			WebSeeds: []string{"http://s/packages/"}, WebErr: seedErrors{{"http://s/packages/", fmt.Errorf("web seed http://s/packages/pkg-1.0.0.tar.zst: piece 22 %w", errPieceMismatch)}}},
+			WebSeeds: []string{"http://s/packages/"}, WebErr: seedErrors{{seed: "http://s/packages/", err: fmt.Errorf("web seed http://s/packages/pkg-1.0.0.tar.zst: piece 22 %w", errPieceMismatch)}}},
 			[]string{"piece 22 does not match its hash", "(the server's copy of the archive is damaged"},
 			[]string{"withdrawn", "dist-client sync"}},
 		// Peers listed: the seeder may just be full (a capped publisher's
@@ -175,6 +178,69 @@ func TestNoSourceSeederWithoutArchive(t *testing.T) {
 			refused := fmt.Sprintf("(%s) did not accept a connection", tc.at)
 			if got := err.Error(); tc.lacking != strings.Contains(got, reachable) || tc.lacking == strings.Contains(got, refused) {
 				t.Errorf("message %q", got)
+			}
+		})
+	}
+}
+
+// TestNoSourceSlowRefusal: a download whose only source is a web seed that
+// fails every request, answering after 300 ms, ends with a NoSourceError
+// naming the seed's answer within GiveUpAfter of its first failure, as
+// one answering at once does. Each attempt was seen running at a tick and
+// counted as a source, one every WebSeedAfter: the download never ended
+// on its own, and dist-client's stall timeout ended it after two minutes
+// with "no data received for 2m0s from any peer or web seed".
+func TestNoSourceSlowRefusal(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 100<<10)
+	for _, tc := range []struct {
+		name   string
+		answer func(w http.ResponseWriter)
+		want   string
+	}{
+		{"404", func(w http.ResponseWriter) { http.NotFound(w, nil) }, "HTTP 404 Not Found"},
+		{"503 without Retry-After", func(w http.ResponseWriter) { http.Error(w, "busy", http.StatusServiceUnavailable) }, "HTTP 503 Service Unavailable"},
+		{"a body shorter than its length", func(w http.ResponseWriter) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+			w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+			w.WriteHeader(http.StatusPartialContent)
+			w.Write(data[:100])
+		}, "piece 0: unexpected EOF"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				asked.Add(1)
+				time.Sleep(300 * time.Millisecond)
+				tc.answer(w)
+			}))
+			defer srv.Close()
+			meta, err := torrentmeta.Build(path, "", srv.URL+"/packages/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			const giveUp = time.Second
+			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true,
+				WebSeedAfter: 100 * time.Millisecond, GiveUpAfter: giveUp})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			start := time.Now()
+			err = leecher.Download(ctx, meta.Torrent, nil, nil)
+			took := time.Since(start)
+			var ns *NoSourceError
+			if !errors.As(err, &ns) {
+				t.Fatalf("after %v and %d requests: %v, want a NoSourceError", took.Round(time.Millisecond), asked.Load(), err)
+			}
+			// strandedAfter, the first answer, then giveUp.
+			if limit := strandedAfter + time.Second + giveUp + 3*time.Second; took > limit {
+				t.Errorf("gave up after %v, want within %v", took.Round(time.Millisecond), limit)
+			}
+			if want := fmt.Sprintf("web seed %s/packages/pkg-1.0.0.tar.zst: %s", srv.URL, tc.want); !strings.Contains(err.Error(), want) {
+				t.Errorf("error:\n%s\nwant it to hold %q", err, want)
 			}
 		})
 	}

@@ -23,6 +23,11 @@ type transferState struct {
 	seeder  atomic.Int64
 	others  atomic.Int64
 	web     atomic.Int64
+	// webReadNS is when a web seed's body last gave a byte (unix
+	// nanoseconds; 0 for never), pieces not yet whole included: a web
+	// seed asked again after it failed counts as a source (Download)
+	// only once it sends.
+	webReadNS atomic.Int64
 	// The publisher's pieces that failed their hash (DamagedError): those
 	// its seeders alone sent (seederBad, from the library's callback as
 	// the piece fails) and those the torrent's own web seeds sent

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -115,6 +116,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	idle := time.AfterFunc(silent.idle, func() { cancel(silent) })
 	defer idle.Stop()
 	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, idleFor: silent.idle, limit: e.down}
+	if v, ok := e.transfers.Load(t.InfoHash()); ok {
+		body.readNS = &v.(*transferState).webReadNS
+	}
 	if floor {
 		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
 	}
@@ -270,6 +274,7 @@ type webSeedReader struct {
 	idle      *time.Timer
 	idleFor   time.Duration // what a read resets idle to; 0 is webSeedIdle
 	limit     *rate.Limiter
+	readNS    *atomic.Int64 // when a byte last came, for the download (transferState.webReadNS); may be nil
 	slowAfter time.Duration
 	minRate   float64
 	waited    time.Duration // in the body's reads
@@ -291,6 +296,9 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 		return n, fmt.Errorf("%w: %d bytes in %s, under %.0f KiB/s", errSlowWebSeed, w.n, w.waited.Round(time.Second), w.minRate/1024)
 	}
 	if n > 0 {
+		if w.readNS != nil {
+			w.readNS.Store(time.Now().UnixNano())
+		}
 		w.idle.Reset(cmp.Or(w.idleFor, webSeedIdle))
 		if w.limit != nil {
 			if werr := w.limit.WaitN(w.ctx, n); werr != nil {

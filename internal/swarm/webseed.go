@@ -134,8 +134,9 @@ func missingSpans(complete func(int) bool, numPieces, maxPieces int) []span {
 	return out
 }
 
-// webFetch is one running web-seed fetch.
+// webFetch is one running web-seed fetch, of seed.
 type webFetch struct {
+	seed   string
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -167,7 +168,7 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed, label string, floor boo
 	default:
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &webFetch{cancel: cancel, done: make(chan struct{})}
+	f := &webFetch{seed: seed, cancel: cancel, done: make(chan struct{})}
 	e.fetches[ih] = f
 	go func() {
 		defer close(f.done)
@@ -203,12 +204,15 @@ func (e *Engine) stopWebFetch(ih metainfo.Hash) {
 	}
 }
 
-// webSeedState reports whether a web-seed fetch for ih runs, and how each
-// web seed that failed since one last worked failed (nil when none did).
-func (e *Engine) webSeedState(ih metainfo.Hash) (running bool, failed error) {
+// webSeedState reports the seed of the web-seed fetch for ih that runs
+// ("" for none), and how each web seed that failed since one last worked
+// failed (nil when none did).
+func (e *Engine) webSeedState(ih metainfo.Hash) (running string, failed error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	_, running = e.fetches[ih]
+	if f := e.fetches[ih]; f != nil {
+		running = f.seed
+	}
 	if errs := e.webErrs[ih]; len(errs) > 0 {
 		failed = slices.Clone(errs) // a fetch ending updates the engine's in place
 	}
@@ -224,17 +228,28 @@ type seedErrors []seedError
 type seedError struct {
 	seed string
 	err  error
+	at   time.Time // when it failed
 }
 
 // with is errs with seed's failure err, in the place of its earlier one.
 func (errs seedErrors) with(seed string, err error) seedErrors {
 	for i := range errs {
 		if errs[i].seed == seed {
-			errs[i].err = err
+			errs[i].err, errs[i].at = err, time.Now()
 			return errs
 		}
 	}
-	return append(errs, seedError{seed, err})
+	return append(errs, seedError{seed, err, time.Now()})
+}
+
+// failedSince reports whether seed's last fetch failed after t.
+func (errs seedErrors) failedSince(seed string, t time.Time) bool {
+	for _, e := range errs {
+		if e.seed == seed {
+			return e.at.After(t)
+		}
+	}
+	return false
 }
 
 // readySeed picks the seed to ask next, from seeds[next%len] on in turn:
