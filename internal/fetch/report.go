@@ -274,6 +274,7 @@ func (o *Options) printReport(r Report) {
 const (
 	HTTPWebSeed    = "web seed"
 	HTTPLastResort = "last resort"
+	HTTPBusy       = "busy"
 	HTTPNo         = "no"
 	HTTPMeaning    = "as a web seed (asked when peers send little) or as a last resort (asked only when BitTorrent has no source)"
 )

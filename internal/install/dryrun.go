@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -66,12 +67,38 @@ type Availability struct {
 	// WebSeed: a server's /packages/ answered for the archive: a web seed
 	// the torrent names or one of the client's server_url(s).
 	WebSeed bool `json:"web_seed"`
+	// WebSeedBusy: no server's /packages/ answered for the archive, and
+	// one answered busy (503 or 429 with Retry-After): the install waits
+	// for it, at most swarm.DefaultBusyWait, and counts it as a source.
+	WebSeedBusy bool `json:"web_seed_busy"`
 	// WebSeedLastResort: the torrent names no web seed (the publisher's
 	// web_seed is off), so those servers are asked only when BitTorrent has
 	// no source at all (swarm.WebSeedOrder), not when peers are slow.
 	WebSeedLastResort bool `json:"web_seed_last_resort"`
 	// OK: some source can deliver it now.
 	OK bool `json:"ok"`
+}
+
+// settle sets OK from what the probes found, and returns it: a cached
+// archive, or one that some source can deliver now (the trackers' seeders
+// and peers, the publisher's seeder, a server's /packages/ that has it or
+// answered busy).
+func (a *Availability) settle() bool {
+	if a.Cached {
+		return true
+	}
+	sources := max(a.Seeders, 0) + max(a.Leechers, 0)
+	if a.SeederReachable && a.Seeders <= 0 {
+		sources++
+	}
+	if a.WebSeed {
+		a.WebSeedBusy = false // one server has it: none is waited for
+	}
+	if a.WebSeed || a.WebSeedBusy {
+		sources++
+	}
+	a.OK = sources > 0
+	return a.OK
 }
 
 // DryRun is a dry run's report: `install --dry-run --json`.
@@ -169,9 +196,10 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 		dr.Packages[i].WebSeedLastResort = lastResort
 		for _, ws := range seeds {
 			probes.Go(func() error {
-				ok := headOK(ctx, httpc, ws)
+				ok, busy := probeHead(ctx, httpc, ws)
 				mu.Lock()
 				dr.Packages[i].WebSeed = dr.Packages[i].WebSeed || ok
+				dr.Packages[i].WebSeedBusy = dr.Packages[i].WebSeedBusy || busy
 				mu.Unlock()
 				return nil
 			})
@@ -179,19 +207,7 @@ func (c *Client) probe(ctx context.Context, st *state.DB, items []item, size dow
 	}
 	probes.Wait()
 	for i := range dr.Packages {
-		a := &dr.Packages[i]
-		if a.Cached {
-			continue
-		}
-		sources := max(a.Seeders, 0) + max(a.Leechers, 0)
-		if a.SeederReachable && a.Seeders <= 0 {
-			sources++
-		}
-		if a.WebSeed {
-			sources++
-		}
-		a.OK = sources > 0
-		if !a.OK {
+		if !dr.Packages[i].settle() {
 			dr.WouldFail = true
 		}
 	}
@@ -228,6 +244,9 @@ func (c *Client) printDryRun(dr *DryRun) {
 	c.UI.Table([]string{"PACKAGE", "SIZE", "FROM", "SEEDERS/PEERS", "PUBLISHER", "HTTP", "AVAILABLE"}, rows)
 	if len(rows) > 0 && dr.Download > 0 {
 		c.UI.Printf("HTTP: a server's /packages/ has the archive, %s\n", fetch.HTTPMeaning)
+		if slices.ContainsFunc(dr.Packages, func(a Availability) bool { return httpSource(a) == fetch.HTTPBusy }) {
+			c.UI.Printf("%s: a server asked to retry later (HTTP 503 or 429 with Retry-After); the install waits for it, at most %s\n", fetch.HTTPBusy, swarm.DefaultBusyWait)
+		}
 	}
 	for _, a := range dr.Packages {
 		if a.TrackerErr != "" {
@@ -273,6 +292,8 @@ func (c *Client) printDryRun(dr *DryRun) {
 // answered, and as what the download would use it.
 func httpSource(a Availability) string {
 	switch {
+	case !a.WebSeed && a.WebSeedBusy:
+		return fetch.HTTPBusy
 	case !a.WebSeed:
 		return fetch.HTTPNo
 	case a.WebSeedLastResort:
@@ -307,17 +328,22 @@ func probeClient() *http.Client {
 	return &http.Client{Timeout: probeTimeout, CheckRedirect: httpbound.CheckRedirect}
 }
 
-func headOK(ctx context.Context, c *http.Client, u string) bool {
+// probeHead asks u for the archive's headers: ok when it has it (200),
+// busy when it answered as a busy web seed (swarm.BusyAnswer), which a
+// download waits for; a newcomer's dry run against a server asking to
+// retry in 10 s said the archive could not be had, and the install got it.
+func probeHead(ctx context.Context, c *http.Client, u string) (ok, busy bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
 	if err != nil {
-		return false
+		return false, false
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return false
+		return false, false
 	}
 	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	_, busy = swarm.BusyAnswer(resp, time.Now())
+	return resp.StatusCode == http.StatusOK, busy
 }
 
 // mirrorSeeds are the servers' web seeds in the order the engine tries

@@ -70,6 +70,7 @@ func TestDryRunHTTPColumn(t *testing.T) {
 		{Name: "b", Version: "1.0.0", Size: 1 << 10, Seeders: 0, WebSeed: true, OK: true},
 		{Name: "c", Version: "1.0.0", Size: 1 << 10, Seeders: -1},
 		{Name: "d", Version: "1.0.0", Size: 1 << 10, Cached: true, OK: true},
+		{Name: "e", Version: "1.0.0", Size: 1 << 10, Seeders: -1, WebSeedBusy: true, OK: true},
 	}})
 	for _, want := range []string{
 		`(?m)^PACKAGE +SIZE +FROM +SEEDERS/PEERS +PUBLISHER +HTTP +AVAILABLE$`,
@@ -77,6 +78,8 @@ func TestDryRunHTTPColumn(t *testing.T) {
 		`(?m)^b 1\.0\.0 +1\.0 KiB +network +0/0 +no +web seed +yes$`,
 		`(?m)^c 1\.0\.0 +1\.0 KiB +network +\? +no +no +no$`,
 		`(?m)^d 1\.0\.0 +1\.0 KiB +cached +- +- +- +yes$`,
+		`(?m)^e 1\.0\.0 +1\.0 KiB +network +\? +no +busy +yes$`,
+		`(?m)^busy: a server asked to retry later \(HTTP 503 or 429 with Retry-After\); the install waits for it, at most 1m0s$`,
 		`(?m)^HTTP: a server's /packages/ has the archive, as a web seed \(asked when peers send little\) or as a last resort \(asked only when BitTorrent has no source\)$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out.String()) {

@@ -145,7 +145,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			return false, fmt.Errorf("HTTP %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errCopyWithheld)
 		}
 		now := time.Now()
-		wait := parseRetryAfter(resp.Header.Get("Retry-After"), now)
+		wait, _ := BusyAnswer(resp, now)
 		err := &webStatusError{code: resp.StatusCode, notSent: httpbound.NotSent(resp), retryAfter: wait}
 		if wait > 0 {
 			err.retryAt = now.Add(wait)
@@ -216,6 +216,24 @@ func (e *webStatusError) Error() string {
 		msg += " (" + e.notSent.Error() + ")"
 	}
 	return msg
+}
+
+// BusyAnswer says whether resp is a web seed's busy answer, which a
+// download waits out (at most DefaultBusyWait, the seed counting as a
+// source meanwhile) rather than take for a failure: a 503 or a 429 with a
+// Retry-After (of at most maxRetryAfter from now), not one that withholds
+// a damaged copy (torrentmeta.HeaderWithheld). wait is the Retry-After.
+func BusyAnswer(resp *http.Response, now time.Time) (wait time.Duration, busy bool) {
+	switch resp.StatusCode {
+	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
+	default:
+		return 0, false
+	}
+	if resp.Header.Get(torrentmeta.HeaderWithheld) != "" {
+		return 0, false
+	}
+	wait = parseRetryAfter(resp.Header.Get("Retry-After"), now)
+	return wait, wait > 0
 }
 
 // maxRetryAfter bounds the wait a web seed's Retry-After may ask for:
