@@ -45,6 +45,7 @@ func TestServerDefaults(t *testing.T) {
 		"7 days":        writeFile(t, "server.yaml", "catalog_valid_for: 7d\n"),
 		"168 hours":     writeFile(t, "server.yaml", "catalog_valid_for: \"168h\"\n"),
 		"empty rate":    writeFile(t, "server.yaml", "upload_rate_limit: \"\"\n"),
+		"empty time":    writeFile(t, "server.yaml", "catalog_valid_for: \"\"\n"),
 	} {
 		got, err := LoadServer(path, true)
 		if err != nil {
@@ -89,6 +90,8 @@ func TestClientDefaults(t *testing.T) {
 		"missing file": filepath.Join(t.TempDir(), "client.yaml"),
 		"empty file":   writeFile(t, "client.yaml", ""),
 		"null values":  writeFile(t, "client.yaml", "server_url:\nprefix:\n"),
+		// As the README's client.yaml shows them: empty is no limit.
+		"empty limits": writeFile(t, "client.yaml", "upload_rate_limit: \"\"\nseed_time_limit: \"\"\ncache_max_size: \"\"\n"),
 	} {
 		got, err := LoadClient(path, true)
 		if err != nil {

@@ -13,10 +13,16 @@ import (
 // "90m", "3s") or as whole days ("7d").
 type Duration time.Duration
 
-// UnmarshalYAML reads a duration from a scalar.
+// UnmarshalYAML reads a duration from a scalar. An empty one ("") is no
+// value, as for sizes (units.Size): the key's default, which the README's
+// client.yaml shows as `seed_time_limit: ""` (no limit).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
 		return fmt.Errorf("want a duration like \"168h\", got %s", describe(n))
+	}
+	if strings.TrimSpace(n.Value) == "" {
+		*d = 0
+		return nil
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {
