@@ -266,7 +266,7 @@ func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps 
 		}
 		row, err := tx.db.Get(ctx, r.Name, r.Version)
 		if errors.Is(err, catalog.ErrNotFound) {
-			return nil, fmt.Errorf("cannot reinstall %s %s: the catalog no longer lists it (the publisher withdrew it); install another version (dist-client info %s lists them), or keep this one as it is",
+			return nil, fmt.Errorf("cannot reinstall %s %s: the catalog no longer lists it (the publisher withdrew it); install another version (dist-client search %s lists those there are), or keep this one as it is",
 				r.Name, r.Version, r.Name)
 		}
 		if err != nil {

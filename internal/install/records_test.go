@@ -214,7 +214,10 @@ func TestReinstallWithdrawn(t *testing.T) {
 	w.receive()
 	w.client.Reinstall = true
 	err := w.client.Install(context.Background(), []string{"hello"})
-	if err == nil || !strings.Contains(err.Error(), "cannot reinstall hello 1.0.0: the catalog no longer lists it") {
+	// The hint names a command that lists the versions: info shows one
+	// (it said "dist-client info hello lists them").
+	want := "cannot reinstall hello 1.0.0: the catalog no longer lists it (the publisher withdrew it); install another version (dist-client search hello lists those there are), or keep this one as it is"
+	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("reinstall of a withdrawn version: %v", err)
 	}
 	if _, ok := w.state().Get("hello"); !ok {
