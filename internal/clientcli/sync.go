@@ -223,6 +223,11 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 	switch {
 	case missing:
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
+	case (catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere)) && len(cfg.ServerURLs) == 0 && cfg.ServerURL == config.DefaultServerURL:
+		// A client.yaml without server_url (the quick start's, after its
+		// server moved off port 9090): "check server_url" sent a newcomer
+		// to a file that has none.
+		return fmt.Sprintf("%scheck server_url in %s: it is %s, the default when the file sets none; write the server's URL there (dist-server start prints it)", why, path, config.DefaultServerURL)
 	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return why + "check " + serversKey(cfg) + " in " + path
 	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)):
