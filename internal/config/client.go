@@ -143,7 +143,13 @@ func (c *Client) ExpandPrefix(home string) error {
 		return nil
 	}
 	if home == "" {
-		return fmt.Errorf("key %q: cannot expand %q: $HOME is not set", "prefix", c.Prefix)
+		// A root service has no HOME (systemd gives it none): the error
+		// says what to write, the default being no key in the file at all.
+		what := fmt.Sprintf("%q", c.Prefix)
+		if c.Prefix == DefaultPrefix {
+			what += " (the default when the file sets none)"
+		}
+		return fmt.Errorf("key %q: cannot expand %s: $HOME is not set; set prefix to an absolute path, such as /opt/distpac", "prefix", what)
 	}
 	c.Prefix = filepath.Join(home, strings.TrimPrefix(c.Prefix, "~"))
 	return nil

@@ -125,10 +125,17 @@ func TestClientPrefix(t *testing.T) {
 		}
 	}
 
+	// Without HOME (a root service under systemd), the error says what
+	// to set, and that ~/.local is the default when the file has no prefix.
 	t.Setenv("HOME", "")
-	_, err := LoadClient(writeFile(t, "client.yaml", ""), true)
-	if err == nil || !strings.Contains(err.Error(), `key "prefix": cannot expand "~/.local": $HOME is not set`) {
-		t.Errorf("without HOME: got %v", err)
+	for in, want := range map[string]string{
+		"":                `key "prefix": cannot expand "~/.local" (the default when the file sets none): $HOME is not set; set prefix to an absolute path, such as /opt/distpac`,
+		"prefix: ~/opt\n": `key "prefix": cannot expand "~/opt": $HOME is not set; set prefix to an absolute path, such as /opt/distpac`,
+	} {
+		_, err := LoadClient(writeFile(t, "client.yaml", in), true)
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("without HOME, %q: got %v, want %s", in, err, want)
+		}
 	}
 }
 
