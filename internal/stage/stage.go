@@ -65,6 +65,9 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	t := &Tree{HasUninstall: script.Exists(pkgDir, "uninstall.sh")}
 	if !script.Exists(pkgDir, "install.sh") {
 		t.Root = filepath.Join(pkgDir, "assets")
+		if err := dropPlaceholders(t.Root); err != nil {
+			return t, fmt.Errorf("stage %s: %w", o.Name, err)
+		}
 		return t, t.scan(ctx, o)
 	}
 	t.Scripted = true
@@ -89,6 +92,31 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
 	}
 	return t, t.scan(ctx, o)
+}
+
+// placeholders are the names of the empty file git users put in a
+// directory that is to stay empty (git keeps no empty directory), as the
+// README suggests for an empty assets/.
+var placeholders = []string{".keep", ".gitkeep"}
+
+// dropPlaceholders removes an empty placeholder directly in the assets/ of
+// a package installed as its assets tree. Installed, it became PREFIX/.keep,
+// owned by the first such package: the second (two packages of depends
+// alone, each with an empty assets/) failed ".keep is owned by ...", which
+// --overwrite cannot lift. One with content, or deeper in the tree, is the
+// package's to ship.
+func dropPlaceholders(assets string) error {
+	for _, name := range placeholders {
+		p := filepath.Join(assets, name)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() || fi.Size() != 0 {
+			continue // none, or not a placeholder: scan records it as it is
+		}
+		if err := os.Remove(p); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // scan records the staged tree, held to o.Bounds; a path must fit under
