@@ -220,7 +220,7 @@ func newHistory(e *env) *cobra.Command {
 	var last int
 	c := &cobra.Command{
 		Use:   "history",
-		Short: "Show every install, upgrade, uninstall, hold and mark, oldest first (as pacman.log)",
+		Short: "Show every install, upgrade, uninstall, hold, unhold and mark, oldest first (as pacman.log)",
 		Long: `history lists every transaction (install, upgrade, uninstall, hold, unhold, mark): when it
 started, the command (remove, when uninstall was called so) with the options that change
 what it does (--reinstall, --overwrite, --skip-uninstall-script, --cascade; not the output

@@ -31,7 +31,7 @@ With nothing pending it says so and changes nothing.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRecover(cmd.Context(), e, o) },
 	}
-	c.Flags().BoolVar(&o.json, "json", false, "print what was recovered as JSON (result, command, changes as install --json gives them, interrupted, staging_removed)")
+	c.Flags().BoolVar(&o.json, "json", false, "print what was recovered as JSON (result, command, changes as install --json gives them, interrupted, staging_removed: those that apply; with nothing pending, only an empty changes)")
 	return c
 }
 
