@@ -317,11 +317,19 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 		if w.readNS != nil {
 			w.readNS.Store(time.Now().UnixNano())
 		}
-		w.idle.Reset(cmp.Or(w.idleFor, webSeedIdle))
 		if w.limit != nil {
-			if werr := w.limit.WaitN(w.ctx, n); werr != nil {
+			// The download cap's wait is this client's, not the seed's
+			// silence: at a cap under burst/idle (1.6 KiB/s against the
+			// 10 s of a seed with another untried) the idle timer ran out
+			// in WaitN and gave up on a seed that was sending.
+			w.idle.Stop()
+			werr := w.limit.WaitN(w.ctx, n)
+			w.idle.Reset(cmp.Or(w.idleFor, webSeedIdle))
+			if werr != nil {
 				return n, werr
 			}
+		} else {
+			w.idle.Reset(cmp.Or(w.idleFor, webSeedIdle))
 		}
 	}
 	return n, err

@@ -485,6 +485,31 @@ func TestWebSeedReaderMinRate(t *testing.T) {
 	}
 }
 
+// TestWebSeedIdleSparesTheCap: a seed's idle time counts its silence, not
+// the download cap's waits: with a cap whose burst takes longer than the
+// idle time, a body that flows is not cut off. Before, the idle timer ran
+// in the cap's WaitN (at 1.6 KiB/s and under, a seed with another untried
+// was given up after 10 s as "answered, then sent nothing").
+func TestWebSeedIdleSparesTheCap(t *testing.T) {
+	var fired atomic.Bool
+	idle := time.AfterFunc(time.Hour, func() { fired.Store(true) })
+	defer idle.Stop()
+	// 16 KiB at 64 KiB/s: each read past the first waits 250 ms on the cap,
+	// five times the idle time of 50 ms.
+	r := &webSeedReader{ctx: context.Background(), r: &slowReader{chunk: 16 << 10, delay: time.Millisecond}, idle: idle,
+		idleFor: 50 * time.Millisecond, limit: rate.NewLimiter(64<<10, 16<<10)}
+	idle.Reset(r.idleFor)
+	buf := make([]byte, 16<<10)
+	for range 4 {
+		if _, err := r.Read(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if fired.Load() {
+		t.Fatalf("the idle timer (50ms) ran out while the download cap held %d bytes back", r.n)
+	}
+}
+
 // slowReader returns chunk bytes a read after delay.
 type slowReader struct {
 	chunk int
