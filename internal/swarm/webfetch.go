@@ -116,8 +116,8 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	idle := time.AfterFunc(silent.idle, func() { cancel(silent) })
 	defer idle.Stop()
 	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, idleFor: silent.idle, limit: e.down}
-	if v, ok := e.transfers.Load(t.InfoHash()); ok {
-		body.readNS = &v.(*transferState).webReadNS
+	if x := e.lastTransfer(t.InfoHash()); x != nil {
+		body.readNS = &x.webReadNS
 	}
 	if floor {
 		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
