@@ -101,7 +101,11 @@ func TestSecondDownloadEndingLeavesFirst(t *testing.T) {
 	second, stopSecond := context.WithCancel(ctx)
 	secondDone := make(chan error, 1)
 	go func() { secondDone <- e.Download(second, m.Torrent, nil, nil) }()
-	time.Sleep(300 * time.Millisecond)
+	// Wait until the second counts as a caller: after a fixed sleep, on a
+	// loaded machine, it could still be on its way in, be cancelled before
+	// it joined, and the test then passed without a second download.
+	callers := func() int { e.mu.Lock(); defer e.mu.Unlock(); return e.callers[ih] }
+	waitFor("the second download joins the first", func() bool { return callers() == 2 })
 	stopSecond()
 	<-secondDone
 	if !e.Has(ih) {
