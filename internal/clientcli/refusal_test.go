@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -115,4 +118,44 @@ func hintOf(err error) string {
 		return h.Hint
 	}
 	return ""
+}
+
+// seed401 is a download's error that a web seed at url answered 401, as
+// the engine's (or the daemon's, carried across its socket) matches it.
+type seed401 struct{ url string }
+
+func (e seed401) Error() string        { return "no source: web seed " + e.url + ": HTTP 401 Unauthorized" }
+func (e seed401) Is(target error) bool { return target == httpbound.ErrUnauthorized }
+func (e seed401) RefusedURL(code int) string {
+	if code == http.StatusUnauthorized {
+		return e.url
+	}
+	return ""
+}
+
+// TestWebSeedOutsideServersHint: a 401 from a web seed the package's
+// torrent names on no server of server_urls (a CDN) says so, since
+// distpac sends the user and password only to those servers; "give them
+// in server_url" could not help (an attacker's run). A 401 from a server
+// of server_urls keeps the hint of where they go.
+func TestWebSeedOutsideServersHint(t *testing.T) {
+	withPassword := &config.Client{ServerURL: "https://u:pw@repo.example"}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"the server's /packages/", seed401{"https://u:xxxxx@repo.example/packages/"},
+			"the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
+		{"the same origin, port written out", seed401{"https://repo.example:443/packages/"},
+			"the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
+		{"a web seed elsewhere", seed401{"https://cdn.example/pkgs/"},
+			"https://cdn.example/pkgs/ asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in server_url in c.yaml, the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"},
+		{"no URL known", fmt.Errorf("download: %w", httpbound.ErrUnauthorized),
+			"the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
+	} {
+		if got := serverHint(tc.err, withPassword, "c.yaml", false); got != tc.want {
+			t.Errorf("%s: hint\n%q\nwant\n%q", tc.name, got, tc.want)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"syscall"
@@ -243,6 +244,12 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
 		}
 		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
+	case errors.Is(err, httpbound.ErrUnauthorized) && !ofServers(httpbound.RefusedURL(err, http.StatusUnauthorized), cfg.Servers()):
+		// A web seed the package's torrent names (the publisher's
+		// public_url, a CDN) on no server of server_urls: distpac sends
+		// no password there, so "give them in server_urls" could not
+		// help (an attacker's run).
+		return httpbound.RefusedURL(err, http.StatusUnauthorized) + " asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in " + serversKey(cfg) + " in " + path + ", the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"
 	case errors.Is(err, httpbound.ErrUnauthorized):
 		// A private repository behind a web server's basic auth: the
 		// 401 alone did not say where the user and password go.
@@ -260,6 +267,26 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		return "server_urls in " + path + " lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)"
 	}
 	return ""
+}
+
+// ofServers reports whether u (a URL as messages show it; "" for none
+// known) is on one of servers' origins, where their user and password
+// go: true for "", so that an error that does not say keeps the hint of
+// before.
+func ofServers(u string, servers []string) bool {
+	if u == "" {
+		return true
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		return true
+	}
+	for _, s := range servers {
+		if ps, err := url.Parse(s); err == nil && httpbound.SameOrigin(pu, ps) {
+			return true
+		}
+	}
+	return false
 }
 
 // allRefused reports whether every server a sync asked refused the

@@ -165,7 +165,7 @@ const daemonGone = "the daemon stopped answering: is it still running (dist-clie
 
 // refused is a download's error from the daemon that web seeds' 401 or
 // 403 ended (Event.Refused): it matches httpbound's errors and gives the
-// 403's URL (httpbound.RefusedURL) as the engine's error did before it
+// 403's and the 401's URLs (httpbound.RefusedURL) as the engine's error did before it
 // crossed the socket as text.
 type refused struct {
 	error
@@ -179,8 +179,11 @@ func (e refused) Is(target error) bool {
 }
 
 func (e refused) RefusedURL(code int) string {
-	if code == http.StatusForbidden {
+	switch code {
+	case http.StatusForbidden:
 		return e.r.URL
+	case http.StatusUnauthorized:
+		return e.r.UnauthorizedURL
 	}
 	return ""
 }

@@ -252,9 +252,11 @@ func TestDownloadErrorRefused(t *testing.T) {
 		name                          string
 		ev                            Event
 		unauthorized, forbidden, sent bool
-		url                           string
+		url, url401                   string
 	}{
 		{name: "401", ev: Event{Unauthorized: true, Refused: &Refusal{Unauthorized: true}}, unauthorized: true, sent: true},
+		{name: "401 of a web seed named", ev: Event{Unauthorized: true, Refused: &Refusal{Unauthorized: true, UnauthorizedURL: "https://cdn.example/pkgs/"}},
+			unauthorized: true, sent: true, url401: "https://cdn.example/pkgs/"},
 		{name: "401 from an older daemon", ev: Event{Unauthorized: true}, unauthorized: true, sent: true},
 		{name: "403", ev: Event{Refused: &Refusal{Forbidden: true, URL: "http://u:xxxxx@h/packages/"}}, forbidden: true, sent: true, url: "http://u:xxxxx@h/packages/"},
 		{name: "401 after a redirect", ev: Event{Refused: &Refusal{Unauthorized: true, NotSent: true}}, unauthorized: true},
@@ -282,6 +284,9 @@ func TestDownloadErrorRefused(t *testing.T) {
 			}
 			if got := httpbound.RefusedURL(err, http.StatusForbidden); got != tc.url {
 				t.Errorf("RefusedURL(%q, 403) = %q, want %q", err, got, tc.url)
+			}
+			if got := httpbound.RefusedURL(err, http.StatusUnauthorized); got != tc.url401 {
+				t.Errorf("RefusedURL(%q, 401) = %q, want %q", err, got, tc.url401)
 			}
 		})
 	}

@@ -85,6 +85,10 @@ type Refusal struct {
 	Forbidden    bool   `json:"forbidden,omitempty"`    // httpbound.ErrForbidden
 	NotSent      bool   `json:"not_sent,omitempty"`     // httpbound.ErrNotSent
 	URL          string `json:"url,omitempty"`          // httpbound.RefusedURL of the 403
+	// UnauthorizedURL is httpbound.RefusedURL of the 401: the hint tells a
+	// web seed the torrent names, which gets no password, from a server of
+	// the client's server_urls.
+	UnauthorizedURL string `json:"unauthorized_url,omitempty"`
 }
 
 // Event is one line of a download's progress; the last has Done or Error set.

@@ -216,7 +216,8 @@ func transferOf(engine *swarm.Engine, row catalog.Package) swarm.Transfer {
 // refusalOf is err's Refusal; nil when no web seed refused it.
 func refusalOf(err error) *Refusal {
 	r := Refusal{Unauthorized: errors.Is(err, httpbound.ErrUnauthorized), Forbidden: errors.Is(err, httpbound.ErrForbidden),
-		NotSent: errors.Is(err, httpbound.ErrNotSent), URL: httpbound.RefusedURL(err, http.StatusForbidden)}
+		NotSent: errors.Is(err, httpbound.ErrNotSent), URL: httpbound.RefusedURL(err, http.StatusForbidden),
+		UnauthorizedURL: httpbound.RefusedURL(err, http.StatusUnauthorized)}
 	if !r.Unauthorized && !r.Forbidden {
 		return nil
 	}
