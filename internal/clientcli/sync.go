@@ -221,6 +221,7 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 	case catalogclient.Unreachable(err) && errors.As(err, &dns) && dns.IsNotFound:
 		why = "the host name " + dns.Name + " does not resolve: "
 	}
+	asked401 := httpbound.RefusedURL(err, http.StatusUnauthorized) // "" when none is known
 	switch {
 	case missing:
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
@@ -244,12 +245,12 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
 		}
 		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
-	case errors.Is(err, httpbound.ErrUnauthorized) && !ofServers(httpbound.RefusedURL(err, http.StatusUnauthorized), cfg.Servers()):
+	case errors.Is(err, httpbound.ErrUnauthorized) && !ofServers(asked401, cfg.Servers()):
 		// A web seed the package's torrent names (the publisher's
 		// public_url, a CDN) on no server of server_urls: distpac sends
 		// no password there, so "give them in server_urls" could not
 		// help (an attacker's run).
-		return httpbound.RefusedURL(err, http.StatusUnauthorized) + " asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in " + serversKey(cfg) + " in " + path + ", the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"
+		return asked401 + " asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in " + serversKey(cfg) + " in " + path + ", the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"
 	case errors.Is(err, httpbound.ErrUnauthorized):
 		// A private repository behind a web server's basic auth: the
 		// 401 alone did not say where the user and password go.
