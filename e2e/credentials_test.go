@@ -319,3 +319,48 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	leaksInFiles(t, r.path("wronginstall"))
 	leaksInFiles(t, r.path("mirrorhome"))
 }
+
+// TestMirrorRefusedHint: a mirror whose primary refuses it (a web server's
+// basic auth in front of a private repository) is told where its user and
+// password go, or that a 403 is the primary's administrator's to lift: it
+// said only "sync: GET …: 401 Unauthorized" (or 403), and in the
+// background "hint: see server.log", whose last line was the same.
+func TestMirrorRefusedHint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a server behind basic auth and three mirrors it refuses")
+	}
+	front := loopback(t)
+	addr := front.Addr().String()
+	r := newRig(t, "")
+	authProxy(t, front, "user", password, "http://"+r.h.dbAddr)
+	r.server("add", r.mkpkg("alpha", "1.0.0", 10<<10))
+	r.server("start", "--no-seeder")
+	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
+	for _, c := range []struct {
+		name, url, want string
+		background      bool
+	}{
+		{"no password", "http://" + addr, "hint: the primary asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in DISTPAC_PRIMARY_URLS", false},
+		{"no password, in the background", "http://" + addr, "hint: the primary asks for a user and password (HTTP basic auth): give them in its URL", true},
+		{"a wrong password", "http://user:wrong@" + addr, "hint: the primary asks for a user and password (HTTP basic auth) and refused those in its URL: check them", false},
+		{"a user not allowed there", "http://user:" + password + "@" + addr + "/forbidden", "hint: http://user:xxxxx@" + addr + "/forbidden/packages.db refuses this user (403 Forbidden", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			home := "mirror-" + strings.ReplaceAll(c.name, " ", "-")
+			os.MkdirAll(r.path(home), 0o755)
+			args := []string{"mirror", "--foreground", c.url}
+			if c.background {
+				args = []string{"mirror", c.url}
+			}
+			t.Cleanup(func() { r.try("dist-server", home, "mirror.yaml", "stop") })
+			out, err := r.try("dist-server", home, "mirror.yaml", args...)
+			if err == nil {
+				t.Fatalf("the mirror started:\n%s", out)
+			}
+			leaks(t, "dist-server mirror", out)
+			if !strings.Contains(out, c.want) {
+				t.Errorf("want %q in:\n%s", c.want, out)
+			}
+		})
+	}
+}

@@ -1,10 +1,12 @@
 package servercli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -17,6 +19,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/signing"
@@ -146,18 +149,45 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 	}))
 }
 
-// withPrimaryHint adds to a mirror's error, when no primary could be
-// reached (a refused connection, a name that does not resolve), which
-// URLs it tried and what to check: it said only "sync: … connection
-// refused" and, started in the background, "see server.log". The
-// background mirror writes this hint into the log, where its start-up
-// error is read from (startupError).
+// withPrimaryHint adds to a mirror's error what to check when the primary
+// could not be reached (a refused connection, a name that does not
+// resolve: the mirror said only "sync: … connection refused" and, started
+// in the background, "see server.log") or refused it (401, 403, or a
+// redirect to where its password does not go: the error alone did not say
+// where a mirror's user and password go, nor that a 403 is none of its
+// business to fix). The background mirror writes this hint into the log,
+// where its start-up error is read from (startupError).
 func withPrimaryHint(primaries []string, err error) error {
 	var h *cli.Hinted
-	if err == nil || errors.As(err, &h) || !catalogclient.Unreachable(err) {
+	if err == nil || errors.As(err, &h) {
 		return err
 	}
-	return cli.WithHint(err, fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(redact.URLs(primaries), ", ")))
+	if hint := primaryHint(primaries, err); hint != "" {
+		return cli.WithHint(err, hint)
+	}
+	return err
+}
+
+// primaryHint is withPrimaryHint's hint, "" for none.
+func primaryHint(primaries []string, err error) string {
+	password := slices.ContainsFunc(primaries, redact.HasPassword)
+	switch {
+	case catalogclient.Unreachable(err):
+		return fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(redact.URLs(primaries), ", "))
+	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)):
+		return "the primary redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only to the URLs dist-server mirror follows): give it the URL the primary redirects to (https:// for a redirect to https)"
+	case errors.Is(err, httpbound.ErrForbidden):
+		refused := cmp.Or(httpbound.RefusedURL(err, http.StatusForbidden), "the primary")
+		if password {
+			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed there): ask the primary's administrator to allow the mirror's user, or check the user and URL given to dist-server mirror"
+		}
+		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL given to dist-server mirror, or ask the primary's administrator to allow this mirror"
+	case errors.Is(err, httpbound.ErrUnauthorized) && password:
+		return "the primary asks for a user and password (HTTP basic auth) and refused those in its URL: check them"
+	case errors.Is(err, httpbound.ErrUnauthorized):
+		return "the primary asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in " + primaryURLsEnv + " rather than on the command line, which every user of this host can read"
+	}
+	return ""
 }
 
 // primaryURLsEnv names the environment variable a mirror reads its
