@@ -518,3 +518,45 @@ func TestAnnouncePathWarnings(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLoadServer: whatever server.yaml holds, LoadServer refuses it with
+// one line that names the file, or loads a configuration that Validate
+// accepts, and never panics.
+func FuzzLoadServer(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"announce_url: http://t.example:6969/announce\npublic_url: http://p.example:9090\n",
+		"announce_urls: [http://a/announce, http://b/announce]\n",
+		"database_addr: \":9090\"\ntracker_addr: \":6969\"\npeer_addr: \":6881\"\n",
+		"upload_rate_limit: 10MiB\n",
+		"tracker_whitelist: /var/lib/distpac/whitelist\n",
+		"web_seed: true\npublic_url: &u http://x:1\nannounce_url: *u\n",
+		"a: &x [1, *x]\n",
+		"- 1\n",
+		"---\n---\n",
+		"{public_url: [a, {b: c}]}",
+	} {
+		f.Add([]byte(s))
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, data []byte) {
+		t.Setenv("HOME", "/home/fuzz")
+		p := filepath.Join(dir, "server.yaml")
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s, err := LoadServer(p, false)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), p+": ") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Fatalf("error spans lines: %q", err)
+			}
+			return
+		}
+		if err := s.Validate(); err != nil {
+			t.Fatalf("loaded config fails Validate: %v", err)
+		}
+	})
+}
