@@ -424,6 +424,7 @@ func TestParseServerKey(t *testing.T) {
 	}
 }
 
+// FuzzLoadClient: whatever client.yaml holds (fuzzLoad).
 func FuzzLoadClient(f *testing.F) {
 	for _, s := range []string{
 		"",
@@ -440,14 +441,21 @@ func FuzzLoadClient(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
+	fuzzLoad(f, "client.yaml", func(p string) (*Client, error) { return LoadClient(p, false) })
+}
+
+// fuzzLoad fuzzes the loader of the configuration file name: whatever the
+// file holds, load refuses it with one line that names the file, or loads
+// a configuration that Validate accepts (usable as is).
+func fuzzLoad[C interface{ Validate() error }](f *testing.F, name string, load func(path string) (C, error)) {
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		t.Setenv("HOME", "/home/fuzz")
-		p := filepath.Join(dir, "client.yaml")
+		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c, err := LoadClient(p, false)
+		c, err := load(p)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), p+": ") {
 				t.Fatalf("error does not name the file: %v", err)
@@ -457,7 +465,6 @@ func FuzzLoadClient(f *testing.F) {
 			}
 			return
 		}
-		// Whatever loads must be usable as is.
 		if err := c.Validate(); err != nil {
 			t.Fatalf("loaded config fails Validate: %v", err)
 		}
@@ -519,9 +526,7 @@ func TestAnnouncePathWarnings(t *testing.T) {
 	}
 }
 
-// FuzzLoadServer: whatever server.yaml holds, LoadServer refuses it with
-// one line that names the file, or loads a configuration that Validate
-// accepts, and never panics.
+// FuzzLoadServer: whatever server.yaml holds (fuzzLoad).
 func FuzzLoadServer(f *testing.F) {
 	for _, s := range []string{
 		"",
@@ -538,25 +543,5 @@ func FuzzLoadServer(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	dir := f.TempDir()
-	f.Fuzz(func(t *testing.T, data []byte) {
-		t.Setenv("HOME", "/home/fuzz")
-		p := filepath.Join(dir, "server.yaml")
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		s, err := LoadServer(p, false)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), p+": ") {
-				t.Fatalf("error does not name the file: %v", err)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("error spans lines: %q", err)
-			}
-			return
-		}
-		if err := s.Validate(); err != nil {
-			t.Fatalf("loaded config fails Validate: %v", err)
-		}
-	})
+	fuzzLoad(f, "server.yaml", func(p string) (*Server, error) { return LoadServer(p, false) })
 }
