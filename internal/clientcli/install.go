@@ -74,7 +74,7 @@ one exactly (name@1.0.0+b), which installs that build or fails naming those ther
 // stallTimeoutFlag is install's and upgrade's --stall-timeout (upgrade
 // had none: a newcomer's run looked for it).
 func stallTimeoutFlag(c *cobra.Command, d *time.Duration) {
-	c.Flags().DurationVar(d, "stall-timeout", 2*time.Minute, "give up when no data arrives for this long")
+	c.Flags().DurationVar(d, "stall-timeout", 2*time.Minute, "give up when peers and web seeds together send under 1 KiB/s for this long")
 }
 
 // checkStallTimeout refuses a --stall-timeout of 0 or less: the fetch

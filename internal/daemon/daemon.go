@@ -128,6 +128,11 @@ type Event struct {
 	// (swarm.Progress.Busy): sent once per seed and request, so that the
 	// client can say why nothing arrives.
 	Busy *swarm.BusySeed `json:"busy,omitempty"`
+	// Sources is what the request's peers and web seeds sent so far
+	// (swarm.MergeSources of its downloads'): the install's stall
+	// watchdog counts their bytes, and its error names them, as it does
+	// without a daemon. A daemon older than it sends none.
+	Sources *swarm.Sources `json:"sources,omitempty"`
 }
 
 // ArchiveError is a download that failed with the archive it failed on:

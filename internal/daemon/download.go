@@ -81,6 +81,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	// torrents each reporting five times a second made thousands of events
 	// a second); a completed archive at once.
 	done := make([]int64, len(rows))
+	sources := make([]swarm.Sources, len(rows))
 	peers := 0
 	// prefix is each archive's complete prefix, sent is what was last
 	// sent of it; grew wakes the sender when one grew by a step.
@@ -91,7 +92,8 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		for _, d := range done {
 			sum += d
 		}
-		ev := Event{Bytes: sum, Total: total, Peers: peers}
+		merged := swarm.MergeSources(sources)
+		ev := Event{Bytes: sum, Total: total, Peers: peers, Sources: &merged}
 		for i, p := range prefix {
 			if p > sent[i] {
 				if ev.Prefix == nil {
@@ -141,7 +143,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 				if p.Busy != nil && !busySent[p.Busy.Seed] {
 					busySent[p.Busy.Seed], busy = true, p.Busy
 				}
-				done[i] = p.Done
+				done[i], sources[i] = p.Done, p.Sources
 				peers = max(peers, p.Peers)
 				step := p.Prefix < row.Size && p.Prefix-sent[i] >= prefixStep(row.Size)
 				if p.Prefix < row.Size { // the whole archive goes out as Completed

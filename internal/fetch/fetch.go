@@ -10,7 +10,7 @@ package fetch
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -25,7 +25,6 @@ import (
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/stage"
-	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -36,8 +35,8 @@ type Options struct {
 	Config *config.Client
 	UI     *ui.Printer
 	Logger *slog.Logger // nil: discarded
-	// StallTimeout ends the fetch when no data arrives for this long (0:
-	// 2 minutes).
+	// StallTimeout ends the fetch when its sources send less than
+	// stallFloor (1 KiB/s) over this long (0: 2 minutes).
 	StallTimeout time.Duration
 	// Source, set by tests, replaces the daemon or engine downloads come
 	// from.
@@ -86,6 +85,7 @@ type Fetch struct {
 	// stopped is, by archive, what a download that ended incomplete had
 	// received (Events.Stopped); guarded by mu.
 	stopped map[string]swarm.Transfer
+	stall   stallState // guarded by mu
 }
 
 // busy says, once per seed, that a download waits for a web seed that
@@ -159,11 +159,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 	ctx, f.cancel = context.WithCancel(ctx)
 	o.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.Via())
 	bar := o.UI.NewProgress(total, ui.Count(len(need), "package"))
-	stallAfter := o.StallTimeout
-	if stallAfter <= 0 {
-		stallAfter = 2 * time.Minute
-	}
-	w := stall.New(ctx, stallAfter, fmt.Errorf("no data received for %s from any peer or web seed", stallAfter))
+	w, stallAfter, stallRate := o.newStallWatch(ctx)
 	var largest int64
 	for _, r := range need {
 		largest = max(largest, r.InstalledSize)
@@ -176,8 +172,8 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		err := src.Fetch(w.Context(), need, cached, Events{Progress: func(done int64, n int) {
 			f.mu.Lock()
 			f.lastDone = max(f.lastDone, done)
+			f.stall.progress(w, done)
 			f.mu.Unlock()
-			w.Progress(done)
 			bar.Set(done)
 			peers = max(peers, n)
 			// Half-way, the download has time left to ready the
@@ -190,6 +186,10 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 				warmed = true
 				go stage.Warm(largest)
 			}
+		}, Sources: func(s swarm.Sources) {
+			f.mu.Lock()
+			f.stall.sources(s)
+			f.mu.Unlock()
 		}, Grew: f.grew, Busy: f.busy, Stopped: f.stoppedAt, Finished: func(r catalog.Package, t swarm.Transfer) {
 			o.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
 			f.mu.Lock()
@@ -202,7 +202,12 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		if err != nil {
 			bar.Abort()
 			f.addIncomplete()
-			f.fail(w.Explain(err))
+			if err = w.Explain(err); errors.Is(err, errStalled) {
+				f.mu.Lock()
+				err = f.stall.err(stallAfter, stallRate)
+				f.mu.Unlock()
+			}
+			f.fail(err)
 			return
 		}
 		f.mu.Lock()

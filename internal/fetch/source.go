@@ -103,11 +103,22 @@ type Events struct {
 	// Busy (may be nil) is called while a download waits for a web seed
 	// that answered busy (swarm.Progress.Busy), maybe often.
 	Busy func(swarm.BusySeed)
+	// Sources (may be nil) is called, before each Progress, with what the
+	// peers and web seeds sent so far, over all rows, where the source
+	// says (swarm.Progress.Sources; a daemon older than it does not).
+	Sources func(swarm.Sources)
 	// Stopped (may be nil) is called with what an archive's download had
 	// received when it ended before the archive was whole, where the
 	// source knows (swarm's Engine.Stopped; the daemon's socket closes
 	// with an interrupted install, which then knows only the sum).
 	Stopped func(catalog.Package, swarm.Transfer)
+}
+
+// sources calls ev.Sources, if any, with s, if any.
+func (ev Events) sources(s *swarm.Sources) {
+	if ev.Sources != nil && s != nil {
+		ev.Sources(*s)
+	}
 }
 
 // busy calls ev.Busy, if any, with b, if any.
@@ -159,12 +170,15 @@ func (f engineSource) Fetch(ctx context.Context, rows, _ []catalog.Package, ev E
 	var mu sync.Mutex
 	done := make([]int64, len(rows))
 	peers := make([]int, len(rows))
+	sources := make([]swarm.Sources, len(rows))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, r := range rows {
 		g.Go(func() error {
 			err := f.engine.Download(gctx, r.Torrent, torrentmeta.Seeders(r.Magnet), func(pr swarm.Progress) {
 				mu.Lock()
-				done[i], peers[i] = pr.Done, max(peers[i], pr.Peers)
+				done[i], peers[i], sources[i] = pr.Done, max(peers[i], pr.Peers), pr.Sources
+				merged := swarm.MergeSources(sources)
+				ev.sources(&merged)
 				var sum int64
 				most := 0
 				for j, d := range done {
@@ -219,6 +233,7 @@ func (f daemonSource) Fetch(ctx context.Context, rows, keep []catalog.Package, f
 		req.Keep = append(req.Keep, daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash})
 	}
 	return f.d.Download(ctx, req, f.every, func(ev daemon.Event) {
+		fe.sources(ev.Sources)
 		fe.Progress(ev.Bytes, ev.Peers)
 		fe.busy(ev.Busy)
 		for a, n := range ev.Prefix {

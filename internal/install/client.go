@@ -37,7 +37,8 @@ type Client struct {
 	Config *config.Client
 	UI     *ui.Printer
 	Logger *slog.Logger
-	// StallTimeout fails a download that receives nothing for this long.
+	// StallTimeout fails downloads whose sources send under 1 KiB/s for
+	// this long (fetch.Options.StallTimeout).
 	StallTimeout time.Duration
 	// Overwrite lists globs of unowned files in the prefix that an install
 	// may replace (pacman's --overwrite).

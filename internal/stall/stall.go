@@ -2,7 +2,9 @@
 // an install's downloads (dist-client) and a mirror's archive downloads
 // (dist-server mirror) both give up after a while without a byte, whatever
 // kept the transfer itself waiting (peers that keep their connections open
-// and send nothing, a web seed that stalls).
+// and send nothing, a web seed that stalls). An install also gives up on
+// one that moves too little (Floor): a web seed that drips a byte a second
+// held it for its whole timeout, and would for good had each byte counted.
 package stall
 
 import (
@@ -13,7 +15,7 @@ import (
 )
 
 // Watch is a context that ends, with its reason as the cause, once
-// Progress has not moved for a given time.
+// Progress has not moved by its floor for a given time.
 type Watch struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -21,7 +23,8 @@ type Watch struct {
 	after  time.Duration
 	timer  *time.Timer
 	mu     sync.Mutex
-	last   int64 // guarded by mu
+	last   int64 // the count when the limit was last pushed back (or seen lower since); guarded by mu
+	floor  int64 // guarded by mu
 }
 
 // New watches a transfer under parent that may go after without progress;
@@ -33,17 +36,37 @@ func New(parent context.Context, after time.Duration, reason error) *Watch {
 	return w
 }
 
+// Floor makes progress the count growing by at least n since the limit
+// was last pushed back (or since it was last seen lower: a count that
+// goes down starts again from there); without it any change is progress.
+func (w *Watch) Floor(n int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.floor = n
+}
+
 // Context is the watched context.
 func (w *Watch) Context() context.Context { return w.ctx }
 
-// Progress records the bytes done so far; a change pushes the limit back.
-func (w *Watch) Progress(done int64) {
+// Progress records the count done so far (bytes); progress pushes the
+// limit back, and Progress then reports true.
+func (w *Watch) Progress(done int64) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if done != w.last {
-		w.last = done
-		w.timer.Reset(w.after)
+	switch {
+	case w.floor <= 0:
+		if done == w.last {
+			return false
+		}
+	case w.last < 0 || done < w.last:
+		w.last = done // the base the floor counts from: the first count, or a lower one
+		return false
+	case done-w.last < w.floor:
+		return false
 	}
+	w.last = done
+	w.timer.Reset(w.after)
+	return true
 }
 
 // Explain gives the reason for an error the stall caused, and err

@@ -121,7 +121,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	report := func() {
 		if progress != nil {
 			st := t.Stats()
-			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers, Prefix: prefixBytes(t), Busy: busy})
+			fetching, _ := e.webSeedState(ih)
+			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers, Prefix: prefixBytes(t), Busy: busy,
+				Sources: xfer.sources(st.ActivePeers, fetching)})
 		}
 	}
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -148,6 +150,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// the swarm moves, up to swarmWaits of those).
 	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
 	xfer.setLastResort(lastResort)
+	xfer.setSeeds(seeds, t.Name(), lastResort)
 	nextSeed, lastWeb := 0, time.Time{}
 	// busySince is when every web seed was first found waiting out a
 	// busy answer with nothing received since (zero: not so); past

@@ -368,6 +368,11 @@ type Progress struct {
 	// seed answered busy and nothing came for a second (strandedAfter)
 	// from any peer (BusySeed); nil otherwise.
 	Busy *BusySeed
+	// Sources is what the peers and each web seed sent so far, as it
+	// came: Done counts a web seed's bytes only once a piece is whole,
+	// which a slow one may take minutes for (dist-client's stall
+	// watchdog counts these).
+	Sources Sources
 }
 
 // InfoHash names a torrent (BitTorrent v1).

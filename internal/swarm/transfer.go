@@ -44,6 +44,7 @@ type transferState struct {
 	mu          sync.Mutex
 	peers       map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	webHosts    map[string]struct{}         // web seeds that sent pieces; guarded by mu
+	seedStats   []*seedStat                 // what each web seed did (Sources); guarded by mu
 	lastResort  bool                        // the web seeds were a last resort (WebSeedOrder); guarded by mu
 	final       *Transfer                   // set when the download ended; guarded by mu
 	startHad    int64                       // bytes complete when the download started

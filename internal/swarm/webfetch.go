@@ -71,14 +71,22 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 	u := torrentmeta.WebSeedURL(seed, info.Name)
 	perSpan := max(1, int(webSeedSpan/info.PieceLength))
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
+	var xfer *transferState
+	var stat *seedStat // what the seed did, for the download's Sources
+	if xfer = e.lastTransfer(t.InfoHash()); xfer != nil {
+		stat = xfer.seedStat(seed)
+	}
 	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
-		whole, err := e.fetchSpan(ctx, t, info, u, s, floor)
+		whole, err := e.fetchSpan(ctx, t, info, u, s, floor, stat)
 		if err != nil {
 			// *url.Error repeats the method and URL in its own words
 			// (web seed http://h/x: Get "http://h/x": dial tcp ...).
 			var ue *url.Error
 			if errors.As(err, &ue) {
 				err = ue.Err
+			}
+			if stat != nil && ctx.Err() == nil {
+				xfer.seedFailed(stat, err)
 			}
 			return fmt.Errorf("%s %s: %w", label, redact.URL(u), err)
 		}
@@ -92,7 +100,8 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 // fetchSpan asks for the pieces of s. A server that ignores the range and
 // sends the whole file (whole is then true) gives every missing piece in
 // that one response.
-func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, floor bool) (whole bool, err error) {
+// stat (may be nil) records the request, the answer and the bytes.
+func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, floor bool, stat *seedStat) (whole bool, err error) {
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
@@ -103,12 +112,20 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		return false, err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
+	x := e.lastTransfer(t.InfoHash())
+	if stat != nil && x != nil {
+		x.asked(stat)
+	}
 	// The headers within webSeedHeaders, redirects included (httpbound).
 	resp, err := httpbound.Do(e.http, req, webSeedHeaders)
 	if err != nil {
 		return false, err
 	}
 	defer resp.Body.Close()
+	if stat != nil && x != nil {
+		// Go's text for the code: the server's reason phrase is its own.
+		x.answered(stat, fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
+	}
 	silent := &webSeedSilent{webSeedIdle}
 	if floor {
 		silent.idle = webSeedSlowAfter
@@ -116,8 +133,11 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	idle := time.AfterFunc(silent.idle, func() { cancel(silent) })
 	defer idle.Stop()
 	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, idleFor: silent.idle, limit: e.down}
-	if x := e.lastTransfer(t.InfoHash()); x != nil {
+	if x != nil {
 		body.readNS = &x.webReadNS
+	}
+	if stat != nil {
+		body.sent = &stat.sent
 	}
 	if floor {
 		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
@@ -293,6 +313,7 @@ type webSeedReader struct {
 	idleFor   time.Duration // what a read resets idle to; 0 is webSeedIdle
 	limit     *rate.Limiter
 	readNS    *atomic.Int64 // when a byte last came, for the download (transferState.webReadNS); may be nil
+	sent      *atomic.Int64 // the seed's bytes for the download (seedStat.sent); may be nil
 	slowAfter time.Duration
 	minRate   float64
 	waited    time.Duration // in the body's reads
@@ -310,6 +331,9 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 	n, err := w.r.Read(p)
 	w.waited += time.Since(t0)
 	w.n += int64(n)
+	if w.sent != nil {
+		w.sent.Add(int64(n)) // before the floor's check: what came, came
+	}
 	if w.minRate > 0 && w.waited > w.slowAfter && float64(w.n) < w.minRate*w.waited.Seconds() {
 		return n, fmt.Errorf("%w: %d bytes in %s, under %.0f KiB/s", errSlowWebSeed, w.n, w.waited.Round(time.Second), w.minRate/1024)
 	}
@@ -317,6 +341,7 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 		if w.readNS != nil {
 			w.readNS.Store(time.Now().UnixNano())
 		}
+
 		if w.limit != nil {
 			// The download cap's wait is this client's, not the seed's
 			// silence: at a cap under burst/idle (1.6 KiB/s against the

@@ -1,0 +1,248 @@
+package swarm
+
+// What a download's sources did (Sources, in its Progress): the peers
+// and each web seed, with the bytes each sent so far, pieces not yet whole
+// included. dist-client's stall watchdog counts these bytes, and its error
+// names the sources and what each sent in the window: it said "no data
+// received for 2m0s from any peer or web seed", naming no server, of a web
+// seed that answered and then dripped a byte a second.
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/distpac/distpac/internal/redact"
+	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/ui"
+	"github.com/distpac/distpac/internal/units"
+)
+
+// Sources is what a download's sources did so far (Progress.Sources);
+// the daemon sends it to the install (MergeSources over a request's).
+type Sources struct {
+	// Peers is how many peers are connected now.
+	Peers int `json:"peers"`
+	// FromPeers is the payload peers sent so far (the publisher's seeder
+	// included), counted as each chunk comes.
+	FromPeers int64          `json:"from_peers_bytes"`
+	WebSeeds  []SeedActivity `json:"web_seeds,omitempty"`
+}
+
+// SeedActivity is what one web seed did for a download.
+type SeedActivity struct {
+	// Seed is the seed's base URL, URL the archive's under it, both as
+	// messages show them (redact.URL); URL is "" once merged over
+	// several archives (MergeSources).
+	Seed string `json:"seed"`
+	URL  string `json:"url,omitempty"`
+	// LastResort: a server of server_urls asked only when BitTorrent has
+	// no source (WebSeedOrder); otherwise a web seed.
+	LastResort bool `json:"last_resort,omitempty"`
+	// Asked counts the requests made to it; Sent the body bytes it sent,
+	// as they came (a piece need not be whole).
+	Asked int   `json:"asked"`
+	Sent  int64 `json:"sent_bytes"`
+	// Fetching: a fetch from it runs now.
+	Fetching bool `json:"fetching,omitempty"`
+	// Answer is its last reply's status ("HTTP 206 Partial Content");
+	// Failed how its last fetch failed ("" when it did not, or runs).
+	Answer string `json:"answer,omitempty"`
+	Failed string `json:"failed,omitempty"`
+}
+
+// maxSeedText bounds an answer or failure kept per seed: they reach the
+// daemon's events, which are bounded (daemon.maxEventBytes).
+const maxSeedText = 256
+
+// Received is the payload the sources sent so far: peers' and web seeds'.
+func (s Sources) Received() int64 {
+	n := s.FromPeers
+	for _, w := range s.WebSeeds {
+		n += w.Sent
+	}
+	return n
+}
+
+// MergeSources sums the sources of several downloads (an install's
+// archives): the peers' bytes add up, peers connected are the most any
+// download has (one peer serves several archives, as Progress.Peers is
+// summed elsewhere), and a web seed's activity is merged by its base URL,
+// in the order first seen.
+func MergeSources(all []Sources) Sources {
+	var out Sources
+	for _, s := range all {
+		out.Peers = max(out.Peers, s.Peers)
+		out.FromPeers += s.FromPeers
+		for _, w := range s.WebSeeds {
+			i := slices.IndexFunc(out.WebSeeds, func(o SeedActivity) bool { return o.Seed == w.Seed })
+			if i < 0 {
+				out.WebSeeds = append(out.WebSeeds, w)
+				continue
+			}
+			o := &out.WebSeeds[i]
+			if o.URL != w.URL {
+				o.URL = ""
+			}
+			o.LastResort = o.LastResort && w.LastResort
+			o.Asked += w.Asked
+			o.Sent += w.Sent
+			o.Fetching = o.Fetching || w.Fetching
+			o.Answer = cmp.Or(w.Answer, o.Answer)
+			o.Failed = cmp.Or(o.Failed, w.Failed)
+		}
+	}
+	return out
+}
+
+// Since is what s's sources did after base (an earlier Sources of the
+// same downloads): the bytes and requests since then; the rest as now.
+func (s Sources) Since(base Sources) Sources {
+	out := Sources{Peers: s.Peers, FromPeers: max(0, s.FromPeers-base.FromPeers), WebSeeds: slices.Clone(s.WebSeeds)}
+	for i, w := range out.WebSeeds {
+		if j := slices.IndexFunc(base.WebSeeds, func(b SeedActivity) bool { return b.Seed == w.Seed }); j >= 0 {
+			out.WebSeeds[i].Sent = max(0, w.Sent-base.WebSeeds[j].Sent)
+			out.WebSeeds[i].Asked = max(0, w.Asked-base.WebSeeds[j].Asked)
+		}
+	}
+	return out
+}
+
+// maxSeedsSaid bounds the web seeds Describe names.
+const maxSeedsSaid = 4
+
+// Describe says what each source did: "web seed http://h/packages/a.tar.zst
+// answered HTTP 206 Partial Content and sent 121 B; no peer connected".
+func (s Sources) Describe() string {
+	var parts []string
+	for i, w := range s.WebSeeds {
+		if i == maxSeedsSaid {
+			parts = append(parts, fmt.Sprintf("and %s", ui.Count(len(s.WebSeeds)-i, "other web seed")))
+			break
+		}
+		parts = append(parts, w.describe())
+	}
+	sent := "nothing"
+	if s.FromPeers > 0 {
+		sent = units.FormatBytes(s.FromPeers)
+	}
+	switch {
+	case s.Peers == 0 && s.FromPeers == 0:
+		parts = append(parts, "no peer connected")
+	case s.Peers == 0:
+		parts = append(parts, "peers sent "+sent+", none connected now")
+	default:
+		parts = append(parts, fmt.Sprintf("%s connected, which sent %s", ui.Count(s.Peers, "peer"), sent))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (w SeedActivity) describe() string {
+	what := "web seed"
+	if w.LastResort {
+		what = "HTTP (last resort)"
+	}
+	what += " " + cmp.Or(w.URL, w.Seed)
+	sent := "nothing"
+	if w.Sent > 0 {
+		sent = units.FormatBytes(w.Sent)
+	}
+	switch {
+	case w.Fetching && w.Answer != "":
+		return fmt.Sprintf("%s answered %s and sent %s", what, w.Answer, sent)
+	case w.Fetching:
+		return what + " was asked and has not answered"
+	case w.Failed != "" && w.Sent > 0:
+		return fmt.Sprintf("%s sent %s, then failed: %s", what, sent, w.Failed)
+	case w.Failed != "":
+		return fmt.Sprintf("%s failed: %s", what, w.Failed)
+	case w.Asked == 0 && w.Sent == 0:
+		return what + " was not asked"
+	}
+	return fmt.Sprintf("%s sent %s", what, sent)
+}
+
+// seedStat is one web seed's activity for a download (transferState's):
+// sent counts as the body comes (webSeedReader); act's other fields are
+// guarded by the transferState's mu.
+type seedStat struct {
+	seed string // as WebSeedOrder gave it, password and all: the key
+	act  SeedActivity
+	sent atomic.Int64
+}
+
+// setSeeds records the web seeds a download of the archive name tries
+// (WebSeedOrder's), adding those not seen before: a second Download of the
+// torrent may have other mirrors.
+func (s *transferState) setSeeds(seeds []string, name string, lastResort bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, seed := range seeds {
+		if !slices.ContainsFunc(s.seedStats, func(st *seedStat) bool { return st.seed == seed }) {
+			s.seedStats = append(s.seedStats, &seedStat{seed: seed, act: SeedActivity{
+				Seed: redact.URL(seed), URL: redact.URL(torrentmeta.WebSeedURL(seed, name)), LastResort: lastResort}})
+		}
+	}
+}
+
+// seedStat is seed's activity; nil for a seed setSeeds was not given.
+func (s *transferState) seedStat(seed string) *seedStat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, st := range s.seedStats {
+		if st.seed == seed {
+			return st
+		}
+	}
+	return nil
+}
+
+// asked records a request to the seed: its last failure is past.
+func (s *transferState) asked(st *seedStat) {
+	s.mu.Lock()
+	st.act.Asked++
+	st.act.Failed, st.act.Answer = "", ""
+	s.mu.Unlock()
+}
+
+// answered records the status of the seed's reply ("HTTP 206 Partial
+// Content").
+func (s *transferState) answered(st *seedStat, status string) {
+	s.mu.Lock()
+	st.act.Answer = cut(status, maxSeedText)
+	s.mu.Unlock()
+}
+
+// seedFailed records how the seed's fetch failed.
+func (s *transferState) seedFailed(st *seedStat, err error) {
+	s.mu.Lock()
+	st.act.Failed = cut(err.Error(), maxSeedText)
+	s.mu.Unlock()
+}
+
+// cut is text at most n bytes long, "..." ending one that was longer.
+func cut(text string, n int) string {
+	if len(text) <= n {
+		return text
+	}
+	return strings.ToValidUTF8(text[:n-3], "") + "..."
+}
+
+// sources is the download's Sources now, with peers connected and the
+// web seed fetching ("" for none).
+func (s *transferState) sources(peers int, fetching string) Sources {
+	out := Sources{Peers: peers, FromPeers: s.seeder.Load() + s.others.Load()}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.seedStats) > 0 {
+		out.WebSeeds = make([]SeedActivity, len(s.seedStats))
+	}
+	for i, st := range s.seedStats {
+		out.WebSeeds[i] = st.act
+		out.WebSeeds[i].Sent = st.sent.Load()
+		out.WebSeeds[i].Fetching = st.seed == fetching
+	}
+	return out
+}

@@ -1,0 +1,129 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// TestSourcesDescribe: what a stalled install says of its sources, from
+// what they did (merged over archives, in a window).
+func TestSourcesDescribe(t *testing.T) {
+	drip := SeedActivity{Seed: "http://h/packages/", URL: "http://h/packages/a.tar.zst", Asked: 1, Sent: 121, Fetching: true, Answer: "HTTP 206 Partial Content"}
+	for _, tc := range []struct {
+		name string
+		s    Sources
+		want string
+	}{
+		{"a dripping web seed, no peer", Sources{WebSeeds: []SeedActivity{drip}},
+			"web seed http://h/packages/a.tar.zst answered HTTP 206 Partial Content and sent 121 B; no peer connected"},
+		{"peers that send nothing, a seed that failed, one not asked", Sources{Peers: 3, WebSeeds: []SeedActivity{
+			{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 2, Failed: "HTTP 404 Not Found"},
+			{Seed: "http://b/packages/", URL: "http://b/packages/x", LastResort: true},
+		}}, "web seed http://a/packages/x failed: HTTP 404 Not Found; HTTP (last resort) http://b/packages/x was not asked; 3 peers connected, which sent nothing"},
+		{"a seed that sent, then failed; peers gone", Sources{FromPeers: 64 << 10, WebSeeds: []SeedActivity{
+			{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 1, Sent: 2048, Failed: "answered, then sent nothing for 30s"},
+		}}, "web seed http://a/packages/x sent 2.0 KiB, then failed: answered, then sent nothing for 30s; peers sent 64.0 KiB, none connected now"},
+		{"waiting for headers", Sources{Peers: 1, FromPeers: 10, WebSeeds: []SeedActivity{{Seed: "http://a/p/", URL: "http://a/p/x", Asked: 1, Fetching: true}}},
+			"web seed http://a/p/x was asked and has not answered; 1 peer connected, which sent 10 B"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.s.Describe(); got != tc.want {
+				t.Errorf("got  %s\nwant %s", got, tc.want)
+			}
+		})
+	}
+
+	// Two archives from one seed are that seed, named by its folder; the
+	// window is what came after the base.
+	other := drip
+	other.URL, other.Sent, other.Fetching, other.Answer = "http://h/packages/b.tar.zst", 79, false, ""
+	merged := MergeSources([]Sources{{Peers: 2, FromPeers: 100, WebSeeds: []SeedActivity{drip}}, {Peers: 1, FromPeers: 28, WebSeeds: []SeedActivity{other}}})
+	if got, want := merged.Received(), int64(100+28+121+79); got != want {
+		t.Errorf("merged received %d, want %d", got, want)
+	}
+	base := MergeSources([]Sources{{FromPeers: 100, WebSeeds: []SeedActivity{drip}}})
+	want := "web seed http://h/packages/ answered HTTP 206 Partial Content and sent 79 B; 2 peers connected, which sent 28 B"
+	if got := merged.Since(base).Describe(); got != want {
+		t.Errorf("window:\ngot  %s\nwant %s", got, want)
+	}
+
+	// Many seeds: the first few, and how many others.
+	var many Sources
+	for i := range 7 {
+		many.WebSeeds = append(many.WebSeeds, SeedActivity{Seed: fmt.Sprintf("http://h%d/", i), URL: fmt.Sprintf("http://h%d/x", i)})
+	}
+	if got := many.Describe(); !strings.HasSuffix(got, "web seed http://h3/x was not asked; and 3 other web seeds; no peer connected") {
+		t.Errorf("seven seeds: %s", got)
+	}
+}
+
+// TestSourcesCountDrippingSeed: a web seed that answers and then drips
+// shows in the download's Sources byte by byte, its URL's password
+// masked, with its answer, while the completed bytes (Progress.Done, a
+// piece at a time) stay at 0: what dist-client's stall watchdog counted,
+// and its error could not name.
+func TestSourcesCountDrippingSeed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 100<<10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		for i := range data {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := w.Write(data[i : i+1]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+		}
+	}))
+	defer srv.Close()
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A server of server_urls with a password, asked as a last resort.
+	mirror := "http://user:secret@" + strings.TrimPrefix(srv.URL, "http://") + "/packages/"
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, MirrorWebSeeds: []string{mirror}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	var last Progress
+	if err := leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { last = p }); err == nil {
+		t.Fatal("the download completed from a seed that drips")
+	}
+	if len(last.Sources.WebSeeds) != 1 {
+		t.Fatalf("sources %+v, want the one seed", last.Sources)
+	}
+	s := last.Sources.WebSeeds[0]
+	wantURL := "http://user:xxxxx@" + strings.TrimPrefix(srv.URL, "http://") + "/packages/pkg-1.0.0.tar.zst"
+	if s.URL != wantURL || !s.LastResort || !s.Fetching || s.Answer != "HTTP 206 Partial Content" || s.Asked != 1 {
+		t.Errorf("seed %+v, want %s asked once as a last resort, fetching, answered 206", s, wantURL)
+	}
+	// Over about 2 s (strandedAfter, then a byte every 50 ms).
+	if s.Sent < 5 || s.Sent > 60 || last.Sources.Received() != s.Sent {
+		t.Errorf("the seed sent %d bytes (received %d), want the bytes it dripped", s.Sent, last.Sources.Received())
+	}
+	if last.Done != 0 {
+		t.Errorf("done %d: no piece can be whole", last.Done)
+	}
+	desc := last.Sources.Describe()
+	if !strings.HasPrefix(desc, "HTTP (last resort) "+wantURL+" answered HTTP 206 Partial Content and sent ") || strings.Contains(desc, "secret") {
+		t.Errorf("describe: %s", desc)
+	}
+}
