@@ -3,68 +3,29 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/nettest"
 )
 
 // dripServer serves a publisher's catalog as its server does (a proxy to
-// it), and its archives (from the server's archives folder) with the
-// headers a range request wants, then slowly: an archive named drip-*
-// a byte a second (a web seed that answers and then drips), any other
-// 4 KiB every 250 ms (16 KiB/s: a slow link).
+// it), and its archives (from the server's archives folder) as a slow web
+// seed (nettest.SlowSeed): an archive named drip-* a byte a second (a web
+// seed that answers and then drips), any other 4 KiB every 250 ms
+// (16 KiB/s: a slow link).
 func dripServer(t *testing.T, r *rig) (addr string) {
 	t.Helper()
 	ln := loopback(t)
-	target, err := url.Parse("http://" + r.h.dbAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	archives := r.path("server", "distpac", "server", "archives")
-	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		name, ok := strings.CutPrefix(req.URL.Path, "/packages/")
-		if !ok {
-			proxy.ServeHTTP(w, req)
-			return
+	nettest.SlowSeed(t, ln, "http://"+r.h.dbAddr, r.path("server", "distpac", "server", "archives"), func(name string) (int64, time.Duration) {
+		if strings.HasPrefix(name, "drip-") {
+			return 1, time.Second
 		}
-		data, err := os.ReadFile(filepath.Join(archives, filepath.Base(name)))
-		if err != nil {
-			http.NotFound(w, req)
-			return
-		}
-		chunk, every := int64(4<<10), 250*time.Millisecond
-		if strings.HasPrefix(filepath.Base(name), "drip-") {
-			chunk, every = 1, time.Second
-		}
-		start, end := int64(0), int64(len(data))-1
-		if _, err := fmt.Sscanf(req.Header.Get("Range"), "bytes=%d-%d", &start, &end); err != nil || start > end || end >= int64(len(data)) {
-			start, end = 0, int64(len(data))-1
-		}
-		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, len(data)))
-		w.Header().Set("Content-Length", fmt.Sprint(end-start+1))
-		w.WriteHeader(http.StatusPartialContent)
-		w.(http.Flusher).Flush()
-		for i := start; i <= end; i += chunk {
-			select {
-			case <-req.Context().Done():
-				return
-			case <-time.After(every):
-			}
-			if _, err := w.Write(data[i:min(i+chunk, end+1)]); err != nil {
-				return
-			}
-			w.(http.Flusher).Flush()
-		}
-	})}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+		return 4 << 10, 250 * time.Millisecond
+	})
 	return ln.Addr().String()
 }
 

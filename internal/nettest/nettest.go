@@ -1,7 +1,7 @@
 // Package nettest holds network fixtures for tests of failover: a port
 // where nothing listens and a server that accepts connections and never
-// answers, the two ways a server is down. It is never linked into the
-// binaries.
+// answers, the two ways a server is down, and a web seed that sends slowly
+// (SlowSeed). It is never linked into the binaries.
 package nettest
 
 import (

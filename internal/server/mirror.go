@@ -59,6 +59,17 @@ type MirrorOptions struct {
 	// with the URL of the primary that presented it (its password
 	// masked): the one place that says so.
 	Pinned func(key signing.PublicKey, from string)
+	// StallTimeout is how long an archive's download may move less than
+	// stall.MinRate (0: mirrorStall).
+	StallTimeout time.Duration
+}
+
+// stallTimeout is o's StallTimeout, or mirrorStall.
+func (o *MirrorOptions) stallTimeout() time.Duration {
+	if o.StallTimeout > 0 {
+		return o.StallTimeout
+	}
+	return mirrorStall
 }
 
 // DefaultMirrorInterval is how often a mirror syncs: one conditional GET
@@ -71,17 +82,15 @@ const DefaultMirrorInterval = time.Minute
 const mirrorDownloads = 8
 
 // mirrorStall is how long one archive's download may go without progress
-// before the mirror gives it up until the next round: a download beside
-// peers that keep their connections open and send nothing had no end (the
-// engine gives up only when there is no source at all).
+// (stall.MinRate over that time) before the mirror gives it up until the
+// next round: a download beside peers that keep their connections open
+// and send nothing had no end (the engine gives up only when there is no
+// source at all). MirrorOptions.StallTimeout changes it.
 const mirrorStall = 2 * time.Minute
 
 // mirrorStartFill bounds the downloads a mirror starts before it reports
 // its start (dist-server mirror waits --timeout, 10 minutes by default).
 const mirrorStartFill = 5 * time.Minute
-
-// errStalled: a mirror's download made no progress for mirrorStall.
-var errStalled = fmt.Errorf("no progress for %s from any peer or web seed", mirrorStall)
 
 type mirror struct {
 	opts   MirrorOptions
@@ -326,7 +335,7 @@ func (m *mirror) pinGivenKey(dir string) {
 // fill brings in the archives of the catalog served that the mirror lacks
 // (a new catalog's, or those a round before could not get), each served
 // as it comes, for at most the mirror's interval: the downloads under way
-// then finish (or stall out, mirrorStall), and the rest wait for the next
+// then finish (or stall out, stallTimeout), and the rest wait for the next
 // round, so a catalog of archives that cannot be had delays the next sync
 // by an interval, not by hours.
 func (m *mirror) fill(ctx context.Context) {
@@ -338,13 +347,13 @@ func (m *mirror) fill(ctx context.Context) {
 	}
 	// Downloads start for at most an interval (a start's, at most
 	// mirrorStartFill: its Ready waits for this), and those under way end
-	// by mirrorStall after that, however slowly their peers drip.
+	// by the stall timeout after that, however slowly their peers drip.
 	span := m.opts.Interval
 	if !started {
 		span = min(span, mirrorStartFill)
 	}
 	until := time.Now().Add(span)
-	fctx, cancel := context.WithDeadline(ctx, until.Add(mirrorStall))
+	fctx, cancel := context.WithDeadline(ctx, until.Add(m.opts.stallTimeout()))
 	defer cancel()
 	have, failed := m.fetch(fctx, pkgs, until)
 	m.mu.Lock()

@@ -129,11 +129,35 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 		return err
 	}
 	start := time.Now()
-	watch := stall.New(ctx, mirrorStall, errStalled)
+	// The bytes count as they come (Sources: a web seed's before its
+	// piece is whole) and must come at stall.MinRate at least, and a
+	// stall says what each source did since the last progress: the log
+	// said "no progress for 2m0s from any peer or web seed", naming none
+	// of them, and a web seed slower than a piece per 2 minutes counted
+	// as none.
+	after := m.opts.stallTimeout()
+	watch := stall.New(ctx, after, swarm.ErrStalled)
+	watch.Floor(max(1, int64(stall.MinRate*after.Seconds())))
 	defer watch.Stop()
-	err := m.engine.Download(watch.Context(), p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) { watch.Progress(pr.Done) })
+	var (
+		smu        sync.Mutex
+		now, since swarm.Sources
+	)
+	err := m.engine.Download(watch.Context(), p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) {
+		smu.Lock()
+		defer smu.Unlock()
+		if now = pr.Sources; watch.Progress(now.Received()) {
+			since = now
+		}
+	})
 	if err != nil {
-		return watch.Explain(err)
+		if err = watch.Explain(err); errors.Is(err, swarm.ErrStalled) {
+			smu.Lock()
+			window := now.Since(since)
+			err = &swarm.StallError{After: after, Rate: stall.MinRate, Received: window.Received(), Known: true, Window: window}
+			smu.Unlock()
+		}
+		return err
 	}
 	if err := p.VerifyFile(path); err != nil {
 		if ih, perr := swarm.ParseInfoHash(p.InfoHash); perr == nil {

@@ -14,6 +14,18 @@ import (
 	"time"
 )
 
+// MinRate is the least rate, in bytes a second over a watch's time, that
+// counts as progress for the downloads of an install and of a mirror (a
+// watch with a Floor of MinRate × its time). Counted per byte with no
+// floor, a web seed that drips a byte a second (an attacker's run) would
+// hold a download for good: the engine's own rate floor for web seeds
+// (4 KiB/s) spares the last seed of a round, so that a slow link still
+// finishes. 1 KiB/s is a quarter of that floor and a sixth of what counts
+// as a peer sending (6.4 KiB/s); a dial-up line's 5 KiB/s beats it; at
+// 1 KiB/s a 4 MiB archive takes over an hour. The drip sends 120 B in
+// 2 minutes, a thousandth of it.
+const MinRate = 1 << 10
+
 // Watch is a context that ends, with its reason as the cause, once
 // Progress has not moved by its floor for a given time.
 type Watch struct {
