@@ -308,6 +308,7 @@ func (r *run) place(ctx context.Context, marked []state.Record) ([]state.Record,
 		recs = append(recs, rec)
 	}
 	tx.installed += plan.Bytes
+	tx.changes = append(tx.changes, explicitChanges(marked, puts)...)
 	var mark []state.Record
 	for _, m := range marked {
 		if !skip[m.Name] && !inPuts(puts, m.Name) {

@@ -104,6 +104,25 @@ func markChange(before, after state.Record) state.HistoryChange {
 	return ch
 }
 
+// explicitChanges is the history's and --json's record of the
+// dependencies an install named and so made explicit, after what it
+// placed (puts): an install that only marked one said "-" in history, and
+// one that placed packages too said nothing of the mark. A marked package
+// the install also moves is named at its new version.
+func explicitChanges(marked []state.Record, puts []state.Package) []state.HistoryChange {
+	var out []state.HistoryChange
+	for _, m := range marked {
+		v := m.Version
+		for _, p := range puts {
+			if p.Name == m.Name {
+				v = p.Version
+			}
+		}
+		out = append(out, state.HistoryChange{Name: m.Name, Version: v, Mark: state.MarkExplicit})
+	}
+	return out
+}
+
 func reason(auto bool) string {
 	if auto {
 		return "as a dependency"

@@ -150,7 +150,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			c.UI.Printf("dry run: nothing to do\n")
 		case len(marked) > 0:
 			tx.act()
+			tx.changes = explicitChanges(marked, nil)
 			if err := tx.st.Commit(ctx, state.Change{Mark: marked, History: tx.historyEnd(state.ResultOK)}); err != nil {
+				tx.changes = nil
 				return err
 			}
 			sayMarked()
