@@ -229,6 +229,20 @@ func fileSize(path string) int64 {
 	return st.Size()
 }
 
+// publishCapped publishes a package huge of size bytes, starts the server
+// and syncs client1 with its downloads capped at rate ("16MiB"), so that
+// an install of huge takes seconds; it returns the package's folder and
+// the path of the partial archive in client1's cache.
+func (r *rig) publishCapped(size int64, rate string) (pkg, part string) {
+	r.t.Helper()
+	r.appendConfig("client1.yaml", "download_rate_limit: \""+rate+"\"\n")
+	pkg = r.mkpkg("huge", "1.0.0", size)
+	r.server("add", pkg)
+	r.server("start")
+	r.client1("sync")
+	return pkg, filepath.Join(r.clientDir("client1"), "cache", "huge-1.0.0.tar.zst.part")
+}
+
 // TestKillInstallDuringDownload: kill -9 of dist-client install while the
 // archive downloads; the rerun completes with identical files, and should
 // fetch only what the killed run had not verified yet.
@@ -240,13 +254,8 @@ func TestKillInstallDuringDownload(t *testing.T) {
 	// The client's download cap slows the transfer; a server upload cap
 	// stalls it (TestThrottledServerUpload).
 	r := newRig(t, "")
-	r.appendConfig("client1.yaml", "download_rate_limit: \"16MiB\"\n")
-	pkg := r.mkpkg("huge", "1.0.0", size)
-	r.server("add", pkg)
-	r.server("start")
-	r.client1("sync")
+	pkg, part := r.publishCapped(size, "16MiB")
 	archive := "huge-1.0.0.tar.zst"
-	part := filepath.Join(r.clientDir("client1"), "cache", archive+".part")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -90,12 +90,7 @@ func TestDiskFullDuringDownload(t *testing.T) {
 	r := newRig(t, "")
 	home := r.path("client1")
 	disktest.Tmpfs(t, home, "6m")
-	r.appendConfig("client1.yaml", "download_rate_limit: \"1MiB\"\n")
-	pkg := r.mkpkg("huge", "1.0.0", size)
-	r.server("add", pkg)
-	r.server("start")
-	r.client1("sync")
-	part := filepath.Join(r.clientDir("client1"), "cache", "huge-1.0.0.tar.zst.part")
+	pkg, part := r.publishCapped(size, "1MiB")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

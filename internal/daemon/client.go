@@ -146,13 +146,25 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("daemon: %w (%s)", err, daemonGone)
+		return goneError{fmt.Errorf("daemon: %w (%s)", err, daemonGone)}
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	return fmt.Errorf("daemon: connection closed before the download finished (%s)", daemonGone)
+	return goneError{fmt.Errorf("daemon: connection closed before the download finished (%s)", daemonGone)}
 }
+
+// ErrGone matches a download whose connection to the daemon broke before
+// it finished, with no error from the daemon: the daemon exited (killed,
+// crashed) under it. The install then downloads the rest itself
+// (internal/fetch).
+var ErrGone = errors.New("the daemon stopped answering")
+
+// goneError is a download the daemon left (ErrGone).
+type goneError struct{ error }
+
+func (e goneError) Unwrap() error        { return e.error }
+func (e goneError) Is(target error) bool { return target == ErrGone }
 
 // daemonGone says what a connection to the daemon that broke mid-download
 // most likely means: the daemon exited (killed, crashed, or stopped

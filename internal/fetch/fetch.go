@@ -23,6 +23,7 @@ import (
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/swarm"
@@ -169,7 +170,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		defer w.Stop()
 		peers := 0
 		warmed := false
-		err := src.Fetch(w.Context(), need, cached, Events{Progress: func(done int64, n int) {
+		ev := Events{Progress: func(done int64, n int) {
 			f.mu.Lock()
 			f.lastDone = max(f.lastDone, done)
 			f.stall.progress(w, done)
@@ -198,7 +199,11 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 			delete(f.prefix, r.Archive)
 			f.wake()
 			f.mu.Unlock()
-		}})
+		}}
+		err := src.Fetch(w.Context(), need, cached, ev)
+		if errors.Is(err, daemon.ErrGone) && w.Context().Err() == nil && o.Source == nil {
+			err = f.withoutDaemon(w.Context(), err, cached, ev)
+		}
 		if err != nil {
 			bar.Abort()
 			f.addIncomplete()
@@ -218,6 +223,40 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		o.printReport(rep)
 	}()
 	return f, nil
+}
+
+// withoutDaemon downloads what is left of the fetch with an engine of
+// this process once its daemon left it (gone: the daemon was killed or
+// crashed in the middle, daemon.ErrGone), so that the install goes on
+// from what the daemon had verified: it failed, what the daemon had kept
+// left for the next install. Where no engine can start (the daemon, alive
+// after all, holds peer_addr), the fetch fails with gone.
+func (f *Fetch) withoutDaemon(ctx context.Context, gone error, cached []catalog.Package, ev Events) error {
+	var rest []catalog.Package
+	var finished int64
+	f.mu.Lock()
+	for _, r := range f.need {
+		if f.pending[r.Archive] {
+			rest = append(rest, r)
+		} else {
+			finished += r.Size
+		}
+	}
+	f.mu.Unlock()
+	if len(rest) == 0 {
+		return nil
+	}
+	src, err := f.o.startEngine()
+	if err != nil {
+		f.o.logger().Debug("cannot download without the daemon", "err", err)
+		return gone
+	}
+	f.src.Close()
+	f.src = src // Stop and Again read it once the fetch is done
+	f.o.UI.Warnf("dist-client daemon stopped answering in the middle of the download (killed or crashed?): this install downloads the rest itself, from what the daemon had\n")
+	progress := ev.Progress
+	ev.Progress = func(done int64, n int) { progress(finished+done, n) }
+	return src.Fetch(ctx, rest, cached, ev)
 }
 
 // fail records the first failure and wakes every waiter.

@@ -75,6 +75,11 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 		return nil, err
 	}
 	o.logger().Debug("no daemon answers; downloading with an engine of this process", "socket", o.Paths.DaemonSocket(), "peer_addr", o.Config.PeerAddr)
+	return o.startEngine()
+}
+
+// startEngine starts an engine of this process to download with.
+func (o *Options) startEngine() (Source, error) {
 	// An engine of this process downloads on every core, as the daemon's
 	// may (a fast peer on the LAN).
 	release := procs.Parallel()
