@@ -228,9 +228,9 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 // withoutDaemon downloads what is left of the fetch with an engine of
 // this process once its daemon left it (gone: the daemon was killed or
 // crashed in the middle, daemon.ErrGone), so that the install goes on
-// from what the daemon had verified: it failed, what the daemon had kept
-// left for the next install. Where no engine can start (the daemon, alive
-// after all, holds peer_addr), the fetch fails with gone.
+// from what the daemon had verified (it failed, and left that to the next
+// install). Where no engine can start (the daemon, alive after all, holds
+// peer_addr), the fetch fails with gone.
 func (f *Fetch) withoutDaemon(ctx context.Context, gone error, cached []catalog.Package, ev Events) error {
 	var rest []catalog.Package
 	var finished int64
