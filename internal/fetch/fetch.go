@@ -86,7 +86,7 @@ type Fetch struct {
 	// stopped is, by archive, what a download that ended incomplete had
 	// received (Events.Stopped); guarded by mu.
 	stopped map[string]swarm.Transfer
-	stall   stallState // guarded by mu
+	stall   swarm.StallWindow // guarded by mu
 }
 
 // busy says, once per seed, that a download waits for a web seed that
@@ -173,7 +173,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		ev := Events{Progress: func(done int64, n int) {
 			f.mu.Lock()
 			f.lastDone = max(f.lastDone, done)
-			f.stall.progress(w, done)
+			f.stall.Progress(w, done)
 			f.mu.Unlock()
 			bar.Set(done)
 			peers = max(peers, n)
@@ -189,7 +189,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 			}
 		}, Sources: func(s swarm.Sources) {
 			f.mu.Lock()
-			f.stall.sources(s)
+			f.stall.Sources(s)
 			f.mu.Unlock()
 		}, Grew: f.grew, Busy: f.busy, Stopped: f.stoppedAt, Finished: func(r catalog.Package, t swarm.Transfer) {
 			o.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
@@ -209,7 +209,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 			f.addIncomplete()
 			if err = w.Explain(err); errors.Is(err, errStalled) {
 				f.mu.Lock()
-				err = f.stall.err(stallAfter, stallRate)
+				err = f.stall.Err(stallAfter, stallRate)
 				f.mu.Unlock()
 			}
 			f.fail(err)

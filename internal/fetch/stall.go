@@ -61,36 +61,3 @@ func (o *Options) newStallWatch(ctx context.Context) (*stall.Watch, time.Duratio
 	w.Floor(max(1, int64(float64(rate)*after.Seconds())))
 	return w, after, rate
 }
-
-// stallState is what the stall watch counted, and the sources when it
-// last pushed its limit back (the window's start); guarded by the
-// fetch's mu.
-type stallState struct {
-	known            bool
-	now, base        swarm.Sources
-	count, baseCount int64
-	started          bool
-}
-
-// sources records what the sources sent so far.
-func (s *stallState) sources(now swarm.Sources) {
-	s.known, s.now = true, now
-}
-
-// progress feeds w with the bytes the sources sent (done, the completed
-// bytes, where the source does not say: test sources, an older daemon).
-func (s *stallState) progress(w *stall.Watch, done int64) {
-	s.count = done
-	if s.known {
-		s.count = s.now.Received()
-	}
-	if w.Progress(s.count) || !s.started || s.count < s.baseCount {
-		s.started = true
-		s.base, s.baseCount = s.now, s.count
-	}
-}
-
-// err is the error of a fetch that stalled after.
-func (s *stallState) err(after time.Duration, rate int64) *swarm.StallError {
-	return &swarm.StallError{After: after, Rate: rate, Received: max(0, s.count-s.baseCount), Known: s.known, Window: s.now.Since(s.base)}
-}

@@ -140,21 +140,19 @@ func (m *mirror) get(ctx context.Context, p catalog.Package) error {
 	watch.Floor(max(1, int64(stall.MinRate*after.Seconds())))
 	defer watch.Stop()
 	var (
-		smu        sync.Mutex
-		now, since swarm.Sources
+		smu sync.Mutex
+		win swarm.StallWindow // guarded by smu
 	)
 	err := m.engine.Download(watch.Context(), p.Torrent, torrentmeta.Seeders(p.Magnet), func(pr swarm.Progress) {
 		smu.Lock()
 		defer smu.Unlock()
-		if now = pr.Sources; watch.Progress(now.Received()) {
-			since = now
-		}
+		win.Sources(pr.Sources)
+		win.Progress(watch, pr.Done)
 	})
 	if err != nil {
 		if err = watch.Explain(err); errors.Is(err, swarm.ErrStalled) {
 			smu.Lock()
-			window := now.Since(since)
-			err = &swarm.StallError{After: after, Rate: stall.MinRate, Received: window.Received(), Known: true, Window: window}
+			err = win.Err(after, stall.MinRate)
 			smu.Unlock()
 		}
 		return err

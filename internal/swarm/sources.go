@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/distpac/distpac/internal/redact"
@@ -166,10 +167,13 @@ func (w SeedActivity) describe() string {
 
 // seedStat is one web seed's activity for a download (transferState's):
 // sent counts as the body comes (webSeedReader); act's other fields are
-// guarded by the transferState's mu.
+// guarded by its own mu, so that a fetch records what it did without
+// looking its download up again (a download started anew since has
+// stats of its own).
 type seedStat struct {
 	seed string // as WebSeedOrder gave it, password and all: the key
-	act  SeedActivity
+	mu   sync.Mutex
+	act  SeedActivity // guarded by mu
 	sent atomic.Int64
 }
 
@@ -200,26 +204,35 @@ func (s *transferState) seedStat(seed string) *seedStat {
 }
 
 // asked records a request to the seed: its last failure is past.
-func (s *transferState) asked(st *seedStat) {
-	s.mu.Lock()
+func (st *seedStat) asked() {
+	st.mu.Lock()
 	st.act.Asked++
 	st.act.Failed, st.act.Answer = "", ""
-	s.mu.Unlock()
+	st.mu.Unlock()
 }
 
 // answered records the status of the seed's reply ("HTTP 206 Partial
 // Content").
-func (s *transferState) answered(st *seedStat, status string) {
-	s.mu.Lock()
+func (st *seedStat) answered(status string) {
+	st.mu.Lock()
 	st.act.Answer = cut(status, maxSeedText)
-	s.mu.Unlock()
+	st.mu.Unlock()
 }
 
-// seedFailed records how the seed's fetch failed.
-func (s *transferState) seedFailed(st *seedStat, err error) {
-	s.mu.Lock()
+// failed records how the seed's fetch failed.
+func (st *seedStat) failed(err error) {
+	st.mu.Lock()
 	st.act.Failed = cut(err.Error(), maxSeedText)
-	s.mu.Unlock()
+	st.mu.Unlock()
+}
+
+// activity is what the seed did so far.
+func (st *seedStat) activity() SeedActivity {
+	st.mu.Lock()
+	a := st.act
+	st.mu.Unlock()
+	a.Sent = st.sent.Load()
+	return a
 }
 
 // cut is text at most n bytes long, "..." ending one that was longer.
@@ -240,8 +253,7 @@ func (s *transferState) sources(peers int, fetching string) Sources {
 		out.WebSeeds = make([]SeedActivity, len(s.seedStats))
 	}
 	for i, st := range s.seedStats {
-		out.WebSeeds[i] = st.act
-		out.WebSeeds[i].Sent = st.sent.Load()
+		out.WebSeeds[i] = st.activity()
 		out.WebSeeds[i].Fetching = st.seed == fetching
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/units"
 )
 
@@ -38,3 +39,39 @@ func (e *StallError) Error() string {
 
 // Is matches ErrStalled.
 func (e *StallError) Is(target error) bool { return target == ErrStalled }
+
+// StallWindow follows a download's sources for its stall watch
+// (internal/stall): it feeds the watch the bytes they sent, and keeps what
+// they had when the watch last saw progress, the start of the window a
+// StallError describes. The install's fetch and a mirror's download use
+// it; neither is safe for concurrent use without the caller's lock.
+type StallWindow struct {
+	known            bool // Sources was called (a daemon older than them sends none)
+	now, base        Sources
+	count, baseCount int64
+	started          bool
+}
+
+// Sources records what the sources sent so far.
+func (s *StallWindow) Sources(now Sources) {
+	s.known, s.now = true, now
+}
+
+// Progress feeds w with the bytes the sources sent (done, the completed
+// bytes, where they are not known: test sources, an older daemon).
+func (s *StallWindow) Progress(w *stall.Watch, done int64) {
+	s.count = done
+	if s.known {
+		s.count = s.now.Received()
+	}
+	if w.Progress(s.count) || !s.started || s.count < s.baseCount {
+		s.started = true
+		s.base, s.baseCount = s.now, s.count
+	}
+}
+
+// Err is the error of a download whose watch stalled after, at less than
+// rate bytes a second.
+func (s *StallWindow) Err(after time.Duration, rate int64) *StallError {
+	return &StallError{After: after, Rate: rate, Received: max(0, s.count-s.baseCount), Known: s.known, Window: s.now.Since(s.base)}
+}

@@ -71,9 +71,8 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 	u := torrentmeta.WebSeedURL(seed, info.Name)
 	perSpan := max(1, int(webSeedSpan/info.PieceLength))
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
-	var xfer *transferState
 	var stat *seedStat // what the seed did, for the download's Sources
-	if xfer = e.lastTransfer(t.InfoHash()); xfer != nil {
+	if xfer := e.lastTransfer(t.InfoHash()); xfer != nil {
 		stat = xfer.seedStat(seed)
 	}
 	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
@@ -86,7 +85,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 				err = ue.Err
 			}
 			if stat != nil && ctx.Err() == nil {
-				xfer.seedFailed(stat, err)
+				stat.failed(err)
 			}
 			return fmt.Errorf("%s %s: %w", label, redact.URL(u), err)
 		}
@@ -112,9 +111,8 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		return false, err
 	}
 	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", start, end-1))
-	x := e.lastTransfer(t.InfoHash())
-	if stat != nil && x != nil {
-		x.asked(stat)
+	if stat != nil {
+		stat.asked()
 	}
 	// The headers within webSeedHeaders, redirects included (httpbound).
 	resp, err := httpbound.Do(e.http, req, webSeedHeaders)
@@ -122,9 +120,9 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		return false, err
 	}
 	defer resp.Body.Close()
-	if stat != nil && x != nil {
+	if stat != nil {
 		// Go's text for the code: the server's reason phrase is its own.
-		x.answered(stat, fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
+		stat.answered(fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	silent := &webSeedSilent{webSeedIdle}
 	if floor {
@@ -133,7 +131,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	idle := time.AfterFunc(silent.idle, func() { cancel(silent) })
 	defer idle.Stop()
 	body := &webSeedReader{ctx: ctx, r: resp.Body, idle: idle, idleFor: silent.idle, limit: e.down}
-	if x != nil {
+	if x := e.lastTransfer(t.InfoHash()); x != nil {
 		body.readNS = &x.webReadNS
 	}
 	if stat != nil {
