@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -44,7 +46,8 @@ func TestKillDaemonDuringInstall(t *testing.T) {
 	}
 	out := p.out.String()
 	t.Logf("install, its daemon killed a third of the way:\n%s", out)
-	for _, want := range []string{"daemon stopped answering in the middle of the download", "installed huge 1.0.0"} {
+	for _, want := range []string{"daemon stopped answering in the middle of the download", "installed huge 1.0.0",
+		"taken from what the daemon had verified before it stopped"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("install's output lacks %q", want)
 		}
@@ -57,5 +60,127 @@ func TestKillDaemonDuringInstall(t *testing.T) {
 	}
 	if sent := r.uploaded(); sent > size+size/4 {
 		t.Errorf("the server sent %d bytes for a %d-byte archive: the install did not go on from what the daemon had", sent, size)
+	}
+}
+
+// TestStopDaemonDuringInstall: SIGTERM to the daemon an install downloads
+// through, a third of the way in (systemctl stop or restart of the unit,
+// an upgrade): the daemon tells the install it is stopping, and the
+// install failed with that ("install again to finish"). It now waits a
+// moment for a daemon to answer again: with none, it downloads the rest
+// itself; with one (the test starts it as the old one exits, as systemctl
+// restart does), that one downloads the rest. Either way from what the
+// stopped daemon had verified, and the package is installed whole.
+func TestStopDaemonDuringInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two 32 MiB downloads at a capped rate through a daemon stopped mid-way")
+	}
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart=%v", restart), func(t *testing.T) { stopDaemonDuringInstall(t, restart) })
+	}
+}
+
+func stopDaemonDuringInstall(t *testing.T, restart bool) {
+	const size = 32 << 20
+	r := newRig(t, "")
+	pkg, part := r.publishCapped(size, "8MiB")
+	// A port of its own, as a user's daemon has (the rig's port 0 lets
+	// any number of engines run): the new daemon binds the one the old
+	// one freed, and a daemon started while the install's engine has it
+	// cannot.
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(r.path("client1.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), `peer_addr: "127.0.0.1:0"`, fmt.Sprintf("peer_addr: %q", ports[0]), 1))
+	if err := os.WriteFile(r.path("client1.yaml"), cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+	sock := filepath.Join(r.clientDir("client1"), "daemon.sock")
+	if !poll(20*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatal("the daemon never listened")
+	}
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
+	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
+		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d", fileSize(part), r.uploaded())
+	}
+	if !p.running() {
+		t.Fatal("install finished before the daemon could be stopped")
+	}
+	term := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("kill -TERM %d: %v", d.cmd.Process.Pid, err)
+	}
+	if err := <-d.done; err != nil {
+		t.Fatalf("the daemon stopped with %v:\n%s", err, d.out)
+	}
+	d.done <- nil
+	t.Logf("the daemon exited %v after SIGTERM", time.Since(term).Round(time.Millisecond))
+	var d2 *started
+	if restart {
+		d2 = r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+	} else if poll(20*time.Second, func() bool { return strings.Contains(p.out.String(), "this install downloads the rest itself") }) && p.running() {
+		// A daemon started while the install's engine holds peer_addr
+		// exits saying so, and leaves nothing behind: one started after
+		// the install answers.
+		lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
+		late, err := r.cmd(lctx, "dist-client", "client1", "client1.yaml", "daemon").CombinedOutput()
+		lcancel()
+		if err == nil || !strings.Contains(string(late), "is at work in this data home and, with no daemon answering, downloads on peer_addr "+ports[0]) {
+			t.Errorf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
+		}
+		t.Logf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
+	}
+	err = <-p.done
+	p.done <- err // for the rig's cleanup
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, p.out)
+	}
+	out := p.out.String()
+	t.Logf("install, its daemon stopped a third of the way (restart %v):\n%s", restart, out)
+	want := []string{"dist-client daemon is stopping (restart?) in the middle of the download: ", "installed huge 1.0.0",
+		"taken from what the daemon had verified before it stopped"}
+	if restart {
+		want = append(want, fmt.Sprintf("the daemon that answered again (pid %d) downloads the rest, from what the stopped one had verified", d2.cmd.Process.Pid))
+	} else {
+		want = append(want, "no daemon answered again within 3s; this install downloads the rest itself")
+	}
+	for _, w := range want {
+		if !strings.Contains(out, w) {
+			t.Errorf("install's output lacks %q", w)
+		}
+	}
+	if err := cmpfiles(filepath.Join(r.path("prefix1"), "huge", "data.bin"), filepath.Join(pkg, "assets", "data.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if v := r.client1("verify", "huge"); !strings.Contains(v, "0 problems") {
+		t.Errorf("verify huge:\n%s", v)
+	}
+	if sent := r.uploaded(); sent > size+size/4 {
+		t.Errorf("the server sent %d bytes for a %d-byte archive: the install did not go on from what the daemon had", sent, size)
+	}
+	if !restart {
+		d2 = r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+		if !poll(20*time.Second, func() bool { return strings.Contains(d2.out.String(), "seeding 1 archive") }) {
+			t.Errorf("a daemon started after the install does not seed its archive:\n%s", d2.out)
+		}
+	} else {
+		// The new daemon downloaded the rest, and seeds the archive.
+		if !poll(10*time.Second, func() bool {
+			return strings.Contains(d2.out.String(), `msg="download complete" archive=huge-1.0.0.tar.zst`)
+		}) {
+			t.Errorf("the new daemon's log does not show the download:\n%s", d2.out)
+		}
+		if st := r.client1("status"); !strings.Contains(st, "huge") {
+			t.Errorf("the new daemon does not seed huge:\n%s", st)
+		}
 	}
 }

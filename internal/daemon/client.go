@@ -21,7 +21,13 @@ import (
 // Client talks to a running daemon.
 type Client struct {
 	http *http.Client
+	pid  int // the daemon's, as it answered Dial
 }
+
+// PID is the process ID of the daemon that answered Dial: a daemon that
+// answers after one said it is stopping is another one (a restart) when
+// it differs.
+func (c *Client) PID() int { return c.pid }
 
 // Dial returns a client when a daemon answers on the socket at path, and
 // nil when none runs there.
@@ -37,9 +43,11 @@ func Dial(ctx context.Context, path string) *Client {
 	}}}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	if _, err := c.status(ctx, false); err != nil {
+	st, err := c.status(ctx, false)
+	if err != nil {
 		return nil
 	}
+	c.pid = st.PID
 	return c
 }
 
@@ -124,6 +132,9 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 		}
 		if ev.Error != "" {
 			err := fmt.Errorf("daemon: %s", ev.Error)
+			if rest, ok := strings.CutPrefix(ev.Error, ErrStopping.Error()); ok {
+				err = fmt.Errorf("daemon: %w%s", ErrStopping, rest)
+			}
 			switch {
 			case ev.Refused != nil:
 				err = refused{err, *ev.Refused}
@@ -159,6 +170,15 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 // crashed) under it. The install then downloads the rest itself
 // (internal/fetch).
 var ErrGone = errors.New("the daemon stopped answering")
+
+// ErrStopping ends the requests in flight when the daemon stops (SIGTERM:
+// systemctl stop or restart, an upgrade), and matches a download that
+// ended so: the daemon says it in the error event, which the client knows
+// by its text, so that the words of every daemon since the stop said them
+// count, a daemon of the version an upgrade replaces included. The
+// install then waits a moment for a daemon to answer again, and goes on
+// from what this one verified (internal/fetch).
+var ErrStopping = errors.New("the daemon is stopping")
 
 // goneError is a download the daemon left (ErrGone).
 type goneError struct{ error }

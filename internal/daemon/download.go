@@ -172,17 +172,17 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	close(stopTicker)
 	<-tickerDone
 	if err := werr; err != nil {
-		if errors.Is(context.Cause(ctx), errStopping) {
-			err = fmt.Errorf("%w: %w (install again to finish)", errStopping, err)
+		if errors.Is(context.Cause(ctx), ErrStopping) {
+			err = fmt.Errorf("%w: %w (install again to finish)", ErrStopping, err)
 		}
-		if r.Context().Err() != nil && !errors.Is(err, errStopping) {
+		if r.Context().Err() != nil && !errors.Is(err, ErrStopping) {
 			// The CLI went away (Ctrl-C): not a failure of the daemon's.
 			// The engine stops the downloads nobody else waits for.
 			logger.Info("download stopped: the install that asked for it ended", "archives", len(rows))
 			return
 		}
 		logger.Warn("daemon download failed", "err", err)
-		if h.failed != nil && !errors.Is(err, errStopping) {
+		if h.failed != nil && !errors.Is(err, ErrStopping) {
 			h.failed(err)
 		}
 		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err)}

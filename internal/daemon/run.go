@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/cache"
@@ -17,6 +18,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/connlimit"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
@@ -100,7 +102,7 @@ func Run(ctx context.Context, o Options) error {
 	defer ln.Close()
 	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), cp.Dir, o.Logger))
 	if err != nil {
-		return config.InUse("peer_addr", true, err)
+		return peerAddrInUse(cp, cfg.PeerAddr, err)
 	}
 	defer engine.Close()
 
@@ -212,6 +214,21 @@ func Run(ctx context.Context, o Options) error {
 	st := engine.Stats()
 	say(o.Printf, "daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))
 	return nil
+}
+
+// peerAddrInUse is the error of a daemon whose engine could not bind
+// peer_addr (err). An install of the same data home downloads with an
+// engine of its own on peer_addr while no daemon answers, a daemon that
+// stopped in the middle of its download included (internal/fetch): a
+// daemon started meanwhile says so, not "another program", and exits;
+// the unit's Restart=on-failure starts it again every 5 s, so it is back
+// within 5 s of that install's end. It does not wait for the port itself
+// with the socket taken, where every command would wait for it to answer.
+func peerAddrInUse(cp paths.Client, addr string, err error) error {
+	if pid := fsutil.LockHolder(cp.Lock()); pid > 0 && errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: dist-client (pid %d) is at work in this data home and, with no daemon answering, downloads on peer_addr %s itself: start the daemon again once it has ended (the systemd unit does, within 5 s)", err, pid, addr)
+	}
+	return config.InUse("peer_addr", true, err)
 }
 
 // toSeed lists the cached archives the policy says to seed, from the

@@ -70,7 +70,7 @@ func TestListenRaceAfterKill(t *testing.T) {
 }
 
 // A daemon stopped while a download waits tells its caller it is stopping
-// and returns only once that download has ended. Before, Serve returned at
+// (ErrStopping) and returns only once that download has ended. Before, Serve returned at
 // once, the caller closed the engine under the download, and the client
 // heard of it only when the connection broke.
 func TestStopEndsDownloads(t *testing.T) {
@@ -84,6 +84,9 @@ func TestStopEndsDownloads(t *testing.T) {
 	c := Dial(context.Background(), sock)
 	if c == nil {
 		t.Fatal("no daemon at the socket")
+	}
+	if c.PID() != os.Getpid() { // a restarted daemon is told by its pid
+		t.Errorf("Dial's PID %d, want the daemon's %d", c.PID(), os.Getpid())
 	}
 	downloaded := make(chan error, 1)
 	started := make(chan struct{})
@@ -112,6 +115,11 @@ func TestStopEndsDownloads(t *testing.T) {
 	case err := <-downloaded:
 		if err == nil || !strings.Contains(err.Error(), "the daemon is stopping") {
 			t.Fatalf("download ended with %v; want the daemon is stopping", err)
+		}
+		// The client tells it from a daemon that vanished: the install
+		// waits for a restart (internal/fetch).
+		if !errors.Is(err, ErrStopping) || errors.Is(err, ErrGone) {
+			t.Errorf("download ended with %v: ErrStopping %v, ErrGone %v; want ErrStopping alone", err, errors.Is(err, ErrStopping), errors.Is(err, ErrGone))
 		}
 		// The archive it failed on crosses the socket beside the text.
 		if ae := (*ArchiveError)(nil); !errors.As(err, &ae) || ae.Archive != "foo-1.0.0.tar.zst" {

@@ -122,7 +122,7 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	go func() {
 		defer close(shutDown)
 		<-stop.Done()
-		stopRequests(errStopping)
+		stopRequests(ErrStopping)
 		shutdown, cancel := context.WithTimeout(context.Background(), shutdownWait)
 		defer cancel()
 		if err := srv.Shutdown(shutdown); err != nil {
@@ -138,9 +138,6 @@ func serve(ctx context.Context, ln net.Listener, h *handler) error {
 	}
 	return err
 }
-
-// errStopping ends the requests in flight when the daemon stops.
-var errStopping = errors.New("the daemon is stopping")
 
 // shutdownWait bounds how long a stopping daemon waits for its requests
 // to end; they are told to at once, so this is for one that does not.

@@ -23,7 +23,6 @@ import (
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
-	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/swarm"
@@ -87,6 +86,13 @@ type Fetch struct {
 	// received (Events.Stopped); guarded by mu.
 	stopped map[string]swarm.Transfer
 	stall   swarm.StallWindow // guarded by mu
+	// startPart is, by archive, what its partial download held at the
+	// start (PartBytes), and handovers how many times a daemon left the
+	// fetch to another source (handover.go): what a later source found
+	// verified beyond startPart is what the daemon that left had
+	// verified (handedOver); guarded by mu.
+	startPart map[string]int64
+	handovers int
 }
 
 // busy says, once per seed, that a download waits for a web seed that
@@ -110,7 +116,7 @@ func (f *Fetch) busy(b swarm.BusySeed) {
 func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, error) {
 	o := &opts
 	f := &Fetch{o: o, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now(),
-		firstDone: -1, lastDone: -1}
+		firstDone: -1, lastDone: -1, startPart: map[string]int64{}}
 	var need, cached []catalog.Package
 	var total int64
 	for _, row := range rows {
@@ -144,7 +150,9 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 	// plan kept 8.0: a newcomer's run).
 	f.firstDone = 0
 	for _, r := range need {
-		f.firstDone += PartBytes(o.Paths.Cache(), r)
+		n := PartBytes(o.Paths.Cache(), r)
+		f.firstDone += n
+		f.startPart[r.Archive] = n
 	}
 	src, err := o.openSource(ctx)
 	if err != nil && ctx.Err() != nil {
@@ -194,16 +202,13 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		}, Grew: f.grew, Busy: f.busy, Stopped: f.stoppedAt, Finished: func(r catalog.Package, t swarm.Transfer) {
 			o.logger().Debug("downloaded", t.LogArgs(r.Archive)...)
 			f.mu.Lock()
-			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t})
+			f.report.add(ArchiveReport{Archive: r.Archive, Transfer: t, HandedOver: f.handedOver(r, t)})
 			delete(f.pending, r.Archive)
 			delete(f.prefix, r.Archive)
 			f.wake()
 			f.mu.Unlock()
 		}}
-		err := src.Fetch(w.Context(), need, cached, ev)
-		if errors.Is(err, daemon.ErrGone) && w.Context().Err() == nil && o.Source == nil {
-			err = f.withoutDaemon(w.Context(), err, cached, ev)
-		}
+		err := f.carryOn(w.Context(), src.Fetch(w.Context(), need, cached, ev), cached, ev)
 		if err != nil {
 			bar.Abort()
 			f.addIncomplete()
@@ -223,40 +228,6 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		o.printReport(rep)
 	}()
 	return f, nil
-}
-
-// withoutDaemon downloads what is left of the fetch with an engine of
-// this process once its daemon left it (gone: the daemon was killed or
-// crashed in the middle, daemon.ErrGone), so that the install goes on
-// from what the daemon had verified (it failed, and left that to the next
-// install). Where no engine can start (the daemon, alive after all, holds
-// peer_addr), the fetch fails with gone.
-func (f *Fetch) withoutDaemon(ctx context.Context, gone error, cached []catalog.Package, ev Events) error {
-	var rest []catalog.Package
-	var finished int64
-	f.mu.Lock()
-	for _, r := range f.need {
-		if f.pending[r.Archive] {
-			rest = append(rest, r)
-		} else {
-			finished += r.Size
-		}
-	}
-	f.mu.Unlock()
-	if len(rest) == 0 {
-		return nil
-	}
-	src, err := f.o.startEngine()
-	if err != nil {
-		f.o.logger().Debug("cannot download without the daemon", "err", err)
-		return gone
-	}
-	f.src.Close()
-	f.src = src // Stop and Again read it once the fetch is done
-	f.o.UI.Warnf("dist-client daemon stopped answering in the middle of the download (killed or crashed?): this install downloads the rest itself, from what the daemon had\n")
-	progress := ev.Progress
-	ev.Progress = func(done int64, n int) { progress(finished+done, n) }
-	return src.Fetch(ctx, rest, cached, ev)
 }
 
 // fail records the first failure and wakes every waiter.

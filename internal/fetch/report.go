@@ -45,6 +45,12 @@ type ArchiveReport struct {
 	// what came.
 	SourcesUnknown bool  `json:"sources_unknown,omitempty"`
 	Kept           int64 `json:"kept_bytes,omitempty"`
+	// HandedOver is the part of AlreadyHad that this command's daemon
+	// had verified before it stopped or vanished in the middle of the
+	// download, which a daemon that answered again or an engine of this
+	// command went on from (handover.go); the rest of AlreadyHad is an
+	// earlier, interrupted download's.
+	HandedOver int64 `json:"handed_over_bytes,omitempty"`
 	swarm.Transfer
 }
 
@@ -198,6 +204,17 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 	return t, cached, cachedBytes
 }
 
+// handedOver sums the archives' HandedOver.
+func (r Report) handedOver() int64 {
+	var n int64
+	for _, a := range r.Archives {
+		if !a.Cached {
+			n += a.HandedOver
+		}
+	}
+	return n
+}
+
 // Downloaded is the payload that came over the network.
 func (r Report) Downloaded() int64 {
 	t, _, _ := r.Totals()
@@ -226,8 +243,15 @@ func (o *Options) printReport(r Report) {
 	if t.FromWebSeed > 0 {
 		from = append(from, units.FormatBytes(t.FromWebSeed)+" from "+webSeeds(t.WebSeeds, t.WebSeedLastResort))
 	}
-	if t.AlreadyHad > 0 {
-		from = append(from, units.FormatBytes(t.AlreadyHad)+" already verified from an earlier, interrupted download")
+	// What the daemon verified before it left this command was said to
+	// come "from an earlier, interrupted download", though it was this
+	// install's own daemon's work.
+	handed := r.handedOver()
+	if had := t.AlreadyHad - handed; had > 0 {
+		from = append(from, units.FormatBytes(had)+" already verified from an earlier, interrupted download")
+	}
+	if handed > 0 {
+		from = append(from, units.FormatBytes(handed)+" taken from what the daemon had verified before it stopped")
 	}
 	if cached > 0 {
 		from = append(from, fmt.Sprintf("%s (%s) from the local cache", ui.Count(cached, "archive"), units.FormatBytes(cachedBytes)))

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -103,5 +104,58 @@ func TestVerboseReportHTTPColumn(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "WEB SEED") {
 		t.Errorf("report still has a WEB SEED column:\n%s", out.String())
+	}
+}
+
+// What a daemon that left the install in the middle had verified is said
+// to be taken from it, not to come "from an earlier, interrupted
+// download": it was this install's own daemon. What an earlier download
+// had kept still is said so, alone or beside it.
+func TestReportHandedOver(t *testing.T) {
+	const earlier = "already verified from an earlier, interrupted download"
+	const handed = "taken from what the daemon had verified before it stopped"
+	for _, c := range []struct {
+		name     string
+		a        ArchiveReport
+		want     []string
+		wantNone []string
+	}{
+		{"an earlier download resumed", ArchiveReport{Transfer: swarm.Transfer{Total: 4 << 20, FromSeeder: 3 << 20, AlreadyHad: 1 << 20}},
+			[]string{"1.0 MiB " + earlier}, []string{handed}},
+		{"the daemon stopped", ArchiveReport{HandedOver: 2 << 20, Transfer: swarm.Transfer{Total: 4 << 20, FromSeeder: 2 << 20, AlreadyHad: 2 << 20}},
+			[]string{"2.0 MiB " + handed}, []string{earlier}},
+		{"both", ArchiveReport{HandedOver: 2 << 20, Transfer: swarm.Transfer{Total: 4 << 20, FromSeeder: 1 << 20, AlreadyHad: 3 << 20}},
+			[]string{"1.0 MiB " + earlier + ", 2.0 MiB " + handed}, nil},
+	} {
+		var out bytes.Buffer
+		o := &Options{UI: ui.New(&out, io.Discard, false)}
+		c.a.Archive = "huge-1.0.0.tar.zst"
+		o.printReport(Report{Archives: []ArchiveReport{c.a}})
+		for _, w := range c.want {
+			if !strings.Contains(out.String(), w) {
+				t.Errorf("%s: report %q lacks %q", c.name, out.String(), w)
+			}
+		}
+		for _, w := range c.wantNone {
+			if strings.Contains(out.String(), w) {
+				t.Errorf("%s: report %q says %q", c.name, out.String(), w)
+			}
+		}
+	}
+}
+
+// HandedOver counts only after a handover, and only what is beyond what
+// the partial download held when the fetch started.
+func TestHandedOver(t *testing.T) {
+	r := catalog.Package{Archive: "huge-1.0.0.tar.zst"}
+	f := &Fetch{startPart: map[string]int64{r.Archive: 1 << 20}}
+	if got := f.handedOver(r, swarm.Transfer{AlreadyHad: 3 << 20}); got != 0 {
+		t.Errorf("no handover: %d handed over, want 0", got)
+	}
+	f.handovers = 1
+	for _, c := range []struct{ had, want int64 }{{3 << 20, 2 << 20}, {1 << 20, 0}, {512 << 10, 0}} {
+		if got := f.handedOver(r, swarm.Transfer{AlreadyHad: c.had}); got != c.want {
+			t.Errorf("after a handover, %d already had of %d at the start: %d handed over, want %d", c.had, 1<<20, got, c.want)
+		}
 	}
 }

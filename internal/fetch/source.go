@@ -59,12 +59,8 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 	}
 	if d := daemon.Dial(ctx, o.Paths.DaemonSocket()); d != nil {
 		// The transfer itself is logged in the daemon's log.
-		o.logger().Debug("downloading through the daemon", "socket", o.Paths.DaemonSocket())
-		var every time.Duration // the daemon's default, for the bar
-		if !o.UI.DrawsProgress() {
-			every = quietProgress(o.StallTimeout)
-		}
-		return daemonSource{d, every}, nil
+		o.logger().Debug("downloading through the daemon", "socket", o.Paths.DaemonSocket(), "pid", d.PID())
+		return o.through(d), nil
 	}
 	if err := ctx.Err(); err != nil {
 		// Interrupted while the daemon was asked (Dial fails with the
@@ -76,6 +72,15 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 	}
 	o.logger().Debug("no daemon answers; downloading with an engine of this process", "socket", o.Paths.DaemonSocket(), "peer_addr", o.Config.PeerAddr)
 	return o.startEngine()
+}
+
+// through is the Source of the daemon d answers for.
+func (o *Options) through(d *daemon.Client) daemonSource {
+	var every time.Duration // the daemon's default, for the bar
+	if !o.UI.DrawsProgress() {
+		every = quietProgress(o.StallTimeout)
+	}
+	return daemonSource{d, every}
 }
 
 // startEngine starts an engine of this process to download with.

@@ -1,0 +1,185 @@
+package fetch
+
+// What a fetch through the daemon does when the daemon leaves it in the
+// middle: it goes on from what the daemon verified, through a daemon that
+// answers again (a restart) or with an engine of its own.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/swarm"
+)
+
+// maxHandovers bounds how many times one fetch goes on after its daemon
+// left it: a daemon restarted again and again (a unit that fails after
+// its start) does not keep an install waiting for ever.
+const maxHandovers = 3
+
+// exitWait bounds the wait for a daemon that said it is stopping to
+// exit (its lock released, after its engine closed and freed peer_addr):
+// its requests have shutdownWait (5 s) to end, and its engine closes
+// after them. It exits within a second of the word in practice.
+const exitWait = 10 * time.Second
+
+// restartWait is how long, once the daemon that stopped has exited, a
+// fetch waits for a daemon to answer on the socket again (systemctl
+// restart, an upgrade's restart of the unit) before it downloads the rest
+// with an engine of its own. systemd starts the new process as soon as
+// the old one exits (which it does 6-80 ms after SIGTERM), and a daemon
+// answers on its socket before it has set up what it seeds (Run): 60-200
+// ms from exec to an answer, 5 starts on a shared 2-core machine with a
+// 32 MiB archive cached. 3 s is 15 times the slowest, room for a loaded
+// machine and a large catalog, and short beside the download it saves and
+// beside the stall timeout (2 minutes).
+const restartWait = 3 * time.Second
+
+// restartPoll is how often the socket is looked at meanwhile: a look is a
+// stat while nothing listens there.
+const restartPoll = 50 * time.Millisecond
+
+// carryOn goes on with what is left of the fetch when its daemon left it
+// in the middle (err matching daemon.ErrStopping or daemon.ErrGone), at
+// most maxHandovers times, and returns how that ended; any other err is
+// returned as it is. It failed, and left the rest to a second install: a
+// user restarting the unit or upgrading distpac while an install ran lost
+// that install.
+func (f *Fetch) carryOn(ctx context.Context, err error, cached []catalog.Package, ev Events) error {
+	for range maxHandovers {
+		stopping := errors.Is(err, daemon.ErrStopping)
+		if !stopping && !errors.Is(err, daemon.ErrGone) || ctx.Err() != nil || f.o.Source != nil {
+			return err
+		}
+		err = f.handOver(ctx, err, stopping, cached, ev)
+	}
+	return err
+}
+
+// handOver downloads what is left of the fetch after its daemon left it
+// (left, its error; stopping: it said it is stopping). A daemon that said
+// it is stopping may be restarting: once it has exited, a daemon that
+// answers on the socket within restartWait downloads the rest (it resumes
+// from the verified pieces on disk, and keeps seeding them after the
+// install). Otherwise, and at once when the daemon vanished (killed,
+// crashed: no word), an engine of this process downloads it, on
+// peer_addr, which the daemon freed as it exited. Where none can start
+// (the daemon, alive after all, holds peer_addr), the fetch fails with
+// left.
+//
+// A daemon started while that engine runs finds peer_addr taken and exits
+// with an error saying so; the unit's Restart=on-failure starts it again
+// every 5 s, so it is back within 5 s of the install's end. The engine
+// does not take another port instead: two engines of one cache would
+// then download the same archive into one .part when the daemon is asked
+// for it (by a command that takes no lock, or a daemon that was only
+// slow to answer), which peer_addr's bind rules out.
+func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached []catalog.Package, ev Events) error {
+	var rest []catalog.Package
+	var finished int64
+	f.mu.Lock()
+	for _, r := range f.need {
+		if f.pending[r.Archive] {
+			rest = append(rest, r)
+		} else {
+			finished += r.Size
+		}
+	}
+	f.mu.Unlock()
+	if len(rest) == 0 {
+		return nil
+	}
+	what := "dist-client daemon stopped answering in the middle of the download (killed or crashed?)"
+	var src Source
+	var how string
+	if stopping {
+		what = "dist-client daemon is stopping (restart?) in the middle of the download"
+		old := 0
+		if d, ok := f.src.(daemonSource); ok {
+			old = d.d.PID()
+		}
+		d, err := f.o.waitRestart(ctx, old)
+		if err != nil {
+			return err // interrupted or stalled while waiting
+		}
+		if d != nil {
+			src = f.o.through(d)
+			how = fmt.Sprintf("the daemon that answered again (pid %d) downloads the rest, from what the stopped one had verified", d.PID())
+		} else {
+			how = fmt.Sprintf("no daemon answered again within %s; ", restartWait)
+		}
+	}
+	if src == nil {
+		s, err := f.o.startEngine()
+		if err != nil {
+			f.o.logger().Debug("cannot download without the daemon", "err", err)
+			return left
+		}
+		src = s
+		how += "this install downloads the rest itself, from what the daemon had verified"
+	}
+	f.src.Close()
+	f.src = src // Stop and Again read it once the fetch is done
+	f.mu.Lock()
+	f.handovers++
+	f.mu.Unlock()
+	f.o.UI.Warnf("%s: %s\n", what, how)
+	progress := ev.Progress
+	ev.Progress = func(done int64, n int) { progress(finished+done, n) }
+	return src.Fetch(ctx, rest, cached, ev)
+}
+
+// waitRestart waits for the daemon of pid old, which said it is stopping,
+// to exit (at most exitWait), then at most restartWait for another to
+// answer on the socket, and returns that one; nil when none did, and an
+// error when ctx ended meanwhile (Ctrl-C, the stall timeout).
+func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, error) {
+	sock := o.Paths.DaemonSocket()
+	start := time.Now()
+	exited := time.Time{}
+	tick := time.NewTicker(restartPoll)
+	defer tick.Stop()
+	for range (exitWait + restartWait) / restartPoll {
+		now := time.Now()
+		// The lock is the old daemon's until everything of it closed
+		// (Listener.Release); where the system does not say who holds it
+		// (Holder 0), it counts as gone.
+		if exited.IsZero() && (daemon.Holder(sock) != old || old == 0 || now.Sub(start) >= exitWait) {
+			exited = now
+		}
+		if !exited.IsZero() {
+			if now.Sub(exited) >= restartWait {
+				break
+			}
+			dctx, cancel := context.WithDeadline(ctx, exited.Add(restartWait))
+			d := daemon.Dial(dctx, sock)
+			cancel()
+			if d != nil && d.PID() != old {
+				o.logger().Debug("a daemon answered again", "pid", d.PID(), "after", time.Since(start))
+				return d, nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	o.logger().Debug("no daemon answered again", "waited", time.Since(start))
+	return nil, ctx.Err()
+}
+
+// handedOver is, of what the source that finished r found verified on
+// disk at its start (t.AlreadyHad), the part a daemon that left this
+// fetch had verified (f.mu held): none before a handover; after one,
+// what is beyond what the archive's partial download held when the fetch
+// started (an earlier, interrupted download's).
+func (f *Fetch) handedOver(r catalog.Package, t swarm.Transfer) int64 {
+	if f.handovers == 0 {
+		return 0
+	}
+	return max(0, t.AlreadyHad-f.startPart[r.Archive])
+}
