@@ -214,7 +214,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 			f.addIncomplete()
 			if err = w.Explain(err); errors.Is(err, errStalled) {
 				f.mu.Lock()
-				err = f.stall.Err(stallAfter, stallRate)
+				err = f.stalled(f.stall.Err(stallAfter, stallRate))
 				f.mu.Unlock()
 			}
 			f.fail(err)

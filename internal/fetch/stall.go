@@ -5,8 +5,10 @@ package fetch
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 )
@@ -60,4 +62,23 @@ func (o *Options) newStallWatch(ctx context.Context) (*stall.Watch, time.Duratio
 	w := stall.New(ctx, after, errStalled)
 	w.Floor(max(1, int64(float64(rate)*after.Seconds())))
 	return w, after, rate
+}
+
+// stalled is a stalled fetch's error (err) with the archives it was
+// still downloading, named as every other download error names its
+// archive ("download hello-1.0.0.tar.zst: …"): it reached the user as
+// "dist-client: only 4 B received in 6s …", with no package (f.mu held).
+// It is the whole fetch's failure, not an ArchiveError of one of them
+// (install's failedAt).
+func (f *Fetch) stalled(err error) error {
+	var left []string
+	for _, r := range f.need {
+		if f.pending[r.Archive] {
+			left = append(left, r.Archive)
+		}
+	}
+	if len(left) == 0 {
+		return err
+	}
+	return fmt.Errorf("download %s: %w", resolve.JoinAndOthers(left, 3), err)
 }

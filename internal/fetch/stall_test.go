@@ -53,7 +53,9 @@ func (s seedSource) Fetch(ctx context.Context, rows, _ []catalog.Package, ev Eve
 // fails at its stall timeout naming each source and what it sent, and
 // one whose web seed sends well above it goes on though no piece is whole
 // yet (it failed with "no data received"); a source that does not say
-// what its sources did gets the words it had.
+// what its sources did gets the words it had. The error names the archive,
+// as every other download error does (it reached the user as
+// "dist-client: only 4 B received …", with no package).
 func TestStallFloorAndSources(t *testing.T) {
 	seedURL := regexp.QuoteMeta("http://user:xxxxx@seed.test/packages/hello-1.0.0.tar.zst")
 	for _, tc := range []struct {
@@ -62,11 +64,11 @@ func TestStallFloorAndSources(t *testing.T) {
 		want string // a pattern of the error; "" for none
 	}{
 		{"drips 50 B/s", seedSource{perTick: 1, sources: true},
-			`^only [0-9]+ B received in 400ms from all peers and web seeds, under 1\.0 KiB/s: web seed ` + seedURL + ` answered HTTP 206 Partial Content and sent [0-9]+ B; no peer connected$`},
+			`^download hello-1\.0\.0\.tar\.zst: only [0-9]+ B received in 400ms from all peers and web seeds, under 1\.0 KiB/s: web seed ` + seedURL + ` answered HTTP 206 Partial Content and sent [0-9]+ B; no peer connected$`},
 		{"answers, sends nothing", seedSource{sources: true},
-			`^no data received for 400ms from any peer or web seed: web seed ` + seedURL + ` answered HTTP 206 Partial Content and sent nothing; no peer connected$`},
+			`^download hello-1\.0\.0\.tar\.zst: no data received for 400ms from any peer or web seed: web seed ` + seedURL + ` answered HTTP 206 Partial Content and sent nothing; no peer connected$`},
 		{"sends 100 KiB/s, no piece whole for 800 ms", seedSource{perTick: 2 << 10, sources: true, doneAfter: 40}, ""},
-		{"says nothing of its sources", seedSource{perTick: 1}, `^no data received for 400ms from any peer or web seed$`},
+		{"says nothing of its sources", seedSource{perTick: 1}, `^download hello-1\.0\.0\.tar\.zst: no data received for 400ms from any peer or web seed$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
@@ -101,5 +103,26 @@ func TestStallRate(t *testing.T) {
 		if got := stallRate(tc.limit); got != tc.want {
 			t.Errorf("stallRate(%d) = %d, want %d", tc.limit, got, tc.want)
 		}
+	}
+}
+
+// A stall names every archive still downloading, in plan order, and none
+// that completed or came from the cache.
+func TestStallNamesArchivesLeft(t *testing.T) {
+	f := &Fetch{pending: map[string]bool{"b-1.0.0.tar.zst": true, "d-1.0.0.tar.zst": true, "e-1.0.0.tar.zst": true, "f-1.0.0.tar.zst": true}}
+	for _, a := range []string{"a", "b", "c", "d", "e", "f"} {
+		f.need = append(f.need, catalog.Package{Archive: a + "-1.0.0.tar.zst"})
+	}
+	stall := &swarm.StallError{After: 6 * time.Second, Rate: 1 << 10}
+	err := f.stalled(stall)
+	if want := "download b-1.0.0.tar.zst, d-1.0.0.tar.zst, e-1.0.0.tar.zst and 1 other: no data received for 6s from any peer or web seed"; err.Error() != want {
+		t.Errorf("stalled = %q, want %q", err, want)
+	}
+	if se := (*swarm.StallError)(nil); !errors.As(err, &se) || !errors.Is(err, errStalled) {
+		t.Errorf("stalled = %#v: not a StallError any more", err)
+	}
+	clear(f.pending)
+	if err := f.stalled(stall); err != stall {
+		t.Errorf("nothing left: stalled = %q, want the stall alone", err)
 	}
 }
