@@ -71,7 +71,7 @@ func TestWarmDecoderIsUsed(t *testing.T) {
 	nodes := mixedTree(3, 2<<20)
 	writeTree(t, dir, nodes)
 	arch := archiveTree(t, dir)
-	got, err := newDecoder(bytes.NewReader(arch))
+	got, err := newDecoder(bytes.NewReader(arch), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 		return fmt.Errorf("extract: %w", err)
 	}
 	defer root.Close()
-	zr, err := newDecoder(ctxReader{ctx: ctx, r: r})
+	zr, err := newDecoder(ctxReader{ctx: ctx, r: r}, maxSize)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}
@@ -209,7 +209,7 @@ func ReadFile(r io.Reader, name string, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s from archive: %w", name, err)
 	}
-	zr, err := newDecoder(r)
+	zr, err := newDecoder(r, 0)
 	if err != nil {
 		return nil, fmt.Errorf("read %s from archive: %w", name, err)
 	}

@@ -175,7 +175,7 @@ func TestDecoderReuse(t *testing.T) {
 	for name, data := range bad {
 		t.Run(name, func(t *testing.T) {
 			// The same decoder, reset as releaseDecoder and newDecoder do.
-			d, err := newDecoder(bytes.NewReader(data))
+			d, err := newDecoder(bytes.NewReader(data), 0)
 			if err != nil {
 				t.Fatal(err)
 			}

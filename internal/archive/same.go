@@ -14,12 +14,12 @@ import (
 // decoders' (bounded as in Extract); it stops at the first difference, or
 // when ctx is done.
 func SameContent(ctx context.Context, a, b io.Reader) (bool, error) {
-	da, err := newDecoder(ctxReader{ctx: ctx, r: a})
+	da, err := newDecoder(ctxReader{ctx: ctx, r: a}, 0)
 	if err != nil {
 		return false, fmt.Errorf("decompress: %w", err)
 	}
 	defer releaseDecoder(da)
-	db, err := newDecoder(ctxReader{ctx: ctx, r: b})
+	db, err := newDecoder(ctxReader{ctx: ctx, r: b}, 0)
 	if err != nil {
 		return false, fmt.Errorf("decompress: %w", err)
 	}
