@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -43,9 +42,13 @@ type SeedActivity struct {
 	// no source (WebSeedOrder); otherwise a web seed.
 	LastResort bool `json:"last_resort,omitempty"`
 	// Asked counts the requests made to it; Sent the body bytes it sent,
-	// as they came (a piece need not be whole).
+	// as they came (a piece need not be whole); Again those of Sent that
+	// a web seed's body had given before in the download (a fetch that
+	// ended before their piece was whole, asked anew), which are no
+	// progress (Received).
 	Asked int   `json:"asked"`
 	Sent  int64 `json:"sent_bytes"`
+	Again int64 `json:"again_bytes,omitempty"`
 	// Fetching: a fetch from it runs now.
 	Fetching bool `json:"fetching,omitempty"`
 	// Answer is its last reply's status ("HTTP 206 Partial Content");
@@ -58,11 +61,15 @@ type SeedActivity struct {
 // daemon's events, which are bounded (daemon.maxEventBytes).
 const maxSeedText = 256
 
-// Received is the payload the sources sent so far: peers' and web seeds'.
+// Received is the payload the sources sent so far: peers' and web seeds',
+// less what web seeds sent again. Counted twice, a web seed that hangs up
+// before a piece is whole, every time it is asked, held an install for
+// good: 60 KiB of each 64 KiB piece every 5 s is 12 KiB/s to the stall
+// watchdog, which counted completed bytes before and gave up in its time.
 func (s Sources) Received() int64 {
 	n := s.FromPeers
 	for _, w := range s.WebSeeds {
-		n += w.Sent
+		n += w.Sent - w.Again
 	}
 	return n
 }
@@ -90,6 +97,7 @@ func MergeSources(all []Sources) Sources {
 			o.LastResort = o.LastResort && w.LastResort
 			o.Asked += w.Asked
 			o.Sent += w.Sent
+			o.Again += w.Again
 			o.Fetching = o.Fetching || w.Fetching
 			o.Answer = cmp.Or(w.Answer, o.Answer)
 			o.Failed = cmp.Or(o.Failed, w.Failed)
@@ -105,6 +113,7 @@ func (s Sources) Since(base Sources) Sources {
 	for i, w := range out.WebSeeds {
 		if j := slices.IndexFunc(base.WebSeeds, func(b SeedActivity) bool { return b.Seed == w.Seed }); j >= 0 {
 			out.WebSeeds[i].Sent = max(0, w.Sent-base.WebSeeds[j].Sent)
+			out.WebSeeds[i].Again = max(0, w.Again-base.WebSeeds[j].Again)
 			out.WebSeeds[i].Asked = max(0, w.Asked-base.WebSeeds[j].Asked)
 		}
 	}
@@ -147,7 +156,12 @@ func (w SeedActivity) describe() string {
 	}
 	what += " " + cmp.Or(w.URL, w.Seed)
 	sent := "nothing"
-	if w.Sent > 0 {
+	switch {
+	case w.Sent > 0 && w.Again >= w.Sent:
+		sent = units.FormatBytes(w.Sent) + ", all of it again (bytes of pieces that fetches ended before they were whole had sent)"
+	case w.Sent > 0 && w.Again > 0:
+		sent = fmt.Sprintf("%s, %s of it again (bytes of pieces that fetches ended before they were whole had sent)", units.FormatBytes(w.Sent), units.FormatBytes(w.Again))
+	case w.Sent > 0:
 		sent = units.FormatBytes(w.Sent)
 	}
 	switch {
@@ -165,16 +179,44 @@ func (w SeedActivity) describe() string {
 	return fmt.Sprintf("%s sent %s", what, sent)
 }
 
-// seedStat is one web seed's activity for a download (transferState's):
-// sent counts as the body comes (webSeedReader); act's other fields are
+// seedStat is one web seed's activity for a download (transferState's),
 // guarded by its own mu, so that a fetch records what it did without
 // looking its download up again (a download started anew since has
-// stats of its own).
+// stats of its own); reach is the download's, shared by its seeds.
 type seedStat struct {
-	seed string // as WebSeedOrder gave it, password and all: the key
-	mu   sync.Mutex
-	act  SeedActivity // guarded by mu
-	sent atomic.Int64
+	seed  string // as WebSeedOrder gave it, password and all: the key
+	reach *webReach
+	mu    sync.Mutex
+	act   SeedActivity // guarded by mu
+}
+
+// webReach is how far into each piece web seeds' bodies came in a
+// download, so that bytes sent again count as such (SeedActivity.Again):
+// a body reads each piece from its start.
+type webReach struct {
+	mu  sync.Mutex
+	end map[int64]int64 // by piece, the offset in it reached; guarded by mu
+}
+
+// fresh records the n bytes at off of a torrent of pieces of pieceLen
+// that a body gave, and returns how many of them no body had before.
+func (r *webReach) fresh(off, n, pieceLen int64) int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.end == nil {
+		r.end = map[int64]int64{}
+	}
+	var fresh int64
+	for n > 0 && pieceLen > 0 {
+		p, in := off/pieceLen, off%pieceLen
+		k := min(n, pieceLen-in)
+		if end := in + k; end > r.end[p] {
+			fresh += end - max(in, r.end[p])
+			r.end[p] = end
+		}
+		off, n = off+k, n-k
+	}
+	return fresh
 }
 
 // setSeeds records the web seeds a download of the archive name tries
@@ -185,7 +227,7 @@ func (s *transferState) setSeeds(seeds []string, name string, lastResort bool) {
 	defer s.mu.Unlock()
 	for _, seed := range seeds {
 		if !slices.ContainsFunc(s.seedStats, func(st *seedStat) bool { return st.seed == seed }) {
-			s.seedStats = append(s.seedStats, &seedStat{seed: seed, act: SeedActivity{
+			s.seedStats = append(s.seedStats, &seedStat{seed: seed, reach: &s.webReach, act: SeedActivity{
 				Seed: redact.URL(seed), URL: redact.URL(torrentmeta.WebSeedURL(seed, name)), LastResort: lastResort}})
 		}
 	}
@@ -226,13 +268,21 @@ func (st *seedStat) failed(err error) {
 	st.mu.Unlock()
 }
 
+// got records the n bytes at off (in the torrent, of pieces of pieceLen)
+// that the seed's body gave.
+func (st *seedStat) got(off, n, pieceLen int64) {
+	again := n - st.reach.fresh(off, n, pieceLen)
+	st.mu.Lock()
+	st.act.Sent += n
+	st.act.Again += again
+	st.mu.Unlock()
+}
+
 // activity is what the seed did so far.
 func (st *seedStat) activity() SeedActivity {
 	st.mu.Lock()
-	a := st.act
-	st.mu.Unlock()
-	a.Sent = st.sent.Load()
-	return a
+	defer st.mu.Unlock()
+	return st.act
 }
 
 // cut is text at most n bytes long, "..." ending one that was longer.

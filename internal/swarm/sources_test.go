@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -31,6 +32,9 @@ func TestSourcesDescribe(t *testing.T) {
 		{"a seed that sent, then failed; peers gone", Sources{FromPeers: 64 << 10, WebSeeds: []SeedActivity{
 			{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 1, Sent: 2048, Failed: "answered, then sent nothing for 30s"},
 		}}, "web seed http://a/packages/x sent 2.0 KiB, then failed: answered, then sent nothing for 30s; peers sent 64.0 KiB, none connected now"},
+		{"a seed that sends pieces it sent before again", Sources{WebSeeds: []SeedActivity{
+			{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 3, Sent: 180 << 10, Again: 120 << 10, Fetching: true, Answer: "HTTP 206 Partial Content"},
+		}}, "web seed http://a/packages/x answered HTTP 206 Partial Content and sent 180.0 KiB, 120.0 KiB of it again (bytes of pieces that fetches ended before they were whole had sent); no peer connected"},
 		{"waiting for headers", Sources{Peers: 1, FromPeers: 10, WebSeeds: []SeedActivity{{Seed: "http://a/p/", URL: "http://a/p/x", Asked: 1, Fetching: true}}},
 			"web seed http://a/p/x was asked and has not answered; 1 peer connected, which sent 10 B"},
 	} {
@@ -125,5 +129,81 @@ func TestSourcesCountDrippingSeed(t *testing.T) {
 	desc := last.Sources.Describe()
 	if !strings.HasPrefix(desc, "HTTP (last resort) "+wantURL+" answered HTTP 206 Partial Content and sent ") || strings.Contains(desc, "secret") {
 		t.Errorf("describe: %s", desc)
+	}
+}
+
+// TestSourcesCountResentOnce: a web seed that hangs up before a piece is
+// whole, every time it is asked, sends the same bytes again and again;
+// they count once in Received (what dist-client's stall watchdog counts)
+// and the seed's description says they came again. Counted each time,
+// 60 KiB of a 64 KiB piece every few seconds held an install for good
+// with a 6 s stall timeout (an attacker's run), where the watchdog of
+// completed bytes gave up in 6 s.
+func TestSourcesCountResentOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, 100<<10)
+	const cut = 60 << 10 // of the first piece, 64 KiB
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(len(data)))
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data[:cut]) // and hang up: the body is short
+	}))
+	defer srv.Close()
+	meta, err := torrentmeta.Build(path, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pl := torrentmeta.PieceLength(int64(len(data))); pl <= cut {
+		t.Fatalf("piece length %d: the cut must fall inside the first piece", pl)
+	}
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, MirrorWebSeeds: []string{srv.URL + "/packages/"},
+		WebSeedAfter: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	var mu sync.Mutex
+	var last Progress
+	if err := leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { mu.Lock(); last = p; mu.Unlock() }); err == nil {
+		t.Fatal("the download completed from a seed that never sends a whole piece")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(last.Sources.WebSeeds) != 1 {
+		t.Fatalf("sources %+v, want the one seed", last.Sources)
+	}
+	s := last.Sources.WebSeeds[0]
+	if s.Asked < 3 || s.Sent < 3*cut {
+		t.Fatalf("seed %+v: want it asked and sent its %d bytes three times at least", s, cut)
+	}
+	if got := last.Sources.Received(); got != cut {
+		t.Errorf("received %d after the seed sent %d bytes in %d fetches, want the %d bytes once", got, s.Sent, s.Asked, cut)
+	}
+	s.Fetching, s.Failed = false, ""
+	if want := "of it again (bytes of pieces that fetches ended before they were whole had sent)"; !strings.Contains(s.describe(), want) {
+		t.Errorf("describe: %s\nwant it to say %q", s.describe(), want)
+	}
+}
+
+// TestWebReachFresh: of the bytes a body gives, those no body gave before
+// in the download are fresh, piece by piece (a body reads each piece
+// from its start).
+func TestWebReachFresh(t *testing.T) {
+	var r webReach
+	for _, tc := range []struct{ off, n, want int64 }{
+		{0, 5, 5},  // piece 0's first bytes
+		{0, 5, 0},  // the same again
+		{0, 8, 3},  // again, and 3 more
+		{8, 4, 4},  // piece 0's last 2, piece 1's first 2
+		{10, 2, 0}, // piece 1 from its start again
+		{20, 10, 10},
+		{0, 0, 0},
+	} {
+		if got := r.fresh(tc.off, tc.n, 10); got != tc.want {
+			t.Errorf("fresh(%d, %d) = %d, want %d", tc.off, tc.n, got, tc.want)
+		}
 	}
 }

@@ -45,6 +45,7 @@ type transferState struct {
 	peers       map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
 	webHosts    map[string]struct{}         // web seeds that sent pieces; guarded by mu
 	seedStats   []*seedStat                 // what each web seed did (Sources); guarded by mu
+	webReach    webReach                    // how far web seeds' bodies came into each piece (seedStat.got)
 	lastResort  bool                        // the web seeds were a last resort (WebSeedOrder); guarded by mu
 	final       *Transfer                   // set when the download ended; guarded by mu
 	startHad    int64                       // bytes complete when the download started

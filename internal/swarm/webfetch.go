@@ -134,9 +134,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	if x := e.lastTransfer(t.InfoHash()); x != nil {
 		body.readNS = &x.webReadNS
 	}
-	if stat != nil {
-		body.sent = &stat.sent
-	}
+	body.stat, body.pieceLen = stat, info.PieceLength
 	if floor {
 		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
 	}
@@ -172,6 +170,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	default:
 		return false, &webStatusError{code: resp.StatusCode, notSent: httpbound.NotSent(resp)}
 	}
+	body.off = info.Piece(first).Offset()
 	host := resp.Request.URL.Host // after redirects: the server that sent the pieces
 	// At most the file: a piece length the catalog check bounds (64 MiB)
 	// need not be allocated whole for a small archive.
@@ -311,7 +310,9 @@ type webSeedReader struct {
 	idleFor   time.Duration // what a read resets idle to; 0 is webSeedIdle
 	limit     *rate.Limiter
 	readNS    *atomic.Int64 // when a byte last came, for the download (transferState.webReadNS); may be nil
-	sent      *atomic.Int64 // the seed's bytes for the download (seedStat.sent); may be nil
+	stat      *seedStat     // records the seed's bytes for the download; may be nil
+	off       int64         // where in the torrent the body's next byte goes (stat)
+	pieceLen  int64
 	slowAfter time.Duration
 	minRate   float64
 	waited    time.Duration // in the body's reads
@@ -329,9 +330,10 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 	n, err := w.r.Read(p)
 	w.waited += time.Since(t0)
 	w.n += int64(n)
-	if w.sent != nil {
-		w.sent.Add(int64(n)) // before the floor's check: what came, came
+	if w.stat != nil {
+		w.stat.got(w.off, int64(n), w.pieceLen) // before the floor's check: what came, came
 	}
+	w.off += int64(n)
 	if w.minRate > 0 && w.waited > w.slowAfter && float64(w.n) < w.minRate*w.waited.Seconds() {
 		return n, fmt.Errorf("%w: %d bytes in %s, under %.0f KiB/s", errSlowWebSeed, w.n, w.waited.Round(time.Second), w.minRate/1024)
 	}
