@@ -3,9 +3,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,7 +50,7 @@ func TestKillDaemonDuringInstall(t *testing.T) {
 	out := p.out.String()
 	t.Logf("install, its daemon killed a third of the way:\n%s", out)
 	for _, want := range []string{"daemon stopped answering in the middle of the download", "installed huge 1.0.0",
-		"taken from what the daemon had verified before it stopped"} {
+		"verified by the daemon earlier in this install"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("install's output lacks %q", want)
 		}
@@ -147,7 +150,7 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 	out := p.out.String()
 	t.Logf("install, its daemon stopped a third of the way (restart %v):\n%s", restart, out)
 	want := []string{"dist-client daemon is stopping (restart?) in the middle of the download: ", "installed huge 1.0.0",
-		"taken from what the daemon had verified before it stopped"}
+		"verified by the daemon earlier in this install"}
 	if restart {
 		want = append(want, fmt.Sprintf("the daemon that answered again (pid %d) downloads the rest, from what the stopped one had verified", d2.cmd.Process.Pid))
 	} else {
@@ -183,4 +186,112 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 			t.Errorf("the new daemon does not seed huge:\n%s", st)
 		}
 	}
+}
+
+// TestCutDaemonConnectionDuringInstall: the connection between an install
+// and its daemon breaks a third of the way in while the daemon runs on (a
+// proxy on the socket, as any program between them, closes it). The
+// install took that for a dead daemon and started an engine of its own
+// beside the live one, both downloading into the same .part (the rig's
+// peer_addr is port 0, so nothing stopped the second); it now sees the
+// daemon still holds its lock, asks it again, and the daemon downloads
+// the rest.
+func TestCutDaemonConnectionDuringInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 MiB download at a capped rate through a daemon whose connection is cut mid-way")
+	}
+	const size = 32 << 20
+	r := newRig(t, "")
+	pkg, part := r.publishCapped(size, "8MiB")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+	sock := filepath.Join(r.clientDir("client1"), "daemon.sock")
+	if !poll(20*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		t.Fatal("the daemon never listened")
+	}
+	// The daemon's socket moves aside (its listener follows the inode);
+	// a proxy takes its place and can cut what goes through it.
+	real := sock + ".real"
+	if err := os.Rename(sock, real); err != nil {
+		t.Fatal(err)
+	}
+	px := newCutProxy(t, sock, real)
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
+	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
+		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d", fileSize(part), r.uploaded())
+	}
+	if !p.running() {
+		t.Fatal("install finished before its connection could be cut")
+	}
+	px.cut()
+	err := <-p.done
+	p.done <- err // for the rig's cleanup
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, p.out)
+	}
+	out := p.out.String()
+	t.Logf("install, its connection to the daemon cut a third of the way:\n%s", out)
+	want := fmt.Sprintf("the connection to the dist-client daemon broke in the middle of the download: the daemon (pid %d), still running, was asked again and downloads the rest", d.cmd.Process.Pid)
+	if !strings.Contains(out, want) || strings.Contains(out, "this install downloads the rest itself") {
+		t.Errorf("install's output: want %q, and no engine of the install's own", want)
+	}
+	if err := cmpfiles(filepath.Join(r.path("prefix1"), "huge", "data.bin"), filepath.Join(pkg, "assets", "data.bin")); err != nil {
+		t.Fatal(err)
+	}
+	if !poll(10*time.Second, func() bool {
+		return strings.Contains(d.out.String(), `msg="download complete" archive=huge-1.0.0.tar.zst`)
+	}) {
+		t.Errorf("the daemon's log does not show it completing the download:\n%s", d.out)
+	}
+	if sent := r.uploaded(); sent > size+size/4 {
+		t.Errorf("the server sent %d bytes for a %d-byte archive", sent, size)
+	}
+}
+
+// cutProxy passes unix-socket connections at path on to target, and cuts
+// those under way when told.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+}
+
+func newCutProxy(t *testing.T, path, target string) *cutProxy {
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	px := &cutProxy{ln: ln}
+	t.Cleanup(func() { ln.Close(); px.cut() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("unix", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			px.mu.Lock()
+			px.conns = append(px.conns, c, u)
+			px.mu.Unlock()
+			go func() { io.Copy(u, c); u.Close() }()
+			go func() { io.Copy(c, u); c.Close() }()
+		}
+	}()
+	return px
+}
+
+// cut closes every connection passed on so far.
+func (px *cutProxy) cut() {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	for _, c := range px.conns {
+		c.Close()
+	}
+	px.conns = nil
 }

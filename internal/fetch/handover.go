@@ -64,11 +64,12 @@ func (f *Fetch) carryOn(ctx context.Context, err error, cached []catalog.Package
 // it is stopping may be restarting: once it has exited, a daemon that
 // answers on the socket within restartWait downloads the rest (it resumes
 // from the verified pieces on disk, and keeps seeding them after the
-// install). Otherwise, and at once when the daemon vanished (killed,
-// crashed: no word), an engine of this process downloads it, on
-// peer_addr, which the daemon freed as it exited. Where none can start
-// (the daemon, alive after all, holds peer_addr), the fetch fails with
-// left.
+// install). Otherwise, and once a daemon that vanished (killed, crashed:
+// no word) has exited, an engine of this process downloads it, on
+// peer_addr, which the daemon freed as it exited. A daemon that left with
+// no word but still runs after goneWait (its connection cut) is asked
+// again; where it does not answer, or no engine can start (the daemon,
+// alive after all, holds peer_addr), the fetch fails with left.
 //
 // A daemon started while that engine runs finds peer_addr taken and exits
 // with an error saying so; the unit's Restart=on-failure starts it again
@@ -95,12 +96,33 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 	what := "dist-client daemon stopped answering in the middle of the download (killed or crashed?)"
 	var src Source
 	var how string
+	old := 0
+	if d, ok := f.src.(daemonSource); ok {
+		old = d.d.PID()
+	}
+	if !stopping {
+		// The connection broke with no word. A daemon that is still
+		// alive (a connection cut by something else, a handler that
+		// failed) is asked again: an engine of this process beside it
+		// would download into the same .part files, and with peer_addr
+		// on port 0 nothing else keeps one from starting.
+		exited, err := f.o.waitExit(ctx, old, goneWait)
+		if err != nil {
+			return err
+		}
+		if !exited {
+			d := daemon.Dial(ctx, f.o.Paths.DaemonSocket())
+			if d == nil || d.PID() != old {
+				f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
+				return left
+			}
+			what = "the connection to the dist-client daemon broke in the middle of the download"
+			src = f.o.through(d)
+			how = fmt.Sprintf("the daemon (pid %d), still running, was asked again and downloads the rest", old)
+		}
+	}
 	if stopping {
 		what = "dist-client daemon is stopping (restart?) in the middle of the download"
-		old := 0
-		if d, ok := f.src.(daemonSource); ok {
-			old = d.d.PID()
-		}
 		d, err := f.o.waitRestart(ctx, old)
 		if err != nil {
 			return err // interrupted or stalled while waiting
@@ -139,28 +161,22 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, error) {
 	sock := o.Paths.DaemonSocket()
 	start := time.Now()
-	exited := time.Time{}
+	if _, err := o.waitExit(ctx, old, exitWait); err != nil {
+		return nil, err
+	}
+	exited := time.Now()
 	tick := time.NewTicker(restartPoll)
 	defer tick.Stop()
-	for range (exitWait + restartWait) / restartPoll {
-		now := time.Now()
-		// The lock is the old daemon's until everything of it closed
-		// (Listener.Release); where the system does not say who holds it
-		// (Holder 0), it counts as gone.
-		if exited.IsZero() && (daemon.Holder(sock) != old || old == 0 || now.Sub(start) >= exitWait) {
-			exited = now
+	for range restartWait / restartPoll {
+		dctx, cancel := context.WithDeadline(ctx, exited.Add(restartWait))
+		d := daemon.Dial(dctx, sock)
+		cancel()
+		if d != nil && d.PID() != old {
+			o.logger().Debug("a daemon answered again", "pid", d.PID(), "after", time.Since(start))
+			return d, nil
 		}
-		if !exited.IsZero() {
-			if now.Sub(exited) >= restartWait {
-				break
-			}
-			dctx, cancel := context.WithDeadline(ctx, exited.Add(restartWait))
-			d := daemon.Dial(dctx, sock)
-			cancel()
-			if d != nil && d.PID() != old {
-				o.logger().Debug("a daemon answered again", "pid", d.PID(), "after", time.Since(start))
-				return d, nil
-			}
+		if time.Since(exited) >= restartWait {
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -170,6 +186,33 @@ func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, err
 	}
 	o.logger().Debug("no daemon answered again", "waited", time.Since(start))
 	return nil, ctx.Err()
+}
+
+// goneWait bounds the wait for a daemon whose connection broke with no
+// word to be seen gone: the kernel releases a killed process's lock as it
+// closes its descriptors, the connection among them, within milliseconds.
+const goneWait = 2 * time.Second
+
+// waitExit waits at most limit for the daemon of pid old to exit (its
+// lock released, after everything of it closed: Listener.Release) and
+// says whether it did; an error when ctx ended meanwhile. Where the
+// system does not say who holds the lock (daemon.Holder 0), or the pid is
+// not known, it counts as exited.
+func (o *Options) waitExit(ctx context.Context, old int, limit time.Duration) (bool, error) {
+	sock := o.Paths.DaemonSocket()
+	tick := time.NewTicker(restartPoll)
+	defer tick.Stop()
+	for range limit/restartPoll + 1 {
+		if old == 0 || daemon.Holder(sock) != old {
+			return true, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	return false, nil
 }
 
 // handedOver is, of what the source that finished r found verified on

@@ -46,10 +46,10 @@ type ArchiveReport struct {
 	SourcesUnknown bool  `json:"sources_unknown,omitempty"`
 	Kept           int64 `json:"kept_bytes,omitempty"`
 	// HandedOver is the part of AlreadyHad that this command's daemon
-	// had verified before it stopped or vanished in the middle of the
-	// download, which a daemon that answered again or an engine of this
-	// command went on from (handover.go); the rest of AlreadyHad is an
-	// earlier, interrupted download's.
+	// had verified before it left the download in the middle (stopped,
+	// vanished, its connection cut), which a daemon that answered again
+	// or an engine of this command went on from (handover.go); the rest
+	// of AlreadyHad is an earlier, interrupted download's.
 	HandedOver int64 `json:"handed_over_bytes,omitempty"`
 	swarm.Transfer
 }
@@ -251,7 +251,7 @@ func (o *Options) printReport(r Report) {
 		from = append(from, units.FormatBytes(had)+" already verified from an earlier, interrupted download")
 	}
 	if handed > 0 {
-		from = append(from, units.FormatBytes(handed)+" taken from what the daemon had verified before it stopped")
+		from = append(from, units.FormatBytes(handed)+" verified by the daemon earlier in this install")
 	}
 	if cached > 0 {
 		from = append(from, fmt.Sprintf("%s (%s) from the local cache", ui.Count(cached, "archive"), units.FormatBytes(cachedBytes)))

@@ -113,7 +113,7 @@ func TestVerboseReportHTTPColumn(t *testing.T) {
 // had kept still is said so, alone or beside it.
 func TestReportHandedOver(t *testing.T) {
 	const earlier = "already verified from an earlier, interrupted download"
-	const handed = "taken from what the daemon had verified before it stopped"
+	const handed = "verified by the daemon earlier in this install"
 	for _, c := range []struct {
 		name     string
 		a        ArchiveReport
