@@ -243,6 +243,33 @@ func (r *rig) publishCapped(size int64, rate string) (pkg, part string) {
 	return pkg, filepath.Join(r.clientDir("client1"), "cache", "huge-1.0.0.tar.zst.part")
 }
 
+// installAThird starts client1's install of the package publishCapped
+// made (size bytes, its .part at part), and returns it once the .part
+// exists and the server has sent a third of it, still running.
+func (r *rig) installAThird(ctx context.Context, size int64, part string) *started {
+	r.t.Helper()
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
+	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
+		r.t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d\n%s", fileSize(part), r.uploaded(), p.out)
+	}
+	if !p.running() {
+		r.t.Fatalf("install finished before a third of it was downloaded:\n%s", p.out)
+	}
+	return p
+}
+
+// startDaemon starts client1's daemon and returns it, with its socket's
+// path, once the socket is there.
+func (r *rig) startDaemon(ctx context.Context) (*started, string) {
+	r.t.Helper()
+	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+	sock := filepath.Join(r.clientDir("client1"), "daemon.sock")
+	if !poll(20*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
+		r.t.Fatalf("the daemon never listened:\n%s", d.out)
+	}
+	return d, sock
+}
+
 // TestKillInstallDuringDownload: kill -9 of dist-client install while the
 // archive downloads; the rerun completes with identical files, and should
 // fetch only what the killed run had not verified yet.
@@ -259,14 +286,8 @@ func TestKillInstallDuringDownload(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
 	// Kill once the part file exists and the server has sent a good third.
-	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
-		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d\n%s", fileSize(part), r.uploaded(), p.out)
-	}
-	if !p.running() {
-		t.Fatalf("install finished before it could be killed:\n%s", p.out)
-	}
+	p := r.installAThird(ctx, size, part)
 	p.kill9(t)
 	// Let in-flight bytes settle in the server's counter before reading it.
 	time.Sleep(300 * time.Millisecond)

@@ -29,18 +29,8 @@ func TestKillDaemonDuringInstall(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
-	sock := filepath.Join(r.clientDir("client1"), "daemon.sock")
-	if !poll(20*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatal("the daemon never listened")
-	}
-	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
-	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
-		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d", fileSize(part), r.uploaded())
-	}
-	if !p.running() {
-		t.Fatal("install finished before the daemon could be killed")
-	}
+	d, _ := r.startDaemon(ctx)
+	p := r.installAThird(ctx, size, part)
 	d.kill9(t)
 	err := <-p.done
 	p.done <- err // for the rig's cleanup
@@ -106,18 +96,8 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
-	sock := filepath.Join(r.clientDir("client1"), "daemon.sock")
-	if !poll(20*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatal("the daemon never listened")
-	}
-	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
-	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
-		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d", fileSize(part), r.uploaded())
-	}
-	if !p.running() {
-		t.Fatal("install finished before the daemon could be stopped")
-	}
+	d, _ := r.startDaemon(ctx)
+	p := r.installAThird(ctx, size, part)
 	term := time.Now()
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("kill -TERM %d: %v", d.cmd.Process.Pid, err)
@@ -206,11 +186,7 @@ func TestCutDaemonConnectionDuringInstall(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	d := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
-	sock := filepath.Join(r.clientDir("client1"), "daemon.sock")
-	if !poll(20*time.Second, func() bool { _, err := os.Stat(sock); return err == nil }) {
-		t.Fatal("the daemon never listened")
-	}
+	d, sock := r.startDaemon(ctx)
 	// The daemon's socket moves aside (its listener follows the inode);
 	// a proxy takes its place and can cut what goes through it.
 	real := sock + ".real"
@@ -218,13 +194,7 @@ func TestCutDaemonConnectionDuringInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	px := newCutProxy(t, sock, real)
-	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
-	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
-		t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d", fileSize(part), r.uploaded())
-	}
-	if !p.running() {
-		t.Fatal("install finished before its connection could be cut")
-	}
+	p := r.installAThird(ctx, size, part)
 	px.cut()
 	err := <-p.done
 	p.done <- err // for the rig's cleanup
