@@ -81,12 +81,14 @@ func (s Sources) Received() int64 {
 // in the order first seen.
 func MergeSources(all []Sources) Sources {
 	var out Sources
+	at := map[string]int{} // a seed's index in out.WebSeeds
 	for _, s := range all {
 		out.Peers = max(out.Peers, s.Peers)
 		out.FromPeers += s.FromPeers
 		for _, w := range s.WebSeeds {
-			i := slices.IndexFunc(out.WebSeeds, func(o SeedActivity) bool { return o.Seed == w.Seed })
-			if i < 0 {
+			i, ok := at[w.Seed]
+			if !ok {
+				at[w.Seed] = len(out.WebSeeds)
 				out.WebSeeds = append(out.WebSeeds, w)
 				continue
 			}
@@ -108,13 +110,22 @@ func MergeSources(all []Sources) Sources {
 
 // Since is what s's sources did after base (an earlier Sources of the
 // same downloads): the bytes and requests since then; the rest as now.
+// Seeds are matched through a map: what a daemon's events carry is read
+// here, and a search per seed made an event of 186,000 seeds (what fits
+// in one event line) cost about a minute of CPU.
 func (s Sources) Since(base Sources) Sources {
 	out := Sources{Peers: s.Peers, FromPeers: max(0, s.FromPeers-base.FromPeers), WebSeeds: slices.Clone(s.WebSeeds)}
+	before := make(map[string]SeedActivity, len(base.WebSeeds))
+	for _, b := range base.WebSeeds {
+		if _, ok := before[b.Seed]; !ok {
+			before[b.Seed] = b
+		}
+	}
 	for i, w := range out.WebSeeds {
-		if j := slices.IndexFunc(base.WebSeeds, func(b SeedActivity) bool { return b.Seed == w.Seed }); j >= 0 {
-			out.WebSeeds[i].Sent = max(0, w.Sent-base.WebSeeds[j].Sent)
-			out.WebSeeds[i].Again = max(0, w.Again-base.WebSeeds[j].Again)
-			out.WebSeeds[i].Asked = max(0, w.Asked-base.WebSeeds[j].Asked)
+		if b, ok := before[w.Seed]; ok {
+			out.WebSeeds[i].Sent = max(0, w.Sent-b.Sent)
+			out.WebSeeds[i].Again = max(0, w.Again-b.Again)
+			out.WebSeeds[i].Asked = max(0, w.Asked-b.Asked)
 		}
 	}
 	return out

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -205,5 +206,56 @@ func TestWebReachFresh(t *testing.T) {
 		if got := r.fresh(tc.off, tc.n, 10); got != tc.want {
 			t.Errorf("fresh(%d, %d) = %d, want %d", tc.off, tc.n, got, tc.want)
 		}
+	}
+}
+
+// TestSourcesSinceAndMerge: Since subtracts each seed's bytes and
+// requests of the base (matched by base URL, the first of duplicates),
+// and MergeSources sums a seed's activity over downloads in the order
+// first seen.
+func TestSourcesSinceAndMerge(t *testing.T) {
+	a := SeedActivity{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 5, Sent: 500, Again: 50}
+	b := SeedActivity{Seed: "http://b/packages/", URL: "http://b/packages/x", Asked: 2, Sent: 200}
+	cases := []struct {
+		name      string
+		now, base Sources
+		want      Sources
+	}{
+		{"nothing before", Sources{Peers: 2, FromPeers: 10, WebSeeds: []SeedActivity{a}}, Sources{},
+			Sources{Peers: 2, FromPeers: 10, WebSeeds: []SeedActivity{a}}},
+		{"each seed its own base", Sources{FromPeers: 10, WebSeeds: []SeedActivity{a, b}},
+			Sources{FromPeers: 4, WebSeeds: []SeedActivity{{Seed: b.Seed, Asked: 1, Sent: 150}, {Seed: a.Seed, Asked: 3, Sent: 100, Again: 50}}},
+			Sources{FromPeers: 6, WebSeeds: []SeedActivity{{Seed: a.Seed, URL: a.URL, Asked: 2, Sent: 400}, {Seed: b.Seed, URL: b.URL, Asked: 1, Sent: 50}}}},
+		{"a seed new since", Sources{WebSeeds: []SeedActivity{a, b}}, Sources{WebSeeds: []SeedActivity{a}},
+			Sources{WebSeeds: []SeedActivity{{Seed: a.Seed, URL: a.URL}, b}}},
+		{"never below zero", Sources{FromPeers: 1, WebSeeds: []SeedActivity{b}}, Sources{FromPeers: 9, WebSeeds: []SeedActivity{{Seed: b.Seed, Asked: 9, Sent: 900}}},
+			Sources{WebSeeds: []SeedActivity{{Seed: b.Seed, URL: b.URL}}}},
+		{"the first of duplicates", Sources{WebSeeds: []SeedActivity{a}}, Sources{WebSeeds: []SeedActivity{{Seed: a.Seed, Sent: 100}, {Seed: a.Seed, Sent: 400}}},
+			Sources{WebSeeds: []SeedActivity{{Seed: a.Seed, URL: a.URL, Asked: 5, Sent: 400, Again: 50}}}},
+	}
+	for _, c := range cases {
+		if got := c.now.Since(c.base); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: Since = %+v, want %+v", c.name, got, c.want)
+		}
+	}
+	got := MergeSources([]Sources{{Peers: 1, FromPeers: 3, WebSeeds: []SeedActivity{a}}, {Peers: 4, FromPeers: 2, WebSeeds: []SeedActivity{b, a}}})
+	want := Sources{Peers: 4, FromPeers: 5, WebSeeds: []SeedActivity{{Seed: a.Seed, URL: a.URL, Asked: 10, Sent: 1000, Again: 100}, b}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("MergeSources = %+v, want %+v", got, want)
+	}
+}
+
+// BenchmarkSourcesSinceManySeeds: what reading an event of many web seeds
+// costs (a daemon's events carry them; something else answering on its
+// socket can send as many as fit in a line). A search per seed took 2.9 s
+// for 40,000 seeds.
+func BenchmarkSourcesSinceManySeeds(b *testing.B) {
+	const n = 40000
+	s := Sources{WebSeeds: make([]SeedActivity, n)}
+	for i := range s.WebSeeds {
+		s.WebSeeds[i] = SeedActivity{Seed: fmt.Sprintf("http://h%d/packages/", i), Sent: int64(i)}
+	}
+	for b.Loop() {
+		MergeSources([]Sources{s.Since(s)})
 	}
 }
