@@ -103,5 +103,14 @@ func FuzzDownloadEvents(f *testing.F) {
 		if err == nil && status != http.StatusOK {
 			t.Fatalf("status %d and no error", status)
 		}
+		// An event is a line of a 200's body (asked at most twice, the
+		// second time without Keep): none comes of another status, and
+		// no more than the lines the answers held.
+		if status != http.StatusOK && events > 0 {
+			t.Fatalf("status %d gave %d events", status, events)
+		}
+		if lines := bytes.Count(body, []byte("\n")) + 1; events > 2*lines {
+			t.Fatalf("%d events from answers of %d lines", events, lines)
+		}
 	})
 }
