@@ -100,9 +100,22 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 	}
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
+	// Asking again is harmless (the daemon joins a download under way
+	// and goes on from what it verified), so the request may be sent
+	// again on a new connection when the one Dial left open was closed
+	// before any answer (the daemon's side closed it as idle as the
+	// request went out): this header is what lets net/http resend a
+	// POST. It failed with "daemon: Post …: EOF".
+	req.Header.Set("Idempotency-Key", "download")
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("daemon: %w", err)
+		if ctx.Err() != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		// No answer at all from the daemon Dial found: it exited (or
+		// its connections break) between the two, as one that leaves a
+		// download in the middle (ErrGone).
+		return goneError{fmt.Errorf("daemon: %w (%s)", err, daemonGone)}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,6 +204,70 @@ func TestDownloadFromDaemonThatDies(t *testing.T) {
 	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 	if err == nil || !strings.HasSuffix(err.Error(), "(the daemon stopped answering: is it still running (dist-client status)?)") || strings.Contains(err.Error(), "kept") {
 		t.Fatalf("Download from a daemon that died: %v", err)
+	}
+}
+
+// TestDownloadAskedAgainOnACutConnection: the connection Dial left open
+// is closed by the daemon's side before any answer to the download (the
+// daemon closed it as idle as the request went out): the request is sent
+// again on a new connection. It failed with "daemon: Post …: EOF", which
+// is neither the daemon's word nor a download it left.
+func TestDownloadAskedAgainOnACutConnection(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asked atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if asked.Add(1) == 1 {
+			panic(http.ErrAbortHandler) // closed with no answer
+		}
+		json.NewEncoder(w).Encode(Event{Finished: true})
+	})
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	if err != nil || asked.Load() != 2 {
+		t.Fatalf("Download over a connection cut before the answer: %v after %d requests; want success on the second", err, asked.Load())
+	}
+}
+
+// TestDownloadFromDaemonGoneBeforeAnswer: the daemon Dial found exits
+// before it answers the download (nothing listens any more): the error
+// matches ErrGone, as for a daemon that leaves a download in the middle,
+// so that the install goes on without it. It was a plain error.
+func TestDownloadFromDaemonGoneBeforeAnswer(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	srv.Close() // the daemon exits: its listener and connections close
+	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	if !errors.Is(err, ErrGone) {
+		t.Fatalf("Download from a daemon gone before it answered: %v; want ErrGone", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := c.Download(ctx, Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil); errors.Is(err, ErrGone) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Download interrupted before it was asked: %v; want context.Canceled, not ErrGone", err)
 	}
 }
 
