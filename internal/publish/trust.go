@@ -226,12 +226,55 @@ func ReadKey(sp paths.Server) (*signing.Key, error) {
 
 // NewKey makes a new signing key in place of a lost or stolen one, and
 // refuses while there is one (dist-server key rotate replaces a key that
-// is at hand, and clients follow it).
-func NewKey(sp paths.Server) (*signing.Key, error) {
-	if _, err := os.Lstat(sp.SigningKey()); err == nil {
-		return nil, fmt.Errorf("%s exists: 'dist-server key rotate' replaces it, and clients follow the rotation; 'key new' is for a key that is lost or stolen", sp.SigningKey())
+// is at hand, and clients follow it). When a catalog was published, it
+// publishes the working catalog again, signed by the new key, under the
+// next serial, as Rotate does; serial says which (0: nothing was
+// published, so nothing is signed). Left to the next add, a running
+// server went on serving the catalog the lost key signed, and that key
+// at /key: a client given the new key (dist-client trust set) was refused
+// the catalog it had just been told to trust, and one that trusted on
+// first use again (trust reset) pinned the lost key, stolen perhaps (a
+// newcomer's run). A failure after the key is made returns the key with
+// the error: the next add, remove or start publishes the catalog signed
+// by it (start's repair), and Publish withdraws the old key's rotation
+// statements, which cannot lead to the new key.
+func (p *Publisher) NewKey(ctx context.Context) (key *signing.Key, serial int64, err error) {
+	fl, err := p.lock(ctx)
+	if err != nil {
+		return nil, 0, err
 	}
-	return signing.LoadOrCreate(sp.SigningKey())
+	defer fl.Unlock()
+	if _, err := os.Lstat(p.Paths.SigningKey()); err == nil {
+		return nil, 0, fmt.Errorf("%s exists: 'dist-server key rotate' replaces it, and clients follow the rotation; 'key new' is for a key that is lost or stolen", p.Paths.SigningKey())
+	}
+	if key, err = signing.LoadOrCreate(p.Paths.SigningKey()); err != nil {
+		return nil, 0, err
+	}
+	dir := p.Paths.PublicDir()
+	if _, err := os.Lstat(filepath.Join(dir, SigFile)); err != nil {
+		return key, 0, nil // nothing published: no client pinned a key
+	}
+	db, err := p.openWorking(ctx)
+	if err != nil {
+		return key, 0, err
+	}
+	defer db.Close()
+	// As Rotate: the new key's first catalog must be one clients take, and
+	// above every serial published.
+	if err := db.CheckPublishable(ctx); err != nil {
+		return key, 0, err
+	}
+	if err := p.raise(ctx, db, false); err != nil {
+		return key, 0, err
+	}
+	meta, err := db.BumpSerial(ctx)
+	if err != nil {
+		return key, 0, err
+	}
+	if err := Publish(ctx, db, key, dir); err != nil {
+		return key, 0, err
+	}
+	return key, meta.Serial, nil
 }
 
 // checkPrivate refuses a signing key another user can read (ssh's rule for

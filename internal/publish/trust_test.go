@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,6 +118,57 @@ func TestRotate(t *testing.T) {
 	path, err := signing.Follow(chain, first.Public())
 	if err != nil || len(path) != 2 || !path[1].New.Equal(last.Public()) {
 		t.Fatalf("Follow from the first key = %v, %v; want it to reach the last", path, err)
+	}
+}
+
+// NewKey, for a key that is lost, publishes the catalog signed by the new
+// key under the next serial, at once: the pair published before (signed by
+// the lost key) was served until the next add, so that clients told to
+// trust the new key were refused, and a client that trusted on first use
+// again pinned the lost one. It refuses while signing.key is there, and on
+// a data home that never published it makes the key and publishes nothing.
+func TestNewKey(t *testing.T) {
+	ctx := context.Background()
+	t.Run("fresh data home", func(t *testing.T) {
+		p := newPublisher(t)
+		k, serial, err := p.NewKey(ctx)
+		if err != nil || k == nil || serial != 0 {
+			t.Fatalf("NewKey on a fresh home = %v, %d, %v; want a key and serial 0", k, serial, err)
+		}
+		if _, err := os.Stat(filepath.Join(p.Paths.PublicDir(), publish.SigFile)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a catalog was published on a fresh home (%v)", err)
+		}
+	})
+	p := newPublisher(t)
+	if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Rotate(ctx); err != nil { // serial 2, and a chain the new key cannot follow
+		t.Fatal(err)
+	}
+	if _, _, err := p.NewKey(ctx); err == nil || !strings.Contains(err.Error(), "key rotate") {
+		t.Fatalf("NewKey with signing.key there = %v, want a refusal naming key rotate", err)
+	}
+	if err := os.Remove(p.Paths.SigningKey()); err != nil { // lost
+		t.Fatal(err)
+	}
+	k, serial, err := p.NewKey(ctx)
+	if err != nil || serial != 3 {
+		t.Fatalf("NewKey after the key was lost = %d, %v; want serial 3 published", serial, err)
+	}
+	onDisk, err := signing.Load(p.Paths.SigningKey())
+	if err != nil || !onDisk.Public().Equal(k.Public()) {
+		t.Fatalf("signing.key = %v (%v), want the key NewKey returned", onDisk, err)
+	}
+	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), k.Public(), 3)
+	if err != nil {
+		t.Fatalf("published pair after NewKey: %v; want serial 3 signed by the new key", err)
+	}
+	if len(snap.Packages) != 1 || snap.Packages[0].Name != "foo" {
+		t.Errorf("published packages after NewKey: %+v, want foo", snap.Packages)
+	}
+	if snap.Rotation != nil {
+		t.Errorf("the lost key's rotation statements are still published: %q", snap.Rotation)
 	}
 }
 

@@ -293,7 +293,7 @@ func (r *runner) reloadKey() error {
 		return err
 	}
 	if !k.Public().Equal(r.key.Public()) {
-		r.log.Info("signing key rotated", "old", r.key.Public().Fingerprint(), "new", k.Public().Fingerprint())
+		r.log.Info("signing key replaced (dist-server key rotate or key new)", "old", r.key.Public().Fingerprint(), "new", k.Public().Fingerprint())
 		r.key = k
 		if r.catsrv != nil {
 			r.catsrv.SetKey(k.Public())

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -62,38 +60,51 @@ func newKeyNew(e *env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "new",
 		Short: "Make a new signing key in place of a lost or stolen one",
-		Long: `new makes a new signing key when signing.key is lost or stolen, and prints its public
-key. Without the old key no rotation statement can vouch for the new one, so every client
-refuses the next catalog ("bad catalog signature") until it trusts the new key: give it
-to them over a channel they trust (dist-client trust set KEY), and restart each mirror
-with --key KEY. Other commands refuse to make a key while a catalog signed with the old
-one is published, since that would break every client unasked. With signing.key there,
-use dist-server key rotate instead: clients follow a rotation without manual steps.
-Unlike key, it makes the data directory when there is none yet: it writes the key there.`,
+		Long: `new makes a new signing key when signing.key is lost or stolen, prints its public
+key and publishes the catalog again, signed by it, under the next serial (a running
+server serves it, and the new key at /key, when new returns). Without the old key no
+rotation statement can vouch for the new one, so every client refuses that catalog
+("bad catalog signature") until it trusts the new key: give it to them over a channel
+they trust (dist-client trust set KEY), and restart each mirror with --key KEY. Other
+commands refuse to make a key while a catalog signed with the old one is published,
+since that would break every client unasked. With signing.key there, use dist-server
+key rotate instead: clients follow a rotation without manual steps. Unlike key, it
+makes the data directory when there is none yet: it writes the key there.`,
 		Args: cli.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			h, err := e.home()
-			if err != nil {
-				return err
-			}
-			if err := refuseInMirrorHome(h.Server(), "key new", "run dist-server key new on the primary"); err != nil {
-				return err
-			}
-			// Only a catalog signed before has clients that pinned a key:
-			// on a fresh home the warning told of clients there are none of.
-			_, err = os.Lstat(filepath.Join(h.Server().PublicDir(), publish.SigFile))
-			signedBefore := err == nil
-			k, err := publish.NewKey(h.Server())
-			if err != nil {
-				return err
-			}
-			if signedBefore {
-				e.UI.Warnf("new signing key %s: clients refuse the next catalog until they trust it (dist-client trust set KEY); restart mirrors with --key KEY\n", k.Public().Fingerprint())
-			}
-			e.UI.Dataf("%s\n", k.Public())
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyNew(cmd.Context(), e) },
 	}
+}
+
+func runKeyNew(ctx context.Context, e *env) error {
+	cfg, sp, err := e.config()
+	if err != nil {
+		return err
+	}
+	if err := refuseInMirrorHome(sp, "key new", "run dist-server key new on the primary"); err != nil {
+		return err
+	}
+	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise, OnWait: func() {
+		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
+	}}
+	k, serial, err := pub.NewKey(ctx)
+	if k == nil {
+		return err
+	}
+	if err != nil {
+		// The key is made: say which, and that the catalog still carries
+		// the old key's signature until a publication succeeds.
+		e.UI.Warnf("new signing key %s in %s, but the catalog is not signed by it yet: the next dist-server add, remove or start publishes it\n", k.Public().Fingerprint(), sp.SigningKey())
+		e.UI.Dataf("%s\n", k.Public())
+		return unpublishable(fmt.Errorf("key new: publish the catalog signed by the new key: %w", err))
+	}
+	if serial > 0 {
+		e.UI.Warnf("new signing key %s signs catalog serial %d on: clients refuse it until they trust the new key (dist-client trust set KEY); restart mirrors with --key KEY\n", k.Public().Fingerprint(), serial)
+	}
+	e.UI.Dataf("%s\n", k.Public())
+	if serial == 0 {
+		return nil
+	}
+	return waitServed(ctx, e, sp, "the new key is in force")
 }
 
 func newKeyRotate(e *env) *cobra.Command {
