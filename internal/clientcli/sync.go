@@ -162,9 +162,12 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		e.UI.Printf("catalog up to date: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
 	}
 	if !o.json {
+		// With what to run to take that server's catalog now: a primary back
+		// up stays behind its mirror until then, and the note alone left
+		// the user to find --from in the help (a newcomer's run).
 		for _, d := range res.Demoted {
-			e.UI.Printf("note: %s, listed before it, failed a sync %s ago and is tried after the others until %s\n",
-				d.URL, time.Since(d.Failed).Round(time.Second), d.Until.Local().Format(time.TimeOnly))
+			e.UI.Printf("note: %s, listed before it, failed a sync %s ago and is tried after the others until %s (dist-client sync --from %s syncs from it now)\n",
+				d.URL, time.Since(d.Failed).Round(time.Second), d.Until.Local().Format(time.TimeOnly), d.URL)
 		}
 	}
 	return nil
