@@ -164,11 +164,11 @@ status is 1 when anything differs.`,
 			if err != nil {
 				return e.withInstalledHint(err, args)
 			}
-			problems, pkgs := 0, 0
+			problems, pkgs := 0, []string{}
 			for _, v := range res {
 				if len(v.Problems) > 0 {
 					problems += len(v.Problems)
-					pkgs++
+					pkgs = append(pkgs, v.Name)
 				}
 			}
 			if asJSON {
@@ -190,7 +190,10 @@ status is 1 when anything differs.`,
 				}
 			}
 			if problems > 0 {
-				return fmt.Errorf("%w: %s in %s", errVerify, ui.Count(problems, "problem"), ui.Count(pkgs, "package"))
+				// What mends it, as owner says for a deleted file: the
+				// error alone left a newcomer with a count and no next step.
+				return cli.WithHint(fmt.Errorf("%w: %s in %s", errVerify, ui.Count(problems, "problem"), ui.Count(len(pkgs), "package")),
+					fmt.Sprintf("dist-client install --reinstall %s places the recorded files again (replacing a file changed on purpose: keep a copy first)", strings.Join(pkgs, " ")))
 			}
 			return nil
 		},
