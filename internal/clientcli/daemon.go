@@ -22,7 +22,8 @@ other clients can download from this machine, and serves the CLI over a local so
 (daemon.sock in the client folder): while it runs, dist-client install downloads through
 the daemon's engine, and what it downloads keeps being seeded after install exits (with
 seed: none it is not). Started before the first sync, it seeds nothing until one has
-run. Stop it with Ctrl-C or SIGTERM.`,
+run. Stop it with Ctrl-C or SIGTERM: an install it is downloading for then waits for a
+restarted daemon (up to 3 s after it exits) or downloads the rest itself.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}

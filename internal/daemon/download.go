@@ -172,7 +172,16 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	close(stopTicker)
 	<-tickerDone
 	if err := werr; err != nil {
-		if errors.Is(context.Cause(ctx), ErrStopping) {
+		stopping := errors.Is(context.Cause(ctx), ErrStopping)
+		if stopping {
+			// A daemon stopped on purpose (systemctl restart, an upgrade):
+			// the install waits for a restarted daemon or downloads the
+			// rest itself (internal/fetch), so the journal says so rather
+			// than "daemon download failed ... (install again to finish)"
+			// at WARN, which had an operator re-run installs that finished
+			// (a newcomer's run). The words stay in the event: an install
+			// that cannot hand over (its third handover) ends with them.
+			logger.Info("download handed back to the install: the daemon is stopping; a restarted daemon or the install itself finishes it", "archives", len(rows), "err", err)
 			err = fmt.Errorf("%w: %w (install again to finish)", ErrStopping, err)
 		}
 		if r.Context().Err() != nil && !errors.Is(err, ErrStopping) {
@@ -181,7 +190,9 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			logger.Info("download stopped: the install that asked for it ended", "archives", len(rows))
 			return
 		}
-		logger.Warn("daemon download failed", "err", err)
+		if !stopping {
+			logger.Warn("daemon download failed", "err", err)
+		}
 		if h.failed != nil && !errors.Is(err, ErrStopping) {
 			h.failed(err)
 		}

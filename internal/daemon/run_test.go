@@ -80,7 +80,8 @@ func TestStopEndsDownloads(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, ln, engine, dir, slog.New(slog.DiscardHandler)) }()
+	var logged syncBuffer
+	go func() { served <- Serve(ctx, ln, engine, dir, slog.New(slog.NewTextHandler(&logged, nil))) }()
 	c := Dial(context.Background(), sock)
 	if c == nil {
 		t.Fatal("no daemon at the socket")
@@ -127,6 +128,12 @@ func TestStopEndsDownloads(t *testing.T) {
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the download still runs 3 s after Serve returned")
+	}
+	// The daemon's log says the install finishes it, not that it failed
+	// and must be run again (the install hands over, internal/fetch).
+	if log := logged.String(); !strings.Contains(log, "level=INFO msg=\"download handed back to the install: the daemon is stopping") ||
+		strings.Contains(log, "daemon download failed") || strings.Contains(log, "install again") {
+		t.Errorf("daemon log at the stop:\n%s\nwant the download handed back at INFO, no failure, no install again", log)
 	}
 }
 
