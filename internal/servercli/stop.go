@@ -22,7 +22,13 @@ func newStop(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "stop",
 		Short: "Stop the running server gracefully",
-		Args:  cli.NoArgs,
+		Long: `stop sends SIGTERM to the server (start) or mirror (mirror) running in this data
+home, as systemctl stop does, and waits up to --timeout for it to exit: the embedded
+tracker first writes the peers it knows to tracker-peers.jsonl, which the next start
+reads (README: Restarting the server). With no server running it says so and exits 0,
+and removes the pid file of one that died. A server under systemd is stopped through
+systemctl, so that the unit knows.`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStop(cmd.Context(), e, o, args)
 		},
