@@ -62,11 +62,7 @@ fmt: ## gofmt every file
 	gofmt -w $$(git ls-files '*.go')
 
 fuzz: ## run every fuzz target for FUZZTIME each (default 60s)
-	@for spec in $$(grep -rl --include='*_test.go' '^func Fuzz' internal | xargs -n1 dirname | sort -u); do \
-	  for f in $$(grep -h '^func Fuzz' $$spec/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
-	    echo "== $$spec $$f"; $(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=5s -parallel=1 ./$$spec || exit 1; \
-	  done; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) ./scripts/fuzz.sh
 
 bench-swarm: build ## swarm benchmark: distpac vs HTTP (and aria2, Transmission, libtorrent when installed) in one run; N=16 F=16MiB U=u=2MiB/s (set N=4,16,32 F= U= UC=)
 	$(BIN)/dist-bench -bin $(BIN) $(if $(N),-n $(N)) $(if $(F),-f $(F)) $(if $(U),-U $(U)) $(if $(UC),-u $(UC))
