@@ -67,9 +67,10 @@ func (f *Fetch) carryOn(ctx context.Context, err error, cached []catalog.Package
 // install). Otherwise, and once a daemon that vanished (killed, crashed:
 // no word) has exited, an engine of this process downloads it, on
 // peer_addr, which the daemon freed as it exited. A daemon that left with
-// no word but still runs after goneWait (its connection cut) is asked
-// again; where it does not answer, or no engine can start (the daemon,
-// alive after all, holds peer_addr), the fetch fails with left.
+// no word but still answers with its pid (its connection cut) is asked
+// again; where one still runs after goneWait and does not answer, or no
+// engine can start (the daemon, alive after all, holds peer_addr), the
+// fetch fails with left.
 //
 // A daemon started while that engine runs finds peer_addr taken and exits
 // with an error saying so; the unit's Restart=on-failure starts it again
@@ -110,15 +111,25 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 		if err != nil {
 			return err
 		}
-		if !exited {
-			d := daemon.Dial(ctx, f.o.Paths.DaemonSocket())
-			if d == nil || d.PID() != old {
-				f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
-				return left
-			}
+		// Asked even when its lock reads as released: where the lock
+		// table names no holder (macOS, FreeBSD: Holder 0) or names it
+		// in another pid namespace (a daemon in a container), waitExit
+		// counts a live daemon as exited, and the engine started
+		// beside it downloaded into its .part files. The daemon that
+		// answers with its pid is alive; a killed one's socket refuses
+		// the connection at once.
+		d := daemon.Dial(ctx, f.o.Paths.DaemonSocket())
+		if err := ctx.Err(); err != nil {
+			return err // interrupted while it was asked
+		}
+		switch {
+		case d != nil && d.PID() == old:
 			what = "the connection to the dist-client daemon broke in the middle of the download"
 			src = f.o.through(d)
 			how = fmt.Sprintf("the daemon (pid %d), still running, was asked again and downloads the rest", old)
+		case !exited:
+			f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
+			return left
 		}
 	}
 	if stopping {
