@@ -158,9 +158,11 @@ const hugeFrom = warmMax
 // start. So adviseRing decodes a frame of one byte declaring the window,
 // and advises the whole 2 MiB pages within warmMax of where that byte is;
 // the next frame of the same window reuses the ring. An install of that
-// package: 2,140 page faults against 2,850, 116 ms of CPU against 128
-// (five of each, interleaved); the ring starts anywhere in a 2 MiB page,
-// so one or two of them fit in it.
+// package, five fresh clients each, interleaved twice: 2,320-2,370 page
+// faults against 2,800-2,900, 108-120 ms of CPU against 110-145 (medians
+// 110 and 119); the ring starts anywhere in a 2 MiB page, so one or two
+// of them fit in it. In bench-swarm N=32 rows the installs took 5.0-5.2 s
+// of CPU against 5.6-6.1 s (docs/BENCHMARKS.md).
 func adviseRing(d *zstd.Decoder) {
 	if d.Reset(bytes.NewReader(zeroFrame(1))) != nil {
 		return

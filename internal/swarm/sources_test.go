@@ -247,8 +247,8 @@ func TestSourcesSinceAndMerge(t *testing.T) {
 
 // BenchmarkSourcesSinceManySeeds: what reading an event of many web seeds
 // costs (a daemon's events carry them; something else answering on its
-// socket can send as many as fit in a line). A search per seed took 2.9 s
-// for 40,000 seeds.
+// socket can send as many as fit in a line). A search per seed took
+// 4.97 s for 40,000 seeds here, the map 0.115 s.
 func BenchmarkSourcesSinceManySeeds(b *testing.B) {
 	const n = 40000
 	s := Sources{WebSeeds: make([]SeedActivity, n)}
