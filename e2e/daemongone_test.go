@@ -76,7 +76,10 @@ func TestStopDaemonDuringInstall(t *testing.T) {
 func stopDaemonDuringInstall(t *testing.T, restart bool) {
 	const size = 32 << 20
 	r := newRig(t, "")
-	pkg, part := r.publishCapped(size, "8MiB")
+	// 4 MiB/s: after the takeover the install has 5 s left, in which the
+	// late daemon below must find peer_addr taken (at 8 MiB/s, 2.7 s,
+	// tight on a loaded machine).
+	pkg, part := r.publishCapped(size, "4MiB")
 	// A port of its own, as a user's daemon has (the rig's port 0 lets
 	// any number of engines run): the new daemon binds the one the old
 	// one freed, and a daemon started while the install's engine has it
