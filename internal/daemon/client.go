@@ -24,6 +24,11 @@ type Client struct {
 	pid  int // the daemon's, as it answered Dial
 }
 
+// Close drops the connections the client keeps open to the daemon (Dial
+// leaves one idle for the next request). A client no one will ask again
+// should be closed: each open connection holds two goroutines.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
 // PID is the process ID of the daemon that answered Dial: a daemon that
 // answers after one said it is stopping is another one (a restart) when
 // it differs.

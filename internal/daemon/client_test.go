@@ -241,6 +241,38 @@ func TestDownloadAskedAgainOnACutConnection(t *testing.T) {
 	}
 }
 
+// TestCloseDropsTheConnection: Dial leaves its connection open for the
+// next request; Close drops it (a daemon that answered but is not the
+// one wanted, asked again and again while an install waits for a
+// restart, kept one open each, with two goroutines).
+func TestCloseDropsTheConnection(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{}, 1)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
+	srv := &http.Server{Handler: mux, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	c.Close()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the daemon's side of the connection is still open 5 s after Close")
+	}
+}
+
 // TestDownloadFromDaemonGoneBeforeAnswer: the daemon Dial found exits
 // before it answers the download (nothing listens any more): the error
 // matches ErrGone, as for a daemon that leaves a download in the middle,

@@ -122,14 +122,18 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 		if err := ctx.Err(); err != nil {
 			return err // interrupted while it was asked
 		}
-		switch {
-		case d != nil && d.PID() == old:
+		if d != nil && d.PID() == old {
 			what = "the connection to the dist-client daemon broke in the middle of the download"
 			src = f.o.through(d)
 			how = fmt.Sprintf("the daemon (pid %d), still running, was asked again and downloads the rest", old)
-		case !exited:
-			f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
-			return left
+		} else {
+			if d != nil {
+				d.Close() // another daemon, not the one that left
+			}
+			if !exited {
+				f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
+				return left
+			}
 		}
 	}
 	if stopping {
@@ -185,6 +189,9 @@ func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, err
 		if d != nil && d.PID() != old {
 			o.logger().Debug("a daemon answered again", "pid", d.PID(), "after", time.Since(start))
 			return d, nil
+		}
+		if d != nil {
+			d.Close() // the one that is stopping
 		}
 		if time.Since(exited) >= restartWait {
 			break

@@ -153,6 +153,7 @@ func (o *Options) holdCached(ctx context.Context, cached []catalog.Package) {
 	if d == nil {
 		return
 	}
+	defer d.Close()
 	req := daemon.Request{Keep: make([]daemon.Item, len(cached))}
 	for i, r := range cached {
 		req.Keep[i] = daemon.Item{Name: r.Name, Version: r.Version, InfoHash: r.InfoHash}
@@ -230,7 +231,7 @@ type daemonSource struct {
 }
 
 func (f daemonSource) Via() string { return " through dist-client daemon" }
-func (f daemonSource) Close()      {}
+func (f daemonSource) Close()      { f.d.Close() }
 
 func (f daemonSource) Fetch(ctx context.Context, rows, keep []catalog.Package, fe Events) error {
 	req := daemon.Request{Items: make([]daemon.Item, len(rows))}
