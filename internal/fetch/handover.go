@@ -55,9 +55,18 @@ func (f *Fetch) carryOn(ctx context.Context, err error, cached []catalog.Package
 			return err
 		}
 		err = f.handOver(ctx, err, stopping, cached, ev)
+		var stuck noHandover
+		if errors.As(err, &stuck) {
+			return stuck.error
+		}
 	}
 	return err
 }
+
+// noHandover is handOver's error when nothing could go on with the fetch:
+// the daemon's leaving, which carryOn returns as it is rather than try
+// again with it.
+type noHandover struct{ error }
 
 // handOver downloads what is left of the fetch after its daemon left it
 // (left, its error; stopping: it said it is stopping). A daemon that said
@@ -70,7 +79,8 @@ func (f *Fetch) carryOn(ctx context.Context, err error, cached []catalog.Package
 // no word but still answers with its pid (its connection cut) is asked
 // again; where one still runs after goneWait and does not answer, or no
 // engine can start (the daemon, alive after all, holds peer_addr), the
-// fetch fails with left.
+// fetch fails with left, and why no engine started (noHandover: carryOn
+// does not try again).
 //
 // A daemon started while that engine runs finds peer_addr taken and exits
 // with an error saying so; the unit's Restart=on-failure starts it again
@@ -132,7 +142,7 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 			}
 			if !exited {
 				f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
-				return left
+				return noHandover{left}
 			}
 		}
 	}
@@ -152,8 +162,10 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 	if src == nil {
 		s, err := f.o.startEngine()
 		if err != nil {
-			f.o.logger().Debug("cannot download without the daemon", "err", err)
-			return left
+			// Said beside the daemon's words: they alone ended in
+			// "install again to finish", not why this install could not
+			// (who holds peer_addr).
+			return noHandover{fmt.Errorf("%w; this install cannot download the rest itself: %v", left, err)}
 		}
 		src = s
 		how += "this install downloads the rest itself, from what the daemon had verified"
