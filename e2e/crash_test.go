@@ -20,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/buftest"
 )
 
 // rig is one harness driven from Go instead of a script.
@@ -179,34 +181,14 @@ func poll(timeout time.Duration, cond func() bool) bool {
 // started is a process started in the background whose exit is watched.
 type started struct {
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *buftest.Buffer
 	done chan error
-}
-
-// syncBuffer holds a started process's output: exec's goroutine writes it
-// while a test reads it (a poll for a line of a daemon's log), which on a
-// bytes.Buffer is a data race.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (r *rig) start(ctx context.Context, binary, home, config string, args ...string) *started {
 	r.t.Helper()
 	cmd := r.cmd(ctx, binary, home, config, args...)
-	out := &syncBuffer{}
+	out := &buftest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		r.t.Fatal(err)

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -59,33 +60,15 @@ func dialAndReport(sock string) int {
 	return 0
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startDaemon listens at sock and serves with a real engine and the
 // catalog of catalogDir until the test ends; it returns the daemon's log.
-func startDaemon(t *testing.T, sock, catalogDir string) *syncBuffer {
+func startDaemon(t *testing.T, sock, catalogDir string) *buftest.Buffer {
 	t.Helper()
 	return startDaemonIn(t, sock, catalogDir, t.TempDir())
 }
 
 // startDaemonIn is startDaemon with the engine's files in cacheDir.
-func startDaemonIn(t *testing.T, sock, catalogDir, cacheDir string) *syncBuffer {
+func startDaemonIn(t *testing.T, sock, catalogDir, cacheDir string) *buftest.Buffer {
 	t.Helper()
 	ln, err := Listen(sock)
 	if err != nil {
@@ -96,7 +79,7 @@ func startDaemonIn(t *testing.T, sock, catalogDir, cacheDir string) *syncBuffer 
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &buftest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, ln, engine, catalogDir, slog.New(slog.NewTextHandler(logs, nil))) }()

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/config"
 )
 
@@ -80,7 +81,7 @@ func TestStopEndsDownloads(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
 	served := make(chan error, 1)
-	var logged syncBuffer
+	var logged buftest.Buffer
 	go func() { served <- Serve(ctx, ln, engine, dir, slog.New(slog.NewTextHandler(&logged, nil))) }()
 	c := Dial(context.Background(), sock)
 	if c == nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
@@ -52,7 +53,7 @@ func TestUnlistedStopsSeeding(t *testing.T) {
 		{InfoHash: gone, Name: "gone-1.0.0.tar.zst", State: "seeding"},
 		{InfoHash: busy, Name: "new-2.0.0.tar.zst", State: "downloading"},
 	}
-	logs := &syncBuffer{}
+	logs := &buftest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	drop, serial, err := unlisted(context.Background(), torrents, dir, 0, logger)
 	if err != nil || serial != 0 || len(drop) != 1 || drop[0].HexString() != gone {
@@ -92,7 +93,7 @@ func TestUninstalledStopsSeeding(t *testing.T) {
 	}
 	before := map[string]bool{"kept-1.0.0.tar.zst": true, "gone-1.0.0.tar.zst": true, "busy-1.0.0.tar.zst": true}
 	now := map[string]bool{"kept-1.0.0.tar.zst": true}
-	logs := &syncBuffer{}
+	logs := &buftest.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	drop := uninstalledSince(before, now, torrents, logger)
 	if len(drop) != 1 || drop[0].HexString() != gone {

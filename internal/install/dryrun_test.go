@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/fetch"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
@@ -63,7 +64,7 @@ func TestPastRate(t *testing.T) {
 // resort; it was "WEB SEED yes" for both, which a newcomer read as a web
 // seed that would serve the download.
 func TestDryRunHTTPColumn(t *testing.T) {
-	var out syncBuffer
+	var out buftest.Buffer
 	c := &Client{UI: ui.New(&out, &out, false)}
 	c.printDryRun(&DryRun{Download: 3 << 10, Packages: []Availability{
 		{Name: "a", Version: "1.0.0", Size: 1 << 10, Seeders: 1, SeederReachable: true, WebSeed: true, WebSeedLastResort: true, OK: true},

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/installed"
 	"github.com/distpac/distpac/internal/state"
 )
@@ -121,7 +122,7 @@ func TestVerboseInstallSaysWhatItDoes(t *testing.T) {
 	w.publishHello()
 	w.client.source = &dirSource{w: w}
 	os.Remove(filepath.Join(w.client.Paths.Cache(), "hello-1.0.0.tar.zst")) // hello downloads, libgreet is cached
-	var log syncBuffer
+	var log buftest.Buffer
 	w.client.Logger = slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
 		t.Fatalf("%v\n%s", err, w.out)

@@ -1,16 +1,15 @@
 package install
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/installed"
@@ -29,32 +28,8 @@ type world struct {
 	t      testing.TB
 	dir    string
 	pub    *publish.Publisher
-	out    *syncBuffer
+	out    *buftest.Buffer
 	client *Client
-}
-
-// syncBuffer is a bytes.Buffer safe for the printer's writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.b.Reset()
 }
 
 func newWorld(t *testing.T) *world {
@@ -67,7 +42,7 @@ func newWorld(t *testing.T) *world {
 func worldAt(t testing.TB, dir string) *world {
 	scfg := &config.Server{}
 	scfg.ApplyDefaults()
-	w := &world{t: t, dir: dir, out: &syncBuffer{}}
+	w := &world{t: t, dir: dir, out: &buftest.Buffer{}}
 	w.pub = &publish.Publisher{Paths: paths.Home{Root: filepath.Join(dir, "server")}.Server(), Config: scfg, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	cfg := &config.Client{Prefix: filepath.Join(dir, "prefix")}
 	cfg.ApplyDefaults()
