@@ -32,3 +32,9 @@ func (s *Buffer) Reset() {
 	defer s.mu.Unlock()
 	s.b.Reset()
 }
+
+func (s *Buffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}

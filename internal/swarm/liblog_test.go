@@ -6,36 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/swarm/peertest"
 )
-
-// lockedBuffer is a log sink for an engine's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *lockedBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
-}
 
 // An extended handshake the library cannot parse was logged whole, five log
 // bytes for each byte a peer sent: 100 such messages of 256 KiB grew
@@ -44,7 +20,7 @@ func (l *lockedBuffer) Len() int {
 func TestHostilePeerCannotFloodTheLog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	var log lockedBuffer
+	var log buftest.Buffer
 	seeder, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)

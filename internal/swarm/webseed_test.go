@@ -21,6 +21,7 @@ import (
 	"github.com/anacrolix/torrent/metainfo"
 	"golang.org/x/time/rate"
 
+	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -569,7 +570,7 @@ func TestWebSeedDripFailsOver(t *testing.T) {
 				t.Fatal(err)
 			}
 			torrentBytes := withURLList(t, meta.Torrent, []string{bad.URL + "/packages/", good.URL + "/packages/"})
-			var logs lockedBuffer
+			var logs buftest.Buffer
 			leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 100 * time.Millisecond,
 				Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 			if err != nil {
