@@ -213,14 +213,21 @@ func (s *started) running() bool {
 	}
 }
 
+// wait waits for the process to exit and returns how it ended, leaving
+// that in done for the rig's cleanup (and the next wait).
+func (s *started) wait() error {
+	err := <-s.done
+	s.done <- err
+	return err
+}
+
 // kill9 sends SIGKILL to the process and waits for it.
 func (s *started) kill9(t *testing.T) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9 %d: %v", s.cmd.Process.Pid, err)
 	}
-	err := <-s.done
-	s.done <- err
+	s.wait()
 }
 
 func fileSize(path string) int64 {
@@ -541,8 +548,7 @@ func TestConcurrentInstalls(t *testing.T) {
 	var stdout2, stderr2 bytes.Buffer
 	cmd2.Stdout, cmd2.Stderr = &stdout2, &stderr2
 	err2 := cmd2.Run()
-	err1 := <-p1.done
-	p1.done <- err1
+	err1 := p1.wait()
 	if err1 != nil || err2 != nil {
 		t.Fatalf("install alpha: %v\n%s\ninstall beta: %v\n%s%s", err1, p1.out, err2, &stdout2, &stderr2)
 	}

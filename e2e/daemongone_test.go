@@ -32,9 +32,7 @@ func TestKillDaemonDuringInstall(t *testing.T) {
 	d, _ := r.startDaemon(ctx)
 	p := r.installAThird(ctx, size, part)
 	d.kill9(t)
-	err := <-p.done
-	p.done <- err // for the rig's cleanup
-	if err != nil {
+	if err := p.wait(); err != nil {
 		t.Fatalf("install: %v\n%s", err, p.out)
 	}
 	out := p.out.String()
@@ -105,10 +103,9 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("kill -TERM %d: %v", d.cmd.Process.Pid, err)
 	}
-	if err := <-d.done; err != nil {
+	if err := d.wait(); err != nil {
 		t.Fatalf("the daemon stopped with %v:\n%s", err, d.out)
 	}
-	d.done <- nil
 	t.Logf("the daemon exited %v after SIGTERM", time.Since(term).Round(time.Millisecond))
 	var d2 *started
 	if restart {
@@ -125,9 +122,7 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 		}
 		t.Logf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
 	}
-	err = <-p.done
-	p.done <- err // for the rig's cleanup
-	if err != nil {
+	if err := p.wait(); err != nil {
 		t.Fatalf("install: %v\n%s", err, p.out)
 	}
 	out := p.out.String()
@@ -199,9 +194,7 @@ func TestCutDaemonConnectionDuringInstall(t *testing.T) {
 	px := newCutProxy(t, sock, real)
 	p := r.installAThird(ctx, size, part)
 	px.cut()
-	err := <-p.done
-	p.done <- err // for the rig's cleanup
-	if err != nil {
+	if err := p.wait(); err != nil {
 		t.Fatalf("install: %v\n%s", err, p.out)
 	}
 	out := p.out.String()

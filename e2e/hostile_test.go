@@ -369,8 +369,7 @@ func TestInterruptKeepsPartialDownload(t *testing.T) {
 		t.Fatalf("the download never got a third of the way:\n%s", p.out)
 	}
 	p.cmd.Process.Signal(syscall.SIGINT)
-	err := <-p.done
-	p.done <- err
+	p.wait()
 	out := p.out.String()
 	if !regexp.MustCompile(`(?m)^warning: interrupted: [0-9.]+ [KM]iB of big 1\.0\.0's archive is kept in .*: the next install or upgrade that needs it resumes from there$`).MatchString(out) ||
 		!strings.Contains(out, "dist-client: interrupted") {

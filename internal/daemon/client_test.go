@@ -25,11 +25,6 @@ import (
 // items=0 leaves the torrents out, as serve does.
 func fakeDaemon(t *testing.T, status func() Status, finished func() Event) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
 		st := status()
@@ -39,10 +34,45 @@ func fakeDaemon(t *testing.T, status func() Status, finished func() Event) strin
 		json.NewEncoder(w).Encode(st)
 	})
 	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(finished()) })
-	srv := &http.Server{Handler: mux}
+	sock, _ := serveFake(t, mux, nil)
+	return sock
+}
+
+// serveFake serves mux on a unix socket of the test's, with the server's
+// other fields set by set (may be nil) first, until the test ends.
+func serveFake(t *testing.T, mux *http.ServeMux, set func(*http.Server)) (string, *http.Server) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "s")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
+	if set != nil {
+		set(srv)
+	}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return sock
+	return sock, srv
+}
+
+// dialFake serves, on a unix socket of the test's, a daemon whose status
+// says pid 1 and whose download is download (nil: none); set (may be
+// nil) sets the server's other fields before it serves. It returns the
+// client Dial made and the server, closed when the test ends.
+func dialFake(t *testing.T, download http.HandlerFunc, set func(*http.Server)) (*Client, *http.Server) {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
+	if download != nil {
+		mux.HandleFunc("POST /download", download)
+	}
+	sock, srv := serveFake(t, mux, set)
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	return c, srv
 }
 
 func reports(n int, archive string) []Report {
@@ -182,26 +212,12 @@ func TestSocketAnswersWhileSeedingIsSetUp(t *testing.T) {
 // kept"): the error said "What was downloaded is kept, and the next
 // install resumes it" beside it, and when nothing was kept.
 func TestDownloadFromDaemonThatDies(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
-	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) {
+	c, _ := dialFake(t, func(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(Event{Bytes: 1, Total: 2})
 		w.(http.Flusher).Flush()
 		panic(http.ErrAbortHandler) // the connection is cut mid-stream, as by the daemon's death
-	})
-	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.Serve(ln)
-	defer srv.Close()
-	c := Dial(context.Background(), sock)
-	if c == nil {
-		t.Fatal("no daemon found at the socket")
-	}
-	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	}, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 	if err == nil || !strings.HasSuffix(err.Error(), "(the daemon stopped answering: is it still running (dist-client status)?)") || strings.Contains(err.Error(), "kept") {
 		t.Fatalf("Download from a daemon that died: %v", err)
 	}
@@ -213,29 +229,15 @@ func TestDownloadFromDaemonThatDies(t *testing.T) {
 // again on a new connection. It failed with "daemon: Post …: EOF", which
 // is neither the daemon's word nor a download it left.
 func TestDownloadAskedAgainOnACutConnection(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var asked atomic.Int32
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
-	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
+	c, _ := dialFake(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		if asked.Add(1) == 1 {
 			panic(http.ErrAbortHandler) // closed with no answer
 		}
 		json.NewEncoder(w).Encode(Event{Finished: true})
-	})
-	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.Serve(ln)
-	defer srv.Close()
-	c := Dial(context.Background(), sock)
-	if c == nil {
-		t.Fatal("no daemon found at the socket")
-	}
-	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	}, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 	if err != nil || asked.Load() != 2 {
 		t.Fatalf("Download over a connection cut before the answer: %v after %d requests; want success on the second", err, asked.Load())
 	}
@@ -246,25 +248,14 @@ func TestDownloadAskedAgainOnACutConnection(t *testing.T) {
 // one wanted, asked again and again while an install waits for a
 // restart, kept one open each, with two goroutines).
 func TestCloseDropsTheConnection(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	closed := make(chan struct{}, 1)
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
-	srv := &http.Server{Handler: mux, ConnState: func(_ net.Conn, s http.ConnState) {
-		if s == http.StateClosed {
-			closed <- struct{}{}
+	c, _ := dialFake(t, nil, func(srv *http.Server) {
+		srv.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateClosed {
+				closed <- struct{}{}
+			}
 		}
-	}}
-	go srv.Serve(ln)
-	defer srv.Close()
-	c := Dial(context.Background(), sock)
-	if c == nil {
-		t.Fatal("no daemon found at the socket")
-	}
+	})
 	c.Close()
 	select {
 	case <-closed:
@@ -278,21 +269,9 @@ func TestCloseDropsTheConnection(t *testing.T) {
 // matches ErrGone, as for a daemon that leaves a download in the middle,
 // so that the install goes on without it. It was a plain error.
 func TestDownloadFromDaemonGoneBeforeAnswer(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
-	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
-	go srv.Serve(ln)
-	c := Dial(context.Background(), sock)
-	if c == nil {
-		t.Fatal("no daemon found at the socket")
-	}
+	c, srv := dialFake(t, nil, nil)
 	srv.Close() // the daemon exits: its listener and connections close
-	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 	if !errors.Is(err, ErrGone) {
 		t.Fatalf("Download from a daemon gone before it answered: %v; want ErrGone", err)
 	}
@@ -306,15 +285,8 @@ func TestDownloadFromDaemonGoneBeforeAnswer(t *testing.T) {
 // A daemon started before requests had Keep (the binary upgraded under a
 // running daemon) refuses the field; the client asks again without it.
 func TestDownloadFromOlderDaemonWithoutKeep(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "s")
-	ln, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	asked := 0
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Status{PID: 1}) })
-	mux.HandleFunc("POST /download", func(w http.ResponseWriter, r *http.Request) {
+	c, _ := dialFake(t, func(w http.ResponseWriter, r *http.Request) {
 		asked++
 		var old struct{ Items []Item } // the request as older daemons decode it
 		dec := json.NewDecoder(r.Body)
@@ -324,15 +296,8 @@ func TestDownloadFromOlderDaemonWithoutKeep(t *testing.T) {
 			return
 		}
 		json.NewEncoder(w).Encode(Event{Finished: true})
-	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	defer srv.Close()
-	c := Dial(context.Background(), sock)
-	if c == nil {
-		t.Fatal("no daemon found at the socket")
-	}
-	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}, Keep: []Item{{Name: "b", Version: "1"}}}, 0, nil)
+	}, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}, Keep: []Item{{Name: "b", Version: "1"}}}, 0, nil)
 	if err != nil || asked != 2 {
 		t.Fatalf("Download from an older daemon: %v after %d requests; want success on the second", err, asked)
 	}

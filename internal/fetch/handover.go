@@ -145,8 +145,7 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 				return noHandover{left}
 			}
 		}
-	}
-	if stopping {
+	} else {
 		what = "dist-client daemon is stopping (restart?) in the middle of the download"
 		d, err := f.o.waitRestart(ctx, old)
 		if err != nil {

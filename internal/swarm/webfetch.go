@@ -341,7 +341,6 @@ func (w *webSeedReader) Read(p []byte) (int, error) {
 		if w.readNS != nil {
 			w.readNS.Store(time.Now().UnixNano())
 		}
-
 		if w.limit != nil {
 			// The download cap's wait is this client's, not the seed's
 			// silence: at a cap under burst/idle (1.6 KiB/s against the
