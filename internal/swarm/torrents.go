@@ -106,7 +106,10 @@ func (e *Engine) Seed(ctx context.Context, torrentBytes []byte, verify bool) (me
 }
 
 // Drop stops sharing a torrent. Its file stays on disk.
-func (e *Engine) Drop(ih metainfo.Hash) {
+func (e *Engine) Drop(ih metainfo.Hash) { e.drop(ih) }
+
+// drop is Drop, reporting whether the engine held the torrent.
+func (e *Engine) drop(ih metainfo.Hash) bool {
 	// A web-seed fetch must end first: the library's piece verification
 	// keeps its client lock for good when the torrent closes under it.
 	e.stopWebFetch(ih)
@@ -125,6 +128,7 @@ func (e *Engine) Drop(ih metainfo.Hash) {
 		adjustMemoryLimit(-1)
 		t.Drop()
 	}
+	return ok
 }
 
 // payloadGone drops a torrent whose payload file was deleted under it
@@ -145,8 +149,8 @@ func (e *Engine) payloadGone(ih metainfo.Hash) {
 	}
 }
 
-// dropIdle drops ih if no Download of it is running and cond holds, and
-// says whether it did. Under vanishMu, cond too, so that a Download that
+// dropIdle drops ih if the engine holds it, no Download of it is running
+// and cond holds, and says whether it did. Under vanishMu, cond too, so that a Download that
 // starts meanwhile (its add drops and adds the torrent again, then marks
 // it running) is seen running, not dropped after its start; nothing once
 // the engine is closed.
@@ -161,8 +165,10 @@ func (e *Engine) dropIdle(ih metainfo.Hash, cond func() bool) bool {
 	if e.downloadRunning(ih) || !cond() {
 		return false
 	}
-	e.Drop(ih)
-	return true
+	// Another look may have dropped it since this one listed the
+	// torrents (the daemon's status and its periodic look, a read):
+	// only the one that dropped it says so, once.
+	return e.drop(ih)
 }
 
 // dropVanished drops the torrents whose payload file is gone and that no

@@ -109,3 +109,29 @@ func TestDropVanished(t *testing.T) {
 		t.Errorf("seeded torrents left %q, want only %q", left, ihs[1:])
 	}
 }
+
+// TestVanishedDroppedOnce: two looks that listed the torrents before
+// either dropped the deleted archive's (the daemon's status and its
+// periodic look, at the same moment) report it once between them, so the
+// log says "removed from disk" once. Before, both dropped it and both
+// said so.
+func TestVanishedDroppedOnce(t *testing.T) {
+	dir := t.TempDir()
+	e := newEngine(t, dir, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, ih := seedRandom(t, ctx, e, dir, "gone-1.0.0.tar.zst", 64<<10)
+	path := filepath.Join(dir, "gone-1.0.0.tar.zst")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	absent := func() bool { return payloadAbsent(path) }
+	// Each look listed the torrent, then drops it: the second finds it
+	// gone already.
+	if !e.dropIdle(ih, absent) {
+		t.Fatal("the first look did not drop the torrent of a deleted archive")
+	}
+	if e.dropIdle(ih, absent) {
+		t.Error("the second look reported dropping a torrent the first had dropped")
+	}
+}
