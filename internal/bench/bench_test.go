@@ -90,9 +90,10 @@ func TestWatchPeakRSS(t *testing.T) {
 }
 
 // TestTransferFigures reads the wasted bytes, the pieces that failed their
-// hash, the last download's end and the first payload byte (the engine's
-// start, Ended - Elapsed, plus FirstByte, from the run's start) from an
-// install's --json report, over every archive.
+// hash, the first download's start (the engine's start, Ended - Elapsed,
+// from the run's start), the first payload byte (that start plus
+// FirstByte) and the last download's end from an install's --json report,
+// over every archive.
 func TestTransferFigures(t *testing.T) {
 	t0 := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	rep := &fetch.Report{Archives: []fetch.ArchiveReport{
@@ -105,27 +106,39 @@ func TestTransferFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	tests := []struct {
-		name       string
-		report     []byte
-		wasted     int64
-		failures   int
-		downloaded time.Duration
-		firstByte  time.Duration
+		name   string
+		report []byte
+		want   transferFigs
 	}{
 		// a: started at 1 s, first byte at 1.3 s; b: started at 1.5 s,
 		// first byte at 2.4 s. The earlier counts.
-		{"two archives and a cached one", b, 150, 3, 20500 * time.Millisecond, 1300 * time.Millisecond},
-		{"no transfer", []byte(`{"changes":[]}`), 0, 0, 0, 0},
-		{"not json", []byte("dist-client: boom"), 0, 0, 0, 0},
+		{"two archives and a cached one", b, transferFigs{wasted: 150, hashFailures: 3, started: time.Second, firstByte: 1300 * time.Millisecond, downloaded: 20500 * time.Millisecond}},
+		{"no transfer", []byte(`{"changes":[]}`), transferFigs{}},
+		{"not json", []byte("dist-client: boom"), transferFigs{}},
 	}
 	for _, tt := range tests {
-		w, f, d, fb := transferFigures(tt.report, t0)
-		if w != tt.wasted || f != tt.failures || d != tt.downloaded || fb != tt.firstByte {
-			t.Errorf("%s: transferFigures = %d, %d, %v, %v; want %d, %d, %v, %v", tt.name, w, f, d, fb, tt.wasted, tt.failures, tt.downloaded, tt.firstByte)
+		if got := transferFigures(tt.report, t0); got != tt.want {
+			t.Errorf("%s: transferFigures = %+v, want %+v", tt.name, got, tt.want)
 		}
 	}
 	if got := meanPositive([]time.Duration{0, time.Second, 3 * time.Second}); got != 2*time.Second {
 		t.Errorf("meanPositive = %v, want 2s (zeros are clients without a figure)", got)
+	}
+}
+
+// TestPhasesOf: a row's phases are when its downloads started, how long
+// they took and how long after its download each install ended, as
+// ranges with means; a client without a figure leaves the line out.
+func TestPhasesOf(t *testing.T) {
+	s := time.Second
+	figs := []transferFigs{{started: s, downloaded: 9 * s}, {started: 2 * s, downloaded: 10 * s}}
+	got, ok := phasesOf(figs, []time.Duration{9500 * time.Millisecond, 10 * s})
+	want := "downloads started 1.00-2.00 s (mean 1.50) after the row's start and took 8.00-8.00 s (mean 8.00); installs ended 0.00-0.50 s (mean 0.25) after their download"
+	if !ok || got != want {
+		t.Errorf("phasesOf = %q, %v; want %q", got, ok, want)
+	}
+	if _, ok := phasesOf(append(figs, transferFigs{}), []time.Duration{s, s, s}); ok {
+		t.Error("phasesOf with a client that reported no download gave a line")
 	}
 }
 

@@ -165,10 +165,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	errs := make([]error, n)
 	installRSS := make([]int64, n)
 	installCPU := make([]time.Duration, n)
-	wasted := make([]int64, n)
-	hashFailures := make([]int, n)
-	downloaded := make([]time.Duration, n)
-	firstByte := make([]time.Duration, n)
+	figures := make([]transferFigs, n)
 	var wg sync.WaitGroup
 	for i, c := range clients {
 		wg.Add(1)
@@ -189,11 +186,16 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 				return
 			}
 			installCPU[i] = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
-			wasted[i], hashFailures[i], downloaded[i], firstByte[i] = transferFigures(report.Bytes(), t0)
+			figures[i] = transferFigures(report.Bytes(), t0)
 		}()
 	}
 	wg.Wait()
-	row.HashFailures = sum(hashFailures)
+	var downloaded, firstByte []time.Duration
+	for _, f := range figures {
+		row.HashFailures += f.hashFailures
+		row.WastedMax = max(row.WastedMax, float64(f.wasted)/float64(o.F))
+		downloaded, firstByte = append(downloaded, f.downloaded), append(firstByte, f.firstByte)
+	}
 	for _, err := range errs {
 		if err != nil {
 			// Pieces that failed their hash at the other clients may be
@@ -203,6 +205,9 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 			}
 			return row, err
 		}
+	}
+	if p, ok := phasesOf(figures, times); ok { // before summarise sorts times
+		fmt.Fprintf(o.Stderr, "distpac N=%d: %s\n", n, p)
 	}
 	summarise(&row, times)
 	row.Downloaded = slices.Max(downloaded)
@@ -235,19 +240,9 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 		row.InstallRSS = max(row.InstallRSS, r)
 		row.InstallCPU += installCPU[i]
 		row.CPU += installCPU[i]
-		row.WastedMax = max(row.WastedMax, float64(wasted[i])/float64(o.F))
 	}
 	// On the lab, what the links carried, counted by the kernel.
 	return row, meter.finish(&row, o.F, o.U, o.u)
-}
-
-// sum adds up ns.
-func sum(ns []int) int {
-	t := 0
-	for _, n := range ns {
-		t += n
-	}
-	return t
 }
 
 // installReport parses the --json output of dist-client install.
@@ -257,30 +252,78 @@ func installReport(b []byte) (install.Summary, error) {
 	return s, err
 }
 
-// transferFigures reads from an install's --json report the payload it
-// threw away, how many pieces failed their hash (0 when it has none), and
-// when, after t0, its last download ended (0 when none is reported).
-func transferFigures(report []byte, t0 time.Time) (wasted int64, hashFailures int, downloaded, firstByte time.Duration) {
+// transferFigs is what the bench reads from one install's --json report
+// (transferFigures).
+type transferFigs struct {
+	wasted       int64 // payload thrown away
+	hashFailures int   // pieces that failed their hash
+	// From the run's start: when the first download started (the
+	// engine's start, Ended - Elapsed: the install had asked its daemon),
+	// when the first payload byte came, and when the last download ended;
+	// 0 when none is reported.
+	started, firstByte, downloaded time.Duration
+}
+
+// transferFigures reads an install's --json report, over every archive
+// (zero figures for a report that is not one).
+func transferFigures(report []byte, t0 time.Time) transferFigs {
+	var f transferFigs
 	s, err := installReport(report)
 	if err != nil || s.Transfer == nil {
-		return 0, 0, 0, 0
+		return f
 	}
 	for _, a := range s.Transfer.Archives {
-		wasted += a.Wasted
-		hashFailures += a.HashFailures
+		f.wasted += a.Wasted
+		f.hashFailures += a.HashFailures
 		if a.Ended.IsZero() {
 			continue
 		}
-		downloaded = max(downloaded, a.Ended.Sub(t0))
+		f.downloaded = max(f.downloaded, a.Ended.Sub(t0))
 		// The engine's start is Ended - Elapsed, on the same clock.
+		start := a.Ended.Add(-a.Elapsed).Sub(t0)
+		if f.started == 0 || start < f.started {
+			f.started = start
+		}
 		if a.FirstByte > 0 {
-			fb := a.Ended.Add(a.FirstByte - a.Elapsed).Sub(t0)
-			if firstByte == 0 || fb < firstByte {
-				firstByte = fb
+			fb := start + a.FirstByte
+			if f.firstByte == 0 || fb < f.firstByte {
+				f.firstByte = fb
 			}
 		}
 	}
-	return wasted, hashFailures, downloaded, firstByte
+	return f
+}
+
+// phasesOf says where a distpac row's time went, from its installs'
+// figures and their ends (times, from the run's start): when the
+// downloads started, how long they took, and how long after its download
+// each install ended. On the lab's two cores N installs start at once
+// (runtime, package inits, the databases and the plan, each about 45 ms
+// of CPU) and end together (the rest of the extraction, the script, the
+// record), so the first and the last phase are where the machine, not
+// the swarm, sets the pace. ok is false when a figure is missing.
+func phasesOf(figs []transferFigs, times []time.Duration) (string, bool) {
+	var started, took, tail []time.Duration
+	for i, f := range figs {
+		if f.started <= 0 || f.downloaded <= 0 || i >= len(times) {
+			return "", false
+		}
+		started = append(started, f.started)
+		took = append(took, f.downloaded-f.started)
+		tail = append(tail, times[i]-f.downloaded)
+	}
+	if len(started) == 0 {
+		return "", false
+	}
+	span := func(ds []time.Duration) string {
+		var sum time.Duration
+		for _, d := range ds {
+			sum += d
+		}
+		return fmt.Sprintf("%.2f-%.2f s (mean %.2f)", slices.Min(ds).Seconds(), slices.Max(ds).Seconds(), (sum / time.Duration(len(ds))).Seconds())
+	}
+	return fmt.Sprintf("downloads started %s after the row's start and took %s; installs ended %s after their download",
+		span(started), span(took), span(tail)), true
 }
 
 // meanPositive is the mean of the durations above 0, or 0.
