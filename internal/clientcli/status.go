@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
-	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -137,10 +135,7 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 		}
 		// The URL comes from sync.json: quoted if it holds what a terminal
 		// would act on (escape sequences, an attacker's run).
-		from := cmp.Or(c.ServerURL, "an unknown server")
-		if strings.ContainsFunc(from, func(r rune) bool { return !unicode.IsPrint(r) }) {
-			from = strconv.Quote(from)
-		}
+		from := ui.Untrusted(cmp.Or(c.ServerURL, "an unknown server"), maxURLShown)
 		e.UI.Dataf("catalog:  serial %d, %s from %s, %s, %s\n", c.Serial, ui.Count(c.Packages, "package version"), from, synced, valid)
 		if c.StateErr != "" {
 			e.UI.Warnf("%s\n", c.StateErr)
@@ -166,6 +161,9 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 		e.UI.Dataf("          %s %s, kept back: %s cannot be installed: %s\n", k.Name, k.Version, k.Newest, k.Why)
 	}
 }
+
+// maxURLShown bounds the server URL status shows from sync.json.
+const maxURLShown = 1 << 10
 
 // ago is a short human duration since t, whole units counted down
 // (catalogclient.Age: "2m" for 2m12s; "2m0s" read as exact).

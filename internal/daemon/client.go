@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/ui"
 )
 
 // Client talks to a running daemon.
@@ -77,15 +78,17 @@ func (c *Client) status(ctx context.Context, items bool) (Status, error) {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("daemon: %s", resp.Status)
+		return st, fmt.Errorf("daemon: %s", shownField(resp.Status))
 	}
 	r := &io.LimitedReader{R: resp.Body, N: limit + 1}
 	if err := json.NewDecoder(r).Decode(&st); err != nil {
 		if r.N <= 0 {
 			return st, fmt.Errorf("daemon: status over %d MiB", limit>>20)
 		}
-		return st, fmt.Errorf("daemon: bad status: %w", err)
+		// A JSON error quotes what it met: a number of megabytes.
+		return st, fmt.Errorf("daemon: bad status: %s", ui.Untrusted(err.Error(), maxShownError))
 	}
+	st.shown()
 	return st, nil
 }
 
@@ -129,6 +132,7 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 		if line == "" {
 			line = resp.Status
 		}
+		line = ui.Untrusted(line, maxShownError)
 		// A daemon started before Keep existed (the binary was upgraded
 		// under it) refuses the field: it is asked again without it, as
 		// it downloaded before.
@@ -143,8 +147,9 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 	for sc.Scan() {
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return fmt.Errorf("daemon: bad event: %w", err)
+			return fmt.Errorf("daemon: bad event: %s", ui.Untrusted(err.Error(), maxShownError))
 		}
+		ev.shown()
 		if progress != nil {
 			progress(ev)
 		}

@@ -118,3 +118,33 @@ func TestCount(t *testing.T) {
 		}
 	}
 }
+
+// TestUntrusted: text from outside is shown as it is when a terminal only
+// prints it (non-ASCII letters and the joiner Persian needs included: not
+// escaped twice), quoted with its control characters, bidirectional
+// controls and bytes that are not UTF-8 escaped otherwise, and cut past
+// the limit between runes, saying how long it was.
+func TestUntrusted(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		limit    int
+		want     string
+	}{
+		{"honest", `daemon: bad request: progress_ms "x" is not a number`, 100, `daemon: bad request: progress_ms "x" is not a number`},
+		{"letters of other scripts", "café \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645", 100, "café \u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"},
+		{"already escaped", `refused: "\x1b[2J"`, 100, `refused: "\x1b[2J"`},
+		{"escape sequences", "failed: \x1b[2J\x1b[31mred\x1b[0m\r\x07", 100, `"failed: \x1b[2J\x1b[31mred\x1b[0m\r\a"`},
+		{"a newline", "one\ntwo", 100, `"one\ntwo"`},
+		{"C1 control (CSI)", "a\u009b2Jb", 100, `"a\u009b2Jb"`},
+		{"bidi override", "safe \u202egnp.exe", 100, `"safe \u202egnp.exe"`},
+		{"not UTF-8", "a\xffb", 100, `"a\xffb"`},
+		{"long", strings.Repeat("B", 50), 10, "BBBBBBBBBB…(50 bytes)"},
+		{"long, cut between runes", "aéééé", 4, "aé…(9 bytes)"},
+		{"long and hostile", "\x1b[2J" + strings.Repeat("B", 50), 6, `"\x1b[2JBB"…(54 bytes)`},
+		{"exactly the limit", "abcd", 4, "abcd"},
+	} {
+		if got := Untrusted(tc.in, tc.limit); got != tc.want {
+			t.Errorf("%s: Untrusted(%q, %d) = %q, want %q", tc.name, tc.in, tc.limit, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package daemon
+
+import (
+	"github.com/distpac/distpac/internal/ui"
+)
+
+// What the client takes from the daemon's answers to show the user
+// (errors, warnings, web seeds' names and words, hosts) is made safe to
+// show here, where it crosses the socket (ui.Untrusted): whatever answers
+// there (a fake daemon of the same user, a buggy one) is another
+// process, and its text reached the user's terminal as it came, escape
+// sequences and 5,000-byte lines included. Honest text, which a terminal
+// only prints, passes unchanged; names only matched against the plan
+// (Prefix's keys) are left as they are.
+const (
+	// maxShownError bounds a download's error as the daemon sent it: a
+	// stall's names up to four web seeds with their last answer and
+	// failure (each at most 256 bytes, swarm's maxSeedText) and the
+	// archives, well under it.
+	maxShownError = 4 << 10
+	// maxShownField bounds a name, URL, host or web seed's answer.
+	maxShownField = 512
+)
+
+func shownField(s string) string { return ui.Untrusted(s, maxShownField) }
+
+// shown makes ev's text safe to show.
+func (ev *Event) shown() {
+	ev.Error = ui.Untrusted(ev.Error, maxShownError)
+	ev.FailedArchive = shownField(ev.FailedArchive)
+	if r := ev.Refused; r != nil {
+		r.URL, r.UnauthorizedURL = shownField(r.URL), shownField(r.UnauthorizedURL)
+	}
+	if ev.Completed != nil {
+		ev.Completed.shown()
+	}
+	for i := range ev.Reports {
+		ev.Reports[i].shown()
+	}
+	if b := ev.Busy; b != nil {
+		b.Seed, b.Said = shownField(b.Seed), shownField(b.Said)
+	}
+	if s := ev.Sources; s != nil {
+		for i := range s.WebSeeds {
+			w := &s.WebSeeds[i]
+			w.Seed, w.URL, w.Answer, w.Failed = shownField(w.Seed), shownField(w.URL), shownField(w.Answer), shownField(w.Failed)
+		}
+	}
+}
+
+// shown makes r's text safe to show: the web seeds' hosts name where
+// bytes came from in the transfer report.
+func (r *Report) shown() {
+	r.Archive, r.InfoHash = shownField(r.Archive), shownField(r.InfoHash)
+	for i, h := range r.WebSeeds {
+		r.WebSeeds[i] = shownField(h)
+	}
+}
+
+// shown makes st's text safe to show (dist-client status prints it).
+func (st *Status) shown() {
+	st.Listen, st.Seed = shownField(st.Listen), shownField(st.Seed)
+	for i := range st.Items {
+		it := &st.Items[i]
+		it.InfoHash, it.Name, it.State = shownField(it.InfoHash), shownField(it.Name), shownField(it.State)
+	}
+}

@@ -1,0 +1,134 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// hostileText is what a fake daemon writes to the user's terminal through
+// the client: it clears the screen, recolours it, goes back to the start
+// of the line and rings the bell, in a line of 10,000 bytes.
+var hostileText = "\x1b[2J\x1b[31mPWNED\x1b[0m\r\a" + strings.Repeat("B", 10000)
+
+// fillStrings sets every settable string of v (through structs, pointers
+// and slices, which it makes) to s: every field a daemon's answer can
+// carry text in, the ones added after this test included. Maps are left
+// alone (Prefix: archives the client only looks up).
+func fillStrings(v reflect.Value, s string) {
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Pointer:
+		if v.Type().Elem().Kind() == reflect.Struct {
+			v.Set(reflect.New(v.Type().Elem()))
+			fillStrings(v.Elem(), s)
+		}
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 2, 2))
+		for i := range v.Len() {
+			fillStrings(v.Index(i), s)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Field(i).CanSet() {
+				fillStrings(v.Field(i), s)
+			}
+		}
+	}
+}
+
+// checkStrings reports every string of v (as fillStrings walks it) that
+// holds a control character or is longer than limit bytes (the escapes
+// of a quoted string come on top of what ui.Untrusted kept).
+func checkStrings(t *testing.T, path string, v reflect.Value, limit int) {
+	t.Helper()
+	switch v.Kind() {
+	case reflect.String:
+		if s := v.String(); strings.ContainsAny(s, "\x1b\r\a") || len(s) > limit {
+			t.Errorf("%s = %.60q… (%d bytes): want it escaped and at most %d bytes", path, s, len(s), limit)
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			checkStrings(t, path, v.Elem(), limit)
+		}
+	case reflect.Slice:
+		for i := range v.Len() {
+			checkStrings(t, path+"[]", v.Index(i), limit)
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				checkStrings(t, path+"."+v.Type().Field(i).Name, v.Field(i), limit)
+			}
+		}
+	}
+}
+
+// TestDaemonTextMadeSafe: every string the client takes from a daemon's
+// events, its error and its status reaches the caller escaped and bounded
+// (ui.Untrusted), whatever answers on the socket; the install printed
+// them raw and whole (warnings of busy web seeds, a stall's sources, the
+// transfer report's hosts, the error).
+func TestDaemonTextMadeSafe(t *testing.T) {
+	var ev, st = Event{Total: 1}, Status{PID: 1}
+	fillStrings(reflect.ValueOf(&ev).Elem(), hostileText)
+	fillStrings(reflect.ValueOf(&st).Elem(), hostileText)
+	ev.Error = ""
+	errEv := Event{Error: hostileText}
+	// The first event has every field; the second fails the download.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(st) })
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) {
+		enc := json.NewEncoder(w)
+		enc.Encode(ev)
+		enc.Encode(errEv)
+	})
+	sock, _ := serveFake(t, mux, nil)
+	c := Dial(context.Background(), sock)
+	if c == nil {
+		t.Fatal("no daemon found at the socket")
+	}
+	var got []Event
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, func(e Event) { got = append(got, e) })
+	if len(got) != 2 {
+		t.Fatalf("%d events, want 2 (%v)", len(got), err)
+	}
+	checkStrings(t, "Event", reflect.ValueOf(got[0]), maxShownField+100)
+	checkStrings(t, "Event", reflect.ValueOf(got[1]), maxShownError+100)
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\r\a") || len(err.Error()) > maxShownError+100 ||
+		!strings.HasPrefix(err.Error(), `daemon: "\x1b[2J\x1b[31mPWNED\x1b[0m\r\aBBB`) || !strings.HasSuffix(err.Error(), `BBB"…(10020 bytes)`) {
+		t.Errorf("Download: %.200q…, want the daemon's error quoted and cut", err)
+	}
+	status, err := c.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStrings(t, "Status", reflect.ValueOf(status), maxShownField+100)
+	if status.Listen != `"\x1b[2J\x1b[31mPWNED\x1b[0m\r\a`+strings.Repeat("B", maxShownField-20)+`"…(10020 bytes)` {
+		t.Errorf("Status.Listen = %.80q…, want it quoted and cut at %d bytes", status.Listen, maxShownField)
+	}
+
+	// A refusal's body, and its status line.
+	c, _ = dialFake(t, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "bad request: "+hostileText, http.StatusBadRequest)
+	}, nil)
+	err = c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	if err == nil || strings.ContainsAny(err.Error(), "\x1b\r\a") || !strings.HasPrefix(err.Error(), `daemon: "bad request: \x1b[2J`) {
+		t.Errorf("Download refused: %.200q…, want the daemon's words quoted", err)
+	}
+}
+
+// TestHonestDaemonTextUnchanged: what a daemon says honestly passes as it
+// is, not escaped twice: quotes, a URL, text it escaped itself.
+func TestHonestDaemonTextUnchanged(t *testing.T) {
+	honest := `download a-1.tar.zst: no source: web seed http://h/packages/a-1.tar.zst: HTTP 401 Unauthorized; tracker refused: "\x1b[2J"`
+	c, _ := dialFake(t, func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Event{Error: honest}) }, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	if err == nil || err.Error() != "daemon: "+honest {
+		t.Errorf("Download: %v, want daemon: %s", err, honest)
+	}
+}
