@@ -159,3 +159,39 @@ func TestWebSeedOutsideServersHint(t *testing.T) {
 		}
 	}
 }
+
+// TestHintOfTheServerThatRefused: of two servers, one given a password
+// and one not, the hint is about the one that refused (named, since there
+// are two): "check the password" of one given none sent the user to a
+// password that does not exist, and a 403 of one given none read "the
+// password was taken". The errors come from real syncs.
+func TestHintOfTheServerThatRefused(t *testing.T) {
+	answer := func(code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, http.StatusText(code), code) }))
+		t.Cleanup(srv.Close)
+		return strings.TrimPrefix(srv.URL, "http://")
+	}
+	asks, forbids, fails := answer(http.StatusUnauthorized), answer(http.StatusForbidden), answer(http.StatusInternalServerError)
+	for _, tc := range []struct {
+		name    string
+		servers []string
+		want    string
+	}{
+		{"401 from the one without, the other with", []string{"http://" + asks, "http://u:pw@" + fails},
+			"http://" + asks + "/packages.db asks for a user and password (HTTP basic auth): give them in server_urls in c.yaml, as http(s)://USER:PASSWORD@HOST[:PORT]"},
+		{"401 from the one with, the other without", []string{"http://" + fails, "http://u:pw@" + asks},
+			"http://u:xxxxx@" + asks + "/packages.db asks for a user and password (HTTP basic auth): check the user and password in server_urls in c.yaml"},
+		{"403 from the one without, the other with", []string{"http://" + forbids, "http://u:pw@" + fails},
+			"http://" + forbids + "/packages.db refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in server_urls in c.yaml (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"},
+		{"403 from the one with, the other without", []string{"http://" + fails, "http://u:pw@" + forbids},
+			"http://u:xxxxx@" + forbids + "/packages.db refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in server_urls in c.yaml"},
+	} {
+		_, err := catalogclient.Sync(context.Background(), catalogclient.Options{ServerURLs: tc.servers, Dir: t.TempDir()})
+		if err == nil {
+			t.Fatalf("%s: the sync worked", tc.name)
+		}
+		if got := serverHint(err, &config.Client{ServerURLs: tc.servers}, "c.yaml", false); got != tc.want {
+			t.Errorf("%s: serverHint for %v =\n %q, want\n %q", tc.name, err, got, tc.want)
+		}
+	}
+}

@@ -243,8 +243,9 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		// A 403 is no question of the password: the server knows who
 		// asks (or asks no one) and refuses. The URL is the catalog's
 		// or the archive's web seed's.
-		refused := cmp.Or(httpbound.RefusedURL(err, http.StatusForbidden), "the server")
-		if hasPassword(cfg.Servers()) {
+		asked403 := httpbound.RefusedURL(err, http.StatusForbidden)
+		refused := cmp.Or(asked403, "the server")
+		if httpbound.PasswordSent(asked403, cfg.Servers()) {
 			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
 		}
 		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
@@ -256,11 +257,19 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		return asked401 + " asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in " + serversKey(cfg) + " in " + path + ", the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"
 	case errors.Is(err, httpbound.ErrUnauthorized):
 		// A private repository behind a web server's basic auth: the
-		// 401 alone did not say where the user and password go.
-		if hasPassword(cfg.Servers()) {
-			return "the server asks for a user and password (HTTP basic auth): check the user and password in " + serversKey(cfg) + " in " + path
+		// 401 alone did not say where the user and password go. Of
+		// several servers, the one that asked is named, and whether it
+		// was given a password is its own (PasswordSent): a client of
+		// two, one with a password and one without, was told to check
+		// the password of the one without.
+		who := "the server"
+		if asked401 != "" && len(cfg.Servers()) > 1 {
+			who = asked401
 		}
-		return "the server asks for a user and password (HTTP basic auth): give them in " + serversKey(cfg) + " in " + path + ", as http(s)://USER:PASSWORD@HOST[:PORT]"
+		if httpbound.PasswordSent(asked401, cfg.Servers()) {
+			return who + " asks for a user and password (HTTP basic auth): check the user and password in " + serversKey(cfg) + " in " + path
+		}
+		return who + " asks for a user and password (HTTP basic auth): give them in " + serversKey(cfg) + " in " + path + ", as http(s)://USER:PASSWORD@HOST[:PORT]"
 	case errors.Is(err, http.ErrSchemeMismatch):
 		// Every other mistake in the URL had a hint (a newcomer's run).
 		return "dist-server serves plain HTTP: write http:// in " + serversKey(cfg) + " in " + path + " (https:// is for a web server with TLS in front of it)"

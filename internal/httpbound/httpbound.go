@@ -19,6 +19,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // MaxRedirects is how many redirects a request follows (Go's default is
@@ -122,6 +124,44 @@ func RefusedURL(err error, code int) string {
 		}
 	}
 	return ""
+}
+
+// PasswordSent reports whether the request a server refused (refused, a
+// URL as RefusedURL gives it, its password masked) carried a password,
+// for a hint that says whether to check the password or to give one:
+// when its URL holds one, or it is under one of servers (the URLs as
+// configured, passwords and all) that gives one (same origin, and its
+// path under that server's); for a refused URL not known (""), when
+// every one of servers gives one. Asked whether any of servers gave one,
+// the hints of a client of two servers, one with a password and one
+// without, told the user to check the password of the one without.
+func PasswordSent(refused string, servers []string) bool {
+	if refused == "" {
+		for _, s := range servers {
+			if !redact.HasPassword(s) {
+				return false
+			}
+		}
+		return len(servers) > 0
+	}
+	r, err := url.Parse(refused)
+	if err != nil {
+		return false
+	}
+	if _, ok := r.User.Password(); ok {
+		return true
+	}
+	for _, s := range servers {
+		u, err := url.Parse(s)
+		if err != nil || !SameOrigin(r, u) {
+			continue
+		}
+		base := strings.TrimSuffix(u.Path, "/")
+		if (r.Path == base || strings.HasPrefix(r.Path, base+"/")) && redact.HasPassword(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // ErrNotSent matches a *NotSentError.

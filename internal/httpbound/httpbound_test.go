@@ -170,3 +170,31 @@ func portOf(t *testing.T, ts *httptest.Server) string {
 	t.Helper()
 	return strconv.Itoa(int(ts.Listener.Addr().(*net.TCPAddr).Port))
 }
+
+// PasswordSent says whether the request refused carried a password: of
+// the server that refused, not of any configured.
+func TestPasswordSent(t *testing.T) {
+	mixed := []string{"http://a.example:9090", "https://u:pw@b.example/repo/"}
+	for _, tc := range []struct {
+		name    string
+		refused string
+		servers []string
+		want    bool
+	}{
+		{"the one without", "http://a.example:9090/packages.db", mixed, false},
+		{"the one with, masked", "https://u:xxxxx@b.example/repo/packages.db", mixed, true},
+		{"the one with, its password lost on the way", "https://b.example/repo/packages/x-1.tar.zst", mixed, true},
+		{"the same origin, another path", "https://b.example/other/packages.db", mixed, false},
+		{"a path that only starts alike", "https://b.example/repository/packages.db", mixed, false},
+		{"the port written out", "https://b.example:443/repo/packages.db", mixed, true},
+		{"a web seed elsewhere", "https://cdn.example/pkgs/", mixed, false},
+		{"a user alone", "http://u@a.example:9090/packages.db", mixed, false},
+		{"not known, some without", "", mixed, false},
+		{"not known, every one with", "", []string{"https://u:pw@b.example/repo/", "http://v:pw@a.example"}, true},
+		{"not known, none", "", nil, false},
+	} {
+		if got := PasswordSent(tc.refused, tc.servers); got != tc.want {
+			t.Errorf("%s: PasswordSent(%q, %q) = %v, want %v", tc.name, tc.refused, tc.servers, got, tc.want)
+		}
+	}
+}

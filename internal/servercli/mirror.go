@@ -170,22 +170,30 @@ func withPrimaryHint(primaries []string, err error) error {
 
 // primaryHint is withPrimaryHint's hint, "" for none.
 func primaryHint(primaries []string, err error) string {
-	password := slices.ContainsFunc(primaries, redact.HasPassword)
+	// Whether the primary that refused was given a password is its own
+	// (PasswordSent): of two, one with a password and one without, the
+	// hint for the one without told the user to check its password.
+	asked401 := httpbound.RefusedURL(err, http.StatusUnauthorized)
+	who := "the primary"
+	if asked401 != "" && len(primaries) > 1 {
+		who += " " + asked401
+	}
 	switch {
 	case catalogclient.Unreachable(err):
 		return fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(redact.URLs(primaries), ", "))
 	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)):
 		return "the primary redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only to the URLs dist-server mirror follows): give it the URL the primary redirects to (https:// for a redirect to https)"
 	case errors.Is(err, httpbound.ErrForbidden):
-		refused := cmp.Or(httpbound.RefusedURL(err, http.StatusForbidden), "the primary")
-		if password {
+		asked403 := httpbound.RefusedURL(err, http.StatusForbidden)
+		refused := cmp.Or(asked403, "the primary")
+		if httpbound.PasswordSent(asked403, primaries) {
 			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed there): ask the primary's administrator to allow the mirror's user, or check the user and URL given to dist-server mirror"
 		}
 		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL given to dist-server mirror, or ask the primary's administrator to allow this mirror"
-	case errors.Is(err, httpbound.ErrUnauthorized) && password:
-		return "the primary asks for a user and password (HTTP basic auth) and refused those in its URL: check them"
+	case errors.Is(err, httpbound.ErrUnauthorized) && httpbound.PasswordSent(asked401, primaries):
+		return who + " asks for a user and password (HTTP basic auth) and refused those in its URL: check them"
 	case errors.Is(err, httpbound.ErrUnauthorized):
-		return "the primary asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in " + primaryURLsEnv + " rather than on the command line, which every user of this host can read"
+		return who + " asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in " + primaryURLsEnv + " rather than on the command line, which every user of this host can read"
 	}
 	return ""
 }

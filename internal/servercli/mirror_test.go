@@ -1,12 +1,17 @@
 package servercli
 
 import (
+	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 )
 
@@ -58,6 +63,42 @@ func TestMirrorIgnores(t *testing.T) {
 		}
 		if got := mirrorIgnores(path); !slices.Equal(got, tc.want) {
 			t.Errorf("%q: ignored %q, want %q", tc.yaml, got, tc.want)
+		}
+	}
+}
+
+// TestPrimaryHintOfThePrimaryThatRefused: of two primaries, one given a
+// password and one not, the hint is about the one that refused: "refused
+// those in its URL: check them" of one given none, and "the password was
+// taken" of a 403 of one given none, sent the user to a password that
+// does not exist. The errors come from real syncs.
+func TestPrimaryHintOfThePrimaryThatRefused(t *testing.T) {
+	answer := func(code int) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, http.StatusText(code), code) }))
+		t.Cleanup(srv.Close)
+		return strings.TrimPrefix(srv.URL, "http://")
+	}
+	asks, forbids, fails := answer(http.StatusUnauthorized), answer(http.StatusForbidden), answer(http.StatusInternalServerError)
+	for _, tc := range []struct {
+		name      string
+		primaries []string
+		want      string
+	}{
+		{"401 from the one without, the other with", []string{"http://" + asks, "http://u:pw@" + fails},
+			"the primary http://" + asks + "/packages.db asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in " + primaryURLsEnv + " rather than on the command line, which every user of this host can read"},
+		{"401 from the one with, the other without", []string{"http://" + fails, "http://u:pw@" + asks},
+			"the primary http://u:xxxxx@" + asks + "/packages.db asks for a user and password (HTTP basic auth) and refused those in its URL: check them"},
+		{"403 from the one without, the other with", []string{"http://" + forbids, "http://u:pw@" + fails},
+			"http://" + forbids + "/packages.db refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL given to dist-server mirror, or ask the primary's administrator to allow this mirror"},
+		{"403 from the one with, the other without", []string{"http://" + fails, "http://u:pw@" + forbids},
+			"http://u:xxxxx@" + forbids + "/packages.db refuses this user (403 Forbidden: the password was taken, and the user is not allowed there): ask the primary's administrator to allow the mirror's user, or check the user and URL given to dist-server mirror"},
+	} {
+		_, err := catalogclient.Sync(context.Background(), catalogclient.Options{ServerURLs: tc.primaries, Dir: t.TempDir()})
+		if err == nil {
+			t.Fatalf("%s: the sync worked", tc.name)
+		}
+		if got := primaryHint(tc.primaries, err); got != tc.want {
+			t.Errorf("%s: primaryHint for %v =\n %q, want\n %q", tc.name, err, got, tc.want)
 		}
 	}
 }
