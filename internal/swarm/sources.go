@@ -134,16 +134,31 @@ func (s Sources) Since(base Sources) Sources {
 // maxSeedsSaid bounds the web seeds Describe names.
 const maxSeedsSaid = 4
 
+// Again is the bytes web seeds sent again (SeedActivity.Again), which
+// are no progress: a stall's error that counts none received says "no new
+// data", beside the seeds that sent them.
+func (s Sources) Again() int64 {
+	var n int64
+	for _, w := range s.WebSeeds {
+		n += w.Again
+	}
+	return n
+}
+
 // Describe says what each source did: "web seed http://h/packages/a.tar.zst
 // answered HTTP 206 Partial Content and sent 121 B; no peer connected".
+// What bytes sent again are is said once, at the first seed that sent
+// any.
 func (s Sources) Describe() string {
 	var parts []string
+	explained := false
 	for i, w := range s.WebSeeds {
 		if i == maxSeedsSaid {
 			parts = append(parts, fmt.Sprintf("and %s", ui.Count(len(s.WebSeeds)-i, "other web seed")))
 			break
 		}
-		parts = append(parts, w.describe())
+		parts = append(parts, w.describe(!explained))
+		explained = explained || w.Sent > 0 && w.Again > 0
 	}
 	sent := "nothing"
 	if s.FromPeers > 0 {
@@ -160,18 +175,28 @@ func (s Sources) Describe() string {
 	return strings.Join(parts, "; ")
 }
 
-func (w SeedActivity) describe() string {
+// againMeans says what bytes a web seed sent again are, after the first
+// figure of them in a message.
+const againMeans = " (bytes sent before, of pieces that earlier fetches ended before they were whole: a piece is asked again from its start)"
+
+// describe says what w did; explain: say what bytes sent again are
+// (againMeans), where it sent any.
+func (w SeedActivity) describe(explain bool) string {
 	what := "web seed"
 	if w.LastResort {
 		what = "HTTP (last resort)"
 	}
 	what += " " + cmp.Or(w.URL, w.Seed)
+	means := ""
+	if explain {
+		means = againMeans
+	}
 	sent := "nothing"
 	switch {
 	case w.Sent > 0 && w.Again >= w.Sent:
-		sent = units.FormatBytes(w.Sent) + ", all of it again (bytes of pieces that fetches ended before they were whole had sent)"
+		sent = units.FormatBytes(w.Sent) + ", all of it again" + means
 	case w.Sent > 0 && w.Again > 0:
-		sent = fmt.Sprintf("%s, %s of it again (bytes of pieces that fetches ended before they were whole had sent)", units.FormatBytes(w.Sent), units.FormatBytes(w.Again))
+		sent = fmt.Sprintf("%s, %s of it again%s", units.FormatBytes(w.Sent), units.FormatBytes(w.Again), means)
 	case w.Sent > 0:
 		sent = units.FormatBytes(w.Sent)
 	}

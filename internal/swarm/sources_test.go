@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,7 +37,11 @@ func TestSourcesDescribe(t *testing.T) {
 		}}, "web seed http://a/packages/x sent 2.0 KiB, then failed: answered, then sent nothing for 30s; peers sent 64.0 KiB, none connected now"},
 		{"a seed that sends pieces it sent before again", Sources{WebSeeds: []SeedActivity{
 			{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 3, Sent: 180 << 10, Again: 120 << 10, Fetching: true, Answer: "HTTP 206 Partial Content"},
-		}}, "web seed http://a/packages/x answered HTTP 206 Partial Content and sent 180.0 KiB, 120.0 KiB of it again (bytes of pieces that fetches ended before they were whole had sent); no peer connected"},
+		}}, "web seed http://a/packages/x answered HTTP 206 Partial Content and sent 180.0 KiB, 120.0 KiB of it again" + againMeans + "; no peer connected"},
+		{"two seeds that send bytes again: said what they are once", Sources{WebSeeds: []SeedActivity{
+			{Seed: "http://a/packages/", URL: "http://a/packages/x", Asked: 3, Sent: 60 << 10, Again: 60 << 10, Failed: "answered, then sent nothing for 30s"},
+			{Seed: "http://b/packages/", URL: "http://b/packages/x", Asked: 2, Sent: 120 << 10, Again: 60 << 10},
+		}}, "web seed http://a/packages/x sent 60.0 KiB, all of it again" + againMeans + ", then failed: answered, then sent nothing for 30s; web seed http://b/packages/x sent 120.0 KiB, 60.0 KiB of it again; no peer connected"},
 		{"waiting for headers", Sources{Peers: 1, FromPeers: 10, WebSeeds: []SeedActivity{{Seed: "http://a/p/", URL: "http://a/p/x", Asked: 1, Fetching: true}}},
 			"web seed http://a/p/x was asked and has not answered; 1 peer connected, which sent 10 B"},
 	} {
@@ -168,7 +174,17 @@ func TestSourcesCountResentOnce(t *testing.T) {
 	defer cancel()
 	var mu sync.Mutex
 	var last Progress
-	if err := leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { mu.Lock(); last = p; mu.Unlock() }); err == nil {
+	var first *Sources // once the seed had sent its bytes a first time: a stall window's start
+	if err := leecher.Download(ctx, meta.Torrent, nil, func(p Progress) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = p
+		if ws := p.Sources.WebSeeds; first == nil && len(ws) == 1 && ws[0].Sent >= cut {
+			s := p.Sources
+			s.WebSeeds = slices.Clone(ws)
+			first = &s
+		}
+	}); err == nil {
 		t.Fatal("the download completed from a seed that never sends a whole piece")
 	}
 	mu.Lock()
@@ -184,9 +200,22 @@ func TestSourcesCountResentOnce(t *testing.T) {
 		t.Errorf("received %d after the seed sent %d bytes in %d fetches, want the %d bytes once", got, s.Sent, s.Asked, cut)
 	}
 	s.Fetching, s.Failed = false, ""
-	if want := "of it again (bytes of pieces that fetches ended before they were whole had sent)"; !strings.Contains(s.describe(), want) {
-		t.Errorf("describe: %s\nwant it to say %q", s.describe(), want)
+	if want := "of it again" + againMeans; !strings.Contains(s.describe(true), want) {
+		t.Errorf("describe: %s\nwant it to say %q", s.describe(true), want)
 	}
+	// A stall window after the first fetch holds bytes sent again only:
+	// nothing new came, which the error says once. It said "no data
+	// received for 6s" beside "sent 120.0 KiB, all of it again".
+	if first == nil {
+		t.Fatal("no progress after the seed's first fetch")
+	}
+	window := last.Sources.Since(*first)
+	msg := (&StallError{After: 6 * time.Second, Rate: 1024, Received: window.Received(), Known: true, Window: window}).Error()
+	if !strings.HasPrefix(msg, "no new data received for 6s from any peer or web seed: HTTP (last resort) ") ||
+		!regexp.MustCompile(`sent [0-9.]+ [KMG]iB, all of it again \(bytes sent before`).MatchString(msg) {
+		t.Errorf("stall error of the window after the first fetch: %s\nwant no new data, and the seed's bytes all sent again", msg)
+	}
+	t.Logf("stall error of the window after the first fetch: %s", msg)
 }
 
 // TestWebReachFresh: of the bytes a body gives, those no body gave before

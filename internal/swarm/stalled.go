@@ -25,11 +25,19 @@ type StallError struct {
 	Window   Sources
 }
 
+// Error says what came in the window, and what each source did. Bytes
+// a web seed sent again are no progress: with some in the window, what
+// was received is "new" data, which said "no data received" beside "web
+// seed … sent 120.0 KiB, all of it again" (a review).
 func (e *StallError) Error() string {
-	msg := fmt.Sprintf("no data received for %s from any peer or web seed", e.After)
+	data, of := "data", ""
+	if e.Known && e.Window.Again() > 0 {
+		data, of = "new data", " of new data"
+	}
+	msg := fmt.Sprintf("no %s received for %s from any peer or web seed", data, e.After)
 	if e.Received > 0 {
-		msg = fmt.Sprintf("only %s received in %s from all peers and web seeds, under %s",
-			units.FormatBytes(e.Received), e.After, units.FormatRate(float64(e.Rate)))
+		msg = fmt.Sprintf("only %s%s received in %s from all peers and web seeds, under %s",
+			units.FormatBytes(e.Received), of, e.After, units.FormatRate(float64(e.Rate)))
 	}
 	if e.Known {
 		msg += ": " + e.Window.Describe()
