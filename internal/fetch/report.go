@@ -69,7 +69,11 @@ func (f *Fetch) stoppedAt(r catalog.Package, t swarm.Transfer) {
 // addIncomplete adds to the report the archives still downloading when
 // the fetch stopped, with what they had received where the source said
 // (stoppedAt): an interrupted install's history entry had an empty
-// transfer report, though megabytes had come.
+// transfer report, though megabytes had come. What a daemon that left
+// the fetch had verified is HandedOver there too, as in a whole
+// archive's report: an install interrupted after its daemon was killed
+// put the daemon's 10.4 MiB down as already had from an earlier,
+// interrupted download.
 func (f *Fetch) addIncomplete() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -79,7 +83,7 @@ func (f *Fetch) addIncomplete() {
 		}
 		a := ArchiveReport{Archive: r.Archive, Incomplete: true, Transfer: swarm.Transfer{Total: r.Size}}
 		if t, ok := f.stopped[r.Archive]; ok {
-			a.Transfer = t
+			a.Transfer, a.HandedOver = t, f.handedOver(r, t)
 		} else {
 			a.SourcesUnknown = true
 		}

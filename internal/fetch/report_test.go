@@ -159,3 +159,35 @@ func TestHandedOver(t *testing.T) {
 		}
 	}
 }
+
+// An archive a fetch stopped in the middle of, after its daemon left it,
+// has what the daemon had verified handed over in its report, as a whole
+// one has (history --json keeps it): it was put down as already had from
+// an earlier, interrupted download. Without a handover, or where the
+// source did not say, none is.
+func TestIncompleteHandedOver(t *testing.T) {
+	r := catalog.Package{Archive: "huge-1.0.0.tar.zst", Size: 32 << 20}
+	for _, c := range []struct {
+		name      string
+		handovers int
+		stopped   bool
+		want      int64
+	}{
+		{"after a handover", 1, true, 9 << 20},
+		{"no handover", 0, true, 0},
+		{"the source did not say", 1, false, 0},
+	} {
+		f := &Fetch{need: []catalog.Package{r}, pending: map[string]bool{r.Archive: true}, handovers: c.handovers,
+			startPart: map[string]int64{r.Archive: 1 << 20}, stopped: map[string]swarm.Transfer{}}
+		if c.stopped {
+			f.stopped[r.Archive] = swarm.Transfer{Total: r.Size, AlreadyHad: 10 << 20, FromSeeder: 2 << 20}
+		}
+		f.addIncomplete()
+		if len(f.report.Archives) != 1 || !f.report.Archives[0].Incomplete {
+			t.Fatalf("%s: report %+v, want the archive incomplete", c.name, f.report.Archives)
+		}
+		if got := f.report.Archives[0].HandedOver; got != c.want {
+			t.Errorf("%s: %d handed over, want %d", c.name, got, c.want)
+		}
+	}
+}
