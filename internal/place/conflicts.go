@@ -52,6 +52,11 @@ func (p *prep) check(n *Staged, named bool) {
 	for _, f := range n.Files {
 		abs := join(n.Prefix, f.Path)
 		isDir := f.Type == state.TypeDir
+		if err := p.guard.unsafe(abs); err != nil {
+			// Placed there, it would go where another user says (guard.go).
+			p.conflict("%s: %v%s", f.Path, err, from)
+			continue
+		}
 		if o, as, ok := p.ownerOf(abs); ok && !(isDir && o.Type == state.TypeDir) {
 			if as != "" {
 				p.conflict("%s is owned by %s %s, as %s (the same %s through a symlink)%s", f.Path, o.Name, o.Version, as, o.Type, from)

@@ -95,7 +95,7 @@ func Prepare(ctx context.Context, changes []Change, o Options) (*Plan, error) {
 	}
 	txid := strings.TrimPrefix(filepath.Base(o.Work), "txn-")
 	p := &prep{ctx: ctx, o: o, txid: txid, owners: map[string]state.Owner{}, leaving: map[string]state.File{}, arriving: map[string]int{}, away: map[string]bool{}, placed: map[string]bool{},
-		same: map[string]bool{}, userKept: map[string]bool{}, aliases: map[string]alias{}, real: realPaths{}}
+		same: map[string]bool{}, userKept: map[string]bool{}, aliases: map[string]alias{}, real: realPaths{}, guard: newGuard()}
 	for i, c := range changes {
 		if c.Old != nil {
 			for _, f := range c.Old.Files {
@@ -171,6 +171,7 @@ type prep struct {
 	// resolved (realPaths).
 	aliases  map[string]alias
 	real     realPaths
+	guard    *guard                // which paths sit in directories others could swap
 	leaving  map[string]state.File // absolute path -> recorded entry leaving
 	arriving map[string]int        // absolute path -> change index
 	away     map[string]bool       // absolute paths set aside by a step

@@ -31,6 +31,12 @@ func (p *prep) takeAway(old *Installed) error {
 			p.o.Warn("%s of %s %s is also %s of %s %s (the same %s through a symlink); left in place\n", abs, old.Name, old.Version, a.as, a.Name, a.Version, a.Type)
 			continue
 		}
+		if err := p.guard.unsafe(abs); err != nil {
+			// Neither read nor moved: where the name leads is another
+			// user's choice (guard.go).
+			p.o.Warn("%s of %s %s left in place: %v\n", abs, old.Name, old.Version, err)
+			continue
+		}
 		what := Check(p.ctx, abs, f)
 		if err := p.ctx.Err(); err != nil {
 			return err
@@ -197,6 +203,10 @@ func (p *prep) emptied(changes []Change) {
 			}
 			if p.underReplaced(abs) {
 				continue // set aside whole; a path under it leads into the new entry now
+			}
+			if err := p.guard.unsafe(abs); err != nil {
+				p.o.Warn("%s of %s %s left in place: %v\n", abs, c.Old.Name, c.Old.Version, err)
+				continue
 			}
 			dirs[abs] = true
 		}

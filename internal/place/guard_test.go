@@ -1,0 +1,91 @@
+package place
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// TestOthersDirectory: a directory of the prefix that others can write
+// (chmod 0777 stands for a service user's directory, or another user's):
+// they can put a symlink where its subdirectory was, and a step through it
+// acted where the symlink led. Now such paths are left in place by a
+// removal, with a warning, and refused when placed; a path the directory
+// holds itself, which they cannot redirect, goes as before.
+func TestOthersDirectory(t *testing.T) {
+	tests := []struct {
+		name string
+		// arrive: what the new version stages (nil: an uninstall).
+		arrive tree
+		// conflict is the error's text; "" when the change goes through.
+		conflict string
+		// warn is a warning's text; "" when none.
+		warn string
+		// prefix and outside are what is left in each.
+		prefix, outside tree
+	}{{
+		name:    "uninstall leaves what is under the swapped directory",
+		warn:    "svc/sub/conf of svc 1.0.0 left in place: its directory PREFIX/svc/sub is under PREFIX/svc, which is writable by its group and others (mode drwxrwxrwx): someone else could put a symlink on the way",
+		prefix:  tree{"svc/": "", "svc/sub": "-> OUTSIDE"},
+		outside: tree{"conf": "root's"},
+	}, {
+		name:     "install refuses to place through it",
+		arrive:   tree{"svc/": "", "svc/state": "new", "svc/sub/": "", "svc/sub/conf": "new"},
+		conflict: "svc/sub/conf: its directory PREFIX/svc/sub is under PREFIX/svc, which is writable by its group and others (mode drwxrwxrwx): someone else could put a symlink on the way and lead it elsewhere; nothing was changed",
+		prefix:   tree{"svc/": "", "svc/state": "state", "svc/sub": "-> OUTSIDE"},
+		outside:  tree{"conf": "root's"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, tree{"svc/": "", "svc/state": "state", "svc/sub/": "", "svc/sub/conf": "default"})
+			old := f.installed("svc", "1.0.0", "svc", "svc/state", "svc/sub", "svc/sub/conf")
+			if err := os.Chmod(filepath.Join(f.prefix, "svc"), 0o777); err != nil {
+				t.Fatal(err)
+			}
+			// The other user's move: the directory aside, a symlink in its
+			// place to a directory of the caller's holding a file of the
+			// same name.
+			outside := filepath.Join(filepath.Dir(f.prefix), "outside")
+			write(t, outside, tree{"conf": "root's"})
+			sub := filepath.Join(f.prefix, "svc", "sub")
+			if err := os.RemoveAll(sub); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(outside, sub); err != nil {
+				t.Fatal(err)
+			}
+			c := Change{Old: old}
+			if tt.arrive != nil {
+				c = Change{Old: old, New: f.staged("svc", tt.arrive)}
+			}
+			var warned []string
+			_, err := f.run([]Change{c}, Options{Warn: func(format string, args ...any) {
+				warned = append(warned, strings.ReplaceAll(strings.TrimSpace(fmt.Sprintf(format, args...)), f.prefix, "PREFIX"))
+			}})
+			if tt.conflict == "" && err != nil {
+				t.Fatal(err)
+			}
+			if tt.conflict != "" {
+				if err == nil || strings.ReplaceAll(err.Error(), f.prefix, "PREFIX") != tt.conflict {
+					t.Errorf("error = %v\nwant %s", err, tt.conflict)
+				}
+			}
+			if got := strings.Join(warned, "\n"); (tt.warn == "") != (got == "") || !strings.Contains(got, tt.warn) {
+				t.Errorf("warnings:\n%s\nwant one with: %s", got, tt.warn)
+			}
+			want := tree{}
+			for k, v := range tt.prefix {
+				want[k] = strings.ReplaceAll(v, "OUTSIDE", outside)
+			}
+			if got := read(t, f.prefix); !reflect.DeepEqual(got, want) {
+				t.Errorf("prefix = %v\nwant %v", got, want)
+			}
+			if got := read(t, outside); !reflect.DeepEqual(got, tt.outside) {
+				t.Errorf("behind the symlink = %v\nwant %v", got, tt.outside)
+			}
+		})
+	}
+}
