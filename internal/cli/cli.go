@@ -293,7 +293,7 @@ const MemProfileEnv = "DISTPAC_MEMPROFILE"
 const TraceEnv = "DISTPAC_TRACE"
 
 func writeHeapProfile(path string, errOut io.Writer, prog string) {
-	f, err := os.Create(path)
+	f, err := createRecord(path)
 	if err == nil {
 		err = pprof.Lookup("heap").WriteTo(f, 0)
 		f.Close()
@@ -317,7 +317,7 @@ var recorders = []struct {
 // startRecording creates path ("%p" the process id) and starts recording
 // into it; stop ends the recording and closes the file.
 func startRecording(path string, start func(io.Writer) error, end func()) (stop func(), err error) {
-	f, err := os.Create(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
+	f, err := createRecord(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,14 @@ func PeakRSS(pid int) int64 {
 
 func writePeakRSS(path string, errOut io.Writer, prog string) {
 	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
-	if err := os.WriteFile(path, []byte(strconv.FormatInt(PeakRSS(0), 10)+"\n"), 0o644); err != nil {
+	f, err := createRecord(path)
+	if err == nil {
+		_, err = f.WriteString(strconv.FormatInt(PeakRSS(0), 10) + "\n")
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		fmt.Fprintf(errOut, "%s: %s: %v\n", prog, PeakRSSEnv, err)
 	}
 }
