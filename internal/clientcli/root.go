@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -104,17 +105,27 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 // refusal as for a file others can write (ssh refuses a private key
 // others can read, but a system-wide client.yaml of root's is read by
 // every user who shares it): the password is the user's to guard, and
-// distpac writes it nowhere else (redact).
+// distpac writes it nowhere else (redact). Read by its group counts
+// unless the group is the user's private one: a 0640 client.yaml of
+// root's in a group of other users (adm, staff) gave them the password
+// without a word.
 func readableByOthers(path, key string) string {
 	fi, err := os.Stat(path)
-	if err != nil || fi.Mode().Perm()&0o004 == 0 {
+	if err != nil {
 		return ""
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Getuid() {
 		return ""
 	}
-	return fmt.Sprintf("%s holds a password (in %s) and every user can read it (mode %04o): chmod 600 %s",
-		path, key, fi.Mode().Perm(), path)
+	by := safedir.New().ReadableBy(fi)
+	switch {
+	case by == "":
+		return ""
+	case strings.Contains(by, "others"):
+		by = "every user"
+	}
+	return fmt.Sprintf("%s holds a password (in %s) and %s can read it (mode %04o): chmod 600 %s",
+		path, key, by, fi.Mode().Perm(), path)
 }
 
 // checkDirs refuses a data directory that another user can change

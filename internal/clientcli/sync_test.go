@@ -137,24 +137,35 @@ func TestSyncFrom(t *testing.T) {
 }
 
 // TestReadableByOthers: a client.yaml holding a password that every user
-// can read is worth a warning; one only its owner (and group) can read is
-// not.
+// can read, or a group of other users (adm, staff), is worth a warning;
+// one only its owner (and the owner's private group) can read is not.
 func TestReadableByOthers(t *testing.T) {
 	for _, tc := range []struct {
 		mode os.FileMode
-		warn bool
-	}{{0o600, false}, {0o640, false}, {0o644, true}, {0o604, true}} {
+		gid  int // -1: the file's group as made (the caller's primary group)
+		who  string
+	}{
+		{0o600, -1, ""}, {0o640, -1, ""}, {0o644, -1, "every user"}, {0o604, -1, "every user"},
+		// A group that is nobody's private one (a gid without a name).
+		{0o640, 4243, "its group (gid 4243)"}, {0o600, 4243, ""}, {0o644, 4243, "every user"},
+	} {
 		path := filepath.Join(t.TempDir(), "client.yaml")
 		if err := os.WriteFile(path, []byte("server_url: https://u:pw@h\n"), tc.mode); err != nil {
 			t.Fatal(err)
 		}
 		os.Chmod(path, tc.mode) // past the umask
+		if tc.gid >= 0 {
+			if err := os.Chown(path, -1, tc.gid); err != nil {
+				t.Logf("mode %04o gid %d: %v (a group of another: needs root)", tc.mode, tc.gid, err)
+				continue
+			}
+		}
 		want := ""
-		if tc.warn {
-			want = fmt.Sprintf("%s holds a password (in server_url) and every user can read it (mode %04o): chmod 600 %s", path, tc.mode, path)
+		if tc.who != "" {
+			want = fmt.Sprintf("%s holds a password (in server_url) and %s can read it (mode %04o): chmod 600 %s", path, tc.who, tc.mode, path)
 		}
 		if got := readableByOthers(path, "server_url"); got != want {
-			t.Errorf("mode %04o: readableByOthers = %q, want %q", tc.mode, got, want)
+			t.Errorf("mode %04o gid %d: readableByOthers = %q, want %q", tc.mode, tc.gid, got, want)
 		}
 	}
 }

@@ -308,16 +308,24 @@ func (c *Checker) CheckSecret(role, path string) error {
 	if err != nil || fi == nil {
 		return err
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	if by := c.writableBy((fi.Mode().Perm()&0o044)>>1, int(st.Gid)); by != "" {
+	if by := c.ReadableBy(fi); by != "" {
 		return &Error{Role: role, Dir: path, Path: real, Why: fmt.Sprintf("is readable by %s (mode %v)", by, fi.Mode()),
 			Fix:  fmt.Sprintf("'chmod go-rwx %s'; the key may have been copied: 'dist-server key rotate' replaces it", real),
 			Risk: "someone else could then sign catalogs that every client trusts"}
 	}
 	return nil
+}
+
+// ReadableBy names who besides the owner can read a file of fi ("its
+// group (adm)", "others", "its group and others"), or is "" when no one
+// can: group read is the owner's alone when the group is the caller's
+// private group, as for writing (writableBy).
+func (c *Checker) ReadableBy(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return c.writableBy((fi.Mode().Perm()&0o044)>>1, int(st.Gid))
 }
 
 // checkFile is CheckFile; it returns the file's path with the symlinks
