@@ -31,8 +31,8 @@ func asUser(t *testing.T, uid int, script string) {
 // TestServiceDirSymlinkSwap: a package's install.sh gives a directory to a
 // service's user, as packages of daemons do. That user put a symlink where
 // a subdirectory of it was, and root's uninstall renamed the file the
-// symlink led to (an attacker's run: /etc/passwd became
-// /etc/passwd.distpac-save), and root's install placed the package's file
+// symlink led to (an attacker's run: a root-owned passwd in a directory
+// standing for /etc became passwd.distpac-save), and root's install placed the package's file
 // in a directory of the user's choosing. Now such a path is left in place
 // by uninstall, with a warning, and refused by install; the files the
 // user cannot redirect go as before.

@@ -6,14 +6,15 @@ package place
 // state directory that install.sh chowned to it, a sticky directory where
 // anyone makes entries), that user can put a symlink where one of its
 // subdirectories was, and root's uninstall renamed and deleted what the
-// symlink led to (/etc/passwd moved to /etc/passwd.distpac-save in an
-// attacker's run), root's upgrade placed files there. A step is taken on
-// a path only when the directory holding it stays where it is for good:
-// every directory above that one, and the directories a symlink on the
-// way leads through, are the caller's or root's and nobody else can write
-// them (safedir). The directory itself may be another user's: they cannot
-// move it, and the final name of a path is never followed (renames act on
-// the link; Check opens with O_NOFOLLOW).
+// symlink led to (in an attacker's run, a root-owned passwd in a
+// directory standing for /etc became passwd.distpac-save), and root's
+// install placed files there. A step is taken on a path only when the
+// directory holding it stays where it is for good: every directory above
+// that one, and the directories a symlink in its place leads through, are
+// the caller's or root's and nobody else can write them (safedir). The
+// directory itself may be another user's: they cannot move it, and the
+// final name of a path is never followed (renames act on the link; Check
+// opens with O_NOFOLLOW).
 
 import (
 	"errors"
