@@ -253,11 +253,11 @@ func (r *rig) publishCapped(size int64, rate string) (pkg, part string) {
 }
 
 // installAThird starts client1's install of the package publishCapped
-// made (size bytes, its .part at part), and returns it once the .part
-// exists and the server has sent a third of it, still running.
-func (r *rig) installAThird(ctx context.Context, size int64, part string) *started {
+// made (size bytes, its .part at part), with flags, and returns it once
+// the .part exists and the server has sent a third of it, still running.
+func (r *rig) installAThird(ctx context.Context, size int64, part string, flags ...string) *started {
 	r.t.Helper()
-	p := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "--stall-timeout", "30s", "huge")
+	p := r.start(ctx, "dist-client", "client1", "client1.yaml", append(append([]string{"install", "--stall-timeout", "30s"}, flags...), "huge")...)
 	if !poll(30*time.Second, func() bool { return fileSize(part) > 0 && r.uploaded() >= size/3 }) {
 		r.t.Fatalf("download never got a third of the way: part file %d bytes, server sent %d\n%s", fileSize(part), r.uploaded(), p.out)
 	}

@@ -78,22 +78,7 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 	// late daemon below must find peer_addr taken (at 8 MiB/s, 2.7 s,
 	// tight on a loaded machine).
 	pkg, part := r.publishCapped(size, "4MiB")
-	// A port of its own, as a user's daemon has (the rig's port 0 lets
-	// any number of engines run): the new daemon binds the one the old
-	// one freed, and a daemon started while the install's engine has it
-	// cannot.
-	ports, err := freePorts(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := os.ReadFile(r.path("client1.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg = []byte(strings.Replace(string(cfg), `peer_addr: "127.0.0.1:0"`, fmt.Sprintf("peer_addr: %q", ports[0]), 1))
-	if err := os.WriteFile(r.path("client1.yaml"), cfg, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	peerAddr := r.ownPeerAddr()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -117,7 +102,7 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 		lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
 		late, err := r.cmd(lctx, "dist-client", "client1", "client1.yaml", "daemon").CombinedOutput()
 		lcancel()
-		if err == nil || !strings.Contains(string(late), "is at work in this data home and, with no daemon answering, downloads on peer_addr "+ports[0]) {
+		if err == nil || !strings.Contains(string(late), "is at work in this data home and, with no daemon answering, downloads on peer_addr "+peerAddr) {
 			t.Errorf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
 		}
 		t.Logf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
@@ -214,6 +199,27 @@ func TestCutDaemonConnectionDuringInstall(t *testing.T) {
 	if sent := r.uploaded(); sent > size+size/4 {
 		t.Errorf("the server sent %d bytes for a %d-byte archive", sent, size)
 	}
+}
+
+// ownPeerAddr gives client1 a peer_addr port of its own, as a user's
+// daemon has (the rig's port 0 lets any number of engines run): a new
+// daemon binds the one the old one freed, and a daemon started while an
+// install's engine has it cannot. It returns the address.
+func (r *rig) ownPeerAddr() string {
+	r.t.Helper()
+	ports, err := freePorts(1)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg, err := os.ReadFile(r.path("client1.yaml"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	cfg = []byte(strings.Replace(string(cfg), `peer_addr: "127.0.0.1:0"`, fmt.Sprintf("peer_addr: %q", ports[0]), 1))
+	if err := os.WriteFile(r.path("client1.yaml"), cfg, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	return ports[0]
 }
 
 // cutProxy passes unix-socket connections at path on to target, and cuts

@@ -55,6 +55,11 @@ func (l *Listener) Close() error {
 // system does not say (fsutil.LockHolder).
 func Holder(path string) int { return fsutil.LockHolder(path + ".lock") }
 
+// Locked reports whether a daemon holds the socket at path (its lock),
+// whether or not it answers there: one starting, or stopping. Where
+// Holder cannot name the holder, this still tells.
+func Locked(path string) bool { return fsutil.LockBusy(path + ".lock") }
+
 // Listen takes the unix socket at path for a daemon: it fails when another
 // daemon answers there, and replaces a socket left by one that was killed.
 // Call it before anything else a daemon starts, so a second daemon stops

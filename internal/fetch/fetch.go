@@ -41,6 +41,9 @@ type Options struct {
 	// Source, set by tests, replaces the daemon or engine downloads come
 	// from.
 	Source Source
+	// beforeEngine, set by tests, runs just before an engine of this
+	// process is started (engineOrDaemon).
+	beforeEngine func()
 }
 
 // logger is the Logger, or one that discards when there is none.

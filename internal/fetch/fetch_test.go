@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
@@ -40,9 +43,10 @@ func TestQuietProgress(t *testing.T) {
 }
 
 // TestSilentDaemonNamed: when the daemon runs but does not answer on its
-// socket (out of descriptors, stopped), an install starts an engine of
-// its own, whose bind fails on the daemon's peer_addr. The error named
-// "another program"; it names the daemon and its pid.
+// socket (out of descriptors, stopped), an install waits for it to answer
+// (at most restartWait) and starts an engine of its own, whose bind fails
+// on the daemon's peer_addr. The error named "another program"; it names
+// the daemon and its pid.
 func TestSilentDaemonNamed(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the lock's holder is read from /proc/locks")
@@ -69,6 +73,81 @@ func TestSilentDaemonNamed(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "another program") {
 		t.Fatalf("openSource: %v\nwant an error naming the daemon: %s", err, want)
 	}
+}
+
+// TestLateDaemonDownloads: no daemon answers when the install starts its
+// download, and its engine finds peer_addr taken by a daemon of its data
+// home (the socket's lock held) that answers a moment later (a daemon
+// that binds peer_addr before it answers: starting, or back from waiting
+// for peer_addr). The install downloads through it, with the lock held
+// before the try (the daemon is waited for first) and taken between the
+// Dial and the try (the engine's bind fails, then it is waited for). It
+// failed on "address already in use", naming the daemon.
+func TestLateDaemonDownloads(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("a daemon that holds the lock is told from /proc/locks")
+	}
+	for _, lockFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("lockFirst=%v", lockFirst), func(t *testing.T) {
+			cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
+			cfg.ApplyDefaults()
+			o := &Options{Paths: paths.Home{Root: filepath.Join(t.TempDir(), "distpac")}.Client(), Config: cfg, UI: ui.New(io.Discard, io.Discard, false)}
+			if err := os.MkdirAll(o.Paths.Dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			peer, err := net.Listen("tcp", "127.0.0.1:0") // the daemon's peer_addr
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer peer.Close()
+			o.Config.PeerAddr = peer.Addr().String()
+			lock := flock.New(o.Paths.DaemonSocket() + ".lock") // the daemon's, held by this process
+			take := func() {
+				if ok, err := lock.TryLock(); !ok || err != nil {
+					t.Errorf("lock: %v %v", ok, err)
+				}
+			}
+			defer lock.Unlock()
+			const late = 300 * time.Millisecond
+			if lockFirst {
+				take()
+			}
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(daemon.Status{PID: 4242}) })
+			srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
+			defer srv.Close()
+			// The daemon binds peer_addr, then answers: the socket comes
+			// late, the lock before the engine's try where lockFirst.
+			time.AfterFunc(late, func() {
+				ln, err := net.Listen("unix", o.Paths.DaemonSocket())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				go srv.Serve(ln)
+			})
+			if !lockFirst {
+				// Taken once the install found none held, before its
+				// engine's try: the try is what finds peer_addr taken.
+				o.beforeEngine = take
+			}
+			start := time.Now()
+			src, err := o.openSource(context.Background())
+			checkLate(t, src, err, late)
+			t.Logf("the daemon answered %v after the install asked", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
+
+// checkLate checks that src is the late daemon TestLateDaemonDownloads
+// starts.
+func checkLate(t *testing.T, src Source, err error, late time.Duration) {
+	t.Helper()
+	d, ok := src.(daemonSource)
+	if err != nil || !ok || d.d.PID() != 4242 {
+		t.Fatalf("source %#v, %v; want the daemon of pid 4242 that answered %v late", src, err, late)
+	}
+	d.Close()
 }
 
 // busySource reports busy web seeds as a download waiting for them does

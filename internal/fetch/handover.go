@@ -82,13 +82,16 @@ type noHandover struct{ error }
 // fetch fails with left, and why no engine started (noHandover: carryOn
 // does not try again).
 //
-// A daemon started while that engine runs finds peer_addr taken and exits
-// with an error saying so; the unit's Restart=on-failure starts it again
-// every 5 s, so it is back within 5 s of the install's end. The engine
-// does not take another port instead: two engines of one cache would
-// then download the same archive into one .part when the daemon is asked
-// for it (by a command that takes no lock, or a daemon that was only
-// slow to answer), which peer_addr's bind rules out.
+// A daemon that answers after the one that left (a restart, however
+// late) or that holds the socket's lock (starting) downloads the rest in
+// place of an engine of this process (engineOrDaemon). A daemon started
+// while that engine runs finds peer_addr taken and exits with an error
+// saying so; the unit's Restart=on-failure starts it again every 5 s, so
+// it is back within 5 s of the install's end. The engine does not
+// take another port instead: two engines of one cache would then download
+// the same archive into one .part when the daemon is asked for it (by a
+// command that takes no lock, or a daemon that was only slow to answer),
+// which peer_addr's bind rules out.
 func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached []catalog.Package, ev Events) error {
 	var rest []catalog.Package
 	var finished int64
@@ -132,18 +135,23 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 		if err := ctx.Err(); err != nil {
 			return err // interrupted while it was asked
 		}
-		if d != nil && d.PID() == old {
+		switch {
+		case d != nil && d.PID() == old:
 			what = "the connection to the dist-client daemon broke in the middle of the download"
 			src = f.o.through(d)
 			how = fmt.Sprintf("the daemon (pid %d), still running, was asked again and downloads the rest", old)
-		} else {
-			if d != nil {
-				d.Close() // another daemon, not the one that left
-			}
-			if !exited {
-				f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
-				return noHandover{left}
-			}
+		case d != nil:
+			// Another daemon answers: the one that left has exited
+			// (a daemon holds its lock, which the socket's answerer
+			// holds, until it has closed everything) and one started
+			// since (kill -9 and a quick restart). It downloads the rest
+			// and seeds it after the install; an engine of this process
+			// failed on peer_addr, which the new daemon holds.
+			src = f.o.through(d)
+			how = fmt.Sprintf("the daemon started since (pid %d) downloads the rest, from what the one that left had verified", d.PID())
+		case !exited:
+			f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
+			return noHandover{left}
 		}
 	} else {
 		what = "dist-client daemon is stopping (restart?) in the middle of the download"
@@ -159,15 +167,22 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 		}
 	}
 	if src == nil {
-		s, err := f.o.startEngine()
+		s, err := f.o.engineOrDaemon(ctx, old)
 		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // interrupted while a daemon was waited for
+			}
 			// Said beside the daemon's words: they alone ended in
 			// "install again to finish", not why this install could not
 			// (who holds peer_addr).
 			return noHandover{fmt.Errorf("%w; this install cannot download the rest itself: %v", left, err)}
 		}
 		src = s
-		how += "this install downloads the rest itself, from what the daemon had verified"
+		if d, ok := s.(daemonSource); ok {
+			how = fmt.Sprintf("the daemon started since (pid %d) downloads the rest, from what the one that left had verified", d.d.PID())
+		} else {
+			how += "this install downloads the rest itself, from what the daemon had verified"
+		}
 	}
 	f.src.Close()
 	f.src = src // Stop and Again read it once the fetch is done
@@ -185,26 +200,35 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 // answer on the socket, and returns that one; nil when none did, and an
 // error when ctx ended meanwhile (Ctrl-C, the stall timeout).
 func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, error) {
-	sock := o.Paths.DaemonSocket()
 	start := time.Now()
 	if _, err := o.waitExit(ctx, old, exitWait); err != nil {
 		return nil, err
 	}
-	exited := time.Now()
+	o.logger().Debug("the daemon that stopped has exited; waiting for one to answer again", "pid", old, "after", time.Since(start))
+	return o.waitAnswer(ctx, old, false)
+}
+
+// waitAnswer waits at most restartWait for a daemon other than the one of
+// pid old (0: none) to answer on the socket, and returns it; nil when none
+// did, or, with whileLocked, as soon as no daemon holds the socket's lock
+// (none is starting); an error when ctx ended meanwhile.
+func (o *Options) waitAnswer(ctx context.Context, old int, whileLocked bool) (*daemon.Client, error) {
+	sock := o.Paths.DaemonSocket()
+	start := time.Now()
 	tick := time.NewTicker(restartPoll)
 	defer tick.Stop()
 	for range restartWait / restartPoll {
-		dctx, cancel := context.WithDeadline(ctx, exited.Add(restartWait))
+		dctx, cancel := context.WithDeadline(ctx, start.Add(restartWait))
 		d := daemon.Dial(dctx, sock)
 		cancel()
 		if d != nil && d.PID() != old {
-			o.logger().Debug("a daemon answered again", "pid", d.PID(), "after", time.Since(start))
+			o.logger().Debug("a daemon answered", "pid", d.PID(), "after", time.Since(start))
 			return d, nil
 		}
 		if d != nil {
-			d.Close() // the one that is stopping
+			d.Close() // the one that left
 		}
-		if time.Since(exited) >= restartWait {
+		if time.Since(start) >= restartWait || whileLocked && !daemon.Locked(sock) {
 			break
 		}
 		select {
@@ -213,7 +237,7 @@ func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, err
 		case <-tick.C:
 		}
 	}
-	o.logger().Debug("no daemon answered again", "waited", time.Since(start))
+	o.logger().Debug("no daemon answered", "waited", time.Since(start))
 	return nil, ctx.Err()
 }
 

@@ -71,7 +71,50 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 		return nil, err
 	}
 	o.logger().Debug("no daemon answers; downloading with an engine of this process", "socket", o.Paths.DaemonSocket(), "peer_addr", o.Config.PeerAddr)
-	return o.startEngine()
+	return o.engineOrDaemon(ctx, 0)
+}
+
+// engineOrDaemon starts an engine of this process to download with,
+// unless a daemon of this data home, other than the one of pid old that
+// left this fetch (0: none), holds the socket's lock without answering
+// yet: one starting (it binds peer_addr before it answers). That one is
+// waited for, at most restartWait (once: before the engine starts, or
+// when the engine finds peer_addr taken by a daemon that took it
+// meanwhile), and downloads instead when it answers. An install that
+// binds peer_addr second hands over rather than fails: it failed on
+// "address already in use" beside a daemon back a moment after its wait
+// for one (a restart more than 3 s after a stop, a kill -9 and a restart
+// before the install's engine started).
+func (o *Options) engineOrDaemon(ctx context.Context, old int) (Source, error) {
+	waited := false
+	waitDaemon := func() (Source, error) {
+		sock := o.Paths.DaemonSocket()
+		if waited || !daemon.Locked(sock) || old != 0 && daemon.Holder(sock) == old {
+			return nil, nil
+		}
+		waited = true
+		d, err := o.waitAnswer(ctx, old, true)
+		if d == nil {
+			return nil, err
+		}
+		return o.through(d), nil
+	}
+	if src, err := waitDaemon(); src != nil || err != nil {
+		return src, err
+	}
+	if o.beforeEngine != nil {
+		o.beforeEngine()
+	}
+	src, err := o.startEngine()
+	if errors.Is(err, syscall.EADDRINUSE) {
+		if d, derr := waitDaemon(); d != nil || derr != nil {
+			return d, derr
+		}
+	}
+	if err != nil {
+		return nil, o.engineError(err)
+	}
+	return src, nil
 }
 
 // through is the Source of the daemon d answers for.
@@ -83,7 +126,8 @@ func (o *Options) through(d *daemon.Client) daemonSource {
 	return daemonSource{d, every}
 }
 
-// startEngine starts an engine of this process to download with.
+// startEngine starts an engine of this process to download with
+// (engineOrDaemon, which says why it failed: engineError).
 func (o *Options) startEngine() (Source, error) {
 	// An engine of this process downloads on every core, as the daemon's
 	// may (a fast peer on the LAN).
@@ -91,18 +135,23 @@ func (o *Options) startEngine() (Source, error) {
 	engine, err := swarm.New(daemon.EngineConfig(o.Config, o.Paths.Cache(), o.Paths.Dir, o.logger()))
 	if err != nil {
 		release()
-		// The daemon holds peer_addr when it runs: one that did not
-		// answer (out of descriptors, stopped with SIGSTOP) is named,
-		// not "another program".
-		if errors.Is(err, syscall.EADDRINUSE) {
-			if pid := daemon.Holder(o.Paths.DaemonSocket()); pid > 0 {
-				return nil, fmt.Errorf("dist-client daemon (pid %d) is running but did not answer on %s, and holds peer_addr %s (see its log; try again, or stop it)",
-					pid, o.Paths.DaemonSocket(), o.Config.PeerAddr)
-			}
-		}
-		return nil, config.InUse("peer_addr", true, err)
+		return nil, err
 	}
 	return engineSource{engine, release}, nil
+}
+
+// engineError is why an engine of this process did not start (err).
+func (o *Options) engineError(err error) error {
+	// The daemon holds peer_addr when it runs: one that did not answer
+	// (out of descriptors, stopped with SIGSTOP) is named, not "another
+	// program".
+	if errors.Is(err, syscall.EADDRINUSE) {
+		if pid := daemon.Holder(o.Paths.DaemonSocket()); pid > 0 {
+			return fmt.Errorf("dist-client daemon (pid %d) is running but did not answer on %s, and holds peer_addr %s (see its log; try again, or stop it)",
+				pid, o.Paths.DaemonSocket(), o.Config.PeerAddr)
+		}
+	}
+	return config.InUse("peer_addr", true, err)
 }
 
 // Events are what a Source reports as it goes (Source).
