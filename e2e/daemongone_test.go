@@ -97,18 +97,23 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 		d2 = r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
 	} else if poll(20*time.Second, func() bool { return strings.Contains(p.out.String(), "this install downloads the rest itself") }) && p.running() {
 		// A daemon started while the install's engine holds peer_addr
-		// exits saying so, and leaves nothing behind: one started after
-		// the install answers.
-		lctx, lcancel := context.WithTimeout(ctx, 20*time.Second)
-		late, err := r.cmd(lctx, "dist-client", "client1", "client1.yaml", "daemon").CombinedOutput()
-		lcancel()
-		if err == nil || !strings.Contains(string(late), "is at work in this data home and, with no daemon answering, downloads on peer_addr "+peerAddr) {
-			t.Errorf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
+		// (the unit's restart) waits for the install, saying so once,
+		// and starts when it ends. It exited, and the unit started it
+		// again every 5 s, a journal line each, until the install ended.
+		d2 = r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+		waiting := fmt.Sprintf("waiting for dist-client (pid %d) to finish: it downloads on peer_addr %s itself", p.cmd.Process.Pid, peerAddr)
+		if !poll(20*time.Second, func() bool { return strings.Contains(d2.out.String(), waiting) || !d2.running() }) || !d2.running() {
+			t.Errorf("a daemon started while the install downloads on peer_addr, want it to say %q and wait:\n%s", waiting, d2.out)
 		}
-		t.Logf("a daemon started while the install downloads on peer_addr: %v\n%s", err, late)
 	}
 	if err := p.wait(); err != nil {
 		t.Fatalf("install: %v\n%s", err, p.out)
+	}
+	if !restart && d2 != nil {
+		ended := time.Now()
+		if poll(20*time.Second, func() bool { return strings.Contains(d2.out.String(), "seeding 1 archive") }) {
+			t.Logf("the daemon that waited seeds %v after the install ended", time.Since(ended).Round(time.Millisecond))
+		}
 	}
 	out := p.out.String()
 	t.Logf("install, its daemon stopped a third of the way (restart %v):\n%s", restart, out)
@@ -134,9 +139,15 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 		t.Errorf("the server sent %d bytes for a %d-byte archive: the install did not go on from what the daemon had", sent, size)
 	}
 	if !restart {
-		d2 = r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+		if d2 == nil { // the install ended before a daemon could be started beside it
+			d2 = r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+		}
 		if !poll(20*time.Second, func() bool { return strings.Contains(d2.out.String(), "seeding 1 archive") }) {
-			t.Errorf("a daemon started after the install does not seed its archive:\n%s", d2.out)
+			t.Errorf("the daemon does not seed the install's archive after it:\n%s", d2.out)
+		}
+		t.Logf("the daemon's output:\n%s", d2.out)
+		if n := strings.Count(d2.out.String(), "waiting for dist-client"); n > 1 {
+			t.Errorf("the daemon said %d times that it waits, want once", n)
 		}
 	} else {
 		// The new daemon downloaded the rest, and seeds the archive.

@@ -3,7 +3,8 @@ package e2e
 // An install and a daemon of one data home share peer_addr: whoever binds
 // it second hands over rather than fails. The daemon comes back late, or
 // is killed and back at once, while the install is slow to notice (it is
-// held with SIGSTOP, as a loaded machine holds it).
+// held with SIGSTOP, as a loaded machine holds it); a daemon started while
+// the install downloads on peer_addr itself waits for it.
 
 import (
 	"context"
@@ -76,6 +77,100 @@ func TestDaemonRestartedAfterKill(t *testing.T) {
 	d.kill9(t)
 	d2 := r.holdWhileRestarted(ctx, p, time.Time{})
 	r.finishesThrough(p, d2, "dist-client daemon stopped answering in the middle of the download (killed or crashed?): ", pkg, size)
+}
+
+// TestDaemonWaitsForInstall: kill -9 of the daemon an install downloads
+// through, and no restart at once: the install downloads the rest on
+// peer_addr itself. A daemon started meanwhile (the unit's restart, 5 s
+// on) waits for that install, saying so once, with status answering at
+// once; SIGTERM (systemctl stop) stops it at once while it waits; one
+// started again waits likewise, and a second install started meanwhile
+// waits for the first (the client lock) and then downloads through that
+// daemon, which started as the first ended and seeds what it downloaded.
+// The daemon exited at once, and the unit started it again every 5 s, a
+// journal line each, until the install ended.
+func TestDaemonWaitsForInstall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("32 MiB download at a capped rate, its daemon killed mid-way")
+	}
+	const size = 32 << 20
+	r := newRig(t, "")
+	// 2 MiB/s: after the takeover the install has 10 s left, for two
+	// daemons and a second install to start beside it.
+	r.appendConfig("client1.yaml", "download_rate_limit: \"2MiB\"\n")
+	pkg := r.mkpkg("huge", "1.0.0", size)
+	r.server("add", pkg, r.mkpkg("tiny", "1.0.0", 64<<10))
+	r.server("start")
+	r.client1("sync")
+	part := filepath.Join(r.clientDir("client1"), "cache", "huge-1.0.0.tar.zst.part")
+	peerAddr := r.ownPeerAddr()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, _ := r.startDaemon(ctx)
+	p := r.installAThird(ctx, size, part)
+	d.kill9(t)
+	if !poll(20*time.Second, func() bool { return strings.Contains(p.out.String(), "this install downloads the rest itself") }) {
+		t.Fatalf("the install did not take the download over:\n%s", p.out)
+	}
+	waiting := fmt.Sprintf("dist-client daemon: waiting for dist-client (pid %d) to finish: it downloads on peer_addr %s itself", p.cmd.Process.Pid, peerAddr)
+	startWaiting := func() *started {
+		t.Helper()
+		at := time.Now()
+		l := r.start(ctx, "dist-client", "client1", "client1.yaml", "daemon")
+		if !poll(20*time.Second, func() bool { return strings.Contains(l.out.String(), waiting) || !l.running() }) || !l.running() {
+			t.Fatalf("a daemon started while the install downloads on peer_addr: want it to say %q and wait:\n%s", waiting, l.out)
+		}
+		t.Logf("a daemon started while the install downloads on peer_addr says it waits %v after its start", time.Since(at).Round(time.Millisecond))
+		return l
+	}
+	l1 := startWaiting()
+	at := time.Now()
+	if st := r.client1("status"); !strings.Contains(st, fmt.Sprintf("daemon:   a daemon (pid %d) is there but does not answer", l1.cmd.Process.Pid)) {
+		t.Errorf("status while the daemon waits:\n%s", st)
+	}
+	t.Logf("status while the daemon waits took %v", time.Since(at).Round(time.Millisecond))
+	at = time.Now()
+	if err := l1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("kill -TERM %d: %v", l1.cmd.Process.Pid, err)
+	}
+	if err := l1.wait(); err != nil {
+		t.Errorf("the waiting daemon stopped by SIGTERM: %v, want exit 0:\n%s", err, l1.out)
+	}
+	t.Logf("the waiting daemon exited %v after SIGTERM", time.Since(at).Round(time.Millisecond))
+	l2 := startWaiting()
+	i2 := r.start(ctx, "dist-client", "client1", "client1.yaml", "install", "tiny")
+	if !poll(20*time.Second, func() bool {
+		return strings.Contains(i2.out.String(), "is changing this installation; waiting for it to finish")
+	}) {
+		t.Fatalf("a second install does not wait for the first:\n%s", i2.out)
+	}
+	if !p.running() {
+		t.Fatalf("the install ended before the story was told (too fast a machine for 2 MiB/s?):\n%s", p.out)
+	}
+	if err := p.wait(); err != nil {
+		t.Fatalf("install: %v\n%s", err, p.out)
+	}
+	ended := time.Now()
+	if !poll(20*time.Second, func() bool { return strings.Contains(l2.out.String(), "seeding 1 archive") }) {
+		t.Fatalf("the waiting daemon does not seed the install's archive after it:\n%s", l2.out)
+	}
+	t.Logf("the daemon that waited seeds huge %v after the install ended", time.Since(ended).Round(time.Millisecond))
+	if err := i2.wait(); err != nil {
+		t.Fatalf("second install: %v\n%s", err, i2.out)
+	}
+	t.Logf("second install, started while the daemon waited:\n%s", i2.out)
+	for _, w := range []string{"downloading 1 archive through dist-client daemon", "installed tiny 1.0.0"} {
+		if !strings.Contains(i2.out.String(), w) {
+			t.Errorf("second install's output lacks %q", w)
+		}
+	}
+	if err := cmpfiles(filepath.Join(r.path("prefix1"), "huge", "data.bin"), filepath.Join(pkg, "assets", "data.bin")); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the daemon that waited:\n%s", l2.out)
+	if n := strings.Count(l2.out.String(), "waiting for"); n != 1 || !l2.running() {
+		t.Errorf("the daemon said %d times that it waits, want once, and runs on (running %v)", n, l2.running())
+	}
 }
 
 // holdWhileRestarted holds the install p (SIGSTOP; one held already

@@ -23,7 +23,9 @@ other clients can download from this machine, and serves the CLI over a local so
 the daemon's engine, and what it downloads keeps being seeded after install exits (with
 seed: none it is not). Started before the first sync, it seeds nothing until one has
 run. Stop it with Ctrl-C or SIGTERM: an install it is downloading for then waits for a
-restarted daemon (up to 3 s after it exits) or downloads the rest itself.`,
+restarted daemon (up to 3 s after it exits) or downloads the rest itself. Started while
+an install downloads on peer_addr itself, it says so once, waits for that install to
+finish (at most an hour) and then starts.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}

@@ -54,6 +54,10 @@ type clientStatus struct {
 	// KeptBack are installed packages whose newest version cannot be had
 	// with what is installed, and why.
 	KeptBack []install.KeptBack `json:"kept_back"`
+	// silent is the pid of a daemon that holds the socket's lock and does
+	// not answer (-1 where the system does not say which): starting,
+	// stopping, or waiting for an install to free peer_addr.
+	silent int
 }
 
 func runStatus(ctx context.Context, e *env, o statusOptions) error {
@@ -69,6 +73,8 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 			return err
 		}
 		out.Daemon = &st
+	} else if daemon.Locked(in.Paths.DaemonSocket()) {
+		out.silent = cmp.Or(daemon.Holder(in.Paths.DaemonSocket()), -1)
 	}
 	now := time.Now()
 	cs, err := catalogclient.ReadStatus(ctx, in.Paths.Dir, now)
@@ -117,6 +123,15 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 			}
 			e.UI.Table([]string{"ARCHIVE", "STATE", "DONE", "PEERS", "UP", "DOWN", "SENT", "RATIO"}, rows)
 		}
+	} else if s.silent != 0 {
+		// A daemon that waits for an install to free peer_addr has given
+		// its socket up (internal/daemon): "not running" would send the
+		// user to start a second one, which is refused.
+		who := "a daemon"
+		if s.silent > 0 {
+			who = fmt.Sprintf("a daemon (pid %d)", s.silent)
+		}
+		e.UI.Dataf("daemon:   %s is there but does not answer: starting, stopping, or waiting for an install to free peer_addr (see its log)\n", who)
 	} else {
 		e.UI.Dataf("daemon:   not running (dist-client daemon starts it; installs then keep being seeded)\n")
 	}

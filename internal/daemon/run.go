@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/cache"
@@ -18,7 +17,6 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/connlimit"
-	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/swarm"
@@ -33,6 +31,20 @@ type Options struct {
 	Logger *slog.Logger
 	// Printf and Warnf print lines for the user; nil discards them.
 	Printf, Warnf func(format string, args ...any)
+}
+
+// printf prints a line for the user, when Printf is set.
+func (o Options) printf(format string, args ...any) {
+	if o.Printf != nil {
+		o.Printf(format, args...)
+	}
+}
+
+// warnf prints a warning for the user, when Warnf is set.
+func (o Options) warnf(format string, args ...any) {
+	if o.Warnf != nil {
+		o.Warnf(format, args...)
+	}
 }
 
 // EngineConfig is the one place a client's BitTorrent engine is configured
@@ -72,11 +84,6 @@ const policyInterval = 15 * time.Second
 // what client.yaml's seed policy names, serves the CLI (and metrics) until
 // ctx ends, and stops seeding what the ratio and time limits say.
 func Run(ctx context.Context, o Options) error {
-	say := func(f func(string, ...any), format string, args ...any) {
-		if f != nil {
-			f(format, args...)
-		}
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -90,7 +97,7 @@ func Run(ctx context.Context, o Options) error {
 	noCatalog := errors.Is(err, catalogclient.ErrNoCatalog)
 	switch {
 	case noCatalog:
-		say(o.Warnf, "no catalog yet: seeding nothing until `dist-client sync`; installs download through this daemon once it has run\n")
+		o.warnf("no catalog yet: seeding nothing until `dist-client sync`; installs download through this daemon once it has run\n")
 	case err != nil:
 		return err
 	}
@@ -98,13 +105,27 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	defer ln.Release() // after everything below is closed
-	defer ln.Close()
-	engine, err := swarm.New(EngineConfig(cfg, cp.Cache(), cp.Dir, o.Logger))
-	if err != nil {
-		return peerAddrInUse(cp, cfg.PeerAddr, err)
+	defer func() {
+		ln.Close()
+		ln.Release() // after everything below is closed
+	}()
+	engine, back, err := startEngine(ctx, o, ln)
+	waited := back != ln // the socket was given up and taken back
+	ln = back
+	if engine == nil {
+		return err // nil: stopped while it waited for peer_addr
 	}
 	defer engine.Close()
+	if waited {
+		// It waited for an install, whose archives the cache holds now:
+		// what it found at its start is not what to seed (a daemon that
+		// waited seeded nothing of what the install had downloaded).
+		want, err = toSeed(ctx, cfg.Seed, cp)
+		noCatalog = errors.Is(err, catalogclient.ErrNoCatalog)
+		if err != nil && !noCatalog {
+			return err
+		}
+	}
 
 	ready := make(chan struct{})
 	m := newMetrics(engine)
@@ -175,7 +196,7 @@ func Run(ctx context.Context, o Options) error {
 			if ctx.Err() != nil {
 				break
 			}
-			say(o.Warnf, "not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
+			o.warnf("not seeding %s: %v\n", filepath.Join(cp.Cache(), p.Archive), err)
 			continue
 		}
 		seeding = append(seeding, p.Name+" "+p.Version)
@@ -188,12 +209,12 @@ func Run(ctx context.Context, o Options) error {
 	if len(seeding) > 0 {
 		list = ": " + strings.Join(seeding, ", ")
 	}
-	say(o.Printf, "dist-client daemon (pid %d) seeding %s (seed: %s) on %s%s\n", os.Getpid(), ui.Count(len(seeding), "archive"), cfg.Seed, engine.Addr(), list)
+	o.printf("dist-client daemon (pid %d) seeding %s (seed: %s) on %s%s\n", os.Getpid(), ui.Count(len(seeding), "archive"), cfg.Seed, engine.Addr(), list)
 	if metricsAt != nil {
-		say(o.Printf, "metrics at http://%s/metrics\n", metricsAt)
+		o.printf("metrics at http://%s/metrics\n", metricsAt)
 	}
 
-	say(o.Printf, "installs from this data home now download through %s\n", cp.DaemonSocket())
+	o.printf("installs from this data home now download through %s\n", cp.DaemonSocket())
 	if cfg.SeedRatioLimit > 0 || cfg.SeedTimeLimit > 0 {
 		go enforceLimits(ctx, engine, cfg, o.Logger)
 	}
@@ -212,23 +233,8 @@ func Run(ctx context.Context, o Options) error {
 		return serveErr
 	}
 	st := engine.Stats()
-	say(o.Printf, "daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))
+	o.printf("daemon stopping; uploaded %s\n", units.FormatBytes(st.Uploaded))
 	return nil
-}
-
-// peerAddrInUse is the error of a daemon whose engine could not bind
-// peer_addr (err). An install of the same data home downloads with an
-// engine of its own on peer_addr while no daemon answers, a daemon that
-// stopped in the middle of its download included (internal/fetch): a
-// daemon started meanwhile says so, not "another program", and exits;
-// the unit's Restart=on-failure starts it again every 5 s, so it is back
-// within 5 s of that install's end. It does not wait for the port itself
-// with the socket taken, where every command would wait for it to answer.
-func peerAddrInUse(cp paths.Client, addr string, err error) error {
-	if pid := fsutil.LockHolder(cp.Lock()); pid > 0 && errors.Is(err, syscall.EADDRINUSE) {
-		return fmt.Errorf("%w: dist-client (pid %d) is at work in this data home and, with no daemon answering, downloads on peer_addr %s itself: start the daemon again once it has ended (the systemd unit does, within 5 s)", err, pid, addr)
-	}
-	return config.InUse("peer_addr", true, err)
 }
 
 // toSeed lists the cached archives the policy says to seed, from the

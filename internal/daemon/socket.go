@@ -56,8 +56,8 @@ func (l *Listener) Close() error {
 func Holder(path string) int { return fsutil.LockHolder(path + ".lock") }
 
 // Locked reports whether a daemon holds the socket at path (its lock),
-// whether or not it answers there: one starting, or stopping. Where
-// Holder cannot name the holder, this still tells.
+// whether or not it answers there: one starting, stopping, or waiting for
+// peer_addr (Run). Where Holder cannot name the holder, this still tells.
 func Locked(path string) bool { return fsutil.LockBusy(path + ".lock") }
 
 // Listen takes the unix socket at path for a daemon: it fails when another
@@ -78,7 +78,30 @@ func Locked(path string) bool { return fsutil.LockBusy(path + ".lock") }
 // may connect is checked again on every connection (the kernel's record of
 // the caller: SO_PEERCRED on Linux, LOCAL_PEERCRED on macOS and FreeBSD; see
 // Serve).
-func Listen(path string) (_ *Listener, err error) {
+func Listen(path string) (*Listener, error) {
+	lock, err := lockSocket(path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := listenLocked(path, lock)
+	if err != nil {
+		lock.Unlock()
+		return nil, err
+	}
+	return l, nil
+}
+
+// Reopen closes the socket (when it is open) and listens at its path
+// again, under the lock it holds: a daemon that gave its socket up while
+// it waited for peer_addr (Run) takes it back, and no other daemon can
+// have started meanwhile.
+func (l *Listener) Reopen() (*Listener, error) {
+	l.Close()
+	return listenLocked(l.path, l.lock)
+}
+
+// lockSocket takes the daemon's lock beside the socket at path (Listen).
+func lockSocket(path string) (*flock.Flock, error) {
 	if len(path) > MaxSocketPath {
 		return nil, fmt.Errorf("daemon socket %s: path is %d bytes, unix sockets allow %d: use a shorter XDG_DATA_HOME", path, len(path), MaxSocketPath)
 	}
@@ -99,11 +122,12 @@ func Listen(path string) (_ *Listener, err error) {
 		}
 		return nil, fmt.Errorf("daemon socket %s: another daemon is running%s (it holds %s)", path, holder, lock.Path())
 	}
-	defer func() {
-		if err != nil {
-			lock.Unlock()
-		}
-	}()
+	return lock, nil
+}
+
+// listenLocked binds the socket at path for the daemon that holds lock
+// (Listen).
+func listenLocked(path string, lock *flock.Flock) (*Listener, error) {
 	// A socket left by a daemon that was killed refuses connections. Under
 	// the lock no other daemon of this directory is running, but one
 	// answering there means the lock file was removed under it.

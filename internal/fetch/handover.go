@@ -82,12 +82,12 @@ type noHandover struct{ error }
 // fetch fails with left, and why no engine started (noHandover: carryOn
 // does not try again).
 //
-// A daemon that answers after the one that left (a restart, however
-// late) or that holds the socket's lock (starting) downloads the rest in
-// place of an engine of this process (engineOrDaemon). A daemon started
-// while that engine runs finds peer_addr taken and exits with an error
-// saying so; the unit's Restart=on-failure starts it again every 5 s, so
-// it is back within 5 s of the install's end. The engine does not
+// Whoever binds peer_addr second hands over, rather than fails: a daemon
+// that answers after the one that left (a restart, however late) or that
+// holds the socket's lock (starting, or waiting for peer_addr) downloads
+// the rest in place of an engine of this process (engineOrDaemon), and a
+// daemon started while that engine runs waits for the install to end
+// before it starts (internal/daemon's startEngine). The engine does not
 // take another port instead: two engines of one cache would then download
 // the same archive into one .part when the daemon is asked for it (by a
 // command that takes no lock, or a daemon that was only slow to answer),

@@ -77,14 +77,16 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 // engineOrDaemon starts an engine of this process to download with,
 // unless a daemon of this data home, other than the one of pid old that
 // left this fetch (0: none), holds the socket's lock without answering
-// yet: one starting (it binds peer_addr before it answers). That one is
-// waited for, at most restartWait (once: before the engine starts, or
-// when the engine finds peer_addr taken by a daemon that took it
-// meanwhile), and downloads instead when it answers. An install that
-// binds peer_addr second hands over rather than fails: it failed on
-// "address already in use" beside a daemon back a moment after its wait
-// for one (a restart more than 3 s after a stop, a kill -9 and a restart
-// before the install's engine started).
+// yet: one starting (it binds peer_addr before it answers), or one that
+// waited for peer_addr while an install held it (internal/daemon's
+// startEngine), which starts once peer_addr is free. That one is waited
+// for, at most restartWait (once: before the engine starts, or when the
+// engine finds peer_addr taken by a daemon that took it meanwhile), and
+// downloads instead when it answers. Whoever binds peer_addr second hands
+// over rather than fails: the install failed on "address already in use"
+// beside a daemon back a moment after its wait for one (a restart more
+// than 3 s after a stop, a kill -9 and a restart before the install's
+// engine started); a daemon second waits for the install (internal/daemon).
 func (o *Options) engineOrDaemon(ctx context.Context, old int) (Source, error) {
 	waited := false
 	waitDaemon := func() (Source, error) {
