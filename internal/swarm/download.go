@@ -152,6 +152,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	xfer.setLastResort(lastResort)
 	xfer.setSeeds(seeds, t.Name(), lastResort)
 	nextSeed, lastWeb := 0, time.Time{}
+	// A piece the running fetch holds far longer than the seeds achieve
+	// is asked of the next seed too (hedge.go).
+	var race hedger
 	// busySince is when every web seed was first found waiting out a
 	// busy answer with nothing received since (zero: not so); past
 	// busyWait they no longer count as a source, nor are asked again.
@@ -314,6 +317,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 				e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(lastResort), "seed", redact.URL(seed), "idle", time.Since(moved).Round(time.Second))
 			}
 		}
+		race.tick(e, t, xfer, seeds, errs, nextSeed)
 		// The library can wedge a connection (seen once in many runs under
 		// heavy load, after a peer was killed mid-transfer): with peers
 		// connected nothing arrives. Starting the torrent afresh keeps the

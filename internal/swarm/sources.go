@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -224,6 +225,10 @@ type seedStat struct {
 	reach *webReach
 	mu    sync.Mutex
 	act   SeedActivity // guarded by mu
+	// pieceBytes and pieceTime are the bytes of pieces its bodies gave
+	// and the time they took (timed, rate); guarded by mu.
+	pieceBytes int64
+	pieceTime  time.Duration
 }
 
 // webReach is how far into each piece web seeds' bodies came in a

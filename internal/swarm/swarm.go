@@ -133,6 +133,7 @@ type Engine struct {
 	// by mu (abandon).
 	callers   map[metainfo.Hash]int
 	fetches   map[metainfo.Hash]*webFetch  // running web-seed fetches; guarded by mu
+	hedges    map[metainfo.Hash]*webFetch  // running hedges of a fetch's held piece (hedge.go); guarded by mu
 	webErrs   map[metainfo.Hash]seedErrors // each torrent's web-seed failures since one last worked; guarded by mu
 	stop      chan struct{}                // closed by Close
 	closeOnce sync.Once
@@ -303,7 +304,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop

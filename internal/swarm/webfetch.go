@@ -61,22 +61,29 @@ const (
 )
 
 // fetchWebSeed fetches the pieces of t that are still missing from the
-// web seed at seed. It returns nil once it has handed every missing piece
-// to the library, or the first failure.
-func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, label string, floor bool) error {
+// web seed of f (a hedge's one piece only). It returns nil once it has
+// handed every such piece to the library, or the first failure.
+func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, f *webFetch) error {
 	info := t.Info()
 	if info == nil {
 		return errors.New("torrent has no info yet")
 	}
-	u := torrentmeta.WebSeedURL(seed, info.Name)
+	u := torrentmeta.WebSeedURL(f.seed, info.Name)
 	perSpan := max(1, int(webSeedSpan/info.PieceLength))
 	complete := func(i int) bool { return t.Piece(i).State().Complete }
 	var stat *seedStat // what the seed did, for the download's Sources
 	if xfer := e.lastTransfer(t.InfoHash()); xfer != nil {
-		stat = xfer.seedStat(seed)
+		stat = xfer.seedStat(f.seed)
 	}
-	for _, s := range missingSpans(complete, info.NumPieces(), perSpan) {
-		whole, err := e.fetchSpan(ctx, t, info, u, s, floor, stat)
+	spans := missingSpans(complete, info.NumPieces(), perSpan)
+	if f.only >= 0 {
+		spans = nil
+		if f.only < info.NumPieces() && !complete(f.only) {
+			spans = []span{{f.only, f.only + 1}}
+		}
+	}
+	for _, s := range spans {
+		whole, err := e.fetchSpan(ctx, t, info, u, s, f, stat)
 		if err != nil {
 			// *url.Error repeats the method and URL in its own words
 			// (web seed http://h/x: Get "http://h/x": dial tcp ...).
@@ -84,10 +91,10 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 			if errors.As(err, &ue) {
 				err = ue.Err
 			}
-			if stat != nil && ctx.Err() == nil {
+			if stat != nil && failure(ctx) {
 				stat.failed(err)
 			}
-			return fmt.Errorf("%s %s: %w", label, redact.URL(u), err)
+			return fmt.Errorf("%s %s: %w", f.label, redact.URL(u), err)
 		}
 		if whole {
 			break // the server sent the whole file, and every piece was taken from it
@@ -96,11 +103,13 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, seed, lab
 	return nil
 }
 
-// fetchSpan asks for the pieces of s. A server that ignores the range and
-// sends the whole file (whole is then true) gives every missing piece in
-// that one response.
-// stat (may be nil) records the request, the answer and the bytes.
-func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, floor bool, stat *seedStat) (whole bool, err error) {
+// fetchSpan asks for the pieces of s, for the fetch f (which holds
+// each piece while it reads it: f.hold). A server that ignores the range
+// and sends the whole file (whole is then true) gives every missing
+// piece in that one response.
+// stat (may be nil) records the request, the answer, the bytes and how
+// long each piece took.
+func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, f *webFetch, stat *seedStat) (whole bool, err error) {
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
 	end := last.Offset() + last.Length() // exclusive
@@ -125,7 +134,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		stat.answered(fmt.Sprintf("HTTP %d %s", resp.StatusCode, http.StatusText(resp.StatusCode)))
 	}
 	silent := &webSeedSilent{webSeedIdle}
-	if floor {
+	if f.floor {
 		silent.idle = webSeedSlowAfter
 	}
 	idle := time.AfterFunc(silent.idle, func() { cancel(silent) })
@@ -135,14 +144,20 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		body.readNS = &x.webReadNS
 	}
 	body.stat, body.pieceLen = stat, info.PieceLength
-	if floor {
+	if f.floor {
 		body.slowAfter, body.minRate = webSeedSlowAfter, webSeedMinRate
 	}
-	// A read the idle timer cut short fails with the silence, not with
-	// the bare "piece 0: context canceled" of the request's context.
+	// A read the idle timer cut short fails with the silence, and one
+	// that another source beat to its piece (hedge.go) with that, not
+	// with the bare "piece 0: context canceled" of the request's context.
 	defer func() {
-		if err != nil && context.Cause(ctx) == silent {
+		var out *webSeedOutpaced
+		switch {
+		case err == nil:
+		case context.Cause(ctx) == silent:
 			err = silent
+		case errors.As(context.Cause(ctx), &out):
+			err = out
 		}
 	}()
 	first, stop := s.first, s.end
@@ -178,7 +193,19 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	for i := first; i < stop; i++ {
 		p := info.Piece(i)
 		b := buf[:p.Length()]
-		if _, err := io.ReadFull(body, b); err != nil {
+		// The piece is held from its first byte to its last: the
+		// download asks the next seed for it too when that takes far
+		// longer than the seeds achieve (hedge.go). Its bytes reach the
+		// file only whole and matching its hash, below: a fetch cut
+		// halfway writes nothing.
+		t0 := time.Now()
+		f.hold.set(i, t0)
+		n, err := io.ReadFull(body, b)
+		f.hold.clear()
+		if stat != nil {
+			stat.timed(int64(n), time.Since(t0))
+		}
+		if err != nil {
 			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
 		tp := t.Piece(i)
@@ -203,6 +230,7 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 		if err := tp.VerifyDataContext(ctx); err != nil {
 			return whole, fmt.Errorf("piece %d: %w", i, err)
 		}
+		f.wroteAt.Store(time.Now().UnixNano())
 	}
 	return whole, nil
 }

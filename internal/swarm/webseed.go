@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/anacrolix/torrent"
@@ -134,11 +135,34 @@ func missingSpans(complete func(int) bool, numPieces, maxPieces int) []span {
 	return out
 }
 
-// webFetch is one running web-seed fetch, of seed.
+// webFetch is one running web-seed fetch, of seed: of every missing
+// piece, or (a hedge, hedge.go) of the one piece only that another
+// seed's fetch holds too long. cancel's cause is nil when the fetch is
+// stopped, a *webSeedOutpaced when another source beat it to its piece.
 type webFetch struct {
-	seed   string
-	cancel context.CancelFunc
-	done   chan struct{}
+	seed  string
+	label string // webLabel
+	floor bool   // a rate floor (webSeedMinRate): not the round's last seed
+	only  int    // the one piece a hedge fetches; -1 for every missing piece
+	hold  holding
+	// wroteAt is when the fetch last handed a piece to the library (unix
+	// nanoseconds; 0: none yet).
+	wroteAt atomic.Int64
+	cancel  context.CancelCauseFunc
+	done    chan struct{}
+	// err is how the fetch failed (nil: it did not, or was stopped);
+	// read it once done is closed.
+	err error
+}
+
+// ended reports whether the fetch has returned.
+func (f *webFetch) ended() bool {
+	select {
+	case <-f.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // webLabel names what a download fetches over HTTP in its errors: the
@@ -156,51 +180,74 @@ func webLabel(lastResort bool) string {
 // background, unless a fetch for t already runs; label (webLabel) names
 // the seed in its errors.
 func (e *Engine) startWebFetch(t *torrent.Torrent, seed, label string, floor bool) bool {
+	return e.launchFetch(t, e.fetches, &webFetch{seed: seed, label: label, floor: floor, only: -1}) != nil
+}
+
+// launchFetch runs f for t in the background and records it in running
+// (e.fetches, or e.hedges) while it runs, unless one for t is there
+// already; nil then, or when t was dropped or the engine closed. A fetch
+// that fails, or is beaten to its piece (webSeedOutpaced), leaves its
+// error in e.webErrs; one stopped leaves nothing.
+func (e *Engine) launchFetch(t *torrent.Torrent, running map[metainfo.Hash]*webFetch, f *webFetch) *webFetch {
 	ih := t.InfoHash()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, running := e.fetches[ih]; running || e.torrents[ih] != t {
-		return false // one at a time; none for a torrent dropped (and perhaps added again) since
+	if _, busy := running[ih]; busy || e.torrents[ih] != t {
+		return nil // one at a time; none for a torrent dropped (and perhaps added again) since
 	}
 	select {
 	case <-e.stop:
-		return false
+		return nil
 	default:
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &webFetch{seed: seed, cancel: cancel, done: make(chan struct{})}
-	e.fetches[ih] = f
+	ctx, cancel := context.WithCancelCause(context.Background())
+	f.cancel, f.done = cancel, make(chan struct{})
+	f.hold.clear()
+	running[ih] = f
 	go func() {
 		defer close(f.done)
-		err := e.fetchWebSeed(ctx, t, seed, label, floor)
+		err := e.fetchWebSeed(ctx, t, f)
 		e.mu.Lock()
-		if e.fetches[ih] == f {
-			delete(e.fetches, ih)
+		if running[ih] == f {
+			delete(running, ih)
 		}
-		if ctx.Err() == nil {
+		if failure(ctx) {
+			f.err = err
 			if err == nil {
 				delete(e.webErrs, ih)
 			} else {
-				e.webErrs[ih] = e.webErrs[ih].with(seed, err)
+				e.webErrs[ih] = e.webErrs[ih].with(f.seed, err)
 			}
 		}
 		e.mu.Unlock()
-		if err != nil && ctx.Err() == nil {
+		if err != nil && failure(ctx) {
 			e.logger.Warn("web seed failed", "torrent", t.Name(), "err", err)
 		}
 	}()
-	return true
+	return f
 }
 
-// stopWebFetch cancels t's fetch, if any, and waits for it to end.
+// failure reports whether a fetch under ctx that ended did so on its
+// own (its error is the seed's), or because another source beat it to
+// the piece it held (webSeedOutpaced: the seed's too); not when it was
+// stopped.
+func failure(ctx context.Context) bool {
+	var out *webSeedOutpaced
+	return ctx.Err() == nil || errors.As(context.Cause(ctx), &out)
+}
+
+// stopWebFetch cancels t's fetches, if any, and waits for them to end.
 func (e *Engine) stopWebFetch(ih metainfo.Hash) {
 	e.mu.Lock()
-	f := e.fetches[ih]
+	fs := []*webFetch{e.fetches[ih], e.hedges[ih]}
 	delete(e.fetches, ih)
+	delete(e.hedges, ih)
 	e.mu.Unlock()
-	if f != nil {
-		f.cancel()
-		<-f.done
+	for _, f := range fs {
+		if f != nil {
+			f.cancel(nil)
+			<-f.done
+		}
 	}
 }
 
@@ -300,8 +347,11 @@ func (errs seedErrors) Unwrap() []error {
 
 func (e *Engine) stopWebFetches() {
 	e.mu.Lock()
-	ihs := make([]metainfo.Hash, 0, len(e.fetches))
+	ihs := make([]metainfo.Hash, 0, len(e.fetches)+len(e.hedges))
 	for ih := range e.fetches {
+		ihs = append(ihs, ih)
+	}
+	for ih := range e.hedges { // a hedge outlives its fetch for a moment
 		ihs = append(ihs, ih)
 	}
 	e.mu.Unlock()

@@ -1,0 +1,188 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// tricklingSeed serves data as a web seed that answers a range at once
+// and sends the bytes of the pieces (of pieceLen) for which slow is true
+// at rate bytes a second, a tenth every 100 ms, the others at once. It
+// answers its first refused requests 503 (no Retry-After: a failure).
+func tricklingSeed(t *testing.T, data []byte, pieceLen int64, slow func(piece int64) bool, rate int64, refused int32) *httptest.Server {
+	t.Helper()
+	var asked atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if asked.Add(1) <= refused {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		start, end := int64(0), int64(len(data))-1
+		if _, err := fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-%d", &start, &end); err != nil || start > end || end >= int64(len(data)) {
+			start, end = 0, int64(len(data))-1
+		}
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", start, end, len(data)))
+		w.Header().Set("Content-Length", fmt.Sprint(end-start+1))
+		w.WriteHeader(http.StatusPartialContent)
+		w.(http.Flusher).Flush()
+		for i := start; i <= end; {
+			n := pieceLen - i%pieceLen // the rest of the piece
+			if slow(i / pieceLen) {
+				n = rate / 10
+				select {
+				case <-r.Context().Done():
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			n = min(n, pieceLen-i%pieceLen, end+1-i)
+			if _, err := w.Write(data[i : i+n]); err != nil {
+				return
+			}
+			w.(http.Flusher).Flush()
+			i += n
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// TestSlowSeedLosesPiece: a web seed that sends a range at once but one
+// piece of it just above the install's floor (1.2 KiB/s) held a download
+// for that piece while the next seed could send it at once: 55.7 s for
+// the 64 KiB piece of a 1 MiB archive (in the first case; as the round's
+// last seed, trickling from the first byte, 55.6 s), over an hour for a
+// 4 MiB piece. Now the next seed is asked for the piece too once the
+// slow one held it past hedgeAfter (2 s at the seed's own earlier rate;
+// 10 s with no rate known), wins it, and the slow seed is cut and named:
+// 3.2 s and 10.4 s. The file is whole: the slow seed's partial piece is
+// never written. A slow but honest seed with no other (20 KiB/s) still
+// finishes, asked once.
+func TestSlowSeedLosesPiece(t *testing.T) {
+	const size, pieceLen, trickle = 1 << 20, 64 << 10, 1200
+	for _, c := range []struct {
+		name      string
+		size      int
+		slowFirst bool             // the slow seed is a mirror before the good one (else the torrent's own, after a mirror refused once)
+		slow      func(int64) bool // the pieces the slow seed trickles
+		rate      int64
+		alone     bool // no other seed
+		within    time.Duration
+	}{
+		{"burst, then one piece trickled, before a good seed", size, true, func(p int64) bool { return p == 3 }, trickle, false, 15 * time.Second},
+		{"trickled from the first byte, the round's last seed", size, false, func(p int64) bool { return p == 0 }, trickle, false, 25 * time.Second},
+		{"slow but honest, alone", 160 << 10, false, func(int64) bool { return true }, 20 << 10, true, 30 * time.Second},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+			data := writeRandom(t, path, c.size)
+			slow := tricklingSeed(t, data, pieceLen, c.slow, c.rate, 0)
+			var good *httptest.Server
+			var own string
+			var mirrors []string
+			switch {
+			case c.alone:
+				own = MirrorSeed(slow.URL)
+			case c.slowFirst:
+				good = tricklingSeed(t, data, pieceLen, func(int64) bool { return false }, 0, 0)
+				own, mirrors = MirrorSeed(good.URL), []string{MirrorSeed(slow.URL)}
+			default:
+				good = tricklingSeed(t, data, pieceLen, func(int64) bool { return false }, 0, 1)
+				own, mirrors = MirrorSeed(slow.URL), []string{MirrorSeed(good.URL)}
+			}
+			meta, err := torrentmeta.Build(path, "", own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			leecher, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 500 * time.Millisecond, MirrorWebSeeds: mirrors})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer leecher.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+			defer cancel()
+			var last atomic.Pointer[Progress]
+			start := time.Now()
+			err = leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { last.Store(&p) })
+			took := time.Since(start)
+			var said []string
+			if p := last.Load(); p != nil {
+				for _, w := range p.Sources.WebSeeds {
+					said = append(said, w.describe())
+				}
+			}
+			t.Logf("%v after %v: %s", err, took.Round(100*time.Millisecond), strings.Join(said, "; "))
+			if err != nil {
+				t.Fatalf("download: %v", err)
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "pkg-1.0.0.tar.zst"))
+			if err != nil || string(got) != string(data) {
+				t.Fatalf("downloaded file differs (%v)", err)
+			}
+			if took > c.within {
+				t.Errorf("the download took %v, want under %v: the slow seed held its piece", took.Round(100*time.Millisecond), c.within)
+			}
+			slowURL := slow.URL + "/packages/pkg-1.0.0.tar.zst"
+			for _, s := range said {
+				if !strings.Contains(s, slowURL) {
+					continue
+				}
+				if cut := strings.Contains(s, "too slow: web seed "+good0(good)+"/packages/pkg-1.0.0.tar.zst sent it in"); cut == c.alone {
+					t.Errorf("the slow seed: %q; want it cut for the good seed: %v", s, !c.alone)
+				}
+			}
+		})
+	}
+}
+
+// good0 is the good seed's base URL, "" for none.
+func good0(s *httptest.Server) string {
+	if s == nil {
+		return ""
+	}
+	return s.URL
+}
+
+// TestHedgeAfter: the time a seed may hold a piece scales with the rate
+// the seeds achieved, not with the piece's time at the install's floor
+// (a 4 MiB piece at 1 KiB/s: 68 minutes).
+func TestHedgeAfter(t *testing.T) {
+	const kib, mib = 1 << 10, 1 << 20
+	for _, c := range []struct {
+		name     string
+		piece    int64
+		alt      float64
+		altKnown bool
+		best     float64
+		want     time.Duration
+	}{
+		{"nothing known yet: a probe", 4 * mib, 0, false, 0, hedgeProbe},
+		{"the holder's own earlier pieces fast", 4 * mib, 0, false, 10 * mib, 2 * time.Second},
+		{"a 64 KiB piece at the best rate of 64 KiB/s", 64 * kib, 0, false, 64 * kib, 4 * time.Second},
+		{"the best rate slow: the probe still", 4 * mib, 0, false, 20 * kib, hedgeProbe},
+		{"the next seed known fast", 4 * mib, 8 * mib, true, 8 * mib, 2 * time.Second},
+		{"the next seed known at 1 MiB/s", 4 * mib, mib, true, 8 * mib, 16 * time.Second},
+		// Two seeds behind one slow link: the one asked lost its race,
+		// and is asked again only past four times its piece time.
+		{"the next seed known as slow as the link", 4 * mib, 20 * kib, true, 20 * kib, 819200 * time.Millisecond},
+		{"the next seed sent nothing in its time", 4 * mib, 0, true, 8 * mib, maxHedgeWait},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := hedgeAfter(c.piece, c.alt, c.altKnown, c.best); got != c.want {
+				t.Errorf("hedgeAfter(%d, %.0f, %v, %.0f) = %v, want %v", c.piece, c.alt, c.altKnown, c.best, got, c.want)
+			}
+		})
+	}
+}
