@@ -103,12 +103,11 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, f *webFet
 	return nil
 }
 
-// fetchSpan asks for the pieces of s, for the fetch f (which holds
-// each piece while it reads it: f.hold). A server that ignores the range
-// and sends the whole file (whole is then true) gives every missing
-// piece in that one response.
-// stat (may be nil) records the request, the answer, the bytes and how
-// long each piece took.
+// fetchSpan asks for the pieces of s, for the fetch f (f.hold: the
+// piece it reads). A server that ignores the range and sends the whole
+// file (whole is then true) gives every missing piece in that one
+// response. stat (may be nil) records the request, the answer, the bytes
+// and how long each piece took.
 func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, f *webFetch, stat *seedStat) (whole bool, err error) {
 	start := info.Piece(s.first).Offset()
 	last := info.Piece(s.end - 1)
@@ -193,11 +192,8 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 	for i := first; i < stop; i++ {
 		p := info.Piece(i)
 		b := buf[:p.Length()]
-		// The piece is held from its first byte to its last: the
-		// download asks the next seed for it too when that takes far
-		// longer than the seeds achieve (hedge.go). Its bytes reach the
-		// file only whole and matching its hash, below: a fetch cut
-		// halfway writes nothing.
+		// Held from its first byte to its last (hedge.go); written only
+		// whole and matching its hash: a fetch cut halfway writes nothing.
 		t0 := time.Now()
 		f.hold.set(i, t0)
 		n, err := io.ReadFull(body, b)
