@@ -117,15 +117,13 @@ func TestSlowSeedLosesPiece(t *testing.T) {
 			start := time.Now()
 			err = leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { last.Store(&p) })
 			took := time.Since(start)
-			var said []string
+			var said string
 			var seeds []SeedActivity
 			if p := last.Load(); p != nil {
 				seeds = p.Sources.WebSeeds
+				said = p.Sources.Describe()
 			}
-			for _, w := range seeds {
-				said = append(said, w.describe())
-			}
-			t.Logf("%v after %v: %s", err, took.Round(100*time.Millisecond), strings.Join(said, "; "))
+			t.Logf("%v after %v: %s", err, took.Round(100*time.Millisecond), said)
 			if err != nil {
 				t.Fatalf("download: %v", err)
 			}
@@ -142,9 +140,9 @@ func TestSlowSeedLosesPiece(t *testing.T) {
 				}
 				switch {
 				case c.alone && (w.Asked != 1 || w.Failed != ""):
-					t.Errorf("the only seed: %q, asked %d times; want it read to the end, asked once", w.describe(), w.Asked)
+					t.Errorf("the only seed: %q, asked %d times; want it read to the end, asked once", w.describe(true), w.Asked)
 				case !c.alone && !strings.Contains(w.Failed, "too slow: web seed "+good.URL+"/packages/pkg-1.0.0.tar.zst sent it in"):
-					t.Errorf("the slow seed: %q; want it cut for the good seed", w.describe())
+					t.Errorf("the slow seed: %q; want it cut for the good seed", w.describe(true))
 				}
 			}
 		})
