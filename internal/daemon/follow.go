@@ -31,46 +31,72 @@ import (
 // (downloaded for an install not yet committed, or one that failed) is left
 // alone. An archive installed since its last look that is not seeded (a
 // reinstall from the cache does not go through the daemon) is seeded.
-func followCatalog(ctx context.Context, engine *swarm.Engine, catalogDir string, installed func() (map[string]bool, error), firstCatalog func(context.Context) bool, logger *slog.Logger) {
+func followCatalog(ctx context.Context, f *follower) {
 	tick := time.NewTicker(policyInterval)
 	defer tick.Stop()
-	var serial int64
-	var before map[string]bool
-	if installed != nil {
-		var err error
-		if before, err = installed(); err != nil {
-			logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
-		}
-	}
+	f.start()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
-		if firstCatalog != nil && firstCatalog(ctx) {
-			firstCatalog = nil
-		}
-		ts := engine.Torrents()
-		var drop []swarm.InfoHash
-		var err error
-		if drop, serial, err = unlisted(ctx, ts, catalogDir, serial, logger); err != nil {
-			logger.Warn("cannot read the catalog to follow withdrawn packages", "err", err)
-		}
-		if installed != nil {
-			if now, err := installed(); err != nil {
-				logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
-			} else {
-				drop = append(drop, uninstalledSince(before, now, ts, logger)...)
-				seedInstalled(ctx, engine, catalogDir, newlyInstalled(before, now, ts), logger)
-				before = now
-			}
-		}
-		for _, ih := range drop {
-			engine.Drop(ih)
-		}
-		engine.DropVanished() // archives dist-client clean (or a user) deleted
+		f.look(ctx)
 	}
+}
+
+// follower is what followCatalog keeps from one look to the next; its
+// fields are used by that one goroutine only.
+type follower struct {
+	engine     *swarm.Engine
+	catalogDir string
+	// installed lists the installed packages' archives (seed: installed);
+	// nil with the other policies.
+	installed func() (map[string]bool, error)
+	// firstCatalog seeds the cache once a first catalog is synced and says
+	// whether there was one; nil when the daemon started with a catalog.
+	firstCatalog func(context.Context) bool
+	logger       *slog.Logger
+
+	serial int64           // the catalog's serial at the last look
+	before map[string]bool // installed at the last look
+}
+
+// start records what is installed as the daemon starts.
+func (f *follower) start() {
+	if f.installed == nil {
+		return
+	}
+	var err error
+	if f.before, err = f.installed(); err != nil {
+		f.logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
+	}
+}
+
+// look is one of followCatalog's looks.
+func (f *follower) look(ctx context.Context) {
+	if f.firstCatalog != nil && f.firstCatalog(ctx) {
+		f.firstCatalog = nil
+	}
+	ts := f.engine.Torrents()
+	var drop []swarm.InfoHash
+	var err error
+	if drop, f.serial, err = unlisted(ctx, ts, f.catalogDir, f.serial, f.logger); err != nil {
+		f.logger.Warn("cannot read the catalog to follow withdrawn packages", "err", err)
+	}
+	if f.installed != nil {
+		if now, err := f.installed(); err != nil {
+			f.logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
+		} else {
+			drop = append(drop, uninstalledSince(f.before, now, ts, f.logger)...)
+			seedInstalled(ctx, f.engine, f.catalogDir, newlyInstalled(f.before, now, ts), f.logger)
+			f.before = now
+		}
+	}
+	for _, ih := range drop {
+		f.engine.Drop(ih)
+	}
+	f.engine.DropVanished() // archives dist-client clean (or a user) deleted
 }
 
 // newlyInstalled returns the archives installed now and not before that

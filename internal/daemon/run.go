@@ -226,7 +226,7 @@ func Run(ctx context.Context, o Options) error {
 	if noCatalog && cfg.Seed != config.SeedNone {
 		firstCatalog = func(ctx context.Context) bool { return seedFirstCatalog(ctx, engine, cfg.Seed, cp, o.Logger) }
 	}
-	go followCatalog(ctx, engine, cp.Dir, installed, firstCatalog, o.Logger)
+	go followCatalog(ctx, &follower{engine: engine, catalogDir: cp.Dir, installed: installed, firstCatalog: firstCatalog, logger: o.Logger})
 	go engine.RecheckLoop(ctx, swarm.RecheckEvery, nil) // archives changed in the cache
 	<-served
 	if serveErr != nil {
