@@ -16,8 +16,9 @@ func newDaemon(e *env) *cobra.Command {
 		Use:   "daemon",
 		Short: "Seed cached archives and serve installs in the foreground until interrupted",
 		Long: `daemon runs one BitTorrent engine in the foreground. It seeds the cached archives
-client.yaml's seed policy names (cached, the default: every one the catalog still lists;
-installed: those of installed packages, followed within 15 s as they change; none), so
+client.yaml's seed policy names (cached, the default: every one the catalog still lists,
+and within 15 s one an install downloaded without the daemon; installed: those of
+installed packages, followed within 15 s as they change; none), so
 other clients can download from this machine, and serves the CLI over a local socket
 (daemon.sock in the client folder): while it runs, dist-client install downloads through
 the daemon's engine, and what it downloads keeps being seeded after install exits (with
@@ -25,7 +26,7 @@ seed: none it is not). Started before the first sync, it seeds nothing until one
 run. Stop it with Ctrl-C or SIGTERM: an install it is downloading for then waits for a
 restarted daemon (up to 3 s after it exits) or downloads the rest itself. Started while
 an install downloads on peer_addr itself, it says so once, waits for that install to
-finish (at most an hour) and then starts.`,
+finish (at most an hour) and then starts (with peer_addr ":0" it starts at once).`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}

@@ -6,15 +6,17 @@ package daemon
 // that no longer match their torrents; an install checks a cached archive
 // again before it uses it) and, with seed: installed, packages no longer
 // installed, and starts seeding packages installed from the cache without
-// it.
+// it, and with seed: cached archives cached without it.
 
 import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/state"
@@ -30,7 +32,12 @@ import (
 // was seeded on until the daemon restarted. An archive never seen installed
 // (downloaded for an install not yet committed, or one that failed) is left
 // alone. An archive installed since its last look that is not seeded (a
-// reinstall from the cache does not go through the daemon) is seeded.
+// reinstall from the cache does not go through the daemon) is seeded. With
+// cached (seed: cached), an archive come into the cache since its last look
+// that is not seeded is seeded: an install that downloaded with an engine of
+// its own while the daemon started (with peer_addr ":0" the two share no
+// port, so the daemon does not wait for it) left what it downloaded
+// unshared until the daemon restarted.
 func followCatalog(ctx context.Context, f *follower) {
 	tick := time.NewTicker(policyInterval)
 	defer tick.Stop()
@@ -53,23 +60,31 @@ type follower struct {
 	// installed lists the installed packages' archives (seed: installed);
 	// nil with the other policies.
 	installed func() (map[string]bool, error)
+	// cached lists the complete archives in the cache (seed: cached); nil
+	// with the other policies.
+	cached func() (map[string]bool, error)
 	// firstCatalog seeds the cache once a first catalog is synced and says
 	// whether there was one; nil when the daemon started with a catalog.
 	firstCatalog func(context.Context) bool
 	logger       *slog.Logger
 
-	serial int64           // the catalog's serial at the last look
-	before map[string]bool // installed at the last look
+	serial       int64           // the catalog's serial at the last look
+	before       map[string]bool // installed at the last look
+	cachedBefore map[string]bool // in the cache at the last look
 }
 
-// start records what is installed as the daemon starts.
+// start records what is installed, or cached, as the daemon starts.
 func (f *follower) start() {
-	if f.installed == nil {
-		return
-	}
 	var err error
-	if f.before, err = f.installed(); err != nil {
-		f.logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
+	if f.installed != nil {
+		if f.before, err = f.installed(); err != nil {
+			f.logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
+		}
+	}
+	if f.cached != nil {
+		if f.cachedBefore, err = f.cached(); err != nil {
+			f.logger.Warn("cannot read the cache to follow its archives", "err", err)
+		}
 	}
 }
 
@@ -89,14 +104,38 @@ func (f *follower) look(ctx context.Context) {
 			f.logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
 		} else {
 			drop = append(drop, uninstalledSince(f.before, now, ts, f.logger)...)
-			seedInstalled(ctx, f.engine, f.catalogDir, newlyInstalled(f.before, now, ts), f.logger)
+			seedArchives(ctx, f.engine, f.catalogDir, newlyInstalled(f.before, now, ts), "installed (seed: installed)", f.logger)
 			f.before = now
+		}
+	}
+	if f.cached != nil {
+		if now, err := f.cached(); err != nil {
+			f.logger.Warn("cannot read the cache to follow its archives", "err", err)
+		} else {
+			seedArchives(ctx, f.engine, f.catalogDir, newlyInstalled(f.cachedBefore, now, ts), "cached since the last look, not through the daemon (seed: cached)", f.logger)
+			f.cachedBefore = now
 		}
 	}
 	for _, ih := range drop {
 		f.engine.Drop(ih)
 	}
 	f.engine.DropVanished() // archives dist-client clean (or a user) deleted
+}
+
+// cachedArchives is the names of the complete archives in the cache dir:
+// its regular files but the partial downloads.
+func cachedArchives(dir string) (map[string]bool, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	out := make(map[string]bool, len(entries))
+	for _, ent := range entries {
+		if ent.Type().IsRegular() && !cache.IsPart(ent.Name()) {
+			out[ent.Name()] = true
+		}
+	}
+	return out, nil
 }
 
 // newlyInstalled returns the archives installed now and not before that
@@ -117,22 +156,23 @@ func newlyInstalled(before, now map[string]bool, ts []swarm.TorrentStatus) []str
 	return out
 }
 
-// seedInstalled seeds the cached archives named, after verifying them,
-// with the torrents the synced catalog gives them; an archive not cached,
-// not in the catalog or failing verification is skipped with a log line.
-func seedInstalled(ctx context.Context, engine *swarm.Engine, catalogDir string, archives []string, logger *slog.Logger) {
+// seedArchives seeds the cached archives named, after verifying them,
+// with the torrents the synced catalog gives them, logging why; an archive
+// not cached, not in the catalog or failing verification is skipped with a
+// log line.
+func seedArchives(ctx context.Context, engine *swarm.Engine, catalogDir string, archives []string, why string, logger *slog.Logger) {
 	if len(archives) == 0 {
 		return
 	}
 	db, err := catalogclient.Open(ctx, catalogDir)
 	if err != nil {
-		logger.Warn("cannot read the catalog to seed newly installed packages", "err", err)
+		logger.Warn("cannot read the catalog to seed archives", "why", why, "err", err)
 		return
 	}
 	pkgs, err := db.All(ctx)
 	db.Close()
 	if err != nil {
-		logger.Warn("cannot read the catalog to seed newly installed packages", "err", err)
+		logger.Warn("cannot read the catalog to seed archives", "why", why, "err", err)
 		return
 	}
 	byArchive := make(map[string][]byte, len(pkgs))
@@ -145,10 +185,10 @@ func seedInstalled(ctx context.Context, engine *swarm.Engine, catalogDir string,
 			continue // withdrawn: nothing to announce it with
 		}
 		if _, err := engine.Seed(ctx, torrent, true); err != nil {
-			logger.Info("not seeding a newly installed package", "archive", a, "err", err)
+			logger.Info("not seeding", "archive", a, "why", why, "err", err)
 			continue
 		}
-		logger.Info("seeding", "archive", a, "why", "installed (seed: installed)")
+		logger.Info("seeding", "archive", a, "why", why)
 	}
 }
 

@@ -218,15 +218,18 @@ func Run(ctx context.Context, o Options) error {
 	if cfg.SeedRatioLimit > 0 || cfg.SeedTimeLimit > 0 {
 		go enforceLimits(ctx, engine, cfg, o.Logger)
 	}
-	var installed func() (map[string]bool, error)
-	if cfg.Seed == config.SeedInstalled {
+	var installed, cached func() (map[string]bool, error)
+	switch cfg.Seed {
+	case config.SeedInstalled:
 		installed = func() (map[string]bool, error) { return installedArchives(cp.Installed()) }
+	case config.SeedCached:
+		cached = func() (map[string]bool, error) { return cachedArchives(cp.Cache()) }
 	}
 	var firstCatalog func(context.Context) bool
 	if noCatalog && cfg.Seed != config.SeedNone {
 		firstCatalog = func(ctx context.Context) bool { return seedFirstCatalog(ctx, engine, cfg.Seed, cp, o.Logger) }
 	}
-	go followCatalog(ctx, &follower{engine: engine, catalogDir: cp.Dir, installed: installed, firstCatalog: firstCatalog, logger: o.Logger})
+	go followCatalog(ctx, &follower{engine: engine, catalogDir: cp.Dir, installed: installed, cached: cached, firstCatalog: firstCatalog, logger: o.Logger})
 	go engine.RecheckLoop(ctx, swarm.RecheckEvery, nil) // archives changed in the cache
 	<-served
 	if serveErr != nil {

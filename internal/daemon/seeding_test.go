@@ -175,3 +175,58 @@ func TestFirstCatalogSeedsTheCache(t *testing.T) {
 		t.Errorf("seeding %v, want %v", seeding, want)
 	}
 }
+
+// With seed: cached, an archive that comes into the cache while the daemon
+// runs, not through it, is seeded at the next look: an install that
+// downloaded with an engine of its own (the daemon, with peer_addr ":0",
+// started in the middle of it) left it unshared until the daemon
+// restarted (a newcomer's run: "0 torrents" 35 s after that install). One
+// in the cache at the last look and not seeded (stopped at a seed limit,
+// or failing verification) stays so, and a partial download is left alone.
+func TestCachedSinceSeeded(t *testing.T) {
+	ctx := context.Background()
+	cp := paths.Client{Dir: t.TempDir()}
+	if err := os.MkdirAll(cp.Cache(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	work := t.TempDir()
+	old := archiveRow(t, work, "old", bytes.Repeat([]byte("distpac old"), 8<<10), "http://127.0.0.1:1/announce")
+	arrived := archiveRow(t, work, "arrived", bytes.Repeat([]byte("distpac arrived"), 8<<10), "http://127.0.0.1:1/announce")
+	half := archiveRow(t, work, "half", bytes.Repeat([]byte("distpac half"), 8<<10), "http://127.0.0.1:1/announce")
+	writeRows(t, cp.Dir, []catalog.Package{old, arrived, half})
+	put := func(r catalog.Package, name string) {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(work, r.Archive))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(cp.Cache(), name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put(old, old.Archive) // there at the start, its seeding stopped since
+	engine, err := swarm.New(swarm.Config{Dir: cp.Cache(), ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	logs := &buftest.Buffer{}
+	f := &follower{engine: engine, catalogDir: cp.Dir, cached: func() (map[string]bool, error) { return cachedArchives(cp.Cache()) },
+		logger: slog.New(slog.NewTextHandler(logs, nil))}
+	f.start()
+	put(arrived, arrived.Archive)           // an install's own engine finished it
+	put(half, cache.PartName(half.Archive)) // one still downloading
+	f.look(ctx)
+	var seeding []string
+	for _, ts := range engine.Torrents() {
+		if ts.State == "seeding" {
+			seeding = append(seeding, ts.Name)
+		}
+	}
+	if want := []string{arrived.Archive}; !slices.Equal(seeding, want) {
+		t.Fatalf("seeding %v, want %v (log: %s)", seeding, want, logs)
+	}
+	if !strings.Contains(logs.String(), "archive="+arrived.Archive) {
+		t.Errorf("no log line names %s: %s", arrived.Archive, logs)
+	}
+}
