@@ -22,7 +22,9 @@ installed packages, followed within 15 s as they change; none), so
 other clients can download from this machine, and serves the CLI over a local socket
 (daemon.sock in the client folder): while it runs, dist-client install downloads through
 the daemon's engine, and what it downloads keeps being seeded after install exits (with
-seed: none it is not). Started before the first sync, it seeds nothing until one has
+seed: none it is not). It reads client.yaml at its start, and installs through it use
+those settings (server_url(s), rate limits, peer_addr, seed): restart it after changing
+the file. Started before the first sync, it seeds nothing until one has
 run. Stop it with Ctrl-C or SIGTERM: an install it is downloading for then waits for a
 restarted daemon (up to 3 s after it exits) or downloads the rest itself. Started while
 an install downloads on peer_addr itself, it says so once, waits for that install to
