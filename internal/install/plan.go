@@ -141,7 +141,7 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 		// A dry run says what the install would, then "nothing to do".
 		for _, d := range deps {
 			if r, ok := tx.recs.Get(d.Name); ok {
-				c.UI.Printf("%s %s is already installed (--reinstall installs it again)\n", r.Name, r.Version)
+				c.UI.Printf("%s\n", alreadyInstalled(ctx, tx.db, d, r))
 			}
 		}
 		switch {
@@ -339,4 +339,41 @@ func (c *Client) confirmDownload(size downloadSize) error {
 		return ErrDeclined
 	}
 	return nil
+}
+
+// alreadyInstalled says that r, asked for by d, is installed and what
+// to do: a name asked alone whose catalog has a version upgrade would
+// move it to names that version and `upgrade`, as pacman -S and apt
+// install would have moved it (a newcomer read "hello 1.0.0 is already
+// installed" with 1.1.0 published and no word of it); otherwise
+// --reinstall.
+func alreadyInstalled(ctx context.Context, db *catalog.DB, d resolve.Dep, r state.Record) string {
+	msg := fmt.Sprintf("%s %s is already installed", r.Name, r.Version)
+	if d.Constraint == nil && db != nil {
+		if newer := newestUpgrade(ctx, db, r); newer != "" {
+			return fmt.Sprintf("%s; %s is newer: dist-client upgrade %s moves it there (--reinstall installs %s again)", msg, newer, r.Name, r.Version)
+		}
+	}
+	return msg + " (--reinstall installs it again)"
+}
+
+// newestUpgrade is the newest version of r's package in the catalog that
+// an upgrade may move r to (resolve.UpgradeAllows) and is above it, or ""
+// (none, or a version that does not parse).
+func newestUpgrade(ctx context.Context, db *catalog.DB, r state.Record) string {
+	from, err := semver.StrictNewVersion(r.Version)
+	if err != nil {
+		return ""
+	}
+	vs, err := db.Versions(ctx, r.Name)
+	if err != nil {
+		return ""
+	}
+	for i := len(vs) - 1; i >= 0; i-- { // highest first
+		v, err := semver.StrictNewVersion(vs[i].Version)
+		if err == nil && v.GreaterThan(from) && resolve.UpgradeAllows(from, v) {
+			return vs[i].Version
+		}
+	}
+	return ""
 }

@@ -100,7 +100,7 @@ func (r *rules) valid(final map[string]*semver.Version) error {
 			if v.LessThan(iv) {
 				return fmt.Errorf("%s downgraded from %s to %s", name, iv, v)
 			}
-			if !upgradeAllows(iv, v) {
+			if !UpgradeAllows(iv, v) {
 				return fmt.Errorf("%s upgraded from %s to pre-release %s", name, iv, v)
 			}
 		default:

@@ -244,7 +244,7 @@ func (s *solver) setup() *failure {
 	for _, p := range upgradable {
 		floor := newBits(len(p.cands))
 		for i, c := range p.cands {
-			if upgradeAllows(p.inst.Version, c.version) {
+			if UpgradeAllows(p.inst.Version, c.version) {
 				floor.set(i)
 			}
 		}
@@ -332,12 +332,12 @@ func (s *solver) plan() *Plan {
 	return plan
 }
 
-// upgradeAllows reports whether an upgrade may move an installed version
+// UpgradeAllows reports whether an upgrade may move an installed version
 // from to v: never below it, and to a pre-release only when from is one
 // itself, as the constraint ">=from" would allow. Without the second rule
 // upgrade would pick 2.0.0-rc.1 over a stable 1.2.0, although no
 // constraint named a pre-release.
-func upgradeAllows(from, v *semver.Version) bool {
+func UpgradeAllows(from, v *semver.Version) bool {
 	if v.Compare(from) < 0 {
 		return false
 	}

@@ -1,0 +1,55 @@
+package install
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestAlreadyInstalledSaysNewer: asked for an installed package by name
+// alone, install says so and, when the catalog has a version upgrade would
+// move it to, names that version and `upgrade` (pacman -S and apt install
+// would have moved it); a pre-release above a stable installed version is
+// not one, and a request for a version gets the --reinstall words. Before,
+// every case said only "is already installed (--reinstall installs it
+// again)", with 1.1.0 published (a newcomer's run).
+func TestAlreadyInstalledSaysNewer(t *testing.T) {
+	tests := []struct {
+		name      string
+		published []string // after 1.0.0 is installed
+		request   string
+		want      string
+	}{
+		{"a newer version", []string{"1.1.0", "1.2.0", "2.0.0-rc.1"}, "app",
+			"app 1.0.0 is already installed; 1.2.0 is newer: dist-client upgrade app moves it there (--reinstall installs 1.0.0 again)"},
+		{"only a pre-release above", []string{"2.0.0-rc.1"}, "app",
+			"app 1.0.0 is already installed (--reinstall installs it again)"},
+		{"nothing newer", nil, "app",
+			"app 1.0.0 is already installed (--reinstall installs it again)"},
+		{"the version asked for", []string{"1.1.0"}, "app@1.0.0",
+			"app 1.0.0 is already installed (--reinstall installs it again)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWorld(t)
+			w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/bin/app": "1.0.0"}))
+			if err := w.client.Install(ctx, []string{"app"}); err != nil {
+				t.Fatalf("install: %v\n%s", err, w.out)
+			}
+			for _, v := range tt.published {
+				w.publish(w.pkg("app", v, map[string]string{"assets/bin/app": v}))
+			}
+			w.out.Reset()
+			if err := w.client.Install(ctx, []string{tt.request}); err != nil {
+				t.Fatalf("install %s again: %v\n%s", tt.request, err, w.out)
+			}
+			if got := strings.TrimSpace(w.out.String()); got != tt.want {
+				t.Errorf("install %s again said:\n%s\nwant:\n%s", tt.request, got, tt.want)
+			}
+			if r, _ := w.state().Get("app"); r.Version != "1.0.0" {
+				t.Errorf("app is at %s after install of an installed package, want 1.0.0 kept", r.Version)
+			}
+		})
+	}
+}
