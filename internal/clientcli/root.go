@@ -186,7 +186,11 @@ func (e *env) installer() (*install.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs}, nil
+	path, missing := e.configPath()
+	if missing {
+		path = ""
+	}
+	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs, ConfigFile: path}, nil
 }
 
 // reader reads what is installed (files, owner, verify, history): no lock,

@@ -21,14 +21,19 @@ import (
 
 // Client talks to a running daemon.
 type Client struct {
-	http *http.Client
-	pid  int // the daemon's, as it answered Dial
+	http    *http.Client
+	pid     int       // the daemon's, as it answered Dial
+	started time.Time // when it started, as it answered Dial (zero: not said)
 }
 
 // Close drops the connections the client keeps open to the daemon (Dial
 // leaves one idle for the next request). A client no one will ask again
 // should be closed: each open connection holds two goroutines.
 func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+// Started is when the daemon that answered Dial started (zero when it
+// did not say).
+func (c *Client) Started() time.Time { return c.started }
 
 // PID is the process ID of the daemon that answered Dial: a daemon that
 // answers after one said it is stopping is another one (a restart) when
@@ -53,7 +58,7 @@ func Dial(ctx context.Context, path string) *Client {
 	if err != nil {
 		return nil
 	}
-	c.pid = st.PID
+	c.pid, c.started = st.PID, st.Started
 	return c
 }
 

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -60,6 +61,7 @@ func (o *Options) openSource(ctx context.Context) (Source, error) {
 	if d := daemon.Dial(ctx, o.Paths.DaemonSocket()); d != nil {
 		// The transfer itself is logged in the daemon's log.
 		o.logger().Debug("downloading through the daemon", "socket", o.Paths.DaemonSocket(), "pid", d.PID())
+		o.staleDaemon(d)
 		return o.through(d), nil
 	}
 	if err := ctx.Err(); err != nil {
@@ -117,6 +119,25 @@ func (o *Options) engineOrDaemon(ctx context.Context, old int) (Source, error) {
 		return nil, o.engineError(err)
 	}
 	return src, nil
+}
+
+// staleDaemon warns when the daemon d answers for started before the
+// client.yaml in force last changed: a daemon reads it once, at its
+// start, and downloads with those settings (server_urls, rate limits,
+// peer_addr), so an install after an edit went to a server the file no
+// longer named, failing with "no source" while the mirror it now named
+// was up (a newcomer's run). As systemctl says a unit file changed on
+// disk, the install says so and goes on through the daemon.
+func (o *Options) staleDaemon(d *daemon.Client) {
+	if o.ConfigFile == "" || d.Started().IsZero() {
+		return
+	}
+	fi, err := os.Stat(o.ConfigFile)
+	if err != nil || !fi.ModTime().After(d.Started()) {
+		return
+	}
+	o.UI.Warnf("%s changed at %s, after dist-client daemon (pid %d) started at %s: the daemon downloads with the settings it read then: restart the daemon to use the new ones\n",
+		o.ConfigFile, fi.ModTime().Format("15:04:05"), d.PID(), d.Started().Local().Format("15:04:05"))
 }
 
 // through is the Source of the daemon d answers for.

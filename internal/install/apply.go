@@ -165,7 +165,7 @@ func (c *Client) sayKept(interrupted bool, kept fetch.Kept) {
 
 // fetchOptions are what a fetch needs of the client.
 func (c *Client) fetchOptions() fetch.Options {
-	return fetch.Options{Paths: c.Paths, Config: c.Config, UI: c.UI, Logger: c.logger(), StallTimeout: c.StallTimeout, Source: c.source}
+	return fetch.Options{Paths: c.Paths, Config: c.Config, UI: c.UI, Logger: c.logger(), StallTimeout: c.StallTimeout, ConfigFile: c.ConfigFile, Source: c.source}
 }
 
 // planRows are the catalog rows of a plan's items, in its order.
