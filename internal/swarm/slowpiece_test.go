@@ -67,7 +67,8 @@ func tricklingSeed(t *testing.T, data []byte, pieceLen int64, slow func(piece in
 // 10 s with no rate known), wins it, and the slow seed is cut and named:
 // 3.2 s and 11.4 s. The file is whole: the slow seed's partial piece is
 // never written. A slow but honest seed with no other (20 KiB/s) still
-// finishes, asked once.
+// finishes, asked once. Bytes of the raced piece that both seeds gave
+// count as sent again, and the sources say so.
 func TestSlowSeedLosesPiece(t *testing.T) {
 	const size, pieceLen, trickle = 1 << 20, 64 << 10, 1200
 	for _, c := range []struct {
@@ -144,6 +145,12 @@ func TestSlowSeedLosesPiece(t *testing.T) {
 				case !c.alone && !strings.Contains(w.Failed, "too slow: web seed "+good.URL+"/packages/pkg-1.0.0.tar.zst sent it in"):
 					t.Errorf("the slow seed: %q; want it cut for the good seed", w.describe(true))
 				}
+			}
+			// What the two seeds both gave of the raced piece counts as
+			// sent again (no progress), and the words say where such
+			// bytes come from: the race, not only a piece cut short.
+			if !c.alone && strings.Contains(said, "of it again") && !strings.Contains(said, "asked of the next seed too") {
+				t.Errorf("the sources count bytes of the raced piece as sent again, saying only that a piece cut short is asked again: %s", said)
 			}
 		})
 	}

@@ -45,8 +45,9 @@ type SeedActivity struct {
 	// Asked counts the requests made to it; Sent the body bytes it sent,
 	// as they came (a piece need not be whole); Again those of Sent that
 	// a web seed's body had given before in the download (a fetch that
-	// ended before their piece was whole, asked anew), which are no
-	// progress (Received).
+	// ended before their piece was whole, asked anew; a piece held too
+	// long, asked of the next seed too), which are no progress
+	// (Received).
 	Asked int   `json:"asked"`
 	Sent  int64 `json:"sent_bytes"`
 	Again int64 `json:"again_bytes,omitempty"`
@@ -177,8 +178,12 @@ func (s Sources) Describe() string {
 }
 
 // againMeans says what bytes a web seed sent again are, after the first
-// figure of them in a message.
-const againMeans = " (bytes sent before, of pieces that earlier fetches ended before they were whole: a piece is asked again from its start)"
+// figure of them in a message: of a piece cut short and asked again, or
+// of one held too long and asked of the next seed too (hedge.go), whose
+// bytes the two seeds' bodies both gave. It said only the first, of the
+// bytes two seeds raced for (TestSlowSeedLosesPiece: the seed that won
+// the piece "sent 1.0 MiB, 11.8 KiB of it again").
+const againMeans = " (bytes of pieces another fetch had sent already: a piece cut short is asked again from its start, and one a seed holds too long is asked of the next seed too)"
 
 // describe says what w did; explain: say what bytes sent again are
 // (againMeans), where it sent any.
