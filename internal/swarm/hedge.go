@@ -210,10 +210,14 @@ func (h *hedger) tick(e *Engine, t *torrent.Torrent, xfer *transferState, seeds 
 	}
 	rate, known, best := xfer.seedRates(alt)
 	after := hedgeAfter(info.Piece(piece).Length(), rate, known, best)
-	if since.Before(h.ended) {
-		since = h.ended
+	// The wait runs from the last race's end; what the seed is said to
+	// have held, from its start on the piece (a second race said "held
+	// it for 2.4s" of a piece held 4.7 s).
+	from := since
+	if from.Before(h.ended) {
+		from = h.ended
 	}
-	if now.Sub(since) < after {
+	if now.Sub(from) < after {
 		return
 	}
 	f := e.launchFetch(t, e.hedges, &webFetch{seed: alt, label: primary.label, floor: true, only: piece})

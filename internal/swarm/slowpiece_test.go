@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -185,5 +186,61 @@ func TestHedgeAfter(t *testing.T) {
 				t.Errorf("hedgeAfter(%d, %.0f, %v, %.0f) = %v, want %v", c.piece, c.alt, c.altKnown, c.best, got, c.want)
 			}
 		})
+	}
+}
+
+// TestSlowSeedHeldSaidWhole: a slow seed beaten to its piece in a second
+// race (the first seed asked for it failed: a 503) is said to have held
+// the piece since it started on it, not since the first race ended: it
+// said "held it for 2.0s" of a piece it had held 4 s.
+func TestSlowSeedHeldSaidWhole(t *testing.T) {
+	const size, pieceLen = 1 << 20, 64 << 10
+	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
+	data := writeRandom(t, path, size)
+	fast := func(int64) bool { return false }
+	slow := tricklingSeed(t, data, pieceLen, func(p int64) bool { return p == 3 }, 1200, 0)
+	refusing := tricklingSeed(t, data, pieceLen, fast, 0, 1) // its hedge fails
+	good := tricklingSeed(t, data, pieceLen, fast, 0, 0)
+	meta, err := torrentmeta.Build(path, "", MirrorSeed(good.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	leecher, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, WebSeedAfter: 500 * time.Millisecond,
+		MirrorWebSeeds: []string{MirrorSeed(slow.URL), MirrorSeed(refusing.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var last atomic.Pointer[Progress]
+	start := time.Now()
+	if err := leecher.Download(ctx, meta.Torrent, nil, func(p Progress) { last.Store(&p) }); err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	p := last.Load()
+	if p == nil {
+		t.Fatal("no progress")
+	}
+	t.Logf("after %v: %s", time.Since(start).Round(100*time.Millisecond), p.Sources.Describe())
+	var failed string
+	for _, w := range p.Sources.WebSeeds {
+		if w.Seed == MirrorSeed(slow.URL) {
+			failed = w.Failed
+		}
+	}
+	m := regexp.MustCompile(`too slow: web seed \S+ sent it in \S+ while this one held it for (\S+)$`).FindStringSubmatch(failed)
+	if m == nil {
+		t.Fatalf("the slow seed: %q; want it cut for another seed", failed)
+	}
+	held, err := time.ParseDuration(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two waits of hedgeMin at least: the first race's, then the second's
+	// from the first one's end.
+	if held < 2*hedgeMin-100*time.Millisecond {
+		t.Errorf("the slow seed is said to have held piece 3 for %v, want from when it started on it (2 × %v at least)", held, hedgeMin)
 	}
 }
