@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	"github.com/distpac/distpac/internal/safedir"
 )
@@ -48,13 +49,13 @@ func (g *guard) unsafe(abs string) error {
 
 func (g *guard) check(dir string) error {
 	// Who may rename the directory's own entry, and those above it.
-	err := g.chk.Check("directory", filepath.Dir(dir))
+	err := g.stays(dir)
 	if err == nil {
 		// A symlink in the directory's place is followed at every step:
 		// where it leads must hold as well.
 		if fi, lerr := os.Lstat(dir); lerr == nil && fi.Mode()&os.ModeSymlink != 0 {
 			if real, rerr := filepath.EvalSymlinks(dir); rerr == nil {
-				err = g.chk.Check("directory", filepath.Dir(real))
+				err = g.stays(real)
 			}
 		}
 	}
@@ -66,4 +67,28 @@ func (g *guard) check(dir string) error {
 		return fmt.Errorf("its directory %s is under %s, which %s: someone else could put a symlink on the way and lead it elsewhere", dir, se.Path, se.Why)
 	}
 	return fmt.Errorf("its directory %s: %w", dir, err)
+}
+
+// stays checks that nobody else can rename dir's own entry: its parent
+// and those above are the caller's or root's and nobody else can write
+// them (safedir), or its parent is a sticky directory (/tmp), where
+// nobody else can rename an entry they do not own, and dir is the
+// caller's or root's (a symlink there: its own owner). A prefix right in
+// /tmp (root's /tmp/pfx) had every file at its top refused: safedir
+// refuses a sticky directory as the one checked, for what is made in it.
+func (g *guard) stays(dir string) error {
+	parent := filepath.Dir(dir)
+	err := g.chk.Check("directory", parent)
+	if err == nil || parent == dir {
+		return err
+	}
+	pi, perr := os.Lstat(parent)
+	di, derr := os.Lstat(dir)
+	if perr != nil || derr != nil || !pi.IsDir() || pi.Mode()&os.ModeSticky == 0 {
+		return err
+	}
+	if st, ok := di.Sys().(*syscall.Stat_t); !ok || (int(st.Uid) != os.Geteuid() && st.Uid != 0) {
+		return err
+	}
+	return g.chk.Check("directory", filepath.Dir(parent))
 }

@@ -89,3 +89,30 @@ func TestOthersDirectory(t *testing.T) {
 		})
 	}
 }
+
+// TestPrefixInStickyDirectory: a prefix right in a sticky directory
+// (root's prefix /tmp/pfx) places and removes files at its top: nobody
+// else can rename the caller's prefix there. Before, each such file was
+// refused, its directory "under /tmp, which is a shared directory".
+func TestPrefixInStickyDirectory(t *testing.T) {
+	f := newFixture(t, tree{})
+	sticky := filepath.Dir(f.prefix)
+	if err := os.Chmod(sticky, 0o1777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Chmod(sticky, 0o700) })
+	if _, err := f.run([]Change{{New: f.staged("top", tree{"top.conf": "1", "bin/": "", "bin/top": "2"})}}, Options{}); err != nil {
+		t.Fatalf("install into a prefix in a sticky directory: %v", err)
+	}
+	if got := read(t, f.prefix); !reflect.DeepEqual(got, tree{"top.conf": "1", "bin/": "", "bin/top": "2"}) {
+		t.Fatalf("prefix = %v", got)
+	}
+	var warned []string
+	old := f.installed("top", "1.0.0", "top.conf", "bin", "bin/top")
+	if _, err := f.run([]Change{{Old: old}}, Options{Warn: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, f.prefix); len(got) != 0 || len(warned) > 0 {
+		t.Errorf("after the uninstall the prefix holds %v, warnings %q", got, warned)
+	}
+}
