@@ -8,6 +8,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -129,6 +130,16 @@ func TestDaemonWaitsForInstall(t *testing.T) {
 		t.Errorf("status while the daemon waits:\n%s", st)
 	}
 	t.Logf("status while the daemon waits took %v", time.Since(at).Round(time.Millisecond))
+	// The JSON says so too: "daemon": null alone read as no daemon.
+	var js struct {
+		Daemon       any `json:"daemon"`
+		NotAnswering *struct {
+			PID int `json:"pid"`
+		} `json:"daemon_not_answering"`
+	}
+	if st := r.client1("status", "--json"); json.Unmarshal([]byte(st), &js) != nil || js.Daemon != nil || js.NotAnswering == nil || js.NotAnswering.PID != l1.cmd.Process.Pid {
+		t.Errorf("status --json while the daemon waits: want daemon null and daemon_not_answering with pid %d:\n%s", l1.cmd.Process.Pid, st)
+	}
 	at = time.Now()
 	if err := l1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("kill -TERM %d: %v", l1.cmd.Process.Pid, err)

@@ -54,10 +54,17 @@ type clientStatus struct {
 	// KeptBack are installed packages whose newest version cannot be had
 	// with what is installed, and why.
 	KeptBack []install.KeptBack `json:"kept_back"`
-	// silent is the pid of a daemon that holds the socket's lock and does
-	// not answer (-1 where the system does not say which): starting,
-	// stopping, or waiting for an install to free peer_addr.
-	silent int
+	// NotAnswering is a daemon that holds the socket's lock and does not
+	// answer: starting, stopping, or waiting for an install to free
+	// peer_addr. Daemon is null then, and a script that took that for no
+	// daemon started a second one, which is refused (the review).
+	NotAnswering *silentDaemon `json:"daemon_not_answering,omitempty"`
+}
+
+// silentDaemon is a daemon that does not answer; PID is 0 where the
+// system does not say which process it is.
+type silentDaemon struct {
+	PID int `json:"pid"`
 }
 
 func runStatus(ctx context.Context, e *env, o statusOptions) error {
@@ -74,7 +81,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 		}
 		out.Daemon = &st
 	} else if daemon.Locked(in.Paths.DaemonSocket()) {
-		out.silent = cmp.Or(daemon.Holder(in.Paths.DaemonSocket()), -1)
+		out.NotAnswering = &silentDaemon{PID: max(daemon.Holder(in.Paths.DaemonSocket()), 0)}
 	}
 	now := time.Now()
 	cs, err := catalogclient.ReadStatus(ctx, in.Paths.Dir, now)
@@ -123,13 +130,13 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 			}
 			e.UI.Table([]string{"ARCHIVE", "STATE", "DONE", "PEERS", "UP", "DOWN", "SENT", "RATIO"}, rows)
 		}
-	} else if s.silent != 0 {
+	} else if s.NotAnswering != nil {
 		// A daemon that waits for an install to free peer_addr has given
 		// its socket up (internal/daemon): "not running" would send the
 		// user to start a second one, which is refused.
 		who := "a daemon"
-		if s.silent > 0 {
-			who = fmt.Sprintf("a daemon (pid %d)", s.silent)
+		if s.NotAnswering.PID > 0 {
+			who = fmt.Sprintf("a daemon (pid %d)", s.NotAnswering.PID)
 		}
 		e.UI.Dataf("daemon:   %s is there but does not answer: starting, stopping, or waiting for an install to free peer_addr (see its log)\n", who)
 	} else {
