@@ -197,19 +197,10 @@ func (h *hedger) tick(e *Engine, t *torrent.Torrent, xfer *transferState, seeds 
 		return // a piece a peer brought is only read through
 	}
 	now := time.Now()
-	alt := ""
-	for k := range seeds {
-		s := seeds[(next+k)%len(seeds)]
-		if s != primary.seed && !slices.Contains(h.failed, s) && now.After(errs.retryAt(s)) {
-			alt = s
-			break
-		}
-	}
+	alt, after := h.pick(seeds, next, primary.seed, info.Piece(piece).Length(), func(s string) bool { return now.After(errs.retryAt(s)) }, xfer.seedRates)
 	if alt == "" {
 		return
 	}
-	rate, known, best := xfer.seedRates(alt)
-	after := hedgeAfter(info.Piece(piece).Length(), rate, known, best)
 	// The wait runs from the last race's end; what the seed is said to
 	// have held, from its start on the piece (a second race said "held
 	// it for 2.4s" of a piece held 4.7 s).
@@ -227,6 +218,28 @@ func (h *hedger) tick(e *Engine, t *torrent.Torrent, xfer *transferState, seeds 
 	h.race = &webRace{piece: piece, primary: primary, hedge: f, held: since, start: now}
 	e.logger.Info("a web seed holds a piece too long; asking the next one for it too", "torrent", t.Name(), "piece", piece,
 		"seed", redact.URL(primary.seed), "held", now.Sub(since).Round(time.Millisecond), "next", redact.URL(alt))
+}
+
+// pick is the seed to ask for a held piece of pieceLen bytes and how long
+// to wait before: the first from next on, in the order a failure hands
+// over in, that is not the holder, did not fail a hedge before and is
+// ready (not waiting out a Retry-After), and whose wait (hedgeAfter, from
+// rates) is under maxHedgeWait. A seed whose known rate is all but nil
+// (it answered and sent nothing) has the longest wait: taken first, it
+// kept a good seed after it from ever being asked (the review).
+func (h *hedger) pick(seeds []string, next int, holder string, pieceLen int64, ready func(string) bool,
+	rates func(string) (float64, bool, float64)) (string, time.Duration) {
+	for k := range seeds {
+		s := seeds[(next+k)%len(seeds)]
+		if s == holder || slices.Contains(h.failed, s) || !ready(s) {
+			continue
+		}
+		rate, known, best := rates(s)
+		if after := hedgeAfter(pieceLen, rate, known, best); after < maxHedgeWait {
+			return s, after
+		}
+	}
+	return "", 0
 }
 
 // judge ends the race once its piece is complete: a fetch still reading

@@ -244,3 +244,36 @@ func TestSlowSeedHeldSaidWhole(t *testing.T) {
 		t.Errorf("the slow seed is said to have held piece 3 for %v, want from when it started on it (2 × %v at least)", held, hedgeMin)
 	}
 }
+
+// TestHedgePick: the seed asked for a held piece is the first, from the
+// next one on, that is not the holder, has not failed a hedge, is ready,
+// and would be waited for under maxHedgeWait: one that answered and sent
+// nothing (a known rate of 0) is passed over for the good seed after it,
+// which before was never asked.
+func TestHedgePick(t *testing.T) {
+	const piece = 64 << 10
+	rates := map[string]float64{"good": 1 << 20, "mute": 0}
+	known := map[string]bool{"good": true, "mute": true}
+	rateOf := func(s string) (float64, bool, float64) { return rates[s], known[s], 1 << 20 }
+	ready := func(s string) bool { return s != "busy" }
+	for _, c := range []struct {
+		name   string
+		seeds  []string
+		next   int
+		failed []string
+		want   string
+	}{
+		{"the next seed", []string{"slow", "good", "other"}, 1, nil, "good"},
+		{"a mute seed passed over", []string{"slow", "mute", "good"}, 1, nil, "good"},
+		{"not the holder", []string{"slow", "good"}, 0, nil, "good"},
+		{"not one whose hedge failed", []string{"slow", "good", "other"}, 1, []string{"good"}, "other"},
+		{"not one waiting out a Retry-After", []string{"slow", "busy", "good"}, 1, nil, "good"},
+		{"none but mute ones", []string{"slow", "mute"}, 1, nil, ""},
+	} {
+		h := &hedger{failed: c.failed}
+		got, after := h.pick(c.seeds, c.next, "slow", piece, ready, rateOf)
+		if got != c.want || (got != "" && after >= maxHedgeWait) {
+			t.Errorf("%s: pick = %q after %v, want %q", c.name, got, after, c.want)
+		}
+	}
+}
