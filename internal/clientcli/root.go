@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -121,7 +120,7 @@ func readableByOthers(path, key string) string {
 	switch {
 	case by == "":
 		return ""
-	case strings.Contains(by, "others"):
+	case fi.Mode().Perm()&0o004 != 0: // not the words: a group may be named "others"
 		by = "every user"
 	}
 	return fmt.Sprintf("%s holds a password (in %s) and %s can read it (mode %04o): chmod 600 %s",
