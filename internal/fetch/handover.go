@@ -148,7 +148,7 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 			// and seeds it after the install; an engine of this process
 			// failed on peer_addr, which the new daemon holds.
 			src = f.o.through(d)
-			how = fmt.Sprintf("the daemon started since (pid %d) downloads the rest, from what the one that left had verified", d.PID())
+			how = startedSince(d.PID())
 		case !exited:
 			f.o.logger().Debug("the daemon left the download, is still running and does not answer", "pid", old)
 			return noHandover{left}
@@ -179,7 +179,7 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 		}
 		src = s
 		if d, ok := s.(daemonSource); ok {
-			how = fmt.Sprintf("the daemon started since (pid %d) downloads the rest, from what the one that left had verified", d.d.PID())
+			how = startedSince(d.d.PID())
 		} else {
 			how += "this install downloads the rest itself, from what the daemon had verified"
 		}
@@ -193,6 +193,12 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 	progress := ev.Progress
 	ev.Progress = func(done int64, n int) { progress(finished+done, n) }
 	return src.Fetch(ctx, rest, cached, ev)
+}
+
+// startedSince says that a daemon started after the one that left (pid)
+// downloads the rest.
+func startedSince(pid int) string {
+	return fmt.Sprintf("the daemon started since (pid %d) downloads the rest, from what the one that left had verified", pid)
 }
 
 // waitRestart waits for the daemon of pid old, which said it is stopping,
