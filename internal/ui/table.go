@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"bytes"
 	"strings"
 	"text/tabwriter"
 	"unicode"
@@ -9,15 +10,29 @@ import (
 // Table prints rows under a header with aligned columns, as data (shown
 // even with -q). Cells are made one line: a tab or newline in a package's
 // description would otherwise break the columns or forge a row.
+//
+// A row whose last cells are empty ends at its last text: tabwriter pads
+// every cell to its column, and list --installed's lines without a NOTE
+// ended in spaces (a newcomer's run).
 func (p *Printer) Table(header []string, rows [][]string) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tw := tabwriter.NewWriter(p.Out, 0, 4, 2, ' ', 0)
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 4, 2, ' ', 0)
 	writeRow(tw, header)
 	for _, r := range rows {
 		writeRow(tw, r)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	out := make([]byte, 0, buf.Len())
+	for line := range bytes.Lines(buf.Bytes()) {
+		out = append(out, bytes.TrimRight(line, " \n")...)
+		out = append(out, '\n')
+	}
+	_, err := p.Out.Write(out)
+	return err
 }
 
 // Fields prints one record, given as {key, value} pairs, as "Key : value"

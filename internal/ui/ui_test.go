@@ -29,6 +29,10 @@ func TestTable(t *testing.T) {
 		{"aligned", []string{"NAME", "VERSION"}, [][]string{{"hello", "1.0.0"}, {"libgreet-extra", "10.2.3"}},
 			"NAME            VERSION\nhello           1.0.0\nlibgreet-extra  10.2.3\n"},
 		{"header only", []string{"NAME", "VERSION"}, nil, "NAME  VERSION\n"},
+		// A row whose last cells are empty ends at its text, with no
+		// padding after it.
+		{"empty last cells", []string{"NAME", "VERSION", "NOTE"}, [][]string{{"hello", "1.0.0", ""}, {"libgreet", "1.0.0", "held"}},
+			"NAME      VERSION  NOTE\nhello     1.0.0\nlibgreet  1.0.0    held\n"},
 		// A description with a tab and a newline must not make a column
 		// or a row of its own.
 		{"control characters", []string{"NAME", "DESCRIPTION"}, [][]string{{"x", "a\tb\nfake  row\x1b[2J"}},
