@@ -28,7 +28,14 @@ func newList(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List the catalog's packages, or with --installed what is installed",
-		Args:  cli.NoArgs,
+		Long: `list shows every package version of the synced catalog (NAME, VERSION, with
+[installed] beside the one installed, SIZE of its archive, DESCRIPTION), as pacman -Sl;
+--installed what is installed (NAME, VERSION, REASON: explicit or dependency, when it
+was INSTALLED, and a NOTE for a held package or a version the catalog no longer lists),
+as pacman -Q; --upgradable what upgrade would move, as pacman -Qu. It reads local state
+only: run dist-client sync first for the server's newest catalog.`,
+		Example: "  dist-client list\n  dist-client list --installed\n  dist-client list --upgradable --json",
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runList(cmd.Context(), e, o, args)
 		},

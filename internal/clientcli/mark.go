@@ -66,16 +66,19 @@ func newHold(e *env, hold bool) *cobra.Command {
 		`hold keeps packages at the versions installed: upgrade leaves them (and says so), list
 --upgradable and status name them apart from what upgrade would move, and an install that
 would move them is refused, until dist-client unhold (apt-mark hold; pacman's IgnorePkg).`
+	example := "  dist-client hold hello\n  dist-client list --installed    # NOTE: held"
 	if !hold {
 		use, short, long = "unhold NAME...", "Let upgrade move held packages again", `unhold undoes dist-client hold.`
+		example = "  dist-client unhold hello\n  dist-client upgrade hello"
 	}
 	verb, _, _ := strings.Cut(use, " ")
 	var asJSON bool
 	c := &cobra.Command{
-		Use:   use,
-		Short: short,
-		Long:  long,
-		Args:  cli.MinArgs(1, "package to "+verb),
+		Use:     use,
+		Short:   short,
+		Long:    long,
+		Example: example,
+		Args:    cli.MinArgs(1, "package to "+verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRecords(cmd.Context(), e, asJSON, args, func(in *install.Client) error { return in.Hold(cmd.Context(), args, hold) })
 		},

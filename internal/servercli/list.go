@@ -19,7 +19,11 @@ func newList(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List published package versions (a mirror's: those it serves)",
-		Args:  cli.NoArgs,
+		Long: `list shows each package version in the catalog the server publishes (NAME, VERSION,
+SIZE of its archive, INFOHASH of its torrent), from catalog.db; on a mirror, those of
+the catalog it serves. It changes nothing, and works with the server stopped.`,
+		Example: "  dist-server list\n  dist-server list --json",
+		Args:    cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runList(cmd.Context(), e, o, args)
 		},
