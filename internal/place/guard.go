@@ -64,7 +64,11 @@ func (g *guard) check(dir string) error {
 	}
 	var se *safedir.Error
 	if errors.As(err, &se) {
-		return fmt.Errorf("its directory %s is under %s, which %s: someone else could put a symlink on the way and lead it elsewhere", dir, se.Path, se.Why)
+		// What to do: a package should ship nothing under a directory
+		// it gives another user (a service's state); the user looks at
+		// what is there and moves it by hand (the review: the refusal
+		// said no way forward).
+		return fmt.Errorf("its directory %s is under %s, which %s: someone else could put a symlink on the way and lead it elsewhere (check what is there and move or remove it by hand, then run this again; a package should ship nothing under a directory it gives another user)", dir, se.Path, se.Why)
 	}
 	return fmt.Errorf("its directory %s: %w", dir, err)
 }

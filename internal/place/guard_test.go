@@ -34,7 +34,7 @@ func TestOthersDirectory(t *testing.T) {
 	}, {
 		name:     "install refuses to place through it",
 		arrive:   tree{"svc/": "", "svc/state": "new", "svc/sub/": "", "svc/sub/conf": "new"},
-		conflict: "svc/sub/conf: its directory PREFIX/svc/sub is under PREFIX/svc, which is writable by its group and others (mode drwxrwxrwx): someone else could put a symlink on the way and lead it elsewhere; nothing was changed",
+		conflict: "svc/sub/conf: its directory PREFIX/svc/sub is under PREFIX/svc, which is writable by its group and others (mode drwxrwxrwx): someone else could put a symlink on the way and lead it elsewhere (check what is there and move or remove it by hand, then run this again; a package should ship nothing under a directory it gives another user); nothing was changed",
 		prefix:   tree{"svc/": "", "svc/state": "state", "svc/sub": "-> OUTSIDE"},
 		outside:  tree{"conf": "root's"},
 	}}
