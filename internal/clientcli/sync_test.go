@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -149,6 +150,12 @@ func TestReadableByOthers(t *testing.T) {
 		// A group that is nobody's private one (a gid without a name).
 		{0o640, 4243, "its group (gid 4243)"}, {0o600, 4243, ""}, {0o644, 4243, "every user"},
 	} {
+		if tc.gid < 0 && tc.mode&0o040 != 0 && tc.who == "" && !primaryGroupPrivate() {
+			// The caller's primary group is shared (openSUSE's users):
+			// a group-readable file is rightly worth a warning there.
+			t.Logf("mode %04o: the primary group is not the user's own; row skipped", tc.mode)
+			continue
+		}
 		path := filepath.Join(t.TempDir(), "client.yaml")
 		if err := os.WriteFile(path, []byte("server_url: https://u:pw@h\n"), tc.mode); err != nil {
 			t.Fatal(err)
@@ -187,4 +194,15 @@ func TestDownloadHintWithoutClientYAML(t *testing.T) {
 	if got := e.withDownloadHint(errors.New("no source")); got.Error() != "no source" || errors.As(got, &h) {
 		t.Errorf("an error that is no 401 got %v", got)
 	}
+}
+
+// primaryGroupPrivate reports whether the caller's primary group is named
+// as the user (a user private group, safedir's rule).
+func primaryGroupPrivate() bool {
+	u, err := user.Current()
+	if err != nil {
+		return false
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	return err == nil && g.Name == u.Username
 }
