@@ -17,6 +17,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
@@ -166,12 +167,7 @@ func TestWebSeedOutsideServersHint(t *testing.T) {
 // password that does not exist, and a 403 of one given none read "the
 // password was taken". The errors come from real syncs.
 func TestHintOfTheServerThatRefused(t *testing.T) {
-	answer := func(code int) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, http.StatusText(code), code) }))
-		t.Cleanup(srv.Close)
-		return strings.TrimPrefix(srv.URL, "http://")
-	}
-	asks, forbids, fails := answer(http.StatusUnauthorized), answer(http.StatusForbidden), answer(http.StatusInternalServerError)
+	asks, forbids, fails := nettest.Answering(t, http.StatusUnauthorized), nettest.Answering(t, http.StatusForbidden), nettest.Answering(t, http.StatusInternalServerError)
 	for _, tc := range []struct {
 		name    string
 		servers []string

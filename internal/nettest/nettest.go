@@ -1,11 +1,15 @@
 // Package nettest holds network fixtures for tests of failover: a port
 // where nothing listens and a server that accepts connections and never
-// answers, the two ways a server is down, and a web seed that sends slowly
+// answers, the two ways a server is down, a server that answers every
+// request with one status (Answering), and a web seed that sends slowly
 // (SlowSeed). It is never linked into the binaries.
 package nettest
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -85,4 +89,14 @@ func Hanging(t testing.TB) (addr string, accepted *atomic.Int64) {
 		}
 	})
 	return ln.Addr().String(), accepted
+}
+
+// Answering returns the loopback host:port of an HTTP server that answers
+// every request with code (and its text), until the test ends: a server
+// that refuses (401, 403) or fails (500).
+func Answering(t testing.TB, code int) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, http.StatusText(code), code) }))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }

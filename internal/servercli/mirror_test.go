@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/nettest"
 )
 
 // The URL to follow is the server's base URL; the URL of a file it serves
@@ -73,12 +72,7 @@ func TestMirrorIgnores(t *testing.T) {
 // taken" of a 403 of one given none, sent the user to a password that
 // does not exist. The errors come from real syncs.
 func TestPrimaryHintOfThePrimaryThatRefused(t *testing.T) {
-	answer := func(code int) string {
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { http.Error(w, http.StatusText(code), code) }))
-		t.Cleanup(srv.Close)
-		return strings.TrimPrefix(srv.URL, "http://")
-	}
-	asks, forbids, fails := answer(http.StatusUnauthorized), answer(http.StatusForbidden), answer(http.StatusInternalServerError)
+	asks, forbids, fails := nettest.Answering(t, http.StatusUnauthorized), nettest.Answering(t, http.StatusForbidden), nettest.Answering(t, http.StatusInternalServerError)
 	for _, tc := range []struct {
 		name      string
 		primaries []string
