@@ -93,6 +93,13 @@ func (r *rig) cmd(ctx context.Context, binary, home, config string, args ...stri
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, binary), append([]string{"--config", r.path(config)}, args...)...)
 	cmd.Env = append(append([]string{}, r.env...), "XDG_DATA_HOME="+r.path(home))
 	cmd.WaitDelay = 5 * time.Second
+	// Killed with the test binary: a `go test` stopped by kill -9 (or a
+	// timeout's) runs no cleanup, and its daemons and installs went on
+	// holding ports and files (seen: a killed test binary's daemon and
+	// install, which die with it now). A server the rig starts with
+	// `dist-server start` runs in a session of its own, as for a user,
+	// and is stopped by the rig's cleanup only.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	return cmd
 }
 
