@@ -75,9 +75,9 @@ func (g *guard) check(dir string) error {
 
 // stays checks that nobody else can rename dir's own entry: its parent
 // and those above are the caller's or root's and nobody else can write
-// them (safedir), or its parent is a sticky directory (/tmp), where
-// nobody else can rename an entry they do not own, and dir is the
-// caller's or root's (a symlink there: its own owner). A prefix right in
+// them (safedir), or its parent is a sticky directory (/tmp) of the
+// caller's or root's, where nobody else can rename an entry they do not
+// own, and dir is the caller's or root's (a symlink there: its own owner). A prefix right in
 // /tmp (root's /tmp/pfx) had every file at its top refused: safedir
 // refuses a sticky directory as the one checked, for what is made in it.
 func (g *guard) stays(dir string) error {
@@ -88,11 +88,14 @@ func (g *guard) stays(dir string) error {
 	}
 	pi, perr := os.Lstat(parent)
 	di, derr := os.Lstat(dir)
-	if perr != nil || derr != nil || !pi.IsDir() || pi.Mode()&os.ModeSticky == 0 {
-		return err
-	}
-	if st, ok := di.Sys().(*syscall.Stat_t); !ok || (int(st.Uid) != os.Geteuid() && st.Uid != 0) {
-		return err
+	if perr != nil || derr != nil || !pi.IsDir() || pi.Mode()&os.ModeSticky == 0 || !ours(pi) || !ours(di) {
+		return err // a sticky directory's owner can rename any entry in it
 	}
 	return g.chk.Check("directory", filepath.Dir(parent))
+}
+
+// ours reports whether fi is the caller's or root's.
+func ours(fi os.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && (int(st.Uid) == os.Geteuid() || st.Uid == 0)
 }

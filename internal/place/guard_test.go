@@ -116,3 +116,31 @@ func TestPrefixInStickyDirectory(t *testing.T) {
 		t.Errorf("after the uninstall the prefix holds %v, warnings %q", got, warned)
 	}
 }
+
+// TestStickyDirectoryOfAnother: a sticky directory in the prefix that
+// another user owns (a package's shared scratch directory given to its
+// service user) lets that user rename any entry in it, root's too: what
+// is under such an entry is left in place. The sticky exception of
+// TestPrefixInStickyDirectory took it as safe whoever owned the sticky
+// directory.
+func TestStickyDirectoryOfAnother(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("a directory of another user's needs root to make")
+	}
+	f := newFixture(t, tree{"svc/": "", "svc/sub/": "", "svc/sub/conf": "default"})
+	old := f.installed("svc", "1.0.0", "svc", "svc/sub", "svc/sub/conf")
+	svc := filepath.Join(f.prefix, "svc")
+	if err := os.Chmod(svc, 0o1777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(svc, 4242, 4242); err != nil {
+		t.Fatal(err)
+	}
+	var warned []string
+	if _, err := f.run([]Change{{Old: old}}, Options{Warn: func(format string, args ...any) { warned = append(warned, fmt.Sprintf(format, args...)) }}); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, f.prefix); got["svc/sub/conf"] != "default" || len(warned) == 0 {
+		t.Errorf("the prefix holds %v after the uninstall, warnings %q: want svc/sub/conf left in place, with a warning", got, warned)
+	}
+}
