@@ -47,6 +47,9 @@ type env struct {
 	// readableWarned: config said that client.yaml holds a password other
 	// users can read (once a process, as prefixWarned).
 	readableWarned bool
+	// configRead is the client.yaml config read last (it may not exist:
+	// then the defaults held).
+	configRead string
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -74,6 +77,7 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
+	e.configRead = path
 	if !e.readableWarned && hasPassword(c.Servers()) {
 		e.readableWarned = true
 		if msg := readableByOthers(path, serversKey(c)); msg != "" {
@@ -185,11 +189,9 @@ func (e *env) installer() (*install.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	path, missing := e.configPath()
-	if missing {
-		path = ""
-	}
-	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs, ConfigFile: path}, nil
+	// The path config read, not configPath's: that resolves the data home
+	// and stats the file again, on the start of every install.
+	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs, ConfigFile: e.configRead}, nil
 }
 
 // reader reads what is installed (files, owner, verify, history): no lock,

@@ -38,8 +38,9 @@ type Options struct {
 	// StallTimeout ends the fetch when its sources send less than
 	// stallFloor (1 KiB/s) over this long (0: 2 minutes).
 	StallTimeout time.Duration
-	// ConfigFile is the client.yaml in force ("": none), which a daemon
-	// that started before it last changed does not follow (staleDaemon).
+	// ConfigFile is the client.yaml in force ("", or a file that does not
+	// exist: none), which a daemon that started before it last changed
+	// does not follow (staleDaemon).
 	ConfigFile string
 	// Source, set by tests, replaces the daemon or engine downloads come
 	// from.

@@ -40,8 +40,9 @@ type Client struct {
 	// StallTimeout fails downloads whose sources send under 1 KiB/s for
 	// this long (fetch.Options.StallTimeout).
 	StallTimeout time.Duration
-	// ConfigFile is the client.yaml in force ("": none), for the warning
-	// about a daemon started before it changed (fetch.Options.ConfigFile).
+	// ConfigFile is the client.yaml in force ("", or a file that does not
+	// exist: none), for the warning about a daemon started before it
+	// changed (fetch.Options.ConfigFile).
 	ConfigFile string
 	// Overwrite lists globs of unowned files in the prefix that an install
 	// may replace (pacman's --overwrite).

@@ -75,12 +75,12 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, f *webFet
 	if xfer := e.lastTransfer(t.InfoHash()); xfer != nil {
 		stat = xfer.seedStat(f.seed)
 	}
-	spans := missingSpans(complete, info.NumPieces(), perSpan)
-	if f.only >= 0 {
-		spans = nil
-		if f.only < info.NumPieces() && !complete(f.only) {
-			spans = []span{{f.only, f.only + 1}}
-		}
+	var spans []span
+	switch {
+	case f.only < 0:
+		spans = missingSpans(complete, info.NumPieces(), perSpan)
+	case f.only < info.NumPieces() && !complete(f.only):
+		spans = []span{{f.only, f.only + 1}}
 	}
 	for _, s := range spans {
 		whole, err := e.fetchSpan(ctx, t, info, u, s, f, stat)
