@@ -73,10 +73,21 @@ func Check(ctx context.Context, abs string, f state.File) string {
 
 // Verify checks every recorded path of a package under prefix. It ends
 // with ctx's error when ctx is done (Ctrl-C during a long verify).
+//
+// A path whose directory another user could swap is not read (the guard,
+// as for uninstall): through a symlink put in a subdirectory's place,
+// root's verify stat'ed and hashed what it led to, and said the size of a
+// root-only file to whoever reads its output (an attacker's run: "content
+// changed (27 bytes, recorded 7)" of a root-only file).
 func Verify(ctx context.Context, prefix string, files []state.File) ([]Problem, error) {
 	var out []Problem
+	g := newGuard()
 	for _, f := range files {
 		abs := filepath.Join(prefix, filepath.FromSlash(f.Path))
+		if err := g.unsafe(abs); err != nil {
+			out = append(out, Problem{Path: abs, What: "not checked: " + err.Error()})
+			continue
+		}
 		what := Check(ctx, abs, f)
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -144,3 +144,45 @@ func TestStickyDirectoryOfAnother(t *testing.T) {
 		t.Errorf("the prefix holds %v after the uninstall, warnings %q: want svc/sub/conf left in place, with a warning", got, warned)
 	}
 }
+
+// TestVerifyThroughSwappedDirectory: verify reads nothing through a
+// directory another user could swap. Before, it stat'ed and hashed what
+// a symlink in a subdirectory's place led to and said that file's size.
+func TestVerifyThroughSwappedDirectory(t *testing.T) {
+	f := newFixture(t, tree{"svc/": "", "svc/state": "state", "svc/sub/": "", "svc/sub/conf": "default"})
+	old := f.installed("svc", "1.0.0", "svc", "svc/state", "svc/sub", "svc/sub/conf")
+	if err := os.Chmod(filepath.Join(f.prefix, "svc"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(filepath.Dir(f.prefix), "outside")
+	write(t, outside, tree{"conf": "a secret of 27 bytes long.."})
+	sub := filepath.Join(f.prefix, "svc", "sub")
+	if err := os.RemoveAll(sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, sub); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := Verify(t.Context(), f.prefix, old.Files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(sub, "conf")
+	var got string
+	for _, p := range problems {
+		if strings.Contains(p.What, "27 bytes") {
+			t.Errorf("%s: %s: says the size of the file behind the symlink", p.Path, p.What)
+		}
+		if p.Path == conf {
+			got = p.What
+		}
+	}
+	if !strings.HasPrefix(got, "not checked: its directory "+sub+" is under "+filepath.Join(f.prefix, "svc")) {
+		t.Errorf("%s: %q, want it not checked, naming the directory another user can change", conf, got)
+	}
+	for _, p := range problems {
+		if p.Path == filepath.Join(f.prefix, "svc", "state") {
+			t.Errorf("svc/state, in the other user's directory itself, is as recorded: %s", p.What)
+		}
+	}
+}
