@@ -40,23 +40,7 @@ func TestOthersDirectory(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, tree{"svc/": "", "svc/state": "state", "svc/sub/": "", "svc/sub/conf": "default"})
-			old := f.installed("svc", "1.0.0", "svc", "svc/state", "svc/sub", "svc/sub/conf")
-			if err := os.Chmod(filepath.Join(f.prefix, "svc"), 0o777); err != nil {
-				t.Fatal(err)
-			}
-			// The other user's move: the directory aside, a symlink in its
-			// place to a directory of the caller's holding a file of the
-			// same name.
-			outside := filepath.Join(filepath.Dir(f.prefix), "outside")
-			write(t, outside, tree{"conf": "root's"})
-			sub := filepath.Join(f.prefix, "svc", "sub")
-			if err := os.RemoveAll(sub); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(outside, sub); err != nil {
-				t.Fatal(err)
-			}
+			f, old, outside := swappedService(t, "root's")
 			c := Change{Old: old}
 			if tt.arrive != nil {
 				c = Change{Old: old, New: f.staged("svc", tt.arrive)}
@@ -88,6 +72,29 @@ func TestOthersDirectory(t *testing.T) {
 			}
 		})
 	}
+}
+
+// swappedService installs svc 1.0.0 (svc/, svc/state, svc/sub/conf) with
+// svc writable by everyone, then makes the other user's move: svc/sub
+// aside, a symlink in its place to a directory outside of the caller's
+// holding conf with content conf.
+func swappedService(t *testing.T, conf string) (f *fixture, old *Installed, outside string) {
+	t.Helper()
+	f = newFixture(t, tree{"svc/": "", "svc/state": "state", "svc/sub/": "", "svc/sub/conf": "default"})
+	old = f.installed("svc", "1.0.0", "svc", "svc/state", "svc/sub", "svc/sub/conf")
+	if err := os.Chmod(filepath.Join(f.prefix, "svc"), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	outside = filepath.Join(filepath.Dir(f.prefix), "outside")
+	write(t, outside, tree{"conf": conf})
+	sub := filepath.Join(f.prefix, "svc", "sub")
+	if err := os.RemoveAll(sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, sub); err != nil {
+		t.Fatal(err)
+	}
+	return f, old, outside
 }
 
 // TestPrefixInStickyDirectory: a prefix right in a sticky directory
@@ -149,20 +156,8 @@ func TestStickyDirectoryOfAnother(t *testing.T) {
 // directory another user could swap. Before, it stat'ed and hashed what
 // a symlink in a subdirectory's place led to and said that file's size.
 func TestVerifyThroughSwappedDirectory(t *testing.T) {
-	f := newFixture(t, tree{"svc/": "", "svc/state": "state", "svc/sub/": "", "svc/sub/conf": "default"})
-	old := f.installed("svc", "1.0.0", "svc", "svc/state", "svc/sub", "svc/sub/conf")
-	if err := os.Chmod(filepath.Join(f.prefix, "svc"), 0o777); err != nil {
-		t.Fatal(err)
-	}
-	outside := filepath.Join(filepath.Dir(f.prefix), "outside")
-	write(t, outside, tree{"conf": "a secret of 27 bytes long.."})
+	f, old, _ := swappedService(t, "a secret of 27 bytes long..")
 	sub := filepath.Join(f.prefix, "svc", "sub")
-	if err := os.RemoveAll(sub); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(outside, sub); err != nil {
-		t.Fatal(err)
-	}
 	problems, err := Verify(t.Context(), f.prefix, old.Files)
 	if err != nil {
 		t.Fatal(err)
