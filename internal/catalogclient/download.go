@@ -162,6 +162,19 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		return withAdvice(fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w", err),
 			fmt.Sprintf("set %s to the output of `dist-server key`", s.keySetting()))
 	}
+	// Root pins no key of another local user's server (localowner.go),
+	// looked at before and after the key's fetch.
+	foreign := func() error {
+		err := foreignLocalServer(s.base, os.Geteuid(), procNetTCP)
+		if err == nil {
+			return nil
+		}
+		return withAdvice(fmt.Errorf("sync: no server key configured, and the key of %s is not trusted on first use: %w", s.server(), err),
+			fmt.Sprintf("if that server is the one you mean to trust, set %s to the output of its `dist-server key` (or run `dist-client trust set KEY`)", s.keySetting()))
+	}
+	if err := foreign(); err != nil {
+		return nil, err
+	}
 	resp, err := s.get(ctx, PathKey, "")
 	if err != nil {
 		return nil, wrap(err)
@@ -185,6 +198,9 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 	k, err := signing.ParsePublicKey(string(b))
 	if err != nil {
 		return nil, wrap(fmt.Errorf("GET %s: %w", keyURL, err))
+	}
+	if err := foreign(); err != nil {
+		return nil, err
 	}
 	return k, nil
 }

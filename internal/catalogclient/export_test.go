@@ -1,0 +1,4 @@
+package catalogclient
+
+// ListenAs is listenAs for the package's outside tests.
+var ListenAs = listenAs
