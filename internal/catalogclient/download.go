@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/procnet"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -165,7 +166,7 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 	// Root pins no key of another local user's server (localowner.go),
 	// looked at before and after the key's fetch.
 	foreign := func() error {
-		err := foreignLocalServer(s.base, os.Geteuid(), procNetTCP)
+		err := foreignLocalServer(s.base, os.Geteuid(), procnet.Listening)
 		if err == nil {
 			return nil
 		}
