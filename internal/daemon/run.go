@@ -70,11 +70,7 @@ func EngineConfig(cfg *config.Client, dir, serversDir string, logger *slog.Logge
 // one that failed a sync in the last ten minutes, per servers.json, last;
 // "" for the configured order).
 func MirrorSeeds(cfg *config.Client, serversDir string) []string {
-	var mirrors []string
-	for _, u := range catalogclient.OrderServers(serversDir, cfg.Servers()) {
-		mirrors = append(mirrors, swarm.MirrorSeed(u))
-	}
-	return mirrors
+	return swarm.MirrorSeeds(catalogclient.OrderServers(serversDir, cfg.Servers()))
 }
 
 // policyInterval is how often the seeding limits are checked.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
@@ -23,10 +24,18 @@ import (
 // fetch makes the seeded set the catalog's packages: withdrawn ones are
 // dropped and deleted, an archive already on disk is checked and seeded,
 // the others are downloaded over BitTorrent (from the primary's seeder,
-// its web seed and any peer), checked against the catalog's SHA-256,
+// its web seed and any peer; the primaries' own /packages/, as a
+// client's servers, below), checked against the catalog's SHA-256,
 // seeded and served (AddArchive). It starts no download after until. It
 // returns the archive names it has and how many it has not.
 func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.Time) (have []string, failed int) {
+	// The servers followed are web seeds of the archives, whole (a
+	// password given for one goes to it alone), in the order the next
+	// sync tries them (one that failed last), as a client's server_urls
+	// are: a primary behind basic auth names its public_url, without the
+	// password, in its torrents, and a mirror asked it for pieces there
+	// and got 401, so it had its archives from BitTorrent or not at all.
+	m.engine.SetMirrorWebSeeds(swarm.MirrorSeeds(catalogclient.OrderServers(m.opts.Paths.MirrorCatalog(), m.opts.Primary)))
 	dir := m.opts.Paths.MirrorArchives()
 	want := map[swarm.InfoHash]catalog.Package{}
 	wantFile := map[string]bool{}

@@ -16,6 +16,28 @@ import (
 	"github.com/distpac/distpac/internal/publish"
 )
 
+// frontedPrimary is a primary's configuration and data home with alpha
+// (size bytes) published, whose public_url (its torrents' web seed) is
+// ln, a listener in front of it that the test serves.
+func frontedPrimary(ctx context.Context, t *testing.T, size int) (*config.Server, paths.Server, net.Listener) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	cfg := &config.Server{DatabaseAddr: freeAddr(t), TrackerAddr: freeAddr(t), PeerAddr: freeAddr(t), PublicURL: "http://" + ln.Addr().String(), WebSeed: true}
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	primary := paths.Home{Root: t.TempDir()}.Server()
+	if _, err := (&publish.Publisher{Paths: primary, Config: cfg}).Add(ctx, []string{writePackage(t, "alpha", size)}); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, primary, ln
+}
+
 // A mirror whose only source for an archive is a web seed that answers
 // and then drips a byte a second gives the download up at its stall
 // timeout and logs what each source did: it logged "no progress for 2m0s
@@ -25,20 +47,8 @@ import (
 func TestMirrorStallNamesWebSeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg, primary, ln := frontedPrimary(ctx, t, 200<<10)
 	front := ln.Addr().String()
-	cfg := &config.Server{DatabaseAddr: freeAddr(t), TrackerAddr: freeAddr(t), PeerAddr: freeAddr(t), PublicURL: "http://" + front, WebSeed: true}
-	cfg.ApplyDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	primary := paths.Home{Root: t.TempDir()}.Server()
-	if _, err := (&publish.Publisher{Paths: primary, Config: cfg}).Add(ctx, []string{writePackage(t, "alpha", 200<<10)}); err != nil {
-		t.Fatal(err)
-	}
 	nettest.SlowSeed(t, ln, "http://"+cfg.DatabaseAddr, primary.Archives(), func(string) (int64, time.Duration) { return 1, time.Second })
 
 	done := make(chan error, 2)

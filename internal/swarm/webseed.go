@@ -113,6 +113,15 @@ func WebSeedOrder(mirrorSeeds []string, torrentBytes []byte) (seeds []string, la
 // mirror's base URL) serves the archives: its /packages/ folder.
 func MirrorSeed(base string) string { return strings.TrimRight(base, "/") + "/packages/" }
 
+// MirrorSeeds is MirrorSeed of each server, in order.
+func MirrorSeeds(servers []string) []string {
+	seeds := make([]string, 0, len(servers))
+	for _, u := range servers {
+		seeds = append(seeds, MirrorSeed(u))
+	}
+	return seeds
+}
+
 // span is a run of whole pieces [first, end).
 type span struct{ first, end int }
 
