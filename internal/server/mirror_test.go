@@ -289,7 +289,8 @@ func TestMirrorRestartChecksHeldCatalog(t *testing.T) {
 // catalog of archives without a source (each costs the engine about 8 s)
 // kept it at 503 after a start, or at its old catalog, for hours (an
 // attacker's run: 10,000 such rows). Here the primary runs no seeder and
-// no web seed: the archive cannot be had at all.
+// its torrents name no web seed: the archive comes only from its
+// /packages/, the last resort, once the engine finds no source.
 func TestMirrorServesBeforeArchives(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
