@@ -106,7 +106,7 @@ func (e *Engine) fetchWebSeed(ctx context.Context, t *torrent.Torrent, f *webFet
 // fetchSpan asks for the pieces of s, for the fetch f (f.hold: the
 // piece it reads). A server that ignores the range and sends the whole
 // file (whole is then true) gives every missing piece in that one
-// response. stat (may be nil) records the request, the answer, the bytes
+// response (a hedge's, those up to its piece). stat (may be nil) records the request, the answer, the bytes
 // and how long each piece took.
 func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metainfo.Info, u string, s span, f *webFetch, stat *seedStat) (whole bool, err error) {
 	start := info.Piece(s.first).Offset()
@@ -170,6 +170,14 @@ func (e *Engine) fetchSpan(ctx context.Context, t *torrent.Torrent, info *metain
 			return false, fmt.Errorf("sent %d bytes for a %d-byte file", resp.ContentLength, info.Length)
 		}
 		first, stop, whole = 0, info.NumPieces(), true
+		if f.only >= 0 {
+			// A hedge wants its one piece: it takes the pieces before it
+			// as they come (as a fetch of every missing piece would) and
+			// stops after it. Read to the end, a hedge for piece 2 wrote
+			// all 16 pieces of a 1 MiB archive, racing the fetch it
+			// hedges for the rest of the file.
+			stop = f.only + 1
+		}
 	case http.StatusServiceUnavailable, http.StatusTooManyRequests:
 		if resp.Header.Get(torrentmeta.HeaderWithheld) != "" {
 			return false, fmt.Errorf("HTTP %d %s: %w", resp.StatusCode, http.StatusText(resp.StatusCode), errCopyWithheld)
