@@ -1,6 +1,7 @@
 package swarm
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -97,5 +98,35 @@ func TestHedgeFromRangeIgnoringSeed(t *testing.T) {
 	if len(after) > 0 {
 		t.Errorf("a hedge for piece %d of %d read on past it: pieces %v written too (the server sent %d of %d bytes)",
 			piece, tt.NumPieces(), after, sent.Load(), len(data))
+	}
+}
+
+// TestHedgeSuccessKeepsOthersErrors: a hedge that brought its piece
+// cleared every web-seed failure of the torrent, the primary's
+// "outpaced" among them when the primary's end was recorded first; with
+// no failure left, the download did not hand over to the next seed at
+// once (failedOver) but waited webSeedAfter. A hedge's success clears
+// its own seed's failure only.
+func TestHedgeSuccessKeepsOthersErrors(t *testing.T) {
+	e, tt, data, _ := hedgeEngine(t, 1<<20)
+	good := tricklingSeed(t, data, 64<<10, func(int64) bool { return false }, 0, 0)
+	slow, hedge := MirrorSeed("http://127.0.0.1:1"), MirrorSeed(good.URL)
+	ih := tt.InfoHash()
+	outpaced := &webSeedOutpaced{piece: 2, held: 3 * time.Second, by: hedge}
+	e.mu.Lock()
+	e.webErrs[ih] = e.webErrs[ih].with(hedge, errors.New("HTTP 503 Service Unavailable")).with(slow, outpaced)
+	e.mu.Unlock()
+	f := e.launchFetch(tt, e.hedges, &webFetch{seed: hedge, label: webLabel(false), floor: true, only: 2})
+	awaitFetch(t, f)
+	if f.err != nil || !tt.Piece(2).State().Complete {
+		t.Fatalf("the hedge: %v, piece 2 complete %v; want it brought", f.err, tt.Piece(2).State().Complete)
+	}
+	_, failed := e.webSeedState(ih)
+	errs, _ := failed.(seedErrors)
+	if len(errs) != 1 || errs[0].seed != slow || !errors.Is(errs[0].err, outpaced) {
+		t.Errorf("after the hedge's success the failures are %v; want only the outpaced primary's", failed)
+	}
+	if !failedOver(time.Now(), false, failed, 1, 3) {
+		t.Errorf("the download does not hand over at once after its primary was outpaced (failures: %v)", failed)
 	}
 }

@@ -196,7 +196,8 @@ func (e *Engine) startWebFetch(t *torrent.Torrent, seed, label string, floor boo
 // (e.fetches, or e.hedges) while it runs, unless one for t is there
 // already; nil then, or when t was dropped or the engine closed. A fetch
 // that fails, or is beaten to its piece (webSeedOutpaced), leaves its
-// error in e.webErrs; one stopped leaves nothing.
+// error in e.webErrs; one that ends well clears them (a hedge, its own
+// seed's only); one stopped leaves nothing.
 func (e *Engine) launchFetch(t *torrent.Torrent, running map[metainfo.Hash]*webFetch, f *webFetch) *webFetch {
 	ih := t.InfoHash()
 	e.mu.Lock()
@@ -222,10 +223,18 @@ func (e *Engine) launchFetch(t *torrent.Torrent, running map[metainfo.Hash]*webF
 		}
 		if failure(ctx) {
 			f.err = err
-			if err == nil {
-				delete(e.webErrs, ih)
-			} else {
+			switch {
+			case err != nil:
 				e.webErrs[ih] = e.webErrs[ih].with(f.seed, err)
+			case f.only >= 0:
+				// A hedge that brought its piece speaks for its own
+				// seed only: clearing every failure erased the
+				// primary's "outpaced" when that was recorded first,
+				// and the download then waited webSeedAfter for the
+				// next seed (failedOver) instead of handing over.
+				e.webErrs[ih] = e.webErrs[ih].without(f.seed)
+			default:
+				delete(e.webErrs, ih)
 			}
 		}
 		e.mu.Unlock()
@@ -296,6 +305,11 @@ func (errs seedErrors) with(seed string, err error) seedErrors {
 		}
 	}
 	return append(errs, seedError{seed, err, time.Now()})
+}
+
+// without is errs without seed's failure.
+func (errs seedErrors) without(seed string) seedErrors {
+	return slices.DeleteFunc(errs, func(e seedError) bool { return e.seed == seed })
 }
 
 // failedSince reports whether seed's last fetch failed after t.
