@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -73,6 +75,9 @@ func startEngine(ctx context.Context, o Options, ln *Listener) (*swarm.Engine, *
 	if !busy || !errors.Is(err, syscall.EADDRINUSE) {
 		return nil, ln, config.InUse("peer_addr", true, err)
 	}
+	if err := heldElsewhere(err, pid, cfg.PeerAddr); err != nil {
+		return nil, ln, err
+	}
 	ln.Close()
 	start := time.Now()
 	lastBusy := start
@@ -112,6 +117,9 @@ func startEngine(ctx context.Context, o Options, ln *Listener) (*swarm.Engine, *
 			return nil, ln, config.InUse("peer_addr", true, err)
 		}
 		pid, busy = atWork(cp.Lock())
+		if err := heldElsewhere(err, pid, cfg.PeerAddr); busy && err != nil {
+			return nil, ln, err
+		}
 	}
 	return nil, ln, fmt.Errorf("%w: %s still holds peer_addr %s after %s of waiting: start the daemon again once it has ended (the systemd unit does, within 5 s)",
 		err, who(said), cfg.PeerAddr, peerWaitLimit)
@@ -125,6 +133,30 @@ func atWork(path string) (int, bool) {
 	}
 	held, _ := state.Held(path)
 	return 0, held
+}
+
+// heldElsewhere is the error for peer_addr (peerAddr) taken, err, while
+// pid, the dist-client at work in this data home, holds no listener on
+// it (holdsListener): another program has it, and waiting for that
+// dist-client to end would not free it. An install holds the client
+// lock from its start (resolving, waiting for its turn, running its
+// scripts) whether or not its engine is up, and the daemon said it
+// waited for that install to finish, up to an hour, blaming it for
+// another program's port. nil when pid holds it, or when that cannot be
+// told (pid unknown, not Linux, /proc unreadable): the daemon waits.
+func heldElsewhere(err error, pid int, peerAddr string) error {
+	if pid <= 0 {
+		return nil
+	}
+	_, p, serr := net.SplitHostPort(peerAddr)
+	port, perr := strconv.Atoi(p)
+	if serr != nil || perr != nil || port <= 0 {
+		return nil
+	}
+	if holds, known := holdsListener(pid, port); holds || !known {
+		return nil
+	}
+	return fmt.Errorf("%w; it is not %s, at work in this data home, which holds no listener on it", config.InUse("peer_addr", true, err), who(pid))
 }
 
 // who names the dist-client of pid (0: not known).

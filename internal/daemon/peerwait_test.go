@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -26,7 +27,9 @@ import (
 // free, seeding what the install put in the cache meanwhile; Ctrl-C
 // stops it at once while it waits. It exited at once with an error naming
 // the install. peer_addr taken with no dist-client at
-// work is another program's, and an error at once, as before.
+// work is another program's, and an error at once, as before; so is
+// peer_addr held by another program while an install is at work that
+// holds no listener on it: the daemon said it waited for that install.
 func TestDaemonWaitsForInstall(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the install's pid is read from /proc/locks")
@@ -35,10 +38,12 @@ func TestDaemonWaitsForInstall(t *testing.T) {
 		name    string
 		atWork  bool // a dist-client holds the client lock
 		stopped bool // the daemon is stopped while it waits, not the install ended
+		other   bool // another program holds peer_addr, not the dist-client at work
 	}{
-		{"the install ends", true, false},
-		{"the daemon is stopped while it waits", true, true},
-		{"another program", false, false},
+		{"the install ends", true, false, false},
+		{"the daemon is stopped while it waits", true, true, false},
+		{"another program", false, false, false},
+		{"another program while an install is at work", true, false, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cp := paths.Client{Dir: t.TempDir()}
@@ -49,6 +54,9 @@ func TestDaemonWaitsForInstall(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer peer.Close()
+			if c.other {
+				handToOther(t, peer)
+			}
 			cfg := &config.Client{PeerAddr: peer.Addr().String(), Seed: config.SeedCached}
 			cfg.ApplyDefaults()
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -66,14 +74,20 @@ func TestDaemonWaitsForInstall(t *testing.T) {
 			printf := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
 			done := make(chan error, 1)
 			go func() { done <- Run(runCtx, Options{Paths: cp, Config: cfg, Printf: printf, Warnf: printf}) }()
-			if !c.atWork {
+			if !c.atWork || c.other {
 				select {
 				case err := <-done:
 					if err == nil || !strings.Contains(err.Error(), "another program has that address") {
 						t.Fatalf("Run: %v, want peer_addr another program's", err)
 					}
+					if notIt := fmt.Sprintf("it is not dist-client (pid %d), at work in this data home", os.Getpid()); c.other && !strings.Contains(err.Error(), notIt) {
+						t.Errorf("Run: %v, want it to say %q", err, notIt)
+					}
+					if c.other && strings.Contains(out.String(), "waiting for") {
+						t.Errorf("the daemon said it waits for the install:\n%s", out.String())
+					}
 				case <-time.After(10 * time.Second):
-					t.Fatal("Run still runs 10 s after peer_addr was found taken with no dist-client at work")
+					t.Fatalf("Run still runs 10 s after peer_addr was found another program's:\n%s", out.String())
 				}
 				return
 			}
@@ -142,6 +156,29 @@ func TestDaemonWaitsForInstall(t *testing.T) {
 			}
 		})
 	}
+}
+
+// handToOther hands the listener ln to another program (a sleep, given
+// the socket as its descriptor 3), which holds it for the test's time,
+// and closes this process's copy: peer_addr is then held by a process
+// that is not the test's.
+func handToOther(t *testing.T, ln net.Listener) {
+	t.Helper()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("sleep", "60")
+	cmd.ExtraFiles = []*os.File{f}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	f.Close()
+	ln.Close()
 }
 
 // poll waits for cond, at most timeout, checking every 20 ms.
