@@ -142,10 +142,16 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 // publisher may have added them after the last sync, when that was and
 // what fetches the newest (syncedNote). ok is false when every name is
 // known.
+// Behind a lagging mirror (synced.Behind) the catalog's age is the likely
+// cause, and the hint is that alone unless a close name is suggested.
 func catalogHint(requests, known []string, synced lastSync, now time.Time) (hint string, ok bool) {
-	hint, ok = unknownHint(requests, known, "dist-client search TERM finds packages")
+	const search = "dist-client search TERM finds packages"
+	hint, ok = unknownHint(requests, known, search)
 	if !ok {
 		return "", false
+	}
+	if hint == search && len(synced.Behind) > 0 {
+		return syncedNote(synced, now), true
 	}
 	return hint + "; " + syncedNote(synced, now), true
 }
@@ -166,7 +172,10 @@ type lastSync struct {
 // before), a sync now would take the mirror's again: a publisher's package
 // added since was "not in the catalog" and the hint's sync, run at once,
 // fetched the same catalog (a run on a network of hosts: the primary
-// back up, its mirror a minute behind). It then says why, and until when.
+// back up, its mirror a minute behind). It then says so, and what takes
+// the newest now, in few words: with the date, the time a plain sync
+// takes the mirror's again until and why, an install's hint ran to 370
+// characters.
 func syncedNote(synced lastSync, now time.Time) string {
 	if synced.At.IsZero() {
 		return "dist-client sync fetches the newest catalog"
@@ -176,19 +185,15 @@ func syncedNote(synced lastSync, now time.Time) string {
 		return note + ": dist-client sync fetches the newest"
 	}
 	urls := make([]string, len(synced.Behind))
-	until := synced.Behind[0].Until
 	for i, d := range synced.Behind {
 		urls[i] = d.URL
-		if d.Until.After(until) {
-			until = d.Until
-		}
 	}
-	which := "that server failed a sync and is"
+	why := "passed over after a failed sync"
 	if len(urls) > 1 {
-		which = "those servers failed a sync and are"
+		why = "passed over after failed syncs"
 	}
-	return fmt.Sprintf("%s from %s, which may lag behind %s: %s tried after the others until %s, so dist-client sync takes the catalog of %s again until then; dist-client sync --from %s takes that server's now",
-		note, synced.From, strings.Join(urls, " and "), which, until.Local().Format(time.TimeOnly), synced.From, urls[0])
+	return fmt.Sprintf("the catalog came %s ago from %s, which may lag behind %s, %s: dist-client sync --from %s syncs from it now",
+		ago(now, synced.At), synced.From, strings.Join(urls, " and "), why, urls[0])
 }
 
 // syncedAt is what is known of the last sync of the catalog held (a zero

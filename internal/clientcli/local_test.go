@@ -75,15 +75,26 @@ func TestSyncedNoteBehindMirror(t *testing.T) {
 	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.Local)
 	at := now.Add(-30 * time.Second)
 	one := lastSync{At: at, From: "http://m:9090", Behind: []catalogclient.Demoted{{URL: "http://p:9090", Failed: now.Add(-4 * time.Minute), Until: now.Add(6 * time.Minute)}}}
-	if got, want := syncedNote(one, now), "the catalog was last synced 30s ago (2026-12-03 11:59:30) from http://m:9090, which may lag behind http://p:9090: "+
-		"that server failed a sync and is tried after the others until 12:06:00, so dist-client sync takes the catalog of http://m:9090 again until then; "+
-		"dist-client sync --from http://p:9090 takes that server's now"; got != want {
+	if got, want := syncedNote(one, now), "the catalog came 30s ago from http://m:9090, which may lag behind http://p:9090, "+
+		"passed over after a failed sync: dist-client sync --from http://p:9090 syncs from it now"; got != want {
 		t.Errorf("one passed over:\n got %q\nwant %q", got, want)
 	}
 	two := one
 	two.Behind = append(slices.Clone(one.Behind), catalogclient.Demoted{URL: "http://q:9090", Failed: now.Add(-1 * time.Minute), Until: now.Add(9 * time.Minute)})
-	if got := syncedNote(two, now); !strings.Contains(got, "behind http://p:9090 and http://q:9090: those servers failed a sync and are tried after the others until 12:09:00,") {
+	if got := syncedNote(two, now); !strings.Contains(got, "behind http://p:9090 and http://q:9090, passed over after failed syncs: dist-client sync --from http://p:9090 ") {
 		t.Errorf("two passed over: %q", got)
+	}
+	// An install's hint for a name the mirror's catalog lacks: the
+	// lag and what takes the newest, not the search advice beside it
+	// (with the date and a plain sync's fate until when, 370 characters
+	// with loopback URLs); a close name is still suggested.
+	wide := lastSync{At: at, From: "http://127.0.0.1:29898", Behind: []catalogclient.Demoted{{URL: "http://127.0.0.1:29895", Until: now.Add(6 * time.Minute)}}}
+	hint, _ := catalogHint([]string{"nosuch"}, []string{"hello"}, wide, now)
+	if len(hint) > 200 || strings.Contains(hint, "search") {
+		t.Errorf("install nosuch behind a mirror: a %d-character hint (want at most 200, no search advice): %q", len(hint), hint)
+	}
+	if hint, _ := catalogHint([]string{"helo"}, []string{"hello"}, wide, now); !strings.HasPrefix(hint, "did you mean hello?") {
+		t.Errorf("install helo behind a mirror: %q, want the close name first", hint)
 	}
 }
 
