@@ -224,7 +224,7 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 	case catalogclient.Unreachable(err) && errors.As(err, &dns) && dns.IsNotFound:
 		why = "the host name " + dns.Name + " does not resolve: "
 	}
-	asked401 := httpbound.RefusedURL(err, http.StatusUnauthorized) // "" when none is known
+	ref := httpbound.RefusalIn(err, cfg.Servers())
 	switch {
 	case missing:
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
@@ -235,27 +235,26 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		return fmt.Sprintf("%scheck server_url in %s: it is %s, the default when the file sets none; write the server's URL there (dist-server start prints it)", why, path, config.DefaultServerURL)
 	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
 		return why + "check " + serversKey(cfg) + " in " + path
-	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)):
+	case ref.NotSent:
 		// The 401 or 403 came from where a redirect led, which got no
 		// password: checking the password would not help.
 		return "the server redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only where " + serversKey(cfg) + " says): if that server is the repository's, write its URL (https:// for a redirect to https) in " + serversKey(cfg) + " in " + path
-	case errors.Is(err, httpbound.ErrForbidden):
+	case ref.Code == http.StatusForbidden:
 		// A 403 is no question of the password: the server knows who
 		// asks (or asks no one) and refuses. The URL is the catalog's
 		// or the archive's web seed's.
-		asked403 := httpbound.RefusedURL(err, http.StatusForbidden)
-		refused := cmp.Or(asked403, "the server")
-		if httpbound.PasswordSent(asked403, cfg.Servers()) {
+		refused := cmp.Or(ref.URL, "the server")
+		if ref.Password {
 			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed this repository, or the server forbids that path): ask the repository's administrator to allow the user there, or check the user and URL in " + serversKey(cfg) + " in " + path
 		}
 		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL in " + serversKey(cfg) + " in " + path + " (a private repository's user and password go there, as http(s)://USER:PASSWORD@HOST[:PORT]), or ask the server's administrator"
-	case errors.Is(err, httpbound.ErrUnauthorized) && !ofServers(asked401, cfg.Servers()):
+	case ref.Code == http.StatusUnauthorized && !ofServers(ref.URL, cfg.Servers()):
 		// A web seed the package's torrent names (the publisher's
 		// public_url, a CDN) on no server of server_urls: distpac sends
 		// no password there, so "give them in server_urls" could not
 		// help (an attacker's run).
-		return asked401 + " asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in " + serversKey(cfg) + " in " + path + ", the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"
-	case errors.Is(err, httpbound.ErrUnauthorized):
+		return ref.URL + " asks for a user and password (HTTP basic auth), and it is a web seed the package's torrent names, not one of the servers in " + serversKey(cfg) + " in " + path + ", the only ones distpac sends a user and password to: ask the publisher to serve the archives there without one"
+	case ref.Code == http.StatusUnauthorized:
 		// A private repository behind a web server's basic auth: the
 		// 401 alone did not say where the user and password go. Of
 		// several servers, the one that asked is named, and whether it
@@ -263,10 +262,10 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		// two, one with a password and one without, was told to check
 		// the password of the one without.
 		who := "the server"
-		if asked401 != "" && len(cfg.Servers()) > 1 {
-			who = asked401
+		if ref.URL != "" && len(cfg.Servers()) > 1 {
+			who = ref.URL
 		}
-		if httpbound.PasswordSent(asked401, cfg.Servers()) {
+		if ref.Password {
 			return who + " asks for a user and password (HTTP basic auth): check the user and password in " + serversKey(cfg) + " in " + path
 		}
 		return who + " asks for a user and password (HTTP basic auth): give them in " + serversKey(cfg) + " in " + path + ", as http(s)://USER:PASSWORD@HOST[:PORT]"

@@ -164,6 +164,42 @@ func PasswordSent(refused string, servers []string) bool {
 	return false
 }
 
+// Refusal is what a hint needs of a 401 or 403 in an error: dist-client's
+// (serverHint) and a mirror's (primaryHint) worked it out each its own
+// way, in near-copies.
+type Refusal struct {
+	// Code is 403 when err holds a 403 (ErrForbidden), else 401 when it
+	// holds a 401 (ErrUnauthorized), else 0 (no refusal: the rest is
+	// zero).
+	Code int
+	// NotSent: the refusal came from where a redirect led, which got no
+	// user and password (ErrNotSent): checking the password cannot help.
+	NotSent bool
+	// URL is the refused URL as messages show it (RefusedURL); "" when
+	// none is known.
+	URL string
+	// Password: the refused request carried a password (PasswordSent).
+	Password bool
+}
+
+// RefusalIn reads the refusal in err for a client of servers (the URLs
+// as configured, passwords and all).
+func RefusalIn(err error, servers []string) Refusal {
+	var r Refusal
+	switch {
+	case errors.Is(err, ErrForbidden):
+		r.Code = http.StatusForbidden
+	case errors.Is(err, ErrUnauthorized):
+		r.Code = http.StatusUnauthorized
+	default:
+		return r
+	}
+	r.NotSent = errors.Is(err, ErrNotSent)
+	r.URL = RefusedURL(err, r.Code)
+	r.Password = PasswordSent(r.URL, servers)
+	return r
+}
+
 // ErrNotSent matches a *NotSentError.
 var ErrNotSent = errors.New("the user and password were not sent")
 

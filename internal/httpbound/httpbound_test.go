@@ -198,3 +198,41 @@ func TestPasswordSent(t *testing.T) {
 		}
 	}
 }
+
+// refusedAt is an error of a server that answered code for url, as the
+// catalog's and the web seeds' errors say it (RefusedURL).
+type refusedAt struct {
+	code int
+	url  string
+}
+
+func (e refusedAt) Error() string              { return fmt.Sprintf("%s: HTTP %d", e.url, e.code) }
+func (e refusedAt) Unwrap() error              { return Refused(e.code) }
+func (e refusedAt) RefusedURL(code int) string { return map[bool]string{true: e.url}[code == e.code] }
+
+// TestRefusalIn: the one reading of a refusal that dist-client's and a
+// mirror's hints share: which code (a 403 before a 401, as both hints
+// put it), whether it came past a redirect that dropped the password,
+// the URL refused and whether its request carried a password.
+func TestRefusalIn(t *testing.T) {
+	servers := []string{"http://a.example:9090", "https://u:pw@b.example/repo/"}
+	notSent := &NotSentError{To: "https://c.example/packages.db"}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want Refusal
+	}{
+		{"no refusal", errors.New("connection refused"), Refusal{}},
+		{"a 401 of the one without", refusedAt{401, "http://a.example:9090/packages.db"}, Refusal{Code: 401, URL: "http://a.example:9090/packages.db"}},
+		{"a 401 of the one with", refusedAt{401, "https://u:xxxxx@b.example/repo/packages.db"}, Refusal{Code: 401, URL: "https://u:xxxxx@b.example/repo/packages.db", Password: true}},
+		{"a 403 of the one with", refusedAt{403, "https://b.example/repo/packages/x-1.tar.zst"}, Refusal{Code: 403, URL: "https://b.example/repo/packages/x-1.tar.zst", Password: true}},
+		{"a 403 beside a 401", errors.Join(refusedAt{401, "http://a.example:9090/packages.db"}, refusedAt{403, "https://b.example/repo/packages.db"}),
+			Refusal{Code: 403, URL: "https://b.example/repo/packages.db", Password: true}},
+		{"past a redirect", fmt.Errorf("%w (%w)", ErrUnauthorized, notSent), Refusal{Code: 401, NotSent: true}},
+		{"a URL not known", ErrForbidden, Refusal{Code: 403}},
+	} {
+		if got := RefusalIn(tc.err, servers); got != tc.want {
+			t.Errorf("%s: RefusalIn(%v) = %+v, want %+v", tc.name, tc.err, got, tc.want)
+		}
+	}
+}

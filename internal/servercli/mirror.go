@@ -173,26 +173,25 @@ func primaryHint(primaries []string, err error) string {
 	// Whether the primary that refused was given a password is its own
 	// (PasswordSent): of two, one with a password and one without, the
 	// hint for the one without told the user to check its password.
-	asked401 := httpbound.RefusedURL(err, http.StatusUnauthorized)
+	ref := httpbound.RefusalIn(err, primaries)
 	who := "the primary"
-	if asked401 != "" && len(primaries) > 1 {
-		who += " " + asked401
+	if ref.URL != "" && len(primaries) > 1 {
+		who += " " + ref.URL
 	}
 	switch {
 	case catalogclient.Unreachable(err):
 		return fmt.Sprintf("no dist-server answered at %s: check that the primary runs and that the URL given to dist-server mirror is its public_url (dist-server start on the primary prints it)", strings.Join(redact.URLs(primaries), ", "))
-	case errors.Is(err, httpbound.ErrNotSent) && (errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)):
+	case ref.NotSent:
 		return "the primary redirected the request to another scheme, host or port, which distpac sends no user and password to (they go only to the URLs dist-server mirror follows): give it the URL the primary redirects to (https:// for a redirect to https)"
-	case errors.Is(err, httpbound.ErrForbidden):
-		asked403 := httpbound.RefusedURL(err, http.StatusForbidden)
-		refused := cmp.Or(asked403, "the primary")
-		if httpbound.PasswordSent(asked403, primaries) {
+	case ref.Code == http.StatusForbidden:
+		refused := cmp.Or(ref.URL, "the primary")
+		if ref.Password {
 			return refused + " refuses this user (403 Forbidden: the password was taken, and the user is not allowed there): ask the primary's administrator to allow the mirror's user, or check the user and URL given to dist-server mirror"
 		}
 		return refused + " refuses the request (403 Forbidden: the server forbids that path, or allows only some users or addresses): check the URL given to dist-server mirror, or ask the primary's administrator to allow this mirror"
-	case errors.Is(err, httpbound.ErrUnauthorized) && httpbound.PasswordSent(asked401, primaries):
+	case ref.Code == http.StatusUnauthorized && ref.Password:
 		return who + " asks for a user and password (HTTP basic auth) and refused those in its URL: check them"
-	case errors.Is(err, httpbound.ErrUnauthorized):
+	case ref.Code == http.StatusUnauthorized:
 		return who + " asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in " + primaryURLsEnv + " rather than on the command line, which every user of this host can read"
 	}
 	return ""
