@@ -104,7 +104,7 @@ func (f *follower) look(ctx context.Context) {
 			f.logger.Warn("cannot read the installed packages to follow uninstalls", "err", err)
 		} else {
 			drop = append(drop, uninstalledSince(f.before, now, ts, f.logger)...)
-			seedArchives(ctx, f.engine, f.catalogDir, newlyInstalled(f.before, now, ts), "installed (seed: installed)", f.logger)
+			seedArchives(ctx, f.engine, f.catalogDir, unseededSince(f.before, now, ts), "installed (seed: installed)", f.logger)
 			f.before = now
 		}
 	}
@@ -112,7 +112,7 @@ func (f *follower) look(ctx context.Context) {
 		if now, err := f.cached(); err != nil {
 			f.logger.Warn("cannot read the cache to follow its archives", "err", err)
 		} else {
-			seedArchives(ctx, f.engine, f.catalogDir, newlyInstalled(f.cachedBefore, now, ts), "cached since the last look, not through the daemon (seed: cached)", f.logger)
+			seedArchives(ctx, f.engine, f.catalogDir, unseededSince(f.cachedBefore, now, ts), "cached since the last look, not through the daemon (seed: cached)", f.logger)
 			f.cachedBefore = now
 		}
 	}
@@ -138,10 +138,13 @@ func cachedArchives(dir string) (map[string]bool, error) {
 	return out, nil
 }
 
-// newlyInstalled returns the archives installed now and not before that
-// the engine does not hold: installed from the cache without a download
-// through the daemon (a reinstall after an uninstall), so not seeded.
-func newlyInstalled(before, now map[string]bool, ts []swarm.TorrentStatus) []string {
+// unseededSince returns the archives listed now and not at the last look
+// (before) that the engine does not hold, so does not seed: of the
+// installed archives (seed: installed), one installed from the cache
+// without a download through the daemon (a reinstall after an
+// uninstall); of the cache's (seed: cached), one an install downloaded
+// with an engine of its own.
+func unseededSince(before, now map[string]bool, ts []swarm.TorrentStatus) []string {
 	held := make(map[string]bool, len(ts))
 	for _, t := range ts {
 		held[t.Name] = true

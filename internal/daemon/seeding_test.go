@@ -112,17 +112,18 @@ func TestUninstalledStopsSeeding(t *testing.T) {
 	}
 }
 
-// An archive installed since the last look and not held by the engine (a
-// reinstall from the cache, which does not go through the daemon) is to be
-// seeded; one held already, or installed before, is not.
-func TestNewlyInstalled(t *testing.T) {
+// An archive listed since the last look (installed, or cached) and not
+// held by the engine (a reinstall from the cache, which does not go
+// through the daemon) is to be seeded; one held already, or listed
+// before, is not.
+func TestUnseededSince(t *testing.T) {
 	before := map[string]bool{"old-1.0.0.tar.zst": true}
 	now := map[string]bool{"old-1.0.0.tar.zst": true, "b-1.0.0.tar.zst": true, "a-1.0.0.tar.zst": true, "held-1.0.0.tar.zst": true}
 	ts := []swarm.TorrentStatus{{InfoHash: "1111111111111111111111111111111111111111", Name: "held-1.0.0.tar.zst", State: "seeding"}}
-	if got, want := newlyInstalled(before, now, ts), []string{"a-1.0.0.tar.zst", "b-1.0.0.tar.zst"}; !slices.Equal(got, want) {
-		t.Errorf("newlyInstalled = %v, want %v", got, want)
+	if got, want := unseededSince(before, now, ts), []string{"a-1.0.0.tar.zst", "b-1.0.0.tar.zst"}; !slices.Equal(got, want) {
+		t.Errorf("unseededSince = %v, want %v", got, want)
 	}
-	if got := newlyInstalled(now, now, nil); len(got) != 0 {
+	if got := unseededSince(now, now, nil); len(got) != 0 {
 		t.Errorf("nothing new: %v", got)
 	}
 }
