@@ -29,6 +29,8 @@ run. Stop it with Ctrl-C or SIGTERM: an install it is downloading for then waits
 restarted daemon (up to 3 s after it exits) or downloads the rest itself. Started while
 an install downloads on peer_addr itself, it says so once, waits for that install to
 finish (at most an hour) and then starts (with peer_addr ":0" it starts at once).`,
+		Example: `  dist-client daemon                                 # in the foreground; Ctrl-C stops it
+  systemctl --user enable --now dist-client          # as a service: contrib/systemd/dist-client.service`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDaemon(cmd.Context(), e) },
 	}

@@ -239,6 +239,9 @@ refused, a question declined) is not listed, as in pacman.log. --last N shows th
 only; --json adds each download's transfer report (sources, peers, time; for an
 interrupted or failed command also the archives it had not finished, with what came
 and what is kept, or "interrupted before any transfer").`,
+		Example: `  dist-client history
+  dist-client history --last 5
+  dist-client history --json --last 1 | jq '.[0].transfer'`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if last < 0 {

@@ -35,6 +35,8 @@ those upgrade would move, then the held ones it leaves ("held back"), then the
 "kept back" ones, whose newest version cannot be had with what is installed, each with
 the reason (as upgrade and list --upgradable give it).
 It reads local state only and never contacts the server.`,
+		Example: `  dist-client status
+  dist-client status --json | jq '.daemon.items[] | {name, state, ratio}'`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runStatus(cmd.Context(), e, o) },
 	}

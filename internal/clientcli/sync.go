@@ -61,6 +61,9 @@ catalog_valid_for) is refused, as apt refuses an expired Release file.
 A server that failed a sync is tried after the others for ten minutes; --from URL
 syncs from that one of server_urls alone, with the same checks (a primary back up
 after an outage, while a mirror still lags behind it).`,
+		Example: `  dist-client sync
+  dist-client sync --from http://primary.example:9090   # that server of server_urls alone
+  dist-client sync && dist-client upgrade`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return runSync(cmd.Context(), e, o, args) },
 	}

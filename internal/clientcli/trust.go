@@ -76,7 +76,9 @@ func newTrustShow(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "show",
 		Short: "Print the server key in force and its fingerprint",
-		Args:  cli.NoArgs,
+		Example: `  dist-client trust show
+  dist-client trust show --json`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, cp, err := e.config()
 			if err != nil {
@@ -151,7 +153,9 @@ func newTrustReset(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "reset",
 		Short: "Forget the pinned server key; the next sync pins the server's key again",
-		Args:  cli.NoArgs,
+		Example: `  dist-client trust reset          # asks on a terminal
+  dist-client trust reset --yes && dist-client sync`,
+		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runTrustChange(cmd.Context(), e, o, nil)
 		},

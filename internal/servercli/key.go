@@ -19,6 +19,8 @@ func newKey(e *env) *cobra.Command {
 		Long: `key prints the server's ed25519 public key. Put it in each client's client.yaml as
 server_key to pin it. The first add (or start) makes the key pair; key only shows it, and
 makes nothing. A mirror's data home has no key of its own: run key on the primary.`,
+		Example: `  dist-server key
+  dist-server key --json | jq -r .key   # the key alone, for server_key in client.yaml`,
 		Args: cli.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			h, err := e.existingHome("key", noKeyHint)
@@ -70,8 +72,9 @@ commands refuse to make a key while a catalog signed with the old one is publish
 since that would break every client unasked. With signing.key there, use dist-server
 key rotate instead: clients follow a rotation without manual steps. Unlike key, it
 makes the data directory when there is none yet: it writes the key there.`,
-		Args: cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyNew(cmd.Context(), e) },
+		Example: `  dist-server key new                 # then on each client: dist-client trust set KEY`,
+		Args:    cli.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runKeyNew(cmd.Context(), e) },
 	}
 }
 
@@ -121,8 +124,9 @@ serves the new key and statement at once. The old private key is deleted.
 
 Rotation needs the old key. If it is lost or stolen, a statement cannot help:
 give clients the new key (dist-client trust set KEY), as the README describes.`,
-		Args: cli.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyRotate(cmd.Context(), e) },
+		Example: `  dist-server key rotate              # clients follow at their next sync`,
+		Args:    cli.NoArgs,
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runKeyRotate(cmd.Context(), e) },
 	}
 }
 

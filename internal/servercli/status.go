@@ -32,6 +32,8 @@ addresses, the catalog's serial and packages, the peers the tracker knows and th
 connected to the seeder, and the bytes uploaded. A seeder that announces to trackers
 (start --no-tracker, and a mirror) has an announce line for each: whether it takes
 the announces, or refuses them or does not answer, why, since when and how often.`,
+		Example: `  dist-server status
+  dist-server status --json | jq '{serial, packages, uploaded_bytes}'`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStatus(cmd.Context(), e, o, args)

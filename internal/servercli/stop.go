@@ -28,6 +28,8 @@ tracker first writes the peers it knows to tracker-peers.jsonl, which the next s
 reads (README: Restarting the server). With no server running it says so and exits 0,
 and removes the pid file of one that died. A server under systemd is stopped through
 systemctl, so that the unit knows.`,
+		Example: `  dist-server stop
+  dist-server stop --timeout 2m       # wait longer than the default 30s`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runStop(cmd.Context(), e, o, args)
