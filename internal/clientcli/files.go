@@ -27,7 +27,7 @@ func newFiles(e *env) *cobra.Command {
 absolute paths under the prefix it was installed to. Paths its install.sh wrote straight
 into the prefix (outside $DISTPAC_DESTDIR) are not tracked and listed apart.`,
 		Example: "  dist-client files hello\n  dist-client files --json hello",
-		Args:    cli.ExactArgs(1, "installed package name"),
+		Args:    installedArgs(1, 1, "installed package name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.reader()
 			if err != nil {
@@ -154,6 +154,7 @@ changed mode, changed type or symlink target, one line each. Each package's summ
 its files, symlinks and directories apart, and its problems (of any of them). The exit
 status is 1 when anything differs.`,
 		Example: "  dist-client verify\n  dist-client verify --json hello",
+		Args:    installedArgs(0, -1, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			in, err := e.reader()
 			if err != nil {

@@ -194,7 +194,7 @@ and history --json give them) or, with --dry-run, what it would remove.`,
   dist-client remove --cascade hello
   dist-client uninstall --dry-run --cascade hello
   dist-client uninstall --json hello`,
-		Args: cli.MinArgs(1, "package to uninstall"),
+		Args: installedArgs(1, -1, "package to uninstall"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUninstall(cmd.Context(), e, o, args)
 		},

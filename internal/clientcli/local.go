@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
@@ -208,6 +210,37 @@ func (e *env) syncedAt(ctx context.Context) lastSync {
 		return lastSync{}
 	}
 	return lastSync{At: st.SyncedAt, From: st.ServerURL, Behind: catalogclient.PassedOver(cp.Dir, cfg.Servers(), st.ServerURL, time.Now())}
+}
+
+// installedArgs checks the arguments of a command that takes names of
+// installed packages (uninstall, upgrade, files, verify, mark, hold,
+// unhold): their number as cli.Args does, and that none has an @VERSION.
+// One version of a name is installed at a time, so these commands take
+// the name alone, and NAME@VERSION is a usage error saying what to write:
+// `uninstall big@1.0.0` with big 1.0.0 installed said "big@1.0.0: not
+// installed" (a newcomer's run), where apt remove takes big=1.0.0.
+func installedArgs(min, max int, what string) cobra.PositionalArgs {
+	count := cli.Args(min, max, what)
+	return func(cmd *cobra.Command, args []string) error {
+		if err := count(cmd, args); err != nil {
+			return err
+		}
+		verb := cmd.CalledAs() // remove, for uninstall called so
+		if verb == "" {
+			verb = cmd.Name()
+		}
+		for _, a := range args {
+			name, _, ok := strings.Cut(a, "@")
+			if !ok || name == "" {
+				continue
+			}
+			if verb == "upgrade" {
+				return cli.Usagef("%q: upgrade takes installed package names without a version: write %s (it moves to the newest version allowed); dist-client install %s installs that version", a, name, a)
+			}
+			return cli.Usagef("%q: %s takes installed package names without a version: write %s", a, verb, name)
+		}
+		return nil
+	}
 }
 
 // withInstalledHint adds a hint to an state.ErrNotInstalled: the closest

@@ -22,7 +22,7 @@ away); mark --dependency that they are there only for others (uninstall --cascad
 them once nothing needs them), as pacman -D --asexplicit/--asdeps and apt-mark
 manual/auto do. install NAME of a package installed as a dependency marks it explicit.`,
 		Example: `  dist-client mark --dependency libgreet`,
-		Args:    cli.MinArgs(1, "package to mark"),
+		Args:    installedArgs(1, -1, "package to mark"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runMark(cmd.Context(), e, o, args)
 		},
@@ -78,7 +78,7 @@ would move them is refused, until dist-client unhold (apt-mark hold; pacman's Ig
 		Short:   short,
 		Long:    long,
 		Example: example,
-		Args:    cli.MinArgs(1, "package to "+verb),
+		Args:    installedArgs(1, -1, "package to "+verb),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runRecords(cmd.Context(), e, asJSON, args, func(in *install.Client) error { return in.Hold(cmd.Context(), args, hold) })
 		},

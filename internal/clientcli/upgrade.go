@@ -35,6 +35,7 @@ state is as before (an old version whose uninstall.sh fails stays: --skip-uninst
 replaces it without running the script). Run dist-client sync first to see new versions.`,
 		Example: `  dist-client sync && dist-client upgrade
   dist-client upgrade --dry-run hello`,
+		Args: installedArgs(0, -1, ""),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runUpgrade(cmd.Context(), e, o, args)
 		},
