@@ -53,3 +53,33 @@ func TestAlreadyInstalledSaysNewer(t *testing.T) {
 		})
 	}
 }
+
+// TestInstallSaysWhichAreInstalled: an install of several packages, some
+// installed, says of those that they are, before the plan of the others,
+// as install of one installed package alone does (and apt's "is already
+// the newest version"). Before, `install app lib` with app installed
+// planned lib and said nothing of app (a newcomer's run).
+func TestInstallSaysWhichAreInstalled(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/bin/app": "1.0.0"}))
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatalf("install: %v\n%s", err, w.out)
+	}
+	w.publish(w.pkg("lib", "1.0.0", map[string]string{"assets/lib/lib.so": "1.0.0"}))
+	w.out.Reset()
+	if err := w.client.Install(ctx, []string{"app", "lib", "app"}); err != nil {
+		t.Fatalf("install app lib: %v\n%s", err, w.out)
+	}
+	out := w.out.String()
+	const said = "app 1.0.0 is already installed (--reinstall installs it again)\n"
+	if strings.Count(out, said) != 1 {
+		t.Errorf("install app lib app said:\n%s\nwant once: %s", out, said)
+	}
+	if i, j := strings.Index(out, said), strings.Index(out, "Packages (1): lib 1.0.0"); i < 0 || j < 0 || i > j {
+		t.Errorf("install app lib app said:\n%s\nwant %q before the plan of lib alone", out, said)
+	}
+	if _, ok := w.state().Get("lib"); !ok {
+		t.Errorf("lib is not installed after install app lib")
+	}
+}

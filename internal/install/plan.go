@@ -137,13 +137,9 @@ func (c *Client) Install(ctx context.Context, requests []string) (err error) {
 			return err
 		}
 	}
+	c.sayInstalled(ctx, tx, deps, items)
 	if len(items) == 0 {
 		// A dry run says what the install would, then "nothing to do".
-		for _, d := range deps {
-			if r, ok := tx.recs.Get(d.Name); ok {
-				c.UI.Printf("%s\n", alreadyInstalled(ctx, tx.db, d, r))
-			}
-		}
 		switch {
 		case c.DryRun:
 			c.DryRunResult = &DryRun{Packages: []Availability{}}
@@ -339,6 +335,23 @@ func (c *Client) confirmDownload(size downloadSize) error {
 		return ErrDeclined
 	}
 	return nil
+}
+
+// sayInstalled says of each package asked for that the plan leaves where
+// it is that it is installed, before the plan, as apt's "is already the
+// newest version": `install app lib` with app installed named only lib,
+// where `install app` alone said app was installed (a newcomer's run).
+func (c *Client) sayInstalled(ctx context.Context, tx *txn, deps []resolve.Dep, items []item) {
+	planned := map[string]bool{}
+	for _, it := range items {
+		planned[it.row.Name] = true
+	}
+	for _, d := range deps {
+		if r, ok := tx.recs.Get(d.Name); ok && !planned[r.Name] {
+			planned[r.Name] = true // named twice, said once
+			c.UI.Printf("%s\n", alreadyInstalled(ctx, tx.db, d, r))
+		}
+	}
 }
 
 // alreadyInstalled says that r, asked for by d, is installed and what
