@@ -20,6 +20,12 @@ const (
 	rateWindow  = 3 * time.Second
 	rateMinSpan = 500 * time.Millisecond
 	rateEvery   = 250 * time.Millisecond // between the samples kept
+	// redrawEvery is how often the bar is drawn again. The throttle is
+	// here, not the library's: its throttle held back the draw of the
+	// new count that came right after the draw of the new text, so the
+	// percent and the bar showed the report before the text's ("2.9
+	// MiB/2.9 MiB ... 97%", a newcomer's run).
+	redrawEvery = 100 * time.Millisecond
 )
 
 // Progress tracks a transfer of total bytes.
@@ -29,6 +35,7 @@ type Progress struct {
 	what  string
 	total int64
 	rate  rateMeter
+	drawn time.Time // when Set last drew the bar
 }
 
 // NewProgress starts a progress display: a bar on a terminal, nothing
@@ -43,7 +50,6 @@ func (p *Printer) NewProgress(total int64, what string) *Progress {
 			progressbar.OptionSetElapsedTime(false),
 			progressbar.OptionSetPredictTime(false),
 			progressbar.OptionSetWidth(30),
-			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
 		)
 		p.setBar(pr.bar)
@@ -56,7 +62,19 @@ func (pr *Progress) Set(done int64) {
 	if pr.bar == nil {
 		return
 	}
-	pr.rate.add(time.Now(), done)
+	now := time.Now()
+	pr.rate.add(now, done)
+	if now.Sub(pr.drawn) < redrawEvery && done < pr.total {
+		return
+	}
+	pr.drawn = now
+	if done >= pr.total {
+		pr.bar.Set64(done) // finishes the bar, which clears it
+		return
+	}
+	// Describe draws the new text with the count before; Set64 then
+	// draws both new when the percent changed (unchanged, the first draw
+	// showed it already).
 	pr.bar.Describe(pr.describe(done))
 	pr.bar.Set64(done)
 }
@@ -68,8 +86,9 @@ func (pr *Progress) describe(done int64) string {
 	if r := pr.rate.perSecond(); r > 0 {
 		s += ", " + units.FormatRate(r)
 		// A day at most: a trickle would overflow a Duration.
+		// Rounded, not cut to whole seconds first: 0.9 s showed "0s left".
 		if secs := float64(pr.total-done) / r; secs > 0 && secs < 86400 {
-			s += fmt.Sprintf(", %s left", (time.Duration(secs) * time.Second).Round(time.Second))
+			s += fmt.Sprintf(", %s left", time.Duration(secs*float64(time.Second)).Round(time.Second))
 		}
 	}
 	return s

@@ -61,3 +61,34 @@ func TestProgressDescribes(t *testing.T) {
 		t.Errorf("SI units in %q", got)
 	}
 }
+
+// The time left is rounded: 0.75 s left showed "0s left" (cut to whole
+// seconds before rounding).
+func TestProgressTimeLeftRounds(t *testing.T) {
+	pr := (&Printer{Out: &bytes.Buffer{}}).NewProgress(32<<20, "1 package")
+	pr.rate.add(time.Unix(0, 0), 26<<20)
+	pr.rate.add(time.Unix(2, 0), 30<<20+512<<10) // 2.25 MiB/s, 1.5 MiB left
+	if got, want := pr.describe(30<<20+512<<10), "1 package  30.5 MiB/32.0 MiB, 2.2 MiB/s, 1s left"; got != want {
+		t.Errorf("describe = %q; want %q", got, want)
+	}
+}
+
+// The bar drawn last shows the percent of the bytes its text shows: the
+// percent was that of the report before ("2.9 MiB/2.9 MiB ... 97%", "50.9
+// KiB/2.9 MiB 0%": a newcomer's run), as the library's throttle held back
+// the draw of the new count that came right after the draw of the text.
+func TestProgressPercentMatchesText(t *testing.T) {
+	var out bytes.Buffer
+	pr := (&Printer{Out: &out, TTY: true}).NewProgress(100<<10, "1 package")
+	pr.Set(50 << 10)
+	frames := strings.Split(out.String(), "\r")
+	var last string
+	for _, f := range frames {
+		if strings.Contains(f, "1 package") {
+			last = f
+		}
+	}
+	if !strings.Contains(last, "50.0 KiB/100.0 KiB") || !strings.Contains(last, "50%") {
+		t.Errorf("last frame drawn %q; want 50.0 KiB/100.0 KiB and 50%%", last)
+	}
+}
