@@ -110,7 +110,7 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 		return cli.Usagef("mirror: --interval %s: want at least 100ms", o.interval)
 	}
 	if pid, running := runningPID(sp); running {
-		return cli.WithHint(fmt.Errorf("mirror: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
+		return alreadyRunning(sp, "mirror", pid)
 	}
 	if !o.foreground {
 		bg := []string{"mirror", "--interval", o.interval.String()}

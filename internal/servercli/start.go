@@ -70,7 +70,7 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 		return cli.Usagef("--no-tracker, --no-seeder and --no-database together leave nothing to run")
 	}
 	if pid, running := runningPID(sp); running {
-		return cli.WithHint(fmt.Errorf("start: %w (pid %d)", server.ErrRunning, pid), "dist-server status shows it; dist-server stop stops it")
+		return alreadyRunning(sp, "start", pid)
 	}
 	// start would make a signing key and an empty catalog here, and serve
 	// them in place of the primary's.
@@ -300,6 +300,17 @@ func readInfo(sp paths.Server) (server.Info, error) {
 		return info, err
 	}
 	return info, json.Unmarshal(b, &info)
+}
+
+// alreadyRunning refuses a start or mirror (verb) where the server pid
+// runs, saying what it is as status does: a mirror, and of what. Both
+// said "a server is already running" of a mirror (a newcomer's run).
+func alreadyRunning(sp paths.Server, verb string, pid int) error {
+	what := ""
+	if info, err := readInfo(sp); err == nil && info.PID == pid && len(info.MirrorOf) > 0 {
+		what = ", a mirror of " + strings.Join(info.MirrorOf, ", ")
+	}
+	return cli.WithHint(fmt.Errorf("%s: %w (pid %d%s)", verb, server.ErrRunning, pid, what), "dist-server status shows it; dist-server stop stops it")
 }
 
 // runningPID tells whether a server holds the run lock, and its pid. A

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/ui"
 )
 
@@ -130,4 +131,33 @@ func TestRelayWarnings(t *testing.T) {
 			t.Errorf("stderr %q, want nothing", errOut.String())
 		}
 	})
+}
+
+// A start or mirror where a mirror runs says it is a mirror, and of what,
+// as status does; both said "a server is already running" of a mirror (a
+// newcomer's run). A primary, or a server.json of another pid, is a server.
+func TestAlreadyRunningSaysMirror(t *testing.T) {
+	for _, tt := range []struct {
+		name, json string
+		want       string
+	}{
+		{"a mirror", `{"pid": 42, "mirror_of": ["http://p:9090", "http://q:9090"]}`,
+			"mirror: a server is already running on this data directory (pid 42, a mirror of http://p:9090, http://q:9090)"},
+		{"a primary", `{"pid": 42}`, "mirror: a server is already running on this data directory (pid 42)"},
+		{"another pid's server.json", `{"pid": 7, "mirror_of": ["http://p:9090"]}`,
+			"mirror: a server is already running on this data directory (pid 42)"},
+		{"no server.json", "", "mirror: a server is already running on this data directory (pid 42)"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			sp := paths.Server{Dir: t.TempDir()}
+			if tt.json != "" {
+				if err := os.WriteFile(sp.PIDFile(), []byte(tt.json), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := alreadyRunning(sp, "mirror", 42); err == nil || err.Error() != tt.want {
+				t.Errorf("alreadyRunning = %v; want %s", err, tt.want)
+			}
+		})
+	}
 }
