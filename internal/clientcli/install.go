@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -91,6 +92,9 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	if err := checkStallTimeout(o.stallTimeout); err != nil {
 		return err
 	}
+	if err := refuseLocalPackage(args); err != nil {
+		return err
+	}
 	in, err := e.placer()
 	if err != nil {
 		return err
@@ -110,6 +114,24 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 		e.printOutcome(in, err)
 	}
 	return err
+}
+
+// refuseLocalPackage refuses a request that is a path (pacman -U, apt
+// install ./x.deb): install takes names of the synced catalog, and a
+// package directory gets there by dist-server add. `install
+// ./examples/hello` said that the name contains "/" and "did you mean
+// hello?", which installed the catalog's hello, not the directory (a
+// newcomer's run). Names and constraints never hold a "/" (a name may end
+// in .tar.zst, so an archive in the working directory is left to the
+// catalog's "no package named").
+func refuseLocalPackage(args []string) error {
+	for _, a := range args {
+		if strings.ContainsRune(a, '/') {
+			return cli.WithHint(cli.Usagef("%q is a path: install takes names of packages in the synced catalog, not package directories or archives", a),
+				"publish a package directory with dist-server add DIR; then dist-client sync and dist-client install NAME")
+		}
+	}
+	return nil
 }
 
 // confirmer asks questions on a terminal, unless yes; without a terminal
