@@ -13,6 +13,7 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
@@ -79,6 +80,9 @@ type announcer struct {
 
 	downMu sync.Mutex
 	down   map[string]time.Time // tracker URL -> until when it counts as down; guarded by downMu
+
+	logMu   sync.Mutex
+	failing map[string]string // tracker URL -> the failure logged of it, until it answers; guarded by logMu
 }
 
 // trackerDownFor is how long a tracker that did not answer an announce
@@ -111,14 +115,45 @@ func (a *announcer) noteResult(u string, err error) {
 
 func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte, logger *slog.Logger) *announcer {
 	return &announcer{
-		logger: logger,
-		client: &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(localIP), UserAgent: "distpac"},
-		port:   port,
-		peerID: peerID,
-		sem:    make(chan struct{}, announcesInFlight),
-		stop:   make(chan struct{}),
-		jobs:   map[metainfo.Hash]*announceJob{},
-		down:   map[string]time.Time{},
+		logger:  logger,
+		client:  &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(localIP), UserAgent: "distpac"},
+		port:    port,
+		peerID:  peerID,
+		sem:     make(chan struct{}, announcesInFlight),
+		stop:    make(chan struct{}),
+		jobs:    map[metainfo.Hash]*announceJob{},
+		down:    map[string]time.Time{},
+		failing: map[string]string{},
+	}
+}
+
+// logResult logs what an announce of torrent name to tracker u changed:
+// a tracker that fails, or answers again, once for the engine, not once per
+// torrent (a daemon seeding 203 archives logged 203 "tracker announce
+// failed" lines when the tracker went down, and 203 "tracker answers
+// again" when it came back: a newcomer's run). A refusal ("failure
+// reason") is the tracker's answer about one torrent, and is logged per
+// torrent when it changes (prev is that torrent's last failure).
+func (a *announcer) logResult(u, name string, err, prev error) {
+	var refused *trackerclient.FailureError
+	if errors.As(err, &refused) {
+		if prev == nil || prev.Error() != err.Error() {
+			a.logger.Warn("tracker announce failed", "torrent", name, "err", err)
+		}
+		return
+	}
+	a.logMu.Lock()
+	defer a.logMu.Unlock()
+	logged, failing := a.failing[u]
+	switch {
+	case err != nil && logged != err.Error():
+		a.failing[u] = err.Error()
+		a.logger.Warn("tracker announce failed", "tracker", redact.URL(u), "err", err, "first_torrent", name)
+	case err == nil && failing:
+		delete(a.failing, u)
+		a.logger.Info("tracker answers again", "tracker", redact.URL(u), "first_torrent", name)
+	case err == nil && errors.As(prev, &refused):
+		a.logger.Info("tracker answers again", "torrent", name, "tracker", redact.URL(u))
 	}
 }
 

@@ -1,17 +1,24 @@
 package swarm
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/tracker"
+	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // A client that closes its engine leaves the tracker's swarm at once,
@@ -101,4 +108,123 @@ func TestJitterSpreadsWaits(t *testing.T) {
 			t.Errorf("jitter(%v) over 1000 draws: %d distinct, %d below, %d above; want them spread both ways", d, len(seen), below, above)
 		}
 	}
+}
+
+// TestTrackerStateLoggedOnce: a tracker that fails, and answers again, is
+// logged once for the engine, whatever the number of torrents announced to
+// it: a daemon seeding 203 archives logged 203 "tracker announce failed"
+// lines when its tracker went down, and 203 "tracker answers again" (a
+// newcomer's run). A refusal is about one torrent, and stays a line per
+// torrent when it changes.
+func TestTrackerStateLoggedOnce(t *testing.T) {
+	const u = "http://t:6969/announce"
+	down := errors.New("tracker http://t:6969/announce: dial tcp 127.0.0.1:6969: connect: connection refused")
+	hung := errors.New("tracker http://t:6969/announce: context deadline exceeded")
+	refused := fmt.Errorf("tracker %s: %w", u, &trackerclient.FailureError{Reason: "not authorized"})
+	type result struct {
+		torrent   string
+		err, prev error
+	}
+	var many, back []result
+	for i := range 200 {
+		many = append(many, result{fmt.Sprintf("p%03d", i), down, nil})
+		back = append(back, result{fmt.Sprintf("p%03d", i), nil, down})
+	}
+	for _, tt := range []struct {
+		name    string
+		results []result
+		want    []string // the lines' messages, with their tracker or torrent
+	}{
+		{"200 torrents fail, then answer", append(slices.Clone(many), back...),
+			[]string{"tracker announce failed tracker=" + u + " first_torrent=p000", "tracker answers again tracker=" + u + " first_torrent=p000"}},
+		{"the failure changes", []result{{"a", down, nil}, {"b", down, nil}, {"a", hung, down}, {"b", hung, down}, {"a", nil, hung}},
+			[]string{"tracker announce failed tracker=" + u + " first_torrent=a", "tracker announce failed tracker=" + u + " first_torrent=a", "tracker answers again tracker=" + u + " first_torrent=a"}},
+		{"refusals, per torrent", []result{{"a", refused, nil}, {"b", refused, nil}, {"a", refused, refused}, {"a", nil, refused}},
+			[]string{"tracker announce failed torrent=a", "tracker announce failed torrent=b", "tracker answers again torrent=a tracker=" + u}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			a := newAnnouncer(netip.Addr{}, 0, [20]byte{}, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+				ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+					if at.Key == slog.TimeKey || at.Key == slog.LevelKey || at.Key == "err" {
+						return slog.Attr{}
+					}
+					return at
+				}})))
+			for _, r := range tt.results {
+				a.logResult(u, r.torrent, r.err, r.prev)
+			}
+			var got []string
+			for line := range strings.Lines(buf.String()) {
+				line = strings.TrimSpace(strings.ReplaceAll(line, `"`, ""))
+				line = strings.TrimPrefix(line, "msg=")
+				got = append(got, line)
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("logged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestDeadTrackerLoggedOnceByEngine: an engine seeding 20 torrents whose
+// tracker refuses connections logs its failure once (the old code: 20
+// lines, one per torrent), with every torrent's status still failing.
+func TestDeadTrackerLoggedOnceByEngine(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + ln.Addr().String() + "/announce"
+	ln.Close() // a port that refuses connections
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	dir := t.TempDir()
+	e, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var ihs []InfoHash
+	for i := range 20 {
+		path := filepath.Join(dir, fmt.Sprintf("p%02d-1.0.0.tar.zst", i))
+		writeRandom(t, path, 1<<10)
+		meta, err := torrentmeta.Build(path, dead, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ih, err := e.Seed(ctx, meta.Torrent, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ihs = append(ihs, ih)
+	}
+	for _, ih := range ihs {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if st := e.TrackerStatus(ih); len(st) > 0 && st[0].Err != nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no failed announce of %v after 10s: %+v", ih, e.TrackerStatus(ih))
+			}
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(buf.String(), "tracker announce failed"); n != 1 {
+		t.Errorf("%d lines \"tracker announce failed\" for 20 torrents, want 1:\n%s", n, buf.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

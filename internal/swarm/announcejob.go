@@ -15,7 +15,6 @@ import (
 
 	"github.com/anacrolix/torrent"
 
-	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
@@ -176,12 +175,7 @@ func (j *announceJob) try(ctx context.Context, event trackerclient.Event, req tr
 	}
 	j.mu.Unlock()
 	// One line per change of a tracker's state, not per announce.
-	switch {
-	case err != nil && (prev.Err == nil || prev.Err.Error() != err.Error()):
-		j.a.logger.Warn("tracker announce failed", "torrent", j.t.Name(), "err", err)
-	case err == nil && prev.Err != nil:
-		j.a.logger.Info("tracker answers again", "torrent", j.t.Name(), "tracker", redact.URL(u))
-	}
+	j.a.logResult(u, j.t.Name(), err, prev.Err)
 	if err != nil {
 		return res, err
 	}
