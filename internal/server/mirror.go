@@ -103,9 +103,12 @@ type mirror struct {
 	seeding  map[swarm.InfoHash]catalog.Package // verified archives seeded; guarded by mu
 	failures int                                // archives of the catalog not yet had; guarded by mu
 	pkgs     []catalog.Package                  // the catalog served; guarded by mu
-	filled   int64                              // the serial whose archives fill last went over; guarded by mu
-	corrupt  backoff                            // archives that failed their check; guarded by mu
-	info     Info
+	// catalogSize is the size of the catalog served, kept free twice
+	// beside the archives (diskRoom); guarded by mu.
+	catalogSize int64
+	filled      int64   // the serial whose archives fill last went over; guarded by mu
+	corrupt     backoff // archives that failed their check; guarded by mu
+	info        Info
 	// sync is the outcome of the last syncs, for status; guarded by mu.
 	sync struct {
 		ok, failed time.Time
@@ -309,7 +312,7 @@ func (m *mirror) round(ctx context.Context) error {
 	m.catsrv.SetRotation(held.Rotation)
 	m.catsrv.SetSnapshot(held.DB, held.Sig, held.Meta.Serial, have)
 	m.mu.Lock()
-	m.serial, m.pkgs, m.failures = held.Meta.Serial, held.Packages, len(held.Packages)-len(have)
+	m.serial, m.pkgs, m.failures, m.catalogSize = held.Meta.Serial, held.Packages, len(held.Packages)-len(have), int64(len(held.DB))
 	m.mu.Unlock()
 	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "to fetch", len(held.Packages)-len(have))
 	return nil

@@ -19,6 +19,7 @@ import (
 	"github.com/distpac/distpac/internal/stall"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/units"
 )
 
 // fetch makes the seeded set the catalog's packages: withdrawn ones are
@@ -71,7 +72,17 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 		}
 	}
 
-	var mu sync.Mutex
+	m.mu.Lock()
+	room := newDiskRoom(dir, m.catalogSize)
+	m.mu.Unlock()
+	var (
+		mu     sync.Mutex
+		noRoom struct { // archives left out for want of disk space; guarded by mu
+			n     int
+			bytes int64
+			first error
+		}
+	)
 	eg, gctx := errgroup.WithContext(ctx)
 	eg.SetLimit(mirrorDownloads)
 	for ih, p := range want {
@@ -98,8 +109,21 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 				mu.Unlock()
 				return nil
 			}
-			if err := m.get(gctx, p); err != nil {
+			held, err := room.take(p)
+			if err == nil {
+				err = m.get(gctx, p)
+				room.give(held)
+			}
+			if err != nil {
 				switch {
+				case errors.Is(err, errNoRoom):
+					mu.Lock()
+					noRoom.n++
+					noRoom.bytes += p.Size
+					if noRoom.first == nil {
+						noRoom.first = err
+					}
+					mu.Unlock()
 				case errors.Is(err, errCorrupt):
 					m.mu.Lock()
 					retry := m.corrupt.failed(p, time.Now(), m.opts.Interval)
@@ -126,6 +150,11 @@ func (m *mirror) fetch(ctx context.Context, pkgs []catalog.Package, until time.T
 		})
 	}
 	eg.Wait()
+	if noRoom.n > 0 {
+		// One line a round: a catalog of 10,000 archives that do not fit
+		// would log 10,000 otherwise.
+		m.log.Error("not enough disk space to mirror every archive; will retry", "archives", noRoom.n, "bytes", units.FormatBytes(noRoom.bytes), "err", noRoom.first)
+	}
 	return have, failed
 }
 

@@ -1,0 +1,47 @@
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"syscall"
+)
+
+// Space is the free space of one file system.
+type Space struct {
+	Dev  uint64 // the device of the directory asked about
+	Free int64  // bytes an unprivileged user may still write
+	Path string // the directory asked about
+}
+
+// StatSpace reports the file system holding dir, or its nearest existing
+// parent.
+func StatSpace(dir string) (Space, error) {
+	p := dir
+	for {
+		var fs syscall.Statfs_t
+		err := syscall.Statfs(p, &fs)
+		if err == nil {
+			var st syscall.Stat_t
+			if err := syscall.Stat(p, &st); err != nil {
+				return Space{}, fmt.Errorf("free space of %s: %w", dir, err)
+			}
+			return Space{Dev: uint64(st.Dev), Free: int64(fs.Bavail) * int64(fs.Bsize), Path: dir}, nil
+		}
+		if !errors.Is(err, syscall.ENOENT) || p == filepath.Dir(p) {
+			return Space{}, fmt.Errorf("free space of %s: %w", dir, err)
+		}
+		p = filepath.Dir(p)
+	}
+}
+
+// Allocated is the space path takes on its disk (its blocks, not its
+// length: a download's file is sparse until its pieces are written), 0
+// when it does not exist.
+func Allocated(path string) int64 {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return 0
+	}
+	return int64(st.Blocks) * 512
+}
