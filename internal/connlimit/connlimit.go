@@ -77,7 +77,7 @@ const DefaultLogEvery = 10 * time.Second
 // DefaultTotal is DefaultMaxTotal, or an eighth of the process's
 // descriptor limit when that is less (2,500 for a limit of 20,000).
 func DefaultTotal() int {
-	if n := openFileLimit(); n > 0 && n/8 < DefaultMaxTotal {
+	if n := OpenFileLimit(); n > 0 && n/8 < DefaultMaxTotal {
 		return max(1, n/8)
 	}
 	return DefaultMaxTotal

@@ -230,10 +230,10 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 
 func TestDefaultTotal(t *testing.T) {
 	n := DefaultTotal()
-	if lim := openFileLimit(); lim > 0 && n > max(1, lim/8) || n > DefaultMaxTotal || n < 1 {
-		t.Fatalf("DefaultTotal = %d with a descriptor limit of %d", n, openFileLimit())
+	if lim := OpenFileLimit(); lim > 0 && n > max(1, lim/8) || n > DefaultMaxTotal || n < 1 {
+		t.Fatalf("DefaultTotal = %d with a descriptor limit of %d", n, OpenFileLimit())
 	}
-	t.Logf("figure: descriptor limit %d, DefaultTotal %d", openFileLimit(), n)
+	t.Logf("figure: descriptor limit %d, DefaultTotal %d", OpenFileLimit(), n)
 }
 
 // TestFairShare: addresses holding silent connections (none idle) that

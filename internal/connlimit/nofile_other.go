@@ -2,5 +2,5 @@
 
 package connlimit
 
-// openFileLimit is unknown here: DefaultTotal is DefaultMaxTotal.
-func openFileLimit() int { return 0 }
+// OpenFileLimit is unknown here (0): DefaultTotal is DefaultMaxTotal.
+func OpenFileLimit() int { return 0 }

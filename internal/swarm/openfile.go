@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -34,6 +35,13 @@ type openFile struct {
 	old      []*os.File  // replaced descriptors, closed with the torrent (readers may still use them); guarded by mu
 	closed   bool        // guarded by mu
 
+	// users counts the reads and writes using f now (get to done): the
+	// pool closes only a file nobody uses; guarded by mu.
+	users int
+	// used is when f was last handed out (UnixNano), for the pool's choice.
+	used atomic.Int64
+	pool *filePool // bounds the descriptors open; nil: no bound
+
 	gone     func() // see fileStorage.gone; nil: nobody is told
 	goneOnce sync.Once
 }
@@ -52,13 +60,35 @@ func (o *openFile) readFailed() {
 const linkCheck = time.Second
 
 // get returns the open file, or one whose f is nil when the library should
-// do the operation itself.
+// do the operation itself. A file returned must be given back with done
+// once the read or write is over.
 func (o *openFile) get(write bool) payloadFile {
+	f, opened := o.hold(write)
+	if opened && o.pool != nil {
+		o.pool.opened(o)
+	}
+	return f
+}
+
+// done gives back a file get returned.
+func (o *openFile) done() {
+	o.mu.Lock()
+	o.users--
+	o.mu.Unlock()
+}
+
+// hold is get under o's lock; opened says it opened a descriptor.
+func (o *openFile) hold(write bool) (_ payloadFile, opened bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		return payloadFile{}
+		return payloadFile{}, false
 	}
+	defer func() {
+		if o.f.f != nil {
+			o.used.Store(time.Now().UnixNano())
+		}
+	}()
 	if o.f.f != nil && time.Since(o.checked) > linkCheck {
 		if st, err := o.f.f.Stat(); err != nil || unlinked(st) {
 			o.retire()
@@ -67,18 +97,39 @@ func (o *openFile) get(write bool) payloadFile {
 		}
 	}
 	if o.f.f != nil && (o.writable || !write) {
-		return o.f
+		o.users++
+		return o.f, false
 	}
 	f, writable := o.open(write)
 	if f == nil {
-		return payloadFile{}
+		return payloadFile{}, false
 	}
 	o.retire()
 	o.f, o.writable, o.checked = newPayloadFile(f), writable, time.Now()
 	if write && !writable {
-		return payloadFile{}
+		return payloadFile{}, true
 	}
-	return o.f
+	o.users++
+	return o.f, true
+}
+
+// shed closes o's descriptor for the pool when no read or write uses it,
+// and reports whether o holds none now. It never waits for o's lock: a
+// file busy there is in use.
+func (o *openFile) shed() bool {
+	if !o.mu.TryLock() {
+		return false
+	}
+	defer o.mu.Unlock()
+	if o.f.f == nil || o.closed {
+		return true
+	}
+	if o.users > 0 {
+		return false
+	}
+	o.f.f.Close()
+	o.f, o.writable = payloadFile{}, false
+	return true
 }
 
 // open opens the payload file as the library would find it.
@@ -150,6 +201,9 @@ func (o *openFile) close() error {
 		errs = append(errs, f.Close())
 	}
 	o.old = nil
+	if o.pool != nil {
+		o.pool.forget(o) // its lock after o's, as in opened (which only tries o's)
+	}
 	return errors.Join(errs...)
 }
 
@@ -181,6 +235,7 @@ func (p *filePiece) ReadAt(b []byte, off int64) (int, error) {
 		}
 		return n, err
 	}
+	defer p.file.done()
 	if off >= p.len {
 		return 0, io.EOF
 	}
@@ -199,6 +254,7 @@ func (p *filePiece) WriteAt(b []byte, off int64) (int, error) {
 	if f.f == nil {
 		return p.PieceImpl.WriteAt(b, off)
 	}
+	defer p.file.done()
 	if off+int64(len(b)) > p.len {
 		return 0, io.ErrShortWrite
 	}
@@ -215,6 +271,7 @@ func (p *filePiece) WriteTo(w io.Writer) (int64, error) {
 		}
 		return io.Copy(w, io.NewSectionReader(p.PieceImpl, 0, p.len))
 	}
+	defer p.file.done()
 	bp := hashBuffers.Get().(*[]byte)
 	defer hashBuffers.Put(bp)
 	n, err := io.CopyBuffer(w, io.NewSectionReader(f, p.off, p.len), *bp)

@@ -43,20 +43,22 @@ type fileStorage struct {
 	// payload file nor the .part (Engine.payloadGone); nil: nobody is.
 	gone func(metainfo.Hash)
 
+	pool *filePool // bounds the descriptors the files keep open
+
 	mu    sync.Mutex
 	files map[metainfo.Hash]*openFile // the open torrents' files; guarded by mu
 }
 
 // newFileStorage wraps inner, whose piece completion is states.
 func newFileStorage(inner storage.ClientImplCloser, dir string, states *pieceStates) *fileStorage {
-	return &fileStorage{ClientImplCloser: inner, dir: dir, states: states, files: map[metainfo.Hash]*openFile{}}
+	return &fileStorage{ClientImplCloser: inner, dir: dir, states: states, pool: newFilePool(), files: map[metainfo.Hash]*openFile{}}
 }
 
 func (s *fileStorage) OpenTorrent(ctx context.Context, info *metainfo.Info, ih metainfo.Hash) (storage.TorrentImpl, error) {
 	var h *openFile
 	fresh := false
 	if len(info.Files) == 0 && info.Name == filepath.Base(info.Name) {
-		h = &openFile{final: filepath.Join(s.dir, info.Name)}
+		h = &openFile{final: filepath.Join(s.dir, info.Name), pool: s.pool}
 		if s.gone != nil {
 			h.gone = func() { s.gone(ih) }
 		}
@@ -132,6 +134,7 @@ func (s *fileStorage) writeAt(ih metainfo.Hash, b []byte, off int64) error {
 	if f.f == nil {
 		return fmt.Errorf("cannot open %s.part for writing", h.final)
 	}
+	defer h.done()
 	_, err := writeFileAt(f, b, off)
 	return err
 }
