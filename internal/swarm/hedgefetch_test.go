@@ -70,6 +70,21 @@ func awaitFetch(t *testing.T, f *webFetch) {
 	}
 }
 
+// pieceVerified waits (at most 10 s) for piece i of tt to be complete: a
+// fetch ends once its bytes are written, and the library hashes the
+// piece after, later on a loaded machine (the race detector's run of
+// the whole package found it not complete yet).
+func pieceVerified(tt *torrent.Torrent, i int) bool {
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if tt.Piece(i).State().Complete {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
+}
+
 // TestHedgeFromRangeIgnoringSeed: a hedge asks one piece of a seed that
 // ignores Range and answers 200 with the whole file. It read the whole
 // file, writing every missing piece of it (16 of 16 pieces here), and
@@ -86,7 +101,7 @@ func TestHedgeFromRangeIgnoringSeed(t *testing.T) {
 	if f.err != nil {
 		t.Fatalf("the hedge failed: %v", f.err)
 	}
-	if !tt.Piece(piece).State().Complete {
+	if !pieceVerified(tt, piece) {
 		t.Fatalf("piece %d not complete after its hedge", piece)
 	}
 	var after []int
@@ -118,7 +133,7 @@ func TestHedgeSuccessKeepsOthersErrors(t *testing.T) {
 	e.mu.Unlock()
 	f := e.launchFetch(tt, e.hedges, &webFetch{seed: hedge, label: webLabel(false), floor: true, only: 2})
 	awaitFetch(t, f)
-	if f.err != nil || !tt.Piece(2).State().Complete {
+	if f.err != nil || !pieceVerified(tt, 2) {
 		t.Fatalf("the hedge: %v, piece 2 complete %v; want it brought", f.err, tt.Piece(2).State().Complete)
 	}
 	_, failed := e.webSeedState(ih)
