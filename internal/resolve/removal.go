@@ -51,7 +51,7 @@ func (e *NeededError) Error() string {
 		if len(e.Through) == 1 {
 			more = "1 more installed package"
 		}
-		head := fmt.Sprintf("cannot uninstall %s: %s %s on it, and %s through %s", e.Name, strings.Join(labels, ", "), verb, more, via)
+		head := fmt.Sprintf("cannot uninstall %s: %s %s on it, and %s through %s", e.Name, JoinAndOthers(labels, maxThroughListed), verb, more, via)
 		if len(e.Dependents)+len(e.Through) <= maxThroughListed {
 			return fmt.Sprintf("%s (uninstall them all together: %s)", head, cmd)
 		}
@@ -60,6 +60,16 @@ func (e *NeededError) Error() string {
 			listed += fmt.Sprintf(" and %d more", n)
 		}
 		return fmt.Sprintf("%s (%s); uninstall them all together", head, listed)
+	}
+	if len(labels) > maxThroughListed {
+		// 256 dependents named each twice (their labels, then the
+		// command) made one line of 3,267 bytes (an attacker's run).
+		how := "uninstall them first, or all together"
+		if e.Mutual {
+			how = "uninstall them all together"
+		}
+		return fmt.Sprintf("cannot uninstall %s: %d installed packages depend on it, %s (%s)",
+			e.Name, len(labels), JoinAndOthers(labels, maxThroughListed), how)
 	}
 	if e.Mutual {
 		// "uninstall cycb first" was refused the same way (a newcomer's

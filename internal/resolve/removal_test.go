@@ -77,6 +77,20 @@ func TestNeededErrorText(t *testing.T) {
 	}
 }
 
+// Many dependents are named up to a bound, the command not spelled out:
+// 256 made one line of 3,267 bytes.
+func TestNeededErrorManyDependents(t *testing.T) {
+	var deps []Node
+	for i := range 256 {
+		deps = append(deps, Node{Name: fmt.Sprintf("d%03d", i), Version: "1.0.0"})
+	}
+	e := &NeededError{Name: "base", Dependents: deps}
+	want := "cannot uninstall base: 256 installed packages depend on it, d000 1.0.0, d001 1.0.0, d002 1.0.0, d003 1.0.0, d004 1.0.0, d005 1.0.0, d006 1.0.0, d007 1.0.0, d008 1.0.0, d009 1.0.0 and 246 others (uninstall them first, or all together)"
+	if got := e.Error(); got != want {
+		t.Errorf("got %q (%d bytes)\nwant %q", got, len(got), want)
+	}
+}
+
 // Two packages that depend on each other: neither can go first, and the
 // hint says both together (it said "uninstall cycb first", refused the
 // same way).
