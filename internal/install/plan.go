@@ -245,41 +245,6 @@ func heldInPlan(recs *state.State, items []item) error {
 	return nil
 }
 
-// addReinstalls adds the requested packages that are installed at the
-// version the plan keeps as moves to that same version: their files are
-// staged and placed again, their scripts run again (pacman -S of an
-// installed package; apt install --reinstall). A version the catalog no
-// longer lists cannot be: an error says so (it was a warning, then
-// "already installed (--reinstall installs it again)" and exit 0: a
-// newcomer's run).
-func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps []resolve.Dep) ([]item, error) {
-	planned := map[string]bool{}
-	for _, it := range items {
-		planned[it.row.Name] = true
-	}
-	for _, d := range deps {
-		r, ok := tx.recs.Get(d.Name)
-		if !ok || planned[r.Name] {
-			continue
-		}
-		row, err := tx.db.Get(ctx, r.Name, r.Version)
-		if errors.Is(err, catalog.ErrNotFound) {
-			return nil, fmt.Errorf("cannot reinstall %s %s: the catalog no longer lists it (the publisher withdrew it); install another version (dist-client search %s lists those there are), or keep this one as it is",
-				r.Name, r.Version, r.Name)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("reinstall %s %s: %w", r.Name, r.Version, err)
-		}
-		v, err := semver.StrictNewVersion(r.Version)
-		if err != nil {
-			continue
-		}
-		items = append(items, item{step: resolve.Step{Name: r.Name, Version: v, From: v, Auto: r.Auto}, row: row})
-		planned[r.Name] = true
-	}
-	return items, nil
-}
-
 // confirmDownloadOver is the download size from which a plan is confirmed
 // on a terminal first.
 const confirmDownloadOver = 100 << 20

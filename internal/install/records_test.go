@@ -214,11 +214,20 @@ func TestReinstallWithdrawn(t *testing.T) {
 	w.receive()
 	w.client.Reinstall = true
 	err := w.client.Install(context.Background(), []string{"hello"})
-	// The hint names a command that lists the versions: info shows one
-	// (it said "dist-client info hello lists them").
-	want := "cannot reinstall hello 1.0.0: the catalog no longer lists it (the publisher withdrew it); install another version (dist-client search hello lists those there are), or keep this one as it is"
+	// No version of hello is left: the hint said `dist-client search
+	// hello` lists the others, which listed nothing (a newcomer's run).
+	want := "cannot reinstall hello 1.0.0: the catalog no longer lists it (the publisher withdrew it), nor any version of hello: keep this one as it is, or uninstall it"
 	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("reinstall of a withdrawn version: %v", err)
+		t.Fatalf("reinstall of a withdrawn version: %v\nwant %s", err, want)
+	}
+	// With others left, it names them, newest first.
+	for _, v := range []string{"1.1.0", "2.0.0"} {
+		w.publish(w.pkg("hello", v, map[string]string{"assets/hello": "#!/bin/sh\n"}))
+	}
+	err = w.client.Install(context.Background(), []string{"hello"})
+	want = "cannot reinstall hello 1.0.0: the catalog no longer lists it (the publisher withdrew it); install another version (the catalog lists 2.0.0 and 1.1.0: dist-client install hello@VERSION), or keep this one as it is"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("reinstall of a withdrawn version, others listed: %v\nwant %s", err, want)
 	}
 	if _, ok := w.state().Get("hello"); !ok {
 		t.Errorf("hello is no longer installed")
