@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/Masterminds/semver/v3"
+
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/resolve"
 	"github.com/distpac/distpac/internal/state"
