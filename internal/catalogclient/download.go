@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
@@ -163,19 +166,29 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		return withAdvice(fmt.Errorf("sync: no server key configured and fetching it for trust on first use failed: %w", err),
 			fmt.Sprintf("set %s to the output of `dist-server key`", s.keySetting()))
 	}
-	// Root pins no key of another local user's server (localowner.go),
-	// looked at before and after the key's fetch.
-	foreign := func() error {
-		err := foreignLocalServer(s.base, os.Geteuid(), procnet.Listening)
+	// Root pins no key of another local user's server (localowner.go).
+	// The server is the far end of the connection the key came over, as
+	// the transport reports it (after redirects, the last one), looked at
+	// as the connection is had, before the request goes, and again once
+	// the key is read.
+	var mu sync.Mutex
+	var far *net.TCPAddr
+	var lookErr error
+	foreign := func(addr *net.TCPAddr) error {
+		err := foreignLocalServer(addr, os.Geteuid(), procnet.Listening)
 		if err == nil {
 			return nil
 		}
 		return withAdvice(fmt.Errorf("sync: no server key configured, and the key of %s is not trusted on first use: %w", s.server(), err),
 			fmt.Sprintf("if that server is the one you mean to trust, set %s to the output of its `dist-server key` (or run `dist-client trust set KEY`)", s.keySetting()))
 	}
-	if err := foreign(); err != nil {
-		return nil, err
-	}
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		addr, _ := info.Conn.RemoteAddr().(*net.TCPAddr)
+		err := foreign(addr)
+		mu.Lock()
+		defer mu.Unlock()
+		far, lookErr = addr, err
+	}})
 	resp, err := s.get(ctx, PathKey, "")
 	if err != nil {
 		return nil, wrap(err)
@@ -200,7 +213,13 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 	if err != nil {
 		return nil, wrap(fmt.Errorf("GET %s: %w", keyURL, err))
 	}
-	if err := foreign(); err != nil {
+	mu.Lock()
+	addr, err := far, lookErr
+	mu.Unlock()
+	if err == nil {
+		err = foreign(addr)
+	}
+	if err != nil {
 		return nil, err
 	}
 	return k, nil

@@ -3,10 +3,7 @@ package catalogclient
 import (
 	"fmt"
 	"net"
-	"net/url"
 	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/distpac/distpac/internal/procnet"
 )
@@ -17,28 +14,35 @@ import (
 // user's key, and root's installs ran that user's install.sh (an
 // attacker's run). On Linux the kernel says who made a listening socket
 // (the uid column of /proc/net/tcp and tcp6, procnet), so root refuses to pin the
-// key of a loopback server another user runs, and says how to give the
+// key of a server on this machine another user runs, and says how to give the
 // key. A user's client trusting another user's server stays allowed: that
 // is how a publisher shares packages on one machine, and it gains the
 // other user nothing they did not have.
+//
+// Which server answered is told by the connection the key came over, not
+// by the URL's host: http://0.0.0.0:9090, a host name that /etc/hosts
+// maps to 127.0.0.1 (Debian's own name is 127.0.1.1) and this machine's
+// own LAN address all reach a listener here, and root pinned the key of
+// another user's server behind each (TestSyncRefusesAnotherUsersServerByAnyName).
 
-// foreignLocalServer returns why a key fetched from u on first use must
-// not be pinned by this process (nil when it may): u is a loopback
-// address, the caller is root, and a socket listening on its port that
-// the connection could reach belongs to another user, or none listens
-// there (the key's fetch sits between two looks: a user who binds the
-// port only between them is found at one). When the tables cannot be
-// read (not Linux, no /proc), nothing is known and nil is returned: the
+// foreignLocalServer returns why a key fetched on first use from the
+// server at addr (the far end of the connection it came over) must not
+// be pinned by this process (nil when it may): addr is on this machine,
+// the caller is root, and a socket listening on its port that the
+// connection could reach belongs to another user, or none listens there
+// (the key's fetch sits between two looks: a user who binds the port
+// only between them is found at one). When the tables cannot be read
+// (not Linux, no /proc), nothing is known and nil is returned: the
 // first-use warning stands, as everywhere else.
-func foreignLocalServer(u *url.URL, euid int, listening func(port int) ([]procnet.Listener, error)) error {
-	if euid != 0 {
+func foreignLocalServer(addr *net.TCPAddr, euid int, listening func(port int) ([]procnet.Listener, error)) error {
+	if euid != 0 || addr == nil {
 		return nil
 	}
-	targets, port, ok := loopbackTarget(u)
+	targets, ok := localTargets(addr.IP)
 	if !ok {
 		return nil
 	}
-	ls, err := listening(port)
+	ls, err := listening(addr.Port)
 	if err != nil {
 		return nil // nothing known
 	}
@@ -49,36 +53,36 @@ func foreignLocalServer(u *url.URL, euid int, listening func(port int) ([]procne
 		}
 		found = true
 		if l.UID != 0 {
-			return fmt.Errorf("the server on %s is run by uid %d, not root: any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts", u.Host, l.UID)
+			return fmt.Errorf("the server on %s is run by uid %d, not root: any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts", addr, l.UID)
 		}
 	}
 	if !found {
-		return fmt.Errorf("no server of root's listens on %s while its key is fetched: any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts", u.Host)
+		return fmt.Errorf("no server of root's listens on %s while its key is fetched: any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts", addr)
 	}
 	return nil
 }
 
-// loopbackTarget returns the addresses a connection to u's host can
-// reach and its port; ok is false when u is not on this machine's
-// loopback.
-func loopbackTarget(u *url.URL) (targets []net.IP, port int, ok bool) {
-	host, portText := u.Hostname(), u.Port()
-	if portText == "" {
-		portText = "80"
-		if u.Scheme == "https" {
-			portText = "443"
+// localTargets returns the addresses a connection to ip reaches on this
+// machine; ok is false when ip is another machine's. A connection to the
+// unspecified address reaches the loopback one (Linux); this machine's
+// own addresses are asked of its interfaces.
+func localTargets(ip net.IP) (targets []net.IP, ok bool) {
+	switch {
+	case ip == nil:
+		return nil, false
+	case ip.IsUnspecified():
+		return []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, true
+	case ip.IsLoopback():
+		return []net.IP{ip}, true
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil, false
+	}
+	for _, a := range addrs {
+		if n, isNet := a.(*net.IPNet); isNet && n.IP.Equal(ip) {
+			return []net.IP{ip}, true
 		}
 	}
-	p, err := strconv.Atoi(portText)
-	if err != nil || p <= 0 || p > 65535 {
-		return nil, 0, false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, p, true
-	}
-	ip := net.ParseIP(host)
-	if ip == nil || !ip.IsLoopback() {
-		return nil, 0, false
-	}
-	return []net.IP{ip}, p, true
+	return nil, false
 }

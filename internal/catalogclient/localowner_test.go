@@ -1,32 +1,59 @@
 package catalogclient
 
 import (
-	"net/url"
+	"net"
+	"slices"
 	"testing"
 )
 
-func TestLoopbackTarget(t *testing.T) {
+func TestLocalTargets(t *testing.T) {
+	// An address of this machine's interfaces other than loopback, when
+	// it has one: another user's wildcard listener takes connections to it.
+	var own net.IP
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() {
+			own = n.IP
+			break
+		}
+	}
 	tests := []struct {
-		url  string
-		ok   bool
-		port int
+		ip   net.IP
+		want []net.IP // nil: another machine's
 	}{
-		{"http://127.0.0.1:9090", true, 9090},
-		{"http://127.0.0.2:9090", true, 9090},
-		{"http://[::1]:9090/distpac/", true, 9090},
-		{"http://LOCALHOST", true, 80},
-		{"https://localhost", true, 443},
-		{"http://10.0.0.1:9090", false, 0},
-		{"http://mirror.example:9090", false, 0},
+		{net.ParseIP("127.0.0.1"), []net.IP{net.ParseIP("127.0.0.1")}},
+		{net.ParseIP("127.0.1.1"), []net.IP{net.ParseIP("127.0.1.1")}},
+		{net.ParseIP("::1"), []net.IP{net.IPv6loopback}},
+		{net.ParseIP("0.0.0.0"), []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}},
+		{net.ParseIP("::"), []net.IP{net.ParseIP("127.0.0.1"), net.IPv6loopback}},
+		{net.ParseIP("203.0.113.77"), nil}, // TEST-NET-3: another machine (skipped if this one has it)
+		{nil, nil},
+	}
+	if own != nil {
+		tests = append(tests, struct {
+			ip   net.IP
+			want []net.IP
+		}{own, []net.IP{own}})
 	}
 	for _, tt := range tests {
-		u, err := url.Parse(tt.url)
-		if err != nil {
-			t.Fatal(err)
+		if tt.want == nil && slices.ContainsFunc(addrs, func(a net.Addr) bool {
+			n, ok := a.(*net.IPNet)
+			return ok && n.IP.Equal(tt.ip)
+		}) {
+			continue // this machine has it
 		}
-		_, port, ok := loopbackTarget(u)
-		if ok != tt.ok || port != tt.port {
-			t.Errorf("loopbackTarget(%s) = %d, %v; want %d, %v", tt.url, port, ok, tt.port, tt.ok)
+		got, ok := localTargets(tt.ip)
+		if ok != (tt.want != nil) || len(got) != len(tt.want) {
+			t.Errorf("localTargets(%v) = %v, %v; want %v", tt.ip, got, ok, tt.want)
+			continue
+		}
+		for i := range got {
+			if !got[i].Equal(tt.want[i]) {
+				t.Errorf("localTargets(%v) = %v, want %v", tt.ip, got, tt.want)
+			}
 		}
 	}
 }

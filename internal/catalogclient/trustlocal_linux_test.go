@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"net"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -28,7 +30,7 @@ func TestSyncRefusesAnotherUsersLocalServer(t *testing.T) {
 	db := buildCatalog(t, 1, "", "foo")
 	p.SetSnapshot(db, key.Sign(db), 1, nil)
 	ts := httptest.NewUnstartedServer(p.Handler())
-	ts.Listener = catalogclient.ListenAs(t, 4242)
+	ts.Listener = catalogclient.ListenAs(t, 4242, "")
 	ts.Start()
 	t.Cleanup(ts.Close)
 	dir := t.TempDir()
@@ -43,5 +45,54 @@ func TestSyncRefusesAnotherUsersLocalServer(t *testing.T) {
 	// first use is refused.
 	if res := mustSync(t, syncOpts(ts.URL, dir, key.Public())); res.Serial != 1 {
 		t.Fatalf("sync with the key given = %+v, want serial 1", res)
+	}
+}
+
+// TestSyncRefusesAnotherUsersServerByAnyName: the server is told by the
+// connection the key came over, not by the URL's host. Before, only an IP
+// literal on loopback or "localhost" was looked at: server_url
+// http://0.0.0.0:PORT, a name /etc/hosts maps to this machine, or the
+// machine's own LAN address reached another user's listener and root
+// pinned its key.
+func TestSyncRefusesAnotherUsersServerByAnyName(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("listening as another user needs root")
+	}
+	key := newKey(t)
+	p := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
+	p.SetKey(key.Public())
+	db := buildCatalog(t, 1, "", "foo")
+	p.SetSnapshot(db, key.Sign(db), 1, nil)
+	ts := httptest.NewUnstartedServer(p.Handler())
+	ts.Listener = catalogclient.ListenAs(t, 4242, "0.0.0.0:0") // every address of the machine
+	ts.Start()
+	t.Cleanup(ts.Close)
+	port := ts.Listener.Addr().(*net.TCPAddr).Port
+	hosts := []string{"0.0.0.0", "localhost"}
+	if name, err := os.Hostname(); err == nil {
+		if ips, err := net.LookupIP(name); err == nil && len(ips) > 0 {
+			hosts = append(hosts, name) // resolves to this machine
+		}
+	}
+	if addrs, err := net.InterfaceAddrs(); err == nil {
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && !n.IP.IsLoopback() && n.IP.To4() != nil {
+				hosts = append(hosts, n.IP.String()) // the machine's own address
+				break
+			}
+		}
+	}
+	for _, h := range hosts {
+		t.Run(h, func(t *testing.T) {
+			u := "http://" + net.JoinHostPort(h, strconv.Itoa(port))
+			dir := t.TempDir()
+			_, err := catalogclient.Sync(context.Background(), syncOpts(u, dir, nil))
+			if err == nil || !strings.Contains(err.Error(), "is run by uid 4242, not root") {
+				t.Fatalf("sync from %s = %v, want it refused, naming uid 4242", u, err)
+			}
+			if _, err := os.Stat(filepath.Join(dir, "server.key")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("server.key: %v, want none pinned", err)
+			}
+		})
 	}
 }
