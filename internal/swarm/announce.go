@@ -82,7 +82,7 @@ type announcer struct {
 	down   map[string]time.Time // tracker URL -> until when it counts as down; guarded by downMu
 
 	logMu   sync.Mutex
-	failing map[string]string // tracker URL -> the failure logged of it, until it answers; guarded by logMu
+	failing map[string][]string // tracker URL -> the failures logged of it, until it answers; guarded by logMu
 }
 
 // trackerDownFor is how long a tracker that did not answer an announce
@@ -123,17 +123,25 @@ func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte, logger *slog
 		stop:    make(chan struct{}),
 		jobs:    map[metainfo.Hash]*announceJob{},
 		down:    map[string]time.Time{},
-		failing: map[string]string{},
+		failing: map[string][]string{},
 	}
 }
 
+// maxFailuresLogged bounds the different failures of one tracker logged
+// until it answers again: one going down under load fails some announces
+// one way and some another (refused, timed out, reset), and, logged at
+// each change, a daemon's announces alternating between two of them gave
+// a line per torrent again.
+const maxFailuresLogged = 4
+
 // logResult logs what an announce of torrent name to tracker u changed:
-// a tracker that fails, or answers again, once for the engine, not once per
-// torrent (a daemon seeding 203 archives logged 203 "tracker announce
-// failed" lines when the tracker went down, and 203 "tracker answers
-// again" when it came back: a newcomer's run). A refusal ("failure
-// reason") is the tracker's answer about one torrent, and is logged per
-// torrent when it changes (prev is that torrent's last failure).
+// a tracker that fails, or answers again, once for the engine, not once
+// per torrent, and each way it fails once while it fails (a daemon
+// seeding 203 archives logged 203 "tracker announce failed" lines when
+// the tracker went down, and 203 "tracker answers again" when it came
+// back: a newcomer's run). A refusal ("failure reason") is the tracker's
+// answer about one torrent, and is logged per torrent when it changes
+// (prev is that torrent's last failure).
 func (a *announcer) logResult(u, name string, err, prev error) {
 	var refused *trackerclient.FailureError
 	if errors.As(err, &refused) {
@@ -146,8 +154,8 @@ func (a *announcer) logResult(u, name string, err, prev error) {
 	defer a.logMu.Unlock()
 	logged, failing := a.failing[u]
 	switch {
-	case err != nil && logged != err.Error():
-		a.failing[u] = err.Error()
+	case err != nil && !slices.Contains(logged, err.Error()) && len(logged) < maxFailuresLogged:
+		a.failing[u] = append(logged, err.Error())
 		a.logger.Warn("tracker announce failed", "tracker", redact.URL(u), "err", err, "first_torrent", name)
 	case err == nil && failing:
 		delete(a.failing, u)

@@ -139,6 +139,12 @@ func TestTrackerStateLoggedOnce(t *testing.T) {
 			[]string{"tracker announce failed tracker=" + u + " first_torrent=p000", "tracker answers again tracker=" + u + " first_torrent=p000"}},
 		{"the failure changes", []result{{"a", down, nil}, {"b", down, nil}, {"a", hung, down}, {"b", hung, down}, {"a", nil, hung}},
 			[]string{"tracker announce failed tracker=" + u + " first_torrent=a", "tracker announce failed tracker=" + u + " first_torrent=a", "tracker answers again tracker=" + u + " first_torrent=a"}},
+		// A tracker going down under load fails some announces one way
+		// and some another (refused, timed out, reset): each way is said
+		// once while it fails, not once per torrent whose failure differs
+		// from the one before (4 lines for 4 torrents).
+		{"failures alternate", []result{{"a", down, nil}, {"b", hung, nil}, {"c", down, nil}, {"d", hung, nil}, {"a", nil, down}},
+			[]string{"tracker announce failed tracker=" + u + " first_torrent=a", "tracker announce failed tracker=" + u + " first_torrent=b", "tracker answers again tracker=" + u + " first_torrent=a"}},
 		{"refusals, per torrent", []result{{"a", refused, nil}, {"b", refused, nil}, {"a", refused, refused}, {"a", nil, refused}},
 			[]string{"tracker announce failed torrent=a", "tracker announce failed torrent=b", "tracker answers again torrent=a tracker=" + u}},
 	} {
