@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
-	"github.com/distpac/distpac/internal/procnet"
 	"github.com/distpac/distpac/internal/signing"
 )
 
@@ -168,14 +167,15 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 	}
 	// Root pins no key of another local user's server (localowner.go).
 	// The server is the far end of the connection the key came over, as
-	// the transport reports it (after redirects, the last one), looked at
-	// as the connection is had, before the request goes, and again once
-	// the key is read.
+	// the transport reports it (after redirects, the last one; a
+	// connection kept alive from the catalog's fetch too), looked at as
+	// the connection is had, before the request goes, and again once the
+	// key is read.
 	var mu sync.Mutex
-	var far *net.TCPAddr
+	var far, near *net.TCPAddr
 	var lookErr error
-	foreign := func(addr *net.TCPAddr) error {
-		err := foreignLocalServer(addr, os.Geteuid(), procnet.Listening)
+	foreign := func(to, from *net.TCPAddr) error {
+		err := foreignLocalServer(to, from, os.Geteuid(), kernelTables)
 		if err == nil {
 			return nil
 		}
@@ -183,11 +183,12 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 			fmt.Sprintf("if that server is the one you mean to trust, set %s to the output of its `dist-server key` (or run `dist-client trust set KEY`)", s.keySetting()))
 	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
-		addr, _ := info.Conn.RemoteAddr().(*net.TCPAddr)
-		err := foreign(addr)
+		remote, _ := info.Conn.RemoteAddr().(*net.TCPAddr)
+		local, _ := info.Conn.LocalAddr().(*net.TCPAddr)
+		err := foreign(remote, local)
 		mu.Lock()
 		defer mu.Unlock()
-		far, lookErr = addr, err
+		far, near, lookErr = remote, local, err
 	}})
 	resp, err := s.get(ctx, PathKey, "")
 	if err != nil {
@@ -214,10 +215,10 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		return nil, wrap(fmt.Errorf("GET %s: %w", keyURL, err))
 	}
 	mu.Lock()
-	addr, err := far, lookErr
+	lastFar, lastNear, err := far, near, lookErr
 	mu.Unlock()
 	if err == nil {
-		err = foreign(addr)
+		err = foreign(lastFar, lastNear)
 	}
 	if err != nil {
 		return nil, err

@@ -25,24 +25,47 @@ import (
 // own LAN address all reach a listener here, and root pinned the key of
 // another user's server behind each (TestSyncRefusesAnotherUsersServerByAnyName).
 
-// foreignLocalServer returns why a key fetched on first use from the
-// server at addr (the far end of the connection it came over) must not
-// be pinned by this process (nil when it may): addr is on this machine,
-// the caller is root, and a socket listening on its port that the
-// connection could reach belongs to another user, or none listens there
-// (the key's fetch sits between two looks: a user who binds the port
-// only between them is found at one). When the tables cannot be read
-// (not Linux, no /proc), nothing is known and nil is returned: the
-// first-use warning stands, as everywhere else.
-func foreignLocalServer(addr *net.TCPAddr, euid int, listening func(port int) ([]procnet.Listener, error)) error {
-	if euid != 0 || addr == nil {
+// tables are the kernel's socket tables as read: procnet's (kernelTables),
+// or a test's.
+type tables struct {
+	listening func(port int) ([]procnet.Listener, error)
+	connected func(port int) ([]procnet.Conn, error)
+}
+
+var kernelTables = tables{listening: procnet.Listening, connected: procnet.Connected}
+
+// foreignLocalServer returns why a key fetched on first use over the
+// connection from near to far (the server) must not be pinned by this
+// process (nil when it may): far is on this machine, the caller is root,
+// and either the socket at far's end of that connection is another
+// user's, or a socket listening on far's port that the connection could
+// reach is, or none listens there (the key's fetch sits between two
+// looks: a user who binds the port only between them is found at one).
+// The connection's own socket tells who accepted it, whatever listens on
+// the port since: a connection kept alive from the catalog's fetch
+// reached the server of that moment, and another user's server, serving
+// the catalog slowly, could close its listener while root's server (a
+// unit with Restart=on-failure tries again every few seconds while the
+// port is taken) took the port before the key's fetch. When the tables cannot be read (not
+// Linux, no /proc), nothing is known and nil is returned: the first-use
+// warning stands, as everywhere else.
+func foreignLocalServer(far, near *net.TCPAddr, euid int, t tables) error {
+	if euid != 0 || far == nil {
 		return nil
 	}
-	targets, ok := localTargets(addr.IP)
+	targets, ok := localTargets(far.IP)
 	if !ok {
 		return nil
 	}
-	ls, err := listening(addr.Port)
+	const why = "any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts"
+	if cs, err := t.connected(far.Port); err == nil && near != nil {
+		for _, c := range cs {
+			if c.UID != 0 && c.Remote.Port == near.Port && c.Remote.IP.Equal(near.IP) {
+				return fmt.Errorf("the server on %s that answered is run by uid %d, not root: %s", far, c.UID, why)
+			}
+		}
+	}
+	ls, err := t.listening(far.Port)
 	if err != nil {
 		return nil // nothing known
 	}
@@ -53,11 +76,11 @@ func foreignLocalServer(addr *net.TCPAddr, euid int, listening func(port int) ([
 		}
 		found = true
 		if l.UID != 0 {
-			return fmt.Errorf("the server on %s is run by uid %d, not root: any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts", addr, l.UID)
+			return fmt.Errorf("the server on %s is run by uid %d, not root: %s", far, l.UID, why)
 		}
 	}
 	if !found {
-		return fmt.Errorf("no server of root's listens on %s while its key is fetched: any local user can listen on a free port above 1023, and root runs the install scripts of the packages it trusts", addr)
+		return fmt.Errorf("no server of root's listens on %s while its key is fetched: %s", far, why)
 	}
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"io/fs"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalogclient"
@@ -94,5 +96,50 @@ func TestSyncRefusesAnotherUsersServerByAnyName(t *testing.T) {
 				t.Fatalf("server.key: %v, want none pinned", err)
 			}
 		})
+	}
+}
+
+// TestSyncRefusesAnotherUsersKeptConnection: another user's server that
+// serves the catalog, then gives the port up to root's server (a unit
+// with Restart=on-failure tries again every few seconds while the port is
+// taken) and keeps the connection alive, serves the key over it too. The listener on the port
+// was root's at both looks, and root pinned the other user's key; the
+// connection's own socket says whose server answered.
+func TestSyncRefusesAnotherUsersKeptConnection(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("listening as another user needs root")
+	}
+	key := newKey(t)
+	p := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
+	p.SetKey(key.Public())
+	db := buildCatalog(t, 1, "", "foo")
+	p.SetSnapshot(db, key.Sign(db), 1, nil)
+	theirs := catalogclient.ListenAs(t, 4242, "")
+	var once sync.Once
+	swapped := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == catalogclient.PathSignature {
+			once.Do(func() {
+				theirs.Close()                                       // the connection stays
+				catalogclient.ListenAs(t, 0, theirs.Addr().String()) // root's server takes the port
+				close(swapped)
+			})
+		}
+		p.Handler().ServeHTTP(w, r)
+	})}
+	go srv.Serve(catalogclient.AcceptAs(t, 4242, theirs))
+	t.Cleanup(func() { srv.Close() })
+	dir := t.TempDir()
+	_, err := catalogclient.Sync(context.Background(), syncOpts("http://"+theirs.Addr().String(), dir, nil))
+	select {
+	case <-swapped:
+	default:
+		t.Fatal("the signature was never asked for: the test's port swap did not happen")
+	}
+	if err == nil || !strings.Contains(err.Error(), "is run by uid 4242, not root") {
+		t.Fatalf("sync = %v, want it refused, naming uid 4242", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "server.key")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("server.key: %v, want none pinned", err)
 	}
 }

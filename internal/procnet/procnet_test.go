@@ -82,6 +82,54 @@ func TestListeningThisProcess(t *testing.T) {
 	}
 }
 
+// TestParseConnected: the sockets of established connections on a port,
+// with their far end and uid; a listener, or a connection in another
+// state (06, TIME_WAIT, whose uid reads 0 whoever it was), is not one.
+func TestParseConnected(t *testing.T) {
+	const table = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2384 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 4417 1 0 100 0 0 10 0
+   1: 0100007F:2384 0100007F:9C40 01 00000000:00000000 00:00000000 00000000  1001        0 4419 1 0 20 4 30 10 -1
+   2: 0100007F:2384 0100007F:9C41 06 00000000:00000000 03:00000917 00000000     0        0 0 3 0
+   3: 0100007F:9C40 0100007F:2384 01 00000000:00000000 00:00000000 00000000     0        0 4420 1 0 20 4 30 10 -1
+   4: 00000000000000000000000001000000:2384 00000000000000000000000001000000:9C42 01 00000000:00000000 00:00000000 00000000  4243        0 5417 1 0 20 4 30 10 -1
+`
+	cs, err := ParseConnected(strings.NewReader(table), 0x2384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range cs {
+		got = append(got, c.Local.String()+" "+c.Remote.String()+" "+strconv.Itoa(c.UID))
+	}
+	want := []string{"127.0.0.1:9092 127.0.0.1:40000 1001", "[::1]:9092 [::1]:40002 4243"}
+	if !slices.Equal(got, want) {
+		t.Errorf("ParseConnected = %q, want %q", got, want)
+	}
+}
+
+// TestConnectedThisProcess: both ends of a connection of this process
+// are in the kernel's tables, the server's with its far end, the client.
+func TestConnectedThisProcess(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	cs, err := Connected(port)
+	if err != nil {
+		t.Skip(err)
+	}
+	if len(cs) != 1 || cs[0].Remote.String() != c.LocalAddr().String() || cs[0].UID != os.Geteuid() {
+		t.Fatalf("Connected(%d) = %+v, want the server's end of the connection from %v", port, cs, c.LocalAddr())
+	}
+}
+
 // FuzzParse: any table text reads without a panic, and what it returns
 // listens on the port asked for.
 func FuzzParse(f *testing.F) {
@@ -93,6 +141,12 @@ func FuzzParse(f *testing.F) {
 		for _, l := range ls {
 			if l.Port != port || l.IP == nil {
 				t.Fatalf("Parse(%q, %d) returned %+v", table, port, l)
+			}
+		}
+		cs, _ := ParseConnected(strings.NewReader(table), port)
+		for _, c := range cs {
+			if c.Local.Port != port || c.Local.IP == nil || c.Remote == nil {
+				t.Fatalf("ParseConnected(%q, %d) returned %+v", table, port, c)
 			}
 		}
 	})
