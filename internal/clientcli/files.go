@@ -140,6 +140,38 @@ been deleted since it was placed), and said to be missing.`,
 	return c
 }
 
+// verifyHint is what mends the problems verify found in res, as owner
+// says for a deleted file (the error alone left a newcomer with a count
+// and no next step): install --reinstall of the packages with a problem
+// it mends. A path not checked (its directory another user could swap)
+// is not one: install refuses to place it as well, and its line says
+// what to do; the hint said to reinstall, which failed the same way.
+func verifyHint(res []installed.Verified) string {
+	var mend []string
+	notChecked := false
+	for _, v := range res {
+		fixable := false
+		for _, p := range v.Problems {
+			notChecked = notChecked || p.NotChecked
+			fixable = fixable || !p.NotChecked
+		}
+		if fixable {
+			mend = append(mend, v.Name)
+		}
+	}
+	var hint string
+	if len(mend) > 0 {
+		hint = fmt.Sprintf("dist-client install --reinstall %s places the recorded files again (replacing a file changed on purpose: keep a copy first)", strings.Join(mend, " "))
+	}
+	if notChecked {
+		if hint != "" {
+			hint += "; "
+		}
+		hint += "a path not checked lies under a directory another user can change, where install --reinstall places nothing either: check what is there and move it by hand, as its line says"
+	}
+	return hint
+}
+
 // errVerify is verify finding problems: exit status 1 after the report.
 var errVerify = errors.New("verify")
 
@@ -191,10 +223,7 @@ status is 1 when anything differs.`,
 				}
 			}
 			if problems > 0 {
-				// What mends it, as owner says for a deleted file: the
-				// error alone left a newcomer with a count and no next step.
-				return cli.WithHint(fmt.Errorf("%w: %s in %s", errVerify, ui.Count(problems, "problem"), ui.Count(len(pkgs), "package")),
-					fmt.Sprintf("dist-client install --reinstall %s places the recorded files again (replacing a file changed on purpose: keep a copy first)", strings.Join(pkgs, " ")))
+				return cli.WithHint(fmt.Errorf("%w: %s in %s", errVerify, ui.Count(problems, "problem"), ui.Count(len(pkgs), "package")), verifyHint(res))
 			}
 			return nil
 		},

@@ -15,6 +15,10 @@ import (
 type Problem struct {
 	Path string `json:"path"` // absolute
 	What string `json:"problem"`
+	// NotChecked: the path was not read, its directory being one another
+	// user could swap (What says which and what to do); install
+	// --reinstall refuses to place it as well, so it is no mend for it.
+	NotChecked bool `json:"not_checked,omitempty"`
 }
 
 // Check compares the path at abs with what was recorded of it; "" when it
@@ -85,7 +89,7 @@ func Verify(ctx context.Context, prefix string, files []state.File) ([]Problem, 
 	for _, f := range files {
 		abs := filepath.Join(prefix, filepath.FromSlash(f.Path))
 		if err := g.unsafe(abs); err != nil {
-			out = append(out, Problem{Path: abs, What: "not checked: " + err.Error()})
+			out = append(out, Problem{Path: abs, What: "not checked: " + err.Error(), NotChecked: true})
 			continue
 		}
 		what := Check(ctx, abs, f)

@@ -170,6 +170,9 @@ func TestVerifyThroughSwappedDirectory(t *testing.T) {
 		}
 		if p.Path == conf {
 			got = p.What
+			if !p.NotChecked {
+				t.Errorf("%s: %q is not marked NotChecked", p.Path, p.What)
+			}
 		}
 	}
 	if !strings.HasPrefix(got, "not checked: its directory "+sub+" is under "+filepath.Join(f.prefix, "svc")) {
