@@ -179,8 +179,11 @@ func (s *syncer) fetchKey(ctx context.Context) (signing.PublicKey, error) {
 		if err == nil {
 			return nil
 		}
-		return withAdvice(fmt.Errorf("sync: no server key configured, and the key of %s is not trusted on first use: %w", s.server(), err),
-			fmt.Sprintf("if that server is the one you mean to trust, set %s to the output of its `dist-server key` (or run `dist-client trust set KEY`)", s.keySetting()))
+		advice := fmt.Sprintf("if that server is the one you mean to trust, set %s to the output of its `dist-server key`", s.keySetting())
+		if s.keySource == "" { // a client's; a mirror's key is its --key alone
+			advice += " (or run `dist-client trust set KEY`)"
+		}
+		return withAdvice(fmt.Errorf("sync: no server key configured, and the key of %s is not trusted on first use: %w", s.server(), err), advice)
 	}
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		remote, _ := info.Conn.RemoteAddr().(*net.TCPAddr)

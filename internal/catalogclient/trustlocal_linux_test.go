@@ -43,6 +43,15 @@ func TestSyncRefusesAnotherUsersLocalServer(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "server.key")); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("server.key: %v, want none pinned", err)
 	}
+	// A mirror (its key given with --key) is told to give it there, not
+	// to run dist-client trust, a client's command that sets no mirror's
+	// key.
+	mirrorOpts := syncOpts(ts.URL, t.TempDir(), nil)
+	mirrorOpts.KeySource = "the mirror's --key"
+	_, err = catalogclient.Sync(context.Background(), mirrorOpts)
+	if err == nil || !strings.Contains(err.Error(), "set the mirror's --key to the output of its `dist-server key`") || strings.Contains(err.Error(), "dist-client") {
+		t.Errorf("a mirror's sync = %v, want it refused, saying to give the key with --key and naming no dist-client command", err)
+	}
 	// The key given, the same server's catalog is used: only trust on
 	// first use is refused.
 	if res := mustSync(t, syncOpts(ts.URL, dir, key.Public())); res.Serial != 1 {
