@@ -16,7 +16,20 @@ import (
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/catalogserver"
+	"github.com/distpac/distpac/internal/signing"
 )
+
+// servedCatalog is a catalog server serving serial 1 (a package foo),
+// signed with a new key.
+func servedCatalog(t *testing.T) (*signing.Key, *catalogserver.Server) {
+	t.Helper()
+	key := newKey(t)
+	p := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
+	p.SetKey(key.Public())
+	db := buildCatalog(t, 1, "", "foo")
+	p.SetSnapshot(db, key.Sign(db), 1, nil)
+	return key, p
+}
 
 // TestSyncRefusesAnotherUsersLocalServer: root pins no key on first use
 // from a server on this machine's loopback that another user runs (any
@@ -26,11 +39,7 @@ func TestSyncRefusesAnotherUsersLocalServer(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("listening as another user needs root")
 	}
-	key := newKey(t)
-	p := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
-	p.SetKey(key.Public())
-	db := buildCatalog(t, 1, "", "foo")
-	p.SetSnapshot(db, key.Sign(db), 1, nil)
+	key, p := servedCatalog(t)
 	ts := httptest.NewUnstartedServer(p.Handler())
 	ts.Listener = catalogclient.ListenAs(t, 4242, "")
 	ts.Start()
@@ -69,11 +78,7 @@ func TestSyncRefusesAnotherUsersServerByAnyName(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("listening as another user needs root")
 	}
-	key := newKey(t)
-	p := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
-	p.SetKey(key.Public())
-	db := buildCatalog(t, 1, "", "foo")
-	p.SetSnapshot(db, key.Sign(db), 1, nil)
+	_, p := servedCatalog(t)
 	ts := httptest.NewUnstartedServer(p.Handler())
 	ts.Listener = catalogclient.ListenAs(t, 4242, "0.0.0.0:0") // every address of the machine
 	ts.Start()
@@ -118,11 +123,7 @@ func TestSyncRefusesAnotherUsersKeptConnection(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("listening as another user needs root")
 	}
-	key := newKey(t)
-	p := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
-	p.SetKey(key.Public())
-	db := buildCatalog(t, 1, "", "foo")
-	p.SetSnapshot(db, key.Sign(db), 1, nil)
+	key, p := servedCatalog(t)
 	theirs := catalogclient.ListenAs(t, 4242, "")
 	var once sync.Once
 	swapped := make(chan struct{})
