@@ -123,7 +123,7 @@ func TestSyncRefusesAnotherUsersKeptConnection(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("listening as another user needs root")
 	}
-	key, p := servedCatalog(t)
+	_, p := servedCatalog(t)
 	theirs := catalogclient.ListenAs(t, 4242, "")
 	var once sync.Once
 	swapped := make(chan struct{})
