@@ -9,17 +9,36 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 )
 
 // Refused returns a loopback host:port where nothing listens: a
-// connection there is refused at once.
+// connection there is refused at once. The port is held, bound and not
+// listening, until the test ends: a port free when picked is free to
+// anyone, and in make test's run of the packages side by side another
+// one's listener took it, so a "dead" tracker answered with bytes of a
+// peer's (TestTrackerHealth, once).
 func Refused(t testing.TB) string {
 	t.Helper()
-	return FreeAddr(t)
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatalf("refused address: %v", err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatalf("refused address: bind: %v", err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	in, ok := sa.(*syscall.SockaddrInet4)
+	if err != nil || !ok {
+		t.Fatalf("refused address: getsockname: %v", err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(in.Port))
 }
 
 // given holds the ports FreeAddr gave out in this test binary.
