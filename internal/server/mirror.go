@@ -168,6 +168,7 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(g.connCollector())
+	m.registerMetrics(reg)
 	m.catsrv = catalogserver.New(catalogserver.Options{ArchivesDir: p.MirrorArchives(), Registry: reg, Logger: m.log, NoMetrics: opts.Config.MetricsAddr != "", UploadLimiter: up})
 	g.serveCatalog(lns, m.catsrv, &m.info)
 

@@ -158,6 +158,24 @@ func TestRunMirror(t *testing.T) {
 	}
 	// The catalog is served at once, each archive as it comes in.
 	waitFor(t, "the mirror's web seed to serve alpha", func() bool { return archive("alpha") == 200 })
+	// Its /metrics has its seeder's figures, as a publisher's, and its
+	// sync's: it had only the HTTP listeners', so a mirror's uploads and
+	// a mirror left behind showed nowhere a scraper looks.
+	lacked := map[string]bool{} // each logged once
+	waitFor(t, "the mirror's metrics to show alpha seeded", func() bool {
+		_, b := fetch(t, minfo.Database+"/metrics")
+		for _, want := range []string{"\ndistpac_packages 1\n", "\ndistpac_seeding_torrents 1\n", "\ndistpac_seeder_uploaded_bytes_total ",
+			"\ndistpac_seeder_connected_peers ", "\ndistpac_package_seeder_uploaded_bytes_total{package=\"alpha@1.0.0\"} ", "\ndistpac_mirror_sync_failing 0\n"} {
+			if !bytes.Contains(b, []byte(want)) {
+				if !lacked[want] {
+					t.Logf("mirror /metrics lacks %q", want)
+				}
+				lacked[want] = true
+				return false
+			}
+		}
+		return !bytes.Contains(b, []byte("\ndistpac_mirror_synced_timestamp_seconds 0\n")) && bytes.Contains(b, []byte("\ndistpac_mirror_synced_timestamp_seconds "))
+	})
 
 	// The primary publishes beta: the mirror serves the new pair, and beta
 	// once it has it; then it withdraws alpha.
