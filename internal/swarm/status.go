@@ -34,7 +34,7 @@ type TorrentStatus struct {
 	Seeding time.Time `json:"seeding_since,omitzero"`
 }
 
-// rateWindow is how often the rates are sampled, once someone asked.
+// rateWindow is how often the rates are sampled.
 const rateWindow = 2 * time.Second
 
 // rateSample is a torrent's counters at the last sampling.
@@ -50,7 +50,6 @@ type statusBook struct {
 	added   map[InfoHash]time.Time
 	seeding map[InfoHash]time.Time
 	samples map[InfoHash]rateSample
-	started bool // the sampler runs
 }
 
 func newStatusBook() *statusBook {
@@ -84,17 +83,11 @@ func (e *Engine) torrentList() []*torrent.Torrent {
 	return ts
 }
 
-// Torrents returns every torrent of the engine, by name. The first call
-// starts sampling rates every rateWindow; until the second sample the
-// rates are 0.
+// Torrents returns every torrent of the engine, by name. Its rates are
+// those of the last rateWindow sampled (0 until a torrent's second
+// sample).
 func (e *Engine) Torrents() []TorrentStatus {
 	b := e.status
-	b.mu.Lock()
-	if !b.started {
-		b.started = true
-		go e.sampleRates()
-	}
-	b.mu.Unlock()
 	ts := e.torrentList()
 	out := make([]TorrentStatus, 0, len(ts))
 	for _, t := range ts {
@@ -121,9 +114,7 @@ func (e *Engine) Torrents() []TorrentStatus {
 		s.Added = b.added[ih]
 		if complete {
 			s.State = "seeding"
-			if _, ok := b.seeding[ih]; !ok {
-				b.seeding[ih] = time.Now()
-			}
+			b.noteSeeding(ih, time.Now())
 			s.Seeding = b.seeding[ih]
 		}
 		if smp, ok := b.samples[ih]; ok {
@@ -136,8 +127,18 @@ func (e *Engine) Torrents() []TorrentStatus {
 	return out
 }
 
-// sampleRates updates every torrent's rates each rateWindow until the
-// engine closes.
+// noteSeeding records when ih was first seen complete; b.mu held.
+func (b *statusBook) noteSeeding(ih InfoHash, at time.Time) {
+	if _, ok := b.seeding[ih]; !ok {
+		b.seeding[ih] = at
+	}
+}
+
+// sampleRates updates every torrent's rates, and notes when each became
+// complete, each rateWindow until the engine closes. It runs from New:
+// started by the first Torrents call, it left that call's rates at 0
+// (the first dist-client status of a daemon said 0 B/s of downloads
+// under way at 1 MiB/s) and its seeding_since at the time of the call.
 func (e *Engine) sampleRates() {
 	tick := time.NewTicker(rateWindow)
 	defer tick.Stop()
@@ -152,7 +153,11 @@ func (e *Engine) sampleRates() {
 			st := t.Stats()
 			up, down := st.BytesWrittenData.Int64(), st.BytesReadData.Int64()
 			ih := t.InfoHash()
+			complete := t.Info() != nil && t.BytesCompleted() == t.Length()
 			e.status.mu.Lock()
+			if complete {
+				e.status.noteSeeding(ih, now)
+			}
 			prev, ok := e.status.samples[ih]
 			smp := rateSample{at: now, up: up, down: down}
 			if ok {

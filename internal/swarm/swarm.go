@@ -238,6 +238,7 @@ func New(cfg Config) (*Engine, error) {
 	e.addr = listenAddr(cl, host)
 	e.queues = queues
 	registerEngine(e)
+	go e.sampleRates()
 	if !cfg.DisableTrackers {
 		e.ann = newAnnouncer(e.addr.Addr(), e.addr.Port(), cl.PeerID(), logger)
 	}
