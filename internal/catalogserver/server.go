@@ -114,6 +114,7 @@ type Server struct {
 
 	requests     *prometheus.CounterVec
 	archiveBytes prometheus.Counter
+	archiveSent  atomic.Int64 // archiveBytes, for ArchiveBytesServed
 	serial       prometheus.Gauge
 	metrics      http.Handler
 	noMetrics    bool
@@ -152,6 +153,11 @@ func New(opts Options) *Server {
 	})
 	return s
 }
+
+// ArchiveBytesServed is how many archive bytes were sent under
+// /packages/ (the web seed), each response counted once it ended: what
+// the server's uplink carried beside its seeder's (dist-server status).
+func (s *Server) ArchiveBytesServed() int64 { return s.archiveSent.Load() }
 
 // MetricsHandler serves the registry's metrics (GET /metrics), for a
 // listener of its own.

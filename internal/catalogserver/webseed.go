@@ -72,6 +72,7 @@ func (s *Server) serveArchive(w http.ResponseWriter, r *http.Request, name strin
 		http.ServeContent(cw, r, name, fi.ModTime(), f)
 	}
 	s.archiveBytes.Add(float64(cw.n))
+	s.archiveSent.Add(cw.n)
 }
 
 // pacedWriter writes to w out of the tokens of lim that the seeder leaves:

@@ -377,6 +377,9 @@ func (m *mirror) status() Status {
 	m.mu.Unlock()
 	es := m.engine.Stats()
 	st.Connected, st.Uploaded = es.Peers, es.Uploaded
+	if m.catsrv != nil { // nil until RunMirror made it (a scrape comes after)
+		st.WebSeedBytes = m.catsrv.ArchiveBytesServed()
+	}
 	st.SeederAnnounces = m.engine.TrackerHealth()
 	return st
 }

@@ -161,6 +161,22 @@ func TestRunMirror(t *testing.T) {
 	// Its /metrics has its seeder's figures, as a publisher's, and its
 	// sync's: it had only the HTTP listeners', so a mirror's uploads and
 	// a mirror left behind showed nowhere a scraper looks.
+	// Its status counts what its web seed sent beside its seeder's
+	// upload, as the primary's does: both said only the seeder's.
+	for name, i := range map[string]Info{"mirror": minfo, "primary": pinfo} {
+		code, body := fetch(t, i.Database+"/packages/alpha-1.0.0.tar.zst")
+		if code != 200 {
+			t.Fatalf("%s's web seed answered %d for alpha", name, code)
+		}
+		var st Status
+		waitFor(t, name+"'s status to count its web seed's bytes", func() bool {
+			_, b := fetch(t, i.Control+"/status")
+			if err := json.Unmarshal(b, &st); err != nil {
+				t.Fatalf("%s status: %v: %s", name, err, b)
+			}
+			return st.WebSeedBytes >= int64(len(body))
+		})
+	}
 	lacked := map[string]bool{} // each logged once
 	waitFor(t, "the mirror's metrics to show alpha seeded", func() bool {
 		_, b := fetch(t, minfo.Database+"/metrics")

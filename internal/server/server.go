@@ -71,9 +71,14 @@ type Status struct {
 	TrackedPeers int   `json:"tracked_peers"` // entries, over every swarm
 	// TrackedHosts is how many peers announced, each once, this server's
 	// own seeder left out (tracker.Stats.Hosts).
-	TrackedHosts int    `json:"tracked_hosts"`
-	Connected    int    `json:"connected_peers"`
-	Uploaded     int64  `json:"uploaded_bytes"`
+	TrackedHosts int   `json:"tracked_hosts"`
+	Connected    int   `json:"connected_peers"`
+	Uploaded     int64 `json:"uploaded_bytes"` // by the seeder
+	// WebSeedBytes is what the catalog server sent of archives over HTTP
+	// (/packages/): status said only the seeder's upload, so a mirror
+	// serving installs over HTTP while the publisher was down showed
+	// none of it.
+	WebSeedBytes int64  `json:"web_seed_bytes"`
 	Announces    uint64 `json:"announces"`
 	// A mirror's last syncs from its primary: when one last gave the
 	// catalog it holds (SyncedFrom the server that did), and when the
@@ -332,6 +337,9 @@ func (r *runner) status() Status {
 	if r.engine != nil {
 		es := r.engine.Stats()
 		st.Connected, st.Uploaded = es.Peers, es.Uploaded
+	}
+	if r.catsrv != nil {
+		st.WebSeedBytes = r.catsrv.ArchiveBytesServed()
 	}
 	return st
 }

@@ -29,9 +29,11 @@ func newStatus(e *env) *cobra.Command {
 		Short: "Show the running server's components, addresses, packages, peers and traffic",
 		Long: `status asks the running server (or mirror) what it serves: its components and
 addresses, the catalog's serial and packages, the peers the tracker knows and those
-connected to the seeder, and the bytes uploaded. A seeder that announces to trackers
-(start --no-tracker, and a mirror) has an announce line for each: whether it takes
-the announces, or refuses them or does not answer, why, since when and how often.`,
+connected to the seeder, and the bytes uploaded: by the seeder, and over HTTP by the
+web seed (/packages/: a mirror serves installs so while the publisher is down). A
+seeder that announces to trackers (start --no-tracker, and a mirror) has an announce
+line for each: whether it takes the announces, or refuses them or does not answer,
+why, since when and how often.`,
 		Example: `  dist-server status
   dist-server status --json | jq '{serial, packages, uploaded_bytes}'`,
 		Args: cli.NoArgs,
@@ -149,7 +151,11 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		line("peers", "%s known to the tracker (%s with the seeder's own), %d connected to the seeder",
 			ui.Count(st.TrackedHosts, "other host"), entries(st.TrackedPeers), st.Connected)
 	}
-	line("uploaded", "%s", units.FormatBytes(st.Uploaded))
+	if st.Database == "" { // --no-database: no web seed
+		line("uploaded", "%s by the seeder", units.FormatBytes(st.Uploaded))
+	} else {
+		line("uploaded", "%s by the seeder, %s over HTTP (/packages/)", units.FormatBytes(st.Uploaded), units.FormatBytes(st.WebSeedBytes))
+	}
 	return nil
 }
 
