@@ -17,12 +17,12 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/swarm"
@@ -356,10 +356,7 @@ func PartBytes(dir string, row catalog.Package) int64 {
 	if err != nil {
 		return 0
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return min(st.Blocks*512, fi.Size())
-	}
-	return 0
+	return min(fsutil.AllocatedOf(fi), fi.Size())
 }
 
 // KeptBytes is PartBytes, at most row's size: what the plan counts "kept

@@ -3,6 +3,7 @@ package fsutil
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 )
@@ -39,9 +40,18 @@ func StatSpace(dir string) (Space, error) {
 // length: a download's file is sparse until its pieces are written), 0
 // when it does not exist.
 func Allocated(path string) int64 {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return 0
 	}
-	return int64(st.Blocks) * 512
+	return AllocatedOf(fi)
+}
+
+// AllocatedOf is Allocated of a file already stat'ed; 0 where the system
+// does not say.
+func AllocatedOf(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return int64(st.Blocks) * 512
+	}
+	return 0
 }

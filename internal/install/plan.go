@@ -307,10 +307,7 @@ func (c *Client) confirmDownload(size downloadSize) error {
 // newest version": `install app lib` with app installed named only lib,
 // where `install app` alone said app was installed (a newcomer's run).
 func (c *Client) sayInstalled(ctx context.Context, tx *txn, deps []resolve.Dep, items []item) {
-	planned := map[string]bool{}
-	for _, it := range items {
-		planned[it.row.Name] = true
-	}
+	planned := plannedNames(items)
 	for _, d := range deps {
 		if r, ok := tx.recs.Get(d.Name); ok && !planned[r.Name] {
 			planned[r.Name] = true // named twice, said once
@@ -354,4 +351,13 @@ func newestUpgrade(ctx context.Context, db *catalog.DB, r state.Record) string {
 		}
 	}
 	return ""
+}
+
+// plannedNames is the set of the packages items changes.
+func plannedNames(items []item) map[string]bool {
+	planned := make(map[string]bool, len(items))
+	for _, it := range items {
+		planned[it.row.Name] = true
+	}
+	return planned
 }

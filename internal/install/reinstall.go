@@ -19,12 +19,12 @@ import (
 // of a package withdrawn whole (a newcomer's run).
 func withdrawnReinstall(ctx context.Context, db *catalog.DB, r state.Record) error {
 	head := fmt.Sprintf("cannot reinstall %s %s: the catalog no longer lists it (the publisher withdrew it)", r.Name, r.Version)
-	vs, err := db.VersionsOf(ctx, []string{r.Name})
-	if err != nil {
+	vs, err := db.Versions(ctx, r.Name)
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
 		return fmt.Errorf("%s; %w", head, err)
 	}
 	var other []string // newest first
-	for _, p := range slices.Backward(vs[r.Name]) {
+	for _, p := range slices.Backward(vs) {
 		other = append(other, p.Version)
 	}
 	if len(other) == 0 {
@@ -42,10 +42,7 @@ func withdrawnReinstall(ctx context.Context, db *catalog.DB, r state.Record) err
 // "already installed (--reinstall installs it again)" and exit 0: a
 // newcomer's run).
 func (c *Client) addReinstalls(ctx context.Context, tx *txn, items []item, deps []resolve.Dep) ([]item, error) {
-	planned := map[string]bool{}
-	for _, it := range items {
-		planned[it.row.Name] = true
-	}
+	planned := plannedNames(items)
 	for _, d := range deps {
 		r, ok := tx.recs.Get(d.Name)
 		if !ok || planned[r.Name] {
