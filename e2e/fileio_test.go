@@ -31,3 +31,39 @@ func TestFileIOInitOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestOneStartInitOrder holds internal/procs/onestart's place: a
+// dist-client goes to one processor before the heavy inits of the
+// libraries run (SQLite's C library, the BitTorrent library), or the
+// runtime flushes a second processor's caches that they filled (procs'
+// doc). dist-server does not import it: its engine is governed from every
+// core.
+func TestOneStartInitOrder(t *testing.T) {
+	trace := func(bin string) string {
+		cmd := exec.Command(filepath.Join(binDir, bin), "--help")
+		cmd.Env = append(os.Environ(), "GODEBUG=inittrace=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s --help: %v", bin, err)
+		}
+		return string(out)
+	}
+	const one = "init github.com/distpac/distpac/internal/procs/onestart "
+	text := trace("dist-client")
+	at := strings.Index(text, one)
+	if at < 0 {
+		t.Fatal("dist-client: the init trace lacks internal/procs/onestart")
+	}
+	for _, heavy := range []string{"init modernc.org/libc ", "init github.com/anacrolix/torrent "} {
+		h := strings.Index(text, heavy)
+		if h < 0 {
+			t.Fatalf("dist-client: the init trace lacks %q", heavy)
+		}
+		if h < at {
+			t.Errorf("dist-client: %q ran before internal/procs/onestart", heavy)
+		}
+	}
+	if strings.Contains(trace("dist-server"), one) {
+		t.Error("dist-server imports internal/procs/onestart")
+	}
+}

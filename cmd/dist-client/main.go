@@ -3,7 +3,8 @@
 package main
 
 import (
-	_ "github.com/distpac/distpac/internal/fileio" // before the BitTorrent library: see its doc
+	_ "github.com/distpac/distpac/internal/fileio"         // before the BitTorrent library: see its doc
+	_ "github.com/distpac/distpac/internal/procs/onestart" // before the libraries' inits: see its doc
 
 	"context"
 	"os"

@@ -131,6 +131,9 @@ func TestLeavesStayLeaves(t *testing.T) {
 		mod + "internal/connlimit": {},
 		mod + "internal/yamlerr":   {},
 		mod + "internal/procs":     {},
+		// Initialised before the libraries only while it imports
+		// nothing else (e2e's TestOneStartInitOrder).
+		mod + "internal/procs/onestart": {mod + "internal/procs": true},
 		// The ownership check runs first in every command of both
 		// binaries: a few lstats, nothing of distpac's own.
 		mod + "internal/safedir": {},

@@ -21,7 +21,7 @@ func fresh(t *testing.T) int {
 	n := runtime.GOMAXPROCS(0)
 	reset := func() {
 		mu.Lock()
-		serial, most, held = false, 0, 0
+		serial, most, held, governed = false, 0, 0, false
 		mu.Unlock()
 		runtime.GOMAXPROCS(n)
 	}
@@ -110,6 +110,45 @@ func TestGovern(t *testing.T) {
 			t.Fatalf("GOMAXPROCS set in the environment, yet changed to %d", got)
 		}
 	})
+}
+
+// A daemon of a dist-client started on one processor (Start) is governed
+// from there: every core when busy (the governor knew only the one it
+// started on before, and never changed it), one when idle, every core at
+// the end; Serial and Parallel then leave it alone.
+func TestStartThenGovern(t *testing.T) {
+	most := fresh(t)
+	if most < 2 {
+		t.Skip("one processor: nothing to govern")
+	}
+	Start()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("after Start: GOMAXPROCS %d, want 1", got)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var moved atomic.Int64
+	Govern(ctx, moved.Load)
+	moved.Add(1 << 30)
+	if got := waitProcs(most, 2*time.Second); got != most {
+		t.Fatalf("after a busy tick: GOMAXPROCS %d, want %d", got, most)
+	}
+	Serial()
+	if got := runtime.GOMAXPROCS(0); got != most {
+		t.Fatalf("Serial of a governed process: GOMAXPROCS %d, want %d", got, most)
+	}
+	if got := waitProcs(1, governLowTicks*governTick+2*time.Second); got != 1 {
+		t.Fatalf("idle: GOMAXPROCS %d, want 1", got)
+	}
+	release := Parallel()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Fatalf("Parallel of a governed process: GOMAXPROCS %d, want 1", got)
+	}
+	release()
+	cancel()
+	if got := waitProcs(most, 2*time.Second); got != most {
+		t.Fatalf("after the context ended: GOMAXPROCS %d, want %d", got, most)
+	}
 }
 
 // Serial leaves one processor; Parallel gives every one back while held,
