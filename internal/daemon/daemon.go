@@ -112,6 +112,12 @@ type Event struct {
 	// 403 and a redirect included. A daemon older than it sends
 	// Unauthorized alone.
 	Refused *Refusal `json:"refused,omitempty"`
+	// Stopped, beside Error, says what each archive not complete had
+	// received when the download ended: the bytes from each kind of
+	// source (swarm.Engine.Stopped), for the install's transfer report
+	// and history, which otherwise said only "sources unknown" of a
+	// download that failed through the daemon (an operator's run).
+	Stopped []Report `json:"stopped,omitempty"`
 	// Completed is set on the event sent as soon as one archive is
 	// complete (the client finishes staging it while the others download).
 	Completed *Report `json:"completed,omitempty"`

@@ -196,7 +196,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if h.failed != nil && !errors.Is(err, ErrStopping) {
 			h.failed(err)
 		}
-		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err)}
+		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err), Stopped: stoppedOf(engine, rows)}
 		if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
 			ev.FailedArchive = ae.Archive
 		}
@@ -224,6 +224,22 @@ func transferOf(engine *swarm.Engine, row catalog.Package) swarm.Transfer {
 		}
 	}
 	return swarm.Transfer{Total: row.Size, AlreadyHad: row.Size}
+}
+
+// stoppedOf reports, of rows, the downloads that ended before their
+// archive was whole, with what each had received (swarm.Engine.Stopped).
+func stoppedOf(engine *swarm.Engine, rows []catalog.Package) []Report {
+	var out []Report
+	for _, row := range rows {
+		ih, err := swarm.ParseInfoHash(row.InfoHash)
+		if err != nil {
+			continue
+		}
+		if t, ok := engine.Stopped(ih); ok {
+			out = append(out, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
+		}
+	}
+	return out
 }
 
 // refusalOf is err's Refusal; nil when no web seed refused it.

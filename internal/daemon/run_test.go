@@ -93,8 +93,12 @@ func TestStopEndsDownloads(t *testing.T) {
 	downloaded := make(chan error, 1)
 	started := make(chan struct{})
 	var once sync.Once
+	var last Event // written by the download's goroutine before it sends on downloaded
 	go func() {
-		downloaded <- c.Download(context.Background(), Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}}, 50*time.Millisecond, func(Event) { once.Do(func() { close(started) }) })
+		downloaded <- c.Download(context.Background(), Request{Items: []Item{{Name: "foo", Version: "1.0.0"}}}, 50*time.Millisecond, func(ev Event) {
+			last = ev
+			once.Do(func() { close(started) })
+		})
 	}()
 	select {
 	case <-started:
@@ -126,6 +130,11 @@ func TestStopEndsDownloads(t *testing.T) {
 		// The archive it failed on crosses the socket beside the text.
 		if ae := (*ArchiveError)(nil); !errors.As(err, &ae) || ae.Archive != "foo-1.0.0.tar.zst" {
 			t.Errorf("download ended with %#v; want an ArchiveError of foo-1.0.0.tar.zst", err)
+		}
+		// So does what it had received, and from where: nothing here.
+		if len(last.Stopped) != 1 || last.Stopped[0].Archive != "foo-1.0.0.tar.zst" || last.Stopped[0].Total == 0 ||
+			last.Stopped[0].FromSeeder+last.Stopped[0].FromPeers+last.Stopped[0].FromWebSeed != 0 {
+			t.Errorf("the last event's stopped downloads: %+v; want foo-1.0.0.tar.zst's, with nothing received", last.Stopped)
 		}
 	case <-time.After(3 * time.Second):
 		t.Fatal("the download still runs 3 s after Serve returned")

@@ -37,6 +37,9 @@ func (ev *Event) shown() {
 	for i := range ev.Reports {
 		ev.Reports[i].shown()
 	}
+	for i := range ev.Stopped {
+		ev.Stopped[i].shown()
+	}
 	if b := ev.Busy; b != nil {
 		b.Seed, b.Said = shownField(b.Seed), shownField(b.Said)
 	}

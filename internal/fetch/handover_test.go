@@ -72,13 +72,7 @@ func TestCutConnectionAskedAgain(t *testing.T) {
 				enc.Encode(daemon.Event{Bytes: row.Size, Total: row.Size, Completed: &daemon.Report{Archive: row.Archive}})
 				enc.Encode(daemon.Event{Bytes: row.Size, Total: row.Size, Finished: true})
 			})
-			ln, err := net.Listen("unix", o.Paths.DaemonSocket())
-			if err != nil {
-				t.Fatal(err)
-			}
-			srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
-			go srv.Serve(ln)
-			defer srv.Close()
+			serveDaemon(t, o.Paths.DaemonSocket(), mux)
 			d := daemon.Dial(context.Background(), o.Paths.DaemonSocket())
 			if d == nil || d.PID() != pid {
 				t.Fatalf("Dial: %v, want the daemon of pid %d", d, pid)
@@ -99,4 +93,65 @@ func TestCutConnectionAskedAgain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A download that failed through the daemon keeps, in the install's
+// transfer report, what each unfinished archive had received and from
+// where, as a failure of the install's own engine does (Event.Stopped): an
+// operator's run found "sources_unknown" in the history of every install
+// that failed through a daemon.
+func TestFailedThroughDaemonReportsSources(t *testing.T) {
+	cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
+	cfg.ApplyDefaults()
+	o := Options{Paths: paths.Home{Root: filepath.Join(t.TempDir(), "distpac")}.Client(), Config: cfg, UI: ui.New(io.Discard, io.Discard, false)}
+	if err := os.MkdirAll(o.Paths.Cache(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rows := []catalog.Package{
+		{Name: "a", Version: "1.0.0", Archive: "a-1.0.0.tar.zst", Size: 100000},
+		{Name: "b", Version: "1.0.0", Archive: "b-1.0.0.tar.zst", Size: 200000},
+	}
+	got := swarm.Transfer{Total: 100000, FromSeeder: 30000, FromPeers: 20000, Peers: 2}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(daemon.Status{PID: 1})
+	})
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(daemon.Event{Total: 300000, Bytes: 50000, FailedArchive: rows[0].Archive,
+			Error: "download a-1.0.0.tar.zst: no source",
+			Stopped: []daemon.Report{
+				{Archive: rows[0].Archive, Transfer: got},
+				{Archive: "not-asked-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 5, FromSeeder: 5}},
+			}})
+	})
+	serveDaemon(t, o.Paths.DaemonSocket(), mux)
+	f, err := Start(context.Background(), o, rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Finish(); err == nil || !strings.Contains(err.Error(), "no source") {
+		t.Fatalf("Finish: %v; want the daemon's error", err)
+	}
+	_, r, _ := f.Result()
+	want := []ArchiveReport{
+		{Archive: rows[0].Archive, Incomplete: true, Transfer: got},
+		{Archive: rows[1].Archive, Incomplete: true, SourcesUnknown: true, Transfer: swarm.Transfer{Total: 200000}},
+	}
+	gotJSON, _ := json.Marshal(r.Archives)
+	wantJSON, _ := json.Marshal(want)
+	if string(gotJSON) != string(wantJSON) {
+		t.Errorf("archives:\n%s\nwant\n%s", gotJSON, wantJSON)
+	}
+}
+
+// serveDaemon serves mux at sock, a fake daemon, until the test ends.
+func serveDaemon(t *testing.T, sock string, mux *http.ServeMux) {
+	t.Helper()
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
 }

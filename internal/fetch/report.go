@@ -38,10 +38,11 @@ type ArchiveReport struct {
 	// partial download holds in the cache for the next install.
 	Incomplete bool `json:"incomplete,omitempty"`
 	// SourcesUnknown: an incomplete archive whose sources no engine
-	// reported: one downloaded through the daemon (whose socket closed
-	// with the command, or that failed before it said), or one that had
-	// not started yet in this process (waiting for a turn among the
-	// engine's downloads). The entry's downloaded_bytes has the sum of
+	// reported: one downloaded through the daemon whose socket closed
+	// with the command (a daemon that fails a download says, in
+	// daemon.Event's Stopped, unless older than it), or one that had not
+	// started yet in this process (waiting for a turn among the engine's
+	// downloads). The entry's downloaded_bytes has the sum of
 	// what came.
 	SourcesUnknown bool  `json:"sources_unknown,omitempty"`
 	Kept           int64 `json:"kept_bytes,omitempty"`

@@ -329,5 +329,10 @@ func (f daemonSource) Fetch(ctx context.Context, rows, keep []catalog.Package, f
 				fe.Finished(r, ev.Completed.Transfer)
 			}
 		}
+		for _, st := range ev.Stopped {
+			if r, ok := byArchive[st.Archive]; ok && fe.Stopped != nil {
+				fe.Stopped(r, st.Transfer)
+			}
+		}
 	})
 }
