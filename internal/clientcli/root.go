@@ -39,17 +39,21 @@ type env struct {
 	// prefix (install, upgrade, uninstall: placer), which refuse a prefix
 	// another user can change; the others only warn of it (config).
 	placing bool
-	// prefixErr is what config found wrong with the prefix, and
-	// prefixWarned that it said so (once a process: config runs several
-	// times in a command).
-	prefixErr    error
-	prefixWarned bool
-	// readableWarned: config said that client.yaml holds a password other
-	// users can read (once a process, as prefixWarned).
-	readableWarned bool
-	// configRead is the client.yaml config read last (it may not exist:
-	// then the defaults held).
+	// prefixErr is what config found wrong with the prefix.
+	prefixErr error
+	// configRead is the client.yaml config read (it may not exist: then
+	// the defaults held).
 	configRead string
+	// loaded is config's result, read once a command: list read
+	// client.yaml and checked the data directory three times.
+	loaded *loadedConfig
+}
+
+// loadedConfig is what config returned.
+type loadedConfig struct {
+	c   *config.Client
+	cp  paths.Client
+	err error
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -59,8 +63,17 @@ type env struct {
 // place or remove files there (placer, and internal/install for the
 // prefixes packages were recorded in) and only warned of here: list,
 // search, info, sync write nothing there, and they failed too when every
-// command refused it (a review).
+// command refused it (a review). It reads and checks once a command, and
+// gives the same answer after (nothing of the command writes client.yaml).
 func (e *env) config() (*config.Client, paths.Client, error) {
+	if e.loaded == nil {
+		c, cp, err := e.loadConfig()
+		e.loaded = &loadedConfig{c, cp, err}
+	}
+	return e.loaded.c, e.loaded.cp, e.loaded.err
+}
+
+func (e *env) loadConfig() (*config.Client, paths.Client, error) {
 	h, err := paths.Resolve()
 	if err != nil {
 		return nil, paths.Client{}, err
@@ -78,8 +91,7 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 		return nil, paths.Client{}, err
 	}
 	e.configRead = path
-	if !e.readableWarned && hasPassword(c.Servers()) {
-		e.readableWarned = true
+	if hasPassword(c.Servers()) {
 		if msg := readableByOthers(path, serversKey(c)); msg != "" {
 			e.UI.Warnf("%s\n", msg)
 		}
@@ -95,8 +107,7 @@ func (e *env) config() (*config.Client, paths.Client, error) {
 		return nil, cp, err
 	}
 	e.prefixErr = install.CheckPrefix(chk, c.Prefix)
-	if e.prefixErr != nil && !e.placing && !e.prefixWarned {
-		e.prefixWarned = true
+	if e.prefixErr != nil && !e.placing {
 		e.UI.Warnf("%v; install, upgrade and uninstall refuse it until then\n", e.prefixErr)
 	}
 	return c, cp, nil
