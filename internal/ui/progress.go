@@ -2,9 +2,13 @@ package ui
 
 import (
 	"fmt"
+	"io"
+	"os"
+	"strings"
 	"time"
+	"unicode/utf8"
 
-	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 
 	"github.com/distpac/distpac/internal/units"
 )
@@ -20,63 +24,125 @@ const (
 	rateWindow  = 3 * time.Second
 	rateMinSpan = 500 * time.Millisecond
 	rateEvery   = 250 * time.Millisecond // between the samples kept
-	// redrawEvery is how often the bar is drawn again. The throttle is
-	// here, not the library's: its throttle held back the draw of the
-	// new count that came right after the draw of the new text, so the
-	// percent and the bar showed the report before the text's ("2.9
-	// MiB/2.9 MiB ... 97%", a newcomer's run).
+	// redrawEvery is how often the bar is drawn again.
 	redrawEvery = 100 * time.Millisecond
+	// barWidth is the bar's width where the terminal has room for it,
+	// and barMinWidth the narrowest worth drawing: below it the line
+	// is the text and the percent alone.
+	barWidth    = 30
+	barMinWidth = 10
+	// defaultColumns is the width assumed of a terminal that does not
+	// say.
+	defaultColumns = 80
 )
 
-// Progress tracks a transfer of total bytes.
+// Progress tracks a transfer of total bytes. The bar is drawn here, one
+// write a report, not by a progress bar library: the library drew every
+// report twice (the new text with the percent before, then again with
+// the new percent), and a line wider than the terminal wraps, so that
+// the carriage return of the next draw went back to its second row only:
+// on a terminal of 50 columns every report left two lines behind, a
+// screen of them for one download (a newcomer's run). A line is cut to
+// the terminal's width instead (the bar first, then the text).
 type Progress struct {
-	bar   *progressbar.ProgressBar
 	p     *Printer
 	what  string
 	total int64
 	rate  rateMeter
 	drawn time.Time // when Set last drew the bar
+	on    bool      // the bar is shown (a terminal, not quiet)
+	width int       // columns the line drawn holds, 0 when cleared; guarded by p.mu
 }
 
 // NewProgress starts a progress display: a bar on a terminal, nothing
 // otherwise (the summary line is printed by Done).
 func (p *Printer) NewProgress(total int64, what string) *Progress {
-	pr := &Progress{p: p, what: what, total: total}
-	if p.DrawsProgress() {
-		pr.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(p.Out),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowBytes(false),
-			progressbar.OptionSetElapsedTime(false),
-			progressbar.OptionSetPredictTime(false),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionClearOnFinish(),
-		)
-		p.setBar(pr.bar)
+	pr := &Progress{p: p, what: what, total: total, on: p.DrawsProgress()}
+	if pr.on {
+		p.setBar(pr)
 	}
 	return pr
 }
 
 // Set reports bytes done so far.
 func (pr *Progress) Set(done int64) {
-	if pr.bar == nil {
+	if !pr.on {
 		return
 	}
 	now := time.Now()
 	pr.rate.add(now, done)
-	if now.Sub(pr.drawn) < redrawEvery && done < pr.total {
+	if done >= pr.total {
+		pr.end() // the summary line follows
+		return
+	}
+	if now.Sub(pr.drawn) < redrawEvery {
 		return
 	}
 	pr.drawn = now
-	if done >= pr.total {
-		pr.bar.Set64(done) // finishes the bar, which clears it
-		return
+	pr.p.mu.Lock()
+	defer pr.p.mu.Unlock()
+	if pr.p.bar != pr {
+		return // ended
 	}
-	// Describe draws the new text with the count before; Set64 then
-	// draws both new when the percent changed (unchanged, the first draw
-	// showed it already).
-	pr.bar.Describe(pr.describe(done))
-	pr.bar.Set64(done)
+	line := pr.line(done, pr.p.columns())
+	w := utf8.RuneCountInString(line)
+	// One write: the line, and blanks over what is left of a wider one.
+	fmt.Fprintf(pr.p.Out, "\r%s%s", line, strings.Repeat(" ", max(pr.width-w, 0)))
+	pr.width = max(pr.width, w)
+}
+
+// line is the bar's line for done bytes, at most cols-1 columns wide (a
+// line that fills the last column wraps on some terminals).
+func (pr *Progress) line(done int64, cols int) string {
+	text := pr.describe(done)
+	pct := 100
+	if pr.total > 0 {
+		pct = int(min(done, pr.total) * 100 / pr.total)
+	}
+	room := cols - 1
+	percent := fmt.Sprintf(" %3d%%", pct)
+	// text, percent, " |", the bar, "|"
+	bar := min(barWidth, room-utf8.RuneCountInString(text)-len(percent)-3)
+	if bar < barMinWidth {
+		// The percent stays; the text gives way, from its end.
+		if room <= len(percent) {
+			return cut(strings.TrimLeft(percent, " "), room)
+		}
+		return cut(text, room-len(percent)) + percent
+	}
+	fill := bar * pct / 100
+	return text + percent + " |" + strings.Repeat("█", fill) + strings.Repeat(" ", bar-fill) + "|"
+}
+
+// cut is s in at most n columns (s is one column a rune).
+func cut(s string, n int) string {
+	if n <= 0 {
+		return ""
+	}
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	return string([]rune(s)[:n])
+}
+
+// clearLocked blanks the bar's line and puts the cursor at its start, for
+// the line printed next; the bar is drawn again on its next report. The
+// caller holds p.mu.
+func (pr *Progress) clearLocked() {
+	if pr.width > 0 {
+		fmt.Fprintf(pr.p.Out, "\r%s\r", strings.Repeat(" ", pr.width))
+		pr.width = 0
+	}
+}
+
+// end clears the bar for good.
+func (pr *Progress) end() {
+	pr.p.mu.Lock()
+	defer pr.p.mu.Unlock()
+	if pr.p.bar == pr {
+		pr.clearLocked()
+		pr.p.bar = nil
+	}
 }
 
 // describe is the bar's text: what, the bytes, and once known the rate and
@@ -96,19 +162,31 @@ func (pr *Progress) describe(done int64) string {
 
 // Done ends the display; the caller prints the summary.
 func (pr *Progress) Done() {
-	if pr.bar != nil {
-		pr.bar.Finish()
-		pr.p.setBar(nil)
+	if pr.on {
+		pr.end()
 	}
 }
 
 // Abort ends the display of a transfer that failed or was interrupted,
 // leaving the line clean for the error that follows.
 func (pr *Progress) Abort() {
-	if pr.bar != nil {
-		pr.bar.Clear()
-		pr.p.setBar(nil)
+	if pr.on {
+		pr.end()
 	}
+}
+
+// terminalColumns is the width of the terminal w is, 0 when it is none or
+// does not say.
+func terminalColumns(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
 
 // rateMeter is a transfer's rate over its last rateWindow of reports: the

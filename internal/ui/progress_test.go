@@ -92,3 +92,131 @@ func TestProgressPercentMatchesText(t *testing.T) {
 		t.Errorf("last frame drawn %q; want 50.0 KiB/100.0 KiB and 50%%", last)
 	}
 }
+
+// Each report draws the bar once: the library drew it twice, the new text
+// with the percent of the report before ("1.7 MiB/19.1 MiB   0%"), then
+// again with the new percent (a newcomer's run under script(1)).
+func TestProgressDrawsOncePerReport(t *testing.T) {
+	var out bytes.Buffer
+	pr := (&Printer{Out: &out, TTY: true}).NewProgress(100<<10, "1 package")
+	for i, done := range []int64{10 << 10, 50 << 10, 90 << 10} {
+		out.Reset()
+		pr.drawn = time.Time{} // past the redraw throttle
+		pr.Set(done)
+		var frames []string
+		for _, f := range strings.Split(out.String(), "\r") {
+			if strings.Contains(f, "1 package") {
+				frames = append(frames, f)
+			}
+		}
+		if len(frames) != 1 {
+			t.Errorf("report %d drew %d frames: %q; want 1", i, len(frames), frames)
+		}
+	}
+}
+
+// screen is what a terminal of cols columns shows after b: a carriage
+// return goes back to the start of the row the cursor is on, a line that
+// reaches the last column goes on on the next row. It returns the rows
+// that hold anything but blanks.
+func screen(b []byte, cols int) []string {
+	var rows [][]rune
+	row, col := 0, 0
+	put := func(r rune) {
+		for len(rows) <= row {
+			rows = append(rows, nil)
+		}
+		for len(rows[row]) <= col {
+			rows[row] = append(rows[row], ' ')
+		}
+		rows[row][col] = r
+	}
+	for _, r := range string(b) {
+		switch r {
+		case '\r':
+			col = 0
+		case '\n':
+			row, col = row+1, 0
+		default:
+			if col == cols {
+				row, col = row+1, 0
+			}
+			put(r)
+			col++
+		}
+	}
+	var shown []string
+	for _, r := range rows {
+		if s := strings.TrimRight(string(r), " "); s != "" {
+			shown = append(shown, s)
+		}
+	}
+	return shown
+}
+
+func TestScreen(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		cols int
+		want []string
+	}{
+		{"abc\rx", 10, []string{"xbc"}},
+		{"abcdef\rx", 4, []string{"abcd", "xf"}},
+		{"ab\ncd", 10, []string{"ab", "cd"}},
+		{"abcd\r    \r", 10, nil},
+	} {
+		if got := screen([]byte(tt.in), tt.cols); strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("screen(%q, %d) = %q; want %q", tt.in, tt.cols, got, tt.want)
+		}
+	}
+}
+
+// The line fits the terminal, so that every draw goes back over the one
+// before: the bar narrows, then goes, then the text is cut.
+func TestProgressFitsTerminal(t *testing.T) {
+	for _, cols := range []int{120, 80, 60, 50, 30, 12} {
+		var out bytes.Buffer
+		p := &Printer{Out: &out, TTY: true, Columns: cols}
+		pr := p.NewProgress(19<<20+100<<10, "12 packages")
+		pr.rate.add(time.Unix(0, 0), 0)
+		for i := int64(1); i <= 5; i++ {
+			pr.rate.add(time.Unix(i, 0), i<<20)
+			pr.drawn = time.Time{}
+			pr.Set(i << 20)
+		}
+		got := screen(out.Bytes(), cols)
+		if len(got) != 1 {
+			t.Errorf("%d columns: the screen shows %d rows: %q; want the bar's one", cols, len(got), got)
+			continue
+		}
+		if w := len([]rune(got[0])); w >= cols {
+			t.Errorf("%d columns: a line of %d: %q", cols, w, got[0])
+		}
+		if cols >= 80 && !strings.Contains(got[0], "|") {
+			t.Errorf("%d columns: no bar in %q", cols, got[0])
+		}
+		p.Printf("downloaded\n")
+		if got := screen(out.Bytes(), cols); len(got) != 1 || got[0] != "downloaded" {
+			t.Errorf("%d columns: after a line the screen shows %q; want only that line", cols, got)
+		}
+	}
+}
+
+// Where the line has no room for the bar, the text is cut and the percent
+// stays.
+func TestProgressLineKeepsPercent(t *testing.T) {
+	pr := (&Printer{Out: &bytes.Buffer{}}).NewProgress(100<<20, "1 package")
+	for _, tt := range []struct {
+		cols int
+		want string
+	}{
+		{120, "1 package  60.0 MiB/100.0 MiB  60% |██████████████████            |"},
+		{50, "1 package  60.0 MiB/100.0 MiB  60% |███████     |"},
+		{30, "1 package  60.0 MiB/100.  60%"},
+		{4, "60%"},
+	} {
+		if got := pr.line(60<<20, tt.cols); got != tt.want {
+			t.Errorf("%d columns: %q; want %q", tt.cols, got, tt.want)
+		}
+	}
+}

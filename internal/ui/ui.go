@@ -10,7 +10,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
@@ -28,10 +27,13 @@ type Printer struct {
 	// Scripts, when set, is where scripts' output goes instead of Out,
 	// even when Quiet (--json keeps Out for its JSON and prints no text,
 	// yet shows what install.sh says, on stderr).
-	Scripts   io.Writer
+	Scripts io.Writer
+	// Columns is the terminal's width for the progress bar; 0 asks the
+	// terminal Out is (80 when it does not say).
+	Columns   int
 	mu        sync.Mutex
-	bar       *progressbar.ProgressBar // the bar being drawn, if any; guarded by mu
-	wroteJSON bool                     // JSON printed something; guarded by mu
+	bar       *Progress // the bar being drawn, if any; guarded by mu
+	wroteJSON bool      // JSON printed something; guarded by mu
 }
 
 // New makes a printer for the given streams, detecting a terminal.
@@ -60,7 +62,7 @@ func (p *Printer) Printf(format string, a ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
-		p.bar.Clear()
+		p.bar.clearLocked()
 	}
 	fmt.Fprintf(p.Out, format, a...)
 }
@@ -79,7 +81,7 @@ func (p *Printer) Warnf(format string, a ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
-		p.bar.Clear()
+		p.bar.clearLocked()
 	}
 	fmt.Fprintf(p.Err, "warning: "+format, a...)
 }
@@ -117,11 +119,22 @@ func (p *Printer) ScriptOutput() io.Writer {
 	return p.Out
 }
 
-// setBar records the bar being drawn (nil when none), for Printf.
-func (p *Printer) setBar(b *progressbar.ProgressBar) {
+// setBar records the bar being drawn, for Printf.
+func (p *Printer) setBar(b *Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.bar = b
+}
+
+// columns is the width the progress bar fits in.
+func (p *Printer) columns() int {
+	if p.Columns > 0 {
+		return p.Columns
+	}
+	if c := terminalColumns(p.Out); c > 0 {
+		return c
+	}
+	return defaultColumns
 }
 
 // DrawsProgress reports whether NewProgress draws a bar (a terminal with
