@@ -253,9 +253,10 @@ const confirmDownloadOver = 100 << 20
 var ErrDeclined = errors.New("not confirmed; nothing changed")
 
 // downloadSize is what a plan downloads: its archives not in the cache (a
-// reinstall or an upgrade back to a cached version costs none), and how
-// much of them an interrupted download left (their .part files' data).
-type downloadSize struct{ total, kept int64 }
+// reinstall or an upgrade back to a cached version costs none), how much
+// of them an interrupted download left (their .part files' data), and
+// the size of the plan's archives the cache holds whole.
+type downloadSize struct{ total, kept, cached int64 }
 
 // left is what is still to download.
 func (s downloadSize) left() int64 { return s.total - s.kept }
@@ -263,12 +264,24 @@ func (s downloadSize) left() int64 { return s.total - s.kept }
 // String is the plan's "Total download size": what is left, and of how
 // much when an interrupted download left some (as apt's "Need to get
 // 13.9 MB/30.0 MB"); the plan said the whole 30.0 MiB of a resumed
-// download (a newcomer's run).
+// download (a newcomer's run). Archives in the cache are said to be
+// there: a plan whose every archive was cached said "0 B" and no more
+// (a newcomer's reinstall, and an install after an uninstall), where apt
+// says "Need to get 0 B/19.1 MB of archives".
 func (s downloadSize) String() string {
-	if s.kept <= 0 {
-		return units.FormatBytes(s.total)
+	size := units.FormatBytes(s.left())
+	var notes []string
+	if s.kept > 0 {
+		size += " of " + units.FormatBytes(s.total)
+		notes = append(notes, units.FormatBytes(s.kept)+" kept from an interrupted download")
 	}
-	return fmt.Sprintf("%s of %s (%s kept from an interrupted download)", units.FormatBytes(s.left()), units.FormatBytes(s.total), units.FormatBytes(s.kept))
+	if s.cached > 0 {
+		notes = append(notes, units.FormatBytes(s.cached)+" already in the cache")
+	}
+	if len(notes) == 0 {
+		return size
+	}
+	return size + " (" + strings.Join(notes, "; ") + ")"
 }
 
 // downloadSizes looks at the cache once for a plan: the plan's line, its
@@ -276,10 +289,12 @@ func (s downloadSize) String() string {
 func (c *Client) downloadSizes(items []item) downloadSize {
 	var s downloadSize
 	for _, it := range items {
-		if !fetch.Cached(c.Paths.Cache(), it.row) {
-			s.total += it.row.Size
-			s.kept += fetch.KeptBytes(c.Paths.Cache(), it.row)
+		if fetch.Cached(c.Paths.Cache(), it.row) {
+			s.cached += it.row.Size
+			continue
 		}
+		s.total += it.row.Size
+		s.kept += fetch.KeptBytes(c.Paths.Cache(), it.row)
 	}
 	return s
 }

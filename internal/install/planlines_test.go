@@ -28,7 +28,7 @@ func TestUpgradeSaysWhatItMoves(t *testing.T) {
 	out := w.out.String()
 	for _, want := range []string{
 		`(?m)^Upgrade plan \(1\):\n  app 1\.0\.0 -> 1\.1\.0\n`,
-		`(?m)^Total download size:  [0-9.]+ (B|KiB)$`,
+		`(?m)^Total download size:  [0-9.]+ (B|KiB)( \([0-9.]+ (B|KiB) already in the cache\))?$`,
 		`(?m)^Total installed size: [0-9.]+ KiB$`,
 		`(?m)^Net upgrade size:     \+[0-9.]+ KiB$`,
 		`(?m)^upgraded app 1\.0\.0 -> 1\.1\.0$`,
@@ -59,6 +59,43 @@ func TestDoneLine(t *testing.T) {
 		if got := doneLine(old, "app", tt.version); got != tt.want {
 			t.Errorf("doneLine(%q, %q) = %q, want %q", tt.old, tt.version, got, tt.want)
 		}
+	}
+}
+
+// The plan's download size says how much of the plan's archives the cache
+// holds: a plan whose archives were all cached said "0 B" and no more (a
+// newcomer's install after an uninstall), where apt says "Need to get
+// 0 B/19.1 MB of archives".
+func TestDownloadSizeString(t *testing.T) {
+	for _, tt := range []struct {
+		size downloadSize
+		want string
+	}{
+		{downloadSize{total: 2048}, "2.0 KiB"},
+		{downloadSize{cached: 2048}, "0 B (2.0 KiB already in the cache)"},
+		{downloadSize{total: 1024, cached: 2048}, "1.0 KiB (2.0 KiB already in the cache)"},
+		{downloadSize{total: 2048, kept: 1024}, "1.0 KiB of 2.0 KiB (1.0 KiB kept from an interrupted download)"},
+		{downloadSize{total: 2048, kept: 1024, cached: 300}, "1.0 KiB of 2.0 KiB (1.0 KiB kept from an interrupted download; 300 B already in the cache)"},
+		{downloadSize{}, "0 B"},
+	} {
+		if got := tt.size.String(); got != tt.want {
+			t.Errorf("%+v: %q; want %q", tt.size, got, tt.want)
+		}
+	}
+}
+
+// An install whose archive is cached (the world puts it there, as an
+// install before an uninstall leaves it) says it downloads nothing because
+// the cache has the archive.
+func TestPlanSaysCached(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	if want := `(?m)^Total download size:  0 B \([0-9.]+ (B|KiB) already in the cache\)$`; !regexp.MustCompile(want).MatchString(w.out.String()) {
+		t.Errorf("output does not match %s:\n%s", want, w.out)
 	}
 }
 

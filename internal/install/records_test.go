@@ -193,7 +193,7 @@ func TestPlanSaysWhatIsLeft(t *testing.T) {
 	if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
 		t.Fatalf("%v\n%s", err, w.out)
 	}
-	want := fmt.Sprintf("Total download size:  %s of %s (100 B kept from an interrupted download)", units.FormatBytes(fi.Size()-100), units.FormatBytes(fi.Size()))
+	want := fmt.Sprintf("Total download size:  %s of %s (100 B kept from an interrupted download", units.FormatBytes(fi.Size()-100), units.FormatBytes(fi.Size()))
 	if !strings.Contains(w.out.String(), want) {
 		t.Errorf("install said:\n%s\nwant %q", w.out, want)
 	}
@@ -293,7 +293,7 @@ func TestFailedDownloadSaysWhatIsKept(t *testing.T) {
 			if err := w.client.Install(context.Background(), []string{"hello"}); err != nil {
 				t.Fatalf("%v\n%s", err, w.out)
 			}
-			if want := "(100 B kept from an interrupted download)"; !strings.Contains(w.out.String(), want) {
+			if want := "(100 B kept from an interrupted download"; !strings.Contains(w.out.String(), want) {
 				t.Errorf("next install said:\n%s\nwant %q", w.out, want)
 			}
 		})
