@@ -106,3 +106,28 @@ func TestSignedBytes(t *testing.T) {
 		}
 	}
 }
+
+// upgrade NAME of a held package with a newer version says it is held and
+// that nothing else is to upgrade: it said "everything is up to date" under
+// the warning (a newcomer's run).
+func TestUpgradeNamedHeld(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t)
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	if err := w.client.Hold(ctx, []string{"app"}, true); err != nil {
+		t.Fatal(err)
+	}
+	w.publish(w.pkg("app", "1.1.0", map[string]string{"assets/a": "2"}))
+	w.out.Reset()
+	if err := w.client.Upgrade(ctx, []string{"app"}, false); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	out := w.out.String()
+	if !strings.Contains(out, "warning: app is held at 1.0.0: not upgrading it (dist-client unhold app)") ||
+		!strings.Contains(out, "nothing else to upgrade") || strings.Contains(out, "up to date") {
+		t.Errorf("upgrade app of a held app said:\n%s\nwant the warning and 'nothing else to upgrade'", out)
+	}
+}

@@ -136,6 +136,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 	st := tx.recs
 	req := resolve.Request{Installed: installedList(st), Upgrade: map[string]bool{}}
 	var held []state.Record
+	namedHeld := false // a name given is held: nothing is "up to date" then
 	if len(names) == 0 {
 		// Held packages stay where they are: upgrade everything else.
 		req, held = upgradeAllRequest(st)
@@ -147,6 +148,7 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		}
 		if r.Held {
 			c.UI.Warnf("%s is held at %s: not upgrading it (dist-client unhold %s)\n", r.Name, r.Version, r.Name)
+			namedHeld = true
 			continue
 		}
 		req.Upgrade[r.Name] = true
@@ -181,9 +183,11 @@ func (c *Client) Upgrade(ctx context.Context, names []string, dryRun bool) (err 
 		c.UI.Printf("kept back: %s\n", k)
 	}
 	if len(items) == 0 {
-		if heldLine != "" || len(tx.kept) > 0 {
+		if heldLine != "" || len(tx.kept) > 0 || namedHeld {
 			// "up to date" would contradict the held or kept-back lines
-			// above.
+			// above, or the warning that a package named is held:
+			// `upgrade app` of a held app with a newer version said
+			// "everything is up to date" (a newcomer's run).
 			c.UI.Printf("nothing else to upgrade (as of the last dist-client sync)\n")
 		} else {
 			c.UI.Printf("everything is up to date (as of the last dist-client sync)\n")
