@@ -177,7 +177,12 @@ func (c *Client) printPlan(items []item, size downloadSize, recs *state.State) {
 	names := make([]string, 0, len(items))
 	for _, it := range items {
 		n := it.row.Name + " " + it.row.Version
-		if it.step.From != nil {
+		switch {
+		case it.step.From != nil && it.step.From.String() == it.row.Version:
+			// "app 1.0.0 -> 1.0.0" read as a move (a newcomer's
+			// --reinstall); apt says "1 reinstalled".
+			n += " (reinstall)"
+		case it.step.From != nil:
 			n = it.row.Name + " " + it.step.From.String() + " -> " + it.row.Version
 		}
 		if it.step.Auto {

@@ -15,11 +15,7 @@ import (
 // app 1.1.0" (a newcomer's run).
 func TestUpgradeSaysWhatItMoves(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t)
-	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
-	if err := w.client.Install(ctx, []string{"app"}); err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
-	}
+	w := installedApp(t)
 	w.publish(w.pkg("app", "1.1.0", map[string]string{"assets/a": strings.Repeat("2", 4000)}))
 	w.out.Reset()
 	if err := w.client.Upgrade(ctx, nil, false); err != nil {
@@ -88,12 +84,7 @@ func TestDownloadSizeString(t *testing.T) {
 // install before an uninstall leaves it) says it downloads nothing because
 // the cache has the archive.
 func TestPlanSaysCached(t *testing.T) {
-	ctx := context.Background()
-	w := newWorld(t)
-	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
-	if err := w.client.Install(ctx, []string{"app"}); err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
-	}
+	w := installedApp(t)
 	if want := `(?m)^Total download size:  0 B \([0-9.]+ (B|KiB) already in the cache\)$`; !regexp.MustCompile(want).MatchString(w.out.String()) {
 		t.Errorf("output does not match %s:\n%s", want, w.out)
 	}
@@ -112,11 +103,7 @@ func TestSignedBytes(t *testing.T) {
 // the warning (a newcomer's run).
 func TestUpgradeNamedHeld(t *testing.T) {
 	ctx := context.Background()
-	w := newWorld(t)
-	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
-	if err := w.client.Install(ctx, []string{"app"}); err != nil {
-		t.Fatalf("%v\n%s", err, w.out)
-	}
+	w := installedApp(t)
 	if err := w.client.Hold(ctx, []string{"app"}, true); err != nil {
 		t.Fatal(err)
 	}
@@ -130,4 +117,30 @@ func TestUpgradeNamedHeld(t *testing.T) {
 		!strings.Contains(out, "nothing else to upgrade") || strings.Contains(out, "up to date") {
 		t.Errorf("upgrade app of a held app said:\n%s\nwant the warning and 'nothing else to upgrade'", out)
 	}
+}
+
+// A reinstall's plan says so: it named the package "app 1.0.0 -> 1.0.0",
+// as a move (a newcomer's run).
+func TestPlanNamesReinstall(t *testing.T) {
+	ctx := context.Background()
+	w := installedApp(t)
+	w.out.Reset()
+	w.client.Reinstall = true
+	if err := w.client.Install(ctx, []string{"app"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	if want := "Packages (1): app 1.0.0 (reinstall)\n"; !strings.Contains(w.out.String(), want) {
+		t.Errorf("install --reinstall app said:\n%s\nwant %q", w.out, want)
+	}
+}
+
+// installedApp is a world where app 1.0.0 is installed.
+func installedApp(t *testing.T) *world {
+	t.Helper()
+	w := newWorld(t)
+	w.publish(w.pkg("app", "1.0.0", map[string]string{"assets/a": "1"}))
+	if err := w.client.Install(context.Background(), []string{"app"}); err != nil {
+		t.Fatalf("%v\n%s", err, w.out)
+	}
+	return w
 }
