@@ -72,6 +72,10 @@ func TestInstallSaysWhichAreInstalled(t *testing.T) {
 		t.Fatalf("install app lib: %v\n%s", err, w.out)
 	}
 	out := w.out.String()
+	// install --json lists it too (it said only "changes": []).
+	if got := w.client.Last.AlreadyInstalled; len(got) != 1 || got[0] != "app 1.0.0" {
+		t.Errorf("the summary's already installed: %q, want [app 1.0.0]", got)
+	}
 	const said = "app 1.0.0 is already installed (--reinstall installs it again)\n"
 	if strings.Count(out, said) != 1 {
 		t.Errorf("install app lib app said:\n%s\nwant once: %s", out, said)

@@ -139,6 +139,9 @@ type txn struct {
 	report                *fetch.Report
 	// kept are the packages the plan left below their newest version.
 	kept []KeptBack
+	// already are the packages asked for that were installed and that
+	// the plan leaves as they are ("name version").
+	already []string
 	// ui and log report what end's Reclaim did.
 	ui  *ui.Printer
 	log *slog.Logger
@@ -215,6 +218,10 @@ type Summary struct {
 	// KeptBack lists the packages the plan left below the newest version
 	// the catalog has, and why (keptback.go).
 	KeptBack []KeptBack `json:"kept_back,omitempty"`
+	// AlreadyInstalled lists the packages asked for that were installed
+	// already and left as they were ("hello 1.0.0"), which the text output
+	// says one a line: --json said only "changes": [] (a newcomer's run).
+	AlreadyInstalled []string `json:"already_installed,omitempty"`
 	// NoLongerNeeded lists, after an uninstall without --cascade, the
 	// packages installed as dependencies that nothing needs any more.
 	NoLongerNeeded []string `json:"no_longer_needed,omitempty"`
@@ -225,7 +232,7 @@ type Summary struct {
 }
 
 func (t *txn) summary(err error) *Summary {
-	s := &Summary{Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed, Transfer: t.report, KeptBack: t.kept}
+	s := &Summary{Changes: t.changes, Downloaded: t.downloaded, Installed: t.installed, Transfer: t.report, KeptBack: t.kept, AlreadyInstalled: t.already}
 	if s.Changes == nil {
 		s.Changes = []state.HistoryChange{}
 	}

@@ -332,6 +332,7 @@ func (c *Client) sayInstalled(ctx context.Context, tx *txn, deps []resolve.Dep, 
 		if r, ok := tx.recs.Get(d.Name); ok && !planned[r.Name] {
 			planned[r.Name] = true // named twice, said once
 			c.UI.Printf("%s\n", alreadyInstalled(ctx, tx.db, d, r))
+			tx.already = append(tx.already, r.Name+" "+r.Version)
 		}
 	}
 }
