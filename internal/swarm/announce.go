@@ -30,7 +30,8 @@ import (
 // Announce pacing.
 const (
 	// announceRetry is the first wait after a failed announce; it doubles
-	// up to announceRetryMax.
+	// up to announceRetryMax. A tracker that refuses connections is asked
+	// again sooner (refusedProbe, announceprobe.go).
 	announceRetry    = 5 * time.Second
 	announceRetryMax = 5 * time.Minute
 	// hungryAnnounce is how soon a download with no peer connected asks
@@ -74,12 +75,18 @@ type announcer struct {
 	peerID [20]byte
 	sem    chan struct{}
 	stop   chan struct{} // closed when the engine closes
+	pace   announcePace  // set before the first torrent is tracked
 
 	mu   sync.Mutex
 	jobs map[metainfo.Hash]*announceJob // guarded by mu
 
 	downMu sync.Mutex
 	down   map[string]time.Time // tracker URL -> until when it counts as down; guarded by downMu
+	// probing holds the trackers that refused a connection and are
+	// probed (announceprobe.go); woke, when each last woke the torrents
+	// failing there. Both guarded by downMu.
+	probing map[string]bool
+	woke    map[string]time.Time
 
 	logMu   sync.Mutex
 	failing map[string][]string // tracker URL -> the failures logged of it, until it answers; guarded by logMu
@@ -99,18 +106,26 @@ func (a *announcer) isDown(u string, now time.Time) bool {
 	return now.Before(a.down[u])
 }
 
-// noteResult records whether tracker u answered. A refusal ("failure
-// reason") is the tracker answering about one torrent, not being down.
-func (a *announcer) noteResult(u string, err error) {
+// noteResult records whether tracker u answered, and reports whether it
+// answers again after it did not. A refusal ("failure reason") is the
+// tracker answering about one torrent, not being down. A tracker that
+// refused the connection is probed until it answers (probe).
+func (a *announcer) noteResult(u string, err error) (back bool) {
 	var refused *trackerclient.FailureError
 	a.downMu.Lock()
 	defer a.downMu.Unlock()
 	switch {
 	case err == nil || errors.As(err, &refused):
+		_, back = a.down[u]
 		delete(a.down, u)
 	default:
 		a.down[u] = time.Now().Add(trackerDownFor)
+		if connRefused(err) && !a.probing[u] {
+			a.probing[u] = true
+			go a.probe(u)
+		}
 	}
+	return back
 }
 
 func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte, logger *slog.Logger) *announcer {
@@ -123,7 +138,10 @@ func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte, logger *slog
 		stop:    make(chan struct{}),
 		jobs:    map[metainfo.Hash]*announceJob{},
 		down:    map[string]time.Time{},
+		probing: map[string]bool{},
+		woke:    map[string]time.Time{},
 		failing: map[string][]string{},
+		pace:    defaultPace,
 	}
 }
 
@@ -198,7 +216,7 @@ func (a *announcer) track(t *torrent.Torrent, mi *metainfo.MetaInfo) {
 	if _, ok := a.jobs[t.InfoHash()]; ok {
 		return
 	}
-	j := &announceJob{a: a, t: t, tiers: tiers, quit: make(chan struct{}), done: make(chan struct{}), status: map[string]TrackerStatus{}}
+	j := &announceJob{a: a, t: t, tiers: tiers, quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), status: map[string]TrackerStatus{}}
 	a.jobs[t.InfoHash()] = j
 	go j.run()
 }

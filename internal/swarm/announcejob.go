@@ -25,10 +25,12 @@ type announceJob struct {
 	tiers [][]string
 	quit  chan struct{} // closed to stop the job
 	done  chan struct{} // closed when the job has ended
+	wake  chan struct{} // a send announces at once (poke)
 
 	mu        sync.Mutex
 	status    map[string]TrackerStatus // by URL; guarded by mu
 	announced string                   // the tracker that last took an announce; guarded by mu
+	failed    bool                     // no tracker took the last announce; guarded by mu
 	// toldCompleted: a tracker took this download's "completed";
 	// completedAtStart: the torrent was complete when added (a seeder), so
 	// there is none to tell. Both guarded by mu.
@@ -46,7 +48,7 @@ func (j *announceJob) run() {
 	if completeAtStart {
 		completed = nil
 	}
-	retry, hungry := announceRetry, hungryAnnounce
+	retry, hungry := j.a.pace.retry, hungryAnnounce
 	for {
 		// An announce under way when the job stops may finish for half the
 		// stopped budget: the tracker must process it before the "stopped"
@@ -61,11 +63,18 @@ func (j *announceJob) run() {
 		}()
 		res, err := j.announce(ctx, event)
 		cancel()
+		j.mu.Lock()
+		j.failed = err != nil
+		j.mu.Unlock()
+		select {
+		case <-j.wake: // asked for while announcing: this one answers it
+		default:
+		}
 		var wait time.Duration
 		if err != nil {
-			wait, retry = retry, min(2*retry, announceRetryMax)
+			wait, retry = retry, min(2*retry, j.a.pace.retryMax)
 		} else {
-			retry = announceRetry
+			retry = j.a.pace.retry
 			event = trackerclient.None
 			wait = res.Interval
 			if !j.t.Complete().Bool() && j.t.Stats().ActivePeers == 0 {
@@ -82,6 +91,7 @@ func (j *announceJob) run() {
 		case <-completed:
 			completed = nil
 			event = trackerclient.Completed
+		case <-j.wake:
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -121,12 +131,16 @@ func (j *announceJob) announce(ctx context.Context, event trackerclient.Event) (
 	req := j.request(event)
 	var lastErr error
 	now := time.Now()
+	// Asked once each: one that failed in the first pass counts as down
+	// in the second, and a dead tracker was dialled twice per announce.
+	tried := map[string]bool{}
 	for _, downPass := range []bool{false, true} {
 		for ti, tier := range j.tiers {
 			for ui, u := range tier {
-				if j.a.isDown(u, now) != downPass {
+				if tried[u] || j.a.isDown(u, now) != downPass {
 					continue
 				}
+				tried[u] = true
 				res, err := j.try(ctx, event, req, ti, ui, u)
 				if ctx.Err() != nil {
 					return res, ctx.Err()
@@ -149,7 +163,7 @@ func (j *announceJob) try(ctx context.Context, event trackerclient.Event, req tr
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
-	j.a.noteResult(u, err)
+	back := j.a.noteResult(u, err)
 	st := TrackerStatus{URL: u, At: time.Now(), Err: err, Seeders: -1, Leechers: -1}
 	if err == nil {
 		st.Peers, st.Seeders, st.Leechers = len(res.Peers), res.Seeders, res.Leechers
@@ -178,6 +192,9 @@ func (j *announceJob) try(ctx context.Context, event trackerclient.Event, req tr
 	j.a.logResult(u, j.t.Name(), err, prev.Err)
 	if err != nil {
 		return res, err
+	}
+	if back {
+		j.a.wakeFailing(u, j)
 	}
 	j.addPeers(res.Peers)
 	return res, nil

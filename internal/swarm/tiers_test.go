@@ -2,14 +2,11 @@ package swarm
 
 import (
 	"context"
-	"fmt"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/nettest"
-	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
 // With a dead first tracker (one port refusing, one accepting and never
@@ -23,29 +20,10 @@ func TestDeadTrackersCostOnce(t *testing.T) {
 	trackers := []string{"http://" + nettest.Refused(t) + "/announce", "http://" + hanging + "/announce", live}
 
 	const torrents = 3 * announcesInFlight
-	dir := t.TempDir()
-	e, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
+	start := time.Now()
+	e, ihs := seedAnnouncing(t, defaultPace, trackers, torrents)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	start := time.Now()
-	var ihs []InfoHash
-	for i := range torrents {
-		path := filepath.Join(dir, fmt.Sprintf("p%d-1.0.0.tar.zst", i))
-		writeRandom(t, path, 1024+i)
-		meta, err := torrentmeta.BuildTrackers(path, trackers, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ih, err := e.Seed(ctx, meta.Torrent, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ihs = append(ihs, ih)
-	}
 	me := loopback(e)
 	for _, ih := range ihs {
 		for !slices.Contains(trk.Peers(ih), me) {
