@@ -166,19 +166,33 @@ func (g *httpGroup) serveCatalog(lns *listeners, cs *catalogserver.Server, info 
 // server.json, which tells start, status and stop that the server runs,
 // and calls ready. The caller removes server.json when it stops.
 func (g *httpGroup) ready(p paths.Server, info *Info, status func() Status, ready func(Info)) error {
-	ctl, err := g.serve("control", "127.0.0.1:0", controlHandler(status))
-	if err != nil {
+	if err := g.control(info, status); err != nil {
 		return err
 	}
-	info.Control = "http://" + ctl.String()
-	b, _ := json.MarshalIndent(info, "", "  ")
-	if err := fsutil.WriteFileAtomic(p.PIDFile(), append(b, '\n'), 0o644); err != nil {
+	if err := writeInfo(p, *info); err != nil {
 		return err
 	}
 	if ready != nil {
 		ready(*info)
 	}
 	return nil
+}
+
+// control starts the local control endpoint (dist-server status),
+// recording its URL in info.
+func (g *httpGroup) control(info *Info, status func() Status) error {
+	ctl, err := g.serve("control", "127.0.0.1:0", controlHandler(status))
+	if err != nil {
+		return err
+	}
+	info.Control = "http://" + ctl.String()
+	return nil
+}
+
+// writeInfo writes server.json.
+func writeInfo(p paths.Server, info Info) error {
+	b, _ := json.MarshalIndent(info, "", "  ")
+	return fsutil.WriteFileAtomic(p.PIDFile(), append(b, '\n'), 0o644)
 }
 
 // controlHandler serves GET /status on the control endpoint.

@@ -108,7 +108,7 @@ type mirror struct {
 	catalogSize int64
 	filled      int64   // the serial whose archives fill last went over; guarded by mu
 	corrupt     backoff // archives that failed their check; guarded by mu
-	info        Info
+	info        Info    // its Filling guarded by mu, the rest set before status is served
 	// sync is the outcome of the last syncs, for status; guarded by mu.
 	sync struct {
 		ok, failed time.Time
@@ -180,12 +180,27 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 	if err := m.round(ctx); err != nil {
 		return err
 	}
-	// The catalog is served from here on; the start is reported once the
-	// archives are in, or one interval of downloads has been tried.
-	m.fill(ctx)
-	defer os.Remove(p.PIDFile())
-	if err := g.ready(p, &m.info, m.status, opts.Ready); err != nil {
+	// The catalog is served from here on, and status answers (server.json
+	// says Filling); the start is reported once the archives are in, or
+	// one interval of downloads has been tried.
+	m.info.Filling = true
+	if err := g.control(&m.info, m.status); err != nil {
 		return err
+	}
+	defer os.Remove(p.PIDFile())
+	if err := writeInfo(p, m.info); err != nil {
+		return err
+	}
+	m.fill(ctx)
+	m.mu.Lock()
+	m.info.Filling = false
+	info := m.info
+	m.mu.Unlock()
+	if err := writeInfo(p, info); err != nil {
+		return err
+	}
+	if opts.Ready != nil {
+		opts.Ready(info)
 	}
 	m.log.Info("mirror ready", "primary", strings.Join(m.info.MirrorOf, " "), "database", m.info.Database, "peer", m.info.Peer)
 
@@ -238,12 +253,21 @@ func (m *mirror) round(ctx context.Context) error {
 		}
 	}
 	m.mu.Lock()
+	// The primary answers again: its tracker, which the torrents name, is
+	// likely back too, and the seeder's announces there should not wait
+	// out their backoff (up to 5 minutes; new clients did not find the
+	// mirror meanwhile: an operator's run).
+	back := syncErr == nil && !m.sync.failed.IsZero()
 	if syncErr != nil {
 		m.sync.failed, m.sync.err = time.Now(), syncErr.Error()
 	} else {
 		m.sync.ok, m.sync.from, m.sync.failed, m.sync.err = time.Now(), res.Server, time.Time{}, ""
 	}
 	m.mu.Unlock()
+	if back {
+		m.log.Info("the primary answers again; announcing the archives whose announces failed", "from", res.Server)
+		m.engine.Reannounce()
+	}
 	if res.Pinned != nil && m.opts.Pinned != nil {
 		m.opts.Pinned(res.Pinned, res.Server)
 	}

@@ -338,8 +338,9 @@ func TestMirrorServesBeforeArchives(t *testing.T) {
 	mcfg := &config.Server{DatabaseAddr: freeAddr(t), PeerAddr: "127.0.0.1:0"}
 	mcfg.ApplyDefaults()
 	mirror := "http://" + mcfg.DatabaseAddr
+	mp := paths.Home{Root: t.TempDir()}.Server()
 	servers.Go(func() {
-		done <- RunMirror(ctx, MirrorOptions{Paths: paths.Home{Root: t.TempDir()}.Server(), Config: mcfg, Primary: []string{pinfo.Database}, Interval: time.Minute, Logger: testLogger(t, "mirror"),
+		done <- RunMirror(ctx, MirrorOptions{Paths: mp, Config: mcfg, Primary: []string{pinfo.Database}, Interval: time.Minute, Logger: testLogger(t, "mirror"),
 			Ready: func(i Info) { ready <- i }})
 	})
 	// Served while the archive is still being tried (about 8 s before the
@@ -371,10 +372,26 @@ func TestMirrorServesBeforeArchives(t *testing.T) {
 	if code, _ := fetch(t, mirror+"/packages/alpha-1.0.0.tar.zst"); code != 404 {
 		t.Errorf("an archive the mirror does not have: %d, want 404", code)
 	}
+	// Status answers meanwhile, saying what the mirror does: server.json
+	// was written only once the archives had been tried, and status said
+	// "starting" for up to 5 minutes (an operator's run).
+	var info Info
+	if b, err := os.ReadFile(mp.PIDFile()); err != nil || json.Unmarshal(b, &info) != nil || !info.Filling || info.Control == "" {
+		t.Fatalf("server.json while the archive is fetched: %+v, %v; want it there, filling, with the control endpoint", info, err)
+	}
+	_, b := fetch(t, info.Control+"/status")
+	var st Status
+	if err := json.Unmarshal(b, &st); err != nil || !st.Filling || st.Serial == 0 || st.Packages != 1 || st.Seeding != 0 || st.SyncedAt.IsZero() || st.SyncedFrom != pinfo.Database {
+		t.Errorf("status while the archive is fetched: %s (%v); want filling, the catalog's serial, 1 package, 0 seeded, synced from %s", b, err, pinfo.Database)
+	}
 	select {
 	case <-ready:
 	case err := <-done:
 		t.Fatalf("mirror: %v", err)
+	}
+	info = Info{}
+	if b, err := os.ReadFile(mp.PIDFile()); err != nil || json.Unmarshal(b, &info) != nil || info.Filling {
+		t.Errorf("server.json once ready: %s, %v; want it not filling", b, err)
 	}
 	cancel()
 	for range 2 {

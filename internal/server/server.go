@@ -60,6 +60,11 @@ type Info struct {
 	// "tracker", "seeder", "metrics"); an unspecified host means every
 	// address of the machine.
 	Listen map[string]string `json:"listen,omitempty"`
+	// Filling: a mirror that serves its catalog and answers status, and
+	// is still fetching archives before it reports its start (at most
+	// mirrorStartFill): dist-server mirror waits for it to end. Status
+	// said only "starting" for those 5 minutes (an operator's run).
+	Filling bool `json:"filling,omitempty"`
 }
 
 // Status is what dist-server status shows.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-
-	"github.com/gofrs/flock"
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/paths"
@@ -43,28 +40,13 @@ func TestAddInterruptedWhileWaitingForTheServer(t *testing.T) {
 	// A running server that never loads the new catalog: it holds the run
 	// lock, and its control endpoint reports serial 1 (the first add's).
 	// The first time add asks, it is interrupted.
-	l := flock.New(sp.RunLock())
-	if ok, err := l.TryLock(); !ok || err != nil {
-		t.Fatal(ok, err)
-	}
-	defer l.Unlock()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var once sync.Once
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	control := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fakeRunning(t, sp, server.Info{}, func(w http.ResponseWriter, _ *http.Request) {
 		once.Do(cancel)
 		json.NewEncoder(w).Encode(server.Status{Serial: 1})
-	})}
-	go control.Serve(ln)
-	defer control.Close()
-	b, _ := json.Marshal(server.Info{PID: os.Getpid(), Control: "http://" + ln.Addr().String()})
-	if err := os.WriteFile(sp.PIDFile(), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	code, stdout, stderr := run(ctx, "add", writePackage(t, "second"))
 	if code != cli.ExitInterrupted {

@@ -204,8 +204,10 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args, env []s
 			cmd.Process.Signal(syscall.SIGTERM)
 			return ctx.Err()
 		case <-tick.C:
+			// A mirror writes server.json once it serves its catalog,
+			// and again when its archives' downloads have been tried.
 			info, err := readInfo(sp)
-			if err == nil && info.PID == cmd.Process.Pid {
+			if err == nil && info.PID == cmd.Process.Pid && !info.Filling {
 				relayWarnings(e, sp.Log(), logStart)
 				ready(info, sp.Log())
 				return nil

@@ -65,7 +65,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		if pid > 0 {
 			who = fmt.Sprintf("the server (pid %d)", pid)
 		}
-		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "a server checks every archive before it serves, a mirror tries its archives' downloads first (up to 5 minutes); see "+sp.Log())
+		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "a server checks every archive before it serves, a mirror syncs its primary's catalog first; see "+sp.Log())
 	}
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -98,6 +98,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	}
 	if len(st.MirrorOf) > 0 {
 		line("mirror of", "%s", strings.Join(st.MirrorOf, ", "))
+		if st.Filling {
+			line("starting", "serving the catalog, fetching the archives first (dist-server mirror returns once they are in, or after 5 minutes)")
+		}
 		if !st.SyncedAt.IsZero() {
 			line("synced", "%s from %s", st.SyncedAt.Local().Format(time.DateTime), st.SyncedFrom)
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/anacrolix/torrent/bencode"
 	"github.com/anacrolix/torrent/metainfo"
-	"github.com/gofrs/flock"
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
@@ -76,24 +74,9 @@ func TestWarnCredentialsInTorrents(t *testing.T) {
 
 			// status, of a running server (its run lock held, its
 			// control endpoint answering), says it too.
-			l := flock.New(sp.RunLock())
-			if ok, err := l.TryLock(); !ok || err != nil {
-				t.Fatal(ok, err)
-			}
-			defer l.Unlock()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			control := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fakeRunning(t, sp, server.Info{}, func(w http.ResponseWriter, _ *http.Request) {
 				json.NewEncoder(w).Encode(server.Status{Serial: 3, Packages: 3})
-			})}
-			go control.Serve(ln)
-			defer control.Close()
-			b, _ := json.Marshal(server.Info{PID: os.Getpid(), Control: "http://" + ln.Addr().String()})
-			if err := os.WriteFile(sp.PIDFile(), b, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			})
 			var stdout, stderr bytes.Buffer
 			if code := Main(context.Background(), []string{"--config", cfgPath, "status"}, strings.NewReader(""), &stdout, &stderr); code != 0 {
 				t.Fatalf("status: exit %d: %s", code, stderr.String())
