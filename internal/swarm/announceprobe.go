@@ -121,8 +121,8 @@ func (e *Engine) Reannounce() {
 }
 
 // wake pokes, each at a random moment within pace.spread, the torrents
-// whose last announce failed and that match (called with the job's mu
-// held).
+// whose last announce failed and that match (called with each job's mu
+// held; the caller holds none).
 func (a *announcer) wake(match func(*announceJob) bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
