@@ -77,7 +77,10 @@ func (j *announceJob) run() {
 			retry = j.a.pace.retry
 			event = trackerclient.None
 			wait = res.Interval
-			if !j.t.Complete().Bool() && j.t.Stats().ActivePeers == 0 {
+			// Peers connected that have no piece it lacks leave it as
+			// hungry as none connected: the swarm's seeder may have
+			// stopped, and the tracker may know another.
+			if !j.t.Complete().Bool() && hasNoHolder(j.t) {
 				wait, hungry = min(wait, hungry), min(2*hungry, res.Interval)
 			} else {
 				hungry = hungryAnnounce

@@ -14,7 +14,8 @@ import (
 )
 
 // DefaultGiveUpAfter is how long a download may have no source at all (no
-// peer connected, nothing received, no web seed fetching) before it fails.
+// peer connected that has a piece it lacks, nor one that gained a piece,
+// nothing received, no web seed fetching) before it fails.
 // A reachable tracker or seeder answers within milliseconds on a LAN and
 // within a second across the world; the tracker is asked again after 5 s
 // (hungryAnnounce), and the web seed is tried after DefaultWebSeedAfter,
@@ -140,6 +141,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// piece, sampled every second while no payload comes.
 	lastPeerRead, peersQuiet, peersQuietAt := int64(0), time.Now(), int64(0)
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
+	// holding is how many connected peers have a piece the download
+	// lacks (of missing), seen at the last look since data came; -1 when
+	// none was made since (peersHolding).
+	holding, missing := -1, 0
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running (webTrying).
 	sourced, redialed := time.Now(), time.Now()
@@ -186,6 +191,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
 			clear(peersHeld)
+			holding = -1
 		}
 		st := t.Stats()
 		peers := st.ActivePeers
@@ -206,7 +212,13 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// source being tried: with hundreds of torrents starting at once,
 		// dials queue behind the engine's dial rate and half-open limits.
 		// A peer whose dial fails leaves the pending set.
-		if peers > 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webTrying {
+		// Connected peers count while one of them has a piece the download
+		// lacks (or none was looked at since data came), and until
+		// giveUpAfter after one gained a piece (swarmMoved): peers that
+		// have only what the download has, the seeder of all gone, held it
+		// until the caller's stall timeout. Such peers stay connected (no
+		// restart), and what they gain later is taken from them.
+		if peers > 0 && holding != 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webTrying {
 			sourced = time.Now()
 		}
 		// Peers count as sending once peerFloorBytes more came: a peer
@@ -230,14 +242,23 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if n := st.BytesReadData.Int64() + completed; n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
 			busySince, busy = time.Time{}, nil
+			holding = -1
 		}
 		if time.Since(peersQuiet) > time.Second && time.Since(swarmLooked) > time.Second {
 			swarmLooked = time.Now()
 			if peersGained(t, peersHeld) {
 				swarmMoved = time.Now()
 			}
+			if time.Since(moved) > time.Second {
+				holding, missing = peersHolding(t)
+			}
 		}
-		if peers == 0 && time.Since(redialed) > directRedial {
+		if swarmMoved.After(sourced) {
+			sourced = swarmMoved
+		}
+		// The direct peers are dialled again while no connected peer has
+		// anything to give: the publisher's seeder that comes back.
+		if (peers == 0 || holding == 0) && time.Since(redialed) > directRedial {
 			redialed = time.Now()
 			addDirect()
 		}
@@ -272,6 +293,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
+			if peers > 0 && holding == 0 {
+				ns.Connected, ns.Missing, ns.Pieces = peers, missing, t.NumPieces()
+			}
 			if busyOut {
 				// The busy wait counted the seeds as a source, but none
 				// sent anything: the download had none since they were
@@ -320,15 +344,19 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		race.tick(e, t, xfer, seeds, errs, nextSeed)
 		// The library can wedge a connection (seen once in many runs under
 		// heavy load, after a peer was killed mid-transfer): with peers
-		// connected nothing arrives. Starting the torrent afresh keeps the
-		// verified pieces (Drop forgets their state, so the part file is
-		// hashed again) and reconnects. Each Download of a torrent sees
+		// connected, one of which has a piece the download lacks, nothing
+		// arrives. Starting the torrent afresh keeps the verified pieces
+		// (Drop forgets their state, so the part file is hashed again) and
+		// reconnects. Peers that have no piece it lacks are not stuck, and
+		// are not dropped: a restart lost those found through a tracker
+		// that was down by then (the publisher stopped mid-transfer), and
+		// the install failed with "listed 3 peers, none answered". Each Download of a torrent sees
 		// the stall; the first to get here restarts it, and every one
 		// takes the new torrent up at its next tick (above), which counts
 		// as its restart. Two installs of one package through the daemon
 		// waited on a wedged torrent until their contexts ended while the
 		// restart ran only for a lone Download.
-		if time.Since(moved) > e.stallAfter && peers > 0 && restarts < 3 {
+		if time.Since(moved) > e.stallAfter && peers > 0 && holding > 0 && restarts < 3 {
 			if err := e.restart(t, torrentBytes, xfer.fail, direct); err != nil {
 				return err
 			}

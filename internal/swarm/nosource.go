@@ -43,10 +43,17 @@ type NoSourceError struct {
 	// only busy (Config.BusyWait) before it gave up on them; 0 when it
 	// did not.
 	Busy time.Duration
+	// Connected is how many peers were connected when it gave up, none of
+	// which has any of the Missing pieces (of Pieces) by what it said it
+	// has: they have no more to give. 0 when none was connected.
+	Connected, Missing, Pieces int
 }
 
 func (e *NoSourceError) Error() string {
 	var why []string
+	if e.Connected > 0 {
+		why = append(why, fmt.Sprintf("%s connected, none has the pieces still missing (%d of %s)", ui.Count(e.Connected, "peer"), e.Missing, ui.Count(e.Pieces, "piece")))
+	}
 	for _, t := range e.Trackers {
 		switch {
 		case t.At.IsZero():
@@ -55,6 +62,8 @@ func (e *NoSourceError) Error() string {
 			why = append(why, t.Err.Error())
 		case t.Peers == 0:
 			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", redact.URL(t.URL)))
+		case e.Connected > 0: // some answered: said above
+			why = append(why, fmt.Sprintf("tracker %s listed %s", redact.URL(t.URL), ui.Count(t.Peers, "peer")))
 		default:
 			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", redact.URL(t.URL), ui.Count(t.Peers, "peer")))
 		}

@@ -73,6 +73,12 @@ func TestNoSourceWording(t *testing.T) {
 		{"the tracker lists peers", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}},
 			[]string{"tracker http://t/announce listed 3 peers, none answered", "the publisher's seeder (127.0.0.1:6881) answered but closed the connection (it has no room for another peer, or no longer has this archive)"},
 			[]string{"did not accept", "does not have", "withdrawn"}},
+		// Peers connected with nothing it lacks (the seeder of all
+		// stopped): the tracker's peers answered, and have no more.
+		{"peers connected without the missing pieces", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder},
+			Connected: 2, Missing: 12, Pieces: 64},
+			[]string{"no source for pkg-1.0.0.tar.zst in 8s: 2 peers connected, none has the pieces still missing (12 of 64 pieces); tracker http://t/announce listed 3 peers;", "the publisher's seeder (127.0.0.1:6881) did not accept a connection"},
+			[]string{"answered", "withdrawn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.err.Torrent, tc.err.Idle = "pkg-1.0.0.tar.zst", 8*time.Second

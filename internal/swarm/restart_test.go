@@ -147,22 +147,13 @@ func testStallRestart(t *testing.T, downloads int) {
 	defer e.Close()
 	e.stallAfter = 3 * time.Second // set before any Download reads it
 	direct := []netip.AddrPort{proxy.addr()}
-	waitUntil := func(what string, cond func() bool) {
-		t.Helper()
-		for !cond() {
-			if ctx.Err() != nil {
-				t.Fatalf("%s: not within the test's time", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
 	callers := func() int { e.mu.Lock(); defer e.mu.Unlock(); return e.callers[ih] }
 
 	done := make([]chan error, downloads)
 	for i := range done {
 		done[i] = make(chan error, 1)
 		go func() { done[i] <- e.Download(ctx, meta.Torrent, direct, nil) }()
-		waitUntil("the download joins", func() bool { return callers() == i+1 })
+		waitUntil(t, ctx, "the download joins", func() bool { return callers() == i+1 })
 	}
 	for i, d := range done {
 		if err := <-d; err != nil {

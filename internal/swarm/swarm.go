@@ -70,9 +70,10 @@ type Config struct {
 	// torrent's own, and for a torrent that names none, the last resort
 	// when BitTorrent has no source (WebSeedOrder).
 	MirrorWebSeeds []string
-	// GiveUpAfter is how long a download may go with no peer connected,
-	// nothing received and no web seed working before it fails with a
-	// NoSourceError; 0 means DefaultGiveUpAfter.
+	// GiveUpAfter is how long a download may go with no peer connected
+	// that has a piece it lacks (or gained one), nothing received and no
+	// web seed working before it fails with a NoSourceError; 0 means
+	// DefaultGiveUpAfter.
 	GiveUpAfter time.Duration
 	// BusyWait is how long a download whose only sources are web seeds
 	// answering busy (503 or 429 with Retry-After) waits for them before
