@@ -392,28 +392,3 @@ func trackersAnswered(ts []TrackerStatus) bool {
 func failedOver(lastWeb time.Time, running bool, lastErr error, nextSeed, seeds int) bool {
 	return !lastWeb.IsZero() && !running && lastErr != nil && nextSeed%seeds != 0
 }
-
-// stallRestart is how long a download may sit still with peers connected
-// before it is started afresh.
-const stallRestart = 10 * time.Second
-
-// prefixPieces is how many pieces past the complete prefix a download asks
-// for before the rarest (third_party patch 42). Two kept the download time
-// of rarest first (bench-swarm N=16 and 32: 1.14 and 1.23 x the bound to
-// download, against 1.11-1.15 and 1.22-1.25) with 85-95 % of the archive
-// in the prefix 0.3-0.5 s before the end; four made N=32 1.38; every piece
-// in order 1.62 and 1.91.
-const prefixPieces = 2
-
-// prefixBytes is the length of the torrent's complete prefix in bytes.
-func prefixBytes(t *torrent.Torrent) int64 {
-	info := t.Info()
-	if info == nil {
-		return 0
-	}
-	n := t.PrefixComplete()
-	if n >= info.NumPieces() {
-		return info.TotalLength()
-	}
-	return int64(n) * info.PieceLength
-}

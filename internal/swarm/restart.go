@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"time"
 
 	"github.com/RoaringBitmap/roaring"
 	"github.com/anacrolix/torrent"
@@ -17,6 +18,10 @@ import (
 
 	"github.com/distpac/distpac/internal/cache"
 )
+
+// stallRestart is how long a download may sit still with a connected peer
+// that has a piece it lacks before it is started afresh.
+const stallRestart = 10 * time.Second
 
 // restart drops t and adds its torrent again, for a download that stalled
 // with a connected peer that has a piece it lacks (peersHolding), unless the engine no longer holds t: another

@@ -329,3 +329,16 @@ func (e *Engine) SetMirrorWebSeeds(seeds []string) {
 
 // MirrorWebSeeds is the mirrors the next download tries, in order.
 func (e *Engine) MirrorWebSeeds() []string { return slices.Clone(*e.mirrorSeeds.Load()) }
+
+// prefixBytes is the length of the torrent's complete prefix in bytes.
+func prefixBytes(t *torrent.Torrent) int64 {
+	info := t.Info()
+	if info == nil {
+		return 0
+	}
+	n := t.PrefixComplete()
+	if n >= info.NumPieces() {
+		return info.TotalLength()
+	}
+	return int64(n) * info.PieceLength
+}
