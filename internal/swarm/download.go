@@ -143,8 +143,11 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// holding is how many connected peers have a piece the download
 	// lacks (of missing), seen at the last look since data came; -1 when
-	// none was made since (peersHolding).
-	holding, missing := -1, 0
+	// none was made since (peersHolding). idlePeers is the most peers
+	// looks found connected with none holding since then: the give-up
+	// names them, though one gave up and left just before (two such
+	// clients give up at about the same time).
+	holding, missing, idlePeers := -1, 0, 0
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running (webTrying).
 	sourced, redialed := time.Now(), time.Now()
@@ -191,7 +194,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
 			clear(peersHeld)
-			holding = -1
+			holding, idlePeers = -1, 0
 		}
 		st := t.Stats()
 		peers := st.ActivePeers
@@ -242,7 +245,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if n := st.BytesReadData.Int64() + completed; n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
 			busySince, busy = time.Time{}, nil
-			holding = -1
+			holding, idlePeers = -1, 0
 		}
 		if time.Since(peersQuiet) > time.Second && time.Since(swarmLooked) > time.Second {
 			swarmLooked = time.Now()
@@ -251,6 +254,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			}
 			if time.Since(moved) > time.Second {
 				holding, missing = peersHolding(t)
+				idlePeers = max(idlePeers, peers)
+				if holding > 0 {
+					idlePeers = 0
+				}
 			}
 		}
 		if swarmMoved.After(sourced) {
@@ -293,8 +300,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
-			if peers > 0 && holding == 0 {
-				ns.Connected, ns.Missing, ns.Pieces = peers, missing, t.NumPieces()
+			if idlePeers > 0 {
+				ns.Connected, ns.Missing, ns.Pieces = idlePeers, missing, t.NumPieces()
 			}
 			if busyOut {
 				// The busy wait counted the seeds as a source, but none

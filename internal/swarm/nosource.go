@@ -43,9 +43,10 @@ type NoSourceError struct {
 	// only busy (Config.BusyWait) before it gave up on them; 0 when it
 	// did not.
 	Busy time.Duration
-	// Connected is how many peers were connected when it gave up, none of
-	// which has any of the Missing pieces (of Pieces) by what it said it
-	// has: they have no more to give. 0 when none was connected.
+	// Connected is how many peers were connected (the most at once) while
+	// it had no source, none of which has any of the Missing pieces (of
+	// Pieces) by what it said it has: they have no more to give. 0 when
+	// none was.
 	Connected, Missing, Pieces int
 }
 
