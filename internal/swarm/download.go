@@ -357,12 +357,13 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// reconnects. Peers that have no piece it lacks are not stuck, and
 		// are not dropped: a restart lost those found through a tracker
 		// that was down by then (the publisher stopped mid-transfer), and
-		// the install failed with "listed 3 peers, none answered". Each Download of a torrent sees
-		// the stall; the first to get here restarts it, and every one
-		// takes the new torrent up at its next tick (above), which counts
-		// as its restart. Two installs of one package through the daemon
-		// waited on a wedged torrent until their contexts ended while the
-		// restart ran only for a lone Download.
+		// the install failed with "listed 3 peers, none answered". Each
+		// Download of a torrent sees the stall; the first to get here
+		// restarts it, and every one takes the new torrent up at its next
+		// tick (above), which counts as its restart. Two installs of one
+		// package through the daemon waited on a wedged torrent until
+		// their contexts ended while the restart ran only for a lone
+		// Download.
 		if time.Since(moved) > e.stallAfter && peers > 0 && holding > 0 && restarts < 3 {
 			if err := e.restart(t, torrentBytes, xfer.fail, direct); err != nil {
 				return err

@@ -24,15 +24,16 @@ import (
 const stallRestart = 10 * time.Second
 
 // restart drops t and adds its torrent again, for a download that stalled
-// with a connected peer that has a piece it lacks (peersHolding), unless the engine no longer holds t: another
-// Download of it restarted it first (each Download of a torrent sees its
-// stall at about the same time, and one restart is enough), or it was
-// dropped. Every Download of the torrent goes on with the new one (it
-// re-reads the engine's torrent each tick), so the callers' count and the
-// shared transfer state stay as they were; the write-error hook is set on
-// the new torrent before it wants any piece. The direct peers are added
-// once here, not by each Download. Under vanishMu, so that no Download
-// joins or leaves (abandon) between the drop and the add.
+// with a connected peer that has a piece it lacks (peersHolding), unless
+// the engine no longer holds t: another Download of it restarted it first
+// (each Download of a torrent sees its stall at about the same time, and
+// one restart is enough), or it was dropped. Every Download of the
+// torrent goes on with the new one (it re-reads the engine's torrent each
+// tick), so the callers' count and the shared transfer state stay as they
+// were; the write-error hook is set on the new torrent before it wants any
+// piece. The direct peers are added once here, not by each Download. Under
+// vanishMu, so that no Download joins or leaves (abandon) between the drop
+// and the add.
 func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr func(error), direct []netip.AddrPort) error {
 	e.vanishMu.Lock()
 	defer e.vanishMu.Unlock()
