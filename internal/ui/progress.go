@@ -69,6 +69,9 @@ func (pr *Progress) Set(done int64) {
 	if !pr.on {
 		return
 	}
+	// Through the daemon, done is another process's number: a negative
+	// one made the bar's fill negative, and strings.Repeat panicked.
+	done = max(done, 0)
 	now := time.Now()
 	pr.rate.add(now, done)
 	if done >= pr.total {

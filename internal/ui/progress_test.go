@@ -220,3 +220,25 @@ func TestProgressLineKeepsPercent(t *testing.T) {
 		}
 	}
 }
+
+// A count outside 0..total draws a bar, not a panic: the count of a
+// download through the daemon is another process's number (daemon.Event's
+// bytes), and a negative one made the bar's fill negative, which
+// strings.Repeat refuses with a panic that ended the install.
+func TestProgressCountOutOfRange(t *testing.T) {
+	for _, done := range []int64{-1, -100 << 10, -1 << 62, 1 << 62} {
+		var out bytes.Buffer
+		pr := (&Printer{Out: &out, TTY: true, Columns: 80}).NewProgress(100<<10, "1 package")
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("Set(%d) panicked: %v", done, r)
+				}
+			}()
+			pr.Set(done)
+		}()
+		if got := screen(out.Bytes(), 80); len(got) > 1 {
+			t.Errorf("Set(%d): the screen shows %q", done, got)
+		}
+	}
+}
