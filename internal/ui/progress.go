@@ -87,11 +87,14 @@ func (pr *Progress) Set(done int64) {
 	if pr.p.bar != pr {
 		return // ended
 	}
-	line := pr.line(done, pr.p.columns())
+	cols := pr.p.columns()
+	line := pr.line(done, cols)
 	w := utf8.RuneCountInString(line)
-	// One write: the line, and blanks over what is left of a wider one.
-	fmt.Fprintf(pr.p.Out, "\r%s%s", line, strings.Repeat(" ", max(pr.width-w, 0)))
-	pr.width = max(pr.width, w)
+	// One write: the line, and blanks over what is left of a wider one,
+	// within the terminal's width now: on a terminal made narrower, blanks
+	// past it wrapped, and every report left a row behind again.
+	fmt.Fprintf(pr.p.Out, "\r%s%s", line, strings.Repeat(" ", max(min(pr.width, cols-1)-w, 0)))
+	pr.width = min(max(pr.width, w), cols-1)
 }
 
 // line is the bar's line for done bytes, at most cols-1 columns wide (a
@@ -133,7 +136,8 @@ func cut(s string, n int) string {
 // caller holds p.mu.
 func (pr *Progress) clearLocked() {
 	if pr.width > 0 {
-		fmt.Fprintf(pr.p.Out, "\r%s\r", strings.Repeat(" ", pr.width))
+		// Within the terminal's width now, as Set's blanks.
+		fmt.Fprintf(pr.p.Out, "\r%s\r", strings.Repeat(" ", min(pr.width, pr.p.columns()-1)))
 		pr.width = 0
 	}
 }

@@ -242,3 +242,30 @@ func TestProgressCountOutOfRange(t *testing.T) {
 		}
 	}
 }
+
+// A terminal made narrower while the bar is drawn keeps one row of it: the
+// blanks written over the rest of the wider line before went past the new
+// width and wrapped, so every report left a row behind again, and the line
+// printed after the bar went one row below it.
+func TestProgressTerminalNarrows(t *testing.T) {
+	var out bytes.Buffer
+	p := &Printer{Out: &out, TTY: true, Columns: 100}
+	pr := p.NewProgress(19<<20+100<<10, "12 packages")
+	pr.rate.add(time.Unix(0, 0), 0)
+	pr.rate.add(time.Unix(1, 0), 1<<20)
+	pr.Set(1 << 20)
+	out.Reset() // the terminal is 40 columns from here; the cursor at the start of a row
+	p.Columns = 40
+	for i := int64(2); i <= 5; i++ {
+		pr.rate.add(time.Unix(i, 0), i<<20)
+		pr.drawn = time.Time{}
+		pr.Set(i << 20)
+	}
+	if got := screen(out.Bytes(), 40); len(got) != 1 {
+		t.Errorf("after the terminal narrowed, the screen shows %d rows: %q; want the bar's one", len(got), got)
+	}
+	p.Printf("downloaded\n")
+	if got := screen(out.Bytes(), 40); len(got) != 1 || got[0] != "downloaded" {
+		t.Errorf("after a line the screen shows %q; want only that line", got)
+	}
+}
