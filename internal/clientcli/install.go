@@ -31,8 +31,9 @@ func newInstall(e *env) *cobra.Command {
 		Short:      "Download, verify and install packages and their dependencies",
 		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its
 dependencies against the synced catalog, prints the plan and the total download size
-(archives already in the cache are not downloaded again, and the plan says so), checks that the cache's and the prefix's disks have room, downloads every archive at once
-over BitTorrent and stages each package: the archive is extracted while its SHA-256 is
+(archives already in the cache are not downloaded again, and the plan says so),
+checks that the cache's and the prefix's disks have room, downloads every archive at
+once over BitTorrent and stages each package: the archive is extracted while its SHA-256 is
 checked (from its start while it still downloads) and, once it is complete,
 scripts/install.sh runs with DISTPAC_NAME, DISTPAC_VERSION, DISTPAC_PKGDIR,
 DISTPAC_ASSETS, DISTPAC_PREFIX and DISTPAC_DESTDIR set, writing its files under
