@@ -109,7 +109,8 @@ func (a *announcer) isDown(u string, now time.Time) bool {
 // noteResult records whether tracker u answered, and reports whether it
 // answers again after it did not. A refusal ("failure reason") is the
 // tracker answering about one torrent, not being down. A tracker that
-// refused the connection is probed until it answers (probe).
+// refused the connection is probed once the announce has failed
+// (startProbe).
 func (a *announcer) noteResult(u string, err error) (back bool) {
 	var refused *trackerclient.FailureError
 	a.downMu.Lock()
@@ -120,10 +121,6 @@ func (a *announcer) noteResult(u string, err error) (back bool) {
 		delete(a.down, u)
 	default:
 		a.down[u] = time.Now().Add(trackerDownFor)
-		if connRefused(err) && !a.probing[u] {
-			a.probing[u] = true
-			go a.probe(u)
-		}
 	}
 	return back
 }

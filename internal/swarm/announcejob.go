@@ -65,7 +65,16 @@ func (j *announceJob) run() {
 		cancel()
 		j.mu.Lock()
 		j.failed = err != nil
+		var refused []string // the trackers that refused a connection to a failed announce
+		for u, st := range j.status {
+			if j.failed && connRefused(st.Err) {
+				refused = append(refused, u)
+			}
+		}
 		j.mu.Unlock()
+		for _, u := range refused {
+			j.a.startProbe(u)
+		}
 		select {
 		case <-j.wake: // asked for while announcing: this one answers it
 		default:

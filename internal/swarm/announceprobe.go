@@ -65,8 +65,9 @@ func (a *announcer) probe(u string) {
 			return
 		case <-t.C:
 		}
-		// Under downMu, so that a refusal meanwhile either finds the probe
-		// running or starts the next one.
+		// Under downMu, so that a failed announce recorded meanwhile
+		// (startProbe) either finds the probe running or starts the next
+		// one.
 		a.downMu.Lock()
 		j := a.refusedAt(u)
 		if j == nil {
@@ -76,6 +77,20 @@ func (a *announcer) probe(u string) {
 		}
 		a.downMu.Unlock()
 		j.poke()
+	}
+}
+
+// startProbe probes u, which refused a connection in an announce that
+// failed (j.failed and its status recorded), unless a probe runs. Not at
+// the refusal itself: a probe that looked while that announce still tried
+// the trackers behind u found no torrent failing, and ended, and none
+// started after (the torrent waited out its backoff).
+func (a *announcer) startProbe(u string) {
+	a.downMu.Lock()
+	defer a.downMu.Unlock()
+	if !a.probing[u] {
+		a.probing[u] = true
+		go a.probe(u)
 	}
 }
 

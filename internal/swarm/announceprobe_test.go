@@ -74,6 +74,14 @@ func TestRefusedTrackerBackWithinSeconds(t *testing.T) {
 			t.Fatalf("the torrents never failed 6 times: %+v", e.TrackerStatus(ihs[0]))
 		}
 	}
+	t.Logf("every torrent listed %v after the tracker came back", trackerBackAt(t, addr, e, ihs, 4*time.Second))
+}
+
+// trackerBackAt serves a tracker at addr until the test ends, and returns
+// how soon it listed e's seeder in each of ihs, failing the test past
+// within.
+func trackerBackAt(t *testing.T, addr string, e *Engine, ihs []InfoHash, within time.Duration) time.Duration {
+	t.Helper()
 	trk := tracker.New(tracker.Options{})
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -86,13 +94,13 @@ func TestRefusedTrackerBackWithinSeconds(t *testing.T) {
 	me := loopback(e)
 	for _, ih := range ihs {
 		for !slices.Contains(trk.Peers(ih), me) {
-			if time.Since(back) > 4*time.Second {
+			if time.Since(back) > within {
 				t.Fatalf("%v after the tracker came back it lists %v of %v, want every torrent's seeder %v", time.Since(back).Round(time.Millisecond), trk.Peers(ih), ih, me)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	t.Logf("every torrent listed %v after the tracker came back", time.Since(back).Round(time.Millisecond))
+	return time.Since(back).Round(time.Millisecond)
 }
 
 // TestFailingTrackerKeepsBackoff: a tracker that answers with an error
@@ -155,4 +163,30 @@ func TestReannounceWakesFailing(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestProbeOutlastsSlowAnnounce: a torrent whose first tracker refuses and
+// whose second is slow to fail is probed once its announce has failed,
+// and listed soon after the first comes back. The probe started at the
+// refusal, looked while the announce still waited for the second tracker
+// (no torrent had failed yet), and ended; none started after, and the
+// torrent waited its backoff (10 s here, up to 5 minutes).
+func TestProbeOutlastsSlowAnnounce(t *testing.T) {
+	addr := nettest.FreeAddr(t) // nothing listens yet: refused
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		http.Error(w, "busy", http.StatusServiceUnavailable)
+	}))
+	defer slow.Close()
+	pace := announcePace{retry: 10 * time.Second, retryMax: announceRetryMax, probe: 50 * time.Millisecond, spread: 10 * time.Millisecond, wakeEvery: wakeEvery}
+	e, ihs := seedAnnouncing(t, pace, []string{"http://" + addr + "/announce", slow.URL + "/announce"}, 1)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if st := e.TrackerStatus(ihs[0]); len(st) == 2 && st[0].Failures > 0 && st[1].Failures > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed announce: %+v", e.TrackerStatus(ihs[0]))
+		}
+	}
+	trackerBackAt(t, addr, e, ihs, 3*time.Second)
 }
