@@ -48,7 +48,8 @@ and always appended to scripts.log in the client folder. A name the catalog lack
 the closest names it has as a hint. Other installed packages stay at their versions,
 unless a PKG needs newer versions of installed packages it depends on: those that must
 move are upgraded with it, to the newest version that fits (as pacman and apt do), and
-the plan shows them as NAME OLD -> NEW.
+the plan shows them as NAME OLD -> NEW (a package installed again, with --reinstall,
+as NAME VERSION (reinstall)).
 
 Versions that differ only in build metadata (1.0.0, 1.0.0+a, 1.0.0+b; old catalogs may
 hold them) are one version: the first the catalog lists is installed, unless PKG names

@@ -82,6 +82,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 	// a second); a completed archive at once.
 	done := make([]int64, len(rows))
 	sources := make([]swarm.Sources, len(rows))
+	ran := make([]bool, len(rows)) // the download reported progress (stoppedOf)
 	peers := 0
 	// prefix is each archive's complete prefix, sent is what was last
 	// sent of it; grew wakes the sender when one grew by a step.
@@ -143,7 +144,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 				if p.Busy != nil && !busySent[p.Busy.Seed] {
 					busySent[p.Busy.Seed], busy = true, p.Busy
 				}
-				done[i], sources[i] = p.Done, p.Sources
+				done[i], sources[i], ran[i] = p.Done, p.Sources, true
 				peers = max(peers, p.Peers)
 				step := p.Prefix < row.Size && p.Prefix-sent[i] >= prefixStep(row.Size)
 				if p.Prefix < row.Size { // the whole archive goes out as Completed
@@ -196,7 +197,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if h.failed != nil && !errors.Is(err, ErrStopping) {
 			h.failed(err)
 		}
-		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err), Stopped: stoppedOf(engine, rows)}
+		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err), Stopped: stoppedOf(engine, rows, ran)}
 		if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
 			ev.FailedArchive = ae.Archive
 		}
@@ -226,11 +227,18 @@ func transferOf(engine *swarm.Engine, row catalog.Package) swarm.Transfer {
 	return swarm.Transfer{Total: row.Size, AlreadyHad: row.Size}
 }
 
-// stoppedOf reports, of rows, the downloads that ended before their
-// archive was whole, with what each had received (swarm.Engine.Stopped).
-func stoppedOf(engine *swarm.Engine, rows []catalog.Package) []Report {
+// stoppedOf reports, of rows, the downloads of this request that ended
+// before their archive was whole (ran: their progress was reported), with
+// what each had received (swarm.Engine.Stopped). One that never ran (the
+// request failed first, or it waited for a turn among the engine's
+// downloads) has none: the engine's last download of it is an earlier
+// request's, maybe hours old (a review).
+func stoppedOf(engine *swarm.Engine, rows []catalog.Package, ran []bool) []Report {
 	var out []Report
-	for _, row := range rows {
+	for i, row := range rows {
+		if !ran[i] {
+			continue
+		}
 		ih, err := swarm.ParseInfoHash(row.InfoHash)
 		if err != nil {
 			continue

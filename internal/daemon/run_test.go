@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/buftest"
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/swarm"
 )
 
 // Two daemons start at once beside the socket of one killed with -9: one
@@ -168,5 +170,35 @@ func TestEngineConfigOrdersServers(t *testing.T) {
 	}
 	if got := EngineConfig(cfg, "", "", nil).MirrorWebSeeds; !slices.Equal(got, []string{"http://down:1/packages/", "http://up:2/packages/"}) {
 		t.Fatalf("no servers.json dir: %q, want the configured order", got)
+	}
+}
+
+// stoppedOf reports only the downloads of this request that started: the
+// engine keeps the last download of each torrent, and one from an earlier
+// request (hours old, maybe) was reported as this one's when this one
+// never got its turn (a review).
+func TestStoppedOfOnlyThisRequest(t *testing.T) {
+	row := writeCatalog(t, t.TempDir(), "http://127.0.0.1:1/announce")
+	_, _, engine := socketAndEngine(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- engine.Download(ctx, row.Torrent, nil, func(swarm.Progress) { once.Do(func() { close(started) }) })
+	}()
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no progress in 10 s")
+	}
+	cancel()
+	<-done // an earlier request's download, interrupted
+	rows := []catalog.Package{row}
+	if got := stoppedOf(engine, rows, []bool{false}); len(got) != 0 {
+		t.Errorf("a download that did not run in this request reported: %+v", got)
+	}
+	if got := stoppedOf(engine, rows, []bool{true}); len(got) != 1 || got[0].Archive != row.Archive || got[0].Total != row.Size {
+		t.Errorf("a download that ran in this request: %+v, want %s's report", got, row.Archive)
 	}
 }

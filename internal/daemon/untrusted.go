@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"time"
+
 	"github.com/distpac/distpac/internal/ui"
 )
 
@@ -20,6 +22,12 @@ const (
 	maxShownError = 4 << 10
 	// maxShownField bounds a name, URL, host or web seed's answer.
 	maxShownField = 512
+	// maxShownBytes, maxShownCount and maxShownTime bound a report's
+	// numbers: 1 PiB, a million, a year. A request's reports (at most
+	// maxItems) sum to under 2^63.
+	maxShownBytes = 1 << 50
+	maxShownCount = 1 << 20
+	maxShownTime  = 365 * 24 * time.Hour
 )
 
 func shownField(s string) string { return ui.Untrusted(s, maxShownField) }
@@ -52,12 +60,21 @@ func (ev *Event) shown() {
 }
 
 // shown makes r's text safe to show: the web seeds' hosts name where
-// bytes came from in the transfer report.
+// bytes came from in the transfer report. Its numbers are kept within
+// what a download can be (0..maxShownBytes, counts and times likewise),
+// so that the report's sums over thousands of archives cannot overflow
+// into negative sizes and rates ("-8.0 EiB/s", a review's fake daemon).
 func (r *Report) shown() {
 	r.Archive, r.InfoHash = shownField(r.Archive), shownField(r.InfoHash)
 	for i, h := range r.WebSeeds {
 		r.WebSeeds[i] = shownField(h)
 	}
+	t := &r.Transfer
+	for _, n := range []*int64{&t.Total, &t.FromSeeder, &t.FromPeers, &t.FromWebSeed, &t.AlreadyHad, &t.Wasted} {
+		*n = min(max(*n, 0), maxShownBytes)
+	}
+	t.Peers, t.HashFailures = min(max(t.Peers, 0), maxShownCount), min(max(t.HashFailures, 0), maxShownCount)
+	t.FirstByte, t.Elapsed = min(max(t.FirstByte, 0), maxShownTime), min(max(t.Elapsed, 0), maxShownTime)
 }
 
 // shown makes st's text safe to show (dist-client status prints it).

@@ -3,10 +3,14 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/swarm"
 )
 
 // hostileText is what a fake daemon writes to the user's terminal through
@@ -130,5 +134,33 @@ func TestHonestDaemonTextUnchanged(t *testing.T) {
 	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
 	if err == nil || err.Error() != "daemon: "+honest {
 		t.Errorf("Download: %v, want daemon: %s", err, honest)
+	}
+}
+
+// TestDaemonNumbersBounded: a report's numbers from the daemon reach the
+// caller within what a download can be: negative ones as 0, huge ones at
+// the bounds, so that sums over thousands of archives cannot overflow
+// into negative sizes and rates; honest ones unchanged.
+func TestDaemonNumbersBounded(t *testing.T) {
+	hostile := swarm.Transfer{Total: -1, FromSeeder: math.MaxInt64, FromPeers: -5, Peers: -1, FromWebSeed: math.MaxInt64,
+		AlreadyHad: math.MinInt64, Wasted: math.MaxInt64, HashFailures: math.MaxInt32, FirstByte: -time.Second, Elapsed: math.MaxInt64}
+	honest := swarm.Transfer{Total: 1 << 30, FromSeeder: 1 << 29, FromPeers: 1 << 29, Peers: 31, Elapsed: 9 * time.Second, FirstByte: time.Millisecond}
+	bounded := swarm.Transfer{FromSeeder: maxShownBytes, FromWebSeed: maxShownBytes, Wasted: maxShownBytes, HashFailures: maxShownCount, Elapsed: maxShownTime}
+	c, _ := dialFake(t, func(w http.ResponseWriter, _ *http.Request) {
+		enc := json.NewEncoder(w)
+		enc.Encode(Event{Completed: &Report{Archive: "a", Transfer: hostile}})
+		enc.Encode(Event{Error: "failed", Stopped: []Report{{Archive: "b", Transfer: hostile}, {Archive: "c", Transfer: honest}}})
+	}, nil)
+	var got []Event
+	c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, func(e Event) { got = append(got, e) })
+	if len(got) != 2 || got[0].Completed == nil || len(got[1].Stopped) != 2 {
+		t.Fatalf("events %+v, want a completed one and a failed one with two stopped", got)
+	}
+	for i, tc := range []struct {
+		got, want swarm.Transfer
+	}{{got[0].Completed.Transfer, bounded}, {got[1].Stopped[0].Transfer, bounded}, {got[1].Stopped[1].Transfer, honest}} {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("report %d: %+v, want %+v", i, tc.got, tc.want)
+		}
 	}
 }

@@ -167,6 +167,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// busy answer with nothing received since (zero: not so); past
 	// busyWait they no longer count as a source, nor are asked again.
 	var busySince time.Time
+	report() // at once: the caller knows the download has started (the daemon's stoppedOf)
 	for {
 		select {
 		case <-t.Complete().On():
