@@ -41,19 +41,18 @@ type env struct {
 	placing bool
 	// prefixErr is what config found wrong with the prefix.
 	prefixErr error
-	// configRead is the client.yaml config read (it may not exist: then
-	// the defaults held).
-	configRead string
 	// loaded is config's result, read once a command: list read
 	// client.yaml and checked the data directory three times.
 	loaded *loadedConfig
 }
 
-// loadedConfig is what config returned.
+// loadedConfig is what config returned, and the client.yaml it read (it
+// may not exist: then the defaults held).
 type loadedConfig struct {
-	c   *config.Client
-	cp  paths.Client
-	err error
+	c    *config.Client
+	cp   paths.Client
+	path string
+	err  error
 }
 
 // config loads client.yaml: the --config file (which must exist) or the
@@ -67,12 +66,14 @@ type loadedConfig struct {
 // gives the same answer after (nothing of the command writes client.yaml).
 func (e *env) config() (*config.Client, paths.Client, error) {
 	if e.loaded == nil {
-		c, cp, err := e.loadConfig()
-		e.loaded = &loadedConfig{c, cp, err}
+		e.loaded = &loadedConfig{}
+		l := e.loaded
+		l.c, l.cp, l.err = e.loadConfig()
 	}
 	return e.loaded.c, e.loaded.cp, e.loaded.err
 }
 
+// loadConfig is config's work, recording the path read in e.loaded.
 func (e *env) loadConfig() (*config.Client, paths.Client, error) {
 	h, err := paths.Resolve()
 	if err != nil {
@@ -90,7 +91,7 @@ func (e *env) loadConfig() (*config.Client, paths.Client, error) {
 	if err != nil {
 		return nil, paths.Client{}, err
 	}
-	e.configRead = path
+	e.loaded.path = path
 	if hasPassword(c.Servers()) {
 		if msg := readableByOthers(path, serversKey(c)); msg != "" {
 			e.UI.Warnf("%s\n", msg)
@@ -202,7 +203,7 @@ func (e *env) installer() (*install.Client, error) {
 	}
 	// The path config read, not configPath's: that resolves the data home
 	// and stats the file again, on the start of every install.
-	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs, ConfigFile: e.configRead}, nil
+	return &install.Client{Paths: cp, Config: cfg, UI: e.UI, Logger: e.Logger, CalledAs: e.calledAs, ConfigFile: e.loaded.path}, nil
 }
 
 // reader reads what is installed (files, owner, verify, history): no lock,

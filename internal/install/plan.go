@@ -178,7 +178,7 @@ func (c *Client) printPlan(items []item, size downloadSize, recs *state.State) {
 	for _, it := range items {
 		n := it.row.Name + " " + it.row.Version
 		switch {
-		case it.step.From != nil && it.step.From.String() == it.row.Version:
+		case it.step.From != nil && upOrDown(it.step.From.String(), it.row.Version) == "reinstalling":
 			// "app 1.0.0 -> 1.0.0" read as a move (a newcomer's
 			// --reinstall); apt says "1 reinstalled".
 			n += " (reinstall)"

@@ -35,8 +35,9 @@ const (
 	announceRetry    = 5 * time.Second
 	announceRetryMax = 5 * time.Minute
 	// hungryAnnounce is how soon a download with no peer connected that
-	// has a piece it lacks asks again (doubling up to the tracker's interval): on a new swarm the
-	// first announce may come before any seeder registered.
+	// has a piece it lacks asks again (doubling up to the tracker's
+	// interval): on a new swarm the first announce may come before any
+	// seeder registered.
 	hungryAnnounce = 5 * time.Second
 	// announcesInFlight bounds concurrent announces of one engine, so that
 	// an install of a thousand packages does not open a thousand

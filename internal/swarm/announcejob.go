@@ -66,9 +66,11 @@ func (j *announceJob) run() {
 		j.mu.Lock()
 		j.failed = err != nil
 		var refused []string // the trackers that refused a connection to a failed announce
-		for u, st := range j.status {
-			if j.failed && connRefused(st.Err) {
-				refused = append(refused, u)
+		if j.failed {
+			for u, st := range j.status {
+				if connRefused(st.Err) {
+					refused = append(refused, u)
+				}
 			}
 		}
 		j.mu.Unlock()
