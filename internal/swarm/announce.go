@@ -214,7 +214,7 @@ func (a *announcer) track(t *torrent.Torrent, mi *metainfo.MetaInfo) {
 	if _, ok := a.jobs[t.InfoHash()]; ok {
 		return
 	}
-	j := &announceJob{a: a, t: t, tiers: tiers, quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), status: map[string]TrackerStatus{}}
+	j := &announceJob{a: a, t: t, tiers: tiers, quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), probe: make(chan string, 1), status: map[string]TrackerStatus{}}
 	a.jobs[t.InfoHash()] = j
 	go j.run()
 }

@@ -6,6 +6,7 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/anacrolix/torrent"
 
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
@@ -26,6 +28,7 @@ type announceJob struct {
 	quit  chan struct{} // closed to stop the job
 	done  chan struct{} // closed when the job has ended
 	wake  chan struct{} // a send announces at once (poke)
+	probe chan string   // a send asks that tracker alone at once (probeAt)
 
 	mu        sync.Mutex
 	status    map[string]TrackerStatus // by URL; guarded by mu
@@ -49,6 +52,11 @@ func (j *announceJob) run() {
 		completed = nil
 	}
 	retry, hungry := j.a.pace.retry, hungryAnnounce
+	// only is the tracker a probe asks alone (probeAt), "" for an
+	// announce to the tiers; deadline is when the next of those is due,
+	// which a probe that fails leaves as it was.
+	var only string
+	var deadline time.Time
 	for {
 		// An announce under way when the job stops may finish for half the
 		// stopped budget: the tracker must process it before the "stopped"
@@ -61,7 +69,7 @@ func (j *announceJob) run() {
 			case <-ctx.Done():
 			}
 		}()
-		res, err := j.announce(ctx, event)
+		res, err := j.announce(ctx, event, only)
 		cancel()
 		j.mu.Lock()
 		j.failed = err != nil
@@ -77,14 +85,24 @@ func (j *announceJob) run() {
 		for _, u := range refused {
 			j.a.startProbe(u)
 		}
-		select {
-		case <-j.wake: // asked for while announcing: this one answers it
-		default:
+		if only == "" {
+			// Asked for while announcing: this one answers it.
+			select {
+			case <-j.wake:
+			default:
+			}
+			select {
+			case <-j.probe:
+			default:
+			}
 		}
 		var wait time.Duration
-		if err != nil {
-			wait, retry = retry, min(2*retry, j.a.pace.retryMax)
-		} else {
+		switch {
+		case err != nil && only != "":
+			wait = time.Until(deadline) // the backoff goes on
+		case err != nil:
+			wait, retry = jitter(retry), min(2*retry, j.a.pace.retryMax)
+		default:
 			retry = j.a.pace.retry
 			event = trackerclient.None
 			wait = res.Interval
@@ -96,8 +114,10 @@ func (j *announceJob) run() {
 			} else {
 				hungry = hungryAnnounce
 			}
+			wait = jitter(wait)
 		}
-		timer := time.NewTimer(jitter(wait))
+		deadline, only = time.Now().Add(wait), ""
+		timer := time.NewTimer(wait)
 		select {
 		case <-j.quit:
 			timer.Stop()
@@ -106,6 +126,7 @@ func (j *announceJob) run() {
 			completed = nil
 			event = trackerclient.Completed
 		case <-j.wake:
+		case only = <-j.probe:
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -134,8 +155,8 @@ func jitter(d time.Duration) time.Duration {
 // until one takes the announce; its peers go to the library. Trackers that
 // another torrent of this engine found down a moment ago are asked last,
 // after all the others failed. The error is the last tracker's when none
-// took it.
-func (j *announceJob) announce(ctx context.Context, event trackerclient.Event) (trackerclient.Response, error) {
+// took it. With only set (a probe), only that tracker is asked.
+func (j *announceJob) announce(ctx context.Context, event trackerclient.Event, only string) (trackerclient.Response, error) {
 	select {
 	case j.a.sem <- struct{}{}:
 		defer func() { <-j.a.sem }()
@@ -143,6 +164,14 @@ func (j *announceJob) announce(ctx context.Context, event trackerclient.Event) (
 		return trackerclient.Response{}, ctx.Err()
 	}
 	req := j.request(event)
+	if only != "" {
+		for ti, tier := range j.tiers {
+			if ui := slices.Index(tier, only); ui >= 0 {
+				return j.try(ctx, event, req, ti, ui, only)
+			}
+		}
+		return trackerclient.Response{}, fmt.Errorf("tracker %s is not in the announce-list", redact.URL(only))
+	}
 	var lastErr error
 	now := time.Now()
 	// Asked once each: one that failed in the first pass counts as down

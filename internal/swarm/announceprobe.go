@@ -76,7 +76,7 @@ func (a *announcer) probe(u string) {
 			return
 		}
 		a.downMu.Unlock()
-		j.poke()
+		j.probeAt(u)
 	}
 }
 
@@ -148,6 +148,18 @@ func (a *announcer) wake(match func(*announceJob) bool) {
 		if ok {
 			time.AfterFunc(time.Duration(rand.Int64N(int64(a.pace.spread)+1)), j.poke)
 		}
+	}
+}
+
+// probeAt has the job ask tracker u alone now, or right after the
+// announce under way: a probe of u woke a whole announce, which asked
+// every tracker of the list, so a torrent whose 16 trackers all refused
+// dialled them 16 times each a probe (TestProbeAsksOnlyTheRefusedTracker).
+// A probe that finds the job's channel full is dropped: the next one asks.
+func (j *announceJob) probeAt(u string) {
+	select {
+	case j.probe <- u:
+	default:
 	}
 }
 

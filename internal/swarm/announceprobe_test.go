@@ -190,3 +190,39 @@ func TestProbeOutlastsSlowAnnounce(t *testing.T) {
 	}
 	trackerBackAt(t, addr, e, ihs, 3*time.Second)
 }
+
+// TestProbeAsksOnlyTheRefusedTracker: a torrent whose 16 trackers all
+// refuse connections (a hostile or stale announce-list) has each of them
+// asked about once a probe, not the whole list once per probe of each: a
+// probe woke a full announce, so 16 probes every 10 s dialled 256 times
+// (16² per probe period), and the catalog's 64 trackers could make every
+// client dial third parties hundreds of times a second.
+func TestProbeAsksOnlyTheRefusedTracker(t *testing.T) {
+	const n = 16
+	var trackers []string
+	for range n {
+		trackers = append(trackers, "http://"+nettest.Refused(t)+"/announce")
+	}
+	pace := announcePace{retry: time.Minute, retryMax: announceRetryMax, probe: 100 * time.Millisecond, spread: 10 * time.Millisecond, wakeEvery: wakeEvery}
+	e, ihs := seedAnnouncing(t, pace, trackers, 1)
+	asked := func() int {
+		sum := 0
+		for _, st := range e.TrackerStatus(ihs[0]) {
+			sum += st.Failures
+		}
+		return sum
+	}
+	for deadline := time.Now().Add(10 * time.Second); asked() < n; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first announce never failed at every tracker: %+v", e.TrackerStatus(ihs[0]))
+		}
+	}
+	before := asked()
+	time.Sleep(time.Second)
+	// 10 probes of each in a second, give or take the jitter.
+	got := asked() - before
+	t.Logf("%d refused trackers asked %d times in a second", n, got)
+	if got > 13*n {
+		t.Errorf("%d refused trackers were asked %d times in a second probed every 100 ms, want at most %d (each about once a probe)", n, got, 13*n)
+	}
+}
