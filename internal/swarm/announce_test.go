@@ -125,10 +125,11 @@ func TestTrackerStateLoggedOnce(t *testing.T) {
 		torrent   string
 		err, prev error
 	}
-	var many, back []result
+	var many, back, flaps []result
 	for i := range 200 {
 		many = append(many, result{fmt.Sprintf("p%03d", i), down, nil})
 		back = append(back, result{fmt.Sprintf("p%03d", i), nil, down})
+		flaps = append(flaps, result{fmt.Sprintf("p%03d", i), down, nil}, result{fmt.Sprintf("p%03d", i), nil, down})
 	}
 	for _, tt := range []struct {
 		name    string
@@ -145,6 +146,11 @@ func TestTrackerStateLoggedOnce(t *testing.T) {
 		// from the one before (4 lines for 4 torrents).
 		{"failures alternate", []result{{"a", down, nil}, {"b", hung, nil}, {"c", down, nil}, {"d", hung, nil}, {"a", nil, down}},
 			[]string{"tracker announce failed tracker=" + u + " first_torrent=a", "tracker announce failed tracker=" + u + " first_torrent=b", "tracker answers again tracker=" + u + " first_torrent=a"}},
+		// A tracker that flaps between refusing and answering many
+		// times a second: a line per change before (400 here).
+		{"the tracker flaps", append(flaps, result{"z", hung, nil}),
+			[]string{"tracker announce failed tracker=" + u + " first_torrent=p000", "tracker answers again tracker=" + u + " first_torrent=p000",
+				"tracker announce failed tracker=" + u + " first_torrent=p001", "tracker announce failed tracker=" + u + " first_torrent=z"}},
 		{"refusals, per torrent", []result{{"a", refused, nil}, {"b", refused, nil}, {"a", refused, refused}, {"a", nil, refused}},
 			[]string{"tracker announce failed torrent=a", "tracker announce failed torrent=b", "tracker answers again torrent=a tracker=" + u}},
 	} {
