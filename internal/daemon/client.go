@@ -155,6 +155,9 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 			return fmt.Errorf("daemon: bad event: %s", ui.Untrusted(err.Error(), maxShownError))
 		}
 		ev.shown()
+		if err := ev.checkProgress(); err != nil {
+			return err
+		}
 		if progress != nil {
 			progress(ev)
 		}

@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/distpac/distpac/internal/ui"
@@ -51,12 +52,32 @@ func (ev *Event) shown() {
 	if b := ev.Busy; b != nil {
 		b.Seed, b.Said = shownField(b.Seed), shownField(b.Said)
 	}
+	ev.Peers = bounded(ev.Peers, maxShownCount)
 	if s := ev.Sources; s != nil {
+		// The install's stall watchdog counts these bytes, and its error
+		// says them: "only 4.0 EiB received in 5s" of a fake daemon.
+		s.Peers, s.FromPeers = bounded(s.Peers, maxShownCount), bounded(s.FromPeers, maxShownBytes)
 		for i := range s.WebSeeds {
 			w := &s.WebSeeds[i]
 			w.Seed, w.URL, w.Answer, w.Failed = shownField(w.Seed), shownField(w.URL), shownField(w.Answer), shownField(w.Failed)
+			w.Asked, w.Sent, w.Again = bounded(w.Asked, maxShownCount), bounded(w.Sent, maxShownBytes), bounded(w.Again, maxShownBytes)
 		}
 	}
+}
+
+// bounded is n within 0..most.
+func bounded[T int | int64](n, most T) T { return min(max(n, 0), most) }
+
+// checkProgress says what is wrong with an event's byte counts, nil when
+// they are what a download can report (0 <= Bytes <= Total, within
+// maxShownBytes). A fake daemon's endless events of -5 and 2^62 bytes
+// held an install for its stall timeout, which then said "only 4.0 EiB
+// received in 5s … under 1.0 KiB/s".
+func (ev *Event) checkProgress() error {
+	if ev.Bytes < 0 || ev.Total < 0 || ev.Bytes > ev.Total || ev.Total > maxShownBytes {
+		return fmt.Errorf("daemon: bad event: %d bytes downloaded of %d", ev.Bytes, ev.Total)
+	}
+	return nil
 }
 
 // shown makes r's text safe to show: the web seeds' hosts name where

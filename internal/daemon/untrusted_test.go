@@ -164,3 +164,53 @@ func TestDaemonNumbersBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestDaemonBadProgress: a daemon whose events count bytes a download
+// cannot have (negative, past the total, past 1 PiB), endlessly, fails the
+// download at its first such event, saying what it sent; its sources'
+// numbers (which the stall watchdog counts) are bounded as a report's.
+// A fake daemon's events of -5 and 2^62 bytes held an install for its
+// stall timeout, which then said "only 4.0 EiB received in 5s … under
+// 1.0 KiB/s".
+func TestDaemonBadProgress(t *testing.T) {
+	for _, tc := range []struct {
+		bytes, total int64
+		want         string
+	}{
+		{-5, 215, "daemon: bad event: -5 bytes downloaded of 215"},
+		{1 << 62, 215, "daemon: bad event: 4611686018427387904 bytes downloaded of 215"},
+		{1 << 62, 1 << 62, "daemon: bad event: 4611686018427387904 bytes downloaded of 4611686018427387904"},
+		{0, -1, "daemon: bad event: 0 bytes downloaded of -1"},
+	} {
+		c, _ := dialFake(t, func(w http.ResponseWriter, r *http.Request) {
+			enc := json.NewEncoder(w)
+			for r.Context().Err() == nil {
+				if enc.Encode(Event{Bytes: tc.bytes, Total: tc.total}) != nil {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}, nil)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		events := 0
+		err := c.Download(ctx, Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, func(Event) { events++ })
+		cancel()
+		if err == nil || err.Error() != tc.want || events != 0 {
+			t.Errorf("download with events of %d bytes of %d: %v after %d events, want %q at once", tc.bytes, tc.total, err, events, tc.want)
+		}
+	}
+	hostile := swarm.Sources{Peers: -1, FromPeers: math.MaxInt64, WebSeeds: []swarm.SeedActivity{{Seed: "s", Asked: -1, Sent: math.MaxInt64, Again: -5}}}
+	c, _ := dialFake(t, func(w http.ResponseWriter, _ *http.Request) {
+		enc := json.NewEncoder(w)
+		enc.Encode(Event{Total: 10, Peers: -3, Sources: &hostile})
+		enc.Encode(Event{Bytes: 10, Total: 10, Finished: true})
+	}, nil)
+	var got []Event
+	if err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, func(e Event) { got = append(got, e) }); err != nil {
+		t.Fatal(err)
+	}
+	want := swarm.Sources{FromPeers: maxShownBytes, WebSeeds: []swarm.SeedActivity{{Seed: "s", Sent: maxShownBytes}}}
+	if len(got) != 2 || got[0].Peers != 0 || !reflect.DeepEqual(*got[0].Sources, want) {
+		t.Errorf("first event %+v (sources %+v), want 0 peers and sources %+v", got[0], got[0].Sources, want)
+	}
+}
