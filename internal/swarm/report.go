@@ -81,8 +81,9 @@ func (s *transferState) finish(t *torrent.Torrent) Transfer {
 // install, a failure): the bytes from each kind of source, the peers that
 // sent any, what was verified before it started, and its times; what was
 // wasted is not counted. ok is false when there was no such download, or
-// it completed (Transfer then has its report). An interrupted install's
-// history entry had an empty transfer report.
+// it completed (Transfer then has its report), or it ended more than
+// transferKeep ago. An interrupted install's history entry had an empty
+// transfer report.
 func (e *Engine) Stopped(ih InfoHash) (r Transfer, ok bool) {
 	s := e.lastTransfer(ih)
 	if s == nil {
@@ -128,7 +129,8 @@ func alreadyHad(startHad, completed, received, bad, total int64) int64 {
 }
 
 // Transfer returns the report of the last download of ih through this
-// engine; ok is false when there was none, or it has not ended.
+// engine; ok is false when there was none, it has not ended, or it ended
+// more than transferKeep ago.
 func (e *Engine) Transfer(ih InfoHash) (r Transfer, ok bool) {
 	s := e.lastTransfer(ih)
 	if s == nil {

@@ -123,6 +123,7 @@ func (e *Engine) abandon(ih metainfo.Hash) {
 		return
 	}
 	e.stopWebFetch(ih) // the last caller's: the others still used it
+	e.forgetTransferLater(ih)
 	if t == nil || t.Complete().Bool() || e.ended(context.Background()) != nil {
 		return
 	}

@@ -111,9 +111,15 @@ type Engine struct {
 	// stallAfter is stallRestart (download.go); a test shortens it
 	// before any Download.
 	stallAfter time.Duration
+	// forgetAfter is transferKeep (transfer.go); a test shortens it
+	// before any Download.
+	forgetAfter time.Duration
 
-	webBytes  atomic.Int64 // payload bytes fetched from web seeds
-	transfers sync.Map     // InfoHash -> *transferState of the last download of each torrent
+	webBytes atomic.Int64 // payload bytes fetched from web seeds
+	// transfers holds, by InfoHash, the *transferState of the last
+	// download of each torrent, until transferKeep after it ended
+	// (forgetTransferLater).
+	transfers sync.Map
 	status    *statusBook
 	down      *rate.Limiter // download cap, also for web seeds; nil = none
 	// downloading holds a token for each Download between its start and its
@@ -232,7 +238,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, forgetAfter: transferKeep, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop

@@ -284,13 +284,38 @@ func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *tr
 }
 
 // lastTransfer is the state of the last download of ih through this
-// engine (startTransfer's), nil when there was none.
+// engine (startTransfer's), nil when there was none or it was forgotten
+// (forgetTransferLater).
 func (e *Engine) lastTransfer(ih InfoHash) *transferState {
 	v, ok := e.transfers.Load(ih)
 	if !ok {
 		return nil
 	}
 	return v.(*transferState)
+}
+
+// transferKeep is how long the state of a torrent's last download is
+// kept after it ended: its report is read as the download returns
+// (Transfer, Stopped: the daemon's reply, an install's history entry),
+// and the library's callbacks need it only while it runs. Kept for good,
+// it grew a long-running daemon's engine by one state, with up to
+// maxCountedPeers peers, for every package it ever downloaded.
+const transferKeep = time.Minute
+
+// forgetTransferLater forgets the state of ih's last download
+// e.forgetAfter from now, unless a Download of ih is running then or
+// another began since (its own state replaced this one). Called as the
+// last Download of ih ends (abandon).
+func (e *Engine) forgetTransferLater(ih InfoHash) {
+	s := e.lastTransfer(ih)
+	if s == nil {
+		return
+	}
+	time.AfterFunc(e.forgetAfter, func() {
+		if !e.downloadRunning(ih) {
+			e.transfers.CompareAndDelete(ih, s)
+		}
+	})
 }
 
 // setLastResort records whether the download's web seeds are a last

@@ -2,6 +2,7 @@ package swarm
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -179,5 +180,45 @@ func TestAlreadyHad(t *testing.T) {
 		if got := alreadyHad(c.startHad, c.completed, c.received, c.bad, total); got != c.want {
 			t.Errorf("%s: alreadyHad = %d, want %d", c.name, got, c.want)
 		}
+	}
+}
+
+// transferCount is how many downloads' states e keeps.
+func transferCount(e *Engine) int {
+	n := 0
+	e.transfers.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+// TestTransferStatesForgotten: an engine keeps the state of a torrent's
+// last download only a while after it ended, whether the torrent stays
+// seeding or is dropped: a long-running daemon kept one for every package
+// it ever downloaded. Each report is there as its download returns.
+func TestTransferStatesForgotten(t *testing.T) {
+	seedDir := t.TempDir()
+	seeder := newEngine(t, seedDir, 0)
+	leecher := newEngine(t, t.TempDir(), 0)
+	leecher.forgetAfter = 100 * time.Millisecond // set before any Download reads it
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const downloads = 12
+	for i := range downloads {
+		meta, ih := seedRandom(t, ctx, seeder, seedDir, fmt.Sprintf("pkg%d-1.0.0.tar.zst", i), 64<<10+i)
+		if err := leecher.Download(ctx, meta.Torrent, []netip.AddrPort{loopback(seeder)}, nil); err != nil {
+			t.Fatalf("download %d: %v", i, err)
+		}
+		if r, ok := leecher.Transfer(ih); !ok || r.FromSeeder == 0 {
+			t.Fatalf("download %d: report %+v, %v as it returned", i, r, ok)
+		}
+		if i%2 == 0 {
+			leecher.Drop(ih)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for transferCount(leecher) > 0 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := transferCount(leecher); n > 0 {
+		t.Fatalf("%d of %d downloads' states kept 10 s after they ended", n, downloads)
 	}
 }
