@@ -51,7 +51,7 @@ func (j *announceJob) run() {
 	if completeAtStart {
 		completed = nil
 	}
-	retry, hungry := j.a.pace.retry, hungryAnnounce
+	retry, hungry := j.a.pace.retry, j.a.pace.hungryWait()
 	// only is the tracker a probe asks alone (probeAt), "" for an
 	// announce to the tiers; deadline is when the next of those is due,
 	// which a probe that fails leaves as it was.
@@ -112,7 +112,7 @@ func (j *announceJob) run() {
 			if !j.t.Complete().Bool() && hasNoHolder(j.t) {
 				wait, hungry = min(wait, hungry), min(2*hungry, res.Interval)
 			} else {
-				hungry = hungryAnnounce
+				hungry = j.a.pace.hungryWait()
 			}
 			wait = jitter(wait)
 		}

@@ -12,6 +12,7 @@ package swarm
 // wakes every torrent that failed there.
 
 import (
+	"cmp"
 	"errors"
 	"math/rand/v2"
 	"syscall"
@@ -24,7 +25,12 @@ type announcePace struct {
 	probe           time.Duration // refusedProbe
 	spread          time.Duration // wakeSpread
 	wakeEvery       time.Duration // wakeEvery
+	hungry          time.Duration // hungryAnnounce when 0 (hungryWait)
 }
+
+// hungryWait is the first wait of a download that no connected peer can
+// serve (hungryAnnounce unless a test set hungry).
+func (p announcePace) hungryWait() time.Duration { return cmp.Or(p.hungry, hungryAnnounce) }
 
 var defaultPace = announcePace{retry: announceRetry, retryMax: announceRetryMax, probe: refusedProbe, spread: wakeSpread, wakeEvery: wakeEvery}
 

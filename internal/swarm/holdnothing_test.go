@@ -1,0 +1,203 @@
+package swarm
+
+// Downloads whose connected peers hold no piece they lack (the publisher
+// stopped mid-transfer and left its clients with what it had sent): every
+// other source is tried as though no peer were connected.
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anacrolix/torrent"
+
+	"github.com/distpac/distpac/internal/nettest"
+	"github.com/distpac/distpac/internal/torrentmeta"
+)
+
+// writeArchive writes data to dir/name and returns its path.
+func writeArchive(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// addPeer gives e's torrent ih the peer p as a tracker would, once e
+// holds it.
+func addPeer(t *testing.T, ctx context.Context, e *Engine, ih InfoHash, p *Engine) {
+	t.Helper()
+	waitUntil(t, ctx, "the download starts", func() bool { return e.held(ih) != nil })
+	e.held(ih).AddPeers([]torrent.PeerInfo{{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(loopback(p)))}})
+}
+
+// TestLastResortWhenPeersHoldNothing: a download whose only peer has
+// nothing it lacks asks the mirrors' web seeds (the last resort: the
+// torrent names none) strandedAfter after the last data, as with no peer
+// connected. Before, it waited WebSeedAfter (10 s here, 5 s by default)
+// after the last data, though no connected peer could send any.
+func TestLastResortWhenPeersHoldNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	r := newPartialRig(t, ctx)
+	var sent atomic.Int64
+	srv := webSeedServer(t, writeArchive(t, t.TempDir(), r.name, r.data), false, false, &sent)
+	const after = 10 * time.Second
+	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: time.Minute,
+		WebSeedAfter: after, MirrorWebSeeds: []string{MirrorSeed(srv.URL)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	done := r.download(t, ctx, e)
+	r.caughtUp(t, ctx, e)
+	caught := time.Now()
+	waitUntil(t, ctx, "the web seed is asked", func() bool { return sent.Load() > 0 })
+	took := time.Since(caught)
+	if err := <-done; err != nil {
+		t.Fatalf("download: %v", err)
+	}
+	// A look a second after the last data finds no holder, and the seed
+	// is asked at the next tick after strandedAfter.
+	if took > after/2 {
+		t.Errorf("the web seed was asked %v after the download had what its peer had; want about %v, well before WebSeedAfter (%v)", took.Round(10*time.Millisecond), strandedAfter, after)
+	}
+	if rep, ok := e.Transfer(r.ih); !ok || rep.FromWebSeed == 0 || !rep.WebSeedLastResort {
+		t.Errorf("report %+v (ok %v): want bytes from the web seed, as a last resort", rep, ok)
+	}
+	t.Logf("web seed asked %v after catching up", took.Round(10*time.Millisecond))
+}
+
+// TestPublisherRedialedWhilePeersHoldNothing: a download whose publisher
+// was down when it started, and whose only peer has nothing it lacks,
+// dials the publisher again (directRedial) and completes from it once it
+// is back, the peer still connected. Were it dialled again only with no
+// peer connected, the download would wait for its give-up.
+func TestPublisherRedialedWhilePeersHoldNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	addr := nettest.FreeAddr(t) // the publisher's: nothing listens yet
+	r := newPartialRig(t, ctx)
+	var restarts atomic.Int32
+	e := r.downloader(t, time.Minute, &restarts)
+	done := make(chan error, 1)
+	go func() {
+		done <- e.Download(ctx, r.meta.Torrent, []netip.AddrPort{netip.MustParseAddrPort(addr)}, nil)
+	}()
+	addPeer(t, ctx, e, r.ih, r.peer)
+	tt := r.caughtUp(t, ctx, e)
+	peer := tt.PeerConns()
+
+	// The publisher comes back at its address.
+	seedDir := t.TempDir()
+	writeArchive(t, seedDir, r.name, r.data)
+	seeder, err := New(Config{Dir: seedDir, ListenAddr: addr, DisableTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	if _, err := seeder.Seed(ctx, r.meta.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	const within = directRedial + 5*time.Second
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("not complete %v after the publisher came back: it was not dialled again", within)
+	}
+	t.Logf("complete %v after the publisher came back", time.Since(back).Round(10*time.Millisecond))
+	if rep, ok := e.Transfer(r.ih); !ok || rep.FromSeeder == 0 {
+		t.Errorf("report %+v (ok %v): want bytes from the publisher", rep, ok)
+	}
+	if len(peer) != 1 || !slices.Contains(e.held(r.ih).PeerConns(), peer[0]) {
+		t.Errorf("the peer that had nothing to give was dropped (restarts logged: %d)", restarts.Load())
+	}
+	if n := restarts.Load(); n != 0 {
+		t.Errorf("%d restarts logged", n)
+	}
+}
+
+// TestTrackerAskedAgainWhilePeersHoldNothing: a download whose only peer
+// has none of the archive asks the tracker again soon (hungryAnnounce,
+// doubling up to the interval) rather than after the tracker's interval,
+// and finds the publisher's seeder once it registered there. Were only a
+// download with no peer connected hungry, the next announce would come
+// after the interval (30 s).
+func TestTrackerAskedAgainWhilePeersHoldNothing(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	trk, announce := startTracker(t) // a 30 s interval
+	seedDir := t.TempDir()
+	path := filepath.Join(seedDir, "idle-1.0.0.tar.zst")
+	writeRandom(t, path, 256<<10)
+	meta, err := torrentmeta.Build(path, announce, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := ParseInfoHash(meta.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A peer with none of it: a download with no source, not announced.
+	idle, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	go idle.Download(ctx, meta.Torrent, nil, nil)
+	waitUntil(t, ctx, "the idle peer's download starts", func() bool { return idle.held(ih) != nil })
+
+	const hungry = 500 * time.Millisecond
+	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", GiveUpAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.ann.pace.hungry = hungry // before the first torrent
+	done := make(chan error, 1)
+	go func() { done <- e.Download(ctx, meta.Torrent, nil, nil) }()
+	addPeer(t, ctx, e, ih, idle)
+	waitUntil(t, ctx, "the idle peer connects", func() bool { return len(e.held(ih).PeerConns()) == 1 })
+	connected := time.Now()
+	waitUntil(t, ctx, "an announce with the idle peer connected", func() bool {
+		st := e.TrackerStatus(ih)
+		return len(st) == 1 && st[0].At.After(connected)
+	})
+
+	// The publisher's seeder registers with the tracker.
+	seeder, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "the seeder is listed", func() bool { return slices.Contains(trk.Peers(ih), loopback(seeder)) })
+	listed := time.Now()
+	// The waits so far were hungry, 2 hungry, ... (a few announces at most
+	// since the download started): the next ends within 8 hungry.
+	const within = 10 * hungry
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("not complete %v after the seeder was listed: the tracker was not asked again (%+v)", within, e.TrackerStatus(ih))
+	}
+	t.Logf("complete %v after the seeder was listed", time.Since(listed).Round(10*time.Millisecond))
+}
