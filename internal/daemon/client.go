@@ -149,6 +149,7 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventBytes)
+	sc.Split(wholeLines)
 	for sc.Scan() {
 		var ev Event
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
@@ -188,6 +189,9 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, errHalfEvent) {
+			return goneError{fmt.Errorf("daemon: connection closed in the middle of an event (%s)", daemonGone)}
+		}
 		return goneError{fmt.Errorf("daemon: %w (%s)", err, daemonGone)}
 	}
 	if ctx.Err() != nil {
@@ -195,6 +199,24 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 	}
 	return goneError{fmt.Errorf("daemon: connection closed before the download finished (%s)", daemonGone)}
 }
+
+// wholeLines is bufio.ScanLines without its last, unterminated line: the
+// daemon ends every event with a newline, so text after the last one is an
+// event cut short (the connection closed or the download was cancelled
+// while it was sent), which errHalfEvent says instead of a "bad event" about
+// the half line (an attacker's run saw "daemon: bad event: unexpected end
+// of JSON input" after Ctrl-C).
+func wholeLines(data []byte, atEOF bool) (int, []byte, error) {
+	if i := bytes.IndexByte(data, '\n'); i >= 0 {
+		return bufio.ScanLines(data[:i+1], false)
+	}
+	if atEOF && len(data) > 0 {
+		return 0, nil, errHalfEvent
+	}
+	return 0, nil, nil
+}
+
+var errHalfEvent = errors.New("an event cut short")
 
 // ErrGone matches a download whose connection to the daemon broke before
 // it finished, with no error from the daemon: the daemon exited (killed,

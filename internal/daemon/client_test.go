@@ -353,3 +353,40 @@ func TestDownloadErrorRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestCancelMidEvent: a download cancelled (Ctrl-C) while the daemon's
+// event line is half sent ends with the cancellation, not with a "bad
+// event" about the half line: the attacker's run saw "daemon: bad event:
+// unexpected end of JSON input" once its deadline passed.
+func TestCancelMidEvent(t *testing.T) {
+	sent := make(chan struct{})
+	c, _ := dialFake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"bytes":1,"total":10,"peers":`))
+		w.(http.Flusher).Flush()
+		close(sent)
+		<-r.Context().Done()
+	}, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-sent
+		time.Sleep(50 * time.Millisecond) // the half line is read
+		cancel()
+	}()
+	err := c.Download(ctx, Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	if !errors.Is(err, context.Canceled) || strings.Contains(err.Error(), "bad event") {
+		t.Errorf("download cancelled mid-event: %v; want the cancellation", err)
+	}
+}
+
+// TestClosedMidEvent: a daemon whose connection closes in the middle of an
+// event line (it died while sending) is a daemon gone, which the install
+// answers by downloading the rest itself, not a "bad event".
+func TestClosedMidEvent(t *testing.T) {
+	c, _ := dialFake(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("{\"bytes\":1,\"total\":10}\n{\"bytes\":2,\"tot"))
+	}, nil)
+	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+	if !errors.Is(err, ErrGone) || !strings.Contains(err.Error(), "in the middle of an event") {
+		t.Errorf("connection closed mid-event: %v; want the daemon gone, saying so", err)
+	}
+}
