@@ -68,6 +68,20 @@ func (r *rig) writeYAML(name, text string) {
 	}
 }
 
+// startMirror starts dist-server mirror ARGS in the home "mirror" with
+// mirror.yaml's text yaml, stopped when the test ends, and waits until
+// the mirror at url serves archive.
+func (r *rig) startMirror(yaml, url, archive string, args ...string) {
+	r.t.Helper()
+	os.MkdirAll(r.path("mirror"), 0o755)
+	r.writeYAML("mirror.yaml", yaml)
+	r.t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
+	r.run("dist-server", "mirror", "mirror.yaml", append([]string{"mirror"}, args...)...)
+	if !poll(30*time.Second, func() bool { code, _ := get(r.t, url+"/packages/"+archive); return code == 200 }) {
+		r.t.Fatalf("the mirror never served %s", archive)
+	}
+}
+
 // mirrorStatus reads dist-server status --json of the mirror's home.
 func (r *rig) mirrorStatus(home, config string) (serial, uploaded int64) {
 	r.t.Helper()
@@ -260,13 +274,7 @@ func TestMirrorFailoverWithoutWebSeed(t *testing.T) {
 	r.server("add", r.mkpkg("alpha", "1.0.0", 200<<10))
 	r.server("start")
 	key := strings.TrimSpace(r.server("key"))
-	os.MkdirAll(r.path("mirror"), 0o755)
-	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
-	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
-	r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", primary)
-	if !poll(30*time.Second, func() bool { code, _ := get(t, mirror+"/packages/alpha-1.0.0.tar.zst"); return code == 200 }) {
-		t.Fatal("the mirror never served the archive")
-	}
+	r.startMirror(fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr), mirror, "alpha-1.0.0.tar.zst", "--interval", "300ms", primary)
 	r.writeYAML("client1.yaml", fmt.Sprintf("server_urls:\n  - %s\n  - %s\nserver_key: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
 		primary, mirror, key, r.path("prefix1")))
 	r.client1("sync")

@@ -27,7 +27,7 @@ func newMetrics(engine *swarm.Engine) *metrics {
 	}, []string{"result"})
 	m.bytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "distpac_client_download_bytes_total",
-		Help: "Payload bytes of completed downloads, by source (seeder, peers, web_seed).",
+		Help: "Payload bytes of completed downloads, by source (seeder, mirrors, peers, web_seed).",
 	}, []string{"source"})
 	m.reg.MustRegister(m.downloads, m.bytes,
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_client_uploaded_bytes_total", Help: "Payload bytes the daemon's engine sent to peers."},
@@ -42,7 +42,7 @@ func newMetrics(engine *swarm.Engine) *metrics {
 	for _, r := range []string{"ok", "failed"} {
 		m.downloads.WithLabelValues(r)
 	}
-	for _, s := range []string{"seeder", "peers", "web_seed"} {
+	for _, s := range []string{"seeder", "mirrors", "peers", "web_seed"} {
 		m.bytes.WithLabelValues(s)
 	}
 	return m
@@ -56,6 +56,7 @@ func (m *metrics) downloaded(rs []Report) {
 	for _, r := range rs {
 		m.downloads.WithLabelValues("ok").Inc()
 		m.bytes.WithLabelValues("seeder").Add(float64(r.FromSeeder))
+		m.bytes.WithLabelValues("mirrors").Add(float64(r.FromMirrors))
 		m.bytes.WithLabelValues("peers").Add(float64(r.FromPeers))
 		m.bytes.WithLabelValues("web_seed").Add(float64(r.FromWebSeed))
 	}

@@ -91,10 +91,10 @@ func (r *Report) shown() {
 		r.WebSeeds[i] = shownField(h)
 	}
 	t := &r.Transfer
-	for _, n := range []*int64{&t.Total, &t.FromSeeder, &t.FromPeers, &t.FromWebSeed, &t.AlreadyHad, &t.Wasted} {
+	for _, n := range []*int64{&t.Total, &t.FromSeeder, &t.FromMirrors, &t.FromPeers, &t.FromWebSeed, &t.AlreadyHad, &t.Wasted} {
 		*n = min(max(*n, 0), maxShownBytes)
 	}
-	t.Peers, t.HashFailures = min(max(t.Peers, 0), maxShownCount), min(max(t.HashFailures, 0), maxShownCount)
+	t.Peers, t.Mirrors, t.HashFailures = min(max(t.Peers, 0), maxShownCount), min(max(t.Mirrors, 0), maxShownCount), min(max(t.HashFailures, 0), maxShownCount)
 	t.FirstByte, t.Elapsed = min(max(t.FirstByte, 0), maxShownTime), min(max(t.Elapsed, 0), maxShownTime)
 }
 

@@ -181,6 +181,8 @@ func (r Report) Totals() (t swarm.Transfer, cached int, cachedBytes int64) {
 		}
 		t.Total += a.Total
 		t.FromSeeder += a.FromSeeder
+		t.FromMirrors += a.FromMirrors
+		t.Mirrors = max(t.Mirrors, a.Mirrors)
 		t.FromPeers += a.FromPeers
 		t.Peers = max(t.Peers, a.Peers)
 		t.FromWebSeed += a.FromWebSeed
@@ -223,12 +225,13 @@ func (r Report) handedOver() int64 {
 // Downloaded is the payload that came over the network.
 func (r Report) Downloaded() int64 {
 	t, _, _ := r.Totals()
-	return t.FromSeeder + t.FromPeers + t.FromWebSeed
+	return t.Received()
 }
 
 // printReport prints the transfer report of a command's downloads: one line
 // by default ("downloaded 7.8 MiB in 2.10s (3.7 MiB/s): 5.1 MiB from the
-// publisher's seeder, 2.7 MiB from 3 other peers; first byte after 4ms"),
+// publisher's seeder, 1.0 MiB from a mirror's seeder, 2.7 MiB from 3 other
+// peers; first byte after 4ms"),
 // and a table of every archive with -v. No package manager or P2P
 // distributor shows this; it is what tells a user whether peers were used.
 func (o *Options) printReport(r Report) {
@@ -237,7 +240,7 @@ func (o *Options) printReport(r Report) {
 	// install's time too: left out, the line put the rest alone over the
 	// whole time (1.5 MiB/s of a link held at 2 MiB/s, a newcomer's run).
 	handed := r.handedOver()
-	got := t.FromSeeder + t.FromPeers + t.FromWebSeed + handed
+	got := t.Received() + handed
 	rate := 0.0
 	if s := r.Elapsed.Seconds(); s > 0 {
 		rate = float64(got) / s
@@ -245,6 +248,9 @@ func (o *Options) printReport(r Report) {
 	var from []string
 	if t.FromSeeder > 0 {
 		from = append(from, units.FormatBytes(t.FromSeeder)+" from the publisher's seeder")
+	}
+	if t.FromMirrors > 0 {
+		from = append(from, units.FormatBytes(t.FromMirrors)+" from "+mirrors(t.Mirrors))
 	}
 	if t.FromPeers > 0 {
 		from = append(from, fmt.Sprintf("%s from %s", units.FormatBytes(t.FromPeers), ui.Count(t.Peers, "other peer")))
@@ -282,10 +288,10 @@ func (o *Options) printReport(r Report) {
 	rows := make([][]string, 0, len(r.Archives))
 	for _, a := range r.Archives {
 		if a.Cached {
-			rows = append(rows, []string{a.Archive, "cache", units.FormatBytes(a.Total), "-", "-", "-", "-", "-", "-", "-"})
+			rows = append(rows, []string{a.Archive, "cache", units.FormatBytes(a.Total), "-", "-", "-", "-", "-", "-", "-", "-"})
 			continue
 		}
-		rows = append(rows, []string{a.Archive, "network", units.FormatBytes(a.Total), units.FormatBytes(a.FromSeeder),
+		rows = append(rows, []string{a.Archive, "network", units.FormatBytes(a.Total), units.FormatBytes(a.FromSeeder), units.FormatBytes(a.FromMirrors),
 			units.FormatBytes(a.FromPeers), strconv.Itoa(a.Peers), httpReceived(a.Transfer), units.FormatBytes(a.AlreadyHad),
 			units.FormatBytes(a.Wasted), FormatDuration(a.FirstByte)})
 	}
@@ -294,10 +300,20 @@ func (o *Options) printReport(r Report) {
 	// as a last resort were counted under "WEB SEED", which the dry run
 	// and the one-line report tell apart. The same words, and the dry
 	// run's line saying what each means.
-	o.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "PEERS", "N", "HTTP", "HAD", "WASTED", "FIRST BYTE"}, rows)
+	o.UI.Table([]string{"ARCHIVE", "SOURCE", "SIZE", "SEEDER", "MIRRORS", "PEERS", "N", "HTTP", "HAD", "WASTED", "FIRST BYTE"}, rows)
 	if t.FromWebSeed > 0 {
 		o.UI.Printf("HTTP: what a server's /packages/ sent, %s\n", HTTPMeaning)
 	}
+}
+
+// mirrors names the servers' seeders other than the publisher's that sent
+// bytes: they are no "other peers" (a mirror's peer port is in no catalog,
+// and the report counted it among them).
+func mirrors(n int) string {
+	if n <= 1 {
+		return "a mirror's seeder"
+	}
+	return fmt.Sprintf("%d mirrors' seeders", n)
 }
 
 // The words of the HTTP columns of the dry run (where a server's

@@ -93,10 +93,10 @@ func TestVerboseReportHTTPColumn(t *testing.T) {
 		{Archive: "d-1.0.0.tar.zst", Cached: true, Transfer: swarm.Transfer{Total: 1024}},
 	}})
 	for _, re := range []string{
-		`(?m)^ARCHIVE +SOURCE +SIZE +SEEDER +PEERS +N +HTTP +HAD +WASTED +FIRST BYTE$`,
-		`(?m)^a-1\.0\.0\.tar\.zst +network +2\.0 KiB +2\.0 KiB +0 B +0 +no +0 B `,
-		`(?m)^b-1\.0\.0\.tar\.zst +network +1\.0 KiB +0 B +0 B +0 +1\.0 KiB web seed +0 B `,
-		`(?m)^c-1\.0\.0\.tar\.zst +network +1\.0 KiB +0 B +0 B +0 +1\.0 KiB last resort +0 B `,
+		`(?m)^ARCHIVE +SOURCE +SIZE +SEEDER +MIRRORS +PEERS +N +HTTP +HAD +WASTED +FIRST BYTE$`,
+		`(?m)^a-1\.0\.0\.tar\.zst +network +2\.0 KiB +2\.0 KiB +0 B +0 B +0 +no +0 B `,
+		`(?m)^b-1\.0\.0\.tar\.zst +network +1\.0 KiB +0 B +0 B +0 B +0 +1\.0 KiB web seed +0 B `,
+		`(?m)^c-1\.0\.0\.tar\.zst +network +1\.0 KiB +0 B +0 B +0 B +0 +1\.0 KiB last resort +0 B `,
 		`(?m)^HTTP: what a server's /packages/ sent, as a web seed \(asked when peers send little\) or as a last resort \(asked only when BitTorrent has no source\)$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out.String()) {
@@ -105,6 +105,43 @@ func TestVerboseReportHTTPColumn(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "WEB SEED") {
 		t.Errorf("report still has a WEB SEED column:\n%s", out.String())
+	}
+}
+
+// What a mirror's seeder sent (dist-server mirror, at a host of
+// server_urls) is a server's, named apart from the publisher's seeder and
+// from other peers, in the line and in -v's MIRRORS column; it was counted
+// among "other peers", a mirror's peer port being in no catalog.
+func TestReportNamesMirrors(t *testing.T) {
+	one := ArchiveReport{Archive: "a-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 3 << 20, FromSeeder: 1 << 20, FromMirrors: 2 << 20, Mirrors: 1}}
+	two := ArchiveReport{Archive: "b-1.0.0.tar.zst", Transfer: swarm.Transfer{Total: 1 << 20, FromMirrors: 512 << 10, Mirrors: 2, FromPeers: 512 << 10, Peers: 1}}
+	for _, c := range []struct {
+		name     string
+		archives []ArchiveReport
+		want     []string
+	}{
+		{"one mirror", []ArchiveReport{one}, []string{
+			`: 1\.0 MiB from the publisher's seeder, 2\.0 MiB from a mirror's seeder; first`,
+			`(?m)^a-1\.0\.0\.tar\.zst +network +3\.0 MiB +1\.0 MiB +2\.0 MiB +0 B +0 +no `}},
+		{"two mirrors and a peer", []ArchiveReport{one, two}, []string{
+			`: 1\.0 MiB from the publisher's seeder, 2\.5 MiB from 2 mirrors' seeders, 512\.0 KiB from 1 other peer; first`,
+			`(?m)^b-1\.0\.0\.tar\.zst +network +1\.0 MiB +0 B +512\.0 KiB +512\.0 KiB +1 +no `}},
+	} {
+		var out bytes.Buffer
+		p := ui.New(&out, io.Discard, false)
+		p.Verbose = true
+		for i := range c.archives {
+			c.archives[i].FirstByte = time.Millisecond
+		}
+		(&Options{UI: p}).printReport(Report{Archives: c.archives, Elapsed: time.Second})
+		for _, re := range c.want {
+			if !regexp.MustCompile(re).MatchString(out.String()) {
+				t.Errorf("%s: report does not match %s:\n%s", c.name, re, out.String())
+			}
+		}
+		if c.name == "one mirror" && strings.Contains(out.String(), "other peer") {
+			t.Errorf("%s: a mirror's bytes said to come from other peers:\n%s", c.name, out.String())
+		}
 	}
 }
 

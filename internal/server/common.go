@@ -144,6 +144,7 @@ func seederConfig(cfg *config.Server, dir string, disableTrackers bool, up *rate
 		DisableTrackers: disableTrackers,
 		PublisherQueue:  queue,
 		PeersPerTorrent: slots,
+		Server:          true,
 		Logger:          log,
 	}
 }

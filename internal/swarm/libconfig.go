@@ -93,6 +93,9 @@ func libraryConfig(cfg Config, host string, port int, logger *slog.Logger) *torr
 	// so an install can unpack the archive while the rest arrives (third_
 	// party patch 42; a capped publisher gives its pieces out in order).
 	tc.PrefixPieces = prefixPieces
+	if cfg.Server {
+		tc.ExtendedHandshakeClientVersion = serverVersion
+	}
 	if cfg.PublisherQueue > 0 {
 		tc.ExtendedHandshakeClientVersion = publisherName(cfg.PublisherQueue, cfg.UploadRate/int64(tc.EstablishedConnsPerTorrent))
 		tc.SuggestPieces = publisherSuggestions

@@ -31,8 +31,14 @@ import (
 // the link to a client idles a round trip per batch): 1.55× the
 // Kumar–Ross bound; the queue of 8 this rule gives: 1.43×.
 
+// serverVersion is the client name every dist-server seeder (the
+// publisher's and a mirror's, Config.Server) sends in its BEP 10 handshake;
+// a capped publisher's goes on with its queue (publisherVersion). A client
+// takes it for a server's only at a host of its server_urls (serverpeers.go).
+const serverVersion = "distpac-server"
+
 // publisherVersion starts the client name of a capped publisher.
-const publisherVersion = "distpac-server reqq="
+const publisherVersion = serverVersion + " reqq="
 
 // DefaultPublisherQueue is the queue depth a capped publisher asks for at
 // zero round-trip time, and the least a client keeps at one.

@@ -33,6 +33,7 @@ func TestParsePublisherName(t *testing.T) {
 		{"distpac-server reqq=", 0, 0, false},
 		{"distpac-server reqq=4rate=1", 0, 0, false},
 		{"distpac-server reqq=99999999999999999999", 0, 0, false},
+		{"distpac-server", 0, 0, false}, // an uncapped server's name asks for no queue
 		{"Transmission 3.00", 0, 0, false},
 		{"", 0, 0, false},
 	} {

@@ -18,6 +18,11 @@ type Transfer struct {
 	// FromSeeder came from the publisher's seeder (the peers the catalog
 	// names, whether they connected to us or we to them).
 	FromSeeder int64 `json:"from_seeder_bytes"`
+	// FromMirrors came from other servers' seeders (dist-server mirror):
+	// peers at a host of the client's server_urls that name themselves
+	// dist-server seeders (serverpeers.go); Mirrors is how many sent any.
+	FromMirrors int64 `json:"from_mirrors_bytes"`
+	Mirrors     int   `json:"mirrors"`
 	// FromPeers came from other peers; Peers is how many sent any.
 	FromPeers int64 `json:"from_peers_bytes"`
 	Peers     int   `json:"peers"`
@@ -51,8 +56,13 @@ type Transfer struct {
 // record say the same fields the same way.
 func (t Transfer) LogArgs(archive string) []any {
 	return []any{"archive", archive, "bytes", t.Total, "from_seeder", t.FromSeeder, "from_peers", t.FromPeers,
-		"peers", t.Peers, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad, "wasted", t.Wasted,
+		"peers", t.Peers, "from_mirrors", t.FromMirrors, "mirrors", t.Mirrors, "from_web_seed", t.FromWebSeed, "already_had", t.AlreadyHad, "wasted", t.Wasted,
 		"hash_failures", t.HashFailures, "took", t.Elapsed.Round(time.Millisecond)}
+}
+
+// Received is the useful payload that came, from every kind of source.
+func (t Transfer) Received() int64 {
+	return t.FromSeeder + t.FromMirrors + t.FromPeers + t.FromWebSeed
 }
 
 // finish records the report of a download that ended.
@@ -104,15 +114,15 @@ func (e *Engine) Stopped(ih InfoHash) (r Transfer, ok bool) {
 // missed finish's reading of what the library found on disk after the
 // start. s.mu is held.
 func (s *transferState) reportLocked(total, completed, bad int64) Transfer {
-	r := Transfer{Total: total, FromSeeder: s.seeder.Load(), FromPeers: s.others.Load(), FromWebSeed: s.web.Load(), Ended: time.Now()}
+	r := Transfer{Total: total, FromSeeder: s.seeder.Load(), FromMirrors: s.mirror.Load(), FromPeers: s.others.Load(), FromWebSeed: s.web.Load(), Ended: time.Now()}
 	r.Elapsed = r.Ended.Sub(s.start)
 	// What was verified at the start is often 0: the library checks a
 	// resumed part file after the download starts.
-	r.AlreadyHad = alreadyHad(s.startHad, completed, r.FromSeeder+r.FromPeers+r.FromWebSeed, bad, r.Total)
+	r.AlreadyHad = alreadyHad(s.startHad, completed, r.Received(), bad, r.Total)
 	if first := s.firstNS.Load(); first != 0 {
 		r.FirstByte = time.Duration(first - s.start.UnixNano())
 	}
-	r.Peers = len(s.peers)
+	r.Peers, r.Mirrors = len(s.peers), len(s.mirrors)
 	r.WebSeeds = slices.Sorted(maps.Keys(s.webHosts))
 	r.WebSeedLastResort = s.lastResort
 	return r

@@ -26,7 +26,7 @@ import (
 type Sources struct {
 	// Peers is how many peers are connected now.
 	Peers int `json:"peers"`
-	// FromPeers is the payload peers sent so far (the publisher's seeder
+	// FromPeers is the payload peers sent so far (the servers' seeders
 	// included), counted as each chunk comes.
 	FromPeers int64          `json:"from_peers_bytes"`
 	WebSeeds  []SeedActivity `json:"web_seeds,omitempty"`
@@ -342,7 +342,7 @@ func cut(text string, n int) string {
 // sources is the download's Sources now, with peers connected and the
 // web seed fetching ("" for none).
 func (s *transferState) sources(peers int, fetching string) Sources {
-	out := Sources{Peers: peers, FromPeers: s.seeder.Load() + s.others.Load()}
+	out := Sources{Peers: peers, FromPeers: s.seeder.Load() + s.mirror.Load() + s.others.Load()}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.seedStats) > 0 {

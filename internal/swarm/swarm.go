@@ -51,6 +51,11 @@ type Config struct {
 	// at it. dist-server sets it when its upload is capped; see
 	// limitPublisherRequests.
 	PublisherQueue int
+	// Server marks a dist-server seeder, the publisher's or a mirror's: it
+	// names itself so in its BEP 10 handshake (serverVersion), and a
+	// client with its host in server_urls counts what it sent as a
+	// server's (Transfer.FromMirrors), not another peer's.
+	Server bool
 	// Mirror marks a second seed of a publisher's torrents (dist-server
 	// mirror): with PublisherQueue it gives its pieces out from the last
 	// one down, where the publisher gives them from the first up, so that
@@ -98,7 +103,10 @@ type Engine struct {
 	// mirrorSeeds: see Config.MirrorWebSeeds; SetMirrorWebSeeds replaces
 	// it while downloads run, each of which takes it once, as it starts.
 	mirrorSeeds atomic.Pointer[[]string]
-	mirror      bool // Config.Mirror
+	// servers is the addresses of the hosts of mirrorSeeds: a dist-server
+	// seeder there is a server's (serverpeers.go).
+	servers serverHosts
+	mirror  bool // Config.Mirror
 	// giveUpAfter: see Config.GiveUpAfter.
 	giveUpAfter time.Duration
 	// busyWait: see Config.BusyWait.
@@ -331,6 +339,7 @@ func ParseInfoHash(s string) (InfoHash, error) {
 func (e *Engine) SetMirrorWebSeeds(seeds []string) {
 	seeds = slices.Clone(seeds)
 	e.mirrorSeeds.Store(&seeds)
+	e.servers.set(seeds, e.stop)
 }
 
 // MirrorWebSeeds is the mirrors the next download tries, in order.

@@ -21,7 +21,9 @@ type transferState struct {
 	start   time.Time
 	seeders []netip.AddrPort
 	seeder  atomic.Int64
+	mirror  atomic.Int64 // from other servers' seeders (serverpeers.go)
 	others  atomic.Int64
+	servers *serverHosts // the engine's; nil for none
 	web     atomic.Int64
 	// webReadNS is when a web seed's body last gave a byte (unix
 	// nanoseconds; 0 for never), pieces not yet whole included: a web
@@ -43,6 +45,7 @@ type transferState struct {
 	firstNS     atomic.Int64 // unix nanoseconds of the first useful byte; 0 until then
 	mu          sync.Mutex
 	peers       map[netip.AddrPort]struct{} // other peers that sent useful data; guarded by mu
+	mirrors     map[netip.AddrPort]struct{} // other servers' seeders that did; guarded by mu
 	webHosts    map[string]struct{}         // web seeds that sent pieces; guarded by mu
 	seedStats   []*seedStat                 // what each web seed did (Sources); guarded by mu
 	webReach    webReach                    // how far web seeds' bodies came into each piece (seedStat.got)
@@ -213,30 +216,65 @@ func (e *Engine) onUsefulData(ev torrent.ReceivedUsefulDataEvent) {
 	s.firstNS.CompareAndSwap(0, time.Now().UnixNano())
 	remote := peerAddrPort(ev.Peer.RemoteAddr)
 	var listen uint16
+	var name string
 	if pc, ok := ev.Peer.TryAsPeerConn(); ok {
 		listen = uint16(pc.PeerListenPort)
+		name, _ = pc.PeerClientName.Load().(string)
 	}
-	s.received(remote, listen, n)
+	s.received(remote, listen, name, n)
+}
+
+// A download's kinds of source over BitTorrent (transferState.source).
+type peerSource int
+
+const (
+	fromPeer      peerSource = iota // another peer
+	fromPublisher                   // the publisher's seeder, which the catalog names
+	fromMirror                      // another server's seeder (serverpeers.go)
+)
+
+// source is what the peer at remote, listening on listen and naming
+// itself name in its BEP 10 handshake, is to this download: the one place
+// the report's sources are told apart. The publisher's seeder is known by
+// its address, which the signed catalog gives; another server's by its
+// name and a host of the client's server_urls, both needed (the name is
+// the peer's word).
+func (s *transferState) source(remote netip.AddrPort, listen uint16, name string) peerSource {
+	switch {
+	case s.isSeeder(remote, listen):
+		return fromPublisher
+	case s.servers != nil && isServerName(name) && s.servers.has(remote.Addr()):
+		return fromMirror
+	}
+	return fromPeer
 }
 
 // received counts n useful bytes from the peer at remote, which listens
-// on listen (its BEP 10 handshake's port; 0 when not known). A peer is
-// counted by the address it listens on when it says so: its connection in
-// from an ephemeral port and ours out to it are one peer (counted by the
-// port each came from, three daemons installing at once on a network of
-// hosts reported "from 5 other peers").
-func (s *transferState) received(remote netip.AddrPort, listen uint16, n int64) {
-	if s.isSeeder(remote, listen) {
+// on listen (its BEP 10 handshake's port; 0 when not known) and names
+// itself name. A peer is counted by the address it listens on when it
+// says so: its connection in from an ephemeral port and ours out to it
+// are one peer (counted by the port each came from, three daemons
+// installing at once on a network of hosts reported "from 5 other
+// peers").
+func (s *transferState) received(remote netip.AddrPort, listen uint16, name string, n int64) {
+	src := s.source(remote, listen, name)
+	if src == fromPublisher {
 		s.seeder.Add(n)
 		return
 	}
-	s.others.Add(n)
+	counted := s.peers
+	if src == fromMirror {
+		s.mirror.Add(n)
+		counted = s.mirrors
+	} else {
+		s.others.Add(n)
+	}
 	if listen != 0 {
 		remote = netip.AddrPortFrom(remote.Addr(), listen)
 	}
 	s.mu.Lock()
-	if len(s.peers) < maxCountedPeers {
-		s.peers[remote] = struct{}{}
+	if len(counted) < maxCountedPeers {
+		counted[remote] = struct{}{}
 	}
 	s.mu.Unlock()
 }
@@ -278,7 +316,7 @@ func peerAddrPort(a torrent.PeerRemoteAddr) netip.AddrPort {
 // startTransfer begins accounting a download of t whose publisher's
 // seeder is at seeders.
 func (e *Engine) startTransfer(t *torrent.Torrent, seeders []netip.AddrPort) *transferState {
-	s := &transferState{start: time.Now(), seeders: seeders, peers: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), total: t.Length(), failed: make(chan struct{}), damagedCh: make(chan struct{})}
+	s := &transferState{start: time.Now(), seeders: seeders, servers: &e.servers, peers: map[netip.AddrPort]struct{}{}, mirrors: map[netip.AddrPort]struct{}{}, startHad: t.BytesCompleted(), total: t.Length(), failed: make(chan struct{}), damagedCh: make(chan struct{})}
 	e.transfers.Store(t.InfoHash(), s)
 	return s
 }

@@ -155,7 +155,7 @@ func TestPeersCountedByHost(t *testing.T) {
 	} {
 		s := &transferState{seeders: []netip.AddrPort{seeder}, peers: map[netip.AddrPort]struct{}{}}
 		for _, f := range c.from {
-			s.received(netip.MustParseAddrPort(f.remote), f.listen, 1000)
+			s.received(netip.MustParseAddrPort(f.remote), f.listen, "", 1000)
 		}
 		if len(s.peers) != c.peers {
 			t.Errorf("%s: %d peers counted (%v), want %d", c.name, len(s.peers), s.peers, c.peers)
