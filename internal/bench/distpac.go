@@ -48,7 +48,7 @@ func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, h ho
 		if err := waitUntil(ctx, 30*time.Second, "tracker", func() bool {
 			b, err := os.ReadFile(filepath.Join(home, "server.json"))
 			var info server.Info
-			return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
+			return err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
 		}); err != nil {
 			return catalog.Package{}, err
 		}
@@ -107,7 +107,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	var info server.Info
 	if err := waitUntil(ctx, 30*time.Second, "dist-server to be ready", func() bool {
 		b, err := os.ReadFile(infoPath)
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
+		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
 	}); err != nil {
 		return row, err
 	}

@@ -89,7 +89,7 @@ func startServer(ctx context.Context, dir string, env []string, srvBin, cfg stri
 	home := filepath.Join(dir, "srv", "distpac", "server")
 	err = waitUntil(ctx, 2*time.Minute, "dist-server", func() bool {
 		b, err := os.ReadFile(filepath.Join(home, "server.json"))
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != ""
+		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
 	})
 	if err != nil {
 		srv.stop()

@@ -163,22 +163,6 @@ func (g *httpGroup) serveCatalog(lns *listeners, cs *catalogserver.Server, info 
 	}
 }
 
-// ready starts the local control endpoint (dist-server status), writes
-// server.json, which tells start, status and stop that the server runs,
-// and calls ready. The caller removes server.json when it stops.
-func (g *httpGroup) ready(p paths.Server, info *Info, status func() Status, ready func(Info)) error {
-	if err := g.control(info, status); err != nil {
-		return err
-	}
-	if err := writeInfo(p, *info); err != nil {
-		return err
-	}
-	if ready != nil {
-		ready(*info)
-	}
-	return nil
-}
-
 // control starts the local control endpoint (dist-server status),
 // recording its URL in info.
 func (g *httpGroup) control(info *Info, status func() Status) error {

@@ -15,6 +15,10 @@ import (
 	"github.com/distpac/distpac/internal/swarm"
 )
 
+// checkedHook, when set, is called after syncSeeds checked each archive,
+// with how many of how many it has: a test holds a start there.
+var checkedHook func(done, of int)
+
 // syncSeeds seeds every package in the catalog and drops withdrawn ones.
 // Archives are verified piece by piece before seeding: the library trusts a
 // full-size file otherwise.
@@ -43,6 +47,9 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 		r.unseed(ih)
 	}
 	self := r.self()
+	r.mu.Lock()
+	r.checked.done, r.checked.of = 0, len(want)
+	r.mu.Unlock()
 	for ih, p := range want {
 		r.mu.Lock()
 		_, have := r.seeding[ih]
@@ -54,6 +61,13 @@ func (r *runner) syncSeeds(ctx context.Context, pkgs []catalog.Package) (failed 
 			}
 		case !r.seed(ctx, ih, p):
 			failed++
+		}
+		r.mu.Lock()
+		r.checked.done++
+		done := r.checked.done
+		r.mu.Unlock()
+		if checkedHook != nil {
+			checkedHook(done, len(want))
 		}
 	}
 	return failed

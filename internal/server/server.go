@@ -65,7 +65,17 @@ type Info struct {
 	// mirrorStartFill): dist-server mirror waits for it to end. Status
 	// said only "starting" for those 5 minutes (an operator's run).
 	Filling bool `json:"filling,omitempty"`
+	// Verifying: a publisher that answers status and is still checking
+	// its archives before it seeds them and serves its catalog (the first
+	// seeding, every archive hashed): dist-server start waits for it to
+	// end. Status said only "starting" meanwhile, minutes for many large
+	// archives.
+	Verifying bool `json:"verifying,omitempty"`
 }
+
+// Starting reports whether the server of info is still starting: a
+// mirror fetching its archives, a publisher checking its own.
+func (i Info) Starting() bool { return i.Filling || i.Verifying }
 
 // Status is what dist-server status shows.
 type Status struct {
@@ -85,6 +95,10 @@ type Status struct {
 	// none of it.
 	WebSeedBytes int64  `json:"web_seed_bytes"`
 	Announces    uint64 `json:"announces"`
+	// Verified and ToVerify say how far a Verifying publisher came:
+	// archives checked (seeded, or found missing or damaged), of all.
+	Verified int `json:"verified,omitempty"`
+	ToVerify int `json:"to_verify,omitempty"`
 	// A mirror's last syncs from its primary: when one last gave the
 	// catalog it holds (SyncedFrom the server that did), and when the
 	// last one failed since, with why.
@@ -146,7 +160,10 @@ type runner struct {
 	// lastReload is when that was found. Both guarded by mu.
 	seedFailures int
 	lastReload   time.Time
-	info         Info
+	// checked is how many archives syncSeeds has checked of those it
+	// took (status, while info.Verifying); guarded by mu.
+	checked struct{ done, of int }
+	info    Info // its Verifying guarded by mu, the rest set before status is served
 	// refusedErr is why the working catalog's publication was last
 	// refused (catalog.ErrUnpublishable), nil once one succeeds; refused
 	// is its stamp then. Only Run's goroutine (renew, reload) uses them.
@@ -266,12 +283,31 @@ func Run(ctx context.Context, opts Options) (err error) {
 	// published, or refused. At the serial published, the pair signed
 	// before was served as its own, checked or not.
 	r.reopened = !r.db.Sealed()
+	defer os.Remove(p.PIDFile())
+	// Status answers from here on: while the seeder checks every archive
+	// (reload's first seeding), server.json says Verifying and status how
+	// far the check came, as a mirror's says it is filling.
+	r.info.Verifying = r.engine != nil
+	if err := g.control(&r.info, r.fullStatus); err != nil {
+		return err
+	}
+	if r.info.Verifying {
+		if err := writeInfo(p, r.info); err != nil {
+			return err
+		}
+	}
 	if err := r.reload(ctx, true, meta); err != nil {
 		return err
 	}
-	defer os.Remove(p.PIDFile())
-	if err := g.ready(p, &r.info, r.fullStatus, opts.Ready); err != nil {
+	r.mu.Lock()
+	r.info.Verifying = false
+	info := r.info
+	r.mu.Unlock()
+	if err := writeInfo(p, info); err != nil {
 		return err
+	}
+	if opts.Ready != nil {
+		opts.Ready(info)
 	}
 	r.log.Info("server ready", "database", r.info.Database, "tracker", r.info.Tracker, "peer", r.info.Peer)
 
@@ -330,6 +366,9 @@ func (r *runner) fullStatus() Status {
 func (r *runner) status() Status {
 	r.mu.Lock()
 	st := Status{Info: r.info, Serial: r.serial, Packages: r.packages, Seeding: len(r.seeding)}
+	if st.Verifying {
+		st.Verified, st.ToVerify = r.checked.done, r.checked.of
+	}
 	st.UnsignedSince = r.unsignedSince
 	if !st.UnsignedSince.IsZero() {
 		st.UnsignedError = r.unsignedErr

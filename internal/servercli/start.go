@@ -40,11 +40,12 @@ func newStart(e *env) *cobra.Command {
 		Short: "Start the catalog server, tracker and seeder",
 		Long: `start runs the catalog HTTP server (database_addr), the embedded BitTorrent tracker
 (tracker_addr, announce at /announce) and the seeder for every published package
-(peer_addr). It returns once every component listens, printing their addresses, and
-leaves the server running in the background (log in server.log); with --foreground it
-stays attached until interrupted, for systemd and tests. Every address is opened
-before anything starts: those another program holds are named at once, each with
-its key and the server.yaml that sets it.`,
+(peer_addr). It returns once every component listens and the seeder has checked every
+archive (dist-server status says how far that check is meanwhile), printing their
+addresses, and leaves the server running in the background (log in server.log); with
+--foreground it stays attached until interrupted, for systemd and tests. Every address
+is opened before anything starts: those another program holds are named at once, each
+with its key and the server.yaml that sets it.`,
 		Example: `  dist-server start
   dist-server start --foreground --no-tracker   # announce_url points at another tracker (opentracker: see tracker_whitelist)`,
 		Args: cli.NoArgs,
@@ -205,9 +206,11 @@ func startBackground(ctx context.Context, e *env, sp paths.Server, args, env []s
 			return ctx.Err()
 		case <-tick.C:
 			// A mirror writes server.json once it serves its catalog,
-			// and again when its archives' downloads have been tried.
+			// and again when its archives' downloads have been tried;
+			// a publisher once status answers, and again when its
+			// archives are checked.
 			info, err := readInfo(sp)
-			if err == nil && info.PID == cmd.Process.Pid && !info.Filling {
+			if err == nil && info.PID == cmd.Process.Pid && !info.Starting() {
 				relayWarnings(e, sp.Log(), logStart)
 				ready(info, sp.Log())
 				return nil

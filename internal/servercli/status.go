@@ -108,6 +108,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 			line("failed", "sync at %s (serving the catalog held): %s", st.SyncFailedAt.Local().Format(time.DateTime), st.SyncError)
 		}
 	}
+	if st.Verifying {
+		line("starting", "verifying archives, %d of %d checked (the catalog is served once each is; dist-server start returns then)", st.Verified, st.ToVerify)
+	}
 	if !st.UnsignedSince.IsZero() {
 		line("unsigned", "catalog.db since %s, serving serial %d: %s", st.UnsignedSince.Local().Format(time.DateTime), st.Serial, st.UnsignedError)
 	}
@@ -124,6 +127,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		line("announce", "%s", announceHealth(h, cfg.TrackerWhitelist))
 	}
 	switch missing := st.Packages - st.Seeding; {
+	case st.Verifying: // the catalog is not served yet: the starting line says how far it is
 	case st.Peer == "" || missing <= 0:
 		line("packages", "%d (catalog serial %d), seeding %d", st.Packages, st.Serial, st.Seeding)
 	case len(st.MirrorOf) > 0: // fetched from the primary, each round

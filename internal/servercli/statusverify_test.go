@@ -1,0 +1,28 @@
+package servercli
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/distpac/distpac/internal/server"
+)
+
+// status of a publisher still checking its archives at start says what it
+// does and how far it came, as a filling mirror's does, and no packages
+// line (nothing is served yet): it said only "starting and not ready yet".
+func TestStatusOfAVerifyingPublisher(t *testing.T) {
+	info := server.Info{Database: "http://127.0.0.1:9090", Tracker: "http://127.0.0.1:6969/announce", Peer: "127.0.0.1:6881", Verifying: true}
+	out := statusOf(t, server.Status{Info: info, Seeding: 3, Verified: 3, ToVerify: 10})
+	for _, want := range []string{
+		"dist-server running (pid ",
+		"  starting: verifying archives, 3 of 10 checked (the catalog is served once each is; dist-server start returns then)\n",
+		"  seeder:   127.0.0.1:6881\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "packages:") {
+		t.Errorf("status of a server that serves no catalog yet has a packages line:\n%s", out)
+	}
+}
