@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/anacrolix/chansync/events"
 	"github.com/anacrolix/torrent"
 
 	"github.com/distpac/distpac/internal/redact"
@@ -57,6 +58,7 @@ func (j *announceJob) run() {
 	// which a probe that fails leaves as it was.
 	var only string
 	var deadline time.Time
+	look := false // the wait looks at the download's peers (wait)
 	for {
 		// An announce under way when the job stops may finish for half the
 		// stopped budget: the tracker must process it before the "stopped"
@@ -113,23 +115,52 @@ func (j *announceJob) run() {
 				wait, hungry = min(wait, hungry), min(2*hungry, res.Interval)
 			} else {
 				hungry = j.a.pace.hungryWait()
+				// Its peers may run dry before the interval ends (it
+				// gets all they had): it looks every hungryAnnounce.
+				look = !j.t.Complete().Bool()
 			}
 			wait = jitter(wait)
 		}
 		deadline, only = time.Now().Add(wait), ""
-		timer := time.NewTimer(wait)
+		if !j.wait(wait, look, &completed, &event, &only) {
+			return
+		}
+		look = false
+	}
+}
+
+// wait waits d for the next announce, or less: the job stopping (false),
+// the download completing (event Completed), a wake, a probe of one
+// tracker (only), or, with look, its connected peers holding no piece it
+// lacks, looked at every hungryAnnounce. Before the look, a download
+// announced while a peer still had pieces for it waited out the tracker's
+// interval (30 s) after it had all they had, and missed a seeder the
+// tracker listed meanwhile (TestTrackerAskedWhenPeersRunDry).
+func (j *announceJob) wait(d time.Duration, look bool, completed *events.Active, event *trackerclient.Event, only *string) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	var looks <-chan time.Time
+	if look {
+		t := time.NewTicker(j.a.pace.hungryWait())
+		defer t.Stop()
+		looks = t.C
+	}
+	for {
 		select {
 		case <-j.quit:
-			timer.Stop()
-			return
-		case <-completed:
-			completed = nil
-			event = trackerclient.Completed
+			return false
+		case <-*completed:
+			*completed = nil
+			*event = trackerclient.Completed
 		case <-j.wake:
-		case only = <-j.probe:
+		case *only = <-j.probe:
 		case <-timer.C:
+		case <-looks:
+			if j.t.Complete().Bool() || !hasNoHolder(j.t) {
+				continue
+			}
 		}
-		timer.Stop()
+		return true
 	}
 }
 

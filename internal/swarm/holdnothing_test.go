@@ -19,6 +19,7 @@ import (
 
 	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // writeArchive writes data to dir/name and returns its path.
@@ -205,4 +206,99 @@ func TestTrackerAskedAgainWhilePeersHoldNothing(t *testing.T) {
 		t.Fatalf("not complete %v after the seeder was listed: the tracker was not asked again (%+v)", within, e.TrackerStatus(ih))
 	}
 	t.Logf("complete %v after the seeder was listed", time.Since(listed).Round(10*time.Millisecond))
+}
+
+// TestTrackerAskedWhenPeersRunDry: a download announced while its peer
+// held pieces it lacked waits the tracker's interval (30 s) for its next
+// announce; once it has all the peer had, it asks the tracker again
+// within a hungryAnnounce or two, and so finds a seeder the tracker
+// listed meanwhile. Before, only the end of an announce looked at the
+// peers, and the download waited out the interval.
+func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	trk, announce := startTracker(t) // a 30 s interval
+	seedDir := t.TempDir()
+	const size = 2 << 20
+	path := filepath.Join(seedDir, "dry-1.0.0.tar.zst")
+	writeRandom(t, path, size)
+	meta, err := torrentmeta.Build(path, announce, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := ParseInfoHash(meta.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A peer with the first half, which it sends at 256 KiB/s: the
+	// download holds on to it for about 4 s.
+	first, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true, UploadRate: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if _, err := first.Seed(ctx, meta.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	peer, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, UploadRate: 256 << 10, GiveUpAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	var had atomic.Int64
+	go peer.Download(ctx, meta.Torrent, []netip.AddrPort{loopback(first)}, func(p Progress) { had.Store(p.Done) })
+	waitUntil(t, ctx, "the peer has half", func() bool { return had.Load() >= size/2 })
+	first.Close()
+
+	const hungry = 500 * time.Millisecond
+	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", GiveUpAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	e.ann.pace.hungry = hungry // before the first torrent
+	done := make(chan error, 1)
+	var got atomic.Int64
+	go func() { done <- e.Download(ctx, meta.Torrent, nil, func(p Progress) { got.Store(p.Done) }) }()
+	addPeer(t, ctx, e, ih, peer)
+	waitUntil(t, ctx, "data from the peer", func() bool { return got.Load() > 0 })
+	holding := time.Now()
+	waitUntil(t, ctx, "an announce since", func() bool {
+		st := e.TrackerStatus(ih)
+		return len(st) == 1 && st[0].At.After(holding)
+	})
+	announced := e.TrackerStatus(ih)[0].At
+	if hasNoHolder(e.held(ih)) {
+		t.Fatal("the download had what the peer had at its announce: the peer sends too fast for this test")
+	}
+
+	// A seeder is listed at the tracker, asking for no peers: it cannot
+	// dial the download (as one behind NAT), which must find it. The
+	// download then gets what the peer had.
+	seeder, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seeder.Close()
+	if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
+		t.Fatal(err)
+	}
+	tc := &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(netip.Addr{})}
+	if _, err := tc.Announce(ctx, announce, trackerclient.Request{InfoHash: ih, PeerID: [20]byte{'-', 'S', 'E', 'E', 'D'}, Port: loopback(seeder).Port(), Event: trackerclient.Started}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "the seeder is listed", func() bool { return slices.Contains(trk.Peers(ih), loopback(seeder)) })
+	waitUntil(t, ctx, "the download has what the peer had", func() bool { return hasNoHolder(e.held(ih)) })
+	dry := time.Now()
+	const within = 8 * hungry
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("download: %v", err)
+		}
+	case <-time.After(within):
+		t.Fatalf("not complete %v after the peer ran dry: the tracker was not asked again since %v (%+v)", within, announced.Format(time.StampMilli), e.TrackerStatus(ih))
+	}
+	t.Logf("complete %v after the peer ran dry", time.Since(dry).Round(10*time.Millisecond))
 }
