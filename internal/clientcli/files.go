@@ -254,21 +254,21 @@ func newHistory(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "Show every install, upgrade, uninstall, hold, unhold and mark, oldest first (as pacman.log)",
-		Long: `history lists every transaction (install, upgrade, uninstall, hold, unhold, mark): when it
-started, the command (remove, when uninstall was called so) with the options that change
-what it does (--reinstall, --overwrite, --skip-uninstall-script, --cascade; not the output
-options, nor --sync, whose sync is not a transaction), the packages and versions
-before and after (for mark, hold and unhold what changed: "lib 1.0.0 held", "unheld",
-"marked explicit", "marked dependency"), the bytes downloaded (an interrupted command's too, and a
-killed one's as of its last second), and the result: running (a
-command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose downloads
-are kept to resume; or a process that died, killed with -9 or by a crash, whose changes the
-next install, upgrade or uninstall rolls back or finishes). A command that stopped before
-it set out to change anything (nothing to do, a name not found or not installed, a plan
-refused, a question declined) is not listed, as in pacman.log. --last N shows the last N
-only; --json adds each download's transfer report (sources, peers, time; for an
-interrupted or failed command also the archives it had not finished, with what came
-and what is kept, or "interrupted before any transfer").`,
+		Long: `history lists every transaction (install, upgrade, uninstall, hold, unhold, mark): when
+it started, the command (remove, when uninstall was called so) with the options that
+change what it does (--reinstall, --overwrite, --skip-uninstall-script, --cascade; not
+the output options, nor --sync, whose sync is not a transaction), the packages and
+versions before and after (for mark, hold and unhold what changed: "lib 1.0.0 held",
+"unheld", "marked explicit", "marked dependency"), the bytes downloaded (an interrupted
+command's too, and a killed one's as of its last second), and the result: running (a
+command under way now), ok, failed, or interrupted (by Ctrl-C or a signal, whose
+downloads are kept to resume; or a process that died, killed with -9 or by a crash,
+whose changes the next install, upgrade or uninstall rolls back or finishes). A command
+that stopped before it set out to change anything (nothing to do, a name not found or
+not installed, a plan refused, a question declined) is not listed, as in pacman.log.
+--last N shows the last N only; --json adds each download's transfer report (sources,
+peers, time; for an interrupted or failed command also the archives it had not finished,
+with what came and what is kept, or "interrupted before any transfer").`,
 		Example: `  dist-client history
   dist-client history --last 5
   dist-client history --json --last 1 | jq '.[0].transfer'`,

@@ -14,3 +14,9 @@ import (
 func TestEveryCommandHasAnExample(t *testing.T) {
 	clitest.CheckExamples(t, newRoot(cli.Stdio{Out: io.Discard, Err: io.Discard}))
 }
+
+// Every command's long help is wrapped to clitest.MaxHelpLine: install,
+// uninstall, history and upgrade had lines of 91-121 characters.
+func TestHelpIsWrapped(t *testing.T) {
+	clitest.CheckWrapped(t, newRoot(cli.Stdio{Out: io.Discard, Err: io.Discard}))
+}

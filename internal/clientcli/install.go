@@ -29,27 +29,27 @@ func newInstall(e *env) *cobra.Command {
 		Use:        "install PKG...",
 		SuggestFor: []string{"add", "get"}, // apk's and go's words
 		Short:      "Download, verify and install packages and their dependencies",
-		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its
-dependencies against the synced catalog, prints the plan and the total download size
-(archives already in the cache are not downloaded again, and the plan says so),
-checks that the cache's and the prefix's disks have room, downloads every archive at
-once over BitTorrent and stages each package: the archive is extracted while its SHA-256 is
+		Long: `install resolves each PKG (name, name@version or name@<constraint>) and its dependencies
+against the synced catalog, prints the plan and the total download size (archives
+already in the cache are not downloaded again, and the plan says so), checks that the
+cache's and the prefix's disks have room, downloads every archive at once over
+BitTorrent and stages each package: the archive is extracted while its SHA-256 is
 checked (from its start while it still downloads) and, once it is complete,
 scripts/install.sh runs with DISTPAC_NAME, DISTPAC_VERSION, DISTPAC_PKGDIR,
 DISTPAC_ASSETS, DISTPAC_PREFIX and DISTPAC_DESTDIR set, writing its files under
-$DISTPAC_DESTDIR$DISTPAC_PREFIX (a package without install.sh installs its assets/ as the
-tree). When every package is staged, the staged files are checked against the files other
-packages own and the files already in the prefix (--overwrite allows replacing unowned
-ones), then moved into the prefix and recorded in one step. Any failure, a full disk
-included, changes nothing: no record, no file placed; each install.sh that ran is
+$DISTPAC_DESTDIR$DISTPAC_PREFIX (a package without install.sh installs its assets/ as
+the tree). When every package is staged, the staged files are checked against the files
+other packages own and the files already in the prefix (--overwrite allows replacing
+unowned ones), then moved into the prefix and recorded in one step. Any failure, a full
+disk included, changes nothing: no record, no file placed; each install.sh that ran is
 followed by its package's uninstall.sh (last first) to undo what it did outside the
-prefix, and an error names a failing one too. Scripts' output is shown (not with -q)
-and always appended to scripts.log in the client folder. A name the catalog lacks gets
-the closest names it has as a hint. Other installed packages stay at their versions,
-unless a PKG needs newer versions of installed packages it depends on: those that must
-move are upgraded with it, to the newest version that fits (as pacman and apt do), and
-the plan shows them as NAME OLD -> NEW (a package installed again, with --reinstall,
-as NAME VERSION (reinstall)).
+prefix, and an error names a failing one too. Scripts' output is shown (not with -q) and
+always appended to scripts.log in the client folder. A name the catalog lacks gets the
+closest names it has as a hint. Other installed packages stay at their versions, unless
+a PKG needs newer versions of installed packages it depends on: those that must move are
+upgraded with it, to the newest version that fits (as pacman and apt do), and the plan
+shows them as NAME OLD -> NEW (a package installed again, with --reinstall, as NAME
+VERSION (reinstall)).
 
 Versions that differ only in build metadata (1.0.0, 1.0.0+a, 1.0.0+b; old catalogs may
 hold them) are one version: the first the catalog lists is installed, unless PKG names
@@ -203,17 +203,18 @@ func newUninstall(e *env) *cobra.Command {
 		SuggestFor: []string{"purge", "erase", "delete"}, // apt, pacman and dnf words
 		Short:      "Remove installed packages and the files they placed",
 		Long: `uninstall runs the installed version's scripts/uninstall.sh (when it has one) for extra
-cleanup, then removes exactly the files, symlinks and directories the package placed, from
-the prefix it was installed to (not the one configured now), and its record. A file changed
-since it was installed is kept as NAME.distpac-save, with a warning. It refuses to remove a
-package that another installed package depends on, naming the dependent. With --cascade it
-also removes the dependencies that were installed automatically for it and that nothing
-else installed needs. Several packages go as one transaction: every uninstall.sh runs
-first (dependents first), then all their files go in one step. An uninstall.sh that fails
-removes nothing: every package stays installed (those whose uninstall.sh had run are
-installed again) and the error names them; --skip-uninstall-script removes them without
-running the scripts. With --json it prints what it removed (the changes, as install --json
-and history --json give them) or, with --dry-run, what it would remove.`,
+cleanup, then removes exactly the files, symlinks and directories the package placed,
+from the prefix it was installed to (not the one configured now), and its record. A file
+changed since it was installed is kept as NAME.distpac-save, with a warning. It refuses
+to remove a package that another installed package depends on, naming the dependent.
+With --cascade it also removes the dependencies that were installed automatically for it
+and that nothing else installed needs. Several packages go as one transaction: every
+uninstall.sh runs first (dependents first), then all their files go in one step. An
+uninstall.sh that fails removes nothing: every package stays installed (those whose
+uninstall.sh had run are installed again) and the error names them;
+--skip-uninstall-script removes them without running the scripts. With --json it prints
+what it removed (the changes, as install --json and history --json give them) or, with
+--dry-run, what it would remove.`,
 		Example: `  dist-client uninstall hello
   dist-client remove --cascade hello
   dist-client uninstall --dry-run --cascade hello

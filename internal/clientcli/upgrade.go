@@ -21,18 +21,18 @@ func newUpgrade(e *env) *cobra.Command {
 		Use:        "upgrade [NAME...]",
 		SuggestFor: []string{"full-upgrade", "dist-upgrade"}, // apt, pacman and dnf words
 		Short:      "Move installed packages to the newest versions allowed",
-		Long: `upgrade plans the move of the named installed packages (all of them without
-arguments), and of the installed packages they depend on (as brew upgrade does: a new
-version may need newer dependencies; held packages stay), to the newest versions that
-satisfy every constraint, shows the plan and the
-download size, downloads everything first, then for each package runs the old version's
-uninstall.sh and stages the new version (its install.sh into $DISTPAC_DESTDIR). The new
-files then replace the old ones in one step, and files the new version no longer ships
-are removed. A directory the new version ships as a symlink or a file replaces the old
-directory whole when it holds only the old version's entries; a file of yours or of
-another package in it stops the upgrade, named. If anything fails before that step, the old versions are restored and the
-state is as before (an old version whose uninstall.sh fails stays: --skip-uninstall-script
-replaces it without running the script). Run dist-client sync first to see new versions.`,
+		Long: `upgrade plans the move of the named installed packages (all of them without arguments),
+and of the installed packages they depend on (as brew upgrade does: a new version may
+need newer dependencies; held packages stay), to the newest versions that satisfy every
+constraint, shows the plan and the download size, downloads everything first, then for
+each package runs the old version's uninstall.sh and stages the new version (its
+install.sh into $DISTPAC_DESTDIR). The new files then replace the old ones in one step,
+and files the new version no longer ships are removed. A directory the new version ships
+as a symlink or a file replaces the old directory whole when it holds only the old
+version's entries; a file of yours or of another package in it stops the upgrade, named.
+If anything fails before that step, the old versions are restored and the state is as
+before (an old version whose uninstall.sh fails stays: --skip-uninstall-script replaces
+it without running the script). Run dist-client sync first to see new versions.`,
 		Example: `  dist-client sync && dist-client upgrade
   dist-client upgrade --dry-run hello`,
 		Args: installedArgs(0, -1, ""),

@@ -4,6 +4,7 @@
 package clitest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/spf13/cobra"
@@ -30,6 +31,24 @@ func CheckExamples(t testing.TB, root *cobra.Command) {
 	for _, c := range Commands(root) {
 		if c.Runnable() && !c.Hidden && c.Example == "" {
 			t.Errorf("%s --help has no example", c.CommandPath())
+		}
+	}
+}
+
+// MaxHelpLine is the width the commands' long help is wrapped to, so that
+// a terminal of 90 columns shows it unbroken; cobra's flag lines are not
+// ours.
+const MaxHelpLine = 90
+
+// CheckWrapped fails t for every line of a command's long help wider than
+// MaxHelpLine.
+func CheckWrapped(t testing.TB, root *cobra.Command) {
+	t.Helper()
+	for _, c := range Commands(root) {
+		for i, line := range strings.Split(c.Long, "\n") {
+			if n := len([]rune(line)); n > MaxHelpLine {
+				t.Errorf("%s --help: line %d is %d characters, over %d: %q", c.CommandPath(), i+1, n, MaxHelpLine, line)
+			}
 		}
 	}
 }
