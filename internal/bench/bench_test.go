@@ -262,3 +262,26 @@ func TestCompareArchives(t *testing.T) {
 		}
 	}
 }
+
+// TestServerReadyAfterVerifying: a server.json that said verifying, then
+// was written again without it (omitempty), reads ready; the bench's wait
+// decoded each read over the last, kept Verifying and timed out.
+func TestServerReadyAfterVerifying(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "server.json")
+	for _, tc := range []struct {
+		json string
+		want bool
+	}{
+		{`{"control":"http://127.0.0.1:1","verifying":true}`, false},
+		{`{"control":"http://127.0.0.1:1"}`, true},
+		{`{"control":"http://127.0.0.1:1","filling":true}`, false},
+		{`{"pid":1}`, false},
+	} {
+		if err := os.WriteFile(path, []byte(tc.json), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := serverReady(path); ok != tc.want {
+			t.Errorf("server.json %s: ready %v, want %v", tc.json, ok, tc.want)
+		}
+	}
+}

@@ -46,9 +46,8 @@ func startTracker(ctx context.Context, binDir, pkg, dir, serverYAML string, h ho
 	home := filepath.Join(sdir, "distpac", "server")
 	row, err := func() (catalog.Package, error) {
 		if err := waitUntil(ctx, 30*time.Second, "tracker", func() bool {
-			b, err := os.ReadFile(filepath.Join(home, "server.json"))
-			var info server.Info
-			return err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
+			_, ok := serverReady(filepath.Join(home, "server.json"))
+			return ok
 		}); err != nil {
 			return catalog.Package{}, err
 		}
@@ -106,8 +105,9 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	infoPath := filepath.Join(sdir, "distpac", "server", "server.json")
 	var info server.Info
 	if err := waitUntil(ctx, 30*time.Second, "dist-server to be ready", func() bool {
-		b, err := os.ReadFile(infoPath)
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
+		var ok bool
+		info, ok = serverReady(infoPath)
+		return ok
 	}); err != nil {
 		return row, err
 	}
@@ -243,6 +243,18 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 	}
 	// On the lab, what the links carried, counted by the kernel.
 	return row, meter.finish(&row, o.F, o.U, o.u)
+}
+
+// serverReady reads a dist-server's server.json at path: ok once it
+// serves (Control set) and is no longer starting (a publisher checking its
+// archives, a mirror filling). Each read decodes into a new Info: one
+// decoded over the last kept its Verifying, which a later server.json
+// leaves out (omitempty), and the wait never ended.
+func serverReady(path string) (server.Info, bool) {
+	var info server.Info
+	b, err := os.ReadFile(path)
+	ok := err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
+	return info, ok
 }
 
 // installReport parses the --json output of dist-client install.

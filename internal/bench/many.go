@@ -4,7 +4,6 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -88,8 +87,9 @@ func startServer(ctx context.Context, dir string, env []string, srvBin, cfg stri
 	var info server.Info
 	home := filepath.Join(dir, "srv", "distpac", "server")
 	err = waitUntil(ctx, 2*time.Minute, "dist-server", func() bool {
-		b, err := os.ReadFile(filepath.Join(home, "server.json"))
-		return err == nil && json.Unmarshal(b, &info) == nil && info.Control != "" && !info.Starting()
+		var ok bool
+		info, ok = serverReady(filepath.Join(home, "server.json"))
+		return ok
 	})
 	if err != nil {
 		srv.stop()
