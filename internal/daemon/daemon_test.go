@@ -70,12 +70,18 @@ func startDaemon(t *testing.T, sock, catalogDir string) *buftest.Buffer {
 // startDaemonIn is startDaemon with the engine's files in cacheDir.
 func startDaemonIn(t *testing.T, sock, catalogDir, cacheDir string) *buftest.Buffer {
 	t.Helper()
+	return startDaemonWith(t, sock, catalogDir, swarm.Config{Dir: cacheDir, ListenAddr: "127.0.0.1:0"})
+}
+
+// startDaemonWith is startDaemon with an engine of cfg.
+func startDaemonWith(t *testing.T, sock, catalogDir string, cfg swarm.Config) *buftest.Buffer {
+	t.Helper()
 	ln, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ln.Release) // after the cleanup below
-	engine, err := swarm.New(swarm.Config{Dir: cacheDir, ListenAddr: "127.0.0.1:0"})
+	engine, err := swarm.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,6 +135,11 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	}()
 	busySent := map[string]bool{} // the busy web seeds sent (Event.Busy); guarded by mu
+	// reports holds each archive's report as its download returned (each
+	// goroutine its own; read after Wait): the engine forgets it
+	// transferKeep (a minute) later, and read again once the last archive
+	// was in, an early one's said "already had", from no source.
+	reports := make([]Report, len(rows))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, row := range rows {
 		g.Go(func() error {
@@ -164,7 +169,8 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 			if err != nil {
 				return &ArchiveError{Archive: row.Archive, Err: fmt.Errorf("download %s: %w", row.Archive, err)}
 			}
-			rep := &Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
+			reports[i] = Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: transferOf(engine, row)}
+			rep := &reports[i]
 			sendSnapshot(func(ev *Event) { ev.Completed = rep })
 			return nil
 		})
@@ -204,11 +210,8 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		send(ev)
 		return
 	}
-	reports := make([]Report, 0, len(rows))
-	for _, row := range rows {
-		t := transferOf(engine, row)
-		reports = append(reports, Report{Archive: row.Archive, InfoHash: row.InfoHash, Transfer: t})
-		logger.Info("download complete", t.LogArgs(row.Archive)...)
+	for _, r := range reports {
+		logger.Info("download complete", r.LogArgs(r.Archive)...)
 	}
 	if h.downloaded != nil && len(rows) > 0 { // a request only to hold its Keep downloaded nothing
 		h.downloaded(reports)

@@ -84,6 +84,10 @@ type Config struct {
 	// answering busy (503 or 429 with Retry-After) waits for them before
 	// it fails with a NoSourceError; 0 means DefaultBusyWait.
 	BusyWait time.Duration
+	// TransferKeep is how long the report of a torrent's last download is
+	// kept after the download ended (Transfer, Stopped); 0 means
+	// transferKeep (a minute). Tests shorten it.
+	TransferKeep time.Duration
 	// RequestBudget bounds the memory held for peers' queued requests,
 	// over all connections; 0 means DefaultRequestBudget.
 	RequestBudget int64
@@ -119,8 +123,8 @@ type Engine struct {
 	// stallAfter is stallRestart (download.go); a test shortens it
 	// before any Download.
 	stallAfter time.Duration
-	// forgetAfter is transferKeep (transfer.go); a test shortens it
-	// before any Download.
+	// forgetAfter: see Config.TransferKeep (transferKeep, transfer.go);
+	// a test shortens it before any Download.
 	forgetAfter time.Duration
 
 	webBytes atomic.Int64 // payload bytes fetched from web seeds
@@ -246,7 +250,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, forgetAfter: transferKeep, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, forgetAfter: cmp.Or(cfg.TransferKeep, transferKeep), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
