@@ -36,10 +36,13 @@ const resolveAgain = time.Minute
 // waits for DNS (until then a mirror's bytes count as another peer's).
 type serverHosts struct {
 	addrs atomic.Pointer[[]netip.Addr]
+	// lookup looks a host name up: net.DefaultResolver's when nil (a
+	// test's otherwise, set before the first set).
+	lookup func(ctx context.Context, network, host string) ([]netip.Addr, error)
 
 	mu       sync.Mutex
 	gen      int       // set's calls; a lookup stores its answer only if no set came after it
-	hosts    []string  // the hosts of the last set
+	hosts    []string  // the hosts of the last set, sorted
 	resolved time.Time // when their names were last looked up
 }
 
@@ -74,6 +77,12 @@ func (h *serverHosts) set(seeds []string, stop <-chan struct{}) {
 			names = append(names, u.Hostname())
 		}
 	}
+	// The same hosts in another order are the same servers: a daemon
+	// orders them for each request (a server that failed a sync goes
+	// last), and the new order dropped the names' addresses until they
+	// were looked up again, its mirrors' bytes counted as other peers'
+	// meanwhile.
+	slices.Sort(hosts)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	same := slices.Equal(hosts, h.hosts)
@@ -104,8 +113,12 @@ func (h *serverHosts) lookUp(gen int, addrs []netip.Addr, names []string, stop <
 		case <-ctx.Done():
 		}
 	}()
+	lookup := h.lookup
+	if lookup == nil {
+		lookup = net.DefaultResolver.LookupNetIP
+	}
 	for _, name := range names {
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", name)
+		ips, err := lookup(ctx, "ip", name)
 		if err != nil {
 			continue // its peers are other peers
 		}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -161,5 +162,39 @@ func waitServers(t *testing.T, e *Engine, servers []string) {
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+	}
+}
+
+// TestServerHostsReordered: the same servers in another order (a daemon
+// orders server_urls for each request, one that failed a sync last) keep
+// the addresses their names were looked up to, and are not looked up
+// again before resolveAgain. Before, a new order dropped those addresses
+// until a new lookup answered, and a mirror's bytes counted as another
+// peer's meanwhile.
+func TestServerHostsReordered(t *testing.T) {
+	stop := make(chan struct{})
+	defer close(stop)
+	mirror := netip.MustParseAddr("198.18.0.7")
+	var lookups atomic.Int32
+	h := serverHosts{lookup: func(ctx context.Context, _, host string) ([]netip.Addr, error) {
+		if lookups.Add(1) > 1 {
+			<-ctx.Done() // a lookup again answers only once the test ends
+			return nil, ctx.Err()
+		}
+		return []netip.Addr{mirror}, nil
+	}}
+	h.set([]string{"http://mirror.example:9090/packages/", "http://198.18.0.2:9090/packages/"}, stop)
+	for deadline := time.Now().Add(5 * time.Second); !h.has(mirror); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the mirror's name was never looked up")
+		}
+	}
+	h.set([]string{"http://198.18.0.2:9090/packages/", "http://mirror.example:9090/packages/"}, stop)
+	if !h.has(mirror) || !h.has(netip.MustParseAddr("198.18.0.2")) {
+		t.Errorf("the same servers in another order: mirror's address kept %v, the other's %v; want both kept", h.has(mirror), h.has(netip.MustParseAddr("198.18.0.2")))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := lookups.Load(); n != 1 {
+		t.Errorf("the names looked up %d times, want once (the order changed, not the servers)", n)
 	}
 }
