@@ -60,7 +60,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	}
 	info, err := readInfo(sp)
 	if errors.Is(err, os.ErrNotExist) {
-		// server.json is written once the server is ready.
+		// server.json is written once the server answers status: a
+		// publisher's before it checks its archives (Verifying), a
+		// mirror's once it serves its primary's catalog.
 		who := "the server"
 		if pid > 0 {
 			who = fmt.Sprintf("the server (pid %d)", pid)
