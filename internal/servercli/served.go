@@ -23,6 +23,13 @@ func waitServed(ctx context.Context, e *env, sp paths.Server, done string) error
 	if err != nil || info.Control == "" {
 		return nil
 	}
+	if info.Starting() {
+		// A publisher checking its archives at start, a mirror filling:
+		// it loads the catalog as it is once that ends, which can take
+		// minutes (add waited 30 s, then warned it had not).
+		e.UI.Printf("the running server (pid %d) is still starting; it serves the new catalog once it is ready (dist-server status says how far it came)\n", info.PID)
+		return nil
+	}
 	// A local read, and the serial is what an interruption reports.
 	local := context.WithoutCancel(ctx)
 	db, err := catalog.Open(local, sp.Catalog())

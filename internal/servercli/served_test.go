@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/paths"
@@ -73,4 +74,36 @@ func writePackage(t *testing.T, name string) string {
 		}
 	}
 	return dir
+}
+
+// add while the running publisher still checks its archives at start
+// returns at once, saying the server serves the new catalog once it is
+// ready: it waited 30 s for a serial the server loads only then, and
+// warned that it had not picked it up.
+func TestAddWhileThePublisherVerifies(t *testing.T) {
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
+	config := filepath.Join(t.TempDir(), "server.yaml")
+	os.WriteFile(config, []byte("announce_url: \"http://127.0.0.1:9/announce\"\n"), 0o644)
+	run := func(ctx context.Context, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(ctx, append([]string{"--config", config}, args...), strings.NewReader(""), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := run(context.Background(), "add", writePackage(t, "first")); code != 0 {
+		t.Fatalf("add first: exit %d: %s", code, stderr)
+	}
+	fakeRunning(t, sp, server.Info{Verifying: true}, func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(server.Status{Info: server.Info{Verifying: true}, ToVerify: 10})
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	code, stdout, stderr := run(ctx, "add", writePackage(t, "second"))
+	if code != 0 || stderr != "" {
+		t.Errorf("add: exit %d, stderr %q; want 0 and nothing", code, stderr)
+	}
+	if want := "is still starting; it serves the new catalog once it is ready"; !strings.Contains(stdout, want) {
+		t.Errorf("stdout %q lacks %q", stdout, want)
+	}
 }

@@ -67,7 +67,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		if pid > 0 {
 			who = fmt.Sprintf("the server (pid %d)", pid)
 		}
-		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "a server checks every archive before it serves, a mirror syncs its primary's catalog first; see "+sp.Log())
+		return cli.WithHint(fmt.Errorf("status: %s is starting and not ready yet", who), "it answers status once it listens (a mirror once it has its primary's catalog), and says then how far its start came; see "+sp.Log())
 	}
 	if err != nil {
 		return fmt.Errorf("status: %w", err)
@@ -111,7 +111,12 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		}
 	}
 	if st.Verifying {
-		line("starting", "verifying archives, %d of %d checked (the catalog is served once each is; dist-server start returns then)", st.Verified, st.ToVerify)
+		if st.ToVerify == 0 {
+			// Before the check counted its archives: "0 of 0 checked".
+			line("starting", "reading the catalog to check its archives (the catalog is served once each is; dist-server start returns then)")
+		} else {
+			line("starting", "verifying archives, %d of %d checked (the catalog is served once each is; dist-server start returns then)", st.Verified, st.ToVerify)
+		}
 	}
 	if !st.UnsignedSince.IsZero() {
 		line("unsigned", "catalog.db since %s, serving serial %d: %s", st.UnsignedSince.Local().Format(time.DateTime), st.Serial, st.UnsignedError)

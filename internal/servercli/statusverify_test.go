@@ -26,3 +26,13 @@ func TestStatusOfAVerifyingPublisher(t *testing.T) {
 		t.Errorf("status of a server that serves no catalog yet has a packages line:\n%s", out)
 	}
 }
+
+// Before the check has counted the archives, status says what it does
+// rather than "verifying archives, 0 of 0 checked".
+func TestStatusBeforeTheCheckCounts(t *testing.T) {
+	info := server.Info{Database: "http://127.0.0.1:9090", Verifying: true}
+	out := statusOf(t, server.Status{Info: info})
+	if want := "  starting: reading the catalog to check its archives"; !strings.Contains(out, want) || strings.Contains(out, "0 of 0") {
+		t.Errorf("status lacks %q or says 0 of 0:\n%s", want, out)
+	}
+}
