@@ -24,19 +24,7 @@ import (
 // interrupted. It said that the server had not picked up the serial yet,
 // and exited 0 without a word about the interruption.
 func TestAddInterruptedWhileWaitingForTheServer(t *testing.T) {
-	data := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", data)
-	sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
-	config := filepath.Join(t.TempDir(), "server.yaml")
-	os.WriteFile(config, []byte("announce_url: \"http://127.0.0.1:9/announce\"\n"), 0o644)
-	run := func(ctx context.Context, args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := Main(ctx, append([]string{"--config", config}, args...), strings.NewReader(""), &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
-	if code, _, stderr := run(context.Background(), "add", writePackage(t, "first")); code != 0 {
-		t.Fatalf("add first: exit %d: %s", code, stderr)
-	}
+	sp, run := publishedOnce(t)
 
 	// A running server that never loads the new catalog: it holds the run
 	// lock, and its control endpoint reports serial 1 (the first add's).
@@ -63,6 +51,26 @@ func TestAddInterruptedWhileWaitingForTheServer(t *testing.T) {
 	}
 }
 
+// publishedOnce makes a server's data home with package "first" added,
+// and returns its paths and a runner of dist-server commands on it.
+func publishedOnce(t *testing.T) (paths.Server, func(ctx context.Context, args ...string) (int, string, string)) {
+	t.Helper()
+	data := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", data)
+	sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
+	config := filepath.Join(t.TempDir(), "server.yaml")
+	os.WriteFile(config, []byte("announce_url: \"http://127.0.0.1:9/announce\"\n"), 0o644)
+	run := func(ctx context.Context, args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := Main(ctx, append([]string{"--config", config}, args...), strings.NewReader(""), &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, _, stderr := run(context.Background(), "add", writePackage(t, "first")); code != 0 {
+		t.Fatalf("add first: exit %d: %s", code, stderr)
+	}
+	return sp, run
+}
+
 // writePackage writes a package directory NAME of version 1.0.0.
 func writePackage(t *testing.T, name string) string {
 	t.Helper()
@@ -81,19 +89,7 @@ func writePackage(t *testing.T, name string) string {
 // ready: it waited 30 s for a serial the server loads only then, and
 // warned that it had not picked it up.
 func TestAddWhileThePublisherVerifies(t *testing.T) {
-	data := t.TempDir()
-	t.Setenv("XDG_DATA_HOME", data)
-	sp := paths.Home{Root: filepath.Join(data, "distpac")}.Server()
-	config := filepath.Join(t.TempDir(), "server.yaml")
-	os.WriteFile(config, []byte("announce_url: \"http://127.0.0.1:9/announce\"\n"), 0o644)
-	run := func(ctx context.Context, args ...string) (int, string, string) {
-		var stdout, stderr bytes.Buffer
-		code := Main(ctx, append([]string{"--config", config}, args...), strings.NewReader(""), &stdout, &stderr)
-		return code, stdout.String(), stderr.String()
-	}
-	if code, _, stderr := run(context.Background(), "add", writePackage(t, "first")); code != 0 {
-		t.Fatalf("add first: exit %d: %s", code, stderr)
-	}
+	sp, run := publishedOnce(t)
 	fakeRunning(t, sp, server.Info{Verifying: true}, func(w http.ResponseWriter, _ *http.Request) {
 		json.NewEncoder(w).Encode(server.Status{Info: server.Info{Verifying: true}, ToVerify: 10})
 	})
