@@ -10,6 +10,7 @@ package swarm
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -68,10 +69,18 @@ const maxSeedText = 256
 // before a piece is whole, every time it is asked, held an install for
 // good: 60 KiB of each 64 KiB piece every 5 s is 12 KiB/s to the stall
 // watchdog, which counted completed bytes before and gave up in its time.
+//
+// Each term counts from 0 and the sum stops at math.MaxInt64: a daemon's
+// numbers are bounded one by one (daemon.Event.shown), and the web seeds of
+// one event of a fake daemon summed past it into a negative count.
 func (s Sources) Received() int64 {
-	n := s.FromPeers
+	n := max(s.FromPeers, 0)
 	for _, w := range s.WebSeeds {
-		n += w.Sent - w.Again
+		d := max(w.Sent-w.Again, 0)
+		if n > math.MaxInt64-d {
+			return math.MaxInt64
+		}
+		n += d
 	}
 	return n
 }

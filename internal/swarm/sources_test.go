@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -286,5 +287,28 @@ func BenchmarkSourcesSinceManySeeds(b *testing.B) {
 	}
 	for b.Loop() {
 		MergeSources([]Sources{s.Since(s)})
+	}
+}
+
+// TestReceivedBounded: what a fake daemon's sources add up to stays within
+// 0..math.MaxInt64 however many web seeds it lists with numbers each
+// within bounds, and a seed that "sent again" more than it sent counts 0.
+func TestReceivedBounded(t *testing.T) {
+	many := make([]SeedActivity, 200_000)
+	for i := range many {
+		many[i] = SeedActivity{Seed: "s", Sent: 1 << 50}
+	}
+	for _, tc := range []struct {
+		name string
+		s    Sources
+		want int64
+	}{
+		{"many seeds at the bound", Sources{FromPeers: 1 << 50, WebSeeds: many}, math.MaxInt64},
+		{"again over sent", Sources{FromPeers: 10, WebSeeds: []SeedActivity{{Sent: 5, Again: 50}}}, 10},
+		{"negative peers", Sources{FromPeers: -7, WebSeeds: []SeedActivity{{Sent: 5}}}, 5},
+	} {
+		if got := tc.s.Received(); got != tc.want {
+			t.Errorf("%s: Received() = %d, want %d", tc.name, got, tc.want)
+		}
 	}
 }
