@@ -15,6 +15,7 @@ import (
 // and the next download resumes from it. A torrent another caller still
 // waits for is not stopped.
 func TestAbandonedDownloadStops(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	seedDir := t.TempDir()
 	seeder := newEngine(t, seedDir, 512<<10) // 4 MiB take 8 s
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

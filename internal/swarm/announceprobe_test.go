@@ -55,6 +55,8 @@ func seedAnnouncing(t *testing.T, pace announcePace, trackers []string, n int) (
 // 5 minutes: a mirror not found by new clients for minutes after its
 // publisher came back, an operator's run).
 func TestRefusedTrackerBackWithinSeconds(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
+
 	addr := nettest.FreeAddr(t) // nothing listens yet: refused
 	pace := announcePace{retry: 250 * time.Millisecond, retryMax: announceRetryMax, probe: 500 * time.Millisecond, spread: 200 * time.Millisecond, wakeEvery: wakeEvery}
 	e, ihs := seedAnnouncing(t, pace, []string{"http://" + addr + "/announce"}, 3)

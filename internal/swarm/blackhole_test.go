@@ -175,6 +175,8 @@ func (b *blackHole) swallowed() int {
 // requests wait at it updates nothing since patch 9; the piece waits for
 // the queue to drain, which at a black hole it never does).
 func TestBlackHolePeer(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
+
 	const size = 4 << 20 // 64 pieces
 	for _, tc := range []struct {
 		name  string

@@ -123,6 +123,7 @@ func TestHoardersStayWithinBudget(t *testing.T) {
 // TestHoarderIsDropped: a peer that stops reading is disconnected once
 // its writes stall for peerWriteTimeout, which frees what was read for it.
 func TestHoarderIsDropped(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	if testing.Short() {
 		t.Skip("waits for the write timeout")
 	}

@@ -130,6 +130,7 @@ func TestLacking(t *testing.T) {
 // a seeder that holds no torrent at all: the library closes every
 // connection before the handshake then ("don't want conns right now").
 func TestNoSourceSeederWithoutArchive(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	srcDir := t.TempDir()
@@ -197,6 +198,7 @@ func TestNoSourceSeederWithoutArchive(t *testing.T) {
 // on its own, and dist-client's stall timeout ended it after two minutes
 // with "no data received for 2m0s from any peer or web seed".
 func TestNoSourceSlowRefusal(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	data := writeRandom(t, path, 100<<10)
 	for _, tc := range []struct {

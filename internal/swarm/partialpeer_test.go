@@ -129,6 +129,7 @@ func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool)
 // pieces (a seeder comes back) the download completes from it, without a
 // restart. Before, the download was restarted at every stall (3 times).
 func TestPartialPeerKept(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	r := newPartialRig(t, ctx)
@@ -189,6 +190,7 @@ func TestPartialPeerKept(t *testing.T) {
 // down, the restart lost it, and the error said it "listed 1 peer, none
 // answered".
 func TestPartialPeerNoSource(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := newPartialRig(t, ctx)

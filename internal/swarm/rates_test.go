@@ -11,6 +11,7 @@ import (
 // first Torrents call, so the first dist-client status of a daemon read
 // 0 B/s for every torrent while it downloaded at 1 MiB/s.
 func TestFirstStatusHasRates(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	if testing.Short() {
 		t.Skip("a capped download of a few seconds")
 	}

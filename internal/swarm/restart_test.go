@@ -122,6 +122,7 @@ func (h countRecords) WithGroup(string) slog.Handler      { return h }
 // connection until their contexts ended (45 s here). One Download alone
 // is the case that always worked.
 func TestSharedDownloadStallRestart(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	for _, n := range []int{1, 2} {
 		t.Run(fmt.Sprintf("%d downloads", n), func(t *testing.T) { testStallRestart(t, n) })
 	}

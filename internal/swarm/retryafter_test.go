@@ -152,6 +152,7 @@ func TestWebSeedRetryAfter(t *testing.T) {
 // the caller's stall timeout (dist-client: two minutes, then "no data
 // received for 2m0s from any peer or web seed").
 func TestWebSeedAlwaysBusy(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, 100<<10)
 	for _, code := range []int{http.StatusServiceUnavailable, http.StatusTooManyRequests} {
@@ -225,6 +226,7 @@ func TestWebSeedAlwaysBusy(t *testing.T) {
 // 64 KiB/s, slowly enough that the seed was asked, had the progress name
 // the busy seed at 24 of 29 ticks, from the first 192 KiB on.
 func TestBusySeedNotSaidWhilePeerSends(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	srcDir := t.TempDir()
 	path := filepath.Join(srcDir, "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, 1<<20)

@@ -194,6 +194,7 @@ func TestHedgeAfter(t *testing.T) {
 // the piece since it started on it, not since the first race ended: it
 // said "held it for 2.0s" of a piece it had held 4 s.
 func TestSlowSeedHeldSaidWhole(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	const size, pieceLen = 1 << 20, 64 << 10
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	data := writeRandom(t, path, size)

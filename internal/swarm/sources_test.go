@@ -83,6 +83,7 @@ func TestSourcesDescribe(t *testing.T) {
 // piece at a time) stay at 0: what dist-client's stall watchdog counted,
 // and its error could not name.
 func TestSourcesCountDrippingSeed(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	data := writeRandom(t, path, 100<<10)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -148,6 +149,7 @@ func TestSourcesCountDrippingSeed(t *testing.T) {
 // with a 6 s stall timeout (an attacker's run), where the watchdog of
 // completed bytes gave up in 6 s.
 func TestSourcesCountResentOnce(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	data := writeRandom(t, path, 100<<10)
 	const cut = 60 << 10 // of the first piece, 64 KiB

@@ -75,6 +75,7 @@ func (r *stoppedRig) interrupted(t *testing.T, until int64) Transfer {
 // transfer report. A download that completes has its report in Transfer,
 // and none in Stopped.
 func TestStoppedSaysWhatCame(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	r := newStoppedRig(t)
 	if _, ok := r.leecher.Stopped(r.ih); ok {
 		t.Fatal("Stopped before any download")

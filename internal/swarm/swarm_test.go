@@ -51,6 +51,15 @@ func loopback(e *Engine) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(e.Port()))
 }
 
+// A waiting test, one that spends its time on timers (a give-up timeout,
+// a capped rate, a peer or web seed that stalls on purpose) and under a
+// second of CPU for its 4-22 s under -race, calls t.Parallel so that its
+// waits overlap with the others'. Tests that burn CPU (big or many
+// transfers, 8-client swarms) or read process-wide state (runtime.MemStats,
+// verifiedBytes, the write-stall guard) do not: Go runs them first, one at
+// a time, and starts the parallel ones only after every other top-level
+// test of the package has ended.
+
 func newEngine(t testing.TB, dir string, up int64) *Engine {
 	t.Helper()
 	e, err := New(Config{Dir: dir, ListenAddr: "127.0.0.1:0", UploadRate: up, DisableTrackers: true})

@@ -15,6 +15,7 @@ import (
 // not once per torrent: after the first round of announces finds it down,
 // the others ask the live tracker first.
 func TestDeadTrackersCostOnce(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	trk, live := startTracker(t)
 	hanging, accepted := nettest.Hanging(t)
 	trackers := []string{"http://" + nettest.Refused(t) + "/announce", "http://" + hanging + "/announce", live}

@@ -21,6 +21,7 @@ import (
 // that answers as answering. dist-server status shows it: the seeder's
 // refused announces were only WARN lines in the log (a newcomer's run).
 func TestTrackerHealth(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	const reason = "Requested download is not authorized for use with this tracker."
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintf(w, "d14:failure reason%d:%se", len(reason), reason)

@@ -21,6 +21,7 @@ import (
 // and gets part of the archive from it; a third resumes from a partial
 // file and reports what it already had.
 func TestTransferReport(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	trk, announce := startTracker(t)
 
 	const size = 4 << 20

@@ -21,6 +21,7 @@ import (
 // the seeder kept the torrent, marked the pieces it failed to read missing
 // and downloaded them again.
 func TestDeletedArchiveIsDropped(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	seedDir := t.TempDir()
 	seeder := newEngine(t, seedDir, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)

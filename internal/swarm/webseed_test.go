@@ -394,6 +394,7 @@ func TestWebSeedStatusNotEchoed(t *testing.T) {
 // other source saying the server's copy is damaged, not that the package
 // was withdrawn; a 503 without the header stays a plain 503.
 func TestWebSeedWithheldCopy(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	for _, tc := range []struct {
 		name    string
 		header  bool
@@ -529,6 +530,7 @@ func (s *slowReader) Read(p []byte) (int, error) {
 // byte restarted the idle timer; the silent one held it for webSeedIdle
 // (31 s), and its error said only "piece 0: context canceled".
 func TestWebSeedDripFailsOver(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	if testing.Short() {
 		t.Skip("waits webSeedSlowAfter")
 	}
@@ -543,6 +545,7 @@ func TestWebSeedDripFailsOver(t *testing.T) {
 		{"answers, then sends nothing", false, "answered, then sent nothing for 10s"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each waits webSeedSlowAfter
 			bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-%d/%d", len(data)-1, len(data)))
 				w.Header().Set("Content-Length", fmt.Sprint(len(data)))
@@ -600,6 +603,7 @@ func TestWebSeedDripFailsOver(t *testing.T) {
 // next seed gets its turn: ten hops of a server that answered each after
 // 4.8 s held an install for 49 s (an attacker's run).
 func TestWebSeedRedirectsBounded(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, 300<<10)
 	var sent atomic.Int64

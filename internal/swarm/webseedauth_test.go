@@ -26,6 +26,7 @@ import (
 // name gets none, and the download's error says so; a 403 is told apart
 // from a 401, naming the seed with its password masked.
 func TestWebSeedCredentials(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
 	path := filepath.Join(t.TempDir(), "pkg-1.0.0.tar.zst")
 	writeRandom(t, path, 100<<10)
 	data, err := os.ReadFile(path)
