@@ -132,6 +132,7 @@ func leaksInFiles(t *testing.T, dir string, skip ...string) {
 // server behind auth keeps the password out of its output, status and
 // files too.
 func TestCredentialsNeverLeak(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("a server behind basic auth, a client, its daemon and a mirror")
 	}

@@ -20,6 +20,7 @@ import (
 // rest itself, from what the daemon had verified, and installs the package
 // whole.
 func TestKillDaemonDuringInstall(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("32 MiB download at a capped rate through a daemon killed mid-way")
 	}
@@ -63,6 +64,7 @@ func TestKillDaemonDuringInstall(t *testing.T) {
 // restart does), that one downloads the rest. Either way from what the
 // stopped daemon had verified, and the package is installed whole.
 func TestStopDaemonDuringInstall(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("two 32 MiB downloads at a capped rate through a daemon stopped mid-way")
 	}
@@ -171,6 +173,7 @@ func stopDaemonDuringInstall(t *testing.T, restart bool) {
 // daemon still holds its lock, asks it again, and the daemon downloads
 // the rest.
 func TestCutDaemonConnectionDuringInstall(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("32 MiB download at a capped rate through a daemon whose connection is cut mid-way")
 	}

@@ -53,6 +53,15 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// A waiting test, one whose time goes to timers, capped rates and
+// processes it holds back (a daemon stopped and started again, a tracker
+// down for 17 s, a stall timeout) while the binaries use a fraction of a
+// core, calls t.Parallel, as testscript does for every script: each has
+// its own harness (work directory, ports), so their waits overlap. Tests
+// that move big archives at full speed, measure a rate or a timing that
+// CPU contention changes, or mount file systems do not: Go runs them
+// first, one at a time, and the parallel ones after every other top-level
+// test has ended, -parallel (GOMAXPROCS by default) at a time.
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",

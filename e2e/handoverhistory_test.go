@@ -17,6 +17,7 @@ import (
 // install", handed_over_bytes); history --json put it down as already
 // had from an earlier, interrupted download.
 func TestInterruptAfterDaemonLeft(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("32 MiB download at a capped rate through a daemon killed mid-way, then interrupted")
 	}

@@ -352,6 +352,7 @@ func TestHoardingPeers(t *testing.T) {
 // resumes it: its report says how much was already verified, and its rate
 // counts only the new bytes.
 func TestInterruptKeepsPartialDownload(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("16 MiB at a capped rate")
 	}

@@ -32,6 +32,7 @@ import (
 // library bans by address: the install fell back to the web seed
 // (third_party PATCHES.md 55).
 func TestHostilePeerInTheSwarm(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("a server and an install per hostile peer")
 	}

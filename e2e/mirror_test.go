@@ -107,6 +107,7 @@ func (r *rig) mirrorStatus(home, config string) (serial, uploaded int64) {
 // and to the mirror's web seed for the archive; and the mirror keeps
 // following the primary's re-signing, so its catalog never expires.
 func TestMirror(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("a primary, a mirror and two clients")
 	}

@@ -25,6 +25,7 @@ import (
 // 10 s ± 10 %, one torrent for the engine, and its answer wakes the
 // others: within 11 s.
 func TestMirrorReannouncesWhenTheTrackerIsBack(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("a publisher killed and started again under a mirror: two minutes")
 	}

@@ -24,6 +24,7 @@ import (
 // ("dist-client daemon (pid N) is running but did not answer …, and holds
 // peer_addr"); now that daemon downloads the rest.
 func TestDaemonBackAfterRestartWait(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("32 MiB download at a capped rate through a daemon stopped mid-way")
 	}
@@ -61,6 +62,7 @@ func TestDaemonBackAfterRestartWait(t *testing.T) {
 // left, and its engine failed on peer_addr, which that daemon held; now
 // that daemon downloads the rest.
 func TestDaemonRestartedAfterKill(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("32 MiB download at a capped rate through a daemon killed mid-way")
 	}
@@ -91,6 +93,7 @@ func TestDaemonRestartedAfterKill(t *testing.T) {
 // The daemon exited at once, and the unit started it again every 5 s, a
 // journal line each, until the install ended.
 func TestDaemonWaitsForInstall(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("32 MiB download at a capped rate, its daemon killed mid-way")
 	}

@@ -67,6 +67,7 @@ func noRestart(t *testing.T, daemons []*started) {
 // client, and both failed 18 s after the stop, one saying that the
 // tracker "listed 2 peers, none answered".
 func TestPublisherStoppedMidTransfer(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	_, daemons, installs, stopped := stopMidTransfer(t)
 
 	want := regexp.MustCompile(`dist-client: daemon: download shared-1\.0\.0\.tar\.zst: no source for shared-1\.0\.0\.tar\.zst in [0-9]+s: ` +
@@ -104,6 +105,7 @@ const publisherAway = 3 * time.Second
 // installs complete, without a restart and without giving up. (The code
 // before passes it too: its restart came only after 10 s.)
 func TestPublisherBackMidTransfer(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	r, daemons, installs, stopped := stopMidTransfer(t)
 	time.Sleep(time.Until(stopped.Add(publisherAway)))
 	r.server("start")

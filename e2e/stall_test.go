@@ -54,6 +54,7 @@ func stallRig(t *testing.T) (r *rig, addr string) {
 // seed": no server, and "no data" though a byte a second came; then it
 // named no package ("dist-client: only 4 B received …").
 func TestStallNamesDrippingWebSeed(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("a server, a dripping web seed, a client and its daemon; two 6 s stalls")
 	}
@@ -97,6 +98,7 @@ func TestStallNamesDrippingWebSeed(t *testing.T) {
 // web seed's bytes only once a piece was whole, and failed it after 3 s
 // with "no data received for 3s from any peer or web seed".
 func TestStallCountsWebSeedBytes(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
 		t.Skip("a server, a slow web seed and a client; 16 s of download")
 	}
