@@ -612,7 +612,7 @@ func TestSyncLeavesNoIdleConnection(t *testing.T) {
 	key := newKey(t)
 	pub := newPublisher(t, key, nil)
 	var open atomic.Int64
-	pub.ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+	count := func(_ net.Conn, st http.ConnState) {
 		switch st {
 		case http.StateNew:
 			open.Add(1)
@@ -620,6 +620,7 @@ func TestSyncLeavesNoIdleConnection(t *testing.T) {
 			open.Add(-1)
 		}
 	}
+	pub.connState.Store(&count)
 	pub.publish(1, buildCatalog(t, 1, "", "foo"))
 	dir := t.TempDir()
 	for range 3 {

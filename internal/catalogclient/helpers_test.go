@@ -6,10 +6,12 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalog"
@@ -133,6 +135,10 @@ type publisher struct {
 	srv *catalogserver.Server
 	ts  *httptest.Server
 	key *signing.Key
+	// connState, when set, sees the server's connections change state:
+	// set after the server started, its Config.ConnState was a data race
+	// with the server's goroutines (go test -race -count=2).
+	connState atomic.Pointer[func(net.Conn, http.ConnState)]
 }
 
 // newPublisher starts a catalog server signing with key. wrap, when not
@@ -145,7 +151,13 @@ func newPublisher(t *testing.T, key *signing.Key, wrap func(*publisher, http.Han
 	if wrap != nil {
 		h = wrap(p, h)
 	}
-	p.ts = httptest.NewServer(h)
+	p.ts = httptest.NewUnstartedServer(h)
+	p.ts.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		if f := p.connState.Load(); f != nil {
+			(*f)(c, st)
+		}
+	}
+	p.ts.Start()
 	t.Cleanup(p.ts.Close)
 	return p
 }
