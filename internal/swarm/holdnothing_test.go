@@ -1,8 +1,10 @@
 package swarm
 
 // Downloads whose connected peers hold no piece they lack (the publisher
-// stopped mid-transfer and left its clients with what it had sent): every
-// other source is tried as though no peer were connected.
+// stopped mid-transfer and left its clients with what it had sent): the
+// publisher is dialled again and the tracker asked again as though no peer
+// were connected; the web seeds still wait WebSeedAfter (a flash crowd's
+// leechers are such peers too).
 
 import (
 	"context"
@@ -40,18 +42,20 @@ func addPeer(t *testing.T, ctx context.Context, e *Engine, ih InfoHash, p *Engin
 	e.held(ih).AddPeers([]torrent.PeerInfo{{Addr: torrent.PeerRemoteAddr(net.TCPAddrFromAddrPort(loopback(p)))}})
 }
 
-// TestLastResortWhenPeersHoldNothing: a download whose only peer has
+// TestWebSeedWaitsWhilePeersHoldNothing: a download whose only peer has
 // nothing it lacks asks the mirrors' web seeds (the last resort: the
-// torrent names none) strandedAfter after the last data, as with no peer
-// connected. Before, it waited WebSeedAfter (10 s here, 5 s by default)
-// after the last data, though no connected peer could send any.
-func TestLastResortWhenPeersHoldNothing(t *testing.T) {
+// torrent names none) WebSeedAfter after the last data, not strandedAfter
+// as with no peer connected. In a flash crowd the leechers hold what the
+// busy publisher sent them: asking its /packages/ after 1.4 s took the
+// publisher's uplink from the swarm (bench-net N=32 at 20 ms: 2.6-7.4 x
+// the bound, publisher egress 2.5-7.2 F).
+func TestWebSeedWaitsWhilePeersHoldNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	r := newPartialRig(t, ctx)
 	var sent atomic.Int64
 	srv := webSeedServer(t, writeArchive(t, t.TempDir(), r.name, r.data), false, false, &sent)
-	const after = 10 * time.Second
+	const after = 6 * time.Second
 	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: time.Minute,
 		WebSeedAfter: after, MirrorWebSeeds: []string{MirrorSeed(srv.URL)}})
 	if err != nil {
@@ -66,10 +70,8 @@ func TestLastResortWhenPeersHoldNothing(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("download: %v", err)
 	}
-	// A look a second after the last data finds no holder, and the seed
-	// is asked at the next tick after strandedAfter.
-	if took > after/2 {
-		t.Errorf("the web seed was asked %v after the download had what its peer had; want about %v, well before WebSeedAfter (%v)", took.Round(10*time.Millisecond), strandedAfter, after)
+	if took < after/2 {
+		t.Errorf("the web seed was asked %v after the download had what its peer had; want about WebSeedAfter (%v), not strandedAfter (%v)", took.Round(10*time.Millisecond), after, strandedAfter)
 	}
 	if rep, ok := e.Transfer(r.ih); !ok || rep.FromWebSeed == 0 || !rep.WebSeedLastResort {
 		t.Errorf("report %+v (ok %v): want bytes from the web seed, as a last resort", rep, ok)
