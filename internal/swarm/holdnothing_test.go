@@ -21,7 +21,6 @@ import (
 
 	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
-	"github.com/distpac/distpac/internal/trackerclient"
 )
 
 // writeArchive writes data to dir/name and returns its path.
@@ -195,19 +194,9 @@ func TestTrackerAskedAgainWhilePeersHoldNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, ctx, "the seeder is listed", func() bool { return slices.Contains(trk.Peers(ih), loopback(seeder)) })
-	listed := time.Now()
 	// The waits so far were hungry, 2 hungry, ... (a few announces at most
 	// since the download started): the next ends within 8 hungry.
-	const within = 10 * hungry
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("download: %v", err)
-		}
-	case <-time.After(within):
-		t.Fatalf("not complete %v after the seeder was listed: the tracker was not asked again (%+v)", within, e.TrackerStatus(ih))
-	}
-	t.Logf("complete %v after the seeder was listed", time.Since(listed).Round(10*time.Millisecond))
+	completesWithin(t, done, 10*hungry, "the seeder was listed", e, ih)
 }
 
 // TestTrackerAskedWhenPeersRunDry: a download announced while its peer
@@ -270,12 +259,11 @@ func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
 		st := e.TrackerStatus(ih)
 		return len(st) == 1 && st[0].At.After(holding)
 	})
-	announced := e.TrackerStatus(ih)[0].At
 	if hasNoHolder(e.held(ih)) {
 		t.Fatal("the download had what the peer had at its announce: the peer sends too fast for this test")
 	}
 
-	// A seeder is listed at the tracker, asking for no peers: it cannot
+	// A seeder is listed at the tracker without announcing: it cannot
 	// dial the download (as one behind NAT), which must find it. The
 	// download then gets what the peer had.
 	seeder, err := New(Config{Dir: seedDir, ListenAddr: "127.0.0.1:0", DisableTrackers: true})
@@ -286,21 +274,23 @@ func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
 	if _, err := seeder.Seed(ctx, meta.Torrent, true); err != nil {
 		t.Fatal(err)
 	}
-	tc := &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(netip.Addr{})}
-	if _, err := tc.Announce(ctx, announce, trackerclient.Request{InfoHash: ih, PeerID: [20]byte{'-', 'S', 'E', 'E', 'D'}, Port: loopback(seeder).Port(), Event: trackerclient.Started}); err != nil {
-		t.Fatal(err)
-	}
-	waitUntil(t, ctx, "the seeder is listed", func() bool { return slices.Contains(trk.Peers(ih), loopback(seeder)) })
+	trk.AddPeer(ih, seeder.Addr(), true)
 	waitUntil(t, ctx, "the download has what the peer had", func() bool { return hasNoHolder(e.held(ih)) })
-	dry := time.Now()
-	const within = 8 * hungry
+	completesWithin(t, done, 8*hungry, "the peer ran dry", e, ih)
+}
+
+// completesWithin fails t unless the download whose end done gives ends
+// within d of now, when what happened (the tracker could name a seeder).
+func completesWithin(t *testing.T, done <-chan error, d time.Duration, what string, e *Engine, ih InfoHash) {
+	t.Helper()
+	since := time.Now()
 	select {
 	case err := <-done:
 		if err != nil {
 			t.Fatalf("download: %v", err)
 		}
-	case <-time.After(within):
-		t.Fatalf("not complete %v after the peer ran dry: the tracker was not asked again since %v (%+v)", within, announced.Format(time.StampMilli), e.TrackerStatus(ih))
+	case <-time.After(d):
+		t.Fatalf("not complete %v after %s: the tracker was not asked again (%+v)", d, what, e.TrackerStatus(ih))
 	}
-	t.Logf("complete %v after the peer ran dry", time.Since(dry).Round(10*time.Millisecond))
+	t.Logf("complete %v after %s", time.Since(since).Round(10*time.Millisecond), what)
 }
