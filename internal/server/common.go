@@ -164,13 +164,15 @@ func (g *httpGroup) serveCatalog(lns *listeners, cs *catalogserver.Server, info 
 }
 
 // control starts the local control endpoint (dist-server status),
-// recording its URL in info.
+// recording its URL in info before it serves: status reads info, and
+// written after, Control raced a request that came in at once.
 func (g *httpGroup) control(info *Info, status func() Status) error {
-	ctl, err := g.serve("control", "127.0.0.1:0", controlHandler(status))
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return fmt.Errorf("control: listen on 127.0.0.1:0: %w", err)
 	}
-	info.Control = "http://" + ctl.String()
+	info.Control = "http://" + tcp.Addr().String()
+	g.serveOn("control", tcp, controlHandler(status))
 	return nil
 }
 
