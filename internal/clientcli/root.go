@@ -66,18 +66,18 @@ type loadedConfig struct {
 // gives the same answer after (nothing of the command writes client.yaml).
 func (e *env) config() (*config.Client, paths.Client, error) {
 	if e.loaded == nil {
-		e.loaded = &loadedConfig{}
-		l := e.loaded
-		l.c, l.cp, l.err = e.loadConfig()
+		l := &loadedConfig{}
+		l.c, l.cp, l.path, l.err = e.loadConfig()
+		e.loaded = l
 	}
 	return e.loaded.c, e.loaded.cp, e.loaded.err
 }
 
-// loadConfig is config's work, recording the path read in e.loaded.
-func (e *env) loadConfig() (*config.Client, paths.Client, error) {
+// loadConfig is config's work; path is the client.yaml read.
+func (e *env) loadConfig() (*config.Client, paths.Client, string, error) {
 	h, err := paths.Resolve()
 	if err != nil {
-		return nil, paths.Client{}, err
+		return nil, paths.Client{}, "", err
 	}
 	path, optional := e.configFile(h)
 	cp, chk := h.Client(), safedir.New()
@@ -85,13 +85,12 @@ func (e *env) loadConfig() (*config.Client, paths.Client, error) {
 	// installed and run: another user must not be able to change it (a
 	// review: a 0666 client.yaml, or --config in a 0777 directory, passed).
 	if err := chk.CheckFile("configuration", path); err != nil {
-		return nil, cp, err
+		return nil, cp, "", err
 	}
 	c, err := config.LoadClient(path, optional)
 	if err != nil {
-		return nil, paths.Client{}, err
+		return nil, paths.Client{}, "", err
 	}
-	e.loaded.path = path
 	if hasPassword(c.Servers()) {
 		if msg := readableByOthers(path, serversKey(c)); msg != "" {
 			e.UI.Warnf("%s\n", msg)
@@ -99,19 +98,19 @@ func (e *env) loadConfig() (*config.Client, paths.Client, error) {
 	}
 	// Checked before the mkdir and after it (safedir.MkdirAll).
 	if err := chk.MkdirAll("data directory", cp.Dir, 0o755); err != nil {
-		return nil, cp, err
+		return nil, cp, path, err
 	}
 	if err := checkDirs(chk, cp); err != nil {
-		return nil, cp, err
+		return nil, cp, path, err
 	}
 	if err := checkFiles(chk, cp); err != nil {
-		return nil, cp, err
+		return nil, cp, path, err
 	}
 	e.prefixErr = install.CheckPrefix(chk, c.Prefix)
 	if e.prefixErr != nil && !e.placing {
 		e.UI.Warnf("%v; install, upgrade and uninstall refuse it until then\n", e.prefixErr)
 	}
-	return c, cp, nil
+	return c, cp, path, nil
 }
 
 // readableByOthers says, when the configuration file at path, which

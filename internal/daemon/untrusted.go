@@ -66,7 +66,7 @@ func (ev *Event) shown() {
 }
 
 // bounded is n within 0..most.
-func bounded[T int | int64](n, most T) T { return min(max(n, 0), most) }
+func bounded[T ~int | ~int64](n, most T) T { return min(max(n, 0), most) }
 
 // checkProgress says what is wrong with an event's byte counts, nil when
 // they are what a download can report (0 <= Bytes <= Total, within
@@ -92,10 +92,10 @@ func (r *Report) shown() {
 	}
 	t := &r.Transfer
 	for _, n := range []*int64{&t.Total, &t.FromSeeder, &t.FromMirrors, &t.FromPeers, &t.FromWebSeed, &t.AlreadyHad, &t.Wasted} {
-		*n = min(max(*n, 0), maxShownBytes)
+		*n = bounded(*n, maxShownBytes)
 	}
-	t.Peers, t.Mirrors, t.HashFailures = min(max(t.Peers, 0), maxShownCount), min(max(t.Mirrors, 0), maxShownCount), min(max(t.HashFailures, 0), maxShownCount)
-	t.FirstByte, t.Elapsed = min(max(t.FirstByte, 0), maxShownTime), min(max(t.Elapsed, 0), maxShownTime)
+	t.Peers, t.Mirrors, t.HashFailures = bounded(t.Peers, maxShownCount), bounded(t.Mirrors, maxShownCount), bounded(t.HashFailures, maxShownCount)
+	t.FirstByte, t.Elapsed = bounded(t.FirstByte, maxShownTime), bounded(t.Elapsed, maxShownTime)
 }
 
 // shown makes st's text safe to show (dist-client status prints it).

@@ -111,12 +111,12 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		}
 	}
 	if st.Verifying {
-		if st.ToVerify == 0 {
-			// Before the check counted its archives: "0 of 0 checked".
-			line("starting", "reading the catalog to check its archives (the catalog is served once each is; dist-server start returns then)")
-		} else {
-			line("starting", "verifying archives, %d of %d checked (the catalog is served once each is; dist-server start returns then)", st.Verified, st.ToVerify)
+		// Before the check counted its archives: not "0 of 0 checked".
+		doing := "reading the catalog to check its archives"
+		if st.ToVerify > 0 {
+			doing = fmt.Sprintf("verifying archives, %d of %d checked", st.Verified, st.ToVerify)
 		}
+		line("starting", "%s (the catalog is served once each is; dist-server start returns then)", doing)
 	}
 	if !st.UnsignedSince.IsZero() {
 		line("unsigned", "catalog.db since %s, serving serial %d: %s", st.UnsignedSince.Local().Format(time.DateTime), st.Serial, st.UnsignedError)

@@ -58,7 +58,6 @@ func (j *announceJob) run() {
 	// which a probe that fails leaves as it was.
 	var only string
 	var deadline time.Time
-	look := false // the wait looks at the download's peers (wait)
 	for {
 		// An announce under way when the job stops may finish for half the
 		// stopped budget: the tracker must process it before the "stopped"
@@ -99,6 +98,7 @@ func (j *announceJob) run() {
 			}
 		}
 		var wait time.Duration
+		look := false // the wait looks at the download's peers (wait)
 		switch {
 		case err != nil && only != "":
 			wait = time.Until(deadline) // the backoff goes on
@@ -125,7 +125,6 @@ func (j *announceJob) run() {
 		if !j.wait(wait, look, &completed, &event, &only) {
 			return
 		}
-		look = false
 	}
 }
 

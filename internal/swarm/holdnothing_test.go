@@ -21,6 +21,7 @@ import (
 
 	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
+	"github.com/distpac/distpac/internal/tracker"
 )
 
 // writeArchive writes data to dir/name and returns its path.
@@ -145,18 +146,7 @@ func TestPublisherRedialedWhilePeersHoldNothing(t *testing.T) {
 func TestTrackerAskedAgainWhilePeersHoldNothing(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	trk, announce := startTracker(t) // a 30 s interval
-	seedDir := t.TempDir()
-	path := filepath.Join(seedDir, "idle-1.0.0.tar.zst")
-	writeRandom(t, path, 256<<10)
-	meta, err := torrentmeta.Build(path, announce, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih, err := ParseInfoHash(meta.InfoHash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	trk, seedDir, meta, ih := trackedArchive(t, "idle-1.0.0.tar.zst", 256<<10)
 
 	// A peer with none of it: a download with no source, not announced.
 	idle, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: time.Minute})
@@ -168,12 +158,7 @@ func TestTrackerAskedAgainWhilePeersHoldNothing(t *testing.T) {
 	waitUntil(t, ctx, "the idle peer's download starts", func() bool { return idle.held(ih) != nil })
 
 	const hungry = 500 * time.Millisecond
-	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", GiveUpAfter: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	e.ann.pace.hungry = hungry // before the first torrent
+	e := hungryDownloader(t, hungry)
 	done := make(chan error, 1)
 	go func() { done <- e.Download(ctx, meta.Torrent, nil, nil) }()
 	addPeer(t, ctx, e, ih, idle)
@@ -208,19 +193,8 @@ func TestTrackerAskedAgainWhilePeersHoldNothing(t *testing.T) {
 func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	trk, announce := startTracker(t) // a 30 s interval
-	seedDir := t.TempDir()
 	const size = 2 << 20
-	path := filepath.Join(seedDir, "dry-1.0.0.tar.zst")
-	writeRandom(t, path, size)
-	meta, err := torrentmeta.Build(path, announce, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih, err := ParseInfoHash(meta.InfoHash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	trk, seedDir, meta, ih := trackedArchive(t, "dry-1.0.0.tar.zst", size)
 
 	// A peer with the first half, which it sends at 256 KiB/s: the
 	// download holds on to it for about 4 s.
@@ -243,12 +217,7 @@ func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
 	first.Close()
 
 	const hungry = 500 * time.Millisecond
-	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", GiveUpAfter: time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	e.ann.pace.hungry = hungry // before the first torrent
+	e := hungryDownloader(t, hungry)
 	done := make(chan error, 1)
 	var got atomic.Int64
 	go func() { done <- e.Download(ctx, meta.Torrent, nil, func(p Progress) { got.Store(p.Done) }) }()
@@ -293,4 +262,38 @@ func completesWithin(t *testing.T, done <-chan error, d time.Duration, what stri
 		t.Fatalf("not complete %v after %s: the tracker was not asked again (%+v)", d, what, e.TrackerStatus(ih))
 	}
 	t.Logf("complete %v after %s", time.Since(since).Round(10*time.Millisecond), what)
+}
+
+// trackedArchive writes an archive of size random bytes named name in a
+// new directory, and returns a tracker (a 30 s interval), that directory,
+// and the archive's torrent announcing to the tracker.
+func trackedArchive(t *testing.T, name string, size int) (*tracker.Tracker, string, torrentmeta.Meta, InfoHash) {
+	t.Helper()
+	trk, announce := startTracker(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, name)
+	writeRandom(t, path, size)
+	meta, err := torrentmeta.Build(path, announce, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := ParseInfoHash(meta.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trk, dir, meta, ih
+}
+
+// hungryDownloader is an engine on 127.0.0.1 that announces, asks the
+// tracker again hungry after a hungry announce (not hungryAnnounce), and
+// gives a download with no source up after a minute.
+func hungryDownloader(t *testing.T, hungry time.Duration) *Engine {
+	t.Helper()
+	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", GiveUpAfter: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	e.ann.pace.hungry = hungry // before the first torrent
+	return e
 }

@@ -123,8 +123,7 @@ type Engine struct {
 	// stallAfter is stallRestart (download.go); a test shortens it
 	// before any Download.
 	stallAfter time.Duration
-	// forgetAfter: see Config.TransferKeep (transferKeep, transfer.go);
-	// a test shortens it before any Download.
+	// forgetAfter: see Config.TransferKeep (transferKeep, transfer.go).
 	forgetAfter time.Duration
 
 	webBytes atomic.Int64 // payload bytes fetched from web seeds

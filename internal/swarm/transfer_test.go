@@ -198,8 +198,11 @@ func transferCount(e *Engine) int {
 func TestTransferStatesForgotten(t *testing.T) {
 	seedDir := t.TempDir()
 	seeder := newEngine(t, seedDir, 0)
-	leecher := newEngine(t, t.TempDir(), 0)
-	leecher.forgetAfter = 100 * time.Millisecond // set before any Download reads it
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, TransferKeep: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { leecher.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	const downloads = 12
