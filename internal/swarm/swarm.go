@@ -131,8 +131,14 @@ type Engine struct {
 	// download of each torrent, until transferKeep after it ended
 	// (forgetTransferLater).
 	transfers sync.Map
-	status    *statusBook
-	down      *rate.Limiter // download cap, also for web seeds; nil = none
+	// forgets holds the timer that forgets each torrent's state
+	// (forgetTransferLater), nil once the engine closed; guarded by
+	// forgetMu.
+	forgetMu sync.Mutex
+	forgets  map[metainfo.Hash]*time.Timer
+
+	status *statusBook
+	down   *rate.Limiter // download cap, also for web seeds; nil = none
 	// downloading holds a token for each Download between its start and its
 	// end: at most maxDownloadsAtOnce (download.go).
 	downloading chan struct{}
@@ -249,7 +255,7 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
-	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, forgetAfter: cmp.Or(cfg.TransferKeep, transferKeep), dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
+	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, forgetAfter: cmp.Or(cfg.TransferKeep, transferKeep), forgets: map[metainfo.Hash]*time.Timer{}, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
@@ -291,6 +297,7 @@ func (e *Engine) close() error {
 	unregisterEngine(e)
 	close(e.stop)
 	e.stopWebFetches()
+	e.stopForgetting()
 	if e.ann != nil {
 		e.ann.close() // before the library closes: the "stopped" announces read its counters
 	}

@@ -344,16 +344,45 @@ const transferKeep = time.Minute
 // e.forgetAfter from now, unless a Download of ih is running then or
 // another began since (its own state replaced this one). Called as the
 // last Download of ih ends (abandon).
+// The timer is stopped when the engine closes (stopForgetting): each
+// held the closed engine for up to transferKeep.
 func (e *Engine) forgetTransferLater(ih InfoHash) {
 	s := e.lastTransfer(ih)
 	if s == nil {
 		return
 	}
-	time.AfterFunc(e.forgetAfter, func() {
+	e.forgetMu.Lock()
+	defer e.forgetMu.Unlock()
+	if e.forgets == nil { // closed
+		return
+	}
+	var tm *time.Timer
+	tm = time.AfterFunc(e.forgetAfter, func() {
+		e.forgetMu.Lock()
+		if e.forgets[ih] == tm {
+			delete(e.forgets, ih)
+		}
+		e.forgetMu.Unlock()
 		if !e.downloadRunning(ih) {
 			e.transfers.CompareAndDelete(ih, s)
 		}
 	})
+	// A later download of ih replaced the state the older timer would
+	// forget; the newer timer forgets the newer state.
+	if old := e.forgets[ih]; old != nil {
+		old.Stop()
+	}
+	e.forgets[ih] = tm
+}
+
+// stopForgetting stops the forget timers, for Close.
+func (e *Engine) stopForgetting() {
+	e.forgetMu.Lock()
+	defer e.forgetMu.Unlock()
+	for _, tm := range e.forgets {
+		tm.Stop()
+	}
+	e.forgets = nil
 }
 
 // setLastResort records whether the download's web seeds are a last

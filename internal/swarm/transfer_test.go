@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -224,5 +225,39 @@ func TestTransferStatesForgotten(t *testing.T) {
 	}
 	if n := transferCount(leecher); n > 0 {
 		t.Fatalf("%d of %d downloads' states kept 10 s after they ended", n, downloads)
+	}
+}
+
+// TestClosedEngineCollectable: the timers that forget a download's state
+// (forgetTransferLater) stop when the engine closes; each held the closed
+// engine, its client and its buffers for up to transferKeep (a minute), so
+// a process that opens engines one after another (tests, a daemon's
+// restarts) held every one closed within the last minute.
+func TestClosedEngineCollectable(t *testing.T) {
+	e, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		ih := InfoHash{byte(i + 1)}
+		e.transfers.Store(ih, &transferState{})
+		e.forgetTransferLater(ih)
+	}
+	collected := make(chan struct{})
+	runtime.AddCleanup(e, func(ch chan struct{}) { close(ch) }, collected)
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e = nil
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		runtime.GC()
+		select {
+		case <-collected:
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the closed engine was still reachable 10 s after Close (a forget timer holds it for transferKeep)")
+		}
 	}
 }
