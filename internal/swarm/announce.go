@@ -13,7 +13,6 @@ import (
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
-	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
@@ -89,11 +88,13 @@ type announcer struct {
 	probing map[string]bool
 	woke    map[string]time.Time
 
-	logMu   sync.Mutex
-	failing map[string][]string // tracker URL -> the failures logged of it, until it answers; guarded by logMu
-	// answered: tracker URL -> when it was last logged answering again;
-	// guarded by logMu.
-	answered map[string]time.Time
+	logMu sync.Mutex
+	logs  map[logKey]*trackerLog // what was logged of each tracker (announcelog.go); guarded by logMu
+	// logClosed is set when the announcer closes: no more quiet-window
+	// timers. Guarded by logMu.
+	logClosed bool
+	// quiet is answersLoggedEvery; a test shortens it.
+	quiet time.Duration
 }
 
 // trackerDownFor is how long a tracker that did not answer an announce
@@ -131,67 +132,19 @@ func (a *announcer) noteResult(u string, err error) (back bool) {
 
 func newAnnouncer(localIP netip.Addr, port uint16, peerID [20]byte, logger *slog.Logger) *announcer {
 	return &announcer{
-		logger:   logger,
-		client:   &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(localIP), UserAgent: "distpac"},
-		port:     port,
-		peerID:   peerID,
-		sem:      make(chan struct{}, announcesInFlight),
-		stop:     make(chan struct{}),
-		jobs:     map[metainfo.Hash]*announceJob{},
-		down:     map[string]time.Time{},
-		probing:  map[string]bool{},
-		woke:     map[string]time.Time{},
-		failing:  map[string][]string{},
-		answered: map[string]time.Time{},
-		pace:     defaultPace,
-	}
-}
-
-// maxFailuresLogged bounds the different failures of one tracker logged
-// until it answers again: one going down under load fails some announces
-// one way and some another (refused, timed out, reset), and, logged at
-// each change, a daemon's announces alternating between two of them gave
-// a line per torrent again.
-const maxFailuresLogged = 4
-
-// answersLoggedEvery bounds how often one tracker is logged answering
-// again: one that flaps between refusing and answering many times a
-// second logged both lines at every change its announces saw (88 lines
-// for 101 announces of 50 torrents; a daemon seeding thousands, over a
-// hundred a second). It answering again within this of the last such
-// line is not logged, and the failures logged before still count as
-// logged, so that it is logged failing again only in a new way.
-const answersLoggedEvery = time.Minute
-
-// logResult logs what an announce of torrent name to tracker u changed:
-// a tracker that fails, or answers again, once for the engine, not once
-// per torrent, and each way it fails once while it fails (a daemon
-// seeding 203 archives logged 203 "tracker announce failed" lines when
-// the tracker went down, and 203 "tracker answers again" when it came
-// back: a newcomer's run). A refusal ("failure reason") is the tracker's
-// answer about one torrent, and is logged per torrent when it changes
-// (prev is that torrent's last failure).
-func (a *announcer) logResult(u, name string, err, prev error) {
-	var refused *trackerclient.FailureError
-	if errors.As(err, &refused) {
-		if prev == nil || prev.Error() != err.Error() {
-			a.logger.Warn("tracker announce failed", "torrent", name, "err", err)
-		}
-		return
-	}
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
-	logged, failing := a.failing[u]
-	switch {
-	case err != nil && !slices.Contains(logged, err.Error()) && len(logged) < maxFailuresLogged:
-		a.failing[u] = append(logged, err.Error())
-		a.logger.Warn("tracker announce failed", "tracker", redact.URL(u), "err", err, "first_torrent", name)
-	case err == nil && failing && time.Since(a.answered[u]) >= answersLoggedEvery:
-		delete(a.failing, u)
-		a.answered[u] = time.Now()
-		a.logger.Info("tracker answers again", "tracker", redact.URL(u), "first_torrent", name)
-	case err == nil && errors.As(prev, &refused):
-		a.logger.Info("tracker answers again", "torrent", name, "tracker", redact.URL(u))
+		logger:  logger,
+		client:  &trackerclient.Client{HTTP: trackerclient.NewHTTPClient(localIP), UserAgent: "distpac"},
+		port:    port,
+		peerID:  peerID,
+		sem:     make(chan struct{}, announcesInFlight),
+		stop:    make(chan struct{}),
+		jobs:    map[metainfo.Hash]*announceJob{},
+		down:    map[string]time.Time{},
+		probing: map[string]bool{},
+		woke:    map[string]time.Time{},
+		logs:    map[logKey]*trackerLog{},
+		quiet:   answersLoggedEvery,
+		pace:    defaultPace,
 	}
 }
 
@@ -261,6 +214,7 @@ func (a *announcer) close() {
 	}
 	a.jobs = map[metainfo.Hash]*announceJob{}
 	a.mu.Unlock()
+	a.closeLogs()
 	ctx, cancel := context.WithTimeout(context.Background(), stoppedBudget)
 	defer cancel()
 	var wg sync.WaitGroup

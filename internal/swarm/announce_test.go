@@ -155,24 +155,83 @@ func TestTrackerStateLoggedOnce(t *testing.T) {
 			[]string{"tracker announce failed torrent=a", "tracker announce failed torrent=b", "tracker answers again torrent=a tracker=" + u}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			a := newAnnouncer(netip.Addr{}, 0, [20]byte{}, slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
-				ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
-					if at.Key == slog.TimeKey || at.Key == slog.LevelKey || at.Key == "err" {
-						return slog.Attr{}
-					}
-					return at
-				}})))
+			a, lines := loggingAnnouncer(t)
 			for _, r := range tt.results {
 				a.logResult(u, r.torrent, r.err, r.prev)
 			}
-			var got []string
-			for line := range strings.Lines(buf.String()) {
-				line = strings.TrimSpace(strings.ReplaceAll(line, `"`, ""))
-				line = strings.TrimPrefix(line, "msg=")
-				got = append(got, line)
+			if got := lines(); !slices.Equal(got, tt.want) {
+				t.Errorf("logged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
-			if !slices.Equal(got, tt.want) {
+		})
+	}
+}
+
+// loggingAnnouncer is an announcer that logs into a buffer, and a function
+// returning the lines logged so far: message and attributes, without
+// time, level and err.
+func loggingAnnouncer(t *testing.T) (*announcer, func() []string) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	a := newAnnouncer(netip.Addr{}, 0, [20]byte{}, slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+			if at.Key == slog.TimeKey || at.Key == slog.LevelKey || at.Key == "err" {
+				return slog.Attr{}
+			}
+			return at
+		}})))
+	t.Cleanup(a.close)
+	return a, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		var got []string
+		for line := range strings.Lines(buf.String()) {
+			line = strings.TrimSpace(strings.ReplaceAll(line, `"`, ""))
+			line = strings.TrimPrefix(line, "msg=")
+			got = append(got, line)
+		}
+		return got
+	}
+}
+
+// TestTrackerStateLastWord: a change of a tracker's state within the
+// quiet window after it was logged answering (answersLoggedEvery) is
+// logged as the window ends, so that the last line about a tracker is
+// what it does now: the log of a tracker that flapped and then kept
+// answering ended on "failed". A change undone within the window is not
+// logged.
+func TestTrackerStateLastWord(t *testing.T) {
+	const u = "http://t:6969/announce"
+	down := errors.New("tracker http://t:6969/announce: dial tcp 127.0.0.1:6969: connect: connection refused")
+	type result struct {
+		torrent   string
+		err, prev error
+	}
+	failed := func(first string) string { return "tracker announce failed tracker=" + u + " first_torrent=" + first }
+	answers := func(first string) string { return "tracker answers again tracker=" + u + " first_torrent=" + first }
+	for _, tt := range []struct {
+		name    string
+		results []result
+		want    []string // the lines once the window ended
+	}{
+		{"answers within the window", []result{{"a", down, nil}, {"a", nil, down}, {"b", down, nil}, {"b", nil, down}, {"c", nil, down}},
+			[]string{failed("a"), answers("a"), failed("b"), answers("b")}},
+		{"fails again within the window", []result{{"a", down, nil}, {"a", nil, down}, {"b", down, nil}, {"b", nil, down}, {"c", down, nil}},
+			[]string{failed("a"), answers("a"), failed("b")}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a, lines := loggingAnnouncer(t)
+			a.quiet = 300 * time.Millisecond
+			start := time.Now()
+			for _, r := range tt.results {
+				a.logResult(u, r.torrent, r.err, r.prev)
+			}
+			// Wait out the window (with a margin for a busy machine).
+			for time.Since(start) < 3*a.quiet && len(lines()) < len(tt.want) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			time.Sleep(time.Until(start.Add(3 * a.quiet)))
+			if got := lines(); !slices.Equal(got, tt.want) {
 				t.Errorf("logged:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
