@@ -151,8 +151,11 @@ func TestTrackerStateLoggedOnce(t *testing.T) {
 		{"the tracker flaps", append(flaps, result{"z", hung, nil}),
 			[]string{"tracker announce failed tracker=" + u + " first_torrent=p000", "tracker answers again tracker=" + u + " first_torrent=p000",
 				"tracker announce failed tracker=" + u + " first_torrent=p001", "tracker announce failed tracker=" + u + " first_torrent=z"}},
-		{"refusals, per torrent", []result{{"a", refused, nil}, {"b", refused, nil}, {"a", refused, refused}, {"a", nil, refused}},
-			[]string{"tracker announce failed torrent=a", "tracker announce failed torrent=b", "tracker answers again torrent=a tracker=" + u}},
+		// A refusal ("failure reason") is about one torrent, but a
+		// tracker refusing many logs once for them all
+		// (TestTrackerStateLastWord).
+		{"refusals, per tracker", []result{{"a", refused, nil}, {"b", refused, nil}, {"a", refused, refused}, {"a", nil, refused}},
+			[]string{"tracker announce failed tracker=" + u + " first_torrent=a", "tracker accepts announces again tracker=" + u + " first_torrent=a"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			a, lines := loggingAnnouncer(t)
@@ -198,16 +201,31 @@ func loggingAnnouncer(t *testing.T) (*announcer, func() []string) {
 // logged as the window ends, so that the last line about a tracker is
 // what it does now: the log of a tracker that flapped and then kept
 // answering ended on "failed". A change undone within the window is not
-// logged.
+// logged, and a tracker refusing torrents ("failure reason") is logged the
+// same way, once for all its torrents: 50 torrents refused and accepted
+// in turn logged 500 lines over 5 rounds.
 func TestTrackerStateLastWord(t *testing.T) {
 	const u = "http://t:6969/announce"
 	down := errors.New("tracker http://t:6969/announce: dial tcp 127.0.0.1:6969: connect: connection refused")
+	refused := fmt.Errorf("tracker %s: %w", u, &trackerclient.FailureError{Reason: "not authorized"})
 	type result struct {
 		torrent   string
 		err, prev error
 	}
+	var refusals []result
+	for range 5 {
+		for i := range 50 {
+			refusals = append(refusals, result{fmt.Sprintf("p%02d", i), refused, nil})
+		}
+		for i := range 50 {
+			refusals = append(refusals, result{fmt.Sprintf("p%02d", i), nil, refused})
+		}
+	}
 	failed := func(first string) string { return "tracker announce failed tracker=" + u + " first_torrent=" + first }
 	answers := func(first string) string { return "tracker answers again tracker=" + u + " first_torrent=" + first }
+	accepts := func(first string) string {
+		return "tracker accepts announces again tracker=" + u + " first_torrent=" + first
+	}
 	for _, tt := range []struct {
 		name    string
 		results []result
@@ -217,6 +235,10 @@ func TestTrackerStateLastWord(t *testing.T) {
 			[]string{failed("a"), answers("a"), failed("b"), answers("b")}},
 		{"fails again within the window", []result{{"a", down, nil}, {"a", nil, down}, {"b", down, nil}, {"b", nil, down}, {"c", down, nil}},
 			[]string{failed("a"), answers("a"), failed("b")}},
+		{"50 torrents, a flapping refusal", refusals,
+			[]string{failed("p00"), accepts("p00"), failed("p00"), accepts("p00")}},
+		{"a refusal stays", []result{{"a", refused, nil}, {"b", nil, nil}, {"a", refused, refused}, {"b", nil, nil}},
+			[]string{failed("a")}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()

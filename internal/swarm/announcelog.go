@@ -32,9 +32,11 @@ const maxFailuresLogged = 4
 // in a new way.
 const answersLoggedEvery = time.Minute
 
-// logKey names one tracker's state in the log.
+// logKey names one tracker's state in the log: whether it answers at all,
+// or, with refusals set, whether it refuses torrents ("failure reason").
 type logKey struct {
-	url string
+	url      string
+	refusals bool
 }
 
 // trackerLog is what was logged of one tracker's state (logKey).
@@ -54,25 +56,27 @@ type trackerLog struct {
 // logResult logs what an announce of torrent name to tracker u changed:
 // a tracker that fails, or answers again, once for the engine, and each
 // way it fails once while it fails. A refusal ("failure reason") is the
-// tracker's answer about one torrent, and is logged per torrent when it
-// changes (prev is that torrent's last failure).
+// tracker's answer about one torrent, so only a change of that torrent's
+// (prev is its last failure) counts; refusals too are logged once for the
+// engine: a tracker alternating between refusing and accepting 50
+// torrents logged a line per torrent at each change.
 func (a *announcer) logResult(u, name string, err, prev error) {
 	var refused *trackerclient.FailureError
-	if errors.As(err, &refused) {
-		if prev == nil || prev.Error() != err.Error() {
-			a.logger.Warn("tracker announce failed", "torrent", name, "err", err)
-		}
-		return
-	}
+	wasRefused := errors.As(prev, &refused)
 	a.logMu.Lock()
 	defer a.logMu.Unlock()
 	switch {
+	case errors.As(err, &refused):
+		if prev == nil || prev.Error() != err.Error() {
+			a.logFailed(logKey{u, true}, name, err)
+		}
 	case err != nil:
-		a.logFailed(logKey{u}, name, err)
-	case errors.As(prev, &refused):
-		a.logger.Info("tracker answers again", "torrent", name, "tracker", redact.URL(u))
+		a.logFailed(logKey{u, false}, name, err)
 	default:
-		a.logAnswered(logKey{u}, name)
+		a.logAnswered(logKey{u, false}, name)
+		if wasRefused {
+			a.logAnswered(logKey{u, true}, name)
+		}
 	}
 }
 
@@ -130,7 +134,11 @@ func (a *announcer) logAnswers(k logKey, st *trackerLog, name string) {
 		st.flush.Stop()
 		st.flush = nil
 	}
-	a.logger.Info("tracker answers again", "tracker", redact.URL(k.url), "first_torrent", name)
+	msg := "tracker answers again"
+	if k.refusals {
+		msg = "tracker accepts announces again"
+	}
+	a.logger.Info(msg, "tracker", redact.URL(k.url), "first_torrent", name)
 }
 
 // closeLogs logs at once what waits for its quiet window to end, so that
