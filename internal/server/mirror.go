@@ -114,6 +114,7 @@ type mirror struct {
 		ok, failed time.Time
 		from, err  string
 	}
+	keyRefusals keyRefusals // the round's alone
 }
 
 // RunMirror runs dist-server mirror until ctx ends. It fails at start

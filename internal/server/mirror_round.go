@@ -33,11 +33,16 @@ func (m *mirror) round(ctx context.Context) error {
 	res, syncErr := catalogclient.Sync(ctx, catalogclient.Options{
 		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeySource: "the mirror's --key", KeepRotation: true, Logger: m.log,
 	})
+	if syncErr == nil {
+		m.keyRefusals.forget()
+	}
 	switch {
 	case syncErr != nil && ctx.Err() != nil:
 		// Stopping (SIGTERM mid-round): not a failed sync; RunMirror
 		// says "mirror stopping".
 		return fmt.Errorf("mirror: %w", ctx.Err())
+	case syncErr != nil && (errors.Is(syncErr, catalogclient.ErrBadSignature) || errors.Is(syncErr, catalogclient.ErrRotation)):
+		m.keyRefusals.note(m.log, time.Now(), syncErr)
 	case syncErr != nil:
 		m.log.Warn("sync from the primary failed", "err", syncErr)
 	case res.Updated:

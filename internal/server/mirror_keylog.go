@@ -1,0 +1,54 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+)
+
+// keyReminderEvery is how often a mirror reminds that it still refuses
+// its primary's catalog for a key change it logged in full. The full
+// warning is some 450 bytes and a mirror syncs every minute: 650 KB of
+// the same lines a day buried whatever else it logged. Nothing changes
+// until an operator acts (gives --key, or has the primary publish a
+// rotation statement), and the catalog held stays served until it
+// expires (7 days by default), so an hour is soon enough to keep the
+// refusal in view of anyone reading the last hour of the log, at 24 short
+// lines a day.
+const keyReminderEvery = time.Hour
+
+// keyRefusals remembers the key refusals a mirror logged (a primary
+// whose catalog the key held does not verify and no rotation statement
+// follows to): each is logged in full once, then as a short reminder at
+// most every keyReminderEvery. Only the round's goroutine uses it.
+type keyRefusals struct {
+	// logged is, for each refusal (its text, which names the primary
+	// and the key held), when it was logged in full and when last
+	// reminded of.
+	logged map[string]struct{ full, last time.Time }
+}
+
+// note logs the refusal err at now, in full, as a reminder, or not at
+// all.
+func (k *keyRefusals) note(log *slog.Logger, now time.Time, err error) {
+	if k.logged == nil {
+		k.logged = map[string]struct{ full, last time.Time }{}
+	}
+	text := err.Error()
+	seen, ok := k.logged[text]
+	switch {
+	case !ok:
+		// A new refusal forgets the older ones: the primary changed its
+		// key again, or the mirror followed it and it changed anew.
+		clear(k.logged)
+		k.logged[text] = struct{ full, last time.Time }{now, now}
+		log.Warn("sync from the primary failed", "err", err)
+	case now.Sub(seen.last) >= keyReminderEvery:
+		seen.last = now
+		k.logged[text] = seen
+		log.Warn("still refusing the primary's catalog: its key changed; see the warning logged then", "since", seen.full.Format(time.RFC3339))
+	}
+}
+
+// forget is called after a sync that succeeded: a refusal seen again
+// after it is logged in full.
+func (k *keyRefusals) forget() { clear(k.logged) }
