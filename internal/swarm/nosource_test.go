@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
@@ -145,12 +145,7 @@ func TestNoSourceSeederWithoutArchive(t *testing.T) {
 	busy := newEngine(t, busyDir, 0)
 	seedRandom(t, ctx, busy, busyDir, "kept-1.0.0.tar.zst", 64<<10+1)
 	empty := newEngine(t, t.TempDir(), 0)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := ln.Addr().(*net.TCPAddr).AddrPort()
-	ln.Close()
+	closed := netip.MustParseAddrPort(nettest.Refused(t))
 
 	for _, tc := range []struct {
 		name    string
