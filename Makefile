@@ -34,6 +34,9 @@ help: ## show this help
 # 17.8-20.3 against 21.9-23.6 s; N=16 the same (1.15-1.17); peak RSS of
 # daemons and installs 28 against 34 MiB.
 build: ## build dist-server, dist-client, named-file-server and dist-bench (static) into ./bin
+	@# A first build fetches and compiles the modules: about a minute and a half on two cores
+	@# with no output of its own (a newcomer's make demo looked hung).
+	@[ -x $(BIN)/dist-client ] || echo "building into $(BIN) (the first build fetches and compiles the modules: a minute or two)..."
 	CGO_ENABLED=0 $(GO) build -ldflags "-X github.com/distpac/distpac/internal/cli.stamped=$(VERSION)" -o $(BIN)/ ./cmd/...
 
 demo: build ## run a server and two clients on loopback: a real install over BitTorrent
