@@ -109,6 +109,10 @@ type (
 		peerMinPieces pieceIndex
 
 		peerAllowedFast typedRoaring.Bitmap[pieceIndex]
+
+		// distpac patch 59: when the peer last choked us (Serving); zero when it has not since
+		// the handshake (a connection starts choked).
+		peerChokedAt time.Time
 	}
 
 	PeerSource string

@@ -1042,6 +1042,7 @@ func (c *PeerConn) mainReadLoop() (err error) {
 				// only a single peer, our chunk balancing should smooth over this abuse.
 			}
 			c.peerChoking = true
+			c.peerChokedAt = time.Now() // distpac patch 59
 			c.updateExpectingChunks()
 		case pp.Unchoke:
 			if !c.peerChoking {
