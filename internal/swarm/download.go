@@ -14,8 +14,9 @@ import (
 )
 
 // DefaultGiveUpAfter is how long a download may have no source at all (no
-// peer connected that has a piece it lacks, nor one that gained a piece,
-// nothing received, no web seed fetching) before it fails.
+// peer connected that has a piece it lacks, but for those that sent none
+// of it for withholdGrace, nor one that gained a piece, nothing received,
+// no web seed fetching) before it fails.
 // A reachable tracker or seeder answers within milliseconds on a LAN and
 // within a second across the world; the tracker is asked again after 5 s
 // (hungryAnnounce), and the web seed is tried after DefaultWebSeedAfter,
@@ -142,12 +143,18 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	lastPeerRead, peersQuiet, peersQuietAt := int64(0), time.Now(), int64(0)
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// holding is how many connected peers have a piece the download
-	// lacks (of missing), seen at the last look since data came; -1 when
-	// none was made since (peersHolding). idlePeers is the most peers
-	// looks found connected with none holding since then: the give-up
-	// names them, though one gave up and left just before (two such
-	// clients give up at about the same time).
-	holding, missing, idlePeers := -1, 0, 0
+	// lacks (of missing) and count as sources, seen at the last look
+	// since data came; -1 when none was made since (lookPeers); unchoked
+	// those of them that do not choke it. idlePeers is the most peers
+	// looks found connected with none holding since then, withheld the
+	// peers that hold pieces and withhold them at the last such look:
+	// the give-up names them, though one gave up and left just before
+	// (two such clients give up at about the same time). quiet is since
+	// when each holding peer sent nothing (lookPeers), kept across a
+	// restart: a peer that never serves is one after a restart too.
+	holding, unchoked, missing, idlePeers := -1, 0, 0, 0
+	var withheld []Withholder
+	quiet := map[netip.AddrPort]time.Time{}
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running (webTrying).
 	sourced, redialed := time.Now(), time.Now()
@@ -195,7 +202,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			lastRead, moved, sourced = received(), time.Now(), time.Now()
 			lastPeerRead, peersQuietAt = 0, 0 // the new torrent's count
 			clear(peersHeld)
-			holding, idlePeers = -1, 0
+			holding, unchoked, idlePeers, withheld = -1, 0, 0, nil
 		}
 		st := t.Stats()
 		peers := st.ActivePeers
@@ -246,7 +253,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if n := st.BytesReadData.Int64() + completed; n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
 			busySince, busy = time.Time{}, nil
-			holding, idlePeers = -1, 0
+			holding, unchoked, idlePeers, withheld = -1, 0, 0, nil
 		}
 		if time.Since(peersQuiet) > time.Second && time.Since(swarmLooked) > time.Second {
 			swarmLooked = time.Now()
@@ -254,10 +261,11 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 				swarmMoved = time.Now()
 			}
 			if time.Since(moved) > time.Second {
-				holding, missing = peersHolding(t)
-				idlePeers = max(idlePeers, peers)
+				look := lookPeers(t, quiet, time.Now())
+				holding, unchoked, missing = look.holding, look.unchoked, look.missing
+				idlePeers, withheld = max(idlePeers, look.idle), look.withholders
 				if holding > 0 {
-					idlePeers = 0
+					idlePeers, withheld = 0, nil
 				}
 			}
 		}
@@ -300,8 +308,8 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			busy = nil // no longer waited for
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
-			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror}
-			if idlePeers > 0 {
+			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
+			if idlePeers > 0 || len(withheld) > 0 {
 				ns.Connected, ns.Missing, ns.Pieces = idlePeers, missing, t.NumPieces()
 			}
 			if busyOut {
@@ -370,8 +378,11 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// tick (above), which counts as its restart. Two installs of one
 		// package through the daemon waited on a wedged torrent until
 		// their contexts ended while the restart ran only for a lone
-		// Download.
-		if time.Since(moved) > e.stallAfter && peers > 0 && holding > 0 && restarts < 3 {
+		// Download. A peer that chokes the download is not stuck either:
+		// it was asked for nothing, and a restart dropped a busy seeder's
+		// connection as its rechoke round came (a peer choking for 10 s
+		// then serving took 20 s: TestChokedForARoundIsNotCut).
+		if time.Since(moved) > e.stallAfter && peers > 0 && unchoked > 0 && restarts < 3 {
 			if err := e.restart(t, torrentBytes, xfer.fail, direct); err != nil {
 				return err
 			}

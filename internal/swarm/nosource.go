@@ -48,12 +48,27 @@ type NoSourceError struct {
 	// Pieces) by what it said it has: they have no more to give. 0 when
 	// none was.
 	Connected, Missing, Pieces int
+	// Withholding are the peers connected that have some of the Missing
+	// pieces and sent none of them for withholdGrace: they keep the
+	// download choked, or answer none of its requests.
+	Withholding []Withholder
 }
 
 func (e *NoSourceError) Error() string {
 	var why []string
+	for i, w := range e.Withholding {
+		if i == maxWithholdersSaid {
+			why = append(why, fmt.Sprintf("and %s that sent none of them", ui.Count(len(e.Withholding)-i, "other peer")))
+			break
+		}
+		why = append(why, w.String())
+	}
 	if e.Connected > 0 {
-		why = append(why, fmt.Sprintf("%s connected, none has the pieces still missing (%d of %s)", ui.Count(e.Connected, "peer"), e.Missing, ui.Count(e.Pieces, "piece")))
+		other := ""
+		if len(e.Withholding) > 0 {
+			other = "other "
+		}
+		why = append(why, fmt.Sprintf("%s connected, none has the pieces still missing (%d of %s)", ui.Count(e.Connected, other+"peer"), e.Missing, ui.Count(e.Pieces, "piece")))
 	}
 	for _, t := range e.Trackers {
 		switch {
@@ -63,7 +78,7 @@ func (e *NoSourceError) Error() string {
 			why = append(why, t.Err.Error())
 		case t.Peers == 0:
 			why = append(why, fmt.Sprintf("tracker %s knows no peer for it", redact.URL(t.URL)))
-		case e.Connected > 0: // some answered: said above
+		case e.Connected > 0 || len(e.Withholding) > 0: // some answered: said above
 			why = append(why, fmt.Sprintf("tracker %s listed %s", redact.URL(t.URL), ui.Count(t.Peers, "peer")))
 		default:
 			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", redact.URL(t.URL), ui.Count(t.Peers, "peer")))
@@ -71,6 +86,9 @@ func (e *NoSourceError) Error() string {
 	}
 	var refused, lacking []string
 	for _, a := range e.Direct {
+		if slices.ContainsFunc(e.Withholding, func(w Withholder) bool { return w.Peer == a }) {
+			continue // connected, and said above
+		}
 		if slices.Contains(e.Lacking, a) {
 			lacking = append(lacking, a.String())
 		} else {

@@ -79,6 +79,18 @@ func TestNoSourceWording(t *testing.T) {
 			Connected: 2, Missing: 12, Pieces: 64},
 			[]string{"no source for pkg-1.0.0.tar.zst in 8s: 2 peers connected, none has the pieces still missing (12 of 64 pieces); tracker http://t/announce listed 3 peers;", "the publisher's seeder (127.0.0.1:6881) did not accept a connection"},
 			[]string{"answered", "withdrawn"}},
+		// Peers that claim the pieces and withhold them: each named with
+		// what it did, a direct one not called down or closed.
+		{"peers withholding the pieces", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder},
+			Connected: 1, Missing: 12, Pieces: 64, Withholding: []Withholder{
+				{Peer: seeder, All: true, Choked: true, For: 23 * time.Second},
+				{Peer: mirror, Has: 3, Asked: 12, For: 20 * time.Second},
+				{Peer: netip.MustParseAddrPort("127.0.0.3:6881"), Has: 1, For: 16 * time.Second}}},
+			[]string{"no source for pkg-1.0.0.tar.zst in 8s: peer 127.0.0.1:6881 claims every piece but has kept us choked for 23s; " +
+				"peer 127.0.0.2:6881 has 3 of the pieces still missing but answered none of our requests in 20s; " +
+				"peer 127.0.0.3:6881 has 1 of the pieces still missing but has sent nothing for 16s; " +
+				"1 other peer connected, none has the pieces still missing (12 of 64 pieces); tracker http://t/announce listed 3 peers;"},
+			[]string{"the publisher's seeder", "none answered", "withdrawn"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.err.Torrent, tc.err.Idle = "pkg-1.0.0.tar.zst", 8*time.Second

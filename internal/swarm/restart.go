@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/RoaringBitmap/roaring"
 	"github.com/anacrolix/torrent"
 	"github.com/anacrolix/torrent/metainfo"
 
@@ -24,7 +23,7 @@ import (
 const stallRestart = 10 * time.Second
 
 // restart drops t and adds its torrent again, for a download that stalled
-// with a connected peer that has a piece it lacks (peersHolding), unless
+// with a connected peer that has a piece it lacks (lookPeers), unless
 // the engine no longer holds t: another Download of it restarted it first
 // (each Download of a torrent sees its stall at about the same time, and
 // one restart is enough), or it was dropped. Every Download of the
@@ -49,39 +48,6 @@ func (e *Engine) restart(t *torrent.Torrent, torrentBytes []byte, onWriteErr fun
 	}
 	nt.AddPeers(directPeers(direct))
 	return nil
-}
-
-// peersHolding counts the peers connected to t that have (by their
-// bitfield and haves) a piece t still lacks, and the pieces it lacks. A
-// stall with such a peer connected is one a restart may mend (a
-// connection stuck); with none, nothing is stuck: the peers have no more
-// to give, and a restart only dropped them (Download). A look copies each
-// peer's piece set (the library's PeerPieces), as peersGained's does.
-func peersHolding(t *torrent.Torrent) (holding, missing int) {
-	var lack roaring.Bitmap
-	piece := uint64(0)
-	for _, run := range t.PieceStateRuns() {
-		if !run.Complete {
-			lack.AddRange(piece, piece+uint64(run.Length))
-		}
-		piece += uint64(run.Length)
-	}
-	if lack.IsEmpty() {
-		return 0, 0
-	}
-	for _, pc := range t.PeerConns() {
-		if pc.PeerPieces().Intersects(&lack) {
-			holding++
-		}
-	}
-	return holding, int(lack.GetCardinality())
-}
-
-// hasNoHolder reports whether no peer connected to t has a piece it
-// lacks.
-func hasNoHolder(t *torrent.Torrent) bool {
-	holding, _ := peersHolding(t)
-	return holding == 0
 }
 
 // held returns the torrent the engine holds for ih; nil when none.
