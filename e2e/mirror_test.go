@@ -68,18 +68,27 @@ func (r *rig) writeYAML(name, text string) {
 	}
 }
 
+// mirrorYAML is the server.yaml of a mirror serving at the harness's
+// mirrorAddr, its seeder on any port of 127.0.0.1, with extra lines after.
+func (r *rig) mirrorYAML(extra string) string {
+	return fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr) + extra
+}
+
 // startMirror starts dist-server mirror ARGS in the home "mirror" with
-// mirror.yaml's text yaml, stopped when the test ends, and waits until
-// the mirror at url serves archive.
-func (r *rig) startMirror(yaml, url, archive string, args ...string) {
+// mirror.yaml's text yaml, stopped when the test ends, and returns what
+// the start said. Given an archive, it then waits until the mirror at url
+// serves it; with "", it does not ask the mirror (a GET would count in
+// its uploads, and a capped mirror would take its time).
+func (r *rig) startMirror(yaml, url, archive string, args ...string) string {
 	r.t.Helper()
 	os.MkdirAll(r.path("mirror"), 0o755)
 	r.writeYAML("mirror.yaml", yaml)
 	r.t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
-	r.run("dist-server", "mirror", "mirror.yaml", append([]string{"mirror"}, args...)...)
-	if !poll(30*time.Second, func() bool { code, _ := get(r.t, url+"/packages/"+archive); return code == 200 }) {
+	out := r.run("dist-server", "mirror", "mirror.yaml", append([]string{"mirror"}, args...)...)
+	if archive != "" && !poll(30*time.Second, func() bool { code, _ := get(r.t, url+"/packages/"+archive); return code == 200 }) {
 		r.t.Fatalf("the mirror never served %s", archive)
 	}
+	return out
 }
 
 // mirrorStatus reads dist-server status --json of the mirror's home.
@@ -121,13 +130,9 @@ func TestMirror(t *testing.T) {
 	key := strings.TrimSpace(r.server("key"))
 
 	// The mirror: its own data home and server.yaml.
-	for _, d := range []string{"mirror", "client3"} {
-		os.MkdirAll(r.path(d), 0o755)
-	}
-	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
-	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
+	os.MkdirAll(r.path("client3"), 0o755)
 	start := time.Now()
-	out := r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", primary)
+	out := r.startMirror(r.mirrorYAML(""), mirror, "", "--interval", "300ms", primary)
 	t.Logf("mirror ready in %v (archives from the primary's web seed):\n%s", time.Since(start).Round(time.Millisecond), out)
 	if !strings.Contains(out, "dist-server mirror running") || !strings.Contains(out, "following "+primary) ||
 		!strings.Contains(out, "TRUST ON FIRST USE: pinned the key "+primary+" presented, "+key+" (") {
@@ -275,7 +280,7 @@ func TestMirrorFailoverWithoutWebSeed(t *testing.T) {
 	r.server("add", r.mkpkg("alpha", "1.0.0", 200<<10))
 	r.server("start")
 	key := strings.TrimSpace(r.server("key"))
-	r.startMirror(fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr), mirror, "alpha-1.0.0.tar.zst", "--interval", "300ms", primary)
+	r.startMirror(r.mirrorYAML(""), mirror, "alpha-1.0.0.tar.zst", "--interval", "300ms", primary)
 	r.writeYAML("client1.yaml", fmt.Sprintf("server_urls:\n  - %s\n  - %s\nserver_key: %q\nprefix: %q\npeer_addr: \"127.0.0.1:0\"\n",
 		primary, mirror, key, r.path("prefix1")))
 	r.client1("sync")
@@ -309,11 +314,8 @@ func TestPublisherAndMirrorShareARelease(t *testing.T) {
 	size := int64(4 << 20)
 	r.server("add", r.mkpkg("big", "1.0.0", size))
 	r.server("start")
-	os.MkdirAll(r.path("mirror"), 0o755)
-	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\nupload_rate_limit: \"1MiB\"\n", r.h.mirrorAddr))
-	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
 	// The mirror's start returns once it seeds the archive.
-	r.run("dist-server", "mirror", "mirror.yaml", "mirror", primary)
+	r.startMirror(r.mirrorYAML("upload_rate_limit: \"1MiB\"\n"), "", "", primary)
 	pubBefore := r.uploaded() // what the mirror downloaded
 	for i := range clients {
 		home := fmt.Sprintf("c%d", i)

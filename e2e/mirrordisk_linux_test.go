@@ -31,9 +31,7 @@ func TestMirrorDiskFull(t *testing.T) {
 
 	home := r.path("mirror")
 	disktest.Tmpfs(t, home, "70m")
-	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
-	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
-	r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", primary)
+	r.startMirror(r.mirrorYAML(""), mirror, "", "--interval", "300ms", primary)
 	samePair(t, primary, mirror)
 
 	text := strings.Repeat("0123456789abcdef", 60<<10/16)

@@ -3,9 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"syscall"
 	"testing"
@@ -35,10 +33,7 @@ func TestMirrorReannouncesWhenTheTrackerIsBack(t *testing.T) {
 	r.server("start")
 	r.client1("sync")
 	ih := r.infoHash("alpha")
-	os.MkdirAll(r.path("mirror"), 0o755)
-	r.writeYAML("mirror.yaml", fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr))
-	t.Cleanup(func() { r.try("dist-server", "mirror", "mirror.yaml", "stop") })
-	r.run("dist-server", "mirror", "mirror.yaml", "mirror", primary)
+	r.startMirror(r.mirrorYAML(""), "", "", primary)
 	var st struct {
 		Peer      string `json:"peer"`
 		Announces []struct {
