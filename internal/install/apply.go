@@ -27,9 +27,12 @@ type pending struct {
 	// oldPkg is the old version's extracted package, when its
 	// uninstall.sh ran (a rollback runs its install.sh again).
 	oldPkg string
-	work   string // this item's part of the work directory
-	pkgDir string // the new version's extracted package
-	tree   *stage.Tree
+	// note and oldNote are the notes (txn.noteScript) of the new
+	// version's install.sh and the old one's uninstall.sh, when they ran.
+	note, oldNote int64
+	work          string // this item's part of the work directory
+	pkgDir        string // the new version's extracted package
+	tree          *stage.Tree
 }
 
 // run is one transaction of a plan: every item is staged, the staged trees
@@ -315,7 +318,7 @@ func (r *run) place(ctx context.Context, marked []state.Record) ([]state.Record,
 			mark = append(mark, m)
 		}
 	}
-	return recs, c.commitMoves(ctx, tx, plan.Journal, []string{c.Config.Prefix}, state.Change{Put: puts, Mark: mark, History: tx.historyEnd(state.ResultOK)})
+	return recs, c.commitMoves(ctx, tx, plan.Journal, []string{c.Config.Prefix}, state.Change{Put: puts, Mark: mark, History: tx.historyEnd(state.ResultOK), Settle: tx.scripts})
 }
 
 func inPuts(puts []state.Package, name string) bool {

@@ -142,6 +142,10 @@ type txn struct {
 	// already are the packages asked for that were installed and that
 	// the plan leaves as they are ("name version").
 	already []string
+	// scripts are the notes of the scripts the command started
+	// (noteScript): its commit settles them, a rollback once it undid
+	// what they did, and end any left.
+	scripts []int64
 	// ui and log report what end's Reclaim did.
 	ui  *ui.Printer
 	log *slog.Logger
@@ -185,6 +189,9 @@ func (c *Client) open(ctx context.Context, t *txn, command string, withCatalog b
 		c.UI.Warnf("finished cleaning up after an interrupted dist-client (its changes were committed)\n")
 	case rec.Result == RecoveryRolledBack:
 		c.UI.Warnf("rolled back the changes of an interrupted dist-client\n")
+	}
+	for _, s := range rec.Scripts {
+		c.UI.Warnf("%s\n", s.Said)
 	}
 	if err != nil {
 		return err
@@ -250,6 +257,9 @@ func (t *txn) act() { t.acted = true }
 // already did), or drops the entry of a command that did nothing (acted),
 // and releases everything.
 func (t *txn) end(ctx context.Context, err error) {
+	// Committed or rolled back by now, whichever way the command ended:
+	// a note left would have the next command undo what is installed.
+	t.settleScripts(ctx, t.scripts...)
 	if t.hist != 0 && !t.acted && len(t.changes) == 0 {
 		// A dropped entry is not worth a failure of the command.
 		t.st.DropHistory(context.WithoutCancel(ctx), t.hist)

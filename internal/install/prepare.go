@@ -60,9 +60,15 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 				return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
 			}
 			if script.Exists(dir, "uninstall.sh") {
-				if err := c.runScript(ctx, "uninstall.sh", old, dir, ""); err != nil {
+				id, started, err := r.tx.noteScript(ctx, state.ScriptUninstall, old)
+				if err != nil {
+					return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
+				}
+				p.oldNote = id
+				if err := c.runScript(ctx, "uninstall.sh", old, dir, "", started); err != nil {
 					return nil, fmt.Errorf("upgrade %s: nothing changed (--skip-uninstall-script replaces %s without running its uninstall.sh): %w", old.Name, old.Version, err)
 				}
+				r.tx.scriptRan(ctx, id)
 				p.oldPkg = dir
 			}
 		}
@@ -70,11 +76,19 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
 	}
 	p.pkgDir = filepath.Join(p.work, "pkg")
-	if err := r.extract(ctx, row, p.pkgDir); err != nil {
+	err := r.extract(ctx, row, p.pkgDir)
+	if err != nil {
 		return p, err
 	}
+	opts := c.stageOptions(row.Name, row.Version, r.watch)
+	if script.Exists(p.pkgDir, "install.sh") {
+		rec := state.Record{Name: row.Name, Version: row.Version, Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize, Prefix: c.Config.Prefix}
+		if p.note, opts.Started, err = r.tx.noteScript(ctx, state.ScriptInstall, rec); err != nil {
+			return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
+		}
+	}
 	start := time.Now()
-	tree, err := stage.Build(ctx, p.pkgDir, p.work, c.stageOptions(row.Name, row.Version, r.watch))
+	tree, err := stage.Build(ctx, p.pkgDir, p.work, opts)
 	p.tree = tree
 	if err != nil {
 		return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)

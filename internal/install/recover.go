@@ -37,6 +37,11 @@ type Recovery struct {
 	// Removed lists the staging work directories killed dist-clients
 	// left, which the recovery removed.
 	Removed []string `json:"staging_removed,omitempty"`
+	// Scripts says, last first, what became of each script the
+	// interrupted change had started (install.sh, or the uninstall.sh of
+	// a version it replaced or removed), whose effects outside the prefix
+	// no journal undoes.
+	Scripts []ScriptRecovery `json:"scripts,omitempty"`
 	// leftover: a finished change's files set aside could not all be
 	// removed (said in a warning already).
 	leftover bool
@@ -50,7 +55,7 @@ const (
 
 // Pending reports whether there was anything to recover.
 func (r Recovery) Pending() bool {
-	return r.Result != "" || len(r.Interrupted) > 0 || len(r.Removed) > 0
+	return r.Result != "" || len(r.Interrupted) > 0 || len(r.Removed) > 0 || len(r.Scripts) > 0
 }
 
 // Recover finishes or undoes the change a killed dist-client left, as
@@ -122,6 +127,28 @@ func (c *Client) recover(ctx context.Context, st *state.DB) (Recovery, error) {
 			return rec, fmt.Errorf("recover an interrupted transaction: %w (rerun to try again)", err)
 		}
 		if err := st.EndJournal(ctx); err != nil {
+			return rec, err
+		}
+	}
+	// Then what the change's scripts did outside the prefix, once the
+	// prefix and the records are as before it: a restore journals moves
+	// of its own.
+	notes, err := st.Scripts(ctx)
+	if err != nil {
+		return rec, err
+	}
+	if len(notes) > 0 {
+		if rec.Result == "" {
+			// Killed before it moved any file, in a script: its entry
+			// is the newest left running.
+			rec.Result = RecoveryRolledBack
+			if n := len(running); n > 0 {
+				rec.Command, rec.Changes = running[n-1].Command, running[n-1].Changes
+				running = running[:n-1]
+			}
+		}
+		rec.Scripts, err = c.recoverScripts(ctx, st, notes)
+		if err != nil {
 			return rec, err
 		}
 	}

@@ -117,7 +117,9 @@ func TestRecoverRefusesJournalOutsidePrefix(t *testing.T) {
 // journal (its install.sh has run into staging), in its moves, and after
 // its commit; Recover then says what it did: which command's change it
 // finished or rolled back, with the packages and versions, which commands
-// it found interrupted before they changed anything, and which staging
+// it found interrupted before they changed anything, which scripts had
+// run (killed after install.sh, before any move, the upgrade is rolled
+// back, never "interrupted before it changed anything") and which staging
 // directories it removed. It said only "finished cleaning up after an
 // interrupted dist-client", and nothing of the staging it removed.
 func TestRecoverSaysWhat(t *testing.T) {
@@ -131,10 +133,11 @@ func TestRecoverSaysWhat(t *testing.T) {
 		changes     []state.HistoryChange
 		interrupted int
 		removed     int
+		scripts     int
 	}{
-		{"staged", "", []state.HistoryChange{}, 1, 1},
-		{"move#0", RecoveryRolledBack, upgrade, 0, 0},
-		{"finish", RecoveryFinished, upgrade, 0, 0},
+		{"staged", RecoveryRolledBack, []state.HistoryChange{}, 0, 1, 1},
+		{"move#0", RecoveryRolledBack, upgrade, 0, 0, 1},
+		{"finish", RecoveryFinished, upgrade, 0, 0, 0},
 	} {
 		t.Run(tt.at, func(t *testing.T) {
 			ctx := context.Background()
@@ -171,8 +174,8 @@ func TestRecoverSaysWhat(t *testing.T) {
 				t.Fatal(err)
 			}
 			lastChanges("after the recovery")
-			if rec.Result != tt.result || !slices.Equal(rec.Changes, tt.changes) || len(rec.Interrupted) != tt.interrupted || len(rec.Removed) != tt.removed {
-				t.Fatalf("Recover = %+v; want result %q, changes %v, %d interrupted, %d removed", rec, tt.result, tt.changes, tt.interrupted, tt.removed)
+			if rec.Result != tt.result || !slices.Equal(rec.Changes, tt.changes) || len(rec.Interrupted) != tt.interrupted || len(rec.Removed) != tt.removed || len(rec.Scripts) != tt.scripts {
+				t.Fatalf("Recover = %+v; want result %q, changes %v, %d interrupted, %d removed, %d scripts", rec, tt.result, tt.changes, tt.interrupted, tt.removed, tt.scripts)
 			}
 			if (tt.result != "") != (rec.Command != "") {
 				t.Errorf("Recover named the command %q with result %q", rec.Command, rec.Result)

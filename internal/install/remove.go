@@ -177,6 +177,7 @@ type removing struct {
 	// ran says it did (a rollback runs its install.sh again).
 	pkgDir string
 	ran    bool
+	note   int64 // of its uninstall.sh (txn.noteScript)
 }
 
 // remove takes recs (dependents first) out of the prefix and the state in
@@ -212,7 +213,12 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		r := x.rec
 		c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
 		if x.pkgDir != "" {
-			if err := c.runScript(ctx, "uninstall.sh", r, x.pkgDir, ""); err != nil {
+			id, started, err := tx.noteScript(ctx, state.ScriptUninstall, r)
+			if err != nil {
+				return c.keepAll(ctx, tx, rs, fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err))
+			}
+			x.note = id
+			if err := c.runScript(ctx, "uninstall.sh", r, x.pkgDir, "", started); err != nil {
 				way := "--skip-uninstall-script removes its files without running the script"
 				if !r.FilesKnown {
 					way = "--skip-uninstall-script drops its record without running the script; no files are recorded to remove"
@@ -223,6 +229,7 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 				return c.keepAll(ctx, tx, rs, fmt.Errorf("the uninstall.sh of %s %s failed (%s): %w", r.Name, r.Version, way, err))
 			}
 			x.ran = true
+			tx.scriptRan(ctx, id)
 		}
 		if !r.FilesKnown && !c.SkipUninstallScript {
 			c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)
@@ -252,7 +259,7 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		if err != nil {
 			return err
 		}
-		return c.commitMoves(ctx, tx, plan.Journal, nil, state.Change{Remove: names, History: tx.historyEnd(state.ResultOK)})
+		return c.commitMoves(ctx, tx, plan.Journal, nil, state.Change{Remove: names, History: tx.historyEnd(state.ResultOK), Settle: tx.scripts})
 	}()
 	if err != nil {
 		tx.changes = tx.changes[:n0]
@@ -341,7 +348,7 @@ func (c *Client) keepAll(ctx context.Context, tx *txn, rs []*removing, cause err
 			continue
 		}
 		c.UI.Warnf("restoring %s %s: its uninstall.sh ran; installing it again\n", x.rec.Name, x.rec.Version)
-		if err := c.restore(cctx, tx, x.rec, x.files, x.pkgDir); err != nil {
+		if err := c.restore(cctx, tx, x.rec, x.files, x.pkgDir, x.note); err != nil {
 			failed = append(failed, restoreFailed(x.rec, err).Error())
 			continue
 		}

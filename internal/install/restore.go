@@ -22,8 +22,9 @@ func restoreFailed(old state.Record, err error) error {
 // install.sh, from its extracted package pkgDir, runs into a new staging
 // root and the result replaces the version's own files (files, as
 // recorded), as an upgrade to itself would. What the uninstall.sh undid
-// outside the prefix (a stopped service) is the install.sh's to redo.
-func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files []state.File, pkgDir string) error {
+// outside the prefix (a stopped service) is the install.sh's to redo. Its
+// commit settles the script notes settle (that uninstall.sh's).
+func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files []state.File, pkgDir string, settle ...int64) error {
 	// A work directory of its own: committing removes it.
 	work, err := c.newWork(old.Prefix)
 	if err != nil {
@@ -55,5 +56,5 @@ func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files [
 		return err
 	}
 	old.FilesKnown, old.HasUninstall, old.Untracked = true, tree.HasUninstall, capList(tree.Untracked)
-	return c.commitMoves(ctx, tx, plan.Journal, []string{old.Prefix}, state.Change{Put: []state.Package{{Record: old, Files: plan.Files[0]}}})
+	return c.commitMoves(ctx, tx, plan.Journal, []string{old.Prefix}, state.Change{Put: []state.Package{{Record: old, Files: plan.Files[0]}}, Settle: settle})
 }

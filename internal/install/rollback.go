@@ -25,7 +25,9 @@ import (
 // when its uninstall.sh ran, or the new version's did (over the old one's
 // live files), so that its install.sh and files redo what either undid.
 // A cleanup script that fails is named in the error beside the cause;
-// nothing is recorded either way.
+// nothing is recorded either way. The scripts' notes (txn.noteScript) stay
+// until each package is undone, so that a kill -9 meanwhile leaves the
+// rest to the recovery.
 func (r *run) abort(ctx context.Context, cause error) error {
 	c := r.c
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
@@ -62,7 +64,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 				dir, err = c.unpack(cctx, rec, filepath.Join(p.work, "again"))
 			}
 			if err == nil {
-				err = c.runScript(cctx, "uninstall.sh", rec, dir, "")
+				err = c.runScript(cctx, "uninstall.sh", rec, dir, "", nil)
 			}
 			if err != nil {
 				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))
@@ -82,12 +84,15 @@ func (r *run) abort(ctx context.Context, cause error) error {
 		}
 		if p.oldPkg != "" {
 			c.UI.Warnf("restoring %s %s\n", p.old.Name, p.old.Version)
-			if err := c.restore(cctx, r.tx, *p.old, p.oldFiles, p.oldPkg); err != nil {
+			if err := c.restore(cctx, r.tx, *p.old, p.oldFiles, p.oldPkg, p.oldNote); err != nil {
 				errs = append(errs, restoreFailed(*p.old, err))
-				continue
+			} else {
+				restored = append(restored, p)
 			}
-			restored = append(restored, p)
 		}
+		// Undone, or said not to be: a kill from here on leaves the
+		// recovery nothing of this package to undo again.
+		r.tx.settleScripts(cctx, p.note, p.oldNote)
 	}
 	if len(cleanups) > 0 {
 		// Each on a line of its own: the cause and each script's error

@@ -39,6 +39,9 @@ type Env struct {
 	// Log, when set, keeps the script's output and how it ended, whether
 	// or not it is shown.
 	Log *Log
+	// Started, when set, is told the script's process group as soon as
+	// it runs, before Run waits for it.
+	Started func(Group)
 }
 
 // DefaultTimeout is how long a script may run. Install scripts copy files;
@@ -199,6 +202,9 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 		return fmt.Errorf("script %s: %w", name, err)
 	}
 	pgid := cmd.Process.Pid
+	if env.Started != nil {
+		env.Started(Identify(pgid))
+	}
 	killGroup := func() { syscall.Kill(-pgid, syscall.SIGKILL) }
 
 	tail := &tailWriter{}

@@ -30,7 +30,7 @@ type DB struct {
 	sql     *sql.DB
 	path    string
 	now     func() time.Time
-	version int64 // the file's schema version: SchemaVersion, or 2 until Open migrates it
+	version int64 // the file's schema version: SchemaVersion, or 2 or 3 until Open migrates it
 }
 
 // sqliteMagic starts every SQLite 3 database file.

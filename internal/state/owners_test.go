@@ -194,6 +194,7 @@ func TestMigrateVersion2(t *testing.T) {
 		db, path := openTest(t)
 		manyPackages(t, db, 3)
 		db.Close()
+		execRaw(t, path, `DROP TABLE scripts`)
 		execRaw(t, path, `DROP INDEX files_path`)
 		execRaw(t, path, `UPDATE meta SET schema_version = 2`)
 		return path
@@ -219,7 +220,7 @@ func TestMigrateVersion2(t *testing.T) {
 		if err := db.sql.QueryRow(`SELECT schema_version FROM meta`).Scan(&v); err != nil || v != SchemaVersion {
 			t.Fatalf("schema version %d after Open (%v), want %d", v, err, SchemaVersion)
 		}
-		if err := db.sql.QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'files_path'`).Scan(&index); err != nil || index != schema[len(schema)-1] {
+		if err := db.sql.QueryRow(`SELECT sql FROM sqlite_schema WHERE name = 'files_path'`).Scan(&index); err != nil || index != filesPathIndex {
 			t.Fatalf("index after Open: %q, %v", index, err)
 		}
 		recs, err := db.Records(ctx)
@@ -328,6 +329,7 @@ func TestMigrateWhileReading(t *testing.T) {
 	}
 	for i := 0; i < 60 && bad.Load() == nil; i++ {
 		gate.Lock()
+		execRaw(t, path, `DROP TABLE scripts`)
 		execRaw(t, path, `DROP INDEX files_path`)
 		execRaw(t, path, `UPDATE meta SET schema_version = 2`)
 		gate.Unlock()
@@ -350,6 +352,7 @@ func TestMigrateDamaged(t *testing.T) {
 	db, path := openTest(t)
 	manyPackages(t, db, 3000)
 	db.Close()
+	execRaw(t, path, `DROP TABLE scripts`)
 	execRaw(t, path, `DROP INDEX files_path`)
 	execRaw(t, path, `UPDATE meta SET schema_version = 2`)
 	execRaw(t, path, `PRAGMA wal_checkpoint(TRUNCATE)`)

@@ -371,5 +371,11 @@ func Interrupted(ctx context.Context, path string) (bool, error) {
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM txn`).Scan(&n); err != nil {
 		return false, db.damaged(err)
 	}
+	if n == 0 && db.version >= 4 {
+		// A command killed while a script ran, before any file moved.
+		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM scripts`).Scan(&n); err != nil {
+			return false, db.damaged(err)
+		}
+	}
 	return n > 0, nil
 }

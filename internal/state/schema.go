@@ -7,13 +7,14 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
 // SchemaVersion is the state schema this code writes and reads. Version 1
-// was installed.json; version 2 lacked the index files_path, which Open
-// adds (migrate).
-const SchemaVersion = 3
+// was installed.json; version 2 lacked the index files_path, and versions 2
+// and 3 the table scripts, which Open adds (migrate).
+const SchemaVersion = 4
 
 // The schema as SQLite stores it in sqlite_schema; a file whose schema
 // differs in any way is refused before a query runs against it.
@@ -73,15 +74,46 @@ var schema = []string{
 	dst  TEXT    NOT NULL,
 	ino  INTEGER NOT NULL
 ) STRICT`,
+	scriptsTable,
+	filesPathIndex,
+}
+
+// The statements versions 2 and 3 lack, which migrate adds.
+const (
 	// Which packages record a path (OwnersOf): without it each install
 	// read every installed file to check its own (with 10,000 files
 	// installed, a one-file install took 135 ms of CPU against 40 ms).
 	// Type and created make it cover the directories' query.
-	`CREATE INDEX files_path ON files (path, type, created)`,
-}
+	filesPathIndex = `CREATE INDEX files_path ON files (path, type, created)`
+	// The scripts a transaction started and has not settled (NoteScript):
+	// after a kill -9 recovery undoes what they did outside the prefix.
+	// A table of its own rather than journal steps: a script runs before
+	// the journal of the moves is begun, and what undoes it (an
+	// uninstall.sh, a restore) outlives that journal.
+	scriptsTable = `CREATE TABLE scripts (
+	seq     INTEGER PRIMARY KEY,
+	name    TEXT    NOT NULL,
+	version TEXT    NOT NULL,
+	script  TEXT    NOT NULL,
+	archive TEXT    NOT NULL,
+	sha256  TEXT    NOT NULL,
+	size    INTEGER NOT NULL,
+	prefix  TEXT    NOT NULL,
+	pgid    INTEGER NOT NULL,
+	started INTEGER NOT NULL,
+	boot    TEXT    NOT NULL,
+	ran     INTEGER NOT NULL
+) STRICT`
+)
 
-// schemaV2 is version 2's schema: version 3's without its last index.
-var schemaV2 = schema[:len(schema)-1]
+// The schemas of older versions: version 3 lacked the table scripts,
+// version 2 the index files_path too. verifySchema reads the tables
+// before the indexes (VACUUM, in Reclaim, writes them in that order), so
+// the order of each list is that.
+var (
+	schemaV3 = slices.DeleteFunc(slices.Clone(schema), func(s string) bool { return s == scriptsTable })
+	schemaV2 = slices.DeleteFunc(slices.Clone(schemaV3), func(s string) bool { return s == filesPathIndex })
+)
 
 // verifySchema compares sqlite_schema with the schema above and reads the
 // schema version.
@@ -94,7 +126,7 @@ func (db *DB) verifySchema(ctx context.Context) error {
 		return db.damaged(err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY rowid`)
+	rows, err := tx.QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE sql IS NOT NULL ORDER BY type DESC, rowid`)
 	if err != nil {
 		return db.damaged(err)
 	}
@@ -124,6 +156,8 @@ func (db *DB) verifySchema(ctx context.Context) error {
 		return fmt.Errorf("installed state %s: schema version %d was written by a newer dist-client (this one reads %d): upgrade dist-client", db.path, v, SchemaVersion)
 	case v == 2:
 		want = schemaV2
+	case v == 3:
+		want = schemaV3
 	case v != SchemaVersion:
 		return corrupt(db.path, "schema version %d, want %d", v, SchemaVersion)
 	}
@@ -134,10 +168,11 @@ func (db *DB) verifySchema(ctx context.Context) error {
 	return nil
 }
 
-// migrate brings a version 2 database to SchemaVersion in one transaction
-// (a kill -9 leaves version 2 whole): it adds the index files_path, which
-// reads every file row once (measured: 22 ms for 20,000 files, 170 ms for
-// 200,000).
+// migrate brings a version 2 or 3 database to SchemaVersion in one
+// transaction (a kill -9 leaves the old version whole): it adds what the
+// version lacks, the index files_path (which reads every file row once,
+// measured: 22 ms for 20,000 files, 170 ms for 200,000) and the table
+// scripts.
 func (db *DB) migrate(ctx context.Context) error {
 	if db.version == SchemaVersion {
 		return nil
@@ -147,8 +182,14 @@ func (db *DB) migrate(ctx context.Context) error {
 		return db.saveErr(err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, schema[len(schema)-1]); err != nil {
-		return db.saveErr(err)
+	add := []string{scriptsTable}
+	if db.version == 2 {
+		add = append(add, filesPathIndex)
+	}
+	for _, stmt := range add {
+		if _, err := tx.ExecContext(ctx, stmt); err != nil {
+			return db.saveErr(err)
+		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET schema_version = ? WHERE id = 1`, SchemaVersion); err != nil {
 		return db.saveErr(err)

@@ -20,6 +20,10 @@ type Change struct {
 	// result is "ok" unless set (a command of several commits keeps it
 	// "running" until the last).
 	History HistoryEnd
+	// Settle lists the scripts (NoteScript) whose effects this commit
+	// makes part of the installed state, or ends the undoing of: from
+	// then on no recovery undoes them.
+	Settle []int64
 }
 
 // Commit applies c. When a journal is open it is marked committed in the
@@ -64,6 +68,9 @@ func (db *DB) Commit(ctx context.Context, c Change) error {
 			}
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE txn SET committed = 1`); err != nil {
+			return err
+		}
+		if err := settleScripts(ctx, tx, c.Settle); err != nil {
 			return err
 		}
 		if c.History.ID != 0 {
