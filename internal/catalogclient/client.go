@@ -173,6 +173,13 @@ type Result struct {
 	Server string
 	// Failed lists the servers tried before Server, and what each did.
 	Failed []ServerError
+	// Behind lists the servers that gave a valid catalog older than the
+	// one held (a mirror that has not caught up yet): not taken, and not
+	// failed. When no server gave a newer catalog (or the same), the
+	// catalog held is kept and the sync succeeds: Server is "" then,
+	// Updated false, and Serial the one held; the caller says that each
+	// of these only lags (Behind.Note).
+	Behind []Behind
 	// Demoted lists the servers listed before Server that were not tried,
 	// having failed a recent sync.
 	Demoted []Demoted

@@ -27,6 +27,12 @@ const (
 // their password are one server here, which only orders them.
 type failures struct {
 	Failed map[string]time.Time `json:"failed"`
+	// Behind: when each server last gave a catalog older than the one
+	// held (a Behind). Ordered as a failure, so that a mirror that lags
+	// costs its download once in demoteFor, but not a failed server that
+	// a sync passed over (PassedOver): a catalog taken from another
+	// server is not behind that one, and `sync --from` it would not help.
+	Behind map[string]time.Time `json:"behind,omitempty"`
 }
 
 // readFailures reads dir's servers.json; none, or one that does not read,
@@ -35,7 +41,10 @@ func readFailures(dir string) failures {
 	f := failures{Failed: map[string]time.Time{}}
 	b, err := fsutil.ReadRegular(filepath.Join(dir, failedFile), maxFailFile, true)
 	if err != nil || json.Unmarshal(b, &f) != nil || f.Failed == nil {
-		return failures{Failed: map[string]time.Time{}}
+		return failures{Failed: map[string]time.Time{}, Behind: map[string]time.Time{}}
+	}
+	if f.Behind == nil {
+		f.Behind = map[string]time.Time{}
 	}
 	return f
 }
@@ -66,8 +75,12 @@ func OrderServers(dir string, servers []string) []string {
 // the others, each group in its given order.
 func (f failures) order(servers []string, now time.Time) []string {
 	recent := func(u string) bool {
-		at, ok := f.Failed[redact.URL(u)]
-		return ok && now.Sub(at) < demoteFor && !at.After(now)
+		for _, m := range []map[string]time.Time{f.Failed, f.Behind} {
+			if at, ok := m[redact.URL(u)]; ok && now.Sub(at) < demoteFor && !at.After(now) {
+				return true
+			}
+		}
+		return false
 	}
 	out := slices.DeleteFunc(slices.Clone(servers), recent)
 	for _, u := range servers {
@@ -115,18 +128,23 @@ func (f failures) passedOver(servers []string, took string, now time.Time) []Dem
 	return out
 }
 
-// record notes the servers that failed this sync, forgets the one that
-// answered (ok, "" for none; masked as failed's URLs are) and those no
-// longer configured (keys a version that kept passwords wrote among
-// them), and writes servers.json when that changed anything. Best
-// effort: it only orders.
-func (f failures) record(dir string, servers []string, failed ServersError, ok string, now time.Time) {
+// record notes the servers that failed this sync and those behind it,
+// forgets the one that answered (ok, "" for none; masked as failed's
+// URLs are) and those no longer configured (keys a version that kept
+// passwords wrote among them), and writes servers.json when that changed
+// anything. Best effort: it only orders.
+func (f failures) record(dir string, servers []string, failed ServersError, behind []Behind, ok string, now time.Time) {
 	servers = redact.URLs(servers)
+	if f.Behind == nil {
+		f.Behind = map[string]time.Time{}
+	}
 	changed := false
-	for u := range f.Failed {
-		if u == ok || !slices.Contains(servers, u) {
-			delete(f.Failed, u)
-			changed = true
+	for _, m := range []map[string]time.Time{f.Failed, f.Behind} {
+		for u := range m {
+			if u == ok || !slices.Contains(servers, u) {
+				delete(m, u)
+				changed = true
+			}
 		}
 	}
 	for _, e := range failed {
@@ -134,6 +152,11 @@ func (f failures) record(dir string, servers []string, failed ServersError, ok s
 			f.Failed[e.URL] = now.UTC().Truncate(time.Second)
 			changed = true
 		}
+	}
+	for _, b := range behind {
+		delete(f.Failed, b.URL) // it answered
+		f.Behind[b.URL] = now.UTC().Truncate(time.Second)
+		changed = true
 	}
 	if !changed {
 		return

@@ -58,6 +58,11 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		servers = []string{opts.Only}
 	}
 	var failed ServersError
+	// The servers that gave a valid catalog older than the one held, and
+	// the last one's BehindError: when no server gives a newer catalog,
+	// the one held is kept (BehindError).
+	var behind []Behind
+	var kept *BehindError
 	// A server too slow to be worth waiting for while another is untried
 	// (errSlow) gets its turn again after the others, waited for then.
 	var slow []string
@@ -67,12 +72,20 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		start := time.Now()
 		res, err := syncOne(ctx, one)
 		if err == nil {
-			res.Server, res.Failed = redact.URL(u), failed
+			res.Server, res.Failed, res.Behind = redact.URL(u), failed, behind
 			if len(configured) > 1 {
 				res.Demoted = fails.passedOver(configured, res.Server, now())
-				fails.record(opts.Dir, configured, failed, res.Server, now())
+				fails.record(opts.Dir, configured, failed, behind, res.Server, now())
 			}
 			return res, nil
+		}
+		if b := behindOf(err); b != nil && ctx.Err() == nil {
+			behind = append(behind, Behind{URL: redact.URL(u), Serial: b.Serial, Err: err})
+			kept = b
+			if opts.Logger != nil && len(servers) > 1 {
+				opts.Logger.Info("server is behind the catalog held; trying the next", "server", redact.URL(u), "serial", b.Serial, "held", b.Floor)
+			}
+			return Result{}, err
 		}
 		if len(servers) == 1 || ctx.Err() != nil {
 			return Result{}, err
@@ -94,13 +107,20 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			if err == nil {
 				return res, nil
 			}
-			if len(servers) == 1 || ctx.Err() != nil {
+			if ctx.Err() != nil || len(servers) == 1 && behindOf(err) == nil {
 				return Result{}, err
 			}
 		}
 	}
 	if ctx.Err() == nil && len(servers) > 1 {
-		fails.record(opts.Dir, configured, failed, "", now())
+		fails.record(opts.Dir, configured, failed, behind, "", now())
+	}
+	if kept != nil && ctx.Err() == nil {
+		// No server gave a newer catalog and one is only behind the one
+		// held, which is valid: it stays, up to date as far as the
+		// servers that answered know. sync.json does not move (synced_at
+		// is the time of the last catalog a server gave).
+		return Result{Serial: kept.Floor, Packages: kept.Packages, ValidUntil: kept.Held.ValidUntil, Failed: failed, Behind: behind}, nil
 	}
 	return Result{}, failed
 }
@@ -163,7 +183,7 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	if info.meta.Expired(s.now()) {
 		return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: dl.endpoint, Meta: info.meta, Now: s.now()})
 	}
-	if err := checkSerial(held, info, dl.endpoint); err != nil {
+	if err := checkSerial(held, info, dl.endpoint, s.now()); err != nil {
 		return Result{}, err
 	}
 
@@ -240,14 +260,16 @@ func (s *syncer) fetchConsistent(ctx context.Context, h held, tofu bool) (*downl
 // at serial 1) the new key's catalogs start a history of their own.
 // The errors name source, the catalog's URL, as verify's do: a mirror
 // following one primary logged "catalog serial 3 is older than the one
-// held" without saying which server offered it.
-func checkSerial(h held, info catalogInfo, source string) error {
+// held" without saying which server offered it. An older catalog is a
+// *BehindError: Sync keeps the catalog held then, when it is valid at now
+// and no server gives a newer one.
+func checkSerial(h held, info catalogInfo, source string, now time.Time) error {
 	if !h.trusted {
 		return nil
 	}
 	if info.serial < h.floor() {
-		return fmt.Errorf("sync: %s: catalog serial %d is older than the one held (%d): %w",
-			source, info.serial, h.floor(), ErrRollback)
+		return fmt.Errorf("sync: %w", &BehindError{Source: source, Serial: info.serial, Floor: h.floor(),
+			Present: h.present, Held: h.meta, Packages: h.packages, Now: now})
 	}
 	if h.present && info.serial == h.serial && info.sum != h.sum {
 		return fmt.Errorf("sync: %s: catalog serial %d is the one held but its bytes differ: %w; refusing it",

@@ -93,10 +93,15 @@ func TestSyncFollowsKeyRotation(t *testing.T) {
 		if err != nil || !trust.Key.Equal(c.Public()) {
 			t.Fatalf("pinned key = %v (%v), want the new key", trust.Key, err)
 		}
-		// From now on c verifies directly; the history is kept (rollback refused).
+		// From now on c verifies directly; the history is kept (rollback
+		// refused: the server is behind, and the catalog held is kept).
 		pub.publish(6, buildCatalog(t, 6, "", "foo"))
-		if _, err := catalogclient.Sync(context.Background(), syncOpts(pub.ts.URL, dir, nil)); !errors.Is(err, catalogclient.ErrRollback) {
-			t.Fatalf("older serial after the rotation = %v, want ErrRollback", err)
+		res = mustSync(t, syncOpts(pub.ts.URL, dir, nil))
+		if res.Updated || res.Serial != 7 || len(res.Behind) != 1 || !errors.Is(res.Behind[0].Err, catalogclient.ErrRollback) {
+			t.Fatalf("older serial after the rotation = %+v, want serial 7 kept, the server behind", res)
+		}
+		if s, _ := heldSerial(t, dir); s != 7 {
+			t.Fatalf("held serial %d, want 7", s)
 		}
 	})
 

@@ -36,20 +36,26 @@ func newSync(e *env) *cobra.Command {
 		SuggestFor: []string{"update", "refresh"}, // apt, pacman and dnf words
 		Short:      "Download and verify the server's signed catalog",
 		Long: `sync fetches packages.db and packages.db.sig from server_url (one round trip when
-nothing changed), verifies the ed25519 signature against the pinned key, refuses a
-catalog older than the one held, and replaces the local copy atomically. Any failure
-keeps the previous catalog.
+nothing changed), verifies the ed25519 signature against the pinned key, never takes a
+catalog older than the one held (a rollback), and replaces the local copy atomically.
+Any failure keeps the previous catalog.
+
+A server whose catalog is valid but older than the one held (a mirror that has not
+caught up with its primary yet) has not failed: when no server gives a newer catalog,
+sync keeps the one held, says "catalog up to date", warns that the server serves an
+older one and has not caught up yet, and exits 0 (sync && upgrade goes on). Unless the
+catalog held has expired: then sync fails, as it does when a server has nothing newer.
 
 With server_urls (mirrors of the same signed catalog), sync tries them in order and
 takes the first catalog that passes every check, saying what each server before it
 did: a refused connection costs nothing, a server that does not answer 5 s, a mirror
-with a stale, older or forged catalog is passed over, and one whose catalog would take
-over a minute at the rate it sends is set aside after 5 s, waited for only if no other
-server gives a catalog. From the last server left, a catalog on course to take over
-20 minutes at the rate it arrives is given up too. A catalog from a mirror is the
-publisher's own, signed by the same key. sync names the server the catalog came from:
-a mirror that lags behind its primary, with a catalog still valid, gives its older
-serial.
+with a stale or forged catalog is passed over (one behind the catalog held too), and
+one whose catalog would take over a minute at the rate it sends is set aside after
+5 s, waited for only if no other server gives a catalog. From the last server left, a
+catalog on course to take over 20 minutes at the rate it arrives is given up too. A
+catalog from a mirror is the publisher's own, signed by the same key. sync names the
+server the catalog came from: a mirror that lags behind its primary, but not behind
+the catalog held, gives its older serial.
 
 Without server_key in client.yaml, the first sync pins the key the server presents
 (trust on first use) and says so; later syncs require that key, or a key the server
@@ -104,12 +110,19 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	for _, f := range res.Failed {
 		e.UI.Warnf("server %s\n", f.Passed())
 	}
+	// Not failed, and no attack: a mirror a minute behind its primary
+	// (a newcomer's run read "refusing a rollback" and exit status 1).
+	behind := make([]syncBehind, len(res.Behind))
+	for i, b := range res.Behind {
+		behind[i] = syncBehind{b.URL, b.Serial, b.Note()}
+		e.UI.Warnf("%s\n", b.Note())
+	}
 	// With several servers, which one answered is said: the first that
 	// answers is taken, and a mirror that lags behind its primary gives
 	// its older serial as up to date (an attacker's run read "catalog up
 	// to date: serial 2" while the next server had 3).
 	// --json says it as "server".
-	if !o.json && (len(res.Failed) > 0 || len(cfg.Servers()) > 1) {
+	if !o.json && res.Server != "" && (len(res.Failed) > 0 || len(cfg.Servers()) > 1) {
 		e.UI.Printf("catalog from %s\n", res.Server)
 	}
 	if o.json {
@@ -121,9 +134,12 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 			Updated  bool   `json:"updated"`
 			Serial   int64  `json:"serial"`
 			Packages int    `json:"packages"`
-			Server   string `json:"server"`               // the server the catalog came from (or that said it was unchanged)
+			Server   string `json:"server"`               // the server the catalog came from (or that said it was unchanged); "" when every server that answered is behind the catalog held, which is kept
 			Pinned   string `json:"pinned_key,omitempty"` // set when this sync pinned the key (trust on first use)
-		}{res.Updated, res.Serial, res.Packages, res.Server, pinned}); err != nil {
+			// The servers that gave a valid catalog older than the one
+			// held: not taken, and not failed.
+			Behind []syncBehind `json:"behind,omitempty"`
+		}{res.Updated, res.Serial, res.Packages, res.Server, pinned, behind}); err != nil {
 			return err
 		}
 	}
@@ -156,6 +172,9 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	case o.json:
 	case res.Updated:
 		e.UI.Printf("catalog updated: serial %d, %s\n", res.Serial, ui.Count(res.Packages, "package version"))
+	case res.Server == "":
+		// Kept: every server that answered is behind it (said above).
+		e.UI.Printf("catalog up to date: serial %d, %s (no server that answered has a newer one)\n", res.Serial, ui.Count(res.Packages, "package version"))
 	case len(cfg.Servers()) > 1:
 		// The first server that answers is taken: a mirror behind its
 		// primary is "up to date" as that mirror serves it only (a
@@ -174,6 +193,13 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		}
 	}
 	return nil
+}
+
+// syncBehind is a server behind the catalog held, as sync --json gives it.
+type syncBehind struct {
+	Server string `json:"server"`
+	Serial int64  `json:"serial"` // the serial it serves
+	Note   string `json:"note"`   // the warning line
 }
 
 // withServerHint adds to a failed sync's error where the server's URL came

@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
@@ -33,6 +34,20 @@ func (m *mirror) round(ctx context.Context) error {
 	res, syncErr := catalogclient.Sync(ctx, catalogclient.Options{
 		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeySource: "the mirror's --key", KeepRotation: true, Logger: m.log,
 	})
+	if syncErr == nil && res.Server == "" && len(res.Behind) > 0 {
+		// Every primary that answered is behind the catalog held, which
+		// a client keeps as up to date (catalogclient.BehindError); a
+		// mirror's primary going back is worth its warning and status
+		// line, as before.
+		errs := slices.Clone(catalogclient.ServersError(res.Failed))
+		for _, b := range res.Behind {
+			errs = append(errs, catalogclient.ServerError{URL: b.URL, Err: b.Err})
+		}
+		syncErr = errs
+		if len(errs) == 1 {
+			syncErr = errs[0].Err
+		}
+	}
 	if syncErr == nil {
 		m.keyRefusals.forget()
 	}
