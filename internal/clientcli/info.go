@@ -69,7 +69,7 @@ func runInfo(ctx context.Context, e *env, o infoOptions, args []string) error {
 			return printRecord(e, o, r, st)
 		}
 		if installed && errors.Is(err, errNoSuchName) {
-			return cli.WithHint(noSuchPackage(req.Name), fmt.Sprintf("%s %s is installed: dist-client info %s shows its record; %s", r.Name, r.Version, r.Name, syncedNote(e.syncedAt(ctx), time.Now())))
+			return cli.WithHint(noSuchPackage(req.Name), withSyncedNote(fmt.Sprintf("%s %s is installed: dist-client info %s shows its record", r.Name, r.Version, r.Name), syncedNote(e.syncedAt(ctx), time.Now())))
 		}
 		if errors.Is(err, errNoSuchName) {
 			return e.withCatalogHint(ctx, noSuchPackage(req.Name), args)

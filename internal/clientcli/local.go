@@ -127,14 +127,18 @@ func (e *env) withCatalogHint(ctx context.Context, err error, requests []string)
 	// mirror's catalog was why.
 	var x *resolve.Explanation
 	var nm noMatch
+	note := syncedNote(e.syncedAt(ctx), time.Now())
+	if note == "" {
+		return err
+	}
 	if errors.As(err, &x) && (x.Missing != "" || x.Unmatched != "") || errors.As(err, &nm) {
-		return cli.WithHint(err, syncedNote(e.syncedAt(ctx), time.Now()))
+		return cli.WithHint(err, note)
 	}
 	// So may a version whose script does not fail (a newcomer's run
 	// installed a broken version again before a sync, with no word of one).
 	var se *script.Error
 	if errors.As(err, &se) {
-		return cli.WithHint(err, "a fixed version may be published since: "+syncedNote(e.syncedAt(ctx), time.Now()))
+		return cli.WithHint(err, "a fixed version may be published since: "+note)
 	}
 	return err
 }
@@ -152,11 +156,29 @@ func catalogHint(requests, known []string, synced lastSync, now time.Time) (hint
 	if !ok {
 		return "", false
 	}
+	note := syncedNote(synced, now)
 	if hint == search && len(synced.Behind) > 0 {
-		return syncedNote(synced, now), true
+		return note, true
 	}
-	return hint + "; " + syncedNote(synced, now), true
+	return withSyncedNote(hint, note), true
 }
+
+// withSyncedNote is s and, when there is one, the syncedNote note after
+// it.
+func withSyncedNote(s, note string) string {
+	if note == "" {
+		return s
+	}
+	return s + "; " + note
+}
+
+// recentSync is how long after a sync the hints leave out that a sync
+// fetches the newest catalog: a minute, the interval at which a mirror
+// follows its primary (server.DefaultMirrorInterval), so the servers
+// have most likely nothing newer yet; and the time in which a user who
+// just ran sync still remembers it. Past it, the hint says when the sync
+// was and that another fetches the newest.
+const recentSync = time.Minute
 
 // lastSync is what sync.json and servers.json say of the last sync: when
 // (zero: unknown), the server the catalog came from, and the servers
@@ -178,9 +200,17 @@ type lastSync struct {
 // the newest now, in few words: with the date, the time a plain sync
 // takes the mirror's again until and why, an install's hint ran to 370
 // characters.
+//
+// It is "" (nothing to say) within recentSync of a sync that passed no
+// server over: a sync then would most likely fetch the same catalog, and
+// the advice to run one, right after `sync && install`, was noise (a
+// newcomer's run: "the catalog was last synced 1s ago").
 func syncedNote(synced lastSync, now time.Time) string {
 	if synced.At.IsZero() {
 		return "dist-client sync fetches the newest catalog"
+	}
+	if len(synced.Behind) == 0 && !synced.At.After(now) && now.Sub(synced.At) < recentSync {
+		return ""
 	}
 	note := fmt.Sprintf("the catalog was last synced %s ago (%s)", ago(now, synced.At), synced.At.Local().Format(time.DateTime))
 	if len(synced.Behind) == 0 {

@@ -68,6 +68,37 @@ func TestCatalogHint(t *testing.T) {
 	}
 }
 
+// TestSyncedNoteRecent: within a minute of a sync, the hints leave out
+// the advice to sync (a newcomer's run read "the catalog was last synced
+// 1s ago …: dist-client sync fetches the newest" right after a sync).
+// Past it, and behind a mirror (the advice is then --from), they keep it.
+func TestSyncedNoteRecent(t *testing.T) {
+	now := time.Date(2026, 12, 3, 12, 0, 0, 0, time.Local)
+	known := []string{"hello"}
+	for _, tt := range []struct {
+		name   string
+		synced lastSync
+		note   bool // syncedNote says something
+		hint   string
+	}{
+		{"1s ago", lastSync{At: now.Add(-time.Second)}, false, "did you mean hello? (dist-client search TERM finds packages)"},
+		{"59s ago", lastSync{At: now.Add(-59 * time.Second)}, false, "did you mean hello? (dist-client search TERM finds packages)"},
+		{"a minute ago", lastSync{At: now.Add(-time.Minute)}, true, "did you mean hello? (dist-client search TERM finds packages); the catalog was last synced 60s ago (2026-12-03 11:59:00): dist-client sync fetches the newest"},
+		{"in the future (a clock set back)", lastSync{At: now.Add(time.Hour)}, true, ""},
+		{"1s ago, behind a mirror", lastSync{At: now.Add(-time.Second), From: "http://m", Behind: []catalogclient.Demoted{{URL: "http://p"}}}, true, ""},
+	} {
+		if got := syncedNote(tt.synced, now); (got != "") != tt.note {
+			t.Errorf("%s: syncedNote = %q; want a note: %v", tt.name, got, tt.note)
+		}
+		if tt.hint == "" {
+			continue
+		}
+		if got, _ := catalogHint([]string{"helo"}, known, tt.synced, now); got != tt.hint {
+			t.Errorf("%s: catalogHint =\n %q, want\n %q", tt.name, got, tt.hint)
+		}
+	}
+}
+
 // TestSyncedNoteBehindMirror: a last sync that took a mirror's catalog
 // past primaries that failed lately says so, and until when a sync takes
 // the mirror's again, instead of "dist-client sync fetches the newest".

@@ -49,7 +49,10 @@ func runSearch(ctx context.Context, e *env, o searchOptions, args []string) erro
 				return err
 			}
 		}
-		err := cli.WithHint(fmt.Errorf("no package matches %q", args[0]), syncedNote(e.syncedAt(ctx), time.Now()))
+		err := fmt.Errorf("no package matches %q", args[0])
+		if note := syncedNote(e.syncedAt(ctx), time.Now()); note != "" {
+			err = cli.WithHint(err, note)
+		}
 		if e.Quiet {
 			// Nothing to say but the exit status, as grep -q (the
 			// example above printed the error and its hint: a

@@ -2,6 +2,7 @@ package clientcli
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,7 +95,7 @@ func (e *env) warnNotInCatalog(ctx context.Context, names []string) {
 	}
 	for _, n := range names {
 		if r, ok := st.Get(n); ok && !containsFold(known, r.Name) {
-			e.UI.Warnf("%s %s is not in the synced catalog, so upgrade leaves it; %s\n", r.Name, r.Version, syncedNote(e.syncedAt(ctx), time.Now()))
+			e.UI.Warnf("%s\n", withSyncedNote(fmt.Sprintf("%s %s is not in the synced catalog, so upgrade leaves it", r.Name, r.Version), syncedNote(e.syncedAt(ctx), time.Now())))
 		}
 	}
 }
