@@ -133,3 +133,31 @@ func syncJSON(t *testing.T, r *rig, args ...string) syncResult {
 	}
 	return res
 }
+
+// TestMirrorRestartRemembersPrimary: `dist-server mirror` restarted
+// without a URL follows the primary its data home followed, and says so.
+// Before, it refused: "no primary URL: give it as an argument, or in
+// DISTPAC_PRIMARY_URLS" (a newcomer's run).
+func TestMirrorRestartRemembersPrimary(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
+	if testing.Short() {
+		t.Skip("a primary and a mirror started twice")
+	}
+	r := newRig(t, "")
+	primary := "http://" + r.h.dbAddr
+	mirror := "http://" + r.h.mirrorAddr
+	r.server("add", r.mkpkg("alpha", "1.0.0", 2000))
+	r.server("start")
+	r.startMirror(fmt.Sprintf("database_addr: %q\npeer_addr: \"127.0.0.1:0\"\n", r.h.mirrorAddr), mirror, "alpha-1.0.0.tar.zst", "--interval", "1h", primary)
+	r.run("dist-server", "mirror", "mirror.yaml", "stop")
+
+	out, err := r.try("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "1h")
+	t.Logf("mirror restarted without a URL:\n%s", out)
+	if err != nil || !strings.Contains(out, "following "+primary+", as the mirror last started in this data home did (") ||
+		!strings.Contains(out, "dist-server mirror running") {
+		t.Fatalf("mirror without a URL: %v\n%s", err, out)
+	}
+	if st := r.run("dist-server", "mirror", "mirror.yaml", "status"); !strings.Contains(st, "mirror of: "+primary) {
+		t.Errorf("status of the mirror restarted:\n%s", st)
+	}
+}

@@ -70,6 +70,10 @@ func (s Server) Archives() string { return filepath.Join(s.Dir, "archives") }
 // catalog (a client's catalog directory: pinned key, sync state, the pair).
 func (s Server) MirrorCatalog() string { return filepath.Join(s.Dir, "mirror", "catalog") }
 
+// MirrorPrimaries records the URLs a mirror follows, passwords masked,
+// for a start that gives none (server.RememberedPrimaries).
+func (s Server) MirrorPrimaries() string { return filepath.Join(s.Dir, "mirror", "primary.json") }
+
 // MirrorArchives holds the archives a mirror downloaded and seeds.
 func (s Server) MirrorArchives() string { return filepath.Join(s.Dir, "mirror", "archives") }
 

@@ -148,6 +148,9 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 			return fmt.Errorf("mirror: %w", err)
 		}
 	}
+	if err := rememberPrimaries(p, opts.Primary); err != nil {
+		opts.Logger.Warn("cannot record the primary's URL: a start without one will not find it", "err", err)
+	}
 	m := &mirror{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]catalog.Package{}, corrupt: backoff{}}
 	m.info = Info{PID: os.Getpid(), Started: time.Now().UTC().Truncate(time.Second), Listen: map[string]string{}, MirrorOf: redact.URLs(opts.Primary)} // server.json is world-readable
 

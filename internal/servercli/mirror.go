@@ -20,6 +20,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/signing"
@@ -64,7 +65,9 @@ mirrors of it; at most ` + strconv.Itoa(config.MaxServers) + `, none twice, as i
 Without URL arguments they are read from the environment variable ` + primaryURLsEnv + `
 (space-separated): a URL with a user and password (a primary behind HTTP basic auth)
 is then not on a command line, which every user of the host can read (ps); the
-background mirror gets its URLs from its environment in any case.
+background mirror gets its URLs from its environment in any case. Without either, the
+mirror follows the URLs the last mirror started in this data home followed (kept in
+server/mirror/primary.json, passwords masked: one with a password must be given again).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
 and says so; compare it with dist-server key on the primary. The mirror's data lives
@@ -95,6 +98,14 @@ func runMirror(ctx context.Context, e *env, o mirrorOptions, args []string) erro
 	cfg, sp, err := e.config()
 	if err != nil {
 		return err
+	}
+	if len(args) == 0 && strings.TrimSpace(os.Getenv(primaryURLsEnv)) == "" {
+		if args, err = rememberedPrimaries(sp); err != nil {
+			return err
+		}
+		if len(args) > 0 && !o.json {
+			e.UI.Printf("following %s, as the mirror last started in this data home did (%s)\n", strings.Join(args, ", "), sp.MirrorPrimaries())
+		}
 	}
 	args, err = primaryURLs(args, os.Getenv(primaryURLsEnv))
 	if err != nil {
@@ -195,6 +206,25 @@ func primaryHint(primaries []string, err error) string {
 		return who + " asks for a user and password (HTTP basic auth): give them in its URL, as http(s)://USER:PASSWORD@HOST[:PORT], in " + primaryURLsEnv + " rather than on the command line, which every user of this host can read"
 	}
 	return ""
+}
+
+// rememberedPrimaries is, for a start given no URL, the URLs the last
+// mirror started in sp followed (server.RememberedPrimaries); nil when
+// none is recorded. One that held a password is refused: the record
+// keeps it masked, and it must be given again.
+func rememberedPrimaries(sp paths.Server) ([]string, error) {
+	urls, err := server.RememberedPrimaries(sp)
+	if err != nil {
+		return nil, cli.Usagef("mirror: no primary URL given, and the one remembered does not read (%v): give it as an argument, or in %s", err, primaryURLsEnv)
+	}
+	for _, u := range urls {
+		if pu, err := url.Parse(u); err == nil && pu.User != nil {
+			if _, ok := pu.User.Password(); ok {
+				return nil, cli.Usagef("mirror: no primary URL given, and the one this data home followed, %s, has a password, which is not kept: give it again in %s", u, primaryURLsEnv)
+			}
+		}
+	}
+	return urls, nil
 }
 
 // primaryURLsEnv names the environment variable a mirror reads its
