@@ -110,22 +110,11 @@ been deleted since it was placed), and said to be missing.`,
 			}
 			o := owners[0]
 			if asJSON {
-				type pkg struct {
-					Name    string `json:"name"`
-					Version string `json:"version"`
-				}
-				all := make([]pkg, len(owners))
+				all := make([]ownerPkg, len(owners))
 				for i, p := range owners {
-					all[i] = pkg{p.Name, p.Version}
+					all[i] = ownerPkg{p.Name, p.Version}
 				}
-				return e.UI.JSON(struct {
-					Path    string `json:"path"`
-					Name    string `json:"name"`    // the first owner by name
-					Version string `json:"version"` // its version
-					Type    string `json:"type"`
-					Owners  []pkg  `json:"owners"` // every owner by name: several for a shared directory
-					Missing bool   `json:"missing,omitempty"`
-				}{abs, o.Name, o.Version, string(o.Type), all, missing})
+				return e.UI.JSON(ownerJSON{abs, o.Name, o.Version, string(o.Type), all, missing})
 			}
 			for _, p := range owners {
 				e.UI.Dataf("%s is owned by %s %s\n", abs, p.Name, p.Version)
@@ -372,4 +361,19 @@ func resultLine(s string) string {
 		line += " …"
 	}
 	return line
+}
+
+// ownerJSON is owner --json.
+type ownerJSON struct {
+	Path    string     `json:"path"`
+	Name    string     `json:"name"`    // the first owner by name
+	Version string     `json:"version"` // its version
+	Type    string     `json:"type"`
+	Owners  []ownerPkg `json:"owners"` // every owner by name: several for a shared directory
+	Missing bool       `json:"missing"`
+}
+
+type ownerPkg struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
 }

@@ -82,10 +82,11 @@ func listInstalled(ctx context.Context, e *env, o listOptions) error {
 	}
 	recs := st.Sorted()
 	if o.json {
-		if recs == nil {
-			recs = []state.Record{}
+		out := make([]installedJSON, 0, len(recs))
+		for _, r := range recs {
+			out = append(out, toInstalledJSON(r))
 		}
-		return e.UI.JSON(recs)
+		return e.UI.JSON(out)
 	}
 	if len(recs) == 0 {
 		e.UI.Printf("no packages installed\n")
@@ -116,6 +117,39 @@ func listInstalled(ctx context.Context, e *env, o listOptions) error {
 		rows = append(rows, []string{r.Name, r.Version, reason(r), r.InstalledAt.Local().Format(time.DateTime), note})
 	}
 	return e.UI.Table([]string{"NAME", "VERSION", "REASON", "INSTALLED", "NOTE"}, rows)
+}
+
+// installedJSON is an installed record in list --installed --json. It is
+// not state.Record's own encoding: there "size" was the installed size,
+// while search, list and info give the archive's under that key, and
+// false booleans were left out, so that jq 'select(.auto == false)' found
+// nothing (a newcomer's findings). Every key is always present; reason is
+// the text's REASON column. The record's "size" is not kept beside
+// installed_size: the README never listed these keys, and a key that
+// means two things is what was to be mended.
+type installedJSON struct {
+	Name          string    `json:"name"`
+	Version       string    `json:"version"`
+	Reason        string    `json:"reason"` // explicit or dependency
+	Auto          bool      `json:"auto"`   // reason is dependency
+	Held          bool      `json:"held"`
+	Depends       []string  `json:"depends"`
+	Conflicts     []string  `json:"conflicts"`
+	Archive       string    `json:"archive"`
+	SHA256        string    `json:"sha256"` // of the archive
+	InstalledSize int64     `json:"installed_size"`
+	Prefix        string    `json:"prefix"`
+	FilesKnown    bool      `json:"files_known"`
+	HasUninstall  bool      `json:"has_uninstall"`
+	Untracked     []string  `json:"untracked"`
+	InstalledAt   time.Time `json:"installed_at"`
+}
+
+func toInstalledJSON(r state.Record) installedJSON {
+	return installedJSON{Name: r.Name, Version: r.Version, Reason: reason(r), Auto: r.Auto, Held: r.Held,
+		Depends: list(r.Depends), Conflicts: list(r.Conflicts), Archive: r.Archive, SHA256: r.SHA256,
+		InstalledSize: r.Size, Prefix: r.Prefix, FilesKnown: r.FilesKnown, HasUninstall: r.HasUninstall,
+		Untracked: list(r.Untracked), InstalledAt: r.InstalledAt}
 }
 
 // reason says why a package is installed, in pacman's words.
@@ -183,13 +217,15 @@ func upgradableRows(steps []resolve.Step) []upgradableJSON {
 // installed of it, or (in_catalog false) an installed record the catalog
 // no longer lists.
 type pkgJSON struct {
-	Name          string    `json:"name"`
-	Version       string    `json:"version"`
-	Description   string    `json:"description,omitempty"`
-	License       string    `json:"license,omitempty"`
-	Homepage      string    `json:"homepage,omitempty"`
-	Size          int64     `json:"size"`
-	InstalledSize int64     `json:"installed_size,omitempty"`
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description,omitempty"`
+	License     string `json:"license,omitempty"`
+	Homepage    string `json:"homepage,omitempty"`
+	// Size is the archive's; null for an installed record the catalog
+	// lacks, which keeps the installed size only (it gave that as size).
+	Size          *int64    `json:"size"`
+	InstalledSize int64     `json:"installed_size"`
 	Depends       []string  `json:"depends"`   // [] for none, as conflicts and required_by
 	Conflicts     []string  `json:"conflicts"` // (a key that comes and goes is harder to script)
 	SHA256        string    `json:"sha256"`
@@ -205,7 +241,7 @@ type pkgJSON struct {
 
 func toJSON(p catalog.Package, st *state.State) pkgJSON {
 	j := pkgJSON{Name: p.Name, Version: p.Version, Description: p.Description, License: p.License, Homepage: p.Homepage,
-		Size: p.Size, InstalledSize: p.InstalledSize, Depends: list(p.Depends), Conflicts: list(p.Conflicts),
+		Size: &p.Size, InstalledSize: p.InstalledSize, Depends: list(p.Depends), Conflicts: list(p.Conflicts),
 		SHA256: p.SHA256, InfoHash: p.InfoHash, Magnet: p.Magnet, Published: p.Published, InCatalog: true, RequiredBy: []string{}}
 	if r, ok := st.Get(p.Name); ok {
 		addInstalled(&j, r, st)
@@ -215,7 +251,7 @@ func toJSON(p catalog.Package, st *state.State) pkgJSON {
 
 // recordJSON is the --json form of an installed record the catalog lacks.
 func recordJSON(r state.Record, st *state.State) pkgJSON {
-	j := pkgJSON{Name: r.Name, Version: r.Version, Size: r.Size, Depends: list(r.Depends), Conflicts: list(r.Conflicts), SHA256: r.SHA256}
+	j := pkgJSON{Name: r.Name, Version: r.Version, InstalledSize: r.Size, Depends: list(r.Depends), Conflicts: list(r.Conflicts), SHA256: r.SHA256}
 	addInstalled(&j, r, st)
 	return j
 }

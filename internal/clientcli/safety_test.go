@@ -70,17 +70,7 @@ func TestUnsafeFilesAndPrefix(t *testing.T) {
 				t.Skip("needs root to give a file to another user")
 			}
 			ctx := context.Background()
-			home := t.TempDir()
-			t.Setenv("XDG_DATA_HOME", home)
-			dir := filepath.Join(home, "distpac", "client")
-			prefix := filepath.Join(home, "prefix")
-			for _, d := range []string{dir, prefix} {
-				if err := os.MkdirAll(d, 0o755); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cfg := filepath.Join(home, "client.yaml")
-			os.WriteFile(cfg, []byte("server_url: http://127.0.0.1:9\nprefix: "+prefix+"\n"), 0o644)
+			dir, prefix, cfg := clientHome(t)
 			db, err := state.Open(ctx, filepath.Join(dir, "installed.db"), prefix)
 			if err != nil {
 				t.Fatal(err)
@@ -129,4 +119,25 @@ func chmodPrefix(mode os.FileMode) func(t *testing.T, _, prefix string) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// clientHome makes a client's data home (XDG_DATA_HOME, set for the test)
+// with its client directory, a prefix and a client.yaml naming them: the
+// client directory, the prefix and the config's path.
+func clientHome(t *testing.T) (dir, prefix, cfg string) {
+	t.Helper()
+	home := t.TempDir()
+	t.Setenv("XDG_DATA_HOME", home)
+	dir = filepath.Join(home, "distpac", "client")
+	prefix = filepath.Join(home, "prefix")
+	for _, d := range []string{dir, prefix} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg = filepath.Join(home, "client.yaml")
+	if err := os.WriteFile(cfg, []byte("server_url: http://127.0.0.1:9\nprefix: "+prefix+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, prefix, cfg
 }

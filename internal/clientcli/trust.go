@@ -47,6 +47,23 @@ type trustChange struct {
 	Path string `json:"path,omitempty"`
 }
 
+// trustShowJSON is trust show --json.
+type trustShowJSON struct {
+	Key         string `json:"key,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	// Source: "server_key" (client.yaml), "pinned" (Path), or
+	// "none" (the next sync pins the server's key).
+	Source string `json:"source"`
+	Path   string `json:"path,omitempty"`
+	// RotatedPast: the catalog held is signed by another key,
+	// which sync reached through the server's key rotation
+	// statements; server_key is due for an update.
+	RotatedPast bool `json:"rotated_past"`
+	// FirstUseFrom: the server a sync pinned the key from
+	// on first use (when recorded).
+	FirstUseFrom string `json:"first_use_from,omitempty"`
+}
+
 func newTrust(e *env) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "trust",
@@ -102,21 +119,7 @@ func newTrustShow(e *env) *cobra.Command {
 				}
 			}
 			if asJSON {
-				out := struct {
-					Key         string `json:"key,omitempty"`
-					Fingerprint string `json:"fingerprint,omitempty"`
-					// Source: "server_key" (client.yaml), "pinned" (Path), or
-					// "none" (the next sync pins the server's key).
-					Source string `json:"source"`
-					Path   string `json:"path,omitempty"`
-					// RotatedPast: the catalog held is signed by another key,
-					// which sync reached through the server's key rotation
-					// statements; server_key is due for an update.
-					RotatedPast bool `json:"rotated_past,omitempty"`
-					// FirstUseFrom: the server a sync pinned the key from
-					// on first use (when recorded).
-					FirstUseFrom string `json:"first_use_from,omitempty"`
-				}{Source: "none", RotatedPast: rotatedPast}
+				out := trustShowJSON{Source: "none", RotatedPast: rotatedPast}
 				switch {
 				case t.Key == nil:
 				case t.Configured:

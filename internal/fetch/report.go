@@ -36,7 +36,7 @@ type ArchiveReport struct {
 	// interrupted or failed command). Transfer then counts what had come
 	// (not the bytes wasted), unless SourcesUnknown, and Kept is what its
 	// partial download holds in the cache for the next install.
-	Incomplete bool `json:"incomplete,omitempty"`
+	Incomplete bool `json:"incomplete"`
 	// SourcesUnknown: an incomplete archive whose sources no engine
 	// reported: one downloaded through the daemon whose socket closed
 	// with the command (a daemon that fails a download says, in
@@ -44,7 +44,7 @@ type ArchiveReport struct {
 	// started yet in this process (waiting for a turn among the engine's
 	// downloads). The entry's downloaded_bytes has the sum of
 	// what came.
-	SourcesUnknown bool  `json:"sources_unknown,omitempty"`
+	SourcesUnknown bool  `json:"sources_unknown"`
 	Kept           int64 `json:"kept_bytes,omitempty"`
 	// HandedOver is the part of AlreadyHad that this command's daemon
 	// had verified before it left the download in the middle (stopped,

@@ -145,7 +145,7 @@ type Verified struct {
 	Untracked int `json:"untracked,omitempty"`
 	// Unknown is set for a package an older dist-client installed without
 	// recording its files.
-	Unknown bool `json:"files_unknown,omitempty"`
+	Unknown bool `json:"files_unknown"`
 }
 
 // Verify compares the recorded files of the named packages (all when names

@@ -18,7 +18,7 @@ type Problem struct {
 	// NotChecked: the path was not read, its directory being one another
 	// user could swap (What says which and what to do); install
 	// --reinstall refuses to place it as well, so it is no mend for it.
-	NotChecked bool `json:"not_checked,omitempty"`
+	NotChecked bool `json:"not_checked"`
 }
 
 // Check compares the path at abs with what was recorded of it; "" when it

@@ -64,13 +64,13 @@ type Info struct {
 	// is still fetching archives before it reports its start (at most
 	// mirrorStartFill): dist-server mirror waits for it to end. Status
 	// said only "starting" for those 5 minutes (an operator's run).
-	Filling bool `json:"filling,omitempty"`
+	Filling bool `json:"filling"`
 	// Verifying: a publisher that answers status and is still checking
 	// its archives before it seeds them and serves its catalog (the first
 	// seeding, every archive hashed): dist-server start waits for it to
 	// end. Status said only "starting" meanwhile, minutes for many large
 	// archives.
-	Verifying bool `json:"verifying,omitempty"`
+	Verifying bool `json:"verifying"`
 }
 
 // Starting reports whether the server of info is still starting: a

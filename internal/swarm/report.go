@@ -33,7 +33,7 @@ type Transfer struct {
 	// WebSeedLastResort: the torrent names no web seed, so what came over
 	// HTTP came from the servers' /packages/ as a last resort, when
 	// BitTorrent had no source (WebSeedOrder).
-	WebSeedLastResort bool `json:"web_seed_last_resort,omitempty"`
+	WebSeedLastResort bool `json:"web_seed_last_resort"`
 	// AlreadyHad was verified on disk before this download (a resumed
 	// partial download).
 	AlreadyHad int64 `json:"already_had_bytes"`

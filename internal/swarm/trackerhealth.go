@@ -33,7 +33,7 @@ type TrackerHealth struct {
 	At       time.Time `json:"at,omitzero"`
 	// Refused: the tracker answered, with a failure reason (it is up, and
 	// will not serve these torrents); otherwise it did not answer.
-	Refused bool `json:"refused,omitempty"`
+	Refused bool `json:"refused"`
 }
 
 // MaxTrackerHealth bounds TrackerHealth's list: torrents name at most 8
