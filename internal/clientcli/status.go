@@ -14,6 +14,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
 	"github.com/distpac/distpac/internal/install"
+	"github.com/distpac/distpac/internal/state"
 	"github.com/distpac/distpac/internal/ui"
 	"github.com/distpac/distpac/internal/units"
 )
@@ -33,8 +34,9 @@ the local catalog (serial, server, when it was synced and until when it is valid
 how many packages are installed and which have newer versions (as of the last sync):
 those upgrade would move, then the held ones it leaves ("held back"), then the
 "kept back" ones, whose newest version cannot be had with what is installed, each with
-the reason (as upgrade and list --upgradable give it).
-It reads local state only and never contacts the server.`,
+the reason (as upgrade and list --upgradable give it). While another dist-client
+changes the installation (install, upgrade, uninstall), a "change:" line names its
+pid. It reads local state only, takes no lock and never contacts the server.`,
 		Example: `  dist-client status
   dist-client status --json | jq '.daemon.items[] | {name, state, ratio}'`,
 		Args: cli.NoArgs,
@@ -61,6 +63,16 @@ type clientStatus struct {
 	// peer_addr. Daemon is null then, and a script that took that for no
 	// daemon started a second one, which is refused (the review).
 	NotAnswering *silentDaemon `json:"daemon_not_answering,omitempty"`
+	// Change is the dist-client that holds the lock, changing the
+	// installation now (install, upgrade, uninstall...): what Installed
+	// and Upgradable say is from before it. Null when none does.
+	Change *lockHolder `json:"change"`
+}
+
+// lockHolder is a process that holds the client's lock; PID is 0 where
+// the system does not say which process it is.
+type lockHolder struct {
+	PID int `json:"pid"`
 }
 
 // silentDaemon is a daemon that does not answer; PID is 0 where the
@@ -84,6 +96,9 @@ func runStatus(ctx context.Context, e *env, o statusOptions) error {
 		out.Daemon = &st
 	} else if daemon.Locked(in.Paths.DaemonSocket()) {
 		out.NotAnswering = &silentDaemon{PID: max(daemon.Holder(in.Paths.DaemonSocket()), 0)}
+	}
+	if pid, held := state.Holder(in.Paths.Lock()); held {
+		out.Change = &lockHolder{PID: pid}
 	}
 	now := time.Now()
 	cs, err := catalogclient.ReadStatus(ctx, in.Paths.Dir, now)
@@ -166,6 +181,13 @@ func printStatus(e *env, s clientStatus, now time.Time) {
 		}
 	} else {
 		e.UI.Dataf("catalog:  none yet: run dist-client sync\n")
+	}
+	if s.Change != nil {
+		who := "another dist-client"
+		if s.Change.PID > 0 {
+			who = fmt.Sprintf("another dist-client (pid %d)", s.Change.PID)
+		}
+		e.UI.Dataf("change:   %s is changing this installation: the packages below are as they were before it\n", who)
 	}
 	held := ""
 	if len(s.Held) > 0 {

@@ -124,5 +124,17 @@ func Held(path string) (bool, error) {
 	return true, nil
 }
 
+// Holder reports whether a live process holds the lock at path and, when
+// the system says, which (pid 0 when not), without taking the lock or
+// waiting: dist-client status tells of a change under way with it, as a
+// second install does ("another dist-client (pid N) is changing this
+// installation"), and said nothing while an upgrade ran.
+func Holder(path string) (pid int, held bool) {
+	if !fsutil.LockBusy(path) {
+		return 0, false
+	}
+	return holder(path), true
+}
+
 // Release lets the next process in.
 func (l *Lock) Release() error { return l.fl.Unlock() }
