@@ -173,10 +173,11 @@ func listUpgradable(ctx context.Context, e *env, o listOptions) error {
 	if o.json {
 		return e.UI.JSON(rows)
 	}
-	// As upgrade says it: the held ones first, then the kept-back ones,
-	// and no "up to date" when there are any.
-	if line := install.HeldLine(held); line != "" {
-		e.UI.Printf("%s\n", line)
+	// As upgrade names them: the held ones first, then the kept-back
+	// ones, and no "up to date" when there are any; but in a listing's
+	// words ("held:", not upgrade's "held, not upgraded:").
+	if len(held) > 0 {
+		e.UI.Printf("held: %s\n", install.HeldList(held))
 	}
 	for _, k := range kept {
 		e.UI.Printf("kept back: %s\n", k)

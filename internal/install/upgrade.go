@@ -61,18 +61,23 @@ func heldMoves(ctx context.Context, db *catalog.DB, req resolve.Request, st *sta
 	return upgradeSteps(items, func(name string) bool { return isHeld(st, name) }), nil
 }
 
-// HeldLine is how upgrade and list --upgradable name the held packages
-// that have newer versions: "held, not upgraded: lib 1.0.0 (1.1.0
-// available)"; "" for none.
+// HeldLine is how upgrade names the held packages that have newer
+// versions: "held, not upgraded: lib 1.0.0 (1.1.0 available)"; "" for
+// none. list --upgradable, a listing, says "held: " before HeldList.
 func HeldLine(held []resolve.Step) string {
 	if len(held) == 0 {
 		return ""
 	}
+	return "held, not upgraded: " + HeldList(held)
+}
+
+// HeldList is "lib 1.0.0 (1.1.0 available), ..." of held.
+func HeldList(held []resolve.Step) string {
 	list := make([]string, len(held))
 	for i, s := range held {
 		list[i] = fmt.Sprintf("%s %s (%s available)", s.Name, s.From, s.Version)
 	}
-	return "held, not upgraded: " + strings.Join(list, ", ")
+	return strings.Join(list, ", ")
 }
 
 // upgradeWants are the packages req lets move, by name (sorted), as
