@@ -16,9 +16,9 @@ func (r *runner) registerMetrics(reg *prometheus.Registry) {
 	gauge := func(name, help string, f func(Status) float64) {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return f(r.status()) }))
 	}
-	gauge("distpac_tracker_peers", "Peers known to the embedded tracker.", func(s Status) float64 { return float64(s.TrackedPeers) })
+	gauge("distpac_tracker_peers", "Peers known to the embedded tracker.", func(s Status) float64 { return float64(zeroIfNil(s.TrackedPeers)) })
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_tracker_announces_total", Help: "Announces the embedded tracker received, refused ones included."},
-		func() float64 { return float64(r.status().Announces) }))
+		func() float64 { return float64(zeroIfNil(r.status().Announces)) }))
 	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "distpac_errors_total", Help: "Failures by component: seeder (a package could not be seeded), reload (the catalog could not be reloaded), publish (the working catalog was not signed: clients would refuse it)."}, []string{"component"})
 	for _, c := range []string{"seeder", "reload", "publish"} {
 		r.errors.WithLabelValues(c)
@@ -164,4 +164,12 @@ func (m *mirror) registerMetrics(reg *prometheus.Registry) {
 			}
 			return 0
 		}))
+}
+
+// zeroIfNil is *p, or 0 for nil: a tracker that is off counts nothing.
+func zeroIfNil[T int | uint64](p *T) T {
+	if p == nil {
+		return 0
+	}
+	return *p
 }

@@ -80,21 +80,25 @@ func (i Info) Starting() bool { return i.Filling || i.Verifying }
 // Status is what dist-server status shows.
 type Status struct {
 	Info
-	Serial       int64 `json:"serial"`
-	Packages     int   `json:"packages"`
-	Seeding      int   `json:"seeding"`
-	TrackedPeers int   `json:"tracked_peers"` // entries, over every swarm
-	// TrackedHosts is how many peers announced, each once, this server's
-	// own seeder left out (tracker.Stats.Hosts).
-	TrackedHosts int   `json:"tracked_hosts"`
-	Connected    int   `json:"connected_peers"`
-	Uploaded     int64 `json:"uploaded_bytes"` // by the seeder
+	Serial   int64 `json:"serial"`
+	Packages int   `json:"packages"`
+	Seeding  int   `json:"seeding"`
+	// The embedded tracker's counters, null when it is off (a mirror,
+	// start --no-tracker), as the text says "tracker: off": a mirror's
+	// gave 0 peers and announces of a tracker it does not run (a
+	// newcomer's run). TrackedPeers counts entries, over every swarm;
+	// TrackedHosts how many peers announced, each once, this server's own
+	// seeder left out (tracker.Stats.Hosts).
+	TrackedPeers *int    `json:"tracked_peers"`
+	TrackedHosts *int    `json:"tracked_hosts"`
+	Announces    *uint64 `json:"announces"`
+	Connected    int     `json:"connected_peers"`
+	Uploaded     int64   `json:"uploaded_bytes"` // by the seeder
 	// WebSeedBytes is what the catalog server sent of archives over HTTP
 	// (/packages/): status said only the seeder's upload, so a mirror
 	// serving installs over HTTP while the publisher was down showed
 	// none of it.
-	WebSeedBytes int64  `json:"web_seed_bytes"`
-	Announces    uint64 `json:"announces"`
+	WebSeedBytes int64 `json:"web_seed_bytes"`
 	// Verified and ToVerify say how far a Verifying publisher came:
 	// archives checked (seeded, or found missing or damaged), of all.
 	Verified int `json:"verified,omitempty"`
@@ -355,7 +359,7 @@ func hostPort(a net.Addr) string {
 func (r *runner) fullStatus() Status {
 	st := r.status()
 	if r.tracker != nil {
-		st.TrackedHosts = r.tracker.Hosts()
+		st.TrackedHosts = new(r.tracker.Hosts())
 	}
 	if r.engine != nil {
 		st.SeederAnnounces = r.engine.TrackerHealth()
@@ -376,7 +380,7 @@ func (r *runner) status() Status {
 	r.mu.Unlock()
 	if r.tracker != nil {
 		ts := r.tracker.Stats()
-		st.TrackedPeers, st.Announces = ts.Peers, ts.Announces
+		st.TrackedPeers, st.Announces = new(ts.Peers), new(ts.Announces)
 	}
 	if r.engine != nil {
 		es := r.engine.Stats()

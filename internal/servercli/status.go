@@ -33,7 +33,8 @@ connected to the seeder, and the bytes uploaded: by the seeder, and over HTTP by
 web seed (/packages/: a mirror serves installs so while the publisher is down). A
 seeder that announces to trackers (start --no-tracker, and a mirror) has an announce
 line for each: whether it takes the announces, or refuses them or does not answer,
-why, since when and how often.`,
+why, since when and how often. Without the embedded tracker ("tracker: off"),
+--json has null for its counters (tracked_peers, tracked_hosts, announces).`,
 		Example: `  dist-server status
   dist-server status --json | jq '{serial, packages, uploaded_bytes}'`,
 		Args: cli.NoArgs,
@@ -142,6 +143,13 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	default: // its archive missing or damaged: the log names it, and it is tried again every 30 s
 		line("packages", "%d (catalog serial %d), seeding %d (%d cannot be seeded: the log says why)", st.Packages, st.Serial, st.Seeding, missing)
 	}
+	var tracked, hosts int // null when the tracker is off
+	if st.TrackedPeers != nil {
+		tracked = *st.TrackedPeers
+	}
+	if st.TrackedHosts != nil {
+		hosts = *st.TrackedHosts
+	}
 	switch {
 	case st.Tracker == "" && st.Peer == "":
 	case st.Tracker == "": // a mirror, or --no-tracker: the tracker is elsewhere
@@ -155,15 +163,15 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	// known to the tracker, in 2 host-and-package entries (the seeder's
 	// own included)": the hosts leave the seeder out, the entries count
 	// it; the hosts are now called other hosts, the entries with it.
-	case st.TrackedPeers == 0 && st.Peer == "":
+	case tracked == 0 && st.Peer == "":
 		line("peers", "none known to the tracker yet")
-	case st.TrackedPeers == 0:
+	case tracked == 0:
 		line("peers", "none known to the tracker yet, %d connected to the seeder", st.Connected)
 	case st.Peer == "":
-		line("peers", "%s known to the tracker, in %s", ui.Count(st.TrackedHosts, "host"), entries(st.TrackedPeers))
+		line("peers", "%s known to the tracker, in %s", ui.Count(hosts, "host"), entries(tracked))
 	default:
 		line("peers", "%s known to the tracker (%s with the seeder's own), %d connected to the seeder",
-			ui.Count(st.TrackedHosts, "other host"), entries(st.TrackedPeers), st.Connected)
+			ui.Count(hosts, "other host"), entries(tracked), st.Connected)
 	}
 	if st.Database == "" { // --no-database: no web seed
 		line("uploaded", "%s by the seeder", units.FormatBytes(st.Uploaded))
