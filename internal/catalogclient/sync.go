@@ -193,13 +193,13 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	case tofu:
 		// Pinned before the swap, so a crash never leaves a catalog verified
 		// by a key that is not recorded.
-		if err := s.pinKey(key, true, "pinned the server's key on first use"); err != nil {
+		if err := s.pinKey(key, true, 0, "pinned the server's key on first use"); err != nil {
 			return Result{}, err
 		}
 		res.Pinned = key
 	case len(info.rotated) > 0 && opts.Key == nil:
 		root = info.signer
-		if err := s.pinKey(root, false, "followed the server's key rotation"); err != nil {
+		if err := s.pinKey(root, false, info.rotated[len(info.rotated)-1].Serial, "followed the server's key rotation"); err != nil {
 			return Result{}, err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/distpac/distpac/internal/fsutil"
@@ -165,6 +166,13 @@ type Trust struct {
 	// use, "" when it was set, followed through a rotation, or pinned by
 	// a version that did not record it.
 	FirstUseFrom string
+	// RotatedFrom is the server whose key rotation statements a sync
+	// followed to the pinned key, and RotationSerial the first serial
+	// that key signed (the statement's); "" and 0 when it was not so
+	// pinned, or by a version that did not record it. trust show said
+	// nothing of where a followed key came from (a newcomer's run).
+	RotatedFrom    string
+	RotationSerial int64
 }
 
 // ErrConfiguredKey: the key comes from client.yaml, so it is changed there.
@@ -179,7 +187,7 @@ func LoadTrust(dir string, configured signing.PublicKey) (Trust, error) {
 		return t, nil
 	}
 	p, err := readPinned(dir, trustAdvice)
-	t.Key, t.FirstUseFrom = p.key, p.firstUseFrom
+	t.Key, t.FirstUseFrom, t.RotatedFrom, t.RotationSerial = p.key, p.firstUseFrom, p.rotatedFrom, p.rotationSerial
 	return t, err
 }
 
@@ -306,7 +314,9 @@ func (s *syncer) keySetting() string {
 const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust set KEY` replaces it"
 
 // pinned is what server.key holds, the key, and firstUseFromField: the
-// server a sync pinned the key from on first use, which server.key.origin
+// server a sync pinned the key from on first use, or rotatedFromField and
+// rotationSerialField: the server whose key rotation statements a sync
+// followed to it and the statement's serial, which server.key.origin
 // (originFile) records beside it. server.key holds the key alone, the
 // file every version reads: one from before the field refused a second
 // line in it ("not base64"), so a client run again at an older version
@@ -316,8 +326,10 @@ const trustAdvice = "`dist-client trust reset` forgets it, `dist-client trust se
 // origin. A server.key with the field on a second line (written so for a
 // while) still reads.
 type pinned struct {
-	key          signing.PublicKey
-	firstUseFrom string
+	key            signing.PublicKey
+	firstUseFrom   string
+	rotatedFrom    string
+	rotationSerial int64
 	// whole: a version that kept passwords wrote one, unmasked, in
 	// server.key or its origin (readPinned); the caller writes the pin
 	// again (writePin), masked.
@@ -325,8 +337,10 @@ type pinned struct {
 }
 
 const (
-	firstUseFromField = "first-use-from"
-	originFile        = keyFile + ".origin"
+	firstUseFromField   = "first-use-from"
+	rotatedFromField    = "rotated-from"
+	rotationSerialField = "rotation-serial"
+	originFile          = keyFile + ".origin"
 )
 
 // maxPinFile bounds server.key and its origin: a key and a URL.
@@ -342,8 +356,17 @@ func parsePin(b []byte) (pinned, error) {
 	}
 	p := pinned{key: k}
 	for _, line := range strings.Split(rest, "\n") {
-		if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == firstUseFromField {
-			p.firstUseFrom = strings.TrimSpace(value)
+		name, value, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		switch value = strings.TrimSpace(value); strings.TrimSpace(name) {
+		case firstUseFromField:
+			p.firstUseFrom = value
+		case rotatedFromField:
+			p.rotatedFrom = value
+		case rotationSerialField:
+			p.rotationSerial, _ = strconv.ParseInt(value, 10, 64) // advice only: a bad one is none
 		}
 	}
 	return p, nil
@@ -373,9 +396,12 @@ func readPinned(dir, advice string) (pinned, error) {
 	// next writePin).
 	if b, err := fsutil.ReadRegular(filepath.Join(dir, originFile), maxPinFile, true); err == nil {
 		if o, err := parsePin(b); err == nil {
-			p.whole = p.whole || redact.HasPassword(o.firstUseFrom)
+			p.whole = p.whole || redact.HasPassword(o.firstUseFrom) || redact.HasPassword(o.rotatedFrom)
 			if o.key.Equal(p.key) && o.firstUseFrom != "" {
 				p.firstUseFrom = redact.URL(o.firstUseFrom)
+			}
+			if o.key.Equal(p.key) && o.rotatedFrom != "" {
+				p.rotatedFrom, p.rotationSerial = redact.URL(o.rotatedFrom), o.rotationSerial
 			}
 		}
 	}
@@ -383,11 +409,14 @@ func readPinned(dir, advice string) (pinned, error) {
 }
 
 // pinKey pins k, found by this sync: on first use (firstUse), recording
-// the server it came from, or by following a rotation.
-func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, why string) error {
+// the server it came from, or by following the rotation statements to the
+// one of serial rotationSerial, recording the server that served them.
+func (s *syncer) pinKey(k signing.PublicKey, firstUse bool, rotationSerial int64, why string) error {
 	p := pinned{key: k}
 	if firstUse {
 		p.firstUseFrom = s.server() // masked: the file is world-readable
+	} else {
+		p.rotatedFrom, p.rotationSerial = s.server(), rotationSerial
 	}
 	if err := writePin(s.dir, p); err != nil {
 		return fmt.Errorf("sync: pin server key: %w", err)
@@ -416,7 +445,7 @@ func writePin(dir string, p pinned) error {
 		return err
 	}
 	origin := filepath.Join(dir, originFile)
-	if p.firstUseFrom == "" {
+	if p.firstUseFrom == "" && p.rotatedFrom == "" {
 		if err := os.Remove(origin); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
@@ -427,5 +456,12 @@ func writePin(dir string, p pinned) error {
 
 // originText is server.key.origin's text for p.
 func originText(p pinned) []byte {
-	return []byte(p.key.String() + "\n" + firstUseFromField + ": " + p.firstUseFrom + "\n")
+	t := p.key.String() + "\n"
+	if p.firstUseFrom != "" {
+		t += firstUseFromField + ": " + p.firstUseFrom + "\n"
+	}
+	if p.rotatedFrom != "" {
+		t += fmt.Sprintf("%s: %s\n%s: %d\n", rotatedFromField, p.rotatedFrom, rotationSerialField, p.rotationSerial)
+	}
+	return []byte(t)
 }

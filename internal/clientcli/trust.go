@@ -62,6 +62,18 @@ type trustShowJSON struct {
 	// FirstUseFrom: the server a sync pinned the key from
 	// on first use (when recorded).
 	FirstUseFrom string `json:"first_use_from,omitempty"`
+	// FollowedRotation: the key rotation statement a sync followed to the
+	// pinned key, and the server that served it (when recorded); null
+	// otherwise.
+	FollowedRotation *followedRotation `json:"followed_rotation"`
+}
+
+// followedRotation is where a pinned key reached through a key rotation
+// came from: the statement's serial (the first its key signed) and the
+// server.
+type followedRotation struct {
+	Serial int64  `json:"serial"`
+	From   string `json:"from"`
 }
 
 func newTrust(e *env) *cobra.Command {
@@ -126,6 +138,9 @@ func newTrustShow(e *env) *cobra.Command {
 					out.Key, out.Fingerprint, out.Source = t.Key.String(), t.Key.Fingerprint(), "server_key"
 				default:
 					out.Key, out.Fingerprint, out.Source, out.Path, out.FirstUseFrom = t.Key.String(), t.Key.Fingerprint(), "pinned", t.Path, t.FirstUseFrom
+					if t.RotatedFrom != "" {
+						out.FollowedRotation = &followedRotation{t.RotationSerial, t.RotatedFrom}
+					}
 				}
 				return e.UI.JSON(out)
 			}
@@ -142,6 +157,9 @@ func newTrustShow(e *env) *cobra.Command {
 				e.UI.Dataf("%s\n  fingerprint %s\n  pinned in %s\n", t.Key, t.Key.Fingerprint(), t.Path)
 				if t.FirstUseFrom != "" {
 					e.UI.Dataf("  pinned on first use from %s\n", t.FirstUseFrom)
+				}
+				if t.RotatedFrom != "" {
+					e.UI.Dataf("  followed the key rotation statement at serial %d from %s\n", t.RotationSerial, t.RotatedFrom)
 				}
 			}
 			return nil
