@@ -94,16 +94,18 @@ const serverKeyPrefix = "ed25519:"
 // the file and the key.
 func LoadClient(path string, optional bool) (*Client, error) {
 	c := &Client{}
-	if err := load(path, optional, c); err != nil {
+	var p problems
+	if err := load(path, optional, c, &p); err != nil {
 		return nil, err
 	}
 	c.ApplyDefaults()
 	home, _ := os.UserHomeDir() // "" is reported by ExpandPrefix when needed
 	if err := c.ExpandPrefix(home); err != nil {
-		return nil, fmt.Errorf("%s: %w", sourceName(path), err)
+		p.key("prefix", err)
 	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", sourceName(path), err)
+	c.check(&p)
+	if err := p.err(sourceName(path)); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -132,7 +134,8 @@ func (c *Client) ApplyDefaults() {
 }
 
 // ExpandPrefix replaces a leading "~" or "~/" in Prefix with home. Other
-// forms ("~alice/") are left for Validate to refuse.
+// forms ("~alice/") are left for Validate to refuse. Its error is that of
+// the key prefix.
 func (c *Client) ExpandPrefix(home string) error {
 	if c.Prefix != "~" && !strings.HasPrefix(c.Prefix, "~/") {
 		if filepath.IsAbs(c.Prefix) {
@@ -149,65 +152,72 @@ func (c *Client) ExpandPrefix(home string) error {
 		if c.Prefix == DefaultPrefix {
 			what += " (the default when the file sets none)"
 		}
-		return fmt.Errorf("key %q: cannot expand %s: $HOME is not set; set prefix to an absolute path, such as /opt/distpac", "prefix", what)
+		return fmt.Errorf("cannot expand %s: $HOME is not set; set prefix to an absolute path, such as /opt/distpac", what)
 	}
 	c.Prefix = filepath.Join(home, strings.TrimPrefix(c.Prefix, "~"))
 	return nil
 }
 
-// Validate reports the first field that cannot work, naming its key.
+// Validate reports every field that cannot work, each naming its key
+// (Mistakes).
 func (c *Client) Validate() error {
+	var p problems
+	c.check(&p)
+	return p.err("")
+}
+
+// check adds to p each field that cannot work.
+func (c *Client) check(p *problems) {
 	if c.ServerURL != "" && len(c.ServerURLs) > 0 {
-		return fmt.Errorf("keys %q and %q are both set: keep one (%s lists every server, tried in order)", "server_url", "server_urls", "server_urls")
+		p.add(fmt.Errorf("keys %q and %q are both set: keep one (%s lists every server, tried in order)", "server_url", "server_urls", "server_urls"))
 	}
 	if len(c.ServerURLs) == 0 {
 		if err := cmp.Or(checkURL(c.ServerURL, "http", "https"), CheckBaseURL(c.ServerURL)); err != nil {
-			return fmt.Errorf("key %q: %w", "server_url", err)
+			p.key("server_url", err)
 		}
 	}
 	if err := checkURLList(c.ServerURLs, MaxServers); err != nil {
-		return fmt.Errorf("key %q: %w", "server_urls", err)
+		p.key("server_urls", err)
 	}
 	for i, u := range c.ServerURLs {
 		if err := CheckBaseURL(u); err != nil {
-			return fmt.Errorf("key %q: entry %d: %w", "server_urls", i+1, err)
+			p.key("server_urls", fmt.Errorf("entry %d: %w", i+1, err))
 		}
 	}
 	if _, err := c.PublicKey(); err != nil {
-		return fmt.Errorf("key %q: %w", "server_key", err)
+		p.key("server_key", err)
 	}
 	if !filepath.IsAbs(c.Prefix) {
-		return fmt.Errorf("key %q: want an absolute path or one starting with ~/, got %q", "prefix", c.Prefix)
+		p.key("prefix", fmt.Errorf("want an absolute path or one starting with ~/, got %q", c.Prefix))
 	}
 	if err := checkAddr(c.PeerAddr); err != nil {
-		return fmt.Errorf("key %q: %w", "peer_addr", err)
+		p.key("peer_addr", err)
 	}
 	if err := c.UploadRateLimit.Validate(); err != nil {
-		return fmt.Errorf("key %q: %w", "upload_rate_limit", err)
+		p.key("upload_rate_limit", err)
 	}
 	if err := c.DownloadRateLimit.Validate(); err != nil {
-		return fmt.Errorf("key %q: %w", "download_rate_limit", err)
+		p.key("download_rate_limit", err)
 	}
 	switch c.Seed {
 	case SeedCached, SeedInstalled, SeedNone:
 	default:
-		return fmt.Errorf("key %q: %q: want %q, %q or %q", "seed", c.Seed, SeedInstalled, SeedCached, SeedNone)
+		p.key("seed", fmt.Errorf("%q: want %q, %q or %q", c.Seed, SeedInstalled, SeedCached, SeedNone))
 	}
 	if c.SeedRatioLimit < 0 {
-		return fmt.Errorf("key %q: %v: want 0 (no limit) or more", "seed_ratio_limit", c.SeedRatioLimit)
+		p.key("seed_ratio_limit", fmt.Errorf("%v: want 0 (no limit) or more", c.SeedRatioLimit))
 	}
 	if c.SeedTimeLimit < 0 {
-		return fmt.Errorf("key %q: want a duration of 0 (no limit) or more", "seed_time_limit")
+		p.key("seed_time_limit", errors.New("want a duration of 0 (no limit) or more"))
 	}
 	if err := c.CacheMaxSize.Validate(); err != nil {
-		return fmt.Errorf("key %q: %w", "cache_max_size", err)
+		p.key("cache_max_size", err)
 	}
 	if c.MetricsAddr != "" {
 		if err := checkAddr(c.MetricsAddr); err != nil {
-			return fmt.Errorf("key %q: %w", "metrics_addr", err)
+			p.key("metrics_addr", err)
 		}
 	}
-	return nil
 }
 
 // MaxServers bounds server_urls: each is tried in turn when the ones

@@ -1,11 +1,16 @@
 // Package config reads server.yaml and client.yaml (DESIGN.md §2).
 //
 // Decoding is strict: every key must be one the struct declares, every value
-// must have the right type, and any problem is reported as one line naming
+// must have the right type, and each problem is reported as one line naming
 // the file, the key and what is wrong, so a typo never passes silently:
 //
 //	/etc/distpac/client.yaml: unknown key "server_ulr" (did you mean "server_url"?)
 //	/etc/distpac/server.yaml: key "upload_rate_limit": "fast" is not a size: ...
+//
+// Every mistake of a file is reported at once (Mistakes), as add reports
+// every mistake of every manifest: a newcomer fixed a server.yaml of four
+// mistakes in four runs. Only a YAML syntax error, after which nothing
+// more can be read, is reported alone.
 //
 // Instead of yaml.Decoder.KnownFields, the file is parsed into a yaml.Node
 // and each top-level key is decoded into the field carrying the same yaml tag.
@@ -38,10 +43,12 @@ import (
 // maxConfigSize bounds a config file.
 const maxConfigSize = 1 << 20
 
-// load reads path into out (a pointer to a struct with yaml tags). A missing
-// file leaves out untouched when optional is set; the caller then applies
+// load reads path into out (a pointer to a struct with yaml tags),
+// adding each key's mistake to p, and returns an error that stops the
+// reading: a file that cannot be read, or is no YAML. A missing file
+// leaves out untouched when optional is set; the caller then applies
 // defaults as for an empty file.
-func load(path string, optional bool, out any) error {
+func load(path string, optional bool, out any, p *problems) error {
 	if path == "" {
 		if optional {
 			return nil
@@ -61,15 +68,21 @@ func load(path string, optional bool, out any) error {
 		}
 		return fmt.Errorf("read config: %w", err)
 	}
-	if err := decode(data, out); err != nil {
+	if err := decodeKeys(data, out, nil, p); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
 }
 
-// decode fills out from one YAML document. An empty document (or one holding
-// only comments) sets nothing.
-func decode(data []byte, out any) error { return decodeKeys(data, out, nil) }
+// decode fills out from one YAML document, with every mistake in the one
+// error. An empty document (or one holding only comments) sets nothing.
+func decode(data []byte, out any) error {
+	var p problems
+	if err := decodeKeys(data, out, nil, &p); err != nil {
+		return err
+	}
+	return p.err("")
+}
 
 // GivenKeys lists the keys of the server.yaml at path that are set to a
 // value (a key with nothing after it means the default, as an absent one
@@ -83,15 +96,18 @@ func GivenKeys(path string) ([]string, error) {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
 	var keys []string
-	if err := decodeKeys(data, &Server{}, &keys); err != nil {
+	var p problems
+	if err := decodeKeys(data, &Server{}, &keys, &p); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return keys, nil
+	return keys, p.err(path)
 }
 
-// decodeKeys is decode, appending to keys (when not nil) each key set to a
-// value.
-func decodeKeys(data []byte, out any, keys *[]string) error {
+// decodeKeys fills out from one YAML document, appending to keys (when
+// not nil) each key set to a value, and to p each key's mistake; it
+// returns the error that ends the reading (YAML that does not parse, or
+// that is no mapping).
+func decodeKeys(data []byte, out any, keys *[]string, p *problems) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
@@ -119,6 +135,10 @@ func decodeKeys(data []byte, out any, keys *[]string) error {
 		return nil
 	}
 	if root.Kind != yaml.MappingNode {
+		if root.Kind == yaml.ScalarNode && strings.Contains(root.Value, ":") {
+			// "server_url:http://x" is one string to YAML.
+			return fmt.Errorf("want a mapping of keys to values, got %s (write each key as \"key: value\", with a space after the colon)", describe(root))
+		}
 		return fmt.Errorf("want a mapping of keys to values, got %s", describe(root))
 	}
 
@@ -127,15 +147,18 @@ func decodeKeys(data []byte, out any, keys *[]string) error {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
-			return fmt.Errorf("line %d: want a key name, got %s", k.Line, describe(k))
+			p.add(fmt.Errorf("line %d: want a key name, got %s", k.Line, describe(k)))
+			continue
 		}
 		key := k.Value
 		field, ok := fields[key]
 		if !ok {
-			return unknownKey(key, fields)
+			p.add(unknownKey(key, fields))
+			continue
 		}
 		if seen[key] {
-			return fmt.Errorf("key %q: given twice (again at line %d)", key, k.Line)
+			p.key(key, fmt.Errorf("given twice (again at line %d)", k.Line))
+			continue
 		}
 		seen[key] = true
 		if keys != nil && !(v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null") {
@@ -145,11 +168,84 @@ func decodeKeys(data []byte, out any, keys *[]string) error {
 			if _, plural := fields[key+"s"]; plural && v.Kind == yaml.SequenceNode {
 				err = fmt.Errorf("%w (%s lists several)", err, key+"s")
 			}
-			return fmt.Errorf("key %q: %w", key, err)
+			// The field keeps its zero value, the default: its checks
+			// would only repeat this.
+			field.SetZero()
+			p.key(key, err)
 		}
 	}
 	return nil
 }
+
+// problems collects the mistakes of one file: one per key at most (a key
+// whose value did not decode is not checked again), in the file's order,
+// then the checks' order.
+type problems struct {
+	errs []error
+	keys map[string]bool
+}
+
+// add records a mistake that names no one key.
+func (p *problems) add(err error) {
+	if err != nil {
+		p.errs = append(p.errs, err)
+	}
+}
+
+// key records err as the mistake of key, unless key has one already.
+func (p *problems) key(key string, err error) {
+	if err == nil || p.keys[key] {
+		return
+	}
+	if p.keys == nil {
+		p.keys = map[string]bool{}
+	}
+	p.keys[key] = true
+	p.errs = append(p.errs, fmt.Errorf("key %q: %w", key, err))
+}
+
+// err is the mistakes as one error (Mistakes), nil for none; source
+// names the file ("" for none).
+func (p *problems) err(source string) error {
+	if len(p.errs) == 0 {
+		return nil
+	}
+	return &Mistakes{Source: source, Errs: p.errs}
+}
+
+// Mistakes are every mistake found in one configuration: one is said on
+// one line, as before, "FILE: key "x": ..."; several as a count and then
+// one line each, each naming the file, as add says a manifest's.
+type Mistakes struct {
+	Source string // the file, "" when the configuration was built in code
+	Errs   []error
+}
+
+// maxMistakes bounds the lines of Mistakes: a file of up to a megabyte
+// of unknown keys would otherwise be as many lines.
+const maxMistakes = 20
+
+func (m *Mistakes) Error() string {
+	prefix := ""
+	if m.Source != "" {
+		prefix = m.Source + ": "
+	}
+	if len(m.Errs) == 1 {
+		return prefix + m.Errs[0].Error()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s%d mistakes:", prefix, len(m.Errs))
+	for i, err := range m.Errs {
+		if i == maxMistakes {
+			fmt.Fprintf(&b, "\n  %sand %d more", prefix, len(m.Errs)-maxMistakes)
+			break
+		}
+		b.WriteString("\n  " + prefix + err.Error())
+	}
+	return b.String()
+}
+
+func (m *Mistakes) Unwrap() []error { return m.Errs }
 
 // decodeValue stores one scalar into a field. Null leaves the field at its
 // zero value, which ApplyDefaults then fills: "key:" with nothing after it

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -272,7 +273,8 @@ func TestServerErrors(t *testing.T) {
 		{"just text", `want a mapping of keys to values, got "just text"`},
 		{"[a]: b", `line 1: want a key name, got a list`},
 		{"a: b\n---\nc: d", `line 2: more than one YAML document; want one mapping of keys to values`},
-		{"web_seed: true\n  bad: indent", `line 2: mapping values are not allowed in this context`},
+		{"web_seed: true\n  bad: indent", `line 2: mapping values are not allowed in this context (a line indented more than the key before it, or a value with ": " in it? each key starts its line, as the others do, as "key: value"; quote a value that holds ": ")`},
+		{"web_seed:true", `want a mapping of keys to values, got "web_seed:true" (write each key as "key: value", with a space after the colon)`},
 		{"catalog_valid_for: week", `key "catalog_valid_for": "week" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
 		{"catalog_valid_for: 1.5d", `key "catalog_valid_for": "1.5d" is not a duration: want whole days ("7d") or hours, minutes and seconds ("168h", "90m", "3s")`},
 		{"catalog_valid_for: 1s", `key "catalog_valid_for": 1s is out of range: want from 2s to 8784h0m0s (366 days)`},
@@ -358,6 +360,53 @@ func TestClientErrors(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("%q:\n got  %v\n want %s", tt.yaml, err, want)
 		}
+	}
+}
+
+// TestEveryMistakeAtOnce: a file's mistakes are all named in one error,
+// each on a line of its own with the file, the key and what is wrong, as
+// add names every mistake of every manifest: a newcomer's server.yaml of
+// four mistakes took four runs. A key whose value is wrong is named once
+// (not again by the checks of its default), and a URL derived from a
+// wrong address is not named at all.
+func TestEveryMistakeAtOnce(t *testing.T) {
+	t.Setenv("HOME", "/home/tester")
+	tests := []struct {
+		name, yaml string
+		load       func(path string) error
+		want       []string // the lines after the first, after "<path>: "
+	}{
+		{"server", "database-addr: \":9090\"\npeer_adr: \":6881\"\nweb_seed: yes\ncatalog_valid_for: 1y\ntracker_addr: \":http\"\n",
+			func(path string) error { _, err := LoadServer(path, false); return err },
+			[]string{
+				`unknown key "database-addr" (did you mean "database_addr"?)`,
+				`unknown key "peer_adr" (did you mean "peer_addr"?)`,
+				`key "web_seed": want true or false, got "yes"`,
+				`key "catalog_valid_for": "1y" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`,
+				`key "tracker_addr": port "http" in ":http": want a number from 0 to 65535`,
+			}},
+		{"client", "server_ulr: http://x\nseed: always\nprefix: relative\npeer_addr: nope\nseed: none\nupload_rate_limit: fast\n",
+			func(path string) error { _, err := LoadClient(path, false); return err },
+			[]string{
+				`unknown key "server_ulr" (did you mean "server_url"?)`,
+				`key "seed": given twice (again at line 5)`,
+				`key "upload_rate_limit": "fast" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`,
+				`key "prefix": want an absolute path or one starting with ~/, got "relative"`,
+				`key "peer_addr": want host:port (like ":9090"), got "nope"`,
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, tt.name+".yaml", tt.yaml)
+			err := tt.load(path)
+			want := fmt.Sprintf("%s: %d mistakes:", path, len(tt.want))
+			for _, w := range tt.want {
+				want += "\n  " + path + ": " + w
+			}
+			if err == nil || err.Error() != want {
+				t.Errorf("got\n%v\nwant\n%s", err, want)
+			}
+		})
 	}
 }
 

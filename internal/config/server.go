@@ -97,12 +97,14 @@ const (
 // Errors name the file and the key.
 func LoadServer(path string, optional bool) (*Server, error) {
 	s := &Server{}
-	if err := load(path, optional, s); err != nil {
+	var p problems
+	if err := load(path, optional, s, &p); err != nil {
 		return nil, err
 	}
 	s.ApplyDefaults()
-	if err := s.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", sourceName(path), err)
+	s.check(&p)
+	if err := p.err(sourceName(path)); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -124,20 +126,28 @@ func (s *Server) ApplyDefaults() {
 		s.CatalogValidFor = Duration(DefaultCatalogValidFor)
 	}
 	if s.AnnounceURL == "" && len(s.AnnounceURLs) == 0 {
-		if hp, ok := localHostPort(s.TrackerAddr); ok {
+		if hp, ok := localHostPort(s.TrackerAddr); ok && checkAddr(s.TrackerAddr) == nil {
 			s.AnnounceURL = "http://" + hp + "/announce"
 		}
 	}
 	if s.PublicURL == "" {
-		if hp, ok := localHostPort(s.DatabaseAddr); ok {
+		if hp, ok := localHostPort(s.DatabaseAddr); ok && checkAddr(s.DatabaseAddr) == nil {
 			s.PublicURL = "http://" + hp
 		}
 	}
 	s.PublicURL = trimSlash(s.PublicURL)
 }
 
-// Validate reports the first field that cannot work, naming its key.
+// Validate reports every field that cannot work, each naming its key
+// (Mistakes).
 func (s *Server) Validate() error {
+	var p problems
+	s.check(&p)
+	return p.err("")
+}
+
+// check adds to p each field that cannot work.
+func (s *Server) check(p *problems) {
 	for _, a := range []struct{ key, val string }{
 		{"database_addr", s.DatabaseAddr},
 		{"tracker_addr", s.TrackerAddr},
@@ -148,42 +158,43 @@ func (s *Server) Validate() error {
 			continue
 		}
 		if err := checkAddr(a.val); err != nil {
-			return fmt.Errorf("key %q: %w", a.key, err)
+			p.key(a.key, err)
 		}
 	}
 	// Only HTTP trackers: distpac announces with its own hardened client
 	// (internal/trackerclient), which speaks BEP 3 over HTTP; opentracker
 	// and other trackers answer HTTP as well as UDP.
 	if s.AnnounceURL != "" && len(s.AnnounceURLs) > 0 {
-		return fmt.Errorf("keys %q and %q are both set: keep one (%s lists every tracker, the first tried first)", "announce_url", "announce_urls", "announce_urls")
+		p.add(fmt.Errorf("keys %q and %q are both set: keep one (%s lists every tracker, the first tried first)", "announce_url", "announce_urls", "announce_urls"))
 	}
-	if len(s.AnnounceURLs) == 0 {
+	// An empty announce_url or public_url is one ApplyDefaults could not
+	// derive, from a tracker_addr or database_addr whose mistake is said.
+	if len(s.AnnounceURLs) == 0 && s.AnnounceURL != "" {
 		if err := cmp.Or(checkURL(s.AnnounceURL, "http", "https"), checkPublished(s.AnnounceURL, "announce_url")); err != nil {
-			return fmt.Errorf("key %q: %w", "announce_url", err)
+			p.key("announce_url", err)
 		}
 	}
 	if err := checkURLList(s.AnnounceURLs, MaxTrackers); err != nil {
-		return fmt.Errorf("key %q: %w", "announce_urls", err)
+		p.key("announce_urls", err)
 	}
 	for i, u := range s.AnnounceURLs {
 		if err := checkPublished(u, "announce_urls"); err != nil {
-			return fmt.Errorf("key %q: entry %d: %w", "announce_urls", i+1, err)
+			p.key("announce_urls", fmt.Errorf("entry %d: %w", i+1, err))
 		}
 	}
 	if s.TrackerWhitelist != "" && !filepath.IsAbs(s.TrackerWhitelist) {
-		return fmt.Errorf("key %q: want an absolute path, got %q", "tracker_whitelist", s.TrackerWhitelist)
+		p.key("tracker_whitelist", fmt.Errorf("want an absolute path, got %q", s.TrackerWhitelist))
 	}
-	if err := cmp.Or(checkURL(s.PublicURL, "http", "https"), CheckBaseURL(s.PublicURL), checkPublished(s.PublicURL, "public_url")); err != nil {
-		return fmt.Errorf("key %q: %w", "public_url", err)
+	if s.PublicURL != "" {
+		p.key("public_url", cmp.Or(checkURL(s.PublicURL, "http", "https"), CheckBaseURL(s.PublicURL), checkPublished(s.PublicURL, "public_url")))
 	}
 	if err := s.UploadRateLimit.Validate(); err != nil {
-		return fmt.Errorf("key %q: %w", "upload_rate_limit", err)
+		p.key("upload_rate_limit", err)
 	}
 	if d := time.Duration(s.CatalogValidFor); d < MinCatalogValidFor || d > MaxCatalogValidFor {
-		return fmt.Errorf("key %q: %s is out of range: want from %s to %s (%d days)",
-			"catalog_valid_for", d, MinCatalogValidFor, MaxCatalogValidFor, MaxCatalogValidFor/(24*time.Hour))
+		p.key("catalog_valid_for", fmt.Errorf("%s is out of range: want from %s to %s (%d days)",
+			d, MinCatalogValidFor, MaxCatalogValidFor, MaxCatalogValidFor/(24*time.Hour)))
 	}
-	return nil
 }
 
 // MaxTrackers bounds announce_urls: a client tries them in turn, and a

@@ -36,9 +36,35 @@ var parserProblems = map[string]bool{
 
 var lineMsg = regexp.MustCompile(`^line (\d+): (.*)$`)
 
+// hints say, after the problems of yaml.v3's scanner and parser that a
+// misplaced indentation or a missing space after a colon gives, what the
+// likely mistake is: the parser's words alone ("mapping values are not
+// allowed in this context") did not say it (a newcomer's client.yaml).
+var hints = map[string]string{
+	"mapping values are not allowed in this context":  `a line indented more than the key before it, or a value with ": " in it? each key starts its line, as the others do, as "key: value"; quote a value that holds ": "`,
+	"did not find expected key":                       `a line indented less, or otherwise, than the others at its level? keys of one mapping start in one column, and a list's "- " entries go under a key with nothing after its colon`,
+	"could not find expected ':'":                     `each line of a mapping is "key: value", with a space after the colon`,
+	"found a tab character that violates indentation": "indent with spaces: YAML does not take tabs",
+}
+
 // Message is err's text for a user, err being yaml's error for data: see
-// the package doc. An error that is not yaml's is returned as it is.
+// the package doc, with a hint after a problem that indentation or a
+// missing "key: value" likely caused. An error that is not yaml's is
+// returned as it is.
 func Message(err error, data []byte) string {
+	msg := message(err, data)
+	_, problem, ok := strings.Cut(msg, ": ")
+	if !ok || !strings.HasPrefix(msg, "line ") {
+		problem = msg
+	}
+	if h := hints[problem]; h != "" {
+		return msg + " (" + h + ")"
+	}
+	return msg
+}
+
+// message is Message without the hint.
+func message(err error, data []byte) string {
 	var te *yaml.TypeError
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		return strings.Join(te.Errors, "; ")

@@ -2,6 +2,7 @@ package yamlerr
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -35,7 +36,7 @@ func TestLines(t *testing.T) {
 			t.Errorf("%q: no error", tt.in)
 			continue
 		}
-		if got := Message(err, []byte(tt.in)); got != tt.want {
+		if got := message(err, []byte(tt.in)); got != tt.want {
 			t.Errorf("%q: %q, want %q (yaml said %q)", tt.in, got, tt.want, err)
 		}
 	}
@@ -49,5 +50,30 @@ func TestOtherErrors(t *testing.T) {
 	}
 	if got := Message(errors.New("open x: no such file"), nil); got != "open x: no such file" {
 		t.Errorf("other error: %q", got)
+	}
+}
+
+// TestHints: a problem that a misplaced indentation or a missing space
+// after a colon likely caused says so after the parser's words, which
+// alone did not (a newcomer's client.yaml); other problems have no hint.
+func TestHints(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{"web_seed: true\n  bad: indent\n", `line 2: mapping values are not allowed in this context (a line indented more than the key before it, or a value with ": " in it? each key starts its line, as the others do, as "key: value"; quote a value that holds ": ")`},
+		{"a: b: c\n", `mapping values are not allowed in this context (a line indented more`},
+		{"server_urls:\n  - http://a\n - http://b\n", `line 3: did not find expected key (a line indented less, or otherwise, than the others at its level?`},
+		{"a: 1\nb 2\nc: 3\n", `line 2: could not find expected ':' (each line of a mapping is "key: value", with a space after the colon)`},
+		{"a: 1\n\tb: 2\n", `line 2: found a tab character that violates indentation (indent with spaces: YAML does not take tabs)`},
+		{"a: [x\n", "line 1: did not find expected ',' or ']'"},
+	} {
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(tt.in), &n)
+		if err == nil {
+			t.Errorf("%q: no error", tt.in)
+			continue
+		}
+		got := Message(err, []byte(tt.in))
+		if !strings.HasPrefix(got, tt.want) || !strings.Contains(tt.want, "(") && got != tt.want {
+			t.Errorf("%q:\n got  %s\n want %s", tt.in, got, tt.want)
+		}
 	}
 }
