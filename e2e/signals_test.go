@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -11,14 +12,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/buftest"
 )
 
-// scriptedPackage adds a package whose install.sh records its PID, prints
-// "step 1".."step 10" a little apart, then waits (at most 30 s) while the
-// file hang exists, then places slow/ok.
-func (r *rig) scriptedPackage(name, hang string) (scriptPID string) {
+// scriptedPackage adds a package (version 1.0.0 unless given) whose
+// install.sh records its PID, prints "step 1".."step 10" a little apart,
+// then waits (at most 30 s) while the file hang exists, then places
+// NAME/ok.
+func (r *rig) scriptedPackage(name, hang string, version ...string) (scriptPID string) {
 	r.t.Helper()
-	scriptPID = r.path(name + ".pid")
+	v := "1.0.0"
+	if len(version) > 0 {
+		v = version[0]
+	}
+	scriptPID = r.path(name + "-" + v + ".pid")
 	install := fmt.Sprintf(`#!/bin/sh
 set -eu
 echo $$ > %[1]q
@@ -28,9 +36,9 @@ while [ -e %[2]q ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 mkdir -p "$DISTPAC_DESTDIR$DISTPAC_PREFIX/%[3]s"
 echo done > "$DISTPAC_DESTDIR$DISTPAC_PREFIX/%[3]s/ok"
 `, scriptPID, hang, name)
-	dir := r.path("pkgs", name+"-1.0.0")
+	dir := r.path("pkgs", name+"-"+v)
 	r.writeFiles(dir, map[string]string{
-		"manifest.yaml":      "name: " + name + "\nversion: 1.0.0\n",
+		"manifest.yaml":      "name: " + name + "\nversion: " + v + "\n",
 		"scripts/install.sh": install,
 	})
 	r.server("add", dir)
@@ -91,6 +99,58 @@ func TestHangupInterrupts(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(r.path("client1", "distpac", "client", "staging")); len(ents) != 0 {
 		t.Fatalf("staging left behind: %v", ents)
+	}
+}
+
+// TestInterruptedJSON: install --json and upgrade --json stopped by
+// Ctrl-C say "error": "interrupted" in their result, the words of stderr's
+// "dist-client: interrupted" (they said Go's "context canceled").
+func TestInterruptedJSON(t *testing.T) {
+	r := newRig(t, "")
+	hang := r.path("hang")
+	r.scriptedPackage("old", hang) // no hang file yet: its script ends
+	r.server("start")
+	r.client1("sync")
+	r.client1("install", "old")
+	if err := os.WriteFile(hang, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i, tt := range []struct {
+		args    []string
+		publish func() string
+	}{
+		{[]string{"install", "--json", "slow"}, func() string { return r.scriptedPackage("slow", hang) }},
+		{[]string{"upgrade", "--json", "old"}, func() string { return r.scriptedPackage("old", hang, "2.0.0") }},
+	} {
+		pidFile := tt.publish()
+		r.waitSerial(int64(i + 2)) // old 1.0.0 was serial 1
+
+		r.client1("sync")
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		cmd := r.cmd(ctx, "dist-client", "client1", "client1.yaml", tt.args...)
+		var stdout, stderr buftest.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		script := waitScriptPID(t, pidFile)
+		t.Cleanup(func() { syscall.Kill(script, syscall.SIGKILL) }) // ours, by PID, should it outlive the test
+		if err := cmd.Process.Signal(os.Interrupt); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 130 || !strings.Contains(stderr.String(), "dist-client: interrupted") {
+			t.Fatalf("%v after Ctrl-C: %v, want exit 130 and \"interrupted\":\n%s", tt.args, err, stderr.String())
+		}
+		var res struct {
+			Error string `json:"error"`
+			Hint  string `json:"hint"`
+		}
+		if err := json.Unmarshal([]byte(stdout.String()), &res); err != nil || res.Error != "interrupted" || res.Hint != "" {
+			t.Fatalf("%v after Ctrl-C printed (%v):\n%s\nwant \"error\": \"interrupted\" and no hint", tt.args, err, stdout.String())
+		}
 	}
 }
 

@@ -176,9 +176,9 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 	if err == nil {
 		return ExitOK
 	}
-	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-		o.printJSONError(cmd, args, stdio.Out, "interrupted", "")
-		fmt.Fprintf(stdio.Err, "%s: interrupted\n", prog)
+	if Interrupted(ctx, err) {
+		o.printJSONError(cmd, args, stdio.Out, interrupted, "")
+		fmt.Fprintf(stdio.Err, "%s: %s\n", prog, interrupted)
 		return ExitInterrupted
 	}
 	if q := (*Quiet)(nil); errors.As(err, &q) {
@@ -204,6 +204,28 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// interrupted is the whole error line, and --json's "error", of a command
+// a signal stopped.
+const interrupted = "interrupted"
+
+// Interrupted reports whether err ends a command that a signal stopped:
+// Run cancels the command's context (ctx, or one made from it) on Ctrl-C,
+// SIGTERM and SIGHUP, and the command returns context.Canceled.
+func Interrupted(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && errors.Is(err, context.Canceled)
+}
+
+// ErrorText is what Run's error line says of err after the program's
+// name, for a command that put its error in its own --json result
+// (install --json): "interrupted" for one a signal stopped, where
+// err.Error() is Go's "context canceled" (a newcomer's run).
+func ErrorText(ctx context.Context, err error) string {
+	if Interrupted(ctx, err) {
+		return interrupted
+	}
+	return err.Error()
 }
 
 // outcome is what Run learns of the command it ran: the printer the

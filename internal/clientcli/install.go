@@ -113,7 +113,7 @@ func runInstall(ctx context.Context, e *env, o installOptions, args []string) er
 	}
 	err = e.withCatalogHint(ctx, e.withDownloadHint(in.Install(ctx, args)), args)
 	if o.json {
-		e.printOutcome(in, err)
+		e.printOutcome(ctx, in, err)
 	}
 	return err
 }
@@ -160,24 +160,29 @@ func (e *env) textless() *ui.Printer {
 // printOutcome prints an install's, upgrade's, uninstall's, mark's or
 // hold's --json result, with the hint err carries (what stderr's "hint:"
 // line says) beside its error. A command that failed before it had a
-// result prints none here: cli.Run prints {"error", "hint"} for it.
-func (e *env) printOutcome(in *install.Client, err error) {
+// result prints none here: cli.Run prints {"error", "hint"} for it. The
+// error is in stderr's words (cli.ErrorText): "interrupted" after Ctrl-C,
+// which printed "context canceled".
+func (e *env) printOutcome(ctx context.Context, in *install.Client, err error) {
 	var h *cli.Hinted
-	hint := ""
+	hint, text := "", ""
 	if errors.As(err, &h) {
 		hint = h.Hint
+	}
+	if err != nil {
+		text = cli.ErrorText(ctx, err)
 	}
 	switch {
 	case in.DryRunResult != nil:
 		e.UI.JSON(in.DryRunResult)
 	case in.RemovalPlan != nil:
 		if in.RemovalPlan.Error != "" {
-			in.RemovalPlan.Hint = hint
+			in.RemovalPlan.Error, in.RemovalPlan.Hint = text, hint
 		}
 		e.UI.JSON(in.RemovalPlan)
 	case in.Last != nil:
 		if in.Last.Error != "" {
-			in.Last.Hint = hint
+			in.Last.Error, in.Last.Hint = text, hint
 		}
 		e.UI.JSON(in.Last)
 	}
@@ -249,7 +254,7 @@ func runUninstall(ctx context.Context, e *env, o uninstallOptions, args []string
 	}
 	err = e.withInstalledHint(in.Uninstall(ctx, args, o.cascade), args)
 	if o.json {
-		e.printOutcome(in, err)
+		e.printOutcome(ctx, in, err)
 	}
 	return err
 }

@@ -49,7 +49,7 @@ func runRecords(ctx context.Context, e *env, asJSON bool, args []string, change 
 	}
 	err = e.withInstalledHint(change(in), args)
 	if asJSON {
-		e.printOutcome(in, err)
+		e.printOutcome(ctx, in, err)
 	}
 	return err
 }

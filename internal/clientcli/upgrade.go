@@ -76,7 +76,7 @@ func runUpgrade(ctx context.Context, e *env, o upgradeOptions, args []string) er
 	e.warnNotInCatalog(ctx, args)
 	err = e.withInstalledHint(e.withDownloadHint(in.Upgrade(ctx, args, o.dryRun)), args)
 	if o.json {
-		e.printOutcome(in, err)
+		e.printOutcome(ctx, in, err)
 	}
 	return err
 }
