@@ -52,11 +52,19 @@ const (
 )
 
 // DefaultHTTPClient bounds connecting and waiting for the first byte of
-// the reply (see dialTimeout); bodies are bounded by bodyIdle as read.
+// the reply (see dialTimeout); bodies are bounded by bodyIdle as read. An
+// answer that is not HTTP fails at its first bytes (httpConn).
 func DefaultHTTPClient() *http.Client {
+	dialer := &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
 	return &http.Client{CheckRedirect: httpbound.CheckRedirect, Transport: &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &httpConn{Conn: c}, nil
+		},
 		TLSHandshakeTimeout:   dialTimeout,
 		ResponseHeaderTimeout: replyTimeout,
 		IdleConnTimeout:       90 * time.Second,
@@ -94,6 +102,15 @@ func (s *syncer) get(ctx context.Context, p, etag string) (*http.Response, error
 			if last := redact.URL(ue.URL); last != u {
 				where = u + " (redirected to " + last + ")"
 			}
+		}
+		var notHTTP *notHTTPError
+		if errors.As(err, &notHTTP) && where == u {
+			// Not Go's "net/http: HTTP/1.x transport connection
+			// broken": the server, not the path, is what is wrong.
+			return nil, fmt.Errorf("%s %w", s.server(), notHTTP)
+		}
+		if errors.As(err, &notHTTP) {
+			err = notHTTP
 		}
 		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			err = fmt.Errorf("no answer within %s: %w", replyTimeout, err)

@@ -254,15 +254,18 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		why = "the host name " + dns.Name + " does not resolve: "
 	}
 	ref := httpbound.RefusalIn(err, cfg.Servers())
+	// The URL is the first thing to check: the server is not there, has
+	// no catalog at that path, or is no HTTP server (a BitTorrent port).
+	wrongURL := catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere) || errors.Is(err, catalogclient.ErrNotHTTP)
 	switch {
 	case missing:
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)
-	case (catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere)) && len(cfg.ServerURLs) == 0 && cfg.ServerURL == config.DefaultServerURL:
+	case wrongURL && len(cfg.ServerURLs) == 0 && cfg.ServerURL == config.DefaultServerURL:
 		// A client.yaml without server_url (the quick start's, after its
 		// server moved off port 9090): "check server_url" sent a newcomer
 		// to a file that has none.
 		return fmt.Sprintf("%scheck server_url in %s: it is %s, the default when the file sets none; write the server's URL there (dist-server start prints it)", why, path, config.DefaultServerURL)
-	case catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere):
+	case wrongURL:
 		return why + "check " + serversKey(cfg) + " in " + path
 	case ref.NotSent:
 		// The 401 or 403 came from where a redirect led, which got no

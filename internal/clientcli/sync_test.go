@@ -72,6 +72,8 @@ func TestServerHint(t *testing.T) {
 		{"401 with a password", unauthorized, &config.Client{ServerURL: "https://u:pw@repo.example"}, false, "the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
 		{"401 without", unauthorized, one, false, "the server asks for a user and password (HTTP basic auth): give them in server_url in c.yaml, as http(s)://USER:PASSWORD@HOST[:PORT]"},
 		{"behind", behind, one, false, ""},
+		// server_url at a BitTorrent port: the URL is what to check.
+		{"not HTTP", fmt.Errorf("sync: http://x:6881 %w", catalogclient.ErrNotHTTP), one, false, "check server_url in c.yaml"},
 		// A client.yaml that sets no server_url: "check server_url in
 		// c.yaml" sent a newcomer to a file without one.
 		{"default server_url", refused, &config.Client{ServerURL: config.DefaultServerURL}, false, "is dist-server running? check server_url in c.yaml: it is " + config.DefaultServerURL + ", the default when the file sets none; write the server's URL there (dist-server start prints it)"},

@@ -1,0 +1,111 @@
+package catalogclient_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+)
+
+// answering listens on 127.0.0.1 and answers every connection's first
+// bytes with answer, then holds it open (as a BitTorrent seeder waits for
+// the rest of a handshake) until the test ends.
+func answering(t *testing.T, answer []byte) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done); ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Read(make([]byte, 512))
+				c.Write(answer)
+				select {
+				case <-done:
+				case <-time.After(30 * time.Second):
+				}
+			}()
+		}
+	}()
+	return "http://" + ln.Addr().String()
+}
+
+// TestSyncNotHTTP: a server_url that points at a port that does not speak
+// HTTP (dist-server's BitTorrent peer_addr, a newcomer's run) fails at the
+// answer's first bytes, saying so in a short line that quotes at most a
+// few printable characters of it. The seeder's random bytes held the sync
+// until it gave up the handshake (4 s), and the error quoted about 300 of
+// them, escaped.
+func TestSyncNotHTTP(t *testing.T) {
+	noNewline := bytes.Repeat([]byte{0x9c, 0xc8, 0xea, 0x1b, 0x07}, 60) // as an encrypted handshake, with ESC and BEL
+	handshake := append([]byte("\x13BitTorrent protocol"), make([]byte, 48)...)
+	for _, tt := range []struct {
+		name   string
+		answer []byte
+		want   string
+	}{
+		{"a BitTorrent handshake", handshake, "did not answer HTTP (it sent a BitTorrent handshake: it is a BitTorrent peer port; the catalog is served on dist-server's database_addr)"},
+		{"binary without a newline", noNewline, "did not answer HTTP (it answered with binary data, as a BitTorrent peer port does: the catalog is served on dist-server's database_addr)"},
+		{"an escape sequence", []byte("\x1b]0;owned\x07\x1b[2J"), "did not answer HTTP (it answered with binary data"},
+		{"another protocol's banner", []byte("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n"), `did not answer HTTP (it answered "SSH-2.0-OpenSSH_"...: the catalog`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			u := answering(t, tt.answer)
+			start := time.Now()
+			_, err := catalogclient.Sync(context.Background(), syncOpts(u, t.TempDir(), newKey(t).Public()))
+			took := time.Since(start)
+			if !errors.Is(err, catalogclient.ErrNotHTTP) {
+				t.Fatalf("Sync: %v, want ErrNotHTTP", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, "sync: "+u+" did not answer HTTP") || !strings.Contains(msg, tt.want) {
+				t.Errorf("error %q, want %q and the URL first", msg, tt.want)
+			}
+			for _, r := range msg {
+				if r < 0x20 || r > 0x7e {
+					t.Errorf("error %q carries %q", msg, r)
+				}
+			}
+			if len(msg) > 200 {
+				t.Errorf("error of %d bytes: %q", len(msg), msg)
+			}
+			if took > 2*time.Second {
+				t.Errorf("took %s to see the answer was not HTTP", took)
+			}
+		})
+	}
+}
+
+// TestDefaultHTTPClientTLS: the check for an HTTP answer is under TLS, so
+// an https:// server (a web server with TLS in front of dist-server) is
+// still read.
+func TestDefaultHTTPClientTLS(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "catalog") }))
+	defer srv.Close()
+	c := catalogclient.DefaultHTTPClient()
+	c.Transport.(*http.Transport).TLSClientConfig = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	resp, err := c.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "catalog" {
+		t.Fatalf("%s: %q", resp.Status, b)
+	}
+}
