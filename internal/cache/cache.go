@@ -36,6 +36,9 @@ func IsPart(name string) bool { return strings.HasSuffix(name, PartSuffix) }
 type Entry struct {
 	Name string
 	Size int64
+	// Disk is what removing it frees (fsutil.Freed): less than Size for
+	// a sparse .part, whose length is the whole archive's.
+	Disk int64
 	Used time.Time // the later of its access and modification times
 }
 
@@ -61,7 +64,7 @@ func List(dir string) ([]Entry, error) {
 		if at, ok := fsutil.Atime(fi); ok && at.After(used) {
 			used = at
 		}
-		out = append(out, Entry{Name: e.Name(), Size: fi.Size(), Used: used})
+		out = append(out, Entry{Name: e.Name(), Size: fi.Size(), Disk: fsutil.Freed(fi), Used: used})
 	}
 	return out, nil
 }

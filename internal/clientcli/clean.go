@@ -23,8 +23,10 @@ interrupted downloads, and packages an older dist-client kept extracted. With se
 and cache_max_size, it keeps archives of packages not installed for seeding as long as
 they fit in cache_max_size, the least recently used going first; archives of installed
 packages are always kept. A running daemon stops seeding what clean removed.
---dry-run lists what would go, each file with its size and why, and the total, removing
-nothing (apt-get clean -s, the list pacman -Sc shows).`,
+--dry-run lists what would go, each file with the space it takes and why, and the total,
+removing nothing (apt-get clean -s, the list pacman -Sc shows). The space of an
+interrupted download's .part is what it holds on disk, less than its length (the
+archive's).`,
 		Example: `  dist-client clean --dry-run
   dist-client clean`,
 		Args: cli.NoArgs,
@@ -69,6 +71,9 @@ func runClean(ctx context.Context, e *env, o cleanOptions, _ []string) error {
 	}
 	for _, r := range removed {
 		size := units.FormatBytes(r.Bytes)
+		if r.Length > 0 {
+			size += " on disk, of " + units.FormatBytes(r.Length)
+		}
 		if r.Files != 1 {
 			size = ui.Count(r.Files, "file") + ", " + size
 		}

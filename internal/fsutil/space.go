@@ -55,3 +55,15 @@ func AllocatedOf(fi os.FileInfo) int64 {
 	}
 	return 0
 }
+
+// Freed is the space removing the file fi describes gives back: its
+// allocated blocks when they are fewer than its length (a sparse file: an
+// interrupted download's .part holds only the pieces it got), its length
+// otherwise. A full file's blocks round its length up to a block; its
+// length is what a user knows it by (ls, the catalog's sizes).
+func Freed(fi os.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return min(fi.Size(), int64(st.Blocks)*512)
+	}
+	return fi.Size()
+}

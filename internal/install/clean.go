@@ -7,6 +7,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cache"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -15,8 +16,13 @@ import (
 type Cleaned struct {
 	Path  string `json:"path"`
 	Files int    `json:"files"` // 1, or the files under an extracted package
-	Bytes int64  `json:"bytes"`
-	Why   string `json:"reason"`
+	// Bytes is the space removing it frees (fsutil.Freed): an interrupted
+	// download's sparse .part of a 28.8 MiB archive counted 28.8 MiB where
+	// it took 6.3 MiB (a newcomer's run).
+	Bytes int64 `json:"bytes"`
+	// Length is a sparse file's length, when it is more than Bytes.
+	Length int64  `json:"length_bytes,omitempty"`
+	Why    string `json:"reason"`
 }
 
 // Clean removes cached archives that no installed package needs, leftovers
@@ -55,11 +61,18 @@ func (c *Client) Clean(ctx context.Context, dryRun bool) (out []Cleaned, err err
 		why := "no installed package needs it"
 		switch {
 		case cache.IsPart(e.Name):
-			why = "left by an interrupted download"
+			// The words of the interrupted install's warning ("... of
+			// hello 1.0.0's archive is kept in DIR: the next install or
+			// upgrade that needs it resumes from there").
+			why = "kept by an interrupted download: the next install or upgrade that needs it would resume from there"
 		case bound > 0:
 			why += "; least recently used of those over cache_max_size"
 		}
-		out = append(out, Cleaned{Path: filepath.Join(c.Paths.Cache(), e.Name), Files: 1, Bytes: e.Size, Why: why})
+		cl := Cleaned{Path: filepath.Join(c.Paths.Cache(), e.Name), Files: 1, Bytes: e.Disk, Why: why}
+		if e.Size > e.Disk {
+			cl.Length = e.Size
+		}
+		out = append(out, cl)
 	}
 	if err != nil {
 		return out, err
@@ -81,13 +94,13 @@ func (c *Client) Clean(ctx context.Context, dryRun bool) (out []Cleaned, err err
 	return out, nil
 }
 
-// du counts the files under dir and their bytes.
+// du counts the files under dir and the space they take (fsutil.Freed).
 func du(dir string) (n int, size int64) {
 	filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
 		if err == nil && d.Type().IsRegular() {
 			if fi, err := d.Info(); err == nil {
 				n++
-				size += fi.Size()
+				size += fsutil.Freed(fi)
 			}
 		}
 		return nil

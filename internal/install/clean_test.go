@@ -32,7 +32,7 @@ func TestCleanDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Cleaned{
-		{Path: part, Files: 1, Bytes: 100, Why: "left by an interrupted download"},
+		{Path: part, Files: 1, Bytes: 100, Why: "kept by an interrupted download: the next install or upgrade that needs it would resume from there"},
 		{Path: archive, Files: 1, Bytes: fi.Size(), Why: "no installed package needs it"},
 	}
 	would, err := w.client.Clean(ctx, true)
