@@ -70,7 +70,7 @@ func TestPublisherStoppedMidTransfer(t *testing.T) {
 	t.Parallel() // a waiting test (e2e_test.go)
 	_, daemons, installs, stopped := stopMidTransfer(t)
 
-	want := regexp.MustCompile(`dist-client: daemon: download shared-1\.0\.0\.tar\.zst: no source for shared-1\.0\.0\.tar\.zst in [0-9]+s: ` +
+	want := regexp.MustCompile(`dist-client: download shared-1\.0\.0\.tar\.zst \(through the daemon\): no source for shared-1\.0\.0\.tar\.zst in [0-9]+s: ` +
 		`1 peer connected, none has the pieces still missing \(([0-9]+) of ([0-9]+) pieces\);`)
 	for i, p := range installs {
 		err := p.wait()

@@ -21,6 +21,7 @@ import (
 	"github.com/distpac/distpac/internal/httpbound"
 	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/state"
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 )
 
@@ -215,8 +216,10 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 	return err
 }
 
-// withDownloadHint gives an install's or upgrade's error that a web
-// seed's 401 or 403 ended the sync's hint (serverHint: where the user and
+// withDownloadHint gives an install's or upgrade's error that every
+// source refusing the connection ended (the server down) the hint of a
+// sync that met the same, and one that a web seed's 401 or 403 ended the
+// sync's hint (serverHint: where the user and
 // password go in client.yaml, what a 403 means, naming the URL, or that
 // a redirect got no password), so that a refusal reads the same whether
 // the sync or an archive's download met it: the no-source error had
@@ -225,7 +228,7 @@ func (e *env) withServerHint(err error, cfg *config.Client) error {
 func (e *env) withDownloadHint(err error) error {
 	var h *cli.Hinted
 	refused := errors.Is(err, httpbound.ErrUnauthorized) || errors.Is(err, httpbound.ErrForbidden)
-	if !refused || errors.As(err, &h) {
+	if !refused && !errors.Is(err, swarm.ErrUnreachable) || errors.As(err, &h) {
 		return err
 	}
 	cfg, _, cerr := e.config()
@@ -248,7 +251,7 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 	why := ""
 	var dns *net.DNSError
 	switch {
-	case allRefused(err):
+	case allRefused(err) || errors.Is(err, swarm.ErrUnreachable):
 		why = "is dist-server running? "
 	case catalogclient.Unreachable(err) && errors.As(err, &dns) && dns.IsNotFound:
 		why = "the host name " + dns.Name + " does not resolve: "
@@ -256,7 +259,8 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 	ref := httpbound.RefusalIn(err, cfg.Servers())
 	// The URL is the first thing to check: the server is not there, has
 	// no catalog at that path, or is no HTTP server (a BitTorrent port).
-	wrongURL := catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere) || errors.Is(err, catalogclient.ErrNotHTTP)
+	wrongURL := catalogclient.Unreachable(err) || errors.Is(err, catalogclient.ErrNoCatalogHere) || errors.Is(err, catalogclient.ErrNotHTTP) ||
+		errors.Is(err, swarm.ErrUnreachable)
 	switch {
 	case missing:
 		return fmt.Sprintf("%sno client.yaml at %s, so the default server_url %s was used: write the server's URL there as server_url", why, path, config.DefaultServerURL)

@@ -18,6 +18,7 @@ import (
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/swarm"
 )
 
 func TestAllRefused(t *testing.T) {
@@ -72,6 +73,8 @@ func TestServerHint(t *testing.T) {
 		{"401 with a password", unauthorized, &config.Client{ServerURL: "https://u:pw@repo.example"}, false, "the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
 		{"401 without", unauthorized, one, false, "the server asks for a user and password (HTTP basic auth): give them in server_url in c.yaml, as http(s)://USER:PASSWORD@HOST[:PORT]"},
 		{"behind", behind, one, false, ""},
+		// An install whose every source refused the connection.
+		{"every source refused", fmt.Errorf("download x-1.tar.zst: %w", swarm.ErrUnreachable), one, false, "is dist-server running? check server_url in c.yaml"},
 		// server_url at a BitTorrent port: the URL is what to check.
 		{"not HTTP", fmt.Errorf("sync: http://x:6881 %w", catalogclient.ErrNotHTTP), one, false, "check server_url in c.yaml"},
 		// A client.yaml that sets no server_url: "check server_url in

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
 )
 
@@ -163,7 +164,7 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 			progress(ev)
 		}
 		if ev.Error != "" {
-			err := fmt.Errorf("daemon: %s", ev.Error)
+			err := eventError(ev.Error)
 			if rest, ok := strings.CutPrefix(ev.Error, ErrStopping.Error()); ok {
 				err = fmt.Errorf("daemon: %w%s", ErrStopping, rest)
 			}
@@ -172,6 +173,9 @@ func (c *Client) Download(ctx context.Context, request Request, every time.Durat
 				err = refused{err, *ev.Refused}
 			case ev.Unauthorized: // a daemon older than Refused
 				err = refused{err, Refusal{Unauthorized: true}}
+			}
+			if ev.Unreachable {
+				err = unreachable{err}
 			}
 			if ev.FailedArchive != "" {
 				return &ArchiveError{Archive: ev.FailedArchive, Err: err}
@@ -252,6 +256,24 @@ const daemonGone = "the daemon stopped answering: is it still running (dist-clie
 // 403 ended (Event.Refused): it matches httpbound's errors and gives the
 // 403's and the 401's URLs (httpbound.RefusedURL) as the engine's error did before it
 // crossed the socket as text.
+// eventError is the error of a download the daemon says failed with msg:
+// "download X (through the daemon): why" for its "download X: why". It
+// read "daemon: download X: ...", as if the daemon had failed (a
+// newcomer's run). Other words keep the "daemon: " before them.
+func eventError(msg string) error {
+	if head, why, ok := strings.Cut(msg, ": "); ok && strings.HasPrefix(head, "download ") {
+		return fmt.Errorf("%s (through the daemon): %s", head, why)
+	}
+	return fmt.Errorf("daemon: %s", msg)
+}
+
+// unreachable is a download error whose every source refused the
+// connection (Event.Unreachable): it matches swarm.ErrUnreachable.
+type unreachable struct{ error }
+
+func (e unreachable) Unwrap() error        { return e.error }
+func (e unreachable) Is(target error) bool { return target == swarm.ErrUnreachable }
+
 type refused struct {
 	error
 	r Refusal

@@ -112,6 +112,10 @@ type Event struct {
 	// 403 and a redirect included. A daemon older than it sends
 	// Unauthorized alone.
 	Refused *Refusal `json:"refused,omitempty"`
+	// Unreachable, beside Error: every source refused the connection
+	// (swarm.ErrUnreachable), which the client's error matches as the
+	// engine's does, for the install's hint (is dist-server running?).
+	Unreachable bool `json:"unreachable,omitempty"`
 	// Stopped, beside Error, says what each archive not complete had
 	// received when the download ended: the bytes from each kind of
 	// source (swarm.Engine.Stopped), for the install's transfer report

@@ -203,7 +203,7 @@ func (h *handler) download(ctx context.Context, w http.ResponseWriter, r *http.R
 		if h.failed != nil && !errors.Is(err, ErrStopping) {
 			h.failed(err)
 		}
-		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err), Stopped: stoppedOf(engine, rows, ran)}
+		ev := Event{Total: total, Error: err.Error(), Unauthorized: errors.Is(err, httpbound.ErrUnauthorized) && !errors.Is(err, httpbound.ErrNotSent), Refused: refusalOf(err), Unreachable: errors.Is(err, swarm.ErrUnreachable), Stopped: stoppedOf(engine, rows, ran)}
 		if ae := (*ArchiveError)(nil); errors.As(err, &ae) {
 			ev.FailedArchive = ae.Archive
 		}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"net/http"
 	"reflect"
@@ -132,8 +133,36 @@ func TestHonestDaemonTextUnchanged(t *testing.T) {
 	honest := `download a-1.tar.zst: no source: web seed http://h/packages/a-1.tar.zst: HTTP 401 Unauthorized; tracker refused: "\x1b[2J"`
 	c, _ := dialFake(t, func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(Event{Error: honest}) }, nil)
 	err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
-	if err == nil || err.Error() != "daemon: "+honest {
-		t.Errorf("Download: %v, want daemon: %s", err, honest)
+	want := strings.Replace(honest, ": ", " (through the daemon): ", 1)
+	if err == nil || err.Error() != want {
+		t.Errorf("Download: %v, want %s", err, want)
+	}
+}
+
+// TestDaemonDownloadFailure: a download the daemon says failed reads as
+// the download's failure, through the daemon ("daemon: download X: ..."
+// read as the daemon's own), and one whose every source refused the
+// connection matches swarm.ErrUnreachable, as the engine's error does
+// without a daemon, for the install's hint (is dist-server running?).
+func TestDaemonDownloadFailure(t *testing.T) {
+	const why = "download a-1.tar.zst: no source for a-1.tar.zst in 8s: tracker http://t/announce: dial tcp 127.0.0.1:6969: connect: connection refused"
+	for _, tc := range []struct {
+		ev          Event
+		want        string
+		unreachable bool
+	}{
+		{Event{Error: why, Unreachable: true}, "download a-1.tar.zst (through the daemon): no source for a-1.tar.zst in 8s: tracker ", true},
+		{Event{Error: why}, "download a-1.tar.zst (through the daemon): no source for ", false},
+		{Event{Error: "no room left on the cache's disk"}, "daemon: no room left on the cache's disk", false},
+	} {
+		c, _ := dialFake(t, func(w http.ResponseWriter, _ *http.Request) { json.NewEncoder(w).Encode(tc.ev) }, nil)
+		err := c.Download(context.Background(), Request{Items: []Item{{Name: "a", Version: "1"}}}, 0, nil)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("Download of %+v: %v, want %q first", tc.ev, err, tc.want)
+		}
+		if got := errors.Is(err, swarm.ErrUnreachable); got != tc.unreachable {
+			t.Errorf("Download of %+v: errors.Is(ErrUnreachable) = %v, want %v", tc.ev, got, tc.unreachable)
+		}
 	}
 }
 

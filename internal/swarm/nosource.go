@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/httpbound"
@@ -203,7 +204,43 @@ func (e *NoSourceError) Withdrawn() bool {
 // ErrNoSource matches every *NoSourceError with errors.Is.
 var ErrNoSource = errors.New("no source")
 
-// Is matches ErrNoSource, and a web seed's refusal as the sync's would
+// ErrUnreachable matches a *NoSourceError whose sources all refused the
+// connection (Unreachable).
+var ErrUnreachable = errors.New("every source refused the connection")
+
+// Unreachable reports whether every tracker and every web seed tried
+// refused the connection, no peer connected and no seeder answered: the
+// publisher's server is down, or named wrongly. dist-client then gives the
+// hint a sync gives when its server refuses ("is dist-server running?");
+// an install with every source down had none (a newcomer's run).
+func (e *NoSourceError) Unreachable() bool {
+	if e.Connected > 0 || len(e.Lacking) > 0 {
+		return false
+	}
+	n := 0
+	for _, t := range e.Trackers {
+		if !errors.Is(t.Err, syscall.ECONNREFUSED) {
+			return false
+		}
+		n++
+	}
+	if e.WebErr != nil {
+		var se seedErrors
+		if !errors.As(e.WebErr, &se) {
+			return false
+		}
+		for _, s := range se {
+			if !errors.Is(s.err, syscall.ECONNREFUSED) {
+				return false
+			}
+			n++
+		}
+	}
+	return n > 0
+}
+
+// Is matches ErrNoSource, ErrUnreachable when every source refused the
+// connection, and a web seed's refusal as the sync's would
 // match: httpbound.ErrUnauthorized or ErrForbidden when a seed answered
 // 401 or 403, httpbound.ErrNotSent when such an answer came from where a
 // redirect led (dist-client gives the sync's hint for them).
@@ -213,6 +250,9 @@ func (e *NoSourceError) Is(target error) bool {
 	}
 	if target == ErrNoSource {
 		return true
+	}
+	if target == ErrUnreachable {
+		return e.Unreachable()
 	}
 	_, w := seedAnswer(e.WebErr, func(w *webStatusError) bool {
 		return target == httpbound.Refused(w.code) || target == httpbound.ErrNotSent && w.notSent != nil && httpbound.Refused(w.code) != nil

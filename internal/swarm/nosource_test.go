@@ -4,13 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,6 +109,41 @@ func TestNoSourceWording(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestNoSourceUnreachable: a download matches ErrUnreachable (dist-client
+// then asks whether dist-server runs) only when every tracker and web seed
+// tried refused the connection, and no seeder or peer answered.
+func TestNoSourceUnreachable(t *testing.T) {
+	seeder := netip.MustParseAddrPort("127.0.0.1:6881")
+	refused := fmt.Errorf("dial tcp 127.0.0.1:6969: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)})
+	trackerDown := TrackerStatus{URL: "http://t/announce", At: time.Now(), Err: refused}
+	trackerSilent := TrackerStatus{URL: "http://t/announce"}
+	knowsNone := TrackerStatus{URL: "http://t/announce", At: time.Now()}
+	timedOut := TrackerStatus{URL: "http://t/announce", At: time.Now(), Err: context.DeadlineExceeded}
+	seedDown := seedErrors{{seed: "http://s/packages/", err: fmt.Errorf("HTTP (last resort) http://s/packages/x: %w", refused)}}
+	seed404 := seedErrors{{seed: "http://s/packages/", err: errors.New("HTTP (last resort) http://s/packages/x: 404 Not Found")}}
+	for _, tc := range []struct {
+		name string
+		err  NoSourceError
+		want bool
+	}{
+		{"all refused", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}, WebErr: seedDown}, true},
+		{"tracker refused, no web seed", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}}, true},
+		{"web seed refused, no tracker", NoSourceError{WebErr: seedDown}, true},
+		{"nothing named", NoSourceError{}, false},
+		{"the tracker answered", NoSourceError{Trackers: []TrackerStatus{knowsNone}, WebErr: seedDown}, false},
+		{"the tracker has not answered yet", NoSourceError{Trackers: []TrackerStatus{trackerSilent}, WebErr: seedDown}, false},
+		{"the tracker timed out", NoSourceError{Trackers: []TrackerStatus{timedOut}, WebErr: seedDown}, false},
+		{"the web seed answered", NoSourceError{Trackers: []TrackerStatus{trackerDown}, WebErr: seed404}, false},
+		{"the seeder answered", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}, WebErr: seedDown}, false},
+		{"a peer connected", NoSourceError{Trackers: []TrackerStatus{trackerDown}, WebErr: seedDown, Connected: 1}, false},
+	} {
+		tc.err.Torrent = "pkg-1.0.0.tar.zst"
+		if got := errors.Is(fmt.Errorf("download: %w", &tc.err), ErrUnreachable); got != tc.want {
+			t.Errorf("%s: errors.Is(ErrUnreachable) = %v, want %v (%v)", tc.name, got, tc.want, &tc.err)
+		}
 	}
 }
 
