@@ -58,8 +58,44 @@ makes nothing. A mirror's data home has no key of its own: run key on the primar
 // noKeyHint says what makes the signing key, which key only shows.
 const noKeyHint = "the first dist-server add PATH... (or dist-server start) makes the signing key; then run dist-server key again"
 
+// keyChange is what key rotate and key new print with --json: the new
+// public key and its fingerprint under the names key --json gives them
+// (jq -r .key reads all three), the old key's fingerprint (rotate), and
+// the first catalog serial the new key signs (0: key new with no catalog
+// published yet). A command that made the key and then failed has its
+// error and hint in it, as install --json's result has.
+type keyChange struct {
+	OldFingerprint string `json:"old_fingerprint,omitempty"`
+	Key            string `json:"key"`
+	Fingerprint    string `json:"fingerprint"`
+	Serial         int64  `json:"serial"`
+	Error          string `json:"error,omitempty"`
+	Hint           string `json:"hint,omitempty"`
+}
+
+// printKeyChange prints v with err's text and hint in it, and returns err.
+func (e *env) printKeyChange(ctx context.Context, v keyChange, err error) error {
+	if err != nil {
+		v.Error = cli.ErrorText(ctx, err)
+		if h := (*cli.Hinted)(nil); errors.As(err, &h) && !cli.Interrupted(ctx, err) {
+			v.Hint = h.Hint
+		}
+	}
+	if jerr := e.UI.JSON(v); err == nil {
+		return jerr
+	}
+	return err
+}
+
+// keyJSONFlag is key rotate's and key new's --json, printing what: their
+// text lines are then left out (warnings still go to stderr).
+func keyJSONFlag(c *cobra.Command, asJSON *bool, what string) {
+	c.Flags().BoolVar(asJSON, "json", false, "print "+what+" as JSON")
+}
+
 func newKeyNew(e *env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "new",
 		Short: "Make a new signing key in place of a lost or stolen one",
 		Long: `new makes a new signing key when signing.key is lost or stolen, prints its public
@@ -72,13 +108,16 @@ commands refuse to make a key while a catalog signed with the old one is publish
 since that would break every client unasked. With signing.key there, use dist-server
 key rotate instead: clients follow a rotation without manual steps. Unlike key, it
 makes the data directory when there is none yet: it writes the key there.`,
-		Example: `  dist-server key new                 # then on each client: dist-client trust set KEY`,
-		Args:    cli.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return runKeyNew(cmd.Context(), e) },
+		Example: `  dist-server key new                 # then on each client: dist-client trust set KEY
+  dist-server key new --json | jq -r .key`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyNew(cmd.Context(), e, asJSON) },
 	}
+	keyJSONFlag(c, &asJSON, "the new key, its fingerprint and the catalog serial it signs from (0: no catalog published yet)")
+	return c
 }
 
-func runKeyNew(ctx context.Context, e *env) error {
+func runKeyNew(ctx context.Context, e *env, asJSON bool) error {
 	cfg, sp, err := e.config()
 	if err != nil {
 		return err
@@ -89,29 +128,44 @@ func runKeyNew(ctx context.Context, e *env) error {
 	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise, OnWait: func() {
 		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
 	}}
+	if asJSON {
+		e.UI.Quiet = true // no text lines on stdout; JSON and warnings stay
+	}
 	k, serial, err := pub.NewKey(ctx)
 	if k == nil {
 		return err
 	}
+	v := keyChange{Key: k.Public().String(), Fingerprint: k.Public().Fingerprint(), Serial: serial}
 	if err != nil {
 		// The key is made: say which, and that the catalog still carries
 		// the old key's signature until a publication succeeds.
 		e.UI.Warnf("new signing key %s in %s, but the catalog is not signed by it yet: the next dist-server add, remove or start publishes it\n", k.Public().Fingerprint(), sp.SigningKey())
+		err = unpublishable(fmt.Errorf("key new: publish the catalog signed by the new key: %w", err))
+		if asJSON {
+			v.Serial = 0
+			return e.printKeyChange(ctx, v, err)
+		}
 		e.UI.Dataf("%s\n", k.Public())
-		return unpublishable(fmt.Errorf("key new: publish the catalog signed by the new key: %w", err))
+		return err
 	}
 	if serial > 0 {
 		e.UI.Warnf("new signing key %s signs catalog serial %d on: clients refuse it until they trust the new key (dist-client trust set KEY); restart mirrors with --key KEY\n", k.Public().Fingerprint(), serial)
 	}
-	e.UI.Dataf("%s\n", k.Public())
-	if serial == 0 {
-		return nil
+	if !asJSON {
+		e.UI.Dataf("%s\n", k.Public())
 	}
-	return waitServed(ctx, e, sp, "the new key is in force")
+	if serial > 0 {
+		err = waitServed(ctx, e, sp, "the new key is in force")
+	}
+	if asJSON {
+		return e.printKeyChange(ctx, v, err)
+	}
+	return err
 }
 
 func newKeyRotate(e *env) *cobra.Command {
-	return &cobra.Command{
+	var asJSON bool
+	c := &cobra.Command{
 		Use:   "rotate",
 		Short: "Replace the signing key; clients that pinned the old one follow",
 		Long: `rotate makes a new signing key and a statement, signed by the old key, that hands
@@ -124,17 +178,20 @@ serves the new key and statement at once. The old private key is deleted.
 
 Rotation needs the old key. If it is lost or stolen, a statement cannot help:
 give clients the new key (dist-client trust set KEY), as the README describes.`,
-		Example: `  dist-server key rotate              # clients follow at their next sync`,
-		Args:    cli.NoArgs,
-		RunE:    func(cmd *cobra.Command, _ []string) error { return runKeyRotate(cmd.Context(), e) },
+		Example: `  dist-server key rotate              # clients follow at their next sync
+  dist-server key rotate --json | jq -r .key`,
+		Args: cli.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyRotate(cmd.Context(), e, asJSON) },
 	}
+	keyJSONFlag(c, &asJSON, "the old key's fingerprint, the new key, its fingerprint and the catalog serial it signs from")
+	return c
 }
 
 // rotateNoKeyHint says what makes the key rotate replaces, when there is
 // none yet (no data directory, or one without a key).
 const rotateNoKeyHint = "the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it once clients pinned it"
 
-func runKeyRotate(ctx context.Context, e *env) error {
+func runKeyRotate(ctx context.Context, e *env, asJSON bool) error {
 	// Without a data directory there is no key to rotate: rotate says so
 	// and makes none, as key does.
 	cfg, sp, err := e.inspect("key rotate", rotateNoKeyHint)
@@ -147,11 +204,21 @@ func runKeyRotate(ctx context.Context, e *env) error {
 	pub := &publish.Publisher{Paths: sp, Config: cfg, Logger: e.Logger, OnRaise: e.saidRaise, OnWait: func() {
 		e.UI.Warnf("another add, remove or rotate is publishing; waiting...\n")
 	}}
+	if asJSON {
+		e.UI.Quiet = true // no text lines on stdout; JSON and warnings stay
+	}
 	res, err := pub.Rotate(ctx)
 	if errors.Is(err, publish.ErrNoKey) {
 		return cli.WithHint(fmt.Errorf("key rotate: %w", err), rotateNoKeyHint)
 	}
 	st := res.Statement
+	if asJSON && st.Sig != nil {
+		v := keyChange{OldFingerprint: st.Old.Fingerprint(), Key: st.New.String(), Fingerprint: st.New.Fingerprint(), Serial: st.Serial}
+		if err != nil {
+			return e.printKeyChange(ctx, v, unpublishable(err))
+		}
+		return e.printKeyChange(ctx, v, waitServed(ctx, e, sp, "the new key is in force"))
+	}
 	if st.Sig != nil {
 		e.UI.Printf("key rotated: %s -> %s (catalog serial %d on)\n", st.Old.Fingerprint(), st.New.Fingerprint(), st.Serial)
 		e.UI.Dataf("%s\n", st.New)
