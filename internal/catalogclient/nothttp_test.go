@@ -63,6 +63,11 @@ func TestSyncNotHTTP(t *testing.T) {
 		{"a BitTorrent handshake", handshake, "did not answer HTTP (it sent a BitTorrent handshake: it is a BitTorrent peer port; the catalog is served on dist-server's database_addr)"},
 		{"binary without a newline", noNewline, "did not answer HTTP (it answered with binary data, as a BitTorrent peer port does: the catalog is served on dist-server's database_addr)"},
 		{"an escape sequence", []byte("\x1b]0;owned\x07\x1b[2J"), "did not answer HTTP (it answered with binary data"},
+		// A seeder's random bytes may start with a few printable ones,
+		// or with a byte that starts a TLS record: sync_hints.txtar
+		// quoted "hvj-" once in a few dozen runs.
+		{"random bytes that start printable", append([]byte("hvj-"), noNewline...), "did not answer HTTP (it answered with binary data, as a BitTorrent"},
+		{"random bytes that start as a TLS record", append([]byte{0x16, 0x9c, 0xc8}, noNewline...), "did not answer HTTP (it answered with binary data, as a BitTorrent"},
 		{"another protocol's banner", []byte("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n"), `did not answer HTTP (it answered "SSH-2.0-OpenSSH_"...: the catalog`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
