@@ -21,12 +21,19 @@ func (g Group) State() GroupState {
 	if g.PGID <= 1 {
 		return GroupGone
 	}
+	boot := bootID()
+	if g.Boot != "" && boot != "" && g.Boot != boot {
+		// Named in another boot: every process of it ended with that
+		// boot, and a group of that id now is another's (a recovery
+		// after a reboot named one as "may still run").
+		return GroupGone
+	}
 	st, ok := readStat(g.PGID)
 	if ok {
 		// A pid is not handed out again while a group of that id has a
 		// process, so a leader that is another process means the
 		// script's group is gone.
-		if g.Start != 0 && g.Boot != "" && st.start == g.Start && g.Boot == bootID() && st.pgrp == g.PGID {
+		if g.Start != 0 && g.Boot != "" && st.start == g.Start && g.Boot == boot && st.pgrp == g.PGID {
 			if !g.alive() {
 				return GroupGone // the script exited, not yet reaped
 			}
