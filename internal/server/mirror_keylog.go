@@ -1,8 +1,13 @@
 package server
 
 import (
+	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
 )
 
 // keyReminderEvery is how often a mirror reminds that it still refuses
@@ -21,9 +26,9 @@ const keyReminderEvery = time.Hour
 // follows to): each is logged in full once, then as a short reminder at
 // most every keyReminderEvery. Only the round's goroutine uses it.
 type keyRefusals struct {
-	// logged is, for each refusal (its text, which names the primary
-	// and the key held), when it was logged in full and when last
-	// reminded of.
+	// logged is, for each refusal (refusalKey: its text, which names
+	// the primary and the key held), when it was logged in full and when
+	// last reminded of.
 	logged map[string]struct{ full, last time.Time }
 }
 
@@ -33,7 +38,7 @@ func (k *keyRefusals) note(log *slog.Logger, now time.Time, err error) {
 	if k.logged == nil {
 		k.logged = map[string]struct{ full, last time.Time }{}
 	}
-	text := err.Error()
+	text := refusalKey(err)
 	seen, ok := k.logged[text]
 	switch {
 	case !ok:
@@ -47,6 +52,23 @@ func (k *keyRefusals) note(log *slog.Logger, now time.Time, err error) {
 		k.logged[text] = seen
 		log.Warn("still refusing the primary's catalog: its key changed; see the warning logged then", "since", seen.full.Format(time.RFC3339))
 	}
+}
+
+// refusalKey is what tells one refusal from another: err's text, but for
+// a mirror of several primaries each one's URL and error without the time
+// it took (ServerError's "after 12ms"), in a fixed order, so that the same
+// refusal in every round is one (it was logged in full each round).
+func refusalKey(err error) string {
+	var se catalogclient.ServersError
+	if !errors.As(err, &se) {
+		return err.Error()
+	}
+	lines := make([]string, len(se))
+	for i, e := range se {
+		lines[i] = e.URL + ": " + e.Err.Error()
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 // forget is called after a sync that succeeded: a refusal seen again

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
@@ -35,6 +36,15 @@ func TestKeyRefusalLoggedOnce(t *testing.T) {
 	for i := range 3 * 60 {
 		everyMinute = append(everyMinute, sync{time.Duration(i) * time.Minute, refusedA})
 	}
+	// A mirror of two primaries: each sync's error says how long each
+	// took, which is not part of the refusal.
+	var twoPrimaries []sync
+	for i := range 3 * 60 {
+		twoPrimaries = append(twoPrimaries, sync{time.Duration(i) * time.Minute, catalogclient.ServersError{
+			{URL: "http://primary", Took: time.Duration(10+i%7) * time.Millisecond, Err: refusedA},
+			{URL: "http://primary2", Took: time.Duration(1+i%5) * time.Millisecond, Err: refusedA},
+		}})
+	}
 	const full, remind = "full", "reminder"
 	for _, tt := range []struct {
 		name  string
@@ -42,6 +52,7 @@ func TestKeyRefusalLoggedOnce(t *testing.T) {
 		want  []string
 	}{
 		{"three hours of syncs a minute apart", everyMinute, []string{full, remind, remind}},
+		{"two primaries, three hours", twoPrimaries, []string{full, remind, remind}},
 		{"another refusal is logged in full", []sync{{0, refusedA}, {time.Minute, refusedB}, {2 * time.Minute, refusedB}, {3 * time.Minute, refusedA}},
 			[]string{full, full, full}},
 		{"after a sync that worked, in full again", []sync{{0, refusedA}, {time.Minute, nil}, {2 * time.Minute, refusedA}},
