@@ -254,6 +254,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			lastRead, moved, sourced = n, time.Now(), time.Now()
 			busySince, busy = time.Time{}, nil
 			holding, unchoked, idlePeers, withheld = -1, 0, 0, nil
+			clear(quiet) // a peer's grace counts from the stall it is looked at in
 		}
 		if time.Since(peersQuiet) > time.Second && time.Since(swarmLooked) > time.Second {
 			swarmLooked = time.Now()

@@ -82,8 +82,9 @@ type peerLook struct {
 
 // lookPeers looks at the peers connected to t at now. quiet keeps, by
 // peer address, since when each peer holding a piece t lacks has sent
-// nothing useful, across its connections (a restart, or the peer
-// dialling again, starts a new one); nil: each connection's own. A look
+// nothing useful in this stall, across its connections (a restart, or
+// the peer dialling again, starts a new one); the Download clears it when
+// data comes. nil: each connection's own. A look
 // copies each peer's piece set (the library's PeerPieces), as
 // peersGained's does.
 func lookPeers(t *torrent.Torrent, quiet map[netip.AddrPort]time.Time, now time.Time) peerLook {
@@ -117,6 +118,13 @@ func lookPeers(t *torrent.Torrent, quiet map[netip.AddrPort]time.Time, now time.
 		if was, ok := quiet[a]; ok && !s.LastUseful.After(was) {
 			since = was
 		} else if quiet != nil && (ok || len(quiet) < maxCountedPeers) {
+			// A peer first seen holding by this stall counts from now: one
+			// that kept the download choked while another seeder served it
+			// (a Transmission peer for a minute, say) is owed a rechoke
+			// round from when the download came to depend on it.
+			if !ok {
+				since = later(since, now)
+			}
 			quiet[a] = since
 		}
 		if since.IsZero() || now.Sub(since) <= withholdGrace {

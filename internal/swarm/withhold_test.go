@@ -216,3 +216,67 @@ func TestSlowPeerIsNotCut(t *testing.T) {
 	}
 	t.Logf("done after %v", time.Since(start).Round(time.Millisecond))
 }
+
+// servesThenLeaves is a fake peer that claims every piece and sends one
+// chunk of every request every 500 ms until leave has passed, then
+// closes its connection and its listener.
+func servesThenLeaves(t *testing.T, ih metainfo.Hash, data []byte, pieceLen int64, leave time.Duration) netip.AddrPort {
+	p := listenTestPeer(t)
+	deadline := time.Now().Add(leave)
+	time.AfterFunc(leave, func() { p.ln.Close() })
+	p.serve(func(c net.Conn) {
+		defer c.Close()
+		if !fakePeerHandshake(c, ih, "-XX0001-servesleaves", true) {
+			return
+		}
+		time.AfterFunc(time.Until(deadline), func() { c.Close() })
+		readRequests(c, func(req []byte) bool {
+			time.Sleep(500 * time.Millisecond)
+			if time.Now().After(deadline) {
+				return false
+			}
+			index, begin, n := binary.BigEndian.Uint32(req), binary.BigEndian.Uint32(req[4:]), binary.BigEndian.Uint32(req[8:])
+			off := int64(index)*pieceLen + int64(begin)
+			if off < 0 || off+int64(n) > int64(len(data)) {
+				return false
+			}
+			msg := binary.BigEndian.AppendUint32(nil, 9+n)
+			msg = append(msg, 7)
+			msg = append(msg, req[:8]...)
+			_, err := c.Write(append(msg, data[off:off+int64(n)]...))
+			return err == nil
+		})
+	})
+	return p.addr()
+}
+
+// TestChokedWhileAnotherServedIsNotCut: a peer that kept the download
+// choked while another peer served it, and unchokes it 10 s after that
+// one left (its next rechoke round), is waited for: its grace counts
+// from when the download came to depend on it, not from its handshake.
+// Counted from the handshake, the download gave up 2 s after the server
+// left (GiveUpAfter 2 s here), before the unchoke.
+func TestChokedWhileAnotherServedIsNotCut(t *testing.T) {
+	t.Parallel() // a waiting test (swarm_test.go)
+	const size = 1 << 20
+	meta, data, ih := randomArchive(t, size)
+	pl := torrentmeta.PieceLength(size)
+	const served = withholdGrace + time.Second
+	server := servesThenLeaves(t, ih, data, pl, served)
+	choker := chokeThenServe(t, ih, data, pl, served+10*time.Second)
+	leecher, err := New(Config{Dir: t.TempDir(), ListenAddr: "127.0.0.1:0", DisableTrackers: true, GiveUpAfter: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leecher.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := leecher.Download(ctx, meta.Torrent, []netip.AddrPort{server, choker}, nil); err != nil {
+		t.Fatalf("download whose choking peer unchokes 10 s after the other left: %v after %v", err, time.Since(start).Round(time.Millisecond))
+	}
+	t.Logf("done after %v", time.Since(start).Round(time.Millisecond))
+	if got, err := os.ReadFile(filepath.Join(leecher.Dir(), "pkg-1.0.0.tar.zst")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the download differs (%v)", err)
+	}
+}
