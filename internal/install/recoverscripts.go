@@ -191,7 +191,11 @@ func (c *Client) endGroup(s state.Script) string {
 	}
 	switch g.State() {
 	case script.GroupOurs:
-		if err := g.Kill(); err != nil && !errors.Is(err, script.ErrNotOurs) {
+		err := g.Kill()
+		if errors.Is(err, script.ErrOwnGroup) {
+			return fmt.Sprintf(" (its process group %d still runs this dist-client, which the script ran: left alone)", g.PGID)
+		}
+		if err != nil && !errors.Is(err, script.ErrNotOurs) {
 			return fmt.Sprintf(" (its process group %d was still running and could not be killed: %v)", g.PGID, err)
 		}
 		return fmt.Sprintf(" (its process group %d was still running: killed it)", g.PGID)

@@ -43,9 +43,18 @@ const killWait = 5 * time.Second
 // script's.
 var ErrNotOurs = errors.New("not verifiably the script's process group")
 
+// ErrOwnGroup: Kill was asked for the group the calling process runs in.
+var ErrOwnGroup = errors.New("the process group this dist-client runs in")
+
 // Kill kills the group with SIGKILL, only when its leader is still the
 // script identified (GroupOurs), and waits, a bounded time, for it to go.
 func (g Group) Kill() error {
+	if g.PGID == syscall.Getpgrp() {
+		// This process runs in the script's group: a dist-client the
+		// script ran, recovering after its parent was killed. Killing the
+		// group would kill itself (the review's find).
+		return ErrOwnGroup
+	}
 	if g.State() != GroupOurs {
 		return ErrNotOurs
 	}

@@ -121,3 +121,13 @@ func members(pgid int) int {
 	}
 	return n
 }
+
+// TestGroupKillSparesItsOwnGroup: a dist-client that a script ran (in the
+// script's process group) and that recovers after its parent was killed
+// does not kill the group it runs in, which would kill itself.
+func TestGroupKillSparesItsOwnGroup(t *testing.T) {
+	g := Identify(syscall.Getpgrp())
+	if err := g.Kill(); !errors.Is(err, ErrOwnGroup) {
+		t.Fatalf("Kill of the caller's own group: %v, want ErrOwnGroup", err)
+	}
+}
