@@ -90,20 +90,29 @@ func chokeThenServe(t *testing.T, ih metainfo.Hash, data []byte, pieceLen int64,
 			time.Sleep(choked)
 			c.Write([]byte{0, 0, 0, 1, 1}) // unchoke
 		}()
-		readRequests(c, func(req []byte) bool {
-			index, begin, n := binary.BigEndian.Uint32(req), binary.BigEndian.Uint32(req[4:]), binary.BigEndian.Uint32(req[8:])
-			off := int64(index)*pieceLen + int64(begin)
-			if off < 0 || off+int64(n) > int64(len(data)) {
-				return false
-			}
-			msg := binary.BigEndian.AppendUint32(nil, 9+n)
-			msg = append(msg, 7)
-			msg = append(msg, req[:8]...)
-			_, err := c.Write(append(msg, data[off:off+int64(n)]...))
-			return err == nil
-		})
+		answerRequests(c, data, pieceLen, func() bool { return true })
 	})
 	return p.addr()
+}
+
+// answerRequests answers each request read from c with its chunk of data
+// (in pieces of pieceLen) while before, called first, says to go on.
+func answerRequests(c net.Conn, data []byte, pieceLen int64, before func() bool) {
+	readRequests(c, func(req []byte) bool {
+		if !before() {
+			return false
+		}
+		index, begin, n := binary.BigEndian.Uint32(req), binary.BigEndian.Uint32(req[4:]), binary.BigEndian.Uint32(req[8:])
+		off := int64(index)*pieceLen + int64(begin)
+		if off < 0 || off+int64(n) > int64(len(data)) {
+			return false
+		}
+		msg := binary.BigEndian.AppendUint32(nil, 9+n)
+		msg = append(msg, 7)
+		msg = append(msg, req[:8]...)
+		_, err := c.Write(append(msg, data[off:off+int64(n)]...))
+		return err == nil
+	})
 }
 
 // TestWithholdingPeerStrandsDownload: a download whose only peer claims
@@ -230,21 +239,9 @@ func servesThenLeaves(t *testing.T, ih metainfo.Hash, data []byte, pieceLen int6
 			return
 		}
 		time.AfterFunc(time.Until(deadline), func() { c.Close() })
-		readRequests(c, func(req []byte) bool {
+		answerRequests(c, data, pieceLen, func() bool {
 			time.Sleep(500 * time.Millisecond)
-			if time.Now().After(deadline) {
-				return false
-			}
-			index, begin, n := binary.BigEndian.Uint32(req), binary.BigEndian.Uint32(req[4:]), binary.BigEndian.Uint32(req[8:])
-			off := int64(index)*pieceLen + int64(begin)
-			if off < 0 || off+int64(n) > int64(len(data)) {
-				return false
-			}
-			msg := binary.BigEndian.AppendUint32(nil, 9+n)
-			msg = append(msg, 7)
-			msg = append(msg, req[:8]...)
-			_, err := c.Write(append(msg, data[off:off+int64(n)]...))
-			return err == nil
+			return time.Now().Before(deadline)
 		})
 	})
 	return p.addr()
