@@ -54,7 +54,10 @@ func IsTerminal(s any) bool {
 
 // Printf prints progress and status lines (hidden by -q). A progress bar
 // on the terminal is cleared first, so that the line does not land in the
-// middle of it; the bar draws itself again below on its next update.
+// middle of it; the bar draws itself again below on its next update. After
+// JSON it writes to Err: stdout then carries the JSON alone (add --json
+// printed "the running server ... is still starting" after its JSON, which
+// jq then refused).
 func (p *Printer) Printf(format string, a ...any) {
 	if p.Quiet {
 		return
@@ -64,7 +67,11 @@ func (p *Printer) Printf(format string, a ...any) {
 	if p.bar != nil {
 		p.bar.clearLocked()
 	}
-	fmt.Fprintf(p.Out, format, a...)
+	out := p.Out
+	if p.wroteJSON {
+		out = p.Err
+	}
+	fmt.Fprintf(out, format, a...)
 }
 
 // Dataf prints what the user asked for (shown even with -q).

@@ -19,6 +19,25 @@ func TestJSONKeepsTextAsWritten(t *testing.T) {
 	}
 }
 
+// TestStatusAfterJSON: a status line printed after a command's JSON goes
+// to stderr, so that stdout stays one JSON document (add --json while the
+// running server was starting printed a line after it).
+func TestStatusAfterJSON(t *testing.T) {
+	var out, errOut bytes.Buffer
+	p := New(&out, &errOut, false)
+	p.Printf("before\n")
+	if err := p.JSON([]string{"a"}); err != nil {
+		t.Fatal(err)
+	}
+	p.Printf("the running server is still starting\n")
+	if want := "before\n[\n  \"a\"\n]\n"; out.String() != want {
+		t.Errorf("stdout %q, want %q", out.String(), want)
+	}
+	if want := "the running server is still starting\n"; errOut.String() != want {
+		t.Errorf("stderr %q, want %q", errOut.String(), want)
+	}
+}
+
 func TestTable(t *testing.T) {
 	tests := []struct {
 		name   string
