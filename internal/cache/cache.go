@@ -94,9 +94,12 @@ func Victims(dir string, keep func(name string) bool, max int64) ([]Entry, error
 	if err != nil {
 		return nil, err
 	}
+	// The cache's size is the space its files take (Disk): a sparse
+	// .part, as long as its whole archive, counted at its length made the
+	// daemon trim other archives for space the part did not take.
 	var total int64
 	for _, e := range ents {
-		total += e.Size
+		total += e.Disk
 	}
 	var victims []Entry
 	for _, e := range ents {
@@ -118,7 +121,7 @@ func Victims(dir string, keep func(name string) bool, max int64) ([]Entry, error
 		if max > 0 && total <= max {
 			return victims[:i], nil
 		}
-		total -= v.Size
+		total -= v.Disk
 	}
 	return victims, nil
 }

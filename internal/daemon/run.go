@@ -316,7 +316,7 @@ func trimCache(engine *swarm.Engine, cp paths.Client, just []Report, req *reques
 		engine.Drop(ih)
 	}
 	for _, e := range removed {
-		logger.Info("removed from the cache to keep it under cache_max_size", "archive", e.Name, "bytes", e.Size)
+		logger.Info("removed from the cache to keep it under cache_max_size", "archive", e.Name, "bytes", e.Disk)
 	}
 	if err != nil {
 		logger.Warn("cache_max_size: trimming the cache failed", "err", err)
