@@ -25,7 +25,13 @@ func (e *env) warnInterrupted(ctx context.Context) {
 	if fsutil.LockBusy(cp.Lock()) {
 		return
 	}
-	if pending, err := state.Interrupted(ctx, cp.Installed()); err == nil && pending {
+	switch left, err := state.Interrupted(ctx, cp.Installed()); {
+	case err != nil:
+	case left == state.InterruptedChange:
 		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until dist-client recover, or the next install, upgrade, uninstall or mark, finishes or undoes it\n", cfg.Prefix)
+	case left == state.InterruptedScript:
+		// No file moved: the records are right, but a script's work
+		// outside the prefix stays until its package's uninstall.sh runs.
+		e.UI.Warnf("a dist-client was interrupted while a package's script ran: what the script did outside %s stays until dist-client recover, or the next install, upgrade, uninstall or mark, undoes it\n", cfg.Prefix)
 	}
 }

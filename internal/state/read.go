@@ -355,27 +355,46 @@ func jsonKind(k reflect.Kind) string {
 	return "number"
 }
 
-// Interrupted reports whether the state at path holds the journal of a
-// transaction that did not end: a dist-client killed in the middle of a
-// change, whose files may be in the prefix without a record (or records
-// without their files), until the next command that takes the lock
-// finishes or undoes it; or one running now. False when there is no
-// state.
-func Interrupted(ctx context.Context, path string) (bool, error) {
+// Interruption is what a dist-client killed in the middle of a change
+// left (Interrupted).
+type Interruption int
+
+const (
+	// NotInterrupted: nothing is left (or there is no state).
+	NotInterrupted Interruption = iota
+	// InterruptedChange: the journal of a transaction that did not end;
+	// files may be in the prefix without a record, or records without
+	// their files.
+	InterruptedChange
+	// InterruptedScript: only the note of a package script that had
+	// started (install.sh, or an old version's uninstall.sh), killed
+	// before any file moved: what it did outside the prefix stays.
+	InterruptedScript
+)
+
+// Interrupted says what the state at path holds of a change that did not
+// end: a dist-client killed in the middle of it, until the next command
+// that takes the lock finishes or undoes it; or one running now.
+func Interrupted(ctx context.Context, path string) (Interruption, error) {
 	db, ok, err := OpenRead(ctx, path)
 	if err != nil || !ok {
-		return false, err
+		return NotInterrupted, err
 	}
 	defer db.Close()
 	var n int
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM txn`).Scan(&n); err != nil {
-		return false, db.damaged(err)
+		return NotInterrupted, db.damaged(err)
 	}
-	if n == 0 && db.version >= 4 {
-		// A command killed while a script ran, before any file moved.
+	if n > 0 {
+		return InterruptedChange, nil
+	}
+	if db.version >= 4 {
 		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM scripts`).Scan(&n); err != nil {
-			return false, db.damaged(err)
+			return NotInterrupted, db.damaged(err)
+		}
+		if n > 0 {
+			return InterruptedScript, nil
 		}
 	}
-	return n > 0, nil
+	return NotInterrupted, nil
 }

@@ -43,8 +43,8 @@ func TestScriptNotes(t *testing.T) {
 	if got[1].ID != inst || got[1].Version != "1.1.0" || got[1].Ran || got[1].Process != proc || got[1].Record().Archive != "app-1.1.0.tar.zst" {
 		t.Fatalf("second note: %+v", got[1])
 	}
-	if pending, err := Interrupted(ctx, db.Path()); err != nil || !pending {
-		t.Fatalf("Interrupted with notes left: %v, %v", pending, err)
+	if left, err := Interrupted(ctx, db.Path()); err != nil || left != InterruptedScript {
+		t.Fatalf("Interrupted with notes left: %v, %v", left, err)
 	}
 
 	// A commit settles the notes it names, in its transaction.
@@ -60,7 +60,7 @@ func TestScriptNotes(t *testing.T) {
 	if got, _ := db.Scripts(ctx); len(got) != 0 {
 		t.Fatalf("after SettleScripts: %+v", got)
 	}
-	if pending, _ := Interrupted(ctx, db.Path()); pending {
+	if left, _ := Interrupted(ctx, db.Path()); left != NotInterrupted {
 		t.Fatal("Interrupted with no notes and no journal")
 	}
 }
