@@ -103,7 +103,15 @@ func (c *Client) undoInstall(ctx context.Context, tx *txn, s state.Script, resto
 		return left("the package has no uninstall.sh to undo it"), nil
 	}
 	c.UI.Warnf("install of %s %s was killed while its install.sh ran; running its uninstall.sh to clean up\n", s.Name, s.Version)
-	err = c.runScript(ctx, "uninstall.sh", s.Record(), dir, "", nil)
+	// The note names the uninstall.sh's group while it runs, so that the
+	// recovery after a kill -9 of this one kills what it left running
+	// before it runs the uninstall.sh again (it named the install.sh's,
+	// gone, and two uninstall.sh ran at once).
+	err = c.runScript(ctx, "uninstall.sh", s.Record(), dir, "", func(g script.Group) {
+		if err := tx.st.ScriptStarted(context.WithoutCancel(ctx), s.ID, state.Process(g)); err != nil {
+			tx.log.Debug("recording a script's process group", "script", "uninstall.sh", "package", s.Name, "err", err)
+		}
+	})
 	if ctx.Err() != nil {
 		return r, fmt.Errorf("%s: its uninstall.sh was interrupted: %w (run dist-client recover again)", head, ctx.Err())
 	}
