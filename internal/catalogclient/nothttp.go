@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"unicode"
 )
 
@@ -61,35 +62,48 @@ func textStart(b []byte, n int) (string, bool) {
 }
 
 // httpConn fails the first read of an answer that does not start as an
-// HTTP/1.x response ("HTTP/") or a TLS record (an https:// server's
-// answer to the client's hello: the check is under TLS), with a
-// notHTTPError. Go's HTTP client reads a status line up to its newline:
-// a BitTorrent seeder's 96 to 608 random bytes without one held a sync
-// until the seeder gave up its handshake 4 s later, and the error then
-// quoted them all, escaped (about 300 bytes).
+// HTTP/1.x response ("HTTP/"), with a notHTTPError. Go's HTTP client reads
+// a status line up to its newline: a BitTorrent seeder's 96 to 608 random
+// bytes without one held a sync until the seeder gave up its handshake 4 s
+// later, and the error then quoted them all, escaped (about 300 bytes). It
+// sits under TLS: a connection whose first write is a TLS record (the
+// client's hello to an https:// server) is TLS's to read, and any answer
+// passes; one whose first write is HTTP (a request, or a proxy's CONNECT)
+// must be answered in HTTP, so that an http:// URL answered with bytes that
+// look like a TLS record fails as well (an attacker's run: "\x16\x03\x01"
+// and garbage got Go's message, 600 bytes and no hint).
 type httpConn struct {
 	net.Conn
+	mu    sync.Mutex
+	wrote bool // the first write went out; tls says what it was
+	tls   bool
 	seen  []byte // the answer's first bytes, until they are known to be HTTP
 	known bool
 }
 
 const httpStart = "HTTP/"
 
+func (c *httpConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if !c.wrote && len(p) > 0 {
+		c.wrote, c.tls = true, p[0] == tlsHandshake
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
 func (c *httpConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.known || n == 0 {
 		return n, err
 	}
-	c.seen = append(c.seen, p[:min(n, 64)]...)
-	if isTLSRecord(c.seen[0]) {
-		if len(c.seen) < 3 {
-			return n, err // its version comes next
-		}
-		if c.seen[1] == 3 && c.seen[2] <= 4 {
-			c.known, c.seen = true, nil
-			return n, err
-		}
+	if c.tls {
+		c.known = true
+		return n, err
 	}
+	c.seen = append(c.seen, p[:min(n, 64)]...)
 	m := min(len(c.seen), len(httpStart))
 	if string(c.seen[:m]) != httpStart[:m] {
 		first := c.seen
@@ -103,8 +117,6 @@ func (c *httpConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// isTLSRecord reports whether b can start a TLS record: change cipher
-// spec, alert, handshake or application data. The record's version
-// (3, 0 to 4) follows: the first byte alone is one of these in a seeder's
-// random bytes once in 64 answers, which then waited its 4 s again.
-func isTLSRecord(b byte) bool { return b >= 0x14 && b <= 0x17 }
+// tlsHandshake is the content type of a TLS handshake record, which a TLS
+// client's first write (its hello) starts with.
+const tlsHandshake = 0x16

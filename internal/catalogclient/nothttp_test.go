@@ -68,6 +68,9 @@ func TestSyncNotHTTP(t *testing.T) {
 		// quoted "hvj-" once in a few dozen runs.
 		{"random bytes that start printable", append([]byte("hvj-"), noNewline...), "did not answer HTTP (it answered with binary data, as a BitTorrent"},
 		{"random bytes that start as a TLS record", append([]byte{0x16, 0x9c, 0xc8}, noNewline...), "did not answer HTTP (it answered with binary data, as a BitTorrent"},
+		// An http:// URL answered with a TLS record's header: an
+		// attacker's run got Go's message, 600 bytes, and no hint.
+		{"a TLS record to an http:// request", append([]byte{0x16, 0x03, 0x01, 0x40}, noNewline...), "did not answer HTTP (it answered with binary data, as a BitTorrent"},
 		{"another protocol's banner", []byte("SSH-2.0-OpenSSH_9.6p1 Ubuntu-3ubuntu13\r\n"), `did not answer HTTP (it answered "SSH-2.0-OpenSSH_"...: the catalog`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
