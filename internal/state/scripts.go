@@ -8,6 +8,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -65,7 +66,10 @@ func validateScript(s Script) error {
 	if err := ValidateRecord(s.Record()); err != nil {
 		return err
 	}
-	if s.Process.PGID < 0 || len(s.Process.Boot) > 64 || strings.ContainsAny(s.Process.Boot, "\n\x00") {
+	// A pid is at most 2^22 on Linux; one past 2^31-1 reached kill(2) cut
+	// to its low 32 bits, another group (an attacker's run: only /proc
+	// kept it from being killed).
+	if s.Process.PGID < 0 || s.Process.PGID > math.MaxInt32 || len(s.Process.Boot) > 64 || strings.ContainsAny(s.Process.Boot, "\n\x00") {
 		return fmt.Errorf("process group %d or boot %q out of range", s.Process.PGID, s.Process.Boot)
 	}
 	return nil

@@ -3,6 +3,7 @@ package state
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -70,7 +71,7 @@ func TestScriptNotes(t *testing.T) {
 // unpacks or runs anything it names.
 func TestScriptNoteChecked(t *testing.T) {
 	ctx := context.Background()
-	for name, edit := range map[string]func(*Script){
+	cases := map[string]func(*Script){
 		"other script":   func(s *Script) { s.Script = "postinst" },
 		"bad name":       func(s *Script) { s.Name, s.Archive = "../x", "../x-1.0.0.tar.zst" },
 		"bad version":    func(s *Script) { s.Version = "1.0.0/../../x" },
@@ -78,7 +79,13 @@ func TestScriptNoteChecked(t *testing.T) {
 		"short sha256":   func(s *Script) { s.SHA256 = "abc" },
 		"relative":       func(s *Script) { s.Prefix = "opt/p" },
 		"negative group": func(s *Script) { s.Process.PGID = -1 },
-	} {
+	}
+	if strconv.IntSize == 64 {
+		// kill(2) took its low 32 bits: another group.
+		past := int64(1)<<32 + 1
+		cases["group past 32 bits"] = func(s *Script) { s.Process.PGID = int(past) }
+	}
+	for name, edit := range cases {
 		t.Run(name, func(t *testing.T) {
 			db, path := openTest(t)
 			s := noteOf("app", "1.0.0", ScriptInstall)
