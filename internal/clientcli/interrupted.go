@@ -2,6 +2,8 @@ package clientcli
 
 import (
 	"context"
+	"fmt"
+	"strings"
 
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/state"
@@ -28,10 +30,36 @@ func (e *env) warnInterrupted(ctx context.Context) {
 	switch left, err := state.Interrupted(ctx, cp.Installed()); {
 	case err != nil:
 	case left == state.InterruptedChange:
-		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until dist-client recover, or the next install, upgrade, uninstall or mark, finishes or undoes it\n", cfg.Prefix)
+		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, finishes or undoes it\n", cfg.Prefix)
 	case left == state.InterruptedScript:
 		// No file moved: the records are right, but a script's work
-		// outside the prefix stays until its package's uninstall.sh runs.
-		e.UI.Warnf("a dist-client was interrupted while a package's script ran: what the script did outside %s stays until dist-client recover, or the next install, upgrade, uninstall or mark, undoes it\n", cfg.Prefix)
+		// outside the prefix stays until its package's uninstall.sh runs,
+		// and the script may still run (its own process group).
+		e.UI.Warnf("a dist-client was interrupted while %s ran: what it did outside %s stays, and it may still run, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, undoes it\n", pendingScripts(ctx, cp.Installed()), cfg.Prefix)
 	}
+}
+
+// pendingScripts names the scripts a killed dist-client noted and did not
+// settle ("install.sh of slow 1.0.0"), at most three, or says "a package's
+// script" when they cannot be read.
+func pendingScripts(ctx context.Context, path string) string {
+	const most = 3
+	some := "a package's script"
+	db, ok, err := state.OpenRead(ctx, path)
+	if err != nil || !ok {
+		return some
+	}
+	defer db.Close()
+	notes, err := db.Scripts(ctx)
+	if err != nil || len(notes) == 0 {
+		return some
+	}
+	var names []string
+	for _, n := range notes[:min(len(notes), most)] {
+		names = append(names, fmt.Sprintf("%s of %s %s", n.Script, n.Name, n.Version))
+	}
+	if len(notes) > most {
+		names = append(names, fmt.Sprintf("%d more", len(notes)-most))
+	}
+	return strings.Join(names, ", ")
 }
