@@ -27,7 +27,7 @@ func (e *env) warnInterrupted(ctx context.Context) {
 	if fsutil.LockBusy(cp.Lock()) {
 		return
 	}
-	switch left, err := state.Interrupted(ctx, cp.Installed()); {
+	switch left, notes, err := state.Interrupted(ctx, cp.Installed()); {
 	case err != nil:
 	case left == state.InterruptedChange:
 		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, finishes or undoes it\n", cfg.Prefix)
@@ -35,24 +35,17 @@ func (e *env) warnInterrupted(ctx context.Context) {
 		// No file moved: the records are right, but a script's work
 		// outside the prefix stays until its package's uninstall.sh runs,
 		// and the script may still run (its own process group).
-		e.UI.Warnf("a dist-client was interrupted while %s ran: what it did outside %s stays, and it may still run, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, undoes it\n", pendingScripts(ctx, cp.Installed()), cfg.Prefix)
+		e.UI.Warnf("a dist-client was interrupted while %s ran: what it did outside %s stays, and it may still run, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, undoes it\n", scriptNames(notes), cfg.Prefix)
 	}
 }
 
-// pendingScripts names the scripts a killed dist-client noted and did not
-// settle ("install.sh of slow 1.0.0"), at most three, or says "a package's
-// script" when they cannot be read.
-func pendingScripts(ctx context.Context, path string) string {
+// scriptNames names the scripts a killed dist-client noted and did not
+// settle ("install.sh of slow 1.0.0"), at most three, or says "a
+// package's script" when none could be read.
+func scriptNames(notes []state.Script) string {
 	const most = 3
-	some := "a package's script"
-	db, ok, err := state.OpenRead(ctx, path)
-	if err != nil || !ok {
-		return some
-	}
-	defer db.Close()
-	notes, err := db.Scripts(ctx)
-	if err != nil || len(notes) == 0 {
-		return some
+	if len(notes) == 0 {
+		return "a package's script"
 	}
 	var names []string
 	for _, n := range notes[:min(len(notes), most)] {

@@ -374,27 +374,32 @@ const (
 
 // Interrupted says what the state at path holds of a change that did not
 // end: a dist-client killed in the middle of it, until the next command
-// that takes the lock finishes or undoes it; or one running now.
-func Interrupted(ctx context.Context, path string) (Interruption, error) {
+// that takes the lock finishes or undoes it; or one running now. With
+// InterruptedScript it returns the notes of the scripts left (Scripts),
+// read in the same open; none when they do not read.
+func Interrupted(ctx context.Context, path string) (Interruption, []Script, error) {
 	db, ok, err := OpenRead(ctx, path)
 	if err != nil || !ok {
-		return NotInterrupted, err
+		return NotInterrupted, nil, err
 	}
 	defer db.Close()
 	var n int
 	if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM txn`).Scan(&n); err != nil {
-		return NotInterrupted, db.damaged(err)
+		return NotInterrupted, nil, db.damaged(err)
 	}
 	if n > 0 {
-		return InterruptedChange, nil
+		return InterruptedChange, nil, nil
 	}
 	if db.version >= 4 {
 		if err := db.sql.QueryRowContext(ctx, `SELECT count(*) FROM scripts`).Scan(&n); err != nil {
-			return NotInterrupted, db.damaged(err)
+			return NotInterrupted, nil, db.damaged(err)
 		}
 		if n > 0 {
-			return InterruptedScript, nil
+			// Notes that do not read (planted, damaged) still say a
+			// script was left: the recovery names what is wrong.
+			notes, _ := db.Scripts(ctx)
+			return InterruptedScript, notes, nil
 		}
 	}
-	return NotInterrupted, nil
+	return NotInterrupted, nil, nil
 }

@@ -44,7 +44,7 @@ func TestScriptNotes(t *testing.T) {
 	if got[1].ID != inst || got[1].Version != "1.1.0" || got[1].Ran || got[1].Process != proc || got[1].Record().Archive != "app-1.1.0.tar.zst" {
 		t.Fatalf("second note: %+v", got[1])
 	}
-	if left, err := Interrupted(ctx, db.Path()); err != nil || left != InterruptedScript {
+	if left, _, err := Interrupted(ctx, db.Path()); err != nil || left != InterruptedScript {
 		t.Fatalf("Interrupted with notes left: %v, %v", left, err)
 	}
 
@@ -61,7 +61,7 @@ func TestScriptNotes(t *testing.T) {
 	if got, _ := db.Scripts(ctx); len(got) != 0 {
 		t.Fatalf("after SettleScripts: %+v", got)
 	}
-	if left, _ := Interrupted(ctx, db.Path()); left != NotInterrupted {
+	if left, _, _ := Interrupted(ctx, db.Path()); left != NotInterrupted {
 		t.Fatal("Interrupted with no notes and no journal")
 	}
 }
