@@ -39,6 +39,9 @@ type announceJob struct {
 	// completedAtStart: the torrent was complete when added (a seeder), so
 	// there is none to tell. Both guarded by mu.
 	toldCompleted, completedAtStart bool
+	// holding: the last announce ended while a connected peer held
+	// pieces the download lacked; guarded by mu.
+	holding bool
 }
 
 func (j *announceJob) run() {
@@ -98,7 +101,8 @@ func (j *announceJob) run() {
 			}
 		}
 		var wait time.Duration
-		look := false // the wait looks at the download's peers (wait)
+		holding := false // a connected peer holds pieces the download lacks
+		look := false    // the wait looks at the download's peers (wait)
 		switch {
 		case err != nil && only != "":
 			wait = time.Until(deadline) // the backoff goes on
@@ -115,13 +119,17 @@ func (j *announceJob) run() {
 				wait, hungry = min(wait, hungry), min(2*hungry, res.Interval)
 			} else {
 				hungry = j.a.pace.hungryWait()
+				holding = !j.t.Complete().Bool()
 				// Its peers may run dry before the interval ends (it
 				// gets all they had): it looks every hungryAnnounce.
-				look = !j.t.Complete().Bool()
+				look = holding
 			}
 			wait = jitter(wait)
 		}
 		deadline, only = time.Now().Add(wait), ""
+		j.mu.Lock()
+		j.holding = holding
+		j.mu.Unlock()
 		if !j.wait(wait, look, &completed, &event, &only) {
 			return
 		}

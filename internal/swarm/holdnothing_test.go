@@ -216,20 +216,37 @@ func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
 	waitUntil(t, ctx, "the peer has half", func() bool { return had.Load() >= size/2 })
 	first.Close()
 
+	// The case needs an announce while the download still lacks some of
+	// what the peer has. The hungry announces before it double (hungry,
+	// 2 hungry, 4 hungry, ...): on a loaded machine the peer may connect
+	// so late that the next one finds it already drained. Such a
+	// round sets nothing up; it is tried again with a new download, and
+	// the test is skipped, not failed, if no round does.
 	const hungry = 500 * time.Millisecond
-	e := hungryDownloader(t, hungry)
-	done := make(chan error, 1)
-	var got atomic.Int64
-	go func() { done <- e.Download(ctx, meta.Torrent, nil, func(p Progress) { got.Store(p.Done) }) }()
-	addPeer(t, ctx, e, ih, peer)
-	waitUntil(t, ctx, "data from the peer", func() bool { return got.Load() > 0 })
-	holding := time.Now()
-	waitUntil(t, ctx, "an announce since", func() bool {
-		st := e.TrackerStatus(ih)
-		return len(st) == 1 && st[0].At.After(holding)
-	})
-	if hasNoHolder(e.held(ih)) {
-		t.Fatal("the download had what the peer had at its announce: the peer sends too fast for this test")
+	var (
+		e    *Engine
+		done chan error
+	)
+	for round := 1; ; round++ {
+		e = hungryDownloader(t, hungry)
+		dctx, stop := context.WithCancel(ctx)
+		defer stop()
+		done = make(chan error, 1)
+		var got atomic.Int64
+		go func() { done <- e.Download(dctx, meta.Torrent, nil, func(p Progress) { got.Store(p.Done) }) }()
+		addPeer(t, ctx, e, ih, peer)
+		// The download announces while the peer holds pieces it lacks.
+		waitUntil(t, ctx, "an announce while the peer holds", func() bool { return announcedHolding(e, ih) || got.Load() >= had.Load() })
+		if !hasNoHolder(e.held(ih)) && announcedHolding(e, ih) {
+			break
+		}
+		stop()
+		<-done
+		e.Close()
+		if round == 3 {
+			t.Skip("in 3 rounds the download had what the peer had at its announce: the machine is too loaded to set the case up")
+		}
+		t.Logf("round %d: the download had what the peer had at its announce; trying again", round)
 	}
 
 	// A seeder is listed at the tracker without announcing: it cannot
@@ -246,6 +263,20 @@ func TestTrackerAskedWhenPeersRunDry(t *testing.T) {
 	trk.AddPeer(ih, seeder.Addr(), true)
 	waitUntil(t, ctx, "the download has what the peer had", func() bool { return hasNoHolder(e.held(ih)) })
 	completesWithin(t, done, 8*hungry, "the peer ran dry", e, ih)
+}
+
+// announcedHolding reports whether e's download of ih last announced
+// while a connected peer held pieces it lacked.
+func announcedHolding(e *Engine, ih InfoHash) bool {
+	e.ann.mu.Lock()
+	j := e.ann.jobs[ih]
+	e.ann.mu.Unlock()
+	if j == nil {
+		return false
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.holding
 }
 
 // completesWithin fails t unless the download whose end done gives ends
