@@ -218,12 +218,18 @@ func (e ServerError) Unwrap() error { return e.Err }
 // catalog verified with it, and following it for the failed server (trust
 // set, a new server_key) would hand the client over to that server.
 func (e ServerError) Passed() string {
+	return fmt.Sprintf("%s failed (after %s): %s", e.URL, e.Took.Round(time.Millisecond), e.Reason())
+}
+
+// Reason is why the server failed, as Passed says it after the URL and
+// the time: without the advice about the client's key.
+func (e ServerError) Reason() string {
 	msg := e.Err.Error()
 	var a *advisedError
 	if errors.As(e.Err, &a) {
 		msg = strings.Replace(msg, a.Error(), a.err.Error(), 1)
 	}
-	return fmt.Sprintf("%s failed (after %s): %s", e.URL, e.Took.Round(time.Millisecond), strings.TrimPrefix(msg, "sync: "))
+	return strings.TrimPrefix(msg, "sync: ")
 }
 
 // advisedError is an error that ends in advice about the client's key,

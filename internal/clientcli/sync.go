@@ -67,7 +67,12 @@ catalog_valid_for) is refused, as apt refuses an expired Release file.
 
 A server that failed a sync is tried after the others for ten minutes; --from URL
 syncs from that one of server_urls alone, with the same checks (a primary back up
-after an outage, while a mirror still lags behind it).`,
+after an outage, while a mirror still lags behind it).
+
+--json gives updated, serial, packages, server (the one the catalog came from),
+pinned_key (when this sync pinned it), behind ({server, serial, note} of each server
+behind the catalog held) and failed ({server, error} of each server that failed,
+in the order tried); the lists are [] when empty.`,
 		Example: `  dist-client sync
   dist-client sync --from http://primary.example:9090   # that server of server_urls alone
   dist-client sync && dist-client upgrade`,
@@ -113,9 +118,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	}
 	// Not failed, and no attack: a mirror a minute behind its primary
 	// (a newcomer's run read "refusing a rollback" and exit status 1).
-	behind := make([]syncBehind, len(res.Behind))
-	for i, b := range res.Behind {
-		behind[i] = syncBehind{b.URL, b.Serial, b.Note()}
+	for _, b := range res.Behind {
 		e.UI.Warnf("%s\n", b.Note())
 	}
 	// With several servers, which one answered is said: the first that
@@ -127,20 +130,7 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 		e.UI.Printf("catalog from %s\n", res.Server)
 	}
 	if o.json {
-		pinned := ""
-		if res.Pinned != nil {
-			pinned = res.Pinned.String()
-		}
-		if err := e.UI.JSON(struct {
-			Updated  bool   `json:"updated"`
-			Serial   int64  `json:"serial"`
-			Packages int    `json:"packages"`
-			Server   string `json:"server"`               // the server the catalog came from (or that said it was unchanged); "" when every server that answered is behind the catalog held, which is kept
-			Pinned   string `json:"pinned_key,omitempty"` // set when this sync pinned the key (trust on first use)
-			// The servers that gave a valid catalog older than the one
-			// held: not taken, and not failed.
-			Behind []syncBehind `json:"behind,omitempty"`
-		}{res.Updated, res.Serial, res.Packages, res.Server, pinned, behind}); err != nil {
+		if err := e.UI.JSON(newSyncJSON(res)); err != nil {
 			return err
 		}
 	}
@@ -196,11 +186,54 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	return nil
 }
 
+// syncJSON is what sync --json prints. Every key is there, the lists
+// empty when there is nothing to list, but for pinned_key.
+type syncJSON struct {
+	Updated  bool   `json:"updated"`
+	Serial   int64  `json:"serial"`
+	Packages int    `json:"packages"`
+	Server   string `json:"server"`               // the server the catalog came from (or that said it was unchanged); "" when every server that answered is behind the catalog held, which is kept
+	Pinned   string `json:"pinned_key,omitempty"` // set when this sync pinned the key (trust on first use)
+	// The servers that gave a valid catalog older than the one held: not
+	// taken, and not failed.
+	Behind []syncBehind `json:"behind"`
+	// The servers tried before the one the catalog came from (or, with
+	// none taken, before the catalog held was kept) that failed, in the
+	// order tried: the warnings of the text output, which --json lacked
+	// (a newcomer's run: a server down read as all well).
+	Failed []syncFailed `json:"failed"`
+}
+
 // syncBehind is a server behind the catalog held, as sync --json gives it.
 type syncBehind struct {
 	Server string `json:"server"`
 	Serial int64  `json:"serial"` // the serial it serves
 	Note   string `json:"note"`   // the warning line
+}
+
+// syncFailed is a server that failed a sync another server served, as
+// sync --json gives it.
+type syncFailed struct {
+	Server string `json:"server"`
+	Error  string `json:"error"` // why, as the warning says it after the URL and the time
+}
+
+// newSyncJSON is sync --json's answer for res.
+func newSyncJSON(res catalogclient.Result) syncJSON {
+	v := syncJSON{
+		Updated: res.Updated, Serial: res.Serial, Packages: res.Packages, Server: res.Server,
+		Behind: make([]syncBehind, len(res.Behind)), Failed: make([]syncFailed, len(res.Failed)),
+	}
+	if res.Pinned != nil {
+		v.Pinned = res.Pinned.String()
+	}
+	for i, b := range res.Behind {
+		v.Behind[i] = syncBehind{b.URL, b.Serial, b.Note()}
+	}
+	for i, f := range res.Failed {
+		v.Failed[i] = syncFailed{f.URL, f.Reason()}
+	}
+	return v
 }
 
 // withServerHint adds to a failed sync's error where the server's URL came

@@ -1,0 +1,45 @@
+package clientcli
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/distpac/distpac/internal/catalogclient"
+)
+
+// TestSyncJSON: sync --json lists the servers that failed a sync another
+// server served, as the text output warns of each (it did not: a server
+// down read as all well), and the servers behind the catalog held; both
+// lists are there when empty, as every other key is but pinned_key.
+func TestSyncJSON(t *testing.T) {
+	refused := errors.New("sync: GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused")
+	tests := []struct {
+		name string
+		res  catalogclient.Result
+		want string
+	}{
+		{"one server",
+			catalogclient.Result{Updated: true, Serial: 3, Packages: 2, Server: "http://a:9090"},
+			`{"updated":true,"serial":3,"packages":2,"server":"http://a:9090","behind":[],"failed":[]}`},
+		{"the first down",
+			catalogclient.Result{Serial: 3, Packages: 2, Server: "http://b:9090", Failed: []catalogclient.ServerError{
+				{URL: "http://a:9090", Took: 2 * time.Millisecond, Err: refused},
+				{URL: "http://c:9090", Took: time.Second, Err: errors.New("http://c:9090 did not answer HTTP (it answered with binary data)")},
+			}},
+			`{"updated":false,"serial":3,"packages":2,"server":"http://b:9090","behind":[],"failed":[` +
+				`{"server":"http://a:9090","error":"GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused"},` +
+				`{"server":"http://c:9090","error":"http://c:9090 did not answer HTTP (it answered with binary data)"}]}`},
+		{"kept, one down and one behind",
+			catalogclient.Result{Serial: 4, Packages: 2, Failed: []catalogclient.ServerError{{URL: "http://a:9090", Err: refused}},
+				Behind: []catalogclient.Behind{{URL: "http://m:9090", Serial: 3}}},
+			`{"updated":false,"serial":4,"packages":2,"server":"","behind":[` +
+				`{"server":"http://m:9090","serial":3,"note":"` + catalogclient.Behind{URL: "http://m:9090", Serial: 3}.Note() + `"}],"failed":[` +
+				`{"server":"http://a:9090","error":"GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused"}]}`},
+	}
+	for _, tt := range tests {
+		if got := mustJSON(t, newSyncJSON(tt.res)); got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
+		}
+	}
+}
