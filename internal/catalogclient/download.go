@@ -63,6 +63,9 @@ func (s *syncer) fetchPair(ctx context.Context, etag string) (_ *download, err e
 		return nil, nil
 	}
 	if resp.StatusCode != http.StatusOK {
+		if err := trackerAnswered(dbURL, resp); err != nil {
+			return nil, err
+		}
 		err, said := httpErrorSaid(dbURL, resp)
 		if resp.StatusCode == http.StatusNotFound && !said {
 			// Not a distpac server's answer (which says why), but a wrong

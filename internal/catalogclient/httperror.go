@@ -6,6 +6,7 @@ package catalogclient
 // follow).
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -42,6 +43,33 @@ func Unreachable(err error) bool {
 	var dns *net.DNSError
 	var op *net.OpError
 	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial"
+}
+
+// trackerFailure is how a BitTorrent tracker's answer with a failure
+// reason starts (BEP 3: a bencoded dictionary, whose keys are sorted, of
+// "failure reason" alone), before the reason's length.
+const trackerFailure = "d14:failure reason"
+
+// trackerAnswered is the error of a non-200 answer that a BitTorrent
+// tracker gave, nil for any other (its body then reads as before): a
+// server_url of dist-server's tracker_addr got the tracker's 404 for
+// /packages.db, and the error said only that the URL must be the base
+// one, as of a web server's path (a newcomer's run). The tracker answers
+// a path it does not serve with a failure reason (internal/tracker), as
+// trackers answer; the answer is recognised by that bencoding alone, a
+// failure reason's length and then its text.
+func trackerAnswered(u string, resp *http.Response) error {
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len(trackerFailure)+8)))
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), resp.Body), resp.Body}
+	rest, ok := strings.CutPrefix(string(head), trackerFailure)
+	if n := strings.IndexByte(rest, ':'); !ok || n < 1 || strings.Trim(rest[:n], "0123456789") != "" {
+		return nil
+	}
+	return fmt.Errorf("GET %s: %d %s (%w: it answered as a BitTorrent tracker does, with a bencoded failure reason, so it is a tracker's port, such as dist-server's tracker_addr; the catalog is served on dist-server's database_addr, the URL dist-server start prints after \"catalog:\")",
+		u, resp.StatusCode, http.StatusText(resp.StatusCode), ErrNoCatalogHere)
 }
 
 // maxBodyExcerpt bounds the part of an error body that httpError shows:

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/tracker"
 )
 
 // answering listens on 127.0.0.1 and answers every connection's first
@@ -115,5 +116,51 @@ func TestDefaultHTTPClientTLS(t *testing.T) {
 	defer resp.Body.Close()
 	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "catalog" {
 		t.Fatalf("%s: %q", resp.Status, b)
+	}
+}
+
+// TestSyncTrackerPort: a server URL that points at a BitTorrent tracker
+// (dist-server's tracker_addr, a newcomer's run) is told from a web
+// server's wrong path by the tracker's answer, a bencoded failure reason,
+// and the error says it is a tracker's port and where the catalog is:
+// the 404 said only that the URL must be the base one. Any other 404
+// reads as before.
+func TestSyncTrackerPort(t *testing.T) {
+	const tracked = "it answered as a BitTorrent tracker does, with a bencoded failure reason, so it is a tracker's port, such as dist-server's tracker_addr; the catalog is served on dist-server's database_addr"
+	const base = "no catalog at this URL: the server URL must be the base URL"
+	dist := httptest.NewServer(tracker.New(tracker.Options{}).Handler())
+	defer dist.Close()
+	answer := func(body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, body)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	for _, tt := range []struct {
+		name, url, want string
+	}{
+		{"dist-server's tracker", dist.URL, tracked},
+		{"its announce URL", dist.URL + "/announce", tracked},
+		{"another tracker's failure", answer("d14:failure reason9:not founde"), tracked},
+		{"a web server's 404", answer("404 page not found\n"), base},
+		// Text that is no bencoding is quoted, as a server's words are.
+		{"words of a failure reason", answer("d14:failure reason: none here"), ": d14:failure reason: none here"},
+		{"a 404 as short as the start", answer("d14:fail"), ": d14:fail"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := catalogclient.Sync(context.Background(), syncOpts(tt.url, t.TempDir(), newKey(t).Public()))
+			if err == nil {
+				t.Fatal("Sync succeeded")
+			}
+			if want := "sync: GET " + tt.url + "/packages.db: 404 Not Found"; !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q, want it to start %q and say %q", err, want, tt.want)
+			}
+			if tt.want == tracked && !errors.Is(err, catalogclient.ErrNoCatalogHere) {
+				t.Errorf("error %q is not ErrNoCatalogHere, whose hint names the file and key to fix", err)
+			}
+		})
 	}
 }

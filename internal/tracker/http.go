@@ -20,7 +20,8 @@ import (
 	"github.com/distpac/distpac/internal/trackerclient"
 )
 
-// Handler serves GET /announce and GET /scrape; every other path is 404.
+// Handler serves GET /announce and GET /scrape; every other path is a
+// 404 with a bencoded failure reason (notTracked).
 func (t *Tracker) Handler() http.Handler { return t.handler }
 
 func (t *Tracker) newHandler() http.Handler {
@@ -40,7 +41,25 @@ func (t *Tracker) newHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /announce", announceHandler{lib: lib})
 	mux.HandleFunc("GET /scrape", t.serveScrape)
+	mux.HandleFunc("GET /", notTracked)
 	return mux
+}
+
+// reasonNotTracked is the failure reason of a path the tracker does not
+// serve.
+const reasonNotTracked = "not found: this is a BitTorrent tracker, which answers GET /announce and /scrape"
+
+// notTracked answers a path the tracker does not serve 404, with a
+// failure reason as a tracker's answers carry one (BEP 3), so that a
+// client given the tracker's port as its server_url can tell a tracker
+// answered (catalogclient): Go's "404 page not found" was any web server's,
+// and the sync said only that the URL must be the base one (a newcomer's
+// run).
+func notTracked(w http.ResponseWriter, _ *http.Request) {
+	body, _ := bencode.Marshal(map[string]string{"failure reason": reasonNotTracked})
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(http.StatusNotFound)
+	_, _ = w.Write(body)
 }
 
 // announceState carries what the anacrolix handler has no room for between

@@ -2,6 +2,7 @@ package tracker
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -95,6 +96,7 @@ func TestRouting(t *testing.T) {
 		{"GET", "/", http.StatusNotFound},
 		{"GET", "/announce/x", http.StatusNotFound},
 		{"GET", "/metrics", http.StatusNotFound},
+		{"GET", "/packages.db", http.StatusNotFound}, // server_url at the tracker's port
 		{"POST", "/announce", http.StatusMethodNotAllowed},
 		{"GET", "/announce?info_hash=short", http.StatusOK}, // a bencoded failure reason
 		{"GET", "/scrape", http.StatusOK},                   // a bencoded failure reason
@@ -106,9 +108,15 @@ func TestRouting(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			body, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode != tc.want {
 				t.Errorf("status %d, want %d", resp.StatusCode, tc.want)
+			}
+			// A 404 says, as a tracker says things, that a tracker
+			// answered: a client can tell it from a web server's 404.
+			if want := "d14:failure reason" + strconv.Itoa(len(reasonNotTracked)) + ":" + reasonNotTracked + "e"; tc.want == http.StatusNotFound && string(body) != want {
+				t.Errorf("body %q, want %q", body, want)
 			}
 		})
 	}
