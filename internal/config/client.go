@@ -169,7 +169,7 @@ func (c *Client) Validate() error {
 // check adds to p each field that cannot work.
 func (c *Client) check(p *problems) {
 	if c.ServerURL != "" && len(c.ServerURLs) > 0 {
-		p.add(fmt.Errorf("keys %q and %q are both set: keep one (%s lists every server, tried in order)", "server_url", "server_urls", "server_urls"))
+		p.both("server_url", "server_urls", fmt.Errorf("keys %q and %q are both set: keep one (%s lists every server, tried in order)", "server_url", "server_urls", "server_urls"))
 	}
 	if len(c.ServerURLs) == 0 {
 		if err := cmp.Or(checkURL(c.ServerURL, "http", "https"), CheckBaseURL(c.ServerURL)); err != nil {

@@ -2,15 +2,18 @@
 //
 // Decoding is strict: every key must be one the struct declares, every value
 // must have the right type, and each problem is reported as one line naming
-// the file, the key and what is wrong, so a typo never passes silently:
+// the file, the line, the key and what is wrong, so a typo never passes
+// silently:
 //
-//	/etc/distpac/client.yaml: unknown key "server_ulr" (did you mean "server_url"?)
-//	/etc/distpac/server.yaml: key "upload_rate_limit": "fast" is not a size: ...
+//	/etc/distpac/client.yaml:2: unknown key "server_ulr" (did you mean "server_url"?)
+//	/etc/distpac/server.yaml:5: key "upload_rate_limit": "fast" is not a size: ...
 //
 // Every mistake of a file is reported at once (Mistakes), as add reports
 // every mistake of every manifest: a newcomer fixed a server.yaml of four
-// mistakes in four runs. Only a YAML syntax error, after which nothing
-// more can be read, is reported alone.
+// mistakes in four runs. They come in the file's order, as a compiler's
+// do; a mistake of a key the file does not set (its default's) has no
+// line and comes last. Only a YAML syntax error, after which nothing more
+// can be read, is reported alone.
 //
 // Instead of yaml.Decoder.KnownFields, the file is parsed into a yaml.Node
 // and each top-level key is decoded into the field carrying the same yaml tag.
@@ -69,7 +72,7 @@ func load(path string, optional bool, out any, p *problems) error {
 		return fmt.Errorf("read config: %w", err)
 	}
 	if err := decodeKeys(data, out, nil, p); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
+		return &Mistakes{Source: path, Errs: []error{err}}
 	}
 	return nil
 }
@@ -98,15 +101,15 @@ func GivenKeys(path string) ([]string, error) {
 	var keys []string
 	var p problems
 	if err := decodeKeys(data, &Server{}, &keys, &p); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, &Mistakes{Source: path, Errs: []error{err}}
 	}
 	return keys, p.err(path)
 }
 
 // decodeKeys fills out from one YAML document, appending to keys (when
-// not nil) each key set to a value, and to p each key's mistake; it
-// returns the error that ends the reading (YAML that does not parse, or
-// that is no mapping).
+// not nil) each key set to a value, and to p each key's line and mistake;
+// it returns the error that ends the reading (YAML that does not parse,
+// or that is no mapping), a *lineError.
 func decodeKeys(data []byte, out any, keys *[]string, p *problems) error {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -114,14 +117,14 @@ func decodeKeys(data []byte, out any, keys *[]string, p *problems) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
-		return cleanYAMLError(err, data)
+		return syntaxError(err, data)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
 		if err != nil {
-			return cleanYAMLError(err, data)
+			return syntaxError(err, data)
 		}
-		return fmt.Errorf("line %d: more than one YAML document; want one mapping of keys to values", extra.Line)
+		return atLine(extra.Line, errors.New("more than one YAML document; want one mapping of keys to values"))
 	}
 
 	root := &doc
@@ -137,9 +140,9 @@ func decodeKeys(data []byte, out any, keys *[]string, p *problems) error {
 	if root.Kind != yaml.MappingNode {
 		if root.Kind == yaml.ScalarNode && strings.Contains(root.Value, ":") {
 			// "server_url:http://x" is one string to YAML.
-			return fmt.Errorf("want a mapping of keys to values, got %s (write each key as \"key: value\", with a space after the colon)", describe(root))
+			return atLine(root.Line, fmt.Errorf("want a mapping of keys to values, got %s (write each key as \"key: value\", with a space after the colon)", describe(root)))
 		}
-		return fmt.Errorf("want a mapping of keys to values, got %s", describe(root))
+		return atLine(root.Line, fmt.Errorf("want a mapping of keys to values, got %s", describe(root)))
 	}
 
 	fields := fieldsByTag(out)
@@ -147,20 +150,22 @@ func decodeKeys(data []byte, out any, keys *[]string, p *problems) error {
 	for i := 0; i+1 < len(root.Content); i += 2 {
 		k, v := resolve(root.Content[i]), resolve(root.Content[i+1])
 		if k.Kind != yaml.ScalarNode {
-			p.add(fmt.Errorf("line %d: want a key name, got %s", k.Line, describe(k)))
+			p.add(k.Line, fmt.Errorf("want a key name, got %s", describe(k)))
 			continue
 		}
 		key := k.Value
 		field, ok := fields[key]
 		if !ok {
-			p.add(unknownKey(key, fields))
+			p.add(k.Line, unknownKey(key, fields))
 			continue
 		}
 		if seen[key] {
-			p.key(key, fmt.Errorf("given twice (again at line %d)", k.Line))
+			// Said at the second: the first is the one read.
+			p.keyAt(key, k.Line, fmt.Errorf("given twice (first at line %d)", p.lines[key]))
 			continue
 		}
 		seen[key] = true
+		p.setLine(key, k.Line)
 		if keys != nil && !(v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null") {
 			*keys = append(*keys, key)
 		}
@@ -176,76 +181,6 @@ func decodeKeys(data []byte, out any, keys *[]string, p *problems) error {
 	}
 	return nil
 }
-
-// problems collects the mistakes of one file: one per key at most (a key
-// whose value did not decode is not checked again), in the file's order,
-// then the checks' order.
-type problems struct {
-	errs []error
-	keys map[string]bool
-}
-
-// add records a mistake that names no one key.
-func (p *problems) add(err error) {
-	if err != nil {
-		p.errs = append(p.errs, err)
-	}
-}
-
-// key records err as the mistake of key, unless key has one already.
-func (p *problems) key(key string, err error) {
-	if err == nil || p.keys[key] {
-		return
-	}
-	if p.keys == nil {
-		p.keys = map[string]bool{}
-	}
-	p.keys[key] = true
-	p.errs = append(p.errs, fmt.Errorf("key %q: %w", key, err))
-}
-
-// err is the mistakes as one error (Mistakes), nil for none; source
-// names the file ("" for none).
-func (p *problems) err(source string) error {
-	if len(p.errs) == 0 {
-		return nil
-	}
-	return &Mistakes{Source: source, Errs: p.errs}
-}
-
-// Mistakes are every mistake found in one configuration: one is said on
-// one line, as before, "FILE: key "x": ..."; several as a count and then
-// one line each, each naming the file, as add says a manifest's.
-type Mistakes struct {
-	Source string // the file, "" when the configuration was built in code
-	Errs   []error
-}
-
-// maxMistakes bounds the lines of Mistakes: a file of up to a megabyte
-// of unknown keys would otherwise be as many lines.
-const maxMistakes = 20
-
-func (m *Mistakes) Error() string {
-	prefix := ""
-	if m.Source != "" {
-		prefix = m.Source + ": "
-	}
-	if len(m.Errs) == 1 {
-		return prefix + m.Errs[0].Error()
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s%d mistakes:", prefix, len(m.Errs))
-	for i, err := range m.Errs {
-		if i == maxMistakes {
-			fmt.Fprintf(&b, "\n  %sand %d more", prefix, len(m.Errs)-maxMistakes)
-			break
-		}
-		b.WriteString("\n  " + prefix + err.Error())
-	}
-	return b.String()
-}
-
-func (m *Mistakes) Unwrap() []error { return m.Errs }
 
 // decodeValue stores one scalar into a field. Null leaves the field at its
 // zero value, which ApplyDefaults then fills: "key:" with nothing after it
@@ -379,4 +314,14 @@ func cleanYAMLError(err error, data []byte) error {
 		return errors.New(msg)
 	}
 	return err
+}
+
+// syntaxError is cleanYAMLError of data's syntax error, at the line it
+// names.
+func syntaxError(err error, data []byte) error {
+	line, msg := yamlerr.Line(err, data)
+	if line == 0 {
+		return atLine(0, cleanYAMLError(err, data))
+	}
+	return atLine(line, errors.New(msg))
 }

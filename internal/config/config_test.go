@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -245,65 +246,69 @@ func TestExampleFilesCoverEveryKey(t *testing.T) {
 func TestServerErrors(t *testing.T) {
 	tests := []struct {
 		yaml string
-		want string // after "<path>: "
+		line int // the line named, 0 for none: "<path>:<line>: <want>", "<path>: <want>"
+		want string
 	}{
-		{"upload_rate_limit: fast", `key "upload_rate_limit": "fast" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
-		{"upload_rate_limit: -1", `key "upload_rate_limit": "-1" is not a size: must not be negative`},
-		{"upload_rate_limit: [1]", `key "upload_rate_limit": want a size like "10MiB", got a list`},
-		{"web_sed: true", `unknown key "web_sed" (did you mean "web_seed"?)`},
-		{"colour: blue", `unknown key "colour"`},
-		{"web_seed: yes", `key "web_seed": want true or false, got "yes"`},
-		{"web_seed: [true]", `key "web_seed": want true or false, got a list`},
-		{"database_addr: 9090", `key "database_addr": want host:port (like ":9090"), got "9090"`},
-		{"tracker_addr: \":http\"", `key "tracker_addr": port "http" in ":http": want a number from 0 to 65535`},
-		{"peer_addr: \":70000\"", `key "peer_addr": port "70000" in ":70000": want a number from 0 to 65535`},
-		{"peer_addr: {a: b}", `key "peer_addr": want a string, got a mapping`},
-		{"public_url: example.org", `key "public_url": "example.org": want a URL starting with http:// or https://`},
-		{"public_url: \"127.0.0.1:9090\"", `key "public_url": "127.0.0.1:9090" has no scheme: want a URL, like http://127.0.0.1:9090`},
-		{"public_url: \"example.org:80\"", `key "public_url": "example.org:80" has no scheme: want a URL, like http://example.org:80`},
-		{"public_url: ftp://example.org", `key "public_url": "ftp://example.org": want a URL starting with http:// or https://`},
-		{"public_url: \"http://\"", `key "public_url": "http://": URL has no host`},
-		{"public_url: https://cdn.example.org/distpac/packages.db", `key "public_url": "https://cdn.example.org/distpac/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://cdn.example.org/distpac`},
-		{"announce_url: \"http://h:99999/announce\"", `key "announce_url": "http://h:99999/announce": port "99999": want a number from 0 to 65535`},
-		{"announce_url: \"wss://h/announce\"", `key "announce_url": "wss://h/announce": want a URL starting with http:// or https://`},
-		{"announce_url: udp://tracker.example.org:6969/announce", `key "announce_url": "udp://tracker.example.org:6969/announce": want a URL starting with http:// or https://`},
-		{"announce_url: \"http://[::1\"", `key "announce_url": "http://[::1" is not a URL`},
-		{"peer_addr: \":1\"\npeer_addr: \":2\"", `key "peer_addr": given twice (again at line 2)`},
-		{"- a\n- b", `want a mapping of keys to values, got a list`},
-		{"just text", `want a mapping of keys to values, got "just text"`},
-		{"[a]: b", `line 1: want a key name, got a list`},
-		{"a: b\n---\nc: d", `line 2: more than one YAML document; want one mapping of keys to values`},
-		{"web_seed: true\n  bad: indent", `line 2: mapping values are not allowed in this context (a line indented more than the key before it, or a value with ": " in it? each key starts its line, as the others do, as "key: value"; quote a value that holds ": ")`},
-		{"web_seed:true", `want a mapping of keys to values, got "web_seed:true" (write each key as "key: value", with a space after the colon)`},
-		{"catalog_valid_for: week", `key "catalog_valid_for": "week" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
-		{"catalog_valid_for: 1.5d", `key "catalog_valid_for": "1.5d" is not a duration: want whole days ("7d") or hours, minutes and seconds ("168h", "90m", "3s")`},
-		{"catalog_valid_for: 1s", `key "catalog_valid_for": 1s is out of range: want from 2s to 8784h0m0s (366 days)`},
-		{"catalog_valid_for: 400d", `key "catalog_valid_for": 9600h0m0s is out of range: want from 2s to 8784h0m0s (366 days)`},
-		{"catalog_valid_for: -3s", `key "catalog_valid_for": -3s is out of range: want from 2s to 8784h0m0s (366 days)`},
-		{"announce_urls: [\"http://a/announce\"]\nannounce_url: http://b/announce", `keys "announce_url" and "announce_urls" are both set: keep one (announce_urls lists every tracker, the first tried first)`},
-		{"announce_urls: http://a/announce", `key "announce_urls": want a list (one "- value" line each), got "http://a/announce"`},
-		{"announce_urls: [http://a/announce, udp://b:1/announce]", `key "announce_urls": entry 2: "udp://b:1/announce": want a URL starting with http:// or https://`},
-		{"announce_urls: [http://a/announce, {b: c}]", `key "announce_urls": entry 2: want a string, got a mapping`},
-		{"announce_urls: [http://a/announce, \"\"]", `key "announce_urls": entry 2: want a string, got ""`},
-		{"announce_urls: []", `key "announce_urls": an empty list: give at least one entry, or leave the key out for the default`},
-		{"announce_url: [http://a/announce]", `key "announce_url": want a string, got a list (announce_urls lists several)`},
-		{"announce_urls: [http://a/x, http://b/x, http://a/x]", `key "announce_urls": entry 3: "http://a/x" is entry 1 too`},
-		{"announce_urls: [a1, a2, a3, a4, a5, a6, a7, a8, a9]", `key "announce_urls": 9 URLs, at most 8`},
-		{"tracker_whitelist: whitelist.txt", `key "tracker_whitelist": want an absolute path, got "whitelist.txt"`},
-		{"catalog_valid_for: [3s]", `key "catalog_valid_for": want a duration like "168h", got a list`},
+		{"upload_rate_limit: fast", 1, `key "upload_rate_limit": "fast" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"upload_rate_limit: -1", 1, `key "upload_rate_limit": "-1" is not a size: must not be negative`},
+		{"upload_rate_limit: [1]", 1, `key "upload_rate_limit": want a size like "10MiB", got a list`},
+		{"web_sed: true", 1, `unknown key "web_sed" (did you mean "web_seed"?)`},
+		{"colour: blue", 1, `unknown key "colour"`},
+		{"web_seed: yes", 1, `key "web_seed": want true or false, got "yes"`},
+		{"web_seed: [true]", 1, `key "web_seed": want true or false, got a list`},
+		{"database_addr: 9090", 1, `key "database_addr": want host:port (like ":9090"), got "9090"`},
+		{"tracker_addr: \":http\"", 1, `key "tracker_addr": port "http" in ":http": want a number from 0 to 65535`},
+		{"peer_addr: \":70000\"", 1, `key "peer_addr": port "70000" in ":70000": want a number from 0 to 65535`},
+		{"peer_addr: {a: b}", 1, `key "peer_addr": want a string, got a mapping`},
+		{"public_url: example.org", 1, `key "public_url": "example.org": want a URL starting with http:// or https://`},
+		{"public_url: \"127.0.0.1:9090\"", 1, `key "public_url": "127.0.0.1:9090" has no scheme: want a URL, like http://127.0.0.1:9090`},
+		{"public_url: \"example.org:80\"", 1, `key "public_url": "example.org:80" has no scheme: want a URL, like http://example.org:80`},
+		{"public_url: ftp://example.org", 1, `key "public_url": "ftp://example.org": want a URL starting with http:// or https://`},
+		{"public_url: \"http://\"", 1, `key "public_url": "http://": URL has no host`},
+		{"public_url: https://cdn.example.org/distpac/packages.db", 1, `key "public_url": "https://cdn.example.org/distpac/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://cdn.example.org/distpac`},
+		{"announce_url: \"http://h:99999/announce\"", 1, `key "announce_url": "http://h:99999/announce": port "99999": want a number from 0 to 65535`},
+		{"announce_url: \"wss://h/announce\"", 1, `key "announce_url": "wss://h/announce": want a URL starting with http:// or https://`},
+		{"announce_url: udp://tracker.example.org:6969/announce", 1, `key "announce_url": "udp://tracker.example.org:6969/announce": want a URL starting with http:// or https://`},
+		{"announce_url: \"http://[::1\"", 1, `key "announce_url": "http://[::1" is not a URL`},
+		{"peer_addr: \":1\"\npeer_addr: \":2\"", 2, `key "peer_addr": given twice (first at line 1)`},
+		{"- a\n- b", 1, `want a mapping of keys to values, got a list`},
+		{"just text", 1, `want a mapping of keys to values, got "just text"`},
+		{"[a]: b", 1, `want a key name, got a list`},
+		{"a: b\n---\nc: d", 2, `more than one YAML document; want one mapping of keys to values`},
+		{"web_seed: true\n  bad: indent", 2, `mapping values are not allowed in this context (a line indented more than the key before it, or a value with ": " in it? each key starts its line, as the others do, as "key: value"; quote a value that holds ": ")`},
+		{"web_seed:true", 1, `want a mapping of keys to values, got "web_seed:true" (write each key as "key: value", with a space after the colon)`},
+		{"catalog_valid_for: week", 1, `key "catalog_valid_for": "week" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
+		{"catalog_valid_for: 1.5d", 1, `key "catalog_valid_for": "1.5d" is not a duration: want whole days ("7d") or hours, minutes and seconds ("168h", "90m", "3s")`},
+		{"catalog_valid_for: 1s", 1, `key "catalog_valid_for": 1s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"catalog_valid_for: 400d", 1, `key "catalog_valid_for": 9600h0m0s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"catalog_valid_for: -3s", 1, `key "catalog_valid_for": -3s is out of range: want from 2s to 8784h0m0s (366 days)`},
+		{"announce_urls: [\"http://a/announce\"]\nannounce_url: http://b/announce", 2, `keys "announce_url" and "announce_urls" are both set: keep one (announce_urls lists every tracker, the first tried first)`},
+		{"announce_urls: http://a/announce", 1, `key "announce_urls": want a list (one "- value" line each), got "http://a/announce"`},
+		{"announce_urls: [http://a/announce, udp://b:1/announce]", 1, `key "announce_urls": entry 2: "udp://b:1/announce": want a URL starting with http:// or https://`},
+		{"announce_urls: [http://a/announce, {b: c}]", 1, `key "announce_urls": entry 2: want a string, got a mapping`},
+		{"announce_urls: [http://a/announce, \"\"]", 1, `key "announce_urls": entry 2: want a string, got ""`},
+		{"announce_urls: []", 1, `key "announce_urls": an empty list: give at least one entry, or leave the key out for the default`},
+		{"announce_url: [http://a/announce]", 1, `key "announce_url": want a string, got a list (announce_urls lists several)`},
+		{"announce_urls: [http://a/x, http://b/x, http://a/x]", 1, `key "announce_urls": entry 3: "http://a/x" is entry 1 too`},
+		{"announce_urls: [a1, a2, a3, a4, a5, a6, a7, a8, a9]", 1, `key "announce_urls": 9 URLs, at most 8`},
+		{"tracker_whitelist: whitelist.txt", 1, `key "tracker_whitelist": want an absolute path, got "whitelist.txt"`},
+		{"catalog_valid_for: [3s]", 1, `key "catalog_valid_for": want a duration like "168h", got a list`},
 		// A user or password in a URL the server publishes: every torrent
 		// and the catalog would carry it, for every client to read.
-		{"public_url: https://u:secret@repo.example/", `key "public_url": "https://u:xxxxx@repo.example" holds a user and password: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
-		{"public_url: https://token@repo.example", `key "public_url": "https://token@repo.example" holds a user name: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
-		{"announce_url: http://u:secret@t.example/announce", `key "announce_url": "http://u:xxxxx@t.example/announce" holds a user and password: announce_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"public_url: https://u:secret@repo.example/", 1, `key "public_url": "https://u:xxxxx@repo.example" holds a user and password: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"public_url: https://token@repo.example", 1, `key "public_url": "https://token@repo.example" holds a user name: public_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"announce_url: http://u:secret@t.example/announce", 1, `key "announce_url": "http://u:xxxxx@t.example/announce" holds a user and password: announce_url goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
 		// A trailing slash alone: the same tracker, and no password.
-		{"announce_urls: [http://t/announce, http://t/announce/]", `key "announce_urls": entry 2: "http://t/announce/" is entry 1 too`},
-		{"announce_urls: [http://a/announce, \"http://u:secret@b/announce\"]", `key "announce_urls": entry 2: "http://u:xxxxx@b/announce" holds a user and password: announce_urls goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
+		{"announce_urls: [http://t/announce, http://t/announce/]", 1, `key "announce_urls": entry 2: "http://t/announce/" is entry 1 too`},
+		{"announce_urls: [http://a/announce, \"http://u:secret@b/announce\"]", 1, `key "announce_urls": entry 2: "http://u:xxxxx@b/announce" holds a user and password: announce_urls goes into every torrent and the catalog, which every client reads, so it would publish them: give it without (clients of a private repository write their own user and password in their server_url)`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "server.yaml", tt.yaml)
 		_, err := LoadServer(path, true)
 		want := path + ": " + tt.want
+		if tt.line > 0 {
+			want = fmt.Sprintf("%s:%d: %s", path, tt.line, tt.want)
+		}
 		if err == nil || err.Error() != want {
 			t.Errorf("%q:\n got  %v\n want %s", tt.yaml, err, want)
 		}
@@ -314,49 +319,53 @@ func TestClientErrors(t *testing.T) {
 	t.Setenv("HOME", "/home/tester")
 	tests := []struct {
 		yaml string
-		want string // after "<path>: "
+		line int // the line named, 0 for none: "<path>:<line>: <want>", "<path>: <want>"
+		want string
 	}{
-		{"server_ulr: http://x", `unknown key "server_ulr" (did you mean "server_url"?)`},
-		{"server_url: localhost:9090", `key "server_url": "localhost:9090" has no scheme: want a URL, like http://localhost:9090`},
-		{"server_key: abc", `key "server_key": not an ed25519 public key: want standard base64 (as ` + "`dist-server key`" + ` prints)`},
-		{"server_key: \"ed25519:AAAA\"", `key "server_key": not an ed25519 public key: 3 bytes, want 32`},
-		{"prefix: relative/dir", `key "prefix": want an absolute path or one starting with ~/, got "relative/dir"`},
-		{"prefix: ~alice/x", `key "prefix": want an absolute path or one starting with ~/, got "~alice/x"`},
-		{"peer_addr: nope", `key "peer_addr": want host:port (like ":9090"), got "nope"`},
-		{"upload_rate_limit: 1.5", `key "upload_rate_limit": "1.5" is not a size: a fraction needs a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
-		{"download_rate_limit: 10 MB/h", `key "download_rate_limit": "10 MB/h" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
-		{"seed: always", `key "seed": "always": want "installed", "cached" or "none"`},
-		{"seed_ratio_limit: -1", `key "seed_ratio_limit": -1: want 0 (no limit) or more`},
-		{"seed_ratio_limit: lots", `key "seed_ratio_limit": want a number, got "lots"`},
-		{"seed_ratio_limit: .nan", `key "seed_ratio_limit": want a number, got ".nan"`},
-		{"seed_time_limit: soon", `key "seed_time_limit": "soon" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
-		{"cache_max_size: huge", `key "cache_max_size": "huge" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
-		{"metrics_addr: nope", `key "metrics_addr": want host:port (like ":9090"), got "nope"`},
-		{"server_url: http://a\nserver_urls: [http://b]", `keys "server_url" and "server_urls" are both set: keep one (server_urls lists every server, tried in order)`},
-		{"server_urls: [http://a, localhost:9090]", `key "server_urls": entry 2: "localhost:9090" has no scheme: want a URL, like http://localhost:9090`},
-		{"server_urls: [http://a/, http://a]", `key "server_urls": entry 2: "http://a" is entry 1 too`},
-		{"server_urls: {a: b}", `key "server_urls": want a list (one "- value" line each), got a mapping`},
-		{"server_urls: []", `key "server_urls": an empty list: give at least one entry, or leave the key out for the default`},
-		{"server_url: [http://a, http://b]", `key "server_url": want a string, got a list (server_urls lists several)`},
-		{"server_urls:\n  - http://a\n  -\n", `key "server_urls": entry 2: want a string, got ""`},
+		{"server_ulr: http://x", 1, `unknown key "server_ulr" (did you mean "server_url"?)`},
+		{"server_url: localhost:9090", 1, `key "server_url": "localhost:9090" has no scheme: want a URL, like http://localhost:9090`},
+		{"server_key: abc", 1, `key "server_key": not an ed25519 public key: want standard base64 (as ` + "`dist-server key`" + ` prints)`},
+		{"server_key: \"ed25519:AAAA\"", 1, `key "server_key": not an ed25519 public key: 3 bytes, want 32`},
+		{"prefix: relative/dir", 1, `key "prefix": want an absolute path or one starting with ~/, got "relative/dir"`},
+		{"prefix: ~alice/x", 1, `key "prefix": want an absolute path or one starting with ~/, got "~alice/x"`},
+		{"peer_addr: nope", 1, `key "peer_addr": want host:port (like ":9090"), got "nope"`},
+		{"upload_rate_limit: 1.5", 1, `key "upload_rate_limit": "1.5" is not a size: a fraction needs a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"download_rate_limit: 10 MB/h", 1, `key "download_rate_limit": "10 MB/h" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"seed: always", 1, `key "seed": "always": want "installed", "cached" or "none"`},
+		{"seed_ratio_limit: -1", 1, `key "seed_ratio_limit": -1: want 0 (no limit) or more`},
+		{"seed_ratio_limit: lots", 1, `key "seed_ratio_limit": want a number, got "lots"`},
+		{"seed_ratio_limit: .nan", 1, `key "seed_ratio_limit": want a number, got ".nan"`},
+		{"seed_time_limit: soon", 1, `key "seed_time_limit": "soon" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`},
+		{"cache_max_size: huge", 1, `key "cache_max_size": "huge" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`},
+		{"metrics_addr: nope", 1, `key "metrics_addr": want host:port (like ":9090"), got "nope"`},
+		{"server_url: http://a\nserver_urls: [http://b]", 2, `keys "server_url" and "server_urls" are both set: keep one (server_urls lists every server, tried in order)`},
+		{"server_urls: [http://a, localhost:9090]", 1, `key "server_urls": entry 2: "localhost:9090" has no scheme: want a URL, like http://localhost:9090`},
+		{"server_urls: [http://a/, http://a]", 1, `key "server_urls": entry 2: "http://a" is entry 1 too`},
+		{"server_urls: {a: b}", 1, `key "server_urls": want a list (one "- value" line each), got a mapping`},
+		{"server_urls: []", 1, `key "server_urls": an empty list: give at least one entry, or leave the key out for the default`},
+		{"server_url: [http://a, http://b]", 1, `key "server_url": want a string, got a list (server_urls lists several)`},
+		{"server_urls:\n  - http://a\n  -\n", 1, `key "server_urls": entry 2: want a string, got ""`},
 		// The URL of a file the server serves, not its base URL: sync
 		// asked for .../packages.db/packages.db.
-		{"server_url: http://127.0.0.1:9090/packages.db", `key "server_url": "http://127.0.0.1:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://127.0.0.1:9090`},
-		{"server_url: https://example.org/distpac/packages.db.sig/", `key "server_url": "https://example.org/distpac/packages.db.sig" is the URL of a file the server serves (packages.db.sig): give the server's base URL (its public_url): https://example.org/distpac`},
-		{"server_urls: [http://a, http://b:9090/packages.db]", `key "server_urls": entry 2: "http://b:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://b:9090`},
+		{"server_url: http://127.0.0.1:9090/packages.db", 1, `key "server_url": "http://127.0.0.1:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://127.0.0.1:9090`},
+		{"server_url: https://example.org/distpac/packages.db.sig/", 1, `key "server_url": "https://example.org/distpac/packages.db.sig" is the URL of a file the server serves (packages.db.sig): give the server's base URL (its public_url): https://example.org/distpac`},
+		{"server_urls: [http://a, http://b:9090/packages.db]", 1, `key "server_urls": entry 2: "http://b:9090/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): http://b:9090`},
 		// A password in the URL is quoted masked (redact.URL).
-		{"server_url: http://u:secret@h:99999", `key "server_url": "http://u:xxxxx@h:99999": port "99999": want a number from 0 to 65535`},
-		{"server_url: u:secret@h:9090", `key "server_url": "u:xxxxx@h:9090": want a URL starting with http:// or https://`},
-		{"server_url: https://u:secret@h/packages.db", `key "server_url": "https://u:xxxxx@h/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://u:xxxxx@h`},
-		{"server_urls: [http://u:secret@a, http://u:secret@a/]", `key "server_urls": entry 2: "http://u:xxxxx@a" is entry 1 too`},
+		{"server_url: http://u:secret@h:99999", 1, `key "server_url": "http://u:xxxxx@h:99999": port "99999": want a number from 0 to 65535`},
+		{"server_url: u:secret@h:9090", 1, `key "server_url": "u:xxxxx@h:9090": want a URL starting with http:// or https://`},
+		{"server_url: https://u:secret@h/packages.db", 1, `key "server_url": "https://u:xxxxx@h/packages.db" is the URL of a file the server serves (packages.db): give the server's base URL (its public_url): https://u:xxxxx@h`},
+		{"server_urls: [http://u:secret@a, http://u:secret@a/]", 1, `key "server_urls": entry 2: "http://u:xxxxx@a" is entry 1 too`},
 		// The same server but for the password: one servers.json entry,
 		// and alike in every message.
-		{"server_urls: [http://b, http://u:old@a, \"http://u:new@a/\"]", `key "server_urls": entry 3: "http://u:xxxxx@a" is entry 2 too, but for its password: a server takes one password for a user, and messages and servers.json show the two alike (USER:xxxxx@): keep the one that works`},
+		{"server_urls: [http://b, http://u:old@a, \"http://u:new@a/\"]", 1, `key "server_urls": entry 3: "http://u:xxxxx@a" is entry 2 too, but for its password: a server takes one password for a user, and messages and servers.json show the two alike (USER:xxxxx@): keep the one that works`},
 	}
 	for _, tt := range tests {
 		path := writeFile(t, "client.yaml", tt.yaml)
 		_, err := LoadClient(path, true)
 		want := path + ": " + tt.want
+		if tt.line > 0 {
+			want = fmt.Sprintf("%s:%d: %s", path, tt.line, tt.want)
+		}
 		if err == nil || err.Error() != want {
 			t.Errorf("%q:\n got  %v\n want %s", tt.yaml, err, want)
 		}
@@ -364,49 +373,82 @@ func TestClientErrors(t *testing.T) {
 }
 
 // TestEveryMistakeAtOnce: a file's mistakes are all named in one error,
-// each on a line of its own with the file, the key and what is wrong, as
-// add names every mistake of every manifest: a newcomer's server.yaml of
-// four mistakes took four runs. A key whose value is wrong is named once
+// each on a line of its own with the file, the line, the key and what is
+// wrong, as add names every mistake of every manifest: a newcomer's
+// server.yaml of four mistakes took four runs. They come in the file's
+// order (they came in the order of the checks, without lines), a mistake
+// of no line (a default's) last. A key whose value is wrong is named once
 // (not again by the checks of its default), and a URL derived from a
 // wrong address is not named at all.
 func TestEveryMistakeAtOnce(t *testing.T) {
 	t.Setenv("HOME", "/home/tester")
+	server := func(path string) error { _, err := LoadServer(path, false); return err }
+	client := func(path string) error { _, err := LoadClient(path, false); return err }
 	tests := []struct {
-		name, yaml string
-		load       func(path string) error
-		want       []string // the lines after the first, after "<path>: "
+		name, file, yaml string
+		load             func(path string) error
+		want             []string // each line after "<path>", the first too when it is the only one
 	}{
-		{"server", "database-addr: \":9090\"\npeer_adr: \":6881\"\nweb_seed: yes\ncatalog_valid_for: 1y\ntracker_addr: \":http\"\n",
-			func(path string) error { _, err := LoadServer(path, false); return err },
-			[]string{
-				`unknown key "database-addr" (did you mean "database_addr"?)`,
-				`unknown key "peer_adr" (did you mean "peer_addr"?)`,
-				`key "web_seed": want true or false, got "yes"`,
-				`key "catalog_valid_for": "1y" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`,
-				`key "tracker_addr": port "http" in ":http": want a number from 0 to 65535`,
-			}},
-		{"client", "server_ulr: http://x\nseed: always\nprefix: relative\npeer_addr: nope\nseed: none\nupload_rate_limit: fast\n",
-			func(path string) error { _, err := LoadClient(path, false); return err },
-			[]string{
-				`unknown key "server_ulr" (did you mean "server_url"?)`,
-				`key "seed": given twice (again at line 5)`,
-				`key "upload_rate_limit": "fast" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`,
-				`key "prefix": want an absolute path or one starting with ~/, got "relative"`,
-				`key "peer_addr": want host:port (like ":9090"), got "nope"`,
-			}},
+		{"server", "server.yaml", "database-addr: \":9090\"\npeer_adr: \":6881\"\nweb_seed: yes\ncatalog_valid_for: 1y\ntracker_addr: \":http\"\n", server, []string{
+			`:1: unknown key "database-addr" (did you mean "database_addr"?)`,
+			`:2: unknown key "peer_adr" (did you mean "peer_addr"?)`,
+			`:3: key "web_seed": want true or false, got "yes"`,
+			`:4: key "catalog_valid_for": "1y" is not a duration: want hours, minutes and seconds ("168h", "90m", "3s") or whole days ("7d")`,
+			`:5: key "tracker_addr": port "http" in ":http": want a number from 0 to 65535`,
+		}},
+		// The checks after decoding (prefix, peer_addr) and a key given
+		// twice, said at its second line, fall in the file's order.
+		{"client", "client.yaml", "server_ulr: http://x\nseed: always\nprefix: relative\npeer_addr: nope\nseed: none\nupload_rate_limit: fast\n", client, []string{
+			`:1: unknown key "server_ulr" (did you mean "server_url"?)`,
+			`:3: key "prefix": want an absolute path or one starting with ~/, got "relative"`,
+			`:4: key "peer_addr": want host:port (like ":9090"), got "nope"`,
+			`:5: key "seed": given twice (first at line 2)`,
+			`:6: key "upload_rate_limit": "fast" is not a size: want a number and a unit (B, KiB, MiB, GiB, kB, MB, GB)`,
+		}},
+		{"checks in the file's order", "client.yaml", "# mirrors\n\nmetrics_addr: nope\nseed: always\nserver_urls:\n  - http://a\n  - localhost:9090\n", client, []string{
+			`:3: key "metrics_addr": want host:port (like ":9090"), got "nope"`,
+			`:4: key "seed": "always": want "installed", "cached" or "none"`,
+			`:5: key "server_urls": entry 2: "localhost:9090" has no scheme: want a URL, like http://localhost:9090`,
+		}},
+		// Two keys set together: at the later of them.
+		{"both set", "server.yaml", "announce_url: http://b/announce\nweb_seed: 1\nannounce_urls: [\"http://a/announce\"]\n", server, []string{
+			`:2: key "web_seed": want true or false, got "1"`,
+			`:3: keys "announce_url" and "announce_urls" are both set: keep one (announce_urls lists every tracker, the first tried first)`,
+		}},
+		{"one", "server.yaml", "\n\npeer_addr: \":70000\"\n", server, []string{
+			`:3: key "peer_addr": port "70000" in ":70000": want a number from 0 to 65535`,
+		}},
+		// A syntax error stops the reading: alone, at its line.
+		{"syntax", "client.yaml", "seed: always\nserver_url: http://a\n  prefix: /x\n", client, []string{
+			`:3: mapping values are not allowed in this context (a line indented more than the key before it, or a value with ": " in it? each key starts its line, as the others do, as "key: value"; quote a value that holds ": ")`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeFile(t, tt.name+".yaml", tt.yaml)
+			path := writeFile(t, tt.file, tt.yaml)
 			err := tt.load(path)
-			want := fmt.Sprintf("%s: %d mistakes:", path, len(tt.want))
-			for _, w := range tt.want {
-				want += "\n  " + path + ": " + w
+			want := path + tt.want[0]
+			if len(tt.want) > 1 {
+				want = fmt.Sprintf("%s: %d mistakes:", path, len(tt.want))
+				for _, w := range tt.want {
+					want += "\n  " + path + w
+				}
 			}
 			if err == nil || err.Error() != want {
 				t.Errorf("got\n%v\nwant\n%s", err, want)
 			}
 		})
+	}
+
+	// A mistake of a key the file does not set is its default's: no line,
+	// after those of the file.
+	t.Setenv("HOME", "")
+	path := writeFile(t, "client.yaml", "seed: always\n")
+	_, err := LoadClient(path, false)
+	want := path + ": 2 mistakes:\n  " + path + `:1: key "seed": "always": want "installed", "cached" or "none"` +
+		"\n  " + path + `: key "prefix": cannot expand "~/.local" (the default when the file sets none): $HOME is not set; set prefix to an absolute path, such as /opt/distpac`
+	if err == nil || err.Error() != want {
+		t.Errorf("a default's mistake: got\n%v\nwant\n%s", err, want)
 	}
 }
 
@@ -506,11 +548,20 @@ func fuzzLoad[C interface{ Validate() error }](f *testing.F, name string, load f
 		}
 		c, err := load(p)
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), p+": ") {
-				t.Fatalf("error does not name the file: %v", err)
+			// One line, or a count of mistakes and one line each, every
+			// line naming the file, and its line when it names one.
+			first, rest, several := strings.Cut(err.Error(), "\n")
+			at := regexp.MustCompile(`^` + regexp.QuoteMeta(p) + `(:[1-9][0-9]*)?: [^\n]+$`)
+			if several && !regexp.MustCompile(`^`+regexp.QuoteMeta(p)+`: [0-9]+ mistakes:$`).MatchString(first) {
+				t.Fatalf("error of several lines without the count first: %q", err)
 			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Fatalf("error spans lines: %q", err)
+			if !several && !at.MatchString(first) {
+				t.Fatalf("error does not name the file: %q", err)
+			}
+			for l := range strings.Lines(rest) {
+				if !at.MatchString(strings.TrimPrefix(strings.TrimSuffix(l, "\n"), "  ")) {
+					t.Fatalf("mistake %q does not name the file: %q", l, err)
+				}
 			}
 			return
 		}

@@ -165,7 +165,7 @@ func (s *Server) check(p *problems) {
 	// (internal/trackerclient), which speaks BEP 3 over HTTP; opentracker
 	// and other trackers answer HTTP as well as UDP.
 	if s.AnnounceURL != "" && len(s.AnnounceURLs) > 0 {
-		p.add(fmt.Errorf("keys %q and %q are both set: keep one (%s lists every tracker, the first tried first)", "announce_url", "announce_urls", "announce_urls"))
+		p.both("announce_url", "announce_urls", fmt.Errorf("keys %q and %q are both set: keep one (%s lists every tracker, the first tried first)", "announce_url", "announce_urls", "announce_urls"))
 	}
 	// An empty announce_url or public_url is one ApplyDefaults could not
 	// derive, from a tracker_addr or database_addr whose mistake is said.

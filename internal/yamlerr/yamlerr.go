@@ -63,6 +63,19 @@ func Message(err error, data []byte) string {
 	return msg
 }
 
+// Line is Message split into the line of data it names (0 for none) and
+// the rest, for a caller that names the line its own way (config's
+// "FILE:LINE: what").
+func Line(err error, data []byte) (int, string) {
+	msg := Message(err, data)
+	if m := lineMsg.FindStringSubmatch(msg); m != nil {
+		if n, err := strconv.Atoi(m[1]); err == nil {
+			return n, m[2]
+		}
+	}
+	return 0, msg
+}
+
 // message is Message without the hint.
 func message(err error, data []byte) string {
 	var te *yaml.TypeError

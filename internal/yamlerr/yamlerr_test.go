@@ -77,3 +77,29 @@ func TestHints(t *testing.T) {
 		}
 	}
 }
+
+// TestLine: Message's line apart from its text, for config's
+// "FILE:LINE: what"; 0 when yaml names none.
+func TestLine(t *testing.T) {
+	type want struct {
+		line int
+		rest string
+	}
+	for _, tt := range []struct {
+		in string
+		want
+	}{
+		{"a: 1\nb: 2\nc: [x\n", want{3, "did not find expected ',' or ']'"}},
+		{"a: 1\n\tb: 2\n", want{2, "found a tab character that violates indentation (indent with spaces: YAML does not take tabs)"}},
+		{"a: 1\nb: *nope\n", want{0, "unknown anchor 'nope' referenced"}},
+	} {
+		var n yaml.Node
+		err := yaml.Unmarshal([]byte(tt.in), &n)
+		if err == nil {
+			t.Fatalf("%q: no error", tt.in)
+		}
+		if line, rest := Line(err, []byte(tt.in)); line != tt.line || rest != tt.rest {
+			t.Errorf("%q: %d, %q; want %d, %q", tt.in, line, rest, tt.line, tt.rest)
+		}
+	}
+}
