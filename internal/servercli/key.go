@@ -69,9 +69,17 @@ type keyChange struct {
 	Key            string `json:"key"`
 	Fingerprint    string `json:"fingerprint"`
 	Serial         int64  `json:"serial"`
-	Error          string `json:"error,omitempty"`
-	Hint           string `json:"hint,omitempty"`
+	// Note is what key rotate's text output advises once the new key is
+	// in force (rotateNote): --json left it out, and a script that
+	// rotated heard nothing of server_key in client.yaml files. (key
+	// new's advice is a warning, on stderr with --json too.)
+	Note  string `json:"note,omitempty"`
+	Error string `json:"error,omitempty"`
+	Hint  string `json:"hint,omitempty"`
 }
+
+// rotateNote is what key rotate advises once the new key is in force.
+const rotateNote = "clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it"
 
 // printKeyChange prints v with err's text and hint in it, and returns err.
 func (e *env) printKeyChange(ctx context.Context, v keyChange, err error) error {
@@ -183,7 +191,7 @@ give clients the new key (dist-client trust set KEY), as the README describes.`,
 		Args: cli.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runKeyRotate(cmd.Context(), e, asJSON) },
 	}
-	keyJSONFlag(c, &asJSON, "the old key's fingerprint, the new key, its fingerprint and the catalog serial it signs from")
+	keyJSONFlag(c, &asJSON, "the old key's fingerprint, the new key, its fingerprint, the catalog serial it signs from and what clients do (note)")
 	return c
 }
 
@@ -217,7 +225,11 @@ func runKeyRotate(ctx context.Context, e *env, asJSON bool) error {
 		if err != nil {
 			return e.printKeyChange(ctx, v, unpublishable(err))
 		}
-		return e.printKeyChange(ctx, v, waitServed(ctx, e, sp, "the new key is in force"))
+		err := waitServed(ctx, e, sp, "the new key is in force")
+		if err == nil {
+			v.Note = rotateNote
+		}
+		return e.printKeyChange(ctx, v, err)
 	}
 	if st.Sig != nil {
 		e.UI.Printf("key rotated: %s -> %s (catalog serial %d on)\n", st.Old.Fingerprint(), st.New.Fingerprint(), st.Serial)
@@ -230,6 +242,6 @@ func runKeyRotate(ctx context.Context, e *env, asJSON bool) error {
 	if err := waitServed(ctx, e, sp, "the new key is in force"); err != nil {
 		return err
 	}
-	e.UI.Printf("clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it\n")
+	e.UI.Printf("%s\n", rotateNote)
 	return nil
 }
