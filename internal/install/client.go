@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -146,6 +147,9 @@ type txn struct {
 	// (noteScript): its commit settles them, a rollback once it undid
 	// what they did, and end any left.
 	scripts []int64
+	// marks is where the scripts' processes mark their starts
+	// (state.OpenMarks), opened for the first (noteScript).
+	marks *os.File
 	// ui and log report what end's Reclaim did.
 	ui  *ui.Printer
 	log *slog.Logger
@@ -304,6 +308,9 @@ func (t *txn) reclaim(ctx context.Context) {
 }
 
 func (t *txn) close() {
+	if t.marks != nil {
+		t.marks.Close()
+	}
 	if t.db != nil {
 		t.db.Close()
 	}

@@ -60,15 +60,14 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 				return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
 			}
 			if script.Exists(dir, "uninstall.sh") {
-				id, started, err := r.tx.noteScript(ctx, state.ScriptUninstall, old)
+				started, mark, err := c.noteScript(ctx, r.tx, state.ScriptUninstall, old, &p.oldNote)
 				if err != nil {
 					return nil, fmt.Errorf("upgrade %s: %w (nothing changed)", old.Name, err)
 				}
-				p.oldNote = id
-				if err := c.runScript(ctx, "uninstall.sh", old, dir, "", started); err != nil {
+				if err := c.runScript(ctx, "uninstall.sh", old, dir, "", started, mark); err != nil {
 					return nil, fmt.Errorf("upgrade %s: nothing changed (--skip-uninstall-script replaces %s without running its uninstall.sh): %w", old.Name, old.Version, err)
 				}
-				r.tx.scriptRan(ctx, id)
+				r.tx.scriptRan(ctx, p.oldNote)
 				p.oldPkg = dir
 			}
 		}
@@ -83,7 +82,7 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 	opts := c.stageOptions(row.Name, row.Version, r.watch)
 	if script.Exists(p.pkgDir, "install.sh") {
 		rec := state.Record{Name: row.Name, Version: row.Version, Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize, Prefix: c.Config.Prefix}
-		if p.note, opts.Started, err = r.tx.noteScript(ctx, state.ScriptInstall, rec); err != nil {
+		if opts.Started, opts.Mark, err = c.noteScript(ctx, r.tx, state.ScriptInstall, rec, &p.note); err != nil {
 			return p, fmt.Errorf("install %s %s: %w", row.Name, row.Version, err)
 		}
 	}

@@ -137,6 +137,9 @@ func (c *Client) recover(ctx context.Context, st *state.DB) (Recovery, error) {
 	if err != nil {
 		return rec, err
 	}
+	// A script that never started left nothing to undo: a change killed
+	// before it is one interrupted before it changed anything.
+	notes, groups := c.startedScripts(ctx, st, notes)
 	if len(notes) > 0 {
 		if rec.Result == "" {
 			// Killed before it moved any file, in a script: its entry
@@ -147,7 +150,7 @@ func (c *Client) recover(ctx context.Context, st *state.DB) (Recovery, error) {
 				running = running[:n-1]
 			}
 		}
-		rec.Scripts, err = c.recoverScripts(ctx, st, notes)
+		rec.Scripts, err = c.recoverScripts(ctx, st, notes, groups)
 		if err != nil {
 			return rec, err
 		}

@@ -43,8 +43,13 @@ const (
 // the rest (and the one under way) to the next recovery; a cleanup that
 // cannot run is said, not tried again. It runs with the lock held, after
 // the journal is finished or undone.
-func (c *Client) recoverScripts(ctx context.Context, st *state.DB, notes []state.Script) ([]ScriptRecovery, error) {
+func (c *Client) recoverScripts(ctx context.Context, st *state.DB, notes []state.Script, groups map[int64]string) ([]ScriptRecovery, error) {
 	tx := &txn{st: st, ui: c.UI, log: c.logger()}
+	defer func() {
+		if tx.marks != nil {
+			tx.marks.Close()
+		}
+	}()
 	takenDown := map[string]bool{}
 	for _, s := range notes {
 		if s.Script == state.ScriptUninstall {
@@ -60,9 +65,9 @@ func (c *Client) recoverScripts(ctx context.Context, st *state.DB, notes []state
 		var r ScriptRecovery
 		var err error
 		if s.Script == state.ScriptInstall {
-			r, err = c.undoInstall(ctx, tx, s, !takenDown[s.Name])
+			r, err = c.undoInstall(ctx, tx, s, groups[s.ID], !takenDown[s.Name])
 		} else {
-			r, err = c.redoUninstalled(ctx, tx, s)
+			r, err = c.redoUninstalled(ctx, tx, s, groups[s.ID])
 		}
 		if err != nil {
 			return out, err
@@ -79,10 +84,9 @@ func (c *Client) recoverScripts(ctx context.Context, st *state.DB, notes []state
 // the new version's uninstall.sh ran over its live files, as abort does.
 // Only ctx's end is an error; a cleanup that cannot run is said in the
 // result.
-func (c *Client) undoInstall(ctx context.Context, tx *txn, s state.Script, restoreOld bool) (ScriptRecovery, error) {
+func (c *Client) undoInstall(ctx context.Context, tx *txn, s state.Script, group string, restoreOld bool) (ScriptRecovery, error) {
 	r := ScriptRecovery{Name: s.Name, Version: s.Version, Script: s.Script, Result: ScriptLeft}
 	head := fmt.Sprintf("install.sh of %s %s had started when dist-client was killed", s.Name, s.Version)
-	group := c.endGroup(s)
 	left := func(why string) ScriptRecovery {
 		r.Said = head + group + ": what it did outside the prefix stays; " + why
 		return r
@@ -103,15 +107,7 @@ func (c *Client) undoInstall(ctx context.Context, tx *txn, s state.Script, resto
 		return left("the package has no uninstall.sh to undo it"), nil
 	}
 	c.UI.Warnf("install of %s %s was killed while its install.sh ran; running its uninstall.sh to clean up\n", s.Name, s.Version)
-	// The note names the uninstall.sh's group while it runs, so that the
-	// recovery after a kill -9 of this one kills what it left running
-	// before it runs the uninstall.sh again (it named the install.sh's,
-	// gone, and two uninstall.sh ran at once).
-	err = c.runScript(ctx, "uninstall.sh", s.Record(), dir, "", func(g script.Group) {
-		if err := tx.st.ScriptStarted(context.WithoutCancel(ctx), s.ID, state.Process(g)); err != nil {
-			tx.log.Debug("recording a script's process group", "script", "uninstall.sh", "package", s.Name, "err", err)
-		}
-	})
+	err = c.runScript(ctx, "uninstall.sh", s.Record(), dir, "", tx.undoing(ctx, s.ID, s.Name), nil)
 	if ctx.Err() != nil {
 		return r, fmt.Errorf("%s: its uninstall.sh was interrupted: %w (run dist-client recover again)", head, ctx.Err())
 	}
@@ -129,10 +125,9 @@ func (c *Client) undoInstall(ctx context.Context, tx *txn, s state.Script, resto
 // redoUninstalled installs again the version whose uninstall.sh an upgrade
 // or an uninstall ran before it was killed, as a failure or Ctrl-C does.
 // One whose uninstall.sh the kill stopped stays as it is, as after Ctrl-C.
-func (c *Client) redoUninstalled(ctx context.Context, tx *txn, s state.Script) (ScriptRecovery, error) {
+func (c *Client) redoUninstalled(ctx context.Context, tx *txn, s state.Script, group string) (ScriptRecovery, error) {
 	r := ScriptRecovery{Name: s.Name, Version: s.Version, Script: s.Script, Result: ScriptLeft}
 	head := fmt.Sprintf("uninstall.sh of %s %s", s.Name, s.Version)
-	group := c.endGroup(s)
 	old, ok := c.recorded(ctx, tx, s.Name)
 	switch {
 	case !ok || old.Version != s.Version:
@@ -185,6 +180,36 @@ func (c *Client) recorded(ctx context.Context, tx *txn, name string) (state.Reco
 		return state.Record{}, false
 	}
 	return recs.Get(name)
+}
+
+// startedScripts ends the process groups the notes name (endGroup; what
+// to say of each is in groups, by ID), then drops, settling them, the
+// notes whose script never started: a kill of dist-client between the
+// note and the start closed the gate its process waited at (script.Env),
+// and the process never marked its start (state.UnstartedScripts). Only a
+// note of this boot is known so: a loss of power may have taken a mark,
+// which is not synced. The rest are returned, in order.
+func (c *Client) startedScripts(ctx context.Context, st *state.DB, notes []state.Script) ([]state.Script, map[int64]string) {
+	groups := make(map[int64]string, len(notes))
+	for _, s := range notes {
+		groups[s.ID] = c.endGroup(s)
+	}
+	unstarted, err := st.UnstartedScripts()
+	if err != nil {
+		c.logger().Debug("reading the marks of the scripts' starts; each noted script may have started", "err", err)
+	}
+	var started []state.Script
+	for _, s := range notes {
+		if !unstarted[s.ID] || !script.Group(s.Process).ThisBoot() {
+			started = append(started, s)
+			continue
+		}
+		c.logger().Debug("a script noted never started: nothing to undo", "script", s.Script, "package", s.Name, "version", s.Version)
+		if err := st.SettleScripts(ctx, s.ID); err != nil {
+			c.logger().Debug("forgetting a script that never started", "err", err)
+		}
+	}
+	return started, groups
 }
 
 // endGroup deals with the process group of a script a kill left running

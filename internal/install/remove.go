@@ -213,12 +213,11 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 		r := x.rec
 		c.UI.Printf("uninstalling %s %s\n", r.Name, r.Version)
 		if x.pkgDir != "" {
-			id, started, err := tx.noteScript(ctx, state.ScriptUninstall, r)
+			started, mark, err := c.noteScript(ctx, tx, state.ScriptUninstall, r, &x.note)
 			if err != nil {
 				return c.keepAll(ctx, tx, rs, fmt.Errorf("uninstall %s %s: %w", r.Name, r.Version, err))
 			}
-			x.note = id
-			if err := c.runScript(ctx, "uninstall.sh", r, x.pkgDir, "", started); err != nil {
+			if err := c.runScript(ctx, "uninstall.sh", r, x.pkgDir, "", started, mark); err != nil {
 				way := "--skip-uninstall-script removes its files without running the script"
 				if !r.FilesKnown {
 					way = "--skip-uninstall-script drops its record without running the script; no files are recorded to remove"
@@ -229,7 +228,7 @@ func (c *Client) remove(ctx context.Context, tx *txn, recs []state.Record) error
 				return c.keepAll(ctx, tx, rs, fmt.Errorf("the uninstall.sh of %s %s failed (%s): %w", r.Name, r.Version, way, err))
 			}
 			x.ran = true
-			tx.scriptRan(ctx, id)
+			tx.scriptRan(ctx, x.note)
 		}
 		if !r.FilesKnown && !c.SkipUninstallScript {
 			c.UI.Warnf("%s %s was installed by an older dist-client that recorded no files; only its uninstall.sh removed anything\n", r.Name, r.Version)

@@ -38,7 +38,9 @@ func (r *run) abort(ctx context.Context, cause error) error {
 	for i := len(r.pending) - 1; i >= 0; i-- {
 		p := r.pending[i]
 		row := p.it.row
-		ran := p.tree != nil && p.tree.Scripted
+		// Its install.sh ran once its note was written (noteScript): one
+		// whose note failed never started.
+		ran := p.tree != nil && p.tree.Scripted && p.note != 0
 		hasUninstall := ran && p.tree.HasUninstall
 		if ran && len(p.tree.Untracked) > 0 && !hasUninstall {
 			c.UI.Warnf("install.sh of %s %s wrote straight into the prefix, outside $DISTPAC_DESTDIR, and the package has no uninstall.sh to undo it: %s stay\n", row.Name, row.Version, listSome(p.tree.Untracked))
@@ -64,7 +66,7 @@ func (r *run) abort(ctx context.Context, cause error) error {
 				dir, err = c.unpack(cctx, rec, filepath.Join(p.work, "again"))
 			}
 			if err == nil {
-				err = c.runScript(cctx, "uninstall.sh", rec, dir, "", nil)
+				err = c.runScript(cctx, "uninstall.sh", rec, dir, "", nil, nil)
 			}
 			if err != nil {
 				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))

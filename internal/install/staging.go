@@ -175,9 +175,10 @@ func (c *Client) unpack(ctx context.Context, rec state.Record, dir string) (stri
 }
 
 // runScript runs an installed version's script with its recorded prefix.
-// started, when set, is told its process group (script.Env.Started).
-func (c *Client) runScript(ctx context.Context, name string, rec state.Record, pkgDir, destDir string, started func(script.Group)) error {
-	env := script.Env{Name: rec.Name, Version: rec.Version, PkgDir: pkgDir, Prefix: rec.Prefix, DestDir: destDir, Timeout: c.ScriptTimeout, Log: c.scriptLog(), Started: started}
+// started, when set, is told its process group before it runs, and mark
+// is where its process marks its start (script.Env.Started, Mark).
+func (c *Client) runScript(ctx context.Context, name string, rec state.Record, pkgDir, destDir string, started func(script.Group) (string, error), mark *os.File) error {
+	env := script.Env{Name: rec.Name, Version: rec.Version, PkgDir: pkgDir, Prefix: rec.Prefix, DestDir: destDir, Timeout: c.ScriptTimeout, Log: c.scriptLog(), Started: started, Mark: mark}
 	return script.Run(ctx, name, env, c.UI.ScriptOutput())
 }
 

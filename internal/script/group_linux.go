@@ -16,6 +16,14 @@ func Identify(pid int) Group {
 	return g
 }
 
+// ThisBoot reports whether the group was named in this boot: then no loss
+// of power came between, and what processes wrote since is as they wrote
+// it, synced or not.
+func (g Group) ThisBoot() bool {
+	boot := bootID()
+	return g.Boot != "" && boot != "" && g.Boot == boot
+}
+
 // State says what became of the group (GroupState).
 func (g Group) State() GroupState {
 	if g.PGID <= 1 {

@@ -17,3 +17,7 @@ func (g Group) State() GroupState {
 }
 
 func (g Group) onlyZombies() bool { return false }
+
+// ThisBoot reports whether the group was named in this boot: this system
+// does not tell boots apart, so never.
+func (g Group) ThisBoot() bool { return false }

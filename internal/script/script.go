@@ -39,9 +39,18 @@ type Env struct {
 	// Log, when set, keeps the script's output and how it ended, whether
 	// or not it is shown.
 	Log *Log
-	// Started, when set, is told the script's process group as soon as
-	// it runs, before Run waits for it.
-	Started func(Group)
+	// Started, when set, is told the script's process group once its
+	// process exists and before the script runs: the process waits at a
+	// gate until Started returns, and runs the script only when it
+	// returns nil (Run returns its error), so that what Started records
+	// is there before the script's first effect. A kill of this process
+	// meanwhile closes the gate: the script never runs.
+	Started func(Group) (mark string, err error)
+	// Mark, with Started, is a file the script's process writes the mark
+	// Started returned to, as a line, when it passes the gate, before it
+	// runs the script: the script's own word that it started, which no
+	// kill of this process can fake or lose.
+	Mark *os.File
 }
 
 // DefaultTimeout is how long a script may run. Install scripts copy files;
@@ -190,6 +199,11 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 	// the caller then ran (an attacker's run). exec keeps one process, the
 	// script's $0 its path.
 	cmd := exec.Command(Shell, "-c", `umask 022 && exec "$0" "$1"`, Shell, path)
+	g, err := holdAtGate(cmd, env)
+	if err != nil {
+		return fmt.Errorf("script %s: %w", name, err)
+	}
+	defer g.close()
 	cmd.Dir = env.PkgDir
 	cmd.Env = append(os.Environ(), env.vars()...)
 	cmd.Stdin = nil
@@ -202,11 +216,12 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 		return fmt.Errorf("script %s: %w", name, err)
 	}
 	pgid := cmd.Process.Pid
-	if env.Started != nil {
-		env.Started(Identify(pgid))
-	}
 	killGroup := func() { syscall.Kill(-pgid, syscall.SIGKILL) }
-
+	if err := g.open(Identify(pgid)); err != nil {
+		killGroup()
+		cmd.Wait()
+		return fmt.Errorf("script %s: %w", name, err)
+	}
 	tail := &tailWriter{}
 	w := io.Writer(tail)
 	if out != nil {

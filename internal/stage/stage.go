@@ -52,9 +52,11 @@ type Options struct {
 	// nil: not watched.
 	Watch         *Watch
 	ScriptTimeout time.Duration
-	// Started, when set, is told install.sh's process group once it runs
-	// (script.Env.Started).
-	Started func(script.Group)
+	// Started, when set, is told install.sh's process group before it
+	// runs, and Mark is where its process marks its start
+	// (script.Env.Started, script.Env.Mark).
+	Started func(script.Group) (string, error)
+	Mark    *os.File
 	// Bounds are the staged tree's: left zero, those of a package; a
 	// test sets lower ones. Build sets Under itself.
 	Bounds archive.TreeBounds
@@ -83,7 +85,7 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 		o.Watch.Begin()
 		o.Watch.Changes() // what appeared since, not this script's
 	}
-	env := script.Env{Name: o.Name, Version: o.Version, PkgDir: pkgDir, Prefix: o.Prefix, DestDir: dest, Timeout: o.ScriptTimeout, Log: o.Log, Started: o.Started}
+	env := script.Env{Name: o.Name, Version: o.Version, PkgDir: pkgDir, Prefix: o.Prefix, DestDir: dest, Timeout: o.ScriptTimeout, Log: o.Log, Started: o.Started, Mark: o.Mark}
 	err := script.Run(ctx, "install.sh", env, o.Out)
 	if o.Watch != nil {
 		t.Untracked = o.Watch.Changes()

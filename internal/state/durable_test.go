@@ -52,3 +52,29 @@ func TestWhatWaitsForTheDisk(t *testing.T) {
 		}
 	}
 }
+
+// TestScriptGroupOnTheDisk: a script's process group is in its note, which
+// is on the disk (synchronous=FULL) before the script runs: after a loss
+// of power a note tells of every script that may have run, with its group.
+// Before, the group came in a later write that did not wait for the disk,
+// so a note could lose it while its script ran.
+func TestScriptGroupOnTheDisk(t *testing.T) {
+	ctx := context.Background()
+	db, _ := openTest(t)
+	var levels []int
+	beforeCommit = func(level int) { levels = append(levels, level) }
+	t.Cleanup(func() { beforeCommit = nil })
+	s := noteOf("app", "1.0.0", ScriptInstall)
+	s.Process = Process{PGID: 4242, Start: 99, Boot: "b00t"}
+	id, err := db.NoteScript(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(levels) != 1 || levels[0] != syncFull {
+		t.Errorf("NoteScript committed at synchronous %v, want one commit at %d", levels, syncFull)
+	}
+	got, err := db.Scripts(ctx)
+	if err != nil || len(got) != 1 || got[0].ID != id || got[0].Process != s.Process {
+		t.Fatalf("Scripts = %+v, %v; want the note with group %+v", got, err, s.Process)
+	}
+}

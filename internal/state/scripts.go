@@ -79,29 +79,46 @@ func validateScript(s Script) error {
 // two per package of its plan, and no plan holds this many.
 const maxScripts = 100000
 
-// NoteScript records, on the disk (synchronous=FULL: it must be there
-// when the script's first effect is), that s is about to start, and
-// returns its ID. Call it with the lock held, before the script starts.
+// NoteScript records, on the disk (synchronous=FULL), that the script s
+// is starting in the process group s.Process, and returns its ID. Call it
+// with the lock held, once the script's process exists and before the
+// script runs (script.Env.Started holds it until then), so that the note
+// and its group are there when the script's first effect is, and after a
+// kill or a loss of power at any point a note tells of every script that
+// may have run. Before the note it writes "noted ID" to the marks
+// (OpenMarks), which the script's process follows with "started ID"
+// (StartedMark) as it starts: a note whose script never started (killed
+// in between) is told apart by UnstartedScripts. The marks go when no
+// script is noted.
 func (db *DB) NoteScript(ctx context.Context, s Script) (int64, error) {
 	if err := validateScript(s); err != nil {
 		return 0, fmt.Errorf("note %s of %s %s: %w", s.Script, s.Name, s.Version, err)
 	}
 	var id int64
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO scripts (name, version, script, archive, sha256, size, prefix, pgid, started, boot, ran)
-			VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, '', 0)`, s.Name, s.Version, s.Script, s.Archive, s.SHA256, s.Size, s.Prefix)
-		if err != nil {
+		var n, last int64
+		if err := tx.QueryRowContext(ctx, `SELECT count(*), coalesce(max(seq), 0) FROM scripts`).Scan(&n, &last); err != nil {
 			return err
 		}
-		id, err = res.LastInsertId()
+		// The ID is chosen, and its "noted" line written, before the
+		// note is: a kill in between leaves a line no note has, which a
+		// later note of that ID follows (the last "noted" line counts).
+		id = last + 1
+		if err := db.mark(n == 0, notedMark(id)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO scripts (seq, name, version, script, archive, sha256, size, prefix, pgid, started, boot, ran)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`, id, s.Name, s.Version, s.Script, s.Archive, s.SHA256, s.Size, s.Prefix, s.Process.PGID, int64(s.Process.Start), s.Process.Boot)
 		return err
 	})
 	return id, db.saveErr(err)
 }
 
-// ScriptStarted records the process group of the script noted as id. It
-// does not wait for the disk: only a process still running after a kill
-// needs it, and a loss of power leaves none.
+// ScriptStarted records p as the process group of the script noted as id:
+// a recovery's uninstall.sh, run to undo the noted install.sh, names its
+// own group there, so that the recovery after a kill of that one kills
+// it. It does not wait for the disk: only a process still running after a
+// kill needs it, and a loss of power leaves none.
 func (db *DB) ScriptStarted(ctx context.Context, id int64, p Process) error {
 	return db.saveErr(db.inLogTx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE scripts SET pgid = ?, started = ?, boot = ? WHERE seq = ?`, p.PGID, int64(p.Start), p.Boot, id)

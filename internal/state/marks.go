@@ -1,0 +1,108 @@
+package state
+
+// The marks of the scripts' starts: a log beside installed.db, where
+// NoteScript writes "noted ID" before a note and the script's own process
+// writes "started ID" as it starts (script.Env.Mark). A kill of
+// dist-client between the note and the start leaves a note whose process
+// never ran the script: only the process itself can say it did, so it
+// writes the mark, and nothing the killed dist-client did or did not do
+// can make a note read as started or not when it was not.
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/distpac/distpac/internal/fsutil"
+)
+
+// MarksFile is the marks' file, beside installed.db.
+const MarksFile = "scripts.started"
+
+// maxMarks bounds the marks read: two short lines per note.
+const maxMarks = 64 * maxScripts
+
+func (db *DB) marksPath() string { return filepath.Join(filepath.Dir(db.path), MarksFile) }
+
+func notedMark(id int64) string { return "noted " + strconv.FormatInt(id, 10) }
+
+// StartedMark is the line the process of the script noted as id writes
+// to the marks as it starts (script.Env.Mark).
+func StartedMark(id int64) string { return "started " + strconv.FormatInt(id, 10) }
+
+// OpenMarks opens the marks for the processes of scripts to write their
+// start to (script.Env.Mark): appending, so that each line lands whole
+// after the others.
+func (db *DB) OpenMarks() (*os.File, error) {
+	f, err := os.OpenFile(db.marksPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", db.marksPath(), err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open %s: not a regular file", db.marksPath())
+	}
+	return f, nil
+}
+
+// mark appends line to the marks, emptied first when fresh (no note is
+// left that an older line could be of). Like the processes' marks it does
+// not wait for the disk: a kill -9 loses none of it, and after a loss of
+// power UnstartedScripts is not asked (a note of another boot may have
+// started).
+func (db *DB) mark(fresh bool, line string) error {
+	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE | syscall.O_NOFOLLOW
+	if fresh {
+		flags |= os.O_TRUNC
+	}
+	f, err := os.OpenFile(db.marksPath(), flags, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(line + "\n")
+	return errors.Join(err, f.Close())
+}
+
+// UnstartedScripts returns the IDs of the notes whose script's process
+// never marked its start after the note's "noted" line: killed with
+// dist-client before it ran the script, if it is known not to run now
+// (its group ended), and if no loss of power since took its mark (the
+// note is of this boot). A note without a "noted" line (an older
+// dist-client's) is not among them: it may have started. An error means
+// the marks cannot be read; then none is known not to have started.
+func (db *DB) UnstartedScripts() (map[int64]bool, error) {
+	b, err := fsutil.ReadRegular(db.marksPath(), maxMarks+1, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return map[int64]bool{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxMarks {
+		return nil, fmt.Errorf("%s: more than %d bytes", db.marksPath(), maxMarks)
+	}
+	unstarted := map[int64]bool{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		what, n, ok := bytes.Cut(sc.Bytes(), []byte{' '})
+		id, err := strconv.ParseInt(string(n), 10, 64)
+		switch {
+		case !ok || err != nil:
+			// Not a line dist-client or a script's process writes.
+			return nil, fmt.Errorf("%s: line %q", db.marksPath(), sc.Text())
+		case string(what) == "noted":
+			unstarted[id] = true
+		case string(what) == "started":
+			delete(unstarted, id)
+		default:
+			return nil, fmt.Errorf("%s: line %q", db.marksPath(), sc.Text())
+		}
+	}
+	return unstarted, sc.Err()
+}
