@@ -23,15 +23,31 @@ func restoreFailed(old state.Record, err error) error {
 // root and the result replaces the version's own files (files, as
 // recorded), as an upgrade to itself would. What the uninstall.sh undid
 // outside the prefix (a stopped service) is the install.sh's to redo. Its
-// commit settles the script notes settle (that uninstall.sh's).
-func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files []state.File, pkgDir string, settle ...int64) error {
+// commit settles the script notes settle (that uninstall.sh's). The
+// install.sh is noted as every other (noteScript), so that a kill while it
+// runs leaves it to the recovery (which kills its group and runs the
+// uninstall.sh, then restores again); a restore that fails settles its
+// note, its error says what stays.
+func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files []state.File, pkgDir string, settle ...int64) (err error) {
 	// A work directory of its own: committing removes it.
 	work, err := c.newWork(old.Prefix)
 	if err != nil {
 		return err
 	}
 	defer place.Discard(work)
-	if !script.Exists(pkgDir, "install.sh") {
+	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
+	opts.Prefix = old.Prefix
+	var note int64
+	if script.Exists(pkgDir, "install.sh") {
+		if opts.Started, opts.Mark, err = c.noteScript(ctx, tx, state.ScriptInstall, old, &note); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil && note != 0 {
+				tx.settleScripts(ctx, note)
+			}
+		}()
+	} else {
 		// Its tree is its assets/, placed by renames from the work
 		// directory: extracted again into this one (the copy that ran
 		// uninstall.sh is the failed transaction's, maybe on another
@@ -40,11 +56,12 @@ func (c *Client) restore(ctx context.Context, tx *txn, old state.Record, files [
 			return err
 		}
 	}
-	opts := c.stageOptions(old.Name, old.Version, c.newWatch(old.Prefix))
-	opts.Prefix = old.Prefix
 	tree, err := stage.Build(ctx, pkgDir, work, opts)
 	if err != nil {
 		return err
+	}
+	if note != 0 {
+		settle = append(settle, note)
 	}
 	change := place.Change{
 		Old: &place.Installed{Name: old.Name, Version: old.Version, Prefix: old.Prefix, Files: files},
