@@ -38,9 +38,10 @@ func StartedMark(id int64) string { return "started " + strconv.FormatInt(id, 10
 
 // OpenMarks opens the marks for the processes of scripts to write their
 // start to (script.Env.Mark): appending, so that each line lands whole
-// after the others.
+// after the others. Neither a symlink nor a FIFO in their place is
+// followed or waited on.
 func (db *DB) OpenMarks() (*os.File, error) {
-	f, err := os.OpenFile(db.marksPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	f, err := os.OpenFile(db.marksPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", db.marksPath(), err)
 	}
@@ -57,7 +58,7 @@ func (db *DB) OpenMarks() (*os.File, error) {
 // power UnstartedScripts is not asked (a note of another boot may have
 // started).
 func (db *DB) mark(fresh bool, line string) error {
-	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE | syscall.O_NOFOLLOW
+	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 	if fresh {
 		flags |= os.O_TRUNC
 	}

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestUnstartedScripts: a note is known never to have started when the
@@ -109,8 +111,32 @@ func TestUnstartedScripts(t *testing.T) {
 }
 
 // TestMarksNotFollowed: a symlink in the marks' place is not written
-// through.
+// through, and a FIFO is not waited on (an open for writing waits for a
+// reader).
 func TestMarksNotFollowed(t *testing.T) {
+	t.Run("fifo", func(t *testing.T) {
+		db, _ := openTest(t)
+		if err := syscall.Mkfifo(db.marksPath(), 0o600); err != nil {
+			t.Skip(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := db.NoteScript(context.Background(), noteOf("app", "1.0.0", ScriptInstall))
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("NoteScript wrote to a FIFO")
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("NoteScript waits on a FIFO")
+		}
+		if f, err := db.OpenMarks(); err == nil {
+			f.Close()
+			t.Fatal("OpenMarks opened a FIFO")
+		}
+	})
 	db, _ := openTest(t)
 	target := filepath.Join(t.TempDir(), "elsewhere")
 	if err := os.Symlink(target, db.marksPath()); err != nil {
