@@ -4,10 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/catalog"
 )
 
 // TestSyncBehindMirror: a client of a primary and its mirror, the mirror
@@ -18,7 +22,9 @@ import (
 // and with --from the mirror. Before, it exited 1: "none of the 2 servers
 // gave a usable catalog: … refusing a rollback" (a newcomer's run). Once
 // the catalog held expires, the lagging mirror does not hide it: sync
-// fails, saying so.
+// fails, saying so. Before that, the mirror's catalog, older, expires:
+// the mirror is then behind and stale, and the sync keeps the catalog
+// held, saying so.
 func TestSyncBehindMirror(t *testing.T) {
 	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
@@ -43,6 +49,17 @@ func TestSyncBehindMirror(t *testing.T) {
 		return err == nil
 	}) {
 		t.Fatal("the client never synced the catalog with beta")
+	}
+	// The mirror's catalog expires some seconds before the client's: the
+	// primary re-signs its catalog when half its validity is left, and
+	// the client follows, while the mirror does not.
+	mirrorValid := servedMeta(t, mirror).ValidUntil
+	if !poll(validFor, func() bool {
+		time.Sleep(500 * time.Millisecond) // the primary looks to re-sign every 500 ms
+		r.client1("sync")
+		return heldValidUntil(t, r).After(mirrorValid.Add(8 * time.Second))
+	}) {
+		t.Fatalf("the catalog held is valid until %v, the mirror's until %v: want the held one 8 s longer (the primary re-signed)", heldValidUntil(t, r), mirrorValid)
 	}
 	held := syncJSON(t, r, "sync", "--json")
 	behind, _ := r.mirrorStatus("mirror", "mirror.yaml")
@@ -82,24 +99,40 @@ func TestSyncBehindMirror(t *testing.T) {
 		t.Errorf("the catalog held lost beta: %v", err)
 	}
 
-	// Once the catalog held is past its valid_until, the sync fails (the
-	// mirror's, older, expired first: a mirror that no longer follows
-	// its primary is a failure, not a lag).
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	b, err := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "status", "--json").Output()
-	var st struct {
-		Catalog struct {
-			ValidUntil time.Time `json:"valid_until"`
-		} `json:"catalog"`
+	// The mirror's catalog, older, expires first: the mirror is behind
+	// and stale (it no longer follows its primary), and the catalog held,
+	// newer and valid, is kept as before. Before, the sync failed:
+	// "catalog from MIRROR expired 1s ago".
+	heldValid := heldValidUntil(t, r)
+	time.Sleep(time.Until(mirrorValid) + 1500*time.Millisecond)
+	out, err = r.try("dist-client", "client1", "client1.yaml", "sync")
+	t.Logf("sync, primary down, mirror behind and expired:\n%s", out)
+	if err != nil {
+		t.Errorf("sync with the primary down and the mirror behind, its catalog expired: %v; want exit 0, the catalog held kept", err)
 	}
-	if err != nil || json.Unmarshal(b, &st) != nil || st.Catalog.ValidUntil.IsZero() {
-		t.Fatalf("status --json: %v\n%s", err, b)
+	for _, want := range []string{
+		fmt.Sprintf("warning: %s serves an older catalog (serial %d) that expired ", mirror, behind),
+		" ago: it has not caught up and is no longer re-signed (a mirror that stopped following its primary?)\n",
+		fmt.Sprintf("catalog up to date: serial %d, 2 package versions (no server that answered has a newer one)\n", held.Serial),
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sync output lacks %q", want)
+		}
 	}
-	if wait := time.Until(st.Catalog.ValidUntil) + 1500*time.Millisecond; wait < validFor+10*time.Second {
+	js = syncJSON(t, r, "sync", "--json")
+	if js.Updated || js.Serial != held.Serial || len(js.Behind) != 1 || js.Behind[0].Server != mirror || !js.Behind[0].Stale ||
+		!js.Behind[0].ValidUntil.Equal(mirrorValid) || !strings.Contains(js.Behind[0].Note, "that expired") {
+		t.Errorf("sync --json = %+v; want serial %d kept, %s behind and stale", js, held.Serial, mirror)
+	}
+	if time.Now().After(heldValid) {
+		t.Fatalf("the catalog held expired (at %v) before its checks ended: the host is too slow for this test", heldValid)
+	}
+
+	// Once the catalog held is past its valid_until, the sync fails.
+	if wait := time.Until(heldValid) + 1500*time.Millisecond; wait < validFor+10*time.Second {
 		time.Sleep(wait)
 	} else {
-		t.Fatalf("the catalog held is valid until %v, more than %v from now", st.Catalog.ValidUntil, validFor)
+		t.Fatalf("the catalog held is valid until %v, more than %v from now", heldValid, validFor)
 	}
 	out, err = r.try("dist-client", "client1", "client1.yaml", "sync")
 	t.Logf("sync once the catalog held expired:\n%s", out)
@@ -114,10 +147,51 @@ type syncResult struct {
 	Serial  int64  `json:"serial"`
 	Server  string `json:"server"`
 	Behind  []struct {
-		Server string `json:"server"`
-		Serial int64  `json:"serial"`
-		Note   string `json:"note"`
+		Server     string    `json:"server"`
+		Serial     int64     `json:"serial"`
+		ValidUntil time.Time `json:"valid_until"`
+		Stale      bool      `json:"stale"`
+		Note       string    `json:"note"`
 	} `json:"behind"`
+}
+
+// servedMeta is the meta row of the catalog the server at url serves.
+func servedMeta(t *testing.T, url string) catalog.Meta {
+	t.Helper()
+	code, b := get(t, url+"/packages.db")
+	path := filepath.Join(t.TempDir(), "packages.db")
+	if code != 200 || os.WriteFile(path, b, 0o644) != nil {
+		t.Fatalf("GET %s/packages.db: %d", url, code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	db, err := catalog.OpenReadOnly(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	m, err := db.Meta(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// heldValidUntil is the valid_until of client1's catalog (status --json).
+func heldValidUntil(t *testing.T, r *rig) time.Time {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b, err := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "status", "--json").Output()
+	var st struct {
+		Catalog struct {
+			ValidUntil time.Time `json:"valid_until"`
+		} `json:"catalog"`
+	}
+	if err != nil || json.Unmarshal(b, &st) != nil || st.Catalog.ValidUntil.IsZero() {
+		t.Fatalf("status --json: %v\n%s", err, b)
+	}
+	return st.Catalog.ValidUntil
 }
 
 // syncJSON runs client1's dist-client with args (a sync --json) and

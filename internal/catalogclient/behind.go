@@ -19,6 +19,15 @@ import (
 // ("refusing a rollback"), and a cron `sync && upgrade` stop, with nothing
 // wrong (a newcomer's run).
 //
+// A server whose catalog is past its valid_until as well (Stale) is
+// behind too, and stale: a mirror that stopped following its primary
+// (a primary re-signs its catalog, and a mirror that follows it serves
+// each one), or a copy no one updates. The catalog held is newer and
+// valid, so it is kept just the same; the expired one is never installed,
+// as no older one is. A client whose primary was down and whose mirror
+// had stopped following it a week before had its sync fail ("catalog
+// from URL expired 2d ago") while it held a valid catalog.
+//
 // The lag is no excuse when the catalog held is past its valid_until:
 // then the error matches ErrExpired too, and the sync fails, as it does
 // when a server answers 304 for an expired catalog. Nor when no catalog
@@ -27,6 +36,10 @@ type BehindError struct {
 	Source string // the URL of the catalog the server gave
 	Serial int64  // that catalog's serial
 	Floor  int64  // the serial held (or remembered in sync.json)
+	// ValidUntil is that catalog's valid_until; Stale, that it is past
+	// it at Now.
+	ValidUntil time.Time
+	Stale      bool
 	// Held is the catalog held, when one is (Present): its Meta and how
 	// many package versions it has.
 	Present  bool
@@ -47,6 +60,10 @@ func (e *BehindError) Error() string {
 		return fmt.Sprintf("%s: catalog serial %d is older than the one held, which expired %s ago (serial %d, made %s, valid until %s): this server is behind; a newer catalog must come from the publisher or a mirror that has caught up",
 			e.Source, e.Serial, Age(e.Now.Sub(e.Held.ValidUntil)), e.Held.Serial, stamp(e.Held.Created), stamp(e.Held.ValidUntil))
 	}
+	if e.Stale {
+		return fmt.Sprintf("%s: catalog serial %d is older than the one held (%d) and expired %s ago (valid until %s): %v",
+			e.Source, e.Serial, e.Floor, Age(e.Now.Sub(e.ValidUntil)), stamp(e.ValidUntil), ErrRollback)
+	}
 	return fmt.Sprintf("%s: catalog serial %d is older than the one held (%d): %v", e.Source, e.Serial, e.Floor, ErrRollback)
 }
 
@@ -61,11 +78,22 @@ func (e *BehindError) Is(target error) bool {
 type Behind struct {
 	URL    string // masked (redact.URL)
 	Serial int64  // the serial it serves
-	Err    error  // its *BehindError (matches ErrRollback), for callers that count it a failure
+	// ValidUntil is that catalog's valid_until. Stale: it had passed at
+	// the sync (at), as it does at a mirror that no longer follows its
+	// primary, which re-signs its catalog (BehindError.Stale).
+	ValidUntil time.Time
+	Stale      bool
+	at         time.Time
+	Err        error // its *BehindError (matches ErrRollback), for callers that count it a failure
 }
 
-// Note says what a sync says of the server: it only lags.
+// Note says what a sync says of the server: it only lags, or it lags
+// and its catalog has expired (Stale).
 func (b Behind) Note() string {
+	if b.Stale {
+		return fmt.Sprintf("%s serves an older catalog (serial %d) that expired %s ago: it has not caught up and is no longer re-signed (a mirror that stopped following its primary?)",
+			b.URL, b.Serial, Age(b.at.Sub(b.ValidUntil)))
+	}
 	return fmt.Sprintf("%s serves an older catalog (serial %d): it has not caught up yet", b.URL, b.Serial)
 }
 

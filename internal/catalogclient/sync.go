@@ -80,7 +80,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			return res, nil
 		}
 		if b := behindOf(err); b != nil && ctx.Err() == nil {
-			behind = append(behind, Behind{URL: redact.URL(u), Serial: b.Serial, Err: err})
+			behind = append(behind, Behind{URL: redact.URL(u), Serial: b.Serial, ValidUntil: b.ValidUntil, Stale: b.Stale, at: b.Now, Err: err})
 			kept = b
 			if opts.Logger != nil && len(servers) > 1 {
 				opts.Logger.Info("server is behind the catalog held; trying the next", "server", redact.URL(u), "serial", b.Serial, "held", b.Floor)
@@ -180,11 +180,15 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 			return Result{}, err
 		}
 	}
-	if info.meta.Expired(s.now()) {
+	// An expired catalog is never taken. One older than a valid catalog
+	// held is the server behind (and stale), which Sync takes as it takes
+	// one only behind (BehindError); otherwise it is refused as expired.
+	serialErr := checkSerial(held, info, dl.endpoint, s.now())
+	if info.meta.Expired(s.now()) && behindOf(serialErr) == nil {
 		return Result{}, fmt.Errorf("sync: %w", &ExpiredError{Source: dl.endpoint, Meta: info.meta, Now: s.now()})
 	}
-	if err := checkSerial(held, info, dl.endpoint, s.now()); err != nil {
-		return Result{}, err
+	if serialErr != nil {
+		return Result{}, serialErr
 	}
 
 	res := Result{Serial: info.serial, Packages: info.packages, Rotated: info.rotated, ValidUntil: info.meta.ValidUntil}
@@ -269,6 +273,7 @@ func checkSerial(h held, info catalogInfo, source string, now time.Time) error {
 	}
 	if info.serial < h.floor() {
 		return fmt.Errorf("sync: %w", &BehindError{Source: source, Serial: info.serial, Floor: h.floor(),
+			ValidUntil: info.meta.ValidUntil, Stale: info.meta.Expired(now),
 			Present: h.present, Held: h.meta, Packages: h.packages, Now: now})
 	}
 	if h.present && info.serial == h.serial && info.sum != h.sum {

@@ -44,8 +44,11 @@ Any failure keeps the previous catalog.
 A server whose catalog is valid but older than the one held (a mirror that has not
 caught up with its primary yet) has not failed: when no server gives a newer catalog,
 sync keeps the one held, says "catalog up to date", warns that the server serves an
-older one and has not caught up yet, and exits 0 (sync && upgrade goes on). Unless the
-catalog held has expired: then sync fails, as it does when a server has nothing newer.
+older one and has not caught up yet, and exits 0 (sync && upgrade goes on). So is one
+whose older catalog has expired too (a mirror that stopped following its primary): the
+warning says it expired and is no longer re-signed; an expired catalog is never taken.
+Unless the catalog held has expired: then sync fails, as it does when a server has
+nothing newer.
 
 With server_urls (mirrors of the same signed catalog), sync tries them in order and
 takes the first catalog that passes every check, saying what each server before it
@@ -70,7 +73,8 @@ syncs from that one of server_urls alone, with the same checks (a primary back u
 after an outage, while a mirror still lags behind it).
 
 --json gives updated, serial, packages, server (the one the catalog came from),
-pinned_key (when this sync pinned it), behind ({server, serial, note} of each server
+pinned_key (when this sync pinned it), behind ({server, serial, valid_until, stale,
+note} of each server
 behind the catalog held) and failed ({server, error} of each server that failed,
 in the order tried); the lists are [] when empty.`,
 		Example: `  dist-client sync
@@ -206,9 +210,11 @@ type syncJSON struct {
 
 // syncBehind is a server behind the catalog held, as sync --json gives it.
 type syncBehind struct {
-	Server string `json:"server"`
-	Serial int64  `json:"serial"` // the serial it serves
-	Note   string `json:"note"`   // the warning line
+	Server     string    `json:"server"`
+	Serial     int64     `json:"serial"`      // the serial it serves
+	ValidUntil time.Time `json:"valid_until"` // that catalog's
+	Stale      bool      `json:"stale"`       // that catalog had expired as well
+	Note       string    `json:"note"`        // the warning line
 }
 
 // syncFailed is a server that failed a sync another server served, as
@@ -228,7 +234,7 @@ func newSyncJSON(res catalogclient.Result) syncJSON {
 		v.Pinned = res.Pinned.String()
 	}
 	for i, b := range res.Behind {
-		v.Behind[i] = syncBehind{b.URL, b.Serial, b.Note()}
+		v.Behind[i] = syncBehind{b.URL, b.Serial, b.ValidUntil, b.Stale, b.Note()}
 	}
 	for i, f := range res.Failed {
 		v.Failed[i] = syncFailed{f.URL, f.Reason()}
