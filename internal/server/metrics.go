@@ -155,7 +155,7 @@ func (m *mirror) registerMetrics(reg *prometheus.Registry) {
 			return float64(m.sync.ok.UnixMilli()) / 1e3
 		}))
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "distpac_mirror_sync_failing",
-		Help: "1 while the mirror's last sync from its primary failed (it serves the catalog it holds), else 0."},
+		Help: "1 while the mirror's last sync from its primary failed (it serves the catalog it holds), else 0. A primary behind the catalog held has not failed (distpac_mirror_primary_behind)."},
 		func() float64 {
 			m.mu.Lock()
 			defer m.mu.Unlock()
@@ -164,6 +164,9 @@ func (m *mirror) registerMetrics(reg *prometheus.Registry) {
 			}
 			return 0
 		}))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "distpac_mirror_primary_behind",
+		Help: "1 while every primary that answered the mirror's last sync served a catalog older than the one it holds (restored from an older backup, or a mirror not caught up): it serves the catalog it holds, and distpac_mirror_synced_timestamp_seconds does not move; else 0."},
+		m.behindGauge))
 }
 
 // zeroIfNil is *p, or 0 for nil: a tracker that is off counts nothing.

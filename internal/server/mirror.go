@@ -110,9 +110,13 @@ type mirror struct {
 	corrupt     backoff // archives that failed their check; guarded by mu
 	info        Info    // its Filling guarded by mu, the rest set before status is served
 	// sync is the outcome of the last syncs, for status; guarded by mu.
+	// behind: the primaries behind the catalog held at the last sync
+	// (noteBehind), since behindSince.
 	sync struct {
-		ok, failed time.Time
-		from, err  string
+		ok, failed  time.Time
+		from, err   string
+		behind      []PrimaryBehind
+		behindSince time.Time
 	}
 	keyRefusals keyRefusals // the round's alone
 }
@@ -232,7 +236,8 @@ func RunMirror(ctx context.Context, opts MirrorOptions) (err error) {
 func (m *mirror) status() Status {
 	m.mu.Lock()
 	st := Status{Info: m.info, Serial: m.serial, Packages: len(m.pkgs), Seeding: len(m.seeding),
-		SyncedAt: m.sync.ok, SyncedFrom: m.sync.from, SyncFailedAt: m.sync.failed, SyncError: m.sync.err}
+		SyncedAt: m.sync.ok, SyncedFrom: m.sync.from, SyncFailedAt: m.sync.failed, SyncError: m.sync.err,
+		PrimaryBehind: m.sync.behind, PrimaryBehindSince: m.sync.behindSince}
 	m.mu.Unlock()
 	es := m.engine.Stats()
 	st.Connected, st.Uploaded = es.Peers, es.Uploaded

@@ -34,18 +34,28 @@ func (m *mirror) round(ctx context.Context) error {
 	res, syncErr := catalogclient.Sync(ctx, catalogclient.Options{
 		ServerURLs: m.opts.Primary, Dir: dir, Key: m.opts.Key, KeySource: "the mirror's --key", KeepRotation: true, Logger: m.log,
 	})
-	if syncErr == nil && res.Server == "" && len(res.Behind) > 0 {
-		// Every primary that answered is behind the catalog held, which
-		// a client keeps as up to date (catalogclient.BehindError); a
-		// mirror's primary going back is worth its warning and status
-		// line, as before.
+	// Every primary that answered is behind the catalog held, which the
+	// sync keeps (catalogclient.BehindError): such a primary answers, and
+	// has not failed; the mirror serves the catalog it holds on and says
+	// the primary is behind (noteBehind). It counted this a failed sync,
+	// every round, with "refusing a rollback" in its log, status and
+	// distpac_mirror_sync_failing. A primary that failed beside them
+	// (down, or refused) is a failed sync still. noCatalog is why no
+	// catalog came from the sync: its error, or the primaries behind.
+	behind := primariesBehind(res, syncErr)
+	noCatalog := syncErr
+	if len(behind) > 0 {
 		errs := slices.Clone(catalogclient.ServersError(res.Failed))
 		for _, b := range res.Behind {
 			errs = append(errs, catalogclient.ServerError{URL: b.URL, Err: b.Err})
 		}
-		syncErr = errs
-		if len(errs) == 1 {
-			syncErr = errs[0].Err
+		noCatalog = errs
+		switch len(res.Failed) {
+		case 0:
+		case 1:
+			syncErr = res.Failed[0].Err
+		default:
+			syncErr = catalogclient.ServersError(res.Failed)
 		}
 	}
 	if syncErr == nil {
@@ -72,26 +82,34 @@ func (m *mirror) round(ctx context.Context) error {
 	// out their backoff (up to 5 minutes; new clients did not find the
 	// mirror meanwhile: an operator's run).
 	back := syncErr == nil && !m.sync.failed.IsZero()
-	if syncErr != nil {
+	switch {
+	case syncErr != nil:
 		m.sync.failed, m.sync.err = time.Now(), syncErr.Error()
-	} else {
+	case len(behind) > 0: // answered, with nothing newer: synced_at stays the last catalog's
+		m.sync.failed, m.sync.err = time.Time{}, ""
+	default:
 		m.sync.ok, m.sync.from, m.sync.failed, m.sync.err = time.Now(), res.Server, time.Time{}, ""
 	}
+	m.noteBehind(res, syncErr, behind, time.Now())
 	m.mu.Unlock()
 	if back {
-		m.log.Info("the primary answers again; announcing the archives whose announces failed", "from", res.Server)
+		from := res.Server
+		if len(behind) > 0 {
+			from = behind[0].URL
+		}
+		m.log.Info("the primary answers again; announcing the archives whose announces failed", "from", from)
 		m.engine.Reannounce()
 	}
 	if res.Pinned != nil && m.opts.Pinned != nil {
 		m.opts.Pinned(res.Pinned, res.Server)
 	}
-	if syncErr == nil && m.opts.Key != nil {
+	if noCatalog == nil && m.opts.Key != nil {
 		m.pinGivenKey(dir)
 	}
 	m.mu.Lock()
 	serving := m.serial
 	m.mu.Unlock()
-	if serving != 0 && (syncErr != nil || !res.Updated && res.Serial == serving) {
+	if serving != 0 && (noCatalog != nil || !res.Updated && res.Serial == serving) {
 		// Unchanged and served (a failed sync leaves the catalog held as
 		// it was): reading the catalog again (its bytes and every row)
 		// cost an idle mirror 8.5 s of CPU a round for a catalog of 210 MB
@@ -99,8 +117,8 @@ func (m *mirror) round(ctx context.Context) error {
 		return nil
 	}
 	held, err := catalogclient.ReadHeld(ctx, dir)
-	if errors.Is(err, catalogclient.ErrNoCatalog) && syncErr != nil {
-		return fmt.Errorf("mirror: %w", syncErr)
+	if errors.Is(err, catalogclient.ErrNoCatalog) && noCatalog != nil {
+		return fmt.Errorf("mirror: %w", noCatalog)
 	}
 	if err != nil {
 		return fmt.Errorf("mirror: %w", err)
@@ -121,13 +139,13 @@ func (m *mirror) round(ctx context.Context) error {
 	// primary could not be reached served the old catalog beside the new
 	// key, and every client that trusted that key on first use then refused
 	// the catalog. One a sync of this run verified needs no check.
-	if first && syncErr != nil && trust.Key != nil {
+	if first && noCatalog != nil && trust.Key != nil {
 		if err := held.VerifiedBy(trust.Key); err != nil {
 			from := "--key"
 			if !trust.Configured {
 				from = "the key pinned in " + trust.Path
 			}
-			return fmt.Errorf("mirror: %v (in %s), and no new one could be synced (%v): not serving it beside %s: give --key the key `dist-server key` prints on the primary, or remove %s to follow the primary afresh", err, dir, syncErr, from, dir)
+			return fmt.Errorf("mirror: %v (in %s), and no new one could be synced (%v): not serving it beside %s: give --key the key `dist-server key` prints on the primary, or remove %s to follow the primary afresh", err, dir, noCatalog, from, dir)
 		}
 	}
 	if held.Meta.Expired(time.Now()) {

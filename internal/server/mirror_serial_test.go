@@ -6,20 +6,29 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/publish"
 	"github.com/distpac/distpac/internal/signing"
 )
 
-// A mirror's errors for a primary that goes back (an older serial) or
-// forks (the serial it holds, other bytes) name the primary: they said
-// "catalog serial 1 is older than the one held (2)" and not where from.
-func TestMirrorSerialErrorsNamePrimary(t *testing.T) {
+// A primary that goes back (an older serial: restored from a backup, or
+// a second primary that is a mirror not caught up) or forks (the serial
+// held, other bytes). The fork is a failed sync, whose error names the
+// primary: it said "catalog serial 2 is the one held but its bytes
+// differ" and not where from. The primary gone back is behind, not
+// failed: the mirror serves the catalog it holds on and says, once, that
+// the primary is behind, and when it has caught up; its status and
+// metrics say behind, not failing. Before, every round logged "sync from
+// the primary failed … refusing a rollback", and status and
+// distpac_mirror_sync_failing said the sync failed.
+func TestMirrorPrimaryGoesBack(t *testing.T) {
 	ctx := context.Background()
 	_, home, pub := newPrimary(ctx, t, writePackage(t, "alpha", 20<<10))
 	key, err := signing.Load(home.SigningKey())
@@ -62,10 +71,14 @@ func TestMirrorSerialErrorsNamePrimary(t *testing.T) {
 		name    string
 		db, sig []byte
 		serial  int64
-		want    string
+		want    string // the sync's error; "" for a primary behind
+		// down: another primary, listed first, refuses connections: a
+		// failed sync beside the primary behind.
+		down bool
 	}{
-		{"rollback", db1, sig1, 1, "catalog serial 1 is older than the one held (2)"},
-		{"same serial, other bytes", fdb2, fsig2, 2, "catalog serial 2 is the one held but its bytes differ"},
+		{"rollback", db1, sig1, 1, "", false},
+		{"rollback, another primary down", db1, sig1, 1, "", true},
+		{"same serial, other bytes", fdb2, fsig2, 2, "catalog serial 2 is the one held but its bytes differ", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,24 +88,76 @@ func TestMirrorSerialErrorsNamePrimary(t *testing.T) {
 			primary := httptest.NewServer(cs.Handler())
 			defer primary.Close()
 
+			primaries, refused := []string{primary.URL}, ""
+			if tt.down {
+				refused = "http://" + nettest.Refused(t)
+				primaries = []string{refused, primary.URL}
+			}
 			mp := paths.Home{Root: t.TempDir()}.Server()
+			rec := &logRecorder{}
 			m := &mirror{
-				opts:   MirrorOptions{Paths: mp, Config: &config.Server{}, Primary: []string{primary.URL}, Key: key.Public()},
-				log:    slog.New(slog.DiscardHandler),
+				opts:   MirrorOptions{Paths: mp, Config: &config.Server{}, Primary: primaries, Key: key.Public()},
+				log:    slog.New(rec),
 				catsrv: catalogserver.New(catalogserver.Options{ArchivesDir: mp.MirrorArchives()}),
 			}
 			if err := m.round(ctx); err != nil || m.serial != 2 {
 				t.Fatalf("first round: %v, serving serial %d; want 2", err, m.serial)
 			}
+			synced := m.sync.ok
 			cs.SetSnapshot(tt.db, tt.sig, tt.serial, nil)
-			if err := m.round(ctx); err != nil {
-				t.Fatalf("a round after the primary changed: %v; want the catalog held served on", err)
+			from := rec.len()
+			for range 3 {
+				if err := m.round(ctx); err != nil {
+					t.Fatalf("a round after the primary changed: %v; want the catalog held served on", err)
+				}
 			}
 			m.mu.Lock()
-			serial, got := m.serial, m.sync.err
+			serial, got, failed, behind, since := m.serial, m.sync.err, m.sync.failed, m.sync.behind, m.sync.behindSince
 			m.mu.Unlock()
-			if serial != 2 || !strings.Contains(got, tt.want) || !strings.Contains(got, primary.URL+"/packages.db") {
-				t.Errorf("serving %d, sync error %q; want 2, and an error saying %q and naming %s", serial, got, tt.want, primary.URL)
+			warned := rec.lines(from, slog.LevelWarn)
+			if tt.want != "" {
+				if serial != 2 || !strings.Contains(got, tt.want) || !strings.Contains(got, primary.URL+"/packages.db") || failed.IsZero() || len(behind) != 0 {
+					t.Errorf("serving %d, sync error %q, behind %v; want 2, and an error saying %q and naming %s", serial, got, behind, tt.want, primary.URL)
+				}
+				return
+			}
+			if len(behind) != 1 || behind[0].URL != primary.URL || behind[0].Serial != 1 || behind[0].Stale || since.IsZero() || !m.sync.ok.Equal(synced) {
+				t.Errorf("behind %+v since %v, synced %v; want %s at serial 1 since the first round it was, synced at %v still", behind, since, m.sync.ok, primary.URL, synced)
+			}
+			want := "WARN the primary serves a catalog older than the one held: it is behind (restored from an older backup, or a mirror that has not caught up); serving the catalog held primary=" +
+				primary.URL + " serial=1 held=2"
+			if tt.down {
+				// Failed: the primary that is down, not the one behind.
+				if serial != 2 || !strings.Contains(got, refused) || !strings.Contains(got, "connection refused") || strings.Contains(got, "rollback") || failed.IsZero() || m.behindGauge() != 1 {
+					t.Errorf("serving %d, sync failed at %v: %q, behind gauge %v; want serial 2 served, %s failed, behind 1", serial, failed, got, m.behindGauge(), refused)
+				}
+				failedLines := slices.DeleteFunc(slices.Clone(warned), func(l string) bool { return !strings.HasPrefix(l, "WARN sync from the primary failed ") })
+				if n := len(slices.DeleteFunc(warned, func(l string) bool { return l != want })); n != 1 || len(failedLines) != 3 {
+					t.Errorf("three rounds with one primary behind, one down, logged at warning level:\n%s\nwant the one behind once, and the one down each round:\n%s", strings.Join(rec.lines(from, slog.LevelWarn), "\n"), want)
+				}
+				return
+			}
+			if serial != 2 || got != "" || !failed.IsZero() || m.behindGauge() != 1 {
+				t.Errorf("serving %d, sync failed at %v: %q, behind gauge %v; want serial 2 served, no failure, behind 1", serial, failed, got, m.behindGauge())
+			}
+			if len(warned) != 1 || warned[0] != want {
+				t.Errorf("three rounds with the primary behind logged at warning level:\n%s\nwant once:\n%s", strings.Join(warned, "\n"), want)
+			}
+			if t.Failed() {
+				return
+			}
+
+			// The primary catches up: said once, and the status is clear.
+			cs.SetSnapshot(db2, sig2, 2, nil)
+			from = rec.len()
+			if err := m.round(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if m.sync.ok.Equal(synced) || len(m.sync.behind) != 0 || !m.sync.behindSince.IsZero() || m.behindGauge() != 0 {
+				t.Errorf("after the primary caught up: synced %v (was %v), behind %+v since %v", m.sync.ok, synced, m.sync.behind, m.sync.behindSince)
+			}
+			if n := rec.count("the primary has caught up with the catalog held"); n != 1 || len(rec.lines(from, slog.LevelWarn)) != 0 {
+				t.Errorf("the primary caught up: %d lines saying so; want 1, and no warning:\n%s", n, strings.Join(rec.lines(from, slog.LevelInfo), "\n"))
 			}
 		})
 	}

@@ -110,6 +110,11 @@ type Status struct {
 	SyncedFrom   string    `json:"synced_from,omitempty"`
 	SyncFailedAt time.Time `json:"sync_failed_at,omitzero"`
 	SyncError    string    `json:"sync_error,omitempty"`
+	// The primaries that answered the last sync with a catalog older
+	// than the one held (none gave a newer one), since when: the mirror
+	// serves the one it holds on, and the sync has not failed.
+	PrimaryBehind      []PrimaryBehind `json:"primary_behind,omitempty"`
+	PrimaryBehindSince time.Time       `json:"primary_behind_since,omitzero"`
 	// A primary whose working catalog clients would refuse (edited by
 	// hand): since when it has not been signed, and why; Serial is the
 	// catalog still served.

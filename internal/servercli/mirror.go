@@ -56,7 +56,9 @@ it comes in; a round starts downloads for at most an --interval (an archive that
 its SHA-256 waits an interval, doubling with each failure up to an hour, or until its
 row changes), and the start returns
 once the archives are in or that much was tried (at most 5 minutes). It syncs again
-every --interval; the primary's re-signing keeps the catalog valid.
+every --interval; the primary's re-signing keeps the catalog valid. A primary that
+serves an older catalog than the one held (restored from a backup) is behind, not
+down: the mirror serves the catalog it holds on, and status says so ("behind:").
 
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,

@@ -110,6 +110,15 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		if !st.SyncFailedAt.IsZero() {
 			line("failed", "sync at %s (serving the catalog held): %s", st.SyncFailedAt.Local().Format(time.DateTime), st.SyncError)
 		}
+		// Not failed: it answers, with an older catalog (a primary
+		// restored from a backup), and the one held is served on.
+		for _, b := range st.PrimaryBehind {
+			expired := ""
+			if b.Stale {
+				expired = ", expired"
+			}
+			line("behind", "%s serves serial %d%s, older than the catalog held, since %s (serving serial %d)", b.URL, b.Serial, expired, st.PrimaryBehindSince.Local().Format(time.DateTime), st.Serial)
+		}
 	}
 	if st.Verifying {
 		// Before the check counted its archives: not "0 of 0 checked".
