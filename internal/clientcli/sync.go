@@ -73,10 +73,9 @@ syncs from that one of server_urls alone, with the same checks (a primary back u
 after an outage, while a mirror still lags behind it).
 
 --json gives updated, serial, packages, server (the one the catalog came from),
-pinned_key (when this sync pinned it), behind ({server, serial, valid_until, stale,
-note} of each server
-behind the catalog held) and failed ({server, error} of each server that failed,
-in the order tried); the lists are [] when empty.`,
+pinned_key (when this sync pinned it), behind ({server, serial, valid_until,
+stale, note} of each server behind the catalog held) and failed ({server, error}
+of each server that failed, in the order tried); the lists are [] when empty.`,
 		Example: `  dist-client sync
   dist-client sync --from http://primary.example:9090   # that server of server_urls alone
   dist-client sync && dist-client upgrade`,
