@@ -13,6 +13,7 @@ import (
 // down read as all well), and the servers behind the catalog held; both
 // lists are there when empty, as every other key is but pinned_key.
 func TestSyncJSON(t *testing.T) {
+	expired := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	refused := errors.New("sync: GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused")
 	tests := []struct {
 		name string
@@ -32,9 +33,10 @@ func TestSyncJSON(t *testing.T) {
 				`{"server":"http://c:9090","error":"http://c:9090 did not answer HTTP (it answered with binary data)"}]}`},
 		{"kept, one down and one behind",
 			catalogclient.Result{Serial: 4, Packages: 2, Failed: []catalogclient.ServerError{{URL: "http://a:9090", Err: refused}},
-				Behind: []catalogclient.Behind{{URL: "http://m:9090", Serial: 3}}},
+				Behind: []catalogclient.Behind{{URL: "http://m:9090", Serial: 3, ValidUntil: expired, Stale: true}}},
 			`{"updated":false,"serial":4,"packages":2,"server":"","behind":[` +
-				`{"server":"http://m:9090","serial":3,"note":"` + catalogclient.Behind{URL: "http://m:9090", Serial: 3}.Note() + `"}],"failed":[` +
+				`{"server":"http://m:9090","serial":3,"valid_until":"2026-11-01T00:00:00Z","stale":true,"note":"` +
+				catalogclient.Behind{URL: "http://m:9090", Serial: 3, ValidUntil: expired, Stale: true}.Note() + `"}],"failed":[` +
 				`{"server":"http://a:9090","error":"GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused"}]}`},
 	}
 	for _, tt := range tests {
