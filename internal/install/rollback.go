@@ -66,7 +66,10 @@ func (r *run) abort(ctx context.Context, cause error) error {
 				dir, err = c.unpack(cctx, rec, filepath.Join(p.work, "again"))
 			}
 			if err == nil {
-				err = c.runScript(cctx, "uninstall.sh", rec, dir, "", nil, nil)
+				// Its note names this uninstall.sh's group while it runs:
+				// a kill -9 meanwhile left it running beside the one the
+				// recovery ran (recover_abort_killed.txtar).
+				err = c.runScript(cctx, "uninstall.sh", rec, dir, "", r.tx.undoing(cctx, p.note, row.Name), nil)
 			}
 			if err != nil {
 				cleanups = append(cleanups, fmt.Errorf("the uninstall.sh of %s %s, run to clean up, failed too: %w", row.Name, row.Version, err))
