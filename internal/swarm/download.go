@@ -21,7 +21,9 @@ import (
 // within a second across the world; the tracker is asked again after 5 s
 // (hungryAnnounce), and the web seed is tried after DefaultWebSeedAfter,
 // so 10 s gives each source a second chance and still tells the user what
-// is wrong long before a two-minute stall timeout.
+// is wrong long before a two-minute stall timeout. A download whose every
+// source refused the connection gives up sooner (refusedGrace): a refusal
+// is its host's answer, not a silence to wait out.
 const DefaultGiveUpAfter = 8 * time.Second
 
 // directRedial is how often the direct peers (the publisher's seeder) are
@@ -118,6 +120,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			t.AddPeers(directPeers(direct))
 		}
 	}
+	// Every source refusing the connection ends the download early
+	// (refused.go): the seeders' dials are watched from the first.
+	defer e.dials.watch(direct)()
+	refused := refusals{start: time.Now()}
 	addDirect()
 	var busy *BusySeed // the web seed waited for (Progress.Busy)
 	report := func() {
@@ -135,6 +141,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// web seeds' pieces show up there).
 	received := func() int64 { st := t.Stats(); return st.BytesReadData.Int64() + t.BytesCompleted() }
 	lastRead, moved, restarts := received(), time.Now(), 0
+	firstRead := lastRead
 	// For the web seed's turn (webSeedDue): peersQuiet is the last time a
 	// peer sent payload, kept across a stall restart (moved is not: it
 	// paces the restarts, and the restarted torrent's check of the part
@@ -308,11 +315,32 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if busyOut {
 			busy = nil // no longer waited for
 		}
-		if idle := time.Since(sourced); idle > e.giveUpAfter {
+		failure := func(idle time.Duration) *NoSourceError {
 			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
 			if idlePeers > 0 || len(withheld) > 0 {
 				ns.Connected, ns.Missing, ns.Pieces = idlePeers, missing, t.NumPieces()
 			}
+			return ns
+		}
+		// Every source refused since the download started, and the
+		// seeders again after refusedGrace: it had none all along. Not
+		// looked at again once anything was heard.
+		if !refused.heard {
+			redial, giveUp := refused.look(e.dials, time.Now(), refusalView{peers: peers, halfOpen: st.HalfOpenPeers, pending: st.PendingPeers,
+				received: lastRead != firstRead || restarts > 0, webRunning: webRunning, trackers: e.TrackerStatus(ih),
+				direct: direct, lacking: xfer.lacking(), seeds: seeds, errs: errs})
+			if redial {
+				redialed = time.Now()
+				addDirect()
+			}
+			if giveUp {
+				if ns := failure(time.Since(refused.start)); ns.Unreachable() {
+					return ns
+				}
+			}
+		}
+		if idle := time.Since(sourced); idle > e.giveUpAfter {
+			ns := failure(idle)
 			if busyOut {
 				// The busy wait counted the seeds as a source, but none
 				// sent anything: the download had none since they were

@@ -302,16 +302,7 @@ func trackedArchive(t *testing.T, name string, size int) (*tracker.Tracker, stri
 	t.Helper()
 	trk, announce := startTracker(t)
 	dir := t.TempDir()
-	path := filepath.Join(dir, name)
-	writeRandom(t, path, size)
-	meta, err := torrentmeta.Build(path, announce, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ih, err := ParseInfoHash(meta.InfoHash)
-	if err != nil {
-		t.Fatal(err)
-	}
+	meta, ih := buildArchive(t, dir, name, size, announce)
 	return trk, dir, meta, ih
 }
 

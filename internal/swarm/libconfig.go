@@ -58,6 +58,9 @@ func libraryConfig(cfg Config, host string, port int, logger *slog.Logger) *torr
 	tc.DisableWebseeds = true
 	tc.NoDefaultPortForwarding = true
 	tc.DisableTrackers = true // announce.go announces instead
+	// New adds the listening sockets as dialers itself, each wrapped to
+	// note how a dial to a download's seeder ended (refused.go).
+	tc.DialForPeerConns = false
 	// Without Seed a complete client refuses incoming connections; every
 	// distpac node shares what it has.
 	tc.Seed = true

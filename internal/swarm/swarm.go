@@ -147,6 +147,10 @@ type Engine struct {
 	// whole (RecheckChanged).
 	checked checkedFiles
 
+	// dials is how the last dial to each seeder a download watches
+	// ended (refused.go).
+	dials *dialBook
+
 	// vanishMu orders dropping a torrent whose payload vanished
 	// (dropVanished) against a Download's add and start.
 	vanishMu sync.Mutex
@@ -255,9 +259,16 @@ func New(cfg Config) (*Engine, error) {
 		store.Close()
 		return nil, fmt.Errorf("swarm: listen on %s: %w", cfg.ListenAddr, err)
 	}
+	dials := &dialBook{}
+	for _, l := range cl.Listeners() {
+		if d, ok := l.(torrent.Dialer); ok {
+			cl.AddDialer(notingDialer{Dialer: d, book: dials})
+		}
+	}
 	e = &Engine{status: newStatusBook(), cl: cl, store: store, files: files, states: states, down: down, fetches: map[metainfo.Hash]*webFetch{}, hedges: map[metainfo.Hash]*webFetch{}, webErrs: map[metainfo.Hash]seedErrors{}, http: webSeedClient(), webSeedAfter: cmp.Or(cfg.WebSeedAfter, DefaultWebSeedAfter), giveUpAfter: cmp.Or(cfg.GiveUpAfter, DefaultGiveUpAfter), busyWait: cmp.Or(cfg.BusyWait, DefaultBusyWait), stallAfter: stallRestart, forgetAfter: cmp.Or(cfg.TransferKeep, transferKeep), forgets: map[metainfo.Hash]*time.Timer{}, dir: cfg.Dir, logger: logger, torrents: map[metainfo.Hash]*torrent.Torrent{}, callers: map[metainfo.Hash]int{}, stop: make(chan struct{}), downloading: make(chan struct{}, maxDownloadsAtOnce)}
 	e.SetMirrorWebSeeds(cfg.MirrorWebSeeds)
 	e.mirror = cfg.Mirror
+	e.dials = dials
 	files.gone = func(ih metainfo.Hash) { go e.payloadGone(ih) } // a read's goroutine must not wait for Drop
 	e.addr = listenAddr(cl, host)
 	e.queues = queues

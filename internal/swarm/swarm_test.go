@@ -47,6 +47,23 @@ func seedRandom(t testing.TB, ctx context.Context, e *Engine, dir, name string, 
 	return meta, ih
 }
 
+// buildArchive writes size random bytes to dir/name and builds its
+// torrent, announcing to announce ("" for no tracker).
+func buildArchive(t testing.TB, dir, name string, size int, announce string) (torrentmeta.Meta, InfoHash) {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	writeRandom(t, path, size)
+	meta, err := torrentmeta.Build(path, announce, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, err := ParseInfoHash(meta.InfoHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return meta, ih
+}
+
 func loopback(e *Engine) netip.AddrPort {
 	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(e.Port()))
 }
