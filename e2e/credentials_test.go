@@ -309,7 +309,7 @@ func TestCredentialsNeverLeak(t *testing.T) {
 	r.writeYAML("leaky.yaml", fmt.Sprintf("public_url: \"http://user:%s@%s\"\nweb_seed: true\n", password, goodAddr))
 	os.MkdirAll(r.path("leakyhome"), 0o755)
 	out, err := r.try("dist-server", "leakyhome", "leaky.yaml", "add", r.mkpkg("gamma", "1.0.0", 10<<10))
-	if want := r.path("leaky.yaml") + `: key "public_url": "http://user:xxxxx@` + goodAddr + `" holds a user and password`; err == nil || !strings.Contains(out, want) {
+	if want := r.path("leaky.yaml") + `:1: key "public_url": "http://user:xxxxx@` + goodAddr + `" holds a user and password`; err == nil || !strings.Contains(out, want) {
 		t.Errorf("dist-server add with a password in public_url: %v\n%s\nwant %q", err, out, want)
 	}
 	leaks(t, "dist-server add (public_url with a password)", out)
