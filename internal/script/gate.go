@@ -7,7 +7,6 @@ package script
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 )
@@ -20,23 +19,9 @@ import (
 // script.
 const gated = `IFS= read -r mark <&3 || exit 125
 exec 3<&-
-if [ -n "$mark" ]; then printf '%s\n' "$mark" >&4 2>/dev/null || { echo "` + unmarked + `" >&2; exit 125; }; fi
+if [ -n "$mark" ]; then printf '%s\n' "$mark" >&4 || exit 125; fi
 exec 4>&-
 umask 022 && exec "$0" "$1"`
-
-// unmarked is the line the gate writes, exiting 125, when it could not
-// write the mark: Run then says the script did not run and why, not "exited
-// with status 125" beside dash's "printf: I/O error" (a full disk).
-const unmarked = "distpac: the script's start could not be recorded"
-
-// notRun is Run's error for a script whose process could not write its
-// mark (unmarked): the script did not run.
-func (g *gate) notRun(name string, status int, tail []string) error {
-	if g == nil || g.env.Mark == nil || status != 125 || len(tail) == 0 || tail[len(tail)-1] != unmarked {
-		return nil
-	}
-	return fmt.Errorf("script %s: not run: its start could not be recorded in %s (is the disk full?)", name, g.env.Mark.Name())
-}
 
 // gate holds a script's process until Env.Started returns.
 type gate struct {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -82,40 +81,6 @@ for fd in 3 4; do if { true >&$fd; } 2>/dev/null || { true <&$fd; } 2>/dev/null;
 			}
 			if b, _ := os.ReadFile(fds); len(b) > 0 {
 				t.Fatalf("the script has fds open: %q", b)
-			}
-		})
-	}
-}
-
-// TestGateMarkUnwritable: a script whose process cannot write its mark (a
-// full disk) does not run, and Run says so and where, not "exited with
-// status 125" beside dash's "printf: I/O error". A script that exits 125
-// itself is still said to have.
-func TestGateMarkUnwritable(t *testing.T) {
-	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		t.Skip("no /dev/full:", err)
-	}
-	defer full.Close()
-	for _, tt := range []struct {
-		name, body string
-		mark       *os.File
-		want       string
-	}{
-		{"mark unwritable", "touch ran\n", full, "script install.sh: not run: its start could not be recorded in /dev/full (is the disk full?)"},
-		{"the script's own 125", "touch ran\nexit 125\n", nil, "exited with status 125"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			env := pkg(t, tt.body)
-			env.Mark = tt.mark
-			env.Started = func(Group) (string, error) { return "started 7", nil }
-			err := Run(context.Background(), "install.sh", env, nil)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Run = %v, want %q", err, tt.want)
-			}
-			_, statErr := os.Stat(filepath.Join(env.PkgDir, "ran"))
-			if ran := statErr == nil; ran != (tt.mark == nil) {
-				t.Fatalf("the script ran: %v", ran)
 			}
 		})
 	}

@@ -258,9 +258,6 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 	killGroup()
 	var ee *exec.ExitError
 	if errors.As(werr, &ee) {
-		if err := g.notRun(name, ee.ExitCode(), tail.lines()); err != nil {
-			return err
-		}
 		return &Error{Script: name, Status: ee.ExitCode(), Tail: tail.lines()}
 	}
 	return fmt.Errorf("script %s: %w", name, werr)
