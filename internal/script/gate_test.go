@@ -29,9 +29,9 @@ func TestGate(t *testing.T) {
 			dir := t.TempDir()
 			ran, marks, fds := filepath.Join(dir, "ran"), filepath.Join(dir, "marks"), filepath.Join(dir, "fds")
 			// What the script saw of the marks when it ran, and which of
-			// fds 3 and 4 it has open.
+			// fds 3, 4 and 5 it has open.
 			env := pkg(t, fmt.Sprintf(`cat %[1]q > %[2]q 2>/dev/null || : > %[2]q
-for fd in 3 4; do if { true >&$fd; } 2>/dev/null || { true <&$fd; } 2>/dev/null; then echo $fd >> %[3]q; fi; done
+for fd in 3 4 5; do if { true >&$fd; } 2>/dev/null || { true <&$fd; } 2>/dev/null; then echo $fd >> %[3]q; fi; done
 `, marks, ran, fds))
 			var f *os.File
 			if tt.mark {

@@ -220,6 +220,15 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 	if err := g.open(Identify(pgid)); err != nil {
 		killGroup()
 		cmd.Wait()
+		if errors.Is(err, ErrNotStarted) {
+			// What the gate's shell said (printf's "No space left on
+			// device"), as a failing script's last line.
+			tail := &tailWriter{}
+			follow(logf, tail, closed)
+			if l := tail.lines(); len(l) > 0 {
+				err = fmt.Errorf("%w (%s)", err, l[len(l)-1])
+			}
+		}
 		return fmt.Errorf("script %s: %w", name, err)
 	}
 	tail := &tailWriter{}
@@ -262,6 +271,9 @@ func run(ctx context.Context, name string, env Env, out io.Writer) error {
 	}
 	return fmt.Errorf("script %s: %w", name, werr)
 }
+
+// closed is a closed channel: follow copies what is there and stops.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 // follow copies what is written to f into w until exited is closed, then
 // copies what is there at that moment and stops: later writes come from

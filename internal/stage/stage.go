@@ -12,6 +12,7 @@ package stage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -32,7 +33,8 @@ type Tree struct {
 	Root  string
 	Files []state.File // every entry under Root, sorted by path
 	Bytes int64        // regular file bytes
-	// Scripted says the tree came from install.sh.
+	// Scripted says the tree came from install.sh (false when its
+	// process ended before it ran: script.ErrNotStarted).
 	Scripted bool
 	// HasUninstall says the package ships scripts/uninstall.sh.
 	HasUninstall bool
@@ -89,6 +91,10 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	err := script.Run(ctx, "install.sh", env, o.Out)
 	if o.Watch != nil {
 		t.Untracked = o.Watch.Changes()
+	}
+	if errors.Is(err, script.ErrNotStarted) {
+		// Its process ended at the gate: nothing of it to undo.
+		t.Scripted = false
 	}
 	if err != nil {
 		return t, err

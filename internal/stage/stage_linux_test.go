@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/distpac/distpac/internal/disktest"
+	"github.com/distpac/distpac/internal/script"
 )
 
 // TestExtractNoSpace extracts onto a real full filesystem: the error is the
@@ -40,5 +41,28 @@ func TestExtractNoSpace(t *testing.T) {
 				t.Fatalf("left on the full disk: %v", ents)
 			}
 		})
+	}
+}
+
+// TestBuildScriptNotStarted: an install.sh whose process could not mark
+// its start (the disk full: /dev/full stands for it) never ran, and its
+// tree says so (not Scripted): the rollback runs no uninstall.sh for it,
+// as the recovery after a kill runs none for a note without its mark.
+func TestBuildScriptNotStarted(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer full.Close()
+	dir := pkg(t, map[string]string{"manifest.yaml": "version: 1.0.0\n", "scripts/install.sh": "exit 125", "scripts/uninstall.sh": "true"})
+	tree, err := Build(context.Background(), dir, t.TempDir(), Options{
+		Name: "app", Version: "1.0.0", Prefix: "/opt/p", Mark: full,
+		Started: func(script.Group) (string, error) { return "started 1", nil },
+	})
+	if !errors.Is(err, script.ErrNotStarted) {
+		t.Fatalf("Build = %v, want the script not started", err)
+	}
+	if tree == nil || tree.Scripted {
+		t.Fatalf("Build's tree = %+v, want one install.sh did not make", tree)
 	}
 }
