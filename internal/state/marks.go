@@ -9,7 +9,6 @@ package state
 // can make a note read as started or not when it was not.
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -89,21 +88,24 @@ func (db *DB) UnstartedScripts() (map[int64]bool, error) {
 		return nil, fmt.Errorf("%s: more than %d bytes", db.marksPath(), maxMarks)
 	}
 	unstarted := map[int64]bool{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		what, n, ok := bytes.Cut(sc.Bytes(), []byte{' '})
+	// Split, not scanned: a bufio.Scanner stopped at a line over 64 KiB
+	// and returned the notes read so far as never started, beside its
+	// error, although a "started" line came after.
+	for line := range bytes.Lines(b) {
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		what, n, ok := bytes.Cut(line, []byte{' '})
 		id, err := strconv.ParseInt(string(n), 10, 64)
 		switch {
 		case !ok || err != nil:
 			// Not a line dist-client or a script's process writes.
-			return nil, fmt.Errorf("%s: line %q", db.marksPath(), sc.Text())
+			return nil, fmt.Errorf("%s: line %q", db.marksPath(), line[:min(len(line), 80)])
 		case string(what) == "noted":
 			unstarted[id] = true
 		case string(what) == "started":
 			delete(unstarted, id)
 		default:
-			return nil, fmt.Errorf("%s: line %q", db.marksPath(), sc.Text())
+			return nil, fmt.Errorf("%s: line %q", db.marksPath(), line[:min(len(line), 80)])
 		}
 	}
-	return unstarted, sc.Err()
+	return unstarted, nil
 }
