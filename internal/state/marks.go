@@ -40,13 +40,35 @@ func StartedMark(id int64) string { return "started " + strconv.FormatInt(id, 10
 // after the others. Neither a symlink nor a FIFO in their place is
 // followed or waited on.
 func (db *DB) OpenMarks() (*os.File, error) {
-	f, err := os.OpenFile(db.marksPath(), os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	return db.openMarks(false)
+}
+
+// openMarks opens the marks to append to, emptied first when fresh. What
+// is not a regular file in their place is said as what it is, with what
+// to do: the open's own errors ("too many levels of symbolic links", "no
+// such device or address" for a FIFO) told a user neither.
+func (db *DB) openMarks(fresh bool) (*os.File, error) {
+	path := db.marksPath()
+	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+	if fresh {
+		flags |= os.O_TRUNC
+	}
+	notMarks := func(err error) error {
+		return fmt.Errorf("%w: dist-client keeps the marks of its scripts' starts there; remove it", err)
+	}
+	if err := fsutil.NotRegular(path); err != nil {
+		return nil, notMarks(err)
+	}
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", db.marksPath(), err)
+		if err := fsutil.NotRegular(path); err != nil { // put there meanwhile
+			return nil, notMarks(err)
+		}
+		return nil, err // a *PathError, with the path
 	}
 	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("open %s: not a regular file", db.marksPath())
+		return nil, notMarks(&fs.PathError{Op: "open", Path: path, Err: fsutil.ErrNotRegular})
 	}
 	return f, nil
 }
@@ -57,11 +79,7 @@ func (db *DB) OpenMarks() (*os.File, error) {
 // power UnstartedScripts is not asked (a note of another boot may have
 // started).
 func (db *DB) mark(fresh bool, line string) error {
-	flags := os.O_WRONLY | os.O_APPEND | os.O_CREATE | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
-	if fresh {
-		flags |= os.O_TRUNC
-	}
-	f, err := os.OpenFile(db.marksPath(), flags, 0o600)
+	f, err := db.openMarks(fresh)
 	if err != nil {
 		return err
 	}

@@ -165,3 +165,40 @@ func TestMarksNotFollowed(t *testing.T) {
 		t.Fatal("the symlink's target was made")
 	}
 }
+
+// TestMarksNotRegularSaid: something other than a regular file in the
+// marks' place (a directory, a symlink, a FIFO) is said as what it is,
+// with the path once and what to do, by OpenMarks and NoteScript alike:
+// "is a directory" came with the path twice, and a symlink read "too many
+// levels of symbolic links", a FIFO "no such device or address".
+func TestMarksNotRegularSaid(t *testing.T) {
+	for _, tt := range []struct {
+		kind string
+		make func(path string) error
+	}{
+		{"a directory", func(p string) error { return os.Mkdir(p, 0o700) }},
+		{"a symlink", func(p string) error { return os.Symlink(filepath.Join(filepath.Dir(p), "elsewhere"), p) }},
+		{"a FIFO", func(p string) error { return syscall.Mkfifo(p, 0o600) }},
+	} {
+		t.Run(tt.kind, func(t *testing.T) {
+			db, _ := openTest(t)
+			if err := tt.make(db.marksPath()); err != nil {
+				t.Skip(err)
+			}
+			f, err := db.OpenMarks()
+			if err == nil {
+				f.Close()
+			}
+			_, nerr := db.NoteScript(context.Background(), noteOf("app", "1.0.0", ScriptInstall))
+			for _, err := range []error{err, nerr} {
+				if err == nil {
+					t.Fatalf("opened %s as the marks", tt.kind)
+				}
+				msg := err.Error()
+				if !strings.Contains(msg, "not a regular file ("+tt.kind+")") || strings.Count(msg, db.marksPath()) != 1 || !strings.Contains(msg, "remove it") {
+					t.Errorf("error %q: want it to say %s is there, the path once, and to remove it", msg, tt.kind)
+				}
+			}
+		})
+	}
+}
