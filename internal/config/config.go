@@ -29,7 +29,6 @@ import (
 	"io/fs"
 	"maps"
 	"math"
-	"os"
 	"reflect"
 	"slices"
 	"strconv"
@@ -91,8 +90,10 @@ func decode(data []byte, out any) error {
 // value (a key with nothing after it means the default, as an absent one
 // does), in the file's order; none when there is no such file.
 func GivenKeys(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
+	// Bounded as every read of a config (dist-server mirror reads it
+	// once more after loading it, the file may have changed between).
+	data, err := fsutil.ReadRegular(path, maxConfigSize, true)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
