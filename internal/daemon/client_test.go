@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/httpbound"
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
@@ -149,7 +150,8 @@ func TestDialFindsDaemonOfManyTorrents(t *testing.T) {
 // until the torrents it lists are set up.
 func TestSocketAnswersWhileSeedingIsSetUp(t *testing.T) {
 	dir := t.TempDir()
-	writeCatalog(t, dir, "http://127.0.0.1:1/announce")
+	tracker, _ := nettest.Hanging(t) // the download waits (a refused tracker is given up in about 2 s)
+	writeCatalog(t, dir, "http://"+tracker+"/announce")
 	sock := filepath.Join(t.TempDir(), "daemon.sock")
 	ln, err := Listen(sock)
 	if err != nil {

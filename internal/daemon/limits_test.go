@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/config"
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
@@ -121,7 +122,10 @@ func TestProgressPeriod(t *testing.T) {
 // five times a second; one that asks for nothing gets the default.
 func TestDownloadProgressEvery(t *testing.T) {
 	dir := t.TempDir()
-	writeCatalog(t, dir, "http://127.0.0.1:1/announce") // no tracker, no peer: the download waits
+	// A tracker that never answers, and no peer: the download waits (one
+	// that refuses the connection is given up after about 2 s).
+	tracker, _ := nettest.Hanging(t)
+	writeCatalog(t, dir, "http://"+tracker+"/announce")
 	sock := filepath.Join(t.TempDir(), "daemon.sock")
 	startDaemon(t, sock, dir)
 	events := func(every time.Duration) int {

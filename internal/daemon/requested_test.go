@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/swarm"
 )
@@ -86,7 +87,8 @@ func TestTrimKeepsRequested(t *testing.T) {
 // one it lacks is skipped, not a reason to refuse the download.
 func TestRequestKeepIsHeld(t *testing.T) {
 	dir := t.TempDir()
-	writeCatalog(t, dir, "http://127.0.0.1:1/announce", "bar") // no tracker, no peer: foo's download waits
+	tracker, _ := nettest.Hanging(t) // a tracker that never answers, no peer: foo's download waits (a refused one gives up in about 2 s)
+	writeCatalog(t, dir, "http://"+tracker+"/announce", "bar")
 	c, h, _ := servedHandler(t, dir)
 
 	dl, stop := context.WithCancel(context.Background())
