@@ -74,8 +74,10 @@ after an outage, while a mirror still lags behind it).
 
 --json gives updated, serial, packages, server (the one the catalog came from),
 pinned_key (when this sync pinned it), behind ({server, serial, valid_until,
-stale, note} of each server behind the catalog held) and failed ({server, error}
-of each server that failed, in the order tried); the lists are [] when empty.`,
+stale, note} of each server behind the catalog held), failed ({server, error}
+of each server that failed, in the order tried) and passed_over ({server,
+failed_at, until} of each server listed before the one it came from that it did
+not try, having failed a sync in the last ten minutes); the lists are [] when empty.`,
 		Example: `  dist-client sync
   dist-client sync --from http://primary.example:9090   # that server of server_urls alone
   dist-client sync && dist-client upgrade`,
@@ -205,6 +207,18 @@ type syncJSON struct {
 	// order tried: the warnings of the text output, which --json lacked
 	// (a newcomer's run: a server down read as all well).
 	Failed []syncFailed `json:"failed"`
+	// The servers listed before Server that this sync did not try, since
+	// they failed a sync within the last ten minutes: the text output's
+	// note, which --json lacked (a newcomer's run: the primary down a
+	// minute ago read as all well, "failed" empty).
+	PassedOver []syncPassedOver `json:"passed_over"`
+}
+
+// syncPassedOver is a server passed over untried, as sync --json gives it.
+type syncPassedOver struct {
+	Server   string    `json:"server"`
+	FailedAt time.Time `json:"failed_at"` // when it failed a sync
+	Until    time.Time `json:"until"`     // from then on it is tried first again
 }
 
 // syncBehind is a server behind the catalog held, as sync --json gives it.
@@ -228,6 +242,7 @@ func newSyncJSON(res catalogclient.Result) syncJSON {
 	v := syncJSON{
 		Updated: res.Updated, Serial: res.Serial, Packages: res.Packages, Server: res.Server,
 		Behind: make([]syncBehind, len(res.Behind)), Failed: make([]syncFailed, len(res.Failed)),
+		PassedOver: make([]syncPassedOver, len(res.Demoted)),
 	}
 	if res.Pinned != nil {
 		v.Pinned = res.Pinned.String()
@@ -237,6 +252,9 @@ func newSyncJSON(res catalogclient.Result) syncJSON {
 	}
 	for i, f := range res.Failed {
 		v.Failed[i] = syncFailed{f.URL, f.Reason()}
+	}
+	for i, d := range res.Demoted {
+		v.PassedOver[i] = syncPassedOver{d.URL, d.Failed.UTC(), d.Until.UTC()}
 	}
 	return v
 }

@@ -22,7 +22,7 @@ func TestSyncJSON(t *testing.T) {
 	}{
 		{"one server",
 			catalogclient.Result{Updated: true, Serial: 3, Packages: 2, Server: "http://a:9090"},
-			`{"updated":true,"serial":3,"packages":2,"server":"http://a:9090","behind":[],"failed":[]}`},
+			`{"updated":true,"serial":3,"packages":2,"server":"http://a:9090","behind":[],"failed":[],"passed_over":[]}`},
 		{"the first down",
 			catalogclient.Result{Serial: 3, Packages: 2, Server: "http://b:9090", Failed: []catalogclient.ServerError{
 				{URL: "http://a:9090", Took: 2 * time.Millisecond, Err: refused},
@@ -30,14 +30,21 @@ func TestSyncJSON(t *testing.T) {
 			}},
 			`{"updated":false,"serial":3,"packages":2,"server":"http://b:9090","behind":[],"failed":[` +
 				`{"server":"http://a:9090","error":"GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused"},` +
-				`{"server":"http://c:9090","error":"http://c:9090 did not answer HTTP (it answered with binary data)"}]}`},
+				`{"server":"http://c:9090","error":"http://c:9090 did not answer HTTP (it answered with binary data)"}],"passed_over":[]}`},
 		{"kept, one down and one behind",
 			catalogclient.Result{Serial: 4, Packages: 2, Failed: []catalogclient.ServerError{{URL: "http://a:9090", Err: refused}},
 				Behind: []catalogclient.Behind{{URL: "http://m:9090", Serial: 3, ValidUntil: expired, Stale: true}}},
 			`{"updated":false,"serial":4,"packages":2,"server":"","behind":[` +
 				`{"server":"http://m:9090","serial":3,"valid_until":"2026-11-01T00:00:00Z","stale":true,"note":"` +
 				catalogclient.Behind{URL: "http://m:9090", Serial: 3, ValidUntil: expired, Stale: true}.Note() + `"}],"failed":[` +
-				`{"server":"http://a:9090","error":"GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused"}]}`},
+				`{"server":"http://a:9090","error":"GET http://a:9090/packages.db: dial tcp 127.0.0.1:9090: connect: connection refused"}],"passed_over":[]}`},
+		// The note of the text output: a primary that failed a minute
+		// ago is not tried, and "failed" is empty.
+		{"the first passed over",
+			catalogclient.Result{Serial: 3, Packages: 2, Server: "http://b:9090", Demoted: []catalogclient.Demoted{
+				{URL: "http://a:9090", Failed: expired, Until: expired.Add(10 * time.Minute)}}},
+			`{"updated":false,"serial":3,"packages":2,"server":"http://b:9090","behind":[],"failed":[],"passed_over":[` +
+				`{"server":"http://a:9090","failed_at":"2026-11-01T00:00:00Z","until":"2026-11-01T00:10:00Z"}]}`},
 	}
 	for _, tt := range tests {
 		if got := mustJSON(t, newSyncJSON(tt.res)); got != tt.want {
