@@ -48,3 +48,13 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return v, nil
 }
+
+// writtenDuration is d as the configuration files take it: whole days as
+// "400d", else as Go writes it ("90m0s"). A mistake about "400d" said
+// "9600h0m0s is out of range: want from 2s to 8784h0m0s" (a newcomer's run).
+func writtenDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return fmt.Sprintf("%dd", d/(24*time.Hour))
+	}
+	return d.String()
+}

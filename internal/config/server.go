@@ -192,8 +192,8 @@ func (s *Server) check(p *problems) {
 		p.key("upload_rate_limit", err)
 	}
 	if d := time.Duration(s.CatalogValidFor); d < MinCatalogValidFor || d > MaxCatalogValidFor {
-		p.key("catalog_valid_for", fmt.Errorf("%s is out of range: want from %s to %s (%d days)",
-			d, MinCatalogValidFor, MaxCatalogValidFor, MaxCatalogValidFor/(24*time.Hour)))
+		p.key("catalog_valid_for", fmt.Errorf("%s is out of range: want from %s to %s",
+			writtenDuration(d), writtenDuration(MinCatalogValidFor), writtenDuration(MaxCatalogValidFor)))
 	}
 }
 
