@@ -93,7 +93,11 @@ func (e *Engine) abandon(ih metainfo.Hash) {
 	if t == nil || t.Complete().Bool() || e.ended(context.Background()) != nil {
 		return
 	}
-	e.logger.Info("download stopped: nothing waits for it now; the part downloaded stays in the cache", "torrent", t.Name(), "done", t.BytesCompleted(), "size", t.Length())
+	// Said of every end (a failure, a daemon stopping, an install gone):
+	// "nothing waits for it now" came just before "daemon download
+	// failed" and "handed back to the install", where one did (a
+	// newcomer's run).
+	e.logger.Info("download stopped unfinished (it failed, or every install that waited for it ended or gave it up); the part downloaded stays in the cache", "torrent", t.Name(), "done", t.BytesCompleted(), "size", t.Length())
 	// What stays is the verified pieces (partholes.go): the others' bytes
 	// are freed once the library no longer writes them, and before
 	// another Download of it can start (vanishMu). The pieces are read
