@@ -343,8 +343,9 @@ func TestMirrorServesBeforeArchives(t *testing.T) {
 		done <- RunMirror(ctx, MirrorOptions{Paths: mp, Config: mcfg, Primary: []string{pinfo.Database}, Interval: time.Minute, Logger: testLogger(t, "mirror"),
 			Ready: func(i Info) { ready <- i }})
 	})
-	// Served while the archive is still being tried (about 8 s before the
-	// engine finds no source for it); before, 503 until then.
+	// Served while the archive is still being fetched (the primary runs no
+	// seeder: about 1 s, until the engine turns to the primary's
+	// /packages/); before, 503 until then.
 	served := func() bool {
 		resp, err := http.Get(mirror + "/packages.db")
 		if err != nil {
