@@ -56,12 +56,12 @@ func (db *DB) openMarks(fresh bool) (*os.File, error) {
 	notMarks := func(err error) error {
 		return fmt.Errorf("%w: dist-client keeps the marks of its scripts' starts there; remove it", err)
 	}
-	if err := fsutil.NotRegular(path); err != nil {
-		return nil, notMarks(err)
-	}
+	// A directory, symlink or FIFO fails the open (EISDIR, ELOOP, ENXIO
+	// without a reader) and is then said as what it is; a FIFO with a
+	// reader opens, and the Stat below refuses it.
 	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
-		if err := fsutil.NotRegular(path); err != nil { // put there meanwhile
+		if err := fsutil.NotRegular(path); err != nil {
 			return nil, notMarks(err)
 		}
 		return nil, err // a *PathError, with the path
@@ -111,17 +111,14 @@ func (db *DB) UnstartedScripts() (map[int64]bool, error) {
 	// error, although a "started" line came after.
 	for line := range bytes.Lines(b) {
 		line = bytes.TrimSuffix(line, []byte{'\n'})
-		what, n, ok := bytes.Cut(line, []byte{' '})
+		what, n, _ := bytes.Cut(line, []byte{' '})
 		id, err := strconv.ParseInt(string(n), 10, 64)
 		switch {
-		case !ok || err != nil:
-			// Not a line dist-client or a script's process writes.
-			return nil, fmt.Errorf("%s: line %q", db.marksPath(), line[:min(len(line), 80)])
-		case string(what) == "noted":
+		case err == nil && string(what) == "noted":
 			unstarted[id] = true
-		case string(what) == "started":
+		case err == nil && string(what) == "started":
 			delete(unstarted, id)
-		default:
+		default: // not a line dist-client or a script's process writes
 			return nil, fmt.Errorf("%s: line %q", db.marksPath(), line[:min(len(line), 80)])
 		}
 	}
