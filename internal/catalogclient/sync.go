@@ -87,7 +87,9 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			}
 			return Result{}, err
 		}
-		if len(servers) == 1 || ctx.Err() != nil {
+		// Keys that disagree are the servers' answer together, not one
+		// server's failure to fail over from.
+		if len(servers) == 1 || ctx.Err() != nil || keysDisagree(err) {
 			return Result{}, err
 		}
 		failed = append(failed, ServerError{URL: redact.URL(u), Took: time.Since(start), Err: err})
@@ -107,7 +109,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			if err == nil {
 				return res, nil
 			}
-			if ctx.Err() != nil || len(servers) == 1 && behindOf(err) == nil {
+			if ctx.Err() != nil || len(servers) == 1 && behindOf(err) == nil || keysDisagree(err) {
 				return Result{}, err
 			}
 		}
@@ -195,6 +197,11 @@ func syncOne(ctx context.Context, opts Options) (Result, error) {
 	root := key // the key the next sync starts from
 	switch {
 	case tofu:
+		// Not when another server listed presents another key
+		// (keyagree.go).
+		if err := s.othersAgree(ctx, key); err != nil {
+			return Result{}, err
+		}
 		// Pinned before the swap, so a crash never leaves a catalog verified
 		// by a key that is not recorded.
 		if err := s.pinKey(key, true, 0, "pinned the server's key on first use"); err != nil {
