@@ -9,7 +9,6 @@ import (
 
 	"github.com/anacrolix/torrent"
 
-	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -125,12 +124,20 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	defer e.dials.watch(direct)()
 	refused := refusals{start: time.Now()}
 	addDirect()
-	var busy *BusySeed // the web seed waited for (Progress.Busy)
+	// The web seeds: one fetch at a time per torrent. One that fails
+	// hands over to the next seed at once (a mirror that is down costs a
+	// refused connection or a short timeout); once every seed was tried,
+	// the next round starts e.webSeedAfter after the last start
+	// (webSeedDue: while the swarm moves, up to swarmWaits of those).
+	web := webTurn{}
+	web.seeds, web.lastResort = WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
+	xfer.setLastResort(web.lastResort)
+	xfer.setSeeds(web.seeds, t.Name(), web.lastResort)
 	report := func() {
 		if progress != nil {
 			st := t.Stats()
 			fetching, _ := e.webSeedState(ih)
-			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers, Prefix: prefixBytes(t), Busy: busy,
+			progress(Progress{Done: t.BytesCompleted(), Total: t.Length(), Peers: st.ActivePeers, Prefix: prefixBytes(t), Busy: web.busy,
 				Sources: xfer.sources(st.ActivePeers, fetching)})
 		}
 	}
@@ -165,22 +172,6 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// sourced is the last time anything could serve the download: a peer
 	// connected, data arriving or a web-seed fetch running (webTrying).
 	sourced, redialed := time.Now(), time.Now()
-	// One web-seed fetch at a time per torrent. One that fails hands over
-	// to the next seed at once (a mirror that is down costs a refused
-	// connection or a short timeout); once every seed was tried, the next
-	// round starts e.webSeedAfter after the last start (webSeedDue: while
-	// the swarm moves, up to swarmWaits of those).
-	seeds, lastResort := WebSeedOrder(e.MirrorWebSeeds(), torrentBytes)
-	xfer.setLastResort(lastResort)
-	xfer.setSeeds(seeds, t.Name(), lastResort)
-	nextSeed, lastWeb := 0, time.Time{}
-	// A piece the running fetch holds far longer than the seeds achieve
-	// is asked of the next seed too (hedge.go).
-	var race hedger
-	// busySince is when every web seed was first found waiting out a
-	// busy answer with nothing received since (zero: not so); past
-	// busyWait they no longer count as a source, nor are asked again.
-	var busySince time.Time
 	report() // at once: the caller knows the download has started (the daemon's stoppedOf)
 	for {
 		select {
@@ -259,7 +250,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		xfer.completed.Store(completed)
 		if n := st.BytesReadData.Int64() + completed; n != lastRead { // received(), from st
 			lastRead, moved, sourced = n, time.Now(), time.Now()
-			busySince, busy = time.Time{}, nil
+			web.heard()
 			holding, unchoked, idlePeers, withheld = -1, 0, 0, nil
 			clear(quiet) // a peer's grace counts from the stall it is looked at in
 		}
@@ -286,37 +277,12 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			redialed = time.Now()
 			addDirect()
 		}
-		// A web seed that answered 503 with Retry-After (dist-server with
-		// every descriptor in use) is asked again once that passed, the
-		// next seed meanwhile (readySeed). When every seed waits, the
-		// download waits with them: they said when to come back (at most
-		// maxRetryAfter), so they count as sources, for busyWait at most
-		// with nothing received (DefaultBusyWait); the progress says so
-		// (Progress.Busy). A plain 503 is a failure as before.
-		pick, seedsWait := nextSeed, false
-		if len(seeds) > 0 && !webRunning {
-			pick, seedsWait = readySeed(errs, seeds, nextSeed, time.Now())
-			if seedsWait {
-				if busySince.IsZero() {
-					busySince = time.Now()
-				}
-				// Said only once nothing came for strandedAfter: a peer
-				// still sending (slowly enough that the seed was asked)
-				// got "no peer sends the archive" said of it.
-				if time.Since(moved) > strandedAfter {
-					busy = errs.busySeed(e.busyWait)
-				}
-			}
-		}
-		busyOut := !busySince.IsZero() && time.Since(busySince) > e.busyWait
-		if seedsWait && !busyOut {
+		web.look(errs, webRunning, time.Since(moved), e.busyWait, time.Now())
+		if web.source() {
 			sourced = time.Now()
 		}
-		if busyOut {
-			busy = nil // no longer waited for
-		}
 		failure := func(idle time.Duration) *NoSourceError {
-			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
+			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: web.seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
 			if idlePeers > 0 || len(withheld) > 0 {
 				ns.Connected, ns.Missing, ns.Pieces = idlePeers, missing, t.NumPieces()
 			}
@@ -328,7 +294,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if !refused.heard {
 			redial, giveUp := refused.look(e.dials, time.Now(), refusalView{peers: peers, halfOpen: st.HalfOpenPeers, pending: st.PendingPeers,
 				received: lastRead != firstRead || restarts > 0, webRunning: webRunning, trackers: e.TrackerStatus(ih),
-				direct: direct, lacking: xfer.lacking(), seeds: seeds, errs: errs})
+				direct: direct, lacking: xfer.lacking(), seeds: web.seeds, errs: errs})
 			if redial {
 				redialed = time.Now()
 				addDirect()
@@ -341,58 +307,22 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		}
 		if idle := time.Since(sourced); idle > e.giveUpAfter {
 			ns := failure(idle)
-			if busyOut {
+			if web.busyOut {
 				// The busy wait counted the seeds as a source, but none
 				// sent anything: the download had none since they were
 				// first found busy. Only the give-up time after the wait
 				// read "no source for X in 8s" beside "answered only
 				// 503 for 1m0s", after a run of 69 s.
-				ns.Busy, ns.Idle = e.busyWait, time.Since(busySince)
+				ns.Busy, ns.Idle = e.busyWait, time.Since(web.busySince)
 			}
 			return ns
 		}
-		// With nothing else left to try (no peer connected or being
-		// dialled, every tracker has answered) the first web seed is asked
-		// at once rather than after webSeedAfter: a publisher that is down
-		// behind a working mirror cost a 5 s wait per install. Peers
-		// connected that hold nothing the download lacks do not count as
-		// none: in a flash crowd the leechers hold what the busy publisher
-		// sent them, and a client that asked its server's /packages/ then
-		// took the publisher's uplink from the swarm (bench-net N=32 at
-		// 20 ms: 2.6-7.4 x the bound, publisher egress 2.5-7.2 F, against
-		// 1.28 and 1.15 F; TestWebSeedWaitsWhilePeersHoldNothing).
+		// With nothing else left to try, the web seeds are asked at once
+		// (webTurn.start).
 		noSource := peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
 			time.Since(moved) > strandedAfter && trackersAnswered(e.TrackerStatus(ih))
-		stranded := lastWeb.IsZero() && noSource
-		// Last-resort seeds (WebSeedOrder) only then, or when no seed is
-		// connected and nothing came for webSeedAfter: peers that have
-		// nothing to give (leechers only), or a publisher whose address
-		// drops the dial (a half-open dial lasts about 20 s, and the
-		// publisher's seeder is dialled again every directRedial).
-		// And when peers, seeds among them, have sent next to nothing
-		// (peerFloorBytes) for swarmWaits times webSeedAfter (20 s by
-		// default, the longest a moving swarm makes the web seeds wait)
-		// and the connected peers gained no piece for webSeedAfter: a
-		// connected "seed" that never sends, or trickles, held the last
-		// resort off for good, and with it a mirror's whole round; a
-		// leecher choked for a while in a moving swarm still waits.
-		allowed := !lastResort || noSource || st.ConnectedSeeders == 0 && time.Since(moved) > e.webSeedAfter ||
-			time.Since(peersQuiet) > swarmWaits*e.webSeedAfter && time.Since(swarmMoved) > e.webSeedAfter
-		// A failed seed hands over at once within its round only: seeds
-		// skipped as waiting count as tried, and a pick past the round's
-		// end waits for the next round (a failing seed beside a waiting
-		// one would otherwise be asked again at every tick).
-		failover := len(seeds) > 0 && pick/len(seeds) == nextSeed/len(seeds) && failedOver(lastWeb, webRunning, webErr, nextSeed, len(seeds))
-		if len(seeds) > 0 && allowed && !seedsWait && !busyOut && (stranded || failover ||
-			webSeedDue(time.Since(peersQuiet), time.Since(swarmMoved), e.webSeedAfter) && time.Since(lastWeb) > e.webSeedAfter) {
-			seed := seeds[pick%len(seeds)]
-			if e.startWebFetch(t, seed, webLabel(lastResort), pick%len(seeds) != len(seeds)-1) { // the round's last seed has no rate floor
-				nextSeed = pick + 1
-				lastWeb = time.Now()
-				e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(lastResort), "seed", redact.URL(seed), "idle", time.Since(moved).Round(time.Second))
-			}
-		}
-		race.tick(e, t, xfer, seeds, errs, nextSeed)
+		web.start(e, t, xfer, webTick{now: time.Now(), running: webRunning, err: webErr, errs: errs, noSource: noSource,
+			seedsConn: st.ConnectedSeeders > 0, moved: moved, peersQuiet: peersQuiet, swarmMoved: swarmMoved, after: e.webSeedAfter})
 		// The library can wedge a connection (seen once in many runs under
 		// heavy load, after a peer was killed mid-transfer): with peers
 		// connected, one of which has a piece the download lacks, nothing
@@ -439,11 +369,4 @@ func trackersAnswered(ts []TrackerStatus) bool {
 		}
 	}
 	return true
-}
-
-// failedOver reports that the last web-seed fetch (started at lastWeb)
-// has failed and seeds of this round are still untried: the next one
-// starts at once.
-func failedOver(lastWeb time.Time, running bool, lastErr error, nextSeed, seeds int) bool {
-	return !lastWeb.IsZero() && !running && lastErr != nil && nextSeed%seeds != 0
 }
