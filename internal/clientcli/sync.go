@@ -62,11 +62,13 @@ server the catalog came from: a mirror that lags behind its primary, but not beh
 the catalog held, gives its older serial.
 
 Without server_key in client.yaml, the first sync pins the key the server presents
-(trust on first use) and says so; later syncs require that key, or a key the server
-handed over to with a statement that key signed (dist-server key rotate), which sync
-follows and says so (with server_key in client.yaml, every sync says so until it is
-updated). A catalog past its valid_until (set by the server's
-catalog_valid_for) is refused, as apt refuses an expired Release file.
+(trust on first use) and says so (with several server_urls, only when no other of
+them presents another key at its /key: else it fails naming each); later syncs
+require that key, or a key the server handed over to with a statement that key
+signed (dist-server key rotate), which sync follows and says so (with server_key in
+client.yaml, every sync says so until it is updated). A catalog past its valid_until
+(set by the server's catalog_valid_for) is refused, as apt refuses an expired Release
+file.
 
 A server that failed a sync is tried after the others for ten minutes; --from URL
 syncs from that one of server_urls alone, with the same checks (a primary back up

@@ -72,9 +72,11 @@ mirror follows the URLs the last mirror started in this data home followed (kept
 server/mirror/primary.json, passwords masked: one with a password must be given again).
 
 Without --key the first sync pins the key the primary presents (trust on first use)
-and says so; compare it with dist-server key on the primary. The mirror's data lives
-under server/mirror/ of the data home, which has no catalog or signing key of its own:
-add, remove, key, key rotate and start refuse there (run them on the primary).
+and says so; compare it with dist-server key on the primary. With several URLs, a key
+another of them contradicts at its /key is not pinned: the sync fails naming both.
+The mirror's data lives under server/mirror/ of the data home, which has no catalog or
+signing key of its own: add, remove, key, key rotate and start refuse there (run them
+on the primary).
 server.yaml gives database_addr, peer_addr, upload_rate_limit and metrics_addr. With
 upload_rate_limit set, the mirror gives its pieces out from the last one down while the
 primary gives them from the first up, so the two send clients different pieces. It runs
