@@ -79,7 +79,9 @@ pinned_key (when this sync pinned it), behind ({server, serial, valid_until,
 stale, note} of each server behind the catalog held), failed ({server, error}
 of each server that failed, in the order tried) and passed_over ({server,
 failed_at, until} of each server listed before the one it came from that it did
-not try, having failed a sync in the last ten minutes); the lists are [] when empty.`,
+not try, having failed a sync in the last ten minutes); the lists are [] when empty.
+A sync that fails (exit status 1) gives error, hint (when there is one), behind,
+failed and passed_over instead.`,
 		Example: `  dist-client sync
   dist-client sync --from http://primary.example:9090   # that server of server_urls alone
   dist-client sync && dist-client upgrade`,
@@ -114,7 +116,19 @@ func runSync(ctx context.Context, e *env, o syncOptions, _ []string) error {
 	cfgPath, _ := e.configPath()
 	res, err := catalogclient.Sync(ctx, catalogclient.Options{ServerURLs: cfg.Servers(), Only: only, Dir: cp.Dir, Key: key, ConfigFile: cfgPath, Logger: e.Logger})
 	if err != nil {
-		return e.withServerHint(err, cfg)
+		err = e.withServerHint(err, cfg)
+		if o.json && !cli.Interrupted(ctx, err) {
+			// The lists of a sync that some server served, with the
+			// error and hint cli.Run would print: with every server
+			// failed, --json said only {"error", "hint"}, the servers
+			// and why each failed in one string.
+			servers := cfg.Servers()
+			if only != "" {
+				servers = []string{only}
+			}
+			e.UI.JSON(newSyncFailedJSON(err, servers))
+		}
+		return err
 	}
 	// Without the advice about the key that a failed server's error may
 	// end in: another server's catalog verified with that key, and the

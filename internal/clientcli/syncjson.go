@@ -1,9 +1,12 @@
 package clientcli
 
 import (
+	"errors"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/redact"
 )
 
 // syncJSON is what sync --json prints. Every key is there, the lists
@@ -70,6 +73,43 @@ func newSyncJSON(res catalogclient.Result) syncJSON {
 	}
 	for i, d := range res.Demoted {
 		v.PassedOver[i] = syncPassedOver{d.URL, d.Failed.UTC(), d.Until.UTC()}
+	}
+	return v
+}
+
+// syncFailedJSON is what sync --json prints when no server gave a
+// catalog: cli.Run's {"error", "hint"} with the lists of syncJSON, so
+// that a script finds each server and why it failed where it finds them
+// when one server served (they were only in the error's lines).
+type syncFailedJSON struct {
+	Error      string           `json:"error"`
+	Hint       string           `json:"hint,omitempty"`
+	Behind     []syncBehind     `json:"behind"`
+	Failed     []syncFailed     `json:"failed"`
+	PassedOver []syncPassedOver `json:"passed_over"`
+}
+
+// newSyncFailedJSON is sync --json's answer for a sync of servers (the
+// ones it tried: client.yaml's, or --from's) that ended in err, with its
+// hint. A server behind the catalog held and one passed over untried are
+// no failure, so a sync that fails has none: every server tried failed.
+// Of several servers, err is a ServersError naming each; of one, it is
+// that server's.
+func newSyncFailedJSON(err error, servers []string) syncFailedJSON {
+	v := syncFailedJSON{Error: err.Error(), Behind: []syncBehind{}, Failed: []syncFailed{}, PassedOver: []syncPassedOver{}}
+	var h *cli.Hinted
+	if errors.As(err, &h) {
+		v.Hint = h.Hint
+	}
+	var se catalogclient.ServersError
+	switch {
+	case errors.As(err, &se):
+		for _, f := range se {
+			v.Failed = append(v.Failed, syncFailed{f.URL, f.Reason()})
+		}
+	case len(servers) == 1:
+		f := catalogclient.ServerError{URL: redact.URL(servers[0]), Err: err}
+		v.Failed = append(v.Failed, syncFailed{f.URL, f.Reason()})
 	}
 	return v
 }

@@ -1,11 +1,19 @@
 package clientcli
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/cli"
 )
 
 // TestSyncJSON: sync --json lists the servers that failed a sync another
@@ -51,4 +59,65 @@ func TestSyncJSON(t *testing.T) {
 			t.Errorf("%s:\n got %s\nwant %s", tt.name, got, tt.want)
 		}
 	}
+}
+
+// TestSyncJSONAllFailed: a sync --json that no server served gives each
+// server and why it failed in "failed", as one that some server served
+// does, beside the error and hint of cli.Run's {"error", "hint"} (which
+// was all it gave: the servers only in the error's lines), and still
+// exits 1 with the error line on stderr.
+func TestSyncJSONAllFailed(t *testing.T) {
+	a, b := closedPort(t), closedPort(t)
+	for _, tt := range []struct {
+		name, yaml string
+		failed     []string
+	}{
+		{"two servers", "server_urls: [" + a + ", " + b + "]\n", []string{a, b}},
+		{"one server", "server_url: " + a + "\n", []string{a}},
+	} {
+		home := t.TempDir()
+		t.Setenv("XDG_DATA_HOME", home)
+		cfg := filepath.Join(home, "client.yaml")
+		if err := os.WriteFile(cfg, []byte(tt.yaml+"prefix: "+filepath.Join(home, "prefix")+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var out, errOut bytes.Buffer
+		code := Main(context.Background(), []string{"--config", cfg, "sync", "--json"}, strings.NewReader(""), &out, &errOut)
+		var got struct {
+			Error      string            `json:"error"`
+			Hint       string            `json:"hint"`
+			Behind     []json.RawMessage `json:"behind"`
+			Failed     []syncFailed      `json:"failed"`
+			PassedOver []json.RawMessage `json:"passed_over"`
+		}
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("%s: stdout is no JSON object: %v\n%s", tt.name, err, out.String())
+		}
+		if code != cli.ExitFailure || !strings.HasPrefix(errOut.String(), "dist-client: "+got.Error+"\nhint: "+got.Hint+"\n") ||
+			!strings.Contains(got.Hint, "is dist-server running?") {
+			t.Errorf("%s: exit %d, stderr:\n%s\nwant exit 1, the JSON's error and hint (%q, %q)", tt.name, code, errOut.String(), got.Error, got.Hint)
+		}
+		if got.Behind == nil || len(got.Behind) != 0 || got.PassedOver == nil || len(got.PassedOver) != 0 {
+			t.Errorf("%s: behind %s, passed_over %s; want both []", tt.name, got.Behind, got.PassedOver)
+		}
+		if len(got.Failed) != len(tt.failed) {
+			t.Fatalf("%s: failed = %+v; want %v\n%s", tt.name, got.Failed, tt.failed, out.String())
+		}
+		for i, f := range got.Failed {
+			if f.Server != tt.failed[i] || !strings.HasPrefix(f.Error, "GET "+tt.failed[i]+"/packages.db: ") || !strings.Contains(f.Error, "connection refused") {
+				t.Errorf("%s: failed[%d] = %+v; want %s, its connection refused", tt.name, i, f, tt.failed[i])
+			}
+		}
+	}
+}
+
+// closedPort is the URL of a port on 127.0.0.1 that refuses connections.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	return "http://" + l.Addr().String()
 }
