@@ -54,6 +54,7 @@ func TestServerDefaults(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
+		got.lines = nil // where the file sets the keys (TestKeyLines)
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%s: got %+v, want %+v", name, got, want)
 		}
@@ -197,6 +198,7 @@ func TestExampleFiles(t *testing.T) {
 		TrackerWhitelist: "/var/lib/distpac/whitelist",
 		CatalogValidFor:  Duration(168 * time.Hour),
 	}
+	s.lines = nil // TestKeyLines
 	if !reflect.DeepEqual(s, wantS) {
 		t.Errorf("server example: got %+v, want %+v", s, wantS)
 	}
@@ -609,20 +611,48 @@ func TestAnnouncePathWarnings(t *testing.T) {
 		{"/announce", Server{AnnounceURL: "http://t.example:6969/announce"}, nil},
 		{"a tracker's own path", Server{AnnounceURL: "https://t.example/abc123/announce.php"}, nil},
 		{"no path", Server{AnnounceURL: "http://127.0.0.1:19169"}, []string{
-			`announce_url "http://127.0.0.1:19169" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://127.0.0.1:19169/announce, unless your tracker answers at http://127.0.0.1:19169`}},
+			`s.yaml: announce_url "http://127.0.0.1:19169" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://127.0.0.1:19169/announce, unless your tracker answers at http://127.0.0.1:19169`}},
 		{"slash", Server{AnnounceURL: "https://t.example/"}, []string{
-			`announce_url "https://t.example/" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set https://t.example/announce, unless your tracker answers at https://t.example/`}},
+			`s.yaml: announce_url "https://t.example/" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set https://t.example/announce, unless your tracker answers at https://t.example/`}},
 		{"one of a list", Server{AnnounceURLs: []string{"http://a.example/announce", "http://b.example"}}, []string{
-			`announce_urls entry 2 "http://b.example" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://b.example/announce, unless your tracker answers at http://b.example`}},
+			`s.yaml: announce_urls entry 2 "http://b.example" has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://b.example/announce, unless your tracker answers at http://b.example`}},
 	}
 	for _, tt := range tests {
 		tt.cfg.ApplyDefaults()
 		if err := tt.cfg.Validate(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if got := tt.cfg.AnnouncePathWarnings(); !reflect.DeepEqual(got, tt.want) {
+		if got := tt.cfg.AnnouncePathWarnings("s.yaml"); !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestKeyLines: the mistakes and warnings about server.yaml said after it
+// was read (tracker_whitelist's directory at add time, an announce_url
+// without a path at start) name the key's line, as LoadServer's own
+// mistakes do: they named the file alone.
+func TestKeyLines(t *testing.T) {
+	path := writeFile(t, "server.yaml", "# a tracker of our own\nweb_seed: true\n\ntracker_whitelist: /srv/none/whitelist\nannounce_urls:\n  - http://a.example/announce\n  - http://b.example\n")
+	s, err := LoadServer(path, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := errors.New("the directory of /srv/none/whitelist does not exist")
+	for _, tt := range []struct{ name, got, want string }{
+		{"a key's mistake", s.KeyMistake(path, "tracker_whitelist", bad).Error(), path + `:4: key "tracker_whitelist": the directory of /srv/none/whitelist does not exist`},
+		{"a key the file does not set", s.KeyMistake(path, "public_url", bad).Error(), path + `: key "public_url": ` + bad.Error()},
+		{"a warning", strings.Join(s.AnnouncePathWarnings(path), "\n"), path + `:5: announce_urls entry 2 "http://b.example" has no path: ` +
+			`trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set http://b.example/announce, unless your tracker answers at http://b.example`},
+		{"no file", (&Server{}).Where("server.yaml", "announce_url"), "server.yaml"},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.name, tt.got, tt.want)
+		}
+	}
+	var m *Mistakes
+	if err := s.KeyMistake(path, "tracker_whitelist", bad); !errors.As(err, &m) || !errors.Is(err, bad) {
+		t.Errorf("KeyMistake = %#v: want a *Mistakes wrapping its error", err)
 	}
 }
 

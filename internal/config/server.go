@@ -75,6 +75,10 @@ type Server struct {
 	// forever. A running server re-signs the catalog when less than half
 	// of it is left. Default: 7 days.
 	CatalogValidFor Duration `yaml:"catalog_valid_for"`
+
+	// lines is the line of each key the file LoadServer read sets, for
+	// the mistakes and warnings said after it (KeyMistake, Where).
+	lines map[string]int
 }
 
 // Server defaults (DESIGN.md §2).
@@ -106,7 +110,27 @@ func LoadServer(path string, optional bool) (*Server, error) {
 	if err := p.err(sourceName(path)); err != nil {
 		return nil, err
 	}
+	s.lines = p.lines
 	return s, nil
+}
+
+// KeyMistake is err as the mistake of key in the file s was read from,
+// named source, said as LoadServer says one: "FILE:LINE: key "x": ...",
+// for a mistake that shows only later (tracker_whitelist's directory, at
+// add time). Without the line when the file does not set key.
+func (s *Server) KeyMistake(source, key string, err error) error {
+	p := problems{lines: s.lines}
+	p.key(key, err)
+	return p.err(source)
+}
+
+// Where is where the file s was read from, named source, sets key:
+// "FILE:LINE", or FILE when it does not, for a warning about the key.
+func (s *Server) Where(source, key string) string {
+	if line := s.lines[key]; line > 0 {
+		return fmt.Sprintf("%s:%d", source, line)
+	}
+	return source
 }
 
 // ApplyDefaults fills every empty field. The URLs are derived from the
@@ -279,22 +303,23 @@ func (s *Server) SeederIP() netip.Addr {
 // (private trackers' /announce.php, /PASSKEY/announce), and "/" is a
 // route like any other to a tracker behind a proxy. A newcomer's
 // announce_url of http://127.0.0.1:19169 went into every torrent, and
-// every client's announce was a 404.
-func (s *Server) AnnouncePathWarnings() []string {
+// every client's announce was a 404. Each warning starts with where
+// source, the file s was read from, sets the key (Where).
+func (s *Server) AnnouncePathWarnings(source string) []string {
 	var warns []string
 	for i, t := range s.Trackers() {
 		u, err := url.Parse(t)
 		if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Path != "" && u.Path != "/" {
 			continue
 		}
-		key := "announce_url"
+		key, what := "announce_url", "announce_url"
 		if len(s.AnnounceURLs) > 0 {
-			key = fmt.Sprintf("announce_urls entry %d", i+1)
+			key, what = "announce_urls", fmt.Sprintf("announce_urls entry %d", i+1)
 		}
 		fixed := *u
 		fixed.Path = "/announce"
-		warns = append(warns, fmt.Sprintf("%s %q has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set %s, unless your tracker answers at %s",
-			key, t, fixed.String(), t))
+		warns = append(warns, fmt.Sprintf("%s: %s %q has no path: trackers answer announces at /announce (the embedded one and opentracker do), and at / they answer 404; set %s, unless your tracker answers at %s",
+			s.Where(source, key), what, t, fixed.String(), t))
 	}
 	return warns
 }

@@ -56,25 +56,29 @@ func (p *Publisher) checkWhitelist() error {
 	}
 	path := p.Config.TrackerWhitelist
 	dir := filepath.Dir(path)
-	key := fmt.Sprintf("%s: key %q", cmp.Or(p.ConfigPath, "server.yaml"), "tracker_whitelist")
+	// Said as LoadServer says a mistake of the file: "FILE:LINE: key
+	// "tracker_whitelist": ...", at the key's line.
+	mistake := func(err error) error {
+		return p.Config.KeyMistake(cmp.Or(p.ConfigPath, "server.yaml"), "tracker_whitelist", err)
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		return fmt.Errorf("%s: %s is a directory: name a file in it, such as %s", key, path, filepath.Join(path, "whitelist"))
+		return mistake(fmt.Errorf("%s is a directory: name a file in it, such as %s", path, filepath.Join(path, "whitelist")))
 	}
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%s: the directory of %s does not exist: create it (mkdir -p %s), or name a file in one that does", key, path, dir)
+		return mistake(fmt.Errorf("the directory of %s does not exist: create it (mkdir -p %s), or name a file in one that does", path, dir))
 	case err != nil:
-		return fmt.Errorf("%s: the directory of %s: %w", key, path, err)
+		return mistake(fmt.Errorf("the directory of %s: %w", path, err))
 	case !st.IsDir():
-		return fmt.Errorf("%s: %s is not a directory, so %s cannot be written: name a file in a directory", key, dir, path)
+		return mistake(fmt.Errorf("%s is not a directory, so %s cannot be written: name a file in a directory", dir, path))
 	}
 	f, err := os.CreateTemp(dir, ".whitelist.check-*")
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%s: %s is not writable by this user (uid %d), so %s cannot be written: make it writable, or name a file in a directory that is", key, dir, os.Getuid(), path)
+		return mistake(fmt.Errorf("%s is not writable by this user (uid %d), so %s cannot be written: make it writable, or name a file in a directory that is", dir, os.Getuid(), path))
 	case err != nil:
-		return fmt.Errorf("%s: %s cannot be written: %w", key, path, err)
+		return mistake(fmt.Errorf("%s cannot be written: %w", path, err))
 	}
 	f.Close()
 	os.Remove(f.Name())

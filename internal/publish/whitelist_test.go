@@ -2,6 +2,7 @@ package publish_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"github.com/gofrs/flock"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/torrentmeta"
 )
 
@@ -194,16 +196,25 @@ func TestWhitelistCheckedFirst(t *testing.T) {
 				t.Skip("root writes in a directory of mode 0555")
 			}
 			p := newPublisher(t)
-			p.ConfigPath = "/etc/distpac/server.yaml"
 			dir := writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "foo")
 			ok := filepath.Join(t.TempDir(), "whitelist")
 			p.Config.TrackerWhitelist = ok
 			if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "bar"), "version: 1.0.0\n", "bar")}); err != nil {
 				t.Fatal(err)
 			}
-			p.Config.TrackerWhitelist = tt.whitelist
-			want := `/etc/distpac/server.yaml: key "tracker_whitelist": ` + strings.ReplaceAll(tt.want, "TMP", tmp)
-			_, err := p.Add(ctx, []string{dir})
+			// As LoadServer says the file's mistakes, at the key's line
+			// (it named the file alone).
+			cfgPath := filepath.Join(t.TempDir(), "server.yaml")
+			if err := os.WriteFile(cfgPath, []byte(fmt.Sprintf("# for opentracker -w\n\ntracker_whitelist: %q\n", tt.whitelist)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.LoadServer(cfgPath, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Config, p.ConfigPath = cfg, cfgPath
+			want := cfgPath + `:3: key "tracker_whitelist": ` + strings.ReplaceAll(tt.want, "TMP", tmp)
+			_, err = p.Add(ctx, []string{dir})
 			if err == nil || !strings.HasPrefix(err.Error(), "nothing published: "+want) {
 				t.Fatalf("add: %v\nwant nothing published: %s", err, want)
 			}

@@ -207,8 +207,8 @@ func announcePathWarnings(path string, cfg *config.Server, results []publish.Res
 		return nil
 	}
 	var warns []string
-	for _, w := range cfg.AnnouncePathWarnings() {
-		warns = append(warns, fmt.Sprintf("%s: %s; the torrents added announce there: remove and add these packages again once it is set", path, w))
+	for _, w := range cfg.AnnouncePathWarnings(path) {
+		warns = append(warns, w+"; the torrents added announce there: remove and add these packages again once it is set")
 	}
 	return warns
 }

@@ -93,8 +93,8 @@ func runStart(ctx context.Context, e *env, o startOptions, _ []string) error {
 	warnTorrents(ctx, e, cfg, sp)
 	cfgPath, _ := e.configFile()
 	if cfgPath != "" {
-		for _, w := range cfg.AnnouncePathWarnings() {
-			e.UI.Warnf("%s: %s\n", cfgPath, w)
+		for _, w := range cfg.AnnouncePathWarnings(cfgPath) {
+			e.UI.Warnf("%s\n", w)
 		}
 	}
 	// A running server's log says what it serves and seeds.
