@@ -79,11 +79,14 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			}
 			return res, nil
 		}
+		// Debug records: the caller says what each server did from
+		// Result.Failed and Result.Behind, or the ServersError (a mirror
+		// of two primaries warned twice of each that failed a round).
 		if b := behindOf(err); b != nil && ctx.Err() == nil {
 			behind = append(behind, Behind{URL: redact.URL(u), Serial: b.Serial, ValidUntil: b.ValidUntil, Stale: b.Stale, at: b.Now, Err: err})
 			kept = b
 			if opts.Logger != nil && len(servers) > 1 {
-				opts.Logger.Info("server is behind the catalog held; trying the next", "server", redact.URL(u), "serial", b.Serial, "held", b.Floor)
+				opts.Logger.Debug("server is behind the catalog held", "server", redact.URL(u), "serial", b.Serial, "held", b.Floor)
 			}
 			return Result{}, err
 		}
@@ -97,7 +100,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 			slow = append(slow, u)
 		}
 		if opts.Logger != nil {
-			opts.Logger.Warn("server failed; trying the next", "server", redact.URL(u), "err", err)
+			opts.Logger.Debug("server failed", "server", redact.URL(u), "err", err)
 		}
 		return Result{}, err
 	}

@@ -118,7 +118,8 @@ type mirror struct {
 		behind      []PrimaryBehind
 		behindSince time.Time
 	}
-	keyRefusals keyRefusals // the round's alone
+	keyRefusals     keyRefusals     // the round's alone
+	primaryFailures primaryFailures // the round's alone
 }
 
 // RunMirror runs dist-server mirror until ctx ends. It fails at start

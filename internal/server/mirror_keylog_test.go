@@ -97,21 +97,11 @@ func TestKeyRefusalLoggedOnce(t *testing.T) {
 func TestMirrorKeyChangeLoggedOnce(t *testing.T) {
 	ctx := context.Background()
 	_, home, pub := newPrimary(ctx, t, writePackage(t, "alpha", 20<<10))
-	key, err := signing.Load(home.SigningKey())
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs, key := servedCatalog(t, home)
 	other, err := signing.LoadOrCreate(filepath.Join(t.TempDir(), "other.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := os.ReadFile(filepath.Join(home.PublicDir(), publish.DBFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
-	cs.SetKey(key.Public())
-	cs.SetSnapshot(db, key.Sign(db), 1, nil)
 	primary := httptest.NewServer(cs.Handler())
 	defer primary.Close()
 	var mu gosync.Mutex
@@ -129,7 +119,8 @@ func TestMirrorKeyChangeLoggedOnce(t *testing.T) {
 	if _, err := pub.Add(ctx, []string{writePackage(t, "beta", 20<<10)}); err != nil {
 		t.Fatal(err)
 	}
-	if db, err = os.ReadFile(filepath.Join(home.PublicDir(), publish.DBFile)); err != nil {
+	db, err := os.ReadFile(filepath.Join(home.PublicDir(), publish.DBFile))
+	if err != nil {
 		t.Fatal(err)
 	}
 	cs.SetKey(other.Public())

@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/redact"
 	"github.com/distpac/distpac/internal/swarm"
 )
 
@@ -61,6 +63,7 @@ func (m *mirror) round(ctx context.Context) error {
 	if syncErr == nil {
 		m.keyRefusals.forget()
 	}
+	recovered := false
 	switch {
 	case syncErr != nil && ctx.Err() != nil:
 		// Stopping (SIGTERM mid-round): not a failed sync; RunMirror
@@ -68,8 +71,14 @@ func (m *mirror) round(ctx context.Context) error {
 		return fmt.Errorf("mirror: %w", ctx.Err())
 	case syncErr != nil && (errors.Is(syncErr, catalogclient.ErrBadSignature) || errors.Is(syncErr, catalogclient.ErrRotation)):
 		m.keyRefusals.note(m.log, time.Now(), syncErr)
+	default:
+		// Each primary's failure once, when it starts, and its recovery:
+		// the sync's own warning and the round's named each failed
+		// primary twice a round, and every round while it stayed down.
+		recovered = m.primaryFailures.note(m.log, time.Now(), m.failedPrimaries(res, syncErr), answered(res))
+	}
+	switch {
 	case syncErr != nil:
-		m.log.Warn("sync from the primary failed", "err", syncErr)
 	case res.Updated:
 		m.log.Info("catalog synced", "from", res.Server, "serial", res.Serial, "packages", res.Packages, "valid_until", res.ValidUntil)
 		if len(res.DroppedWebSeeds) > 0 {
@@ -97,7 +106,12 @@ func (m *mirror) round(ctx context.Context) error {
 		if len(behind) > 0 {
 			from = behind[0].URL
 		}
-		m.log.Info("the primary answers again; announcing the archives whose announces failed", "from", from)
+		// Said at Info only when no primary's recovery said it.
+		level := slog.LevelInfo
+		if recovered {
+			level = slog.LevelDebug
+		}
+		m.log.Log(ctx, level, "the primary answers again; announcing the archives whose announces failed", "from", from)
 		m.engine.Reannounce()
 	}
 	if res.Pinned != nil && m.opts.Pinned != nil {
@@ -173,6 +187,37 @@ func (m *mirror) round(ctx context.Context) error {
 	m.mu.Unlock()
 	m.log.Info("serving the primary's catalog", "serial", held.Meta.Serial, "packages", len(held.Packages), "archives", len(have), "to fetch", len(held.Packages)-len(have))
 	return nil
+}
+
+// failedPrimaries is each primary that failed the sync that gave res or
+// syncErr: those a sync of several names (in res.Failed, or in the
+// ServersError that ended it), or the one primary.
+func (m *mirror) failedPrimaries(res catalogclient.Result, syncErr error) []catalogclient.ServerError {
+	var se catalogclient.ServersError
+	switch {
+	case syncErr == nil || len(res.Behind) > 0:
+		return res.Failed
+	case errors.As(syncErr, &se):
+		return se
+	}
+	u := ""
+	if len(m.opts.Primary) == 1 {
+		u = redact.URL(m.opts.Primary[0])
+	}
+	return []catalogclient.ServerError{{URL: u, Err: syncErr}}
+}
+
+// answered is each primary that answered the sync that gave res: the
+// one it took the catalog from, and those behind the catalog held.
+func answered(res catalogclient.Result) []string {
+	var out []string
+	if res.Server != "" {
+		out = append(out, res.Server)
+	}
+	for _, b := range res.Behind {
+		out = append(out, b.URL)
+	}
+	return out
 }
 
 // pinGivenKey pins the key given with --key once a sync verified the
