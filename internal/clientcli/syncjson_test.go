@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/nettest"
 )
 
 // TestSyncJSON: sync --json lists the servers that failed a sync another
@@ -67,7 +67,7 @@ func TestSyncJSON(t *testing.T) {
 // was all it gave: the servers only in the error's lines), and still
 // exits 1 with the error line on stderr.
 func TestSyncJSONAllFailed(t *testing.T) {
-	a, b := closedPort(t), closedPort(t)
+	a, b := "http://"+nettest.Refused(t), "http://"+nettest.Refused(t)
 	for _, tt := range []struct {
 		name, yaml string
 		failed     []string
@@ -109,15 +109,4 @@ func TestSyncJSONAllFailed(t *testing.T) {
 			}
 		}
 	}
-}
-
-// closedPort is the URL of a port on 127.0.0.1 that refuses connections.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.Close()
-	return "http://" + l.Addr().String()
 }
