@@ -81,7 +81,7 @@ func (p Package) ID() string { return p.Name + "@" + p.Version }
 // Meta is the catalog's single meta row.
 type Meta struct {
 	SchemaVersion int
-	Serial        int64     // grows by one with every change that is published
+	Serial        int64     // grows with every publication, and is at least TimeSerial(Created)
 	Created       time.Time // when Serial was made, UTC, second precision
 	ValidUntil    time.Time // when this publication expires, UTC, second precision
 }
@@ -115,10 +115,33 @@ func ValidFor(d time.Duration) Option {
 	return func(db *DB) { db.validFor = max(d, time.Second) }
 }
 
-// stamp gives the created and valid_until values for a serial made now.
-func (db *DB) stamp() (created, validUntil int64) {
-	now := db.now().Unix()
-	return now, now + int64(db.validFor/time.Second)
+// stamp gives the created and valid_until values for a serial made now,
+// and the lowest serial it may have (TimeSerial).
+func (db *DB) stamp() (created, validUntil, least int64) {
+	t := db.now()
+	now := t.Unix()
+	return now, now + int64(db.validFor/time.Second), TimeSerial(t)
+}
+
+// TimeSerial is the lowest serial a publication made at t gets: t in UTC
+// written as the decimal number YYYYMMDDhhmmss (20261207205800 for
+// 2026-12-07 20:58:00), as DNS zone serials are dates. A publication takes
+// the serial after the one before it, or this one when it is higher, so
+// a serial never goes back, and a publisher restored from a backup of an
+// older catalog publishes past every serial published since the backup
+// without knowing them: those were made earlier, so they are lower, as
+// long as its clock is not behind the one they were made by (and a burst
+// of more publications than seconds, each taking the serial after the one
+// before, is not still ahead of the clock). The number grows with time,
+// so it is ordered as the times are; bursts make numbers (…0060) that
+// name no time and are only serials.
+func TimeSerial(t time.Time) int64 {
+	t = t.UTC()
+	if t.Year() < 1 {
+		return 0
+	}
+	return int64(t.Year())*1e10 + int64(t.Month())*1e8 + int64(t.Day())*1e6 +
+		int64(t.Hour())*1e4 + int64(t.Minute())*100 + int64(t.Second())
 }
 
 // sqliteMagic starts every SQLite 3 database file.

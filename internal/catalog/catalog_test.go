@@ -100,8 +100,8 @@ func TestManyVersions(t *testing.T) {
 	if _, err := db.Add(ctx, pkgs); err != nil {
 		t.Fatal(err)
 	}
-	if m := mustMeta(t, db); m.Serial != 1 {
-		t.Errorf("serial after one Add = %d, want 1", m.Serial)
+	if m := mustMeta(t, db); m.Serial < TimeSerial(m.Created) {
+		t.Errorf("serial after one Add = %d, want at least %d (TimeSerial of %s)", m.Serial, TimeSerial(m.Created), m.Created)
 	}
 	got, err := db.Versions(ctx, "MULTI")
 	if err != nil {
@@ -260,7 +260,8 @@ func TestRemoveAndSerial(t *testing.T) {
 		t.Fatal(err)
 	}
 	m1 := mustMeta(t, db)
-	if m1.Serial != 1 || !m1.Created.After(m0.Created) {
+	// Each a minute after the one before: the serial is the time's.
+	if m1.Serial != 20270115080200 || !m1.Created.After(m0.Created) {
 		t.Errorf("after Add meta = %+v (before %+v)", m1, m0)
 	}
 
@@ -271,8 +272,8 @@ func TestRemoveAndSerial(t *testing.T) {
 	if !reflect.DeepEqual(got, p1) {
 		t.Errorf("Remove returned %v", got.ID())
 	}
-	if m := mustMeta(t, db); m.Serial != 2 {
-		t.Errorf("serial after Remove = %d, want 2", m.Serial)
+	if m := mustMeta(t, db); m.Serial != 20270115080300 {
+		t.Errorf("serial after Remove = %d, want 20270115080300", m.Serial)
 	}
 	if _, err := db.Get(ctx, "foo", "1.0.0"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Get removed: err = %v", err)
@@ -280,14 +281,14 @@ func TestRemoveAndSerial(t *testing.T) {
 	if _, err := db.Remove(ctx, "foo", "1.0.0"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Remove twice: err = %v, want ErrNotFound", err)
 	}
-	if m := mustMeta(t, db); m.Serial != 2 {
-		t.Errorf("serial after failed Remove = %d, want 2", m.Serial)
+	if m := mustMeta(t, db); m.Serial != 20270115080300 {
+		t.Errorf("serial after failed Remove = %d, want 20270115080300", m.Serial)
 	}
 	m, err := db.BumpSerial(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Serial != 3 || m != mustMeta(t, db) {
+	if m.Serial != 20270115080400 || m != mustMeta(t, db) {
 		t.Errorf("BumpSerial = %+v, Meta = %+v", m, mustMeta(t, db))
 	}
 }
@@ -331,6 +332,7 @@ func TestConcurrentWriters(t *testing.T) {
 			pkgs[w] = append(pkgs[w], makePkg(t, "p"+string(rune('a'+w)), "1.0."+string(rune('0'+i)), 10))
 		}
 	}
+	start := TimeSerial(time.Now()) - 1
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*each)
 	for w := range writers {
@@ -363,8 +365,10 @@ func TestConcurrentWriters(t *testing.T) {
 	if len(all) != writers*each {
 		t.Errorf("%d rows, want %d", len(all), writers*each)
 	}
-	if m := mustMeta(t, db); m.Serial != writers*each {
-		t.Errorf("serial = %d, want %d", m.Serial, writers*each)
+	// Every Add a serial of its own: at least one above the serial of a
+	// time before the first, however many came in one second.
+	if m := mustMeta(t, db); m.Serial < start+writers*each {
+		t.Errorf("serial = %d, want at least %d (%d publications after %d)", m.Serial, start+writers*each, writers*each, start)
 	}
 }
 
@@ -423,8 +427,8 @@ func TestSnapshotReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro2.Close()
-	if m := mustMeta(t, ro2); m.Serial != 2 {
-		t.Errorf("second snapshot serial = %d, want 2", m.Serial)
+	if m, first := mustMeta(t, ro2), mustMeta(t, ro); m.Serial <= first.Serial || m != mustMeta(t, db) {
+		t.Errorf("second snapshot meta = %+v, want the working catalog's %+v, above the first's serial %d", m, mustMeta(t, db), first.Serial)
 	}
 	if all, _ := ro2.All(ctx); len(all) != 2 {
 		t.Errorf("second snapshot has %d rows, want 2", len(all))
@@ -444,11 +448,11 @@ func TestRemoveAllOrNothing(t *testing.T) {
 		refs       []Ref
 		wantErr    bool
 		wantLeft   []string
-		wantSerial int64
+		wantBumped bool // the serial after the Add's
 	}{
-		{"two", []Ref{{"foo", "1.0.0"}, {"BAR", "2.0.0"}}, false, []string{"foo@1.1.0"}, 2},
-		{"one missing", []Ref{{"foo", "1.0.0"}, {"nope", "1.0.0"}}, true, []string{"bar@2.0.0", "foo@1.0.0", "foo@1.1.0"}, 1},
-		{"same twice", []Ref{{"foo", "1.0.0"}, {"foo", "1.0.0"}}, true, []string{"bar@2.0.0", "foo@1.0.0", "foo@1.1.0"}, 1},
+		{"two", []Ref{{"foo", "1.0.0"}, {"BAR", "2.0.0"}}, false, []string{"foo@1.1.0"}, true},
+		{"one missing", []Ref{{"foo", "1.0.0"}, {"nope", "1.0.0"}}, true, []string{"bar@2.0.0", "foo@1.0.0", "foo@1.1.0"}, false},
+		{"same twice", []Ref{{"foo", "1.0.0"}, {"foo", "1.0.0"}}, true, []string{"bar@2.0.0", "foo@1.0.0", "foo@1.1.0"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -456,6 +460,7 @@ func TestRemoveAllOrNothing(t *testing.T) {
 			if _, err := db.Add(ctx, []Package{makePkg(t, "foo", "1.0.0", 10), makePkg(t, "foo", "1.1.0", 10), makePkg(t, "bar", "2.0.0", 10)}); err != nil {
 				t.Fatal(err)
 			}
+			added := mustMeta(t, db)
 			_, err := db.RemoveAll(ctx, tc.refs)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("RemoveAll(%v) err = %v, want error %v", tc.refs, err, tc.wantErr)
@@ -472,8 +477,8 @@ func TestRemoveAllOrNothing(t *testing.T) {
 			if !slices.Equal(left, tc.wantLeft) {
 				t.Errorf("left %v, want %v", left, tc.wantLeft)
 			}
-			if m := mustMeta(t, db); m.Serial != tc.wantSerial {
-				t.Errorf("serial %d, want %d", m.Serial, tc.wantSerial)
+			if m := mustMeta(t, db); (m.Serial > added.Serial) != tc.wantBumped || m.Serial < added.Serial {
+				t.Errorf("serial %d after the Add's %d, want a new one: %v", m.Serial, added.Serial, tc.wantBumped)
 			}
 		})
 	}

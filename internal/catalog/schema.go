@@ -91,7 +91,7 @@ func (db *DB) initSchema(ctx context.Context) error {
 				return fmt.Errorf("create schema: %w", err)
 			}
 		}
-		created, validUntil := db.stamp()
+		created, validUntil, _ := db.stamp()
 		if _, err := tx.ExecContext(ctx,
 			`INSERT INTO meta (id, schema_version, serial, created, valid_until) VALUES (1, ?, 0, ?, ?)`,
 			SchemaVersion, created, validUntil); err != nil {
@@ -197,17 +197,17 @@ func (db *DB) migrate(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return fmt.Errorf("migrate schema: %w", err)
 	}
-	created, validUntil := db.stamp()
+	created, validUntil, least := db.stamp()
 	for _, stmt := range []string{
 		`ALTER TABLE meta RENAME TO meta_v1`,
 		createMeta,
 		`INSERT INTO meta (id, schema_version, serial, created, valid_until)
-			SELECT id, 2, serial + 1, ?, ? FROM meta_v1 WHERE schema_version = 1`,
+			SELECT id, 2, max(serial + 1, ?), ?, ? FROM meta_v1 WHERE schema_version = 1`,
 		`DROP TABLE meta_v1`,
 	} {
 		args := []any{}
 		if strings.HasPrefix(stmt, "INSERT") {
-			args = []any{created, validUntil}
+			args = []any{least, created, validUntil}
 		}
 		if _, err := tx.ExecContext(ctx, stmt, args...); err != nil {
 			return fmt.Errorf("migrate schema from version 1: %w", err)

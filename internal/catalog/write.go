@@ -217,12 +217,13 @@ func (db *DB) write(ctx context.Context, op string, floor int64, change func(tx 
 }
 
 // bumpSerial starts a new publication, under a serial above the
-// catalog's and floor: every serial carries its own creation time and
-// validity.
+// catalog's and floor, and at least TimeSerial of now (a backup restored
+// publishes past what was published since it): every serial carries its
+// own creation time and validity.
 func (db *DB) bumpSerial(ctx context.Context, tx *sql.Tx, floor int64) (Meta, error) {
-	created, validUntil := db.stamp()
-	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = max(serial, ?) + 1, created = ?, valid_until = ? WHERE id = 1`,
-		floor, created, validUntil); err != nil {
+	created, validUntil, least := db.stamp()
+	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = max(serial + 1, ? + 1, ?), created = ?, valid_until = ? WHERE id = 1`,
+		floor, least, created, validUntil); err != nil {
 		return Meta{}, err
 	}
 	return readMeta(ctx, tx)

@@ -207,8 +207,11 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 		t.Run(via, func(t *testing.T) {
 			p := newPublisher(t)
 			backup := backupBefore(t, p, "second", "third")
-			if got := publishedMeta(t, p).Serial; got != 3 {
-				t.Fatalf("published serial %d before the restore, want 3", got)
+			// All in one second: each serial the one after the one before
+			// (TimeSerial), so the backup's is below the published one.
+			old, pub := fileMeta(t, backup).Serial, publishedMeta(t, p).Serial
+			if pub != old+2 {
+				t.Fatalf("published serial %d before the restore, want the backup's %d + 2", pub, old)
 			}
 			// cp and mv, as an operator restores it.
 			next := p.Paths.Catalog() + ".restoring"
@@ -218,7 +221,7 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 			}
 			var raised [3]int64
 			p.OnRaise = func(from, published, to int64) { raised = [3]int64{from, published, to} }
-			want, rows := int64(4), 1
+			want, rows := pub+1, 1
 			switch via {
 			case "Repair":
 				if err := p.Repair(ctx); err != nil {
@@ -229,14 +232,14 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 				if _, err := p.Add(ctx, []string{dir}); err != nil {
 					t.Fatal(err)
 				}
-				want, rows = 5, 2 // raised to 4 as add opened it, 5 with the row
+				want, rows = pub+2, 2 // raised as add opened it, once more with the row
 			}
-			if raised != [3]int64{1, 3, 4} {
-				t.Errorf("OnRaise told %v, want the backup's 1, the published 3, raised to 4", raised)
+			if raised != [3]int64{old, pub, pub + 1} {
+				t.Errorf("OnRaise told %v, want the backup's %d, the published %d, raised to %d", raised, old, pub, pub+1)
 			}
 			m := publishedMeta(t, p)
 			if m.Serial != want {
-				t.Errorf("published serial %d after the restore, want %d (above the 3 clients hold)", m.Serial, want)
+				t.Errorf("published serial %d after the restore, want %d (above the %d clients hold)", m.Serial, want, pub)
 			}
 			if n := len(publishedPackages(t, p)); n != rows {
 				t.Errorf("published %d packages, want the backup's %d", n, rows)
@@ -247,8 +250,7 @@ func TestRestoredBackupPublishedAboveServedSerial(t *testing.T) {
 }
 
 // backupBefore publishes a package "first", copies catalog.db aside (the
-// backup it returns, of serial 1), then publishes each of later, one
-// serial each.
+// backup it returns), then publishes each of later, one serial each.
 func backupBefore(t *testing.T, p *publish.Publisher, later ...string) string {
 	t.Helper()
 	ctx := context.Background()
@@ -270,7 +272,13 @@ func backupBefore(t *testing.T, p *publish.Publisher, later ...string) string {
 // publishedMeta and publishedPackages read the published catalog.
 func publishedMeta(t *testing.T, p *publish.Publisher) catalog.Meta {
 	t.Helper()
-	db, err := catalog.OpenReadOnly(context.Background(), filepath.Join(p.Paths.PublicDir(), publish.DBFile))
+	return fileMeta(t, filepath.Join(p.Paths.PublicDir(), publish.DBFile))
+}
+
+// fileMeta reads the meta of the catalog at path.
+func fileMeta(t *testing.T, path string) catalog.Meta {
+	t.Helper()
+	db, err := catalog.OpenReadOnly(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,6 +316,7 @@ func TestLostCatalogRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	pubDB, pubSig := readPair(t, p)
+	first1 := publishedMeta(t, p).Serial
 	if err := os.Remove(p.Paths.Catalog()); err != nil {
 		t.Fatal(err)
 	}
@@ -332,8 +341,8 @@ func TestLostCatalogRefused(t *testing.T) {
 	if _, err := p.Add(ctx, []string{second}); err != nil {
 		t.Fatal(err)
 	}
-	if m := publishedMeta(t, p); m.Serial != 2 || len(publishedPackages(t, p)) != 2 {
-		t.Errorf("published serial %d with %d packages, want 2 with 2", m.Serial, len(publishedPackages(t, p)))
+	if m := publishedMeta(t, p); m.Serial <= first1 || len(publishedPackages(t, p)) != 2 {
+		t.Errorf("published serial %d with %d packages, want above %d with 2", m.Serial, len(publishedPackages(t, p)), first1)
 	}
 }
 
@@ -348,6 +357,7 @@ func TestRefusedCatalogNotRaised(t *testing.T) {
 		t.Run(via, func(t *testing.T) {
 			p := newPublisher(t)
 			backup := backupBefore(t, p, "second")
+			old, pub := fileMeta(t, backup).Serial, publishedMeta(t, p).Serial
 			handEdit(t, backup, `UPDATE packages SET installed_size = 0`)
 			if err := os.Rename(backup, p.Paths.Catalog()); err != nil {
 				t.Fatal(err)
@@ -376,8 +386,8 @@ func TestRefusedCatalogNotRaised(t *testing.T) {
 			if after, err := os.ReadFile(p.Paths.Catalog()); err != nil || !bytes.Equal(after, before) {
 				t.Errorf("%s changed the refused catalog.db (%v)", via, err)
 			}
-			if m := publishedMeta(t, p); m.Serial != 2 {
-				t.Errorf("published serial %d, want 2 still", m.Serial)
+			if m := publishedMeta(t, p); m.Serial != pub {
+				t.Errorf("published serial %d, want %d still", m.Serial, pub)
 			}
 
 			var raised [3]int64
@@ -385,11 +395,11 @@ func TestRefusedCatalogNotRaised(t *testing.T) {
 			if _, err := p.Remove(ctx, []catalog.Ref{{Name: "first", Version: "1.0.0"}}); err != nil {
 				t.Fatalf("Remove of the row named: %v", err)
 			}
-			if raised != [3]int64{1, 2, 3} {
-				t.Errorf("OnRaise told %v, want the backup's 1, the published 2, raised to 3", raised)
+			if raised[0] != old || raised[1] != pub || raised[2] <= pub {
+				t.Errorf("OnRaise told %v, want the backup's %d, the published %d, raised above it", raised, old, pub)
 			}
-			if m := publishedMeta(t, p); m.Serial != 3 || len(publishedPackages(t, p)) != 0 {
-				t.Errorf("published serial %d with %d packages, want 3 with none", m.Serial, len(publishedPackages(t, p)))
+			if m := publishedMeta(t, p); m.Serial != raised[2] || len(publishedPackages(t, p)) != 0 {
+				t.Errorf("published serial %d with %d packages, want %d with none", m.Serial, len(publishedPackages(t, p)), raised[2])
 			}
 			clientAccepts(t, p, nil)
 		})

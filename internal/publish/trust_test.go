@@ -46,20 +46,21 @@ func TestRenew(t *testing.T) {
 	if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "x")}); err != nil {
 		t.Fatal(err)
 	}
+	added := publishedMeta(t, p).Serial
 	m, renewed, err := p.Renew(ctx)
-	if err != nil || renewed || m.Serial != 1 {
-		t.Fatalf("Renew of a fresh catalog = %+v, %v, %v; want serial 1 kept", m, renewed, err)
+	if err != nil || renewed || m.Serial != added {
+		t.Fatalf("Renew of a fresh catalog = %+v, %v, %v; want serial %d kept", m, renewed, err, added)
 	}
 	p.Config.CatalogValidFor = config.Duration(10 * time.Second) // shortened: due at once
 	m, renewed, err = p.Renew(ctx)
-	if err != nil || !renewed || m.Serial != 2 || m.ValidUntil.Sub(m.Created) != 10*time.Second {
-		t.Fatalf("Renew after shortening = %+v, %v, %v; want serial 2 valid for 10s", m, renewed, err)
+	if err != nil || !renewed || m.Serial <= added || m.ValidUntil.Sub(m.Created) != 10*time.Second {
+		t.Fatalf("Renew after shortening = %+v, %v, %v; want a serial above %d valid for 10s", m, renewed, err, added)
 	}
 	key, err := signing.Load(p.Paths.SigningKey())
 	if err != nil {
 		t.Fatal(err)
 	}
-	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), key.Public(), 2)
+	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), key.Public(), m.Serial)
 	if err != nil || !snap.Meta.ValidUntil.Equal(m.ValidUntil) {
 		t.Fatalf("published pair after Renew: %+v, %v", snap.Meta, err)
 	}
@@ -89,12 +90,13 @@ func TestRotate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	added := publishedMeta(t, p).Serial
 	r1, err := p.Rotate(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r1.Statement.Old.Equal(first.Public()) || !r1.Statement.New.Equal(pending.Public()) || r1.Statement.Serial != 2 {
-		t.Fatalf("first rotation = %+v, want first -> the pending key at serial 2", r1.Statement)
+	if !r1.Statement.Old.Equal(first.Public()) || !r1.Statement.New.Equal(pending.Public()) || r1.Statement.Serial != added+1 {
+		t.Fatalf("first rotation = %+v, want first -> the pending key at serial %d", r1.Statement, added+1)
 	}
 	r2, err := p.Rotate(ctx)
 	if err != nil {
@@ -107,9 +109,9 @@ func TestRotate(t *testing.T) {
 	if _, err := os.Stat(p.Paths.SigningKey() + ".next"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("signing.key.next left behind (%v)", err)
 	}
-	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), last.Public(), 3)
-	if err != nil {
-		t.Fatalf("published pair after two rotations: %v", err)
+	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), last.Public(), r2.Statement.Serial)
+	if err != nil || r2.Statement.Serial <= r1.Statement.Serial {
+		t.Fatalf("published pair after two rotations (the second at serial %d, the first at %d): %v", r2.Statement.Serial, r1.Statement.Serial, err)
 	}
 	chain, err := signing.ParseRotations(snap.Rotation)
 	if err != nil || len(chain) != 2 {
@@ -143,9 +145,10 @@ func TestNewKey(t *testing.T) {
 	if _, err := p.Add(ctx, []string{writePkg(t, filepath.Join(t.TempDir(), "foo"), "version: 1.0.0\n", "x")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Rotate(ctx); err != nil { // serial 2, and a chain the new key cannot follow
+	if _, err := p.Rotate(ctx); err != nil { // a new serial, and a chain the new key cannot follow
 		t.Fatal(err)
 	}
+	rotated := publishedMeta(t, p).Serial
 	if _, _, err := p.NewKey(ctx); err == nil || !strings.Contains(err.Error(), "key rotate") {
 		t.Fatalf("NewKey with signing.key there = %v, want a refusal naming key rotate", err)
 	}
@@ -153,16 +156,16 @@ func TestNewKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	k, serial, err := p.NewKey(ctx)
-	if err != nil || serial != 3 {
-		t.Fatalf("NewKey after the key was lost = %d, %v; want serial 3 published", serial, err)
+	if err != nil || serial <= rotated {
+		t.Fatalf("NewKey after the key was lost = %d, %v; want a serial above %d published", serial, err, rotated)
 	}
 	onDisk, err := signing.Load(p.Paths.SigningKey())
 	if err != nil || !onDisk.Public().Equal(k.Public()) {
 		t.Fatalf("signing.key = %v (%v), want the key NewKey returned", onDisk, err)
 	}
-	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), k.Public(), 3)
+	snap, err := publish.ReadPublished(ctx, p.Paths.PublicDir(), k.Public(), serial)
 	if err != nil {
-		t.Fatalf("published pair after NewKey: %v; want serial 3 signed by the new key", err)
+		t.Fatalf("published pair after NewKey: %v; want serial %d signed by the new key", err, serial)
 	}
 	if len(snap.Packages) != 1 || snap.Packages[0].Name != "foo" {
 		t.Errorf("published packages after NewKey: %+v, want foo", snap.Packages)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/nettest"
@@ -45,8 +48,9 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 		}
 		return db, sig
 	}
-	// A fork: the publisher's home at serial 1 copied, and another package
-	// added to each copy, both then at serial 2 under the same key.
+	// A fork: the publisher's home at its first serial copied, and another
+	// package added to each copy, both then at the same second serial
+	// under the same key.
 	forkHome := paths.Home{Root: t.TempDir()}.Server()
 	if err := os.CopyFS(forkHome.Dir, os.DirFS(home.Dir)); err != nil {
 		t.Fatal(err)
@@ -65,6 +69,18 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 	if _, err := fork.Add(ctx, []string{writePackage(t, "gamma", 20<<10)}); err != nil {
 		t.Fatal(err)
 	}
+	s1, err := publishedMetaOf(t, db1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := publishedMetaOf(t, db2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Serials are the time's: an add a second later took a later one, so
+	// the fork's is set to the other's, as a second home at the same
+	// clock would have it.
+	forkSerial(ctx, t, forkHome, key, s2)
 	fdb2, fsig2 := pair(forkHome)
 
 	tests := []struct {
@@ -76,15 +92,15 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 		// failed sync beside the primary behind.
 		down bool
 	}{
-		{"rollback", db1, sig1, 1, "", false},
-		{"rollback, another primary down", db1, sig1, 1, "", true},
-		{"same serial, other bytes", fdb2, fsig2, 2, "catalog serial 2 is the one held but its bytes differ", false},
+		{"rollback", db1, sig1, s1, "", false},
+		{"rollback, another primary down", db1, sig1, s1, "", true},
+		{"same serial, other bytes", fdb2, fsig2, s2, fmt.Sprintf("catalog serial %d is the one held but its bytes differ", s2), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cs := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
 			cs.SetKey(key.Public())
-			cs.SetSnapshot(db2, sig2, 2, nil)
+			cs.SetSnapshot(db2, sig2, s2, nil)
 			primary := httptest.NewServer(cs.Handler())
 			defer primary.Close()
 
@@ -100,8 +116,8 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 				log:    slog.New(rec),
 				catsrv: catalogserver.New(catalogserver.Options{ArchivesDir: mp.MirrorArchives()}),
 			}
-			if err := m.round(ctx); err != nil || m.serial != 2 {
-				t.Fatalf("first round: %v, serving serial %d; want 2", err, m.serial)
+			if err := m.round(ctx); err != nil || m.serial != s2 {
+				t.Fatalf("first round: %v, serving serial %d; want %d", err, m.serial, s2)
 			}
 			synced := m.sync.ok
 			cs.SetSnapshot(tt.db, tt.sig, tt.serial, nil)
@@ -116,20 +132,20 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 			m.mu.Unlock()
 			warned := rec.lines(from, slog.LevelWarn)
 			if tt.want != "" {
-				if serial != 2 || !strings.Contains(got, tt.want) || !strings.Contains(got, primary.URL+"/packages.db") || failed.IsZero() || len(behind) != 0 {
-					t.Errorf("serving %d, sync error %q, behind %v; want 2, and an error saying %q and naming %s", serial, got, behind, tt.want, primary.URL)
+				if serial != s2 || !strings.Contains(got, tt.want) || !strings.Contains(got, primary.URL+"/packages.db") || failed.IsZero() || len(behind) != 0 {
+					t.Errorf("serving %d, sync error %q, behind %v; want %d, and an error saying %q and naming %s", serial, got, behind, s2, tt.want, primary.URL)
 				}
 				return
 			}
-			if len(behind) != 1 || behind[0].URL != primary.URL || behind[0].Serial != 1 || behind[0].Stale || since.IsZero() || !m.sync.ok.Equal(synced) {
-				t.Errorf("behind %+v since %v, synced %v; want %s at serial 1 since the first round it was, synced at %v still", behind, since, m.sync.ok, primary.URL, synced)
+			if len(behind) != 1 || behind[0].URL != primary.URL || behind[0].Serial != s1 || behind[0].Stale || since.IsZero() || !m.sync.ok.Equal(synced) {
+				t.Errorf("behind %+v since %v, synced %v; want %s at serial %d since the first round it was, synced at %v still", behind, since, m.sync.ok, primary.URL, s1, synced)
 			}
 			want := "WARN the primary serves a catalog older than the one held: it is behind (restored from an older backup, or a mirror that has not caught up); serving the catalog held primary=" +
-				primary.URL + " serial=1 held=2"
+				primary.URL + fmt.Sprintf(" serial=%d held=%d", s1, s2)
 			if tt.down {
 				// Failed: the primary that is down, not the one behind.
-				if serial != 2 || !strings.Contains(got, refused) || !strings.Contains(got, "connection refused") || strings.Contains(got, "rollback") || failed.IsZero() || m.behindGauge() != 1 {
-					t.Errorf("serving %d, sync failed at %v: %q, behind gauge %v; want serial 2 served, %s failed, behind 1", serial, failed, got, m.behindGauge(), refused)
+				if serial != s2 || !strings.Contains(got, refused) || !strings.Contains(got, "connection refused") || strings.Contains(got, "rollback") || failed.IsZero() || m.behindGauge() != 1 {
+					t.Errorf("serving %d, sync failed at %v: %q, behind gauge %v; want serial %d served, %s failed, behind 1", serial, failed, got, m.behindGauge(), s2, refused)
 				}
 				// The one down was said in the first round, when it
 				// first failed (primaryFailures), not again each round.
@@ -142,8 +158,8 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 				}
 				return
 			}
-			if serial != 2 || got != "" || !failed.IsZero() || m.behindGauge() != 1 {
-				t.Errorf("serving %d, sync failed at %v: %q, behind gauge %v; want serial 2 served, no failure, behind 1", serial, failed, got, m.behindGauge())
+			if serial != s2 || got != "" || !failed.IsZero() || m.behindGauge() != 1 {
+				t.Errorf("serving %d, sync failed at %v: %q, behind gauge %v; want serial %d served, no failure, behind 1", serial, failed, got, m.behindGauge(), s2)
 			}
 			if len(warned) != 1 || warned[0] != want {
 				t.Errorf("three rounds with the primary behind logged at warning level:\n%s\nwant once:\n%s", strings.Join(warned, "\n"), want)
@@ -153,7 +169,7 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 			}
 
 			// The primary catches up: said once, and the status is clear.
-			cs.SetSnapshot(db2, sig2, 2, nil)
+			cs.SetSnapshot(db2, sig2, s2, nil)
 			from = rec.len()
 			if err := m.round(ctx); err != nil {
 				t.Fatal(err)
@@ -165,5 +181,30 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 				t.Errorf("the primary caught up: %d lines saying so; want 1, and no warning:\n%s", n, strings.Join(rec.lines(from, slog.LevelInfo), "\n"))
 			}
 		})
+	}
+}
+
+// forkSerial sets the serial of the catalog of home to serial, by hand,
+// and publishes it signed with key.
+func forkSerial(ctx context.Context, t *testing.T, home paths.Server, key *signing.Key, serial int64) {
+	t.Helper()
+	sdb, err := sql.Open("sqlite", home.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = sdb.Exec(`UPDATE meta SET serial = ?`, serial)
+	if cerr := sdb.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := catalog.Open(ctx, home.Catalog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := publish.Publish(ctx, db, key, home.PublicDir()); err != nil {
+		t.Fatal(err)
 	}
 }

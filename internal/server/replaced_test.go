@@ -97,11 +97,12 @@ func TestReplacedCatalog(t *testing.T) {
 	info, primary, logs := a.info, a.primary, a.logs
 	good := filepath.Join(t.TempDir(), "good.db")
 	moveInto(t, primary.Catalog(), good)
+	s1 := statusOf(t, info).Serial
 
-	moveInto(t, good, primary.Catalog(), `UPDATE copy.packages SET installed_size = 0`, `UPDATE copy.meta SET serial = 2`)
+	moveInto(t, good, primary.Catalog(), `UPDATE copy.packages SET installed_size = 0`, `UPDATE copy.meta SET serial = serial + 1`)
 	waitFor(t, "status to say the catalog is unsigned", func() bool { return !statusOf(t, info).UnsignedSince.IsZero() })
-	if st := statusOf(t, info); st.Serial != 1 {
-		t.Fatalf("serving serial %d, want 1 (the refused copy's is 2)", st.Serial)
+	if st := statusOf(t, info); st.Serial != s1 {
+		t.Fatalf("serving serial %d, want %d (the refused copy's is the one after)", st.Serial, s1)
 	}
 
 	junk := filepath.Join(t.TempDir(), "junk")
@@ -113,8 +114,8 @@ func TestReplacedCatalog(t *testing.T) {
 	}
 	const cannot = "catalog.db was replaced by a file that cannot be opened; still serving the catalog before it"
 	waitFor(t, "the file that cannot be opened to be logged", func() bool { return logs.count(cannot) == 1 })
-	if st := statusOf(t, info); st.Serial != 1 || !strings.Contains(st.UnsignedError, "not a SQLite database") {
-		t.Errorf("status serial %d, unsigned: %q; want serial 1, and why catalog.db is not read", st.Serial, st.UnsignedError)
+	if st := statusOf(t, info); st.Serial != s1 || !strings.Contains(st.UnsignedError, "not a SQLite database") {
+		t.Errorf("status serial %d, unsigned: %q; want serial %d, and why catalog.db is not read", st.Serial, st.UnsignedError, s1)
 	}
 	time.Sleep(500 * time.Millisecond) // five polls
 	if n, failed := logs.count(cannot), logs.count("catalog reload failed; serving the previous one"); n != 1 || failed != 0 {
@@ -127,8 +128,8 @@ func TestReplacedCatalog(t *testing.T) {
 	waitFor(t, "status to say why the copy at the serial served is unsigned", func() bool {
 		return strings.Contains(statusOf(t, info).UnsignedError, "installed_size")
 	})
-	if st := statusOf(t, info); st.Serial != 1 {
-		t.Fatalf("serving serial %d, want 1", st.Serial)
+	if st := statusOf(t, info); st.Serial != s1 {
+		t.Fatalf("serving serial %d, want %d", st.Serial, s1)
 	}
 
 	// Good copies at the serial served, or below the one published, are
@@ -136,12 +137,14 @@ func TestReplacedCatalog(t *testing.T) {
 	// served as theirs, their rows unseen.
 	moveInto(t, good, primary.Catalog())
 	waitFor(t, "status to say the catalog is signed", func() bool { return statusOf(t, info).UnsignedSince.IsZero() })
-	waitFor(t, "serial 2", func() bool { return statusOf(t, info).Serial == 2 })
-	if st := statusOf(t, info); st.Packages != 1 {
+	waitFor(t, "a serial above the first", func() bool { return statusOf(t, info).Serial > s1 })
+	st := statusOf(t, info)
+	if st.Packages != 1 {
 		t.Errorf("serving %d packages, want 1", st.Packages)
 	}
+	s2 := st.Serial
 	moveInto(t, good, primary.Catalog(), `DELETE FROM copy.packages`)
-	waitFor(t, "serial 3", func() bool { return statusOf(t, info).Serial == 3 })
+	waitFor(t, "a serial above the second", func() bool { return statusOf(t, info).Serial > s2 })
 	if st := statusOf(t, info); st.Packages != 0 || !st.UnsignedSince.IsZero() {
 		t.Errorf("serving %d packages, unsigned since %v; want none, signed", st.Packages, st.UnsignedSince)
 	}
@@ -159,6 +162,7 @@ func TestReplacedCatalog(t *testing.T) {
 func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
 	a := runAlpha(t, Options{}, nil)
 	info, primary, logs := a.info, a.primary, a.logs
+	s1 := statusOf(t, info).Serial
 
 	away := primary.SigningKey() + ".away"
 	if err := os.Rename(primary.SigningKey(), away); err != nil {
@@ -169,7 +173,7 @@ func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
 	if err := os.Rename(away, primary.SigningKey()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "serial 2", func() bool { return statusOf(t, info).Serial == 2 })
+	waitFor(t, "a serial above the first", func() bool { return statusOf(t, info).Serial > s1 })
 	if st := statusOf(t, info); st.Packages != 0 || !st.UnsignedSince.IsZero() {
 		t.Errorf("serving %d packages, unsigned since %v; want none, signed", st.Packages, st.UnsignedSince)
 	}
@@ -186,6 +190,7 @@ func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
 func TestCatalogGone(t *testing.T) {
 	a := runAlpha(t, Options{}, nil)
 	info, primary, pub, logs := a.info, a.primary, a.pub, a.logs
+	s1 := statusOf(t, info).Serial
 
 	if err := os.Remove(primary.Catalog()); err != nil {
 		t.Fatal(err)
@@ -202,8 +207,8 @@ func TestCatalogGone(t *testing.T) {
 	if n := logs.count("catalog.db is gone or is no catalog; still serving the catalog of the file opened before"); n != 1 {
 		t.Errorf("said %d times that catalog.db is gone, want once", n)
 	}
-	if st := statusOf(t, info); st.Serial != 1 || st.Packages != 1 {
-		t.Errorf("serving serial %d of %d packages, want 1 of 1", st.Serial, st.Packages)
+	if st := statusOf(t, info); st.Serial != s1 || st.Packages != 1 {
+		t.Errorf("serving serial %d of %d packages, want %d of 1", st.Serial, st.Packages, s1)
 	}
 
 	data, err := os.ReadFile(filepath.Join(primary.PublicDir(), "packages.db"))
@@ -213,7 +218,7 @@ func TestCatalogGone(t *testing.T) {
 	if err := os.WriteFile(primary.Catalog(), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "serial 2", func() bool { return statusOf(t, info).Serial == 2 })
+	waitFor(t, "a serial above the first", func() bool { return statusOf(t, info).Serial > s1 })
 	if st := statusOf(t, info); st.Packages != 1 || !st.UnsignedSince.IsZero() {
 		t.Errorf("serving %d packages, unsigned since %v; want 1, signed", st.Packages, st.UnsignedSince)
 	}
@@ -234,18 +239,18 @@ func TestReplacedWhileStopped(t *testing.T) {
 	tests := []struct {
 		name     string
 		change   func(t *testing.T, catalog string)
-		serial   int64
+		bumped   bool // published under a new serial
 		packages int
 		unsigned string // what status says is wrong, "" when signed
 	}{
-		{"unchanged", func(*testing.T, string) {}, 1, 1, ""},
+		{"unchanged", func(*testing.T, string) {}, false, 1, ""},
 		{"good copy, a row withdrawn", func(t *testing.T, path string) {
 			moveInto(t, path, path, `DELETE FROM copy.packages`)
-		}, 2, 0, ""},
-		{"same rows copied into place", func(t *testing.T, path string) { moveInto(t, path, path) }, 2, 1, ""},
+		}, true, 0, ""},
+		{"same rows copied into place", func(t *testing.T, path string) { moveInto(t, path, path) }, true, 1, ""},
 		{"copy clients refuse", func(t *testing.T, path string) {
 			moveInto(t, path, path, `UPDATE copy.packages SET installed_size = 0`)
-		}, 1, 1, "alpha@1.0.0: installed_size: 0"},
+		}, false, 1, "alpha@1.0.0: installed_size: 0"},
 		{"edited in place", func(t *testing.T, path string) {
 			db, err := sql.Open("sqlite", path)
 			if err != nil {
@@ -255,22 +260,32 @@ func TestReplacedWhileStopped(t *testing.T) {
 			if _, err := db.Exec(`UPDATE packages SET description = 'edited'`); err != nil {
 				t.Fatal(err)
 			}
-		}, 2, 1, ""},
+		}, true, 1, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			a := runAlpha(t, Options{NoSeeder: true, NoTracker: true}, func(catalog string) { tc.change(t, catalog) })
+			var before int64 // the serial published before the change
+			a := runAlpha(t, Options{NoSeeder: true, NoTracker: true}, func(catalog string) {
+				data, err := os.ReadFile(catalog)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if before, err = publishedMetaOf(t, data); err != nil {
+					t.Fatal(err)
+				}
+				tc.change(t, catalog)
+			})
 			info := a.info
 			st := statusOf(t, info)
-			if st.Serial != tc.serial || st.Packages != tc.packages {
-				t.Errorf("serving serial %d of %d packages, want %d of %d", st.Serial, st.Packages, tc.serial, tc.packages)
+			if (st.Serial > before) != tc.bumped || st.Serial < before || st.Packages != tc.packages {
+				t.Errorf("serving serial %d of %d packages, want %d packages and a serial above %d: %v", st.Serial, st.Packages, tc.packages, before, tc.bumped)
 			}
 			if tc.unsigned == "" && !st.UnsignedSince.IsZero() || !strings.Contains(st.UnsignedError, tc.unsigned) {
 				t.Errorf("status unsigned since %v: %q, want %q", st.UnsignedSince, st.UnsignedError, tc.unsigned)
 			}
 			_, served := fetch(t, info.Database+"/packages.db")
-			if m, err := publishedMetaOf(t, served); err != nil || m != tc.serial {
-				t.Errorf("the catalog served has serial %d (%v), want %d", m, err, tc.serial)
+			if m, err := publishedMetaOf(t, served); err != nil || m != st.Serial {
+				t.Errorf("the catalog served has serial %d (%v), want %d", m, err, st.Serial)
 			}
 			a.stop()
 		})

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog/catalogtest"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/server"
@@ -44,7 +45,8 @@ func TestAddInterruptedWhileWaitingForTheServer(t *testing.T) {
 	if !strings.HasPrefix(stdout, "added second 1.0.0 ") {
 		t.Errorf("stdout %q, want the package added", stdout)
 	}
-	want := "warning: interrupted: the packages above are published (catalog serial 2 is committed), but the wait for the running server (pid " +
+	committed := catalogtest.Serial(t, filepath.Join(sp.PublicDir(), "packages.db"))
+	want := "warning: interrupted: the packages above are published (catalog serial " + strconv.FormatInt(committed, 10) + " is committed), but the wait for the running server (pid " +
 		strconv.Itoa(os.Getpid()) + ") to load it was cut short; dist-server status shows the serial it serves\ndist-server: interrupted\n"
 	if stderr != want {
 		t.Errorf("stderr:\n%s\nwant:\n%s", stderr, want)

@@ -75,3 +75,22 @@ func Fill(tb testing.TB, db *catalog.DB, n int) {
 		tb.Fatal(err)
 	}
 }
+
+// Serial is the serial of the catalog file at path (a published
+// packages.db, or a working catalog.db no one writes meanwhile): serials
+// are the time's (catalog.TimeSerial), so tests name the one a command
+// made rather than a number.
+func Serial(tb testing.TB, path string) int64 {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := catalog.OpenReadOnly(ctx, path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	m, err := db.Meta(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return m.Serial
+}
