@@ -58,6 +58,7 @@ func commands() map[string]func(ts *testscript.TestScript, neg bool, args []stri
 		"killpids":    cmdKillpids,
 		"truncate":    cmdTruncate,
 		"sqlexec":     cmdSQLExec,
+		"serial":      cmdSerial,
 	}
 }
 

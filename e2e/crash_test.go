@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/buftest"
+	"github.com/distpac/distpac/internal/catalog/catalogtest"
 )
 
 // rig is one harness driven from Go instead of a script.
@@ -63,20 +64,30 @@ func (r *rig) appendConfig(name, text string) {
 	}
 }
 
-// waitSerial waits until the running server serves catalog serial n: it
-// polls the published catalog every 500 ms, so an add is served a moment
-// after it returns.
-func (r *rig) waitSerial(n int64) {
+// waitServed waits until the running server serves the catalog published
+// last (public/packages.db): it polls the published catalog every 500 ms,
+// so an add is served a moment after it returns. Serials are the time's
+// (catalog.TimeSerial), so a test waits for the one published, not for a
+// number.
+func (r *rig) waitServed() {
 	r.t.Helper()
+	want := r.publishedSerial("server")
 	var st struct {
 		Serial int64 `json:"serial"`
 	}
 	if !poll(20*time.Second, func() bool {
 		out, err := r.try("dist-server", "server", "server.yaml", "status", "--json")
-		return err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Serial >= n
+		return err == nil && json.Unmarshal([]byte(out), &st) == nil && st.Serial >= want
 	}) {
-		r.t.Fatalf("server never served serial %d (at %d)", n, st.Serial)
+		r.t.Fatalf("server never served serial %d, the one published (at %d)", want, st.Serial)
 	}
+}
+
+// publishedSerial is the serial of the catalog the server in home
+// published (its public/packages.db).
+func (r *rig) publishedSerial(home string) int64 {
+	r.t.Helper()
+	return catalogtest.Serial(r.t, r.path(home, "distpac", "server", "public", "packages.db"))
 }
 
 // path joins elements under the harness's work directory.
@@ -476,7 +487,7 @@ func TestKillServerAdd(t *testing.T) {
 	if !strings.Contains(out, "added bigadd 1.0.0") {
 		t.Fatalf("add after the kill: %s", out)
 	}
-	r.waitSerial(2)
+	r.waitServed()
 	out = r.client1("sync")
 	t.Logf("sync after the second add: %s", strings.TrimSpace(out))
 	t.Logf("server list: %s", r.server("list"))
@@ -636,10 +647,10 @@ func TestAddWhileSyncing(t *testing.T) {
 		t.Error(f)
 	}
 	t.Logf("%d syncs during %d adds, %d failed", ran, adds, len(failures))
-	r.waitSerial(1 + adds)
+	r.waitServed()
 	out := r.client1("sync")
-	if !strings.Contains(out, fmt.Sprintf("serial %d,", 1+adds)) {
-		t.Fatalf("final sync: want serial %d: %s", 1+adds, out)
+	if want := r.publishedSerial("server"); !strings.Contains(out, fmt.Sprintf("serial %d,", want)) {
+		t.Fatalf("final sync: want serial %d: %s", want, out)
 	}
 	r.client1("install", "extra4")
 }
@@ -687,7 +698,7 @@ func TestKillDuringPlacement(t *testing.T) {
 	}
 	r.writeFiles(v2, map[string]string{"manifest.yaml": "name: many\nversion: 2.0.0\n"})
 	r.server("add", v2)
-	r.waitSerial(2)
+	r.waitServed()
 	r.client1("sync")
 
 	dir := filepath.Join(r.path("prefix1"), "many", "d00")

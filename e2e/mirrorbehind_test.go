@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -35,7 +36,8 @@ func TestMirrorPrimaryBehind(t *testing.T) {
 	r.server("add", r.mkpkg("alpha", "1.0.0", 2000))
 	r.server("start")
 
-	// The copy, at serial 1.
+	// The copy, at the first serial.
+	first := r.publishedSerial("server")
 	static := r.path("static")
 	if err := os.MkdirAll(static, 0o755); err != nil {
 		t.Fatal(err)
@@ -77,8 +79,9 @@ func TestMirrorPrimaryBehind(t *testing.T) {
 
 	r.startMirror(r.mirrorYAML(""), mirror, "alpha-1.0.0.tar.zst", "--interval", "300ms", primary)
 	r.server("add", r.mkpkg("beta", "1.0.0", 2000))
-	if !poll(20*time.Second, func() bool { return serverStatus(t, r, "mirror", "mirror.yaml").Serial == 2 }) {
-		t.Fatal("the mirror never took serial 2")
+	second := r.publishedSerial("server")
+	if !poll(20*time.Second, func() bool { return serverStatus(t, r, "mirror", "mirror.yaml").Serial == second }) {
+		t.Fatalf("the mirror never took serial %d", second)
 	}
 	r.run("dist-server", "mirror", "mirror.yaml", "stop")
 	out := r.run("dist-server", "mirror", "mirror.yaml", "mirror", "--interval", "300ms", copyURL)
@@ -93,14 +96,14 @@ func TestMirrorPrimaryBehind(t *testing.T) {
 	}
 	time.Sleep(time.Second) // a few rounds more: said once, not every round
 	st = serverStatus(t, r, "mirror", "mirror.yaml")
-	if st.Serial != 2 || st.SyncError != "" || !st.SyncFailedAt.IsZero() || len(st.Behind) != 1 ||
-		st.Behind[0].URL != copyURL || st.Behind[0].Serial != 1 || st.Behind[0].Stale || st.BehindSince.IsZero() {
-		t.Errorf("mirror status --json = %+v; want serial 2 served, no failure, %s behind at serial 1", st, copyURL)
+	if st.Serial != second || st.SyncError != "" || !st.SyncFailedAt.IsZero() || len(st.Behind) != 1 ||
+		st.Behind[0].URL != copyURL || st.Behind[0].Serial != first || st.Behind[0].Stale || st.BehindSince.IsZero() {
+		t.Errorf("mirror status --json = %+v; want serial %d served, no failure, %s behind at serial %d", st, second, copyURL, first)
 	}
 	text := r.run("dist-server", "mirror", "mirror.yaml", "status")
 	t.Logf("mirror status:\n%s", text)
-	if !strings.Contains(text, "behind:    "+copyURL+" serves serial 1, older than the catalog held, since ") ||
-		!strings.Contains(text, " (serving serial 2)\n") || strings.Contains(text, "failed:") {
+	if !strings.Contains(text, fmt.Sprintf("behind:    %s serves serial %d, older than the catalog held, since ", copyURL, first)) ||
+		!strings.Contains(text, fmt.Sprintf(" (serving serial %d)\n", second)) || strings.Contains(text, "failed:") {
 		t.Errorf("mirror status does not say the primary is behind, or says a sync failed:\n%s", text)
 	}
 	_, metrics := get(t, mirror+"/metrics")
@@ -130,7 +133,7 @@ func TestMirrorPrimaryBehind(t *testing.T) {
 	}) {
 		t.Fatalf("the mirror never saw the copy catch up: %+v", st)
 	}
-	if st.Serial != 2 || st.SyncError != "" || !strings.Contains(readFile(logPath), "the primary has caught up with the catalog held") {
+	if st.Serial != second || st.SyncError != "" || !strings.Contains(readFile(logPath), "the primary has caught up with the catalog held") {
 		t.Errorf("after the copy caught up: %+v\n%s", st, readFile(logPath))
 	}
 }

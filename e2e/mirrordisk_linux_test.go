@@ -45,7 +45,7 @@ func TestMirrorDiskFull(t *testing.T) {
 		more = append(more, dir)
 	}
 	r.server(append([]string{"add"}, more...)...)
-	r.waitSerial(2)
+	r.waitServed()
 	samePair(t, primary, mirror)
 
 	served := 0
