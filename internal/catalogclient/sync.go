@@ -287,7 +287,9 @@ func checkSerial(h held, info catalogInfo, source string, now time.Time) error {
 			Present: h.present, Held: h.meta, Packages: h.packages, Now: now})
 	}
 	if h.present && info.serial == h.serial && info.sum != h.sum {
-		return fmt.Errorf("sync: %s: catalog serial %d is the one held but its bytes differ: %w; refusing it",
+		return fmt.Errorf("sync: %s: catalog serial %d is the one held but its bytes differ: %w; refusing it "+
+			"(two catalogs signed under one serial: a publisher restored from a backup while its clock was behind? "+
+			"A publication's serial is at least its UTC time as YYYYMMDDhhmmss, so what it publishes once its clock is past this serial is taken)",
 			source, info.serial, ErrSameSerial)
 	}
 	return nil

@@ -22,7 +22,9 @@ func newAdd(e *env) *cobra.Command {
 scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a
 near miss of assets/ or scripts/ beside them, such as script/, is refused), then
 builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
-the catalog in one transaction and publishes a new signed catalog. If any directory is
+the catalog in one transaction and publishes a new signed catalog, under a serial
+at least its UTC time as YYYYMMDDhhmmss (a data home restored from a backup thus
+publishes past every serial its mirrors and clients hold). If any directory is
 bad, nothing is published, and every problem found in it is named, one a line (up to
 20, then how many more); a manifest whose depends or conflicts names the package
 itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad, and so

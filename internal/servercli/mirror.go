@@ -58,7 +58,9 @@ row changes), and the start returns
 once the archives are in or that much was tried (at most 5 minutes). It syncs again
 every --interval; the primary's re-signing keeps the catalog valid. A primary that
 serves an older catalog than the one held (restored from a backup) is behind, not
-down: the mirror serves the catalog it holds on, and status says so ("behind:").
+down: the mirror serves the catalog it holds on, and status says so ("behind:"), until
+the primary publishes again: serials are at least the UTC time of publication
+(YYYYMMDDhhmmss), so that publication is newer than any the mirror holds.
 
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,
