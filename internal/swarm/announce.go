@@ -181,7 +181,7 @@ func (a *announcer) track(t *torrent.Torrent, mi *metainfo.MetaInfo) {
 	if _, ok := a.jobs[t.InfoHash()]; ok {
 		return
 	}
-	j := &announceJob{a: a, t: t, tiers: tiers, quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), probe: make(chan string, 1), status: map[string]TrackerStatus{}}
+	j := &announceJob{a: a, t: t, tiers: tiers, quit: make(chan struct{}), done: make(chan struct{}), wake: make(chan struct{}, 1), probe: make(chan string, 1)}
 	a.jobs[t.InfoHash()] = j
 	go j.run()
 }
@@ -241,7 +241,7 @@ func (a *announcer) statuses(ih metainfo.Hash) []TrackerStatus {
 	var out []TrackerStatus
 	for _, tier := range j.tiers {
 		for _, u := range tier {
-			st, ok := j.status[u]
+			st, ok := j.status.get(u)
 			if !ok {
 				st = TrackerStatus{URL: u, Seeders: -1, Leechers: -1}
 			}

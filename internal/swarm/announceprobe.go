@@ -107,7 +107,8 @@ func (a *announcer) refusedAt(u string) *announceJob {
 	defer a.mu.Unlock()
 	for _, j := range a.jobs {
 		j.mu.Lock()
-		ok := j.failed && connRefused(j.status[u].Err)
+		st, _ := j.status.get(u)
+		ok := j.failed && connRefused(st.Err)
 		j.mu.Unlock()
 		if ok {
 			return j
@@ -128,7 +129,7 @@ func (a *announcer) wakeFailing(u string, by *announceJob) {
 	}
 	a.woke[u] = time.Now()
 	a.downMu.Unlock()
-	a.wake(func(j *announceJob) bool { return j != by && j.status[u].Err != nil })
+	a.wake(func(j *announceJob) bool { st, _ := j.status.get(u); return j != by && st.Err != nil })
 }
 
 // Reannounce has every torrent whose last announce failed announce again

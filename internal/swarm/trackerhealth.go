@@ -61,7 +61,8 @@ func (a *announcer) health() []TrackerHealth {
 	byURL := map[string]*TrackerHealth{}
 	for _, j := range jobs {
 		j.mu.Lock()
-		for u, st := range j.status {
+		for _, st := range j.status {
+			u := st.URL
 			h := byURL[u]
 			if h == nil {
 				h = &TrackerHealth{URL: redact.URL(u)}

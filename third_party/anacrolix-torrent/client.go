@@ -1417,7 +1417,9 @@ func (cl *Client) newTorrentOpt(opts AddTorrentOpts) (t *Torrent) {
 				return bep40PriorityIgnoreError(cl.publicAddr(ipPort.IP), ipPort)
 			},
 		},
-		conns: make(map[*PeerConn]struct{}, 2*cl.config.EstablishedConnsPerTorrent),
+		// distpac patch 60: the set grows as connections come (upstream made
+		// room for 2*EstablishedConnsPerTorrent at once: 3 KB per torrent).
+		conns: make(map[*PeerConn]struct{}),
 
 		storageOpener:       storageClient,
 		maxEstablishedConns: cl.config.EstablishedConnsPerTorrent,
