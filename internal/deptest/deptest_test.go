@@ -36,7 +36,7 @@ func TestBinariesLinkOnlyTheirSide(t *testing.T) {
 	}
 	// Test fixtures never ship, and no product binary links the benchmark:
 	// it builds networks of namespaces as root (TUN devices, setns, mounts).
-	fixtures := []string{mod + "internal/nettest", mod + "internal/buftest", mod + "internal/jsontest", mod + "internal/swarm/peertest", mod + "internal/sqltest", mod + "internal/disktest", mod + "internal/catalog/catalogtest", mod + "internal/cli/clitest", mod + "internal/bench"}
+	fixtures := []string{mod + "internal/nettest", mod + "internal/buftest", mod + "internal/jsontest", mod + "internal/swarm/peertest", mod + "internal/sqltest", mod + "internal/disktest", mod + "internal/catalog/catalogtest", mod + "internal/cli/clitest", mod + "internal/proctest", mod + "internal/bench"}
 	// Nor the cgo binding of libutp: uTP is off (libconfig.go), and it needs a
 	// C++ compiler to build and libstdc++ to run (third_party PATCHES.md 38).
 	// Nor WebRTC and websockets: distpac speaks no WebTorrent, and linking
