@@ -248,6 +248,21 @@ func (s *started) kill9(t *testing.T) {
 	s.wait()
 }
 
+// nothingOf checks that name is not recorded and that the prefix holds
+// nothing but what the test put there.
+func (r *rig) nothingOf(name string, prefix string) {
+	r.t.Helper()
+	if out := r.client1("list", "--installed"); strings.Contains(out, name) {
+		r.t.Fatalf("%s is recorded after a failed install:\n%s", name, out)
+	}
+	filepath.WalkDir(prefix, func(p string, d os.DirEntry, err error) error {
+		if err == nil && p != prefix && filepath.Base(p) != "filler" {
+			r.t.Errorf("left in the prefix: %s", p)
+		}
+		return nil
+	})
+}
+
 func fileSize(path string) int64 {
 	st, err := os.Stat(path)
 	if err != nil {

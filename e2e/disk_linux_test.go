@@ -16,21 +16,6 @@ import (
 	"github.com/distpac/distpac/internal/disktest"
 )
 
-// nothingOf checks that name is not recorded and that the prefix holds
-// nothing but what the test put there.
-func (r *rig) nothingOf(name string, prefix string) {
-	r.t.Helper()
-	if out := r.client1("list", "--installed"); strings.Contains(out, name) {
-		r.t.Fatalf("%s is recorded after a failed install:\n%s", name, out)
-	}
-	filepath.WalkDir(prefix, func(p string, d os.DirEntry, err error) error {
-		if err == nil && p != prefix && filepath.Base(p) != "filler" {
-			r.t.Errorf("left in the prefix: %s", p)
-		}
-		return nil
-	})
-}
-
 // TestDiskSpaceRefused: a plan larger than the prefix's free space is
 // refused before any download, with both numbers.
 func TestDiskSpaceRefused(t *testing.T) {
