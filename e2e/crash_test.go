@@ -23,6 +23,7 @@ import (
 
 	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/catalog/catalogtest"
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // rig is one harness driven from Go instead of a script.
@@ -104,13 +105,14 @@ func (r *rig) cmd(ctx context.Context, binary, home, config string, args ...stri
 	cmd := exec.CommandContext(ctx, filepath.Join(binDir, binary), append([]string{"--config", r.path(config)}, args...)...)
 	cmd.Env = append(append([]string{}, r.env...), "XDG_DATA_HOME="+r.path(home))
 	cmd.WaitDelay = 5 * time.Second
-	// Killed with the test binary: a `go test` stopped by kill -9 (or a
-	// timeout's) runs no cleanup, and its daemons and installs went on
+	// Start it with proctest.Start (or Run, Output, CombinedOutput): it is
+	// then killed with the test binary. A `go test` stopped by kill -9 (or
+	// a timeout's) runs no cleanup, and its daemons and installs went on
 	// holding ports and files (seen: a killed test binary's daemon and
 	// install, which die with it now). A server the rig starts with
-	// `dist-server start` runs in a session of its own, as for a user,
-	// and is stopped by the rig's cleanup only.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// `dist-server start` runs in a session of its own, as for a user:
+	// the rig's cleanup stops it, and the watchdog (TestMain) should the
+	// test binary die first.
 	return cmd
 }
 
@@ -129,7 +131,7 @@ func (r *rig) run(binary, home, config string, args ...string) string {
 func (r *rig) try(binary, home, config string, args ...string) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := r.cmd(ctx, binary, home, config, args...).CombinedOutput()
+	out, err := proctest.CombinedOutput(r.cmd(ctx, binary, home, config, args...))
 	return string(out), err
 }
 
@@ -208,7 +210,7 @@ func (r *rig) start(ctx context.Context, binary, home, config string, args ...st
 	cmd := r.cmd(ctx, binary, home, config, args...)
 	out := &buftest.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		r.t.Fatal(err)
 	}
 	s := &started{cmd: cmd, out: out, done: make(chan error, 1)}
@@ -584,7 +586,7 @@ func TestConcurrentInstalls(t *testing.T) {
 	cmd2 := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "install", "beta")
 	var stdout2, stderr2 bytes.Buffer
 	cmd2.Stdout, cmd2.Stderr = &stdout2, &stderr2
-	err2 := cmd2.Run()
+	err2 := proctest.Run(cmd2)
 	err1 := p1.wait()
 	if err1 != nil || err2 != nil {
 		t.Fatalf("install alpha: %v\n%s\ninstall beta: %v\n%s%s", err1, p1.out, err2, &stdout2, &stderr2)
@@ -641,7 +643,7 @@ func TestAddWhileSyncing(t *testing.T) {
 				}
 			default:
 			}
-			out, err := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "sync").CombinedOutput()
+			out, err := proctest.CombinedOutput(r.cmd(ctx, "dist-client", "client1", "client1.yaml", "sync"))
 			ran++
 			if err != nil {
 				mu.Lock()
@@ -651,7 +653,7 @@ func TestAddWhileSyncing(t *testing.T) {
 		}
 	}()
 	for _, p := range pkgs {
-		out, err := r.cmd(ctx, "dist-server", "server", "server.yaml", "add", p).CombinedOutput()
+		out, err := proctest.CombinedOutput(r.cmd(ctx, "dist-server", "server", "server.yaml", "add", p))
 		if err != nil {
 			t.Errorf("add %s: %v: %s", p, err, out)
 		}

@@ -19,19 +19,41 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/proctest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
-// binDir holds the three binaries, built once by TestMain. It is written
-// once before any test runs and only read afterwards; a package variable is
-// the only way TestMain can hand it to the tests.
-var binDir string
+// binDir holds the three binaries, built once by TestMain, and mark is
+// the watchdog's environment entry (proctest.Watchdog). Each is written
+// once before any test runs and only read afterwards; a package variable
+// is the only way TestMain can hand them to the tests.
+var binDir, mark string
 
 func TestMain(m *testing.M) {
+	proctest.WatchdogMain()
 	os.Exit(runMain(m))
 }
 
 func runMain(m *testing.M) int {
+	// Everything a test starts dies with this binary, should it die
+	// without its cleanup (kill -9, the go command's kill after a
+	// timeout): most of it is out of Pdeathsig's reach. testscript's exec
+	// takes no SysProcAttr, `dist-server start` leaves its server in a
+	// session of its own and ends, install scripts leave background jobs.
+	// The watchdog finds them by the mark in their environment: this
+	// process's, which they inherit, and the harness's (environ).
+	// Measured with a kill -9 of this binary mid-story: in two_clients
+	// the server and the daemon ran on, in a story whose install.sh
+	// leaves two jobs the server, the jobs and the script's `exec sleep`,
+	// in TestThrottledServerUpload the server; nothing runs on now.
+	var err error
+	if mark, err = proctest.Watchdog(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	if k, v, ok := strings.Cut(mark, "="); ok {
+		os.Setenv(k, v)
+	}
 	dir, err := os.MkdirTemp("", "distpac-e2e-bin-")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
@@ -132,7 +154,7 @@ func newHarness(work string) (*harness, error) {
 func (h *harness) environ(path string) []string {
 	examples, _ := filepath.Abs(filepath.Join("..", "examples"))
 	w := h.work
-	return []string{
+	env := []string{
 		"PATH=" + binDir + string(os.PathListSeparator) + path,
 		"HOME=" + filepath.Join(w, "home"),
 		// Any binary run without a wrapper gets an empty home of its own,
@@ -156,6 +178,10 @@ func (h *harness) environ(path string) []string {
 		"MIRROR_ADDR=" + h.mirrorAddr,
 		"SERVER_URL=http://" + h.dbAddr,
 	}
+	if mark != "" {
+		env = append(env, mark) // built from scratch: the watchdog's mark is not inherited
+	}
+	return env
 }
 
 // stopServer stops every server a story started under its work

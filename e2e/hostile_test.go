@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/proctest"
 	"github.com/distpac/distpac/internal/swarm/peertest"
 	"github.com/distpac/distpac/internal/trackerclient"
 )
@@ -407,7 +408,7 @@ func TestHostileWireMessages(t *testing.T) {
 	r.client1("install", "victim")
 	ih := r.infoHash("victim")
 	daemon := r.cmd(context.Background(), "dist-client", "client1", "client1.yaml", "daemon")
-	if err := daemon.Start(); err != nil {
+	if err := proctest.Start(daemon); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)

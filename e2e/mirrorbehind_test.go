@@ -9,11 +9,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/distpac/distpac/internal/nettest"
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // TestMirrorPrimaryBehind: a mirror restarted to follow another primary
@@ -61,8 +61,7 @@ func TestMirrorPrimaryBehind(t *testing.T) {
 	copyURL := "http://" + nettest.FreeAddr(t)
 	nfs := exec.Command(filepath.Join(binDir, "named-file-server"), "--socket", strings.TrimPrefix(copyURL, "http://"),
 		filepath.Join(static, "packages.db"), filepath.Join(static, "packages.db.sig"))
-	nfs.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := nfs.Start(); err != nil {
+	if err := proctest.Start(nfs); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nfs.Process.Kill(); nfs.Wait() })
@@ -157,7 +156,7 @@ func serverStatus(t *testing.T, r *rig, home, config string) mirrorSyncStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := r.cmd(ctx, "dist-server", home, config, "status", "--json").Output()
+	out, err := proctest.Output(r.cmd(ctx, "dist-server", home, config, "status", "--json"))
 	var st mirrorSyncStatus
 	if err != nil || json.Unmarshal(out, &st) != nil {
 		t.Fatalf("dist-server status --json (%s): %v\n%s", home, err, out)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // TestSyncBehindMirror: a client of a primary and its mirror, the mirror
@@ -182,7 +183,7 @@ func heldValidUntil(t *testing.T, r *rig) time.Time {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	b, err := r.cmd(ctx, "dist-client", "client1", "client1.yaml", "status", "--json").Output()
+	b, err := proctest.Output(r.cmd(ctx, "dist-client", "client1", "client1.yaml", "status", "--json"))
 	var st struct {
 		Catalog struct {
 			ValidUntil time.Time `json:"valid_until"`
@@ -200,7 +201,7 @@ func syncJSON(t *testing.T, r *rig, args ...string) syncResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	out, err := r.cmd(ctx, "dist-client", "client1", "client1.yaml", args...).Output()
+	out, err := proctest.Output(r.cmd(ctx, "dist-client", "client1", "client1.yaml", args...))
 	var res syncResult
 	if err != nil || json.Unmarshal(out, &res) != nil {
 		t.Fatalf("dist-client %s: %v\n%s", strings.Join(args, " "), err, out)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/buftest"
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // scriptedPackage adds a package (version 1.0.0 unless given) whose
@@ -131,7 +132,7 @@ func TestInterruptedJSON(t *testing.T) {
 		cmd := r.cmd(ctx, "dist-client", "client1", "client1.yaml", tt.args...)
 		var stdout, stderr buftest.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Start(); err != nil {
+		if err := proctest.Start(cmd); err != nil {
 			t.Fatal(err)
 		}
 		script := waitScriptPID(t, pidFile)
@@ -175,7 +176,7 @@ func TestClosedStdoutFinishesInstall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	// The first line, then the reader goes, as head -1 does.

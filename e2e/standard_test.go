@@ -25,6 +25,7 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/nettest"
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // needProgram skips the test when the program is not installed (.ci/run
@@ -51,7 +52,7 @@ func daemonProcess(t *testing.T, addr string, sig syscall.Signal, name string, a
 	cmd := exec.Command(name, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	done := make(chan error, 1)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // openPTY makes a pseudo-terminal pair: what is written to master is what
@@ -59,7 +61,7 @@ func (r *rig) typedAs(binary, home, config, answer string, args ...string) (stdo
 	cmd := r.cmd(ctx, binary, home, config, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, &out, &errOut
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		r.t.Fatal(err)
 	}
 	// The terminal buffers the line until the program reads it.
