@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // TestHangup: SIGHUP stops a command as Ctrl-C does (exit 130), unless it
@@ -48,7 +50,7 @@ func TestHangup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := cmd.Start(); err != nil {
+			if err := proctest.Start(cmd); err != nil {
 				t.Fatal(err)
 			}
 			if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {

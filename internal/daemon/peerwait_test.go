@@ -16,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/proctest"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -170,7 +171,7 @@ func handToOther(t *testing.T, ln net.Listener) {
 	}
 	cmd := exec.Command("sleep", "60")
 	cmd.ExtraFiles = []*os.File{f}
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 func TestLockLineHolder(t *testing.T) {
@@ -69,7 +71,7 @@ func TestLockHolder(t *testing.T) {
 		t.Skip("no flock(1)")
 	}
 	cmd := exec.Command("flock", "-n", path, "sleep", "30")
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 const (
@@ -101,7 +103,7 @@ func killedAt(t *testing.T, dir, at string, env ...string) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestCrashHelper$", "-test.count=1")
 	cmd.Env = append(append(os.Environ(), crashDirEnv+"="+dir, crashAtEnv+"="+at), env...)
-	out, err := cmd.CombinedOutput()
+	out, err := proctest.CombinedOutput(cmd)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("not killed at %s: %v\n%s", at, err, out)

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogclient"
+	"github.com/distpac/distpac/internal/proctest"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/torrentmeta"
 	"github.com/distpac/distpac/internal/tracker"
@@ -153,7 +154,7 @@ func TestOpentrackerLoad(t *testing.T) {
 		args = append(args, "-u", "nobody", "-d", "/")
 	}
 	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() })
@@ -247,7 +248,7 @@ func TestSeederCost(t *testing.T) {
 	stdin, _ := seed.StdinPipe()
 	stdout, _ := seed.StdoutPipe()
 	seed.Stderr = os.Stderr
-	if err := seed.Start(); err != nil {
+	if err := proctest.Start(seed); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { seed.Process.Kill(); seed.Wait() })
@@ -272,7 +273,7 @@ func TestSeederCost(t *testing.T) {
 		go func() {
 			c := exec.Command(os.Args[0], "-test.run=^TestSeederChild$", "-test.v")
 			c.Env = append(os.Environ(), seedChildEnv+"=leech", "DISTPAC_LOAD_DIR="+filepath.Join(dir, fmt.Sprint("leech", i)), "DISTPAC_LOAD_TORRENT="+tpath, "DISTPAC_LOAD_PEER="+peer)
-			out, err := c.Output()
+			out, err := proctest.Output(c)
 			results <- result{parseStats(out), err}
 		}()
 	}

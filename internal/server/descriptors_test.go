@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/catalogserver"
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // The catalog listener's total, in the child of
@@ -59,7 +60,7 @@ func TestWebSeedDescriptorsWithinTotal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
+	if err := proctest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{}) // closed once the child has exited

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gofrs/flock"
+
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // TestHeld: Held tells a held lock from a free or missing one without
@@ -118,7 +120,7 @@ func TestAcquireUnderTheHolder(t *testing.T) {
 			cmd := exec.CommandContext(ctx, "sh", "-c", tt.shell, os.Args[0])
 			cmd.Env = append(os.Environ(), "DISTPAC_TEST_LOCK="+path, "DISTPAC_TEST_WANT="+tt.want)
 			start := time.Now()
-			out, err := cmd.CombinedOutput()
+			out, err := proctest.CombinedOutput(cmd)
 			if err != nil {
 				l.Release()
 				t.Fatalf("the child: %v\n%s", err, out)

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/distpac/distpac/internal/proctest"
 )
 
 // emptyFiles is a package of n empty files, as the attacker's 300,000 were
@@ -225,7 +227,7 @@ func TestReclaimKilled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := cmd.Start(); err != nil {
+			if err := proctest.Start(cmd); err != nil {
 				t.Fatal(err)
 			}
 			r := bufio.NewReader(out)
