@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -32,11 +33,35 @@ func (e *env) warnInterrupted(ctx context.Context) {
 	case left == state.InterruptedChange:
 		e.UI.Warnf("a dist-client was interrupted in the middle of a change: files in %s may lack their records, or records their files, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, finishes or undoes it\n", cfg.Prefix)
 	case left == state.InterruptedScript:
+		maybe, never := splitNotes(cp.Installed(), notes)
+		if len(maybe) == 0 && len(never) > 0 {
+			// Killed before any noted script started: nothing ran, and
+			// recover drops the notes as nothing to undo. They said "it
+			// may still run" of a script that never started.
+			e.UI.Warnf("a dist-client was interrupted before it changed anything: %s never started, nothing to undo; dist-client recover, or the next install, upgrade, uninstall, mark or hold, clears it\n", scriptNames(never))
+			return
+		}
 		// No file moved: the records are right, but a script's work
 		// outside the prefix stays until its package's uninstall.sh runs,
 		// and the script may still run (its own process group).
-		e.UI.Warnf("a dist-client was interrupted while %s ran: what it did outside %s stays, and it may still run, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, undoes it\n", scriptNames(notes), cfg.Prefix)
+		e.UI.Warnf("a dist-client was interrupted while %s ran: what it did outside %s stays, and it may still run, until dist-client recover, or the next install, upgrade, uninstall, mark or hold, undoes it\n", scriptNames(maybe), cfg.Prefix)
 	}
+}
+
+// splitNotes parts the notes of the state at installed into those whose
+// script may have started and those known never to have started
+// (install.NeverStarted, as recover decides). Marks that do not read
+// leave every note among the first.
+func splitNotes(installed string, notes []state.Script) (maybe, never []state.Script) {
+	unstarted, _ := state.UnstartedScriptsAt(installed)
+	for _, n := range notes {
+		if install.NeverStarted(n, unstarted) {
+			never = append(never, n)
+		} else {
+			maybe = append(maybe, n)
+		}
+	}
+	return maybe, never
 }
 
 // scriptNames names the scripts a killed dist-client noted and did not

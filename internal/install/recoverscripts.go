@@ -188,7 +188,7 @@ func (c *Client) recorded(ctx context.Context, tx *txn, name string) (state.Reco
 // note and the start closed the gate its process waited at (script.Env),
 // and the process never marked its start (state.UnstartedScripts). Only a
 // note of this boot is known so: a loss of power may have taken a mark,
-// which is not synced. The rest are returned, in order.
+// which is not synced (NeverStarted). The rest are returned, in order.
 func (c *Client) startedScripts(ctx context.Context, st *state.DB, notes []state.Script) ([]state.Script, map[int64]string) {
 	groups := make(map[int64]string, len(notes))
 	for _, s := range notes {
@@ -200,7 +200,7 @@ func (c *Client) startedScripts(ctx context.Context, st *state.DB, notes []state
 	}
 	var started []state.Script
 	for _, s := range notes {
-		if !unstarted[s.ID] || !script.Group(s.Process).ThisBoot() {
+		if !NeverStarted(s, unstarted) {
 			started = append(started, s)
 			continue
 		}
@@ -210,6 +210,16 @@ func (c *Client) startedScripts(ctx context.Context, st *state.DB, notes []state
 		}
 	}
 	return started, groups
+}
+
+// NeverStarted says whether the script of the note s is known never to
+// have started: its process never marked its start (unstarted, from
+// state.UnstartedScripts) and the note is of this boot (a loss of power
+// may have taken a mark, which is not synced). Recover drops such a note,
+// nothing to undo, and the commands that read the installed state say so;
+// any other note's script may have started, and may still run.
+func NeverStarted(s state.Script, unstarted map[int64]bool) bool {
+	return unstarted[s.ID] && script.Group(s.Process).ThisBoot()
 }
 
 // endGroup deals with the process group of a script a kill left running

@@ -95,7 +95,16 @@ func (db *DB) mark(fresh bool, line string) error {
 // dist-client's) is not among them: it may have started. An error means
 // the marks cannot be read; then none is known not to have started.
 func (db *DB) UnstartedScripts() (map[int64]bool, error) {
-	b, err := fsutil.ReadRegular(db.marksPath(), maxMarks+1, false)
+	return UnstartedScriptsAt(db.path)
+}
+
+// UnstartedScriptsAt is UnstartedScripts of the state at path
+// (installed.db), for a reader that has it open no longer: the marks are
+// a file beside it. Read after the notes (Interrupted), a script that
+// starts in between reads as started.
+func UnstartedScriptsAt(path string) (map[int64]bool, error) {
+	marks := filepath.Join(filepath.Dir(path), MarksFile)
+	b, err := fsutil.ReadRegular(marks, maxMarks+1, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[int64]bool{}, nil
 	}
@@ -103,7 +112,7 @@ func (db *DB) UnstartedScripts() (map[int64]bool, error) {
 		return nil, err
 	}
 	if len(b) > maxMarks {
-		return nil, fmt.Errorf("%s: more than %d bytes", db.marksPath(), maxMarks)
+		return nil, fmt.Errorf("%s: more than %d bytes", marks, maxMarks)
 	}
 	unstarted := map[int64]bool{}
 	// Split, not scanned: a bufio.Scanner stopped at a line over 64 KiB
@@ -119,7 +128,7 @@ func (db *DB) UnstartedScripts() (map[int64]bool, error) {
 		case err == nil && string(what) == "started":
 			delete(unstarted, id)
 		default: // not a line dist-client or a script's process writes
-			return nil, fmt.Errorf("%s: line %q", db.marksPath(), line[:min(len(line), 80)])
+			return nil, fmt.Errorf("%s: line %q", marks, line[:min(len(line), 80)])
 		}
 	}
 	return unstarted, nil
