@@ -1446,7 +1446,11 @@ func (cl *Client) newTorrentOpt(opts AddTorrentOpts) (t *Torrent) {
 	t.smartBanCache.Init()
 	t.networkingEnabled.Set()
 	ihHex := t.InfoHash().HexString()
-	t.logger = cl.logger.WithDefaultLevel(log.Debug).WithNames(ihHex).WithContextText(ihHex)
+	// distpac patch 61: the infohash is the messages' context, not a logger
+	// name: anacrolix/log keeps every series of names it logged under, for
+	// ever, in a global tree (reportedNames), and a name per torrent grew a
+	// long-running seeder by about 1 KB for each torrent it ever held.
+	t.logger = cl.logger.WithDefaultLevel(log.Debug).WithContextText(ihHex)
 	t.name()
 	t._slogger = t.withSlogger(cl.slogger)
 	if opts.ChunkSize == 0 {
