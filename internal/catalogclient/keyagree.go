@@ -75,15 +75,21 @@ func (s *syncer) othersAgree(ctx context.Context, key signing.PublicKey) error {
 	if len(others) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, keyAgreeWait)
+	wait, cancel := context.WithTimeout(ctx, keyAgreeWait)
 	defer cancel()
 	keys := make([]signing.PublicKey, len(others))
 	errs := make([]error, len(others))
 	var wg sync.WaitGroup
 	for i, o := range others {
-		wg.Go(func() { keys[i], errs[i] = o.fetchKey(ctx) })
+		wg.Go(func() { keys[i], errs[i] = o.fetchKey(wait) })
 	}
 	wg.Wait()
+	// Interrupted, the servers that gave no key were cut off by the
+	// interruption, not down: nothing is pinned on their silence (it was,
+	// and the catalog taken, by a sync cancelled while they were asked).
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sync: interrupted while comparing the servers' keys for trust on first use: %w", err)
+	}
 	disagree := &KeysDisagreeError{Server: s.server(), Key: key, Setting: s.keySetting()}
 	for i, o := range others {
 		switch {

@@ -124,3 +124,35 @@ func TestKeysComparedOnFirstUseOnly(t *testing.T) {
 		t.Fatalf("Sync with a pinned key = %+v, %v; want serial 2, nothing pinned", res, err)
 	}
 }
+
+// A first use interrupted while the other servers' keys are awaited
+// pins nothing: their silence was the interruption's, not theirs, and the
+// key was pinned unchecked.
+func TestFirstUseInterruptedPinsNothing(t *testing.T) {
+	t.Parallel()
+	right := newKey(t)
+	good := newPublisher(t, right, nil)
+	good.publish(3, buildCatalog(t, 3, "", "foo"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	asked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == catalogclient.PathKey {
+			cancel() // Ctrl-C while the other server is asked
+		}
+		<-r.Context().Done()
+	}))
+	t.Cleanup(asked.Close)
+	dir := t.TempDir()
+	opts := syncOpts(good.ts.URL, dir, nil)
+	opts.ServerURLs = []string{good.ts.URL, asked.URL}
+	res, err := catalogclient.Sync(ctx, opts)
+	if err == nil {
+		t.Errorf("Sync interrupted = %+v, nil; want an error", res)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "server.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("server.key exists after an interrupted first use (%v)", err)
+	}
+	if _, err := catalogclient.Path(dir); !errors.Is(err, catalogclient.ErrNoCatalog) {
+		t.Errorf("a catalog is held after an interrupted first use (%v)", err)
+	}
+}
