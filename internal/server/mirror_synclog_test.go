@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/catalog/catalogtest"
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/catalogserver"
 	"github.com/distpac/distpac/internal/config"
@@ -107,8 +108,8 @@ func TestMirrorFailedPrimaryLoggedOnce(t *testing.T) {
 	if got := lines(from, slog.LevelInfo, refused); len(got) != 0 {
 		t.Errorf("the round the second primary answered again logged of %s, still down and passed over:\n%s", refused, strings.Join(got, "\n"))
 	}
-	if m.sync.err != "" || m.serial != 1 {
-		t.Errorf("after the second primary answered again: sync error %q, serving %d", m.sync.err, m.serial)
+	if want := catalogtest.Serial(t, filepath.Join(home.PublicDir(), publish.DBFile)); m.sync.err != "" || m.serial != want {
+		t.Errorf("after the second primary answered again: sync error %q, serving %d, want %d", m.sync.err, m.serial, want)
 	}
 }
 
@@ -196,6 +197,6 @@ func servedCatalog(t *testing.T, home paths.Server) (*catalogserver.Server, *sig
 	}
 	cs := catalogserver.New(catalogserver.Options{ArchivesDir: t.TempDir()})
 	cs.SetKey(key.Public())
-	cs.SetSnapshot(db, key.Sign(db), 1, nil)
+	cs.SetSnapshot(db, key.Sign(db), catalogtest.Serial(t, filepath.Join(home.PublicDir(), publish.DBFile)), nil)
 	return cs, key
 }
