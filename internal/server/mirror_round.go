@@ -191,7 +191,9 @@ func (m *mirror) round(ctx context.Context) error {
 
 // failedPrimaries is each primary that failed the sync that gave res or
 // syncErr: those a sync of several names (in res.Failed, or in the
-// ServersError that ended it), or the one primary.
+// ServersError that ended it), or the one primary; URL "" for the
+// failure of a sync of several that is no one primary's (their keys
+// disagree on first use).
 func (m *mirror) failedPrimaries(res catalogclient.Result, syncErr error) []catalogclient.ServerError {
 	var se catalogclient.ServersError
 	switch {

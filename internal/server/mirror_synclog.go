@@ -36,7 +36,10 @@ type failRun struct {
 // (failed) and those that answered it (answered: served a catalog, said
 // it was unchanged, or were behind the catalog held); a primary the sync
 // did not try (passed over after one failed, or listed after the one
-// that served) is neither. It reports whether a primary recovered.
+// that served) is neither. A failure of URL "" is the sync's as a whole,
+// no one primary's (failedPrimaries: the primaries' keys disagree on
+// first use): it is logged without a primary, and ends once any primary
+// answers. It reports whether a primary recovered.
 func (f *primaryFailures) note(log *slog.Logger, now time.Time, failed []catalogclient.ServerError, answered []string) (recovered bool) {
 	if f.down == nil {
 		f.down = map[string]*failRun{}
@@ -50,18 +53,27 @@ func (f *primaryFailures) note(log *slog.Logger, now time.Time, failed []catalog
 		recovered = true
 		log.Info("sync from the primary recovered", "primary", u, "failed_syncs", run.syncs, "since", run.since.Format(time.RFC3339))
 	}
+	if len(answered) > 0 {
+		delete(f.down, "")
+	}
 	for _, e := range failed {
+		// A primary's failure names it; the sync's as a whole names
+		// none (it said primary="").
+		whose, who := "primary", []any{"primary", e.URL}
+		if e.URL == "" {
+			whose, who = "primaries", nil
+		}
 		run, ok := f.down[e.URL]
 		switch {
 		case !ok:
 			f.down[e.URL] = &failRun{since: now, reminded: now, syncs: 1}
-			log.Warn("sync from the primary failed", "primary", e.URL, "err", e.Err)
+			log.Warn("sync from the "+whose+" failed", append(who, "err", e.Err)...)
 		default:
 			run.syncs++
 			if now.Sub(run.reminded) >= failReminderEvery {
 				run.reminded = now
-				log.Warn("sync from the primary still fails; see the warning logged then", "primary", e.URL,
-					"since", run.since.Format(time.RFC3339), "failed_syncs", run.syncs, "err", e.Reason())
+				log.Warn("sync from the "+whose+" still fails; see the warning logged then", append(who,
+					"since", run.since.Format(time.RFC3339), "failed_syncs", run.syncs, "err", e.Reason())...)
 			}
 		}
 	}
