@@ -106,7 +106,11 @@ func killMarked(mark string, self int) []string {
 			if _, ok := stopped[pid]; ok || pid == self {
 				continue
 			}
-			syscall.Kill(pid, syscall.SIGSTOP)
+			// Only a process stopped is killed below: one already gone
+			// when it was found left its id free for another's.
+			if syscall.Kill(pid, syscall.SIGSTOP) != nil {
+				continue
+			}
 			stopped[pid] = describe(pid)
 			fresh++
 		}
