@@ -81,7 +81,8 @@ of each server that failed, in the order tried) and passed_over ({server,
 failed_at, until} of each server listed before the one it came from that it did
 not try, having failed a sync in the last ten minutes); the lists are [] when empty.
 A sync that fails (exit status 1) gives error, hint (when there is one), behind,
-failed and passed_over instead.`,
+failed and passed_over instead, and keys ({server, key, fingerprint} of each) when
+the servers listed present different keys on first use.`,
 		Example: `  dist-client sync
   dist-client sync --from http://primary.example:9090   # that server of server_urls alone
   dist-client sync && dist-client upgrade`,

@@ -87,6 +87,17 @@ type syncFailedJSON struct {
 	Behind     []syncBehind     `json:"behind"`
 	Failed     []syncFailed     `json:"failed"`
 	PassedOver []syncPassedOver `json:"passed_over"`
+	// Keys: on first use, the servers whose keys disagree and the key
+	// each presents (catalogclient.KeysDisagreeError), the key that was to
+	// be pinned first; absent otherwise.
+	Keys []syncKey `json:"keys,omitempty"`
+}
+
+// syncKey is a key a server presented on first use.
+type syncKey struct {
+	Server      string `json:"server"`
+	Key         string `json:"key"`
+	Fingerprint string `json:"fingerprint"`
 }
 
 // newSyncFailedJSON is sync --json's answer for a sync of servers (the
@@ -100,6 +111,14 @@ func newSyncFailedJSON(err error, servers []string) syncFailedJSON {
 	var h *cli.Hinted
 	if errors.As(err, &h) {
 		v.Hint = h.Hint
+	}
+	var kd *catalogclient.KeysDisagreeError
+	if errors.As(err, &kd) {
+		v.Keys = append(v.Keys, syncKey{kd.Server, kd.Key.String(), kd.Key.Fingerprint()})
+		for _, o := range kd.Others {
+			v.Keys = append(v.Keys, syncKey{o.Server, o.Key.String(), o.Key.Fingerprint()})
+		}
+		return v // no server failed: they answered, with keys that differ
 	}
 	var se catalogclient.ServersError
 	switch {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"github.com/distpac/distpac/internal/catalogclient"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/nettest"
+	"github.com/distpac/distpac/internal/signing"
 )
 
 // TestSyncJSON: sync --json lists the servers that failed a sync another
@@ -108,5 +111,25 @@ func TestSyncJSONAllFailed(t *testing.T) {
 				t.Errorf("%s: failed[%d] = %+v; want %s, its connection refused", tt.name, i, f, tt.failed[i])
 			}
 		}
+	}
+}
+
+// TestSyncJSONKeysDisagree: a first sync refused because the servers
+// listed present different keys names each server and key in "keys" (it
+// gave "failed": [] and the keys only inside "error"), and lists no
+// server as failed: each answered.
+func TestSyncJSONKeysDisagree(t *testing.T) {
+	one, _ := signing.ParsePublicKey("ed25519:w+FRzp/zTMXlK8qDhztsUG/pgv17WZLIbGbbd6/x87g=")
+	two, _ := signing.ParsePublicKey("ed25519:WwHY5v8DZ14p1WbWAD6/6xT1x5H+hRQEYVr7NdlGJs8=")
+	err := &catalogclient.KeysDisagreeError{Server: "http://a:9090", Key: one,
+		Others: []catalogclient.PresentedKey{{Server: "http://b:9090", Key: two}}, Setting: "server_key in client.yaml"}
+	v := newSyncFailedJSON(fmt.Errorf("wrapped: %w", err), []string{"http://a:9090", "http://b:9090"})
+	want := []syncKey{{"http://a:9090", one.String(), one.Fingerprint()}, {"http://b:9090", two.String(), two.Fingerprint()}}
+	if !slices.Equal(v.Keys, want) || len(v.Failed) != 0 || v.Failed == nil {
+		t.Fatalf("keys %+v, failed %+v; want keys %+v and failed []", v.Keys, v.Failed, want)
+	}
+	b, _ := json.Marshal(newSyncFailedJSON(errors.New("sync: refused"), []string{"http://a:9090"}))
+	if strings.Contains(string(b), `"keys"`) {
+		t.Errorf("a failure of another kind has keys: %s", b)
 	}
 }
