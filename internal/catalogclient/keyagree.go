@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -58,14 +57,10 @@ func (e *KeysDisagreeError) Error() string {
 // once, and returns a *KeysDisagreeError when one presents a key other
 // than key.
 func (s *syncer) othersAgree(ctx context.Context, key signing.PublicKey) error {
-	self := strings.TrimRight(s.base.String(), "/")
 	var others []*syncer
 	for _, u := range s.configured {
-		if strings.TrimRight(u, "/") == self {
-			continue
-		}
-		base, err := url.Parse(strings.TrimRight(u, "/"))
-		if err != nil || base.Host == "" {
+		base, err := serverBase(u)
+		if err != nil || base.String() == s.base.String() {
 			continue
 		}
 		o := *s

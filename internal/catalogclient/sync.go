@@ -302,9 +302,9 @@ func newSyncer(opts Options) (*syncer, error) {
 	if opts.ServerURL == "" {
 		return nil, errors.New("sync: no server URL given (server_url in client.yaml)")
 	}
-	base, err := url.Parse(strings.TrimRight(opts.ServerURL, "/"))
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", redact.URL(opts.ServerURL))
+	base, err := serverBase(opts.ServerURL)
+	if err != nil {
+		return nil, err
 	}
 	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, configFile: opts.ConfigFile, configured: opts.configured}
 	if len(s.configured) == 0 {
@@ -323,6 +323,16 @@ func newSyncer(opts Options) (*syncer, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	return s, nil
+}
+
+// serverBase is a server's URL as a syncer's base: without a trailing
+// slash, http or https, with a host.
+func serverBase(u string) (*url.URL, error) {
+	base, err := url.Parse(strings.TrimRight(u, "/"))
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
+		return nil, fmt.Errorf("sync: server URL %q: want http://HOST[:PORT] or https://…", redact.URL(u))
+	}
+	return base, nil
 }
 
 // target joins a server path ("/packages.db") to the base URL, keeping

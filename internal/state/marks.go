@@ -27,7 +27,10 @@ const MarksFile = "scripts.started"
 // maxMarks bounds the marks read: two short lines per note.
 const maxMarks = 64 * maxScripts
 
-func (db *DB) marksPath() string { return filepath.Join(filepath.Dir(db.path), MarksFile) }
+func (db *DB) marksPath() string { return marksBeside(db.path) }
+
+// marksBeside is the path of the marks of the state at path (installed.db).
+func marksBeside(path string) string { return filepath.Join(filepath.Dir(path), MarksFile) }
 
 func notedMark(id int64) string { return "noted " + strconv.FormatInt(id, 10) }
 
@@ -103,7 +106,7 @@ func (db *DB) UnstartedScripts() (map[int64]bool, error) {
 // a file beside it. Read after the notes (Interrupted), a script that
 // starts in between reads as started.
 func UnstartedScriptsAt(path string) (map[int64]bool, error) {
-	marks := filepath.Join(filepath.Dir(path), MarksFile)
+	marks := marksBeside(path)
 	b, err := fsutil.ReadRegular(marks, maxMarks+1, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return map[int64]bool{}, nil

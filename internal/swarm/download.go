@@ -321,7 +321,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// (webTurn.start).
 		noSource := peers == 0 && st.HalfOpenPeers == 0 && st.PendingPeers == 0 &&
 			time.Since(moved) > strandedAfter && trackersAnswered(e.TrackerStatus(ih))
-		web.start(e, t, xfer, webTick{now: time.Now(), running: webRunning, err: webErr, errs: errs, noSource: noSource,
+		web.start(e, t, xfer, webTick{now: time.Now(), running: webRunning, err: webErr, noSource: noSource,
 			seedsConn: st.ConnectedSeeders > 0, moved: moved, peersQuiet: peersQuiet, swarmMoved: swarmMoved, after: e.webSeedAfter})
 		// The library can wedge a connection (seen once in many runs under
 		// heavy load, after a peer was killed mid-transfer): with peers

@@ -76,9 +76,8 @@ func (w *webTurn) source() bool { return w.waiting && !w.busyOut }
 // webTick is what start weighs at a tick of a Download.
 type webTick struct {
 	now     time.Time
-	running bool       // a fetch runs
-	err     error      // the seeds' last errors (webSeedState)
-	errs    seedErrors // the same, when they are seedErrors
+	running bool  // a fetch runs
+	err     error // the seeds' last errors (webSeedState)
 	// noSource: no peer connected or being dialled, nothing came for
 	// strandedAfter, and every tracker has answered.
 	noSource  bool
@@ -134,7 +133,8 @@ func (w *webTurn) start(e *Engine, t *torrent.Torrent, xfer *transferState, k we
 			e.logger.Info("no data from peers; fetching the missing pieces over HTTP", "torrent", t.Name(), "from", webLabel(w.lastResort), "seed", redact.URL(seed), "idle", k.now.Sub(k.moved).Round(time.Second))
 		}
 	}
-	w.race.tick(e, t, xfer, w.seeds, k.errs, w.next)
+	errs, _ := k.err.(seedErrors)
+	w.race.tick(e, t, xfer, w.seeds, errs, w.next)
 }
 
 // failedOver reports that the last web-seed fetch (started at lastWeb)
