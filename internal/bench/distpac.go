@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/daemon"
+	"github.com/distpac/distpac/internal/deathsig"
 	"github.com/distpac/distpac/internal/install"
 	"github.com/distpac/distpac/internal/server"
 )
@@ -127,7 +129,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 			sock: filepath.Join(cdir, "distpac", "client", "daemon.sock")}
 		os.WriteFile(c.cfg, fmt.Appendf(nil, "server_url: \"http://%s:%d\"\nprefix: \"%s\"\npeer_addr: \"%s:0\"\n%s",
 			pub.addr, ports[0], filepath.Join(cdir, "prefix"), h.addr, rateLimitYAML(o.peerCap(o.u))), 0o644)
-		if out, err := h.command(ctx, c.env, cliBin, "--config", c.cfg, "sync", "-q").CombinedOutput(); err != nil {
+		if out, err := deathsig.CombinedOutput(h.command(ctx, c.env, cliBin, "--config", c.cfg, "sync", "-q"), syscall.SIGKILL); err != nil {
 			return row, fmt.Errorf("client %d: sync: %v: %s", i, err, bytes.TrimSpace(out))
 		}
 		c.daemon, err = h.start(filepath.Join(cdir, "daemon.log"), c.env, cliBin, "--config", c.cfg, "daemon")
@@ -176,7 +178,7 @@ func runDistpac(ctx context.Context, o Options, lay layout, pkg, dir string) (Ro
 			cmd := c.host.command(ctx, env, cliBin, "--config", c.cfg, "install", "--json", "benchpkg")
 			var out, report bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &report, &out
-			err := cmd.Run()
+			err := deathsig.Run(cmd, syscall.SIGKILL)
 			times[i] = time.Since(t0)
 			installRSS[i] = reportedPeakRSS(rssFile)
 			if err != nil {

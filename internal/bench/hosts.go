@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"syscall"
 )
 
 // host is where programs of a row run: the address they bind and the
@@ -57,18 +58,19 @@ func (h host) argv(name string, args ...string) (string, []string) {
 }
 
 // start runs a long-lived program on h (see startProc). The program dies
-// with this process, so none outlives the row (in a namespace, in a
-// network nobody could reach).
+// with this process (SIGKILL), so none outlives the row (in a namespace,
+// in a network nobody could reach).
 func (h host) start(logPath string, env []string, name string, args ...string) (*proc, error) {
 	name, args = h.argv(name, args...)
-	return startProc(logPath, env, reaped(), name, args...)
+	return startProc(logPath, env, syscall.SIGKILL, name, args...)
 }
 
 // command is exec.CommandContext on h, with env added to this process's.
+// Run it with deathsig and SIGKILL, as start runs its programs, so that it
+// dies with this process.
 func (h host) command(ctx context.Context, env []string, name string, args ...string) *exec.Cmd {
 	name, args = h.argv(name, args...)
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = reaped()
 	return cmd
 }

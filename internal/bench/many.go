@@ -80,7 +80,7 @@ func addInBatches(env []string, srvBin, cfg string, dirs []string) error {
 // ready; it returns the process and the time it took.
 func startServer(ctx context.Context, dir string, env []string, srvBin, cfg string) (*proc, server.Info, time.Duration, error) {
 	t0 := time.Now()
-	srv, err := startProc(filepath.Join(dir, "server.log"), env, nil, srvBin, "--config", cfg, "start", "--foreground")
+	srv, err := startProc(filepath.Join(dir, "server.log"), env, 0, srvBin, "--config", cfg, "start", "--foreground")
 	if err != nil {
 		return nil, server.Info{}, 0, err
 	}

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distpac/distpac/internal/deathsig"
 )
 
 // bench-net (`make bench-net`, dist-bench -net): the swarm benchmark on a
@@ -141,8 +143,7 @@ func runNetChild(ctx context.Context, exe, dir string, spec netSpec, stderr io.W
 	// SIGTERM lets it stop its programs, and it gets one if we die.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 30 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	runErr := cmd.Run()
+	runErr := deathsig.Run(cmd, syscall.SIGTERM)
 	var res netResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		return nil, errors.Join(runErr, fmt.Errorf("bench-net child: no result: %w", err))

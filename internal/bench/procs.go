@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/deathsig"
 )
 
 // freePorts returns n distinct free ports (freePort).
@@ -37,8 +38,10 @@ type proc struct {
 	done chan error
 }
 
-// startProc is start with the child's SysProcAttr (nil for none).
-func startProc(logPath string, env []string, attr *syscall.SysProcAttr, name string, args ...string) (*proc, error) {
+// startProc starts a long-lived program with its output in logPath and
+// env added to this process's. The kernel sends it sig when this process
+// ends, however it ends (deathsig; 0: nothing).
+func startProc(logPath string, env []string, sig syscall.Signal, name string, args ...string) (*proc, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
@@ -46,8 +49,7 @@ func startProc(logPath string, env []string, attr *syscall.SysProcAttr, name str
 	cmd := exec.Command(name, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = attr
-	if err := cmd.Start(); err != nil {
+	if err := deathsig.Start(cmd, sig); err != nil {
 		logf.Close()
 		return nil, err
 	}
@@ -217,11 +219,6 @@ func tailText(b []byte, n int) string {
 	}
 	return strings.Join(strings.Fields(string(b)), " ")
 }
-
-// reaped binds a child to our life: if this process dies without stopping
-// it, the kernel kills it, so no daemon outlives the row (in a namespace,
-// where nobody could reach it).
-func reaped() *syscall.SysProcAttr { return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} }
 
 // stopAll stops processes by PID, all at once: each Transmission daemon
 // says goodbye to the tracker on SIGTERM, which one by one adds up.

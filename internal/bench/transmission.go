@@ -16,6 +16,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/distpac/distpac/internal/deathsig"
 )
 
 // The Transmission row. Transmission refuses peers in 127/8 that a tracker
@@ -131,8 +133,7 @@ func runTransmission(ctx context.Context, o Options, n int, pkg, dir string) (Ro
 	// SIGTERM lets it stop its daemons, and it gets one if we die.
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 20 * time.Second
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	runErr := cmd.Run()
+	runErr := deathsig.Run(cmd, syscall.SIGTERM)
 	var res trResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 		if runErr == nil {

@@ -142,6 +142,9 @@ func TestLeavesStayLeaves(t *testing.T) {
 		// Read by a client's sync and a daemon's start: the kernel's
 		// socket tables, nothing of distpac's own.
 		mod + "internal/procnet": {},
+		// The one way a test (proctest) or the benchmark starts a child
+		// that dies with it: os/exec and the kernel, nothing else.
+		mod + "internal/deathsig": {},
 	}
 	for pkg, ok := range allowed {
 		for _, d := range deps(t, "../../"+strings.TrimPrefix(pkg, mod)) {

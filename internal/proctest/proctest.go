@@ -8,53 +8,39 @@
 //
 //   - Start (and Run, Output, CombinedOutput) for a process the test
 //     starts itself and that stays its child: on Linux the kernel kills it
-//     when the test binary dies (Pdeathsig).
+//     when the test binary dies (Pdeathsig, through internal/deathsig,
+//     which the benchmark's processes share).
 //   - Watchdog for what Pdeathsig cannot reach: a process started by a
 //     library that takes no SysProcAttr (testscript's exec), a server that
 //     detaches into a session of its own (dist-server start), an install
 //     script's background job. A second process waits for the test binary
 //     to end, however it ends, and then kills every process that carries
 //     the test binary's mark in its environment, with their descendants.
+//
+// OnEndingThread (Linux) runs code on a thread that then ends: the story
+// of a test that shows a child outliving the thread that forked it.
 package proctest
 
 import (
-	"bytes"
 	"os/exec"
+	"syscall"
+
+	"github.com/distpac/distpac/internal/deathsig"
 )
 
 // Start starts cmd so that it dies with this process: on Linux the kernel
-// sends it SIGKILL when this process ends, however it ends. Elsewhere it
-// is cmd.Start.
-func Start(cmd *exec.Cmd) error { return start(cmd) }
+// sends it SIGKILL when this process ends, however it ends, and not
+// before (internal/deathsig). Elsewhere it is cmd.Start.
+func Start(cmd *exec.Cmd) error { return deathsig.Start(cmd, syscall.SIGKILL) }
 
 // Run is cmd.Run with Start's tie to this process.
-func Run(cmd *exec.Cmd) error {
-	if err := Start(cmd); err != nil {
-		return err
-	}
-	return cmd.Wait()
-}
+func Run(cmd *exec.Cmd) error { return deathsig.Run(cmd, syscall.SIGKILL) }
 
 // Output is cmd.Output with Start's tie to this process. cmd.Stderr, when
 // nil, is kept in the *exec.ExitError as cmd.Output keeps it.
-func Output(cmd *exec.Cmd) ([]byte, error) {
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	keep := cmd.Stderr == nil
-	if keep {
-		cmd.Stderr = &stderr
-	}
-	err := Run(cmd)
-	if ee, ok := err.(*exec.ExitError); ok && keep {
-		ee.Stderr = stderr.Bytes()
-	}
-	return stdout.Bytes(), err
-}
+func Output(cmd *exec.Cmd) ([]byte, error) { return deathsig.Output(cmd, syscall.SIGKILL) }
 
 // CombinedOutput is cmd.CombinedOutput with Start's tie to this process.
 func CombinedOutput(cmd *exec.Cmd) ([]byte, error) {
-	var b bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &b, &b
-	err := Run(cmd)
-	return b.Bytes(), err
+	return deathsig.CombinedOutput(cmd, syscall.SIGKILL)
 }

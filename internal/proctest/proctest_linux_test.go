@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,29 +26,18 @@ const roleEnv = "DISTPAC_PROCTEST_ROLE"
 // the child died at once then).
 func TestStartDiesWithTestBinary(t *testing.T) {
 	if os.Getenv(roleEnv) == "start" {
-		pid := make(chan int, 1)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-			// Not the main thread, which Go parks rather than ends.
-			for i := 0; syscall.Gettid() == os.Getpid() && i < 1000; i++ {
-				runtime.UnlockOSThread()
-				time.Sleep(time.Millisecond)
-				runtime.LockOSThread()
-			}
-			cmd := exec.Command("sleep", "60")
-			if err := Start(cmd); err != nil {
-				fmt.Println("error:", err)
-				os.Exit(1)
-			}
-			pid <- cmd.Process.Pid
-		}()
-		p := <-pid
-		time.Sleep(200 * time.Millisecond) // the thread has ended by now
-		if !alive(p) {
+		cmd := exec.Command("sleep", "60")
+		var err error
+		if terr := OnEndingThread(func() { err = Start(cmd) }); terr != nil || err != nil {
+			fmt.Println("error:", terr, err)
+			os.Exit(1)
+		}
+		time.Sleep(200 * time.Millisecond) // a signal sent when the thread ended has landed by now
+		if !alive(cmd.Process.Pid) {
 			fmt.Println("error: the child died when the thread that started it ended")
 			os.Exit(1)
 		}
-		dieLeaving(p)
+		dieLeaving(cmd.Process.Pid)
 	}
 	assertDiesWithTestBinary(t, "start")
 }

@@ -1,4 +1,4 @@
-package proctest
+package deathsig
 
 import (
 	"os/exec"
@@ -7,13 +7,7 @@ import (
 	"syscall"
 )
 
-// Pdeathsig is sent when the *thread* that forked the child ends, not the
-// process: a child started from a goroutine that was locked to its
-// thread (runtime.LockOSThread) and returned, which ends that thread, is
-// killed at once, though the test binary lives on. The Go runtime ends no
-// other thread. So every fork happens on one thread that lives as long as
-// the process: spawner's goroutine locks itself to it and never returns.
-
+// spawn is a start the spawner makes.
 type spawn struct {
 	cmd  *exec.Cmd
 	done chan error
@@ -24,6 +18,8 @@ var (
 	spawns    chan spawn
 )
 
+// spawner forks every child on its thread, which lives as long as this
+// process: its goroutine locks itself to it and never returns.
 func spawner() {
 	runtime.LockOSThread() // never unlocked: the thread lives as long as this process
 	for s := range spawns {
@@ -31,11 +27,11 @@ func spawner() {
 	}
 }
 
-func start(cmd *exec.Cmd) error {
+func start(cmd *exec.Cmd, sig syscall.Signal) error {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	cmd.SysProcAttr.Pdeathsig = sig
 	spawnOnce.Do(func() {
 		spawns = make(chan spawn)
 		go spawner()
