@@ -66,23 +66,45 @@ func TestLockHolder(t *testing.T) {
 		t.Errorf("LockHolder of a shared lock = %d, want 0", got)
 	}
 	l.Unlock()
-	// Another process: flock(1) from util-linux holds it while sleep runs.
+	// Another process: flock(1) from util-linux holds it while cat runs,
+	// and cat runs until its stdin, a pipe only this process writes, ends:
+	// when the test closes it, or when the test binary dies, however it
+	// dies (the kernel closes the pipe then). `sleep 30` held it 30 s
+	// after either, flock being killed and sleep, its child, not.
 	if _, err := exec.LookPath("flock"); err != nil {
 		t.Skip("no flock(1)")
 	}
-	cmd := exec.Command("flock", "-n", path, "sleep", "30")
+	cmd := exec.Command("flock", "-n", path, "cat")
+	release, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := proctest.Start(cmd); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	defer func() { release.Close(); cmd.Wait() }()
 	deadline := time.Now().Add(5 * time.Second)
 	got = 0
 	for got == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 		got = LockHolder(path)
 	}
-	// flock(1) takes the lock and runs sleep as its child: the table names flock.
+	// flock(1) takes the lock and runs cat as its child: the table names flock.
 	if got != cmd.Process.Pid {
 		t.Errorf("LockHolder = %d, want flock's pid %s", got, strconv.Itoa(cmd.Process.Pid))
 	}
+	// Killed, as the test binary's death kills it (proctest.Start), flock
+	// leaves the lock to cat, which ends once its stdin closes, as the
+	// kernel closes it when the test binary dies.
+	cmd.Process.Kill()
+	cmd.Wait()
+	release.Close()
+	free := false
+	for deadline := time.Now().Add(5 * time.Second); !free && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		free, _ = l.TryLock()
+	}
+	if !free {
+		t.Fatal("the lock is still held 5 s after its holder was killed and its stdin closed")
+	}
+	l.Unlock()
 }
