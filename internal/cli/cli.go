@@ -12,14 +12,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/pprof"
-	"runtime/trace"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 
 	"github.com/distpac/distpac/internal/ui"
 )
@@ -83,39 +80,6 @@ func (g *Global) LoggerAt(level slog.Level) *slog.Logger {
 	return l
 }
 
-// UsageError marks a mistake in how a command was called (exit status 2).
-type UsageError struct{ Err error }
-
-func (e *UsageError) Error() string { return e.Err.Error() }
-func (e *UsageError) Unwrap() error { return e.Err }
-
-// Usagef makes a UsageError.
-func Usagef(format string, a ...any) error { return &UsageError{Err: fmt.Errorf(format, a...)} }
-
-// Quiet marks a result that is not an error to print, only an exit
-// status of 1: search under -q finding nothing, as grep -q says nothing.
-type Quiet struct{ Err error }
-
-func (e *Quiet) Error() string { return e.Err.Error() }
-func (e *Quiet) Unwrap() error { return e.Err }
-
-// Hinted carries advice printed under the error line.
-type Hinted struct {
-	Err  error
-	Hint string
-}
-
-func (e *Hinted) Error() string { return e.Err.Error() }
-func (e *Hinted) Unwrap() error { return e.Err }
-
-// WithHint attaches a hint to err.
-func WithHint(err error, hint string) error {
-	if err == nil {
-		return nil
-	}
-	return &Hinted{Err: err, Hint: hint}
-}
-
 // Run executes root with args, turning signals into cancellation and errors
 // into "<prog>: <what failed>: <why>" plus an exit code.
 //
@@ -155,21 +119,7 @@ func Run(ctx context.Context, prog string, root *cobra.Command, args []string, s
 		o.badFlags = true
 		return &UsageError{Err: flagValueError(err)}
 	})
-	for _, r := range recorders {
-		if path := os.Getenv(r.env); path != "" {
-			if stop, err := startRecording(path, r.start, r.stop); err != nil {
-				fmt.Fprintf(stdio.Err, "%s: %s: %v\n", prog, r.env, err)
-			} else {
-				defer stop()
-			}
-		}
-	}
-	if path := os.Getenv(MemProfileEnv); path != "" {
-		defer writeHeapProfile(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())), stdio.Err, prog)
-	}
-	if path := os.Getenv(PeakRSSEnv); path != "" {
-		defer writePeakRSS(path, stdio.Err, prog)
-	}
+	defer startRecorders(prog, stdio.Err)()
 	root.InitDefaultCompletionCmd(args...)
 	guardGroups(root)
 	cmd, err := root.ExecuteContextC(context.WithValue(ctx, outcomeKey{}, o))
@@ -283,107 +233,6 @@ func jsonAsked(cmd *cobra.Command, args []string, badFlags bool) bool {
 		if v, ok := strings.CutPrefix(a, "--json="); ok {
 			b, err := strconv.ParseBool(v)
 			return err == nil && b
-		}
-	}
-	return false
-}
-
-// hint is h's hint, "" for a nil h.
-func (h *Hinted) hint() string {
-	if h == nil {
-		return ""
-	}
-	return h.Hint
-}
-
-// CPUProfileEnv names a file to write a CPU profile (pprof) of the whole
-// command into, for any command of any binary: profiling a daemon or an
-// install under a benchmark needs no rebuild and no flag on every command.
-// "%p" in the name becomes the process id, so that many processes started
-// with the same environment (a benchmark's daemons) write a file each.
-const CPUProfileEnv = "DISTPAC_CPUPROFILE"
-
-// MemProfileEnv names a file to write a heap profile (pprof) into when the
-// command ends; "%p" becomes the process id.
-const MemProfileEnv = "DISTPAC_MEMPROFILE"
-
-// TraceEnv names a file to write an execution trace (go tool trace) of the
-// whole command into; "%p" becomes the process id. A CPU profile says where
-// the processors go; a trace says when a goroutine waits and for what (a
-// lock, the network, the disk), which is what a transfer that uses one
-// core of two needs.
-const TraceEnv = "DISTPAC_TRACE"
-
-func writeHeapProfile(path string, errOut io.Writer, prog string) {
-	f, err := createRecord(path)
-	if err == nil {
-		err = pprof.Lookup("heap").WriteTo(f, 0)
-		f.Close()
-	}
-	if err != nil {
-		fmt.Fprintf(errOut, "%s: %s: %v\n", prog, MemProfileEnv, err)
-	}
-}
-
-// recorders are what a command records of itself from start to end when
-// their variable names a file.
-var recorders = []struct {
-	env   string
-	start func(io.Writer) error
-	stop  func()
-}{
-	{CPUProfileEnv, pprof.StartCPUProfile, pprof.StopCPUProfile},
-	{TraceEnv, trace.Start, trace.Stop},
-}
-
-// startRecording creates path ("%p" the process id) and starts recording
-// into it; stop ends the recording and closes the file.
-func startRecording(path string, start func(io.Writer) error, end func()) (stop func(), err error) {
-	f, err := createRecord(strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid())))
-	if err != nil {
-		return nil, err
-	}
-	if err := start(f); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		end()
-		f.Close()
-	}, nil
-}
-
-// flagValueError says what a flag of a kind wants instead of the parser's
-// words: `--last abc` read `invalid argument "abc" for "-n, --last" flag:
-// strconv.ParseInt: parsing "abc": invalid syntax` (a newcomer's run).
-func flagValueError(err error) error {
-	var bad *pflag.InvalidValueError
-	if !errors.As(err, &bad) {
-		return err
-	}
-	want := ""
-	switch bad.GetFlag().Value.Type() {
-	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64", "count":
-		want = "want a whole number"
-		if errors.Is(err, strconv.ErrRange) {
-			want = "out of range"
-		}
-	case "duration":
-		want = "want a duration, like 30s, 5m or 1h30m"
-	case "bool":
-		want = "want true or false"
-	default:
-		return err
-	}
-	return fmt.Errorf("--%s %q: %s", bad.GetFlag().Name, bad.GetValue(), want)
-}
-
-// isCobraUsage recognises cobra's own argument errors, which it does not type.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "flag needs an argument", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
 		}
 	}
 	return false
