@@ -44,7 +44,7 @@ func TestOpentrackerCannotReadWhitelist(t *testing.T) {
 		t.Fatalf("dist-server status does not say that opentracker refuses the seeder:\n%s", out)
 	}
 	t.Logf("dist-server status:\n%s", out)
-	for _, s := range []string{"(since ", "1 of 1 package)", "; check that the tracker's user can read tracker_whitelist " + wl + " (README: opentracker)"} {
+	for _, s := range []string{"(since ", "1 of 1 package)", "; check that the tracker's user can read tracker_whitelist " + wl + ", and that the tracker read it again since it last changed (SIGHUP) (README: opentracker)"} {
 		if !strings.Contains(out, s) {
 			t.Errorf("dist-server status lacks %q:\n%s", s, out)
 		}

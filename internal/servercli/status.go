@@ -206,9 +206,17 @@ func announceHealth(h swarm.TrackerHealth, whitelist string) string {
 	}
 	s := fmt.Sprintf("%s %s: %s (since %s, %s, %d of %s)", h.URL, what, strings.TrimSuffix(h.Reason, "."),
 		h.Since.Local().Format(time.DateTime), ui.Count(h.Failures, "failure"), h.Failing, ui.Count(h.Torrents, "package"))
-	// opentracker's words for an infohash its accesslist lacks.
-	if h.Refused && whitelist != "" && strings.Contains(h.Reason, "not authorized") {
-		s += fmt.Sprintf("; check that the tracker's user can read tracker_whitelist %s (README: opentracker)", whitelist)
+	// opentracker's words for an infohash its accesslist lacks. A
+	// tracker that takes some packages' announces reads the list: it
+	// has not read it again since the last add (an operator's run:
+	// "check that it can read" sent them to the file's modes, while
+	// opentracker only wanted its SIGHUP).
+	switch {
+	case !h.Refused || whitelist == "" || !strings.Contains(h.Reason, "not authorized"):
+	case h.Failing < h.Torrents:
+		s += fmt.Sprintf("; it takes the others' announces, so it reads tracker_whitelist %s but has not read it again since the last add or remove: send it SIGHUP (README: opentracker)", whitelist)
+	default:
+		s += fmt.Sprintf("; check that the tracker's user can read tracker_whitelist %s, and that the tracker read it again since it last changed (SIGHUP) (README: opentracker)", whitelist)
 	}
 	return s
 }

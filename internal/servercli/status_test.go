@@ -23,7 +23,11 @@ func TestAnnounceHealth(t *testing.T) {
 		{"answering", swarm.TrackerHealth{URL: u, Torrents: 3}, "/w",
 			u + " takes the seeder's announces (3 packages)"},
 		{"refused, whitelist set", swarm.TrackerHealth{URL: u, Torrents: 2, Failing: 2, Failures: 14, Since: since, Refused: true, Reason: "Requested download is not authorized for use with this tracker."}, "/var/lib/distpac/whitelist",
-			u + " refuses the seeder's announces: Requested download is not authorized for use with this tracker (since 2026-12-06 10:02:00, 14 failures, 2 of 2 packages); check that the tracker's user can read tracker_whitelist /var/lib/distpac/whitelist (README: opentracker)"},
+			u + " refuses the seeder's announces: Requested download is not authorized for use with this tracker (since 2026-12-06 10:02:00, 14 failures, 2 of 2 packages); check that the tracker's user can read tracker_whitelist /var/lib/distpac/whitelist, and that the tracker read it again since it last changed (SIGHUP) (README: opentracker)"},
+		// The package added last refused, the others taken: opentracker
+		// reads the list, and was not sent SIGHUP after the add.
+		{"some refused, whitelist set", swarm.TrackerHealth{URL: u, Torrents: 3, Failing: 1, Failures: 1, Since: since, Refused: true, Reason: "Requested download is not authorized for use with this tracker."}, "/var/lib/distpac/whitelist",
+			u + " refuses the seeder's announces: Requested download is not authorized for use with this tracker (since 2026-12-06 10:02:00, 1 failure, 1 of 3 packages); it takes the others' announces, so it reads tracker_whitelist /var/lib/distpac/whitelist but has not read it again since the last add or remove: send it SIGHUP (README: opentracker)"},
 		{"refused, no whitelist", swarm.TrackerHealth{URL: u, Torrents: 2, Failing: 1, Failures: 1, Since: since, Refused: true, Reason: "Requested download is not authorized for use with this tracker."}, "",
 			u + " refuses the seeder's announces: Requested download is not authorized for use with this tracker (since 2026-12-06 10:02:00, 1 failure, 1 of 2 packages)"},
 		{"refused for another reason", swarm.TrackerHealth{URL: u, Torrents: 1, Failing: 1, Failures: 2, Since: since, Refused: true, Reason: "torrent is not served by this tracker"}, "/w",
