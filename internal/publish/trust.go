@@ -245,7 +245,10 @@ func (p *Publisher) NewKey(ctx context.Context) (key *signing.Key, serial int64,
 	}
 	defer fl.Unlock()
 	if _, err := os.Lstat(p.Paths.SigningKey()); err == nil {
-		return nil, 0, fmt.Errorf("%s exists: 'dist-server key rotate' replaces it, and clients follow the rotation; 'key new' is for a key that is lost or stolen", p.Paths.SigningKey())
+		// A stolen key is still there: the refusal said 'key new' was
+		// for it and not how to get past the refusal (an operator's run).
+		k := p.Paths.SigningKey()
+		return nil, 0, fmt.Errorf("%s exists: 'dist-server key rotate' replaces a key you still hold, and clients follow the rotation; 'key new' is for a key that is lost or stolen: move a stolen one out of the way first ('mv %s %s.stolen'), then run 'dist-server key new' again", k, k, k)
 	}
 	if key, err = signing.LoadOrCreate(p.Paths.SigningKey()); err != nil {
 		return nil, 0, err

@@ -149,8 +149,9 @@ func TestNewKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	rotated := publishedMeta(t, p).Serial
-	if _, _, err := p.NewKey(ctx); err == nil || !strings.Contains(err.Error(), "key rotate") {
-		t.Fatalf("NewKey with signing.key there = %v, want a refusal naming key rotate", err)
+	// A stolen key is still there: the refusal says how to go on.
+	if _, _, err := p.NewKey(ctx); err == nil || !strings.Contains(err.Error(), "key rotate") || !strings.Contains(err.Error(), "'mv "+p.Paths.SigningKey()+" "+p.Paths.SigningKey()+".stolen'") {
+		t.Fatalf("NewKey with signing.key there = %v, want a refusal naming key rotate, and how to move a stolen key away", err)
 	}
 	if err := os.Remove(p.Paths.SigningKey()); err != nil { // lost
 		t.Fatal(err)

@@ -113,9 +113,10 @@ rotation statement can vouch for the new one, so every client refuses that catal
 ("bad catalog signature") until it trusts the new key: give it to them over a channel
 they trust (dist-client trust set KEY), and restart each mirror with --key KEY. Other
 commands refuse to make a key while a catalog signed with the old one is published,
-since that would break every client unasked. With signing.key there, use dist-server
-key rotate instead: clients follow a rotation without manual steps. Unlike key, it
-makes the data directory when there is none yet: it writes the key there.`,
+since that would break every client unasked. With signing.key there, new refuses: use
+dist-server key rotate instead (clients follow a rotation without manual steps), or,
+for a stolen key, move signing.key out of the way first. Unlike key, it makes the data
+directory when there is none yet: it writes the key there.`,
 		Example: `  dist-server key new                 # then on each client: dist-client trust set KEY
   dist-server key new --json | jq -r .key`,
 		Args: cli.NoArgs,
