@@ -317,7 +317,14 @@ func serverHint(err error, cfg *config.Client, path string, missing bool) string
 		// server_urls is not apt's list of repositories: a newcomer's run
 		// listed two publishers, and the advice to trust the second's key
 		// would have handed this client over to it.
-		return "server_urls in " + path + " lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)"
+		several := "server_urls in " + path + " lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)"
+		if everyServer(err, catalogclient.ErrBadSignature) {
+			// Every server refused alike: the publisher's key changed
+			// (key new), and the hint spoke only of several publishers
+			// (an operator's run).
+			return "every server tried gives a catalog the pinned key did not sign, as after the publisher made a new key (dist-server key new): once its operator confirms the new key, trust it as the error says; " + several
+		}
+		return several
 	}
 	return ""
 }
@@ -346,13 +353,17 @@ func ofServers(u string, servers []string) bool {
 // connection. With one refused and another answering (a mirror behind the
 // catalog held, say), "is dist-server running?" sent the user to the wrong
 // server (a newcomer's run).
-func allRefused(err error) bool {
+func allRefused(err error) bool { return everyServer(err, syscall.ECONNREFUSED) }
+
+// everyServer reports whether the error of every server a sync asked
+// (of the one, when err is no ServersError) is target.
+func everyServer(err, target error) bool {
 	var se catalogclient.ServersError
 	if !errors.As(err, &se) {
-		return errors.Is(err, syscall.ECONNREFUSED)
+		return errors.Is(err, target)
 	}
 	for _, f := range se {
-		if !errors.Is(f.Err, syscall.ECONNREFUSED) {
+		if !errors.Is(f.Err, target) {
 			return false
 		}
 	}

@@ -50,8 +50,11 @@ func TestServerHint(t *testing.T) {
 	unreachable := dial(os.NewSyscallError("connect", syscall.EHOSTUNREACH))
 	behind := errors.New("sync: catalog serial 1 is older than the one held (2): refusing a rollback")
 	unauthorized := fmt.Errorf("sync: GET https://u:xxxxx@repo.example/packages.db: %w", catalogclient.ErrUnauthorized)
+	badSig := fmt.Errorf("sync: verify http://x/packages.db with key ed25519:K: %w", catalogclient.ErrBadSignature)
 	one := &config.Client{ServerURL: "http://no-such-host.invalid:9090"}
 	two := &config.Client{ServerURLs: []string{"http://a:9090", "http://b:9090"}}
+	const severalPublishers = "server_urls in c.yaml lists one publisher's servers (its primary and its mirrors, one catalog signed by one key), not several publishers: another publisher's packages need a client of their own (its own XDG_DATA_HOME and client.yaml)"
+	const newKey = "every server tried gives a catalog the pinned key did not sign, as after the publisher made a new key (dist-server key new): once its operator confirms the new key, trust it as the error says; "
 	for _, tc := range []struct {
 		name    string
 		err     error
@@ -68,6 +71,14 @@ func TestServerHint(t *testing.T) {
 		{"every server unreachable", catalogclient.ServersError{{URL: "http://a:9090", Err: noHost}, {URL: "http://b:9090", Err: refused}}, two, false,
 			"the host name no-such-host.invalid does not resolve: check server_urls in c.yaml"},
 		{"one unreachable, one behind", catalogclient.ServersError{{URL: "http://a:9090", Err: noHost}, {URL: "http://b:9090", Err: behind}}, two, false, ""},
+		// A key the second server's catalog does not verify with, the
+		// first down: two publishers listed, perhaps.
+		{"one refused, one bad signature", catalogclient.ServersError{{URL: "http://a:9090", Err: refused}, {URL: "http://b:9090", Err: badSig}}, two, false, severalPublishers},
+		// Every server alike (sync, and sync --from one): the publisher's
+		// key changed.
+		{"every server bad signature", catalogclient.ServersError{{URL: "http://a:9090", Err: badSig}, {URL: "http://b:9090", Err: badSig}}, two, false, newKey + severalPublishers},
+		{"--from, bad signature", badSig, two, false, newKey + severalPublishers},
+		{"one server, bad signature", badSig, one, false, ""},
 		// A private repository behind basic auth: where the user and
 		// password go, or that they were refused.
 		{"401 with a password", unauthorized, &config.Client{ServerURL: "https://u:pw@repo.example"}, false, "the server asks for a user and password (HTTP basic auth): check the user and password in server_url in c.yaml"},
