@@ -79,7 +79,7 @@ type keyChange struct {
 }
 
 // rotateNote is what key rotate advises once the new key is in force.
-const rotateNote = "clients that pinned the old key follow on their next sync; update server_key where client.yaml sets it"
+const rotateNote = "clients and mirrors that pinned the old key follow on their next sync; update server_key where client.yaml sets it, and a mirror's --key (PRIMARY_KEY in its systemd unit's environment file)"
 
 // printKeyChange prints v with err's text and hint in it, and returns err.
 func (e *env) printKeyChange(ctx context.Context, v keyChange, err error) error {
