@@ -51,6 +51,7 @@ func (r *runner) reload(ctx context.Context, first bool, meta catalog.Meta) erro
 		}
 	}
 	r.served.Store(&served)
+	r.markServedKnown()
 	if !r.peersRestored {
 		// Before the seeding below, which verifies every archive at
 		// start: a newcomer meanwhile finds the clients that hold it.

@@ -158,12 +158,46 @@ func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 	r.mu.Unlock()
 }
 
-// inCatalog reports whether ih is a package of the current catalog.
+// inCatalog reports whether ih is a package of the current catalog. While
+// the server starts, until the first reload says what is served, it waits
+// for that (at most servedWait): the tracker listens from the start, and
+// an announce in that window (a re-signing, a restored catalog.db checked
+// in full) was refused with "torrent is not served by this tracker", a
+// failure reason after which announcers back off 5 s and more (an
+// operator's run: a mirror restarted beside a restored primary).
 func (r *runner) inCatalog(ih [20]byte) bool {
 	m := r.served.Load()
+	if m == nil && r.servedKnown != nil {
+		t := time.NewTimer(servedWait)
+		select {
+		case <-r.servedKnown:
+		case <-t.C:
+		}
+		t.Stop()
+		m = r.served.Load()
+	}
 	if m == nil {
 		return false
 	}
 	_, ok := (*m)[ih]
 	return ok
 }
+
+// servedWait bounds an announce's wait for a starting server's first
+// reload: past it, the announce is refused as before (a start that takes
+// longer is checking a large restored catalog; the announcer tries again).
+const servedWait = 10 * time.Second
+
+// markServedKnown ends the waits of inCatalog: the first reload set
+// served, or the start went on (or failed) without.
+func (r *runner) markServedKnown() {
+	r.servedKnownOnce.Do(func() {
+		if r.servedKnown != nil {
+			close(r.servedKnown)
+		}
+	})
+}
+
+// firstReloadHook, when set (by a test), runs just before a server's first
+// reload, while its tracker already listens.
+var firstReloadHook func()

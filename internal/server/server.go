@@ -150,6 +150,11 @@ type runner struct {
 	// served is the set of infohashes in the current catalog: the only
 	// torrents the embedded tracker serves unless open_tracker is set.
 	served atomic.Pointer[map[[20]byte]struct{}]
+	// servedKnown is closed once the first reload has set served, or Run
+	// went on without it (markServedKnown): until then an announce waits
+	// for it (inCatalog).
+	servedKnown     chan struct{}
+	servedKnownOnce sync.Once
 	// validFor is catalog_valid_for: how long each publication is valid.
 	validFor time.Duration
 
@@ -221,7 +226,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer lns.close()
 
-	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}}
+	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}, servedKnown: make(chan struct{})}
+	defer r.markServedKnown() // a start that fails keeps no announce waiting
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
 	if r.key, err = publish.LoadKey(p); err != nil {
 		return err
@@ -305,7 +311,12 @@ func Run(ctx context.Context, opts Options) (err error) {
 			return err
 		}
 	}
-	if err := r.reload(ctx, true, meta); err != nil {
+	if firstReloadHook != nil {
+		firstReloadHook()
+	}
+	err = r.reload(ctx, true, meta)
+	r.markServedKnown() // a first reload that served nothing (refused) too
+	if err != nil {
 		return err
 	}
 	r.mu.Lock()
