@@ -2,8 +2,11 @@ package catalog
 
 import (
 	"context"
+	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -130,5 +133,74 @@ func TestRestoredBackupPublishesPastLaterSerials(t *testing.T) {
 	}
 	if m := mustMeta(t, db); m.Serial <= seen {
 		t.Errorf("restored backup (serial %d) published serial %d, want above %d, the highest published since the backup", backup.Serial, m.Serial, seen)
+	}
+}
+
+// A serial at the top of int64 has no serial after it: every change that
+// would publish says so, naming the catalog file and the serial, and
+// writes nothing. SQLite's sum turned into a REAL there, and add failed
+// with "constraint failed: cannot store REAL value in INTEGER column
+// meta.serial".
+func TestLastSerial(t *testing.T) {
+	ctx := context.Background()
+	const top = math.MaxInt64
+	changes := map[string]func(*DB, int64) (Meta, error){
+		"add": func(db *DB, floor int64) (Meta, error) {
+			if floor != 0 {
+				return db.BumpSerialAbove(ctx, floor) // Add has no floor
+			}
+			if _, err := db.Add(ctx, []Package{makePkg(t, "bar", "1.0.0", 10)}); err != nil {
+				return Meta{}, err
+			}
+			return db.Meta(ctx)
+		},
+		"remove": func(db *DB, floor int64) (Meta, error) {
+			if _, err := db.RemoveAllAbove(ctx, floor, []Ref{{"foo", "1.0.0"}}); err != nil {
+				return Meta{}, err
+			}
+			return db.Meta(ctx)
+		},
+		"bump": func(db *DB, floor int64) (Meta, error) { return db.BumpSerialAbove(ctx, floor) },
+	}
+	tests := []struct {
+		name        string
+		held, floor int64
+		want        int64  // the serial made, when it can be
+		says        string // in the error, when it cannot
+	}{
+		{"the one before the top", top - 1, 0, top, ""},
+		{"a floor the one before the top", 5, top - 1, top, ""},
+		{"at the top", top, 0, 0, "is at serial 9223372036854775807, the highest a serial can be"},
+		{"at the top with a floor", top, 7, 0, "is at serial 9223372036854775807"},
+		{"a floor at the top", 5, top, 0, "must be published above serial 9223372036854775807, the one published"},
+	}
+	for _, tc := range tests {
+		for op, change := range changes {
+			t.Run(tc.name+"/"+op, func(t *testing.T) {
+				db := openTemp(t)
+				if _, err := db.Add(ctx, []Package{makePkg(t, "foo", "1.0.0", 10)}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := db.sql.ExecContext(ctx, `UPDATE meta SET serial = ?`, tc.held); err != nil {
+					t.Fatal(err)
+				}
+				m, err := change(db, tc.floor)
+				if tc.says == "" {
+					if err != nil || m.Serial != tc.want {
+						t.Fatalf("serial %d, floor %d: meta %+v, %v; want serial %d", tc.held, tc.floor, m, err, tc.want)
+					}
+					return
+				}
+				if !errors.Is(err, ErrLastSerial) || !strings.Contains(err.Error(), tc.says) || !strings.Contains(err.Error(), db.Path()) {
+					t.Fatalf("serial %d, floor %d: %v; want ErrLastSerial naming %s and saying %q", tc.held, tc.floor, err, db.Path(), tc.says)
+				}
+				if m := mustMeta(t, db); m.Serial != tc.held {
+					t.Errorf("serial %d after the refusal, want %d as it was", m.Serial, tc.held)
+				}
+				if _, err := db.Get(ctx, "foo", "1.0.0"); err != nil {
+					t.Errorf("foo@1.0.0 after the refusal: %v; want it still there", err)
+				}
+			})
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -219,12 +220,41 @@ func (db *DB) write(ctx context.Context, op string, floor int64, change func(tx 
 // bumpSerial starts a new publication, under a serial above the
 // catalog's and floor, and at least TimeSerial of now (a backup restored
 // publishes past what was published since it): every serial carries its
-// own creation time and validity.
+// own creation time and validity. A serial or floor at math.MaxInt64 has
+// no serial above it: that is ErrLastSerial, where SQLite's sum turned
+// into a REAL and the STRICT table refused it ("constraint failed:
+// cannot store REAL value in INTEGER column meta.serial"), naming
+// neither the file nor the serial.
 func (db *DB) bumpSerial(ctx context.Context, tx *sql.Tx, floor int64) (Meta, error) {
+	var serial int64
+	if err := tx.QueryRowContext(ctx, `SELECT serial FROM meta WHERE id = 1`).Scan(&serial); err != nil {
+		return Meta{}, err
+	}
+	if serial == math.MaxInt64 || floor == math.MaxInt64 {
+		return Meta{}, db.lastSerial(serial, floor)
+	}
 	created, validUntil, least := db.stamp()
 	if _, err := tx.ExecContext(ctx, `UPDATE meta SET serial = max(serial + 1, ? + 1, ?), created = ?, valid_until = ? WHERE id = 1`,
 		floor, least, created, validUntil); err != nil {
 		return Meta{}, err
 	}
 	return readMeta(ctx, tx)
+}
+
+// ErrLastSerial: the catalog's serial, or the one it must go above, is
+// math.MaxInt64, and no serial follows it.
+var ErrLastSerial = errors.New("the serial cannot grow")
+
+// lastSerial is ErrLastSerial for the catalog at serial, floor being the
+// serial its next one must go above (one published), naming the file, the
+// serial and the way out.
+func (db *DB) lastSerial(serial, floor int64) error {
+	if serial == math.MaxInt64 {
+		return fmt.Errorf("%w: catalog %s is at serial %d, the highest a serial can be, so no publication can follow it (a serial set by hand?): "+
+			"set it back to the serial published (public/packages.db's) with sqlite3 %s 'UPDATE meta SET serial = N'; the next publication goes above that one",
+			ErrLastSerial, db.path, serial, db.path)
+	}
+	return fmt.Errorf("%w: catalog %s (serial %d) must be published above serial %d, the one published, which is the highest a serial can be (a catalog.db whose serial was set by hand was published?), so no publication can follow it: "+
+		"clients and mirrors that took it refuse every lower serial signed by this key, and follow only a new key (README: When the server's key changes)",
+		ErrLastSerial, db.path, serial, floor)
 }
