@@ -95,6 +95,49 @@ func TestRestoredPublisherFollowed(t *testing.T) {
 	}
 }
 
+// TestRestoredInPlaceRepublishedAtStart: a publisher's data home restored
+// from a backup by copying it back over the files in place (cp -a
+// backup/. home/: catalog.db keeps its inode, and gets the backup's
+// bytes, mtime and seal back) is published again by start, above the
+// serial its client holds, which follows it without an add. The start
+// took the restored catalog.db for the file it had sealed and published,
+// and served the backup's pair under its old serial, below the client's,
+// until the next publication; a restore by rm -rf and cp -a did the same
+// whenever ext4 gave the new catalog.db the inode number just freed (two
+// restores of five here).
+func TestRestoredInPlaceRepublishedAtStart(t *testing.T) {
+	t.Parallel() // a waiting test (e2e_test.go)
+	r := newRig(t, "")
+	r.server("add", r.mkpkg("alpha", "1.0.0", 2000))
+	r.server("start")
+	r.client1("sync")
+	r.server("stop")
+	home := r.path("server", "distpac")
+	backup := r.path("backup")
+	cpA(t, home, backup)
+
+	r.server("start")
+	r.server("add", r.mkpkg("beta", "1.0.0", 2000))
+	held := r.publishedSerial("server")
+	if out := r.client1("sync"); !strings.Contains(out, fmt.Sprintf("catalog updated: serial %d, 2 package versions", held)) {
+		t.Fatalf("sync before the restore: want serial %d: %s", held, out)
+	}
+	r.server("stop")
+	cpA(t, backup+"/.", home)
+	if !poll(5*time.Second, func() bool { return catalog.TimeSerial(time.Now()) > held }) {
+		t.Fatalf("the clock never passed serial %d", held)
+	}
+	r.server("start")
+	restored := r.publishedSerial("server")
+	if restored <= held {
+		t.Fatalf("start after the restore in place serves serial %d, not above the %d its client holds", restored, held)
+	}
+	r.waitServed()
+	if out := r.client1("sync"); !strings.Contains(out, fmt.Sprintf("catalog updated: serial %d, 1 package version", restored)) {
+		t.Errorf("sync after the restore: want serial %d with alpha alone: %s", restored, out)
+	}
+}
+
 // mirrorServes waits until the mirror serves catalog serial n, and fails
 // the test with what its status says when it does not.
 func (r *rig) mirrorServes(n int64) {

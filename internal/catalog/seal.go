@@ -35,15 +35,22 @@ import (
 // The file is told apart by SQLite's file change counter (header offset
 // 24), which every committed write transaction of a rollback-journal
 // database increments once, with its device and inode, size and
-// modification time for a file replaced by another: a copy moved into
-// place (a backup restored, an edited copy) is another inode, whatever
-// its counter and times say (cp -p and rsync keep the times, and an
-// edited copy's counter can be set back), so it is checked in full
-// before it is signed. A writer that keeps the seal reads the counter
-// inside its write transaction (no one else commits meanwhile) and again
-// after its commit: only when it grew by exactly one is no other commit
-// mixed in, and the seal moves on; otherwise it stays behind, which costs
-// a full check and is never wrong.
+// modification and change times for a file replaced by another: a copy
+// moved into place (a backup restored, an edited copy) is another inode,
+// whatever its counter and times say (cp -p and rsync keep the times, and
+// an edited copy's counter can be set back), so it is checked in full
+// before it is signed. A copy written over the file in place (cp -a
+// backup/. home/) keeps the inode, and puts back the counter, the size
+// and the mtime of the backup, whose seal comes back with it; so does a
+// copy into a fresh directory whose file gets the inode number just
+// freed, as ext4 gives it out again (two restores of five by rm -rf and
+// cp -a here). Only the ctime, which no program sets, tells either from
+// the file sealed: without it a start took the backup's pair for its own
+// and served its old serial (see Sealed). A writer that keeps the seal
+// reads the counter inside its write transaction (no one else commits
+// meanwhile) and again after its commit: only when it grew by exactly one
+// is no other commit mixed in, and the seal moves on; otherwise it stays
+// behind, which costs a full check and is never wrong.
 type seal struct {
 	Version int       `json:"version"`
 	Stamp   fileStamp `json:"stamp"`
@@ -60,8 +67,9 @@ type seal struct {
 // sealVersion changes whenever Check changes what it refuses: a seal of an
 // older version says nothing about the new rules (nor does a refusal it
 // kept). 2: the stamp names the file's device and inode. 3: the
-// catalog's web seeds are bounded and counted.
-const sealVersion = 3
+// catalog's web seeds are bounded and counted. 4: the stamp holds the
+// ctime.
+const sealVersion = 4
 
 // fileStamp tells one state of the catalog file from another.
 type fileStamp struct {
@@ -70,6 +78,9 @@ type fileStamp struct {
 	Ino     uint64 `json:"ino"`
 	Size    int64  `json:"size"`
 	ModTime int64  `json:"mtime"` // nanoseconds
+	// ChangeTime is the ctime, in nanoseconds (0 where the platform's
+	// stat gives none).
+	ChangeTime int64 `json:"ctime"`
 }
 
 // sealPath is where the working catalog's seal is kept, beside it.
@@ -96,6 +107,9 @@ func (db *DB) readStamp() (st fileStamp, ok bool, err error) {
 		return fileStamp{}, false, nil // an empty or short file has no stamp
 	}
 	st = fileStamp{Counter: binary.BigEndian.Uint32(head[24:28]), Size: fi.Size(), ModTime: fi.ModTime().UnixNano()}
+	if ct, ok := fsutil.Ctime(fi); ok {
+		st.ChangeTime = ct.UnixNano()
+	}
 	if sys, isUnix := fi.Sys().(*syscall.Stat_t); isUnix {
 		st.Dev, st.Ino = uint64(sys.Dev), sys.Ino // Dev is an int32 on macOS
 	}
@@ -118,10 +132,13 @@ func (db *DB) Stamp() (Stamp, error) {
 // seal says passed the clients' check: written only through Add,
 // RemoveAll and BumpSerial since it was last checked, as every
 // publication leaves it. A file moved into place (another inode), one
-// written by anything else (sqlite3 by hand, a cp over it), one refused,
-// and one never checked or checked under older rules (sealVersion) are
-// not: a server starting on such a file cannot take the pair published
-// at its serial for its own, since that pair was made of another file.
+// written by anything else (sqlite3 by hand, a cp over it, its times put
+// back or not), one refused, and one never checked or checked under older
+// rules (sealVersion) are not: a server starting on such a file cannot
+// take the pair published at its serial for its own, since that pair was
+// made of another file. A file brought back with its inode and every
+// time (a file-system snapshot rolled back) is the file sealed, as far as
+// anything on the host can tell: dist-server republish re-signs it.
 func (db *DB) Sealed() bool {
 	st, ok, err := db.readStamp()
 	if err != nil || !ok {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // copyFile copies src to dst, a new file.
@@ -174,5 +175,82 @@ func TestReplaced(t *testing.T) {
 	}
 	if replaced() {
 		t.Fatal("Replaced by nothing")
+	}
+}
+
+// A backup written back over catalog.db in place (cp -a backup/. home/:
+// the same inode, the backup's bytes, mtime and seal put back) is not the
+// file sealed, though its counter, size, mtime and inode are the seal's:
+// a start took the backup's published pair for its own and served its
+// old serial, below the one clients held, until the next publication.
+// Only its ctime differs. The same file left alone, and written through
+// the DB since, stays sealed.
+func TestSealedAfterRestore(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		restore func(t *testing.T, path string, backup []byte, seal []byte, mtime time.Time)
+		sealed  bool
+	}{
+		{"nothing restored", func(*testing.T, string, []byte, []byte, time.Time) {}, true},
+		{"written over in place, its times and seal put back", func(t *testing.T, path string, backup, seal []byte, mtime time.Time) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Write(backup); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path+".checked", seal, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(path, mtime, mtime); err != nil {
+				t.Fatal(err)
+			}
+		}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, dir, path := openWithRow(t)
+			if err := db.SnapshotChecked(ctx, filepath.Join(dir, "snap.db")); err != nil {
+				t.Fatal(err)
+			}
+			if !db.Sealed() {
+				t.Fatal("not sealed after a passing check")
+			}
+			backup, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seal, err := os.ReadFile(path + ".checked")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A publication after the backup, through the DB: the seal
+			// moves on with it, in the same file.
+			if _, err := db.Add(ctx, []Package{makePkg(t, "b", "1.0.0", 10)}); err != nil {
+				t.Fatal(err)
+			}
+			if !db.Sealed() {
+				t.Fatal("not sealed after an Add through the DB")
+			}
+			db.Close()
+			tc.restore(t, path, backup, seal, fi.ModTime())
+			reopened, err := Open(ctx, path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer reopened.Close()
+			if got := reopened.Sealed(); got != tc.sealed {
+				t.Errorf("Sealed() = %v, want %v", got, tc.sealed)
+			}
+		})
 	}
 }
