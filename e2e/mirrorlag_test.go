@@ -76,7 +76,7 @@ func TestSyncBehindMirror(t *testing.T) {
 	}
 	for _, want := range []string{
 		"warning: server " + primary + " failed (after ",
-		fmt.Sprintf("warning: %s serves an older catalog (serial %d): it has not caught up yet\n", mirror, behind),
+		fmt.Sprintf("warning: %s serves an older catalog (serial %d; serial %d held): a mirror that has not caught up yet, or a publisher restored from a backup while its clock is behind: there, 'dist-server republish --past %d' publishes past it\n", mirror, behind, held.Serial, held.Serial),
 		fmt.Sprintf("catalog up to date: serial %d, 2 package versions (no server that answered has a newer one)\n", held.Serial),
 	} {
 		if !strings.Contains(out, want) {
@@ -92,7 +92,7 @@ func TestSyncBehindMirror(t *testing.T) {
 		t.Errorf("sync --json = %+v; want serial %d kept, %s behind at %d", js, held.Serial, mirror, behind)
 	}
 	out, err = r.try("dist-client", "client1", "client1.yaml", "sync", "--from", mirror)
-	if err != nil || !strings.Contains(out, mirror+" serves an older catalog (serial "+strconv.FormatInt(behind, 10)+")") ||
+	if err != nil || !strings.Contains(out, mirror+" serves an older catalog (serial "+strconv.FormatInt(behind, 10)+"; serial "+strconv.FormatInt(held.Serial, 10)+" held)") ||
 		!strings.Contains(out, "catalog up to date: serial "+strconv.FormatInt(held.Serial, 10)) {
 		t.Errorf("sync --from the mirror behind: %v\n%s", err, out)
 	}

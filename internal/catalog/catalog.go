@@ -144,6 +144,11 @@ func TimeSerial(t time.Time) int64 {
 		int64(t.Hour())*1e4 + int64(t.Minute())*100 + int64(t.Second())
 }
 
+// MaxTimeSerial is TimeSerial of the last second of year 9999, the
+// highest serial a time gives: one above it was never a publication's
+// time, and after it TimeSerial would no longer grow.
+const MaxTimeSerial int64 = 99991231235959
+
 // sqliteMagic starts every SQLite 3 database file.
 var sqliteMagic = []byte("SQLite format 3\x00")
 

@@ -64,7 +64,14 @@ func (e *BehindError) Error() string {
 		return fmt.Sprintf("%s: catalog serial %d is older than the one held (%d) and expired %s ago (valid until %s): %v",
 			e.Source, e.Serial, e.Floor, Age(e.Now.Sub(e.ValidUntil)), stamp(e.ValidUntil), ErrRollback)
 	}
-	return fmt.Sprintf("%s: catalog serial %d is older than the one held (%d): %v", e.Source, e.Serial, e.Floor, ErrRollback)
+	return fmt.Sprintf("%s: catalog serial %d is older than the one held (%d): %v (%s)", e.Source, e.Serial, e.Floor, ErrRollback, behindCauses(e.Floor))
+}
+
+// behindCauses says why a valid catalog is older than the serial held:
+// a mirror that has not caught up, or a publisher restored from a backup
+// with its clock behind, which it tells how to publish past that serial.
+func behindCauses(held int64) string {
+	return fmt.Sprintf("a mirror that has not caught up yet, or a publisher restored from a backup while its clock is behind: there, 'dist-server republish --past %d' publishes past it", held)
 }
 
 // Is makes errors.Is(err, ErrRollback) hold, and errors.Is(err,
@@ -78,6 +85,7 @@ func (e *BehindError) Is(target error) bool {
 type Behind struct {
 	URL    string // masked (redact.URL)
 	Serial int64  // the serial it serves
+	Held   int64  // the serial held, which it is below
 	// ValidUntil is that catalog's valid_until. Stale: it had passed at
 	// the sync (at), as it does at a mirror that no longer follows its
 	// primary, which re-signs its catalog (BehindError.Stale).
@@ -94,7 +102,10 @@ func (b Behind) Note() string {
 		return fmt.Sprintf("%s serves an older catalog (serial %d) that expired %s ago: it has not caught up and is no longer re-signed (a mirror that stopped following its primary?)",
 			b.URL, b.Serial, Age(b.at.Sub(b.ValidUntil)))
 	}
-	return fmt.Sprintf("%s serves an older catalog (serial %d): it has not caught up yet", b.URL, b.Serial)
+	if b.Held == 0 {
+		return fmt.Sprintf("%s serves an older catalog (serial %d): it has not caught up yet", b.URL, b.Serial)
+	}
+	return fmt.Sprintf("%s serves an older catalog (serial %d; serial %d held): %s", b.URL, b.Serial, b.Held, behindCauses(b.Held))
 }
 
 // behindOf is err's *BehindError when the catalog held may be kept

@@ -152,7 +152,7 @@ func TestSyncServerBehind(t *testing.T) {
 				}
 				behind, note := tt.behind, tt.note
 				if behind == "" {
-					behind, note = lagging.ts.URL, lagging.ts.URL+" serves an older catalog (serial 3): it has not caught up yet"
+					behind, note = lagging.ts.URL, lagging.ts.URL+" serves an older catalog (serial 3; serial 5 held): a mirror that has not caught up yet, or a publisher restored from a backup while its clock is behind: there, 'dist-server republish --past 5' publishes past it"
 				}
 				if len(res.Behind) != 1 || res.Behind[0].URL != behind || res.Behind[0].Serial != 3 || !errors.Is(res.Behind[0].Err, catalogclient.ErrRollback) {
 					t.Fatalf("behind = %+v; want %s at serial 3", res.Behind, behind)

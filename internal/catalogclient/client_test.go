@@ -146,7 +146,7 @@ func TestSyncRefusesHostileCatalogs(t *testing.T) {
 		{
 			name:    "same serial, other content",
 			handler: serve(db5b, key.Sign(db5b)),
-			want:    "{url}/packages.db: catalog serial 5 is the one held but its bytes differ: same serial, different content; refusing it (two catalogs signed under one serial: a publisher restored from a backup while its clock was behind? A publication's serial is at least its UTC time as YYYYMMDDhhmmss, so what it publishes once its clock is past this serial is taken)",
+			want:    "{url}/packages.db: catalog serial 5 is the one held but its bytes differ: same serial, different content; refusing it (two catalogs signed under one serial: a publisher restored from a backup while its clock was behind? A publication's serial is at least its UTC time as YYYYMMDDhhmmss, so what it publishes once its clock is past this serial is taken; 'dist-server republish --past 5' on the publisher publishes past it now)",
 			is:      catalogclient.ErrSameSerial,
 		},
 		{

@@ -83,7 +83,7 @@ func Sync(ctx context.Context, opts Options) (Result, error) {
 		// Result.Failed and Result.Behind, or the ServersError (a mirror
 		// of two primaries warned twice of each that failed a round).
 		if b := behindOf(err); b != nil && ctx.Err() == nil {
-			behind = append(behind, Behind{URL: redact.URL(u), Serial: b.Serial, ValidUntil: b.ValidUntil, Stale: b.Stale, at: b.Now, Err: err})
+			behind = append(behind, Behind{URL: redact.URL(u), Serial: b.Serial, Held: b.Floor, ValidUntil: b.ValidUntil, Stale: b.Stale, at: b.Now, Err: err})
 			kept = b
 			if opts.Logger != nil && len(servers) > 1 {
 				opts.Logger.Debug("server is behind the catalog held", "server", redact.URL(u), "serial", b.Serial, "held", b.Floor)
@@ -289,8 +289,9 @@ func checkSerial(h held, info catalogInfo, source string, now time.Time) error {
 	if h.present && info.serial == h.serial && info.sum != h.sum {
 		return fmt.Errorf("sync: %s: catalog serial %d is the one held but its bytes differ: %w; refusing it "+
 			"(two catalogs signed under one serial: a publisher restored from a backup while its clock was behind? "+
-			"A publication's serial is at least its UTC time as YYYYMMDDhhmmss, so what it publishes once its clock is past this serial is taken)",
-			source, info.serial, ErrSameSerial)
+			"A publication's serial is at least its UTC time as YYYYMMDDhhmmss, so what it publishes once its clock is past this serial is taken; "+
+			"'dist-server republish --past %d' on the publisher publishes past it now)",
+			source, info.serial, ErrSameSerial, info.serial)
 	}
 	return nil
 }

@@ -65,7 +65,7 @@ func (m *mirror) noteBehind(res catalogclient.Result, syncErr error, behind []Pr
 				"primary", b.URL, "serial", b.Serial, "held", res.Serial)
 			continue
 		}
-		m.log.Warn("the primary serves a catalog older than the one held: it is behind (restored from an older backup, or a mirror that has not caught up); serving the catalog held",
+		m.log.Warn("the primary serves a catalog older than the one held: it is behind (restored from an older backup, or a mirror that has not caught up; a primary restored while its clock is behind publishes past the serial held with dist-server republish --past HELD); serving the catalog held",
 			"primary", b.URL, "serial", b.Serial, "held", res.Serial)
 	}
 }

@@ -140,7 +140,7 @@ func TestMirrorPrimaryGoesBack(t *testing.T) {
 			if len(behind) != 1 || behind[0].URL != primary.URL || behind[0].Serial != s1 || behind[0].Stale || since.IsZero() || !m.sync.ok.Equal(synced) {
 				t.Errorf("behind %+v since %v, synced %v; want %s at serial %d since the first round it was, synced at %v still", behind, since, m.sync.ok, primary.URL, s1, synced)
 			}
-			want := "WARN the primary serves a catalog older than the one held: it is behind (restored from an older backup, or a mirror that has not caught up); serving the catalog held primary=" +
+			want := "WARN the primary serves a catalog older than the one held: it is behind (restored from an older backup, or a mirror that has not caught up; a primary restored while its clock is behind publishes past the serial held with dist-server republish --past HELD); serving the catalog held primary=" +
 				primary.URL + fmt.Sprintf(" serial=%d held=%d", s1, s2)
 			if tt.down {
 				// Failed: the primary that is down, not the one behind.

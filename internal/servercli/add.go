@@ -19,20 +19,21 @@ func newAdd(e *env) *cobra.Command {
 		SuggestFor: []string{"publish", "upload"}, // apt, pacman and dnf words
 		Short:      "Publish package directories (all or nothing)",
 		Long: `add checks every package directory given (manifest.yaml, assets/ and the optional
-scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a
-near miss of assets/ or scripts/ beside them, such as script/, is refused), then
-builds a reproducible NAME-VERSION.tar.zst and its torrent for each, records them in
-the catalog in one transaction and publishes a new signed catalog, under a serial
-at least its UTC time as YYYYMMDDhhmmss (a data home restored from a backup thus
-publishes past every serial its mirrors and clients hold). If any directory is
-bad, nothing is published, and every problem found in it is named, one a line (up to
-20, then how many more); a manifest whose depends or conflicts names the package
-itself, or holds a constraint no version can ever meet (lib >=2, <1), is bad, and so
-is a path over 4095 bytes, a name over 255, a depth over 128 levels or more than
-1,000,000 entries (the bounds install holds archives to). Adding
-the same content again changes nothing; different content under a published name and
-version is refused. So is any add while catalog.db, edited by hand, fails the check
-clients run at sync: the error names the row and field.
+scripts/install.sh and scripts/uninstall.sh, which must parse with /bin/sh -n; a near
+miss of assets/ or scripts/ beside them, such as script/, is refused), then builds a
+reproducible NAME-VERSION.tar.zst and its torrent for each, records them in the
+catalog in one transaction and publishes a new signed catalog, under a serial at least
+its UTC time as YYYYMMDDhhmmss (a data home restored from a backup thus publishes past
+every serial its mirrors and clients hold, if its clock is not behind; dist-server
+republish --past SERIAL goes past one they hold otherwise). If any directory is bad,
+nothing is published, and every problem found in it is named, one a line (up to 20,
+then how many more); a manifest whose depends or conflicts names the package itself,
+or holds a constraint no version can ever meet (lib >=2, <1), is bad, and so is a path
+over 4095 bytes, a name over 255, a depth over 128 levels or more than 1,000,000
+entries (the bounds install holds archives to). Adding the same content again changes
+nothing; different content under a published name and version is refused. So is any
+add while catalog.db, edited by hand, fails the check clients run at sync: the error
+names the row and field.
 A running server seeds new packages at once: add returns when it serves the new
 catalog. Interrupted during that wait, add has published the packages all the same
 (the catalog is committed); dist-server status shows the serial the server serves.
@@ -66,9 +67,7 @@ func runAdd(ctx context.Context, e *env, o addOptions, dirs []string) error {
 	if err := refuseInMirrorHome(sp, "add", "run dist-server add on the primary (the mirror follows its catalog)"); err != nil {
 		return err
 	}
-	cfgPath, _ := e.configFile()
-	p := &publish.Publisher{Paths: sp, Config: cfg, ConfigPath: cfgPath, Logger: e.Logger, OnRaise: e.saidRaise,
-		OnWait: func() { e.UI.Warnf("another add or remove is running; waiting for it...\n") }}
+	p := e.publisher(cfg, sp, "another add or remove is running; waiting for it...")
 	results, err := p.Add(ctx, dirs)
 	if err != nil {
 		return unpublishable(err)

@@ -12,7 +12,9 @@ import (
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/publish"
 )
 
 // openWorking opens the server's working catalog; nil, nil when nothing
@@ -76,6 +78,15 @@ func (e *env) completePublished(cmd *cobra.Command, args []string, toComplete st
 	}
 	names, _ := db.Names(ctx)
 	return cli.Completions(names, args, toComplete), cobra.ShellCompDirectiveNoFileComp
+}
+
+// publisher is the Publisher of the data home sp with the configuration
+// cfg, which says what a raise did (saidRaise) and, while another holds
+// the publish lock, waiting.
+func (e *env) publisher(cfg *config.Server, sp paths.Server, waiting string) *publish.Publisher {
+	cfgPath, _ := e.configFile()
+	return &publish.Publisher{Paths: sp, Config: cfg, ConfigPath: cfgPath, Logger: e.Logger, OnRaise: e.saidRaise,
+		OnWait: func() { e.UI.Warnf("%s\n", waiting) }}
 }
 
 // unpublishable gives a publication refused because clients would refuse

@@ -60,7 +60,9 @@ every --interval; the primary's re-signing keeps the catalog valid. A primary th
 serves an older catalog than the one held (restored from a backup) is behind, not
 down: the mirror serves the catalog it holds on, and status says so ("behind:"), until
 the primary publishes again: serials are at least the UTC time of publication
-(YYYYMMDDhhmmss), so that publication is newer than any the mirror holds.
+(YYYYMMDDhhmmss), so that publication is newer than any the mirror holds, unless the
+primary's clock is behind: there, dist-server republish --past SERIAL (the serial the
+mirror holds) publishes past it.
 
 Clients list the mirror in server_urls beside the primary. The signed torrents still
 name the primary's tracker and seeder: the mirror's seeder announces to that tracker,

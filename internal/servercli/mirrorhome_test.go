@@ -26,6 +26,7 @@ func TestMirrorHomeRefusesPublishing(t *testing.T) {
 		{[]string{"add", pkg}, "dist-server: add: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server add on the primary"},
 		{[]string{"remove", "hello@1.0.0"}, "dist-server: remove: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server remove on the primary"},
 		{[]string{"remove", "--yes", "hello"}, "dist-server: remove: this data home is a mirror's (%s)"},
+		{[]string{"republish", "--past", "20261207205800"}, "dist-server: republish: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server republish on the primary"},
 		{[]string{"key"}, "dist-server: key: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key on the primary"},
 		{[]string{"key", "rotate"}, "dist-server: key rotate: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server key rotate on the primary"},
 		{[]string{"start", "--foreground"}, "dist-server: start: this data home is a mirror's (%s): it has no signing key, and its catalog is signed by the primary's key: run dist-server mirror URL"},

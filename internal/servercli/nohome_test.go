@@ -40,6 +40,9 @@ func TestLookingMakesNoDataDirectory(t *testing.T) {
 		{[]string{"remove", "foo@1.0.0"}, cli.ExitFailure, "", "dist-server: remove: no data directory yet at %s (nothing was added or started with this data home)",
 			"hint: nothing is published with this data home; dist-server add PATH... publishes packages"},
 		{[]string{"remove", "--yes", "foo"}, cli.ExitFailure, "", "dist-server: remove: no data directory yet at %s", "hint: nothing is published"},
+		{[]string{"republish"}, cli.ExitFailure, "", "dist-server: republish: no data directory yet at %s (nothing was added or started with this data home)",
+			"hint: nothing is published with this data home; dist-server add PATH... publishes packages"},
+		{[]string{"republish", "--past", "20261207205800"}, cli.ExitFailure, "", "dist-server: republish: no data directory yet at %s", "hint: nothing is published"},
 		{[]string{"key", "rotate"}, cli.ExitFailure, "", "dist-server: key rotate: no data directory yet at %s (nothing was added or started with this data home)",
 			"hint: the first dist-server add PATH... (or dist-server start) makes the signing key; rotate replaces it"},
 	}

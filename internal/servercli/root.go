@@ -178,7 +178,7 @@ the configuration is server.yaml there, or the file given with --config.`,
 		// and exits 0 for any argument.
 	}
 	e.Bind(root, stdio, "server.yaml")
-	root.AddCommand(newAdd(e), newRemove(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e), newMirror(e))
+	root.AddCommand(newAdd(e), newRemove(e), newRepublish(e), newStart(e), newStop(e), newStatus(e), newList(e), newKey(e), newMirror(e))
 	cli.NoFileCompletion(root)
 	return root
 }
