@@ -26,6 +26,7 @@ type syncer struct {
 	keepRotation bool
 	hurry        bool
 	keySource    string
+	givenKey     bool // the caller gave the trust root (Options.Key)
 	configFile   string
 	configured   []string // every server the caller lists (Options.ServerURLs), for advice
 }
@@ -307,7 +308,7 @@ func newSyncer(opts Options) (*syncer, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, configFile: opts.ConfigFile, configured: opts.configured}
+	s := &syncer{base: base, dir: opts.Dir, client: opts.HTTPClient, maxSize: opts.MaxSize, log: opts.Logger, now: opts.Now, keepRotation: opts.KeepRotation, hurry: opts.hurry, keySource: opts.KeySource, givenKey: opts.Key != nil, configFile: opts.ConfigFile, configured: opts.configured}
 	if len(s.configured) == 0 {
 		s.configured = []string{opts.ServerURL}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -68,7 +69,16 @@ func (s *syncer) followRotation(ctx context.Context, pinned signing.PublicKey, k
 	} else if err != nil {
 		return nil, fmt.Errorf("sync: %w", err)
 	}
-	s.log.Info("following the server's key rotation", "from", pinned.Fingerprint(), "to", end.New.Fingerprint(), "serial", end.Serial)
+	// From a pinned key, once: the pin moves to the new key. From a key
+	// the caller gives (server_key, a mirror's --key) every new catalog
+	// follows the statements again, and the caller says the key is due
+	// for an update (Result.Rotated): a mirror logged this line each
+	// minute (an operator's run).
+	level := slog.LevelInfo
+	if s.givenKey {
+		level = slog.LevelDebug
+	}
+	s.log.Log(ctx, level, "following the server's key rotation", "from", pinned.Fingerprint(), "to", end.New.Fingerprint(), "serial", end.Serial)
 	return steps, nil
 }
 

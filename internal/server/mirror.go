@@ -119,6 +119,7 @@ type mirror struct {
 		behindSince time.Time
 	}
 	keyRefusals     keyRefusals     // the round's alone
+	staleKey        staleKey        // the round's alone
 	primaryFailures primaryFailures // the round's alone
 }
 

@@ -120,6 +120,9 @@ func (m *mirror) round(ctx context.Context) error {
 	if noCatalog == nil && m.opts.Key != nil {
 		m.pinGivenKey(dir)
 	}
+	if syncErr == nil {
+		m.noteStaleKey(dir, res)
+	}
 	m.mu.Lock()
 	serving := m.serial
 	m.mu.Unlock()
