@@ -67,10 +67,13 @@ func TestStoppedStatusHint(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		mirror bool
+		died   bool // a server.json left by a server killed -9
 		want   string
 	}{
-		{"a publisher's data home", false, "hint: start it with: dist-server start\n"},
-		{"a mirror's data home", true, "hint: start it with: dist-server mirror URL (the primary's; start refuses in a mirror's data home)\n"},
+		{"a publisher's data home", false, false, "hint: start it with: dist-server start\n"},
+		{"a mirror's data home", true, false, "hint: start it with: dist-server mirror URL (the primary's; start refuses in a mirror's data home)\n"},
+		{"a publisher that died", false, true, "hint: start it with: dist-server start\n"},
+		{"a mirror that died", true, true, "hint: start it with: dist-server mirror URL (the primary's; start refuses in a mirror's data home)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := t.TempDir()
@@ -83,12 +86,20 @@ func TestStoppedStatusHint(t *testing.T) {
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}
+			if tc.died {
+				if err := os.WriteFile(sp.PIDFile(), []byte(`{"pid":4242,"started":"2026-12-07T21:00:00Z"}`), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			config := filepath.Join(t.TempDir(), "server.yaml")
 			os.WriteFile(config, []byte("database_addr: \"127.0.0.1:0\"\n"), 0o644)
 			var stdout, stderr bytes.Buffer
 			code := Main(context.Background(), []string{"--config", config, "status"}, strings.NewReader(""), &stdout, &stderr)
 			if code != cli.ExitFailure || !strings.Contains(stderr.String(), "status: not running") || !strings.HasSuffix(stderr.String(), tc.want) {
 				t.Errorf("dist-server status: exit %d, stderr:\n%s\nwant exit %d, not running, and it to end:\n%s", code, stderr.String(), cli.ExitFailure, tc.want)
+			}
+			if died := strings.Contains(stderr.String(), "(pid 4242, started ") && strings.Contains(stderr.String(), "ended without stopping"); died != tc.died {
+				t.Errorf("dist-server status said the server died: %v, want %v:\n%s", died, tc.died, stderr.String())
 			}
 		})
 	}

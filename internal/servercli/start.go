@@ -300,12 +300,16 @@ func logSince(path string, offset int64) []string {
 
 func readInfo(sp paths.Server) (server.Info, error) {
 	var info server.Info
-	b, err := os.ReadFile(sp.PIDFile())
+	b, err := fsutil.ReadRegular(sp.PIDFile(), maxInfoSize, true)
 	if err != nil {
 		return info, err
 	}
 	return info, json.Unmarshal(b, &info)
 }
+
+// maxInfoSize bounds the server.json read: the server writes a few
+// hundred bytes.
+const maxInfoSize = 1 << 20
 
 // alreadyRunning refuses a start or mirror (verb) where the server pid
 // runs, saying what it is as status does: a mirror, and of what. Both

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/distpac/distpac/internal/cli"
+	"github.com/distpac/distpac/internal/paths"
 	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/swarm"
 	"github.com/distpac/distpac/internal/ui"
@@ -57,7 +58,7 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 		if isMirrorHome(sp) {
 			hint = "start it with: dist-server mirror URL (the primary's; start refuses in a mirror's data home)"
 		}
-		return cli.WithHint(errors.New("status: not running"), hint)
+		return cli.WithHint(errors.New("status: not running"+diedNote(sp)), hint)
 	}
 	info, err := readInfo(sp)
 	if errors.Is(err, os.ErrNotExist) {
@@ -248,4 +249,21 @@ func entries(n int) string {
 		return "1 host-and-package entry"
 	}
 	return fmt.Sprintf("%d host-and-package entries", n)
+}
+
+// diedNote is what a server.json left behind says of a server that is not
+// running: one that ended without stopping (kill -9, a crash, the machine
+// down) leaves it, which stop removes; status said only "not running", as
+// of a server stopped (an operator's run). "" when there is none.
+func diedNote(sp paths.Server) string {
+	info, err := readInfo(sp)
+	if err != nil || info.PID <= 0 {
+		return ""
+	}
+	who := "the server"
+	if isMirrorHome(sp) {
+		who = "the mirror"
+	}
+	return fmt.Sprintf(": %s (pid %d, started %s) ended without stopping (killed, or the machine went down); see the end of %s",
+		who, info.PID, info.Started.Local().Format(time.DateTime), sp.Log())
 }
