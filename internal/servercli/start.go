@@ -130,10 +130,14 @@ func printInfo(e *env, asJSON bool, info server.Info, logPath string) {
 	}
 	line("catalog", info.Database, info.Listen["catalog"])
 	line("tracker", info.Tracker, info.Listen["tracker"])
-	if len(info.MirrorOf) > 0 {
-		line("seeder", "announced to the torrents' trackers", info.Listen["seeder"])
-	} else {
+	// Registered in the embedded tracker; otherwise (a mirror, start
+	// --no-tracker) it announces to the trackers the torrents name, which
+	// may be down: "announced to the torrents' trackers" and "registered
+	// as" said of those was more than the start knew (an operator's run).
+	if info.Tracker != "" {
 		line("seeder", "registered as "+info.Peer, info.Listen["seeder"])
+	} else {
+		line("seeder", "announces to the torrents' trackers as "+info.Peer, info.Listen["seeder"])
 	}
 	line("metrics", info.Metrics, info.Listen["metrics"])
 	if logPath != "" {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/distpac/distpac/internal/cli"
 	"github.com/distpac/distpac/internal/paths"
+	"github.com/distpac/distpac/internal/server"
 	"github.com/distpac/distpac/internal/ui"
 )
 
@@ -157,6 +158,39 @@ func TestAlreadyRunningSaysMirror(t *testing.T) {
 			}
 			if err := alreadyRunning(sp, "mirror", 42); err == nil || err.Error() != tt.want {
 				t.Errorf("alreadyRunning = %v; want %s", err, tt.want)
+			}
+		})
+	}
+}
+
+// The start line of the seeder says where it is announced as it is:
+// registered in the embedded tracker, or announcing to the trackers the
+// torrents name (a mirror, start --no-tracker), which may be down. Both
+// said "announced to the torrents' trackers" or "registered as" of those.
+func TestPrintInfoSeederLine(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		info server.Info
+		want string
+	}{
+		{"embedded tracker", server.Info{PID: 1, Tracker: "http://127.0.0.1:6969/announce", Peer: "127.0.0.1:6881", Listen: map[string]string{"seeder": "127.0.0.1:6881"}},
+			"registered as 127.0.0.1:6881\n"},
+		{"start --no-tracker", server.Info{PID: 1, Peer: "127.0.0.1:6881", Listen: map[string]string{"seeder": "127.0.0.1:6881"}},
+			"announces to the torrents' trackers as 127.0.0.1:6881\n"},
+		{"a mirror", server.Info{PID: 1, MirrorOf: []string{"http://primary"}, Peer: "127.0.0.1:6882", Listen: map[string]string{"seeder": "127.0.0.1:6882"}},
+			"announces to the torrents' trackers as 127.0.0.1:6882\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printInfo(&env{cli.Global{UI: ui.New(&out, io.Discard, false)}}, false, tt.info, "")
+			var seeder string
+			for l := range strings.Lines(out.String()) {
+				if strings.HasPrefix(l, "  seeder:") {
+					seeder = l
+				}
+			}
+			if !strings.HasSuffix(seeder, tt.want) {
+				t.Errorf("seeder line %q, want it to end %q:\n%s", seeder, tt.want, out.String())
 			}
 		})
 	}
