@@ -25,6 +25,19 @@ import (
 // is its host's answer, not a silence to wait out.
 const DefaultGiveUpAfter = 8 * time.Second
 
+// dialGrace is how long peers being dialled (or waiting for their turn
+// to be) count as a source with no other: no peer connected that has a
+// piece the download lacks, nothing received, no web seed fetching. The
+// library drops a dial after its timeout (20 s for a dial nobody answers,
+// 4 s for a connection that does not complete the BitTorrent handshake),
+// but the publisher's seeder is dialled again every directRedial: a
+// seeder whose port accepts connections and never answers them (its
+// process stopped with SIGSTOP, or hung) was always being dialled, and
+// the download never gave up (dist-client's stall watchdog ended it after
+// two minutes, blaming every peer; TestFrozenSeederGivesUp). A peer
+// connected that sends nothing gets as long (withholdGrace).
+const dialGrace = withholdGrace
+
 // directRedial is how often the direct peers (the publisher's seeder) are
 // handed to the library again while none of them is connected; the
 // library forgets a peer whose dial failed.
@@ -170,8 +183,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	var withheld []Withholder
 	quiet := map[netip.AddrPort]time.Time{}
 	// sourced is the last time anything could serve the download: a peer
-	// connected, data arriving or a web-seed fetch running (webTrying).
+	// connected, data arriving or a web-seed fetch running (webTrying);
+	// dialed the last time a peer being dialled counted as one (dialGrace).
 	sourced, redialed := time.Now(), time.Now()
+	var dialed time.Time
 	report() // at once: the caller knows the download has started (the daemon's stoppedOf)
 	for {
 		select {
@@ -227,8 +242,11 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// have only what the download has, the seeder of all gone, held it
 		// until the caller's stall timeout. Such peers stay connected (no
 		// restart), and what they gain later is taken from them.
-		if peers > 0 && holding != 0 || st.HalfOpenPeers > 0 || st.PendingPeers > 0 || webTrying {
+		if peers > 0 && holding != 0 || webTrying {
 			sourced = time.Now()
+		}
+		if (st.HalfOpenPeers > 0 || st.PendingPeers > 0) && time.Since(sourced) <= dialGrace {
+			dialed = time.Now()
 		}
 		// Peers count as sending once peerFloorBytes more came: a peer
 		// that trickles a chunk every few seconds (a hostile have-all peer,
@@ -282,7 +300,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 			sourced = time.Now()
 		}
 		failure := func(idle time.Duration) *NoSourceError {
-			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), WebSeeds: web.seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
+			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), Mute: e.dials.mute(ih, direct), WebSeeds: web.seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
 			if idlePeers > 0 || len(withheld) > 0 {
 				ns.Connected, ns.Missing, ns.Pieces = idlePeers, missing, t.NumPieces()
 			}
@@ -305,7 +323,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 				}
 			}
 		}
-		if idle := time.Since(sourced); idle > e.giveUpAfter {
+		if idle := time.Since(later(sourced, dialed)); idle > e.giveUpAfter {
 			ns := failure(idle)
 			if web.busyOut {
 				// The busy wait counted the seeds as a source, but none

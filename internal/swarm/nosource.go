@@ -34,7 +34,12 @@ type NoSourceError struct {
 	// it does not hold, and also when it has no room for another peer. The
 	// others did not accept a connection, or closed it before the
 	// handshake.
-	Lacking  []netip.AddrPort
+	Lacking []netip.AddrPort
+	// Mute are those of Direct whose last dial connected and that
+	// completed no BitTorrent handshake since (dialBook.mute): the
+	// process behind the port is stopped or hung, the kernel accepting
+	// its connections.
+	Mute     []netip.AddrPort
 	WebSeeds []string // the torrent's web seeds
 	WebErr   error    // how each web seed tried failed, if any did
 	// Mirror: the engine is a mirror's (Config.Mirror), whose catalog
@@ -85,19 +90,25 @@ func (e *NoSourceError) Error() string {
 			why = append(why, fmt.Sprintf("tracker %s listed %s, none answered", redact.URL(t.URL), ui.Count(t.Peers, "peer")))
 		}
 	}
-	var refused, lacking []string
+	var refused, lacking, mute []string
 	for _, a := range e.Direct {
 		if slices.ContainsFunc(e.Withholding, func(w Withholder) bool { return w.Peer == a }) {
 			continue // connected, and said above
 		}
-		if slices.Contains(e.Lacking, a) {
+		switch {
+		case slices.Contains(e.Lacking, a):
 			lacking = append(lacking, a.String())
-		} else {
+		case slices.Contains(e.Mute, a):
+			mute = append(mute, a.String())
+		default:
 			refused = append(refused, a.String())
 		}
 	}
 	if len(refused) > 0 {
 		why = append(why, "the publisher's seeder ("+strings.Join(refused, ", ")+") did not accept a connection")
+	}
+	if len(mute) > 0 {
+		why = append(why, "the publisher's seeder ("+strings.Join(mute, ", ")+") accepted connections but did not answer the BitTorrent handshake on them (is dist-server stopped or hung?)")
 	}
 	// A seeder that closes after the handshake has no room (a capped
 	// publisher's six slots each keep their connection for a minute at
@@ -214,7 +225,7 @@ var ErrUnreachable = errors.New("every source refused the connection")
 // hint a sync gives when its server refuses ("is dist-server running?");
 // an install with every source down had none (a newcomer's run).
 func (e *NoSourceError) Unreachable() bool {
-	if e.Connected > 0 || len(e.Lacking) > 0 {
+	if e.Connected > 0 || len(e.Lacking) > 0 || len(e.Mute) > 0 {
 		return false
 	}
 	n := 0

@@ -9,8 +9,11 @@ package swarm
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -137,14 +140,20 @@ func (errs seedErrors) refusedSince(seed string, t time.Time) bool {
 }
 
 // dialBook records, for the addresses downloads watch (the publisher's
-// seeders), when the engine's last dial there was refused. The library
-// drops a failed dial without a word (client.go dialAndCompleteHandshake);
-// the no-source error said the seeder "did not accept a connection" of
-// one it never reached as well.
+// seeders), when the engine's last dial there was refused, and when one
+// last connected and when a connection last completed the BitTorrent
+// handshake. The library drops a failed dial without a word (client.go
+// dialAndCompleteHandshake); the no-source error said the seeder "did not
+// accept a connection" of one it never reached as well, and of one that
+// accepted connections and never answered on them (stopped with SIGSTOP,
+// or hung).
 type dialBook struct {
 	mu      sync.Mutex
 	watched map[netip.AddrPort]int       // how many downloads watch each address; guarded by mu
 	refused map[netip.AddrPort]time.Time // of watched, when the last dial was refused; absent when it was not; guarded by mu
+	// Of watched, when a dial last connected, and when a connection last
+	// completed the BitTorrent handshake; guarded by mu.
+	connected, shook map[netip.AddrPort]time.Time
 }
 
 // watch has the outcomes of dials to addrs recorded until the returned
@@ -154,6 +163,7 @@ func (b *dialBook) watch(addrs []netip.AddrPort) (unwatch func()) {
 	defer b.mu.Unlock()
 	if b.watched == nil {
 		b.watched, b.refused = map[netip.AddrPort]int{}, map[netip.AddrPort]time.Time{}
+		b.connected, b.shook = map[netip.AddrPort]time.Time{}, map[netip.AddrPort]time.Time{}
 	}
 	for _, a := range addrs {
 		b.watched[unmapped(a)]++
@@ -166,6 +176,8 @@ func (b *dialBook) watch(addrs []netip.AddrPort) (unwatch func()) {
 			if b.watched[a]--; b.watched[a] <= 0 {
 				delete(b.watched, a)
 				delete(b.refused, a)
+				delete(b.connected, a)
+				delete(b.shook, a)
 			}
 		}
 	}
@@ -188,6 +200,72 @@ func (b *dialBook) note(addr string, err error) {
 	} else {
 		delete(b.refused, a) // connected, or failed otherwise: not a refusal
 	}
+	if err == nil {
+		b.connected[a] = time.Now()
+	}
+}
+
+// handshake records that a connection with a (a peer's address)
+// completed the BitTorrent handshake.
+func (b *dialBook) handshake(a netip.AddrPort) {
+	a = unmapped(a)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.watched[a] > 0 {
+		b.shook[a] = time.Now()
+	}
+}
+
+// mute returns those of addrs whose last dial connected, whose
+// connections completed no BitTorrent handshake since, and that still
+// answer none (probeMute): the process behind the port is stopped or
+// hung, the kernel accepting for it. One that closes a connection before
+// the handshake (a library seeder holding no torrent) is not.
+func (b *dialBook) mute(ih [20]byte, addrs []netip.AddrPort) []netip.AddrPort {
+	b.mu.Lock()
+	var maybe []netip.AddrPort
+	for _, a := range addrs {
+		u := unmapped(a)
+		c, ok := b.connected[u]
+		_, refused := b.refused[u]
+		if ok && !refused && !b.shook[u].After(c) && !slices.Contains(maybe, a) {
+			maybe = append(maybe, a)
+		}
+	}
+	b.mu.Unlock()
+	var out []netip.AddrPort
+	for _, a := range maybe {
+		if probeMute(a, ih) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// muteProbeWait is how long probeMute waits for an answer to its
+// handshake: a live seeder answers within milliseconds, or closes.
+const muteProbeWait = 2 * time.Second
+
+// probeMute dials a, sends a BitTorrent handshake for ih, and reports
+// whether the connection was accepted and then nothing came back, not
+// even its close, within muteProbeWait.
+func probeMute(a netip.AddrPort, ih [20]byte) bool {
+	c, err := net.DialTimeout("tcp", a.String(), time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	hs := make([]byte, 0, 68)
+	hs = append(hs, "\x13BitTorrent protocol"...)
+	hs = append(hs, make([]byte, 8)...)
+	hs = append(hs, ih[:]...)
+	hs = append(hs, "-DP0000-mute-probe00"...)
+	c.SetDeadline(time.Now().Add(muteProbeWait))
+	if _, err := c.Write(hs); err != nil {
+		return false
+	}
+	_, err = c.Read(make([]byte, 1))
+	return errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // refusedSince reports whether the last dial to a was refused, after t.

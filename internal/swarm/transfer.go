@@ -282,6 +282,9 @@ func (s *transferState) received(remote netip.AddrPort, listen uint16, name stri
 // onPeerHandshake is the library's CompletedHandshake callback (the
 // client lock is not held).
 func (e *Engine) onPeerHandshake(pc *torrent.PeerConn, ih metainfo.Hash) {
+	if e.dials != nil {
+		e.dials.handshake(peerAddrPort(pc.RemoteAddr))
+	}
 	if s := e.lastTransfer(ih); s != nil {
 		s.heardFrom(peerAddrPort(pc.RemoteAddr), false)
 	}
