@@ -100,6 +100,9 @@ type Fetch struct {
 	// verified (handedOver); guarded by mu.
 	startPart map[string]int64
 	handovers int
+	// heard is when the source last reported (every progress event;
+	// daemonSilent); guarded by mu.
+	heard time.Time
 }
 
 // busy says, once per seed, that a download waits for a web seed that
@@ -123,7 +126,7 @@ func (f *Fetch) busy(b swarm.BusySeed) {
 func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, error) {
 	o := &opts
 	f := &Fetch{o: o, done: make(chan struct{}), pending: map[string]bool{}, prefix: map[string]int64{}, changed: make(chan struct{}), started: time.Now(),
-		firstDone: -1, lastDone: -1, startPart: map[string]int64{}}
+		firstDone: -1, lastDone: -1, startPart: map[string]int64{}, heard: time.Now()}
 	var need, cached []catalog.Package
 	var total int64
 	for _, row := range rows {
@@ -187,6 +190,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		warmed := false
 		ev := Events{Progress: func(done int64, n int) {
 			f.mu.Lock()
+			f.heard = time.Now()
 			f.lastDone = max(f.lastDone, done)
 			f.stall.Progress(w, done)
 			f.mu.Unlock()
@@ -221,7 +225,7 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 			f.addIncomplete()
 			if err = w.Explain(err); errors.Is(err, errStalled) {
 				f.mu.Lock()
-				err = f.stalled(f.stall.Err(stallAfter, stallRate))
+				err = f.stalled(f.stallError(stallAfter, stallRate))
 				f.mu.Unlock()
 			}
 			f.fail(err)

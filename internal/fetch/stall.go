@@ -82,3 +82,40 @@ func (f *Fetch) stalled(err error) error {
 	}
 	return fmt.Errorf("download %s: %w", resolve.JoinAndOthers(left, 3), err)
 }
+
+// daemonSilence is how long a daemon that downloads for the fetch may
+// send no event before a stall is its own, not its sources': it sends
+// progress at least every maxProgressEvery (5 s) whatever arrives.
+const daemonSilence = 10 * time.Second
+
+// stallError is the error of a fetch whose stall watch ended it (f.mu
+// held): what its sources did in the window (swarm.StallError), or,
+// when the daemon it downloads through has sent nothing for
+// daemonSilence, that the daemon stopped answering. A daemon stopped
+// with SIGSTOP (or hung) failed the install at the stall timeout with
+// "no data received for 2m0s from any peer or web seed: … 5 peers
+// connected, which sent nothing", its last event's figures, blaming
+// peers that were serving the rest of the swarm.
+func (f *Fetch) stallError(after time.Duration, rate int64) error {
+	if d, ok := f.src.(daemonSource); ok {
+		if quiet := time.Since(f.heard); quiet > daemonSilence {
+			return &daemonSilent{pid: d.d.PID(), quiet: quiet}
+		}
+	}
+	return f.stall.Err(after, rate)
+}
+
+// daemonSilent is a stall of a daemon that sent nothing, not even
+// progress, for quiet: its process is stopped or hung.
+type daemonSilent struct {
+	pid   int
+	quiet time.Duration
+}
+
+func (e *daemonSilent) Error() string {
+	return fmt.Sprintf("dist-client daemon (pid %d) has sent nothing, not even progress, for %s: it is stopped (kill -CONT %d resumes it) or hung (restart it; its log may say why)",
+		e.pid, e.quiet.Round(time.Second), e.pid)
+}
+
+// Is matches swarm.ErrStalled, as every stall of a fetch does.
+func (e *daemonSilent) Is(target error) bool { return target == errStalled }
