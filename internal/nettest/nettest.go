@@ -6,9 +6,11 @@
 package nettest
 
 import (
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,6 +54,11 @@ var given struct {
 // picked, not when used, and the kernel gave the same ephemeral port to
 // two picks in a row (a server's database_addr and peer_addr, refused as
 // the same address: TestSeedRetryWhileRefused, once in a hundred runs).
+// It is below the kernel's ephemeral range, as e2e's ports are: a port of
+// that range, free between its pick and its use, was taken meanwhile by
+// another test's listener on port 0 or outgoing connection (a seeder
+// started again 700 ms after its pick found it taken under make test's
+// load: TestRefusedSeederBackWithinGrace, once in a clean clone).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
 	given.Lock()
@@ -59,20 +66,42 @@ func FreeAddr(t testing.TB) string {
 	if given.ports == nil {
 		given.ports = map[int]bool{}
 	}
-	for range 100 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	const low = 10000
+	span := ephemeralLow() - low
+	start := rand.IntN(span)
+	for i := range span {
+		port := low + (start+i)%span
+		if given.ports[port] {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			t.Fatal(err)
+			continue // taken
 		}
-		addr := ln.Addr().(*net.TCPAddr)
 		ln.Close()
-		if !given.ports[addr.Port] {
-			given.ports[addr.Port] = true
-			return addr.String()
-		}
+		given.ports[port] = true
+		return ln.Addr().String()
 	}
-	t.Fatal("no loopback port not given out before in 100 tries")
+	t.Fatal("no loopback port below the ephemeral range is free")
 	return ""
+}
+
+// ephemeralLow is the lowest port the kernel hands out for port 0 and
+// outgoing connections (32768 when it cannot be read).
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 32768
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo <= 11000 || lo > 65535 {
+		return 32768
+	}
+	return lo
 }
 
 // Hanging returns the loopback host:port of a server that accepts every
