@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/distpac/distpac/internal/nettest"
 	"github.com/distpac/distpac/internal/proctest"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -241,7 +242,7 @@ var givenPorts = struct {
 // once rarely try the same ones.
 func freePorts(n int) ([]string, error) {
 	const low = 10000
-	high := ephemeralLow()
+	high := nettest.EphemeralLow()
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -275,20 +276,6 @@ func freePorts(n int) ([]string, error) {
 		return nil, fmt.Errorf("free port: found %d free ports of %d under %d", len(addrs), span, high)
 	}
 	return addrs, nil
-}
-
-// ephemeralLow is the lowest port the kernel hands out for port 0 and
-// outgoing connections (32768 when it cannot be read).
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	var lo, hi int
-	if err != nil {
-		return 32768
-	}
-	if n, _ := fmt.Sscanf(string(b), "%d %d", &lo, &hi); n != 2 || lo <= 11000 || lo > 65535 {
-		return 32768
-	}
-	return lo
 }
 
 // waitTCP waits until addr accepts connections.

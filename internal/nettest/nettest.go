@@ -67,7 +67,7 @@ func FreeAddr(t testing.TB) string {
 		given.ports = map[int]bool{}
 	}
 	const low = 10000
-	span := ephemeralLow() - low
+	span := EphemeralLow() - low
 	start := rand.IntN(span)
 	for i := range span {
 		port := low + (start+i)%span
@@ -86,9 +86,10 @@ func FreeAddr(t testing.TB) string {
 	return ""
 }
 
-// ephemeralLow is the lowest port the kernel hands out for port 0 and
-// outgoing connections (32768 when it cannot be read).
-func ephemeralLow() int {
+// EphemeralLow is the lowest port the kernel hands out for port 0 and
+// outgoing connections (32768 when it cannot be read): test ports picked
+// below it are not taken meanwhile by those.
+func EphemeralLow() int {
 	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
 	if err != nil {
 		return 32768

@@ -18,6 +18,10 @@ import (
 type staleKey struct {
 	named signing.PublicKey
 	held  bool
+	// looked is the serial of the catalog held last looked at: a round
+	// with nothing new looks at it again only once it changed (the look
+	// reads and hashes the whole catalog, 210 MB for some).
+	looked int64
 }
 
 // noteStaleKey warns, once for each key the primary hands over to, that
@@ -40,9 +44,10 @@ func (m *mirror) noteStaleKey(dir string, res catalogclient.Result) {
 			"given", given.Fingerprint(), "new_key", last.New.String(), "new_fingerprint", last.New.Fingerprint(), "from_serial", last.Serial)
 		return
 	}
-	if m.staleKey.held {
+	if m.staleKey.held || res.Serial == m.staleKey.looked {
 		return
 	}
+	m.staleKey.looked = res.Serial
 	if by, err := catalogclient.HeldSignedBy(dir, given); err == nil && !by {
 		m.staleKey.held = true
 		m.log.Warn("the catalog held is signed by a key the primary rotated to from the one given with --key; restart the mirror with --key set to the key `dist-server key` prints on the primary (the systemd unit's PRIMARY_KEY)",

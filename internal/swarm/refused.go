@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/anacrolix/torrent"
+	"github.com/anacrolix/torrent/metainfo"
+	pp "github.com/anacrolix/torrent/peer_protocol"
 )
 
 // refusedGrace is how long after its start a download whose every source
@@ -246,27 +248,23 @@ func (b *dialBook) mute(ih [20]byte, addrs []netip.AddrPort) []netip.AddrPort {
 // handshake: a live seeder answers within milliseconds, or closes.
 const muteProbeWait = 2 * time.Second
 
-// probeMute dials a, sends a BitTorrent handshake for ih, and reports
-// whether the connection was accepted and then nothing came back, not
-// even its close, within muteProbeWait.
+// probeMute dials a, offers the library's BitTorrent handshake for ih,
+// and reports whether the connection was accepted and then nothing came
+// back, not even its close, within muteProbeWait.
 func probeMute(a netip.AddrPort, ih [20]byte) bool {
 	c, err := net.DialTimeout("tcp", a.String(), time.Second)
 	if err != nil {
 		return false
 	}
 	defer c.Close()
-	hs := make([]byte, 0, 68)
-	hs = append(hs, "\x13BitTorrent protocol"...)
-	hs = append(hs, make([]byte, 8)...)
-	hs = append(hs, ih[:]...)
-	hs = append(hs, "-DP0000-mute-probe00"...)
 	c.SetDeadline(time.Now().Add(muteProbeWait))
-	if _, err := c.Write(hs); err != nil {
-		return false
-	}
-	_, err = c.Read(make([]byte, 1))
+	h := metainfo.Hash(ih)
+	_, err = pp.Handshake(context.Background(), c, &h, muteProbeID, pp.PeerExtensionBits{})
 	return errors.Is(err, os.ErrDeadlineExceeded)
 }
+
+// muteProbeID is the peer id probeMute's handshake gives.
+var muteProbeID = [20]byte([]byte("-DP0000-mute-probe00"))
 
 // refusedSince reports whether the last dial to a was refused, after t.
 func (b *dialBook) refusedSince(a netip.AddrPort, t time.Time) bool {
