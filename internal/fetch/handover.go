@@ -210,17 +210,24 @@ func (o *Options) waitRestart(ctx context.Context, old int) (*daemon.Client, err
 	if _, err := o.waitExit(ctx, old, exitWait); err != nil {
 		return nil, err
 	}
-	o.logger().Debug("the daemon that stopped has exited; waiting for one to answer again", "pid", old, "after", time.Since(start))
-	return o.waitAnswer(ctx, old, false)
+	// The wait counts from before the line that says it began: whoever
+	// holds this process once it reads the line (kill -STOP, as
+	// TestDaemonBackAfterRestartWait does) finds the wait running from
+	// then, not from when this process next ran. CI's loaded machine
+	// once paused it between the two, and the test's held install found
+	// its whole wait still ahead after SIGCONT; a 60 ms pause put there
+	// fails the test every run.
+	exited := time.Now()
+	o.logger().Debug("the daemon that stopped has exited; waiting for one to answer again", "pid", old, "after", exited.Sub(start))
+	return o.waitAnswer(ctx, old, false, exited)
 }
 
-// waitAnswer waits at most restartWait for a daemon other than the one of
-// pid old (0: none) to answer on the socket, and returns it; nil when none
-// did, or, with whileLocked, as soon as no daemon holds the socket's lock
-// (none is starting); an error when ctx ended meanwhile.
-func (o *Options) waitAnswer(ctx context.Context, old int, whileLocked bool) (*daemon.Client, error) {
+// waitAnswer waits until restartWait after start for a daemon other than
+// the one of pid old (0: none) to answer on the socket, and returns it;
+// nil when none did, or, with whileLocked, as soon as no daemon holds the
+// socket's lock (none is starting); an error when ctx ended meanwhile.
+func (o *Options) waitAnswer(ctx context.Context, old int, whileLocked bool, start time.Time) (*daemon.Client, error) {
 	sock := o.Paths.DaemonSocket()
-	start := time.Now()
 	tick := time.NewTicker(restartPoll)
 	defer tick.Stop()
 	for range restartWait / restartPoll {

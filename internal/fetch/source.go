@@ -97,7 +97,7 @@ func (o *Options) engineOrDaemon(ctx context.Context, old int) (Source, error) {
 			return nil, nil
 		}
 		waited = true
-		d, err := o.waitAnswer(ctx, old, true)
+		d, err := o.waitAnswer(ctx, old, true, time.Now())
 		if d == nil {
 			return nil, err
 		}
