@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/distpac/distpac/internal/fsutil"
 )
 
 // extractor holds the state of one Extract call.
@@ -76,11 +78,41 @@ func (x *extractor) close() {
 	}
 }
 
-// onlyWriter hides a file's ReadFrom so that io.CopyBuffer uses the
-// buffer it is given.
-type onlyWriter struct{ w io.Writer }
+// writeback writes a large file and starts the kernel writing what it
+// wrote to the disk every writebackEvery bytes, without waiting for it
+// (fsutil.StartWriteback). The install makes everything it moves into
+// the prefix durable before it commits (place.Apply, one syncfs); what
+// was started here is on the disk by then, so that wait is for the
+// tail, not the whole payload (and an install over a slow link, whose
+// pages the kernel would keep up to 30 s, writes as it downloads). It
+// hides the file's ReadFrom too, so that io.CopyBuffer uses the buffer
+// it is given.
+type writeback struct {
+	f            *os.File
+	off, started int64
+}
 
-func (o onlyWriter) Write(p []byte) (int, error) { return o.w.Write(p) }
+// writebackEvery: a few MiB, so that the started writes are large and
+// the tail left to the sync is small.
+const writebackEvery = 4 << 20
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.started >= writebackEvery {
+		w.start()
+	}
+	return n, err
+}
+
+// start starts the writeback of what was written since the last start; a
+// failure shows at the sync.
+func (w *writeback) start() {
+	if w.off > w.started {
+		fsutil.StartWriteback(w.f, w.started, w.off-w.started)
+		w.started = w.off
+	}
+}
 
 func unsafeEntry(name, msg string) error {
 	return &entryError{path: "entry " + strconv.Quote(shortName(name)), msg: msg, kind: ErrUnsafe}
@@ -266,7 +298,9 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 	if x.buf == nil {
 		x.buf = copyBuffers.Get().(*[32 << 10]byte)
 	}
-	n, err := io.CopyBuffer(onlyWriter{f}, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)}, x.buf[:])
+	wb := &writeback{f: f}
+	n, err := io.CopyBuffer(wb, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)}, x.buf[:])
+	wb.start()
 	x.written += n
 	if err == nil && n != hdr.Size {
 		err = io.ErrUnexpectedEOF

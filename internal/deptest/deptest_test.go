@@ -124,12 +124,14 @@ func TestSigningIsALeaf(t *testing.T) {
 // publish runs archive and torrentmeta side by side over the same bytes.
 // The connection limiter wraps any listener and knows none of its users.
 // The archive extractor may set the processors (internal/procs, itself a
-// leaf: an extraction wants every core in a command that runs on one).
+// leaf: an extraction wants every core in a command that runs on one) and
+// start the writeback of what it writes (internal/fsutil, file system
+// calls and nothing of distpac's own).
 func TestLeavesStayLeaves(t *testing.T) {
 	allowed := map[string]map[string]bool{
 		mod + "internal/suggest":   {},
 		mod + "internal/ui":        {mod + "internal/units": true},
-		mod + "internal/archive":   {mod + "internal/procs": true},
+		mod + "internal/archive":   {mod + "internal/procs": true, mod + "internal/fsutil": true},
 		mod + "internal/connlimit": {},
 		mod + "internal/yamlerr":   {},
 		mod + "internal/procs":     {},

@@ -15,8 +15,23 @@ import (
 // which names the path and the OS's reason (a full disk, an I/O error).
 // before, when not nil, runs ahead of each step and can fail it (tests
 // inject faults and crashes there).
+//
+// Before it returns, what it moved is on the disk, and so is the content
+// of every file that moved in (durable.go): the caller commits the records
+// next, and a commit that a loss of power keeps while the moves it
+// records are lost, or kept as empty files (ext4 allocates a new file's
+// blocks when it writes them back, up to 30 s later, and a rename can
+// reach the disk first), would say a package is installed whose files
+// are not there. A loss of power before this returns leaves the journal,
+// which undoes the moves, whole or not.
 func Apply(j state.Journal, prefixes []string, before func(step int) error) error {
-	return applyN(j, prefixes, len(j.Ops), before)
+	if err := applyN(j, prefixes, len(j.Ops), before); err != nil {
+		return err
+	}
+	if err := durable(j.Ops, prefixes); err != nil {
+		return errors.Join(fmt.Errorf("place: %w", err), Undo(j.Ops))
+	}
+	return nil
 }
 
 // applyN does the first n steps.

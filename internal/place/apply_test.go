@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
+	"github.com/distpac/distpac/internal/fsutil"
+	"github.com/distpac/distpac/internal/stage"
 	"github.com/distpac/distpac/internal/state"
 )
 
@@ -137,6 +142,107 @@ func failingStepRollsBack(t *testing.T, scenario func(t *testing.T) (*fixture, [
 			Discard(plan.Journal.Work)
 			if got := read(t, f.prefix); !reflect.DeepEqual(got, before) {
 				t.Fatalf("prefix after a failed step = %v\nwant %v", got, before)
+			}
+		})
+	}
+}
+
+// TestApplyMakesMovesDurable: before Apply returns (the records' commit
+// comes next), every move is done and then made durable: with few files,
+// an fsync of each regular file and directory that moved in and of each
+// directory a step changed; with many, one syncfs of the filesystem. When
+// the disk fails that (EIO), the moves are undone and the error says so.
+func TestApplyMakesMovesDurable(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		files int // in a new directory, beside the upgrade's
+		fail  bool
+	}{
+		{"few files", 0, false},
+		{"few files, the disk fails", 0, true},
+		{"many files", fewFiles, false},
+		{"many files, the disk fails", fewFiles, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, changes, o := scenario(t)
+			if tc.files > 0 {
+				many := tree{}
+				for i := range tc.files {
+					many[fmt.Sprintf("share/app/many/%d", i)] = "x"
+				}
+				write(t, changes[0].New.Root, many)
+				files, _, err := stage.Scan(context.Background(), changes[0].New.Root)
+				if err != nil {
+					t.Fatal(err)
+				}
+				changes[0].New.Files = files
+			}
+			before := read(t, f.prefix)
+			plan, err := Prepare(context.Background(), changes, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var fsynced, syncedFS []string
+			early := map[string]bool{} // synced before every move was done
+			var last state.Op          // the last move
+			for _, op := range plan.Journal.Ops {
+				if op.Kind != state.OpRmdir {
+					last = op
+				}
+			}
+			done := func() bool { return inode(last.Dst) == last.Ino }
+			failing := func(p string) error {
+				if tc.fail {
+					return &fs.PathError{Op: "sync", Path: p, Err: syscall.EIO}
+				}
+				return nil
+			}
+			syncPath = func(p string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				fsynced = append(fsynced, p)
+				early[p] = !done()
+				return failing(p)
+			}
+			syncFS = func(dir string) error {
+				syncedFS = append(syncedFS, dir)
+				early[dir] = !done()
+				return failing(dir)
+			}
+			t.Cleanup(func() { syncPath, syncFS = fsyncPath, fsutil.SyncFS })
+			err = Apply(plan.Journal, []string{f.prefix}, nil)
+			for p, e := range early {
+				if e {
+					t.Errorf("%s was synced before every move was done", p)
+				}
+			}
+			if tc.files > 0 {
+				if len(syncedFS) != 1 || len(fsynced) != 0 {
+					t.Errorf("synced filesystems %q and %d paths one by one, want one syncfs", syncedFS, len(fsynced))
+				}
+			} else {
+				if len(syncedFS) != 0 {
+					t.Errorf("synced filesystems %q, want each path alone", syncedFS)
+				}
+				slices.Sort(fsynced)
+				for _, want := range []string{"bin/app", "bin/mine", "etc/app.conf", "share/app", "share/app/data", "bin", "etc", "lib/app"} {
+					if _, ok := slices.BinarySearch(fsynced, filepath.Join(f.prefix, want)); !ok {
+						t.Errorf("%s was not fsynced; fsynced: %q", want, fsynced)
+					}
+				}
+			}
+			if !tc.fail {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, syscall.EIO) {
+				t.Fatalf("Apply with the sync failing: %v, want the EIO", err)
+			}
+			if got := read(t, f.prefix); !reflect.DeepEqual(got, before) {
+				t.Errorf("after the failed sync the prefix is %v\nwant it undone: %v", got, before)
 			}
 		})
 	}
