@@ -51,7 +51,27 @@ const (
 //
 // On any error, including ctx cancellation, Extract removes what it created,
 // leaving dest as it found it.
-func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err error) {
+func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) error {
+	return extract(ctx, r, dest, maxSize, nil)
+}
+
+// ExtractDigests is Extract that also returns the Digest of each regular
+// file it wrote, hashed as it was written: the install records every
+// file's SHA-256, and reading the tree again for it was, at the end of
+// each install, a second pass over the whole payload (16 ms of a 16 MiB
+// package's CPU here, after its download, while 32 installs of a swarm
+// finish together; 0.8 s of a 1 GiB one).
+func ExtractDigests(ctx context.Context, r io.Reader, dest string, maxSize int64) (*Digests, error) {
+	d := &Digests{m: map[string]Digest{}}
+	if err := extract(ctx, r, dest, maxSize, d); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// extract is Extract, recording the files' Digests in digests when it is
+// not nil.
+func extract(ctx context.Context, r io.Reader, dest string, maxSize int64, digests *Digests) (err error) {
 	// A command that runs on one processor (procs.Serial) extracts on
 	// every core: on one, each read or write that lasts over 20 µs (a
 	// 64 KiB write into the page cache does here) has its processor
@@ -82,7 +102,7 @@ func Extract(ctx context.Context, r io.Reader, dest string, maxSize int64) (err 
 	}
 	defer releaseDecoder(zr)
 
-	x, err := newExtractor(ctx, root, maxSize)
+	x, err := newExtractor(ctx, root, maxSize, digests)
 	if err != nil {
 		return fmt.Errorf("extract: %w", err)
 	}

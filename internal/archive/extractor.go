@@ -3,7 +3,9 @@ package archive
 import (
 	"archive/tar"
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -38,14 +40,17 @@ type extractor struct {
 	w      *writers
 	inline int
 	older  []int
+	// digests, when not nil, gets the Digest of each regular file
+	// written (ExtractDigests).
+	digests *Digests
 }
 
-func newExtractor(ctx context.Context, root *os.Root, maxSize int64) (*extractor, error) {
+func newExtractor(ctx context.Context, root *os.Root, maxSize int64, digests *Digests) (*extractor, error) {
 	top, err := root.Open(".")
 	if err != nil {
 		return nil, err
 	}
-	return &extractor{ctx: ctx, root: root, top: top, chain: newChain(int(top.Fd())), seen: map[string]kind{}, maxSize: maxSize}, nil
+	return &extractor{ctx: ctx, root: root, top: top, chain: newChain(int(top.Fd())), seen: map[string]kind{}, maxSize: maxSize, digests: digests}, nil
 }
 
 // flush waits for the writers to finish every queued file, then closes
@@ -90,6 +95,7 @@ func (x *extractor) close() {
 type writeback struct {
 	f            *os.File
 	off, started int64
+	h            hash.Hash // when not nil, gets what was written
 }
 
 // writebackEvery: a few MiB, so that the started writes are large and
@@ -98,6 +104,9 @@ const writebackEvery = 4 << 20
 
 func (w *writeback) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
+	if w.h != nil {
+		w.h.Write(p[:n])
+	}
 	w.off += int64(n)
 	if w.off-w.started >= writebackEvery {
 		w.start()
@@ -271,7 +280,7 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		x.written += hdr.Size
-		job := writeJob{dirfd: d.fd, base: base, name: name, data: data, perm: perm}
+		job := writeJob{dirfd: d.fd, base: base, name: name, data: data, perm: perm, digests: x.digests}
 		if x.w == nil && x.inline < inlineSmall {
 			x.inline++
 			return writeSmall(job)
@@ -299,6 +308,9 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 		x.buf = copyBuffers.Get().(*[32 << 10]byte)
 	}
 	wb := &writeback{f: f}
+	if x.digests != nil {
+		wb.h = sha256.New()
+	}
 	n, err := io.CopyBuffer(wb, ctxReader{ctx: x.ctx, r: io.LimitReader(content, hdr.Size)}, x.buf[:])
 	wb.start()
 	x.written += n
@@ -309,6 +321,10 @@ func (x *extractor) file(name string, hdr *tar.Header, content io.Reader) error 
 		// On the open descriptor: no second walk of the path through the
 		// root.
 		err = f.Chmod(perm)
+	}
+	if err == nil && wb.h != nil {
+		var sum [sha256.Size]byte
+		x.digests.put(name, fd, [sha256.Size]byte(wb.h.Sum(sum[:0])))
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr

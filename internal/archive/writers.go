@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io/fs"
 	"runtime"
@@ -57,6 +58,8 @@ type writeJob struct {
 	name  string // the entry's clean name, for errors
 	data  []byte
 	perm  fs.FileMode
+	// digests, when not nil, gets the file's Digest (ExtractDigests).
+	digests *Digests
 }
 
 // newWriters starts the writers, one per processor up to four (Extract
@@ -129,6 +132,9 @@ func writeSmall(j writeJob) (err error) {
 	// On the descriptor: the umask does not apply, and no second lookup.
 	if _, err := retryEINTR(func() (int, error) { return 0, unix.Fchmod(fd, uint32(j.perm.Perm())) }); err != nil {
 		return fmt.Errorf("%s: %w", j.name, err)
+	}
+	if j.digests != nil {
+		j.digests.put(j.name, fd, sha256.Sum256(j.data))
 	}
 	return nil
 }

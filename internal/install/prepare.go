@@ -75,11 +75,12 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
 	}
 	p.pkgDir = filepath.Join(p.work, "pkg")
-	err := r.extract(ctx, row, p.pkgDir)
+	extracted, err := r.extract(ctx, row, p.pkgDir)
 	if err != nil {
 		return p, err
 	}
 	opts := c.stageOptions(row.Name, row.Version, r.watch)
+	opts.Extracted = extracted
 	if script.Exists(p.pkgDir, "install.sh") {
 		rec := state.Record{Name: row.Name, Version: row.Version, Archive: row.Archive, SHA256: row.SHA256, Size: row.InstalledSize, Prefix: c.Config.Prefix}
 		if opts.Started, opts.Mark, err = c.noteScript(ctx, r.tx, state.ScriptInstall, rec, &p.note); err != nil {

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/script"
@@ -92,26 +93,27 @@ func (c *Client) newWatch(prefix string) *stage.Watch {
 // archive that fails the check, or that is gone since the plan found it
 // cached (a daemon's cache_max_size trimmed it when another archive of the
 // plan came in, or dist-client clean ran), is downloaded again, once.
-func (r *run) extract(ctx context.Context, row catalog.Package, dir string) error {
-	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize}
+func (r *run) extract(ctx context.Context, row catalog.Package, dir string) (*archive.Digests, error) {
+	a := stage.Archive{Path: filepath.Join(r.c.Paths.Cache(), row.Archive), Size: row.Size, SHA256: row.SHA256, MaxInstalled: row.InstalledSize, Digests: true}
+	var digests *archive.Digests
 	err := r.c.step("extract " + row.Archive)
 	if err == nil {
 		start := time.Now()
 		complete := r.fetch.Complete(row.Archive)
 		if complete {
-			err = stage.Extract(ctx, a, dir)
+			digests, err = stage.Extract(ctx, a, dir)
 		} else {
-			err = r.extractArriving(ctx, row, a, dir)
+			digests, err = r.extractArriving(ctx, row, a, dir)
 		}
 		if err == nil {
 			r.c.logger().Debug("extracted", "archive", row.Archive, "to", dir, "as_it_arrived", !complete, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
 	if err == nil {
-		return nil
+		return digests, nil
 	}
 	if ctx.Err() != nil || r.fetch.Failure() != nil {
-		return err // the command or the download ended: nothing to fetch again
+		return nil, err // the command or the download ended: nothing to fetch again
 	}
 	switch _, serr := os.Lstat(a.Path); {
 	case errors.Is(err, stage.ErrCorrupt):
@@ -120,10 +122,10 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 	case errors.Is(serr, fs.ErrNotExist):
 		r.c.UI.Warnf("%s: no longer in the cache (removed while this command ran); downloading it again\n", a.Path)
 	default:
-		return err
+		return nil, err
 	}
 	if err := r.fetch.Again(ctx, row); err != nil {
-		return err
+		return nil, err
 	}
 	r.tx.downloaded += row.Size
 	return stage.Extract(ctx, a, dir)
@@ -133,15 +135,15 @@ func (r *run) extract(ctx context.Context, row catalog.Package, dir string) erro
 // that fails for any reason but the command's end or the download's
 // failure, it waits for the whole archive and unpacks it again from the
 // cache, as it would have without streaming.
-func (r *run) extractArriving(ctx context.Context, row catalog.Package, a stage.Archive, dir string) error {
+func (r *run) extractArriving(ctx context.Context, row catalog.Package, a stage.Archive, dir string) (*archive.Digests, error) {
 	src := r.fetch.Arriving(ctx, row.Archive, a.Path, a.Size)
-	err := stage.ExtractArriving(ctx, src, a, dir)
+	digests, err := stage.ExtractArriving(ctx, src, a, dir)
 	src.Close()
 	if err == nil || ctx.Err() != nil {
-		return err
+		return digests, err
 	}
 	if werr := r.fetch.Wait(ctx, row.Archive); werr != nil {
-		return werr
+		return nil, werr
 	}
 	r.c.logger().Debug("unpacking the archive as it arrived failed; unpacking the complete archive", "archive", row.Archive, "err", err)
 	return stage.Extract(ctx, a, dir)
@@ -155,7 +157,7 @@ func (c *Client) unpack(ctx context.Context, rec state.Record, dir string) (stri
 	fi, err := os.Stat(path)
 	if err == nil {
 		a := stage.Archive{Path: path, Size: fi.Size(), SHA256: rec.SHA256, MaxInstalled: rec.Size}
-		err = stage.Extract(ctx, a, dir)
+		_, err = stage.Extract(ctx, a, dir)
 		if err == nil {
 			return dir, nil
 		}

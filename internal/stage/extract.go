@@ -24,6 +24,9 @@ type Archive struct {
 	// MaxInstalled stops extraction beyond the installed size the catalog
 	// declares, so a decompression bomb cannot fill the disk.
 	MaxInstalled int64
+	// Digests asks for the Digest of each file extracted, for Build
+	// (Options.Extracted); without it Extract returns none.
+	Digests bool
 }
 
 // Warm readies the decoder of the next Extract, for an archive whose
@@ -32,21 +35,22 @@ type Archive struct {
 func Warm(installedSize int64) { archive.Warm(installedSize) }
 
 // Extract unpacks a into dir (which must not exist or be empty), computing
-// the archive's SHA-256 in the same read. When the size or hash is not the
-// catalog's, dir is removed and the error matches ErrCorrupt: nothing
-// extracted from an archive that fails its check is ever used.
-func Extract(ctx context.Context, a Archive, dir string) error {
+// the archive's SHA-256 in the same read, and with a.Digests each file's
+// (archive.ExtractDigests). When the size or hash is not the catalog's,
+// dir is removed and the error matches ErrCorrupt: nothing extracted from
+// an archive that fails its check is ever used.
+func Extract(ctx context.Context, a Archive, dir string) (*archive.Digests, error) {
 	f, err := fsutil.OpenRegular(a.Path, true) // a FIFO would block the open
 	if err != nil {
-		return fmt.Errorf("extract: %w", err)
+		return nil, fmt.Errorf("extract: %w", err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return fmt.Errorf("extract: %w", err)
+		return nil, fmt.Errorf("extract: %w", err)
 	}
 	if fi.Size() != a.Size {
-		return fmt.Errorf("%w: %s is %d bytes, the catalog says %d", ErrCorrupt, a.Path, fi.Size(), a.Size)
+		return nil, fmt.Errorf("%w: %s is %d bytes, the catalog says %d", ErrCorrupt, a.Path, fi.Size(), a.Size)
 	}
 	// The whole archive is there to read as fast as the decompression
 	// goes: its hash runs on a goroutine of its own beside it (hasher).
@@ -75,7 +79,7 @@ const asyncHashFrom = 1 << 20
 // download sets the pace, and in dist-bench's swarm rows, where 32
 // installs share two cores, a goroutine of its own only adds the copies
 // and its wake-ups.
-func ExtractArriving(ctx context.Context, r io.Reader, a Archive, dir string) error {
+func ExtractArriving(ctx context.Context, r io.Reader, a Archive, dir string) (*archive.Digests, error) {
 	h := sha256.New()
 	return extract(ctx, r, a, dir, h, h.Sum)
 }
@@ -83,8 +87,14 @@ func ExtractArriving(ctx context.Context, r io.Reader, a Archive, dir string) er
 // extract unpacks r into dir, writing what it reads to h and checking
 // sum's result against the catalog's SHA-256 (sum is called once, on
 // every path: it ends a hasher's goroutine).
-func extract(ctx context.Context, r io.Reader, a Archive, dir string, h io.Writer, sum func([]byte) []byte) error {
-	xerr := archive.Extract(ctx, io.TeeReader(r, h), dir, a.MaxInstalled)
+func extract(ctx context.Context, r io.Reader, a Archive, dir string, h io.Writer, sum func([]byte) []byte) (*archive.Digests, error) {
+	var digests *archive.Digests
+	var xerr error
+	if a.Digests {
+		digests, xerr = archive.ExtractDigests(ctx, io.TeeReader(r, h), dir, a.MaxInstalled)
+	} else {
+		xerr = archive.Extract(ctx, io.TeeReader(r, h), dir, a.MaxInstalled)
+	}
 	// The decoder stops at the end of the zstd frame; hash what follows
 	// (through a buffer of the pool: os.File's WriteTo would make one).
 	b := hashBuffers.Get().(*[64 << 10]byte)
@@ -93,7 +103,7 @@ func extract(ctx context.Context, r io.Reader, a Archive, dir string, h io.Write
 	got := hex.EncodeToString(sum(nil))
 	if ctx.Err() != nil {
 		os.RemoveAll(dir)
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	if rerr != nil && xerr == nil {
 		xerr = fmt.Errorf("read %s: %w", a.Path, rerr)
@@ -101,12 +111,12 @@ func extract(ctx context.Context, r io.Reader, a Archive, dir string, h io.Write
 	if rerr == nil {
 		if got != a.SHA256 {
 			os.RemoveAll(dir)
-			return fmt.Errorf("%w: %s has sha256 %s, the catalog says %s (corrupt or tampered with)", ErrCorrupt, a.Path, got, a.SHA256)
+			return nil, fmt.Errorf("%w: %s has sha256 %s, the catalog says %s (corrupt or tampered with)", ErrCorrupt, a.Path, got, a.SHA256)
 		}
 	}
 	if xerr != nil {
 		os.RemoveAll(dir)
-		return fmt.Errorf("unpack %s into %s: %w", a.Path, dir, xerr)
+		return nil, fmt.Errorf("unpack %s into %s: %w", a.Path, dir, xerr)
 	}
-	return nil
+	return digests, nil
 }

@@ -47,17 +47,27 @@ import (
 // levels deep or of ten million files, which no archive could carry.
 // Scan stops at the first entry past a bound, naming it.
 func Scan(ctx context.Context, root string) (files []state.File, bytes int64, err error) {
-	return scanWithin(ctx, root, archive.TreeBounds{})
+	return scanWithin(ctx, root, archive.TreeBounds{}, known{})
+}
+
+// known is what an extraction learnt of the files it wrote, which a scan
+// takes instead of reading a file again when the file is still the one
+// written (archive.Digest.Same): the Digests, and where the scanned
+// root is among their names ("assets/" for a package's assets/).
+type known struct {
+	digests *archive.Digests
+	under   string
 }
 
 // scanWithin is Scan, holding the tree to bounds (its zero fields: a
-// package's bounds; Build sets Under).
-func scanWithin(ctx context.Context, root string, bounds archive.TreeBounds) (files []state.File, bytes int64, err error) {
+// package's bounds; Build sets Under), taking the SHA-256 of the files
+// an extraction wrote from k.
+func scanWithin(ctx context.Context, root string, bounds archive.TreeBounds, k known) (files []state.File, bytes int64, err error) {
 	fd, err := openDirAt(unix.AT_FDCWD, root)
 	if err != nil {
 		return nil, 0, fmt.Errorf("scan %s: %w", root, err)
 	}
-	s := &scanner{ctx: ctx, root: root, jobs: make(chan hashJob, 256), bounds: bounds}
+	s := &scanner{ctx: ctx, root: root, jobs: make(chan hashJob, 256), bounds: bounds, known: k}
 	defer procs.Parallel()() // on a command that runs on one processor too
 	for range min(runtime.NumCPU(), 8) {
 		s.g.Go(s.hash)
@@ -88,6 +98,7 @@ type scanner struct {
 	failed  atomic.Bool
 	g       errgroup.Group
 	bounds  archive.TreeBounds
+	known   known
 }
 
 // openDir is a directory descriptor open while its files wait to be
@@ -124,7 +135,11 @@ func (s *scanner) hash() error {
 	for j := range s.jobs {
 		err := error(nil)
 		if !s.failed.Load() {
-			err = hashAt(s.ctx, j.dir.fd, j.name, j.file, h, buf)
+			var d *archive.Digest
+			if g, ok := s.known.digests.Lookup(s.known.under + j.file.Path); ok {
+				d = &g
+			}
+			err = hashAt(s.ctx, j.dir.fd, j.name, j.file, d, h, buf)
 		}
 		j.dir.release()
 		if err != nil {
@@ -272,7 +287,7 @@ func readDirFd(fd int, abs string) ([]fs.DirEntry, error) {
 // hashAt opens name in dirfd, which the walk saw as a regular file,
 // without following a symlink, and sets f's mode, size and SHA-256 from
 // what it reads. It stops with ctx's error when ctx is done.
-func hashAt(ctx context.Context, dirfd int, name string, f *state.File, h hash.Hash, buf []byte) error {
+func hashAt(ctx context.Context, dirfd int, name string, f *state.File, d *archive.Digest, h hash.Hash, buf []byte) error {
 	var fd int
 	var err error
 	for {
@@ -291,6 +306,10 @@ func hashAt(ctx context.Context, dirfd int, name string, f *state.File, h hash.H
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%s changed while it was read", f.Path)
+	}
+	if d != nil && d.Same(&st) {
+		f.Mode, f.Size, f.SHA256 = permOf(uint32(st.Mode)), st.Size, hex.EncodeToString(d.SHA256[:])
+		return nil
 	}
 	h.Reset()
 	// Exactly the size fstat gave: a short read means the file shrank.
@@ -341,7 +360,7 @@ func HashFile(ctx context.Context, p string) (string, error) {
 	b := hashBuffers.Get().(*[64 << 10]byte)
 	defer hashBuffers.Put(b)
 	f := state.File{Path: p}
-	if err := hashAt(ctx, unix.AT_FDCWD, p, &f, sha256.New(), b[:]); err != nil {
+	if err := hashAt(ctx, unix.AT_FDCWD, p, &f, nil, sha256.New(), b[:]); err != nil {
 		return "", err
 	}
 	return f.SHA256, nil

@@ -62,6 +62,12 @@ type Options struct {
 	// Bounds are the staged tree's: left zero, those of a package; a
 	// test sets lower ones. Build sets Under itself.
 	Bounds archive.TreeBounds
+	// Extracted is what the extraction of the package learnt of its
+	// files (Extract with Archive.Digests): a package without
+	// install.sh stages its assets/ as they were extracted, and their
+	// SHA-256 is taken from it, not read again, for each file still the
+	// one extracted. nil: every file is read.
+	Extracted *archive.Digests
 }
 
 // Build stages the extracted package at pkgDir. The staging root for
@@ -75,7 +81,7 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 		if err := dropPlaceholders(t.Root); err != nil {
 			return t, fmt.Errorf("stage %s: %w", o.Name, err)
 		}
-		return t, t.scan(ctx, o)
+		return t, t.scan(ctx, o, known{digests: o.Extracted, under: "assets/"})
 	}
 	t.Scripted = true
 	dest := filepath.Join(work, "dest")
@@ -102,7 +108,9 @@ func Build(ctx context.Context, pkgDir, work string, o Options) (*Tree, error) {
 	if err := outsidePrefix(dest, o.Prefix); err != nil {
 		return t, fmt.Errorf("install.sh of %s %s: %w", o.Name, o.Version, err)
 	}
-	return t, t.scan(ctx, o)
+	// What install.sh made is read whole: it may have copied, linked or
+	// changed what was extracted.
+	return t, t.scan(ctx, o, known{})
 }
 
 // placeholders are the names of the empty file git users put in a
@@ -133,7 +141,7 @@ func dropPlaceholders(assets string) error {
 // scan records the staged tree, held to o.Bounds; a path must fit under
 // the staging root, which placing moves it from, and under the prefix,
 // with room beside it for the name it is set aside under later.
-func (t *Tree) scan(ctx context.Context, o Options) error {
+func (t *Tree) scan(ctx context.Context, o Options, k known) error {
 	bounds := o.Bounds
 	bounds.Under = t.Root
 	if len(o.Prefix) > len(t.Root) {
@@ -150,7 +158,7 @@ func (t *Tree) scan(ctx context.Context, o Options) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("staged tree %s is not a directory", t.Root)
 	}
-	t.Files, t.Bytes, err = scanWithin(ctx, t.Root, bounds)
+	t.Files, t.Bytes, err = scanWithin(ctx, t.Root, bounds, k)
 	return err
 }
 

@@ -33,7 +33,7 @@ func TestExtractNoSpace(t *testing.T) {
 			disktest.Tmpfs(t, mnt, "256k")
 			path, size, sum := archiveOf(t, pkg(t, tt.files))
 			dir := filepath.Join(mnt, "stage")
-			err := Extract(context.Background(), Archive{Path: path, Size: size, SHA256: sum, MaxInstalled: 2 << 20}, dir)
+			_, err := Extract(context.Background(), Archive{Path: path, Size: size, SHA256: sum, MaxInstalled: 2 << 20}, dir)
 			if !errors.Is(err, syscall.ENOSPC) || !strings.Contains(err.Error(), dir) {
 				t.Fatalf("err = %v, want ENOSPC naming %s", err, dir)
 			}

@@ -172,7 +172,7 @@ func TestExtractChecksTheArchive(t *testing.T) {
 	path, size, sum := archiveOf(t, src)
 	a := Archive{Path: path, Size: size, SHA256: sum, MaxInstalled: 1 << 20}
 	good := filepath.Join(t.TempDir(), "x")
-	if err := Extract(context.Background(), a, good); err != nil {
+	if _, err := Extract(context.Background(), a, good); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(good, "assets", "data")); len(b) != 80000 {
@@ -182,7 +182,7 @@ func TestExtractChecksTheArchive(t *testing.T) {
 	wrong := a
 	wrong.SHA256 = strings.Repeat("0", 64)
 	dir := filepath.Join(t.TempDir(), "x")
-	if err := Extract(context.Background(), wrong, dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
+	if _, err := Extract(context.Background(), wrong, dir); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("wrong hash: %v", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -192,12 +192,12 @@ func TestExtractChecksTheArchive(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	b[len(b)-3] ^= 0xff // the zstd checksum: a bad byte the extractor may not notice itself
 	os.WriteFile(path, b, 0o644)
-	if err := Extract(context.Background(), a, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrCorrupt) {
+	if _, err := Extract(context.Background(), a, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("flipped byte: %v", err)
 	}
 	short := a
 	short.Size--
-	if err := Extract(context.Background(), short, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bytes, the catalog says") {
+	if _, err := Extract(context.Background(), short, filepath.Join(t.TempDir(), "x")); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "bytes, the catalog says") {
 		t.Fatalf("size: %v", err)
 	}
 }
@@ -385,7 +385,7 @@ func TestExtractLargeArchiveChecked(t *testing.T) {
 	}
 	a := Archive{Path: path, Size: size, SHA256: sum, MaxInstalled: 1 << 30}
 	good := filepath.Join(t.TempDir(), "x")
-	if err := Extract(context.Background(), a, good); err != nil {
+	if _, err := Extract(context.Background(), a, good); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(filepath.Join(good, "assets", "big")); !bytes.Equal(b, data) {
@@ -394,7 +394,7 @@ func TestExtractLargeArchiveChecked(t *testing.T) {
 	wrong := a
 	wrong.SHA256 = strings.Repeat("0", 64)
 	dir := filepath.Join(t.TempDir(), "x")
-	if err := Extract(context.Background(), wrong, dir); !errors.Is(err, ErrCorrupt) {
+	if _, err := Extract(context.Background(), wrong, dir); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("wrong hash: %v", err)
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
@@ -403,7 +403,7 @@ func TestExtractLargeArchiveChecked(t *testing.T) {
 	b, _ := os.ReadFile(path)
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(path, b, 0o644)
-	if err := Extract(context.Background(), a, filepath.Join(t.TempDir(), "y")); err == nil {
+	if _, err := Extract(context.Background(), a, filepath.Join(t.TempDir(), "y")); err == nil {
 		t.Fatal("a flipped byte in the middle: extracted")
 	}
 }
