@@ -98,9 +98,11 @@ type writeback struct {
 	h            hash.Hash // when not nil, gets what was written
 }
 
-// writebackEvery: a few MiB, so that the started writes are large and
-// the tail left to the sync is small.
-const writebackEvery = 4 << 20
+// writebackEvery: large writes for the disk, and a small tail left to
+// the fsync: the 32 installs of a swarm row end within a second of each
+// other, and each leaves at most this much unwritten (32 MiB in all,
+// 0.05 s of this VM's disk at 584 MB/s; at 4 MiB, 0.2 s).
+const writebackEvery = 1 << 20
 
 func (w *writeback) Write(p []byte) (int, error) {
 	n, err := w.f.Write(p)
