@@ -125,6 +125,9 @@ func TestArchiveUnpackedAsItArrives(t *testing.T) {
 	if got := strings.Join(src.asked, " "); got != "app-1.0.0.tar.zst" {
 		t.Errorf("downloaded %q; want app once", got)
 	}
+	if !strings.Contains(w.out.String(), "installing app 1.0.0\n") {
+		t.Errorf("the install did not say it was installing app once its archive was whole:\n%s", w.out)
+	}
 	if b, err := os.ReadFile(w.prefix("bin", "app")); err != nil || string(b) != big {
 		t.Fatalf("app's file: %d bytes, %v", len(b), err)
 	}
@@ -188,6 +191,11 @@ func TestArrivingArchiveDownloadFails(t *testing.T) {
 	}
 	if out := w.out.String(); strings.Contains(out, "again") || strings.Contains(out, "no longer in the cache") {
 		t.Errorf("the failed download was taken for a missing archive:\n%s", out)
+	}
+	// Half of the archive came, and was being unpacked: nothing was
+	// installing yet.
+	if out := w.out.String(); strings.Contains(out, "installing app") {
+		t.Errorf("a download that failed half-way said it was installing:\n%s", out)
 	}
 	if len(src.asked) != 1 {
 		t.Errorf("downloaded %q; want app once", src.asked)

@@ -71,13 +71,26 @@ func (r *run) prepare(ctx context.Context, i int, it item) (*pending, error) {
 				p.oldPkg = dir
 			}
 		}
-	} else {
+	}
+	// "installing" is said once the archive is whole: at once when it is
+	// (cached, or downloaded already), else once its unpacking as it
+	// arrives has read it to its end and checked its SHA-256. Said before
+	// the unpacking, it came while most of the archive was still to
+	// download, and a download that then failed read "installing big
+	// 1.0.0" just above its error (a tester's run, the publisher killed
+	// mid-transfer).
+	say := p.old == nil
+	if say && r.fetch.Complete(row.Archive) {
 		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
+		say = false
 	}
 	p.pkgDir = filepath.Join(p.work, "pkg")
 	extracted, err := r.extract(ctx, row, p.pkgDir)
 	if err != nil {
 		return p, err
+	}
+	if say {
+		c.UI.Printf("installing %s %s\n", row.Name, row.Version)
 	}
 	opts := c.stageOptions(row.Name, row.Version, r.watch)
 	opts.Extracted = extracted
