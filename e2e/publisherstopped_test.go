@@ -17,6 +17,12 @@ import (
 // -short: it takes about 5 s before the stop.
 func stopMidTransfer(t *testing.T) (r *rig, daemons, installs []*started, stopped time.Time) {
 	t.Helper()
+	return stopMidTransferBy(t, func(r *rig) { r.server("stop") })
+}
+
+// stopMidTransferBy is stopMidTransfer with the server stopped by stop.
+func stopMidTransferBy(t *testing.T, stop func(r *rig)) (r *rig, daemons, installs []*started, stopped time.Time) {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("a capped server, two clients with daemons and an 8 MiB package")
 	}
@@ -40,11 +46,29 @@ func stopMidTransfer(t *testing.T) (r *rig, daemons, installs []*started, stoppe
 	if !poll(30*time.Second, func() bool { return r.uploaded() >= stoppedSize/3 }) {
 		t.Fatalf("the server never sent a third of the package (%d bytes)", r.uploaded())
 	}
-	r.server("stop")
+	stop(r)
 	return r, daemons, installs, time.Now()
 }
 
 const stoppedSize = 8 << 20
+
+// failedInstalls waits for each of installs, which must fail, logs what
+// it said, and checks that with check (i: its index; took: since since,
+// when what happened).
+func failedInstalls(t *testing.T, installs []*started, since time.Time, what string, check func(i int, out string, took time.Duration)) {
+	t.Helper()
+	for i, p := range installs {
+		err := p.wait()
+		took := time.Since(since)
+		out := said(p)
+		t.Logf("client%d's install, %v after %s:\n%s", i+1, took.Round(time.Millisecond), what, out)
+		if err == nil {
+			t.Errorf("client%d installed a package of which a third was sent", i+1)
+			continue
+		}
+		check(i, out, took)
+	}
+}
 
 // noRestart checks that no daemon restarted its download.
 func noRestart(t *testing.T, daemons []*started) {
@@ -70,17 +94,9 @@ func TestPublisherStoppedMidTransfer(t *testing.T) {
 	t.Parallel() // a waiting test (e2e_test.go)
 	_, daemons, installs, stopped := stopMidTransfer(t)
 
-	want := regexp.MustCompile(`dist-client: download shared-1\.0\.0\.tar\.zst \(through the daemon\): no source for shared-1\.0\.0\.tar\.zst in [0-9]+s: ` +
+	want := regexp.MustCompile(`dist-client: download shared-1\.0\.0\.tar\.zst \(through the daemon\): no source for shared-1\.0\.0\.tar\.zst: nothing received for [0-9]+s: ` +
 		`1 peer connected, none has the pieces still missing \(([0-9]+) of ([0-9]+) pieces\);`)
-	for i, p := range installs {
-		err := p.wait()
-		took := time.Since(stopped)
-		out := said(p)
-		t.Logf("client%d's install, %v after the stop:\n%s", i+1, took.Round(time.Millisecond), out)
-		if err == nil {
-			t.Errorf("client%d installed a package of which a third was sent", i+1)
-			continue
-		}
+	failedInstalls(t, installs, stopped, "the stop", func(i int, out string, took time.Duration) {
 		m := want.FindStringSubmatch(out)
 		if m == nil || m[1] == "0" || m[1] == m[2] {
 			t.Errorf("client%d's error does not say its peer is connected without the pieces missing; want a line matching\n%s", i+1, want)
@@ -88,10 +104,13 @@ func TestPublisherStoppedMidTransfer(t *testing.T) {
 		if strings.Contains(out, "none answered") {
 			t.Errorf("client%d's error says peers did not answer", i+1)
 		}
+		if !strings.Contains(out, "\nhint: is dist-server running?") {
+			t.Errorf("client%d's error has not the hint of a server down from the start", i+1)
+		}
 		if took > 25*time.Second {
 			t.Errorf("client%d's install failed %v after the publisher stopped; want within the 8 s give-up and a few seconds", i+1, took.Round(time.Second))
 		}
-	}
+	})
 	noRestart(t, daemons)
 }
 

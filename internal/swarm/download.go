@@ -88,6 +88,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		return errEngineClosed
 	}
 	defer func() { <-e.downloading }()
+	// The wait for sources counts from here: its turn taken, before the
+	// torrent is added (its part file checked).
+	began := time.Now()
 	// A turn that came as the context ended or the engine closed is not taken.
 	if err := e.ended(ctx); err != nil {
 		return err
@@ -168,6 +171,10 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 	// file moves it); swarmMoved the last time a connected peer gained a
 	// piece, sampled every second while no payload comes.
 	lastPeerRead, peersQuiet, peersQuietAt := int64(0), time.Now(), int64(0)
+	// peerGot is when a peer last sent this download payload (zero: none
+	// did): with the web seeds' last byte and began, the give-up says how
+	// long nothing came (NoSourceError.Idle).
+	var peerGot time.Time
 	swarmMoved, swarmLooked, peersHeld := time.Now(), time.Now(), map[*torrent.PeerConn]uint64{}
 	// holding is how many connected peers have a piece the download
 	// lacks (of missing) and count as sources, seen at the last look
@@ -252,7 +259,7 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		// that trickles a chunk every few seconds (a hostile have-all peer,
 		// or a hopeless link) does not hold the web seeds off.
 		if n := st.BytesReadData.Int64(); n != lastPeerRead {
-			lastPeerRead = n
+			lastPeerRead, peerGot = n, time.Now()
 			if n-peersQuietAt >= peerFloorBytes || n < peersQuietAt {
 				peersQuietAt, peersQuiet = n, time.Now()
 			}
@@ -299,8 +306,9 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 		if web.source() {
 			sourced = time.Now()
 		}
-		failure := func(idle time.Duration) *NoSourceError {
-			ns := &NoSourceError{Torrent: t.Name(), Idle: idle, Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), Mute: e.dials.mute(ih, direct), WebSeeds: web.seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
+		failure := func() *NoSourceError {
+			got := later(peerGot, time.Unix(0, xfer.webReadNS.Load()))
+			ns := &NoSourceError{Torrent: t.Name(), Idle: time.Since(later(began, got)), Received: got.After(began), Trackers: e.TrackerStatus(ih), Direct: direct, Lacking: xfer.lacking(), Mute: e.dials.mute(ih, direct), WebSeeds: web.seeds, WebErr: webErr, Mirror: e.mirror, Withholding: withheld}
 			if idlePeers > 0 || len(withheld) > 0 {
 				ns.Connected, ns.Missing, ns.Pieces = idlePeers, missing, t.NumPieces()
 			}
@@ -318,20 +326,15 @@ func (e *Engine) Download(ctx context.Context, torrentBytes []byte, direct []net
 				addDirect()
 			}
 			if giveUp {
-				if ns := failure(time.Since(refused.start)); ns.Unreachable() {
+				if ns := failure(); ns.Unreachable() {
 					return ns
 				}
 			}
 		}
-		if idle := time.Since(later(sourced, dialed)); idle > e.giveUpAfter {
-			ns := failure(idle)
+		if time.Since(later(sourced, dialed)) > e.giveUpAfter {
+			ns := failure()
 			if web.busyOut {
-				// The busy wait counted the seeds as a source, but none
-				// sent anything: the download had none since they were
-				// first found busy. Only the give-up time after the wait
-				// read "no source for X in 8s" beside "answered only
-				// 503 for 1m0s", after a run of 69 s.
-				ns.Busy, ns.Idle = e.busyWait, time.Since(web.busySince)
+				ns.Busy = e.busyWait
 			}
 			return ns
 		}

@@ -3,6 +3,7 @@ package swarm
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -89,6 +90,19 @@ func TestFrozenSeederGivesUp(t *testing.T) {
 			}
 			if msg := err.Error(); !strings.Contains(msg, seeder.String()) || strings.Contains(msg, "did not accept a connection") {
 				t.Errorf("error:\n%s\nwant it to name %s, and not as a seeder that refused", msg, seeder)
+			}
+			// It says how long it waited, not the give-up time alone
+			// ("in 8s" after 24 s): since the start when nothing came,
+			// since the seeder froze (the 8 pieces take a moment) when
+			// something did. The download returns about 2 s after it
+			// gave up (dropping the torrent, its dials to the frozen
+			// seeder pending): 3 s of slack.
+			waited := fmt.Sprintf(" in %s: ", ns.Idle.Round(time.Second))
+			if tc.serve > 0 {
+				waited = fmt.Sprintf(": nothing received for %s: ", ns.Idle.Round(time.Second))
+			}
+			if ns.Idle < took-3*time.Second || ns.Idle > took || ns.Received != (tc.serve > 0) || !strings.Contains(err.Error(), waited) {
+				t.Errorf("error after %v:\n%s\nwant it to say %q, within 3 s of the wait", took.Round(time.Millisecond), err, waited)
 			}
 		})
 	}

@@ -22,10 +22,20 @@ import (
 // NoSourceError says why a download found nowhere to download from.
 type NoSourceError struct {
 	Torrent string
-	// Idle is how long the download had no source when it gave up: no
-	// peer connected or being dialled, no web-seed fetch running, nothing
-	// received; with Busy, since the web seeds were first found busy.
-	Idle     time.Duration
+	// Idle is how long nothing came when the download gave up: since the
+	// last byte a peer or web seed sent it when Received, else since it
+	// started. It gives up GiveUpAfter after its last source went (no
+	// peer with pieces it lacks connected or being dialled, no web-seed
+	// fetch running), which can be long after the last byte: a frozen
+	// publisher's seeder is dialled, and its web seed asked, until each
+	// times out. The error said "no source for X in 8s", the give-up
+	// time, after 25 to 47 s of waiting on a publisher stopped with
+	// SIGSTOP (a tester's runs); with Busy, "in 8s" beside "answered only
+	// 503 for 1m0s", after a run of 69 s.
+	Idle time.Duration
+	// Received: some of the archive came in this download before it
+	// found no source (a publisher gone mid-transfer).
+	Received bool
 	Trackers []TrackerStatus
 	Direct   []netip.AddrPort // peers named by the catalog, none of which served it
 	// Lacking are those of Direct that are up and did not serve it: each
@@ -135,7 +145,11 @@ func (e *NoSourceError) Error() string {
 	if len(why) == 0 {
 		why = append(why, "no tracker, peer or web seed is named for it")
 	}
-	msg := fmt.Sprintf("no source for %s in %s: %s", e.Torrent, e.Idle.Round(time.Second), strings.Join(why, "; "))
+	waited := fmt.Sprintf(" in %s", e.Idle.Round(time.Second))
+	if e.Received {
+		waited = fmt.Sprintf(": nothing received for %s", e.Idle.Round(time.Second))
+	}
+	msg := fmt.Sprintf("no source for %s%s: %s", e.Torrent, waited, strings.Join(why, "; "))
 	busyURL, busyWhy := seedAnswer(e.WebErr, isBusy)
 	switch {
 	case e.Busy > 0 && busyWhy != nil:
@@ -220,12 +234,18 @@ var ErrNoSource = errors.New("no source")
 var ErrUnreachable = errors.New("every source refused the connection")
 
 // Unreachable reports whether every tracker and every web seed tried
-// refused the connection, no peer connected and no seeder answered: the
-// publisher's server is down, or named wrongly. dist-client then gives the
-// hint a sync gives when its server refuses ("is dist-server running?");
-// an install with every source down had none (a newcomer's run).
+// refused the connection and no seeder answered: the publisher's server
+// is down, or named wrongly. Peers connected that have none of the pieces
+// still missing (Connected) do not change that: they are other clients
+// left with what the publisher sent them before it went (killed
+// mid-transfer). dist-client then gives the hint a sync gives when its
+// server refuses ("is dist-server running?"); an install with every
+// source down had none (a newcomer's run), nor had one whose publisher
+// was killed mid-transfer while other clients downloaded too (a tester's
+// run). Peers that withhold pieces they have are another story, told
+// in the error.
 func (e *NoSourceError) Unreachable() bool {
-	if e.Connected > 0 || len(e.Lacking) > 0 || len(e.Mute) > 0 {
+	if len(e.Withholding) > 0 || len(e.Lacking) > 0 || len(e.Mute) > 0 {
 		return false
 	}
 	n := 0

@@ -82,6 +82,12 @@ func TestNoSourceWording(t *testing.T) {
 			Connected: 2, Missing: 12, Pieces: 64},
 			[]string{"no source for pkg-1.0.0.tar.zst in 8s: 2 peers connected, none has the pieces still missing (12 of 64 pieces); tracker http://t/announce listed 3 peers;", "the publisher's seeder (127.0.0.1:6881) did not accept a connection"},
 			[]string{"answered", "withdrawn"}},
+		// Some of it came first (the publisher gone mid-transfer): the
+		// time is how long nothing came since, not a wait from the start.
+		{"some received, then nothing", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}, Received: true,
+			Connected: 2, Missing: 12, Pieces: 64},
+			[]string{"no source for pkg-1.0.0.tar.zst: nothing received for 8s: 2 peers connected, none has the pieces still missing (12 of 64 pieces);"},
+			[]string{" in 8s"}},
 		// Peers that claim the pieces and withhold them: each named with
 		// what it did, a direct one not called down or closed.
 		{"peers withholding the pieces", NoSourceError{Trackers: []TrackerStatus{{URL: "http://t/announce", At: time.Now(), Peers: 3}}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder},
@@ -114,7 +120,8 @@ func TestNoSourceWording(t *testing.T) {
 
 // TestNoSourceUnreachable: a download matches ErrUnreachable (dist-client
 // then asks whether dist-server runs) only when every tracker and web seed
-// tried refused the connection, and no seeder or peer answered.
+// tried refused the connection, and no seeder answered; peers connected
+// with none of the pieces missing do not count.
 func TestNoSourceUnreachable(t *testing.T) {
 	seeder := netip.MustParseAddrPort("127.0.0.1:6881")
 	refused := fmt.Errorf("dial tcp 127.0.0.1:6969: %w", &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", syscall.ECONNREFUSED)})
@@ -138,7 +145,10 @@ func TestNoSourceUnreachable(t *testing.T) {
 		{"the tracker timed out", NoSourceError{Trackers: []TrackerStatus{timedOut}, WebErr: seedDown}, false},
 		{"the web seed answered", NoSourceError{Trackers: []TrackerStatus{trackerDown}, WebErr: seed404}, false},
 		{"the seeder answered", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}, Lacking: []netip.AddrPort{seeder}, WebErr: seedDown}, false},
-		{"a peer connected", NoSourceError{Trackers: []TrackerStatus{trackerDown}, WebErr: seedDown, Connected: 1}, false},
+		// The publisher killed mid-transfer, other clients connected with
+		// what it sent them: its server is down all the same.
+		{"peers connected without the missing pieces", NoSourceError{Trackers: []TrackerStatus{trackerDown}, Direct: []netip.AddrPort{seeder}, WebErr: seedDown, Connected: 2, Missing: 12, Pieces: 64}, true},
+		{"a peer withholding", NoSourceError{Trackers: []TrackerStatus{trackerDown}, WebErr: seedDown, Connected: 1, Withholding: []Withholder{{Peer: seeder, All: true, Choked: true, For: 20 * time.Second}}}, false},
 	} {
 		tc.err.Torrent = "pkg-1.0.0.tar.zst"
 		if got := errors.Is(fmt.Errorf("download: %w", &tc.err), ErrUnreachable); got != tc.want {
