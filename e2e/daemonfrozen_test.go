@@ -16,7 +16,8 @@ import (
 // received for 15s from any peer or web seed: … 5 peers connected, which
 // sent nothing", the figures of the daemon's last event (seen with five
 // daemons on 127.0.0.1). Continued, the daemon has kept what it verified,
-// and the next install resumes from there.
+// and the next install resumes from there. Meanwhile the install, whose
+// output is no terminal, warned once that it waits on the daemon.
 func TestFrozenDaemonDuringInstall(t *testing.T) {
 	t.Parallel() // a waiting test (e2e_test.go)
 	if testing.Short() {
@@ -52,6 +53,11 @@ func TestFrozenDaemonDuringInstall(t *testing.T) {
 	}
 	if strings.Contains(out, "which sent nothing") {
 		t.Errorf("install's error blames the peers:\n%s", out)
+	}
+	// Its output is no terminal (no bar): it warned once, 10 s in, that
+	// it waits on the daemon; it said nothing until the error.
+	if warned := "warning: " + want; strings.Count(out, warned) != 1 {
+		t.Errorf("install did not warn once that it waits on the stopped daemon (%q):\n%s", warned, out)
 	}
 	syscall.Kill(pid, syscall.SIGCONT)
 	out = r.client1("install", "huge")

@@ -9,6 +9,7 @@
 package fetch
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -48,6 +49,8 @@ type Options struct {
 	// beforeEngine, set by tests, runs just before an engine of this
 	// process is started (engineOrDaemon).
 	beforeEngine func()
+	// silence, set by tests, replaces silenceWarnAfter.
+	silence time.Duration
 }
 
 // logger is the Logger, or one that discards when there is none.
@@ -101,8 +104,12 @@ type Fetch struct {
 	startPart map[string]int64
 	handovers int
 	// heard is when the source last reported (every progress event;
-	// daemonSilent); guarded by mu.
-	heard time.Time
+	// daemonSilent); daemonPID the daemon it downloads through (0: none, or
+	// a handover under way), and silent whether its silence was warned of
+	// (watchSilence); guarded by mu.
+	heard     time.Time
+	daemonPID int
+	silent    bool
 }
 
 // busy says, once per seed, that a download waits for a web seed that
@@ -177,6 +184,10 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 	f.src = src
 	ctx, f.cancel = context.WithCancel(ctx)
 	o.UI.Printf("downloading %s%s\n", ui.Count(len(need), "archive"), src.Via())
+	if d, ok := src.(daemonSource); ok {
+		f.daemonPID = d.d.PID() // before the fetch's goroutines start
+		go f.watchSilence(ctx, cmp.Or(o.silence, silenceWarnAfter))
+	}
 	bar := o.UI.NewProgress(total, ui.Count(len(need), "package"))
 	w, stallAfter, stallRate := o.newStallWatch(ctx)
 	var largest int64
@@ -190,10 +201,13 @@ func Start(ctx context.Context, opts Options, rows []catalog.Package) (*Fetch, e
 		warmed := false
 		ev := Events{Progress: func(done int64, n int) {
 			f.mu.Lock()
-			f.heard = time.Now()
+			again := f.heardAgain(time.Now())
 			f.lastDone = max(f.lastDone, done)
 			f.stall.Progress(w, done)
 			f.mu.Unlock()
+			if again != "" {
+				o.UI.Printf("%s", again)
+			}
 			bar.Set(done)
 			peers = max(peers, n)
 			// Half-way, the download has time left to ready the

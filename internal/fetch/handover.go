@@ -96,6 +96,7 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 	var rest []catalog.Package
 	var finished int64
 	f.mu.Lock()
+	f.daemonPID, f.silent = 0, false // its waits say what they wait for
 	for _, r := range f.need {
 		if f.pending[r.Archive] {
 			rest = append(rest, r)
@@ -188,6 +189,9 @@ func (f *Fetch) handOver(ctx context.Context, left error, stopping bool, cached 
 	f.src = src // Stop and Again read it once the fetch is done
 	f.mu.Lock()
 	f.handovers++
+	if d, ok := src.(daemonSource); ok {
+		f.daemonPID, f.heard = d.d.PID(), time.Now()
+	}
 	f.mu.Unlock()
 	f.o.UI.Warnf("%s: %s\n", what, how)
 	progress := ev.Progress

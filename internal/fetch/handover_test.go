@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/catalog"
 	"github.com/distpac/distpac/internal/config"
@@ -154,4 +155,57 @@ func serveDaemon(t *testing.T, sock string, mux *http.ServeMux) {
 	srv := &http.Server{Handler: mux, ErrorLog: log.New(io.Discard, "", 0)}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
+}
+
+// A daemon that sends nothing, not even progress, for a while (stopped
+// with SIGSTOP) is warned of once, whether or not a bar is drawn, and the
+// progress that follows says it answers again; a second silence is warned
+// of again. An install whose output is no terminal said nothing until
+// the stall error.
+func TestSilentDaemonWarned(t *testing.T) {
+	const pid = 4343
+	cfg := &config.Client{Prefix: filepath.Join(t.TempDir(), "prefix")}
+	cfg.ApplyDefaults()
+	var stdout, stderr bytes.Buffer
+	o := Options{Paths: paths.Home{Root: filepath.Join(t.TempDir(), "distpac")}.Client(), Config: cfg, UI: ui.New(&stdout, &stderr, false),
+		StallTimeout: time.Minute, silence: 200 * time.Millisecond}
+	if err := os.MkdirAll(o.Paths.Cache(), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	row := catalog.Package{Name: "a", Version: "1.0.0", Archive: "a-1.0.0.tar.zst", Size: 1000}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(daemon.Status{PID: pid})
+	})
+	mux.HandleFunc("POST /download", func(w http.ResponseWriter, _ *http.Request) {
+		enc := json.NewEncoder(w)
+		send := func(ev daemon.Event) {
+			enc.Encode(ev)
+			w.(http.Flusher).Flush()
+		}
+		send(daemon.Event{Bytes: 100, Total: row.Size})
+		for _, quiet := range []time.Duration{50 * time.Millisecond, 700 * time.Millisecond, 50 * time.Millisecond, 700 * time.Millisecond} {
+			time.Sleep(quiet)
+			send(daemon.Event{Bytes: 200, Total: row.Size})
+		}
+		send(daemon.Event{Bytes: row.Size, Total: row.Size, Completed: &daemon.Report{Archive: row.Archive}})
+		send(daemon.Event{Bytes: row.Size, Total: row.Size, Finished: true})
+	})
+	serveDaemon(t, o.Paths.DaemonSocket(), mux)
+	f, err := Start(context.Background(), o, []catalog.Package{row})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	if err := f.Finish(); err != nil {
+		t.Fatalf("Finish: %v\n%s", err, stderr.String())
+	}
+	warning := fmt.Sprintf("warning: dist-client daemon (pid %d) has sent nothing, not even progress, for ", pid)
+	again := fmt.Sprintf("dist-client daemon (pid %d) answers again, after ", pid)
+	if n := strings.Count(stderr.String(), warning); n != 2 || !strings.Contains(stderr.String(), fmt.Sprintf("kill -CONT %d resumes it", pid)) {
+		t.Errorf("stderr has the warning %d times, want twice (once per silence), with kill -CONT:\n%s", n, stderr.String())
+	}
+	if n := strings.Count(stdout.String(), again); n != 2 {
+		t.Errorf("stdout says %d times that the daemon answers again, want twice:\n%s", n, stdout.String())
+	}
 }

@@ -47,13 +47,18 @@ func stallRate(limit int64) int64 {
 // errStalled is the cause a stalled fetch's context ends with.
 var errStalled = swarm.ErrStalled
 
+// stallAfter is the stall timeout in force.
+func (o *Options) stallAfter() time.Duration {
+	if o.StallTimeout <= 0 {
+		return defaultStall
+	}
+	return o.StallTimeout
+}
+
 // newStallWatch watches a fetch under the options' stall timeout and
 // floor.
 func (o *Options) newStallWatch(ctx context.Context) (*stall.Watch, time.Duration, int64) {
-	after := o.StallTimeout
-	if after <= 0 {
-		after = defaultStall
-	}
+	after := o.stallAfter()
 	var limit int64
 	if o.Config != nil {
 		limit = int64(o.Config.DownloadRateLimit)
