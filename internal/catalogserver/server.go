@@ -147,11 +147,36 @@ func New(opts Options) *Server {
 		Name: "distpac_catalog_serial",
 		Help: "Serial of the catalog being served (0 before the first publication).",
 	})
-	s.reg.MustRegister(s.requests, s.archiveBytes, s.serial)
+	s.reg.MustRegister(s.requests, s.archiveBytes, s.serial, catalogInfo{s})
 	s.metrics = promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	})
 	return s
+}
+
+// catalogInfoDesc describes distpac_catalog_info, an info metric in the
+// Prometheus way (as go_build_info): value 1, the facts in labels.
+var catalogInfoDesc = prometheus.NewDesc("distpac_catalog_info",
+	"The catalog being served: its serial, digit for digit, as a label (value 1; absent before the first publication).",
+	[]string{"serial"}, nil)
+
+// catalogInfo collects distpac_catalog_info from the snapshot served at
+// scrape time. A serial is a YYYYMMDDhhmmss-like integer, which the gauge
+// distpac_catalog_serial prints as 2.026120723181e+13 (and rounds past
+// 2^53): operators who read or grep /metrics, and queries that join on
+// the serial, want its digits. Collected, not set, so that the label
+// changes with the snapshot at once and no scrape sees two serials or
+// none between publications.
+type catalogInfo struct{ s *Server }
+
+func (c catalogInfo) Describe(ch chan<- *prometheus.Desc) { ch <- catalogInfoDesc }
+
+func (c catalogInfo) Collect(ch chan<- prometheus.Metric) {
+	sn := c.s.snap.Load()
+	if sn == nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(catalogInfoDesc, prometheus.GaugeValue, 1, strconv.FormatInt(sn.serial, 10))
 }
 
 // ArchiveBytesServed is how many archive bytes were sent under
