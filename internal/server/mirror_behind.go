@@ -47,7 +47,7 @@ func (m *mirror) noteBehind(res catalogclient.Result, syncErr error, behind []Pr
 	case len(behind) == 0:
 		m.sync.behindSince = time.Time{}
 		if len(was) > 0 && syncErr == nil {
-			m.log.Info("the primary has caught up with the catalog held", "from", res.Server, "serial", res.Serial)
+			m.log.Info("the primary has caught up with the catalog held", "primary", res.Server, "serial", res.Serial)
 		}
 		return
 	case len(was) == 0:

@@ -24,21 +24,25 @@ const keyReminderEvery = time.Hour
 // keyRefusals remembers the key refusals a mirror logged (a primary
 // whose catalog the key held does not verify and no rotation statement
 // follows to): each is logged in full once, then as a short reminder at
-// most every keyReminderEvery. Only the round's goroutine uses it.
+// most every keyReminderEvery, a line for each primary refusing, named
+// with primary= as primaryFailures names a failing one (the refusal
+// named none but inside its error's text, and a mirror follows up to 16
+// primaries). Only the round's goroutine uses it.
 type keyRefusals struct {
-	// logged is, for each refusal (refusalKey: its text, which names
-	// the primary and the key held), when it was logged in full and when
-	// last reminded of.
+	// logged is, for each refusal (refusalKey: each refusing primary's
+	// URL and error, which names the key held), when it was logged in
+	// full and when last reminded of.
 	logged map[string]struct{ full, last time.Time }
 }
 
-// note logs the refusal err at now, in full, as a reminder, or not at
-// all.
-func (k *keyRefusals) note(log *slog.Logger, now time.Time, err error) {
+// note logs the refusal at now, by the primaries that refused (refused:
+// failedPrimaries of the sync, those whose errors are key refusals), in
+// full, as a reminder, or not at all.
+func (k *keyRefusals) note(log *slog.Logger, now time.Time, refused []catalogclient.ServerError) {
 	if k.logged == nil {
 		k.logged = map[string]struct{ full, last time.Time }{}
 	}
-	text := refusalKey(err)
+	text := refusalKey(refused)
 	seen, ok := k.logged[text]
 	switch {
 	case !ok:
@@ -46,25 +50,42 @@ func (k *keyRefusals) note(log *slog.Logger, now time.Time, err error) {
 		// key again, or the mirror followed it and it changed anew.
 		clear(k.logged)
 		k.logged[text] = struct{ full, last time.Time }{now, now}
-		log.Warn("sync from the primary failed", "err", err)
+		for _, e := range refused {
+			log.Warn("sync from the primary failed", append(primaryAttr(e.URL), "err", e.Err)...)
+		}
 	case now.Sub(seen.last) >= keyReminderEvery:
 		seen.last = now
 		k.logged[text] = seen
-		log.Warn("still refusing the primary's catalog: its key changed; see the warning logged then", "since", seen.full.Format(time.RFC3339))
+		for _, e := range refused {
+			log.Warn("still refusing the primary's catalog: its key changed; see the warning logged then",
+				append(primaryAttr(e.URL), "since", seen.full.Format(time.RFC3339))...)
+		}
 	}
 }
 
-// refusalKey is what tells one refusal from another: err's text, but for
-// a mirror of several primaries each one's URL and error without the time
-// it took (ServerError's "after 12ms"), in a fixed order, so that the same
-// refusal in every round is one (it was logged in full each round).
-func refusalKey(err error) string {
-	var se catalogclient.ServersError
-	if !errors.As(err, &se) {
-		return err.Error()
+// primaryAttr is the primary= attribute of a log line about the primary
+// at URL u, none for "" (a failure that is no one primary's).
+func primaryAttr(u string) []any {
+	if u == "" {
+		return nil
 	}
-	lines := make([]string, len(se))
-	for i, e := range se {
+	return []any{"primary", u}
+}
+
+// isKeyRefusal reports whether err is a refusal of a primary's catalog
+// for its key: a signature the key held does not verify, and no rotation
+// statement leading from it.
+func isKeyRefusal(err error) bool {
+	return errors.Is(err, catalogclient.ErrBadSignature) || errors.Is(err, catalogclient.ErrRotation)
+}
+
+// refusalKey is what tells one refusal from another: each refusing
+// primary's URL and error without the time it took (ServerError's "after
+// 12ms"), in a fixed order, so that the same refusal in every round is
+// one (it was logged in full each round).
+func refusalKey(refused []catalogclient.ServerError) string {
+	lines := make([]string, len(refused))
+	for i, e := range refused {
 		lines[i] = e.URL + ": " + e.Err.Error()
 	}
 	slices.Sort(lines)

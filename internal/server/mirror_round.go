@@ -69,8 +69,16 @@ func (m *mirror) round(ctx context.Context) error {
 		// Stopping (SIGTERM mid-round): not a failed sync; RunMirror
 		// says "mirror stopping".
 		return fmt.Errorf("mirror: %w", ctx.Err())
-	case syncErr != nil && (errors.Is(syncErr, catalogclient.ErrBadSignature) || errors.Is(syncErr, catalogclient.ErrRotation)):
-		m.keyRefusals.note(m.log, time.Now(), syncErr)
+	case syncErr != nil && isKeyRefusal(syncErr):
+		// The primaries refused for their key, each named, once and
+		// then hourly; one that failed otherwise beside them (down) as
+		// any failing primary: it was said only inside the refusal's
+		// text.
+		failed := m.failedPrimaries(res, syncErr)
+		refused := slices.DeleteFunc(slices.Clone(failed), func(e catalogclient.ServerError) bool { return !isKeyRefusal(e.Err) })
+		others := slices.DeleteFunc(slices.Clone(failed), func(e catalogclient.ServerError) bool { return isKeyRefusal(e.Err) })
+		m.keyRefusals.note(m.log, time.Now(), refused)
+		recovered = m.primaryFailures.note(m.log, time.Now(), others, answered(res))
 	default:
 		// Each primary's failure once, when it starts, and its recovery:
 		// the sync's own warning and the round's named each failed
@@ -80,7 +88,7 @@ func (m *mirror) round(ctx context.Context) error {
 	switch {
 	case syncErr != nil:
 	case res.Updated:
-		m.log.Info("catalog synced", "from", res.Server, "serial", res.Serial, "packages", res.Packages, "valid_until", res.ValidUntil)
+		m.log.Info("catalog synced", "primary", res.Server, "serial", res.Serial, "packages", res.Packages, "valid_until", res.ValidUntil)
 		if len(res.DroppedWebSeeds) > 0 {
 			m.log.Warn(catalogclient.DroppedWebSeedsNote(res))
 		}
@@ -111,7 +119,7 @@ func (m *mirror) round(ctx context.Context) error {
 		if recovered {
 			level = slog.LevelDebug
 		}
-		m.log.Log(ctx, level, "the primary answers again; announcing the archives whose announces failed", "from", from)
+		m.log.Log(ctx, level, "the primary answers again; announcing the archives whose announces failed", "primary", from)
 		m.engine.Reannounce()
 	}
 	if res.Pinned != nil && m.opts.Pinned != nil {

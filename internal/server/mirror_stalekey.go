@@ -41,7 +41,7 @@ func (m *mirror) noteStaleKey(dir string, res catalogclient.Result) {
 		}
 		m.staleKey.named, m.staleKey.held = last.New, true
 		m.log.Warn("the primary rotated its key away from the one given with --key; its catalogs verify through its rotation statements, but restart the mirror with --key set to the new key (the systemd unit's PRIMARY_KEY)",
-			"given", given.Fingerprint(), "new_key", last.New.String(), "new_fingerprint", last.New.Fingerprint(), "from_serial", last.Serial)
+			"primary", res.Server, "given", given.Fingerprint(), "new_key", last.New.String(), "new_fingerprint", last.New.Fingerprint(), "from_serial", last.Serial)
 		return
 	}
 	if m.staleKey.held || res.Serial == m.staleKey.looked {

@@ -93,6 +93,13 @@ func TestMirrorStaleKeySaidOnce(t *testing.T) {
 	if n := strings.Count(log, "catalog synced"); n != 3 {
 		t.Errorf("%d catalogs synced, want 3 (the first, the rotation's, the add's):\n%s", n, log)
 	}
+	// Each names the primary as every mirror line about one does
+	// (primary=URL, greppable in a mirror of several).
+	for line := range strings.Lines(log) {
+		if (strings.Contains(line, "catalog synced") || strings.Contains(line, "rotated its key away")) && !strings.Contains(line, " primary="+primary.URL+" ") {
+			t.Errorf("a line that does not name the primary %s with primary=: %s", primary.URL, line)
+		}
+	}
 
 	// Started again with the same --key, with nothing new to sync: the
 	// catalog held says it, once.
