@@ -19,7 +19,7 @@ func (r *runner) registerMetrics(reg *prometheus.Registry) {
 	gauge("distpac_tracker_peers", "Peers known to the embedded tracker.", func(s Status) float64 { return float64(zeroIfNil(s.TrackedPeers)) })
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "distpac_tracker_announces_total", Help: "Announces the embedded tracker received, refused ones included."},
 		func() float64 { return float64(zeroIfNil(r.status().Announces)) }))
-	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "distpac_errors_total", Help: "Failures by component: seeder (a package could not be seeded), reload (the catalog could not be reloaded), publish (the working catalog was not signed: clients would refuse it)."}, []string{"component"})
+	r.errors = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "distpac_errors_total", Help: "Failures by component: seeder (a package could not be seeded), reload (the catalog could not be reloaded), publish (the working catalog was not signed: clients would refuse it, or re-signing it before it expires failed)."}, []string{"component"})
 	for _, c := range []string{"seeder", "reload", "publish"} {
 		r.errors.WithLabelValues(c)
 	}

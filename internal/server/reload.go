@@ -363,10 +363,23 @@ func (r *runner) unsigned(err error) {
 // failed after its commit, which reload repairs). A catalog.db that cannot
 // be opened (reopen) cannot be re-signed: that was said once, not at every
 // poll.
+//
+// A failure to re-sign is tried again every poll, and logged at most once
+// every resignLogEvery (renewFailures), each counted in
+// distpac_errors_total{component="publish"}.
 func (r *runner) renew(ctx context.Context) (catalog.Meta, error) {
 	meta, err := r.db.Meta(ctx)
-	if err != nil || !publish.RenewDue(meta, r.validFor, time.Now()) || r.reopenFailed != nil || r.gone || r.stillRefused() {
+	if err != nil {
 		return meta, err
+	}
+	if !publish.RenewDue(meta, r.validFor, time.Now()) {
+		// Signed since by other means (an add, dist-server republish): a
+		// later failure is a new run, logged at once.
+		r.renewFailures.ended()
+		return meta, nil
+	}
+	if r.reopenFailed != nil || r.gone || r.stillRefused() {
+		return meta, nil
 	}
 	stamp, _ := r.db.Stamp()
 	m, renewed, err := r.pub.Renew(ctx)
@@ -375,10 +388,13 @@ func (r *runner) renew(ctx context.Context) (catalog.Meta, error) {
 		r.refuse(stamp, err, r.servedSerial())
 	case err != nil:
 		if ctx.Err() == nil {
-			r.log.Error("re-signing the catalog before it expires failed; will retry", "valid_until", meta.ValidUntil, "err", err)
+			r.errors.WithLabelValues("publish").Inc()
+			if logIt, attrs := r.renewFailures.failed(time.Now()); logIt {
+				r.log.Error("re-signing the catalog before it expires failed; will retry", append([]any{"valid_until", meta.ValidUntil, "err", err}, attrs...)...)
+			}
 		}
 	case renewed:
-		r.log.Info("catalog re-signed before it expires", "serial", m.Serial, "valid_until", m.ValidUntil)
+		r.log.Info("catalog re-signed before it expires", append([]any{"serial", m.Serial, "valid_until", m.ValidUntil}, r.renewFailures.ended()...)...)
 	}
 	return r.db.Meta(ctx)
 }

@@ -197,6 +197,9 @@ type runner struct {
 	// reopened says the working catalog was opened again since the last
 	// reload; only Run's goroutine uses it.
 	reopened bool
+	// renewFailures is the run of failed re-signings (renew), so that
+	// they are not logged every poll; only Run's goroutine uses it.
+	renewFailures repeatedFailure
 	// peersRestored: the tracker read the peers file of the last stop
 	// (restorePeers, at the first reload that says what is served), so
 	// that it may write its own at this one; only Run's goroutine uses it.
@@ -226,7 +229,8 @@ func Run(ctx context.Context, opts Options) (err error) {
 	}
 	defer lns.close()
 
-	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}, servedKnown: make(chan struct{})}
+	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}, servedKnown: make(chan struct{}),
+		renewFailures: repeatedFailure{every: resignLogEvery}}
 	defer r.markServedKnown() // a start that fails keeps no announce waiting
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
 	if r.key, err = publish.LoadKey(p); err != nil {
