@@ -164,7 +164,9 @@ func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 // an announce in that window (a re-signing, a restored catalog.db checked
 // in full) was refused with "torrent is not served by this tracker", a
 // failure reason after which announcers back off 5 s and more (an
-// operator's run: a mirror restarted beside a restored primary).
+// operator's run: a mirror restarted beside a restored primary). One
+// that waited in vain is answered with no peers and a short interval
+// (tracker.Options.Known: servedIsKnown).
 func (r *runner) inCatalog(ih [20]byte) bool {
 	m := r.served.Load()
 	if m == nil && r.servedKnown != nil {
@@ -183,10 +185,30 @@ func (r *runner) inCatalog(ih [20]byte) bool {
 	return ok
 }
 
+// servedIsKnown reports whether the first reload has said what is served
+// (or the start went on without it): until then the tracker answers what
+// inCatalog does not find with no peers and a short interval, not with a
+// refusal.
+func (r *runner) servedIsKnown() bool {
+	if r.servedKnown == nil {
+		return true // a runner that never waits (inCatalog)
+	}
+	select {
+	case <-r.servedKnown:
+		return true
+	default:
+		return false
+	}
+}
+
 // servedWait bounds an announce's wait for a starting server's first
-// reload: past it, the announce is refused as before (a start that takes
-// longer is checking a large restored catalog; the announcer tries again).
-const servedWait = 10 * time.Second
+// reload; past it, the announce is answered with no peers, to come back
+// in tracker.StartingInterval. It was 10 s, then refused: distpac's own
+// announcer waits 5 s for a reply's headers (trackerclient), so it saw a
+// timeout (and backed off) where a start took over 5 s. 2 s keeps the
+// reply well inside those 5 s, and an announce to a start whose first
+// reload ends within it still gets the catalog's answer.
+const servedWait = 2 * time.Second
 
 // markServedKnown ends the waits of inCatalog: the first reload set
 // served, or the start went on (or failed) without.

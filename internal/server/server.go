@@ -262,7 +262,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	if !opts.NoTracker {
 		topts := tracker.Options{Logger: r.log}
 		if !opts.Config.OpenTracker {
-			topts.Allowed = r.inCatalog
+			topts.Allowed, topts.Known = r.inCatalog, r.servedIsKnown
 		}
 		r.tracker = tracker.New(topts)
 		go r.tracker.Run(ctx)

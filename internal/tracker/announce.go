@@ -6,6 +6,7 @@ package tracker
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"sync/atomic"
@@ -24,10 +25,19 @@ var _ trackerServer.AnnounceTracker = (*Tracker)(nil)
 // called through Handler, a refusal is handed to the HTTP layer to send as a
 // failure reason and nil is returned, because the anacrolix handler turns
 // errors into a bare HTTP 500 and logs them to stderr.
+//
+// An announce that comes before the tracker knows what it serves
+// (Options.Known) is answered as one of a swarm with no peers yet
+// (GetPeers, finish), and is neither recorded nor counted as refused.
 func (t *Tracker) TrackAnnounce(ctx context.Context, req udp.AnnounceRequest, addr trackerServer.AnnounceAddr) error {
 	t.announces.Add(1)
 	err := t.trackAnnounce(req, unmap(addr))
 	if err == nil {
+		return nil
+	}
+	if st := stateFrom(ctx); st != nil && errors.Is(err, errStarting) {
+		t.opts.Logger.Debug("tracker: announce before the served torrents are known; answered with no peers", "info_hash", hexHash(req.InfoHash), "peer", addr)
+		st.starting = true
 		return nil
 	}
 	t.opts.Logger.Debug("tracker: announce refused", "info_hash", hexHash(req.InfoHash), "peer", addr, "err", err)
@@ -41,8 +51,8 @@ func (t *Tracker) TrackAnnounce(ctx context.Context, req udp.AnnounceRequest, ad
 }
 
 func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) error {
-	if t.opts.Allowed != nil && !t.opts.Allowed(req.InfoHash) {
-		return ErrNotServed
+	if err := t.serves(req.InfoHash); err != nil {
+		return err
 	}
 	if req.Event == shared.Stopped {
 		t.mu.Lock()
@@ -109,6 +119,27 @@ func (t *Tracker) trackAnnounce(req udp.AnnounceRequest, addr netip.AddrPort) er
 	return nil
 }
 
+// errStarting: the tracker does not know yet whether it serves the
+// torrent (Options.Known); over HTTP it is no refusal (TrackAnnounce).
+var errStarting = errors.New("the server is starting: which torrents it serves is not known yet")
+
+// serves is nil when the tracker serves the torrent ih, ErrNotServed when
+// it does not, errStarting while it does not know yet (Options.Known).
+func (t *Tracker) serves(ih [20]byte) error {
+	switch {
+	case t.opts.Allowed == nil || t.opts.Allowed(ih):
+		return nil
+	case t.opts.Known == nil:
+		return ErrNotServed
+	case !t.opts.Known():
+		return errStarting
+	case t.opts.Allowed(ih):
+		// Known since Allowed looked: what it says now stands.
+		return nil
+	}
+	return ErrNotServed
+}
+
 // GetPeers picks up to numwant peers other than remote
 // (trackerServer.AnnounceTracker): the pinned peers first (the publisher's
 // seeder is in every reply, whatever else announced), then a window of the
@@ -122,6 +153,10 @@ func (t *Tracker) GetPeers(ctx context.Context, infoHash trackerServer.InfoHash,
 	want := uint(DefaultNumWant)
 	if st := stateFrom(ctx); st != nil {
 		if st.refusal != nil {
+			return res
+		}
+		if st.starting {
+			res.Interval.Value = int32(StartingInterval / time.Second)
 			return res
 		}
 		want = st.numWant

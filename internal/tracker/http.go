@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"time"
 
 	alog "github.com/anacrolix/log"
 	"github.com/anacrolix/torrent/bencode"
@@ -69,6 +70,9 @@ func notTracked(w http.ResponseWriter, _ *http.Request) {
 type announceState struct {
 	numWant uint
 	refusal error
+	// starting: the tracker does not know yet whether it serves the
+	// torrent (errStarting); the reply has no peers and a short interval.
+	starting bool
 }
 
 type stateKey struct{}
@@ -173,12 +177,19 @@ func (w *refusalWriter) finish() {
 	if w.body.Len() == 0 {
 		return
 	}
-	_, _ = w.ResponseWriter.Write(withoutEmptyKeys(w.body.Bytes()))
+	var minInterval time.Duration
+	if w.st.starting {
+		minInterval = StartingInterval
+	}
+	_, _ = w.ResponseWriter.Write(cleanReply(w.body.Bytes(), minInterval))
 }
 
-// withoutEmptyKeys drops the empty-string "failure reason" and "tracker id"
-// from a bencoded dictionary; anything it cannot parse is returned as is.
-func withoutEmptyKeys(body []byte) []byte {
+// cleanReply drops the empty-string "failure reason" and "tracker id"
+// from a bencoded dictionary, and adds "min interval" when minInterval is
+// not 0 (the library has no field for it: a starting tracker's answer,
+// which the announcer may not cut shorter); anything it cannot parse is
+// returned as is.
+func cleanReply(body []byte, minInterval time.Duration) []byte {
 	var m map[string]bencode.Bytes
 	if err := bencode.Unmarshal(body, &m); err != nil {
 		return body
@@ -187,6 +198,9 @@ func withoutEmptyKeys(body []byte) []byte {
 		if string(m[k]) == "0:" {
 			delete(m, k)
 		}
+	}
+	if minInterval > 0 {
+		m["min interval"] = bencode.Bytes(fmt.Sprintf("i%de", minInterval/time.Second))
 	}
 	out, err := bencode.Marshal(m)
 	if err != nil {

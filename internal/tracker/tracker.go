@@ -63,6 +63,12 @@ const (
 	DefaultNumWant = 50
 	// maxNumWant is the cap the anacrolix HTTP handler puts on every reply.
 	maxNumWant = 200
+	// StartingInterval is the interval, and the min interval, of the
+	// answer to an announce that comes before the tracker knows what it
+	// serves (Options.Known): the shortest distpac's announcer takes
+	// (trackerclient.MinInterval), so that it is back soon after the
+	// start, and 3 announces a minute from each client meanwhile.
+	StartingInterval = 10 * time.Second
 )
 
 // crowdedShare: a network holding more than 1/crowdedShare of a full
@@ -101,6 +107,14 @@ type Options struct {
 	// Allowed, when set, says which torrents the tracker serves; announces
 	// for others are refused and scrapes leave them out. nil serves any.
 	Allowed func(infoHash [20]byte) bool
+	// Known, when set beside Allowed, reports whether Allowed knows yet
+	// what is served (dist-server: its first reload has said). An
+	// announce Allowed refuses before then is answered as one of a swarm
+	// with no peers yet, its interval and min interval StartingInterval,
+	// and not recorded: a failure reason ("torrent is not served") while
+	// a start checked a large restored catalog made clients back off for
+	// minutes, from a torrent they were to be served seconds later.
+	Known func() bool
 	// PeerTTL drops peers not seen for this long (default 3 × Interval).
 	PeerTTL time.Duration
 	// Interval is the announce interval returned to clients (default 30s).

@@ -59,6 +59,7 @@ func loopback(port uint16) netip.AddrPort {
 type announceResponse struct {
 	FailureReason string `bencode:"failure reason"`
 	Interval      int    `bencode:"interval"`
+	MinInterval   int    `bencode:"min interval"`
 	Complete      int    `bencode:"complete"`
 	Incomplete    int    `bencode:"incomplete"`
 	Peers         string `bencode:"peers"`
