@@ -62,12 +62,16 @@ func TestSystemdUnits(t *testing.T) {
 			"PRIMARY_KEY":          "ed25519:nhUyOeuAEudmXC1pOpoLAtY+gIAKgSs2WRZ0rjaQuus=",
 		}, "dist-server mirror [URL...] [flags]"},
 	}
-	// Every unit shipped is checked here.
-	shipped, err := filepath.Glob(filepath.Join("..", "contrib", "systemd", "*.service"))
-	if err != nil {
-		t.Fatal(err)
+	// Every unit shipped is checked here, or by TestOpentrackerWhitelistUnits.
+	var shipped []string
+	for _, glob := range []string{"*.service", "*.path"} {
+		m, err := filepath.Glob(filepath.Join("..", "contrib", "systemd", glob))
+		if err != nil {
+			t.Fatal(err)
+		}
+		shipped = append(shipped, m...)
 	}
-	checked := map[string]bool{}
+	checked := map[string]bool{whitelistPath: true, whitelistService: true}
 	for _, tt := range tests {
 		checked[tt.unit] = true
 	}
@@ -128,37 +132,89 @@ func TestSystemdUnits(t *testing.T) {
 				}
 			}
 
-			analyze, err := exec.LookPath("systemd-analyze")
-			if err != nil {
-				t.Skipf("systemd-analyze is not installed; the units' ExecStart lines are checked, the rest is not")
-			}
 			// verify checks that ExecStart is executable: point it at the
 			// binaries built for this test.
-			dir := t.TempDir()
 			text := strings.Replace(u.text, "ExecStart="+strings.Fields(execs[0])[0], "ExecStart="+bin, 1)
-			path := filepath.Join(dir, tt.unit)
-			if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			args := []string{"verify"}
-			if tt.user {
-				args = append(args, "--user")
-			}
-			cmd := exec.Command(analyze, append(args, path)...)
-			// A user manager needs a runtime directory of its own.
-			runtime := filepath.Join(dir, "runtime")
-			if err := os.Mkdir(runtime, 0o700); err != nil {
-				t.Fatal(err)
-			}
-			cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
-			out, err = cmd.CombinedOutput()
-			// verify exits 0 on an unknown key, with a warning: any output
-			// is a finding.
-			if err != nil || len(out) > 0 {
-				t.Fatalf("systemd-analyze %s: %v\n%s", strings.Join(args, " "), err, out)
-			}
+			analyzeVerify(t, tt.user, map[string]string{tt.unit: text})
 		})
 	}
+}
+
+// analyzeVerify runs systemd-analyze verify on the units (file name:
+// text), written side by side in a temporary directory, and fails on any
+// output; it skips the test where systemd-analyze is not installed.
+func analyzeVerify(t *testing.T, user bool, units map[string]string) {
+	t.Helper()
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Skipf("systemd-analyze is not installed; the units' ExecStart lines are checked, the rest is not")
+	}
+	dir := t.TempDir()
+	args := []string{"verify"}
+	if user {
+		args = append(args, "--user")
+	}
+	for name, text := range units {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, path)
+	}
+	cmd := exec.Command(analyze, args...)
+	// A user manager needs a runtime directory of its own.
+	runtime := filepath.Join(dir, "runtime")
+	if err := os.Mkdir(runtime, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Env = append(os.Environ(), "XDG_RUNTIME_DIR="+runtime)
+	out, err := cmd.CombinedOutput()
+	// verify exits 0 on an unknown key, with a warning: any output
+	// is a finding.
+	if err != nil || len(out) > 0 {
+		t.Fatalf("systemd-analyze %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// The units that send opentracker SIGHUP when dist-server rewrites its
+// whitelist (README: Mirrors, opentracker).
+const (
+	whitelistPath    = "opentracker-whitelist.path"
+	whitelistService = "opentracker-whitelist.service"
+)
+
+// TestOpentrackerWhitelistUnits: opentracker reads its whitelist at start
+// and on SIGHUP only, and contrib/ had no unit to send it one when
+// dist-server rewrites tracker_whitelist (README said "a systemd .path
+// unit on the file does"). The .path unit watches the file README
+// suggests and starts the .service, which signals opentracker.service's
+// main process with SIGHUP, skipped while opentracker does not run.
+func TestOpentrackerWhitelistUnits(t *testing.T) {
+	path, service := readUnit(t, whitelistPath), readUnit(t, whitelistService)
+	watched := path.settings["PathChanged"]
+	readme, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(watched) != 1 || !strings.Contains(string(readme), "tracker_whitelist: "+watched[0]) {
+		t.Errorf("PathChanged = %q: want the one tracker_whitelist README sets", watched)
+	}
+	if u := path.settings["Unit"]; !slices.Equal(u, []string{whitelistService}) {
+		t.Errorf("Unit = %q, want %s", u, whitelistService)
+	}
+	for _, name := range []string{whitelistPath, whitelistService} {
+		if !strings.Contains(string(readme), "contrib/systemd/"+name) {
+			t.Errorf("README does not say how to install contrib/systemd/%s", name)
+		}
+	}
+	execs := service.settings["ExecStart"]
+	if len(execs) != 1 || !slices.Equal(strings.Fields(execs[0]), []string{"/usr/bin/systemctl", "kill", "--kill-whom=main", "--signal=HUP", "opentracker.service"}) {
+		t.Errorf("ExecStart = %q: want SIGHUP sent to opentracker.service's main process", execs)
+	}
+	if c := service.settings["ExecCondition"]; len(c) != 1 || !strings.Contains(c[0], "is-active --quiet opentracker.service") {
+		t.Errorf("ExecCondition = %q: want the signal skipped while opentracker does not run", c)
+	}
+	analyzeVerify(t, false, map[string]string{whitelistPath: path.text, whitelistService: service.text})
 }
 
 // expandExec splits an ExecStart line into words as systemd does with the
