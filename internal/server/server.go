@@ -200,6 +200,10 @@ type runner struct {
 	// renewFailures is the run of failed re-signings (renew), so that
 	// they are not logged every poll; only Run's goroutine uses it.
 	renewFailures repeatedFailure
+	// reloadFailures is the run of failed polls (renew, reload): a
+	// catalog.db replaced while signing.key was away failed every poll,
+	// and each was logged, twice a second; only Run's goroutine uses it.
+	reloadFailures repeatedFailure
 	// peersRestored: the tracker read the peers file of the last stop
 	// (restorePeers, at the first reload that says what is served), so
 	// that it may write its own at this one; only Run's goroutine uses it.
@@ -230,7 +234,7 @@ func Run(ctx context.Context, opts Options) (err error) {
 	defer lns.close()
 
 	r := &runner{opts: opts, log: opts.Logger, seeding: map[swarm.InfoHash]string{}, unseedable: map[swarm.InfoHash]os.FileInfo{}, servedKnown: make(chan struct{}),
-		renewFailures: repeatedFailure{every: resignLogEvery}}
+		renewFailures: repeatedFailure{every: resignLogEvery}, reloadFailures: repeatedFailure{every: resignLogEvery}}
 	defer r.markServedKnown() // a start that fails keeps no announce waiting
 	r.pub = &publish.Publisher{Paths: p, Config: opts.Config, Logger: opts.Logger}
 	if r.key, err = publish.LoadKey(p); err != nil {
@@ -354,9 +358,16 @@ func Run(ctx context.Context, opts Options) (err error) {
 			if err == nil {
 				err = r.reload(ctx, false, meta)
 			}
-			if err != nil && ctx.Err() == nil {
+			switch {
+			case err != nil && ctx.Err() == nil:
 				r.errors.WithLabelValues("reload").Inc()
-				r.log.Warn("catalog reload failed; serving the previous one", "err", err)
+				if logIt, attrs := r.reloadFailures.failed(time.Now()); logIt {
+					r.log.Warn("catalog reload failed; serving the previous one", append([]any{"err", err}, attrs...)...)
+				}
+			case err == nil:
+				if attrs := r.reloadFailures.ended(); attrs != nil {
+					r.log.Info("catalog reloads again", attrs...)
+				}
 			}
 		}
 	}
