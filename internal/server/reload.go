@@ -376,6 +376,7 @@ func (r *runner) renew(ctx context.Context) (catalog.Meta, error) {
 		// Signed since by other means (an add, dist-server republish): a
 		// later failure is a new run, logged at once.
 		r.renewFailures.ended()
+		r.setResign(resignFailing{})
 		return meta, nil
 	}
 	if r.reopenFailed != nil || r.gone || r.stillRefused() {
@@ -392,9 +393,24 @@ func (r *runner) renew(ctx context.Context) (catalog.Meta, error) {
 			if logIt, attrs := r.renewFailures.failed(time.Now()); logIt {
 				r.log.Error("re-signing the catalog before it expires failed; will retry", append([]any{"valid_until", meta.ValidUntil, "err", err}, attrs...)...)
 			}
+			r.setResign(resignFailing{since: r.renewFailures.since, err: err.Error(), validUntil: meta.ValidUntil})
 		}
 	case renewed:
 		r.log.Info("catalog re-signed before it expires", append([]any{"serial", m.Serial, "valid_until", m.ValidUntil}, r.renewFailures.ended()...)...)
+		r.setResign(resignFailing{})
 	}
 	return r.db.Meta(ctx)
+}
+
+// resignFailing is a run of failed re-signings, as status shows it.
+type resignFailing struct {
+	since, validUntil time.Time
+	err               string
+}
+
+// setResign sets what status says of re-signing.
+func (r *runner) setResign(f resignFailing) {
+	r.mu.Lock()
+	r.resign = f
+	r.mu.Unlock()
 }

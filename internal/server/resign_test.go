@@ -61,6 +61,10 @@ func TestResignFailureLoggedOnce(t *testing.T) {
 	if len(logged) != 1 || !strings.Contains(logged[0], "the serial cannot grow") {
 		t.Errorf("50 failed re-signings logged:\n%s\nwant one line, naming the serial", strings.Join(logged, "\n"))
 	}
+	// status says it too: it was seen only in the log.
+	if st := statusOf(t, info); st.ResignFailingSince.IsZero() || !strings.Contains(st.ResignError, "the serial cannot grow") || st.ResignValidUntil.IsZero() {
+		t.Errorf("status while re-signing fails: since %v, %q, valid until %v; want the failure and when the catalog expires", st.ResignFailingSince, st.ResignError, st.ResignValidUntil)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("server: %v", err)

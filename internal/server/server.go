@@ -120,6 +120,13 @@ type Status struct {
 	// catalog still served.
 	UnsignedSince time.Time `json:"unsigned_since,omitzero"`
 	UnsignedError string    `json:"unsigned_error,omitempty"`
+	// A catalog served that could not be re-signed before it expires
+	// (its serial at the last one): since when re-signing fails, the
+	// last failure, and until when the catalog served is valid (clients
+	// refuse it after). It was seen only in the log.
+	ResignFailingSince time.Time `json:"resign_failing_since,omitzero"`
+	ResignError        string    `json:"resign_error,omitempty"`
+	ResignValidUntil   time.Time `json:"resign_valid_until,omitzero"`
 	// SeederAnnounces is how the seeder's announces fare at each tracker
 	// it announces to (with --no-tracker, and a mirror's): opentracker
 	// refusing them was seen only in the log.
@@ -187,6 +194,9 @@ type runner struct {
 	// while they are not, for status; guarded by mu.
 	unsignedSince time.Time
 	unsignedErr   string
+	// resign is the run of failed re-signings status shows (renew sets
+	// it, under mu; the zero value: none failing).
+	resign resignFailing
 	// reopenFailed is the replacing catalog.db that could not be opened,
 	// so that reopen tries again (and logs) only once it changes; only
 	// Run's goroutine uses it.
@@ -408,6 +418,7 @@ func (r *runner) status() Status {
 	if !st.UnsignedSince.IsZero() {
 		st.UnsignedError = r.unsignedErr
 	}
+	st.ResignFailingSince, st.ResignError, st.ResignValidUntil = r.resign.since, r.resign.err, r.resign.validUntil
 	r.mu.Unlock()
 	if r.tracker != nil {
 		ts := r.tracker.Stats()

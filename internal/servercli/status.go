@@ -132,6 +132,10 @@ func runStatus(ctx context.Context, e *env, o statusOptions, _ []string) error {
 	if !st.UnsignedSince.IsZero() {
 		line("unsigned", "catalog.db since %s, serving serial %d: %s", st.UnsignedSince.Local().Format(time.DateTime), st.Serial, st.UnsignedError)
 	}
+	if !st.ResignFailingSince.IsZero() {
+		line("re-sign", "failing since %s: %s; the catalog served is valid until %s, and clients refuse it after",
+			st.ResignFailingSince.Local().Format(time.DateTime), st.ResignError, st.ResignValidUntil.Local().Format(time.DateTime))
+	}
 	show := func(name, addr string) {
 		if addr == "" {
 			addr = "off"

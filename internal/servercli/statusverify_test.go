@@ -3,6 +3,7 @@ package servercli
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/distpac/distpac/internal/server"
 )
@@ -34,5 +35,17 @@ func TestStatusBeforeTheCheckCounts(t *testing.T) {
 	out := statusOf(t, server.Status{Info: info})
 	if want := "  starting: reading the catalog to check its archives"; !strings.Contains(out, want) || strings.Contains(out, "0 of 0") {
 		t.Errorf("status lacks %q or says 0 of 0:\n%s", want, out)
+	}
+}
+
+// status of a publisher whose catalog cannot be re-signed says since
+// when, why, and when the catalog served expires: it was only logged.
+func TestStatusOfAFailingResign(t *testing.T) {
+	since := time.Date(2026, 12, 8, 3, 0, 0, 0, time.Local)
+	until := since.Add(30 * time.Minute)
+	st := server.Status{Info: server.Info{Database: "http://127.0.0.1:9090"}, Serial: 7, ResignFailingSince: since, ResignError: "the serial cannot grow", ResignValidUntil: until}
+	want := "  re-sign:  failing since 2026-12-08 03:00:00: the serial cannot grow; the catalog served is valid until 2026-12-08 03:30:00, and clients refuse it after\n"
+	if out := statusOf(t, st); !strings.Contains(out, want) {
+		t.Errorf("status lacks %q:\n%s", want, out)
 	}
 }
