@@ -76,7 +76,8 @@ func checkAndRename(src, dst string) error {
 // Undo reverses the steps that were done, last first: what a step moved
 // (known by its inode) goes back where it was. A step that was not done, or
 // was undone already, is skipped, so Undo can run after a crash at any
-// point, and again.
+// point, and again. What it moved back is on the disk when it returns
+// (durable.go): its callers end the journal next.
 func Undo(ops []state.Op) error {
 	var errs []error
 	for i := len(ops) - 1; i >= 0; i-- {
@@ -89,6 +90,9 @@ func Undo(ops []state.Op) error {
 				errs = append(errs, fmt.Errorf("undo: %w", err))
 			}
 		}
+	}
+	if err := undone(ops); err != nil {
+		errs = append(errs, fmt.Errorf("undo: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -198,14 +198,23 @@ func TestApplyMakesMovesDurable(t *testing.T) {
 				}
 				return nil
 			}
+			// With the disk failing, the syncs once the moves are undone
+			// are Undo's (TestUndoIsDurable).
+			undoing := func() bool { return tc.fail && !done() }
 			syncPath = func(p string) error {
 				mu.Lock()
 				defer mu.Unlock()
+				if undoing() {
+					return failing(p)
+				}
 				fsynced = append(fsynced, p)
 				early[p] = !done()
 				return failing(p)
 			}
 			syncFS = func(dir string) error {
+				if undoing() {
+					return failing(dir)
+				}
 				syncedFS = append(syncedFS, dir)
 				early[dir] = !done()
 				return failing(dir)

@@ -12,11 +12,12 @@ import (
 	"github.com/distpac/distpac/internal/state"
 )
 
-// syncFS and syncPath are fsutil.SyncFS and an fsync of one path; tests
-// watch and fail them.
+// syncFS and syncPath are fsutil.SyncFS and an fsync of one path, and
+// device the filesystem of a directory; tests watch and fail them.
 var (
 	syncFS   = fsutil.SyncFS
 	syncPath = fsyncPath
+	device   = deviceOf
 )
 
 // fewFiles is the most files and directories durable syncs one by one.
@@ -74,10 +75,46 @@ func durable(ops []state.Op, prefixes []string) error {
 			return err
 		}
 	}
-	if many {
+	return syncPaths(paths, many, prefixes)
+}
+
+// syncPaths makes paths durable: one by one, or, when many (or past
+// fewFiles of them: an uninstall sets aside files in as many directories),
+// by a syncfs of each filesystem they and the prefixes are on.
+func syncPaths(paths []string, many bool, prefixes []string) error {
+	if many || len(paths) > fewFiles {
 		return syncFilesystems(append(paths, prefixes...))
 	}
 	return syncAll(paths)
+}
+
+// undone makes what Undo moved back durable: the directories of each
+// step whose source holds what it moves (undone by this Undo or by one a
+// crash cut short, whose renames may still be only in memory, or never
+// done), where they still are (a staged
+// directory taken back may have held another step's destination).
+// Without it, a loss of power could keep what follows an undo (the
+// journal's end, which says nothing is left to undo) and lose the undo,
+// leaving the new files in the prefix and the old ones under their backup
+// names, recorded as neither.
+func undone(ops []state.Op) error {
+	var dirs []string
+	seen := map[string]bool{}
+	for _, op := range ops {
+		if op.Kind == state.OpRmdir || inode(op.Src) != op.Ino {
+			continue
+		}
+		for _, d := range []string{filepath.Dir(op.Src), filepath.Dir(op.Dst)} {
+			if seen[d] {
+				continue
+			}
+			seen[d] = true
+			if _, err := os.Stat(d); err == nil {
+				dirs = append(dirs, d)
+			}
+		}
+	}
+	return syncPaths(dirs, false, nil)
 }
 
 // syncFilesystems syncs, once each, the filesystems that hold the
@@ -85,8 +122,11 @@ func durable(ops []state.Op, prefixes []string) error {
 func syncFilesystems(paths []string) error {
 	seen := map[uint64]bool{}
 	for _, p := range paths {
+		// Stat, not Lstat: a directory the steps changed may be the
+		// user's symlink to one (lib64 -> lib) on another filesystem,
+		// which is the one to sync, not the symlink's.
 		dir := p
-		if fi, err := os.Lstat(p); err != nil || !fi.IsDir() {
+		if fi, err := os.Stat(p); err != nil || !fi.IsDir() {
 			dir = filepath.Dir(p)
 		}
 		dev, ok := device(dir)
@@ -142,8 +182,8 @@ func fsyncPath(p string) error {
 	return f.Sync()
 }
 
-// device is the filesystem that holds dir.
-func device(dir string) (uint64, bool) {
+// deviceOf is the filesystem that holds dir.
+func deviceOf(dir string) (uint64, bool) {
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return 0, false
