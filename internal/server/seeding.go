@@ -167,13 +167,19 @@ func (r *runner) dropDamaged(damaged []swarm.Damaged) {
 // operator's run: a mirror restarted beside a restored primary). One
 // that waited in vain is answered with no peers and a short interval
 // (tracker.Options.Known: servedIsKnown).
+//
+// A wait that ran out holds off the waits that begin within servedWait
+// of its end: a scrape asks for each of its info_hashes in turn, and one
+// of MaxScrapeHashes waited 2 s for each (a helper's read), where its
+// first wait said all there was to know.
 func (r *runner) inCatalog(ih [20]byte) bool {
 	m := r.served.Load()
-	if m == nil && r.servedKnown != nil {
+	if m == nil && r.servedKnown != nil && time.Since(time.Unix(0, r.servedWaitEnded.Load())) >= servedWait {
 		t := time.NewTimer(servedWait)
 		select {
 		case <-r.servedKnown:
 		case <-t.C:
+			r.servedWaitEnded.Store(time.Now().UnixNano())
 		}
 		t.Stop()
 		m = r.served.Load()

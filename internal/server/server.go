@@ -162,6 +162,9 @@ type runner struct {
 	// for it (inCatalog).
 	servedKnown     chan struct{}
 	servedKnownOnce sync.Once
+	// servedWaitEnded is when a wait of inCatalog last ran out (unix
+	// nanoseconds; 0: none has).
+	servedWaitEnded atomic.Int64
 	// validFor is catalog_valid_for: how long each publication is valid.
 	validFor time.Duration
 

@@ -169,3 +169,26 @@ func TestAnnounceWhileStartingLong(t *testing.T) {
 		t.Errorf("the package's announce once started: %q; want the tracker's interval, no failure", a)
 	}
 }
+
+// A scrape that reaches a starting server's tracker while its first
+// reload runs long is answered after one wait, not one for each of its
+// info_hashes (2 s each: a scrape of MaxScrapeHashes took minutes).
+func TestScrapeWhileStartingLong(t *testing.T) {
+	h := startHeld(t)
+	q := url.Values{}
+	for i := range 10 {
+		var ih [20]byte
+		copy(ih[:], fmt.Sprintf("not a package %6d", i))
+		q.Add("info_hash", string(ih[:]))
+	}
+	q.Add("info_hash", string(h.ih[:]))
+	start := time.Now()
+	resp, err := http.Get(fmt.Sprintf("http://%s/scrape?%s", h.tracker, q.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if took := time.Since(start); resp.StatusCode != http.StatusOK || took > servedWait+2*time.Second {
+		t.Errorf("a scrape of 11 info_hashes while the first reload runs long: %s after %v; want an answer within one wait (%v)", resp.Status, took.Round(time.Millisecond), servedWait)
+	}
+}
