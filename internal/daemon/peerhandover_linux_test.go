@@ -2,14 +2,12 @@ package daemon
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/distpac/distpac/internal/buftest"
 	"github.com/distpac/distpac/internal/config"
 	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/paths"
@@ -42,12 +40,8 @@ func TestDaemonWaitsThroughTheHandover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runCtx, stop := context.WithCancel(ctx)
+	out, done, stop := runDaemon(ctx, cp, cfg)
 	defer stop()
-	var out buftest.Buffer
-	printf := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
-	done := make(chan error, 1)
-	go func() { done <- Run(runCtx, Options{Paths: cp, Config: cfg, Printf: printf, Warnf: printf}) }()
 	if !poll(10*time.Second, func() bool { return strings.Contains(out.String(), "waiting for") }) {
 		t.Fatalf("the daemon does not say it waits:\n%s", out.String())
 	}

@@ -69,12 +69,8 @@ func TestDaemonWaitsForInstall(t *testing.T) {
 				}
 				defer lock.Release()
 			}
-			runCtx, stop := context.WithCancel(ctx)
+			out, done, stop := runDaemon(ctx, cp, cfg)
 			defer stop()
-			var out buftest.Buffer
-			printf := func(format string, args ...any) { fmt.Fprintf(&out, format, args...) }
-			done := make(chan error, 1)
-			go func() { done <- Run(runCtx, Options{Paths: cp, Config: cfg, Printf: printf, Warnf: printf}) }()
 			if !c.atWork || c.other {
 				select {
 				case err := <-done:
@@ -190,4 +186,14 @@ func poll(timeout time.Duration, cond func() bool) bool {
 		}
 	}
 	return cond()
+}
+
+// runDaemon runs the daemon of cp with cfg on a goroutine until stop (or
+// ctx) ends it; out is what it prints, and done gets what Run returns.
+func runDaemon(ctx context.Context, cp paths.Client, cfg *config.Client) (out *buftest.Buffer, done chan error, stop func()) {
+	runCtx, stop := context.WithCancel(ctx)
+	out, done = &buftest.Buffer{}, make(chan error, 1)
+	printf := func(format string, args ...any) { fmt.Fprintf(out, format, args...) }
+	go func() { done <- Run(runCtx, Options{Paths: cp, Config: cfg, Printf: printf, Warnf: printf}) }()
+	return out, done, stop
 }

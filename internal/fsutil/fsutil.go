@@ -3,10 +3,10 @@
 package fsutil
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // WriteFileAtomic replaces path with data.
@@ -51,14 +51,30 @@ func WriteAtomic(path string, perm os.FileMode, write func(w io.Writer) error) (
 }
 
 // SyncDir fsyncs a directory so a rename in it survives a crash.
-func SyncDir(dir string) error {
-	d, err := os.Open(dir)
+func SyncDir(dir string) error { return Sync(dir) }
+
+// Sync fsyncs the regular file or directory at path; a symlink there is
+// followed (a directory a change moved things into may be the user's
+// symlink to one: lib64 -> lib). O_NONBLOCK: a FIFO put at path meanwhile
+// must not hold the open. The error names path.
+func Sync(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
+	defer f.Close()
+	return f.Sync()
+}
+
+// Device is the filesystem that holds path (following a symlink there);
+// false when it cannot be told.
+func Device(path string) (uint64, bool) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, false
 	}
-	return nil
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Dev), true // Dev is an int32 on macOS
+	}
+	return 0, false
 }

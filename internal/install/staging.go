@@ -10,11 +10,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/distpac/distpac/internal/archive"
 	"github.com/distpac/distpac/internal/catalog"
+	"github.com/distpac/distpac/internal/fsutil"
 	"github.com/distpac/distpac/internal/safedir"
 	"github.com/distpac/distpac/internal/script"
 	"github.com/distpac/distpac/internal/stage"
@@ -71,8 +71,9 @@ func checkDirs(root, prefix string) error {
 }
 
 func sameFS(a, b string) bool {
-	var sa, sb syscall.Stat_t
-	return syscall.Stat(a, &sa) == nil && syscall.Stat(b, &sb) == nil && sa.Dev == sb.Dev
+	da, oka := fsutil.Device(a)
+	db, okb := fsutil.Device(b)
+	return oka && okb && da == db
 }
 
 func (c *Client) stageOptions(name, version string, w *stage.Watch) stage.Options {

@@ -219,7 +219,7 @@ func TestApplyMakesMovesDurable(t *testing.T) {
 				early[dir] = !done()
 				return failing(dir)
 			}
-			t.Cleanup(func() { syncPath, syncFS = fsyncPath, fsutil.SyncFS })
+			t.Cleanup(func() { syncPath, syncFS = fsutil.Sync, fsutil.SyncFS })
 			err = Apply(plan.Journal, []string{f.prefix}, nil)
 			for p, e := range early {
 				if e {

@@ -12,12 +12,12 @@ import (
 	"github.com/distpac/distpac/internal/state"
 )
 
-// syncFS and syncPath are fsutil.SyncFS and an fsync of one path, and
-// device the filesystem of a directory; tests watch and fail them.
+// syncFS, syncPath and device are fsutil.SyncFS, fsutil.Sync and
+// fsutil.Device; tests watch and fail them.
 var (
 	syncFS   = fsutil.SyncFS
-	syncPath = fsyncPath
-	device   = deviceOf
+	syncPath = fsutil.Sync
+	device   = fsutil.Device
 )
 
 // fewFiles is the most files and directories durable syncs one by one.
@@ -213,29 +213,4 @@ func syncAll(paths []string) error {
 	close(work)
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// fsyncPath fsyncs the regular file or directory at p. A directory the
-// steps moved things into may be a symlink to one (the user's lib64 ->
-// lib): what it names is what changed. O_NONBLOCK: a FIFO put at p
-// meanwhile must not hold the open.
-func fsyncPath(p string) error {
-	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	return f.Sync()
-}
-
-// deviceOf is the filesystem that holds dir.
-func deviceOf(dir string) (uint64, bool) {
-	fi, err := os.Stat(dir)
-	if err != nil {
-		return 0, false
-	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return uint64(st.Dev), true
-	}
-	return 0, false
 }

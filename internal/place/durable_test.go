@@ -32,7 +32,7 @@ func watchSyncs(t *testing.T, at func(p string)) (fsynced, syncedFS func() []str
 		}
 	}
 	syncPath, syncFS = record(&paths), record(&fss)
-	t.Cleanup(func() { syncPath, syncFS, device = fsyncPath, fsutil.SyncFS, deviceOf })
+	t.Cleanup(func() { syncPath, syncFS, device = fsutil.Sync, fsutil.SyncFS, fsutil.Device })
 	return func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(paths) },
 		func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(fss) }
 }

@@ -164,15 +164,9 @@ func TestReplacedCatalogAdoptedAfterAFailure(t *testing.T) {
 	info, primary, logs := a.info, a.primary, a.logs
 	s1 := statusOf(t, info).Serial
 
-	away := primary.SigningKey() + ".away"
-	if err := os.Rename(primary.SigningKey(), away); err != nil {
-		t.Fatal(err)
-	}
-	moveInto(t, primary.Catalog(), primary.Catalog(), `DELETE FROM copy.packages`)
+	restore := failReloads(t, primary)
 	waitFor(t, "a failed reload", func() bool { return logs.count("catalog reload failed; serving the previous one") > 0 })
-	if err := os.Rename(away, primary.SigningKey()); err != nil {
-		t.Fatal(err)
-	}
+	restore()
 	waitFor(t, "a serial above the first", func() bool { return statusOf(t, info).Serial > s1 })
 	if st := statusOf(t, info); st.Packages != 0 || !st.UnsignedSince.IsZero() {
 		t.Errorf("serving %d packages, unsigned since %v; want none, signed", st.Packages, st.UnsignedSince)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"math"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -45,13 +43,7 @@ func TestResignFailureLoggedOnce(t *testing.T) {
 	case err := <-done:
 		t.Fatalf("server: %v", err)
 	}
-	failures := regexp.MustCompile(`(?m)^distpac_errors_total\{component="publish"\} (\d+)$`)
-	waitFor(t, "50 failed re-signings", func() bool {
-		_, b := fetch(t, info.Database+"/metrics")
-		m := failures.FindSubmatch(b)
-		n, _ := strconv.Atoi(string(m[1]))
-		return n >= 50
-	})
+	waitFor(t, "50 failed re-signings", func() bool { return errorsTotal(t, info, "publish") >= 50 })
 	var logged []string
 	for _, l := range rec.lines(0, slog.LevelWarn) {
 		if strings.Contains(l, "re-sign") {
